@@ -1,0 +1,102 @@
+"""Choosing where the maths runs: ``reference``, ``cpu``, ``cuda`` or ``auto``.
+
+``get_backend(name)`` returns the (shared) backend object for a name:
+
+* ``"reference"``: readable NumPy, the oracle of the tests;
+* ``"cpu"``: Numba parallel kernels and BLAS;
+* ``"cuda"``: ``numba.cuda`` kernels with cuBLAS (via CuPy) or a tiled GEMM; asking for it
+  without a usable GPU raises an error that says what is missing;
+* ``"auto"`` (the default everywhere): ``$DLCORE_BACKEND`` when it is set, else ``cuda`` when a
+  GPU is usable, else ``cpu``, saying once why the GPU is not used. ``auto`` never picks the
+  CUDA simulator.
+"""
+import importlib.util
+import os
+import sys
+
+from .base import Backend
+
+BACKEND_NAMES = ("auto", "cpu", "cuda", "reference")
+_instances = {}
+_fallback_reported = False
+
+
+def check_backend_name(name):
+    """Return ``name`` lower-cased, or raise ValueError naming the allowed values."""
+    if not isinstance(name, str) or name.lower() not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKEND_NAMES)}")
+    return name.lower()
+
+
+def cuda_status():
+    """``(usable, reason)``: whether the ``cuda`` backend can run here, and if not, why.
+
+    Checks, in order: numba-cuda installed, the NVIDIA driver found, a device visible. With
+    ``NUMBA_ENABLE_CUDASIM=1`` the simulator counts as usable (for tests), with that reason.
+    """
+    if importlib.util.find_spec("numba_cuda") is None:
+        return False, "numba-cuda is not installed (pip install 'dlcore[cuda]')"
+    from numba import config, cuda
+    if config.ENABLE_CUDASIM:
+        return True, "the Numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1)"
+    try:
+        from numba.cuda.cudadrv.driver import driver
+        n_devices = driver.get_device_count()
+    except Exception as error:  # the driver raises several types; each means "no driver"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return False, f"the NVIDIA CUDA driver was not found or failed to start ({first_line})"
+    if n_devices == 0:
+        return False, "the NVIDIA driver is present but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)"
+    if not cuda.is_available():
+        return False, "a CUDA device is present but Numba cannot use it (run `numba -s` for details)"
+    return True, "a CUDA device is available"
+
+
+def resolve_backend_name(name="auto"):
+    """The concrete backend ``auto`` (or an explicit name) stands for, as a string."""
+    global _fallback_reported
+    name = check_backend_name(name)
+    if name != "auto":
+        return name
+    from_environment = os.environ.get("DLCORE_BACKEND", "").strip()
+    if from_environment and from_environment.lower() != "auto":
+        try:
+            return check_backend_name(from_environment)
+        except ValueError as error:
+            raise ValueError(f"$DLCORE_BACKEND: {error}") from None
+    usable, reason = cuda_status()
+    from numba import config
+    if usable and not config.ENABLE_CUDASIM:
+        return "cuda"
+    if not _fallback_reported:
+        _fallback_reported = True
+        if config.ENABLE_CUDASIM:
+            reason = "the CUDA simulator is active and auto never picks it"
+        print(f"dlcore: backend 'auto' uses the cpu: {reason}.", file=sys.stderr)
+    return "cpu"
+
+
+def get_backend(name="auto"):
+    """The backend object for ``name`` (see the module docstring); a Backend passes through."""
+    if isinstance(name, Backend):
+        return name
+    name = resolve_backend_name(name)
+    if name not in _instances:
+        if name == "reference":
+            from .reference import ReferenceBackend
+            _instances[name] = ReferenceBackend()
+        elif name == "cpu":
+            from .cpu import CPUBackend
+            _instances[name] = CPUBackend()
+        else:
+            usable, reason = cuda_status()
+            if not usable:
+                raise RuntimeError(f"backend 'cuda' is not usable here: {reason}; "
+                                   "use backend='cpu' or 'auto'")
+            from .cuda import CUDABackend
+            _instances[name] = CUDABackend()
+    return _instances[name]
+
+
+__all__ = ["Backend", "BACKEND_NAMES", "check_backend_name", "cuda_status", "get_backend",
+           "resolve_backend_name"]

@@ -1,0 +1,121 @@
+"""The operations every backend provides, with their equations and shapes.
+
+A model is written once against this interface (see ``dlcore/rbm/trainer.py``); a backend
+decides where the arrays live and how the operations run:
+
+* ``reference`` (:mod:`dlcore.backend.reference`): NumPy, one readable line per equation;
+  the oracle of the tests.
+* ``cpu`` (:mod:`dlcore.backend.cpu`) and ``cuda`` (:mod:`dlcore.backend.cuda`): matrix products
+  through BLAS / cuBLAS, everything else in fused Numba kernels built from the element bodies of
+  :mod:`dlcore.backend.kernels`, which both compile from the same source.
+
+Arrays are float32, C-contiguous, rows are samples. Random operations take the model's ``seed``
+(the Philox key) and the ``stream`` and ``step`` counter words (see :mod:`dlcore.backend.rng`).
+"""
+import numpy as np
+
+
+class Backend:
+    """Abstract backend. Subclasses implement every method below."""
+
+    name = "abstract"
+    dtype = np.float32
+
+    # -- memory -------------------------------------------------------------------------
+    def asarray(self, array, dtype=np.float32):
+        """The backend's C-contiguous copy (or view, on the host) of a NumPy ``array``."""
+        raise NotImplementedError
+
+    def empty(self, shape, dtype=np.float32):
+        raise NotImplementedError
+
+    def zeros(self, shape, dtype=np.float32):
+        raise NotImplementedError
+
+    def to_numpy(self, array):
+        """A NumPy array with the values of a backend array (a copy when it lives on a GPU)."""
+        raise NotImplementedError
+
+    def copy_into(self, destination, source):
+        """``destination[...] = source`` for two arrays of this backend."""
+        raise NotImplementedError
+
+    def synchronize(self):
+        """Wait until queued work has finished (a no-op on the host)."""
+
+    # -- linear algebra -----------------------------------------------------------------
+    def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+        """General matrix product into ``out``:
+
+            out <- alpha * op(a) @ op(b) + beta * out,   op(x) = x.T if trans else x
+
+        ``out`` (m, n); op(a) (m, k); op(b) (k, n). With ``beta != 0`` the product is folded
+        into what ``out`` holds (a momentum buffer, say) without a temporary.
+        """
+        raise NotImplementedError
+
+    # -- fused element-wise operations --------------------------------------------------
+    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step):
+        """Probabilities of binary units, and optionally a sample of them, in one pass:
+
+            p[r, j] = sigm(pre_activation[r, j] + bias[j]),   sigm(x) = 1 / (1 + exp(-x))
+            sample[r, j] = 1 if u[r, j] < p[r, j] else 0,     u from Philox(seed, stream, step)
+
+        ``pre_activation`` (n, m) is overwritten with p; ``bias`` (m,); ``sample`` (n, m), or
+        None to compute the probabilities only.
+        """
+        raise NotImplementedError
+
+    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
+        """Means of Gaussian units, and optionally a sample of them, in one pass:
+
+            mu[r, i] = bias[i] + sigma[i] * mean[r, i]
+            sample[r, i] = mu[r, i] + sigma[i] * z[r, i],     z ~ N(0, 1) from Philox
+
+        ``mean`` (n, m) holds the top-down input sum_j W_ij h_j on entry and mu on exit;
+        ``bias``, ``sigma`` (m,); ``sample`` (n, m) or None.
+        """
+        raise NotImplementedError
+
+    def gather_rows(self, source, indices, out):
+        """``out[r] = source[indices[r]]``: a mini-batch of rows. ``source`` (N, m) float32,
+        ``indices`` (n,) int64 on the host, ``out`` (n, m)."""
+        raise NotImplementedError
+
+    def momentum_step(self, parameter, velocity, decay):
+        """Finish a momentum update whose gradient step is already in ``velocity``:
+
+            velocity <- velocity - decay * parameter     (L2 weight decay, decay = eps * lambda)
+            parameter <- parameter + velocity
+
+        Any shape; ``parameter`` and ``velocity`` alike.
+        """
+        raise NotImplementedError
+
+    def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
+        """Contrastive update of a bias vector, averaged over the batch:
+
+            velocity <- momentum * velocity + eps * mean_r(positive[r] - negative[r])
+            bias <- bias + velocity
+
+        ``positive``, ``negative`` (n, m); ``bias``, ``velocity`` (m,).
+        """
+        raise NotImplementedError
+
+    def sparsity_step(self, hidden_probability, running_mean, hidden_bias, decay, rate, target):
+        """Sparsity target on the hidden biases (Lee, Ekanadham & Ng 2008; Hinton 2010, sec. 11):
+
+            q_j <- decay * q_j + (1 - decay) * mean_r p[r, j]
+            c_j <- c_j - rate * (q_j - target)
+
+        ``hidden_probability`` (n, m); ``running_mean``, ``hidden_bias`` (m,).
+        """
+        raise NotImplementedError
+
+    def accumulate_squared_error(self, target, estimate, out):
+        """``out[j] += sum_r (target[r, j] - estimate[r, j]) ** 2``: a per-column monitor that
+        stays on the device until the end of the epoch. ``target``, ``estimate`` (n, m)."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<dlcore backend {self.name!r}>"

@@ -1,0 +1,156 @@
+"""The ``cuda`` backend: device-resident arrays, ``numba.cuda`` kernels, cuBLAS or a tiled GEMM.
+
+Every CUDA detail of dlcore lives in this module, so that moving from ``numba-cuda`` to its
+successor touches one file. The element bodies are those of :mod:`dlcore.backend.kernels`,
+launched one thread per index. Matrix products go to cuBLAS through CuPy when CuPy is importable
+(arrays are shared zero-copy through ``__cuda_array_interface__``); otherwise to
+:func:`tiled_gemm`, a shared-memory kernel of our own, which is also what the CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``) runs in the tests.
+
+Arrays here are ``numba.cuda`` device arrays. Models keep their parameters, momenta and
+persistent chains on the device for a whole fit; only mini-batch indices go up and only monitors
+come down.
+"""
+import numpy as np
+from numba import config, cuda, float32
+
+from .kernels import KernelBackend
+
+SIMULATED = bool(config.ENABLE_CUDASIM)
+# The simulator runs one Python thread per CUDA thread: keep its blocks small.
+THREADS_1D = 32 if SIMULATED else 256
+THREADS_2D = (8, 4) if SIMULATED else (32, 8)
+TILE = 16
+
+_KERNELS_1D = {}
+_KERNELS_2D = {}
+
+
+def _kernel_1d(body):
+    kernel = _KERNELS_1D.get(body)
+    if kernel is None:
+        @cuda.jit
+        def kernel(n, *args):
+            i = cuda.grid(1)
+            if i < n:
+                body(i, *args)
+        _KERNELS_1D[body] = kernel
+    return kernel
+
+
+def _kernel_2d(body):
+    kernel = _KERNELS_2D.get(body)
+    if kernel is None:
+        @cuda.jit
+        def kernel(n_rows, n_columns, *args):
+            column, row = cuda.grid(2)  # x runs along a row: neighbouring threads, coalesced
+            if row < n_rows and column < n_columns:
+                body(row, column, *args)
+        _KERNELS_2D[body] = kernel
+    return kernel
+
+
+@cuda.jit
+def tiled_gemm(a, b, out, trans_a, trans_b, alpha, beta):
+    """out <- alpha * op(a) @ op(b) + beta * out, one TILE x TILE block of ``out`` per thread
+    block, op(a) and op(b) staged through shared memory a TILE-wide slab at a time."""
+    tile_a = cuda.shared.array((TILE, TILE), float32)
+    tile_b = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    column = cuda.blockIdx.x * TILE + tx
+    n_rows, n_columns = out.shape
+    depth = a.shape[0] if trans_a else a.shape[1]
+    total = float32(0.0)
+    for start in range(0, depth, TILE):
+        k = start + tx
+        value = float32(0.0)
+        if row < n_rows and k < depth:
+            value = a[k, row] if trans_a else a[row, k]
+        tile_a[ty, tx] = value
+        k = start + ty
+        value = float32(0.0)
+        if k < depth and column < n_columns:
+            value = b[column, k] if trans_b else b[k, column]
+        tile_b[ty, tx] = value
+        cuda.syncthreads()
+        for i in range(TILE):
+            total += tile_a[ty, i] * tile_b[i, tx]
+        cuda.syncthreads()
+    if row < n_rows and column < n_columns:
+        if beta == 0.0:
+            out[row, column] = alpha * total
+        else:
+            out[row, column] = alpha * total + beta * out[row, column]
+
+
+def _import_cupy():
+    if SIMULATED:
+        return None
+    try:
+        import cupy
+        import cupy.cublas  # noqa: F401  (cupy.cublas is a submodule, not imported by cupy)
+    except Exception:  # ImportError, or a CuPy built for another CUDA: use the tiled kernel
+        return None
+    return cupy
+
+
+class CUDABackend(KernelBackend):
+    name = "cuda"
+
+    def __init__(self):
+        self._cupy = _import_cupy()
+        self._no_array = cuda.device_array((0, 0), dtype=np.float32)
+        self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
+
+    @staticmethod
+    def is_device_array(array):
+        return not isinstance(array, np.ndarray) and hasattr(array, "copy_to_host")
+
+    def asarray(self, array, dtype=np.float32):
+        if self.is_device_array(array):
+            return array
+        return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
+
+    def empty(self, shape, dtype=np.float32):
+        return cuda.device_array(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype=np.float32):
+        return cuda.to_device(np.zeros(shape, dtype=dtype))
+
+    def to_numpy(self, array):
+        if self.is_device_array(array):
+            return array.copy_to_host()
+        return np.asarray(array)
+
+    def copy_into(self, destination, source):
+        destination.copy_to_device(source)
+
+    def synchronize(self):
+        cuda.synchronize()
+
+    def launch_1d(self, body, n, *args):
+        if n > 0:
+            blocks = -(-n // THREADS_1D)
+            _kernel_1d(body)[blocks, THREADS_1D](n, *args)
+
+    def launch_2d(self, body, n_rows, n_columns, *args):
+        if n_rows > 0 and n_columns > 0:
+            threads_x, threads_y = THREADS_2D
+            blocks = (-(-n_columns // threads_x), -(-n_rows // threads_y))
+            _kernel_2d(body)[blocks, THREADS_2D](n_rows, n_columns, *args)
+
+    def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+        if self._cupy is not None:
+            cp = self._cupy
+            cp.cublas.gemm("T" if trans_a else "N", "T" if trans_b else "N", cp.asarray(a),
+                           cp.asarray(b), out=cp.asarray(out), alpha=alpha, beta=beta)
+            return
+        n_rows, n_columns = out.shape
+        blocks = (-(-n_columns // TILE), -(-n_rows // TILE))
+        tiled_gemm[blocks, (TILE, TILE)](a, b, out, bool(trans_a), bool(trans_b),
+                                         np.float32(alpha), np.float32(beta))
+
+    def _indices(self, indices):
+        return cuda.to_device(np.ascontiguousarray(indices, dtype=np.int64))

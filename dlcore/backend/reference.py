@@ -1,0 +1,69 @@
+"""The reference backend: every operation as the NumPy line of its equation.
+
+It allocates temporaries and runs on one core: it is what a student reads and what the kernel
+tests compare against, not what trains models. Random numbers come from the same
+Philox counters as the kernels (:mod:`dlcore.backend.rng`), so samples agree bit for bit.
+"""
+import numpy as np
+
+from . import rng
+from .base import Backend
+
+
+def sigmoid(x):
+    """sigm(x) = 1 / (1 + exp(-x)), element-wise, in the dtype of ``x``."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+class ReferenceBackend(Backend):
+    name = "reference"
+
+    def asarray(self, array, dtype=np.float32):
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def empty(self, shape, dtype=np.float32):
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype=np.float32):
+        return np.zeros(shape, dtype=dtype)
+
+    def to_numpy(self, array):
+        return np.asarray(array)
+
+    def copy_into(self, destination, source):
+        destination[...] = source
+
+    def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+        product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+        out[...] = alpha * product + beta * out if beta else alpha * product
+
+    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step):
+        pre_activation[...] = sigmoid(pre_activation + bias)
+        if sample is not None:
+            u = rng.uniform(*pre_activation.shape, seed, stream, step)
+            sample[...] = (u < pre_activation).astype(sample.dtype)
+
+    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
+        mean[...] = bias + sigma * mean
+        if sample is not None:
+            z = rng.normal(mean.shape[0], mean.shape[1], seed, stream, step)
+            sample[...] = mean + sigma * z
+
+    def gather_rows(self, source, indices, out):
+        out[...] = source[indices]
+
+    def momentum_step(self, parameter, velocity, decay):
+        velocity -= decay * parameter
+        parameter += velocity
+
+    def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
+        velocity[...] = momentum * velocity + learning_rate * (positive - negative).mean(axis=0)
+        bias += velocity
+
+    def sparsity_step(self, hidden_probability, running_mean, hidden_bias, decay, rate, target):
+        running_mean[...] = decay * running_mean + (1 - decay) * hidden_probability.mean(axis=0)
+        hidden_bias -= rate * (running_mean - target)
+
+    def accumulate_squared_error(self, target, estimate, out):
+        out += ((target - estimate) ** 2).sum(axis=0)

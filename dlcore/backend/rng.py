@@ -1,0 +1,185 @@
+"""One counter-based random number generator for every backend: Philox4x32-10.
+
+Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as 1, 2, 3",
+SC 2011) is the generator behind cuRAND's default and JAX. It is a *pure function*
+
+    (w0, w1, w2, w3) = philox(counter = (c0, c1, c2, c3), key = (k0, k1))
+
+of a 128-bit counter and a 64-bit key to four 32-bit words, so a random number depends only on
+where it is used, never on which thread or device computes it or in what order. dlcore assigns
+the counter words as
+
+    c0 = column // 4     (one call gives the uniforms of four neighbouring units)
+    c1 = row             (sample index within the array)
+    c2 = step            (mini-batch update number, epoch, or call number)
+    c3 = stream          (which random quantity: see the ``STREAM_*`` constants)
+
+and the key is the model's 64-bit ``seed``. The word for element ``(row, column)`` is word
+``column % 4``. The same seed therefore gives the same Bernoulli samples on the NumPy
+reference, on any number of CPU threads and on the GPU, and a run can be resumed exactly by
+remembering the step.
+
+The functions decorated with :func:`shared` are written once in plain Python: NumPy calls
+them on arrays (the reference backend), Numba compiles them for the CPU kernels and for
+``numba.cuda`` device code. They use only integer arithmetic on ``np.uint64`` values below
+2**32, so all three agree bit for bit; the known-answer vectors of the Random123
+distribution are the oracle in ``tests/test_backend_rng.py``.
+"""
+import math
+import secrets
+
+import numpy as np
+from numba import njit
+from numba.extending import register_jitable as shared
+
+# Philox4x32 multipliers and Weyl key increments (Random123, philox.h).
+PHILOX_M0 = np.uint64(0xD2511F53)
+PHILOX_M1 = np.uint64(0xCD9E8D57)
+PHILOX_W0 = np.uint64(0x9E3779B9)
+PHILOX_W1 = np.uint64(0xBB67AE85)
+MASK32 = np.uint64(0xFFFFFFFF)
+SHIFT32 = np.uint64(32)
+SHIFT8 = np.uint64(8)
+TWO_TO_MINUS_24 = np.float32(1.0 / 16777216.0)
+TWO_PI = np.float32(2.0 * math.pi)
+
+# Streams: which random quantity a number feeds. Keep them distinct so that no two uses of
+# randomness in a model ever share a counter.
+STREAM_INIT = 0          # weight initialisation (step = 0)
+STREAM_SHUFFLE = 1       # mini-batch order (step = epoch)
+STREAM_BINARIZE = 2      # stochastic binarisation of data (step = call)
+STREAM_SPLIT = 3         # train/validation splits (step = call)
+STREAM_DROPOUT = 4       # dropout masks (step = update)
+STREAM_AUGMENT = 5       # data augmentation (step = epoch)
+STREAM_NOISE = 6         # input noise injection (step = update)
+STREAM_GIBBS = 16        # training chains: STREAM_GIBBS + 2 * t + (0 hidden | 1 visible)
+STREAM_SAMPLE = 1 << 20  # user sampling (gibbs, reconstruct): STREAM_SAMPLE + 2 * t + layer
+
+
+@shared
+def philox_round(c0, c1, c2, c3, k0, k1):
+    """One Philox S-box round: two 32x32 -> 64-bit products, their halves XOR-mixed."""
+    product0 = PHILOX_M0 * c0
+    product1 = PHILOX_M1 * c2
+    return ((product1 >> SHIFT32) ^ c1 ^ k0, product1 & MASK32,
+            (product0 >> SHIFT32) ^ c3 ^ k1, product0 & MASK32)
+
+
+@shared
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10: four random 32-bit words from a 128-bit counter and a 64-bit key.
+
+    Every argument and result is an ``np.uint64`` (scalar or array) holding a 32-bit value.
+    Ten rounds, the key bumped by the Weyl constants between rounds.
+    """
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    for _ in range(9):
+        k0 = (k0 + PHILOX_W0) & MASK32
+        k1 = (k1 + PHILOX_W1) & MASK32
+        c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    return c0, c1, c2, c3
+
+
+@shared
+def uniform_from_bits(word):
+    """A float32 uniform on [0, 1) from the top 24 bits of a 32-bit word (exact in float32)."""
+    return np.float32(word >> SHIFT8) * TWO_TO_MINUS_24
+
+
+@shared
+def bernoulli(probability, word):
+    """1 with the given probability, else 0: ``u < p`` with ``u`` from the word."""
+    return np.float32(1.0) if uniform_from_bits(word) < probability else np.float32(0.0)
+
+
+@shared
+def normal_from_bits(word_a, word_b, use_sine):
+    """A standard normal by the Box-Muller transform of two words.
+
+    z = sqrt(-2 ln u1) * cos(2 pi u2)   (or sin: the pair's second, independent normal)
+    with u1 on (0, 1] so that the logarithm is finite.
+    """
+    u1 = (np.float32(word_a >> SHIFT8) + np.float32(1.0)) * TWO_TO_MINUS_24
+    u2 = uniform_from_bits(word_b)
+    radius = math.sqrt(np.float32(-2.0) * math.log(u1))
+    if use_sine:
+        return np.float32(radius * math.sin(TWO_PI * u2))
+    return np.float32(radius * math.cos(TWO_PI * u2))
+
+
+@shared
+def normal_at(row, column, k0, k1, stream, step):
+    """The standard normal of element (row, column): words (0, 1) give columns 4b and 4b+1,
+    words (2, 3) give 4b+2 and 4b+3 (cosine, then sine of each pair)."""
+    w0, w1, w2, w3 = philox4x32(np.uint64(column // 4), np.uint64(row), step, stream, k0, k1)
+    lane = column % 4
+    if lane < 2:
+        return normal_from_bits(w0, w1, lane == 1)
+    return normal_from_bits(w2, w3, lane == 3)
+
+
+def new_seed():
+    """A fresh 63-bit seed from the operating system, for ``seed=None``: it is recorded in the
+    model so that the run can still be repeated."""
+    return secrets.randbits(63)
+
+
+def check_seed(seed):
+    """Return ``seed`` as an int in [0, 2**64), or a fresh one for None; reject anything else."""
+    if seed is None:
+        return new_seed()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed < 2 ** 64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return seed
+
+
+def key_from_seed(seed):
+    """The Philox key words (k0, k1) of a seed: its low and high 32 bits."""
+    seed = check_seed(seed)
+    return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+
+
+def random_words(n_rows, n_columns, seed, stream, step=0):
+    """The raw 32-bit words of a (n_rows, n_columns) array, as uint64, in pure NumPy.
+
+    Element (r, c) is word ``c % 4`` of ``philox4x32((c // 4, r, step, stream), key(seed))``:
+    exactly what every kernel draws for that element.
+    """
+    k0, k1 = key_from_seed(seed)
+    n_blocks = -(-n_columns // 4)
+    block = np.broadcast_to(np.arange(n_blocks, dtype=np.uint64), (n_rows, n_blocks))
+    row = np.broadcast_to(np.arange(n_rows, dtype=np.uint64)[:, None], (n_rows, n_blocks))
+    words = philox4x32(block, row, np.uint64(step), np.uint64(stream), k0, k1)
+    return np.stack(words, axis=-1).reshape(n_rows, 4 * n_blocks)[:, :n_columns]
+
+
+def uniform(n_rows, n_columns, seed, stream, step=0):
+    """float32 uniforms on [0, 1) of shape (n_rows, n_columns), as every backend draws them."""
+    return uniform_from_bits(random_words(n_rows, n_columns, seed, stream, step))
+
+
+@njit(cache=True)
+def _fill_normal(out, k0, k1, stream, step):
+    for row in range(out.shape[0]):
+        for column in range(out.shape[1]):
+            out[row, column] = normal_at(row, column, k0, k1, stream, step)
+
+
+def normal(n_rows, n_columns, seed, stream, step=0, scale=1.0):
+    """float32 normals N(0, scale**2) of shape (n_rows, n_columns), element (r, c) drawn as by
+    :func:`normal_at` (the same compiled code the kernels use)."""
+    k0, k1 = key_from_seed(seed)
+    out = np.empty((n_rows, n_columns), dtype=np.float32)
+    _fill_normal(out, k0, k1, np.uint64(stream), np.uint64(step))
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return out
+
+
+def permutation(n, seed, stream=STREAM_SHUFFLE, step=0):
+    """A permutation of range(n), the argsort of one random word per index (stable on ties)."""
+    keys = random_words(n, 1, seed, stream, step)[:, 0]
+    return np.argsort(keys, kind="stable")
