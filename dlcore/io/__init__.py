@@ -1,0 +1,29 @@
+"""Model files and other output: HDF5 model files with a documented schema (no pickle).
+
+``save(model, path)`` / ``load(path)`` write and read models, ``describe(path)`` summarises a file
+for ``dlcore info``; the model <-> file protocol and the schema are described in
+:mod:`dlcore.io.hdf5` and docs/hdf5-format.md.
+"""
+from dlcore.io.hdf5 import (
+    FORMAT_VERSION,
+    ModelFileError,
+    atomic_output_path,
+    describe,
+    load,
+    register_model,
+    registered_models,
+    require_array,
+    save,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "atomic_output_path",
+    "describe",
+    "load",
+    "register_model",
+    "registered_models",
+    "require_array",
+    "save",
+]

@@ -1,0 +1,768 @@
+"""HDF5 model files: ``save(model, path)``, ``load(path)`` and ``describe(path)``.
+
+A dlcore model file is an ordinary HDF5 file whose layout is documented in ``docs/hdf5-format.md``,
+so h5py, ``h5dump`` and MATLAB's ``h5read`` open it without dlcore. There is no pickle anywhere:
+a file holds arrays, numbers and strings only, and names its model class as a string; loading
+builds only classes that the program registered with :func:`register_model`, so opening a file
+never runs code that came with the file.
+
+The model <-> file protocol
+---------------------------
+A model class opts in by registering itself and implementing four methods::
+
+    @register_model                            # registered under cls.__name__
+    class BernoulliRBM:
+        def get_config(self) -> dict: ...      # JSON-serialisable hyperparameters
+        @classmethod
+        def from_config(cls, config): ...      # optional; without it, load calls cls(**config)
+        def get_state(self) -> dict: ...       # nested dict, mapped to HDF5 as below
+        def set_state(self, state) -> None: ...  # validate everything first, then assign
+        history: dict                          # optional: name -> per-epoch list of numbers
+
+``get_state()`` returns a nested dict whose values map onto HDF5 objects:
+
+- ``np.ndarray`` of bool, int, uint or float16/32/64 -> a dataset; the dtype is kept (float32
+  stays float32);
+- ``dict`` -> a group;
+- ``bool``, ``int``, ``float``, ``str`` and the NumPy scalar types -> an attribute of the
+  enclosing group.
+
+Anything else (``None``, lists, objects) is a ``TypeError`` at save time that names the key:
+leave a key out rather than storing ``None``. Top-level arrays are the public parameters, named
+as in the API (``W``, ``visible_bias``, ``hidden_bias`` for an RBM); what is needed only to resume
+training (momenta, persistent chains, the RNG position) conventionally sits under ``training/``.
+
+``set_state(state)`` receives the same nested dict read back: arrays as NumPy arrays, attributes
+as Python scalars. It must check every shape and dtype before it assigns anything, and raise
+``ValueError`` naming the dataset, its shape and the expected one (:func:`require_array` does
+exactly that). ``load`` turns a ``ValueError``, ``KeyError`` or ``TypeError`` raised by
+``from_config`` or ``set_state`` into a :class:`ModelFileError` that names the file, so a bad file
+gives one clear error and never a half-built model.
+
+``model.history`` (when the model has one) is a dict of per-epoch lists; each list is saved as a
+1-D float64 dataset under the group ``history`` (lists may differ in length; ``None`` is saved as
+NaN) and is assigned back after ``set_state`` as a dict of lists of Python floats.
+
+The root group carries the attributes ``format = "dlcore-model"``, ``format_version`` (int),
+``dlcore_version``, ``model_class``, ``hyperparameters`` (``get_config()`` as JSON with sorted
+keys) and ``created`` (ISO-8601, UTC). Strings are variable-length UTF-8, which h5py, h5dump and
+MATLAB all read.
+
+Writes are atomic: the file is written to a temporary file beside the target, flushed to disk
+and then renamed onto the target with ``os.replace``, so an interrupted save leaves the previous
+file intact and no temporary file behind (see :func:`atomic_output_path`).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+import secrets
+from typing import Any, Callable, Iterator, Mapping
+
+import h5py
+import numpy as np
+
+from dlcore._version import __version__ as DLCORE_VERSION
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "atomic_output_path",
+    "describe",
+    "load",
+    "register_model",
+    "registered_models",
+    "require_array",
+    "save",
+]
+
+FORMAT_NAME = "dlcore-model"
+#: The newest layout this dlcore writes and reads; files with a larger number are refused.
+FORMAT_VERSION = 1
+
+ROOT_ATTRIBUTES = ("format", "format_version", "dlcore_version", "model_class",
+                   "hyperparameters", "created")
+HISTORY_GROUP = "history"
+RESERVED_ROOT_NAMES = frozenset(ROOT_ATTRIBUTES) | {HISTORY_GROUP}
+
+# Variable-length UTF-8: the one string type that h5py, h5dump and MATLAB's h5readatt all read
+# back as text (fixed-length strings come back as padded bytes in some of them).
+UTF8_STRING = h5py.string_dtype("utf-8")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# Float arrays up to this many elements get min/max/mean in describe(): reading them is cheap.
+DESCRIBE_STATISTICS_MAX_ELEMENTS = 1_000_000
+PROTOCOL_METHODS = ("get_config", "get_state", "set_state")
+# What a model's from_config/set_state raise for a file they cannot accept (see the protocol).
+MODEL_REJECTION_ERRORS = (ValueError, KeyError, TypeError)
+
+_MODEL_REGISTRY: dict[str, type] = {}
+
+
+class ModelFileError(ValueError):
+    """A file that cannot be loaded as a dlcore model: missing, not HDF5, truncated, not a dlcore
+    model, from a newer dlcore, or with contents the model class rejects.
+
+    Attributes
+    ----------
+    path : str   the file concerned
+    """
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+def register_model(cls: type) -> type:
+    """Class decorator: make ``cls`` saveable and loadable under the name ``cls.__name__``.
+
+    The class must define ``get_config``, ``get_state`` and ``set_state`` (and may define the
+    classmethod ``from_config``). Registering a second class under a name already taken is an
+    error, except for a new version of the same class (same module and qualified name), as
+    ``importlib.reload`` or re-running a notebook cell produces.
+
+    Returns
+    -------
+    cls, unchanged.
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"register_model decorates a class; got {cls!r}")
+    missing = [name for name in PROTOCOL_METHODS if not callable(getattr(cls, name, None))]
+    if missing:
+        raise TypeError(f"cannot register {cls.__qualname__} as a model: it lacks "
+                        f"{', '.join(missing)} (the dlcore.io protocol needs "
+                        f"{', '.join(PROTOCOL_METHODS)})")
+    name = cls.__name__
+    previous = _MODEL_REGISTRY.get(name)
+    if previous is not None and _class_identity(previous) != _class_identity(cls):
+        raise ValueError(f"model class name {name!r} is already registered by "
+                         f"{_class_identity(previous)}; rename {_class_identity(cls)}")
+    _MODEL_REGISTRY[name] = cls
+    return cls
+
+
+def registered_models() -> dict[str, type]:
+    """Return a copy of the registry: model class name -> class."""
+    return dict(_MODEL_REGISTRY)
+
+
+def _class_identity(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# --------------------------------------------------------------------------------------------
+# Helper for set_state implementations
+# --------------------------------------------------------------------------------------------
+def require_array(state: Mapping[str, Any], key: str, shape: tuple, *,
+                  kind: str = "f") -> np.ndarray:
+    """Fetch the array ``key`` from a state dict read back from a file, checking its shape.
+
+    Meant for ``set_state``: call it for every array first, assign afterwards, and a bad file
+    never leaves a half-updated model.
+
+    Parameters
+    ----------
+    state : the nested dict given to ``set_state``
+    key : str     ``"W"``, or a path into nested groups such as ``"training/velocity_W"``
+    shape : tuple  the expected shape; ``None`` in a position accepts any length there
+    kind : str     the allowed NumPy dtype kinds: ``"f"`` float, ``"i"``/``"u"`` integer,
+                   ``"b"`` bool (e.g. ``"iu"``)
+
+    Returns
+    -------
+    np.ndarray, the array as stored (no copy, no cast).
+
+    Raises
+    ------
+    ValueError naming the dataset, its shape or dtype and the expected one.
+    """
+    value: Any = state
+    for part in key.split("/"):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ValueError(f"dataset {key!r} is missing (expected shape {_shape_text(shape)})")
+        value = value[part]
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{key!r} should be a dataset of shape {_shape_text(shape)}; "
+                         f"found {type(value).__name__} {value!r}")
+    shape_matches = value.ndim == len(shape) and all(
+        expected is None or actual == expected for actual, expected in zip(value.shape, shape))
+    if not shape_matches:
+        raise ValueError(f"dataset {key!r} has shape {value.shape}; "
+                         f"expected {_shape_text(shape)}")
+    if value.dtype.kind not in kind:
+        raise ValueError(f"dataset {key!r} has dtype {value.dtype}; expected dtype kind "
+                         f"{' or '.join(repr(k) for k in kind)}")
+    return value
+
+
+def _shape_text(shape: tuple) -> str:
+    parts = ["any" if length is None else str(length) for length in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success, move it onto ``path`` atomically.
+
+    The caller writes a complete file to the yielded path. When the block ends normally the file
+    is fsynced and renamed onto ``path`` with ``os.replace`` (atomic on POSIX and Windows), then
+    the directory is fsynced so the rename itself survives a power cut. When the block raises
+    anything (``KeyboardInterrupt`` included) the temporary file is removed and the exception
+    propagates: a reader only ever sees the previous complete file or the new complete file.
+
+    The temporary file is named ``.<name>.tmp.<random hex>`` (hidden on POSIX; the repository's
+    .gitignore ignores ``*.h5.tmp*``) and is created with the permissions of an ordinary new
+    file, so the result does not end up private the way ``tempfile.mkstemp`` files are.
+
+    Raises
+    ------
+    FileNotFoundError when the parent directory does not exist.
+    IsADirectoryError when ``path`` is a directory.
+    """
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {target}: directory {directory} does not exist; "
+                                f"create it first")
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"cannot write {target}: it is a directory; give a file name")
+    temporary = _create_temporary_file(directory, os.path.basename(target))
+    try:
+        yield temporary
+        _fsync_file(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+    _fsync_directory(directory)
+
+
+def _create_temporary_file(directory: str, basename: str) -> str:
+    # O_EXCL: never reuse a name another writer holds. Mode 0o666 lets the umask decide the
+    # permissions, as for a file created with open().
+    for _ in range(100):
+        candidate = os.path.join(directory, f".{basename}.tmp.{secrets.token_hex(4)}")
+        try:
+            descriptor = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        return candidate
+    raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+def _fsync_file(path: str) -> None:
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Only POSIX can open a directory to fsync it; elsewhere os.replace is the best there is.
+    if os.name != "posix":
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems (e.g. certain network mounts) refuse fsync on a directory
+    finally:
+        os.close(descriptor)
+
+
+# --------------------------------------------------------------------------------------------
+# save
+# --------------------------------------------------------------------------------------------
+def save(model: Any, path: str | os.PathLike) -> None:
+    """Write ``model`` to the HDF5 file ``path`` atomically (schema: docs/hdf5-format.md).
+
+    Parameters
+    ----------
+    model : an instance of a class registered with :func:`register_model`
+    path : str or os.PathLike   the target file, replaced if it exists; its directory must exist
+
+    Raises
+    ------
+    TypeError   the class is not registered, the config is not JSON-serialisable, or the state
+                holds a value with no HDF5 counterpart (the message names the key).
+    ValueError  a state key is not a valid HDF5 name or collides with a reserved root name.
+    FileNotFoundError   the parent directory does not exist.
+    """
+    model_class = type(model)
+    class_name = model_class.__name__
+    if _MODEL_REGISTRY.get(class_name) is not model_class:
+        raise TypeError(f"cannot save a {class_name}: the class is not registered; decorate it "
+                        f"with @dlcore.io.register_model")
+    hyperparameters = _config_to_json(model.get_config(), class_name)
+    state = model.get_state()
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{class_name}.get_state() must return a dict; got "
+                        f"{type(state).__name__}")
+    reserved = sorted(RESERVED_ROOT_NAMES.intersection(state))
+    if reserved:
+        raise ValueError(f"{class_name}.get_state() uses the reserved top-level name(s) "
+                         f"{', '.join(reserved)}; move them into a group such as 'training'")
+    history = _history_arrays(getattr(model, "history", None), class_name)
+    with atomic_output_path(path) as temporary:
+        with h5py.File(temporary, "w", track_order=True) as h5file:
+            _write_root_attributes(h5file, class_name, hyperparameters)
+            _write_group(h5file, state, prefix="")
+            if history is not None:
+                history_group = h5file.create_group(HISTORY_GROUP, track_order=True)
+                for name, values in history.items():
+                    history_group.create_dataset(name, data=values)
+            h5file.flush()
+
+
+def _config_to_json(config: Any, class_name: str) -> str:
+    if not isinstance(config, Mapping):
+        raise TypeError(f"{class_name}.get_config() must return a dict; got "
+                        f"{type(config).__name__}")
+
+    def numpy_scalar_to_python(value: Any) -> Any:
+        # Hyperparameters often arrive as NumPy scalars (np.float32(0.1)); JSON wants Python ones.
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"{class_name}.get_config() holds {value!r} of type "
+                        f"{type(value).__name__}, which JSON cannot store")
+
+    try:
+        # allow_nan=False: NaN/Infinity are not JSON, and strict readers (MATLAB's jsondecode
+        # of some versions, JavaScript) refuse them.
+        return json.dumps(dict(config), sort_keys=True, ensure_ascii=False, allow_nan=False,
+                          default=numpy_scalar_to_python)
+    except ValueError as error:
+        raise TypeError(f"{class_name}.get_config() is not valid JSON: {error}") from None
+
+
+def _history_arrays(history: Any, class_name: str) -> dict[str, np.ndarray] | None:
+    if history is None:
+        return None
+    if not isinstance(history, Mapping):
+        raise TypeError(f"{class_name}.history must be a dict of per-epoch lists; got "
+                        f"{type(history).__name__}")
+    arrays = {}
+    for name, values in history.items():
+        _check_name(name, f"history key {name!r}")
+        try:
+            series = [math.nan if value is None else float(value) for value in values]
+        except (TypeError, ValueError):
+            raise TypeError(f"{class_name}.history[{name!r}] must be a sequence of numbers "
+                            f"(None allowed for gaps)") from None
+        arrays[name] = np.asarray(series, dtype=np.float64)
+    return arrays
+
+
+def _write_root_attributes(h5file: h5py.File, class_name: str, hyperparameters: str) -> None:
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    h5file.attrs.create("format", FORMAT_NAME, dtype=UTF8_STRING)
+    h5file.attrs.create("format_version", np.int64(FORMAT_VERSION))
+    h5file.attrs.create("dlcore_version", DLCORE_VERSION, dtype=UTF8_STRING)
+    h5file.attrs.create("model_class", class_name, dtype=UTF8_STRING)
+    h5file.attrs.create("hyperparameters", hyperparameters, dtype=UTF8_STRING)
+    h5file.attrs.create("created", created, dtype=UTF8_STRING)
+
+
+def _write_group(group: h5py.Group, state: Mapping, prefix: str) -> None:
+    for key, value in state.items():
+        where = f"{prefix}{key}"
+        _check_name(key, f"state key {where!r}")
+        if isinstance(value, np.ndarray):
+            _check_array_dtype(value, where)
+            group.create_dataset(key, data=value)
+        elif isinstance(value, Mapping):
+            _write_group(group.create_group(key, track_order=True), value, prefix=f"{where}/")
+        else:
+            _write_attribute(group, key, value, where)
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name or "/" in name or name == "." or "\x00" in name:
+        raise ValueError(f"{what} is not a valid HDF5 name: use a non-empty string without "
+                         f"'/' or NUL characters, other than '.'")
+
+
+def _check_array_dtype(array: np.ndarray, where: str) -> None:
+    dtype = array.dtype
+    if dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return
+    raise TypeError(f"state array {where!r} has dtype {dtype}; a model file stores bool, "
+                    f"integer and float16/32/64 arrays only")
+
+
+def _write_attribute(group: h5py.Group, name: str, value: Any, where: str) -> None:
+    # bool before int: bool is a subclass of int and must come back as a bool.
+    if isinstance(value, (bool, np.bool_)):
+        group.attrs.create(name, np.bool_(value))
+    elif isinstance(value, (int, np.integer)):
+        group.attrs.create(name, _integer_attribute(int(value), where))
+    elif isinstance(value, np.floating):
+        group.attrs.create(name, value)
+    elif isinstance(value, float):
+        group.attrs.create(name, np.float64(value))
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"state attribute {where!r} contains a NUL character, which HDF5 "
+                             f"strings cannot hold")
+        group.attrs.create(name, str(value), dtype=UTF8_STRING)
+    else:
+        hint = "; leave the key out instead" if value is None else (
+            "; convert it with np.asarray" if isinstance(value, (list, tuple)) else "")
+        raise TypeError(f"state value {where!r} is {type(value).__name__}; a model file holds "
+                        f"arrays, dicts and bool/int/float/str scalars{hint}")
+
+
+def _integer_attribute(value: int, where: str) -> np.integer:
+    if -2**63 <= value < 2**63:
+        return np.int64(value)
+    if 0 <= value < 2**64:
+        return np.uint64(value)  # e.g. a 64-bit RNG key
+    raise TypeError(f"state attribute {where!r} = {value} does not fit in 64 bits; "
+                    f"store it as a string")
+
+
+# --------------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------------
+def load(path: str | os.PathLike) -> Any:
+    """Read a model saved by :func:`save` and return it, ready to use (or to resume training).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    An instance of the registered class named by the file's ``model_class`` attribute, built with
+    ``from_config(hyperparameters)`` (or ``cls(**hyperparameters)``), filled with
+    ``set_state(state)``, and with ``history`` assigned when the file has one.
+
+    Raises
+    ------
+    ModelFileError (a ValueError) for every file that cannot be loaded; the message names the
+    file and, when there is one, the fix.
+    """
+    filename = _existing_file(path)
+    with _open_model_file(filename) as h5file:
+        header = _read_header(h5file, filename)
+        _check_format_version(header["format_version"], filename)
+        model_class = _registered_class(header.get("model_class"), filename)
+        config = _parse_hyperparameters(header.get("hyperparameters"), filename)
+        state = _read_state(h5file)
+        history = _read_history(h5file, filename)
+    model = _build_model(model_class, config, state, filename)
+    if history is not None:
+        model.history = history
+    return model
+
+
+def _existing_file(path: str | os.PathLike) -> str:
+    filename = os.fspath(path)
+    if not os.path.exists(filename):
+        raise ModelFileError(filename, f"{filename} does not exist; check the path")
+    if os.path.isdir(filename):
+        raise ModelFileError(filename, f"{filename} is a directory, not a model file")
+    return filename
+
+
+@contextlib.contextmanager
+def _open_model_file(filename: str) -> Iterator[h5py.File]:
+    """Open ``filename`` read-only, turning every HDF5 failure into a ModelFileError."""
+    if not h5py.is_hdf5(filename):
+        raise ModelFileError(filename, _not_hdf5_message(filename))
+    try:
+        h5file = h5py.File(filename, "r")
+    except OSError as error:
+        raise ModelFileError(filename, _damaged_message(filename, error)) from error
+    try:
+        with h5file:
+            yield h5file
+    except OSError as error:
+        # An unreadable block inside a file that opened (damaged metadata or data).
+        raise ModelFileError(filename, _damaged_message(filename, error)) from error
+
+
+def _not_hdf5_message(filename: str) -> str:
+    with open(filename, "rb") as stream:
+        head = stream.read(len(HDF5_SIGNATURE))
+    if not head:
+        return (f"{filename} is empty (0 bytes); the save was interrupted or the copy failed: "
+                f"save the model again")
+    if HDF5_SIGNATURE.startswith(head):
+        return (f"{filename} is truncated ({len(head)} bytes); save the model again or "
+                f"copy the complete file")
+    return f"{filename} is not an HDF5 file, so it cannot be a dlcore model file"
+
+
+def _damaged_message(filename: str, error: OSError) -> str:
+    reason = str(error)
+    if "truncated" in reason:
+        return (f"{filename} is truncated ({os.path.getsize(filename)} bytes; {reason}); "
+                f"save the model again or copy the complete file")
+    return f"{filename} is a damaged HDF5 file ({reason}); save the model again"
+
+
+def _read_header(h5file: h5py.File, filename: str) -> dict[str, Any]:
+    """Return the root attributes, refusing files that are not dlcore model files."""
+    header = {name: _python_value(h5file.attrs[name])
+              for name in ROOT_ATTRIBUTES if name in h5file.attrs}
+    if "format" not in header:
+        raise ModelFileError(filename, f"{filename} is an HDF5 file but not a dlcore model file "
+                                       f"(it has no 'format' attribute)")
+    if header["format"] != FORMAT_NAME:
+        raise ModelFileError(filename, f"{filename} is not a dlcore model file (its format is "
+                                       f"{header['format']!r}, not {FORMAT_NAME!r})")
+    version = header.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(filename, f"{filename} has an invalid format_version {version!r} "
+                                       f"(a positive integer is expected)")
+    return header
+
+
+def _check_format_version(version: int, filename: str) -> None:
+    if version > FORMAT_VERSION:
+        raise ModelFileError(filename, f"{filename} was written by a newer dlcore (format "
+                                       f"{version}; this dlcore {DLCORE_VERSION} reads format "
+                                       f"{FORMAT_VERSION} at most); upgrade dlcore")
+
+
+def _registered_class(class_name: Any, filename: str) -> type:
+    if not isinstance(class_name, str):
+        raise ModelFileError(filename, f"{filename} has no 'model_class' attribute naming the "
+                                       f"model class")
+    model_class = _MODEL_REGISTRY.get(class_name)
+    if model_class is None:
+        known = ", ".join(sorted(_MODEL_REGISTRY)) or "none"
+        raise ModelFileError(filename, f"{filename} holds an unknown model class {class_name!r} "
+                                       f"(registered: {known}); import the module that defines "
+                                       f"it before loading")
+    return model_class
+
+
+def _parse_hyperparameters(text: Any, filename: str) -> dict:
+    if not isinstance(text, str):
+        raise ModelFileError(filename, f"{filename} has no 'hyperparameters' string attribute")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelFileError(filename, f"{filename}: the 'hyperparameters' attribute is not "
+                                       f"valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(filename, f"{filename}: the 'hyperparameters' attribute should be "
+                                       f"a JSON object; found {type(config).__name__}")
+    return config
+
+
+def _read_state(h5file: h5py.File) -> dict[str, Any]:
+    return _read_group(h5file, skip=RESERVED_ROOT_NAMES)
+
+
+def _read_group(group: h5py.Group, skip: frozenset = frozenset()) -> dict[str, Any]:
+    """Nested dict of a group: attributes as Python scalars, datasets as arrays, groups as dicts.
+
+    ``skip`` names attributes and members to leave out (the file's own metadata at the root).
+    """
+    contents: dict[str, Any] = {name: _python_value(value)
+                                for name, value in group.attrs.items() if name not in skip}
+    for name, item in group.items():
+        if name in skip:
+            continue
+        if isinstance(item, h5py.Group):
+            contents[name] = _read_group(item)
+        elif isinstance(item, h5py.Dataset):
+            contents[name] = np.asarray(item[()])
+    return contents
+
+
+def _python_value(value: Any) -> Any:
+    """An attribute as h5py returns it, as a Python scalar where it is one."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]  # e.g. a 1x1 array written by MATLAB's h5writeatt
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")  # fixed-length strings from other tools
+    return value
+
+
+def _read_history(h5file: h5py.File, filename: str) -> dict[str, list[float]] | None:
+    group = h5file.get(HISTORY_GROUP)
+    if group is None:
+        return None
+    if not isinstance(group, h5py.Group):
+        raise ModelFileError(filename, f"{filename}: 'history' should be a group of 1-D datasets")
+    history = {}
+    for name, dataset in group.items():
+        if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
+                dataset.dtype.kind not in "biuf":
+            raise ModelFileError(filename, f"{filename}: history/{name} should be a 1-D numeric "
+                                           f"dataset")
+        history[name] = dataset[()].astype(np.float64).tolist()
+    return history
+
+
+def _build_model(model_class: type, config: dict, state: dict, filename: str) -> Any:
+    class_name = model_class.__name__
+    build: Callable[[dict], Any] = getattr(model_class, "from_config", None) or (
+        lambda arguments: model_class(**arguments))
+    try:
+        model = build(config)
+    except MODEL_REJECTION_ERRORS as error:
+        raise ModelFileError(filename, f"{filename}: {class_name} rejects the hyperparameters "
+                                       f"in the file: {_error_text(error)}") from error
+    try:
+        model.set_state(state)
+    except MODEL_REJECTION_ERRORS as error:
+        raise ModelFileError(filename, f"{filename}: {class_name} rejects the stored state: "
+                                       f"{_error_text(error)}") from error
+    return model
+
+
+def _error_text(error: BaseException) -> str:
+    # str(KeyError('W')) is "'W'": say what kind of error it was.
+    if isinstance(error, KeyError):
+        return f"missing key {error}"
+    return str(error)
+
+
+# --------------------------------------------------------------------------------------------
+# describe
+# --------------------------------------------------------------------------------------------
+def describe(path: str | os.PathLike) -> str:
+    """A human-readable summary of a dlcore model file (what ``dlcore info model.h5`` prints).
+
+    Shows the root attributes, the hyperparameters pretty-printed, every dataset with its shape
+    and dtype (and min/max/mean for float arrays up to a million elements), the attributes of
+    every group, and the length and last value of every history series. It needs no registered
+    class and also summarises files from a newer dlcore, with a note.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str, several lines, without a trailing newline.
+
+    Raises
+    ------
+    ModelFileError when the file is missing, not HDF5, truncated or not a dlcore model file.
+    """
+    filename = _existing_file(path)
+    with _open_model_file(filename) as h5file:
+        header = _read_header(h5file, filename)
+        sections = [
+            _describe_header(filename, header),
+            _describe_hyperparameters(header.get("hyperparameters")),
+            _describe_datasets(h5file),
+            _describe_attributes(h5file),
+            _describe_history(h5file.get(HISTORY_GROUP)),
+        ]
+    return "\n\n".join(section for section in sections if section)
+
+
+def _describe_header(filename: str, header: dict[str, Any]) -> str:
+    version = header["format_version"]
+    rows = [
+        ("format", f"{header['format']}, version {version}"),
+        ("model class", str(header.get("model_class", "(missing)"))),
+        ("written by", f"dlcore {header.get('dlcore_version', '(unknown version)')}"),
+        ("created", str(header.get("created", "(unknown)"))),
+    ]
+    lines = [f"dlcore model file {filename} ({_size_text(os.path.getsize(filename))})"]
+    lines += [f"  {label:<13}{value}" for label, value in rows]
+    if version > FORMAT_VERSION:
+        lines.append(f"  note: format {version} is newer than this dlcore reads "
+                     f"({FORMAT_VERSION}); upgrade dlcore to load it")
+    return "\n".join(lines)
+
+
+def _size_text(n_bytes: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n_bytes < 1024 or unit == "MiB":
+            return f"{n_bytes} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def _describe_hyperparameters(text: Any) -> str:
+    try:
+        pretty = json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False)
+    except (TypeError, json.JSONDecodeError):
+        pretty = f"(not valid JSON) {text!r}"
+    return "hyperparameters\n" + "\n".join(f"  {line}" for line in pretty.splitlines())
+
+
+def _walk(group: h5py.Group, prefix: str = "") -> Iterator[tuple[str, h5py.HLObject]]:
+    """(path, object) for every group and dataset below ``group``, in file order, not history."""
+    for name, item in group.items():
+        if not prefix and name == HISTORY_GROUP:
+            continue
+        yield f"{prefix}{name}", item
+        if isinstance(item, h5py.Group):
+            yield from _walk(item, f"{prefix}{name}/")
+
+
+def _describe_datasets(h5file: h5py.File) -> str:
+    rows = [(path, str(item.shape), str(item.dtype), _statistics_text(item))
+            for path, item in _walk(h5file) if isinstance(item, h5py.Dataset)]
+    if not rows:
+        return "datasets\n  (none)"
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    lines = [f"  {path:<{widths[0]}}  {shape:<{widths[1]}}  {dtype:<{widths[2]}}  {stats}".rstrip()
+             for path, shape, dtype, stats in rows]
+    return "datasets\n" + "\n".join(lines)
+
+
+def _statistics_text(dataset: h5py.Dataset) -> str:
+    if dataset.dtype.kind != "f" or not 0 < dataset.size <= DESCRIBE_STATISTICS_MAX_ELEMENTS:
+        return ""
+    values = np.asarray(dataset[()], dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    # Non-finite weights are the usual sign of a diverged training run: say so, loudly.
+    not_finite = values.size - finite.size
+    warning = f"  ({not_finite} NaN/inf)" if not_finite else ""
+    if finite.size == 0:
+        return warning.strip()
+    return (f"min {finite.min():.4g}  max {finite.max():.4g}  mean {finite.mean():.4g}"
+            f"{warning}")
+
+
+def _describe_attributes(h5file: h5py.File) -> str:
+    groups = [("/", h5file)] + [(path, item) for path, item in _walk(h5file)]
+    lines = []
+    for path, item in groups:
+        names = [name for name in item.attrs if not (item is h5file and name in ROOT_ATTRIBUTES)]
+        if names:
+            values = ", ".join(f"{name} = {_python_value(item.attrs[name])!r}" for name in names)
+            lines.append(f"  {path}: {values}")
+    return "attributes\n" + "\n".join(lines) if lines else ""
+
+
+def _describe_history(group: Any) -> str:
+    if not isinstance(group, h5py.Group):
+        return ""
+    if not len(group):
+        return "history\n  (empty)"
+    width = max(len(name) for name in group)
+    lines = []
+    for name, dataset in group.items():
+        if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
+            lines.append(f"  {name:<{width}}  (not a 1-D dataset)")
+            continue
+        values = dataset[()]
+        last = f", last {float(values[-1]):.4g}" if len(values) else ""
+        lines.append(f"  {name:<{width}}  {len(values)} epochs{last}")
+    return "history\n" + "\n".join(lines)
