@@ -511,7 +511,9 @@ def _damaged_message(filename: str, error: OSError) -> str:
     if "truncated" in reason:
         return (f"{filename} is truncated ({os.path.getsize(filename)} bytes; {reason}); "
                 f"save the model again or copy the complete file")
-    return f"{filename} is a damaged HDF5 file ({reason}); save the model again"
+    # A cut inside the first few hundred bytes (the superblock) fails with other messages.
+    return (f"{filename} is a damaged or truncated HDF5 file ({reason}); save the model again "
+            f"or copy the complete file")
 
 
 def _read_header(h5file: h5py.File, filename: str) -> dict[str, Any]:
