@@ -1,0 +1,377 @@
+"""Pictures as PNG files: image grids (RBM filters, digits and their reconstructions), training
+curves and confusion matrices.
+
+Everything here is non-interactive and writes files only. Image grids are built as NumPy arrays
+and written with Pillow, pixel for pixel. Plots use matplotlib's object-oriented API with an
+explicit Agg canvas created inside each function (``Figure`` + ``FigureCanvasAgg``), never
+``pyplot``: pyplot keeps a global registry of open figures and a global backend, and switching the
+backend (``matplotlib.use``) from a library would break the user's notebook. Importing
+``dlcore.viz`` does not import matplotlib at all.
+
+Every function writes atomically (a temporary file beside the target, then ``os.replace``; see
+:func:`dlcore.io.atomic_output_path`) and creates no other file.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from dlcore.io import atomic_output_path
+
+__all__ = [
+    "save_confusion_matrix",
+    "save_curves",
+    "save_image_rows",
+    "save_tiles",
+    "tile_images",
+]
+
+SCALES = ("each", "all", None)
+#: The grey between tiles: distinct from both the black and the white of scaled images.
+PADDING_GREY = 128
+PLOT_DPI = 100
+
+
+# --------------------------------------------------------------------------------------------
+# Image grids
+# --------------------------------------------------------------------------------------------
+def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: str | None = "each",
+                padding_value: int = PADDING_GREY) -> np.ndarray:
+    """Arrange equally sized grey images in a grid, as one uint8 image.
+
+    The tiles fill the grid row by row; ``padding`` pixels of ``padding_value`` separate
+    neighbouring tiles (none around the border), and unused cells of the last row are filled with
+    ``padding_value`` too. The result has shape::
+
+        (n_rows * h + (n_rows - 1) * padding,  n_columns * w + (n_columns - 1) * padding)
+
+    with ``n_rows = ceil(n / n_columns)``.
+
+    Parameters
+    ----------
+    images : (n, h, w) array-like of real numbers, or (n, 1, h, w) (one NCHW channel).
+        RBM filters come from the weights as ``W.T.reshape(n_hidden, 28, 28)``.
+    n_columns : int >= 1, default ``ceil(sqrt(n))`` (a square-ish grid)
+    padding : int >= 0, pixels between tiles
+    scale : how values become grey levels 0..255
+        ``"each"``: each tile's own min..max maps to 0..255 (right for RBM filters, whose
+        weights have any sign and scale); ``"all"``: one min..max over all tiles, so tiles can be
+        compared; ``None``: values are intensities in [0, 1], clipped, then times 255. A range
+        with max == min maps to 0.
+    padding_value : int in 0..255, grey level of the padding
+
+    Returns
+    -------
+    (height, width) uint8 array.
+
+    Raises
+    ------
+    ValueError for a bad shape, an empty stack, NaN/inf values or a bad argument.
+    """
+    stack = _image_stack(images, "images")
+    n_columns = _column_count(n_columns, len(stack))
+    _check_padding(padding, padding_value)
+    return _arrange_grid(_to_grey_levels(stack, scale), n_columns, padding, padding_value)
+
+
+def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, padding: int = 1,
+               scale: str | None = "each", zoom: int = 2) -> None:
+    """Write :func:`tile_images` of ``images`` to the PNG file ``path``.
+
+    Parameters
+    ----------
+    images, n_columns, padding, scale : as in :func:`tile_images`
+    path : str or os.PathLike, the PNG file (replaced if it exists; its directory must exist)
+    zoom : int >= 1, every pixel becomes a zoom x zoom block (nearest neighbour, no blur)
+    """
+    grid = tile_images(images, n_columns=n_columns, padding=padding, scale=scale)
+    _write_png(_zoomed(grid, zoom), path)
+
+
+def save_image_rows(rows: Sequence, path: str | os.PathLike,
+                    row_labels: Sequence[str] | None = None, scale: str | None = None,
+                    zoom: int = 2) -> None:
+    """Write rows of images as one PNG grid: e.g. digits above their reconstructions.
+
+    Row ``i`` shows the images of ``rows[i]`` from left to right; rows may hold different numbers
+    of images (a shorter row is filled with the padding grey). One pixel of padding separates all
+    tiles. With ``scale="all"`` one range covers every row, so rows can be compared.
+
+    Parameters
+    ----------
+    rows : sequence of (n_i, h, w) array-likes (or (n_i, 1, h, w)); the same h and w in all
+    path : str or os.PathLike, the PNG file
+    row_labels : one string per row, drawn left of the rows with matplotlib; without labels the
+        PNG is written with Pillow and is exactly the grid, zoomed
+    scale : ``None`` (default: values are intensities in [0, 1]), ``"all"`` or ``"each"``, as in
+        :func:`tile_images`
+    zoom : int >= 1, pixel magnification (nearest neighbour)
+
+    Raises
+    ------
+    ValueError when ``rows`` is empty, the images differ in size, or the labels do not match.
+    """
+    stacks = [_image_stack(row, f"rows[{index}]") for index, row in enumerate(rows)]
+    if not stacks:
+        raise ValueError("rows is empty; give at least one (n, h, w) array")
+    tile_shapes = {stack.shape[1:] for stack in stacks}
+    if len(tile_shapes) > 1:
+        raise ValueError(f"all rows need images of one size; got (h, w) = "
+                         f"{', '.join(str(shape) for shape in sorted(tile_shapes))}")
+    if row_labels is not None and len(row_labels) != len(stacks):
+        raise ValueError(f"row_labels has {len(row_labels)} labels for {len(stacks)} rows")
+    _check_zoom(zoom)
+    grid = _rows_grid(stacks, scale)
+    if row_labels is None:
+        _write_png(_zoomed(grid, zoom), path)
+    else:
+        _write_labelled_rows(grid, [str(label) for label in row_labels],
+                             tile_height=stacks[0].shape[1], zoom=zoom, path=path)
+
+
+def _rows_grid(stacks: list[np.ndarray], scale: str | None) -> np.ndarray:
+    # Scale all rows together (so "all" means all rows), then split them again.
+    grey = _to_grey_levels(np.concatenate(stacks), scale)
+    widest = max(len(stack) for stack in stacks)
+    boundaries = np.cumsum([len(stack) for stack in stacks])[:-1]
+    row_grids = [_arrange_grid(row, widest, 1, PADDING_GREY) for row in np.split(grey, boundaries)]
+    separator = np.full((1, row_grids[0].shape[1]), PADDING_GREY, np.uint8)
+    pieces = [piece for row in row_grids for piece in (row, separator)][:-1]
+    return np.concatenate(pieces)
+
+
+def _image_stack(images, name: str) -> np.ndarray:
+    """``images`` as a float64 (n, h, w) array, with the checks every grid function needs."""
+    try:
+        stack = np.asarray(images, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers of shape (n, h, w)") from None
+    if stack.ndim == 4 and stack.shape[1] == 1:
+        stack = stack[:, 0]  # one NCHW channel
+    if stack.ndim != 3:
+        hint = (" (a flat image per row? reshape it, e.g. W.T.reshape(-1, 28, 28))"
+                if stack.ndim == 2 else "")
+        raise ValueError(f"{name} must have shape (n, h, w) or (n, 1, h, w); got shape "
+                         f"{stack.shape}{hint}")
+    if 0 in stack.shape:
+        raise ValueError(f"{name} has shape {stack.shape}; need at least one image of at least "
+                         f"1x1 pixels")
+    not_finite = np.count_nonzero(~np.isfinite(stack))
+    if not_finite:
+        raise ValueError(f"{name} has {not_finite} NaN or infinite values; a diverged training "
+                         f"run shows up this way")
+    return stack
+
+
+def _column_count(n_columns: int | None, n_images: int) -> int:
+    if n_columns is None:
+        return math.ceil(math.sqrt(n_images))
+    if isinstance(n_columns, bool) or not isinstance(n_columns, (int, np.integer)) \
+            or n_columns < 1:
+        raise ValueError(f"n_columns must be a positive integer or None; got {n_columns!r}")
+    return int(n_columns)
+
+
+def _check_padding(padding: int, padding_value: int) -> None:
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"padding must be an integer >= 0; got {padding!r}")
+    if not isinstance(padding_value, (int, np.integer)) or not 0 <= padding_value <= 255:
+        raise ValueError(f"padding_value must be an integer grey level in 0..255; "
+                         f"got {padding_value!r}")
+
+
+def _check_zoom(zoom: int) -> None:
+    if isinstance(zoom, bool) or not isinstance(zoom, (int, np.integer)) or zoom < 1:
+        raise ValueError(f"zoom must be an integer >= 1; got {zoom!r}")
+
+
+def _to_grey_levels(stack: np.ndarray, scale: str | None) -> np.ndarray:
+    """(n, h, w) floats -> (n, h, w) uint8 according to ``scale`` (see tile_images)."""
+    if scale is None:
+        unit = np.clip(stack, 0.0, 1.0)
+    elif scale in ("each", "all"):
+        axes = (1, 2) if scale == "each" else None
+        low = stack.min(axis=axes, keepdims=True)
+        span = stack.max(axis=axes, keepdims=True) - low
+        # An empty range (a constant tile) maps to 0 rather than dividing by zero.
+        unit = np.divide(stack - low, span, out=np.zeros_like(stack), where=span > 0)
+    else:
+        raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
+    return np.rint(unit * 255.0).astype(np.uint8)
+
+
+def _arrange_grid(tiles: np.ndarray, n_columns: int, padding: int,
+                  padding_value: int) -> np.ndarray:
+    """(n, h, w) uint8 tiles -> one (rows*h + (rows-1)*padding, ...) uint8 grid, row by row."""
+    n, h, w = tiles.shape
+    n_rows = math.ceil(n / n_columns)
+    # Give every tile its padding below and to the right, add blank cells to fill the last row,
+    # lay the cells out as (rows, h+p, columns, w+p), and cut the padding off the outer edge.
+    cells = np.full((n_rows * n_columns, h + padding, w + padding), padding_value, np.uint8)
+    cells[:n, :h, :w] = tiles
+    grid = cells.reshape(n_rows, n_columns, h + padding, w + padding).transpose(0, 2, 1, 3)
+    grid = grid.reshape(n_rows * (h + padding), n_columns * (w + padding))
+    return np.ascontiguousarray(grid[: grid.shape[0] - padding, : grid.shape[1] - padding])
+
+
+def _zoomed(grid: np.ndarray, zoom: int) -> np.ndarray:
+    _check_zoom(zoom)
+    return np.repeat(np.repeat(grid, zoom, axis=0), zoom, axis=1)
+
+
+def _write_png(grey: np.ndarray, path: str | os.PathLike) -> None:
+    with atomic_output_path(path) as temporary:
+        # format= because the temporary file's name does not end in .png
+        Image.fromarray(grey, mode="L").save(temporary, format="PNG")
+
+
+# --------------------------------------------------------------------------------------------
+# Plots (matplotlib, Agg canvas, no pyplot)
+# --------------------------------------------------------------------------------------------
+def _new_figure(width_inches: float, height_inches: float):
+    """A figure drawn by an Agg canvas of its own: no pyplot, no global backend change."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width_inches, height_inches), dpi=PLOT_DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_figure(figure, path: str | os.PathLike, **savefig_options) -> None:
+    with atomic_output_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=PLOT_DPI, **savefig_options)
+
+
+def _write_labelled_rows(grid: np.ndarray, labels: list[str], tile_height: int, zoom: int,
+                         path: str | os.PathLike) -> None:
+    height, width = grid.shape
+    label_margin = 0.12 * max(len(label) for label in labels) + 0.3  # inches, roughly
+    figure = _new_figure(width * zoom / PLOT_DPI + label_margin, height * zoom / PLOT_DPI)
+    axes = figure.add_axes((label_margin / figure.get_figwidth(), 0.0,
+                            1.0 - label_margin / figure.get_figwidth(), 1.0))
+    axes.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
+    row_centres = [row * (tile_height + 1) + (tile_height - 1) / 2 for row in range(len(labels))]
+    axes.set_yticks(row_centres, labels)
+    axes.set_xticks([])
+    axes.tick_params(axis="y", length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    _save_figure(figure, path, facecolor="white")
+
+
+def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel: str = "epoch",
+                ylabel: str | None = None, title: str | None = None) -> None:
+    """Plot training curves, one line per entry, with a legend and a grid, to a PNG file.
+
+    The x axis counts from 1 (the first epoch). ``None`` and NaN values are gaps: the line breaks
+    there (an isolated value between gaps still shows as a dot).
+
+    Parameters
+    ----------
+    curves : dict name -> sequence of numbers (None allowed), e.g. ``model.history``; the
+        sequences may differ in length
+    path : str or os.PathLike, the PNG file
+    xlabel, ylabel, title : axis labels and title (ylabel defaults to the name when there is only
+        one curve)
+
+    Raises
+    ------
+    ValueError when ``curves`` is empty or a value is not a number.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty dict name -> sequence of numbers")
+    series = {str(name): _curve_values(name, values) for name, values in curves.items()}
+    figure = _new_figure(6.4, 4.0)
+    axes = figure.add_subplot()
+    for name, values in series.items():
+        axes.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4, label=name)
+    axes.set_xlabel(xlabel)
+    if ylabel is not None or len(series) == 1:
+        axes.set_ylabel(ylabel if ylabel is not None else next(iter(series)))
+    if title is not None:
+        axes.set_title(title)
+    axes.grid(True, alpha=0.4)
+    axes.legend()
+    figure.tight_layout()
+    _save_figure(figure, path)
+
+
+def _curve_values(name, values) -> np.ndarray:
+    try:
+        return np.array([np.nan if value is None else float(value) for value in values],
+                        dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"curve {name!r} must be a sequence of numbers (None for gaps)") from None
+
+
+def save_confusion_matrix(matrix, path: str | os.PathLike,
+                          class_names: Sequence[str] | None = None) -> None:
+    """Draw a confusion matrix as a PNG image with the count written in every cell.
+
+    Rows are the true classes and columns the predicted ones (as in scikit-learn), so the
+    diagonal holds the correct predictions. Darker cells hold more; each number is written in
+    white on dark cells and in black on light ones.
+
+    Parameters
+    ----------
+    matrix : (k, k) array-like of non-negative counts (integers are written as integers, other
+        values with two decimals, e.g. a row-normalised matrix)
+    path : str or os.PathLike, the PNG file
+    class_names : k strings, default ``"0" .. "k-1"``
+
+    Raises
+    ------
+    ValueError when the matrix is not square, empty, negative or not finite, or the names do
+    not match.
+    """
+    counts = _confusion_counts(matrix)
+    k = counts.shape[0]
+    names = [str(index) for index in range(k)] if class_names is None else \
+        [str(name) for name in class_names]
+    if len(names) != k:
+        raise ValueError(f"class_names has {len(names)} names for a {k}x{k} matrix")
+    side = max(4.0, 0.55 * k + 2.0)
+    figure = _new_figure(side + 1.0, side)
+    axes = figure.add_subplot()
+    image = axes.imshow(counts, cmap="Blues", vmin=0, interpolation="nearest")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    long_names = max(len(name) for name in names) > 3  # would overlap unless slanted
+    axes.set_xticks(range(k), names, rotation=45 if long_names else 0,
+                    ha="right" if long_names else "center")
+    axes.set_yticks(range(k), names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    _write_cell_numbers(axes, counts)
+    figure.tight_layout()
+    _save_figure(figure, path)
+
+
+def _confusion_counts(matrix) -> np.ndarray:
+    try:
+        counts = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("matrix must be a (k, k) array of counts") from None
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
+        raise ValueError(f"matrix must be square (k, k) with k >= 1; got shape {counts.shape}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("matrix must hold finite, non-negative counts")
+    return counts
+
+
+def _write_cell_numbers(axes, counts: np.ndarray) -> None:
+    k = counts.shape[0]
+    whole = np.all(counts == np.round(counts))
+    threshold = counts.max() / 2.0
+    font_size = max(5, min(10, 120 // k))
+    for row in range(k):
+        for column in range(k):
+            value = counts[row, column]
+            text = f"{int(value)}" if whole else f"{value:.2f}"
+            colour = "white" if value > threshold else "black"
+            axes.text(column, row, text, ha="center", va="center", color=colour,
+                      fontsize=font_size)
