@@ -1,0 +1,243 @@
+"""The IDX file format of MNIST: read and write, raw or gzip-compressed.
+
+An IDX file (LeCun & Cortes, the MNIST page) is a big-endian header and then the data::
+
+    offset  bytes  content
+    0       2      0x00 0x00
+    2       1      type code: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+                              0x0D float32, 0x0E float64
+    3       1      ndim, the number of dimensions (at least 1 here)
+    4       4*ndim the size of each dimension, unsigned 32-bit big-endian
+    4+4*ndim ...   prod(dims) values, big-endian, C order (last index fastest)
+
+``train-images-idx3-ubyte`` is type 0x08 with ndim 3: 60000 x 28 x 28 bytes.
+
+Every check of :func:`read_idx` fails with one ``ValueError`` line that starts with the file's
+path and says what is wrong, so that a damaged download or a wrong file is recognised at once.
+"""
+import gzip
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from dlcore.datasets._atomic import atomic_writer
+
+# type code -> big-endian dtype, as the format defines them.
+IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_DIMENSION = 2 ** 32 - 1
+
+# Signatures of files that people hand to an IDX reader by mistake, to name them in the error.
+FOREIGN_SIGNATURES = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"PK\x03\x04": "a zip archive",
+    b"\x93NUMPY": "a NumPy .npy file",
+    b"\x89HDF": "an HDF5 file",
+    b"%PDF": "a PDF document",
+    b"<!DOCTYPE": "an HTML page (a download error page?)",
+    b"<html": "an HTML page (a download error page?)",
+    b"<?xml": "an XML document (a download error page?)",
+}
+
+
+def _type_names():
+    return ", ".join(f"0x{code:02X} {dtype.newbyteorder('=').name}"
+                     for code, dtype in IDX_DTYPES.items())
+
+
+def _describe_start(data):
+    """'it starts with 89 50 4e 47 (a PNG image)': the first bytes, and what they look like."""
+    shown = data[:8].hex(" ")
+    for signature, meaning in FOREIGN_SIGNATURES.items():
+        if data[:16].lower().startswith(signature.lower()):
+            return f"it starts with {shown} ({meaning})"
+    return f"it starts with {shown}"
+
+
+def _shape_text(dims):
+    return "x".join(str(size) for size in dims)
+
+
+def parse_idx(data, source="<bytes>"):
+    """Decode the bytes of an (uncompressed) IDX file into a native-endian array.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, header included.
+    source : str
+        The file's name, put at the start of every error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        An array of shape ``dims`` and the dtype of the type code, in the machine's byte
+        order, writeable (a copy, not a view of ``data``).
+
+    Raises
+    ------
+    ValueError
+        For bad magic bytes, an unknown type code, zero dimensions, a truncated header or
+        data section, or bytes after the data.
+    """
+    if len(data) < 4:
+        raise ValueError(f"{source}: truncated: {len(data)} bytes, too short for the 4-byte "
+                         "IDX magic number")
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{source}: not an IDX file: an IDX file starts with two zero bytes, "
+                         f"but {_describe_start(data)}")
+    type_code, ndim = data[2], data[3]
+    if type_code not in IDX_DTYPES:
+        raise ValueError(f"{source}: unknown IDX type code 0x{type_code:02X} in byte 2; "
+                         f"known codes: {_type_names()}")
+    if ndim == 0:
+        raise ValueError(f"{source}: the IDX header declares 0 dimensions; at least 1 needed")
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise ValueError(f"{source}: truncated: the header declares {ndim} dimensions, which "
+                         f"need {header_size} header bytes, but the file has only {len(data)}")
+    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    dtype = IDX_DTYPES[type_code]
+    # Python integers: a forged header cannot overflow the size or make us allocate it.
+    expected = math.prod(dims) * dtype.itemsize
+    present = len(data) - header_size
+    what = f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {expected:,} bytes of data"
+    if present < expected:
+        raise ValueError(f"{source}: truncated: the header promises {what} but only "
+                         f"{present:,} follow")
+    if present > expected:
+        raise ValueError(f"{source}: {present - expected:,} bytes of trailing garbage: the "
+                         f"header promises {what} but {present:,} follow")
+    values = np.frombuffer(data, dtype=dtype, count=math.prod(dims), offset=header_size)
+    return values.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
+
+
+def _decompress(compressed, source):
+    try:
+        return gzip.decompress(compressed)
+    except EOFError as error:
+        raise ValueError(f"{source}: truncated gzip data ({len(compressed):,} bytes): "
+                         f"{error}") from None
+    except (gzip.BadGzipFile, zlib.error) as error:
+        # gzip reads trailing bytes as the start of another member: say so plainly.
+        raise ValueError(f"{source}: damaged gzip data or trailing garbage after it: "
+                         f"{error}") from None
+
+
+def read_idx(path):
+    """Read an IDX file, gzip-compressed or raw, into a NumPy array.
+
+    Compression is recognised by the gzip magic bytes ``1f 8b``, so a raw file named
+    ``*.gz`` or a compressed one without the suffix still reads; a ``*.gz`` name whose
+    content is neither gzip nor IDX gets an error that says so.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, e.g. ``train-images-idx3-ubyte.gz``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape as in the header (MNIST images: ``(n, 28, 28)`` uint8; labels ``(n,)`` uint8),
+        native byte order.
+
+    Raises
+    ------
+    ValueError
+        A one-line message naming the file and the problem (truncated, trailing garbage,
+        not an IDX file, unknown type code, damaged gzip stream).
+    FileNotFoundError
+        When the file does not exist.
+    """
+    return decode_idx(Path(path).read_bytes(), os.fspath(path))
+
+
+def decode_idx(content, source="<bytes>"):
+    """Decode the bytes of an IDX file, gzip-compressed or raw (see :func:`read_idx`)."""
+    if content.startswith(GZIP_MAGIC):
+        return parse_idx(_decompress(content, source), source)
+    if source.endswith(".gz") and not content.startswith(b"\x00\x00"):
+        raise ValueError(f"{source}: not gzip data although the name ends in .gz, and not an "
+                         f"IDX file either: {_describe_start(content)}")
+    return parse_idx(content, source)
+
+
+def _check_writable(array):
+    """The array as C-contiguous native data, or a TypeError/ValueError naming what is wrong."""
+    array = np.asarray(array)
+    native = array.dtype.newbyteorder("=")
+    if native not in TYPE_CODES:
+        raise TypeError(f"write_idx: dtype {array.dtype} has no IDX type code; allowed: "
+                        f"{_type_names()}")
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"write_idx: an IDX file holds 1 to 255 dimensions, got an array "
+                         f"of shape {array.shape}")
+    if max(array.shape) > MAX_DIMENSION:
+        raise ValueError(f"write_idx: each dimension must fit in 32 bits, got shape "
+                         f"{array.shape}")
+    return array, TYPE_CODES[native]
+
+
+def format_idx(array):
+    """The bytes of an uncompressed IDX file holding ``array`` (see :func:`write_idx`)."""
+    array, type_code = _check_writable(array)
+    header = struct.pack(f">2xBB{array.ndim}I", type_code, array.ndim, *array.shape)
+    big_endian = array.astype(IDX_DTYPES[type_code], copy=False)
+    return header + np.ascontiguousarray(big_endian).tobytes()
+
+
+def gzip_deterministic(content):
+    """gzip ``content`` (level 9) with a fixed header: no file name, mtime 0, OS 255.
+
+    The header is built here rather than by :func:`gzip.compress` because its OS byte has
+    changed between Python versions; the deflate stream is zlib's.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = compressor.compress(content) + compressor.flush()
+    header = GZIP_MAGIC + bytes([8, 0, 0, 0, 0, 0, 2, 255])   # deflate, no flags, mtime 0
+    trailer = struct.pack("<II", zlib.crc32(content), len(content) & 0xFFFFFFFF)
+    return header + deflated + trailer
+
+
+def write_idx(path, array):
+    """Write ``array`` as an IDX file, gzip-compressed when ``path`` ends in ``.gz``.
+
+    The gzip header stores no file name and a zero modification time, so the same array
+    always gives the same bytes (and the same sha256). The file is written under a
+    temporary name and renamed, so an interrupted write never leaves half a file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; ``*.gz`` selects compression.
+    array : array_like
+        1 to 255 dimensions, each below 2**32, of dtype uint8, int8, int16, int32, float32
+        or float64 (any byte order: it is stored big-endian).
+
+    Raises
+    ------
+    TypeError
+        For a dtype without an IDX type code (int64, bool, complex, ...).
+    ValueError
+        For 0 or more than 255 dimensions, or a dimension of 2**32 or more.
+    """
+    content = format_idx(array)
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        content = gzip_deterministic(content)
+    with atomic_writer(path) as file:
+        file.write(content)
