@@ -39,6 +39,38 @@ Preparing
 ---------
 ``parse_classes``, ``select_classes``, ``to_unit_interval``, ``binarize``, ``holdout_split``.
 """
+from dlcore.datasets.download import download_files, sha256_of_file
+from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError, DownloadError
 from dlcore.datasets.idx import read_idx, write_idx
+from dlcore.datasets.mnist import (
+    DATASET_NAMES,
+    FASHION_MNIST_FILES,
+    MNIST_5K_SHA256,
+    MNIST_FILES,
+    SPLITS,
+    load_dataset,
+    load_fashion_mnist,
+    load_idx_directory,
+    load_mnist,
+    load_mnist_5k,
+)
 
-__all__ = ["read_idx", "write_idx"]
+__all__ = [
+    "ChecksumError",
+    "DATASET_NAMES",
+    "DatasetNotFoundError",
+    "DownloadError",
+    "FASHION_MNIST_FILES",
+    "MNIST_5K_SHA256",
+    "MNIST_FILES",
+    "SPLITS",
+    "download_files",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_idx_directory",
+    "load_mnist",
+    "load_mnist_5k",
+    "read_idx",
+    "sha256_of_file",
+    "write_idx",
+]
