@@ -54,6 +54,13 @@ from dlcore.datasets.mnist import (
     load_mnist,
     load_mnist_5k,
 )
+from dlcore.datasets.preprocess import (
+    binarize,
+    holdout_split,
+    parse_classes,
+    select_classes,
+    to_unit_interval,
+)
 
 __all__ = [
     "ChecksumError",
@@ -64,13 +71,18 @@ __all__ = [
     "MNIST_5K_SHA256",
     "MNIST_FILES",
     "SPLITS",
+    "binarize",
     "download_files",
+    "holdout_split",
     "load_dataset",
     "load_fashion_mnist",
     "load_idx_directory",
     "load_mnist",
     "load_mnist_5k",
+    "parse_classes",
     "read_idx",
+    "select_classes",
     "sha256_of_file",
+    "to_unit_interval",
     "write_idx",
 ]
