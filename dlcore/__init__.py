@@ -1,8 +1,17 @@
 """dlcore: RBMs, Deep Belief Networks and convolutional networks for teaching.
 
 The maths of each algorithm is written once as readable NumPy (the ``reference`` backend) and
-runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda``).
+runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda``)::
+
+    import dlcore
+    X, y = dlcore.datasets.load_mnist_5k()
+    rbm = dlcore.BernoulliRBM(n_hidden=49, epochs=10).fit(dlcore.datasets.to_unit_interval(X))
+    dlcore.save(rbm, "model.h5")
 """
 from dlcore._version import __version__
+from dlcore import datasets
+from dlcore.backend import get_backend
+from dlcore.io import load, save
+from dlcore.rbm import BernoulliRBM
 
-__all__ = ["__version__"]
+__all__ = ["BernoulliRBM", "__version__", "datasets", "get_backend", "load", "save"]

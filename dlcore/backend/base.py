@@ -12,6 +12,8 @@ decides where the arrays live and how the operations run:
 Arrays are float32, C-contiguous, rows are samples. Random operations take the model's ``seed``
 (the Philox key) and the ``stream`` and ``step`` counter words (see :mod:`dlcore.backend.rng`).
 """
+import contextlib
+
 import numpy as np
 
 
@@ -42,6 +44,11 @@ class Backend:
 
     def synchronize(self):
         """Wait until queued work has finished (a no-op on the host)."""
+
+    def compute(self):
+        """A context manager around a stretch of work (a fit, a batch of samples): the CPU
+        backend uses it to give its threads to the kernels (see :mod:`dlcore.backend.cpu`)."""
+        return contextlib.nullcontext()
 
     # -- linear algebra -----------------------------------------------------------------
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):

@@ -1,55 +1,133 @@
-"""The ``cpu`` backend: BLAS for matrix products, Numba parallel loops for everything else.
+"""The ``cpu`` backend: Numba parallel kernels, and BLAS matrix products run on Numba's threads.
 
-Element bodies come from :mod:`dlcore.backend.kernels`; here they are wrapped once each in a
-``@njit(parallel=True, cache=True)`` loop whose outer index runs in ``prange`` (rows or
-elements spread over the cores; the random numbers do not depend on the split, see
-:mod:`dlcore.backend.rng`). Kernels compile on first use and are cached on disk, so later
-processes load them in milliseconds.
+Element-wise work runs in the bodies of :mod:`dlcore.backend.kernels`, each wrapped once in an
+``@njit(parallel=True, cache=True)`` loop whose outer index runs in ``prange`` (rows, or one
+chunk per thread). The random numbers do not depend on that split (:mod:`dlcore.backend.rng`).
 
-Matrix products go to the BLAS NumPy and SciPy ship with. ``out = a @ b`` uses
-``np.matmul(..., out=out)``; an accumulating product ``out = alpha a b + beta out`` calls SciPy's
-``sgemm`` on Fortran-order views of our C-order arrays (C^T = B^T A^T), so that BLAS writes
-into ``out`` itself, like PyTorch's ``addmm_``: the momentum update costs no temporary.
+**One thread pool.** A mini-batch step alternates small BLAS products and short parallel kernels
+a few hundred microseconds long. Left to itself, OpenBLAS keeps its own worker threads spinning
+after each product, and Numba's OpenMP workers spin after each kernel: on a 2-core machine the
+two pools then steal the cores from each other and every call waits a scheduler tick (measured:
+~8 ms per call instead of 0.05-0.5 ms, a 25x slower RBM epoch). So inside :meth:`CPUBackend.compute`
+BLAS is limited to one thread (``threadpoolctl``) and :func:`_parallel_gemm` splits each product
+into one block of output columns (or rows) per Numba thread, each block a single-threaded BLAS
+``?gemm`` call through SciPy's ``cython_blas`` (the interface Numba's own ``np.dot`` uses). The
+product ``C <- alpha op(A) op(B) + beta C`` is written into ``C`` itself, like PyTorch's
+``addmm_``: a momentum update needs no temporary. Outside ``compute()`` products go to NumPy and
+SciPy unchanged (BLAS's own threads), so the backend is never slow by accident.
+
+Kernels compile on first use and are cached on disk (``cache=True``): later processes load them
+in milliseconds.
 """
+import contextlib
+import ctypes
+
+import numba
 import numpy as np
 import scipy.linalg.blas as scipy_blas
 from numba import njit, prange
+from numba.extending import get_cython_function_address
 
 from .kernels import KernelBackend
 
+_KERNELS_ROWS = {}
 _KERNELS_1D = {}
-_KERNELS_2D = {}
+# Below this many multiply-adds a product is not worth splitting across threads.
+_SPLIT_GEMM_FROM = 64 ** 3
 
 
-def _kernel_1d(body):
+def _rows_kernel(body):
+    kernel = _KERNELS_ROWS.get(body)
+    if kernel is None:
+        @njit(parallel=True, cache=True)
+        def kernel(n_rows, n_units, *args):
+            for row in prange(n_rows):
+                body(row, 0, n_units, *args)
+        _KERNELS_ROWS[body] = kernel
+    return kernel
+
+
+def _chunks_kernel(body):
     kernel = _KERNELS_1D.get(body)
     if kernel is None:
         @njit(parallel=True, cache=True)
-        def kernel(n, *args):
-            for i in prange(n):
-                body(i, *args)
+        def kernel(n, n_chunks, *args):
+            chunk = -(-n // n_chunks)
+            for index in prange(n_chunks):
+                body(index * chunk, min(n, (index + 1) * chunk), *args)
         _KERNELS_1D[body] = kernel
     return kernel
 
 
-def _kernel_2d(body):
-    kernel = _KERNELS_2D.get(body)
-    if kernel is None:
-        @njit(parallel=True, cache=True)
-        def kernel(n_rows, n_columns, *args):
-            for row in prange(n_rows):
-                for column in range(n_columns):
-                    body(row, column, *args)
-        _KERNELS_2D[body] = kernel
-    return kernel
+# Fortran BLAS ?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): every
+# argument is a pointer. The function object is passed to the kernel as an argument (not a
+# global) so that the kernel can be cached on disk.
+_POINTER = ctypes.c_void_p
+_GEMM_TYPE = ctypes.CFUNCTYPE(None, *([_POINTER] * 13))
+_BLAS = {np.dtype(dtype): _GEMM_TYPE(get_cython_function_address("scipy.linalg.cython_blas",
+                                                                 name))
+         for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}
+_N, _T = ord("N"), ord("T")
 
 
-_BLAS_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
+@njit(cache=True)
+def _fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
+                  ld_second, beta, out, ld_out, dtype_probe):
+    """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out."""
+    codes = np.empty(2, np.uint8)
+    codes[0] = trans_first
+    codes[1] = trans_second
+    sizes = np.empty(6, np.int32)
+    sizes[0], sizes[1], sizes[2] = m, n, k
+    sizes[3], sizes[4], sizes[5] = ld_first, ld_second, ld_out
+    scalars = np.empty(2, dtype_probe.dtype)
+    scalars[0], scalars[1] = alpha, beta
+    blas(codes.ctypes.data, codes[1:].ctypes.data, sizes.ctypes.data, sizes[1:].ctypes.data,
+         sizes[2:].ctypes.data, scalars.ctypes.data, first, sizes[3:].ctypes.data, second,
+         sizes[4:].ctypes.data, scalars[1:].ctypes.data, out, sizes[5:].ctypes.data)
+
+
+@njit(parallel=True, cache=True)
+def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, parts):
+    """out (m, n) <- alpha op(a) op(b) + beta out, in ``parts`` blocks run on Numba's threads.
+
+    C-order arrays are the transposes of Fortran ones, so BLAS is asked for
+    out' = op(b)' op(a)'. The larger of m and n is split: columns of ``out`` are rows of the
+    Fortran problem (a slice of ``b``), rows of ``out`` are its columns (a slice of ``a``).
+    """
+    m, n = out.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    code_a = _T if trans_a else _N
+    code_b = _T if trans_b else _N
+    split_columns = n >= m
+    size = n if split_columns else m
+    chunk = -(-size // parts)
+    for part in prange(parts):
+        start = part * chunk
+        stop = min(size, start + chunk)
+        if stop <= start:
+            continue
+        if split_columns:
+            b_block = b[start:stop].ctypes.data if trans_b else b[:, start:stop].ctypes.data
+            _fortran_gemm(blas, code_b, code_a, stop - start, m, k, alpha, b_block,
+                          b.shape[1], a.ctypes.data, a.shape[1], beta,
+                          out[:, start:stop].ctypes.data, n, out)
+        else:
+            a_block = a[:, start:stop].ctypes.data if trans_a else a[start:stop].ctypes.data
+            _fortran_gemm(blas, code_b, code_a, n, stop - start, k, alpha, b.ctypes.data,
+                          b.shape[1], a_block, a.shape[1], beta, out[start:stop].ctypes.data,
+                          n, out)
+
+
+_SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
 
 
 class CPUBackend(KernelBackend):
     name = "cpu"
     _no_array = np.empty((0, 0), dtype=np.float32)
+
+    def __init__(self):
+        self._compute_depth = 0
 
     def asarray(self, array, dtype=np.float32):
         return np.ascontiguousarray(array, dtype=dtype)
@@ -66,21 +144,34 @@ class CPUBackend(KernelBackend):
     def copy_into(self, destination, source):
         np.copyto(destination, source)
 
+    @contextlib.contextmanager
+    def compute(self):
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._compute_depth += 1
+            try:
+                yield self
+            finally:
+                self._compute_depth -= 1
+
+    def launch_rows(self, body, n_rows, n_units, *args):
+        if n_rows > 0 and n_units > 0:
+            _rows_kernel(body)(n_rows, n_units, *args)
+
     def launch_1d(self, body, n, *args):
         if n > 0:
-            _kernel_1d(body)(n, *args)
-
-    def launch_2d(self, body, n_rows, n_columns, *args):
-        if n_rows > 0 and n_columns > 0:
-            _kernel_2d(body)(n_rows, n_columns, *args)
+            n_chunks = max(1, min(numba.get_num_threads(), n // 64))
+            _chunks_kernel(body)(n, n_chunks, *args)
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
-        if alpha == 1.0 and beta == 0.0:
+        k = a.shape[0] if trans_a else a.shape[1]
+        if self._compute_depth > 0:
+            work = out.shape[0] * out.shape[1] * k
+            parts = numba.get_num_threads() if work >= _SPLIT_GEMM_FROM else 1
+            _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta,
+                           _BLAS[out.dtype], parts)
+        elif alpha == 1.0 and beta == 0.0:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
-            return
-        # C = alpha op(A) op(B) + beta C  <=>  C^T = alpha op(B)^T op(A)^T + beta C^T, and the
-        # transpose of a C-order array is a Fortran-order one: BLAS reads and writes in place.
-        result = _BLAS_GEMM[out.dtype](alpha, b.T, a.T, beta=beta, c=out.T, overwrite_c=True,
-                                       trans_a=trans_b, trans_b=trans_a)
-        if result.ctypes.data != out.ctypes.data:  # BLAS had to copy: write the result back
-            out[...] = result.T
+        else:  # C^T = alpha op(B)^T op(A)^T + beta C^T, on Fortran views, in place
+            _SCIPY_GEMM[out.dtype](alpha, b.T, a.T, beta=beta, c=out.T, overwrite_c=True,
+                                   trans_a=trans_b, trans_b=trans_a)

@@ -1,8 +1,8 @@
 """The ``cuda`` backend: device-resident arrays, ``numba.cuda`` kernels, cuBLAS or a tiled GEMM.
 
 Every CUDA detail of dlcore lives in this module, so that moving from ``numba-cuda`` to its
-successor touches one file. The element bodies are those of :mod:`dlcore.backend.kernels`,
-launched one thread per index. Matrix products go to cuBLAS through CuPy when CuPy is importable
+successor touches one file. The kernel bodies are those of :mod:`dlcore.backend.kernels`,
+launched one thread per unit. Matrix products go to cuBLAS through CuPy when CuPy is importable
 (arrays are shared zero-copy through ``__cuda_array_interface__``); otherwise to
 :func:`tiled_gemm`, a shared-memory kernel of our own, which is also what the CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) runs in the tests.
@@ -22,31 +22,31 @@ THREADS_1D = 32 if SIMULATED else 256
 THREADS_2D = (8, 4) if SIMULATED else (32, 8)
 TILE = 16
 
+_KERNELS_ROWS = {}
 _KERNELS_1D = {}
-_KERNELS_2D = {}
 
 
-def _kernel_1d(body):
+def _rows_kernel(body):
+    kernel = _KERNELS_ROWS.get(body)
+    if kernel is None:
+        @cuda.jit
+        def kernel(n_rows, n_units, *args):
+            unit, row = cuda.grid(2)  # x runs along a row: neighbouring threads, coalesced
+            if row < n_rows and unit < n_units:
+                body(row, unit, unit + 1, *args)
+        _KERNELS_ROWS[body] = kernel
+    return kernel
+
+
+def _elements_kernel(body):
     kernel = _KERNELS_1D.get(body)
     if kernel is None:
         @cuda.jit
         def kernel(n, *args):
             i = cuda.grid(1)
             if i < n:
-                body(i, *args)
+                body(i, i + 1, *args)
         _KERNELS_1D[body] = kernel
-    return kernel
-
-
-def _kernel_2d(body):
-    kernel = _KERNELS_2D.get(body)
-    if kernel is None:
-        @cuda.jit
-        def kernel(n_rows, n_columns, *args):
-            column, row = cuda.grid(2)  # x runs along a row: neighbouring threads, coalesced
-            if row < n_rows and column < n_columns:
-                body(row, column, *args)
-        _KERNELS_2D[body] = kernel
     return kernel
 
 
@@ -130,16 +130,15 @@ class CUDABackend(KernelBackend):
     def synchronize(self):
         cuda.synchronize()
 
+    def launch_rows(self, body, n_rows, n_units, *args):
+        if n_rows > 0 and n_units > 0:
+            threads_x, threads_y = THREADS_2D
+            blocks = (-(-n_units // threads_x), -(-n_rows // threads_y))
+            _rows_kernel(body)[blocks, THREADS_2D](n_rows, n_units, *args)
+
     def launch_1d(self, body, n, *args):
         if n > 0:
-            blocks = -(-n // THREADS_1D)
-            _kernel_1d(body)[blocks, THREADS_1D](n, *args)
-
-    def launch_2d(self, body, n_rows, n_columns, *args):
-        if n_rows > 0 and n_columns > 0:
-            threads_x, threads_y = THREADS_2D
-            blocks = (-(-n_columns // threads_x), -(-n_rows // threads_y))
-            _kernel_2d(body)[blocks, THREADS_2D](n_rows, n_columns, *args)
+            _elements_kernel(body)[-(-n // THREADS_1D), THREADS_1D](n, *args)
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         if self._cupy is not None:

@@ -1,25 +1,37 @@
-"""Element bodies written once, compiled for the CPU and for CUDA, and the backend built on them.
+"""Kernel bodies written once, compiled for the CPU and for CUDA, and the backend built on them.
 
-Each ``*_body`` function computes the result for one index (an element, a block of four units
-sharing a Philox call, or a column) from arrays and scalars. It is plain Python decorated with
-:func:`dlcore.backend.rng.shared` (Numba's ``register_jitable``), so:
+A *body* computes one span of the result from arrays and scalars. It is plain Python registered
+with Numba (:func:`body`), so the same source runs in two launchers:
 
-* :mod:`dlcore.backend.cpu` wraps it in a ``@njit(parallel=True, cache=True)`` loop (``prange``),
-* :mod:`dlcore.backend.cuda` wraps it in a ``@cuda.jit`` kernel, one thread per index,
+* ``launch_rows(body, n_rows, n_units, *args)`` calls ``body(row, first, last, *args)`` for the
+  units ``first .. last-1`` of a row (a unit is a column, or a block of four columns that share
+  one Philox call). The CPU runs every row in ``prange`` with the whole span, so the inner loop
+  is long and contiguous; CUDA runs one thread per (row, unit) with a span of one.
+* ``launch_1d(body, n, *args)`` calls ``body(first, last, *args)`` over ``range(n)``: the CPU
+  splits it into one chunk per thread, CUDA gives every index a thread.
 
-and the maths exists once. :class:`KernelBackend` implements the operations of
-:class:`dlcore.backend.base.Backend` by launching these bodies over 1-D or 2-D index ranges;
-a subclass only says how to launch, how to allocate and how to multiply matrices.
+The scalar maths inside (sigmoid, Philox, Bernoulli, Box-Muller) comes from
+:mod:`dlcore.backend.rng` and is inlined into every body. :class:`KernelBackend` implements the
+operations of :class:`dlcore.backend.base.Backend` as launches; :mod:`dlcore.backend.cpu` and
+:mod:`dlcore.backend.cuda` only say how to launch, allocate and multiply matrices.
 """
 import math
 
 import numpy as np
+from numba.extending import register_jitable
 
 from .base import Backend
 from .rng import bernoulli, key_from_seed, normal_at, philox4x32, shared
 
 ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
+
+
+def body(function):
+    """Register a kernel body. Bodies are called (not inlined: Numba cannot inline a call made
+    through ``*args``), once per row or chunk on the CPU, so the call costs nothing that matters;
+    the helpers they call are inlined."""
+    return register_jitable(function)
 
 
 @shared
@@ -29,74 +41,95 @@ def sigmoid(x):
 
 
 @shared
-def _sigmoid_bernoulli_unit(row, column, word, pre, bias, sample):
-    if column < pre.shape[1]:
-        probability = sigmoid(pre[row, column] + bias[column])
-        pre[row, column] = probability
-        if sample.shape[0] > 0:
-            sample[row, column] = bernoulli(probability, word)
+def _sigmoid_unit(row, column, pre, bias):
+    probability = sigmoid(pre[row, column] + bias[column])
+    pre[row, column] = probability
+    return probability
 
 
-@shared
-def sigmoid_bernoulli_body(row, block, pre, bias, sample, k0, k1, stream, step):
-    """Units 4*block .. 4*block+3 of one row; one Philox call gives their four uniforms."""
-    column = 4 * block
-    w0 = w1 = w2 = w3 = np.uint64(0)
-    if sample.shape[0] > 0:
+@body
+def sigmoid_bernoulli_span(row, first_block, last_block, pre, bias, sample, k0, k1, stream,
+                           step):
+    """Blocks of four units of one row: p = sigm(pre + bias) in place; sample = [u < p] with the
+    four uniforms of one Philox call (counter = (block, row, step, stream))."""
+    n_columns = pre.shape[1]
+    sampling = sample.shape[0] > 0
+    for block in range(first_block, last_block):
+        column = 4 * block
+        if not sampling:
+            for c in range(column, min(column + 4, n_columns)):
+                _sigmoid_unit(row, c, pre, bias)
+            continue
         w0, w1, w2, w3 = philox4x32(np.uint64(block), np.uint64(row), step, stream, k0, k1)
-    _sigmoid_bernoulli_unit(row, column, w0, pre, bias, sample)
-    _sigmoid_bernoulli_unit(row, column + 1, w1, pre, bias, sample)
-    _sigmoid_bernoulli_unit(row, column + 2, w2, pre, bias, sample)
-    _sigmoid_bernoulli_unit(row, column + 3, w3, pre, bias, sample)
+        if column + 4 <= n_columns:
+            sample[row, column] = bernoulli(_sigmoid_unit(row, column, pre, bias), w0)
+            sample[row, column + 1] = bernoulli(_sigmoid_unit(row, column + 1, pre, bias), w1)
+            sample[row, column + 2] = bernoulli(_sigmoid_unit(row, column + 2, pre, bias), w2)
+            sample[row, column + 3] = bernoulli(_sigmoid_unit(row, column + 3, pre, bias), w3)
+        else:  # the last, partial block of a row whose width is not a multiple of four
+            for c in range(column, n_columns):
+                lane = c - column
+                word = w0 if lane == 0 else (w1 if lane == 1 else w2)
+                sample[row, c] = bernoulli(_sigmoid_unit(row, c, pre, bias), word)
 
 
-@shared
-def gaussian_sample_body(row, column, mean, bias, sigma, sample, k0, k1, stream, step):
-    """mu = b + sigma * (top-down input); sample = mu + sigma * z."""
-    mu = bias[column] + sigma[column] * mean[row, column]
-    mean[row, column] = mu
-    if sample.shape[0] > 0:
-        sample[row, column] = mu + sigma[column] * normal_at(row, column, k0, k1, stream, step)
+@body
+def gaussian_sample_span(row, first, last, mean, bias, sigma, sample, k0, k1, stream, step):
+    """mu = b + sigma * (top-down input) in place; sample = mu + sigma * z, z ~ N(0, 1)."""
+    sampling = sample.shape[0] > 0
+    for column in range(first, last):
+        mu = bias[column] + sigma[column] * mean[row, column]
+        mean[row, column] = mu
+        if sampling:
+            sample[row, column] = mu + sigma[column] * normal_at(row, column, k0, k1, stream, step)
 
 
-@shared
-def gather_rows_body(row, column, source, indices, out):
-    out[row, column] = source[indices[row], column]
+@body
+def gather_rows_span(row, first, last, source, indices, out):
+    source_row = indices[row]
+    for column in range(first, last):
+        out[row, column] = source[source_row, column]
 
 
-@shared
-def momentum_step_body(i, parameter, velocity, decay):
-    velocity[i] -= decay * parameter[i]
-    parameter[i] += velocity[i]
+@body
+def momentum_step_span(first, last, parameter, velocity, decay):
+    for i in range(first, last):
+        velocity[i] -= decay * parameter[i]
+        parameter[i] += velocity[i]
 
 
-@shared
-def bias_step_body(column, bias, velocity, positive, negative, learning_rate, momentum):
-    total = ZERO
+@body
+def bias_step_span(first, last, bias, velocity, positive, negative, learning_rate, momentum):
+    """Columns first..last-1: velocity = m velocity + eps mean_r(pos - neg); bias += velocity.
+    Rows outside, columns inside: contiguous reads on the CPU, one column per CUDA thread."""
+    rate = learning_rate / np.float32(positive.shape[0])
+    for column in range(first, last):
+        velocity[column] *= momentum
     for row in range(positive.shape[0]):
-        total += positive[row, column] - negative[row, column]
-    mean_difference = total / np.float32(positive.shape[0])
-    velocity[column] = momentum * velocity[column] + learning_rate * mean_difference
-    bias[column] += velocity[column]
+        for column in range(first, last):
+            velocity[column] += rate * (positive[row, column] - negative[row, column])
+    for column in range(first, last):
+        bias[column] += velocity[column]
 
 
-@shared
-def sparsity_step_body(column, probability, running_mean, hidden_bias, decay, rate, target):
-    total = ZERO
+@body
+def sparsity_step_span(first, last, probability, running_mean, hidden_bias, decay, rate, target):
+    share = (ONE - decay) / np.float32(probability.shape[0])
+    for column in range(first, last):
+        running_mean[column] *= decay
     for row in range(probability.shape[0]):
-        total += probability[row, column]
-    running_mean[column] = (decay * running_mean[column]
-                            + (ONE - decay) * total / np.float32(probability.shape[0]))
-    hidden_bias[column] -= rate * (running_mean[column] - target)
+        for column in range(first, last):
+            running_mean[column] += share * probability[row, column]
+    for column in range(first, last):
+        hidden_bias[column] -= rate * (running_mean[column] - target)
 
 
-@shared
-def squared_error_body(column, target, estimate, out):
-    total = ZERO
+@body
+def squared_error_span(first, last, target, estimate, out):
     for row in range(target.shape[0]):
-        difference = target[row, column] - estimate[row, column]
-        total += difference * difference
-    out[column] += total
+        for column in range(first, last):
+            difference = target[row, column] - estimate[row, column]
+            out[column] += difference * difference
 
 
 def _f32(value):
@@ -104,19 +137,18 @@ def _f32(value):
 
 
 class KernelBackend(Backend):
-    """Backend operations as launches of the shared bodies.
+    """Backend operations as launches of the shared bodies (see the module docstring).
 
-    Subclasses provide ``launch_1d(body, n, *args)`` (index ``i`` in ``range(n)``),
-    ``launch_2d(body, n_rows, n_columns, *args)`` (indices ``(row, column)``), an empty
-    placeholder array ``_no_array`` for optional outputs, memory management and ``gemm``.
+    Subclasses provide ``launch_rows``, ``launch_1d``, an empty placeholder ``_no_array`` for
+    optional outputs, memory management and ``gemm``.
     """
 
     _no_array = None
 
-    def launch_1d(self, body, n, *args):
+    def launch_rows(self, body, n_rows, n_units, *args):
         raise NotImplementedError
 
-    def launch_2d(self, body, n_rows, n_columns, *args):
+    def launch_1d(self, body, n, *args):
         raise NotImplementedError
 
     def _optional(self, array):
@@ -125,31 +157,32 @@ class KernelBackend(Backend):
     def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step):
         k0, k1 = key_from_seed(seed)
         n_rows, n_columns = pre_activation.shape
-        self.launch_2d(sigmoid_bernoulli_body, n_rows, -(-n_columns // 4), pre_activation,
-                       bias, self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step))
+        self.launch_rows(sigmoid_bernoulli_span, n_rows, -(-n_columns // 4), pre_activation,
+                         bias, self._optional(sample), k0, k1, np.uint64(stream),
+                         np.uint64(step))
 
     def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
         k0, k1 = key_from_seed(seed)
-        self.launch_2d(gaussian_sample_body, *mean.shape, mean, bias, sigma,
-                       self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step))
+        self.launch_rows(gaussian_sample_span, *mean.shape, mean, bias, sigma,
+                         self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step))
 
     def gather_rows(self, source, indices, out):
-        self.launch_2d(gather_rows_body, *out.shape, source, self._indices(indices), out)
+        self.launch_rows(gather_rows_span, *out.shape, source, self._indices(indices), out)
 
     def momentum_step(self, parameter, velocity, decay):
-        self.launch_1d(momentum_step_body, parameter.size, parameter.reshape(-1),
+        self.launch_1d(momentum_step_span, parameter.size, parameter.reshape(-1),
                        velocity.reshape(-1), _f32(decay))
 
     def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
-        self.launch_1d(bias_step_body, bias.shape[0], bias, velocity, positive, negative,
+        self.launch_1d(bias_step_span, bias.shape[0], bias, velocity, positive, negative,
                        _f32(learning_rate), _f32(momentum))
 
     def sparsity_step(self, hidden_probability, running_mean, hidden_bias, decay, rate, target):
-        self.launch_1d(sparsity_step_body, hidden_bias.shape[0], hidden_probability,
+        self.launch_1d(sparsity_step_span, hidden_bias.shape[0], hidden_probability,
                        running_mean, hidden_bias, _f32(decay), _f32(rate), _f32(target))
 
     def accumulate_squared_error(self, target, estimate, out):
-        self.launch_1d(squared_error_body, out.shape[0], target, estimate, out)
+        self.launch_1d(squared_error_span, out.shape[0], target, estimate, out)
 
     def _indices(self, indices):
         """Row indices as the backend wants them (int64; on the device for CUDA)."""

@@ -30,7 +30,13 @@ import secrets
 
 import numpy as np
 from numba import njit
-from numba.extending import register_jitable as shared
+from numba.extending import register_jitable
+
+# Written once, compiled into every caller: Numba inlines these at the IR level, so a kernel
+# body costs no function calls (and CUDA gets one flat device function).
+def shared(function):
+    """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code."""
+    return register_jitable(inline="always")(function)
 
 # Philox4x32 multipliers and Weyl key increments (Random123, philox.h).
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -89,7 +95,7 @@ def uniform_from_bits(word):
 @shared
 def bernoulli(probability, word):
     """1 with the given probability, else 0: ``u < p`` with ``u`` from the word."""
-    return np.float32(1.0) if uniform_from_bits(word) < probability else np.float32(0.0)
+    return np.float32(uniform_from_bits(word) < probability)
 
 
 @shared

@@ -1,0 +1,10 @@
+"""Restricted Boltzmann machines, split as PyDeep splits them: what the model *is*
+(:mod:`~dlcore.rbm.model`), how it is *sampled* (:mod:`~dlcore.rbm.sampler`), how it is *trained*
+(:mod:`~dlcore.rbm.trainer`), how it is *measured* (:mod:`~dlcore.rbm.estimator`), and the
+scikit-learn-style estimators built on them (:class:`BernoulliRBM`)."""
+from .bernoulli import BernoulliRBM
+from .estimator import (average_log_likelihood, exact_log_partition, free_energy_gap,
+                        pseudo_log_likelihood)
+
+__all__ = ["BernoulliRBM", "average_log_likelihood", "exact_log_partition", "free_energy_gap",
+           "pseudo_log_likelihood"]

@@ -1,0 +1,294 @@
+"""The estimator facade shared by dlcore's RBMs: fit, partial_fit, transform, sampling, files.
+
+A thin scikit-learn-style shell (``fit`` returns self, ``transform``, ``partial_fit``,
+``get_params``) over the model maths (:mod:`dlcore.rbm.model`), the trainer
+(:mod:`dlcore.rbm.trainer`), the sampler (:mod:`dlcore.rbm.sampler`) and the monitors
+(:mod:`dlcore.rbm.estimator`). A subclass says what its visible units are: how they are checked,
+initialised, sampled, and what the free energy is.
+
+Between calls the parameters and the training state (momenta, persistent chain, sparsity
+average, Philox step) are NumPy arrays on the estimator, which is what makes ``dlcore.save``
+followed by ``dlcore.load`` resume training exactly.
+"""
+import copy
+import sys
+import time
+
+import numpy as np
+
+from dlcore.backend import check_backend_name, get_backend
+from dlcore.backend import rng
+from dlcore.params import ParamsMixin
+from dlcore.validation import check_data, check_float, check_int
+
+from . import estimator, sampler
+from .trainer import CDSettings, ContrastiveDivergence
+
+# Subset of the training data whose free energy is compared with the validation data's.
+MAX_FREE_ENERGY_ROWS = 10_000
+_TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidden_bias",
+                          "sparsity_mean")
+
+
+class RBMBase(ParamsMixin):
+    """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
+
+    # -- what a subclass provides -------------------------------------------------------
+    def _check_visible(self, X, name):
+        raise NotImplementedError
+
+    def _initial_visible_bias(self, X):
+        raise NotImplementedError
+
+    def _visible_units(self, backend):
+        raise NotImplementedError
+
+    def _visible_mean(self, hidden):
+        raise NotImplementedError
+
+    def free_energy(self, X):
+        raise NotImplementedError
+
+    # -- hyperparameters ----------------------------------------------------------------
+    def _check_params(self):
+        check_int(self.n_hidden, "n_hidden", minimum=1)
+        check_float(self.learning_rate, "learning_rate", low=0.0, low_open=True)
+        check_int(self.cd_k, "cd_k", minimum=1)
+        check_float(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        check_float(self.weight_decay, "weight_decay", low=0.0)
+        if self.sparsity_target is not None:
+            check_float(self.sparsity_target, "sparsity_target", low=0.0, high=1.0,
+                        low_open=True, high_open=True)
+        check_float(self.sparsity_cost, "sparsity_cost", low=0.0)
+        check_float(self.sparsity_decay, "sparsity_decay", low=0.0, high=1.0, high_open=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.epochs, "epochs", minimum=0)
+        check_backend_name(self.backend)
+        if self.seed is not None:
+            rng.check_seed(self.seed)
+
+    def _settings(self):
+        return CDSettings(
+            learning_rate=float(self.learning_rate), cd_k=int(self.cd_k),
+            persistent=bool(self.persistent), momentum=float(self.momentum),
+            weight_decay=float(self.weight_decay),
+            sparsity_target=None if self.sparsity_target is None else float(self.sparsity_target),
+            sparsity_cost=float(self.sparsity_cost), sparsity_decay=float(self.sparsity_decay),
+            sample_visible=bool(self.sample_visible), batch_size=int(self.batch_size),
+            seed=self.seed_)
+
+    # -- training -----------------------------------------------------------------------
+    def fit(self, X, y=None, X_valid=None, progress=None):
+        """Initialise the parameters, then train for ``epochs`` passes over ``X``.
+
+        Parameters
+        ----------
+        X : (n_samples, n_visible) array
+        y : ignored (for scikit-learn pipelines)
+        X_valid : (m, n_visible) array, optional
+            Held-out data for the free-energy gap monitor.
+        progress : callable, optional
+            ``progress(epoch, epochs, batches_done, n_batches, running_error)`` during training.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = self._check_visible(X, "X")
+        self._initialise(X)
+        return self._train(X, self.epochs, X_valid, progress)
+
+    def partial_fit(self, X, y=None, X_valid=None, progress=None):
+        """One more pass over ``X``, continuing from the current parameters and state (the
+        first call initialises, as :meth:`fit` does). Returns self."""
+        self._check_params()
+        X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
+        if not hasattr(self, "W"):
+            self._initialise(X)
+        return self._train(X, 1, X_valid, progress)
+
+    def _initialise(self, X):
+        """Hinton (2010, sec. 8): W ~ N(0, 0.01^2), hidden biases 0, visible biases from the
+        data; momenta zero; the Philox counters at their start."""
+        self.seed_ = rng.check_seed(self.seed)
+        n_visible, n_hidden = X.shape[1], int(self.n_hidden)
+        self.W = rng.normal(n_visible, n_hidden, self.seed_, rng.STREAM_INIT, scale=0.01)
+        self.visible_bias = self._initial_visible_bias(X)
+        self.hidden_bias = np.zeros(n_hidden, dtype=np.float32)
+        self._training = {name: np.zeros_like(getattr(self, name[len("velocity_"):]))
+                          for name in _TRAINING_STATE_ARRAYS[:3]}
+        self._training["sparsity_mean"] = np.full(
+            n_hidden, self.sparsity_target or 0.0, dtype=np.float32)
+        self._training["persistent_chain"] = None
+        self.n_updates_ = 0
+        self.epochs_done_ = 0
+        self.sample_calls_ = 0
+        self.n_features_in_ = n_visible
+        self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
+
+    def _train(self, X, epochs, X_valid, progress):
+        if X_valid is not None:
+            X_valid = self._check_visible(X_valid, "X_valid", fitted_width=True)
+        backend = get_backend(self.backend)
+        trainer = ContrastiveDivergence(backend, self._parameters(), self._training,
+                                        self._settings(), self._visible_units(backend))
+        data = backend.asarray(X)
+        training_subset = self._free_energy_subset(X, X_valid)
+        with backend.compute():
+            self._run_epochs(trainer, data, epochs, training_subset, X_valid, progress)
+        self._store(*trainer.download())
+        return self
+
+    def _run_epochs(self, trainer, data, epochs, training_subset, X_valid, progress):
+        for epoch in range(epochs):
+            started = time.perf_counter()
+            order = rng.permutation(data.shape[0], self.seed_, rng.STREAM_SHUFFLE,
+                                    self.epochs_done_)
+            report = None
+            if progress is not None:
+                def report(done, total, error, epoch=epoch):
+                    progress(epoch + 1, epochs, done, total, error)
+            self.n_updates_, error = trainer.epoch(data, order, self.n_updates_, report)
+            self._store(*trainer.download())
+            self.epochs_done_ += 1
+            self._record_epoch(error, training_subset, X_valid, time.perf_counter() - started)
+
+    def _free_energy_subset(self, X, X_valid):
+        if X_valid is None:
+            return None
+        size = min(X.shape[0], X_valid.shape[0], MAX_FREE_ENERGY_ROWS)
+        return X[np.sort(rng.permutation(X.shape[0], self.seed_, rng.STREAM_SPLIT)[:size])]
+
+    def _record_epoch(self, error, training_subset, X_valid, seconds):
+        gap = (np.nan if X_valid is None
+               else estimator.free_energy_gap(self._parameters(), training_subset, X_valid))
+        self.history["reconstruction_error"].append(float(error))
+        self.history["free_energy_gap"].append(float(gap))
+        self.history["seconds"].append(float(seconds))
+        if self.verbose:
+            gap_text = "" if X_valid is None else f", free-energy gap {gap:.3f}"
+            print(f"[{type(self).__name__}] epoch {self.epochs_done_}: reconstruction error "
+                  f"{error:.5f}{gap_text}, {seconds:.2f} s", file=sys.stderr)
+
+    def _parameters(self):
+        return {"W": self.W, "visible_bias": self.visible_bias, "hidden_bias": self.hidden_bias}
+
+    def _store(self, parameters, state):
+        self.W, self.visible_bias, self.hidden_bias = (
+            parameters[k] for k in ("W", "visible_bias", "hidden_bias"))
+        self._training.update(state)
+
+    # -- using a trained model ----------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "W"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(X) "
+                               "first, or dlcore.load() a saved model")
+
+    def _check_visible_input(self, X, name="X"):
+        self._check_fitted()
+        return self._check_visible(X, name, fitted_width=True)
+
+    def transform(self, X):
+        """Hidden probabilities Q(h = 1 | x), (n, n_visible) -> (n, n_hidden) float32."""
+        X = self._check_visible_input(X)
+        from .model import hidden_probability
+        return hidden_probability(X, self.W, self.hidden_bias).astype(np.float32)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X, **fit_params).transform(X)
+
+    def reconstruct(self, X, sample_hidden=False):
+        """One up-down pass: h = Q(h = 1 | x) (or a sample of it), then the visible mean
+        E[x' | h]; (n, n_visible) -> (n, n_visible) float32."""
+        X = self._check_visible_input(X)
+        if sample_hidden:
+            hidden = sampler.sample_hidden(get_backend(self.backend), self._parameters(), X,
+                                           self.seed_, self._next_sample_call())
+        else:
+            hidden = self.transform(X)
+        return self._visible_mean(hidden).astype(np.float32)
+
+    def gibbs(self, V, steps=1):
+        """Visible samples after ``steps`` block Gibbs steps v -> h -> v from each row of ``V``
+        (n, n_visible). Reproducible: successive calls continue one Philox sequence."""
+        V = self._check_visible_input(V, "V")
+        steps = check_int(steps, "steps", minimum=0)
+        backend = get_backend(self.backend)
+        return sampler.gibbs_chain(backend, self._parameters(), V, steps, self.seed_,
+                                   self._next_sample_call(), self._visible_units(backend))
+
+    def _next_sample_call(self):
+        self.sample_calls_ += 1
+        return self.sample_calls_
+
+    # -- files and copies ---------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable (for the HDF5 file)."""
+        return self.get_params()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_state(self):
+        """Parameters and what resuming needs, as the nested dict of :mod:`dlcore.io`."""
+        self._check_fitted()
+        training = {name: self._training[name] for name in _TRAINING_STATE_ARRAYS}
+        if self._training["persistent_chain"] is not None:
+            training["persistent_chain"] = self._training["persistent_chain"]
+        training.update(seed=str(self.seed_), n_updates=self.n_updates_,
+                        epochs_done=self.epochs_done_, sample_calls=self.sample_calls_)
+        return {"W": self.W, "visible_bias": self.visible_bias,
+                "hidden_bias": self.hidden_bias, "training": training}
+
+    def set_state(self, state):
+        """Validate every array's shape against the hyperparameters, then adopt them."""
+        W = np.asarray(state["W"])
+        if W.ndim != 2 or W.shape[1] != self.n_hidden:
+            raise ValueError(f"dataset 'W' has shape {W.shape}; expected (n_visible, "
+                             f"{self.n_hidden}) from n_hidden={self.n_hidden}")
+        n_visible, n_hidden = W.shape
+        training = state["training"]
+        expected = {"visible_bias": (n_visible,), "hidden_bias": (n_hidden,),
+                    "training/velocity_W": (n_visible, n_hidden),
+                    "training/velocity_visible_bias": (n_visible,),
+                    "training/velocity_hidden_bias": (n_hidden,),
+                    "training/sparsity_mean": (n_hidden,)}
+        if "persistent_chain" in training:
+            expected["training/persistent_chain"] = (self.batch_size, n_hidden)
+        arrays = {}
+        for path, shape in expected.items():
+            group, _, name = path.rpartition("/")
+            array = np.asarray((training if group else state)[name], dtype=np.float32)
+            if array.shape != shape:
+                raise ValueError(f"dataset {path!r} has shape {array.shape}; expected {shape}")
+            arrays[path] = np.ascontiguousarray(array)
+        counters = {name: int(training[name])
+                    for name in ("seed", "n_updates", "epochs_done", "sample_calls")}
+        self.W = np.ascontiguousarray(W, dtype=np.float32)
+        self.visible_bias, self.hidden_bias = arrays["visible_bias"], arrays["hidden_bias"]
+        self._training = {name: arrays.get(f"training/{name}")
+                          for name in _TRAINING_STATE_ARRAYS + ("persistent_chain",)}
+        self.seed_ = counters["seed"]
+        self.n_updates_ = counters["n_updates"]
+        self.epochs_done_ = counters["epochs_done"]
+        self.sample_calls_ = counters["sample_calls"]
+        self.n_features_in_ = n_visible
+        if not hasattr(self, "history"):
+            self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+    def __copy__(self):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"dlcore models are never pickled: save this {type(self).__name__} "
+                        "with dlcore.save(model, 'model.h5')")

@@ -1,0 +1,122 @@
+"""``BernoulliRBM``: binary visible and hidden units, trained by CD-k or PCD."""
+import numpy as np
+
+from dlcore.io import register_model
+from dlcore.validation import check_data
+
+from . import estimator
+from .base import RBMBase
+from .model import free_energy, visible_probability
+from .trainer import BernoulliVisible
+
+
+@register_model
+class BernoulliRBM(RBMBase):
+    """Restricted Boltzmann machine with binary units (lecture 001_43bbffd0393e553f.txt).
+
+    Energy E(v, h) = -b.v - c.h - v'Wh; conditionals Q(h_j = 1 | v) = sigm(c_j + v.W_j) and
+    P(v_i = 1 | h) = sigm(b_i + W_i.h); trained with the lecture's CD-1 update
+    (:mod:`dlcore.rbm.trainer`), CD-k, or persistent CD.
+
+    Parameters
+    ----------
+    n_hidden : int
+        Number of hidden units (the lecture's demo uses 49).
+    learning_rate : float
+        eps in W <- W + eps (x1' h1 - x2' Q(h2 | x2)) / batch.
+    cd_k : int
+        Gibbs steps in the negative phase (1 is the lecture's CD-1).
+    persistent : bool
+        Persistent CD (Tieleman 2008): the negative chain carries over between mini-batches.
+    momentum : float in [0, 1)
+        velocity <- momentum * velocity + eps * gradient.
+    weight_decay : float
+        L2 penalty on W (not on biases): the gradient gains -weight_decay * W.
+    sparsity_target : float in (0, 1) or None
+        Desired mean activation of each hidden unit; pulls the hidden biases towards it.
+    sparsity_cost, sparsity_decay : float
+        Strength of the sparsity pull, and the decay of the running mean of activations.
+    sample_visible : bool
+        Sample the reconstruction x2 from P(x2 | h1), as in the lecture (True), or use the
+        probabilities themselves (False).
+    batch_size, epochs : int
+        Mini-batch size and number of passes over the data in :meth:`fit`.
+    seed : int or None
+        Key of the Philox generator: same seed, same samples and weights on every backend.
+        None draws one from the operating system and keeps it in ``seed_``.
+    backend : {"auto", "cpu", "cuda", "reference"}
+        Where the training runs (see :mod:`dlcore.backend`).
+    verbose : bool
+        Print one line per epoch to stderr.
+
+    Attributes
+    ----------
+    W : (n_visible, n_hidden) float32
+    visible_bias : (n_visible,) float32
+    hidden_bias : (n_hidden,) float32
+    history : dict of per-epoch lists
+        ``reconstruction_error`` (mean squared error per pixel between each mini-batch and
+        P(x2 = 1 | h1), averaged over the epoch), ``free_energy_gap`` (mean F over ``X_valid``
+        minus mean F over as many training rows; NaN without ``X_valid``), ``seconds``.
+    seed_ : int
+        The seed actually used.
+    """
+
+    def __init__(self, n_hidden=49, learning_rate=0.1, cd_k=1, persistent=False, momentum=0.5,
+                 weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
+                 sample_visible=True, batch_size=20, epochs=10, seed=0, backend="auto",
+                 verbose=False):
+        self.n_hidden = n_hidden
+        self.learning_rate = learning_rate
+        self.cd_k = cd_k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.sparsity_decay = sparsity_decay
+        self.sample_visible = sample_visible
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.seed = seed
+        self.backend = backend
+        self.verbose = verbose
+        self._check_params()
+
+    def _check_visible(self, X, name, fitted_width=False):
+        width = self.W.shape[0] if fitted_width else None
+        return check_data(X, name, n_columns=width, unit_interval=True,
+                          columns_meaning="visible units")
+
+    def _initial_visible_bias(self, X):
+        """b_i = log(p_i / (1 - p_i)) with p_i the fraction of training vectors in which unit
+        i is on (Hinton 2010, sec. 8), clipped so that always-off pixels stay finite."""
+        p = np.clip(X.mean(axis=0, dtype=np.float64), 1e-4, 1 - 1e-4)
+        return np.log(p / (1 - p)).astype(np.float32)
+
+    def _visible_units(self, backend):
+        return BernoulliVisible()
+
+    def _visible_mean(self, hidden):
+        return visible_probability(hidden, self.W, self.visible_bias)
+
+    def free_energy(self, X):
+        """F(v) = -b.v - sum_j log(1 + exp(c_j + v.W_j)) per row, (n, n_visible) -> (n,),
+        in float64; P(v) = exp(-F(v)) / Z."""
+        X = self._check_visible_input(X)
+        return free_energy(X.astype(np.float64), *self._float64_parameters())
+
+    def score_samples(self, X):
+        """Pseudo-log-likelihood of each row, in nats, summed over the visible units:
+
+            PL(v) = sum_i log P(v_i | v_-i)
+
+        computed exactly for every unit (scikit-learn's BernoulliRBM instead flips one random
+        unit and multiplies by n_visible). (n, n_visible) -> (n,) float64.
+        """
+        X = self._check_visible_input(X)
+        return estimator.pseudo_log_likelihood(X, *self._float64_parameters())
+
+    def _float64_parameters(self):
+        return tuple(np.asarray(a, dtype=np.float64)
+                     for a in (self.W, self.visible_bias, self.hidden_bias))

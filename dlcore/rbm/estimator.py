@@ -1,0 +1,102 @@
+"""How an RBM is measured: monitors with a stated normalisation, and exact likelihoods.
+
+* :func:`reconstruction_error`: squared error per pixel between x and P(x' = 1 | h), h ~ Q(h|x).
+  Cheap and what students watch, but not the objective (Hinton 2010, sec. 5).
+* :func:`free_energy_gap`: mean F(validation) - mean F(training subset). The partition function
+  cancels in the difference; a growing gap means over-fitting (Hinton 2010, sec. 6).
+* :func:`pseudo_log_likelihood`: sum over visible units of log P(v_i | v_-i), per sample, exact
+  (no random flips): needs no partition function.
+* :func:`exact_log_partition` and :func:`average_log_likelihood`: log Z by enumerating the
+  smaller layer (at most 24 units), in float64: the ground truth the tests train against.
+"""
+import numpy as np
+
+from .model import free_energy, free_energy_of_hidden, hidden_probability, softplus
+
+MAX_ENUMERATED_UNITS = 24
+
+
+def free_energy_gap(parameters, training_subset, validation):
+    """mean F(v) over ``validation`` minus mean F(v) over ``training_subset`` (both (n, V))."""
+    W, b, c = (np.asarray(parameters[k], dtype=np.float64)
+               for k in ("W", "visible_bias", "hidden_bias"))
+    return float(free_energy(validation, W, b, c).mean()
+                 - free_energy(training_subset, W, b, c).mean())
+
+
+def pseudo_log_likelihood(visible, W, visible_bias, hidden_bias, chunk=64):
+    """Exact pseudo-log-likelihood of each row of ``visible`` (n, n_visible), in nats:
+
+        PL(v) = sum_i log P(v_i | v_-i) = sum_i log sigm(F(v with v_i flipped) - F(v))
+
+    summed (not averaged) over the n_visible units. Flipping v_i changes the hidden input
+    c + vW by (1 - 2 v_i) W_i, so each flip costs O(n_hidden). Returns (n,) float64.
+    """
+    visible = np.asarray(visible, dtype=np.float64)
+    W, visible_bias, hidden_bias = (np.asarray(a, dtype=np.float64)
+                                    for a in (W, visible_bias, hidden_bias))
+    result = np.empty(visible.shape[0])
+    for start in range(0, visible.shape[0], chunk):
+        v = visible[start:start + chunk]                        # (s, V)
+        hidden_input = v @ W + hidden_bias                      # (s, H)
+        sign = 1.0 - 2.0 * v                                    # +1 where v_i = 0
+        flipped_input = hidden_input[:, None, :] + sign[:, :, None] * W[None]   # (s, V, H)
+        # F(v_flip) - F(v) = -sign_i b_i - sum_j [softplus(flipped) - softplus(original)]
+        delta = (-sign * visible_bias
+                 - (softplus(flipped_input) - softplus(hidden_input)[:, None, :]).sum(axis=2))
+        result[start:start + chunk] = -softplus(-delta).sum(axis=1)   # log sigm(delta)
+    return result
+
+
+def exact_log_partition(W, visible_bias, hidden_bias):
+    """log Z of a Bernoulli RBM by enumerating every state of its smaller layer, in float64.
+
+        log Z = log sum_h exp(-F(h))   (or log sum_v exp(-F(v)) when the visible layer is smaller)
+
+    Refuses (ValueError) when the smaller layer has more than 24 units: 2**24 states is the
+    most that fits in seconds.
+    """
+    W, visible_bias, hidden_bias = (np.asarray(a, dtype=np.float64)
+                                    for a in (W, visible_bias, hidden_bias))
+    n_visible, n_hidden = W.shape
+    smaller = min(n_visible, n_hidden)
+    if smaller > MAX_ENUMERATED_UNITS:
+        raise ValueError(
+            f"exact log Z enumerates 2**{smaller} states of the smaller layer "
+            f"({n_visible} visible, {n_hidden} hidden); at most {MAX_ENUMERATED_UNITS} units "
+            "are allowed: use a smaller RBM")
+    if n_hidden <= n_visible:
+        def negative_free_energy(states):
+            return -free_energy_of_hidden(states, W, visible_bias, hidden_bias)
+    else:
+        def negative_free_energy(states):
+            return -free_energy(states, W, visible_bias, hidden_bias)
+    terms = [negative_free_energy(states) for states in _binary_states(smaller)]
+    return float(np.logaddexp.reduce(np.concatenate(terms)))
+
+
+def _binary_states(n_units, chunk_bits=16):
+    """Every binary vector of length n_units, in chunks of at most 2**chunk_bits rows."""
+    chunk = 1 << min(n_units, chunk_bits)
+    bit_values = 1 << np.arange(n_units, dtype=np.int64)
+    for start in range(0, 1 << n_units, chunk):
+        codes = np.arange(start, start + chunk, dtype=np.int64)
+        yield ((codes[:, None] & bit_values) > 0).astype(np.float64)
+
+
+def average_log_likelihood(visible, W, visible_bias, hidden_bias, log_partition=None):
+    """mean over rows of log P(v) = -F(v) - log Z, exact, in nats per sample (float64)."""
+    if log_partition is None:
+        log_partition = exact_log_partition(W, visible_bias, hidden_bias)
+    W, visible_bias, hidden_bias = (np.asarray(a, dtype=np.float64)
+                                    for a in (W, visible_bias, hidden_bias))
+    visible = np.asarray(visible, dtype=np.float64)
+    return float(np.mean(-free_energy(visible, W, visible_bias, hidden_bias)) - log_partition)
+
+
+def reconstruction_error(visible, W, visible_bias, hidden_bias):
+    """Mean squared error per pixel between x and its mean-field reconstruction
+    P(x' = 1 | h = Q(h | x)) (deterministic; the training monitor samples h instead)."""
+    from .model import visible_probability
+    hidden = hidden_probability(visible, W, hidden_bias)
+    return float(np.mean((visible - visible_probability(hidden, W, visible_bias)) ** 2))

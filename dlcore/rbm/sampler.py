@@ -1,0 +1,50 @@
+"""How an RBM is sampled: block Gibbs sampling, all hidden units then all visible units.
+
+Because the conditionals factorise (:mod:`dlcore.rbm.model`), one Gibbs step samples every hidden
+unit in parallel from Q(h | v), then every visible unit from P(v | h). The functions here run
+that chain on a backend with the Philox streams of :mod:`dlcore.backend.rng`, so a seed and a
+call number give the same samples on every backend.
+"""
+import numpy as np
+
+from dlcore.backend.rng import STREAM_SAMPLE
+
+
+def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
+                return_probabilities=False):
+    """Run ``steps`` Gibbs steps v -> h -> v from ``visible`` (n, n_visible).
+
+    ``parameters`` holds ``W``, ``visible_bias``, ``hidden_bias`` as NumPy arrays; ``call``
+    (the Philox step) distinguishes successive calls with one seed. Returns the visible sample
+    after the last step (n, n_visible), or its probabilities P(v = 1 | h) when
+    ``return_probabilities``.
+    """
+    be = backend
+    W = be.asarray(parameters["W"])
+    visible_bias = be.asarray(parameters["visible_bias"])
+    hidden_bias = be.asarray(parameters["hidden_bias"])
+    n = visible.shape[0]
+    n_visible, n_hidden = W.shape
+    v = be.asarray(np.array(visible, dtype=np.float32))
+    hidden_probability, hidden_sample = be.empty((n, n_hidden)), be.empty((n, n_hidden))
+    visible_mean = be.empty((n, n_visible))
+    for t in range(steps):
+        be.gemm(v, W, hidden_probability)
+        be.sigmoid_bernoulli(hidden_probability, hidden_bias, hidden_sample, seed,
+                             STREAM_SAMPLE + 2 * t, call)
+        be.gemm(hidden_sample, W, visible_mean, trans_b=True)
+        visible_units.sample(be, visible_mean, visible_bias, v, seed,
+                             STREAM_SAMPLE + 2 * t + 1, call)
+    return be.to_numpy(visible_mean if return_probabilities else v)
+
+
+def sample_hidden(backend, parameters, visible, seed, call):
+    """One sample h ~ Q(h | v) for each row of ``visible`` (n, n_visible) -> (n, n_hidden)."""
+    be = backend
+    W = be.asarray(parameters["W"])
+    hidden_bias = be.asarray(parameters["hidden_bias"])
+    probability = be.empty((visible.shape[0], W.shape[1]))
+    sample = be.empty((visible.shape[0], W.shape[1]))
+    be.gemm(be.asarray(np.array(visible, dtype=np.float32)), W, probability)
+    be.sigmoid_bernoulli(probability, hidden_bias, sample, seed, STREAM_SAMPLE, call)
+    return be.to_numpy(sample)

@@ -1,0 +1,192 @@
+"""How an RBM is trained: contrastive divergence, the lecture's "RBM Weight Update".
+
+Lecture 001_43bbffd0393e553f.txt gives CD-1 (Hinton 2002) for one training vector x1:
+
+    for all hidden units i:   compute Q(h1i = 1 | x1) = sigm(c_i + sum_j W_ij x1j); sample h1i
+    for all visible units j:  compute P(x2j = 1 | h1) = sigm(b_j + sum_i W_ij h1i); sample x2j
+    for all hidden units i:   compute Q(h2i = 1 | x2) = sigm(c_i + sum_j W_ij x2j)
+    W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
+    b <- b + eps (x1 - x2)
+    c <- c + eps (h1 - Q(h2. = 1 | x2))
+
+:meth:`ContrastiveDivergence.step` is that procedure line by line, for a mini-batch whose rows are
+training vectors (so every update is averaged over the batch) and with our ``W`` stored as
+(n_visible, n_hidden), which makes ``h1 x1'`` the matrix ``x1' h1``. Three additions, each off
+when its hyperparameter is zero (Hinton 2010, "A practical guide to training RBMs"):
+
+* momentum: the step is ``velocity <- momentum * velocity + eps * gradient``, then
+  ``parameter += velocity``;
+* L2 weight decay on W: the gradient gains ``- weight_decay * W``;
+* a sparsity target on the hidden biases (Lee, Ekanadham & Ng 2008).
+
+CD-k runs the x -> h -> x alternation k times before the negative statistics. Persistent CD
+(PCD, Tieleman 2008) starts the negative chain not at the data but where the previous mini-batch
+left it, so that it explores the model's distribution across updates.
+
+Reconstruction ``x2``: sampled from P(x2 | h1) as in the lecture (``sample_visible=True``), or
+its mean P(x2 = 1 | h1) itself (``sample_visible=False``, less sampling noise; Hinton 2010,
+sec. 3.2). Positive statistics use the *sampled* h1, as the lecture writes it.
+
+All arrays live on the backend; the per-batch buffers are allocated once per trainer.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcore.backend.rng import STREAM_GIBBS
+
+
+@dataclass
+class CDSettings:
+    """The hyperparameters one CD update needs (see :class:`dlcore.BernoulliRBM`)."""
+
+    learning_rate: float
+    cd_k: int
+    persistent: bool
+    momentum: float
+    weight_decay: float
+    sparsity_target: float | None
+    sparsity_cost: float
+    sparsity_decay: float
+    sample_visible: bool
+    batch_size: int
+    seed: int
+
+
+class BernoulliVisible:
+    """Binary visible units: P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)."""
+
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+        """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
+        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
+
+
+class ContrastiveDivergence:
+    """CD-k and PCD updates of one RBM's parameters on one backend.
+
+    Parameters
+    ----------
+    backend : dlcore.backend.Backend
+    parameters : dict
+        ``W`` (n_visible, n_hidden), ``visible_bias`` (n_visible,), ``hidden_bias`` (n_hidden,):
+        NumPy float32. On host backends they are updated in place.
+    state : dict
+        ``velocity_W``, ``velocity_visible_bias``, ``velocity_hidden_bias`` (shapes as above),
+        ``persistent_chain`` (batch_size, n_hidden) or None before the first PCD update,
+        ``sparsity_mean`` (n_hidden,).
+    settings : CDSettings
+    visible_units : BernoulliVisible or another object with the same ``sample`` method
+    """
+
+    def __init__(self, backend, parameters, state, settings, visible_units=None):
+        self.backend = be = backend
+        self.settings = settings
+        self.visible_units = visible_units or BernoulliVisible()
+        self.W = be.asarray(parameters["W"])
+        self.visible_bias = be.asarray(parameters["visible_bias"])
+        self.hidden_bias = be.asarray(parameters["hidden_bias"])
+        self.velocity_W = be.asarray(state["velocity_W"])
+        self.velocity_visible_bias = be.asarray(state["velocity_visible_bias"])
+        self.velocity_hidden_bias = be.asarray(state["velocity_hidden_bias"])
+        self.sparsity_mean = be.asarray(state["sparsity_mean"])
+        n_visible, n_hidden = self.W.shape
+        batch = settings.batch_size
+        self.chain_started = state.get("persistent_chain") is not None
+        self.chain = (be.asarray(state["persistent_chain"]) if self.chain_started
+                      else be.zeros((batch, n_hidden)))
+        self.x1, self.p2, self.x2 = (be.empty((batch, n_visible)) for _ in range(3))
+        self.q1, self.h1, self.q2 = (be.empty((batch, n_hidden)) for _ in range(3))
+        self.squared_error = be.zeros((n_visible,))
+
+    def step(self, x1, update):
+        """One CD-k update from the mini-batch ``x1`` (b, n_visible); ``update`` numbers it
+        (the Philox step) so that every update draws fresh, reproducible samples."""
+        be, s = self.backend, self.settings
+        b = x1.shape[0]
+        q1, h1, p2, q2 = self.q1[:b], self.h1[:b], self.p2[:b], self.q2[:b]
+        x2 = self.x2[:b] if s.sample_visible else p2
+        chain = self.chain[:b]
+
+        # for all hidden units: compute Q(h1 = 1 | x1) = sigm(c + x1 W); sample h1
+        be.gemm(x1, self.W, q1)
+        be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update)
+        if s.persistent and not self.chain_started:
+            be.copy_into(self.chain, self.h1)  # the fantasy particles start at the data
+            self.chain_started = True
+        h = chain if s.persistent else h1
+        if s.persistent:
+            self._monitor_reconstruction(x1, h1, p2)
+        for t in range(s.cd_k):
+            # for all visible units: compute P(x2 = 1 | h) = sigm(b + h W'); sample x2
+            be.gemm(h, self.W, p2, trans_b=True)
+            self.visible_units.sample(be, p2, self.visible_bias,
+                                      x2 if s.sample_visible else None,
+                                      s.seed, STREAM_GIBBS + 2 * t + 1, update)
+            if t == 0 and not s.persistent:
+                be.accumulate_squared_error(x1, p2, self.squared_error)
+            # for all hidden units: compute Q(h2 = 1 | x2) = sigm(c + x2 W)
+            be.gemm(x2, self.W, q2)
+            chain_goes_on = t + 1 < s.cd_k or s.persistent
+            be.sigmoid_bernoulli(q2, self.hidden_bias, chain if chain_goes_on else None,
+                                 s.seed, STREAM_GIBBS + 2 * t + 2, update)
+            h = chain
+
+        rate = s.learning_rate / b
+        # W <- W + eps (x1' h1 - x2' Q(h2 = 1 | x2)) / b, through the momentum buffer
+        be.gemm(x1, h1, self.velocity_W, trans_a=True, alpha=rate, beta=s.momentum)
+        be.gemm(x2, q2, self.velocity_W, trans_a=True, alpha=-rate, beta=1.0)
+        be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
+        # b <- b + eps mean(x1 - x2)
+        be.bias_step(self.visible_bias, self.velocity_visible_bias, x1, x2,
+                     s.learning_rate, s.momentum)
+        # c <- c + eps mean(h1 - Q(h2 = 1 | x2))
+        be.bias_step(self.hidden_bias, self.velocity_hidden_bias, h1, q2,
+                     s.learning_rate, s.momentum)
+        if s.sparsity_target is not None:
+            be.sparsity_step(q1, self.sparsity_mean, self.hidden_bias, s.sparsity_decay,
+                             s.learning_rate * s.sparsity_cost, s.sparsity_target)
+
+    def _monitor_reconstruction(self, x1, h1, p2):
+        """PCD's negative chain is not a reconstruction of the data: the monitor costs one
+        extra product, P(x2 = 1 | h1) from the data's own hidden sample."""
+        be = self.backend
+        be.gemm(h1, self.W, p2, trans_b=True)
+        self.visible_units.sample(be, p2, self.visible_bias, None, self.settings.seed, 0, 0)
+        be.accumulate_squared_error(x1, p2, self.squared_error)
+
+    def epoch(self, data, order, first_update, report=None, report_every=None):
+        """One pass over ``data`` (N, n_visible, on the backend) in the row ``order``.
+
+        Returns ``(next_update, reconstruction_error)``: the mean over the pass of the squared
+        error per pixel between each batch x1 and P(x2 = 1 | h1). ``report(batches_done,
+        n_batches, running_error)`` is called every ``report_every`` batches.
+        """
+        be, batch = self.backend, self.settings.batch_size
+        be.copy_into(self.squared_error, be.zeros(self.squared_error.shape))
+        n_batches = -(-len(order) // batch)
+        report_every = report_every or max(1, n_batches // 50)
+        update = first_update
+        for index, start in enumerate(range(0, len(order), batch)):
+            rows = order[start:start + batch]
+            x1 = self.x1[:len(rows)]
+            be.gather_rows(data, rows, x1)
+            self.step(x1, update)
+            update += 1
+            if report is not None and ((index + 1) % report_every == 0 or index + 1 == n_batches):
+                report(index + 1, n_batches, self._mean_error(start + len(rows)))
+        return update, self._mean_error(len(order))
+
+    def _mean_error(self, n_rows):
+        total = float(np.sum(self.backend.to_numpy(self.squared_error), dtype=np.float64))
+        return total / (n_rows * self.squared_error.shape[0])
+
+    def download(self):
+        """The parameters and training state as NumPy arrays (copies from a GPU)."""
+        to_numpy = self.backend.to_numpy
+        parameters = {name: to_numpy(getattr(self, name))
+                      for name in ("W", "visible_bias", "hidden_bias")}
+        state = {name: to_numpy(getattr(self, name))
+                 for name in ("velocity_W", "velocity_visible_bias", "velocity_hidden_bias",
+                              "sparsity_mean")}
+        state["persistent_chain"] = to_numpy(self.chain) if self.chain_started else None
+        return parameters, state

@@ -1,0 +1,66 @@
+"""Input checks that fail early with one sentence naming the problem and the fix."""
+import math
+import numbers
+
+import numpy as np
+
+
+def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features"):
+    """Return ``X`` as a C-contiguous float32 (n_samples, n_columns) array, or raise.
+
+    Checks, in order: numeric, 2-D, not empty, the expected width, finite, and (for Bernoulli
+    visible units) every value in [0, 1].
+    """
+    if X is None:
+        raise ValueError(f"{name} is None: pass an array of shape (n_samples, n_{columns_meaning})")
+    array = np.asarray(X)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == bool):
+        raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    if array.ndim != 2:
+        hint = (f"; flatten images with {name}.reshape(len({name}), -1)" if array.ndim > 2 else "")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_{columns_meaning}), "
+                         f"got shape {array.shape}{hint}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}): it needs at least one sample "
+                         f"and one column")
+    if n_columns is not None and array.shape[1] != n_columns:
+        raise ValueError(f"{name} has {array.shape[1]} columns but the model expects "
+                         f"{n_columns} {columns_meaning}")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values: "
+                         "clean or impute them first")
+    if unit_interval:
+        low, high = float(array.min()), float(array.max())
+        if low < 0.0 or high > 1.0:
+            hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
+                    if high > 1.0 and low >= 0.0 else "")
+            raise ValueError(f"{name} must lie in [0, 1] for binary (Bernoulli) units, got "
+                             f"values in [{low:g}, {high:g}]{hint}")
+    return array
+
+
+def check_int(value, name, minimum=None):
+    """An integer >= minimum (bools are refused: True is not a batch size)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
+    """A finite real number in the interval given by low/high (open ends when asked)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return float(value)
