@@ -1,4 +1,7 @@
-"""The ``dlcore`` command (Click). Sub-commands live one per module in this folder."""
+"""The ``dlcore`` command (Click). Each sub-command lives in its own module of this folder; the
+modules named in ``_COMMAND_MODULES`` attach themselves to :func:`main` when imported."""
+import importlib
+
 import click
 
 from dlcore._version import __version__
@@ -8,3 +11,9 @@ from dlcore._version import __version__
 @click.version_option(__version__, prog_name="dlcore")
 def main():
     """dlcore: RBMs, Deep Belief Networks and convolutional networks for teaching."""
+
+
+_COMMAND_MODULES = ["homework", "bench"]
+
+for _module in _COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,29 @@
+"""Test-wide set-up.
+
+The CUDA kernels are tested under Numba's CUDA simulator unless a real GPU is asked for:
+``NUMBA_ENABLE_CUDASIM`` must be set before Numba is first imported, which is why it is set here,
+at the top of the first file pytest loads. Run ``NUMBA_ENABLE_CUDASIM=0 pytest`` on a machine with
+an NVIDIA GPU to test the real device instead.
+"""
+import os
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def cuda_backend_available():
+    """True when the cuda backend can run here (the simulator counts)."""
+    from dlcore.backend import cuda_status
+    return cuda_status()[0]
+
+
+requires_cuda = pytest.mark.skipif(not cuda_backend_available(),
+                                   reason="numba-cuda is not installed")
+
+
+@pytest.fixture
+def random_state():
+    """A NumPy generator for test inputs (never for the code under test)."""
+    return np.random.default_rng(12345)
