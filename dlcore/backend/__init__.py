@@ -70,7 +70,7 @@ def resolve_backend_name(name="auto"):
         return "cuda"
     if not _fallback_reported:
         _fallback_reported = True
-        if config.ENABLE_CUDASIM:
+        if usable:  # only the simulator is "usable" without being picked
             reason = "the CUDA simulator is active and auto never picks it"
         print(f"dlcore: backend 'auto' uses the cpu: {reason}.", file=sys.stderr)
     return "cpu"

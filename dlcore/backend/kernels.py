@@ -37,7 +37,7 @@ def body(function):
 @shared
 def sigmoid(x):
     """sigm(x) = 1 / (1 + exp(-x)) in float32 (exp overflows to inf for x < -88: sigm = 0)."""
-    return ONE / (ONE + np.float32(math.exp(-x)))
+    return ONE / (ONE + math.exp(-x))
 
 
 @shared

@@ -28,13 +28,14 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
     v = be.asarray(np.array(visible, dtype=np.float32))
     hidden_probability, hidden_sample = be.empty((n, n_hidden)), be.empty((n, n_hidden))
     visible_mean = be.empty((n, n_visible))
-    for t in range(steps):
-        be.gemm(v, W, hidden_probability)
-        be.sigmoid_bernoulli(hidden_probability, hidden_bias, hidden_sample, seed,
-                             STREAM_SAMPLE + 2 * t, call)
-        be.gemm(hidden_sample, W, visible_mean, trans_b=True)
-        visible_units.sample(be, visible_mean, visible_bias, v, seed,
-                             STREAM_SAMPLE + 2 * t + 1, call)
+    with be.compute():
+        for t in range(steps):
+            be.gemm(v, W, hidden_probability)
+            be.sigmoid_bernoulli(hidden_probability, hidden_bias, hidden_sample, seed,
+                                 STREAM_SAMPLE + 2 * t, call)
+            be.gemm(hidden_sample, W, visible_mean, trans_b=True)
+            visible_units.sample(be, visible_mean, visible_bias, v, seed,
+                                 STREAM_SAMPLE + 2 * t + 1, call)
     return be.to_numpy(visible_mean if return_probabilities else v)
 
 
@@ -45,6 +46,7 @@ def sample_hidden(backend, parameters, visible, seed, call):
     hidden_bias = be.asarray(parameters["hidden_bias"])
     probability = be.empty((visible.shape[0], W.shape[1]))
     sample = be.empty((visible.shape[0], W.shape[1]))
-    be.gemm(be.asarray(np.array(visible, dtype=np.float32)), W, probability)
-    be.sigmoid_bernoulli(probability, hidden_bias, sample, seed, STREAM_SAMPLE, call)
+    with be.compute():
+        be.gemm(be.asarray(np.array(visible, dtype=np.float32)), W, probability)
+        be.sigmoid_bernoulli(probability, hidden_bias, sample, seed, STREAM_SAMPLE, call)
     return be.to_numpy(sample)

@@ -1,0 +1,176 @@
+"""Every kernel operation against its oracle, the NumPy reference backend, on random inputs.
+
+Shapes are odd on purpose (widths that are not multiples of four, a single row) and small, so
+that the CUDA simulator stays quick."""
+import numpy as np
+import pytest
+
+from conftest import requires_cuda
+from dlcore.backend import get_backend
+
+KERNEL_BACKENDS = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+SHAPES = [(1, 1), (3, 5), (7, 13), (4, 16)]
+
+
+def run(backend_name, operation, *arrays, **scalars):
+    """Apply ``operation`` on a backend to copies of the arrays; return them as NumPy."""
+    backend = get_backend(backend_name)
+    on_backend = [None if a is None else backend.asarray(np.array(a)) for a in arrays]
+    with backend.compute():
+        getattr(backend, operation)(*on_backend, **scalars)
+    return [None if a is None else backend.to_numpy(a) for a in on_backend]
+
+
+def both(operation, backend_name, *arrays, **scalars):
+    return run("reference", operation, *arrays, **scalars), run(backend_name, operation, *arrays,
+                                                                **scalars)
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sigmoid_bernoulli_matches_reference(backend_name, shape, random_state):
+    pre = random_state.normal(0, 3, shape).astype(np.float32)
+    bias = random_state.normal(0, 1, shape[1]).astype(np.float32)
+    sample = np.zeros(shape, np.float32)
+    expected, got = both("sigmoid_bernoulli", backend_name, pre, bias, sample,
+                         seed=11, stream=16, step=4)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[2], expected[2])
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_same_probabilities_give_identical_bernoulli_samples_on_every_backend(backend_name):
+    # pre-activations whose sigmoid is exact in float32 (0 -> 1/2) remove any rounding doubt
+    pre = np.zeros((6, 11), np.float32)
+    bias = np.zeros(11, np.float32)
+    expected, got = both("sigmoid_bernoulli", backend_name, pre, bias, np.zeros_like(pre),
+                         seed=2 ** 33 + 1, stream=17, step=123)
+    np.testing.assert_array_equal(got[2], expected[2])
+    assert 0.2 < expected[2].mean() < 0.8
+
+
+# The simulator evaluates exp in Python floats; casting exp(88+) to float32 warns, harmlessly.
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_sigmoid_without_sampling_matches_reference(backend_name, random_state):
+    pre = random_state.normal(0, 50, (5, 9)).astype(np.float32)  # saturates both ways
+    bias = random_state.normal(0, 1, 9).astype(np.float32)
+    expected, got = both("sigmoid_bernoulli", backend_name, pre, bias, None,
+                         seed=0, stream=0, step=0)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-7)
+    assert np.isfinite(got[0]).all()
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_gaussian_sample_matches_reference(backend_name, random_state):
+    top_down = random_state.normal(size=(4, 7)).astype(np.float32)
+    bias = random_state.normal(size=7).astype(np.float32)
+    sigma = random_state.uniform(0.5, 2, 7).astype(np.float32)
+    expected, got = both("gaussian_sample", backend_name, top_down, bias, sigma,
+                         np.zeros((4, 7), np.float32), seed=5, stream=17, step=2)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[3], expected[3], rtol=1e-4, atol=1e-5)
+
+
+def test_gaussian_samples_have_the_requested_mean_and_spread():
+    backend = get_backend("reference")
+    mean = np.zeros((2000, 3), np.float32)
+    sample = np.zeros_like(mean)
+    backend.gaussian_sample(mean, np.array([1, -2, 0], np.float32),
+                            np.array([1, 0.5, 2], np.float32), sample, 9, 17, 0)
+    np.testing.assert_allclose(sample.mean(axis=0), [1, -2, 0], atol=0.1)
+    np.testing.assert_allclose(sample.std(axis=0), [1, 0.5, 2], rtol=0.06)
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_gather_rows_matches_reference(backend_name, random_state):
+    source = random_state.random((10, 6)).astype(np.float32)
+    indices = np.array([9, 0, 3, 3])
+    backend = get_backend(backend_name)
+    out = backend.zeros((4, 6))
+    backend.gather_rows(backend.asarray(source), indices, out)
+    np.testing.assert_array_equal(backend.to_numpy(out), source[indices])
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_momentum_step_matches_reference(backend_name, random_state):
+    parameter = random_state.normal(size=(9, 5)).astype(np.float32)
+    velocity = random_state.normal(size=(9, 5)).astype(np.float32)
+    expected, got = both("momentum_step", backend_name, parameter, velocity, decay=0.01)
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_bias_step_matches_reference(backend_name, random_state):
+    bias, velocity = (random_state.normal(size=7).astype(np.float32) for _ in range(2))
+    positive, negative = (random_state.random((5, 7)).astype(np.float32) for _ in range(2))
+    expected, got = both("bias_step", backend_name, bias, velocity, positive, negative,
+                         learning_rate=0.1, momentum=0.9)
+    for e, g in zip(expected[:2], got[:2]):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_sparsity_step_matches_reference(backend_name, random_state):
+    probability = random_state.random((6, 5)).astype(np.float32)
+    running_mean = random_state.random(5).astype(np.float32)
+    hidden_bias = random_state.normal(size=5).astype(np.float32)
+    expected, got = both("sparsity_step", backend_name, probability, running_mean, hidden_bias,
+                         decay=0.9, rate=0.01, target=0.1)
+    for e, g in zip(expected[1:], got[1:]):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_squared_error_accumulates_like_reference(backend_name, random_state):
+    target, estimate = (random_state.random((6, 9)).astype(np.float32) for _ in range(2))
+    out = np.full(9, 0.5, np.float32)
+    expected, got = both("accumulate_squared_error", backend_name, target, estimate, out)
+    np.testing.assert_allclose(got[2], expected[2], rtol=1e-5)
+
+
+GEMM_CASES = [(False, False), (True, False), (False, True), (True, True)]
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+@pytest.mark.parametrize("trans_a, trans_b", GEMM_CASES)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (0.5, 2.0), (-0.25, 1.0)])
+def test_gemm_matches_reference(backend_name, trans_a, trans_b, alpha, beta, random_state):
+    m, k, n = 5, 7, 3
+    a = random_state.normal(size=(k, m) if trans_a else (m, k)).astype(np.float32)
+    b = random_state.normal(size=(n, k) if trans_b else (k, n)).astype(np.float32)
+    out = random_state.normal(size=(m, n)).astype(np.float32)
+    expected, got = both("gemm", backend_name, a, b, out, trans_a=trans_a, trans_b=trans_b,
+                         alpha=alpha, beta=beta)
+    np.testing.assert_allclose(got[2], expected[2], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("trans_a, trans_b", GEMM_CASES)
+def test_cpu_gemm_split_across_threads_matches_reference(trans_a, trans_b, random_state):
+    # big enough to be split into one block per thread, both along rows and along columns
+    for m, k, n in [(70, 90, 130), (130, 90, 70)]:
+        a = random_state.normal(size=(k, m) if trans_a else (m, k)).astype(np.float32)
+        b = random_state.normal(size=(n, k) if trans_b else (k, n)).astype(np.float32)
+        out = random_state.normal(size=(m, n)).astype(np.float32)
+        expected, got = both("gemm", "cpu", a, b, out, trans_a=trans_a, trans_b=trans_b,
+                             alpha=0.5, beta=0.5)
+        np.testing.assert_allclose(got[2], expected[2], rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_gemm_outside_compute_context_writes_in_place(random_state):
+    backend = get_backend("cpu")
+    a, b = random_state.random((4, 6)), random_state.random((6, 3))
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    out = np.ones((4, 3), np.float32)
+    backend.gemm(a, b, out, alpha=2.0, beta=1.0)
+    np.testing.assert_allclose(out, 2 * a @ b + 1, rtol=1e-5)
+
+
+def test_cpu_gemm_works_in_float64(random_state):
+    backend = get_backend("cpu")
+    a, b = random_state.random((80, 70)), random_state.random((70, 90))
+    out = np.zeros((80, 90))
+    with backend.compute():
+        backend.gemm(a, b, out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)

@@ -1,0 +1,69 @@
+"""Choosing a backend: names, $DLCORE_BACKEND, auto's fallback and the missing-GPU error."""
+import pytest
+
+import dlcore.backend as backend_module
+from dlcore.backend import get_backend, resolve_backend_name
+
+
+@pytest.fixture
+def fresh_selection(monkeypatch):
+    """Forget earlier fallback messages and cached backends; no $DLCORE_BACKEND."""
+    monkeypatch.setattr(backend_module, "_fallback_reported", False)
+    monkeypatch.setattr(backend_module, "_instances", {})
+    monkeypatch.delenv("DLCORE_BACKEND", raising=False)
+
+
+@pytest.mark.parametrize("name", ["cpu", "CPU", "reference"])
+def test_explicit_names_resolve_to_themselves(name, fresh_selection):
+    assert resolve_backend_name(name) == name.lower()
+    assert get_backend(name).name == name.lower()
+
+
+@pytest.mark.parametrize("name", ["gpu", "", None, 3])
+def test_unknown_backend_names_are_refused_with_the_choices(name, fresh_selection):
+    with pytest.raises(ValueError, match="auto, cpu, cuda, reference"):
+        get_backend(name)
+
+
+def test_dlcore_backend_environment_variable_decides_auto(monkeypatch, fresh_selection):
+    monkeypatch.setenv("DLCORE_BACKEND", "reference")
+    assert resolve_backend_name("auto") == "reference"
+    assert resolve_backend_name("cpu") == "cpu"  # an explicit choice wins
+
+
+def test_bad_dlcore_backend_environment_variable_is_named(monkeypatch, fresh_selection):
+    monkeypatch.setenv("DLCORE_BACKEND", "tpu")
+    with pytest.raises(ValueError, match=r"\$DLCORE_BACKEND"):
+        resolve_backend_name("auto")
+
+
+def test_auto_falls_back_to_cpu_and_says_so_once(monkeypatch, capsys, fresh_selection):
+    monkeypatch.setattr(backend_module, "cuda_status", lambda: (False, "no driver here"))
+    assert resolve_backend_name("auto") == "cpu"
+    assert resolve_backend_name("auto") == "cpu"
+    message = capsys.readouterr().err
+    assert message.count("no driver here") == 1 and "cpu" in message
+
+
+def test_auto_never_picks_the_cuda_simulator(fresh_selection, capsys):
+    from numba import config
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("this test is about the simulator; a real GPU may be picked here")
+    assert resolve_backend_name("auto") == "cpu"
+    assert "simulator" in capsys.readouterr().err
+
+
+def test_asking_for_cuda_without_a_gpu_says_what_is_missing(monkeypatch, fresh_selection):
+    reason = "the NVIDIA CUDA driver was not found or failed to start (libcuda.so)"
+    monkeypatch.setattr(backend_module, "cuda_status", lambda: (False, reason))
+    with pytest.raises(RuntimeError, match="driver was not found"):
+        get_backend("cuda")
+
+
+def test_cuda_status_names_a_missing_numba_cuda(monkeypatch):
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "numba_cuda" else real_find_spec(name))
+    usable, reason = backend_module.cuda_status()
+    assert not usable and "numba-cuda" in reason and "pip install" in reason

@@ -1,0 +1,175 @@
+"""BernoulliRBM as a scikit-learn estimator, its input checks, and its model files."""
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore import BernoulliRBM
+
+
+@pytest.fixture
+def digits_like(random_state):
+    return (random_state.random((60, 12)) < 0.3).astype(np.float32)
+
+
+def test_fit_returns_self_and_sets_the_documented_attributes(digits_like):
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, backend="cpu")
+    assert rbm.fit(digits_like) is rbm
+    assert rbm.W.shape == (12, 5) and rbm.W.dtype == np.float32
+    assert rbm.visible_bias.shape == (12,) and rbm.hidden_bias.shape == (5,)
+    assert rbm.transform(digits_like).shape == (60, 5)
+    assert rbm.n_features_in_ == 12
+
+
+def test_initialisation_follows_hintons_guide(digits_like):
+    rbm = BernoulliRBM(n_hidden=300, epochs=0, backend="cpu").fit(digits_like)
+    assert abs(rbm.W.std() - 0.01) < 0.001 and abs(rbm.W.mean()) < 0.001
+    assert not rbm.hidden_bias.any()
+    p = np.clip(digits_like.mean(axis=0), 1e-4, 1 - 1e-4)
+    np.testing.assert_allclose(rbm.visible_bias, np.log(p / (1 - p)), rtol=1e-5)
+
+
+def test_get_and_set_params_round_trip():
+    rbm = BernoulliRBM(n_hidden=7, learning_rate=0.05)
+    params = rbm.get_params()
+    assert params["n_hidden"] == 7 and params["learning_rate"] == 0.05
+    assert rbm.set_params(cd_k=3, persistent=True) is rbm
+    assert rbm.cd_k == 3 and rbm.persistent
+    with pytest.raises(ValueError, match="invalid parameter 'hidden'"):
+        rbm.set_params(hidden=3)
+
+
+def test_repr_shows_the_parameters_that_differ_from_the_defaults():
+    assert repr(BernoulliRBM(n_hidden=7, backend="cpu")) == "BernoulliRBM(n_hidden=7, backend='cpu')"
+
+
+def test_partial_fit_continues_where_fit_stopped(digits_like):
+    rbm = BernoulliRBM(n_hidden=4, epochs=2, batch_size=10, backend="cpu").fit(digits_like)
+    rbm.partial_fit(digits_like)
+    assert rbm.epochs_done_ == 3 and len(rbm.history["reconstruction_error"]) == 3
+    assert rbm.n_updates_ == 18
+
+
+def test_sklearn_clone_and_pipeline_with_a_classifier():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    X, y = dlcore.datasets.load_mnist_5k()
+    X = dlcore.datasets.to_unit_interval(X)
+    train, test = dlcore.datasets.holdout_split(y, 20, seed=0)
+    rbm = BernoulliRBM(n_hidden=32, epochs=3, learning_rate=0.05, backend="cpu")
+    assert clone(rbm).get_params() == rbm.get_params()
+    pipeline = Pipeline([("rbm", rbm), ("classifier", LogisticRegression(max_iter=300))])
+    pipeline.fit(X[train[::4]], y[train[::4]])
+    assert pipeline.score(X[test], y[test]) > 0.6  # ten classes: chance is 0.1
+    assert sklearn.__version__
+
+
+BAD_DATA = [
+    (np.zeros(12), "2-D"),
+    (np.zeros((3, 4, 4)), "flatten"),
+    (np.zeros((0, 12)), "empty"),
+    (np.full((5, 12), np.nan), "NaN"),
+    (np.full((5, 12), np.inf), "NaN or infinite"),
+    (np.full((5, 12), 255.0), r"\[0, 1\].*divide 8-bit images by 255"),
+    (np.full((5, 12), -0.5), r"\[0, 1\]"),
+    (np.array([["a"] * 12]), "numbers"),
+]
+
+
+@pytest.mark.parametrize("data, message", BAD_DATA)
+def test_bad_training_data_is_refused_with_a_clear_message(data, message):
+    with pytest.raises(ValueError, match=message):
+        BernoulliRBM(epochs=1, backend="cpu").fit(data)
+
+
+def test_data_of_the_wrong_width_is_refused_after_fitting(digits_like):
+    rbm = BernoulliRBM(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
+    with pytest.raises(ValueError, match="has 11 columns but the model expects 12"):
+        rbm.transform(digits_like[:, :11])
+    with pytest.raises(ValueError, match="X_valid has 11 columns"):
+        rbm.partial_fit(digits_like, X_valid=digits_like[:, :11])
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"batch_size": 2.5}, "batch_size must be an integer"),
+    ({"n_hidden": 0}, "n_hidden must be >= 1"),
+    ({"learning_rate": -1.0}, "learning_rate must be in"),
+    ({"cd_k": 0}, "cd_k must be >= 1"),
+    ({"momentum": 1.0}, "momentum must be in"),
+    ({"sparsity_target": 1.5}, "sparsity_target must be in"),
+    ({"backend": "gpu"}, "unknown backend 'gpu'"),
+    ({"seed": -3}, "seed must be in"),
+])
+def test_bad_hyperparameters_are_refused_when_constructed_and_when_fitting(parameters, message):
+    with pytest.raises(ValueError, match=message):
+        BernoulliRBM(**parameters)
+    rbm = BernoulliRBM()
+    rbm.set_params(**parameters)
+    with pytest.raises(ValueError, match=message):
+        rbm.fit(np.zeros((4, 3), np.float32))
+
+
+def test_using_an_unfitted_model_says_to_fit_first():
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        BernoulliRBM().transform(np.zeros((2, 3)))
+
+
+def test_models_refuse_pickle_and_point_to_hdf5(digits_like):
+    rbm = BernoulliRBM(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
+    with pytest.raises(TypeError, match="dlcore.save"):
+        pickle.dumps(rbm)
+    duplicate = copy.deepcopy(rbm)
+    duplicate.W[0, 0] += 1
+    assert duplicate.W[0, 0] != rbm.W[0, 0]
+
+
+def test_seed_none_draws_a_seed_and_records_it(digits_like):
+    rbm = BernoulliRBM(n_hidden=3, epochs=1, seed=None, backend="cpu").fit(digits_like)
+    assert isinstance(rbm.seed_, int)
+    again = BernoulliRBM(n_hidden=3, epochs=1, seed=rbm.seed_, backend="cpu").fit(digits_like)
+    np.testing.assert_array_equal(again.W, rbm.W)
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["CD", "PCD"])
+def test_save_then_load_gives_identical_outputs_and_resumes_training_identically(
+        tmp_path, digits_like, persistent):
+    options = dict(n_hidden=5, batch_size=7, persistent=persistent, momentum=0.9,
+                   sparsity_target=0.2, backend="cpu", seed=11)
+    straight = BernoulliRBM(epochs=3, **options).fit(digits_like)
+    interrupted = BernoulliRBM(epochs=2, **options).fit(digits_like)
+    interrupted.gibbs(digits_like[:4])                # the sampling counter is saved too
+    dlcore.save(interrupted, tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    np.testing.assert_array_equal(loaded.transform(digits_like), interrupted.transform(digits_like))
+    np.testing.assert_array_equal(loaded.gibbs(digits_like[:4]), interrupted.gibbs(digits_like[:4]))
+    np.testing.assert_equal(loaded.history, interrupted.history)  # NaN gaps compare equal
+    loaded.partial_fit(digits_like)
+    np.testing.assert_array_equal(loaded.W, straight.W)
+    np.testing.assert_array_equal(loaded.hidden_bias, straight.hidden_bias)
+
+
+def test_the_model_file_opens_with_plain_h5py(tmp_path, digits_like):
+    import h5py
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, backend="cpu").fit(digits_like)
+    dlcore.save(rbm, tmp_path / "model.h5")
+    with h5py.File(tmp_path / "model.h5", "r") as f:
+        assert f.attrs["model_class"] == "BernoulliRBM"
+        np.testing.assert_array_equal(f["W"][...], rbm.W)
+        assert f["hidden_bias"].shape == (5,) and "training" in f and "history" in f
+
+
+def test_a_file_with_a_mis_shaped_dataset_is_refused_without_a_half_built_model(
+        tmp_path, digits_like):
+    import h5py
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, backend="cpu").fit(digits_like)
+    dlcore.save(rbm, tmp_path / "model.h5")
+    with h5py.File(tmp_path / "model.h5", "r+") as f:
+        del f["hidden_bias"]
+        f["hidden_bias"] = np.zeros(4, np.float32)
+    with pytest.raises(dlcore.io.ModelFileError, match="hidden_bias"):
+        dlcore.load(tmp_path / "model.h5")
