@@ -5,15 +5,16 @@ import importlib
 import click
 
 from dlcore._version import __version__
+from dlcore.cli._common import OneLineErrorGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dlcore")
 def main():
     """dlcore: RBMs, Deep Belief Networks and convolutional networks for teaching."""
 
 
-_COMMAND_MODULES = ["homework", "bench"]
+_COMMAND_MODULES = ["homework", "rbm", "info", "bench"]
 
 for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -1,9 +1,83 @@
-"""``dlcore homework ...``: the lectures' homework, one command per task."""
+"""``dlcore homework ...``: the lectures' homework, one command per task.
+
+Task 1 (lecture 001_43bbffd0393e553f.txt, "Homework"): "Train RBM on digits from 1 to 5; do
+reconstruction on digits from 1 to 9." The RBM never sees 6-9; how well it reconstructs them
+(worse than 1-5, but far from hopeless: strokes are shared) is the lesson.
+"""
+import csv
+from pathlib import Path
+
 import click
 
+import dlcore
 from dlcore.cli import main
+from dlcore.cli._common import (EpochProgress, backend_option, dataset_option, output_folder,
+                                seed_option)
+from dlcore.cli._digits import (load_digit_split, parse_digits, print_reconstruction_table,
+                                reconstruction_table, save_filters, save_reconstruction_grid,
+                                save_training_curve)
 
 
 @main.group()
 def homework():
     """The lectures' homework (lecture 001: Task 1 and Task 2; lecture 003: LeNet parameters)."""
+
+
+def write_task1_outputs(folder, rbm, images, labels, table):
+    dlcore.save(rbm, folder / "model.h5")
+    save_filters(rbm, folder / "filters.png")
+    save_reconstruction_grid(rbm, images, labels, table, folder / "reconstructions.png")
+    save_training_curve(rbm, folder / "training_curve.png")
+    with open(folder / "reconstruction_error.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["digit", "seen_in_training", "mse", "n_images"])
+        for digit, seen, mse, n in table:
+            writer.writerow([digit, str(seen).lower(), f"{mse:.6f}", n])
+
+
+@homework.command("task1")
+@click.option("--train-digits", default="1-5", show_default=True,
+              help="Digits the RBM is trained on: a range '1-5' or a list '0,2,4'.")
+@click.option("--test-digits", default="1-9", show_default=True,
+              help="Digits whose held-out images are reconstructed.")
+@click.option("--hidden", type=click.IntRange(min=1), default=49, show_default=True,
+              help="Hidden units (the lecture shows 49 filters).")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--cd-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Gibbs steps of contrastive divergence (1: the lecture's CD-1).")
+@click.option("--persistent", is_flag=True, help="Persistent CD (Tieleman 2008).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
+              show_default=True)
+@seed_option
+@backend_option
+@dataset_option()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/task1"), show_default=True, help="Output folder.")
+def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
+          learning_rate, seed, backend, dataset, out):
+    """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture 001).
+
+    Writes model.h5, filters.png, reconstructions.png, training_curve.png and
+    reconstruction_error.csv to --out, and prints the error per digit.
+    """
+    train_digits = parse_digits("--train-digits", train_digits)
+    test_digits = parse_digits("--test-digits", test_digits)
+    folder = output_folder(out)
+    train_images, test_images, test_labels = load_digit_split(
+        dataset, train_digits, test_digits, seed)
+    click.echo(f"training a {train_images.shape[1]}-{hidden} RBM on {len(train_images)} images "
+               f"of digits {','.join(map(str, train_digits))} ({dataset})", err=True)
+    rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
+                              persistent=persistent, batch_size=batch_size, epochs=epochs,
+                              seed=seed, backend=backend)
+    progress = EpochProgress("training")
+    try:
+        rbm.fit(train_images, progress=progress)
+    finally:
+        progress.close()
+    table = reconstruction_table(rbm, test_images, test_labels, train_digits)
+    write_task1_outputs(folder, rbm, test_images, test_labels, table)
+    print_reconstruction_table(table)
+    click.echo(f"wrote model.h5, filters.png, reconstructions.png, training_curve.png and "
+               f"reconstruction_error.csv to {folder}")

@@ -43,8 +43,9 @@ def cuda_status():
         from numba.cuda.cudadrv.driver import driver
         n_devices = driver.get_device_count()
     except Exception as error:  # the driver raises several types; each means "no driver"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return False, f"the NVIDIA CUDA driver was not found or failed to start ({first_line})"
+        detail = " ".join(str(error).replace(":", " ").split()).split(".")[0]
+        detail = detail or type(error).__name__
+        return False, f"the NVIDIA CUDA driver was not found or failed to start ({detail})"
     if n_devices == 0:
         return False, "the NVIDIA driver is present but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)"
     if not cuda.is_available():

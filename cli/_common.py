@@ -1,0 +1,108 @@
+"""What every ``dlcore`` command shares: one-line errors, common options, progress bars, output
+folders."""
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from dlcore.backend import BACKEND_NAMES
+
+# Errors the library raises on bad input or missing resources: shown as one line, exit code 1.
+RUNTIME_ERRORS = (ValueError, OSError, RuntimeError)
+
+
+def one_line(text):
+    """Collapse a message onto one line (some library messages list files on several)."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+class OneLineErrorGroup(click.Group):
+    """A Click group whose errors are one line on stderr: ``dlcore: error: ...``.
+
+    Exit codes: 2 for usage errors (unknown option, bad value), 1 for runtime errors (missing
+    file, unreadable data, no GPU).
+    """
+
+    def main(self, args=None, prog_name=None, **extra):
+        try:
+            result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
+                                  **extra)
+        except click.exceptions.Abort:
+            click.echo("dlcore: aborted", err=True)
+            sys.exit(1)
+        except click.UsageError as error:
+            click.echo(f"dlcore: error: {one_line(error.format_message())} "
+                       f"(see '{_command_path(error)} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            click.echo(f"dlcore: error: {one_line(error.format_message())}", err=True)
+            sys.exit(error.exit_code)
+        except RUNTIME_ERRORS as error:
+            click.echo(f"dlcore: error: {one_line(error)}", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _command_path(error):
+    return error.ctx.command_path if error.ctx is not None else "dlcore"
+
+
+def backend_option(function):
+    return click.option("--backend", type=click.Choice(BACKEND_NAMES, case_sensitive=False),
+                        default="auto", show_default=True,
+                        help="Where the maths runs (auto: $DLCORE_BACKEND, else cuda if a GPU "
+                             "is usable, else cpu).")(function)
+
+
+def seed_option(function):
+    return click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0,
+                        show_default=True, help="Seed of the Philox generator.")(function)
+
+
+def dataset_option(default="mnist-5k"):
+    return click.option("--dataset", default=default, show_default=True,
+                        help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files.")
+
+
+def output_folder(path):
+    """Create ``path`` (and parents) and check that we can write in it; one-line error if not."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(f"cannot create the output folder {folder}: "
+                                   f"{error.strerror or error}") from None
+    if not os.access(folder, os.W_OK):
+        raise click.ClickException(f"cannot write in the output folder {folder}: "
+                                   "choose another with --out")
+    return folder
+
+
+class EpochProgress:
+    """A progress bar over all mini-batches of a fit, showing the running monitor, on stderr.
+
+    Use as ``progress=`` callback of a model's ``fit`` (signature
+    ``(epoch, epochs, batches_done, n_batches, value)``).
+    """
+
+    def __init__(self, label, monitor="reconstruction error"):
+        self.label, self.monitor = label, monitor
+        self.bar = None
+        self.position = 0
+
+    def __call__(self, epoch, epochs, batches_done, n_batches, value):
+        if self.bar is None:
+            self.bar = click.progressbar(length=epochs * n_batches, label=self.label,
+                                         file=sys.stderr, show_eta=True,
+                                         item_show_func=lambda text: text)
+            self.bar.__enter__()
+        target = (epoch - 1) * n_batches + batches_done
+        self.bar.update(target - self.position,
+                        f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}")
+        self.position = target
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None

@@ -1,0 +1,122 @@
+"""The command line: homework task1, rbm train/reconstruct/sample, info, and one-line errors."""
+import csv
+import subprocess
+import sys
+
+import h5py
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import dlcore
+from dlcore.cli import main
+
+TINY = ["--epochs", "3", "--hidden", "25", "--backend", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def task1_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("task1")
+    result = CliRunner().invoke(main, ["homework", "task1", *TINY, "--out", str(out)])
+    return result, out
+
+
+def test_task1_writes_every_promised_file(task1_run):
+    result, out = task1_run
+    assert result.exit_code == 0, result.output
+    for name in ("model.h5", "filters.png", "reconstructions.png", "training_curve.png",
+                 "reconstruction_error.csv"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_task1_model_file_is_a_loadable_rbm_that_h5py_opens(task1_run):
+    _, out = task1_run
+    assert isinstance(dlcore.load(out / "model.h5"), dlcore.BernoulliRBM)
+    with h5py.File(out / "model.h5", "r") as f:
+        assert f["W"].shape == (784, 25)
+
+
+def test_task1_filters_show_one_28x28_tile_per_hidden_unit(task1_run):
+    _, out = task1_run
+    width, height = Image.open(out / "filters.png").size
+    assert width == height and width >= 5 * 28   # 25 tiles: 5 x 5, zoomed
+
+
+def test_task1_prints_and_writes_the_error_per_digit_marking_unseen_ones(task1_run):
+    result, out = task1_run
+    with open(out / "reconstruction_error.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["digit"]) for r in rows] == list(range(1, 10))
+    assert [r["seen_in_training"] for r in rows] == ["true"] * 5 + ["false"] * 4
+    assert all(int(r["n_images"]) == 100 and float(r["mse"]) > 0 for r in rows)
+    assert result.stdout.count("no (unseen)") == 4
+
+
+def test_task1_unseen_digits_reconstruct_worse_than_seen_ones(task1_run):
+    _, out = task1_run
+    with open(out / "reconstruction_error.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    seen = [float(r["mse"]) for r in rows if r["seen_in_training"] == "true"]
+    unseen = [float(r["mse"]) for r in rows if r["seen_in_training"] == "false"]
+    assert sum(unseen) / len(unseen) > sum(seen) / len(seen)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--train-digits", "5-1"], "--train-digits"),
+    (["--test-digits", "x"], "--test-digits"),
+    (["--backend", "tpu"], "--backend"),
+    (["--epochs", "0"], "--epochs"),
+    (["--dataset", "/no/such/folder"], "unknown data set"),
+])
+def test_task1_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
+    result = CliRunner().invoke(main, ["homework", "task1", *arguments, "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
+
+
+def test_task1_unwritable_output_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["homework", "task1", "--out", str(blocker / "sub")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("dlcore: error: cannot create the output folder")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_rbm_train_then_reconstruct_then_sample_then_info(tmp_path):
+    runner = CliRunner()
+    trained = runner.invoke(main, ["rbm", "train", "--digits", "0-2", *TINY,
+                                   "--out", str(tmp_path)])
+    assert trained.exit_code == 0, trained.output
+    assert "free-energy gap" in trained.stdout
+    model = str(tmp_path / "model.h5")
+    rebuilt = runner.invoke(main, ["rbm", "reconstruct", model, "--digits", "0-2",
+                                   "--out", str(tmp_path / "rec.png")])
+    assert rebuilt.exit_code == 0 and (tmp_path / "rec.png").exists()
+    sampled = runner.invoke(main, ["rbm", "sample", model, "--n", "4", "--steps", "5",
+                                   "--out", str(tmp_path / "samples.png")])
+    assert sampled.exit_code == 0 and (tmp_path / "samples.png").exists()
+    described = runner.invoke(main, ["info", model])
+    assert described.exit_code == 0
+    assert "BernoulliRBM" in described.stdout and "(784, 25)" in described.stdout
+
+
+def test_info_on_a_file_that_is_not_a_model_is_one_line(tmp_path):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"this is not HDF5")
+    result = CliRunner().invoke(main, ["info", str(junk)])
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_reconstruct_with_a_missing_model_file_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(tmp_path / "none.h5")])
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_version_from_the_command_and_from_python_dash_m():
+    assert CliRunner().invoke(main, ["--version"]).stdout.strip() == \
+        f"dlcore, version {dlcore.__version__}"
+    completed = subprocess.run([sys.executable, "-m", "dlcore", "--version"],
+                               capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == f"dlcore, version {dlcore.__version__}"
