@@ -21,6 +21,8 @@ in milliseconds.
 """
 import contextlib
 import ctypes
+import glob
+import os
 
 import numba
 import numpy as np
@@ -64,23 +66,46 @@ def _chunks_kernel(body):
 # global) so that the kernel can be cached on disk.
 _POINTER = ctypes.c_void_p
 _GEMM_TYPE = ctypes.CFUNCTYPE(None, *([_POINTER] * 13))
-_BLAS = {np.dtype(dtype): _GEMM_TYPE(get_cython_function_address("scipy.linalg.cython_blas",
-                                                                 name))
-         for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}
 _N, _T = ord("N"), ord("T")
+
+
+def _find_blas():
+    """``{dtype: (gemm function, integer type)}`` for single-threaded calls from the kernels.
+
+    NumPy's bundled OpenBLAS (64-bit integers) when it can be found: it is the newer build and
+    measured ~13 % faster than SciPy's on the RBM's products; otherwise SciPy's ``cython_blas``
+    (32-bit integers), the interface Numba itself relies on.
+    """
+    libraries = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                       "libscipy_openblas64_*.so"))
+    for path in libraries:
+        try:
+            library = ctypes.CDLL(path)
+            return {np.dtype(dtype): (_GEMM_TYPE(ctypes.cast(getattr(library, name),
+                                                             _POINTER).value), np.int64)
+                    for dtype, name in ((np.float32, "scipy_sgemm_64_"),
+                                        (np.float64, "scipy_dgemm_64_"))}
+        except (OSError, AttributeError):
+            continue
+    return {np.dtype(dtype): (_GEMM_TYPE(get_cython_function_address(
+        "scipy.linalg.cython_blas", name)), np.int32)
+        for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}
+
+
+_BLAS = _find_blas()
 
 
 @njit(cache=True)
 def _fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
-                  ld_second, beta, out, ld_out, dtype_probe):
+                  ld_second, beta, out, ld_out, scalar_probe, integer_probe):
     """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out."""
     codes = np.empty(2, np.uint8)
     codes[0] = trans_first
     codes[1] = trans_second
-    sizes = np.empty(6, np.int32)
+    sizes = np.empty(6, integer_probe.dtype)
     sizes[0], sizes[1], sizes[2] = m, n, k
     sizes[3], sizes[4], sizes[5] = ld_first, ld_second, ld_out
-    scalars = np.empty(2, dtype_probe.dtype)
+    scalars = np.empty(2, scalar_probe.dtype)
     scalars[0], scalars[1] = alpha, beta
     blas(codes.ctypes.data, codes[1:].ctypes.data, sizes.ctypes.data, sizes[1:].ctypes.data,
          sizes[2:].ctypes.data, scalars.ctypes.data, first, sizes[3:].ctypes.data, second,
@@ -88,7 +113,7 @@ def _fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_fir
 
 
 @njit(parallel=True, cache=True)
-def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, parts):
+def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe, parts):
     """out (m, n) <- alpha op(a) op(b) + beta out, in ``parts`` blocks run on Numba's threads.
 
     C-order arrays are the transposes of Fortran ones, so BLAS is asked for
@@ -111,12 +136,12 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, parts):
             b_block = b[start:stop].ctypes.data if trans_b else b[:, start:stop].ctypes.data
             _fortran_gemm(blas, code_b, code_a, stop - start, m, k, alpha, b_block,
                           b.shape[1], a.ctypes.data, a.shape[1], beta,
-                          out[:, start:stop].ctypes.data, n, out)
+                          out[:, start:stop].ctypes.data, n, out, integer_probe)
         else:
             a_block = a[:, start:stop].ctypes.data if trans_a else a[start:stop].ctypes.data
             _fortran_gemm(blas, code_b, code_a, n, stop - start, k, alpha, b.ctypes.data,
                           b.shape[1], a_block, a.shape[1], beta, out[start:stop].ctypes.data,
-                          n, out)
+                          n, out, integer_probe)
 
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
@@ -168,8 +193,9 @@ class CPUBackend(KernelBackend):
         if self._compute_depth > 0:
             work = out.shape[0] * out.shape[1] * k
             parts = numba.get_num_threads() if work >= _SPLIT_GEMM_FROM else 1
-            _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta,
-                           _BLAS[out.dtype], parts)
+            blas, integer_type = _BLAS[out.dtype]
+            _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta, blas,
+                           np.empty(0, integer_type), parts)
         elif alpha == 1.0 and beta == 0.0:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
         else:  # C^T = alpha op(B)^T op(A)^T + beta C^T, on Fortran views, in place
