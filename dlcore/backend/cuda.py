@@ -14,7 +14,12 @@ come down.
 import numpy as np
 from numba import config, cuda, float32
 
+from . import rng
 from .kernels import KernelBackend
+
+if not config.ENABLE_CUDASIM:  # the simulator runs the shared functions as plain Python
+    from numba.cuda.extending import register_jitable as _cuda_register_jitable
+    rng.enable_cuda(_cuda_register_jitable)
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 # The simulator runs one Python thread per CUDA thread: keep its blocks small.

@@ -30,13 +30,36 @@ import secrets
 
 import numpy as np
 from numba import njit
-from numba.extending import register_jitable
+from numba.extending import overload
 
-# Written once, compiled into every caller: Numba inlines these at the IR level, so a kernel
-# body costs no function calls (and CUDA gets one flat device function).
+SHARED_FUNCTIONS = []
+_register_for_cuda = None
+
+
 def shared(function):
-    """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code."""
-    return register_jitable(inline="always")(function)
+    """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code.
+
+    For the CPU it is registered to be inlined at Numba's IR level into every caller, so a kernel
+    body costs no function calls. For CUDA it is registered through numba-cuda's own
+    ``register_jitable`` (NVVM inlines device functions itself; numba-cuda cannot type the CPU's
+    IR-level inlining), by :func:`enable_cuda` when :mod:`dlcore.backend.cuda` is imported.
+    Plain Python callers just call it (the reference backend passes NumPy arrays).
+    """
+    overload(function, target="cpu", inline="always", strict=False)(
+        lambda *args, **kwargs: function)
+    SHARED_FUNCTIONS.append(function)
+    if _register_for_cuda is not None:
+        _register_for_cuda(function)
+    return function
+
+
+def enable_cuda(register):
+    """Register every shared function, now and from now on, with CUDA's ``register``."""
+    global _register_for_cuda
+    _register_for_cuda = register
+    for function in SHARED_FUNCTIONS:
+        register(function)
+
 
 # Philox4x32 multipliers and Weyl key increments (Random123, philox.h).
 PHILOX_M0 = np.uint64(0xD2511F53)
