@@ -13,5 +13,9 @@ from dlcore import datasets
 from dlcore.backend import get_backend
 from dlcore.io import load, save
 from dlcore.rbm import BernoulliRBM
+from dlcore import layers, losses, models, optimizers
+from dlcore.gradient_check import gradcheck
+from dlcore.network import Sequential
 
-__all__ = ["BernoulliRBM", "__version__", "datasets", "get_backend", "load", "save"]
+__all__ = ["BernoulliRBM", "Sequential", "__version__", "datasets", "get_backend", "gradcheck",
+           "layers", "load", "losses", "models", "optimizers", "save"]

@@ -1,0 +1,32 @@
+"""Layers of a network: each one a shape map with a forward and a backward pass.
+
+=====================  ===============================================================
+``Dense(units)``       y = activation(x @ kernel + bias), kernel (in, out)
+``Conv2D(filters, k)`` cross-correlation of NCHW images, kernel (F, C, k_h, k_w)
+``MaxPool2D``,         max, average and L2 pooling (pool size and stride)
+``AvgPool2D``,
+``L2Pool2D``
+``Flatten``            (n, C, H, W) -> (n, C*H*W)
+``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
+``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
+``Dropout(rate)``      inverted dropout, the identity in evaluation
+``GaussianNoise``,     noise injection and data augmentation (training only; in
+``ImageAugmentation``  :mod:`dlcore.augment`)
+=====================  ===============================================================
+
+``dense_as_conv(dense, input_shape)`` rewrites a Dense layer as the equivalent Conv2D
+(lecture 002, "FC layers as conv layers").
+
+Every layer's maths is written in NumPy in :mod:`dlcore.layers.reference` (the oracle) and as
+Numba kernels for the ``cpu`` and ``cuda`` backends in :mod:`dlcore.layers.kernels`.
+"""
+from dlcore.layers.augmentation import GaussianNoise, ImageAugmentation
+from dlcore.layers.base import Layer, WeightedLayer
+from dlcore.layers.conv import Conv2D, dense_as_conv
+from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
+from dlcore.layers.dense import Dense
+from dlcore.layers.pooling import AvgPool2D, L2Pool2D, MaxPool2D
+
+__all__ = ["Activation", "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "GaussianNoise",
+           "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D", "ReLU", "Sigmoid", "Softmax",
+           "Tanh", "WeightedLayer", "dense_as_conv"]

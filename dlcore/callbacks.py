@@ -1,0 +1,171 @@
+"""Callbacks for :meth:`dlcore.Sequential.fit`: the History it returns, early stopping and the
+progress bar.
+
+A callback is told when training starts and ends, and when each epoch and each batch ends::
+
+    class Callback:
+        def on_train_begin(self, logs): ...
+        def on_epoch_begin(self, epoch, logs): ...
+        def on_batch_end(self, batch, logs): ...          # logs: {"loss": running mean}
+        def on_epoch_end(self, epoch, logs): ...          # logs: loss, accuracy, val_loss, ...
+        def on_train_end(self, logs): ...
+
+``self.model`` is the network being trained; setting ``model.stop_training = True`` ends the
+fit after the current epoch.
+
+Early stopping is lecture 000_ee57826a0e64bd9d.txt's: "Monitor validation performance during
+training; stop when it starts to deteriorate" (it "keeps the solution close to the
+initialization").
+"""
+import math
+import sys
+
+import click
+import numpy as np
+
+from dlcore.validation import check_float, check_int
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class History(Callback):
+    """What ``fit`` returns: ``history`` maps each monitor (``loss``, ``accuracy``,
+    ``val_loss``, ``val_accuracy``, ``learning_rate``, ``seconds``) to its per-epoch list for
+    this call of ``fit``; ``epoch`` lists the epoch numbers (counted over the model's life)."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs, and put back the weights of the best epoch.
+
+    Parameters
+    ----------
+    monitor : str, a key of the epoch logs (``"val_loss"`` by default; ``"val_accuracy"``...)
+    min_delta : float >= 0, the smallest change that counts as an improvement
+    patience : int >= 0, epochs without improvement before stopping
+    mode : "min", "max" or "auto" (max for names containing "accuracy", else min)
+    restore_best_weights : bool, restore the best epoch's weights at the end (default True)
+
+    Attributes
+    ----------
+    best : the best value seen;  best_epoch : its epoch;  stopped_epoch : where training
+    stopped (None if it ran to the end)
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
+                 restore_best_weights=True):
+        self.monitor = monitor
+        self.min_delta = check_float(min_delta, "min_delta", low=0.0)
+        self.patience = check_int(patience, "patience", minimum=0)
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, logs=None):
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best_epoch = None
+        self.best_weights = None
+        self.stopped_epoch = None
+        self.wait = 0
+
+    def _improved(self, value):
+        if self.mode == "max":
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not "
+                             f"report (it reports {', '.join(sorted(logs))}); give "
+                             "validation_split or validation_data for val_ monitors")
+        value = float(logs[self.monitor])
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ProgressBar(Callback):
+    """A click progress bar per epoch on stderr with the running loss and metrics, then one
+    line with the epoch's numbers. ``fit(verbose=1)`` adds it; ``verbose=0`` is silent."""
+
+    def __init__(self, n_batches, epochs, file=None):
+        self.n_batches = n_batches
+        self.epochs = epochs
+        self.file = sys.stderr if file is None else file
+        self._bar = None
+        self._text = ""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._bar = click.progressbar(length=self.n_batches, label=f"epoch {epoch}/{self.epochs}",
+                                      file=self.file, show_eta=True, show_percent=False,
+                                      item_show_func=lambda _: self._text)
+        self._bar.__enter__()
+
+    def on_batch_end(self, batch, logs=None):
+        if logs:
+            self._text = format_logs(logs)
+        self._bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._bar.__exit__(None, None, None)
+        self._bar = None
+        click.echo(f"epoch {epoch}/{self.epochs}: {format_logs(logs or {})}", file=self.file)
+
+
+def format_logs(logs):
+    """``"loss 0.3412 - accuracy 0.9012 - ..."`` (seconds as "12.3 s")."""
+    parts = []
+    for name, value in logs.items():
+        if name == "seconds":
+            parts.append(f"{value:.1f} s")
+        elif name == "learning_rate":
+            parts.append(f"lr {value:.3g}")
+        elif isinstance(value, (float, np.floating)):
+            parts.append(f"{name} {value:.4f}")
+    return " - ".join(parts)

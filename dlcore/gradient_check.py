@@ -1,0 +1,145 @@
+"""Gradient checking by central finite differences (lecture 002_a184a784ff054c14.txt, "Good To
+Know": "Check gradients numerically by finite differences"; "BPROP is buggy -> numerical
+gradient checking").
+
+For the cost C(theta) of a network on a small batch (the loss plus the weight-decay penalty),
+every checked entry theta_i of every parameter tensor, and of the input x, is compared with
+
+    dC/dtheta_i ~ (C(theta + eps e_i) - C(theta - eps e_i)) / (2 eps)
+
+(error O(eps^2)). The check runs on a float64 copy of the network on the ``reference``
+backend, so the rounding error of the difference stays near 1e-10 and a correct
+back-propagation agrees to about 1e-7 or better. Per tensor the relative error is
+
+    ||g_backprop - g_numeric|| / max(||g_backprop|| + ||g_numeric||, 1e-300)
+
+over the checked entries. Stochastic layers are frozen: dropout and noise use the same Philox
+draws in every evaluation (the same step), and :class:`dlcore.augment.ImageAugmentation`, which
+prepares data rather than computing a function of the weights, is left out.
+"""
+import numpy as np
+
+from dlcore.backend import rng
+from dlcore.network import compute
+
+TOLERANCE = 1e-6
+
+
+def _cost(model, x, targets, step):
+    """C(theta) in float64: mean loss over the batch + the weight-decay penalty."""
+    outputs = model._forward(x, training=True, step=step, fused=model._fused)
+    n, width = outputs.shape
+    grad = np.empty((n, width))
+    row_loss, row_correct = np.empty(n), np.empty(n)
+    model.loss.compute(model.backend, outputs, targets, grad, row_loss, row_correct, model._fused)
+    return float(row_loss.mean()) + model._penalty(), grad
+
+
+def _analytic_gradients(model, x, targets, step):
+    _, grad = _cost(model, x, targets, step)
+    grad_x = model._backward(grad, fused=model._fused, need_input_gradient=True)
+    gradients = {}
+    for layer in model.layers:
+        regularizers = layer.regularizers() if hasattr(layer, "regularizers") else {}
+        for name in layer.weight_names:
+            g = np.array(layer.grads[name])
+            if name in regularizers:
+                g += regularizers[name].gradient(layer.params[name])
+            gradients[f"{layer.name}/{name}"] = g
+    gradients["input"] = np.array(grad_x)
+    return gradients
+
+
+def _checked_entries(size, max_entries, seed, index):
+    if max_entries is None or size <= max_entries:
+        return np.arange(size)
+    return np.sort(rng.permutation(size, seed, rng.STREAM_SPLIT, index)[:max_entries])
+
+
+def _numeric_gradient(cost, array, entries, epsilon):
+    flat = array.reshape(-1)
+    numeric = np.empty(len(entries))
+    for k, i in enumerate(entries):
+        saved = flat[i]
+        flat[i] = saved + epsilon
+        plus = cost()
+        flat[i] = saved - epsilon
+        minus = cost()
+        flat[i] = saved
+        numeric[k] = (plus - minus) / (2 * epsilon)
+    return numeric
+
+
+def gradcheck(model, x, y, epsilon=1e-6, max_entries=None, seed=0, verbose=True, step=0):
+    """Compare back-propagation with central differences for every parameter tensor and the
+    input (see the module docstring).
+
+    Parameters
+    ----------
+    model : a built, compiled :class:`dlcore.Sequential` (left unchanged: the check runs on a
+        float64 reference copy)
+    x : a small batch of inputs (n, *input_shape) (a few samples are enough)
+    y : its labels or targets, as for ``fit``
+    epsilon : float, the step of the differences
+    max_entries : int or None, check at most this many entries per tensor, chosen by a seeded
+        permutation (None: all of them)
+    seed : int, for that choice
+    verbose : bool, print the table
+    step : int, the Philox step that freezes dropout and noise
+
+    Returns
+    -------
+    dict: tensor name (``"conv2d/kernel"``, ..., ``"input"``) -> relative error (float).
+    """
+    if model.loss is None:
+        raise RuntimeError("gradcheck needs a compiled network (it checks the gradient of its "
+                           "loss): call model.compile(...) first")
+    x64 = np.asarray(x, dtype=np.float64)
+    model._ensure_built(x64)
+    twin = model.clone(backend="reference", dtype=np.float64)
+    with compute(twin.backend):
+        results, rows = _check(twin, x64, y, epsilon, max_entries, seed, step)
+    if verbose:
+        print(format_table(rows))
+    return results
+
+
+def _check(twin, x64, y, epsilon, max_entries, seed, step):
+    from dlcore.augment import ImageAugmentation
+    twin.layers = [layer for layer in twin.layers if not isinstance(layer, ImageAugmentation)]
+    targets = twin._targets(y, len(x64))
+    x64 = np.array(twin._check_x(x64), dtype=np.float64)
+    analytic = _analytic_gradients(twin, x64, targets, step)
+    tensors = {f"{layer.name}/{name}": layer.params[name]
+               for layer in twin.layers for name in layer.weight_names}
+    tensors["input"] = x64
+
+    def cost():
+        return _cost(twin, x64, targets, step)[0]
+
+    results, rows = {}, []
+    for index, (name, array) in enumerate(tensors.items()):
+        entries = _checked_entries(array.size, max_entries, seed, index)
+        numeric = _numeric_gradient(cost, array, entries, epsilon)
+        backprop = analytic[name].reshape(-1)[entries]
+        difference = np.linalg.norm(backprop - numeric)
+        error = difference / max(np.linalg.norm(backprop) + np.linalg.norm(numeric), 1e-300)
+        results[name] = float(error)
+        rows.append((name, str(array.shape), len(entries),
+                     float(np.abs(backprop - numeric).max()), float(error)))
+    return results, rows
+
+
+def format_table(rows):
+    """The gradient-check table: tensor, shape, entries checked, max |difference|, relative
+    error and a verdict (ok below 1e-6)."""
+    header = ("tensor", "shape", "checked", "max |diff|", "relative error", "")
+    lines = [header] + [(name, shape, str(count), f"{diff:.2e}", f"{error:.2e}",
+                         "ok" if error < TOLERANCE else "CHECK")
+                        for name, shape, count, diff, error in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
+                      for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
+            for line in lines]
+    text.insert(1, "-" * len(text[0]))
+    return "\n".join(text)

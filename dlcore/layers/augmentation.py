@@ -1,0 +1,223 @@
+"""Data augmentation and noise injection, as layers that act only while training.
+
+Lecture 000_ee57826a0e64bd9d.txt: "Augmented data by image-specific transformations. E.g.
+cropping just 2 pixels gets you 9 times the data!" and "Injecting noise (Sietsma and Dow, 1991):
+inject random noise during training separately in each epoch; can be applied to input data, to
+hidden activations, or to weights".
+
+* :class:`ImageAugmentation` moves each training image by a random whole number of pixels (the
+  same as zero-padding by ``max_shift`` and cropping at a random place), optionally mirrors it
+  left-right, and optionally rotates it by a small random angle (bilinear interpolation, zeros
+  outside). It must be a network's first layer: it prepares the data and passes no gradient.
+* :class:`GaussianNoise` adds N(0, stddev^2) noise to its input, wherever it is placed.
+
+Both draw from the layer's Philox key with the network's update number as the step, so every
+batch gets fresh randomness, and a seed gives the same images on every backend. In evaluation
+(``predict``, ``evaluate``) both are the identity.
+
+Per image n, the four uniforms u_0..u_3 of Philox counter (0, n, step, ``STREAM_AUGMENT``) give
+
+    shift_y = floor(u_0 (2 s + 1)) - s,   shift_x = floor(u_1 (2 s + 1)) - s   (s = max_shift)
+    flip    = horizontal_flip and u_2 < 1/2
+    angle   = (2 u_3 - 1) * max_rotation   (degrees)
+
+and output pixel (y, x) reads the input at the point found by undoing the shift, then the flip,
+then the rotation about the image centre:
+
+    (y', x') = (y - shift_y, x - shift_x);  x' <- W - 1 - x' if flip
+    y_s = c_y + cos(a) (y' - c_y) + sin(a) (x' - c_x)
+    x_s = c_x - sin(a) (y' - c_y) + cos(a) (x' - c_x)
+"""
+import math
+
+import numpy as np
+
+from dlcore.backend import rng
+from dlcore.backend.kernels import body
+from dlcore.backend.rng import normal_at, philox4x32, shared, uniform_from_bits
+from .base import Layer
+from dlcore.validation import check_float, check_int
+
+
+# -- reference ------------------------------------------------------------------------------
+def augmentation_parameters(n, seed, step, max_shift, horizontal_flip, max_rotation):
+    """NumPy: per image (shift_y, shift_x, flip, angle in radians), each an (n,) array."""
+    u = rng.uniform(n, 4, seed, rng.STREAM_AUGMENT, step).astype(np.float64)
+    width = 2 * max_shift + 1
+    shift_y = np.floor(u[:, 0] * width) - max_shift
+    shift_x = np.floor(u[:, 1] * width) - max_shift
+    flip = np.logical_and(horizontal_flip, u[:, 2] < 0.5)
+    angle = (2 * u[:, 3] - 1) * math.radians(max_rotation)
+    return shift_y, shift_x, flip, angle
+
+
+def augment_images(x, shift_y, shift_x, flip, angle):
+    """NumPy reference: every image of x (n, C, H, W) moved, mirrored and rotated as the module
+    docstring says, sampled bilinearly with zeros outside."""
+    n, channels, height, width = x.shape
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    y, xx = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    yt = y[None] - shift_y[:, None, None]
+    xt = xx[None] - shift_x[:, None, None]
+    xt = np.where(flip[:, None, None], width - 1 - xt, xt)
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    ys = cy + cos * (yt - cy) + sin * (xt - cx)
+    xs = cx - sin * (yt - cy) + cos * (xt - cx)
+    y0, x0 = np.floor(ys), np.floor(xs)
+    out = np.zeros_like(x)
+    samples = np.arange(n)[:, None, None]
+    for dy in (0, 1):
+        for dx in (0, 1):
+            weight = (1 - np.abs(ys - (y0 + dy))) * (1 - np.abs(xs - (x0 + dx)))
+            yi, xi = (y0 + dy).astype(np.int64), (x0 + dx).astype(np.int64)
+            inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width) & (weight > 0)
+            pixels = x[samples, :, np.clip(yi, 0, height - 1), np.clip(xi, 0, width - 1)]
+            # fancy indexing put the channel axis last: (n, H, W, C)
+            contribution = np.where(inside[..., None], weight[..., None] * pixels, 0)
+            out += contribution.transpose(0, 3, 1, 2).astype(x.dtype)
+    return out
+
+
+# -- kernels --------------------------------------------------------------------------------
+@body
+def augment_rows(row, first, last, x, out, k0, k1, step, stream, max_shift, flip_allowed,
+                 max_radians):
+    """Output rows first..last-1 of plane ``row`` (= sample * C + channel)."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    sample, channel = row // channels, row % channels
+    w0, w1, w2, w3 = philox4x32(np.uint64(0), np.uint64(sample), step, stream, k0, k1)
+    span = 2 * max_shift + 1
+    shift_y = math.floor(np.float64(uniform_from_bits(w0)) * span) - max_shift
+    shift_x = math.floor(np.float64(uniform_from_bits(w1)) * span) - max_shift
+    flip = flip_allowed and uniform_from_bits(w2) < np.float32(0.5)
+    angle = (2.0 * np.float64(uniform_from_bits(w3)) - 1.0) * max_radians
+    cos, sin = math.cos(angle), math.sin(angle)
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    for y in range(first, last):
+        for x_out in range(width):
+            yt = y - shift_y
+            xt = x_out - shift_x
+            if flip:
+                xt = width - 1 - xt
+            ys = cy + cos * (yt - cy) + sin * (xt - cx)
+            xs = cx - sin * (yt - cy) + cos * (xt - cx)
+            out[sample, channel, y, x_out] = _bilinear(x, sample, channel, ys, xs)
+
+
+@shared
+def _bilinear(x, sample, channel, ys, xs):
+    height, width = x.shape[2], x.shape[3]
+    y0, x0 = math.floor(ys), math.floor(xs)
+    total = 0.0
+    for dy in range(2):
+        for dx in range(2):
+            yi, xi = y0 + dy, x0 + dx
+            weight = (1.0 - abs(ys - yi)) * (1.0 - abs(xs - xi))
+            if weight > 0.0 and 0 <= yi < height and 0 <= xi < width:
+                total += weight * x[sample, channel, int(yi), int(xi)]
+    return np.float32(total)
+
+
+@body
+def gaussian_noise_rows(row, first, last, x, out, stddev, k0, k1, stream, step):
+    """out = x + stddev * z, z = normal_at(row, column) from Philox."""
+    for column in range(first, last):
+        out[row, column] = x[row, column] + stddev * normal_at(row, column, k0, k1, stream, step)
+
+
+# -- layers ---------------------------------------------------------------------------------
+class ImageAugmentation(Layer):
+    """Random shifts, mirror images and small rotations of NCHW training images.
+
+    Parameters
+    ----------
+    max_shift : int >= 0, the largest shift in pixels along each axis (pad-and-crop)
+    horizontal_flip : bool, mirror half of the images left-right (right for clothes, wrong
+        for digits)
+    max_rotation : float >= 0, the largest rotation in degrees
+
+    The first layer of a network only (it passes no gradient to its input); the identity
+    outside training.
+    """
+
+    stochastic = True
+
+    def __init__(self, max_shift=2, horizontal_flip=False, max_rotation=0.0, name=None,
+                 input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.max_shift = check_int(max_shift, "max_shift", minimum=0)
+        self.horizontal_flip = bool(horizontal_flip)
+        self.max_rotation = check_float(max_rotation, "max_rotation", low=0.0, high=180.0)
+
+    def _config(self):
+        return {"max_shift": self.max_shift, "horizontal_flip": self.horizontal_flip,
+                "max_rotation": self.max_rotation}
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"ImageAugmentation needs (channels, height, width) images, got "
+                             f"per-sample shape {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def forward(self, x, training=False, step=0):
+        self._check_built()
+        self._check_input(x)
+        if not training:
+            return x
+        y = self._buffer("output", x.shape)
+        if self.backend.name == "reference":
+            parameters = augmentation_parameters(x.shape[0], self.seed_, step, self.max_shift,
+                                                 self.horizontal_flip, self.max_rotation)
+            y[...] = augment_images(x, *parameters)
+        else:
+            k0, k1 = rng.key_from_seed(self.seed_)
+            n, channels, height = x.shape[:3]
+            self.backend.launch_rows(augment_rows, n * channels, height, x, y, k0, k1,
+                                     np.uint64(step), np.uint64(rng.STREAM_AUGMENT),
+                                     self.max_shift, self.horizontal_flip,
+                                     math.radians(self.max_rotation))
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if need_input_gradient:
+            raise ValueError("ImageAugmentation passes no gradient: it must be the first layer")
+        return None
+
+
+class GaussianNoise(Layer):
+    """y = x + stddev * z, z ~ N(0, 1) drawn afresh for every update (training only).
+
+    Parameters
+    ----------
+    stddev : float > 0
+    """
+
+    stochastic = True
+
+    def __init__(self, stddev, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.stddev = check_float(stddev, "stddev", low=0.0, low_open=True)
+
+    def _config(self):
+        return {"stddev": self.stddev}
+
+    def forward(self, x, training=False, step=0):
+        self._check_built()
+        self._check_input(x)
+        if not training:
+            return x
+        n = x.shape[0]
+        rows = x.reshape(n, -1)
+        y = self._buffer("output", x.shape)
+        if self.backend.name == "reference":
+            noise = rng.normal(n, rows.shape[1], self.seed_, rng.STREAM_NOISE, step)
+            y[...] = (rows + self.stddev * noise.astype(x.dtype)).reshape(x.shape)
+        else:
+            k0, k1 = rng.key_from_seed(self.seed_)
+            self.backend.launch_rows(gaussian_noise_rows, n, rows.shape[1], rows,
+                                     y.reshape(n, -1), np.float32(self.stddev), k0, k1,
+                                     np.uint64(rng.STREAM_NOISE), np.uint64(step))
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        return grad_y if need_input_gradient else None

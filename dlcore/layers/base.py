@@ -1,0 +1,345 @@
+"""What every layer is: a shape map, parameters, a forward and a backward pass.
+
+Lecture 004_68d464162472b960.txt, back-propagation: "For every layer: given the input and the
+'gradient term' passed from the layer above compute (1) the gradient w.r.t. the parameters and
+(2) the gradient term for the layer below". A :class:`Layer` is exactly that contract:
+
+* ``build(input_shape, backend, dtype, seed)`` fixes the per-sample input shape, creates the
+  parameters (``params``: name -> array, ``kernel`` and ``bias`` for the layers that have them)
+  and their gradients (``grads``), on the chosen backend;
+* ``forward(x, training, step)`` maps a batch ``(n, *input_shape)`` to ``(n, *output_shape)``
+  and keeps what ``backward`` needs;
+* ``backward(grad_y)`` fills ``grads`` with dL/dparameters and returns dL/dx (or None when the
+  caller says the input gradient is not needed, as for the first layer of a network).
+
+The arrays live on the layer's backend (NumPy on ``reference`` and ``cpu``, device arrays on
+``cuda``); outputs are buffers owned by the layer and overwritten by its next call, so a
+network allocates nothing per batch. ``layer(x)`` is the convenience for a NumPy batch: it builds
+the layer on first use and returns a NumPy copy.
+"""
+import numbers
+
+import numpy as np
+
+from dlcore.backend import get_backend
+
+from . import initializers
+from .ops import ops_for
+
+#: Layer classes by name, for :meth:`Layer.from_config` and the model files.
+LAYER_CLASSES = {}
+ACTIVATION_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax")
+
+
+def check_activation(activation):
+    """None -> "linear"; a known name (lower-cased); else ValueError naming the choices."""
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str) and activation.lower() in ACTIVATION_NAMES:
+        return activation.lower()
+    raise ValueError(f"activation must be one of {', '.join(ACTIVATION_NAMES)} or None, got "
+                     f"{activation!r}")
+
+
+def check_shape(shape, name="input_shape"):
+    """A per-sample shape as a tuple of positive ints."""
+    if isinstance(shape, numbers.Integral):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ValueError(f"{name} must be a tuple of positive integers, got {shape!r}") from None
+    if not shape or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                            and v >= 1 for v in shape):
+        raise ValueError(f"{name} must be a tuple of positive integers, got {shape!r}")
+    return tuple(int(v) for v in shape)
+
+
+class Layer:
+    """Base class of the layers (see the module docstring).
+
+    Parameters
+    ----------
+    name : str, optional
+        Unique within a network (a network names unnamed layers ``dense``, ``dense_1``, ...).
+    input_shape : tuple, optional
+        The per-sample input shape, e.g. ``(1, 28, 28)``; needed only on a network's first
+        layer, and only when the network is not given ``input_shape`` itself.
+    """
+
+    #: The parameter names, in the order of :meth:`get_weights`.
+    weight_names = ()
+    #: Layers whose forward pass differs between training and evaluation (dropout, noise).
+    stochastic = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_CLASSES[cls.__name__] = cls
+
+    def __init__(self, name=None, input_shape=None):
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"a layer name must be a non-empty string without '/', got "
+                             f"{name!r}")
+        self.name = name
+        self.input_shape = None if input_shape is None else check_shape(input_shape)
+        self._given_input_shape = self.input_shape
+        self.built = False
+        self.params = {}
+        self.grads = {}
+
+    # -- configuration ------------------------------------------------------------------
+    def _config(self):
+        """The constructor arguments of the subclass (JSON-serialisable)."""
+        return {}
+
+    def get_config(self):
+        """The constructor arguments as a JSON-serialisable dict (the model file keeps it)."""
+        config = {"name": self.name}
+        if self._given_input_shape is not None:
+            config["input_shape"] = list(self._given_input_shape)
+        config.update(self._config())
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A new, unbuilt layer from :meth:`get_config`'s dict."""
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self._config().items())
+        return f"{type(self).__name__}({arguments})"
+
+    # -- shapes and parameters ----------------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        """The per-sample output shape for a per-sample ``input_shape`` (checks it fits)."""
+        return tuple(input_shape)
+
+    def _initial_weights(self, input_shape, seed):
+        """name -> NumPy array of the initial parameters (none for most layers)."""
+        return {}
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        """Fix the input shape and create the parameters on ``backend``.
+
+        Parameters
+        ----------
+        input_shape : tuple, the per-sample input shape
+        backend : name or backend object (see :func:`dlcore.get_backend`)
+        dtype : float32 (training) or float64 (gradient checks on the reference backend)
+        seed : int, the layer's Philox key (initial weights, dropout masks)
+
+        Returns
+        -------
+        self
+        """
+        input_shape = check_shape(input_shape)
+        output_shape = self.compute_output_shape(input_shape)
+        weights = self._initial_weights(input_shape, seed)
+        self.input_shape, self.output_shape = input_shape, output_shape
+        self.seed_ = int(seed)
+        self._bind(get_backend(backend), dtype, weights)
+        self.built = True
+        return self
+
+    def _bind(self, backend, dtype, weights):
+        self.backend = backend
+        self.ops = ops_for(backend)
+        self.dtype = np.dtype(dtype)
+        self.params = {name: backend.asarray(weights[name], dtype=self.dtype)
+                       for name in self.weight_names}
+        self.grads = {name: backend.zeros(weights[name].shape, dtype=self.dtype)
+                      for name in self.weight_names}
+        self._workspace = {}
+
+    def rebind(self, backend, dtype=None):
+        """Move a built layer (its current weights) to another backend and/or dtype."""
+        self._check_built()
+        self._bind(get_backend(backend), self.dtype if dtype is None else dtype,
+                   dict(zip(self.weight_names, self.get_weights())))
+        return self
+
+    def count_params(self):
+        """Number of trainable parameters (weights and biases)."""
+        return self.weight_count() + self.bias_count()
+
+    def weight_count(self):
+        """Number of weights, biases not included (the count of lecture 000's example)."""
+        return 0
+
+    def bias_count(self):
+        return 0
+
+    def flops(self):
+        """Floating-point operations of the forward pass for one sample. Convention: a
+        multiply-add counts as 2 (K products, K - 1 sums and 1 bias addition make 2K for a
+        unit with K inputs); element-wise layers (activations, pooling, dropout, reshapes)
+        count 0, the cost lecture 002 calls negligible next to the products."""
+        return 0
+
+    # -- weights ------------------------------------------------------------------------
+    def get_weights(self):
+        """The parameters as NumPy arrays, in the order of ``weight_names``
+        (``[kernel, bias]`` for Dense and Conv2D)."""
+        self._check_built()
+        return [np.array(self.backend.to_numpy(self.params[name])) for name in self.weight_names]
+
+    def set_weights(self, weights):
+        """Replace the parameters by NumPy arrays given in the order of ``weight_names``; every
+        shape is checked before anything is assigned."""
+        self._check_built()
+        weights = list(weights)
+        if len(weights) != len(self.weight_names):
+            raise ValueError(f"layer {self.name!r} has {len(self.weight_names)} weight arrays "
+                             f"({', '.join(self.weight_names) or 'none'}); got {len(weights)}")
+        arrays = []
+        for name, value in zip(self.weight_names, weights):
+            value = np.asarray(value)
+            expected = tuple(self.params[name].shape)
+            if value.shape != expected:
+                raise ValueError(f"layer {self.name!r}: {name} has shape {value.shape}; "
+                                 f"expected {expected}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"layer {self.name!r}: {name} contains NaN or infinite values")
+            arrays.append(value)
+        for name, value in zip(self.weight_names, arrays):
+            self.backend.copy_into(self.params[name],
+                                   np.ascontiguousarray(value, dtype=self.dtype))
+
+    # -- computing ----------------------------------------------------------------------
+    def forward(self, x, training=False, step=0):
+        """``(n, *input_shape) -> (n, *output_shape)`` on the layer's backend. ``training``
+        switches on dropout and noise; ``step`` numbers the update (their Philox step)."""
+        raise NotImplementedError
+
+    def backward(self, grad_y, need_input_gradient=True):
+        """dL/dy -> dL/dx (None when not needed), filling ``grads`` with dL/dparameters.
+        Uses what the last ``forward`` kept."""
+        raise NotImplementedError
+
+    def __call__(self, x, training=False, step=0):
+        """Forward a NumPy batch: builds the layer from ``x.shape[1:]`` (backend ``auto``,
+        seed 0) on first use; returns a NumPy array."""
+        x = np.asarray(x)
+        if not self.built:
+            self.build(x.shape[1:], dtype=x.dtype if x.dtype == np.float64 else np.float32)
+        y = self.forward(self.backend.asarray(x, dtype=self.dtype), training=training,
+                         step=step)
+        return np.array(self.backend.to_numpy(y))
+
+    # -- helpers for subclasses ---------------------------------------------------------
+    def _check_built(self):
+        if not self.built:
+            raise RuntimeError(f"layer {self.name or type(self).__name__} is not built yet: "
+                               "add it to a network with an input shape, or call "
+                               "layer.build(input_shape)")
+
+    def _check_input(self, x):
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"layer {self.name!r} expects inputs of shape (n, "
+                             f"{', '.join(map(str, self.input_shape))}); got {tuple(x.shape)}")
+
+    def _buffer(self, key, shape, dtype=None):
+        """A reusable array of ``shape`` (a view of a flat allocation that only ever grows):
+        the layer's outputs, gradients and workspace, allocated once per batch size."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        size = int(np.prod(shape, dtype=np.int64))
+        flat = self._workspace.get(key)
+        if flat is None or flat.shape[0] < size or flat.dtype != dtype:
+            flat = self.backend.empty((max(size, 1),), dtype=dtype)
+            self._workspace[key] = flat
+        return flat[:size].reshape(tuple(shape))
+
+
+class WeightedLayer(Layer):
+    """A layer with a kernel, an optional bias and an ``activation=`` shortcut (Dense, Conv2D).
+
+    The activation is applied in the same kernel pass as the bias. A network that fuses its
+    loss with a final softmax or sigmoid asks for the pre-activations instead
+    (``apply_activation=False`` in forward and backward).
+
+    Parameters shared by Dense and Conv2D
+    -------------------------------------
+    activation : None (linear), "relu", "sigmoid", "tanh" or "softmax"
+    use_bias : bool
+    kernel_initializer : "glorot_uniform" (default), "glorot_normal", "he_uniform",
+        "he_normal", "zeros", "ones", or a NumPy array of the kernel's shape (initial weights
+        given by the caller, e.g. a DBN's RBM weights)
+    bias_initializer : "zeros" (default), another name, or an array of shape (units,)
+    kernel_regularizer, bias_regularizer : None, "l1", "l2", "l1_l2" or a
+        :mod:`dlcore.regularizers` object (weight decay)
+    kernel_constraint : None, "max_norm" or :class:`dlcore.regularizers.MaxNorm`
+    """
+
+    def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, name=None, input_shape=None):
+        from dlcore import regularizers
+        super().__init__(name=name, input_shape=input_shape)
+        self.activation = check_activation(activation)
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise ValueError(f"use_bias must be True or False, got {use_bias!r}")
+        self.use_bias = bool(use_bias)
+        self.weight_names = ("kernel", "bias") if self.use_bias else ("kernel",)
+        self.kernel_initializer = initializers.check_initializer(kernel_initializer,
+                                                                 "kernel_initializer")
+        self.bias_initializer = initializers.check_initializer(bias_initializer,
+                                                               "bias_initializer")
+        self.kernel_regularizer = regularizers.get_regularizer(kernel_regularizer,
+                                                               "kernel_regularizer")
+        self.bias_regularizer = regularizers.get_regularizer(bias_regularizer,
+                                                             "bias_regularizer")
+        self.kernel_constraint = regularizers.get_constraint(kernel_constraint)
+
+    def _weighted_config(self):
+        from dlcore.regularizers import serialize
+        return {"activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": initializers.config_name(self.kernel_initializer),
+                "bias_initializer": initializers.config_name(self.bias_initializer),
+                "kernel_regularizer": serialize(self.kernel_regularizer),
+                "bias_regularizer": serialize(self.bias_regularizer),
+                "kernel_constraint": serialize(self.kernel_constraint)}
+
+    def _draw_weights(self, kernel_shape, fan_in, fan_out, seed):
+        weights = {"kernel": initializers.initial_values(
+            self.kernel_initializer, kernel_shape, fan_in, fan_out, seed, what="kernel")}
+        if self.use_bias:
+            weights["bias"] = initializers.initial_values(
+                self.bias_initializer, (kernel_shape[self._units_axis],), fan_in, fan_out,
+                seed, what="bias")
+        return weights
+
+    def regularizers(self):
+        """parameter name -> regularizer, for the parameters that have one."""
+        found = {"kernel": self.kernel_regularizer, "bias": self.bias_regularizer}
+        return {name: found[name] for name in self.weight_names if found[name] is not None}
+
+    def constraints(self):
+        """parameter name -> (constraint, units layout) for the optimiser."""
+        if self.kernel_constraint is None:
+            return {}
+        return {"kernel": (self.kernel_constraint, self._units_axis)}
+
+    def weight_count(self):
+        return int(np.prod(self.params["kernel"].shape)) if self.built else 0
+
+    def bias_count(self):
+        return int(self.params["bias"].shape[0]) if self.built and self.use_bias else 0
+
+    def _activation_for(self, apply_activation):
+        return self.activation if apply_activation else "linear"
+
+    def _bias(self):
+        """The bias, or zeros for ``use_bias=False`` (the kernels always add one)."""
+        if self.use_bias:
+            return self.params["bias"]
+        units = self.params["kernel"].shape[self._units_axis]
+        zeros = self._workspace.get("zero_bias")
+        if zeros is None:
+            zeros = self._workspace["zero_bias"] = self.backend.zeros((units,), self.dtype)
+        return zeros
+
+    def _bias_gradient(self):
+        if self.use_bias:
+            return self.grads["bias"]
+        return self._buffer("unused_bias_gradient", (self.params["kernel"].shape[
+            self._units_axis],))

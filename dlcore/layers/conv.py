@@ -1,0 +1,145 @@
+"""The convolutional layer, and a dense layer rewritten as one.
+
+Lecture 002_a184a784ff054c14.txt ("Convolutional Layer"): with M input maps, N output maps and
+K x K kernels, "the kernels have M x N x K x K coefficients" and the cost is
+M K^2 N (D - K + 1)^2 multiply-adds; lecture 003_030acc7afd56f955.txt gives the output size
+(N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2. The operation is a cross-correlation
+(lecture 000_ee57826a0e64bd9d.txt):
+
+    z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
+
+computed as im2col + one matrix product (see :mod:`dlcore.layers.reference` and
+:mod:`dlcore.layers.kernels`).
+"""
+import numpy as np
+
+from dlcore.validation import check_int
+
+from .base import WeightedLayer
+from .geometry import Window, kernel_pair, padding_pair
+
+
+class Conv2D(WeightedLayer):
+    """2-D convolution (cross-correlation) of NCHW images, (n, C, H, W) -> (n, F, H', W').
+
+    Parameters
+    ----------
+    filters : int, F, the number of output channels (feature maps)
+    kernel_size : int or (k_h, k_w)
+    stride : int or pair, S (``strides`` is accepted as the Keras spelling)
+    padding : "valid" (P = 0), "same" (P = (k - 1) / 2, odd kernels), an int or a pair
+    activation, use_bias, kernel_initializer, ... : see
+        :class:`dlcore.layers.base.WeightedLayer`
+
+    Attributes
+    ----------
+    params["kernel"] : (F, C, k_h, k_w);  params["bias"] : (F,)
+    window : :class:`dlcore.layers.geometry.Window`, the geometry once built
+
+    A geometry where (N - F + 2P) / S + 1 is not a whole number is a ValueError naming N, F, P
+    and S.
+    """
+
+    _units_axis = 0
+
+    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 name=None, input_shape=None, strides=None):
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, kernel_constraint, name,
+                         input_shape)
+        self.filters = check_int(filters, "filters", minimum=1)
+        self.kernel_size = kernel_pair(kernel_size, "kernel_size")
+        self.stride = kernel_pair(stride if strides is None else strides, "stride")
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+        self._padding = padding_pair(padding, self.kernel_size)
+
+    def _config(self):
+        padding = self.padding if isinstance(self.padding, str) else list(self._padding)
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": padding, **self._weighted_config()}
+
+    def compute_output_shape(self, input_shape):
+        window = Window.fit(input_shape, self.kernel_size, self.stride, self._padding,
+                            "Conv2D")
+        return (self.filters, window.out_height, window.out_width)
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        self.window = Window.fit(input_shape, self.kernel_size, self.stride, self._padding,
+                                 "Conv2D")
+        return super().build(input_shape, backend, dtype, seed)
+
+    def _initial_weights(self, input_shape, seed):
+        kh, kw = self.kernel_size
+        channels = input_shape[0]
+        return self._draw_weights((self.filters, channels, kh, kw), channels * kh * kw,
+                                  self.filters * kh * kw, seed)
+
+    def flops(self):
+        """2 * (C k_h k_w) * F * H' W': lecture 002's M K^2 N (D - K + 1)^2 multiply-adds,
+        times 2."""
+        return 2 * self.weight_count() * self.window.out_pixels if self.built else 0
+
+    def forward(self, x, training=False, step=0, apply_activation=True):
+        self._check_built()
+        self._check_input(x)
+        n, w = x.shape[0], self.window
+        y = self._buffer("output", (n,) + self.output_shape)
+        self.ops.conv2d_forward(x, self.params["kernel"], self._bias(), w,
+                                self._activation_for(apply_activation), y,
+                                self._buffer("cols", (w.patch_size, n * w.out_pixels)),
+                                self._buffer("products", (self.filters, n * w.out_pixels)))
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        n, w = grad_y.shape[0], self.window
+        grad_x = self._buffer("grad_input", (n,) + self.input_shape) if need_input_gradient \
+            else None
+        scratch = (self._buffer("products", (self.filters, n * w.out_pixels)),
+                   self._buffer("grad_cols", (w.patch_size, n * w.out_pixels))
+                   if need_input_gradient else None)
+        self.ops.conv2d_backward(self._x, self.params["kernel"], self._y, grad_y, w,
+                                 self._activation_for(apply_activation), self.grads["kernel"],
+                                 self._bias_gradient(), grad_x,
+                                 self._buffer("cols", (w.patch_size, n * w.out_pixels)),
+                                 scratch)
+        return grad_x
+
+
+def dense_as_conv(dense, input_shape):
+    """The Conv2D that computes what ``dense`` computes on flattened (C, H, W) inputs.
+
+    Lecture 002_a184a784ff054c14.txt, "FC layers as conv layers": a fully connected layer on a
+    C x H x W input is a convolution whose kernel covers the whole input, one filter per
+    output unit:
+
+        K[f, c, i, j] = kernel[(c * H + i) * W + j, f],   bias unchanged,
+
+    so ``conv(x)`` of shape (n, units, 1, 1) equals ``dense(x.reshape(n, -1))``, and on a
+    larger input the same conv slides the classifier over every position.
+
+    Parameters
+    ----------
+    dense : a built :class:`dlcore.layers.Dense` whose input has C * H * W features
+    input_shape : (C, H, W), the shape that was flattened into the dense layer
+
+    Returns
+    -------
+    Conv2D, built on the dense layer's backend, dtype and activation.
+    """
+    from .dense import Dense
+    if not isinstance(dense, Dense) or not dense.built:
+        raise ValueError("dense_as_conv needs a built Dense layer")
+    channels, height, width = (check_int(v, "input_shape", minimum=1) for v in input_shape)
+    kernel, *bias = dense.get_weights()
+    if kernel.shape[0] != channels * height * width:
+        raise ValueError(f"the dense layer has {kernel.shape[0]} inputs, but input_shape "
+                         f"{tuple(input_shape)} flattens to {channels * height * width}")
+    conv_kernel = kernel.T.reshape(dense.units, channels, height, width)
+    conv = Conv2D(dense.units, (height, width), activation=dense.activation,
+                  use_bias=dense.use_bias, kernel_initializer=conv_kernel,
+                  bias_initializer=bias[0] if bias else "zeros",
+                  name=None if dense.name is None else f"{dense.name}_as_conv")
+    return conv.build((channels, height, width), dense.backend, dense.dtype)

@@ -1,0 +1,156 @@
+"""Layers without weights: activations, Flatten and Dropout.
+
+Activations (lecture 002_a184a784ff054c14.txt) are computed element-wise, softmax row-wise;
+backward uses the outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the
+Jacobian product y * (g - sum(g y))). Dropout is lecture 000_ee57826a0e64bd9d.txt's (Srivastava
+et al. 2014), in the "inverted" form that scales at training time so that evaluation is the
+identity.
+"""
+import numpy as np
+
+from dlcore.validation import check_float
+
+from .base import ACTIVATION_NAMES, Layer, check_activation
+
+
+class Activation(Layer):
+    """y = activation(x) for ``activation`` in linear, relu, sigmoid, tanh, softmax.
+
+    Softmax works on flat ``(n, classes)`` inputs, along the classes.
+    """
+
+    def __init__(self, activation, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.activation = check_activation(activation)
+
+    def _config(self):
+        return {"activation": self.activation}
+
+    def compute_output_shape(self, input_shape):
+        if self.activation == "softmax" and len(input_shape) != 1:
+            raise ValueError(f"Softmax needs flat inputs (n, classes); got per-sample shape "
+                             f"{tuple(input_shape)}: put a Flatten() layer before it")
+        return tuple(input_shape)
+
+    def forward(self, x, training=False, step=0, apply_activation=True):
+        self._check_built()
+        self._check_input(x)
+        if not apply_activation:  # a network fusing this softmax/sigmoid into its loss
+            self._y = x
+            return x
+        y = self._buffer("output", x.shape)
+        self.ops.activation_forward(self.activation, x, y)
+        self._y = y
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        if not need_input_gradient:
+            return None
+        if not apply_activation:
+            return grad_y
+        grad_x = self._buffer("grad_input", grad_y.shape)
+        self.ops.activation_backward(self.activation, self._y, grad_y, grad_x)
+        return grad_x
+
+
+class _FixedActivation(Activation):
+    """An Activation whose function is fixed by the class (``function``)."""
+
+    function = None
+
+    def __init__(self, name=None, input_shape=None):
+        super().__init__(self.function, name=name, input_shape=input_shape)
+
+    def _config(self):
+        return {}
+
+
+class ReLU(_FixedActivation):
+    """y = max(0, x); dL/dx = dL/dy * [y > 0]."""
+
+    function = "relu"
+
+
+class Sigmoid(_FixedActivation):
+    """y = 1 / (1 + exp(-x)); dL/dx = dL/dy * y (1 - y)."""
+
+    function = "sigmoid"
+
+
+class Tanh(_FixedActivation):
+    """y = tanh(x); dL/dx = dL/dy * (1 - y^2)."""
+
+    function = "tanh"
+
+
+class Softmax(_FixedActivation):
+    """y_k = exp(x_k) / sum_j exp(x_j) over the classes of each row (computed as
+    exp(x_k - max x) / sum exp(x_j - max x)). With ``loss="cross_entropy"`` a network fuses it
+    into the loss, whose gradient with respect to x is then p - y (lecture 002's homework)."""
+
+    function = "softmax"
+
+
+class Flatten(Layer):
+    """(n, C, H, W) -> (n, C*H*W) in C order (channel, then row, then column): a view, no
+    copy and no kernel."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x, training=False, step=0):
+        self._check_built()
+        self._check_input(x)
+        return x.reshape((x.shape[0],) + self.output_shape)
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        return grad_y.reshape((grad_y.shape[0],) + self.input_shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training each input is kept with probability 1 - rate and scaled
+    by 1 / (1 - rate), y = x * m with m = [u >= rate] / (1 - rate); in evaluation y = x.
+
+    The uniforms u come from the layer's Philox key, stream ``STREAM_DROPOUT``, step = the
+    network's update number and (row, column) = (sample in the batch, feature), so a seed
+    gives the same masks on every backend (:func:`dlcore.layers.reference.dropout_mask`).
+
+    Parameters
+    ----------
+    rate : float in [0, 1), the probability of dropping a unit
+    """
+
+    stochastic = True
+
+    def __init__(self, rate, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.rate = check_float(rate, "rate", low=0.0, high=1.0, high_open=True)
+
+    def _config(self):
+        return {"rate": self.rate}
+
+    def forward(self, x, training=False, step=0):
+        self._check_built()
+        self._check_input(x)
+        self._training = training and self.rate > 0
+        if not self._training:
+            return x
+        y = self._buffer("output", x.shape)
+        self._mask = self._buffer("mask", x.shape)
+        self.ops.dropout_forward(x, y, self._mask, self.rate, self.seed_, step)
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        if not self._training:
+            return grad_y
+        grad_x = self._buffer("grad_input", grad_y.shape)
+        self.ops.multiply(grad_y, self._mask, grad_x)
+        return grad_x
+
+
+__all__ = ["ACTIVATION_NAMES", "Activation", "Dropout", "Flatten", "ReLU", "Sigmoid",
+           "Softmax", "Tanh"]

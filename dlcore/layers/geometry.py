@@ -1,0 +1,122 @@
+"""Sizes of convolution and pooling outputs, and the errors for geometries that do not fit.
+
+Lecture 003_030acc7afd56f955.txt (and 004_68d464162472b960.txt) give the output size of a
+convolution or a pooling along one axis:
+
+    output = (N - F + 2P) / S + 1
+
+with N the input size, F the filter (or pool) size, P the zero padding on each side and S the
+stride. The division must be exact: a filter that does not tile the padded input leaves pixels
+that no output sees, which is almost always a mistake in the architecture, so dlcore refuses it
+with a message that names N, F, P and S and suggests the paddings that would fit.
+"""
+import numbers
+from dataclasses import dataclass
+
+
+def _positive_pair(value, name):
+    """``value`` as a pair of positive ints: ``5 -> (5, 5)``, ``(3, 5) -> (3, 5)``."""
+    if isinstance(value, numbers.Integral):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 and v >= 1 for v in pair):
+        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def kernel_pair(value, name="kernel_size"):
+    """A kernel, pool or stride size as ``(height, width)``."""
+    return _positive_pair(value, name)
+
+
+def padding_pair(padding, kernel_size, name="padding"):
+    """The zero padding ``(P_h, P_w)`` for ``padding`` = ``"valid"`` (0), ``"same"``
+    ((F - 1) / 2, which keeps the size at stride 1; needs an odd F), an int or a pair."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return 0, 0
+        if mode == "same":
+            even = [f for f in kernel_size if f % 2 == 0]
+            if even:
+                raise ValueError(f"padding='same' needs an odd kernel size (P = (F - 1) / 2 "
+                                 f"on both sides); got kernel size {kernel_size}: give the "
+                                 f"padding as an integer instead")
+            return (kernel_size[0] - 1) // 2, (kernel_size[1] - 1) // 2
+        raise ValueError(f"{name} must be 'valid', 'same', an integer or a pair of integers, "
+                         f"got {padding!r}")
+    pair = ((padding, padding) if isinstance(padding, numbers.Integral)
+            else tuple(padding) if isinstance(padding, (tuple, list)) else ())
+    if len(pair) != 2 or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool)
+                                 and p >= 0 for p in pair):
+        raise ValueError(f"{name} must be 'valid', 'same', a non-negative integer or a pair "
+                         f"of them, got {padding!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def output_size(n, f, p, s, what="convolution", axis="height"):
+    """``(N - F + 2P) / S + 1``, or a ValueError naming N, F, P and S when it is not a whole
+    number of at least 1."""
+    span = n - f + 2 * p
+    if span < 0:
+        raise ValueError(f"{what} does not fit along the {axis}: the filter (F = {f}) is larger "
+                         f"than the padded input (N + 2P = {n} + 2*{p} = {n + 2 * p})")
+    if span % s:
+        fitting = [q for q in range(0, f) if (n - f + 2 * q) >= 0 and (n - f + 2 * q) % s == 0]
+        hint = f"; padding P = {fitting[0]} would fit" if fitting else ""
+        raise ValueError(f"{what} does not fit along the {axis}: (N - F + 2P) / S + 1 = "
+                         f"({n} - {f} + 2*{p}) / {s} + 1 = {span / s + 1:g} is not a whole "
+                         f"number (N = {n}, F = {f}, P = {p}, S = {s}){hint}")
+    return span // s + 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a sliding window (a convolution filter or a pool) goes over NCHW images.
+
+    Attributes
+    ----------
+    channels, height, width : the input image (C, H, W)
+    kernel_height, kernel_width : F along each axis
+    stride_height, stride_width : S
+    pad_height, pad_width : P, zeros added on both sides
+    out_height, out_width : (N - F + 2P) / S + 1
+    """
+
+    channels: int
+    height: int
+    width: int
+    kernel_height: int
+    kernel_width: int
+    stride_height: int
+    stride_width: int
+    pad_height: int
+    pad_width: int
+    out_height: int
+    out_width: int
+
+    @classmethod
+    def fit(cls, input_shape, kernel_size, stride, padding, what):
+        """The window of ``kernel_size``, ``stride`` and ``padding`` pairs over a (C, H, W)
+        input; raises ValueError (naming N, F, P, S) when it does not tile the input."""
+        if len(input_shape) != 3:
+            raise ValueError(f"{what} needs (channels, height, width) inputs, got shape "
+                             f"{tuple(input_shape)}; images are NCHW")
+        c, h, w = (int(v) for v in input_shape)
+        (fh, fw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        out_h = output_size(h, fh, ph, sh, what, "height")
+        out_w = output_size(w, fw, pw, sw, what, "width")
+        return cls(c, h, w, fh, fw, sh, sw, ph, pw, out_h, out_w)
+
+    @property
+    def patch_size(self):
+        """C * F_h * F_w: the length of one receptive field (a column of im2col)."""
+        return self.channels * self.kernel_height * self.kernel_width
+
+    @property
+    def out_pixels(self):
+        return self.out_height * self.out_width

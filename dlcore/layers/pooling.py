@@ -1,0 +1,85 @@
+"""Pooling layers: max, average and L2 pooling (lecture 002_a184a784ff054c14.txt).
+
+    max:      h(y, x) = max over the pool N(y, x) of the input
+    average:  h(y, x) = 1/K sum over the pool           (K pixels per pool)
+    L2:       h(y, x) = sqrt(sum over the pool of the input squared)
+
+Each channel is pooled on its own, so the number of maps is unchanged and there are no
+parameters. The output size is (N - F) / S + 1 (lecture 003_030acc7afd56f955.txt with P = 0);
+the stride defaults to the pool size ("for 2x2 max pooling: kernel_size = 2, stride = 2",
+lecture 004_68d464162472b960.txt). Max pooling records where each maximum was, and
+back-propagation sends the gradient there only.
+"""
+import numpy as np
+
+from .base import Layer
+from .geometry import Window, kernel_pair
+
+
+class _Pool2D(Layer):
+    """Shared by the three poolings; ``kind`` says which."""
+
+    kind = None
+
+    def __init__(self, pool_size=2, stride=None, name=None, input_shape=None, strides=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.pool_size = kernel_pair(pool_size, "pool_size")
+        stride = stride if strides is None else strides
+        self.stride = self.pool_size if stride is None else kernel_pair(stride, "stride")
+
+    def _config(self):
+        return {"pool_size": list(self.pool_size), "stride": list(self.stride)}
+
+    def compute_output_shape(self, input_shape):
+        window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0), type(self).__name__)
+        return (window.channels, window.out_height, window.out_width)
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        self.window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0),
+                                 type(self).__name__)
+        return super().build(input_shape, backend, dtype, seed)
+
+    def forward(self, x, training=False, step=0):
+        self._check_built()
+        self._check_input(x)
+        n = x.shape[0]
+        y = self._buffer("output", (n,) + self.output_shape)
+        argmax = self._buffer("argmax", (n,) + self.output_shape, np.int32)
+        self.ops.pool_forward(self.kind, x, self.window, y, argmax)
+        self._x, self._y, self._argmax = x, y, argmax
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape)
+        self.ops.pool_backward(self.kind, self._x, self._y, self._argmax, grad_y, self.window,
+                               grad_x)
+        return grad_x
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling: each output is the largest input of its pool; the position of that input
+    is kept (``argmax``) so that backward routes the whole gradient to it.
+
+    Parameters
+    ----------
+    pool_size : int or pair (default 2)
+    stride : int or pair (default: the pool size, non-overlapping pools)
+    """
+
+    kind = "max"
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling: each output is the mean of its pool; backward shares the gradient
+    equally among the pool's inputs. Parameters as :class:`MaxPool2D`."""
+
+    kind = "avg"
+
+
+class L2Pool2D(_Pool2D):
+    """L2 pooling: each output is the Euclidean norm of its pool, sqrt(sum x^2); backward
+    multiplies by x / h. Parameters as :class:`MaxPool2D`."""
+
+    kind = "l2"

@@ -1,0 +1,253 @@
+"""The layers' maths in NumPy, one readable function per equation: the oracle of the tests.
+
+Every function here is pure (it allocates its result) and works in any float dtype, which is what
+:func:`dlcore.gradcheck` needs (float64). The Numba kernels in :mod:`dlcore.layers.kernels`
+compute the same quantities in place and in parallel; ``tests/test_layers_*.py`` hold them to
+these functions.
+
+Conventions
+-----------
+* Images are NCHW: ``(n, channels, height, width)``. Conv kernels are
+  ``(out_channels, in_channels, kernel_height, kernel_width)``; dense kernels ``(in, out)`` with
+  ``y = x @ kernel + bias`` (as Keras, and as an RBM's ``W``).
+* The convolution is a cross-correlation, as lecture 000_ee57826a0e64bd9d.txt says ("the actual
+  operation is cross-correlation")::
+
+      z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
+
+  computed as one matrix product over *im2col* columns (each column one receptive field).
+* ``window`` arguments are :class:`dlcore.layers.geometry.Window` objects.
+"""
+import numpy as np
+
+from dlcore.backend import rng
+
+# -- activations (lecture 002_a184a784ff054c14.txt; derivatives from the outputs y) --------
+
+
+def relu(z):
+    """max(0, z)."""
+    return np.maximum(z, 0)
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)), without overflow warnings for very negative z."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
+
+
+def softmax(z):
+    """Row-wise softmax p_k = exp(z_k) / sum_j exp(z_j) (lecture 002), computed stably as
+    exp(z_k - max z) / sum_j exp(z_j - max z). (n, k) -> (n, k)."""
+    shifted = np.exp(z - z.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {
+    "linear": lambda z: z,
+    "relu": relu,
+    "sigmoid": sigmoid,
+    "tanh": np.tanh,
+    "softmax": softmax,
+}
+
+
+def activation_forward(name, z):
+    """y = activation(z) for ``name`` in linear, relu, sigmoid, tanh, softmax."""
+    return ACTIVATIONS[name](z)
+
+
+def activation_backward(name, y, grad_y):
+    """dL/dz from dL/dy and the outputs y = activation(z):
+
+        relu:    dL/dz = dL/dy * [y > 0]
+        sigmoid: dL/dz = dL/dy * y (1 - y)
+        tanh:    dL/dz = dL/dy * (1 - y^2)
+        softmax: dL/dz_k = y_k (dL/dy_k - sum_j dL/dy_j y_j)     (row-wise Jacobian product)
+    """
+    if name == "linear":
+        return grad_y.copy()
+    if name == "relu":
+        return grad_y * (y > 0)
+    if name == "sigmoid":
+        return grad_y * y * (1 - y)
+    if name == "tanh":
+        return grad_y * (1 - y * y)
+    if name == "softmax":
+        return y * (grad_y - (grad_y * y).sum(axis=1, keepdims=True))
+    raise ValueError(f"unknown activation {name!r}")
+
+
+# -- dense (fully connected) layer ----------------------------------------------------------
+
+
+def dense_forward(x, kernel, bias):
+    """z = x @ kernel + bias: (n, in) @ (in, out) + (out,) -> (n, out)."""
+    return x @ kernel + bias
+
+
+def dense_backward(x, kernel, grad_z):
+    """Back-propagation through z = x @ kernel + bias (lecture 002, "Backward Propagation"):
+
+        dL/dkernel = x' dL/dz        (in, out)
+        dL/dbias   = sum_n dL/dz     (out,)
+        dL/dx      = dL/dz kernel'   (n, in)
+    """
+    return grad_z @ kernel.T, x.T @ grad_z, grad_z.sum(axis=0)
+
+
+# -- convolution ----------------------------------------------------------------------------
+
+
+def pad(x, window):
+    """Zero padding of P_h rows and P_w columns on each side of every NCHW image."""
+    ph, pw = window.pad_height, window.pad_width
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def _tap(padded, window, i, j):
+    """The input pixels that filter tap (i, j) meets at every output position:
+    padded[:, :, S_h*y + i, S_w*x + j] for all (y, x), shape (n, C, H_out, W_out)."""
+    sh, sw = window.stride_height, window.stride_width
+    return padded[:, :, i:i + sh * window.out_height:sh, j:j + sw * window.out_width:sw]
+
+
+def im2col(x, window):
+    """Receptive fields as columns: (n, C, H, W) -> (C * F_h * F_w, n * H_out * W_out).
+
+    Row ``(c * F_h + i) * F_w + j`` holds the pixel that filter tap (c, i, j) meets, column
+    ``(n * H_out + y) * W_out + x`` is output position (n, y, x).
+    """
+    padded = pad(x, window)
+    n = x.shape[0]
+    cols = np.empty((window.channels, window.kernel_height, window.kernel_width, n,
+                     window.out_height, window.out_width), dtype=x.dtype)
+    for i in range(window.kernel_height):
+        for j in range(window.kernel_width):
+            cols[:, i, j] = _tap(padded, window, i, j).transpose(1, 0, 2, 3)
+    return cols.reshape(window.patch_size, n * window.out_pixels)
+
+
+def col2im(cols, n, window):
+    """The adjoint of :func:`im2col`: every column entry is added back onto the pixel it came
+    from (pixels shared by overlapping fields receive the sum), padding cropped away.
+    (C * F_h * F_w, n * H_out * W_out) -> (n, C, H, W)."""
+    ph, pw = window.pad_height, window.pad_width
+    padded = np.zeros((n, window.channels, window.height + 2 * ph, window.width + 2 * pw),
+                      dtype=cols.dtype)
+    fields = cols.reshape(window.channels, window.kernel_height, window.kernel_width, n,
+                          window.out_height, window.out_width)
+    for i in range(window.kernel_height):
+        for j in range(window.kernel_width):
+            _tap(padded, window, i, j)[...] += fields[:, i, j].transpose(1, 0, 2, 3)
+    return padded[:, :, ph:ph + window.height, pw:pw + window.width]
+
+
+def conv2d_forward(x, kernel, bias, window):
+    """z[n, f] = b[f] + sum_c K[f, c] (x) x[n, c], (x) cross-correlation with stride and zero
+    padding; as one product K (F, C*F_h*F_w) @ im2col(x). (n, C, H, W) -> (n, F, H_out, W_out).
+
+    Cost (lecture 002): C F_h F_w multiply-adds per output value.
+    """
+    n_filters = kernel.shape[0]
+    z = kernel.reshape(n_filters, -1) @ im2col(x, window) + bias[:, None]
+    return z.reshape(n_filters, x.shape[0], window.out_height,
+                     window.out_width).transpose(1, 0, 2, 3)
+
+
+def conv2d_backward(x, kernel, grad_z, window):
+    """Back-propagation through :func:`conv2d_forward`, with G = dL/dz as (F, n*H_out*W_out):
+
+        dL/dK = G @ im2col(x)'             (the filters' gradient, summed over positions)
+        dL/db = sum of G over positions
+        dL/dx = col2im(K' @ G)             (a "full" correlation with the flipped kernel)
+
+    Returns ``(dL/dx, dL/dK, dL/db)``.
+    """
+    n_filters = kernel.shape[0]
+    g = grad_z.transpose(1, 0, 2, 3).reshape(n_filters, -1)
+    grad_kernel = (g @ im2col(x, window).T).reshape(kernel.shape)
+    grad_x = col2im(kernel.reshape(n_filters, -1).T @ g, x.shape[0], window)
+    return grad_x, grad_kernel, g.sum(axis=1)
+
+
+# -- pooling (lecture 002: max, average and L2 pooling; no parameters) ----------------------
+
+
+def pool_windows(x, window):
+    """Every pool as a view: (n, C, H, W) -> (n, C, H_out, W_out, F_h, F_w)."""
+    fields = np.lib.stride_tricks.sliding_window_view(
+        x, (window.kernel_height, window.kernel_width), axis=(2, 3))
+    return fields[:, :, ::window.stride_height, ::window.stride_width]
+
+
+def max_pool_forward(x, window):
+    """h(y, x) = max over the pool N(y, x) of the input; also the position of each maximum
+    (``argmax``: index ``row * W + column`` within the input plane, the first maximum in
+    row-major order on ties), which back-propagation routes the gradient to.
+
+    Returns ``(y (n, C, H_out, W_out), argmax (n, C, H_out, W_out) int32)``.
+    """
+    fields = pool_windows(x, window)
+    flat = fields.reshape(fields.shape[:4] + (-1,))
+    best = flat.argmax(axis=-1)
+    tap_row, tap_column = np.divmod(best, window.kernel_width)
+    rows = np.arange(window.out_height)[:, None] * window.stride_height + tap_row
+    columns = np.arange(window.out_width)[None, :] * window.stride_width + tap_column
+    argmax = (rows * window.width + columns).astype(np.int32)
+    return np.take_along_axis(flat, best[..., None], axis=-1)[..., 0], argmax
+
+
+def max_pool_backward(grad_y, argmax, window):
+    """dL/dx: each output's gradient goes to the input that was its maximum (summed when
+    overlapping pools share one)."""
+    n, channels = grad_y.shape[:2]
+    grad_x = np.zeros((n, channels, window.height * window.width), dtype=grad_y.dtype)
+    sample, channel = np.indices((n, channels))
+    np.add.at(grad_x, (sample[:, :, None], channel[:, :, None], argmax.reshape(n, channels, -1)),
+              grad_y.reshape(n, channels, -1))
+    return grad_x.reshape(n, channels, window.height, window.width)
+
+
+def avg_pool_forward(x, window):
+    """h(y, x) = 1/K sum over the pool of the input, K = F_h F_w pixels per pool."""
+    return pool_windows(x, window).mean(axis=(-2, -1))
+
+
+def avg_pool_backward(grad_y, window):
+    """dL/dx: every input of a pool receives 1/K of the pool's gradient."""
+    n, channels = grad_y.shape[:2]
+    grad_x = np.zeros((n, channels, window.height, window.width), dtype=grad_y.dtype)
+    share = grad_y / (window.kernel_height * window.kernel_width)
+    for i in range(window.kernel_height):
+        for j in range(window.kernel_width):
+            _tap(grad_x, window, i, j)[...] += share
+    return grad_x
+
+
+def l2_pool_forward(x, window):
+    """h(y, x) = sqrt(sum over the pool of the input squared) (lecture 002, L2-pooling)."""
+    return np.sqrt((pool_windows(x, window) ** 2).sum(axis=(-2, -1)))
+
+
+def l2_pool_backward(x, y, grad_y, window):
+    """dL/dx = sum over the pools containing x of dL/dh * x / h (0 where h = 0)."""
+    n, channels = grad_y.shape[:2]
+    grad_x = np.zeros_like(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(y > 0, grad_y / y, 0)
+    for i in range(window.kernel_height):
+        for j in range(window.kernel_width):
+            _tap(grad_x, window, i, j)[...] += ratio * _tap(x, window, i, j)
+    return grad_x
+
+
+# -- dropout (lecture 000_ee57826a0e64bd9d.txt; Srivastava et al. 2014) ---------------------
+
+
+def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT):
+    """The inverted-dropout mask m = [u >= rate] / (1 - rate), u ~ U[0, 1) from Philox with
+    element (sample, feature) at counter (feature // 4, sample, step, stream): a unit is kept
+    with probability 1 - rate, and E[m] = 1 so evaluation needs no rescaling. (n, n_features)."""
+    keep = rng.uniform(n, n_features, seed, stream, step) >= np.float32(rate)
+    return keep.astype(np.float32) / np.float32(1.0 - rate)

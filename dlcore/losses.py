@@ -1,0 +1,266 @@
+"""Loss functions, each fused with the output activation it pairs with.
+
+Lecture 002_a184a784ff054c14.txt: with softmax outputs p(c_k | x) = exp(o_k) / sum_j exp(o_j)
+and the negative log-likelihood L = -sum_j y_j log p(c_j | x), the gradient with respect to the
+*pre-softmax* outputs o is
+
+    dL/do = p(c | x) - y                      ("HOMEWORK: prove it!")
+
+so a network that ends in a softmax hands its logits o to :class:`CrossEntropy`, which computes
+log p stably (log-sum-exp: log sum_j exp(o_j) = m + log sum_j exp(o_j - m), m = max_j o_j) and
+returns p - y. The same holds for a sigmoid output with :class:`BinaryCrossEntropy`
+(dL/dz = sigm(z) - y). Without the matching activation the losses work on the outputs
+themselves (probabilities clipped to [1e-7, 1 - 1e-7]).
+
+Every loss is averaged over the samples of the batch (and, for binary cross-entropy and the
+mean squared error, over the outputs too, as Keras does); the gradients returned are those of
+that mean. Targets are (n, k) arrays: one-hot rows for class labels (a network converts integer
+labels), any rows summing to 1 for soft labels (the gradient is then p * sum(y) - y, which is
+p - y for one-hot rows).
+
+Each loss has a NumPy reference (:meth:`Loss.reference`) and a Numba kernel body run by the
+``cpu`` and ``cuda`` backends (:meth:`Loss.compute`); both also report per sample whether the
+prediction is right (argmax against argmax, or a 0.5 threshold for a single output).
+"""
+import math
+
+import numpy as np
+
+from dlcore.backend.kernels import body
+
+CLIP = 1e-7
+_ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
+
+
+# -- per-row helpers shared by the bodies (compiled for the CPU and CUDA) -------------------
+# Called, not inlined: Numba's IR inliner mis-scopes the loop variable of an inlined argmax.
+@body
+def _row_argmax(values, row):
+    best = 0
+    for k in range(1, values.shape[1]):
+        if values[row, k] > values[row, best]:
+            best = k
+    return best
+
+
+@body
+def _row_correct(outputs, targets, row, threshold):
+    """1.0 when the row's prediction matches its target: argmax for several outputs, the
+    threshold (0 for logits, 0.5 for probabilities) for one."""
+    if outputs.shape[1] == 1:
+        predicted = outputs[row, 0] > threshold
+        return np.float32(predicted == (targets[row, 0] > np.float32(0.5)))
+    return np.float32(_row_argmax(outputs, row) == _row_argmax(targets, row))
+
+
+@body
+def softmax_cross_entropy_rows(first, last, logits, targets, grad, row_loss, row_correct,
+                               scale):
+    """Rows first..last-1: loss = sum(y) log sum exp(o) - sum y o (stable), and
+    grad = scale * (softmax(o) sum(y) - y), written over ``grad``."""
+    for row in range(first, last):
+        top = logits[row, 0]
+        for k in range(1, logits.shape[1]):
+            top = max(top, logits[row, k])
+        total = _ZERO
+        for k in range(logits.shape[1]):
+            total += np.float32(math.exp(logits[row, k] - top))
+        log_total = np.float32(math.log(total)) + top
+        target_sum = _ZERO
+        loss = _ZERO
+        for k in range(logits.shape[1]):
+            target_sum += targets[row, k]
+            loss += targets[row, k] * (log_total - logits[row, k])
+        for k in range(logits.shape[1]):
+            p = np.float32(math.exp(logits[row, k] - log_total))
+            grad[row, k] = scale * (p * target_sum - targets[row, k])
+        row_loss[row] = loss
+        row_correct[row] = _row_correct(logits, targets, row, _ZERO)
+
+
+@body
+def probability_cross_entropy_rows(first, last, probabilities, targets, grad, row_loss,
+                                   row_correct, scale):
+    """Cross-entropy of outputs that are already probabilities: -sum y log p, grad -y / p."""
+    low = np.float32(CLIP)
+    for row in range(first, last):
+        loss = _ZERO
+        for k in range(probabilities.shape[1]):
+            p = min(max(probabilities[row, k], low), _ONE - low)
+            loss -= targets[row, k] * np.float32(math.log(p))
+            grad[row, k] = -scale * targets[row, k] / p
+        row_loss[row] = loss
+        row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5))
+
+
+@body
+def sigmoid_binary_cross_entropy_rows(first, last, logits, targets, grad, row_loss,
+                                      row_correct, scale):
+    """Binary cross-entropy on logits z: mean_k max(z, 0) - z y + log(1 + exp(-|z|)), and
+    grad = scale * (sigm(z) - y)."""
+    width = np.float32(logits.shape[1])
+    for row in range(first, last):
+        loss = _ZERO
+        for k in range(logits.shape[1]):
+            z = logits[row, k]
+            loss += max(z, _ZERO) - z * targets[row, k] + np.float32(
+                math.log1p(math.exp(-abs(z))))
+            grad[row, k] = scale * (_ONE / (_ONE + np.float32(math.exp(-z))) - targets[row, k])
+        row_loss[row] = loss / width
+        row_correct[row] = _row_correct(logits, targets, row, _ZERO)
+
+
+@body
+def probability_binary_cross_entropy_rows(first, last, probabilities, targets, grad, row_loss,
+                                          row_correct, scale):
+    """Binary cross-entropy of probabilities: -mean_k y log p + (1 - y) log(1 - p)."""
+    width = np.float32(probabilities.shape[1])
+    low = np.float32(CLIP)
+    for row in range(first, last):
+        loss = _ZERO
+        for k in range(probabilities.shape[1]):
+            p = min(max(probabilities[row, k], low), _ONE - low)
+            y = targets[row, k]
+            loss -= y * np.float32(math.log(p)) + (_ONE - y) * np.float32(math.log(_ONE - p))
+            grad[row, k] = scale * (p - y) / (p * (_ONE - p))
+        row_loss[row] = loss / width
+        row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5))
+
+
+@body
+def squared_error_rows(first, last, outputs, targets, grad, row_loss, row_correct, scale):
+    """Mean squared error: mean_k (out - y)^2, grad = scale * 2 (out - y)."""
+    width = np.float32(outputs.shape[1])
+    for row in range(first, last):
+        loss = _ZERO
+        for k in range(outputs.shape[1]):
+            difference = outputs[row, k] - targets[row, k]
+            loss += difference * difference
+            grad[row, k] = scale * np.float32(2.0) * difference
+        row_loss[row] = loss / width
+        row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5))
+
+
+class Loss:
+    """A loss (see the module docstring). ``fuses_with`` names the output activation whose
+    derivative it folds in (None: none)."""
+
+    name = None
+    fuses_with = None
+    averages_outputs = False
+
+    def reference(self, outputs, targets, fused):
+        """NumPy: ``(per-sample losses (n,), dL/doutputs (n, k) of the batch mean)``.
+        ``fused``: the outputs are the pre-activations of the activation ``fuses_with``."""
+        raise NotImplementedError
+
+    def _body(self, fused):
+        raise NotImplementedError
+
+    def compute(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
+        """Per-sample losses and correctness, and the gradient of the batch mean, into the
+        given arrays (on ``backend``)."""
+        n, width = outputs.shape
+        scale = 1.0 / (n * width) if self.averages_outputs else 1.0 / n
+        if backend.name == "reference":
+            losses, gradient = self.reference(outputs, targets, fused)
+            row_loss[...], grad[...] = losses, gradient
+            row_correct[...] = correct_predictions(outputs, targets,
+                                                   0.0 if fused else 0.5)
+            return
+        backend.launch_1d(self._body(fused), n, outputs, targets, grad, row_loss, row_correct,
+                          np.float32(scale))
+
+    def get_config(self):
+        return self.name
+
+    def __repr__(self):
+        return f"<loss {self.name}>"
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy L = -sum_k y_k log p_k, fused with a final softmax."""
+
+    name = "cross_entropy"
+    fuses_with = "softmax"
+
+    def reference(self, outputs, targets, fused):
+        n = outputs.shape[0]
+        if fused:
+            top = outputs.max(axis=1, keepdims=True)
+            log_total = top + np.log(np.exp(outputs - top).sum(axis=1, keepdims=True))
+            losses = (targets * (log_total - outputs)).sum(axis=1)
+            p = np.exp(outputs - log_total)
+            return losses, (p * targets.sum(axis=1, keepdims=True) - targets) / n
+        p = np.clip(outputs, CLIP, 1 - CLIP)
+        return -(targets * np.log(p)).sum(axis=1), -targets / p / n
+
+    def _body(self, fused):
+        return softmax_cross_entropy_rows if fused else probability_cross_entropy_rows
+
+
+class BinaryCrossEntropy(Loss):
+    """L = -mean_k [y_k log p_k + (1 - y_k) log(1 - p_k)], fused with a final sigmoid."""
+
+    name = "binary_cross_entropy"
+    fuses_with = "sigmoid"
+    averages_outputs = True
+
+    def reference(self, outputs, targets, fused):
+        n, width = outputs.shape
+        if fused:
+            z = outputs
+            losses = (np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z))))
+            with np.errstate(over="ignore"):
+                p = 1 / (1 + np.exp(-z))
+            return losses.mean(axis=1), (p - targets) / (n * width)
+        p = np.clip(outputs, CLIP, 1 - CLIP)
+        losses = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))
+        return losses.mean(axis=1), (p - targets) / (p * (1 - p)) / (n * width)
+
+    def _body(self, fused):
+        return sigmoid_binary_cross_entropy_rows if fused else \
+            probability_binary_cross_entropy_rows
+
+
+class MeanSquaredError(Loss):
+    """L = mean_k (out_k - y_k)^2."""
+
+    name = "mse"
+    averages_outputs = True
+
+    def reference(self, outputs, targets, fused):
+        n, width = outputs.shape
+        difference = outputs - targets
+        return (difference ** 2).mean(axis=1), 2 * difference / (n * width)
+
+    def _body(self, fused):
+        return squared_error_rows
+
+
+def correct_predictions(outputs, targets, threshold=0.5):
+    """NumPy: 1.0 per row whose prediction matches its target (argmax, or the threshold for a
+    single output), else 0.0."""
+    if outputs.shape[1] == 1:
+        return ((outputs[:, 0] > threshold) == (targets[:, 0] > 0.5)).astype(outputs.dtype)
+    return (outputs.argmax(axis=1) == targets.argmax(axis=1)).astype(outputs.dtype)
+
+
+LOSSES = {
+    "cross_entropy": CrossEntropy, "categorical_crossentropy": CrossEntropy,
+    "sparse_categorical_crossentropy": CrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+}
+
+
+def get_loss(identifier):
+    """A Loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` or the
+    Keras spellings) or a Loss instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in LOSSES:
+        return LOSSES[identifier.lower()]()
+    raise ValueError(f"unknown loss {identifier!r}: choose cross_entropy, "
+                     f"binary_cross_entropy or mse")

@@ -1,0 +1,115 @@
+"""Ready-made networks: LeNet-5, a multi-layer perceptron and lecture 000's small convnet.
+
+LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998; the homework of lecture
+003_030acc7afd56f955.txt, "Filters are of size 5x5, stride 1; pooling is 2x2, with stride 2;
+how many parameters?"):
+
+    input 1@28x28  (MNIST; the paper padded to 32x32, here: padding 2 in the first conv)
+    conv  6@5x5, padding 2   -> 6@28x28      6 * (1 * 5 * 5) + 6   =    156 parameters
+    pool  2x2, stride 2      -> 6@14x14
+    conv 16@5x5              -> 16@10x10    16 * (6 * 5 * 5) + 16  =  2,416
+    pool  2x2, stride 2      -> 16@5x5
+    dense 400 -> 120                        400 * 120 + 120        = 48,120
+    dense 120 -> 84                         120 * 84 + 84          = 10,164
+    dense 84 -> 10, softmax                 84 * 10 + 10           =    850
+                                                            total    61,706
+
+The 1998 network used scaled tanh units, trainable average ("subsampling") pooling, a
+partially connected C3 layer and RBF outputs; dlcore's default is the form most courses teach
+today: ReLU activations, max pooling, a fully connected C3 and a softmax output trained with
+cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
+"""
+from dlcore.augment import ImageAugmentation
+from dlcore.layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, L2Pool2D, MaxPool2D)
+from dlcore.network import Sequential
+from dlcore.validation import check_float, check_int
+
+POOLINGS = {"max": MaxPool2D, "avg": AvgPool2D, "l2": L2Pool2D}
+
+
+def _pooling(name):
+    if name not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {name!r}")
+    return POOLINGS[name]
+
+
+def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="max",
+           dropout=0.0, augment=None, backend="auto", seed=0):
+    """LeNet-5 as a :class:`dlcore.Sequential` (layers and parameter counts in the module
+    docstring): input (1, 28, 28), 10 class probabilities.
+
+    Parameters
+    ----------
+    input_shape : (channels, height, width); 28x28 (padding 2 keeps 28) or 32x32
+    n_classes : int
+    activation : "relu" (default), "tanh" or "sigmoid" for the hidden layers
+    pooling : "max" (default), "avg" or "l2"
+    dropout : float in [0, 1), dropout rate before each of the two hidden dense layers' outputs
+        (0: none)
+    augment : dict of :class:`dlcore.augment.ImageAugmentation` arguments (e.g.
+        ``{"max_shift": 2}``) or None
+    backend, seed : as for :class:`dlcore.Sequential`
+    """
+    pool = _pooling(pooling)
+    dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
+    layers = [ImageAugmentation(**augment)] if augment else []
+    layers += [
+        Conv2D(6, 5, padding=2, activation=activation, name="c1"),
+        pool(2, name="s2"),
+        Conv2D(16, 5, activation=activation, name="c3"),
+        pool(2, name="s4"),
+        Flatten(name="flatten"),
+        Dense(120, activation=activation, name="c5"),
+    ]
+    if dropout:
+        layers.append(Dropout(dropout, name="dropout_c5"))
+    layers.append(Dense(84, activation=activation, name="f6"))
+    if dropout:
+        layers.append(Dropout(dropout, name="dropout_f6"))
+    layers.append(Dense(n_classes, activation="softmax", name="output"))
+    return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed,
+                      name="lenet5")
+
+
+def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="relu",
+        dropout=0.0, backend="auto", seed=0):
+    """A multi-layer perceptron: Flatten, ``Dense(h, activation)`` for every h in ``hidden``
+    (each followed by Dropout when ``dropout`` > 0), then ``Dense(n_classes, softmax)``.
+
+    ``input_shape`` may be flat, ``(784,)``, or an image shape (a Flatten comes first).
+    """
+    dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
+    layers = [Flatten(name="flatten")] if len(tuple(input_shape)) > 1 else []
+    for index, units in enumerate(hidden):
+        layers.append(Dense(check_int(units, "hidden units", minimum=1), activation=activation,
+                            name=f"hidden_{index + 1}"))
+        if dropout:
+            layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
+    layers.append(Dense(n_classes, activation="softmax", name="output"))
+    return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed, name="mlp")
+
+
+def lecture000_convnet(backend="auto", seed=0, use_bias=True):
+    """Lecture 000_ee57826a0e64bd9d.txt's MNIST convnet ("Convolutional vs. non-convolutional"):
+    5x5 convolutions with 9 and then 16 channels, each keeping the size ("padding: input can be
+    padded with zeroes to keep the same size") and followed by 2x2 max pooling, then a dense
+    layer to the 10 classes::
+
+        1@28x28 -> conv 9@5x5 -> 9@28x28 -> pool -> 9@14x14 -> conv 16@5x5 -> 16@14x14
+                -> pool -> 16@7x7 -> dense 10
+
+    Weights (biases not counted, as on the slide):
+    5*5*9 + 5*5*9*16 + 7*7*16*10 = 225 + 3,600 + 7,840 = 11,665 (the slide writes the middle
+    term as 5*5*16; 3,600 needs the 9 input channels).
+    """
+    return Sequential([
+        Conv2D(9, 5, padding="same", activation="relu", use_bias=use_bias),
+        MaxPool2D(2),
+        Conv2D(16, 5, padding="same", activation="relu", use_bias=use_bias),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(10, activation="softmax", use_bias=use_bias),
+    ], input_shape=(1, 28, 28), backend=backend, seed=seed, name="lecture000_convnet")
+
+
+MODELS = {"lenet5": lenet5, "mlp": mlp}

@@ -1,0 +1,513 @@
+"""Optimisers: SGD with momentum and Nesterov, AdaGrad, RMSProp, Adam; learning-rate schedules;
+gradient clipping by norm.
+
+With g the gradient of the loss for one parameter tensor theta and eta the learning rate
+(lecture 002_a184a784ff054c14.txt, "Optimization"; lecture 004_68d464162472b960.txt):
+
+    SGD           theta <- theta - eta g
+    momentum      Delta <- mu Delta + g;  theta <- theta - eta Delta        (lecture 002, mu = 0.9)
+    Nesterov      Delta <- mu Delta + g;  theta <- theta - eta (g + mu Delta)
+    AdaGrad       s <- s + g^2;  theta <- theta - eta g / (sqrt(s) + eps)     (Duchi et al. 2011)
+    RMSProp       s <- rho s + (1 - rho) g^2;  theta <- theta - eta g / (sqrt(s) + eps)
+    Adam          m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;          (Kingma & Ba 2015)
+                  theta <- theta - eta m^ / (sqrt(v^) + eps),  m^ = m / (1 - b1^t), v^ = v / (1 - b2^t)
+
+The momentum form is lecture 002's (and PyTorch's); Keras writes v <- mu v - eta g, the same
+steps for a constant eta.
+
+Before the rule, in the same kernel, g becomes
+
+    g <- c * g + lambda_2 theta + lambda_1 sign(theta)
+
+with c the clipping factor (``clipnorm``: each tensor's gradient rescaled to norm <= clipnorm;
+``global_clipnorm``: all of them together, by one factor) and lambda_1, lambda_2 the weight decay
+of the parameter's regulariser (:mod:`dlcore.regularizers`); afterwards max-norm constraints
+rescale the units that grew too long. ``learning_rate`` is a number or a schedule evaluated at
+the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
+
+Each rule is written twice: a NumPy reference (``reference_rule``) and a kernel body compiled for
+the CPU and CUDA (``body``), held to each other by ``tests/test_optimizers.py``.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dlcore.backend.kernels import body
+from dlcore.backend.rng import shared
+from dlcore.validation import check_float, check_int
+
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+
+
+# -- learning-rate schedules -----------------------------------------------------------------
+class Schedule:
+    """A learning rate as a function of the update number t = 0, 1, 2, ..."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self):
+        raise NotImplementedError
+
+
+class ExponentialDecay(Schedule):
+    """eta_t = initial * decay_rate ** (t / decay_steps) (``staircase``: the exponent floored,
+    a drop every ``decay_steps`` updates)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
+                                                 low=0.0, low_open=True)
+        self.decay_steps = check_int(decay_steps, "decay_steps", minimum=1)
+        self.decay_rate = check_float(decay_rate, "decay_rate", low=0.0, low_open=True)
+        self.staircase = bool(staircase)
+
+    def __call__(self, step):
+        exponent = step / self.decay_steps
+        if self.staircase:
+            exponent = math.floor(exponent)
+        return self.initial_learning_rate * self.decay_rate ** exponent
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase}
+
+
+class StepDecay(Schedule):
+    """eta_t = initial * drop ** floor(t / step_size): divide the rate by 1/drop every
+    ``step_size`` updates (lecture 002: "decay learning rate by a factor of ~1000 or more by the
+    end of training")."""
+
+    def __init__(self, initial_learning_rate, step_size, drop=0.5):
+        self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
+                                                 low=0.0, low_open=True)
+        self.step_size = check_int(step_size, "step_size", minimum=1)
+        self.drop = check_float(drop, "drop", low=0.0, low_open=True)
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.drop ** (step // self.step_size)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "step_size": self.step_size, "drop": self.drop}
+
+
+SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, StepDecay)}
+
+
+def _check_learning_rate(value):
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, dict) and value.get("class_name") in SCHEDULES:
+        return SCHEDULES[value["class_name"]](**value.get("config", {}))
+    return check_float(value, "learning_rate", low=0.0, low_open=True)
+
+
+# -- the tensors an optimiser updates --------------------------------------------------------
+@dataclass
+class Parameter:
+    """One parameter tensor as the optimiser sees it.
+
+    key : "layer_name/weight_name";  value, grad : arrays on the backend (same shape)
+    l1, l2 : weight decay;  constraint : a MaxNorm or None, with ``units_axis`` the axis of the
+    kernel that indexes units (1 for Dense (in, out), 0 for Conv2D (F, C, k_h, k_w))
+    """
+
+    key: str
+    value: object
+    grad: object
+    l1: float = 0.0
+    l2: float = 0.0
+    constraint: object = None
+    units_axis: int = 0
+    slots: dict = field(default_factory=dict)
+
+
+# -- kernel bodies (one element range of one tensor) -----------------------------------------
+@shared
+def _effective_gradient(theta, g, scale, l1, l2):
+    """c g + lambda_2 theta + lambda_1 sign(theta)."""
+    sign = _ONE if theta > _ZERO else (-_ONE if theta < _ZERO else _ZERO)
+    return scale * g + l2 * theta + l1 * sign
+
+
+@body
+def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nesterov, unused_h,
+             scale, l1, l2):
+    for i in range(first, last):
+        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
+        if momentum == _ZERO:
+            theta[i] -= rate * g
+            continue
+        delta = momentum * velocity[i] + g
+        velocity[i] = delta
+        theta[i] -= rate * (g + momentum * delta) if nesterov else rate * delta
+
+
+@body
+def adagrad_span(first, last, theta, grad, accumulator, unused, rate, epsilon, unused_a,
+                 unused_b, scale, l1, l2):
+    for i in range(first, last):
+        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
+        accumulator[i] += g * g
+        theta[i] -= rate * g / (np.float32(math.sqrt(accumulator[i])) + epsilon)
+
+
+@body
+def rmsprop_span(first, last, theta, grad, mean_square, unused, rate, rho, epsilon, unused_b,
+                 scale, l1, l2):
+    for i in range(first, last):
+        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
+        mean_square[i] = rho * mean_square[i] + (_ONE - rho) * g * g
+        theta[i] -= rate * g / (np.float32(math.sqrt(mean_square[i])) + epsilon)
+
+
+@body
+def adam_span(first, last, theta, grad, m, v, rate, beta_1, beta_2, corrections, scale, l1, l2):
+    """``corrections`` = (1 / (1 - b1^t), 1 / (1 - b2^t), eps), computed once per update."""
+    for i in range(first, last):
+        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
+        m[i] = beta_1 * m[i] + (_ONE - beta_1) * g
+        v[i] = beta_2 * v[i] + (_ONE - beta_2) * g * g
+        m_hat = m[i] * corrections[0]
+        v_hat = v[i] * corrections[1]
+        theta[i] -= rate * m_hat / (np.float32(math.sqrt(v_hat)) + corrections[2])
+
+
+@body
+def squared_norm_blocks(block, first_unit, last_unit, values, partial_sums, block_size):
+    """partial_sums[block] = sum of values[i]^2 over the block's elements (float64)."""
+    total = 0.0
+    for i in range(block * block_size, min(values.shape[0], (block + 1) * block_size)):
+        total += np.float64(values[i]) * np.float64(values[i])
+    partial_sums[block] = total
+
+
+@body
+def max_norm_units(first, last, weights, n_inputs, unit_stride, input_stride, max_value):
+    """Units first..last-1 of a flat kernel: element k of unit u sits at
+    u * unit_stride + k * input_stride; scale the unit by min(1, c / ||w_u||)."""
+    for unit in range(first, last):
+        total = _ZERO
+        for k in range(n_inputs):
+            w = weights[unit * unit_stride + k * input_stride]
+            total += w * w
+        norm = np.float32(math.sqrt(total))
+        if norm > max_value:
+            factor = max_value / norm
+            for k in range(n_inputs):
+                weights[unit * unit_stride + k * input_stride] *= factor
+
+
+NORM_BLOCK = 4096
+
+
+# -- optimisers ------------------------------------------------------------------------------
+class Optimizer:
+    """Base class: learning rate (or schedule), gradient clipping, slots, state.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule
+    clipnorm : float or None, clip each tensor's gradient to this norm
+    global_clipnorm : float or None, clip all gradients together to this joint norm
+    """
+
+    name = None
+    slot_names = ()
+
+    def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None):
+        self.learning_rate = _check_learning_rate(learning_rate)
+        self.clipnorm = None if clipnorm is None else check_float(
+            clipnorm, "clipnorm", low=0.0, low_open=True)
+        self.global_clipnorm = None if global_clipnorm is None else check_float(
+            global_clipnorm, "global_clipnorm", low=0.0, low_open=True)
+        self.iterations = 0
+
+    # configuration
+    def _hyperparameters(self):
+        return {}
+
+    def get_config(self):
+        rate = self.learning_rate
+        if isinstance(rate, Schedule):
+            rate = {"class_name": type(rate).__name__, "config": rate.get_config()}
+        return {"learning_rate": rate, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, **self._hyperparameters()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.get_config()})"
+
+    def current_learning_rate(self):
+        """eta at the current update number."""
+        rate = self.learning_rate
+        return float(rate(self.iterations)) if isinstance(rate, Schedule) else rate
+
+    # slots
+    def build(self, parameters, backend):
+        """Create the zero slots (velocity, ...) of every Parameter that lacks them."""
+        self.backend = backend
+        for parameter in parameters:
+            for slot in self.slot_names:
+                if slot not in parameter.slots:
+                    parameter.slots[slot] = backend.zeros(parameter.value.shape,
+                                                          parameter.value.dtype)
+
+    # the update
+    def apply(self, parameters):
+        """One update of every Parameter from its ``grad``; t <- t + 1."""
+        backend = self.backend
+        rate = self.current_learning_rate()
+        scales = self._clip_scales(parameters)
+        for parameter, scale in zip(parameters, scales):
+            if backend.name == "reference":
+                self._reference_update(parameter, rate, scale)
+            else:
+                self._kernel_update(parameter, rate, scale)
+            if parameter.constraint is not None:
+                self._apply_constraint(parameter)
+        self.iterations += 1
+
+    def _reference_update(self, parameter, rate, scale):
+        theta = parameter.value
+        g = scale * parameter.grad + parameter.l2 * theta + parameter.l1 * np.sign(theta)
+        self.reference_rule(theta, g, parameter.slots, rate)
+
+    def reference_rule(self, theta, g, slots, rate):
+        """NumPy: update ``theta`` and the ``slots`` in place from the effective gradient g."""
+        raise NotImplementedError
+
+    def _kernel_update(self, parameter, rate, scale):
+        flat = [parameter.value.reshape(-1), parameter.grad.reshape(-1)]
+        slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
+        slots += [flat[0]] * (2 - len(slots))  # unused slot arguments
+        f32 = np.float32
+        self.backend.launch_1d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
+                               *self._kernel_hyperparameters(), f32(scale), f32(parameter.l1),
+                               f32(parameter.l2))
+
+    def _kernel_hyperparameters(self):
+        """The three rule-specific scalar arguments of ``body``."""
+        raise NotImplementedError
+
+    # clipping
+    def _clip_scales(self, parameters):
+        if self.clipnorm is None and self.global_clipnorm is None:
+            return [1.0] * len(parameters)
+        norms = [math.sqrt(self._squared_norm(p.grad)) for p in parameters]
+        if self.global_clipnorm is not None:
+            total = math.sqrt(sum(n * n for n in norms))
+            factor = min(1.0, self.global_clipnorm / total) if total > 0 else 1.0
+            norms = [n * factor for n in norms]
+            scales = [factor] * len(parameters)
+        else:
+            scales = [1.0] * len(parameters)
+        if self.clipnorm is not None:
+            scales = [s * (min(1.0, self.clipnorm / n) if n > 0 else 1.0)
+                      for s, n in zip(scales, norms)]
+        return scales
+
+    def _squared_norm(self, array):
+        backend = self.backend
+        if backend.name == "reference":
+            return float(np.sum(np.asarray(array, dtype=np.float64) ** 2))
+        flat = array.reshape(-1)
+        blocks = -(-flat.shape[0] // NORM_BLOCK)
+        partial = backend.zeros((blocks,), np.float64)
+        backend.launch_rows(squared_norm_blocks, blocks, 1, flat, partial, NORM_BLOCK)
+        return float(np.sum(backend.to_numpy(partial)))
+
+    # constraints
+    def _apply_constraint(self, parameter):
+        constraint, axis, theta = parameter.constraint, parameter.units_axis, parameter.value
+        shape = theta.shape
+        n_units = shape[axis]
+        n_inputs = int(np.prod(shape)) // n_units
+        if self.backend.name == "reference":
+            units = np.moveaxis(theta, axis, 0).reshape(n_units, -1).copy()
+            constraint.apply(units)
+            np.moveaxis(theta, axis, 0)[...] = units.reshape(np.moveaxis(theta, axis, 0).shape)
+            return
+        # Dense (in, out): unit u is column u (stride 1, inputs every `out`); Conv2D: row u.
+        unit_stride, input_stride = (1, n_units) if axis == len(shape) - 1 and axis > 0 \
+            else (n_inputs, 1)
+        self.backend.launch_1d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
+                               unit_stride, input_stride, np.float32(constraint.max_value))
+
+    # state for the model file
+    def get_state(self, parameters):
+        """``{"iterations": t, "slots": {layer: {weight: {slot: array}}}}`` as NumPy."""
+        slots = {}
+        for parameter in parameters:
+            layer, weight = parameter.key.split("/")
+            slots.setdefault(layer, {})[weight] = {
+                name: np.array(self.backend.to_numpy(parameter.slots[name]))
+                for name in self.slot_names}
+        return {"iterations": int(self.iterations), "slots": slots}
+
+    def check_state(self, state, parameters):
+        """The slot arrays of ``state`` for ``parameters``, shape-checked (ValueError)."""
+        found = {}
+        slots = state.get("slots", {})
+        for parameter in parameters:
+            layer, weight = parameter.key.split("/")
+            for name in self.slot_names:
+                try:
+                    array = slots[layer][weight][name]
+                except (KeyError, TypeError):
+                    raise ValueError(f"optimizer slot {parameter.key}/{name} is missing") \
+                        from None
+                if tuple(array.shape) != tuple(parameter.value.shape):
+                    raise ValueError(f"optimizer slot {parameter.key}/{name} has shape "
+                                     f"{array.shape}; expected {tuple(parameter.value.shape)}")
+                found[(parameter.key, name)] = array
+        return int(state.get("iterations", 0)), found
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with momentum mu and Nesterov's variant (module docstring).
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta)
+    momentum : float in [0, 1) (mu; 0 is plain SGD)
+    nesterov : bool
+    clipnorm, global_clipnorm : see :class:`Optimizer`
+    """
+
+    name = "sgd"
+    slot_names = ("velocity",)
+    body = staticmethod(sgd_span)
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm)
+        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        self.nesterov = bool(nesterov)
+
+    def _hyperparameters(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+    def reference_rule(self, theta, g, slots, rate):
+        if self.momentum == 0:
+            theta -= rate * g
+            return
+        delta = slots["velocity"]
+        delta *= self.momentum
+        delta += g
+        theta -= rate * (g + self.momentum * delta) if self.nesterov else rate * delta
+
+    def _kernel_hyperparameters(self):
+        return np.float32(self.momentum), self.nesterov, np.float32(0)
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: per-weight rates shrinking with the accumulated squared gradients."""
+
+    name = "adagrad"
+    slot_names = ("accumulator",)
+    body = staticmethod(adagrad_span)
+
+    def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def _hyperparameters(self):
+        return {"epsilon": self.epsilon}
+
+    def reference_rule(self, theta, g, slots, rate):
+        slots["accumulator"] += g * g
+        theta -= rate * g / (np.sqrt(slots["accumulator"]) + self.epsilon)
+
+    def _kernel_hyperparameters(self):
+        return np.float32(self.epsilon), np.float32(0), np.float32(0)
+
+
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman & Hinton 2012): rates divided by a running RMS of the gradients."""
+
+    name = "rmsprop"
+    slot_names = ("mean_square",)
+    body = staticmethod(rmsprop_span)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm)
+        self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def _hyperparameters(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+    def reference_rule(self, theta, g, slots, rate):
+        s = slots["mean_square"]
+        s *= self.rho
+        s += (1 - self.rho) * g * g
+        theta -= rate * g / (np.sqrt(s) + self.epsilon)
+
+    def _kernel_hyperparameters(self):
+        return np.float32(self.rho), np.float32(self.epsilon), np.float32(0)
+
+
+class Adam(Optimizer):
+    """Adam: momentum on the gradient and on its square, with bias correction."""
+
+    name = "adam"
+    slot_names = ("m", "v")
+    body = staticmethod(adam_span)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 clipnorm=None, global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm)
+        self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
+        self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def _hyperparameters(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _corrections(self):
+        t = self.iterations + 1
+        return 1 / (1 - self.beta_1 ** t), 1 / (1 - self.beta_2 ** t)
+
+    def reference_rule(self, theta, g, slots, rate):
+        m, v = slots["m"], slots["v"]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        v *= self.beta_2
+        v += (1 - self.beta_2) * g * g
+        c1, c2 = self._corrections()
+        theta -= rate * (m * c1) / (np.sqrt(v * c2) + self.epsilon)
+
+    def _kernel_hyperparameters(self):
+        corrections = np.array(self._corrections() + (self.epsilon,), dtype=np.float32)
+        return (np.float32(self.beta_1), np.float32(self.beta_2),
+                self.backend.asarray(corrections))
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam)}
+
+
+def get_optimizer(identifier):
+    """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, with
+    their default settings), a ``{"class_name", "config"}`` dict or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:
+        return OPTIMIZERS[identifier.lower()]()
+    if isinstance(identifier, dict):
+        name = str(identifier.get("class_name", "")).lower()
+        if name in OPTIMIZERS:
+            return OPTIMIZERS[name].from_config(identifier.get("config", {}))
+    raise ValueError(f"unknown optimizer {identifier!r}: choose one of "
+                     f"{', '.join(OPTIMIZERS)} or pass an optimizer object")
+
+
+def serialize(optimizer):
+    return {"class_name": optimizer.name, "config": optimizer.get_config()}

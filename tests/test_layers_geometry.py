@@ -1,0 +1,57 @@
+"""Output sizes (N - F + 2P) / S + 1 and the errors for geometries that do not fit.
+
+Oracle: the formula of lecture 003_030acc7afd56f955.txt worked by hand, and its examples (a 7x7
+input with a 3x3 filter: stride 1 -> 5, stride 2 -> 3, stride 3 does not fit)."""
+import pytest
+
+from dlcore.layers import AvgPool2D, Conv2D, Dense, MaxPool2D
+from dlcore.layers.geometry import output_size, padding_pair
+
+
+def test_lecture_003_seven_by_seven_examples_give_five_and_three():
+    assert output_size(7, 3, 0, 1) == 5
+    assert output_size(7, 3, 0, 2) == 3
+
+
+def test_stride_three_on_seven_by_seven_is_an_error_naming_n_f_p_s():
+    with pytest.raises(ValueError) as error:
+        output_size(7, 3, 0, 3)
+    message = str(error.value)
+    for part in ("N = 7", "F = 3", "P = 0", "S = 3"):
+        assert part in message
+
+
+def test_same_padding_keeps_the_size_of_odd_kernels():
+    assert padding_pair("same", (5, 5)) == (2, 2)
+    assert Conv2D(4, 5, padding="same").compute_output_shape((1, 28, 28)) == (4, 28, 28)
+
+
+def test_same_padding_refuses_even_kernels():
+    with pytest.raises(ValueError, match="odd kernel"):
+        Conv2D(4, 4, padding="same")
+
+
+def test_conv_geometry_error_names_the_numbers():
+    with pytest.raises(ValueError, match=r"N = 10, F = 5, P = 0, S = 2"):
+        Conv2D(3, 5, stride=2).compute_output_shape((1, 10, 10))
+
+
+def test_pool_on_odd_size_is_an_error_not_a_silent_floor():
+    with pytest.raises(ValueError, match="N = 7, F = 2, P = 0, S = 2"):
+        MaxPool2D(2).compute_output_shape((3, 7, 7))
+
+
+def test_filter_larger_than_input_is_an_error():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        AvgPool2D(5).compute_output_shape((1, 3, 3))
+
+
+def test_dense_on_images_asks_for_flatten():
+    with pytest.raises(ValueError, match="Flatten"):
+        Dense(10).compute_output_shape((1, 28, 28))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", (1, 2, 3), True])
+def test_kernel_size_must_be_positive_integers(bad):
+    with pytest.raises(ValueError, match="kernel_size"):
+        Conv2D(2, bad)

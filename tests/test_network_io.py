@@ -1,0 +1,108 @@
+"""Saving and loading whole networks in the HDF5 model file (docs/hdf5-format.md).
+
+Oracle: the network itself: a loaded copy must predict the same numbers and, trained further,
+follow the same trajectory as the original bit for bit."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import Dense
+
+
+@pytest.fixture
+def trained(tmp_path):
+    rs = np.random.default_rng(0)
+    x = rs.random((40, 1, 28, 28), dtype=np.float32)
+    y = rs.integers(0, 10, 40)
+    model = dlcore.models.lenet5(backend="reference", dropout=0.3, seed=5)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.01, momentum=0.9), ["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    path = tmp_path / "model.h5"
+    dlcore.save(model, path)
+    return model, path, x, y
+
+
+def test_loaded_network_predicts_identically(trained):
+    model, path, x, _ = trained
+    np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+
+
+def test_loaded_network_continues_training_identically(trained):
+    model, path, x, y = trained
+    loaded = dlcore.load(path)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    loaded.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.history["loss"] == model.history["loss"]
+
+
+def test_file_names_weights_kernel_and_bias_with_a_keras_like_index(trained):
+    model, path, _, _ = trained
+    with h5py.File(path, "r") as f:
+        names = json.loads(f["layers"].attrs["layer_names"])
+        assert names == [layer.name for layer in model.layers]
+        assert json.loads(f["layers/c1"].attrs["weight_names"]) == ["kernel", "bias"]
+        assert f["layers/c1/kernel"].shape == (6, 1, 5, 5)
+        assert f["layers/c5/kernel"].shape == (400, 120)
+        assert json.loads(f["layers/s2"].attrs["weight_names"]) == []
+        assert f["training/optimizer/slots/c1/kernel/velocity"].shape == (6, 1, 5, 5)
+        assert f.attrs["model_class"] == "Sequential"
+
+
+def test_architecture_is_stored_as_json(trained):
+    _, path, _, _ = trained
+    with h5py.File(path, "r") as f:
+        config = json.loads(f.attrs["hyperparameters"])
+    assert [entry["class_name"] for entry in config["layers"]][:2] == ["Conv2D", "MaxPool2D"]
+    assert config["compile"]["optimizer"]["config"]["momentum"] == 0.9
+
+
+def test_flat_dense_network_round_trips(tmp_path):
+    """What a DBN's fine-tuned network looks like: Dense layers on flat rows."""
+    rs = np.random.default_rng(1)
+    W = rs.standard_normal((784, 20)).astype(np.float32) * 0.01
+    model = dlcore.Sequential([Dense(20, activation="sigmoid", kernel_initializer=W),
+                               Dense(10, activation="softmax")], input_shape=(784,),
+                              backend="reference")
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], W)
+    dlcore.save(model, tmp_path / "flat.h5")
+    x = rs.random((5, 784), dtype=np.float32)
+    np.testing.assert_array_equal(dlcore.load(tmp_path / "flat.h5").predict(x), model.predict(x))
+
+
+def test_a_file_with_a_missing_kernel_is_refused_naming_it(trained, tmp_path):
+    _, path, _, _ = trained
+    with h5py.File(path, "a") as f:
+        del f["layers/c3/kernel"]
+    with pytest.raises(dlcore.io.ModelFileError, match="layers/c3/kernel"):
+        dlcore.load(path)
+
+
+def test_a_mis_shaped_kernel_is_refused_naming_the_shapes(trained):
+    _, path, _, _ = trained
+    with h5py.File(path, "a") as f:
+        del f["layers/output/kernel"]
+        f["layers/output/kernel"] = np.zeros((84, 9), dtype=np.float32)
+    with pytest.raises(dlcore.io.ModelFileError, match=r"\(84, 9\).*\(84, 10\)"):
+        dlcore.load(path)
+
+
+def test_set_weights_checks_every_shape_first():
+    model = dlcore.models.mlp(input_shape=(4,), hidden=(3,), n_classes=2, backend="reference")
+    weights = model.get_weights()
+    bad = [w.copy() for w in weights]
+    bad[-1] = np.zeros(5)
+    with pytest.raises(ValueError, match="expected"):
+        model.set_weights(bad)
+    for a, b in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_networks_refuse_pickle():
+    import pickle
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps(dlcore.models.mlp(input_shape=(4,), hidden=(3,)))

@@ -1,0 +1,81 @@
+"""Parameter counts and FLOPs of ``Sequential.summary``, checked against hand arithmetic.
+
+Oracles: lecture 003's LeNet homework worked by hand, lecture 000's 11,665-weight example,
+lecture 002's conv cost M K^2 N (D - K + 1)^2 multiply-adds (times 2 FLOPs)."""
+import numpy as np
+
+import dlcore
+from dlcore.layers import Conv2D, Dense, Flatten, MaxPool2D, dense_as_conv
+
+
+def test_lenet5_parameter_counts_are_the_hand_computed_ones():
+    summary = dlcore.models.lenet5().summary(print_fn=None)
+    params = [row.params for row in summary.rows if row.params]
+    assert params == [6 * 25 + 6, 16 * 6 * 25 + 16, 400 * 120 + 120, 120 * 84 + 84,
+                      84 * 10 + 10]
+    assert summary.total_params == 61_706
+
+
+def test_lenet5_flops_are_two_per_multiply_add():
+    summary = dlcore.models.lenet5().summary(print_fn=None)
+    flops = [row.flops for row in summary.rows if row.flops]
+    assert flops == [2 * 1 * 25 * 6 * 28 * 28, 2 * 6 * 25 * 16 * 10 * 10, 2 * 400 * 120,
+                     2 * 120 * 84, 2 * 84 * 10]
+    assert summary.total_flops == 833_040
+
+
+def test_lenet5_output_shapes_follow_the_size_formula():
+    shapes = [row.output_shape for row in dlcore.models.lenet5().summary(print_fn=None).rows]
+    assert shapes[:5] == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (400,)]
+    assert shapes[-1] == (10,)
+
+
+def test_lecture_000_example_has_11665_weights_without_biases():
+    summary = dlcore.models.lecture000_convnet().summary(print_fn=None)
+    assert summary.total_weights == 225 + 3600 + 7840 == 11_665
+    assert summary.total_biases == 9 + 16 + 10
+
+
+def test_lecture_000_example_signal_sizes_are_784_7056_3136():
+    rows = dlcore.models.lecture000_convnet().summary(print_fn=None).rows
+    sizes = [int(np.prod(row.output_shape)) for row in rows]
+    assert sizes[0] == 28 * 28 * 9 == 7056 and sizes[2] == 14 * 14 * 16 == 3136
+
+
+def test_summary_prints_a_table_with_the_totals(capsys):
+    dlcore.models.lenet5().summary()
+    out = capsys.readouterr().out
+    assert "Total parameters: 61,706" in out and "833,040" in out and "(None, 6, 28, 28)" in out
+
+
+def test_count_params_agrees_with_the_summary():
+    model = dlcore.models.mlp(input_shape=(784,), hidden=(100,))
+    assert model.count_params() == 784 * 100 + 100 + 100 * 10 + 10
+
+
+def test_dense_equals_the_conv_whose_kernel_covers_the_input(random_state):
+    """Lecture 002, "FC layers as conv layers": identical outputs."""
+    dense = Dense(7, activation="relu")
+    dense.build((3 * 4 * 5,), backend="reference", seed=3)
+    conv = dense_as_conv(dense, (3, 4, 5))
+    x = random_state.standard_normal((6, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(conv(x).reshape(6, 7), dense(x.reshape(6, -1)), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_dense_as_conv_slides_the_classifier_over_a_larger_input(random_state):
+    dense = Dense(2)
+    dense.build((1 * 3 * 3,), backend="reference", seed=1)
+    conv = dense_as_conv(dense, (1, 3, 3))
+    big = random_state.standard_normal((1, 1, 5, 5)).astype(np.float32)
+    slid = Conv2D(2, 3, kernel_initializer=conv.get_weights()[0],
+                  bias_initializer=conv.get_weights()[1])(big)
+    np.testing.assert_allclose(slid[0, :, 1, 2], dense(big[:, :, 1:4, 2:5].reshape(1, -1))[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_unnamed_layers_get_unique_keras_like_names():
+    model = dlcore.Sequential([Conv2D(2, 3), MaxPool2D(2), Conv2D(2, 2), Flatten(), Dense(3)],
+                              input_shape=(1, 8, 8))
+    assert [layer.name for layer in model.layers] == ["conv2d", "max_pool2d", "conv2d_1",
+                                                      "flatten", "dense"]

@@ -1,0 +1,104 @@
+"""Update rules of the optimisers.
+
+Oracles: the rules worked by hand on small vectors (lecture 002's momentum, Adam's first step
+of size eta, AdaGrad's eta / sqrt(sum g^2)); the kernel bodies against the NumPy reference."""
+import numpy as np
+import pytest
+
+from conftest import requires_cuda
+from dlcore.backend import get_backend
+from dlcore.optimizers import (SGD, AdaGrad, Adam, Parameter, RMSProp, get_optimizer)
+from dlcore.regularizers import MaxNorm
+
+
+def run(optimizer, gradients, theta0, backend="reference", **parameter_options):
+    be = get_backend(backend)
+    theta = be.asarray(np.array(theta0, dtype=np.float32))
+    grad = be.zeros(theta.shape)
+    parameter = Parameter("layer/kernel", theta, grad, **parameter_options)
+    optimizer.build([parameter], be)
+    for g in gradients:
+        be.copy_into(grad, np.asarray(g, dtype=np.float32))
+        optimizer.apply([parameter])
+    return be.to_numpy(theta), {k: be.to_numpy(v) for k, v in parameter.slots.items()}
+
+
+def test_momentum_follows_lecture_002():
+    """Delta <- 0.9 Delta + g; theta <- theta - eta Delta, twice."""
+    theta, slots = run(SGD(0.1, momentum=0.9), [[1.0], [2.0]], [0.0])
+    # Delta_1 = 1, theta_1 = -0.1; Delta_2 = 0.9 + 2 = 2.9, theta_2 = -0.1 - 0.29
+    np.testing.assert_allclose(theta, [-0.39], rtol=1e-6)
+    np.testing.assert_allclose(slots["velocity"], [2.9], rtol=1e-6)
+
+
+def test_nesterov_looks_ahead_along_the_velocity():
+    theta, _ = run(SGD(0.1, momentum=0.9, nesterov=True), [[1.0]], [0.0])
+    np.testing.assert_allclose(theta, [-0.1 * (1 + 0.9 * 1)], rtol=1e-6)
+
+
+def test_adam_first_step_has_the_size_of_the_learning_rate():
+    theta, _ = run(Adam(0.01), [[3.0, -0.5]], [0.0, 0.0])
+    np.testing.assert_allclose(theta, [-0.01, 0.01], rtol=1e-4)
+
+
+def test_adagrad_divides_by_the_root_of_the_summed_squares():
+    theta, _ = run(AdaGrad(1.0, epsilon=1e-12), [[3.0], [4.0]], [0.0])
+    np.testing.assert_allclose(theta, [-1.0 - 4.0 / 5.0], rtol=1e-6)
+
+
+def test_rmsprop_divides_by_the_running_rms():
+    theta, slots = run(RMSProp(0.1, rho=0.5, epsilon=1e-12), [[2.0]], [1.0])
+    np.testing.assert_allclose(slots["mean_square"], [2.0])
+    np.testing.assert_allclose(theta, [1.0 - 0.1 * 2.0 / np.sqrt(2.0)], rtol=1e-6)
+
+
+def test_l2_weight_decay_adds_lambda_theta_to_the_gradient():
+    theta, _ = run(SGD(0.1), [[0.0]], [2.0], l2=0.5)
+    np.testing.assert_allclose(theta, [2.0 - 0.1 * 0.5 * 2.0])
+
+
+def test_l1_weight_decay_adds_lambda_sign_theta():
+    theta, _ = run(SGD(0.1), [[0.0, 0.0]], [2.0, -3.0], l1=0.5)
+    np.testing.assert_allclose(theta, [2.0 - 0.05, -3.0 + 0.05])
+
+
+def test_clipnorm_rescales_each_gradient_to_the_bound():
+    theta, _ = run(SGD(1.0, clipnorm=1.0), [[3.0, 4.0]], [0.0, 0.0])
+    np.testing.assert_allclose(theta, [-0.6, -0.8], rtol=1e-6)
+
+
+def test_max_norm_rescales_long_units_only():
+    theta, _ = run(SGD(0.0 + 1e-9), [[[0.0, 0.0], [0.0, 0.0]]], [[3.0, 0.1], [4.0, 0.1]],
+                   constraint=MaxNorm(1.0), units_axis=1)
+    np.testing.assert_allclose(theta, [[0.6, 0.1], [0.8, 0.1]], rtol=1e-5)
+
+
+def test_optimizers_are_found_by_name():
+    assert isinstance(get_optimizer("adam"), Adam)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        get_optimizer("lbfgs")
+
+
+OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lambda: AdaGrad(0.1),
+              lambda: RMSProp(0.01), lambda: Adam(0.01, global_clipnorm=3.0)]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
+def test_cpu_kernels_follow_the_reference(make, random_state):
+    gradients = random_state.standard_normal((3, 7, 5))
+    theta0 = random_state.standard_normal((7, 5))
+    options = dict(l1=0.01, l2=0.1, constraint=MaxNorm(1.5), units_axis=1)
+    expected, _ = run(make(), gradients, theta0, "reference", **options)
+    got, _ = run(make(), gradients, theta0, "cpu", **options)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@requires_cuda
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
+def test_cuda_kernels_follow_the_reference(make, random_state):
+    gradients = random_state.standard_normal((2, 3, 4))
+    theta0 = random_state.standard_normal((3, 4))
+    options = dict(l1=0.01, l2=0.1, constraint=MaxNorm(1.5), units_axis=0)
+    expected, _ = run(make(), gradients, theta0, "reference", **options)
+    got, _ = run(make(), gradients, theta0, "cuda", **options)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
