@@ -1,0 +1,96 @@
+"""The layers', losses' and optimisers' CUDA kernels compile for a real GPU (PTX for sm_80),
+even on a machine without one.
+
+The simulator runs kernels as Python and cannot catch a body that numba-cuda cannot type. Here,
+in a fresh process without the simulator, the ``cpu`` backend is replaced by one that also
+compiles the CUDA twin of every launch for the argument types of that launch (the technique of
+test_backend_cuda_ptx.py), and a network with every layer type is trained with every loss and
+optimiser through it."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(r'''
+    import os
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
+    import numpy as np
+    import numba.cuda.dispatcher as dispatcher
+    from numba import cuda, typeof, types
+
+    class Device:
+        compute_capability = (8, 0)
+    dispatcher.get_current_device = lambda: Device()
+    try:
+        cuda.compile_ptx(lambda out: None, (types.float32[:],), cc=(8, 0))
+    except Exception as error:
+        print("NO-NVVM", type(error).__name__, error)
+        raise SystemExit(0)
+
+    import dlcore
+    import dlcore.backend as backends
+    from dlcore.backend import cuda as cuda_backend
+    from dlcore.backend.cpu import CPUBackend
+    from dlcore.layers import *
+
+    compiled = set()
+
+    def compile_once(body, kernel, leading, args):
+        signature = leading + (types.Tuple([typeof(a) for a in args]),)
+        if (body.__name__, signature) not in compiled:
+            cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
+            compiled.add((body.__name__, signature))
+
+    class CompilingBackend(CPUBackend):
+        def launch_rows(self, body, n_rows, n_units, *args):
+            compile_once(body, cuda_backend._rows_kernel(body), (types.int64,) * 2, args)
+            super().launch_rows(body, n_rows, n_units, *args)
+
+        def launch_1d(self, body, n, *args):
+            compile_once(body, cuda_backend._elements_kernel(body), (types.int64,), args)
+            super().launch_1d(body, n, *args)
+
+    backends._instances["cpu"] = CompilingBackend()
+    rs = np.random.default_rng(0)
+    x = rs.random((6, 1, 6, 6), dtype=np.float32)
+    for loss, last, optimizer in [("cross_entropy", "softmax", "sgd"),
+                                  ("cross_entropy", "sigmoid", "adam"),
+                                  ("binary_cross_entropy", "sigmoid", "rmsprop"),
+                                  ("binary_cross_entropy", "softmax", "adagrad"),
+                                  ("mse", "linear", dlcore.optimizers.SGD(0.1, momentum=0.9,
+                                                                          global_clipnorm=1))]:
+        model = dlcore.Sequential([
+            ImageAugmentation(1, horizontal_flip=True, max_rotation=5),
+            Conv2D(2, 3, padding=1, activation="relu", kernel_constraint="max_norm"),
+            MaxPool2D(2), Conv2D(2, 2, activation="softmax"), AvgPool2D(1), L2Pool2D(1),
+            Flatten(), GaussianNoise(0.1), Dense(4, kernel_regularizer="l1_l2"), Tanh(),
+            Sigmoid(), ReLU(), Dropout(0.2), Dense(3), Activation(last)],
+            input_shape=(1, 6, 6), backend="cpu")
+        model.compile(loss, optimizer, ["accuracy"])
+        model.fit(x, rs.integers(0, 3, 6), epochs=1, batch_size=3, verbose=0)
+    for name in sorted({name for name, _ in compiled}):
+        print("COMPILED", name)
+''')
+
+
+@pytest.fixture(scope="module")
+def compile_report():
+    completed = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                               timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    if "NO-NVVM" in completed.stdout:
+        pytest.skip(f"numba-cuda's NVVM is not installed here: {completed.stdout.strip()}")
+    return completed.stdout
+
+
+@pytest.mark.parametrize("kernel", [
+    "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
+    "col2im_rows", "pool_rows", "pool_gradient_rows", "dropout_rows", "multiply_span",
+    "augment_rows", "gaussian_noise_rows", "softmax_cross_entropy_rows",
+    "probability_cross_entropy_rows", "sigmoid_binary_cross_entropy_rows",
+    "probability_binary_cross_entropy_rows", "squared_error_rows", "accumulate_batch",
+    "sgd_span", "adagrad_span", "rmsprop_span", "adam_span", "squared_norm_blocks",
+    "max_norm_units", "gather_rows_span"])
+def test_every_network_cuda_kernel_compiles_to_ptx_for_a_real_gpu(compile_report, kernel):
+    assert f"COMPILED {kernel}" in compile_report

@@ -1,0 +1,141 @@
+"""Every layer's Numba kernels (``cpu``, and ``cuda`` under the simulator) against its NumPy
+reference: outputs, input gradients and parameter gradients.
+
+Oracle: the same layer built with the same seed on the ``reference`` backend
+(:mod:`dlcore.layers.reference`), itself checked against naive loops and finite differences in
+test_layers_reference.py and test_layers_gradients.py."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import requires_cuda
+from dlcore.layers import (Activation, AvgPool2D, Conv2D, Dense, Dropout, Flatten,
+                           GaussianNoise, ImageAugmentation, L2Pool2D, MaxPool2D)
+
+RTOL, ATOL = 2e-5, 2e-5
+
+
+def run(make_layer, backend, x, grad_y, training=True, step=3, input_gradient=True):
+    """Forward and backward of a fresh layer on ``backend``: [y, dL/dx, dL/dparams...]."""
+    layer = make_layer().build(x.shape[1:], backend=backend, seed=11)
+    be = layer.backend
+    y = layer.forward(be.asarray(x), training=training, step=step)
+    results = [np.array(be.to_numpy(y))]
+    grad_x = layer.backward(be.asarray(grad_y), need_input_gradient=input_gradient)
+    if input_gradient:
+        results.append(np.array(be.to_numpy(grad_x)))
+    results += [np.array(be.to_numpy(layer.grads[name])) for name in layer.weight_names]
+    return results
+
+
+def assert_backends_agree(make_layer, x, backend="cpu", **options):
+    rs = np.random.default_rng(0)
+    layer = make_layer()
+    output_shape = layer.compute_output_shape(x.shape[1:])
+    grad_y = rs.standard_normal((x.shape[0],) + tuple(output_shape)).astype(np.float32)
+    expected = run(make_layer, "reference", x, grad_y, **options)
+    got = run(make_layer, backend, x, grad_y, **options)
+    assert len(got) == len(expected)
+    for index, (a, b) in enumerate(zip(got, expected)):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=f"result {index}")
+
+
+def images(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+conv_cases = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(4, 9),
+                       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3),
+                       st.integers(0, 2), st.sampled_from(["linear", "relu", "tanh", "softmax"]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_cases)
+def test_cpu_conv2d_follows_the_reference(case):
+    n, channels, size, filters, k, stride, padding, activation = case
+    k = min(k, size + 2 * padding)
+    stride = stride if (size - k + 2 * padding) % stride == 0 else 1
+    assert_backends_agree(lambda: Conv2D(filters, k, stride=stride, padding=padding,
+                                         activation=activation),
+                          images(n, channels, size, size))
+
+
+def test_cpu_first_conv_layer_skips_the_input_gradient():
+    assert_backends_agree(lambda: Conv2D(3, 5, padding=2, activation="relu"),
+                          images(4, 1, 12, 12), input_gradient=False)
+
+
+pool_cases = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 9),
+                       st.integers(1, 3), st.integers(1, 3), st.sampled_from([MaxPool2D,
+                                                                             AvgPool2D,
+                                                                             L2Pool2D]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(pool_cases)
+def test_cpu_pooling_follows_the_reference(case):
+    n, channels, size, pool, stride, kind = case
+    pool = min(pool, size)
+    stride = stride if (size - pool) % stride == 0 else 1
+    assert_backends_agree(lambda: kind(pool, stride=stride), images(n, channels, size, size))
+
+
+def test_cpu_max_pooling_of_lecture_001_example_gives_4_6_7_2():
+    x = np.array([[1, 2, 0, 3], [4, 3, 6, 5], [3, 4, 1, 2], [2, 7, 2, 0]],
+                 dtype=np.float32).reshape(1, 1, 4, 4)
+    layer = MaxPool2D(2).build((1, 4, 4), backend="cpu")
+    np.testing.assert_array_equal(layer.forward(x)[0, 0], [[4, 6], [7, 2]])
+    np.testing.assert_array_equal(AvgPool2D(2).build((1, 4, 4), backend="cpu").forward(x)[0, 0],
+                                  [[2.5, 3.5], [4, 1.25]])
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+def test_cpu_dense_follows_the_reference(activation):
+    assert_backends_agree(lambda: Dense(7, activation=activation), images(5, 13))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softmax"])
+def test_cpu_activation_layers_follow_the_reference(activation):
+    shape = (4, 9) if activation == "softmax" else (3, 2, 4, 5)
+    assert_backends_agree(lambda: Activation(activation), images(*shape))
+
+
+def test_cpu_dropout_draws_the_reference_mask():
+    assert_backends_agree(lambda: Dropout(0.4), images(6, 3, 5, 7))
+
+
+def test_cpu_gaussian_noise_draws_the_reference_noise():
+    assert_backends_agree(lambda: GaussianNoise(0.5), images(4, 11))
+
+
+def test_cpu_augmentation_draws_the_reference_images():
+    assert_backends_agree(lambda: ImageAugmentation(2, horizontal_flip=True, max_rotation=15),
+                          images(6, 2, 9, 8), input_gradient=False)
+
+
+def test_cpu_flatten_is_a_view_with_the_reference_order():
+    assert_backends_agree(Flatten, images(2, 3, 4, 5))
+
+
+@requires_cuda
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2D(2, 3, stride=1, padding=1, activation="relu"), (2, 2, 4, 4)),
+    (lambda: Conv2D(2, 2, stride=2, activation="softmax"), (1, 1, 4, 4)),
+    (lambda: MaxPool2D(2), (2, 1, 4, 4)),
+    (lambda: AvgPool2D(2, stride=1), (1, 2, 3, 3)),
+    (lambda: L2Pool2D(2), (1, 1, 4, 4)),
+    (lambda: Dense(3, activation="tanh"), (3, 4)),
+    (lambda: Dense(3, activation="softmax"), (2, 4)),
+    (lambda: Activation("sigmoid"), (2, 1, 2, 3)),
+    (lambda: Dropout(0.5), (3, 5)),
+    (lambda: GaussianNoise(0.2), (2, 6)),
+], ids=["conv", "conv-softmax", "maxpool", "avgpool", "l2pool", "dense", "dense-softmax",
+        "sigmoid", "dropout", "noise"])
+def test_cuda_layers_follow_the_reference(make, shape):
+    assert_backends_agree(make, images(*shape), backend="cuda")
+
+
+@requires_cuda
+def test_cuda_augmentation_draws_the_reference_images():
+    assert_backends_agree(lambda: ImageAugmentation(1, horizontal_flip=True, max_rotation=10),
+                          images(2, 1, 4, 5), backend="cuda", input_gradient=False)
