@@ -12,10 +12,11 @@ from dlcore._version import __version__
 from dlcore import datasets
 from dlcore.backend import get_backend
 from dlcore.io import load, save
-from dlcore.rbm import BernoulliRBM
+from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore import layers, losses, models, optimizers
 from dlcore.gradient_check import gradcheck
 from dlcore.network import Sequential
 
-__all__ = ["BernoulliRBM", "Sequential", "__version__", "datasets", "get_backend", "gradcheck",
+__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "Sequential", "__version__", "datasets",
+           "get_backend", "gradcheck",
            "layers", "load", "losses", "models", "optimizers", "save"]

@@ -4,7 +4,9 @@ A thin scikit-learn-style shell (``fit`` returns self, ``transform``, ``partial_
 ``get_params``) over the model maths (:mod:`dlcore.rbm.model`), the trainer
 (:mod:`dlcore.rbm.trainer`), the sampler (:mod:`dlcore.rbm.sampler`) and the monitors
 (:mod:`dlcore.rbm.estimator`). A subclass says what its visible units are: how they are checked,
-initialised, sampled, and what the free energy is.
+initialised, sampled, and what the free energy is; a layer with parameters of its own (the
+Gaussian layer's sigma) names them in ``_visible_parameter_names`` and
+``_visible_training_arrays`` and they travel with W, b and c (training, files, copies).
 
 Between calls the parameters and the training state (momenta, persistent chain, sparsity
 average, Philox step) are NumPy arrays on the estimator, which is what makes ``dlcore.save``
@@ -34,11 +36,23 @@ class RBMBase(ParamsMixin):
     """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
 
     # -- what a subclass provides -------------------------------------------------------
+    # Visible-layer parameters beside b (each (n_visible,)), and their training arrays.
+    _visible_parameter_names = ()
+    _visible_training_arrays = ()
+
     def _check_visible(self, X, name):
         raise NotImplementedError
 
     def _initial_visible_bias(self, X):
         raise NotImplementedError
+
+    def _initial_visible_extras(self, X):
+        """``(parameters, training)``: the initial values of the names above."""
+        return {}, {}
+
+    def _hidden_input(self, X):
+        """What multiplies W in Q(h = 1 | x): x itself for binary visible units."""
+        return X
 
     def _visible_units(self, backend):
         raise NotImplementedError
@@ -121,6 +135,10 @@ class RBMBase(ParamsMixin):
         self._training["sparsity_mean"] = np.full(
             n_hidden, self.sparsity_target or 0.0, dtype=np.float32)
         self._training["persistent_chain"] = None
+        extras, extra_training = self._initial_visible_extras(X)
+        for name, value in extras.items():
+            setattr(self, name, value)
+        self._training.update(extra_training)
         self.n_updates_ = 0
         self.epochs_done_ = 0
         self.sample_calls_ = 0
@@ -172,11 +190,12 @@ class RBMBase(ParamsMixin):
                   f"{error:.5f}{gap_text}, {seconds:.2f} s", file=sys.stderr)
 
     def _parameters(self):
-        return {"W": self.W, "visible_bias": self.visible_bias, "hidden_bias": self.hidden_bias}
+        names = ("W", "visible_bias", "hidden_bias") + self._visible_parameter_names
+        return {name: getattr(self, name) for name in names}
 
     def _store(self, parameters, state):
-        self.W, self.visible_bias, self.hidden_bias = (
-            parameters[k] for k in ("W", "visible_bias", "hidden_bias"))
+        for name, value in parameters.items():
+            setattr(self, name, value)
         self._training.update(state)
 
     # -- using a trained model ----------------------------------------------------------
@@ -193,7 +212,8 @@ class RBMBase(ParamsMixin):
         """Hidden probabilities Q(h = 1 | x), (n, n_visible) -> (n, n_hidden) float32."""
         X = self._check_visible_input(X)
         from .model import hidden_probability
-        return hidden_probability(X, self.W, self.hidden_bias).astype(np.float32)
+        return hidden_probability(self._hidden_input(X), self.W,
+                                  self.hidden_bias).astype(np.float32)
 
     def fit_transform(self, X, y=None, **fit_params):
         """``fit(X)`` then ``transform(X)``."""
@@ -204,8 +224,10 @@ class RBMBase(ParamsMixin):
         E[x' | h]; (n, n_visible) -> (n, n_visible) float32."""
         X = self._check_visible_input(X)
         if sample_hidden:
-            hidden = sampler.sample_hidden(get_backend(self.backend), self._parameters(), X,
-                                           self.seed_, self._next_sample_call())
+            backend = get_backend(self.backend)
+            hidden = sampler.sample_hidden(backend, self._parameters(), X, self.seed_,
+                                           self._next_sample_call(),
+                                           self._visible_units(backend))
         else:
             hidden = self.transform(X)
         return self._visible_mean(hidden).astype(np.float32)
@@ -235,13 +257,13 @@ class RBMBase(ParamsMixin):
     def get_state(self):
         """Parameters and what resuming needs, as the nested dict of :mod:`dlcore.io`."""
         self._check_fitted()
-        training = {name: self._training[name] for name in _TRAINING_STATE_ARRAYS}
+        training = {name: self._training[name]
+                    for name in _TRAINING_STATE_ARRAYS + self._visible_training_arrays}
         if self._training["persistent_chain"] is not None:
             training["persistent_chain"] = self._training["persistent_chain"]
         training.update(seed=str(self.seed_), n_updates=self.n_updates_,
                         epochs_done=self.epochs_done_, sample_calls=self.sample_calls_)
-        return {"W": self.W, "visible_bias": self.visible_bias,
-                "hidden_bias": self.hidden_bias, "training": training}
+        return {**self._parameters(), "training": training}
 
     def set_state(self, state):
         """Validate every array's shape against the hyperparameters, then adopt them."""
@@ -256,6 +278,10 @@ class RBMBase(ParamsMixin):
                     "training/velocity_visible_bias": (n_visible,),
                     "training/velocity_hidden_bias": (n_hidden,),
                     "training/sparsity_mean": (n_hidden,)}
+        for name in self._visible_parameter_names:
+            expected[name] = (n_visible,)
+        for name in self._visible_training_arrays:
+            expected[f"training/{name}"] = (n_visible,)
         if "persistent_chain" in training:
             expected["training/persistent_chain"] = (self.batch_size, n_hidden)
         arrays = {}
@@ -268,9 +294,11 @@ class RBMBase(ParamsMixin):
         counters = {name: int(training[name])
                     for name in ("seed", "n_updates", "epochs_done", "sample_calls")}
         self.W = np.ascontiguousarray(W, dtype=np.float32)
-        self.visible_bias, self.hidden_bias = arrays["visible_bias"], arrays["hidden_bias"]
+        for name in ("visible_bias", "hidden_bias") + self._visible_parameter_names:
+            setattr(self, name, arrays[name])
         self._training = {name: arrays.get(f"training/{name}")
-                          for name in _TRAINING_STATE_ARRAYS + ("persistent_chain",)}
+                          for name in _TRAINING_STATE_ARRAYS + self._visible_training_arrays
+                          + ("persistent_chain",)}
         self.seed_ = counters["seed"]
         self.n_updates_ = counters["n_updates"]
         self.epochs_done_ = counters["epochs_done"]

@@ -8,20 +8,29 @@
   (no random flips): needs no partition function.
 * :func:`exact_log_partition` and :func:`average_log_likelihood`: log Z by enumerating the
   smaller layer (at most 24 units), in float64: the ground truth the tests train against.
+* :func:`gaussian_exact_log_partition`: the same for Gaussian visible units, whose integral over
+  v is closed-form, so only the hidden layer (at most 24 units) is enumerated.
 """
 import numpy as np
 
-from .model import free_energy, free_energy_of_hidden, hidden_probability, softplus
+from .model import (free_energy, free_energy_of_hidden, gaussian_free_energy,
+                    gaussian_free_energy_of_hidden, hidden_probability, softplus)
 
 MAX_ENUMERATED_UNITS = 24
 
 
 def free_energy_gap(parameters, training_subset, validation):
-    """mean F(v) over ``validation`` minus mean F(v) over ``training_subset`` (both (n, V))."""
-    W, b, c = (np.asarray(parameters[k], dtype=np.float64)
-               for k in ("W", "visible_bias", "hidden_bias"))
-    return float(free_energy(validation, W, b, c).mean()
-                 - free_energy(training_subset, W, b, c).mean())
+    """mean F(v) over ``validation`` minus mean F(v) over ``training_subset`` (both (n, V)).
+
+    ``parameters`` holds ``W``, ``visible_bias``, ``hidden_bias``, and ``visible_sigma`` for
+    Gaussian visible units (then F is :func:`~dlcore.rbm.model.gaussian_free_energy`).
+    """
+    gaussian = "visible_sigma" in parameters
+    names = ("W", "visible_bias", "hidden_bias") + (("visible_sigma",) if gaussian else ())
+    arrays = [np.asarray(parameters[k], dtype=np.float64) for k in names]
+    energy = gaussian_free_energy if gaussian else free_energy
+    return float(energy(np.asarray(validation, np.float64), *arrays).mean()
+                 - energy(np.asarray(training_subset, np.float64), *arrays).mean())
 
 
 def pseudo_log_likelihood(visible, W, visible_bias, hidden_bias, chunk=64):
@@ -100,3 +109,24 @@ def reconstruction_error(visible, W, visible_bias, hidden_bias):
     from .model import visible_probability
     hidden = hidden_probability(visible, W, hidden_bias)
     return float(np.mean((visible - visible_probability(hidden, W, visible_bias)) ** 2))
+
+
+def gaussian_exact_log_partition(W, visible_bias, hidden_bias, sigma):
+    """log Z of a Gaussian-Bernoulli RBM, in float64: the visible units integrate out exactly
+    (:func:`~dlcore.rbm.model.gaussian_free_energy_of_hidden`) and the hidden states are
+    enumerated,
+
+        log Z = log sum_h exp(-F(h)),
+
+    which refuses (ValueError) more than 24 hidden units. Then log p(v) = -F(v) - log Z is an
+    exact log density (nats per sample, in the units of v).
+    """
+    W, visible_bias, hidden_bias, sigma = (np.asarray(a, dtype=np.float64)
+                                           for a in (W, visible_bias, hidden_bias, sigma))
+    n_hidden = W.shape[1]
+    if n_hidden > MAX_ENUMERATED_UNITS:
+        raise ValueError(f"exact log Z enumerates 2**{n_hidden} hidden states; at most "
+                         f"{MAX_ENUMERATED_UNITS} hidden units are allowed: use a smaller RBM")
+    terms = [-gaussian_free_energy_of_hidden(states, W, visible_bias, hidden_bias, sigma)
+             for states in _binary_states(n_hidden)]
+    return float(np.logaddexp.reduce(np.concatenate(terms)))

@@ -21,6 +21,21 @@ and summing out the hidden units gives the free energy
 so that P(v) = exp(-F(v)) / Z. Arrays hold one sample per row; every function takes a batch.
 These functions are the oracle of the kernels and of the tests; training itself goes through a
 backend (:mod:`dlcore.rbm.trainer`).
+
+Gaussian visible units
+----------------------
+For real-valued data (image patches: the lecture's "Demo: RBM for an Image", homework Task 2) the
+visible units are Gaussian with standard deviations sigma (n_visible,) (Hinton 2010, sec. 13.2;
+Krizhevsky 2009, ch. 1.4.1), and the hidden units stay binary:
+
+    E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
+
+    Q(h_j = 1 | v) = sigm(c_j + sum_i (v_i / sigma_i) W_ij)
+    P(v_i | h)     = N(b_i + sigma_i sum_j W_ij h_j, sigma_i^2)
+    F(v) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j softplus(c_j + sum_i (v_i / sigma_i) W_ij)
+
+The ``gaussian_*`` functions below are those lines; with sigma = 1 (standardised data, the
+default of :class:`dlcore.GaussianBernoulliRBM`) the hidden side is the Bernoulli RBM's.
 """
 import numpy as np
 
@@ -65,3 +80,51 @@ def free_energy_of_hidden(hidden, W, visible_bias, hidden_bias):
         F(h) = -c.h - sum_i log(1 + exp(b_i + W_i.h));   (n, n_hidden) -> (n,).
     """
     return -(hidden @ hidden_bias) - softplus(hidden @ W.T + visible_bias).sum(axis=1)
+
+
+# -- Gaussian visible units ---------------------------------------------------------------
+def gaussian_hidden_probability(visible, W, hidden_bias, sigma):
+    """Q(h_j = 1 | v) = sigm(c_j + sum_i (v_i / sigma_i) W_ij).
+
+    visible (n, n_visible), W (n_visible, n_hidden), hidden_bias (n_hidden,),
+    sigma (n_visible,) -> (n, n_hidden).
+    """
+    return sigmoid((visible / sigma) @ W + hidden_bias)
+
+
+def gaussian_visible_mean(hidden, W, visible_bias, sigma):
+    """E[v_i | h] = b_i + sigma_i sum_j W_ij h_j, the mean of P(v_i | h) = N(mean, sigma_i^2).
+
+    hidden (n, n_hidden) -> (n, n_visible).
+    """
+    return visible_bias + sigma * (hidden @ W.T)
+
+
+def gaussian_energy(visible, hidden, W, visible_bias, hidden_bias, sigma):
+    """E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
+    for each row pair; (n, n_visible), (n, n_hidden) -> (n,)."""
+    quadratic = (((visible - visible_bias) / sigma) ** 2).sum(axis=1) / 2
+    interaction = np.einsum("ni,ij,nj->n", visible / sigma, W, hidden)
+    return quadratic - hidden @ hidden_bias - interaction
+
+
+def gaussian_free_energy(visible, W, visible_bias, hidden_bias, sigma):
+    """F(v) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j softplus(c_j + (v / sigma).W_j);
+    (n, n_visible) -> (n,). p(v) = exp(-F(v)) / Z is a density over real vectors."""
+    quadratic = (((visible - visible_bias) / sigma) ** 2).sum(axis=1) / 2
+    return quadratic - softplus((visible / sigma) @ W + hidden_bias).sum(axis=1)
+
+
+def gaussian_free_energy_of_hidden(hidden, W, visible_bias, hidden_bias, sigma):
+    """The visible units integrated out: with u = W h (n, n_visible),
+
+        -log integral exp(-E(v, h)) dv
+            = -c.h - sum_i [u_i^2 / 2 + b_i u_i / sigma_i + log(sqrt(2 pi) sigma_i)]
+
+    (complete the square: v_i = b_i + sigma_i (y_i + u_i) with y_i ~ N(0, 1)).
+    (n, n_hidden) -> (n,).
+    """
+    top_down = hidden @ W.T
+    per_unit = top_down ** 2 / 2 + top_down * (visible_bias / sigma)
+    normaliser = np.sum(np.log(np.sqrt(2 * np.pi) * sigma))
+    return -(hidden @ hidden_bias) - per_unit.sum(axis=1) - normaliser

@@ -9,6 +9,8 @@ import numpy as np
 
 from dlcore.backend.rng import STREAM_SAMPLE
 
+from .units import BernoulliVisible
+
 
 def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
                 return_probabilities=False):
@@ -30,7 +32,7 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
     visible_mean = be.empty((n, n_visible))
     with be.compute():
         for t in range(steps):
-            be.gemm(v, W, hidden_probability)
+            be.gemm(visible_units.hidden_input(be, v, "chain"), W, hidden_probability)
             be.sigmoid_bernoulli(hidden_probability, hidden_bias, hidden_sample, seed,
                                  STREAM_SAMPLE + 2 * t, call)
             be.gemm(hidden_sample, W, visible_mean, trans_b=True)
@@ -39,14 +41,17 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
     return be.to_numpy(visible_mean if return_probabilities else v)
 
 
-def sample_hidden(backend, parameters, visible, seed, call):
-    """One sample h ~ Q(h | v) for each row of ``visible`` (n, n_visible) -> (n, n_hidden)."""
+def sample_hidden(backend, parameters, visible, seed, call, visible_units=None):
+    """One sample h ~ Q(h | v) for each row of ``visible`` (n, n_visible) -> (n, n_hidden);
+    ``visible_units`` (default binary) says what multiplies W (v, or v / sigma)."""
     be = backend
+    visible_units = visible_units or BernoulliVisible()
     W = be.asarray(parameters["W"])
     hidden_bias = be.asarray(parameters["hidden_bias"])
     probability = be.empty((visible.shape[0], W.shape[1]))
     sample = be.empty((visible.shape[0], W.shape[1]))
     with be.compute():
-        be.gemm(be.asarray(np.array(visible, dtype=np.float32)), W, probability)
+        v = be.asarray(np.array(visible, dtype=np.float32))
+        be.gemm(visible_units.hidden_input(be, v, "data"), W, probability)
         be.sigmoid_bernoulli(probability, hidden_bias, sample, seed, STREAM_SAMPLE, call)
     return be.to_numpy(sample)

@@ -27,6 +27,10 @@ Reconstruction ``x2``: sampled from P(x2 | h1) as in the lecture (``sample_visib
 its mean P(x2 = 1 | h1) itself (``sample_visible=False``, less sampling noise; Hinton 2010,
 sec. 3.2). Positive statistics use the *sampled* h1, as the lecture writes it.
 
+The visible layer is a strategy (:mod:`dlcore.rbm.units`): binary units as above, or Gaussian
+units (:class:`dlcore.GaussianBernoulliRBM`), for which the hidden input is x / sigma and the
+visible parameters have their own step. With binary units every line is the lecture's.
+
 All arrays live on the backend; the per-batch buffers are allocated once per trainer.
 """
 from dataclasses import dataclass
@@ -34,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlcore.backend.rng import STREAM_GIBBS
+
+from .units import BernoulliVisible, CDBatch  # noqa: F401  (BernoulliVisible: public here too)
 
 
 @dataclass
@@ -53,14 +59,6 @@ class CDSettings:
     seed: int
 
 
-class BernoulliVisible:
-    """Binary visible units: P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)."""
-
-    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
-        """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
-        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
-
-
 class ContrastiveDivergence:
     """CD-k and PCD updates of one RBM's parameters on one backend.
 
@@ -75,7 +73,7 @@ class ContrastiveDivergence:
         ``persistent_chain`` (batch_size, n_hidden) or None before the first PCD update,
         ``sparsity_mean`` (n_hidden,).
     settings : CDSettings
-    visible_units : BernoulliVisible or another object with the same ``sample`` method
+    visible_units : a :class:`dlcore.rbm.units.VisibleUnits` (default BernoulliVisible)
     """
 
     def __init__(self, backend, parameters, state, settings, visible_units=None):
@@ -101,14 +99,15 @@ class ContrastiveDivergence:
     def step(self, x1, update):
         """One CD-k update from the mini-batch ``x1`` (b, n_visible); ``update`` numbers it
         (the Philox step) so that every update draws fresh, reproducible samples."""
-        be, s = self.backend, self.settings
+        be, s, units = self.backend, self.settings, self.visible_units
         b = x1.shape[0]
         q1, h1, p2, q2 = self.q1[:b], self.h1[:b], self.p2[:b], self.q2[:b]
         x2 = self.x2[:b] if s.sample_visible else p2
         chain = self.chain[:b]
 
         # for all hidden units: compute Q(h1 = 1 | x1) = sigm(c + x1 W); sample h1
-        be.gemm(x1, self.W, q1)
+        input1 = units.hidden_input(be, x1, "data")
+        be.gemm(input1, self.W, q1)
         be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update)
         if s.persistent and not self.chain_started:
             be.copy_into(self.chain, self.h1)  # the fantasy particles start at the data
@@ -119,13 +118,13 @@ class ContrastiveDivergence:
         for t in range(s.cd_k):
             # for all visible units: compute P(x2 = 1 | h) = sigm(b + h W'); sample x2
             be.gemm(h, self.W, p2, trans_b=True)
-            self.visible_units.sample(be, p2, self.visible_bias,
-                                      x2 if s.sample_visible else None,
-                                      s.seed, STREAM_GIBBS + 2 * t + 1, update)
+            units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
+                         s.seed, STREAM_GIBBS + 2 * t + 1, update)
             if t == 0 and not s.persistent:
                 be.accumulate_squared_error(x1, p2, self.squared_error)
             # for all hidden units: compute Q(h2 = 1 | x2) = sigm(c + x2 W)
-            be.gemm(x2, self.W, q2)
+            input2 = units.hidden_input(be, x2, "model")
+            be.gemm(input2, self.W, q2)
             chain_goes_on = t + 1 < s.cd_k or s.persistent
             be.sigmoid_bernoulli(q2, self.hidden_bias, chain if chain_goes_on else None,
                                  s.seed, STREAM_GIBBS + 2 * t + 2, update)
@@ -133,12 +132,12 @@ class ContrastiveDivergence:
 
         rate = s.learning_rate / b
         # W <- W + eps (x1' h1 - x2' Q(h2 = 1 | x2)) / b, through the momentum buffer
-        be.gemm(x1, h1, self.velocity_W, trans_a=True, alpha=rate, beta=s.momentum)
-        be.gemm(x2, q2, self.velocity_W, trans_a=True, alpha=-rate, beta=1.0)
+        be.gemm(input1, h1, self.velocity_W, trans_a=True, alpha=rate, beta=s.momentum)
+        be.gemm(input2, q2, self.velocity_W, trans_a=True, alpha=-rate, beta=1.0)
+        # b <- b + eps mean(x1 - x2), before W moves (the Gaussian sigma step reads W)
+        units.update(be, CDBatch(x1, x2, h1, q2, self.W), self.visible_bias,
+                     self.velocity_visible_bias, s)
         be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
-        # b <- b + eps mean(x1 - x2)
-        be.bias_step(self.visible_bias, self.velocity_visible_bias, x1, x2,
-                     s.learning_rate, s.momentum)
         # c <- c + eps mean(h1 - Q(h2 = 1 | x2))
         be.bias_step(self.hidden_bias, self.velocity_hidden_bias, h1, q2,
                      s.learning_rate, s.momentum)
@@ -189,4 +188,7 @@ class ContrastiveDivergence:
                  for name in ("velocity_W", "velocity_visible_bias", "velocity_hidden_bias",
                               "sparsity_mean")}
         state["persistent_chain"] = to_numpy(self.chain) if self.chain_started else None
+        visible_parameters, visible_state = self.visible_units.download(self.backend)
+        parameters.update(visible_parameters)
+        state.update(visible_state)
         return parameters, state

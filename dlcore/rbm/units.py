@@ -1,0 +1,226 @@
+"""What the visible units of an RBM do during training and sampling: binary or Gaussian.
+
+The trainer (:mod:`dlcore.rbm.trainer`) and the sampler (:mod:`dlcore.rbm.sampler`) are written
+once; the visible layer is a strategy object with four duties:
+
+* ``sample``: turn the top-down input sum_j W_ij h_j into the visible means (and a sample);
+* ``hidden_input``: what multiplies W to give the hidden pre-activations (v itself for binary
+  units, v / sigma for Gaussian units with sigma != 1);
+* ``update``: the visible parameters' CD step (the visible biases; sigma when it is learned);
+* ``download``: the visible parameters and training state that are not W, b or c.
+
+:class:`BernoulliVisible` is the lecture's binary layer. :class:`GaussianVisible` is the
+Gaussian layer of :class:`dlcore.GaussianBernoulliRBM`, whose CD statistics follow from the
+energy E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
+(Hinton 2010, sec. 13.2; Krizhevsky 2009, sec. 1.4; Cho, Ilin & Raiko 2011 for learned
+variances). With z_i = log sigma_i, the log-likelihood gradients are data minus model averages of
+
+    -dE/dW_ij = (v_i / sigma_i) h_j
+    -dE/db_i  = (v_i - b_i) / sigma_i^2
+    -dE/dz_i  = (v_i - b_i)^2 / sigma_i^2 - (v_i / sigma_i) sum_j W_ij h_j
+
+The W statistic is the Bernoulli one computed on v / sigma; the two visible ones are fused into
+:func:`gaussian_visible_step`, written as a NumPy reference and as one kernel body that the
+``cpu`` and ``cuda`` backends launch (``launch_1d``: one span of visible units per thread), like
+the backends' own operations (:mod:`dlcore.backend.kernels`).
+"""
+import math
+
+import numpy as np
+
+from dlcore.backend.kernels import KernelBackend, body
+
+
+class VisibleUnits:
+    """The strategy interface (see the module docstring), with the binary-unit defaults."""
+
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+        """``top_down`` (n, n_visible) holds sum_j W_ij h_j on entry and the visible means on
+        exit; ``sample`` (n, n_visible) receives a sample, or is None."""
+        raise NotImplementedError
+
+    def hidden_input(self, backend, visible, slot):
+        """The (n, n_visible) array whose product with W gives the hidden pre-activations minus
+        c. ``slot`` names a scratch buffer ("data", "model", ...) the strategy may write into."""
+        return visible
+
+    def update(self, backend, batch, visible_bias, velocity, settings):
+        """CD step of the visible parameters; ``batch`` is the :class:`CDBatch` of the update.
+
+            velocity <- momentum velocity + eps mean(x1 - x2);   b <- b + velocity
+        """
+        backend.bias_step(visible_bias, velocity, batch.x1, batch.x2, settings.learning_rate,
+                          settings.momentum)
+
+    def download(self, backend):
+        """``(parameters, state)``: extra NumPy arrays for the model (none for binary units)."""
+        return {}, {}
+
+
+class BernoulliVisible(VisibleUnits):
+    """Binary visible units: P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)."""
+
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+        """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
+        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
+
+
+class CDBatch:
+    """The arrays of one CD update that a visible layer's ``update`` may read.
+
+    x1 (b, n_visible) the data; x2 (b, n_visible) the reconstruction (negative phase);
+    h1 (b, n_hidden) the hidden sample of the data; q2 (b, n_hidden) Q(h2 = 1 | x2);
+    W (n_visible, n_hidden).
+    """
+
+    def __init__(self, x1, x2, h1, q2, W):
+        self.x1, self.x2, self.h1, self.q2, self.W = x1, x2, h1, q2, W
+
+
+class GaussianVisible(VisibleUnits):
+    """Gaussian visible units P(v_i | h) = N(b_i + sigma_i sum_j W_ij h_j, sigma_i^2).
+
+    Parameters
+    ----------
+    backend : the backend the trainer or sampler runs on
+    sigma : (n_visible,) float32, the standard deviations (kept on the backend)
+    velocity_log_sigma : (n_visible,) float32, momentum buffer of log sigma (None: zeros)
+    learn_sigma : bool, update sigma by CD (else it stays fixed)
+    sigma_learning_rate : float, eps of log sigma
+    min_sigma : float > 0, floor of sigma: CD can drive a variance towards zero
+    """
+
+    def __init__(self, backend, sigma, velocity_log_sigma=None, learn_sigma=False,
+                 sigma_learning_rate=0.0, min_sigma=1e-2):
+        sigma = np.asarray(sigma, dtype=np.float32)
+        self.sigma = backend.asarray(sigma)
+        if velocity_log_sigma is None:
+            velocity_log_sigma = np.zeros_like(sigma)
+        self.velocity_log_sigma = backend.asarray(velocity_log_sigma)
+        self.learn_sigma = bool(learn_sigma)
+        self.sigma_learning_rate = float(sigma_learning_rate)
+        self.min_log_sigma = math.log(min_sigma)
+        # v / sigma is v itself when every sigma is 1 and stays so: skip the copy.
+        self.unit_variance = not self.learn_sigma and bool(np.all(sigma == 1))
+        self._buffers = {}
+
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+        """mean = b + sigma * top_down in place; sample = mean + sigma * z, z ~ N(0, 1)."""
+        backend.gaussian_sample(top_down, visible_bias, self.sigma, sample, seed, stream, step)
+
+    def hidden_input(self, backend, visible, slot):
+        """v / sigma (a scratch copy), or v itself for unit variances."""
+        if self.unit_variance:
+            return visible
+        out = self._buffer(backend, slot, visible.shape)
+        scale_columns(backend, visible, self.sigma, out)
+        return out
+
+    def _buffer(self, backend, slot, shape):
+        buffer = self._buffers.get(slot)
+        if buffer is None or buffer.shape[0] < shape[0] or buffer.shape[1] != shape[1]:
+            buffer = self._buffers[slot] = backend.empty(shape)
+        return buffer[:shape[0]]
+
+    def update(self, backend, batch, visible_bias, velocity, settings):
+        """b (and log sigma) one CD step up the gradients of the module docstring."""
+        top_down_data = top_down_model = batch.x1  # placeholders, unread without learn_sigma
+        if self.learn_sigma:
+            shape = batch.x1.shape
+            top_down_data = self._buffer(backend, "top_down_data", shape)
+            top_down_model = self._buffer(backend, "top_down_model", shape)
+            backend.gemm(batch.h1, batch.W, top_down_data, trans_b=True)
+            backend.gemm(batch.q2, batch.W, top_down_model, trans_b=True)
+        gaussian_visible_step(backend, batch.x1, batch.x2, top_down_data, top_down_model,
+                              visible_bias, self.sigma, velocity, self.velocity_log_sigma,
+                              settings.learning_rate, self.sigma_learning_rate,
+                              settings.momentum, self.min_log_sigma, self.learn_sigma)
+
+    def download(self, backend):
+        return ({"visible_sigma": backend.to_numpy(self.sigma)},
+                {"velocity_log_sigma": backend.to_numpy(self.velocity_log_sigma)})
+
+
+# -- fused operations: NumPy reference, and one kernel body for cpu and cuda ------------------
+def _is_kernel_backend(backend):
+    return isinstance(backend, KernelBackend)
+
+
+@body
+def scale_columns_span(row, first, last, x, sigma, out):
+    for column in range(first, last):
+        out[row, column] = x[row, column] / sigma[column]
+
+
+def scale_columns(backend, x, sigma, out):
+    """out[r, i] = x[r, i] / sigma[i]: the hidden input v / sigma. x, out (n, m); sigma (m,)."""
+    if not _is_kernel_backend(backend):
+        out[...] = x / sigma
+        return
+    backend.launch_rows(scale_columns_span, out.shape[0], out.shape[1], x, sigma, out)
+
+
+@body
+def gaussian_visible_step_span(first, last, x1, x2, top_down_data, top_down_model,
+                               visible_bias, sigma, velocity_bias, velocity_log_sigma,
+                               rate_bias, rate_log_sigma, momentum, min_log_sigma, learn_sigma):
+    """Visible units first..last-1 of :func:`gaussian_visible_step`; rows outside, units inside
+    (contiguous on the CPU, one unit per CUDA thread), as the backends' ``bias_step_span``."""
+    n_rows = x1.shape[0]
+    share_bias = rate_bias / np.float32(n_rows)
+    share_log_sigma = rate_log_sigma / np.float32(n_rows)
+    for unit in range(first, last):
+        velocity_bias[unit] *= momentum
+        if learn_sigma:
+            velocity_log_sigma[unit] *= momentum
+    for row in range(n_rows):
+        for unit in range(first, last):
+            s = sigma[unit]
+            data = x1[row, unit]
+            model = x2[row, unit]
+            velocity_bias[unit] += share_bias * (data - model) / (s * s)
+            if learn_sigma:
+                b = visible_bias[unit]
+                positive = ((data - b) / s) ** 2 - (data / s) * top_down_data[row, unit]
+                negative = ((model - b) / s) ** 2 - (model / s) * top_down_model[row, unit]
+                velocity_log_sigma[unit] += share_log_sigma * (positive - negative)
+    for unit in range(first, last):
+        visible_bias[unit] += velocity_bias[unit]
+        if learn_sigma:
+            log_sigma = max(math.log(sigma[unit]) + velocity_log_sigma[unit], min_log_sigma)
+            sigma[unit] = math.exp(log_sigma)
+
+
+def gaussian_visible_step(backend, x1, x2, top_down_data, top_down_model, visible_bias, sigma,
+                          velocity_bias, velocity_log_sigma, learning_rate,
+                          sigma_learning_rate, momentum, min_log_sigma, learn_sigma):
+    """CD step of a Gaussian layer's biases b and (when ``learn_sigma``) log standard deviations
+    z = log sigma, averaged over the batch (data x1, negative phase x2, both (n, n_visible)):
+
+        velocity_b <- m velocity_b + eps mean_r (x1 - x2) / sigma^2;       b <- b + velocity_b
+        velocity_z <- m velocity_z + eps_z mean_r [g(x1, u1) - g(x2, u2)]; z <- max(z + velocity_z,
+                                                                            log min_sigma)
+        g(v, u) = (v - b)^2 / sigma^2 - (v / sigma) u
+
+    with u1 = W h1 (``top_down_data``) and u2 = W Q(h2 = 1 | x2) (``top_down_model``), both
+    (n, n_visible) and read only when ``learn_sigma``; g uses b and sigma before the step.
+    ``visible_bias``, ``sigma`` and the velocities (n_visible,) are updated in place.
+    """
+    if not _is_kernel_backend(backend):
+        velocity_bias *= momentum
+        velocity_bias += learning_rate * (x1 - x2).mean(axis=0) / sigma ** 2
+        if learn_sigma:
+            def g(v, top_down):
+                return ((v - visible_bias) / sigma) ** 2 - (v / sigma) * top_down
+            velocity_log_sigma *= momentum
+            velocity_log_sigma += sigma_learning_rate * (
+                g(x1, top_down_data) - g(x2, top_down_model)).mean(axis=0)
+        visible_bias += velocity_bias
+        if learn_sigma:
+            sigma[...] = np.exp(np.maximum(np.log(sigma) + velocity_log_sigma, min_log_sigma))
+        return
+    f32 = np.float32
+    backend.launch_1d(gaussian_visible_step_span, visible_bias.shape[0], x1, x2, top_down_data,
+                      top_down_model, visible_bias, sigma, velocity_bias, velocity_log_sigma,
+                      f32(learning_rate), f32(sigma_learning_rate), f32(momentum),
+                      f32(min_log_sigma), bool(learn_sigma))
