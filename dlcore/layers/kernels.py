@@ -135,6 +135,9 @@ def im2col_rows(row, first, last, x, cols, kh, kw, sh, sw, ph, pw, out_h, out_w)
     k, n = row // n_samples, row % n_samples
     c, tap = k // (kh * kw), k % (kh * kw)
     i, j = tap // kw, tap % kw
+    # output columns whose source column S_w x' + j - P_w lies inside the image
+    inside_from = max(0, -(-(pw - j) // sw))
+    inside_to = max(inside_from, min(out_w, (width - 1 + pw - j) // sw + 1))
     for y in range(first, last):
         source_y = y * sh + i - ph
         base = (n * out_h + y) * out_w
@@ -142,10 +145,12 @@ def im2col_rows(row, first, last, x, cols, kh, kw, sh, sw, ph, pw, out_h, out_w)
             for column in range(out_w):
                 cols[k, base + column] = _ZERO
             continue
-        for column in range(out_w):
-            source_x = column * sw + j - pw
-            inside = 0 <= source_x < width
-            cols[k, base + column] = x[n, c, source_y, source_x] if inside else _ZERO
+        for column in range(inside_from):
+            cols[k, base + column] = _ZERO
+        for column in range(inside_from, inside_to):
+            cols[k, base + column] = x[n, c, source_y, column * sw + j - pw]
+        for column in range(inside_to, out_w):
+            cols[k, base + column] = _ZERO
 
 
 @body
@@ -161,10 +166,13 @@ def col2im_rows(row, first, last, cols, dx, kh, kw, sh, sw, ph, pw, out_h, out_w
             offset_y = h + ph - i
             if offset_y < 0 or offset_y % sh != 0 or offset_y // sh >= out_h:
                 continue
-            y = offset_y // sh
+            base = (n * out_h + offset_y // sh) * out_w
             for j in range(kw):
                 k = (c * kh + i) * kw + j
-                base = (n * out_h + y) * out_w
+                if sw == 1:   # the contiguous case: pixels w <- output columns w + P_w - j
+                    for w in range(max(0, j - pw), min(width, out_w + j - pw)):
+                        dx[n, c, h, w] += cols[k, base + w + pw - j]
+                    continue
                 for w in range(width):
                     offset_x = w + pw - j
                     if offset_x >= 0 and offset_x % sw == 0 and offset_x // sw < out_w:
@@ -218,6 +226,34 @@ def pool_gradient_rows(row, first, last, x, y, argmax, grad_y, grad_x, kind, kh,
                     elif y[row, oy, ox] > _ZERO:
                         total += grad_y[row, oy, ox] * x[row, h, w] / y[row, oy, ox]
             grad_x[row, h, w] = total
+
+
+@body
+def pool_gradient_tiles_rows(row, first, last, x, y, argmax, grad_y, grad_x, kind, kh, kw, sh,
+                             sw):
+    """The same as :func:`pool_gradient_rows` for pools that do not overlap (S >= F), by
+    output rows: each output row owns input rows S oy .. S oy + S - 1 (the rows a stride
+    skips get zeros), so no two threads write one pixel and no search is needed."""
+    height, width = x.shape[1], x.shape[2]
+    out_w = y.shape[2]
+    scale = _ONE / np.float32(kh * kw)
+    for oy in range(first, last):
+        for h in range(oy * sh, min(height, oy * sh + sh)):
+            for w in range(width):
+                grad_x[row, h, w] = _ZERO
+        for ox in range(out_w):
+            g = grad_y[row, oy, ox]
+            if kind == 0:
+                where = argmax[row, oy, ox]
+                grad_x[row, where // width, where % width] = g
+                continue
+            for i in range(kh):
+                for j in range(kw):
+                    h, w = oy * sh + i, ox * sw + j
+                    if kind == 1:
+                        grad_x[row, h, w] = g * scale
+                    elif y[row, oy, ox] > _ZERO:
+                        grad_x[row, h, w] = g * x[row, h, w] / y[row, oy, ox]
 
 
 # -- dropout and products -------------------------------------------------------------------
@@ -327,7 +363,11 @@ class KernelOps:
 
     def pool_backward(self, kind, x, y, argmax, grad_y, window, grad_x):
         w = window
-        self.backend.launch_rows(pool_gradient_rows, x.shape[0] * x.shape[1], w.height,
+        if w.stride_height >= w.kernel_height and w.stride_width >= w.kernel_width:
+            body, units = pool_gradient_tiles_rows, w.out_height
+        else:
+            body, units = pool_gradient_rows, w.height
+        self.backend.launch_rows(body, x.shape[0] * x.shape[1], units,
                                  self._planes(x), self._planes(y), self._planes(argmax),
                                  self._planes(grad_y), self._planes(grad_x), POOL_CODES[kind],
                                  w.kernel_height, w.kernel_width, w.stride_height,

@@ -1,0 +1,174 @@
+"""``dlcore cnn train`` and ``dlcore cnn evaluate``: LeNet-5 or an MLP on MNIST-like images.
+
+Training follows lecture 004_68d464162472b960.txt's workflow: monitor the training and
+validation loss and error every epoch, look at the first layer's filters, evaluate on the test
+set at the very end.
+"""
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+import dlcore
+from dlcore import viz
+from dlcore.backend import rng
+from dlcore.cli import main
+from dlcore.cli._common import backend_option, dataset_option, output_folder, seed_option
+
+OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
+DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
+#: Test images held out per class of mnist-5k, which has no test split.
+HOLDOUT_PER_CLASS = 100
+
+
+@main.group()
+def cnn():
+    """Convolutional networks: train LeNet-5 (or an MLP) and evaluate saved networks."""
+
+
+def load_images(dataset, split):
+    """(images (n, 1, 28, 28) float32 in [0, 1], labels (n,) int64) of a data set split."""
+    images, labels = dlcore.datasets.load_dataset(dataset, split, progress=False)
+    x = dlcore.datasets.to_unit_interval(images).reshape(len(images), 1, *images.shape[1:])
+    return x, labels.astype(np.int64)
+
+
+def train_and_test_sets(dataset, seed):
+    """The training images and a test set: the official test split, or (for mnist-5k, which
+    has none) HOLDOUT_PER_CLASS images per class held out by ``holdout_split``."""
+    if str(dataset).strip().lower() == "mnist-5k":
+        x, y = load_images(dataset, "train")
+        train, test = dlcore.datasets.holdout_split(y, HOLDOUT_PER_CLASS, seed=seed)
+        return (x[train], y[train]), (x[test], y[test]), f"{HOLDOUT_PER_CLASS} per class held out"
+    return load_images(dataset, "train"), load_images(dataset, "test"), "the test split"
+
+
+def build_model(model, input_shape, n_classes, dropout, augment, backend, seed):
+    if model == "lenet5":
+        return dlcore.models.lenet5(input_shape, n_classes, dropout=dropout, backend=backend,
+                                    seed=seed, augment={"max_shift": 2} if augment else None)
+    if augment:
+        raise click.UsageError("--augment needs image layers: use it with --model lenet5")
+    return dlcore.models.mlp(input_shape, n_classes=n_classes, dropout=dropout, backend=backend,
+                             seed=seed)
+
+
+def make_optimizer(name, learning_rate, momentum):
+    rate = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
+    if name == "sgd":
+        return dlcore.optimizers.SGD(rate, momentum=momentum)
+    return dlcore.optimizers.get_optimizer({"class_name": name, "config": {"learning_rate": rate}})
+
+
+def first_layer_filters(model):
+    """The first weighted layer's kernels as images: conv kernels (F, C, k, k) -> their first
+    channel; a dense kernel on flattened images -> one image per unit."""
+    layer = next(layer for layer in model.layers if layer.weight_names)
+    kernel = layer.get_weights()[0]
+    if kernel.ndim == 4:
+        return kernel[:, 0]
+    return kernel.T.reshape((kernel.shape[1],) + tuple(model.input_shape[-2:]))
+
+
+def confusion_matrix(labels, predicted, n_classes):
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def write_training_outputs(folder, model, test_labels, predicted, metrics):
+    dlcore.save(model, folder / "model.h5")
+    history = model.history
+    curves = {"training loss": history["loss"], "training error":
+              [1 - a for a in history.get("accuracy", [])]}
+    if "val_loss" in history:
+        curves["validation loss"] = history["val_loss"]
+        curves["validation error"] = [1 - a for a in history.get("val_accuracy", [])]
+    viz.save_curves(curves, folder / "training_curve.png", ylabel="loss / error",
+                           title="LeNet-5" if model.name == "lenet5" else model.name)
+    viz.save_tiles(first_layer_filters(model), folder / "filters.png", zoom=8)
+    n_classes = int(np.prod(model.output_shape))
+    viz.save_confusion_matrix(confusion_matrix(test_labels, predicted, n_classes),
+                                     folder / "confusion_matrix.png")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+@cnn.command("train")
+@click.option("--model", "model_name", type=click.Choice(["lenet5", "mlp"]), default="lenet5",
+              show_default=True)
+@dataset_option("fashion-mnist")
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZER_CHOICES), default="sgd",
+              show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Default: 0.01 for sgd and adagrad, 0.001 for rmsprop and adam.")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
+              show_default=True, help="Momentum of sgd.")
+@click.option("--augment", is_flag=True, help="Random shifts of up to 2 pixels (lenet5).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True, help="Dropout rate after the hidden dense layers.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+              show_default=True)
+@click.option("--train-size", type=click.IntRange(min=2), default=None,
+              help="Use only this many training images (quick runs).")
+@backend_option
+@seed_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/cnn"), show_default=True, help="Output folder.")
+def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, augment,
+          dropout, validation_split, train_size, backend, seed, out):
+    """Train a network and test it; write model.h5, training_curve.png, filters.png,
+    confusion_matrix.png and metrics.json to --out; print the test accuracy."""
+    folder = output_folder(out)
+    (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed)
+    if train_size is not None and train_size < len(x):   # a seeded subset, not the first
+        keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
+        x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, backend, seed)
+    model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum),
+                  ["accuracy"])
+    click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
+               f"backend, {model.count_params():,} parameters)", err=True)
+    started = time.perf_counter()
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
+    seconds = time.perf_counter() - started
+    loss, accuracy = model.evaluate(x_test, y_test)
+    predicted = model.predict_classes(x_test)
+    metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,
+               "test_images": len(x_test), "test_accuracy": accuracy, "test_loss": loss,
+               "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
+               "learning_rate": model.optimizer.current_learning_rate(),
+               "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
+               "history": model.history}
+    write_training_outputs(folder, model, y_test, predicted, metrics)
+    click.echo(f"test accuracy: {accuracy:.4f} ({len(x_test):,} images, {test_source}); "
+               f"outputs in {folder}")
+
+
+@cnn.command("evaluate")
+@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@dataset_option("fashion-mnist")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test",
+              show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
+              help="The seed of the mnist-5k hold-out split (as given to train).")
+def evaluate(model_file, dataset, split, seed):
+    """Loss and accuracy of a saved network (model.h5) on a data set."""
+    model = dlcore.load(model_file)
+    if not isinstance(model, dlcore.Sequential):
+        raise click.ClickException(f"{model_file} holds a {type(model).__name__}, not a network")
+    if str(dataset).strip().lower() == "mnist-5k":
+        x, y = train_and_test_sets(dataset, seed)[1 if split == "test" else 0]
+    else:
+        x, y = load_images(dataset, split)
+    if model.loss is None or not model.metrics:
+        model.compile(model.loss or "cross_entropy", model.optimizer or "sgd", ["accuracy"])
+    if tuple(x.shape[1:]) != model.input_shape:
+        x = x.reshape((len(x),) + model.input_shape)
+    loss, accuracy = model.evaluate(x, y)
+    click.echo(f"{model_file}: loss {loss:.4f}, accuracy {accuracy:.4f} on {len(x):,} "
+               f"{dataset} {split} images")

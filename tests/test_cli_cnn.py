@@ -1,0 +1,121 @@
+"""The command line of networks: cnn train/evaluate, gradcheck, homework lenet-params, bench cnn;
+and one-line errors for bad input."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import dlcore
+from dlcore.cli import main
+
+TINY = ["--dataset", "mnist-5k", "--train-size", "256", "--epochs", "1", "--batch-size", "32",
+        "--backend", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnn")
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--dropout", "0.2", "--augment",
+                                       "--out", str(out)])
+    return result, out
+
+
+def test_train_writes_every_promised_file(trained_run):
+    result, out = trained_run
+    assert result.exit_code == 0, result.output
+    for name in ("model.h5", "training_curve.png", "filters.png", "confusion_matrix.png",
+                 "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_train_prints_the_test_accuracy_it_records(trained_run):
+    result, out = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in result.stdout
+    assert metrics["test_images"] == 1000 and len(metrics["history"]["val_loss"]) == 1
+
+
+def test_trained_model_file_loads_and_predicts_images(trained_run):
+    _, out = trained_run
+    model = dlcore.load(out / "model.h5")
+    probabilities = model.predict(np.zeros((3, 1, 28, 28), dtype=np.float32))
+    assert probabilities.shape == (3, 10)
+
+
+def test_filters_image_shows_the_six_first_layer_kernels(trained_run):
+    _, out = trained_run
+    width, height = Image.open(out / "filters.png").size
+    assert width > height > 0   # 3 x 2 tiles of 5x5, zoomed
+
+
+def test_evaluate_prints_loss_and_accuracy(trained_run):
+    _, out = trained_run
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "model.h5"),
+                                       "--dataset", "mnist-5k"])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.stdout and "1,000 mnist-5k test images" in result.stdout
+
+
+def test_mlp_trains_from_the_command_line(tmp_path):
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--model", "mlp",
+                                       "--optimizer", "adam", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "metrics.json").read_text())["optimizer"] == "adam"
+
+
+@pytest.mark.parametrize("arguments, code", [
+    (["cnn", "train", "--model", "vgg16"], 2),
+    (["cnn", "train", "--optimizer", "lbfgs"], 2),
+    (["cnn", "train", "--dataset", "no-such-set", "--train-size", "10"], 1),
+    (["cnn", "evaluate", "/no/such/model.h5"], 1),
+    (["gradcheck", "--model", "resnet"], 2),
+], ids=["model", "optimizer", "dataset", "missing-file", "gradcheck-model"])
+def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, code, tmp_path):
+    result = CliRunner().invoke(main, arguments + (["--out", str(tmp_path)]
+                                                   if arguments[:2] == ["cnn", "train"] else []))
+    assert result.exit_code == code
+    assert len(result.stderr.strip().splitlines()) == 1 and "error" in result.stderr
+
+
+def test_an_unwritable_output_folder_is_one_line_and_exit_1(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--out", str(blocker / "out")])
+    assert result.exit_code == 1
+    assert "output folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_network(tmp_path):
+    rbm = dlcore.BernoulliRBM(n_hidden=3, epochs=1).fit(np.zeros((4, 6), dtype=np.float32))
+    dlcore.save(rbm, tmp_path / "rbm.h5")
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(tmp_path / "rbm.h5")])
+    assert result.exit_code == 1 and "not a network" in result.stderr
+
+
+def test_gradcheck_prints_the_table_and_passes():
+    result = CliRunner().invoke(main, ["gradcheck", "--model", "lenet5", "--entries", "3"])
+    assert result.exit_code == 0, result.output
+    assert "c1/kernel" in result.stdout and "input" in result.stdout
+    assert "largest relative error" in result.stdout
+
+
+def test_homework_lenet_params_shows_the_arithmetic():
+    result = CliRunner().invoke(main, ["homework", "lenet-params"])
+    assert result.exit_code == 0, result.output
+    for text in ("6 x (1 x 5 x 5) + 6", "16 x (6 x 5 x 5) + 16", "400 x 120 + 120",
+                 "= 61,706 parameters"):
+        assert text in result.stdout
+
+
+def test_bench_cnn_reports_both_tasks_as_json():
+    result = CliRunner().invoke(main, ["bench", "cnn", "--train-images", "128",
+                                       "--test-images", "64", "--repeats", "1", "--backend",
+                                       "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    tasks = {(r["task"], r["name"].split()[0]) for r in report["results"]}
+    assert ("training epoch", "dlcore") in tasks and ("inference", "dlcore") in tasks
+    if report["torch"] == "included":
+        assert ("training epoch", "PyTorch") in tasks
