@@ -14,7 +14,8 @@ def main():
     """dlcore: RBMs, Deep Belief Networks and convolutional networks for teaching."""
 
 
-_COMMAND_MODULES = ["homework", "rbm", "info", "bench"]
+_COMMAND_MODULES = ["homework", "rbm", "info", "bench", "cnn", "gradcheck", "homework_lenet",
+                    "bench_cnn"]
 
 for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
