@@ -38,6 +38,11 @@ directories searched and where to put the files.
 Preparing
 ---------
 ``parse_classes``, ``select_classes``, ``to_unit_interval``, ``binarize``, ``holdout_split``.
+
+Photographs (:mod:`dlcore.datasets.images`)
+-------------------------------------------
+``load_image``, ``load_bundled_image`` (two CC0 photographs), ``extract_patches``,
+``standardize``, ``reassemble_patches``: the patches of homework Task 2.
 """
 from dlcore.datasets.download import download_files, sha256_of_file
 from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError, DownloadError
@@ -53,6 +58,13 @@ from dlcore.datasets.mnist import (
     load_idx_directory,
     load_mnist,
     load_mnist_5k,
+)
+from dlcore.datasets.images import (
+    extract_patches,
+    load_bundled_image,
+    load_image,
+    reassemble_patches,
+    standardize,
 )
 from dlcore.datasets.preprocess import (
     binarize,
@@ -73,16 +85,21 @@ __all__ = [
     "SPLITS",
     "binarize",
     "download_files",
+    "extract_patches",
     "holdout_split",
+    "load_bundled_image",
     "load_dataset",
     "load_fashion_mnist",
     "load_idx_directory",
+    "load_image",
     "load_mnist",
     "load_mnist_5k",
     "parse_classes",
     "read_idx",
+    "reassemble_patches",
     "select_classes",
     "sha256_of_file",
+    "standardize",
     "to_unit_interval",
     "write_idx",
 ]

@@ -1,0 +1,187 @@
+"""``dlcore homework task2``: an RBM trained on one photograph reconstructs another.
+
+Lecture 001_43bbffd0393e553f.txt, "Homework, Task 2": "Train RBM on an image from one category
+(e.g., dog); do reconstruction on an image from other category (e.g., cat)", after the demo
+"RBM for an Image": "Weights 49 x 10x10 obtained from training on image patches 10x10px",
+"Reconstruction from binary features", "Reconstruction from non-binary features",
+"Reconstruction of unseen image", and "Feature maps 49 x 166x166px".
+
+The pipeline: every overlapping 10 x 10 patch of the training photograph, standardised
+(:func:`dlcore.datasets.images.standardize`), trains a Gaussian-Bernoulli RBM
+(:class:`dlcore.GaussianBernoulliRBM`: grey levels are real numbers, not binary). Each photograph
+is then cut into all its patches, each patch reconstructed as the visible mean b + sigma W h with
+h either a binary sample of Q(h | v) ("binary features") or Q(h = 1 | v) itself ("non-binary" or
+mean features), and the patches put back by averaging their overlaps. Finally the 49 filters
+slide over the test photograph as one Conv2D layer: its 49 maps of 166 x 166 are the hidden
+probabilities of the patches at every position (:func:`rbm_feature_maps`).
+"""
+import csv
+from pathlib import Path
+
+import click
+import numpy as np
+
+import dlcore
+from dlcore import viz
+from dlcore.cli._common import (EpochProgress, backend_option, output_folder, seed_option)
+from dlcore.cli.homework import homework
+from dlcore.datasets import images
+
+DEFAULT_TRAIN_IMAGE, DEFAULT_TEST_IMAGE = "coffee", "chelsea"
+
+
+def load_photograph(path, default_name):
+    """(name, (H, W) grey levels in [0, 1]) of ``path``, or of a bundled photograph."""
+    if path is None:
+        return default_name, images.load_bundled_image(default_name)
+    return Path(path).name, images.load_image(path)
+
+
+def standardized_patches(image, patch_size, per_patch):
+    """All overlapping patches of ``image``, standardised, and the scale that undoes it."""
+    return images.standardize(images.extract_patches(image, patch_size), per_patch=per_patch)
+
+
+def reconstruct_image(rbm, image, patch_size, per_patch, sample_hidden):
+    """The photograph rebuilt from the RBM's reconstructions of all its patches: each patch
+    becomes b + sigma W h (h a binary sample of Q(h | v), or Q(h = 1 | v) itself), its
+    standardisation is undone, and overlapping patches are averaged."""
+    z, scale = standardized_patches(image, patch_size, per_patch)
+    patches = scale.undo(rbm.reconstruct(z, sample_hidden=sample_hidden))
+    return images.reassemble_patches(patches, image.shape, patch_size)
+
+
+def rbm_feature_maps(rbm, image, patch_size, per_patch, backend="auto"):
+    """Q(h_j = 1 | patch) of every hidden unit at every patch position of ``image``, computed
+    as one Conv2D layer with a sigmoid (the lecture's "Feature maps 49 x 166x166px").
+
+    The hidden input of a standardised patch z = (x - m) / s is c_j + sum_i (z_i / sigma_i)
+    W_ij. Folding the standardisation into the filter, with w_j = W_:j / (sigma s) as a
+    P x P kernel:
+
+        global  (m one number):     c_j + x . w_j - m sum(w_j)   -> kernel w_j, bias c_j - m sum(w_j)
+        per patch (m = mean of x):  c_j + x . (w_j - mean(w_j))  -> kernel w_j - mean(w_j), bias c_j
+
+    so the convolution of the raw photograph gives exactly the RBM's hidden probabilities.
+
+    Returns
+    -------
+    (n_hidden, H - P + 1, W - P + 1) float32
+    """
+    from dlcore.layers import Conv2D
+    _, scale = standardized_patches(image, patch_size, per_patch)
+    weights = rbm.W / (rbm.visible_sigma[:, None] * scale.std)          # (P * P, n_hidden)
+    kernels = weights.T.reshape(-1, 1, patch_size, patch_size)
+    if per_patch:
+        kernels = kernels - kernels.mean(axis=(2, 3), keepdims=True)
+        bias = rbm.hidden_bias
+    else:
+        bias = rbm.hidden_bias - scale.mean * weights.sum(axis=0)
+    layer = Conv2D(kernels.shape[0], patch_size, activation="sigmoid",
+                   kernel_initializer=kernels.astype(np.float32),
+                   bias_initializer=bias.astype(np.float32))
+    network = dlcore.Sequential([layer], input_shape=(1,) + image.shape, backend=backend)
+    return network.predict(image[None, None].astype(np.float32))[0]
+
+
+def reconstruction_rows(rbm, photographs, patch_size, per_patch):
+    """For each (role, name, image): the reconstructions and their error per pixel."""
+    rows = []
+    for role, name, image in photographs:
+        rebuilt = {kind: reconstruct_image(rbm, image, patch_size, per_patch, sample)
+                   for kind, sample in (("binary", True), ("mean", False))}
+        errors = {kind: float(np.mean((image - value) ** 2)) for kind, value in rebuilt.items()}
+        rows.append((role, name, image, rebuilt, errors))
+    return rows
+
+
+def print_error_table(rows):
+    """Mean squared error per pixel (grey levels in [0, 1]) and the same divided by the
+    image's variance: the fraction of its contrast the reconstruction misses, comparable
+    between a contrasty and a soft photograph."""
+    click.echo(f"{'image':<24}  {'role':<8}  {'features':<8}  {'mse per pixel':>13}  "
+               f"{'mse / variance':>14}")
+    for role, name, image, _, errors in rows:
+        for kind in ("binary", "mean"):
+            click.echo(f"{name[:24]:<24}  {role:<8}  {kind:<8}  {errors[kind]:>13.6f}  "
+                       f"{errors[kind] / float(image.var()):>14.4f}")
+
+
+def write_outputs(folder, rbm, rows, feature_maps, patch_size):
+    dlcore.save(rbm, folder / "model.h5")
+    viz.save_tiles(rbm.W.T.reshape(-1, patch_size, patch_size), folder / "filters.png",
+                   scale="each", zoom=4)
+    picture_rows, labels = [], []
+    for role, name, image, rebuilt, _ in rows:
+        picture_rows.append(np.stack([image, np.clip(rebuilt["binary"], 0, 1),
+                                      np.clip(rebuilt["mean"], 0, 1)]))
+        labels.append(f"{role}: {name}")
+    viz.save_image_rows(picture_rows, folder / "reconstructions.png", row_labels=labels,
+                        zoom=2)
+    viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1)
+    with open(folder / "reconstruction_error.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "role", "features", "mse", "mse_over_variance"])
+        for role, name, image, _, errors in rows:
+            for kind in ("binary", "mean"):
+                writer.writerow([name, role, kind, f"{errors[kind]:.6f}",
+                                 f"{errors[kind] / float(image.var()):.6f}"])
+
+
+@homework.command("task2")
+@click.option("--train-image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Photograph to train on [default: the bundled coffee cup].")
+@click.option("--test-image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Photograph of another category to reconstruct [default: "
+                                 "the bundled cat].")
+@click.option("--patch", "patch_size", type=click.IntRange(min=2), default=10,
+              show_default=True, help="Side of the square patches (the lecture's 10x10px).")
+@click.option("--hidden", type=click.IntRange(min=1), default=49, show_default=True,
+              help="Hidden units = filters (the lecture shows 49).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.01,
+              show_default=True, help="Gaussian visible units need 0.001-0.01.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--sparsity-target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True,
+              help="Mean activation the hidden units are pulled towards: sparse units learn "
+                   "localised edges.")
+@click.option("--standardize", "standardization", type=click.Choice(["patch", "global"]),
+              default="patch", show_default=True,
+              help="patch: remove each patch's mean brightness; global: one mean for the image.")
+@seed_option
+@backend_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/task2"), show_default=True, help="Output folder.")
+def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, batch_size,
+          sparsity_target, standardization, seed, backend, out):
+    """Task 2: train an RBM on patches of one photograph, reconstruct another (lecture 001).
+
+    Writes filters.png (the lecture's "Weights 49 x 10x10"), reconstructions.png (a row per
+    photograph: original, from binary features, from mean features), feature_maps.png
+    ("Feature maps 49 x 166x166"), model.h5 and reconstruction_error.csv to --out, and prints
+    the error table.
+    """
+    folder = output_folder(out)
+    per_patch = standardization == "patch"
+    train_name, train = load_photograph(train_image, DEFAULT_TRAIN_IMAGE)
+    test_name, test = load_photograph(test_image, DEFAULT_TEST_IMAGE)
+    z, _ = standardized_patches(train, patch_size, per_patch)
+    click.echo(f"training a {z.shape[1]}-{hidden} Gaussian-Bernoulli RBM on {len(z)} patches "
+               f"of {patch_size}x{patch_size} from {train_name}", err=True)
+    rbm = dlcore.GaussianBernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
+                                      sparsity_target=sparsity_target, batch_size=batch_size,
+                                      epochs=epochs, seed=seed, backend=backend)
+    progress = EpochProgress("training")
+    try:
+        rbm.fit(z, progress=progress)
+    finally:
+        progress.close()
+    rows = reconstruction_rows(rbm, [("training", train_name, train),
+                                     ("unseen", test_name, test)], patch_size, per_patch)
+    feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)
+    write_outputs(folder, rbm, rows, feature_maps, patch_size)
+    print_error_table(rows)
+    click.echo(f"wrote model.h5, filters.png, reconstructions.png, feature_maps.png "
+               f"({feature_maps.shape[0]} x {feature_maps.shape[1]}x{feature_maps.shape[2]}) and "
+               f"reconstruction_error.csv to {folder}")

@@ -1,0 +1,247 @@
+"""Grey images as RBM data: load a photograph, cut it into patches, standardise, put it back.
+
+The lecture's "Demo: RBM for an Image" (lecture 001_43bbffd0393e553f.txt) trains an RBM on
+10 x 10 patches of one photograph and reconstructs another, unseen one; this module is the data
+side of it (homework Task 2, ``dlcore homework task2``)::
+
+    image = load_image("cat.jpg")                          # (H, W) float32 in [0, 1]
+    patches = extract_patches(image, 10)                   # every overlapping 10 x 10 patch
+    z, scale = standardize(patches)                        # zero mean, unit variance
+    ...                                                    # an RBM reconstructs z
+    restored = reassemble_patches(scale.undo(z), image.shape, 10)   # overlaps averaged
+
+A patch is a row of P * P pixels, row by row, so patches are the (n_samples, n_visible) rows
+every model takes. "All" patches of an H x W image are the (H - P + 1)(W - P + 1) patches whose
+top-left corners run over the image in raster order (row by row): the same positions, in the
+same order, as the outputs of a P x P convolution, so 49 filters of 10 x 10 over a 175 x 175
+image give the lecture's "Feature maps 49 x 166x166".
+
+Two photographs ship with dlcore (``load_bundled_image``; sources and CC0 licences in
+datasets/README.md): ``"coffee"`` (a coffee cup on a wooden table) and ``"chelsea"`` (a cat),
+175 x 175 grey, for training on one category and reconstructing the other.
+"""
+import hashlib
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlcore.backend import rng
+from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError
+
+IMAGES_DIRECTORY = "images"
+#: The bundled photographs: name -> sha256 of the PNG (datasets/README.md, make_images.py).
+BUNDLED_IMAGES = {
+    "coffee": "6a5a7b7e5f9815b73e25227f6c78f16b22009d7b0f7934c533041618ffc1bebf",
+    "chelsea": "8e738d48d1cadd38fd14b7aa0b73d5eafa93adfcc42bbde376db1183211dfc3a",
+}
+#: A standard deviation below this counts as this (a flat image has none to divide by).
+MIN_STD = 1e-2
+
+
+def load_image(path):
+    """A PNG, JPEG (or any image Pillow reads) as grey levels in [0, 1].
+
+    Colour images become grey by Pillow's ITU-R 601-2 luma (``convert("L")``); 16-bit grey
+    images are scaled by 65535.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    (height, width) float32 in [0, 1]
+
+    Raises
+    ------
+    DatasetNotFoundError (an OSError) when the file does not exist; ValueError when it is not
+    an image Pillow can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as image:
+            return _grey_levels(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
+
+
+def _grey_levels(image):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return (np.asarray(image, dtype=np.float64) / 65535.0).clip(0, 1).astype(np.float32)
+    return np.asarray(image.convert("L"), dtype=np.float32) / np.float32(255.0)
+
+
+def bundled_image_path(name):
+    """The installed path of a bundled photograph (``"coffee"`` or ``"chelsea"``)."""
+    if name not in BUNDLED_IMAGES:
+        raise ValueError(f"unknown bundled image {name!r}: choose "
+                         f"{' or '.join(map(repr, BUNDLED_IMAGES))}")
+    return Path(str(importlib.resources.files("dlcore.datasets") / IMAGES_DIRECTORY
+                    / f"{name}.png"))
+
+
+def load_bundled_image(name):
+    """A bundled photograph as (175, 175) float32 grey levels in [0, 1], after checking the
+    PNG's sha256 against :data:`BUNDLED_IMAGES`."""
+    path = bundled_image_path(name)
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{path}: the bundled image is missing from this "
+                                   "installation (package data not installed?); reinstall "
+                                   "dlcore") from None
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != BUNDLED_IMAGES[name]:
+        raise ChecksumError(f"{path}: the bundled image is damaged: sha256 {digest}, expected "
+                            f"{BUNDLED_IMAGES[name]}; reinstall dlcore")
+    return load_image(path)
+
+
+def _check_image(image, patch_size):
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (height, width) grey levels, got shape "
+                         f"{image.shape}")
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) \
+            or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
+    if patch_size > min(image.shape):
+        raise ValueError(f"patch_size {patch_size} is larger than the image "
+                         f"({image.shape[0]} x {image.shape[1]})")
+    return image
+
+
+def patch_grid(image_shape, patch_size):
+    """``(rows, columns)`` of top-left corners of all P x P patches of an image:
+    (H - P + 1, W - P + 1), the output size of a P x P convolution."""
+    height, width = image_shape
+    return height - patch_size + 1, width - patch_size + 1
+
+
+def extract_patches(image, patch_size, n_patches=None, seed=0):
+    """P x P patches of a grey image, one per row.
+
+    Parameters
+    ----------
+    image : (H, W) array
+    patch_size : int, P
+    n_patches : int or None
+        None: all (H - P + 1)(W - P + 1) overlapping patches, top-left corners in raster
+        order. An int: that many patches at corners drawn uniformly (with replacement) from
+        Philox(seed, STREAM_SPLIT), the same on every machine.
+    seed : int
+
+    Returns
+    -------
+    (n, P * P) float32, each row a patch read row by row.
+    """
+    image = _check_image(image, patch_size)
+    windows = np.lib.stride_tricks.sliding_window_view(image, (patch_size, patch_size))
+    grid_rows, grid_columns = windows.shape[:2]
+    if n_patches is None:
+        return np.ascontiguousarray(windows.reshape(-1, patch_size * patch_size),
+                                    dtype=np.float32)
+    if isinstance(n_patches, bool) or not isinstance(n_patches, (int, np.integer)) \
+            or n_patches < 1:
+        raise ValueError(f"n_patches must be a positive integer or None, got {n_patches!r}")
+    uniforms = rng.uniform(int(n_patches), 2, seed, rng.STREAM_SPLIT)
+    rows = (uniforms[:, 0] * grid_rows).astype(np.int64)
+    columns = (uniforms[:, 1] * grid_columns).astype(np.int64)
+    return np.ascontiguousarray(windows[rows, columns].reshape(len(rows), -1),
+                                dtype=np.float32)
+
+
+def reassemble_patches(patches, image_shape, patch_size):
+    """The image whose all-patches set (:func:`extract_patches` with ``n_patches=None``) is
+    ``patches``, each pixel the average of the patches that cover it:
+
+        image[y, x] = mean over patches p covering (y, x) of p[y - top(p), x - left(p)]
+
+    Sums are taken in float64 (exact for float32 inputs), so an unmodified patch set gives the
+    original image back exactly.
+
+    Parameters
+    ----------
+    patches : ((H - P + 1)(W - P + 1), P * P) array, in raster order of their corners
+    image_shape : (H, W)
+    patch_size : int, P
+
+    Returns
+    -------
+    (H, W) float32
+    """
+    height, width = (int(v) for v in image_shape)
+    _check_image(np.empty((height, width)), patch_size)
+    grid_rows, grid_columns = patch_grid((height, width), patch_size)
+    patches = np.asarray(patches, dtype=np.float64)
+    expected = (grid_rows * grid_columns, patch_size * patch_size)
+    if patches.shape != expected:
+        raise ValueError(f"patches has shape {patches.shape}; all {patch_size} x {patch_size} "
+                         f"patches of a {height} x {width} image are {expected}")
+    blocks = patches.reshape(grid_rows, grid_columns, patch_size, patch_size)
+    total = np.zeros((height, width))
+    count = np.zeros((height, width))
+    for i in range(patch_size):
+        for j in range(patch_size):
+            total[i:i + grid_rows, j:j + grid_columns] += blocks[:, :, i, j]
+            count[i:i + grid_rows, j:j + grid_columns] += 1
+    return (total / count).astype(np.float32)
+
+
+@dataclass
+class Standardization:
+    """What :func:`standardize` took out: z = (x - mean) / std, so x = z * std + mean.
+
+    ``mean`` is (n, 1) float32 (one per patch) or () float32 (one for all); ``std`` is ().
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, patches):
+        """(x - mean) / std, with these statistics (e.g. the training image's, on another)."""
+        return ((np.asarray(patches, np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def undo(self, standardized):
+        """x = z * std + mean: back to grey levels."""
+        return (np.asarray(standardized, np.float32) * self.std + self.mean).astype(np.float32)
+
+
+def standardize(patches, per_patch=False):
+    """Zero mean and unit variance, the scale a Gaussian RBM with sigma = 1 assumes.
+
+    Parameters
+    ----------
+    patches : (n, d) array
+    per_patch : bool
+        False (global): z = (x - m) / s with one mean m and one standard deviation s over every
+        pixel of every patch: patches keep their brightness and contrast.
+        True: z = (x - m_p) / s, each patch minus its own mean m_p (its brightness), divided by
+        the standard deviation s of all centred pixels: the RBM then models the structure
+        inside a patch (edges, gratings), not its brightness. Each patch is *not* divided by
+        its own standard deviation: that blows the sensor noise of flat patches up to the
+        contrast of real edges (tried on the bundled photographs: the filters turned to noise).
+
+    Returns
+    -------
+    z : (n, d) float32
+    scale : :class:`Standardization` (``mean`` (n, 1) or (), ``std`` ()), to undo it
+
+    A standard deviation below ``MIN_STD`` (a flat image) counts as ``MIN_STD``.
+    """
+    patches = np.asarray(patches, dtype=np.float32)
+    if patches.ndim != 2 or patches.size == 0:
+        raise ValueError(f"patches must be a non-empty 2-D (n, d) array, got shape "
+                         f"{patches.shape}")
+    if per_patch:
+        mean = patches.mean(axis=1, keepdims=True, dtype=np.float64)
+    else:
+        mean = patches.mean(dtype=np.float64)
+    std = max(float(np.std(patches - mean, dtype=np.float64)), MIN_STD)
+    scale = Standardization(np.asarray(mean, np.float32), np.asarray(std, np.float32))
+    return scale.apply(patches), scale
