@@ -13,10 +13,11 @@ from dlcore import datasets
 from dlcore.backend import get_backend
 from dlcore.io import load, save
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
+from dlcore.dbn import DBN
 from dlcore import layers, losses, models, optimizers
 from dlcore.gradient_check import gradcheck
 from dlcore.network import Sequential
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "Sequential", "__version__", "datasets",
-           "get_backend", "gradcheck",
+__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "Sequential", "__version__",
+           "datasets", "get_backend", "gradcheck",
            "layers", "load", "losses", "models", "optimizers", "save"]

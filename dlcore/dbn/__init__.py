@@ -1,0 +1,9 @@
+"""Deep Belief Networks: a stack of RBMs trained greedily (lecture 001_43bbffd0393e553f.txt).
+
+:class:`DBN` is the estimator (:mod:`~dlcore.dbn.dbn`); :mod:`~dlcore.dbn.stack` builds its
+RBMs and says what each layer is fed; :mod:`~dlcore.dbn.updown` is the up-down (contrastive
+wake-sleep) fine-tuning of the generative model.
+"""
+from .dbn import DBN
+
+__all__ = ["DBN"]

@@ -149,14 +149,32 @@ class RBMBase(ParamsMixin):
         if X_valid is not None:
             X_valid = self._check_visible(X_valid, "X_valid", fitted_width=True)
         backend = get_backend(self.backend)
-        trainer = ContrastiveDivergence(backend, self._parameters(), self._training,
-                                        self._settings(), self._visible_units(backend))
+        trainer = self.cd_trainer(backend)
         data = backend.asarray(X)
         training_subset = self._free_energy_subset(X, X_valid)
         with backend.compute():
             self._run_epochs(trainer, data, epochs, training_subset, X_valid, progress)
-        self._store(*trainer.download())
+        self.adopt_trainer(trainer)
         return self
+
+    def cd_trainer(self, backend=None, **settings):
+        """A :class:`~dlcore.rbm.trainer.ContrastiveDivergence` on this RBM's parameters and
+        training state, on ``backend`` (default: the model's), with CD settings replaced by
+        keyword (``learning_rate=0.01``, ``cd_k=3``...). For training loops of their own (a
+        DBN's up-down fine-tuning); :meth:`adopt_trainer` takes the results back."""
+        self._check_fitted()
+        backend = get_backend(self.backend if backend is None else backend)
+        cd_settings = self._settings()
+        for name, value in settings.items():
+            if not hasattr(cd_settings, name):
+                raise ValueError(f"unknown CD setting {name!r}")
+            setattr(cd_settings, name, value)
+        return ContrastiveDivergence(backend, self._parameters(), self._training, cd_settings,
+                                     self._visible_units(backend))
+
+    def adopt_trainer(self, trainer):
+        """Take the parameters and training state of ``trainer`` (from :meth:`cd_trainer`)."""
+        self._store(*trainer.download())
 
     def _run_epochs(self, trainer, data, epochs, training_subset, X_valid, progress):
         for epoch in range(epochs):
@@ -215,6 +233,27 @@ class RBMBase(ParamsMixin):
         return hidden_probability(self._hidden_input(X), self.W,
                                   self.hidden_bias).astype(np.float32)
 
+    def hidden_activity(self, X, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
+        """Q(h = 1 | x) of every row of ``X``, or one binary sample h ~ Q(h | x), computed on
+        the model's backend (what a DBN feeds its next layer).
+
+        Parameters
+        ----------
+        X : (n, n_visible) array
+        sample : bool, draw binary states instead of returning the probabilities
+        seed, stream, step : the Philox counter of the sample: h[r, j] = 1 when
+            ``rng.uniform(n, n_hidden, seed, stream, step)[r, j]`` < Q(h_j = 1 | x_r);
+            ``seed`` None means the model's own ``seed_``
+
+        Returns
+        -------
+        (n, n_hidden) float32
+        """
+        X = self._check_visible_input(X)
+        backend = get_backend(self.backend)
+        return sampler.hidden_layer(backend, self._parameters(), X, self._visible_units(backend),
+                                    sample, self.seed_ if seed is None else seed, stream, step)
+
     def fit_transform(self, X, y=None, **fit_params):
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X, **fit_params).transform(X)
@@ -232,14 +271,23 @@ class RBMBase(ParamsMixin):
             hidden = self.transform(X)
         return self._visible_mean(hidden).astype(np.float32)
 
-    def gibbs(self, V, steps=1):
+    def gibbs(self, V, steps=1, clamped=None):
         """Visible samples after ``steps`` block Gibbs steps v -> h -> v from each row of ``V``
-        (n, n_visible). Reproducible: successive calls continue one Philox sequence."""
+        (n, n_visible). Reproducible: successive calls continue one Philox sequence.
+
+        ``clamped`` (n, K), optional, holds the last K visible units fixed at its values (the
+        label units of a DBN's top RBM, to generate a chosen class)."""
         V = self._check_visible_input(V, "V")
         steps = check_int(steps, "steps", minimum=0)
+        if clamped is not None:
+            clamped = check_data(clamped, "clamped")
+            if clamped.shape[0] != V.shape[0] or clamped.shape[1] > V.shape[1]:
+                raise ValueError(f"clamped has shape {clamped.shape}; expected "
+                                 f"({V.shape[0]}, K) with K <= {V.shape[1]} visible units")
         backend = get_backend(self.backend)
         return sampler.gibbs_chain(backend, self._parameters(), V, steps, self.seed_,
-                                   self._next_sample_call(), self._visible_units(backend))
+                                   self._next_sample_call(), self._visible_units(backend),
+                                   clamped=clamped)
 
     def _next_sample_call(self):
         self.sample_calls_ += 1

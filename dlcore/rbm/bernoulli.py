@@ -2,12 +2,12 @@
 import numpy as np
 
 from dlcore.io import register_model
-from dlcore.validation import check_data
+from dlcore.validation import check_data, check_int
 
 from . import estimator
 from .base import RBMBase
 from .model import free_energy, visible_probability
-from .trainer import BernoulliVisible
+from .units import BernoulliVisible, SoftmaxLabelVisible
 
 
 @register_model
@@ -39,6 +39,11 @@ class BernoulliRBM(RBMBase):
     sample_visible : bool
         Sample the reconstruction x2 from P(x2 | h1), as in the lecture (True), or use the
         probabilities themselves (False).
+    n_labels : int
+        0 (default): every visible unit is binary. K > 0: the last K visible units are one
+        softmax group, the label units of a DBN's top RBM (Hinton, Osindero & Teh 2006):
+        P(label = k | h) = exp(a_k) / sum_l exp(a_l) with a = b + W h over those units, and
+        training rows hold a one-hot label there (:class:`dlcore.rbm.units.SoftmaxLabelVisible`).
     batch_size, epochs : int
         Mini-batch size and number of passes over the data in :meth:`fit`.
     seed : int or None
@@ -65,7 +70,7 @@ class BernoulliRBM(RBMBase):
     def __init__(self, n_hidden=49, learning_rate=0.1, cd_k=1, persistent=False, momentum=0.5,
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=True, batch_size=20, epochs=10, seed=0, backend="auto",
-                 verbose=False):
+                 verbose=False, n_labels=0):
         self.n_hidden = n_hidden
         self.learning_rate = learning_rate
         self.cd_k = cd_k
@@ -81,7 +86,12 @@ class BernoulliRBM(RBMBase):
         self.seed = seed
         self.backend = backend
         self.verbose = verbose
+        self.n_labels = n_labels
         self._check_params()
+
+    def _check_params(self):
+        super()._check_params()
+        check_int(self.n_labels, "n_labels", minimum=0)
 
     def _check_visible(self, X, name, fitted_width=False):
         width = self.W.shape[0] if fitted_width else None
@@ -95,10 +105,16 @@ class BernoulliRBM(RBMBase):
         return np.log(p / (1 - p)).astype(np.float32)
 
     def _visible_units(self, backend):
-        return BernoulliVisible()
+        return SoftmaxLabelVisible(self.n_labels) if self.n_labels else BernoulliVisible()
 
     def _visible_mean(self, hidden):
-        return visible_probability(hidden, self.W, self.visible_bias)
+        """P(v = 1 | h); the label units (if any) as their softmax."""
+        mean = visible_probability(hidden, self.W, self.visible_bias)
+        if self.n_labels:
+            a = hidden @ self.W[-self.n_labels:].T + self.visible_bias[-self.n_labels:]
+            e = np.exp(a - a.max(axis=1, keepdims=True))
+            mean[:, -self.n_labels:] = e / e.sum(axis=1, keepdims=True)
+        return mean
 
     def free_energy(self, X):
         """F(v) = -b.v - sum_j log(1 + exp(c_j + v.W_j)) per row, (n, n_visible) -> (n,),

@@ -9,15 +9,17 @@ import numpy as np
 
 from dlcore.backend.rng import STREAM_SAMPLE
 
-from .units import BernoulliVisible
+from .units import BernoulliVisible, write_label_columns
 
 
 def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
-                return_probabilities=False):
+                return_probabilities=False, clamped=None):
     """Run ``steps`` Gibbs steps v -> h -> v from ``visible`` (n, n_visible).
 
     ``parameters`` holds ``W``, ``visible_bias``, ``hidden_bias`` as NumPy arrays; ``call``
-    (the Philox step) distinguishes successive calls with one seed. Returns the visible sample
+    (the Philox step) distinguishes successive calls with one seed. ``clamped`` (n, K), when
+    given, holds the last K visible units fixed (a DBN's label units: generation of a chosen
+    class): after every visible update they are set back to it. Returns the visible sample
     after the last step (n, n_visible), or its probabilities P(v = 1 | h) when
     ``return_probabilities``.
     """
@@ -30,6 +32,9 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
     v = be.asarray(np.array(visible, dtype=np.float32))
     hidden_probability, hidden_sample = be.empty((n, n_hidden)), be.empty((n, n_hidden))
     visible_mean = be.empty((n, n_visible))
+    if clamped is not None:
+        clamped = be.asarray(np.array(clamped, dtype=np.float32))
+        write_label_columns(be, clamped, clamped, v, None)
     with be.compute():
         for t in range(steps):
             be.gemm(visible_units.hidden_input(be, v, "chain"), W, hidden_probability)
@@ -38,20 +43,32 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
             be.gemm(hidden_sample, W, visible_mean, trans_b=True)
             visible_units.sample(be, visible_mean, visible_bias, v, seed,
                                  STREAM_SAMPLE + 2 * t + 1, call)
+            if clamped is not None:
+                write_label_columns(be, clamped, clamped, visible_mean, v)
     return be.to_numpy(visible_mean if return_probabilities else v)
 
 
 def sample_hidden(backend, parameters, visible, seed, call, visible_units=None):
     """One sample h ~ Q(h | v) for each row of ``visible`` (n, n_visible) -> (n, n_hidden);
     ``visible_units`` (default binary) says what multiplies W (v, or v / sigma)."""
+    return hidden_layer(backend, parameters, visible, visible_units or BernoulliVisible(),
+                        True, seed, STREAM_SAMPLE, call)
+
+
+def hidden_layer(backend, parameters, visible, visible_units, sample, seed=0,
+                 stream=STREAM_SAMPLE, step=0):
+    """Q(h = 1 | v) for each row of ``visible`` (n, n_visible), or with ``sample`` one binary
+    sample of it, in one pass on the backend (a product, then the fused sigmoid + Bernoulli
+    kernel). Element (r, j) of the sample is 1 when u < Q(h_j = 1 | v_r) with
+    u = ``rng.uniform(n, n_hidden, seed, stream, step)[r, j]``. Returns (n, n_hidden) float32.
+    """
     be = backend
-    visible_units = visible_units or BernoulliVisible()
     W = be.asarray(parameters["W"])
     hidden_bias = be.asarray(parameters["hidden_bias"])
     probability = be.empty((visible.shape[0], W.shape[1]))
-    sample = be.empty((visible.shape[0], W.shape[1]))
+    states = be.empty((visible.shape[0], W.shape[1])) if sample else None
     with be.compute():
         v = be.asarray(np.array(visible, dtype=np.float32))
         be.gemm(visible_units.hidden_input(be, v, "data"), W, probability)
-        be.sigmoid_bernoulli(probability, hidden_bias, sample, seed, STREAM_SAMPLE, call)
-    return be.to_numpy(sample)
+        be.sigmoid_bernoulli(probability, hidden_bias, states, seed, stream, step)
+    return be.to_numpy(states if sample else probability)

@@ -28,7 +28,9 @@ import math
 
 import numpy as np
 
+from dlcore.backend import rng
 from dlcore.backend.kernels import KernelBackend, body
+from dlcore.backend.rng import key_from_seed, philox4x32, uniform_from_bits
 
 
 class VisibleUnits:
@@ -63,6 +65,35 @@ class BernoulliVisible(VisibleUnits):
     def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
         """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
         backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
+
+
+class SoftmaxLabelVisible(BernoulliVisible):
+    """Binary visible units followed by one softmax group of ``n_labels`` label units: the
+    visible layer of a DBN's top RBM trained with the labels (Hinton, Osindero & Teh 2006,
+    "A fast learning algorithm for deep belief nets", fig. 1). With F = n_visible - n_labels,
+
+        P(v_i = 1 | h)   = sigm(b_i + sum_j W_ij h_j)                        i < F
+        P(label = k | h) = exp(a_k) / sum_l exp(a_l),  a_k = b_{F+k} + sum_j W_{F+k,j} h_j
+
+    and a sample turns on exactly one label unit. Hidden input and parameter updates are the
+    binary units' (a one-hot label is a binary vector).
+    """
+
+    def __init__(self, n_labels):
+        self.n_labels = int(n_labels)
+        self._scratch = None
+
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+        n = top_down.shape[0]
+        if self._scratch is None or self._scratch[0].shape[0] < n:
+            self._scratch = (backend.empty((n, self.n_labels)), backend.empty((n, self.n_labels)))
+        probability, states = (buffer[:n] for buffer in self._scratch)
+        # the label pre-activations first: the sigmoid pass overwrites every column
+        softmax_labels(backend, top_down, visible_bias, probability,
+                       None if sample is None else states, seed, stream, step)
+        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
+        write_label_columns(backend, probability, None if sample is None else states, top_down,
+                            sample)
 
 
 class CDBatch:
@@ -142,8 +173,16 @@ class GaussianVisible(VisibleUnits):
 
 
 # -- fused operations: NumPy reference, and one kernel body for cpu and cuda ------------------
+ONE, ZERO = np.float32(1.0), np.float32(0.0)
+
+
 def _is_kernel_backend(backend):
     return isinstance(backend, KernelBackend)
+
+
+def _optional(backend, array):
+    """An optional output for a kernel body: the array, or an empty one (shape[0] == 0)."""
+    return backend.empty((0, 0)) if array is None else array
 
 
 @body
@@ -224,3 +263,85 @@ def gaussian_visible_step(backend, x1, x2, top_down_data, top_down_model, visibl
                       top_down_model, visible_bias, sigma, velocity_bias, velocity_log_sigma,
                       f32(learning_rate), f32(sigma_learning_rate), f32(momentum),
                       f32(min_log_sigma), bool(learn_sigma))
+
+
+@body
+def softmax_labels_span(row, first, last, top_down, bias, probability, states, k0, k1,
+                        stream, step):
+    """Row ``row`` of :func:`softmax_labels` (``first``/``last`` span the single unit 0..1)."""
+    n_columns = top_down.shape[1]
+    n_labels = probability.shape[1]
+    offset = n_columns - n_labels
+    largest = top_down[row, offset] + bias[offset]
+    for k in range(1, n_labels):
+        largest = max(largest, top_down[row, offset + k] + bias[offset + k])
+    total = np.float32(0.0)
+    for k in range(n_labels):
+        value = math.exp(top_down[row, offset + k] + bias[offset + k] - largest)
+        probability[row, k] = value
+        total += value
+    for k in range(n_labels):
+        probability[row, k] /= total
+    if states.shape[0] > 0:
+        word, _, _, _ = philox4x32(np.uint64((n_columns + 3) // 4), np.uint64(row), step,
+                                   stream, k0, k1)
+        u = uniform_from_bits(word)
+        chosen = n_labels - 1
+        cumulative = np.float32(0.0)
+        for k in range(n_labels):
+            cumulative += probability[row, k]
+            if u < cumulative:
+                chosen = k
+                break
+        for k in range(n_labels):
+            states[row, k] = ONE if k == chosen else ZERO
+
+
+def softmax_labels(backend, top_down, bias, probability, states, seed, stream, step):
+    """The label units' softmax and a one-hot sample of it, per row:
+
+        p[r, k] = exp(a[r, k]) / sum_l exp(a[r, l]),  a[r, k] = top_down[r, F + k] + bias[F + k]
+        states[r] = one-hot of the first k with u_r < p[r, 0] + ... + p[r, k] (the last if none)
+
+    ``top_down`` (n, F + K) holds sum_j W_ij h_j (read only); ``probability``, ``states``
+    (n, K), ``states`` None for probabilities only. u_r is the uniform of Philox counter
+    (ceil((F + K) / 4), r, step, stream): the block just past the row's own units, so it never
+    coincides with the sigmoid samples of the same stream and step.
+    """
+    n_columns, n_labels = top_down.shape[1], probability.shape[1]
+    if not _is_kernel_backend(backend):
+        a = top_down[:, n_columns - n_labels:] + bias[n_columns - n_labels:]
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        probability[...] = e / e.sum(axis=1, keepdims=True)
+        if states is not None:
+            n_blocks = -(-n_columns // 4)
+            u = rng.uniform(top_down.shape[0], 4 * n_blocks + 1, seed, stream, step)[:, -1]
+            below = u[:, None] < np.cumsum(probability, axis=1, dtype=np.float32)
+            chosen = np.where(below.any(axis=1), below.argmax(axis=1), n_labels - 1)
+            states[...] = np.eye(n_labels, dtype=states.dtype)[chosen]
+        return
+    k0, k1 = key_from_seed(seed)
+    backend.launch_rows(softmax_labels_span, top_down.shape[0], 1, top_down, bias, probability,
+                        _optional(backend, states), k0, k1, np.uint64(stream), np.uint64(step))
+
+
+@body
+def write_label_columns_span(row, first, last, probability, states, top_down, sample):
+    offset = top_down.shape[1] - probability.shape[1]
+    for k in range(probability.shape[1]):
+        top_down[row, offset + k] = probability[row, k]
+        if sample.shape[0] > 0:
+            sample[row, offset + k] = states[row, k]
+
+
+def write_label_columns(backend, probability, states, top_down, sample):
+    """Put the labels' probabilities (n, K) into the last K columns of ``top_down`` and, when
+    ``sample`` is not None, their one-hot ``states`` into the last K columns of ``sample``."""
+    n_labels = probability.shape[1]
+    if not _is_kernel_backend(backend):
+        top_down[:, -n_labels:] = probability
+        if sample is not None:
+            sample[:, -n_labels:] = states
+        return
+    backend.launch_rows(write_label_columns_span, probability.shape[0], 1, probability,
+                        _optional(backend, states), top_down, _optional(backend, sample))

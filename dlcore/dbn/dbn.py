@@ -1,0 +1,539 @@
+"""``DBN``: a Deep Belief Network, pretrained greedily, turned into a network or a generator."""
+import json
+import sys
+
+import numpy as np
+
+from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.io import register_model, require_array
+from dlcore.params import ParamsMixin
+from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
+from dlcore.rbm.model import gaussian_visible_mean, softplus, visible_probability
+from dlcore.validation import check_data, check_float, check_int
+
+from .stack import (PER_LAYER_OPTIONS, PROPAGATE_MODES, VISIBLE_KINDS, layer_input,
+                    layer_options, rbm_class, with_labels)
+from .updown import UpDown
+
+RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)}
+# Philox stream of the random start of generation (step = the sampling call).
+STREAM_GENERATE = (1 << 24) + (3 << 16)
+
+
+@register_model
+class DBN(ParamsMixin):
+    """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
+
+    Lecture 001_43bbffd0393e553f.txt ("Deep Belief Networks (DBNs)", "DBN Greedy Learning";
+    Hinton, Osindero & Teh 2006): "Unsupervised pre-learning provides a good initialization of
+    the network; supervised fine-tuning". ``layers=[784, 500, 500, 2000]`` stacks three RBMs,
+    784-500, 500-500 and 500-2000, trained in the lecture's three steps: RBM 1 on the data v;
+    then, W1 fixed, RBM 2 on h1 ~ Q(h1 | v) (or its mean); then RBM 3 on h2 ~ Q(h2 | h1); "and
+    so on" (:mod:`dlcore.dbn.stack`). Afterwards the DBN
+
+    * extracts features: :meth:`transform` (the top layer's Q(h = 1 | ...), means all the way);
+    * becomes a feed-forward network for supervised fine-tuning: :meth:`to_network` (a
+      :class:`dlcore.Sequential` whose Dense layers start from the RBM weights, topped by a
+      softmax layer);
+    * generates: :meth:`sample` (Gibbs sampling in the top RBM, then one pass down);
+    * with ``n_labels`` (Hinton et al. 2006, fig. 1) trains its top RBM on [features, one-hot
+      label], classifies by the top RBM's free energy (:meth:`predict`) and draws digits of a
+      chosen class (``sample(label=3)``);
+    * can fine-tune its generative model by up-down (contrastive wake-sleep, :meth:`up_down`),
+      which unties generative from recognition weights (:mod:`dlcore.dbn.updown`).
+
+    Parameters
+    ----------
+    layers : list of int
+        [n_visible, n_hidden_1, ..., n_hidden_top]: at least two sizes.
+    epochs, learning_rate, batch_size, momentum, weight_decay, cd_k, persistent,
+    sparsity_target : value, list of values (one per RBM), or None
+        CD hyperparameters of the RBMs (see :class:`dlcore.BernoulliRBM`); None leaves each
+        RBM's own default (learning rate 0.1 for binary, 0.01 for Gaussian visible units).
+    propagate : {"mean", "sample"}
+        What each RBM feeds the next: Q(h = 1 | v) itself (default: less noise, the common
+        practice, Hinton 2010 sec. 3.4) or binary samples h ~ Q(h | v) (the lecture's words),
+        drawn afresh every epoch.
+    visible : {"bernoulli", "gaussian"}
+        Visible units of the first RBM: binary (data in [0, 1]) or Gaussian (standardised
+        real-valued data, :class:`dlcore.GaussianBernoulliRBM`).
+    n_labels : int
+        0, or the number of classes: the top RBM then also sees the one-hot label, and
+        ``fit`` needs ``y``.
+    rbm : dict, list of dicts, or None
+        Any further RBM arguments: one dict for every RBM, or one per RBM (they override the
+        options above), e.g. ``[{"learning_rate": 0.05}, {}, {"cd_k": 3}]``.
+    up_down_epochs : int
+        Epochs of up-down fine-tuning run at the end of :meth:`fit` (0: none).
+    up_down_learning_rate, up_down_gibbs_steps, up_down_batch_size : float, int, int
+        Its learning rate, Gibbs steps in the top RBM, and mini-batch size.
+    seed : int or None
+        Every RBM gets its own key derived from it (``dlcore.layers.initializers.layer_seed``).
+    backend : {"auto", "cpu", "cuda", "reference"}
+    verbose : bool
+        One line per RBM epoch on stderr.
+
+    Attributes
+    ----------
+    rbms_ : list of RBMs, bottom first
+    generative_ : list of (G_i, g_i) per lower layer after :meth:`up_down`, else None (tied)
+    history : dict of per-epoch lists: ``rbm<k>_reconstruction_error``,
+        ``rbm<k>_free_energy_gap``, ``rbm<k>_seconds`` for every RBM, and
+        ``up_down_reconstruction_error``
+    """
+
+    def __init__(self, layers=(784, 500, 500), epochs=10, learning_rate=None, batch_size=None,
+                 momentum=None, weight_decay=None, cd_k=None, persistent=None,
+                 sparsity_target=None, propagate="mean", visible="bernoulli", n_labels=0,
+                 rbm=None, up_down_epochs=0, up_down_learning_rate=0.01, up_down_gibbs_steps=3,
+                 up_down_batch_size=100, seed=0, backend="auto", verbose=False):
+        self.layers = layers
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.cd_k = cd_k
+        self.persistent = persistent
+        self.sparsity_target = sparsity_target
+        self.propagate = propagate
+        self.visible = visible
+        self.n_labels = n_labels
+        self.rbm = rbm
+        self.up_down_epochs = up_down_epochs
+        self.up_down_learning_rate = up_down_learning_rate
+        self.up_down_gibbs_steps = up_down_gibbs_steps
+        self.up_down_batch_size = up_down_batch_size
+        self.seed = seed
+        self.backend = backend
+        self.verbose = verbose
+        self._check_params()
+
+    # -- hyperparameters ----------------------------------------------------------------
+    def _check_params(self):
+        if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
+            raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
+                             f"got {self.layers!r}")
+        for size in self.layers:
+            check_int(size, "every entry of layers", minimum=1)
+        n_rbms = len(self.layers) - 1
+        for name in PER_LAYER_OPTIONS:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)) and len(value) != n_rbms:
+                raise ValueError(f"{name} lists {len(value)} values for {n_rbms} RBMs "
+                                 f"(layers={list(self.layers)})")
+        if self.propagate not in PROPAGATE_MODES:
+            raise ValueError(f"propagate must be 'mean' or 'sample', got {self.propagate!r}")
+        if self.visible not in VISIBLE_KINDS:
+            raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible!r}")
+        check_int(self.n_labels, "n_labels", minimum=0)
+        if isinstance(self.rbm, (list, tuple)):
+            if len(self.rbm) != n_rbms or not all(isinstance(d, dict) or d is None
+                                                  for d in self.rbm):
+                raise ValueError(f"rbm must be one dict, or a list of {n_rbms} dicts (one per "
+                                 f"RBM), got {self.rbm!r}")
+        elif self.rbm is not None and not isinstance(self.rbm, dict):
+            raise ValueError(f"rbm must be a dict of RBM arguments or a list of them, got "
+                             f"{self.rbm!r}")
+        check_int(self.up_down_epochs, "up_down_epochs", minimum=0)
+        check_float(self.up_down_learning_rate, "up_down_learning_rate", low=0.0,
+                    low_open=True)
+        check_int(self.up_down_gibbs_steps, "up_down_gibbs_steps", minimum=1)
+        check_int(self.up_down_batch_size, "up_down_batch_size", minimum=1)
+        check_backend_name(self.backend)
+        if self.seed is not None:
+            rng.check_seed(self.seed)
+
+    def _build_rbms(self):
+        """The RBMs, bottom first, from the hyperparameters (their constructors check them)."""
+        self.seed_ = rng.check_seed(self.seed)
+        rbms = []
+        for index in range(len(self.layers) - 1):
+            options = layer_options(self, index)
+            options.setdefault("verbose", self.verbose)
+            try:
+                rbms.append(rbm_class(index, self.visible)(**options))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"RBM {index + 1} of the DBN: {error}") from None
+        return rbms
+
+    # -- greedy pretraining -------------------------------------------------------------
+    def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None):
+        """Greedy layer-wise pretraining (then up-down, if ``up_down_epochs``).
+
+        Parameters
+        ----------
+        X : (n, layers[0]) array, in [0, 1] for binary visible units
+        y : (n,) integer labels in [0, n_labels), needed when ``n_labels`` > 0
+        X_valid, y_valid : held-out data for each RBM's free-energy gap monitor, optional
+        progress : callable, optional
+            ``progress(layer, n_layers, epoch, epochs, batches_done, n_batches, error)``.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X, y = self._check_training_data(X, y, "X", "y")
+        if X_valid is not None:
+            X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
+        self.rbms_ = self._build_rbms()
+        self.generative_ = None
+        self.history = {}
+        self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
+        self.n_features_in_ = X.shape[1]
+        features, valid_features = X, X_valid
+        for index, rbm in enumerate(self.rbms_):
+            report = None if progress is None else (
+                lambda *arguments, index=index: progress(index + 1, len(self.rbms_), *arguments))
+            valid_rows = (None if valid_features is None
+                          else self._visible_rows(index, valid_features, y_valid))
+            if self.propagate == "mean" or index == 0:
+                rbm.fit(self._visible_rows(index, features, y), X_valid=valid_rows,
+                        progress=report)
+            else:
+                self._fit_on_fresh_samples(index, X, y, valid_rows, report)
+            self._record_layer(index, rbm)
+            if index + 1 < len(self.rbms_):
+                features = rbm.hidden_activity(features) if self.propagate == "mean" else X
+                if valid_features is not None:
+                    valid_features = rbm.hidden_activity(valid_features)
+        if self.up_down_epochs:
+            self.up_down(X, y, epochs=self.up_down_epochs)
+        return self
+
+    def _check_training_data(self, X, y, x_name, y_name):
+        X = check_data(X, x_name, n_columns=int(self.layers[0]),
+                       unit_interval=self.visible == "bernoulli", columns_meaning="visible units")
+        if not self.n_labels:
+            return X, None
+        if y is None:
+            raise ValueError(f"{y_name} is needed: this DBN has n_labels={self.n_labels} label "
+                             "units on its top RBM")
+        labels = np.asarray(y)
+        if labels.shape != (len(X),) or not np.issubdtype(labels.dtype, np.integer) \
+                or labels.min() < 0 or labels.max() >= self.n_labels:
+            raise ValueError(f"{y_name} must be ({len(X)},) integer labels in [0, "
+                             f"{self.n_labels}), got shape {labels.shape}, dtype {labels.dtype}")
+        return X, labels.astype(np.int64)
+
+    def _is_labelled_top(self, index):
+        return bool(self.n_labels) and index == len(self.layers) - 2
+
+    def _visible_rows(self, index, features, y):
+        """What RBM ``index`` sees: the features, with the one-hot label on the top RBM."""
+        if not self._is_labelled_top(index):
+            return features
+        return with_labels(features, y, int(self.n_labels))
+
+    def _fit_on_fresh_samples(self, index, X, y, valid_rows, report):
+        """``propagate="sample"``: RBM ``index`` trains epoch e on binary states drawn afresh
+        from the data up (stack.layer_input at step e); initialised from epoch 0's states."""
+        rbm = self.rbms_[index]
+        epochs = rbm.epochs
+
+        def rows(epoch):
+            states = layer_input(self.rbms_, X, index, "sample", self.seed_, epoch)
+            return self._visible_rows(index, states, y)
+
+        rbm.set_params(epochs=0).fit(rows(0))
+        rbm.set_params(epochs=epochs)
+        for epoch in range(epochs):
+            step_report = None if report is None else (
+                lambda _e, _n, *rest, epoch=epoch: report(epoch + 1, epochs, *rest))
+            rbm.partial_fit(rows(epoch), X_valid=valid_rows, progress=step_report)
+
+    def _record_layer(self, index, rbm):
+        for name, values in rbm.history.items():
+            self.history[f"rbm{index + 1}_{name}"] = list(values)
+
+    # -- using the stack ----------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "rbms_"):
+            raise RuntimeError("this DBN is not fitted yet: call fit(X) first, or dlcore.load() "
+                               "a saved one")
+
+    def _lower_features(self, X):
+        """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
+        self._check_fitted()
+        features = check_data(X, "X", n_columns=int(self.layers[0]),
+                              columns_meaning="visible units")
+        for rbm in self.rbms_[:-1]:
+            features = rbm.hidden_activity(features)
+        return features
+
+    def transform(self, X):
+        """Top-layer features: Q(h = 1 | ...) passed up as means through every RBM,
+        (n, layers[0]) -> (n, layers[-1]) float32. With label units the top RBM sees no label
+        (its label units off), as the network of :meth:`to_network` does."""
+        features = self._lower_features(X)
+        top = self.rbms_[-1]
+        if self.n_labels:
+            features = np.hstack([features, np.zeros((len(features), int(self.n_labels)),
+                                                     np.float32)])
+        return top.hidden_activity(features)
+
+    def to_network(self, n_classes=None, activation="sigmoid", seed=None, backend=None):
+        """A :class:`dlcore.Sequential` initialised from the RBMs, ready for fine-tuning.
+
+        One ``Dense`` layer per RBM whose kernel is the RBM's W (n_visible, n_hidden) (a Dense
+        kernel is (in, out)) and whose bias is the RBM's hidden bias, so that before any
+        training its hidden layers compute :meth:`transform`'s Q(h = 1 | ...) exactly (with
+        ``activation="sigmoid"``; a Gaussian first layer's W is divided by sigma, a labelled top
+        RBM's label rows are left out). On top: ``Dense(n_classes, activation="softmax")``
+        with Glorot-uniform weights from the network's seed. Compile it with any loss,
+        optimiser and regulariser of :mod:`dlcore.network`.
+
+        Parameters
+        ----------
+        n_classes : int, the number of outputs (default: ``n_labels``)
+        activation : activation of the hidden layers
+        seed : int, the network's seed (default: the DBN's)
+        backend : the network's backend (default: the DBN's)
+
+        Returns
+        -------
+        Sequential, built for inputs (layers[0],)
+        """
+        from dlcore.layers import Dense
+        from dlcore.network import Sequential
+        self._check_fitted()
+        n_classes = self.n_labels if n_classes is None else n_classes
+        check_int(n_classes, "n_classes", minimum=1)
+        network_layers = []
+        for index, rbm in enumerate(self.rbms_):
+            kernel = rbm.W
+            if index == 0 and self.visible == "gaussian":
+                kernel = kernel / rbm.visible_sigma[:, None]
+            if self._is_labelled_top(index):
+                kernel = kernel[:-int(self.n_labels)]
+            network_layers.append(Dense(rbm.W.shape[1], activation=activation,
+                                        kernel_initializer=np.array(kernel, np.float32),
+                                        bias_initializer=np.array(rbm.hidden_bias, np.float32),
+                                        name=f"rbm{index + 1}"))
+        network_layers.append(Dense(int(n_classes), activation="softmax", name="classifier"))
+        return Sequential(network_layers, input_shape=(int(self.layers[0]),),
+                          backend=self.backend if backend is None else backend,
+                          seed=self.seed_ if seed is None else seed, name="dbn")
+
+    # -- labels: classification by free energy ------------------------------------------
+    def _check_labelled(self):
+        self._check_fitted()
+        if not self.n_labels:
+            raise RuntimeError("predict needs a DBN trained with label units: "
+                               "DBN(..., n_labels=10).fit(X, y); or use to_network() and "
+                               "fine-tune it")
+
+    def decision_function(self, X):
+        """-F([features(x), e_k]) for every class k: minus the top RBM's free energy with the
+        label clamped to k, in float64 (n, n_labels). With a = c + f W_f (the features' hidden
+        input) and W_k the row of label unit k:
+
+            F(f, e_k) = -b_f . f - b_k - sum_j softplus(a_j + W_kj)
+        """
+        self._check_labelled()
+        features = self._lower_features(X).astype(np.float64)
+        top = self.rbms_[-1]
+        W, b, c = (np.asarray(a, np.float64) for a in (top.W, top.visible_bias, top.hidden_bias))
+        K = int(self.n_labels)
+        hidden_input = features @ W[:-K] + c
+        scores = np.empty((len(features), K))
+        for k in range(K):
+            scores[:, k] = (features @ b[:-K] + b[-K + k]
+                            + softplus(hidden_input + W[-K + k]).sum(axis=1))
+        return scores
+
+    def predict_proba(self, X):
+        """P(label = k | x) = softmax_k(-F(features(x), e_k)), (n, n_labels) float64."""
+        scores = self.decision_function(X)
+        scores -= scores.max(axis=1, keepdims=True)
+        probabilities = np.exp(scores)
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The class whose label gives the lowest free energy of the top RBM, (n,) int64."""
+        return self.decision_function(X).argmax(axis=1)
+
+    # -- generation ---------------------------------------------------------------------
+    def sample(self, n_samples=100, gibbs_steps=1000, label=None):
+        """Fantasies of the generative model: ``gibbs_steps`` of block Gibbs sampling in the top
+        RBM (label units clamped to ``label`` when given), then one pass down through the lower
+        layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1} G_i') but the last,
+        returned as probabilities (binary visible units) or means (Gaussian).
+
+        Parameters
+        ----------
+        n_samples : int
+        gibbs_steps : int >= 1
+        label : int or (n_samples,) ints, optional (DBNs with label units)
+
+        Returns
+        -------
+        (n_samples, layers[0]) float32
+        """
+        self._check_fitted()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        gibbs_steps = check_int(gibbs_steps, "gibbs_steps", minimum=1)
+        self.sample_calls_ += 1
+        top = self.rbms_[-1]
+        K = int(self.n_labels)
+        start = (rng.uniform(n_samples, top.W.shape[0], self.seed_, STREAM_GENERATE,
+                             2 * self.sample_calls_) < 0.5).astype(np.float32)
+        clamped = None
+        if K:
+            start_labels = self._label_rows(label, n_samples, K)
+            start[:, -K:] = start_labels
+            clamped = start_labels if label is not None else None
+        elif label is not None:
+            raise ValueError("label= needs a DBN trained with label units (n_labels > 0)")
+        visible = top.gibbs(start, steps=gibbs_steps, clamped=clamped)
+        states = visible[:, :visible.shape[1] - K]
+        return self._down_pass(states).astype(np.float32)
+
+    def _label_rows(self, label, n_samples, n_labels):
+        """One-hot rows of the requested labels, or of random ones when ``label`` is None."""
+        if label is None:
+            labels = (rng.uniform(n_samples, 1, self.seed_, STREAM_GENERATE,
+                                  2 * self.sample_calls_ + 1)[:, 0] * n_labels).astype(int)
+        else:
+            labels = np.broadcast_to(np.asarray(label), (n_samples,))
+            if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 \
+                    or labels.max() >= n_labels:
+                raise ValueError(f"label must be an integer in [0, {n_labels}) (or one per "
+                                 f"sample), got {label!r}")
+        return np.eye(n_labels, dtype=np.float32)[labels]
+
+    def _generative_weights(self, index):
+        """(G_i, g_i): untied after up-down, else the RBM's own W and visible bias."""
+        if self.generative_ is not None:
+            return self.generative_[index]
+        return self.rbms_[index].W, self.rbms_[index].visible_bias
+
+    def _down_pass(self, states):
+        for index in range(len(self.rbms_) - 2, -1, -1):
+            G, g = (np.asarray(a, np.float64) for a in self._generative_weights(index))
+            if index == 0 and self.visible == "gaussian":
+                return gaussian_visible_mean(states, G, g, self.rbms_[0].visible_sigma)
+            probability = visible_probability(states, G, g)
+            if index == 0:
+                return probability
+            u = rng.uniform(*probability.shape, self.seed_, STREAM_GENERATE + 1 + index,
+                            self.sample_calls_)
+            states = (u < probability).astype(np.float64)
+        return states
+
+    # -- up-down fine-tuning ------------------------------------------------------------
+    def up_down(self, X, y=None, epochs=1, learning_rate=None, gibbs_steps=None,
+                batch_size=None, progress=None):
+        """Fine-tune the generative model by up-down (contrastive wake-sleep), untying the
+        generative weights ``generative_`` from the recognition weights (the RBMs' W and
+        hidden biases); see :mod:`dlcore.dbn.updown`. Needs binary visible units and at least
+        two RBMs. ``progress(epoch, epochs, error)`` after each epoch. Returns self."""
+        self._check_fitted()
+        if self.visible != "bernoulli" or len(self.rbms_) < 2:
+            raise ValueError("up-down fine-tuning needs binary visible units and at least two "
+                             "RBMs (layers with three or more sizes)")
+        X, y = self._check_training_data(X, y, "X", "y")
+        epochs = check_int(epochs, "epochs", minimum=0)
+        if self.generative_ is None:
+            self.generative_ = [(rbm.W.copy(), rbm.visible_bias.copy())
+                                for rbm in self.rbms_[:-1]]
+        learner = UpDown(self, learning_rate or self.up_down_learning_rate,
+                         gibbs_steps or self.up_down_gibbs_steps,
+                         batch_size or self.up_down_batch_size)
+        be = learner.backend
+        data = be.asarray(X)
+        labels = None if y is None else be.asarray(np.eye(int(self.n_labels),
+                                                          dtype=np.float32)[y])
+        errors = self.history.setdefault("up_down_reconstruction_error", [])
+        with be.compute():
+            for epoch in range(epochs):
+                self.up_down_updates_, error = learner.epoch(
+                    data, labels, self.up_down_epochs_done_, self.up_down_updates_)
+                self.up_down_epochs_done_ += 1
+                errors.append(error)
+                if self.verbose:
+                    print(f"[DBN] up-down epoch {self.up_down_epochs_done_}: generative "
+                          f"reconstruction error {error:.5f}", file=sys.stderr)
+                if progress is not None:
+                    progress(epoch + 1, epochs, error)
+        learner.download()
+        return self
+
+    # -- files --------------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable (layers and per-layer lists as lists)."""
+        config = self.get_params()
+        for name, value in config.items():
+            if isinstance(value, tuple):
+                config[name] = list(value)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_state(self):
+        """``rbms/rbm_<i>``: each RBM's own state (:meth:`dlcore.BernoulliRBM.get_state`) with
+        its class and hyperparameters as attributes; ``generative/layer_<i>`` (``W``,
+        ``visible_bias``) once up-down has untied them; ``training``: counters."""
+        self._check_fitted()
+        rbms = {}
+        for index, rbm in enumerate(self.rbms_):
+            group = dict(rbm.get_state())
+            group["model_class"] = type(rbm).__name__
+            group["hyperparameters"] = json.dumps(rbm.get_config(), sort_keys=True)
+            rbms[f"rbm_{index}"] = group
+        state = {"rbms": rbms,
+                 "training": {"seed": str(self.seed_), "sample_calls": self.sample_calls_,
+                              "up_down_updates": self.up_down_updates_,
+                              "up_down_epochs_done": self.up_down_epochs_done_}}
+        if self.generative_ is not None:
+            state["generative"] = {f"layer_{i}": {"W": G, "visible_bias": g}
+                                   for i, (G, g) in enumerate(self.generative_)}
+        return state
+
+    def set_state(self, state):
+        """Rebuild every RBM from its group and check every shape against ``layers``; assign
+        only when all of it is valid."""
+        n_rbms = len(self.layers) - 1
+        rbms = []
+        for index in range(n_rbms):
+            group = dict(state["rbms"][f"rbm_{index}"])
+            class_name = group.pop("model_class")
+            if class_name not in RBM_CLASSES:
+                raise ValueError(f"rbms/rbm_{index} has unknown model_class {class_name!r}")
+            rbm = RBM_CLASSES[class_name].from_config(json.loads(group.pop("hyperparameters")))
+            rbm.set_state(group)
+            expected = (int(self.layers[index]) + (int(self.n_labels)
+                                                   if self._is_labelled_top(index) else 0),
+                        int(self.layers[index + 1]))
+            if rbm.W.shape != expected:
+                raise ValueError(f"dataset 'rbms/rbm_{index}/W' has shape {rbm.W.shape}; "
+                                 f"expected {expected} from layers={list(self.layers)}")
+            rbms.append(rbm)
+        generative = None
+        if "generative" in state:
+            generative = []
+            for index in range(n_rbms - 1):
+                key = f"generative/layer_{index}"
+                shape = (int(self.layers[index]), int(self.layers[index + 1]))
+                generative.append((
+                    np.array(require_array(state, f"{key}/W", shape), np.float32),
+                    np.array(require_array(state, f"{key}/visible_bias", shape[:1]),
+                             np.float32)))
+        training = state["training"]
+        counters = {name: int(training[name]) for name in
+                    ("seed", "sample_calls", "up_down_updates", "up_down_epochs_done")}
+        self.rbms_, self.generative_ = rbms, generative
+        self.seed_ = counters["seed"]
+        self.sample_calls_ = counters["sample_calls"]
+        self.up_down_updates_ = counters["up_down_updates"]
+        self.up_down_epochs_done_ = counters["up_down_epochs_done"]
+        self.n_features_in_ = int(self.layers[0])
+        if not hasattr(self, "history"):
+            self.history = {}
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("dlcore models are never pickled: save this DBN with "
+                        "dlcore.save(dbn, 'dbn.h5')")

@@ -1,0 +1,69 @@
+"""How a DBN's RBMs are built and fed: per-layer options, and the data each layer trains on.
+
+Greedy layer-wise pretraining (lecture 001_43bbffd0393e553f.txt, "DBN Greedy Learning";
+Hinton, Osindero & Teh 2006) in three steps:
+
+1. train RBM 1 on the data v;
+2. fix W1 and feed h1 ~ Q(h1 | v) (``propagate="sample"``, the lecture's words) or its mean
+   Q(h1 = 1 | v) (``propagate="mean"``) as the data of RBM 2;
+3. continue: RBM k+1 trains on h_k ~ Q(h_k | h_{k-1}), "and so on".
+
+With ``"sample"`` every epoch of RBM k+1 draws fresh binary states all the way up from the data,
+h_1 ~ Q(h_1 | v), ..., h_k ~ Q(h_k | h_{k-1}), each layer j from Philox stream
+``STREAM_PROPAGATE + j`` at step = the epoch: :func:`layer_input` is that recipe.
+"""
+import numpy as np
+
+from dlcore.layers.initializers import layer_seed
+from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
+
+# Philox streams of the binary states fed upwards: STREAM_PROPAGATE + layer (step = epoch).
+# Far above the RBMs' own streams (STREAM_GIBBS + 2k, STREAM_SAMPLE + 2k + layer).
+STREAM_PROPAGATE = 1 << 24
+PROPAGATE_MODES = ("mean", "sample")
+VISIBLE_KINDS = ("bernoulli", "gaussian")
+# DBN arguments that may be one value for every RBM or a list with one value per RBM.
+PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "weight_decay",
+                     "cd_k", "persistent", "sparsity_target")
+
+
+def rbm_class(index, visible):
+    """The RBM class of layer ``index``: Gaussian visible units only for a Gaussian first layer."""
+    return GaussianBernoulliRBM if index == 0 and visible == "gaussian" else BernoulliRBM
+
+
+def layer_options(dbn, index):
+    """Constructor arguments of RBM ``index`` (0 = the bottom one) of ``dbn``: its size, its
+    seed, the DBN-wide options (one value, or the index-th of a list; None leaves the RBM's own
+    default), then ``dbn.rbm`` (one dict for all, or one per RBM) on top."""
+    n_rbms = len(dbn.layers) - 1
+    options = {"n_hidden": int(dbn.layers[index + 1]), "seed": layer_seed(dbn.seed_, index),
+               "backend": dbn.backend}
+    for name in PER_LAYER_OPTIONS:
+        value = getattr(dbn, name)
+        if isinstance(value, (list, tuple)):
+            value = value[index]
+        if value is not None:
+            options[name] = value
+    if dbn.n_labels and index == n_rbms - 1:
+        options["n_labels"] = int(dbn.n_labels)
+    extra = dbn.rbm[index] if isinstance(dbn.rbm, (list, tuple)) else dbn.rbm
+    options.update(extra or {})
+    return options
+
+
+def layer_input(rbms, X, index, propagate, seed, step):
+    """The data RBM ``index`` trains on at epoch ``step`` (see the module docstring): X itself
+    for the first RBM, else X passed up through ``rbms[:index]`` as means or binary samples."""
+    data = X
+    for below, rbm in enumerate(rbms[:index]):
+        data = rbm.hidden_activity(data, sample=propagate == "sample", seed=seed,
+                                   stream=STREAM_PROPAGATE + below, step=step)
+    return data
+
+
+def with_labels(features, labels, n_labels):
+    """[features | one-hot labels]: the visible rows of a top RBM trained with labels."""
+    one_hot = np.zeros((len(features), n_labels), dtype=np.float32)
+    one_hot[np.arange(len(features)), labels] = 1.0
+    return np.ascontiguousarray(np.hstack([features, one_hot]), dtype=np.float32)

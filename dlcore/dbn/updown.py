@@ -1,0 +1,160 @@
+"""Up-down fine-tuning of a DBN's generative model: contrastive wake-sleep (Hinton, Osindero &
+Teh 2006, "A fast learning algorithm for deep belief nets", sec. 5 and appendix B).
+
+After greedy pretraining each lower layer uses one W both ways: up to recognise,
+Q(h = 1 | v) = sigm(c + v W), and down to generate, P(v = 1 | h) = sigm(b + h W'). Up-down
+*unties* them: the recognition weights R_i (with biases c_i) stay in the RBMs, the generative
+weights G_i (with biases g_i) start as copies and live beside them. The top RBM stays an
+undirected associative memory (with the label units, when the DBN has them). For a mini-batch
+x (and its one-hot labels y), with L lower layers:
+
+    wake (up):    s_0 = x;  s_{i+1} ~ sigm(s_i R_i + c_i)                       i = 0 .. L-1
+    top RBM:      one CD-k update on v+ = [s_L, y] (:mod:`dlcore.rbm.trainer`), whose
+                  negative phase ends in v- = [t_L, y-]
+    sleep (down): t_i ~ sigm(t_{i+1} G_i' + g_i)  (t_0: the probabilities)       i = L-1 .. 0
+    generative:   G_i += eps (s_i - sigm(s_{i+1} G_i' + g_i))' s_{i+1} / n,  g_i += eps mean(...)
+    recognition:  R_i += eps t_i' (t_{i+1} - sigm(t_i R_i + c_i)) / n,      c_i += eps mean(...)
+
+The generative weights learn to reconstruct each wake state from the one above it, the
+recognition weights to recover each sleep state from the one below: the wake and sleep phases
+of Hinton, Dayan, Frey & Neal (1995), with the top RBM's contrastive negative phase in place of
+a fantasy from a fixed prior. Every product and sample runs on the DBN's backend; samples come
+from Philox streams ``STREAM_WAKE + i`` and ``STREAM_SLEEP + i`` at the update number.
+"""
+import numpy as np
+
+from dlcore.backend import get_backend, rng
+from dlcore.backend.kernels import KernelBackend, body
+from dlcore.rbm.units import write_label_columns
+
+STREAM_WAKE = (1 << 24) + (1 << 16)
+STREAM_SLEEP = (1 << 24) + (2 << 16)
+
+
+@body
+def copy_columns_span(row, first, last, source, source_first, destination,
+                      destination_first):
+    for column in range(first, last):
+        destination[row, destination_first + column] = source[row, source_first + column]
+
+
+def copy_columns(backend, source, source_first, destination, destination_first, n_columns):
+    """destination[:, d:d + m] = source[:, s:s + m] for every row (both (n, .) backend arrays):
+    a DBN's penultimate states in and out of its top RBM's [features | labels] rows."""
+    if not isinstance(backend, KernelBackend):
+        destination[:, destination_first:destination_first + n_columns] = \
+            source[:, source_first:source_first + n_columns]
+        return
+    backend.launch_rows(copy_columns_span, source.shape[0], n_columns, source, source_first,
+                        destination, destination_first)
+
+
+class UpDown:
+    """Contrastive wake-sleep updates of a fitted DBN's weights (module docstring).
+
+    Parameters
+    ----------
+    dbn : dlcore.DBN, fitted, binary visible units; its RBMs hold R_i, c_i and the top RBM,
+        ``dbn.generative_`` the (G_i, g_i) of the L lower layers
+    learning_rate : float, eps of every update
+    gibbs_steps : int, k of the top RBM's CD-k
+    batch_size : int
+    """
+
+    def __init__(self, dbn, learning_rate, gibbs_steps, batch_size):
+        self.dbn = dbn
+        self.backend = be = get_backend(dbn.backend)
+        self.rate, self.seed = float(learning_rate), dbn.seed_
+        lower, top = dbn.rbms_[:-1], dbn.rbms_[-1]
+        self.recognition = [(be.asarray(r.W), be.asarray(r.hidden_bias)) for r in lower]
+        self.generative = [(be.asarray(G), be.asarray(g)) for G, g in dbn.generative_]
+        self.top = top.cd_trainer(be, learning_rate=self.rate, cd_k=int(gibbs_steps),
+                                  persistent=False, sample_visible=True, batch_size=batch_size)
+        sizes = dbn.layers[:len(lower) + 1]                  # layers[0 .. L]
+        self.wake, self.sleep, self.scratch = (
+            [be.empty((batch_size, size)) for size in sizes] for _ in range(3))
+        self.top_visible = be.empty((batch_size, top.W.shape[0]))
+        self.velocity = [be.zeros((size,)) for size in sizes]  # momentum 0: overwritten
+        self.squared_error = be.zeros((sizes[0],))
+
+    def step(self, x, labels, update):
+        """One update from the batch ``x`` (b, n_visible) on the backend, ``labels`` (b, K)
+        one-hot or None; ``update`` numbers it (the Philox step of every sample)."""
+        be, b, L = self.backend, x.shape[0], len(self.recognition)
+        s = [x] + [buffer[:b] for buffer in self.wake[1:]]
+        t = [buffer[:b] for buffer in self.sleep]
+        scratch = [buffer[:b] for buffer in self.scratch]
+        for i, (R, c) in enumerate(self.recognition):           # wake: s_{i+1} ~ Q(. | s_i)
+            be.gemm(s[i], R, scratch[i + 1])
+            be.sigmoid_bernoulli(scratch[i + 1], c, s[i + 1], self.seed, STREAM_WAKE + i, update)
+        top_visible = s[L]
+        if labels is not None:
+            top_visible = self.top_visible[:b]
+            copy_columns(be, s[L], 0, top_visible, 0, s[L].shape[1])
+            write_label_columns(be, labels, labels, top_visible, None)
+        self.top.step(top_visible, update)                       # CD-k of the top RBM
+        copy_columns(be, self.top.x2[:b], 0, t[L], 0, t[L].shape[1])
+        for i in range(L - 1, -1, -1):                           # sleep: t_i ~ P(. | t_{i+1})
+            G, g = self.generative[i]
+            probability = scratch[i] if i > 0 else t[0]           # t_0: the probabilities
+            be.gemm(t[i + 1], G, probability, trans_b=True)
+            be.sigmoid_bernoulli(probability, g, t[i] if i > 0 else None, self.seed,
+                                 STREAM_SLEEP + i, update)
+        for i in range(L):
+            self._learn_generative(i, s, scratch[i])
+            self._learn_recognition(i, t, scratch[i + 1])
+
+    def _learn_generative(self, i, s, prediction):
+        """G_i += eps (s_i - sigm(s_{i+1} G_i' + g_i))' s_{i+1} / n;  g_i likewise."""
+        be, G, g = self.backend, *self.generative[i]
+        be.gemm(s[i + 1], G, prediction, trans_b=True)
+        be.sigmoid_bernoulli(prediction, g, None, self.seed, 0, 0)
+        if i == 0:
+            be.accumulate_squared_error(s[0], prediction, self.squared_error)
+        rate = self.rate / s[i].shape[0]
+        be.gemm(s[i], s[i + 1], G, trans_a=True, alpha=rate, beta=1.0)
+        be.gemm(prediction, s[i + 1], G, trans_a=True, alpha=-rate, beta=1.0)
+        be.bias_step(g, self.velocity[i], s[i], prediction, self.rate, 0.0)
+
+    def _learn_recognition(self, i, t, prediction):
+        """R_i += eps t_i' (t_{i+1} - sigm(t_i R_i + c_i)) / n;  c_i likewise."""
+        be, R, c = self.backend, *self.recognition[i]
+        be.gemm(t[i], R, prediction)
+        be.sigmoid_bernoulli(prediction, c, None, self.seed, 0, 0)
+        rate = self.rate / t[i].shape[0]
+        be.gemm(t[i], t[i + 1], R, trans_a=True, alpha=rate, beta=1.0)
+        be.gemm(t[i], prediction, R, trans_a=True, alpha=-rate, beta=1.0)
+        be.bias_step(c, self.velocity[i + 1], t[i + 1], prediction, self.rate, 0.0)
+
+    def epoch(self, data, labels, epoch, first_update):
+        """One pass over ``data`` (N, n_visible) and ``labels`` (N, K) or None, both on the
+        backend, in the order of Philox(seed, STREAM_SHUFFLE, step = epoch). Returns
+        ``(next_update, error)``: error is the mean squared error per pixel of the generative
+        model's reconstruction sigm(s_1 G_0' + g_0) of each wake batch."""
+        be, batch = self.backend, self.wake[0].shape[0]
+        be.copy_into(self.squared_error, be.zeros(self.squared_error.shape))
+        order = rng.permutation(data.shape[0], self.seed, rng.STREAM_SHUFFLE, epoch)
+        label_batch = (None if labels is None
+                       else be.empty((batch, labels.shape[1])))
+        update = first_update
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            x = self.wake[0][:len(rows)]
+            be.gather_rows(data, rows, x)
+            y = None
+            if labels is not None:
+                y = label_batch[:len(rows)]
+                be.gather_rows(labels, rows, y)
+            self.step(x, y, update)
+            update += 1
+        total = float(np.sum(be.to_numpy(self.squared_error), dtype=np.float64))
+        return update, total / (len(order) * data.shape[1])
+
+    def download(self):
+        """Write R_i, c_i, G_i, g_i and the top RBM back into the DBN (NumPy arrays)."""
+        to_numpy = self.backend.to_numpy
+        for rbm, (R, c) in zip(self.dbn.rbms_[:-1], self.recognition):
+            rbm.W, rbm.hidden_bias = to_numpy(R).copy(), to_numpy(c).copy()
+        self.dbn.generative_ = [(to_numpy(G).copy(), to_numpy(g).copy())
+                                for G, g in self.generative]
+        self.dbn.rbms_[-1].adopt_trainer(self.top)

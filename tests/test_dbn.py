@@ -1,0 +1,241 @@
+"""The DBN: greedy pretraining, conversion to a network, labels, generation, up-down, files.
+Oracles: the RBM trained alone on what the option says a layer is fed (the lecture's three
+steps written out in NumPy), the RBMs' own transform, hand-made two-class data, the reference
+backend, and a save/load round trip."""
+import numpy as np
+import pytest
+
+import dlcore
+from conftest import requires_cuda
+from dlcore import DBN, BernoulliRBM
+from dlcore.backend import get_backend, rng
+from dlcore.dbn.stack import STREAM_PROPAGATE, layer_options
+from dlcore.dbn.updown import UpDown
+from dlcore.rbm import model
+from dlcore.rbm.units import SoftmaxLabelVisible
+
+KERNEL_BACKENDS = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+
+
+def binary_data(n=60, width=12, seed=0):
+    return (rng.uniform(n, width, seed, rng.STREAM_SPLIT) < 0.3).astype(np.float32)
+
+
+def two_class_data(n_per_class=150, seed=0):
+    """16-pixel images: class 0 lights the left half, class 1 the right half, 10 % of pixels
+    flipped."""
+    halves = np.zeros((2, 16), np.float32)
+    halves[0, :8] = halves[1, 8:] = 1
+    labels = np.repeat([0, 1], n_per_class)
+    noise = rng.uniform(2 * n_per_class, 16, seed, rng.STREAM_SPLIT) < 0.1
+    return np.abs(halves[labels] - noise).astype(np.float32), labels
+
+
+def brighter_half(images):
+    return (images[:, 8:].mean(axis=1) > images[:, :8].mean(axis=1)).astype(int)
+
+
+def alone(dbn, index, rows, epochs_of_rows=None):
+    """RBM ``index`` of ``dbn`` trained on its own, on ``rows`` (or epoch e on rows(e))."""
+    rbm = BernoulliRBM(**layer_options(dbn, index))
+    if epochs_of_rows is None:
+        return rbm.fit(rows)
+    epochs = rbm.epochs
+    rbm.set_params(epochs=0).fit(epochs_of_rows(0))
+    for epoch in range(epochs):
+        rbm.partial_fit(epochs_of_rows(epoch))
+    return rbm
+
+
+def test_greedy_pretraining_feeds_each_rbm_the_means_of_the_one_below():
+    X = binary_data()
+    dbn = DBN(layers=[12, 6, 5, 4], epochs=2, batch_size=10, seed=3,
+              backend="reference").fit(X)
+    h1 = model.hidden_probability(X, dbn.rbms_[0].W, dbn.rbms_[0].hidden_bias)
+    h2 = model.hidden_probability(h1, dbn.rbms_[1].W, dbn.rbms_[1].hidden_bias)
+    for index, rows in ((1, h1), (2, h2)):
+        expected = alone(dbn, index, rows)
+        np.testing.assert_allclose(dbn.rbms_[index].W, expected.W, atol=1e-6)
+        np.testing.assert_allclose(dbn.rbms_[index].hidden_bias, expected.hidden_bias, atol=1e-6)
+
+
+def test_greedy_pretraining_with_samples_feeds_fresh_binary_states_every_epoch():
+    X = binary_data()
+    dbn = DBN(layers=[12, 6, 5, 4], epochs=2, batch_size=10, seed=3, propagate="sample",
+              backend="reference").fit(X)
+
+    def states(rows, rbm, layer, epoch):      # h ~ Q(h | rows): u < sigm(rows W + c)
+        probability = model.hidden_probability(rows, rbm.W, rbm.hidden_bias)
+        u = rng.uniform(*probability.shape, dbn.seed_, STREAM_PROPAGATE + layer, epoch)
+        return (u < probability).astype(np.float32)
+
+    def h1(epoch):
+        return states(X, dbn.rbms_[0], 0, epoch)
+
+    def h2(epoch):
+        return states(h1(epoch), dbn.rbms_[1], 1, epoch)
+
+    assert set(np.unique(h1(0))) == {0.0, 1.0} and not np.array_equal(h1(0), h1(1))
+    for index, rows in ((1, h1), (2, h2)):
+        expected = alone(dbn, index, None, epochs_of_rows=rows)
+        np.testing.assert_allclose(dbn.rbms_[index].W, expected.W, atol=1e-6)
+
+
+def hidden_layers_of(network, X):
+    backend = network.backend
+    activity = backend.asarray(X)
+    for layer in network.layers[:-1]:
+        activity = layer.forward(activity)
+    return backend.to_numpy(activity)
+
+
+@pytest.mark.parametrize("options", [{}, {"n_labels": 2}, {"visible": "gaussian"}],
+                         ids=["binary", "labelled top", "gaussian first layer"])
+def test_to_network_reproduces_transform_in_its_hidden_layers_before_fine_tuning(options):
+    X, y = two_class_data(40)
+    if options.get("visible") == "gaussian":
+        X = (X - X.mean()) / X.std()
+    dbn = DBN(layers=[16, 10, 6], epochs=2, batch_size=10, backend="cpu", **options)
+    dbn.fit(X, y if options.get("n_labels") else None)
+    network = dbn.to_network(n_classes=2)
+    assert [type(layer).__name__ for layer in network.layers] == ["Dense"] * 3
+    np.testing.assert_allclose(hidden_layers_of(network, X), dbn.transform(X), atol=1e-5)
+
+
+def test_the_network_fine_tunes_and_predicts_class_probabilities():
+    X, y = two_class_data(60)
+    network = DBN(layers=[16, 10, 8], epochs=3, batch_size=10, backend="cpu").fit(X) \
+        .to_network(n_classes=2)
+    network.compile(loss="cross_entropy",
+                    optimizer=dlcore.optimizers.SGD(learning_rate=0.1, momentum=0.9))
+    network.fit(X, y, epochs=5, batch_size=16, validation_split=0.1, verbose=0)
+    probabilities = network.predict(X)
+    assert probabilities.shape == (120, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    assert (probabilities.argmax(axis=1) == y).mean() > 0.9
+
+
+@pytest.fixture(scope="module")
+def labelled_dbn():
+    X, y = two_class_data()
+    return DBN(layers=[16, 12, 12], epochs=15, batch_size=10, n_labels=2, seed=1,
+               backend="cpu").fit(X, y)
+
+
+def test_label_clamped_sampling_produces_the_requested_class_more_often_than_chance(
+        labelled_dbn):
+    for label in (0, 1):
+        drawn = brighter_half(labelled_dbn.sample(200, gibbs_steps=100, label=label))
+        assert np.mean(drawn == label) > 0.75, (label, np.mean(drawn == label))
+
+
+def test_free_energy_classification_of_the_top_rbm_separates_two_classes(labelled_dbn):
+    X, y = two_class_data(seed=7)
+    assert (labelled_dbn.predict(X) == y).mean() > 0.95
+    np.testing.assert_allclose(labelled_dbn.predict_proba(X).sum(axis=1), 1)
+
+
+def test_up_down_keeps_generative_weights_separate_from_recognition_weights():
+    X, y = two_class_data()
+    dbn = DBN(layers=[16, 12, 10, 12], epochs=3, batch_size=10, n_labels=2, seed=1,
+              backend="cpu").fit(X, y)
+    tied = [rbm.W.copy() for rbm in dbn.rbms_]
+    dbn.up_down(X, y, epochs=2, learning_rate=0.05)
+    for (G, g), rbm, before in zip(dbn.generative_, dbn.rbms_, tied):
+        assert G is not rbm.W and not np.shares_memory(G, rbm.W)
+        assert not np.allclose(G, before) and not np.allclose(rbm.W, before)
+        assert not np.allclose(G, rbm.W)
+    # recognition goes up (transform), generation comes down through G: silence G_0's output
+    recognised = dbn.transform(X)
+    dbn.generative_[0] = (np.zeros_like(dbn.generative_[0][0]),
+                          np.full_like(dbn.generative_[0][1], -30.0))
+    np.testing.assert_array_equal(dbn.transform(X), recognised)
+    assert dbn.sample(5, gibbs_steps=2).max() < 1e-6
+    assert len(dbn.history["up_down_reconstruction_error"]) == 2
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_up_down_updates_match_the_reference_backend(backend_name):
+    X, y = two_class_data(8)
+    results = {}
+    for name in ("reference", backend_name):
+        dbn = DBN(layers=[16, 6, 5, 4], epochs=1, batch_size=8, n_labels=2, seed=2,
+                  backend="reference").fit(X, y)
+        dbn.backend = name
+        dbn.up_down(X, y, epochs=1, batch_size=8, gibbs_steps=2)
+        results[name] = [dbn.generative_[0][0], dbn.rbms_[0].W, dbn.rbms_[-1].W]
+    for got, expected in zip(results[backend_name], results["reference"]):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_softmax_label_units_match_the_reference(backend_name, random_state):
+    top_down = random_state.normal(0, 2, (6, 9)).astype(np.float32)
+    bias = random_state.normal(0, 1, 9).astype(np.float32)
+    results = {}
+    for name in ("reference", backend_name):
+        be = get_backend(name)
+        means, states = be.asarray(top_down.copy()), be.empty((6, 9))
+        SoftmaxLabelVisible(3).sample(be, means, be.asarray(bias), states, 5, 17, 2)
+        results[name] = be.to_numpy(means), be.to_numpy(states)
+    np.testing.assert_allclose(results[backend_name][0], results["reference"][0], rtol=1e-5)
+    np.testing.assert_array_equal(results[backend_name][1], results["reference"][1])
+    means, states = results["reference"]
+    np.testing.assert_allclose(means[:, -3:].sum(axis=1), 1, rtol=1e-6)
+    assert np.all(states[:, -3:].sum(axis=1) == 1)             # exactly one label on
+
+
+def test_save_and_load_round_trip_keeps_every_rbm_the_labels_and_the_generative_weights(
+        tmp_path):
+    X, y = two_class_data(30)
+    dbn = DBN(layers=[16, 8, 6], epochs=2, batch_size=10, n_labels=2, seed=4,
+              learning_rate=[0.1, 0.05], backend="cpu").fit(X, y)
+    dbn.up_down(X, y, epochs=1)
+    dlcore.save(dbn, tmp_path / "dbn.h5")
+    loaded = dlcore.load(tmp_path / "dbn.h5")
+    assert isinstance(loaded, DBN) and loaded.get_config() == dbn.get_config()
+    for mine, theirs in zip(dbn.rbms_, loaded.rbms_):
+        np.testing.assert_array_equal(mine.W, theirs.W)
+        assert mine.get_config() == theirs.get_config()
+    np.testing.assert_array_equal(loaded.generative_[0][0], dbn.generative_[0][0])
+    np.testing.assert_array_equal(loaded.predict_proba(X), dbn.predict_proba(X))
+    np.testing.assert_array_equal(loaded.sample(4, 3, label=1), dbn.sample(4, 3, label=1))
+    assert loaded.history["rbm2_reconstruction_error"] == dbn.history[
+        "rbm2_reconstruction_error"]
+
+
+def test_the_fine_tuned_network_saves_and_loads_and_predicts_the_same(tmp_path):
+    X, _ = two_class_data(20)
+    network = DBN(layers=[16, 8, 6], epochs=1, backend="cpu").fit(X).to_network(2)
+    dlcore.save(network, tmp_path / "model.h5")
+    np.testing.assert_allclose(dlcore.load(tmp_path / "model.h5").predict(X), network.predict(X),
+                               rtol=1e-6)
+
+
+def test_per_layer_options_reach_their_rbm():
+    dbn = DBN(layers=[12, 6, 4], epochs=[2, 1], learning_rate=[0.1, 0.05],
+              rbm=[{"momentum": 0.9}, {"cd_k": 2}], backend="cpu").fit(binary_data())
+    first, second = dbn.rbms_
+    assert (first.epochs, first.learning_rate, first.momentum) == (2, 0.1, 0.9)
+    assert (second.epochs, second.learning_rate, second.cd_k) == (1, 0.05, 2)
+    assert len(dbn.history["rbm1_reconstruction_error"]) == 2
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"layers": [784]}, "at least two"),
+    ({"layers": [12, 6, 4], "epochs": [1, 2, 3]}, "epochs lists 3 values for 2 RBMs"),
+    ({"propagate": "median"}, "propagate"),
+    ({"visible": "poisson"}, "visible"),
+    ({"rbm": [{}]}, "one per"),
+])
+def test_bad_hyperparameters_name_the_problem(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        DBN(**arguments)
+
+
+def test_a_labelled_dbn_needs_labels_and_an_unlabelled_one_cannot_predict():
+    with pytest.raises(ValueError, match="y is needed"):
+        DBN(layers=[12, 4], n_labels=2, backend="cpu").fit(binary_data())
+    plain = DBN(layers=[12, 4], epochs=1, backend="cpu").fit(binary_data())
+    with pytest.raises(RuntimeError, match="label units"):
+        plain.predict(binary_data())
