@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from dlcore.backend.kernels import body
+from dlcore.layers.launch import launcher_for
 
 CLIP = 1e-7
 _ONE = np.float32(1.0)
@@ -169,8 +170,8 @@ class Loss:
             row_correct[...] = correct_predictions(outputs, targets,
                                                    0.0 if fused else 0.5)
             return
-        backend.launch_1d(self._body(fused), n, outputs, targets, grad, row_loss, row_correct,
-                          np.float32(scale))
+        launcher_for(backend).one_d(self._body(fused), n, outputs, targets, grad, row_loss,
+                                    row_correct, np.float32(scale), work=n * width)
 
     def get_config(self):
         return self.name

@@ -39,6 +39,7 @@ from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.layers.initializers import layer_seed
+from dlcore.layers.launch import launcher_for
 from dlcore.losses import get_loss
 from dlcore.optimizers import Parameter, get_optimizer, serialize as serialize_optimizer
 from dlcore.validation import check_float, check_int
@@ -251,7 +252,8 @@ class Sequential:
         if self.input_shape is not None and tuple(array.shape[1:]) != self.input_shape:
             hint = ""
             if int(np.prod(array.shape[1:])) == int(np.prod(self.input_shape)):
-                hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, self.input_shape))})"
+                shape = ", ".join(map(str, self.input_shape))
+                hint = f"; reshape it with {name}.reshape(-1, {shape})"
             raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
                              f"expects {self.input_shape}{hint}")
         array = np.ascontiguousarray(array, dtype=np.float32 if not self.built else self.dtype)
@@ -450,7 +452,7 @@ class Sequential:
             totals += (row_loss.sum(dtype=np.float64), row_correct.sum(dtype=np.float64),
                        row_loss.shape[0])
         else:
-            self.backend.launch_1d(accumulate_batch, 1, row_loss, row_correct, totals)
+            launcher_for(self.backend).one_d(accumulate_batch, 1, row_loss, row_correct, totals)
 
     def _epoch_logs(self, totals):
         loss, correct, count = self.backend.to_numpy(totals)
@@ -714,8 +716,9 @@ class _BatchBuffers:
         """The batch ``rows`` of (data, targets), gathered on the device."""
         n = len(rows)
         x, y = self.x[:n], self.y[:n]
-        self.backend.gather_rows(data, rows, x)
-        self.backend.gather_rows(targets, rows, y)
+        launch = launcher_for(self.backend)
+        launch.gather_rows(data, rows, x)
+        launch.gather_rows(targets, rows, y)
         return x.reshape((n,) + self.sample_shape), y
 
     def loss_buffers(self, n, width):

@@ -10,7 +10,8 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
     AdaGrad       s <- s + g^2;  theta <- theta - eta g / (sqrt(s) + eps)     (Duchi et al. 2011)
     RMSProp       s <- rho s + (1 - rho) g^2;  theta <- theta - eta g / (sqrt(s) + eps)
     Adam          m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;          (Kingma & Ba 2015)
-                  theta <- theta - eta m^ / (sqrt(v^) + eps),  m^ = m / (1 - b1^t), v^ = v / (1 - b2^t)
+                  theta <- theta - eta m^ / (sqrt(v^) + eps),
+                  m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
 
 The momentum form is lecture 002's (and PyTorch's); Keras writes v <- mu v - eta g, the same
 steps for a constant eta.
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlcore.backend.kernels import body
+from dlcore.layers.launch import launcher_for
 from dlcore.backend.rng import shared
 from dlcore.validation import check_float, check_int
 
@@ -133,47 +135,62 @@ def _effective_gradient(theta, g, scale, l1, l2):
     return scale * g + l2 * theta + l1 * sign
 
 
+# Each body loops from 0 over views of its element range: with range(first, last) Numba cannot
+# rule out negative indices and tests each one, which stops vectorisation (measured: 5x).
+
+
 @body
 def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nesterov, unused_h,
              scale, l1, l2):
-    for i in range(first, last):
-        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
+    w, dw, v = theta[first:last], grad[first:last], velocity[first:last]
+    if momentum != _ZERO and not nesterov and scale == _ONE and l1 == _ZERO and l2 == _ZERO:
+        for i in range(w.shape[0]):   # lecture 002's momentum, plain
+            delta = momentum * v[i] + dw[i]
+            v[i] = delta
+            w[i] -= rate * delta
+        return
+    for i in range(w.shape[0]):
+        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
         if momentum == _ZERO:
-            theta[i] -= rate * g
+            w[i] -= rate * g
             continue
-        delta = momentum * velocity[i] + g
-        velocity[i] = delta
-        theta[i] -= rate * (g + momentum * delta) if nesterov else rate * delta
+        delta = momentum * v[i] + g
+        v[i] = delta
+        w[i] -= rate * (g + momentum * delta) if nesterov else rate * delta
 
 
 @body
 def adagrad_span(first, last, theta, grad, accumulator, unused, rate, epsilon, unused_a,
                  unused_b, scale, l1, l2):
-    for i in range(first, last):
-        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
-        accumulator[i] += g * g
-        theta[i] -= rate * g / (np.float32(math.sqrt(accumulator[i])) + epsilon)
+    w, dw, s = theta[first:last], grad[first:last], accumulator[first:last]
+    for i in range(w.shape[0]):
+        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        s[i] += g * g
+        w[i] -= rate * g / (np.float32(math.sqrt(s[i])) + epsilon)
 
 
 @body
 def rmsprop_span(first, last, theta, grad, mean_square, unused, rate, rho, epsilon, unused_b,
                  scale, l1, l2):
-    for i in range(first, last):
-        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
-        mean_square[i] = rho * mean_square[i] + (_ONE - rho) * g * g
-        theta[i] -= rate * g / (np.float32(math.sqrt(mean_square[i])) + epsilon)
+    w, dw, s = theta[first:last], grad[first:last], mean_square[first:last]
+    for i in range(w.shape[0]):
+        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        s[i] = rho * s[i] + (_ONE - rho) * g * g
+        w[i] -= rate * g / (np.float32(math.sqrt(s[i])) + epsilon)
 
 
 @body
 def adam_span(first, last, theta, grad, m, v, rate, beta_1, beta_2, corrections, scale, l1, l2):
     """``corrections`` = (1 / (1 - b1^t), 1 / (1 - b2^t), eps), computed once per update."""
-    for i in range(first, last):
-        g = _effective_gradient(theta[i], grad[i], scale, l1, l2)
-        m[i] = beta_1 * m[i] + (_ONE - beta_1) * g
-        v[i] = beta_2 * v[i] + (_ONE - beta_2) * g * g
-        m_hat = m[i] * corrections[0]
-        v_hat = v[i] * corrections[1]
-        theta[i] -= rate * m_hat / (np.float32(math.sqrt(v_hat)) + corrections[2])
+    w, dw, first_moment, second_moment = theta[first:last], grad[first:last], m[first:last], \
+        v[first:last]
+    for i in range(w.shape[0]):
+        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        first_moment[i] = beta_1 * first_moment[i] + (_ONE - beta_1) * g
+        second_moment[i] = beta_2 * second_moment[i] + (_ONE - beta_2) * g * g
+        m_hat = first_moment[i] * corrections[0]
+        v_hat = second_moment[i] * corrections[1]
+        w[i] -= rate * m_hat / (np.float32(math.sqrt(v_hat)) + corrections[2])
 
 
 @body
@@ -288,9 +305,9 @@ class Optimizer:
         slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
         slots += [flat[0]] * (2 - len(slots))  # unused slot arguments
         f32 = np.float32
-        self.backend.launch_1d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
-                               *self._kernel_hyperparameters(), f32(scale), f32(parameter.l1),
-                               f32(parameter.l2))
+        launcher_for(self.backend).one_d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
+                                         *self._kernel_hyperparameters(), f32(scale),
+                                         f32(parameter.l1), f32(parameter.l2))
 
     def _kernel_hyperparameters(self):
         """The three rule-specific scalar arguments of ``body``."""
@@ -320,7 +337,7 @@ class Optimizer:
         flat = array.reshape(-1)
         blocks = -(-flat.shape[0] // NORM_BLOCK)
         partial = backend.zeros((blocks,), np.float64)
-        backend.launch_rows(squared_norm_blocks, blocks, 1, flat, partial, NORM_BLOCK)
+        launcher_for(backend).rows(squared_norm_blocks, blocks, 1, flat, partial, NORM_BLOCK)
         return float(np.sum(backend.to_numpy(partial)))
 
     # constraints
@@ -337,8 +354,9 @@ class Optimizer:
         # Dense (in, out): unit u is column u (stride 1, inputs every `out`); Conv2D: row u.
         unit_stride, input_stride = (1, n_units) if axis == len(shape) - 1 and axis > 0 \
             else (n_inputs, 1)
-        self.backend.launch_1d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
-                               unit_stride, input_stride, np.float32(constraint.max_value))
+        launcher_for(self.backend).one_d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
+                                         unit_stride, input_stride,
+                                         np.float32(constraint.max_value), work=theta.size)
 
     # state for the model file
     def get_state(self, parameters):

@@ -4,7 +4,8 @@ even on a machine without one.
 The simulator runs kernels as Python and cannot catch a body that numba-cuda cannot type. Here,
 in a fresh process without the simulator, the ``cpu`` backend is replaced by one that also
 compiles the CUDA twin of every launch for the argument types of that launch (the technique of
-test_backend_cuda_ptx.py), and a network with every layer type is trained with every loss and
+test_backend_cuda_ptx.py), every launch is sent to it (no serial shortcuts, batched
+convolutions as on a GPU), and a network with every layer type is trained with every loss and
 optimiser through it."""
 import subprocess
 import sys
@@ -52,6 +53,9 @@ SCRIPT = textwrap.dedent(r'''
             super().launch_1d(body, n, *args)
 
     backends._instances["cpu"] = CompilingBackend()
+    from dlcore.layers import kernels, launch   # every launch to the backend, batched convs
+    launch.SERIAL_ELEMENTS = launch.SERIAL_MULTIPLY_ADDS = launch.SERIAL_GATHER_ELEMENTS = 0
+    kernels.CPU_SAMPLE_KERNELS = False
     rs = np.random.default_rng(0)
     x = rs.random((6, 1, 6, 6), dtype=np.float32)
     for loss, last, optimizer in [("cross_entropy", "softmax", "sgd"),
@@ -64,6 +68,7 @@ SCRIPT = textwrap.dedent(r'''
             ImageAugmentation(1, horizontal_flip=True, max_rotation=5),
             Conv2D(2, 3, padding=1, activation="relu", kernel_constraint="max_norm"),
             MaxPool2D(2), Conv2D(2, 2, activation="softmax"), AvgPool2D(1), L2Pool2D(1),
+            MaxPool2D(2, stride=1),
             Flatten(), GaussianNoise(0.1), Dense(4, kernel_regularizer="l1_l2"), Tanh(),
             Sigmoid(), ReLU(), Dropout(0.2), Dense(3), Activation(last)],
             input_shape=(1, 6, 6), backend="cpu")
@@ -86,7 +91,7 @@ def compile_report():
 
 @pytest.mark.parametrize("kernel", [
     "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
-    "col2im_rows", "pool_rows", "pool_gradient_rows", "dropout_rows", "multiply_span",
+    "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows", "multiply_span",
     "augment_rows", "gaussian_noise_rows", "softmax_cross_entropy_rows",
     "probability_cross_entropy_rows", "sigmoid_binary_cross_entropy_rows",
     "probability_binary_cross_entropy_rows", "squared_error_rows", "accumulate_batch",

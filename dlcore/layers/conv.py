@@ -84,27 +84,19 @@ class Conv2D(WeightedLayer):
     def forward(self, x, training=False, step=0, apply_activation=True):
         self._check_built()
         self._check_input(x)
-        n, w = x.shape[0], self.window
-        y = self._buffer("output", (n,) + self.output_shape)
-        self.ops.conv2d_forward(x, self.params["kernel"], self._bias(), w,
-                                self._activation_for(apply_activation), y,
-                                self._buffer("cols", (w.patch_size, n * w.out_pixels)),
-                                self._buffer("products", (self.filters, n * w.out_pixels)))
+        y = self._buffer("output", (x.shape[0],) + self.output_shape)
+        self.ops.conv2d_forward(x, self.params["kernel"], self._bias(), self.window,
+                                self._activation_for(apply_activation), y, self._buffer,
+                                keep_columns=training)
         self._x, self._y = x, y
         return y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
-        n, w = grad_y.shape[0], self.window
-        grad_x = self._buffer("grad_input", (n,) + self.input_shape) if need_input_gradient \
-            else None
-        scratch = (self._buffer("products", (self.filters, n * w.out_pixels)),
-                   self._buffer("grad_cols", (w.patch_size, n * w.out_pixels))
-                   if need_input_gradient else None)
-        self.ops.conv2d_backward(self._x, self.params["kernel"], self._y, grad_y, w,
+        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
+            if need_input_gradient else None
+        self.ops.conv2d_backward(self._x, self.params["kernel"], self._y, grad_y, self.window,
                                  self._activation_for(apply_activation), self.grads["kernel"],
-                                 self._bias_gradient(), grad_x,
-                                 self._buffer("cols", (w.patch_size, n * w.out_pixels)),
-                                 scratch)
+                                 self._bias_gradient(), grad_x, self._buffer)
         return grad_x
 
 

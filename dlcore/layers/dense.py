@@ -71,8 +71,7 @@ class Dense(WeightedLayer):
         n = x.shape[0]
         y = self._buffer("output", (n, self.units))
         self.ops.dense_forward(x, self.params["kernel"], self._bias(),
-                               self._activation_for(apply_activation), y,
-                               self._buffer("products", (n, self.units)))
+                               self._activation_for(apply_activation), y, self._buffer)
         self._x, self._y = x, y
         return y
 
@@ -82,6 +81,5 @@ class Dense(WeightedLayer):
             else None
         self.ops.dense_backward(self._x, self.params["kernel"], self._y, grad_y,
                                 self._activation_for(apply_activation), self.grads["kernel"],
-                                self._bias_gradient(), grad_x,
-                                self._buffer("grad_preactivation", (n, self.units)))
+                                self._bias_gradient(), grad_x, self._buffer)
         return grad_x

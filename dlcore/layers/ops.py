@@ -9,8 +9,7 @@ A layer is written once against this small interface (``dense_forward``, ``conv2
 * :class:`dlcore.layers.kernels.KernelOps` (``cpu`` and ``cuda``) runs Numba kernel bodies
   through the backend's launchers and its GEMM, in place, without temporaries.
 
-:func:`ops_for` picks one. Scratch arrays (``cols``, ``scratch``) are the kernels' workspace;
-the reference ignores them.
+:func:`ops_for` picks one. The reference ignores the workspace.
 """
 from . import reference as ref
 
@@ -24,11 +23,11 @@ class ReferenceOps:
         self.backend = backend
 
     # dense
-    def dense_forward(self, x, kernel, bias, activation, out, scratch):
+    def dense_forward(self, x, kernel, bias, activation, out, workspace):
         out[...] = ref.activation_forward(activation, ref.dense_forward(x, kernel, bias))
 
     def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
-                       scratch):
+                       workspace):
         grad_z = ref.activation_backward(activation, y, grad_y)
         gx, gk, gb = ref.dense_backward(x, kernel, grad_z)
         grad_kernel[...], grad_bias[...] = gk, gb
@@ -36,12 +35,13 @@ class ReferenceOps:
             grad_x[...] = gx
 
     # convolution
-    def conv2d_forward(self, x, kernel, bias, window, activation, out, cols, scratch):
+    def conv2d_forward(self, x, kernel, bias, window, activation, out, workspace,
+                       keep_columns=True):
         out[...] = ref.activation_forward(activation,
                                           ref.conv2d_forward(x, kernel, bias, window))
 
     def conv2d_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
-                        grad_bias, grad_x, cols, scratch):
+                        grad_bias, grad_x, workspace):
         grad_z = ref.activation_backward(activation, y, grad_y)
         gx, gk, gb = ref.conv2d_backward(x, kernel, grad_z, window)
         grad_kernel[...], grad_bias[...] = gk, gb
