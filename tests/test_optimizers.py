@@ -83,22 +83,15 @@ OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lamb
               lambda: RMSProp(0.01), lambda: Adam(0.01, global_clipnorm=3.0)]
 
 
+@pytest.mark.parametrize("backend, shape, units_axis", [
+    ("cpu", (7, 5), 1), pytest.param("cuda", (3, 4), 0, marks=requires_cuda)])
 @pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
-def test_cpu_kernels_follow_the_reference(make, random_state):
-    gradients = random_state.standard_normal((3, 7, 5))
-    theta0 = random_state.standard_normal((7, 5))
-    options = dict(l1=0.01, l2=0.1, constraint=MaxNorm(1.5), units_axis=1)
+def test_kernels_follow_the_reference(make, backend, shape, units_axis, random_state):
+    """cpu kernels on a Dense-like kernel (units are columns), cuda (simulator, tiny) on a
+    Conv-like one (units are rows)."""
+    gradients = random_state.standard_normal((3,) + shape)
+    theta0 = random_state.standard_normal(shape)
+    options = dict(l1=0.01, l2=0.1, constraint=MaxNorm(1.5), units_axis=units_axis)
     expected, _ = run(make(), gradients, theta0, "reference", **options)
-    got, _ = run(make(), gradients, theta0, "cpu", **options)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-
-
-@requires_cuda
-@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
-def test_cuda_kernels_follow_the_reference(make, random_state):
-    gradients = random_state.standard_normal((2, 3, 4))
-    theta0 = random_state.standard_normal((3, 4))
-    options = dict(l1=0.01, l2=0.1, constraint=MaxNorm(1.5), units_axis=0)
-    expected, _ = run(make(), gradients, theta0, "reference", **options)
-    got, _ = run(make(), gradients, theta0, "cuda", **options)
+    got, _ = run(make(), gradients, theta0, backend, **options)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

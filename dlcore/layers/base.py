@@ -17,6 +17,7 @@ The arrays live on the layer's backend (NumPy on ``reference`` and ``cpu``, devi
 network allocates nothing per batch. ``layer(x)`` is the convenience for a NumPy batch: it builds
 the layer on first use and returns a NumPy copy.
 """
+import math
 import numbers
 
 import numpy as np
@@ -242,7 +243,7 @@ class Layer:
         """A reusable array of ``shape`` (a view of a flat allocation that only ever grows):
         the layer's outputs, gradients and workspace, allocated once per batch size."""
         dtype = self.dtype if dtype is None else np.dtype(dtype)
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         flat = self._workspace.get(key)
         if flat is None or flat.shape[0] < size or flat.dtype != dtype:
             flat = self.backend.empty((max(size, 1),), dtype=dtype)

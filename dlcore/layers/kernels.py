@@ -93,14 +93,30 @@ def bias_activation_rows(row, first, last, z, bias, y, code, n_stride, f_stride,
         for p in range(out.shape[0]):
             out[p] = activate(code, pre[p] + unit_bias[p])
         return
-    shift = bias[f] if bias.shape[0] > 0 else _ZERO
+    _shifted_activation(pre, out, bias[f] if bias.shape[0] > 0 else _ZERO, code)
+
+
+@body
+def _shifted_activation(source, target, shift, code):
+    """target = activation(source + shift), element-wise codes, over two 1-D views."""
     if code == RELU:   # the common case, as a loop the compiler vectorises
-        for p in range(out.shape[0]):
-            value = pre[p] + shift
-            out[p] = value if value > _ZERO else _ZERO
+        for p in range(target.shape[0]):
+            value = source[p] + shift
+            target[p] = value if value > _ZERO else _ZERO
     else:
-        for p in range(out.shape[0]):
-            out[p] = activate(code, pre[p] + shift)
+        for p in range(target.shape[0]):
+            target[p] = activate(code, source[p] + shift)
+
+
+@body
+def _activation_gradient(outputs, incoming, target, code):
+    """target = dL/dy * activation'(y) from y (``outputs``), element-wise codes, 1-D views."""
+    if code == RELU:
+        for p in range(target.shape[0]):
+            target[p] = incoming[p] if outputs[p] > _ZERO else _ZERO
+    else:
+        for p in range(target.shape[0]):
+            target[p] = incoming[p] * derivative_from_output(code, outputs[p])
 
 
 @body
@@ -132,12 +148,8 @@ def activation_gradient_rows(row, first, last, y, grad_y, g, code, n_stride, f_s
     start = n * n_stride + f * f_stride + first
     out, outputs, grads = g[start:start + last - first], y[n, f, first:last], \
         grad_y[n, f, first:last]
-    if code == RELU:
-        for p in range(out.shape[0]):
-            out[p] = grads[p] if outputs[p] > _ZERO else _ZERO
-    elif code != SOFTMAX:
-        for p in range(out.shape[0]):
-            out[p] = grads[p] * derivative_from_output(code, outputs[p])
+    if code != SOFTMAX:
+        _activation_gradient(outputs, grads, out, code)
     else:
         for p in range(first, last):
             dot = _ZERO
@@ -464,15 +476,7 @@ def _wide_to_images(products, bias, images, width_p, code):
     for f in range(images.shape[0]):
         shift = bias[f] if bias.shape[0] > 0 else _ZERO
         for y in range(images.shape[1]):
-            source = products[f, y * width_p:]
-            target = images[f, y]
-            if code == RELU:
-                for x in range(target.shape[0]):
-                    value = source[x] + shift
-                    target[x] = value if value > _ZERO else _ZERO
-            else:
-                for x in range(target.shape[0]):
-                    target[x] = activate(code, source[x] + shift)
+            _shifted_activation(products[f, y * width_p:], images[f, y], shift, code)
 
 
 @njit(cache=True)
@@ -481,14 +485,8 @@ def _images_to_wide_gradient(outputs, grad_outputs, grads, width_p, code):
     grads[:] = 0
     for f in range(outputs.shape[0]):
         for y in range(outputs.shape[1]):
-            target = grads[f, y * width_p:]
-            values, incoming = outputs[f, y], grad_outputs[f, y]
-            if code == RELU:
-                for x in range(values.shape[0]):
-                    target[x] = incoming[x] if values[x] > _ZERO else _ZERO
-            else:
-                for x in range(values.shape[0]):
-                    target[x] = incoming[x] * derivative_from_output(code, values[x])
+            _activation_gradient(outputs[f, y], grad_outputs[f, y],
+                                 grads[f, y * width_p:y * width_p + outputs.shape[2]], code)
 
 
 @njit(cache=True)
