@@ -14,7 +14,7 @@ from dlcore.backend import get_backend
 from dlcore.io import load, save
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.dbn import DBN
-from dlcore import layers, losses, models, optimizers
+from dlcore import callbacks, layers, losses, models, optimizers, regularizers
 from dlcore.gradient_check import gradcheck
 from dlcore.network import Sequential
 

@@ -510,6 +510,8 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam)}
+#: Keras' spellings.
+Adagrad, RMSprop = AdaGrad, RMSProp
 
 
 def get_optimizer(identifier):

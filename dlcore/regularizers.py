@@ -90,6 +90,9 @@ class MaxNorm:
         return f"MaxNorm(max_value={self.max_value:g})"
 
 
+#: Keras' spellings: ``regularizers.l2(0.01)``, ``max_norm(3)``.
+l1, l2, l1_l2, max_norm = L1, L2, L1L2, MaxNorm
+
 _REGULARIZERS = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 _CLASSES = {cls.__name__: cls for cls in (L1, L2, L1L2, MaxNorm)}
 

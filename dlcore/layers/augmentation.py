@@ -161,8 +161,7 @@ class ImageAugmentation(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training=False, step=0):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         if not training:
             return x
         y = self._buffer("output", x.shape)
@@ -203,8 +202,7 @@ class GaussianNoise(Layer):
         return {"stddev": self.stddev}
 
     def forward(self, x, training=False, step=0):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         if not training:
             return x
         n = x.shape[0]

@@ -209,7 +209,8 @@ class Layer:
     # -- computing ----------------------------------------------------------------------
     def forward(self, x, training=False, step=0):
         """``(n, *input_shape) -> (n, *output_shape)`` on the layer's backend. ``training``
-        switches on dropout and noise; ``step`` numbers the update (their Philox step)."""
+        switches on dropout and noise; ``step`` numbers the update (their Philox step). An
+        unbuilt layer builds itself from the first batch it sees."""
         raise NotImplementedError
 
     def backward(self, grad_y, need_input_gradient=True):
@@ -233,6 +234,13 @@ class Layer:
             raise RuntimeError(f"layer {self.name or type(self).__name__} is not built yet: "
                                "add it to a network with an input shape, or call "
                                "layer.build(input_shape)")
+
+    def _prepare(self, x):
+        """Before a forward pass: build an unbuilt layer from the batch (``x.shape[1:]``, the
+        ``auto`` backend, float64 for float64 data, else float32), then check the shape."""
+        if not self.built:
+            self.build(x.shape[1:], dtype=np.float64 if x.dtype == np.float64 else np.float32)
+        self._check_input(x)
 
     def _check_input(self, x):
         if tuple(x.shape[1:]) != self.input_shape:

@@ -82,8 +82,7 @@ class Conv2D(WeightedLayer):
         return 2 * self.weight_count() * self.window.out_pixels if self.built else 0
 
     def forward(self, x, training=False, step=0, apply_activation=True):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         y = self._buffer("output", (x.shape[0],) + self.output_shape)
         self.ops.conv2d_forward(x, self.params["kernel"], self._bias(), self.window,
                                 self._activation_for(apply_activation), y, self._buffer,

@@ -33,8 +33,7 @@ class Activation(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training=False, step=0, apply_activation=True):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         if not apply_activation:  # a network fusing this softmax/sigmoid into its loss
             self._y = x
             return x
@@ -99,8 +98,7 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
     def forward(self, x, training=False, step=0):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         return x.reshape((x.shape[0],) + self.output_shape)
 
     def backward(self, grad_y, need_input_gradient=True):
@@ -132,8 +130,7 @@ class Dropout(Layer):
         return {"rate": self.rate}
 
     def forward(self, x, training=False, step=0):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         self._training = training and self.rate > 0
         if not self._training:
             return x

@@ -66,8 +66,7 @@ class Dense(WeightedLayer):
         return 2 * self.weight_count()
 
     def forward(self, x, training=False, step=0, apply_activation=True):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         n = x.shape[0]
         y = self._buffer("output", (n, self.units))
         self.ops.dense_forward(x, self.params["kernel"], self._bias(),

@@ -40,8 +40,7 @@ class _Pool2D(Layer):
         return super().build(input_shape, backend, dtype, seed)
 
     def forward(self, x, training=False, step=0):
-        self._check_built()
-        self._check_input(x)
+        self._prepare(x)
         n = x.shape[0]
         y = self._buffer("output", (n,) + self.output_shape)
         argmax = self._buffer("argmax", (n,) + self.output_shape, np.int32)
