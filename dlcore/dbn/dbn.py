@@ -273,7 +273,8 @@ class DBN(ParamsMixin):
                                                      np.float32)])
         return top.hidden_activity(features)
 
-    def to_network(self, n_classes=None, activation="sigmoid", seed=None, backend=None):
+    def to_network(self, n_classes=None, activation="sigmoid", dropout=0.0, input_dropout=0.0,
+                   seed=None, backend=None):
         """A :class:`dlcore.Sequential` initialised from the RBMs, ready for fine-tuning.
 
         One ``Dense`` layer per RBM whose kernel is the RBM's W (n_visible, n_hidden) (a Dense
@@ -288,6 +289,9 @@ class DBN(ParamsMixin):
         ----------
         n_classes : int, the number of outputs (default: ``n_labels``)
         activation : activation of the hidden layers
+        dropout, input_dropout : float in [0, 1), rates of ``Dropout`` layers after every
+            hidden layer and before the first (0: none; they are the identity outside
+            training, so the hidden layers still compute :meth:`transform`)
         seed : int, the network's seed (default: the DBN's)
         backend : the network's backend (default: the DBN's)
 
@@ -295,12 +299,12 @@ class DBN(ParamsMixin):
         -------
         Sequential, built for inputs (layers[0],)
         """
-        from dlcore.layers import Dense
+        from dlcore.layers import Dense, Dropout
         from dlcore.network import Sequential
         self._check_fitted()
         n_classes = self.n_labels if n_classes is None else n_classes
         check_int(n_classes, "n_classes", minimum=1)
-        network_layers = []
+        network_layers = [Dropout(input_dropout, name="input_dropout")] if input_dropout else []
         for index, rbm in enumerate(self.rbms_):
             kernel = rbm.W
             if index == 0 and self.visible == "gaussian":
@@ -311,6 +315,8 @@ class DBN(ParamsMixin):
                                         kernel_initializer=np.array(kernel, np.float32),
                                         bias_initializer=np.array(rbm.hidden_bias, np.float32),
                                         name=f"rbm{index + 1}"))
+            if dropout:
+                network_layers.append(Dropout(dropout, name=f"dropout{index + 1}"))
         network_layers.append(Dense(int(n_classes), activation="softmax", name="classifier"))
         return Sequential(network_layers, input_shape=(int(self.layers[0]),),
                           backend=self.backend if backend is None else backend,

@@ -1,0 +1,140 @@
+"""What ``dlcore dbn ...`` and ``dlcore homework pretraining`` share: labelled data with an honest
+test split, layer sizes, fine-tuning with early stopping, and pictures of the layers.
+
+The bundled mnist-5k has no test split: 100 digits of each class are held out with
+:func:`dlcore.datasets.holdout_split` and a fixed split seed, so that pretraining (unsupervised)
+and fine-tuning never see the digits the test accuracy is measured on, whatever ``--seed`` the
+runs use. The other data sets use their official test split.
+"""
+import click
+import numpy as np
+
+import dlcore
+from dlcore import datasets, viz
+from dlcore.backend import rng
+from dlcore.cli._common import EpochProgress
+
+HELD_OUT_PER_CLASS = 100
+SPLIT_SEED = 0
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+# The fine-tuning defaults of `dlcore dbn finetune` and `dlcore homework pretraining`.
+FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
+                     "batch_size": 32, "epochs": 60, "patience": 6, "validation_split": 0.1}
+
+
+def parse_layers(text, option="--layers"):
+    """``"784-500-500"`` -> [784, 500, 500], or a usage error naming ``option``."""
+    try:
+        sizes = [int(part) for part in text.split("-")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise click.BadParameter(f"{text!r}: write the layer sizes joined by '-', visible "
+                                 "first, at least two, e.g. 784-500-500", param_hint=option)
+    return sizes
+
+
+def load_labelled_split(dataset):
+    """``((X_train, y_train), (X_test, y_test))``: rows in [0, 1] float32, int64 labels."""
+    if dataset == "mnist-5k":
+        images, labels = datasets.load_dataset(dataset)
+        train_rows, test_rows = datasets.holdout_split(labels, HELD_OUT_PER_CLASS,
+                                                       seed=SPLIT_SEED)
+        train = images[train_rows], labels[train_rows]
+        test = images[test_rows], labels[test_rows]
+    else:
+        train = datasets.load_dataset(dataset, split="train")
+        test = datasets.load_dataset(dataset, split="test")
+    return tuple((datasets.to_unit_interval(images), labels.astype(np.int64))
+                 for images, labels in (train, test))
+
+
+def check_width(n_features, n_visible, dataset):
+    if n_features != n_visible:
+        raise click.ClickException(f"{dataset} images have {n_features} pixels but the first "
+                                   f"layer has {n_visible} units")
+
+
+def split_off_validation(X, y, fraction, seed):
+    """A seeded random ``fraction`` of (X, y) held out for early stopping:
+    ``((X_fit, y_fit), (X_valid, y_valid))``."""
+    order = rng.permutation(len(X), seed, rng.STREAM_SPLIT, 1)
+    n_valid = max(1, int(round(fraction * len(X))))
+    fit, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    return (X[fit], y[fit]), (X[valid], y[valid])
+
+
+def make_optimizer(name, learning_rate, momentum):
+    optimizers = dlcore.optimizers
+    if name == "sgd":
+        return optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    return {"adam": optimizers.Adam, "rmsprop": optimizers.RMSProp,
+            "adagrad": optimizers.AdaGrad}[name](learning_rate=learning_rate)
+
+
+def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1):
+    """Supervised fine-tuning by back-propagation with cross-entropy, stopped when the
+    validation loss has not improved for ``patience`` epochs, the best epoch's weights kept."""
+    from dlcore.callbacks import EarlyStopping
+    network.compile(loss="cross_entropy", optimizer=optimizer, metrics=["accuracy"])
+    stopper = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    network.fit(*train, epochs=epochs, batch_size=batch_size, validation_data=valid,
+                callbacks=[stopper], verbose=verbose)
+    return stopper
+
+
+def error_rate(network, X, y):
+    """Fraction of misclassified rows."""
+    return float(np.mean(network.predict(X).argmax(axis=1) != y))
+
+
+class LayerProgress:
+    """``DBN.fit``'s progress callback: one bar per RBM, labelled with its layer."""
+
+    def __init__(self, layers):
+        self.layers, self.current, self.bar = layers, None, None
+
+    def __call__(self, layer, n_layers, epoch, epochs, done, total, error):
+        if layer != self.current:
+            self.close()
+            self.current = layer
+            self.bar = EpochProgress(f"RBM {layer}/{n_layers} "
+                                     f"({self.layers[layer - 1]}-{self.layers[layer]})")
+        self.bar(epoch, epochs, done, total, error)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def pretrain(dbn, X, y=None):
+    """``dbn.fit(X, y)`` with a progress bar per layer."""
+    progress = LayerProgress(dbn.layers)
+    try:
+        return dbn.fit(X, y, progress=progress)
+    finally:
+        progress.close()
+
+
+def receptive_fields(dbn, index):
+    """What hidden units of RBM ``index`` look for in pixel space: the product of the weights
+    from the pixels up, W_1 W_2 ... W_k (n_pixels, n_hidden); for the first RBM, W_1 itself
+    (the lecture's "Weights 49 x 16x16")."""
+    fields = dbn.rbms_[0].W
+    for rbm in dbn.rbms_[1:index + 1]:
+        fields = fields @ rbm.W[:fields.shape[1]]
+    return fields
+
+
+def save_layer_filters(dbn, folder, side, max_units=100):
+    """``filters_layer<k>.png``: the receptive fields of the first ``max_units`` units of every
+    layer, one side x side tile each. Returns the file names."""
+    names = []
+    for index in range(len(dbn.rbms_)):
+        fields = receptive_fields(dbn, index)[:, :max_units]
+        name = f"filters_layer{index + 1}.png"
+        viz.save_tiles(fields.T.reshape(-1, side, side), folder / name, scale="each")
+        names.append(name)
+    return names
+

@@ -1,0 +1,189 @@
+"""``dlcore dbn ...``: pretrain a Deep Belief Network, fine-tune it as a classifier, sample it.
+
+Lecture 001_43bbffd0393e553f.txt: "Unsupervised pre-learning provides a good initialization of
+the network; supervised fine-tuning". ``pretrain`` is the greedy layer-wise training
+(:class:`dlcore.DBN`), ``finetune`` turns the DBN into a network (``DBN.to_network``) and trains
+it by back-propagation with early stopping, ``sample`` draws fantasies (of a chosen digit when
+the DBN was pretrained ``--with-labels``).
+"""
+from pathlib import Path
+
+import click
+import numpy as np
+
+import dlcore
+from dlcore import viz
+from dlcore.cli import main
+from dlcore.cli._common import backend_option, dataset_option, output_folder, seed_option
+from dlcore.cli._dbn import (FINETUNE_DEFAULTS, OPTIMIZERS, check_width, error_rate, fine_tune,
+                             load_labelled_split, make_optimizer, parse_layers, pretrain,
+                             save_layer_filters, split_off_validation)
+from dlcore.cli._digits import image_side
+
+DEFAULT_LAYERS = "784-500-500"
+DEFAULT_EPOCHS_PER_LAYER = 20
+
+
+@main.group()
+def dbn():
+    """Deep Belief Networks: pretrain, fine-tune, sample."""
+
+
+def load_dbn(path):
+    model = dlcore.load(path)
+    if not isinstance(model, dlcore.DBN):
+        raise click.ClickException(f"{path} holds a {type(model).__name__}, not a DBN "
+                                   "(write one with `dlcore dbn pretrain`)")
+    return model
+
+
+def parse_epochs(text, n_rbms):
+    """``"20"`` (every RBM) or ``"20,10,5"`` (one per RBM) -> an int or a list of ints."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1 or len(values) not in (1, n_rbms):
+        raise click.BadParameter(f"{text!r}: give one positive number of epochs, or one per "
+                                 f"RBM ({n_rbms}) separated by commas",
+                                 param_hint="--epochs-per-layer")
+    return values[0] if len(values) == 1 else values
+
+
+@dbn.command("pretrain")
+@click.option("--layers", "layers_text", default=DEFAULT_LAYERS, show_default=True,
+              help="Layer sizes, visible first: 784-500-500 stacks two RBMs.")
+@dataset_option()
+@click.option("--epochs-per-layer", default=str(DEFAULT_EPOCHS_PER_LAYER), show_default=True,
+              help="CD epochs of each RBM: one number, or one per RBM ('20,20,10').")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
+              show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--propagate", type=click.Choice(["mean", "sample"]), default="mean",
+              show_default=True, help="Feed each RBM the means Q(h = 1 | v) of the one below, or "
+                                      "binary samples h ~ Q(h | v) (the lecture's words).")
+@click.option("--with-labels", is_flag=True,
+              help="Train the top RBM jointly with the labels (Hinton et al. 2006): enables "
+                   "`dlcore dbn sample --label K` and classification by free energy.")
+@click.option("--up-down-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Epochs of up-down (contrastive wake-sleep) fine-tuning of the generative "
+                   "model after pretraining.")
+@seed_option
+@backend_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/dbn"), show_default=True, help="Output folder.")
+def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batch_size,
+                     propagate, with_labels, up_down_epochs, seed, backend, out):
+    """Greedy layer-wise pretraining; writes dbn.h5 and filters_layer<k>.png.
+
+    Trains on the training split only (mnist-5k: all but 100 held-out digits per class, the
+    ones `dlcore dbn finetune` tests on).
+    """
+    layers = parse_layers(layers_text)
+    epochs = parse_epochs(epochs_per_layer, len(layers) - 1)
+    folder = output_folder(out)
+    (X, y), _ = load_labelled_split(dataset)
+    check_width(X.shape[1], layers[0], dataset)
+    n_labels = int(y.max()) + 1 if with_labels else 0
+    model = dlcore.DBN(layers=layers, epochs=epochs, learning_rate=learning_rate,
+                       batch_size=batch_size, propagate=propagate, n_labels=n_labels,
+                       up_down_epochs=up_down_epochs, seed=seed, backend=backend)
+    click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
+               + (" with their labels" if with_labels else ""), err=True)
+    pretrain(model, X, y if with_labels else None)
+    dlcore.save(model, folder / "dbn.h5")
+    names = save_layer_filters(model, folder, image_side(layers[0]))
+    for index in range(len(layers) - 1):
+        error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
+        click.echo(f"RBM {index + 1} ({layers[index]}-{layers[index + 1]}): reconstruction "
+                   f"error {error:.5f} per unit after {model.rbms_[index].epochs} epochs")
+    if with_labels:
+        _, (X_test, y_test) = load_labelled_split(dataset)
+        accuracy = float(np.mean(model.predict(X_test) == y_test))
+        click.echo(f"classification by the top RBM's free energy: test accuracy {accuracy:.4f}")
+    click.echo(f"wrote dbn.h5 and {', '.join(names)} to {folder}")
+
+
+@dbn.command("finetune")
+@click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@dataset_option()
+@click.option("--epochs", type=click.IntRange(min=1), default=FINETUNE_DEFAULTS["epochs"],
+              show_default=True, help="Most epochs; early stopping usually ends sooner.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
+              default=FINETUNE_DEFAULTS["learning_rate"], show_default=True)
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True),
+              default=FINETUNE_DEFAULTS["momentum"], show_default=True, help="SGD only.")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              default=FINETUNE_DEFAULTS["batch_size"], show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=FINETUNE_DEFAULTS["patience"],
+              show_default=True, help="Epochs without a better validation loss before stopping.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=FINETUNE_DEFAULTS["validation_split"], show_default=True)
+@seed_option
+@backend_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/finetune"), show_default=True, help="Output folder.")
+def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, batch_size,
+                     patience, validation_split, seed, backend, out):
+    """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.
+
+    The network is DBN.to_network(): the RBMs' weights as sigmoid Dense layers, plus a softmax
+    layer; it is trained by back-propagation with cross-entropy and stopped early on a
+    validation split. `dlcore.load("model.h5").predict(X)` takes flat (n, 784) rows in [0, 1].
+    """
+    model = load_dbn(dbn_file)
+    folder = output_folder(out)
+    (X, y), (X_test, y_test) = load_labelled_split(dataset)
+    check_width(X.shape[1], model.layers[0], dataset)
+    network = model.to_network(n_classes=int(y.max()) + 1, seed=seed, backend=backend)
+    train, valid = split_off_validation(X, y, validation_split, seed)
+    click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
+               f"({len(valid[0])} for validation)", err=True)
+    stopper = fine_tune(network, train, valid, make_optimizer(optimizer, learning_rate,
+                                                               momentum),
+                        epochs, batch_size, patience)
+    dlcore.save(network, folder / "model.h5")
+    history = network.history
+    viz.save_curves({"training loss": history["loss"], "validation loss": history["val_loss"]},
+                    folder / "training_curve.png", ylabel="cross-entropy per sample",
+                    title="fine-tuning")
+    predicted = network.predict(X_test).argmax(axis=1)
+    n_classes = network.output_shape[0]
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (y_test, predicted), 1)
+    viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png")
+    click.echo(f"best epoch {stopper.best_epoch} of {len(history['loss'])}: validation "
+               f"accuracy {max(history['val_accuracy']):.4f}")
+    click.echo(f"test accuracy {1 - error_rate(network, X_test, y_test):.4f} on "
+               f"{len(y_test)} held-out {dataset} images")
+    click.echo(f"wrote model.h5, training_curve.png and confusion_matrix.png to {folder}")
+
+
+@dbn.command("sample")
+@click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--label", type=click.IntRange(min=0), default=None,
+              help="Draw this class (DBNs pretrained --with-labels).")
+@click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--gibbs-steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Gibbs steps in the top RBM before the pass down.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("samples.png"), show_default=True)
+def sample_command(dbn_file, label, n_samples, gibbs_steps, out):
+    """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png."""
+    model = load_dbn(dbn_file)
+    if label is not None and not model.n_labels:
+        raise click.BadParameter(f"{dbn_file} has no label units: pretrain it with "
+                                 "--with-labels", param_hint="--label")
+    if label is not None and label >= model.n_labels:
+        raise click.BadParameter(f"{label} is not a class of {dbn_file} (0-"
+                                 f"{model.n_labels - 1})", param_hint="--label")
+    output_folder(out.parent)
+    side = image_side(model.layers[0])
+    with click.progressbar(length=1, label="sampling", file=click.get_text_stream("stderr")) \
+            as bar:
+        fantasies = model.sample(n_samples, gibbs_steps=gibbs_steps, label=label)
+        bar.update(1)
+    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None)
+    what = "" if label is None else f" of class {label}"
+    click.echo(f"wrote {n_samples} samples{what} after {gibbs_steps} Gibbs steps to {out}")

@@ -1,0 +1,112 @@
+"""``dlcore dbn pretrain/finetune/sample``, ``dlcore homework pretraining`` and ``dlcore bench dbn``
+on tiny settings. Oracles: the files and lines promised, the saved models' own behaviour, and
+one-line errors with a non-zero exit."""
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore.cli import main
+from dlcore.datasets import load_mnist_5k, to_unit_interval
+
+TINY_DBN = ["--layers", "784-24-16", "--epochs-per-layer", "1", "--backend", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dbn")
+    result = CliRunner().invoke(main, ["dbn", "pretrain", *TINY_DBN, "--with-labels",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def finetuned(pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finetune")
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--epochs", "1", "--backend", "cpu", "--out", str(out)])
+    return result, out
+
+
+def test_pretrain_writes_the_dbn_and_the_filters_of_every_layer(pretrained):
+    model = dlcore.load(pretrained / "dbn.h5")
+    assert isinstance(model, dlcore.DBN) and model.layers == [784, 24, 16]
+    assert model.n_labels == 10 and model.rbms_[-1].W.shape == (24 + 10, 16)
+    for name in ("filters_layer1.png", "filters_layer2.png"):
+        assert (pretrained / name).stat().st_size > 0
+
+
+def test_finetune_writes_a_model_that_takes_flat_images_and_prints_test_accuracy(finetuned):
+    result, out = finetuned
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.stdout
+    for name in ("model.h5", "training_curve.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0
+    images, _ = load_mnist_5k()
+    probabilities = dlcore.load(out / "model.h5").predict(to_unit_interval(images[:7]))
+    assert probabilities.shape == (7, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_sample_of_a_chosen_label_writes_samples_png(pretrained, tmp_path):
+    result = CliRunner().invoke(main, ["dbn", "sample", str(pretrained / "dbn.h5"), "--label",
+                                       "3", "--n", "4", "--gibbs-steps", "2",
+                                       "--out", str(tmp_path / "samples.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "samples.png").stat().st_size > 0 and "of class 3" in result.stdout
+
+
+def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(tmp_path):
+    result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-16-16",
+                                       "--epochs-per-layer", "1", "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "pretraining.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["model"] for r in rows] == ["DBN, unsupervised pre-training",
+                                          "Deep net, no pre-training",
+                                          "Shallow net, no pre-training"]
+    assert all(0 <= float(r[k]) <= 1 for r in rows for k in ("train_error", "valid_error",
+                                                              "test_error"))
+    assert (tmp_path / "pretraining_curves.png").stat().st_size > 0
+    assert result.stdout.count("%") >= 9
+
+
+def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
+    pytest.importorskip("torch")
+    result = CliRunner().invoke(main, ["bench", "dbn", "--layers", "784-16-8", "--rows", "200",
+                                       "--epochs", "1", "--backend", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "dlcore cpu" in result.stdout and "PyTorch cpu in-place" in result.stdout
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["dbn", "pretrain", "--layers", "100-50"], "784 pixels"),
+    (["dbn", "pretrain", "--layers", "784"], "--layers"),
+    (["dbn", "pretrain", "--layers", "784-8-8", "--epochs-per-layer", "1,2,3"],
+     "--epochs-per-layer"),
+    (["dbn", "finetune", "/no/such/dbn.h5"], "does not exist"),
+    (["dbn", "sample", "/no/such/dbn.h5"], "does not exist"),
+    (["homework", "pretraining", "--layers", "784-20"], "two hidden layers"),
+    (["bench", "dbn", "--layers", "100-10", "--rows", "100"], "--layers"),
+])
+def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
+    if arguments[1] in ("pretrain", "pretraining"):
+        arguments = arguments + ["--out", str(tmp_path)]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
+
+
+def test_finetune_and_sample_refuse_what_they_cannot_use(pretrained, finetuned, tmp_path):
+    _, finetune_folder = finetuned
+    not_a_dbn = CliRunner().invoke(main, ["dbn", "finetune", str(finetune_folder / "model.h5"),
+                                          "--out", str(tmp_path)])
+    assert not_a_dbn.exit_code == 1 and "not a DBN" in not_a_dbn.stderr
+    bad_label = CliRunner().invoke(main, ["dbn", "sample", str(pretrained / "dbn.h5"),
+                                          "--label", "12", "--out", str(tmp_path / "s.png")])
+    assert bad_label.exit_code == 2 and len(bad_label.stderr.strip().splitlines()) == 1
