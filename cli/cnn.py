@@ -45,21 +45,24 @@ def train_and_test_sets(dataset, seed):
     return load_images(dataset, "train"), load_images(dataset, "test"), "the test split"
 
 
-def build_model(model, input_shape, n_classes, dropout, augment, backend, seed):
+def build_model(model, input_shape, n_classes, dropout, augment, flip, backend, seed):
     if model == "lenet5":
+        augmentation = {"max_shift": 2 if augment else 0, "horizontal_flip": flip}
         return dlcore.models.lenet5(input_shape, n_classes, dropout=dropout, backend=backend,
-                                    seed=seed, augment={"max_shift": 2} if augment else None)
-    if augment:
-        raise click.UsageError("--augment needs image layers: use it with --model lenet5")
+                                    seed=seed, augment=augmentation if augment or flip else None)
     return dlcore.models.mlp(input_shape, n_classes=n_classes, dropout=dropout, backend=backend,
                              seed=seed)
 
 
-def make_optimizer(name, learning_rate, momentum):
+def make_optimizer(name, learning_rate, momentum, decay, batches_per_epoch):
+    """The optimiser; with ``decay`` < 1 its rate is multiplied by ``decay`` after every epoch
+    (a StepDecay over the updates)."""
     rate = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
+    if decay < 1:
+        rate = dlcore.optimizers.StepDecay(rate, step_size=batches_per_epoch, drop=decay)
     if name == "sgd":
         return dlcore.optimizers.SGD(rate, momentum=momentum)
-    return dlcore.optimizers.get_optimizer({"class_name": name, "config": {"learning_rate": rate}})
+    return dlcore.optimizers.OPTIMIZERS[name](learning_rate=rate)
 
 
 def first_layer_filters(model):
@@ -107,7 +110,11 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics):
               help="Default: 0.01 for sgd and adagrad, 0.001 for rmsprop and adam.")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
               show_default=True, help="Momentum of sgd.")
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=1.0,
+              show_default=True, help="Multiply the learning rate by this after every epoch.")
 @click.option("--augment", is_flag=True, help="Random shifts of up to 2 pixels (lenet5).")
+@click.option("--flip", is_flag=True,
+              help="Mirror half of the training images left-right (lenet5; clothes, not digits).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               show_default=True, help="Dropout rate after the hidden dense layers.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1,
@@ -118,19 +125,24 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics):
 @seed_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/cnn"), show_default=True, help="Output folder.")
-def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, augment,
-          dropout, validation_split, train_size, backend, seed, out):
+def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
+          augment, flip, dropout, validation_split, train_size, backend, seed, out):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,
     confusion_matrix.png and metrics.json to --out; print the test accuracy."""
+    if model_name != "lenet5" and (augment or flip):
+        raise click.UsageError("--augment and --flip need image layers: use them with "
+                               "--model lenet5")
     folder = output_folder(out)
     (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed)
     if train_size is not None and train_size < len(x):   # a seeded subset, not the first
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
     n_classes = int(max(y.max(), y_test.max())) + 1
-    model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, backend, seed)
-    model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum),
-                  ["accuracy"])
+    model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip, backend,
+                        seed)
+    batches_per_epoch = -(-round(len(x) * (1 - validation_split)) // batch_size)
+    model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum, lr_decay,
+                                                  batches_per_epoch), ["accuracy"])
     click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
                f"backend, {model.count_params():,} parameters)", err=True)
     started = time.perf_counter()
@@ -141,7 +153,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,
                "test_images": len(x_test), "test_accuracy": accuracy, "test_loss": loss,
                "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
-               "learning_rate": model.optimizer.current_learning_rate(),
+               "learning_rate": model.history["learning_rate"][0], "lr_decay": lr_decay,
+               "augment": augment, "flip": flip, "dropout": dropout,
                "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
                "history": model.history}
     write_training_outputs(folder, model, y_test, predicted, metrics)

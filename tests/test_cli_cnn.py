@@ -58,6 +58,14 @@ def test_evaluate_prints_loss_and_accuracy(trained_run):
     assert "accuracy" in result.stdout and "1,000 mnist-5k test images" in result.stdout
 
 
+def test_flips_and_a_decaying_learning_rate_are_recorded(tmp_path):
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--epochs", "2", "--flip",
+                                       "--lr-decay", "0.5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["flip"] and metrics["history"]["learning_rate"] == [0.01, 0.005]
+
+
 def test_mlp_trains_from_the_command_line(tmp_path):
     result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--model", "mlp",
                                        "--optimizer", "adam", "--out", str(tmp_path)])
@@ -71,7 +79,8 @@ def test_mlp_trains_from_the_command_line(tmp_path):
     (["cnn", "train", "--dataset", "no-such-set", "--train-size", "10"], 1),
     (["cnn", "evaluate", "/no/such/model.h5"], 1),
     (["gradcheck", "--model", "resnet"], 2),
-], ids=["model", "optimizer", "dataset", "missing-file", "gradcheck-model"])
+    (["cnn", "train", "--model", "mlp", "--augment"], 2),
+], ids=["model", "optimizer", "dataset", "missing-file", "gradcheck-model", "mlp-augment"])
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, code, tmp_path):
     result = CliRunner().invoke(main, arguments + (["--out", str(tmp_path)]
                                                    if arguments[:2] == ["cnn", "train"] else []))
