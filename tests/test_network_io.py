@@ -12,12 +12,13 @@ import dlcore
 from dlcore.layers import Dense
 
 
-@pytest.fixture
-def trained(tmp_path):
+@pytest.fixture(params=["reference", "cpu"])
+def trained(tmp_path, request):
     rs = np.random.default_rng(0)
     x = rs.random((40, 1, 28, 28), dtype=np.float32)
     y = rs.integers(0, 10, 40)
-    model = dlcore.models.lenet5(backend="reference", dropout=0.3, seed=5)
+    model = dlcore.models.lenet5(backend=request.param, dropout=0.3, seed=5,
+                                 augment={"max_shift": 1, "horizontal_flip": True})
     model.compile("cross_entropy", dlcore.optimizers.SGD(0.01, momentum=0.9), ["accuracy"])
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     path = tmp_path / "model.h5"
@@ -47,6 +48,7 @@ def test_file_names_weights_kernel_and_bias_with_a_keras_like_index(trained):
         assert names == [layer.name for layer in model.layers]
         assert json.loads(f["layers/c1"].attrs["weight_names"]) == ["kernel", "bias"]
         assert f["layers/c1/kernel"].shape == (6, 1, 5, 5)
+        assert names[0] == "image_augmentation" and names[1] == "c1"
         assert f["layers/c5/kernel"].shape == (400, 120)
         assert json.loads(f["layers/s2"].attrs["weight_names"]) == []
         assert f["training/optimizer/slots/c1/kernel/velocity"].shape == (6, 1, 5, 5)
@@ -57,7 +59,8 @@ def test_architecture_is_stored_as_json(trained):
     _, path, _, _ = trained
     with h5py.File(path, "r") as f:
         config = json.loads(f.attrs["hyperparameters"])
-    assert [entry["class_name"] for entry in config["layers"]][:2] == ["Conv2D", "MaxPool2D"]
+    assert [entry["class_name"] for entry in config["layers"]][:3] == ["ImageAugmentation",
+                                                                      "Conv2D", "MaxPool2D"]
     assert config["compile"]["optimizer"]["config"]["momentum"] == 0.9
 
 
