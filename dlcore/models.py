@@ -44,10 +44,10 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     n_classes : int
     activation : "relu" (default), "tanh" or "sigmoid" for the hidden layers
     pooling : "max" (default), "avg" or "l2"
-    dropout : float in [0, 1), dropout rate before each of the two hidden dense layers' outputs
-        (0: none)
+    dropout : float in [0, 1), the rate of a Dropout layer after each of the two hidden dense
+        layers (c5 and f6); 0: none
     augment : dict of :class:`dlcore.augment.ImageAugmentation` arguments (e.g.
-        ``{"max_shift": 2}``) or None
+        ``{"max_shift": 2, "horizontal_flip": True}``) for a first augmentation layer, or None
     backend, seed : as for :class:`dlcore.Sequential`
     """
     pool = _pooling(pooling)
