@@ -12,7 +12,8 @@ from conftest import requires_cuda
 from dlcore import GaussianBernoulliRBM
 from dlcore.backend import get_backend, rng
 from dlcore.rbm import gaussian_exact_log_partition, model
-from dlcore.rbm.trainer import CDSettings, ContrastiveDivergence
+from dlcore.rbm.trainer import ContrastiveDivergence
+from test_rbm_training import fresh_state, settings
 from dlcore.rbm.units import GaussianVisible, gaussian_visible_step, scale_columns
 
 ALL_BACKENDS = ["reference", "cpu", pytest.param("cuda", marks=requires_cuda)]
@@ -92,21 +93,6 @@ def test_estimator_facade_uses_the_visible_sigma(parameters, random_state):
 
 
 # -- training ---------------------------------------------------------------------------------
-def settings(**changes):
-    values = dict(learning_rate=0.05, cd_k=1, persistent=False, momentum=0.0, weight_decay=0.0,
-                  sparsity_target=None, sparsity_cost=0.0, sparsity_decay=0.9,
-                  sample_visible=True, batch_size=4, seed=99)
-    values.update(changes)
-    return CDSettings(**values)
-
-
-def fresh_state(n_visible, n_hidden):
-    return {"velocity_W": np.zeros((n_visible, n_hidden), np.float32),
-            "velocity_visible_bias": np.zeros(n_visible, np.float32),
-            "velocity_hidden_bias": np.zeros(n_hidden, np.float32),
-            "sparsity_mean": np.zeros(n_hidden, np.float32), "persistent_chain": None}
-
-
 @pytest.mark.parametrize("backend_name", ALL_BACKENDS)
 def test_one_cd1_step_with_learned_sigma_is_the_gradient_written_out(backend_name,
                                                                      random_state):
@@ -138,7 +124,8 @@ def test_one_cd1_step_with_learned_sigma_is_the_gradient_written_out(backend_nam
                             sigma_learning_rate=eps_sigma)
     trainer = ContrastiveDivergence(backend, {"W": f32(W), "visible_bias": f32(b),
                                               "hidden_bias": f32(c)},
-                                    fresh_state(5, 3), settings(seed=seed), units)
+                                    fresh_state(5, 3),
+                                    settings(learning_rate=eps, batch_size=4, seed=seed), units)
     with backend.compute():
         trainer.step(backend.asarray(f32(x1)), update)
     learned, state = trainer.download()
