@@ -70,7 +70,7 @@ def _numeric_gradient(cost, array, entries, epsilon):
     return numeric
 
 
-def gradcheck(model, x, y, epsilon=1e-6, max_entries=None, seed=0, verbose=True, step=0):
+def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, step=0):
     """Compare back-propagation with central differences for every parameter tensor and the
     input (see the module docstring).
 
@@ -81,8 +81,9 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=None, seed=0, verbose=True,
     x : a small batch of inputs (n, *input_shape) (a few samples are enough)
     y : its labels or targets, as for ``fit``
     epsilon : float, the step of the differences
-    max_entries : int or None, check at most this many entries per tensor, chosen by a seeded
-        permutation (None: all of them)
+    max_entries : int or None, check at most this many entries per tensor (all of a smaller
+        tensor), chosen by a seeded permutation; None checks every entry (LeNet-5 has 61,706
+        weights: two forward passes each)
     seed : int, for that choice
     verbose : bool, print the table
     step : int, the Philox step that freezes dropout and noise
