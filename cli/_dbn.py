@@ -19,7 +19,7 @@ SPLIT_SEED = 0
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
 # The fine-tuning defaults of `dlcore dbn finetune` and `dlcore homework pretraining`.
 FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
-                     "batch_size": 32, "epochs": 60, "patience": 6, "validation_split": 0.1}
+                     "batch_size": 32, "epochs": 60, "patience": 8, "validation_split": 0.1}
 
 
 def parse_layers(text, option="--layers"):

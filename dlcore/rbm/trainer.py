@@ -89,9 +89,10 @@ class ContrastiveDivergence:
         self.sparsity_mean = be.asarray(state["sparsity_mean"])
         n_visible, n_hidden = self.W.shape
         batch = settings.batch_size
-        self.chain_started = state.get("persistent_chain") is not None
-        self.chain = (be.asarray(state["persistent_chain"]) if self.chain_started
-                      else be.zeros((batch, n_hidden)))
+        chain = state.get("persistent_chain")
+        # a chain of another batch size (the settings changed) starts again at the data
+        self.chain_started = chain is not None and tuple(chain.shape) == (batch, n_hidden)
+        self.chain = (be.asarray(chain) if self.chain_started else be.zeros((batch, n_hidden)))
         self.x1, self.p2, self.x2 = (be.empty((batch, n_visible)) for _ in range(3))
         self.q1, self.h1, self.q2 = (be.empty((batch, n_hidden)) for _ in range(3))
         self.squared_error = be.zeros((n_visible,))
