@@ -45,13 +45,16 @@ def test_compiled_philox_equals_numpy_philox_on_random_counters(random_state):
 
 @requires_cuda
 def test_cuda_philox_equals_numpy_philox():
+    from dlcore.backend.cuda import device_function
+    philox = device_function(rng.philox4x32)
+
     # (``cuda`` must be a module global: the simulator swaps it inside kernels)
     @cuda.jit
     def words_kernel(out, counters, k0, k1):
         i = cuda.grid(1)
         if i < counters.shape[0]:
-            w0, w1, w2, w3 = rng.philox4x32(counters[i, 0], counters[i, 1], counters[i, 2],
-                                            counters[i, 3], k0, k1)
+            w0, w1, w2, w3 = philox(counters[i, 0], counters[i, 1], counters[i, 2],
+                                    counters[i, 3], k0, k1)
             out[i, 0], out[i, 1], out[i, 2], out[i, 3] = w0, w1, w2, w3
 
     counters = np.arange(24, dtype=np.uint64).reshape(6, 4) * U(0x9E3779B9) % U(2 ** 32)

@@ -11,21 +11,44 @@ Arrays here are ``numba.cuda`` device arrays. Models keep their parameters, mome
 persistent chains on the device for a whole fit; only mini-batch indices go up and only monitors
 come down.
 """
+import types
+
 import numpy as np
 from numba import config, cuda, float32
 
 from . import rng
 from .kernels import KernelBackend
 
-if not config.ENABLE_CUDASIM:  # the simulator runs the shared functions as plain Python
-    from numba.cuda.extending import register_jitable as _cuda_register_jitable
-    rng.enable_cuda(_cuda_register_jitable)
-
 SIMULATED = bool(config.ENABLE_CUDASIM)
 # The simulator runs one Python thread per CUDA thread: keep its blocks small.
 THREADS_1D = 32 if SIMULATED else 256
 THREADS_2D = (8, 4) if SIMULATED else (32, 8)
 TILE = 16
+
+_DEVICE_FUNCTIONS = {}
+
+
+def device_function(function):
+    """The CUDA device twin of a kernel body or shared function (``rng.register_for_kernels``).
+
+    A fresh function is built from the same code, with every kernel function it calls replaced
+    by that function's own twin, and compiled with ``cuda.jit(device=True)``: CUDA kernels never
+    touch the CPU's registrations (see ``register_for_kernels``). Under the simulator the plain
+    Python function is its own twin.
+    """
+    if SIMULATED:
+        return function
+    twin = _DEVICE_FUNCTIONS.get(function)
+    if twin is None:
+        namespace = dict(function.__globals__)
+        for name in function.__code__.co_names:
+            if namespace.get(name) in rng.KERNEL_FUNCTIONS:
+                namespace[name] = device_function(namespace[name])
+        copy = types.FunctionType(function.__code__, namespace, function.__name__,
+                                  function.__defaults__, function.__closure__)
+        twin = _DEVICE_FUNCTIONS[function] = cuda.jit(device=True)(copy)
+    return twin
+
 
 _KERNELS_ROWS = {}
 _KERNELS_1D = {}
@@ -34,11 +57,13 @@ _KERNELS_1D = {}
 def _rows_kernel(body):
     kernel = _KERNELS_ROWS.get(body)
     if kernel is None:
+        device_body = device_function(body)
+
         @cuda.jit
         def kernel(n_rows, n_units, *args):
             unit, row = cuda.grid(2)  # x runs along a row: neighbouring threads, coalesced
             if row < n_rows and unit < n_units:
-                body(row, unit, unit + 1, *args)
+                device_body(row, unit, unit + 1, *args)
         _KERNELS_ROWS[body] = kernel
     return kernel
 
@@ -46,11 +71,13 @@ def _rows_kernel(body):
 def _elements_kernel(body):
     kernel = _KERNELS_1D.get(body)
     if kernel is None:
+        device_body = device_function(body)
+
         @cuda.jit
         def kernel(n, *args):
             i = cuda.grid(1)
             if i < n:
-                body(i, i + 1, *args)
+                device_body(i, i + 1, *args)
         _KERNELS_1D[body] = kernel
     return kernel
 

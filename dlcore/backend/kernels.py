@@ -18,10 +18,9 @@ operations of :class:`dlcore.backend.base.Backend` as launches; :mod:`dlcore.bac
 import math
 
 import numpy as np
-from numba.extending import register_jitable
 
 from .base import Backend
-from .rng import bernoulli, key_from_seed, normal_at, philox4x32, shared
+from .rng import bernoulli, key_from_seed, normal_at, philox4x32, register_for_kernels, shared
 
 ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
@@ -31,7 +30,7 @@ def body(function):
     """Register a kernel body. Bodies are called (not inlined: Numba cannot inline a call made
     through ``*args``), once per row or chunk on the CPU, so the call costs nothing that matters;
     the helpers they call are inlined."""
-    return register_jitable(function)
+    return register_for_kernels(function, inline="never")
 
 
 @shared
@@ -84,16 +83,20 @@ def gaussian_sample_span(row, first, last, mean, bias, sigma, sample, k0, k1, st
             sample[row, column] = mu + sigma[column] * normal_at(row, column, k0, k1, stream, step)
 
 
+# The loops below run from 0 over slices: Numba then knows the indices are not negative,
+# drops its wrap-around checks and vectorises (measured 5x on a parameter update).
 @body
 def gather_rows_span(row, first, last, source, indices, out):
-    source_row = indices[row]
-    for column in range(first, last):
-        out[row, column] = source[source_row, column]
+    source_row = source[indices[row], first:last]
+    out_row = out[row, first:last]
+    for column in range(out_row.shape[0]):
+        out_row[column] = source_row[column]
 
 
 @body
 def momentum_step_span(first, last, parameter, velocity, decay):
-    for i in range(first, last):
+    parameter, velocity = parameter[first:last], velocity[first:last]
+    for i in range(parameter.shape[0]):
         velocity[i] -= decay * parameter[i]
         parameter[i] += velocity[i]
 
@@ -103,32 +106,38 @@ def bias_step_span(first, last, bias, velocity, positive, negative, learning_rat
     """Columns first..last-1: velocity = m velocity + eps mean_r(pos - neg); bias += velocity.
     Rows outside, columns inside: contiguous reads on the CPU, one column per CUDA thread."""
     rate = learning_rate / np.float32(positive.shape[0])
-    for column in range(first, last):
+    bias, velocity = bias[first:last], velocity[first:last]
+    for column in range(velocity.shape[0]):
         velocity[column] *= momentum
     for row in range(positive.shape[0]):
-        for column in range(first, last):
-            velocity[column] += rate * (positive[row, column] - negative[row, column])
-    for column in range(first, last):
+        positive_row, negative_row = positive[row, first:last], negative[row, first:last]
+        for column in range(velocity.shape[0]):
+            velocity[column] += rate * (positive_row[column] - negative_row[column])
+    for column in range(velocity.shape[0]):
         bias[column] += velocity[column]
 
 
 @body
 def sparsity_step_span(first, last, probability, running_mean, hidden_bias, decay, rate, target):
     share = (ONE - decay) / np.float32(probability.shape[0])
-    for column in range(first, last):
+    running_mean, hidden_bias = running_mean[first:last], hidden_bias[first:last]
+    for column in range(running_mean.shape[0]):
         running_mean[column] *= decay
     for row in range(probability.shape[0]):
-        for column in range(first, last):
-            running_mean[column] += share * probability[row, column]
-    for column in range(first, last):
+        probability_row = probability[row, first:last]
+        for column in range(running_mean.shape[0]):
+            running_mean[column] += share * probability_row[column]
+    for column in range(running_mean.shape[0]):
         hidden_bias[column] -= rate * (running_mean[column] - target)
 
 
 @body
 def squared_error_span(first, last, target, estimate, out):
+    out = out[first:last]
     for row in range(target.shape[0]):
-        for column in range(first, last):
-            difference = target[row, column] - estimate[row, column]
+        target_row, estimate_row = target[row, first:last], estimate[row, first:last]
+        for column in range(out.shape[0]):
+            difference = target_row[column] - estimate_row[column]
             out[column] += difference * difference
 
 

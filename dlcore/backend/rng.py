@@ -32,33 +32,29 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-SHARED_FUNCTIONS = []
-_register_for_cuda = None
+# Every function registered below, for dlcore.backend.cuda to make device twins of.
+KERNEL_FUNCTIONS = set()
 
 
-def shared(function):
+def register_for_kernels(function, inline):
     """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code.
 
-    For the CPU it is registered to be inlined at Numba's IR level into every caller, so a kernel
-    body costs no function calls. For CUDA it is registered through numba-cuda's own
-    ``register_jitable`` (NVVM inlines device functions itself; numba-cuda cannot type the CPU's
-    IR-level inlining), by :func:`enable_cuda` when :mod:`dlcore.backend.cuda` is imported.
-    Plain Python callers just call it (the reference backend passes NumPy arrays).
+    Plain Python callers (the reference backend passes NumPy arrays) just call it. For the CPU
+    it is registered with Numba; ``inline="always"`` inlines it at Numba's IR level into every
+    caller, so a kernel body costs no call per element. CUDA kernels call device twins that
+    :func:`dlcore.backend.cuda.device_function` compiles from the same source: the CPU's
+    inlining records typed IR on the registration, which a CUDA compilation in the same
+    process would otherwise pick up and fail to type.
     """
-    overload(function, target="cpu", inline="always", strict=False)(
+    overload(function, target="cpu", inline=inline, strict=False)(
         lambda *args, **kwargs: function)
-    SHARED_FUNCTIONS.append(function)
-    if _register_for_cuda is not None:
-        _register_for_cuda(function)
+    KERNEL_FUNCTIONS.add(function)
     return function
 
 
-def enable_cuda(register):
-    """Register every shared function, now and from now on, with CUDA's ``register``."""
-    global _register_for_cuda
-    _register_for_cuda = register
-    for function in SHARED_FUNCTIONS:
-        register(function)
+def shared(function):
+    """A small piece of maths shared by every backend, inlined into the CPU kernels."""
+    return register_for_kernels(function, inline="always")
 
 
 # Philox4x32 multipliers and Weyl key increments (Random123, philox.h).
