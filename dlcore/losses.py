@@ -27,7 +27,6 @@ import math
 import numpy as np
 
 from dlcore.backend.kernels import body
-from dlcore.layers.launch import launcher_for
 
 CLIP = 1e-7
 _ONE = np.float32(1.0)
@@ -170,7 +169,7 @@ class Loss:
             row_correct[...] = correct_predictions(outputs, targets,
                                                    0.0 if fused else 0.5)
             return
-        launcher_for(backend).one_d(self._body(fused), n, outputs, targets, grad, row_loss,
+        backend.launch_1d(self._body(fused), n, outputs, targets, grad, row_loss,
                                     row_correct, np.float32(scale), work=n * width)
 
     def get_config(self):

@@ -39,7 +39,6 @@ from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.layers.initializers import layer_seed
-from dlcore.layers.launch import launcher_for
 from dlcore.losses import get_loss
 from dlcore.optimizers import Parameter, get_optimizer, serialize as serialize_optimizer
 from dlcore.validation import check_float, check_int
@@ -452,7 +451,7 @@ class Sequential:
             totals += (row_loss.sum(dtype=np.float64), row_correct.sum(dtype=np.float64),
                        row_loss.shape[0])
         else:
-            launcher_for(self.backend).one_d(accumulate_batch, 1, row_loss, row_correct, totals)
+            self.backend.launch_1d(accumulate_batch, 1, row_loss, row_correct, totals)
 
     def _epoch_logs(self, totals):
         loss, correct, count = self.backend.to_numpy(totals)
@@ -716,9 +715,8 @@ class _BatchBuffers:
         """The batch ``rows`` of (data, targets), gathered on the device."""
         n = len(rows)
         x, y = self.x[:n], self.y[:n]
-        launch = launcher_for(self.backend)
-        launch.gather_rows(data, rows, x)
-        launch.gather_rows(targets, rows, y)
+        self.backend.gather_rows(data, rows, x)
+        self.backend.gather_rows(targets, rows, y)
         return x.reshape((n,) + self.sample_shape), y
 
     def loss_buffers(self, n, width):

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlcore.backend.kernels import body
-from dlcore.layers.launch import launcher_for
 from dlcore.backend.rng import shared
 from dlcore.validation import check_float, check_int
 
@@ -305,7 +304,7 @@ class Optimizer:
         slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
         slots += [flat[0]] * (2 - len(slots))  # unused slot arguments
         f32 = np.float32
-        launcher_for(self.backend).one_d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
+        self.backend.launch_1d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
                                          *self._kernel_hyperparameters(), f32(scale),
                                          f32(parameter.l1), f32(parameter.l2))
 
@@ -337,7 +336,7 @@ class Optimizer:
         flat = array.reshape(-1)
         blocks = -(-flat.shape[0] // NORM_BLOCK)
         partial = backend.zeros((blocks,), np.float64)
-        launcher_for(backend).rows(squared_norm_blocks, blocks, 1, flat, partial, NORM_BLOCK)
+        backend.launch_rows(squared_norm_blocks, blocks, 1, flat, partial, NORM_BLOCK)
         return float(np.sum(backend.to_numpy(partial)))
 
     # constraints
@@ -354,7 +353,7 @@ class Optimizer:
         # Dense (in, out): unit u is column u (stride 1, inputs every `out`); Conv2D: row u.
         unit_stride, input_stride = (1, n_units) if axis == len(shape) - 1 and axis > 0 \
             else (n_inputs, 1)
-        launcher_for(self.backend).one_d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
+        self.backend.launch_1d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
                                          unit_stride, input_stride,
                                          np.float32(constraint.max_value), work=theta.size)
 

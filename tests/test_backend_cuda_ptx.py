@@ -42,17 +42,17 @@ SCRIPT = textwrap.dedent(r'''
 
     class CompilingBackend(CPUBackend):
         """Runs on the CPU; compiles the CUDA twin of every launch."""
-        def launch_rows(self, body, n_rows, n_units, *args):
+        def launch_rows(self, body, n_rows, n_units, *args, work=None):
             star = types.Tuple([typeof(a) for a in args])
             compile_once(body.__name__, cuda_backend._rows_kernel(body).py_func,
                          (types.int64, types.int64, star))
-            super().launch_rows(body, n_rows, n_units, *args)
+            super().launch_rows(body, n_rows, n_units, *args, work=work)
 
-        def launch_1d(self, body, n, *args):
+        def launch_1d(self, body, n, *args, work=None):
             star = types.Tuple([typeof(a) for a in args])
             compile_once(body.__name__, cuda_backend._elements_kernel(body).py_func,
                          (types.int64, star))
-            super().launch_1d(body, n, *args)
+            super().launch_1d(body, n, *args, work=work)
 
         def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
             arguments = (a, b, out, bool(trans_a), bool(trans_b), np.float32(alpha),

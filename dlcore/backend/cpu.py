@@ -32,33 +32,58 @@ from numba.extending import get_cython_function_address
 
 from .kernels import KernelBackend
 
-_KERNELS_ROWS = {}
-_KERNELS_1D = {}
-# Below this many multiply-adds a product is not worth splitting across threads.
-_SPLIT_GEMM_FROM = 64 ** 3
+#: Below this many elements a launch runs on the calling thread. Every parallel region ends in a
+#: barrier; waking the pool costs more than small work, and on a busy machine a parked thread
+#: makes the barrier wait a whole time slice (measured 7-9 ms for 10-50 us of work).
+SERIAL_ELEMENTS = 1 << 15
+#: Below this many multiply-adds a product is one single-threaded BLAS call.
+SERIAL_MULTIPLY_ADDS = 1 << 22
+
+_KERNELS = {}
 
 
-def _rows_kernel(body):
-    kernel = _KERNELS_ROWS.get(body)
+def _kernel(kind, body):
+    """The compiled loop of ``kind`` around ``body`` (one per body, compiled on first use)."""
+    kernel = _KERNELS.get((kind, body))
     if kernel is None:
-        @njit(parallel=True, cache=True)
-        def kernel(n_rows, n_units, *args):
-            for row in prange(n_rows):
-                body(row, 0, n_units, *args)
-        _KERNELS_ROWS[body] = kernel
+        kernel = _KERNELS[(kind, body)] = _LOOPS[kind](body)
     return kernel
 
 
-def _chunks_kernel(body):
-    kernel = _KERNELS_1D.get(body)
-    if kernel is None:
-        @njit(parallel=True, cache=True)
-        def kernel(n, n_chunks, *args):
-            chunk = -(-n // n_chunks)
-            for index in prange(n_chunks):
-                body(index * chunk, min(n, (index + 1) * chunk), *args)
-        _KERNELS_1D[body] = kernel
+def _parallel_rows(body):
+    @njit(parallel=True, cache=True)
+    def kernel(n_rows, n_units, *args):
+        for row in prange(n_rows):
+            body(row, 0, n_units, *args)
     return kernel
+
+
+def _serial_rows(body):
+    @njit(cache=True, nogil=True)
+    def kernel(n_rows, n_units, *args):
+        for row in range(n_rows):
+            body(row, 0, n_units, *args)
+    return kernel
+
+
+def _parallel_chunks(body):
+    @njit(parallel=True, cache=True)
+    def kernel(n, n_chunks, *args):
+        chunk = -(-n // n_chunks)
+        for index in prange(n_chunks):
+            body(index * chunk, min(n, (index + 1) * chunk), *args)
+    return kernel
+
+
+def _serial_chunk(body):
+    @njit(cache=True, nogil=True)
+    def kernel(n, *args):
+        body(0, n, *args)
+    return kernel
+
+
+_LOOPS = {"rows": _parallel_rows, "serial rows": _serial_rows, "chunks": _parallel_chunks,
+          "serial chunk": _serial_chunk}
 
 
 # Fortran BLAS ?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): every
@@ -66,7 +91,7 @@ def _chunks_kernel(body):
 # global) so that the kernel can be cached on disk.
 _POINTER = ctypes.c_void_p
 _GEMM_TYPE = ctypes.CFUNCTYPE(None, *([_POINTER] * 13))
-_N, _T = ord("N"), ord("T")
+NO_TRANSPOSE, TRANSPOSE = ord("N"), ord("T")
 
 
 def _find_blas():
@@ -92,11 +117,12 @@ def _find_blas():
         for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}
 
 
-_BLAS = _find_blas()
+#: {dtype: (Fortran ?gemm function, its integer type)} for calls made from inside kernels.
+BLAS_GEMM = _find_blas()
 
 
 @njit(cache=True)
-def _fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
+def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
                   ld_second, beta, out, ld_out, scalar_probe, integer_probe):
     """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out."""
     codes = np.empty(2, np.uint8)
@@ -112,6 +138,18 @@ def _fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_fir
          sizes[4:].ctypes.data, scalars[1:].ctypes.data, out, sizes[5:].ctypes.data)
 
 
+@njit(cache=True)
+def serial_gemm(blas, integer_probe, a, b, out, trans_a, trans_b, alpha, beta):
+    """out <- alpha op(a) op(b) + beta out for C-order arrays, one single-threaded ?gemm call
+    (from a kernel or a serial caller): BLAS computes out' = op(b)' op(a)'."""
+    m, n = out.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    fortran_gemm(blas, TRANSPOSE if trans_b else NO_TRANSPOSE,
+                 TRANSPOSE if trans_a else NO_TRANSPOSE, n, m, k, alpha, b.ctypes.data,
+                 b.shape[1], a.ctypes.data, a.shape[1], beta, out.ctypes.data, n, out,
+                 integer_probe)
+
+
 @njit(parallel=True, cache=True)
 def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe, parts):
     """out (m, n) <- alpha op(a) op(b) + beta out, in ``parts`` blocks run on Numba's threads.
@@ -122,8 +160,8 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe
     """
     m, n = out.shape
     k = a.shape[0] if trans_a else a.shape[1]
-    code_a = _T if trans_a else _N
-    code_b = _T if trans_b else _N
+    code_a = TRANSPOSE if trans_a else NO_TRANSPOSE
+    code_b = TRANSPOSE if trans_b else NO_TRANSPOSE
     split_columns = n >= m
     size = n if split_columns else m
     chunk = -(-size // parts)
@@ -134,12 +172,12 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe
             continue
         if split_columns:
             b_block = b[start:stop].ctypes.data if trans_b else b[:, start:stop].ctypes.data
-            _fortran_gemm(blas, code_b, code_a, stop - start, m, k, alpha, b_block,
+            fortran_gemm(blas, code_b, code_a, stop - start, m, k, alpha, b_block,
                           b.shape[1], a.ctypes.data, a.shape[1], beta,
                           out[:, start:stop].ctypes.data, n, out, integer_probe)
         else:
             a_block = a[:, start:stop].ctypes.data if trans_a else a[start:stop].ctypes.data
-            _fortran_gemm(blas, code_b, code_a, n, stop - start, k, alpha, b.ctypes.data,
+            fortran_gemm(blas, code_b, code_a, n, stop - start, k, alpha, b.ctypes.data,
                           b.shape[1], a_block, a.shape[1], beta, out[start:stop].ctypes.data,
                           n, out, integer_probe)
 
@@ -179,23 +217,31 @@ class CPUBackend(KernelBackend):
             finally:
                 self._compute_depth -= 1
 
-    def launch_rows(self, body, n_rows, n_units, *args):
+    def launch_rows(self, body, n_rows, n_units, *args, work=None):
         if n_rows > 0 and n_units > 0:
-            _rows_kernel(body)(n_rows, n_units, *args)
+            if (n_rows * n_units if work is None else work) < SERIAL_ELEMENTS:
+                _kernel("serial rows", body)(n_rows, n_units, *args)
+            else:
+                _kernel("rows", body)(n_rows, n_units, *args)
 
-    def launch_1d(self, body, n, *args):
+    def launch_1d(self, body, n, *args, work=None):
         if n > 0:
-            n_chunks = max(1, min(numba.get_num_threads(), n // 64))
-            _chunks_kernel(body)(n, n_chunks, *args)
+            if (n if work is None else work) < SERIAL_ELEMENTS:
+                _kernel("serial chunk", body)(n, *args)
+            else:
+                n_chunks = max(1, min(numba.get_num_threads(), n // 64))
+                _kernel("chunks", body)(n, n_chunks, *args)
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         k = a.shape[0] if trans_a else a.shape[1]
         if self._compute_depth > 0:
-            work = out.shape[0] * out.shape[1] * k
-            parts = numba.get_num_threads() if work >= _SPLIT_GEMM_FROM else 1
-            blas, integer_type = _BLAS[out.dtype]
-            _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta, blas,
-                           np.empty(0, integer_type), parts)
+            blas, integer_type = BLAS_GEMM[out.dtype]
+            if out.shape[0] * out.shape[1] * k < SERIAL_MULTIPLY_ADDS:
+                serial_gemm(blas, np.empty(0, integer_type), a, b, out, bool(trans_a),
+                            bool(trans_b), alpha, beta)
+            else:
+                _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta, blas,
+                               np.empty(0, integer_type), numba.get_num_threads())
         elif alpha == 1.0 and beta == 0.0:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
         else:  # C^T = alpha op(B)^T op(A)^T + beta C^T, on Fortran views, in place

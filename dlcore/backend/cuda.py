@@ -162,13 +162,13 @@ class CUDABackend(KernelBackend):
     def synchronize(self):
         cuda.synchronize()
 
-    def launch_rows(self, body, n_rows, n_units, *args):
+    def launch_rows(self, body, n_rows, n_units, *args, work=None):
         if n_rows > 0 and n_units > 0:
             threads_x, threads_y = THREADS_2D
             blocks = (-(-n_units // threads_x), -(-n_rows // threads_y))
             _rows_kernel(body)[blocks, THREADS_2D](n_rows, n_units, *args)
 
-    def launch_1d(self, body, n, *args):
+    def launch_1d(self, body, n, *args, work=None):
         if n > 0:
             _elements_kernel(body)[-(-n // THREADS_1D), THREADS_1D](n, *args)
 

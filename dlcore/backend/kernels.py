@@ -154,10 +154,14 @@ class KernelBackend(Backend):
 
     _no_array = None
 
-    def launch_rows(self, body, n_rows, n_units, *args):
+    def launch_rows(self, body, n_rows, n_units, *args, work=None):
+        """``body(row, first, last, *args)`` over ``n_rows`` rows of ``n_units`` units;
+        ``work`` (default n_rows * n_units) is the number of elements touched, which the CPU
+        uses to decide whether waking its threads is worth it."""
         raise NotImplementedError
 
-    def launch_1d(self, body, n, *args):
+    def launch_1d(self, body, n, *args, work=None):
+        """``body(first, last, *args)`` over ``range(n)``; ``work`` as for launch_rows."""
         raise NotImplementedError
 
     def _optional(self, array):
@@ -168,7 +172,7 @@ class KernelBackend(Backend):
         n_rows, n_columns = pre_activation.shape
         self.launch_rows(sigmoid_bernoulli_span, n_rows, -(-n_columns // 4), pre_activation,
                          bias, self._optional(sample), k0, k1, np.uint64(stream),
-                         np.uint64(step))
+                         np.uint64(step), work=pre_activation.size)
 
     def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
         k0, k1 = key_from_seed(seed)
@@ -176,7 +180,9 @@ class KernelBackend(Backend):
                          self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step))
 
     def gather_rows(self, source, indices, out):
-        self.launch_rows(gather_rows_span, *out.shape, source, self._indices(indices), out)
+        # a copy costs far less per element than the maths of the other kernels
+        self.launch_rows(gather_rows_span, *out.shape, source, self._indices(indices), out,
+                         work=out.size // 32)
 
     def momentum_step(self, parameter, velocity, decay):
         self.launch_1d(momentum_step_span, parameter.size, parameter.reshape(-1),
@@ -184,14 +190,16 @@ class KernelBackend(Backend):
 
     def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
         self.launch_1d(bias_step_span, bias.shape[0], bias, velocity, positive, negative,
-                       _f32(learning_rate), _f32(momentum))
+                       _f32(learning_rate), _f32(momentum), work=positive.size)
 
     def sparsity_step(self, hidden_probability, running_mean, hidden_bias, decay, rate, target):
         self.launch_1d(sparsity_step_span, hidden_bias.shape[0], hidden_probability,
-                       running_mean, hidden_bias, _f32(decay), _f32(rate), _f32(target))
+                       running_mean, hidden_bias, _f32(decay), _f32(rate), _f32(target),
+                       work=hidden_probability.size)
 
     def accumulate_squared_error(self, target, estimate, out):
-        self.launch_1d(squared_error_span, out.shape[0], target, estimate, out)
+        self.launch_1d(squared_error_span, out.shape[0], target, estimate, out,
+                       work=target.size)
 
     def _indices(self, indices):
         """Row indices as the backend wants them (int64; on the device for CUDA)."""

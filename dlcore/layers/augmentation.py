@@ -36,7 +36,6 @@ from dlcore.backend import rng
 from dlcore.backend.kernels import body
 from dlcore.backend.rng import normal_at, philox4x32, shared, uniform_from_bits
 from .base import Layer
-from .launch import launcher_for
 from dlcore.validation import check_float, check_int
 
 
@@ -172,7 +171,7 @@ class ImageAugmentation(Layer):
         else:
             k0, k1 = rng.key_from_seed(self.seed_)
             n, channels, height = x.shape[:3]
-            launcher_for(self.backend).rows(augment_rows, n * channels, height, x, y, k0, k1,
+            self.backend.launch_rows(augment_rows, n * channels, height, x, y, k0, k1,
                                      np.uint64(step), np.uint64(rng.STREAM_AUGMENT),
                                      self.max_shift, self.horizontal_flip,
                                      math.radians(self.max_rotation))
@@ -213,7 +212,7 @@ class GaussianNoise(Layer):
             y[...] = (rows + self.stddev * noise.astype(x.dtype)).reshape(x.shape)
         else:
             k0, k1 = rng.key_from_seed(self.seed_)
-            launcher_for(self.backend).rows(gaussian_noise_rows, n, rows.shape[1], rows,
+            self.backend.launch_rows(gaussian_noise_rows, n, rows.shape[1], rows,
                                      y.reshape(n, -1), np.float32(self.stddev), k0, k1,
                                      np.uint64(rng.STREAM_NOISE), np.uint64(step))
         return y

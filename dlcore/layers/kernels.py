@@ -35,9 +35,8 @@ from numba import njit, prange
 from dlcore.backend.kernels import body
 from dlcore.backend.rng import STREAM_DROPOUT, bernoulli, key_from_seed, philox4x32, shared
 
-from dlcore.backend.cpu import _BLAS, _N, _T, _fortran_gemm  # the backend's BLAS entry
+from dlcore.backend.cpu import BLAS_GEMM, serial_gemm  # the backend's BLAS entry
 
-from .launch import launcher_for
 
 LINEAR, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
 ACTIVATION_CODES = {"linear": LINEAR, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH,
@@ -385,17 +384,6 @@ def _row_sum(values):
     return total
 
 
-@njit(cache=True)
-def _matmul(blas, integers, a, b, out, trans_a, trans_b, beta):
-    """out <- op(a) @ op(b) + beta out for C-order 2-D arrays: one Fortran ?gemm call
-    computing out' = op(b)' op(a)' (C-order arrays are Fortran's transposes)."""
-    m, n = out.shape
-    depth = a.shape[0] if trans_a else a.shape[1]
-    _fortran_gemm(blas, _T if trans_b else _N, _T if trans_a else _N, n, m, depth,
-                  np.float32(1.0), b.ctypes.data, b.shape[1], a.ctypes.data, a.shape[1],
-                  np.float32(beta), out.ctypes.data, n, out, integers)
-
-
 @njit(parallel=True, cache=True)
 def conv2d_forward_samples(x, kernel2d, bias, out, cols, products, kh, kw, sh, sw, ph, pw,
                            out_h, out_w, code, blas, integers):
@@ -412,7 +400,8 @@ def conv2d_forward_samples(x, kernel2d, bias, out, cols, products, kh, kw, sh, s
             for k in range(patch):
                 im2col_rows(k, 0, out_h, x[sample:sample + 1], columns, kh, kw, sh, sw, ph, pw,
                             out_h, out_w)
-            _matmul(blas, integers, kernel2d, columns, products[thread], False, False, 0.0)
+            serial_gemm(blas, integers, kernel2d, columns, products[thread],
+                        False, False, 1.0, 0.0)
             for f in range(filters):
                 bias_activation_rows(f, 0, pixels, products[thread].reshape(-1), bias,
                                      out[sample:sample + 1], code, 0, pixels, False)
@@ -440,9 +429,11 @@ def conv2d_backward_samples(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad
                                          grad_y[sample:sample + 1], g.reshape(-1), code, 0,
                                          pixels)
                 bias_sum[f] += _row_sum(g[f])
-            _matmul(blas, integers, g, cols[sample], kernel_sum, False, True, 1.0)
+            serial_gemm(blas, integers, g, cols[sample], kernel_sum,
+                        False, True, 1.0, 1.0)
             if need_input_gradient:
-                _matmul(blas, integers, kernel2d, g, grad_cols[thread], True, False, 0.0)
+                serial_gemm(blas, integers, kernel2d, g, grad_cols[thread],
+                            True, False, 1.0, 0.0)
                 for c in range(channels):
                     col2im_rows(c, 0, height, grad_cols[thread], grad_x[sample:sample + 1], kh,
                                 kw, sh, sw, ph, pw, out_h, out_w)
@@ -516,7 +507,8 @@ def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, 
             for k in range(patch):
                 start = _wide_offset(k, kh, kw, height_p, width_p)
                 columns[k] = flat[start:start + span]
-            _matmul(blas, integers, kernel2d, columns, products[thread], False, False, 0.0)
+            serial_gemm(blas, integers, kernel2d, columns, products[thread],
+                        False, False, 1.0, 0.0)
             _wide_to_images(products[thread], bias, out[sample], width_p, code)
 
 
@@ -543,10 +535,12 @@ def conv2d_backward_wide(kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x, co
             _images_to_wide_gradient(y[sample], grad_y[sample], g, width_p, code)
             for f in range(filters):
                 bias_sum[f] += _row_sum(g[f])
-            _matmul(blas, integers, g, cols[sample], kernel_sum, False, True, 1.0)
+            serial_gemm(blas, integers, g, cols[sample], kernel_sum,
+                        False, True, 1.0, 1.0)
             if not need_input_gradient:
                 continue
-            _matmul(blas, integers, kernel2d, g, grad_cols[thread], True, False, 0.0)
+            serial_gemm(blas, integers, kernel2d, g, grad_cols[thread],
+                        True, False, 1.0, 0.0)
             image[:] = 0
             for k in range(patch):
                 start = _wide_offset(k, kh, kw, height_p, width_p)
@@ -562,13 +556,12 @@ def conv2d_backward_wide(kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x, co
 class KernelOps:
     """The operations of :class:`dlcore.layers.ops.ReferenceOps`, as launches of the bodies
     above on a ``cpu`` or ``cuda`` backend (see the module docstring); small launches run
-    serially on the CPU (:mod:`dlcore.layers.launch`)."""
+    serially on the CPU (:data:`dlcore.backend.cpu.SERIAL_ELEMENTS`)."""
 
     name = "kernels"
 
     def __init__(self, backend):
         self.backend = backend
-        self.launch = launcher_for(backend)
         self.samples_on_cpu = backend.name == "cpu"
         self._no_bias = backend.zeros((0,))
 
@@ -578,12 +571,12 @@ class KernelOps:
         n, units = out.shape
         if code == SOFTMAX:   # normalised over the units: read from a separate product
             products = workspace("products", (n, units))
-            self.launch.gemm(x, kernel, products)
-            self.launch.rows(bias_activation_rows, n * units, 1, products.reshape(-1), bias,
+            self.backend.gemm(x, kernel, products)
+            self.backend.launch_rows(bias_activation_rows, n * units, 1, products.reshape(-1), bias,
                              out.reshape(n, units, 1), code, units, 1, False)
             return
-        self.launch.gemm(x, kernel, out)
-        self.launch.rows(bias_activation_rows, n, units, out.reshape(-1), bias,
+        self.backend.gemm(x, kernel, out)
+        self.backend.launch_rows(bias_activation_rows, n, units, out.reshape(-1), bias,
                          out.reshape(n, 1, units), code, units, 0, True)
 
     def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
@@ -592,16 +585,16 @@ class KernelOps:
         n, units = y.shape
         g = workspace("grad_preactivation", (n, units))
         if code == SOFTMAX:
-            self.launch.rows(activation_gradient_rows, n * units, 1, y.reshape(n, units, 1),
+            self.backend.launch_rows(activation_gradient_rows, n * units, 1, y.reshape(n, units, 1),
                              grad_y.reshape(n, units, 1), g.reshape(-1), code, units, 1)
         else:
-            self.launch.rows(activation_gradient_rows, n, units, y.reshape(n, 1, units),
+            self.backend.launch_rows(activation_gradient_rows, n, units, y.reshape(n, 1, units),
                              grad_y.reshape(n, 1, units), g.reshape(-1), code, units, 0)
-        self.launch.one_d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units, 1,
+        self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units, 1,
                           work=n * units)
-        self.launch.gemm(x, g, grad_kernel, trans_a=True)
+        self.backend.gemm(x, g, grad_kernel, trans_a=True)
         if grad_x is not None:
-            self.launch.gemm(g, kernel, grad_x, trans_b=True)
+            self.backend.gemm(g, kernel, grad_x, trans_b=True)
 
     # convolution
     @staticmethod
@@ -612,7 +605,7 @@ class KernelOps:
     @staticmethod
     def _blas(dtype):
         """The CPU backend's BLAS ?gemm entry for ``dtype`` and a probe of its integer type."""
-        function, integer_type = _BLAS[np.dtype(dtype)]
+        function, integer_type = BLAS_GEMM[np.dtype(dtype)]
         return function, np.empty(0, integer_type)
 
     def _threads(self, n):
@@ -657,10 +650,10 @@ class KernelOps:
         n, filters, pixels = x.shape[0], kernel2d.shape[0], w.out_pixels
         cols = workspace("cols", (w.patch_size, n * pixels))
         products = workspace("products", (filters, n * pixels))
-        self.launch.rows(im2col_rows, w.patch_size * n, w.out_height, x, cols,
+        self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, x, cols,
                          *self._geometry(w))
-        self.launch.gemm(kernel2d, cols, products)
-        self.launch.rows(bias_activation_rows, n * filters, pixels, products.reshape(-1), bias,
+        self.backend.gemm(kernel2d, cols, products)
+        self.backend.launch_rows(bias_activation_rows, n * filters, pixels, products.reshape(-1), bias,
                          out.reshape(n, filters, pixels), code, pixels, n * pixels, False)
 
     def conv2d_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel, grad_bias,
@@ -710,17 +703,17 @@ class KernelOps:
         n, filters, pixels = x.shape[0], kernel2d.shape[0], w.out_pixels
         cols = workspace("cols", (w.patch_size, n * pixels))   # as the forward pass left them
         products = workspace("products", (filters, n * pixels))
-        self.launch.rows(activation_gradient_rows, n * filters, pixels,
+        self.backend.launch_rows(activation_gradient_rows, n * filters, pixels,
                          y.reshape(n, filters, pixels), grad_y.reshape(n, filters, pixels),
                          products.reshape(-1), code, pixels, n * pixels)
-        self.launch.one_d(bias_gradient_span, filters, products.reshape(-1), grad_bias, n,
+        self.backend.launch_1d(bias_gradient_span, filters, products.reshape(-1), grad_bias, n,
                           pixels, pixels, n * pixels, work=n * filters * pixels)
-        self.launch.gemm(products, cols, grad_kernel.reshape(kernel2d.shape), trans_b=True)
+        self.backend.gemm(products, cols, grad_kernel.reshape(kernel2d.shape), trans_b=True)
         if grad_x is None:
             return
         grad_cols = workspace("grad_cols", (w.patch_size, n * pixels))
-        self.launch.gemm(kernel2d, products, grad_cols, trans_a=True)
-        self.launch.rows(col2im_rows, n * w.channels, w.height, grad_cols, grad_x,
+        self.backend.gemm(kernel2d, products, grad_cols, trans_a=True)
+        self.backend.launch_rows(col2im_rows, n * w.channels, w.height, grad_cols, grad_x,
                          *self._geometry(w))
 
     @staticmethod
@@ -741,7 +734,7 @@ class KernelOps:
         return w.kernel_height, w.kernel_width, w.stride_height, w.stride_width
 
     def pool_forward(self, kind, x, window, out, argmax):
-        self.launch.rows(pool_rows, x.shape[0] * x.shape[1], window.out_height,
+        self.backend.launch_rows(pool_rows, x.shape[0] * x.shape[1], window.out_height,
                          self._planes(x), self._planes(out), self._planes(argmax),
                          POOL_CODES[kind], *self._pool_geometry(window))
 
@@ -751,7 +744,7 @@ class KernelOps:
             body, units = pool_gradient_tiles_rows, w.out_height
         else:
             body, units = pool_gradient_rows, w.height
-        self.launch.rows(body, x.shape[0] * x.shape[1], units, self._planes(x), self._planes(y),
+        self.backend.launch_rows(body, x.shape[0] * x.shape[1], units, self._planes(x), self._planes(y),
                          self._planes(argmax), self._planes(grad_y), self._planes(grad_x),
                          POOL_CODES[kind], *self._pool_geometry(w))
 
@@ -768,14 +761,14 @@ class KernelOps:
 
     def activation_forward(self, activation, x, out):
         n, maps, pixels = self._maps(x, activation).shape
-        self.launch.rows(bias_activation_rows, n * maps, pixels, x.reshape(-1), self._no_bias,
+        self.backend.launch_rows(bias_activation_rows, n * maps, pixels, x.reshape(-1), self._no_bias,
                          self._maps(out, activation), ACTIVATION_CODES[activation],
                          maps * pixels, pixels, False)
 
     def activation_backward(self, activation, y, grad_y, grad_x):
         view = self._maps(y, activation)
         n, maps, pixels = view.shape
-        self.launch.rows(activation_gradient_rows, n * maps, pixels, view,
+        self.backend.launch_rows(activation_gradient_rows, n * maps, pixels, view,
                          self._maps(grad_y, activation), grad_x.reshape(-1),
                          ACTIVATION_CODES[activation], maps * pixels, pixels)
 
@@ -783,10 +776,10 @@ class KernelOps:
         n = x.shape[0]
         k0, k1 = key_from_seed(seed)
         rows = x.reshape(n, -1)
-        self.launch.rows(dropout_rows, n, -(-rows.shape[1] // 4), rows, out.reshape(n, -1),
+        self.backend.launch_rows(dropout_rows, n, -(-rows.shape[1] // 4), rows, out.reshape(n, -1),
                          mask.reshape(n, -1), np.float32(rate), np.float32(1.0 / (1.0 - rate)),
                          k0, k1, np.uint64(STREAM_DROPOUT), np.uint64(step))
 
     def multiply(self, a, b, out):
-        self.launch.one_d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
+        self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
                           out.reshape(-1))
