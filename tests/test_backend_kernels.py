@@ -174,3 +174,17 @@ def test_cpu_gemm_works_in_float64(random_state):
     with backend.compute():
         backend.gemm(a, b, out)
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+
+
+def test_cpu_kernel_cache_key_changes_when_a_helper_of_the_body_changes():
+    from dlcore.backend.cpu import fingerprint
+    from dlcore.backend.rng import register_for_kernels
+    namespace = {}
+    exec("def helper(x):\n    return x + 1\n\ndef body(first, last, out):\n"
+         "    out[first] = helper(out[first])\n", namespace)
+    register_for_kernels(namespace["helper"], inline="always")
+    before = fingerprint(namespace["body"])
+    assert fingerprint(namespace["body"]) == before          # stable: a cache can hit
+    exec("def helper(x):\n    return x + 2\n", namespace)    # the helper is edited
+    register_for_kernels(namespace["helper"], inline="always")
+    assert fingerprint(namespace["body"]) != before

@@ -22,7 +22,9 @@ in milliseconds.
 import contextlib
 import ctypes
 import glob
+import hashlib
 import os
+import types
 
 import numba
 import numpy as np
@@ -30,6 +32,7 @@ import scipy.linalg.blas as scipy_blas
 from numba import njit, prange
 from numba.extending import get_cython_function_address
 
+from . import rng
 from .kernels import KernelBackend
 
 #: Below this many elements a launch runs on the calling thread. Every parallel region ends in a
@@ -46,38 +49,74 @@ def _kernel(kind, body):
     """The compiled loop of ``kind`` around ``body`` (one per body, compiled on first use)."""
     kernel = _KERNELS.get((kind, body))
     if kernel is None:
-        kernel = _KERNELS[(kind, body)] = _LOOPS[kind](body)
+        kernel = _KERNELS[(kind, body)] = _LOOPS[kind](body, fingerprint(body))
     return kernel
 
 
-def _parallel_rows(body):
+def fingerprint(function):
+    """A digest of ``function``'s code and of every kernel function and constant it reaches.
+
+    Numba's disk cache keys a kernel on its own source file and its closure: a loop here around
+    a body defined elsewhere would otherwise keep running the old body after the body (or a
+    helper it calls) is edited. The loops hold this digest in their closure.
+    """
+    digest = hashlib.sha256()
+    pending, seen = [function], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        codes = [current.__code__]
+        while codes:
+            code = codes.pop()
+            digest.update(code.co_code + repr(code.co_names).encode())
+            for constant in code.co_consts:
+                if isinstance(constant, types.CodeType):
+                    codes.append(constant)
+                else:
+                    digest.update(repr(constant).encode())
+        for name in current.__code__.co_names:
+            value = current.__globals__.get(name)
+            if value in rng.KERNEL_FUNCTIONS:
+                pending.append(value)
+            elif isinstance(value, (int, float, np.number)):
+                digest.update(f"{name}={value!r}".encode())
+    return digest.hexdigest()
+
+
+def _parallel_rows(body, body_fingerprint):
     @njit(parallel=True, cache=True)
     def kernel(n_rows, n_units, *args):
+        body_fingerprint  # noqa: B018  (part of the cache key, see fingerprint)
         for row in prange(n_rows):
             body(row, 0, n_units, *args)
     return kernel
 
 
-def _serial_rows(body):
+def _serial_rows(body, body_fingerprint):
     @njit(cache=True, nogil=True)
     def kernel(n_rows, n_units, *args):
+        body_fingerprint  # noqa: B018
         for row in range(n_rows):
             body(row, 0, n_units, *args)
     return kernel
 
 
-def _parallel_chunks(body):
+def _parallel_chunks(body, body_fingerprint):
     @njit(parallel=True, cache=True)
     def kernel(n, n_chunks, *args):
+        body_fingerprint  # noqa: B018
         chunk = -(-n // n_chunks)
         for index in prange(n_chunks):
             body(index * chunk, min(n, (index + 1) * chunk), *args)
     return kernel
 
 
-def _serial_chunk(body):
+def _serial_chunk(body, body_fingerprint):
     @njit(cache=True, nogil=True)
     def kernel(n, *args):
+        body_fingerprint  # noqa: B018
         body(0, n, *args)
     return kernel
 
