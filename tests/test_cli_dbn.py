@@ -9,25 +9,41 @@ from click.testing import CliRunner
 
 import dlcore
 from dlcore.cli import main
-from dlcore.datasets import load_mnist_5k, to_unit_interval
+from dlcore.datasets import load_mnist_5k, to_unit_interval, write_idx
+from dlcore.datasets.mnist import split_file_names
 
 TINY_DBN = ["--layers", "784-24-16", "--epochs-per-layer", "1", "--backend", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def pretrained(tmp_path_factory):
+def digits(tmp_path_factory):
+    """A folder of IDX files like MNIST's: 40 training and 10 test digits of each class from
+    mnist-5k (the --dataset option takes such a folder), so the commands run in seconds."""
+    folder = tmp_path_factory.mktemp("digits")
+    images, labels = load_mnist_5k()
+    for split, (start, stop) in (("train", (0, 40)), ("test", (40, 50))):
+        rows = np.concatenate([np.flatnonzero(labels == k)[start:stop] for k in range(10)])
+        images_name, labels_name = split_file_names(split)
+        write_idx(folder / images_name, images[rows])
+        write_idx(folder / labels_name, labels[rows])
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, digits):
     out = tmp_path_factory.mktemp("dbn")
     result = CliRunner().invoke(main, ["dbn", "pretrain", *TINY_DBN, "--with-labels",
-                                       "--out", str(out)])
+                                       "--dataset", digits, "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
 
 
 @pytest.fixture(scope="module")
-def finetuned(pretrained, tmp_path_factory):
+def finetuned(pretrained, digits, tmp_path_factory):
     out = tmp_path_factory.mktemp("finetune")
     result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
-                                       "--epochs", "1", "--backend", "cpu", "--out", str(out)])
+                                       "--dataset", digits, "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(out)])
     return result, out
 
 
@@ -59,10 +75,11 @@ def test_sample_of_a_chosen_label_writes_samples_png(pretrained, tmp_path):
     assert (tmp_path / "samples.png").stat().st_size > 0 and "of class 3" in result.stdout
 
 
-def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(tmp_path):
+def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(digits, tmp_path):
     result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-16-16",
-                                       "--epochs-per-layer", "1", "--epochs", "1",
-                                       "--backend", "cpu", "--out", str(tmp_path)])
+                                       "--dataset", digits, "--epochs-per-layer", "1",
+                                       "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     with open(tmp_path / "pretraining.csv") as handle:
         rows = list(csv.DictReader(handle))
