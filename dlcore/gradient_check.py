@@ -143,4 +143,11 @@ def format_table(rows):
                       for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
             for line in lines]
     text.insert(1, "-" * len(text[0]))
+    if any(error >= TOLERANCE for *_, error in rows):
+        text.append(KINK_NOTE)
     return "\n".join(text)
+
+
+KINK_NOTE = ("CHECK is not always a bug: ReLU at 0 and ties in max-pooling are kinks, and a "
+             "difference taken across one disagrees with the gradient. Inputs with exact zeros "
+             "(MNIST's background) put units right on a kink: check with random inputs too.")
