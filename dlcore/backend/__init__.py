@@ -47,9 +47,11 @@ def cuda_status():
         detail = detail or type(error).__name__
         return False, f"the NVIDIA CUDA driver was not found or failed to start ({detail})"
     if n_devices == 0:
-        return False, "the NVIDIA driver is present but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)"
+        return False, ("the NVIDIA driver is present but no CUDA device is visible "
+                       "(check CUDA_VISIBLE_DEVICES)")
     if not cuda.is_available():
-        return False, "a CUDA device is present but Numba cannot use it (run `numba -s` for details)"
+        return False, ("a CUDA device is present but Numba cannot use it "
+                       "(run `numba -s` for details)")
     return True, "a CUDA device is available"
 
 

@@ -3,6 +3,8 @@
 Element-wise work runs in the bodies of :mod:`dlcore.backend.kernels`, each wrapped once in an
 ``@njit(parallel=True, cache=True)`` loop whose outer index runs in ``prange`` (rows, or one
 chunk per thread). The random numbers do not depend on that split (:mod:`dlcore.backend.rng`).
+Kernels use NumPy's error model (a division by zero gives inf, no per-element test), which lets
+the compiler vectorise their loops.
 
 **One thread pool.** A mini-batch step alternates small BLAS products and short parallel kernels
 a few hundred microseconds long. Left to itself, OpenBLAS keeps its own worker threads spinning
@@ -86,7 +88,7 @@ def fingerprint(function):
 
 
 def _parallel_rows(body, body_fingerprint):
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(n_rows, n_units, *args):
         body_fingerprint  # noqa: B018  (part of the cache key, see fingerprint)
         for row in prange(n_rows):
@@ -95,7 +97,7 @@ def _parallel_rows(body, body_fingerprint):
 
 
 def _serial_rows(body, body_fingerprint):
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, error_model="numpy")
     def kernel(n_rows, n_units, *args):
         body_fingerprint  # noqa: B018
         for row in range(n_rows):
@@ -104,7 +106,7 @@ def _serial_rows(body, body_fingerprint):
 
 
 def _parallel_chunks(body, body_fingerprint):
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(n, n_chunks, *args):
         body_fingerprint  # noqa: B018
         chunk = -(-n // n_chunks)
@@ -114,7 +116,7 @@ def _parallel_chunks(body, body_fingerprint):
 
 
 def _serial_chunk(body, body_fingerprint):
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, error_model="numpy")
     def kernel(n, *args):
         body_fingerprint  # noqa: B018
         body(0, n, *args)
@@ -189,36 +191,45 @@ def serial_gemm(blas, integer_probe, a, b, out, trans_a, trans_b, alpha, beta):
                  integer_probe)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _gemm_column_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe, start,
+                       stop):
+    """Columns start..stop-1 of out <- alpha op(a) op(b) + beta out: rows of the Fortran problem
+    out' = op(b)' op(a)' (C-order arrays are the transposes of Fortran ones)."""
+    m, n = out.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    b_block = b[start:stop].ctypes.data if trans_b else b[:, start:stop].ctypes.data
+    fortran_gemm(blas, TRANSPOSE if trans_b else NO_TRANSPOSE,
+                 TRANSPOSE if trans_a else NO_TRANSPOSE, stop - start, m, k, alpha, b_block,
+                 b.shape[1], a.ctypes.data, a.shape[1], beta, out[:, start:stop].ctypes.data, n,
+                 out, integer_probe)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
 def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe, parts):
     """out (m, n) <- alpha op(a) op(b) + beta out, in ``parts`` blocks run on Numba's threads.
 
-    C-order arrays are the transposes of Fortran ones, so BLAS is asked for
-    out' = op(b)' op(a)'. The larger of m and n is split: columns of ``out`` are rows of the
-    Fortran problem (a slice of ``b``), rows of ``out`` are its columns (a slice of ``a``).
+    The larger of m and n is split: columns of ``out`` (a slice of ``b``), or its rows (a slice
+    of ``a``, computed as the columns of out' = op(b)' op(a)').
     """
     m, n = out.shape
     k = a.shape[0] if trans_a else a.shape[1]
-    code_a = TRANSPOSE if trans_a else NO_TRANSPOSE
-    code_b = TRANSPOSE if trans_b else NO_TRANSPOSE
-    split_columns = n >= m
-    size = n if split_columns else m
+    size = max(m, n)
     chunk = -(-size // parts)
     for part in prange(parts):
         start = part * chunk
         stop = min(size, start + chunk)
         if stop <= start:
             continue
-        if split_columns:
-            b_block = b[start:stop].ctypes.data if trans_b else b[:, start:stop].ctypes.data
-            fortran_gemm(blas, code_b, code_a, stop - start, m, k, alpha, b_block,
-                          b.shape[1], a.ctypes.data, a.shape[1], beta,
-                          out[:, start:stop].ctypes.data, n, out, integer_probe)
+        if n >= m:
+            _gemm_column_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe,
+                               start, stop)
         else:
             a_block = a[:, start:stop].ctypes.data if trans_a else a[start:stop].ctypes.data
-            fortran_gemm(blas, code_b, code_a, n, stop - start, k, alpha, b.ctypes.data,
-                          b.shape[1], a_block, a.shape[1], beta, out[start:stop].ctypes.data,
-                          n, out, integer_probe)
+            fortran_gemm(blas, TRANSPOSE if trans_b else NO_TRANSPOSE,
+                         TRANSPOSE if trans_a else NO_TRANSPOSE, n, stop - start, k, alpha,
+                         b.ctypes.data, b.shape[1], a_block, a.shape[1], beta,
+                         out[start:stop].ctypes.data, n, out, integer_probe)
 
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from .base import Backend
+from .fastmath import exp_float32
 from .rng import bernoulli, key_from_seed, normal_at, philox4x32, register_for_kernels, shared
 
 ONE = np.float32(1.0)
@@ -33,43 +34,49 @@ def body(function):
     return register_for_kernels(function, inline="never")
 
 
-@shared
+def _sigmoid_on_cpu(x):
+    """The CPU kernels' sigmoid: the same function through an exp the CPU vectorises."""
+    return ONE / (ONE + exp_float32(-x))
+
+
+@shared(cpu_implementation=_sigmoid_on_cpu)
 def sigmoid(x):
     """sigm(x) = 1 / (1 + exp(-x)) in float32 (exp overflows to inf for x < -88: sigm = 0)."""
     return ONE / (ONE + math.exp(-x))
-
-
-@shared
-def _sigmoid_unit(row, column, pre, bias):
-    probability = sigmoid(pre[row, column] + bias[column])
-    pre[row, column] = probability
-    return probability
 
 
 @body
 def sigmoid_bernoulli_span(row, first_block, last_block, pre, bias, sample, k0, k1, stream,
                            step):
     """Blocks of four units of one row: p = sigm(pre + bias) in place; sample = [u < p] with the
-    four uniforms of one Philox call (counter = (block, row, step, stream))."""
-    n_columns = pre.shape[1]
-    sampling = sample.shape[0] > 0
-    for block in range(first_block, last_block):
-        column = 4 * block
-        if not sampling:
-            for c in range(column, min(column + 4, n_columns)):
-                _sigmoid_unit(row, c, pre, bias)
-            continue
-        w0, w1, w2, w3 = philox4x32(np.uint64(block), np.uint64(row), step, stream, k0, k1)
-        if column + 4 <= n_columns:
-            sample[row, column] = bernoulli(_sigmoid_unit(row, column, pre, bias), w0)
-            sample[row, column + 1] = bernoulli(_sigmoid_unit(row, column + 1, pre, bias), w1)
-            sample[row, column + 2] = bernoulli(_sigmoid_unit(row, column + 2, pre, bias), w2)
-            sample[row, column + 3] = bernoulli(_sigmoid_unit(row, column + 3, pre, bias), w3)
-        else:  # the last, partial block of a row whose width is not a multiple of four
-            for c in range(column, n_columns):
-                lane = c - column
-                word = w0 if lane == 0 else (w1 if lane == 1 else w2)
-                sample[row, c] = bernoulli(_sigmoid_unit(row, c, pre, bias), word)
+    four uniforms of one Philox call (counter = (block, row, step, stream)).
+
+    Two passes over the span: the sigmoids (a plain loop the CPU vectorises), then the samples.
+    """
+    start = 4 * first_block
+    stop = min(4 * last_block, pre.shape[1])
+    probabilities, biases = pre[row, start:stop], bias[start:stop]
+    for i in range(probabilities.shape[0]):
+        probabilities[i] = sigmoid(probabilities[i] + biases[i])
+    if sample.shape[0] == 0:
+        return
+    samples = sample[row, start:stop]
+    full_blocks = probabilities.shape[0] // 4
+    for offset in range(full_blocks):  # no branch inside: the CPU vectorises Philox too
+        w0, w1, w2, w3 = philox4x32(np.uint64(first_block + offset), np.uint64(row), step,
+                                    stream, k0, k1)
+        i = 4 * offset
+        samples[i] = bernoulli(probabilities[i], w0)
+        samples[i + 1] = bernoulli(probabilities[i + 1], w1)
+        samples[i + 2] = bernoulli(probabilities[i + 2], w2)
+        samples[i + 3] = bernoulli(probabilities[i + 3], w3)
+    i = 4 * full_blocks
+    if i < probabilities.shape[0]:  # a row whose width is not a multiple of four ends here
+        w0, w1, w2, w3 = philox4x32(np.uint64(first_block + full_blocks), np.uint64(row), step,
+                                    stream, k0, k1)
+        for lane in range(probabilities.shape[0] - i):
+            word = w0 if lane == 0 else (w1 if lane == 1 else w2)
+            samples[i + lane] = bernoulli(probabilities[i + lane], word)
 
 
 @body

@@ -36,24 +36,33 @@ from numba.extending import overload
 KERNEL_FUNCTIONS = set()
 
 
-def register_for_kernels(function, inline):
+# CPU kernels use NumPy's error model: a division by zero gives inf, not a Python exception,
+# so that no per-element zero test stops the compiler from vectorising a loop.
+CPU_JIT_OPTIONS = {"error_model": "numpy"}
+
+
+def register_for_kernels(function, inline, cpu_implementation=None):
     """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code.
 
     Plain Python callers (the reference backend passes NumPy arrays) just call it. For the CPU
     it is registered with Numba; ``inline="always"`` inlines it at Numba's IR level into every
-    caller, so a kernel body costs no call per element. CUDA kernels call device twins that
-    :func:`dlcore.backend.cuda.device_function` compiles from the same source: the CPU's
-    inlining records typed IR on the registration, which a CUDA compilation in the same
-    process would otherwise pick up and fail to type.
+    caller, so a kernel body costs no call per element. ``cpu_implementation`` replaces it in
+    the CPU kernels only (the same function, computed in a way the CPU vectorises). CUDA
+    kernels call device twins that :func:`dlcore.backend.cuda.device_function` compiles from
+    the same source: the CPU's inlining records typed IR on the registration, which a CUDA
+    compilation in the same process would otherwise pick up and fail to type.
     """
-    overload(function, target="cpu", inline=inline, strict=False)(
-        lambda *args, **kwargs: function)
+    implementation = function if cpu_implementation is None else cpu_implementation
+    overload(function, target="cpu", inline=inline, strict=False,
+             jit_options=CPU_JIT_OPTIONS)(lambda *args, **kwargs: implementation)
     KERNEL_FUNCTIONS.add(function)
     return function
 
 
-def shared(function):
+def shared(function=None, *, cpu_implementation=None):
     """A small piece of maths shared by every backend, inlined into the CPU kernels."""
+    if function is None:
+        return lambda f: register_for_kernels(f, "always", cpu_implementation)
     return register_for_kernels(function, inline="always")
 
 
@@ -91,18 +100,31 @@ def philox_round(c0, c1, c2, c3, k0, k1):
 
 
 @shared
+def _keyed_round(x0, x1, x2, x3, k0, k1, number):
+    """Round ``number`` (0-9) of Philox: the key bumped ``number`` times by the Weyl constants."""
+    bumps = np.uint64(number)
+    return philox_round(x0, x1, x2, x3, (k0 + bumps * PHILOX_W0) & MASK32,
+                        (k1 + bumps * PHILOX_W1) & MASK32)
+
+
+@shared
 def philox4x32(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10: four random 32-bit words from a 128-bit counter and a 64-bit key.
 
     Every argument and result is an ``np.uint64`` (scalar or array) holding a 32-bit value.
-    Ten rounds, the key bumped by the Weyl constants between rounds.
+    Ten rounds, the key bumped by the Weyl constants between rounds, written out: a loop here,
+    inlined into a kernel's own loop, trips Numba's IR checks.
     """
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    for _ in range(9):
-        k0 = (k0 + PHILOX_W0) & MASK32
-        k1 = (k1 + PHILOX_W1) & MASK32
-        c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    return c0, c1, c2, c3
+    x0, x1, x2, x3 = _keyed_round(c0, c1, c2, c3, k0, k1, 0)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 1)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 2)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 3)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 4)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 5)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 6)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 7)
+    x0, x1, x2, x3 = _keyed_round(x0, x1, x2, x3, k0, k1, 8)
+    return _keyed_round(x0, x1, x2, x3, k0, k1, 9)
 
 
 @shared

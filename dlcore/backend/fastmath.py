@@ -1,0 +1,55 @@
+"""exp for the CPU kernels in plain arithmetic, so that the compiler can vectorise it.
+
+Numba calls the C library's ``expf`` once per element; the loop around it cannot use the CPU's
+vector units, and the sigmoids of an RBM epoch (about 10^8 of them) spend most of their time
+there. :func:`exp_float32` computes the same function from multiplications, additions and one
+bit-level conversion, all of which LLVM vectorises (measured: 0.85 instead of 3.5 ns per
+sigmoid), to within 1.5e-7 relative error (float32 has 6e-8):
+
+    exp(x) = 2^n exp(r),   n = round(x / ln 2),   r = x - n ln 2  in [-ln 2 / 2, ln 2 / 2]
+
+with ln 2 split in two constants so that r is exact (Cody & Waite), exp(r) by the degree-6
+polynomial of the Cephes library's ``expf`` (S. L. Moshier), and 2^n written straight into the
+exponent bits of a float32. Arguments are clamped to [-87.3, 88.3], where float32's exp stays
+normal. CPU only: CUDA has a fast hardware exp, and the simulator runs plain Python.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+LOG2_E = np.float32(1.44269504088896341)
+LN2_HIGH = np.float32(0.693359375)          # exact in float32: r = x - n ln2 loses nothing
+LN2_LOW = np.float32(-2.12194440e-4)
+ROUNDING = np.float32(12582912.0)           # 1.5 * 2^23: adding it rounds to an integer
+LOWEST, HIGHEST = np.float32(-87.3), np.float32(88.3)
+P0, P1, P2, P3, P4, P5 = (np.float32(c) for c in (
+    1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+    5.0000001201e-1))
+ONE = np.float32(1.0)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """Reinterpret an int32 as the float32 with the same bits (no conversion)."""
+    def codegen(context, builder, signature, arguments):
+        return builder.bitcast(arguments[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@njit(inline="always", error_model="numpy")
+def exp_float32(x):
+    """exp(x) for a float32 ``x``, in vectorisable arithmetic (see the module docstring)."""
+    x = min(max(x, LOWEST), HIGHEST)
+    n = (x * LOG2_E + ROUNDING) - ROUNDING
+    r = x - n * LN2_HIGH - n * LN2_LOW
+    polynomial = ((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5
+    exp_r = polynomial * (r * r) + r + ONE
+    return exp_r * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+@njit(error_model="numpy")
+def exp_float32_array(x, out):
+    """``out[i] = exp_float32(x[i])`` for 1-D float32 arrays (for the tests)."""
+    for i in range(x.shape[0]):
+        out[i] = exp_float32(x[i])
