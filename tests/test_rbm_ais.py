@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dlcore import BernoulliRBM
-from dlcore.rbm.ais import ais_log_partition, annealing_schedule
+from dlcore.rbm import ais_log_partition
+from dlcore.rbm.ais import annealing_schedule
 from dlcore.rbm.estimator import exact_log_partition
 
 
@@ -24,10 +25,9 @@ def test_ais_agrees_with_exact_log_z_on_a_trained_rbm_with_a_data_base_model(ran
     rbm = BernoulliRBM(n_hidden=10, epochs=20, batch_size=10, learning_rate=0.1,
                        backend="cpu").fit(X)
     p = np.clip(X.mean(axis=0), 1e-3, 1 - 1e-3)
-    estimate, _ = ais_log_partition(rbm.W, rbm.visible_bias, rbm.hidden_bias,
-                                    base_visible_bias=np.log(p / (1 - p)), n_runs=100,
+    estimate, _ = ais_log_partition(rbm, base_visible_bias=np.log(p / (1 - p)), n_runs=100,
                                     n_temperatures=3000)
-    exact = exact_log_partition(rbm.W, rbm.visible_bias, rbm.hidden_bias)
+    exact = exact_log_partition(rbm)
     assert abs(estimate - exact) < 0.1
 
 
@@ -36,3 +36,10 @@ def test_annealing_schedule_rises_from_zero_to_one_densest_near_one():
     assert betas[0] == 0.0 and betas[-1] == 1.0 and np.all(np.diff(betas) > 0)
     assert len(betas) == 14_501
     assert np.diff(betas)[-1] < np.diff(betas)[0]
+
+
+def test_ais_refuses_an_unfitted_model_and_a_lone_weight_matrix():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ais_log_partition(BernoulliRBM())
+    with pytest.raises(ValueError, match="needs both biases"):
+        ais_log_partition(np.zeros((4, 3)))

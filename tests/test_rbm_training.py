@@ -178,3 +178,31 @@ def test_exact_log_partition_matches_brute_force_over_both_layers(random_state):
 def test_exact_log_partition_refuses_more_than_24_units_in_the_smaller_layer():
     with pytest.raises(ValueError, match="at most 24 units"):
         exact_log_partition(np.zeros((30, 25)), np.zeros(30), np.zeros(25))
+
+
+def test_exact_log_partition_of_a_fitted_rbm_normalises_its_probabilities(random_state):
+    X = (random_state.random((60, 6)) < 0.4).astype(np.float32)
+    rbm = BernoulliRBM(n_hidden=4, epochs=3, batch_size=10, backend="cpu").fit(X)
+    log_z = exact_log_partition(rbm)
+    states = np.array([[(s >> i) & 1 for i in range(6)] for s in range(64)], np.float32)
+    assert np.exp(-rbm.free_energy(states) - log_z).sum() == pytest.approx(1.0, rel=1e-9)
+    assert log_z == exact_log_partition(rbm.W, rbm.visible_bias, rbm.hidden_bias)
+
+
+def test_exact_log_partition_of_a_gaussian_rbm_is_its_closed_form(random_state):
+    from dlcore import GaussianBernoulliRBM
+    from dlcore.rbm import gaussian_exact_log_partition
+    X = random_state.normal(0, 1, (50, 3)).astype(np.float32)
+    rbm = GaussianBernoulliRBM(n_hidden=2, epochs=1, batch_size=10, backend="cpu").fit(X)
+    assert exact_log_partition(rbm) == gaussian_exact_log_partition(
+        rbm.W, rbm.visible_bias, rbm.hidden_bias, rbm.visible_sigma)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ((BernoulliRBM(),), "not fitted"),
+    ((np.zeros((4, 3)),), "needs both biases"),
+    ((np.zeros((4, 3)), np.zeros(3), np.zeros(3)), "do not fit"),
+])
+def test_exact_log_partition_says_what_is_wrong_with_its_arguments(arguments, message):
+    with pytest.raises((ValueError, RuntimeError), match=message):
+        exact_log_partition(*arguments)

@@ -4,11 +4,12 @@
 scikit-learn-style estimators built on them (:class:`BernoulliRBM`,
 :class:`GaussianBernoulliRBM`). What the visible layer does in training and sampling, binary or
 Gaussian, is a strategy object (:mod:`~dlcore.rbm.units`)."""
+from .ais import ais_log_partition
 from .bernoulli import BernoulliRBM
 from .estimator import (average_log_likelihood, exact_log_partition, free_energy_gap,
                         gaussian_exact_log_partition, pseudo_log_likelihood)
 from .gaussian import GaussianBernoulliRBM
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "average_log_likelihood",
-           "exact_log_partition", "free_energy_gap", "gaussian_exact_log_partition",
+__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "ais_log_partition",
+           "average_log_likelihood", "exact_log_partition", "free_energy_gap", "gaussian_exact_log_partition",
            "pseudo_log_likelihood"]

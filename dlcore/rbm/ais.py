@@ -23,10 +23,12 @@ def annealing_schedule(n_temperatures=14_500):
     return np.concatenate(pieces + [np.array([1.0])])
 
 
-def ais_log_partition(W, visible_bias, hidden_bias, base_visible_bias=None, n_runs=100,
-                      n_temperatures=14_500, seed=0):
+def ais_log_partition(rbm, visible_bias=None, hidden_bias=None, base_visible_bias=None,
+                      n_runs=100, n_temperatures=14_500, seed=0):
     """log Z of a Bernoulli RBM by annealed importance sampling, in float64.
 
+    ``rbm`` is a fitted :class:`~dlcore.BernoulliRBM`, or its weights W (n_visible, n_hidden)
+    given with ``visible_bias`` (n_visible,) and ``hidden_bias`` (n_hidden,).
     From the base model A (visible biases ``base_visible_bias``, default the model's own; use
     the data's log-odds for trained RBMs; hidden units disconnected), whose
     log Z_A = sum_i softplus(a_i) + n_hidden log 2 is exact, to the RBM B through the
@@ -38,7 +40,7 @@ def ais_log_partition(W, visible_bias, hidden_bias, base_visible_bias=None, n_ru
     log w += log p*_{beta_k}(v) - log p*_{beta_(k-1)}(v). Returns ``(log_Z, standard_error)``:
     log Z_A + log mean(w), and the delta-method standard error of that log over the runs.
     """
-    W, b, c = (np.asarray(x, dtype=np.float64) for x in (W, visible_bias, hidden_bias))
+    W, b, c = _bernoulli_parameters(rbm, visible_bias, hidden_bias)
     a = b if base_visible_bias is None else np.asarray(base_visible_bias, dtype=np.float64)
     n_visible, n_hidden = W.shape
     betas = annealing_schedule(n_temperatures)
@@ -60,6 +62,24 @@ def ais_log_partition(W, visible_bias, hidden_bias, base_visible_bias=None, n_ru
     relative = np.exp(log_weights - log_weights.max())
     standard_error = relative.std() / (relative.mean() * np.sqrt(n_runs))
     return float(log_z_base + log_mean_weight), float(standard_error)
+
+
+def _bernoulli_parameters(rbm, visible_bias, hidden_bias):
+    """(W, b, c) in float64 from a fitted BernoulliRBM or from the three arrays."""
+    from .bernoulli import BernoulliRBM   # the estimator imports this module's siblings
+    if isinstance(rbm, BernoulliRBM):
+        rbm._check_fitted()
+        if rbm.n_labels:
+            raise ValueError("AIS here anneals binary visible units; this RBM has softmax "
+                             "label units: use one with n_labels=0")
+        return rbm._float64_parameters()
+    if hasattr(rbm, "W"):
+        raise ValueError(f"AIS is implemented for BernoulliRBM, not {type(rbm).__name__}: "
+                         "for Gaussian visibles use exact_log_partition (<= 24 hidden units)")
+    if visible_bias is None or hidden_bias is None:
+        raise ValueError("ais_log_partition(W, visible_bias, hidden_bias) needs both biases "
+                         "with a weight matrix; or pass a fitted BernoulliRBM alone")
+    return tuple(np.asarray(x, dtype=np.float64) for x in (rbm, visible_bias, hidden_bias))
 
 
 def _sigmoid(x):

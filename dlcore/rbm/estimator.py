@@ -57,16 +57,35 @@ def pseudo_log_likelihood(visible, W, visible_bias, hidden_bias, chunk=64):
     return result
 
 
-def exact_log_partition(W, visible_bias, hidden_bias):
-    """log Z of a Bernoulli RBM by enumerating every state of its smaller layer, in float64.
+def exact_log_partition(rbm, visible_bias=None, hidden_bias=None):
+    """log Z of an RBM by enumerating every state of its smaller layer, in float64.
 
         log Z = log sum_h exp(-F(h))   (or log sum_v exp(-F(v)) when the visible layer is smaller)
+
+    Parameters
+    ----------
+    rbm : fitted BernoulliRBM or GaussianBernoulliRBM, or (n_visible, n_hidden) array
+        A model (its ``log_partition()`` is used: Gaussian visibles integrate out in closed
+        form), or the weights W of a Bernoulli RBM, given with the two biases below.
+    visible_bias, hidden_bias : (n_visible,), (n_hidden,) arrays
+        Only with a weight matrix.
 
     Refuses (ValueError) when the smaller layer has more than 24 units: 2**24 states is the
     most that fits in seconds.
     """
+    if hasattr(rbm, "log_partition"):
+        if visible_bias is not None or hidden_bias is not None:
+            raise ValueError("exact_log_partition takes an RBM alone, or W with visible_bias "
+                             "and hidden_bias: drop the biases when passing a model")
+        return rbm.log_partition()
+    if visible_bias is None or hidden_bias is None:
+        raise ValueError("exact_log_partition(W, visible_bias, hidden_bias) needs both biases "
+                         "with a weight matrix; or pass a fitted RBM alone")
     W, visible_bias, hidden_bias = (np.asarray(a, dtype=np.float64)
-                                    for a in (W, visible_bias, hidden_bias))
+                                    for a in (rbm, visible_bias, hidden_bias))
+    if W.ndim != 2 or visible_bias.shape != W.shape[:1] or hidden_bias.shape != W.shape[1:]:
+        raise ValueError(f"W {W.shape}, visible_bias {visible_bias.shape} and hidden_bias "
+                         f"{hidden_bias.shape} do not fit: W must be (n_visible, n_hidden)")
     n_visible, n_hidden = W.shape
     smaller = min(n_visible, n_hidden)
     if smaller > MAX_ENUMERATED_UNITS:
