@@ -6,6 +6,8 @@ at the top of the first file pytest loads. Run ``NUMBA_ENABLE_CUDASIM=0 pytest``
 an NVIDIA GPU to test the real device instead.
 """
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
@@ -27,3 +29,14 @@ requires_cuda = pytest.mark.skipif(not cuda_backend_available(),
 def random_state():
     """A NumPy generator for test inputs (never for the code under test)."""
     return np.random.default_rng(12345)
+
+
+def ptx_compile_report(script):
+    """stdout of ``script`` run in a fresh interpreter (no simulator, no CPU kernel compiled
+    first); skips the calling tests when numba-cuda's NVVM is missing (the script prints NO-NVVM)."""
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    if "NO-NVVM" in completed.stdout:
+        pytest.skip(f"numba-cuda's NVVM is not installed here: {completed.stdout.strip()}")
+    return completed.stdout

@@ -6,11 +6,11 @@ runs every operation on the CPU also compiles, for each launch, the real CUDA ke
 argument types of that launch (numba-cuda's NVVM, shipped by the ``cuda`` extra's toolkit
 wheels). It drives every backend operation and a CD training step through it.
 """
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from conftest import ptx_compile_report
 
 SCRIPT = textwrap.dedent(r'''
     import os
@@ -90,12 +90,7 @@ SCRIPT = textwrap.dedent(r'''
 
 @pytest.fixture(scope="module")
 def compile_report():
-    completed = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                               timeout=900)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    if "NO-NVVM" in completed.stdout:
-        pytest.skip(f"numba-cuda's NVVM is not installed here: {completed.stdout.strip()}")
-    return completed.stdout
+    return ptx_compile_report(SCRIPT)
 
 
 @pytest.mark.parametrize("kernel", [

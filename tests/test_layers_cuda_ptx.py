@@ -7,11 +7,11 @@ compiles the CUDA twin of every launch for the argument types of that launch (th
 test_backend_cuda_ptx.py) and runs nothing on the CPU (the numbers are garbage; only the types
 matter); every launch is sent to it (no serial shortcuts, batched convolutions as on a GPU),
 and a network with every layer type goes through fit with every loss and optimiser."""
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from conftest import ptx_compile_report
 
 SCRIPT = textwrap.dedent(r'''
     import os
@@ -89,12 +89,7 @@ SCRIPT = textwrap.dedent(r'''
 
 @pytest.fixture(scope="module")
 def compile_report():
-    completed = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                               timeout=900)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    if "NO-NVVM" in completed.stdout:
-        pytest.skip(f"numba-cuda's NVVM is not installed here: {completed.stdout.strip()}")
-    return completed.stdout
+    return ptx_compile_report(SCRIPT)
 
 
 @pytest.mark.parametrize("kernel", [
