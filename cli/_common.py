@@ -65,6 +65,12 @@ def dataset_option(default="mnist-5k"):
                         help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files.")
 
 
+def out_folder_option(default):
+    """``--out DIR``, the folder a command writes its files into (created when missing)."""
+    return click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                        default=Path(default), show_default=True, help="Output folder.")
+
+
 def output_folder(path):
     """Create ``path`` (and parents) and check that we can write in it; one-line error if not."""
     folder = Path(path)

@@ -15,7 +15,8 @@ import dlcore
 from dlcore import viz
 from dlcore.backend import rng
 from dlcore.cli import main
-from dlcore.cli._common import backend_option, dataset_option, output_folder, seed_option
+from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
+                                output_folder, seed_option)
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
@@ -124,8 +125,7 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics):
               help="Use only this many training images (quick runs).")
 @backend_option
 @seed_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/cnn"), show_default=True, help="Output folder.")
+@out_folder_option("runs/cnn")
 def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
           augment, flip, dropout, validation_split, train_size, backend, seed, out):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,

@@ -14,7 +14,8 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli import main
-from dlcore.cli._common import backend_option, dataset_option, output_folder, seed_option
+from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
+                                output_folder, seed_option)
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, OPTIMIZERS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
                              save_layer_filters, split_off_validation)
@@ -72,8 +73,7 @@ def parse_epochs(text, n_rbms):
                    "model after pretraining.")
 @seed_option
 @backend_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/dbn"), show_default=True, help="Output folder.")
+@out_folder_option("runs/dbn")
 def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batch_size,
                      propagate, with_labels, up_down_epochs, seed, backend, out):
     """Greedy layer-wise pretraining; writes dbn.h5 and filters_layer<k>.png.
@@ -129,8 +129,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
               help="Dropout rate of the input pixels (0: none).")
 @seed_option
 @backend_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/finetune"), show_default=True, help="Output folder.")
+@out_folder_option("runs/finetune")
 def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, batch_size,
                      patience, validation_split, dropout, input_dropout, seed, backend, out):
     """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.

@@ -11,8 +11,8 @@ import click
 
 import dlcore
 from dlcore.cli import main
-from dlcore.cli._common import (EpochProgress, backend_option, dataset_option, output_folder,
-                                seed_option)
+from dlcore.cli._common import (EpochProgress, backend_option, dataset_option,
+                                out_folder_option, output_folder, seed_option)
 from dlcore.cli._digits import (load_digit_split, parse_digits, print_reconstruction_table,
                                 reconstruction_table, save_filters, save_reconstruction_grid,
                                 save_training_curve)
@@ -52,8 +52,7 @@ def write_task1_outputs(folder, rbm, images, labels, table):
 @seed_option
 @backend_option
 @dataset_option()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/task1"), show_default=True, help="Output folder.")
+@out_folder_option("runs/task1")
 def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
           learning_rate, seed, backend, dataset, out):
     """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture 001).

@@ -22,7 +22,8 @@ import click
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import backend_option, dataset_option, output_folder, seed_option
+from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
+                                output_folder, seed_option)
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
                              split_off_validation)
@@ -69,8 +70,7 @@ def print_table(rows):
               show_default=True)
 @seed_option
 @backend_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/pretraining"), show_default=True, help="Output folder.")
+@out_folder_option("runs/pretraining")
 def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, batch_size,
                 patience, seed, backend, out):
     """The lecture's table (Bengio et al., NIPS 2007): does pretraining help?

@@ -23,7 +23,8 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import (EpochProgress, backend_option, output_folder, seed_option)
+from dlcore.cli._common import (EpochProgress, backend_option, out_folder_option,
+                                output_folder, seed_option)
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
 
@@ -151,8 +152,7 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
               help="patch: remove each patch's mean brightness; global: one mean for the image.")
 @seed_option
 @backend_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/task2"), show_default=True, help="Output folder.")
+@out_folder_option("runs/task2")
 def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, batch_size,
           sparsity_target, standardization, seed, backend, out):
     """Task 2: train an RBM on patches of one photograph, reconstruct another (lecture 001).

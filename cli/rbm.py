@@ -7,8 +7,8 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli import main
-from dlcore.cli._common import (EpochProgress, backend_option, dataset_option, output_folder,
-                                seed_option)
+from dlcore.cli._common import (EpochProgress, backend_option, dataset_option,
+                                out_folder_option, output_folder, seed_option)
 from dlcore.cli._digits import (image_side, load_digit_split, parse_digits,
                                 print_reconstruction_table, reconstruction_table, save_filters,
                                 save_reconstruction_grid, save_training_curve)
@@ -44,8 +44,7 @@ def load_rbm(path):
               default=None, help="Desired mean activation of the hidden units.")
 @seed_option
 @backend_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/rbm"), show_default=True)
+@out_folder_option("runs/rbm")
 def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learning_rate,
           momentum, weight_decay, sparsity_target, seed, backend, out):
     """Train a Bernoulli RBM; write model.h5, filters.png and training_curve.png.
