@@ -118,7 +118,8 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
                                       np.clip(rebuilt["mean"], 0, 1)]))
         labels.append(f"{role}: {name}")
     viz.save_image_rows(picture_rows, folder / "reconstructions.png", row_labels=labels,
-                        zoom=2)
+                        column_labels=["original", "from binary features",
+                                       "from mean features"], zoom=2)
     viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1)
     with open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -94,7 +94,7 @@ def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, pa
 
 def save_image_rows(rows: Sequence, path: str | os.PathLike,
                     row_labels: Sequence[str] | None = None, scale: str | None = None,
-                    zoom: int = 2) -> None:
+                    zoom: int = 2, column_labels: Sequence[str] | None = None) -> None:
     """Write rows of images as one PNG grid: e.g. digits above their reconstructions.
 
     Row ``i`` shows the images of ``rows[i]`` from left to right; rows may hold different numbers
@@ -110,6 +110,8 @@ def save_image_rows(rows: Sequence, path: str | os.PathLike,
     scale : ``None`` (default: values are intensities in [0, 1]), ``"all"`` or ``"each"``, as in
         :func:`tile_images`
     zoom : int >= 1, pixel magnification (nearest neighbour)
+    column_labels : one string per column (as many as the longest row), drawn above the grid,
+        e.g. "original", "reconstruction"
 
     Raises
     ------
@@ -124,13 +126,18 @@ def save_image_rows(rows: Sequence, path: str | os.PathLike,
                          f"{', '.join(str(shape) for shape in sorted(tile_shapes))}")
     if row_labels is not None and len(row_labels) != len(stacks):
         raise ValueError(f"row_labels has {len(row_labels)} labels for {len(stacks)} rows")
+    n_columns = max(len(stack) for stack in stacks)
+    if column_labels is not None and len(column_labels) != n_columns:
+        raise ValueError(f"column_labels has {len(column_labels)} labels for {n_columns} "
+                         "columns")
     _check_zoom(zoom)
     grid = _rows_grid(stacks, scale)
-    if row_labels is None:
+    if row_labels is None and column_labels is None:
         _write_png(_zoomed(grid, zoom), path)
     else:
-        _write_labelled_rows(grid, [str(label) for label in row_labels],
-                             tile_height=stacks[0].shape[1], zoom=zoom, path=path)
+        _write_labelled_rows(grid, [str(label) for label in row_labels or [""] * len(stacks)],
+                             [str(label) for label in column_labels or []],
+                             tile_shape=stacks[0].shape[1:], zoom=zoom, path=path)
 
 
 def _rows_grid(stacks: list[np.ndarray], scale: str | None) -> np.ndarray:
@@ -247,18 +254,25 @@ def _save_figure(figure, path: str | os.PathLike, **savefig_options) -> None:
         figure.savefig(temporary, format="png", dpi=PLOT_DPI, **savefig_options)
 
 
-def _write_labelled_rows(grid: np.ndarray, labels: list[str], tile_height: int, zoom: int,
-                         path: str | os.PathLike) -> None:
+def _write_labelled_rows(grid: np.ndarray, labels: list[str], column_labels: list[str],
+                         tile_shape: tuple, zoom: int, path: str | os.PathLike) -> None:
     height, width = grid.shape
+    tile_height, tile_width = tile_shape
     label_margin = 0.12 * max(len(label) for label in labels) + 0.3  # inches, roughly
-    figure = _new_figure(width * zoom / PLOT_DPI + label_margin, height * zoom / PLOT_DPI)
+    title_margin = 0.3 if column_labels else 0.0
+    figure = _new_figure(width * zoom / PLOT_DPI + label_margin,
+                         height * zoom / PLOT_DPI + title_margin)
     axes = figure.add_axes((label_margin / figure.get_figwidth(), 0.0,
-                            1.0 - label_margin / figure.get_figwidth(), 1.0))
+                            1.0 - label_margin / figure.get_figwidth(),
+                            1.0 - title_margin / figure.get_figheight()))
     axes.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
     row_centres = [row * (tile_height + 1) + (tile_height - 1) / 2 for row in range(len(labels))]
     axes.set_yticks(row_centres, labels)
-    axes.set_xticks([])
-    axes.tick_params(axis="y", length=0)
+    column_centres = [column * (tile_width + 1) + (tile_width - 1) / 2
+                      for column in range(len(column_labels))]
+    axes.set_xticks(column_centres, column_labels)
+    axes.xaxis.tick_top()
+    axes.tick_params(length=0)
     for spine in axes.spines.values():
         spine.set_visible(False)
     _save_figure(figure, path, facecolor="white")

@@ -183,6 +183,17 @@ def test_image_rows_with_labels_open_and_are_at_least_the_grid(tmp_path):
     assert only_file_in(tmp_path, "labelled.png")
 
 
+def test_image_rows_with_column_titles_are_taller_than_without(tmp_path):
+    rows = [np.random.default_rng(5).random((3, 8, 8)) for _ in range(2)]
+    viz.save_image_rows(rows, tmp_path / "plain.png", row_labels=["a", "b"])
+    viz.save_image_rows(rows, tmp_path / "titled.png", row_labels=["a", "b"],
+                        column_labels=["original", "binary", "mean"])
+    assert png(tmp_path / "titled.png").size[1] > png(tmp_path / "plain.png").size[1]
+    with pytest.raises(ValueError, match="column_labels has 2 labels for 3 columns"):
+        viz.save_image_rows(rows, tmp_path / "x.png", column_labels=["a", "b"])
+    assert not (tmp_path / "x.png").exists()
+
+
 @pytest.mark.parametrize("rows, labels, message", [
     ([], None, "rows is empty"),
     ([np.ones((2, 3, 3)), np.ones((2, 4, 4))], None, r"one size; got \(h, w\) = \(3, 3\), \(4, 4\)"),
