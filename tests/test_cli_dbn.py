@@ -67,6 +67,28 @@ def test_finetune_writes_a_model_that_takes_flat_images_and_prints_test_accuracy
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 
 
+def test_with_labels_pretrains_a_generator_by_default_pcd_and_up_down(pretrained):
+    model = dlcore.load(pretrained / "dbn.h5")
+    assert all(rbm.persistent for rbm in model.rbms_)
+    assert model.up_down_epochs == 10 and model.generative_ is not None
+
+
+def test_sampling_a_cd1_dbn_says_how_to_pretrain_a_generator(digits, tmp_path):
+    runner = CliRunner()
+    for flags, folder in (([], "cd1"), (["--persistent", "--up-down-epochs", "1"], "pcd")):
+        result = runner.invoke(main, ["dbn", "pretrain", *TINY_DBN, *flags, "--dataset",
+                                      digits, "--out", str(tmp_path / folder)])
+        assert result.exit_code == 0, result.output
+    notes = []
+    for folder in ("cd1", "pcd"):
+        result = runner.invoke(main, ["dbn", "sample", str(tmp_path / folder / "dbn.h5"),
+                                      "--n", "2", "--gibbs-steps", "1",
+                                      "--out", str(tmp_path / f"{folder}.png")])
+        assert result.exit_code == 0, result.output
+        notes.append("--persistent --up-down-epochs 10" in result.stderr)
+    assert notes == [True, False]
+
+
 def test_sample_of_a_chosen_label_writes_samples_png(pretrained, tmp_path):
     result = CliRunner().invoke(main, ["dbn", "sample", str(pretrained / "dbn.h5"), "--label",
                                        "3", "--n", "4", "--gibbs-steps", "2",
