@@ -6,6 +6,7 @@ the network; supervised fine-tuning". ``pretrain`` is the greedy layer-wise trai
 it by back-propagation with early stopping, ``sample`` draws fantasies (of a chosen digit when
 the DBN was pretrained ``--with-labels``).
 """
+import sys
 from pathlib import Path
 
 import click
@@ -206,8 +207,7 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, out):
                    "samples pretrain with --persistent --up-down-epochs 10, or --with-labels",
                    err=True)
     side = image_side(model.layers[0])
-    with click.progressbar(length=1, label="sampling", file=click.get_text_stream("stderr")) \
-            as bar:
+    with click.progressbar(length=1, label="sampling", file=sys.stderr) as bar:
         fantasies = model.sample(n_samples, gibbs_steps=gibbs_steps, label=label)
         bar.update(1)
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None)
