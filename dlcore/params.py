@@ -15,6 +15,12 @@ class ParamsMixin:
         return [name for name, parameter in signature.parameters.items()
                 if name != "self" and parameter.kind == parameter.POSITIONAL_OR_KEYWORD]
 
+    def _init_params(self, arguments):
+        """Store every constructor argument under its own name, unchanged (scikit-learn's rule:
+        checks happen in ``_check_params`` and ``fit``); ``arguments`` is ``locals()``."""
+        for name in self._param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self, deep=True):
         """The constructor arguments as a dict (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in self._param_names()}

@@ -87,26 +87,7 @@ class DBN(ParamsMixin):
                  sparsity_target=None, propagate="mean", visible="bernoulli", n_labels=0,
                  rbm=None, up_down_epochs=0, up_down_learning_rate=0.01, up_down_gibbs_steps=3,
                  up_down_batch_size=100, seed=0, backend="auto", verbose=False):
-        self.layers = layers
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.cd_k = cd_k
-        self.persistent = persistent
-        self.sparsity_target = sparsity_target
-        self.propagate = propagate
-        self.visible = visible
-        self.n_labels = n_labels
-        self.rbm = rbm
-        self.up_down_epochs = up_down_epochs
-        self.up_down_learning_rate = up_down_learning_rate
-        self.up_down_gibbs_steps = up_down_gibbs_steps
-        self.up_down_batch_size = up_down_batch_size
-        self.seed = seed
-        self.backend = backend
-        self.verbose = verbose
+        self._init_params(locals())
         self._check_params()
 
     # -- hyperparameters ----------------------------------------------------------------

@@ -71,22 +71,7 @@ class BernoulliRBM(RBMBase):
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=True, batch_size=20, epochs=10, seed=0, backend="auto",
                  verbose=False, n_labels=0):
-        self.n_hidden = n_hidden
-        self.learning_rate = learning_rate
-        self.cd_k = cd_k
-        self.persistent = persistent
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.sparsity_target = sparsity_target
-        self.sparsity_cost = sparsity_cost
-        self.sparsity_decay = sparsity_decay
-        self.sample_visible = sample_visible
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.seed = seed
-        self.backend = backend
-        self.verbose = verbose
-        self.n_labels = n_labels
+        self._init_params(locals())
         self._check_params()
 
     def _check_params(self):

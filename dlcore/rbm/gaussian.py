@@ -89,25 +89,7 @@ class GaussianBernoulliRBM(RBMBase):
                  sample_visible=None, sigma=1.0, learn_sigma=False, sigma_learning_rate=None,
                  min_sigma=1e-2, batch_size=20, epochs=10, seed=0, backend="auto",
                  verbose=False):
-        self.n_hidden = n_hidden
-        self.learning_rate = learning_rate
-        self.cd_k = cd_k
-        self.persistent = persistent
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.sparsity_target = sparsity_target
-        self.sparsity_cost = sparsity_cost
-        self.sparsity_decay = sparsity_decay
-        self.sample_visible = sample_visible
-        self.sigma = sigma
-        self.learn_sigma = learn_sigma
-        self.sigma_learning_rate = sigma_learning_rate
-        self.min_sigma = min_sigma
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.seed = seed
-        self.backend = backend
-        self.verbose = verbose
+        self._init_params(locals())
         self._check_params()
 
     def _check_params(self):
