@@ -87,6 +87,9 @@ def fingerprint(function):
     return digest.hexdigest()
 
 
+# The parallel and serial launchers are separate functions, not one with parallel= as an argument:
+# Numba's disk cache is indexed by the function's name and line, not by its compile flags, so
+# two flavours of one function would load each other's machine code.
 def _parallel_rows(body, body_fingerprint):
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(n_rows, n_units, *args):
