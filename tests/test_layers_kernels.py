@@ -60,6 +60,22 @@ def test_cpu_conv2d_follows_the_reference(case):
                           images(n, channels, size, size))
 
 
+@pytest.mark.parametrize("direct_max_patch", [0, 10_000])
+@pytest.mark.parametrize("channels, filters, k, padding", [(1, 6, 5, 2), (3, 4, 3, 1)])
+def test_cpu_conv2d_inference_with_or_without_columns_follows_the_reference(
+        monkeypatch, direct_max_patch, channels, filters, k, padding):
+    from dlcore.layers import kernels
+    monkeypatch.setattr(kernels, "DIRECT_MAX_PATCH", direct_max_patch)
+    x = images(9, channels, 12, 12, seed=3)
+    outputs = []
+    for backend in ("reference", "cpu"):
+        layer = Conv2D(filters, k, padding=padding, activation="relu").build(
+            x.shape[1:], backend=backend, seed=11)
+        outputs.append(np.array(layer.backend.to_numpy(
+            layer.forward(layer.backend.asarray(x), training=False))))
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=RTOL, atol=ATOL)
+
+
 def test_cpu_first_conv_layer_skips_the_input_gradient():
     assert_backends_agree(lambda: Conv2D(3, 5, padding=2, activation="relu"),
                           images(4, 1, 12, 12), input_gradient=False)

@@ -45,6 +45,10 @@ POOL_CODES = {"max": 0, "avg": 1, "l2": 2}
 #: Convolutions on the CPU run a sample at a time in one parallel region (see
 #: conv2d_forward_samples); False sends them down the batched path the GPU takes.
 CPU_SAMPLE_KERNELS = True
+#: Inference through a stride-1 convolution with at most this many weights per filter multiplies
+#: straight from the padded image, without columns: measured 1.5x faster than the GEMM for
+#: LeNet-5's first layer (25 weights, 6 filters), 1.7x slower for its second (150, 16).
+DIRECT_MAX_PATCH = 32
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
@@ -487,12 +491,29 @@ def _wide_offset(k, kh, kw, height_p, width_p):
     return (c * height_p + tap // kw) * width_p + tap % kw
 
 
+@njit(cache=True, error_model="numpy")
+def _direct_wide_products(kernel2d, flat, products, kh, kw, height_p, width_p):
+    """products (F, L)[f] = sum_k K[f, k] xpad[a_k : a_k + L]: the same product as K @ cols
+    without building cols, one vectorised multiply-add of L numbers per weight."""
+    span = products.shape[1]
+    for f in range(products.shape[0]):
+        row = products[f]
+        row[:] = 0
+        for k in range(kernel2d.shape[1]):
+            weight = kernel2d[f, k]
+            start = _wide_offset(k, kh, kw, height_p, width_p)
+            source = flat[start:start + span]
+            for p in range(span):
+                row[p] += weight * source[p]
+
+
 @njit(parallel=True, cache=True)
 def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, ph, pw, code,
-                        blas, integers):
+                        direct, blas, integers):
     """Stride-1 convolution of every sample through wide columns (see above): ``cols``
     (n or T, C k_h k_w, L), ``padded`` (T, C, H_p, W_p), ``products`` (T, F, L), ``out``
-    (n, F, H', W'), L = (H' - 1) W_p + W'. Element-wise activations only."""
+    (n, F, H', W'), L = (H' - 1) W_p + W'. Element-wise activations only. ``direct``: no
+    columns (nothing kept for a backward pass), products by :func:`_direct_wide_products`."""
     n, n_threads = x.shape[0], padded.shape[0]
     patch = kernel2d.shape[1]
     height_p, width_p = padded.shape[2], padded.shape[3]
@@ -502,13 +523,17 @@ def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, 
         image = padded[thread]
         flat = image.reshape(-1)
         for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
-            columns = cols[sample] if cols.shape[0] == n else cols[thread]
             _pad_into(x[sample], image, ph, pw)
-            for k in range(patch):
-                start = _wide_offset(k, kh, kw, height_p, width_p)
-                columns[k] = flat[start:start + span]
-            serial_gemm(blas, integers, kernel2d, columns, products[thread],
-                        False, False, 1.0, 0.0)
+            if direct:
+                _direct_wide_products(kernel2d, flat, products[thread], kh, kw, height_p,
+                                      width_p)
+            else:
+                columns = cols[sample] if cols.shape[0] == n else cols[thread]
+                for k in range(patch):
+                    start = _wide_offset(k, kh, kw, height_p, width_p)
+                    columns[k] = flat[start:start + span]
+                serial_gemm(blas, integers, kernel2d, columns, products[thread],
+                            False, False, 1.0, 0.0)
             _wide_to_images(products[thread], bias, out[sample], width_p, code)
 
 
@@ -635,6 +660,7 @@ class KernelOps:
         conv2d_forward_wide(x, kernel2d, bias, out, cols, self._padded(w, threads, workspace),
                             workspace("thread_products", (threads, kernel2d.shape[0], span)),
                             w.kernel_height, w.kernel_width, w.pad_height, w.pad_width, code,
+                            not keep_columns and w.patch_size <= DIRECT_MAX_PATCH,
                             *self._blas(x.dtype))
 
     def _forward_samples(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
