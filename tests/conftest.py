@@ -33,10 +33,18 @@ def random_state():
 
 def ptx_compile_report(script):
     """stdout of ``script`` run in a fresh interpreter (no simulator, no CPU kernel compiled
-    first); skips the calling tests when numba-cuda's NVVM is missing (the script prints NO-NVVM)."""
+    first); skips the calling tests when numba-cuda's NVVM is missing (the script prints
+    NO-NVVM)."""
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                timeout=900)
     assert completed.returncode == 0, completed.stderr[-3000:]
     if "NO-NVVM" in completed.stdout:
         pytest.skip(f"numba-cuda's NVVM is not installed here: {completed.stdout.strip()}")
     return completed.stdout
+
+
+def assert_wrote(result, folder, names):
+    """A CLI run exited 0 and left every file in ``names`` non-empty in ``folder``."""
+    assert result.exit_code == 0, result.output
+    for name in names:
+        assert (folder / name).stat().st_size > 0, name

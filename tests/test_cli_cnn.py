@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import dlcore
+from conftest import assert_wrote
 from dlcore.cli import main
 
 TINY = ["--dataset", "mnist-5k", "--train-size", "256", "--epochs", "1", "--batch-size", "32",
@@ -24,10 +25,8 @@ def trained_run(tmp_path_factory):
 
 def test_train_writes_every_promised_file(trained_run):
     result, out = trained_run
-    assert result.exit_code == 0, result.output
-    for name in ("model.h5", "training_curve.png", "filters.png", "confusion_matrix.png",
-                 "metrics.json"):
-        assert (out / name).stat().st_size > 0, name
+    assert_wrote(result, out, ["model.h5", "training_curve.png", "filters.png",
+                               "confusion_matrix.png", "metrics.json"])
 
 
 def test_train_prints_the_test_accuracy_it_records(trained_run):

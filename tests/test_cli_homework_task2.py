@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import dlcore
+from conftest import assert_wrote
 from dlcore.cli import main
 from dlcore.cli.homework_task2 import rbm_feature_maps
 from dlcore.datasets import images
@@ -38,10 +39,8 @@ def task2_run(tmp_path_factory, photographs):
 
 def test_task2_writes_every_promised_file(task2_run):
     result, out = task2_run
-    assert result.exit_code == 0, result.output
-    for name in ("model.h5", "filters.png", "reconstructions.png", "feature_maps.png",
-                 "reconstruction_error.csv"):
-        assert (out / name).stat().st_size > 0, name
+    assert_wrote(result, out, ["model.h5", "filters.png", "reconstructions.png",
+                               "feature_maps.png", "reconstruction_error.csv"])
 
 
 def test_task2_saves_a_loadable_gaussian_rbm_with_one_filter_per_hidden_unit(task2_run):

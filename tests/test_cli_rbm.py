@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import dlcore
+from conftest import assert_wrote
 from dlcore.cli import main
 
 TINY = ["--epochs", "3", "--hidden", "25", "--backend", "cpu"]
@@ -23,10 +24,8 @@ def task1_run(tmp_path_factory):
 
 def test_task1_writes_every_promised_file(task1_run):
     result, out = task1_run
-    assert result.exit_code == 0, result.output
-    for name in ("model.h5", "filters.png", "reconstructions.png", "training_curve.png",
-                 "reconstruction_error.csv"):
-        assert (out / name).stat().st_size > 0, name
+    assert_wrote(result, out, ["model.h5", "filters.png", "reconstructions.png",
+                               "training_curve.png", "reconstruction_error.csv"])
 
 
 def test_task1_model_file_is_a_loadable_rbm_that_h5py_opens(task1_run):
