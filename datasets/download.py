@@ -1,9 +1,10 @@
 """Download files from a list of mirrors, verify their sha256, and keep only good ones.
 
-Each file is streamed into a ``<name>.<random>.part`` file in the target directory while its
-sha256 is computed; the partial file is renamed to ``<name>`` only when the transfer is
-complete and the digest equals the pinned one, and deleted otherwise. A failed, interrupted
-or corrupted download therefore never leaves a file that a later run could mistake for data.
+Each file is streamed into a hidden temporary file in the target directory
+(:mod:`dlcore.io.atomic`) while its sha256 is computed; the partial file is renamed to
+``<name>`` only when the transfer is complete and the digest equals the pinned one, and
+deleted otherwise. A failed, interrupted or corrupted download therefore never leaves a file
+that a later run could mistake for data.
 
 Mirrors are tried in order for each file; the first that delivers a verified file wins.
 :func:`download_files` takes the ``{file name: sha256}`` table as an argument, so tests and

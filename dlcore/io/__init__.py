@@ -4,6 +4,7 @@
 for ``dlcore info``; the model <-> file protocol and the schema are described in
 :mod:`dlcore.io.hdf5` and docs/hdf5-format.md.
 """
+from dlcore.io.atomic import atomic_open
 from dlcore.io.hdf5 import (
     FORMAT_VERSION,
     ModelFileError,
@@ -19,6 +20,7 @@ from dlcore.io.hdf5 import (
 __all__ = [
     "FORMAT_VERSION",
     "ModelFileError",
+    "atomic_open",
     "atomic_output_path",
     "describe",
     "load",

@@ -59,13 +59,13 @@ import datetime
 import json
 import math
 import os
-import secrets
 from typing import Any, Callable, Iterator, Mapping
 
 import h5py
 import numpy as np
 
 from dlcore._version import __version__ as DLCORE_VERSION
+from dlcore.io.atomic import atomic_output_path
 
 __all__ = [
     "FORMAT_NAME",
@@ -209,77 +209,7 @@ def _shape_text(shape: tuple) -> str:
 # --------------------------------------------------------------------------------------------
 # Atomic writes
 # --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; on success, move it onto ``path`` atomically.
-
-    The caller writes a complete file to the yielded path. When the block ends normally the file
-    is fsynced and renamed onto ``path`` with ``os.replace`` (atomic on POSIX and Windows), then
-    the directory is fsynced so the rename itself survives a power cut. When the block raises
-    anything (``KeyboardInterrupt`` included) the temporary file is removed and the exception
-    propagates: a reader only ever sees the previous complete file or the new complete file.
-
-    The temporary file is named ``.<name>.tmp.<random hex>`` (hidden on POSIX; the repository's
-    .gitignore ignores ``*.h5.tmp*``) and is created with the permissions of an ordinary new
-    file, so the result does not end up private the way ``tempfile.mkstemp`` files are.
-
-    Raises
-    ------
-    FileNotFoundError when the parent directory does not exist.
-    IsADirectoryError when ``path`` is a directory.
-    """
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {target}: directory {directory} does not exist; "
-                                f"create it first")
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot write {target}: it is a directory; give a file name")
-    temporary = _create_temporary_file(directory, os.path.basename(target))
-    try:
-        yield temporary
-        _fsync_file(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    _fsync_directory(directory)
-
-
-def _create_temporary_file(directory: str, basename: str) -> str:
-    # O_EXCL: never reuse a name another writer holds. Mode 0o666 lets the umask decide the
-    # permissions, as for a file created with open().
-    for _ in range(100):
-        candidate = os.path.join(directory, f".{basename}.tmp.{secrets.token_hex(4)}")
-        try:
-            descriptor = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            continue
-        os.close(descriptor)
-        return candidate
-    raise FileExistsError(f"could not create a temporary file in {directory}")
-
-
-def _fsync_file(path: str) -> None:
-    descriptor = os.open(path, os.O_RDWR)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_directory(directory: str) -> None:
-    # Only POSIX can open a directory to fsync it; elsewhere os.replace is the best there is.
-    if os.name != "posix":
-        return
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some file systems (e.g. certain network mounts) refuse fsync on a directory
-    finally:
-        os.close(descriptor)
+# The one atomic writer of dlcore (dlcore.io.atomic); re-exported here for existing callers.
 
 
 # --------------------------------------------------------------------------------------------
