@@ -1,6 +1,7 @@
 """Loss functions, each fused with the output activation it pairs with.
 
-Lecture 002_a184a784ff054c14.txt: with softmax outputs p(c_k | x) = exp(o_k) / sum_j exp(o_j)
+Lecture "Supervised learning" (CVPR 2014 tutorial), topic "softmax + negative log-likelihood":
+with softmax outputs p(c_k | x) = exp(o_k) / sum_j exp(o_j)
 and the negative log-likelihood L = -sum_j y_j log p(c_j | x), the gradient with respect to the
 *pre-softmax* outputs o is
 
@@ -9,8 +10,16 @@ and the negative log-likelihood L = -sum_j y_j log p(c_j | x), the gradient with
 so a network that ends in a softmax hands its logits o to :class:`CrossEntropy`, which computes
 log p stably (log-sum-exp: log sum_j exp(o_j) = m + log sum_j exp(o_j - m), m = max_j o_j) and
 returns p - y. The same holds for a sigmoid output with :class:`BinaryCrossEntropy`
-(dL/dz = sigm(z) - y). Without the matching activation the losses work on the outputs
-themselves (probabilities clipped to [1e-7, 1 - 1e-7]).
+(dL/dz = sigm(z) - y). With the other probability activation (a sigmoid before cross-entropy,
+a softmax before binary cross-entropy) the losses work on the outputs themselves
+(probabilities clipped to [1e-7, 1 - 1e-7]).
+
+``from_logits=True`` (Keras' spelling: ``CategoricalCrossentropy(from_logits=True)``) is for a
+network whose last layer is linear: the loss then applies the softmax (or sigmoid) itself, with
+the same fused computation and the same gradient p - y. Any other output is not a probability
+and the cross-entropy of it is meaningless (a linear output gives losses in the tens and
+exploding steps), so :func:`check_output_activation`, called by ``Sequential.compile``, refuses
+it with the activation to add.
 
 Every loss is averaged over the samples of the batch (and, for binary cross-entropy and the
 mean squared error, over the outputs too, as Keras does); the gradients returned are those of
@@ -144,11 +153,13 @@ def squared_error_rows(first, last, outputs, targets, grad, row_loss, row_correc
 
 class Loss:
     """A loss (see the module docstring). ``fuses_with`` names the output activation whose
-    derivative it folds in (None: none)."""
+    derivative it folds in (None: none); ``from_logits`` says that the network's outputs are
+    logits whatever its last activation (only the cross-entropies take it)."""
 
     name = None
     fuses_with = None
     averages_outputs = False
+    from_logits = False
 
     def reference(self, outputs, targets, fused):
         """NumPy: ``(per-sample losses (n,), dL/doutputs (n, k) of the batch mean)``.
@@ -160,29 +171,50 @@ class Loss:
 
     def compute(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
         """Per-sample losses and correctness, and the gradient of the batch mean, into the
-        given arrays (on ``backend``)."""
+        given arrays (on ``backend``). ``fused``: the network handed over the pre-activations
+        of its final ``fuses_with`` activation (with ``from_logits`` they are logits anyway)."""
+        logits = fused or self.from_logits
         n, width = outputs.shape
         scale = 1.0 / (n * width) if self.averages_outputs else 1.0 / n
         if backend.name == "reference":
-            losses, gradient = self.reference(outputs, targets, fused)
+            losses, gradient = self.reference(outputs, targets, logits)
             row_loss[...], grad[...] = losses, gradient
             row_correct[...] = correct_predictions(outputs, targets,
-                                                   0.0 if fused else 0.5)
+                                                   0.0 if logits else 0.5)
             return
-        backend.launch_1d(self._body(fused), n, outputs, targets, grad, row_loss,
-                                    row_correct, np.float32(scale), work=n * width)
+        backend.launch_1d(self._body(logits), n, outputs, targets, grad, row_loss,
+                          row_correct, np.float32(scale), work=n * width)
 
     def get_config(self):
-        return self.name
+        """The name, or ``{"name": ..., "from_logits": true}`` (what :func:`get_loss` takes)."""
+        return {"name": self.name, "from_logits": True} if self.from_logits else self.name
 
     def __repr__(self):
-        return f"<loss {self.name}>"
+        return f"<loss {self.name}{', from_logits' if self.from_logits else ''}>"
 
 
-class CrossEntropy(Loss):
-    """Categorical cross-entropy L = -sum_k y_k log p_k, fused with a final softmax."""
+class _CrossEntropyLoss(Loss):
+    """A cross-entropy: it takes probabilities, or logits with ``from_logits=True``."""
+
+    keras_name = None
+
+    def __init__(self, from_logits=False):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = bool(from_logits)
+
+
+class CrossEntropy(_CrossEntropyLoss):
+    """Categorical cross-entropy L = -sum_k y_k log p_k, fused with a final softmax.
+
+    Parameters
+    ----------
+    from_logits : bool, the network's outputs are logits o (a linear last layer) and
+        p = softmax(o) is computed here, with the fused gradient p - y
+    """
 
     name = "cross_entropy"
+    keras_name = "CategoricalCrossentropy"
     fuses_with = "softmax"
 
     def reference(self, outputs, targets, fused):
@@ -200,10 +232,17 @@ class CrossEntropy(Loss):
         return softmax_cross_entropy_rows if fused else probability_cross_entropy_rows
 
 
-class BinaryCrossEntropy(Loss):
-    """L = -mean_k [y_k log p_k + (1 - y_k) log(1 - p_k)], fused with a final sigmoid."""
+class BinaryCrossEntropy(_CrossEntropyLoss):
+    """L = -mean_k [y_k log p_k + (1 - y_k) log(1 - p_k)], fused with a final sigmoid.
+
+    Parameters
+    ----------
+    from_logits : bool, the network's outputs are logits z (a linear last layer) and
+        p = sigm(z) is computed here, with the fused gradient p - y
+    """
 
     name = "binary_cross_entropy"
+    keras_name = "BinaryCrossentropy"
     fuses_with = "sigmoid"
     averages_outputs = True
 
@@ -239,6 +278,51 @@ class MeanSquaredError(Loss):
         return squared_error_rows
 
 
+#: Keras' class names for the same losses.
+CategoricalCrossentropy = CrossEntropy
+BinaryCrossentropy = BinaryCrossEntropy
+
+#: Outputs that are probabilities: what a cross-entropy without ``from_logits`` can take.
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def check_output_activation(loss, activation, layer_name, has_activation=True):
+    """Refuse a cross-entropy on outputs that are not probabilities (or, with ``from_logits``,
+    on outputs that are), with one line saying what to change.
+
+    Parameters
+    ----------
+    loss : Loss
+    activation : str or None, the last layer's activation (None or "linear": none)
+    layer_name : str, the last layer's name, for the message
+    has_activation : bool, the last layer takes an ``activation=`` (Dense, Conv2D, Activation);
+        otherwise the fix is an ``Activation`` layer after it
+
+    Raises
+    ------
+    ValueError
+    """
+    if not isinstance(loss, _CrossEntropyLoss):
+        return
+    activation = activation or "linear"
+    if loss.from_logits:
+        if activation in PROBABILITY_ACTIVATIONS:
+            raise ValueError(
+                f"loss {loss.name!r} with from_logits=True takes logits, but the last layer "
+                f"{layer_name!r} already applies a {activation}: make that layer linear, or "
+                f"drop from_logits=True")
+        return
+    if activation in PROBABILITY_ACTIVATIONS:
+        return
+    output = (f"has activation {activation!r}" if activation != "linear"
+              else "is linear" if has_activation else "has no activation")
+    fix = (f"give it activation={loss.fuses_with!r}" if has_activation
+           else f"add Activation({loss.fuses_with!r}) after it")
+    raise ValueError(
+        f"loss {loss.name!r} needs probabilities, but the last layer {layer_name!r} {output}: "
+        f"{fix}, or train on logits with loss=dlcore.losses.{loss.keras_name}(from_logits=True)")
+
+
 def correct_predictions(outputs, targets, threshold=0.5):
     """NumPy: 1.0 per row whose prediction matches its target (argmax, or the threshold for a
     single output), else 0.0."""
@@ -257,10 +341,20 @@ LOSSES = {
 
 def get_loss(identifier):
     """A Loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` or the
-    Keras spellings) or a Loss instance."""
+    Keras spellings), from :meth:`Loss.get_config`'s ``{"name": ..., "from_logits": true}``,
+    or a Loss instance."""
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, dict):
+        name, from_logits = identifier.get("name"), identifier.get("from_logits", False)
+        if (set(identifier) <= {"name", "from_logits"} and isinstance(name, str)
+                and name.lower() in LOSSES and isinstance(from_logits, bool)
+                and issubclass(LOSSES[name.lower()], _CrossEntropyLoss)):
+            return LOSSES[name.lower()](from_logits=from_logits)
+        raise ValueError(f"a loss config must be {{'name': 'cross_entropy' or "
+                         f"'binary_cross_entropy', 'from_logits': true or false}}, got "
+                         f"{identifier!r:.200}")
     if isinstance(identifier, str) and identifier.lower() in LOSSES:
         return LOSSES[identifier.lower()]()
-    raise ValueError(f"unknown loss {identifier!r}: choose cross_entropy, "
+    raise ValueError(f"unknown loss {identifier!r:.200}: choose cross_entropy, "
                      f"binary_cross_entropy or mse")

@@ -39,7 +39,7 @@ from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.layers.initializers import layer_seed
-from dlcore.losses import get_loss
+from dlcore.losses import check_output_activation, get_loss
 from dlcore.optimizers import Parameter, get_optimizer, serialize as serialize_optimizer
 from dlcore.validation import check_float, check_int
 
@@ -206,7 +206,9 @@ class Sequential:
         Parameters
         ----------
         loss : "cross_entropy" (fused with a final softmax), "binary_cross_entropy" (fused with
-            a final sigmoid), "mse", or a :class:`dlcore.losses.Loss`
+            a final sigmoid), "mse", or a :class:`dlcore.losses.Loss`, e.g.
+            ``dlcore.losses.CategoricalCrossentropy(from_logits=True)`` for a linear last
+            layer; a cross-entropy on outputs that are not probabilities is refused
         optimizer : "sgd", "adagrad", "rmsprop", "adam" or a :mod:`dlcore.optimizers` object
         metrics : list, ``["accuracy"]`` or empty
 
@@ -214,7 +216,7 @@ class Sequential:
         -------
         self
         """
-        self.loss = get_loss(loss)
+        self.loss = self._checked_loss(get_loss(loss))
         self.optimizer = get_optimizer(optimizer)
         metrics = list(metrics or [])
         unknown = [m for m in metrics if str(m).lower() not in METRICS + ("acc",)]
@@ -225,10 +227,21 @@ class Sequential:
             self.optimizer.build(self._parameters, self.backend)
         return self
 
+    def _checked_loss(self, loss):
+        """``loss`` once it fits the last layer's output (see
+        :func:`dlcore.losses.check_output_activation`): at compile, and again before training
+        for layers added after compile."""
+        if self.layers:
+            last = self.layers[-1]
+            check_output_activation(loss, final_activation(last), last.name,
+                                    has_activation=isinstance(last, (WeightedLayer, Activation)))
+        return loss
+
     def _check_compiled(self):
         if self.loss is None:
             raise RuntimeError("compile the network first: model.compile(loss=..., "
                                "optimizer=..., metrics=[...])")
+        self._checked_loss(self.loss)
         if self.built and not hasattr(self.optimizer, "backend"):
             self.optimizer.build(self._parameters, self.backend)
 
@@ -526,10 +539,12 @@ class Sequential:
         return out
 
     def predict_classes(self, x, batch_size=256):
-        """Class labels: the argmax of :meth:`predict` (or output > 0.5 for one output)."""
+        """Class labels: the argmax of :meth:`predict` (or, for one output, output > 0.5, or
+        > 0 when the loss takes logits)."""
         probabilities = self.predict(x, batch_size).reshape(len(x), -1)
         if probabilities.shape[1] == 1:
-            return (probabilities[:, 0] > 0.5).astype(np.int64)
+            threshold = 0.0 if self.loss is not None and self.loss.from_logits else 0.5
+            return (probabilities[:, 0] > threshold).astype(np.int64)
         return probabilities.argmax(axis=1)
 
     # -- weights ------------------------------------------------------------------------

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import requires_cuda
+import dlcore
 from dlcore.backend import get_backend
-from dlcore.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError, get_loss
+from dlcore.layers import Activation, Dense, Dropout
+from dlcore.losses import (BinaryCrossEntropy, BinaryCrossentropy, CategoricalCrossentropy,
+                           CrossEntropy, MeanSquaredError, get_loss)
 
 LOSSES = [(CrossEntropy(), True), (CrossEntropy(), False), (BinaryCrossEntropy(), True),
           (BinaryCrossEntropy(), False), (MeanSquaredError(), False)]
@@ -82,3 +85,130 @@ def test_cuda_kernels_follow_the_reference(loss, fused, random_state):
 def test_unknown_loss_names_the_choices():
     with pytest.raises(ValueError, match="cross_entropy, binary_cross_entropy or mse"):
         get_loss("hinge")
+
+
+# -- cross-entropy on the wrong output, and from_logits ----------------------------------------
+# Oracle: the fused softmax (sigmoid) + cross-entropy the network already computes; a logits
+# loss must give the same numbers from a linear last layer with the same weights.
+
+
+@pytest.mark.parametrize("layers, loss, words", [
+    ([Dense(3)], "cross_entropy", "'dense' is linear: give it activation='softmax'"),
+    ([Dense(3, activation="relu")], "cross_entropy", "activation 'relu'"),
+    ([Dense(1, activation="tanh")], "binary_cross_entropy", "activation='sigmoid'"),
+    ([Dense(3, activation="softmax"), Dropout(0.5)], "cross_entropy",
+     "add Activation('softmax') after it"),
+])
+def test_cross_entropy_on_outputs_that_are_not_probabilities_is_refused_at_compile(
+        layers, loss, words):
+    model = dlcore.Sequential(layers, backend="reference")   # not built: no input shape yet
+    with pytest.raises(ValueError, match="from_logits=True") as refused:
+        model.compile(loss, "sgd")
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+    assert model.loss is None
+
+
+def test_probability_outputs_and_mse_stay_accepted():
+    for last, loss in [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
+                       ("sigmoid", "binary_cross_entropy"), ("softmax", "binary_cross_entropy"),
+                       ("linear", "mse"), ("relu", "mse")]:
+        dlcore.Sequential([Dense(3, activation=last)]).compile(loss, "sgd")
+
+
+def test_from_logits_on_a_softmax_output_is_refused():
+    model = dlcore.Sequential([Dense(3), Activation("softmax")])
+    with pytest.raises(ValueError, match="already applies a softmax"):
+        model.compile(CategoricalCrossentropy(from_logits=True))
+
+
+def test_a_layer_added_after_compile_is_checked_before_training():
+    model = dlcore.Sequential([Dense(3, activation="softmax")], backend="reference")
+    model.compile("cross_entropy", "sgd")
+    model.layers.append(Dense(3, name="late"))
+    with pytest.raises(ValueError, match="'late' is linear"):
+        model.fit(np.ones((2, 4)), [0, 1], verbose=0)
+
+
+def twin_networks(loss_name, units, backend):
+    """The same weights twice: probability output + fused loss, linear output + from_logits."""
+    last, logits_loss = (("softmax", CategoricalCrossentropy(from_logits=True))
+                         if loss_name == "cross_entropy"
+                         else ("sigmoid", BinaryCrossentropy(from_logits=True)))
+    fused = dlcore.Sequential([Dense(5, activation="tanh"), Dense(units, activation=last)],
+                              input_shape=(4,), backend=backend, seed=3)
+    logits = dlcore.Sequential([Dense(5, activation="tanh"), Dense(units)], input_shape=(4,),
+                               backend=backend, seed=3)
+    logits.set_weights(fused.get_weights())
+    fused.compile(loss_name, "sgd", ["accuracy"])
+    logits.compile(logits_loss, "sgd", ["accuracy"])
+    return fused, logits
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("loss_name, units", [("cross_entropy", 3),
+                                              ("binary_cross_entropy", 1)])
+def test_from_logits_equals_the_fused_probability_output(loss_name, units, backend,
+                                                         random_state):
+    fused, logits = twin_networks(loss_name, units, backend)
+    x = random_state.standard_normal((6, 4)).astype(np.float32)
+    y = random_state.integers(0, max(units, 2), 6)
+    before = fused.evaluate(x, y)
+    np.testing.assert_allclose(logits.evaluate(x, y), before, rtol=1e-5)
+    np.testing.assert_allclose(logits.train_on_batch(x, y), fused.train_on_batch(x, y),
+                               rtol=1e-5)
+    for mine, theirs in zip(logits.get_weights(), fused.get_weights()):   # the same step
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(logits.predict_classes(x), fused.predict_classes(x))
+
+
+@pytest.mark.parametrize("loss", [CrossEntropy, BinaryCrossEntropy])
+def test_from_logits_loss_computes_the_fused_values_on_unfused_outputs(loss, random_state):
+    outputs = random_state.standard_normal((5, 4)).astype(np.float32)
+    targets = np.eye(4, dtype=np.float32)[random_state.integers(0, 4, 5)]
+    for backend in ("reference", "cpu"):
+        expected = run(loss(), True, outputs, targets, backend)
+        got = run(loss(from_logits=True), False, outputs, targets, backend)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss, units", [(CategoricalCrossentropy(from_logits=True), 3),
+                                         (BinaryCrossentropy(from_logits=True), 2)])
+def test_gradcheck_of_a_from_logits_network(loss, units, random_state):
+    model = dlcore.Sequential([Dense(4, activation="tanh"), Dense(units)], input_shape=(5,),
+                              backend="reference", seed=1)
+    model.compile(loss, "sgd")
+    x = random_state.standard_normal((3, 5))
+    y = random_state.integers(0, units, 3) if units == 3 else random_state.random((3, units))
+    errors = dlcore.gradcheck(model, x, y, verbose=False)
+    assert errors and max(errors.values()) < 1e-6, errors
+
+
+def test_a_from_logits_network_learns_three_blobs():
+    rs = np.random.default_rng(7)
+    centres = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0]])
+    y = rs.integers(0, 3, 300)
+    x = (centres[y] + rs.standard_normal((300, 2))).astype(np.float32)
+    model = dlcore.Sequential([Dense(3)], input_shape=(2,), backend="reference", seed=0)
+    model.compile(CategoricalCrossentropy(from_logits=True), dlcore.optimizers.SGD(0.1),
+                  ["accuracy"])
+    model.fit(x, y, epochs=15, batch_size=20, verbose=0)
+    assert model.history["loss"][-1] < 0.5 * model.history["loss"][0]
+    assert model.evaluate(x, y)["accuracy"] > 0.9
+    assert np.mean(model.predict_classes(x) == y) > 0.9
+
+
+def test_from_logits_survives_the_config_round_trip():
+    model = dlcore.Sequential([Dense(3)], input_shape=(2,), backend="reference")
+    model.compile(BinaryCrossentropy(from_logits=True), "sgd")
+    twin = dlcore.Sequential.from_config(model.get_config())
+    assert isinstance(twin.loss, BinaryCrossEntropy) and twin.loss.from_logits
+    assert get_loss("cross_entropy").get_config() == "cross_entropy"
+
+
+@pytest.mark.parametrize("config", [{"name": "mse", "from_logits": True},
+                                    {"name": "cross_entropy", "from_logits": "yes"},
+                                    {"name": ["cross_entropy"]}, {"name": "cross_entropy", "x": 1}])
+def test_bad_loss_configs_are_refused_in_one_line(config):
+    with pytest.raises(ValueError, match="a loss config must be"):
+        get_loss(config)
