@@ -85,8 +85,70 @@ def output_folder(path):
     return folder
 
 
+def dataset_identity(dataset):
+    """How a training record names a data set: its canonical name (``"fashion-mnist"``), or
+    the absolute path of a folder of IDX files."""
+    from dlcore.datasets import dataset_key
+    return dataset_key(dataset) or str(Path(dataset).resolve())
+
+
+def _json_value(value):
+    """A command parameter as JSON: paths as text, tuples as lists."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def training_record(dataset, classes, n_images, **details):
+    """What a model file records about its training (root attribute ``training_record``,
+    docs/hdf5-format.md): the data set, its classes and their names, the number of training
+    images, the command line and every parameter of the running command.
+
+    Parameters
+    ----------
+    dataset : str, the --dataset value (or, for photographs, the file name)
+    classes : sequence of int, the labels trained on (empty for unlabelled data)
+    n_images : int
+    details : more JSON-serialisable entries (e.g. ``n_patches``)
+
+    Returns
+    -------
+    dict, JSON-serialisable
+    """
+    from dlcore.datasets import class_names
+    context = click.get_current_context()
+    classes = sorted(int(label) for label in classes)
+    names = class_names(dataset, max(classes) + 1) if classes else []
+    return {"dataset": dataset_identity(dataset) if classes else str(dataset),
+            "classes": classes, "class_names": [names[label] for label in classes],
+            "n_images": int(n_images), "command": context.command_path,
+            "command_line": " ".join(sys.argv),
+            "parameters": {name: _json_value(value) for name, value in context.params.items()},
+            **details}
+
+
+def recorded_training(model):
+    """The model's training record, or None (a model saved before records, or by a script)."""
+    record = getattr(model, "training_record_", None)
+    return record if isinstance(record, dict) else None
+
+
+def warn_if_other_dataset(model, model_file, dataset):
+    """One line on stderr when ``model_file`` was trained on another data set than
+    ``dataset``: its numbers then measure a transfer, not the held-out accuracy."""
+    record = recorded_training(model)
+    trained_on = record.get("dataset") if record else None
+    if isinstance(trained_on, str) and trained_on != dataset_identity(dataset):
+        click.echo(f"warning: {model_file} was trained on {trained_on}, not on "
+                   f"{dataset_identity(dataset)}", err=True)
+
+
 class EpochProgress:
-    """A progress bar over all mini-batches of a fit, showing the running monitor, on stderr.
+    """A progress bar over all mini-batches of a fit, showing the running monitor, on stderr;
+    when stderr is not a terminal (a log file, a pipe, a notebook), where a bar would print
+    nothing, one line per finished epoch instead.
 
     Use as ``progress=`` callback of a model's ``fit`` (signature
     ``(epoch, epochs, batches_done, n_batches, value)``).
@@ -96,8 +158,14 @@ class EpochProgress:
         self.label, self.monitor = label, monitor
         self.bar = None
         self.position = 0
+        self.interactive = sys.stderr.isatty()
 
     def __call__(self, epoch, epochs, batches_done, n_batches, value):
+        if not self.interactive:
+            if batches_done == n_batches:
+                click.echo(f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}",
+                           err=True)
+            return
         if self.bar is None:
             self.bar = click.progressbar(length=epochs * n_batches, label=self.label,
                                          file=sys.stderr, show_eta=True,

@@ -1,6 +1,6 @@
 """``dlcore homework task2``: an RBM trained on one photograph reconstructs another.
 
-Lecture 001_43bbffd0393e553f.txt, "Homework, Task 2": "Train RBM on an image from one category
+The "Deep Neural Networks" lecture, "Homework, Task 2": "Train RBM on an image from one category
 (e.g., dog); do reconstruction on an image from other category (e.g., cat)", after the demo
 "RBM for an Image": "Weights 49 x 10x10 obtained from training on image patches 10x10px",
 "Reconstruction from binary features", "Reconstruction from non-binary features",
@@ -14,6 +14,10 @@ h either a binary sample of Q(h | v) ("binary features") or Q(h = 1 | v) itself 
 mean features), and the patches put back by averaging their overlaps. Finally the 49 filters
 slide over the test photograph as one Conv2D layer: its 49 maps of 166 x 166 are the hidden
 probabilities of the patches at every position (:func:`rbm_feature_maps`).
+
+The two photographs may have any sizes (patches are taken per image; the figure pads the
+smaller one with grey); photographs larger than ``--max-size`` are scaled down first, and one
+smaller than a patch is refused before training.
 """
 import csv
 from pathlib import Path
@@ -24,18 +28,48 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli._common import (EpochProgress, backend_option, out_folder_option,
-                                output_folder, seed_option)
+                                output_folder, seed_option, training_record)
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
 
 DEFAULT_TRAIN_IMAGE, DEFAULT_TEST_IMAGE = "coffee", "chelsea"
+#: Grey level of the padding around a smaller photograph in reconstructions.png.
+PADDING_GREY = 0.5
 
 
-def load_photograph(path, default_name):
-    """(name, (H, W) grey levels in [0, 1]) of ``path``, or of a bundled photograph."""
+def load_photograph(path, default_name, option, patch_size, max_size):
+    """(name, (H, W) grey levels in [0, 1]) of ``path``, or of a bundled photograph, scaled
+    down to at most ``max_size`` pixels a side; a usage error when it cannot be read or is
+    smaller than one patch."""
     if path is None:
-        return default_name, images.load_bundled_image(default_name)
-    return Path(path).name, images.load_image(path)
+        name, image = default_name, images.load_bundled_image(default_name)
+    else:
+        name = Path(path).name
+        try:
+            image = images.load_image(path)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint=option) from None
+    if max(image.shape) > max_size:
+        scaled = images.downscale(image, max_size)
+        click.echo(f"{name}: scaled from {image.shape[1]} x {image.shape[0]} to "
+                   f"{scaled.shape[1]} x {scaled.shape[0]} pixels (--max-size {max_size})",
+                   err=True)
+        image = scaled
+    if patch_size > min(image.shape):
+        raise click.BadParameter(f"{patch_size} is larger than the image {name} "
+                                 f"({image.shape[1]} x {image.shape[0]} pixels): choose "
+                                 f"--patch {min(image.shape)} or less, or a larger photograph",
+                                 param_hint="--patch")
+    return name, image
+
+
+def padded_to(image, shape):
+    """``image`` centred on a ``shape`` canvas of PADDING_GREY (photographs of two sizes in
+    one figure)."""
+    canvas = np.full(shape, PADDING_GREY, dtype=np.float32)
+    top, left = (shape[0] - image.shape[0]) // 2, (shape[1] - image.shape[1]) // 2
+    canvas[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return canvas
 
 
 def standardized_patches(image, patch_size, per_patch):
@@ -113,9 +147,10 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
     viz.save_tiles(rbm.W.T.reshape(-1, patch_size, patch_size), folder / "filters.png",
                    scale="each", zoom=4)
     picture_rows, labels = [], []
+    canvas = tuple(max(image.shape[axis] for _, _, image, _, _ in rows) for axis in (0, 1))
     for role, name, image, rebuilt, _ in rows:
-        picture_rows.append(np.stack([image, np.clip(rebuilt["binary"], 0, 1),
-                                      np.clip(rebuilt["mean"], 0, 1)]))
+        pictures = [image, np.clip(rebuilt["binary"], 0, 1), np.clip(rebuilt["mean"], 0, 1)]
+        picture_rows.append(np.stack([padded_to(picture, canvas) for picture in pictures]))
         labels.append(f"{role}: {name}")
     viz.save_image_rows(picture_rows, folder / "reconstructions.png", row_labels=labels,
                         column_labels=["original", "from binary features",
@@ -151,22 +186,28 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 @click.option("--standardize", "standardization", type=click.Choice(["patch", "global"]),
               default="patch", show_default=True,
               help="patch: remove each patch's mean brightness; global: one mean for the image.")
+@click.option("--max-size", type=click.IntRange(min=2), default=256, show_default=True,
+              help="Photographs larger than this many pixels a side are scaled down to it "
+                   "(every patch of a phone photo would need gigabytes).")
 @seed_option
 @backend_option
 @out_folder_option("runs/task2")
 def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, batch_size,
-          sparsity_target, standardization, seed, backend, out):
-    """Task 2: train an RBM on patches of one photograph, reconstruct another (lecture 001).
+          sparsity_target, standardization, max_size, seed, backend, out):
+    """Task 2: train an RBM on patches of one photograph, reconstruct another ("Deep Neural
+    Networks" lecture, homework). The photographs may have different sizes.
 
     Writes filters.png (the lecture's "Weights 49 x 10x10"), reconstructions.png (a row per
     photograph: original, from binary features, from mean features), feature_maps.png
     ("Feature maps 49 x 166x166"), model.h5 and reconstruction_error.csv to --out, and prints
     the error table.
     """
-    folder = output_folder(out)
     per_patch = standardization == "patch"
-    train_name, train = load_photograph(train_image, DEFAULT_TRAIN_IMAGE)
-    test_name, test = load_photograph(test_image, DEFAULT_TEST_IMAGE)
+    train_name, train = load_photograph(train_image, DEFAULT_TRAIN_IMAGE, "--train-image",
+                                        patch_size, max_size)
+    test_name, test = load_photograph(test_image, DEFAULT_TEST_IMAGE, "--test-image",
+                                      patch_size, max_size)
+    folder = output_folder(out)
     z, _ = standardized_patches(train, patch_size, per_patch)
     click.echo(f"training a {z.shape[1]}-{hidden} Gaussian-Bernoulli RBM on {len(z)} patches "
                f"of {patch_size}x{patch_size} from {train_name}", err=True)
@@ -178,6 +219,8 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
         rbm.fit(z, progress=progress)
     finally:
         progress.close()
+    rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
+                                           image_size=[int(side) for side in train.shape])
     rows = reconstruction_rows(rbm, [("training", train_name, train),
                                      ("unseen", test_name, test)], patch_size, per_patch)
     feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)

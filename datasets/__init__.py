@@ -39,6 +39,11 @@ Preparing
 ---------
 ``parse_classes``, ``select_classes``, ``to_unit_interval``, ``binarize``, ``holdout_split``.
 
+Class names
+-----------
+``class_names(name)``: what the labels mean (Fashion-MNIST's "T-shirt/top", "Trouser", ...;
+MNIST's digits), from ``CLASS_NAMES``; ``class_noun(name)``: "digit" or "class".
+
 Photographs (:mod:`dlcore.datasets.images`)
 -------------------------------------------
 ``load_image``, ``load_bundled_image`` (two CC0 photographs), ``extract_patches``,
@@ -48,11 +53,15 @@ from dlcore.datasets.download import download_files, sha256_of_file
 from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError, DownloadError
 from dlcore.datasets.idx import read_idx, write_idx
 from dlcore.datasets.mnist import (
+    CLASS_NAMES,
     DATASET_NAMES,
     FASHION_MNIST_FILES,
     MNIST_5K_SHA256,
     MNIST_FILES,
     SPLITS,
+    class_names,
+    class_noun,
+    dataset_key,
     load_dataset,
     load_fashion_mnist,
     load_idx_directory,
@@ -75,6 +84,7 @@ from dlcore.datasets.preprocess import (
 )
 
 __all__ = [
+    "CLASS_NAMES",
     "ChecksumError",
     "DATASET_NAMES",
     "DatasetNotFoundError",
@@ -84,6 +94,9 @@ __all__ = [
     "MNIST_FILES",
     "SPLITS",
     "binarize",
+    "class_names",
+    "class_noun",
+    "dataset_key",
     "download_files",
     "extract_patches",
     "holdout_split",

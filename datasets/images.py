@@ -1,6 +1,6 @@
 """Grey images as RBM data: load a photograph, cut it into patches, standardise, put it back.
 
-The lecture's "Demo: RBM for an Image" (lecture 001_43bbffd0393e553f.txt) trains an RBM on
+The "Deep Neural Networks" lecture's "Demo: RBM for an Image" trains an RBM on
 10 x 10 patches of one photograph and reconstructs another, unseen one; this module is the data
 side of it (homework Task 2, ``dlcore homework task2``)::
 
@@ -68,6 +68,36 @@ def load_image(path):
             return _grey_levels(image)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
+
+
+def downscale(image, max_size):
+    """``image`` scaled down (area-averaging, aspect ratio kept) so that its longer side is
+    ``max_size`` pixels; an image that already fits is returned as it is.
+
+    Parameters
+    ----------
+    image : (H, W) grey levels
+    max_size : int >= 1
+
+    Returns
+    -------
+    (H', W') float32 with max(H', W') = min(max(H, W), max_size) and both sides >= 1
+    """
+    from PIL import Image
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (height, width) grey levels, got shape "
+                         f"{image.shape}")
+    if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) \
+            or max_size < 1:
+        raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
+    height, width = image.shape
+    factor = max_size / max(height, width)
+    if factor >= 1:
+        return image
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    scaled = Image.fromarray(image, mode="F").resize(size, Image.Resampling.BOX)
+    return np.asarray(scaled, dtype=np.float32)
 
 
 def _grey_levels(image):

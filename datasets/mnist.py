@@ -36,6 +36,15 @@ SPLITS = ("train", "test")
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
 DATASET_NAMES = ("mnist-5k", "mnist", "fashion-mnist")
 DATA_VARIABLE = "DLCORE_DATA"
+#: What the labels 0-9 of each named data set mean (Fashion-MNIST: Xiao, Rasul & Vollgraf 2017).
+CLASS_NAMES = {
+    "mnist-5k": tuple(str(digit) for digit in range(10)),
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),
+}
+#: The data sets whose classes are handwritten digits (the word tables and figures use).
+DIGIT_DATASETS = ("mnist-5k", "mnist")
 
 
 @dataclass(frozen=True)
@@ -395,6 +404,33 @@ def load_idx_directory(directory, split="train"):
         raise DatasetNotFoundError(f"{directory}: no {split} split here: need {images_name} "
                                    f"and {labels_name} (or the same names without .gz)")
     return read_split(*found)
+
+
+def dataset_key(name):
+    """The canonical name of a named data set (``"Fashion_MNIST"`` -> ``"fashion-mnist"``),
+    or None for anything else (a folder of IDX files)."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower().replace("_", "-")
+    return key if key in DATASET_NAMES else None
+
+
+def class_names(name, n_classes=10):
+    """The names of classes 0 .. n_classes - 1 of a data set, for tables and figures:
+    Fashion-MNIST's garment names, the digits "0" .. "9" of MNIST, and the label numbers
+    themselves for a folder of IDX files (whose meaning dlcore cannot know).
+
+    Returns
+    -------
+    list of n_classes str
+    """
+    known = CLASS_NAMES.get(dataset_key(name), ())
+    return [known[label] if label < len(known) else str(label) for label in range(n_classes)]
+
+
+def class_noun(name):
+    """``"digit"`` for the handwritten-digit data sets, else ``"class"``."""
+    return "digit" if dataset_key(name) in DIGIT_DATASETS else "class"
 
 
 def load_dataset(name, split="train", path=None, download=True, progress=True,

@@ -87,3 +87,101 @@ def test_task2_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, mes
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
+
+
+@pytest.fixture(scope="module")
+def photographs_of_two_sizes(tmp_path_factory):
+    """A 30 (wide) x 20 (high) training PNG and an 18 x 26 test PNG from the bundled ones."""
+    folder = tmp_path_factory.mktemp("two_sizes")
+    paths = []
+    for name, (height, width) in (("coffee", (20, 30)), ("chelsea", (26, 18))):
+        pixels = images.load_bundled_image(name)[50:50 + height, 50:50 + width]
+        Image.fromarray((pixels * 255).round().astype(np.uint8)).save(folder / f"{name}.png")
+        paths.append(str(folder / f"{name}.png"))
+    return paths
+
+
+def test_task2_takes_photographs_of_different_sizes(photographs_of_two_sizes, tmp_path):
+    train, test = photographs_of_two_sizes
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", test, *TINY, "--out", str(tmp_path)])
+    assert_wrote(result, tmp_path, ["model.h5", "filters.png", "reconstructions.png",
+                                    "feature_maps.png", "reconstruction_error.csv"])
+    # feature maps of the 18 x 26 test photograph: (26 - 4 + 1) x (18 - 4 + 1) positions
+    assert "(6 x 23x15)" in result.stdout
+    with Image.open(tmp_path / "reconstructions.png") as figure:
+        width, height = figure.size
+    assert height > 2 * 2 * 26 and width > 3 * 2 * 30   # two rows of the taller, zoom 2
+
+
+def test_task2_records_the_photograph_it_was_trained_on(photographs_of_two_sizes, tmp_path):
+    train, test = photographs_of_two_sizes
+    record = {}
+
+    def keep_record(model, path):
+        record.update(model.training_record_)
+
+    import dlcore.cli.homework_task2 as task2_module
+    saved = task2_module.dlcore.save
+    try:
+        task2_module.dlcore.save = keep_record
+        CliRunner().invoke(main, ["homework", "task2", "--train-image", train, "--test-image",
+                                  test, *TINY, "--out", str(tmp_path)])
+    finally:
+        task2_module.dlcore.save = saved
+    assert record["dataset"] == "coffee.png" and record["n_images"] == 1
+    assert record["n_patches"] == 17 * 27 and record["image_size"] == [20, 30]
+    assert record["command"].endswith("homework task2")
+    assert record["parameters"]["patch_size"] == 4 and record["parameters"]["hidden"] == 6
+
+
+def test_task2_scales_down_photographs_larger_than_max_size(photographs_of_two_sizes,
+                                                            tmp_path):
+    train, test = photographs_of_two_sizes
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", test, *TINY, "--max-size", "15",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "coffee.png: scaled from 30 x 20 to 15 x 10 pixels" in result.stderr
+    assert "(6 x 12x7)" in result.stdout    # the 18 x 26 test photograph became 10 x 15 (w x h)
+
+
+@pytest.mark.parametrize("which", ["--train-image", "--test-image"])
+def test_task2_refuses_a_photograph_smaller_than_a_patch_before_training(
+        which, photographs_of_two_sizes, tmp_path):
+    train, test = photographs_of_two_sizes
+    small = tmp_path / "small.png"
+    Image.fromarray(np.full((3, 40), 128, np.uint8)).save(small)
+    paths = {"--train-image": train, "--test-image": test, which: str(small)}
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image",
+                                       paths["--train-image"], "--test-image",
+                                       paths["--test-image"], *TINY, "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "small.png (40 x 3 pixels)" in lines[0] \
+        and "--patch 3 or less" in lines[0]
+    assert not out.exists()   # refused before training and before creating --out
+
+
+def test_task2_refuses_an_undecodable_photograph_before_training(photographs_of_two_sizes,
+                                                                 tmp_path):
+    train, _ = photographs_of_two_sizes
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", str(broken), *TINY, "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--test-image" in lines[0] and "broken.png" in lines[0]
+    assert not out.exists()
+
+
+def test_downscale_keeps_the_aspect_ratio_and_the_mean():
+    image = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))   # 30 high, 40 wide
+    scaled = images.downscale(image, 20)
+    assert scaled.shape == (15, 20) and scaled.dtype == np.float32
+    assert abs(float(scaled.mean()) - float(image.mean())) < 1e-3
+    assert images.downscale(image, 40) is not None and images.downscale(image, 40).shape == \
+        (30, 40)

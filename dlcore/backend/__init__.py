@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 
+from . import cache  # noqa: F401  (before any kernel is decorated: the kernels' cache folder)
 from .base import Backend
 
 BACKEND_NAMES = ("auto", "cpu", "cuda", "reference")
@@ -95,7 +96,7 @@ def get_backend(name="auto"):
             usable, reason = cuda_status()
             if not usable:
                 raise RuntimeError(f"backend 'cuda' is not usable here: {reason}; "
-                                   "use backend='cpu' or 'auto'")
+                                   "choose the cpu or the auto backend")
             from .cuda import CUDABackend
             _instances[name] = CUDABackend()
     return _instances[name]
