@@ -19,7 +19,8 @@ product ``C <- alpha op(A) op(B) + beta C`` is written into ``C`` itself, like P
 SciPy unchanged (BLAS's own threads), so the backend is never slow by accident.
 
 Kernels compile on first use and are cached on disk (``cache=True``): later processes load them
-in milliseconds.
+in milliseconds. The cache lives in a per-user folder, never in the installed package (see
+:mod:`dlcore.backend.cache`).
 """
 import contextlib
 import ctypes

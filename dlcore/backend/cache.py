@@ -1,0 +1,116 @@
+"""Where Numba keeps dlcore's compiled kernels: a per-user folder, never the installed package.
+
+Numba's ``cache=True`` writes its ``.nbi``/``.nbc`` files next to the source, in
+``site-packages/dlcore/.../__pycache__``. pip does not know those files: a later
+``pip install -e .`` into the same environment removes the package but not them, and the
+half-empty ``site-packages/dlcore`` left behind shadows the editable package. A read-only
+installation (system-wide, a container image) cannot be written at all.
+
+So the functions of dlcore's own modules (``dlcore`` and ``dlcore.*``) are cached in::
+
+    $DLCORE_CACHE, else $XDG_CACHE_HOME/dlcore/numba, else ~/.cache/dlcore/numba
+
+in the sub-folder ``<dlcore version>/<source folder>_<digest of its absolute path>``, so two
+versions or two checkouts never load each other's machine code (Numba's own index adds the
+Python and Numba versions and a digest of each source file). The functions of every other
+module, yours included, are cached where Numba's own settings (``NUMBA_CACHE_DIR``) say.
+
+When that folder cannot be written, this run caches its kernels in a private temporary folder,
+removed at exit, and one line says so and how to fix it: the kernels compile again next time.
+"""
+import atexit
+import functools
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from numba.core import caching
+
+from dlcore._version import __version__
+
+# CacheImpl was called _CacheImpl before Numba 0.61.
+_CACHE_IMPL = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+_unwritable_reported = []
+
+
+def kernel_cache_folder():
+    """The folder holding this dlcore version's compiled kernels (it may not exist yet).
+
+    ``$DLCORE_CACHE``, else ``$XDG_CACHE_HOME/dlcore/numba``, else ``~/.cache/dlcore/numba``,
+    followed by the dlcore version.
+    """
+    chosen = os.environ.get("DLCORE_CACHE")
+    if chosen:
+        root = Path(chosen).expanduser()
+    else:
+        cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(cache_home) / "dlcore" / "numba"
+    return root / __version__
+
+
+@functools.cache
+def _temporary_folder():
+    """A folder only this process can write, removed when it exits: a stable folder in a shared
+    temporary directory could hold another user's machine code."""
+    folder = tempfile.mkdtemp(prefix="dlcore-kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _is_dlcore_function(py_func):
+    module = getattr(py_func, "__module__", None) or ""
+    return module == "dlcore" or module.startswith("dlcore.")
+
+
+class DlcoreCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+    """Numba cache locator for dlcore's own functions: the folder of :func:`kernel_cache_folder`,
+    else a private temporary folder; returns no locator for any other function."""
+
+    def __init__(self, py_func, py_file, folder):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = os.path.join(folder, self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not (_is_dlcore_function(py_func) and os.path.exists(py_file)):
+            return None
+        try:
+            return cls._ready(py_func, py_file, os.fspath(kernel_cache_folder()))
+        except (OSError, RuntimeError) as error:  # RuntimeError: Path.home() without a home
+            _report_unwritable(error)
+        try:
+            return cls._ready(py_func, py_file, _temporary_folder())
+        except OSError:
+            return None  # not even a temporary folder: Numba's own rules apply
+
+    @classmethod
+    def _ready(cls, py_func, py_file, folder):
+        """A locator for ``folder``, which exists and is writable (else OSError)."""
+        locator = cls(py_func, py_file, folder)
+        locator.ensure_cache_path()
+        return locator
+
+
+def _report_unwritable(error):
+    """Say once per run that the kernel cache cannot be written, and what to do."""
+    if not _unwritable_reported:
+        _unwritable_reported.append(error)
+        print(f"dlcore: cannot write the kernel cache ({error}); kernels will compile again in "
+              "every run: set DLCORE_CACHE to a writable folder.", file=sys.stderr)
+
+
+def install():
+    """Put :class:`DlcoreCacheLocator` first in Numba's list of locators (once). It must run
+    before the first dlcore function is decorated with ``cache=True``: Numba picks a function's
+    cache folder when it is decorated."""
+    if DlcoreCacheLocator not in _CACHE_IMPL._locator_classes:
+        _CACHE_IMPL._locator_classes.insert(0, DlcoreCacheLocator)
+
+
+install()

@@ -1,0 +1,97 @@
+"""Numba's disk cache of dlcore's kernels: a per-user folder keyed by version and checkout,
+never the installed package (whose stray .nbi/.nbc files break a later pip install -e)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dlcore.backend import cache
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_FOLDERS = [ROOT / "dlcore", ROOT / "cli", ROOT / "datasets"]
+
+# Compiles (or loads) one small cached kernel of dlcore (of dlcore/layers/kernels.py): quick.
+RUN_A_KERNEL = """
+from dlcore.layers.kernels import _wide_offset
+print(_wide_offset(5, 3, 3, 10, 10))
+"""
+
+
+def numba_cache_files(folders):
+    """{path: (size, mtime_ns)} of every .nbi/.nbc file under ``folders``."""
+    return {path: (path.stat().st_size, path.stat().st_mtime_ns)
+            for folder in folders for pattern in ("*.nbi", "*.nbc")
+            for path in Path(folder).rglob(pattern)}
+
+
+def run_a_kernel(tmp_path, dlcore_cache):
+    environment = {**os.environ, "DLCORE_CACHE": str(dlcore_cache)}
+    environment.pop("NUMBA_CACHE_DIR", None)
+    return subprocess.run([sys.executable, "-c", RUN_A_KERNEL], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def dlcore_cache_folder(py_file):
+    """The cache folder of a function of dlcore defined in the file ``py_file``."""
+    def kernel():
+        pass
+    kernel.__module__ = "dlcore.backend.example"
+    py_file.parent.mkdir(parents=True, exist_ok=True)
+    py_file.write_text("def kernel():\n    pass\n")
+    return Path(cache.DlcoreCacheLocator.from_function(kernel, str(py_file)).get_cache_path())
+
+
+def test_kernels_are_cached_under_dlcore_cache_and_never_in_the_package(tmp_path):
+    before = numba_cache_files(PACKAGE_FOLDERS)
+    completed = run_a_kernel(tmp_path, tmp_path / "kernels")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    written = numba_cache_files([tmp_path / "kernels" / cache.__version__])
+    assert {path.suffix for path in written if "_wide_offset" in path.name} == {".nbi", ".nbc"}
+    assert numba_cache_files(PACKAGE_FOLDERS) == before
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_private_temporary_one(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    before = numba_cache_files(PACKAGE_FOLDERS)
+    completed = run_a_kernel(tmp_path, not_a_folder / "kernels")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stderr.count("dlcore: cannot write the kernel cache") == 1, completed.stderr
+    assert "set DLCORE_CACHE to a writable folder" in completed.stderr
+    assert numba_cache_files(PACKAGE_FOLDERS) == before
+
+
+def test_the_cache_folder_is_dlcore_cache_else_xdg_cache_home_else_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLCORE_CACHE", str(tmp_path / "chosen"))
+    assert cache.kernel_cache_folder() == tmp_path / "chosen" / cache.__version__
+    monkeypatch.delenv("DLCORE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.kernel_cache_folder() == tmp_path / "xdg" / "dlcore" / "numba" / cache.__version__
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.kernel_cache_folder() == (tmp_path / "home" / ".cache" / "dlcore" / "numba"
+                                           / cache.__version__)
+
+
+def test_two_versions_or_two_checkouts_never_share_a_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLCORE_CACHE", str(tmp_path / "kernels"))
+    folder = {}
+    for version in ("0.1.0", "0.2.0"):
+        monkeypatch.setattr(cache, "__version__", version)
+        for checkout in ("one", "two"):
+            folder[version, checkout] = dlcore_cache_folder(
+                tmp_path / checkout / "dlcore" / "backend" / "example.py")
+    assert len(set(folder.values())) == 4, folder
+    assert all(path.is_relative_to(tmp_path / "kernels" / version)
+               for (version, _), path in folder.items())
+
+
+def test_functions_outside_dlcore_keep_numbas_own_cache_rules(tmp_path):
+    def users_kernel():
+        pass
+    source = tmp_path / "mine.py"
+    source.write_text("")
+    assert cache.DlcoreCacheLocator.from_function(users_kernel, str(source)) is None
+    from numba.core.caching import FunctionCache
+    assert not isinstance(FunctionCache(users_kernel)._impl.locator, cache.DlcoreCacheLocator)
+
