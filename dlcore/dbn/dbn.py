@@ -1,10 +1,12 @@
 """``DBN``: a Deep Belief Network, pretrained greedily, turned into a network or a generator."""
+import copy
 import json
 import sys
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.params import ParamsMixin
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
@@ -126,8 +128,8 @@ class DBN(ParamsMixin):
             rng.check_seed(self.seed)
 
     def _build_rbms(self):
-        """The RBMs, bottom first, from the hyperparameters (their constructors check them)."""
-        self.seed_ = rng.check_seed(self.seed)
+        """The RBMs, bottom first, from the hyperparameters (their constructors check them) and
+        the DBN's ``seed_``."""
         rbms = []
         for index in range(len(self.layers) - 1):
             options = layer_options(self, index)
@@ -158,30 +160,79 @@ class DBN(ParamsMixin):
         X, y = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
             X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
+        self.seed_ = rng.check_seed(self.seed)
         self.rbms_ = self._build_rbms()
         self.generative_ = None
         self.history = {}
         self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
         self.n_features_in_ = X.shape[1]
+        return self._pretrain(X, y, X_valid, y_valid, progress)
+
+    def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None):
+        """Finish the training that :meth:`fit` started and an interruption stopped: the RBMs
+        not trained yet, the epochs missing from a partly trained one, and the up-down epochs
+        missing towards ``up_down_epochs``. With the same data, a DBN saved by an interrupted
+        fit, loaded and resumed ends bit for bit where the uninterrupted fit ends (on the same
+        backend). Arguments as for :meth:`fit`; returns self."""
+        if not hasattr(self, "rbms_"):
+            raise RuntimeError("this DBN has not started training: call fit(X) instead")
+        self._check_params()
+        X, y = self._check_training_data(X, y, "X", "y")
+        if X_valid is not None:
+            X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
+        return self._pretrain(X, y, X_valid, y_valid, progress)
+
+    def _pretrain(self, X, y, X_valid, y_valid, progress):
+        """Train every RBM that is not fully trained yet, bottom up, then the missing up-down
+        epochs. A layer that diverges or is interrupted keeps its last finished epoch, and its
+        history so far is recorded (what :meth:`resume` continues from)."""
         features, valid_features = X, X_valid
         for index, rbm in enumerate(self.rbms_):
-            report = None if progress is None else (
-                lambda *arguments, index=index: progress(index + 1, len(self.rbms_), *arguments))
-            valid_rows = (None if valid_features is None
-                          else self._visible_rows(index, valid_features, y_valid))
-            if self.propagate == "mean" or index == 0:
-                rbm.fit(self._visible_rows(index, features, y), X_valid=valid_rows,
-                        progress=report)
-            else:
-                self._fit_on_fresh_samples(index, X, y, valid_rows, report)
-            self._record_layer(index, rbm)
+            if not self._layer_trained(index):
+                report = None if progress is None else (
+                    lambda *arguments, index=index: progress(index + 1, len(self.rbms_),
+                                                             *arguments))
+                valid_rows = (None if valid_features is None
+                              else self._visible_rows(index, valid_features, y_valid))
+                try:
+                    self._train_layer(index, features, X, y, valid_rows, report)
+                except TrainingDiverged as error:
+                    raise TrainingDiverged(f"RBM {index + 1} of the DBN: {error}", error.epoch,
+                                           error.quantity, error.value) from None
+                finally:
+                    if hasattr(rbm, "W"):
+                        self._record_layer(index, rbm)
             if index + 1 < len(self.rbms_):
                 features = rbm.hidden_activity(features) if self.propagate == "mean" else X
                 if valid_features is not None:
                     valid_features = rbm.hidden_activity(valid_features)
-        if self.up_down_epochs:
-            self.up_down(X, y, epochs=self.up_down_epochs)
+        remaining = int(self.up_down_epochs) - self.up_down_epochs_done_
+        if remaining > 0:
+            self.up_down(X, y, epochs=remaining)
         return self
+
+    def _layer_trained(self, index):
+        rbm = self.rbms_[index]
+        return hasattr(rbm, "W") and rbm.epochs_done_ >= int(rbm.epochs)
+
+    def _train_layer(self, index, features, X, y, valid_rows, report):
+        """Train RBM ``index`` from its start, or on from its last finished epoch."""
+        rbm = self.rbms_[index]
+        if self.propagate == "sample" and index > 0:
+            self._fit_on_fresh_samples(index, X, y, valid_rows, report)
+            return
+        rows = self._visible_rows(index, features, y)
+        if not hasattr(rbm, "W"):
+            rbm.fit(rows, X_valid=valid_rows, progress=report)
+            return
+        self._restore_layer_history(index, rbm)
+        rbm.resume(rows, X_valid=valid_rows, progress=report)
+
+    def _restore_layer_history(self, index, rbm):
+        """A loaded RBM's history is in the DBN's (``rbm<k>_...``): give it back to the RBM."""
+        prefix = f"rbm{index + 1}_"
+        rbm.history = {name[len(prefix):]: list(values) for name, values in self.history.items()
+                       if name.startswith(prefix)} or rbm.history
 
     def _check_training_data(self, X, y, x_name, y_name):
         X = check_data(X, x_name, n_columns=int(self.layers[0]),
@@ -217,9 +268,14 @@ class DBN(ParamsMixin):
             states = layer_input(self.rbms_, X, index, "sample", self.seed_, epoch)
             return self._visible_rows(index, states, y)
 
-        rbm.set_params(epochs=0).fit(rows(0))
-        rbm.set_params(epochs=epochs)
-        for epoch in range(epochs):
+        if hasattr(rbm, "W"):
+            self._restore_layer_history(index, rbm)
+        else:
+            try:
+                rbm.set_params(epochs=0).fit(rows(0))
+            finally:
+                rbm.set_params(epochs=epochs)
+        for epoch in range(rbm.epochs_done_, epochs):
             step_report = None if report is None else (
                 lambda _e, _n, *rest, epoch=epoch: report(epoch + 1, epochs, *rest))
             rbm.partial_fit(rows(epoch), X_valid=valid_rows, progress=step_report)
@@ -233,6 +289,11 @@ class DBN(ParamsMixin):
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN is not fitted yet: call fit(X) first, or dlcore.load() "
                                "a saved one")
+        if not all(hasattr(rbm, "W") for rbm in self.rbms_):
+            started = sum(hasattr(rbm, "W") for rbm in self.rbms_)
+            raise RuntimeError(f"this DBN's pretraining was interrupted in RBM {started} of "
+                               f"{len(self.rbms_)}: finish it with dbn.resume(X) (or `dlcore "
+                               "dbn pretrain --resume FILE`)")
 
     def _lower_features(self, X):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
@@ -433,19 +494,40 @@ class DBN(ParamsMixin):
         labels = None if y is None else be.asarray(np.eye(int(self.n_labels),
                                                           dtype=np.float32)[y])
         errors = self.history.setdefault("up_down_reconstruction_error", [])
-        with be.compute():
-            for epoch in range(epochs):
-                self.up_down_updates_, error = learner.epoch(
-                    data, labels, self.up_down_epochs_done_, self.up_down_updates_)
-                self.up_down_epochs_done_ += 1
-                errors.append(error)
-                if self.verbose:
-                    print(f"[DBN] up-down epoch {self.up_down_epochs_done_}: generative "
-                          f"reconstruction error {error:.5f}", file=sys.stderr)
-                if progress is not None:
-                    progress(epoch + 1, epochs, error)
-        learner.download()
+        divergence = DivergenceCheck("generative reconstruction error",
+                                     learning_rate or self.up_down_learning_rate, errors)
+        # The learner updates the arrays it was given in place on host backends: the DBN keeps
+        # copies, refreshed after every good epoch and kept when an epoch fails.
+        last_good = self._up_down_snapshot(learner)
+        try:
+            with be.compute():
+                for epoch in range(epochs):
+                    updates, error = learner.epoch(data, labels, self.up_down_epochs_done_,
+                                                   self.up_down_updates_)
+                    divergence.check(self.up_down_epochs_done_ + 1, error,
+                                     [array for pair in learner.recognition + learner.generative
+                                      for array in (be.to_numpy(pair[0]),
+                                                    be.to_numpy(pair[1]))],
+                                     where="up-down fine-tuning of the DBN: ")
+                    self.up_down_updates_ = updates
+                    self.up_down_epochs_done_ += 1
+                    errors.append(error)
+                    last_good = self._up_down_snapshot(learner)
+                    if self.verbose:
+                        print(f"[DBN] up-down epoch {self.up_down_epochs_done_}: generative "
+                              f"reconstruction error {error:.5f}", file=sys.stderr)
+                    if progress is not None:
+                        progress(epoch + 1, epochs, error)
+        except BaseException:
+            self.rbms_, self.generative_ = last_good
+            raise
         return self
+
+    def _up_down_snapshot(self, learner):
+        """``(rbms_, generative_)``: copies of the learner's weights, now the DBN's own."""
+        learner.download()
+        self.rbms_ = [copy.deepcopy(rbm) for rbm in self.rbms_]
+        return list(self.rbms_), list(self.generative_)
 
     # -- files --------------------------------------------------------------------------
     def get_config(self):
@@ -463,10 +545,16 @@ class DBN(ParamsMixin):
     def get_state(self):
         """``rbms/rbm_<i>``: each RBM's own state (:meth:`dlcore.BernoulliRBM.get_state`) with
         its class and hyperparameters as attributes; ``generative/layer_<i>`` (``W``,
-        ``visible_bias``) once up-down has untied them; ``training``: counters."""
-        self._check_fitted()
+        ``visible_bias``) once up-down has untied them; ``training``: counters, and
+        ``rbms_started`` when an interrupted pretraining has not reached every RBM yet (only
+        those RBMs are stored; :meth:`resume` trains the others)."""
+        if not hasattr(self, "rbms_"):
+            self._check_fitted()
+        started = [rbm for rbm in self.rbms_ if hasattr(rbm, "W")]
+        if not started:
+            raise RuntimeError("this DBN has not finished an epoch yet: there is nothing to save")
         rbms = {}
-        for index, rbm in enumerate(self.rbms_):
+        for index, rbm in enumerate(started):
             group = dict(rbm.get_state())
             group["model_class"] = type(rbm).__name__
             group["hyperparameters"] = json.dumps(rbm.get_config(), sort_keys=True)
@@ -475,6 +563,8 @@ class DBN(ParamsMixin):
                  "training": {"seed": str(self.seed_), "sample_calls": self.sample_calls_,
                               "up_down_updates": self.up_down_updates_,
                               "up_down_epochs_done": self.up_down_epochs_done_}}
+        if len(started) < len(self.rbms_):
+            state["training"]["rbms_started"] = len(started)
         if self.generative_ is not None:
             state["generative"] = {f"layer_{i}": {"W": G, "visible_bias": g}
                                    for i, (G, g) in enumerate(self.generative_)}
@@ -484,8 +574,12 @@ class DBN(ParamsMixin):
         """Rebuild every RBM from its group and check every shape against ``layers``; assign
         only when all of it is valid."""
         n_rbms = len(self.layers) - 1
+        training = state["training"]
+        n_started = int(training.get("rbms_started", n_rbms))
+        if not 1 <= n_started <= n_rbms:
+            raise ValueError(f"training/rbms_started = {n_started} is not in [1, {n_rbms}]")
         rbms = []
-        for index in range(n_rbms):
+        for index in range(n_started):
             group = dict(state["rbms"][f"rbm_{index}"])
             class_name = group.pop("model_class")
             if class_name not in RBM_CLASSES:
@@ -509,11 +603,12 @@ class DBN(ParamsMixin):
                     np.array(require_array(state, f"{key}/W", shape), np.float32),
                     np.array(require_array(state, f"{key}/visible_bias", shape[:1]),
                              np.float32)))
-        training = state["training"]
         counters = {name: int(training[name]) for name in
                     ("seed", "sample_calls", "up_down_updates", "up_down_epochs_done")}
-        self.rbms_, self.generative_ = rbms, generative
         self.seed_ = counters["seed"]
+        # RBMs an interrupted pretraining had not reached: built as fit builds them
+        rbms += self._build_rbms()[n_started:]
+        self.rbms_, self.generative_ = rbms, generative
         self.sample_calls_ = counters["sample_calls"]
         self.up_down_updates_ = counters["up_down_updates"]
         self.up_down_epochs_done_ = counters["up_down_epochs_done"]

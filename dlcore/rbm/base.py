@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from dlcore.backend import check_backend_name, get_backend
-from dlcore.backend import rng
+from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.errors import DivergenceCheck
 from dlcore.params import ParamsMixin
 from dlcore.validation import check_data, check_float, check_int
 
@@ -122,6 +122,17 @@ class RBMBase(ParamsMixin):
             self._initialise(X)
         return self._train(X, 1, X_valid, progress)
 
+    def resume(self, X, X_valid=None, progress=None):
+        """Train the epochs still missing towards ``epochs`` (``epochs - epochs_done_`` of them)
+        from the current parameters and training state (momenta, persistent chain, Philox
+        counters): a model saved after k epochs (or by an interrupted :meth:`fit`), loaded with
+        ``dlcore.load`` and resumed on the same data ends bit for bit where an uninterrupted
+        ``fit`` of ``epochs`` epochs ends, on the same backend. Returns self."""
+        self._check_params()
+        self._check_fitted()
+        X = self._check_visible(X, "X", fitted_width=True)
+        return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress)
+
     def _initialise(self, X):
         """Hinton (2010, sec. 8): W ~ N(0, 0.01^2), hidden biases 0, visible biases from the
         data; momenta zero; the Philox counters at their start."""
@@ -177,18 +188,54 @@ class RBMBase(ParamsMixin):
         self._store(*trainer.download())
 
     def _run_epochs(self, trainer, data, epochs, training_subset, X_valid, progress):
-        for epoch in range(epochs):
-            started = time.perf_counter()
-            order = rng.permutation(data.shape[0], self.seed_, rng.STREAM_SHUFFLE,
-                                    self.epochs_done_)
-            report = None
-            if progress is not None:
-                def report(done, total, error, epoch=epoch):
-                    progress(epoch + 1, epochs, done, total, error)
-            self.n_updates_, error = trainer.epoch(data, order, self.n_updates_, report)
-            self._store(*trainer.download())
-            self.epochs_done_ += 1
-            self._record_epoch(error, training_subset, X_valid, time.perf_counter() - started)
+        """``epochs`` passes; an epoch that diverges (:mod:`dlcore.errors`) or is interrupted
+        (Ctrl-C) leaves the model as the last finished epoch left it, then the exception
+        propagates."""
+        divergence = DivergenceCheck("reconstruction error", self.learning_rate,
+                                     self.history.get("reconstruction_error", ()))
+        last_good = self.training_snapshot()
+        try:
+            for epoch in range(epochs):
+                started = time.perf_counter()
+                order = rng.permutation(data.shape[0], self.seed_, rng.STREAM_SHUFFLE,
+                                        self.epochs_done_)
+                report = None
+                if progress is not None:
+                    def report(done, total, error, epoch=epoch):
+                        progress(epoch + 1, epochs, done, total, error)
+                self.n_updates_, error = trainer.epoch(data, order, self.n_updates_, report)
+                self._store(*trainer.download())
+                divergence.check(self.epochs_done_ + 1, error, self._parameters().values())
+                self.epochs_done_ += 1
+                self._record_epoch(error, training_subset, X_valid,
+                                   time.perf_counter() - started)
+                last_good = self.training_snapshot()
+        except BaseException:
+            # the trainer updates the parameters in place on host backends: put back copies
+            self.restore_snapshot(last_good)
+            raise
+
+    def training_snapshot(self):
+        """Copies of everything training changes (parameters, training state, counters, the
+        length of each history list), for :meth:`restore_snapshot`."""
+        training = {name: None if value is None else np.array(value)
+                    for name, value in self._training.items()}
+        return {"parameters": {name: np.array(value)
+                               for name, value in self._parameters().items()},
+                "training": training, "n_updates": self.n_updates_,
+                "epochs_done": self.epochs_done_,
+                "history": {name: len(values) for name, values in self.history.items()}}
+
+    def restore_snapshot(self, snapshot):
+        """Put the model back as :meth:`training_snapshot` found it."""
+        for name, value in snapshot["parameters"].items():
+            setattr(self, name, np.array(value))
+        self._training = {name: None if value is None else np.array(value)
+                          for name, value in snapshot["training"].items()}
+        self.n_updates_ = snapshot["n_updates"]
+        self.epochs_done_ = snapshot["epochs_done"]
+        for name, length in snapshot["history"].items():
+            del self.history[name][length:]
 
     def _free_energy_subset(self, X, X_valid):
         if X_valid is None:
