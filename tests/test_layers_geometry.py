@@ -1,11 +1,14 @@
 """Output sizes (N - F + 2P) / S + 1 and the errors for geometries that do not fit.
 
-Oracle: the formula of lecture 003_030acc7afd56f955.txt worked by hand, and its examples (a 7x7
-input with a 3x3 filter: stride 1 -> 5, stride 2 -> 3, stride 3 does not fit)."""
+Oracle: the formula of lecture "Convolutional Neural Networks" (2019), topic "output size",
+worked by hand, and its examples (a 7x7 input with a 3x3 filter: stride 1 -> 5, stride 2 -> 3,
+stride 3 does not fit); a proposed fix is checked by putting it back into the formula."""
+import re
+
 import pytest
 
 from dlcore.layers import AvgPool2D, Conv2D, Dense, MaxPool2D
-from dlcore.layers.geometry import output_size, padding_pair
+from dlcore.layers.geometry import fitting_padding, output_size, padding_pair
 
 
 def test_lecture_003_seven_by_seven_examples_give_five_and_three():
@@ -55,3 +58,51 @@ def test_dense_on_images_asks_for_flatten():
 def test_kernel_size_must_be_positive_integers(bad):
     with pytest.raises(ValueError, match="kernel_size"):
         Conv2D(2, bad)
+
+
+def test_the_lecture_example_names_the_padding_that_fits():
+    with pytest.raises(ValueError, match=r"padding P = 1 would fit"):
+        output_size(7, 3, 0, 3)          # (7 - 3 + 2) / 3 + 1 = 3
+    assert output_size(7, 3, 1, 3) == 3
+
+
+def test_every_proposed_fix_fits():
+    """Over all small geometries that fail: the padding (or kernel, or pool size) the message
+    proposes gives a whole output size >= 1 with the other numbers unchanged."""
+    failures = 0
+    for n in range(1, 13):
+        for f in range(1, 8):
+            for p in range(3):
+                for s in range(1, 5):
+                    for can_pad in (True, False):
+                        try:
+                            output_size(n, f, p, s, can_pad=can_pad)
+                            continue
+                        except ValueError as error:
+                            message = str(error)
+                        failures += 1
+                        padding = re.search(r"padding P = (\d+) would fit", message)
+                        window = re.search(r"(?:kernel|pool) size F = (\d+)", message)
+                        assert (padding or window) and (can_pad or not padding), message
+                        if padding:
+                            assert output_size(n, f, int(padding.group(1)), s) >= 1
+                        else:
+                            assert output_size(n, int(window.group(1)), p, s) >= 1
+    assert failures > 100
+
+
+def test_no_padding_fits_an_odd_span_with_an_even_stride():
+    assert fitting_padding(10, 5, 0, 2) is None
+    with pytest.raises(ValueError, match="no padding fits .*kernel size F = 6 would fit"):
+        Conv2D(3, 5, stride=2).compute_output_shape((1, 10, 10))
+
+
+def test_pool_errors_propose_a_pool_size_not_a_padding():
+    with pytest.raises(ValueError, match=r"pool size F = 3 \(or stride S = 1\) would fit") as e:
+        MaxPool2D(2).compute_output_shape((3, 7, 7))
+    assert "padding P =" not in str(e.value)
+
+
+def test_the_proposed_padding_is_the_one_nearest_to_the_given_one():
+    assert fitting_padding(12, 3, 4, 3) == 3     # (12 - 3 + 6) / 3 + 1 = 6
+    assert fitting_padding(3, 7, 0, 1) == 2      # the smallest that makes the filter fit

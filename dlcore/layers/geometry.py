@@ -1,14 +1,16 @@
 """Sizes of convolution and pooling outputs, and the errors for geometries that do not fit.
 
-Lecture 003_030acc7afd56f955.txt (and 004_68d464162472b960.txt) give the output size of a
-convolution or a pooling along one axis:
+Lectures "Convolutional Neural Networks" (2019) and "Deep learning I", topic "output size",
+give the output size of a convolution or a pooling along one axis:
 
     output = (N - F + 2P) / S + 1
 
 with N the input size, F the filter (or pool) size, P the zero padding on each side and S the
 stride. The division must be exact: a filter that does not tile the padded input leaves pixels
 that no output sees, which is almost always a mistake in the architecture, so dlcore refuses it
-with a message that names N, F, P and S and suggests the paddings that would fit.
+with a message that names N, F, P and S and a change that fits: the nearest padding for a
+convolution (none exists when S is even and N - F odd; then the nearest kernel size), the
+nearest pool size for a pool (pools take no padding).
 """
 import numbers
 from dataclasses import dataclass
@@ -58,20 +60,52 @@ def padding_pair(padding, kernel_size, name="padding"):
     return int(pair[0]), int(pair[1])
 
 
-def output_size(n, f, p, s, what="convolution", axis="height"):
+def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True):
     """``(N - F + 2P) / S + 1``, or a ValueError naming N, F, P and S when it is not a whole
-    number of at least 1."""
+    number of at least 1, with a fix that works: the padding nearest to P that fits (for a
+    window that takes padding, ``can_pad``), else the size of window nearest to F that fits."""
     span = n - f + 2 * p
     if span < 0:
         raise ValueError(f"{what} does not fit along the {axis}: the filter (F = {f}) is larger "
-                         f"than the padded input (N + 2P = {n} + 2*{p} = {n + 2 * p})")
+                         f"than the padded input (N + 2P = {n} + 2*{p} = {n + 2 * p})"
+                         f"{_fitting_hint(n, f, p, s, can_pad)}")
     if span % s:
-        fitting = [q for q in range(0, f) if (n - f + 2 * q) >= 0 and (n - f + 2 * q) % s == 0]
-        hint = f"; padding P = {fitting[0]} would fit" if fitting else ""
         raise ValueError(f"{what} does not fit along the {axis}: (N - F + 2P) / S + 1 = "
                          f"({n} - {f} + 2*{p}) / {s} + 1 = {span / s + 1:g} is not a whole "
-                         f"number (N = {n}, F = {f}, P = {p}, S = {s}){hint}")
+                         f"number (N = {n}, F = {f}, P = {p}, S = {s})"
+                         f"{_fitting_hint(n, f, p, s, can_pad)}")
     return span // s + 1
+
+
+def _fits(n, f, p, s):
+    return n - f + 2 * p >= 0 and (n - f + 2 * p) % s == 0
+
+
+def fitting_padding(n, f, p, s):
+    """The padding nearest to ``p`` (the smaller one on a tie) for which (N - F + 2P) / S + 1 is
+    a whole number >= 1, or None when none does (S even and N - F odd: 2P is even)."""
+    smallest = max(0, -(-(f - n) // 2))
+    # N - F + 2P modulo S repeats with period S in P, so S candidates on each side suffice.
+    candidates = [q for q in range(smallest, max(p, smallest) + s + 1) if _fits(n, f, q, s)]
+    return min(candidates, key=lambda q: (abs(q - p), q)) if candidates else None
+
+
+def fitting_window(n, f, p, s):
+    """The window size nearest to ``f`` (the larger one on a tie: a window of 1 sees little)
+    that fits N, P and S; F = N + 2P always does."""
+    return min((g for g in range(1, n + 2 * p + 1) if _fits(n, g, p, s)),
+               key=lambda g: (abs(g - f), -g))
+
+
+def _fitting_hint(n, f, p, s, can_pad):
+    if can_pad:
+        padding = fitting_padding(n, f, p, s)
+        if padding is not None:
+            return f"; padding P = {padding} would fit"
+        return (f"; no padding fits (S = {s} is even and N - F = {n - f} is odd): kernel size "
+                f"F = {fitting_window(n, f, p, s)} would fit")
+    stride = " (or stride S = 1)" if s > 1 and n - f + 2 * p >= 0 else ""
+    return f"; pool size F = {fitting_window(n, f, p, s)}{stride} would fit"
 
 
 @dataclass(frozen=True)
@@ -100,16 +134,17 @@ class Window:
     out_width: int
 
     @classmethod
-    def fit(cls, input_shape, kernel_size, stride, padding, what):
+    def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True):
         """The window of ``kernel_size``, ``stride`` and ``padding`` pairs over a (C, H, W)
-        input; raises ValueError (naming N, F, P, S) when it does not tile the input."""
+        input; raises ValueError (naming N, F, P, S and a fix) when it does not tile the input.
+        ``can_pad``: the layer takes a padding (a convolution; pools do not)."""
         if len(input_shape) != 3:
             raise ValueError(f"{what} needs (channels, height, width) inputs, got shape "
                              f"{tuple(input_shape)}; images are NCHW")
         c, h, w = (int(v) for v in input_shape)
         (fh, fw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        out_h = output_size(h, fh, ph, sh, what, "height")
-        out_w = output_size(w, fw, pw, sw, what, "width")
+        out_h = output_size(h, fh, ph, sh, what, "height", can_pad)
+        out_w = output_size(w, fw, pw, sw, what, "width", can_pad)
         return cls(c, h, w, fh, fw, sh, sw, ph, pw, out_h, out_w)
 
     @property

@@ -31,12 +31,13 @@ class _Pool2D(Layer):
         return {"pool_size": list(self.pool_size), "stride": list(self.stride)}
 
     def compute_output_shape(self, input_shape):
-        window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0), type(self).__name__)
+        window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0), type(self).__name__,
+                            can_pad=False)
         return (window.channels, window.out_height, window.out_width)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0),
-                                 type(self).__name__)
+                                 type(self).__name__, can_pad=False)
         return super().build(input_shape, backend, dtype, seed)
 
     def forward(self, x, training=False, step=0):
