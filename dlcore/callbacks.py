@@ -97,11 +97,40 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
 
     def on_train_begin(self, logs=None):
+        if getattr(self, "_resumed", False):
+            self._resumed = False  # set_state's values hold for this fit only
+            return
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch = None
         self.best_weights = None
         self.stopped_epoch = None
         self.wait = 0
+
+    def get_state(self):
+        """What a resumed fit needs: the best value, its epoch, the epochs waited and the best
+        weights (``{"0": array, "1": ...}``), as a dict of numbers and arrays. ``fit`` keeps it
+        in ``model.callback_state["EarlyStopping"]``, which ``dlcore.save`` stores."""
+        state = {"monitor": self.monitor, "best": float(self.best), "wait": int(self.wait)}
+        if self.best_epoch is not None:
+            state["best_epoch"] = int(self.best_epoch)
+        if self.best_weights is not None:
+            state["best_weights"] = {str(i): np.array(w) for i, w in enumerate(self.best_weights)}
+        return state
+
+    def set_state(self, state):
+        """Continue from :meth:`get_state`'s ``state`` (of the same monitor) in the next fit,
+        as if the interrupted fit had gone on."""
+        if state.get("monitor") != self.monitor:
+            raise ValueError(f"the saved early-stopping state monitors {state.get('monitor')!r}, "
+                             f"not {self.monitor!r}")
+        weights = state.get("best_weights") or {}
+        self.best = float(state["best"])
+        self.wait = int(state.get("wait", 0))
+        self.best_epoch = int(state["best_epoch"]) if "best_epoch" in state else None
+        self.best_weights = ([np.asarray(weights[str(i)]) for i in range(len(weights))]
+                             if weights else None)
+        self.stopped_epoch = None
+        self._resumed = True
 
     def _improved(self, value):
         if self.mode == "max":

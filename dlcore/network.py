@@ -35,6 +35,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.kernels import body
 from dlcore.callbacks import Callback, History, ProgressBar
+from dlcore.errors import DivergenceCheck
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
@@ -368,23 +369,38 @@ class Sequential:
         batch = _BatchBuffers(backend, min(batch_size, n), x.shape[1:], y.shape[1], self.dtype)
         for callback in callbacks:
             callback.on_train_begin()
-        with compute(backend):
-            for _ in range(epochs):
-                epoch = self.epochs_done + 1
-                for callback in callbacks:
-                    callback.on_epoch_begin(epoch)
-                logs, rate, seconds = self._train_epoch(data, targets, batch, batch_size,
-                                                        shuffle, callbacks)
-                if validation is not None:
-                    scores = self._evaluate_arrays(*validation, batch_size=max(batch_size, 256))
-                    logs.update({f"val_{name}": value for name, value in scores.items()})
-                logs.update(learning_rate=rate, seconds=seconds)
-                self.epochs_done += 1
-                self._record(logs)
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
+        # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
+        # as the last finished epoch left it, optimiser state and counters included.
+        divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
+                                     self.history.get("loss", ()))
+        last_good = self._training_snapshot()
+        try:
+            with compute(backend):
+                for _ in range(epochs):
+                    epoch = self.epochs_done + 1
+                    for callback in callbacks:
+                        callback.on_epoch_begin(epoch)
+                    logs, rate, seconds = self._train_epoch(data, targets, batch, batch_size,
+                                                            shuffle, callbacks)
+                    divergence.check(epoch, logs["loss"], self.get_weights())
+                    if validation is not None:
+                        scores = self._evaluate_arrays(*validation,
+                                                       batch_size=max(batch_size, 256))
+                        logs.update({f"val_{name}": value for name, value in scores.items()})
+                    logs.update(learning_rate=rate, seconds=seconds)
+                    self.epochs_done += 1
+                    self._record(logs)
+                    for callback in callbacks:
+                        callback.on_epoch_end(epoch, logs)
+                    self.callback_state = {type(callback).__name__: callback.get_state()
+                                           for callback in callbacks
+                                           if callable(getattr(callback, "get_state", None))}
+                    last_good = self._training_snapshot()
+                    if self.stop_training:
+                        break
+        except BaseException:
+            self._restore_snapshot(last_good)
+            raise
         for callback in callbacks:
             callback.on_train_end()
         return history
@@ -483,6 +499,35 @@ class Sequential:
                 for name, regularizer in layer.regularizers().items():
                     total += regularizer.penalty(weights[name])
         return total
+
+    def _training_snapshot(self):
+        """Copies of everything an epoch changes, for :meth:`_restore_snapshot`."""
+        optimizer_state = (self.optimizer.get_state(self._parameters)
+                           if hasattr(self.optimizer, "backend") else None)
+        return {"weights": self.get_weights(), "optimizer": optimizer_state,
+                "epochs_done": self.epochs_done, "n_updates": self.n_updates,
+                "history": {name: len(values) for name, values in self.history.items()},
+                "callback_state": getattr(self, "callback_state", {})}
+
+    def _restore_snapshot(self, snapshot):
+        self.set_weights(snapshot["weights"])
+        if snapshot["optimizer"] is not None:
+            self._restore_optimizer_state(snapshot["optimizer"])
+        self.epochs_done, self.n_updates = snapshot["epochs_done"], snapshot["n_updates"]
+        for name in list(self.history):
+            del self.history[name][snapshot["history"].get(name, 0):]
+            if not self.history[name]:
+                del self.history[name]
+        self.callback_state = snapshot["callback_state"]
+
+    def _restore_optimizer_state(self, optimizer_state):
+        """Check the slots of ``optimizer_state`` (``Optimizer.get_state``), then adopt them."""
+        iterations, slots = self.optimizer.check_state(optimizer_state, self._parameters)
+        for parameter in self._parameters:
+            for name in self.optimizer.slot_names:
+                self.backend.copy_into(parameter.slots[name], np.ascontiguousarray(
+                    slots[(parameter.key, name)], dtype=self.dtype))
+        self.optimizer.iterations = iterations
 
     def _record(self, logs):
         for name, value in logs.items():
@@ -649,6 +694,9 @@ class Sequential:
                     "n_updates": int(self.n_updates)}
         if self.optimizer is not None and hasattr(self.optimizer, "backend"):
             training["optimizer"] = self.optimizer.get_state(self._parameters)
+        if getattr(self, "callback_state", None):
+            # what a resumed fit needs of its callbacks (EarlyStopping's best epoch and weights)
+            training["callbacks"] = self.callback_state
         return {"layers": layers, "training": training}
 
     def set_state(self, state):
@@ -685,6 +733,10 @@ class Sequential:
         self.seed = rng.check_seed(int(training.get("seed", self.seed)))
         self.epochs_done = int(training.get("epochs_done", 0))
         self.n_updates = int(training.get("n_updates", 0))
+        callbacks = training.get("callbacks")
+        self.callback_state = ({name: value for name, value in callbacks.items()
+                                if isinstance(value, dict)}
+                               if isinstance(callbacks, dict) else {})
 
     # -- copies -------------------------------------------------------------------------
     def clone(self, backend=None, dtype=None):
