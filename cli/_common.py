@@ -1,15 +1,26 @@
 """What every ``dlcore`` command shares: one-line errors, common options, progress bars, output
 folders."""
+import contextlib
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
 from dlcore.backend import BACKEND_NAMES
+from dlcore.callbacks import Callback
+from dlcore.errors import TrainingDiverged
+from dlcore.io import save as save_model
 
-# Errors the library raises on bad input or missing resources: shown as one line, exit code 1.
-RUNTIME_ERRORS = (ValueError, OSError, RuntimeError)
+# Errors the library raises on bad input or missing resources, and training that diverged:
+# shown as one line, exit code 1.
+RUNTIME_ERRORS = (ValueError, OSError, RuntimeError, TrainingDiverged)
+#: The file an interrupted (Ctrl-C) or checkpointing training command saves in --out; its
+#: --resume option continues from it.
+CHECKPOINT_FILE = "checkpoint.h5"
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED_EXIT_CODE = 130
 
 
 def one_line(text):
@@ -21,16 +32,21 @@ class OneLineErrorGroup(click.Group):
     """A Click group whose errors are one line on stderr: ``dlcore: error: ...``.
 
     Exit codes: 2 for usage errors (unknown option, bad value), 1 for runtime errors (missing
-    file, unreadable data, no GPU).
+    file, unreadable data, no GPU, training that diverged), 130 for Ctrl-C.
     """
 
     def main(self, args=None, prog_name=None, **extra):
         try:
             result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
                                   **extra)
-        except click.exceptions.Abort:
-            click.echo("dlcore: aborted", err=True)
-            sys.exit(1)
+        except TrainingInterrupted as interruption:
+            click.echo(f"dlcore: {interruption}", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
+        except click.exceptions.Abort as error:
+            # Click turns Ctrl-C (KeyboardInterrupt) into Abort; the cause says which it was
+            interrupted = isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
+            click.echo(f"dlcore: {'interrupted' if interrupted else 'aborted'}", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE if interrupted else 1)
         except click.UsageError as error:
             click.echo(f"dlcore: error: {one_line(error.format_message())} "
                        f"(see '{_command_path(error)} --help')", err=True)
@@ -72,17 +88,147 @@ def out_folder_option(default):
 
 
 def output_folder(path):
-    """Create ``path`` (and parents) and check that we can write in it; one-line error if not."""
+    """Create ``path`` (and parents) and check that we can write in it; one-line error if not.
+
+    The folders created here are removed again when the command ends (successfully or not)
+    with nothing written in them: a command that fails before its first file leaves no empty
+    --out folder behind."""
     folder = Path(path)
+    created = []                      # deepest first
+    missing = folder.absolute()
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise click.ClickException(f"cannot create the output folder {folder}: "
                                    f"{error.strerror or error}") from None
+    context = click.get_current_context(silent=True)
+    if created and context is not None:
+        context.call_on_close(lambda: _remove_empty_folders(created))
     if not os.access(folder, os.W_OK):
         raise click.ClickException(f"cannot write in the output folder {folder}: "
                                    "choose another with --out")
     return folder
+
+
+def _remove_empty_folders(folders):
+    for folder in folders:
+        try:
+            folder.rmdir()            # only succeeds on an empty folder
+        except OSError:
+            return
+
+
+class PngPath(click.Path):
+    """A click parameter type for the name of a PNG file to write: another suffix (``x.jpg``)
+    is a usage error instead of PNG bytes under a misleading name."""
+
+    name = "png_file"
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if Path(path).suffix.lower() != ".png":
+            self.fail(f"{str(value)!r} does not end in .png: this command writes a PNG image; "
+                      f"give a name such as {Path(path).with_suffix('.png').name}", param, ctx)
+        return path
+
+
+# -- training that survives Ctrl-C -------------------------------------------------------
+class TrainingInterrupted(Exception):
+    """Ctrl-C stopped a training command; the message says what was saved and how to resume
+    (``OneLineErrorGroup`` prints it and exits with code 130)."""
+
+
+def resume_option(function):
+    return click.option(
+        "--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+        help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
+             "interrupted or checkpointing run), with the options of that run, for the epochs "
+             "it had left: on the cpu backend the result is bit for bit that of an "
+             "uninterrupted run.")(function)
+
+
+def checkpoint_option(function):
+    return click.option(
+        "--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
+        help=f"Also save the model as {CHECKPOINT_FILE} in --out after every N epochs (Ctrl-C "
+             "saves it too).")(function)
+
+
+def resume_command(checkpoint):
+    """The running command line with ``--resume checkpoint``: the options that differ from
+    their defaults, as the user would type them."""
+    context = click.get_current_context()
+    words = ["dlcore"] + context.command_path.split()[1:]
+    for param in context.command.params:
+        value = context.params.get(param.name)
+        if param.name == "resume" or param.expose_value is False:
+            continue
+        if isinstance(param, click.Argument):
+            words.append(shlex.quote(str(value)))
+            continue
+        if value is None or value == param.default:
+            continue
+        if param.is_flag:
+            flags = param.opts if value else param.secondary_opts
+            words += flags[:1]
+            continue
+        words += [param.opts[0], shlex.quote(str(value))]
+    return " ".join(words + ["--resume", shlex.quote(str(checkpoint))])
+
+
+class Checkpoints:
+    """A training command's checkpoint file (``--out``/checkpoint.h5): written every
+    ``every`` finished epochs, and on Ctrl-C with the model of the last finished epoch.
+
+    ``epoch_finished(model, where)`` is the models' ``on_epoch_end`` hook (``where`` says how
+    far training got, e.g. "epoch 3 of 10"); ``network_callback(total)`` is the same for
+    ``Sequential.fit``; wrap the training in ``with checkpoints.on_interrupt():``.
+    """
+
+    def __init__(self, folder, every=None):
+        self.path = Path(folder) / CHECKPOINT_FILE
+        self.every = every
+        self.model = self.where = None
+        self.finished = 0
+
+    def track(self, model, where):
+        """What Ctrl-C saves until the next epoch finishes (a resumed model)."""
+        self.model, self.where = model, where
+
+    def epoch_finished(self, model, where):
+        self.track(model, where)
+        self.finished += 1
+        if self.every and self.finished % self.every == 0:
+            save_model(model, self.path)
+
+    def network_callback(self, total_epochs):
+        checkpoints = self
+
+        class EpochEnd(Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                checkpoints.epoch_finished(self.model, f"epoch {epoch} of {total_epochs}")
+
+        return EpochEnd()
+
+    @contextlib.contextmanager
+    def on_interrupt(self):
+        """Turn Ctrl-C into a saved checkpoint and :class:`TrainingInterrupted`."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            if self.model is None:
+                raise TrainingInterrupted("interrupted before the first epoch finished: "
+                                          "nothing was saved") from None
+            save_model(self.model, self.path)
+            raise TrainingInterrupted(
+                f"interrupted: saved the model after {self.where} to {self.path}; resume with: "
+                f"{resume_command(self.path)}") from None
 
 
 def dataset_identity(dataset):

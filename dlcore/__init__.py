@@ -11,6 +11,7 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
 from dlcore._version import __version__
 from dlcore import datasets
 from dlcore.backend import get_backend
+from dlcore.errors import TrainingDiverged
 from dlcore.io import load, save
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.dbn import DBN
@@ -18,6 +19,7 @@ from dlcore import callbacks, layers, losses, models, optimizers, regularizers
 from dlcore.gradient_check import gradcheck
 from dlcore.network import Sequential
 
-__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "Sequential", "__version__",
+__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "Sequential", "TrainingDiverged",
+           "__version__",
            "datasets", "get_backend", "gradcheck",
            "layers", "load", "losses", "models", "optimizers", "save"]

@@ -141,7 +141,7 @@ class DBN(ParamsMixin):
         return rbms
 
     # -- greedy pretraining -------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None):
+    def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None):
         """Greedy layer-wise pretraining (then up-down, if ``up_down_epochs``).
 
         Parameters
@@ -151,6 +151,9 @@ class DBN(ParamsMixin):
         X_valid, y_valid : held-out data for each RBM's free-energy gap monitor, optional
         progress : callable, optional
             ``progress(layer, n_layers, epoch, epochs, batches_done, n_batches, error)``.
+        on_epoch_end : callable, optional
+            ``on_epoch_end(self)`` after every finished epoch of an RBM or of up-down, the DBN
+            then at that epoch (what a checkpoint saves; :meth:`resume` continues from it).
 
         Returns
         -------
@@ -166,9 +169,9 @@ class DBN(ParamsMixin):
         self.history = {}
         self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
         self.n_features_in_ = X.shape[1]
-        return self._pretrain(X, y, X_valid, y_valid, progress)
+        return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end)
 
-    def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None):
+    def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None):
         """Finish the training that :meth:`fit` started and an interruption stopped: the RBMs
         not trained yet, the epochs missing from a partly trained one, and the up-down epochs
         missing towards ``up_down_epochs``. With the same data, a DBN saved by an interrupted
@@ -180,9 +183,9 @@ class DBN(ParamsMixin):
         X, y = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
             X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
-        return self._pretrain(X, y, X_valid, y_valid, progress)
+        return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end)
 
-    def _pretrain(self, X, y, X_valid, y_valid, progress):
+    def _pretrain(self, X, y, X_valid, y_valid, progress, on_epoch_end=None):
         """Train every RBM that is not fully trained yet, bottom up, then the missing up-down
         epochs. A layer that diverges or is interrupted keeps its last finished epoch, and its
         history so far is recorded (what :meth:`resume` continues from)."""
@@ -194,8 +197,12 @@ class DBN(ParamsMixin):
                                                              *arguments))
                 valid_rows = (None if valid_features is None
                               else self._visible_rows(index, valid_features, y_valid))
+                def layer_epoch_end(rbm, index=index):
+                    self._record_layer(index, rbm)
+                    if on_epoch_end is not None:
+                        on_epoch_end(self)
                 try:
-                    self._train_layer(index, features, X, y, valid_rows, report)
+                    self._train_layer(index, features, X, y, valid_rows, report, layer_epoch_end)
                 except TrainingDiverged as error:
                     raise TrainingDiverged(f"RBM {index + 1} of the DBN: {error}", error.epoch,
                                            error.quantity, error.value) from None
@@ -208,25 +215,25 @@ class DBN(ParamsMixin):
                     valid_features = rbm.hidden_activity(valid_features)
         remaining = int(self.up_down_epochs) - self.up_down_epochs_done_
         if remaining > 0:
-            self.up_down(X, y, epochs=remaining)
+            self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end)
         return self
 
     def _layer_trained(self, index):
         rbm = self.rbms_[index]
         return hasattr(rbm, "W") and rbm.epochs_done_ >= int(rbm.epochs)
 
-    def _train_layer(self, index, features, X, y, valid_rows, report):
+    def _train_layer(self, index, features, X, y, valid_rows, report, on_epoch_end):
         """Train RBM ``index`` from its start, or on from its last finished epoch."""
         rbm = self.rbms_[index]
         if self.propagate == "sample" and index > 0:
-            self._fit_on_fresh_samples(index, X, y, valid_rows, report)
+            self._fit_on_fresh_samples(index, X, y, valid_rows, report, on_epoch_end)
             return
         rows = self._visible_rows(index, features, y)
         if not hasattr(rbm, "W"):
-            rbm.fit(rows, X_valid=valid_rows, progress=report)
+            rbm.fit(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end)
             return
         self._restore_layer_history(index, rbm)
-        rbm.resume(rows, X_valid=valid_rows, progress=report)
+        rbm.resume(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end)
 
     def _restore_layer_history(self, index, rbm):
         """A loaded RBM's history is in the DBN's (``rbm<k>_...``): give it back to the RBM."""
@@ -258,7 +265,7 @@ class DBN(ParamsMixin):
             return features
         return with_labels(features, y, int(self.n_labels))
 
-    def _fit_on_fresh_samples(self, index, X, y, valid_rows, report):
+    def _fit_on_fresh_samples(self, index, X, y, valid_rows, report, on_epoch_end=None):
         """``propagate="sample"``: RBM ``index`` trains epoch e on binary states drawn afresh
         from the data up (stack.layer_input at step e); initialised from epoch 0's states."""
         rbm = self.rbms_[index]
@@ -278,7 +285,8 @@ class DBN(ParamsMixin):
         for epoch in range(rbm.epochs_done_, epochs):
             step_report = None if report is None else (
                 lambda _e, _n, *rest, epoch=epoch: report(epoch + 1, epochs, *rest))
-            rbm.partial_fit(rows(epoch), X_valid=valid_rows, progress=step_report)
+            rbm.partial_fit(rows(epoch), X_valid=valid_rows, progress=step_report,
+                            on_epoch_end=on_epoch_end)
 
     def _record_layer(self, index, rbm):
         for name, values in rbm.history.items():
@@ -472,11 +480,12 @@ class DBN(ParamsMixin):
 
     # -- up-down fine-tuning ------------------------------------------------------------
     def up_down(self, X, y=None, epochs=1, learning_rate=None, gibbs_steps=None,
-                batch_size=None, progress=None):
+                batch_size=None, progress=None, on_epoch_end=None):
         """Fine-tune the generative model by up-down (contrastive wake-sleep), untying the
         generative weights ``generative_`` from the recognition weights (the RBMs' W and
         hidden biases); see :mod:`dlcore.dbn.updown`. Needs binary visible units and at least
-        two RBMs. ``progress(epoch, epochs, error)`` after each epoch. Returns self."""
+        two RBMs. ``progress(epoch, epochs, error)`` and ``on_epoch_end(self)`` after each epoch.
+        Returns self."""
         self._check_fitted()
         if self.visible != "bernoulli" or len(self.rbms_) < 2:
             raise ValueError("up-down fine-tuning needs binary visible units and at least two "
@@ -518,6 +527,8 @@ class DBN(ParamsMixin):
                               f"reconstruction error {error:.5f}", file=sys.stderr)
                     if progress is not None:
                         progress(epoch + 1, epochs, error)
+                    if on_epoch_end is not None:
+                        on_epoch_end(self)
         except BaseException:
             self.rbms_, self.generative_ = last_good
             raise

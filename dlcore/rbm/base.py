@@ -92,7 +92,7 @@ class RBMBase(ParamsMixin):
             seed=self.seed_)
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
         """Initialise the parameters, then train for ``epochs`` passes over ``X``.
 
         Parameters
@@ -103,6 +103,9 @@ class RBMBase(ParamsMixin):
             Held-out data for the free-energy gap monitor.
         progress : callable, optional
             ``progress(epoch, epochs, batches_done, n_batches, running_error)`` during training.
+        on_epoch_end : callable, optional
+            ``on_epoch_end(self)`` after every finished epoch, the model then at that epoch
+            (what a checkpoint saves).
 
         Returns
         -------
@@ -111,18 +114,18 @@ class RBMBase(ParamsMixin):
         self._check_params()
         X = self._check_visible(X, "X")
         self._initialise(X)
-        return self._train(X, self.epochs, X_valid, progress)
+        return self._train(X, self.epochs, X_valid, progress, on_epoch_end)
 
-    def partial_fit(self, X, y=None, X_valid=None, progress=None):
+    def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
         """One more pass over ``X``, continuing from the current parameters and state (the
         first call initialises, as :meth:`fit` does). Returns self."""
         self._check_params()
         X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialise(X)
-        return self._train(X, 1, X_valid, progress)
+        return self._train(X, 1, X_valid, progress, on_epoch_end)
 
-    def resume(self, X, X_valid=None, progress=None):
+    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None):
         """Train the epochs still missing towards ``epochs`` (``epochs - epochs_done_`` of them)
         from the current parameters and training state (momenta, persistent chain, Philox
         counters): a model saved after k epochs (or by an interrupted :meth:`fit`), loaded with
@@ -131,7 +134,8 @@ class RBMBase(ParamsMixin):
         self._check_params()
         self._check_fitted()
         X = self._check_visible(X, "X", fitted_width=True)
-        return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress)
+        return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
+                           on_epoch_end)
 
     def _initialise(self, X):
         """Hinton (2010, sec. 8): W ~ N(0, 0.01^2), hidden biases 0, visible biases from the
@@ -156,7 +160,7 @@ class RBMBase(ParamsMixin):
         self.n_features_in_ = n_visible
         self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
 
-    def _train(self, X, epochs, X_valid, progress):
+    def _train(self, X, epochs, X_valid, progress, on_epoch_end=None):
         if X_valid is not None:
             X_valid = self._check_visible(X_valid, "X_valid", fitted_width=True)
         backend = get_backend(self.backend)
@@ -164,7 +168,8 @@ class RBMBase(ParamsMixin):
         data = backend.asarray(X)
         training_subset = self._free_energy_subset(X, X_valid)
         with backend.compute():
-            self._run_epochs(trainer, data, epochs, training_subset, X_valid, progress)
+            self._run_epochs(trainer, data, epochs, training_subset, X_valid, progress,
+                             on_epoch_end)
         self.adopt_trainer(trainer)
         return self
 
@@ -187,7 +192,8 @@ class RBMBase(ParamsMixin):
         """Take the parameters and training state of ``trainer`` (from :meth:`cd_trainer`)."""
         self._store(*trainer.download())
 
-    def _run_epochs(self, trainer, data, epochs, training_subset, X_valid, progress):
+    def _run_epochs(self, trainer, data, epochs, training_subset, X_valid, progress,
+                    on_epoch_end=None):
         """``epochs`` passes; an epoch that diverges (:mod:`dlcore.errors`) or is interrupted
         (Ctrl-C) leaves the model as the last finished epoch left it, then the exception
         propagates."""
@@ -210,6 +216,8 @@ class RBMBase(ParamsMixin):
                 self._record_epoch(error, training_subset, X_valid,
                                    time.perf_counter() - started)
                 last_good = self.training_snapshot()
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
         except BaseException:
             # the trainer updates the parameters in place on host backends: put back copies
             self.restore_snapshot(last_good)
