@@ -231,6 +231,46 @@ class Checkpoints:
                 f"{resume_command(self.path)}") from None
 
 
+def load_checkpoint(path, model_class):
+    """The model of ``path`` (a --resume file), refused in one line unless a ``model_class``."""
+    from dlcore.io import load
+    model = load(path)
+    if not isinstance(model, model_class):
+        raise click.ClickException(f"{path} holds a {type(model).__name__}, not a "
+                                   f"{model_class.__name__}: --resume takes the {CHECKPOINT_FILE} "
+                                   "of an interrupted run of this command")
+    return model
+
+
+def resumed_rbm(path, model_class, epochs, backend):
+    """The RBM of ``path`` to train on to ``epochs`` epochs in all, on ``backend``."""
+    model = load_checkpoint(path, model_class)
+    if epochs < model.epochs_done_:
+        raise click.BadParameter(f"{path} has trained {model.epochs_done_} epochs already; "
+                                 f"give --epochs {model.epochs_done_} or more",
+                                 param_hint="--epochs")
+    return model.set_params(epochs=epochs, backend=backend)
+
+
+def train_rbm(model, X, checkpoints, resuming, **fit_options):
+    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar, the checkpoints and
+    Ctrl-C handling of :class:`Checkpoints`."""
+    def where(rbm):
+        return f"epoch {rbm.epochs_done_} of {rbm.epochs}"
+
+    if resuming:
+        checkpoints.track(model, where(model))
+    progress = EpochProgress("training")
+    with checkpoints.on_interrupt():
+        try:
+            train = model.resume if resuming else model.fit
+            train(X, progress=progress, on_epoch_end=lambda rbm: checkpoints.epoch_finished(
+                rbm, where(rbm)), **fit_options)
+        finally:
+            progress.close()
+    return model
+
+
 def dataset_identity(dataset):
     """How a training record names a data set: its canonical name (``"fashion-mnist"``), or
     the absolute path of a folder of IDX files."""

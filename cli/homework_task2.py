@@ -27,10 +27,12 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import (EpochProgress, backend_option, out_folder_option,
-                                output_folder, seed_option, training_record)
+from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
+                                out_folder_option, output_folder, resume_option, resumed_rbm,
+                                seed_option, train_rbm, training_record)
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
+from dlcore.io import atomic_open
 
 DEFAULT_TRAIN_IMAGE, DEFAULT_TEST_IMAGE = "coffee", "chelsea"
 #: Grey level of the padding around a smaller photograph in reconstructions.png.
@@ -156,7 +158,7 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
                         column_labels=["original", "from binary features",
                                        "from mean features"], zoom=2)
     viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1)
-    with open(folder / "reconstruction_error.csv", "w", newline="") as handle:
+    with atomic_open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "role", "features", "mse", "mse_over_variance"])
         for role, name, image, _, errors in rows:
@@ -192,8 +194,11 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 @seed_option
 @backend_option
 @out_folder_option("runs/task2")
+@checkpoint_option
+@resume_option
 def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, batch_size,
-          sparsity_target, standardization, max_size, seed, backend, out):
+          sparsity_target, standardization, max_size, seed, backend, out, checkpoint_every,
+          resume):
     """Task 2: train an RBM on patches of one photograph, reconstruct another ("Deep Neural
     Networks" lecture, homework). The photographs may have different sizes.
 
@@ -211,14 +216,14 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
     z, _ = standardized_patches(train, patch_size, per_patch)
     click.echo(f"training a {z.shape[1]}-{hidden} Gaussian-Bernoulli RBM on {len(z)} patches "
                f"of {patch_size}x{patch_size} from {train_name}", err=True)
-    rbm = dlcore.GaussianBernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
-                                      sparsity_target=sparsity_target, batch_size=batch_size,
-                                      epochs=epochs, seed=seed, backend=backend)
-    progress = EpochProgress("training")
-    try:
-        rbm.fit(z, progress=progress)
-    finally:
-        progress.close()
+    if resume is None:
+        rbm = dlcore.GaussianBernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
+                                          sparsity_target=sparsity_target,
+                                          batch_size=batch_size, epochs=epochs, seed=seed,
+                                          backend=backend)
+    else:
+        rbm = resumed_rbm(resume, dlcore.GaussianBernoulliRBM, epochs, backend)
+    train_rbm(rbm, z, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
                                            image_size=[int(side) for side in train.shape])
     rows = reconstruction_rows(rbm, [("training", train_name, train),
