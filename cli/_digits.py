@@ -1,4 +1,4 @@
-"""Digit data and RBM pictures shared by ``dlcore homework task1`` and ``dlcore rbm ...``."""
+"""Digit (or garment) data and RBM pictures shared by ``dlcore homework task1`` and ``dlcore rbm ...``."""
 import click
 import numpy as np
 
@@ -16,10 +16,13 @@ def parse_digits(option, text):
         raise click.BadParameter(str(error), param_hint=option) from None
 
 
-def load_digit_split(dataset, train_digits, test_digits, seed):
+def load_digit_split(dataset, train_digits, test_digits, seed,
+                     options=("--train-digits", "--test-digits")):
     """Training images of ``train_digits`` and held-out images and labels of ``test_digits``,
     as float32 (n, pixels) in [0, 1]. The bundled mnist-5k keeps 100 images per class out of
-    training; the other data sets use their official test split."""
+    training; the other data sets use their official test split. A usage error naming
+    ``options`` (the options that chose the classes) when a selection is empty, and an error
+    when the images are not square (they could not be drawn after training)."""
     if dataset == "mnist-5k":
         images, labels = datasets.load_dataset(dataset)
         train_rows, test_rows = datasets.holdout_split(labels, HELD_OUT_PER_CLASS, seed=seed)
@@ -30,9 +33,12 @@ def load_digit_split(dataset, train_digits, test_digits, seed):
         test = datasets.load_dataset(dataset, split="test")
     train_images, _ = datasets.select_classes(*train, train_digits)
     test_images, test_labels = datasets.select_classes(*test, test_digits)
-    if len(train_images) == 0:
-        raise click.BadParameter(f"no training images of classes {train_digits} in {dataset}",
-                                 param_hint="--train-digits")
+    for images, classes, option, what in ((train_images, train_digits, options[0], "training"),
+                                          (test_images, test_digits, options[1], "held-out")):
+        if len(images) == 0:
+            raise click.BadParameter(f"no {what} images of classes {classes} in {dataset}",
+                                     param_hint=option)
+    image_side(int(np.prod(train_images.shape[1:])))
     return (datasets.to_unit_interval(train_images), datasets.to_unit_interval(test_images),
             test_labels)
 
@@ -46,23 +52,34 @@ def image_side(n_pixels):
 
 def reconstruction_table(rbm, images, labels, train_digits):
     """Per class: mean squared error per pixel between held-out images and their one-pass
-    mean-field reconstructions. Rows of (digit, seen_in_training, mse, n_images)."""
+    mean-field reconstructions. Rows of (class, seen_in_training, mse, n_images), where
+    seen_in_training is None when ``train_digits`` is None (a model with no training record)."""
     rows = []
     for digit in sorted(set(labels.tolist())):
         x = images[labels == digit]
         mse = float(np.mean((x - rbm.reconstruct(x)) ** 2))
-        rows.append((int(digit), digit in train_digits, mse, len(x)))
+        seen = None if train_digits is None else digit in train_digits
+        rows.append((int(digit), seen, mse, len(x)))
     return rows
 
 
-def print_reconstruction_table(table):
-    click.echo("digit  seen in training  mse per pixel  images")
-    for digit, seen, mse, n in table:
-        click.echo(f"{digit:>5}  {'yes' if seen else 'no (unseen)':<16}  {mse:>13.5f}  {n:>6}")
+SEEN_WORDS = {True: "yes", False: "no (unseen)", None: "unknown"}
+
+
+def print_reconstruction_table(table, names=None, noun="digit"):
+    """The table of :func:`reconstruction_table`; ``names[k]`` names class k (Fashion-MNIST's
+    garments), ``noun`` is what a class is ("digit" or "class")."""
+    names = names or [str(label) for label in range(max(row[0] for row in table) + 1)]
+    width = max(len(noun), *(len(names[row[0]]) for row in table))
+    click.echo(f"{noun:>{width}}  seen in training  mse per pixel  images")
+    for label, seen, mse, n in table:
+        click.echo(f"{names[label]:>{width}}  {SEEN_WORDS[seen]:<16}  {mse:>13.5f}  {n:>6}")
     for name, wanted in (("seen", True), ("unseen", False)):
-        errors = [mse for _, seen, mse, _ in table if seen == wanted]
+        errors = [mse for _, seen, mse, _ in table if seen is wanted]
         if errors:
-            click.echo(f"mean over {name} digits: {np.mean(errors):.5f}")
+            click.echo(f"mean over {name} {noun}s: {np.mean(errors):.5f}")
+    if any(seen is None for _, seen, _, _ in table):
+        click.echo("seen in training: unknown, the model file has no training record")
 
 
 def save_filters(rbm, path):
@@ -72,19 +89,29 @@ def save_filters(rbm, path):
 
 
 def save_reconstruction_grid(rbm, images, labels, table, path, per_digit=10,
-                             sample_hidden=False):
-    """For each digit of ``table``, a row of originals above a row of their reconstructions."""
+                             sample_hidden=False, names=None):
+    """For each class of ``table``, a row of originals above a row of their reconstructions;
+    ``names[k]`` labels class k."""
     side = image_side(images.shape[1])
     rows, row_labels = [], []
     for digit, seen, _, _ in table:
         originals = images[labels == digit][:per_digit]
         reconstructions = rbm.reconstruct(originals, sample_hidden=sample_hidden)
         rows += [originals.reshape(-1, side, side), reconstructions.reshape(-1, side, side)]
-        row_labels += [f"{digit} original", f"{digit} reconstruction" + ("" if seen else ", unseen")]
+        name = names[digit] if names else str(digit)
+        row_labels += [f"{name} original", f"{name} reconstruction"
+                       + {True: "", False: ", unseen", None: ""}[seen]]
     viz.save_image_rows(rows, path, row_labels=row_labels)
 
 
 def save_training_curve(rbm, path):
+    """The reconstruction error per epoch and, when it was measured (held-out images given to
+    ``fit``), the free-energy gap on a second axis."""
     curves = {"training batches (x1 vs P(x2 | h1))": rbm.history["reconstruction_error"]}
+    gap = np.asarray(rbm.history.get("free_energy_gap", []), dtype=np.float64)
+    measured = gap.size and np.isfinite(gap).any()
     viz.save_curves(curves, path, xlabel="epoch", ylabel="squared error per pixel",
-                    title="RBM reconstruction error")
+                    title="RBM reconstruction error"
+                    + (" and free-energy gap" if measured else ""),
+                    secondary={"free-energy gap F(held-out) - F(training)": gap}
+                    if measured else None, secondary_ylabel="free-energy gap")

@@ -16,7 +16,8 @@ from dlcore import viz
 from dlcore.backend import rng
 from dlcore.cli import main
 from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
-                                output_folder, seed_option)
+                                output_folder, seed_option, training_record,
+                                warn_if_other_dataset)
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
@@ -82,7 +83,18 @@ def confusion_matrix(labels, predicted, n_classes):
     return matrix
 
 
-def write_training_outputs(folder, model, test_labels, predicted, metrics):
+def save_first_layer_filters(model, path):
+    """The first layer's kernels, each enlarged to about 80 pixels a side and titled."""
+    kernels = first_layer_filters(model)
+    zoom = max(2, 80 // max(kernels.shape[1:]))
+    what = "filter" if kernels.shape[1] < model.input_shape[-1] else "unit"
+    viz.save_tiles(kernels, path, zoom=zoom, n_columns=min(len(kernels), 8),
+                   title=f"first-layer {what}s, each from its lowest (black) to its highest "
+                         f"(white) weight",
+                   tile_titles=[f"{what} {index + 1}" for index in range(len(kernels))])
+
+
+def write_training_outputs(folder, model, test_labels, predicted, metrics, class_names):
     dlcore.save(model, folder / "model.h5")
     history = model.history
     curves = {"training loss": history["loss"], "training error":
@@ -92,10 +104,10 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics):
         curves["validation error"] = [1 - a for a in history.get("val_accuracy", [])]
     viz.save_curves(curves, folder / "training_curve.png", ylabel="loss / error",
                            title="LeNet-5" if model.name == "lenet5" else model.name)
-    viz.save_tiles(first_layer_filters(model), folder / "filters.png", zoom=8)
+    save_first_layer_filters(model, folder / "filters.png")
     n_classes = int(np.prod(model.output_shape))
     viz.save_confusion_matrix(confusion_matrix(test_labels, predicted, n_classes),
-                                     folder / "confusion_matrix.png")
+                              folder / "confusion_matrix.png", class_names=class_names)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
 
@@ -143,6 +155,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
     n_classes = int(max(y.max(), y_test.max())) + 1
+    class_names = dlcore.datasets.class_names(dataset, n_classes)
     model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip, backend,
                         seed)
     batches_per_epoch = -(-round(len(x) * (1 - validation_split)) // batch_size)
@@ -153,6 +166,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     started = time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
     seconds = time.perf_counter() - started
+    model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
+                                             test_set=test_source)
     loss, accuracy = model.evaluate(x_test, y_test)
     predicted = model.predict_classes(x_test)
     metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,
@@ -162,7 +177,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
                "augment": augment, "flip": flip, "dropout": dropout,
                "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
                "history": model.history}
-    write_training_outputs(folder, model, y_test, predicted, metrics)
+    write_training_outputs(folder, model, y_test, predicted, metrics, class_names)
     click.echo(f"test accuracy: {accuracy:.4f} ({len(x_test):,} images, {test_source}); "
                f"outputs in {folder}")
 
@@ -174,7 +189,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
               show_default=True)
 @click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
               help="The seed of the mnist-5k hold-out split (as given to train).")
-def evaluate(model_file, dataset, split, seed):
+@backend_option
+def evaluate(model_file, dataset, split, seed, backend):
     """Loss and accuracy of a saved network (model.h5) on a data set."""
     model = dlcore.load(model_file)
     if not isinstance(model, dlcore.Sequential):
@@ -183,6 +199,17 @@ def evaluate(model_file, dataset, split, seed):
         x, y = train_and_test_sets(dataset, seed)[1 if split == "test" else 0]
     else:
         x, y = load_images(dataset, split)
+    if int(np.prod(x.shape[1:])) != int(np.prod(model.input_shape)):
+        raise click.ClickException(
+            f"{dataset} images are {'x'.join(map(str, x.shape[1:]))} but {model_file} takes "
+            f"inputs of {'x'.join(map(str, model.input_shape))}: evaluate it on the data set "
+            f"it was trained on")
+    n_outputs = max(int(np.prod(model.output_shape)), 2)   # one sigmoid output: classes 0, 1
+    if int(y.max()) >= n_outputs:
+        raise click.ClickException(f"{dataset} has labels up to {int(y.max())} but "
+                                   f"{model_file} has {n_outputs} outputs")
+    warn_if_other_dataset(model, model_file, dataset)
+    model = model.clone(backend=backend)
     if model.loss is None or not model.metrics:
         model.compile(model.loss or "cross_entropy", model.optimizer or "sgd", ["accuracy"])
     if tuple(x.shape[1:]) != model.input_shape:

@@ -79,7 +79,8 @@ def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: s
 
 
 def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, padding: int = 1,
-               scale: str | None = "each", zoom: int = 2) -> None:
+               scale: str | None = "each", zoom: int = 2, title: str | None = None,
+               tile_titles: Sequence[str] | None = None) -> None:
     """Write :func:`tile_images` of ``images`` to the PNG file ``path``.
 
     Parameters
@@ -87,9 +88,23 @@ def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, pa
     images, n_columns, padding, scale : as in :func:`tile_images`
     path : str or os.PathLike, the PNG file (replaced if it exists; its directory must exist)
     zoom : int >= 1, every pixel becomes a zoom x zoom block (nearest neighbour, no blur)
+    title : drawn above the grid (with matplotlib); without it and ``tile_titles`` the PNG is
+        exactly the grid, zoomed
+    tile_titles : one string per image, drawn above its tile (e.g. "filter 1"); the tiles are
+        then spaced apart so that the titles fit
     """
-    grid = tile_images(images, n_columns=n_columns, padding=padding, scale=scale)
-    _write_png(_zoomed(grid, zoom), path)
+    stack = _image_stack(images, "images")
+    if tile_titles is not None and len(tile_titles) != len(stack):
+        raise ValueError(f"tile_titles has {len(tile_titles)} titles for {len(stack)} images")
+    grid = tile_images(stack, n_columns=n_columns, padding=padding, scale=scale)
+    if title is None and tile_titles is None:
+        _write_png(_zoomed(grid, zoom), path)
+    elif tile_titles is None:
+        _write_titled_grid(_zoomed(grid, zoom), str(title), path)
+    else:
+        _check_zoom(zoom)
+        _write_titled_tiles(_to_grey_levels(stack, scale), [str(t) for t in tile_titles],
+                            _column_count(n_columns, len(stack)), zoom, title, path)
 
 
 def save_image_rows(rows: Sequence, path: str | os.PathLike,
@@ -278,12 +293,62 @@ def _write_labelled_rows(grid: np.ndarray, labels: list[str], column_labels: lis
     _save_figure(figure, path, facecolor="white")
 
 
+def _write_titled_grid(grey: np.ndarray, title: str, path: str | os.PathLike) -> None:
+    """A uint8 grid shown pixel for pixel under a title line."""
+    height, width = grey.shape
+    title_margin = 0.35  # inches
+    figure = _new_figure(max(width / PLOT_DPI, 0.1 * len(title) + 0.2),
+                         height / PLOT_DPI + title_margin)
+    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0 - title_margin / figure.get_figheight()))
+    axes.imshow(grey, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    axes.set_axis_off()
+    figure.suptitle(title, y=1.0 - 0.05 / figure.get_figheight(), va="top")
+    _save_figure(figure, path, facecolor="white")
+
+
+def _write_titled_tiles(tiles: np.ndarray, tile_titles: list[str], n_columns: int, zoom: int,
+                        title: str | None, path: str | os.PathLike) -> None:
+    """Each (h, w) uint8 tile enlarged ``zoom`` times in a cell of its own, its title above."""
+    n, height, width = tiles.shape
+    n_rows = math.ceil(n / n_columns)
+    title_space = 0.25                                   # inches above each tile
+    cell_width = max(width * zoom / PLOT_DPI, 0.075 * max(map(len, tile_titles)) + 0.1)
+    cell_height = height * zoom / PLOT_DPI + title_space
+    top = 0.4 if title else 0.0
+    gap = 0.1
+    grid_width = n_columns * (cell_width + gap) + gap
+    title_width = 0.1 * len(title) + 0.4 if title else 0.0   # inches at the default font
+    figure = _new_figure(max(grid_width, title_width),
+                         n_rows * cell_height + (n_rows + 1) * gap + top)
+    figure_width, figure_height = figure.get_figwidth(), figure.get_figheight()
+    margin = (figure_width - grid_width) / 2                  # centres the tiles
+    for index in range(n):
+        row, column = divmod(index, n_columns)
+        left = margin + gap + column * (cell_width + gap) \
+            + (cell_width - width * zoom / PLOT_DPI) / 2
+        bottom = figure_height - top - (row + 1) * (cell_height + gap)
+        axes = figure.add_axes((left / figure_width, bottom / figure_height,
+                                width * zoom / PLOT_DPI / figure_width,
+                                height * zoom / PLOT_DPI / figure_height))
+        axes.imshow(tiles[index], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        axes.set_xticks([])
+        axes.set_yticks([])
+        axes.set_title(tile_titles[index], fontsize=8, pad=3)
+    if title:
+        figure.suptitle(title, y=1.0 - 0.08 / figure_height, va="top")
+    _save_figure(figure, path, facecolor="white")
+
+
 def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel: str = "epoch",
-                ylabel: str | None = None, title: str | None = None) -> None:
+                ylabel: str | None = None, title: str | None = None,
+                secondary: Mapping[str, Sequence] | None = None,
+                secondary_ylabel: str | None = None) -> None:
     """Plot training curves, one line per entry, with a legend and a grid, to a PNG file.
 
-    The x axis counts from 1 (the first epoch). ``None`` and NaN values are gaps: the line breaks
-    there (an isolated value between gaps still shows as a dot).
+    The x axis counts from 1 (the first epoch), with whole-number ticks only. ``None`` and NaN
+    values are gaps: the line breaks there (an isolated value between gaps still shows as a
+    dot). ``secondary`` curves, of another unit or scale (a free-energy gap beside a
+    reconstruction error), are drawn dashed against a second y axis on the right.
 
     Parameters
     ----------
@@ -292,6 +357,8 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
     path : str or os.PathLike, the PNG file
     xlabel, ylabel, title : axis labels and title (ylabel defaults to the name when there is only
         one curve)
+    secondary : dict name -> sequence of numbers, optional, on the right-hand axis
+    secondary_ylabel : label of the right-hand axis (default: the name of a single curve)
 
     Raises
     ------
@@ -299,18 +366,35 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
     """
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must be a non-empty dict name -> sequence of numbers")
+    if secondary is not None and (not isinstance(secondary, Mapping) or not secondary):
+        raise ValueError("secondary must be a non-empty dict name -> sequence of numbers")
     series = {str(name): _curve_values(name, values) for name, values in curves.items()}
+    right = {str(name): _curve_values(name, values) for name, values in (secondary or {}).items()}
+    from matplotlib.ticker import MaxNLocator
+
     figure = _new_figure(6.4, 4.0)
     axes = figure.add_subplot()
+    lines = []
     for name, values in series.items():
-        axes.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4, label=name)
+        lines += axes.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4,
+                           label=name)
     axes.set_xlabel(xlabel)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if ylabel is not None or len(series) == 1:
         axes.set_ylabel(ylabel if ylabel is not None else next(iter(series)))
+    if right:
+        twin = axes.twinx()
+        colours = iter(f"C{index}" for index in range(len(series), len(series) + len(right)))
+        for name, values in right.items():
+            lines += twin.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4,
+                               linestyle="--", color=next(colours), label=name)
+        if secondary_ylabel is not None or len(right) == 1:
+            twin.set_ylabel(secondary_ylabel if secondary_ylabel is not None
+                            else next(iter(right)))
     if title is not None:
         axes.set_title(title)
     axes.grid(True, alpha=0.4)
-    axes.legend()
+    axes.legend(lines, [line.get_label() for line in lines])
     figure.tight_layout()
     _save_figure(figure, path)
 

@@ -326,14 +326,16 @@ class RBMBase(ParamsMixin):
             hidden = self.transform(X)
         return self._visible_mean(hidden).astype(np.float32)
 
-    def gibbs(self, V, steps=1, clamped=None):
+    def gibbs(self, V, steps=1, clamped=None, probabilities=False):
         """Visible samples after ``steps`` block Gibbs steps v -> h -> v from each row of ``V``
         (n, n_visible). Reproducible: successive calls continue one Philox sequence.
 
         ``clamped`` (n, K), optional, holds the last K visible units fixed at its values (the
-        label units of a DBN's top RBM, to generate a chosen class)."""
+        label units of a DBN's top RBM, to generate a chosen class). ``probabilities=True``
+        returns the last step's P(v = 1 | h) (the visible means of Gaussian units) instead of
+        the sample drawn from it: smoother pictures of the same chains (needs steps >= 1)."""
         V = self._check_visible_input(V, "V")
-        steps = check_int(steps, "steps", minimum=0)
+        steps = check_int(steps, "steps", minimum=1 if probabilities else 0)
         if clamped is not None:
             clamped = check_data(clamped, "clamped")
             if clamped.shape[0] != V.shape[0] or clamped.shape[1] > V.shape[1]:
@@ -342,7 +344,7 @@ class RBMBase(ParamsMixin):
         backend = get_backend(self.backend)
         return sampler.gibbs_chain(backend, self._parameters(), V, steps, self.seed_,
                                    self._next_sample_call(), self._visible_units(backend),
-                                   clamped=clamped)
+                                   return_probabilities=probabilities, clamped=clamped)
 
     def _next_sample_call(self):
         self.sample_calls_ += 1
