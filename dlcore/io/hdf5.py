@@ -59,17 +59,30 @@ import datetime
 import json
 import math
 import os
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
 
 from dlcore._version import __version__ as DLCORE_VERSION
 from dlcore.io.atomic import atomic_output_path
+from dlcore.io.errors import ModelFileError
+from dlcore.io.guarded import (
+    DAMAGED_FIX,
+    MAX_ATTRIBUTES,
+    MAX_GROUP_DEPTH,
+    MAX_OBJECTS,
+    ModelFileReader,
+    parse_json,
+    size_text,
+)
+from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "TRAINING_RECORD",
     "ModelFileError",
     "atomic_output_path",
     "describe",
@@ -87,7 +100,11 @@ FORMAT_VERSION = 1
 ROOT_ATTRIBUTES = ("format", "format_version", "dlcore_version", "model_class",
                    "hyperparameters", "created")
 HISTORY_GROUP = "history"
-RESERVED_ROOT_NAMES = frozenset(ROOT_ATTRIBUTES) | {HISTORY_GROUP}
+#: The optional root attribute recording what a model was trained on (JSON object, see save).
+TRAINING_RECORD = "training_record"
+MAX_TRAINING_RECORD_BYTES = 2**20
+MAX_TRAINING_RECORD_DEPTH = 16
+RESERVED_ROOT_NAMES = frozenset(ROOT_ATTRIBUTES) | {HISTORY_GROUP, TRAINING_RECORD}
 
 # Variable-length UTF-8: the one string type that h5py, h5dump and MATLAB's h5readatt all read
 # back as text (fixed-length strings come back as padded bytes in some of them).
@@ -100,20 +117,6 @@ PROTOCOL_METHODS = ("get_config", "get_state", "set_state")
 MODEL_REJECTION_ERRORS = (ValueError, KeyError, TypeError)
 
 _MODEL_REGISTRY: dict[str, type] = {}
-
-
-class ModelFileError(ValueError):
-    """A file that cannot be loaded as a dlcore model: missing, not HDF5, truncated, not a dlcore
-    model, from a newer dlcore, or with contents the model class rejects.
-
-    Attributes
-    ----------
-    path : str   the file concerned
-    """
-
-    def __init__(self, path: str, message: str):
-        super().__init__(message)
-        self.path = path
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,9 +228,11 @@ def save(model: Any, path: str | os.PathLike) -> None:
 
     Raises
     ------
-    TypeError   the class is not registered, the config is not JSON-serialisable, or the state
-                holds a value with no HDF5 counterpart (the message names the key).
-    ValueError  a state key is not a valid HDF5 name or collides with a reserved root name.
+    TypeError   the class is not registered, the config or ``model.training_record_`` is not
+                JSON-serialisable, or the state holds a value with no HDF5 counterpart (the
+                message names the key).
+    ValueError  a state key is not a valid HDF5 name or collides with a reserved root name, or
+                the training record is larger or deeper than a file may hold.
     FileNotFoundError   the parent directory does not exist.
     """
     model_class = type(model)
@@ -245,9 +250,12 @@ def save(model: Any, path: str | os.PathLike) -> None:
         raise ValueError(f"{class_name}.get_state() uses the reserved top-level name(s) "
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
+    record = _training_record_to_json(getattr(model, "training_record_", None), class_name)
     with atomic_output_path(path) as temporary:
         with h5py.File(temporary, "w", track_order=True) as h5file:
             _write_root_attributes(h5file, class_name, hyperparameters)
+            if record is not None:
+                h5file.attrs.create(TRAINING_RECORD, record, dtype=UTF8_STRING)
             _write_group(h5file, state, prefix="")
             if history is not None:
                 history_group = h5file.create_group(HISTORY_GROUP, track_order=True)
@@ -277,6 +285,32 @@ def _config_to_json(config: Any, class_name: str) -> str:
         raise TypeError(f"{class_name}.get_config() is not valid JSON: {error}") from None
 
 
+def _training_record_to_json(record: Any, class_name: str) -> str | None:
+    """``model.training_record_`` as the JSON text of the ``training_record`` attribute, checked
+    against the limits :func:`load` applies, so that every record saved can be loaded."""
+    if record is None:
+        return None
+    if not isinstance(record, Mapping):
+        raise TypeError(f"{class_name}.training_record_ must be a dict; got "
+                        f"{type(record).__name__}")
+    try:
+        text = json.dumps(dict(record), sort_keys=True, ensure_ascii=False, allow_nan=False,
+                          default=_numpy_scalar_to_python)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{class_name}.training_record_ is not valid JSON: {error}") from None
+    try:
+        parse_json(text, MAX_TRAINING_RECORD_BYTES, MAX_TRAINING_RECORD_DEPTH)
+    except ValueError as error:
+        raise ValueError(f"{class_name}.training_record_ cannot be saved: {error}") from None
+    return text
+
+
+def _numpy_scalar_to_python(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{value!r:.60} of type {type(value).__name__} is not JSON")
+
+
 def _history_arrays(history: Any, class_name: str) -> dict[str, np.ndarray] | None:
     if history is None:
         return None
@@ -296,7 +330,7 @@ def _history_arrays(history: Any, class_name: str) -> dict[str, np.ndarray] | No
 
 
 def _write_root_attributes(h5file: h5py.File, class_name: str, hyperparameters: str) -> None:
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     h5file.attrs.create("format", FORMAT_NAME, dtype=UTF8_STRING)
     h5file.attrs.create("format_version", np.int64(FORMAT_VERSION))
     h5file.attrs.create("dlcore_version", DLCORE_VERSION, dtype=UTF8_STRING)
@@ -369,6 +403,11 @@ def _integer_attribute(value: int, where: str) -> np.integer:
 def load(path: str | os.PathLike) -> Any:
     """Read a model saved by :func:`save` and return it, ready to use (or to resume training).
 
+    Every read goes through :class:`dlcore.io.guarded.ModelFileReader`: for dlcore's own
+    classes the hyperparameters are type-checked and every dataset's declared shape and dtype
+    is checked against them (:mod:`dlcore.io.layouts`) before any array is read; arrays must be
+    finite; JSON is size- and depth-limited; only registered classes are built.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -377,24 +416,35 @@ def load(path: str | os.PathLike) -> Any:
     -------
     An instance of the registered class named by the file's ``model_class`` attribute, built with
     ``from_config(hyperparameters)`` (or ``cls(**hyperparameters)``), filled with
-    ``set_state(state)``, and with ``history`` assigned when the file has one.
+    ``set_state(state)``, with ``history`` assigned when the file has one and
+    ``training_record_`` when the file has a ``training_record`` attribute.
 
     Raises
     ------
-    ModelFileError (a ValueError) for every file that cannot be loaded; the message names the
-    file and, when there is one, the fix.
+    ModelFileError (a ValueError) for every file that cannot be loaded; its one-line message
+    names the file, the problem and, when there is one, the fix.
     """
     filename = _existing_file(path)
     with _open_model_file(filename) as h5file:
-        header = _read_header(h5file, filename)
+        reader = ModelFileReader(h5file, filename)
+        header = _read_header(reader)
         _check_format_version(header["format_version"], filename)
         model_class = _registered_class(header.get("model_class"), filename)
-        config = _parse_hyperparameters(header.get("hyperparameters"), filename)
-        state = _read_state(h5file)
-        history = _read_history(h5file, filename)
+        config = _parse_hyperparameters(reader)
+        layout_check = LAYOUT_CHECKS.get(model_class.__name__)
+        own_class = layout_check is not None and model_class.__module__.startswith("dlcore.")
+        if own_class:
+            layout_check(reader, config)
+        # dlcore's own models hold parameters, which must be finite; the protocol itself lets
+        # other registered classes store NaN (e.g. a gap in a series).
+        state = reader.read_tree(h5file, skip=RESERVED_ROOT_NAMES, finite=own_class)
+        history = _read_history(reader)
+        record = _read_training_record(reader)
     model = _build_model(model_class, config, state, filename)
     if history is not None:
         model.history = history
+    if record is not None:
+        model.training_record_ = record
     return model
 
 
@@ -403,7 +453,8 @@ def _existing_file(path: str | os.PathLike) -> str:
     if not os.path.exists(filename):
         raise ModelFileError(filename, f"{filename} does not exist; check the path")
     if os.path.isdir(filename):
-        raise ModelFileError(filename, f"{filename} is a directory, not a model file")
+        raise ModelFileError(filename, f"{filename} is a directory, not a model file; give the "
+                                       f"path of a .h5 file")
     return filename
 
 
@@ -413,14 +464,17 @@ def _open_model_file(filename: str) -> Iterator[h5py.File]:
     if not h5py.is_hdf5(filename):
         raise ModelFileError(filename, _not_hdf5_message(filename))
     try:
-        h5file = h5py.File(filename, "r")
+        # locking=False: reading never needs a lock, and read-only media refuse one.
+        h5file = h5py.File(filename, "r", locking=False)
     except OSError as error:
         raise ModelFileError(filename, _damaged_message(filename, error)) from error
     try:
         with h5file:
             yield h5file
-    except OSError as error:
-        # An unreadable block inside a file that opened (damaged metadata or data).
+    except (OSError, RuntimeError, KeyError) as error:
+        # An unreadable block inside a file that opened (damaged metadata or data): h5py
+        # reports those as OSError, and some damaged B-trees or headers as RuntimeError or
+        # KeyError from its low-level layer.
         raise ModelFileError(filename, _damaged_message(filename, error)) from error
 
 
@@ -433,11 +487,12 @@ def _not_hdf5_message(filename: str) -> str:
     if HDF5_SIGNATURE.startswith(head):
         return (f"{filename} is truncated ({len(head)} bytes); save the model again or "
                 f"copy the complete file")
-    return f"{filename} is not an HDF5 file, so it cannot be a dlcore model file"
+    return (f"{filename} is not an HDF5 file, so it cannot be a dlcore model file; give the "
+            f"path of a model saved by dlcore")
 
 
-def _damaged_message(filename: str, error: OSError) -> str:
-    reason = str(error)
+def _damaged_message(filename: str, error: BaseException) -> str:
+    reason = " ".join(str(error).split())[:300]
     if "truncated" in reason:
         return (f"{filename} is truncated ({os.path.getsize(filename)} bytes; {reason}); "
                 f"save the model again or copy the complete file")
@@ -446,20 +501,26 @@ def _damaged_message(filename: str, error: OSError) -> str:
             f"or copy the complete file")
 
 
-def _read_header(h5file: h5py.File, filename: str) -> dict[str, Any]:
+def _read_header(reader: ModelFileReader) -> dict[str, Any]:
     """Return the root attributes, refusing files that are not dlcore model files."""
-    header = {name: _python_value(h5file.attrs[name])
-              for name in ROOT_ATTRIBUTES if name in h5file.attrs}
+    filename, root = reader.filename, reader.file
+    header = {}
+    for name in ROOT_ATTRIBUTES:
+        if name in root.attrs:
+            header[name] = reader.attribute(root, name, "/")
     if "format" not in header:
         raise ModelFileError(filename, f"{filename} is an HDF5 file but not a dlcore model file "
-                                       f"(it has no 'format' attribute)")
+                                       f"(it has no 'format' attribute); give a file saved by "
+                                       f"dlcore.save")
     if header["format"] != FORMAT_NAME:
         raise ModelFileError(filename, f"{filename} is not a dlcore model file (its format is "
-                                       f"{header['format']!r}, not {FORMAT_NAME!r})")
+                                       f"{header['format']!r:.80}, not {FORMAT_NAME!r}); give "
+                                       f"a file saved by dlcore.save")
     version = header.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFileError(filename, f"{filename} has an invalid format_version {version!r} "
-                                       f"(a positive integer is expected)")
+        raise ModelFileError(filename, f"{filename} has an invalid format_version "
+                                       f"{version!r:.80} (a positive integer is expected); "
+                                       f"{DAMAGED_FIX}")
     return header
 
 
@@ -471,78 +532,63 @@ def _check_format_version(version: int, filename: str) -> None:
 
 
 def _registered_class(class_name: Any, filename: str) -> type:
+    """The class registered under ``class_name``: the registry is the only way from a name in
+    a file to code, so nothing named in a file is ever imported."""
     if not isinstance(class_name, str):
         raise ModelFileError(filename, f"{filename} has no 'model_class' attribute naming the "
-                                       f"model class")
+                                       f"model class; {DAMAGED_FIX}")
     model_class = _MODEL_REGISTRY.get(class_name)
     if model_class is None:
         known = ", ".join(sorted(_MODEL_REGISTRY)) or "none"
-        raise ModelFileError(filename, f"{filename} holds an unknown model class {class_name!r} "
-                                       f"(registered: {known}); import the module that defines "
-                                       f"it before loading")
+        raise ModelFileError(filename, f"{filename} holds an unknown model class "
+                                       f"{class_name!r:.80} (registered: {known}); import the "
+                                       f"module that defines it before loading")
     return model_class
 
 
-def _parse_hyperparameters(text: Any, filename: str) -> dict:
+def _parse_hyperparameters(reader: ModelFileReader) -> dict:
+    filename = reader.filename
+    text = reader.attribute(reader.file, "hyperparameters", "/", default=None)
     if not isinstance(text, str):
-        raise ModelFileError(filename, f"{filename} has no 'hyperparameters' string attribute")
+        raise ModelFileError(filename, f"{filename} has no 'hyperparameters' string attribute; "
+                                       f"{DAMAGED_FIX}")
     try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
+        config = parse_json(text)
+    except ValueError as error:
         raise ModelFileError(filename, f"{filename}: the 'hyperparameters' attribute is not "
-                                       f"valid JSON ({error})") from None
+                                       f"valid JSON: {error}; {DAMAGED_FIX}") from None
     if not isinstance(config, dict):
         raise ModelFileError(filename, f"{filename}: the 'hyperparameters' attribute should be "
-                                       f"a JSON object; found {type(config).__name__}")
+                                       f"a JSON object; found {type(config).__name__}; "
+                                       f"{DAMAGED_FIX}")
     return config
 
 
-def _read_state(h5file: h5py.File) -> dict[str, Any]:
-    return _read_group(h5file, skip=RESERVED_ROOT_NAMES)
-
-
-def _read_group(group: h5py.Group, skip: frozenset = frozenset()) -> dict[str, Any]:
-    """Nested dict of a group: attributes as Python scalars, datasets as arrays, groups as dicts.
-
-    ``skip`` names attributes and members to leave out (the file's own metadata at the root).
-    """
-    contents: dict[str, Any] = {name: _python_value(value)
-                                for name, value in group.attrs.items() if name not in skip}
-    for name, item in group.items():
-        if name in skip:
-            continue
-        if isinstance(item, h5py.Group):
-            contents[name] = _read_group(item)
-        elif isinstance(item, h5py.Dataset):
-            contents[name] = np.asarray(item[()])
-    return contents
-
-
-def _python_value(value: Any) -> Any:
-    """An attribute as h5py returns it, as a Python scalar where it is one."""
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(())[()]  # e.g. a 1x1 array written by MATLAB's h5writeatt
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")  # fixed-length strings from other tools
-    return value
-
-
-def _read_history(h5file: h5py.File, filename: str) -> dict[str, list[float]] | None:
-    group = h5file.get(HISTORY_GROUP)
+def _read_history(reader: ModelFileReader) -> dict[str, list[float]] | None:
+    """The per-epoch series; NaN (a gap) and infinity (a diverged epoch) are allowed here."""
+    group = reader.group(HISTORY_GROUP, required=False)
     if group is None:
         return None
-    if not isinstance(group, h5py.Group):
-        raise ModelFileError(filename, f"{filename}: 'history' should be a group of 1-D datasets")
     history = {}
-    for name, dataset in group.items():
+    for name in group:
+        path = f"{HISTORY_GROUP}/{name}"
+        dataset = reader.member(path)
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
-                dataset.dtype.kind not in "biuf":
-            raise ModelFileError(filename, f"{filename}: history/{name} should be a 1-D numeric "
-                                           f"dataset")
-        history[name] = dataset[()].astype(np.float64).tolist()
+                dataset.dtype.kind not in "biuf" or dataset.dtype.fields is not None:
+            raise reader.error(f"history/{name} should be a 1-D numeric dataset")
+        history[name] = reader.read_array(dataset, path, finite=False).astype(
+            np.float64).tolist()
     return history
+
+
+def _read_training_record(reader: ModelFileReader) -> dict | None:
+    record = reader.json_attribute(reader.file, TRAINING_RECORD, "/", default=None,
+                                   limit_bytes=MAX_TRAINING_RECORD_BYTES,
+                                   limit_depth=MAX_TRAINING_RECORD_DEPTH)
+    if record is not None and not isinstance(record, dict):
+        raise reader.error(f"the '{TRAINING_RECORD}' attribute should be a JSON object; found "
+                           f"{type(record).__name__}")
+    return record
 
 
 def _build_model(model_class: type, config: dict, state: dict, filename: str) -> Any:
@@ -553,12 +599,13 @@ def _build_model(model_class: type, config: dict, state: dict, filename: str) ->
         model = build(config)
     except MODEL_REJECTION_ERRORS as error:
         raise ModelFileError(filename, f"{filename}: {class_name} rejects the hyperparameters "
-                                       f"in the file: {_error_text(error)}") from error
+                                       f"in the file: {_error_text(error)}; {CONFIG_FIX}") \
+            from error
     try:
         model.set_state(state)
     except MODEL_REJECTION_ERRORS as error:
         raise ModelFileError(filename, f"{filename}: {class_name} rejects the stored state: "
-                                       f"{_error_text(error)}") from error
+                                       f"{_error_text(error)}; {DAMAGED_FIX}") from error
     return model
 
 
@@ -566,7 +613,7 @@ def _error_text(error: BaseException) -> str:
     # str(KeyError('W')) is "'W'": say what kind of error it was.
     if isinstance(error, KeyError):
         return f"missing key {error}"
-    return str(error)
+    return " ".join(str(error).split())[:300]
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,10 +622,13 @@ def _error_text(error: BaseException) -> str:
 def describe(path: str | os.PathLike) -> str:
     """A human-readable summary of a dlcore model file (what ``dlcore info model.h5`` prints).
 
-    Shows the root attributes, the hyperparameters pretty-printed, every dataset with its shape
-    and dtype (and min/max/mean for float arrays up to a million elements), the attributes of
-    every group, and the length and last value of every history series. It needs no registered
-    class and also summarises files from a newer dlcore, with a note.
+    Shows the root attributes, the hyperparameters pretty-printed, the training record, every
+    dataset with its shape and dtype (and min/max/mean for float arrays up to a million
+    elements), the attributes of every group, and the length and last value of every history
+    series. It needs no registered class and also summarises files from a newer dlcore, with a
+    note. It reads through the same guarded layer as :func:`load`: it follows no soft or
+    external links, reads no dataset larger than the file could hold and parses JSON within
+    the same limits.
 
     Parameters
     ----------
@@ -590,17 +640,22 @@ def describe(path: str | os.PathLike) -> str:
 
     Raises
     ------
-    ModelFileError when the file is missing, not HDF5, truncated or not a dlcore model file.
+    ModelFileError when the file is missing, not HDF5, truncated, damaged or hostile, or not a
+    dlcore model file.
     """
     filename = _existing_file(path)
     with _open_model_file(filename) as h5file:
-        header = _read_header(h5file, filename)
+        reader = ModelFileReader(h5file, filename)
+        header = _read_header(reader)
+        items = list(_walk(reader))
         sections = [
             _describe_header(filename, header),
-            _describe_hyperparameters(header.get("hyperparameters")),
-            _describe_datasets(h5file),
-            _describe_attributes(h5file),
-            _describe_history(h5file.get(HISTORY_GROUP)),
+            _describe_json("hyperparameters", header.get("hyperparameters")),
+            _describe_json(TRAINING_RECORD,
+                           reader.attribute(h5file, TRAINING_RECORD, "/", default=None)),
+            _describe_datasets(reader, items),
+            _describe_attributes(reader, items),
+            _describe_history(reader),
         ]
     return "\n\n".join(section for section in sections if section)
 
@@ -609,11 +664,11 @@ def _describe_header(filename: str, header: dict[str, Any]) -> str:
     version = header["format_version"]
     rows = [
         ("format", f"{header['format']}, version {version}"),
-        ("model class", str(header.get("model_class", "(missing)"))),
-        ("written by", f"dlcore {header.get('dlcore_version', '(unknown version)')}"),
-        ("created", str(header.get("created", "(unknown)"))),
+        ("model class", str(header.get("model_class", "(missing)"))[:200]),
+        ("written by", f"dlcore {str(header.get('dlcore_version', '(unknown version)'))[:80]}"),
+        ("created", str(header.get("created", "(unknown)"))[:80]),
     ]
-    lines = [f"dlcore model file {filename} ({_size_text(os.path.getsize(filename))})"]
+    lines = [f"dlcore model file {filename} ({size_text(os.path.getsize(filename))})"]
     lines += [f"  {label:<13}{value}" for label, value in rows]
     if version > FORMAT_VERSION:
         lines.append(f"  note: format {version} is newer than this dlcore reads "
@@ -621,35 +676,41 @@ def _describe_header(filename: str, header: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _size_text(n_bytes: int) -> str:
-    for unit in ("bytes", "KiB", "MiB"):
-        if n_bytes < 1024 or unit == "MiB":
-            return f"{n_bytes} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    raise AssertionError("unreachable")
+def _describe_json(title: str, text: Any) -> str:
+    if text is None:
+        return ""
+    pretty = None
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            pretty = json.dumps(parse_json(text), indent=2, sort_keys=True, ensure_ascii=False)
+    if pretty is None:
+        pretty = f"(not valid JSON) {str(text)[:200]!r}"
+    return f"{title}\n" + "\n".join(f"  {line}" for line in pretty.splitlines())
 
 
-def _describe_hyperparameters(text: Any) -> str:
-    try:
-        pretty = json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False)
-    except (TypeError, json.JSONDecodeError):
-        pretty = f"(not valid JSON) {text!r}"
-    return "hyperparameters\n" + "\n".join(f"  {line}" for line in pretty.splitlines())
-
-
-def _walk(group: h5py.Group, prefix: str = "") -> Iterator[tuple[str, h5py.HLObject]]:
-    """(path, object) for every group and dataset below ``group``, in file order, not history."""
-    for name, item in group.items():
+def _walk(reader: ModelFileReader, group: Any = None, prefix: str = "",
+          depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """(path, object) for every group and dataset below the root, in file order, not history;
+    hard links only, within the reader's depth and count limits."""
+    group = reader.file if group is None else group
+    if depth > MAX_GROUP_DEPTH:
+        raise reader.error(f"groups nest more than {MAX_GROUP_DEPTH} deep at '{prefix}' "
+                           f"(a link cycle?)")
+    for count, name in enumerate(group):
         if not prefix and name == HISTORY_GROUP:
             continue
-        yield f"{prefix}{name}", item
+        if count > MAX_OBJECTS:
+            raise reader.error(f"'{prefix or '/'}' holds more than {MAX_OBJECTS} objects")
+        path = f"{prefix}{name}"
+        item = reader.member(path)
+        yield path, item
         if isinstance(item, h5py.Group):
-            yield from _walk(item, f"{prefix}{name}/")
+            yield from _walk(reader, item, f"{path}/", depth + 1)
 
 
-def _describe_datasets(h5file: h5py.File) -> str:
-    rows = [(path, str(item.shape), str(item.dtype), _statistics_text(item))
-            for path, item in _walk(h5file) if isinstance(item, h5py.Dataset)]
+def _describe_datasets(reader: ModelFileReader, items: list) -> str:
+    rows = [(path, str(item.shape), str(item.dtype), _statistics_text(reader, item, path))
+            for path, item in items if isinstance(item, h5py.Dataset)]
     if not rows:
         return "datasets\n  (none)"
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
@@ -658,10 +719,14 @@ def _describe_datasets(h5file: h5py.File) -> str:
     return "datasets\n" + "\n".join(lines)
 
 
-def _statistics_text(dataset: h5py.Dataset) -> str:
-    if dataset.dtype.kind != "f" or not 0 < dataset.size <= DESCRIBE_STATISTICS_MAX_ELEMENTS:
+def _statistics_text(reader: ModelFileReader, dataset: h5py.Dataset, path: str) -> str:
+    if dataset.dtype.kind != "f" or dataset.shape is None or \
+            not 0 < dataset.size <= DESCRIBE_STATISTICS_MAX_ELEMENTS:
         return ""
-    values = np.asarray(dataset[()], dtype=np.float64)
+    try:
+        values = np.asarray(reader.read_array(dataset, path, finite=False), dtype=np.float64)
+    except ModelFileError as error:
+        return f"(not read: {str(error).split(': ', 1)[-1]})"
     finite = values[np.isfinite(values)]
     # Non-finite weights are the usual sign of a diverged training run: say so, loudly.
     not_finite = values.size - finite.size
@@ -672,29 +737,48 @@ def _statistics_text(dataset: h5py.Dataset) -> str:
             f"{warning}")
 
 
-def _describe_attributes(h5file: h5py.File) -> str:
-    groups = [("/", h5file)] + [(path, item) for path, item in _walk(h5file)]
+def _describe_attributes(reader: ModelFileReader, items: list) -> str:
     lines = []
-    for path, item in groups:
-        names = [name for name in item.attrs if not (item is h5file and name in ROOT_ATTRIBUTES)]
-        if names:
-            values = ", ".join(f"{name} = {_python_value(item.attrs[name])!r}" for name in names)
+    for path, item in [("/", reader.file)] + items:
+        if len(item.attrs) > MAX_ATTRIBUTES:
+            lines.append(f"  {path}: ({len(item.attrs)} attributes, not shown)")
+            continue
+        shown = [name for name in item.attrs
+                 if not (item is reader.file and name in RESERVED_ROOT_NAMES)]
+        if shown:
+            values = ", ".join(f"{name} = {_attribute_text(reader, item, name, path)}"
+                               for name in shown)
             lines.append(f"  {path}: {values}")
     return "attributes\n" + "\n".join(lines) if lines else ""
 
 
-def _describe_history(group: Any) -> str:
+def _attribute_text(reader: ModelFileReader, owner: Any, name: str, path: str) -> str:
+    try:
+        text = repr(reader.attribute(owner, name, path))
+    except ModelFileError as error:
+        return f"({str(error).split(': ', 1)[-1].split(';')[0]})"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _describe_history(reader: ModelFileReader) -> str:
+    group = reader.member(HISTORY_GROUP)
     if not isinstance(group, h5py.Group):
         return ""
     if not len(group):
         return "history\n  (empty)"
     width = max(len(name) for name in group)
     lines = []
-    for name, dataset in group.items():
+    for name in group:
+        path = f"{HISTORY_GROUP}/{name}"
+        dataset = reader.member(path)
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
             lines.append(f"  {name:<{width}}  (not a 1-D dataset)")
             continue
-        values = dataset[()]
+        try:
+            values = reader.read_array(dataset, path, finite=False)
+        except ModelFileError as error:
+            lines.append(f"  {name:<{width}}  (not read: {str(error).split(': ', 1)[-1]})")
+            continue
         last = f", last {float(values[-1]):.4g}" if len(values) else ""
         lines.append(f"  {name:<{width}}  {len(values)} epochs{last}")
     return "history\n" + "\n".join(lines)

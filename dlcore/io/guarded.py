@@ -1,0 +1,409 @@
+"""The guarded reading layer: every byte a model file gives dlcore goes through here.
+
+A model file may be damaged (a cut copy, a flipped bit) or hostile (written to hurt whoever opens
+it). Reading one must never run code named in it, never allocate more memory than its own
+contents justify, never recurse without bound, and never fail with anything but a
+:class:`~dlcore.io.errors.ModelFileError` whose one line names the file, the problem and what to
+do. :class:`ModelFileReader` is the only way :mod:`dlcore.io.hdf5` (and any later format, such as
+a Keras import) reads an HDF5 file:
+
+- ``dataset(path, shape, kinds)`` checks a dataset's declared shape and dtype against the shape
+  the hyperparameters imply *before* reading it, then refuses NaN and infinity;
+- ``read_array(dataset, path)`` reads any other dataset only after checking its dtype (numbers
+  only: no strings, compound or complex types), its rank, its storage (no virtual or external
+  data, no filter plugins) and its declared size against what the file could hold: an
+  uncompressed array cannot be larger than the file, and all arrays together neither;
+- ``attribute(owner, name)`` reads a single number or string, checking the attribute's type and
+  size first;
+- ``json_attribute(owner, name)`` refuses JSON over a size limit or nested deeper than a limit
+  (found by scanning the brackets, without recursion) before ``json.loads`` sees it, and refuses
+  ``NaN``, ``Infinity`` and numbers that overflow a float;
+- ``group(path)`` / ``member(path)`` follow hard links only (a soft or external link could point
+  outside the file or make a cycle) and ``read_tree(group)`` bounds nesting depth and object count.
+
+The limits are module constants; the checks of the hyperparameters of each model class are in
+:mod:`dlcore.io.layouts`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import h5py
+import numpy as np
+
+from dlcore.io.errors import ModelFileError
+
+#: The largest JSON attribute read (the hyperparameters of a deep network are a few KiB).
+MAX_JSON_BYTES = 4 * 2**20
+#: The deepest nesting of JSON arrays and objects read (a network config nests about 6 deep).
+MAX_JSON_DEPTH = 64
+#: The deepest nesting of HDF5 groups read (a model file nests at most 6 deep).
+MAX_GROUP_DEPTH = 16
+#: The most groups and datasets read from one file.
+MAX_OBJECTS = 20_000
+#: The most attributes read from one group or dataset.
+MAX_ATTRIBUTES = 1_000
+#: The largest rank of a dataset (an NCHW kernel has 4).
+MAX_NDIM = 8
+#: Filtered (compressed) data may expand by at most this factor over its size in the file.
+MAX_COMPRESSION_RATIO = 1_000
+#: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
+BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
+                             h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SZIP,
+                             h5py.h5z.FILTER_NBIT, h5py.h5z.FILTER_SCALEOFFSET, 32000})
+
+#: What to do about a file that is damaged or was not written by dlcore.
+DAMAGED_FIX = "the file is damaged or was not written by dlcore: save the model again"
+DIVERGED_FIX = ("a model that diverged was saved: train it again with a lower learning rate, "
+                "or load an earlier file")
+
+_JSON_SYNTAX = re.compile(r'[\[\]{}"\\]')
+
+
+def size_text(n_bytes: int) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    value = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def shape_text(shape: Iterable[int | None]) -> str:
+    """``(3,)``, ``(any, 4)``: a shape as in messages (``None`` matches any length)."""
+    parts = ["any" if length is None else str(length) for length in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def json_nesting_depth(text: str, limit: int) -> int:
+    """The nesting depth of the JSON arrays and objects in ``text``, without recursion.
+
+    Brackets inside strings do not count. The scan stops as soon as the depth exceeds
+    ``limit`` and returns that depth, so a hostile text of millions of brackets costs little.
+    """
+    depth = deepest = 0
+    in_string = False
+    escaped = -1
+    for match in _JSON_SYNTAX.finditer(text):
+        position, char = match.start(), match.group()
+        if position == escaped:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                break
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} overflows a float")
+    return value
+
+
+def parse_json(text: str, limit_bytes: int = MAX_JSON_BYTES,
+               limit_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` of untrusted text within limits; ValueError naming the problem otherwise.
+
+    Refuses text longer than ``limit_bytes`` characters, nesting deeper than ``limit_depth``,
+    ``NaN``/``Infinity``, floats that overflow and integers of more than 4300 digits.
+    """
+    if len(text) > limit_bytes:
+        raise ValueError(f"it is {size_text(len(text))} long, more than the "
+                         f"{size_text(limit_bytes)} a model file needs")
+    depth = json_nesting_depth(text, limit_depth)
+    if depth > limit_depth:
+        raise ValueError(f"it nests arrays or objects more than {limit_depth} deep")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(str(error)[:200]) from None
+
+
+class ModelFileReader:
+    """Guarded access to an open HDF5 file (see the module docstring).
+
+    Parameters
+    ----------
+    h5file : h5py.File, open for reading
+    filename : str, the path named in every message
+    """
+
+    def __init__(self, h5file: h5py.File, filename: str):
+        self.file = h5file
+        self.filename = filename
+        self.file_size = os.path.getsize(filename)
+        self._bytes_read = 0
+        self._compressed_bytes_read = 0
+        self._objects_read = 0
+
+    # -- errors ---------------------------------------------------------------------------
+    def error(self, problem: str, fix: str = DAMAGED_FIX) -> ModelFileError:
+        """The ModelFileError ``<file>: <problem>; <fix>`` (to raise)."""
+        return ModelFileError(self.filename, f"{self.filename}: {problem}; {fix}")
+
+    # -- navigation -----------------------------------------------------------------------
+    def member(self, path: str) -> Any:
+        """The group or dataset at ``path`` (``"rbms/rbm_0/W"``), or None when absent.
+
+        Only hard links are followed: a soft link could form a cycle and an external link
+        would open another file, and dlcore writes neither.
+        """
+        item: Any = self.file
+        for part in [part for part in path.split("/") if part]:
+            if not isinstance(item, h5py.Group):
+                return None
+            link = item.get(part, getlink=True)
+            if link is None:
+                return None
+            if not isinstance(link, h5py.HardLink):
+                raise self.error(f"'{item.name.rstrip('/')}/{part}' is a "
+                                 f"{type(link).__name__} (to "
+                                 f"{getattr(link, 'filename', '') or ''}"
+                                 f"{getattr(link, 'path', '')}), which dlcore never writes")
+            item = item[part]
+        return item
+
+    def group(self, path: str, required: bool = True) -> h5py.Group | None:
+        """The group at ``path``; a ModelFileError when it is missing (if ``required``) or is
+        not a group."""
+        item = self.member(path)
+        if item is None:
+            if required:
+                raise self.error(f"group '{path}' is missing")
+            return None
+        if not isinstance(item, h5py.Group):
+            raise self.error(f"'{path}' should be a group; found a {_kind_of(item)}")
+        return item
+
+    # -- datasets -------------------------------------------------------------------------
+    def dataset(self, path: str, shape: tuple, kinds: str = "f",
+                required: bool = True) -> h5py.Dataset | None:
+        """The dataset at ``path`` after checking its declared shape and dtype, unread.
+
+        Parameters
+        ----------
+        path : str
+        shape : tuple of int or None (None accepts any length on that axis)
+        kinds : str, the allowed NumPy dtype kinds (``"f"`` float, ``"iu"`` integer, ``"b"``)
+        required : bool, False returns None for a missing dataset
+        """
+        item = self.member(path)
+        if item is None:
+            if required:
+                raise self.error(f"dataset '{path}' is missing (expected shape "
+                                 f"{shape_text(shape)})")
+            return None
+        if not isinstance(item, h5py.Dataset):
+            raise self.error(f"'{path}' should be a dataset of shape {shape_text(shape)}; "
+                             f"found a {_kind_of(item)}")
+        declared = item.shape
+        if declared is None or len(declared) != len(shape) or any(
+                expected is not None and actual != expected
+                for actual, expected in zip(declared, shape)):
+            raise self.error(f"dataset '{path}' has shape {shape_text(declared or ())}; "
+                             f"expected {shape_text(shape)}")
+        self.check_dtype(item, path, kinds)
+        return item
+
+    def check_dtype(self, dataset: h5py.Dataset, path: str, kinds: str = "biuf") -> None:
+        """Refuse a dataset whose element type is not a number of one of ``kinds``."""
+        dtype = dataset.dtype
+        if dtype.fields is not None or h5py.check_vlen_dtype(dtype) is not None \
+                or h5py.check_string_dtype(dtype) is not None or dtype.kind not in "biuf" \
+                or dtype.itemsize > 8:
+            raise self.error(f"dataset '{path}' holds {_dtype_text(dtype)}; a model file holds "
+                             f"bool, integer and float arrays only")
+        if dtype.kind not in kinds:
+            raise self.error(f"dataset '{path}' has dtype {dtype}; expected "
+                             f"{' or '.join(_KIND_NAMES[kind] for kind in kinds)}")
+
+    def read_array(self, dataset: h5py.Dataset, path: str, finite: bool = True) -> np.ndarray:
+        """Read ``dataset`` once its storage and declared size are known to be sound.
+
+        ``finite``: refuse NaN and infinity in a float array (parameters must be finite).
+        """
+        shape = dataset.shape
+        if shape is None:
+            raise self.error(f"dataset '{path}' has no shape (an empty dataspace)")
+        if len(shape) > MAX_NDIM:
+            raise self.error(f"dataset '{path}' has {len(shape)} dimensions; a model file "
+                             f"uses at most {MAX_NDIM}")
+        self.check_dtype(dataset, path)
+        filters = self._check_storage(dataset, path)
+        n_bytes = math.prod(shape) * dataset.dtype.itemsize
+        if filters:
+            budget = MAX_COMPRESSION_RATIO * self.file_size - self._compressed_bytes_read
+        else:
+            budget = self.file_size - self._bytes_read
+        if n_bytes > budget:
+            raise self.error(f"dataset '{path}' declares shape {shape_text(shape)} of "
+                             f"{dataset.dtype} ({size_text(n_bytes)}), more than this "
+                             f"{size_text(self.file_size)} file can hold")
+        if filters:
+            self._compressed_bytes_read += n_bytes
+        else:
+            self._bytes_read += n_bytes
+        array = np.asarray(dataset[()])
+        if finite and array.dtype.kind == "f":
+            bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+            if bad:
+                raise self.error(f"dataset '{path}' holds {bad} NaN or infinite value"
+                                 f"{'s' if bad > 1 else ''}", DIVERGED_FIX)
+        return array
+
+    def read_dataset(self, path: str, shape: tuple, kinds: str = "f",
+                     finite: bool = True) -> np.ndarray:
+        """:meth:`dataset` then :meth:`read_array`."""
+        return self.read_array(self.dataset(path, shape, kinds), path, finite)
+
+    def _check_storage(self, dataset: h5py.Dataset, path: str) -> list:
+        if dataset.is_virtual:
+            raise self.error(f"dataset '{path}' is a virtual dataset (its data would come "
+                             f"from other files), which dlcore never writes")
+        plist = dataset.id.get_create_plist()
+        if plist.get_external_count():
+            raise self.error(f"dataset '{path}' keeps its data in an external file, which "
+                             f"dlcore never writes")
+        filters = [plist.get_filter(index)[0] for index in range(plist.get_nfilters())]
+        unknown = sorted(set(filters) - BUILTIN_FILTERS)
+        if unknown:
+            raise self.error(f"dataset '{path}' needs the HDF5 filter plugin(s) "
+                             f"{', '.join(map(str, unknown))}, which dlcore does not load")
+        return filters
+
+    # -- attributes -----------------------------------------------------------------------
+    def attribute(self, owner: Any, name: str, where: str, default: Any = ...,
+                  finite: bool = True) -> Any:
+        """A single number or string attribute as a Python value (bool, int, float, str).
+
+        ``default`` is returned when the attribute is absent; without one, its absence is an
+        error. Arrays, compound, complex and empty attributes are refused unread (a 1-element
+        array, as MATLAB writes, counts as a single value); so are NaN and infinity when
+        ``finite``.
+        """
+        label = f"attribute '{name}' of '{where}'"
+        if name not in owner.attrs:
+            if default is ...:
+                raise self.error(f"{label} is missing")
+            return default
+        attribute_id = owner.attrs.get_id(name)
+        dtype = attribute_id.dtype
+        space = attribute_id.get_space()
+        if space.get_simple_extent_type() == h5py.h5s.NULL:
+            raise self.error(f"{label} is empty (no value)")
+        if space.get_simple_extent_npoints() != 1:
+            raise self.error(f"{label} is an array of shape {shape_text(attribute_id.shape)}; "
+                             f"expected a single number or string")
+        is_string = h5py.check_string_dtype(dtype) is not None
+        if not is_string and (dtype.fields is not None or dtype.kind not in "biuf"
+                              or h5py.check_vlen_dtype(dtype) is not None):
+            raise self.error(f"{label} holds {_dtype_text(dtype)}; expected a number or a "
+                             f"string")
+        value = owner.attrs[name]
+        if isinstance(value, np.ndarray):
+            value = value.reshape(())[()]  # e.g. a 1x1 array written by MATLAB's h5writeatt
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")  # fixed-length strings
+        if finite and isinstance(value, float) and not math.isfinite(value):
+            raise self.error(f"{label} is {value}; expected a finite number")
+        if isinstance(value, str) and len(value) > MAX_JSON_BYTES:
+            raise self.error(f"{label} is a string of {size_text(len(value))}, more than a "
+                             f"model file holds")
+        return value
+
+    def json_attribute(self, owner: Any, name: str, where: str, default: Any = ...,
+                       limit_bytes: int = MAX_JSON_BYTES,
+                       limit_depth: int = MAX_JSON_DEPTH) -> Any:
+        """A string attribute holding JSON, parsed within the limits (see :func:`parse_json`)."""
+        text = self.attribute(owner, name, where, default=default)
+        if text is default and default is not ...:
+            return default
+        label = f"the '{name}' attribute" + ("" if where == "/" else f" of '{where}'")
+        if not isinstance(text, str):
+            raise self.error(f"{label} should be a JSON string; found "
+                             f"{type(text).__name__} {text!r:.60}")
+        try:
+            return parse_json(text, limit_bytes, limit_depth)
+        except ValueError as error:
+            raise self.error(f"{label} is not valid JSON: {error}") from None
+
+    # -- whole trees ----------------------------------------------------------------------
+    def read_tree(self, group: h5py.Group, where: str = "", skip: frozenset = frozenset(),
+                  depth: int = 0, finite: bool = True) -> dict:
+        """A group as a nested dict: attributes as Python scalars, datasets as arrays (each
+        through :meth:`read_array`), groups as dicts; ``skip`` names members and attributes
+        to leave out; ``finite`` refuses NaN and infinity in float arrays and attributes."""
+        if depth > MAX_GROUP_DEPTH:
+            raise self.error(f"groups nest more than {MAX_GROUP_DEPTH} deep at '{where}' "
+                             f"(a link cycle?)")
+        label = where or "/"
+        if len(group.attrs) > MAX_ATTRIBUTES:
+            raise self.error(f"'{label}' has {len(group.attrs)} attributes, more than a model "
+                             f"file holds ({MAX_ATTRIBUTES})")
+        contents: dict[str, Any] = {}
+        for name in group.attrs:
+            if name not in skip:
+                contents[name] = self.attribute(group, name, label, finite=finite)
+        for name in group:
+            if name in skip:
+                continue
+            path = f"{where}/{name}" if where else name
+            item = self.member(path)
+            self._objects_read += 1
+            if self._objects_read > MAX_OBJECTS:
+                raise self.error(f"the file holds more than {MAX_OBJECTS} groups and datasets "
+                                 f"(a link cycle?)")
+            if isinstance(item, h5py.Group):
+                contents[name] = self.read_tree(item, path, depth=depth + 1, finite=finite)
+            elif isinstance(item, h5py.Dataset):
+                contents[name] = self.read_array(item, path, finite)
+            else:
+                raise self.error(f"'{path}' is a {_kind_of(item)}, which dlcore never writes")
+        return contents
+
+
+_KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool"}
+
+
+def _kind_of(item: Any) -> str:
+    if isinstance(item, h5py.Dataset):
+        return f"dataset of shape {shape_text(item.shape or ())}"
+    if isinstance(item, h5py.Group):
+        return "group"
+    return type(item).__name__
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    if dtype.fields is not None:
+        return "a compound type"
+    if h5py.check_string_dtype(dtype) is not None:
+        return "strings"
+    if h5py.check_vlen_dtype(dtype) is not None:
+        return "variable-length sequences"
+    if dtype.kind == "c":
+        return "complex numbers"
+    return f"dtype {dtype}"

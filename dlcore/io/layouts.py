@@ -1,0 +1,355 @@
+"""What dlcore's own model classes expect in a file, checked before anything is read or built.
+
+For each class this module knows (``BernoulliRBM``, ``GaussianBernoulliRBM``, ``DBN``,
+``Sequential``) a *layout check* validates the type and range of every hyperparameter the loader
+relies on (integers are integers in range, names come from allow-lists, lists have bounded
+length) and then checks the declared shape and dtype of every dataset against the shape those
+hyperparameters imply, without reading a byte of array data. Only then does
+:func:`dlcore.io.hdf5.load` read the arrays and build the model, so a file cannot make dlcore
+allocate more than its own configuration and contents justify.
+
+The knowledge of the layouts stays here, beside the reader, rather than in the model classes;
+docs/hdf5-format.md describes the same layouts for readers.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from dlcore.io.guarded import ModelFileReader
+
+#: The largest size (units, filters, visible units, ...) a hyperparameter may give.
+MAX_SIZE = 2**31 - 1
+#: Counters (updates, epochs, sample calls) stay below this.
+MAX_COUNTER = 2**62
+#: The most layers (of a network) or RBMs (of a DBN) a file may describe.
+MAX_LAYERS = 512
+#: A per-sample input or activation may have at most this many elements (a 4096x4096 RGB image
+#: has 50 million); more would make predict allocate without bound.
+MAX_SAMPLE_ELEMENTS = 2**26
+#: Network layer classes a file may name (the public layers of dlcore.layers).
+BACKENDS = ("auto", "cpu", "cuda", "reference")
+CONFIG_FIX = "the hyperparameters were edited or damaged: save the model again"
+
+
+class ConfigChecker:
+    """Type and range checks of one JSON hyperparameter object, with messages that name it.
+
+    Parameters
+    ----------
+    reader : the file's ModelFileReader (for the messages)
+    config : the parsed JSON object
+    label : how messages name it, e.g. ``"hyperparameters"``
+    """
+
+    def __init__(self, reader: ModelFileReader, config: Any, label: str):
+        self.reader, self.label = reader, label
+        if not isinstance(config, dict):
+            raise self.fail(f"should be a JSON object; found {type(config).__name__}")
+        self.config = config
+
+    def fail(self, problem: str):
+        return self.reader.error(f"{self.label} {problem}", CONFIG_FIX)
+
+    def require(self, key: str) -> Any:
+        if key not in self.config:
+            raise self.fail(f"lack '{key}'")
+        return self.config[key]
+
+    def integer(self, key: str, low: int = 0, high: int = MAX_SIZE,
+                required: bool = False) -> int | None:
+        """An int in [low, high] (bools refused), or None when absent and not required."""
+        if key not in self.config and not required:
+            return None
+        value = self.require(key)
+        return self.integer_value(value, f"'{key}'", low, high)
+
+    def integer_value(self, value: Any, what: str, low: int = 0, high: int = MAX_SIZE) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                or not low <= value <= high:
+            raise self.fail(f"give {what} = {value!r:.60}; expected an integer in "
+                            f"[{low}, {high}]")
+        return int(value)
+
+    def boolean(self, key: str, allow_none: bool = False) -> None:
+        value = self.config.get(key, False)
+        if not isinstance(value, bool) and not (allow_none and value is None):
+            raise self.fail(f"give '{key}' = {value!r:.60}; expected true or false"
+                            + (" or null" if allow_none else ""))
+
+    def choice(self, key: str, choices: tuple, allow_none: bool = False) -> Any:
+        value = self.config.get(key)
+        if key not in self.config or (allow_none and value is None):
+            return value
+        if not isinstance(value, str) or value.lower() not in choices:
+            raise self.fail(f"give '{key}' = {value!r:.60}; expected one of "
+                            f"{', '.join(choices)}")
+        return value.lower()
+
+    def string(self, key: str, max_length: int = 256, allow_none: bool = True) -> None:
+        value = self.config.get(key)
+        if value is None and allow_none:
+            return
+        if not isinstance(value, str) or len(value) > max_length:
+            raise self.fail(f"give '{key}' = {value!r:.60}; expected a string of at most "
+                            f"{max_length} characters")
+
+    def seed(self, key: str = "seed") -> None:
+        """None, an int in [0, 2**64), or that int as decimal text."""
+        value = self.config.get(key)
+        if value is None:
+            return
+        if isinstance(value, str):
+            if not (value.isascii() and value.isdigit() and len(value) <= 20):
+                raise self.fail(f"give '{key}' = {value!r:.60}; expected a non-negative "
+                                f"integer")
+            value = int(value)
+        self.integer_value(value, f"'{key}'", 0, 2**64 - 1)
+
+
+def check_counters(reader: ModelFileReader, group_path: str, seed: str = "seed",
+                   counters: tuple = ()) -> None:
+    """The attributes of a ``training`` group: the seed (decimal text or an int below 2**64)
+    and non-negative counters."""
+    group = reader.group(group_path)
+    value = reader.attribute(group, seed, group_path)
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 20 and int(text) < 2**64):
+        raise reader.error(f"attribute '{seed}' of '{group_path}' is {value!r:.60}; expected "
+                           f"a non-negative integer below 2**64 as decimal text")
+    for name in counters:
+        count = reader.attribute(group, name, group_path)
+        if isinstance(count, bool) or not isinstance(count, int) or \
+                not 0 <= count < MAX_COUNTER:
+            raise reader.error(f"attribute '{name}' of '{group_path}' is {count!r:.60}; "
+                               f"expected a non-negative integer")
+
+
+# --------------------------------------------------------------------------------------------
+# RBMs
+# --------------------------------------------------------------------------------------------
+RBM_COUNTERS = ("n_updates", "epochs_done", "sample_calls")
+RBM_TRAINING_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidden_bias",
+                       "sparsity_mean")
+
+
+def check_rbm(reader: ModelFileReader, config: Any, gaussian: bool, prefix: str = "",
+              label: str = "the hyperparameters", n_visible: int | None = None,
+              n_hidden: int | None = None) -> None:
+    """A BernoulliRBM's or GaussianBernoulliRBM's hyperparameters and declared arrays.
+
+    ``prefix`` is the group holding the RBM (``"rbms/rbm_0/"`` inside a DBN); ``n_visible`` and
+    ``n_hidden``, when given, are the sizes the enclosing model implies.
+    """
+    checker = ConfigChecker(reader, config, label)
+    hidden = checker.integer("n_hidden", low=1, required=True)
+    if n_hidden is not None and hidden != n_hidden:
+        raise checker.fail(f"give n_hidden = {hidden}; the DBN's layers imply {n_hidden}")
+    batch_size = checker.integer("batch_size", low=1, required=True)
+    for key in ("cd_k",):
+        checker.integer(key, low=1)
+    for key in ("epochs", "n_labels"):
+        checker.integer(key)
+    for key in ("persistent", "verbose", "learn_sigma"):
+        checker.boolean(key)
+    checker.boolean("sample_visible", allow_none=gaussian)
+    checker.choice("backend", BACKENDS)
+    checker.seed()
+    W = reader.dataset(f"{prefix}W", (n_visible, hidden))
+    visible = W.shape[0]
+    if visible < 1:
+        raise reader.error(f"dataset '{prefix}W' has shape {W.shape}; it needs at least one "
+                           f"visible unit")
+    n_labels = config.get("n_labels", 0)
+    if n_labels >= visible:
+        raise checker.fail(f"give n_labels = {n_labels} for an RBM of {visible} visible units")
+    expected = {"visible_bias": (visible,), "hidden_bias": (hidden,),
+                "training/velocity_W": (visible, hidden),
+                "training/velocity_visible_bias": (visible,),
+                "training/velocity_hidden_bias": (hidden,),
+                "training/sparsity_mean": (hidden,)}
+    if gaussian:
+        expected.update({"visible_sigma": (visible,), "training/velocity_log_sigma": (visible,)})
+    for path, shape in expected.items():
+        reader.dataset(prefix + path, shape)
+    reader.dataset(f"{prefix}training/persistent_chain", (batch_size, hidden), required=False)
+    check_counters(reader, f"{prefix}training", counters=RBM_COUNTERS)
+    if gaussian:
+        sigma = reader.read_dataset(f"{prefix}visible_sigma", (visible,))
+        if not (sigma > 0).all():
+            raise reader.error(f"dataset '{prefix}visible_sigma' holds values <= 0; a standard "
+                               f"deviation is positive")
+
+
+def check_bernoulli_rbm(reader: ModelFileReader, config: Any) -> None:
+    check_rbm(reader, config, gaussian=False)
+
+
+def check_gaussian_rbm(reader: ModelFileReader, config: Any) -> None:
+    check_rbm(reader, config, gaussian=True)
+
+
+# --------------------------------------------------------------------------------------------
+# DBN
+# --------------------------------------------------------------------------------------------
+DBN_COUNTERS = ("sample_calls", "up_down_updates", "up_down_epochs_done")
+
+
+def check_dbn(reader: ModelFileReader, config: Any) -> None:
+    """The DBN's hyperparameters, then each RBM's group against ``layers``."""
+    checker = ConfigChecker(reader, config, "the hyperparameters")
+    layers = checker.require("layers")
+    if not isinstance(layers, list) or not 2 <= len(layers) <= MAX_LAYERS + 1:
+        raise checker.fail(f"give layers = {layers!r:.60}; expected a list of 2 to "
+                           f"{MAX_LAYERS + 1} sizes")
+    sizes = [checker.integer_value(size, "an entry of 'layers'", 1) for size in layers]
+    n_labels = checker.integer("n_labels") or 0
+    for key in ("up_down_epochs", "up_down_gibbs_steps", "up_down_batch_size"):
+        checker.integer(key)
+    checker.boolean("verbose")
+    visible = checker.choice("visible", ("bernoulli", "gaussian")) or "bernoulli"
+    checker.choice("propagate", ("mean", "sample"))
+    checker.choice("backend", BACKENDS)
+    checker.seed()
+    n_rbms = len(sizes) - 1
+    reader.group("rbms")
+    for index in range(n_rbms):
+        path = f"rbms/rbm_{index}"
+        group = reader.group(path)
+        expected_class = ("GaussianBernoulliRBM" if index == 0 and visible == "gaussian"
+                          else "BernoulliRBM")
+        class_name = reader.attribute(group, "model_class", path)
+        if class_name != expected_class:
+            raise reader.error(f"attribute 'model_class' of '{path}' is {class_name!r:.60}; "
+                               f"expected {expected_class!r}")
+        inner = reader.json_attribute(group, "hyperparameters", path)
+        labelled_top = n_labels and index == n_rbms - 1
+        check_rbm(reader, inner, gaussian=expected_class == "GaussianBernoulliRBM",
+                  prefix=f"{path}/", label=f"the hyperparameters of '{path}'",
+                  n_visible=sizes[index] + (n_labels if labelled_top else 0),
+                  n_hidden=sizes[index + 1])
+    if reader.group("generative", required=False) is not None:
+        for index in range(n_rbms - 1):
+            reader.dataset(f"generative/layer_{index}/W", (sizes[index], sizes[index + 1]))
+            reader.dataset(f"generative/layer_{index}/visible_bias", (sizes[index],))
+    check_counters(reader, "training", counters=DBN_COUNTERS)
+
+
+# --------------------------------------------------------------------------------------------
+# Sequential networks
+# --------------------------------------------------------------------------------------------
+NETWORK_COUNTERS = ("epochs_done", "n_updates")
+
+
+def check_sequential(reader: ModelFileReader, config: Any) -> None:
+    """The architecture (layer classes from dlcore's registry only), the per-sample shapes it
+    implies, and every kernel, bias and optimiser slot against them."""
+    from dlcore.layers.base import LAYER_CLASSES
+    from dlcore.optimizers import OPTIMIZERS
+
+    checker = ConfigChecker(reader, config, "the hyperparameters")
+    checker.string("name")
+    checker.choice("backend", BACKENDS)
+    checker.seed()
+    input_shape = checker.require("input_shape")
+    if not isinstance(input_shape, list) or not 1 <= len(input_shape) <= 4:
+        raise checker.fail(f"give input_shape = {input_shape!r:.60}; expected a list of 1 to "
+                           f"4 sizes")
+    shape = tuple(checker.integer_value(size, "an entry of 'input_shape'", 1)
+                  for size in input_shape)
+    _check_sample_size(checker, shape, "the input")
+    entries = checker.require("layers")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
+        raise checker.fail(f"give layers = {entries!r:.60}; expected a list of 1 to "
+                           f"{MAX_LAYERS} layers")
+    public_layers = {name: cls for name, cls in LAYER_CLASSES.items()
+                     if not name.startswith("_") and name != "WeightedLayer"}
+    expected: dict[str, tuple] = {}
+    for index, entry in enumerate(entries):
+        where = f"layer {index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
+                               f"{{'class_name': ..., 'config': {{...}}}}")
+        class_name = entry.get("class_name")
+        if class_name not in public_layers:
+            raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
+                               f"(dlcore has {', '.join(sorted(public_layers))})")
+        try:
+            layer = public_layers[class_name].from_config(dict(entry["config"]))
+            output = tuple(layer.compute_output_shape(shape))
+        except (ValueError, TypeError, KeyError, ArithmeticError) as error:
+            raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
+                               f"{str(error)[:200]}") from None
+        _check_sample_size(checker, output, f"the output of {where}")
+        for weight, weight_shape in _weight_shapes(layer, shape).items():
+            expected[f"layers/{layer.name}/{weight}"] = weight_shape
+        shape = output
+    compiled = config.get("compile")
+    if compiled is not None:
+        compile_checker = ConfigChecker(reader, compiled, "the hyperparameters' 'compile'")
+        optimizer = compiled.get("optimizer")
+        name = optimizer.get("class_name") if isinstance(optimizer, dict) else optimizer
+        if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
+            raise compile_checker.fail(f"name the optimizer {name!r:.60}; expected one of "
+                                       f"{', '.join(OPTIMIZERS)}")
+        if isinstance(optimizer, dict) and not isinstance(optimizer.get("config", {}), dict):
+            raise compile_checker.fail("give an optimizer 'config' that is not a JSON object")
+        metrics = compiled.get("metrics") or []
+        if not isinstance(metrics, list) or len(metrics) > 8 or \
+                not all(isinstance(metric, str) for metric in metrics):
+            raise compile_checker.fail(f"give metrics = {metrics!r:.60}; expected a short "
+                                       f"list of names")
+    for path, weight_shape in expected.items():
+        reader.dataset(path, weight_shape)
+    _check_optimizer_slots(reader, expected)
+    check_counters(reader, "training", counters=NETWORK_COUNTERS)
+
+
+def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
+    elements = 1
+    for size in shape:
+        elements *= size
+    if elements > MAX_SAMPLE_ELEMENTS:
+        raise checker.fail(f"make {what} {shape} per sample ({elements} values), more than "
+                           f"{MAX_SAMPLE_ELEMENTS}")
+
+
+def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
+    """name -> shape of the parameters of ``layer`` for per-sample inputs of ``input_shape``."""
+    from dlcore.layers import Conv2D, Dense
+    names = tuple(getattr(layer, "weight_names", ()))
+    if isinstance(layer, Dense):
+        shapes = {"kernel": (input_shape[0], layer.units), "bias": (layer.units,)}
+    elif isinstance(layer, Conv2D):
+        kernel_height, kernel_width = layer.kernel_size
+        shapes = {"kernel": (layer.filters, input_shape[0], kernel_height, kernel_width),
+                  "bias": (layer.filters,)}
+    else:
+        shapes = {}
+    return {name: shapes[name] for name in names if name in shapes}
+
+
+def _check_optimizer_slots(reader: ModelFileReader, weights: dict[str, tuple]) -> None:
+    """Every ``training/optimizer/slots/<layer>/<weight>/<slot>`` has its weight's shape."""
+    slots = reader.group("training/optimizer/slots", required=False)
+    if slots is None:
+        return
+    for layer_name in slots:
+        for weight_name in reader.group(f"training/optimizer/slots/{layer_name}"):
+            weight = f"layers/{layer_name}/{weight_name}"
+            slot_group = f"training/optimizer/slots/{layer_name}/{weight_name}"
+            if weight not in weights:
+                raise reader.error(f"group '{slot_group}' holds optimiser state of a weight "
+                                   f"the network does not have")
+            for slot in reader.group(slot_group):
+                reader.dataset(f"{slot_group}/{slot}", weights[weight])
+
+
+#: model class name -> its layout check, run before the arrays are read.
+LAYOUT_CHECKS: dict[str, Callable[[ModelFileReader, Any], None]] = {
+    "BernoulliRBM": check_bernoulli_rbm,
+    "GaussianBernoulliRBM": check_gaussian_rbm,
+    "DBN": check_dbn,
+    "Sequential": check_sequential,
+}

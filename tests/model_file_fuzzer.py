@@ -1,0 +1,636 @@
+"""A structured fuzzer of dlcore model files: damaged and hostile copies of real saved models.
+
+It saves four small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN and LeNet-5, each
+trained a little on random data), then writes ``--files`` copies, each changed by one to three
+mutations drawn with a seeded NumPy generator: datasets deleted, mis-shaped, mis-typed (int,
+string, compound, complex) or holding NaN/inf; hyperparameter JSON truncated, deeply nested, with
+wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
+shapes (chunked, with no data written, so the file stays small); groups replaced by datasets and
+datasets by groups; attributes removed or of another type; ``format_version`` changed; soft,
+external and cyclic links.
+
+Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
+(``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
+
+- ``refused-clearly``: a ``ModelFileError`` whose message is one line naming the file;
+
+(``dlcore.io.describe``, what ``dlcore info`` prints, runs on every file first: it must give a
+summary or the same kind of one-line refusal, and any other exception it raises counts as an
+internal exception.)
+- ``loaded-and-works``: the model holds only finite float arrays and ``transform`` (RBM, DBN) or
+  ``predict`` (networks) runs and returns finite numbers;
+- ``refused-unclearly``: a ``ModelFileError`` of several lines or without the file name;
+- ``internal-exception``: any other exception (counted by type);
+- ``non-finite-load``: loaded, but with a NaN or infinite parameter;
+- ``loaded-but-broken``: loaded, but using the model raised or gave non-finite numbers;
+- ``hang``: the load did not finish in time; ``crash``: the worker died (e.g. out of memory).
+
+Usage::
+
+    python tests/model_file_fuzzer.py --files 1000 --seed 0
+
+The exit status is 0 when every file was refused clearly or loaded and works, 1 otherwise.
+``run_fuzz`` is what tests/test_io_fuzz.py calls for its quick run.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+GOOD_OUTCOMES = ("refused-clearly", "loaded-and-works")
+BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
+                "loaded-but-broken", "hang", "crash")
+DEFAULT_MEMORY_LIMIT = 4 * 2**30
+DEFAULT_TIMEOUT = 20.0
+BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5")
+HOSTILE_NAMES = ("os.system", "__import__", "builtins.eval", "subprocess.Popen",
+                 "dlcore.io.hdf5.save", "BernoulliRBM; import os", "../../etc/passwd", "",
+                 "Sequential.__init__", "__class__")
+
+
+# --------------------------------------------------------------------------------------------
+# The base files
+# --------------------------------------------------------------------------------------------
+def save_base_models(folder):
+    """Train four tiny models and save them in ``folder``; returns name -> path."""
+    import dlcore
+    from dlcore.models import lenet5
+
+    data = np.random.default_rng(0)
+    binary = (data.random((24, 6)) < 0.5).astype(np.float32)
+    models = {
+        "bernoulli_rbm": dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8, persistent=True,
+                                             backend="reference").fit(binary),
+        "gaussian_rbm": dlcore.GaussianBernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
+                                                    learn_sigma=True, backend="reference")
+        .fit(data.normal(size=(24, 6)).astype(np.float32)),
+        "dbn": dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=8, up_down_epochs=1,
+                          up_down_batch_size=8, backend="reference").fit(binary),
+    }
+    network = lenet5(backend="reference")
+    network.compile("cross_entropy", "sgd", ["accuracy"])
+    images = data.random((4, 1, 28, 28)).astype(np.float32)
+    network.fit(images, np.arange(4) % 10, epochs=1, batch_size=4, verbose=0)
+    models["lenet5"] = network
+    paths = {}
+    for name, model in models.items():
+        paths[name] = os.path.join(folder, f"{name}.h5")
+        dlcore.save(model, paths[name])
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Mutations: each takes (h5file, rng) and returns a short description
+# --------------------------------------------------------------------------------------------
+def _objects(h5file, kind):
+    found = []
+    h5file.visititems(lambda path, item: found.append(path) if isinstance(item, kind) else None)
+    return found
+
+
+def _datasets(h5file):
+    import h5py
+    return _objects(h5file, h5py.Dataset)
+
+
+def _small_datasets(h5file):
+    """Datasets that a mutation may read (not the TiB ones an earlier mutation declared)."""
+    return [path for path in _datasets(h5file) if (h5file[path].size or 0) <= 1_000_000]
+
+
+def _groups(h5file):
+    import h5py
+    return _objects(h5file, h5py.Group)
+
+
+def _attribute_owners(h5file):
+    return [path for path in ["/"] + _datasets(h5file) + _groups(h5file)
+            if len(h5file[path].attrs)]
+
+
+def _choose(rng, items):
+    return items[int(rng.integers(len(items)))] if items else None
+
+
+def delete_dataset(h5file, rng):
+    path = _choose(rng, _datasets(h5file))
+    if path:
+        del h5file[path]
+    return f"delete dataset {path}"
+
+
+def delete_group(h5file, rng):
+    path = _choose(rng, _groups(h5file))
+    if path:
+        del h5file[path]
+    return f"delete group {path}"
+
+
+def reshape_dataset(h5file, rng):
+    path = _choose(rng, _small_datasets(h5file))
+    if not path:
+        return "reshape: no dataset"
+    dataset = h5file[path]
+    shape, dtype = list(dataset.shape), dataset.dtype
+    choice = int(rng.integers(4))
+    if choice == 0 and shape:
+        axis = int(rng.integers(len(shape)))
+        shape[axis] = max(0, shape[axis] + int(rng.choice([-1, 1, 5])))
+    elif choice == 1:
+        shape.append(int(rng.integers(1, 4)))
+    elif choice == 2 and shape:
+        shape.pop()
+    else:
+        shape = [0] * len(shape) if shape else [0]
+    del h5file[path]
+    h5file.create_dataset(path, data=np.ones(shape, dtype=dtype))
+    return f"reshape {path} to {tuple(shape)}"
+
+
+def retype_dataset(h5file, rng):
+    import h5py
+    path = _choose(rng, _small_datasets(h5file))
+    if not path:
+        return "retype: no dataset"
+    shape = h5file[path].shape
+    kind = _choose(rng, ["int", "string", "compound", "complex", "bool", "float16", "uint8"])
+    del h5file[path]
+    if kind == "int":
+        data = np.full(shape, 7, np.int64)
+    elif kind == "string":
+        data = np.full(shape, "x", dtype=object)
+        h5file.create_dataset(path, data=data, dtype=h5py.string_dtype())
+        return f"retype {path} to string"
+    elif kind == "compound":
+        data = np.zeros(shape, dtype=[("a", "f4"), ("b", "i4")])
+    elif kind == "complex":
+        data = np.full(shape, 1 + 2j, np.complex64)
+    elif kind == "bool":
+        data = np.ones(shape, bool)
+    elif kind == "float16":
+        data = np.ones(shape, np.float16)
+    else:
+        data = np.ones(shape, np.uint8)
+    h5file.create_dataset(path, data=data)
+    return f"retype {path} to {kind}"
+
+
+def non_finite_dataset(h5file, rng):
+    paths = [p for p in _small_datasets(h5file) if h5file[p].dtype.kind == "f" and h5file[p].size]
+    path = _choose(rng, paths)
+    if not path:
+        return "non-finite: no float dataset"
+    dataset = h5file[path]
+    values = dataset[()]
+    flat = values.reshape(-1)
+    count = 1 if rng.random() < 0.7 else flat.size
+    where = rng.choice(flat.size, size=count, replace=False)
+    flat[where] = _choose(rng, [np.nan, np.inf, -np.inf])
+    dataset[...] = values
+    return f"non-finite values in {path}"
+
+
+def huge_dataset(h5file, rng):
+    path = _choose(rng, _small_datasets(h5file))
+    if not path:
+        return "huge: no dataset"
+    shape = list(h5file[path].shape) or [1]
+    dtype = h5file[path].dtype if h5file[path].dtype.kind in "biuf" else np.float32
+    if rng.random() < 0.5:
+        shape[0] = 2**40 // max(1, int(np.prod(shape[1:])))  # the other axes still match
+    else:
+        shape = [2**20] * max(2, len(shape))
+    del h5file[path]
+    # Chunked with no chunk written: the file stays small, the declared size is TiB.
+    h5file.create_dataset(path, shape=tuple(shape), maxshape=tuple(None for _ in shape),
+                          chunks=tuple(1 for _ in shape), dtype=dtype)
+    return f"huge declared shape {tuple(shape)} for {path}"
+
+
+def group_to_dataset(h5file, rng):
+    path = _choose(rng, _groups(h5file))
+    if not path:
+        return "group-to-dataset: no group"
+    del h5file[path]
+    h5file[path] = np.zeros(3, np.float32)
+    return f"group {path} replaced by a dataset"
+
+
+def dataset_to_group(h5file, rng):
+    path = _choose(rng, _datasets(h5file))
+    if not path:
+        return "dataset-to-group: no dataset"
+    del h5file[path]
+    group = h5file.create_group(path)
+    group["inner"] = np.zeros(2, np.float32)
+    return f"dataset {path} replaced by a group"
+
+
+def add_links(h5file, rng):
+    import h5py
+    group = h5file[_choose(rng, ["/"] + _groups(h5file))]
+    choice = int(rng.integers(4))
+    if choice == 0:
+        group["loop"] = h5py.SoftLink("/")
+        return f"soft link {group.name}/loop -> /"
+    if choice == 1:
+        group["outside"] = h5py.ExternalLink("/etc/passwd", "/")
+        return f"external link in {group.name}"
+    if choice == 2:
+        group["dangling"] = h5py.SoftLink("/no/such/object")
+        return f"dangling soft link in {group.name}"
+    group["cycle"] = h5file["/"]  # a hard link to the root: a cycle in the group graph
+    return f"hard-link cycle in {group.name}"
+
+
+def remove_attribute(h5file, rng):
+    owner = h5file[_choose(rng, _attribute_owners(h5file)) or "/"]
+    name = _choose(rng, list(owner.attrs))
+    if name is None:
+        return "remove attribute: none"
+    del owner.attrs[name]
+    return f"remove attribute {name} of {owner.name}"
+
+
+def _other_value(rng):
+    choice = int(rng.integers(12))
+    values = [
+        lambda: "not a number", lambda: np.int64(-5), lambda: np.int64(2**62),
+        lambda: np.float64(np.nan), lambda: np.float64(np.inf), lambda: np.float64(1.5),
+        lambda: np.arange(10_000, dtype=np.float64), lambda: np.bool_(True),
+        lambda: np.uint64(2**64 - 1), lambda: np.array([1, 2, 3], np.int32),
+        lambda: np.zeros((), dtype=[("a", "f4"), ("b", "i4")]), lambda: np.complex128(1j)]
+    return values[choice]()
+
+
+def swap_attribute_type(h5file, rng):
+    owner = h5file[_choose(rng, _attribute_owners(h5file)) or "/"]
+    name = _choose(rng, list(owner.attrs))
+    if name is None:
+        return "swap attribute: none"
+    value = _other_value(rng)
+    del owner.attrs[name]
+    owner.attrs[name] = value
+    return f"attribute {name} of {owner.name} set to {type(value).__name__}"
+
+
+def change_format_version(h5file, rng):
+    value = _choose(rng, [np.int64(0), np.int64(-1), np.int64(2), np.int64(2**40), "1",
+                          np.float64(1.0), np.array([1, 1]), np.bool_(True), np.uint64(1)])
+    h5file.attrs["format_version"] = value
+    return f"format_version set to {value!r}"
+
+
+def hostile_model_class(h5file, rng):
+    name = _choose(rng, HOSTILE_NAMES)
+    h5file.attrs["model_class"] = name
+    return f"model_class set to {name!r}"
+
+
+# -- the hyperparameter JSON --------------------------------------------------------------
+def _json_attribute_owners(h5file):
+    owners = []
+    for path in _attribute_owners(h5file):
+        for name, value in h5file[path].attrs.items():
+            if isinstance(value, str) and value[:1] in "{[":
+                owners.append((path, name))
+    return owners
+
+
+def truncate_json(h5file, rng):
+    path, name = _choose(rng, _json_attribute_owners(h5file))
+    text = h5file[path].attrs[name]
+    cut = int(rng.integers(len(text)))
+    h5file[path].attrs[name] = text[:cut]
+    return f"JSON {path}@{name} cut at {cut}"
+
+
+def nest_json(h5file, rng):
+    path, name = _choose(rng, _json_attribute_owners(h5file))
+    depth = int(_choose(rng, [100, 1_000, 50_000, 200_000]))
+    nested = "[" * depth + "]" * depth if rng.random() < 0.5 else '{"a":' * depth + "1" + "}" * depth
+    value = json.loads(h5file[path].attrs[name]) if rng.random() < 0.7 else None
+    if isinstance(value, dict) and value:
+        key = _choose(rng, sorted(value))
+        value[key] = "__NESTED__"
+        text = json.dumps(value).replace('"__NESTED__"', nested)
+    else:
+        text = nested
+    h5file[path].attrs[name] = text
+    return f"JSON {path}@{name} nested {depth} deep"
+
+
+def _wrong_value(rng):
+    return _choose(rng, [-1, 0, 10**30, -(10**30), 2**63, 1.5, -0.5, "text", "", None, True,
+                         [], [1, 2], {}, {"a": 1}, 1e308, "NaN", list(range(10_000)),
+                         "x" * 100_000, 2**40, [2**40, 2**40]])
+
+
+def _json_paths(value, prefix=()):
+    """Every (path of keys/indexes) inside a parsed JSON value."""
+    paths = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += _json_paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            paths += _json_paths(item, prefix + (index,))
+    return paths
+
+
+def _set_json(value, path, new):
+    if not path:
+        return new
+    target = value
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return value
+
+
+def wrong_json_type(h5file, rng):
+    path, name = _choose(rng, _json_attribute_owners(h5file))
+    value = json.loads(h5file[path].attrs[name])
+    where = _choose(rng, _json_paths(value)[1:] or [()])
+    new = _wrong_value(rng)
+    h5file[path].attrs[name] = json.dumps(_set_json(value, where, new))
+    return f"JSON {path}@{name} at {where} set to {str(new)[:30]!r}"
+
+
+def hostile_json_name(h5file, rng):
+    """A hostile name wherever the JSON names a class, activation, loss or optimiser."""
+    path, name = _choose(rng, _json_attribute_owners(h5file))
+    value = json.loads(h5file[path].attrs[name])
+    named = [where for where in _json_paths(value)
+             if where and isinstance(where[-1], str)
+             and where[-1] in ("class_name", "activation", "loss", "backend", "visible",
+                               "propagate", "padding", "kernel_initializer", "name",
+                               "model_class", "optimizer", "kernel_regularizer")]
+    where = _choose(rng, named)
+    hostile = _choose(rng, HOSTILE_NAMES)
+    if where is None:
+        where = ("class_name",)
+        if isinstance(value, dict):
+            value["class_name"] = hostile
+    else:
+        value = _set_json(value, where, hostile)
+    h5file[path].attrs[name] = json.dumps(value)
+    return f"JSON {path}@{name} at {where} set to {hostile!r}"
+
+
+def huge_json(h5file, rng):
+    path, name = _choose(rng, _json_attribute_owners(h5file))
+    h5file[path].attrs[name] = json.dumps({"n_hidden": 3, "padding": "x" * (9 * 2**20)})
+    return f"JSON {path}@{name} of 9 MiB"
+
+
+MUTATIONS = [
+    (delete_dataset, 8), (delete_group, 3), (reshape_dataset, 8), (retype_dataset, 8),
+    (non_finite_dataset, 8), (huge_dataset, 8), (group_to_dataset, 4), (dataset_to_group, 4),
+    (add_links, 3), (remove_attribute, 6), (swap_attribute_type, 8),
+    (change_format_version, 3), (hostile_model_class, 3), (truncate_json, 5), (nest_json, 4),
+    (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1),
+]
+
+
+def make_fuzzed_files(base_paths, folder, n_files, seed):
+    """Write ``n_files`` mutated copies into ``folder``; returns [(path, base, description)]."""
+    import h5py
+    rng = np.random.default_rng(seed)
+    functions = [function for function, _ in MUTATIONS]
+    weights = np.array([weight for _, weight in MUTATIONS], dtype=np.float64)
+    weights /= weights.sum()
+    files = []
+    for index in range(n_files):
+        base = BASE_NAMES[index % len(BASE_NAMES)]
+        path = os.path.join(folder, f"fuzz_{index:05d}_{base}.h5")
+        shutil.copyfile(base_paths[base], path)
+        descriptions = []
+        with h5py.File(path, "r+") as h5file:
+            for _ in range(int(rng.integers(1, 4))):
+                function = functions[int(rng.choice(len(functions), p=weights))]
+                try:
+                    descriptions.append(function(h5file, rng))
+                except (Exception, RecursionError) as error:  # noqa: BLE001
+                    # A mutation that does not apply to this file (e.g. its target was deleted
+                    # by the previous one): the file is still a valid test case.
+                    descriptions.append(f"{function.__name__} skipped ({type(error).__name__})")
+        files.append((path, base, "; ".join(descriptions)))
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# The worker: loads files under limits and reports one JSON line per file
+# --------------------------------------------------------------------------------------------
+def _float_arrays(value):
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _float_arrays(item)
+
+
+def _use(model):
+    """Run the model once on a small input; returns its output."""
+    import dlcore
+    if isinstance(model, dlcore.Sequential):
+        x = np.random.default_rng(1).random((2,) + tuple(model.input_shape)).astype(np.float32)
+        return model.predict(x)
+    n_visible = model.n_features_in_
+    x = (np.random.default_rng(1).random((3, n_visible)) < 0.5).astype(np.float32)
+    return model.transform(x)
+
+
+def classify(path, load, model_file_error, describe=None):
+    """The outcome of loading ``path`` (and of ``describe(path)``, what ``dlcore info``
+    prints, when given): (outcome, detail)."""
+    if describe is not None:
+        try:
+            describe(path)
+        except model_file_error as error:
+            if "\n" in str(error) or path not in str(error):
+                return "refused-unclearly", f"describe: {str(error)[:300]}"
+        except Exception as error:  # noqa: BLE001
+            return "internal-exception", (f"{type(error).__name__}: describe: "
+                                          f"{str(error)[:300]}")
+    try:
+        model = load(path)
+    except model_file_error as error:
+        message = str(error)
+        if "\n" in message or path not in message:
+            return "refused-unclearly", message[:300]
+        return "refused-clearly", message[:300]
+    except Exception as error:  # noqa: BLE001 - counting them is the point
+        return "internal-exception", f"{type(error).__name__}: {str(error)[:300]}"
+    try:
+        state = model.get_state()
+    except Exception as error:  # noqa: BLE001
+        return "loaded-but-broken", f"get_state: {type(error).__name__}: {str(error)[:200]}"
+    if not all(np.isfinite(array).all() for array in _float_arrays(state)):
+        return "non-finite-load", ""
+    try:
+        output = np.asarray(_use(model))
+    except Exception as error:  # noqa: BLE001
+        return "loaded-but-broken", f"{type(error).__name__}: {str(error)[:200]}"
+    if not np.isfinite(output).all():
+        return "loaded-but-broken", "non-finite output"
+    return "loaded-and-works", ""
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout
+
+
+def worker_main(memory_limit, timeout):
+    """Read file paths from stdin, one a line; print one JSON result a line."""
+    import resource
+    import signal
+
+    import dlcore
+    from dlcore.io import ModelFileError, describe
+    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    signal.signal(signal.SIGALRM, _alarm)
+    for line in sys.stdin:
+        path = line.rstrip("\n")
+        print(json.dumps({"start": path}), flush=True)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            outcome, detail = classify(path, dlcore.load, ModelFileError, describe)
+        except _Timeout:
+            outcome, detail = "hang", f"over {timeout} s"
+        except MemoryError:
+            outcome, detail = "internal-exception", "MemoryError (outside load)"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        print(json.dumps({"path": path, "outcome": outcome, "detail": detail}), flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------------
+def _start_worker(memory_limit, timeout):
+    command = [sys.executable, os.path.abspath(__file__), "--worker",
+               "--memory-limit", str(memory_limit), "--timeout", str(timeout)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [
+        lines.put(None)], daemon=True).start()
+    return process, lines
+
+
+def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT):
+    """Load every path in worker processes; returns {path: (outcome, detail)}.
+
+    A worker that stops answering (stuck in C code past the alarm) is killed and the file
+    counts as a hang; a worker that dies counts the file as a crash; both are replaced.
+    """
+    results = {}
+    pending = list(paths)
+    while pending:
+        process, lines = _start_worker(memory_limit, timeout)
+        process.stdin.write("".join(f"{path}\n" for path in pending))
+        process.stdin.close()
+        current = None
+        startup = 300.0  # importing dlcore (and Numba) the first time
+        while True:
+            try:
+                line = lines.get(timeout=startup if current is None else timeout + 30)
+            except queue.Empty:
+                process.kill()
+                results[current or pending[0]] = ("hang", "worker stopped answering")
+                break
+            if line is None:  # the worker ended
+                if current is not None:
+                    results[current] = ("crash", f"worker exit code {process.wait()}")
+                break
+            message = json.loads(line)
+            if "start" in message:
+                current = message["start"]
+            else:
+                results[message["path"]] = (message["outcome"], message["detail"])
+                current = None
+        process.wait()
+        pending = [path for path in pending if path not in results]
+    return results
+
+
+def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
+             timeout=DEFAULT_TIMEOUT):
+    """Make ``n_files`` fuzzed files and load them all.
+
+    Returns
+    -------
+    counts : collections.Counter of outcomes
+    exceptions : collections.Counter of internal exception types
+    records : list of (path, base, mutations, outcome, detail)
+    """
+    own_folder = folder is None
+    folder = tempfile.mkdtemp(prefix="dlcore-fuzz-") if own_folder else folder
+    try:
+        base_paths = save_base_models(folder)
+        files = make_fuzzed_files(base_paths, folder, n_files, seed)
+        results = load_all([path for path, _, _ in files], memory_limit, timeout)
+    finally:
+        if own_folder:
+            shutil.rmtree(folder, ignore_errors=True)
+    records = [(path, base, mutations) + results[path] for path, base, mutations in files]
+    counts = collections.Counter(record[3] for record in records)
+    exceptions = collections.Counter(record[4].split(":")[0] for record in records
+                                     if record[3] == "internal-exception")
+    return counts, exceptions, records
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT,
+                        help="address-space limit of a worker, bytes")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds allowed per file")
+    parser.add_argument("--keep", metavar="FOLDER", help="write the files here and keep them")
+    parser.add_argument("--show", type=int, default=5,
+                        help="examples to print of each bad outcome")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args.memory_limit, args.timeout)
+        return 0
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    started = time.perf_counter()
+    counts, exceptions, records = run_fuzz(args.files, args.seed, args.keep, args.memory_limit,
+                                           args.timeout)
+    print(f"{args.files} fuzzed model files (seed {args.seed}) in "
+          f"{time.perf_counter() - started:.0f} s:")
+    for outcome in GOOD_OUTCOMES + BAD_OUTCOMES:
+        extra = ""
+        if outcome == "internal-exception" and exceptions:
+            extra = "  (" + ", ".join(f"{name} {n}" for name, n in exceptions.most_common()) + ")"
+        print(f"  {outcome:<20}{counts.get(outcome, 0):>6}{extra}")
+    for outcome in BAD_OUTCOMES:
+        examples = [record for record in records if record[3] == outcome][:args.show]
+        for path, base, mutations, _, detail in examples:
+            print(f"[{outcome}] {os.path.basename(path)}: {mutations} -> {detail}")
+    return 0 if all(counts.get(outcome, 0) == 0 for outcome in BAD_OUTCOMES) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
