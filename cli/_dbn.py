@@ -6,6 +6,8 @@ The bundled mnist-5k has no test split: 100 digits of each class are held out wi
 and fine-tuning never see the digits the test accuracy is measured on, whatever ``--seed`` the
 runs use. The other data sets use their official test split.
 """
+import contextlib
+
 import click
 import numpy as np
 
@@ -72,14 +74,34 @@ def make_optimizer(name, learning_rate, momentum):
             "adagrad": optimizers.AdaGrad}[name](learning_rate=learning_rate)
 
 
-def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1):
+def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1,
+              checkpoints=None):
     """Supervised fine-tuning by back-propagation with cross-entropy, stopped when the
-    validation loss has not improved for ``patience`` epochs, the best epoch's weights kept."""
+    validation loss has not improved for ``patience`` epochs, the best epoch's weights kept.
+
+    ``optimizer`` None resumes a network loaded from a checkpoint (compiled, with its optimiser
+    and early-stopping state) for the rest of its ``epochs``. ``checkpoints``
+    (:class:`dlcore.cli._common.Checkpoints`) saves it every N epochs and on Ctrl-C."""
     from dlcore.callbacks import EarlyStopping
-    network.compile(loss="cross_entropy", optimizer=optimizer, metrics=["accuracy"])
     stopper = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    network.fit(*train, epochs=epochs, batch_size=batch_size, validation_data=valid,
-                callbacks=[stopper], verbose=verbose)
+    if optimizer is None:
+        saved = getattr(network, "callback_state", {}).get("EarlyStopping")
+        if saved is not None:
+            stopper.set_state(saved)
+        remaining = 0 if stopper.wait > patience else max(0, epochs - network.epochs_done)
+    else:
+        network.compile(loss="cross_entropy", optimizer=optimizer, metrics=["accuracy"])
+        remaining = epochs
+    callbacks = [stopper]
+    guard = contextlib.nullcontext()
+    if checkpoints is not None:
+        if optimizer is None:
+            checkpoints.track(network, f"epoch {network.epochs_done} of {epochs}")
+        callbacks.append(checkpoints.network_callback(epochs))  # after the stopper: its state
+        guard = checkpoints.on_interrupt()
+    with guard:
+        network.fit(*train, epochs=remaining, batch_size=batch_size, validation_data=valid,
+                    callbacks=callbacks, verbose=verbose)
     return stopper
 
 
@@ -108,13 +130,35 @@ class LayerProgress:
             self.bar = None
 
 
-def pretrain(dbn, X, y=None):
-    """``dbn.fit(X, y)`` with a progress bar per layer."""
+def pretrain(dbn, X, y=None, checkpoints=None, resuming=False):
+    """``dbn.fit(X, y)`` (``dbn.resume`` when ``resuming``) with a progress bar per layer;
+    ``checkpoints`` (:class:`dlcore.cli._common.Checkpoints`) saves the DBN every N epochs and
+    on Ctrl-C."""
     progress = LayerProgress(dbn.layers)
-    try:
-        return dbn.fit(X, y, progress=progress)
-    finally:
-        progress.close()
+    on_epoch_end, guard = None, contextlib.nullcontext()
+    if checkpoints is not None:
+        if resuming:
+            checkpoints.track(dbn, training_position(dbn))
+        def on_epoch_end(model):
+            checkpoints.epoch_finished(model, training_position(model))
+        guard = checkpoints.on_interrupt()
+    with guard:
+        try:
+            train = dbn.resume if resuming else dbn.fit
+            return train(X, y, progress=progress, on_epoch_end=on_epoch_end)
+        finally:
+            progress.close()
+
+
+def training_position(dbn):
+    """How far a DBN's training got: "RBM 2 of 3, epoch 4 of 20" or "up-down epoch 3 of 10"."""
+    if dbn.up_down_epochs_done_:
+        return f"up-down epoch {dbn.up_down_epochs_done_} of {dbn.up_down_epochs}"
+    started = [rbm for rbm in dbn.rbms_ if hasattr(rbm, "W")]
+    if not started:
+        return "no epoch"
+    return (f"RBM {len(started)} of {len(dbn.rbms_)}, epoch {started[-1].epochs_done_} of "
+            f"{started[-1].epochs}")
 
 
 def receptive_fields(dbn, index):

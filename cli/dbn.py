@@ -15,8 +15,11 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli import main
-from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
-                                output_folder, seed_option)
+from dlcore.backend import rng
+from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
+                                dataset_option, load_checkpoint, out_folder_option,
+                                output_folder, recorded_training, resume_option, seed_option,
+                                training_record, warn_if_other_dataset)
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, OPTIMIZERS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
                              save_layer_filters, split_off_validation)
@@ -35,12 +38,26 @@ def dbn():
     """Deep Belief Networks: pretrain, fine-tune, sample."""
 
 
-def load_dbn(path):
+def load_dbn(path, backend=None):
+    """The DBN saved in ``path``; computing on ``backend`` when given."""
     model = dlcore.load(path)
     if not isinstance(model, dlcore.DBN):
         raise click.ClickException(f"{path} holds a {type(model).__name__}, not a DBN "
                                    "(write one with `dlcore dbn pretrain`)")
+    if backend is not None:
+        for part in (model, *(model.rbms_ or [])):
+            part.set_params(backend=backend)
     return model
+
+
+def label_title(model, label):
+    """``"class 3"``, or ``"class 3 (Dress)"`` when the training record names the class."""
+    record = recorded_training(model) or {}
+    classes, names = record.get("classes"), record.get("class_names")
+    if isinstance(classes, list) and isinstance(names, list) and len(classes) == len(names) \
+            and label in classes and names[classes.index(label)] != str(label):
+        return f"class {label} ({names[classes.index(label)]})"
+    return f"class {label}"
 
 
 def parse_epochs(text, n_rbms):
@@ -81,8 +98,11 @@ def parse_epochs(text, n_rbms):
 @seed_option
 @backend_option
 @out_folder_option("runs/dbn")
+@checkpoint_option
+@resume_option
 def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batch_size,
-                     propagate, with_labels, persistent, up_down_epochs, seed, backend, out):
+                     propagate, with_labels, persistent, up_down_epochs, seed, backend, out,
+                     checkpoint_every, resume):
     """Greedy layer-wise pretraining; writes dbn.h5 and filters_layer<k>.png.
 
     Trains on the training split only (mnist-5k: all but 100 held-out digits per class, the
@@ -100,16 +120,26 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     folder = output_folder(out)
     (X, y), _ = load_labelled_split(dataset)
     check_width(X.shape[1], layers[0], dataset)
+    side = image_side(layers[0])   # before training: the filters are drawn as square images
     n_labels = int(y.max()) + 1 if with_labels else 0
-    model = dlcore.DBN(layers=layers, epochs=epochs, learning_rate=learning_rate,
-                       batch_size=batch_size, propagate=propagate, n_labels=n_labels,
-                       persistent=persistent, up_down_epochs=up_down_epochs, seed=seed,
-                       backend=backend)
+    if resume is None:
+        model = dlcore.DBN(layers=layers, epochs=epochs, learning_rate=learning_rate,
+                           batch_size=batch_size, propagate=propagate, n_labels=n_labels,
+                           persistent=persistent, up_down_epochs=up_down_epochs, seed=seed,
+                           backend=backend)
+    else:   # the file's own hyperparameters; --backend applies
+        model = load_checkpoint(resume, dlcore.DBN).set_params(backend=backend)
+        for rbm in model.rbms_:
+            rbm.set_params(backend=backend)
+        layers, with_labels = list(model.layers), bool(model.n_labels)
+        check_width(X.shape[1], layers[0], dataset)
     click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
                + (" with their labels" if with_labels else ""), err=True)
-    pretrain(model, X, y if with_labels else None)
+    pretrain(model, X, y if with_labels else None, Checkpoints(folder, checkpoint_every),
+             resuming=resume is not None)
+    model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))
     dlcore.save(model, folder / "dbn.h5")
-    names = save_layer_filters(model, folder, image_side(layers[0]))
+    names = save_layer_filters(model, folder, side)
     for index in range(len(layers) - 1):
         error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
         click.echo(f"RBM {index + 1} ({layers[index]}-{layers[index + 1]}): reconstruction "
@@ -145,8 +175,11 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @seed_option
 @backend_option
 @out_folder_option("runs/finetune")
+@checkpoint_option
+@resume_option
 def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, batch_size,
-                     patience, validation_split, dropout, input_dropout, seed, backend, out):
+                     patience, validation_split, dropout, input_dropout, seed, backend, out,
+                     checkpoint_every, resume):
     """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.
 
     The network is DBN.to_network(): the RBMs' weights as sigmoid Dense layers (with dropout),
@@ -157,14 +190,20 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     folder = output_folder(out)
     (X, y), (X_test, y_test) = load_labelled_split(dataset)
     check_width(X.shape[1], model.layers[0], dataset)
-    network = model.to_network(n_classes=int(y.max()) + 1, dropout=dropout,
-                               input_dropout=input_dropout, seed=seed, backend=backend)
+    warn_if_other_dataset(model, dbn_file, dataset)
+    if resume is None:
+        network = model.to_network(n_classes=int(y.max()) + 1, dropout=dropout,
+                                   input_dropout=input_dropout, seed=seed, backend=backend)
+        network_optimizer = make_optimizer(optimizer, learning_rate, momentum)
+    else:   # compiled, with its optimiser and early-stopping state
+        network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
     train, valid = split_off_validation(X, y, validation_split, seed)
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
                f"({len(valid[0])} for validation)", err=True)
-    stopper = fine_tune(network, train, valid, make_optimizer(optimizer, learning_rate,
-                                                               momentum),
-                        epochs, batch_size, patience)
+    stopper = fine_tune(network, train, valid, network_optimizer, epochs, batch_size,
+                        patience, checkpoints=Checkpoints(folder, checkpoint_every))
+    network.training_record_ = training_record(dataset, np.unique(y).tolist(), len(train[0]),
+                                               pretraining=recorded_training(model))
     dlcore.save(network, folder / "model.h5")
     history = network.history
     viz.save_curves({"training loss": history["loss"], "validation loss": history["val_loss"]},
@@ -174,7 +213,8 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     n_classes = network.output_shape[0]
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (y_test, predicted), 1)
-    viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png")
+    viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
+                              class_names=dlcore.datasets.class_names(dataset, n_classes))
     click.echo(f"best epoch {stopper.best_epoch} of {len(history['loss'])}: validation "
                f"accuracy {max(history['val_accuracy']):.4f}")
     click.echo(f"test accuracy {1 - error_rate(network, X_test, y_test):.4f} on "
@@ -189,11 +229,18 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--gibbs-steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps in the top RBM before the pass down.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("samples.png"), show_default=True)
-def sample_command(dbn_file, label, n_samples, gibbs_steps, out):
-    """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png."""
-    model = load_dbn(dbn_file)
+@click.option("--binary", is_flag=True,
+              help="Show binary pixels drawn from the visible probabilities instead of the "
+                   "probabilities themselves.")
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+              help="Seed of the Philox generator [default: the model's own].")
+@backend_option
+@click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
+def sample_command(dbn_file, label, n_samples, gibbs_steps, binary, seed, backend, out):
+    """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png
+    shows the visible probabilities of that last step (--binary: pixels drawn from them),
+    titled with the class when --label clamps one."""
+    model = load_dbn(dbn_file, backend)
     if label is not None and not model.n_labels:
         raise click.BadParameter(f"{dbn_file} has no label units: pretrain it with "
                                  "--with-labels", param_hint="--label")
@@ -207,9 +254,19 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, out):
                    "samples pretrain with --persistent --up-down-epochs 10, or --with-labels",
                    err=True)
     side = image_side(model.layers[0])
+    if seed is not None:   # a fresh Philox sequence: same seed, same samples
+        for part in (model, model.rbms_[-1]):
+            part.seed_, part.sample_calls_ = seed, 0
     with click.progressbar(length=1, label="sampling", file=sys.stderr) as bar:
         fantasies = model.sample(n_samples, gibbs_steps=gibbs_steps, label=label)
         bar.update(1)
-    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None)
-    what = "" if label is None else f" of class {label}"
+    if binary:
+        draws = rng.uniform(*fantasies.shape, model.seed_, rng.STREAM_SAMPLE - 1,
+                            model.sample_calls_)
+        fantasies = (draws < fantasies).astype(np.float32)
+    kind = "binary pixels" if binary else "probabilities"
+    title = f"DBN samples{'' if label is None else ' of ' + label_title(model, label)}, " \
+            f"{gibbs_steps} Gibbs steps ({kind})"
+    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None, title=title)
+    what = "" if label is None else f" of {label_title(model, label)}"
     click.echo(f"wrote {n_samples} samples{what} after {gibbs_steps} Gibbs steps to {out}")
