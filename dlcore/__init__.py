@@ -12,14 +12,15 @@ from dlcore._version import __version__
 from dlcore import datasets
 from dlcore.backend import get_backend
 from dlcore.errors import TrainingDiverged
-from dlcore.io import load, save
+from dlcore.io import ModelFileError, load, save
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.dbn import DBN
 from dlcore import callbacks, layers, losses, models, optimizers, regularizers
 from dlcore.gradient_check import gradcheck
 from dlcore.network import Sequential
 
-__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "Sequential", "TrainingDiverged",
+__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "ModelFileError", "Sequential",
+           "TrainingDiverged",
            "__version__",
            "datasets", "get_backend", "gradcheck",
            "layers", "load", "losses", "models", "optimizers", "save"]
