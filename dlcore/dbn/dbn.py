@@ -442,7 +442,9 @@ class DBN(ParamsMixin):
             clamped = start_labels if label is not None else None
         elif label is not None:
             raise ValueError("label= needs a DBN trained with label units (n_labels > 0)")
-        visible = top.gibbs(start, steps=gibbs_steps, clamped=clamped)
+        # a DBN of one RBM has no pass down: its last Gibbs step gives the probabilities
+        visible = top.gibbs(start, steps=gibbs_steps, clamped=clamped,
+                            probabilities=len(self.rbms_) == 1)
         states = visible[:, :visible.shape[1] - K]
         return self._down_pass(states).astype(np.float32)
 
