@@ -95,8 +95,8 @@ def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, ve
     callbacks = [stopper]
     guard = contextlib.nullcontext()
     if checkpoints is not None:
-        if optimizer is None:
-            checkpoints.track(network, f"epoch {network.epochs_done} of {epochs}")
+        # compiled by now: a Ctrl-C before the first epoch ends saves a network that resumes
+        checkpoints.track(network, f"epoch {network.epochs_done} of {epochs}")
         callbacks.append(checkpoints.network_callback(epochs))  # after the stopper: its state
         guard = checkpoints.on_interrupt()
     with guard:

@@ -22,8 +22,10 @@ import click
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
-                                output_folder, seed_option)
+from dlcore.cli._common import (CHECKPOINT_FILE, Checkpoints, backend_option,
+                                checkpoint_option, dataset_option, out_folder_option,
+                                output_folder, resume_option, seed_option)
+from dlcore.io import atomic_open
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
                              split_off_validation)
@@ -33,6 +35,13 @@ from dlcore.cli.homework import homework
 PUBLISHED = {"DBN, unsupervised pre-training": ("0%", "1.2%", "1.2%"),
              "Deep net, no pre-training": (".004%", "2.1%", "2.4%"),
              "Shallow net, no pre-training": (".004%", "1.8%", "1.9%")}
+# The stages of the command, each saved in --out when it ends (so that --resume, given the
+# checkpoint of the stage that was interrupted, finds the ones before it): the pretrained DBN,
+# then each fine-tuned network, named in its file by its Sequential name.
+DBN_FILE = "dbn.h5"
+NETWORK_NAMES = {"DBN, unsupervised pre-training": "pretrained_net",
+                 "Deep net, no pre-training": "deep_net",
+                 "Shallow net, no pre-training": "shallow_net"}
 
 
 def random_network(sizes, n_classes, seed, backend):
@@ -42,6 +51,31 @@ def random_network(sizes, n_classes, seed, backend):
     layers = [Dense(units, activation="sigmoid") for units in sizes[1:]]
     layers.append(Dense(n_classes, activation="softmax", name="classifier"))
     return dlcore.Sequential(layers, input_shape=(sizes[0],), seed=seed, backend=backend)
+
+
+def network_file(name):
+    return f"{NETWORK_NAMES[name]}.h5"
+
+
+def resumed_stage(path, folder):
+    """``(model, stage)`` of a --resume checkpoint: the DBN being pretrained (stage None) or
+    the network being fine-tuned (its table name). The stages before it must be in ``folder``."""
+    model = dlcore.load(path)
+    if isinstance(model, dlcore.DBN):
+        return model, None
+    stage = next((name for name, network_name in NETWORK_NAMES.items()
+                  if isinstance(model, dlcore.Sequential) and model.name == network_name), None)
+    if stage is None:
+        raise click.ClickException(f"{path} holds a {type(model).__name__} that is not a stage "
+                                   f"of this command: --resume takes the {CHECKPOINT_FILE} of "
+                                   "an interrupted run of it")
+    earlier = list(NETWORK_NAMES)[:list(NETWORK_NAMES).index(stage)]
+    missing = [network_file(name) for name in earlier if not (folder / network_file(name)).exists()]
+    if missing:
+        raise click.ClickException(f"cannot resume from {path}: the finished stages "
+                                   f"{', '.join(missing)} are not in {folder}; give the --out "
+                                   "of the interrupted run")
+    return model, stage
 
 
 def print_table(rows):
@@ -71,12 +105,15 @@ def print_table(rows):
 @seed_option
 @backend_option
 @out_folder_option("runs/pretraining")
+@checkpoint_option
+@resume_option
 def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, batch_size,
-                patience, seed, backend, out):
+                patience, seed, backend, out, checkpoint_every, resume):
     """The lecture's table (Bengio et al., NIPS 2007): does pretraining help?
 
     Prints the train, validation and test error of a deep net with DBN pretraining, the same
-    net without it, and a shallow net; writes pretraining.csv and pretraining_curves.png.
+    net without it, and a shallow net; writes pretraining.csv and pretraining_curves.png, and
+    each stage's model as it ends: dbn.h5, pretrained_net.h5, deep_net.h5, shallow_net.h5.
     """
     layers = parse_layers(layers_text)
     if len(layers) < 3:
@@ -87,21 +124,35 @@ def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, b
     check_width(X.shape[1], layers[0], dataset)
     train, valid = split_off_validation(X, y, FINETUNE_DEFAULTS["validation_split"], seed)
     n_classes = int(y.max()) + 1
-    dbn = pretrain(dlcore.DBN(layers=layers, epochs=epochs_per_layer, seed=seed,
-                              backend=backend), train[0])
-    networks = {"DBN, unsupervised pre-training": dbn.to_network(n_classes),
-                "Deep net, no pre-training": random_network(layers, n_classes, seed, backend),
-                "Shallow net, no pre-training": random_network(layers[:2], n_classes, seed,
-                                                               backend)}
+    checkpoints = Checkpoints(folder, checkpoint_every)
+    resumed, resumed_name = (None, None) if resume is None else resumed_stage(resume, folder)
+    stages = list(NETWORK_NAMES)
+    first_stage = 0 if resumed_name is None else stages.index(resumed_name)
+    if resumed_name is None:     # pretraining: from the start, or resumed
+        dbn = resumed if resumed is not None else dlcore.DBN(
+            layers=layers, epochs=epochs_per_layer, seed=seed, backend=backend)
+        pretrain(dbn, train[0], checkpoints=checkpoints, resuming=resumed is not None)
+        dlcore.save(dbn, folder / DBN_FILE)
     rows = []
-    for name, network in networks.items():
-        click.echo(f"fine-tuning: {name}", err=True)
-        fine_tune(network, train, valid, make_optimizer("sgd", learning_rate, 0.9), epochs,
-                  batch_size, patience)
+    for index, name in enumerate(stages):
+        if index < first_stage:      # finished before the interruption
+            network = dlcore.load(folder / network_file(name))
+        else:
+            click.echo(f"fine-tuning: {name}", err=True)
+            if index == first_stage and resumed_name is not None:
+                network, optimizer = resumed, None
+            else:
+                network = (dbn.to_network(n_classes) if index == 0 else random_network(
+                    layers if index == 1 else layers[:2], n_classes, seed, backend))
+                network.name = NETWORK_NAMES[name]
+                optimizer = make_optimizer("sgd", learning_rate, 0.9)
+            fine_tune(network, train, valid, optimizer, epochs, batch_size, patience,
+                      checkpoints=checkpoints)
+            dlcore.save(network, folder / network_file(name))
         errors = tuple(error_rate(network, *data) for data in (train, valid, test))
         rows.append((name, errors, network.history))
     print_table(rows)
-    with open(folder / "pretraining.csv", "w", newline="") as handle:
+    with atomic_open(folder / "pretraining.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["model", "train_error", "valid_error", "test_error", "epochs"])
         for name, errors, history in rows:
@@ -109,4 +160,5 @@ def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, b
     viz.save_curves({name: [1 - a for a in history["val_accuracy"]]
                      for name, _, history in rows}, folder / "pretraining_curves.png",
                     ylabel="validation error", title="fine-tuning with and without pretraining")
-    click.echo(f"wrote pretraining.csv and pretraining_curves.png to {folder}")
+    click.echo(f"wrote pretraining.csv, pretraining_curves.png, {DBN_FILE} and "
+               f"{', '.join(network_file(name) for name in stages)} to {folder}")

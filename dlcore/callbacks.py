@@ -95,11 +95,16 @@ class EarlyStopping(Callback):
             raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.restore_best_weights = bool(restore_best_weights)
+        self._resumed = False
+        self._reset()
 
     def on_train_begin(self, logs=None):
-        if getattr(self, "_resumed", False):
+        if self._resumed:
             self._resumed = False  # set_state's values hold for this fit only
             return
+        self._reset()
+
+    def _reset(self):
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch = None
         self.best_weights = None
