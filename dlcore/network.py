@@ -390,11 +390,13 @@ class Sequential:
                     logs.update(learning_rate=rate, seconds=seconds)
                     self.epochs_done += 1
                     self._record(logs)
+                    # callback_state: what resuming needs of each callback, kept up to date as
+                    # they run so that a checkpointing callback saves this epoch's
+                    self.callback_state = {}
                     for callback in callbacks:
                         callback.on_epoch_end(epoch, logs)
-                    self.callback_state = {type(callback).__name__: callback.get_state()
-                                           for callback in callbacks
-                                           if callable(getattr(callback, "get_state", None))}
+                        if callable(getattr(callback, "get_state", None)):
+                            self.callback_state[type(callback).__name__] = callback.get_state()
                     last_good = self._training_snapshot()
                     if self.stop_training:
                         break
