@@ -15,9 +15,11 @@ import dlcore
 from dlcore import viz
 from dlcore.backend import rng
 from dlcore.cli import main
-from dlcore.cli._common import (backend_option, dataset_option, out_folder_option,
-                                output_folder, seed_option, training_record,
+from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
+                                dataset_option, load_checkpoint, out_folder_option,
+                                output_folder, resume_option, seed_option, training_record,
                                 warn_if_other_dataset)
+from dlcore.io import atomic_open
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
@@ -108,7 +110,8 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
     n_classes = int(np.prod(model.output_shape))
     viz.save_confusion_matrix(confusion_matrix(test_labels, predicted, n_classes),
                               folder / "confusion_matrix.png", class_names=class_names)
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    with atomic_open(folder / "metrics.json") as stream:
+        stream.write(json.dumps(metrics, indent=2) + "\n")
 
 
 @cnn.command("train")
@@ -138,8 +141,11 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @backend_option
 @seed_option
 @out_folder_option("runs/cnn")
+@checkpoint_option
+@resume_option
 def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
-          augment, flip, dropout, validation_split, train_size, backend, seed, out):
+          augment, flip, dropout, validation_split, train_size, backend, seed, out,
+          checkpoint_every, resume):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,
     confusion_matrix.png and metrics.json to --out; print the test accuracy.
 
@@ -156,15 +162,28 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
     n_classes = int(max(y.max(), y_test.max())) + 1
     class_names = dlcore.datasets.class_names(dataset, n_classes)
-    model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip, backend,
-                        seed)
-    batches_per_epoch = -(-round(len(x) * (1 - validation_split)) // batch_size)
-    model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum, lr_decay,
-                                                  batches_per_epoch), ["accuracy"])
+    checkpoints = Checkpoints(folder, checkpoint_every)
+    if resume is None:
+        model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip, backend,
+                            seed)
+        batches_per_epoch = -(-round(len(x) * (1 - validation_split)) // batch_size)
+        model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum,
+                                                      lr_decay, batches_per_epoch),
+                      ["accuracy"])
+    else:   # compiled, with its optimiser state and learning-rate schedule position
+        model = load_checkpoint(resume, dlcore.Sequential)
+        if epochs < model.epochs_done:
+            raise click.BadParameter(f"{resume} has trained {model.epochs_done} epochs "
+                                     f"already; give --epochs {model.epochs_done} or more",
+                                     param_hint="--epochs")
+        checkpoints.track(model, f"epoch {model.epochs_done} of {epochs}")
     click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
                f"backend, {model.count_params():,} parameters)", err=True)
     started = time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
+    with checkpoints.on_interrupt():
+        model.fit(x, y, epochs=epochs - model.epochs_done, batch_size=batch_size,
+                  validation_split=validation_split,
+                  callbacks=[checkpoints.network_callback(epochs)])
     seconds = time.perf_counter() - started
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
