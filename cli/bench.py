@@ -54,12 +54,16 @@ def bench_rbm(hidden, batch_size, rows, repeats, slow_repeats, skip, backend, as
     results = benchmarks.run_rbm_benchmark(
         X, hidden, batch_size, repeats, backend, include, slow_repeats,
         report=None if as_json else (lambda text: click.echo(text, err=True)))
+    # scikit-learn has no GPU contender: on cuda it is left out whether installed or not
+    others = [m for m in ("torch", "sklearn") if m in include
+              and not (m == "sklearn" and backend == "cuda")]
+    missing = benchmarks.missing_contenders(others)
     setting = {"rows": X.shape[0], "visible": X.shape[1], "hidden": hidden,
                "batch_size": batch_size, "data": source, "backend": backend,
                "threads": _threads(), "sgemm_peak_gflops": peak}
     if as_json:
-        click.echo(json.dumps({"benchmark": "rbm-cd1-epoch", **setting, "results": results},
-                              indent=2))
+        click.echo(json.dumps({"benchmark": "rbm-cd1-epoch", **setting, "results": results,
+                               "missing": missing}, indent=2))
         return
     click.echo(f"one CD-1 epoch: {X.shape[0]:,} x {X.shape[1]} -> {hidden} hidden, batch "
                f"{batch_size}, float32; {source}; {setting['threads']} threads")
@@ -69,6 +73,8 @@ def bench_rbm(hidden, batch_size, rows, repeats, slow_repeats, skip, backend, as
     for r in results:
         click.echo(f"{r['name']:44s} {r['min']:8.3f} {r['median']:9.3f} {r['gflops']:8.1f} "
                    f"{r['gflops'] / peak:8.0%} {r['ratio']:9.2f}x")
+    for line in missing:
+        click.echo(line)
 
 
 def _threads():

@@ -15,7 +15,7 @@ import click
 import numpy as np
 
 import dlcore
-from dlcore.bench import time_repeats
+from dlcore.bench import missing_contenders, time_repeats
 from dlcore.cli._common import backend_option
 from dlcore.cli.bench import bench
 
@@ -110,13 +110,14 @@ def bench_cnn(train_images, test_images, batch_size, repeats, skip_torch, backen
     threads = numba.get_num_threads()
     x, y, x_test, source = benchmark_images(train_images, test_images)
     contenders = [dlcore_contender(x, y, x_test, batch_size, backend)]
-    torch_note = "skipped"
+    torch_note, missing = "skipped", []
     if not skip_torch:
-        try:
+        missing = missing_contenders(["torch"])
+        if missing:   # "not installed" or "cannot be imported"
+            torch_note = missing[0].split(": ", 1)[1].split(" (")[0]
+        else:
             contenders.append(torch_contender(x, y, x_test, batch_size, threads))
             torch_note = "included"
-        except ImportError:
-            torch_note = "not installed"
     results = []
     for task, index, n in (("training epoch", 1, len(x)), ("inference", 2, len(x_test))):
         reference = None
@@ -128,7 +129,7 @@ def bench_cnn(train_images, test_images, batch_size, repeats, skip_torch, backen
                "batch_size": batch_size, "data": source, "threads": threads,
                "repeats": repeats, "torch": torch_note}
     if as_json:
-        click.echo(json.dumps({**setting, "results": results}, indent=2))
+        click.echo(json.dumps({**setting, "results": results, "missing": missing}, indent=2))
         return
     click.echo(f"LeNet-5, {source}: training epoch over {len(x):,} images and inference over "
                f"{len(x_test):,}, batch {batch_size}, SGD momentum {MOMENTUM}; {threads} threads;"
@@ -138,5 +139,5 @@ def bench_cnn(train_images, test_images, batch_size, repeats, skip_torch, backen
     for r in results:
         click.echo(f"{r['task']:16s}{r['name']:24s}{r['min']:8.3f}{r['median']:10.3f}"
                    f"{r['images_per_second']:11,.0f}{r['ratio']:10.2f}x")
-    if torch_note != "included":
-        click.echo(f"PyTorch: {torch_note}")
+    for line in missing or ([f"PyTorch: {torch_note} (--skip-torch)"] if skip_torch else []):
+        click.echo(line)

@@ -15,6 +15,7 @@ import time
 import click
 import numpy as np
 
+from dlcore.bench import missing_contenders
 from dlcore.cli._common import backend_option
 from dlcore.cli._dbn import parse_layers
 from dlcore.cli.bench import bench, rbm_benchmark_data
@@ -87,6 +88,7 @@ def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backen
                                  f"{layers[0]} units", param_hint="--layers")
     backend = resolve_backend_name(backend)
     threads = numba.get_num_threads()
+    missing = [] if skip_torch else missing_contenders(["torch"])
     click.echo(f"warming up (compiling) on {min(len(X), 2000)} rows", err=True)
     time_dlcore(X[:2000], layers, 1, batch_size, backend)
     results = {"dlcore " + backend: [], "PyTorch cpu in-place (addmm_)": []}
@@ -95,7 +97,7 @@ def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backen
         click.echo(f"dlcore pretraining, run {repeat + 1}/{repeats}", err=True)
         seconds, model = time_dlcore(X, layers, epochs, batch_size, backend)
         results["dlcore " + backend].append(seconds)
-    if not skip_torch:
+    if not skip_torch and not missing:
         runs = torch_layer_runs(model, X, batch_size, threads)
         for warm_up, _, _ in runs:
             warm_up()
@@ -115,3 +117,5 @@ def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backen
             row = summary(seconds)
             click.echo(f"{name:34} {row['min']:8.2f} {row['median']:9.2f} "
                        f"{row['median'] / reference:9.2f}x")
+    for line in missing:
+        click.echo(line)

@@ -143,7 +143,8 @@ def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
 
     Each dict: ``name``, ``seconds`` (every repeat), ``min``, ``median``, ``gflops`` (from the
     minimum), ``ratio`` (its median over dlcore's median: 2.0 means twice as slow). The NumPy
-    reference and scikit-learn get ``slow_repeats`` repeats: they are the slow ones.
+    reference and scikit-learn get ``slow_repeats`` repeats: they are the slow ones. A
+    contender that is not installed is left out: :func:`missing_contenders` names it.
     """
     import numba
     threads = numba.get_num_threads()
@@ -174,6 +175,39 @@ def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
     return results
 
 
-def _importable(name):
-    import importlib.util
-    return importlib.util.find_spec(name) is not None
+#: The other libraries a benchmark compares with: module -> (name, how to install it).
+CONTENDER_PACKAGES = {"torch": ("PyTorch", "pip install torch"),
+                      "sklearn": ("scikit-learn", "pip install scikit-learn")}
+
+
+def missing_contenders(modules):
+    """One line per contender of ``modules`` (keys of :data:`CONTENDER_PACKAGES`) that cannot
+    be imported, for the results table: ``"PyTorch: not installed (pip install torch)"``."""
+    lines = []
+    for module in modules:
+        name, install = CONTENDER_PACKAGES[module]
+        problem = import_problem(module)
+        if problem is not None:
+            lines.append(f"{name}: {problem} ({install})")
+    return lines
+
+
+def import_problem(module):
+    """None when ``module`` imports, else why not: "not installed", or the import error of an
+    installed but broken package (imported for real: a present but broken install is not a
+    contender either)."""
+    import importlib
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name == module or error.name is None:
+            return "not installed"
+        return f"cannot be imported ({error})"
+    except (ImportError, OSError) as error:   # half installed (a missing library): say why
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"cannot be imported ({reason})"
+    return None
+
+
+def _importable(module):
+    return import_problem(module) is None

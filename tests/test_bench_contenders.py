@@ -1,0 +1,79 @@
+"""``dlcore bench`` names every contender it could not run instead of leaving it out silently.
+
+Oracle: an import made to fail (``sys.modules[name] = None`` makes ``import name`` raise
+ModuleNotFoundError, as on a machine without the package); the table must then hold one line
+per missing contender with the command that installs it."""
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from dlcore import bench
+from dlcore.cli import main
+
+TORCH_LINE = "PyTorch: not installed (pip install torch)"
+SKLEARN_LINE = "scikit-learn: not installed (pip install scikit-learn)"
+
+
+@pytest.fixture
+def no_contenders(monkeypatch):
+    """PyTorch and scikit-learn not importable; the SGEMM peak not measured (a constant)."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setattr(bench, "sgemm_peak", lambda *args, **kwargs: 100.0)
+
+
+def test_missing_contenders_are_named_with_their_install_command(no_contenders):
+    assert bench.missing_contenders(["torch", "sklearn"]) == [TORCH_LINE, SKLEARN_LINE]
+
+
+def test_installed_contenders_are_not_reported_missing():
+    pytest.importorskip("sklearn")
+    assert bench.missing_contenders(["sklearn"]) == []
+
+
+def test_a_broken_install_is_named_with_its_error(monkeypatch):
+    import importlib
+
+    def broken(name, *args):
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    expected = ("PyTorch: cannot be imported (libtorch_cpu.so: cannot open shared object file) "
+                "(pip install torch)")
+    assert bench.missing_contenders(["torch"]) == [expected]
+
+
+@pytest.mark.slow
+def test_bench_rbm_lists_each_missing_contender(no_contenders):
+    result = CliRunner().invoke(main, ["bench", "rbm", "--rows", "200", "--hidden", "8",
+                                       "--repeats", "1", "--skip", "reference", "--backend",
+                                       "cpu"])
+    assert result.exit_code == 0, result.output
+    assert TORCH_LINE in result.stdout.splitlines()
+    assert SKLEARN_LINE in result.stdout.splitlines()
+    assert "dlcore cpu" in result.stdout
+
+
+def test_bench_rbm_json_lists_the_missing_contenders(no_contenders):
+    result = CliRunner().invoke(main, ["bench", "rbm", "--rows", "200", "--hidden", "8",
+                                       "--repeats", "1", "--skip", "reference", "--skip",
+                                       "sklearn", "--backend", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["missing"] == [TORCH_LINE]
+
+
+def test_bench_cnn_says_pytorch_is_not_installed(no_contenders):
+    result = CliRunner().invoke(main, ["bench", "cnn", "--train-images", "64", "--test-images",
+                                       "64", "--repeats", "1", "--backend", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert TORCH_LINE in result.stdout.splitlines()
+
+
+def test_bench_dbn_says_pytorch_is_not_installed(no_contenders):
+    result = CliRunner().invoke(main, ["bench", "dbn", "--layers", "784-16-8", "--rows", "200",
+                                       "--epochs", "1", "--backend", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert TORCH_LINE in result.stdout.splitlines()
+    assert "dlcore cpu" in result.stdout
