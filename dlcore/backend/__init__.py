@@ -90,7 +90,10 @@ def get_backend(name="auto"):
             from .reference import ReferenceBackend
             _instances[name] = ReferenceBackend()
         elif name == "cpu":
+            from .cache import kernels_compiled_before
             from .cpu import CPUBackend
+            if not kernels_compiled_before():
+                print("dlcore: compiling kernels, first run only, about 40 s", file=sys.stderr)
             _instances[name] = CPUBackend()
         else:
             usable, reason = cuda_status()

@@ -105,6 +105,20 @@ def _report_unwritable(error):
               "every run: set DLCORE_CACHE to a writable folder.", file=sys.stderr)
 
 
+def kernels_compiled_before():
+    """Whether this dlcore (version and checkout) has compiled its CPU kernels into the cache
+    folder before: Numba's index files of ``dlcore/backend/cpu.py`` (``cpu.*.nbi``) are there.
+    A heuristic for the "compiling kernels" notice, never for correctness (Numba checks every
+    entry)."""
+    cpu_module = Path(__file__).resolve().parent / "cpu.py"
+    try:
+        folder = kernel_cache_folder() / DlcoreCacheLocator.get_suitable_cache_subpath(
+            os.fspath(cpu_module))
+        return any(folder.glob("cpu.*.nbi"))
+    except (OSError, RuntimeError):   # no home folder, unreadable cache: say nothing
+        return True
+
+
 def install():
     """Put :class:`DlcoreCacheLocator` first in Numba's list of locators (once). It must run
     before the first dlcore function is decorated with ``cache=True``: Numba picks a function's
