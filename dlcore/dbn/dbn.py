@@ -297,11 +297,12 @@ class DBN(ParamsMixin):
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN is not fitted yet: call fit(X) first, or dlcore.load() "
                                "a saved one")
-        if not all(hasattr(rbm, "W") for rbm in self.rbms_):
-            started = sum(hasattr(rbm, "W") for rbm in self.rbms_)
-            raise RuntimeError(f"this DBN's pretraining was interrupted in RBM {started} of "
-                               f"{len(self.rbms_)}: finish it with dbn.resume(X) (or `dlcore "
-                               "dbn pretrain --resume FILE`)")
+        unfinished = [index for index in range(len(self.rbms_))
+                      if not self._layer_trained(index)]
+        if unfinished:
+            raise RuntimeError(f"this DBN's pretraining was interrupted in RBM "
+                               f"{unfinished[0] + 1} of {len(self.rbms_)}: finish it with "
+                               "dbn.resume(X) (or `dlcore dbn pretrain --resume FILE`)")
 
     def _lower_features(self, X):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""

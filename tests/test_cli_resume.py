@@ -1,0 +1,334 @@
+"""Runs that survive Ctrl-C: an interrupted fit leaves the model at its last finished epoch, a
+training command saves it as checkpoint.h5 in --out, prints the command that resumes it and
+exits 130, and resuming gives bit for bit the model of an uninterrupted run (cpu backend).
+Also --checkpoint-every, at library and CLI level."""
+import shlex
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+import dlcore.network
+from dlcore.cli import main
+from dlcore.cli._common import CHECKPOINT_FILE, INTERRUPTED_EXIT_CODE
+from dlcore.dbn.updown import UpDown
+from dlcore.rbm.trainer import ContrastiveDivergence
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, labels = dlcore.datasets.load_mnist_5k()
+    rows = np.random.default_rng(1).permutation(len(images))[:400]
+    return dlcore.datasets.to_unit_interval(images)[rows], labels[rows].astype(np.int64)
+
+
+def interrupt_after(monkeypatch, cls, method, calls):
+    """Ctrl-C (KeyboardInterrupt) at the ``calls``-th call of ``cls.method``."""
+    original = getattr(cls, method)
+    count = {"calls": 0}
+
+    def interrupted(self, *arguments, **options):
+        count["calls"] += 1
+        if count["calls"] == calls:
+            raise KeyboardInterrupt
+        return original(self, *arguments, **options)
+
+    monkeypatch.setattr(cls, method, interrupted)
+
+
+def arrays_of(model):
+    if isinstance(model, dlcore.Sequential):
+        return model.get_weights()
+    if isinstance(model, dlcore.DBN):
+        arrays = [a for rbm in model.rbms_ for a in arrays_of(rbm)]
+        return arrays + [a for pair in model.generative_ or () for a in pair]
+    state = model.get_state()
+    return [state[name] for name in ("W", "visible_bias", "hidden_bias")] + [
+        value for value in state["training"].values() if isinstance(value, np.ndarray)]
+
+
+def assert_identical(expected, actual):
+    expected, actual = arrays_of(expected), arrays_of(actual)
+    assert len(expected) == len(actual)
+    for a, b in zip(expected, actual):
+        assert np.array_equal(a, b)
+
+
+def reloaded(model, tmp_path, name="model.h5"):
+    dlcore.save(model, tmp_path / name)
+    return dlcore.load(tmp_path / name)
+
+
+# -- library ------------------------------------------------------------------------------
+@pytest.mark.parametrize("model_class, options", [
+    (dlcore.BernoulliRBM, {"persistent": True, "sparsity_target": 0.1, "momentum": 0.9}),
+    (dlcore.GaussianBernoulliRBM, {"sparsity_target": 0.1}),
+])
+def test_rbm_fit_k_epochs_saved_loaded_and_resumed_equals_one_fit(digits, tmp_path,
+                                                                  model_class, options):
+    X = digits[0]
+    if model_class is dlcore.GaussianBernoulliRBM:
+        X = (X - X.mean(axis=0)) / (X.std(axis=0) + 0.1)
+    settings = dict(n_hidden=12, batch_size=40, backend="cpu", **options)
+    full = model_class(epochs=5, **settings).fit(X, X_valid=X[:50])
+    part = reloaded(model_class(epochs=2, **settings).fit(X, X_valid=X[:50]), tmp_path)
+    part.set_params(epochs=5).resume(X, X_valid=X[:50])
+    assert_identical(full, part)
+    assert part.history["reconstruction_error"] == full.history["reconstruction_error"]
+    assert part.epochs_done_ == 5 and part.n_updates_ == full.n_updates_
+
+
+def test_rbm_interrupted_mid_epoch_keeps_its_last_finished_epoch(digits, tmp_path,
+                                                                 monkeypatch):
+    X = digits[0]
+    settings = dict(n_hidden=12, batch_size=40, persistent=True, backend="cpu")
+    full = dlcore.BernoulliRBM(epochs=4, **settings).fit(X)
+    two = dlcore.BernoulliRBM(epochs=2, **settings).fit(X)
+    rbm = dlcore.BernoulliRBM(epochs=4, **settings)
+    interrupt_after(monkeypatch, ContrastiveDivergence, "step", 25)   # in epoch 3 of 10 steps
+    with pytest.raises(KeyboardInterrupt):
+        rbm.fit(X)
+    assert rbm.epochs_done_ == 2 and len(rbm.history["reconstruction_error"]) == 2
+    assert_identical(two, rbm)
+    monkeypatch.undo()
+    assert_identical(full, reloaded(rbm, tmp_path).resume(X))
+
+
+@pytest.mark.parametrize("propagate, calls", [("mean", 4), ("sample", 4), ("mean", 7)])
+def test_dbn_interrupted_in_any_layer_or_in_up_down_resumes_to_the_same_dbn(
+        digits, tmp_path, monkeypatch, propagate, calls):
+    X, y = digits
+    settings = dict(layers=[784, 16, 10], epochs=3, n_labels=10, persistent=True,
+                    up_down_epochs=2, up_down_batch_size=40, batch_size=40, backend="cpu",
+                    propagate=propagate)
+    full = dlcore.DBN(**settings).fit(X, y)
+    dbn = dlcore.DBN(**settings)
+    # 3 + 3 CD epochs, then up-down: call 4 is RBM 2's first epoch, call 7 up-down's first
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", calls)
+    interrupt_after(monkeypatch, UpDown, "epoch", calls - 6)
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit(X, y)
+    monkeypatch.undo()
+    resumed = reloaded(dbn, tmp_path, "dbn.h5")
+    if calls < 7:
+        with pytest.raises(RuntimeError, match="interrupted in RBM 2 of 2"):
+            resumed.transform(X)
+    resumed.resume(X, y)
+    assert_identical(full, resumed)
+    for name, values in full.history.items():
+        if "seconds" not in name and "gap" not in name:
+            assert resumed.history[name] == values, name
+
+
+def test_network_interrupted_with_early_stopping_resumes_to_the_same_network(
+        digits, tmp_path, monkeypatch):
+    from dlcore.callbacks import EarlyStopping
+    X, y = digits
+
+    def network():
+        model = dlcore.models.mlp((784,), n_classes=10, dropout=0.2, backend="cpu", seed=3)
+        rate = dlcore.optimizers.StepDecay(0.01, step_size=10, drop=0.9)
+        return model.compile("cross_entropy", dlcore.optimizers.Adam(rate), ["accuracy"])
+
+    fit = dict(batch_size=32, validation_split=0.2, verbose=0)
+    full, stopper = network(), EarlyStopping(patience=1)
+    full.fit(X, y, epochs=6, callbacks=[stopper], **fit)
+    part = network()
+    interrupt_after(monkeypatch, dlcore.network.Sequential, "_train_step", 10 * 2 + 4)
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(X, y, epochs=6, callbacks=[EarlyStopping(patience=1)], **fit)
+    monkeypatch.undo()
+    assert part.epochs_done == 2 and part.n_updates == 20
+    resumed = reloaded(part, tmp_path)
+    resumed_stopper = EarlyStopping(patience=1)
+    resumed_stopper.set_state(resumed.callback_state["EarlyStopping"])
+    resumed.fit(X, y, epochs=6 - resumed.epochs_done, callbacks=[resumed_stopper], **fit)
+    assert_identical(full, resumed)
+    assert resumed.history["loss"] == full.history["loss"]
+    assert resumed_stopper.best_epoch == stopper.best_epoch
+
+
+# -- command line -------------------------------------------------------------------------
+def resume_words(output):
+    """The command the interruption message says resumes the run, without 'dlcore'."""
+    line = next(line for line in output.splitlines() if "resume with: " in line)
+    words = shlex.split(line.split("resume with: ", 1)[1])
+    assert words[0] == "dlcore"
+    return words[1:]
+
+
+def interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls):
+    """Run ``arguments`` interrupted at call ``calls`` of ``cls.method``, check the Ctrl-C
+    contract, then run the command it prints. Returns (interrupted result, resumed result)."""
+    runner = CliRunner()
+    interrupt_after(monkeypatch, cls, method, calls)
+    interrupted = runner.invoke(main, [*arguments, "--out", str(out)])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    messages = [line for line in interrupted.output.splitlines() if line.startswith("dlcore:")]
+    assert len(messages) == 1
+    assert "saved the model after epoch" in messages[0] or "saved the model after RBM" \
+        in messages[0]
+    assert str(out / CHECKPOINT_FILE) in messages[0]
+    assert (out / CHECKPOINT_FILE).stat().st_size > 0
+    words = resume_words(interrupted.output)
+    assert words[-2:] == ["--resume", str(out / CHECKPOINT_FILE)]
+    resumed = runner.invoke(main, words)
+    assert resumed.exit_code == 0, resumed.output
+    return interrupted, resumed
+
+
+RBM_TRAIN = ["rbm", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "4",
+             "--persistent", "--backend", "cpu"]
+
+
+def test_rbm_train_ctrl_c_saves_a_checkpoint_and_resuming_it_is_bit_identical(
+        tmp_path, monkeypatch):
+    full = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    # 800 training images, 40 steps an epoch: Ctrl-C in the middle of epoch 3
+    interrupted_then_resumed(monkeypatch, RBM_TRAIN, tmp_path / "part", ContrastiveDivergence,
+                             "step", 40 * 2 + 17)
+    checkpoint = dlcore.load(tmp_path / "part" / CHECKPOINT_FILE)
+    assert checkpoint.epochs_done_ == 2
+    expected = dlcore.load(tmp_path / "full" / "model.h5")
+    actual = dlcore.load(tmp_path / "part" / "model.h5")
+    assert_identical(expected, actual)
+    assert actual.history["reconstruction_error"] == expected.history["reconstruction_error"]
+
+
+def test_homework_task1_resumes_bit_identically(tmp_path, monkeypatch):
+    arguments = ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3",
+                 "--hidden", "8", "--epochs", "3", "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part", ContrastiveDivergence,
+                             "epoch", 2)
+    assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
+                     dlcore.load(tmp_path / "part" / "model.h5"))
+    assert (tmp_path / "full" / "reconstruction_error.csv").read_text() == \
+        (tmp_path / "part" / "reconstruction_error.csv").read_text()
+
+
+def test_homework_task2_resumes_bit_identically(tmp_path, monkeypatch):
+    arguments = ["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "2",
+                 "--max-size", "40", "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part", ContrastiveDivergence,
+                             "epoch", 2)
+    assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
+                     dlcore.load(tmp_path / "part" / "model.h5"))
+
+
+def test_dbn_pretrain_interrupted_in_its_second_rbm_resumes_bit_identically(
+        tmp_path, monkeypatch):
+    arguments = ["dbn", "pretrain", "--layers", "784-16-10", "--epochs-per-layer", "2",
+                 "--with-labels", "--up-down-epochs", "1", "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    interrupted, _ = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
+                                              ContrastiveDivergence, "epoch", 3)
+    assert "after RBM 1 of 2, epoch 2 of 2" in interrupted.output
+    assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
+                     dlcore.load(tmp_path / "part" / "dbn.h5"))
+
+
+def network_command_resumes_bit_identically(tmp_path, monkeypatch, arguments):
+    runner = CliRunner()
+    full = runner.invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    finished = dlcore.load(tmp_path / "full" / "model.h5")
+    updates_per_epoch = finished.n_updates // finished.epochs_done
+    interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
+                             dlcore.network.Sequential, "_train_step", 2 * updates_per_epoch + 2)
+    assert dlcore.load(tmp_path / "part" / CHECKPOINT_FILE).epochs_done == 2
+    assert_identical(finished, dlcore.load(tmp_path / "part" / "model.h5"))
+
+
+@pytest.mark.slow
+def test_cnn_train_resumes_bit_identically(tmp_path, monkeypatch):
+    network_command_resumes_bit_identically(tmp_path, monkeypatch, [
+        "cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "3",
+        "--train-size", "300", "--optimizer", "sgd", "--backend", "cpu"])
+
+
+def test_dbn_finetune_resumes_bit_identically(tmp_path, monkeypatch):
+    pretrained = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-16",
+                                           "--epochs-per-layer", "1", "--backend", "cpu",
+                                           "--out", str(tmp_path / "dbn")])
+    assert pretrained.exit_code == 0, pretrained.output
+    network_command_resumes_bit_identically(tmp_path, monkeypatch, [
+        "dbn", "finetune", str(tmp_path / "dbn" / "dbn.h5"), "--epochs", "4", "--patience",
+        "1", "--batch-size", "128", "--backend", "cpu"])
+
+
+def test_checkpoint_every_n_epochs_is_resumable(tmp_path):
+    runner = CliRunner()
+    full = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full"),
+                                "--checkpoint-every", "2"])
+    assert full.exit_code == 0, full.output
+    checkpoint = dlcore.load(tmp_path / "full" / CHECKPOINT_FILE)
+    assert checkpoint.epochs_done_ == 4
+    short = runner.invoke(main, [*RBM_TRAIN[:-4], "3", *RBM_TRAIN[-3:],
+                                 "--out", str(tmp_path / "short"), "--checkpoint-every", "2"])
+    assert short.exit_code == 0, short.output
+    assert dlcore.load(tmp_path / "short" / CHECKPOINT_FILE).epochs_done_ == 2
+    resumed = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "resumed"), "--resume",
+                                   str(tmp_path / "short" / CHECKPOINT_FILE)])
+    assert resumed.exit_code == 0, resumed.output
+    assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
+                     dlcore.load(tmp_path / "resumed" / "model.h5"))
+
+
+def test_ctrl_c_before_the_first_epoch_exits_130_and_leaves_no_folder(tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 1)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(out)])
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    assert "interrupted before the first epoch finished: nothing was saved" in result.output
+    assert not out.exists()
+
+
+def test_ctrl_c_outside_training_exits_130(tmp_path, monkeypatch):
+    import dlcore.cli.rbm as rbm_commands
+
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rbm_commands, "load_digit_split", interrupted)
+    result = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "run")])
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    assert "dlcore: interrupted" in result.output
+
+
+def test_resume_from_a_file_of_another_model_class_is_one_line(tmp_path):
+    runner = CliRunner()
+    trained = runner.invoke(main, [*RBM_TRAIN[:-4], "1", *RBM_TRAIN[-3:],
+                                   "--out", str(tmp_path / "rbm")])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(main, ["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k",
+                                  "--epochs", "1", "--train-size", "100", "--backend", "cpu",
+                                  "--out", str(tmp_path / "cnn"),
+                                  "--resume", str(tmp_path / "rbm" / "model.h5")])
+    assert result.exit_code == 1
+    assert "holds a BernoulliRBM, not a Sequential" in result.output
+
+
+@pytest.mark.slow
+def test_homework_pretraining_resumes_in_each_stage_bit_identically(tmp_path, monkeypatch):
+    arguments = ["homework", "pretraining", "--layers", "784-16-10", "--epochs-per-layer", "1",
+                 "--epochs", "3", "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    updates_per_epoch = dlcore.load(tmp_path / "full" / "deep_net.h5").n_updates // 3
+    for stage, calls in (("deep", 3 * updates_per_epoch + 2),
+                         ("shallow", 6 * updates_per_epoch + 2 * updates_per_epoch + 1)):
+        out = tmp_path / stage
+        interrupted_then_resumed(monkeypatch, arguments, out, dlcore.network.Sequential,
+                                 "_train_step", calls)
+        assert (tmp_path / "full" / "pretraining.csv").read_text() == \
+            (out / "pretraining.csv").read_text()
+        for name in ("pretrained_net.h5", "deep_net.h5", "shallow_net.h5"):
+            assert_identical(dlcore.load(tmp_path / "full" / name), dlcore.load(out / name))

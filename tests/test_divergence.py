@@ -1,0 +1,152 @@
+"""Training that blows up stops at once with dlcore.TrainingDiverged, and the model keeps the
+parameters of its last good epoch (dlcore/errors.py): RBMs, DBN pretraining and up-down,
+Sequential networks, and the CLI (one line, exit 1, no file with NaN)."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore.cli import main
+from dlcore.errors import DIVERGENCE_FACTOR, DivergenceCheck, TrainingDiverged
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """300 mnist-5k digits of all classes, in [0, 1], with their labels."""
+    images, labels = dlcore.datasets.load_mnist_5k()
+    rows = np.random.default_rng(0).permutation(len(images))[:300]
+    return dlcore.datasets.to_unit_interval(images)[rows], labels[rows].astype(np.int64)
+
+
+def rbm_arrays(rbm):
+    return [np.array(a) for a in (rbm.W, rbm.visible_bias, rbm.hidden_bias)]
+
+
+def assert_same_arrays(before, after):
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        assert np.isfinite(new).all()
+        assert np.array_equal(old, new)
+
+
+def test_training_diverged_is_a_floating_point_error_exported_by_dlcore():
+    assert dlcore.TrainingDiverged is TrainingDiverged
+    assert issubclass(TrainingDiverged, FloatingPointError)
+
+
+@pytest.mark.parametrize("values, message", [
+    ((0.5, 0.4, float("nan")), "the loss is nan"),
+    ((0.5, 0.4, float("inf")), "the loss is inf"),
+    ((0.5, 0.4, 0.4 * DIVERGENCE_FACTOR * 1.01), "over 1000 times its best"),
+])
+def test_the_check_names_epoch_quantity_and_fix(values, message):
+    check = DivergenceCheck("loss", 0.5)
+    check.check(1, values[0])
+    check.check(2, values[1])
+    with pytest.raises(TrainingDiverged, match=message) as caught:
+        check.check(3, values[2])
+    text = str(caught.value)
+    assert "epoch 3" in text and "parameters of epoch 2" in text
+    assert "lower the learning rate" in text and "--learning-rate" in text
+    assert caught.value.epoch == 3 and caught.value.quantity == "loss"
+
+
+def test_growth_below_the_factor_and_finite_parameters_pass():
+    check = DivergenceCheck("loss", 0.1, history=[0.2])
+    check.check(2, 0.2 * DIVERGENCE_FACTOR * 0.99, [np.ones(3)])
+    with pytest.raises(TrainingDiverged, match="parameters hold NaN"):
+        check.check(3, 0.3, [np.array([1.0, np.nan])])
+
+
+@pytest.mark.parametrize("model_class, learning_rate", [
+    (dlcore.BernoulliRBM, 1e20), (dlcore.GaussianBernoulliRBM, 1e4)])
+def test_rbm_with_a_huge_learning_rate_keeps_its_last_good_epoch(digits, model_class,
+                                                                 learning_rate):
+    X = digits[0]
+    if model_class is dlcore.GaussianBernoulliRBM:
+        X = (X - X.mean(axis=0)) / (X.std(axis=0) + 0.1)
+    rbm = model_class(n_hidden=8, epochs=2, batch_size=50, backend="cpu").fit(X)
+    good, history = rbm_arrays(rbm), {k: list(v) for k, v in rbm.history.items()}
+    rbm.set_params(learning_rate=learning_rate)
+    with pytest.raises(TrainingDiverged, match="in epoch 3: .*reconstruction error"):
+        rbm.partial_fit(X)
+    assert_same_arrays(good, rbm_arrays(rbm))
+    assert rbm.epochs_done_ == 2 and rbm.history == history
+
+
+def test_rbm_diverging_in_its_first_epoch_keeps_its_initial_parameters(digits):
+    rbm = dlcore.BernoulliRBM(n_hidden=8, epochs=3, batch_size=50, learning_rate=1e20,
+                              backend="cpu")
+    with pytest.raises(TrainingDiverged, match="keeps its initial parameters"):
+        rbm.fit(digits[0])
+    initial = dlcore.BernoulliRBM(n_hidden=8, epochs=0, batch_size=50, backend="cpu")
+    assert_same_arrays(rbm_arrays(initial.fit(digits[0])), rbm_arrays(rbm))
+    assert rbm.epochs_done_ == 0 and rbm.n_updates_ == 0
+    assert rbm.history["reconstruction_error"] == []
+
+
+def test_dbn_pretraining_names_the_layer_that_diverged(digits):
+    dbn = dlcore.DBN(layers=[784, 16, 8], epochs=2, batch_size=50, backend="cpu",
+                     rbm=[{}, {"learning_rate": 1e20}])
+    with pytest.raises(TrainingDiverged, match="RBM 2 of the DBN: training diverged in "
+                                               "epoch 1"):
+        dbn.fit(digits[0])
+    first, second = dbn.rbms_
+    assert first.epochs_done_ == 2 and np.isfinite(first.W).all()
+    assert second.epochs_done_ == 0
+    fresh = dlcore.DBN(layers=[784, 16, 8], epochs=[2, 0], batch_size=50,
+                       backend="cpu").fit(digits[0])
+    assert_same_arrays(rbm_arrays(fresh.rbms_[0]), rbm_arrays(first))
+    assert_same_arrays(rbm_arrays(fresh.rbms_[1]), rbm_arrays(second))
+
+
+def test_dbn_up_down_that_turns_nan_mid_epoch_keeps_the_last_good_epoch(digits, monkeypatch):
+    from dlcore.dbn.updown import UpDown
+    X, y = digits
+    dbn = dlcore.DBN(layers=[784, 16, 8], epochs=1, batch_size=50, n_labels=10,
+                     up_down_batch_size=50, backend="cpu").fit(X, y)
+    dbn.up_down(X, y, epochs=1)
+    good = [np.array(a) for rbm in dbn.rbms_ for a in rbm_arrays(rbm)]
+    good += [np.array(a) for pair in dbn.generative_ for a in pair]
+    original_step = UpDown.step
+
+    def poisoned_step(self, x, labels, update):
+        original_step(self, x, labels, update)
+        self.backend.to_numpy(self.generative[0][0])[0, 0] = np.nan
+
+    monkeypatch.setattr(UpDown, "step", poisoned_step)
+    with pytest.raises(TrainingDiverged, match="up-down fine-tuning of the DBN: training "
+                                               "diverged in epoch 2"):
+        dbn.up_down(X, y, epochs=2)
+    after = [a for rbm in dbn.rbms_ for a in rbm_arrays(rbm)]
+    after += [a for pair in dbn.generative_ for a in pair]
+    assert_same_arrays(good, after)
+    assert dbn.up_down_epochs_done_ == 1
+    assert len(dbn.history["up_down_reconstruction_error"]) == 1
+
+
+def test_network_with_a_huge_learning_rate_keeps_its_last_good_epoch(digits):
+    X, y = digits
+    network = dlcore.models.mlp((784,), n_classes=10, backend="cpu", seed=1)
+    network.compile("cross_entropy", "sgd", ["accuracy"])
+    network.fit(X, y, epochs=2, batch_size=32, verbose=0)
+    good = network.get_weights()
+    history = {k: list(v) for k, v in network.history.items()}
+    network.compile("cross_entropy", dlcore.optimizers.SGD(1e5), ["accuracy"])
+    with pytest.raises(TrainingDiverged, match="in epoch 3: the loss"):
+        network.fit(X, y, epochs=3, batch_size=32, verbose=0)
+    assert_same_arrays(good, network.get_weights())
+    assert network.epochs_done == 2 and network.history == history
+
+
+def test_cli_divergence_is_one_line_exit_1_and_no_file(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1-2", "--hidden", "8",
+                                       "--epochs", "2", "--learning-rate", "1e20",
+                                       "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("dlcore:")]
+    assert len(errors) == 1
+    assert "training diverged in epoch 1" in errors[0]
+    assert "reconstruction error" in errors[0] and "--learning-rate" in errors[0]
+    assert not out.exists()     # nothing written, and the empty folder is gone
