@@ -1,7 +1,10 @@
 """Packaging: the README's commands, and a plain (non-editable) install that maps cli/ and
 datasets/ under dlcore with the bundled data, never as top-level packages. Offline: the wheel is
-built in-process with setuptools and installed with --no-deps."""
+built in-process with setuptools and installed with --no-deps. The slow tests run the README's
+two set-up commands in fresh virtualenvs, as a user does (pip's index and cache needed)."""
+import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def readme_commands():
-    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
     return [line.strip() for line in blocks[0].splitlines() + blocks[1].splitlines()
             if line.strip()]
 
@@ -36,7 +39,7 @@ def wheel(tmp_path_factory):
     script = ("import setuptools.build_meta as b, sys; "
               f"print(b.build_wheel({str(out)!r}))")
     completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                               text=True)
+                               text=True, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert setuptools_build
     return out / completed.stdout.strip().splitlines()[-1]
@@ -59,6 +62,71 @@ def test_plain_install_of_the_wheel_imports_and_finds_the_digits(wheel, tmp_path
             "print(dlcore.__file__, x.shape)")
     completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                                text=True, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin",
-                                               "HOME": str(tmp_path)})
+                                               "HOME": str(tmp_path)}, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert str(target) in completed.stdout and "(5000, 28, 28)" in completed.stdout
+
+
+def copy_of_the_repository(destination):
+    """The files a clone of this checkout would hold (tracked and not ignored), in
+    ``destination``: installs from it never see build folders, caches or virtualenvs here."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=False)
+    if listed.returncode != 0:  # not a git checkout: everything but what .gitignore names
+        shutil.copytree(ROOT, destination, ignore=shutil.ignore_patterns(
+            ".git", ".ci", "__pycache__", "*.egg-info", "build", "dist", "runs", ".*venv*"))
+        return destination
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination
+
+
+def users_shell(tmp_path):
+    """Run a command line in a fresh virtualenv, from a fresh copy of the repository (named
+    dlcore, as a clone is) with the virtualenv first on PATH; the kernel cache in tmp_path."""
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    clone = copy_of_the_repository(tmp_path / "dlcore")
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+                   and not name.startswith(("NUMBA_", "DLCORE_"))}
+    environment.update(PATH=f"{tmp_path / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+                       VIRTUAL_ENV=str(tmp_path / "venv"), DLCORE_CACHE=str(tmp_path / "kernels"))
+
+    def run(command_line):
+        completed = subprocess.run(["bash", "-c", command_line], cwd=clone, env=environment,
+                                   capture_output=True, text=True, timeout=1200, check=False)
+        assert completed.returncode == 0, (command_line, completed.stdout[-2000:],
+                                           completed.stderr[-3000:])
+        return completed.stdout
+    return run
+
+
+def assert_dlcore_works(run, tmp_path, installed_from):
+    """The dlcore command trains and reports its version; the last install is the one imported
+    and no compiled kernel was written into the virtualenv."""
+    from dlcore import __version__
+    run("dlcore homework task1 --epochs 1 --out runs/after-both")
+    assert __version__ in run("dlcore --version")
+    imported = run("cd / && python -c 'import dlcore, dlcore.cli; print(dlcore.__file__)'")
+    assert Path(imported.strip()).is_relative_to(installed_from), imported
+    assert not [*(tmp_path / "venv").rglob("*.nb[ic]")], "kernel cache files in the virtualenv"
+
+
+@pytest.mark.slow
+def test_readme_command_1_then_the_install_of_command_2_leave_a_working_dlcore(tmp_path):
+    main_job, test_command = readme_commands()
+    run = users_shell(tmp_path)
+    run(main_job)
+    run(test_command.split("&&")[0])
+    assert_dlcore_works(run, tmp_path, installed_from=tmp_path / "dlcore")
+
+
+@pytest.mark.slow
+def test_the_install_of_readme_command_2_then_command_1_leave_a_working_dlcore(tmp_path):
+    main_job, test_command = readme_commands()
+    run = users_shell(tmp_path)
+    run(test_command.split("&&")[0])
+    run(main_job)
+    assert_dlcore_works(run, tmp_path, installed_from=tmp_path / "venv")
