@@ -31,13 +31,17 @@ def load_digit_split(dataset, train_digits, test_digits, seed,
     else:
         train = datasets.load_dataset(dataset, split="train")
         test = datasets.load_dataset(dataset, split="test")
-    train_images, _ = datasets.select_classes(*train, train_digits)
-    test_images, test_labels = datasets.select_classes(*test, test_digits)
-    for images, classes, option, what in ((train_images, train_digits, options[0], "training"),
-                                          (test_images, test_digits, options[1], "held-out")):
-        if len(images) == 0:
-            raise click.BadParameter(f"no {what} images of classes {classes} in {dataset}",
+    selected = []
+    for (images, labels), classes, option, what in ((train, train_digits, options[0],
+                                                     "training"),
+                                                    (test, test_digits, options[1], "held-out")):
+        absent = sorted(set(classes) - set(np.unique(labels).tolist()))
+        if absent:
+            raise click.BadParameter(f"no {what} images of classes {absent} in {dataset} "
+                                     f"(its classes: {np.unique(labels).tolist()})",
                                      param_hint=option)
+        selected.append(datasets.select_classes(images, labels, classes))
+    (train_images, _), (test_images, test_labels) = selected
     image_side(int(np.prod(train_images.shape[1:])))
     return (datasets.to_unit_interval(train_images), datasets.to_unit_interval(test_images),
             test_labels)

@@ -128,3 +128,43 @@ def test_bench_cnn_reports_both_tasks_as_json():
     assert ("training epoch", "dlcore") in tasks and ("inference", "dlcore") in tasks
     if report["torch"] == "included":
         assert ("training epoch", "PyTorch") in tasks
+
+
+def test_filters_image_enlarges_every_kernel_to_be_readable(trained_run):
+    _, out = trained_run
+    with Image.open(out / "filters.png") as figure:
+        width, height = figure.size
+    assert height >= 80 + 25 and width >= 6 * 80   # 5x5 kernels drawn 80 px a side, titled
+
+
+def test_evaluate_warns_in_one_line_when_the_data_set_is_not_the_training_one(trained_run,
+                                                                              tmp_path):
+    _, out = trained_run
+    images, labels = dlcore.datasets.load_mnist_5k()
+    rows = np.arange(0, 5000, 50)
+    for split in ("train", "t10k"):
+        dlcore.datasets.write_idx(tmp_path / f"{split}-images-idx3-ubyte", images[rows])
+        dlcore.datasets.write_idx(tmp_path / f"{split}-labels-idx1-ubyte", labels[rows])
+    same = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "model.h5"), "--dataset",
+                                     "mnist-5k", "--backend", "cpu"])
+    other = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "model.h5"), "--dataset",
+                                      str(tmp_path), "--backend", "cpu"])
+    assert same.exit_code == 0 and other.exit_code == 0, other.output
+    assert "warning" not in same.stderr
+    warnings = [line for line in other.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "was trained on mnist-5k" in warnings[0]
+
+
+def test_train_records_the_data_set_and_its_classes_in_the_model_file(trained_run):
+    _, out = trained_run
+    record = dlcore.load(out / "model.h5").training_record_
+    assert record["dataset"] == "mnist-5k" and record["classes"] == list(range(10))
+    assert record["n_images"] == 256 and record["parameters"]["train_size"] == 256
+    assert record["command"].endswith("cnn train")
+
+
+def test_evaluate_runs_on_the_backend_asked(trained_run):
+    _, out = trained_run
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "model.h5"), "--dataset",
+                                       "mnist-5k", "--backend", "reference"])
+    assert result.exit_code == 0, result.output

@@ -2,6 +2,7 @@
 on tiny settings. Oracles: the files and lines promised, the saved models' own behaviour, and
 one-line errors with a non-zero exit."""
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +150,40 @@ def test_finetune_and_sample_refuse_what_they_cannot_use(pretrained, finetuned, 
     bad_label = CliRunner().invoke(main, ["dbn", "sample", str(pretrained / "dbn.h5"),
                                           "--label", "12", "--out", str(tmp_path / "s.png")])
     assert bad_label.exit_code == 2 and len(bad_label.stderr.strip().splitlines()) == 1
+
+
+def test_sample_titles_its_class_and_is_reproducible_with_a_seed(pretrained, tmp_path):
+    from PIL import Image
+    pictures = []
+    for name, flags in (("a", ["--seed", "5"]), ("b", ["--seed", "5"]), ("c", ["--seed", "6"]),
+                        ("d", ["--seed", "5", "--binary"])):
+        result = CliRunner().invoke(main, ["dbn", "sample", str(pretrained / "dbn.h5"),
+                                           "--label", "3", "--n", "4", "--gibbs-steps", "2",
+                                           "--backend", "cpu", *flags,
+                                           "--out", str(tmp_path / f"{name}.png")])
+        assert result.exit_code == 0, result.output
+        assert "of class 3" in result.stdout
+        with Image.open(tmp_path / f"{name}.png") as image:
+            pictures.append(np.asarray(image.convert("L")))
+    assert np.array_equal(pictures[0], pictures[1])
+    assert not np.array_equal(pictures[0], pictures[2])
+    assert not np.array_equal(pictures[0], pictures[3])     # binary pixels, not probabilities
+
+
+def test_pretrain_and_finetune_record_what_they_trained_on(pretrained, finetuned, digits):
+    _, finetune_folder = finetuned
+    dbn_record = dlcore.load(pretrained / "dbn.h5").training_record_
+    assert dbn_record["classes"] == list(range(10)) and dbn_record["n_images"] == 400
+    assert dbn_record["dataset"] == str(Path(digits).resolve())
+    network_record = dlcore.load(finetune_folder / "model.h5").training_record_
+    assert network_record["pretraining"] == dbn_record
+    assert network_record["command"].endswith("dbn finetune")
+
+
+def test_finetune_warns_when_the_dbn_was_pretrained_on_another_data_set(pretrained, tmp_path):
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--dataset", "mnist-5k", "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "not on mnist-5k" in warnings[0]

@@ -1,0 +1,109 @@
+"""Every command checks its inputs before the first epoch: inputs that used to fail only after
+training (non-square images that cannot be drawn, a class selection with no images, a network
+fed images of another size) are refused first, in one line, with no output folder left behind.
+
+Oracles: the exit code, a single ``dlcore: error:`` line naming the problem, and the absence of
+both the training progress and the --out folder."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dlcore import datasets
+from dlcore.cli import main
+from dlcore.datasets.mnist import split_file_names
+
+
+def write_idx_folder(folder, images, labels):
+    """The same images and labels as the train and the test split of an IDX folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        images_name, labels_name = split_file_names(split)
+        datasets.write_idx(folder / images_name, images)
+        datasets.write_idx(folder / labels_name, labels)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def wide_images(tmp_path_factory):
+    """20 x 30 images of classes 0-4 (8 each): not square, so no filter can be drawn."""
+    images = np.random.default_rng(0).integers(0, 256, (40, 20, 30), dtype=np.uint8)
+    labels = np.repeat(np.arange(5, dtype=np.uint8), 8)
+    return write_idx_folder(tmp_path_factory.mktemp("wide"), images, labels)
+
+
+@pytest.fixture(scope="module")
+def small_digits(tmp_path_factory):
+    """20 digits of each of the classes 0-4 from mnist-5k, 28 x 28."""
+    images, labels = datasets.load_mnist_5k()
+    rows = np.concatenate([np.flatnonzero(labels == k)[:20] for k in range(5)])
+    return write_idx_folder(tmp_path_factory.mktemp("digits04"), images[rows], labels[rows])
+
+
+def assert_refused_before_training(result, out, *words):
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlcore: error:"), result.stderr
+    for word in words:
+        assert word in lines[0]
+    assert "epoch" not in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["homework", "task1", "--train-digits", "0-2", "--test-digits", "0-4"],
+    ["rbm", "train", "--digits", "0-4"],
+])
+def test_rbm_commands_refuse_non_square_images_before_training(command, wide_images, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*command, "--dataset", wide_images, "--epochs", "1",
+                                       "--hidden", "4", "--backend", "cpu", "--out", str(out)])
+    assert_refused_before_training(result, out, "600 visible units as a square image")
+
+
+def test_dbn_pretrain_refuses_non_square_images_before_training(wide_images, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "600-8",
+                                       "--dataset", wide_images, "--epochs-per-layer", "1",
+                                       "--backend", "cpu", "--out", str(out)])
+    assert_refused_before_training(result, out, "600 visible units as a square image")
+
+
+def test_task1_refuses_test_classes_without_images_before_training(small_digits, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", small_digits,
+                                       "--train-digits", "0-2", "--test-digits", "7-8",
+                                       "--epochs", "1", "--hidden", "4", "--backend", "cpu",
+                                       "--out", str(out)])
+    assert_refused_before_training(result, out, "--test-digits", "no held-out images")
+
+
+def test_rbm_train_names_its_own_option_for_an_empty_selection(small_digits, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["rbm", "train", "--dataset", small_digits, "--digits",
+                                       "8-9", "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(out)])
+    assert_refused_before_training(result, out, "--digits", "no training images")
+
+
+def test_cnn_evaluate_refuses_images_of_another_size_in_one_line(tmp_path, wide_images):
+    import dlcore
+    network = dlcore.models.mlp((1, 28, 28), n_classes=5, backend="cpu")
+    network.compile("cross_entropy", "sgd", ["accuracy"])
+    dlcore.save(network, tmp_path / "net.h5")
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(tmp_path / "net.h5"),
+                                       "--dataset", wide_images, "--backend", "cpu"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "images are 1x20x30" in lines[0] \
+        and "inputs of 1x28x28" in lines[0]
+
+
+def test_cnn_evaluate_refuses_labels_beyond_the_outputs(tmp_path, small_digits):
+    import dlcore
+    network = dlcore.models.mlp((1, 28, 28), n_classes=3, backend="cpu")
+    network.compile("cross_entropy", "sgd", ["accuracy"])
+    dlcore.save(network, tmp_path / "net.h5")
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(tmp_path / "net.h5"),
+                                       "--dataset", small_digits, "--backend", "cpu"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "labels up to 4" in lines[0] and "3 outputs" in lines[0]

@@ -1,0 +1,241 @@
+"""Outputs that tell the truth: training records in model files, seen/unseen classes from them,
+warnings when a model is evaluated on another data set, Fashion-MNIST's class names, samples
+with a seed, the compiling notice, per-epoch progress off a terminal, --backend everywhere.
+
+Oracles: what the commands were told (classes, data set, parameters), the records they wrote,
+the words they print, and the pixels of PNGs written twice."""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import dlcore
+from dlcore import datasets
+from dlcore.backend import cache
+from dlcore.cli import main
+from dlcore.datasets.mnist import split_file_names
+
+TINY_RBM = ["--epochs", "2", "--hidden", "16", "--backend", "cpu"]
+
+
+def write_idx_folder(folder, per_class_train=30, per_class_test=10, classes=range(10)):
+    """MNIST-like IDX files of mnist-5k digits of ``classes`` in ``folder``."""
+    images, labels = datasets.load_mnist_5k()
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, (start, stop) in (("train", (0, per_class_train)),
+                                 ("test", (per_class_train, per_class_train + per_class_test))):
+        rows = np.concatenate([np.flatnonzero(labels == k)[start:stop] for k in classes])
+        images_name, labels_name = split_file_names(split)
+        datasets.write_idx(folder / images_name, images[rows])
+        datasets.write_idx(folder / labels_name, labels[rows])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fake_fashion(tmp_path_factory):
+    """$DLCORE_DATA with a fashion-mnist/ folder (digits standing in for garments: the command
+    only needs the files, the names come from the data set's name)."""
+    root = tmp_path_factory.mktemp("data")
+    write_idx_folder(root / "fashion-mnist")
+    return root
+
+
+@pytest.fixture(scope="module")
+def rbm_on_1_and_2(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rbm12")
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1-2", *TINY_RBM,
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return result, out / "model.h5"
+
+
+# --------------------------------------------------------------------------------------------
+# Training records
+# --------------------------------------------------------------------------------------------
+def test_rbm_train_records_the_data_set_classes_images_and_parameters(rbm_on_1_and_2):
+    _, path = rbm_on_1_and_2
+    record = dlcore.load(path).training_record_
+    assert record["dataset"] == "mnist-5k" and record["classes"] == [1, 2]
+    assert record["class_names"] == ["1", "2"]
+    assert record["n_images"] == 2 * (500 - 100)          # 100 per class held out
+    assert record["command"].endswith("rbm train")
+    assert record["parameters"]["hidden"] == 16 and record["parameters"]["digits"] == "1-2"
+    assert isinstance(record["command_line"], str)
+
+
+def test_reconstruct_marks_classes_seen_and_unseen_from_the_record(rbm_on_1_and_2, tmp_path):
+    _, path = rbm_on_1_and_2
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(path), "--digits", "0-3",
+                                       "--backend", "cpu", "--out", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    marks = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:5]}
+    assert marks == {"0": "no", "1": "yes", "2": "yes", "3": "no"}
+    assert result.stdout.count("no (unseen)") == 2
+    assert "mean over unseen digits" in result.stdout
+
+
+def test_reconstruct_says_unknown_for_a_model_without_a_record(tmp_path):
+    images, _ = datasets.load_mnist_5k()
+    model = dlcore.BernoulliRBM(n_hidden=8, epochs=1, backend="cpu").fit(
+        datasets.to_unit_interval(images[:200]))
+    dlcore.save(model, tmp_path / "plain.h5")
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(tmp_path / "plain.h5"),
+                                       "--digits", "0-1", "--backend", "cpu",
+                                       "--out", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    assert "yes" not in result.stdout and result.stdout.count("unknown") >= 2
+    assert "no training record" in result.stdout
+
+
+def test_reconstruct_warns_when_the_data_set_is_not_the_training_one(rbm_on_1_and_2, tmp_path):
+    _, path = rbm_on_1_and_2
+    folder = write_idx_folder(tmp_path / "digits", classes=(1, 2))
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(path), "--digits", "1-2",
+                                       "--dataset", str(folder), "--backend", "cpu",
+                                       "--out", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "trained on mnist-5k" in warnings[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Fashion-MNIST's class names
+# --------------------------------------------------------------------------------------------
+def test_class_names_live_beside_the_loaders():
+    assert datasets.class_names("fashion-mnist")[:2] == ["T-shirt/top", "Trouser"]
+    assert datasets.class_names("Fashion_MNIST")[9] == "Ankle boot"
+    assert datasets.class_names("mnist-5k") == [str(k) for k in range(10)]
+    assert datasets.class_names("/some/idx/folder", 3) == ["0", "1", "2"]
+    assert datasets.class_noun("mnist") == "digit" and datasets.class_noun("fashion-mnist") \
+        == "class"
+
+
+def test_task1_on_fashion_mnist_names_garments_never_digits(fake_fashion, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setenv("DLCORE_DATA", str(fake_fashion))
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", "fashion-mnist",
+                                       "--train-digits", "0-1", "--test-digits", "0-2",
+                                       *TINY_RBM, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "digit" not in result.stdout
+    for name in ("T-shirt/top", "Trouser", "Pullover"):
+        assert name in result.stdout
+    with open(tmp_path / "reconstruction_error.csv") as handle:
+        assert next(csv.reader(handle))[0] == "class"
+    record = dlcore.load(tmp_path / "model.h5").training_record_
+    assert record["dataset"] == "fashion-mnist"
+    assert record["class_names"] == ["T-shirt/top", "Trouser"]
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+def pixels(path):
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"))
+
+
+def test_rbm_sample_with_a_seed_is_reproducible_and_another_seed_differs(rbm_on_1_and_2,
+                                                                        tmp_path):
+    _, path = rbm_on_1_and_2
+    runs = {}
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        result = CliRunner().invoke(main, ["rbm", "sample", str(path), "--n", "4", "--steps",
+                                           "3", "--seed", seed, "--backend", "cpu",
+                                           "--out", str(tmp_path / f"{name}.png")])
+        assert result.exit_code == 0, result.output
+        runs[name] = pixels(tmp_path / f"{name}.png")
+    assert np.array_equal(runs["a"], runs["b"]) and not np.array_equal(runs["a"], runs["c"])
+
+
+def test_rbm_sample_shows_probabilities_unless_binary_is_asked(rbm_on_1_and_2, tmp_path):
+    _, path = rbm_on_1_and_2
+    for flag, kind in (([], "probabilities"), (["--binary"], "binary states")):
+        result = CliRunner().invoke(main, ["rbm", "sample", str(path), "--n", "2", "--steps",
+                                           "2", *flag, "--out", str(tmp_path / "s.png")])
+        assert result.exit_code == 0, result.output
+        assert kind in result.stdout
+
+
+def test_gibbs_probabilities_are_those_of_the_last_step():
+    rbm = dlcore.BernoulliRBM(n_hidden=6, epochs=1, backend="cpu").fit(
+        datasets.to_unit_interval(datasets.load_mnist_5k()[0][:100]))
+    start = (np.arange(2 * 784).reshape(2, 784) % 3 == 0).astype(np.float32)
+    calls = rbm.sample_calls_
+    probabilities = rbm.gibbs(start, steps=3, probabilities=True)
+    rbm.sample_calls_ = calls                       # the same Philox draws again
+    states = rbm.gibbs(start, steps=3)
+    assert probabilities.dtype == np.float32 and 0 < probabilities.min()
+    assert probabilities.max() < 1 and not np.isin(probabilities, (0, 1)).all()
+    assert set(np.unique(states)) <= {0.0, 1.0}
+    # the binary states of the last step were drawn from exactly these probabilities
+    assert np.all(probabilities[states == 1] > 0) and probabilities.shape == states.shape
+
+
+# --------------------------------------------------------------------------------------------
+# --backend on every command that computes; its errors in neutral words
+# --------------------------------------------------------------------------------------------
+def test_rbm_reconstruct_and_sample_take_backend(rbm_on_1_and_2, tmp_path):
+    _, path = rbm_on_1_and_2
+    for arguments in (["rbm", "reconstruct", str(path), "--digits", "1"],
+                      ["rbm", "sample", str(path), "--n", "2", "--steps", "1"]):
+        result = CliRunner().invoke(main, [*arguments, "--backend", "reference",
+                                           "--out", str(tmp_path / "x.png")])
+        assert result.exit_code == 0, result.output
+
+
+def test_an_unusable_cuda_backend_is_explained_without_python_spelling(monkeypatch):
+    import dlcore.backend as backend
+    monkeypatch.setattr(backend, "cuda_status", lambda: (False, "no GPU here"))
+    monkeypatch.setattr(backend, "_instances", {})
+    with pytest.raises(RuntimeError) as error:
+        backend.get_backend("cuda")
+    assert "no GPU here" in str(error.value) and "cpu" in str(error.value)
+    assert "backend=" not in str(error.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Progress and the compiling notice
+# --------------------------------------------------------------------------------------------
+def test_training_off_a_terminal_prints_one_line_per_epoch(rbm_on_1_and_2):
+    result, _ = rbm_on_1_and_2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("training: epoch")]
+    assert [line.split()[2] for line in lines] == ["1/2", "2/2"]
+    assert all("reconstruction error" in line for line in lines)
+
+
+def test_the_compiling_notice_appears_only_while_the_cache_is_cold(tmp_path, monkeypatch,
+                                                                   capsys):
+    import dlcore.backend as backend
+    monkeypatch.setenv("DLCORE_CACHE", str(tmp_path))
+    assert not cache.kernels_compiled_before()
+    monkeypatch.setattr(backend, "_instances", {})
+    backend.get_backend("cpu")
+    assert capsys.readouterr().err.count("compiling kernels, first run only") == 1
+    # what Numba leaves in the cache after compiling a kernel of backend/cpu.py
+    cpu_file = os.path.join(os.path.dirname(cache.__file__), "cpu.py")
+    folder = cache.kernel_cache_folder() / cache.DlcoreCacheLocator.get_suitable_cache_subpath(
+        cpu_file)
+    folder.mkdir(parents=True)
+    (folder / "cpu.serial_gemm-186.py311.nbi").write_bytes(b"")
+    assert cache.kernels_compiled_before()
+    monkeypatch.setattr(backend, "_instances", {})
+    backend.get_backend("cpu")
+    assert "compiling kernels" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_cold_cache_says_compiling_once_and_a_warm_one_says_nothing(tmp_path):
+    script = ("import numpy as np, dlcore; dlcore.BernoulliRBM(n_hidden=4, epochs=1, "
+              "backend='cpu').fit(np.zeros((20, 9), np.float32))")
+    environment = {**os.environ, "DLCORE_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=environment, timeout=900) for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr[-2000:]
+    assert runs[0].stderr.count("compiling kernels, first run only") == 1
+    assert "compiling kernels" not in runs[1].stderr
