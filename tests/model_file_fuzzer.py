@@ -608,6 +608,9 @@ def main(argv=None):
     parser.add_argument("--keep", metavar="FOLDER", help="write the files here and keep them")
     parser.add_argument("--show", type=int, default=5,
                         help="examples to print of each bad outcome")
+    parser.add_argument("--records", metavar="FILE",
+                        help="write one tab-separated line per file: name, outcome, mutations, "
+                             "detail")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -625,6 +628,11 @@ def main(argv=None):
         if outcome == "internal-exception" and exceptions:
             extra = "  (" + ", ".join(f"{name} {n}" for name, n in exceptions.most_common()) + ")"
         print(f"  {outcome:<20}{counts.get(outcome, 0):>6}{extra}")
+    if args.records:
+        with open(args.records, "w", encoding="utf-8") as stream:
+            for path, _, mutations, outcome, detail in records:
+                fields = (os.path.basename(path), outcome, mutations, detail)
+                stream.write("\t".join(" ".join(field.split()) for field in fields) + "\n")
     for outcome in BAD_OUTCOMES:
         examples = [record for record in records if record[3] == outcome][:args.show]
         for path, base, mutations, _, detail in examples:

@@ -616,3 +616,263 @@ def test_describe_refuses_files_that_are_not_model_files(tmp_path):
         dio.describe(path)
     with pytest.raises(dio.ModelFileError, match="does not exist"):
         dio.describe(tmp_path / "absent.h5")
+
+
+# --------------------------------------------------------------------------------------------
+# Damaged and hostile files of dlcore's own models: refused before anything is read or built
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rbm_file(tmp_path_factory):
+    """A small saved BernoulliRBM (6 visible, 3 hidden units); tests change copies of it."""
+    data = (np.random.default_rng(0).random((16, 6)) < 0.5).astype(np.float32)
+    path = tmp_path_factory.mktemp("rbm") / "rbm.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
+                                    backend="reference").fit(data), path)
+    return path
+
+
+@pytest.fixture
+def rbm_copy(rbm_file, tmp_path):
+    path = tmp_path / "copy.h5"
+    path.write_bytes(rbm_file.read_bytes())
+    return path
+
+
+def test_model_file_error_is_exported_from_dlcore():
+    assert dlcore.ModelFileError is dio.ModelFileError
+    assert issubclass(dlcore.ModelFileError, ValueError)
+
+
+def test_a_huge_declared_shape_is_refused_before_it_is_read(rbm_copy):
+    # Chunked with no data written: the file stays small, the declared W is 12 TiB.
+    with h5py.File(rbm_copy, "r+") as h5file:
+        del h5file["W"]
+        h5file.create_dataset("W", shape=(2**40, 3), maxshape=(None, 3), chunks=(1, 3),
+                              dtype=np.float32)
+    message = load_error(rbm_copy)
+    # n_visible comes from W's declared shape; the other arrays, read next, disagree.
+    assert "dataset 'visible_bias' has shape (6,); expected (1099511627776,)" in message
+    assert "\n" not in message
+
+
+def test_a_huge_dataset_of_a_class_without_a_layout_is_refused_by_the_file_size(model_file):
+    with h5py.File(model_file, "r+") as h5file:
+        h5file.create_dataset("extra", shape=(2**20, 2**20), chunks=(1, 16), dtype=np.float32)
+    message = load_error(model_file)
+    assert "dataset 'extra' declares shape (1048576, 1048576) of float32 (4.0 TiB)" in message
+    assert "more than this" in message and "file can hold" in message
+
+
+def test_a_declared_size_that_disagrees_with_the_hyperparameters_is_named(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        del h5file["hidden_bias"]
+        h5file.create_dataset("hidden_bias", shape=(2**40,), chunks=(1024,), dtype=np.float32)
+    assert "dataset 'hidden_bias' has shape (1099511627776,); expected (3,)" in \
+        load_error(rbm_copy)
+
+
+@pytest.mark.parametrize("nested", ["[" * 100_000 + "]" * 100_000,
+                                    '{"n_hidden": ' + "[" * 5_000 + "]" * 5_000 + "}"])
+def test_deeply_nested_json_is_refused_without_recursion(rbm_copy, nested):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file.attrs["hyperparameters"] = nested
+    assert "nests arrays or objects more than 64 deep" in load_error(rbm_copy)
+
+
+def test_json_over_the_size_limit_is_refused_before_parsing(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file.attrs["hyperparameters"] = json.dumps({"n_hidden": 3, "pad": "x" * 5 * 2**20})
+    assert "attribute 'hyperparameters' of '/' is a string of 5.0 MiB" in load_error(rbm_copy)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("3", "give 'n_hidden' = '3'; expected an integer in [1, "),
+    (3.0, "give 'n_hidden' = 3.0; expected an integer"),
+    (True, "give 'n_hidden' = True; expected an integer"),
+    (2**40, "expected an integer in [1, 2147483647]"),
+])
+def test_hyperparameters_of_the_wrong_type_are_refused(rbm_copy, value, expected):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["n_hidden"] = value
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    assert expected in load_error(rbm_copy)
+
+
+@pytest.mark.parametrize("name", ["os.system", "__import__", "builtins.eval",
+                                  "subprocess.Popen"])
+def test_hostile_class_names_are_looked_up_never_imported(rbm_copy, name, monkeypatch):
+    imported = []
+    real_import = __import__
+    monkeypatch.setattr("builtins.__import__", lambda module, *args, **kwargs: (
+        imported.append(module), real_import(module, *args, **kwargs))[1])
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file.attrs["model_class"] = name
+    assert f"unknown model class {name!r}" in load_error(rbm_copy)
+    assert not {"os", "subprocess", "builtins"} & set(imported)
+
+
+def test_a_hostile_backend_name_is_refused(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["backend"] = "os.system"
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    assert "give 'backend' = 'os.system'; expected one of auto, cpu, cuda, reference" in \
+        load_error(rbm_copy)
+
+
+@pytest.mark.parametrize("link, kind", [(lambda f: h5py.SoftLink("/"), "SoftLink"),
+                                        (lambda f: h5py.ExternalLink("/etc/passwd", "/"),
+                                         "ExternalLink")])
+def test_soft_and_external_links_are_refused(rbm_copy, link, kind):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file["training/loop"] = link(h5file)
+    message = load_error(rbm_copy)
+    assert f"'/training/loop' is a {kind}" in message and "dlcore never writes" in message
+
+
+def test_a_hard_link_cycle_is_refused(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file["training/cycle"] = h5file["/"]
+    assert "(a link cycle?)" in load_error(rbm_copy)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_parameters_are_refused(rbm_copy, value):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file["W"][1, 2] = value
+    message = load_error(rbm_copy)
+    assert "dataset 'W' holds 1 NaN or infinite value" in message
+    assert "lower learning rate" in message
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: np.zeros((6, 3), dtype=[("a", "f4"), ("b", "i4")]), "holds a compound type"),
+    (lambda: np.full((6, 3), 1j, np.complex64), "holds complex numbers"),
+    (lambda: np.ones((6, 3), np.int64), "has dtype int64; expected float"),
+])
+def test_mis_typed_datasets_are_refused(rbm_copy, make, expected):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        del h5file["W"]
+        h5file["W"] = make()
+    assert f"dataset 'W' {expected}" in load_error(rbm_copy)
+
+
+def test_a_string_dataset_is_refused(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        del h5file["W"]
+        h5file.create_dataset("W", data=np.full((6, 3), "x", dtype=object),
+                              dtype=h5py.string_dtype())
+    assert "dataset 'W' holds strings" in load_error(rbm_copy)
+
+
+def test_a_group_in_place_of_a_dataset_and_the_reverse(rbm_copy, tmp_path):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        del h5file["hidden_bias"]
+        h5file.create_group("hidden_bias")
+    assert "'hidden_bias' should be a dataset of shape (3,); found a group" in \
+        load_error(rbm_copy)
+
+
+def test_an_attribute_of_another_type_is_refused(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file["training"].attrs["n_updates"] = np.arange(5)
+    assert "attribute 'n_updates' of 'training' is an array of shape (5,)" in \
+        load_error(rbm_copy)
+
+
+def test_a_mutated_network_config_names_its_problem(tmp_path):
+    network = dlcore.models.mlp(input_shape=(4,), hidden=(3,), n_classes=2,
+                                backend="reference")
+    network.compile("cross_entropy", "sgd")
+    path = tmp_path / "mlp.h5"
+    dlcore.save(network, path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["layers"][0]["class_name"] = "os.system"
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    assert "name an unknown layer class 'os.system' for layer 0" in load_error(path)
+    with h5py.File(path, "r+") as h5file:
+        config["layers"][0]["class_name"] = "Dense"
+        config["layers"][0]["config"]["units"] = 2**22  # a kernel of 64 MiB, not in the file
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    assert "dataset 'layers/hidden_1/kernel' has shape (4, 3); expected (4, 4194304)" in \
+        load_error(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The training record
+# --------------------------------------------------------------------------------------------
+RECORD = {"dataset": "mnist-5k", "classes": [1, 2, 3, 4, 5], "n_images": 2500,
+          "command": "dlcore rbm train --digits 1-5", "fit": {"epochs": 1}}
+
+
+def test_the_training_record_round_trips_as_a_json_root_attribute(tmp_path):
+    model = IoTestDense()
+    model.training_record_ = dict(RECORD)
+    dio.save(model, tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as h5file:
+        assert json.loads(h5file.attrs["training_record"]) == RECORD
+    assert dio.load(tmp_path / "m.h5").training_record_ == RECORD
+    assert '"dataset": "mnist-5k"' in dio.describe(tmp_path / "m.h5")
+
+
+def test_a_file_without_a_training_record_still_loads(model_file):
+    with h5py.File(model_file, "r") as h5file:
+        assert "training_record" not in h5file.attrs
+    assert getattr(dio.load(model_file), "training_record_", None) is None
+
+
+def test_a_training_record_that_is_not_json_is_refused_at_save(tmp_path):
+    model = IoTestDense()
+    model.training_record_ = {"when": datetime.datetime.now()}
+    with pytest.raises(TypeError, match="training_record_ is not valid JSON"):
+        dio.save(model, tmp_path / "m.h5")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_a_hostile_training_record_is_refused(model_file):
+    with h5py.File(model_file, "r+") as h5file:
+        h5file.attrs["training_record"] = "[" * 10_000 + "]" * 10_000
+    assert "the 'training_record' attribute is not valid JSON: it nests" in \
+        load_error(model_file)
+
+
+# --------------------------------------------------------------------------------------------
+# describe and dlcore info go through the same guarded path
+# --------------------------------------------------------------------------------------------
+def test_describe_summarises_a_hostile_file_without_reading_its_huge_dataset(model_file):
+    with h5py.File(model_file, "r+") as h5file:
+        h5file.create_dataset("extra", shape=(2**20, 2**20), chunks=(1, 16), dtype=np.float32)
+        h5file.attrs["hyperparameters"] = "[" * 100_000 + "]" * 100_000
+    text = dio.describe(model_file)
+    assert "(1048576, 1048576)" in text and "(not valid JSON)" in text
+
+
+def test_describe_refuses_links_in_one_line(model_file):
+    with h5py.File(model_file, "r+") as h5file:
+        h5file["loop"] = h5py.SoftLink("/")
+    with pytest.raises(dio.ModelFileError, match="'/loop' is a SoftLink") as caught:
+        dio.describe(model_file)
+    assert "\n" not in str(caught.value)
+
+
+def test_dlcore_info_prints_a_refusal_as_one_line_and_exits_1(model_file):
+    import subprocess
+    import sys
+    with h5py.File(model_file, "r+") as h5file:
+        h5file["training/outside"] = h5py.ExternalLink("/etc/passwd", "/")
+    completed = subprocess.run([sys.executable, "-m", "dlcore", "info", str(model_file)],
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 1
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dlcore: error: {model_file}: ")
+    assert "ExternalLink" in lines[0]
+
+
+def test_a_damaged_informational_attribute_does_not_stop_a_load(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file.attrs["created"] = np.float64(np.nan)
+        h5file.attrs["dlcore_version"] = np.arange(3)
+    assert dlcore.load(rbm_copy).W.shape == (6, 3)
+    assert "created      (unknown)" in dio.describe(rbm_copy)

@@ -22,8 +22,8 @@ from dlcore.io.hdf5 import (
 
 __all__ = [
     "FORMAT_VERSION",
-    "ModelFileError",
     "TRAINING_RECORD",
+    "ModelFileError",
     "atomic_open",
     "atomic_output_path",
     "describe",

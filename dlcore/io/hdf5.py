@@ -99,6 +99,8 @@ FORMAT_VERSION = 1
 
 ROOT_ATTRIBUTES = ("format", "format_version", "dlcore_version", "model_class",
                    "hyperparameters", "created")
+#: Root attributes only shown to people: a damaged one is left out rather than refused.
+INFORMATIONAL_ROOT_ATTRIBUTES = frozenset({"dlcore_version", "created"})
 HISTORY_GROUP = "history"
 #: The optional root attribute recording what a model was trained on (JSON object, see save).
 TRAINING_RECORD = "training_record"
@@ -251,17 +253,17 @@ def save(model: Any, path: str | os.PathLike) -> None:
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
     record = _training_record_to_json(getattr(model, "training_record_", None), class_name)
-    with atomic_output_path(path) as temporary:
-        with h5py.File(temporary, "w", track_order=True) as h5file:
-            _write_root_attributes(h5file, class_name, hyperparameters)
-            if record is not None:
-                h5file.attrs.create(TRAINING_RECORD, record, dtype=UTF8_STRING)
-            _write_group(h5file, state, prefix="")
-            if history is not None:
-                history_group = h5file.create_group(HISTORY_GROUP, track_order=True)
-                for name, values in history.items():
-                    history_group.create_dataset(name, data=values)
-            h5file.flush()
+    with atomic_output_path(path) as temporary, \
+            h5py.File(temporary, "w", track_order=True) as h5file:
+        _write_root_attributes(h5file, class_name, hyperparameters)
+        if record is not None:
+            h5file.attrs.create(TRAINING_RECORD, record, dtype=UTF8_STRING)
+        _write_group(h5file, state, prefix="")
+        if history is not None:
+            history_group = h5file.create_group(HISTORY_GROUP, track_order=True)
+            for name, values in history.items():
+                history_group.create_dataset(name, data=values)
+        h5file.flush()
 
 
 def _config_to_json(config: Any, class_name: str) -> str:
@@ -507,7 +509,12 @@ def _read_header(reader: ModelFileReader) -> dict[str, Any]:
     header = {}
     for name in ROOT_ATTRIBUTES:
         if name in root.attrs:
-            header[name] = reader.attribute(root, name, "/")
+            try:
+                header[name] = reader.attribute(root, name, "/")
+            except ModelFileError:
+                if name not in INFORMATIONAL_ROOT_ATTRIBUTES:
+                    raise
+                # Who wrote the file and when: shown by describe, needed by nothing.
     if "format" not in header:
         raise ModelFileError(filename, f"{filename} is an HDF5 file but not a dlcore model file "
                                        f"(it has no 'format' attribute); give a file saved by "

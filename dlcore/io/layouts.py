@@ -302,7 +302,15 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
                                        f"list of names")
     for path, weight_shape in expected.items():
         reader.dataset(path, weight_shape)
-    _check_optimizer_slots(reader, expected)
+    optimizer_group = reader.group("training/optimizer", required=False)
+    if optimizer_group is not None:
+        iterations = reader.attribute(optimizer_group, "iterations", "training/optimizer",
+                                      default=0)
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or \
+                not 0 <= iterations < MAX_COUNTER:
+            raise reader.error(f"attribute 'iterations' of 'training/optimizer' is "
+                               f"{iterations!r:.60}; expected a non-negative integer")
+        _check_optimizer_slots(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
 
 

@@ -1,0 +1,35 @@
+"""The structured fuzz of model files (tests/model_file_fuzzer.py), a quick run.
+
+40 (and, marked slow, 150) damaged or hostile copies of saved BernoulliRBM, GaussianBernoulliRBM, DBN and LeNet-5 files
+are loaded (and described, as ``dlcore info`` does) in a worker process limited to 4 GiB of
+address space and 20 s per file: every one must be refused with a one-line ModelFileError naming
+the file, or load into a model that holds only finite parameters and runs. The 1,000-file run is
+``python tests/model_file_fuzzer.py --files 1000 --seed 0``.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import model_file_fuzzer
+import pytest
+
+
+def assert_every_file_refused_clearly_or_works(n_files, seed, folder):
+    counts, _, records = model_file_fuzzer.run_fuzz(n_files, seed=seed, folder=str(folder))
+    bad = [f"{outcome}: {mutations} -> {detail}" for _, _, mutations, outcome, detail in records
+           if outcome not in model_file_fuzzer.GOOD_OUTCOMES]
+    assert not bad, "\n".join(bad[:20])
+    assert sum(counts.values()) == n_files
+    return counts
+
+
+def test_forty_fuzzed_model_files_are_refused_clearly_or_load_and_work(tmp_path):
+    assert_every_file_refused_clearly_or_works(40, 0, tmp_path)
+
+
+@pytest.mark.slow
+def test_no_fuzzed_model_file_gives_an_internal_error_a_non_finite_model_or_a_hang(tmp_path):
+    counts = assert_every_file_refused_clearly_or_works(150, 7, tmp_path)
+    # The mutations are not all fatal: some copies still load (e.g. a deleted history series).
+    assert counts["refused-clearly"] > 0 and counts["loaded-and-works"] > 0
