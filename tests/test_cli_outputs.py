@@ -239,3 +239,24 @@ def test_a_cold_cache_says_compiling_once_and_a_warm_one_says_nothing(tmp_path):
     assert all(run.returncode == 0 for run in runs), runs[0].stderr[-2000:]
     assert runs[0].stderr.count("compiling kernels, first run only") == 1
     assert "compiling kernels" not in runs[1].stderr
+
+
+def test_the_rbm_curve_shows_the_free_energy_gap_when_it_was_measured(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from dlcore import viz
+    from dlcore.cli._digits import save_training_curve
+    figures = []
+    save = viz._save_figure
+    monkeypatch.setattr(viz, "_save_figure",
+                        lambda figure, path, **options: (figures.append(figure),
+                                                         save(figure, path, **options)))
+    measured = SimpleNamespace(history={"reconstruction_error": [0.05, 0.04],
+                                        "free_energy_gap": [1.5, 2.5]})
+    unmeasured = SimpleNamespace(history={"reconstruction_error": [0.05, 0.04],
+                                          "free_energy_gap": [float("nan")] * 2})
+    save_training_curve(measured, tmp_path / "with_gap.png")
+    save_training_curve(unmeasured, tmp_path / "without_gap.png")
+    with_gap, without_gap = figures
+    assert len(with_gap.axes) == 2 and "free-energy gap" in with_gap.axes[1].get_ylabel()
+    assert len(without_gap.axes) == 1

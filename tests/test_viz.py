@@ -291,3 +291,68 @@ def test_viz_neither_imports_pyplot_nor_changes_the_backend(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "MPLBACKEND": "svg"})
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Titled tiles, integer epochs, a second axis
+# --------------------------------------------------------------------------------------------
+def capture_figures(monkeypatch):
+    """The matplotlib figures viz would save, kept for inspection (the files are written too)."""
+    figures = []
+    save = viz._save_figure
+
+    def keep(figure, path, **options):
+        figures.append(figure)
+        save(figure, path, **options)
+
+    monkeypatch.setattr(viz, "_save_figure", keep)
+    return figures
+
+
+def test_titled_tiles_are_each_enlarged_and_titled(tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    kernels = np.random.default_rng(0).normal(size=(6, 5, 5))
+    viz.save_tiles(kernels, tmp_path / "f.png", zoom=16, n_columns=6, title="filters",
+                   tile_titles=[f"filter {k + 1}" for k in range(6)])
+    width, height = png(tmp_path / "f.png").size
+    assert width >= 6 * 80 and height >= 80
+    images_axes = [axes for axes in figures[0].axes if axes.images]
+    assert [axes.get_title() for axes in images_axes] == [f"filter {k + 1}" for k in range(6)]
+    # each tile shows its own kernel, scaled to its own range (black lowest, white highest)
+    first = images_axes[0].images[0].get_array()
+    assert first.shape == (5, 5) and first.min() == 0 and first.max() == 255
+    assert only_file_in(tmp_path, "f.png")
+
+
+def test_a_title_alone_is_drawn_above_the_exact_grid(tmp_path):
+    viz.save_tiles(np.ones((4, 3, 3)), tmp_path / "plain.png", zoom=4)
+    viz.save_tiles(np.ones((4, 3, 3)), tmp_path / "titled.png", zoom=4, title="samples")
+    plain, titled = png(tmp_path / "plain.png").size, png(tmp_path / "titled.png").size
+    assert titled[1] > plain[1] and titled[0] >= plain[0]
+
+
+def test_tile_titles_must_match_the_images(tmp_path):
+    with pytest.raises(ValueError, match="tile_titles has 2 titles for 3 images"):
+        viz.save_tiles(np.ones((3, 2, 2)), tmp_path / "x.png", tile_titles=["a", "b"])
+    assert os.listdir(tmp_path) == []
+
+
+def test_curves_have_whole_epoch_ticks_only(tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    viz.save_curves({"loss": [0.9, 0.5, 0.4]}, tmp_path / "c.png")
+    ticks = figures[0].axes[0].get_xticks()
+    visible = [t for t in ticks if 1 <= t <= 3]
+    assert visible and all(float(t).is_integer() for t in ticks)
+
+
+def test_secondary_curves_get_their_own_axis_and_join_the_legend(tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    viz.save_curves({"error": [0.05, 0.04]}, tmp_path / "c.png",
+                    secondary={"free-energy gap": [2.0, 3.0]}, secondary_ylabel="gap")
+    assert png(tmp_path / "c.png").size == (640, 400)
+    left, right = figures[0].axes
+    assert right.get_ylabel() == "gap"
+    labels = [text.get_text() for text in left.get_legend().get_texts()]
+    assert labels == ["error", "free-energy gap"]
+    with pytest.raises(ValueError, match="secondary must be a non-empty dict"):
+        viz.save_curves({"error": [1.0]}, tmp_path / "d.png", secondary={})
