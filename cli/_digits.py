@@ -81,7 +81,8 @@ def print_reconstruction_table(table, names=None, noun="digit"):
     for name, wanted in (("seen", True), ("unseen", False)):
         errors = [mse for _, seen, mse, _ in table if seen is wanted]
         if errors:
-            click.echo(f"mean over {name} {noun}s: {np.mean(errors):.5f}")
+            plural = "classes" if noun == "class" else f"{noun}s"
+            click.echo(f"mean over {name} {plural}: {np.mean(errors):.5f}")
     if any(seen is None for _, seen, _, _ in table):
         click.echo("seen in training: unknown, the model file has no training record")
 
