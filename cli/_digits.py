@@ -1,4 +1,5 @@
-"""Digit (or garment) data and RBM pictures shared by ``dlcore homework task1`` and ``dlcore rbm ...``."""
+"""Digit (or garment) data and RBM pictures shared by ``dlcore homework task1`` and
+``dlcore rbm ...``."""
 import click
 import numpy as np
 
