@@ -1,6 +1,6 @@
 """``dlcore cnn train`` and ``dlcore cnn evaluate``: LeNet-5 or an MLP on MNIST-like images.
 
-Training follows lecture 004_68d464162472b960.txt's workflow: monitor the training and
+Training follows lecture "Deep learning I"'s workflow: monitor the training and
 validation loss and error every epoch, look at the first layer's filters, evaluate on the test
 set at the very end.
 """

@@ -1,6 +1,6 @@
 """``dlcore dbn ...``: pretrain a Deep Belief Network, fine-tune it as a classifier, sample it.
 
-Lecture 001_43bbffd0393e553f.txt: "Unsupervised pre-learning provides a good initialization of
+Lecture "Deep Neural Networks": "Unsupervised pre-learning provides a good initialization of
 the network; supervised fine-tuning". ``pretrain`` is the greedy layer-wise training
 (:class:`dlcore.DBN`), ``finetune`` turns the DBN into a network (``DBN.to_network``) and trains
 it by back-propagation with early stopping, ``sample`` draws fantasies (of a chosen digit when

@@ -1,5 +1,5 @@
 """``dlcore gradcheck``: back-propagation against finite differences on a tiny batch (lecture
-002_a184a784ff054c14.txt: "Check gradients numerically by finite differences")."""
+"Supervised learning": "Check gradients numerically by finite differences")."""
 import click
 import numpy as np
 

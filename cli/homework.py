@@ -1,6 +1,6 @@
 """``dlcore homework ...``: the lectures' homework, one command per task.
 
-Task 1 (lecture 001_43bbffd0393e553f.txt, "Homework"): "Train RBM on digits from 1 to 5; do
+Task 1 (lecture "Deep Neural Networks", "Homework"): "Train RBM on digits from 1 to 5; do
 reconstruction on digits from 1 to 9." The RBM never sees 6-9; how well it reconstructs them
 (worse than 1-5, but far from hopeless: strokes are shared) is the lesson.
 """

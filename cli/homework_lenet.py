@@ -1,5 +1,5 @@
-"""``dlcore homework lenet-params``: lecture 003_030acc7afd56f955.txt's LeNet homework, "How many
-parameters?", with the arithmetic shown layer by layer."""
+"""``dlcore homework lenet-params``: lecture "Convolutional Neural Networks" (2019)'s LeNet
+homework, "How many parameters?", with the arithmetic shown layer by layer."""
 import click
 
 import dlcore

@@ -1,6 +1,6 @@
 """``dlcore homework pretraining``: the lecture's pretraining table, reproduced on your data.
 
-Lecture 001_43bbffd0393e553f.txt, "Deep Neural Networks and Backpropagation": "backpropagation
+Lecture "Deep Neural Networks", "Deep Neural Networks and Backpropagation": "backpropagation
 does not work well (if randomly initialized): deep networks trained with backpropagation (no
 pretraining) perform worse than shallow nets", with the table of Bengio, Lamblin, Popovici &
 Larochelle ("Greedy layer-wise training of deep networks", NIPS 2007) on MNIST:

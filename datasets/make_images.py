@@ -1,6 +1,6 @@
 """Rebuild the two bundled photographs in ``datasets/images/`` from scikit-image's wheel.
 
-Homework Task 2 (lecture 001_43bbffd0393e553f.txt) trains an RBM "on an image from one category"
+Homework Task 2 (lecture "Deep Neural Networks") trains an RBM "on an image from one category"
 and reconstructs "an image from other category". dlcore ships two CC0 photographs taken from
 scikit-image 0.26.0's data folder (licences in ``datasets/README.md``)::
 

@@ -1,5 +1,5 @@
-"""Data augmentation and noise injection (lecture 000_ee57826a0e64bd9d.txt): the layers
-:class:`ImageAugmentation` and :class:`GaussianNoise`, and the NumPy reference of the image
+"""Data augmentation and noise injection (lecture "Convolutional neural networks" (2016)): the
+layers :class:`ImageAugmentation` and :class:`GaussianNoise`, and the NumPy reference of the image
 transformation. The implementation lives in :mod:`dlcore.layers.augmentation`."""
 from dlcore.layers.augmentation import (GaussianNoise, ImageAugmentation, augment_images,
                                         augmentation_parameters)

@@ -13,8 +13,8 @@ A callback is told when training starts and ends, and when each epoch and each b
 ``self.model`` is the network being trained; setting ``model.stop_training = True`` ends the
 fit after the current epoch.
 
-Early stopping is lecture 000_ee57826a0e64bd9d.txt's: "Monitor validation performance during
-training; stop when it starts to deteriorate" (it "keeps the solution close to the
+Early stopping is lecture "Convolutional neural networks" (2016)'s: "Monitor validation performance
+during training; stop when it starts to deteriorate" (it "keeps the solution close to the
 initialization").
 """
 import math

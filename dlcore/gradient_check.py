@@ -1,4 +1,4 @@
-"""Gradient checking by central finite differences (lecture 002_a184a784ff054c14.txt, "Good To
+"""Gradient checking by central finite differences (lecture "Supervised learning", "Good To
 Know": "Check gradients numerically by finite differences"; "BPROP is buggy -> numerical
 gradient checking").
 

@@ -1,8 +1,8 @@
 """Ready-made networks: LeNet-5, a multi-layer perceptron and lecture 000's small convnet.
 
 LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998; the homework of lecture
-003_030acc7afd56f955.txt, "Filters are of size 5x5, stride 1; pooling is 2x2, with stride 2;
-how many parameters?"):
+"Convolutional Neural Networks" (2019), "Filters are of size 5x5, stride 1; pooling is 2x2, with
+stride 2; how many parameters?"):
 
     input 1@28x28  (MNIST; the paper padded to 32x32, here: padding 2 in the first conv)
     conv  6@5x5, padding 2   -> 6@28x28      6 * (1 * 5 * 5) + 6   =    156 parameters
@@ -90,10 +90,10 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
 
 
 def lecture000_convnet(backend="auto", seed=0, use_bias=True):
-    """Lecture 000_ee57826a0e64bd9d.txt's MNIST convnet ("Convolutional vs. non-convolutional"):
-    5x5 convolutions with 9 and then 16 channels, each keeping the size ("padding: input can be
-    padded with zeroes to keep the same size") and followed by 2x2 max pooling, then a dense
-    layer to the 10 classes::
+    """The MNIST convnet of lecture "Convolutional neural networks" (2016), slide
+    "Convolutional vs. non-convolutional": 5x5 convolutions with 9 and then 16 channels, each
+    keeping the size ("padding: input can be padded with zeroes to keep the same size") and
+    followed by 2x2 max pooling, then a dense layer to the 10 classes::
 
         1@28x28 -> conv 9@5x5 -> 9@28x28 -> pool -> 9@14x14 -> conv 16@5x5 -> 16@14x14
                 -> pool -> 16@7x7 -> dense 10

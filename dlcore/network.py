@@ -1,7 +1,7 @@
 """``Sequential``: a stack of layers trained by back-propagation, with Keras' API.
 
-Lecture 004_68d464162472b960.txt introduces the Keras ``Sequential`` model, ``compile``, ``fit``,
-``evaluate`` and ``predict``; lecture 002_a184a784ff054c14.txt the training itself: forward
+Lecture "Deep learning I" introduces the Keras ``Sequential`` model, ``compile``, ``fit``,
+``evaluate`` and ``predict``; lecture "Supervised learning" the training itself: forward
 propagation through the layers, the loss, back-propagation of dL/do through every layer in
 reverse ("given dL/dh^2 we can compute dL/dW^2 and dL/dh^1"), then the optimiser step. One
 mini-batch update (:meth:`Sequential.train_on_batch`) is exactly::
@@ -86,7 +86,7 @@ def final_activation(layer):
 
 @register_model
 class Sequential:
-    """A linear stack of layers (Keras' ``Sequential``; lecture 004_68d464162472b960.txt).
+    """A linear stack of layers (Keras' ``Sequential``; lecture "Deep learning I").
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 gradient clipping by norm.
 
 With g the gradient of the loss for one parameter tensor theta and eta the learning rate
-(lecture 002_a184a784ff054c14.txt, "Optimization"; lecture 004_68d464162472b960.txt):
+(lecture "Supervised learning", "Optimization"; lecture "Deep learning I"):
 
     SGD           theta <- theta - eta g
     momentum      Delta <- mu Delta + g;  theta <- theta - eta Delta        (lecture 002, mu = 0.9)

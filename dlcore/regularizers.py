@@ -1,4 +1,4 @@
-"""Weight decay (L2, L1) and max-norm constraints: lecture 000_ee57826a0e64bd9d.txt,
+"""Weight decay (L2, L1) and max-norm constraints: lecture "Convolutional neural networks" (2016),
 "Weight decay (Tikhonov, 1943)".
 
 A penalty Omega(theta) is added to the training cost, C = loss + Omega(theta):

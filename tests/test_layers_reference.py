@@ -2,7 +2,7 @@
 
 Oracles: naive loops over output positions written from the lectures' equations (conv as
 cross-correlation, lecture 000; pooling, lecture 002), the 4x4 pooling example of lecture
-001_43bbffd0393e553f.txt, and PyTorch's conv/pool when it is installed."""
+"Deep Neural Networks", and PyTorch's conv/pool when it is installed."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

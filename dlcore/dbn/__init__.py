@@ -1,4 +1,4 @@
-"""Deep Belief Networks: a stack of RBMs trained greedily (lecture 001_43bbffd0393e553f.txt).
+"""Deep Belief Networks: a stack of RBMs trained greedily (lecture "Deep Neural Networks").
 
 :class:`DBN` is the estimator (:mod:`~dlcore.dbn.dbn`); :mod:`~dlcore.dbn.stack` builds its
 RBMs and says what each layer is fed; :mod:`~dlcore.dbn.updown` is the up-down (contrastive

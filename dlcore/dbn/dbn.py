@@ -26,7 +26,7 @@ STREAM_GENERATE = (1 << 24) + (3 << 16)
 class DBN(ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
-    Lecture 001_43bbffd0393e553f.txt ("Deep Belief Networks (DBNs)", "DBN Greedy Learning";
+    Lecture "Deep Neural Networks" ("Deep Belief Networks (DBNs)", "DBN Greedy Learning";
     Hinton, Osindero & Teh 2006): "Unsupervised pre-learning provides a good initialization of
     the network; supervised fine-tuning". ``layers=[784, 500, 500, 2000]`` stacks three RBMs,
     784-500, 500-500 and 500-2000, trained in the lecture's three steps: RBM 1 on the data v;

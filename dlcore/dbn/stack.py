@@ -1,6 +1,6 @@
 """How a DBN's RBMs are built and fed: per-layer options, and the data each layer trains on.
 
-Greedy layer-wise pretraining (lecture 001_43bbffd0393e553f.txt, "DBN Greedy Learning";
+Greedy layer-wise pretraining (lecture "Deep Neural Networks", "DBN Greedy Learning";
 Hinton, Osindero & Teh 2006) in three steps:
 
 1. train RBM 1 on the data v;

@@ -1,9 +1,9 @@
 """Data augmentation and noise injection, as layers that act only while training.
 
-Lecture 000_ee57826a0e64bd9d.txt: "Augmented data by image-specific transformations. E.g.
-cropping just 2 pixels gets you 9 times the data!" and "Injecting noise (Sietsma and Dow, 1991):
-inject random noise during training separately in each epoch; can be applied to input data, to
-hidden activations, or to weights".
+Lecture "Convolutional neural networks" (2016): "Augmented data by image-specific
+transformations. E.g. cropping just 2 pixels gets you 9 times the data!" and "Injecting noise
+(Sietsma and Dow, 1991): inject random noise during training separately in each epoch; can be
+applied to input data, to hidden activations, or to weights".
 
 * :class:`ImageAugmentation` moves each training image by a random whole number of pixels (the
   same as zero-padding by ``max_shift`` and cropping at a random place), optionally mirrors it

@@ -1,6 +1,6 @@
 """What every layer is: a shape map, parameters, a forward and a backward pass.
 
-Lecture 004_68d464162472b960.txt, back-propagation: "For every layer: given the input and the
+Lecture "Deep learning I", back-propagation: "For every layer: given the input and the
 'gradient term' passed from the layer above compute (1) the gradient w.r.t. the parameters and
 (2) the gradient term for the layer below". A :class:`Layer` is exactly that contract:
 

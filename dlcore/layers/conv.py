@@ -1,10 +1,10 @@
 """The convolutional layer, and a dense layer rewritten as one.
 
-Lecture 002_a184a784ff054c14.txt ("Convolutional Layer"): with M input maps, N output maps and
+Lecture "Supervised learning" ("Convolutional Layer"): with M input maps, N output maps and
 K x K kernels, "the kernels have M x N x K x K coefficients" and the cost is
-M K^2 N (D - K + 1)^2 multiply-adds; lecture 003_030acc7afd56f955.txt gives the output size
-(N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2. The operation is a cross-correlation
-(lecture 000_ee57826a0e64bd9d.txt):
+M K^2 N (D - K + 1)^2 multiply-adds; lecture "Convolutional Neural Networks" (2019) gives the output
+size (N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2. The operation is a cross-correlation
+(lecture "Convolutional neural networks" (2016)):
 
     z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
 
@@ -102,7 +102,7 @@ class Conv2D(WeightedLayer):
 def dense_as_conv(dense, input_shape):
     """The Conv2D that computes what ``dense`` computes on flattened (C, H, W) inputs.
 
-    Lecture 002_a184a784ff054c14.txt, "FC layers as conv layers": a fully connected layer on a
+    Lecture "Supervised learning", "FC layers as conv layers": a fully connected layer on a
     C x H x W input is a convolution whose kernel covers the whole input, one filter per
     output unit:
 

@@ -1,10 +1,10 @@
 """Layers without weights: activations, Flatten and Dropout.
 
-Activations (lecture 002_a184a784ff054c14.txt) are computed element-wise, softmax row-wise;
+Activations (lecture "Supervised learning") are computed element-wise, softmax row-wise;
 backward uses the outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the
-Jacobian product y * (g - sum(g y))). Dropout is lecture 000_ee57826a0e64bd9d.txt's (Srivastava
-et al. 2014), in the "inverted" form that scales at training time so that evaluation is the
-identity.
+Jacobian product y * (g - sum(g y))). Dropout, from lecture "Convolutional neural networks"
+(2016) (Srivastava et al. 2014), takes the "inverted" form that scales at training time so that
+evaluation is the identity.
 """
 import numpy as np
 

@@ -1,7 +1,7 @@
 """The fully connected layer: y = activation(x @ kernel + bias).
 
-Lecture 002_a184a784ff054c14.txt ("Fully Connected Layer", "Backward Propagation") and lecture
-004_68d464162472b960.txt (Keras' ``Dense``). The kernel is ``(in_features, out_features)``, as
+Lecture "Supervised learning" ("Fully Connected Layer", "Backward Propagation") and lecture
+"Deep learning I" (Keras' ``Dense``). The kernel is ``(in_features, out_features)``, as
 in Keras and as an RBM's ``W`` (``(n_visible, n_hidden)``), so a DBN hands its weights over
 unchanged.
 """

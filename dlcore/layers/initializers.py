@@ -1,7 +1,7 @@
 """Initial weights, drawn from the Philox generator so that a seed gives the same network on
 every backend and machine (:mod:`dlcore.backend.rng`, stream ``STREAM_INIT``).
 
-Lecture 004_68d464162472b960.txt: "Almost always initialized with small random numbers drawn
+Lecture "Deep learning I": "Almost always initialized with small random numbers drawn
 from Gaussian or uniform distribution ... Xavier (or Glorot) initialization". With ``fan_in``
 the inputs and ``fan_out`` the outputs of one unit (for a conv kernel (F, C, k_h, k_w):
 fan_in = C k_h k_w, fan_out = F k_h k_w, as Keras counts them):

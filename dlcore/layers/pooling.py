@@ -1,13 +1,13 @@
-"""Pooling layers: max, average and L2 pooling (lecture 002_a184a784ff054c14.txt).
+"""Pooling layers: max, average and L2 pooling (lecture "Supervised learning").
 
     max:      h(y, x) = max over the pool N(y, x) of the input
     average:  h(y, x) = 1/K sum over the pool           (K pixels per pool)
     L2:       h(y, x) = sqrt(sum over the pool of the input squared)
 
 Each channel is pooled on its own, so the number of maps is unchanged and there are no
-parameters. The output size is (N - F) / S + 1 (lecture 003_030acc7afd56f955.txt with P = 0);
-the stride defaults to the pool size ("for 2x2 max pooling: kernel_size = 2, stride = 2",
-lecture 004_68d464162472b960.txt). Max pooling records where each maximum was, and
+parameters. The output size is (N - F) / S + 1 (lecture "Convolutional Neural Networks" (2019) with
+P = 0); the stride defaults to the pool size ("for 2x2 max pooling: kernel_size = 2, stride = 2",
+lecture "Deep learning I"). Max pooling records where each maximum was, and
 back-propagation sends the gradient there only.
 """
 import numpy as np

@@ -10,8 +10,8 @@ Conventions
 * Images are NCHW: ``(n, channels, height, width)``. Conv kernels are
   ``(out_channels, in_channels, kernel_height, kernel_width)``; dense kernels ``(in, out)`` with
   ``y = x @ kernel + bias`` (as Keras, and as an RBM's ``W``).
-* The convolution is a cross-correlation, as lecture 000_ee57826a0e64bd9d.txt says ("the actual
-  operation is cross-correlation")::
+* The convolution is a cross-correlation, as lecture "Convolutional neural networks" (2016) says
+  ("the actual operation is cross-correlation")::
 
       z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from dlcore.backend import rng
 
-# -- activations (lecture 002_a184a784ff054c14.txt; derivatives from the outputs y) --------
+# -- activations (lecture "Supervised learning"; derivatives from the outputs y) -----------
 
 
 def relu(z):
@@ -242,7 +242,7 @@ def l2_pool_backward(x, y, grad_y, window):
     return grad_x
 
 
-# -- dropout (lecture 000_ee57826a0e64bd9d.txt; Srivastava et al. 2014) ---------------------
+# -- dropout (lecture "Convolutional neural networks" (2016); Srivastava et al. 2014) ------
 
 
 def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT):

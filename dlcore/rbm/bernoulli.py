@@ -12,7 +12,7 @@ from .units import BernoulliVisible, SoftmaxLabelVisible
 
 @register_model
 class BernoulliRBM(RBMBase):
-    """Restricted Boltzmann machine with binary units (lecture 001_43bbffd0393e553f.txt).
+    """Restricted Boltzmann machine with binary units (lecture "Deep Neural Networks").
 
     Energy E(v, h) = -b.v - c.h - v'Wh; conditionals Q(h_j = 1 | v) = sigm(c_j + v.W_j) and
     P(v_i = 1 | h) = sigm(b_i + W_i.h); trained with the lecture's CD-1 update

@@ -14,7 +14,7 @@ from .units import GaussianVisible
 class GaussianBernoulliRBM(RBMBase):
     """RBM with Gaussian visible units for real-valued data, such as image patches.
 
-    The lecture's "Demo: RBM for an Image" (lecture 001_43bbffd0393e553f.txt: "Weights 49 x
+    The lecture's "Demo: RBM for an Image" (lecture "Deep Neural Networks": "Weights 49 x
     10x10 obtained from training on image patches 10x10px", reconstructions "from binary" and
     "from non-binary features") needs visible units that take any real value. With standard
     deviations sigma_i (Hinton 2010, "A practical guide to training RBMs", sec. 13.2):

@@ -1,6 +1,6 @@
 """What a Bernoulli RBM *is*: its energy, its conditionals and its free energy, in NumPy.
 
-The restricted Boltzmann machine (Smolensky 1986; lecture 001_43bbffd0393e553f.txt, "Restricted
+The restricted Boltzmann machine (Smolensky 1986; lecture "Deep Neural Networks", "Restricted
 Boltzmann Machine") has binary visible units v (n_visible,) and binary hidden units h
 (n_hidden,), connected only across the layers:
 

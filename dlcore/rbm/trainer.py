@@ -1,6 +1,6 @@
 """How an RBM is trained: contrastive divergence, the lecture's "RBM Weight Update".
 
-Lecture 001_43bbffd0393e553f.txt gives CD-1 (Hinton 2002) for one training vector x1:
+Lecture "Deep Neural Networks" gives CD-1 (Hinton 2002) for one training vector x1:
 
     for all hidden units i:   compute Q(h1i = 1 | x1) = sigm(c_i + sum_j W_ij x1j); sample h1i
     for all visible units j:  compute P(x2j = 1 | h1) = sigm(b_j + sum_i W_ij h1i); sample x2j
