@@ -13,10 +13,6 @@ Every copy is loaded with ``dlcore.load`` in a worker process that has an addres
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
 
 - ``refused-clearly``: a ``ModelFileError`` whose message is one line naming the file;
-
-(``dlcore.io.describe``, what ``dlcore info`` prints, runs on every file first: it must give a
-summary or the same kind of one-line refusal, and any other exception it raises counts as an
-internal exception.)
 - ``loaded-and-works``: the model holds only finite float arrays and ``transform`` (RBM, DBN) or
   ``predict`` (networks) runs and returns finite numbers;
 - ``refused-unclearly``: a ``ModelFileError`` of several lines or without the file name;
@@ -24,6 +20,10 @@ internal exception.)
 - ``non-finite-load``: loaded, but with a NaN or infinite parameter;
 - ``loaded-but-broken``: loaded, but using the model raised or gave non-finite numbers;
 - ``hang``: the load did not finish in time; ``crash``: the worker died (e.g. out of memory).
+
+``dlcore.io.describe`` (what ``dlcore info`` prints) runs on every file first: it must give a
+summary or the same kind of one-line refusal; any other exception it raises counts as an
+internal exception.
 
 Usage::
 
