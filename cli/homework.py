@@ -11,8 +11,11 @@ import click
 
 import dlcore
 from dlcore.cli import main
-from dlcore.cli._common import (EpochProgress, backend_option, dataset_option,
-                                out_folder_option, output_folder, seed_option)
+from dlcore.io import atomic_open
+from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
+                                dataset_option, out_folder_option, output_folder,
+                                resume_option, resumed_rbm, seed_option, train_rbm,
+                                training_record)
 from dlcore.cli._digits import (load_digit_split, parse_digits, print_reconstruction_table,
                                 reconstruction_table, save_filters, save_reconstruction_grid,
                                 save_training_curve)
@@ -23,14 +26,17 @@ def homework():
     """The lectures' homework (lecture 001: Task 1 and Task 2; lecture 003: LeNet parameters)."""
 
 
-def write_task1_outputs(folder, rbm, images, labels, table):
+def write_task1_outputs(folder, rbm, images, labels, table, dataset):
+    names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
     dlcore.save(rbm, folder / "model.h5")
     save_filters(rbm, folder / "filters.png")
-    save_reconstruction_grid(rbm, images, labels, table, folder / "reconstructions.png")
+    save_reconstruction_grid(rbm, images, labels, table, folder / "reconstructions.png",
+                             names=names)
     save_training_curve(rbm, folder / "training_curve.png")
-    with open(folder / "reconstruction_error.csv", "w", newline="") as handle:
+    with atomic_open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["digit", "seen_in_training", "mse", "n_images"])
+        writer.writerow([dlcore.datasets.class_noun(dataset), "seen_in_training", "mse",
+                         "n_images"])
         for digit, seen, mse, n in table:
             writer.writerow([digit, str(seen).lower(), f"{mse:.6f}", n])
 
@@ -53,8 +59,10 @@ def write_task1_outputs(folder, rbm, images, labels, table):
 @backend_option
 @dataset_option()
 @out_folder_option("runs/task1")
+@checkpoint_option
+@resume_option
 def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
-          learning_rate, seed, backend, dataset, out):
+          learning_rate, seed, backend, dataset, out, checkpoint_every, resume):
     """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture 001).
 
     Writes model.h5, filters.png, reconstructions.png, training_curve.png and
@@ -62,21 +70,22 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     """
     train_digits = parse_digits("--train-digits", train_digits)
     test_digits = parse_digits("--test-digits", test_digits)
-    folder = output_folder(out)
     train_images, test_images, test_labels = load_digit_split(
         dataset, train_digits, test_digits, seed)
+    folder = output_folder(out)
     click.echo(f"training a {train_images.shape[1]}-{hidden} RBM on {len(train_images)} images "
-               f"of digits {','.join(map(str, train_digits))} ({dataset})", err=True)
-    rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
-                              persistent=persistent, batch_size=batch_size, epochs=epochs,
-                              seed=seed, backend=backend)
-    progress = EpochProgress("training")
-    try:
-        rbm.fit(train_images, progress=progress)
-    finally:
-        progress.close()
+               f"of classes {','.join(map(str, train_digits))} ({dataset})", err=True)
+    if resume is None:
+        rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
+                                  persistent=persistent, batch_size=batch_size, epochs=epochs,
+                                  seed=seed, backend=backend)
+    else:
+        rbm = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
+    train_rbm(rbm, train_images, Checkpoints(folder, checkpoint_every), resume is not None)
+    rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     table = reconstruction_table(rbm, test_images, test_labels, train_digits)
-    write_task1_outputs(folder, rbm, test_images, test_labels, table)
-    print_reconstruction_table(table)
+    write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
+    print_reconstruction_table(table, dlcore.datasets.class_names(
+        dataset, int(test_labels.max()) + 1), dlcore.datasets.class_noun(dataset))
     click.echo(f"wrote model.h5, filters.png, reconstructions.png, training_curve.png and "
                f"reconstruction_error.csv to {folder}")

@@ -7,8 +7,10 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli import main
-from dlcore.cli._common import (EpochProgress, backend_option, dataset_option,
-                                out_folder_option, output_folder, seed_option)
+from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
+                                dataset_option, out_folder_option, output_folder,
+                                recorded_training, resume_option, resumed_rbm, seed_option,
+                                train_rbm, training_record, warn_if_other_dataset)
 from dlcore.cli._digits import (image_side, load_digit_split, parse_digits,
                                 print_reconstruction_table, reconstruction_table, save_filters,
                                 save_reconstruction_grid, save_training_curve)
@@ -19,11 +21,21 @@ def rbm():
     """Bernoulli RBMs: train, reconstruct, sample."""
 
 
-def load_rbm(path):
+def load_rbm(path, backend="auto"):
+    """The BernoulliRBM saved in ``path``, computing on ``backend``."""
     model = dlcore.load(path)
     if not isinstance(model, dlcore.BernoulliRBM):
         raise click.ClickException(f"{path} holds a {type(model).__name__}, not a BernoulliRBM")
-    return model
+    return model.set_params(backend=backend)
+
+
+def trained_classes(model):
+    """The classes the model's training record names, or None when it has no record."""
+    record = recorded_training(model)
+    classes = record.get("classes") if record else None
+    if not isinstance(classes, list) or not all(isinstance(c, int) for c in classes):
+        return None
+    return classes
 
 
 @rbm.command("train")
@@ -45,26 +57,31 @@ def load_rbm(path):
 @seed_option
 @backend_option
 @out_folder_option("runs/rbm")
+@checkpoint_option
+@resume_option
 def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learning_rate,
-          momentum, weight_decay, sparsity_target, seed, backend, out):
+          momentum, weight_decay, sparsity_target, seed, backend, out, checkpoint_every,
+          resume):
     """Train a Bernoulli RBM; write model.h5, filters.png and training_curve.png.
 
     Held-out images (the test split, or 100 per class of mnist-5k) feed the free-energy gap
     monitor: mean F(held-out) - mean F(training), which grows when the RBM over-fits.
     """
     classes = parse_digits("--digits", digits)
+    train_images, held_out, _ = load_digit_split(dataset, classes, classes, seed,
+                                                 options=("--digits", "--digits"))
     folder = output_folder(out)
-    train_images, held_out, _ = load_digit_split(dataset, classes, classes, seed)
-    model = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
-                                persistent=persistent, momentum=momentum,
-                                weight_decay=weight_decay, sparsity_target=sparsity_target,
-                                batch_size=batch_size, epochs=epochs, seed=seed,
-                                backend=backend)
-    progress = EpochProgress("training")
-    try:
-        model.fit(train_images, X_valid=held_out, progress=progress)
-    finally:
-        progress.close()
+    if resume is None:
+        model = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
+                                    persistent=persistent, momentum=momentum,
+                                    weight_decay=weight_decay, sparsity_target=sparsity_target,
+                                    batch_size=batch_size, epochs=epochs, seed=seed,
+                                    backend=backend)
+    else:
+        model = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
+    train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
+              X_valid=held_out)
+    model.training_record_ = training_record(dataset, classes, len(train_images))
     dlcore.save(model, folder / "model.h5")
     save_filters(model, folder / "filters.png")
     save_training_curve(model, folder / "training_curve.png")
@@ -82,20 +99,26 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learnin
 @click.option("--sample-hidden", is_flag=True,
               help="Sample binary hidden states instead of using their probabilities.")
 @seed_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@backend_option
+@click.option("--out", type=PngPath(),
               default=Path("reconstructions.png"), show_default=True)
-def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, out):
-    """Reconstruct held-out images with a saved RBM: a PNG and the error per class."""
-    model = load_rbm(model_file)
+def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, backend, out):
+    """Reconstruct held-out images with a saved RBM: a PNG and the error per class, each
+    class marked seen or unseen in training from the model file's training record."""
+    model = load_rbm(model_file, backend)
     classes = parse_digits("--digits", digits)
-    output_folder(out.parent)
-    _, images, labels = load_digit_split(dataset, classes, classes, seed)
+    _, images, labels = load_digit_split(dataset, classes, classes, seed,
+                                         options=("--digits", "--digits"))
     if images.shape[1] != model.W.shape[0]:
         raise click.ClickException(f"{dataset} images have {images.shape[1]} pixels but the "
                                    f"model has {model.W.shape[0]} visible units")
-    table = reconstruction_table(model, images, labels, classes)
-    save_reconstruction_grid(model, images, labels, table, out, per_digit, sample_hidden)
-    print_reconstruction_table(table)
+    output_folder(out.parent)
+    warn_if_other_dataset(model, model_file, dataset)
+    table = reconstruction_table(model, images, labels, trained_classes(model))
+    names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
+    save_reconstruction_grid(model, images, labels, table, out, per_digit, sample_hidden,
+                             names)
+    print_reconstruction_table(table, names, dlcore.datasets.class_noun(dataset))
     click.echo(f"wrote {out}")
 
 
@@ -104,16 +127,27 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, out
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps from random binary images.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--binary", is_flag=True,
+              help="Show the binary states of the last step instead of its probabilities "
+                   "P(v = 1 | h).")
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+              help="Seed of the Philox generator [default: the model's own].")
+@backend_option
+@click.option("--out", type=PngPath(),
               default=Path("samples.png"), show_default=True)
-def sample(model_file, n_samples, steps, out):
-    """Draw fantasies from a saved RBM by block Gibbs sampling; write them as a PNG."""
-    model = load_rbm(model_file)
-    output_folder(out.parent)
+def sample(model_file, n_samples, steps, binary, seed, backend, out):
+    """Draw fantasies from a saved RBM by block Gibbs sampling; write them as a PNG: the
+    visible probabilities of the last step (--binary: its binary states)."""
+    model = load_rbm(model_file, backend)
     n_visible = model.W.shape[0]
     side = image_side(n_visible)
+    output_folder(out.parent)
+    if seed is not None:   # a fresh Philox sequence: same seed, same samples
+        model.seed_, model.sample_calls_ = seed, 0
     start = (dlcore.backend.rng.uniform(n_samples, n_visible, model.seed_,
                                         dlcore.backend.rng.STREAM_SAMPLE - 1) < 0.5)
-    fantasies = model.gibbs(start.astype(np.float32), steps=steps)
-    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None)
-    click.echo(f"wrote {n_samples} samples after {steps} Gibbs steps to {out}")
+    fantasies = model.gibbs(start.astype(np.float32), steps=steps, probabilities=not binary)
+    kind = "binary states" if binary else "probabilities P(v = 1 | h)"
+    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None,
+                   title=f"RBM samples after {steps} Gibbs steps ({kind})")
+    click.echo(f"wrote {n_samples} samples ({kind}) after {steps} Gibbs steps to {out}")

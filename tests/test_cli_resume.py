@@ -70,7 +70,7 @@ def test_rbm_fit_k_epochs_saved_loaded_and_resumed_equals_one_fit(digits, tmp_pa
     X = digits[0]
     if model_class is dlcore.GaussianBernoulliRBM:
         X = (X - X.mean(axis=0)) / (X.std(axis=0) + 0.1)
-    settings = dict(n_hidden=12, batch_size=40, backend="cpu", **options)
+    settings = {"n_hidden": 12, "batch_size": 40, "backend": "cpu", **options}
     full = model_class(epochs=5, **settings).fit(X, X_valid=X[:50])
     part = reloaded(model_class(epochs=2, **settings).fit(X, X_valid=X[:50]), tmp_path)
     part.set_params(epochs=5).resume(X, X_valid=X[:50])
@@ -82,7 +82,7 @@ def test_rbm_fit_k_epochs_saved_loaded_and_resumed_equals_one_fit(digits, tmp_pa
 def test_rbm_interrupted_mid_epoch_keeps_its_last_finished_epoch(digits, tmp_path,
                                                                  monkeypatch):
     X = digits[0]
-    settings = dict(n_hidden=12, batch_size=40, persistent=True, backend="cpu")
+    settings = {"n_hidden": 12, "batch_size": 40, "persistent": True, "backend": "cpu"}
     full = dlcore.BernoulliRBM(epochs=4, **settings).fit(X)
     two = dlcore.BernoulliRBM(epochs=2, **settings).fit(X)
     rbm = dlcore.BernoulliRBM(epochs=4, **settings)
@@ -99,9 +99,9 @@ def test_rbm_interrupted_mid_epoch_keeps_its_last_finished_epoch(digits, tmp_pat
 def test_dbn_interrupted_in_any_layer_or_in_up_down_resumes_to_the_same_dbn(
         digits, tmp_path, monkeypatch, propagate, calls):
     X, y = digits
-    settings = dict(layers=[784, 16, 10], epochs=3, n_labels=10, persistent=True,
-                    up_down_epochs=2, up_down_batch_size=40, batch_size=40, backend="cpu",
-                    propagate=propagate)
+    settings = {"layers": [784, 16, 10], "epochs": 3, "n_labels": 10, "persistent": True,
+                "up_down_epochs": 2, "up_down_batch_size": 40, "batch_size": 40,
+                "backend": "cpu", "propagate": propagate}
     full = dlcore.DBN(**settings).fit(X, y)
     dbn = dlcore.DBN(**settings)
     # 3 + 3 CD epochs, then up-down: call 4 is RBM 2's first epoch, call 7 up-down's first
@@ -131,7 +131,7 @@ def test_network_interrupted_with_early_stopping_resumes_to_the_same_network(
         rate = dlcore.optimizers.StepDecay(0.01, step_size=10, drop=0.9)
         return model.compile("cross_entropy", dlcore.optimizers.Adam(rate), ["accuracy"])
 
-    fit = dict(batch_size=32, validation_split=0.2, verbose=0)
+    fit = {"batch_size": 32, "validation_split": 0.2, "verbose": 0}
     full, stopper = network(), EarlyStopping(patience=1)
     full.fit(X, y, epochs=6, callbacks=[stopper], **fit)
     part = network()

@@ -1,0 +1,202 @@
+"""Every file dlcore writes goes through its one atomic writer (dlcore.io.atomic); a command
+that fails before writing leaves no empty --out folder; an image --out must end in .png."""
+import ast
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore.cli import main
+from dlcore.io.atomic import atomic_open, atomic_output_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_FOLDERS = ("cli", "dlcore", "datasets")
+THE_WRITER = ROOT / "dlcore" / "io" / "atomic.py"
+ATOMIC_CONTEXTS = {"atomic_output_path", "atomic_open", "atomic_writer"}
+WRITE_MODE_LETTERS = set("wax+")
+
+
+def sources():
+    for folder in SOURCE_FOLDERS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path != THE_WRITER:
+                yield path
+
+
+def called_name(call):
+    function = call.func
+    return function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+
+
+def mode_of(call, position):
+    """The mode string of an open()-like call (None when not given as a literal)."""
+    for keyword in call.keywords:
+        if keyword.arg == "mode":
+            return keyword.value.value if isinstance(keyword.value, ast.Constant) else "?"
+    if len(call.args) > position:
+        argument = call.args[position]
+        return argument.value if isinstance(argument, ast.Constant) else "?"
+    return None
+
+
+def writes_a_file(call):
+    """True for a call that creates or changes a file by name: open() or h5py.File() in a
+    write mode, Path.write_text/write_bytes, NumPy's save/savez/tofile."""
+    name = called_name(call)
+    owner = getattr(getattr(call.func, "value", None), "id", None)
+    if name in ("write_text", "write_bytes", "tofile"):
+        return True
+    if name in ("save", "savez", "savez_compressed"):
+        return owner in ("np", "numpy")
+    if name == "open" and owner != "os":     # os.open: only inside the atomic writer
+        mode = mode_of(call, 1)
+        return mode is not None and bool(WRITE_MODE_LETTERS & set(mode))
+    if name == "File" and owner == "h5py":
+        return mode_of(call, 1) not in (None, "r")
+    return False
+
+
+def inside_atomic_block(node, parents):
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.With):
+            for item in node.items:
+                expression = item.context_expr
+                if isinstance(expression, ast.Call) and called_name(expression) in ATOMIC_CONTEXTS:
+                    return True
+    return False
+
+
+def test_no_file_is_written_outside_the_one_atomic_writer():
+    offenders = []
+    for path in sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and writes_a_file(node) \
+                    and not inside_atomic_block(node, parents):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == [], ("write these through dlcore.io.atomic (atomic_open or "
+                             f"atomic_output_path): {offenders}")
+
+
+def test_the_scan_finds_a_plain_write():
+    tree = ast.parse("with open(name, 'w', newline='') as f:\n    f.write('x')\n"
+                     "Path(name).write_text('x')\nwith atomic_open(name) as f:\n    pass\n")
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = [node.lineno for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and writes_a_file(node)
+             and not inside_atomic_block(node, parents)]
+    assert sorted(found) == [1, 3]
+
+
+def test_atomic_open_replaces_the_file_only_when_the_block_ends(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError), atomic_open(target, "w", newline="") as stream:
+        stream.write("half of the new")
+        assert target.read_text() == "old\n"
+        raise RuntimeError("the disk is full")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+    with atomic_open(target, "w", newline="") as stream:
+        stream.write("new\n")
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_atomic_open_refuses_modes_that_are_not_a_new_file(tmp_path):
+    with pytest.raises(ValueError, match="mode must be 'w' or 'wb'"), \
+            atomic_open(tmp_path / "x", "a"):
+        pass
+
+
+def test_the_dataset_and_model_writers_are_the_same_helper():
+    from dlcore import viz
+    from dlcore.datasets import _atomic
+    from dlcore.io import hdf5
+    assert hdf5.atomic_output_path is atomic_output_path
+    assert viz.atomic_output_path is atomic_output_path
+    assert _atomic.atomic_open is atomic_open
+
+
+def test_interrupted_model_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    import h5py
+    rbm = dlcore.BernoulliRBM(n_hidden=3, epochs=0, backend="cpu").fit([[0.0, 1.0]] * 4)
+    dlcore.save(rbm, tmp_path / "model.h5")
+    before = (tmp_path / "model.h5").read_bytes()
+
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(h5py.File, "flush", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dlcore.save(rbm, tmp_path / "model.h5")
+    assert (tmp_path / "model.h5").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5"]
+
+
+@pytest.fixture(scope="module")
+def rbm_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rbm")
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "0-1", "--hidden", "4",
+                                       "--epochs", "1", "--backend", "cpu", "--out",
+                                       str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder / "model.h5"
+
+
+@pytest.mark.parametrize("command", [
+    ["rbm", "sample", "{model}", "--n", "2", "--steps", "1"],
+    ["rbm", "reconstruct", "{model}", "--digits", "0-1", "--per-digit", "1"],
+])
+def test_an_image_out_with_another_suffix_is_a_usage_error(rbm_file, tmp_path, command):
+    target = tmp_path / "pictures" / "x.jpg"
+    arguments = [word.replace("{model}", str(rbm_file)) for word in command]
+    result = CliRunner().invoke(main, [*arguments, "--out", str(target)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "does not end in .png" in lines[0] and "x.png" in lines[0]
+    assert not target.exists() and not target.parent.exists()
+
+
+def test_dbn_sample_out_with_another_suffix_is_refused_before_loading(rbm_file, tmp_path):
+    # an RBM file is no DBN: only a refusal while parsing the options gives exit code 2
+    result = CliRunner().invoke(main, ["dbn", "sample", str(rbm_file),
+                                       "--out", str(tmp_path / "samples.jpeg")])
+    assert result.exit_code == 2, result.output
+    assert "does not end in .png" in result.output
+
+
+def test_a_png_out_in_upper_case_is_accepted(rbm_file, tmp_path):
+    target = tmp_path / "S.PNG"
+    result = CliRunner().invoke(main, ["rbm", "sample", str(rbm_file), "--n", "2", "--steps",
+                                       "1", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_command_failing_after_creating_out_leaves_no_empty_folder(tmp_path, monkeypatch):
+    import dlcore.cli.rbm as rbm_commands
+
+    def unreadable(*arguments, **options):
+        raise OSError("the data set is unreadable")
+
+    monkeypatch.setattr(rbm_commands, "train_rbm", unreadable)
+    out = tmp_path / "new" / "run"
+    result = CliRunner().invoke(main, ["rbm", "train", "--epochs", "1", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_failing_command_keeps_an_out_folder_that_existed(tmp_path, monkeypatch):
+    import dlcore.cli.rbm as rbm_commands
+
+    def unreadable(*arguments, **options):
+        raise OSError("the data set is unreadable")
+
+    monkeypatch.setattr(rbm_commands, "train_rbm", unreadable)
+    result = CliRunner().invoke(main, ["rbm", "train", "--epochs", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert tmp_path.is_dir()
