@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def test_wheel_maps_cli_and_datasets_under_dlcore_with_the_bundled_data(wheel):
     assert "dlcore/datasets/mnist-5k/train-images-idx3-ubyte.gz" in names
     assert "dlcore/datasets/README.md" in names
     top_level = {name.split("/")[0] for name in names}
-    assert not top_level & {"cli", "datasets", "tests"}, top_level
+    assert not top_level & {"cli", "datasets", "tests", "__init__.py"}, top_level
 
 
 def test_plain_install_of_the_wheel_imports_and_finds_the_digits(wheel, tmp_path):
@@ -130,3 +131,47 @@ def test_the_install_of_readme_command_2_then_command_1_leave_a_working_dlcore(t
     run(test_command.split("&&")[0])
     run(main_job)
     assert_dlcore_works(run, tmp_path, installed_from=tmp_path / "venv")
+
+
+IMPORT_FROM_THE_PARENT_FOLDER = """
+import dlcore, dlcore.cli, dlcore.datasets
+images, labels = dlcore.datasets.load_mnist_5k()
+print(dlcore.__file__, dlcore.cli.__file__, dlcore.BernoulliRBM.__name__, images.shape)
+"""
+
+
+def run_beside_a_clone_named_dlcore(tmp_path, environment, python_options=()):
+    """A script and ``python -c`` run in the folder that holds a clone named dlcore (here a
+    link to this checkout): stdout of each."""
+    (tmp_path / "dlcore").symlink_to(ROOT, target_is_directory=True)
+    (tmp_path / "script.py").write_text(IMPORT_FROM_THE_PARENT_FOLDER)
+    outputs = []
+    for arguments in (["script.py"], ["-c", IMPORT_FROM_THE_PARENT_FOLDER]):
+        command = [sys.executable, *python_options, *arguments]
+        completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
+                                   env={**environment, "DLCORE_CACHE": str(tmp_path / "kernels")},
+                                   check=False)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        outputs.append(completed.stdout)
+    return outputs
+
+
+def test_the_folder_above_a_clone_imports_the_whole_package_with_the_editable_install(tmp_path):
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    for output in run_beside_a_clone_named_dlcore(tmp_path, environment):
+        assert "BernoulliRBM (5000, 28, 28)" in output
+        assert f"{tmp_path / 'dlcore' / 'cli' / '__init__.py'}" in output, output
+
+
+def test_the_folder_above_a_clone_imports_the_whole_package_with_a_plain_install(wheel,
+                                                                                  tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-index", "--target", str(target), str(wheel)], check=True)
+    # python -S: no .pth file runs, so no editable finder of this environment; its
+    # site-packages only lend the dependencies.
+    dependencies = sysconfig.get_paths()["purelib"]
+    environment = {"PYTHONPATH": f"{target}{os.pathsep}{dependencies}", "PATH": "/usr/bin:/bin",
+                   "HOME": str(tmp_path)}
+    for output in run_beside_a_clone_named_dlcore(tmp_path, environment, ["-S"]):
+        assert "BernoulliRBM (5000, 28, 28)" in output

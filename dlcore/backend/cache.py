@@ -110,7 +110,7 @@ def kernels_compiled_before():
     folder before: Numba's index files of ``dlcore/backend/cpu.py`` (``cpu.*.nbi``) are there.
     A heuristic for the "compiling kernels" notice, never for correctness (Numba checks every
     entry)."""
-    cpu_module = Path(__file__).resolve().parent / "cpu.py"
+    cpu_module = Path(__file__).parent / "cpu.py"  # unresolved, as Numba sees it
     try:
         folder = kernel_cache_folder() / DlcoreCacheLocator.get_suitable_cache_subpath(
             os.fspath(cpu_module))
