@@ -55,6 +55,14 @@ def test_wheel_maps_cli_and_datasets_under_dlcore_with_the_bundled_data(wheel):
     assert not top_level & {"cli", "datasets", "tests", "__init__.py"}, top_level
 
 
+def test_the_wheel_carries_the_code_and_the_data_licences(wheel):
+    archive = zipfile.ZipFile(wheel)
+    licences = {Path(name).name: archive.read(name).decode() for name in archive.namelist()
+                if ".dist-info/" in name and Path(name).name.startswith("LICENSE")}
+    assert "MIT License" in licences["LICENSE"]
+    assert "CC BY-SA 3.0" in licences["LICENSE-data"] and "CC0 1.0" in licences["LICENSE-data"]
+
+
 def test_plain_install_of_the_wheel_imports_and_finds_the_digits(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
