@@ -100,3 +100,16 @@ def test_progress_reaches_the_total_and_verbose_prints_to_stderr(random_state, c
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     captured = capsys.readouterr()
     assert captured.out == "" and "AIS: 100% (500/500 temperatures" in captured.err
+
+
+@pytest.mark.slow
+def test_the_defaults_take_seconds_on_a_784_500_rbm(random_state):
+    """CPU time, not wall-clock time (the module docstring: about 4 s measured); the bound is
+    loose for slower machines, but far below the 14,500-temperature schedule's minute."""
+    import time
+    W = random_state.normal(0, 0.05, (784, 500))
+    b, c = random_state.normal(-1, 1, 784), random_state.normal(0, 1, 500)
+    started = time.process_time()
+    log_z, standard_error = ais_log_partition(W, b, c)
+    assert time.process_time() - started < 15
+    assert np.isfinite(log_z) and 0 < standard_error < 1
