@@ -45,8 +45,18 @@ NaN) and is assigned back after ``set_state`` as a dict of lists of Python float
 
 The root group carries the attributes ``format = "dlcore-model"``, ``format_version`` (int),
 ``dlcore_version``, ``model_class``, ``hyperparameters`` (``get_config()`` as JSON with sorted
-keys) and ``created`` (ISO-8601, UTC). Strings are variable-length UTF-8, which h5py, h5dump and
-MATLAB all read.
+keys) and ``created`` (ISO-8601, UTC), and, when the model has a ``training_record_`` dict,
+``training_record``: that dict as a JSON object (what the model was trained on; ``load`` assigns
+it back as ``model.training_record_``; files without it load as before and the model then has no
+such attribute). Strings are variable-length UTF-8, which h5py, h5dump and MATLAB all read.
+
+Reading is guarded (:mod:`dlcore.io.guarded`): ``load`` and ``describe`` follow hard links only,
+bound group nesting, object counts and the size and nesting depth of JSON, read a dataset only
+after checking that its dtype is numeric and that its declared size fits in the file, and give
+every failure as a one-line :class:`ModelFileError`. For dlcore's own classes the hyperparameters
+are type-checked and every declared shape is compared with them before anything is read or
+built (:mod:`dlcore.io.layouts`), and parameters must be finite. A class of your own gets the
+generic guards; its ``set_state`` does the shape checks, and NaN in its state is allowed.
 
 Writes are atomic: the file is written to a temporary file beside the target, flushed to disk
 and then renamed onto the target with ``os.replace``, so an interrupted save leaves the previous
