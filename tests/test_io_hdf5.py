@@ -876,3 +876,11 @@ def test_a_damaged_informational_attribute_does_not_stop_a_load(rbm_copy):
         h5file.attrs["dlcore_version"] = np.arange(3)
     assert dlcore.load(rbm_copy).W.shape == (6, 3)
     assert "created      (unknown)" in dio.describe(rbm_copy)
+
+
+def test_invalid_utf8_in_a_string_attribute_is_shown_with_replacement_characters(model_file):
+    with h5py.File(model_file, "r+") as h5file:
+        h5file.attrs.create("model_class", b"\xff\xfeBad", dtype=h5py.string_dtype("utf-8"))
+    message = load_error(model_file)
+    assert "unknown model class '\ufffd\ufffd\ufffd\ufffd\ufffd\ufffdBad'" in message
+    message.encode("utf-8")  # printable: no lone surrogates

@@ -328,6 +328,10 @@ class ModelFileReader:
             value = value.item()
         if isinstance(value, bytes):
             value = value.decode("utf-8", errors="replace")  # fixed-length strings
+        elif isinstance(value, str):
+            # h5py turns invalid UTF-8 into lone surrogates, which printing cannot encode.
+            value = value.encode("utf-8", errors="surrogatepass").decode("utf-8",
+                                                                         errors="replace")
         if finite and isinstance(value, float) and not math.isfinite(value):
             raise self.error(f"{label} is {value}; expected a finite number")
         if isinstance(value, str) and len(value) > MAX_JSON_BYTES:

@@ -35,9 +35,9 @@ training (momenta, persistent chains, the RNG position) conventionally sits unde
 ``set_state(state)`` receives the same nested dict read back: arrays as NumPy arrays, attributes
 as Python scalars. It must check every shape and dtype before it assigns anything, and raise
 ``ValueError`` naming the dataset, its shape and the expected one (:func:`require_array` does
-exactly that). ``load`` turns a ``ValueError``, ``KeyError`` or ``TypeError`` raised by
-``from_config`` or ``set_state`` into a :class:`ModelFileError` that names the file, so a bad file
-gives one clear error and never a half-built model.
+exactly that). ``load`` turns a ``ValueError``, ``KeyError``, ``TypeError`` or
+``ArithmeticError`` raised by ``from_config`` or ``set_state`` into a :class:`ModelFileError`
+that names the file, so a bad file gives one clear error and never a half-built model.
 
 ``model.history`` (when the model has one) is a dict of per-epoch lists; each list is saved as a
 1-D float64 dataset under the group ``history`` (lists may differ in length; ``None`` is saved as
@@ -125,8 +125,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Float arrays up to this many elements get min/max/mean in describe(): reading them is cheap.
 DESCRIBE_STATISTICS_MAX_ELEMENTS = 1_000_000
 PROTOCOL_METHODS = ("get_config", "get_state", "set_state")
-# What a model's from_config/set_state raise for a file they cannot accept (see the protocol).
-MODEL_REJECTION_ERRORS = (ValueError, KeyError, TypeError)
+# What a model's from_config/set_state raise for a file they cannot accept (see the protocol);
+# ArithmeticError too: int(inf) in a set_state raises OverflowError.
+MODEL_REJECTION_ERRORS = (ValueError, KeyError, TypeError, ArithmeticError)
 
 _MODEL_REGISTRY: dict[str, type] = {}
 
