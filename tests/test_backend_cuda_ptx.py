@@ -93,6 +93,7 @@ def compile_report():
     return ptx_compile_report(SCRIPT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", [
     "sigmoid_bernoulli_span", "gaussian_sample_span", "gather_rows_span", "momentum_step_span",
     "bias_step_span", "sparsity_step_span", "squared_error_span", "tiled_gemm"])

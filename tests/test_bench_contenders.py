@@ -56,6 +56,7 @@ def test_bench_rbm_lists_each_missing_contender(no_contenders):
     assert "dlcore cpu" in result.stdout
 
 
+@pytest.mark.slow
 def test_bench_rbm_json_lists_the_missing_contenders(no_contenders):
     result = CliRunner().invoke(main, ["bench", "rbm", "--rows", "200", "--hidden", "8",
                                        "--repeats", "1", "--skip", "reference", "--skip",

@@ -118,6 +118,7 @@ def test_homework_lenet_params_shows_the_arithmetic():
         assert text in result.stdout
 
 
+@pytest.mark.slow
 def test_bench_cnn_reports_both_tasks_as_json():
     result = CliRunner().invoke(main, ["bench", "cnn", "--train-images", "128",
                                        "--test-images", "64", "--repeats", "1", "--backend",

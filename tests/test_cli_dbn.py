@@ -115,6 +115,7 @@ def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(digi
     assert result.stdout.count("%") >= 9
 
 
+@pytest.mark.slow
 def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
     pytest.importorskip("torch")
     result = CliRunner().invoke(main, ["bench", "dbn", "--layers", "784-16-8", "--rows", "200",

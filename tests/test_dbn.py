@@ -154,6 +154,7 @@ def test_up_down_keeps_generative_weights_separate_from_recognition_weights():
     assert len(dbn.history["up_down_reconstruction_error"]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
 def test_up_down_updates_match_the_reference_backend(backend_name):
     X, y = two_class_data(8)

@@ -92,6 +92,7 @@ def compile_report():
     return ptx_compile_report(SCRIPT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", [
     "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
     "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows", "multiply_span",

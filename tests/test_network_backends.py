@@ -44,6 +44,7 @@ def test_cpu_training_follows_the_reference():
     assert_same_training("cpu")
 
 
+@pytest.mark.slow
 @requires_cuda
 def test_cuda_training_follows_the_reference():
     assert_same_training("cuda", n=4, epochs=1)
