@@ -73,6 +73,16 @@ def test_the_cache_folder_is_dlcore_cache_else_xdg_cache_home_else_home(monkeypa
                                            / cache.__version__)
 
 
+def test_a_relative_cache_folder_is_taken_from_where_dlcore_starts(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLCORE_CACHE", "kernels")
+    assert cache.kernel_cache_folder() == tmp_path / "kernels" / cache.__version__
+    monkeypatch.delenv("DLCORE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.kernel_cache_folder().is_relative_to(tmp_path / "home" / ".cache")
+
+
 def test_two_versions_or_two_checkouts_never_share_a_cache_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("DLCORE_CACHE", str(tmp_path / "kernels"))
     folder = {}

@@ -39,15 +39,16 @@ def kernel_cache_folder():
     """The folder holding this dlcore version's compiled kernels (it may not exist yet).
 
     ``$DLCORE_CACHE``, else ``$XDG_CACHE_HOME/dlcore/numba``, else ``~/.cache/dlcore/numba``,
-    followed by the dlcore version.
+    followed by the dlcore version. A relative ``$DLCORE_CACHE`` is taken from the current
+    folder; a relative ``$XDG_CACHE_HOME`` is ignored, as the XDG specification asks.
     """
     chosen = os.environ.get("DLCORE_CACHE")
     if chosen:
-        root = Path(chosen).expanduser()
-    else:
-        cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = Path(cache_home) / "dlcore" / "numba"
-    return root / __version__
+        return Path(os.path.abspath(Path(chosen).expanduser())) / __version__
+    cache_home = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache_home):
+        cache_home = Path.home() / ".cache"
+    return Path(cache_home) / "dlcore" / "numba" / __version__
 
 
 @functools.cache
