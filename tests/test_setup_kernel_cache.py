@@ -25,7 +25,8 @@ def numba_cache_files(folders):
 
 
 def run_a_kernel(tmp_path, dlcore_cache):
-    environment = {**os.environ, "DLCORE_CACHE": str(dlcore_cache)}
+    (tmp_path / "tmp").mkdir()
+    environment = {**os.environ, "DLCORE_CACHE": str(dlcore_cache), "TMPDIR": str(tmp_path / "tmp")}
     environment.pop("NUMBA_CACHE_DIR", None)
     return subprocess.run([sys.executable, "-c", RUN_A_KERNEL], cwd=tmp_path, env=environment,
                           capture_output=True, text=True, timeout=600, check=False)
@@ -58,6 +59,7 @@ def test_an_unwritable_cache_folder_falls_back_to_a_private_temporary_one(tmp_pa
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stderr.count("dlcore: cannot write the kernel cache") == 1, completed.stderr
     assert "set DLCORE_CACHE to a writable folder" in completed.stderr
+    assert not [*(tmp_path / "tmp").iterdir()], "the temporary kernel folder was left behind"
     assert numba_cache_files(PACKAGE_FOLDERS) == before
 
 
