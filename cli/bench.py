@@ -60,11 +60,13 @@ def bench_rbm(hidden, batch_size, rows, repeats, slow_repeats, skip, backend, as
     missing = benchmarks.missing_contenders(others)
     setting = {"rows": X.shape[0], "visible": X.shape[1], "hidden": hidden,
                "batch_size": batch_size, "data": source, "backend": backend,
-               "threads": _threads(), "sgemm_peak_gflops": peak}
+               "threads": _threads(), "sgemm_peak_gflops": peak,
+               "machine": benchmarks.machine_description()}
     if as_json:
         click.echo(json.dumps({"benchmark": "rbm-cd1-epoch", **setting, "results": results,
                                "missing": missing}, indent=2))
         return
+    click.echo(benchmarks.machine_line())
     click.echo(f"one CD-1 epoch: {X.shape[0]:,} x {X.shape[1]} -> {hidden} hidden, batch "
                f"{batch_size}, float32; {source}; {setting['threads']} threads")
     click.echo(f"SGEMM peak (NumPy BLAS, 2048^3): {peak:.1f} GFLOP/s")

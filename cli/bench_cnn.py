@@ -15,7 +15,7 @@ import click
 import numpy as np
 
 import dlcore
-from dlcore.bench import missing_contenders, time_repeats
+from dlcore.bench import machine_description, machine_line, missing_contenders, time_repeats
 from dlcore.cli._common import backend_option
 from dlcore.cli.bench import bench
 
@@ -127,10 +127,11 @@ def bench_cnn(train_images, test_images, batch_size, repeats, skip_torch, backen
             reference = reference or statistics.median(seconds)
     setting = {"benchmark": "lenet5", "train_images": len(x), "test_images": len(x_test),
                "batch_size": batch_size, "data": source, "threads": threads,
-               "repeats": repeats, "torch": torch_note}
+               "repeats": repeats, "torch": torch_note, "machine": machine_description()}
     if as_json:
         click.echo(json.dumps({**setting, "results": results, "missing": missing}, indent=2))
         return
+    click.echo(machine_line())
     click.echo(f"LeNet-5, {source}: training epoch over {len(x):,} images and inference over "
                f"{len(x_test):,}, batch {batch_size}, SGD momentum {MOMENTUM}; {threads} threads;"
                f" {repeats} repeats after a warm-up")

@@ -13,9 +13,8 @@ import statistics
 import time
 
 import click
-import numpy as np
 
-from dlcore.bench import missing_contenders
+from dlcore.bench import machine_line, missing_contenders
 from dlcore.cli._common import backend_option
 from dlcore.cli._dbn import parse_layers
 from dlcore.cli.bench import bench, rbm_benchmark_data
@@ -104,6 +103,7 @@ def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backen
         for repeat in range(repeats):
             click.echo(f"PyTorch CD-1, run {repeat + 1}/{repeats}", err=True)
             results["PyTorch cpu in-place (addmm_)"].append(time_torch(runs, epochs))
+    click.echo(machine_line())
     click.echo(f"DBN {'-'.join(map(str, layers))} pretraining: {epochs} CD-1 epochs per layer, "
                f"{len(X):,} rows, batch {batch_size}, float32; {source}; {threads} threads")
     per_layer = [sum(model.history[f"rbm{k + 1}_seconds"]) for k in range(len(layers) - 1)]

@@ -54,6 +54,7 @@ def test_bench_rbm_lists_each_missing_contender(no_contenders):
     assert TORCH_LINE in result.stdout.splitlines()
     assert SKLEARN_LINE in result.stdout.splitlines()
     assert "dlcore cpu" in result.stdout
+    assert result.stdout.startswith("machine: ")
 
 
 @pytest.mark.slow
@@ -70,6 +71,7 @@ def test_bench_cnn_says_pytorch_is_not_installed(no_contenders):
                                        "64", "--repeats", "1", "--backend", "cpu"])
     assert result.exit_code == 0, result.output
     assert TORCH_LINE in result.stdout.splitlines()
+    assert result.stdout.startswith("machine: ")
 
 
 def test_bench_dbn_says_pytorch_is_not_installed(no_contenders):
@@ -78,3 +80,13 @@ def test_bench_dbn_says_pytorch_is_not_installed(no_contenders):
     assert result.exit_code == 0, result.output
     assert TORCH_LINE in result.stdout.splitlines()
     assert "dlcore cpu" in result.stdout
+    assert any(line.startswith("machine: ") for line in result.stdout.splitlines())
+
+
+def test_machine_line_names_the_cpu_its_vector_isa_and_cores(monkeypatch):
+    """Figures of one machine kind say nothing of another: every bench prints the machine."""
+    monkeypatch.setattr(bench, "machine_description",
+                        lambda: {"cpu": "Some CPU 9000", "isa": "AVX-512", "cores": 2})
+    assert bench.machine_line() == "machine: Some CPU 9000, AVX-512, 2 cores"
+    real = bench.machine_description()
+    assert real["cpu"] and real["isa"] and real["cores"] >= 1
