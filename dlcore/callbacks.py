@@ -166,7 +166,11 @@ class EarlyStopping(Callback):
 
 class ProgressBar(Callback):
     """A click progress bar per epoch on stderr with the running loss and metrics, then one
-    line with the epoch's numbers. ``fit(verbose=1)`` adds it; ``verbose=0`` is silent."""
+    line with the epoch's numbers. ``fit(verbose=1)`` adds it; ``verbose=0`` is silent.
+
+    Off a terminal (a log file, a notebook's captured stderr, CI) only the epoch's line is
+    written: click prints a bar's label once there and never moves it, which would show every
+    epoch twice."""
 
     def __init__(self, n_batches, epochs, file=None):
         self.n_batches = n_batches
@@ -176,20 +180,30 @@ class ProgressBar(Callback):
         self._text = ""
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not _is_terminal(self.file):
+            return
         self._bar = click.progressbar(length=self.n_batches, label=f"epoch {epoch}/{self.epochs}",
                                       file=self.file, show_eta=True, show_percent=False,
                                       item_show_func=lambda _: self._text)
         self._bar.__enter__()
 
     def on_batch_end(self, batch, logs=None):
+        if self._bar is None:
+            return
         if logs:
             self._text = format_logs(logs)
         self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._bar.__exit__(None, None, None)
-        self._bar = None
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
         click.echo(f"epoch {epoch}/{self.epochs}: {format_logs(logs or {})}", file=self.file)
+
+
+def _is_terminal(stream):
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def format_logs(logs):

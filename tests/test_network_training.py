@@ -199,3 +199,13 @@ def test_gradient_clipping_limits_the_step():
         model.train_on_batch(x, y)
         steps.append(np.linalg.norm(model.get_weights()[0] - before))
     assert steps[1] <= 1e-3 + 1e-9 < steps[0]
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(capsys):
+    """Off a terminal (a log file, CI) click's bar would print each epoch's label once more."""
+    x, y = np.zeros((10, 4), np.float32), np.arange(10) % 2
+    model = dlcore.Sequential([dlcore.layers.Dense(2, activation="softmax")], seed=0)
+    model.compile(loss="cross_entropy", optimizer="sgd")
+    model.fit(x, y, epochs=2, batch_size=5, verbose=1)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
