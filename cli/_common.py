@@ -76,6 +76,17 @@ def seed_option(function):
                         show_default=True, help="Seed of the Philox generator.")(function)
 
 
+def sampling_options(function):
+    """``--binary`` and ``--seed`` of the commands that draw samples from a saved model."""
+    function = click.option(
+        "--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+        help="Seed of the Philox generator [default: the model's own].")(function)
+    return click.option(
+        "--binary", is_flag=True,
+        help="Show binary pixels drawn at the last step instead of the visible probabilities "
+             "P(v = 1 | h) of that step.")(function)
+
+
 def dataset_option(default="mnist-5k"):
     return click.option("--dataset", default=default, show_default=True,
                         help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files.")

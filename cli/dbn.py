@@ -18,8 +18,9 @@ from dlcore.cli import main
 from dlcore.backend import rng
 from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
                                 dataset_option, load_checkpoint, out_folder_option,
-                                output_folder, recorded_training, resume_option, seed_option,
-                                training_record, warn_if_other_dataset)
+                                output_folder, recorded_training, resume_option,
+                                sampling_options, seed_option, training_record,
+                                warn_if_other_dataset)
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, OPTIMIZERS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
                              save_layer_filters, split_off_validation)
@@ -229,11 +230,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--gibbs-steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps in the top RBM before the pass down.")
-@click.option("--binary", is_flag=True,
-              help="Show binary pixels drawn from the visible probabilities instead of the "
-                   "probabilities themselves.")
-@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
-              help="Seed of the Philox generator [default: the model's own].")
+@sampling_options
 @backend_option
 @click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
 def sample_command(dbn_file, label, n_samples, gibbs_steps, binary, seed, backend, out):

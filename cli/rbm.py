@@ -9,8 +9,8 @@ from dlcore import viz
 from dlcore.cli import main
 from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
                                 dataset_option, out_folder_option, output_folder,
-                                recorded_training, resume_option, resumed_rbm, seed_option,
-                                train_rbm, training_record, warn_if_other_dataset)
+                                recorded_training, resume_option, resumed_rbm, sampling_options,
+                                seed_option, train_rbm, training_record, warn_if_other_dataset)
 from dlcore.cli._digits import (image_side, load_digit_split, parse_digits,
                                 print_reconstruction_table, reconstruction_table, save_filters,
                                 save_reconstruction_grid, save_training_curve)
@@ -127,11 +127,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, bac
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps from random binary images.")
-@click.option("--binary", is_flag=True,
-              help="Show the binary states of the last step instead of its probabilities "
-                   "P(v = 1 | h).")
-@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
-              help="Seed of the Philox generator [default: the model's own].")
+@sampling_options
 @backend_option
 @click.option("--out", type=PngPath(),
               default=Path("samples.png"), show_default=True)
