@@ -5,7 +5,6 @@ reconstruction on digits from 1 to 9." The RBM never sees 6-9; how well it recon
 (worse than 1-5, but far from hopeless: strokes are shared) is the lesson.
 """
 import csv
-from pathlib import Path
 
 import click
 

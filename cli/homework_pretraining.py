@@ -16,7 +16,6 @@ greedy DBN pretraining (``DBN.to_network``), the same deep net from a random (Gl
 initialisation, and a shallow net with one hidden layer as wide as the deep net's first.
 """
 import csv
-from pathlib import Path
 
 import click
 

@@ -70,7 +70,8 @@ class DivergenceCheck:
             problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times its "
                        f"best ({self.best:.4g})")
         if problem is not None:
-            kept = "its initial parameters" if epoch <= 1 else f"its parameters of epoch {epoch - 1}"
+            kept = ("its initial parameters" if epoch <= 1
+                    else f"its parameters of epoch {epoch - 1}")
             raise TrainingDiverged(
                 f"{where}training diverged in epoch {epoch}: {problem}; the model keeps "
                 f"{kept}; lower the learning rate (now "

@@ -319,7 +319,10 @@ def truncate_json(h5file, rng):
 def nest_json(h5file, rng):
     path, name = _choose(rng, _json_attribute_owners(h5file))
     depth = int(_choose(rng, [100, 1_000, 50_000, 200_000]))
-    nested = "[" * depth + "]" * depth if rng.random() < 0.5 else '{"a":' * depth + "1" + "}" * depth
+    if rng.random() < 0.5:
+        nested = "[" * depth + "]" * depth
+    else:
+        nested = '{"a":' * depth + "1" + "}" * depth
     value = json.loads(h5file[path].attrs[name]) if rng.random() < 0.7 else None
     if isinstance(value, dict) and value:
         key = _choose(rng, sorted(value))

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.backend import check_backend_name, rng
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.params import ParamsMixin
