@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dlcore.cli import main
-from dlcore.io import describe
+from dlcore.io import describe, load
 
 
 @main.command("info")
@@ -14,6 +14,9 @@ def info(model_file):
     model file.
 
     The file is read through the same guarded layer as dlcore.load: a damaged or hostile file
-    is refused with one line naming it and the problem (exit status 1).
+    is refused with one line naming it and the problem (exit status 1). A file whose layout can
+    be listed but that would not load as a model (a parameter of the wrong shape, a value that
+    is not finite) is listed, then refused the same way.
     """
     click.echo(describe(model_file))
+    load(model_file)   # the listing reads no parameters: whether it loads is a separate check

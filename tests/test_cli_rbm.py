@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import h5py
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -119,3 +120,18 @@ def test_version_from_the_command_and_from_python_dash_m():
     completed = subprocess.run([sys.executable, "-m", "dlcore", "--version"],
                                capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == f"dlcore, version {dlcore.__version__}"
+
+
+def test_info_lists_a_file_that_would_not_load_then_refuses_it(tmp_path):
+    """A declared shape that contradicts the hyperparameters is listed (nothing is read) and the
+    command then fails as dlcore.load would, instead of reporting a healthy file."""
+    model = tmp_path / "model.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, seed=0).fit(
+        np.zeros((4, 6), np.float32)), model)
+    with h5py.File(model, "a") as file:
+        del file["W"]
+        file.create_dataset("W", shape=(10 ** 6, 10 ** 6), chunks=(10, 10), dtype="f4")
+    result = CliRunner().invoke(main, ["info", str(model)])
+    assert result.exit_code == 1
+    assert "(1000000, 1000000)" in result.stdout
+    assert result.stderr.count("\n") == 1 and "'W' has shape (1000000, 1000000)" in result.stderr
