@@ -4,11 +4,17 @@ Oracle: the formula of lecture "Convolutional Neural Networks" (2019), topic "ou
 worked by hand, and its examples (a 7x7 input with a 3x3 filter: stride 1 -> 5, stride 2 -> 3,
 stride 3 does not fit); a proposed fix is checked by putting it back into the formula."""
 import re
+import time
 
 import pytest
 
 from dlcore.layers import AvgPool2D, Conv2D, Dense, MaxPool2D
-from dlcore.layers.geometry import fitting_padding, output_size, padding_pair
+from dlcore.layers.geometry import (
+    fitting_padding,
+    fitting_window,
+    output_size,
+    padding_pair,
+)
 
 
 def test_lecture_003_seven_by_seven_examples_give_five_and_three():
@@ -106,3 +112,32 @@ def test_pool_errors_propose_a_pool_size_not_a_padding():
 def test_the_proposed_padding_is_the_one_nearest_to_the_given_one():
     assert fitting_padding(12, 3, 4, 3) == 3     # (12 - 3 + 6) / 3 + 1 = 6
     assert fitting_padding(3, 7, 0, 1) == 2      # the smallest that makes the filter fit
+
+
+def test_the_bounded_search_proposes_what_a_search_over_every_size_would():
+    """Oracle: the nearest fitting padding and window found by trying every candidate."""
+    def fits(n, f, p, s):
+        return n - f + 2 * p >= 0 and (n - f + 2 * p) % s == 0
+
+    for n in range(1, 15):
+        for f in range(1, 20):
+            for p in range(6):
+                for s in range(1, 7):
+                    pads = [q for q in range(p + f + s + 1) if fits(n, f, q, s)]
+                    expected = min(pads, key=lambda q: (abs(q - p), q)) if pads else None
+                    assert fitting_padding(n, f, p, s) == expected, (n, f, p, s)
+                    windows = [g for g in range(1, n + 2 * p + 1) if fits(n, g, p, s)]
+                    assert fitting_window(n, f, p, s) == min(
+                        windows, key=lambda g: (abs(g - f), -g)), (n, f, p, s)
+
+
+@pytest.mark.parametrize("can_pad", [True, False])
+def test_a_hostile_padding_is_refused_at_once(can_pad):
+    """A model file may declare any padding: the fix proposed for P = 10**12 is found by
+    looking near P, not by counting up to it (that never finished)."""
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="does not fit"):
+        output_size(28, 5, 10**12, 2 if can_pad else 3, can_pad=can_pad)
+    with pytest.raises(ValueError, match="does not fit"):
+        output_size(28, 10**12 + 1, 10**12, 2, can_pad=can_pad)
+    assert time.perf_counter() - start < 0.1

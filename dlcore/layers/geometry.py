@@ -85,15 +85,24 @@ def fitting_padding(n, f, p, s):
     """The padding nearest to ``p`` (the smaller one on a tie) for which (N - F + 2P) / S + 1 is
     a whole number >= 1, or None when none does (S even and N - F odd: 2P is even)."""
     smallest = max(0, -(-(f - n) // 2))
-    # N - F + 2P modulo S repeats with period S in P, so S candidates on each side suffice.
-    candidates = [q for q in range(smallest, max(p, smallest) + s + 1) if _fits(n, f, q, s)]
+    # N - F + 2P modulo S repeats with period S in P, so the nearest fit on each side of P (or
+    # of the smallest padding that lets the filter fit) lies within S of it: searching only
+    # there keeps a hostile P of 10**12 as quick to refuse as P = 1.
+    centre = max(p, smallest)
+    candidates = [q for q in range(max(smallest, centre - s), centre + s + 1)
+                  if _fits(n, f, q, s)]
     return min(candidates, key=lambda q: (abs(q - p), q)) if candidates else None
 
 
 def fitting_window(n, f, p, s):
     """The window size nearest to ``f`` (the larger one on a tie: a window of 1 sees little)
     that fits N, P and S; F = N + 2P always does."""
-    return min((g for g in range(1, n + 2 * p + 1) if _fits(n, g, p, s)),
+    # The sizes that fit are every S-th one below N + 2P, so the nearest on each side of F
+    # (or N + 2P itself when F is larger) lies within S of it.
+    largest = n + 2 * p
+    centre = min(f, largest)
+    return min((g for g in range(max(1, centre - s), min(largest, centre + s) + 1)
+                if _fits(n, g, p, s)),
                key=lambda g: (abs(g - f), -g))
 
 
