@@ -332,3 +332,33 @@ def test_homework_pretraining_resumes_in_each_stage_bit_identically(tmp_path, mo
             (out / "pretraining.csv").read_text()
         for name in ("pretrained_net.h5", "deep_net.h5", "shallow_net.h5"):
             assert_identical(dlcore.load(tmp_path / "full" / name), dlcore.load(out / name))
+
+
+def test_dbn_interrupted_in_its_first_rbm_saves_a_file_that_loads_and_resumes(
+        digits, tmp_path, monkeypatch):
+    X, y = digits
+    settings = {"layers": [784, 16, 10], "epochs": 3, "n_labels": 10, "persistent": True,
+                "up_down_epochs": 1, "up_down_batch_size": 40, "batch_size": 40,
+                "backend": "cpu"}
+    full = dlcore.DBN(**settings).fit(X, y)
+    dbn = dlcore.DBN(**settings)
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)   # RBM 1's second epoch
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit(X, y)
+    monkeypatch.undo()
+    resumed = reloaded(dbn, tmp_path, "dbn.h5")   # only RBM 1 is in the file
+    resumed.resume(X, y)
+    assert_identical(full, resumed)
+
+
+def test_dbn_pretrain_interrupted_in_its_first_rbm_resumes_bit_identically(
+        tmp_path, monkeypatch):
+    arguments = ["dbn", "pretrain", "--layers", "784-16-10", "--epochs-per-layer", "2",
+                 "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    interrupted, _ = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
+                                              ContrastiveDivergence, "epoch", 2)
+    assert "RBM 1 of 2" in interrupted.output
+    assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
+                     dlcore.load(tmp_path / "part" / "dbn.h5"))

@@ -214,7 +214,7 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
     checker.seed()
     n_rbms = len(sizes) - 1
     reader.group("rbms")
-    for index in range(n_rbms):
+    for index in range(_rbms_started(reader, n_rbms)):
         path = f"rbms/rbm_{index}"
         group = reader.group(path)
         expected_class = ("GaussianBernoulliRBM" if index == 0 and visible == "gaussian"
@@ -234,6 +234,18 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
             reader.dataset(f"generative/layer_{index}/W", (sizes[index], sizes[index + 1]))
             reader.dataset(f"generative/layer_{index}/visible_bias", (sizes[index],))
     check_counters(reader, "training", counters=DBN_COUNTERS)
+
+
+def _rbms_started(reader: ModelFileReader, n_rbms: int) -> int:
+    """How many RBMs the file stores: ``training/rbms_started`` when a pretraining was
+    interrupted before reaching every RBM (only those are saved), all of them otherwise."""
+    training = reader.group("training")
+    started = reader.attribute(training, "rbms_started", "training", default=n_rbms)
+    if isinstance(started, bool) or not isinstance(started, int) or \
+            not 1 <= started <= n_rbms:
+        raise reader.error(f"attribute 'rbms_started' of 'training' is {started!r:.60}; "
+                           f"expected an integer in [1, {n_rbms}]")
+    return started
 
 
 # --------------------------------------------------------------------------------------------
