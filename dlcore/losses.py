@@ -10,9 +10,10 @@ and the negative log-likelihood L = -sum_j y_j log p(c_j | x), the gradient with
 so a network that ends in a softmax hands its logits o to :class:`CrossEntropy`, which computes
 log p stably (log-sum-exp: log sum_j exp(o_j) = m + log sum_j exp(o_j - m), m = max_j o_j) and
 returns p - y. The same holds for a sigmoid output with :class:`BinaryCrossEntropy`
-(dL/dz = sigm(z) - y). With the other probability activation (a sigmoid before cross-entropy,
-a softmax before binary cross-entropy) the losses work on the outputs themselves
-(probabilities clipped to [1e-7, 1 - 1e-7]).
+(dL/dz = sigm(z) - y). A softmax of 2 or more units before binary cross-entropy is still a
+probability per output, and that loss then works on the outputs themselves (probabilities
+clipped to [1e-7, 1 - 1e-7]); a sigmoid before categorical cross-entropy is not a
+distribution over classes and is refused (see :func:`check_output_activation`).
 
 ``from_logits=True`` (Keras' spelling: ``CategoricalCrossentropy(from_logits=True)``) is for a
 network whose last layer is linear: the loss then applies the softmax (or sigmoid) itself, with
@@ -286,9 +287,28 @@ BinaryCrossentropy = BinaryCrossEntropy
 PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
-def check_output_activation(loss, activation, layer_name, has_activation=True):
-    """Refuse a cross-entropy on outputs that are not probabilities (or, with ``from_logits``,
-    on outputs that are), with one line saying what to change.
+def known_output_width(layer):
+    """The number of outputs per sample of ``layer`` when it is known before the data is seen:
+    its output shape once built, else its configured ``units`` (Dense); None otherwise (an
+    ``Activation`` keeps the width of the layer before it, known only once built)."""
+    if getattr(layer, "built", False):
+        return int(np.prod(layer.output_shape))
+    units = getattr(layer, "units", None)
+    return units if isinstance(units, int) else None
+
+
+def check_output_activation(loss, activation, layer_name, has_activation=True,
+                            output_width=None):
+    """Refuse a cross-entropy on outputs that are not probabilities of the kind it compares
+    (or, with ``from_logits``, on outputs that are already probabilities), with one line
+    saying what to change.
+
+    Categorical cross-entropy compares one distribution over 2 or more classes: a softmax
+    (or logits) of 2 or more units. On independent sigmoids -sum_k y_k log p_k only ever
+    pushes the true class up, so every output saturates at 1 while the loss falls; on one
+    output it is -y log p, which never learns class 0. Binary cross-entropy compares each
+    output with its own 0/1 target, which holds for sigmoids and for a softmax of 2 or more
+    units, but a softmax of one unit is always 1.
 
     Parameters
     ----------
@@ -297,6 +317,9 @@ def check_output_activation(loss, activation, layer_name, has_activation=True):
     layer_name : str, the last layer's name, for the message
     has_activation : bool, the last layer takes an ``activation=`` (Dense, Conv2D, Activation);
         otherwise the fix is an ``Activation`` layer after it
+    output_width : int or None, outputs per sample (see :func:`known_output_width`); None
+        while unknown (the layers build from the first batch): the checks that need it are
+        then left to the next call, once it is known
 
     Raises
     ------
@@ -305,21 +328,34 @@ def check_output_activation(loss, activation, layer_name, has_activation=True):
     if not isinstance(loss, _CrossEntropyLoss):
         return
     activation = activation or "linear"
+    layer = f"the last layer {layer_name!r}"
+    if output_width == 1 and isinstance(loss, CrossEntropy):
+        raise ValueError(
+            f"loss {loss.name!r} compares 2 or more classes, but {layer} has a single output: "
+            f"for two classes use loss='binary_cross_entropy' with activation='sigmoid', or "
+            f"give it one unit per class with activation='softmax'")
     if loss.from_logits:
         if activation in PROBABILITY_ACTIVATIONS:
             raise ValueError(
-                f"loss {loss.name!r} with from_logits=True takes logits, but the last layer "
-                f"{layer_name!r} already applies a {activation}: make that layer linear, or "
-                f"drop from_logits=True")
+                f"loss {loss.name!r} with from_logits=True takes logits, but {layer} already "
+                f"applies a {activation}: make that layer linear, or drop from_logits=True")
         return
+    fix = (f"give it activation={loss.fuses_with!r}" if has_activation
+           else f"add Activation({loss.fuses_with!r}) after it")
+    if activation == "sigmoid" and isinstance(loss, CrossEntropy) and (output_width or 0) > 1:
+        raise ValueError(
+            f"loss {loss.name!r} needs outputs that sum to 1, but {layer} has "
+            f"{output_width} independent sigmoid outputs: {fix} (one class per sample), or use "
+            f"loss='binary_cross_entropy' (any number of labels per sample)")
+    if activation == "softmax" and isinstance(loss, BinaryCrossEntropy) and output_width == 1:
+        raise ValueError(
+            f"loss {loss.name!r} on {layer}: a softmax of a single output is always 1; {fix}")
     if activation in PROBABILITY_ACTIVATIONS:
         return
     output = (f"has activation {activation!r}" if activation != "linear"
               else "is linear" if has_activation else "has no activation")
-    fix = (f"give it activation={loss.fuses_with!r}" if has_activation
-           else f"add Activation({loss.fuses_with!r}) after it")
     raise ValueError(
-        f"loss {loss.name!r} needs probabilities, but the last layer {layer_name!r} {output}: "
+        f"loss {loss.name!r} needs probabilities, but {layer} {output}: "
         f"{fix}, or train on logits with loss=dlcore.losses.{loss.keras_name}(from_logits=True)")
 
 
