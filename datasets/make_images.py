@@ -10,8 +10,9 @@ scikit-image 0.26.0's data folder (licences in ``datasets/README.md``)::
 Each photograph is read from the wheel (its sha256 checked first), converted to grey with
 Pillow's ``convert("L")`` (ITU-R 601-2 luma), cropped to a square around its subject and
 resized to 175 x 175 with Lanczos filtering: 10 x 10 filters then give the lecture's
-166 x 166 feature maps. The PNGs are written without metadata, so the same bytes come out on
-every run with the same Pillow; their sha256 are printed and must equal
+166 x 166 feature maps. The PNGs are written atomically (:mod:`dlcore.io.atomic`: an
+interrupted run leaves the previous picture whole) and without metadata, so the same bytes
+come out on every run with the same Pillow; their sha256 are printed and must equal
 :data:`dlcore.datasets.images.BUNDLED_IMAGES` and the README.
 """
 import argparse
@@ -21,6 +22,8 @@ import zipfile
 from pathlib import Path
 
 from PIL import Image
+
+from dlcore.io.atomic import atomic_output_path
 
 SIDE = 175
 OUTPUT_DIRECTORY = Path(__file__).resolve().parent / "images"
@@ -53,7 +56,8 @@ def main(argv=None):
             if actual != expected:
                 raise SystemExit(f"{member}: sha256 {actual}, expected {expected}")
             target = OUTPUT_DIRECTORY / f"{name}.png"
-            grey_square(content, box).save(target, format="PNG", optimize=False)
+            with atomic_output_path(target) as temporary:
+                grey_square(content, box).save(temporary, format="PNG", optimize=False)
             print(f"{target.name}  {hashlib.sha256(target.read_bytes()).hexdigest()}")
 
 

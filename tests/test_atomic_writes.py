@@ -40,12 +40,22 @@ def mode_of(call, position):
     return None
 
 
-def writes_a_file(call):
-    """True for a call that creates or changes a file by name: open() or h5py.File() in a
-    write mode, Path.write_text/write_bytes, NumPy's save/savez/tofile."""
+def writes_an_image(call):
+    """True for an image writer that takes a file name: Pillow's ``Image.save(path)`` (any
+    ``.save`` but NumPy's, dlcore's own model writer ``dlcore.save`` and an object's own
+    ``self.save``) and matplotlib's ``savefig(path)``."""
     name = called_name(call)
     owner = getattr(getattr(call.func, "value", None), "id", None)
-    if name in ("write_text", "write_bytes", "tofile"):
+    return name == "savefig" or (name == "save" and isinstance(call.func, ast.Attribute)
+                                 and owner not in ("np", "numpy", "dlcore", "self"))
+
+
+def writes_a_file(call):
+    """True for a call that creates or changes a file by name: open() or h5py.File() in a
+    write mode, Path.write_text/write_bytes, NumPy's save/savez/tofile, the image writers."""
+    name = called_name(call)
+    owner = getattr(getattr(call.func, "value", None), "id", None)
+    if name in ("write_text", "write_bytes", "tofile") or writes_an_image(call):
         return True
     if name in ("save", "savez", "savez_compressed"):
         return owner in ("np", "numpy")
@@ -57,26 +67,57 @@ def writes_a_file(call):
     return False
 
 
-def inside_atomic_block(node, parents):
+def enclosing_atomic_items(node, parents):
+    """The ``with`` items around ``node`` that open an atomic writer."""
     while node in parents:
         node = parents[node]
         if isinstance(node, ast.With):
             for item in node.items:
                 expression = item.context_expr
                 if isinstance(expression, ast.Call) and called_name(expression) in ATOMIC_CONTEXTS:
-                    return True
-    return False
+                    yield item
+
+
+def inside_atomic_block(node, parents):
+    return any(True for _ in enclosing_atomic_items(node, parents))
+
+
+def first_argument(call, keywords):
+    if call.args:
+        return call.args[0]
+    return next((keyword.value for keyword in call.keywords if keyword.arg in keywords), None)
+
+
+def writes_to_the_temporary_path(call, parents):
+    """True when the file an image writer names is the temporary path of an enclosing
+    ``with atomic_output_path(...) as temporary`` (an image saved to the real target inside
+    that block would still be written in place)."""
+    target = first_argument(call, ("fp", "fname"))
+    temporaries = {item.optional_vars.id for item in enclosing_atomic_items(call, parents)
+                   if called_name(item.context_expr) == "atomic_output_path"
+                   and isinstance(item.optional_vars, ast.Name)}
+    return isinstance(target, ast.Name) and target.id in temporaries
+
+
+def written_outside_the_atomic_writer(call, parents):
+    if not writes_a_file(call):
+        return False
+    if writes_an_image(call):
+        return not writes_to_the_temporary_path(call, parents)
+    return not inside_atomic_block(call, parents)
+
+
+def offending_lines(tree):
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    return sorted(node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and written_outside_the_atomic_writer(node, parents))
 
 
 def test_no_file_is_written_outside_the_one_atomic_writer():
     offenders = []
     for path in sources():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and writes_a_file(node) \
-                    and not inside_atomic_block(node, parents):
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        offenders += [f"{path.relative_to(ROOT)}:{line}" for line in offending_lines(tree)]
     assert offenders == [], ("write these through dlcore.io.atomic (atomic_open or "
                              f"atomic_output_path): {offenders}")
 
@@ -84,11 +125,21 @@ def test_no_file_is_written_outside_the_one_atomic_writer():
 def test_the_scan_finds_a_plain_write():
     tree = ast.parse("with open(name, 'w', newline='') as f:\n    f.write('x')\n"
                      "Path(name).write_text('x')\nwith atomic_open(name) as f:\n    pass\n")
-    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-    found = [node.lineno for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and writes_a_file(node)
-             and not inside_atomic_block(node, parents)]
-    assert sorted(found) == [1, 3]
+    assert offending_lines(tree) == [1, 3]
+
+
+def test_the_scan_finds_images_not_saved_to_the_temporary_path():
+    tree = ast.parse(
+        "Image.fromarray(grey).save(path, format='PNG')\n"              # 1: in place
+        "figure.savefig(fname=path)\n"                                  # 2: in place
+        "with atomic_output_path(path) as temporary:\n"
+        "    image.save(temporary, format='PNG')\n"                     # 4: atomic
+        "    figure.savefig(temporary, dpi=100)\n"                      # 5: atomic
+        "    figure.savefig(path)\n"                                    # 6: the real target
+        "with atomic_open(path, 'wb') as stream:\n"
+        "    image.save(path)\n"                                        # 8: the real target
+        "dlcore.save(model, path)\nself.save(model)\nnp.save(path, a)\n")   # 9, 10: atomic
+    assert offending_lines(tree) == [1, 2, 6, 8, 11]
 
 
 def test_atomic_open_replaces_the_file_only_when_the_block_ends(tmp_path):
