@@ -5,6 +5,7 @@ import click
 
 from dlcore.cli import main
 from dlcore.io import describe, load
+from dlcore.io.hdf5 import why_load_is_not_checked
 
 
 @main.command("info")
@@ -14,9 +15,16 @@ def info(model_file):
     model file.
 
     The file is read through the same guarded layer as dlcore.load: a damaged or hostile file
-    is refused with one line naming it and the problem (exit status 1). A file whose layout can
-    be listed but that would not load as a model (a parameter of the wrong shape, a value that
-    is not finite) is listed, then refused the same way.
+    is refused with one line naming it and the problem (exit status 1). A file of one of
+    dlcore's model classes whose layout can be listed but that would not load (a parameter of
+    the wrong shape, a value that is not finite) is listed, then refused the same way. A file
+    of a model class of your own, or of a newer format, is listed with a line saying that
+    whether it loads was not checked.
     """
     click.echo(describe(model_file))
-    load(model_file)   # the listing reads no parameters: whether it loads is a separate check
+    # The listing reads no parameters: whether the file loads is a separate check.
+    reason = why_load_is_not_checked(model_file)
+    if reason is None:
+        load(model_file)
+    else:
+        click.echo(f"\nnot checked: {reason}")

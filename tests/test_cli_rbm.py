@@ -135,3 +135,43 @@ def test_info_lists_a_file_that_would_not_load_then_refuses_it(tmp_path):
     assert result.exit_code == 1
     assert "(1000000, 1000000)" in result.stdout
     assert result.stderr.count("\n") == 1 and "'W' has shape (1000000, 1000000)" in result.stderr
+
+
+@dlcore.io.register_model
+class CliInfoTestModel:
+    """A model class of a user's own: the command line cannot import it."""
+
+    def __init__(self, size=3):
+        self.size = size
+
+    def get_config(self):
+        return {"size": self.size}
+
+    def get_state(self):
+        return {"weights": np.arange(self.size, dtype=np.float32)}
+
+    def set_state(self, state):
+        self.weights = state["weights"]
+
+
+def test_info_lists_a_file_of_a_users_own_class_without_checking_that_it_loads(tmp_path):
+    model = tmp_path / "mine.h5"
+    dlcore.save(CliInfoTestModel(), model)
+    completed = subprocess.run([sys.executable, "-m", "dlcore", "info", str(model)],
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert "CliInfoTestModel" in completed.stdout and "weights" in completed.stdout
+    assert "not checked: whether it loads ('CliInfoTestModel' is not one of dlcore's" in \
+        completed.stdout
+
+
+def test_info_lists_a_newer_format_file_without_checking_that_it_loads(tmp_path):
+    model = tmp_path / "model.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, seed=0).fit(
+        np.zeros((4, 6), np.float32)), model)
+    with h5py.File(model, "a") as file:
+        file.attrs["format_version"] = np.int64(dlcore.io.FORMAT_VERSION + 1)
+    result = CliRunner().invoke(main, ["info", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "not checked: whether it loads (format 2 is newer than this dlcore reads" in \
+        result.stdout

@@ -30,7 +30,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import h5py
@@ -157,6 +157,11 @@ class ModelFileReader:
         self._bytes_read = 0
         self._compressed_bytes_read = 0
         self._objects_read = 0
+        # object id -> the path it was first reached by: a second hard link to a group or
+        # dataset is refused (dlcore never writes one), so a DAG of links costs one visit per
+        # object, and the byte budget is charged once per dataset however often it is read.
+        self._first_paths: dict[Any, str] = {}
+        self._charged: set = set()
 
     # -- errors ---------------------------------------------------------------------------
     def error(self, problem: str, fix: str = DAMAGED_FIX) -> ModelFileError:
@@ -253,7 +258,10 @@ class ModelFileReader:
         self.check_dtype(dataset, path)
         filters = self._check_storage(dataset, path)
         n_bytes = math.prod(shape) * dataset.dtype.itemsize
-        if filters:
+        charged = dataset.id in self._charged
+        if charged:
+            budget = math.inf   # read (and counted) before, e.g. by a layout check
+        elif filters:
             budget = MAX_COMPRESSION_RATIO * self.file_size - self._compressed_bytes_read
         else:
             budget = self.file_size - self._bytes_read
@@ -261,10 +269,12 @@ class ModelFileReader:
             raise self.error(f"dataset '{path}' declares shape {shape_text(shape)} of "
                              f"{dataset.dtype} ({size_text(n_bytes)}), more than this "
                              f"{size_text(self.file_size)} file can hold")
-        if filters:
-            self._compressed_bytes_read += n_bytes
-        else:
-            self._bytes_read += n_bytes
+        if not charged:
+            self._charged.add(dataset.id)
+            if filters:
+                self._compressed_bytes_read += n_bytes
+            else:
+                self._bytes_read += n_bytes
         array = np.asarray(dataset[()])
         if finite and array.dtype.kind == "f":
             bad = array.size - int(np.count_nonzero(np.isfinite(array)))
@@ -356,22 +366,19 @@ class ModelFileReader:
             raise self.error(f"{label} is not valid JSON: {error}") from None
 
     # -- whole trees ----------------------------------------------------------------------
-    def read_tree(self, group: h5py.Group, where: str = "", skip: frozenset = frozenset(),
-                  depth: int = 0, finite: bool = True) -> dict:
-        """A group as a nested dict: attributes as Python scalars, datasets as arrays (each
-        through :meth:`read_array`), groups as dicts; ``skip`` names members and attributes
-        to leave out; ``finite`` refuses NaN and infinity in float arrays and attributes."""
+    def walk(self, group: h5py.Group, where: str = "", skip: frozenset = frozenset(),
+             depth: int = 0) -> Iterator[tuple[str, Any]]:
+        """``(path, object)`` for every group, dataset (and other object) below ``group``,
+        depth first in file order, leaving out the members of ``group`` named in ``skip``.
+
+        Hard links only; nesting deeper than MAX_GROUP_DEPTH, more than MAX_OBJECTS objects in
+        the whole file (counted across every walk of this reader) and a second hard link to an
+        object already reached are refused, so the cost is bounded by the file's own objects.
+        """
         if depth > MAX_GROUP_DEPTH:
             raise self.error(f"groups nest more than {MAX_GROUP_DEPTH} deep at '{where}' "
                              f"(a link cycle?)")
-        label = where or "/"
-        if len(group.attrs) > MAX_ATTRIBUTES:
-            raise self.error(f"'{label}' has {len(group.attrs)} attributes, more than a model "
-                             f"file holds ({MAX_ATTRIBUTES})")
-        contents: dict[str, Any] = {}
-        for name in group.attrs:
-            if name not in skip:
-                contents[name] = self.attribute(group, name, label, finite=finite)
+        self._first_paths.setdefault(group.id, where or "/")
         for name in group:
             if name in skip:
                 continue
@@ -381,13 +388,43 @@ class ModelFileReader:
             if self._objects_read > MAX_OBJECTS:
                 raise self.error(f"the file holds more than {MAX_OBJECTS} groups and datasets "
                                  f"(a link cycle?)")
+            first_path = self._first_paths.setdefault(item.id, path)
+            if first_path != path:
+                cycle = first_path == "/" or path.startswith(f"{first_path}/")
+                raise self.error(f"'{path}' is a hard link back to '{first_path}' (a link "
+                                 f"cycle?)" if cycle else
+                                 f"'{path}' is a second hard link to '{first_path}'; dlcore "
+                                 f"never writes one")
+            yield path, item
             if isinstance(item, h5py.Group):
-                contents[name] = self.read_tree(item, path, depth=depth + 1, finite=finite)
+                yield from self.walk(item, path, depth=depth + 1)
+
+    def read_tree(self, group: h5py.Group, where: str = "", skip: frozenset = frozenset(),
+                  finite: bool = True) -> dict:
+        """A group as a nested dict: attributes as Python scalars, datasets as arrays (each
+        through :meth:`read_array`), groups as dicts, all reached by :meth:`walk`; ``skip``
+        names members and attributes of ``group`` to leave out; ``finite`` refuses NaN and
+        infinity in float arrays and attributes."""
+        tree = self._attributes(group, where, skip, finite)
+        groups = {where: tree}
+        for path, item in self.walk(group, where, skip):
+            parent, _, name = path.rpartition("/")
+            if isinstance(item, h5py.Group):
+                groups[path] = groups[parent][name] = self._attributes(item, path,
+                                                                       frozenset(), finite)
             elif isinstance(item, h5py.Dataset):
-                contents[name] = self.read_array(item, path, finite)
+                groups[parent][name] = self.read_array(item, path, finite)
             else:
                 raise self.error(f"'{path}' is a {_kind_of(item)}, which dlcore never writes")
-        return contents
+        return tree
+
+    def _attributes(self, owner: Any, where: str, skip: frozenset, finite: bool) -> dict:
+        label = where or "/"
+        if len(owner.attrs) > MAX_ATTRIBUTES:
+            raise self.error(f"'{label}' has {len(owner.attrs)} attributes, more than a model "
+                             f"file holds ({MAX_ATTRIBUTES})")
+        return {name: self.attribute(owner, name, label, finite=finite)
+                for name in owner.attrs if name not in skip}
 
 
 _KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool"}

@@ -81,10 +81,9 @@ from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import (
     DAMAGED_FIX,
     MAX_ATTRIBUTES,
-    MAX_GROUP_DEPTH,
-    MAX_OBJECTS,
     ModelFileReader,
     parse_json,
+    shape_text,
     size_text,
 )
 from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS
@@ -101,6 +100,7 @@ __all__ = [
     "registered_models",
     "require_array",
     "save",
+    "why_load_is_not_checked",
 ]
 
 FORMAT_NAME = "dlcore-model"
@@ -201,31 +201,21 @@ def require_array(state: Mapping[str, Any], key: str, shape: tuple, *,
     value: Any = state
     for part in key.split("/"):
         if not isinstance(value, Mapping) or part not in value:
-            raise ValueError(f"dataset {key!r} is missing (expected shape {_shape_text(shape)})")
+            raise ValueError(f"dataset {key!r} is missing (expected shape {shape_text(shape)})")
         value = value[part]
     if not isinstance(value, np.ndarray):
-        raise ValueError(f"{key!r} should be a dataset of shape {_shape_text(shape)}; "
+        # ValueError, not TypeError: set_state reports every unacceptable file so (protocol)
+        raise ValueError(f"{key!r} should be a dataset of shape {shape_text(shape)}; "  # noqa: TRY004
                          f"found {type(value).__name__} {value!r}")
     shape_matches = value.ndim == len(shape) and all(
         expected is None or actual == expected for actual, expected in zip(value.shape, shape))
     if not shape_matches:
         raise ValueError(f"dataset {key!r} has shape {value.shape}; "
-                         f"expected {_shape_text(shape)}")
+                         f"expected {shape_text(shape)}")
     if value.dtype.kind not in kind:
         raise ValueError(f"dataset {key!r} has dtype {value.dtype}; expected dtype kind "
                          f"{' or '.join(repr(k) for k in kind)}")
     return value
-
-
-def _shape_text(shape: tuple) -> str:
-    parts = ["any" if length is None else str(length) for length in shape]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic writes
-# --------------------------------------------------------------------------------------------
-# The one atomic writer of dlcore (dlcore.io.atomic); re-exported here for existing callers.
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,19 +271,14 @@ def _config_to_json(config: Any, class_name: str) -> str:
     if not isinstance(config, Mapping):
         raise TypeError(f"{class_name}.get_config() must return a dict; got "
                         f"{type(config).__name__}")
-
-    def numpy_scalar_to_python(value: Any) -> Any:
-        # Hyperparameters often arrive as NumPy scalars (np.float32(0.1)); JSON wants Python ones.
-        if isinstance(value, np.generic):
-            return value.item()
-        raise TypeError(f"{class_name}.get_config() holds {value!r} of type "
-                        f"{type(value).__name__}, which JSON cannot store")
-
     try:
         # allow_nan=False: NaN/Infinity are not JSON, and strict readers (MATLAB's jsondecode
         # of some versions, JavaScript) refuse them.
         return json.dumps(dict(config), sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          default=numpy_scalar_to_python)
+                          default=_numpy_scalar_to_python)
+    except TypeError as error:
+        raise TypeError(f"{class_name}.get_config() holds {error}, which JSON cannot "
+                        f"store") from None
     except ValueError as error:
         raise TypeError(f"{class_name}.get_config() is not valid JSON: {error}") from None
 
@@ -319,9 +304,11 @@ def _training_record_to_json(record: Any, class_name: str) -> str | None:
 
 
 def _numpy_scalar_to_python(value: Any) -> Any:
+    # Hyperparameters and records often hold NumPy scalars (np.float32(0.1)); JSON wants Python
+    # ones.
     if isinstance(value, np.generic):
         return value.item()
-    raise TypeError(f"{value!r:.60} of type {type(value).__name__} is not JSON")
+    raise TypeError(f"{value!r:.60} of type {type(value).__name__}")
 
 
 def _history_arrays(history: Any, class_name: str) -> dict[str, np.ndarray] | None:
@@ -484,11 +471,26 @@ def _open_model_file(filename: str) -> Iterator[h5py.File]:
     try:
         with h5file:
             yield h5file
-    except (OSError, RuntimeError, KeyError) as error:
-        # An unreadable block inside a file that opened (damaged metadata or data): h5py
-        # reports those as OSError, and some damaged B-trees or headers as RuntimeError or
-        # KeyError from its low-level layer.
+    except OSError as error:
+        # An unreadable block inside a file that opened (damaged metadata or data).
         raise ModelFileError(filename, _damaged_message(filename, error)) from error
+    except (RuntimeError, KeyError) as error:
+        # h5py's low-level layer reports some damaged B-trees or headers so; the same errors
+        # raised by dlcore's own checks are bugs and must not read as a damaged file.
+        if not _raised_inside_h5py(error):
+            raise
+        raise ModelFileError(filename, _damaged_message(filename, error)) from error
+
+
+def _raised_inside_h5py(error: BaseException) -> bool:
+    """Whether the innermost frame of ``error``'s traceback is in h5py (its Cython modules
+    included), i.e. an h5py call failed rather than dlcore's code around it."""
+    traceback = error.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return str(traceback.tb_frame.f_globals.get("__name__", "")).startswith("h5py")
 
 
 def _not_hdf5_message(filename: str) -> str:
@@ -665,7 +667,7 @@ def describe(path: str | os.PathLike) -> str:
     with _open_model_file(filename) as h5file:
         reader = ModelFileReader(h5file, filename)
         header = _read_header(reader)
-        items = list(_walk(reader))
+        items = list(reader.walk(h5file, skip=RESERVED_ROOT_NAMES))
         sections = [
             _describe_header(filename, header),
             _describe_json("hyperparameters", header.get("hyperparameters")),
@@ -676,6 +678,31 @@ def describe(path: str | os.PathLike) -> str:
             _describe_history(reader),
         ]
     return "\n\n".join(section for section in sections if section)
+
+
+def why_load_is_not_checked(path: str | os.PathLike) -> str | None:
+    """Why ``dlcore info`` cannot check that ``path`` loads, or None when it can.
+
+    It can for files of dlcore's own model classes in a format this dlcore reads. A class of a
+    user's own is registered only by the program that defines it (the command line cannot
+    import it), and a newer format needs a newer dlcore: :func:`describe` still lists those.
+
+    Raises
+    ------
+    ModelFileError as :func:`describe` does.
+    """
+    filename = _existing_file(path)
+    with _open_model_file(filename) as h5file:
+        header = _read_header(ModelFileReader(h5file, filename))
+    version, class_name = header["format_version"], header.get("model_class")
+    if version > FORMAT_VERSION:
+        return (f"whether it loads (format {version} is newer than this dlcore reads; upgrade "
+                f"dlcore)")
+    model_class = _MODEL_REGISTRY.get(class_name) if isinstance(class_name, str) else None
+    if model_class is None or not model_class.__module__.startswith("dlcore."):
+        return (f"whether it loads ({str(class_name)[:80]!r} is not one of dlcore's model "
+                f"classes: dlcore.load checks it in a program that registers the class)")
+    return None
 
 
 def _describe_header(filename: str, header: dict[str, Any]) -> str:
@@ -704,26 +731,6 @@ def _describe_json(title: str, text: Any) -> str:
     if pretty is None:
         pretty = f"(not valid JSON) {str(text)[:200]!r}"
     return f"{title}\n" + "\n".join(f"  {line}" for line in pretty.splitlines())
-
-
-def _walk(reader: ModelFileReader, group: Any = None, prefix: str = "",
-          depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """(path, object) for every group and dataset below the root, in file order, not history;
-    hard links only, within the reader's depth and count limits."""
-    group = reader.file if group is None else group
-    if depth > MAX_GROUP_DEPTH:
-        raise reader.error(f"groups nest more than {MAX_GROUP_DEPTH} deep at '{prefix}' "
-                           f"(a link cycle?)")
-    for count, name in enumerate(group):
-        if not prefix and name == HISTORY_GROUP:
-            continue
-        if count > MAX_OBJECTS:
-            raise reader.error(f"'{prefix or '/'}' holds more than {MAX_OBJECTS} objects")
-        path = f"{prefix}{name}"
-        item = reader.member(path)
-        yield path, item
-        if isinstance(item, h5py.Group):
-            yield from _walk(reader, item, f"{path}/", depth + 1)
 
 
 def _describe_datasets(reader: ModelFileReader, items: list) -> str:

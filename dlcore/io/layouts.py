@@ -28,7 +28,17 @@ MAX_LAYERS = 512
 #: A per-sample input or activation may have at most this many elements (a 4096x4096 RGB image
 #: has 50 million); more would make predict allocate without bound.
 MAX_SAMPLE_ELEMENTS = 2**26
-#: Network layer classes a file may name (the public layers of dlcore.layers).
+#: The largest kernel, stride, pool window, padding or shift a layer may give: far beyond
+#: any image the sample limit admits, and small enough that fitting a window stays cheap.
+MAX_WINDOW = 2**16
+#: The most units (Dense) or filters (Conv2D) a layer may give.
+MAX_UNITS = 2**24
+#: Integer entries of a layer's config (a number or a list of numbers) -> their upper bound,
+#: checked before the layer is built so that a hostile value never reaches the layer code.
+LAYER_INTEGER_LIMITS = {"units": MAX_UNITS, "filters": MAX_UNITS,
+                        "kernel_size": MAX_WINDOW, "stride": MAX_WINDOW,
+                        "pool_size": MAX_WINDOW, "padding": MAX_WINDOW,
+                        "max_shift": MAX_WINDOW, "input_shape": MAX_SAMPLE_ELEMENTS}
 BACKENDS = ("auto", "cpu", "cuda", "reference")
 CONFIG_FIX = "the hyperparameters were edited or damaged: save the model again"
 
@@ -98,24 +108,28 @@ class ConfigChecker:
     def seed(self, key: str = "seed") -> None:
         """None, an int in [0, 2**64), or that int as decimal text."""
         value = self.config.get(key)
-        if value is None:
-            return
-        if isinstance(value, str):
-            if not (value.isascii() and value.isdigit() and len(value) <= 20):
-                raise self.fail(f"give '{key}' = {value!r:.60}; expected a non-negative "
-                                f"integer")
-            value = int(value)
-        self.integer_value(value, f"'{key}'", 0, 2**64 - 1)
+        if value is not None and not is_seed(value):
+            raise self.fail(f"give '{key}' = {value!r:.60}; expected a non-negative integer "
+                            f"below 2**64")
+
+
+def is_seed(value: Any) -> bool:
+    """Whether ``value`` is a seed as dlcore stores one: an int in [0, 2**64), or that int as
+    decimal text (HDF5 attributes and JSON readers do not all hold 64-bit unsigned ints)."""
+    if isinstance(value, str):
+        return value.isascii() and value.isdigit() and len(value) <= 20 and \
+            int(value) < 2**64
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
+        0 <= value < 2**64
 
 
 def check_counters(reader: ModelFileReader, group_path: str, seed: str = "seed",
                    counters: tuple = ()) -> None:
-    """The attributes of a ``training`` group: the seed (decimal text or an int below 2**64)
-    and non-negative counters."""
+    """The attributes of a ``training`` group: the seed (see :func:`is_seed`) and
+    non-negative counters."""
     group = reader.group(group_path)
     value = reader.attribute(group, seed, group_path)
-    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not (text.isascii() and text.isdigit() and len(text) <= 20 and int(text) < 2**64):
+    if not is_seed(value):
         raise reader.error(f"attribute '{seed}' of '{group_path}' is {value!r:.60}; expected "
                            f"a non-negative integer below 2**64 as decimal text")
     for name in counters:
@@ -287,6 +301,7 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
         if class_name not in public_layers:
             raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
                                f"(dlcore has {', '.join(sorted(public_layers))})")
+        _check_layer_integers(checker, entry["config"], where)
         try:
             layer = public_layers[class_name].from_config(dict(entry["config"]))
             output = tuple(layer.compute_output_shape(shape))
@@ -324,6 +339,24 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
                                f"{iterations!r:.60}; expected a non-negative integer")
         _check_optimizer_slots(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
+
+
+def _check_layer_integers(checker: ConfigChecker, config: dict, where: str) -> None:
+    """Every number in the sizes and window settings of a layer's config is an integer in
+    [0, its bound] (see LAYER_INTEGER_LIMITS); text such as padding "same" is the layer's to
+    check."""
+    for key, limit in LAYER_INTEGER_LIMITS.items():
+        values = config.get(key)
+        pending = [values]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, list | tuple):
+                if len(value) > 8:
+                    raise checker.fail(f"give '{key}' of {where} {len(value)} entries; "
+                                       f"expected a few")
+                pending.extend(value)
+            elif isinstance(value, numbers.Number):
+                checker.integer_value(value, f"'{key}' of {where}", 0, limit)
 
 
 def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
