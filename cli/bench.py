@@ -54,9 +54,8 @@ def bench_rbm(hidden, batch_size, rows, repeats, slow_repeats, skip, backend, as
     results = benchmarks.run_rbm_benchmark(
         X, hidden, batch_size, repeats, backend, include, slow_repeats,
         report=None if as_json else (lambda text: click.echo(text, err=True)))
-    # scikit-learn has no GPU contender: on cuda it is left out whether installed or not
     others = [m for m in ("torch", "sklearn") if m in include
-              and not (m == "sklearn" and backend == "cuda")]
+              and benchmarks.races_on(m, backend)]
     missing = benchmarks.missing_contenders(others)
     setting = {"rows": X.shape[0], "visible": X.shape[1], "hidden": hidden,
                "batch_size": batch_size, "data": source, "backend": backend,

@@ -138,6 +138,17 @@ def torch_contenders(X, n_hidden, batch_size, device, threads):
              synchronised(plain_epoch, data))]
 
 
+#: Contenders with no GPU implementation: on ``cuda`` they are left out, installed or not.
+CPU_ONLY_CONTENDERS = frozenset({"reference", "sklearn"})
+
+
+def races_on(contender, backend):
+    """True when ``contender`` (``"dlcore"``, ``"reference"``, ``"sklearn"`` or ``"torch"``)
+    can be timed against dlcore on ``backend``: scikit-learn and the NumPy reference have no
+    GPU version, so a cuda benchmark leaves them out (and does not report them missing)."""
+    return backend != "cuda" or contender not in CPU_ONLY_CONTENDERS
+
+
 def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
                       include=("dlcore", "reference", "sklearn", "torch"), slow_repeats=1,
                       report=None):
@@ -158,9 +169,9 @@ def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
         device = "cuda" if backend == "cuda" else "cpu"
         contenders += [(*c, repeats) for c in torch_contenders(X, n_hidden, batch_size, device,
                                                                 threads)]
-    if "sklearn" in include and backend != "cuda" and _importable("sklearn"):
+    if "sklearn" in include and races_on("sklearn", backend) and _importable("sklearn"):
         contenders.append((*sklearn_contender(X, n_hidden, batch_size), slow_repeats))
-    if "reference" in include and backend != "cuda":
+    if "reference" in include and races_on("reference", backend):
         contenders.append((*dlcore_contender(X, n_hidden, batch_size, "reference"),
                            slow_repeats))
     results = []

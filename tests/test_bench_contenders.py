@@ -66,6 +66,25 @@ def test_bench_rbm_json_lists_the_missing_contenders(no_contenders):
     assert json.loads(result.stdout)["missing"] == [TORCH_LINE]
 
 
+def test_scikit_learn_and_the_numpy_reference_race_only_on_the_cpu():
+    assert bench.races_on("sklearn", "cpu") and bench.races_on("reference", "cpu")
+    assert not bench.races_on("sklearn", "cuda") and not bench.races_on("reference", "cuda")
+    assert bench.races_on("torch", "cuda") and bench.races_on("dlcore", "cuda")
+
+
+@pytest.mark.slow
+def test_bench_rbm_reports_missing_only_the_contenders_that_race(no_contenders, monkeypatch):
+    """The command asks dlcore.bench which contenders race on the backend (one definition):
+    one that does not race is neither timed nor reported missing."""
+    monkeypatch.setattr(bench, "races_on", lambda contender, backend: contender == "torch")
+    result = CliRunner().invoke(main, ["bench", "rbm", "--rows", "200", "--hidden", "8",
+                                       "--repeats", "1", "--backend", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["missing"] == [TORCH_LINE]
+    assert len(report["results"]) == 1 and report["results"][0]["name"].startswith("dlcore")
+
+
 def test_bench_cnn_says_pytorch_is_not_installed(no_contenders):
     result = CliRunner().invoke(main, ["bench", "cnn", "--train-images", "64", "--test-images",
                                        "64", "--repeats", "1", "--backend", "cpu"])
