@@ -1,12 +1,15 @@
 """What every ``dlcore`` command shares: one-line errors, common options, progress bars, output
 folders."""
 import contextlib
+import functools
+import math
 import os
 import shlex
 import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from dlcore.backend import BACKEND_NAMES
 from dlcore.callbacks import Callback
@@ -161,7 +164,9 @@ def resume_option(function):
         help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
              "interrupted or checkpointing run), with the options of that run, for the epochs "
              "it had left: on the cpu backend the result is bit for bit that of an "
-             "uninterrupted run.")(function)
+             "uninterrupted run. --epochs (the new total), --backend, --out and "
+             "--checkpoint-every may change; any other option given must have the value "
+             "that run had.")(function)
 
 
 def checkpoint_option(function):
@@ -197,55 +202,180 @@ class Checkpoints:
     """A training command's checkpoint file (``--out``/checkpoint.h5): written every
     ``every`` finished epochs, and on Ctrl-C with the model of the last finished epoch.
 
-    ``epoch_finished(model, where)`` is the models' ``on_epoch_end`` hook (``where`` says how
-    far training got, e.g. "epoch 3 of 10"); ``network_callback(total)`` is the same for
-    ``Sequential.fit``; wrap the training in ``with checkpoints.on_interrupt():``.
+    ``epoch_finished(model, where)`` is the models' ``on_epoch_end`` hook; ``where`` says how
+    far training got, e.g. "epoch 3 of 10", or is a function of the model that says it (read
+    when the message is written: a Ctrl-C inside a save rolls a network back one epoch);
+    ``network_callback(total)`` is the same for ``Sequential.fit``; wrap the training in
+    ``with checkpoints.on_interrupt():``, which also turns a diverged training into a message
+    that says what this command saved.
     """
 
     def __init__(self, folder, every=None):
         self.path = Path(folder) / CHECKPOINT_FILE
         self.every = every
         self.model = self.where = None
+        self.saved = None                 # where the last periodic checkpoint was, or None
+        self.finished_files = []          # what a command of several stages saved so far
         self.finished = 0
 
     def track(self, model, where):
         """What Ctrl-C saves until the next epoch finishes (a resumed model)."""
         self.model, self.where = model, where
 
+    def position(self):
+        return self.where(self.model) if callable(self.where) else self.where
+
+    def save(self, model):
+        """Save ``model`` as the checkpoint, with the running command's parameters as its
+        training record (what a --resume of it checks the options against)."""
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            model.training_record_ = {"command": context.command_path,
+                                      "parameters": current_parameters(context)}
+        save_model(model, self.path)
+
     def epoch_finished(self, model, where):
-        self.track(model, where)
         self.finished += 1
         if self.every and self.finished % self.every == 0:
-            save_model(model, self.path)
+            self.save(model)
+            self.saved = where(model) if callable(where) else where
+        # after the save: a Ctrl-C inside it reports where the model is, not where it was going
+        self.track(model, where)
 
     def network_callback(self, total_epochs):
         checkpoints = self
 
         class EpochEnd(Callback):
             def on_epoch_end(self, epoch, logs=None):
-                checkpoints.epoch_finished(self.model, f"epoch {epoch} of {total_epochs}")
+                checkpoints.epoch_finished(
+                    self.model, lambda network: f"epoch {network.epochs_done} of {total_epochs}")
 
         return EpochEnd()
 
     @contextlib.contextmanager
-    def on_interrupt(self):
-        """Turn Ctrl-C into a saved checkpoint and :class:`TrainingInterrupted`."""
+    def on_interrupt(self, rate_options=None):
+        """Turn Ctrl-C into a saved checkpoint and :class:`TrainingInterrupted`, and a
+        :class:`TrainingDiverged` into one that says what was saved and which option sets the
+        learning rate: ``rate_options`` maps the model parameter that set the rate
+        (``TrainingDiverged.setting``) to this command's option (default: ``learning_rate``
+        to --learning-rate; a setting not in it has no option)."""
         try:
             yield self
         except KeyboardInterrupt:
             if self.model is None:
                 raise TrainingInterrupted("interrupted before the first epoch finished: "
                                           "nothing was saved") from None
-            save_model(self.model, self.path)
+            self.save(self.model)
             raise TrainingInterrupted(
-                f"interrupted: saved the model after {self.where} to {self.path}; resume with: "
-                f"{resume_command(self.path)}") from None
+                f"interrupted: saved the model after {self.position()} to {self.path}; resume "
+                f"with: {resume_command(self.path)}") from None
+        except TrainingDiverged as error:
+            if rate_options is None:
+                rate_options = {"learning_rate": "--learning-rate"}
+            outcome = "nothing was saved"
+            if self.finished_files:
+                outcome = (f"this stage was not saved (the finished ones were: "
+                           f"{', '.join(self.finished_files)})")
+            if self.saved is not None:
+                outcome += f" but the checkpoint after {self.saved} in {self.path}"
+            option = rate_options.get(error.setting)
+            raise TrainingDiverged(error.describe(outcome, option and f"{option} on the "
+                                                  "command line"),
+                                   error.epoch, error.quantity, error.value, error.problem,
+                                   error.learning_rate, error.setting, error.where) from None
+
+
+def current_parameters(context):
+    """The running command's parameters as JSON values."""
+    return {name: _json_value(value) for name, value in context.params.items()}
+
+
+#: Options a resumed run may change: the new total of epochs (--epochs), where it computes
+#: (--backend) and writes (--out), how often it checkpoints. Every other option given with
+#: --resume must equal the value the checkpoint was trained with, data options included (other
+#: digits or another seed's split would not continue the same training); options not given
+#: take that value.
+RESUME_MAY_CHANGE = frozenset({"epochs", "backend", "out", "checkpoint_every", "resume"})
+_RESUMED_MODEL = "dlcore.resumed_model"
+
+
+def resumed_options(hyperparameters=None):
+    """Decorator of a training command with --resume: the options of the checkpoint's run.
+
+    The values a checkpoint was trained with come from its training record (the parameters of
+    the command that wrote it) and from the model itself, ``hyperparameters`` mapping an option
+    name to the model attribute it set (``{"hidden": "n_hidden"}``; the model wins). An option
+    given on the command line with another value is refused in one line (exit 2); one not given
+    takes the checkpoint's value, so that the training, the record and the printed resume
+    command all show the configuration actually trained. See :data:`RESUME_MAY_CHANGE`.
+    """
+    def decorate(command):
+        @functools.wraps(command)
+        def run(**options):
+            path = options.get("resume")
+            if path is not None:
+                context = click.get_current_context()
+                from dlcore.io import load
+                model = load(path)
+                context.meta[_RESUMED_MODEL] = (Path(path), model)
+                trained = _trained_options(context, model, hyperparameters or {})
+                for name, value in trained.items():
+                    options[name] = context.params[name] = _adopt_option(context, name, value)
+            return command(**options)
+        return run
+    return decorate
+
+
+def _trained_options(context, model, hyperparameters):
+    record = recorded_training(model) or {}
+    trained = {}
+    if record.get("command") == context.command_path and isinstance(
+            record.get("parameters"), dict):
+        trained.update(record["parameters"])
+    for name, attribute in hyperparameters.items():
+        value = getattr(model, attribute, None)
+        if value is not None:
+            trained[name] = value.item() if hasattr(value, "item") else value
+    parameters = {param.name: param for param in context.command.params
+                  if isinstance(param, click.Option)}
+    return {name: value for name, value in trained.items()
+            if name in parameters and name not in RESUME_MAY_CHANGE}
+
+
+def _adopt_option(context, name, trained):
+    """The value option ``name`` takes in a resumed run: ``trained``, after checking that the
+    command line did not ask for another."""
+    param = next(param for param in context.command.params if param.name == name)
+    given = context.params.get(name)
+    if trained is not None:
+        try:
+            trained = param.type_cast_value(context, trained)
+        except click.BadParameter:
+            pass
+    if context.get_parameter_source(name) is ParameterSource.COMMANDLINE and not _same(
+            given, trained):
+        shown = param.opts[0] if param.is_flag and given else (
+            param.secondary_opts[0] if param.is_flag and param.secondary_opts
+            else f"{param.opts[0]} {given}")
+        was = ("on" if trained else "off") if param.is_flag else trained
+        raise click.UsageError(
+            f"{shown} differs from the {was} the checkpoint was trained with: a resumed run "
+            "continues the same training; drop the option or start a new run", context)
+    return trained
+
+
+def _same(given, trained):
+    if isinstance(given, float) and isinstance(trained, (int, float)) and trained is not None:
+        return math.isclose(given, trained, rel_tol=1e-6)
+    return _json_value(given) == _json_value(trained)
 
 
 def load_checkpoint(path, model_class):
     """The model of ``path`` (a --resume file), refused in one line unless a ``model_class``."""
     from dlcore.io import load
-    model = load(path)
+    context = click.get_current_context(silent=True)
+    loaded = context.meta.pop(_RESUMED_MODEL, None) if context is not None else None
+    model = loaded[1] if loaded is not None and loaded[0] == Path(path) else load(path)
     if not isinstance(model, model_class):
         raise click.ClickException(f"{path} holds a {type(model).__name__}, not a "
                                    f"{model_class.__name__}: --resume takes the {CHECKPOINT_FILE} "
@@ -253,8 +383,17 @@ def load_checkpoint(path, model_class):
     return model
 
 
+#: The options of the RBM commands and the BernoulliRBM/GaussianBernoulliRBM parameters they
+#: set: a resumed RBM keeps its own.
+RBM_HYPERPARAMETERS = {"hidden": "n_hidden", "cd_k": "cd_k", "persistent": "persistent",
+                       "batch_size": "batch_size", "learning_rate": "learning_rate",
+                       "momentum": "momentum", "weight_decay": "weight_decay",
+                       "sparsity_target": "sparsity_target", "seed": "seed"}
+
+
 def resumed_rbm(path, model_class, epochs, backend):
-    """The RBM of ``path`` to train on to ``epochs`` epochs in all, on ``backend``."""
+    """The RBM of ``path`` to train on to ``epochs`` epochs in all, on ``backend`` (the
+    command is decorated with ``resumed_options(RBM_HYPERPARAMETERS)``)."""
     model = load_checkpoint(path, model_class)
     if epochs < model.epochs_done_:
         raise click.BadParameter(f"{path} has trained {model.epochs_done_} epochs already; "
@@ -270,13 +409,13 @@ def train_rbm(model, X, checkpoints, resuming, **fit_options):
         return f"epoch {rbm.epochs_done_} of {rbm.epochs}"
 
     if resuming:
-        checkpoints.track(model, where(model))
+        checkpoints.track(model, where)
     progress = EpochProgress("training")
     with checkpoints.on_interrupt():
         try:
             train = model.resume if resuming else model.fit
             train(X, progress=progress, on_epoch_end=lambda rbm: checkpoints.epoch_finished(
-                rbm, where(rbm)), **fit_options)
+                rbm, where), **fit_options)
         finally:
             progress.close()
     return model
@@ -322,7 +461,7 @@ def training_record(dataset, classes, n_images, **details):
             "classes": classes, "class_names": [names[label] for label in classes],
             "n_images": int(n_images), "command": context.command_path,
             "command_line": " ".join(sys.argv),
-            "parameters": {name: _json_value(value) for name, value in context.params.items()},
+            "parameters": current_parameters(context),
             **details}
 
 

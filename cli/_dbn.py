@@ -96,7 +96,7 @@ def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, ve
     guard = contextlib.nullcontext()
     if checkpoints is not None:
         # compiled by now: a Ctrl-C before the first epoch ends saves a network that resumes
-        checkpoints.track(network, f"epoch {network.epochs_done} of {epochs}")
+        checkpoints.track(network, lambda model: f"epoch {model.epochs_done} of {epochs}")
         callbacks.append(checkpoints.network_callback(epochs))  # after the stopper: its state
         guard = checkpoints.on_interrupt()
     with guard:
@@ -130,18 +130,19 @@ class LayerProgress:
             self.bar = None
 
 
-def pretrain(dbn, X, y=None, checkpoints=None, resuming=False):
+def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None):
     """``dbn.fit(X, y)`` (``dbn.resume`` when ``resuming``) with a progress bar per layer;
     ``checkpoints`` (:class:`dlcore.cli._common.Checkpoints`) saves the DBN every N epochs and
-    on Ctrl-C."""
+    on Ctrl-C; ``rate_options``: which option sets which learning rate, for the advice of a
+    diverged training (``Checkpoints.on_interrupt``)."""
     progress = LayerProgress(dbn.layers)
     on_epoch_end, guard = None, contextlib.nullcontext()
     if checkpoints is not None:
         if resuming:
-            checkpoints.track(dbn, training_position(dbn))
+            checkpoints.track(dbn, training_position)
         def on_epoch_end(model):
-            checkpoints.epoch_finished(model, training_position(model))
-        guard = checkpoints.on_interrupt()
+            checkpoints.epoch_finished(model, training_position)
+        guard = checkpoints.on_interrupt(rate_options)
     with guard:
         try:
             train = dbn.resume if resuming else dbn.fit
@@ -154,7 +155,8 @@ def training_position(dbn):
     """How far a DBN's training got: "RBM 2 of 3, epoch 4 of 20" or "up-down epoch 3 of 10"."""
     if dbn.up_down_epochs_done_:
         return f"up-down epoch {dbn.up_down_epochs_done_} of {dbn.up_down_epochs}"
-    started = [rbm for rbm in dbn.rbms_ if hasattr(rbm, "W")]
+    # an RBM set up but interrupted in its first epoch has trained nothing yet
+    started = [rbm for rbm in dbn.rbms_ if getattr(rbm, "epochs_done_", 0) > 0]
     if not started:
         return "no epoch"
     return (f"RBM {len(started)} of {len(dbn.rbms_)}, epoch {started[-1].epochs_done_} of "

@@ -17,7 +17,8 @@ from dlcore.backend import rng
 from dlcore.cli import main
 from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
                                 dataset_option, load_checkpoint, out_folder_option,
-                                output_folder, resume_option, seed_option, training_record,
+                                output_folder, resume_option, resumed_options, seed_option,
+                                training_record,
                                 warn_if_other_dataset)
 from dlcore.io import atomic_open
 
@@ -97,7 +98,6 @@ def save_first_layer_filters(model, path):
 
 
 def write_training_outputs(folder, model, test_labels, predicted, metrics, class_names):
-    dlcore.save(model, folder / "model.h5")
     history = model.history
     curves = {"training loss": history["loss"], "training error":
               [1 - a for a in history.get("accuracy", [])]}
@@ -143,11 +143,16 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @out_folder_option("runs/cnn")
 @checkpoint_option
 @resume_option
+@resumed_options()
 def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
           augment, flip, dropout, validation_split, train_size, backend, seed, out,
           checkpoint_every, resume):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,
     confusion_matrix.png and metrics.json to --out; print the test accuracy.
+
+    --resume continues a checkpoint with the options of its run: --epochs (the new total),
+    --backend, --out and --checkpoint-every may change, any other option given must be the
+    checkpoint's.
 
     Measured: LeNet-5 on Fashion-MNIST with --epochs 15 --flip --validation-split 0 (Adam,
     rate 0.001 decaying by 0.9 per epoch) reaches 0.906 test accuracy.
@@ -187,6 +192,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     seconds = time.perf_counter() - started
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
+    dlcore.save(model, folder / "model.h5")   # before testing: a Ctrl-C there loses nothing
     loss, accuracy = model.evaluate(x_test, y_test)
     predicted = model.predict_classes(x_test)
     metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,

@@ -19,7 +19,7 @@ from dlcore.backend import rng
 from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
                                 dataset_option, load_checkpoint, out_folder_option,
                                 output_folder, recorded_training, resume_option,
-                                sampling_options, seed_option, training_record,
+                                resumed_options, sampling_options, seed_option, training_record,
                                 warn_if_other_dataset)
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, OPTIMIZERS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
@@ -101,6 +101,7 @@ def parse_epochs(text, n_rbms):
 @out_folder_option("runs/dbn")
 @checkpoint_option
 @resume_option
+@resumed_options()
 def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batch_size,
                      propagate, with_labels, persistent, up_down_epochs, seed, backend, out,
                      checkpoint_every, resume):
@@ -178,6 +179,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @out_folder_option("runs/finetune")
 @checkpoint_option
 @resume_option
+@resumed_options()
 def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, batch_size,
                      patience, validation_split, dropout, input_dropout, seed, backend, out,
                      checkpoint_every, resume):

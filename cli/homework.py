@@ -11,7 +11,8 @@ import click
 import dlcore
 from dlcore.cli import main
 from dlcore.io import atomic_open
-from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
+from dlcore.cli._common import (RBM_HYPERPARAMETERS, Checkpoints, resumed_options,
+                                backend_option, checkpoint_option,
                                 dataset_option, out_folder_option, output_folder,
                                 resume_option, resumed_rbm, seed_option, train_rbm,
                                 training_record)
@@ -27,7 +28,6 @@ def homework():
 
 def write_task1_outputs(folder, rbm, images, labels, table, dataset):
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
-    dlcore.save(rbm, folder / "model.h5")
     save_filters(rbm, folder / "filters.png")
     save_reconstruction_grid(rbm, images, labels, table, folder / "reconstructions.png",
                              names=names)
@@ -60,6 +60,7 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
 @out_folder_option("runs/task1")
 @checkpoint_option
 @resume_option
+@resumed_options(RBM_HYPERPARAMETERS)
 def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
           learning_rate, seed, backend, dataset, out, checkpoint_every, resume):
     """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture 001).
@@ -72,16 +73,17 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     train_images, test_images, test_labels = load_digit_split(
         dataset, train_digits, test_digits, seed)
     folder = output_folder(out)
-    click.echo(f"training a {train_images.shape[1]}-{hidden} RBM on {len(train_images)} images "
-               f"of classes {','.join(map(str, train_digits))} ({dataset})", err=True)
     if resume is None:
         rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
                                   persistent=persistent, batch_size=batch_size, epochs=epochs,
                                   seed=seed, backend=backend)
     else:
         rbm = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
+    click.echo(f"training a {train_images.shape[1]}-{rbm.n_hidden} RBM on {len(train_images)} "
+               f"images of classes {','.join(map(str, train_digits))} ({dataset})", err=True)
     train_rbm(rbm, train_images, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
+    dlcore.save(rbm, folder / "model.h5")   # before the tables: a Ctrl-C there loses nothing
     table = reconstruction_table(rbm, test_images, test_labels, train_digits)
     write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
     print_reconstruction_table(table, dlcore.datasets.class_names(

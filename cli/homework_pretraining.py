@@ -23,7 +23,7 @@ import dlcore
 from dlcore import viz
 from dlcore.cli._common import (CHECKPOINT_FILE, Checkpoints, backend_option,
                                 checkpoint_option, dataset_option, out_folder_option,
-                                output_folder, resume_option, seed_option)
+                                output_folder, resume_option, resumed_options, seed_option)
 from dlcore.io import atomic_open
 from dlcore.cli._dbn import (FINETUNE_DEFAULTS, check_width, error_rate, fine_tune,
                              load_labelled_split, make_optimizer, parse_layers, pretrain,
@@ -106,6 +106,7 @@ def print_table(rows):
 @out_folder_option("runs/pretraining")
 @checkpoint_option
 @resume_option
+@resumed_options()
 def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, batch_size,
                 patience, seed, backend, out, checkpoint_every, resume):
     """The lecture's table (Bengio et al., NIPS 2007): does pretraining help?
@@ -130,8 +131,11 @@ def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, b
     if resumed_name is None:     # pretraining: from the start, or resumed
         dbn = resumed if resumed is not None else dlcore.DBN(
             layers=layers, epochs=epochs_per_layer, seed=seed, backend=backend)
-        pretrain(dbn, train[0], checkpoints=checkpoints, resuming=resumed is not None)
+        # --learning-rate is the fine-tuning's: no option sets the RBMs' rate
+        pretrain(dbn, train[0], checkpoints=checkpoints, resuming=resumed is not None,
+                 rate_options={})
         dlcore.save(dbn, folder / DBN_FILE)
+    checkpoints.finished_files.append(DBN_FILE)
     rows = []
     for index, name in enumerate(stages):
         if index < first_stage:      # finished before the interruption
@@ -148,6 +152,7 @@ def pretraining(dataset, layers_text, epochs_per_layer, epochs, learning_rate, b
             fine_tune(network, train, valid, optimizer, epochs, batch_size, patience,
                       checkpoints=checkpoints)
             dlcore.save(network, folder / network_file(name))
+        checkpoints.finished_files.append(network_file(name))
         errors = tuple(error_rate(network, *data) for data in (train, valid, test))
         rows.append((name, errors, network.history))
     print_table(rows)

@@ -27,7 +27,8 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
+from dlcore.cli._common import (RBM_HYPERPARAMETERS, Checkpoints, resumed_options,
+                                backend_option, checkpoint_option,
                                 out_folder_option, output_folder, resume_option, resumed_rbm,
                                 seed_option, train_rbm, training_record)
 from dlcore.cli.homework import homework
@@ -145,7 +146,6 @@ def print_error_table(rows):
 
 
 def write_outputs(folder, rbm, rows, feature_maps, patch_size):
-    dlcore.save(rbm, folder / "model.h5")
     viz.save_tiles(rbm.W.T.reshape(-1, patch_size, patch_size), folder / "filters.png",
                    scale="each", zoom=4)
     picture_rows, labels = [], []
@@ -196,6 +196,7 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 @out_folder_option("runs/task2")
 @checkpoint_option
 @resume_option
+@resumed_options(RBM_HYPERPARAMETERS)
 def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, batch_size,
           sparsity_target, standardization, max_size, seed, backend, out, checkpoint_every,
           resume):
@@ -214,8 +215,6 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                       patch_size, max_size)
     folder = output_folder(out)
     z, _ = standardized_patches(train, patch_size, per_patch)
-    click.echo(f"training a {z.shape[1]}-{hidden} Gaussian-Bernoulli RBM on {len(z)} patches "
-               f"of {patch_size}x{patch_size} from {train_name}", err=True)
     if resume is None:
         rbm = dlcore.GaussianBernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
                                           sparsity_target=sparsity_target,
@@ -223,9 +222,13 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                           backend=backend)
     else:
         rbm = resumed_rbm(resume, dlcore.GaussianBernoulliRBM, epochs, backend)
+    click.echo(f"training a {z.shape[1]}-{rbm.n_hidden} Gaussian-Bernoulli RBM on {len(z)} "
+               f"patches of {patch_size}x{patch_size} from {train_name}", err=True)
     train_rbm(rbm, z, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
                                            image_size=[int(side) for side in train.shape])
+    # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
+    dlcore.save(rbm, folder / "model.h5")
     rows = reconstruction_rows(rbm, [("training", train_name, train),
                                      ("unseen", test_name, test)], patch_size, per_patch)
     feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)

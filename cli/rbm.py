@@ -7,7 +7,8 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli import main
-from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
+from dlcore.cli._common import (RBM_HYPERPARAMETERS, Checkpoints, resumed_options,
+                                PngPath, backend_option, checkpoint_option,
                                 dataset_option, out_folder_option, output_folder,
                                 recorded_training, resume_option, resumed_rbm, sampling_options,
                                 seed_option, train_rbm, training_record, warn_if_other_dataset)
@@ -59,6 +60,7 @@ def trained_classes(model):
 @out_folder_option("runs/rbm")
 @checkpoint_option
 @resume_option
+@resumed_options(RBM_HYPERPARAMETERS)
 def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learning_rate,
           momentum, weight_decay, sparsity_target, seed, backend, out, checkpoint_every,
           resume):
@@ -82,7 +84,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learnin
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
               X_valid=held_out)
     model.training_record_ = training_record(dataset, classes, len(train_images))
-    dlcore.save(model, folder / "model.h5")
+    dlcore.save(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
     save_filters(model, folder / "filters.png")
     save_training_curve(model, folder / "training_curve.png")
     history = model.history

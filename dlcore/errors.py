@@ -14,12 +14,15 @@ import math
 
 import numpy as np
 
-__all__ = ["DIVERGENCE_FACTOR", "DivergenceCheck", "TrainingDiverged"]
+__all__ = ["DIVERGENCE_FACTOR", "GROWTH_FLOOR", "DivergenceCheck", "TrainingDiverged"]
 
 #: An epoch whose monitored loss or error exceeds this multiple of the best epoch's has diverged.
 #: Large on purpose: ordinary noise (a bad epoch of SGD, a PCD chain mixing) moves these
 #: quantities by a few per cent, an overshooting learning rate by orders of magnitude.
 DIVERGENCE_FACTOR = 1e3
+#: Growth is measured from at least this value: a loss near zero (1e-7) that moves to 1e-4 is
+#: noise at the floating-point resolution, not an overshooting learning rate.
+GROWTH_FLOOR = 1e-3
 
 
 class TrainingDiverged(FloatingPointError):
@@ -32,11 +35,34 @@ class TrainingDiverged(FloatingPointError):
     epoch : int, the epoch (counted over the model's life) that diverged
     quantity : str, what diverged (``"reconstruction error"``, ``"loss"``...)
     value : float, its value in that epoch
+    problem : str or None, what went wrong ("the loss is nan")
+    learning_rate : float or None, the learning rate that was in use
+    setting : str or None, the model parameter that sets it (``"learning_rate"``,
+        ``"up_down_learning_rate"``): lets a caller name its own option in the advice
+    where : str, the part of a larger model that diverged (``"RBM 2 of the DBN: "``) or ""
     """
 
-    def __init__(self, message, epoch=None, quantity=None, value=None):
+    def __init__(self, message, epoch=None, quantity=None, value=None, problem=None,
+                 learning_rate=None, setting=None, where=""):
         super().__init__(message)
         self.epoch, self.quantity, self.value = epoch, quantity, value
+        self.problem, self.learning_rate, self.setting = problem, learning_rate, setting
+        self.where = where
+
+    def located(self, where):
+        """The same error prefixed with ``where`` (``"RBM 2 of the DBN: "``)."""
+        return TrainingDiverged(f"{where}{self}", self.epoch, self.quantity, self.value,
+                                self.problem, self.learning_rate, self.setting,
+                                where + self.where)
+
+    def describe(self, outcome, option=None):
+        """The one-line message with ``outcome`` (what was kept or saved) and the learning-rate
+        advice naming ``option`` (the caller's name for :attr:`setting`; None: no option sets
+        it)."""
+        how = f": {option}" if option else ""
+        return (f"{self.where}training diverged in epoch {self.epoch}: {self.problem}; "
+                f"{outcome}; lower the learning rate (now {self.learning_rate:g}{how}) and "
+                "train again")
 
 
 class DivergenceCheck:
@@ -48,17 +74,23 @@ class DivergenceCheck:
     learning_rate : the learning rate in use, named in the message
     history : earlier values of the quantity (a resumed run keeps its best)
     factor : float, see :data:`DIVERGENCE_FACTOR`
+    setting : str, the model parameter that sets the learning rate (carried by the error)
+    option : str or None, what the message tells the user to change: the command-line option
+        by default, or None to name ``setting`` (a rate no option sets)
     """
 
-    def __init__(self, quantity, learning_rate, history=(), factor=DIVERGENCE_FACTOR):
+    def __init__(self, quantity, learning_rate, history=(), factor=DIVERGENCE_FACTOR,
+                 setting="learning_rate", option="--learning-rate on the command line"):
         self.quantity, self.learning_rate, self.factor = quantity, learning_rate, float(factor)
+        self.setting, self.option = setting, option
         finite = [float(v) for v in history if math.isfinite(float(v))]
         self.best = min(finite, default=math.inf)
 
     def check(self, epoch, value, parameters=(), where=""):
         """Raise :class:`TrainingDiverged` when epoch ``epoch`` (1-based, over the model's life)
         ended with a non-finite ``value``, non-finite ``parameters`` (NumPy arrays), or a value
-        above ``factor`` times the best; else remember the best. ``where`` prefixes the message
+        above ``factor`` times the best (or times :data:`GROWTH_FLOOR`, when the best is
+        smaller); else remember the best. ``where`` prefixes the message
         (``"RBM 2 of the DBN: "``)."""
         value = float(value)
         problem = None
@@ -66,15 +98,15 @@ class DivergenceCheck:
             problem = f"the {self.quantity} is {value}"
         elif not all(np.isfinite(array).all() for array in parameters):
             problem = f"the parameters hold NaN or inf (the {self.quantity} is {value:.4g})"
-        elif 0 < self.best < math.inf and value > self.factor * self.best:
+        elif self.best < math.inf and value > self.factor * max(self.best, GROWTH_FLOOR):
             problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times its "
                        f"best ({self.best:.4g})")
         if problem is not None:
             kept = ("its initial parameters" if epoch <= 1
                     else f"its parameters of epoch {epoch - 1}")
-            raise TrainingDiverged(
-                f"{where}training diverged in epoch {epoch}: {problem}; the model keeps "
-                f"{kept}; lower the learning rate (now "
-                f"{self.learning_rate:g}: --learning-rate on the command line) and train again",
-                epoch=epoch, quantity=self.quantity, value=value)
+            error = TrainingDiverged("", epoch, self.quantity, value, problem,
+                                     self.learning_rate, self.setting, where)
+            option = self.option or f"the model's {self.setting}"
+            error.args = (error.describe(f"the model keeps {kept}", option),)
+            raise error
         self.best = min(self.best, value)

@@ -204,8 +204,7 @@ class DBN(ParamsMixin):
                 try:
                     self._train_layer(index, features, X, y, valid_rows, report, layer_epoch_end)
                 except TrainingDiverged as error:
-                    raise TrainingDiverged(f"RBM {index + 1} of the DBN: {error}", error.epoch,
-                                           error.quantity, error.value) from None
+                    raise error.located(f"RBM {index + 1} of the DBN: ") from None
                 finally:
                     if hasattr(rbm, "W"):
                         self._record_layer(index, rbm)
@@ -506,8 +505,10 @@ class DBN(ParamsMixin):
         labels = None if y is None else be.asarray(np.eye(int(self.n_labels),
                                                           dtype=np.float32)[y])
         errors = self.history.setdefault("up_down_reconstruction_error", [])
+        # no command-line option sets this rate: the advice names the parameter
         divergence = DivergenceCheck("generative reconstruction error",
-                                     learning_rate or self.up_down_learning_rate, errors)
+                                     learning_rate or self.up_down_learning_rate, errors,
+                                     setting="up_down_learning_rate", option=None)
         # The learner updates the arrays it was given in place on host backends: the DBN keeps
         # copies, refreshed after every good epoch and kept when an epoch fails.
         last_good = self._up_down_snapshot(learner)

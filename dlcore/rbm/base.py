@@ -102,7 +102,9 @@ class RBMBase(ParamsMixin):
         X_valid : (m, n_visible) array, optional
             Held-out data for the free-energy gap monitor.
         progress : callable, optional
-            ``progress(epoch, epochs, batches_done, n_batches, running_error)`` during training.
+            ``progress(epoch, epochs, batches_done, n_batches, running_error)`` during training;
+            ``epoch`` and ``epochs`` count over the model's life (:meth:`resume` reports the
+            epochs it trains as "3 of 4", "4 of 4").
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch, the model then at that epoch
             (what a checkpoint saves).
@@ -200,6 +202,8 @@ class RBMBase(ParamsMixin):
         divergence = DivergenceCheck("reconstruction error", self.learning_rate,
                                      self.history.get("reconstruction_error", ()))
         last_good = self.training_snapshot()
+        # progress counts over the model's life: a resumed run reports epochs 3 and 4 of 4
+        done_before = self.epochs_done_
         try:
             for epoch in range(epochs):
                 started = time.perf_counter()
@@ -208,7 +212,8 @@ class RBMBase(ParamsMixin):
                 report = None
                 if progress is not None:
                     def report(done, total, error, epoch=epoch):
-                        progress(epoch + 1, epochs, done, total, error)
+                        progress(done_before + epoch + 1, done_before + epochs, done, total,
+                                 error)
                 self.n_updates_, error = trainer.epoch(data, order, self.n_updates_, report)
                 self._store(*trainer.download())
                 divergence.check(self.epochs_done_ + 1, error, self._parameters().values())
