@@ -26,6 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dlcore.backend import rng
+from dlcore.callbacks import _is_terminal
 
 from .model import softplus
 
@@ -160,10 +161,11 @@ def visible_log_odds(data, n_visible, clip=1e-3):
 
 def _progress_reporter(progress, verbose, total):
     """``report(done)``: calls ``progress`` about every 1% and, with ``verbose``, writes to
-    stderr (rewriting one line on a terminal, a line every 10% otherwise)."""
+    stderr (rewriting one line on a terminal, a line every 10% otherwise: what is a terminal
+    is decided as for the training progress, by :mod:`dlcore.callbacks`)."""
     started = time.perf_counter()
     every = max(1, total // 100)
-    terminal = sys.stderr.isatty()
+    terminal = _is_terminal(sys.stderr)
     last_tenth = [0]
 
     def report(done):
