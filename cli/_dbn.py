@@ -84,11 +84,10 @@ def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, ve
     (:class:`dlcore.cli._common.Checkpoints`) saves it every N epochs and on Ctrl-C."""
     from dlcore.callbacks import EarlyStopping
     stopper = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    if optimizer is None:
-        saved = getattr(network, "callback_state", {}).get("EarlyStopping")
-        if saved is not None:
-            stopper.set_state(saved)
-        remaining = 0 if stopper.wait > patience else max(0, epochs - network.epochs_done)
+    if optimizer is None:   # fit continues the checkpoint's early-stopping state in stopper
+        saved = network.callback_state.get("EarlyStopping") or {}
+        stopped = int(saved.get("wait", 0)) > patience
+        remaining = 0 if stopped else max(0, epochs - network.epochs_done)
     else:
         network.compile(loss="cross_entropy", optimizer=optimizer, metrics=["accuracy"])
         remaining = epochs

@@ -122,9 +122,56 @@ class EarlyStopping(Callback):
             state["best_weights"] = {str(i): np.array(w) for i, w in enumerate(self.best_weights)}
         return state
 
+    @staticmethod
+    def check_state(state, weight_shapes=None):
+        """Raise ValueError, naming the entry, unless ``state`` is one :meth:`get_state` could
+        have written: ``monitor`` a name, ``best`` a finite number, ``wait`` and ``best_epoch``
+        non-negative integers, ``best_weights`` arrays of ``weight_shapes`` (the network's
+        ``[w.shape for w in get_weights()]``; not checked when None)."""
+        def number(name, kind):
+            value = state.get(name)
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.item()
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float,
+                                                                            np.number)):
+                raise ValueError(f"the early-stopping state has no {kind} {name!r} "
+                                 f"(got {value!r})")
+            return value
+
+        if not isinstance(state, dict):
+            raise ValueError("the early-stopping state is not a group of values")
+        if not isinstance(state.get("monitor"), str) or not state["monitor"]:
+            raise ValueError(f"the early-stopping state has no monitored quantity 'monitor' "
+                             f"(got {state.get('monitor')!r})")
+        if not math.isfinite(number("best", "finite number")):
+            raise ValueError(f"the early-stopping state has no finite number 'best' "
+                             f"(got {state['best']!r})")
+        for name in ("wait", "best_epoch"):
+            if name == "best_epoch" and name not in state:
+                continue
+            value = number(name, "non-negative integer")
+            if value < 0 or value != int(value):
+                raise ValueError(f"the early-stopping state has no non-negative integer "
+                                 f"{name!r} (got {value!r})")
+        weights = state.get("best_weights")
+        if weights is None or weight_shapes is None:
+            return
+        shapes = [tuple(shape) for shape in weight_shapes]
+        if not isinstance(weights, dict) or sorted(weights) != sorted(map(str, range(len(
+                shapes)))):
+            raise ValueError(f"the early-stopping state's best_weights are not the network's "
+                             f"{len(shapes)} weight arrays")
+        for index, shape in enumerate(shapes):
+            found = tuple(np.shape(weights[str(index)]))
+            if found != shape:
+                raise ValueError(f"the early-stopping state's best_weights {index} has shape "
+                                 f"{found}, the network's weight {index} {shape}")
+
     def set_state(self, state):
         """Continue from :meth:`get_state`'s ``state`` (of the same monitor) in the next fit,
-        as if the interrupted fit had gone on."""
+        as if the interrupted fit had gone on. ValueError when ``state`` is malformed
+        (:meth:`check_state`)."""
+        self.check_state(state)
         if state.get("monitor") != self.monitor:
             raise ValueError(f"the saved early-stopping state monitors {state.get('monitor')!r}, "
                              f"not {self.monitor!r}")

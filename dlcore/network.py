@@ -34,7 +34,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.kernels import body
-from dlcore.callbacks import Callback, History, ProgressBar
+from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
 from dlcore.errors import DivergenceCheck
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
@@ -321,6 +321,21 @@ class Sequential:
         return x[train], y[train], (x[valid], y[valid])
 
     # -- training -----------------------------------------------------------------------
+    def _resume_callbacks(self, callbacks):
+        """After :meth:`set_state` (a loaded checkpoint), hand the saved early-stopping state to
+        the first :class:`EarlyStopping` of ``callbacks`` that monitors the same quantity and
+        was not given one with its own ``set_state``: the resumed fit then stops and restores
+        the best weights as the uninterrupted one would. Only the first fit after loading."""
+        if not getattr(self, "_resume_callback_state", False):
+            return
+        self._resume_callback_state = False
+        saved = self.callback_state.get("EarlyStopping")
+        for callback in callbacks:
+            if (isinstance(callback, EarlyStopping) and saved is not None
+                    and not callback._resumed and callback.monitor == saved.get("monitor")):
+                callback.set_state(saved)
+                return
+
     def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
             shuffle=True, callbacks=None, verbose=1):
         """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation.
@@ -335,7 +350,9 @@ class Sequential:
             data set would then validate on one class)
         validation_data : (x_val, y_val), used instead of ``validation_split``
         shuffle : bool, a new seeded batch order every epoch
-        callbacks : list of :class:`dlcore.callbacks.Callback`
+        callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
+            network continues the file's early-stopping state in an ``EarlyStopping`` of the
+            same monitor (as ``dlcore`` commands do with --resume)
         verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
 
         Returns
@@ -362,6 +379,7 @@ class Sequential:
                 raise TypeError(f"callbacks must be dlcore.callbacks.Callback objects, got "
                                 f"{type(callback).__name__}")
             callback.set_model(self)
+        self._resume_callbacks(callbacks)
         self.stop_training = False
         backend = self.backend
         data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
@@ -720,6 +738,12 @@ class Sequential:
                                      f"{tuple(current.shape)}")
                 weights.append(value)
         training = state.get("training", {})
+        callbacks = training.get("callbacks")
+        callbacks = ({name: value for name, value in callbacks.items() if isinstance(value, dict)}
+                     if isinstance(callbacks, dict) else {})
+        if "EarlyStopping" in callbacks:   # checked here: a bad file fails at load, not in fit
+            EarlyStopping.check_state(callbacks["EarlyStopping"],
+                                      [weight.shape for weight in weights])
         optimizer_state = training.get("optimizer")
         slots = iterations = None
         if optimizer_state is not None and self.optimizer is not None:
@@ -735,10 +759,9 @@ class Sequential:
         self.seed = rng.check_seed(int(training.get("seed", self.seed)))
         self.epochs_done = int(training.get("epochs_done", 0))
         self.n_updates = int(training.get("n_updates", 0))
-        callbacks = training.get("callbacks")
-        self.callback_state = ({name: value for name, value in callbacks.items()
-                                if isinstance(value, dict)}
-                               if isinstance(callbacks, dict) else {})
+        self.callback_state = callbacks
+        # the next fit continues this state in its callbacks of the same kind and monitor
+        self._resume_callback_state = bool(callbacks)
 
     # -- copies -------------------------------------------------------------------------
     def clone(self, backend=None, dtype=None):

@@ -362,3 +362,126 @@ def test_dbn_pretrain_interrupted_in_its_first_rbm_resumes_bit_identically(
     assert "RBM 1 of 2" in interrupted.output
     assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
                      dlcore.load(tmp_path / "part" / "dbn.h5"))
+
+
+# -- what a resumed run trains, records and reports ---------------------------------------
+def error_lines(result):
+    return [line for line in result.output.splitlines() if line.startswith("dlcore:")]
+
+
+@pytest.fixture
+def two_epoch_rbm(tmp_path):
+    """model.h5 of `rbm train` for 2 of 4 epochs at --learning-rate 0.05 (not the default)."""
+    trained = CliRunner().invoke(main, [*RBM_TRAIN[:-4], "2", *RBM_TRAIN[-3:],
+                                        "--learning-rate", "0.05", "--out", str(tmp_path / "a")])
+    assert trained.exit_code == 0, trained.output
+    return tmp_path / "a" / "model.h5"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--learning-rate", "0.001",
+     "--learning-rate 0.001 differs from the 0.05 the checkpoint was trained with"),
+    ("--hidden", "99", "--hidden 99 differs from the 10 the checkpoint was trained with"),
+    ("--digits", "3-4", "--digits 3-4 differs from the 1-2 the checkpoint was trained with"),
+])
+def test_resume_refuses_an_option_that_differs_from_the_checkpoints_run(
+        two_epoch_rbm, tmp_path, option, value, message):
+    result = CliRunner().invoke(main, [*RBM_TRAIN, option, value, "--out", str(tmp_path / "b"),
+                                       "--resume", str(two_epoch_rbm)])
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1
+    assert message in error_lines(result)[0]
+    assert "drop the option or start a new run" in error_lines(result)[0]
+    assert not (tmp_path / "b" / "model.h5").exists()
+
+
+def test_resume_takes_the_checkpoints_options_and_records_them(two_epoch_rbm, tmp_path):
+    # the same value given again is accepted; --epochs (the new total) and --out may change
+    result = CliRunner().invoke(main, [*RBM_TRAIN, "--hidden", "10", "--out",
+                                       str(tmp_path / "b"), "--resume", str(two_epoch_rbm)])
+    assert result.exit_code == 0, result.output
+    resumed = dlcore.load(tmp_path / "b" / "model.h5")
+    assert resumed.learning_rate == pytest.approx(0.05) and resumed.epochs_done_ == 4
+    parameters = resumed.training_record_["parameters"]
+    assert parameters["learning_rate"] == pytest.approx(0.05)
+    assert parameters["hidden"] == 10 and parameters["epochs"] == 4
+    # a resumed RBM counts its epochs over its life: 3 and 4 of 4, not 1 and 2 of 2
+    assert "training: epoch 3/4" in result.output and "training: epoch 4/4" in result.output
+    assert "epoch 1/2" not in result.output
+
+
+def test_homework_task1_resumed_prints_the_size_of_the_checkpoints_model(tmp_path):
+    runner = CliRunner()
+    arguments = ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3",
+                 "--backend", "cpu"]
+    first = runner.invoke(main, [*arguments, "--hidden", "8", "--epochs", "1",
+                                 "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    resumed = runner.invoke(main, [*arguments, "--epochs", "2", "--out", str(tmp_path / "b"),
+                                   "--resume", str(tmp_path / "a" / "model.h5")])
+    assert resumed.exit_code == 0, resumed.output
+    assert "training a 784-8 RBM" in resumed.output
+    assert dlcore.load(tmp_path / "b" / "model.h5").training_record_["parameters"][
+        "hidden"] == 8
+
+
+# -- Ctrl-C after training keeps the trained model ------------------------------------------
+def interrupted_after_training(monkeypatch, module, name):
+    """Ctrl-C in ``module.name``, which the command calls once training has finished."""
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
+@pytest.mark.parametrize("arguments, module, function, epochs", [
+    (["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3", "--hidden", "8",
+      "--epochs", "2"], "dlcore.cli.homework", "reconstruction_table", 2),
+    (["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "2", "--max-size",
+      "40"], "dlcore.cli.homework_task2", "reconstruction_rows", 2),
+    (["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "2", "--max-size",
+      "40"], "dlcore.cli.homework_task2", "rbm_feature_maps", 2),
+    (["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "1",
+      "--train-size", "100", "--optimizer", "sgd"], "dlcore.network.Sequential", "evaluate", 1),
+])
+def test_ctrl_c_after_training_keeps_the_trained_model(tmp_path, monkeypatch, arguments, module,
+                                                       function, epochs):
+    import importlib
+    path, _, attribute = module.rpartition(".")
+    target = (getattr(importlib.import_module(path), attribute)
+              if attribute == "Sequential" else importlib.import_module(module))
+    interrupted_after_training(monkeypatch, target, function)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*arguments, "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    model = dlcore.load(out / "model.h5")
+    done = model.epochs_done if isinstance(model, dlcore.Sequential) else model.epochs_done_
+    assert done == epochs
+    assert model.training_record_["parameters"]["epochs"] == epochs
+
+
+def test_ctrl_c_inside_a_checkpoint_save_reports_the_epoch_the_network_kept(tmp_path,
+                                                                            monkeypatch):
+    import dlcore.cli._common as common
+    pretrained = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-16",
+                                           "--epochs-per-layer", "1", "--backend", "cpu",
+                                           "--out", str(tmp_path / "dbn")])
+    assert pretrained.exit_code == 0, pretrained.output
+    original_save, calls = common.save_model, {"n": 0}
+
+    def save_interrupted_at_the_second_checkpoint(model, path):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original_save(model, path)
+
+    monkeypatch.setattr(common, "save_model", save_interrupted_at_the_second_checkpoint)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "dbn", "finetune", str(tmp_path / "dbn" / "dbn.h5"), "--epochs", "4", "--patience",
+        "3", "--batch-size", "128", "--backend", "cpu", "--checkpoint-every", "1",
+        "--out", str(out)])
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    # the Ctrl-C in epoch 2's save rolls the network back to epoch 1: the message says so
+    assert "saved the model after epoch 1 of 4" in error_lines(result)[0]
+    assert dlcore.load(out / CHECKPOINT_FILE).epochs_done == 1

@@ -150,3 +150,79 @@ def test_cli_divergence_is_one_line_exit_1_and_no_file(tmp_path):
     assert "training diverged in epoch 1" in errors[0]
     assert "reconstruction error" in errors[0] and "--learning-rate" in errors[0]
     assert not out.exists()     # nothing written, and the empty folder is gone
+
+
+def test_growth_is_measured_from_a_floor_not_from_a_loss_near_zero():
+    check = DivergenceCheck("loss", 0.1, history=[1e-7])
+    check.check(2, 1e-4)                  # a thousandfold on 1e-7: rounding, not divergence
+    with pytest.raises(TrainingDiverged, match="grew to"):
+        check.check(3, 1.01 * DIVERGENCE_FACTOR * 1e-3)
+
+
+def test_the_advice_names_the_callers_option_or_the_models_parameter():
+    check = DivergenceCheck("generative reconstruction error", 0.01, history=[0.1],
+                            setting="up_down_learning_rate", option=None)
+    with pytest.raises(TrainingDiverged) as caught:
+        check.check(2, float("nan"))
+    assert "--learning-rate" not in str(caught.value)
+    assert "the model's up_down_learning_rate" in str(caught.value)
+    assert caught.value.setting == "up_down_learning_rate"
+
+
+def diverging_at(monkeypatch, cls, call):
+    """``cls.epoch`` reports a NaN error from its ``call``-th call on."""
+    original, calls = cls.epoch, {"n": 0}
+
+    def epoch(self, *arguments, **options):
+        updates, error = original(self, *arguments, **options)
+        calls["n"] += 1
+        return updates, (float("nan") if calls["n"] >= call else error)
+
+    monkeypatch.setattr(cls, "epoch", epoch)
+
+
+def one_error_line(result):
+    errors = [line for line in result.output.splitlines() if line.startswith("dlcore:")]
+    assert result.exit_code == 1, result.output
+    assert len(errors) == 1
+    return errors[0]
+
+
+def test_cli_up_down_divergence_does_not_blame_the_cd_learning_rate(tmp_path, monkeypatch):
+    from dlcore.dbn.updown import UpDown
+    diverging_at(monkeypatch, UpDown, 1)
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-16-10",
+                                       "--epochs-per-layer", "1", "--up-down-epochs", "1",
+                                       "--backend", "cpu", "--out", str(tmp_path / "run")])
+    line = one_error_line(result)
+    assert "training diverged in epoch 1: the generative reconstruction error is nan" in line
+    assert "--learning-rate" not in line     # that option sets the CD rate, not up-down's
+    assert "nothing was saved" in line and "the model keeps" not in line
+
+
+def test_cli_homework_pretraining_rbm_divergence_does_not_blame_the_fine_tuning_rate(
+        tmp_path, monkeypatch):
+    from dlcore.rbm.trainer import ContrastiveDivergence
+    diverging_at(monkeypatch, ContrastiveDivergence, 1)
+    result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-16-10",
+                                       "--epochs-per-layer", "1", "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(tmp_path / "run")])
+    line = one_error_line(result)
+    assert "RBM 1 of the DBN: training diverged in epoch 1" in line
+    assert "--learning-rate" not in line and "nothing was saved" in line
+
+
+def test_cli_divergence_names_the_checkpoint_this_run_wrote(tmp_path, monkeypatch):
+    from dlcore.rbm.trainer import ContrastiveDivergence
+    diverging_at(monkeypatch, ContrastiveDivergence, 2)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1-2", "--hidden", "8",
+                                       "--epochs", "3", "--checkpoint-every", "1",
+                                       "--backend", "cpu", "--out", str(out)])
+    line = one_error_line(result)
+    assert "training diverged in epoch 2" in line
+    assert (f"nothing was saved but the checkpoint after epoch 1 of 3 in "
+            f"{out / 'checkpoint.h5'}") in line
+    assert "--learning-rate on the command line" in line
+    assert dlcore.load(out / "checkpoint.h5").epochs_done_ == 1
+    assert not (out / "model.h5").exists()
