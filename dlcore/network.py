@@ -42,6 +42,7 @@ from dlcore.layers.core import Activation
 from dlcore.layers.initializers import layer_seed
 from dlcore.losses import check_output_activation, get_loss
 from dlcore.optimizers import Parameter, get_optimizer, serialize as serialize_optimizer
+from dlcore.records import record_fit
 from dlcore.validation import check_float, check_int
 
 METRICS = ("accuracy",)
@@ -369,6 +370,9 @@ class Sequential:
         y = self._targets(y, len(x))
         x, y, validation = self._split(x, y, validation_split, validation_data)
         n = len(x)
+        record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
+                   validation_split=validation_split,
+                   validation_data=validation_data is not None, shuffle=bool(shuffle))
         n_batches = -(-n // batch_size)
         history = History()
         callbacks = [history] + list(callbacks or [])

@@ -11,6 +11,7 @@ from dlcore.io import register_model, require_array
 from dlcore.params import ParamsMixin
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import gaussian_visible_mean, softplus, visible_probability
+from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int
 
 from .stack import (PER_LAYER_OPTIONS, PROPAGATE_MODES, VISIBLE_KINDS, layer_input,
@@ -169,6 +170,8 @@ class DBN(ParamsMixin):
         self.history = {}
         self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
         self.n_features_in_ = X.shape[1]
+        record_fit(self, X, labels=y is not None,
+                   n_valid=None if X_valid is None else len(X_valid))
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end)
 
     def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None):

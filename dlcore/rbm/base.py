@@ -21,6 +21,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.errors import DivergenceCheck
 from dlcore.params import ParamsMixin
+from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int
 
 from . import estimator, sampler
@@ -116,6 +117,8 @@ class RBMBase(ParamsMixin):
         self._check_params()
         X = self._check_visible(X, "X")
         self._initialise(X)
+        record_fit(self, X, epochs=int(self.epochs),
+                   n_valid=None if X_valid is None else len(X_valid))
         return self._train(X, self.epochs, X_valid, progress, on_epoch_end)
 
     def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):

@@ -1,0 +1,83 @@
+"""The early-stopping state a network file carries: checked when the file is read, and continued
+by the first fit after loading in an EarlyStopping of the same monitor (dlcore/network.py,
+dlcore/callbacks.py)."""
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.callbacks import EarlyStopping
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, labels = dlcore.datasets.load_mnist_5k()
+    rows = np.random.default_rng(2).permutation(len(images))[:300]
+    return dlcore.datasets.to_unit_interval(images)[rows], labels[rows].astype(np.int64)
+
+
+def network():
+    model = dlcore.models.mlp((784,), n_classes=10, backend="cpu", seed=3)
+    return model.compile("cross_entropy", dlcore.optimizers.Adam(0.01), ["accuracy"])
+
+
+FIT = {"batch_size": 32, "validation_split": 0.2, "verbose": 0}
+
+
+@pytest.fixture(scope="module")
+def two_epochs(digits):
+    """The state of a network fitted 2 epochs with EarlyStopping(patience=1)."""
+    model = network()
+    model.fit(*digits, epochs=2, callbacks=[EarlyStopping(patience=1)], **FIT)
+    return model.get_state()
+
+
+def stopping_state(state):
+    return state["training"]["callbacks"]["EarlyStopping"]
+
+
+def damaged(state, change):
+    import copy
+    state = copy.deepcopy(state)
+    change(stopping_state(state))
+    return state
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("best"), "no finite number 'best'"),
+    (lambda s: s.update(best=float("nan")), "no finite number 'best'"),
+    (lambda s: s.update(monitor=3), "no monitored quantity 'monitor'"),
+    (lambda s: s.update(wait=-1), "no non-negative integer 'wait'"),
+    (lambda s: s.update(wait=1.5), "no non-negative integer 'wait'"),
+    (lambda s: s["best_weights"].update({"0": np.zeros((3, 3), np.float32)}),
+     r"best_weights 0 has shape \(3, 3\)"),
+    (lambda s: s["best_weights"].pop("1"), "not the network's"),
+])
+def test_a_malformed_state_is_refused_when_the_file_is_read(two_epochs, change, message):
+    fresh = network()
+    fresh.build((784,))
+    with pytest.raises(ValueError, match=message):
+        fresh.set_state(damaged(two_epochs, change))
+
+
+def test_the_first_fit_after_loading_continues_the_saved_state(digits, tmp_path):
+    full, stopper = network(), EarlyStopping(patience=1)
+    full.fit(*digits, epochs=8, callbacks=[stopper], **FIT)
+    part = network()
+    part.fit(*digits, epochs=2, callbacks=[EarlyStopping(patience=1)], **FIT)
+    dlcore.save(part, tmp_path / "part.h5")
+    resumed, resumed_stopper = dlcore.load(tmp_path / "part.h5"), EarlyStopping(patience=1)
+    # no set_state: fit hands the file's state to the callback of the same monitor
+    resumed.fit(*digits, epochs=8 - resumed.epochs_done, callbacks=[resumed_stopper], **FIT)
+    assert resumed.history["loss"] == full.history["loss"]
+    assert resumed_stopper.best_epoch == stopper.best_epoch
+    for expected, actual in zip(full.get_weights(), resumed.get_weights()):
+        assert np.array_equal(expected, actual)
+
+
+def test_a_callback_of_another_monitor_starts_afresh(two_epochs, digits):
+    model = network()
+    model.build((784,))
+    model.set_state(two_epochs)
+    other = EarlyStopping(monitor="val_accuracy", patience=1)
+    model.fit(*digits, epochs=1, callbacks=[other], **FIT)
+    assert other.best_epoch == 3          # its first epoch: nothing carried over
