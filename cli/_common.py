@@ -329,7 +329,7 @@ def resumed_options(hyperparameters=None):
 def _trained_options(context, model, hyperparameters):
     record = recorded_training(model) or {}
     trained = {}
-    if record.get("command") == context.command_path and isinstance(
+    if _same_command(record.get("command"), context) and isinstance(
             record.get("parameters"), dict):
         trained.update(record["parameters"])
     for name, attribute in hyperparameters.items():
@@ -340,6 +340,16 @@ def _trained_options(context, model, hyperparameters):
                   if isinstance(param, click.Option)}
     return {name: value for name, value in trained.items()
             if name in parameters and name not in RESUME_MAY_CHANGE}
+
+
+def _same_command(recorded, context):
+    """Whether ``recorded`` (a record's command path, "dlcore rbm train") names the running
+    command, whatever the program was called ("python -m dlcore rbm train")."""
+    names = []
+    while context.parent is not None:
+        names.append(context.info_name)
+        context = context.parent
+    return isinstance(recorded, str) and recorded.split()[-len(names):] == names[::-1]
 
 
 def _adopt_option(context, name, trained):
