@@ -7,6 +7,7 @@ trip is the object that was saved.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import math
 import os
@@ -271,7 +272,7 @@ def test_file_opens_with_plain_h5py_and_shows_the_documented_layout(model_file):
         assert attrs["hyperparameters"] == json.dumps(model.get_config(), sort_keys=True)
         created = datetime.datetime.fromisoformat(attrs["created"])
         assert created.utcoffset() == datetime.timedelta(0)
-        assert abs(datetime.datetime.now(datetime.timezone.utc) - created).total_seconds() < 60
+        assert abs(datetime.datetime.now(datetime.UTC) - created).total_seconds() < 60
         assert list(h5file) == ["W", "visible_bias", "hidden_bias", "training", "history"]
         assert h5file["W"].shape == (4, 3) and h5file["W"].dtype == np.float32
         np.testing.assert_array_equal(h5file["W"][()], model.W)
@@ -409,7 +410,7 @@ def test_registering_a_different_class_under_a_taken_name_is_refused(monkeypatch
     monkeypatch.setattr(hdf5, "_MODEL_REGISTRY", dict(hdf5._MODEL_REGISTRY))
     with pytest.raises(ValueError, match="already registered"):
         @dio.register_model
-        class IoTestBag:  # noqa: F811 - the clash is the point
+        class IoTestBag:  # the name clash is the point
             get_config = get_state = set_state = lambda self: None
     # The same class registered again (importlib.reload, a notebook cell re-run) is fine.
     assert dio.register_model(IoTestDense) is IoTestDense
@@ -884,3 +885,73 @@ def test_invalid_utf8_in_a_string_attribute_is_shown_with_replacement_characters
     message = load_error(model_file)
     assert "unknown model class '\ufffd\ufffd\ufffd\ufffd\ufffd\ufffdBad'" in message
     message.encode("utf-8")  # printable: no lone surrogates
+
+
+# --------------------------------------------------------------------------------------------
+# Costs bounded by the file's own objects and bytes
+# --------------------------------------------------------------------------------------------
+def test_a_dag_of_hard_links_is_refused_quickly_by_load_and_describe(rbm_copy):
+    """12 groups each holding 8 hard links to the next: 8**12 paths but only 12 objects."""
+    with h5py.File(rbm_copy, "r+") as h5file:
+        groups = [h5file.create_group(f"training/chain_{level}") for level in range(12)]
+        for upper, lower in itertools.pairwise(groups):
+            for link in range(8):
+                upper[f"next_{link}"] = lower
+    for read in (dio.load, dio.describe):
+        started = datetime.datetime.now()
+        with pytest.raises(dio.ModelFileError, match="is a second hard link to"):
+            read(rbm_copy)
+        assert (datetime.datetime.now() - started).total_seconds() < 2, read.__name__
+
+
+def test_a_hard_link_cycle_is_refused_by_describe(rbm_copy):
+    with h5py.File(rbm_copy, "r+") as h5file:
+        h5file["training/cycle"] = h5file["/"]
+    with pytest.raises(dio.ModelFileError, match=r"'training/cycle' is a hard link back to "
+                                                 r"'/' \(a link cycle\?\)"):
+        dio.describe(rbm_copy)
+
+
+@pytest.mark.parametrize("model_class, n_visible", [
+    (dlcore.GaussianBernoulliRBM, 5000), (dlcore.GaussianBernoulliRBM, 20000),
+    (dlcore.BernoulliRBM, 20000)])
+def test_lopsided_rbms_load_within_the_file_size_budget(tmp_path, model_class, n_visible):
+    """One hidden unit: the file is little more than its visible-sized vectors, so a vector
+    charged twice against the file size (once by the layout check) would not fit."""
+    data = (np.random.default_rng(0).random((4, n_visible)) < 0.5).astype(np.float32)
+    model = model_class(n_hidden=1, epochs=1, batch_size=4, backend="cpu").fit(data)
+    path = tmp_path / "lopsided.h5"
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    for name in ("W", "visible_bias", "hidden_bias"):
+        assert np.array_equal(getattr(loaded, name), getattr(model, name))
+    if model_class is dlcore.GaussianBernoulliRBM:
+        assert np.array_equal(loaded.visible_sigma, model.visible_sigma)
+
+
+@pytest.mark.parametrize("error", [KeyError("W"), RuntimeError("a bug")])
+def test_a_bug_in_the_checks_is_not_reported_as_a_damaged_file(rbm_copy, monkeypatch, error):
+    def broken_check(reader, config):
+        raise error
+
+    monkeypatch.setitem(hdf5.LAYOUT_CHECKS, "BernoulliRBM", broken_check)
+    with pytest.raises(type(error)):
+        dio.load(rbm_copy)
+
+
+@pytest.mark.parametrize("layer, key, value", [
+    (0, "padding", [10**7, 10**7]), (0, "stride", [2**63, 1]), (0, "kernel_size", [-1, 5]),
+    (0, "filters", 10**12), (-1, "units", 2**63)])
+def test_huge_layer_sizes_are_refused_before_the_layer_is_built(tmp_path, layer, key, value):
+    network = dlcore.models.lenet5(backend="reference")
+    network.compile("cross_entropy", "sgd")
+    path = tmp_path / "lenet5.h5"
+    dlcore.save(network, path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        weighted = [entry for entry in config["layers"] if key in entry["config"]]
+        weighted[layer]["config"][key] = value
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    started = datetime.datetime.now()
+    assert f"'{key}' of layer" in load_error(path)
+    assert (datetime.datetime.now() - started).total_seconds() < 2
