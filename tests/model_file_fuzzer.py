@@ -7,7 +7,8 @@ string, compound, complex) or holding NaN/inf; hyperparameter JSON truncated, de
 wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
 shapes (chunked, with no data written, so the file stays small); groups replaced by datasets and
 datasets by groups; attributes removed or of another type; ``format_version`` changed; soft,
-external and cyclic links.
+external, cyclic and fan-out (DAG) hard links; huge or negative integers in the hyperparameters
+(a LeNet-5 layer's padding, stride, filters or units among them).
 
 Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import queue
@@ -392,6 +394,47 @@ def hostile_json_name(h5file, rng):
     return f"JSON {path}@{name} at {where} set to {hostile!r}"
 
 
+HUGE_INTEGERS = (10**12, 2**63, 2**64, -1, 2**31, 10**7, 2**20 + 1)
+
+
+def huge_config_integer(h5file, rng):
+    """A huge or negative integer in place of a number of the hyperparameters: a layer's
+    padding, stride, kernel size, filters or units, an RBM's size, batch size or epochs."""
+    path, name = _choose(rng, _json_attribute_owners(h5file))
+    value = json.loads(h5file[path].attrs[name])
+    numeric = [where for where in _json_paths(value) if where
+               and type(_json_at(value, where)) is int]   # not bool, a subclass of int
+    where = _choose(rng, numeric)
+    if where is None:
+        return f"huge config integer: no integer in {path}@{name}"
+    new = _choose(rng, HUGE_INTEGERS)
+    h5file[path].attrs[name] = json.dumps(_set_json(value, where, new))
+    return f"JSON {path}@{name} at {where} set to {new}"
+
+
+def _json_at(value, path):
+    for key in path:
+        value = value[key]
+    return value
+
+
+def hard_link_fan_out(h5file, rng):
+    """Hard links making a DAG: a chain of groups each linking 8 times to the next (8**12
+    paths, 12 objects), or one dataset linked from a thousand names."""
+    group = h5file[_choose(rng, ["/"] + _groups(h5file))]
+    if rng.random() < 0.5:
+        chain = [group.create_group(f"chain_{level}") for level in range(12)]
+        for upper, lower in itertools.pairwise(chain):
+            for link in range(8):
+                upper[f"next_{link}"] = lower
+        return f"hard-link DAG of 8**12 paths in {group.name}"
+    target = h5file[_choose(rng, _small_datasets(h5file))]
+    fan = group.create_group("fan_out")
+    for link in range(1000):
+        fan[f"link_{link}"] = target
+    return f"1000 hard links to {target.name} in {group.name}/fan_out"
+
+
 def huge_json(h5file, rng):
     path, name = _choose(rng, _json_attribute_owners(h5file))
     h5file[path].attrs[name] = json.dumps({"n_hidden": 3, "padding": "x" * (9 * 2**20)})
@@ -403,7 +446,8 @@ MUTATIONS = [
     (non_finite_dataset, 8), (huge_dataset, 8), (group_to_dataset, 4), (dataset_to_group, 4),
     (add_links, 3), (remove_attribute, 6), (swap_attribute_type, 8),
     (change_format_version, 3), (hostile_model_class, 3), (truncate_json, 5), (nest_json, 4),
-    (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1),
+    (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1), (huge_config_integer, 8),
+    (hard_link_fan_out, 3),
 ]
 
 

@@ -19,7 +19,11 @@ a Keras import) reads an HDF5 file:
   (found by scanning the brackets, without recursion) before ``json.loads`` sees it, and refuses
   ``NaN``, ``Infinity`` and numbers that overflow a float;
 - ``group(path)`` / ``member(path)`` follow hard links only (a soft or external link could point
-  outside the file or make a cycle) and ``read_tree(group)`` bounds nesting depth and object count.
+  outside the file or make a cycle); ``walk(group)``, the one traversal (``read_tree`` and
+  ``describe`` use it), bounds nesting depth and the objects of the whole file and visits each
+  object once: a second hard link to an object is refused, so a DAG of links cannot multiply
+  the work. A dataset read twice (by a layout check, then by ``read_tree``) is charged once
+  against the file-size budget.
 
 The limits are module constants; the checks of the hyperparameters of each model class are in
 :mod:`dlcore.io.layouts`.
