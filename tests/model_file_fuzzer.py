@@ -395,19 +395,29 @@ def hostile_json_name(h5file, rng):
 
 
 HUGE_INTEGERS = (10**12, 2**63, 2**64, -1, 2**31, 10**7, 2**20 + 1)
+#: The sizes and window settings of layers, which a huge integer most often goes to.
+LAYER_SIZE_KEYS = frozenset({"padding", "stride", "kernel_size", "pool_size", "filters",
+                             "units", "input_shape", "n_hidden", "batch_size"})
 
 
 def huge_config_integer(h5file, rng):
-    """A huge or negative integer in place of a number of the hyperparameters: a layer's
-    padding, stride, kernel size, filters or units, an RBM's size, batch size or epochs."""
-    path, name = _choose(rng, _json_attribute_owners(h5file))
-    value = json.loads(h5file[path].attrs[name])
-    numeric = [where for where in _json_paths(value) if where
-               and type(_json_at(value, where)) is int]   # not bool, a subclass of int
-    where = _choose(rng, numeric)
-    if where is None:
-        return f"huge config integer: no integer in {path}@{name}"
+    """A huge or negative integer in place of an integer of the JSON attributes, most often a
+    size or window setting: a layer's padding, stride, kernel size, filters or units, an RBM's
+    n_hidden or batch size."""
+    numeric, sizes = [], []
+    for path, name in _json_attribute_owners(h5file):
+        value = json.loads(h5file[path].attrs[name])
+        for where in _json_paths(value):
+            if where and type(_json_at(value, where)) is int:   # not bool, a subclass of int
+                numeric.append((path, name, where))
+                if LAYER_SIZE_KEYS.intersection(map(str, where[-2:])):
+                    sizes.append((path, name, where))
+    target = _choose(rng, sizes if sizes and rng.random() < 0.8 else numeric)
+    if target is None:
+        return "huge config integer: no integer in the JSON attributes"
+    path, name, where = target
     new = _choose(rng, HUGE_INTEGERS)
+    value = json.loads(h5file[path].attrs[name])
     h5file[path].attrs[name] = json.dumps(_set_json(value, where, new))
     return f"JSON {path}@{name} at {where} set to {new}"
 
