@@ -271,16 +271,7 @@ def _config_to_json(config: Any, class_name: str) -> str:
     if not isinstance(config, Mapping):
         raise TypeError(f"{class_name}.get_config() must return a dict; got "
                         f"{type(config).__name__}")
-    try:
-        # allow_nan=False: NaN/Infinity are not JSON, and strict readers (MATLAB's jsondecode
-        # of some versions, JavaScript) refuse them.
-        return json.dumps(dict(config), sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          default=_numpy_scalar_to_python)
-    except TypeError as error:
-        raise TypeError(f"{class_name}.get_config() holds {error}, which JSON cannot "
-                        f"store") from None
-    except ValueError as error:
-        raise TypeError(f"{class_name}.get_config() is not valid JSON: {error}") from None
+    return _json_text(config, f"{class_name}.get_config()")
 
 
 def _training_record_to_json(record: Any, class_name: str) -> str | None:
@@ -291,11 +282,7 @@ def _training_record_to_json(record: Any, class_name: str) -> str | None:
     if not isinstance(record, Mapping):
         raise TypeError(f"{class_name}.training_record_ must be a dict; got "
                         f"{type(record).__name__}")
-    try:
-        text = json.dumps(dict(record), sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          default=_numpy_scalar_to_python)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{class_name}.training_record_ is not valid JSON: {error}") from None
+    text = _json_text(record, f"{class_name}.training_record_")
     try:
         parse_json(text, MAX_TRAINING_RECORD_BYTES, MAX_TRAINING_RECORD_DEPTH)
     except ValueError as error:
@@ -303,12 +290,23 @@ def _training_record_to_json(record: Any, class_name: str) -> str | None:
     return text
 
 
+def _json_text(mapping: Mapping, what: str) -> str:
+    """``mapping`` as JSON with sorted keys; TypeError naming ``what`` when it is not JSON."""
+    try:
+        # allow_nan=False: NaN/Infinity are not JSON, and strict readers (MATLAB's jsondecode
+        # of some versions, JavaScript) refuse them.
+        return json.dumps(dict(mapping), sort_keys=True, ensure_ascii=False, allow_nan=False,
+                          default=_numpy_scalar_to_python)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} is not valid JSON: {error}") from None
+
+
 def _numpy_scalar_to_python(value: Any) -> Any:
     # Hyperparameters and records often hold NumPy scalars (np.float32(0.1)); JSON wants Python
     # ones.
     if isinstance(value, np.generic):
         return value.item()
-    raise TypeError(f"{value!r:.60} of type {type(value).__name__}")
+    raise TypeError(f"{value!r:.60} of type {type(value).__name__} is not JSON")
 
 
 def _history_arrays(history: Any, class_name: str) -> dict[str, np.ndarray] | None:
