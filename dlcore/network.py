@@ -40,7 +40,7 @@ from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.layers.initializers import layer_seed
-from dlcore.losses import check_output_activation, get_loss
+from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer, serialize as serialize_optimizer
 from dlcore.records import record_fit
 from dlcore.validation import check_float, check_int
@@ -236,7 +236,8 @@ class Sequential:
         if self.layers:
             last = self.layers[-1]
             check_output_activation(loss, final_activation(last), last.name,
-                                    has_activation=isinstance(last, (WeightedLayer, Activation)))
+                                    has_activation=isinstance(last, (WeightedLayer, Activation)),
+                                    output_width=known_output_width(last))
         return loss
 
     def _check_compiled(self):

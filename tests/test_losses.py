@@ -117,7 +117,7 @@ def test_cross_entropy_on_outputs_that_are_not_probabilities_is_refused_at_compi
 
 
 def test_probability_outputs_and_mse_stay_accepted():
-    for last, loss in [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
+    for last, loss in [("softmax", "cross_entropy"),
                        ("sigmoid", "binary_cross_entropy"), ("softmax", "binary_cross_entropy"),
                        ("linear", "mse"), ("relu", "mse")]:
         dlcore.Sequential([Dense(3, activation=last)]).compile(loss, "sgd")
