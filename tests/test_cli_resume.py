@@ -222,15 +222,20 @@ def test_homework_task2_resumes_bit_identically(tmp_path, monkeypatch):
                      dlcore.load(tmp_path / "part" / "model.h5"))
 
 
-def test_dbn_pretrain_interrupted_in_its_second_rbm_resumes_bit_identically(
-        tmp_path, monkeypatch):
+@pytest.mark.parametrize("options, interrupted_epoch, position", [
+    # in the first RBM: the checkpoint holds one part-trained RBM of two
+    ([], 2, "RBM 1 of 2"),
+    # in the second RBM (with labels and up-down to follow)
+    (["--with-labels", "--up-down-epochs", "1"], 3, "after RBM 1 of 2, epoch 2 of 2")])
+def test_dbn_pretrain_interrupted_resumes_bit_identically(tmp_path, monkeypatch, options,
+                                                          interrupted_epoch, position):
     arguments = ["dbn", "pretrain", "--layers", "784-16-10", "--epochs-per-layer", "2",
-                 "--with-labels", "--up-down-epochs", "1", "--backend", "cpu"]
+                 *options, "--backend", "cpu"]
     full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
     interrupted, _ = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
-                                              ContrastiveDivergence, "epoch", 3)
-    assert "after RBM 1 of 2, epoch 2 of 2" in interrupted.output
+                                              ContrastiveDivergence, "epoch", interrupted_epoch)
+    assert position in interrupted.output
     assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
                      dlcore.load(tmp_path / "part" / "dbn.h5"))
 
@@ -349,19 +354,6 @@ def test_dbn_interrupted_in_its_first_rbm_saves_a_file_that_loads_and_resumes(
     resumed = reloaded(dbn, tmp_path, "dbn.h5")   # only RBM 1 is in the file
     resumed.resume(X, y)
     assert_identical(full, resumed)
-
-
-def test_dbn_pretrain_interrupted_in_its_first_rbm_resumes_bit_identically(
-        tmp_path, monkeypatch):
-    arguments = ["dbn", "pretrain", "--layers", "784-16-10", "--epochs-per-layer", "2",
-                 "--backend", "cpu"]
-    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
-    assert full.exit_code == 0, full.output
-    interrupted, _ = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
-                                              ContrastiveDivergence, "epoch", 2)
-    assert "RBM 1 of 2" in interrupted.output
-    assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
-                     dlcore.load(tmp_path / "part" / "dbn.h5"))
 
 
 # -- what a resumed run trains, records and reports ---------------------------------------
