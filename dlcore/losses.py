@@ -307,8 +307,8 @@ def check_output_activation(loss, activation, layer_name, has_activation=True,
     (or logits) of 2 or more units. On independent sigmoids -sum_k y_k log p_k only ever
     pushes the true class up, so every output saturates at 1 while the loss falls; on one
     output it is -y log p, which never learns class 0. Binary cross-entropy compares each
-    output with its own 0/1 target, which holds for sigmoids and for a softmax of 2 or more
-    units, but a softmax of one unit is always 1.
+    output with its own 0/1 target: independent sigmoids (or logits), not a softmax, whose
+    outputs are tied together (and a softmax of one unit is always 1).
 
     Parameters
     ----------
@@ -342,14 +342,18 @@ def check_output_activation(loss, activation, layer_name, has_activation=True,
         return
     fix = (f"give it activation={loss.fuses_with!r}" if has_activation
            else f"add Activation({loss.fuses_with!r}) after it")
-    if activation == "sigmoid" and isinstance(loss, CrossEntropy) and (output_width or 0) > 1:
+    if activation == "sigmoid" and isinstance(loss, CrossEntropy):
+        outputs = f"{output_width} independent sigmoid outputs" if output_width else "sigmoids"
         raise ValueError(
-            f"loss {loss.name!r} needs outputs that sum to 1, but {layer} has "
-            f"{output_width} independent sigmoid outputs: {fix} (one class per sample), or use "
-            f"loss='binary_cross_entropy' (any number of labels per sample)")
-    if activation == "softmax" and isinstance(loss, BinaryCrossEntropy) and output_width == 1:
+            f"loss {loss.name!r} needs outputs that sum to 1, but {layer} has {outputs}: "
+            f"{fix} (one class per sample), or use loss='binary_cross_entropy' (any number of "
+            f"labels per sample)")
+    if activation == "softmax" and isinstance(loss, BinaryCrossEntropy):
+        single = "; a softmax of a single output is always 1" if output_width == 1 else ""
         raise ValueError(
-            f"loss {loss.name!r} on {layer}: a softmax of a single output is always 1; {fix}")
+            f"loss {loss.name!r} compares each output with its own 0/1 target, but {layer} "
+            f"applies a softmax, which ties its outputs together{single}: {fix} (labels "
+            f"independent of each other), or use loss='cross_entropy' (one class per sample)")
     if activation in PROBABILITY_ACTIVATIONS:
         return
     output = (f"has activation {activation!r}" if activation != "linear"

@@ -69,7 +69,7 @@ SCRIPT = textwrap.dedent(r'''
     for loss, last, optimizer in [("cross_entropy", "softmax", "sgd"),
                                   ("cross_entropy", "softmax", "adam"),
                                   ("binary_cross_entropy", "sigmoid", "rmsprop"),
-                                  ("binary_cross_entropy", "softmax", "adagrad"),
+                                  ("binary_cross_entropy", "sigmoid", "adagrad"),
                                   ("mse", "linear", dlcore.optimizers.SGD(0.1, momentum=0.9,
                                                                           global_clipnorm=1))]:
         model = dlcore.Sequential([
@@ -82,12 +82,13 @@ SCRIPT = textwrap.dedent(r'''
             input_shape=(1, 6, 6), backend="cpu")
         model.compile(loss, optimizer, ["accuracy"])
         model.fit(x, rs.integers(0, 3, 6), epochs=1, batch_size=3, verbose=0)
-    # a network fuses cross-entropy with its softmax (and refuses it on other outputs): the
-    # loss on outputs that are already probabilities is reached by calling it directly
+    # a network fuses each cross-entropy with its activation (and refuses it on other outputs):
+    # the losses of outputs that are already probabilities are reached by calling them directly
     probabilities = np.full((3, 3), 1 / 3, np.float32)
-    dlcore.losses.CrossEntropy().compute(backends._instances["cpu"], probabilities,
-                                         np.eye(3, dtype=np.float32), np.zeros((3, 3), np.float32),
-                                         np.zeros(3, np.float32), np.zeros(3, np.float32), False)
+    for loss in (dlcore.losses.CrossEntropy(), dlcore.losses.BinaryCrossEntropy()):
+        loss.compute(backends._instances["cpu"], probabilities, np.eye(3, dtype=np.float32),
+                     np.zeros((3, 3), np.float32), np.zeros(3, np.float32),
+                     np.zeros(3, np.float32), False)
     for name in sorted({name for name, _ in compiled}):
         print("COMPILED", name)
 ''')
