@@ -84,13 +84,8 @@ def downscale(image, max_size):
     (H', W') float32 with max(H', W') = min(max(H, W), max_size) and both sides >= 1
     """
     from PIL import Image
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"image must be 2-D (height, width) grey levels, got shape "
-                         f"{image.shape}")
-    if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) \
-            or max_size < 1:
-        raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
+    image = _grey_image(image, np.float32)
+    _require_positive_int("max_size", max_size)
     height, width = image.shape
     factor = max_size / max(height, width)
     if factor >= 1:
@@ -132,14 +127,23 @@ def load_bundled_image(name):
     return load_image(path)
 
 
-def _check_image(image, patch_size):
-    image = np.asarray(image)
+def _grey_image(image, dtype=None):
+    """``image`` as a 2-D array of grey levels, else ValueError."""
+    image = np.asarray(image, dtype=dtype)
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D (height, width) grey levels, got shape "
                          f"{image.shape}")
-    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) \
-            or patch_size < 1:
-        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
+    return image
+
+
+def _require_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_image(image, patch_size):
+    image = _grey_image(image)
+    _require_positive_int("patch_size", patch_size)
     if patch_size > min(image.shape):
         raise ValueError(f"patch_size {patch_size} is larger than the image "
                          f"({image.shape[0]} x {image.shape[1]})")

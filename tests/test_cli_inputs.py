@@ -84,26 +84,25 @@ def test_rbm_train_names_its_own_option_for_an_empty_selection(small_digits, tmp
     assert_refused_before_training(result, out, "--digits", "no training images")
 
 
-def test_cnn_evaluate_refuses_images_of_another_size_in_one_line(tmp_path, wide_images):
+def evaluate_error_lines(folder, n_classes, dataset):
+    """``cnn evaluate`` of a saved 28x28 MLP with ``n_classes`` outputs on ``dataset``: it must
+    fail with exit code 1; its stderr lines."""
     import dlcore
-    network = dlcore.models.mlp((1, 28, 28), n_classes=5, backend="cpu")
+    network = dlcore.models.mlp((1, 28, 28), n_classes=n_classes, backend="cpu")
     network.compile("cross_entropy", "sgd", ["accuracy"])
-    dlcore.save(network, tmp_path / "net.h5")
-    result = CliRunner().invoke(main, ["cnn", "evaluate", str(tmp_path / "net.h5"),
-                                       "--dataset", wide_images, "--backend", "cpu"])
+    dlcore.save(network, folder / "net.h5")
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(folder / "net.h5"),
+                                       "--dataset", dataset, "--backend", "cpu"])
     assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
+    return result.stderr.strip().splitlines()
+
+
+def test_cnn_evaluate_refuses_images_of_another_size_in_one_line(tmp_path, wide_images):
+    lines = evaluate_error_lines(tmp_path, 5, wide_images)
     assert len(lines) == 1 and "images are 1x20x30" in lines[0] \
         and "inputs of 1x28x28" in lines[0]
 
 
 def test_cnn_evaluate_refuses_labels_beyond_the_outputs(tmp_path, small_digits):
-    import dlcore
-    network = dlcore.models.mlp((1, 28, 28), n_classes=3, backend="cpu")
-    network.compile("cross_entropy", "sgd", ["accuracy"])
-    dlcore.save(network, tmp_path / "net.h5")
-    result = CliRunner().invoke(main, ["cnn", "evaluate", str(tmp_path / "net.h5"),
-                                       "--dataset", small_digits, "--backend", "cpu"])
-    assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
+    lines = evaluate_error_lines(tmp_path, 3, small_digits)
     assert len(lines) == 1 and "labels up to 4" in lines[0] and "3 outputs" in lines[0]
