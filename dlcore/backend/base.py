@@ -23,6 +23,16 @@ class Backend:
     name = "abstract"
     dtype = np.float32
 
+    # -- what the backend can do: code outside dlcore/backend asks these, never the name -----
+    #: Whether the backend runs the shared kernel bodies (:meth:`launch_rows` and
+    #: :meth:`launch_1d` of :class:`dlcore.backend.kernels.KernelBackend`). Without, a caller
+    #: writes each operation as its NumPy equation: that is the reference.
+    launches_kernels = False
+    #: Whether its kernels are Numba loops over NumPy arrays in host memory, so that a
+    #: host-only strategy (a convolution per sample that calls BLAS itself) may run on its
+    #: arrays.
+    host_kernels = False
+
     # -- memory -------------------------------------------------------------------------
     def asarray(self, array, dtype=np.float32):
         """The backend's C-contiguous copy (or view, on the host) of a NumPy ``array``."""

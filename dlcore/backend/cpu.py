@@ -241,6 +241,7 @@ _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): sci
 
 class CPUBackend(KernelBackend):
     name = "cpu"
+    host_kernels = True
     _no_array = np.empty((0, 0), dtype=np.float32)
 
     def __init__(self):

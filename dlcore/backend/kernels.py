@@ -160,6 +160,7 @@ class KernelBackend(Backend):
     """
 
     _no_array = None
+    launches_kernels = True
 
     def launch_rows(self, body, n_rows, n_units, *args, work=None):
         """``body(row, first, last, *args)`` over ``n_rows`` rows of ``n_units`` units;

@@ -4,6 +4,8 @@ It allocates temporaries and runs on one core: it is what a student reads and wh
 tests compare against, not what trains models. Random numbers come from the same
 Philox counters as the kernels (:mod:`dlcore.backend.rng`), so samples agree bit for bit.
 """
+import contextlib
+
 import numpy as np
 
 from . import rng
@@ -21,6 +23,15 @@ class ReferenceBackend(Backend):
 
     def asarray(self, array, dtype=np.float32):
         return np.ascontiguousarray(array, dtype=dtype)
+
+    @contextlib.contextmanager
+    def compute(self):
+        """BLAS limited to one thread: the reference's products are small, and OpenBLAS threads
+        spinning on a busy 2-core machine made a network's products up to 60x slower
+        (measured)."""
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield self
 
     def empty(self, shape, dtype=np.float32):
         return np.empty(shape, dtype=dtype)

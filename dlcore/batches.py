@@ -1,0 +1,70 @@
+"""Mini-batches: one pass over the rows of a data set, in a seeded order, gathered on the device.
+
+The RBM trainer, a DBN's up-down fine-tuning and network training all walk their data the same
+way (Hinton, "A Practical Guide to Training Restricted Boltzmann Machines", section 4: small
+mini-batches of a shuffled training set). The epoch's order is a permutation drawn from the
+counter-based RNG, ``Philox(seed, STREAM_SHUFFLE, step = epoch)`` (:mod:`dlcore.backend.rng`),
+so it is the same on every backend and thread count; each batch of rows is copied from the
+device-resident data into buffers allocated once per fit (``backend.gather_rows``); progress is
+reported about fifty times a pass, and always after the last batch.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from dlcore.backend import rng
+
+#: How many progress reports a pass makes at most (a report every n_batches // 50 batches).
+REPORTS_PER_PASS = 50
+
+
+def epoch_order(n_rows, seed, epoch, shuffle=True):
+    """The row order of pass ``epoch``: Philox(seed, STREAM_SHUFFLE, step = epoch), or
+    ``0 .. n_rows - 1`` without ``shuffle``. Returns an (n_rows,) int64 array."""
+    if not shuffle:
+        return np.arange(n_rows)
+    return rng.permutation(n_rows, seed, rng.STREAM_SHUFFLE, epoch)
+
+
+class Batch(NamedTuple):
+    """One mini-batch of a pass."""
+
+    #: 0-based number of the batch in the pass.
+    index: int
+    #: How many batches the pass has.
+    n_batches: int
+    #: How many rows of the pass have been gathered, this batch's included.
+    rows_done: int
+    #: One gathered view (len(rows), ...) per source array, None where the source is None.
+    arrays: tuple
+    #: Whether the progress cadence falls on this batch (every ``report_every``, and the last).
+    reports: bool
+
+
+def mini_batches(backend, sources, buffers, order, batch_size, report_every=None):
+    """Yield the :class:`Batch` es of one pass over ``sources`` in the row ``order``.
+
+    Parameters
+    ----------
+    backend : a dlcore backend (where ``sources`` and ``buffers`` live)
+    sources : sequence of (N, m_k) backend arrays, or None for a source a caller lacks
+    buffers : sequence of (capacity, m_k) backend arrays, capacity >= min(batch_size, N); the
+        batch ``rows = order[start:start + batch_size]`` is gathered into ``buffer[:len(rows)]``
+    order : (N,) int64 host array, e.g. from :func:`epoch_order`
+    batch_size : int >= 1; the last batch holds what is left
+    report_every : int or None; default max(1, n_batches // 50)
+    """
+    n_batches = -(-len(order) // batch_size)
+    report_every = report_every or max(1, n_batches // REPORTS_PER_PASS)
+    for index, start in enumerate(range(0, len(order), batch_size)):
+        rows = order[start:start + batch_size]
+        views = []
+        for source, buffer in zip(sources, buffers):
+            if source is None:
+                views.append(None)
+                continue
+            view = buffer[:len(rows)]
+            backend.gather_rows(source, rows, view)
+            views.append(view)
+        reports = (index + 1) % report_every == 0 or index + 1 == n_batches
+        yield Batch(index, n_batches, start + len(rows), tuple(views), reports)
