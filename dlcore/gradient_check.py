@@ -31,7 +31,8 @@ def _cost(model, x, targets, step):
     n, width = outputs.shape
     grad = np.empty((n, width))
     row_loss, row_correct = np.empty(n), np.empty(n)
-    model.loss.compute(model.backend, outputs, targets, grad, row_loss, row_correct, model._fused)
+    model.loss.loss_and_gradient(model.backend, outputs, targets, grad, row_loss, row_correct,
+                                 model._fused)
     return float(row_loss.mean()) + model._penalty(), grad
 
 

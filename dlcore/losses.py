@@ -29,8 +29,8 @@ labels), any rows summing to 1 for soft labels (the gradient is then p * sum(y) 
 p - y for one-hot rows).
 
 Each loss has a NumPy reference (:meth:`Loss.reference`) and a Numba kernel body run by the
-``cpu`` and ``cuda`` backends (:meth:`Loss.compute`); both also report per sample whether the
-prediction is right (argmax against argmax, or a 0.5 threshold for a single output).
+``cpu`` and ``cuda`` backends (:meth:`Loss.loss_and_gradient`); both also report per sample
+whether the prediction is right (argmax against argmax, or a 0.5 threshold for a single output).
 """
 import math
 
@@ -170,7 +170,7 @@ class Loss:
     def _body(self, fused):
         raise NotImplementedError
 
-    def compute(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
+    def loss_and_gradient(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
         """Per-sample losses and correctness, and the gradient of the batch mean, into the
         given arrays (on ``backend``). ``fused``: the network handed over the pre-activations
         of its final ``fuses_with`` activation (with ``from_logits`` they are logits anyway)."""

@@ -459,7 +459,7 @@ class Sequential:
         n = x.shape[0]
         outputs = self._forward(x, training=True, step=self.n_updates, fused=self._fused)
         grad, row_loss, row_correct = batch.loss_buffers(n, outputs.shape[1])
-        self.loss.compute(self.backend, outputs, targets, grad, row_loss, row_correct,
+        self.loss.loss_and_gradient(self.backend, outputs, targets, grad, row_loss, row_correct,
                           self._fused)
         self._accumulate(row_loss, row_correct, totals)
         self._backward(grad, fused=self._fused)
@@ -587,7 +587,7 @@ class Sequential:
             y_batch = backend.asarray(targets[start:start + batch_size], dtype=self.dtype)
             outputs = self._forward(x_batch, fused=self._fused)
             grad, row_loss, row_correct = buffers.loss_buffers(len(x_batch), width)
-            self.loss.compute(backend, outputs, y_batch, grad, row_loss, row_correct,
+            self.loss.loss_and_gradient(backend, outputs, y_batch, grad, row_loss, row_correct,
                               self._fused)
             self._accumulate(row_loss, row_correct, totals)
         logs = self._epoch_logs(totals)

@@ -86,9 +86,9 @@ SCRIPT = textwrap.dedent(r'''
     # the losses of outputs that are already probabilities are reached by calling them directly
     probabilities = np.full((3, 3), 1 / 3, np.float32)
     for loss in (dlcore.losses.CrossEntropy(), dlcore.losses.BinaryCrossEntropy()):
-        loss.compute(backends._instances["cpu"], probabilities, np.eye(3, dtype=np.float32),
-                     np.zeros((3, 3), np.float32), np.zeros(3, np.float32),
-                     np.zeros(3, np.float32), False)
+        loss.loss_and_gradient(backends._instances["cpu"], probabilities,
+                               np.eye(3, dtype=np.float32), np.zeros((3, 3), np.float32),
+                               np.zeros(3, np.float32), np.zeros(3, np.float32), False)
     for name in sorted({name for name, _ in compiled}):
         print("COMPILED", name)
 ''')

@@ -67,7 +67,7 @@ def run(loss, fused, outputs, targets, backend):
     n, k = outputs.shape
     arrays = [be.asarray(a) for a in (outputs, targets)]
     grad, row_loss, row_correct = be.empty((n, k)), be.empty((n,)), be.empty((n,))
-    loss.compute(be, *arrays, grad, row_loss, row_correct, fused)
+    loss.loss_and_gradient(be, *arrays, grad, row_loss, row_correct, fused)
     return [be.to_numpy(a) for a in (grad, row_loss, row_correct)]
 
 
