@@ -37,6 +37,7 @@ import math
 import numpy as np
 
 from dlcore.backend.kernels import body
+from dlcore.backend.reference import log_sum_exp, sigmoid
 
 CLIP = 1e-7
 _ONE = np.float32(1.0)
@@ -221,8 +222,7 @@ class CrossEntropy(_CrossEntropyLoss):
     def reference(self, outputs, targets, fused):
         n = outputs.shape[0]
         if fused:
-            top = outputs.max(axis=1, keepdims=True)
-            log_total = top + np.log(np.exp(outputs - top).sum(axis=1, keepdims=True))
+            log_total = log_sum_exp(outputs)
             losses = (targets * (log_total - outputs)).sum(axis=1)
             p = np.exp(outputs - log_total)
             return losses, (p * targets.sum(axis=1, keepdims=True) - targets) / n
@@ -252,8 +252,7 @@ class BinaryCrossEntropy(_CrossEntropyLoss):
         if fused:
             z = outputs
             losses = (np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z))))
-            with np.errstate(over="ignore"):
-                p = 1 / (1 + np.exp(-z))
+            p = sigmoid(z)
             return losses.mean(axis=1), (p - targets) / (n * width)
         p = np.clip(outputs, CLIP, 1 - CLIP)
         losses = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))

@@ -11,11 +11,36 @@ import numpy as np
 from . import rng
 from .base import Backend
 
+# -- the squashing functions, in NumPy: the one home of every reference that needs them ----
+# (the layers' activations, the losses, the RBMs' conditionals, AIS). The kernel bodies' own
+# versions are in dlcore.backend.kernel_math.
+
 
 def sigmoid(x):
-    """sigm(x) = 1 / (1 + exp(-x)), element-wise, in the dtype of ``x``."""
+    """sigm(x) = 1 / (1 + exp(-x)), element-wise, in the dtype of ``x`` (any shape).
+
+    exp(-x) overflows to inf for very negative x, giving sigm = 0 without a warning.
+    """
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
+
+
+def log_sum_exp(z, axis=1):
+    """log sum_k exp(z_k) along ``axis``, kept as a length-1 axis, computed stably as
+
+        m + log sum_k exp(z_k - m),   m = max_k z_k
+
+    (n, k) -> (n, 1) for the default ``axis=1``.
+    """
+    top = z.max(axis=axis, keepdims=True)
+    return top + np.log(np.exp(z - top).sum(axis=axis, keepdims=True))
+
+
+def softmax(z, axis=1):
+    """p_k = exp(z_k) / sum_j exp(z_j) along ``axis`` (row-wise by default), computed stably
+    as exp(z_k - m) / sum_j exp(z_j - m), m = max_j z_j. (n, k) -> (n, k)."""
+    shifted = np.exp(z - z.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
 
 
 class ReferenceBackend(Backend):

@@ -21,6 +21,7 @@ Conventions
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.backend.reference import sigmoid, softmax
 
 # -- activations (lecture "Supervised learning"; derivatives from the outputs y) -----------
 
@@ -29,18 +30,6 @@ def relu(z):
     """max(0, z)."""
     return np.maximum(z, 0)
 
-
-def sigmoid(z):
-    """1 / (1 + exp(-z)), without overflow warnings for very negative z."""
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-z))
-
-
-def softmax(z):
-    """Row-wise softmax p_k = exp(z_k) / sum_j exp(z_j) (lecture 002), computed stably as
-    exp(z_k - max z) / sum_j exp(z_j - max z). (n, k) -> (n, k)."""
-    shifted = np.exp(z - z.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 ACTIVATIONS = {
