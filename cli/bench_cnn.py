@@ -66,9 +66,9 @@ def torch_contender(x, y, x_test, batch_size, threads):
                           nn.Linear(84, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     images, labels, test = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test)
-    loss_function = nn.CrossEntropyLoss()
+    loss_function, n_images = nn.CrossEntropyLoss(), len(images)
 
-    def train(n=len(images)):
+    def train(n=n_images):
         order = torch.randperm(n)
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]

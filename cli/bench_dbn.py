@@ -36,6 +36,7 @@ def torch_layer_runs(model, X, batch_size, threads):
     """Per RBM: (warm_up, one_epoch, propagate) closures of PyTorch's in-place CD-1 on the data
     that RBM was trained on."""
     import torch
+
     from dlcore.bench import torch_contenders
     runs, data = [], X
     for rbm in model.rbms_:
@@ -79,6 +80,7 @@ def summary(seconds):
 def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backend):
     """Pretraining 784-500-500-2000 for N epochs per layer: dlcore vs PyTorch CPU (CD-1)."""
     import numba
+
     from dlcore.backend import resolve_backend_name
     layers = parse_layers(layers_text)
     X, source = rbm_benchmark_data(rows)

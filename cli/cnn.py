@@ -15,11 +15,20 @@ import dlcore
 from dlcore import viz
 from dlcore.backend import rng
 from dlcore.cli import main
-from dlcore.cli._common import (Checkpoints, backend_option, checkpoint_option,
-                                dataset_option, load_checkpoint, out_folder_option,
-                                output_folder, resume_option, resumed_options, seed_option,
-                                training_record,
-                                warn_if_other_dataset)
+from dlcore.cli._common import (
+    Checkpoints,
+    backend_option,
+    checkpoint_option,
+    dataset_option,
+    load_checkpoint,
+    out_folder_option,
+    output_folder,
+    resume_option,
+    resumed_options,
+    seed_option,
+    training_record,
+    warn_if_other_dataset,
+)
 from dlcore.io import atomic_open
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
@@ -105,7 +114,7 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
         curves["validation loss"] = history["val_loss"]
         curves["validation error"] = [1 - a for a in history.get("val_accuracy", [])]
     viz.save_curves(curves, folder / "training_curve.png", ylabel="loss / error",
-                           title="LeNet-5" if model.name == "lenet5" else model.name)
+                    title="LeNet-5" if model.name == "lenet5" else model.name)
     save_first_layer_filters(model, folder / "filters.png")
     n_classes = int(np.prod(model.output_shape))
     viz.save_confusion_matrix(confusion_matrix(test_labels, predicted, n_classes),

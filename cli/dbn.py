@@ -14,16 +14,38 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.cli import main
 from dlcore.backend import rng
-from dlcore.cli._common import (Checkpoints, PngPath, backend_option, checkpoint_option,
-                                dataset_option, load_checkpoint, out_folder_option,
-                                output_folder, recorded_training, resume_option,
-                                resumed_options, sampling_options, seed_option, training_record,
-                                warn_if_other_dataset)
-from dlcore.cli._dbn import (FINETUNE_DEFAULTS, OPTIMIZERS, check_width, error_rate, fine_tune,
-                             load_labelled_split, make_optimizer, parse_layers, pretrain,
-                             save_layer_filters, split_off_validation)
+from dlcore.cli import main
+from dlcore.cli._common import (
+    Checkpoints,
+    PngPath,
+    backend_option,
+    checkpoint_option,
+    dataset_option,
+    load_checkpoint,
+    out_folder_option,
+    output_folder,
+    recorded_training,
+    resume_option,
+    resumed_options,
+    sampling_options,
+    seed_option,
+    training_record,
+    warn_if_other_dataset,
+)
+from dlcore.cli._dbn import (
+    FINETUNE_DEFAULTS,
+    OPTIMIZERS,
+    check_width,
+    error_rate,
+    fine_tune,
+    load_labelled_split,
+    make_optimizer,
+    parse_layers,
+    pretrain,
+    save_layer_filters,
+    split_off_validation,
+)
 from dlcore.cli._digits import image_side
 
 DEFAULT_LAYERS = "784-500-500"

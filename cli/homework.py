@@ -10,15 +10,31 @@ import click
 
 import dlcore
 from dlcore.cli import main
+from dlcore.cli._common import (
+    RBM_HYPERPARAMETERS,
+    Checkpoints,
+    backend_option,
+    checkpoint_option,
+    dataset_option,
+    out_folder_option,
+    output_folder,
+    resume_option,
+    resumed_options,
+    resumed_rbm,
+    seed_option,
+    train_rbm,
+    training_record,
+)
+from dlcore.cli._digits import (
+    load_digit_split,
+    parse_digits,
+    print_reconstruction_table,
+    reconstruction_table,
+    save_filters,
+    save_reconstruction_grid,
+    save_training_curve,
+)
 from dlcore.io import atomic_open
-from dlcore.cli._common import (RBM_HYPERPARAMETERS, Checkpoints, resumed_options,
-                                backend_option, checkpoint_option,
-                                dataset_option, out_folder_option, output_folder,
-                                resume_option, resumed_rbm, seed_option, train_rbm,
-                                training_record)
-from dlcore.cli._digits import (load_digit_split, parse_digits, print_reconstruction_table,
-                                reconstruction_table, save_filters, save_reconstruction_grid,
-                                save_training_curve)
 
 
 @main.group()

@@ -21,15 +21,32 @@ import click
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import (CHECKPOINT_FILE, Checkpoints, backend_option,
-                                checkpoint_option, dataset_option, out_folder_option,
-                                output_folder, resume_option, resumed_options, seed_option)
-from dlcore.io import atomic_open
-from dlcore.cli._dbn import (FINETUNE_DEFAULTS, check_width, error_rate, fine_tune,
-                             load_labelled_split, make_optimizer, parse_layers, pretrain,
-                             split_off_validation)
+from dlcore.cli._common import (
+    CHECKPOINT_FILE,
+    Checkpoints,
+    backend_option,
+    checkpoint_option,
+    dataset_option,
+    out_folder_option,
+    output_folder,
+    resume_option,
+    resumed_options,
+    seed_option,
+)
+from dlcore.cli._dbn import (
+    FINETUNE_DEFAULTS,
+    check_width,
+    error_rate,
+    fine_tune,
+    load_labelled_split,
+    make_optimizer,
+    parse_layers,
+    pretrain,
+    split_off_validation,
+)
 from dlcore.cli.dbn import DEFAULT_EPOCHS_PER_LAYER, DEFAULT_LAYERS
 from dlcore.cli.homework import homework
+from dlcore.io import atomic_open
 
 PUBLISHED = {"DBN, unsupervised pre-training": ("0%", "1.2%", "1.2%"),
              "Deep net, no pre-training": (".004%", "2.1%", "2.4%"),

@@ -27,10 +27,20 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import (RBM_HYPERPARAMETERS, Checkpoints, resumed_options,
-                                backend_option, checkpoint_option,
-                                out_folder_option, output_folder, resume_option, resumed_rbm,
-                                seed_option, train_rbm, training_record)
+from dlcore.cli._common import (
+    RBM_HYPERPARAMETERS,
+    Checkpoints,
+    backend_option,
+    checkpoint_option,
+    out_folder_option,
+    output_folder,
+    resume_option,
+    resumed_options,
+    resumed_rbm,
+    seed_option,
+    train_rbm,
+    training_record,
+)
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
 from dlcore.io import atomic_open
@@ -97,8 +107,8 @@ def rbm_feature_maps(rbm, image, patch_size, per_patch, backend="auto"):
     W_ij. Folding the standardisation into the filter, with w_j = W_:j / (sigma s) as a
     P x P kernel:
 
-        global  (m one number):     c_j + x . w_j - m sum(w_j)   -> kernel w_j, bias c_j - m sum(w_j)
-        per patch (m = mean of x):  c_j + x . (w_j - mean(w_j))  -> kernel w_j - mean(w_j), bias c_j
+        global  (m one number):    c_j + x . w_j - m sum(w_j)  -> kernel w_j, bias c_j - m sum(w_j)
+        per patch (m = mean of x): c_j + x . (w_j - mean(w_j)) -> kernel w_j - mean(w_j), bias c_j
 
     so the convolution of the raw photograph gives exactly the RBM's hidden probabilities.
 

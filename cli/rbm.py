@@ -7,14 +7,35 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli import main
-from dlcore.cli._common import (RBM_HYPERPARAMETERS, Checkpoints, resumed_options,
-                                PngPath, backend_option, checkpoint_option,
-                                dataset_option, out_folder_option, output_folder,
-                                recorded_training, resume_option, resumed_rbm, sampling_options,
-                                seed_option, train_rbm, training_record, warn_if_other_dataset)
-from dlcore.cli._digits import (image_side, load_digit_split, parse_digits,
-                                print_reconstruction_table, reconstruction_table, save_filters,
-                                save_reconstruction_grid, save_training_curve)
+from dlcore.cli._common import (
+    RBM_HYPERPARAMETERS,
+    Checkpoints,
+    PngPath,
+    backend_option,
+    checkpoint_option,
+    dataset_option,
+    out_folder_option,
+    output_folder,
+    recorded_training,
+    resume_option,
+    resumed_options,
+    resumed_rbm,
+    sampling_options,
+    seed_option,
+    train_rbm,
+    training_record,
+    warn_if_other_dataset,
+)
+from dlcore.cli._digits import (
+    image_side,
+    load_digit_split,
+    parse_digits,
+    print_reconstruction_table,
+    reconstruction_table,
+    save_filters,
+    save_reconstruction_grid,
+    save_training_curve,
+)
 
 
 @main.group()

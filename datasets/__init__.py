@@ -52,6 +52,13 @@ Photographs (:mod:`dlcore.datasets.images`)
 from dlcore.datasets.download import download_files, sha256_of_file
 from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError, DownloadError
 from dlcore.datasets.idx import read_idx, write_idx
+from dlcore.datasets.images import (
+    extract_patches,
+    load_bundled_image,
+    load_image,
+    reassemble_patches,
+    standardize,
+)
 from dlcore.datasets.mnist import (
     CLASS_NAMES,
     DATASET_NAMES,
@@ -67,13 +74,6 @@ from dlcore.datasets.mnist import (
     load_idx_directory,
     load_mnist,
     load_mnist_5k,
-)
-from dlcore.datasets.images import (
-    extract_patches,
-    load_bundled_image,
-    load_image,
-    reassemble_patches,
-    standardize,
 )
 from dlcore.datasets.preprocess import (
     binarize,

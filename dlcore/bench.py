@@ -167,8 +167,8 @@ def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
         contenders.append((*dlcore_contender(X, n_hidden, batch_size, backend), repeats))
     if "torch" in include and _importable("torch"):
         device = "cuda" if backend == "cuda" else "cpu"
-        contenders += [(*c, repeats) for c in torch_contenders(X, n_hidden, batch_size, device,
-                                                                threads)]
+        contenders += [(*c, repeats)
+                       for c in torch_contenders(X, n_hidden, batch_size, device, threads)]
     if "sklearn" in include and races_on("sklearn", backend) and _importable("sklearn"):
         contenders.append((*sklearn_contender(X, n_hidden, batch_size), slow_repeats))
     if "reference" in include and races_on("reference", backend):

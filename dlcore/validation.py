@@ -61,6 +61,7 @@ def check_float(value, name, low=None, high=None, low_open=False, high_open=Fals
     if too_low or too_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        lower, upper = "-inf" if low is None else low, "inf" if high is None else high
+        interval = f"{left}{lower}, {upper}{right}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return float(value)

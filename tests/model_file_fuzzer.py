@@ -692,7 +692,7 @@ def main(argv=None):
                 stream.write("\t".join(" ".join(field.split()) for field in fields) + "\n")
     for outcome in BAD_OUTCOMES:
         examples = [record for record in records if record[3] == outcome][:args.show]
-        for path, base, mutations, _, detail in examples:
+        for path, _, mutations, _, detail in examples:
             print(f"[{outcome}] {os.path.basename(path)}: {mutations} -> {detail}")
     return 0 if all(counts.get(outcome, 0) == 0 for outcome in BAD_OUTCOMES) else 1
 

@@ -109,8 +109,8 @@ def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(digi
     assert [r["model"] for r in rows] == ["DBN, unsupervised pre-training",
                                           "Deep net, no pre-training",
                                           "Shallow net, no pre-training"]
-    assert all(0 <= float(r[k]) <= 1 for r in rows for k in ("train_error", "valid_error",
-                                                              "test_error"))
+    assert all(0 <= float(r[k]) <= 1
+               for r in rows for k in ("train_error", "valid_error", "test_error"))
     assert (tmp_path / "pretraining_curves.png").stat().st_size > 0
     assert result.stdout.count("%") >= 9
 

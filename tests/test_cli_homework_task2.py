@@ -79,7 +79,7 @@ def test_conv2d_feature_maps_are_the_hidden_probabilities_of_every_patch(per_pat
     (["--hidden", "0"], "--hidden"),
 ])
 def test_task2_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message,
-                                                                   photographs, tmp_path):
+                                                                  photographs, tmp_path):
     train, test = photographs
     result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
                                        "--test-image", test, "--epochs", "1",

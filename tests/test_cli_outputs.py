@@ -141,7 +141,7 @@ def pixels(path):
 
 
 def test_rbm_sample_with_a_seed_is_reproducible_and_another_seed_differs(rbm_on_1_and_2,
-                                                                        tmp_path):
+                                                                         tmp_path):
     _, path = rbm_on_1_and_2
     runs = {}
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):

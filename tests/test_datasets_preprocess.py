@@ -15,7 +15,6 @@ from dlcore.datasets import (
     to_unit_interval,
 )
 
-
 # --- parse_classes -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, classes", [

@@ -12,8 +12,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import model_file_fuzzer
 import pytest
+
+import model_file_fuzzer
 
 
 def assert_every_file_refused_clearly_or_works(n_files, seed, folder):

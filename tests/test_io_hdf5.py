@@ -248,7 +248,8 @@ states = st.dictionaries(
 histories = st.dictionaries(names, st.lists(st.floats(allow_nan=False), max_size=5), max_size=3)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(state=states, history=histories)
 def test_random_nested_states_round_trip(tmp_path, state, history):
     path = tmp_path / "random.h5"
@@ -385,7 +386,7 @@ def test_unregistered_class_cannot_be_saved(tmp_path):
     ({"nul": "a\x00b"}, ValueError, "NUL character"),
 ])
 def test_state_without_an_hdf5_counterpart_is_refused_naming_the_key(tmp_path, state, error,
-                                                                      message):
+                                                                     message):
     with pytest.raises(error, match=message):
         dio.save(bag_with(state), tmp_path / "bad.h5")
     assert os.listdir(tmp_path) == []
@@ -490,7 +491,8 @@ def test_truncated_file(model_file):
     assert "truncated" in load_error(model_file)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fraction=st.floats(0, 1, exclude_max=True))
 def test_file_cut_anywhere_gives_a_model_file_error(tmp_path, fraction):
     path = tmp_path / "cut.h5"

@@ -26,6 +26,7 @@ def test_readme_starts_with_exactly_two_set_up_commands():
     main_job, test_command = readme_commands()
     assert main_job.startswith("python -m pip install .") and "dlcore homework task1" in main_job
     assert 'install -e ".[test]"' in test_command and "pytest" in test_command
+    assert "ruff check ." in test_command                   # lint and import order, ruff.toml
 
 
 def test_ci_runs_exactly_the_readme_test_command():
@@ -171,8 +172,8 @@ def test_the_folder_above_a_clone_imports_the_whole_package_with_the_editable_in
         assert f"{tmp_path / 'dlcore' / 'cli' / '__init__.py'}" in output, output
 
 
-def test_the_folder_above_a_clone_imports_the_whole_package_with_a_plain_install(wheel,
-                                                                                  tmp_path):
+def test_the_folder_above_a_clone_imports_the_whole_package_with_a_plain_install(
+        wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-index", "--target", str(target), str(wheel)], check=True)

@@ -196,7 +196,8 @@ def test_image_rows_with_column_titles_are_taller_than_without(tmp_path):
 
 @pytest.mark.parametrize("rows, labels, message", [
     ([], None, "rows is empty"),
-    ([np.ones((2, 3, 3)), np.ones((2, 4, 4))], None, r"one size; got \(h, w\) = \(3, 3\), \(4, 4\)"),
+    ([np.ones((2, 3, 3)), np.ones((2, 4, 4))], None,
+     r"one size; got \(h, w\) = \(3, 3\), \(4, 4\)"),
     ([np.ones((2, 3, 3))], ["a", "b"], "2 labels for 1 rows"),
     ([np.ones((2, 9))], None, r"rows\[0\] must have shape"),
 ])
@@ -229,8 +230,8 @@ def test_bad_curves_give_clear_errors(tmp_path, curves, message):
 
 def test_confusion_matrix_makes_a_png(tmp_path):
     counts = np.random.default_rng(5).integers(0, 50, size=(10, 10)) + 400 * np.eye(10, dtype=int)
-    viz.save_confusion_matrix(counts, tmp_path / "cm.png", class_names=[f"digit {i}" for i in
-                                                                         range(10)])
+    viz.save_confusion_matrix(counts, tmp_path / "cm.png",
+                              class_names=[f"digit {i}" for i in range(10)])
     viz.save_confusion_matrix(counts / counts.sum(axis=1, keepdims=True), tmp_path / "norm.png")
     width, height = png(tmp_path / "cm.png").size
     assert width > height > 300
