@@ -6,7 +6,7 @@ import pytest
 from dlcore import BernoulliRBM
 from dlcore.rbm import ais_log_partition
 from dlcore.rbm.ais import AISEstimate, annealing_schedule
-from dlcore.rbm.estimator import exact_log_partition
+from dlcore.rbm.monitors import exact_log_partition
 
 
 @pytest.mark.parametrize("n_visible, n_hidden, scale", [(12, 10, 1.0), (20, 8, 0.5), (16, 16, 0.3)])

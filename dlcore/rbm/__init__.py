@@ -1,14 +1,14 @@
 """Restricted Boltzmann machines, split as PyDeep splits them: what the model *is*
 (:mod:`~dlcore.rbm.model`), how it is *sampled* (:mod:`~dlcore.rbm.sampler`), how it is *trained*
-(:mod:`~dlcore.rbm.trainer`), how it is *measured* (:mod:`~dlcore.rbm.estimator`), and the
+(:mod:`~dlcore.rbm.trainer`), how it is *measured* (:mod:`~dlcore.rbm.monitors`), and the
 scikit-learn-style estimators built on them (:class:`BernoulliRBM`,
 :class:`GaussianBernoulliRBM`). What the visible layer does in training and sampling, binary or
 Gaussian, is a strategy object (:mod:`~dlcore.rbm.units`)."""
 from .ais import ais_log_partition
 from .bernoulli import BernoulliRBM
-from .estimator import (average_log_likelihood, exact_log_partition, free_energy_gap,
-                        gaussian_exact_log_partition, pseudo_log_likelihood)
 from .gaussian import GaussianBernoulliRBM
+from .monitors import (average_log_likelihood, exact_log_partition, free_energy_gap,
+                       gaussian_exact_log_partition, pseudo_log_likelihood)
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "ais_log_partition",
            "average_log_likelihood", "exact_log_partition", "free_energy_gap", "gaussian_exact_log_partition",

@@ -3,7 +3,7 @@
 Neal (2001), "Annealed importance sampling"; Salakhutdinov & Murray (2008), "On the quantitative
 analysis of deep belief networks", whose schedule (dense near beta = 1) and base model (visible
 biases from the data, no hidden units) are used here. The estimate is checked against
-:func:`dlcore.rbm.estimator.exact_log_partition` on RBMs small enough to enumerate.
+:func:`dlcore.rbm.monitors.exact_log_partition` on RBMs small enough to enumerate.
 
 Cost and accuracy of the defaults (100 runs, 1,000 inverse temperatures), measured on RBMs
 trained on mnist-5k (docs/rbm.md, "How accurate is AIS?", has the table and the script):

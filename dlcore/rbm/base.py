@@ -3,7 +3,7 @@
 A thin scikit-learn-style shell (``fit`` returns self, ``transform``, ``partial_fit``,
 ``get_params``) over the model maths (:mod:`dlcore.rbm.model`), the trainer
 (:mod:`dlcore.rbm.trainer`), the sampler (:mod:`dlcore.rbm.sampler`) and the monitors
-(:mod:`dlcore.rbm.estimator`). A subclass says what its visible units are: how they are checked,
+(:mod:`dlcore.rbm.monitors`). A subclass says what its visible units are: how they are checked,
 initialised, sampled, and what the free energy is; a layer with parameters of its own (the
 Gaussian layer's sigma) names them in ``_visible_parameter_names`` and
 ``_visible_training_arrays`` and they travel with W, b and c (training, files, copies).
@@ -24,7 +24,7 @@ from dlcore.params import ParamsMixin
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int
 
-from . import estimator, sampler
+from . import monitors, sampler
 from .trainer import CDSettings, ContrastiveDivergence
 
 # Subset of the training data whose free energy is compared with the validation data's.
@@ -261,7 +261,7 @@ class RBMBase(ParamsMixin):
 
     def _record_epoch(self, error, training_subset, X_valid, seconds):
         gap = (np.nan if X_valid is None
-               else estimator.free_energy_gap(self._parameters(), training_subset, X_valid))
+               else monitors.free_energy_gap(self._parameters(), training_subset, X_valid))
         self.history["reconstruction_error"].append(float(error))
         self.history["free_energy_gap"].append(float(gap))
         self.history["seconds"].append(float(seconds))

@@ -4,7 +4,7 @@ import numpy as np
 from dlcore.io import register_model
 from dlcore.validation import check_data, check_int
 
-from . import estimator
+from . import monitors
 from .base import RBMBase
 from .model import free_energy, visible_probability
 from .units import BernoulliVisible, SoftmaxLabelVisible
@@ -116,17 +116,17 @@ class BernoulliRBM(RBMBase):
         unit and multiplies by n_visible). (n, n_visible) -> (n,) float64.
         """
         X = self._check_visible_input(X)
-        return estimator.pseudo_log_likelihood(X, *self._float64_parameters())
+        return monitors.pseudo_log_likelihood(X, *self._float64_parameters())
 
     def log_partition(self):
         """log Z = log sum_v sum_h exp(-E(v, h)), exact in float64, by enumerating the smaller
-        layer (:func:`~dlcore.rbm.estimator.exact_log_partition`; at most 24 units, ValueError
+        layer (:func:`~dlcore.rbm.monitors.exact_log_partition`; at most 24 units, ValueError
         beyond). Then log P(v) = -F(v) - log Z."""
         self._check_fitted()
         if self.n_labels:
             raise ValueError("log Z of an RBM with softmax label units is not enumerated (its "
                              "labels are one-hot, not binary): use an RBM with n_labels=0")
-        return estimator.exact_log_partition(*self._float64_parameters())
+        return monitors.exact_log_partition(*self._float64_parameters())
 
     def _float64_parameters(self):
         return tuple(np.asarray(a, dtype=np.float64)

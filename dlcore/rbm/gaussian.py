@@ -5,7 +5,7 @@ from dlcore.io import register_model
 from dlcore.validation import check_data, check_float
 
 from .base import RBMBase
-from .estimator import gaussian_exact_log_partition
+from .monitors import gaussian_exact_log_partition
 from .model import gaussian_free_energy, gaussian_visible_mean
 from .units import GaussianVisible
 
