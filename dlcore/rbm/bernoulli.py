@@ -5,7 +5,7 @@ from dlcore.io import register_model
 from dlcore.validation import check_data, check_int
 
 from . import monitors
-from .base import RBMBase
+from .estimator import RBMBase
 from .model import free_energy, visible_probability
 from .units import BernoulliVisible, SoftmaxLabelVisible
 

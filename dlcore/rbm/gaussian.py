@@ -4,7 +4,7 @@ import numpy as np
 from dlcore.io import register_model
 from dlcore.validation import check_data, check_float
 
-from .base import RBMBase
+from .estimator import RBMBase
 from .monitors import gaussian_exact_log_partition
 from .model import gaussian_free_energy, gaussian_visible_mean
 from .units import GaussianVisible
