@@ -39,7 +39,8 @@ from dlcore.io import atomic_open
 
 @main.group()
 def homework():
-    """The lectures' homework (lecture 001: Task 1 and Task 2; lecture 003: LeNet parameters)."""
+    """The lectures' homework: Task 1 and Task 2 of lecture "Deep Neural Networks", LeNet's
+    parameters of lecture "Convolutional Neural Networks" (2019)."""
 
 
 def write_task1_outputs(folder, rbm, images, labels, table, dataset):
@@ -79,7 +80,7 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
 @resumed_options(RBM_HYPERPARAMETERS)
 def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
           learning_rate, seed, backend, dataset, out, checkpoint_every, resume):
-    """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture 001).
+    """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture "Deep Neural Networks").
 
     Writes model.h5, filters.png, reconstructions.png, training_curve.png and
     reconstruction_error.csv to --out, and prints the error per digit.

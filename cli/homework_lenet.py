@@ -25,7 +25,8 @@ def parameter_arithmetic(layer):
 
 @homework.command("lenet-params")
 def lenet_params():
-    """LeNet-5 (lecture 003, "How many parameters?"): the count of every layer, worked out."""
+    """LeNet-5 (lecture "Convolutional Neural Networks" (2019), "How many parameters?"): the
+    count of every layer, worked out."""
     model = dlcore.models.lenet5(backend="reference")
     click.echo("LeNet-5 on 1@28x28 inputs: 5x5 filters, stride 1; 2x2 pooling, stride 2")
     click.echo("weights + biases per layer (a conv filter sees every input channel):")

@@ -1,8 +1,8 @@
 """Benchmarks: dlcore side by side with the tools users would pick instead, in one process.
 
-Rules (architecture.md, "Performance practice"): every contender gets a warm-up (Numba
-compiles, PyTorch allocates), then several timed repeats of the same work; we report the minimum
-and the median, and compare only numbers measured in the same run.
+Rules, the same for every contender: a warm-up (Numba compiles, PyTorch allocates), then several
+timed repeats of the same work; we report the minimum and the median, and compare only numbers
+measured in the same run.
 
 The RBM benchmark times one CD-1 epoch: shuffle, then for each mini-batch of B rows the five
 products of the lecture's update (x1 W, h1 W', x2 W, x1' h1, x2' Q(h2|x2)), 2 B V H flops each,
@@ -50,11 +50,13 @@ def rbm_epoch_flops(n_rows, n_visible, n_hidden, batch_size):
 # -- contenders: each is (name, warm_up(), run_epoch()) built from the data --------------------
 def dlcore_contender(X, n_hidden, batch_size, backend):
     import dlcore
+    from dlcore.backend import get_backend
     rbm = dlcore.BernoulliRBM(n_hidden=n_hidden, batch_size=batch_size, epochs=0,
                               learning_rate=RBM_LEARNING_RATE, momentum=RBM_MOMENTUM,
                               weight_decay=RBM_WEIGHT_DECAY, seed=0, backend=backend)
     rbm.fit(X)
-    label = "NumPy (dlcore reference)" if backend == "reference" else f"dlcore {backend}"
+    runs_on = get_backend(backend)
+    label = f"dlcore {runs_on.name}" if runs_on.launches_kernels else "NumPy (dlcore reference)"
     return label, lambda: rbm.partial_fit(X[:max(batch_size, len(X) // 20)]), \
         lambda: rbm.partial_fit(X)
 
@@ -138,15 +140,23 @@ def torch_contenders(X, n_hidden, batch_size, device, threads):
              synchronised(plain_epoch, data))]
 
 
-#: Contenders with no GPU implementation: on ``cuda`` they are left out, installed or not.
+#: Contenders with no GPU implementation: on a GPU backend they are left out, installed or not.
 CPU_ONLY_CONTENDERS = frozenset({"reference", "sklearn"})
+
+
+def on_a_gpu(backend):
+    """True when ``backend`` (a name or a backend) keeps its arrays on a GPU, as the backend
+    says: it launches kernels, and not on host arrays. PyTorch then runs on its cuda device."""
+    from dlcore.backend import get_backend
+    backend = get_backend(backend)
+    return backend.launches_kernels and not backend.host_kernels
 
 
 def races_on(contender, backend):
     """True when ``contender`` (``"dlcore"``, ``"reference"``, ``"sklearn"`` or ``"torch"``)
     can be timed against dlcore on ``backend``: scikit-learn and the NumPy reference have no
-    GPU version, so a cuda benchmark leaves them out (and does not report them missing)."""
-    return backend != "cuda" or contender not in CPU_ONLY_CONTENDERS
+    GPU version, so a GPU benchmark leaves them out (and does not report them missing)."""
+    return contender not in CPU_ONLY_CONTENDERS or not on_a_gpu(backend)
 
 
 def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
@@ -166,7 +176,7 @@ def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
     if "dlcore" in include:
         contenders.append((*dlcore_contender(X, n_hidden, batch_size, backend), repeats))
     if "torch" in include and _importable("torch"):
-        device = "cuda" if backend == "cuda" else "cpu"
+        device = "cuda" if on_a_gpu(backend) else "cpu"
         contenders += [(*c, repeats)
                        for c in torch_contenders(X, n_hidden, batch_size, device, threads)]
     if "sklearn" in include and races_on("sklearn", backend) and _importable("sklearn"):
