@@ -14,7 +14,7 @@ back-propagation agrees to about 1e-7 or better. Per tensor the relative error i
     ||g_backprop - g_numeric|| / max(||g_backprop|| + ||g_numeric||, 1e-300)
 
 over the checked entries. Stochastic layers are frozen: dropout and noise use the same Philox
-draws in every evaluation (the same step), and :class:`dlcore.augment.ImageAugmentation`, which
+draws in every evaluation (the same step), and :class:`dlcore.layers.ImageAugmentation`, which
 prepares data rather than computing a function of the weights, is left out.
 """
 import numpy as np
@@ -107,7 +107,7 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
 
 
 def _check(twin, x64, y, epsilon, max_entries, seed, step):
-    from dlcore.augment import ImageAugmentation
+    from dlcore.layers import ImageAugmentation
     twin.layers = [layer for layer in twin.layers if not isinstance(layer, ImageAugmentation)]
     targets = twin._targets(y, len(x64))
     x64 = np.array(twin._check_x(x64), dtype=np.float64)

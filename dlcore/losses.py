@@ -36,8 +36,9 @@ import math
 
 import numpy as np
 
-from dlcore.backend.kernels import body
-from dlcore.backend.reference import log_sum_exp, sigmoid
+from dlcore.backend import reference
+from dlcore.backend.kernel_math import max_and_exp_sum, sigmoid
+from dlcore.backend.registry import body
 
 CLIP = 1e-7
 _ONE = np.float32(1.0)
@@ -71,13 +72,8 @@ def softmax_cross_entropy_rows(first, last, logits, targets, grad, row_loss, row
     """Rows first..last-1: loss = sum(y) log sum exp(o) - sum y o (stable), and
     grad = scale * (softmax(o) sum(y) - y), written over ``grad``."""
     for row in range(first, last):
-        top = logits[row, 0]
-        for k in range(1, logits.shape[1]):
-            top = max(top, logits[row, k])
-        total = _ZERO
-        for k in range(logits.shape[1]):
-            total += np.float32(math.exp(logits[row, k] - top))
-        log_total = np.float32(math.log(total)) + top
+        top, total = max_and_exp_sum(logits[row], 0, 1, logits.shape[1], logits[row, :0])
+        log_total = np.float32(math.log(total)) + top   # log sum_k exp(o_k), stably
         target_sum = _ZERO
         loss = _ZERO
         for k in range(logits.shape[1]):
@@ -117,7 +113,7 @@ def sigmoid_binary_cross_entropy_rows(first, last, logits, targets, grad, row_lo
             z = logits[row, k]
             loss += max(z, _ZERO) - z * targets[row, k] + np.float32(
                 math.log1p(math.exp(-abs(z))))
-            grad[row, k] = scale * (_ONE / (_ONE + np.float32(math.exp(-z))) - targets[row, k])
+            grad[row, k] = scale * (sigmoid(z) - targets[row, k])
         row_loss[row] = loss / width
         row_correct[row] = _row_correct(logits, targets, row, _ZERO)
 
@@ -178,7 +174,7 @@ class Loss:
         logits = fused or self.from_logits
         n, width = outputs.shape
         scale = 1.0 / (n * width) if self.averages_outputs else 1.0 / n
-        if backend.name == "reference":
+        if not backend.launches_kernels:
             losses, gradient = self.reference(outputs, targets, logits)
             row_loss[...], grad[...] = losses, gradient
             row_correct[...] = correct_predictions(outputs, targets,
@@ -222,7 +218,7 @@ class CrossEntropy(_CrossEntropyLoss):
     def reference(self, outputs, targets, fused):
         n = outputs.shape[0]
         if fused:
-            log_total = log_sum_exp(outputs)
+            log_total = reference.log_sum_exp(outputs)
             losses = (targets * (log_total - outputs)).sum(axis=1)
             p = np.exp(outputs - log_total)
             return losses, (p * targets.sum(axis=1, keepdims=True) - targets) / n
@@ -252,7 +248,7 @@ class BinaryCrossEntropy(_CrossEntropyLoss):
         if fused:
             z = outputs
             losses = (np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z))))
-            p = sigmoid(z)
+            p = reference.sigmoid(z)
             return losses.mean(axis=1), (p - targets) / (n * width)
         p = np.clip(outputs, CLIP, 1 - CLIP)
         losses = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))

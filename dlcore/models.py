@@ -19,8 +19,8 @@ partially connected C3 layer and RBF outputs; dlcore's default is the form most 
 today: ReLU activations, max pooling, a fully connected C3 and a softmax output trained with
 cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 """
-from dlcore.augment import ImageAugmentation
-from dlcore.layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, L2Pool2D, MaxPool2D)
+from dlcore.layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, ImageAugmentation, L2Pool2D,
+                           MaxPool2D)
 from dlcore.network import Sequential
 from dlcore.validation import check_float, check_int
 
@@ -46,7 +46,7 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     pooling : "max" (default), "avg" or "l2"
     dropout : float in [0, 1), the rate of a Dropout layer after each of the two hidden dense
         layers (c5 and f6); 0: none
-    augment : dict of :class:`dlcore.augment.ImageAugmentation` arguments (e.g.
+    augment : dict of :class:`dlcore.layers.ImageAugmentation` arguments (e.g.
         ``{"max_shift": 2, "horizontal_flip": True}``) for a first augmentation layer, or None
     backend, seed : as for :class:`dlcore.Sequential`
     """

@@ -1,81 +1,56 @@
-"""``Sequential``: a stack of layers trained by back-propagation, with Keras' API.
+"""``Sequential``: a stack of layers, composed, with Keras' API.
 
-Lecture "Deep learning I" introduces the Keras ``Sequential`` model, ``compile``, ``fit``,
-``evaluate`` and ``predict``; lecture "Supervised learning" the training itself: forward
-propagation through the layers, the loss, back-propagation of dL/do through every layer in
-reverse ("given dL/dh^2 we can compute dL/dW^2 and dL/dh^1"), then the optimiser step. One
-mini-batch update (:meth:`Sequential.train_on_batch`) is exactly::
+Lecture "Deep learning I" introduces the Keras ``Sequential`` model (``add``, ``compile``,
+``fit``, ``evaluate``, ``predict``); lecture "Supervised learning" what it computes: forward
+propagation through the layers, the loss, and back-propagation of dL/do through every layer in
+reverse ("given dL/dh^2 we can compute dL/dW^2 and dL/dh^1"). This module is the model: it names
+and builds its layers, chooses the loss and optimiser (``compile``), and offers::
 
-    o = forward(x)                      # layer by layer, keeping what backward needs
-    L, dL/do = loss(o, y)               # fused with the final softmax: dL/do = p - y
-    for layer in reversed(layers):      # back-propagation
-        dL/dinput = layer.backward(dL/doutput)    # fills layer.grads
-    optimizer.apply(parameters)         # theta <- theta - eta * ..., plus weight decay
+    forward(x)                       o = layer_L(... layer_1(x))    (what predict returns)
+    backward(dL/do)                  dL/dinput = layer.backward(dL/doutput), last layer
+                                     first, filling every layer's grads
+    loss_rows(x, y, rows, gradient)  the loss of each sample and, with gradient, its
+                                     back-propagation: the seam the training loop uses
 
-The network runs on one backend (``reference``, ``cpu`` or ``cuda``): the data go up once per
-``fit``, the batches are gathered on the device, and every layer writes into buffers it
-allocated on the first batch, so the loop allocates nothing. Results (``predict``, the
+with the weights, the configuration and the state a model file stores. A loss that fuses with
+the final activation (softmax + cross-entropy, sigmoid + binary cross-entropy) takes the last
+layer's pre-activations inside ``loss_rows``, whose gradient is then simply dL/dz = p - y;
+``forward`` and ``backward`` always work on the outputs themselves. Training (``fit``,
+``evaluate``, ``predict``, ``train_on_batch``, ``loss_and_gradient``) is
+:class:`dlcore.training.TrainingLoop`'s, shared with every model that offers the same seam; the
+summary table is :mod:`dlcore.summary`'s.
+
+The network runs on one backend (``reference``, ``cpu`` or ``cuda``): every layer writes into
+buffers it allocated on the first batch, so a pass allocates nothing. Results (``predict``, the
 history, ``get_weights``) are NumPy.
 
 Randomness comes from the network's ``seed`` through Philox: the initial weights of layer i
-from its own key (:func:`dlcore.layers.initializers.layer_seed`), the validation split from
+from its own key (:func:`dlcore.backend.rng.layer_seed`), the validation split from
 ``STREAM_SPLIT``, the batch order of epoch e from ``STREAM_SHUFFLE`` at step e, dropout, noise
 and augmentation at the update number. Saving a network (``dlcore.save``) keeps the epoch and
 update counters with the optimiser's state, so a loaded network continues training exactly as
 the original would have.
 """
-import contextlib
 import copy
 import json
 import re
-import time
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
-from dlcore.backend.kernels import body
-from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
-from dlcore.errors import DivergenceCheck
+from dlcore.backend.rng import layer_seed
+from dlcore.callbacks import EarlyStopping
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
-from dlcore.layers.initializers import layer_seed
 from dlcore.losses import check_output_activation, get_loss, known_output_width
-from dlcore.optimizers import Parameter, get_optimizer, serialize as serialize_optimizer
-from dlcore.records import record_fit
-from dlcore.validation import check_float, check_int
+from dlcore.optimizers import Parameter, get_optimizer
+from dlcore.optimizers import serialize as serialize_optimizer
+from dlcore.summary import summarize
+from dlcore.training import TrainingLoop
 
 METRICS = ("accuracy",)
 RESERVED_LAYER_NAMES = ("layer_names",)
-
-
-@body
-def accumulate_batch(first, last, row_loss, row_correct, totals):
-    """totals += (sum of row_loss, sum of row_correct, number of rows): one thread, in float64,
-    so that the epoch's sums stay on the device until the epoch ends."""
-    for _ in range(first, last):
-        loss = 0.0
-        correct = 0.0
-        for row in range(row_loss.shape[0]):
-            loss += row_loss[row]
-            correct += row_correct[row]
-        totals[0] += loss
-        totals[1] += correct
-        totals[2] += row_loss.shape[0]
-
-
-@contextlib.contextmanager
-def compute(backend):
-    """The backend's compute context (see :meth:`dlcore.backend.base.Backend.compute`); on the
-    reference backend, BLAS limited to one thread: a network's products are small, and
-    OpenBLAS threads spinning on a busy 2-core machine made them up to 60x slower (measured)."""
-    with backend.compute():
-        if backend.name != "reference":
-            yield
-            return
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
 
 
 def final_activation(layer):
@@ -86,7 +61,7 @@ def final_activation(layer):
 
 
 @register_model
-class Sequential:
+class Sequential(TrainingLoop):
     """A linear stack of layers (Keras' ``Sequential``; lecture "Deep learning I").
 
     Parameters
@@ -106,7 +81,9 @@ class Sequential:
         ``val_loss``, ``val_accuracy``, ``learning_rate``, ``seconds``)
     epochs_done, n_updates : counters of the training so far
     stop_training : set by a callback to end ``fit`` after the current epoch
+    parameters : the :class:`dlcore.optimizers.Parameter` of every weight array (once built)
     """
+
 
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
         self.name = name or "sequential"
@@ -117,10 +94,7 @@ class Sequential:
         self.built = False
         self.loss = self.optimizer = None
         self.metrics = []
-        self.history = {}
-        self.epochs_done = 0
-        self.n_updates = 0
-        self.stop_training = False
+        self._reset_training()
         self._parameters = []
         for layer in layers or []:
             self.add(layer)
@@ -156,8 +130,10 @@ class Sequential:
         return f"{base}_{index}"
 
     def build(self, input_shape=None, dtype=np.float32):
-        """Create every layer's parameters for per-sample inputs of ``input_shape``."""
-        from dlcore.augment import ImageAugmentation
+        """Create every layer's parameters for per-sample inputs of ``input_shape``; a compiled
+        network then checks its loss against the output width, now known, and readies the
+        optimiser's slots (whichever of compile and build comes second does it)."""
+        from dlcore.layers import ImageAugmentation
         if input_shape is not None:
             self.input_shape = check_shape(input_shape)
         if self.input_shape is None:
@@ -179,7 +155,11 @@ class Sequential:
         self.dtype = np.dtype(dtype)
         self.built = True
         self._collect_parameters()
+        if self.loss is not None:
+            self._checked_loss(self.loss)
+            self.optimizer.build(self._parameters, backend)
         return self
+
 
     def _collect_parameters(self):
         previous = {p.key: p.slots for p in self._parameters}
@@ -197,9 +177,11 @@ class Sequential:
                     l2=regularizer.l2 if regularizer else 0.0,
                     constraint=constraint, units_axis=axis, slots=previous.get(key, {})))
 
-    def _ensure_built(self, x):
-        if not self.built:
-            self.build(x.shape[1:])
+    @property
+    def parameters(self):
+        """The :class:`dlcore.optimizers.Parameter` (value, grad, weight decay, constraint,
+        optimiser slots) of every weight array, layer by layer: what the optimiser updates."""
+        return self._parameters
 
     # -- compile ------------------------------------------------------------------------
     def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
@@ -231,8 +213,8 @@ class Sequential:
 
     def _checked_loss(self, loss):
         """``loss`` once it fits the last layer's output (see
-        :func:`dlcore.losses.check_output_activation`): at compile, and again before training
-        for layers added after compile."""
+        :func:`dlcore.losses.check_output_activation`): at compile, at build (the output width is
+        then known) and before training (for layers added after compile)."""
         if self.layers:
             last = self.layers[-1]
             check_output_activation(loss, final_activation(last), last.name,
@@ -240,13 +222,13 @@ class Sequential:
                                     output_width=known_output_width(last))
         return loss
 
+
     def _check_compiled(self):
+        """RuntimeError unless compiled; ValueError when the loss does not fit the last layer."""
         if self.loss is None:
             raise RuntimeError("compile the network first: model.compile(loss=..., "
                                "optimizer=..., metrics=[...])")
         self._checked_loss(self.loss)
-        if self.built and not hasattr(self.optimizer, "backend"):
-            self.optimizer.build(self._parameters, self.backend)
 
     @property
     def _fused(self):
@@ -255,233 +237,61 @@ class Sequential:
         return (self.loss is not None and self.loss.fuses_with is not None
                 and final_activation(self.layers[-1]) == self.loss.fuses_with)
 
-    # -- data ---------------------------------------------------------------------------
-    def _check_x(self, x, name="x"):
-        array = np.asarray(x)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                         or array.dtype == bool):
-            raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
-        if array.ndim < 2 or array.shape[0] == 0:
-            raise ValueError(f"{name} must be a batch (n, ...) with n >= 1, got shape "
-                             f"{array.shape}")
-        if self.input_shape is not None and tuple(array.shape[1:]) != self.input_shape:
-            hint = ""
-            if int(np.prod(array.shape[1:])) == int(np.prod(self.input_shape)):
-                shape = ", ".join(map(str, self.input_shape))
-                hint = f"; reshape it with {name}.reshape(-1, {shape})"
-            raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
-                             f"expects {self.input_shape}{hint}")
-        array = np.ascontiguousarray(array, dtype=np.float32 if not self.built else self.dtype)
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return array
-
-    def _targets(self, y, n, name="y"):
-        """Targets as (n, k) rows: integer labels become one-hot rows."""
-        array = np.asarray(y)
-        width = int(np.prod(self.output_shape))
-        if array.shape[0:1] != (n,):
-            raise ValueError(f"{name} has {array.shape[0] if array.ndim else 0} rows for {n} "
-                             f"samples")
-        if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1 and width > 1):
-            labels = array.reshape(-1)
-            if not np.issubdtype(labels.dtype, np.integer):
-                if not np.all(np.equal(np.mod(labels, 1), 0)):
-                    raise ValueError(f"{name} must hold integer class labels (or (n, {width}) "
-                                     f"target rows)")
-                labels = labels.astype(np.int64)
-            if width == 1:
-                return labels.reshape(n, 1).astype(self.dtype)
-            if labels.min() < 0 or labels.max() >= width:
-                raise ValueError(f"{name} holds class labels in [{labels.min()}, {labels.max()}]"
-                                 f"; the network has {width} outputs (labels 0..{width - 1})")
-            return np.eye(width, dtype=self.dtype)[labels]
-        if array.ndim != 2 or array.shape[1] != width:
-            raise ValueError(f"{name} must be (n,) integer labels or (n, {width}) targets, got "
-                             f"shape {array.shape}")
-        targets = np.ascontiguousarray(array, dtype=self.dtype)
-        if not np.all(np.isfinite(targets)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return targets
-
-    def _split(self, x, y, validation_split, validation_data):
-        if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val)")
-            x_val = self._check_x(validation_data[0], "validation_data x")
-            return x, y, (x_val, self._targets(validation_data[1], len(x_val),
-                                               "validation_data y"))
-        validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
-                                       high_open=True)
-        n_valid = int(round(validation_split * len(x)))
-        if n_valid == 0:
-            return x, y, None
-        if n_valid >= len(x):
-            raise ValueError(f"validation_split={validation_split} leaves no training samples")
-        order = rng.permutation(len(x), self.seed, rng.STREAM_SPLIT, 0)
-        train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
-        return x[train], y[train], (x[valid], y[valid])
-
-    # -- training -----------------------------------------------------------------------
-    def _resume_callbacks(self, callbacks):
-        """After :meth:`set_state` (a loaded checkpoint), hand the saved early-stopping state to
-        the first :class:`EarlyStopping` of ``callbacks`` that monitors the same quantity and
-        was not given one with its own ``set_state``: the resumed fit then stops and restores
-        the best weights as the uninterrupted one would. Only the first fit after loading."""
-        if not getattr(self, "_resume_callback_state", False):
-            return
-        self._resume_callback_state = False
-        saved = self.callback_state.get("EarlyStopping")
-        for callback in callbacks:
-            if (isinstance(callback, EarlyStopping) and saved is not None
-                    and not callback._resumed and callback.monitor == saved.get("monitor")):
-                callback.set_state(saved)
-                return
-
-    def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
-            shuffle=True, callbacks=None, verbose=1):
-        """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation.
+    # -- computing ----------------------------------------------------------------------
+    def forward(self, x, training=False, step=0):
+        """The outputs of the network for a batch, on its backend.
 
         Parameters
         ----------
-        x : (n, *input_shape) array, e.g. (n, 1, 28, 28) float32 images or (n, 784) rows
-        y : (n,) integer class labels, or (n, outputs) targets
-        epochs, batch_size : int
-        validation_split : float in [0, 1), the fraction of (x, y) held out for validation,
-            chosen by a seeded permutation (Keras takes the last rows instead; a class-sorted
-            data set would then validate on one class)
-        validation_data : (x_val, y_val), used instead of ``validation_split``
-        shuffle : bool, a new seeded batch order every epoch
-        callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
-            network continues the file's early-stopping state in an ``EarlyStopping`` of the
-            same monitor (as ``dlcore`` commands do with --resume)
-        verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
+        x : (n, *input_shape) backend array of the network's dtype
+        training : bool, switches on dropout, noise and augmentation
+        step : int, their Philox step (the update number during ``fit``)
 
         Returns
         -------
-        :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs (the
-        network's own ``history`` all of them).
+        (n, *output_shape) backend array: the last layer's outputs (class probabilities after a
+        softmax), as ``predict`` returns them. The layers keep what :meth:`backward` needs.
         """
-        self._check_compiled()
-        epochs = check_int(epochs, "epochs", minimum=0)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        x = self._check_x(x)
-        self._ensure_built(x)
-        self._check_compiled()
-        y = self._targets(y, len(x))
-        x, y, validation = self._split(x, y, validation_split, validation_data)
-        n = len(x)
-        record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
-                   validation_split=validation_split,
-                   validation_data=validation_data is not None, shuffle=bool(shuffle))
-        n_batches = -(-n // batch_size)
-        history = History()
-        callbacks = [history] + list(callbacks or [])
-        if verbose:
-            callbacks.append(ProgressBar(n_batches, self.epochs_done + epochs))
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"callbacks must be dlcore.callbacks.Callback objects, got "
-                                f"{type(callback).__name__}")
-            callback.set_model(self)
-        self._resume_callbacks(callbacks)
-        self.stop_training = False
-        backend = self.backend
-        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
-        targets = backend.asarray(y, dtype=self.dtype)
-        batch = _BatchBuffers(backend, min(batch_size, n), x.shape[1:], y.shape[1], self.dtype)
-        for callback in callbacks:
-            callback.on_train_begin()
-        # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
-        # as the last finished epoch left it, optimiser state and counters included.
-        divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
-                                     self.history.get("loss", ()))
-        last_good = self._training_snapshot()
-        try:
-            with compute(backend):
-                for _ in range(epochs):
-                    epoch = self.epochs_done + 1
-                    for callback in callbacks:
-                        callback.on_epoch_begin(epoch)
-                    logs, rate, seconds = self._train_epoch(data, targets, batch, batch_size,
-                                                            shuffle, callbacks)
-                    divergence.check(epoch, logs["loss"], self.get_weights())
-                    if validation is not None:
-                        scores = self._evaluate_arrays(*validation,
-                                                       batch_size=max(batch_size, 256))
-                        logs.update({f"val_{name}": value for name, value in scores.items()})
-                    logs.update(learning_rate=rate, seconds=seconds)
-                    self.epochs_done += 1
-                    self._record(logs)
-                    # callback_state: what resuming needs of each callback, kept up to date as
-                    # they run so that a checkpointing callback saves this epoch's
-                    self.callback_state = {}
-                    for callback in callbacks:
-                        callback.on_epoch_end(epoch, logs)
-                        if callable(getattr(callback, "get_state", None)):
-                            self.callback_state[type(callback).__name__] = callback.get_state()
-                    last_good = self._training_snapshot()
-                    if self.stop_training:
-                        break
-        except BaseException:
-            self._restore_snapshot(last_good)
-            raise
-        for callback in callbacks:
-            callback.on_train_end()
-        return history
+        return self._forward(x, training, step, fused=False)
 
-    def _train_epoch(self, data, targets, batch, batch_size, shuffle, callbacks):
-        started = time.perf_counter()
-        backend = self.backend
-        n = data.shape[0]
-        order = (rng.permutation(n, self.seed, rng.STREAM_SHUFFLE, self.epochs_done)
-                 if shuffle else np.arange(n))
-        totals = backend.zeros((3,), np.float64)
-        rate = self.optimizer.current_learning_rate()
-        n_batches = -(-n // batch_size)
-        report_every = max(1, n_batches // 50)
-        for index, start in enumerate(range(0, n, batch_size)):
-            rows = order[start:start + batch_size]
-            x_batch, y_batch = batch.gather(data, targets, rows)
-            self._train_step(x_batch, y_batch, batch, totals)
-            if (index + 1) % report_every == 0 or index + 1 == n_batches:
-                logs = self._epoch_logs(totals)
-            else:
-                logs = None
-            for callback in callbacks:
-                callback.on_batch_end(index, logs)
-        logs = self._epoch_logs(totals)
-        logs["loss"] += self._penalty()
-        return logs, rate, time.perf_counter() - started
+    def backward(self, grad, need_input_gradient=False):
+        """Back-propagate dL/doutputs (``grad``, shaped as the outputs of the last
+        :meth:`forward`) through every layer, last first, filling each layer's ``grads`` (so
+        each Parameter's ``grad``) with dL/dweights. Returns dL/dx, (n, *input_shape), when
+        ``need_input_gradient``, else None."""
+        return self._backward(grad, fused=False, need_input_gradient=need_input_gradient)
 
-    def _train_step(self, x, targets, batch, totals):
-        """One update: forward, loss, backward, optimiser (the module docstring)."""
-        n = x.shape[0]
-        outputs = self._forward(x, training=True, step=self.n_updates, fused=self._fused)
-        grad, row_loss, row_correct = batch.loss_buffers(n, outputs.shape[1])
-        self.loss.loss_and_gradient(self.backend, outputs, targets, grad, row_loss, row_correct,
-                          self._fused)
-        self._accumulate(row_loss, row_correct, totals)
-        self._backward(grad, fused=self._fused)
-        self.optimizer.apply(self._parameters)
-        self.n_updates += 1
+    def loss_rows(self, x, targets, rows, training=False, step=0, gradient=False,
+                  input_gradient=False):
+        """The loss of every sample of a batch, and with ``gradient`` its back-propagation.
 
-    def train_on_batch(self, x, y):
-        """One update on one batch (lecture 004's manual training loop); returns the batch's
-        loss and metrics as :class:`Scores`."""
-        self._check_compiled()
-        x = self._check_x(x)
-        self._ensure_built(x)
-        self._check_compiled()
-        targets = self.backend.asarray(self._targets(y, len(x)), dtype=self.dtype)
-        batch = _BatchBuffers(self.backend, len(x), x.shape[1:], targets.shape[1], self.dtype)
-        totals = self.backend.zeros((3,), np.float64)
-        with compute(self.backend):
-            self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, batch, totals)
-        logs = self._epoch_logs(totals)
-        return Scores(logs.keys(), logs.values())
+        The last layer hands over its pre-activations when the loss fuses with its activation
+        (softmax + cross-entropy: the loss computes log p stably, and dL/dz = p - y).
 
-    def _forward(self, x, training=False, step=0, fused=False):
+        Parameters
+        ----------
+        x : (n, *input_shape) backend array;  targets : (n, k) backend array (k outputs)
+        rows : :class:`dlcore.training.LossRows` of n rows: receives ``grad`` (n, k), the
+            gradient of the batch mean with respect to what the loss took, ``loss`` (n,) each
+            sample's loss, ``correct`` (n,) 1.0 where the prediction is right
+        training, step : as for :meth:`forward`
+        gradient : also back-propagate: each Parameter's ``grad`` then holds d(mean loss)/d
+            value (without weight decay, which the optimiser adds)
+        input_gradient : with ``gradient``, return dL/dx ((n, *input_shape) backend array)
+
+        Returns
+        -------
+        dL/dx with ``input_gradient``, else None.
+        """
+        fused = self._fused
+        outputs = self._forward(x, training, step, fused)
+        self.loss.loss_and_gradient(self.backend, outputs, targets, rows.grad, rows.loss,
+                                    rows.correct, fused)
+        if gradient:
+            return self._backward(rows.grad, fused, input_gradient)
+        return None
+
+    def _forward(self, x, training, step, fused):
         for layer in self.layers[:-1]:
             x = layer.forward(x, training=training, step=step)
         last = self.layers[-1]
@@ -489,8 +299,7 @@ class Sequential:
             return last.forward(x, training=training, step=step, apply_activation=False)
         return last.forward(x, training=training, step=step)
 
-    def _backward(self, grad, fused=False, need_input_gradient=False):
-        """Back-propagate dL/doutputs; returns dL/dx when ``need_input_gradient``."""
+    def _backward(self, grad, fused, need_input_gradient):
         for index in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[index]
             needed = index > 0 or need_input_gradient
@@ -500,22 +309,9 @@ class Sequential:
                 grad = layer.backward(grad, needed)
         return grad
 
-    def _accumulate(self, row_loss, row_correct, totals):
-        if self.backend.name == "reference":
-            totals += (row_loss.sum(dtype=np.float64), row_correct.sum(dtype=np.float64),
-                       row_loss.shape[0])
-        else:
-            self.backend.launch_1d(accumulate_batch, 1, row_loss, row_correct, totals)
-
-    def _epoch_logs(self, totals):
-        loss, correct, count = self.backend.to_numpy(totals)
-        logs = {"loss": float(loss / max(count, 1))}
-        if self.metrics:
-            logs["accuracy"] = float(correct / max(count, 1))
-        return logs
-
-    def _penalty(self):
-        """The weight-decay term Omega(theta) of the cost (lecture 000), in float64."""
+    def penalty(self):
+        """The weight-decay term Omega(theta) of the cost (lecture "Convolutional neural
+        networks" (2016), "Weight decay"), from every layer's regularizers, in float64."""
         total = 0.0
         for layer in self.layers:
             if isinstance(layer, WeightedLayer):
@@ -524,98 +320,6 @@ class Sequential:
                 for name, regularizer in layer.regularizers().items():
                     total += regularizer.penalty(weights[name])
         return total
-
-    def _training_snapshot(self):
-        """Copies of everything an epoch changes, for :meth:`_restore_snapshot`."""
-        optimizer_state = (self.optimizer.get_state(self._parameters)
-                           if hasattr(self.optimizer, "backend") else None)
-        return {"weights": self.get_weights(), "optimizer": optimizer_state,
-                "epochs_done": self.epochs_done, "n_updates": self.n_updates,
-                "history": {name: len(values) for name, values in self.history.items()},
-                "callback_state": getattr(self, "callback_state", {})}
-
-    def _restore_snapshot(self, snapshot):
-        self.set_weights(snapshot["weights"])
-        if snapshot["optimizer"] is not None:
-            self._restore_optimizer_state(snapshot["optimizer"])
-        self.epochs_done, self.n_updates = snapshot["epochs_done"], snapshot["n_updates"]
-        for name in list(self.history):
-            del self.history[name][snapshot["history"].get(name, 0):]
-            if not self.history[name]:
-                del self.history[name]
-        self.callback_state = snapshot["callback_state"]
-
-    def _restore_optimizer_state(self, optimizer_state):
-        """Check the slots of ``optimizer_state`` (``Optimizer.get_state``), then adopt them."""
-        iterations, slots = self.optimizer.check_state(optimizer_state, self._parameters)
-        for parameter in self._parameters:
-            for name in self.optimizer.slot_names:
-                self.backend.copy_into(parameter.slots[name], np.ascontiguousarray(
-                    slots[(parameter.key, name)], dtype=self.dtype))
-        self.optimizer.iterations = iterations
-
-    def _record(self, logs):
-        for name, value in logs.items():
-            self.history.setdefault(name, []).append(float(value))
-
-    # -- evaluation ---------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, verbose=0):
-        """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
-        mode (no dropout, noise or augmentation).
-
-        Returns
-        -------
-        :class:`Scores`: unpacks as ``loss, accuracy = model.evaluate(x, y)``, indexes as
-        ``scores["accuracy"]``, and ``dict(scores)`` gives the names.
-        """
-        self._check_compiled()
-        x = self._check_x(x)
-        self._ensure_built(x)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        with compute(self.backend):
-            scores = self._evaluate_arrays(x, self._targets(y, len(x)), batch_size)
-        return Scores(scores.keys(), scores.values())
-
-    def _evaluate_arrays(self, x, targets, batch_size):
-        backend = self.backend
-        totals = backend.zeros((3,), np.float64)
-        width = targets.shape[1]
-        buffers = _BatchBuffers(backend, min(batch_size, len(x)), x.shape[1:], width,
-                                self.dtype)
-        for start in range(0, len(x), batch_size):
-            x_batch = backend.asarray(x[start:start + batch_size], dtype=self.dtype)
-            y_batch = backend.asarray(targets[start:start + batch_size], dtype=self.dtype)
-            outputs = self._forward(x_batch, fused=self._fused)
-            grad, row_loss, row_correct = buffers.loss_buffers(len(x_batch), width)
-            self.loss.loss_and_gradient(backend, outputs, y_batch, grad, row_loss, row_correct,
-                              self._fused)
-            self._accumulate(row_loss, row_correct, totals)
-        logs = self._epoch_logs(totals)
-        logs["loss"] += self._penalty()
-        return logs
-
-    def predict(self, x, batch_size=256):
-        """The network's outputs for x, in evaluation mode: (n, outputs) NumPy float32 (class
-        probabilities when the network ends in a softmax)."""
-        x = self._check_x(x)
-        self._ensure_built(x)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        backend = self.backend
-        out = np.empty((len(x),) + tuple(self.output_shape), dtype=self.dtype)
-        with compute(backend):
-            for start in range(0, len(x), batch_size):
-                x_batch = backend.asarray(x[start:start + batch_size], dtype=self.dtype)
-                out[start:start + len(x_batch)] = backend.to_numpy(self._forward(x_batch))
-        return out
-
-    def predict_classes(self, x, batch_size=256):
-        """Class labels: the argmax of :meth:`predict` (or, for one output, output > 0.5, or
-        > 0 when the loss takes logits)."""
-        probabilities = self.predict(x, batch_size).reshape(len(x), -1)
-        if probabilities.shape[1] == 1:
-            threshold = 0.0 if self.loss is not None and self.loss.from_logits else 0.5
-            return (probabilities[:, 0] > threshold).astype(np.int64)
-        return probabilities.argmax(axis=1)
 
     # -- weights ------------------------------------------------------------------------
     def get_weights(self):
@@ -656,20 +360,18 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """Print, per layer, the output shape, the parameter count and the forward FLOPs per
-        sample, then the totals (lecture 002: "compute flops and nr. params").
+        sample, then the totals (lecture "Supervised learning": "Compute flops and nr.
+        params."; the table is :mod:`dlcore.summary`'s).
 
         FLOPs: a multiply-add counts 2 (so a Dense layer costs 2 * in * out and a Conv2D
         2 * C k_h k_w * F * H' W' per sample); element-wise layers count 0.
 
         Returns
         -------
-        :class:`Summary` with the same numbers (``rows``, ``total_params``, ...).
+        :class:`dlcore.summary.Summary` with the same numbers (``rows``, ``total_params``, ...).
         """
         self._require_built()
-        summary = Summary([LayerSummary(layer.name, type(layer).__name__, layer.output_shape,
-                                        layer.weight_count(), layer.bias_count(),
-                                        layer.flops()) for layer in self.layers],
-                          self.name, self.input_shape)
+        summary = summarize(self.name, self.input_shape, self.layers)
         if print_fn is not None:
             print_fn(str(summary))
         return summary
@@ -750,17 +452,12 @@ class Sequential:
             EarlyStopping.check_state(callbacks["EarlyStopping"],
                                       [weight.shape for weight in weights])
         optimizer_state = training.get("optimizer")
-        slots = iterations = None
+        optimizer = None
         if optimizer_state is not None and self.optimizer is not None:
-            self.optimizer.build(self._parameters, self.backend)
-            iterations, slots = self.optimizer.check_state(optimizer_state, self._parameters)
+            optimizer = self.optimizer.check_state(optimizer_state, self._parameters)
         self.set_weights(weights)
-        if slots is not None:
-            for parameter in self._parameters:
-                for name in self.optimizer.slot_names:
-                    self.backend.copy_into(parameter.slots[name], np.ascontiguousarray(
-                        slots[(parameter.key, name)], dtype=self.dtype))
-            self.optimizer.iterations = iterations
+        if optimizer is not None:
+            self._adopt_optimizer_state(*optimizer)
         self.seed = rng.check_seed(int(training.get("seed", self.seed)))
         self.epochs_done = int(training.get("epochs_done", 0))
         self.n_updates = int(training.get("n_updates", 0))
@@ -782,8 +479,6 @@ class Sequential:
         twin.set_weights(self.get_weights())
         twin.seed, twin.epochs_done, twin.n_updates = self.seed, self.epochs_done, self.n_updates
         twin.history = copy.deepcopy(self.history)
-        if twin.optimizer is not None:
-            twin.optimizer.build(twin._parameters, twin.backend)
         return twin
 
     def __reduce_ex__(self, protocol):
@@ -794,111 +489,6 @@ class Sequential:
         return (f"Sequential({len(self.layers)} layers, input_shape={self.input_shape}, "
                 f"backend={self.backend_name!r})")
 
-
-class _BatchBuffers:
-    """The mini-batch arrays of one fit on the backend, allocated once."""
-
-    def __init__(self, backend, capacity, sample_shape, width, dtype):
-        self.backend = backend
-        self.sample_shape = tuple(sample_shape)
-        features = int(np.prod(sample_shape))
-        self.x = backend.empty((capacity, features), dtype)
-        self.y = backend.empty((capacity, width), dtype)
-        self.grad = backend.empty((capacity, width), dtype)
-        self.row_loss = backend.empty((capacity,), dtype)
-        self.row_correct = backend.empty((capacity,), dtype)
-
-    def gather(self, data, targets, rows):
-        """The batch ``rows`` of (data, targets), gathered on the device."""
-        n = len(rows)
-        x, y = self.x[:n], self.y[:n]
-        self.backend.gather_rows(data, rows, x)
-        self.backend.gather_rows(targets, rows, y)
-        return x.reshape((n,) + self.sample_shape), y
-
-    def loss_buffers(self, n, width):
-        if n > self.grad.shape[0]:
-            self.__init__(self.backend, n, self.sample_shape, width, self.grad.dtype)
-        return self.grad[:n], self.row_loss[:n], self.row_correct[:n]
-
-
-class Scores(tuple):
-    """Loss and metrics: a tuple of numbers (``loss, accuracy = scores``) that also answers to
-    names (``scores["accuracy"]``, ``scores.keys()``, ``dict(scores)``)."""
-
-    def __new__(cls, names, values):
-        scores = super().__new__(cls, [float(v) for v in values])
-        scores.names = tuple(names)
-        return scores
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            try:
-                return tuple.__getitem__(self, self.names.index(key))
-            except ValueError:
-                raise KeyError(key) from None
-        return tuple.__getitem__(self, key)
-
-    def keys(self):
-        return self.names
-
-    def items(self):
-        return tuple(zip(self.names, self))
-
-    def __repr__(self):
-        return "Scores(" + ", ".join(f"{k}={v:.6g}" for k, v in self.items()) + ")"
-
-
-class LayerSummary:
-    """One row of :meth:`Sequential.summary`."""
-
-    def __init__(self, name, class_name, output_shape, weights, biases, flops):
-        self.name, self.class_name, self.output_shape = name, class_name, tuple(output_shape)
-        self.weights, self.biases, self.flops = weights, biases, flops
-
-    @property
-    def params(self):
-        return self.weights + self.biases
-
-
-class Summary:
-    """The numbers of :meth:`Sequential.summary`; ``str()`` is the table."""
-
-    def __init__(self, rows, name, input_shape):
-        self.rows, self.name, self.input_shape = rows, name, tuple(input_shape)
-        self.total_weights = sum(r.weights for r in rows)
-        self.total_biases = sum(r.biases for r in rows)
-        self.total_params = self.total_weights + self.total_biases
-        self.total_flops = sum(r.flops for r in rows)
-
-    def __str__(self):
-        header = ("Layer (type)", "Output shape", "Params", "Weights", "Biases", "FLOPs")
-        table = [header, ("input", _shape_text(self.input_shape), "", "", "", "")]
-        table += [(f"{r.name} ({r.class_name})", _shape_text(r.output_shape), f"{r.params:,}",
-                   f"{r.weights:,}", f"{r.biases:,}", f"{r.flops:,}") for r in self.rows]
-        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-
-        def line(row):
-            return "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-                             + [cell.rjust(width) for cell, width in zip(row[2:], widths[2:])])
-
-        rule = "-" * len(line(header))
-        lines = [f'Network "{self.name}"', rule, line(header), rule]
-        lines += [line(row) for row in table[1:]]
-        lines += [rule,
-                  f"Total parameters: {self.total_params:,} (weights {self.total_weights:,}, "
-                  f"biases {self.total_biases:,})",
-                  f"Forward FLOPs per sample: {self.total_flops:,} "
-                  "(a multiply-add counts 2; element-wise layers 0)"]
-        return "\n".join(lines)
-
-    def __repr__(self):
-        return (f"Summary(total_params={self.total_params}, total_weights={self.total_weights}"
-                f", total_flops={self.total_flops})")
-
-
-def _shape_text(shape):
-    return "(None, " + ", ".join(str(v) for v in shape) + ")"
 
 
 def _snake_case(name):

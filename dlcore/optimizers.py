@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dlcore.backend.kernels import body
-from dlcore.backend.rng import shared
+from dlcore.backend.registry import body, shared
 from dlcore.validation import check_float, check_int
 
 _ZERO = np.float32(0.0)
@@ -282,7 +281,7 @@ class Optimizer:
         rate = self.current_learning_rate()
         scales = self._clip_scales(parameters)
         for parameter, scale in zip(parameters, scales):
-            if backend.name == "reference":
+            if not backend.launches_kernels:
                 self._reference_update(parameter, rate, scale)
             else:
                 self._kernel_update(parameter, rate, scale)
@@ -305,8 +304,8 @@ class Optimizer:
         slots += [flat[0]] * (2 - len(slots))  # unused slot arguments
         f32 = np.float32
         self.backend.launch_1d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
-                                         *self._kernel_hyperparameters(), f32(scale),
-                                         f32(parameter.l1), f32(parameter.l2))
+                               *self._kernel_hyperparameters(), f32(scale),
+                               f32(parameter.l1), f32(parameter.l2))
 
     def _kernel_hyperparameters(self):
         """The three rule-specific scalar arguments of ``body``."""
@@ -331,7 +330,7 @@ class Optimizer:
 
     def _squared_norm(self, array):
         backend = self.backend
-        if backend.name == "reference":
+        if not backend.launches_kernels:
             return float(np.sum(np.asarray(array, dtype=np.float64) ** 2))
         flat = array.reshape(-1)
         blocks = -(-flat.shape[0] // NORM_BLOCK)
@@ -345,7 +344,7 @@ class Optimizer:
         shape = theta.shape
         n_units = shape[axis]
         n_inputs = int(np.prod(shape)) // n_units
-        if self.backend.name == "reference":
+        if not self.backend.launches_kernels:
             units = np.moveaxis(theta, axis, 0).reshape(n_units, -1).copy()
             constraint.apply(units)
             np.moveaxis(theta, axis, 0)[...] = units.reshape(np.moveaxis(theta, axis, 0).shape)
@@ -354,8 +353,8 @@ class Optimizer:
         unit_stride, input_stride = (1, n_units) if axis == len(shape) - 1 and axis > 0 \
             else (n_inputs, 1)
         self.backend.launch_1d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
-                                         unit_stride, input_stride,
-                                         np.float32(constraint.max_value), work=theta.size)
+                               unit_stride, input_stride, np.float32(constraint.max_value),
+                               work=theta.size)
 
     # state for the model file
     def get_state(self, parameters):

@@ -178,7 +178,7 @@ def test_cpu_gemm_works_in_float64(random_state):
 
 def test_cpu_kernel_cache_key_changes_when_a_helper_of_the_body_changes():
     from dlcore.backend.cpu import fingerprint
-    from dlcore.backend.rng import register_for_kernels
+    from dlcore.backend.registry import register_for_kernels
     namespace = {}
     exec("def helper(x):\n    return x + 1\n\ndef body(first, last, out):\n"
          "    out[first] = helper(out[first])\n", namespace)

@@ -62,8 +62,8 @@ SCRIPT = textwrap.dedent(r'''
             return np.zeros(shape, dtype=dtype)
 
     backends._instances["cpu"] = CompilingBackend()
-    from dlcore.layers import kernels   # the batched convolutions of CUDA, not the CPU's
-    kernels.CPU_SAMPLE_KERNELS = False
+    from dlcore.layers import cpu_convolution   # the batched convolutions of CUDA, not the CPU's
+    cpu_convolution.CPU_SAMPLE_KERNELS = False
     rs = np.random.default_rng(0)
     x = rs.random((6, 1, 6, 6), dtype=np.float32)
     for loss, last, optimizer in [("cross_entropy", "softmax", "sgd"),

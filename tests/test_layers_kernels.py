@@ -64,8 +64,8 @@ def test_cpu_conv2d_follows_the_reference(case):
 @pytest.mark.parametrize("channels, filters, k, padding", [(1, 6, 5, 2), (3, 4, 3, 1)])
 def test_cpu_conv2d_inference_with_or_without_columns_follows_the_reference(
         monkeypatch, direct_max_patch, channels, filters, k, padding):
-    from dlcore.layers import kernels
-    monkeypatch.setattr(kernels, "DIRECT_MAX_PATCH", direct_max_patch)
+    from dlcore.layers import cpu_convolution
+    monkeypatch.setattr(cpu_convolution, "DIRECT_MAX_PATCH", direct_max_patch)
     x = images(9, channels, 12, 12, seed=3)
     outputs = []
     for backend in ("reference", "cpu"):

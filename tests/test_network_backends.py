@@ -8,7 +8,7 @@ import pytest
 import dlcore
 from conftest import requires_cuda
 from dlcore.layers import Conv2D, Dense, Dropout, Flatten, GaussianNoise, MaxPool2D
-from dlcore.augment import ImageAugmentation
+from dlcore.layers import ImageAugmentation
 
 
 def network(backend):

@@ -10,9 +10,9 @@ from dlcore.backend import cache
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FOLDERS = [ROOT / "dlcore", ROOT / "cli", ROOT / "datasets"]
 
-# Compiles (or loads) one small cached kernel of dlcore (of dlcore/layers/kernels.py): quick.
+# Compiles (or loads) one small cached kernel of dlcore/layers/cpu_convolution.py: quick.
 RUN_A_KERNEL = """
-from dlcore.layers.kernels import _wide_offset
+from dlcore.layers.cpu_convolution import _wide_offset
 print(_wide_offset(5, 3, 3, 10, 10))
 """
 

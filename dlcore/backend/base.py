@@ -7,7 +7,7 @@ decides where the arrays live and how the operations run:
   the oracle of the tests.
 * ``cpu`` (:mod:`dlcore.backend.cpu`) and ``cuda`` (:mod:`dlcore.backend.cuda`): matrix products
   through BLAS / cuBLAS, everything else in fused Numba kernels built from the element bodies of
-  :mod:`dlcore.backend.kernels`, which both compile from the same source.
+  :mod:`dlcore.backend.kernel_backend`, which both compile from the same source.
 
 Arrays are float32, C-contiguous, rows are samples. Random operations take the model's ``seed``
 (the Philox key) and the ``stream`` and ``step`` counter words (see :mod:`dlcore.backend.rng`).
@@ -25,7 +25,7 @@ class Backend:
 
     # -- what the backend can do: code outside dlcore/backend asks these, never the name -----
     #: Whether the backend runs the shared kernel bodies (:meth:`launch_rows` and
-    #: :meth:`launch_1d` of :class:`dlcore.backend.kernels.KernelBackend`). Without, a caller
+    #: :meth:`launch_1d` of :class:`dlcore.backend.kernel_backend.KernelBackend`). Without, a caller
     #: writes each operation as its NumPy equation: that is the reference.
     launches_kernels = False
     #: Whether its kernels are Numba loops over NumPy arrays in host memory, so that a

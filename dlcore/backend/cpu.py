@@ -1,8 +1,9 @@
 """The ``cpu`` backend: Numba parallel kernels, and BLAS matrix products run on Numba's threads.
 
-Element-wise work runs in the bodies of :mod:`dlcore.backend.kernels`, each wrapped once in an
-``@njit(parallel=True, cache=True)`` loop whose outer index runs in ``prange`` (rows, or one
-chunk per thread). The random numbers do not depend on that split (:mod:`dlcore.backend.rng`).
+Element-wise work runs in kernel bodies (:mod:`dlcore.backend.kernel_backend`), each wrapped
+once in an ``@njit(parallel=True, cache=True)`` loop whose outer index runs in ``prange`` (rows,
+or one chunk per thread). The random numbers do not depend on that split
+(:mod:`dlcore.backend.rng`).
 Kernels use NumPy's error model (a division by zero gives inf, no per-element test), which lets
 the compiler vectorise their loops.
 
@@ -35,8 +36,8 @@ import scipy.linalg.blas as scipy_blas
 from numba import njit, prange
 from numba.extending import get_cython_function_address
 
-from . import rng
-from .kernels import KernelBackend
+from . import registry
+from .kernel_backend import KernelBackend
 
 #: Below this many elements a launch runs on the calling thread. Every parallel region ends in a
 #: barrier; waking the pool costs more than small work, and on a busy machine a parked thread
@@ -81,7 +82,7 @@ def fingerprint(function):
                     digest.update(repr(constant).encode())
         for name in current.__code__.co_names:
             value = current.__globals__.get(name)
-            if value in rng.KERNEL_FUNCTIONS:
+            if value in registry.KERNEL_FUNCTIONS:
                 pending.append(value)
             elif isinstance(value, (int, float, np.number)):
                 digest.update(f"{name}={value!r}".encode())
@@ -168,7 +169,7 @@ BLAS_GEMM = _find_blas()
 
 @njit(cache=True)
 def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
-                  ld_second, beta, out, ld_out, scalar_probe, integer_probe):
+                 ld_second, beta, out, ld_out, scalar_probe, integer_probe):
     """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out."""
     codes = np.empty(2, np.uint8)
     codes[0] = trans_first

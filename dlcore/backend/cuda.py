@@ -1,7 +1,7 @@
 """The ``cuda`` backend: device-resident arrays, ``numba.cuda`` kernels, cuBLAS or a tiled GEMM.
 
 Every CUDA detail of dlcore lives in this module, so that moving from ``numba-cuda`` to its
-successor touches one file. The kernel bodies are those of :mod:`dlcore.backend.kernels`,
+successor touches one file. The kernel bodies are those of :mod:`dlcore.backend.kernel_backend`,
 launched one thread per unit. Matrix products go to cuBLAS through CuPy when CuPy is importable
 (arrays are shared zero-copy through ``__cuda_array_interface__``); otherwise to
 :func:`tiled_gemm`, a shared-memory kernel of our own, which is also what the CUDA simulator
@@ -16,8 +16,8 @@ import types
 import numpy as np
 from numba import config, cuda, float32
 
-from . import rng
-from .kernels import KernelBackend
+from . import registry
+from .kernel_backend import KernelBackend
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 # The simulator runs one Python thread per CUDA thread: keep its blocks small.
@@ -29,7 +29,7 @@ _DEVICE_FUNCTIONS = {}
 
 
 def device_function(function):
-    """The CUDA device twin of a kernel body or shared function (``rng.register_for_kernels``).
+    """The CUDA device twin of a kernel body or shared function (:mod:`dlcore.backend.registry`).
 
     A fresh function is built from the same code, with every kernel function it calls replaced
     by that function's own twin, and compiled with ``cuda.jit(device=True)``: CUDA kernels never
@@ -42,7 +42,7 @@ def device_function(function):
     if twin is None:
         namespace = dict(function.__globals__)
         for name in function.__code__.co_names:
-            if namespace.get(name) in rng.KERNEL_FUNCTIONS:
+            if namespace.get(name) in registry.KERNEL_FUNCTIONS:
                 namespace[name] = device_function(namespace[name])
         copy = types.FunctionType(function.__code__, namespace, function.__name__,
                                   function.__defaults__, function.__closure__)

@@ -1,7 +1,7 @@
 """Kernel bodies written once, compiled for the CPU and for CUDA, and the backend built on them.
 
 A *body* computes one span of the result from arrays and scalars. It is plain Python registered
-with Numba (:func:`body`), so the same source runs in two launchers:
+with Numba (:func:`dlcore.backend.registry.body`), so the same source runs in two launchers:
 
 * ``launch_rows(body, n_rows, n_units, *args)`` calls ``body(row, first, last, *args)`` for the
   units ``first .. last-1`` of a row (a unit is a column, or a block of four columns that share
@@ -10,39 +10,21 @@ with Numba (:func:`body`), so the same source runs in two launchers:
 * ``launch_1d(body, n, *args)`` calls ``body(first, last, *args)`` over ``range(n)``: the CPU
   splits it into one chunk per thread, CUDA gives every index a thread.
 
-The scalar maths inside (sigmoid, Philox, Bernoulli, Box-Muller) comes from
-:mod:`dlcore.backend.rng` and is inlined into every body. :class:`KernelBackend` implements the
-operations of :class:`dlcore.backend.base.Backend` as launches; :mod:`dlcore.backend.cpu` and
-:mod:`dlcore.backend.cuda` only say how to launch, allocate and multiply matrices.
+The scalar maths inside comes from :mod:`dlcore.backend.kernel_math` (sigmoid) and
+:mod:`dlcore.backend.rng` (Philox, Bernoulli, Box-Muller) and is inlined into every body.
+:class:`KernelBackend` implements the operations of :class:`dlcore.backend.base.Backend` as
+launches; :mod:`dlcore.backend.cpu` and :mod:`dlcore.backend.cuda` only say how to launch,
+allocate and multiply matrices.
 """
-import math
-
 import numpy as np
 
 from .base import Backend
-from .fastmath import exp_float32
-from .rng import bernoulli, key_from_seed, normal_at, philox4x32, register_for_kernels, shared
+from .kernel_math import sigmoid
+from .registry import body
+from .rng import bernoulli, key_from_seed, normal_at, philox4x32
 
 ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
-
-
-def body(function):
-    """Register a kernel body. Bodies are called (not inlined: Numba cannot inline a call made
-    through ``*args``), once per row or chunk on the CPU, so the call costs nothing that matters;
-    the helpers they call are inlined."""
-    return register_for_kernels(function, inline="never")
-
-
-def _sigmoid_on_cpu(x):
-    """The CPU kernels' sigmoid: the same function through an exp the CPU vectorises."""
-    return ONE / (ONE + exp_float32(-x))
-
-
-@shared(cpu_implementation=_sigmoid_on_cpu)
-def sigmoid(x):
-    """sigm(x) = 1 / (1 + exp(-x)) in float32 (exp overflows to inf for x < -88: sigm = 0)."""
-    return ONE / (ONE + math.exp(-x))
 
 
 @body

@@ -19,10 +19,10 @@ and the key is the model's 64-bit ``seed``. The word for element ``(row, column)
 reference, on any number of CPU threads and on the GPU, and a run can be resumed exactly by
 remembering the step.
 
-The functions decorated with :func:`shared` are written once in plain Python: NumPy calls
-them on arrays (the reference backend), Numba compiles them for the CPU kernels and for
-``numba.cuda`` device code. They use only integer arithmetic on ``np.uint64`` values below
-2**32, so all three agree bit for bit; the known-answer vectors of the Random123
+The functions decorated with :func:`dlcore.backend.registry.shared` are written once in plain
+Python: NumPy calls them on arrays (the reference backend), Numba compiles them for the CPU
+kernels and for ``numba.cuda`` device code. They use only integer arithmetic on ``np.uint64``
+values below 2**32, so all three agree bit for bit; the known-answer vectors of the Random123
 distribution are the oracle in ``tests/test_backend_rng.py``.
 """
 import math
@@ -30,41 +30,8 @@ import secrets
 
 import numpy as np
 from numba import njit
-from numba.extending import overload
 
-# Every function registered below, for dlcore.backend.cuda to make device twins of.
-KERNEL_FUNCTIONS = set()
-
-
-# CPU kernels use NumPy's error model: a division by zero gives inf, not a Python exception,
-# so that no per-element zero test stops the compiler from vectorising a loop.
-CPU_JIT_OPTIONS = {"error_model": "numpy"}
-
-
-def register_for_kernels(function, inline, cpu_implementation=None):
-    """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code.
-
-    Plain Python callers (the reference backend passes NumPy arrays) just call it. For the CPU
-    it is registered with Numba; ``inline="always"`` inlines it at Numba's IR level into every
-    caller, so a kernel body costs no call per element. ``cpu_implementation`` replaces it in
-    the CPU kernels only (the same function, computed in a way the CPU vectorises). CUDA
-    kernels call device twins that :func:`dlcore.backend.cuda.device_function` compiles from
-    the same source: the CPU's inlining records typed IR on the registration, which a CUDA
-    compilation in the same process would otherwise pick up and fail to type.
-    """
-    implementation = function if cpu_implementation is None else cpu_implementation
-    overload(function, target="cpu", inline=inline, strict=False,
-             jit_options=CPU_JIT_OPTIONS)(lambda *args, **kwargs: implementation)
-    KERNEL_FUNCTIONS.add(function)
-    return function
-
-
-def shared(function=None, *, cpu_implementation=None):
-    """A small piece of maths shared by every backend, inlined into the CPU kernels."""
-    if function is None:
-        return lambda f: register_for_kernels(f, "always", cpu_implementation)
-    return register_for_kernels(function, inline="always")
-
+from .registry import shared
 
 # Philox4x32 multipliers and Weyl key increments (Random123, philox.h).
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -88,6 +55,12 @@ STREAM_AUGMENT = 5       # data augmentation (step = epoch)
 STREAM_NOISE = 6         # input noise injection (step = update)
 STREAM_GIBBS = 16        # training chains: STREAM_GIBBS + 2 * t + (0 hidden | 1 visible)
 STREAM_SAMPLE = 1 << 20  # user sampling (gibbs, reconstruct): STREAM_SAMPLE + 2 * t + layer
+# A DBN's streams, far above the RBMs' own (STREAM_GIBBS + 2k, STREAM_SAMPLE + 2k + layer):
+STREAM_PROPAGATE = 1 << 24                   # states fed upwards: + layer (step = epoch)
+STREAM_WAKE = (1 << 24) + (1 << 16)          # up-down's wake phase: + layer (step = update)
+STREAM_SLEEP = (1 << 24) + (2 << 16)         # up-down's sleep phase: + layer (step = update)
+STREAM_GENERATE = (1 << 24) + (3 << 16)      # generation: the start (step = 2 * call), random
+#   labels (step = 2 * call + 1); STREAM_GENERATE + 1 + layer: the pass down (step = call)
 
 
 @shared
@@ -230,3 +203,15 @@ def permutation(n, seed, stream=STREAM_SHUFFLE, step=0):
     """A permutation of range(n), the argsort of one random word per index (stable on ties)."""
     keys = random_words(n, 1, seed, stream, step)[:, 0]
     return np.argsort(keys, kind="stable")
+
+
+def layer_seed(model_seed, layer_index):
+    """A 64-bit key for layer ``layer_index`` of a model seeded with ``model_seed``: the first
+    two Philox words of counter (0, layer_index, 0, STREAM_INIT),
+
+        key = w0 + 2^32 w1,   (w0, w1, w2, w3) = philox4x32((0, layer_index, 0, STREAM_INIT), seed)
+
+    A network's layers draw their initial weights and dropout masks from their own key, a DBN's
+    RBMs their chains, so adding a layer leaves the others' draws unchanged."""
+    words = random_words(int(layer_index) + 1, 2, model_seed, STREAM_INIT, 0)[-1]
+    return int(words[0]) | (int(words[1]) << 32)

@@ -71,7 +71,7 @@ class DBN(ParamsMixin):
     up_down_learning_rate, up_down_gibbs_steps, up_down_batch_size : float, int, int
         Its learning rate, Gibbs steps in the top RBM, and mini-batch size.
     seed : int or None
-        Every RBM gets its own key derived from it (``dlcore.layers.initializers.layer_seed``).
+        Every RBM gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
     backend : {"auto", "cpu", "cuda", "reference"}
     verbose : bool
         One line per RBM epoch on stderr.

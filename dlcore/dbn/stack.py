@@ -14,7 +14,7 @@ h_1 ~ Q(h_1 | v), ..., h_k ~ Q(h_k | h_{k-1}), each layer j from Philox stream
 """
 import numpy as np
 
-from dlcore.layers.initializers import layer_seed
+from dlcore.backend.rng import layer_seed
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
 # Philox streams of the binary states fed upwards: STREAM_PROPAGATE + layer (step = epoch).

@@ -24,7 +24,8 @@ from Philox streams ``STREAM_WAKE + i`` and ``STREAM_SLEEP + i`` at the update n
 import numpy as np
 
 from dlcore.backend import get_backend, rng
-from dlcore.backend.kernels import KernelBackend, body
+from dlcore.backend.kernel_backend import KernelBackend
+from dlcore.backend.registry import body
 from dlcore.rbm.units import write_label_columns
 
 STREAM_WAKE = (1 << 24) + (1 << 16)

@@ -11,7 +11,7 @@
 ``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
 ``Dropout(rate)``      inverted dropout, the identity in evaluation
 ``GaussianNoise``,     noise injection and data augmentation (training only; in
-``ImageAugmentation``  :mod:`dlcore.augment`)
+``ImageAugmentation``  :mod:`dlcore.layers.augmentation`)
 =====================  ===============================================================
 
 ``dense_as_conv(dense, input_shape)`` rewrites a Dense layer as the equivalent Conv2D

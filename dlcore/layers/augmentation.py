@@ -33,9 +33,9 @@ import math
 import numpy as np
 
 from dlcore.backend import rng
-from dlcore.backend.kernels import body
-from dlcore.backend.rng import normal_at, philox4x32, shared, uniform_from_bits
-from .base import Layer
+from dlcore.backend.registry import body, shared
+from dlcore.backend.rng import normal_at, philox4x32, uniform_from_bits
+from dlcore.layers.base import Layer
 from dlcore.validation import check_float, check_int
 
 
@@ -164,7 +164,7 @@ class ImageAugmentation(Layer):
         if not training:
             return x
         y = self._buffer("output", x.shape)
-        if self.backend.name == "reference":
+        if not self.backend.launches_kernels:
             parameters = augmentation_parameters(x.shape[0], self.seed_, step, self.max_shift,
                                                  self.horizontal_flip, self.max_rotation)
             y[...] = augment_images(x, *parameters)
@@ -207,7 +207,7 @@ class GaussianNoise(Layer):
         n = x.shape[0]
         rows = x.reshape(n, -1)
         y = self._buffer("output", x.shape)
-        if self.backend.name == "reference":
+        if not self.backend.launches_kernels:
             noise = rng.normal(n, rows.shape[1], self.seed_, rng.STREAM_NOISE, step)
             y[...] = (rows + self.stddev * noise.astype(x.dtype)).reshape(x.shape)
         else:

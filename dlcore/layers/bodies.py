@@ -1,11 +1,13 @@
-"""The layers' operations as Numba kernel bodies, for the ``cpu`` and ``cuda`` backends.
+"""The layers' kernel bodies, written once for the ``cpu`` and ``cuda`` backends.
 
 Each body computes a span of one result in place and is written once (see
-:mod:`dlcore.backend.kernels`): ``launch_rows(body, n_rows, n_units, ...)`` runs
+:mod:`dlcore.backend.kernel_backend`): ``launch_rows(body, n_rows, n_units, ...)`` runs
 ``body(row, first, last, ...)`` over every row (the CPU: rows in ``prange``, all units of a row
 in one call, so the inner loops are long and contiguous; CUDA: one thread per (row, unit)), and
 ``launch_1d(body, n, ...)`` runs ``body(first, last, ...)`` over ``range(n)``. Matrix products go
-to the backend's ``gemm`` (BLAS on the CPU, cuBLAS or a tiled kernel on CUDA).
+to the backend's ``gemm`` (BLAS on the CPU, cuBLAS or a tiled kernel on CUDA). Which bodies run
+with which arguments is :class:`dlcore.layers.ops.KernelOps`'s business; this module imports
+nothing of a particular backend, so that CUDA never loads the CPU's (a test holds it to that).
 
 How a convolution runs (the reference computes the same in :mod:`dlcore.layers.reference`):
 
@@ -19,7 +21,8 @@ How a convolution runs (the reference computes the same in :mod:`dlcore.layers.r
 
 im2col + GEMM was measured against a direct convolution on LeNet-5's layers (2 cores): the
 GEMM of the first layer takes 0.4 ms per batch of 64 and the whole im2col path beats a direct
-Numba loop nest by 2-3x on the second layer, so convolutions go through the GEMM.
+Numba loop nest by 2-3x on the second layer, so convolutions go through the GEMM. The CPU runs
+these same bodies a sample at a time instead (:mod:`dlcore.layers.cpu_convolution`).
 
 Activations are indexed through a view (n, f, p) of the pre-activations with strides
 (n_stride, f_stride, 1), so that one body serves Dense outputs (n, units), the channel-major
@@ -28,27 +31,16 @@ over the f axis (the classes of a Dense layer, the channels of a convolution).
 """
 import math
 
-import numba
 import numpy as np
-from numba import njit, prange
 
-from dlcore.backend.kernels import body
-from dlcore.backend.rng import STREAM_DROPOUT, bernoulli, key_from_seed, philox4x32, shared
-
-from dlcore.backend.cpu import BLAS_GEMM, serial_gemm  # the backend's BLAS entry
-
+from dlcore.backend.kernel_math import max_and_exp_sum, sigmoid
+from dlcore.backend.registry import body, shared
+from dlcore.backend.rng import bernoulli, philox4x32
 
 LINEAR, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
 ACTIVATION_CODES = {"linear": LINEAR, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH,
                     "softmax": SOFTMAX}
 POOL_CODES = {"max": 0, "avg": 1, "l2": 2}
-#: Convolutions on the CPU run a sample at a time in one parallel region (see
-#: conv2d_forward_samples); False sends them down the batched path the GPU takes.
-CPU_SAMPLE_KERNELS = True
-#: Inference through a stride-1 convolution with at most this many weights per filter multiplies
-#: straight from the padded image, without columns: measured 1.5x faster than the GEMM for
-#: LeNet-5's first layer (25 weights, 6 filters), 1.7x slower for its second (150, 16).
-DIRECT_MAX_PATCH = 32
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
@@ -60,7 +52,7 @@ def activate(code, z):
     if code == RELU:
         return z if z > _ZERO else _ZERO
     if code == SIGMOID:
-        return _ONE / (_ONE + np.float32(math.exp(-z)))
+        return sigmoid(z)
     if code == TANH:
         return np.float32(math.tanh(z))
     return z
@@ -124,20 +116,12 @@ def _activation_gradient(outputs, incoming, target, code):
 
 @body
 def _softmax_span(n, f, first, last, z, bias, y, n_stride, f_stride):
-    """y[n, f, p] = exp(a_f - max_f' a_f') / sum_f' exp(a_f' - max), a_f = z[..] + bias[f]."""
+    """y[n, f, p] = exp(a_f - m) / sum_f' exp(a_f' - m), m = max_f' a_f', with
+    a_f = z[n n_stride + f f_stride + p] + bias[f] (no bias when ``bias`` is empty)."""
     n_maps = y.shape[1]
     has_bias = bias.shape[0] > 0
     for p in range(first, last):
-        top = z[n * n_stride + p] + (bias[0] if has_bias else _ZERO)
-        for other in range(n_maps):
-            value = z[n * n_stride + other * f_stride + p] + (bias[other] if has_bias
-                                                              else _ZERO)
-            top = max(top, value)
-        total = _ZERO
-        for other in range(n_maps):
-            value = z[n * n_stride + other * f_stride + p] + (bias[other] if has_bias
-                                                              else _ZERO)
-            total += np.float32(math.exp(value - top))
+        top, total = max_and_exp_sum(z, n * n_stride + p, f_stride, n_maps, bias)
         value = z[n * n_stride + f * f_stride + p] + (bias[f] if has_bias else _ZERO)
         y[n, f, p] = np.float32(math.exp(value - top)) / total
 
@@ -214,7 +198,7 @@ def im2col_rows(row, first, last, x, cols, kh, kw, sh, sw, ph, pw, out_h, out_w)
 def col2im_rows(row, first, last, cols, dx, kh, kw, sh, sw, ph, pw, out_h, out_w):
     """dx[n, c, h, w] = sum of the column entries im2col took from pixel (h, w): the gather
     form of col2im (no two threads write one pixel). row = n * C + c, input rows first..last-1."""
-    channels, height, width = dx.shape[1], dx.shape[2], dx.shape[3]
+    channels, width = dx.shape[1], dx.shape[3]
     n, c = row // channels, row % channels
     for h in range(first, last):
         pixels = dx[n, c, h]
@@ -293,7 +277,7 @@ def _max_pool_2x2(row, first, last, x, y, argmax):
 def pool_gradient_rows(row, first, last, x, y, argmax, grad_y, grad_x, kind, kh, kw, sh, sw):
     """Input rows first..last-1 of plane ``row``: each pixel gathers the gradient of every pool
     that contains it (max: only where it was the maximum; average: 1/K; L2: x / h)."""
-    height, width = x.shape[1], x.shape[2]
+    width = x.shape[2]
     out_h, out_w = y.shape[1], y.shape[2]
     scale = _ONE / np.float32(kh * kw)
     for h in range(first, last):
@@ -367,445 +351,9 @@ def multiply_span(first, last, a, b, out):
         target[i] = left[i] * right[i]
 
 
-# -- the CPU's convolutions: one parallel region per pass, a sample at a time -----------------
-# The batched path (im2col of the whole batch, one GEMM, a bias pass) suits a GPU. On the CPU
-# it costs three parallel regions per pass and streams the batch's columns through memory
-# between them; here each thread takes a share of the samples and, per sample, builds the
-# columns, multiplies and applies the activation while the data sit in its cache (the same
-# bodies, on one-sample views). The columns are kept for the backward pass, which would
-# otherwise build them again. Products are single-threaded BLAS calls made from the kernel,
-# through the CPU backend's BLAS entry (NumPy's bundled OpenBLAS when found: measured 2-2.7x
-# faster than Numba's np.dot on these 6x25x784 and 16x150x100 products).
-
-
-@njit(cache=True, fastmath=True)
-def _row_sum(values):
-    """The sum of a 1-D array, kept in registers (summing into an array element stores at every
-    step) and vectorised (fastmath lets the compiler reorder the additions)."""
-    total = _ZERO
-    for p in range(values.shape[0]):
-        total += values[p]
-    return total
-
-
-@njit(parallel=True, cache=True)
-def conv2d_forward_samples(x, kernel2d, bias, out, cols, products, kh, kw, sh, sw, ph, pw,
-                           out_h, out_w, code, blas, integers):
-    """out[s] = activation(K @ cols[s] + b), cols[s] = im2col(x[s]), for every sample s;
-    ``cols`` (n, C k_h k_w, P) to keep them for the backward pass, or (T, C k_h k_w, P), one
-    per thread, when they are not needed; ``products`` (T, F, P) the threads' scratch; ``out``
-    (n, F, P)."""
-    n, n_threads = x.shape[0], products.shape[0]
-    filters, patch, pixels = kernel2d.shape[0], kernel2d.shape[1], out.shape[2]
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
-            columns = cols[sample] if cols.shape[0] == n else cols[thread]
-            for k in range(patch):
-                im2col_rows(k, 0, out_h, x[sample:sample + 1], columns, kh, kw, sh, sw, ph, pw,
-                            out_h, out_w)
-            serial_gemm(blas, integers, kernel2d, columns, products[thread],
-                        False, False, 1.0, 0.0)
-            for f in range(filters):
-                bias_activation_rows(f, 0, pixels, products[thread].reshape(-1), bias,
-                                     out[sample:sample + 1], code, 0, pixels, False)
-
-
-@njit(parallel=True, cache=True)
-def conv2d_backward_samples(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x, cols,
-                            grads, grad_cols, kernel_parts, bias_parts, kh, kw, sh, sw, ph,
-                            pw, out_h, out_w, code, need_input_gradient, blas, integers):
-    """Per sample s: G = dL/dy[s] * activation'(y[s]) (F, P); dL/db += row sums of G;
-    dL/dK += G @ cols[s]' (the forward pass's columns); dL/dx[s] = col2im(K' @ G). Each
-    thread sums its samples' parameter gradients in ``kernel_parts[t]``/``bias_parts[t]``,
-    added up at the end. Scratch per thread: grads (T, F, P), grad_cols (T, C k_h k_w, P)."""
-    n, n_threads = x.shape[0], grads.shape[0]
-    filters, pixels = kernel2d.shape[0], y.shape[2]
-    channels, height = x.shape[1], x.shape[2]
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        kernel_sum, bias_sum, g = kernel_parts[thread], bias_parts[thread], grads[thread]
-        kernel_sum[:] = 0
-        bias_sum[:] = 0
-        for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
-            for f in range(filters):
-                activation_gradient_rows(f, 0, pixels, y[sample:sample + 1],
-                                         grad_y[sample:sample + 1], g.reshape(-1), code, 0,
-                                         pixels)
-                bias_sum[f] += _row_sum(g[f])
-            serial_gemm(blas, integers, g, cols[sample], kernel_sum,
-                        False, True, 1.0, 1.0)
-            if need_input_gradient:
-                serial_gemm(blas, integers, kernel2d, g, grad_cols[thread],
-                            True, False, 1.0, 0.0)
-                for c in range(channels):
-                    col2im_rows(c, 0, height, grad_cols[thread], grad_x[sample:sample + 1], kh,
-                                kw, sh, sw, ph, pw, out_h, out_w)
-    grad_kernel[:] = kernel_parts.sum(axis=0)
-    grad_bias[:] = bias_parts.sum(axis=0)
-
-
-# -- stride 1 on the CPU: "wide" columns, whole rows of the padded image ----------------------
-# With stride 1, output pixel (y, x) of filter tap k = (c, i, j) reads padded pixel
-# (c, y + i, x + j), at flat offset a_k + (y W_p + x) with a_k = (c H_p + i) W_p + j. Computing
-# the output for all W_p columns of each row (the last k_w - 1 of them are discarded) makes
-# column index p = y W_p + x, and row k of the im2col matrix becomes one contiguous slice of the
-# flat padded image, xpad[a_k : a_k + L]: im2col is C k_h k_w copies of L numbers instead of
-# C k_h k_w H' copies of W' numbers, and col2im as many vector additions. The products grow by
-# W_p / W' (LeNet-5: 32/28 and 14/10); measured faster overall on both of LeNet-5's layers.
-
-
-@njit(cache=True)
-def _pad_into(image, padded, ph, pw):
-    """padded (C, H + 2 P_h, W + 2 P_w) <- image (C, H, W) with zero borders."""
-    padded[:] = 0
-    height, width = image.shape[1], image.shape[2]
-    for c in range(image.shape[0]):
-        padded[c, ph:ph + height, pw:pw + width] = image[c]
-
-
-@njit(cache=True)
-def _wide_to_images(products, bias, images, width_p, code):
-    """images (F, H', W') <- activation(products[f, y W_p + x] + b[f]) for x < W' (element-wise
-    activations only; the wide rows' last W_p - W' entries are dropped)."""
-    for f in range(images.shape[0]):
-        shift = bias[f] if bias.shape[0] > 0 else _ZERO
-        for y in range(images.shape[1]):
-            _shifted_activation(products[f, y * width_p:], images[f, y], shift, code)
-
-
-@njit(cache=True)
-def _images_to_wide_gradient(outputs, grad_outputs, grads, width_p, code):
-    """grads (F, L)[f, y W_p + x] <- dL/dy * activation'(y) for x < W', 0 in the gaps."""
-    grads[:] = 0
-    for f in range(outputs.shape[0]):
-        for y in range(outputs.shape[1]):
-            _activation_gradient(outputs[f, y], grad_outputs[f, y],
-                                 grads[f, y * width_p:y * width_p + outputs.shape[2]], code)
-
-
-@njit(cache=True)
-def _wide_offset(k, kh, kw, height_p, width_p):
-    """a_k = (c H_p + i) W_p + j for filter tap k = (c k_h + i) k_w + j."""
-    c, tap = k // (kh * kw), k % (kh * kw)
-    return (c * height_p + tap // kw) * width_p + tap % kw
-
-
-@njit(cache=True, error_model="numpy")
-def _direct_wide_products(kernel2d, flat, products, kh, kw, height_p, width_p):
-    """products (F, L)[f] = sum_k K[f, k] xpad[a_k : a_k + L]: the same product as K @ cols
-    without building cols, one vectorised multiply-add of L numbers per weight."""
-    span = products.shape[1]
-    for f in range(products.shape[0]):
-        row = products[f]
-        row[:] = 0
-        for k in range(kernel2d.shape[1]):
-            weight = kernel2d[f, k]
-            start = _wide_offset(k, kh, kw, height_p, width_p)
-            source = flat[start:start + span]
-            for p in range(span):
-                row[p] += weight * source[p]
-
-
-@njit(parallel=True, cache=True)
-def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, ph, pw, code,
-                        direct, blas, integers):
-    """Stride-1 convolution of every sample through wide columns (see above): ``cols``
-    (n or T, C k_h k_w, L), ``padded`` (T, C, H_p, W_p), ``products`` (T, F, L), ``out``
-    (n, F, H', W'), L = (H' - 1) W_p + W'. Element-wise activations only. ``direct``: no
-    columns (nothing kept for a backward pass), products by :func:`_direct_wide_products`."""
-    n, n_threads = x.shape[0], padded.shape[0]
-    patch = kernel2d.shape[1]
-    height_p, width_p = padded.shape[2], padded.shape[3]
-    span = cols.shape[2]
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        image = padded[thread]
-        flat = image.reshape(-1)
-        for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
-            _pad_into(x[sample], image, ph, pw)
-            if direct:
-                _direct_wide_products(kernel2d, flat, products[thread], kh, kw, height_p,
-                                      width_p)
-            else:
-                columns = cols[sample] if cols.shape[0] == n else cols[thread]
-                for k in range(patch):
-                    start = _wide_offset(k, kh, kw, height_p, width_p)
-                    columns[k] = flat[start:start + span]
-                serial_gemm(blas, integers, kernel2d, columns, products[thread],
-                            False, False, 1.0, 0.0)
-            _wide_to_images(products[thread], bias, out[sample], width_p, code)
-
-
-@njit(parallel=True, cache=True)
-def conv2d_backward_wide(kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x, cols, padded,
-                         grads, grad_cols, kernel_parts, bias_parts, kh, kw, ph, pw, code,
-                         need_input_gradient, blas, integers):
-    """The backward pass of :func:`conv2d_forward_wide`, per sample: G (F, L) with zeros in
-    the gaps; dL/db += sums of G; dL/dK += G @ cols[s]'; dL/dx[s] = the interior of the wide
-    col2im of K' @ G (row k added onto xpad[a_k : a_k + L])."""
-    n, n_threads = y.shape[0], padded.shape[0]
-    filters, patch = kernel2d.shape
-    height_p, width_p = padded.shape[2], padded.shape[3]
-    height, width = grad_x.shape[2], grad_x.shape[3]
-    span = cols.shape[2]
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        kernel_sum, bias_sum, g = kernel_parts[thread], bias_parts[thread], grads[thread]
-        kernel_sum[:] = 0
-        bias_sum[:] = 0
-        image = padded[thread]
-        flat = image.reshape(-1)
-        for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
-            _images_to_wide_gradient(y[sample], grad_y[sample], g, width_p, code)
-            for f in range(filters):
-                bias_sum[f] += _row_sum(g[f])
-            serial_gemm(blas, integers, g, cols[sample], kernel_sum,
-                        False, True, 1.0, 1.0)
-            if not need_input_gradient:
-                continue
-            serial_gemm(blas, integers, kernel2d, g, grad_cols[thread],
-                        True, False, 1.0, 0.0)
-            image[:] = 0
-            for k in range(patch):
-                start = _wide_offset(k, kh, kw, height_p, width_p)
-                target, source = flat[start:start + span], grad_cols[thread, k]
-                for p in range(span):
-                    target[p] += source[p]
-            for c in range(grad_x.shape[1]):
-                grad_x[sample, c] = image[c, ph:ph + height, pw:pw + width]
-    grad_kernel[:] = kernel_parts.sum(axis=0)
-    grad_bias[:] = bias_parts.sum(axis=0)
-
-
-class KernelOps:
-    """The operations of :class:`dlcore.layers.ops.ReferenceOps`, as launches of the bodies
-    above on a ``cpu`` or ``cuda`` backend (see the module docstring); small launches run
-    serially on the CPU (:data:`dlcore.backend.cpu.SERIAL_ELEMENTS`)."""
-
-    name = "kernels"
-
-    def __init__(self, backend):
-        self.backend = backend
-        self.samples_on_cpu = backend.name == "cpu"
-        self._no_bias = backend.zeros((0,))
-
-    # dense
-    def dense_forward(self, x, kernel, bias, activation, out, workspace):
-        code = ACTIVATION_CODES[activation]
-        n, units = out.shape
-        if code == SOFTMAX:   # normalised over the units: read from a separate product
-            products = workspace("products", (n, units))
-            self.backend.gemm(x, kernel, products)
-            self.backend.launch_rows(bias_activation_rows, n * units, 1, products.reshape(-1), bias,
-                             out.reshape(n, units, 1), code, units, 1, False)
-            return
-        self.backend.gemm(x, kernel, out)
-        self.backend.launch_rows(bias_activation_rows, n, units, out.reshape(-1), bias,
-                         out.reshape(n, 1, units), code, units, 0, True)
-
-    def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
-                       workspace):
-        code = ACTIVATION_CODES[activation]
-        n, units = y.shape
-        g = workspace("grad_preactivation", (n, units))
-        if code == SOFTMAX:
-            self.backend.launch_rows(activation_gradient_rows, n * units, 1, y.reshape(n, units, 1),
-                             grad_y.reshape(n, units, 1), g.reshape(-1), code, units, 1)
-        else:
-            self.backend.launch_rows(activation_gradient_rows, n, units, y.reshape(n, 1, units),
-                             grad_y.reshape(n, 1, units), g.reshape(-1), code, units, 0)
-        self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units, 1,
-                          work=n * units)
-        self.backend.gemm(x, g, grad_kernel, trans_a=True)
-        if grad_x is not None:
-            self.backend.gemm(g, kernel, grad_x, trans_b=True)
-
-    # convolution
-    @staticmethod
-    def _geometry(w):
-        return (w.kernel_height, w.kernel_width, w.stride_height, w.stride_width, w.pad_height,
-                w.pad_width, w.out_height, w.out_width)
-
-    @staticmethod
-    def _blas(dtype):
-        """The CPU backend's BLAS ?gemm entry for ``dtype`` and a probe of its integer type."""
-        function, integer_type = BLAS_GEMM[np.dtype(dtype)]
-        return function, np.empty(0, integer_type)
-
-    def _threads(self, n):
-        return max(1, min(numba.get_num_threads(), n))
-
-    def _conv_path(self, window, activation):
-        """How a convolution runs: "wide" (CPU, stride 1, element-wise activation),
-        "samples" (CPU, otherwise) or "batched" (CUDA; see the comments above each)."""
-        if not (self.samples_on_cpu and CPU_SAMPLE_KERNELS):
-            return "batched"
-        stride_one = window.stride_height == 1 and window.stride_width == 1
-        return "wide" if stride_one and activation != "softmax" else "samples"
-
-    def conv2d_forward(self, x, kernel, bias, window, activation, out, workspace,
-                       keep_columns=True):
-        path = self._conv_path(window, activation)
-        self._columns_kept = keep_columns
-        arguments = (x, kernel.reshape(kernel.shape[0], window.patch_size), bias, window,
-                     ACTIVATION_CODES[activation], out, workspace, keep_columns)
-        {"wide": self._forward_wide, "samples": self._forward_samples,
-         "batched": self._forward_batched}[path](*arguments)
-
-    def _forward_wide(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
-        n, threads, span = x.shape[0], self._threads(x.shape[0]), self._wide_span(w)
-        cols = workspace("wide_cols" if keep_columns else "thread_wide_cols",
-                         (n if keep_columns else threads, w.patch_size, span))
-        conv2d_forward_wide(x, kernel2d, bias, out, cols, self._padded(w, threads, workspace),
-                            workspace("thread_products", (threads, kernel2d.shape[0], span)),
-                            w.kernel_height, w.kernel_width, w.pad_height, w.pad_width, code,
-                            not keep_columns and w.patch_size <= DIRECT_MAX_PATCH,
-                            *self._blas(x.dtype))
-
-    def _forward_samples(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
-        n, threads, pixels = x.shape[0], self._threads(x.shape[0]), w.out_pixels
-        cols = workspace("sample_cols" if keep_columns else "thread_cols",
-                         (n if keep_columns else threads, w.patch_size, pixels))
-        conv2d_forward_samples(x, kernel2d, bias, out.reshape(n, kernel2d.shape[0], pixels),
-                               cols, workspace("thread_products",
-                                               (threads, kernel2d.shape[0], pixels)),
-                               *self._geometry(w), code, *self._blas(x.dtype))
-
-    def _forward_batched(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
-        n, filters, pixels = x.shape[0], kernel2d.shape[0], w.out_pixels
-        cols = workspace("cols", (w.patch_size, n * pixels))
-        products = workspace("products", (filters, n * pixels))
-        self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, x, cols,
-                         *self._geometry(w))
-        self.backend.gemm(kernel2d, cols, products)
-        self.backend.launch_rows(bias_activation_rows, n * filters, pixels, products.reshape(-1), bias,
-                         out.reshape(n, filters, pixels), code, pixels, n * pixels, False)
-
-    def conv2d_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel, grad_bias,
-                        grad_x, workspace):
-        path = self._conv_path(window, activation)
-        if path != "batched" and not getattr(self, "_columns_kept", False):
-            # the forward pass ran without keeping its columns: build them again
-            self.conv2d_forward(x, kernel, self._no_bias, window, activation,
-                                workspace("recomputed_output", y.shape), workspace)
-        arguments = (x, kernel.reshape(kernel.shape[0], window.patch_size), y, grad_y, window,
-                     ACTIVATION_CODES[activation], grad_kernel, grad_bias, grad_x, workspace)
-        {"wide": self._backward_wide, "samples": self._backward_samples,
-         "batched": self._backward_batched}[path](*arguments)
-
-    def _parameter_parts(self, workspace, threads, kernel2d):
-        return (workspace("thread_kernel_gradients", (threads,) + kernel2d.shape),
-                workspace("thread_bias_gradients", (threads, kernel2d.shape[0])))
-
-    def _backward_wide(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias, grad_x,
-                       workspace):
-        n, threads, span = x.shape[0], self._threads(x.shape[0]), self._wide_span(w)
-        conv2d_backward_wide(
-            kernel2d, y, grad_y, grad_kernel.reshape(kernel2d.shape), grad_bias,
-            x if grad_x is None else grad_x, workspace("wide_cols", (n, w.patch_size, span)),
-            self._padded(w, threads, workspace),
-            workspace("thread_products", (threads, kernel2d.shape[0], span)),
-            workspace("thread_grad_cols", (threads, w.patch_size, span)),
-            *self._parameter_parts(workspace, threads, kernel2d), w.kernel_height,
-            w.kernel_width, w.pad_height, w.pad_width, code, grad_x is not None,
-            *self._blas(x.dtype))
-
-    def _backward_samples(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias,
-                          grad_x, workspace):
-        n, threads, pixels = x.shape[0], self._threads(x.shape[0]), w.out_pixels
-        filters = kernel2d.shape[0]
-        conv2d_backward_samples(
-            x, kernel2d, y.reshape(n, filters, pixels), grad_y.reshape(n, filters, pixels),
-            grad_kernel.reshape(kernel2d.shape), grad_bias, x if grad_x is None else grad_x,
-            workspace("sample_cols", (n, w.patch_size, pixels)),
-            workspace("thread_products", (threads, filters, pixels)),
-            workspace("thread_grad_cols", (threads, w.patch_size, pixels)),
-            *self._parameter_parts(workspace, threads, kernel2d), *self._geometry(w), code,
-            grad_x is not None, *self._blas(x.dtype))
-
-    def _backward_batched(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias,
-                          grad_x, workspace):
-        n, filters, pixels = x.shape[0], kernel2d.shape[0], w.out_pixels
-        cols = workspace("cols", (w.patch_size, n * pixels))   # as the forward pass left them
-        products = workspace("products", (filters, n * pixels))
-        self.backend.launch_rows(activation_gradient_rows, n * filters, pixels,
-                         y.reshape(n, filters, pixels), grad_y.reshape(n, filters, pixels),
-                         products.reshape(-1), code, pixels, n * pixels)
-        self.backend.launch_1d(bias_gradient_span, filters, products.reshape(-1), grad_bias, n,
-                          pixels, pixels, n * pixels, work=n * filters * pixels)
-        self.backend.gemm(products, cols, grad_kernel.reshape(kernel2d.shape), trans_b=True)
-        if grad_x is None:
-            return
-        grad_cols = workspace("grad_cols", (w.patch_size, n * pixels))
-        self.backend.gemm(kernel2d, products, grad_cols, trans_a=True)
-        self.backend.launch_rows(col2im_rows, n * w.channels, w.height, grad_cols, grad_x,
-                         *self._geometry(w))
-
-    @staticmethod
-    def _wide_span(w):
-        """L = (H' - 1) W_p + W': a wide row of the columns of a stride-1 convolution."""
-        return (w.out_height - 1) * (w.width + 2 * w.pad_width) + w.out_width
-
-    def _padded(self, w, threads, workspace):
-        return workspace("thread_padded", (threads, w.channels, w.height + 2 * w.pad_height,
-                                           w.width + 2 * w.pad_width))
-
-    # pooling
-    @staticmethod
-    def _planes(array):
-        return array.reshape(array.shape[0] * array.shape[1], array.shape[2], array.shape[3])
-
-    def _pool_geometry(self, w):
-        return w.kernel_height, w.kernel_width, w.stride_height, w.stride_width
-
-    def pool_forward(self, kind, x, window, out, argmax):
-        self.backend.launch_rows(pool_rows, x.shape[0] * x.shape[1], window.out_height,
-                         self._planes(x), self._planes(out), self._planes(argmax),
-                         POOL_CODES[kind], *self._pool_geometry(window))
-
-    def pool_backward(self, kind, x, y, argmax, grad_y, window, grad_x):
-        w = window
-        if w.stride_height >= w.kernel_height and w.stride_width >= w.kernel_width:
-            body, units = pool_gradient_tiles_rows, w.out_height
-        else:
-            body, units = pool_gradient_rows, w.height
-        self.backend.launch_rows(body, x.shape[0] * x.shape[1], units, self._planes(x), self._planes(y),
-                         self._planes(argmax), self._planes(grad_y), self._planes(grad_x),
-                         POOL_CODES[kind], *self._pool_geometry(w))
-
-    # element-wise
-    @staticmethod
-    def _maps(array, activation):
-        """(n, F, P) view for an activation: softmax along the features of (n, features);
-        element-wise ones over (n, channels, pixels)."""
-        n = array.shape[0]
-        if activation == "softmax":
-            return array.reshape(n, -1, 1)
-        return array.reshape(n, array.shape[1], -1) if array.ndim > 2 else \
-            array.reshape(n, 1, -1)
-
-    def activation_forward(self, activation, x, out):
-        n, maps, pixels = self._maps(x, activation).shape
-        self.backend.launch_rows(bias_activation_rows, n * maps, pixels, x.reshape(-1), self._no_bias,
-                         self._maps(out, activation), ACTIVATION_CODES[activation],
-                         maps * pixels, pixels, False)
-
-    def activation_backward(self, activation, y, grad_y, grad_x):
-        view = self._maps(y, activation)
-        n, maps, pixels = view.shape
-        self.backend.launch_rows(activation_gradient_rows, n * maps, pixels, view,
-                         self._maps(grad_y, activation), grad_x.reshape(-1),
-                         ACTIVATION_CODES[activation], maps * pixels, pixels)
-
-    def dropout_forward(self, x, out, mask, rate, seed, step):
-        n = x.shape[0]
-        k0, k1 = key_from_seed(seed)
-        rows = x.reshape(n, -1)
-        self.backend.launch_rows(dropout_rows, n, -(-rows.shape[1] // 4), rows, out.reshape(n, -1),
-                         mask.reshape(n, -1), np.float32(rate), np.float32(1.0 / (1.0 - rate)),
-                         k0, k1, np.uint64(STREAM_DROPOUT), np.uint64(step))
-
-    def multiply(self, a, b, out):
-        self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
-                          out.reshape(-1))
+def conv_geometry(window):
+    """The window's ``(k_h, k_w, S_h, S_w, P_h, P_w, H', W')``: the trailing arguments of
+    :func:`im2col_rows` and :func:`col2im_rows`."""
+    w = window
+    return (w.kernel_height, w.kernel_width, w.stride_height, w.stride_width, w.pad_height,
+            w.pad_width, w.out_height, w.out_width)

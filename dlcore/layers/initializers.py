@@ -69,11 +69,3 @@ def initial_values(initializer, shape, fan_in, fan_out, seed, dtype=np.float32, 
         values *= np.sqrt(2.0 / fan)
     return values.reshape(shape).astype(dtype)
 
-
-def layer_seed(model_seed, layer_index):
-    """A 64-bit key for layer ``layer_index`` of a network seeded with ``model_seed``: the first
-    two Philox words of counter (0, layer_index, 0, STREAM_INIT). Layers draw their initial
-    weights and dropout masks from their own key, so adding a layer leaves the others' draws
-    unchanged."""
-    words = rng.random_words(int(layer_index) + 1, 2, model_seed, rng.STREAM_INIT, 0)[-1]
-    return int(words[0]) | (int(words[1]) << 32)

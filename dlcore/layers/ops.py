@@ -4,14 +4,37 @@ A layer is written once against this small interface (``dense_forward``, ``conv2
 ``pool_forward``, ...). Every method writes its results into arrays the layer allocated (the
 ``out`` style of the backends), so the fast implementation can reuse its buffers:
 
-* :class:`ReferenceOps` (the ``reference`` backend) evaluates the readable NumPy functions of
-  :mod:`dlcore.layers.reference` and copies the results in: what a student reads, and the oracle.
-* :class:`dlcore.layers.kernels.KernelOps` (``cpu`` and ``cuda``) runs Numba kernel bodies
-  through the backend's launchers and its GEMM, in place, without temporaries.
+* :class:`ReferenceOps` (a backend that does not launch kernels: the ``reference``) evaluates
+  the readable NumPy functions of :mod:`dlcore.layers.reference` and copies the results in: what
+  a student reads, and the oracle.
+* :class:`KernelOps` (a backend that ``launches_kernels``: ``cpu`` and ``cuda``) runs the kernel
+  bodies of :mod:`dlcore.layers.bodies` through the backend's launchers and its GEMM, in place,
+  without temporaries. On a backend with ``host_kernels`` (the ``cpu``) convolutions take the
+  CPU's own strategies of :mod:`dlcore.layers.cpu_convolution`, imported only then.
 
-:func:`ops_for` picks one. The reference ignores the workspace.
+:func:`ops_for` picks one by asking the backend what it can do. The reference ignores the
+workspace.
 """
-from . import reference as ref
+import numpy as np
+
+from dlcore.backend.rng import STREAM_DROPOUT, key_from_seed
+from dlcore.layers import reference as ref
+from dlcore.layers.bodies import (
+    ACTIVATION_CODES,
+    POOL_CODES,
+    SOFTMAX,
+    activation_gradient_rows,
+    bias_activation_rows,
+    bias_gradient_span,
+    col2im_rows,
+    conv_geometry,
+    dropout_rows,
+    im2col_rows,
+    multiply_span,
+    pool_gradient_rows,
+    pool_gradient_tiles_rows,
+    pool_rows,
+)
 
 
 class ReferenceOps:
@@ -82,9 +105,184 @@ class ReferenceOps:
         out[...] = a * b
 
 
+class KernelOps:
+    """The operations of :class:`ReferenceOps`, as launches of the bodies of
+    :mod:`dlcore.layers.bodies` on a backend that ``launches_kernels`` (see the module
+    docstrings); small launches run serially on the CPU
+    (:data:`dlcore.backend.cpu.SERIAL_ELEMENTS`)."""
+
+    name = "kernels"
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._no_bias = backend.zeros((0,))
+        self._cpu_convolution = None
+        if backend.host_kernels:   # only then: the module imports the CPU backend
+            from dlcore.layers.cpu_convolution import CPUConvolution
+            self._cpu_convolution = CPUConvolution()
+
+    # dense
+    def dense_forward(self, x, kernel, bias, activation, out, workspace):
+        code = ACTIVATION_CODES[activation]
+        n, units = out.shape
+        if code == SOFTMAX:   # normalised over the units: read from a separate product
+            products = workspace("products", (n, units))
+            self.backend.gemm(x, kernel, products)
+            self.backend.launch_rows(bias_activation_rows, n * units, 1, products.reshape(-1),
+                                     bias, out.reshape(n, units, 1), code, units, 1, False)
+            return
+        self.backend.gemm(x, kernel, out)
+        self.backend.launch_rows(bias_activation_rows, n, units, out.reshape(-1), bias,
+                                 out.reshape(n, 1, units), code, units, 0, True)
+
+    def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
+                       workspace):
+        code = ACTIVATION_CODES[activation]
+        n, units = y.shape
+        g = workspace("grad_preactivation", (n, units))
+        if code == SOFTMAX:
+            self.backend.launch_rows(activation_gradient_rows, n * units, 1,
+                                     y.reshape(n, units, 1), grad_y.reshape(n, units, 1),
+                                     g.reshape(-1), code, units, 1)
+        else:
+            self.backend.launch_rows(activation_gradient_rows, n, units,
+                                     y.reshape(n, 1, units), grad_y.reshape(n, 1, units),
+                                     g.reshape(-1), code, units, 0)
+        self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units,
+                               1, work=n * units)
+        self.backend.gemm(x, g, grad_kernel, trans_a=True)
+        if grad_x is not None:
+            self.backend.gemm(g, kernel, grad_x, trans_b=True)
+
+    # convolution
+    def _conv_path(self, window, activation):
+        """How a convolution runs: "batched" (im2col, GEMM and bias launches over the whole
+        batch: CUDA), or one of the CPU's strategies ("wide", "samples")."""
+        if self._cpu_convolution is None:
+            return "batched"
+        return self._cpu_convolution.path(window, activation)
+
+    def conv2d_forward(self, x, kernel, bias, window, activation, out, workspace,
+                       keep_columns=True):
+        path = self._conv_path(window, activation)
+        self._columns_kept = keep_columns
+        kernel2d = kernel.reshape(kernel.shape[0], window.patch_size)
+        code = ACTIVATION_CODES[activation]
+        if path == "batched":
+            self._forward_batched(x, kernel2d, bias, window, code, out, workspace)
+        else:
+            self._cpu_convolution.forward(path, x, kernel2d, bias, window, code, out, workspace,
+                                          keep_columns)
+
+    def _forward_batched(self, x, kernel2d, bias, w, code, out, workspace):
+        n, filters, pixels = x.shape[0], kernel2d.shape[0], w.out_pixels
+        cols = workspace("cols", (w.patch_size, n * pixels))
+        products = workspace("products", (filters, n * pixels))
+        self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, x, cols,
+                                 *conv_geometry(w))
+        self.backend.gemm(kernel2d, cols, products)
+        self.backend.launch_rows(bias_activation_rows, n * filters, pixels,
+                                 products.reshape(-1), bias, out.reshape(n, filters, pixels),
+                                 code, pixels, n * pixels, False)
+
+    def conv2d_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel, grad_bias,
+                        grad_x, workspace):
+        path = self._conv_path(window, activation)
+        if path != "batched" and not getattr(self, "_columns_kept", False):
+            # the forward pass ran without keeping its columns: build them again
+            self.conv2d_forward(x, kernel, self._no_bias, window, activation,
+                                workspace("recomputed_output", y.shape), workspace)
+        kernel2d = kernel.reshape(kernel.shape[0], window.patch_size)
+        arguments = (x, kernel2d, y, grad_y, window, ACTIVATION_CODES[activation], grad_kernel,
+                     grad_bias, grad_x, workspace)
+        if path == "batched":
+            self._backward_batched(*arguments)
+        else:
+            self._cpu_convolution.backward(path, *arguments)
+
+    def _backward_batched(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias,
+                          grad_x, workspace):
+        n, filters, pixels = x.shape[0], kernel2d.shape[0], w.out_pixels
+        cols = workspace("cols", (w.patch_size, n * pixels))   # as the forward pass left them
+        products = workspace("products", (filters, n * pixels))
+        self.backend.launch_rows(activation_gradient_rows, n * filters, pixels,
+                                 y.reshape(n, filters, pixels),
+                                 grad_y.reshape(n, filters, pixels), products.reshape(-1), code,
+                                 pixels, n * pixels)
+        self.backend.launch_1d(bias_gradient_span, filters, products.reshape(-1), grad_bias, n,
+                               pixels, pixels, n * pixels, work=n * filters * pixels)
+        self.backend.gemm(products, cols, grad_kernel.reshape(kernel2d.shape), trans_b=True)
+        if grad_x is None:
+            return
+        grad_cols = workspace("grad_cols", (w.patch_size, n * pixels))
+        self.backend.gemm(kernel2d, products, grad_cols, trans_a=True)
+        self.backend.launch_rows(col2im_rows, n * w.channels, w.height, grad_cols, grad_x,
+                                 *conv_geometry(w))
+
+    # pooling
+    @staticmethod
+    def _planes(array):
+        return array.reshape(array.shape[0] * array.shape[1], array.shape[2], array.shape[3])
+
+    @staticmethod
+    def _pool_geometry(w):
+        return w.kernel_height, w.kernel_width, w.stride_height, w.stride_width
+
+    def pool_forward(self, kind, x, window, out, argmax):
+        self.backend.launch_rows(pool_rows, x.shape[0] * x.shape[1], window.out_height,
+                                 self._planes(x), self._planes(out), self._planes(argmax),
+                                 POOL_CODES[kind], *self._pool_geometry(window))
+
+    def pool_backward(self, kind, x, y, argmax, grad_y, window, grad_x):
+        w = window
+        if w.stride_height >= w.kernel_height and w.stride_width >= w.kernel_width:
+            body, units = pool_gradient_tiles_rows, w.out_height
+        else:
+            body, units = pool_gradient_rows, w.height
+        self.backend.launch_rows(body, x.shape[0] * x.shape[1], units, self._planes(x),
+                                 self._planes(y), self._planes(argmax), self._planes(grad_y),
+                                 self._planes(grad_x), POOL_CODES[kind],
+                                 *self._pool_geometry(w))
+
+    # element-wise
+    @staticmethod
+    def _maps(array, activation):
+        """(n, F, P) view for an activation: softmax along the features of (n, features);
+        element-wise ones over (n, channels, pixels)."""
+        n = array.shape[0]
+        if activation == "softmax":
+            return array.reshape(n, -1, 1)
+        return array.reshape(n, array.shape[1], -1) if array.ndim > 2 else \
+            array.reshape(n, 1, -1)
+
+    def activation_forward(self, activation, x, out):
+        n, maps, pixels = self._maps(x, activation).shape
+        self.backend.launch_rows(bias_activation_rows, n * maps, pixels, x.reshape(-1),
+                                 self._no_bias, self._maps(out, activation),
+                                 ACTIVATION_CODES[activation], maps * pixels, pixels, False)
+
+    def activation_backward(self, activation, y, grad_y, grad_x):
+        view = self._maps(y, activation)
+        n, maps, pixels = view.shape
+        self.backend.launch_rows(activation_gradient_rows, n * maps, pixels, view,
+                                 self._maps(grad_y, activation), grad_x.reshape(-1),
+                                 ACTIVATION_CODES[activation], maps * pixels, pixels)
+
+    def dropout_forward(self, x, out, mask, rate, seed, step):
+        n = x.shape[0]
+        k0, k1 = key_from_seed(seed)
+        rows = x.reshape(n, -1)
+        self.backend.launch_rows(dropout_rows, n, -(-rows.shape[1] // 4), rows,
+                                 out.reshape(n, -1), mask.reshape(n, -1), np.float32(rate),
+                                 np.float32(1.0 / (1.0 - rate)), k0, k1,
+                                 np.uint64(STREAM_DROPOUT), np.uint64(step))
+
+    def multiply(self, a, b, out):
+        self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
+                               out.reshape(-1))
+
+
 def ops_for(backend):
-    """The layer operations of ``backend`` (an object from :func:`dlcore.get_backend`)."""
-    if backend.name == "reference":
-        return ReferenceOps(backend)
-    from .kernels import KernelOps
-    return KernelOps(backend)
+    """The layer operations of ``backend`` (an object from :func:`dlcore.get_backend`): its
+    kernels when it ``launches_kernels``, else the NumPy reference."""
+    return KernelOps(backend) if backend.launches_kernels else ReferenceOps(backend)

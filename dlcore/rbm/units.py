@@ -29,7 +29,8 @@ import math
 import numpy as np
 
 from dlcore.backend import rng
-from dlcore.backend.kernels import KernelBackend, body
+from dlcore.backend.kernel_backend import KernelBackend
+from dlcore.backend.registry import body
 from dlcore.backend.rng import key_from_seed, philox4x32, uniform_from_bits
 
 

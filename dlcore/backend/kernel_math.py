@@ -1,0 +1,54 @@
+"""The scalar maths kernel bodies share, written once for the CPU and for CUDA.
+
+Each function is registered with :func:`dlcore.backend.registry.shared`: inlined into every CPU
+kernel that calls it, compiled as a device function for CUDA. The NumPy versions the references
+use are in :mod:`dlcore.backend.reference` (``sigmoid``, ``softmax``, ``log_sum_exp``).
+
+* :func:`sigmoid`: sigm(x) = 1 / (1 + exp(-x)) of one float32, through an exp the CPU
+  vectorises (:mod:`dlcore.backend.fastmath`) on the CPU, the hardware's on CUDA.
+* :func:`max_and_exp_sum`: the two numbers every softmax and log-sum-exp over a span needs,
+  m = max_k a_k and s = sum_k exp(a_k - m), from which
+
+      softmax_k(a) = exp(a_k - m) / s,    log sum_k exp(a_k) = m + log s.
+"""
+import math
+
+import numpy as np
+
+from .fastmath import exp_float32
+from .registry import shared
+
+ONE = np.float32(1.0)
+ZERO = np.float32(0.0)
+
+
+def _sigmoid_on_cpu(x):
+    """The CPU kernels' sigmoid: the same function through an exp the CPU vectorises."""
+    return ONE / (ONE + exp_float32(-x))
+
+
+@shared(cpu_implementation=_sigmoid_on_cpu)
+def sigmoid(x):
+    """sigm(x) = 1 / (1 + exp(-x)) in float32 (exp overflows to inf for x < -88: sigm = 0)."""
+    return ONE / (ONE + math.exp(-x))
+
+
+@shared
+def max_and_exp_sum(values, start, stride, count, bias):
+    """``(m, s)`` of the ``count`` numbers a_k = values[start + k stride] + bias[k]:
+
+        m = max_k a_k,    s = sum_k exp(a_k - m)          (k = 0 .. count - 1, in that order)
+
+    ``values`` is a 1-D float32 view (a row of logits, or a flattened batch of maps read with
+    a stride); ``bias`` (count,) float32, or empty for none. Shifting by m keeps every exp in
+    [0, 1], so s is in [1, count] and never overflows.
+    """
+    has_bias = bias.shape[0] > 0
+    top = values[start] + (bias[0] if has_bias else ZERO)
+    for k in range(1, count):
+        top = max(top, values[start + k * stride] + (bias[k] if has_bias else ZERO))
+    total = ZERO
+    for k in range(count):
+        value = values[start + k * stride] + (bias[k] if has_bias else ZERO)
+        total += np.float32(math.exp(value - top))
+    return top, total

@@ -1,0 +1,58 @@
+"""Registering plain Python functions as kernel code for the CPU and for CUDA.
+
+A kernel function is written once, in plain Python on scalars and array views. Registered here,
+it runs three ways from the same source: NumPy code calls it directly (the reference backend
+passes arrays), Numba compiles it into the CPU kernels, and
+:func:`dlcore.backend.cuda.device_function` compiles a device twin of it for ``numba.cuda``
+kernels. Two kinds exist:
+
+* :func:`shared`: a small piece of scalar maths (Philox, a sigmoid, a softmax's sums), inlined
+  into every CPU kernel that calls it, so that it costs no call per element;
+* :func:`body`: a kernel body, ``body(row, first, last, *args)`` or ``body(first, last, *args)``,
+  that a backend's ``launch_rows`` / ``launch_1d`` runs over rows or chunks (see
+  :mod:`dlcore.backend.kernel_backend`).
+
+Every registered function is kept in :data:`KERNEL_FUNCTIONS`, which the CPU backend's cache
+fingerprint and the CUDA backend's device twins follow from one function to those it calls.
+"""
+from numba.extending import overload
+
+# Every function registered below, for dlcore.backend.cuda to make device twins of.
+KERNEL_FUNCTIONS = set()
+
+
+# CPU kernels use NumPy's error model: a division by zero gives inf, not a Python exception,
+# so that no per-element zero test stops the compiler from vectorising a loop.
+CPU_JIT_OPTIONS = {"error_model": "numpy"}
+
+
+def register_for_kernels(function, inline, cpu_implementation=None):
+    """Make ``function`` callable from NumPy, ``numba.njit`` and ``numba.cuda.jit`` code.
+
+    Plain Python callers (the reference backend passes NumPy arrays) just call it. For the CPU
+    it is registered with Numba; ``inline="always"`` inlines it at Numba's IR level into every
+    caller, so a kernel body costs no call per element. ``cpu_implementation`` replaces it in
+    the CPU kernels only (the same function, computed in a way the CPU vectorises). CUDA
+    kernels call device twins that :func:`dlcore.backend.cuda.device_function` compiles from
+    the same source: the CPU's inlining records typed IR on the registration, which a CUDA
+    compilation in the same process would otherwise pick up and fail to type.
+    """
+    implementation = function if cpu_implementation is None else cpu_implementation
+    overload(function, target="cpu", inline=inline, strict=False,
+             jit_options=CPU_JIT_OPTIONS)(lambda *args, **kwargs: implementation)
+    KERNEL_FUNCTIONS.add(function)
+    return function
+
+
+def shared(function=None, *, cpu_implementation=None):
+    """A small piece of maths shared by every backend, inlined into the CPU kernels."""
+    if function is None:
+        return lambda f: register_for_kernels(f, "always", cpu_implementation)
+    return register_for_kernels(function, inline="always")
+
+
+def body(function):
+    """Register a kernel body. Bodies are called (not inlined: Numba cannot inline a call made
+    through ``*args``), once per row or chunk on the CPU, so the call costs nothing that matters;
+    the helpers they call are inlined."""
+    return register_for_kernels(function, inline="never")
