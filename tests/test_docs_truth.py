@@ -1,15 +1,22 @@
 """The docs and docstrings say only what holds.
 
 Oracles: the repository's own files (students have the lecture slides, not our plain-text
-extractions, so a file name such as ``NNN_<16 hex digits>.txt`` tells them nothing), and the
-code the docs describe."""
+extractions, so a file name such as ``NNN_<16 hex digits>.txt`` or its number "lecture 0NN"
+tells them nothing), the files on disk (the README's Layout section is the map of the code: every
+module in it, nothing that is gone), and the code the docs describe."""
 import re
 from pathlib import Path
 
 import dlcore
 
 ROOT = Path(__file__).resolve().parents[1]
-LECTURE_FILE_NAME = re.compile(r"\d{3}_[0-9a-f]{16}\.txt")
+LECTURE_FILE_NAME = re.compile(r"\b\d{3}_[0-9a-f]{16}\b")
+LECTURE_NUMBER = re.compile(r"\b[Ll]ectures?\s+0\d\d\b")        # our file numbers, 000-004
+CODE_FOLDERS = ("dlcore", "cli", "datasets")
+#: Where a ``folder/file.py`` mention points: our top-level folders, or dlcore's subpackages
+#: (``rbm/trainer.py``). Any other path cites another project (``skimage/data/_fetchers.py``).
+OUR_FOLDERS = {"dlcore", "cli", "datasets", "tests", "docs", ".ci"}
+MENTIONED_PATH = re.compile(r"(?<![\w./-])((?:[\w-]+/)+[\w-]+\.(?:py|md))\b")
 TEXT_SUFFIXES = {".py", ".md", ".cfg", ".toml", ".txt", ".rst", ".sh", ".ini", ".yml", ".yaml",
                  ".json", ".csv", ""}
 SKIPPED_FOLDERS = {".git", "__pycache__", ".pytest_cache", "build", "dist", "runs", ".venv",
@@ -57,3 +64,106 @@ def test_readme_warns_that_mnist_5k_is_sorted_next_to_the_five_line_example():
     section = readme[readme.index("### The library in five lines"):]
     section = section[:section.index("\n### ", 1)]
     assert "sorted by class" in section and "holdout_split" in section
+
+
+def text_files_under(*names):
+    """The text files of the named files and folders, each as (path relative to ROOT, text)."""
+    names = set(names)
+    return [(str(relative), path.read_text(encoding="utf-8", errors="replace"))
+            for relative, path in repository_text_files()
+            if str(relative) in names or relative.parts[0] in names]
+
+
+def line_of(text, position):
+    return text.count("\n", 0, position) + 1
+
+
+def test_lectures_are_cited_by_title_not_by_our_numbers():
+    found = [f"{name}:{line_of(text, m.start())}: {m.group(0)}"
+             for name, text in text_files_under(*CODE_FOLDERS, "tests", "docs", "README.md",
+                                                "CHANGELOG.md")
+             for m in LECTURE_NUMBER.finditer(text)]
+    assert not found, ("cite the lecture by its title and topic (e.g. lecture \"Deep learning "
+                       "I\", or \"Deep Neural Networks\", slide \"RBM Weight Update\"): the "
+                       "numbers are our file names, not the students':\n" + "\n".join(found))
+
+
+def modules_and_docs():
+    """Every module of dlcore/, cli/ and datasets/ (the packages' __init__.py aside) and every
+    page of docs/, as paths relative to ROOT."""
+    files = [path for folder in CODE_FOLDERS for path in (ROOT / folder).rglob("*.py")
+             if "__pycache__" not in path.parts and path.name != "__init__.py"]
+    files += (ROOT / "docs").glob("*.md")
+    return {str(path.relative_to(ROOT)) for path in files}
+
+
+def readme_layout():
+    """The files the README's Layout section names, as paths relative to ROOT.
+
+    The section is one code block: a line that starts with ``folder/`` opens that folder, the
+    indented lines after it continue it, and every ``name.py`` or ``name.md`` in a folder's text
+    is a file of that folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## Layout\n"):]
+    block = re.search(r"```\n(.*?)```", section, re.DOTALL).group(1)
+    texts, folder = {}, None
+    for line in block.splitlines():
+        if line and not line[0].isspace():
+            folder, _, line = line.partition(" ")
+            assert folder.endswith("/"), f"a Layout line starts with a folder: {folder!r}"
+        texts[folder] = texts.get(folder, "") + " " + line
+    return {folder + name for folder, text in texts.items()
+            for name in re.findall(r"(?<![\w./-])[\w/-]+\.(?:py|md)\b", text)}
+
+
+def test_the_readme_layout_names_every_module():
+    missing = sorted(modules_and_docs() - readme_layout())
+    assert not missing, ("the README's Layout section is the map of the code; add what each of "
+                         "these holds:\n" + "\n".join(missing))
+
+
+def test_the_readme_layout_names_only_files_that_exist():
+    gone = sorted(name for name in readme_layout() if not (ROOT / name).is_file())
+    assert not gone, ("the README's Layout section names files that do not exist:\n"
+                      + "\n".join(gone))
+
+
+def test_the_layout_reader_finds_files_of_nested_folders():
+    assert {"dlcore/rbm/trainer.py", "cli/rbm.py", "datasets/idx.py", "docs/rbm.md",
+            "dlcore/bench.py"} <= readme_layout()
+
+
+def mentioned_file(path):
+    """The file a ``folder/file.py`` mention names, or None when it cites another project.
+    ``dlcore/cli/`` and ``dlcore/datasets/`` are where cli/ and datasets/ install."""
+    top = path.split("/")[0]
+    for installed in ("dlcore/cli/", "dlcore/datasets/"):
+        if path.startswith(installed):
+            return ROOT / path.removeprefix("dlcore/")
+    if top in OUR_FOLDERS:
+        return ROOT / path
+    if (ROOT / "dlcore" / top).is_dir():
+        return ROOT / "dlcore" / path
+    return None
+
+
+def test_docs_code_and_ci_mention_only_files_that_exist():
+    found = []
+    for name, text in text_files_under(*CODE_FOLDERS, "docs", "README.md", "CHANGELOG.md",
+                                       ".ci/run"):
+        for m in MENTIONED_PATH.finditer(text):
+            target = mentioned_file(m.group(1))
+            if target is not None and not target.is_file():
+                found.append(f"{name}:{line_of(text, m.start())}: {m.group(1)}")
+    assert not found, "mentions of files that do not exist:\n" + "\n".join(found)
+
+
+def test_bare_file_names_in_the_docs_exist_somewhere_in_the_repository():
+    """``kernels.py`` in a sentence about dlcore/backend/ must still be a file of ours."""
+    ours = {path.name for _, path in repository_text_files()}
+    found = [f"{name}:{line_of(text, m.start())}: {m.group(1)}"
+             for name, text in text_files_under("docs", "README.md", "CHANGELOG.md", ".ci/run",
+                                                "datasets/README.md", "dlcore/bench.py")
+             for m in re.finditer(r"(?<![\w./-])([\w-]+\.(?:py|md))\b", text)
+             if m.group(1) not in ours]
+    assert not found, "mentions of files that do not exist:\n" + "\n".join(found)
