@@ -5,7 +5,7 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
 (lecture "Supervised learning", "Optimization"; lecture "Deep learning I"):
 
     SGD           theta <- theta - eta g
-    momentum      Delta <- mu Delta + g;  theta <- theta - eta Delta        (lecture 002, mu = 0.9)
+    momentum      Delta <- mu Delta + g;  theta <- theta - eta Delta      (the lecture: mu = 0.9)
     Nesterov      Delta <- mu Delta + g;  theta <- theta - eta (g + mu Delta)
     AdaGrad       s <- s + g^2;  theta <- theta - eta g / (sqrt(s) + eps)     (Duchi et al. 2011)
     RMSProp       s <- rho s + (1 - rho) g^2;  theta <- theta - eta g / (sqrt(s) + eps)
@@ -13,8 +13,8 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   theta <- theta - eta m^ / (sqrt(v^) + eps),
                   m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
 
-The momentum form is lecture 002's (and PyTorch's); Keras writes v <- mu v - eta g, the same
-steps for a constant eta.
+The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
+Momentum") and PyTorch's; Keras writes v <- mu v - eta g, the same steps for a constant eta.
 
 Before the rule, in the same kernel, g becomes
 
@@ -77,8 +77,8 @@ class ExponentialDecay(Schedule):
 
 class StepDecay(Schedule):
     """eta_t = initial * drop ** floor(t / step_size): divide the rate by 1/drop every
-    ``step_size`` updates (lecture 002: "decay learning rate by a factor of ~1000 or more by the
-    end of training")."""
+    ``step_size`` updates (lecture "Supervised learning": "decay learning rate by a factor of
+    ~1000 or more by the end of training")."""
 
     def __init__(self, initial_learning_rate, step_size, drop=0.5):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -142,7 +142,7 @@ def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nestero
              scale, l1, l2):
     w, dw, v = theta[first:last], grad[first:last], velocity[first:last]
     if momentum != _ZERO and not nesterov and scale == _ONE and l1 == _ZERO and l2 == _ZERO:
-        for i in range(w.shape[0]):   # lecture 002's momentum, plain
+        for i in range(w.shape[0]):   # the lecture's momentum, plain
             delta = momentum * v[i] + dw[i]
             v[i] = delta
             w[i] -= rate * delta

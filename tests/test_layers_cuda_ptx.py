@@ -102,7 +102,8 @@ def compile_report():
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel", [
     "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
-    "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows", "multiply_span",
+    "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows",
+    "multiply_span",
     "augment_rows", "gaussian_noise_rows", "softmax_cross_entropy_rows",
     "probability_cross_entropy_rows", "sigmoid_binary_cross_entropy_rows",
     "probability_binary_cross_entropy_rows", "squared_error_rows", "accumulate_batch",

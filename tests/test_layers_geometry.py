@@ -17,7 +17,7 @@ from dlcore.layers.geometry import (
 )
 
 
-def test_lecture_003_seven_by_seven_examples_give_five_and_three():
+def test_the_cnn_2019_lecture_seven_by_seven_examples_give_five_and_three():
     assert output_size(7, 3, 0, 1) == 5
     assert output_size(7, 3, 0, 2) == 3
 

@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore.layers import (Activation, AvgPool2D, Conv2D, Dense, Dropout, Flatten,
-                           GaussianNoise, ImageAugmentation, L2Pool2D, MaxPool2D)
+from dlcore.layers import (
+    Activation,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    ImageAugmentation,
+    L2Pool2D,
+    MaxPool2D,
+)
 from dlcore.regularizers import L1L2
 
 TOLERANCE = 1e-6

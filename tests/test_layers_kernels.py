@@ -6,11 +6,22 @@ Oracle: the same layer built with the same seed on the ``reference`` backend
 test_layers_reference.py and test_layers_gradients.py."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import requires_cuda
-from dlcore.layers import (Activation, AvgPool2D, Conv2D, Dense, Dropout, Flatten,
-                           GaussianNoise, ImageAugmentation, L2Pool2D, MaxPool2D)
+from dlcore.layers import (
+    Activation,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    ImageAugmentation,
+    L2Pool2D,
+    MaxPool2D,
+)
 
 RTOL, ATOL = 2e-5, 2e-5
 
@@ -96,7 +107,7 @@ def test_cpu_pooling_follows_the_reference(case):
     assert_backends_agree(lambda: kind(pool, stride=stride), images(n, channels, size, size))
 
 
-def test_cpu_max_pooling_of_lecture_001_example_gives_4_6_7_2():
+def test_cpu_max_pooling_of_the_deep_networks_lecture_example_gives_4_6_7_2():
     x = np.array([[1, 2, 0, 3], [4, 3, 6, 5], [3, 4, 1, 2], [2, 7, 2, 0]],
                  dtype=np.float32).reshape(1, 1, 4, 4)
     layer = MaxPool2D(2).build((1, 4, 4), backend="cpu")

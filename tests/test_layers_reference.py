@@ -1,17 +1,19 @@
 """The NumPy reference of every layer against independent oracles.
 
 Oracles: naive loops over output positions written from the lectures' equations (conv as
-cross-correlation, lecture 000; pooling, lecture 002), the 4x4 pooling example of lecture
-"Deep Neural Networks", and PyTorch's conv/pool when it is installed."""
+cross-correlation, lecture "Convolutional neural networks" (2016); pooling, lecture "Supervised
+learning"), the 4x4 pooling example of lecture "Deep Neural Networks" ("Max pooling"), and
+PyTorch's conv/pool when it is installed."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlcore.layers import reference as ref
 from dlcore.layers.geometry import Window
 
-DECK_001_EXAMPLE = np.array([[1, 2, 0, 3], [4, 3, 6, 5], [3, 4, 1, 2], [2, 7, 2, 0]],
-                            dtype=np.float64).reshape(1, 1, 4, 4)
+DEEP_NETWORKS_POOLING_EXAMPLE = np.array(
+    [[1, 2, 0, 3], [4, 3, 6, 5], [3, 4, 1, 2], [2, 7, 2, 0]], dtype=np.float64).reshape(1, 1, 4, 4)
 
 
 def naive_conv(x, kernel, bias, stride, padding):
@@ -85,24 +87,24 @@ def test_conv_matches_pytorch(random_state):
                                expected, atol=1e-10)
 
 
-def test_max_pooling_of_lecture_001_example_gives_4_6_7_2():
-    y, _ = ref.max_pool_forward(DECK_001_EXAMPLE, window((1, 4, 4), 2, 2))
+def test_max_pooling_of_the_deep_networks_lecture_example_gives_4_6_7_2():
+    y, _ = ref.max_pool_forward(DEEP_NETWORKS_POOLING_EXAMPLE, window((1, 4, 4), 2, 2))
     np.testing.assert_array_equal(y[0, 0], [[4, 6], [7, 2]])
 
 
-def test_average_pooling_of_lecture_001_example_gives_the_means():
+def test_average_pooling_of_the_deep_networks_lecture_example_gives_the_means():
     """The slide rounds the last mean, 1.25, to 1.2."""
-    y = ref.avg_pool_forward(DECK_001_EXAMPLE, window((1, 4, 4), 2, 2))
+    y = ref.avg_pool_forward(DEEP_NETWORKS_POOLING_EXAMPLE, window((1, 4, 4), 2, 2))
     np.testing.assert_array_equal(y[0, 0], [[2.5, 3.5], [4, 1.25]])
 
 
-def test_l2_pooling_of_lecture_001_example_is_the_root_sum_of_squares():
-    y = ref.l2_pool_forward(DECK_001_EXAMPLE, window((1, 4, 4), 2, 2))
+def test_l2_pooling_of_the_deep_networks_lecture_example_is_the_root_sum_of_squares():
+    y = ref.l2_pool_forward(DEEP_NETWORKS_POOLING_EXAMPLE, window((1, 4, 4), 2, 2))
     np.testing.assert_allclose(y[0, 0], np.sqrt([[30, 70], [78, 9]]))
 
 
 def test_max_pooling_records_where_each_maximum_was():
-    _, argmax = ref.max_pool_forward(DECK_001_EXAMPLE, window((1, 4, 4), 2, 2))
+    _, argmax = ref.max_pool_forward(DEEP_NETWORKS_POOLING_EXAMPLE, window((1, 4, 4), 2, 2))
     # 4 at (1, 0), 6 at (1, 2), 7 at (3, 1), 2 at (2, 3): index row * 4 + column
     np.testing.assert_array_equal(argmax[0, 0], [[4, 6], [13, 11]])
 

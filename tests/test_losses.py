@@ -1,12 +1,12 @@
 """The losses: values, gradients (p - y) and stability; kernels against the reference.
 
-Oracles: lecture 002's dL/do = p - y; finite differences of the loss value; the NumPy
-reference for the kernel bodies."""
+Oracles: dL/do = p - y (lecture "Supervised learning", "HOMEWORK: prove it!"); finite differences
+of the loss value; the NumPy reference for the kernel bodies."""
 import numpy as np
 import pytest
-from conftest import requires_cuda
 
 import dlcore
+from conftest import requires_cuda
 from dlcore.backend import get_backend
 from dlcore.layers import Activation, Dense, Dropout
 from dlcore.losses import (
@@ -232,19 +232,19 @@ def test_bad_loss_configs_are_refused_in_one_line(config):
 
 @pytest.mark.parametrize("loss, activation, width, words", [
     (CrossEntropy(), "sigmoid", 3, ("3 independent sigmoid outputs: give it "
-                                   "activation='softmax'")),
+                                    "activation='softmax'")),
     (CrossEntropy(), "sigmoid", 1, ("single output: for two classes use "
-                                   "loss='binary_cross_entropy'")),
+                                    "loss='binary_cross_entropy'")),
     (CrossEntropy(), "softmax", 1, "single output"),
     (CategoricalCrossentropy(from_logits=True), "linear", 1, "single output"),
     (BinaryCrossEntropy(), "softmax", 1, ("a softmax of a single output is always 1: give it "
-                                         "activation='sigmoid'")),
+                                          "activation='sigmoid'")),
     (BinaryCrossEntropy(), "softmax", 3, ("applies a softmax, which ties its outputs together: "
-                                         "give it activation='sigmoid'")),
+                                          "give it activation='sigmoid'")),
     (CrossEntropy(), "sigmoid", None, "has sigmoids: give it activation='softmax'"),
 ])
-def test_cross_entropy_on_an_output_of_the_wrong_width_is_refused(loss, activation, width,
-                                                                   words):
+def test_cross_entropy_on_an_output_of_the_wrong_width_is_refused(
+        loss, activation, width, words):
     with pytest.raises(ValueError) as refused:
         check_output_activation(loss, activation, "dense", output_width=width)
     assert words in str(refused.value) and "'dense'" in str(refused.value)

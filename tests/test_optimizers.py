@@ -1,13 +1,14 @@
 """Update rules of the optimisers.
 
-Oracles: the rules worked by hand on small vectors (lecture 002's momentum, Adam's first step
-of size eta, AdaGrad's eta / sqrt(sum g^2)); the kernel bodies against the NumPy reference."""
+Oracles: the rules worked by hand on small vectors (the momentum of lecture "Supervised
+learning", Adam's first step of size eta, AdaGrad's eta / sqrt(sum g^2)); the kernel bodies
+against the NumPy reference."""
 import numpy as np
 import pytest
 
 from conftest import requires_cuda
 from dlcore.backend import get_backend
-from dlcore.optimizers import (SGD, AdaGrad, Adam, Parameter, RMSProp, get_optimizer)
+from dlcore.optimizers import SGD, AdaGrad, Adam, Parameter, RMSProp, get_optimizer
 from dlcore.regularizers import MaxNorm
 
 

@@ -15,7 +15,8 @@
 =====================  ===============================================================
 
 ``dense_as_conv(dense, input_shape)`` rewrites a Dense layer as the equivalent Conv2D
-(lecture 002, "FC layers as conv layers").
+(lecture "Supervised learning": "the first fully connected layer can be seen as a conv.
+layer").
 
 Every layer's maths is written in NumPy in :mod:`dlcore.layers.reference` (the oracle) and as
 Numba kernels for the ``cpu`` and ``cuda`` backends in :mod:`dlcore.layers.kernels`.

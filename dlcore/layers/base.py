@@ -164,7 +164,8 @@ class Layer:
         return self.weight_count() + self.bias_count()
 
     def weight_count(self):
-        """Number of weights, biases not included (the count of lecture 000's example)."""
+        """Number of weights, biases not included (the count of lecture
+        "Convolutional neural networks" (2016), "Convolutional vs. non-convolutional")."""
         return 0
 
     def bias_count(self):
@@ -174,7 +175,8 @@ class Layer:
         """Floating-point operations of the forward pass for one sample. Convention: a
         multiply-add counts as 2 (K products, K - 1 sums and 1 bias addition make 2K for a
         unit with K inputs); element-wise layers (activations, pooling, dropout, reshapes)
-        count 0, the cost lecture 002 calls negligible next to the products."""
+        count 0, the cost lecture "Supervised learning" ("Pooling Layer") calls negligible next to
+        the products."""
         return 0
 
     # -- weights ------------------------------------------------------------------------

@@ -77,8 +77,8 @@ class Conv2D(WeightedLayer):
                                   self.filters * kh * kw, seed)
 
     def flops(self):
-        """2 * (C k_h k_w) * F * H' W': lecture 002's M K^2 N (D - K + 1)^2 multiply-adds,
-        times 2."""
+        """2 * (C k_h k_w) * F * H' W': the M K^2 N (D - K + 1)^2 multiply-adds of lecture
+        "Supervised learning" ("Convolutional Layer"), times 2."""
         return 2 * self.weight_count() * self.window.out_pixels if self.built else 0
 
     def forward(self, x, training=False, step=0, apply_activation=True):

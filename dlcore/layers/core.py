@@ -85,7 +85,8 @@ class Tanh(_FixedActivation):
 class Softmax(_FixedActivation):
     """y_k = exp(x_k) / sum_j exp(x_j) over the classes of each row (computed as
     exp(x_k - max x) / sum exp(x_j - max x)). With ``loss="cross_entropy"`` a network fuses it
-    into the loss, whose gradient with respect to x is then p - y (lecture 002's homework)."""
+    into the loss, whose gradient with respect to x is then p - y (lecture
+    "Supervised learning", "HOMEWORK: prove it!")."""
 
     function = "softmax"
 

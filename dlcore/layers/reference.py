@@ -76,7 +76,8 @@ def dense_forward(x, kernel, bias):
 
 
 def dense_backward(x, kernel, grad_z):
-    """Back-propagation through z = x @ kernel + bias (lecture 002, "Backward Propagation"):
+    """Back-propagation through z = x @ kernel + bias (lecture
+    "Supervised learning", slide "Backward Propagation"):
 
         dL/dkernel = x' dL/dz        (in, out)
         dL/dbias   = sum_n dL/dz     (out,)
@@ -136,7 +137,8 @@ def conv2d_forward(x, kernel, bias, window):
     """z[n, f] = b[f] + sum_c K[f, c] (x) x[n, c], (x) cross-correlation with stride and zero
     padding; as one product K (F, C*F_h*F_w) @ im2col(x). (n, C, H, W) -> (n, F, H_out, W_out).
 
-    Cost (lecture 002): C F_h F_w multiply-adds per output value.
+    Cost (lecture "Supervised learning", "Convolutional Layer"): C F_h F_w multiply-adds per
+    output value.
     """
     n_filters = kernel.shape[0]
     z = kernel.reshape(n_filters, -1) @ im2col(x, window) + bias[:, None]
@@ -160,7 +162,7 @@ def conv2d_backward(x, kernel, grad_z, window):
     return grad_x, grad_kernel, g.sum(axis=1)
 
 
-# -- pooling (lecture 002: max, average and L2 pooling; no parameters) ----------------------
+# -- pooling (lecture "Supervised learning", "Pooling Layer": max, average, L2; no weights) --
 
 
 def pool_windows(x, window):
@@ -215,7 +217,8 @@ def avg_pool_backward(grad_y, window):
 
 
 def l2_pool_forward(x, window):
-    """h(y, x) = sqrt(sum over the pool of the input squared) (lecture 002, L2-pooling)."""
+    """h(y, x) = sqrt(sum over the pool of the input squared) (lecture
+    "Supervised learning", "L2-pooling")."""
     return np.sqrt((pool_windows(x, window) ** 2).sum(axis=(-2, -1)))
 
 
