@@ -136,3 +136,20 @@ class Backend:
 
     def __repr__(self):
         return f"<dlcore backend {self.name!r}>"
+
+
+class HostMemory:
+    """The memory operations of a backend whose arrays are NumPy arrays in host memory (the
+    ``reference`` and the ``cpu``): listed before :class:`Backend` among the bases."""
+
+    def asarray(self, array, dtype=np.float32):
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def empty(self, shape, dtype=np.float32):
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype=np.float32):
+        return np.zeros(shape, dtype=dtype)
+
+    def to_numpy(self, array):
+        return np.asarray(array)

@@ -37,6 +37,7 @@ from numba import njit, prange
 from numba.extending import get_cython_function_address
 
 from . import registry
+from .base import HostMemory
 from .kernel_backend import KernelBackend
 
 #: Below this many elements a launch runs on the calling thread. Every parallel region ends in a
@@ -240,25 +241,13 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
 
 
-class CPUBackend(KernelBackend):
+class CPUBackend(HostMemory, KernelBackend):
     name = "cpu"
     host_kernels = True
     _no_array = np.empty((0, 0), dtype=np.float32)
 
     def __init__(self):
         self._compute_depth = 0
-
-    def asarray(self, array, dtype=np.float32):
-        return np.ascontiguousarray(array, dtype=dtype)
-
-    def empty(self, shape, dtype=np.float32):
-        return np.empty(shape, dtype=dtype)
-
-    def zeros(self, shape, dtype=np.float32):
-        return np.zeros(shape, dtype=dtype)
-
-    def to_numpy(self, array):
-        return np.asarray(array)
 
     def copy_into(self, destination, source):
         np.copyto(destination, source)

@@ -9,7 +9,7 @@ import contextlib
 import numpy as np
 
 from . import rng
-from .base import Backend
+from .base import Backend, HostMemory
 
 # -- the squashing functions, in NumPy: the one home of every reference that needs them ----
 # (the layers' activations, the losses, the RBMs' conditionals, AIS). The kernel bodies' own
@@ -43,11 +43,8 @@ def softmax(z, axis=1):
     return shifted / shifted.sum(axis=axis, keepdims=True)
 
 
-class ReferenceBackend(Backend):
+class ReferenceBackend(HostMemory, Backend):
     name = "reference"
-
-    def asarray(self, array, dtype=np.float32):
-        return np.ascontiguousarray(array, dtype=dtype)
 
     @contextlib.contextmanager
     def compute(self):
@@ -57,15 +54,6 @@ class ReferenceBackend(Backend):
         from threadpoolctl import threadpool_limits
         with threadpool_limits(limits=1, user_api="blas"):
             yield self
-
-    def empty(self, shape, dtype=np.float32):
-        return np.empty(shape, dtype=dtype)
-
-    def zeros(self, shape, dtype=np.float32):
-        return np.zeros(shape, dtype=dtype)
-
-    def to_numpy(self, array):
-        return np.asarray(array)
 
     def copy_into(self, destination, source):
         destination[...] = source
