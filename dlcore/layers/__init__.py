@@ -19,7 +19,9 @@
 layer").
 
 Every layer's maths is written in NumPy in :mod:`dlcore.layers.reference` (the oracle) and as
-Numba kernels for the ``cpu`` and ``cuda`` backends in :mod:`dlcore.layers.kernels`.
+kernel bodies for the ``cpu`` and ``cuda`` backends in :mod:`dlcore.layers.bodies` (the CPU's
+own convolutions in :mod:`dlcore.layers.cpu_convolution`); :mod:`dlcore.layers.ops` runs one or
+the other, as the backend can.
 """
 from dlcore.layers.augmentation import GaussianNoise, ImageAugmentation
 from dlcore.layers.base import Layer, WeightedLayer

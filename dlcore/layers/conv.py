@@ -8,8 +8,8 @@ size (N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2. The operation is a
 
     z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
 
-computed as im2col + one matrix product (see :mod:`dlcore.layers.reference` and
-:mod:`dlcore.layers.kernels`).
+computed as im2col + one matrix product (see :mod:`dlcore.layers.reference`,
+:mod:`dlcore.layers.bodies` and :mod:`dlcore.layers.cpu_convolution`).
 """
 import numpy as np
 

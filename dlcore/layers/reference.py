@@ -1,9 +1,10 @@
 """The layers' maths in NumPy, one readable function per equation: the oracle of the tests.
 
 Every function here is pure (it allocates its result) and works in any float dtype, which is what
-:func:`dlcore.gradcheck` needs (float64). The Numba kernels in :mod:`dlcore.layers.kernels`
-compute the same quantities in place and in parallel; ``tests/test_layers_*.py`` hold them to
-these functions.
+:func:`dlcore.gradcheck` needs (float64). The kernel bodies of :mod:`dlcore.layers.bodies` (and
+the CPU's convolutions, :mod:`dlcore.layers.cpu_convolution`) compute the same quantities in
+place and in parallel; ``tests/test_layers_*.py`` hold them to these functions. The sigmoid and
+softmax are the ones every reference shares (:mod:`dlcore.backend.reference`).
 
 Conventions
 -----------
