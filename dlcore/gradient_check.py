@@ -20,25 +20,22 @@ prepares data rather than computing a function of the weights, is left out.
 import numpy as np
 
 from dlcore.backend import rng
-from dlcore.network import compute
+from dlcore.training import LossRows, target_rows
 
 TOLERANCE = 1e-6
 
 
-def _cost(model, x, targets, step):
-    """C(theta) in float64: mean loss over the batch + the weight-decay penalty."""
-    outputs = model._forward(x, training=True, step=step, fused=model._fused)
-    n, width = outputs.shape
-    grad = np.empty((n, width))
-    row_loss, row_correct = np.empty(n), np.empty(n)
-    model.loss.loss_and_gradient(model.backend, outputs, targets, grad, row_loss, row_correct,
-                                 model._fused)
-    return float(row_loss.mean()) + model._penalty(), grad
+def _cost(model, x, targets, rows, step):
+    """C(theta) in float64: mean loss over the batch + the weight-decay penalty (the model's
+    ``loss_rows`` on float64 arrays of the reference backend: x and targets as they are)."""
+    model.loss_rows(x, targets, rows, training=True, step=step)
+    return float(rows.loss.mean()) + model.penalty()
 
 
-def _analytic_gradients(model, x, targets, step):
-    _, grad = _cost(model, x, targets, step)
-    grad_x = model._backward(grad, fused=model._fused, need_input_gradient=True)
+def _analytic_gradients(model, x, y, step):
+    """dC/dtheta of every weight array (``loss_and_gradient`` plus the weight-decay
+    gradient) and dC/dx."""
+    _, grad_x = model.loss_and_gradient(x, y, step=step, input_gradient=True)
     gradients = {}
     for layer in model.layers:
         regularizers = layer.regularizers() if hasattr(layer, "regularizers") else {}
@@ -97,9 +94,10 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
         raise RuntimeError("gradcheck needs a compiled network (it checks the gradient of its "
                            "loss): call model.compile(...) first")
     x64 = np.asarray(x, dtype=np.float64)
-    model._ensure_built(x64)
+    if not model.built:
+        model.build(x64.shape[1:])
     twin = model.clone(backend="reference", dtype=np.float64)
-    with compute(twin.backend):
+    with twin.backend.compute():
         results, rows = _check(twin, x64, y, epsilon, max_entries, seed, step)
     if verbose:
         print(format_table(rows))
@@ -109,15 +107,16 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
 def _check(twin, x64, y, epsilon, max_entries, seed, step):
     from dlcore.layers import ImageAugmentation
     twin.layers = [layer for layer in twin.layers if not isinstance(layer, ImageAugmentation)]
-    targets = twin._targets(y, len(x64))
-    x64 = np.array(twin._check_x(x64), dtype=np.float64)
-    analytic = _analytic_gradients(twin, x64, targets, step)
+    analytic = _analytic_gradients(twin, x64, y, step)
+    x64 = np.array(x64, dtype=np.float64)
+    targets = target_rows(y, len(x64), int(np.prod(twin.output_shape)), np.float64)
+    buffers = LossRows.empty(twin.backend, len(x64), targets.shape[1], np.float64)
     tensors = {f"{layer.name}/{name}": layer.params[name]
                for layer in twin.layers for name in layer.weight_names}
     tensors["input"] = x64
 
     def cost():
-        return _cost(twin, x64, targets, step)[0]
+        return _cost(twin, x64, targets, buffers, step)
 
     results, rows = {}, []
     for index, (name, array) in enumerate(tensors.items()):

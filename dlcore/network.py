@@ -84,7 +84,6 @@ class Sequential(TrainingLoop):
     parameters : the :class:`dlcore.optimizers.Parameter` of every weight array (once built)
     """
 
-
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
         self.name = name or "sequential"
         self.backend_name = check_backend_name(backend)
@@ -111,7 +110,8 @@ class Sequential(TrainingLoop):
                              "change its layers")
         if layer.name is None:
             layer.name = self._unique_name(_snake_case(type(layer).__name__))
-        if layer.name in RESERVED_LAYER_NAMES or any(l.name == layer.name for l in self.layers):
+        taken = {other.name for other in self.layers}
+        if layer.name in RESERVED_LAYER_NAMES or layer.name in taken:
             raise ValueError(f"layer name {layer.name!r} is already used in this network"
                              if layer.name not in RESERVED_LAYER_NAMES
                              else f"layer name {layer.name!r} is reserved")
@@ -159,7 +159,6 @@ class Sequential(TrainingLoop):
             self._checked_loss(self.loss)
             self.optimizer.build(self._parameters, backend)
         return self
-
 
     def _collect_parameters(self):
         previous = {p.key: p.slots for p in self._parameters}
@@ -221,7 +220,6 @@ class Sequential(TrainingLoop):
                                     has_activation=isinstance(last, (WeightedLayer, Activation)),
                                     output_width=known_output_width(last))
         return loss
-
 
     def _check_compiled(self):
         """RuntimeError unless compiled; ValueError when the loss does not fit the last layer."""
@@ -421,7 +419,7 @@ class Sequential(TrainingLoop):
                     "n_updates": int(self.n_updates)}
         if self.optimizer is not None and hasattr(self.optimizer, "backend"):
             training["optimizer"] = self.optimizer.get_state(self._parameters)
-        if getattr(self, "callback_state", None):
+        if self.callback_state:
             # what a resumed fit needs of its callbacks (EarlyStopping's best epoch and weights)
             training["callbacks"] = self.callback_state
         return {"layers": layers, "training": training}
@@ -488,7 +486,6 @@ class Sequential(TrainingLoop):
     def __repr__(self):
         return (f"Sequential({len(self.layers)} layers, input_shape={self.input_shape}, "
                 f"backend={self.backend_name!r})")
-
 
 
 def _snake_case(name):

@@ -11,12 +11,7 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
     Checks, in order: numeric, 2-D, not empty, the expected width, finite, and (for Bernoulli
     visible units) every value in [0, 1].
     """
-    if X is None:
-        raise ValueError(f"{name} is None: pass an array of shape (n_samples, n_{columns_meaning})")
-    array = np.asarray(X)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == bool):
-        raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    array = _numbers(X, name, f"(n_samples, n_{columns_meaning})")
     if array.ndim != 2:
         hint = (f"; flatten images with {name}.reshape(len({name}), -1)" if array.ndim > 2 else "")
         raise ValueError(f"{name} must be 2-D (n_samples, n_{columns_meaning}), "
@@ -27,11 +22,7 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
     if n_columns is not None and array.shape[1] != n_columns:
         raise ValueError(f"{name} has {array.shape[1]} columns but the model expects "
                          f"{n_columns} {columns_meaning}")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    finite = np.isfinite(array)
-    if not finite.all():
-        raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values: "
-                         "clean or impute them first")
+    array = _finite(np.ascontiguousarray(array, dtype=np.float32), name)
     if unit_interval:
         low, high = float(array.min()), float(array.max())
         if low < 0.0 or high > 1.0:
@@ -39,6 +30,48 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                     if high > 1.0 and low >= 0.0 else "")
             raise ValueError(f"{name} must lie in [0, 1] for binary (Bernoulli) units, got "
                              f"values in [{low:g}, {high:g}]{hint}")
+    return array
+
+
+def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
+    """Return ``x`` as a C-contiguous (n, *sample_shape) array of ``dtype``, or raise: the
+    inputs of a network, whose samples are rows or images.
+
+    Checks, in order: numeric, a batch of n >= 1 samples (at least 2-D), samples of
+    ``sample_shape`` (any shape when None; the message shows the reshape when only the layout
+    differs), finite.
+    """
+    array = _numbers(x, name, "(n, ...)" if sample_shape is None
+                     else "(n, " + ", ".join(map(str, sample_shape)) + ")")
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise ValueError(f"{name} must be a batch (n, ...) with n >= 1, got shape "
+                         f"{array.shape}")
+    if sample_shape is not None and tuple(array.shape[1:]) != tuple(sample_shape):
+        hint = ""
+        if int(np.prod(array.shape[1:])) == int(np.prod(sample_shape)):
+            hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, sample_shape))})"
+        raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
+                         f"expects {tuple(sample_shape)}{hint}")
+    return _finite(np.ascontiguousarray(array, dtype=dtype), name)
+
+
+def _numbers(X, name, shape):
+    """``X`` as a NumPy array of numbers (bool included), or ValueError."""
+    if X is None:
+        raise ValueError(f"{name} is None: pass an array of shape {shape}")
+    array = np.asarray(X)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == bool):
+        raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+def _finite(array, name):
+    """``array`` when every value is finite, else ValueError with the count."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values: "
+                         "clean or impute them first")
     return array
 
 

@@ -1,0 +1,71 @@
+"""The summary table of a network: per layer the output shape, the parameters and the forward
+FLOPs per sample, then the totals (Keras' ``model.summary()``).
+
+Lecture "Supervised learning" (CVPR 2014 tutorial), "What if it does not work?": "Compute flops
+and nr. params." -- too small a network underfits, too large a one is slow. A multiply-add counts
+2 FLOPs (a Dense layer costs 2 * in * out per sample, a Conv2D 2 * C k_h k_w * F * H' W');
+element-wise layers count 0.
+"""
+
+__all__ = ["LayerSummary", "Summary", "summarize"]
+
+
+class LayerSummary:
+    """One row of the table: a layer's name, class, output shape and counts."""
+
+    def __init__(self, name, class_name, output_shape, weights, biases, flops):
+        self.name, self.class_name, self.output_shape = name, class_name, tuple(output_shape)
+        self.weights, self.biases, self.flops = weights, biases, flops
+
+    @property
+    def params(self):
+        return self.weights + self.biases
+
+
+class Summary:
+    """The numbers of a network's summary (``rows``, ``total_params``, ``total_weights``,
+    ``total_biases``, ``total_flops``); ``str()`` is the table."""
+
+    def __init__(self, rows, name, input_shape):
+        self.rows, self.name, self.input_shape = rows, name, tuple(input_shape)
+        self.total_weights = sum(r.weights for r in rows)
+        self.total_biases = sum(r.biases for r in rows)
+        self.total_params = self.total_weights + self.total_biases
+        self.total_flops = sum(r.flops for r in rows)
+
+    def __str__(self):
+        header = ("Layer (type)", "Output shape", "Params", "Weights", "Biases", "FLOPs")
+        table = [header, ("input", _shape_text(self.input_shape), "", "", "", "")]
+        table += [(f"{r.name} ({r.class_name})", _shape_text(r.output_shape), f"{r.params:,}",
+                   f"{r.weights:,}", f"{r.biases:,}", f"{r.flops:,}") for r in self.rows]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+
+        def line(row):
+            return "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+                             + [cell.rjust(width) for cell, width in zip(row[2:], widths[2:])])
+
+        rule = "-" * len(line(header))
+        lines = [f'Network "{self.name}"', rule, line(header), rule]
+        lines += [line(row) for row in table[1:]]
+        lines += [rule,
+                  f"Total parameters: {self.total_params:,} (weights {self.total_weights:,}, "
+                  f"biases {self.total_biases:,})",
+                  f"Forward FLOPs per sample: {self.total_flops:,} "
+                  "(a multiply-add counts 2; element-wise layers 0)"]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"Summary(total_params={self.total_params}, total_weights={self.total_weights}"
+                f", total_flops={self.total_flops})")
+
+
+def summarize(name, input_shape, layers):
+    """The :class:`Summary` of built ``layers`` (in order) fed per-sample inputs of
+    ``input_shape``."""
+    return Summary([LayerSummary(layer.name, type(layer).__name__, layer.output_shape,
+                                 layer.weight_count(), layer.bias_count(), layer.flops())
+                    for layer in layers], name, input_shape)
+
+
+def _shape_text(shape):
+    return "(None, " + ", ".join(str(v) for v in shape) + ")"

@@ -1,0 +1,561 @@
+"""The training loop of dlcore's networks: ``fit``, ``evaluate``, ``predict``, ``train_on_batch``.
+
+Lecture "Deep learning I" trains a Keras model with ``model.fit(x_train, y_train, epochs=5,
+batch_size=32)``, or by feeding "batches manually in a training loop" with
+``model.train_on_batch``, then calls ``evaluate`` and ``predict``; lecture "Supervised learning"
+gives the loop itself: mini-batch stochastic gradient descent, each update a forward pass, the
+loss, back-propagation and the optimiser step. :class:`TrainingLoop` is that loop, written once
+for every model class that offers the seam below (:class:`dlcore.Sequential` today, the
+functional ``Model`` next). A model class inherits it and gets the Keras methods::
+
+    class Sequential(TrainingLoop): ...     # fit, evaluate, predict, predict_classes,
+                                            # train_on_batch, loss_and_gradient
+
+One epoch of ``fit`` is::
+
+    for x, y in mini_batches(data, order of the epoch):   # dlcore.batches
+        model.loss_rows(x, y, rows, training=True, step=n_updates, gradient=True)
+        totals += (sum of rows.loss, sum of rows.correct, n)  # on the device, in float64
+        optimizer.apply(model.parameters)                     # theta <- theta - eta * ...
+        n_updates += 1
+    loss = totals[0] / totals[2] + model.penalty()            # the cost, weight decay included
+
+then the divergence check (:class:`dlcore.errors.DivergenceCheck`), validation, the history and
+the callbacks. The data go to the backend once per call; batches are gathered there into buffers
+allocated once per call, and the per-sample losses are summed there, so the loop allocates
+nothing and reads nothing back between progress reports.
+
+The seam: what the loop asks of a model
+---------------------------------------
+Once built, and after ``compile``:
+
+``built``, ``build(input_shape)``
+    whether the parameters exist; create them for per-sample inputs of ``input_shape`` (the loop
+    builds an unbuilt model from the first data it sees). Building a compiled model also readies
+    its optimiser on ``parameters``.
+``input_shape``, ``output_shape``
+    per-sample shapes (tuples; ``input_shape`` None until known). Targets are rows of
+    ``prod(output_shape)`` values; integer labels become one-hot rows.
+``backend``, ``dtype``
+    the :mod:`dlcore.backend` object the parameters live on, and their float dtype.
+``seed``
+    the Philox key of the validation split (``STREAM_SPLIT``) and of the batch order of epoch
+    e (``STREAM_SHUFFLE`` at step e, :func:`dlcore.batches.epoch_order`).
+``loss``, ``optimizer``, ``metrics``
+    set by the model's ``compile``: a :class:`dlcore.losses.Loss`, a
+    :class:`dlcore.optimizers.Optimizer`, and ``[]`` or ``["accuracy"]``.
+``_check_compiled()``
+    raise RuntimeError unless compiled (and ValueError when the loss does not fit the model);
+    called once at the start of ``fit``, ``evaluate``, ``train_on_batch`` and
+    ``loss_and_gradient``.
+``parameters``
+    the list of :class:`dlcore.optimizers.Parameter` the optimiser updates from their ``grad``.
+``forward(x, training=False, step=0)``
+    ``(n, *input_shape)`` backend array -> ``(n, *output_shape)`` backend array of outputs
+    (class probabilities after a softmax): what ``predict`` returns.
+``loss_rows(x, targets, rows, training=False, step=0, gradient=False, input_gradient=False)``
+    the loss of each sample of ``x`` against ``targets`` ((n, k) backend array) into ``rows``
+    (a :class:`LossRows` of n rows), and with ``gradient`` the back-propagation of the batch
+    mean into every Parameter's ``grad`` (weight decay left to the optimiser); returns dL/dx
+    with ``input_gradient``, else None. The model may fuse its final activation with the loss
+    here (softmax + cross-entropy: dL/dz = p - y).
+``penalty()``
+    the weight-decay term Omega(theta) of the cost (float), added to each epoch's loss.
+``get_weights()``, ``set_weights(weights)``
+    NumPy copies of the parameter values, and their assignment: snapshots, the divergence check,
+    early stopping.
+``history``, ``epochs_done``, ``n_updates``, ``stop_training``, ``callback_state``
+    the training state the loop keeps on the model (:meth:`TrainingLoop._reset_training` sets
+    them); a model's ``set_state`` may set ``_resume_callback_state`` to hand its saved
+    early-stopping state to the next ``fit``.
+
+Ctrl-C or a diverging epoch leaves the model as the last finished epoch left it: weights,
+optimiser state, counters, history and callback state (a snapshot taken after every epoch).
+"""
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from dlcore.backend import rng
+from dlcore.backend.registry import body
+from dlcore.batches import epoch_order, mini_batches
+from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
+from dlcore.errors import DivergenceCheck
+from dlcore.records import record_fit
+from dlcore.validation import check_batch, check_float, check_int
+
+__all__ = ["LossRows", "Scores", "TrainingLoop", "accumulate_batch", "split_validation",
+           "target_rows"]
+
+
+@body
+def accumulate_batch(first, last, row_loss, row_correct, totals):
+    """totals += (sum of row_loss, sum of row_correct, number of rows): one thread, in float64,
+    so that the epoch's sums stay on the device until the epoch ends."""
+    for _ in range(first, last):
+        loss = 0.0
+        correct = 0.0
+        for row in range(row_loss.shape[0]):
+            loss += row_loss[row]
+            correct += row_correct[row]
+        totals[0] += loss
+        totals[1] += correct
+        totals[2] += row_loss.shape[0]
+
+
+class LossRows(NamedTuple):
+    """What a model's ``loss_rows`` fills for a batch of n samples with k outputs each (backend
+    arrays)."""
+
+    #: (n, k): dL/d(the loss's input) of the batch mean (the pre-activations when the model fuses
+    #: its final activation with the loss).
+    grad: object
+    #: (n,): each sample's loss.
+    loss: object
+    #: (n,): 1.0 where the prediction is right (argmax, or a threshold for one output), else 0.
+    correct: object
+
+    @classmethod
+    def empty(cls, backend, n, width, dtype):
+        """Uninitialised rows for n samples of ``width`` outputs on ``backend``."""
+        return cls(backend.empty((n, width), dtype), backend.empty((n,), dtype),
+                   backend.empty((n,), dtype))
+
+    def first(self, n):
+        """The first n rows (views)."""
+        return LossRows(self.grad[:n], self.loss[:n], self.correct[:n])
+
+
+class _BatchBuffers:
+    """The arrays of one call's mini-batches on the backend, allocated once: the gathered inputs
+    (as rows) and targets, and the loss rows."""
+
+    def __init__(self, backend, capacity, features, width, dtype):
+        self.x = backend.empty((capacity, features), dtype)
+        self.y = backend.empty((capacity, width), dtype)
+        self.rows = LossRows.empty(backend, capacity, width, dtype)
+
+    def loss_rows(self, n):
+        """The loss rows of a batch of n samples (the whole buffers for a full batch)."""
+        return self.rows if n == self.rows.loss.shape[0] else self.rows.first(n)
+
+
+class Scores(tuple):
+    """Loss and metrics: a tuple of numbers (``loss, accuracy = scores``) that also answers to
+    names (``scores["accuracy"]``, ``scores.keys()``, ``dict(scores)``)."""
+
+    def __new__(cls, names, values):
+        scores = super().__new__(cls, [float(v) for v in values])
+        scores.names = tuple(names)
+        return scores
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            try:
+                return tuple.__getitem__(self, self.names.index(key))
+            except ValueError:
+                raise KeyError(key) from None
+        return tuple.__getitem__(self, key)
+
+    def keys(self):
+        return self.names
+
+    def items(self):
+        return tuple(zip(self.names, self))
+
+    def __repr__(self):
+        return "Scores(" + ", ".join(f"{k}={v:.6g}" for k, v in self.items()) + ")"
+
+
+def target_rows(y, n, width, dtype, name="y"):
+    """Targets as (n, width) rows of ``dtype``: integer class labels (n,) or (n, 1) become
+    one-hot rows (0/1 labels for a single output); (n, width) rows are checked and kept."""
+    array = np.asarray(y)
+    if array.shape[0:1] != (n,):
+        raise ValueError(f"{name} has {array.shape[0] if array.ndim else 0} rows for {n} "
+                         f"samples")
+    if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1 and width > 1):
+        labels = array.reshape(-1)
+        if not np.issubdtype(labels.dtype, np.integer):
+            if not np.all(np.equal(np.mod(labels, 1), 0)):
+                raise ValueError(f"{name} must hold integer class labels (or (n, {width}) "
+                                 f"target rows)")
+            labels = labels.astype(np.int64)
+        if width == 1:
+            return labels.reshape(n, 1).astype(dtype)
+        if labels.min() < 0 or labels.max() >= width:
+            raise ValueError(f"{name} holds class labels in [{labels.min()}, {labels.max()}]"
+                             f"; the network has {width} outputs (labels 0..{width - 1})")
+        return np.eye(width, dtype=dtype)[labels]
+    if array.ndim != 2 or array.shape[1] != width:
+        raise ValueError(f"{name} must be (n,) integer labels or (n, {width}) targets, got "
+                         f"shape {array.shape}")
+    targets = np.ascontiguousarray(array, dtype=dtype)
+    if not np.all(np.isfinite(targets)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return targets
+
+
+def split_validation(x, y, validation_split, seed):
+    """``(x_train, y_train, (x_valid, y_valid) or None)``: the fraction ``validation_split`` of
+    the rows held out, chosen by Philox(seed, STREAM_SPLIT) (Keras takes the last rows; a
+    class-sorted data set would then validate on one class); both parts keep the data's order."""
+    validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
+                                   high_open=True)
+    n_valid = int(round(validation_split * len(x)))
+    if n_valid == 0:
+        return x, y, None
+    if n_valid >= len(x):
+        raise ValueError(f"validation_split={validation_split} leaves no training samples")
+    order = rng.permutation(len(x), seed, rng.STREAM_SPLIT, 0)
+    train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    return x[train], y[train], (x[valid], y[valid])
+
+
+class TrainingLoop:
+    """Keras' training methods for a model that offers the seam of the module docstring."""
+
+    def _reset_training(self):
+        """The training state of a new model: no history, no epochs or updates done."""
+        self.history = {}
+        self.epochs_done = 0
+        self.n_updates = 0
+        self.stop_training = False
+        self.callback_state = {}
+        self._resume_callback_state = False
+
+    # -- inputs -------------------------------------------------------------------------
+    def _checked_inputs(self, x, name="x"):
+        """``x`` checked against the model's input shape (dlcore.validation.check_batch) as a
+        NumPy array of the model's dtype; an unbuilt model is built from it."""
+        array = check_batch(x, name, self.input_shape,
+                            self.dtype if self.built else np.float32)
+        if not self.built:
+            self.build(array.shape[1:])
+        return array
+
+    def _target_rows(self, y, n, name="y"):
+        return target_rows(y, n, int(np.prod(self.output_shape)), self.dtype, name)
+
+    def _validation(self, x, y, validation_split, validation_data):
+        """``(x, y, validation)`` where validation is ``(x_val, target rows)`` or None."""
+        if validation_data is None:
+            return split_validation(x, y, validation_split, self.seed)
+        if len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (x_val, y_val)")
+        x_val = self._checked_inputs(validation_data[0], "validation_data x")
+        return x, y, (x_val, self._target_rows(validation_data[1], len(x_val),
+                                               "validation_data y"))
+
+    # -- fit ----------------------------------------------------------------------------
+    def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
+            shuffle=True, callbacks=None, verbose=1):
+        """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation.
+
+        Parameters
+        ----------
+        x : (n, *input_shape) array, e.g. (n, 1, 28, 28) float32 images or (n, 784) rows
+        y : (n,) integer class labels, or (n, outputs) targets
+        epochs, batch_size : int
+        validation_split : float in [0, 1), the fraction of (x, y) held out for validation,
+            chosen by a seeded permutation (Keras takes the last rows instead; a class-sorted
+            data set would then validate on one class)
+        validation_data : (x_val, y_val), used instead of ``validation_split``
+        shuffle : bool, a new seeded batch order every epoch
+        callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
+            network continues the file's early-stopping state in an ``EarlyStopping`` of the
+            same monitor (as ``dlcore`` commands do with --resume)
+        verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
+
+        Returns
+        -------
+        :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs (the
+        network's own ``history`` all of them).
+        """
+        self._check_compiled()
+        epochs = check_int(epochs, "epochs", minimum=0)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        x = self._checked_inputs(x)
+        y = self._target_rows(y, len(x))
+        x, y, validation = self._validation(x, y, validation_split, validation_data)
+        n = len(x)
+        record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
+                   validation_split=validation_split,
+                   validation_data=validation_data is not None, shuffle=bool(shuffle))
+        history = History()
+        callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
+                                    self.epochs_done + epochs, verbose)
+        self.stop_training = False
+        backend = self.backend
+        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
+        targets = backend.asarray(y, dtype=self.dtype)
+        buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
+                                self.dtype)
+        for callback in callbacks:
+            callback.on_train_begin()
+        # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
+        # as the last finished epoch left it, optimiser state and counters included.
+        divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
+                                     self.history.get("loss", ()))
+        last_good = self._training_snapshot()
+        try:
+            with backend.compute():
+                for _ in range(epochs):
+                    self._fit_epoch(data, targets, x.shape[1:], buffers, batch_size, shuffle,
+                                    callbacks, divergence, validation)
+                    last_good = self._training_snapshot()
+                    if self.stop_training:
+                        break
+        except BaseException:
+            self._restore_snapshot(last_good)
+            raise
+        for callback in callbacks:
+            callback.on_train_end()
+        return history
+
+    def _callbacks(self, history, callbacks, n_batches, last_epoch, verbose):
+        """History, the caller's callbacks and the progress bar, each given the model."""
+        callbacks = [history] + list(callbacks or [])
+        if verbose:
+            callbacks.append(ProgressBar(n_batches, last_epoch))
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callbacks must be dlcore.callbacks.Callback objects, got "
+                                f"{type(callback).__name__}")
+            callback.set_model(self)
+        self._resume_callbacks(callbacks)
+        return callbacks
+
+    def _resume_callbacks(self, callbacks):
+        """After the model's ``set_state`` (a loaded checkpoint), hand the saved early-stopping
+        state to the first :class:`EarlyStopping` of ``callbacks`` that monitors the same
+        quantity and was not given one with its own ``set_state``: the resumed fit then stops
+        and restores the best weights as the uninterrupted one would. Only the first fit after
+        loading."""
+        if not getattr(self, "_resume_callback_state", False):
+            return
+        self._resume_callback_state = False
+        saved = self.callback_state.get("EarlyStopping")
+        for callback in callbacks:
+            if (isinstance(callback, EarlyStopping) and saved is not None
+                    and not callback._resumed and callback.monitor == saved.get("monitor")):
+                callback.set_state(saved)
+                return
+
+    def _fit_epoch(self, data, targets, sample_shape, buffers, batch_size, shuffle, callbacks,
+                   divergence, validation):
+        """One epoch of ``fit``: the updates, the divergence check, validation, the history
+        and the callbacks."""
+        epoch = self.epochs_done + 1
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        started = time.perf_counter()
+        rate = self.optimizer.current_learning_rate()
+        logs = self._train_epoch(data, targets, sample_shape, buffers, batch_size, shuffle,
+                                 callbacks)
+        seconds = time.perf_counter() - started
+        divergence.check(epoch, logs["loss"], self.get_weights())
+        if validation is not None:
+            scores = self._evaluate_arrays(*validation, batch_size=max(batch_size, 256))
+            logs.update({f"val_{name}": value for name, value in scores.items()})
+        logs.update(learning_rate=rate, seconds=seconds)
+        self.epochs_done += 1
+        self._record(logs)
+        # callback_state: what resuming needs of each callback, kept up to date as they run so
+        # that a checkpointing callback saves this epoch's
+        self.callback_state = {}
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+            if callable(getattr(callback, "get_state", None)):
+                self.callback_state[type(callback).__name__] = callback.get_state()
+
+    def _train_epoch(self, data, targets, sample_shape, buffers, batch_size, shuffle,
+                     callbacks):
+        """The updates of one pass over (data, targets); returns the epoch's logs (the loss
+        with the weight-decay penalty, and the metrics)."""
+        totals = self.backend.zeros((3,), np.float64)
+        order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
+        for batch in mini_batches(self.backend, (data, targets), (buffers.x, buffers.y), order,
+                                  batch_size):
+            x, y = batch.arrays
+            n = x.shape[0]
+            self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
+                             totals)
+            logs = self._logs(totals) if batch.reports else None
+            for callback in callbacks:
+                callback.on_batch_end(batch.index, logs)
+        logs = self._logs(totals)
+        logs["loss"] += self.penalty()
+        return logs
+
+    def _train_step(self, x, targets, rows, totals):
+        """One update (lecture "Supervised learning": forward, loss, back-propagation, then the
+        optimiser step); the batch's sums go into ``totals``."""
+        self.loss_rows(x, targets, rows, training=True, step=self.n_updates, gradient=True)
+        self._accumulate(rows, totals)
+        self.optimizer.apply(self.parameters)
+        self.n_updates += 1
+
+    def _accumulate(self, rows, totals):
+        """totals += (sum of the losses, sum of the correct flags, number of rows)."""
+        if not self.backend.launches_kernels:
+            totals += (rows.loss.sum(dtype=np.float64), rows.correct.sum(dtype=np.float64),
+                       rows.loss.shape[0])
+            return
+        self.backend.launch_1d(accumulate_batch, 1, rows.loss, rows.correct, totals)
+
+    def _logs(self, totals):
+        """The mean loss (without weight decay) and the metrics of the summed ``totals``."""
+        loss, correct, count = self.backend.to_numpy(totals)
+        logs = {"loss": float(loss / max(count, 1))}
+        if self.metrics:
+            logs["accuracy"] = float(correct / max(count, 1))
+        return logs
+
+    def _record(self, logs):
+        for name, value in logs.items():
+            self.history.setdefault(name, []).append(float(value))
+
+    # -- snapshots (Ctrl-C, divergence) --------------------------------------------------
+    def _training_snapshot(self):
+        """Copies of everything an epoch changes, for :meth:`_restore_snapshot`."""
+        optimizer_state = (self.optimizer.get_state(self.parameters)
+                           if hasattr(self.optimizer, "backend") else None)
+        return {"weights": self.get_weights(), "optimizer": optimizer_state,
+                "epochs_done": self.epochs_done, "n_updates": self.n_updates,
+                "history": {name: len(values) for name, values in self.history.items()},
+                "callback_state": getattr(self, "callback_state", {})}
+
+    def _restore_snapshot(self, snapshot):
+        self.set_weights(snapshot["weights"])
+        if snapshot["optimizer"] is not None:
+            self._adopt_optimizer_state(*self.optimizer.check_state(snapshot["optimizer"],
+                                                                    self.parameters))
+        self.epochs_done, self.n_updates = snapshot["epochs_done"], snapshot["n_updates"]
+        for name in list(self.history):
+            del self.history[name][snapshot["history"].get(name, 0):]
+            if not self.history[name]:
+                del self.history[name]
+        self.callback_state = snapshot["callback_state"]
+
+    def _adopt_optimizer_state(self, iterations, slots):
+        """Copy checked optimiser slots (``Optimizer.check_state``'s) into the parameters'."""
+        for parameter in self.parameters:
+            for name in self.optimizer.slot_names:
+                self.backend.copy_into(parameter.slots[name], np.ascontiguousarray(
+                    slots[(parameter.key, name)], dtype=self.dtype))
+        self.optimizer.iterations = iterations
+
+    # -- one batch ----------------------------------------------------------------------
+    def train_on_batch(self, x, y):
+        """One update on one batch (lecture "Deep learning I": "feed batches manually in a
+        training loop"); returns the batch's loss and metrics as :class:`Scores`."""
+        self._check_compiled()
+        x = self._checked_inputs(x)
+        targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
+        rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype)
+        totals = self.backend.zeros((3,), np.float64)
+        with self.backend.compute():
+            self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals)
+        logs = self._logs(totals)
+        return Scores(logs.keys(), logs.values())
+
+    def loss_and_gradient(self, x, y, step=None, input_gradient=False):
+        """The mean loss of the batch (x, y) and its gradient, in training mode, without an
+        update.
+
+        Parameters
+        ----------
+        x : (n, *input_shape) array;  y : (n,) class labels or (n, outputs) targets (as ``fit``)
+        step : int, the update number that draws dropout and noise (default: the next
+            update's, ``n_updates``)
+        input_gradient : bool, also return dL/dx
+
+        Returns
+        -------
+        float: (1/n) sum_i L(x_i, y_i), the value ``train_on_batch`` reports for the batch
+        (the weight-decay term ``penalty()`` not included, as in ``fit``'s batch reports).
+        With ``input_gradient``, the pair (loss, dL/dx as an (n, *input_shape) NumPy array).
+        Each Parameter of ``parameters`` then holds ``grad`` = dL/dvalue (value's shape, on the
+        backend; weight decay not included: the optimiser adds it).
+        """
+        self._check_compiled()
+        x = self._checked_inputs(x)
+        backend = self.backend
+        targets = backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
+        rows = LossRows.empty(backend, len(x), targets.shape[1], self.dtype)
+        totals = backend.zeros((3,), np.float64)
+        with backend.compute():
+            grad_x = self.loss_rows(backend.asarray(x, dtype=self.dtype), targets, rows,
+                                    training=True,
+                                    step=self.n_updates if step is None else step,
+                                    gradient=True, input_gradient=input_gradient)
+            self._accumulate(rows, totals)
+        loss = self._logs(totals)["loss"]
+        return (loss, np.array(backend.to_numpy(grad_x))) if input_gradient else loss
+
+    # -- evaluation ---------------------------------------------------------------------
+    def evaluate(self, x, y, batch_size=256, verbose=0):
+        """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
+        mode (no dropout, noise or augmentation).
+
+        Returns
+        -------
+        :class:`Scores`: unpacks as ``loss, accuracy = model.evaluate(x, y)``, indexes as
+        ``scores["accuracy"]``, and ``dict(scores)`` gives the names.
+        """
+        self._check_compiled()
+        x = self._checked_inputs(x)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        targets = self._target_rows(y, len(x))
+        with self.backend.compute():
+            scores = self._evaluate_arrays(x, targets, batch_size)
+        return Scores(scores.keys(), scores.values())
+
+    def _evaluate_arrays(self, x, targets, batch_size):
+        """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included."""
+        backend = self.backend
+        n = len(x)
+        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
+        targets = backend.asarray(targets, dtype=self.dtype)
+        buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], targets.shape[1],
+                                self.dtype)
+        totals = backend.zeros((3,), np.float64)
+        for batch in mini_batches(backend, (data, targets), (buffers.x, buffers.y),
+                                  epoch_order(n, self.seed, 0, shuffle=False), batch_size):
+            x_batch, y_batch = batch.arrays
+            rows = buffers.loss_rows(x_batch.shape[0])
+            self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows)
+            self._accumulate(rows, totals)
+        logs = self._logs(totals)
+        logs["loss"] += self.penalty()
+        return logs
+
+    def predict(self, x, batch_size=256):
+        """The network's outputs for x, in evaluation mode: (n, outputs) NumPy float32 (class
+        probabilities when the network ends in a softmax)."""
+        x = self._checked_inputs(x)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        backend = self.backend
+        n = len(x)
+        out = np.empty((n,) + tuple(self.output_shape), dtype=self.dtype)
+        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
+        buffer = backend.empty((min(batch_size, n), data.shape[1]), self.dtype)
+        with backend.compute():
+            for batch in mini_batches(backend, (data,), (buffer,),
+                                      epoch_order(n, self.seed, 0, shuffle=False), batch_size):
+                (x_batch,) = batch.arrays
+                size = x_batch.shape[0]
+                outputs = self.forward(x_batch.reshape((size,) + x.shape[1:]))
+                out[batch.rows_done - size:batch.rows_done] = backend.to_numpy(outputs)
+        return out
+
+    def predict_classes(self, x, batch_size=256):
+        """Class labels: the argmax of :meth:`predict` (or, for one output, output > 0.5, or
+        > 0 when the loss takes logits)."""
+        probabilities = self.predict(x, batch_size).reshape(len(x), -1)
+        if probabilities.shape[1] == 1:
+            threshold = 0.0 if self.loss is not None and self.loss.from_logits else 0.5
+            return (probabilities[:, 0] > threshold).astype(np.int64)
+        return probabilities.argmax(axis=1)
