@@ -1,5 +1,6 @@
-"""Callbacks for :meth:`dlcore.Sequential.fit`: the History it returns, early stopping and the
-progress bar.
+"""Callbacks for ``fit`` (the training loop of :mod:`dlcore.training`, which
+:class:`dlcore.Sequential` inherits): the History it returns, early stopping and the progress
+bar.
 
 A callback is told when training starts and ends, and when each epoch and each batch ends::
 
@@ -10,7 +11,7 @@ A callback is told when training starts and ends, and when each epoch and each b
         def on_epoch_end(self, epoch, logs): ...          # logs: loss, accuracy, val_loss, ...
         def on_train_end(self, logs): ...
 
-``self.model`` is the network being trained; setting ``model.stop_training = True`` ends the
+``self.model`` is the model being trained; setting ``model.stop_training = True`` ends the
 fit after the current epoch.
 
 Early stopping is lecture "Convolutional neural networks" (2016)'s: "Monitor validation performance

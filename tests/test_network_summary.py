@@ -1,7 +1,9 @@
 """Parameter counts and FLOPs of ``Sequential.summary``, checked against hand arithmetic.
 
-Oracles: lecture 003's LeNet homework worked by hand, lecture 000's 11,665-weight example,
-lecture 002's conv cost M K^2 N (D - K + 1)^2 multiply-adds (times 2 FLOPs)."""
+Oracles: the LeNet homework of lecture "Convolutional Neural Networks" (2019) ("How many
+parameters?") worked by hand; lecture "Convolutional neural networks" (2016), "Convolutional vs.
+non-convolutional": 11,665 weights; lecture "Supervised learning": a conv layer costs
+M K^2 N (D - K + 1)^2 multiply-adds (times 2 FLOPs)."""
 import numpy as np
 
 import dlcore
@@ -54,7 +56,8 @@ def test_count_params_agrees_with_the_summary():
 
 
 def test_dense_equals_the_conv_whose_kernel_covers_the_input(random_state):
-    """Lecture 002, "FC layers as conv layers": identical outputs."""
+    """Lecture "Supervised learning": "Viewing fully connected layers as convolutional
+    layers": identical outputs."""
     dense = Dense(7, activation="relu")
     dense.build((3 * 4 * 5,), backend="reference", seed=3)
     conv = dense_as_conv(dense, (3, 4, 5))

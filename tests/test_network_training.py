@@ -1,7 +1,7 @@
 """Training behaviour of Sequential: it learns, each optimiser lowers the loss, the Keras API.
 
-Oracles: lecture 002's practical tip ("test on a small subset of the data and check the
-error -> 0"), and the loss before versus after training."""
+Oracles: lecture "Supervised learning"'s practical tip ("Test on a small subset of the data and
+check the error -> 0"), and the loss before versus after training."""
 import numpy as np
 import pytest
 
