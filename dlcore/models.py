@@ -19,8 +19,16 @@ partially connected C3 layer and RBF outputs; dlcore's default is the form most 
 today: ReLU activations, max pooling, a fully connected C3 and a softmax output trained with
 cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 """
-from dlcore.layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, ImageAugmentation, L2Pool2D,
-                           MaxPool2D)
+from dlcore.layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    ImageAugmentation,
+    L2Pool2D,
+    MaxPool2D,
+)
 from dlcore.network import Sequential
 from dlcore.validation import check_float, check_int
 

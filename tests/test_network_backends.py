@@ -7,8 +7,15 @@ import pytest
 
 import dlcore
 from conftest import requires_cuda
-from dlcore.layers import Conv2D, Dense, Dropout, Flatten, GaussianNoise, MaxPool2D
-from dlcore.layers import ImageAugmentation
+from dlcore.layers import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    ImageAugmentation,
+    MaxPool2D,
+)
 
 
 def network(backend):
