@@ -21,13 +21,15 @@ One epoch of ``fit`` is::
     loss = totals[0] / totals[2] + model.penalty()            # the cost, weight decay included
 
 then the divergence check (:class:`dlcore.errors.DivergenceCheck`), validation, the history and
-the callbacks. The data go to the backend once per call; batches are gathered there into buffers
-allocated once per call, and the per-sample losses are summed there, so the loop allocates
-nothing and reads nothing back between progress reports.
+the callbacks. ``fit`` and ``evaluate`` send the data to the backend once per call and gather
+each batch there into buffers allocated once per call; the per-sample losses are summed there
+too, so an epoch allocates nothing and reads nothing back between progress reports.
+``predict`` hands consecutive slices of x to ``forward``.
 
 The seam: what the loop asks of a model
 ---------------------------------------
-Once built, and after ``compile``:
+(:class:`dlcore.Sequential` has each; tests/test_network_training_loop.py writes them out for a
+one-layer model in under fifty lines.)
 
 ``built``, ``build(input_shape)``
     whether the parameters exist; create them for per-sample inputs of ``input_shape`` (the loop
@@ -333,7 +335,7 @@ class TrainingLoop:
         quantity and was not given one with its own ``set_state``: the resumed fit then stops
         and restores the best weights as the uninterrupted one would. Only the first fit after
         loading."""
-        if not getattr(self, "_resume_callback_state", False):
+        if not self._resume_callback_state:
             return
         self._resume_callback_state = False
         saved = self.callback_state.get("EarlyStopping")
@@ -425,7 +427,7 @@ class TrainingLoop:
         return {"weights": self.get_weights(), "optimizer": optimizer_state,
                 "epochs_done": self.epochs_done, "n_updates": self.n_updates,
                 "history": {name: len(values) for name, values in self.history.items()},
-                "callback_state": getattr(self, "callback_state", {})}
+                "callback_state": self.callback_state}
 
     def _restore_snapshot(self, snapshot):
         self.set_weights(snapshot["weights"])
@@ -538,17 +540,11 @@ class TrainingLoop:
         x = self._checked_inputs(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         backend = self.backend
-        n = len(x)
-        out = np.empty((n,) + tuple(self.output_shape), dtype=self.dtype)
-        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
-        buffer = backend.empty((min(batch_size, n), data.shape[1]), self.dtype)
-        with backend.compute():
-            for batch in mini_batches(backend, (data,), (buffer,),
-                                      epoch_order(n, self.seed, 0, shuffle=False), batch_size):
-                (x_batch,) = batch.arrays
-                size = x_batch.shape[0]
-                outputs = self.forward(x_batch.reshape((size,) + x.shape[1:]))
-                out[batch.rows_done - size:batch.rows_done] = backend.to_numpy(outputs)
+        out = np.empty((len(x),) + tuple(self.output_shape), dtype=self.dtype)
+        with backend.compute():   # consecutive slices: on the cpu, views of x (no gather)
+            for start in range(0, len(x), batch_size):
+                x_batch = backend.asarray(x[start:start + batch_size], dtype=self.dtype)
+                out[start:start + len(x_batch)] = backend.to_numpy(self.forward(x_batch))
         return out
 
     def predict_classes(self, x, batch_size=256):
