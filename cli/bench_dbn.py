@@ -47,7 +47,7 @@ def torch_layer_runs(model, X, batch_size, threads):
         bias = torch.zeros(n_hidden)
         runs.append((warm_up, epoch, lambda rows=rows, weights=weights, bias=bias:
                      torch.sigmoid(torch.addmm(bias, rows, weights))))
-        data = rbm.hidden_activity(data)
+        data = rbm.transform(data)
     return runs
 
 

@@ -9,8 +9,8 @@ import dlcore
 from conftest import requires_cuda
 from dlcore import DBN, BernoulliRBM
 from dlcore.backend import get_backend, rng
-from dlcore.dbn.stack import STREAM_PROPAGATE, layer_options
-from dlcore.dbn.updown import UpDown
+from dlcore.backend.rng import STREAM_PROPAGATE
+from dlcore.dbn.stack import layer_options
 from dlcore.rbm import model
 from dlcore.rbm.units import SoftmaxLabelVisible
 
@@ -141,7 +141,7 @@ def test_up_down_keeps_generative_weights_separate_from_recognition_weights():
               backend="cpu").fit(X, y)
     tied = [rbm.W.copy() for rbm in dbn.rbms_]
     dbn.up_down(X, y, epochs=2, learning_rate=0.05)
-    for (G, g), rbm, before in zip(dbn.generative_, dbn.rbms_, tied):
+    for (G, _g), rbm, before in zip(dbn.generative_, dbn.rbms_, tied):
         assert G is not rbm.W and not np.shares_memory(G, rbm.W)
         assert not np.allclose(G, before) and not np.allclose(rbm.W, before)
         assert not np.allclose(G, rbm.W)

@@ -42,7 +42,8 @@ def test_get_and_set_params_round_trip():
 
 
 def test_repr_shows_the_parameters_that_differ_from_the_defaults():
-    assert repr(BernoulliRBM(n_hidden=7, backend="cpu")) == "BernoulliRBM(n_hidden=7, backend='cpu')"
+    assert (repr(BernoulliRBM(n_hidden=7, backend="cpu"))
+            == "BernoulliRBM(n_hidden=7, backend='cpu')")
 
 
 def test_partial_fit_continues_where_fit_stopped(digits_like):

@@ -13,8 +13,8 @@ from dlcore import GaussianBernoulliRBM
 from dlcore.backend import get_backend, rng
 from dlcore.rbm import gaussian_exact_log_partition, model
 from dlcore.rbm.trainer import ContrastiveDivergence
-from test_rbm_training import fresh_state, settings
 from dlcore.rbm.units import GaussianVisible, gaussian_visible_step, scale_columns
+from test_rbm_training import fresh_state, settings
 
 ALL_BACKENDS = ["reference", "cpu", pytest.param("cuda", marks=requires_cuda)]
 KERNEL_BACKENDS = ["cpu", pytest.param("cuda", marks=requires_cuda)]
@@ -73,7 +73,7 @@ def test_exact_log_partition_matches_numerical_integration_over_the_visible_unit
         lambda x: np.exp(-model.gaussian_free_energy(np.array([[x]]), W, b, c, sigma)[0]),
         -np.inf, np.inf)
     assert gaussian_exact_log_partition(W, b, c, sigma) == pytest.approx(np.log(density),
-                                                                          rel=1e-9)
+                                                                         rel=1e-9)
 
 
 def test_estimator_facade_uses_the_visible_sigma(parameters, random_state):
@@ -150,7 +150,7 @@ def test_fused_gaussian_operations_match_their_numpy_reference(backend_name, ran
                               velocity_bias, velocity_log_sigma, 0.1, 0.05, 0.5, np.log(0.9),
                               True)
         results[be.name] = [be.to_numpy(a) for a in (scaled, bias, sigma, velocity_bias,
-                                                      velocity_log_sigma)]
+                                                     velocity_log_sigma)]
     for got, expected in zip(results[backend_name], results["reference"]):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert results["reference"][2].min() >= 0.9 * (1 - 1e-6)  # the floor min_sigma holds

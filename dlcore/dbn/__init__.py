@@ -1,4 +1,5 @@
-"""Deep Belief Networks: a stack of RBMs trained greedily (lecture "Deep Neural Networks").
+"""Deep Belief Networks: a stack of RBMs trained greedily (Lecture "Deep Neural Networks"
+(DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN Greedy Learning").
 
 :class:`DBN` is the estimator (:mod:`~dlcore.dbn.dbn`); :mod:`~dlcore.dbn.stack` builds its
 RBMs and says what each layer is fed; :mod:`~dlcore.dbn.updown` is the up-down (contrastive

@@ -6,6 +6,8 @@ import sys
 import numpy as np
 
 from dlcore.backend import check_backend_name, rng
+from dlcore.backend.reference import softmax
+from dlcore.backend.rng import STREAM_GENERATE
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.params import ParamsMixin
@@ -14,25 +16,30 @@ from dlcore.rbm.model import gaussian_visible_mean, softplus, visible_probabilit
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int
 
-from .stack import (PER_LAYER_OPTIONS, PROPAGATE_MODES, VISIBLE_KINDS, layer_input,
-                    layer_options, rbm_class, with_labels)
+from .stack import (
+    PER_LAYER_OPTIONS,
+    PROPAGATE_MODES,
+    VISIBLE_KINDS,
+    layer_input,
+    layer_options,
+    rbm_class,
+    with_labels,
+)
 from .updown import UpDown
 
 RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)}
-# Philox stream of the random start of generation (step = the sampling call).
-STREAM_GENERATE = (1 << 24) + (3 << 16)
 
 
 @register_model
 class DBN(ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
-    Lecture "Deep Neural Networks" ("Deep Belief Networks (DBNs)", "DBN Greedy Learning";
-    Hinton, Osindero & Teh 2006): "Unsupervised pre-learning provides a good initialization of
-    the network; supervised fine-tuning". ``layers=[784, 500, 500, 2000]`` stacks three RBMs,
-    784-500, 500-500 and 500-2000, trained in the lecture's three steps: RBM 1 on the data v;
-    then, W1 fixed, RBM 2 on h1 ~ Q(h1 | v) (or its mean); then RBM 3 on h2 ~ Q(h2 | h1); "and
-    so on" (:mod:`dlcore.dbn.stack`). Afterwards the DBN
+    Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
+    Greedy Learning" (Hinton, Osindero & Teh 2006): "Unsupervised pre-learning provides a good
+    initialization of the network; supervised fine-tuning". ``layers=[784, 500, 500, 2000]``
+    stacks three RBMs, 784-500, 500-500 and 500-2000, trained in the lecture's three steps: RBM 1
+    on the data v; then, W1 fixed, RBM 2 on h1 ~ Q(h1 | v) (or its mean); then RBM 3 on
+    h2 ~ Q(h2 | h1); "and so on" (:mod:`dlcore.dbn.stack`). Afterwards the DBN
 
     * extracts features: :meth:`transform` (the top layer's Q(h = 1 | ...), means all the way);
     * becomes a feed-forward network for supervised fine-tuning: :meth:`to_network` (a
@@ -212,9 +219,9 @@ class DBN(ParamsMixin):
                     if hasattr(rbm, "W"):
                         self._record_layer(index, rbm)
             if index + 1 < len(self.rbms_):
-                features = rbm.hidden_activity(features) if self.propagate == "mean" else X
+                features = rbm.transform(features) if self.propagate == "mean" else X
                 if valid_features is not None:
-                    valid_features = rbm.hidden_activity(valid_features)
+                    valid_features = rbm.transform(valid_features)
         remaining = int(self.up_down_epochs) - self.up_down_epochs_done_
         if remaining > 0:
             self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end)
@@ -280,10 +287,10 @@ class DBN(ParamsMixin):
         if hasattr(rbm, "W"):
             self._restore_layer_history(index, rbm)
         else:
-            try:
-                rbm.set_params(epochs=0).fit(rows(0))
-            finally:
-                rbm.set_params(epochs=epochs)
+            first_rows = rows(0)
+            rbm.initialize(first_rows)
+            record_fit(rbm, first_rows, epochs=int(epochs),
+                       n_valid=None if valid_rows is None else len(valid_rows))
         for epoch in range(rbm.epochs_done_, epochs):
             step_report = None if report is None else (
                 lambda _e, _n, *rest, epoch=epoch: report(epoch + 1, epochs, *rest))
@@ -312,7 +319,7 @@ class DBN(ParamsMixin):
         features = check_data(X, "X", n_columns=int(self.layers[0]),
                               columns_meaning="visible units")
         for rbm in self.rbms_[:-1]:
-            features = rbm.hidden_activity(features)
+            features = rbm.transform(features)
         return features
 
     def transform(self, X):
@@ -324,7 +331,7 @@ class DBN(ParamsMixin):
         if self.n_labels:
             features = np.hstack([features, np.zeros((len(features), int(self.n_labels)),
                                                      np.float32)])
-        return top.hidden_activity(features)
+        return top.transform(features)
 
     def to_network(self, n_classes=None, activation="sigmoid", dropout=0.0, input_dropout=0.0,
                    seed=None, backend=None):
@@ -404,10 +411,7 @@ class DBN(ParamsMixin):
 
     def predict_proba(self, X):
         """P(label = k | x) = softmax_k(-F(features(x), e_k)), (n, n_labels) float64."""
-        scores = self.decision_function(X)
-        scores -= scores.max(axis=1, keepdims=True)
-        probabilities = np.exp(scores)
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        return softmax(self.decision_function(X))
 
     def predict(self, X):
         """The class whose label gives the lowest free energy of the top RBM, (n,) int64."""

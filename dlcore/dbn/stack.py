@@ -1,7 +1,7 @@
 """How a DBN's RBMs are built and fed: per-layer options, and the data each layer trains on.
 
-Greedy layer-wise pretraining (lecture "Deep Neural Networks", "DBN Greedy Learning";
-Hinton, Osindero & Teh 2006) in three steps:
+Greedy layer-wise pretraining (Lecture "Deep Neural Networks" (DBN/RBM), slide "DBN Greedy
+Learning"; Hinton, Osindero & Teh 2006) in three steps:
 
 1. train RBM 1 on the data v;
 2. fix W1 and feed h1 ~ Q(h1 | v) (``propagate="sample"``, the lecture's words) or its mean
@@ -10,16 +10,14 @@ Hinton, Osindero & Teh 2006) in three steps:
 
 With ``"sample"`` every epoch of RBM k+1 draws fresh binary states all the way up from the data,
 h_1 ~ Q(h_1 | v), ..., h_k ~ Q(h_k | h_{k-1}), each layer j from Philox stream
-``STREAM_PROPAGATE + j`` at step = the epoch: :func:`layer_input` is that recipe.
+``STREAM_PROPAGATE + j`` (:mod:`dlcore.backend.rng`) at step = the epoch: :func:`layer_input`
+is that recipe.
 """
 import numpy as np
 
-from dlcore.backend.rng import layer_seed
+from dlcore.backend.rng import STREAM_PROPAGATE, layer_seed
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
-# Philox streams of the binary states fed upwards: STREAM_PROPAGATE + layer (step = epoch).
-# Far above the RBMs' own streams (STREAM_GIBBS + 2k, STREAM_SAMPLE + 2k + layer).
-STREAM_PROPAGATE = 1 << 24
 PROPAGATE_MODES = ("mean", "sample")
 VISIBLE_KINDS = ("bernoulli", "gaussian")
 # DBN arguments that may be one value for every RBM or a list with one value per RBM.
@@ -57,8 +55,8 @@ def layer_input(rbms, X, index, propagate, seed, step):
     for the first RBM, else X passed up through ``rbms[:index]`` as means or binary samples."""
     data = X
     for below, rbm in enumerate(rbms[:index]):
-        data = rbm.hidden_activity(data, sample=propagate == "sample", seed=seed,
-                                   stream=STREAM_PROPAGATE + below, step=step)
+        data = rbm.transform(data, sample=propagate == "sample", seed=seed,
+                             stream=STREAM_PROPAGATE + below, step=step)
     return data
 
 

@@ -19,17 +19,15 @@ The generative weights learn to reconstruct each wake state from the one above i
 recognition weights to recover each sleep state from the one below: the wake and sleep phases
 of Hinton, Dayan, Frey & Neal (1995), with the top RBM's contrastive negative phase in place of
 a fantasy from a fixed prior. Every product and sample runs on the DBN's backend; samples come
-from Philox streams ``STREAM_WAKE + i`` and ``STREAM_SLEEP + i`` at the update number.
+from Philox streams ``STREAM_WAKE + i`` and ``STREAM_SLEEP + i`` (:mod:`dlcore.backend.rng`)
+at the update number.
 """
 import numpy as np
 
 from dlcore.backend import get_backend, rng
-from dlcore.backend.kernel_backend import KernelBackend
 from dlcore.backend.registry import body
+from dlcore.backend.rng import STREAM_SLEEP, STREAM_WAKE
 from dlcore.rbm.units import write_label_columns
-
-STREAM_WAKE = (1 << 24) + (1 << 16)
-STREAM_SLEEP = (1 << 24) + (2 << 16)
 
 
 @body
@@ -42,7 +40,7 @@ def copy_columns_span(row, first, last, source, source_first, destination,
 def copy_columns(backend, source, source_first, destination, destination_first, n_columns):
     """destination[:, d:d + m] = source[:, s:s + m] for every row (both (n, .) backend arrays):
     a DBN's penultimate states in and out of its top RBM's [features | labels] rows."""
-    if not isinstance(backend, KernelBackend):
+    if not backend.launches_kernels:
         destination[:, destination_first:destination_first + n_columns] = \
             source[:, source_first:source_first + n_columns]
         return

@@ -190,7 +190,7 @@ def _progress_reporter(progress, verbose, total):
 
 def _bernoulli_parameters(rbm, visible_bias, hidden_bias):
     """(W, b, c) in float64 from a fitted BernoulliRBM or from the three arrays."""
-    from .bernoulli import BernoulliRBM   # the estimator imports this module's siblings
+    from .bernoulli import BernoulliRBM  # the estimator imports this module's siblings
     if isinstance(rbm, BernoulliRBM):
         rbm._check_fitted()
         if rbm.n_labels:

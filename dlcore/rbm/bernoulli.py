@@ -1,18 +1,16 @@
 """``BernoulliRBM``: binary visible and hidden units, trained by CD-k or PCD."""
-import numpy as np
-
 from dlcore.io import register_model
-from dlcore.validation import check_data, check_int
+from dlcore.validation import check_int
 
 from . import monitors
 from .estimator import RBMBase
-from .model import free_energy, visible_probability
 from .units import BernoulliVisible, SoftmaxLabelVisible
 
 
 @register_model
 class BernoulliRBM(RBMBase):
-    """Restricted Boltzmann machine with binary units (lecture "Deep Neural Networks").
+    """Restricted Boltzmann machine with binary units (Lecture "Deep Neural Networks" (DBN/RBM),
+    slides "Restricted Boltzmann Machine" and "RBM Weight Update").
 
     Energy E(v, h) = -b.v - c.h - v'Wh; conditionals Q(h_j = 1 | v) = sigm(c_j + v.W_j) and
     P(v_i = 1 | h) = sigm(b_i + W_i.h); trained with the lecture's CD-1 update
@@ -78,34 +76,8 @@ class BernoulliRBM(RBMBase):
         super()._check_params()
         check_int(self.n_labels, "n_labels", minimum=0)
 
-    def _check_visible(self, X, name, fitted_width=False):
-        width = self.W.shape[0] if fitted_width else None
-        return check_data(X, name, n_columns=width, unit_interval=True,
-                          columns_meaning="visible units")
-
-    def _initial_visible_bias(self, X):
-        """b_i = log(p_i / (1 - p_i)) with p_i the fraction of training vectors in which unit
-        i is on (Hinton 2010, sec. 8), clipped so that always-off pixels stay finite."""
-        p = np.clip(X.mean(axis=0, dtype=np.float64), 1e-4, 1 - 1e-4)
-        return np.log(p / (1 - p)).astype(np.float32)
-
-    def _visible_units(self, backend):
+    def _visible_units(self, backend=None, initial=False):
         return SoftmaxLabelVisible(self.n_labels) if self.n_labels else BernoulliVisible()
-
-    def _visible_mean(self, hidden):
-        """P(v = 1 | h); the label units (if any) as their softmax."""
-        mean = visible_probability(hidden, self.W, self.visible_bias)
-        if self.n_labels:
-            a = hidden @ self.W[-self.n_labels:].T + self.visible_bias[-self.n_labels:]
-            e = np.exp(a - a.max(axis=1, keepdims=True))
-            mean[:, -self.n_labels:] = e / e.sum(axis=1, keepdims=True)
-        return mean
-
-    def free_energy(self, X):
-        """F(v) = -b.v - sum_j log(1 + exp(c_j + v.W_j)) per row, (n, n_visible) -> (n,),
-        in float64; P(v) = exp(-F(v)) / Z."""
-        X = self._check_visible_input(X)
-        return free_energy(X.astype(np.float64), *self._float64_parameters())
 
     def score_samples(self, X):
         """Pseudo-log-likelihood of each row, in nats, summed over the visible units:
@@ -117,17 +89,3 @@ class BernoulliRBM(RBMBase):
         """
         X = self._check_visible_input(X)
         return monitors.pseudo_log_likelihood(X, *self._float64_parameters())
-
-    def log_partition(self):
-        """log Z = log sum_v sum_h exp(-E(v, h)), exact in float64, by enumerating the smaller
-        layer (:func:`~dlcore.rbm.monitors.exact_log_partition`; at most 24 units, ValueError
-        beyond). Then log P(v) = -F(v) - log Z."""
-        self._check_fitted()
-        if self.n_labels:
-            raise ValueError("log Z of an RBM with softmax label units is not enumerated (its "
-                             "labels are one-hot, not binary): use an RBM with n_labels=0")
-        return monitors.exact_log_partition(*self._float64_parameters())
-
-    def _float64_parameters(self):
-        return tuple(np.asarray(a, dtype=np.float64)
-                     for a in (self.W, self.visible_bias, self.hidden_bias))

@@ -3,10 +3,15 @@
 A thin scikit-learn-style shell (``fit`` returns self, ``transform``, ``partial_fit``,
 ``get_params``) over the model maths (:mod:`dlcore.rbm.model`), the trainer
 (:mod:`dlcore.rbm.trainer`), the sampler (:mod:`dlcore.rbm.sampler`) and the monitors
-(:mod:`dlcore.rbm.monitors`). A subclass says what its visible units are: how they are checked,
-initialised, sampled, and what the free energy is; a layer with parameters of its own (the
-Gaussian layer's sigma) names them in ``_visible_parameter_names`` and
-``_visible_training_arrays`` and they travel with W, b and c (training, files, copies).
+(:mod:`dlcore.rbm.monitors`). What the visible units are (how data is checked, where the visible
+parameters start, the free energy, the visible mean, log Z, a Gaussian layer's own sigma) is one
+strategy object of :mod:`dlcore.rbm.units`, which a subclass builds from its hyperparameters in
+``_visible_units``: :class:`~dlcore.BernoulliRBM` and :class:`~dlcore.GaussianBernoulliRBM` are
+hyperparameters and documentation.
+
+One public name for the up-pass: scikit-learn's ``transform(X)``, Q(h = 1 | x), which also
+draws binary states h ~ Q(h | x) with ``sample=True`` and a Philox counter (what a DBN feeds its
+next layer); it runs on the model's backend through :func:`dlcore.rbm.sampler.up_pass`.
 
 Between calls the parameters and the training state (momenta, persistent chain, sparsity
 average, Philox step) are NumPy arrays on the estimator, which is what makes ``dlcore.save``
@@ -36,33 +41,16 @@ _TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidde
 class RBMBase(ParamsMixin):
     """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
 
-    # -- what a subclass provides -------------------------------------------------------
-    # Visible-layer parameters beside b (each (n_visible,)), and their training arrays.
-    _visible_parameter_names = ()
-    _visible_training_arrays = ()
-
-    def _check_visible(self, X, name):
+    # -- what a subclass provides: its visible layer ---------------------------------------
+    def _visible_units(self, backend=None, initial=False):
+        """The visible layer (a :class:`dlcore.rbm.units.VisibleUnits`) of this model, its own
+        arrays on ``backend`` (None: NumPy): with the fitted parameters, or where training
+        starts (the hyperparameters' values) before fitting or with ``initial``."""
         raise NotImplementedError
 
-    def _initial_visible_bias(self, X):
-        raise NotImplementedError
-
-    def _initial_visible_extras(self, X):
-        """``(parameters, training)``: the initial values of the names above."""
-        return {}, {}
-
-    def _hidden_input(self, X):
-        """What multiplies W in Q(h = 1 | x): x itself for binary visible units."""
-        return X
-
-    def _visible_units(self, backend):
-        raise NotImplementedError
-
-    def _visible_mean(self, hidden):
-        raise NotImplementedError
-
-    def free_energy(self, X):
-        raise NotImplementedError
+    def _check_visible(self, X, name, fitted_width=False):
+        width = self.W.shape[0] if fitted_width else None
+        return self._visible_units().check(X, name, n_columns=width)
 
     # -- hyperparameters ----------------------------------------------------------------
     def _check_params(self):
@@ -116,7 +104,7 @@ class RBMBase(ParamsMixin):
         """
         self._check_params()
         X = self._check_visible(X, "X")
-        self._initialise(X)
+        self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
                    n_valid=None if X_valid is None else len(X_valid))
         return self._train(X, self.epochs, X_valid, progress, on_epoch_end)
@@ -127,7 +115,7 @@ class RBMBase(ParamsMixin):
         self._check_params()
         X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
-            self._initialise(X)
+            self._initialize(X)
         return self._train(X, 1, X_valid, progress, on_epoch_end)
 
     def resume(self, X, X_valid=None, progress=None, on_epoch_end=None):
@@ -142,28 +130,37 @@ class RBMBase(ParamsMixin):
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
                            on_epoch_end)
 
-    def _initialise(self, X):
-        """Hinton (2010, sec. 8): W ~ N(0, 0.01^2), hidden biases 0, visible biases from the
-        data; momenta zero; the Philox counters at their start."""
+    def initialize(self, X):
+        """Set the parameters and the training state to where training on ``X`` starts, and
+        train nothing: what :meth:`fit` does before its first epoch. Then :meth:`partial_fit`
+        trains one epoch at a time from there (a DBN's layer fed fresh samples every epoch
+        does so). Hinton (2010, sec. 8): W ~ N(0, 0.01^2), hidden biases 0, visible parameters
+        from the data (:meth:`dlcore.rbm.units.VisibleUnits.initial_parameters`); momenta
+        zero; the Philox counters at their start. Returns self."""
+        self._check_params()
+        return self._initialize(self._check_visible(X, "X"))
+
+    def _initialize(self, X):
         self.seed_ = rng.check_seed(self.seed)
         n_visible, n_hidden = X.shape[1], int(self.n_hidden)
         self.W = rng.normal(n_visible, n_hidden, self.seed_, rng.STREAM_INIT, scale=0.01)
-        self.visible_bias = self._initial_visible_bias(X)
+        visible, visible_training = self._visible_units(initial=True).initial_parameters(X)
+        self.visible_bias = visible.pop("visible_bias")
         self.hidden_bias = np.zeros(n_hidden, dtype=np.float32)
         self._training = {name: np.zeros_like(getattr(self, name[len("velocity_"):]))
                           for name in _TRAINING_STATE_ARRAYS[:3]}
         self._training["sparsity_mean"] = np.full(
             n_hidden, self.sparsity_target or 0.0, dtype=np.float32)
         self._training["persistent_chain"] = None
-        extras, extra_training = self._initial_visible_extras(X)
-        for name, value in extras.items():
+        for name, value in visible.items():
             setattr(self, name, value)
-        self._training.update(extra_training)
+        self._training.update(visible_training)
         self.n_updates_ = 0
         self.epochs_done_ = 0
         self.sample_calls_ = 0
         self.n_features_in_ = n_visible
         self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
+        return self
 
     def _train(self, X, epochs, X_valid, progress, on_epoch_end=None):
         if X_valid is not None:
@@ -261,7 +258,8 @@ class RBMBase(ParamsMixin):
 
     def _record_epoch(self, error, training_subset, X_valid, seconds):
         gap = (np.nan if X_valid is None
-               else monitors.free_energy_gap(self._parameters(), training_subset, X_valid))
+               else monitors.free_energy_gap(self._parameters(), training_subset, X_valid,
+                                             self._visible_units()))
         self.history["reconstruction_error"].append(float(error))
         self.history["free_energy_gap"].append(float(gap))
         self.history["seconds"].append(float(seconds))
@@ -270,9 +268,19 @@ class RBMBase(ParamsMixin):
             print(f"[{type(self).__name__}] epoch {self.epochs_done_}: reconstruction error "
                   f"{error:.5f}{gap_text}, {seconds:.2f} s", file=sys.stderr)
 
+    def _parameter_names(self):
+        visible_units = self._visible_units(initial=True)
+        return ("W", "visible_bias", "hidden_bias") + visible_units.parameter_names
+
     def _parameters(self):
-        names = ("W", "visible_bias", "hidden_bias") + self._visible_parameter_names
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    def _float64_parameters(self):
+        """(W, b, c) and the visible layer's own parameters, in float64."""
+        return self._visible_units().float64_parameters(self._parameters())
+
+    def _visible_training_names(self):
+        return self._visible_units(initial=True).training_arrays
 
     def _store(self, parameters, state):
         for name, value in parameters.items():
@@ -289,21 +297,15 @@ class RBMBase(ParamsMixin):
         self._check_fitted()
         return self._check_visible(X, name, fitted_width=True)
 
-    def transform(self, X):
-        """Hidden probabilities Q(h = 1 | x), (n, n_visible) -> (n, n_hidden) float32."""
-        X = self._check_visible_input(X)
-        from .model import hidden_probability
-        return hidden_probability(self._hidden_input(X), self.W,
-                                  self.hidden_bias).astype(np.float32)
-
-    def hidden_activity(self, X, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
-        """Q(h = 1 | x) of every row of ``X``, or one binary sample h ~ Q(h | x), computed on
-        the model's backend (what a DBN feeds its next layer).
+    def transform(self, X, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
+        """The hidden layer of every row of ``X``: Q(h = 1 | x), or with ``sample`` one binary
+        sample h ~ Q(h | x), computed on the model's backend (:func:`dlcore.rbm.sampler.up_pass`).
 
         Parameters
         ----------
         X : (n, n_visible) array
-        sample : bool, draw binary states instead of returning the probabilities
+        sample : bool, draw binary states instead of returning the probabilities (what a DBN
+            feeds its next layer with ``propagate="sample"``)
         seed, stream, step : the Philox counter of the sample: h[r, j] = 1 when
             ``rng.uniform(n, n_hidden, seed, stream, step)[r, j]`` < Q(h_j = 1 | x_r);
             ``seed`` None means the model's own ``seed_``
@@ -314,8 +316,8 @@ class RBMBase(ParamsMixin):
         """
         X = self._check_visible_input(X)
         backend = get_backend(self.backend)
-        return sampler.hidden_layer(backend, self._parameters(), X, self._visible_units(backend),
-                                    sample, self.seed_ if seed is None else seed, stream, step)
+        return sampler.up_pass(backend, self._parameters(), X, self._visible_units(backend),
+                               sample, self.seed_ if seed is None else seed, stream, step)
 
     def fit_transform(self, X, y=None, **fit_params):
         """``fit(X)`` then ``transform(X)``."""
@@ -325,14 +327,23 @@ class RBMBase(ParamsMixin):
         """One up-down pass: h = Q(h = 1 | x) (or a sample of it), then the visible mean
         E[x' | h]; (n, n_visible) -> (n, n_visible) float32."""
         X = self._check_visible_input(X)
-        if sample_hidden:
-            backend = get_backend(self.backend)
-            hidden = sampler.sample_hidden(backend, self._parameters(), X, self.seed_,
-                                           self._next_sample_call(),
-                                           self._visible_units(backend))
-        else:
-            hidden = self.transform(X)
-        return self._visible_mean(hidden).astype(np.float32)
+        hidden = (self.transform(X, sample=True, step=self._next_sample_call()) if sample_hidden
+                  else self.transform(X))
+        return self._visible_units().visible_mean(hidden, self._parameters()).astype(np.float32)
+
+    def free_energy(self, X):
+        """F(v) per row, (n, n_visible) -> (n,), in float64, such that p(v) = exp(-F(v)) / Z
+        (the visible layer's: :mod:`dlcore.rbm.units`)."""
+        X = self._check_visible_input(X)
+        return self._visible_units().free_energy(X, self._parameters())
+
+    def log_partition(self):
+        """log Z = log sum_v sum_h exp(-E(v, h)) (an integral over Gaussian visible units),
+        exact in float64: binary units enumerate the smaller layer, Gaussian units integrate
+        out and the hidden states are enumerated (at most 24 units; ValueError beyond; see
+        :mod:`dlcore.rbm.monitors`). Then log p(v) = -F(v) - log Z."""
+        self._check_fitted()
+        return self._visible_units().log_partition(self._parameters())
 
     def gibbs(self, V, steps=1, clamped=None, probabilities=False):
         """Visible samples after ``steps`` block Gibbs steps v -> h -> v from each row of ``V``
@@ -371,7 +382,7 @@ class RBMBase(ParamsMixin):
         """Parameters and what resuming needs, as the nested dict of :mod:`dlcore.io`."""
         self._check_fitted()
         training = {name: self._training[name]
-                    for name in _TRAINING_STATE_ARRAYS + self._visible_training_arrays}
+                    for name in _TRAINING_STATE_ARRAYS + self._visible_training_names()}
         if self._training["persistent_chain"] is not None:
             training["persistent_chain"] = self._training["persistent_chain"]
         training.update(seed=str(self.seed_), n_updates=self.n_updates_,
@@ -391,9 +402,9 @@ class RBMBase(ParamsMixin):
                     "training/velocity_visible_bias": (n_visible,),
                     "training/velocity_hidden_bias": (n_hidden,),
                     "training/sparsity_mean": (n_hidden,)}
-        for name in self._visible_parameter_names:
+        for name in self._parameter_names()[3:]:
             expected[name] = (n_visible,)
-        for name in self._visible_training_arrays:
+        for name in self._visible_training_names():
             expected[f"training/{name}"] = (n_visible,)
         if "persistent_chain" in training:
             expected["training/persistent_chain"] = (self.batch_size, n_hidden)
@@ -407,10 +418,10 @@ class RBMBase(ParamsMixin):
         counters = {name: int(training[name])
                     for name in ("seed", "n_updates", "epochs_done", "sample_calls")}
         self.W = np.ascontiguousarray(W, dtype=np.float32)
-        for name in ("visible_bias", "hidden_bias") + self._visible_parameter_names:
+        for name in self._parameter_names()[1:]:
             setattr(self, name, arrays[name])
         self._training = {name: arrays.get(f"training/{name}")
-                          for name in _TRAINING_STATE_ARRAYS + self._visible_training_arrays
+                          for name in _TRAINING_STATE_ARRAYS + self._visible_training_names()
                           + ("persistent_chain",)}
         self.seed_ = counters["seed"]
         self.n_updates_ = counters["n_updates"]

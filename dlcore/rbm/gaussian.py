@@ -1,12 +1,8 @@
 """``GaussianBernoulliRBM``: real-valued visible units with Gaussian noise, binary hidden units."""
-import numpy as np
-
 from dlcore.io import register_model
-from dlcore.validation import check_data, check_float
+from dlcore.validation import check_float
 
 from .estimator import RBMBase
-from .monitors import gaussian_exact_log_partition
-from .model import gaussian_free_energy, gaussian_visible_mean
 from .units import GaussianVisible
 
 
@@ -14,9 +10,9 @@ from .units import GaussianVisible
 class GaussianBernoulliRBM(RBMBase):
     """RBM with Gaussian visible units for real-valued data, such as image patches.
 
-    The lecture's "Demo: RBM for an Image" (lecture "Deep Neural Networks": "Weights 49 x
+    Lecture "Deep Neural Networks" (DBN/RBM), slide "Demo: RBM for an Image" ("Weights 49 x
     10x10 obtained from training on image patches 10x10px", reconstructions "from binary" and
-    "from non-binary features") needs visible units that take any real value. With standard
+    "from non-binary features"), needs visible units that take any real value. With standard
     deviations sigma_i (Hinton 2010, "A practical guide to training RBMs", sec. 13.2):
 
         E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
@@ -81,9 +77,6 @@ class GaussianBernoulliRBM(RBMBase):
         and ``seconds``, as for the Bernoulli RBM.
     """
 
-    _visible_parameter_names = ("visible_sigma",)
-    _visible_training_arrays = ("velocity_log_sigma",)
-
     def __init__(self, n_hidden=49, learning_rate=0.01, cd_k=1, persistent=False, momentum=0.5,
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=None, sigma=1.0, learn_sigma=False, sigma_learning_rate=None,
@@ -109,48 +102,14 @@ class GaussianBernoulliRBM(RBMBase):
                                    else bool(self.sample_visible))
         return settings
 
-    def _check_visible(self, X, name, fitted_width=False):
-        width = self.W.shape[0] if fitted_width else None
-        return check_data(X, name, n_columns=width, columns_meaning="visible units")
-
-    def _initial_visible_bias(self, X):
-        """b_i = the mean of unit i over the training data: the maximum-likelihood bias of a
-        model with W = 0."""
-        return X.mean(axis=0, dtype=np.float64).astype(np.float32)
-
-    def _initial_visible_extras(self, X):
-        sigma = np.full(X.shape[1], self.sigma, dtype=np.float32)
-        return {"visible_sigma": sigma}, {"velocity_log_sigma": np.zeros_like(sigma)}
-
-    def _hidden_input(self, X):
-        return X / self.visible_sigma
-
-    def _visible_units(self, backend):
+    def _visible_units(self, backend=None, initial=False):
+        sigma, velocity = self.sigma, None
+        if not initial and hasattr(self, "visible_sigma"):
+            sigma, velocity = self.visible_sigma, self._training.get("velocity_log_sigma")
         sigma_rate = (self.learning_rate / 10 if self.sigma_learning_rate is None
                       else self.sigma_learning_rate)
-        return GaussianVisible(backend, self.visible_sigma,
-                               self._training.get("velocity_log_sigma"),
-                               bool(self.learn_sigma), sigma_rate, float(self.min_sigma))
-
-    def _visible_mean(self, hidden):
-        return gaussian_visible_mean(hidden, self.W, self.visible_bias, self.visible_sigma)
-
-    def _float64_parameters(self):
-        return tuple(np.asarray(a, dtype=np.float64)
-                     for a in (self.W, self.visible_bias, self.hidden_bias,
-                                 self.visible_sigma))
-
-    def free_energy(self, X):
-        """F(v) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j softplus(c_j + (v / sigma).W_j)
-        per row, (n, n_visible) -> (n,), in float64; p(v) = exp(-F(v)) / Z."""
-        X = self._check_visible_input(X)
-        return gaussian_free_energy(X.astype(np.float64), *self._float64_parameters())
-
-    def log_partition(self):
-        """log Z, exact: the visible units integrate out and the hidden states are enumerated
-        (at most 24 hidden units; ValueError beyond)."""
-        self._check_fitted()
-        return gaussian_exact_log_partition(*self._float64_parameters())
+        return GaussianVisible(backend, sigma, velocity, bool(self.learn_sigma), sigma_rate,
+                               float(self.min_sigma))
 
     def score_samples(self, X):
         """Exact log density log p(v) = -F(v) - log Z of each row, in nats (float64), for RBMs

@@ -1,7 +1,7 @@
 """What a Bernoulli RBM *is*: its energy, its conditionals and its free energy, in NumPy.
 
-The restricted Boltzmann machine (Smolensky 1986; lecture "Deep Neural Networks", "Restricted
-Boltzmann Machine") has binary visible units v (n_visible,) and binary hidden units h
+The restricted Boltzmann machine (Smolensky 1986; Lecture "Deep Neural Networks" (DBN/RBM), slide
+"Restricted Boltzmann Machine") has binary visible units v (n_visible,) and binary hidden units h
 (n_hidden,), connected only across the layers:
 
     E(v, h) = - b.v - c.h - v' W h                    (energy)

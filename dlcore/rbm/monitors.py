@@ -13,24 +13,31 @@
 """
 import numpy as np
 
-from .model import (free_energy, free_energy_of_hidden, gaussian_free_energy,
-                    gaussian_free_energy_of_hidden, hidden_probability, softplus)
+from .model import (
+    free_energy,
+    free_energy_of_hidden,
+    gaussian_free_energy_of_hidden,
+    hidden_probability,
+    softplus,
+)
 
 MAX_ENUMERATED_UNITS = 24
 
 
-def free_energy_gap(parameters, training_subset, validation):
+def free_energy_gap(parameters, training_subset, validation, visible_units=None):
     """mean F(v) over ``validation`` minus mean F(v) over ``training_subset`` (both (n, V)).
 
     ``parameters`` holds ``W``, ``visible_bias``, ``hidden_bias``, and ``visible_sigma`` for
-    Gaussian visible units (then F is :func:`~dlcore.rbm.model.gaussian_free_energy`).
+    Gaussian visible units. F is the free energy of ``visible_units`` (a
+    :class:`dlcore.rbm.units.VisibleUnits`: an RBM estimator passes its own); by default the
+    Gaussian layer's when ``parameters`` hold ``visible_sigma``, else the binary layer's.
     """
-    gaussian = "visible_sigma" in parameters
-    names = ("W", "visible_bias", "hidden_bias") + (("visible_sigma",) if gaussian else ())
-    arrays = [np.asarray(parameters[k], dtype=np.float64) for k in names]
-    energy = gaussian_free_energy if gaussian else free_energy
-    return float(energy(np.asarray(validation, np.float64), *arrays).mean()
-                 - energy(np.asarray(training_subset, np.float64), *arrays).mean())
+    if visible_units is None:
+        from .units import BernoulliVisible, GaussianVisible  # units imports this module
+        visible_units = (GaussianVisible(None, parameters["visible_sigma"])
+                         if "visible_sigma" in parameters else BernoulliVisible())
+    return float(visible_units.free_energy(np.asarray(validation), parameters).mean()
+                 - visible_units.free_energy(np.asarray(training_subset), parameters).mean())
 
 
 def pseudo_log_likelihood(visible, W, visible_bias, hidden_bias, chunk=64):

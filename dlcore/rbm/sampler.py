@@ -3,13 +3,14 @@
 Because the conditionals factorise (:mod:`dlcore.rbm.model`), one Gibbs step samples every hidden
 unit in parallel from Q(h | v), then every visible unit from P(v | h). The functions here run
 that chain on a backend with the Philox streams of :mod:`dlcore.backend.rng`, so a seed and a
-call number give the same samples on every backend.
+call number give the same samples on every backend. :func:`up_pass` is its first half alone:
+the hidden layer of each visible row (the features of :meth:`dlcore.BernoulliRBM.transform`).
 """
 import numpy as np
 
 from dlcore.backend.rng import STREAM_SAMPLE
 
-from .units import BernoulliVisible, write_label_columns
+from .units import write_label_columns
 
 
 def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
@@ -37,7 +38,7 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
         write_label_columns(be, clamped, clamped, v, None)
     with be.compute():
         for t in range(steps):
-            be.gemm(visible_units.hidden_input(be, v, "chain"), W, hidden_probability)
+            be.gemm(visible_units.weight_input(be, v, "chain"), W, hidden_probability)
             be.sigmoid_bernoulli(hidden_probability, hidden_bias, hidden_sample, seed,
                                  STREAM_SAMPLE + 2 * t, call)
             be.gemm(hidden_sample, W, visible_mean, trans_b=True)
@@ -48,19 +49,17 @@ def gibbs_chain(backend, parameters, visible, steps, seed, call, visible_units,
     return be.to_numpy(visible_mean if return_probabilities else v)
 
 
-def sample_hidden(backend, parameters, visible, seed, call, visible_units=None):
-    """One sample h ~ Q(h | v) for each row of ``visible`` (n, n_visible) -> (n, n_hidden);
-    ``visible_units`` (default binary) says what multiplies W (v, or v / sigma)."""
-    return hidden_layer(backend, parameters, visible, visible_units or BernoulliVisible(),
-                        True, seed, STREAM_SAMPLE, call)
-
-
-def hidden_layer(backend, parameters, visible, visible_units, sample, seed=0,
-                 stream=STREAM_SAMPLE, step=0):
+def up_pass(backend, parameters, visible, visible_units, sample, seed=0, stream=STREAM_SAMPLE,
+            step=0):
     """Q(h = 1 | v) for each row of ``visible`` (n, n_visible), or with ``sample`` one binary
-    sample of it, in one pass on the backend (a product, then the fused sigmoid + Bernoulli
-    kernel). Element (r, j) of the sample is 1 when u < Q(h_j = 1 | v_r) with
+    sample of it, in one pass on the backend: the visible layer's input to the weights (v, or
+    v / sigma), a product, then the fused sigmoid + Bernoulli kernel,
+
+        Q(h_j = 1 | v) = sigm(c_j + sum_i input_i W_ij).
+
+    Element (r, j) of the sample is 1 when u < Q(h_j = 1 | v_r) with
     u = ``rng.uniform(n, n_hidden, seed, stream, step)[r, j]``. Returns (n, n_hidden) float32.
+    The one up-pass of an RBM: :meth:`dlcore.BernoulliRBM.transform` and a DBN's layers call it.
     """
     be = backend
     W = be.asarray(parameters["W"])
@@ -69,6 +68,6 @@ def hidden_layer(backend, parameters, visible, visible_units, sample, seed=0,
     states = be.empty((visible.shape[0], W.shape[1])) if sample else None
     with be.compute():
         v = be.asarray(np.array(visible, dtype=np.float32))
-        be.gemm(visible_units.hidden_input(be, v, "data"), W, probability)
+        be.gemm(visible_units.weight_input(be, v, "data"), W, probability)
         be.sigmoid_bernoulli(probability, hidden_bias, states, seed, stream, step)
     return be.to_numpy(states if sample else probability)

@@ -1,17 +1,27 @@
-"""How an RBM is trained: contrastive divergence, the lecture's "RBM Weight Update".
+"""How an RBM is trained: contrastive divergence, as the lecture's "RBM Weight Update" slide.
 
-Lecture "Deep Neural Networks" gives CD-1 (Hinton 2002) for one training vector x1:
+Lecture "Deep Neural Networks" (DBN/RBM), slide "RBM Weight Update", gives the procedure of CD-1
+(Hinton 2002) for one training vector x1:
 
-    for all hidden units i:   compute Q(h1i = 1 | x1) = sigm(c_i + sum_j W_ij x1j); sample h1i
-    for all visible units j:  compute P(x2j = 1 | h1) = sigm(b_j + sum_i W_ij h1i); sample x2j
-    for all hidden units i:   compute Q(h2i = 1 | x2) = sigm(c_i + sum_j W_ij x2j)
+    for all hidden units i do
+        compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
+        sample h1i in {0, 1} from Q(h1i | x1)
+    end for
+    for all visible units j do
+        compute P(x2j = 1 | h1)  (for binomial units, sigm(b_j + sum_i W_ij h1i))
+        sample x2j in {0, 1} from P(x2j = 1 | h1)
+    end for
+    for all hidden units i do
+        compute Q(h2i = 1 | x2)  (for binomial units, sigm(c_i + sum_j W_ij x2j))
+    end for
     W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
     b <- b + eps (x1 - x2)
     c <- c + eps (h1 - Q(h2. = 1 | x2))
 
-:meth:`ContrastiveDivergence.step` is that procedure line by line, for a mini-batch whose rows are
-training vectors (so every update is averaged over the batch) and with our ``W`` stored as
-(n_visible, n_hidden), which makes ``h1 x1'`` the matrix ``x1' h1``. Three additions, each off
+:meth:`ContrastiveDivergence.step` is that procedure line by line (each line above is a comment
+there, over the code that does it), for a mini-batch whose rows are training vectors (so every
+update is averaged over the batch) and with our ``W`` stored as (n_visible, n_hidden), the
+slide's W transposed, which makes ``h1 x1'`` the matrix ``x1' h1``. Three additions, each off
 when its hyperparameter is zero (Hinton 2010, "A practical guide to training RBMs"):
 
 * momentum: the step is ``velocity <- momentum * velocity + eps * gradient``, then
@@ -23,13 +33,13 @@ CD-k runs the x -> h -> x alternation k times before the negative statistics. Pe
 (PCD, Tieleman 2008) starts the negative chain not at the data but where the previous mini-batch
 left it, so that it explores the model's distribution across updates.
 
-Reconstruction ``x2``: sampled from P(x2 | h1) as in the lecture (``sample_visible=True``), or
+Reconstruction ``x2``: sampled from P(x2 | h1) as on the slide (``sample_visible=True``), or
 its mean P(x2 = 1 | h1) itself (``sample_visible=False``, less sampling noise; Hinton 2010,
-sec. 3.2). Positive statistics use the *sampled* h1, as the lecture writes it.
+sec. 3.2). Positive statistics use the *sampled* h1, as the slide writes it.
 
 The visible layer is a strategy (:mod:`dlcore.rbm.units`): binary units as above, or Gaussian
-units (:class:`dlcore.GaussianBernoulliRBM`), for which the hidden input is x / sigma and the
-visible parameters have their own step. With binary units every line is the lecture's.
+units (:class:`dlcore.GaussianBernoulliRBM`), for which the input to the weights is x / sigma
+and the visible parameters have their own step. With binary units every line is the slide's.
 
 All arrays live on the backend; the per-batch buffers are allocated once per trainer.
 """
@@ -98,16 +108,19 @@ class ContrastiveDivergence:
         self.squared_error = be.zeros((n_visible,))
 
     def step(self, x1, update):
-        """One CD-k update from the mini-batch ``x1`` (b, n_visible); ``update`` numbers it
-        (the Philox step) so that every update draws fresh, reproducible samples."""
+        """One CD-k update from the mini-batch ``x1`` (b, n_visible): the slide "RBM Weight
+        Update" line by line (module docstring). ``update`` numbers it (the Philox step) so
+        that every update draws fresh, reproducible samples."""
         be, s, units = self.backend, self.settings, self.visible_units
         b = x1.shape[0]
         q1, h1, p2, q2 = self.q1[:b], self.h1[:b], self.p2[:b], self.q2[:b]
         x2 = self.x2[:b] if s.sample_visible else p2
         chain = self.chain[:b]
 
-        # for all hidden units: compute Q(h1 = 1 | x1) = sigm(c + x1 W); sample h1
-        input1 = units.hidden_input(be, x1, "data")
+        # for all hidden units i do
+        #     compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
+        #     sample h1i in {0, 1} from Q(h1i | x1)
+        input1 = units.weight_input(be, x1, "data")
         be.gemm(input1, self.W, q1)
         be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update)
         if s.persistent and not self.chain_started:
@@ -117,14 +130,17 @@ class ContrastiveDivergence:
         if s.persistent:
             self._monitor_reconstruction(x1, h1, p2)
         for t in range(s.cd_k):
-            # for all visible units: compute P(x2 = 1 | h) = sigm(b + h W'); sample x2
+            # for all visible units j do
+            #     compute P(x2j = 1 | h1)  (for binomial units, sigm(b_j + sum_i W_ij h1i))
+            #     sample x2j in {0, 1} from P(x2j = 1 | h1)
             be.gemm(h, self.W, p2, trans_b=True)
             units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
                          s.seed, STREAM_GIBBS + 2 * t + 1, update)
             if t == 0 and not s.persistent:
                 be.accumulate_squared_error(x1, p2, self.squared_error)
-            # for all hidden units: compute Q(h2 = 1 | x2) = sigm(c + x2 W)
-            input2 = units.hidden_input(be, x2, "model")
+            # for all hidden units i do
+            #     compute Q(h2i = 1 | x2)  (for binomial units, sigm(c_i + sum_j W_ij x2j))
+            input2 = units.weight_input(be, x2, "model")
             be.gemm(input2, self.W, q2)
             chain_goes_on = t + 1 < s.cd_k or s.persistent
             be.sigmoid_bernoulli(q2, self.hidden_bias, chain if chain_goes_on else None,
@@ -132,14 +148,17 @@ class ContrastiveDivergence:
             h = chain
 
         rate = s.learning_rate / b
-        # W <- W + eps (x1' h1 - x2' Q(h2 = 1 | x2)) / b, through the momentum buffer
+        # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
+        #     our W is the slide's transposed: eps (x1' h1 - x2' Q(h2. = 1 | x2)) / b, through
+        #     the momentum buffer; W itself moves after b's step, which may read it (the
+        #     Gaussian layer's sigma step)
         be.gemm(input1, h1, self.velocity_W, trans_a=True, alpha=rate, beta=s.momentum)
         be.gemm(input2, q2, self.velocity_W, trans_a=True, alpha=-rate, beta=1.0)
-        # b <- b + eps mean(x1 - x2), before W moves (the Gaussian sigma step reads W)
+        # b <- b + eps (x1 - x2)
         units.update(be, CDBatch(x1, x2, h1, q2, self.W), self.visible_bias,
                      self.velocity_visible_bias, s)
         be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
-        # c <- c + eps mean(h1 - Q(h2 = 1 | x2))
+        # c <- c + eps (h1 - Q(h2. = 1 | x2))
         be.bias_step(self.hidden_bias, self.velocity_hidden_bias, h1, q2,
                      s.learning_rate, s.momentum)
         if s.sparsity_target is not None:

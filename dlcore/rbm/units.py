@@ -1,17 +1,33 @@
-"""What the visible units of an RBM do during training and sampling: binary or Gaussian.
+"""The visible layer of an RBM, modelled once: binary, binary with a softmax label group, or
+Gaussian.
 
-The trainer (:mod:`dlcore.rbm.trainer`) and the sampler (:mod:`dlcore.rbm.sampler`) are written
-once; the visible layer is a strategy object with four duties:
+An RBM estimator (:class:`dlcore.BernoulliRBM`, :class:`dlcore.GaussianBernoulliRBM`) is its
+hyperparameters and the scikit-learn contract; everything that depends on what its visible units
+*are* is one strategy object of this module, used by the estimator (in NumPy), and by the
+trainer (:mod:`dlcore.rbm.trainer`) and the sampler (:mod:`dlcore.rbm.sampler`), which are
+written once (on a backend). Its duties:
 
+the model, in NumPy, on the estimator's ``parameters`` (a dict of ``W``, ``visible_bias``,
+``hidden_bias`` and the layer's own ``parameter_names``):
+
+* ``check``: which data the layer accepts (binary units: values in [0, 1]);
+* ``initial_parameters``: the visible biases, the layer's own parameters and training arrays
+  where training starts;
+* ``float64_parameters``, ``free_energy`` F(v), ``visible_mean`` E[v | h] and the exact
+  ``log_partition`` log Z;
+
+on a backend:
+
+* ``weight_input``: what multiplies W on the way up and in the weight statistics (v itself for
+  binary units, v / sigma for Gaussian units with sigma != 1);
 * ``sample``: turn the top-down input sum_j W_ij h_j into the visible means (and a sample);
-* ``hidden_input``: what multiplies W to give the hidden pre-activations (v itself for binary
-  units, v / sigma for Gaussian units with sigma != 1);
 * ``update``: the visible parameters' CD step (the visible biases; sigma when it is learned);
-* ``download``: the visible parameters and training state that are not W, b or c.
+* ``download``: the layer's own parameters and training state, as NumPy arrays.
 
-:class:`BernoulliVisible` is the lecture's binary layer. :class:`GaussianVisible` is the
-Gaussian layer of :class:`dlcore.GaussianBernoulliRBM`, whose CD statistics follow from the
-energy E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
+:class:`BernoulliVisible` is the lecture's binary layer; :class:`SoftmaxLabelVisible` adds the
+label units of a DBN's top RBM. :class:`GaussianVisible` is the Gaussian layer of
+:class:`dlcore.GaussianBernoulliRBM`, whose CD statistics follow from the energy
+E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
 (Hinton 2010, sec. 13.2; Krizhevsky 2009, sec. 1.4; Cho, Ilin & Raiko 2011 for learned
 variances). With z_i = log sigma_i, the log-likelihood gradients are data minus model averages of
 
@@ -22,30 +38,70 @@ variances). With z_i = log sigma_i, the log-likelihood gradients are data minus 
 The W statistic is the Bernoulli one computed on v / sigma; the two visible ones are fused into
 :func:`gaussian_visible_step`, written as a NumPy reference and as one kernel body that the
 ``cpu`` and ``cuda`` backends launch (``launch_1d``: one span of visible units per thread), like
-the backends' own operations (:mod:`dlcore.backend.kernels`).
+the backends' own operations (:mod:`dlcore.backend.kernel_backend`).
 """
 import math
 
 import numpy as np
 
 from dlcore.backend import rng
-from dlcore.backend.kernel_backend import KernelBackend
+from dlcore.backend.kernel_math import max_and_exp_sum
+from dlcore.backend.reference import softmax
 from dlcore.backend.registry import body
 from dlcore.backend.rng import key_from_seed, philox4x32, uniform_from_bits
+from dlcore.validation import check_data
+
+from . import model
+from .monitors import exact_log_partition, gaussian_exact_log_partition
 
 
 class VisibleUnits:
-    """The strategy interface (see the module docstring), with the binary-unit defaults."""
+    """The strategy interface (see the module docstring), with the binary units' CD step."""
+
+    #: The layer's own parameters beside W, b and c (each (n_visible,)), and its training
+    #: arrays: they travel with W, b and c (training, files, copies).
+    parameter_names = ()
+    training_arrays = ()
+
+    # -- the model, in NumPy ------------------------------------------------------------
+    def check(self, X, name, n_columns=None):
+        """``X`` as C-contiguous float32 (n, n_visible) rows, or ValueError naming the fix;
+        ``n_columns``: the width a fitted model expects."""
+        return check_data(X, name, n_columns=n_columns, columns_meaning="visible units")
+
+    def initial_parameters(self, X):
+        """``(parameters, training)`` where training on ``X`` starts: ``visible_bias`` and the
+        layer's own parameters (float32, (n_visible,)); its training arrays."""
+        raise NotImplementedError
+
+    def float64_parameters(self, parameters):
+        """(W, b, c) and the layer's own parameters, in float64, for the exact monitors."""
+        names = ("W", "visible_bias", "hidden_bias") + self.parameter_names
+        return tuple(np.asarray(parameters[name], dtype=np.float64) for name in names)
+
+    def free_energy(self, X, parameters):
+        """F(v) of each row of ``X`` (n, n_visible) -> (n,), in float64; p(v) = exp(-F(v)) / Z."""
+        raise NotImplementedError
+
+    def visible_mean(self, hidden, parameters):
+        """E[v | h] of each row of ``hidden`` (n, n_hidden) -> (n, n_visible)."""
+        raise NotImplementedError
+
+    def log_partition(self, parameters):
+        """log Z, exact, in float64 (ValueError when it cannot be enumerated)."""
+        raise NotImplementedError
+
+    # -- on a backend ------------------------------------------------------------------
+    def weight_input(self, backend, visible, slot):
+        """The (n, n_visible) array that multiplies W: the hidden pre-activations are
+        c + weight_input W. ``slot`` names a scratch buffer ("data", "model", ...) the strategy
+        may write into."""
+        return visible
 
     def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
         """``top_down`` (n, n_visible) holds sum_j W_ij h_j on entry and the visible means on
         exit; ``sample`` (n, n_visible) receives a sample, or is None."""
         raise NotImplementedError
-
-    def hidden_input(self, backend, visible, slot):
-        """The (n, n_visible) array whose product with W gives the hidden pre-activations minus
-        c. ``slot`` names a scratch buffer ("data", "model", ...) the strategy may write into."""
-        return visible
 
     def update(self, backend, batch, visible_bias, velocity, settings):
         """CD step of the visible parameters; ``batch`` is the :class:`CDBatch` of the update.
@@ -56,12 +112,36 @@ class VisibleUnits:
                           settings.momentum)
 
     def download(self, backend):
-        """``(parameters, state)``: extra NumPy arrays for the model (none for binary units)."""
+        """``(parameters, state)``: the layer's own NumPy arrays (none for binary units)."""
         return {}, {}
 
 
 class BernoulliVisible(VisibleUnits):
     """Binary visible units: P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)."""
+
+    def check(self, X, name, n_columns=None):
+        """As :meth:`VisibleUnits.check`, and every value in [0, 1]."""
+        return check_data(X, name, n_columns=n_columns, unit_interval=True,
+                          columns_meaning="visible units")
+
+    def initial_parameters(self, X):
+        """b_i = log(p_i / (1 - p_i)) with p_i the fraction of training vectors in which unit
+        i is on (Hinton 2010, sec. 8), clipped so that always-off pixels stay finite."""
+        p = np.clip(X.mean(axis=0, dtype=np.float64), 1e-4, 1 - 1e-4)
+        return {"visible_bias": np.log(p / (1 - p)).astype(np.float32)}, {}
+
+    def free_energy(self, X, parameters):
+        """F(v) = -b.v - sum_j log(1 + exp(c_j + v.W_j)) (:func:`dlcore.rbm.model.free_energy`)."""
+        return model.free_energy(X.astype(np.float64), *self.float64_parameters(parameters))
+
+    def visible_mean(self, hidden, parameters):
+        """P(v = 1 | h) = sigm(b + h W')."""
+        return model.visible_probability(hidden, parameters["W"], parameters["visible_bias"])
+
+    def log_partition(self, parameters):
+        """log Z by enumerating the smaller layer (:func:`dlcore.rbm.monitors.exact_log_partition`;
+        at most 24 units, ValueError beyond)."""
+        return exact_log_partition(*self.float64_parameters(parameters))
 
     def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
         """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
@@ -76,13 +156,25 @@ class SoftmaxLabelVisible(BernoulliVisible):
         P(v_i = 1 | h)   = sigm(b_i + sum_j W_ij h_j)                        i < F
         P(label = k | h) = exp(a_k) / sum_l exp(a_l),  a_k = b_{F+k} + sum_j W_{F+k,j} h_j
 
-    and a sample turns on exactly one label unit. Hidden input and parameter updates are the
-    binary units' (a one-hot label is a binary vector).
+    and a sample turns on exactly one label unit. Data checks, initial biases, hidden input,
+    free energy and parameter updates are the binary units' (a one-hot label is a binary
+    vector).
     """
 
     def __init__(self, n_labels):
         self.n_labels = int(n_labels)
         self._scratch = None
+
+    def visible_mean(self, hidden, parameters):
+        """P(v = 1 | h), the label units as their softmax."""
+        mean = super().visible_mean(hidden, parameters)
+        W, b = parameters["W"], parameters["visible_bias"]
+        mean[:, -self.n_labels:] = softmax(hidden @ W[-self.n_labels:].T + b[-self.n_labels:])
+        return mean
+
+    def log_partition(self, parameters):
+        raise ValueError("log Z of an RBM with softmax label units is not enumerated (its "
+                         "labels are one-hot, not binary): use an RBM with n_labels=0")
 
     def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
         n = top_down.shape[0]
@@ -114,33 +206,64 @@ class GaussianVisible(VisibleUnits):
 
     Parameters
     ----------
-    backend : the backend the trainer or sampler runs on
-    sigma : (n_visible,) float32, the standard deviations (kept on the backend)
+    backend : the backend the trainer or sampler runs on, or None for NumPy arrays (the
+        estimator's model side)
+    sigma : (n_visible,) float32, the standard deviations (kept on the backend), or one number
+        for every unit (a layer that :meth:`initial_parameters` starts)
     velocity_log_sigma : (n_visible,) float32, momentum buffer of log sigma (None: zeros)
     learn_sigma : bool, update sigma by CD (else it stays fixed)
     sigma_learning_rate : float, eps of log sigma
     min_sigma : float > 0, floor of sigma: CD can drive a variance towards zero
     """
 
+    parameter_names = ("visible_sigma",)
+    training_arrays = ("velocity_log_sigma",)
+
     def __init__(self, backend, sigma, velocity_log_sigma=None, learn_sigma=False,
                  sigma_learning_rate=0.0, min_sigma=1e-2):
         sigma = np.asarray(sigma, dtype=np.float32)
-        self.sigma = backend.asarray(sigma)
+        on_backend = np.asarray if backend is None else backend.asarray
+        self.sigma = on_backend(sigma)
         if velocity_log_sigma is None:
             velocity_log_sigma = np.zeros_like(sigma)
-        self.velocity_log_sigma = backend.asarray(velocity_log_sigma)
+        self.velocity_log_sigma = on_backend(velocity_log_sigma)
         self.learn_sigma = bool(learn_sigma)
         self.sigma_learning_rate = float(sigma_learning_rate)
         self.min_log_sigma = math.log(min_sigma)
+        self._initial_sigma = sigma
         # v / sigma is v itself when every sigma is 1 and stays so: skip the copy.
         self.unit_variance = not self.learn_sigma and bool(np.all(sigma == 1))
         self._buffers = {}
+
+    def initial_parameters(self, X):
+        """b_i = the mean of unit i over the training data (the maximum-likelihood bias of a
+        model with W = 0); sigma as given; its momentum zero."""
+        sigma = np.full(X.shape[1], self._initial_sigma, dtype=np.float32)
+        return ({"visible_bias": X.mean(axis=0, dtype=np.float64).astype(np.float32),
+                 "visible_sigma": sigma},
+                {"velocity_log_sigma": np.zeros_like(sigma)})
+
+    def free_energy(self, X, parameters):
+        """F(v) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j softplus(c_j + (v / sigma).W_j)
+        (:func:`dlcore.rbm.model.gaussian_free_energy`)."""
+        return model.gaussian_free_energy(X.astype(np.float64),
+                                          *self.float64_parameters(parameters))
+
+    def visible_mean(self, hidden, parameters):
+        """E[v | h] = b + sigma h W'."""
+        return model.gaussian_visible_mean(hidden, parameters["W"], parameters["visible_bias"],
+                                           parameters["visible_sigma"])
+
+    def log_partition(self, parameters):
+        """log Z: the visible units integrate out, the hidden states are enumerated
+        (:func:`dlcore.rbm.monitors.gaussian_exact_log_partition`; at most 24 hidden units)."""
+        return gaussian_exact_log_partition(*self.float64_parameters(parameters))
 
     def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
         """mean = b + sigma * top_down in place; sample = mean + sigma * z, z ~ N(0, 1)."""
         backend.gaussian_sample(top_down, visible_bias, self.sigma, sample, seed, stream, step)
 
-    def hidden_input(self, backend, visible, slot):
+    def weight_input(self, backend, visible, slot):
         """v / sigma (a scratch copy), or v itself for unit variances."""
         if self.unit_variance:
             return visible
@@ -177,10 +300,6 @@ class GaussianVisible(VisibleUnits):
 ONE, ZERO = np.float32(1.0), np.float32(0.0)
 
 
-def _is_kernel_backend(backend):
-    return isinstance(backend, KernelBackend)
-
-
 def _optional(backend, array):
     """An optional output for a kernel body: the array, or an empty one (shape[0] == 0)."""
     return backend.empty((0, 0)) if array is None else array
@@ -194,7 +313,7 @@ def scale_columns_span(row, first, last, x, sigma, out):
 
 def scale_columns(backend, x, sigma, out):
     """out[r, i] = x[r, i] / sigma[i]: the hidden input v / sigma. x, out (n, m); sigma (m,)."""
-    if not _is_kernel_backend(backend):
+    if not backend.launches_kernels:
         out[...] = x / sigma
         return
     backend.launch_rows(scale_columns_span, out.shape[0], out.shape[1], x, sigma, out)
@@ -246,7 +365,7 @@ def gaussian_visible_step(backend, x1, x2, top_down_data, top_down_model, visibl
     (n, n_visible) and read only when ``learn_sigma``; g uses b and sigma before the step.
     ``visible_bias``, ``sigma`` and the velocities (n_visible,) are updated in place.
     """
-    if not _is_kernel_backend(backend):
+    if not backend.launches_kernels:
         velocity_bias *= momentum
         velocity_bias += learning_rate * (x1 - x2).mean(axis=0) / sigma ** 2
         if learn_sigma:
@@ -273,16 +392,9 @@ def softmax_labels_span(row, first, last, top_down, bias, probability, states, k
     n_columns = top_down.shape[1]
     n_labels = probability.shape[1]
     offset = n_columns - n_labels
-    largest = top_down[row, offset] + bias[offset]
-    for k in range(1, n_labels):
-        largest = max(largest, top_down[row, offset + k] + bias[offset + k])
-    total = np.float32(0.0)
+    top, total = max_and_exp_sum(top_down[row], offset, 1, n_labels, bias[offset:])
     for k in range(n_labels):
-        value = math.exp(top_down[row, offset + k] + bias[offset + k] - largest)
-        probability[row, k] = value
-        total += value
-    for k in range(n_labels):
-        probability[row, k] /= total
+        probability[row, k] = math.exp(top_down[row, offset + k] + bias[offset + k] - top) / total
     if states.shape[0] > 0:
         word, _, _, _ = philox4x32(np.uint64((n_columns + 3) // 4), np.uint64(row), step,
                                    stream, k0, k1)
@@ -310,10 +422,9 @@ def softmax_labels(backend, top_down, bias, probability, states, seed, stream, s
     coincides with the sigmoid samples of the same stream and step.
     """
     n_columns, n_labels = top_down.shape[1], probability.shape[1]
-    if not _is_kernel_backend(backend):
-        a = top_down[:, n_columns - n_labels:] + bias[n_columns - n_labels:]
-        e = np.exp(a - a.max(axis=1, keepdims=True))
-        probability[...] = e / e.sum(axis=1, keepdims=True)
+    if not backend.launches_kernels:
+        probability[...] = softmax(top_down[:, n_columns - n_labels:]
+                                   + bias[n_columns - n_labels:])
         if states is not None:
             n_blocks = -(-n_columns // 4)
             u = rng.uniform(top_down.shape[0], 4 * n_blocks + 1, seed, stream, step)[:, -1]
@@ -339,7 +450,7 @@ def write_label_columns(backend, probability, states, top_down, sample):
     """Put the labels' probabilities (n, K) into the last K columns of ``top_down`` and, when
     ``sample`` is not None, their one-hot ``states`` into the last K columns of ``sample``."""
     n_labels = probability.shape[1]
-    if not _is_kernel_backend(backend):
+    if not backend.launches_kernels:
         top_down[:, -n_labels:] = probability
         if sample is not None:
             sample[:, -n_labels:] = states
