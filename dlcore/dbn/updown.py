@@ -20,13 +20,14 @@ recognition weights to recover each sleep state from the one below: the wake and
 of Hinton, Dayan, Frey & Neal (1995), with the top RBM's contrastive negative phase in place of
 a fantasy from a fixed prior. Every product and sample runs on the DBN's backend; samples come
 from Philox streams ``STREAM_WAKE + i`` and ``STREAM_SLEEP + i`` (:mod:`dlcore.backend.rng`)
-at the update number.
+at the update number; an epoch walks its mini-batches with :func:`dlcore.batches.mini_batches`.
 """
 import numpy as np
 
-from dlcore.backend import get_backend, rng
+from dlcore.backend import get_backend
 from dlcore.backend.registry import body
 from dlcore.backend.rng import STREAM_SLEEP, STREAM_WAKE
+from dlcore.batches import epoch_order, mini_batches
 from dlcore.rbm.units import write_label_columns
 
 
@@ -127,24 +128,18 @@ class UpDown:
 
     def epoch(self, data, labels, epoch, first_update):
         """One pass over ``data`` (N, n_visible) and ``labels`` (N, K) or None, both on the
-        backend, in the order of Philox(seed, STREAM_SHUFFLE, step = epoch). Returns
-        ``(next_update, error)``: error is the mean squared error per pixel of the generative
-        model's reconstruction sigm(s_1 G_0' + g_0) of each wake batch."""
-        be, batch = self.backend, self.wake[0].shape[0]
+        backend, in the order of Philox(seed, STREAM_SHUFFLE, step = epoch)
+        (:func:`dlcore.batches.epoch_order`). Returns ``(next_update, error)``: error is the
+        mean squared error per pixel of the generative model's reconstruction
+        sigm(s_1 G_0' + g_0) of each wake batch."""
+        be, batch_size = self.backend, self.wake[0].shape[0]
         be.copy_into(self.squared_error, be.zeros(self.squared_error.shape))
-        order = rng.permutation(data.shape[0], self.seed, rng.STREAM_SHUFFLE, epoch)
-        label_batch = (None if labels is None
-                       else be.empty((batch, labels.shape[1])))
+        order = epoch_order(data.shape[0], self.seed, epoch)
+        label_buffer = None if labels is None else be.empty((batch_size, labels.shape[1]))
         update = first_update
-        for start in range(0, len(order), batch):
-            rows = order[start:start + batch]
-            x = self.wake[0][:len(rows)]
-            be.gather_rows(data, rows, x)
-            y = None
-            if labels is not None:
-                y = label_batch[:len(rows)]
-                be.gather_rows(labels, rows, y)
-            self.step(x, y, update)
+        for batch in mini_batches(be, (data, labels), (self.wake[0], label_buffer), order,
+                                  batch_size):
+            self.step(*batch.arrays, update)
             update += 1
         total = float(np.sum(be.to_numpy(self.squared_error), dtype=np.float64))
         return update, total / (len(order) * data.shape[1])

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.batches import epoch_order
 from dlcore.errors import DivergenceCheck
 from dlcore.params import ParamsMixin
 from dlcore.records import record_fit
@@ -207,8 +208,7 @@ class RBMBase(ParamsMixin):
         try:
             for epoch in range(epochs):
                 started = time.perf_counter()
-                order = rng.permutation(data.shape[0], self.seed_, rng.STREAM_SHUFFLE,
-                                        self.epochs_done_)
+                order = epoch_order(data.shape[0], self.seed_, self.epochs_done_)
                 report = None
                 if progress is not None:
                     def report(done, total, error, epoch=epoch):

@@ -41,13 +41,15 @@ The visible layer is a strategy (:mod:`dlcore.rbm.units`): binary units as above
 units (:class:`dlcore.GaussianBernoulliRBM`), for which the input to the weights is x / sigma
 and the visible parameters have their own step. With binary units every line is the slide's.
 
-All arrays live on the backend; the per-batch buffers are allocated once per trainer.
+All arrays live on the backend; the per-batch buffers are allocated once per trainer, and an
+epoch walks its mini-batches with :func:`dlcore.batches.mini_batches`.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from dlcore.backend.rng import STREAM_GIBBS
+from dlcore.batches import mini_batches
 
 from .units import BernoulliVisible, CDBatch  # noqa: F401  (BernoulliVisible: public here too)
 
@@ -174,25 +176,23 @@ class ContrastiveDivergence:
         be.accumulate_squared_error(x1, p2, self.squared_error)
 
     def epoch(self, data, order, first_update, report=None, report_every=None):
-        """One pass over ``data`` (N, n_visible, on the backend) in the row ``order``.
+        """One pass over ``data`` (N, n_visible, on the backend) in the row ``order``
+        (:func:`dlcore.batches.epoch_order`), one :meth:`step` per mini-batch.
 
         Returns ``(next_update, reconstruction_error)``: the mean over the pass of the squared
         error per pixel between each batch x1 and P(x2 = 1 | h1). ``report(batches_done,
-        n_batches, running_error)`` is called every ``report_every`` batches.
+        n_batches, running_error)`` is called every ``report_every`` batches (default: about 50
+        times a pass) and after the last.
         """
-        be, batch = self.backend, self.settings.batch_size
+        be = self.backend
         be.copy_into(self.squared_error, be.zeros(self.squared_error.shape))
-        n_batches = -(-len(order) // batch)
-        report_every = report_every or max(1, n_batches // 50)
         update = first_update
-        for index, start in enumerate(range(0, len(order), batch)):
-            rows = order[start:start + batch]
-            x1 = self.x1[:len(rows)]
-            be.gather_rows(data, rows, x1)
-            self.step(x1, update)
+        for batch in mini_batches(be, (data,), (self.x1,), order, self.settings.batch_size,
+                                  report_every):
+            self.step(batch.arrays[0], update)
             update += 1
-            if report is not None and ((index + 1) % report_every == 0 or index + 1 == n_batches):
-                report(index + 1, n_batches, self._mean_error(start + len(rows)))
+            if report is not None and batch.reports:
+                report(batch.index + 1, batch.n_batches, self._mean_error(batch.rows_done))
         return update, self._mean_error(len(order))
 
     def _mean_error(self, n_rows):
