@@ -26,6 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dlcore.backend import rng
+from dlcore.backend.reference import sigmoid
 from dlcore.callbacks import _is_terminal
 
 from .model import softplus
@@ -119,7 +120,7 @@ def ais_log_partition(rbm, visible_bias=None, hidden_bias=None, base_visible_bia
     steps = len(betas) - 1
     report = _progress_reporter(progress, verbose, steps)
 
-    v = (rng.uniform(n_runs, n_visible, seed, rng.STREAM_SAMPLE, 0) < _sigmoid(a))
+    v = (rng.uniform(n_runs, n_visible, seed, rng.STREAM_SAMPLE, 0) < sigmoid(a))
     v = v.astype(np.float32)
     log_weights = np.zeros(n_runs)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -133,12 +134,14 @@ def ais_log_partition(rbm, visible_bias=None, hidden_bias=None, base_visible_bia
             log_weights += (beta - previous) * (v @ b_minus_a + np.maximum(x, 0).sum(axis=1))
             log_weights += (np.log1p(decay)
                             - np.log1p(np.exp(-previous * magnitude))).sum(axis=1)
-            # sigm(beta x) = 1 / (1 + exp(-beta x)), from the same exponential
+            # sigm(beta x) = 1 / (1 + exp(-beta x)), from the exponential computed above for
+            # the weights (the one place the sigmoid is not reference.sigmoid: it saves an exp
+            # over every hidden unit at every temperature)
             hidden_probability = np.where(x >= 0, 1.0, decay) / (1.0 + decay)
             u = rng.uniform(n_runs, n_hidden + n_visible, seed, rng.STREAM_SAMPLE + 1, k)
             h = (u[:, :n_hidden] < hidden_probability).astype(np.float32)
             visible_input = (1 - beta) * a + beta * (b + h @ WT32)
-            v = (u[:, n_hidden:] < _sigmoid(visible_input)).astype(np.float32)
+            v = (u[:, n_hidden:] < sigmoid(visible_input)).astype(np.float32)
             report(k)
     log_z_base = softplus(a).sum() + n_hidden * np.log(2.0)
     log_mean_weight = np.logaddexp.reduce(log_weights) - np.log(n_runs)
@@ -204,7 +207,3 @@ def _bernoulli_parameters(rbm, visible_bias, hidden_bias):
         raise ValueError("ais_log_partition(W, visible_bias, hidden_bias) needs both biases "
                          "with a weight matrix; or pass a fitted BernoulliRBM alone")
     return tuple(np.asarray(x, dtype=np.float64) for x in (rbm, visible_bias, hidden_bias))
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
