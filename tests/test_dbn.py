@@ -81,6 +81,24 @@ def test_greedy_pretraining_with_samples_feeds_fresh_binary_states_every_epoch()
         np.testing.assert_allclose(dbn.rbms_[index].W, expected.W, atol=1e-6)
 
 
+def test_a_layer_fed_fresh_samples_starts_by_initialize_and_keeps_its_epochs(monkeypatch):
+    calls = []
+    original = BernoulliRBM.fit
+
+    def fit(self, *arguments, **options):
+        calls.append(self.epochs)
+        return original(self, *arguments, **options)
+
+    monkeypatch.setattr(BernoulliRBM, "fit", fit)
+    dbn = DBN(layers=[12, 6, 5], epochs=[2, 3], batch_size=10, seed=3, propagate="sample",
+              backend="reference").fit(binary_data(), X_valid=binary_data(20, seed=1))
+    assert calls == [2]                     # RBM 1 by fit; RBM 2 by initialize, then partial_fit
+    top = dbn.rbms_[1]
+    assert top.epochs == 3 and top.epochs_done_ == 3
+    assert top.training_record_ == {"n_samples": 60, "n_features": 6,
+                                    "fit": {"epochs": 3, "n_valid": 20}}
+
+
 def hidden_layers_of(network, X):
     backend = network.backend
     activity = backend.asarray(X)
@@ -240,3 +258,37 @@ def test_a_labelled_dbn_needs_labels_and_an_unlabelled_one_cannot_predict():
     plain = DBN(layers=[12, 4], epochs=1, backend="cpu").fit(binary_data())
     with pytest.raises(RuntimeError, match="label units"):
         plain.predict(binary_data())
+
+
+def test_up_down_epochs_walk_the_one_mini_batch_iterator(monkeypatch):
+    import dlcore.dbn.updown
+    from dlcore.batches import mini_batches
+    walked = []
+
+    def watched(*arguments, **options):
+        for batch in mini_batches(*arguments, **options):
+            walked.append(tuple(len(array) for array in batch.arrays))
+            yield batch
+
+    monkeypatch.setattr(dlcore.dbn.updown, "mini_batches", watched)
+    X, y = two_class_data(15)
+    dbn = DBN(layers=[16, 6, 5], epochs=1, batch_size=10, n_labels=2, seed=2,
+              backend="reference").fit(X, y)
+    dbn.up_down(X, y, epochs=2, batch_size=8)
+    assert walked == 2 * ([(8, 8)] * 3 + [(6, 6)])    # 30 rows and their labels, per epoch
+    assert dbn.up_down_updates_ == 8
+
+
+def test_every_random_stream_of_the_dbn_is_named_in_backend_rng_with_its_value():
+    import ast
+    from pathlib import Path
+    assert (rng.STREAM_PROPAGATE, rng.STREAM_WAKE, rng.STREAM_SLEEP, rng.STREAM_GENERATE) == (
+        1 << 24, (1 << 24) + (1 << 16), (1 << 24) + (2 << 16), (1 << 24) + (3 << 16))
+    package = Path(dlcore.__file__).parent
+    defined_elsewhere = [
+        f"{path.relative_to(package)}: {target.id}"
+        for path in package.rglob("*.py") if path != package / "backend" / "rng.py"
+        for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id.startswith("STREAM_")]
+    assert defined_elsewhere == []

@@ -7,6 +7,7 @@ import pytest
 
 import dlcore
 from dlcore import BernoulliRBM
+from dlcore.backend import rng
 
 
 @pytest.fixture
@@ -51,6 +52,32 @@ def test_partial_fit_continues_where_fit_stopped(digits_like):
     rbm.partial_fit(digits_like)
     assert rbm.epochs_done_ == 3 and len(rbm.history["reconstruction_error"]) == 3
     assert rbm.n_updates_ == 18
+
+
+def test_initialize_starts_where_fit_starts_and_partial_fit_trains_on_from_it(digits_like):
+    started = BernoulliRBM(n_hidden=4, epochs=2, batch_size=10, backend="cpu")
+    assert started.initialize(digits_like) is started
+    assert started.epochs_done_ == 0 and started.history["reconstruction_error"] == []
+    assert started.get_params()["epochs"] == 2                 # no hyperparameter touched
+    untrained = BernoulliRBM(n_hidden=4, epochs=0, batch_size=10, backend="cpu").fit(digits_like)
+    for name in ("W", "visible_bias", "hidden_bias"):
+        np.testing.assert_array_equal(getattr(started, name), getattr(untrained, name))
+    started.partial_fit(digits_like)
+    started.partial_fit(digits_like)
+    fitted = BernoulliRBM(n_hidden=4, epochs=2, batch_size=10, backend="cpu").fit(digits_like)
+    np.testing.assert_array_equal(started.W, fitted.W)
+
+
+@pytest.mark.parametrize("backend_name", ["reference", "cpu"])
+def test_transform_with_sample_draws_states_from_its_philox_counter(digits_like, backend_name):
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, seed=9,
+                       backend=backend_name).fit(digits_like)
+    probabilities = rbm.transform(digits_like)
+    states = rbm.transform(digits_like, sample=True, seed=4, stream=rng.STREAM_SAMPLE + 7, step=2)
+    u = rng.uniform(60, 5, 4, rng.STREAM_SAMPLE + 7, 2)
+    np.testing.assert_array_equal(states, (u < probabilities).astype(np.float32))
+    own_seed = (rng.uniform(60, 5, rbm.seed_, rng.STREAM_SAMPLE, 0) < probabilities)
+    np.testing.assert_array_equal(rbm.transform(digits_like, sample=True), own_seed)
 
 
 def test_sklearn_clone_and_pipeline_with_a_classifier():

@@ -206,3 +206,29 @@ def test_exact_log_partition_of_a_gaussian_rbm_is_its_closed_form(random_state):
 def test_exact_log_partition_says_what_is_wrong_with_its_arguments(arguments, message):
     with pytest.raises((ValueError, RuntimeError), match=message):
         exact_log_partition(*arguments)
+
+
+def test_an_epoch_walks_the_one_mini_batch_iterator_with_its_progress_cadence(monkeypatch):
+    import dlcore.rbm.trainer
+    from dlcore.batches import mini_batches
+    walked = []
+
+    def watched(*arguments, **options):
+        for batch in mini_batches(*arguments, **options):
+            walked.append(batch)
+            yield batch
+
+    monkeypatch.setattr(dlcore.rbm.trainer, "mini_batches", watched)
+    backend = get_backend("reference")
+    X = prototype_data(n=23)
+    parameters = {"W": np.zeros((8, 3), np.float32), "visible_bias": np.zeros(8, np.float32),
+                  "hidden_bias": np.zeros(3, np.float32)}
+    trainer = ContrastiveDivergence(backend, parameters, fresh_state(8, 3),
+                                    settings(batch_size=4))
+    reports = []
+    order = rng.permutation(23, 1, rng.STREAM_SHUFFLE, 0)
+    next_update, _ = trainer.epoch(backend.asarray(X), order, 10,
+                                   lambda done, total, error: reports.append((done, total)),
+                                   report_every=4)
+    assert next_update == 16 and [len(batch.arrays[0]) for batch in walked] == [4] * 5 + [3]
+    assert reports == [(4, 6), (6, 6)]
