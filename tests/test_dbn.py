@@ -2,11 +2,13 @@
 Oracles: the RBM trained alone on what the option says a layer is fed (the lecture's three
 steps written out in NumPy), the RBMs' own transform, hand-made two-class data, the reference
 backend, and a save/load round trip."""
+import textwrap
+
 import numpy as np
 import pytest
 
 import dlcore
-from conftest import requires_cuda
+from conftest import ptx_compile_report, requires_cuda
 from dlcore import DBN, BernoulliRBM
 from dlcore.backend import get_backend, rng
 from dlcore.backend.rng import STREAM_PROPAGATE
@@ -292,3 +294,30 @@ def test_every_random_stream_of_the_dbn_is_named_in_backend_rng_with_its_value()
         for target in node.targets
         if isinstance(target, ast.Name) and target.id.startswith("STREAM_")]
     assert defined_elsewhere == []
+
+
+# Appended to the PTX script of test_backend_cuda_ptx (its CompilingBackend ``backend`` compiles
+# the CUDA twin of every launch): a labelled DBN with up-down and a Gaussian RBM with learned
+# sigma, whose kernels the CD step alone does not reach.
+DBN_LAUNCHES = textwrap.dedent(r'''
+    import dlcore.dbn.updown, dlcore.rbm.estimator
+    from dlcore import DBN, GaussianBernoulliRBM
+    dlcore.dbn.updown.get_backend = dlcore.rbm.estimator.get_backend = lambda name: backend
+    X, y = (f32(24, 8) < 0.5).astype(np.float32), np.arange(24) % 3
+    dbn = DBN(layers=[8, 5, 4], epochs=1, batch_size=6, n_labels=3, seed=1).fit(X, y)
+    dbn.up_down(X, y, epochs=1, batch_size=6)
+    dbn.sample(3, gibbs_steps=2, label=1)
+    GaussianBernoulliRBM(n_hidden=3, epochs=1, batch_size=6, sigma=0.8,
+                         learn_sigma=True).fit(f32(24, 8)).transform(f32(5, 8))
+    for (name, signature), size in sorted(compiled.items()):
+        print("COMPILED", name, size)
+''')
+
+
+@pytest.mark.slow
+def test_the_label_sigma_and_up_down_kernels_compile_to_ptx_for_a_real_gpu():
+    from test_backend_cuda_ptx import SCRIPT
+    report = ptx_compile_report(SCRIPT + DBN_LAUNCHES)
+    for kernel in ("softmax_labels_span", "write_label_columns_span", "copy_columns_span",
+                   "scale_columns_span", "gaussian_visible_step_span"):
+        assert f"COMPILED {kernel} " in report
