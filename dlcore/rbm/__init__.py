@@ -1,9 +1,10 @@
 """Restricted Boltzmann machines, split as PyDeep splits them: what the model *is*
 (:mod:`~dlcore.rbm.model`), how it is *sampled* (:mod:`~dlcore.rbm.sampler`), how it is *trained*
 (:mod:`~dlcore.rbm.trainer`), how it is *measured* (:mod:`~dlcore.rbm.monitors`), and the
-scikit-learn-style estimators built on them (:class:`BernoulliRBM`,
-:class:`GaussianBernoulliRBM`). What the visible layer does in training and sampling, binary or
-Gaussian, is a strategy object (:mod:`~dlcore.rbm.units`)."""
+scikit-learn estimator built on them (:mod:`~dlcore.rbm.estimator`), whose two RBMs
+(:class:`BernoulliRBM`, :class:`GaussianBernoulliRBM`) are hyperparameters and documentation.
+Everything the visible units decide, binary, with softmax labels or Gaussian, is one strategy
+object (:mod:`~dlcore.rbm.units`)."""
 from .ais import ais_log_partition
 from .bernoulli import BernoulliRBM
 from .gaussian import GaussianBernoulliRBM
