@@ -131,8 +131,7 @@ class Sequential(TrainingLoop):
 
     def build(self, input_shape=None, dtype=np.float32):
         """Create every layer's parameters for per-sample inputs of ``input_shape``; a compiled
-        network then checks its loss against the output width, now known, and readies the
-        optimiser's slots (whichever of compile and build comes second does it)."""
+        network then checks its loss against the output width, now known."""
         from dlcore.layers import ImageAugmentation
         if input_shape is not None:
             self.input_shape = check_shape(input_shape)
@@ -157,7 +156,6 @@ class Sequential(TrainingLoop):
         self._collect_parameters()
         if self.loss is not None:
             self._checked_loss(self.loss)
-            self.optimizer.build(self._parameters, backend)
         return self
 
     def _collect_parameters(self):
@@ -477,6 +475,8 @@ class Sequential(TrainingLoop):
         twin.set_weights(self.get_weights())
         twin.seed, twin.epochs_done, twin.n_updates = self.seed, self.epochs_done, self.n_updates
         twin.history = copy.deepcopy(self.history)
+        if twin.optimizer is not None:
+            twin.optimizer.build(twin._parameters, twin.backend)
         return twin
 
     def __reduce_ex__(self, protocol):

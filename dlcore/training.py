@@ -33,8 +33,7 @@ one-layer model in under fifty lines.)
 
 ``built``, ``build(input_shape)``
     whether the parameters exist; create them for per-sample inputs of ``input_shape`` (the loop
-    builds an unbuilt model from the first data it sees). Building a compiled model also readies
-    its optimiser on ``parameters``.
+    builds an unbuilt model from the first data it sees).
 ``input_shape``, ``output_shape``
     per-sample shapes (tuples; ``input_shape`` None until known). Targets are rows of
     ``prod(output_shape)`` values; integer labels become one-hot rows.
@@ -45,7 +44,8 @@ one-layer model in under fifty lines.)
     e (``STREAM_SHUFFLE`` at step e, :func:`dlcore.batches.epoch_order`).
 ``loss``, ``optimizer``, ``metrics``
     set by the model's ``compile``: a :class:`dlcore.losses.Loss`, a
-    :class:`dlcore.optimizers.Optimizer`, and ``[]`` or ``["accuracy"]``.
+    :class:`dlcore.optimizers.Optimizer` (before training, the loop has it create the slots of
+    ``parameters`` that lack them), and ``[]`` or ``["accuracy"]``.
 ``_check_compiled()``
     raise RuntimeError unless compiled (and ValueError when the loss does not fit the model);
     called once at the start of ``fit``, ``evaluate``, ``train_on_batch`` and
@@ -279,6 +279,7 @@ class TrainingLoop:
         epochs = check_int(epochs, "epochs", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         x = self._checked_inputs(x)
+        self.optimizer.build(self.parameters, self.backend)
         y = self._target_rows(y, len(x))
         x, y, validation = self._validation(x, y, validation_split, validation_data)
         n = len(x)
@@ -455,6 +456,7 @@ class TrainingLoop:
         training loop"); returns the batch's loss and metrics as :class:`Scores`."""
         self._check_compiled()
         x = self._checked_inputs(x)
+        self.optimizer.build(self.parameters, self.backend)
         targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
         rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype)
         totals = self.backend.zeros((3,), np.float64)

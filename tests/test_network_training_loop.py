@@ -36,7 +36,6 @@ class OneDense(TrainingLoop):
         self.input_shape, self.output_shape = tuple(input_shape), self.layer.output_shape
         self.parameters = [Parameter(f"dense/{name}", self.layer.params[name],
                                      self.layer.grads[name]) for name in self.layer.weight_names]
-        self.optimizer.build(self.parameters, self.backend)
         self.built = True
 
     def _check_compiled(self):
