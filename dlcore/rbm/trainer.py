@@ -159,6 +159,7 @@ class ContrastiveDivergence:
         # b <- b + eps (x1 - x2)
         units.update(be, CDBatch(x1, x2, h1, q2, self.W), self.visible_bias,
                      self.velocity_visible_bias, s)
+        # (the W line's own step: W <- W + velocity, with the weight decay)
         be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
         # c <- c + eps (h1 - Q(h2. = 1 | x2))
         be.bias_step(self.hidden_bias, self.velocity_hidden_bias, h1, q2,
