@@ -133,8 +133,8 @@ class EarlyStopping(Callback):
             value = state.get(name)
             if isinstance(value, np.ndarray) and value.ndim == 0:
                 value = value.item()
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float,
-                                                                            np.number)):
+            if isinstance(value, (bool, np.bool_)) \
+                    or not isinstance(value, (int, float, np.number)):
                 raise ValueError(f"the early-stopping state has no {kind} {name!r} "
                                  f"(got {value!r})")
             return value

@@ -59,8 +59,8 @@ def test_architecture_is_stored_as_json(trained):
     _, path, _, _ = trained
     with h5py.File(path, "r") as f:
         config = json.loads(f.attrs["hyperparameters"])
-    assert [entry["class_name"] for entry in config["layers"]][:3] == ["ImageAugmentation",
-                                                                      "Conv2D", "MaxPool2D"]
+    classes = [entry["class_name"] for entry in config["layers"]]
+    assert classes[:3] == ["ImageAugmentation", "Conv2D", "MaxPool2D"]
     assert config["compile"]["optimizer"]["config"]["momentum"] == 0.9
 
 
