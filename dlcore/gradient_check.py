@@ -97,7 +97,7 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
     if not model.built:
         model.build(x64.shape[1:])
     twin = model.clone(backend="reference", dtype=np.float64)
-    with twin.backend.compute():
+    with twin.backend.compute(small_products=True):
         results, rows = _check(twin, x64, y, epsilon, max_entries, seed, step)
     if verbose:
         print(format_table(rows))

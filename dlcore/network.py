@@ -219,7 +219,7 @@ class Sequential(TrainingLoop):
                                     output_width=known_output_width(last))
         return loss
 
-    def _check_compiled(self):
+    def check_compiled(self):
         """RuntimeError unless compiled; ValueError when the loss does not fit the last layer."""
         if self.loss is None:
             raise RuntimeError("compile the network first: model.compile(loss=..., "
@@ -450,6 +450,7 @@ class Sequential(TrainingLoop):
         optimizer_state = training.get("optimizer")
         optimizer = None
         if optimizer_state is not None and self.optimizer is not None:
+            self.optimizer.build(self._parameters, self.backend)  # the slots the state fills
             optimizer = self.optimizer.check_state(optimizer_state, self._parameters)
         self.set_weights(weights)
         if optimizer is not None:

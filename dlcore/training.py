@@ -46,7 +46,7 @@ one-layer model in under fifty lines.)
     set by the model's ``compile``: a :class:`dlcore.losses.Loss`, a
     :class:`dlcore.optimizers.Optimizer` (before training, the loop has it create the slots of
     ``parameters`` that lack them), and ``[]`` or ``["accuracy"]``.
-``_check_compiled()``
+``check_compiled()``
     raise RuntimeError unless compiled (and ValueError when the loss does not fit the model);
     called once at the start of ``fit``, ``evaluate``, ``train_on_batch`` and
     ``loss_and_gradient``.
@@ -275,7 +275,7 @@ class TrainingLoop:
         :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs (the
         network's own ``history`` all of them).
         """
-        self._check_compiled()
+        self.check_compiled()
         epochs = check_int(epochs, "epochs", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         x = self._checked_inputs(x)
@@ -303,7 +303,7 @@ class TrainingLoop:
                                      self.history.get("loss", ()))
         last_good = self._training_snapshot()
         try:
-            with backend.compute():
+            with backend.compute(small_products=True):
                 for _ in range(epochs):
                     self._fit_epoch(data, targets, x.shape[1:], buffers, batch_size, shuffle,
                                     callbacks, divergence, validation)
@@ -454,13 +454,13 @@ class TrainingLoop:
     def train_on_batch(self, x, y):
         """One update on one batch (lecture "Deep learning I": "feed batches manually in a
         training loop"); returns the batch's loss and metrics as :class:`Scores`."""
-        self._check_compiled()
+        self.check_compiled()
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
         targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
         rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype)
         totals = self.backend.zeros((3,), np.float64)
-        with self.backend.compute():
+        with self.backend.compute(small_products=True):
             self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals)
         logs = self._logs(totals)
         return Scores(logs.keys(), logs.values())
@@ -484,13 +484,13 @@ class TrainingLoop:
         Each Parameter of ``parameters`` then holds ``grad`` = dL/dvalue (value's shape, on the
         backend; weight decay not included: the optimiser adds it).
         """
-        self._check_compiled()
+        self.check_compiled()
         x = self._checked_inputs(x)
         backend = self.backend
         targets = backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
         rows = LossRows.empty(backend, len(x), targets.shape[1], self.dtype)
         totals = backend.zeros((3,), np.float64)
-        with backend.compute():
+        with backend.compute(small_products=True):
             grad_x = self.loss_rows(backend.asarray(x, dtype=self.dtype), targets, rows,
                                     training=True,
                                     step=self.n_updates if step is None else step,
@@ -509,11 +509,11 @@ class TrainingLoop:
         :class:`Scores`: unpacks as ``loss, accuracy = model.evaluate(x, y)``, indexes as
         ``scores["accuracy"]``, and ``dict(scores)`` gives the names.
         """
-        self._check_compiled()
+        self.check_compiled()
         x = self._checked_inputs(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         targets = self._target_rows(y, len(x))
-        with self.backend.compute():
+        with self.backend.compute(small_products=True):
             scores = self._evaluate_arrays(x, targets, batch_size)
         return Scores(scores.keys(), scores.values())
 
@@ -543,7 +543,8 @@ class TrainingLoop:
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         backend = self.backend
         out = np.empty((len(x),) + tuple(self.output_shape), dtype=self.dtype)
-        with backend.compute():   # consecutive slices: on the cpu, views of x (no gather)
+        # consecutive slices: on the cpu, views of x (no gather)
+        with backend.compute(small_products=True):
             for start in range(0, len(x), batch_size):
                 x_batch = backend.asarray(x[start:start + batch_size], dtype=self.dtype)
                 out[start:start + len(x_batch)] = backend.to_numpy(self.forward(x_batch))

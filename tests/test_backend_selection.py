@@ -67,3 +67,18 @@ def test_cuda_status_names_a_missing_numba_cuda(monkeypatch):
                         lambda name: None if name == "numba_cuda" else real_find_spec(name))
     usable, reason = backend_module.cuda_status()
     assert not usable and "numba-cuda" in reason and "pip install" in reason
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_the_reference_runs_small_products_on_one_blas_thread_and_large_ones_on_all():
+    from threadpoolctl import threadpool_limits
+    backend = get_backend("reference")
+    with threadpool_limits(limits=2, user_api="blas"):
+        with backend.compute():
+            assert _blas_threads() and all(n == 2 for n in _blas_threads())
+        with backend.compute(small_products=True):
+            assert _blas_threads() and all(n == 1 for n in _blas_threads())

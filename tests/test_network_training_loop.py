@@ -38,7 +38,7 @@ class OneDense(TrainingLoop):
                                      self.layer.grads[name]) for name in self.layer.weight_names]
         self.built = True
 
-    def _check_compiled(self):
+    def check_compiled(self):
         pass
 
     def forward(self, x, training=False, step=0):
@@ -128,8 +128,8 @@ def test_each_training_call_checks_the_compilation_once(monkeypatch, call):
     model = dlcore.Sequential([Dense(3, activation="softmax")], backend="reference")
     model.compile("cross_entropy", "sgd")
     calls = []
-    check = dlcore.Sequential._check_compiled
-    monkeypatch.setattr(dlcore.Sequential, "_check_compiled",
+    check = dlcore.Sequential.check_compiled
+    monkeypatch.setattr(dlcore.Sequential, "check_compiled",
                         lambda self: calls.append(1) or check(self))
     getattr(model, call)(x, y, **({"verbose": 0} if call == "fit" else {}))
     assert calls == [1]
@@ -140,3 +140,22 @@ def test_gradient_check_reaches_no_private_name_of_the_model():
     private = sorted({node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
                       and node.attr.startswith("_") and not node.attr.startswith("__")})
     assert private == []
+
+
+def test_set_state_of_a_network_compiled_before_it_was_built_adopts_the_optimiser_state():
+    """set_state readies the optimiser's slots it fills (dlcore.load builds before it compiles;
+    a user's own network may be compiled first and built later)."""
+    x = np.random.default_rng(0).random((16, 4), dtype=np.float32)
+    y = np.arange(16) % 3
+    trained = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,),
+                                backend="reference", seed=2)
+    trained.compile(optimizer=SGD(0.1, momentum=0.9))
+    trained.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    fresh = dlcore.Sequential([Dense(3, activation="softmax")], backend="reference", seed=2)
+    fresh.compile(optimizer=SGD(0.1, momentum=0.9))
+    fresh.build((4,))
+    fresh.set_state(trained.get_state())
+    trained.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    fresh.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(trained.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)

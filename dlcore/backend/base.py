@@ -55,9 +55,11 @@ class Backend:
     def synchronize(self):
         """Wait until queued work has finished (a no-op on the host)."""
 
-    def compute(self):
+    def compute(self, small_products=False):
         """A context manager around a stretch of work (a fit, a batch of samples): the CPU
-        backend uses it to give its threads to the kernels (see :mod:`dlcore.backend.cpu`)."""
+        backend uses it to give its threads to the kernels (see :mod:`dlcore.backend.cpu`).
+        ``small_products``: the stretch multiplies small matrices (a network's mini-batches),
+        which the reference then runs on one BLAS thread."""
         return contextlib.nullcontext()
 
     # -- linear algebra -----------------------------------------------------------------

@@ -253,7 +253,7 @@ class CPUBackend(HostMemory, KernelBackend):
         np.copyto(destination, source)
 
     @contextlib.contextmanager
-    def compute(self):
+    def compute(self, small_products=False):
         from threadpoolctl import threadpool_limits
         with threadpool_limits(limits=1, user_api="blas"):
             self._compute_depth += 1
