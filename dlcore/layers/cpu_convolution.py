@@ -256,8 +256,6 @@ def conv2d_backward_wide(kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x, co
     grad_bias[:] = bias_parts.sum(axis=0)
 
 
-
-
 class CPUConvolution:
     """The ``samples``, ``wide`` and ``direct`` strategies of the module docstring, with the
     per-thread scratch arrays they take from a layer's ``workspace``."""

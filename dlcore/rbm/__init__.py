@@ -9,11 +9,11 @@ from .ais import ais_log_partition
 from .bernoulli import BernoulliRBM
 from .gaussian import GaussianBernoulliRBM
 from .monitors import (
-                       average_log_likelihood,
-                       exact_log_partition,
-                       free_energy_gap,
-                       gaussian_exact_log_partition,
-                       pseudo_log_likelihood,
+    average_log_likelihood,
+    exact_log_partition,
+    free_energy_gap,
+    gaussian_exact_log_partition,
+    pseudo_log_likelihood,
 )
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "ais_log_partition",
