@@ -8,19 +8,16 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
     rbm = dlcore.BernoulliRBM(n_hidden=49, epochs=10).fit(dlcore.datasets.to_unit_interval(X))
     dlcore.save(rbm, "model.h5")
 """
+from dlcore import callbacks, datasets, layers, losses, models, optimizers, regularizers
 from dlcore._version import __version__
-from dlcore import datasets
 from dlcore.backend import get_backend
-from dlcore.errors import TrainingDiverged
-from dlcore.io import ModelFileError, load, save
-from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.dbn import DBN
-from dlcore import callbacks, layers, losses, models, optimizers, regularizers
+from dlcore.errors import TrainingDiverged
 from dlcore.gradient_check import gradcheck
+from dlcore.io import ModelFileError, load, save
 from dlcore.network import Sequential
+from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "ModelFileError", "Sequential",
-           "TrainingDiverged",
-           "__version__",
-           "datasets", "get_backend", "gradcheck",
-           "layers", "load", "losses", "models", "optimizers", "save"]
+           "TrainingDiverged", "__version__", "callbacks", "datasets", "get_backend", "gradcheck",
+           "layers", "load", "losses", "models", "optimizers", "regularizers", "save"]

@@ -1,4 +1,5 @@
-"""Ready-made networks: LeNet-5, a multi-layer perceptron and lecture 000's small convnet.
+"""Ready-made networks: LeNet-5, a multi-layer perceptron and the small convnet of lecture
+"Convolutional neural networks" (2016).
 
 LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998; the homework of lecture
 "Convolutional Neural Networks" (2019), "Filters are of size 5x5, stride 1; pooling is 2x2, with
