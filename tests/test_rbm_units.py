@@ -93,3 +93,16 @@ def test_the_estimators_free_energy_and_reconstruction_are_their_layers(make, ra
     np.testing.assert_array_equal(rbm.reconstruct(X),
                                   layer.visible_mean(rbm.transform(X), parameters))
     assert set(parameters) == {"W", "visible_bias", "hidden_bias", *layer.parameter_names}
+
+
+def test_weights_on_data_take_raw_rows_to_the_hidden_input_of_each_layer(parameters,
+                                                                         random_state):
+    """v W* = weight_input(v) W: what a network's first Dense layer built from the RBM needs."""
+    v = random_state.normal(0, 1, (5, 7)).astype(np.float32)
+    backend = get_backend("reference")
+    for layer in (BernoulliVisible(), GaussianVisible(backend, parameters["visible_sigma"])):
+        expected = backend.to_numpy(layer.weight_input(backend, v, "data")) @ parameters["W"]
+        np.testing.assert_allclose(v @ layer.weights_on_data(parameters), expected, rtol=1e-5,
+                                   atol=1e-6)
+    assert not np.allclose(GaussianVisible(backend, parameters["visible_sigma"])
+                           .weights_on_data(parameters), parameters["W"])

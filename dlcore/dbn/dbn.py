@@ -12,7 +12,7 @@ from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.params import ParamsMixin
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
-from dlcore.rbm.model import gaussian_visible_mean, softplus, visible_probability
+from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int
 
@@ -366,9 +366,8 @@ class DBN(ParamsMixin):
         check_int(n_classes, "n_classes", minimum=1)
         network_layers = [Dropout(input_dropout, name="input_dropout")] if input_dropout else []
         for index, rbm in enumerate(self.rbms_):
-            kernel = rbm.W
-            if index == 0 and self.visible == "gaussian":
-                kernel = kernel / rbm.visible_sigma[:, None]
+            # the first layer takes raw data: its visible units say which weights act on it
+            kernel = rbm._visible_units().weights_on_data(rbm._parameters())
             if self._is_labelled_top(index):
                 kernel = kernel[:-int(self.n_labels)]
             network_layers.append(Dense(rbm.W.shape[1], activation=activation,
@@ -477,11 +476,11 @@ class DBN(ParamsMixin):
     def _down_pass(self, states):
         for index in range(len(self.rbms_) - 2, -1, -1):
             G, g = (np.asarray(a, np.float64) for a in self._generative_weights(index))
-            if index == 0 and self.visible == "gaussian":
-                return gaussian_visible_mean(states, G, g, self.rbms_[0].visible_sigma)
+            if index == 0:  # the data's own units: their mean, E[v | h1] (a sigmoid if binary)
+                bottom = self.rbms_[0]
+                return bottom._visible_units().visible_mean(
+                    states, dict(bottom._parameters(), W=G, visible_bias=g))
             probability = visible_probability(states, G, g)
-            if index == 0:
-                return probability
             u = rng.uniform(*probability.shape, self.seed_, STREAM_GENERATE + 1 + index,
                             self.sample_calls_)
             states = (u < probability).astype(np.float64)

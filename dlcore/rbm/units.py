@@ -91,6 +91,12 @@ class VisibleUnits:
         """log Z, exact, in float64 (ValueError when it cannot be enumerated)."""
         raise NotImplementedError
 
+    def weights_on_data(self, parameters):
+        """The (n_visible, n_hidden) weights that take raw visible rows to the hidden
+        pre-activations minus c, v W* = weight_input(v) W: W itself for binary units (a
+        network's Dense kernel built from the RBM)."""
+        return parameters["W"]
+
     # -- on a backend ------------------------------------------------------------------
     def weight_input(self, backend, visible, slot):
         """The (n, n_visible) array that multiplies W: the hidden pre-activations are
@@ -253,6 +259,10 @@ class GaussianVisible(VisibleUnits):
         """E[v | h] = b + sigma h W'."""
         return model.gaussian_visible_mean(hidden, parameters["W"], parameters["visible_bias"],
                                            parameters["visible_sigma"])
+
+    def weights_on_data(self, parameters):
+        """W_ij / sigma_i: the hidden input is (v / sigma) W."""
+        return parameters["W"] / parameters["visible_sigma"][:, None]
 
     def log_partition(self, parameters):
         """log Z: the visible units integrate out, the hidden states are enumerated
