@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dlcore.backend import rng
-from dlcore.backend.reference import sigmoid
+from dlcore.backend.reference import log_sum_exp, sigmoid
 from dlcore.callbacks import _is_terminal
 
 from .model import softplus
@@ -144,7 +144,7 @@ def ais_log_partition(rbm, visible_bias=None, hidden_bias=None, base_visible_bia
             v = (u[:, n_hidden:] < sigmoid(visible_input)).astype(np.float32)
             report(k)
     log_z_base = softplus(a).sum() + n_hidden * np.log(2.0)
-    log_mean_weight = np.logaddexp.reduce(log_weights) - np.log(n_runs)
+    log_mean_weight = log_sum_exp(log_weights, axis=0)[0] - np.log(n_runs)
     relative = np.exp(log_weights - log_weights.max())
     standard_error = relative.std() / (relative.mean() * np.sqrt(n_runs))
     return AISEstimate(float(log_z_base + log_mean_weight), float(standard_error))

@@ -13,6 +13,8 @@
 """
 import numpy as np
 
+from dlcore.backend.reference import log_sum_exp
+
 from .model import (
     free_energy,
     free_energy_of_hidden,
@@ -107,7 +109,7 @@ def exact_log_partition(rbm, visible_bias=None, hidden_bias=None):
         def negative_free_energy(states):
             return -free_energy(states, W, visible_bias, hidden_bias)
     terms = [negative_free_energy(states) for states in _binary_states(smaller)]
-    return float(np.logaddexp.reduce(np.concatenate(terms)))
+    return float(log_sum_exp(np.concatenate(terms), axis=0)[0])
 
 
 def _binary_states(n_units, chunk_bits=16):
@@ -155,4 +157,4 @@ def gaussian_exact_log_partition(W, visible_bias, hidden_bias, sigma):
                          f"{MAX_ENUMERATED_UNITS} hidden units are allowed: use a smaller RBM")
     terms = [-gaussian_free_energy_of_hidden(states, W, visible_bias, hidden_bias, sigma)
              for states in _binary_states(n_hidden)]
-    return float(np.logaddexp.reduce(np.concatenate(terms)))
+    return float(log_sum_exp(np.concatenate(terms), axis=0)[0])
