@@ -458,9 +458,7 @@ class Sequential(TrainingLoop):
         self.seed = rng.check_seed(int(training.get("seed", self.seed)))
         self.epochs_done = int(training.get("epochs_done", 0))
         self.n_updates = int(training.get("n_updates", 0))
-        self.callback_state = callbacks
-        # the next fit continues this state in its callbacks of the same kind and monitor
-        self._resume_callback_state = bool(callbacks)
+        self.continue_callback_state(callbacks)
 
     # -- copies -------------------------------------------------------------------------
     def clone(self, backend=None, dtype=None):

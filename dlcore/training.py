@@ -68,8 +68,8 @@ one-layer model in under fifty lines.)
     early stopping.
 ``history``, ``epochs_done``, ``n_updates``, ``stop_training``, ``callback_state``
     the training state the loop keeps on the model (:meth:`TrainingLoop._reset_training` sets
-    them); a model's ``set_state`` may set ``_resume_callback_state`` to hand its saved
-    early-stopping state to the next ``fit``.
+    them); a model's ``set_state`` hands saved callback state to the next ``fit`` with
+    :meth:`TrainingLoop.continue_callback_state`, which it inherits.
 
 Ctrl-C or a diverging epoch leaves the model as the last finished epoch left it: weights,
 optimiser state, counters, history and callback state (a snapshot taken after every epoch).
@@ -226,6 +226,13 @@ class TrainingLoop:
         self.stop_training = False
         self.callback_state = {}
         self._resume_callback_state = False
+
+    def continue_callback_state(self, callback_state):
+        """Keep ``callback_state`` ({callback class name: its get_state()}, e.g. from a model
+        file) for the next ``fit``, which continues it in its callbacks of the same kind and
+        monitor (see :meth:`_resume_callbacks`)."""
+        self.callback_state = callback_state
+        self._resume_callback_state = bool(callback_state)
 
     # -- inputs -------------------------------------------------------------------------
     def _checked_inputs(self, x, name="x"):
