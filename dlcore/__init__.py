@@ -12,12 +12,14 @@ from dlcore import callbacks, datasets, layers, losses, models, optimizers, regu
 from dlcore._version import __version__
 from dlcore.backend import get_backend
 from dlcore.dbn import DBN
-from dlcore.errors import TrainingDiverged
+from dlcore.errors import NotFittedError, TrainingDiverged
+from dlcore.functional import Input, Model
 from dlcore.gradient_check import gradcheck
 from dlcore.io import ModelFileError, load, save
 from dlcore.network import Sequential
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "ModelFileError", "Sequential",
-           "TrainingDiverged", "__version__", "callbacks", "datasets", "get_backend", "gradcheck",
-           "layers", "load", "losses", "models", "optimizers", "regularizers", "save"]
+__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "Input", "Model", "ModelFileError",
+           "NotFittedError", "Sequential", "TrainingDiverged", "__version__", "callbacks",
+           "datasets", "get_backend", "gradcheck", "layers", "load", "losses", "models",
+           "optimizers", "regularizers", "save"]

@@ -1,4 +1,5 @@
-"""What a training run that blows up raises: :class:`TrainingDiverged`, and the per-epoch check
+"""What a model that is not fitted yet raises (:class:`NotFittedError`), and what a training run
+that blows up raises: :class:`TrainingDiverged`, and the per-epoch check
 every ``fit`` of dlcore runs (:class:`DivergenceCheck`).
 
 A learning rate that is too large makes gradient steps overshoot: the parameters grow, the
@@ -14,7 +15,8 @@ import math
 
 import numpy as np
 
-__all__ = ["DIVERGENCE_FACTOR", "GROWTH_FLOOR", "DivergenceCheck", "TrainingDiverged"]
+__all__ = ["DIVERGENCE_FACTOR", "GROWTH_FLOOR", "DivergenceCheck", "NotFittedError",
+           "TrainingDiverged"]
 
 #: An epoch whose monitored loss or error exceeds this multiple of the best epoch's has diverged.
 #: Large on purpose: ordinary noise (a bad epoch of SGD, a PCD chain mixing) moves these
@@ -23,6 +25,12 @@ DIVERGENCE_FACTOR = 1e3
 #: Growth is measured from at least this value: a loss near zero (1e-7) that moves to 1e-4 is
 #: noise at the floating-point resolution, not an overshooting learning rate.
 GROWTH_FLOOR = 1e-3
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model was asked for something that needs training first (``transform`` before
+    ``fit``). Both a ``ValueError`` and an ``AttributeError``, as scikit-learn's own
+    ``sklearn.exceptions.NotFittedError`` is, so code written for either catches it."""
 
 
 class TrainingDiverged(FloatingPointError):

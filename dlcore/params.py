@@ -2,7 +2,16 @@
 
 ``get_params``/``set_params`` read the constructor's signature (as ``sklearn.base.BaseEstimator``
 does), so an estimator works with ``sklearn.base.clone``, ``Pipeline`` and grid search.
+
+In-memory copies (``pickle``, ``copy.deepcopy``, joblib shipping a model to a worker process)
+go through the state of the HDF5 files (:mod:`dlcore.io.hdf5`): :func:`reduce_through_state`
+makes a model's ``__reduce_ex__`` return the config, the state dict (arrays and plain values),
+the history and the training record, and :func:`rebuild_from_state` builds the model again
+with ``from_config`` and ``set_state``, as ``dlcore.load`` does. What is pickled is a
+reference to the model's class and those plain values, never the model's ``__dict__``. Model
+files stay pickle-free: ``dlcore.load`` reads HDF5 only and never unpickles.
 """
+import copy
 import inspect
 
 
@@ -46,3 +55,28 @@ class ParamsMixin:
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(), input_tags=InputTags())
+
+
+def reduce_through_state(model, fitted):
+    """``model.__reduce_ex__``'s value: rebuild with :func:`rebuild_from_state` from the class,
+    ``get_config()``, ``get_state()`` (None when ``fitted`` is false: an unfitted model has no
+    state), ``history`` and ``training_record_`` (copies: the pickled payload never aliases the
+    live model's arrays or lists)."""
+    payload = {"config": model.get_config(),
+               "state": model.get_state() if fitted else None,
+               "history": getattr(model, "history", None),
+               "training_record": getattr(model, "training_record_", None)}
+    return rebuild_from_state, (type(model), copy.deepcopy(payload))
+
+
+def rebuild_from_state(cls, payload):
+    """The model that :func:`reduce_through_state` took apart: ``cls.from_config(config)``,
+    then ``set_state(state)``, then its history and training record."""
+    model = cls.from_config(payload["config"])
+    if payload["state"] is not None:
+        model.set_state(payload["state"])
+    if payload["history"] is not None:
+        model.history = payload["history"]
+    if payload["training_record"] is not None:
+        model.training_record_ = payload["training_record"]
+    return model

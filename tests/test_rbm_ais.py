@@ -3,6 +3,7 @@ agree with exact enumeration within 0.1 nats on RBMs small enough to enumerate).
 import numpy as np
 import pytest
 
+import dlcore
 from dlcore import BernoulliRBM
 from dlcore.rbm import ais_log_partition
 from dlcore.rbm.ais import AISEstimate, annealing_schedule
@@ -39,7 +40,7 @@ def test_annealing_schedule_rises_from_zero_to_one_densest_near_one():
 
 
 def test_ais_refuses_an_unfitted_model_and_a_lone_weight_matrix():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(dlcore.NotFittedError, match="not fitted"):   # issue 10: was RuntimeError
         ais_log_partition(BernoulliRBM())
     with pytest.raises(ValueError, match="needs both biases"):
         ais_log_partition(np.zeros((4, 3)))

@@ -133,9 +133,11 @@ def test_data_of_the_wrong_width_is_refused_after_fitting(digits_like):
     ({"backend": "gpu"}, "unknown backend 'gpu'"),
     ({"seed": -3}, "seed must be in"),
 ])
-def test_bad_hyperparameters_are_refused_when_constructed_and_when_fitting(parameters, message):
+def test_bad_hyperparameters_are_stored_when_constructed_and_refused_at_fit(parameters, message):
+    # issue 10 (scikit-learn's rule): __init__ and set_params only store; fit refuses
+    rbm = BernoulliRBM(**parameters)
     with pytest.raises(ValueError, match=message):
-        BernoulliRBM(**parameters)
+        rbm.fit(np.zeros((4, 3), np.float32))
     rbm = BernoulliRBM()
     rbm.set_params(**parameters)
     with pytest.raises(ValueError, match=message):
@@ -143,14 +145,16 @@ def test_bad_hyperparameters_are_refused_when_constructed_and_when_fitting(param
 
 
 def test_using_an_unfitted_model_says_to_fit_first():
-    with pytest.raises(RuntimeError, match="not fitted yet"):
+    # issue 10: dlcore.NotFittedError (a ValueError and an AttributeError), was RuntimeError
+    with pytest.raises(dlcore.NotFittedError, match="not fitted yet"):
         BernoulliRBM().transform(np.zeros((2, 3)))
 
 
-def test_models_refuse_pickle_and_point_to_hdf5(digits_like):
+def test_models_pickle_and_deepcopy_into_independent_copies(digits_like):
+    # issue 10: models pickle (through their file state) instead of refusing
     rbm = BernoulliRBM(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
-    with pytest.raises(TypeError, match="dlcore.save"):
-        pickle.dumps(rbm)
+    restored = pickle.loads(pickle.dumps(rbm))
+    np.testing.assert_array_equal(restored.transform(digits_like), rbm.transform(digits_like))
     duplicate = copy.deepcopy(rbm)
     duplicate.W[0, 0] += 1
     assert duplicate.W[0, 0] != rbm.W[0, 0]

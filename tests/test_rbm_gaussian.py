@@ -207,8 +207,10 @@ def test_learned_sigma_recovers_the_standard_deviations_of_the_generating_model(
 
 
 def test_learning_sigma_without_sampling_the_visible_units_is_refused():
+    # issue 10: refused at fit (scikit-learn's rule: __init__ only stores), was at construction
+    rbm = GaussianBernoulliRBM(learn_sigma=True, sample_visible=False)
     with pytest.raises(ValueError, match="sample_visible"):
-        GaussianBernoulliRBM(learn_sigma=True, sample_visible=False)
+        rbm.fit(np.zeros((4, 3), np.float32))
 
 
 def test_save_and_load_round_trip_resumes_training_exactly(tmp_path, random_state):

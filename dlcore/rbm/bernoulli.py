@@ -69,8 +69,7 @@ class BernoulliRBM(RBMBase):
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=True, batch_size=20, epochs=10, seed=0, backend="auto",
                  verbose=False, n_labels=0):
-        self._init_params(locals())
-        self._check_params()
+        self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
         super()._check_params()
@@ -78,6 +77,11 @@ class BernoulliRBM(RBMBase):
 
     def _visible_units(self, backend=None, initial=False):
         return SoftmaxLabelVisible(self.n_labels) if self.n_labels else BernoulliVisible()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True   # binary units: data in [0, 1]
+        return tags
 
     def score_samples(self, X):
         """Pseudo-log-likelihood of each row, in nats, summed over the visible units:

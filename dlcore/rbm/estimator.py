@@ -15,7 +15,14 @@ next layer); it runs on the model's backend through :func:`dlcore.rbm.sampler.up
 
 Between calls the parameters and the training state (momenta, persistent chain, sparsity
 average, Philox step) are NumPy arrays on the estimator, which is what makes ``dlcore.save``
-followed by ``dlcore.load`` resume training exactly.
+followed by ``dlcore.load`` resume training exactly, and what ``pickle``/``copy.deepcopy`` copy
+(:func:`dlcore.params.reduce_through_state`: config and state, as in the file).
+
+scikit-learn's estimator contract (its ``check_estimator`` runs in tests/test_sklearn_contract.py):
+``__init__`` and ``set_params`` only store the hyperparameters, ``fit`` checks them; what ``fit``
+learns lives under names ending in ``_`` (``W_``, ``visible_bias_``, ``hidden_bias_``,
+``history_``, ``n_features_in_``...), with the familiar ``W``, ``visible_bias``... as read/write
+aliases of them; a model used before ``fit`` raises :class:`dlcore.NotFittedError`.
 """
 import copy
 import sys
@@ -25,8 +32,8 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.batches import epoch_order
-from dlcore.errors import DivergenceCheck
-from dlcore.params import ParamsMixin
+from dlcore.errors import DivergenceCheck, NotFittedError
+from dlcore.params import ParamsMixin, reduce_through_state
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int
 
@@ -39,8 +46,35 @@ _TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidde
                           "sparsity_mean")
 
 
+class FittedAttribute:
+    """A learned attribute of an estimator, kept in the instance under its name plus ``_``
+    (scikit-learn's rule for what ``fit`` adds: ``W`` lives in ``W_``) and read or assigned
+    under its plain name too; AttributeError before it is set, so ``hasattr(rbm, "W")`` tells
+    whether the model is fitted."""
+
+    def __set_name__(self, owner, name):
+        self.key = name + "_"
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        try:
+            return instance.__dict__[self.key]
+        except KeyError:
+            raise AttributeError(f"{type(instance).__name__} has no {self.key[:-1]!r} before "
+                                 "fit") from None
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.key] = value
+
+
 class RBMBase(ParamsMixin):
     """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
+
+    W = FittedAttribute()
+    visible_bias = FittedAttribute()
+    hidden_bias = FittedAttribute()
+    history = FittedAttribute()
 
     # -- what a subclass provides: its visible layer ---------------------------------------
     def _visible_units(self, backend=None, initial=False):
@@ -50,8 +84,43 @@ class RBMBase(ParamsMixin):
         raise NotImplementedError
 
     def _check_visible(self, X, name, fitted_width=False):
+        X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
+        if width is not None and X.shape[1] != width:
+            raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {width} features as input ({name} has {X.shape[1]} "
+                             f"columns but the model expects {width} visible units)")
         return self._visible_units().check(X, name, n_columns=width)
+
+    def _check_matrix(self, X, name):
+        """``X`` as a 2-D NumPy array with rows and columns, or one sentence saying what it is
+        instead (the words scikit-learn's checks look for: sparse, complex, ``Reshape your
+        data``, ``0 feature(s)``); the visible layer checks the values after."""
+        model = type(self).__name__
+        if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+            raise TypeError(f"{name} is a sparse matrix and {model} does not support sparse "
+                            f"input: pass a dense array ({name}.toarray())")
+        if X is None:
+            return X
+        array = np.asarray(X)
+        if np.iscomplexobj(array):
+            raise ValueError(f"Complex data not supported: {name} holds complex numbers; "
+                             f"{model} needs real ones")
+        if array.dtype == object:
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{name} must hold numbers: {error}") from None
+        if array.ndim == 1:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array of "
+                             f"shape {array.shape}: Reshape your data with "
+                             f"{name}.reshape(-1, 1) if it has a single feature or "
+                             f"{name}.reshape(1, -1) if it is a single sample")
+        if array.ndim == 2 and 0 in array.shape:
+            what = "sample" if array.shape[0] == 0 else "feature"
+            raise ValueError(f"{name} is empty: found 0 {what}(s) (shape={array.shape}) while a "
+                             "minimum of 1 is required.")
+        return array
 
     # -- hyperparameters ----------------------------------------------------------------
     def _check_params(self):
@@ -290,8 +359,8 @@ class RBMBase(ParamsMixin):
     # -- using a trained model ----------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "W"):
-            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(X) "
-                               "first, or dlcore.load() a saved model")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X) "
+                                 "first, or dlcore.load() a saved model")
 
     def _check_visible_input(self, X, name="X"):
         self._check_fitted()
@@ -376,7 +445,11 @@ class RBMBase(ParamsMixin):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """The model of a file's config: its hyperparameters checked now (``__init__`` only
+        stores them), so that a file with bad ones is refused at load."""
+        model = cls(**config)
+        model._check_params()
+        return model
 
     def get_state(self):
         """Parameters and what resuming needs, as the nested dict of :mod:`dlcore.io`."""
@@ -442,5 +515,10 @@ class RBMBase(ParamsMixin):
         return clone
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(f"dlcore models are never pickled: save this {type(self).__name__} "
-                        "with dlcore.save(model, 'model.h5')")
+        """Pickled as the file holds it (:func:`dlcore.params.reduce_through_state`)."""
+        return reduce_through_state(self, fitted=hasattr(self, "W"))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]   # computes and returns float32
+        return tags

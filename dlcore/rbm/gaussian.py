@@ -2,7 +2,7 @@
 from dlcore.io import register_model
 from dlcore.validation import check_float
 
-from .estimator import RBMBase
+from .estimator import FittedAttribute, RBMBase
 from .units import GaussianVisible
 
 
@@ -77,13 +77,14 @@ class GaussianBernoulliRBM(RBMBase):
         and ``seconds``, as for the Bernoulli RBM.
     """
 
+    visible_sigma = FittedAttribute()
+
     def __init__(self, n_hidden=49, learning_rate=0.01, cd_k=1, persistent=False, momentum=0.5,
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=None, sigma=1.0, learn_sigma=False, sigma_learning_rate=None,
                  min_sigma=1e-2, batch_size=20, epochs=10, seed=0, backend="auto",
                  verbose=False):
-        self._init_params(locals())
-        self._check_params()
+        self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
         super()._check_params()

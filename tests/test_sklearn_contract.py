@@ -1,0 +1,134 @@
+"""scikit-learn's own estimator checks on dlcore's RBMs (issue 10, "The scikit-learn and
+joblib contract"): ``parametrize_with_checks`` runs every check of the installed scikit-learn.
+
+A Bernoulli RBM's data lies in [0, 1] (binary units, Lecture "Deep Neural Networks" (DBN/RBM),
+slide "Restricted Boltzmann Machine"); the checks feed it arbitrary real numbers (positive ones,
+once the estimator's ``positive_only`` tag says so, but above 1), which it refuses with one line.
+Those checks are declared as expected failures for that reason only: the second test runs each
+of them on a BernoulliRBM whose inputs are squashed elementwise into (0, 1) and they pass.
+"""
+import numpy as np
+import pytest
+
+import dlcore
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+OUTSIDE_UNIT_INTERVAL = ("the check's data lies outside [0, 1], the domain of a Bernoulli RBM's "
+                         "binary visible units, which fit refuses with a ValueError")
+#: The checks that feed a BernoulliRBM data above 1 (scikit-learn 1.9).
+BERNOULLI_DOMAIN_CHECKS = (
+    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_estimators_dtypes",
+    "check_estimators_fit_returns_self", "check_estimators_overwrite_params",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1feature",
+    "check_fit2d_1sample", "check_fit2d_predict1d", "check_fit_check_is_fitted",
+    "check_fit_idempotent", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_n_features_in",
+    "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array", "check_transformer_general",
+    "check_transformer_preserve_dtypes")
+
+SMALL = {"n_hidden": 3, "epochs": 2, "batch_size": 10}
+
+
+def expected_failures(estimator):
+    if isinstance(estimator, dlcore.BernoulliRBM):
+        return dict.fromkeys(BERNOULLI_DOMAIN_CHECKS, OUTSIDE_UNIT_INTERVAL)
+    return {}
+
+
+@parametrize_with_checks([dlcore.BernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL)],
+                         expected_failed_checks=expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+class SquashedBernoulliRBM(dlcore.BernoulliRBM):
+    """A BernoulliRBM whose every input goes through 1 / (1 + exp(-x)) first: the checks' data
+    then lies in the binary units' domain, and nothing else changes."""
+
+    def _check_matrix(self, X, name):
+        array = super()._check_matrix(X, name)
+        return 1 / (1 + np.exp(-np.asarray(array, dtype=np.float64)))
+
+
+# check_positive_only_tag_during_fit feeds negative data on purpose: squashing it proves nothing
+IN_DOMAIN = set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"}
+
+
+@parametrize_with_checks([SquashedBernoulliRBM(**SMALL)],
+                         expected_failed_checks=lambda estimator: {
+                             "check_positive_only_tag_during_fit": "squashes negative data",
+                             "check_fit_non_negative": "squashes negative data",
+                             "check_estimators_nan_inf": "squashes inf to 0 and 1"})
+def test_bernoulli_domain_checks_pass_in_domain(estimator, check):
+    """Every check declared an expected failure above passes once the data lies in [0, 1]."""
+    name = getattr(check, "func", check).__name__
+    if name not in IN_DOMAIN:
+        pytest.skip("runs in test_sklearn_estimator_checks")
+    check(estimator)
+
+
+def test_not_fitted_error_is_both_value_and_attribute_error():
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+    from sklearn.utils.validation import check_is_fitted
+    rbm = dlcore.BernoulliRBM(n_hidden=2)
+    with pytest.raises(dlcore.NotFittedError, match="not fitted yet") as error:
+        rbm.transform(np.zeros((2, 3)))
+    assert isinstance(error.value, ValueError) and isinstance(error.value, AttributeError)
+    with pytest.raises(SklearnNotFitted):
+        check_is_fitted(rbm)
+    assert not hasattr(rbm, "W")
+
+
+@pytest.mark.parametrize("model", [dlcore.BernoulliRBM, dlcore.GaussianBernoulliRBM])
+def test_fit_adds_only_trailing_underscore_attributes(model):
+    rbm = model(**SMALL)
+    before = dict(vars(rbm))
+    rbm.fit(np.random.default_rng(0).uniform(size=(20, 4)))
+    added = set(vars(rbm)) - set(before)
+    assert all(name.endswith("_") or name.startswith("_") for name in added), added
+    assert {key: vars(rbm)[key] for key in before} == before
+    assert rbm.W is rbm.W_ and rbm.W.shape == (4, 3) and rbm.n_features_in_ == 4
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"n_hidden": 0}, "n_hidden must be >= 1"),
+    ({"learning_rate": -1.0}, "learning_rate must be in"),
+    ({"batch_size": 2.5}, "batch_size must be an integer"),
+])
+def test_bad_hyperparameters_are_stored_then_refused_at_fit(bad, message):
+    rbm = dlcore.BernoulliRBM(**bad)             # scikit-learn's rule: __init__ only stores
+    assert rbm.get_params()[next(iter(bad))] == next(iter(bad.values()))
+    with pytest.raises(ValueError, match=message):
+        rbm.fit(np.zeros((4, 3)))
+    rbm = dlcore.BernoulliRBM().set_params(**bad)
+    with pytest.raises(ValueError, match=message):
+        rbm.fit(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("X, error, message", [
+    (np.zeros((3, 2), dtype=complex), ValueError, "Complex data not supported"),
+    (np.array([[0.5, {"a": 1}]], dtype=object), TypeError, "must hold numbers"),
+    (np.zeros((0, 3)), ValueError, r"0 sample\(s\) \(shape=\(0, 3\)\)"),
+    (np.zeros((3, 0)), ValueError, r"0 feature\(s\) \(shape=\(3, 0\)\)"),
+    (np.zeros(3), ValueError, "Reshape your data"),
+])
+def test_input_messages(X, error, message):
+    with pytest.raises(error, match=message):
+        dlcore.BernoulliRBM(**SMALL).fit(X)
+
+
+def test_sparse_input_is_refused_by_name():
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="does not support sparse input"):
+        dlcore.GaussianBernoulliRBM(**SMALL).fit(sparse.csr_matrix(np.eye(4)))
+
+
+def test_object_arrays_of_numbers_are_numbers():
+    X = np.random.default_rng(1).uniform(size=(20, 4))
+    a = dlcore.BernoulliRBM(**SMALL).fit(X.astype(object))
+    b = dlcore.BernoulliRBM(**SMALL).fit(X)
+    np.testing.assert_array_equal(a.W, b.W)
