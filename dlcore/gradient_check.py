@@ -74,9 +74,10 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
 
     Parameters
     ----------
-    model : a built, compiled :class:`dlcore.Sequential` (left unchanged: the check runs on a
-        float64 reference copy)
-    x : a small batch of inputs (n, *input_shape) (a few samples are enough)
+    model : a built, compiled :class:`dlcore.Sequential` or :class:`dlcore.Model` (left
+        unchanged: the check runs on a float64 reference copy)
+    x : a small batch of inputs (n, *input_shape) (a few samples are enough), or a list of
+        batches for a model with several inputs (checked packed side by side, as ``input``)
     y : its labels or targets, as for ``fit``
     epsilon : float, the step of the differences
     max_entries : int or None, check at most this many entries per tensor (all of a smaller
@@ -93,6 +94,8 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
     if model.loss is None:
         raise RuntimeError("gradcheck needs a compiled network (it checks the gradient of its "
                            "loss): call model.compile(...) first")
+    if isinstance(x, (list, tuple)):   # a model with several inputs: packed as its rows
+        x = model.pack_inputs(x)
     x64 = np.asarray(x, dtype=np.float64)
     if not model.built:
         model.build(x64.shape[1:])

@@ -122,3 +122,12 @@ def lecture000_convnet(backend="auto", seed=0, use_bias=True):
 
 
 MODELS = {"lenet5": lenet5, "mlp": mlp}
+
+
+def model_from_json(text):
+    """A :class:`dlcore.Sequential` from Keras's ``model.to_json()`` text (or dlcore's own
+    :meth:`~dlcore.Sequential.to_json`), NHWC shapes turned into NCHW, weights freshly
+    initialised (load them with ``load_weights``); a one-line ModelFileError names a layer
+    dlcore does not import. No code in the text is ever run."""
+    from dlcore.io.keras import model_from_json as from_json
+    return from_json(text)

@@ -40,6 +40,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
 from dlcore.callbacks import EarlyStopping
+from dlcore.functional import Model
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
@@ -61,8 +62,11 @@ def final_activation(layer):
 
 
 @register_model
-class Sequential(TrainingLoop):
+class Sequential(Model):
     """A linear stack of layers (Keras' ``Sequential``; lecture "Deep learning I").
+
+    A :class:`dlcore.Model` (``isinstance(Sequential(...), dlcore.Model)``) that keeps its own
+    linear path: its layers run one after the other, without a graph.
 
     Parameters
     ----------
@@ -83,6 +87,10 @@ class Sequential(TrainingLoop):
     stop_training : set by a callback to end ``fit`` after the current epoch
     parameters : the :class:`dlcore.optimizers.Parameter` of every weight array (once built)
     """
+
+    # the training loop's own input checks and predict (one input, one output)
+    _checked_inputs = TrainingLoop._checked_inputs
+    predict = TrainingLoop.predict
 
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
         self.name = name or "sequential"
@@ -372,6 +380,25 @@ class Sequential(TrainingLoop):
             print_fn(str(summary))
         return summary
 
+    # -- Keras files (dlcore.io.keras) --------------------------------------------------
+    def to_json(self):
+        """The architecture as Keras's ``model_config`` JSON (NHWC); see
+        :func:`dlcore.models.model_from_json`."""
+        from dlcore.io import keras
+        return keras.to_json(self)
+
+    def save_weights(self, path):
+        """Write the weights in Keras's HDF5 weights layout (``layer_names``, ``weight_names``,
+        a group per layer; kernels in Keras's NHWC order)."""
+        from dlcore.io import keras
+        keras.save_weights(self, path)
+
+    def load_weights(self, path):
+        """Read weights written by :meth:`save_weights` or by Keras (a legacy ``.h5`` weights
+        or model file) into this built network, every shape checked first."""
+        from dlcore.io import keras
+        keras.load_weights(self, path)
+
     # -- files (the dlcore.io protocol) -------------------------------------------------
     def get_config(self):
         """Architecture, backend, seed and compile settings, JSON-serialisable."""
@@ -478,9 +505,21 @@ class Sequential(TrainingLoop):
             twin.optimizer.build(twin._parameters, twin.backend)
         return twin
 
+    def __call__(self, x):
+        """On a symbolic tensor (a model used as a layer): its layers called in turn on it."""
+        from dlcore.functional import is_symbolic
+        if not is_symbolic(x):
+            raise TypeError("a network is called on symbolic tensors (dlcore.Input, layer "
+                            "outputs); use predict for arrays")
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
     def __reduce_ex__(self, protocol):
-        raise TypeError("dlcore models are never pickled: save this Sequential with "
-                        "dlcore.save(model, 'model.h5')")
+        """pickle and copy.deepcopy go through the file's config and state (arrays and plain
+        values, :func:`dlcore.params.reduce_through_state`); an unbuilt network has no state."""
+        from dlcore.params import reduce_through_state
+        return reduce_through_state(self, fitted=self.built)
 
     def __repr__(self):
         return (f"Sequential({len(self.layers)} layers, input_shape={self.input_shape}, "

@@ -16,6 +16,8 @@ class LayerSummary:
     def __init__(self, name, class_name, output_shape, weights, biases, flops):
         self.name, self.class_name, self.output_shape = name, class_name, tuple(output_shape)
         self.weights, self.biases, self.flops = weights, biases, flops
+        #: the names of the tensors the layer is called on (a functional model's graph)
+        self.inputs = None
 
     @property
     def params(self):
@@ -38,11 +40,19 @@ class Summary:
         table = [header, ("input", _shape_text(self.input_shape), "", "", "", "")]
         table += [(f"{r.name} ({r.class_name})", _shape_text(r.output_shape), f"{r.params:,}",
                    f"{r.weights:,}", f"{r.biases:,}", f"{r.flops:,}") for r in self.rows]
+        if any(r.inputs for r in self.rows):   # a graph: each row says what it takes
+            header += ("Inputs",)
+            table[0] = header
+            table[1] += ("",)
+            for index, r in enumerate(self.rows, start=2):
+                table[index] += (", ".join(r.inputs or ()),)
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
 
         def line(row):
             return "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-                             + [cell.rjust(width) for cell, width in zip(row[2:], widths[2:])])
+                             + [cell.rjust(width) for cell, width in zip(row[2:6], widths[2:6])]
+                             + [cell.ljust(width) for cell, width in zip(row[6:], widths[6:])]
+                             ).rstrip()
 
         rule = "-" * len(line(header))
         lines = [f'Network "{self.name}"', rule, line(header), rule]

@@ -105,7 +105,10 @@ def test_set_weights_checks_every_shape_first():
         np.testing.assert_array_equal(a, b)
 
 
-def test_networks_refuse_pickle():
+def test_networks_pickle_through_their_file_state():
+    # issue 10: networks pickle (was: refused); more in tests/test_pickling.py
     import pickle
-    with pytest.raises(TypeError, match="never pickled"):
-        pickle.dumps(dlcore.models.mlp(input_shape=(4,), hidden=(3,)))
+    model = dlcore.models.mlp(input_shape=(4,), hidden=(3,))
+    twin = pickle.loads(pickle.dumps(model))
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(twin.predict(x), model.predict(x))

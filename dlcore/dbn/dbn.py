@@ -10,7 +10,7 @@ from dlcore.backend.reference import softmax
 from dlcore.backend.rng import STREAM_GENERATE
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
-from dlcore.params import ParamsMixin
+from dlcore.params import ParamsMixin, reduce_through_state
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
@@ -136,14 +136,16 @@ class DBN(ParamsMixin):
             rng.check_seed(self.seed)
 
     def _build_rbms(self):
-        """The RBMs, bottom first, from the hyperparameters (their constructors check them) and
-        the DBN's ``seed_``."""
+        """The RBMs, bottom first, from the hyperparameters (checked here, each RBM's own
+        ``_check_params``) and the DBN's ``seed_``."""
         rbms = []
         for index in range(len(self.layers) - 1):
             options = layer_options(self, index)
             options.setdefault("verbose", self.verbose)
             try:
-                rbms.append(rbm_class(index, self.visible)(**options))
+                rbm = rbm_class(index, self.visible)(**options)
+                rbm._check_params()
+                rbms.append(rbm)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"RBM {index + 1} of the DBN: {error}") from None
         return rbms
@@ -638,5 +640,8 @@ class DBN(ParamsMixin):
             self.history = {}
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("dlcore models are never pickled: save this DBN with "
-                        "dlcore.save(dbn, 'dbn.h5')")
+        """pickle and copy.deepcopy go through the file's config and state (arrays and plain
+        values, :func:`dlcore.params.reduce_through_state`); a DBN none of whose RBMs has
+        trained an epoch has no state."""
+        started = any(hasattr(rbm, "W") for rbm in getattr(self, "rbms_", ()))
+        return reduce_through_state(self, fitted=started)

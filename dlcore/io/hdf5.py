@@ -69,6 +69,7 @@ import datetime
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -221,8 +222,11 @@ def require_array(state: Mapping[str, Any], key: str, shape: tuple, *,
 # --------------------------------------------------------------------------------------------
 # save
 # --------------------------------------------------------------------------------------------
-def save(model: Any, path: str | os.PathLike) -> None:
+def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  # noqa: A002
     """Write ``model`` to the HDF5 file ``path`` atomically (schema: docs/hdf5-format.md).
+
+    ``format="keras"`` writes a built Sequential as a Keras HDF5 model file instead
+    (:func:`dlcore.io.keras.save_keras`).
 
     Parameters
     ----------
@@ -238,6 +242,13 @@ def save(model: Any, path: str | os.PathLike) -> None:
                 the training record is larger or deeper than a file may hold.
     FileNotFoundError   the parent directory does not exist.
     """
+    if format == "keras":
+        from dlcore.io.keras import save_keras
+        for note in save_keras(model, path):
+            warnings.warn(note, stacklevel=2)
+        return
+    if format != "dlcore":
+        raise ValueError(f"format must be 'dlcore' or 'keras', got {format!r}")
     model_class = type(model)
     class_name = model_class.__name__
     if _MODEL_REGISTRY.get(class_name) is not model_class:
@@ -424,6 +435,9 @@ def load(path: str | os.PathLike) -> Any:
     """
     filename = _existing_file(path)
     with _open_model_file(filename) as h5file:
+        from dlcore.io import keras
+        if keras.is_keras_file(h5file):   # a Keras HDF5 model file: import it
+            return keras.load_keras(filename, h5file)
         reader = ModelFileReader(h5file, filename)
         header = _read_header(reader)
         _check_format_version(header["format_version"], filename)

@@ -37,7 +37,7 @@ MAX_UNITS = 2**24
 #: checked before the layer is built so that a hostile value never reaches the layer code.
 LAYER_INTEGER_LIMITS = {"units": MAX_UNITS, "filters": MAX_UNITS,
                         "kernel_size": MAX_WINDOW, "stride": MAX_WINDOW,
-                        "pool_size": MAX_WINDOW, "padding": MAX_WINDOW,
+                        "pool_size": MAX_WINDOW, "padding": MAX_WINDOW, "size": MAX_WINDOW,
                         "max_shift": MAX_WINDOW, "input_shape": MAX_SAMPLE_ELEMENTS}
 BACKENDS = ("auto", "cpu", "cuda", "reference")
 CONFIG_FIX = "the hyperparameters were edited or damaged: save the model again"
@@ -370,13 +370,17 @@ def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
 
 def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
     """name -> shape of the parameters of ``layer`` for per-sample inputs of ``input_shape``."""
-    from dlcore.layers import Conv2D, Dense
+    from dlcore.layers import Conv2D, Conv2DTranspose, Dense
     names = tuple(getattr(layer, "weight_names", ()))
     if isinstance(layer, Dense):
         shapes = {"kernel": (input_shape[0], layer.units), "bias": (layer.units,)}
     elif isinstance(layer, Conv2D):
         kernel_height, kernel_width = layer.kernel_size
         shapes = {"kernel": (layer.filters, input_shape[0], kernel_height, kernel_width),
+                  "bias": (layer.filters,)}
+    elif isinstance(layer, Conv2DTranspose):
+        kernel_height, kernel_width = layer.kernel_size
+        shapes = {"kernel": (input_shape[0], layer.filters, kernel_height, kernel_width),
                   "bias": (layer.filters,)}
     else:
         shapes = {}

@@ -10,6 +10,9 @@
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
 ``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
 ``Dropout(rate)``      inverted dropout, the identity in evaluation
+``Add``, ``add``,      merge a list of tensors of a functional model: sum, or join
+``Concatenate``,       along an axis (channels by default); in :mod:`dlcore.layers.merge`
+``concatenate``
 ``GaussianNoise``,     noise injection and data augmentation (training only; in
 ``ImageAugmentation``  :mod:`dlcore.layers.augmentation`)
 =====================  ===============================================================
@@ -28,8 +31,10 @@ from dlcore.layers.base import Layer, WeightedLayer
 from dlcore.layers.conv import Conv2D, dense_as_conv
 from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
 from dlcore.layers.dense import Dense
+from dlcore.layers.merge import Add, Concatenate, add, concatenate
 from dlcore.layers.pooling import AvgPool2D, L2Pool2D, MaxPool2D
 
-__all__ = ["Activation", "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "GaussianNoise",
-           "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D", "ReLU", "Sigmoid", "Softmax",
-           "Tanh", "WeightedLayer", "dense_as_conv"]
+__all__ = ["Activation", "Add", "AvgPool2D", "Concatenate", "Conv2D", "Dense", "Dropout",
+           "Flatten", "GaussianNoise", "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D",
+           "ReLU", "Sigmoid", "Softmax", "Tanh", "WeightedLayer", "add", "concatenate",
+           "dense_as_conv"]

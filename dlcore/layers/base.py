@@ -222,7 +222,12 @@ class Layer:
 
     def __call__(self, x, training=False, step=0):
         """Forward a NumPy batch: builds the layer from ``x.shape[1:]`` (backend ``auto``,
-        seed 0) on first use; returns a NumPy array."""
+        seed 0) on first use; returns a NumPy array. On a symbolic tensor of
+        :func:`dlcore.Input` (or a list of them), a node of a functional model's graph instead
+        (:mod:`dlcore.functional`)."""
+        from dlcore.functional import call_layer, is_symbolic
+        if is_symbolic(x):
+            return call_layer(self, x)
         x = np.asarray(x)
         if not self.built:
             self.build(x.shape[1:], dtype=x.dtype if x.dtype == np.float64 else np.float32)

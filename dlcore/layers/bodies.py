@@ -357,3 +357,28 @@ def conv_geometry(window):
     w = window
     return (w.kernel_height, w.kernel_width, w.stride_height, w.stride_width, w.pad_height,
             w.pad_width, w.out_height, w.out_width)
+
+
+# -- up-sampling (the transposed convolution reuses im2col_rows and col2im_rows) ------------
+@body
+def upsample_nearest_rows(row, first, last, x, y, sh, sw):
+    """Output rows first..last-1 of plane ``row`` (x, y as (planes, H, W)):
+    y[row, h, w] = x[row, h // S_h, w // S_w]."""
+    for h in range(first, last):
+        source, target = x[row, h // sh], y[row, h]
+        for w in range(target.shape[0]):
+            target[w] = source[w // sw]
+
+
+@body
+def upsample_nearest_gradient_rows(row, first, last, grad_y, grad_x, sh, sw):
+    """Input rows first..last-1 of plane ``row``: dL/dx[row, h, w] = the sum of dL/dy over the
+    S_h x S_w block the pixel was copied to (each thread owns its input pixels)."""
+    for h in range(first, last):
+        target = grad_x[row, h]
+        for w in range(target.shape[0]):
+            total = _ZERO
+            for i in range(sh):
+                for j in range(sw):
+                    total += grad_y[row, h * sh + i, w * sw + j]
+            target[w] = total

@@ -164,3 +164,35 @@ class Window:
     @property
     def out_pixels(self):
         return self.out_height * self.out_width
+
+
+def transpose_output_size(n, f, s, padding):
+    """The output size of a transposed convolution along one axis, and the rows its
+    scatter-add skips at the start (Keras's rules, ``deconv_output_length``):
+
+        "valid":  output = N S + max(F - S, 0)      (= (N - 1) S + F when F >= S), skip 0
+        "same":   output = N S,                     skip max(F - S, 0) // 2
+
+    The scatter-add of N inputs, S apart, with a filter of F covers (N - 1) S + F rows; the
+    output is that span from row ``skip`` on, cropped (more at the end, as Keras does) or
+    extended with zeros to ``output`` rows. Returns ``(output, skip)``."""
+    if padding == "valid":
+        return n * s + max(f - s, 0), 0
+    if padding == "same":
+        return n * s, max(f - s, 0) // 2
+    raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+
+
+def transpose_window(input_shape, filters, kernel_size, stride, padding, what):
+    """The :class:`Window` of the convolution whose adjoint is a transposed convolution of
+    ``filters`` output maps over a (C, H, W) input: it slides over the transposed output
+    (``channels`` = filters, ``height``/``width`` = the output size, ``pad`` = the rows skipped
+    at the start) and its ``out_height``/``out_width`` are the input's H and W."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{what} needs (channels, height, width) inputs, got shape "
+                         f"{tuple(input_shape)}; images are NCHW")
+    _, h, w = (int(v) for v in input_shape)
+    (fh, fw), (sh, sw) = kernel_size, stride
+    out_h, skip_h = transpose_output_size(h, fh, sh, padding)
+    out_w, skip_w = transpose_output_size(w, fw, sw, padding)
+    return Window(int(filters), out_h, out_w, fh, fw, sh, sw, skip_h, skip_w, h, w)

@@ -34,6 +34,8 @@ from dlcore.layers.bodies import (
     pool_gradient_rows,
     pool_gradient_tiles_rows,
     pool_rows,
+    upsample_nearest_gradient_rows,
+    upsample_nearest_rows,
 )
 
 
@@ -87,6 +89,25 @@ class ReferenceOps:
             grad_x[...] = ref.avg_pool_backward(grad_y, window)
         else:
             grad_x[...] = ref.l2_pool_backward(x, y, grad_y, window)
+
+    # up-sampling and transposed convolution
+    def upsample_forward(self, x, size, out):
+        out[...] = ref.upsample_nearest_forward(x, size)
+
+    def upsample_backward(self, grad_y, size, grad_x):
+        grad_x[...] = ref.upsample_nearest_backward(grad_y, size)
+
+    def conv2d_transpose_forward(self, x, kernel, bias, window, activation, out, workspace):
+        out[...] = ref.activation_forward(
+            activation, ref.conv2d_transpose_forward(x, kernel, bias, window))
+
+    def conv2d_transpose_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
+                                  grad_bias, grad_x, workspace):
+        grad_z = ref.activation_backward(activation, y, grad_y)
+        gx, gk, gb = ref.conv2d_transpose_backward(x, kernel, grad_z, window)
+        grad_kernel[...], grad_bias[...] = gk, gb
+        if grad_x is not None:
+            grad_x[...] = gx
 
     # element-wise
     def activation_forward(self, activation, x, out):
@@ -243,6 +264,67 @@ class KernelOps:
                                  self._planes(y), self._planes(argmax), self._planes(grad_y),
                                  self._planes(grad_x), POOL_CODES[kind],
                                  *self._pool_geometry(w))
+
+    # up-sampling and transposed convolution (the convolution's im2col and col2im bodies)
+    def upsample_forward(self, x, size, out):
+        self.backend.launch_rows(upsample_nearest_rows, x.shape[0] * x.shape[1], out.shape[2],
+                                 self._planes(x), self._planes(out), *size)
+
+    def upsample_backward(self, grad_y, size, grad_x):
+        self.backend.launch_rows(upsample_nearest_gradient_rows,
+                                 grad_x.shape[0] * grad_x.shape[1], grad_x.shape[2],
+                                 self._planes(grad_y), self._planes(grad_x), *size)
+
+    @staticmethod
+    def _pixels_geometry(w):
+        """im2col/col2im geometry of a 1x1 window over the input (H, W) of a transposed
+        convolution: with it im2col_rows turns (n, C, H, W) into (C, n H W) and col2im_rows
+        turns it back."""
+        return 1, 1, 1, 1, 0, 0, w.out_height, w.out_width
+
+    def conv2d_transpose_forward(self, x, kernel, bias, window, activation, out, workspace):
+        """inputs = x as (C, n H W) (im2col_rows, 1x1); cols = K' @ inputs (gemm);
+        z = col2im(cols) (col2im_rows: the scatter-add, skipped rows cropped); y =
+        activation(z + b)."""
+        w, n, channels = window, x.shape[0], kernel.shape[0]
+        filters, pixels = w.channels, w.height * w.width
+        inputs = workspace("transpose_inputs", (channels, n * w.out_pixels))
+        cols = workspace("cols", (w.patch_size, n * w.out_pixels))
+        z = workspace("products", (n, filters, w.height, w.width))
+        self.backend.launch_rows(im2col_rows, channels * n, w.out_height, x, inputs,
+                                 *self._pixels_geometry(w))
+        self.backend.gemm(kernel.reshape(channels, w.patch_size), inputs, cols, trans_a=True)
+        self.backend.launch_rows(col2im_rows, n * filters, w.height, cols, z, *conv_geometry(w))
+        self.backend.launch_rows(bias_activation_rows, n * filters, pixels, z.reshape(-1), bias,
+                                 out.reshape(n, filters, pixels), ACTIVATION_CODES[activation],
+                                 filters * pixels, pixels, False)
+
+    def conv2d_transpose_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
+                                  grad_bias, grad_x, workspace):
+        """G = dL/dz (activation_gradient_rows), dL/db = its sums; gcols = im2col(G)
+        (im2col_rows); dL/dK = inputs @ gcols' and dL/dx = K @ gcols (gemm), back to NCHW
+        (col2im_rows, 1x1)."""
+        w, n, channels = window, x.shape[0], kernel.shape[0]
+        filters, pixels = w.channels, w.height * w.width
+        inputs = workspace("transpose_inputs", (channels, n * w.out_pixels))   # from forward
+        g = workspace("grad_preactivation", (n, filters, w.height, w.width))
+        grad_cols = workspace("grad_cols", (w.patch_size, n * w.out_pixels))
+        self.backend.launch_rows(activation_gradient_rows, n * filters, pixels,
+                                 y.reshape(n, filters, pixels),
+                                 grad_y.reshape(n, filters, pixels), g.reshape(-1),
+                                 ACTIVATION_CODES[activation], filters * pixels, pixels)
+        self.backend.launch_1d(bias_gradient_span, filters, g.reshape(-1), grad_bias, n, pixels,
+                               filters * pixels, pixels, work=n * filters * pixels)
+        self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, g, grad_cols,
+                                 *conv_geometry(w))
+        kernel2d = kernel.reshape(channels, w.patch_size)
+        self.backend.gemm(inputs, grad_cols, grad_kernel.reshape(kernel2d.shape), trans_b=True)
+        if grad_x is None:
+            return
+        grad_inputs = workspace("grad_inputs", (channels, n * w.out_pixels))
+        self.backend.gemm(kernel2d, grad_cols, grad_inputs)
+        self.backend.launch_rows(col2im_rows, n * channels, w.out_height, grad_inputs, grad_x,
+                                 *self._pixels_geometry(w))
 
     # element-wise
     @staticmethod

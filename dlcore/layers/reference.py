@@ -19,6 +19,8 @@ Conventions
   computed as one matrix product over *im2col* columns (each column one receptive field).
 * ``window`` arguments are :class:`dlcore.layers.geometry.Window` objects.
 """
+from dataclasses import replace
+
 import numpy as np
 
 from dlcore.backend import rng
@@ -244,3 +246,89 @@ def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT):
     with probability 1 - rate, and E[m] = 1 so evaluation needs no rescaling. (n, n_features)."""
     keep = rng.uniform(n, n_features, seed, stream, step) >= np.float32(rate)
     return keep.astype(np.float32) / np.float32(1.0 - rate)
+
+
+# -- up-sampling and transposed convolution (lecture "Deep learning I", "The U-Net architecture")
+
+
+def upsample_nearest_forward(x, size):
+    """Nearest-neighbour up-sampling by (S_h, S_w): y[n, c, h, w] = x[n, c, h // S_h, w // S_w]
+    (every pixel repeated into an S_h x S_w block). (n, C, H, W) -> (n, C, S_h H, S_w W)."""
+    sh, sw = size
+    rows = np.arange(x.shape[2] * sh) // sh
+    columns = np.arange(x.shape[3] * sw) // sw
+    return x[:, :, rows[:, None], columns[None, :]]
+
+
+def upsample_nearest_backward(grad_y, size):
+    """dL/dx[n, c, h, w] = the sum of dL/dy over the block pixel (h, w) was copied to."""
+    sh, sw = size
+    n, channels, height, width = grad_y.shape
+    return grad_y.reshape(n, channels, height // sh, sh, width // sw, sw).sum(axis=(3, 5))
+
+
+def _scatter_window(window):
+    """The window over the whole scatter-add of a transposed convolution, (N - 1) S + F rows
+    and columns, nothing skipped (``window`` from
+    :func:`dlcore.layers.geometry.transpose_window`)."""
+    return replace(window, height=(window.out_height - 1) * window.stride_height
+                   + window.kernel_height,
+                   width=(window.out_width - 1) * window.stride_width + window.kernel_width,
+                   pad_height=0, pad_width=0)
+
+
+def _crop(full, window):
+    """y[h, w] = full[h + skip_h, w + skip_w], zeros where that lies beyond ``full``."""
+    n, channels = full.shape[:2]
+    out = np.zeros((n, channels, window.height, window.width), dtype=full.dtype)
+    ph, pw = window.pad_height, window.pad_width
+    rows, columns = min(window.height, full.shape[2] - ph), min(window.width, full.shape[3] - pw)
+    out[:, :, :rows, :columns] = full[:, :, ph:ph + rows, pw:pw + columns]
+    return out
+
+
+def _uncrop(grad, window, scatter):
+    """The adjoint of :func:`_crop`: dL/dfull from dL/dy."""
+    n, channels = grad.shape[:2]
+    full = np.zeros((n, channels, scatter.height, scatter.width), dtype=grad.dtype)
+    ph, pw = window.pad_height, window.pad_width
+    rows, columns = min(window.height, scatter.height - ph), min(window.width, scatter.width - pw)
+    full[:, :, ph:ph + rows, pw:pw + columns] = grad[:, :, :rows, :columns]
+    return full
+
+
+def conv2d_transpose_forward(x, kernel, bias, window):
+    """The transposed convolution, the adjoint of :func:`conv2d_forward` (what a convolution's
+    backward pass does to dL/dz, applied to an input): every input pixel scatters its value
+    times the filter into the output,
+
+        full[n, f, S_h y + i, S_w x + j] += sum_c K[c, f, i, j] x[n, c, y, x]
+        z[n, f, h, w] = b[f] + full[n, f, h + skip_h, w + skip_w]
+
+    as one product and a col2im: cols = K (C, F k_h k_w)' @ x (C, n H W), full = col2im(cols).
+    The kernel is (C_in, F, k_h, k_w): the kernel of the Conv2D from F maps to C_in maps whose
+    adjoint this is (PyTorch's ConvTranspose2d layout; Keras's (k_h, k_w, F, C_in) transposed
+    by (3, 2, 0, 1), the same permutation as a Conv2D kernel's).
+    (n, C_in, H, W) -> (n, F, H_out, W_out)."""
+    channels, n = kernel.shape[0], x.shape[0]
+    scatter = _scatter_window(window)
+    inputs = x.transpose(1, 0, 2, 3).reshape(channels, -1)
+    full = col2im(kernel.reshape(channels, -1).T @ inputs, n, scatter)
+    return _crop(full, window) + bias[None, :, None, None]
+
+
+def conv2d_transpose_backward(x, kernel, grad_z, window):
+    """Back-propagation through :func:`conv2d_transpose_forward`: with
+    G = im2col(dL/dfull) (F k_h k_w, n H W), a convolution of the output gradient,
+
+        dL/dx = K (C, F k_h k_w) @ G,   dL/dK = x (C, n H W) @ G',   dL/db = sum of dL/dz.
+
+    Returns ``(dL/dx, dL/dK, dL/db)``."""
+    channels, n = kernel.shape[0], x.shape[0]
+    scatter = _scatter_window(window)
+    columns = im2col(_uncrop(grad_z, window, scatter), scatter)
+    inputs = x.transpose(1, 0, 2, 3).reshape(channels, -1)
+    grad_x = (kernel.reshape(channels, -1) @ columns).reshape(
+        channels, n, x.shape[2], x.shape[3]).transpose(1, 0, 2, 3)
+    grad_kernel = (inputs @ columns.T).reshape(kernel.shape)
+    return grad_x, grad_kernel, grad_z.sum(axis=(0, 2, 3))

@@ -1,0 +1,712 @@
+"""Functional models: ``Input``, layers called on tensors, and ``Model(inputs, outputs)``.
+
+Lecture "Deep learning I", "Defining a functional model": with Keras' functional API a layer is
+called on a tensor and returns a tensor, and a ``Model`` is defined by its input and output
+tensors; it allows several inputs and outputs, shared layers (one layer object called twice,
+as the lecture's siamese "tell digits apart" model calls one vision model on two digits) and
+models used as layers. Lecture "Convolutional Neural Networks" (2019), residual connections:
+``add([x, F(x)])``. dlcore's version, in NCHW::
+
+    inputs = dlcore.Input(shape=(1, 28, 28))          # the per-sample shape, no batch axis
+    x = dlcore.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    z = dlcore.layers.add([x, dlcore.layers.Conv2D(8, 3, padding="same")(x)])
+    out = dlcore.layers.Dense(10, activation="softmax")(dlcore.layers.Flatten()(z))
+    model = dlcore.Model(inputs=inputs, outputs=out)
+
+The graph: every call of a layer on symbolic tensors is a node (the layer, its input tensors,
+its output tensor). ``Model`` keeps the nodes that the outputs depend on in topological order:
+``forward`` runs them in that order, ``backward`` in reverse, summing the gradients of a tensor
+that feeds several nodes (fan-out). A layer called k times has k nodes; the first runs the
+layer itself and each other a twin that shares its parameters but has its own buffers and
+gradients (per-call activations), whose gradients are added to the layer's after the backward
+pass: a shared layer's gradient is the sum over its uses. A model called on a tensor adds its
+own nodes again, on the same layers (weights and all shared).
+
+Training is :class:`dlcore.training.TrainingLoop`'s, as for ``Sequential``. Several inputs are
+given as a list of arrays; the loop sees them packed side by side as rows (``input_shape`` is
+then the packed width), and ``forward`` takes them apart again.
+"""
+import copy
+import re
+
+import numpy as np
+
+from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.backend.rng import layer_seed
+from dlcore.io import register_model
+from dlcore.layers.base import WeightedLayer, check_shape
+from dlcore.layers.core import Activation
+from dlcore.layers.merge import accumulate, copy_array, place_columns, take_columns
+from dlcore.losses import check_output_activation, get_loss, known_output_width
+from dlcore.optimizers import Parameter, get_optimizer
+from dlcore.summary import Summary, summarize
+from dlcore.training import TrainingLoop
+from dlcore.validation import check_batch
+
+__all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
+
+METRICS = ("accuracy",)
+#: The most tensors one node of a graph may take (a file's graph is checked against it).
+MAX_NODE_INPUTS = 64
+
+
+class Node:
+    """One call of a layer: ``layer``, its ``inputs`` (symbolic tensors; a list when the layer
+    takes a list) and its ``output`` tensor. An :func:`Input` is a node without a layer."""
+
+    def __init__(self, layer, inputs, takes_list):
+        self.layer, self.inputs, self.takes_list = layer, list(inputs), takes_list
+        self.output = None
+
+
+class SymbolicTensor:
+    """A tensor of a graph: its per-sample ``shape`` and the node that makes it (``dlcore.Input``
+    or a layer's call)."""
+
+    def __init__(self, shape, node, name):
+        self.shape, self.node, self.name = tuple(shape), node, name
+
+    @property
+    def is_input(self):
+        return self.node.layer is None
+
+    def __repr__(self):
+        return f"<SymbolicTensor {self.name!r} shape=(None, {', '.join(map(str, self.shape))})>"
+
+
+def Input(shape, name=None):
+    """A symbolic input of per-sample ``shape`` (NCHW without the batch axis, e.g.
+    ``(1, 28, 28)`` or ``(784,)``), Keras' ``Input``."""
+    shape = check_shape(shape, "Input shape")
+    if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        raise ValueError(f"an Input name must be a non-empty string without '/', got {name!r}")
+    node = Node(None, [], False)
+    node.output = SymbolicTensor(shape, node, name)
+    return node.output
+
+
+def is_symbolic(x):
+    """True for a symbolic tensor or a non-empty list of them."""
+    if isinstance(x, SymbolicTensor):
+        return True
+    return (isinstance(x, (list, tuple)) and len(x) > 0
+            and all(isinstance(t, SymbolicTensor) for t in x))
+
+
+def call_layer(layer, x):
+    """``layer(x)`` on symbolic tensors: a new node and its output tensor (the shapes checked
+    now, in one line naming the layer)."""
+    takes_list = getattr(layer, "takes_list", False)
+    if isinstance(x, (list, tuple)) and not takes_list:
+        if len(x) != 1:
+            raise ValueError(f"layer {layer.name or type(layer).__name__!r} takes one tensor, "
+                             f"got a list of {len(x)}")
+        x = x[0]
+    if takes_list and not isinstance(x, (list, tuple)):
+        raise ValueError(f"{type(layer).__name__} takes a list of tensors, got one tensor")
+    inputs = list(x) if takes_list else [x]
+    shape = [t.shape for t in inputs] if takes_list else inputs[0].shape
+    first = getattr(layer, "_graph_input_shape", None)
+    if first is None and layer.built:
+        first = layer.input_shape
+    label = layer.name or type(layer).__name__
+    if first is not None and _shape_key(first) != _shape_key(shape):
+        raise ValueError(f"layer {label!r} was first called (or built) on inputs of shape "
+                         f"{first}; a shared layer needs the same shape, got {shape}")
+    try:
+        output_shape = layer.compute_output_shape(shape)
+    except ValueError as error:
+        raise ValueError(f"layer {label!r}: {error}") from None
+    layer._graph_input_shape = shape
+    node = Node(layer, inputs, takes_list)
+    node.output = SymbolicTensor(output_shape, node, None)
+    return node.output
+
+
+def _shape_key(shape):
+    if shape and isinstance(shape[0], (list, tuple)):
+        return tuple(tuple(s) for s in shape)
+    return tuple(shape)
+
+
+def _as_list(value, what):
+    if isinstance(value, SymbolicTensor):
+        return [value], False
+    if isinstance(value, (list, tuple)) and value:
+        return list(value), True
+    raise TypeError(f"Model {what} must be a symbolic tensor (from dlcore.Input or a layer "
+                    f"call) or a list of them, got {type(value).__name__}")
+
+
+def _snake_case(name):
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def topological_nodes(inputs, outputs):
+    """The layer nodes the outputs depend on, each after the nodes of its inputs (iterative
+    depth-first search: no recursion limit); ValueError in one line for a tensor that depends on
+    an input not among ``inputs``."""
+    order, state = [], {}
+    input_ids = {id(t) for t in inputs}
+    for output in outputs:
+        stack = [(output, False)]
+        while stack:
+            tensor, done = stack.pop()
+            node = tensor.node
+            if done:
+                if state.get(id(node)) != "done":
+                    state[id(node)] = "done"
+                    order.append(node)
+                continue
+            if id(tensor) in input_ids or state.get(id(node)) == "done":
+                continue
+            if node.layer is None:
+                raise ValueError(f"output {output!r} is not connected to the model's inputs: it "
+                                 f"depends on {tensor!r}, which is not among them")
+            state[id(node)] = "open"
+            stack.append((tensor, True))
+            stack.extend((t, False) for t in reversed(node.inputs))
+    return order
+
+
+@register_model
+class Model(TrainingLoop):
+    """A model defined by its input and output tensors (Keras' functional ``Model``; lecture
+    "Deep learning I", "Defining a functional model"). :class:`dlcore.Sequential` is a Model too.
+
+    Parameters
+    ----------
+    inputs : a tensor of :func:`Input` or a list of them
+    outputs : a tensor the inputs lead to, or a list of them
+    backend : "auto", "cpu", "cuda" or "reference"
+    seed : int, the Philox key of the initial weights (layer i's from ``layer_seed(seed, i)``),
+        of the validation split and the batch order
+    name : str, optional
+
+    ``fit``, ``evaluate``, ``predict`` and ``train_on_batch`` take a list of arrays for several
+    inputs; ``predict`` returns a list for several outputs. Training needs one output.
+    """
+
+    def __init__(self, inputs, outputs, backend="auto", seed=0, name=None):
+        self.name = name or "model"
+        self.backend_name = check_backend_name(backend)
+        self.seed = rng.check_seed(seed)
+        self.inputs, self._several_inputs = _as_list(inputs, "inputs")
+        self.outputs, self._several_outputs = _as_list(outputs, "outputs")
+        for tensor in self.inputs:
+            if not isinstance(tensor, SymbolicTensor) or not tensor.is_input:
+                raise ValueError(f"Model inputs must be tensors of dlcore.Input, got "
+                                 f"{tensor!r}")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError("Model inputs list the same Input twice")
+        for tensor in self.outputs:
+            if not isinstance(tensor, SymbolicTensor):
+                raise TypeError(f"Model outputs must be symbolic tensors, got "
+                                f"{type(tensor).__name__}")
+        self.nodes = topological_nodes(self.inputs, self.outputs)
+        self.layers = []
+        for node in self.nodes:
+            if not any(layer is node.layer for layer in self.layers):
+                self.layers.append(node.layer)
+        self._name_layers()
+        self.input_names = self._tensor_names(self.inputs, "input")
+        self.input_shape = (self.inputs[0].shape if not self._several_inputs
+                            else (sum(int(np.prod(t.shape)) for t in self.inputs),))
+        self.output_shape = (self.outputs[0].shape if not self._several_outputs
+                             else (sum(int(np.prod(t.shape)) for t in self.outputs),))
+        self.loss = self.optimizer = None
+        self.metrics = []
+        self.built = False
+        self._reset_training()
+        self._parameters = []
+        self.build()
+
+    def _name_layers(self):
+        names = {layer.name for layer in self.layers if layer.name is not None}
+        for layer in self.layers:
+            if layer.name is None:
+                base = _snake_case(type(layer).__name__)
+                name, index = base, 1
+                while name in names:
+                    name, index = f"{base}_{index}", index + 1
+                layer.name = name
+                names.add(name)
+        seen = set()
+        for layer in self.layers:
+            if layer.name in seen or layer.name == "layer_names":
+                raise ValueError(f"layer name {layer.name!r} is used by two layers of this model"
+                                 if layer.name in seen else "layer name 'layer_names' is reserved")
+            seen.add(layer.name)
+
+    @staticmethod
+    def _tensor_names(tensors, base):
+        names = []
+        for index, tensor in enumerate(tensors):
+            names.append(tensor.name or (base if len(tensors) == 1 else f"{base}_{index}"))
+        return names
+
+    # -- build --------------------------------------------------------------------------
+    def build(self, input_shape=None, dtype=np.float32):
+        """Create (or move to the model's backend and dtype) every layer's parameters and the
+        twins of shared layers. Layers built before (a model used inside another) keep their
+        weights."""
+        if input_shape is not None and tuple(check_shape(input_shape)) != tuple(self.input_shape):
+            raise ValueError(f"this model's inputs have shape {self.input_shape}; got "
+                             f"{tuple(input_shape)}")
+        backend = get_backend(self.backend_name)
+        dtype = np.dtype(dtype)
+        for index, layer in enumerate(self.layers):
+            shape = layer._graph_input_shape
+            if not layer.built or _shape_key(layer.input_shape) != _shape_key(shape):
+                layer.build(shape, backend, dtype, seed=layer_seed(self.seed, index))
+            elif layer.backend is not backend or layer.dtype != dtype:
+                layer.rebind(backend, dtype)
+        self._runners = []
+        used = set()
+        self._twins = {}
+        for node in self.nodes:
+            layer = node.layer
+            if id(layer) not in used:
+                used.add(id(layer))
+                self._runners.append(layer)
+                continue
+            twin = copy.copy(layer)
+            twin._workspace = {}
+            twin.grads = {name: backend.zeros(tuple(layer.grads[name].shape), dtype=dtype)
+                          for name in layer.weight_names}
+            self._twins.setdefault(id(layer), (layer, []))[1].append(twin)
+            self._runners.append(twin)
+        self.backend, self.dtype, self.built = backend, dtype, True
+        self._workspace = {}
+        self._collect_parameters()
+        if self.loss is not None:
+            self._checked_loss(self.loss)
+        return self
+
+    def _collect_parameters(self):
+        previous = {p.key: p.slots for p in self._parameters}
+        self._parameters = []
+        for layer in self.layers:
+            regularizers = layer.regularizers() if isinstance(layer, WeightedLayer) else {}
+            constraints = layer.constraints() if isinstance(layer, WeightedLayer) else {}
+            for name in layer.weight_names:
+                regularizer = regularizers.get(name)
+                constraint, axis = constraints.get(name, (None, 0))
+                key = f"{layer.name}/{name}"
+                self._parameters.append(Parameter(
+                    key, layer.params[name], layer.grads[name],
+                    l1=regularizer.l1 if regularizer else 0.0,
+                    l2=regularizer.l2 if regularizer else 0.0,
+                    constraint=constraint, units_axis=axis, slots=previous.get(key, {})))
+
+    @property
+    def parameters(self):
+        """The :class:`dlcore.optimizers.Parameter` of every weight array, layer by layer."""
+        return self._parameters
+
+    # -- compile ------------------------------------------------------------------------
+    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
+        """As :meth:`dlcore.Sequential.compile` (one loss; the model must have one output)."""
+        if self._several_outputs:
+            raise ValueError(f"this model has {len(self.outputs)} outputs; dlcore trains "
+                             f"models with one output (predict works with several)")
+        if isinstance(loss, (list, tuple)):
+            if len(loss) != 1:
+                raise ValueError(f"give one loss per output: {len(self.outputs)} output(s), "
+                                 f"{len(loss)} losses")
+            loss = loss[0]
+        self.loss = self._checked_loss(get_loss(loss))
+        self.optimizer = get_optimizer(optimizer)
+        metrics = list(metrics or [])
+        unknown = [m for m in metrics if str(m).lower() not in METRICS + ("acc",)]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}: dlcore reports {', '.join(METRICS)}")
+        self.metrics = ["accuracy"] if metrics else []
+        if self.built:
+            self.optimizer.build(self._parameters, self.backend)
+        return self
+
+    def _output_layer(self):
+        """The layer whose call makes the (single) output, or None for an Input."""
+        return self.outputs[0].node.layer
+
+    def _checked_loss(self, loss):
+        last = self._output_layer()
+        if last is not None and not self._several_outputs:
+            check_output_activation(loss, _final_activation(last), last.name,
+                                    has_activation=isinstance(last, (WeightedLayer, Activation)),
+                                    output_width=known_output_width(last))
+        return loss
+
+    def check_compiled(self):
+        """RuntimeError unless compiled; ValueError when the loss does not fit the output."""
+        if self.loss is None:
+            raise RuntimeError("compile the model first: model.compile(loss=..., "
+                               "optimizer=..., metrics=[...])")
+        self._checked_loss(self.loss)
+
+    @property
+    def _fused(self):
+        last = self._output_layer()
+        return (self.loss is not None and self.loss.fuses_with is not None and last is not None
+                and _final_activation(last) == self.loss.fuses_with)
+
+    # -- inputs -------------------------------------------------------------------------
+    def _checked_inputs(self, x, name="x"):
+        """One array, or a list of one array per input (packed side by side as rows)."""
+        if not self._several_inputs or isinstance(x, np.ndarray):
+            if isinstance(x, (list, tuple)) and len(x) == 1:
+                x = x[0]
+            # several inputs may also come packed, as the rows the training loop makes
+            return check_batch(x, name, self.input_shape, self.dtype)
+        if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
+            raise ValueError(f"{name} must be a list of {len(self.inputs)} arrays, one per "
+                             f"input ({', '.join(self.input_names)})")
+        arrays = [check_batch(array, f"{name}[{index}]", tensor.shape, self.dtype)
+                  for index, (array, tensor) in enumerate(zip(x, self.inputs))]
+        if len({len(a) for a in arrays}) != 1:
+            raise ValueError(f"the arrays of {name} have different numbers of samples: "
+                             f"{[len(a) for a in arrays]}")
+        return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
+
+    def pack_inputs(self, x):
+        """``x`` checked, as the NumPy rows the training loop sees (several inputs packed side by
+        side; one input as it is)."""
+        return self._checked_inputs(x)
+
+    def predict(self, x, batch_size=256):
+        """The outputs for x (a list of arrays for several inputs): an array, or a list of
+        arrays for several outputs."""
+        out = TrainingLoop.predict(self, x, batch_size)
+        if not self._several_outputs:
+            return out
+        parts, offset = [], 0
+        for tensor in self.outputs:
+            width = int(np.prod(tensor.shape))
+            parts.append(out[:, offset:offset + width].reshape((len(out),) + tensor.shape))
+            offset += width
+        return parts
+
+    # -- computing ----------------------------------------------------------------------
+    def _buffer(self, key, shape):
+        size = int(np.prod(shape))
+        flat = self._workspace.get(key)
+        if flat is None or flat.shape[0] < size:
+            flat = self.backend.empty((max(size, 1),), dtype=self.dtype)
+            self._workspace[key] = flat
+        return flat[:size].reshape(tuple(shape))
+
+    def forward(self, x, training=False, step=0):
+        """The outputs for a batch (backend arrays; several inputs packed as rows)."""
+        return self._forward(x, training, step, fused=False)
+
+    def backward(self, grad, need_input_gradient=False):
+        """Back-propagate dL/doutputs through the graph; dL/dx when ``need_input_gradient``."""
+        return self._backward(grad, fused=False, need_input_gradient=need_input_gradient)
+
+    def loss_rows(self, x, targets, rows, training=False, step=0, gradient=False,
+                  input_gradient=False):
+        """The training loop's seam (see :meth:`dlcore.Sequential.loss_rows`)."""
+        fused = self._fused
+        outputs = self._forward(x, training, step, fused)
+        n = outputs.shape[0]
+        self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
+                                    rows.loss, rows.correct, fused)
+        if gradient:
+            return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
+        return None
+
+    def _forward(self, x, training, step, fused):
+        n = x.shape[0]
+        values = {}
+        if self._several_inputs:
+            offset = 0
+            for index, tensor in enumerate(self.inputs):
+                part = self._buffer(f"input{index}", (n,) + tensor.shape)
+                rows = part.reshape(n, -1)
+                take_columns(self.backend, x, rows, offset)
+                offset += rows.shape[1]
+                values[id(tensor)] = part
+        else:
+            values[id(self.inputs[0])] = x
+        fused_node = self.outputs[0].node if fused else None
+        for node, runner in zip(self.nodes, self._runners):
+            arguments = [values[id(t)] for t in node.inputs]
+            argument = arguments if node.takes_list else arguments[0]
+            if node is fused_node:
+                y = runner.forward(argument, training=training, step=step,
+                                   apply_activation=False)
+            else:
+                y = runner.forward(argument, training=training, step=step)
+            values[id(node.output)] = y
+        if not self._several_outputs:
+            return values[id(self.outputs[0])]
+        out = self._buffer("outputs", (n,) + self.output_shape)
+        offset = 0
+        for tensor in self.outputs:
+            part = values[id(tensor)].reshape(n, -1)
+            place_columns(self.backend, part, out, offset)
+            offset += part.shape[1]
+        return out
+
+    def _backward(self, grad, fused, need_input_gradient):
+        backend = self.backend
+        n = grad.shape[0]
+        grads, owned = {}, set()
+
+        def receive(tensor, value):
+            key = id(tensor)
+            if key not in grads:
+                grads[key] = value
+                return
+            if key not in owned:
+                target = self._buffer(f"grad{key}", tuple(value.shape))
+                copy_array(backend, grads[key], target)
+                grads[key], _ = target, owned.add(key)
+            accumulate(backend, value, grads[key])
+
+        if self._several_outputs:
+            offset = 0
+            rows = grad.reshape(n, -1)
+            for index, tensor in enumerate(self.outputs):
+                part = self._buffer(f"grad_output{index}", (n,) + tensor.shape)
+                take_columns(backend, rows, part.reshape(n, -1), offset)
+                offset += int(np.prod(tensor.shape))
+                receive(tensor, part)
+        else:
+            receive(self.outputs[0], grad)
+        input_ids = {id(t) for t in self.inputs}
+        fused_node = self.outputs[0].node if fused else None
+        for node, runner in zip(reversed(self.nodes), reversed(self._runners)):
+            g = grads.pop(id(node.output), None)
+            if g is None:
+                continue
+            needed = need_input_gradient or any(id(t) not in input_ids for t in node.inputs)
+            if node is fused_node:
+                result = runner.backward(g, needed, apply_activation=False)
+            else:
+                result = runner.backward(g, needed)
+            if not needed:
+                continue
+            results = result if node.takes_list else [result]
+            for tensor, value in zip(node.inputs, results):
+                if id(tensor) in input_ids and not need_input_gradient:
+                    continue
+                receive(tensor, value)
+        for layer, twins in self._twins.values():
+            for twin in twins:
+                for name in layer.weight_names:
+                    accumulate(backend, twin.grads[name], layer.grads[name])
+        if not need_input_gradient:
+            return None
+        if not self._several_inputs:
+            return grads[id(self.inputs[0])]
+        out = self._buffer("grad_inputs", (n,) + self.input_shape)
+        offset = 0
+        for tensor in self.inputs:
+            part = grads[id(tensor)].reshape(n, -1)
+            place_columns(backend, part, out, offset)
+            offset += part.shape[1]
+        return out
+
+    def penalty(self):
+        """The weight-decay term of the cost, from every layer's regularizers (float64)."""
+        total = 0.0
+        for layer in self.layers:
+            if isinstance(layer, WeightedLayer) and layer.regularizers():
+                weights = dict(zip(layer.weight_names, layer.get_weights()))
+                for name, regularizer in layer.regularizers().items():
+                    total += regularizer.penalty(weights[name])
+        return total
+
+    # -- weights ------------------------------------------------------------------------
+    def get_weights(self):
+        """Every parameter as NumPy arrays, layer by layer (each shared layer once)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """Assign the arrays of :meth:`get_weights` (every shape checked first)."""
+        weights = list(weights)
+        expected = sum(len(layer.weight_names) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"the model has {expected} weight arrays; got {len(weights)}")
+        position, pending = 0, []
+        for layer in self.layers:
+            count = len(layer.weight_names)
+            chunk = weights[position:position + count]
+            for name, value, current in zip(layer.weight_names, chunk, layer.params.values()):
+                if np.shape(value) != tuple(current.shape):
+                    raise ValueError(f"layer {layer.name!r}: {name} has shape "
+                                     f"{np.shape(value)}; expected {tuple(current.shape)}")
+            pending.append((layer, chunk))
+            position += count
+        for layer, chunk in pending:
+            layer.set_weights(chunk)
+
+    def count_params(self):
+        """Number of trainable parameters (each shared layer once)."""
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print):
+        """The summary table (:mod:`dlcore.summary`) with a row per call of a layer and the
+        tensors each takes ("inputs"); a shared layer's parameters are counted once."""
+        rows = summarize(self.name, (), self.layers).rows
+        by_layer = {id(layer): row for layer, row in zip(self.layers, rows)}
+        names = {id(t): name for t, name in zip(self.inputs, self.input_names)}
+        table, counted = [], set()
+        for node in self.nodes:
+            row = copy.copy(by_layer[id(node.layer)])
+            if id(node.layer) in counted:
+                row.weights = row.biases = 0
+            counted.add(id(node.layer))
+            row.output_shape = node.output.shape
+            row.inputs = [names.get(id(t)) or t.node.layer.name for t in node.inputs]
+            names[id(node.output)] = node.layer.name
+            table.append(row)
+        summary = Summary(table, self.name, self.inputs[0].shape)
+        if print_fn is not None:
+            print_fn(str(summary))
+        return summary
+
+    def _require_built(self):
+        if not self.built:
+            raise RuntimeError("the model is not built")
+
+    # -- files (the dlcore.io protocol) -------------------------------------------------
+    def get_config(self):
+        """The graph, JSON-serialisable (docs/hdf5-format.md, "Functional models"): the
+        ``inputs`` (name, shape), the ``layers`` (each shared layer once), the ``nodes`` in
+        topological order, each ``{"layer": index, "inputs": [tensor, ...]}`` where tensor k < m
+        is input k and m + j the output of node j (always an earlier node), the ``outputs``
+        (tensor numbers), and the compile settings."""
+        from dlcore.optimizers import serialize as serialize_optimizer
+        numbers = {id(t): index for index, t in enumerate(self.inputs)}
+        layer_index = {id(layer): index for index, layer in enumerate(self.layers)}
+        nodes = []
+        for index, node in enumerate(self.nodes):
+            nodes.append({"layer": layer_index[id(node.layer)],
+                          "inputs": [numbers[id(t)] for t in node.inputs]})
+            numbers[id(node.output)] = len(self.inputs) + index
+        config = {"name": self.name, "backend": self.backend_name, "seed": str(self.seed),
+                  "inputs": [{"name": name, "shape": list(t.shape)}
+                             for name, t in zip(self.input_names, self.inputs)],
+                  "several_inputs": self._several_inputs,
+                  "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                             for layer in self.layers],
+                  "nodes": nodes, "outputs": [numbers[id(t)] for t in self.outputs],
+                  "several_outputs": self._several_outputs}
+        if self.loss is not None:
+            config["compile"] = {"loss": self.loss.get_config(),
+                                 "optimizer": serialize_optimizer(self.optimizer),
+                                 "metrics": list(self.metrics)}
+        return config
+
+    @classmethod
+    def from_config(cls, config, dtype=np.float32):
+        """A new model from :meth:`get_config`'s dict (ValueError in one line for a graph that
+        refers to a tensor not yet made, a layer out of range, or too many nodes)."""
+        from dlcore.layers.base import LAYER_CLASSES
+        inputs = [Input(entry["shape"], name=entry.get("name")) for entry in config["inputs"]]
+        if not inputs:
+            raise ValueError("a functional model needs at least one input")
+        layers = []
+        for entry in config["layers"]:
+            class_name = entry["class_name"]
+            if class_name not in LAYER_CLASSES or class_name.startswith("_") \
+                    or class_name in ("Layer", "WeightedLayer", "Merge"):
+                raise ValueError(f"unknown layer class {class_name!r}")
+            layers.append(LAYER_CLASSES[class_name].from_config(dict(entry["config"])))
+        tensors = list(inputs)
+        for index, node in enumerate(config["nodes"]):
+            layer_number = node["layer"]
+            references = node["inputs"]
+            if isinstance(layer_number, bool) or not isinstance(layer_number, int) \
+                    or not 0 <= layer_number < len(layers):
+                raise ValueError(f"node {index} names layer {layer_number!r:.40}; the model "
+                                 f"has {len(layers)} layers")
+            if not isinstance(references, list) or not 1 <= len(references) <= MAX_NODE_INPUTS:
+                raise ValueError(f"node {index} should take 1 to {MAX_NODE_INPUTS} tensors")
+            for reference in references:
+                if isinstance(reference, bool) or not isinstance(reference, int) \
+                        or not 0 <= reference < len(tensors):
+                    raise ValueError(f"node {index} refers to tensor {reference!r:.40}, which "
+                                     f"is not an input or the output of an earlier node")
+            layer = layers[layer_number]
+            arguments = [tensors[r] for r in references]
+            takes_list = getattr(layer, "takes_list", False)
+            tensors.append(call_layer(layer, arguments if takes_list else arguments[0]))
+        outputs = []
+        for reference in config["outputs"]:
+            if isinstance(reference, bool) or not isinstance(reference, int) \
+                    or not 0 <= reference < len(tensors):
+                raise ValueError(f"output {reference!r:.40} is not a tensor of the graph")
+            outputs.append(tensors[reference])
+        if not outputs:
+            raise ValueError("a functional model needs at least one output")
+        model = cls(inputs if config.get("several_inputs", len(inputs) > 1) else inputs[0],
+                    outputs if config.get("several_outputs", len(outputs) > 1) else outputs[0],
+                    backend=config.get("backend", "auto"), seed=int(config.get("seed", 0)),
+                    name=config.get("name"))
+        if np.dtype(dtype) != model.dtype:
+            model.build(dtype=dtype)
+        unused = [layer.name for layer in layers if not any(layer is m for m in model.layers)]
+        if unused:
+            raise ValueError(f"layer(s) {', '.join(unused)} are not used by the graph")
+        compiled = config.get("compile")
+        if compiled:
+            model.compile(compiled["loss"], compiled["optimizer"], compiled.get("metrics"))
+        return model
+
+    def get_state(self):
+        """Weights, counters and optimiser slots, laid out as :class:`dlcore.Sequential`'s
+        (``layers/<layer>/kernel``, ...; each shared layer once)."""
+        from dlcore.network import Sequential
+        return Sequential.get_state(self)
+
+    def set_state(self, state):
+        """Validate every array against the graph, then assign (dlcore.io protocol)."""
+        from dlcore.network import Sequential
+        Sequential.set_state(self, state)
+
+    def clone(self, backend=None, dtype=None):
+        """An independent copy (its own layers) with the same graph, weights, counters and
+        compile settings, optionally on another backend or dtype."""
+        config = self.get_config()
+        if backend is not None:
+            config["backend"] = check_backend_name(backend)
+        twin = type(self).from_config(config, dtype=self.dtype if dtype is None else dtype)
+        twin.set_weights(self.get_weights())
+        twin.seed, twin.epochs_done, twin.n_updates = self.seed, self.epochs_done, self.n_updates
+        twin.history = copy.deepcopy(self.history)
+        if twin.optimizer is not None:
+            twin.optimizer.build(twin._parameters, twin.backend)
+        return twin
+
+    # -- models as layers ---------------------------------------------------------------
+    def __call__(self, x):
+        """The model on symbolic tensors: its nodes again on ``x`` (the same layers, weights
+        shared), returning its output tensor(s)."""
+        tensors = [x] if isinstance(x, SymbolicTensor) else list(x) if is_symbolic(x) else None
+        if tensors is None:
+            raise TypeError("a model is called on symbolic tensors (dlcore.Input, layer "
+                            "outputs); use predict for arrays")
+        if len(tensors) != len(self.inputs):
+            raise ValueError(f"model {self.name!r} takes {len(self.inputs)} input tensor(s), "
+                             f"got {len(tensors)}")
+        mapping = {id(t): new for t, new in zip(self.inputs, tensors)}
+        for node in self.nodes:
+            arguments = [mapping[id(t)] for t in node.inputs]
+            mapping[id(node.output)] = call_layer(node.layer, arguments if node.takes_list
+                                                  else arguments[0])
+        outputs = [mapping[id(t)] for t in self.outputs]
+        return outputs if self._several_outputs else outputs[0]
+
+    def __repr__(self):
+        return (f"Model({len(self.inputs)} input(s), {len(self.outputs)} output(s), "
+                f"{len(self.layers)} layers, backend={self.backend_name!r})")
+
+
+def _final_activation(layer):
+    if isinstance(layer, (WeightedLayer, Activation)):
+        return layer.activation
+    return None

@@ -1,0 +1,532 @@
+"""Keras's legacy HDF5 files: export a dlcore Sequential to Keras, import a Keras Sequential.
+
+A Keras HDF5 model file (``keras.Model.save("m.h5")``, the layout lecture "Deep learning II"
+shows for Keras) holds the architecture as JSON in the root attribute ``model_config``, the
+root attributes ``keras_version`` and ``backend``, and the weights in the group
+``model_weights``: its attribute ``layer_names`` lists every layer, and each layer's group lists
+its arrays in the attribute ``weight_names`` (paths inside that group, such as
+``sequential/dense/kernel``). A weights file (``save_weights``) has the same layout at its root.
+The mapping between dlcore's layers and Keras's is documented in docs/hdf5-format.md ("Keras
+files").
+
+dlcore's images are NCHW; Keras's default (and the only layout every Keras backend runs on a
+CPU) is NHWC (``channels_last``). So:
+
+- a Conv2D kernel (filters, channels, kh, kw) is stored as Keras's HWIO (kh, kw, channels,
+  filters);
+- the first Dense after a Flatten of a (C, H, W) image gets its rows permuted from C,H,W order to
+  H,W,C order (Keras flattens NHWC maps): without this the file loads and predicts wrong;
+- an integer padding P becomes ``ZeroPadding2D(P)`` followed by a ``valid`` convolution.
+
+Import reads every byte through :class:`dlcore.io.guarded.ModelFileReader` and builds only the
+layers named in :data:`IMPORTED_LAYERS`; anything else (``Lambda`` and any serialized Python
+code above all: it is refused, never run), ``channels_first``, dilation, groups or a geometry
+dlcore's layers do not tile is refused with one line naming the layer, before any model is
+built.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import h5py
+import numpy as np
+
+from dlcore.io.atomic import atomic_output_path
+from dlcore.io.errors import ModelFileError
+from dlcore.io.guarded import MAX_OBJECTS, ModelFileReader, parse_json, shape_text
+
+#: The Keras version whose legacy HDF5 layout dlcore writes (and checked its files against).
+KERAS_VERSION = "3.15.1"
+#: What ``backend`` says in a file dlcore writes (the arrays are backend-independent).
+KERAS_BACKEND = "dlcore"
+#: The Keras layers dlcore imports.
+IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+                   "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D", "Activation", "ReLU",
+                   "Softmax")
+#: The Keras names of dlcore's activations.
+_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+#: The longest name read from a ``layer_names`` or ``weight_names`` attribute.
+_MAX_NAME = 1_000
+_SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------
+class _Exported:
+    """A dlcore Sequential as Keras layer configs and weight arrays (in Keras's layout)."""
+
+    def __init__(self, model):
+        from dlcore import Sequential
+        if not isinstance(model, Sequential):
+            raise TypeError(f"format='keras' writes a dlcore.Sequential; got "
+                            f"{type(model).__name__}")
+        model._require_built()
+        self.name = model.name
+        self.notes = []
+        self.layers = [{"class_name": "InputLayer",
+                        "config": {"batch_shape": [None, *_nhwc(model.input_shape)],
+                                   "dtype": "float32", "name": "input_layer"}}]
+        self.weights = {}   # Keras layer name -> [arrays]
+        self._flattened = None
+        for layer in model.layers:
+            self._add(layer)
+
+    def _add(self, layer):
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            self._conv(layer)
+        elif kind == "Dense":
+            kernel, *bias = layer.get_weights()
+            if self._flattened is not None:
+                channels, height, width = self._flattened
+                kernel = (kernel.reshape(channels, height, width, -1).transpose(1, 2, 0, 3)
+                          .reshape(kernel.shape))
+            self._flattened = None
+            self.layers.append(_layer("Dense", layer.name, units=layer.units,
+                                      activation=layer.activation, use_bias=layer.use_bias))
+            self.weights[layer.name] = [kernel, *bias]
+        elif kind in ("MaxPool2D", "AvgPool2D"):
+            self.layers.append(_layer({"MaxPool2D": "MaxPooling2D",
+                                       "AvgPool2D": "AveragePooling2D"}[kind], layer.name,
+                                      pool_size=list(layer.pool_size),
+                                      strides=list(layer.stride), padding="valid",
+                                      data_format="channels_last"))
+        elif kind == "Flatten":
+            shape = tuple(layer.input_shape)
+            self._flattened = shape if len(shape) == 3 else None
+            self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
+        elif kind == "Dropout":
+            self.layers.append(_layer("Dropout", layer.name, rate=layer.rate))
+        elif kind == "GaussianNoise":
+            self.layers.append(_layer("GaussianNoise", layer.name, stddev=layer.stddev))
+        elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax"):
+            self.layers.append(_layer("Activation", layer.name, activation=layer.activation))
+        elif kind == "ImageAugmentation":
+            self.notes.append(f"layer {layer.name!r} (ImageAugmentation, the identity at "
+                              f"inference) is left out of the Keras file")
+        else:
+            raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
+                             f"format='keras' writes Dense, Conv2D, MaxPool2D, AvgPool2D, "
+                             f"Flatten, Dropout, GaussianNoise and activation layers")
+
+    def _conv(self, layer):
+        padding = layer.padding
+        if not isinstance(padding, str):
+            pad_h, pad_w = layer.window.pad_height, layer.window.pad_width
+            if pad_h or pad_w:
+                self.layers.append(_layer("ZeroPadding2D", f"{layer.name}_padding",
+                                          padding=[[pad_h, pad_h], [pad_w, pad_w]],
+                                          data_format="channels_last"))
+            padding = "valid"
+        # dlcore's "same" fits exactly (odd kernel, (N - 1) / S whole), where Keras's "same"
+        # pads (F - 1) / 2 on both sides too.
+        self.layers.append(_layer("Conv2D", layer.name, filters=layer.filters,
+                                  kernel_size=list(layer.kernel_size),
+                                  strides=list(layer.stride), padding=padding,
+                                  data_format="channels_last", dilation_rate=[1, 1], groups=1,
+                                  activation=layer.activation, use_bias=layer.use_bias))
+        kernel, *bias = layer.get_weights()
+        self.weights[layer.name] = [kernel.transpose(2, 3, 1, 0), *bias]
+        self._flattened = None
+
+    def model_config(self):
+        return {"class_name": "Sequential",
+                "config": {"name": self.name, "trainable": True, "layers": self.layers,
+                           "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
+
+
+def _layer(class_name, name, **config):
+    if name is not None:
+        config = {"name": name, "trainable": True, **config}
+    return {"class_name": class_name, "config": config}
+
+
+def _nhwc(shape):
+    shape = tuple(int(v) for v in shape)
+    return [shape[1], shape[2], shape[0]] if len(shape) == 3 else list(shape)
+
+
+def to_json(model) -> str:
+    """The Keras ``model_config`` JSON of a built dlcore Sequential (``model.to_json()``)."""
+    return json.dumps(_Exported(model).model_config())
+
+
+def _write_weights(group: h5py.Group, exported: _Exported) -> None:
+    names = [entry["config"]["name"] for entry in exported.layers[1:]]
+    _string_list_attribute(group, "layer_names", names)
+    group.attrs["backend"] = KERAS_BACKEND
+    group.attrs["keras_version"] = KERAS_VERSION
+    for name in names:
+        layer_group = group.create_group(name)
+        arrays = exported.weights.get(name, [])
+        paths = [f"{exported.name}/{name}/{weight}" for weight in ("kernel", "bias")[:len(arrays)]]
+        _string_list_attribute(layer_group, "weight_names", paths)
+        for path, array in zip(paths, arrays):
+            layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _string_list_attribute(group, name, values):
+    if values:
+        group.attrs.create(name, np.array(values, dtype=h5py.string_dtype()))
+    else:
+        group.attrs[name] = np.zeros(0)   # what Keras itself writes for an empty list
+
+
+def save_keras(model, path: str | os.PathLike) -> list[str]:
+    """Write ``model`` (a built Sequential) as a Keras legacy HDF5 model file, atomically.
+
+    Returns the notes (layers left out); raises ValueError naming a layer without a Keras
+    equivalent (L2Pool2D) and TypeError for anything but a Sequential, before writing.
+    """
+    exported = _Exported(model)
+    config = json.dumps(exported.model_config())
+    with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
+        h5file.attrs["model_config"] = config
+        h5file.attrs["keras_version"] = KERAS_VERSION
+        h5file.attrs["backend"] = KERAS_BACKEND
+        _write_weights(h5file.create_group("model_weights"), exported)
+        h5file.flush()
+    return exported.notes
+
+
+def save_weights(model, path: str | os.PathLike) -> None:
+    """``model.save_weights(path)``: Keras's HDF5 weights layout (``layer_names`` at the root,
+    a group per layer with ``weight_names``), kernels in Keras's NHWC order."""
+    exported = _Exported(model)
+    with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
+        _write_weights(h5file, exported)
+        h5file.flush()
+
+
+# --------------------------------------------------------------------------------------------
+# import
+# --------------------------------------------------------------------------------------------
+def is_keras_file(h5file: h5py.File) -> bool:
+    """Whether an open HDF5 file is a Keras model file (a ``model_config`` root attribute and no
+    dlcore ``format``)."""
+    return "model_config" in h5file.attrs and "format" not in h5file.attrs
+
+
+def _config_error(filename, problem):
+    return ModelFileError(filename, f"{filename}: {problem}")
+
+
+class _Imported:
+    """The dlcore layers of a Keras Sequential config, and how to turn its arrays into
+    dlcore's (a function per Keras layer with weights)."""
+
+    def __init__(self, config, filename):
+        self.filename = filename
+        if not isinstance(config, dict) or config.get("class_name") != "Sequential" \
+                or not isinstance(config.get("config"), dict):
+            kind = config.get("class_name") if isinstance(config, dict) else None
+            raise _config_error(filename, f"the Keras model is a {str(kind)[:60]!r}; dlcore "
+                                          f"imports Keras Sequential models")
+        body = config["config"]
+        entries = body.get("layers")
+        if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
+            raise _config_error(filename, "the Keras model_config lists no layers")
+        self.name = body.get("name") if isinstance(body.get("name"), str) else "sequential"
+        self.input_shape = self._batch_shape(body.get("build_input_shape"))
+        self.layers = []          # dlcore layers
+        self.converters = {}      # Keras layer name -> (dlcore layer name, function on arrays)
+        self.keras_names = []
+        self._padding = None
+        self._current = None
+        for entry in entries:
+            self._add(entry)
+        if self._padding is not None:
+            raise self._unsupported(self._padding[0], "ZeroPadding2D",
+                                    "a ZeroPadding2D must be followed by a 'valid' Conv2D")
+        if self.input_shape is None:
+            raise _config_error(self.filename, "the Keras model does not say its input shape "
+                                               "(no InputLayer or batch_shape)")
+
+    def _unsupported(self, name, kind, why=None):
+        why = why or (f"dlcore imports {_SUPPORTED}" + (
+            "; a Lambda layer holds Python code, which dlcore never runs" if kind == "Lambda"
+            else ""))
+        return _config_error(self.filename, f"Keras layer {str(name)[:80]!r} ({str(kind)[:60]}) "
+                                            f"cannot be imported: {why}")
+
+    def _batch_shape(self, value):
+        if value is None:
+            return None
+        if not isinstance(value, list) or len(value) not in (2, 4) or any(
+                isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 2**31
+                for v in value[1:]):
+            raise _config_error(self.filename, f"the Keras input shape {str(value)[:80]} is not "
+                                               f"(batch, features) or (batch, H, W, C) of "
+                                               f"positive integers")
+        shape = tuple(value[1:])
+        return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+
+    def _add(self, entry):
+        from dlcore import layers
+
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise _config_error(self.filename, "a layer of the Keras model_config is not an "
+                                               "object with a config")
+        kind, config = entry.get("class_name"), entry["config"]
+        name = config.get("name")
+        if not isinstance(name, str) or not name or "/" in name or len(name) > _MAX_NAME:
+            raise _config_error(self.filename, f"a Keras {str(kind)[:60]} layer has the invalid "
+                                               f"name {str(name)[:80]!r}")
+        if kind not in IMPORTED_LAYERS or entry.get("registered_name") not in (None, kind) or \
+                entry.get("module") not in (None, "keras.layers"):
+            raise self._unsupported(name, kind)
+        if config.get("data_format", "channels_last") != "channels_last":
+            raise self._unsupported(name, kind, "only channels_last (Keras's default) is "
+                                                "imported")
+        shape = config.get("batch_shape", config.get("batch_input_shape"))
+        if kind == "InputLayer" or shape is not None:
+            self.input_shape = self._batch_shape(shape)
+            if kind == "InputLayer":
+                return
+        if self._padding is not None and kind != "Conv2D":
+            raise self._unsupported(self._padding[0], "ZeroPadding2D",
+                                    "a ZeroPadding2D must be followed by a 'valid' Conv2D")
+        self.keras_names.append(name)
+        try:
+            layer = self._layer(kind, name, config, layers)
+            if layer is not None and self.input_shape is not None:
+                # Keras's geometry holds exactly where dlcore's layers tile their input
+                # ('valid' and pools without remainder, 'same' with (N - 1) / S whole); the
+                # first layer whose geometry does not is named here.
+                self._current = layer.compute_output_shape(self._current or self.input_shape)
+        except (ValueError, TypeError) as error:
+            raise self._unsupported(name, kind, str(error).split("\n")[0][:300]) from None
+        if layer is not None:
+            self.layers.append(layer)
+
+    def _activation(self, config):
+        activation = config.get("activation", "linear")
+        if activation is None:
+            activation = "linear"
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation {str(activation)[:60]!r} is not one of "
+                             f"{', '.join(_ACTIVATIONS)}")
+        return activation
+
+    def _layer(self, kind, name, config, layers):
+        if kind == "ZeroPadding2D":
+            padding = config.get("padding")
+            if isinstance(padding, int):
+                padding = [[padding, padding], [padding, padding]]
+            if not (isinstance(padding, list) and len(padding) == 2 and all(
+                    isinstance(p, list) and len(p) == 2 and p[0] == p[1]
+                    and isinstance(p[0], int) and not isinstance(p[0], bool) and 0 <= p[0] < 2**20
+                    for p in padding)):
+                raise ValueError("only a padding equal on both sides of each axis is imported")
+            self._padding = (name, (padding[0][0], padding[1][0]))
+            return None
+        if kind == "Conv2D":
+            padding = config.get("padding", "valid")
+            if self._padding is not None:
+                if padding != "valid":
+                    raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
+                padding = list(self._padding[1])
+                self._padding = None
+            if _pair(config.get("dilation_rate", 1)) != (1, 1) or config.get("groups", 1) != 1:
+                raise ValueError("dilation and grouped convolutions are not imported")
+            use_bias = config.get("use_bias", True)
+            layer = layers.Conv2D(config.get("filters"), _pair(config.get("kernel_size")),
+                                  stride=_pair(config.get("strides", 1)), padding=padding,
+                                  activation=self._activation(config), use_bias=use_bias,
+                                  name=name)
+            self.converters[name] = (name, lambda arrays: [arrays[0].transpose(3, 2, 0, 1),
+                                                           *arrays[1:]])
+            return layer
+        if kind == "Dense":
+            layer = layers.Dense(config.get("units"), activation=self._activation(config),
+                                 use_bias=config.get("use_bias", True), name=name)
+            self.converters[name] = (name, _dense_converter())
+            return layer
+        if kind in ("MaxPooling2D", "AveragePooling2D"):
+            if config.get("padding", "valid") != "valid":
+                raise ValueError("only 'valid' pooling is imported")
+            strides = config.get("strides")
+            cls = layers.MaxPool2D if kind == "MaxPooling2D" else layers.AvgPool2D
+            return cls(_pair(config.get("pool_size", 2)),
+                       stride=None if strides is None else _pair(strides), name=name)
+        if kind == "Flatten":
+            return layers.Flatten(name=name)
+        if kind == "Dropout":
+            if config.get("noise_shape") is not None:
+                raise ValueError("a Dropout with a noise_shape is not imported")
+            return layers.Dropout(config.get("rate"), name=name)
+        if kind == "GaussianNoise":
+            return layers.GaussianNoise(config.get("stddev"), name=name)
+        if kind == "Activation":
+            return layers.Activation(self._activation(config), name=name)
+        if kind == "ReLU":
+            if any(config.get(key) not in (None, default) for key, default in
+                   (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))):
+                raise ValueError("only the plain ReLU (no max_value, slope or threshold) is "
+                                 "imported")
+            return layers.ReLU(name=name)
+        if config.get("axis", -1) not in (-1, [-1]):
+            raise ValueError("only a softmax over the last axis is imported")
+        return layers.Softmax(name=name)
+
+
+def _pair(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**20 for v in value):
+        return tuple(value)
+    raise ValueError(f"{str(value)[:60]} is not a positive integer or a pair of them")
+
+
+def _dense_converter():
+    def convert(arrays, shape=None):
+        kernel, *bias = arrays
+        if shape is not None:
+            channels, height, width = shape
+            kernel = (kernel.reshape(height, width, channels, -1).transpose(2, 0, 1, 3)
+                      .reshape(kernel.shape))
+        return [kernel, *bias]
+    return convert
+
+
+def model_from_config(config, filename="<json>"):
+    """An unbuilt-then-built dlcore Sequential (fresh weights) from a Keras model config."""
+    from dlcore import Sequential
+    imported = _Imported(config, filename)
+    try:
+        model = Sequential(imported.layers, input_shape=imported.input_shape,
+                           name=imported.name if "/" not in imported.name else None)
+    except (ValueError, TypeError) as error:
+        raise _config_error(filename, f"the Keras model does not build in dlcore: "
+                                      f"{str(error).splitlines()[0][:300]}") from None
+    return model, imported
+
+
+def model_from_json(text: str):
+    """``dlcore.models.model_from_json``: a dlcore Sequential from Keras's ``to_json()`` text
+    (weights freshly initialised); ModelFileError naming what cannot be imported."""
+    try:
+        config = parse_json(text)
+    except ValueError as error:
+        raise _config_error("<json>", f"the Keras model JSON is not valid: {error}") from None
+    return model_from_config(config)[0]
+
+
+def _string_list(reader: ModelFileReader, owner, name: str, where: str) -> list[str]:
+    """A Keras list-of-names attribute (possibly split as ``name0``, ``name1``, ... as Keras
+    does above 64 KiB), each name checked, bounded in count and length."""
+    keys = [name] if name in owner.attrs else []
+    while not keys or f"{name}{len(keys) - 1}" in owner.attrs:
+        if f"{name}{len(keys)}" not in owner.attrs:
+            break
+        keys.append(f"{name}{len(keys)}")
+        if len(keys) > 1_000:
+            raise reader.error(f"attribute '{name}' of '{where}' is split in too many chunks")
+    if not keys:
+        raise reader.error(f"attribute '{name}' of '{where}' is missing (not a Keras file?)")
+    names = []
+    for key in keys:
+        attribute_id = owner.attrs.get_id(key)
+        space = attribute_id.get_space()
+        count = (0 if space.get_simple_extent_type() == h5py.h5s.NULL
+                 else space.get_simple_extent_npoints())
+        if count == 0:
+            continue
+        if count > MAX_OBJECTS or len(attribute_id.shape or ()) != 1 or \
+                h5py.check_string_dtype(attribute_id.dtype) is None:
+            raise reader.error(f"attribute '{key}' of '{where}' should be a list of names; "
+                               f"found shape {shape_text(attribute_id.shape or ())} of "
+                               f"{attribute_id.dtype}")
+        if h5py.check_string_dtype(attribute_id.dtype).length is not None and \
+                h5py.check_string_dtype(attribute_id.dtype).length > _MAX_NAME:
+            raise reader.error(f"attribute '{key}' of '{where}' holds names longer than "
+                               f"{_MAX_NAME} characters")
+        for value in owner.attrs[key]:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            if not isinstance(value, str) or not value or len(value) > _MAX_NAME:
+                raise reader.error(f"attribute '{key}' of '{where}' holds an empty or too long "
+                                   f"name")
+            names.append(value)
+    return names
+
+
+def _read_weights(reader: ModelFileReader, group: h5py.Group, where: str,
+                  imported: _Imported, model) -> None:
+    """Fill ``model`` (built) from a Keras weights group, every shape checked before reading."""
+    layer_names = _string_list(reader, group, "layer_names", where)
+    by_name = {layer.name: layer for layer in model.layers}
+    expected = [name for name in imported.keras_names if name in imported.converters]
+    with_weights = []
+    for name in layer_names:
+        layer_group = reader.group(f"{where}/{name}".lstrip("/"))
+        paths = _string_list(reader, layer_group, "weight_names", f"{where}/{name}")
+        if paths:
+            with_weights.append((name, layer_group, paths))
+    if [name for name, _, _ in with_weights] != expected:
+        raise reader.error(f"the weights are for the layers "
+                           f"{', '.join(n for n, _, _ in with_weights)[:200] or 'none'}; the "
+                           f"model_config's layers with weights are "
+                           f"{', '.join(expected)[:200] or 'none'}")
+    arrays_of = {}
+    for name, layer_group, paths in with_weights:
+        layer = by_name[name]
+        shapes = [tuple(array.shape) for array in layer.get_weights()]
+        if kind_of(layer) == "Conv2D":
+            shapes = [(s[2], s[3], s[1], s[0]) if len(s) == 4 else s for s in shapes]
+        if len(paths) != len(shapes):
+            raise reader.error(f"layer '{name}' has {len(paths)} weight arrays; the "
+                               f"model_config's layer has {len(shapes)}")
+        arrays_of[name] = [reader.read_dataset(f"{layer_group.name}/{path}".lstrip("/"), shape)
+                           for path, shape in zip(paths, shapes)]
+    flattened = None
+    for layer in model.layers:
+        kind = kind_of(layer)
+        if kind == "Flatten":
+            flattened = tuple(layer.input_shape) if len(layer.input_shape) == 3 else None
+        elif layer.name in arrays_of:
+            _, convert = imported.converters[layer.name]
+            arrays = arrays_of[layer.name]
+            if kind == "Dense":
+                arrays = convert(arrays, flattened)
+            else:
+                arrays = convert(arrays)
+            layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
+            flattened = None
+        elif kind not in ("Dropout", "GaussianNoise", "Activation", "ReLU", "Softmax"):
+            flattened = None
+
+
+def kind_of(layer) -> str:
+    return type(layer).__name__
+
+
+def load_keras(filename: str, h5file: h5py.File):
+    """The dlcore Sequential of an open Keras HDF5 model file (``dlcore.load`` calls this)."""
+    reader = ModelFileReader(h5file, filename)
+    config = reader.json_attribute(h5file, "model_config", "/")
+    model, imported = model_from_config(config, filename)
+    _read_weights(reader, reader.group("model_weights"), "model_weights", imported, model)
+    return model
+
+
+def load_weights(model, path: str | os.PathLike) -> None:
+    """``model.load_weights(path)`` from Keras's HDF5 weights layout (a weights file or the
+    ``model_weights`` group of a model file); every shape is checked before anything is set."""
+    from dlcore.io.hdf5 import _existing_file, _open_model_file
+    filename = _existing_file(path)
+    config = json.loads(to_json(model))
+    _, imported = model_from_config(config, filename)
+    backup = model.get_weights()
+    with _open_model_file(filename) as h5file:
+        reader = ModelFileReader(h5file, filename)
+        where = "model_weights" if "model_weights" in h5file else ""
+        group = reader.group(where) if where else h5file
+        try:
+            _read_weights(reader, group, where, imported, model)
+        except BaseException:
+            model.set_weights(backup)
+            raise

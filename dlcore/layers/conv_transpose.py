@@ -1,0 +1,115 @@
+"""The transposed convolution ("deconvolution"): the U-Net's learned up-sampling (lecture
+"Deep learning I", "The U-Net architecture").
+
+A transposed convolution is the adjoint of a convolution, the map a Conv2D's backward pass
+applies to dL/dz, used as a layer of its own: every input pixel scatters its value times the
+filter into the output, S apart,
+
+    full[n, f, S_h y + i, S_w x + j] += sum_c K[c, f, i, j] * x[n, c, y, x]
+    z[n, f, h, w] = b[f] + full[n, f, h + skip_h, w + skip_w]
+
+computed as one product and a col2im, K' @ x then col2im (the backward pass is an im2col and two
+products): the convolution's own bodies, see :func:`dlcore.layers.reference.
+conv2d_transpose_forward` and :class:`dlcore.layers.ops.KernelOps`. Output sizes follow Keras
+(:func:`dlcore.layers.geometry.transpose_output_size`): "valid" gives N S + max(F - S, 0)
+(= (N - 1) S + F for F >= S), "same" gives N S.
+
+Kernel layout: (in_channels, filters, k_h, k_w), the kernel of the Conv2D from ``filters``
+maps to ``in_channels`` maps whose adjoint this is (as PyTorch's ConvTranspose2d). Keras stores
+(k_h, k_w, filters, in_channels); ``keras_kernel.transpose(3, 2, 0, 1)`` gives dlcore's, the same
+permutation that turns a Keras Conv2D kernel into a dlcore one.
+"""
+import numpy as np
+
+from dlcore.validation import check_int
+
+from .base import WeightedLayer
+from .geometry import kernel_pair, transpose_window
+
+
+class Conv2DTranspose(WeightedLayer):
+    """Transposed 2-D convolution of NCHW images, (n, C, H, W) -> (n, F, H', W').
+
+    Parameters
+    ----------
+    filters : int, F, the number of output channels
+    kernel_size : int or (k_h, k_w)
+    strides : int or pair, S (``stride`` is accepted as dlcore's Conv2D spelling)
+    padding : "valid" (H' = H S + max(k - S, 0)) or "same" (H' = H S), Keras's rules
+    activation, use_bias, kernel_initializer, ... : see
+        :class:`dlcore.layers.base.WeightedLayer` (no kernel constraint)
+
+    Attributes
+    ----------
+    params["kernel"] : (C, F, k_h, k_w) (see the module docstring);  params["bias"] : (F,)
+    window : the :class:`dlcore.layers.geometry.Window` of the adjoint convolution (over the
+        output; its ``out_height``/``out_width`` are the input's)
+    """
+
+    _units_axis = 1
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
+                 stride=None):
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, None, name, input_shape)
+        self.filters = check_int(filters, "filters", minimum=1)
+        self.kernel_size = kernel_pair(kernel_size, "kernel_size")
+        self.strides = kernel_pair(strides if stride is None else stride, "strides")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"Conv2DTranspose padding must be 'valid' or 'same', got "
+                             f"{padding!r}")
+        self.padding = padding.lower()
+
+    @property
+    def stride(self):
+        return self.strides
+
+    def _config(self):
+        config = {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                  "stride": list(self.strides), "padding": self.padding,
+                  **self._weighted_config()}
+        del config["kernel_constraint"]
+        return config
+
+    def _window(self, input_shape):
+        return transpose_window(input_shape, self.filters, self.kernel_size, self.strides,
+                                self.padding, "Conv2DTranspose")
+
+    def compute_output_shape(self, input_shape):
+        window = self._window(input_shape)
+        return (self.filters, window.height, window.width)
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        self.window = self._window(input_shape)
+        return super().build(input_shape, backend, dtype, seed)
+
+    def _initial_weights(self, input_shape, seed):
+        kh, kw = self.kernel_size
+        channels = input_shape[0]
+        # Keras's fans for its (k_h, k_w, filters, channels) kernel
+        return self._draw_weights((channels, self.filters, kh, kw), self.filters * kh * kw,
+                                  channels * kh * kw, seed)
+
+    def flops(self):
+        """2 * (C k_h k_w F) * H W: every input pixel meets every weight once."""
+        return 2 * self.weight_count() * self.window.out_pixels if self.built else 0
+
+    def forward(self, x, training=False, step=0, apply_activation=True):
+        self._prepare(x)
+        y = self._buffer("output", (x.shape[0],) + self.output_shape)
+        self.ops.conv2d_transpose_forward(x, self.params["kernel"], self._bias(), self.window,
+                                          self._activation_for(apply_activation), y,
+                                          self._buffer)
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
+            if need_input_gradient else None
+        self.ops.conv2d_transpose_backward(self._x, self.params["kernel"], self._y, grad_y,
+                                           self.window, self._activation_for(apply_activation),
+                                           self.grads["kernel"], self._bias_gradient(), grad_x,
+                                           self._buffer)
+        return grad_x

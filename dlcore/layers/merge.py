@@ -1,0 +1,241 @@
+"""Layers that merge several tensors: ``Add`` and ``Concatenate`` (and ``add``, ``concatenate``).
+
+Lecture "Deep learning I", "Defining a functional model": Keras' functional API joins branches
+with ``keras.layers.add`` and ``keras.layers.concatenate``; lecture "Convolutional Neural
+Networks" (2019), residual networks: a residual block adds its input to its output,
+y = x + F(x). The maths:
+
+* ``Add``: y = x_1 + ... + x_k (same shapes); dL/dx_i = dL/dy for every i.
+* ``Concatenate(axis)``: y = [x_1, ..., x_k] along ``axis`` (1, the channels of NCHW images or
+  the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled.
+
+Both are copies and sums: NumPy on a backend that does not launch kernels (the reference), else
+the element-wise kernel bodies below (also what a functional model uses to sum the gradients of
+a tensor used twice).
+"""
+import math
+
+import numpy as np
+
+from dlcore.backend.registry import body
+
+from .base import Layer, check_shape
+
+
+@body
+def copy_span(first, last, source, target):
+    """target[i] = source[i] (1-D views)."""
+    for i in range(first, last):
+        target[i] = source[i]
+
+
+@body
+def accumulate_span(first, last, source, target):
+    """target[i] += source[i] (1-D views)."""
+    for i in range(first, last):
+        target[i] += source[i]
+
+
+@body
+def place_columns_rows(row, first, last, source, target, offset):
+    """target[row, offset + c] = source[row, c] (2-D arrays)."""
+    for c in range(first, last):
+        target[row, offset + c] = source[row, c]
+
+
+@body
+def take_columns_rows(row, first, last, source, target, offset):
+    """target[row, c] = source[row, offset + c] (2-D arrays)."""
+    for c in range(first, last):
+        target[row, c] = source[row, offset + c]
+
+
+def copy_array(backend, source, target):
+    """target[...] = source (same shapes, contiguous)."""
+    if backend.launches_kernels:
+        backend.launch_1d(copy_span, target.size, source.reshape(-1), target.reshape(-1))
+    else:
+        target[...] = source
+
+
+def accumulate(backend, source, target):
+    """target += source (same shapes, contiguous)."""
+    if backend.launches_kernels:
+        backend.launch_1d(accumulate_span, target.size, source.reshape(-1), target.reshape(-1))
+    else:
+        target += source
+
+
+def place_columns(backend, source, target, offset):
+    """target[:, offset:offset + source.shape[1]] = source (2-D)."""
+    if backend.launches_kernels:
+        backend.launch_rows(place_columns_rows, source.shape[0], source.shape[1], source, target,
+                            np.int64(offset))
+    else:
+        target[:, offset:offset + source.shape[1]] = source
+
+
+def take_columns(backend, source, target, offset):
+    """target = source[:, offset:offset + target.shape[1]] (2-D)."""
+    if backend.launches_kernels:
+        backend.launch_rows(take_columns_rows, target.shape[0], target.shape[1], source, target,
+                            np.int64(offset))
+    else:
+        target[...] = source[:, offset:offset + target.shape[1]]
+
+
+class Merge(Layer):
+    """A layer called on a list of tensors (``layer([a, b])``): ``input_shape`` is then the list
+    of their per-sample shapes, ``forward`` takes a list of batches and ``backward`` returns
+    the list of their gradients."""
+
+    takes_list = True
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        from dlcore.backend import get_backend
+        shapes = self._checked_shapes(input_shape)
+        self.output_shape = self.compute_output_shape(shapes)
+        self.input_shape = shapes
+        self.seed_ = int(seed)
+        self._bind(get_backend(backend), dtype, {})
+        self.built = True
+        return self
+
+    def _checked_shapes(self, shapes):
+        if not isinstance(shapes, (list, tuple)) or len(shapes) < 2 \
+                or not all(isinstance(s, (list, tuple)) for s in shapes):
+            raise ValueError(f"{type(self).__name__} takes a list of at least two tensors, got "
+                             f"{shapes!r}")
+        return [check_shape(s) for s in shapes]
+
+    def _check_inputs(self, xs):
+        if not isinstance(xs, (list, tuple)) or len(xs) != len(self.input_shape):
+            raise ValueError(f"layer {self.name!r} takes a list of {len(self.input_shape)} "
+                             f"batches")
+        n = xs[0].shape[0]
+        for x, shape in zip(xs, self.input_shape):
+            if tuple(x.shape) != (n,) + shape:
+                raise ValueError(f"layer {self.name!r} expects inputs of shapes "
+                                 f"{[(None,) + s for s in self.input_shape]}; got "
+                                 f"{[tuple(x.shape) for x in xs]}")
+        return n
+
+    def __call__(self, x, training=False, step=0):
+        """On symbolic tensors: a graph node; on a list of NumPy batches: the NumPy output."""
+        from dlcore.functional import is_symbolic
+        if is_symbolic(x):
+            return super().__call__(x)
+        xs = [np.asarray(v) for v in x]
+        if not self.built:
+            self.build([v.shape[1:] for v in xs],
+                       dtype=np.float64 if xs[0].dtype == np.float64 else np.float32)
+        y = self.forward([self.backend.asarray(v, dtype=self.dtype) for v in xs],
+                         training=training, step=step)
+        return np.array(self.backend.to_numpy(y))
+
+
+class Add(Merge):
+    """y = x_1 + ... + x_k, tensors of one shape (Keras' ``Add``; a residual connection)."""
+
+    def compute_output_shape(self, input_shape):
+        shapes = self._checked_shapes(input_shape)
+        if any(shape != shapes[0] for shape in shapes):
+            raise ValueError(f"add needs tensors of one shape; got "
+                             f"{', '.join(str(s) for s in shapes)}")
+        return shapes[0]
+
+    def forward(self, xs, training=False, step=0):
+        self._check_built()
+        n = self._check_inputs(xs)
+        out = self._buffer("y", (n,) + self.output_shape)
+        copy_array(self.backend, xs[0], out)
+        for x in xs[1:]:
+            accumulate(self.backend, x, out)
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        return [grad_y] * len(self.input_shape)
+
+
+class Concatenate(Merge):
+    """y = [x_1, ..., x_k] along ``axis`` of the batch tensor (Keras' ``Concatenate``).
+
+    Parameters
+    ----------
+    axis : int, the axis of the (n, ...) batch joined: 1 (default) the channels of NCHW images
+        or the features of rows; negative counts from the end; 0 (the samples) is refused
+    """
+
+    def __init__(self, axis=1, name=None):
+        super().__init__(name=name)
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or axis == 0:
+            raise ValueError(f"Concatenate's axis must be a non-zero integer (the batch axis 0 "
+                             f"cannot be joined), got {axis!r}")
+        self.axis = int(axis)
+
+    def _config(self):
+        return {"axis": self.axis}
+
+    def _sample_axis(self, rank):
+        """The axis within a per-sample shape of ``rank`` dimensions."""
+        axis = self.axis - 1 if self.axis > 0 else rank + self.axis
+        if not 0 <= axis < rank:
+            raise ValueError(f"Concatenate(axis={self.axis}) does not fit tensors of shape "
+                             f"(None, {rank} dimensions)")
+        return axis
+
+    def compute_output_shape(self, input_shape):
+        shapes = self._checked_shapes(input_shape)
+        rank = len(shapes[0])
+        axis = self._sample_axis(rank)
+        for shape in shapes:
+            if len(shape) != rank or shape[:axis] + shape[axis + 1:] != \
+                    shapes[0][:axis] + shapes[0][axis + 1:]:
+                raise ValueError(f"concatenate along axis {self.axis} needs tensors equal in "
+                                 f"every other axis; got {', '.join(str(s) for s in shapes)}")
+        return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
+
+    def _rows(self, n, shape):
+        """(rows, columns) of the 2-D view in which the concatenation joins columns."""
+        axis = self._sample_axis(len(shape))
+        outer = n * math.prod(shape[:axis])
+        return outer, math.prod(shape[axis:])
+
+    def forward(self, xs, training=False, step=0):
+        self._check_built()
+        n = self._check_inputs(xs)
+        out = self._buffer("y", (n,) + self.output_shape)
+        target = out.reshape(self._rows(n, self.output_shape))
+        offset = 0
+        for x, shape in zip(xs, self.input_shape):
+            source = x.reshape(self._rows(n, shape))
+            place_columns(self.backend, source, target, offset)
+            offset += source.shape[1]
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        n = grad_y.shape[0]
+        source = grad_y.reshape(self._rows(n, self.output_shape))
+        grads, offset = [], 0
+        for index, shape in enumerate(self.input_shape):
+            grad = self._buffer(f"grad_x{index}", (n,) + shape)
+            target = grad.reshape(self._rows(n, shape))
+            take_columns(self.backend, source, target, offset)
+            offset += target.shape[1]
+            grads.append(grad)
+        return grads
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``: the sum of a list of tensors (Keras' ``layers.add``)."""
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)`` (Keras' ``layers.concatenate``; NCHW, so the
+    default axis 1 joins channels)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

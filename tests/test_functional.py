@@ -1,0 +1,220 @@
+"""Functional models (lecture "Deep learning I", "Defining a functional model", shared layers,
+the siamese tell-digits-apart model; lecture "Convolutional Neural Networks" (2019), residual
+connections): Input, Model, add, concatenate, shared layers and models used as layers."""
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import (
+    Add,
+    Concatenate,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    add,
+    concatenate,
+)
+
+TOLERANCE = 1e-6
+
+
+def _images(n=4, shape=(1, 6, 6), seed=0):
+    return np.random.default_rng(seed).random((n,) + shape).astype(np.float32)
+
+
+def _residual_model(backend="reference", seed=0):
+    inputs = dlcore.Input(shape=(1, 6, 6))
+    x = Conv2D(3, 3, padding="same", activation="tanh")(inputs)
+    y = Conv2D(3, 3, padding="same")(x)
+    z = add([x, y])
+    out = Dense(3, activation="softmax")(Flatten()(z))
+    return dlcore.Model(inputs=inputs, outputs=out, backend=backend, seed=seed)
+
+
+def _siamese(backend="reference"):
+    """The lecture's model: one vision model applied to two digits, whose features are joined
+    and classified ("are these the same digit?")."""
+    digit_input = dlcore.Input(shape=(1, 6, 6))
+    x = Conv2D(4, 3, activation="tanh")(digit_input)
+    x = Conv2D(4, 3, activation="tanh")(x)
+    x = MaxPool2D(2)(x)
+    features = Flatten()(x)
+    vision_model = dlcore.Model(digit_input, features, backend=backend)
+    digit_a = dlcore.Input(shape=(1, 6, 6))
+    digit_b = dlcore.Input(shape=(1, 6, 6))
+    joined = concatenate([vision_model(digit_a), vision_model(digit_b)])
+    out = Dense(1, activation="sigmoid")(joined)
+    return dlcore.Model([digit_a, digit_b], out, backend=backend), vision_model
+
+
+# -- the merge layers ---------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_add_and_concatenate_against_numpy(backend):
+    rng = np.random.default_rng(1)
+    a, b = rng.random((2, 3, 4, 4)), rng.random((2, 3, 4, 4))
+    c = rng.random((2, 5, 4, 4))
+    layer = Add()
+    layer.build([(3, 4, 4), (3, 4, 4)], backend=backend)
+    np.testing.assert_allclose(layer([a, b]), a + b, rtol=1e-6)
+    join = Concatenate()
+    join.build([(3, 4, 4), (5, 4, 4)], backend=backend)
+    np.testing.assert_allclose(join([a, c]), np.concatenate([a, c], axis=1), rtol=1e-6)
+    grad = join.backward(join.backend.asarray(np.arange(2 * 8 * 16, dtype=np.float32)
+                                              .reshape(2, 8, 4, 4)))
+    full = np.arange(2 * 8 * 16, dtype=np.float32).reshape(2, 8, 4, 4)
+    np.testing.assert_array_equal(grad[0], full[:, :3])
+    np.testing.assert_array_equal(grad[1], full[:, 3:])
+    last = Concatenate(axis=-1)
+    np.testing.assert_allclose(last([a, b]), np.concatenate([a, b], axis=-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("merge", [add, concatenate])
+def test_merge_gradcheck(merge):
+    inputs = dlcore.Input(shape=(4,))
+    x = Dense(3, activation="tanh")(inputs)
+    y = Dense(3, activation="sigmoid")(inputs)
+    out = Dense(2, activation="softmax")(merge([x, y]))
+    model = dlcore.Model(inputs, out, backend="reference")
+    model.compile("cross_entropy", "sgd")
+    errors = dlcore.gradcheck(model, np.random.default_rng(2).random((3, 4)), [0, 1, 1],
+                              verbose=False)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+# -- whole graphs against finite differences ------------------------------------------------
+def test_residual_net_gradcheck():
+    model = _residual_model()
+    model.compile("cross_entropy", "sgd")
+    errors = dlcore.gradcheck(model, _images(3).astype(np.float64), [0, 1, 2], verbose=False)
+    assert set(errors) == {"conv2d/kernel", "conv2d/bias", "conv2d_1/kernel", "conv2d_1/bias",
+                           "dense/kernel", "dense/bias", "input"}
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_siamese_model_gradcheck_with_a_shared_vision_model():
+    model, vision = _siamese()
+    # the vision model's two convolutions appear once each: shared, weights and all
+    assert [layer.name for layer in model.layers].count("conv2d") == 1
+    assert len(model.nodes) == 2 * len(vision.nodes) + 2
+    model.compile("binary_cross_entropy", "sgd")
+    x = [_images(3, seed=3).astype(np.float64), _images(3, seed=4).astype(np.float64)]
+    errors = dlcore.gradcheck(model, x, [0, 1, 1], verbose=False)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_shared_layer_gradients_accumulate_over_its_uses():
+    inputs = dlcore.Input(shape=(3,))
+    shared = Dense(3, activation="linear", use_bias=False)
+    out = shared(shared(inputs))   # y = x W W
+    model = dlcore.Model(inputs, out, backend="reference")
+    model.compile("mse", "sgd")
+    w = np.random.default_rng(5).random((3, 3))
+    model.set_weights([w])
+    x = np.random.default_rng(6).random((4, 3))
+    y = np.random.default_rng(7).random((4, 3))
+    model.loss_and_gradient(x, y)
+    # finite differences of the same cost agree with the sum of both uses' gradients
+    errors = dlcore.gradcheck(model, x, y, verbose=False)
+    assert errors["dense/kernel"] < TOLERANCE
+    # and the gradient is not that of either use alone
+    grad = np.array(model.layers[0].grads["kernel"])
+    outer_only = (x @ w).T @ (x @ w @ w - y)
+    assert not np.allclose(grad / np.abs(grad).max(),
+                           outer_only / np.abs(outer_only).max())
+
+
+# -- the same network as a Sequential --------------------------------------------------------
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_functional_model_equals_the_same_sequential(backend):
+    layers = [Conv2D(3, 3, activation="relu"), MaxPool2D(2), Flatten(),
+              Dense(3, activation="softmax")]
+    sequential = dlcore.Sequential(layers, input_shape=(1, 6, 6), backend=backend, seed=3)
+    inputs = dlcore.Input(shape=(1, 6, 6))
+    x = inputs
+    for layer in [Conv2D(3, 3, activation="relu"), MaxPool2D(2), Flatten(),
+                  Dense(3, activation="softmax")]:
+        x = layer(x)
+    model = dlcore.Model(inputs, x, backend=backend)
+    model.set_weights(sequential.get_weights())
+    assert isinstance(sequential, dlcore.Model)
+    data, labels = _images(16, seed=8), np.arange(16) % 3
+    np.testing.assert_allclose(model.predict(data), sequential.predict(data), rtol=1e-5,
+                               atol=1e-6)
+    for network in (sequential, model):
+        network.compile("cross_entropy", "adam", ["accuracy"])
+    model.seed = sequential.seed
+    first = sequential.fit(data, labels, epochs=2, batch_size=4, verbose=0).history
+    second = model.fit(data, labels, epochs=2, batch_size=4, verbose=0).history
+    np.testing.assert_allclose(second["loss"], first["loss"], rtol=1e-5)
+    for a, b in zip(model.get_weights(), sequential.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_with_two_inputs_learns_and_predicts():
+    model, _ = _siamese(backend="cpu")
+    model.compile("binary_cross_entropy", "adam", ["accuracy"])
+    a, b = _images(40, seed=9), _images(40, seed=10)
+    labels = (a.mean(axis=(1, 2, 3)) > b.mean(axis=(1, 2, 3))).astype(np.int64)
+    history = model.fit([a, b], labels, epochs=8, batch_size=8, verbose=0,
+                        validation_split=0.2).history
+    assert history["loss"][-1] < history["loss"][0]
+    assert model.predict([a, b]).shape == (40, 1)
+    loss, accuracy = model.evaluate([a, b], labels)
+    assert np.isfinite(loss) and 0 <= accuracy <= 1
+    model.train_on_batch([a[:4], b[:4]], labels[:4])
+
+
+def test_several_outputs_predict_a_list():
+    inputs = dlcore.Input(shape=(4,))
+    hidden = Dense(5, activation="relu")(inputs)
+    first, second = Dense(2)(hidden), Dense(3, activation="softmax")(hidden)
+    model = dlcore.Model(inputs, [first, second], backend="reference")
+    outputs = model.predict(np.ones((2, 4), np.float32))
+    assert [o.shape for o in outputs] == [(2, 2), (2, 3)]
+    with pytest.raises(ValueError, match="2 outputs"):
+        model.compile("mse", "sgd")
+
+
+def test_summary_shows_each_layers_inputs():
+    model = _residual_model()
+    text = []
+    summary = model.summary(print_fn=text.append)
+    assert "Inputs" in text[0]
+    assert any("add (Add)" in line and "conv2d, conv2d_1" in line for line in text[0].split("\n"))
+    assert summary.total_params == model.count_params()
+
+
+def test_clone_and_config_round_trip():
+    model, _ = _siamese()
+    model.compile("binary_cross_entropy", "sgd")
+    twin = model.clone()
+    x = [_images(2, seed=11), _images(2, seed=12)]
+    np.testing.assert_allclose(twin.predict(x), model.predict(x), rtol=1e-6)
+    assert twin.get_config() == model.get_config()
+
+
+# -- errors in one line ----------------------------------------------------------------------
+def test_errors_are_one_clear_line():
+    a = dlcore.Input(shape=(4,))
+    b = dlcore.Input(shape=(4,))
+    out = Dense(2)(add([a, b]))
+    with pytest.raises(ValueError, match="not connected to the model's inputs") as error:
+        dlcore.Model(a, out)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="add needs tensors of one shape"):
+        add([a, dlcore.Input(shape=(5,))])
+    hidden = Dense(3)(a)
+    with pytest.raises(ValueError, match="must be tensors of dlcore.Input"):
+        dlcore.Model(hidden, Dense(2)(hidden))
+    with pytest.raises(TypeError, match="symbolic tensor"):
+        dlcore.Model(np.zeros(3), out)
+    shared = Dense(2)
+    shared(a)
+    with pytest.raises(ValueError, match="shared layer needs the same shape"):
+        shared(dlcore.Input(shape=(6,)))
+    with pytest.raises(ValueError, match="Flatten"):
+        Dense(2)(dlcore.Input(shape=(1, 4, 4)))
+    model = dlcore.Model([a, b], out)
+    with pytest.raises(ValueError, match="list of 2 arrays"):
+        model.predict([np.zeros((2, 4), np.float32)] * 3)

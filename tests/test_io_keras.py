@@ -1,0 +1,391 @@
+"""Keras's legacy HDF5 files (dlcore/io/keras.py): import of files written by real Keras,
+export checked against the documented layout and a NumPy NHWC reimplementation of Keras's
+layers, to_json/model_from_json, save_weights/load_weights, refusals.
+
+The fixtures in tests/fixtures/ were written by real Keras (tests/fixtures/make_keras_fixtures.py,
+version in keras_fixtures.json) with Keras's predictions stored beside them. Keras itself is no
+test dependency: the one test that runs it is skipped where ``keras`` is not importable.
+"""
+import json
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.io.keras import KERAS_VERSION
+from dlcore.layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    ImageAugmentation,
+    L2Pool2D,
+    MaxPool2D,
+)
+from dlcore.models import lenet5, model_from_json
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+def keras_data(name):
+    data = np.load(fixture(f"keras_{name}.npz"))
+    x = data["x"]
+    return (x.transpose(0, 3, 1, 2) if x.ndim == 4 else x), x, data["y"]
+
+
+# --------------------------------------------------------------------------------------------
+# A NumPy reimplementation of the Keras layers (NHWC), run on a Keras file's config and arrays
+# --------------------------------------------------------------------------------------------
+def _activation(name, z):
+    if name in (None, "linear"):
+        return z
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    assert name == "softmax"
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _same_padding(n, k, s):
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def _windows(x, k, s, padding):
+    """(n, out_h, out_w, kh, kw, c) windows of NHWC x, Keras's geometry (floor; 'same' pads
+    more at the bottom/right)."""
+    if padding == "same":
+        (top, bottom), (left, right) = (_same_padding(x.shape[1], k[0], s[0]),
+                                        _same_padding(x.shape[2], k[1], s[1]))
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_h = (x.shape[1] - k[0]) // s[0] + 1
+    out_w = (x.shape[2] - k[1]) // s[1] + 1
+    win = np.empty((x.shape[0], out_h, out_w, k[0], k[1], x.shape[3]), x.dtype)
+    for i in range(out_h):
+        for j in range(out_w):
+            win[:, i, j] = x[:, i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1], :]
+    return win
+
+
+def keras_numpy_predict(path, x_nhwc):
+    """Keras's inference on NHWC input, from the file's model_config and model_weights."""
+    with h5py.File(path, "r") as h5file:
+        config = json.loads(h5file.attrs["model_config"])
+        weights = {}
+        group = h5file["model_weights"]
+        for name in group.attrs["layer_names"]:
+            paths = list(group[name].attrs["weight_names"])
+            weights[name] = [np.asarray(group[name][p]) for p in paths]
+    x = x_nhwc.astype(np.float64)
+    for entry in config["config"]["layers"]:
+        kind, c = entry["class_name"], entry["config"]
+        if kind == "InputLayer" or kind in ("Dropout", "GaussianNoise"):
+            continue
+        if kind == "Conv2D":
+            kernel, *bias = weights[c["name"]]
+            win = _windows(x, c["kernel_size"], c["strides"], c["padding"])
+            z = np.einsum("nhwijc,ijcf->nhwf", win, kernel)
+            x = _activation(c["activation"], z + (bias[0] if bias else 0))
+        elif kind == "ZeroPadding2D":
+            (t, b), (left, r) = c["padding"]
+            x = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)))
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            win = _windows(x, c["pool_size"], c["strides"] or c["pool_size"], c["padding"])
+            x = win.max(axis=(3, 4)) if kind == "MaxPooling2D" else win.mean(axis=(3, 4))
+        elif kind == "Flatten":
+            x = x.reshape(len(x), -1)     # NHWC order: H, W, C
+        elif kind == "Dense":
+            kernel, *bias = weights[c["name"]]
+            x = _activation(c["activation"], x @ kernel + (bias[0] if bias else 0))
+        elif kind == "Activation":
+            x = _activation(c["activation"], x)
+        elif kind == "ReLU":
+            x = np.maximum(x, 0)
+        elif kind == "Softmax":
+            x = _activation("softmax", x)
+        else:
+            raise AssertionError(f"the test's Keras has no {kind}")
+    return x
+
+
+def small_convnet():
+    """Padding 1 (ZeroPadding2D on export), 'same', a stride, both poolings, Flatten then
+    Dropout then the Dense whose rows are permuted."""
+    model = dlcore.Sequential([
+        Conv2D(3, 3, padding=1, activation="relu", name="conv_padded"),
+        MaxPool2D(2, name="max_pool"),
+        Conv2D(4, 3, padding="same", activation="tanh", name="conv_same"),
+        Conv2D(5, 3, stride=2, name="conv_strided"),
+        AvgPool2D(1, name="avg_pool"),
+        GaussianNoise(0.1, name="noise"),
+        Flatten(name="flatten"),
+        Dropout(0.2, name="dropout"),
+        Dense(7, activation="sigmoid", name="hidden"),
+        Dense(3, activation="softmax", name="out"),
+    ], input_shape=(2, 10, 10), backend="reference", seed=4)
+    # Biases are zero after initialisation: give them values, so that a bias misplaced shows.
+    for layer in model.layers:
+        if layer.weight_names:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.linspace(-0.5, 0.5, bias.size).astype(np.float32)])
+    return model
+
+
+def images(n, shape, seed=0):
+    return np.random.default_rng(seed).random((n,) + tuple(shape)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Import of files written by real Keras
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["convnet", "mlp"])
+def test_a_keras_written_file_loads_and_predicts_as_keras_did(name):
+    model = dlcore.load(fixture(f"keras_{name}.h5"))
+    x_nchw, _, y_keras = keras_data(name)
+    assert isinstance(model, dlcore.Sequential)
+    np.testing.assert_allclose(model.predict(x_nchw), y_keras, atol=1e-4)
+
+
+def test_the_numpy_keras_of_these_tests_agrees_with_real_keras_on_its_own_files():
+    for name in ("convnet", "mlp"):
+        _, x_nhwc, y_keras = keras_data(name)
+        np.testing.assert_allclose(keras_numpy_predict(fixture(f"keras_{name}.h5"), x_nhwc),
+                                   y_keras, atol=1e-5)
+
+
+def test_the_fixtures_record_the_keras_that_wrote_them():
+    with open(fixture("keras_fixtures.json")) as stream:
+        record = json.load(stream)
+    assert record["keras_version"].startswith("3.") and record["backend"]
+    with h5py.File(fixture("keras_convnet.h5"), "r") as h5file:
+        assert h5file.attrs["keras_version"] == record["keras_version"]
+
+
+def test_an_imported_keras_model_trains_on_in_dlcore(tmp_path):
+    model = dlcore.load(fixture("keras_convnet.h5"))
+    x, _, _ = keras_data("convnet")
+    x = np.concatenate([x] * 4)
+    labels = np.arange(len(x)) % 3
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.5), ["accuracy"])
+    before = model.evaluate(x, labels, verbose=0)
+    model.fit(x, labels, epochs=15, batch_size=8, verbose=0)
+    after = model.evaluate(x, labels, verbose=0)
+    loss = lambda r: r["loss"] if isinstance(r, dict) else np.ravel(r)[0]  # noqa: E731
+    assert np.isfinite(loss(after)) and loss(after) < loss(before)
+    dlcore.save(model, tmp_path / "tuned.h5")
+    np.testing.assert_allclose(dlcore.load(tmp_path / "tuned.h5").predict(x), model.predict(x),
+                               atol=1e-6)
+
+
+def test_a_lambda_layer_is_refused_in_one_line_and_its_code_never_runs(monkeypatch):
+    import marshal
+    import types
+
+    def never(*args, **kwargs):
+        raise AssertionError("Python code from a model file was decoded")
+    monkeypatch.setattr(marshal, "loads", never)
+    monkeypatch.setattr(types, "FunctionType", never)
+    path = fixture("keras_lambda.h5")
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        dlcore.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and path in message
+    assert "'code' (Lambda)" in message and "never runs" in message and "Conv2D" in message
+
+
+def _edited_copy(tmp_path, edit, name="convnet"):
+    path = str(tmp_path / f"edited_{name}.h5")
+    shutil.copy(fixture(f"keras_{name}.h5"), path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["model_config"])
+        edit(config["config"]["layers"])
+        h5file.attrs["model_config"] = json.dumps(config)
+    return path
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda layers: layers[1].update(class_name="BatchNormalization"),
+     "'conv_same' (BatchNormalization) cannot be imported: dlcore imports Dense, Conv2D"),
+    (lambda layers: layers[1]["config"].update(data_format="channels_first"),
+     "'conv_same' (Conv2D) cannot be imported: only channels_last"),
+    (lambda layers: layers[1]["config"].update(dilation_rate=[2, 2]),
+     "'conv_same' (Conv2D) cannot be imported: dilation"),
+    (lambda layers: layers[1].update(registered_name="custom>MyConv"),
+     "'conv_same' (Conv2D) cannot be imported"),
+    (lambda layers: layers[1]["config"].update(kernel_size=[2, 2]),
+     "'conv_same' (Conv2D) cannot be imported: padding='same' needs an odd kernel size"),
+    (lambda layers: layers[6]["config"].update(pool_size=[2, 2]),
+     "'avg_pool' (AveragePooling2D) cannot be imported: AvgPool2D does not fit along the "
+     "height"),
+    (lambda layers: layers[1]["config"].update(activation="gelu"),
+     "activation 'gelu' is not one of"),
+])
+def test_what_dlcore_cannot_import_is_refused_in_one_line_naming_the_layer(
+        tmp_path, edit, expected):
+    path = _edited_copy(tmp_path, edit)
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        dlcore.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and path in message and expected in message, message
+
+
+def test_weights_that_do_not_match_the_config_are_refused_before_any_is_set(tmp_path):
+    path = _edited_copy(tmp_path, lambda layers: layers[-4]["config"].update(units=5))
+    with pytest.raises(dlcore.ModelFileError, match="'model_weights/hidden/.*kernel' has "
+                                                    "shape"):
+        dlcore.load(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------
+def test_export_writes_the_documented_keras_layout(tmp_path):
+    model = small_convnet()
+    path = tmp_path / "m.h5"
+    dlcore.save(model, path, format="keras")
+    with h5py.File(path, "r") as h5file:
+        assert h5file.attrs["keras_version"] == KERAS_VERSION
+        assert isinstance(h5file.attrs["backend"], str)
+        config = json.loads(h5file.attrs["model_config"])
+        assert config["class_name"] == "Sequential"
+        kinds = [(e["class_name"], e["config"].get("name")) for e in config["config"]["layers"]]
+        assert kinds[:3] == [("InputLayer", "input_layer"),
+                             ("ZeroPadding2D", "conv_padded_padding"), ("Conv2D", "conv_padded")]
+        assert config["config"]["layers"][0]["config"]["batch_shape"] == [None, 10, 10, 2]
+        conv = config["config"]["layers"][2]["config"]
+        assert conv["padding"] == "valid" and conv["data_format"] == "channels_last"
+        group = h5file["model_weights"]
+        names = list(group.attrs["layer_names"])
+        assert names == [name for _, name in kinds[1:]]
+        for name in names:
+            weight_names = list(group[name].attrs["weight_names"])
+            layer = {layer.name: layer for layer in model.layers}.get(name)
+            if layer is None or not layer.weight_names:
+                assert weight_names == []
+                continue
+            assert weight_names == [f"{model.name}/{name}/kernel", f"{model.name}/{name}/bias"]
+            kernel = group[name][weight_names[0]][()]
+            np.testing.assert_array_equal(group[name][weight_names[1]][()],
+                                          layer.get_weights()[1])
+            if isinstance(layer, Conv2D):   # (F, C, kh, kw) -> HWIO
+                np.testing.assert_array_equal(kernel, layer.get_weights()[0].transpose(2, 3, 1, 0))
+        hidden = model.layers[8].get_weights()[0]
+        exported = group["hidden"][f"{model.name}/hidden/kernel"][()]
+        # the silent trap: the rows are permuted (C, H, W) -> (H, W, C), not copied
+        channels, height, width = model.layers[6].input_shape
+        assert not np.array_equal(exported, hidden)
+        np.testing.assert_array_equal(
+            exported, hidden.reshape(channels, height, width, -1).transpose(1, 2, 0, 3)
+            .reshape(hidden.shape))
+
+
+@pytest.mark.parametrize("build", [small_convnet,
+                                   lambda: lenet5(backend="reference", seed=2)])
+def test_an_exported_model_predicts_on_nhwc_input_as_dlcore_does_on_nchw(tmp_path, build):
+    model = build()
+    path = tmp_path / "m.h5"
+    dlcore.save(model, path, format="keras")
+    x = images(3, model.input_shape)
+    np.testing.assert_allclose(keras_numpy_predict(path, x.transpose(0, 2, 3, 1)),
+                               model.predict(x), atol=1e-5)
+    # and dlcore reads its own export back
+    np.testing.assert_allclose(dlcore.load(path).predict(x), model.predict(x), atol=1e-6)
+
+
+def test_layers_without_a_keras_equivalent_are_refused_and_augmentation_is_left_out(tmp_path):
+    pooled = dlcore.Sequential([Conv2D(2, 3), L2Pool2D(2, name="l2"), Flatten(), Dense(2)],
+                               input_shape=(1, 6, 6), backend="reference")
+    with pytest.raises(ValueError, match=r"^layer 'l2' \(L2Pool2D\) has no Keras equivalent"):
+        dlcore.save(pooled, tmp_path / "l2.h5", format="keras")
+    assert not (tmp_path / "l2.h5").exists()
+    augmented = dlcore.Sequential([ImageAugmentation(1, name="augment"), Flatten(), Dense(2)],
+                                  input_shape=(1, 4, 4), backend="reference")
+    with pytest.warns(UserWarning, match="'augment' .* is left out of the Keras file"):
+        dlcore.save(augmented, tmp_path / "aug.h5", format="keras")
+    x = images(2, (1, 4, 4))
+    np.testing.assert_allclose(dlcore.load(tmp_path / "aug.h5").predict(x),
+                               augmented.predict(x), atol=1e-6)
+    with pytest.raises(ValueError, match="format must be 'dlcore' or 'keras'"):
+        dlcore.save(augmented, tmp_path / "x.h5", format="onnx")
+
+
+# --------------------------------------------------------------------------------------------
+# to_json / model_from_json, save_weights / load_weights
+# --------------------------------------------------------------------------------------------
+def test_to_json_and_model_from_json_round_trip_the_architecture():
+    model = small_convnet()
+    text = model.to_json()
+    assert json.loads(text)["class_name"] == "Sequential"
+    again = model_from_json(text)
+    assert [type(layer).__name__ for layer in again.layers] == \
+        [type(layer).__name__ for layer in model.layers]
+    assert again.input_shape == model.input_shape
+    assert [w.shape for w in again.get_weights()] == [w.shape for w in model.get_weights()]
+    with h5py.File(fixture("keras_mlp.h5"), "r") as h5file:
+        keras_text = h5file.attrs["model_config"]
+    assert model_from_json(keras_text).input_shape == (7,)
+    with pytest.raises(dlcore.ModelFileError, match="not valid"):
+        model_from_json("{")
+
+
+def test_save_weights_and_load_weights_use_keras_weights_layout(tmp_path):
+    model = small_convnet()
+    path = tmp_path / "w.h5"
+    model.save_weights(path)
+    with h5py.File(path, "r") as h5file:
+        assert "model_config" not in h5file.attrs
+        assert list(h5file.attrs["layer_names"])[:2] == ["conv_padded_padding", "conv_padded"]
+        assert list(h5file["conv_padded"].attrs["weight_names"]) == [
+            f"{model.name}/conv_padded/kernel", f"{model.name}/conv_padded/bias"]
+    other = model_from_json(model.to_json())
+    x = images(2, model.input_shape)
+    assert not np.allclose(other.predict(x), model.predict(x))
+    other.load_weights(path)
+    np.testing.assert_allclose(other.predict(x), model.predict(x), atol=1e-6)
+    # Keras's own model file holds the same layout under model_weights
+    with h5py.File(fixture("keras_mlp.h5"), "r") as h5file:
+        mlp = model_from_json(h5file.attrs["model_config"])
+    mlp.load_weights(fixture("keras_mlp.h5"))
+    x_mlp, _, y_keras = keras_data("mlp")
+    np.testing.assert_allclose(mlp.predict(x_mlp), y_keras, atol=1e-4)
+
+
+def test_load_weights_of_another_architecture_is_refused_and_changes_nothing(tmp_path):
+    model = small_convnet()
+    before = model.get_weights()
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        model.load_weights(fixture("keras_convnet.h5"))
+    assert "\n" not in str(caught.value)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+# --------------------------------------------------------------------------------------------
+# Real Keras (skipped where Keras is not installed, as in CI)
+# --------------------------------------------------------------------------------------------
+def test_lenet5_round_trips_through_real_keras(tmp_path):
+    keras = pytest.importorskip("keras")
+    model = lenet5(backend="reference", seed=5)
+    x = images(4, model.input_shape)
+    path = str(tmp_path / "lenet5.h5")
+    dlcore.save(model, path, format="keras")
+    in_keras = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(in_keras.predict(x.transpose(0, 2, 3, 1), verbose=0)),
+                               model.predict(x), atol=1e-5)
+    back = str(tmp_path / "from_keras.h5")
+    in_keras.save(back)
+    np.testing.assert_allclose(dlcore.load(back).predict(x), model.predict(x), atol=1e-5)

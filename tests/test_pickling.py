@@ -1,0 +1,158 @@
+"""In-memory copies of every model (issue 10, "The scikit-learn and joblib contract"): pickle and
+copy.deepcopy go through the state of the HDF5 files (config and state: arrays and plain values),
+so joblib can ship a model to a worker process; model files stay pickle-free."""
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.params import rebuild_from_state
+
+
+def binary(n=40, width=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(size=(n, width)) < 0.4).astype(np.float32)
+
+
+def pickled(model):
+    return pickle.loads(pickle.dumps(model))
+
+
+def plain(value):
+    """True when ``value`` holds only what a model file holds: dicts, lists, arrays, numbers,
+    strings, booleans and None (no object of dlcore, no __dict__)."""
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and plain(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(plain(item) for item in value)
+    return value is None or isinstance(value, (np.ndarray, np.generic, str, int, float, bool))
+
+
+RBMS = [
+    lambda: dlcore.BernoulliRBM(n_hidden=5, epochs=2, batch_size=10, persistent=True,
+                                backend="cpu"),
+    lambda: dlcore.BernoulliRBM(n_hidden=5, epochs=2, batch_size=10, sparsity_target=0.1,
+                                backend="reference"),
+    lambda: dlcore.GaussianBernoulliRBM(n_hidden=5, epochs=2, batch_size=10, learn_sigma=True,
+                                        backend="cpu"),
+]
+
+
+@pytest.mark.parametrize("make", RBMS)
+@pytest.mark.parametrize("duplicate", [pickled, copy.deepcopy])
+def test_an_rbm_copy_transforms_alike_and_trains_on_alike(make, duplicate):
+    X = binary()
+    rbm = make().fit(X)
+    twin = duplicate(rbm)
+    assert twin is not rbm and twin.get_params() == rbm.get_params()
+    np.testing.assert_array_equal(twin.transform(X), rbm.transform(X))
+    np.testing.assert_array_equal(twin.gibbs(X, steps=2), rbm.gibbs(X, steps=2))
+    np.testing.assert_equal(twin.history, rbm.history)   # NaN gaps compare equal here
+    assert twin.training_record_ == rbm.training_record_
+    rbm.partial_fit(X)
+    twin.partial_fit(X)
+    for name, value in rbm.get_state().items():
+        if name != "training":
+            np.testing.assert_array_equal(getattr(twin, name), value, err_msg=name)
+    twin.W[0, 0] += 1                          # independent arrays
+    assert twin.W[0, 0] != rbm.W[0, 0]
+
+
+@pytest.mark.parametrize("model", [dlcore.BernoulliRBM(n_hidden=3, learning_rate=0.2),
+                                   dlcore.DBN(layers=(8, 4, 3), epochs=1),
+                                   dlcore.Sequential([dlcore.layers.Dense(2)])])
+def test_an_unfitted_model_pickles_as_its_hyperparameters(model):
+    twin = pickled(model)
+    assert type(twin) is type(model) and twin.get_config() == model.get_config()
+
+
+def test_the_pickle_holds_the_file_state_only():
+    rbm = RBMS[0]().fit(binary())
+    rebuild, (cls, payload) = rbm.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    assert rebuild is rebuild_from_state and cls is dlcore.BernoulliRBM
+    assert set(payload) == {"config", "state", "history", "training_record"}
+    assert plain(payload)
+    assert payload["state"]["W"] is not rbm.W   # a copy, not the live array
+
+
+def test_a_dbn_copy_predicts_alike_and_resumes_alike():
+    X = binary(60, 8)
+    y = (X[:, :4].sum(axis=1) > X[:, 4:].sum(axis=1)).astype(int)
+    dbn = dlcore.DBN(layers=(8, 6, 5), epochs=1, n_labels=2, batch_size=10, up_down_epochs=1,
+                     up_down_batch_size=20, backend="cpu").fit(X, y)
+    for twin in (pickled(dbn), copy.deepcopy(dbn)):
+        np.testing.assert_array_equal(twin.transform(X), dbn.transform(X))
+        np.testing.assert_array_equal(twin.predict_proba(X), dbn.predict_proba(X))
+        assert plain(dbn.__reduce_ex__(4)[1][1])
+    twin = pickled(dbn)
+    for model in (dbn, twin):
+        model.set_params(up_down_epochs=2).resume(X, y)
+    np.testing.assert_array_equal(twin.predict_proba(X), dbn.predict_proba(X))
+
+
+def sequential():
+    model = dlcore.models.mlp(input_shape=(8,), hidden=(6,), n_classes=3)
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
+def test_a_sequential_copy_predicts_alike_and_trains_on_alike():
+    X = binary(30, 8)
+    Y = np.eye(3, dtype=np.float32)[np.arange(30) % 3]
+    model = sequential()
+    model.fit(X, Y, epochs=1, batch_size=10, verbose=0)
+    for twin in (pickled(model), copy.deepcopy(model)):
+        np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+        np.testing.assert_equal(twin.history, model.history)
+    twin = pickled(model)
+    model.fit(X, Y, epochs=1, batch_size=10, verbose=0)
+    twin.fit(X, Y, epochs=1, batch_size=10, verbose=0)
+    np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+    for mine, theirs in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_load_never_unpickles(tmp_path, monkeypatch):
+    rbm = RBMS[0]().fit(binary())
+    path = tmp_path / "rbm.h5"
+    dlcore.save(rbm, path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("dlcore.load unpickled something")
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    loaded = dlcore.load(path)
+    np.testing.assert_array_equal(loaded.W, rbm.W)
+
+
+def test_clone_of_scikit_learn_gives_an_unfitted_copy():
+    base = pytest.importorskip("sklearn.base")
+    rbm = RBMS[0]().fit(binary())
+    twin = base.clone(rbm)
+    assert twin.get_params() == rbm.get_params() and not hasattr(twin, "W")
+
+
+def test_grid_search_ships_rbms_to_worker_processes():
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    X, y = two_blobs()
+    pipeline = Pipeline([("rbm", dlcore.BernoulliRBM(n_hidden=8, epochs=3, batch_size=10,
+                                                     backend="reference")),
+                         ("clf", LogisticRegression())])
+    search = GridSearchCV(pipeline, {"rbm__n_hidden": [4, 8], "rbm__learning_rate": [0.05, 0.1]},
+                          cv=2, n_jobs=2).fit(X, y)
+    assert search.best_score_ > 0.8
+    best = pickled(search.best_estimator_)
+    np.testing.assert_array_equal(best.predict(X), search.predict(X))
+
+
+def two_blobs(n=80, width=16, seed=0):
+    """Two classes of binary rows: class 0 turns on the left half more, class 1 the right."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    p = np.where((np.arange(width) < width // 2) ^ y[:, None].astype(bool), 0.8, 0.1)
+    return (rng.uniform(size=(n, width)) < p).astype(np.float32), y
