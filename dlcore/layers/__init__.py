@@ -6,6 +6,8 @@
 ``MaxPool2D``,         max, average and L2 pooling (pool size and stride)
 ``AvgPool2D``,
 ``L2Pool2D``
+``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
+``UpSampling2D``       nearest-neighbour up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
 ``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
@@ -29,12 +31,14 @@ the other, as the backend can.
 from dlcore.layers.augmentation import GaussianNoise, ImageAugmentation
 from dlcore.layers.base import Layer, WeightedLayer
 from dlcore.layers.conv import Conv2D, dense_as_conv
+from dlcore.layers.conv_transpose import Conv2DTranspose
 from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
 from dlcore.layers.dense import Dense
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
 from dlcore.layers.pooling import AvgPool2D, L2Pool2D, MaxPool2D
+from dlcore.layers.upsampling import UpSampling2D
 
-__all__ = ["Activation", "Add", "AvgPool2D", "Concatenate", "Conv2D", "Dense", "Dropout",
-           "Flatten", "GaussianNoise", "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D",
-           "ReLU", "Sigmoid", "Softmax", "Tanh", "WeightedLayer", "add", "concatenate",
-           "dense_as_conv"]
+__all__ = ["Activation", "Add", "AvgPool2D", "Concatenate", "Conv2D", "Conv2DTranspose", "Dense",
+           "Dropout", "Flatten", "GaussianNoise", "ImageAugmentation", "L2Pool2D", "Layer",
+           "MaxPool2D", "ReLU", "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer",
+           "add", "concatenate", "dense_as_conv"]
