@@ -3,7 +3,8 @@
 Oracles: the scatter-add definition of a transposed convolution written as plain loops here
 (every input pixel adds its value times the filter into the output, S apart; Keras's output
 sizes), :func:`dlcore.gradcheck` (float64 central differences) through a network, the NumPy
-reference for the ``cpu`` kernels, and the adjoint relation with Conv2D."""
+reference for the ``cpu`` kernels (``cuda`` under the simulator), and the adjoint relation with
+Conv2D."""
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from conftest import requires_cuda
 from dlcore.io.errors import ModelFileError
 from dlcore.layers import (
     Conv2D,
@@ -98,23 +100,41 @@ def test_output_sizes_follow_keras(size, kernel, stride, padding, expected):
     assert layer.compute_output_shape((2, size, size)) == (1, expected, expected)
 
 
+def forward_and_backward(make, x, backend):
+    """[y, dL/dx, dL/dK, dL/db] of a fresh layer on ``backend`` (same seed and bias)."""
+    layer = built(make(), x.shape[1:], backend)
+    y = forward(layer, x)
+    grad_y = np.cos(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
+    grad_x = layer.backward(layer.backend.asarray(grad_y))
+    return [y, np.array(layer.backend.to_numpy(grad_x))] + \
+        [np.array(layer.backend.to_numpy(layer.grads[name])) for name in ("kernel", "bias")]
+
+
+def assert_backend_follows_the_reference(make, x, backend):
+    for got, want in zip(forward_and_backward(make, x, backend),
+                         forward_and_backward(make, x, "reference")):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("kernel_size, strides, padding", GEOMETRIES)
 @pytest.mark.parametrize("activation", ["linear", "relu", "softmax"])
 def test_conv2d_transpose_cpu_kernels_equal_the_reference(kernel_size, strides, padding,
                                                           activation):
-    rs = np.random.default_rng(3)
-    x = rs.standard_normal((3, 2, 3, 4)).astype(np.float32)
-    results = {}
-    for backend in ("reference", "cpu"):
-        layer = built(Conv2DTranspose(3, kernel_size, strides, padding, activation=activation),
-                      (2, 3, 4), backend)
-        y = forward(layer, x)
-        grad_y = np.cos(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
-        grad_x = layer.backward(layer.backend.asarray(grad_y))
-        results[backend] = [y, np.array(layer.backend.to_numpy(grad_x))] + \
-            [np.array(layer.backend.to_numpy(layer.grads[name])) for name in ("kernel", "bias")]
-    for got, want in zip(results["cpu"], results["reference"]):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    x = np.random.default_rng(3).standard_normal((3, 2, 3, 4)).astype(np.float32)
+    assert_backend_follows_the_reference(
+        lambda: Conv2DTranspose(3, kernel_size, strides, padding, activation=activation), x,
+        "cpu")
+
+
+@requires_cuda
+@pytest.mark.parametrize("kernel_size, strides, padding, activation", [
+    ((3, 3), (2, 2), "same", "relu"), ((2, 3), (3, 2), "valid", "softmax")])
+def test_conv2d_transpose_cuda_kernels_equal_the_reference(kernel_size, strides, padding,
+                                                           activation):
+    x = np.random.default_rng(3).standard_normal((2, 2, 2, 3)).astype(np.float32)
+    assert_backend_follows_the_reference(
+        lambda: Conv2DTranspose(2, kernel_size, strides, padding, activation=activation), x,
+        "cuda")
 
 
 def test_conv2d_transpose_is_the_adjoint_of_conv2d():

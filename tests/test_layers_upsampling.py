@@ -3,11 +3,13 @@ up-sampling.
 
 Oracles: ``np.repeat`` along the height and the width for the forward pass, the block sums of
 the output gradient for the backward pass, :func:`dlcore.gradcheck` (float64 central
-differences) through a network, and the NumPy reference for the ``cpu`` kernels."""
+differences) through a network, and the NumPy reference for the ``cpu`` kernels (``cuda`` under
+the simulator)."""
 import numpy as np
 import pytest
 
 import dlcore
+from conftest import requires_cuda
 from dlcore.layers import Conv2D, Dense, Flatten, UpSampling2D
 
 
@@ -36,16 +38,19 @@ def test_upsampling_repeats_every_pixel_into_a_block(backend, size):
     np.testing.assert_allclose(grad_x, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_upsampling_cpu_kernels_equal_the_reference():
-    x = np.random.default_rng(2).standard_normal((3, 2, 5, 3)).astype(np.float32)
+@pytest.mark.parametrize("backend, shape", [
+    ("cpu", (3, 2, 5, 3)),
+    pytest.param("cuda", (1, 2, 2, 3), marks=requires_cuda)])
+def test_upsampling_kernels_equal_the_reference(backend, shape):
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     outputs = {}
-    for backend in ("reference", "cpu"):
+    for name in ("reference", backend):
         layer = UpSampling2D((3, 2))
-        y = run(layer, x, backend)
+        y = run(layer, x, name)
         grad = layer.backward(layer.backend.asarray(np.cos(y)))
-        outputs[backend] = (y, np.array(layer.backend.to_numpy(grad)))
-    np.testing.assert_array_equal(outputs["cpu"][0], outputs["reference"][0])
-    np.testing.assert_allclose(outputs["cpu"][1], outputs["reference"][1], rtol=1e-5,
+        outputs[name] = (y, np.array(layer.backend.to_numpy(grad)))
+    np.testing.assert_array_equal(outputs[backend][0], outputs["reference"][0])
+    np.testing.assert_allclose(outputs[backend][1], outputs["reference"][1], rtol=1e-5,
                                atol=1e-6)
 
 
