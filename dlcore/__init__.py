@@ -11,7 +11,7 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
 from dlcore import callbacks, datasets, layers, losses, models, optimizers, regularizers
 from dlcore._version import __version__
 from dlcore.backend import get_backend
-from dlcore.dbn import DBN
+from dlcore.dbn import DBN, DBNClassifier
 from dlcore.errors import NotFittedError, TrainingDiverged
 from dlcore.functional import Input, Model
 from dlcore.gradient_check import gradcheck
@@ -19,7 +19,7 @@ from dlcore.io import ModelFileError, load, save
 from dlcore.network import Sequential
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["BernoulliRBM", "DBN", "GaussianBernoulliRBM", "Input", "Model", "ModelFileError",
-           "NotFittedError", "Sequential", "TrainingDiverged", "__version__", "callbacks",
-           "datasets", "get_backend", "gradcheck", "layers", "load", "losses", "models",
-           "optimizers", "regularizers", "save"]
+__all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "Input", "Model",
+           "ModelFileError", "NotFittedError", "Sequential", "TrainingDiverged", "__version__",
+           "callbacks", "datasets", "get_backend", "gradcheck", "layers", "load", "losses",
+           "models", "optimizers", "regularizers", "save"]

@@ -1,0 +1,247 @@
+"""``DBNClassifier``: a Deep Belief Network as a scikit-learn style classifier, in one line.
+
+Lecture "Deep Neural Networks" (DBN/RBM): "Unsupervised pre-learning provides a good
+initialization of the network; supervised fine-tuning". ``fit`` does both, with the defaults of
+``dlcore dbn pretrain`` and ``dlcore dbn finetune``: greedy layer-wise pretraining of a
+:class:`dlcore.DBN` (slide "DBN Greedy Learning"), then :meth:`dlcore.DBN.to_network` (the
+RBMs' weights as sigmoid ``Dense`` layers, with dropout, under a softmax layer) trained by
+back-propagation with cross-entropy and early stopping on a validation split::
+
+    clf = dlcore.DBNClassifier(hidden=(500, 500)).fit(X_train, y_train)   # rows in [0, 1]
+    clf.score(X_test, y_test)
+
+The scikit-learn contract without importing scikit-learn: ``__init__`` only stores the
+hyperparameters (``fit`` checks them), ``fit`` returns self, ``classes_`` holds the labels of
+``y`` (any labels: strings too; ``predict`` maps back to them), ``score`` is the mean accuracy
+(``ClassifierMixin.score``), and the model pickles through the state of its two parts
+(:func:`dlcore.params.reduce_through_state`), so that ``GridSearchCV(..., n_jobs=2)`` ships it.
+"""
+import numpy as np
+
+from dlcore.backend import check_backend_name, rng
+from dlcore.errors import NotFittedError
+from dlcore.params import ParamsMixin, reduce_through_state
+from dlcore.validation import check_float, check_int
+
+from .dbn import DBN
+
+#: The defaults of ``dlcore dbn pretrain`` (cli/dbn.py) and ``dlcore dbn finetune``
+#: (cli/_dbn.py's FINETUNE_DEFAULTS, cli/dbn.py's dropout rates); tests/test_dbn_classifier.py
+#: checks that they stay equal.
+PRETRAIN_DEFAULTS = {"hidden": (500, 500), "pretrain_epochs": 20,
+                     "pretrain_learning_rate": 0.1, "pretrain_batch_size": 20,
+                     "propagate": "mean"}
+FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
+                     "batch_size": 32, "epochs": 60, "patience": 8, "validation_split": 0.1,
+                     "dropout": 0.3, "input_dropout": 0.1}
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+
+
+class DBNClassifier(ParamsMixin):
+    """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
+
+    Parameters
+    ----------
+    hidden : sequence of int
+        Sizes of the hidden layers (the visible layer is the width of ``X``).
+    pretrain_epochs, pretrain_learning_rate, pretrain_batch_size, propagate :
+        The DBN's ``epochs``, ``learning_rate``, ``batch_size`` and ``propagate``.
+    epochs : int
+        Most epochs of fine-tuning; early stopping usually ends sooner.
+    optimizer : {"sgd", "adam", "rmsprop", "adagrad"}
+    learning_rate, momentum : float
+        Of the fine-tuning optimiser (``momentum``: SGD only).
+    batch_size : int
+        Fine-tuning mini-batch size.
+    patience : int
+        Epochs without a better validation loss before stopping (the best epoch's weights are
+        kept).
+    validation_split : float in [0, 1)
+        Fraction of the training rows held out for early stopping (seeded); 0 trains all
+        ``epochs`` on every row.
+    dropout, input_dropout : float in [0, 1)
+        Dropout after every hidden layer, and of the inputs.
+    seed : int
+        Seed of the pretraining, the network and the validation split.
+    backend : {"auto", "cpu", "cuda", "reference"}
+    verbose : bool
+        Print the progress of both phases.
+
+    Attributes
+    ----------
+    classes_ : (n_classes,) array, the sorted labels of ``y``
+    n_features_in_ : int
+    dbn_ : the pretrained :class:`dlcore.DBN`
+    network_ : the fine-tuned :class:`dlcore.Sequential` (``predict`` gives the probabilities)
+    """
+
+    def __init__(self, hidden=PRETRAIN_DEFAULTS["hidden"],
+                 pretrain_epochs=PRETRAIN_DEFAULTS["pretrain_epochs"],
+                 pretrain_learning_rate=PRETRAIN_DEFAULTS["pretrain_learning_rate"],
+                 pretrain_batch_size=PRETRAIN_DEFAULTS["pretrain_batch_size"],
+                 propagate=PRETRAIN_DEFAULTS["propagate"],
+                 epochs=FINETUNE_DEFAULTS["epochs"], optimizer=FINETUNE_DEFAULTS["optimizer"],
+                 learning_rate=FINETUNE_DEFAULTS["learning_rate"],
+                 momentum=FINETUNE_DEFAULTS["momentum"],
+                 batch_size=FINETUNE_DEFAULTS["batch_size"],
+                 patience=FINETUNE_DEFAULTS["patience"],
+                 validation_split=FINETUNE_DEFAULTS["validation_split"],
+                 dropout=FINETUNE_DEFAULTS["dropout"],
+                 input_dropout=FINETUNE_DEFAULTS["input_dropout"], seed=0, backend="auto",
+                 verbose=False):
+        self._init_params(locals())   # checked in fit (scikit-learn's rule)
+
+    def _check_params(self):
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__len__") \
+                or len(self.hidden) < 1:
+            raise ValueError(f"hidden must list at least one hidden layer size, got "
+                             f"{self.hidden!r}")
+        for size in self.hidden:
+            check_int(size, "every entry of hidden", minimum=1)
+        for name in ("epochs", "patience"):
+            check_int(getattr(self, name), name, minimum=0)
+        for name in ("pretrain_epochs", "pretrain_batch_size", "batch_size"):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("pretrain_learning_rate", "learning_rate"):
+            check_float(getattr(self, name), name, low=0.0, low_open=True)
+        check_float(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        for name in ("validation_split", "dropout", "input_dropout"):
+            check_float(getattr(self, name), name, low=0.0, high=1.0, high_open=True)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got "
+                             f"{self.optimizer!r}")
+        check_backend_name(self.backend)
+        rng.check_seed(self.seed)
+
+    # -- training -----------------------------------------------------------------------
+    def fit(self, X, y):
+        """Pretrain the DBN on ``X`` (rows in [0, 1]: its bottom units are binary), then
+        fine-tune its network on (X, y). Returns self."""
+        from dlcore.callbacks import EarlyStopping
+        self._check_params()
+        X = self._rows(X)
+        classes, targets = self._check_labels(y)
+        if len(X) != len(targets):
+            raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+        dbn = DBN(layers=[X.shape[1], *(int(size) for size in self.hidden)],
+                  epochs=self.pretrain_epochs, learning_rate=self.pretrain_learning_rate,
+                  batch_size=self.pretrain_batch_size, propagate=self.propagate,
+                  seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
+        dbn.fit(X)
+        network = dbn.to_network(n_classes=len(classes), dropout=self.dropout,
+                                 input_dropout=self.input_dropout, seed=self.seed,
+                                 backend=self.backend)
+        network.compile(loss="cross_entropy", optimizer=self._optimizer(),
+                        metrics=["accuracy"])
+        train, valid = self._split(X, targets)
+        callbacks = []
+        if valid is not None:
+            callbacks.append(EarlyStopping(monitor="val_loss", patience=int(self.patience),
+                                           restore_best_weights=True))
+        network.fit(*train, epochs=int(self.epochs), batch_size=int(self.batch_size),
+                    validation_data=valid, callbacks=callbacks, verbose=int(bool(self.verbose)))
+        self.classes_, self.n_features_in_ = classes, X.shape[1]
+        self.dbn_, self.network_ = dbn, network
+        return self
+
+    def _rows(self, X):
+        """``X`` checked as the DBN's bottom RBM checks it (2-D numbers in [0, 1]), before
+        anything trains."""
+        from dlcore.rbm import BernoulliRBM
+        return BernoulliRBM()._check_visible(X, "X")
+
+    def _check_labels(self, y):
+        if y is None:
+            raise ValueError("y is None: a classifier is fitted on (X, y)")
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels.ravel()
+        if labels.ndim != 1:
+            raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
+        classes, targets = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y holds 1 class ({classes[0]!r} only): a classifier needs at "
+                             "least 2 classes")
+        return classes, targets.astype(np.int64)
+
+    def _optimizer(self):
+        from dlcore import optimizers
+        if self.optimizer == "sgd":
+            return optimizers.SGD(learning_rate=self.learning_rate, momentum=self.momentum)
+        return {"adam": optimizers.Adam, "rmsprop": optimizers.RMSProp,
+                "adagrad": optimizers.AdaGrad}[self.optimizer](learning_rate=self.learning_rate)
+
+    def _split(self, X, y):
+        """``((X_fit, y_fit), (X_valid, y_valid))``, a seeded random ``validation_split`` of
+        the rows held out (as ``dlcore dbn finetune`` splits), or ``((X, y), None)``."""
+        if not self.validation_split:
+            return (X, y), None
+        n_valid = max(1, int(round(self.validation_split * len(X))))
+        if n_valid >= len(X):
+            raise ValueError(f"validation_split={self.validation_split} leaves no row of "
+                             f"{len(X)} to train on; lower it or set it to 0")
+        order = rng.permutation(len(X), self.seed, rng.STREAM_SPLIT, 1)
+        fit, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+        return (X[fit], y[fit]), (X[valid], y[valid])
+
+    # -- using a trained model ----------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "network_"):
+            raise NotFittedError("this DBNClassifier is not fitted yet: call fit(X, y) first")
+
+    def predict_proba(self, X):
+        """P(class | x) from the fine-tuned network, (n, n_classes) float32, columns in the
+        order of ``classes_``."""
+        self._check_fitted()
+        X = self.dbn_.rbms_[0]._check_visible(X, "X", fitted_width=True)
+        return self.network_.predict(X)
+
+    def predict(self, X):
+        """The most probable class of each row, as labels of ``classes_``."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y), weighted by ``sample_weight`` when given
+        (scikit-learn's ``ClassifierMixin.score``)."""
+        correct = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
+        return float(np.average(correct, weights=sample_weight))
+
+    # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
+    def get_config(self):
+        """The constructor arguments (what pickling stores, with the state)."""
+        return self.get_params()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_state(self):
+        """The classes and the config and state of both parts (arrays and plain values)."""
+        self._check_fitted()
+        return {"classes": np.array(self.classes_),
+                "dbn": {"config": self.dbn_.get_config(), "state": self.dbn_.get_state()},
+                "network": {"config": self.network_.get_config(),
+                            "state": self.network_.get_state(),
+                            "history": self.network_.history}}
+
+    def set_state(self, state):
+        from dlcore.network import Sequential
+        dbn = DBN.from_config(state["dbn"]["config"])
+        dbn.set_state(state["dbn"]["state"])
+        network = Sequential.from_config(state["network"]["config"])
+        network.set_state(state["network"]["state"])
+        network.history = state["network"]["history"]
+        self.classes_, self.n_features_in_ = np.asarray(state["classes"]), int(dbn.layers[0])
+        self.dbn_, self.network_ = dbn, network
+
+    def __reduce_ex__(self, protocol):
+        return reduce_through_state(self, fitted=hasattr(self, "network_"))
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        tags.target_tags.required = True
+        return tags

@@ -1,0 +1,115 @@
+"""``dlcore.DBNClassifier`` (issue 10): greedy pretraining then fine-tuning in one ``fit``, with
+the command line's defaults, scikit-learn style (fit/predict/predict_proba/score, classes_ of
+any labels, hyperparameters stored by __init__ and checked by fit), and it pickles."""
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.dbn import classifier
+
+
+def two_classes(n=200, width=16, seed=0):
+    """Binary rows: class 0 turns on the left half more often, class 1 the right half."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    on = np.where((np.arange(width) < width // 2) ^ y[:, None].astype(bool), 0.7, 0.15)
+    return (rng.uniform(size=(n, width)) < on).astype(np.float32), y
+
+
+SMALL = {"hidden": (12, 8), "pretrain_epochs": 20, "batch_size": 16,
+         "backend": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = two_classes()
+    labels = np.array(["left", "right"])[y]
+    return dlcore.DBNClassifier(**SMALL).fit(X[:150], labels[:150]), X[150:], labels[150:]
+
+
+def test_it_learns_two_classes_and_answers_in_their_labels(fitted):
+    model, X_test, y_test = fitted
+    assert list(model.classes_) == ["left", "right"] and model.n_features_in_ == 16
+    assert model.score(X_test, y_test) >= 0.9
+    predicted = model.predict(X_test)
+    assert set(predicted) <= {"left", "right"}
+    proba = model.predict_proba(X_test)
+    assert proba.shape == (50, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(predicted, model.classes_[proba.argmax(axis=1)])
+    weights = np.r_[np.ones(25), np.zeros(25)]
+    assert model.score(X_test, y_test, sample_weight=weights) == \
+        np.mean(predicted[:25] == y_test[:25])
+    assert [weights.shape for weights in model.network_.get_weights()] == \
+        [(16, 12), (12,), (12, 8), (8,), (8, 2), (2,)]
+    assert len(model.dbn_.rbms_) == 2
+
+
+def test_pretraining_starts_the_fine_tuned_network(fitted):
+    """The network's first layer starts as the pretrained RBM (fine-tuning moves it a little)."""
+    model, _, _ = fitted
+    first = model.network_.get_weights()[0]
+    assert first.shape == model.dbn_.rbms_[0].W.shape
+
+
+@pytest.mark.parametrize("duplicate", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+def test_it_pickles_and_deep_copies(fitted, duplicate):
+    model, X_test, _ = fitted
+    twin = duplicate(model)
+    np.testing.assert_array_equal(twin.predict_proba(X_test), model.predict_proba(X_test))
+    np.testing.assert_array_equal(twin.predict(X_test), model.predict(X_test))
+    assert twin.get_params() == model.get_params()
+
+
+def test_hyperparameters_are_stored_then_checked_at_fit():
+    model = dlcore.DBNClassifier(hidden=(), learning_rate=-1)
+    assert model.get_params()["learning_rate"] == -1
+    X, y = two_classes(20)
+    with pytest.raises(ValueError, match="hidden"):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match="optimizer"):
+        dlcore.DBNClassifier(optimizer="lbfgs").fit(X, y)
+
+
+def test_unfitted_use_and_bad_data_are_refused_with_one_line():
+    X, y = two_classes(20)
+    with pytest.raises(dlcore.NotFittedError, match="fit"):
+        dlcore.DBNClassifier().predict(X)
+    with pytest.raises(ValueError, match="2 classes"):
+        dlcore.DBNClassifier(**SMALL).fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="19 labels"):
+        dlcore.DBNClassifier(**SMALL).fit(X, y[:19])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        dlcore.DBNClassifier(**SMALL).fit(X * 5, y)
+
+
+def test_the_defaults_are_the_command_lines():
+    from dlcore.cli import _dbn, dbn
+    assert {name: classifier.FINETUNE_DEFAULTS[name] for name in _dbn.FINETUNE_DEFAULTS} == \
+        _dbn.FINETUNE_DEFAULTS
+    assert (classifier.FINETUNE_DEFAULTS["dropout"],
+            classifier.FINETUNE_DEFAULTS["input_dropout"]) == \
+        (dbn.DEFAULT_DROPOUT, dbn.DEFAULT_INPUT_DROPOUT)
+    assert "-".join(map(str, (784, *classifier.PRETRAIN_DEFAULTS["hidden"]))) == \
+        dbn.DEFAULT_LAYERS
+    assert classifier.PRETRAIN_DEFAULTS["pretrain_epochs"] == dbn.DEFAULT_EPOCHS_PER_LAYER
+    pretrain = {param.name: param.default for param in dbn.pretrain_command.params}
+    assert pretrain["learning_rate"] == classifier.PRETRAIN_DEFAULTS["pretrain_learning_rate"]
+    assert pretrain["batch_size"] == classifier.PRETRAIN_DEFAULTS["pretrain_batch_size"]
+    assert pretrain["propagate"] == classifier.PRETRAIN_DEFAULTS["propagate"]
+    model = dlcore.DBNClassifier()
+    for name, value in {**classifier.PRETRAIN_DEFAULTS, **classifier.FINETUNE_DEFAULTS}.items():
+        assert getattr(model, name) == value, name
+
+
+def test_scikit_learn_clone_and_cross_validation():
+    pytest.importorskip("sklearn")
+    from sklearn.base import clone, is_classifier
+    from sklearn.model_selection import cross_val_score
+    model = dlcore.DBNClassifier(**SMALL)
+    assert is_classifier(model) and clone(model).get_params() == model.get_params()
+    X, y = two_classes(120)
+    assert cross_val_score(model, X, y, cv=2).mean() >= 0.85
