@@ -701,6 +701,12 @@ class Model(TrainingLoop):
         outputs = [mapping[id(t)] for t in self.outputs]
         return outputs if self._several_outputs else outputs[0]
 
+    def __reduce_ex__(self, protocol):
+        """pickle and copy.deepcopy go through the file's config and state (arrays and plain
+        values, :func:`dlcore.params.reduce_through_state`): the copy has its own layers."""
+        from dlcore.params import reduce_through_state
+        return reduce_through_state(self, fitted=True)
+
     def __repr__(self):
         return (f"Model({len(self.inputs)} input(s), {len(self.outputs)} output(s), "
                 f"{len(self.layers)} layers, backend={self.backend_name!r})")

@@ -55,7 +55,7 @@ BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
                 "loaded-but-broken", "hang", "crash")
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 DEFAULT_TIMEOUT = 20.0
-BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5")
+BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "functional")
 HOSTILE_NAMES = ("os.system", "__import__", "builtins.eval", "subprocess.Popen",
                  "dlcore.io.hdf5.save", "BernoulliRBM; import os", "../../etc/passwd", "",
                  "Sequential.__init__", "__class__")
@@ -85,6 +85,7 @@ def save_base_models(folder):
     images = data.random((4, 1, 28, 28)).astype(np.float32)
     network.fit(images, np.arange(4) % 10, epochs=1, batch_size=4, verbose=0)
     models["lenet5"] = network
+    models["functional"] = _functional_model(data)
     paths = {}
     for name, model in models.items():
         paths[name] = os.path.join(folder, f"{name}.h5")
@@ -499,9 +500,26 @@ def _float_arrays(value):
             yield from _float_arrays(item)
 
 
+def _functional_model(data):
+    """A trained two-input functional model: a shared layer, add and concatenate (a graph)."""
+    import dlcore
+    from dlcore.layers import Dense, add, concatenate
+    a, b = dlcore.Input(shape=(5,)), dlcore.Input(shape=(5,))
+    shared = Dense(4, activation="relu")
+    joined = concatenate([add([shared(a), shared(b)]), Dense(2)(b)])
+    model = dlcore.Model([a, b], Dense(3, activation="softmax")(joined), backend="reference")
+    model.compile("cross_entropy", "adam", ["accuracy"])
+    x = [data.random((6, 5)).astype(np.float32), data.random((6, 5)).astype(np.float32)]
+    model.fit(x, np.arange(6) % 3, epochs=1, batch_size=3, verbose=0)
+    return model
+
+
 def _use(model):
     """Run the model once on a small input; returns its output."""
     import dlcore
+    if isinstance(model, dlcore.Model) and not isinstance(model, dlcore.Sequential):
+        return model.predict([np.random.default_rng(1).random((2,) + tuple(t.shape))
+                              .astype(np.float32) for t in model.inputs])
     if isinstance(model, dlcore.Sequential):
         x = np.random.default_rng(1).random((2,) + tuple(model.input_shape)).astype(np.float32)
         return model.predict(x)

@@ -218,3 +218,88 @@ def test_errors_are_one_clear_line():
     model = dlcore.Model([a, b], out)
     with pytest.raises(ValueError, match="list of 2 arrays"):
         model.predict([np.zeros((2, 4), np.float32)] * 3)
+
+
+# -- files -----------------------------------------------------------------------------------
+def test_save_and_load_a_functional_model_continues_training_exactly(tmp_path):
+    model, _ = _siamese()
+    model.compile("binary_cross_entropy", "adam", ["accuracy"])
+    x, labels = [_images(8, seed=13), _images(8, seed=14)], np.arange(8) % 2
+    model.fit(x, labels, epochs=1, batch_size=4, verbose=0)
+    dlcore.save(model, tmp_path / "siamese.h5")
+    loaded = dlcore.load(tmp_path / "siamese.h5")
+    assert type(loaded) is dlcore.Model and loaded.epochs_done == 1
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    first = model.fit(x, labels, epochs=1, batch_size=4, verbose=0).history["loss"]
+    second = loaded.fit(x, labels, epochs=1, batch_size=4, verbose=0).history["loss"]
+    assert first == second
+
+
+def _rewrite_graph(path, change):
+    import json
+
+    import h5py
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        change(config)
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+
+
+def _cycle(config):
+    config["nodes"][0]["inputs"] = [len(config["inputs"]) + 1]   # a later node's output
+
+
+def _self_reference(config):
+    config["nodes"][1]["inputs"] = [len(config["inputs"]) + 1]   # its own output
+
+
+def _dangling(config):
+    config["nodes"][-1]["inputs"] = [10**6]
+
+
+def _layer_out_of_range(config):
+    config["nodes"][0]["layer"] = 99
+
+
+def _huge_fan_out(config):
+    config["nodes"] += [{"layer": 0, "inputs": [0]}] * 10**5
+
+
+def _wide_node(config):
+    config["nodes"][-2]["inputs"] = [0] * 10**4
+
+
+def _unused_layer(config):
+    config["layers"].append({"class_name": "Dense", "config": {"units": 2, "name": "spare"}})
+
+
+def _not_a_list(config):
+    config["nodes"] = {"layer": 0}
+
+
+def _unknown_class(config):
+    config["layers"][0]["class_name"] = "Lambda"
+
+
+@pytest.mark.parametrize("change", [_cycle, _self_reference, _dangling, _layer_out_of_range,
+                                    _huge_fan_out, _wide_node, _unused_layer, _not_a_list,
+                                    _unknown_class])
+def test_a_hostile_graph_is_refused_in_one_line(tmp_path, change):
+    model = _residual_model()
+    path = str(tmp_path / "graph.h5")
+    dlcore.save(model, path)
+    _rewrite_graph(path, change)
+    with pytest.raises(dlcore.ModelFileError) as error:
+        dlcore.load(path)
+    assert "\n" not in str(error.value) and path in str(error.value)
+
+
+def test_a_functional_model_pickles_and_deep_copies_through_its_state():
+    import copy
+    import pickle
+    model, _ = _siamese()
+    model.compile("binary_cross_entropy", "sgd")
+    x = [_images(2, seed=15), _images(2, seed=16)]
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert twin.layers[0] is not model.layers[0]
+        np.testing.assert_array_equal(twin.predict(x), model.predict(x))

@@ -403,8 +403,164 @@ def _check_optimizer_slots(reader: ModelFileReader, weights: dict[str, tuple]) -
                 reader.dataset(f"{slot_group}/{slot}", weights[weight])
 
 
+# --------------------------------------------------------------------------------------------
+# Functional models (dlcore.Model): the graph as JSON
+# --------------------------------------------------------------------------------------------
+#: The most inputs, calls of layers (nodes) and outputs a functional model's file may give.
+MAX_GRAPH_INPUTS = 64
+MAX_GRAPH_NODES = 4 * MAX_LAYERS
+MAX_GRAPH_OUTPUTS = 64
+
+
+def check_functional(reader: ModelFileReader, config: Any) -> None:
+    """The graph of a functional model before anything is built: the inputs and their shapes,
+    the layers (dlcore's registry only, sizes bounded), every node naming a layer in range and
+    taking only inputs or outputs of earlier nodes (so no cycle and no dangling reference), a
+    shared layer called on one shape, the shapes each node implies, and every kernel, bias and
+    optimiser slot against them."""
+    from dlcore.functional import MAX_NODE_INPUTS
+    from dlcore.layers.base import LAYER_CLASSES
+
+    checker = ConfigChecker(reader, config, "the hyperparameters")
+    checker.string("name")
+    checker.choice("backend", BACKENDS)
+    checker.seed()
+    checker.boolean("several_inputs")
+    checker.boolean("several_outputs")
+    inputs = checker.require("inputs")
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_GRAPH_INPUTS:
+        raise checker.fail(f"give inputs = {inputs!r:.60}; expected a list of 1 to "
+                           f"{MAX_GRAPH_INPUTS} inputs")
+    shapes: list = []
+    for index, entry in enumerate(inputs):
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 4 or \
+                not (name is None or (isinstance(name, str) and 0 < len(name) <= 256
+                                      and "/" not in name)):
+            raise checker.fail(f"describe input {index} as {entry!r:.60}; expected "
+                               f"{{'name': ..., 'shape': [1 to 4 sizes]}}")
+        shape = tuple(checker.integer_value(size, f"an entry of input {index}'s shape", 1)
+                      for size in shape)
+        _check_sample_size(checker, shape, f"input {index}")
+        shapes.append(shape)
+    entries = checker.require("layers")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
+        raise checker.fail(f"give layers = {entries!r:.60}; expected a list of 1 to "
+                           f"{MAX_LAYERS} layers")
+    public_layers = {name: cls for name, cls in LAYER_CLASSES.items()
+                     if not name.startswith("_") and name not in ("WeightedLayer", "Merge")}
+    layers = []
+    for index, entry in enumerate(entries):
+        where = f"layer {index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
+                               f"{{'class_name': ..., 'config': {{...}}}}")
+        class_name = entry.get("class_name")
+        if class_name not in public_layers:
+            raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
+                               f"(dlcore has {', '.join(sorted(public_layers))})")
+        _check_layer_integers(checker, entry["config"], where)
+        try:
+            layers.append(public_layers[class_name].from_config(dict(entry["config"])))
+        except (ValueError, TypeError, KeyError, ArithmeticError) as error:
+            raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
+                               f"{str(error)[:200]}") from None
+    names = [layer.name for layer in layers]
+    if any(not isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        raise checker.fail("name every layer, each name once")
+    nodes = checker.require("nodes")
+    if not isinstance(nodes, list) or not 1 <= len(nodes) <= MAX_GRAPH_NODES:
+        raise checker.fail(f"give nodes = {nodes!r:.60}; expected a list of 1 to "
+                           f"{MAX_GRAPH_NODES} layer calls")
+    first_call: dict[int, Any] = {}
+    expected: dict[str, tuple] = {}
+    for index, node in enumerate(nodes):
+        where = f"node {index}"
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), list):
+            raise checker.fail(f"describe {where} as {node!r:.60}; expected "
+                               f"{{'layer': index, 'inputs': [tensor, ...]}}")
+        number = checker.integer_value(node.get("layer"), f"the layer of {where}", 0,
+                                       len(layers) - 1)
+        references = node["inputs"]
+        if not 1 <= len(references) <= MAX_NODE_INPUTS:
+            raise checker.fail(f"give {where} {len(references)} input tensors; expected 1 to "
+                               f"{MAX_NODE_INPUTS}")
+        # a node takes inputs or outputs of earlier nodes only: the graph has no cycle
+        arguments = [shapes[checker.integer_value(reference, f"an input tensor of {where}", 0,
+                                                  len(shapes) - 1)]
+                     for reference in references]
+        layer = layers[number]
+        takes_list = getattr(layer, "takes_list", False)
+        if not takes_list and len(arguments) != 1:
+            raise checker.fail(f"give {where} ({layer.name}) {len(arguments)} input tensors; "
+                               f"it takes one")
+        shape = arguments if takes_list else arguments[0]
+        if number in first_call and first_call[number] != shape:
+            raise checker.fail(f"call the shared layer {layer.name!r} on shapes "
+                               f"{first_call[number]} and {shape}")
+        try:
+            output = tuple(layer.compute_output_shape(shape))
+        except (ValueError, TypeError, KeyError, ArithmeticError) as error:
+            raise checker.fail(f"give {where} ({layer.name}) inputs it rejects: "
+                               f"{str(error)[:200]}") from None
+        _check_sample_size(checker, output, f"the output of {where}")
+        if number not in first_call:
+            first_call[number] = shape
+            if not takes_list:
+                for weight, weight_shape in _weight_shapes(layer, shape).items():
+                    expected[f"layers/{layer.name}/{weight}"] = weight_shape
+        shapes.append(output)
+    if len(first_call) != len(layers):
+        raise checker.fail("list layers that no node calls")
+    outputs = checker.require("outputs")
+    if not isinstance(outputs, list) or not 1 <= len(outputs) <= MAX_GRAPH_OUTPUTS:
+        raise checker.fail(f"give outputs = {outputs!r:.60}; expected a list of 1 to "
+                           f"{MAX_GRAPH_OUTPUTS} tensors")
+    for reference in outputs:
+        checker.integer_value(reference, "an output tensor", 0, len(shapes) - 1)
+    _check_compile_settings(reader, config)
+    for path, weight_shape in expected.items():
+        reader.dataset(path, weight_shape)
+    _check_optimizer_group(reader, expected)
+    check_counters(reader, "training", counters=NETWORK_COUNTERS)
+
+
+def _check_compile_settings(reader: ModelFileReader, config: dict) -> None:
+    """The optimizer's name and config and the metrics of a network's 'compile' entry."""
+    from dlcore.optimizers import OPTIMIZERS
+    compiled = config.get("compile")
+    if compiled is None:
+        return
+    checker = ConfigChecker(reader, compiled, "the hyperparameters' 'compile'")
+    optimizer = compiled.get("optimizer")
+    name = optimizer.get("class_name") if isinstance(optimizer, dict) else optimizer
+    if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
+        raise checker.fail(f"name the optimizer {name!r:.60}; expected one of "
+                           f"{', '.join(OPTIMIZERS)}")
+    if isinstance(optimizer, dict) and not isinstance(optimizer.get("config", {}), dict):
+        raise checker.fail("give an optimizer 'config' that is not a JSON object")
+    metrics = compiled.get("metrics") or []
+    if not isinstance(metrics, list) or len(metrics) > 8 or \
+            not all(isinstance(metric, str) for metric in metrics):
+        raise checker.fail(f"give metrics = {metrics!r:.60}; expected a short list of names")
+
+
+def _check_optimizer_group(reader: ModelFileReader, expected: dict[str, tuple]) -> None:
+    optimizer_group = reader.group("training/optimizer", required=False)
+    if optimizer_group is not None:
+        iterations = reader.attribute(optimizer_group, "iterations", "training/optimizer",
+                                      default=0)
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or \
+                not 0 <= iterations < MAX_COUNTER:
+            raise reader.error(f"attribute 'iterations' of 'training/optimizer' is "
+                               f"{iterations!r:.60}; expected a non-negative integer")
+        _check_optimizer_slots(reader, expected)
+
+
 #: model class name -> its layout check, run before the arrays are read.
 LAYOUT_CHECKS: dict[str, Callable[[ModelFileReader, Any], None]] = {
+    "Model": check_functional,
     "BernoulliRBM": check_bernoulli_rbm,
     "GaussianBernoulliRBM": check_gaussian_rbm,
     "DBN": check_dbn,
