@@ -79,7 +79,7 @@ SCRIPT = textwrap.dedent(r'''
             MaxPool2D(2, stride=1),
             UpSampling2D((2, 1)), Conv2DTranspose(2, 2, strides=(1, 2), padding="same",
                                                   activation="relu"),
-            MaxPool2D(2),
+            UpSampling2D(2, interpolation="bilinear"), MaxPool2D(4),
             Flatten(), GaussianNoise(0.1), Dense(4, kernel_regularizer="l1_l2"), Tanh(),
             Sigmoid(), ReLU(), Dropout(0.2), Dense(3), Activation(last)],
             input_shape=(1, 6, 6), backend="cpu")
@@ -107,6 +107,7 @@ def compile_report():
     "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
     "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows",
     "multiply_span", "upsample_nearest_rows", "upsample_nearest_gradient_rows",
+    "upsample_bilinear_rows", "upsample_bilinear_gradient_rows",
     "augment_rows", "gaussian_noise_rows", "softmax_cross_entropy_rows",
     "probability_cross_entropy_rows", "sigmoid_binary_cross_entropy_rows",
     "probability_binary_cross_entropy_rows", "squared_error_rows", "accumulate_batch",

@@ -7,7 +7,7 @@
 ``AvgPool2D``,
 ``L2Pool2D``
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
-``UpSampling2D``       nearest-neighbour up-sampling by (S_h, S_w)
+``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
 ``Tanh``, ``Softmax``  Conv2D also take ``activation=``)

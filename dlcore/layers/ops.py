@@ -34,6 +34,8 @@ from dlcore.layers.bodies import (
     pool_gradient_rows,
     pool_gradient_tiles_rows,
     pool_rows,
+    upsample_bilinear_gradient_rows,
+    upsample_bilinear_rows,
     upsample_nearest_gradient_rows,
     upsample_nearest_rows,
 )
@@ -91,11 +93,15 @@ class ReferenceOps:
             grad_x[...] = ref.l2_pool_backward(x, y, grad_y, window)
 
     # up-sampling and transposed convolution
-    def upsample_forward(self, x, size, out):
-        out[...] = ref.upsample_nearest_forward(x, size)
+    def upsample_forward(self, x, size, interpolation, out):
+        forward = ref.upsample_bilinear_forward if interpolation == "bilinear" else \
+            ref.upsample_nearest_forward
+        out[...] = forward(x, size)
 
-    def upsample_backward(self, grad_y, size, grad_x):
-        grad_x[...] = ref.upsample_nearest_backward(grad_y, size)
+    def upsample_backward(self, grad_y, size, interpolation, grad_x):
+        backward = ref.upsample_bilinear_backward if interpolation == "bilinear" else \
+            ref.upsample_nearest_backward
+        grad_x[...] = backward(grad_y, size)
 
     def conv2d_transpose_forward(self, x, kernel, bias, window, activation, out, workspace):
         out[...] = ref.activation_forward(
@@ -266,13 +272,15 @@ class KernelOps:
                                  *self._pool_geometry(w))
 
     # up-sampling and transposed convolution (the convolution's im2col and col2im bodies)
-    def upsample_forward(self, x, size, out):
-        self.backend.launch_rows(upsample_nearest_rows, x.shape[0] * x.shape[1], out.shape[2],
-                                 self._planes(x), self._planes(out), *size)
+    def upsample_forward(self, x, size, interpolation, out):
+        body = upsample_bilinear_rows if interpolation == "bilinear" else upsample_nearest_rows
+        self.backend.launch_rows(body, x.shape[0] * x.shape[1], out.shape[2], self._planes(x),
+                                 self._planes(out), *size)
 
-    def upsample_backward(self, grad_y, size, grad_x):
-        self.backend.launch_rows(upsample_nearest_gradient_rows,
-                                 grad_x.shape[0] * grad_x.shape[1], grad_x.shape[2],
+    def upsample_backward(self, grad_y, size, interpolation, grad_x):
+        body = upsample_bilinear_gradient_rows if interpolation == "bilinear" else \
+            upsample_nearest_gradient_rows
+        self.backend.launch_rows(body, grad_x.shape[0] * grad_x.shape[1], grad_x.shape[2],
                                  self._planes(grad_y), self._planes(grad_x), *size)
 
     @staticmethod

@@ -267,6 +267,37 @@ def upsample_nearest_backward(grad_y, size):
     return grad_y.reshape(n, channels, height // sh, sh, width // sw, sw).sum(axis=(3, 5))
 
 
+def bilinear_matrix(n_out, scale, n_in, dtype=np.float64):
+    """The (n_out, n_in) matrix of bilinear up-sampling along one axis, with half-pixel
+    centres (Keras's ``interpolation="bilinear"``, PyTorch's ``align_corners=False``): output
+    d reads the input at s = max((d + 1/2) / S - 1/2, 0), between rows floor(s) and
+    min(floor(s) + 1, n_in - 1), with weights 1 - (s - floor(s)) and s - floor(s)."""
+    source = np.maximum((np.arange(n_out, dtype=dtype) + 0.5) / scale - 0.5, 0)
+    low = np.floor(source).astype(np.int64)
+    high = np.minimum(low + 1, n_in - 1)
+    fraction = source - low
+    matrix = np.zeros((n_out, n_in), dtype=dtype)
+    np.add.at(matrix, (np.arange(n_out), low), 1 - fraction)
+    np.add.at(matrix, (np.arange(n_out), high), fraction)
+    return matrix
+
+
+def upsample_bilinear_forward(x, size):
+    """Bilinear up-sampling by (S_h, S_w), one axis at a time: y = A_h x A_w', with A the
+    :func:`bilinear_matrix` of each axis. (n, C, H, W) -> (n, C, S_h H, S_w W)."""
+    rows = bilinear_matrix(x.shape[2] * size[0], size[0], x.shape[2], x.dtype)
+    columns = bilinear_matrix(x.shape[3] * size[1], size[1], x.shape[3], x.dtype)
+    return np.einsum("ah,nchw,bw->ncab", rows, x, columns)
+
+
+def upsample_bilinear_backward(grad_y, size):
+    """dL/dx = A_h' dL/dy A_w' (the forward map is linear)."""
+    height, width = grad_y.shape[2] // size[0], grad_y.shape[3] // size[1]
+    rows = bilinear_matrix(grad_y.shape[2], size[0], height, grad_y.dtype)
+    columns = bilinear_matrix(grad_y.shape[3], size[1], width, grad_y.dtype)
+    return np.einsum("ah,ncab,bw->nchw", rows, grad_y, columns)
+
+
 def _scatter_window(window):
     """The window over the whole scatter-add of a transposed convolution, (N - 1) S + F rows
     and columns, nothing skipped (``window`` from

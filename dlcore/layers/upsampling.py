@@ -4,31 +4,35 @@ Nearest-neighbour up-sampling by (S_h, S_w) repeats every pixel into an S_h x S_
 
     y[n, c, h, w] = x[n, c, h // S_h, w // S_w],      (n, C, H, W) -> (n, C, S_h H, S_w W),
 
-so back-propagation sums the gradient over each block. No parameters; each channel on its own.
-The maths is :func:`dlcore.layers.reference.upsample_nearest_forward` (the oracle) and the
-bodies :func:`dlcore.layers.bodies.upsample_nearest_rows` for ``cpu`` and ``cuda``.
+so back-propagation sums the gradient over each block. Bilinear up-sampling interpolates
+between the four input pixels around each output's source point, with half-pixel centres
+(Keras's and PyTorch's ``align_corners=False``): along each axis output d reads the input at
+max((d + 1/2) / S - 1/2, 0). No parameters; each channel on its own. The maths is
+:func:`dlcore.layers.reference.upsample_nearest_forward` and
+:func:`~dlcore.layers.reference.upsample_bilinear_forward` (the oracles) and the bodies
+``upsample_*_rows`` of :mod:`dlcore.layers.bodies` for ``cpu`` and ``cuda``.
 """
 from .base import Layer
 from .geometry import kernel_pair
 
-INTERPOLATIONS = ("nearest",)
+INTERPOLATIONS = ("nearest", "bilinear")
 
 
 class UpSampling2D(Layer):
-    """Nearest-neighbour up-sampling of NCHW images (Keras's ``UpSampling2D``, channels first).
+    """Up-sampling of NCHW images (Keras's ``UpSampling2D``, channels first).
 
     Parameters
     ----------
     size : int or (S_h, S_w), the factor along the height and the width (default 2)
-    interpolation : "nearest" (the only one: bilinear is not implemented)
+    interpolation : "nearest" (repeat each pixel) or "bilinear"
     """
 
     def __init__(self, size=(2, 2), interpolation="nearest", name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         self.size = kernel_pair(size, "size")
         if not isinstance(interpolation, str) or interpolation.lower() not in INTERPOLATIONS:
-            raise ValueError(f"UpSampling2D interpolation must be 'nearest', got "
-                             f"{interpolation!r} (bilinear is not implemented)")
+            raise ValueError(f"UpSampling2D interpolation must be 'nearest' or 'bilinear', got "
+                             f"{interpolation!r}")
         self.interpolation = interpolation.lower()
 
     def _config(self):
@@ -44,12 +48,12 @@ class UpSampling2D(Layer):
     def forward(self, x, training=False, step=0):
         self._prepare(x)
         y = self._buffer("output", (x.shape[0],) + self.output_shape)
-        self.ops.upsample_forward(x, self.size, y)
+        self.ops.upsample_forward(x, self.size, self.interpolation, y)
         return y
 
     def backward(self, grad_y, need_input_gradient=True):
         if not need_input_gradient:
             return None
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape)
-        self.ops.upsample_backward(grad_y, self.size, grad_x)
+        self.ops.upsample_backward(grad_y, self.size, self.interpolation, grad_x)
         return grad_x
