@@ -1,14 +1,17 @@
 """A structured fuzzer of dlcore model files: damaged and hostile copies of real saved models.
 
-It saves four small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN and LeNet-5, each
-trained a little on random data), then writes ``--files`` copies, each changed by one to three
-mutations drawn with a seeded NumPy generator: datasets deleted, mis-shaped, mis-typed (int,
-string, compound, complex) or holding NaN/inf; hyperparameter JSON truncated, deeply nested, with
-wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
+It saves four small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN and LeNet-5, each trained
+a little on random data), the LeNet-5 again as a Keras file, and copies a Keras file written by
+Keras itself (tests/fixtures/keras_convnet.h5), then writes ``--files`` copies, each changed by one
+to three mutations drawn with a seeded NumPy generator: datasets deleted, mis-shaped, mis-typed
+(int, string, compound, complex) or holding NaN/inf; hyperparameter JSON truncated, deeply nested,
+with wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
 shapes (chunked, with no data written, so the file stays small); groups replaced by datasets and
 datasets by groups; attributes removed or of another type; ``format_version`` changed; soft,
-external, cyclic and fan-out (DAG) hard links; huge or negative integers in the hyperparameters
-(a LeNet-5 layer's padding, stride, filters or units among them).
+external, cyclic and fan-out (DAG) hard links; huge or negative integers in the hyperparameters (a
+LeNet-5 layer's padding, stride, filters or units among them); in Keras files, the
+``layer_names``/``weight_names`` lists replaced (numbers, 2-D, 100,000 names, names climbing out of
+their group) and layers carrying code (a ``Lambda`` with bytecode, a custom object) added.
 
 Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
@@ -55,7 +58,11 @@ BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
                 "loaded-but-broken", "hang", "crash")
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 DEFAULT_TIMEOUT = 20.0
-BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "functional")
+BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
+              "functional")
+#: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
+KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
+                             "keras_convnet.h5")
 HOSTILE_NAMES = ("os.system", "__import__", "builtins.eval", "subprocess.Popen",
                  "dlcore.io.hdf5.save", "BernoulliRBM; import os", "../../etc/passwd", "",
                  "Sequential.__init__", "__class__")
@@ -90,6 +97,11 @@ def save_base_models(folder):
     for name, model in models.items():
         paths[name] = os.path.join(folder, f"{name}.h5")
         dlcore.save(model, paths[name])
+    # Keras files: LeNet-5 exported by dlcore, and a convnet written by Keras itself
+    paths["keras_lenet5"] = os.path.join(folder, "keras_lenet5.h5")
+    dlcore.save(network, paths["keras_lenet5"], format="keras")
+    paths["keras_convnet"] = os.path.join(folder, "keras_convnet.h5")
+    shutil.copyfile(KERAS_FIXTURE, paths["keras_convnet"])
     return paths
 
 
@@ -398,7 +410,8 @@ def hostile_json_name(h5file, rng):
 HUGE_INTEGERS = (10**12, 2**63, 2**64, -1, 2**31, 10**7, 2**20 + 1)
 #: The sizes and window settings of layers, which a huge integer most often goes to.
 LAYER_SIZE_KEYS = frozenset({"padding", "stride", "kernel_size", "pool_size", "filters",
-                             "units", "input_shape", "n_hidden", "batch_size"})
+                             "units", "input_shape", "n_hidden", "batch_size", "strides",
+                             "batch_shape", "build_input_shape"})
 
 
 def huge_config_integer(h5file, rng):
@@ -452,13 +465,60 @@ def huge_json(h5file, rng):
     return f"JSON {path}@{name} of 9 MiB"
 
 
+def keras_names(h5file, rng):
+    """A Keras ``layer_names`` or ``weight_names`` list replaced: numbers, a 2-D array, a
+    hundred thousand names, names that climb out of the group, a missing layer."""
+    owners = [path for path in _attribute_owners(h5file)
+              if {"layer_names", "weight_names"}.intersection(h5file[path].attrs)]
+    path = _choose(rng, owners)
+    if path is None:
+        return "keras names: not a Keras file"
+    attrs = h5file[path].attrs
+    name = "layer_names" if "layer_names" in attrs else "weight_names"
+    names = [str(item) for item in attrs[name]]
+    value = _choose(rng, [np.arange(3), np.array([["a", "b"], ["c", "d"]], dtype=object),
+                          np.array([f"n{i}" for i in range(100_000)], dtype=object),
+                          np.array(["../..", "/", "a" * 5000], dtype=object),
+                          np.array(names[:-1] or ["x"], dtype=object),
+                          np.array(names[::-1] or ["x"], dtype=object)])
+    if value.dtype == object:
+        attrs.create(name, value, dtype=h5py_string_dtype())
+    else:
+        attrs[name] = value
+    return f"{path}@{name} replaced by shape {value.shape} of {value.dtype}"
+
+
+def h5py_string_dtype():
+    import h5py
+    return h5py.string_dtype()
+
+
+def keras_code_layer(h5file, rng):
+    """A Keras layer that carries Python code (a Lambda with marshalled bytecode, a custom
+    object from another module) put into ``model_config``."""
+    if "model_config" not in h5file.attrs:
+        return "keras code layer: not a Keras file"
+    config = json.loads(h5file.attrs["model_config"])
+    layers = config["config"]["layers"]
+    layer = _choose(rng, [
+        {"class_name": "Lambda", "config": {"name": "code", "function": {
+            "class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAAAAAAAAEAAAAD",
+                                                    "defaults": None, "closure": None}}}},
+        {"module": "os", "class_name": "system", "config": {"name": "x"}},
+        {"class_name": "Dense", "registered_name": "Custom>Dense", "config": {"name": "d",
+                                                                              "units": 2}}])
+    layers.insert(int(rng.integers(1, len(layers) + 1)), layer)
+    h5file.attrs["model_config"] = json.dumps(config)
+    return f"model_config gets a {layer['class_name']} layer"
+
+
 MUTATIONS = [
     (delete_dataset, 8), (delete_group, 3), (reshape_dataset, 8), (retype_dataset, 8),
     (non_finite_dataset, 8), (huge_dataset, 8), (group_to_dataset, 4), (dataset_to_group, 4),
     (add_links, 3), (remove_attribute, 6), (swap_attribute_type, 8),
     (change_format_version, 3), (hostile_model_class, 3), (truncate_json, 5), (nest_json, 4),
     (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1), (huge_config_integer, 8),
-    (hard_link_fan_out, 3),
+    (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2),
 ]
 
 

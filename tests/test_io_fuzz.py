@@ -1,10 +1,11 @@
 """The structured fuzz of model files (tests/model_file_fuzzer.py), a quick run.
 
-40 (and, marked slow, 150) damaged or hostile copies of saved BernoulliRBM,
-GaussianBernoulliRBM, DBN and LeNet-5 files are loaded (and described, as ``dlcore info`` does)
-in a worker process limited to 4 GiB of address space and 20 s per file: every one must be
-refused with a one-line ModelFileError naming the file, or load into a model that holds only
-finite parameters and runs. The 1,000-file run is
+40 (and, marked slow, 150) damaged or hostile copies of saved BernoulliRBM, GaussianBernoulliRBM,
+DBN and LeNet-5 files, and of two Keras HDF5 model files (LeNet-5 exported by dlcore, a convnet
+written by Keras itself: tests/fixtures/) are loaded (and described, as ``dlcore info`` does) in a
+worker process limited to 4 GiB of address space and 20 s per file: every one must be refused with
+a one-line ModelFileError naming the file, or load into a model that holds only finite parameters
+and runs. The 1,000-file run is
 ``python tests/model_file_fuzzer.py --files 1000 --seed 0``.
 """
 import os

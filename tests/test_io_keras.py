@@ -389,3 +389,32 @@ def test_lenet5_round_trips_through_real_keras(tmp_path):
     back = str(tmp_path / "from_keras.h5")
     in_keras.save(back)
     np.testing.assert_allclose(dlcore.load(back).predict(x), model.predict(x), atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+def test_dlcore_convert_both_ways_and_info_recognises_keras_files(tmp_path):
+    from click.testing import CliRunner
+
+    from dlcore.cli import main
+    runner = CliRunner()
+    dlcore_file, keras_file = str(tmp_path / "imported.h5"), str(tmp_path / "exported.h5")
+    result = runner.invoke(main, ["convert", fixture("keras_convnet.h5"), dlcore_file,
+                                  "--to", "dlcore"])
+    assert result.exit_code == 0, result.output
+    x, _, y_keras = keras_data("convnet")
+    imported = dlcore.load(dlcore_file)
+    with h5py.File(dlcore_file, "r") as h5file:
+        assert h5file.attrs["format"] == "dlcore-model"
+    np.testing.assert_allclose(imported.predict(x), y_keras, atol=1e-4)
+    result = runner.invoke(main, ["convert", dlcore_file, keras_file, "--to", "keras"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(keras_numpy_predict(keras_file, x.transpose(0, 2, 3, 1)),
+                               y_keras, atol=1e-4)
+    result = runner.invoke(main, ["info", fixture("keras_convnet.h5")])
+    assert result.exit_code == 0, result.output
+    assert "Keras HDF5 model file" in result.output and "conv_same (Conv2D)" in result.output
+    assert "(3, 3, 2, 3) float32" in result.output
+    result = runner.invoke(main, ["info", fixture("keras_lambda.h5")])
+    assert result.exit_code == 1 and "'code' (Lambda)" in result.output

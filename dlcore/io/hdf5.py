@@ -677,6 +677,9 @@ def describe(path: str | os.PathLike) -> str:
     """
     filename = _existing_file(path)
     with _open_model_file(filename) as h5file:
+        from dlcore.io import keras
+        if keras.is_keras_file(h5file):
+            return keras.describe_keras(filename, h5file)
         reader = ModelFileReader(h5file, filename)
         header = _read_header(reader)
         items = list(reader.walk(h5file, skip=RESERVED_ROOT_NAMES))
@@ -705,6 +708,9 @@ def why_load_is_not_checked(path: str | os.PathLike) -> str | None:
     """
     filename = _existing_file(path)
     with _open_model_file(filename) as h5file:
+        from dlcore.io import keras
+        if keras.is_keras_file(h5file):
+            return None   # a Keras file: dlcore.load imports it, and info checks that it does
         header = _read_header(ModelFileReader(h5file, filename))
     version, class_name = header["format_version"], header.get("model_class")
     if version > FORMAT_VERSION:

@@ -46,6 +46,12 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "MaxPooling2D", "AveragePool
                    "Softmax")
 #: The Keras names of dlcore's activations.
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+#: The most numbers one sample may have at any layer of an imported model (a hostile config must
+#: not make dlcore allocate without bound: 2**24 floats are 64 MiB per sample).
+MAX_UNITS = 2**24
+#: The most parameters a model built from JSON alone may have (a file's arrays must also fit in
+#: the file itself).
+MAX_PARAMETERS = 2**27
 #: The longest name read from a ``layer_names`` or ``weight_names`` attribute.
 _MAX_NAME = 1_000
 _SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])
@@ -235,6 +241,7 @@ class _Imported:
         self.keras_names = []
         self._padding = None
         self._current = None
+        self.n_parameters = 0
         for entry in entries:
             self._add(entry)
         if self._padding is not None:
@@ -295,11 +302,23 @@ class _Imported:
                 # Keras's geometry holds exactly where dlcore's layers tile their input
                 # ('valid' and pools without remainder, 'same' with (N - 1) / S whole); the
                 # first layer whose geometry does not is named here.
-                self._current = layer.compute_output_shape(self._current or self.input_shape)
+                if self._current is None:
+                    self._current = self._checked_shape(self.input_shape)
+                self.n_parameters += _parameter_count(layer, self._current)
+                self._current = self._checked_shape(layer.compute_output_shape(self._current))
         except (ValueError, TypeError) as error:
             raise self._unsupported(name, kind, str(error).split("\n")[0][:300]) from None
         if layer is not None:
             self.layers.append(layer)
+
+    def _checked_shape(self, shape):
+        size = 1
+        for length in shape:
+            size *= int(length)
+        if size > MAX_UNITS:
+            raise ValueError(f"a sample of shape {shape_text(shape)} has more than {MAX_UNITS} "
+                             f"numbers")
+        return tuple(shape)
 
     def _activation(self, config):
         activation = config.get("activation", "linear")
@@ -372,6 +391,20 @@ class _Imported:
         return layers.Softmax(name=name)
 
 
+def _parameter_count(layer, input_shape):
+    """The number of parameters ``layer`` will create on ``input_shape`` (before it does)."""
+    kind = type(layer).__name__
+    if kind == "Dense":
+        inputs = 1
+        for length in input_shape:
+            inputs *= int(length)
+        return (inputs + layer.use_bias) * layer.units
+    if kind == "Conv2D":
+        kh, kw = layer.kernel_size
+        return (input_shape[0] * kh * kw + layer.use_bias) * layer.filters
+    return 0
+
+
 def _pair(value):
     if isinstance(value, int) and not isinstance(value, bool):
         return (value, value)
@@ -392,10 +425,18 @@ def _dense_converter():
     return convert
 
 
-def model_from_config(config, filename="<json>"):
-    """An unbuilt-then-built dlcore Sequential (fresh weights) from a Keras model config."""
+def model_from_config(config, filename="<json>", file_size=None):
+    """A built dlcore Sequential (fresh weights) from a Keras model config, and the
+    :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
+    parameters must fit in the file (4 bytes each) before any is created."""
     from dlcore import Sequential
     imported = _Imported(config, filename)
+    limit = MAX_PARAMETERS if file_size is None else file_size // 4
+    if imported.n_parameters > limit:
+        raise _config_error(filename, f"the Keras model_config declares {imported.n_parameters} "
+                                      f"parameters, more than "
+                                      f"{'this file can hold' if file_size else limit}; the "
+                                      f"file is damaged or hostile")
     try:
         model = Sequential(imported.layers, input_shape=imported.input_shape,
                            name=imported.name if "/" not in imported.name else None)
@@ -508,7 +549,7 @@ def load_keras(filename: str, h5file: h5py.File):
     """The dlcore Sequential of an open Keras HDF5 model file (``dlcore.load`` calls this)."""
     reader = ModelFileReader(h5file, filename)
     config = reader.json_attribute(h5file, "model_config", "/")
-    model, imported = model_from_config(config, filename)
+    model, imported = model_from_config(config, filename, reader.file_size)
     _read_weights(reader, reader.group("model_weights"), "model_weights", imported, model)
     return model
 
@@ -530,3 +571,38 @@ def load_weights(model, path: str | os.PathLike) -> None:
         except BaseException:
             model.set_weights(backup)
             raise
+
+
+def describe_keras(filename: str, h5file: h5py.File) -> str:
+    """What ``dlcore info`` prints for a Keras HDF5 model file: who wrote it, its layers (from
+    ``model_config``) and every array under ``model_weights`` with its shape; read through the
+    guarded layer, parameters unread."""
+    reader = ModelFileReader(h5file, filename)
+    config = reader.json_attribute(h5file, "model_config", "/")
+    lines = [f"file           {filename}",
+             "format         Keras HDF5 model file (legacy .h5; dlcore imports it, NHWC -> NCHW)"]
+    for name in ("keras_version", "backend"):
+        value = reader.attribute(h5file, name, "/", default=None)
+        if value is not None:
+            lines.append(f"{name:<15}{str(value)[:80]}")
+    body = config.get("config") if isinstance(config, dict) else None
+    kind = config.get("class_name") if isinstance(config, dict) else None
+    lines.append(f"model          {str(kind)[:60]}")
+    entries = body.get("layers") if isinstance(body, dict) else None
+    if isinstance(entries, list):
+        lines += ["", "layers"]
+        for entry in entries[:1000]:
+            entry = entry if isinstance(entry, dict) else {}
+            layer_config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+            lines.append(f"  {str(layer_config.get('name'))[:60]} "
+                         f"({str(entry.get('class_name'))[:60]})")
+        if len(entries) > 1000:
+            lines.append(f"  ... {len(entries) - 1000} more")
+    weights = reader.group("model_weights", required=False)
+    if weights is not None:
+        lines += ["", "weights"]
+        for path, item in reader.walk(weights, "model_weights"):
+            if isinstance(item, h5py.Dataset):
+                reader.check_dtype(item, path)
+                lines.append(f"  {path[:160]}  {shape_text(item.shape or ())} {item.dtype}")
+    return "\n".join(lines)
