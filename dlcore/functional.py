@@ -184,8 +184,13 @@ class Model(TrainingLoop):
     name : str, optional
 
     ``fit``, ``evaluate``, ``predict`` and ``train_on_batch`` take a list of arrays for several
-    inputs; ``predict`` returns a list for several outputs. Training needs one output.
+    inputs; ``predict`` returns a list for several outputs, and with several outputs ``y`` is a
+    list of targets, one per output (a loss per output, or one for all).
     """
+
+    #: (a Sequential has one input and one output, and its own single loss)
+    _several_inputs = _several_outputs = False
+    losses = ()
 
     def __init__(self, inputs, outputs, backend="auto", seed=0, name=None):
         self.name = name or "model"
@@ -306,16 +311,17 @@ class Model(TrainingLoop):
 
     # -- compile ------------------------------------------------------------------------
     def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
-        """As :meth:`dlcore.Sequential.compile` (one loss; the model must have one output)."""
-        if self._several_outputs:
-            raise ValueError(f"this model has {len(self.outputs)} outputs; dlcore trains "
-                             f"models with one output (predict works with several)")
-        if isinstance(loss, (list, tuple)):
-            if len(loss) != 1:
-                raise ValueError(f"give one loss per output: {len(self.outputs)} output(s), "
-                                 f"{len(loss)} losses")
-            loss = loss[0]
-        self.loss = self._checked_loss(get_loss(loss))
+        """As :meth:`dlcore.Sequential.compile`; with several outputs ``loss`` is one loss for
+        every output or a list of one per output (the cost is their sum; ``accuracy`` is the
+        first output's)."""
+        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
+        if len(losses) != len(self.outputs):
+            raise ValueError(f"give one loss, or one per output: {len(self.outputs)} output(s), "
+                             f"{len(losses)} losses")
+        self.losses = [get_loss(item) for item in losses]
+        for index, item in enumerate(self.losses):
+            self._checked_loss(item, index)
+        self.loss = self.losses[0]
         self.optimizer = get_optimizer(optimizer)
         metrics = list(metrics or [])
         unknown = [m for m in metrics if str(m).lower() not in METRICS + ("acc",)]
@@ -326,30 +332,50 @@ class Model(TrainingLoop):
             self.optimizer.build(self._parameters, self.backend)
         return self
 
-    def _output_layer(self):
-        """The layer whose call makes the (single) output, or None for an Input."""
-        return self.outputs[0].node.layer
+    def _output_layer(self, index=0):
+        """The layer whose call makes output ``index``, or None for an Input."""
+        return self.outputs[index].node.layer
 
-    def _checked_loss(self, loss):
-        last = self._output_layer()
-        if last is not None and not self._several_outputs:
+    def _checked_loss(self, loss, index=0):
+        last = self._output_layer(index)
+        if last is not None:
             check_output_activation(loss, _final_activation(last), last.name,
                                     has_activation=isinstance(last, (WeightedLayer, Activation)),
                                     output_width=known_output_width(last))
         return loss
 
     def check_compiled(self):
-        """RuntimeError unless compiled; ValueError when the loss does not fit the output."""
+        """RuntimeError unless compiled; ValueError when a loss does not fit its output."""
         if self.loss is None:
             raise RuntimeError("compile the model first: model.compile(loss=..., "
                                "optimizer=..., metrics=[...])")
-        self._checked_loss(self.loss)
+        for index, loss in enumerate(self.losses):
+            self._checked_loss(loss, index)
+
+    def _fused_outputs(self):
+        """Per output: whether its loss absorbs the final activation of its layer."""
+        fused = []
+        for index, loss in enumerate(self.losses if self.loss is not None else []):
+            last = self._output_layer(index)
+            fused.append(loss.fuses_with is not None and last is not None
+                         and _final_activation(last) == loss.fuses_with)
+        return fused
 
     @property
     def _fused(self):
-        last = self._output_layer()
-        return (self.loss is not None and self.loss.fuses_with is not None and last is not None
-                and _final_activation(last) == self.loss.fuses_with)
+        return bool(self._fused_outputs()) and self._fused_outputs()[0]
+
+    def _target_rows(self, y, n, name="y"):
+        """Targets as rows; with several outputs a list of one per output, packed."""
+        from dlcore.training import target_rows
+        if not self._several_outputs:
+            return TrainingLoop._target_rows(self, y, n, name)
+        if not isinstance(y, (list, tuple)) or len(y) != len(self.outputs):
+            raise ValueError(f"{name} must be a list of {len(self.outputs)} target arrays, one "
+                             f"per output")
+        return np.concatenate([target_rows(item, n, int(np.prod(t.shape)), self.dtype,
+                                           f"{name}[{index}]")
+                               for index, (item, t) in enumerate(zip(y, self.outputs))], axis=1)
 
     # -- inputs -------------------------------------------------------------------------
     def _checked_inputs(self, x, name="x"):
@@ -373,6 +399,11 @@ class Model(TrainingLoop):
         """``x`` checked, as the NumPy rows the training loop sees (several inputs packed side by
         side; one input as it is)."""
         return self._checked_inputs(x)
+
+    def pack_targets(self, y, n):
+        """``y`` checked, as the (n, k) target rows of the model's dtype the training loop
+        uses (one list entry per output packed side by side)."""
+        return self._target_rows(y, n)
 
     def predict(self, x, batch_size=256):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of
@@ -407,16 +438,48 @@ class Model(TrainingLoop):
     def loss_rows(self, x, targets, rows, training=False, step=0, gradient=False,
                   input_gradient=False):
         """The training loop's seam (see :meth:`dlcore.Sequential.loss_rows`)."""
-        fused = self._fused
+        fused = self._fused_outputs()
+        if self._several_outputs:
+            return self._several_loss_rows(x, targets, rows, training, step, gradient,
+                                           input_gradient, fused)
         outputs = self._forward(x, training, step, fused)
         n = outputs.shape[0]
         self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
-                                    rows.loss, rows.correct, fused)
+                                    rows.loss, rows.correct, fused[0])
         if gradient:
             return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
         return None
 
-    def _forward(self, x, training, step, fused):
+    def _several_loss_rows(self, x, targets, rows, training, step, gradient, input_gradient,
+                           fused):
+        """loss_rows of a model with several outputs: each output's loss on its own rows, the
+        per-sample losses summed, the correct flags the first output's."""
+        backend = self.backend
+        n = x.shape[0]
+        values = self._forward(x, training, step, fused, keep_outputs=True)
+        grads, offset = [], 0
+        for index, (tensor, loss) in enumerate(zip(self.outputs, self.losses)):
+            outputs = values[index].reshape(n, -1)
+            width = outputs.shape[1]
+            part = self._buffer(f"targets{index}", (n, width))
+            take_columns(backend, targets, part, offset)
+            offset += width
+            grad = self._buffer(f"loss_grad{index}", (n, width))
+            row_loss = rows.loss if index == 0 else self._buffer(f"row_loss{index}", (n,))
+            row_correct = rows.correct if index == 0 else self._buffer(f"correct{index}", (n,))
+            loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
+                                   fused[index])
+            if index > 0:
+                accumulate(backend, row_loss, rows.loss)
+            grads.append(grad.reshape((n,) + tensor.shape))
+        if gradient:
+            return self._backward(grads, fused, input_gradient)
+        return None
+
+    def _forward(self, x, training, step, fused, keep_outputs=False):
+        """The outputs (packed as rows when several; the list of them with
+        ``keep_outputs``); ``fused``: False, or per output whether it hands over
+        pre-activations."""
         n = x.shape[0]
         values = {}
         if self._several_inputs:
@@ -429,16 +492,18 @@ class Model(TrainingLoop):
                 values[id(tensor)] = part
         else:
             values[id(self.inputs[0])] = x
-        fused_node = self.outputs[0].node if fused else None
+        fused_nodes = {id(t.node) for t, flag in zip(self.outputs, fused or []) if flag}
         for node, runner in zip(self.nodes, self._runners):
             arguments = [values[id(t)] for t in node.inputs]
             argument = arguments if node.takes_list else arguments[0]
-            if node is fused_node:
+            if id(node) in fused_nodes:
                 y = runner.forward(argument, training=training, step=step,
                                    apply_activation=False)
             else:
                 y = runner.forward(argument, training=training, step=step)
             values[id(node.output)] = y
+        if keep_outputs:
+            return [values[id(t)] for t in self.outputs]
         if not self._several_outputs:
             return values[id(self.outputs[0])]
         out = self._buffer("outputs", (n,) + self.output_shape)
@@ -451,7 +516,7 @@ class Model(TrainingLoop):
 
     def _backward(self, grad, fused, need_input_gradient):
         backend = self.backend
-        n = grad.shape[0]
+        n = (grad[0] if isinstance(grad, list) else grad).shape[0]
         grads, owned = {}, set()
 
         def receive(tensor, value):
@@ -465,7 +530,10 @@ class Model(TrainingLoop):
                 grads[key], _ = target, owned.add(key)
             accumulate(backend, value, grads[key])
 
-        if self._several_outputs:
+        if isinstance(grad, list):   # one gradient per output (several losses)
+            for tensor, value in zip(self.outputs, grad):
+                receive(tensor, value)
+        elif self._several_outputs:
             offset = 0
             rows = grad.reshape(n, -1)
             for index, tensor in enumerate(self.outputs):
@@ -476,13 +544,13 @@ class Model(TrainingLoop):
         else:
             receive(self.outputs[0], grad)
         input_ids = {id(t) for t in self.inputs}
-        fused_node = self.outputs[0].node if fused else None
+        fused_nodes = {id(t.node) for t, flag in zip(self.outputs, fused or []) if flag}
         for node, runner in zip(reversed(self.nodes), reversed(self._runners)):
             g = grads.pop(id(node.output), None)
             if g is None:
                 continue
             needed = need_input_gradient or any(id(t) not in input_ids for t in node.inputs)
-            if node is fused_node:
+            if id(node) in fused_nodes:
                 result = runner.backward(g, needed, apply_activation=False)
             else:
                 result = runner.backward(g, needed)
@@ -596,7 +664,9 @@ class Model(TrainingLoop):
                   "nodes": nodes, "outputs": [numbers[id(t)] for t in self.outputs],
                   "several_outputs": self._several_outputs}
         if self.loss is not None:
-            config["compile"] = {"loss": self.loss.get_config(),
+            config["compile"] = {"loss": ([loss.get_config() for loss in self.losses]
+                                          if self._several_outputs
+                                          else self.loss.get_config()),
                                  "optimizer": serialize_optimizer(self.optimizer),
                                  "metrics": list(self.metrics)}
         return config

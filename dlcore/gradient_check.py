@@ -112,7 +112,8 @@ def _check(twin, x64, y, epsilon, max_entries, seed, step):
     twin.layers = [layer for layer in twin.layers if not isinstance(layer, ImageAugmentation)]
     analytic = _analytic_gradients(twin, x64, y, step)
     x64 = np.array(x64, dtype=np.float64)
-    targets = target_rows(y, len(x64), int(np.prod(twin.output_shape)), np.float64)
+    targets = (twin.pack_targets(y, len(x64)) if hasattr(twin, "pack_targets")
+               else target_rows(y, len(x64), int(np.prod(twin.output_shape)), np.float64))
     buffers = LossRows.empty(twin.backend, len(x64), targets.shape[1], np.float64)
     tensors = {f"{layer.name}/{name}": layer.params[name]
                for layer in twin.layers for name in layer.weight_names}

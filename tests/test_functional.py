@@ -165,15 +165,48 @@ def test_fit_with_two_inputs_learns_and_predicts():
     model.train_on_batch([a[:4], b[:4]], labels[:4])
 
 
-def test_several_outputs_predict_a_list():
+def _two_outputs(backend="reference"):
     inputs = dlcore.Input(shape=(4,))
-    hidden = Dense(5, activation="relu")(inputs)
+    hidden = Dense(5, activation="tanh")(inputs)
     first, second = Dense(2)(hidden), Dense(3, activation="softmax")(hidden)
-    model = dlcore.Model(inputs, [first, second], backend="reference")
+    return dlcore.Model(inputs, [first, second], backend=backend)
+
+
+def test_several_outputs_predict_a_list_and_train_with_a_loss_per_output():
+    model = _two_outputs()
     outputs = model.predict(np.ones((2, 4), np.float32))
     assert [o.shape for o in outputs] == [(2, 2), (2, 3)]
-    with pytest.raises(ValueError, match="2 outputs"):
-        model.compile("mse", "sgd")
+    with pytest.raises(ValueError, match="one per output"):
+        model.compile(["mse"] * 3, "sgd")
+    model.compile(["mse", "cross_entropy"], "sgd")
+    x = np.random.default_rng(17).random((3, 4))
+    targets = [np.random.default_rng(18).random((3, 2)), [0, 2, 1]]
+    errors = dlcore.gradcheck(model, x, targets, verbose=False)
+    assert max(errors.values()) < TOLERANCE, errors
+    # the cost is the sum of the two losses
+    total = model.loss_and_gradient(x, targets)
+    single = []
+    for index, loss in enumerate(["mse", "cross_entropy"]):
+        branch = dlcore.Model(model.inputs[0], model.outputs[index], backend="reference")
+        branch.compile(loss, "sgd")
+        single.append(branch.loss_and_gradient(x, targets[index]))
+    assert total == pytest.approx(sum(single), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_several_outputs_fit_evaluate_save_and_load(backend, tmp_path):
+    model = _two_outputs(backend)
+    model.compile(["mse", "cross_entropy"], "adam", ["accuracy"])
+    x = np.random.default_rng(19).random((12, 4)).astype(np.float32)
+    y = [np.random.default_rng(20).random((12, 2)), np.arange(12) % 3]
+    history = model.fit(x, y, epochs=5, batch_size=4, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    assert len(model.evaluate(x, y)) == 2
+    dlcore.save(model, tmp_path / "two.h5")
+    loaded = dlcore.load(tmp_path / "two.h5")
+    for a, b in zip(loaded.predict(x), model.predict(x)):
+        np.testing.assert_array_equal(a, b)
+    assert [loss.name for loss in loaded.losses] == [loss.name for loss in model.losses]
 
 
 def test_summary_shows_each_layers_inputs():
