@@ -389,24 +389,18 @@ def bilinear_source(d, scale, n_in):
     """``(low, high, fraction)``: output d of a bilinear up-sampling by ``scale`` reads the
     input at s = max((d + 1/2) / S - 1/2, 0) (half-pixel centres), between rows low = floor(s)
     and high = min(low + 1, n_in - 1), with weights 1 - fraction and fraction = s - low."""
-    source = (np.float32(d) + np.float32(0.5)) / np.float32(scale) - np.float32(0.5)
-    if source < _ZERO:
-        source = _ZERO
+    # written without branches: Numba's inlining of a shared function mis-scopes the variables
+    # that branches merge (NumbaIRAssumptionWarning)
+    source = max((np.float32(d) + np.float32(0.5)) / np.float32(scale) - np.float32(0.5), _ZERO)
     low = int(source)
-    high = low + 1 if low + 1 < n_in else low
-    return low, high, source - np.float32(low)
+    return low, min(low + 1, n_in - 1), source - np.float32(low)
 
 
 @shared
 def bilinear_weight(d, scale, n_in, target):
     """The weight output d gives input row ``target`` (0 when it does not read it)."""
     low, high, fraction = bilinear_source(d, scale, n_in)
-    weight = _ZERO
-    if low == target:
-        weight += _ONE - fraction
-    if high == target:
-        weight += fraction
-    return weight
+    return (_ONE - fraction) * np.float32(low == target) + fraction * np.float32(high == target)
 
 
 @body
