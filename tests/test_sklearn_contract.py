@@ -30,17 +30,38 @@ BERNOULLI_DOMAIN_CHECKS = (
     "check_transformer_data_not_an_array", "check_transformer_general",
     "check_transformer_preserve_dtypes")
 
+#: The checks that feed a DBNClassifier (whose bottom RBM is a Bernoulli one) data above 1.
+CLASSIFIER_DOMAIN_CHECKS = (
+    "check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train",
+    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_estimators_dtypes",
+    "check_estimators_fit_returns_self", "check_estimators_overwrite_params",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1feature",
+    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_n_features_in", "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input")
+NOT_SKLEARNS_CLASS = ("predict before fit raises dlcore.NotFittedError, a ValueError and an "
+                      "AttributeError as scikit-learn's is, but not scikit-learn's own class: "
+                      "dlcore does not import scikit-learn, a test extra")
+
 SMALL = {"n_hidden": 3, "epochs": 2, "batch_size": 10}
+# no dropout: the checks' data has 2 to 10 columns, and input dropout on 2 hides half of it
+SMALL_CLASSIFIER = {"hidden": (8,), "pretrain_epochs": 10, "epochs": 60, "batch_size": 8,
+                    "validation_split": 0.0, "dropout": 0.0, "input_dropout": 0.0}
 
 
 def expected_failures(estimator):
     if isinstance(estimator, dlcore.BernoulliRBM):
         return dict.fromkeys(BERNOULLI_DOMAIN_CHECKS, OUTSIDE_UNIT_INTERVAL)
+    if isinstance(estimator, dlcore.DBNClassifier):
+        return {**dict.fromkeys(CLASSIFIER_DOMAIN_CHECKS, OUTSIDE_UNIT_INTERVAL),
+                "check_estimators_unfitted": NOT_SKLEARNS_CLASS}
     return {}
 
 
-@parametrize_with_checks([dlcore.BernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL)],
-                         expected_failed_checks=expected_failures)
+@parametrize_with_checks([dlcore.BernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL),
+                          dlcore.DBNClassifier(**SMALL_CLASSIFIER)],
+                         expected_failed_checks=expected_failures, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -54,19 +75,30 @@ class SquashedBernoulliRBM(dlcore.BernoulliRBM):
         return 1 / (1 + np.exp(-np.asarray(array, dtype=np.float64)))
 
 
+class SquashedDBNClassifier(dlcore.DBNClassifier):
+    """A DBNClassifier whose every input is squashed so, likewise."""
+
+    def _rows(self, X, name, fitted_width=False):
+        array = dlcore.BernoulliRBM()._check_matrix(X, name)
+        return super()._rows(1 / (1 + np.exp(-np.asarray(array, dtype=np.float64))), name,
+                             fitted_width)
+
+
 # check_positive_only_tag_during_fit feeds negative data on purpose: squashing it proves nothing
-IN_DOMAIN = set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"}
+IN_DOMAIN = {
+    SquashedBernoulliRBM: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
+    SquashedDBNClassifier: set(CLASSIFIER_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"}}
 
 
-@parametrize_with_checks([SquashedBernoulliRBM(**SMALL)],
+@parametrize_with_checks([SquashedBernoulliRBM(**SMALL), SquashedDBNClassifier(**SMALL_CLASSIFIER)],
                          expected_failed_checks=lambda estimator: {
                              "check_positive_only_tag_during_fit": "squashes negative data",
                              "check_fit_non_negative": "squashes negative data",
                              "check_estimators_nan_inf": "squashes inf to 0 and 1"})
-def test_bernoulli_domain_checks_pass_in_domain(estimator, check):
+def test_the_domain_checks_pass_in_domain(estimator, check):
     """Every check declared an expected failure above passes once the data lies in [0, 1]."""
     name = getattr(check, "func", check).__name__
-    if name not in IN_DOMAIN:
+    if name not in IN_DOMAIN[type(estimator)]:
         pytest.skip("runs in test_sklearn_estimator_checks")
     check(estimator)
 

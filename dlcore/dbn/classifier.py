@@ -16,6 +16,8 @@ hyperparameters (``fit`` checks them), ``fit`` returns self, ``classes_`` holds 
 (``ClassifierMixin.score``), and the model pickles through the state of its two parts
 (:func:`dlcore.params.reduce_through_state`), so that ``GridSearchCV(..., n_jobs=2)`` ships it.
 """
+import warnings
+
 import numpy as np
 
 from dlcore.backend import check_backend_name, rng
@@ -35,6 +37,16 @@ FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
                      "batch_size": 32, "epochs": 60, "patience": 8, "validation_split": 0.1,
                      "dropout": 0.3, "input_dropout": 0.1}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+
+
+def _data_conversion_warning():
+    """scikit-learn's DataConversionWarning when scikit-learn is installed (a UserWarning),
+    else UserWarning: imported only on the path that warns."""
+    try:
+        from sklearn.exceptions import DataConversionWarning
+    except ImportError:
+        return UserWarning
+    return DataConversionWarning
 
 
 class DBNClassifier(ParamsMixin):
@@ -119,8 +131,8 @@ class DBNClassifier(ParamsMixin):
         fine-tune its network on (X, y). Returns self."""
         from dlcore.callbacks import EarlyStopping
         self._check_params()
-        X = self._rows(X)
         classes, targets = self._check_labels(y)
+        X = self._rows(X, "X")
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
         dbn = DBN(layers=[X.shape[1], *(int(size) for size in self.hidden)],
@@ -144,20 +156,36 @@ class DBNClassifier(ParamsMixin):
         self.dbn_, self.network_ = dbn, network
         return self
 
-    def _rows(self, X):
-        """``X`` checked as the DBN's bottom RBM checks it (2-D numbers in [0, 1]), before
-        anything trains."""
+    def _rows(self, X, name, fitted_width=False):
+        """``X`` checked as the DBN's bottom RBM checks it (2-D numbers in [0, 1]; the fitted
+        width with ``fitted_width``), before anything trains."""
+        if fitted_width:
+            return self.dbn_.rbms_[0]._check_visible(X, name, fitted_width=True)
         from dlcore.rbm import BernoulliRBM
-        return BernoulliRBM()._check_visible(X, "X")
+        return BernoulliRBM()._check_visible(X, name)
 
     def _check_labels(self, y):
         if y is None:
-            raise ValueError("y is None: a classifier is fitted on (X, y)")
+            raise ValueError("DBNClassifier requires y to be passed, but the target y is None: "
+                             "a classifier is fitted on (X, y)")
         labels = np.asarray(y)
         if labels.ndim == 2 and labels.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected: y is "
+                          "read as y.ravel()", _data_conversion_warning(), stacklevel=3)
             labels = labels.ravel()
         if labels.ndim != 1:
             raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
+        if labels.dtype.kind == "c":
+            raise ValueError("Complex data not supported: y holds complex numbers")
+        if labels.dtype.kind == "f":
+            if not np.isfinite(labels).all():
+                raise ValueError("y contains NaN or infinite values: a classifier needs class "
+                                 "labels")
+            if not np.all(np.mod(labels, 1) == 0):
+                raise ValueError("Unknown label type: y holds continuous values (not whole "
+                                 "numbers); a classifier needs class labels")
+        if labels.size == 0:
+            raise ValueError("y is empty: found 0 sample(s) while a minimum of 1 is required.")
         classes, targets = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"y holds 1 class ({classes[0]!r} only): a classifier needs at "
@@ -193,8 +221,7 @@ class DBNClassifier(ParamsMixin):
         """P(class | x) from the fine-tuned network, (n, n_classes) float32, columns in the
         order of ``classes_``."""
         self._check_fitted()
-        X = self.dbn_.rbms_[0]._check_visible(X, "X", fitted_width=True)
-        return self.network_.predict(X)
+        return self.network_.predict(self._rows(X, "X", fitted_width=True))
 
     def predict(self, X):
         """The most probable class of each row, as labels of ``classes_``."""
@@ -244,4 +271,5 @@ class DBNClassifier(ParamsMixin):
         tags.estimator_type = "classifier"
         tags.classifier_tags = ClassifierTags()
         tags.target_tags.required = True
+        tags.input_tags.positive_only = True   # the bottom RBM's binary units: data in [0, 1]
         return tags
