@@ -152,7 +152,7 @@ def images(n, shape, seed=0):
 # --------------------------------------------------------------------------------------------
 # Import of files written by real Keras
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["convnet", "mlp"])
+@pytest.mark.parametrize("name", ["convnet", "geometry", "mlp"])
 def test_a_keras_written_file_loads_and_predicts_as_keras_did(name):
     model = dlcore.load(fixture(f"keras_{name}.h5"))
     x_nchw, _, y_keras = keras_data(name)
@@ -161,7 +161,7 @@ def test_a_keras_written_file_loads_and_predicts_as_keras_did(name):
 
 
 def test_the_numpy_keras_of_these_tests_agrees_with_real_keras_on_its_own_files():
-    for name in ("convnet", "mlp"):
+    for name in ("convnet", "geometry", "mlp"):
         _, x_nhwc, y_keras = keras_data(name)
         np.testing.assert_allclose(keras_numpy_predict(fixture(f"keras_{name}.h5"), x_nhwc),
                                    y_keras, atol=1e-5)
@@ -189,6 +189,45 @@ def test_an_imported_keras_model_trains_on_in_dlcore(tmp_path):
     dlcore.save(model, tmp_path / "tuned.h5")
     np.testing.assert_allclose(dlcore.load(tmp_path / "tuned.h5").predict(x), model.predict(x),
                                atol=1e-6)
+
+
+def test_keras_geometry_holds_for_imported_layers_only(tmp_path):
+    """Floors and 'same' with a stride of 3 and an even kernel: the imported layers set the
+    explicit floor option; dlcore's own layers keep refusing such geometry."""
+    model = dlcore.load(fixture("keras_geometry.h5"))
+    pool, conv, same = model.layers[:3]
+    assert pool.floor and conv.floor and same.floor
+    assert [layer.output_shape for layer in model.layers[:3]] == [(1, 5, 5), (3, 2, 2),
+                                                                  (4, 1, 1)]
+    assert (same.window.pad_height, same.window.pad_width) == (1, 1)
+    with pytest.raises(ValueError, match="does not fit"):
+        MaxPool2D(2).build((1, 11, 11), backend="reference")
+    with pytest.raises(ValueError, match="does not fit"):
+        Conv2D(3, 2, stride=2).build((1, 5, 5), backend="reference")
+    # the floor option is saved in dlcore's own file and exported back to Keras's geometry,
+    # and the model trains on every backend
+    x, x_nhwc, y_keras = keras_data("geometry")
+    dlcore.save(model, tmp_path / "own.h5")
+    assert dlcore.load(tmp_path / "own.h5").layers[1].floor
+    dlcore.save(model, tmp_path / "back.h5", format="keras")
+    np.testing.assert_allclose(keras_numpy_predict(tmp_path / "back.h5", x_nhwc), y_keras,
+                               atol=1e-4)
+    for backend in ("reference", "cpu"):
+        twin = model.clone(backend=backend)
+        np.testing.assert_allclose(twin.predict(x), y_keras, atol=1e-4)
+        twin.compile("cross_entropy", dlcore.optimizers.SGD(0.1))
+        twin.fit(np.concatenate([x] * 2), np.arange(8) % 3, epochs=2, batch_size=4, verbose=0)
+        assert all(np.isfinite(w).all() for w in twin.get_weights())
+
+
+def test_keras_floor_geometry_gradients_match_finite_differences():
+    model = dlcore.load(fixture("keras_geometry.h5")).clone(backend="reference",
+                                                            dtype=np.float64)
+    model.compile("cross_entropy", "sgd")
+    x, _, _ = keras_data("geometry")
+    result = dlcore.gradcheck(model, x[:2].astype(np.float64), np.array([0, 2]))
+    worst = max(result.values()) if isinstance(result, dict) else result
+    assert worst < 1e-4, result
 
 
 def test_a_lambda_layer_is_refused_in_one_line_and_its_code_never_runs(monkeypatch):
@@ -227,10 +266,11 @@ def _edited_copy(tmp_path, edit, name="convnet"):
     (lambda layers: layers[1].update(registered_name="custom>MyConv"),
      "'conv_same' (Conv2D) cannot be imported"),
     (lambda layers: layers[1]["config"].update(kernel_size=[2, 2]),
-     "'conv_same' (Conv2D) cannot be imported: padding='same' needs an odd kernel size"),
-    (lambda layers: layers[6]["config"].update(pool_size=[2, 2]),
-     "'avg_pool' (AveragePooling2D) cannot be imported: AvgPool2D does not fit along the "
-     "height"),
+     "'conv_same' (Conv2D) cannot be imported: padding='same' pads 1 rows or columns here, one "
+     "more at the bottom/right"),
+    (lambda layers: layers[6]["config"].update(pool_size=[9, 9]),
+     "'max_pool' (MaxPooling2D) cannot be imported: MaxPool2D does not fit along the "
+     "height: the filter (F = 9) is larger"),
     (lambda layers: layers[1]["config"].update(activation="gelu"),
      "activation 'gelu' is not one of"),
 ])

@@ -20,9 +20,10 @@ CPU) is NHWC (``channels_last``). So:
 
 Import reads every byte through :class:`dlcore.io.guarded.ModelFileReader` and builds only the
 layers named in :data:`IMPORTED_LAYERS`; anything else (``Lambda`` and any serialized Python
-code above all: it is refused, never run), ``channels_first``, dilation, groups or a geometry
-dlcore's layers do not tile is refused with one line naming the layer, before any model is
-built.
+code above all: it is refused, never run), ``channels_first``, dilation, groups or a ``same``
+padding Keras makes unequal (one more row at the bottom) is refused with one line naming the
+layer, before any model is built. Imported convolutions and pools set the explicit ``floor``
+option of dlcore's layers, so that Keras's geometry holds: ``valid`` drops the remainder.
 """
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ class _Exported:
 
     def _conv(self, layer):
         padding = layer.padding
-        if not isinstance(padding, str):
+        if not isinstance(padding, str) or layer.floor:   # floor: 'same' as its integers
             pad_h, pad_w = layer.window.pad_height, layer.window.pad_width
             if pad_h or pad_w:
                 self.layers.append(_layer("ZeroPadding2D", f"{layer.name}_padding",
@@ -320,6 +321,23 @@ class _Imported:
                              f"numbers")
         return tuple(shape)
 
+    def _same_padding(self, kernel, strides):
+        """Keras's 'same' on this layer's input as dlcore's integer padding: Keras pads
+        max((out - 1) S + F - N, 0) in all, out = ceil(N / S), half on each side and the odd one
+        at the bottom/right; dlcore's layers pad equally, so an odd total is refused."""
+        shape = self._current or self.input_shape
+        if shape is None or len(shape) != 3:
+            raise ValueError("padding='same' needs (height, width, channels) inputs")
+        padding = []
+        for n, k, s in zip(shape[1:], kernel, strides):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            if total % 2:
+                raise ValueError(f"padding='same' pads {total} rows or columns here, one more "
+                                 f"at the bottom/right (Keras's rule for a stride above 1 or an "
+                                 f"even kernel), which dlcore's layers cannot do yet")
+            padding.append(total // 2)
+        return padding
+
     def _activation(self, config):
         activation = config.get("activation", "linear")
         if activation is None:
@@ -351,10 +369,12 @@ class _Imported:
             if _pair(config.get("dilation_rate", 1)) != (1, 1) or config.get("groups", 1) != 1:
                 raise ValueError("dilation and grouped convolutions are not imported")
             use_bias = config.get("use_bias", True)
-            layer = layers.Conv2D(config.get("filters"), _pair(config.get("kernel_size")),
-                                  stride=_pair(config.get("strides", 1)), padding=padding,
-                                  activation=self._activation(config), use_bias=use_bias,
-                                  name=name)
+            kernel, strides = _pair(config.get("kernel_size")), _pair(config.get("strides", 1))
+            if padding == "same":
+                padding = self._same_padding(kernel, strides)
+            layer = layers.Conv2D(config.get("filters"), kernel, stride=strides,
+                                  padding=padding, activation=self._activation(config),
+                                  use_bias=use_bias, name=name, floor=True)
             self.converters[name] = (name, lambda arrays: [arrays[0].transpose(3, 2, 0, 1),
                                                            *arrays[1:]])
             return layer
@@ -369,7 +389,8 @@ class _Imported:
             strides = config.get("strides")
             cls = layers.MaxPool2D if kind == "MaxPooling2D" else layers.AvgPool2D
             return cls(_pair(config.get("pool_size", 2)),
-                       stride=None if strides is None else _pair(strides), name=name)
+                       stride=None if strides is None else _pair(strides), name=name,
+                       floor=True)
         if kind == "Flatten":
             return layers.Flatten(name=name)
         if kind == "Dropout":

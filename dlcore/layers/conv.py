@@ -37,7 +37,8 @@ class Conv2D(WeightedLayer):
     window : :class:`dlcore.layers.geometry.Window`, the geometry once built
 
     A geometry where (N - F + 2P) / S + 1 is not a whole number is a ValueError naming N, F, P
-    and S.
+    and S, unless ``floor=True``: Keras's rule, the remainder no window covers dropped (the
+    explicit option that layers imported from Keras files set, :mod:`dlcore.io.keras`).
     """
 
     _units_axis = 0
@@ -45,7 +46,7 @@ class Conv2D(WeightedLayer):
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 name=None, input_shape=None, strides=None):
+                 name=None, input_shape=None, strides=None, floor=False):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape)
@@ -54,20 +55,24 @@ class Conv2D(WeightedLayer):
         self.stride = kernel_pair(stride if strides is None else strides, "stride")
         self.padding = padding.lower() if isinstance(padding, str) else padding
         self._padding = padding_pair(padding, self.kernel_size)
+        self.floor = bool(floor)
 
     def _config(self):
         padding = self.padding if isinstance(self.padding, str) else list(self._padding)
-        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
-                "stride": list(self.stride), "padding": padding, **self._weighted_config()}
+        config = {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                  "stride": list(self.stride), "padding": padding, **self._weighted_config()}
+        if self.floor:
+            config["floor"] = True
+        return config
 
     def compute_output_shape(self, input_shape):
         window = Window.fit(input_shape, self.kernel_size, self.stride, self._padding,
-                            "Conv2D")
+                            "Conv2D", floor=self.floor)
         return (self.filters, window.out_height, window.out_width)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = Window.fit(input_shape, self.kernel_size, self.stride, self._padding,
-                                 "Conv2D")
+                                 "Conv2D", floor=self.floor)
         return super().build(input_shape, backend, dtype, seed)
 
     def _initial_weights(self, input_shape, seed):

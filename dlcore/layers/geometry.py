@@ -60,11 +60,16 @@ def padding_pair(padding, kernel_size, name="padding"):
     return int(pair[0]), int(pair[1])
 
 
-def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True):
+def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True, floor=False):
     """``(N - F + 2P) / S + 1``, or a ValueError naming N, F, P and S when it is not a whole
     number of at least 1, with a fix that works: the padding nearest to P that fits (for a
-    window that takes padding, ``can_pad``), else the size of window nearest to F that fits."""
+    window that takes padding, ``can_pad``), else the size of window nearest to F that fits.
+
+    ``floor``: Keras's rule instead, floor((N - F + 2P) / S) + 1, the remainder dropped (the
+    explicit option that layers imported from Keras set; dlcore's own layers refuse it)."""
     span = n - f + 2 * p
+    if floor and span >= 0:
+        return span // s + 1
     if span < 0:
         raise ValueError(f"{what} does not fit along the {axis}: the filter (F = {f}) is larger "
                          f"than the padded input (N + 2P = {n} + 2*{p} = {n + 2 * p})"
@@ -143,17 +148,18 @@ class Window:
     out_width: int
 
     @classmethod
-    def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True):
+    def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True, floor=False):
         """The window of ``kernel_size``, ``stride`` and ``padding`` pairs over a (C, H, W)
         input; raises ValueError (naming N, F, P, S and a fix) when it does not tile the input.
-        ``can_pad``: the layer takes a padding (a convolution; pools do not)."""
+        ``can_pad``: the layer takes a padding (a convolution; pools do not). ``floor``: Keras's
+        geometry, the remainder that no window covers dropped (see :func:`output_size`)."""
         if len(input_shape) != 3:
             raise ValueError(f"{what} needs (channels, height, width) inputs, got shape "
                              f"{tuple(input_shape)}; images are NCHW")
         c, h, w = (int(v) for v in input_shape)
         (fh, fw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        out_h = output_size(h, fh, ph, sh, what, "height", can_pad)
-        out_w = output_size(w, fw, pw, sw, what, "width", can_pad)
+        out_h = output_size(h, fh, ph, sh, what, "height", can_pad, floor)
+        out_w = output_size(w, fw, pw, sw, what, "width", can_pad, floor)
         return cls(c, h, w, fh, fw, sh, sw, ph, pw, out_h, out_w)
 
     @property

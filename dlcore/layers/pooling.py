@@ -21,23 +21,28 @@ class _Pool2D(Layer):
 
     kind = None
 
-    def __init__(self, pool_size=2, stride=None, name=None, input_shape=None, strides=None):
+    def __init__(self, pool_size=2, stride=None, name=None, input_shape=None, strides=None,
+                 floor=False):
         super().__init__(name=name, input_shape=input_shape)
+        self.floor = bool(floor)   # Keras's rule: the remainder dropped (imported layers)
         self.pool_size = kernel_pair(pool_size, "pool_size")
         stride = stride if strides is None else strides
         self.stride = self.pool_size if stride is None else kernel_pair(stride, "stride")
 
     def _config(self):
-        return {"pool_size": list(self.pool_size), "stride": list(self.stride)}
+        config = {"pool_size": list(self.pool_size), "stride": list(self.stride)}
+        if self.floor:
+            config["floor"] = True
+        return config
 
     def compute_output_shape(self, input_shape):
         window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0), type(self).__name__,
-                            can_pad=False)
+                            can_pad=False, floor=self.floor)
         return (window.channels, window.out_height, window.out_width)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0),
-                                 type(self).__name__, can_pad=False)
+                                 type(self).__name__, can_pad=False, floor=self.floor)
         return super().build(input_shape, backend, dtype, seed)
 
     def forward(self, x, training=False, step=0):
