@@ -113,3 +113,16 @@ def test_scikit_learn_clone_and_cross_validation():
     assert is_classifier(model) and clone(model).get_params() == model.get_params()
     X, y = two_classes(120)
     assert cross_val_score(model, X, y, cv=2).mean() >= 0.85
+
+
+@pytest.mark.slow
+def test_it_learns_the_bundled_digits():
+    """mnist-5k with the command line's split (100 held-out digits per class): one hidden layer
+    of 100, 3 epochs of pretraining, 15 of fine-tuning: 93 % measured (about 12 s)."""
+    from dlcore import datasets
+    images, labels = datasets.load_mnist_5k()
+    train, test = datasets.holdout_split(labels, 100, seed=0)
+    X = datasets.to_unit_interval(images).reshape(len(images), -1)
+    model = dlcore.DBNClassifier(hidden=(100,), pretrain_epochs=3, epochs=15, backend="cpu")
+    model.fit(X[train], labels[train])
+    assert model.score(X[test], labels[test]) >= 0.88
