@@ -1,5 +1,6 @@
-"""Ready-made networks: LeNet-5, a multi-layer perceptron and the small convnet of lecture
-"Convolutional neural networks" (2016).
+"""Ready-made networks: LeNet-5, a multi-layer perceptron, the small convnet of lecture
+"Convolutional neural networks" (2016), and two functional models: a small residual net
+(``resnet_small``) and a small U-Net (``unet_small``).
 
 LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998; the homework of lecture
 "Convolutional Neural Networks" (2019), "Filters are of size 5x5, stride 1; pooling is 2x2, with
@@ -119,6 +120,57 @@ def lecture000_convnet(backend="auto", seed=0, use_bias=True):
         Flatten(),
         Dense(10, activation="softmax", use_bias=use_bias),
     ], input_shape=(1, 28, 28), backend=backend, seed=seed, name="lecture000_convnet")
+
+
+def resnet_small(input_shape=(1, 28, 28), n_classes=10, filters=8, blocks=2, backend="auto",
+                 seed=0):
+    """A small residual network (lecture "Convolutional Neural Networks" (2019), residual
+    connections: a block learns F(x) and outputs relu(x + F(x))), a functional
+    :class:`dlcore.Model` for MNIST-size input::
+
+        input -> conv filters@3x3 (same, relu) -> pool 2x2
+              -> ``blocks`` x [x + conv(relu(conv(x))), then relu] -> pool 2x2
+              -> flatten -> dense n_classes, softmax
+    """
+    import dlcore
+    from dlcore.layers import ReLU, add
+    filters = check_int(filters, "filters", minimum=1)
+    blocks = check_int(blocks, "blocks", minimum=1)
+    inputs = dlcore.Input(shape=input_shape)
+    x = Conv2D(filters, 3, padding="same", activation="relu", name="stem")(inputs)
+    x = MaxPool2D(2, name="stem_pool")(x)
+    for index in range(1, blocks + 1):
+        y = Conv2D(filters, 3, padding="same", activation="relu", name=f"block{index}_a")(x)
+        y = Conv2D(filters, 3, padding="same", name=f"block{index}_b")(y)
+        x = ReLU(name=f"block{index}_relu")(add([x, y], name=f"block{index}_add"))
+    x = MaxPool2D(2, name="pool")(x)
+    outputs = Dense(n_classes, activation="softmax", name="output")(Flatten(name="flatten")(x))
+    return dlcore.Model(inputs, outputs, backend=backend, seed=seed, name="resnet_small")
+
+
+def unet_small(input_shape=(1, 28, 28), filters=8, backend="auto", seed=0):
+    """A small U-Net (lecture "Deep learning I": the U-Net's contracting path, then an
+    expanding path that up-samples and concatenates the contracting path's features of the same
+    size) for binary segmentation, a functional :class:`dlcore.Model`::
+
+        input -> conv filters@3x3 (relu) = c1 -> pool 2x2 -> conv 2*filters@3x3 (relu)
+              -> Conv2DTranspose filters@2x2, stride 2 -> concatenate with c1
+              -> conv filters@3x3 (relu) -> conv 1@1x1, sigmoid: a mask of the input's size
+
+    Height and width must be even; train with ``binary_cross_entropy`` on (n, H*W) masks.
+    """
+    import dlcore
+    from dlcore.layers import Conv2DTranspose, concatenate
+    filters = check_int(filters, "filters", minimum=1)
+    inputs = dlcore.Input(shape=input_shape)
+    c1 = Conv2D(filters, 3, padding="same", activation="relu", name="down1")(inputs)
+    c2 = Conv2D(2 * filters, 3, padding="same", activation="relu", name="down2")(
+        MaxPool2D(2, name="pool1")(c1))
+    u1 = Conv2DTranspose(filters, 2, strides=2, name="up1")(c2)
+    x = concatenate([c1, u1], name="skip1")
+    x = Conv2D(filters, 3, padding="same", activation="relu", name="up1_conv")(x)
+    outputs = Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    return dlcore.Model(inputs, outputs, backend=backend, seed=seed, name="unet_small")
 
 
 MODELS = {"lenet5": lenet5, "mlp": mlp}

@@ -336,3 +336,32 @@ def test_a_functional_model_pickles_and_deep_copies_through_its_state():
     for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
         assert twin.layers[0] is not model.layers[0]
         np.testing.assert_array_equal(twin.predict(x), model.predict(x))
+
+
+# -- ready-made functional models ------------------------------------------------------------
+def test_resnet_small_is_residual_checks_its_gradient_and_trains_a_bit():
+    small = dlcore.models.resnet_small(input_shape=(1, 8, 8), n_classes=3, filters=2, blocks=1,
+                                       backend="reference")
+    assert any(isinstance(layer, Add) for layer in small.layers)
+    small.compile("cross_entropy", "sgd")
+    errors = dlcore.gradcheck(small, _images(2, (1, 8, 8), seed=21).astype(np.float64), [0, 2],
+                              max_entries=20, verbose=False)
+    assert max(errors.values()) < TOLERANCE, errors
+    images, labels = dlcore.datasets.load_mnist_5k()
+    x = (images[:256].reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    model = dlcore.models.resnet_small(backend="cpu", seed=0)
+    model.compile("cross_entropy", "adam", ["accuracy"])
+    history = model.fit(x, labels[:256], epochs=3, batch_size=32, verbose=0).history
+    assert history["loss"][-1] < 0.8 * history["loss"][0]
+    assert history["accuracy"][-1] > 0.3
+
+
+def test_unet_small_gives_a_mask_of_the_input_size_and_trains_a_bit():
+    model = dlcore.models.unet_small(backend="cpu", seed=1)
+    assert model.output_shape == (1, 28, 28)
+    assert any(isinstance(layer, Concatenate) for layer in model.layers)
+    model.compile("binary_cross_entropy", "adam")
+    x = _images(32, (1, 28, 28), seed=22)
+    masks = (x > 0.5).reshape(32, -1)
+    history = model.fit(x, masks, epochs=3, batch_size=16, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
