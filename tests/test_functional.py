@@ -365,3 +365,33 @@ def test_unet_small_gives_a_mask_of_the_input_size_and_trains_a_bit():
     masks = (x > 0.5).reshape(32, -1)
     history = model.fit(x, masks, epochs=3, batch_size=16, verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
+
+
+# -- the merge and graph kernels compile for a real GPU ----------------------------------------
+def _functional_ptx_script():
+    import textwrap
+
+    from test_layers_cuda_ptx import SCRIPT
+    preamble = SCRIPT.split("rs = np.random.default_rng(0)")[0]
+    return preamble + textwrap.dedent('''
+        rs = np.random.default_rng(0)
+        a, b = dlcore.Input(shape=(1, 6, 6)), dlcore.Input(shape=(1, 6, 6))
+        shared = Conv2D(2, 3, padding="same", activation="relu")
+        joined = Flatten()(concatenate([add([shared(a), shared(b)]), b]))
+        model = dlcore.Model([a, b], [Dense(3, activation="softmax")(joined), Dense(2)(joined)],
+                             backend="cpu")
+        model.compile(["cross_entropy", "mse"], "sgd")
+        x = [rs.random((4, 1, 6, 6), dtype=np.float32), rs.random((4, 1, 6, 6), dtype=np.float32)]
+        model.train_on_batch(x, [rs.integers(0, 3, 4), rs.random((4, 2)).astype(np.float32)])
+        model.loss_and_gradient(x, [rs.integers(0, 3, 4), rs.random((4, 2))], input_gradient=True)
+        for name in sorted({name for name, _ in compiled}):
+            print("COMPILED", name)
+    ''')
+
+
+@pytest.mark.slow
+def test_the_merge_and_graph_kernels_compile_to_ptx_for_a_real_gpu():
+    from conftest import ptx_compile_report
+    report = ptx_compile_report(_functional_ptx_script())
+    for kernel in ("copy_span", "accumulate_span", "place_columns_rows", "take_columns_rows"):
+        assert f"COMPILED {kernel}" in report, report[-2000:]
