@@ -458,3 +458,55 @@ def test_dlcore_convert_both_ways_and_info_recognises_keras_files(tmp_path):
     assert "(3, 3, 2, 3) float32" in result.output
     result = runner.invoke(main, ["info", fixture("keras_lambda.h5")])
     assert result.exit_code == 1 and "'code' (Lambda)" in result.output
+
+
+def test_a_keras_trained_model_is_imported_fine_tuned_and_read_back_by_keras(tmp_path):
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 12, 12, 1)).astype(np.float32)
+    labels = (x[:, :6].mean(axis=(1, 2, 3)) > x[:, 6:].mean(axis=(1, 2, 3))).astype(int)
+    layers = keras.layers
+    trained = keras.Sequential([keras.Input((12, 12, 1)),
+                                layers.Conv2D(4, 3, strides=2, activation="relu"),
+                                layers.MaxPooling2D(2), layers.Flatten(),
+                                layers.Dense(8, activation="tanh"),
+                                layers.Dense(2, activation="softmax")])
+    trained.compile("adam", "sparse_categorical_crossentropy")
+    trained.fit(x, labels, epochs=3, batch_size=16, verbose=0)
+    path = str(tmp_path / "trained.h5")
+    trained.save(path)
+    model = dlcore.load(path)      # transfer learning: Keras's weights, fine-tuned in dlcore
+    x_nchw = x.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(model.predict(x_nchw),
+                               np.asarray(trained.predict(x, verbose=0)), atol=1e-4)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.05))
+    model.fit(x_nchw, labels, epochs=2, batch_size=16, verbose=0)
+    tuned = str(tmp_path / "tuned.h5")
+    dlcore.save(model, tuned, format="keras")
+    np.testing.assert_allclose(
+        np.asarray(keras.models.load_model(tuned).predict(x, verbose=0)), model.predict(x_nchw),
+        atol=1e-4)
+
+
+@pytest.mark.parametrize("pool", [MaxPool2D, AvgPool2D])
+def test_a_floored_pool_gives_zero_gradient_to_what_no_pool_covers_on_every_backend(pool):
+    """The rows and columns a floored pool drops get a zero gradient, never what its buffer
+    held before (the cpu's pool-gradient kernel writes only the pools' own pixels)."""
+    model = dlcore.Sequential([Conv2D(2, 3, stride=2, floor=True, activation="relu"),
+                               pool(2, floor=True, name="pool"), Conv2D(3, 2, floor=True),
+                               Flatten(), Dense(2, activation="softmax")],
+                              input_shape=(1, 12, 13), backend="reference", seed=1)
+    x, y = images(4, (1, 12, 13)), np.array([0, 1, 1, 0])
+    gradients = {}
+    for backend in ("reference", "cpu"):
+        twin = model.clone(backend=backend)
+        twin.compile("cross_entropy", "sgd")
+        twin.loss_and_gradient(x, y)
+        buffer = twin.layers[1]._workspace.get("grad_input")
+        if buffer is not None and isinstance(buffer, np.ndarray):
+            buffer[...] = np.nan     # what a reused buffer may hold
+        twin.loss_and_gradient(x, y)
+        gradients[backend] = [np.asarray(twin.backend.to_numpy(layer.grads[name]))
+                              for layer in twin.layers for name in layer.weight_names]
+    for reference, cpu in zip(gradients["reference"], gradients["cpu"]):
+        np.testing.assert_allclose(cpu, reference, atol=1e-5)

@@ -57,7 +57,14 @@ class _Pool2D(Layer):
     def backward(self, grad_y, need_input_gradient=True):
         if not need_input_gradient:
             return None
-        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape)
+        shape = (grad_y.shape[0],) + self.input_shape
+        w = self.window
+        if w.out_height * w.stride_height < w.height or w.out_width * w.stride_width < w.width:
+            # a floored pool (Keras's geometry) leaves rows or columns no pool covers, which the
+            # kernels never write: their gradient is zero
+            grad_x = self.backend.zeros(shape, self.dtype)
+        else:
+            grad_x = self._buffer("grad_input", shape)
         self.ops.pool_backward(self.kind, self._x, self._y, self._argmax, grad_y, self.window,
                                grad_x)
         return grad_x
