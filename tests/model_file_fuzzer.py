@@ -59,7 +59,7 @@ BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 DEFAULT_TIMEOUT = 20.0
 BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
-              "functional")
+              "functional", "keras_residual")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
@@ -102,6 +102,8 @@ def save_base_models(folder):
     dlcore.save(network, paths["keras_lenet5"], format="keras")
     paths["keras_convnet"] = os.path.join(folder, "keras_convnet.h5")
     shutil.copyfile(KERAS_FIXTURE, paths["keras_convnet"])
+    paths["keras_residual"] = os.path.join(folder, "keras_residual.h5")
+    shutil.copyfile(KERAS_FIXTURE.replace("convnet", "residual"), paths["keras_residual"])
     return paths
 
 

@@ -510,3 +510,49 @@ def test_a_floored_pool_gives_zero_gradient_to_what_no_pool_covers_on_every_back
                               for layer in twin.layers for name in layer.weight_names]
     for reference, cpu in zip(gradients["reference"], gradients["cpu"]):
         np.testing.assert_allclose(cpu, reference, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# Functional models written by Keras
+# --------------------------------------------------------------------------------------------
+def test_a_keras_functional_residual_net_imports_predicts_as_keras_and_trains_on(tmp_path):
+    model = dlcore.load(fixture("keras_residual.h5"))
+    assert isinstance(model, dlcore.Model) and not isinstance(model, dlcore.Sequential)
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    assert kinds["add"] == "Add" and kinds["join"] == "Concatenate"
+    assert {layer.name: layer for layer in model.layers}["join"].axis == 1   # NHWC -1 -> C
+    x, _, y_keras = keras_data("residual")
+    np.testing.assert_allclose(model.predict(x), y_keras, atol=1e-4)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.5))
+    labels = np.arange(len(x)) % 3
+    before = model.evaluate(x, labels, verbose=0)
+    model.fit(x, labels, epochs=10, batch_size=4, verbose=0)
+    after = model.evaluate(x, labels, verbose=0)
+    loss = lambda r: r["loss"] if isinstance(r, dict) else np.ravel(r)[0]  # noqa: E731
+    assert loss(after) < loss(before)
+    dlcore.save(model, tmp_path / "residual.h5")
+    np.testing.assert_allclose(dlcore.load(tmp_path / "residual.h5").predict(x),
+                               model.predict(x), atol=1e-6)
+
+
+def test_a_keras_model_with_two_inputs_and_a_shared_layer_imports_as_one_layer():
+    model = dlcore.load(fixture("keras_siamese.h5"))
+    data = np.load(fixture("keras_siamese.npz"))
+    assert [layer.name for layer in model.layers].count("shared") == 1
+    np.testing.assert_allclose(model.predict([data["x0"], data["x1"]]), data["y"], atol=1e-4)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda layers: layers[1].update(class_name="Lambda"),
+     "'conv_a' (Lambda) cannot be imported: dlcore imports"),
+    (lambda layers: layers[3]["inbound_nodes"][0]["args"][0][0]["config"].update(
+        keras_history=["nowhere", 0, 0]), "'add' (Add) cannot be imported: its input"),
+    (lambda layers: layers[4]["config"].update(axis=0),
+     "'join' (Concatenate) cannot be imported: Concatenate's axis"),
+])
+def test_what_a_functional_import_cannot_do_is_refused_in_one_line(tmp_path, edit, expected):
+    path = _edited_copy(tmp_path, edit, name="residual")
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        dlcore.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and path in message and expected in message, message

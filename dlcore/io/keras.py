@@ -224,13 +224,15 @@ class _Imported:
     """The dlcore layers of a Keras Sequential config, and how to turn its arrays into
     dlcore's (a function per Keras layer with weights)."""
 
+    graph = False
+
     def __init__(self, config, filename):
         self.filename = filename
         if not isinstance(config, dict) or config.get("class_name") != "Sequential" \
                 or not isinstance(config.get("config"), dict):
             kind = config.get("class_name") if isinstance(config, dict) else None
             raise _config_error(filename, f"the Keras model is a {str(kind)[:60]!r}; dlcore "
-                                          f"imports Keras Sequential models")
+                                          f"imports Keras Sequential and Functional models")
         body = config["config"]
         entries = body.get("layers")
         if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
@@ -412,6 +414,140 @@ class _Imported:
         return layers.Softmax(name=name)
 
 
+class _FunctionalImported(_Imported):
+    """A Keras functional model (``class_name`` Functional): its layers called on tensors as
+    ``inbound_nodes`` say (Keras 3's form), shared layers and several inputs and outputs
+    included; builds a :class:`dlcore.Model`."""
+
+    graph = True
+    _IDENTITY = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Softmax")
+
+    def __init__(self, config, filename):   # noqa: C901 - one walk over the graph
+        from dlcore import Input
+        from dlcore.layers import Add, Concatenate
+        self.filename = filename
+        body = config.get("config")
+        entries = body.get("layers") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
+            raise _config_error(filename, "the Keras model_config lists no layers")
+        self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
+        self.converters, self.keras_names, self.dense_inputs = {}, [], {}
+        self.n_parameters, self._padding, self.input_shape = 0, None, None
+        tensors, flat_from, built = {}, {}, {}
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+                raise _config_error(filename, "a layer of the Keras model_config is not an "
+                                              "object with a config")
+            kind, layer_config = entry.get("class_name"), entry["config"]
+            name = layer_config.get("name")
+            if not isinstance(name, str) or not name or "/" in name or len(name) > _MAX_NAME:
+                raise _config_error(filename, f"a Keras {str(kind)[:60]} layer has the "
+                                              f"invalid name {str(name)[:80]!r}")
+            if kind not in IMPORTED_LAYERS + ("Add", "Concatenate") or kind == "ZeroPadding2D" \
+                    or entry.get("module") not in (None, "keras.layers") \
+                    or entry.get("registered_name") not in (None, kind):
+                raise self._unsupported(name, kind, None if kind != "ZeroPadding2D" else
+                                        "a functional model's ZeroPadding2D is not imported")
+            if layer_config.get("data_format", "channels_last") != "channels_last":
+                raise self._unsupported(name, kind, "only channels_last (Keras's default) is "
+                                                    "imported")
+            if kind == "InputLayer":
+                shape = self._batch_shape(layer_config.get("batch_shape",
+                                                           layer_config.get("batch_input_shape")))
+                if shape is None:
+                    raise self._unsupported(name, kind, "it has no batch_shape")
+                try:
+                    tensors[(name, 0)] = Input(self._checked_shape(shape), name=name)
+                except ValueError as error:
+                    raise self._unsupported(name, kind, str(error)[:300]) from None
+                continue
+            nodes = entry.get("inbound_nodes")
+            if not isinstance(nodes, list) or not nodes or len(nodes) > MAX_OBJECTS:
+                raise self._unsupported(name, kind, "its inbound_nodes are not Keras 3's list")
+            self.keras_names.append(name)
+            for index, node in enumerate(nodes):
+                try:
+                    inputs = self._node_inputs(node, tensors)
+                    first = inputs[0] if isinstance(inputs, list) else inputs
+                    if name not in built:
+                        self._current = first.shape
+                        if kind == "Add":
+                            built[name] = Add(name=name)
+                        elif kind == "Concatenate":
+                            built[name] = Concatenate(self._axis(layer_config.get("axis", -1),
+                                                                 len(first.shape)), name=name)
+                        else:
+                            from dlcore import layers
+                            built[name] = self._layer(kind, name, layer_config, layers)
+                        if not isinstance(inputs, list):
+                            self.n_parameters += _parameter_count(built[name], first.shape)
+                    output = built[name](inputs)
+                    self._checked_shape(output.shape)
+                except (ValueError, TypeError, KeyError) as error:
+                    raise self._unsupported(name, kind, str(error).split("\n")[0][:300]) \
+                        from None
+                tensors[(name, index)] = output
+                if kind == "Flatten":
+                    flat_from[id(output)] = first.shape if len(first.shape) == 3 else None
+                elif kind in self._IDENTITY and id(first) in flat_from:
+                    flat_from[id(output)] = flat_from[id(first)]
+                elif kind == "Dense":
+                    self.dense_inputs[name] = flat_from.get(id(first))
+        self.inputs = [self._tensor(ref, tensors) for ref in _references(body.get("input_layers"))]
+        self.outputs = [self._tensor(ref, tensors)
+                        for ref in _references(body.get("output_layers"))]
+
+    def _tensor(self, reference, tensors):
+        key = (reference[0], reference[1]) if isinstance(reference, list) and \
+            len(reference) == 3 else None
+        if key not in tensors:
+            raise _config_error(self.filename, f"the Keras model names the tensor "
+                                               f"{str(reference)[:80]}, which no layer makes")
+        return tensors[key]
+
+    def _node_inputs(self, node, tensors):
+        args = node.get("args") if isinstance(node, dict) else None
+        if not isinstance(args, list) or len(args) != 1:
+            raise ValueError("its inbound_nodes are not Keras 3's (one argument of tensors)")
+        arg = args[0]
+        if isinstance(arg, list):
+            if not arg or len(arg) > 64:
+                raise ValueError("it takes an empty or too long list of tensors")
+            return [self._history(item, tensors) for item in arg]
+        return self._history(arg, tensors)
+
+    def _history(self, item, tensors):
+        history = item.get("config", {}).get("keras_history") if isinstance(item, dict) and \
+            item.get("class_name") == "__keras_tensor__" else None
+        if not isinstance(history, list) or len(history) != 3 or history[2] != 0:
+            raise ValueError("an input is not a Keras tensor of one layer's output")
+        key = (history[0], history[1])
+        if key not in tensors:
+            raise ValueError(f"its input {str(history)[:80]} is made by no earlier layer")
+        return tensors[key]
+
+    @staticmethod
+    def _axis(axis, rank):
+        """Keras's NHWC (or rows') axis as dlcore's NCHW one."""
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"Concatenate's axis {str(axis)[:40]} is not an integer")
+        axis = axis + rank + 1 if axis < 0 else axis
+        if rank == 3 and axis in (1, 2, 3):
+            return {1: 2, 2: 3, 3: 1}[axis]
+        if rank == 1 and axis == 1:
+            return 1
+        raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
+
+
+def _references(value):
+    """Keras's ``input_layers``/``output_layers``: ``[name, 0, 0]`` or a list of them."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [value]
+    if isinstance(value, list) and 0 < len(value) <= 64:
+        return value
+    return [value]
+
+
 def _parameter_count(layer, input_shape):
     """The number of parameters ``layer`` will create on ``input_shape`` (before it does)."""
     kind = type(layer).__name__
@@ -450,8 +586,10 @@ def model_from_config(config, filename="<json>", file_size=None):
     """A built dlcore Sequential (fresh weights) from a Keras model config, and the
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
     parameters must fit in the file (4 bytes each) before any is created."""
-    from dlcore import Sequential
-    imported = _Imported(config, filename)
+    from dlcore import Model, Sequential
+    functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
+                                                                           "Model")
+    imported = (_FunctionalImported if functional else _Imported)(config, filename)
     limit = MAX_PARAMETERS if file_size is None else file_size // 4
     if imported.n_parameters > limit:
         raise _config_error(filename, f"the Keras model_config declares {imported.n_parameters} "
@@ -459,8 +597,13 @@ def model_from_config(config, filename="<json>", file_size=None):
                                       f"{'this file can hold' if file_size else limit}; the "
                                       f"file is damaged or hostile")
     try:
-        model = Sequential(imported.layers, input_shape=imported.input_shape,
-                           name=imported.name if "/" not in imported.name else None)
+        if functional:
+            model = Model(imported.inputs if len(imported.inputs) > 1 else imported.inputs[0],
+                          imported.outputs if len(imported.outputs) > 1 else imported.outputs[0],
+                          name=imported.name if "/" not in imported.name else None)
+        else:
+            model = Sequential(imported.layers, input_shape=imported.input_shape,
+                               name=imported.name if "/" not in imported.name else None)
     except (ValueError, TypeError) as error:
         raise _config_error(filename, f"the Keras model does not build in dlcore: "
                                       f"{str(error).splitlines()[0][:300]}") from None
@@ -553,6 +696,8 @@ def _read_weights(reader: ModelFileReader, group: h5py.Group, where: str,
             _, convert = imported.converters[layer.name]
             arrays = arrays_of[layer.name]
             if kind == "Dense":
+                if imported.graph:
+                    flattened = imported.dense_inputs.get(layer.name)
                 arrays = convert(arrays, flattened)
             else:
                 arrays = convert(arrays)
