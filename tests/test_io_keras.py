@@ -556,3 +556,58 @@ def test_what_a_functional_import_cannot_do_is_refused_in_one_line(tmp_path, edi
         dlcore.load(path)
     message = str(caught.value)
     assert "\n" not in message and path in message and expected in message, message
+
+
+def residual_and_siamese():
+    from dlcore.layers import add, concatenate
+    image = dlcore.Input((2, 8, 8), name="image")
+    x = Conv2D(4, 3, padding=1, activation="relu", name="c1")(image)
+    z = add([x, Conv2D(4, 3, padding="same", name="c2")(x)])
+    out = Dense(3, activation="softmax", name="out")(
+        Flatten(name="flatten")(MaxPool2D(2, name="pool")(concatenate([z, x]))))
+    residual = dlcore.Model(image, out, backend="reference", seed=2)
+    left, right = dlcore.Input((5,), name="left"), dlcore.Input((5,), name="right")
+    shared = Dense(4, activation="tanh", name="shared")
+    siamese = dlcore.Model([left, right], Dense(2, activation="softmax", name="o")(
+        concatenate([shared(left), shared(right)])), backend="reference")
+    for model in (residual, siamese):
+        for layer in model.layers:
+            if layer.weight_names:
+                kernel, bias = layer.get_weights()
+                layer.set_weights([kernel, np.linspace(-0.3, 0.3, bias.size)])
+    return residual, siamese, [images(3, (2, 8, 8)), [images(3, (5,), 1), images(3, (5,), 2)]]
+
+
+def test_a_functional_model_exports_as_a_keras_functional_file_and_reads_back(tmp_path):
+    residual, siamese, (x_res, x_siam) = residual_and_siamese()
+    for model, x in ((residual, x_res), (siamese, x_siam)):
+        path = tmp_path / f"{model.name}.h5"
+        dlcore.save(model, path, format="keras")
+        with h5py.File(path, "r") as h5file:
+            config = json.loads(h5file.attrs["model_config"])
+            names = list(h5file["model_weights"].attrs["layer_names"])
+        assert config["class_name"] == "Functional"
+        layers = {entry["name"]: entry for entry in config["config"]["layers"]}
+        assert all("inbound_nodes" in entry for entry in layers.values())
+        np.testing.assert_allclose(dlcore.load(path).predict(x), model.predict(x), atol=1e-6)
+        assert "InputLayer" not in [layers[name]["class_name"] for name in names]
+    with h5py.File(tmp_path / f"{siamese.name}.h5", "r") as h5file:
+        config = json.loads(h5file.attrs["model_config"])
+    layers = {entry["name"]: entry for entry in config["config"]["layers"]}
+    assert len(layers["shared"]["inbound_nodes"]) == 2      # one layer, called twice
+
+
+def test_a_residual_net_and_a_shared_layer_model_round_trip_through_real_keras(tmp_path):
+    keras = pytest.importorskip("keras")
+    residual, siamese, (x_res, x_siam) = residual_and_siamese()
+    path = str(tmp_path / "residual.h5")
+    dlcore.save(residual, path, format="keras")
+    np.testing.assert_allclose(
+        np.asarray(keras.models.load_model(path).predict(x_res.transpose(0, 2, 3, 1),
+                                                         verbose=0)),
+        residual.predict(x_res), atol=1e-5)
+    path = str(tmp_path / "siamese.h5")
+    dlcore.save(siamese, path, format="keras")
+    np.testing.assert_allclose(
+        np.asarray(keras.models.load_model(path).predict(x_siam, verbose=0)),
+        siamese.predict(x_siam), atol=1e-5)

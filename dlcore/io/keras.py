@@ -1,6 +1,9 @@
-"""Keras's legacy HDF5 files: export a dlcore Sequential to Keras, import a Keras Sequential.
+"""Keras's legacy HDF5 files: export dlcore models to Keras, import Keras models.
 
-A Keras HDF5 model file (``keras.Model.save("m.h5")``, the layout lecture "Deep learning II"
+Sequential models map onto Sequential models, functional ones (``dlcore.Model``) onto Keras's
+``Functional`` (layers with their ``inbound_nodes``; a shared layer once, a node per call).
+
+A Keras HDF5 model file (``keras.Model.save("m.h5")``, the layout lecture "Deep learning I"
 shows for Keras) holds the architecture as JSON in the root attribute ``model_config``, the
 root attributes ``keras_version`` and ``backend``, and the weights in the group
 ``model_weights``: its attribute ``layer_names`` lists every layer, and each layer's group lists
@@ -65,13 +68,17 @@ class _Exported:
     """A dlcore Sequential as Keras layer configs and weight arrays (in Keras's layout)."""
 
     def __init__(self, model):
-        from dlcore import Sequential
-        if not isinstance(model, Sequential):
-            raise TypeError(f"format='keras' writes a dlcore.Sequential; got "
+        from dlcore import Model, Sequential
+        if not isinstance(model, Model):
+            raise TypeError(f"format='keras' writes a dlcore.Sequential or dlcore.Model; got "
                             f"{type(model).__name__}")
         model._require_built()
         self.name = model.name
         self.notes = []
+        self.functional = not isinstance(model, Sequential)
+        if self.functional:
+            self._graph(model)
+            return
         self.layers = [{"class_name": "InputLayer",
                         "config": {"batch_shape": [None, *_nhwc(model.input_shape)],
                                    "dtype": "float32", "name": "input_layer"}}]
@@ -138,10 +145,83 @@ class _Exported:
         self.weights[layer.name] = [kernel.transpose(2, 3, 1, 0), *bias]
         self._flattened = None
 
+    def _graph(self, model):
+        """A functional model: each node of the graph as a Keras inbound node."""
+        self.layers, self.weights, self._flattened = [], {}, None
+        refs, flat_from, entries_of, calls = {}, {}, {}, {}
+        for index, tensor in enumerate(model.inputs):
+            name = model.input_names[index]
+            self.layers.append({"class_name": "InputLayer", "name": name, "inbound_nodes": [],
+                                "config": {"batch_shape": [None, *_nhwc(tensor.shape)],
+                                           "dtype": "float32", "name": name}})
+            refs[id(tensor)] = (name, 0, tensor.shape)
+        for node in model.nodes:
+            layer, inputs = node.layer, node.inputs
+            kind = type(layer).__name__
+            first = inputs[0]
+            if id(layer) not in entries_of:
+                before = len(self.layers)
+                self._flattened = flat_from.get(id(first))
+                if kind in ("Add", "Concatenate"):
+                    config = {} if kind == "Add" else {"axis": _keras_axis(layer.axis,
+                                                                           len(first.shape))}
+                    self.layers.append(_layer(kind, layer.name, **config))
+                else:
+                    self._add(layer)
+                entries_of[id(layer)] = self.layers[before:]
+            if kind == "Flatten":
+                flat_from[id(node.output)] = first.shape if len(first.shape) == 3 else None
+            elif kind in ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh",
+                          "Softmax") and id(first) in flat_from:
+                flat_from[id(node.output)] = flat_from[id(first)]
+            arg = [_tensor_ref(refs[id(t)]) for t in inputs] if node.takes_list \
+                else _tensor_ref(refs[id(first)])
+            entries = entries_of[id(layer)]
+            if not entries:   # left out (augmentation): the identity
+                refs[id(node.output)] = refs[id(first)]
+                continue
+            for position, entry in enumerate(entries):
+                name = entry["config"]["name"]
+                entry["name"] = name
+                entry.setdefault("inbound_nodes", []).append({"args": [arg], "kwargs": {}})
+                calls[name] = calls.get(name, -1) + 1
+                shape = node.output.shape
+                if position < len(entries) - 1:   # a ZeroPadding2D before its convolution
+                    pad_h, pad_w = (p[0] for p in entry["config"]["padding"])
+                    shape = (first.shape[0], first.shape[1] + 2 * pad_h,
+                             first.shape[2] + 2 * pad_w)
+                arg = _tensor_ref((name, calls[name], shape))
+            refs[id(node.output)] = (entries[-1]["config"]["name"],
+                                     calls[entries[-1]["config"]["name"]], node.output.shape)
+        self._inputs = [[refs[id(t)][0], refs[id(t)][1], 0] for t in model.inputs]
+        self._outputs = [[refs[id(t)][0], refs[id(t)][1], 0] for t in model.outputs]
+
     def model_config(self):
+        if self.functional:
+            return {"class_name": "Functional",
+                    "config": {"name": self.name, "trainable": True, "layers": self.layers,
+                               "input_layers": self._inputs if len(self._inputs) > 1
+                               else self._inputs[0],
+                               "output_layers": self._outputs if len(self._outputs) > 1
+                               else self._outputs[0]}}
         return {"class_name": "Sequential",
                 "config": {"name": self.name, "trainable": True, "layers": self.layers,
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
+
+
+def _tensor_ref(ref):
+    name, node_index, shape = ref
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": [None, *_nhwc(shape)], "dtype": "float32",
+                       "keras_history": [name, node_index, 0]}}
+
+
+def _keras_axis(axis, rank):
+    """dlcore's NCHW (or rows') axis of a Concatenate as Keras's NHWC one."""
+    axis = axis if axis > 0 else axis + rank + 1
+    if rank == 3:
+        return {1: -1, 2: 1, 3: 2}[axis]
+    return -1
 
 
 def _layer(class_name, name, **config):
@@ -161,7 +241,8 @@ def to_json(model) -> str:
 
 
 def _write_weights(group: h5py.Group, exported: _Exported) -> None:
-    names = [entry["config"]["name"] for entry in exported.layers[1:]]
+    names = [entry["config"]["name"] for entry in exported.layers
+             if entry["class_name"] != "InputLayer"]
     _string_list_attribute(group, "layer_names", names)
     group.attrs["backend"] = KERAS_BACKEND
     group.attrs["keras_version"] = KERAS_VERSION
@@ -443,11 +524,10 @@ class _FunctionalImported(_Imported):
             if not isinstance(name, str) or not name or "/" in name or len(name) > _MAX_NAME:
                 raise _config_error(filename, f"a Keras {str(kind)[:60]} layer has the "
                                               f"invalid name {str(name)[:80]!r}")
-            if kind not in IMPORTED_LAYERS + ("Add", "Concatenate") or kind == "ZeroPadding2D" \
+            if kind not in IMPORTED_LAYERS + ("Add", "Concatenate") \
                     or entry.get("module") not in (None, "keras.layers") \
                     or entry.get("registered_name") not in (None, kind):
-                raise self._unsupported(name, kind, None if kind != "ZeroPadding2D" else
-                                        "a functional model's ZeroPadding2D is not imported")
+                raise self._unsupported(name, kind)
             if layer_config.get("data_format", "channels_last") != "channels_last":
                 raise self._unsupported(name, kind, "only channels_last (Keras's default) is "
                                                     "imported")
@@ -468,6 +548,20 @@ class _FunctionalImported(_Imported):
             for index, node in enumerate(nodes):
                 try:
                     inputs = self._node_inputs(node, tensors)
+                    if kind == "ZeroPadding2D":   # merged into the convolution it feeds
+                        self._layer(kind, name, layer_config, None)
+                        tensors[(name, index)] = _Padded(inputs, self._padding)
+                        self._padding = None
+                        continue
+                    padded = [t for t in (inputs if isinstance(inputs, list) else [inputs])
+                              if isinstance(t, _Padded)]
+                    if padded and (kind != "Conv2D" or isinstance(inputs, list)):
+                        raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
+                    if padded:
+                        if name in built and tuple(built[name]._padding) != padded[0].padding[1]:
+                            raise ValueError("a shared Conv2D takes one padding")
+                        self._padding = padded[0].padding if name not in built else None
+                        inputs = padded[0].tensor
                     first = inputs[0] if isinstance(inputs, list) else inputs
                     if name not in built:
                         self._current = first.shape
@@ -500,7 +594,7 @@ class _FunctionalImported(_Imported):
     def _tensor(self, reference, tensors):
         key = (reference[0], reference[1]) if isinstance(reference, list) and \
             len(reference) == 3 else None
-        if key not in tensors:
+        if key not in tensors or isinstance(tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
         return tensors[key]
@@ -537,6 +631,15 @@ class _FunctionalImported(_Imported):
         if rank == 1 and axis == 1:
             return 1
         raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
+
+
+class _Padded:
+    """A ZeroPadding2D's output in a graph: its input and padding, for the Conv2D it feeds."""
+
+    def __init__(self, tensor, padding):
+        if not hasattr(tensor, "shape"):
+            raise ValueError("a ZeroPadding2D takes one tensor")
+        self.tensor, self.padding = tensor, padding
 
 
 def _references(value):
