@@ -27,7 +27,10 @@ def convert(input_file, output_file, target):
     model = load(input_file)
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always")
-        save(model, output_file, format=target)
+        try:
+            save(model, output_file, format=target)
+        except TypeError as error:  # a model Keras has no file for (an RBM, a DBN)
+            raise click.ClickException(f"{input_file}: {error}") from None
     for note in notes:
         click.echo(f"note: {note.message}")
     click.echo(f"wrote {output_file} ({target} format, {type(model).__name__} of "

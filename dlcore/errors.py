@@ -27,10 +27,11 @@ DIVERGENCE_FACTOR = 1e3
 GROWTH_FLOOR = 1e-3
 
 
-class NotFittedError(ValueError, AttributeError):
+class NotFittedError(ValueError, AttributeError, RuntimeError):
     """A model was asked for something that needs training first (``transform`` before
     ``fit``). Both a ``ValueError`` and an ``AttributeError``, as scikit-learn's own
-    ``sklearn.exceptions.NotFittedError`` is, so code written for either catches it."""
+    ``sklearn.exceptions.NotFittedError`` is, so code written for either catches it; and a
+    ``RuntimeError``, which dlcore raised before, so code written for that catches it too."""
 
 
 class TrainingDiverged(FloatingPointError):

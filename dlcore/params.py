@@ -72,7 +72,10 @@ def reduce_through_state(model, fitted):
 def rebuild_from_state(cls, payload):
     """The model that :func:`reduce_through_state` took apart: ``cls.from_config(config)``,
     then ``set_state(state)``, then its history and training record."""
-    model = cls.from_config(payload["config"])
+    if payload["state"] is None and issubclass(cls, ParamsMixin):
+        model = cls(**payload["config"])  # an unfitted estimator: only fit checks its values
+    else:
+        model = cls.from_config(payload["config"])
     if payload["state"] is not None:
         model.set_state(payload["state"])
     if payload["history"] is not None:

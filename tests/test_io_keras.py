@@ -460,6 +460,20 @@ def test_dlcore_convert_both_ways_and_info_recognises_keras_files(tmp_path):
     assert result.exit_code == 1 and "'code' (Lambda)" in result.output
 
 
+def test_converting_a_model_keras_has_no_file_for_is_one_line_and_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from dlcore.cli import main
+    rbm_file, keras_file = tmp_path / "rbm.h5", tmp_path / "rbm_keras.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=2, epochs=1).fit(np.eye(4, dtype=np.float32)),
+                str(rbm_file))
+    result = CliRunner().invoke(main, ["convert", str(rbm_file), str(keras_file),
+                                       "--to", "keras"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("dlcore: error: ") and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not keras_file.exists()
+
+
 def test_a_keras_trained_model_is_imported_fine_tuned_and_read_back_by_keras(tmp_path):
     keras = pytest.importorskip("keras")
     rng = np.random.default_rng(0)
@@ -611,3 +625,32 @@ def test_a_residual_net_and_a_shared_layer_model_round_trip_through_real_keras(t
     np.testing.assert_allclose(
         np.asarray(keras.models.load_model(path).predict(x_siam, verbose=0)),
         siamese.predict(x_siam), atol=1e-5)
+
+
+def _shared_dense_after_two_flattens(shape_a, shape_b):
+    from dlcore.layers import Dense, Flatten, add
+    a, b = dlcore.Input(shape=shape_a), dlcore.Input(shape=shape_b)
+    dense = Dense(3)
+    return dlcore.Model(inputs=[a, b], outputs=add([dense(Flatten()(a)), dense(Flatten()(b))]),
+                        backend="reference")
+
+
+def test_a_dense_shared_by_maps_of_different_shapes_is_refused_both_ways(tmp_path):
+    """Its rows would need two channels-last orders: written or read, it would predict wrong."""
+    with pytest.raises(ValueError, match=r"'dense' \(Dense\) is shared by inputs flattened"):
+        dlcore.save(_shared_dense_after_two_flattens((2, 3, 4), (4, 3, 2)),
+                    str(tmp_path / "refused.h5"), format="keras")
+    assert not (tmp_path / "refused.h5").exists()
+    path = str(tmp_path / "tampered.h5")
+    dlcore.save(_shared_dense_after_two_flattens((2, 3, 4), (2, 3, 4)), path, format="keras")
+    with h5py.File(path, "r+") as h5file:  # the second input now (4, 3, 2) maps, NHWC (3, 2, 4)
+        config = json.loads(h5file.attrs["model_config"])
+        second = [layer for layer in config["config"]["layers"]
+                  if layer["class_name"] == "InputLayer"][1]
+        second["config"]["batch_shape"] = [None, 3, 2, 4]
+        # Keras may list both Flattens before the Dense they feed: the importer reads in order
+        layers = config["config"]["layers"]
+        layers.sort(key=lambda layer: layer["class_name"] not in ("InputLayer", "Flatten"))
+        h5file.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(dlcore.ModelFileError, match="shared by inputs flattened from different"):
+        dlcore.load(path)

@@ -156,3 +156,19 @@ def two_blobs(n=80, width=16, seed=0):
     y = np.arange(n) % 2
     p = np.where((np.arange(width) < width // 2) ^ y[:, None].astype(bool), 0.8, 0.1)
     return (rng.uniform(size=(n, width)) < p).astype(np.float32), y
+
+
+def test_an_unfitted_estimator_with_a_bad_hyperparameter_pickles_and_fit_refuses_it():
+    """scikit-learn's rule holds through joblib: only fit checks hyperparameters."""
+    rbm = pickle.loads(pickle.dumps(dlcore.BernoulliRBM(n_hidden=-1)))
+    assert rbm.n_hidden == -1
+    with pytest.raises(ValueError, match="n_hidden"):
+        rbm.fit(np.zeros((4, 3), np.float32))
+
+
+def test_not_fitted_is_still_the_runtime_error_dlcore_raised_before():
+    for model in (dlcore.BernoulliRBM(), dlcore.DBN(layers=(4, 3))):
+        with pytest.raises(RuntimeError, match="not fitted"):
+            model.transform(np.zeros((2, 4), np.float32))
+        with pytest.raises(dlcore.NotFittedError):
+            model.transform(np.zeros((2, 4), np.float32))

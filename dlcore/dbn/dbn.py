@@ -8,7 +8,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, rng
 from dlcore.backend.reference import softmax
 from dlcore.backend.rng import STREAM_GENERATE
-from dlcore.errors import DivergenceCheck, TrainingDiverged
+from dlcore.errors import DivergenceCheck, NotFittedError, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.params import ParamsMixin, reduce_through_state
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
@@ -306,8 +306,8 @@ class DBN(ParamsMixin):
     # -- using the stack ----------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "rbms_"):
-            raise RuntimeError("this DBN is not fitted yet: call fit(X) first, or dlcore.load() "
-                               "a saved one")
+            raise NotFittedError("this DBN is not fitted yet: call fit(X) first, or "
+                                 "dlcore.load() a saved one")
         unfinished = [index for index in range(len(self.rbms_))
                       if not self._layer_trained(index)]
         if unfinished:

@@ -148,7 +148,7 @@ class _Exported:
     def _graph(self, model):
         """A functional model: each node of the graph as a Keras inbound node."""
         self.layers, self.weights, self._flattened = [], {}, None
-        refs, flat_from, entries_of, calls = {}, {}, {}, {}
+        refs, flat_from, entries_of, calls, dense_flattened = {}, {}, {}, {}, {}
         for index, tensor in enumerate(model.inputs):
             name = model.input_names[index]
             self.layers.append({"class_name": "InputLayer", "name": name, "inbound_nodes": [],
@@ -159,6 +159,9 @@ class _Exported:
             layer, inputs = node.layer, node.inputs
             kind = type(layer).__name__
             first = inputs[0]
+            if kind == "Dense":
+                _check_one_row_order(layer.name, dense_flattened.setdefault(
+                    id(layer), flat_from.get(id(first))), flat_from.get(id(first)))
             if id(layer) not in entries_of:
                 before = len(self.layers)
                 self._flattened = flat_from.get(id(first))
@@ -208,6 +211,15 @@ class _Exported:
                 "config": {"name": self.name, "trainable": True, "layers": self.layers,
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
 
+
+def _check_one_row_order(name, first_flattened, flattened):
+    """A shared Dense must see one input layout: the (C, H, W) maps it was first called on
+    flattened (its rows are permuted to Keras's H, W, C order for those), or none. Inputs
+    flattened from other maps would need other rows, which no one Keras kernel has."""
+    if first_flattened != flattened:
+        raise ValueError(f"layer {name!r} (Dense) is shared by inputs flattened from "
+                         f"different maps ({first_flattened} and {flattened}): Keras's "
+                         "channels-last rows differ between them, so no one kernel serves both")
 
 def _tensor_ref(ref):
     name, node_index, shape = ref
@@ -586,6 +598,11 @@ class _FunctionalImported(_Imported):
                 elif kind in self._IDENTITY and id(first) in flat_from:
                     flat_from[id(output)] = flat_from[id(first)]
                 elif kind == "Dense":
+                    try:
+                        _check_one_row_order(name, self.dense_inputs.get(
+                            name, flat_from.get(id(first))), flat_from.get(id(first)))
+                    except ValueError as error:
+                        raise self._unsupported(name, kind, str(error)) from None
                     self.dense_inputs[name] = flat_from.get(id(first))
         self.inputs = [self._tensor(ref, tensors) for ref in _references(body.get("input_layers"))]
         self.outputs = [self._tensor(ref, tensors)
