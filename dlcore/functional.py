@@ -640,6 +640,25 @@ class Model(TrainingLoop):
         if not self.built:
             raise RuntimeError("the model is not built")
 
+    # -- Keras files (dlcore.io.keras) --------------------------------------------------
+    def to_json(self):
+        """The architecture as Keras's ``model_config`` JSON (NHWC); see
+        :func:`dlcore.models.model_from_json`."""
+        from dlcore.io import keras
+        return keras.to_json(self)
+
+    def save_weights(self, path):
+        """Write the weights in Keras's HDF5 weights layout (``layer_names``, ``weight_names``,
+        a group per layer; kernels in Keras's NHWC order)."""
+        from dlcore.io import keras
+        keras.save_weights(self, path)
+
+    def load_weights(self, path):
+        """Read weights written by :meth:`save_weights` or by Keras (a legacy ``.h5`` weights
+        or model file) into this built model, every shape checked first."""
+        from dlcore.io import keras
+        keras.load_weights(self, path)
+
     # -- files (the dlcore.io protocol) -------------------------------------------------
     def get_config(self):
         """The graph, JSON-serialisable (docs/hdf5-format.md, "Functional models"): the

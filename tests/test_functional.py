@@ -395,3 +395,20 @@ def test_the_merge_and_graph_kernels_compile_to_ptx_for_a_real_gpu():
     report = ptx_compile_report(_functional_ptx_script())
     for kernel in ("copy_span", "accumulate_span", "place_columns_rows", "take_columns_rows"):
         assert f"COMPILED {kernel}" in report, report[-2000:]
+
+
+def test_a_functional_model_has_keras_json_and_weights_files(tmp_path):
+    """to_json / model_from_json and save_weights / load_weights, as Sequential has them."""
+    from dlcore.layers import Conv2D, Dense, Flatten, add
+    x = dlcore.Input(shape=(1, 6, 6))
+    first = Conv2D(2, 3, padding=1, activation="relu")(x)
+    second = Conv2D(2, 3, padding=1)(first)
+    model = dlcore.Model(inputs=x, outputs=Dense(3, activation="softmax")(
+        Flatten()(add([first, second]))), backend="cpu", seed=1)
+    data = np.random.default_rng(0).random((4, 1, 6, 6), dtype=np.float32)
+    twin = dlcore.models.model_from_json(model.to_json())
+    assert isinstance(twin, dlcore.Model) and not isinstance(twin, dlcore.Sequential)
+    assert np.abs(twin.predict(data) - model.predict(data)).max() > 1e-3  # fresh weights
+    model.save_weights(tmp_path / "weights.h5")
+    twin.load_weights(tmp_path / "weights.h5")
+    np.testing.assert_allclose(twin.predict(data), model.predict(data), atol=1e-6)

@@ -248,7 +248,8 @@ def _nhwc(shape):
 
 
 def to_json(model) -> str:
-    """The Keras ``model_config`` JSON of a built dlcore Sequential (``model.to_json()``)."""
+    """The Keras ``model_config`` JSON of a built dlcore Sequential or Model
+    (``model.to_json()``)."""
     return json.dumps(_Exported(model).model_config())
 
 
@@ -731,8 +732,8 @@ def model_from_config(config, filename="<json>", file_size=None):
 
 
 def model_from_json(text: str):
-    """``dlcore.models.model_from_json``: a dlcore Sequential from Keras's ``to_json()`` text
-    (weights freshly initialised); ModelFileError naming what cannot be imported."""
+    """``dlcore.models.model_from_json``: a dlcore Sequential or Model from Keras's ``to_json()``
+    text (weights freshly initialised); ModelFileError naming what cannot be imported."""
     try:
         config = parse_json(text)
     except ValueError as error:
