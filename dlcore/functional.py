@@ -306,7 +306,8 @@ class Model(TrainingLoop):
 
     @property
     def parameters(self):
-        """The :class:`dlcore.optimizers.Parameter` of every weight array, layer by layer."""
+        """The :class:`dlcore.optimizers.Parameter` (value, grad, weight decay, constraint,
+        optimiser slots) of every weight array, layer by layer: what the optimiser updates."""
         return self._parameters
 
     # -- compile ------------------------------------------------------------------------
@@ -578,7 +579,8 @@ class Model(TrainingLoop):
         return out
 
     def penalty(self):
-        """The weight-decay term of the cost, from every layer's regularizers (float64)."""
+        """The weight-decay term Omega(theta) of the cost (lecture "Convolutional neural
+        networks" (2016), "Weight decay"), from every layer's regularizers, in float64."""
         total = 0.0
         for layer in self.layers:
             if isinstance(layer, WeightedLayer) and layer.regularizers():
@@ -594,6 +596,7 @@ class Model(TrainingLoop):
 
     def set_weights(self, weights):
         """Assign the arrays of :meth:`get_weights` (every shape checked first)."""
+        self._require_built()
         weights = list(weights)
         expected = sum(len(layer.weight_names) for layer in self.layers)
         if len(weights) != expected:
@@ -613,6 +616,7 @@ class Model(TrainingLoop):
 
     def count_params(self):
         """Number of trainable parameters (each shared layer once)."""
+        self._require_built()
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn=print):

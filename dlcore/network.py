@@ -45,7 +45,7 @@ from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.losses import check_output_activation, get_loss, known_output_width
-from dlcore.optimizers import Parameter, get_optimizer
+from dlcore.optimizers import get_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
 from dlcore.training import TrainingLoop
@@ -165,28 +165,6 @@ class Sequential(Model):
         if self.loss is not None:
             self._checked_loss(self.loss)
         return self
-
-    def _collect_parameters(self):
-        previous = {p.key: p.slots for p in self._parameters}
-        self._parameters = []
-        for layer in self.layers:
-            regularizers = layer.regularizers() if isinstance(layer, WeightedLayer) else {}
-            constraints = layer.constraints() if isinstance(layer, WeightedLayer) else {}
-            for name in layer.weight_names:
-                regularizer = regularizers.get(name)
-                constraint, axis = constraints.get(name, (None, 0))
-                key = f"{layer.name}/{name}"
-                self._parameters.append(Parameter(
-                    key, layer.params[name], layer.grads[name],
-                    l1=regularizer.l1 if regularizer else 0.0,
-                    l2=regularizer.l2 if regularizer else 0.0,
-                    constraint=constraint, units_axis=axis, slots=previous.get(key, {})))
-
-    @property
-    def parameters(self):
-        """The :class:`dlcore.optimizers.Parameter` (value, grad, weight decay, constraint,
-        optimiser slots) of every weight array, layer by layer: what the optimiser updates."""
-        return self._parameters
 
     # -- compile ------------------------------------------------------------------------
     def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
@@ -313,49 +291,11 @@ class Sequential(Model):
                 grad = layer.backward(grad, needed)
         return grad
 
-    def penalty(self):
-        """The weight-decay term Omega(theta) of the cost (lecture "Convolutional neural
-        networks" (2016), "Weight decay"), from every layer's regularizers, in float64."""
-        total = 0.0
-        for layer in self.layers:
-            if isinstance(layer, WeightedLayer):
-                weights = dict(zip(layer.weight_names, layer.get_weights())) \
-                    if layer.regularizers() else {}
-                for name, regularizer in layer.regularizers().items():
-                    total += regularizer.penalty(weights[name])
-        return total
-
     # -- weights ------------------------------------------------------------------------
     def get_weights(self):
         """All parameters as a list of NumPy arrays, layer by layer (kernel, then bias)."""
         self._require_built()
         return [w for layer in self.layers for w in layer.get_weights()]
-
-    def set_weights(self, weights):
-        """Assign the arrays of :meth:`get_weights` (shapes checked first)."""
-        self._require_built()
-        weights = list(weights)
-        expected = sum(len(layer.weight_names) for layer in self.layers)
-        if len(weights) != expected:
-            raise ValueError(f"the network has {expected} weight arrays; got {len(weights)}")
-        position = 0
-        pending = []
-        for layer in self.layers:
-            count = len(layer.weight_names)
-            chunk = weights[position:position + count]
-            for name, value, current in zip(layer.weight_names, chunk, layer.params.values()):
-                if np.shape(value) != tuple(current.shape):
-                    raise ValueError(f"layer {layer.name!r}: {name} has shape "
-                                     f"{np.shape(value)}; expected {tuple(current.shape)}")
-            pending.append((layer, chunk))
-            position += count
-        for layer, chunk in pending:
-            layer.set_weights(chunk)
-
-    def count_params(self):
-        """Number of trainable parameters."""
-        self._require_built()
-        return sum(layer.count_params() for layer in self.layers)
 
     def _require_built(self):
         if not self.built:
