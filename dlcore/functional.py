@@ -339,11 +339,7 @@ class Model(TrainingLoop):
 
     def _checked_loss(self, loss, index=0):
         last = self._output_layer(index)
-        if last is not None:
-            check_output_activation(loss, _final_activation(last), last.name,
-                                    has_activation=isinstance(last, (WeightedLayer, Activation)),
-                                    output_width=known_output_width(last))
-        return loss
+        return loss if last is None else check_loss_fits(loss, last)
 
     def check_compiled(self):
         """RuntimeError unless compiled; ValueError when a loss does not fit its output."""
@@ -359,7 +355,7 @@ class Model(TrainingLoop):
         for index, loss in enumerate(self.losses if self.loss is not None else []):
             last = self._output_layer(index)
             fused.append(loss.fuses_with is not None and last is not None
-                         and _final_activation(last) == loss.fuses_with)
+                         and final_activation(last) == loss.fuses_with)
         return fused
 
     @property
@@ -805,7 +801,17 @@ class Model(TrainingLoop):
                 f"{len(self.layers)} layers, backend={self.backend_name!r})")
 
 
-def _final_activation(layer):
+def final_activation(layer):
+    """The activation a layer ends with (None for layers without one)."""
     if isinstance(layer, (WeightedLayer, Activation)):
         return layer.activation
     return None
+
+
+def check_loss_fits(loss, layer):
+    """``loss`` once it fits the output of ``layer`` (see
+    :func:`dlcore.losses.check_output_activation`); ValueError naming the layer otherwise."""
+    check_output_activation(loss, final_activation(layer), layer.name,
+                            has_activation=isinstance(layer, (WeightedLayer, Activation)),
+                            output_width=known_output_width(layer))
+    return loss

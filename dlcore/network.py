@@ -40,11 +40,10 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
 from dlcore.callbacks import EarlyStopping
-from dlcore.functional import Model
+from dlcore.functional import Model, check_loss_fits, final_activation
 from dlcore.io import register_model
-from dlcore.layers.base import LAYER_CLASSES, Layer, WeightedLayer, check_shape
-from dlcore.layers.core import Activation
-from dlcore.losses import check_output_activation, get_loss, known_output_width
+from dlcore.layers.base import LAYER_CLASSES, Layer, check_shape
+from dlcore.losses import get_loss
 from dlcore.optimizers import get_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
@@ -52,13 +51,6 @@ from dlcore.training import TrainingLoop
 
 METRICS = ("accuracy",)
 RESERVED_LAYER_NAMES = ("layer_names",)
-
-
-def final_activation(layer):
-    """The activation a layer ends with (None for layers without one)."""
-    if isinstance(layer, (WeightedLayer, Activation)):
-        return layer.activation
-    return None
 
 
 @register_model
@@ -198,12 +190,7 @@ class Sequential(Model):
         """``loss`` once it fits the last layer's output (see
         :func:`dlcore.losses.check_output_activation`): at compile, at build (the output width is
         then known) and before training (for layers added after compile)."""
-        if self.layers:
-            last = self.layers[-1]
-            check_output_activation(loss, final_activation(last), last.name,
-                                    has_activation=isinstance(last, (WeightedLayer, Activation)),
-                                    output_width=known_output_width(last))
-        return loss
+        return check_loss_fits(loss, self.layers[-1]) if self.layers else loss
 
     def check_compiled(self):
         """RuntimeError unless compiled; ValueError when the loss does not fit the last layer."""

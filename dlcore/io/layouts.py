@@ -294,19 +294,11 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
     expected: dict[str, tuple] = {}
     for index, entry in enumerate(entries):
         where = f"layer {index}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-            raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
-                               f"{{'class_name': ..., 'config': {{...}}}}")
-        class_name = entry.get("class_name")
-        if class_name not in public_layers:
-            raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
-                               f"(dlcore has {', '.join(sorted(public_layers))})")
-        _check_layer_integers(checker, entry["config"], where)
+        layer = _layer_of_entry(checker, entry, where, public_layers)
         try:
-            layer = public_layers[class_name].from_config(dict(entry["config"]))
             output = tuple(layer.compute_output_shape(shape))
         except (ValueError, TypeError, KeyError, ArithmeticError) as error:
-            raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
+            raise checker.fail(f"give {where} ({entry['class_name']}) a config it rejects: "
                                f"{str(error)[:200]}") from None
         _check_sample_size(checker, output, f"the output of {where}")
         for weight, weight_shape in _weight_shapes(layer, shape).items():
@@ -340,6 +332,24 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
         _check_optimizer_slots(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
 
+
+def _layer_of_entry(checker, entry, where, public_layers):
+    """The layer a file's ``{"class_name": ..., "config": {...}}`` entry describes, built from
+    its config once its class is one of ``public_layers`` and its integers are bounded; the
+    checker's one-line error otherwise."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
+                           f"{{'class_name': ..., 'config': {{...}}}}")
+    class_name = entry.get("class_name")
+    if class_name not in public_layers:
+        raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
+                           f"(dlcore has {', '.join(sorted(public_layers))})")
+    _check_layer_integers(checker, entry["config"], where)
+    try:
+        return public_layers[class_name].from_config(dict(entry["config"]))
+    except (ValueError, TypeError, KeyError, ArithmeticError) as error:
+        raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
+                           f"{str(error)[:200]}") from None
 
 def _check_layer_integers(checker: ConfigChecker, config: dict, where: str) -> None:
     """Every number in the sizes and window settings of a layer's config is an integer in
@@ -450,22 +460,8 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
                            f"{MAX_LAYERS} layers")
     public_layers = {name: cls for name, cls in LAYER_CLASSES.items()
                      if not name.startswith("_") and name not in ("WeightedLayer", "Merge")}
-    layers = []
-    for index, entry in enumerate(entries):
-        where = f"layer {index}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-            raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
-                               f"{{'class_name': ..., 'config': {{...}}}}")
-        class_name = entry.get("class_name")
-        if class_name not in public_layers:
-            raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
-                               f"(dlcore has {', '.join(sorted(public_layers))})")
-        _check_layer_integers(checker, entry["config"], where)
-        try:
-            layers.append(public_layers[class_name].from_config(dict(entry["config"])))
-        except (ValueError, TypeError, KeyError, ArithmeticError) as error:
-            raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
-                               f"{str(error)[:200]}") from None
+    layers = [_layer_of_entry(checker, entry, f"layer {index}", public_layers)
+              for index, entry in enumerate(entries)]
     names = [layer.name for layer in layers]
     if any(not isinstance(name, str) for name in names) or len(set(names)) != len(names):
         raise checker.fail("name every layer, each name once")
