@@ -16,11 +16,12 @@ models used as layers. Lecture "Convolutional Neural Networks" (2019), residual 
 The graph: every call of a layer on symbolic tensors is a node (the layer, its input tensors,
 its output tensor). ``Model`` keeps the nodes that the outputs depend on in topological order:
 ``forward`` runs them in that order, ``backward`` in reverse, summing the gradients of a tensor
-that feeds several nodes (fan-out). A layer called k times has k nodes; the first runs the
-layer itself and each other a twin that shares its parameters but has its own buffers and
-gradients (per-call activations), whose gradients are added to the layer's after the backward
-pass: a shared layer's gradient is the sum over its uses. A model called on a tensor adds its
-own nodes again, on the same layers (weights and all shared).
+that feeds several nodes (fan-out). A layer called k times has k nodes; the last runs the
+layer itself and each other a twin that shares its parameters but keeps its own activations
+for the backward pass. A shared layer's gradient is the sum over its uses, accumulated into its
+one gradient set as the backward pass reaches each call (the twins write through one scratch
+set per model), so its gradient memory does not grow with the number of calls. A model called
+on a tensor adds its own nodes again, on the same layers (weights and all shared).
 
 Training is :class:`dlcore.training.TrainingLoop`'s, as for ``Sequential``. Several inputs are
 given as a list of arrays; the loop sees them packed side by side as rows (``input_shape`` is
@@ -36,7 +37,7 @@ from dlcore.backend.rng import layer_seed
 from dlcore.io import register_model
 from dlcore.layers.base import WeightedLayer, check_shape
 from dlcore.layers.core import Activation
-from dlcore.layers.merge import accumulate, copy_array, place_columns, take_columns
+from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer
 from dlcore.summary import Summary, summarize
@@ -266,27 +267,44 @@ class Model(TrainingLoop):
                 layer.build(shape, backend, dtype, seed=layer_seed(self.seed, index))
             elif layer.backend is not backend or layer.dtype != dtype:
                 layer.rebind(backend, dtype)
-        self._runners = []
-        used = set()
-        self._twins = {}
-        for node in self.nodes:
-            layer = node.layer
-            if id(layer) not in used:
-                used.add(id(layer))
-                self._runners.append(layer)
-                continue
-            twin = copy.copy(layer)
-            twin._workspace = {}
-            twin.grads = {name: backend.zeros(tuple(layer.grads[name].shape), dtype=dtype)
-                          for name in layer.weight_names}
-            self._twins.setdefault(id(layer), (layer, []))[1].append(twin)
-            self._runners.append(twin)
+        self._runners = self._shared_layer_runners(backend, dtype)
         self.backend, self.dtype, self.built = backend, dtype, True
+        self.ops = ops_for(backend)
         self._workspace = {}
         self._collect_parameters()
         if self.loss is not None:
             self._checked_loss(self.loss)
         return self
+
+    def _shared_layer_runners(self, backend, dtype):
+        """What runs each node: the layer itself for its last call, and for each earlier call of
+        a shared layer a twin (a shallow copy: the same parameters, its own buffers, so each
+        call keeps its activations for the backward pass). Every twin of every layer writes its
+        gradients into one scratch set, as large as the largest shared layer's, which
+        :meth:`_backward` adds to the layer's own gradients at once: a shared layer has one
+        gradient set whatever the number of its calls. The last call runs first backward, so it
+        writes the layer's gradients (no copy); earlier calls add to them."""
+        last_call = {id(node.layer): index for index, node in enumerate(self.nodes)}
+        twin_layers = [node.layer for index, node in enumerate(self.nodes)
+                       if last_call[id(node.layer)] != index]
+        sizes = [sum(int(np.prod(layer.grads[name].shape)) for name in layer.weight_names)
+                 for layer in twin_layers]
+        scratch = backend.zeros((max(sizes),), dtype=dtype) if sizes and max(sizes) else None
+        runners = []
+        for index, node in enumerate(self.nodes):
+            layer = node.layer
+            if last_call[id(layer)] == index:
+                runners.append(layer)
+                continue
+            twin = copy.copy(layer)
+            twin._workspace, twin.grads, offset = {}, {}, 0
+            for name in layer.weight_names:
+                shape = tuple(layer.grads[name].shape)
+                size = int(np.prod(shape))
+                twin.grads[name] = scratch[offset:offset + size].reshape(shape)
+                offset += size
+            runners.append(twin)
+        return runners
 
     def _collect_parameters(self):
         previous = {p.key: p.slots for p in self._parameters}
@@ -459,7 +477,7 @@ class Model(TrainingLoop):
             outputs = values[index].reshape(n, -1)
             width = outputs.shape[1]
             part = self._buffer(f"targets{index}", (n, width))
-            take_columns(backend, targets, part, offset)
+            self.ops.take_columns(targets, part, offset)
             offset += width
             grad = self._buffer(f"loss_grad{index}", (n, width))
             row_loss = rows.loss if index == 0 else self._buffer(f"row_loss{index}", (n,))
@@ -467,7 +485,7 @@ class Model(TrainingLoop):
             loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
                                    fused[index])
             if index > 0:
-                accumulate(backend, row_loss, rows.loss)
+                self.ops.accumulate(row_loss, rows.loss)
             grads.append(grad.reshape((n,) + tensor.shape))
         if gradient:
             return self._backward(grads, fused, input_gradient)
@@ -484,7 +502,7 @@ class Model(TrainingLoop):
             for index, tensor in enumerate(self.inputs):
                 part = self._buffer(f"input{index}", (n,) + tensor.shape)
                 rows = part.reshape(n, -1)
-                take_columns(self.backend, x, rows, offset)
+                self.ops.take_columns(x, rows, offset)
                 offset += rows.shape[1]
                 values[id(tensor)] = part
         else:
@@ -507,12 +525,11 @@ class Model(TrainingLoop):
         offset = 0
         for tensor in self.outputs:
             part = values[id(tensor)].reshape(n, -1)
-            place_columns(self.backend, part, out, offset)
+            self.ops.place_columns(part, out, offset)
             offset += part.shape[1]
         return out
 
     def _backward(self, grad, fused, need_input_gradient):
-        backend = self.backend
         n = (grad[0] if isinstance(grad, list) else grad).shape[0]
         grads, owned = {}, set()
 
@@ -523,9 +540,9 @@ class Model(TrainingLoop):
                 return
             if key not in owned:
                 target = self._buffer(f"grad{key}", tuple(value.shape))
-                copy_array(backend, grads[key], target)
+                self.ops.copy(grads[key], target)
                 grads[key], _ = target, owned.add(key)
-            accumulate(backend, value, grads[key])
+            self.ops.accumulate(value, grads[key])
 
         if isinstance(grad, list):   # one gradient per output (several losses)
             for tensor, value in zip(self.outputs, grad):
@@ -535,13 +552,14 @@ class Model(TrainingLoop):
             rows = grad.reshape(n, -1)
             for index, tensor in enumerate(self.outputs):
                 part = self._buffer(f"grad_output{index}", (n,) + tensor.shape)
-                take_columns(backend, rows, part.reshape(n, -1), offset)
+                self.ops.take_columns(rows, part.reshape(n, -1), offset)
                 offset += int(np.prod(tensor.shape))
                 receive(tensor, part)
         else:
             receive(self.outputs[0], grad)
         input_ids = {id(t) for t in self.inputs}
         fused_nodes = {id(t.node) for t, flag in zip(self.outputs, fused or []) if flag}
+        written = set()   # the layers whose gradients this pass has set
         for node, runner in zip(reversed(self.nodes), reversed(self._runners)):
             g = grads.pop(id(node.output), None)
             if g is None:
@@ -551,6 +569,7 @@ class Model(TrainingLoop):
                 result = runner.backward(g, needed, apply_activation=False)
             else:
                 result = runner.backward(g, needed)
+            self._gather_gradients(runner, node.layer, written)
             if not needed:
                 continue
             results = result if node.takes_list else [result]
@@ -558,10 +577,6 @@ class Model(TrainingLoop):
                 if id(tensor) in input_ids and not need_input_gradient:
                     continue
                 receive(tensor, value)
-        for layer, twins in self._twins.values():
-            for twin in twins:
-                for name in layer.weight_names:
-                    accumulate(backend, twin.grads[name], layer.grads[name])
         if not need_input_gradient:
             return None
         if not self._several_inputs:
@@ -570,9 +585,21 @@ class Model(TrainingLoop):
         offset = 0
         for tensor in self.inputs:
             part = grads[id(tensor)].reshape(n, -1)
-            place_columns(backend, part, out, offset)
+            self.ops.place_columns(part, out, offset)
             offset += part.shape[1]
         return out
+
+    def _gather_gradients(self, runner, layer, written):
+        """After a call's backward pass: a twin's gradients (the scratch set) go into the
+        layer's, copied for the first call this pass reaches and added for the others (a shared
+        layer's gradient is the sum over its uses)."""
+        if runner is not layer:
+            for name in layer.weight_names:
+                if id(layer) in written:
+                    self.ops.accumulate(runner.grads[name], layer.grads[name])
+                else:
+                    self.ops.copy(runner.grads[name], layer.grads[name])
+        written.add(id(layer))
 
     def penalty(self):
         """The weight-decay term Omega(theta) of the cost (lecture "Convolutional neural

@@ -124,6 +124,88 @@ def test_shared_layer_gradients_accumulate_over_its_uses():
                            outer_only / np.abs(outer_only).max())
 
 
+def _dense_called(times, units=4, backend="reference", bias=True):
+    """One Dense layer called ``times`` times in a chain: y = f(... f(x W + b) ... W + b)."""
+    inputs = dlcore.Input(shape=(units,))
+    shared = Dense(units, activation="tanh", use_bias=bias)
+    x = inputs
+    for _ in range(times):
+        x = shared(x)
+    return dlcore.Model(inputs, x, backend=backend, seed=3)
+
+
+def _gradient_buffers(model):
+    """The distinct arrays (by the allocation they view) that the model's calls write
+    gradients into."""
+    roots = {}
+    for runner in model._runners:
+        for grad in runner.grads.values():
+            root = grad if grad.base is None else grad.base
+            roots[id(root)] = root
+    return list(roots.values())
+
+
+def test_a_layer_called_five_times_keeps_one_gradient_set_not_one_per_call():
+    """Memory per shared layer does not grow with its calls: the five calls of one Dense write
+    their gradients into the layer's own set and one scratch set, as two calls do (a gradient
+    set per call would make 5 allocations of the kernel's size, not 2)."""
+    five, two = _dense_called(5), _dense_called(2)
+    kernel_and_bias = sum(w.nbytes for w in five.get_weights())
+    for model in (five, two):
+        buffers = _gradient_buffers(model)
+        assert len(model.parameters) == 2   # kernel, bias: the layer once
+        assert sum(b.nbytes for b in buffers) == 2 * kernel_and_bias, len(buffers)
+    assert len(_gradient_buffers(five)) == len(_gradient_buffers(two))
+    # and the parameters stay one set: every call reads the same arrays
+    kernels = {id(runner.params["kernel"]) for runner in five._runners}
+    assert kernels == {id(five.layers[0].params["kernel"])}
+
+
+def test_the_memory_of_building_a_shared_layer_does_not_grow_with_its_calls():
+    """Black box (tracemalloc sees NumPy's allocations): building a model that calls a
+    128 x 128 Dense 12 times allocates less than one more gradient set than calling it twice."""
+    import tracemalloc
+
+    def build_cost(times):
+        inputs = dlcore.Input(shape=(128,))
+        shared = Dense(128, use_bias=False)
+        x = inputs
+        for _ in range(times):
+            x = shared(x)
+        tracemalloc.start()
+        dlcore.Model(inputs, x, backend="reference")
+        cost = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return cost
+
+    one_set = 128 * 128 * 4
+    assert build_cost(12) - build_cost(2) < one_set
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_layer_called_five_times_gets_the_sum_of_its_gradients(backend, bias):
+    """Finite differences on the reference backend (float64), and the cpu kernels (the calls
+    writing through the scratch set) against the reference."""
+    x = np.random.default_rng(8).standard_normal((6, 4))
+    y = np.random.default_rng(9).standard_normal((6, 4))
+    model = _dense_called(5, backend=backend, bias=bias)
+    model.compile("mse", "sgd")
+    if backend == "reference":
+        errors = dlcore.gradcheck(model, x, y, verbose=False)
+        assert max(errors.values()) < TOLERANCE, errors
+        return
+    expected = _dense_called(5, bias=bias)
+    expected.compile("mse", "sgd")
+    for _ in range(2):   # a second pass must not add to the first one's gradients
+        loss = model.loss_and_gradient(x.astype(np.float32), y)
+        reference_loss = expected.loss_and_gradient(x.astype(np.float32), y)
+    assert loss == pytest.approx(reference_loss, rel=1e-5)
+    for got, want in zip(model.parameters, expected.parameters):
+        np.testing.assert_allclose(model.backend.to_numpy(got.grad), want.grad, rtol=1e-4,
+                                   atol=1e-6)
+
+
 # -- the same network as a Sequential --------------------------------------------------------
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 def test_functional_model_equals_the_same_sequential(backend):

@@ -434,3 +434,34 @@ def upsample_bilinear_gradient_rows(row, first, last, grad_y, grad_x, sh, sw):
                         total += weight_y * bilinear_weight(e, sw, width, w) * \
                             grad_y[row, d, e]
             grad_x[row, h, w] = total
+
+
+# -- merging tensors (Add, Concatenate) and summing gradients in a graph --------------------
+# A concatenation along an axis joins the columns of 2-D views (samples and the axes before the
+# joined one as rows, the rest as columns): x_i's columns go to offset sum_{j<i} width_j.
+@body
+def copy_span(first, last, source, target):
+    """target[i] = source[i] (1-D views)."""
+    for i in range(first, last):
+        target[i] = source[i]
+
+
+@body
+def accumulate_span(first, last, source, target):
+    """target[i] += source[i] (1-D views): a sum of tensors, a gradient summed over uses."""
+    for i in range(first, last):
+        target[i] += source[i]
+
+
+@body
+def place_columns_rows(row, first, last, source, target, offset):
+    """target[row, offset + c] = source[row, c] (2-D arrays)."""
+    for c in range(first, last):
+        target[row, offset + c] = source[row, c]
+
+
+@body
+def take_columns_rows(row, first, last, source, target, offset):
+    """target[row, c] = source[row, offset + c] (2-D arrays)."""
+    for c in range(first, last):
+        target[row, c] = source[row, offset + c]

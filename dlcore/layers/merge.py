@@ -9,79 +9,16 @@ y = x + F(x). The maths:
 * ``Concatenate(axis)``: y = [x_1, ..., x_k] along ``axis`` (1, the channels of NCHW images or
   the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled.
 
-Both are copies and sums: NumPy on a backend that does not launch kernels (the reference), else
-the element-wise kernel bodies below (also what a functional model uses to sum the gradients of
-a tensor used twice).
+Both are copies and sums, written once: the NumPy reference in
+:mod:`dlcore.layers.reference` (``add_forward``, ``concatenate_forward``, ...) and the kernel
+bodies in :mod:`dlcore.layers.bodies` (``copy_span``, ``accumulate_span``,
+``place_columns_rows``, ``take_columns_rows``: a concatenation joins the columns of 2-D views),
+dispatched by :mod:`dlcore.layers.ops` as for every layer. A functional model sums the gradients
+of a tensor used twice with the same operations.
 """
-import math
-
 import numpy as np
 
-from dlcore.backend.registry import body
-
 from .base import Layer, check_shape
-
-
-@body
-def copy_span(first, last, source, target):
-    """target[i] = source[i] (1-D views)."""
-    for i in range(first, last):
-        target[i] = source[i]
-
-
-@body
-def accumulate_span(first, last, source, target):
-    """target[i] += source[i] (1-D views)."""
-    for i in range(first, last):
-        target[i] += source[i]
-
-
-@body
-def place_columns_rows(row, first, last, source, target, offset):
-    """target[row, offset + c] = source[row, c] (2-D arrays)."""
-    for c in range(first, last):
-        target[row, offset + c] = source[row, c]
-
-
-@body
-def take_columns_rows(row, first, last, source, target, offset):
-    """target[row, c] = source[row, offset + c] (2-D arrays)."""
-    for c in range(first, last):
-        target[row, c] = source[row, offset + c]
-
-
-def copy_array(backend, source, target):
-    """target[...] = source (same shapes, contiguous)."""
-    if backend.launches_kernels:
-        backend.launch_1d(copy_span, target.size, source.reshape(-1), target.reshape(-1))
-    else:
-        target[...] = source
-
-
-def accumulate(backend, source, target):
-    """target += source (same shapes, contiguous)."""
-    if backend.launches_kernels:
-        backend.launch_1d(accumulate_span, target.size, source.reshape(-1), target.reshape(-1))
-    else:
-        target += source
-
-
-def place_columns(backend, source, target, offset):
-    """target[:, offset:offset + source.shape[1]] = source (2-D)."""
-    if backend.launches_kernels:
-        backend.launch_rows(place_columns_rows, source.shape[0], source.shape[1], source, target,
-                            np.int64(offset))
-    else:
-        target[:, offset:offset + source.shape[1]] = source
-
-
-def take_columns(backend, source, target, offset):
-    """target = source[:, offset:offset + target.shape[1]] (2-D)."""
-    if backend.launches_kernels:
-        backend.launch_rows(take_columns_rows, target.shape[0], target.shape[1], source, target,
-                            np.int64(offset))
-    else:
-        target[...] = source[:, offset:offset + target.shape[1]]
 
 
 class Merge(Layer):
@@ -148,12 +85,11 @@ class Add(Merge):
         self._check_built()
         n = self._check_inputs(xs)
         out = self._buffer("y", (n,) + self.output_shape)
-        copy_array(self.backend, xs[0], out)
-        for x in xs[1:]:
-            accumulate(self.backend, x, out)
+        self.ops.add_forward(xs, out)
         return out
 
     def backward(self, grad_y, need_input_gradient=True):
+        """dL/dx_i = dL/dy: the same array for every input (nothing is computed)."""
         if not need_input_gradient:
             return None
         return [grad_y] * len(self.input_shape)
@@ -197,36 +133,24 @@ class Concatenate(Merge):
                                  f"every other axis; got {', '.join(str(s) for s in shapes)}")
         return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
 
-    def _rows(self, n, shape):
-        """(rows, columns) of the 2-D view in which the concatenation joins columns."""
-        axis = self._sample_axis(len(shape))
-        outer = n * math.prod(shape[:axis])
-        return outer, math.prod(shape[axis:])
+    def _batch_axis(self):
+        """The joined axis of the (n, ...) batch tensor, counted from the front."""
+        return self._sample_axis(len(self.output_shape)) + 1
 
     def forward(self, xs, training=False, step=0):
         self._check_built()
         n = self._check_inputs(xs)
         out = self._buffer("y", (n,) + self.output_shape)
-        target = out.reshape(self._rows(n, self.output_shape))
-        offset = 0
-        for x, shape in zip(xs, self.input_shape):
-            source = x.reshape(self._rows(n, shape))
-            place_columns(self.backend, source, target, offset)
-            offset += source.shape[1]
+        self.ops.concatenate_forward(xs, self._batch_axis(), out)
         return out
 
     def backward(self, grad_y, need_input_gradient=True):
         if not need_input_gradient:
             return None
         n = grad_y.shape[0]
-        source = grad_y.reshape(self._rows(n, self.output_shape))
-        grads, offset = [], 0
-        for index, shape in enumerate(self.input_shape):
-            grad = self._buffer(f"grad_x{index}", (n,) + shape)
-            target = grad.reshape(self._rows(n, shape))
-            take_columns(self.backend, source, target, offset)
-            offset += target.shape[1]
-            grads.append(grad)
+        grads = [self._buffer(f"grad_x{index}", (n,) + shape)
+                 for index, shape in enumerate(self.input_shape)]
+        self.ops.concatenate_backward(grad_y, self._batch_axis(), grads)
         return grads
 
 

@@ -15,6 +15,8 @@ A layer is written once against this small interface (``dense_forward``, ``conv2
 :func:`ops_for` picks one by asking the backend what it can do. The reference ignores the
 workspace.
 """
+import math
+
 import numpy as np
 
 from dlcore.backend.rng import STREAM_DROPOUT, key_from_seed
@@ -23,17 +25,21 @@ from dlcore.layers.bodies import (
     ACTIVATION_CODES,
     POOL_CODES,
     SOFTMAX,
+    accumulate_span,
     activation_gradient_rows,
     bias_activation_rows,
     bias_gradient_span,
     col2im_rows,
     conv_geometry,
+    copy_span,
     dropout_rows,
     im2col_rows,
     multiply_span,
+    place_columns_rows,
     pool_gradient_rows,
     pool_gradient_tiles_rows,
     pool_rows,
+    take_columns_rows,
     upsample_bilinear_gradient_rows,
     upsample_bilinear_rows,
     upsample_nearest_gradient_rows,
@@ -130,6 +136,30 @@ class ReferenceOps:
 
     def multiply(self, a, b, out):
         out[...] = a * b
+
+    # merging tensors, and the sums of a graph's backward pass
+    def add_forward(self, xs, out):
+        out[...] = ref.add_forward(xs)
+
+    def concatenate_forward(self, xs, axis, out):
+        out[...] = ref.concatenate_forward(xs, axis)
+
+    def concatenate_backward(self, grad_y, axis, grads):
+        parts = ref.concatenate_backward(grad_y, [grad.shape[axis] for grad in grads], axis)
+        for grad, part in zip(grads, parts):
+            grad[...] = part
+
+    def copy(self, source, target):
+        target[...] = source
+
+    def accumulate(self, source, target):
+        target += source
+
+    def place_columns(self, source, target, offset):
+        target[:, offset:offset + source.shape[1]] = source
+
+    def take_columns(self, source, target, offset):
+        target[...] = source[:, offset:offset + target.shape[1]]
 
 
 class KernelOps:
@@ -370,6 +400,48 @@ class KernelOps:
     def multiply(self, a, b, out):
         self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
                                out.reshape(-1))
+
+    # merging tensors, and the sums of a graph's backward pass
+    @staticmethod
+    def _joined_columns(array, axis):
+        """The 2-D view in which joining along ``axis`` joins columns: the axes before it as
+        rows, the rest as columns."""
+        rows = math.prod(array.shape[:axis])
+        return array.reshape(rows, array.size // rows)
+
+    def add_forward(self, xs, out):
+        self.copy(xs[0], out)
+        for x in xs[1:]:
+            self.accumulate(x, out)
+
+    def concatenate_forward(self, xs, axis, out):
+        target, offset = self._joined_columns(out, axis), 0
+        for x in xs:
+            source = self._joined_columns(x, axis)
+            self.place_columns(source, target, offset)
+            offset += source.shape[1]
+
+    def concatenate_backward(self, grad_y, axis, grads):
+        source, offset = self._joined_columns(grad_y, axis), 0
+        for grad in grads:
+            target = self._joined_columns(grad, axis)
+            self.take_columns(source, target, offset)
+            offset += target.shape[1]
+
+    def copy(self, source, target):
+        self.backend.launch_1d(copy_span, target.size, source.reshape(-1), target.reshape(-1))
+
+    def accumulate(self, source, target):
+        self.backend.launch_1d(accumulate_span, target.size, source.reshape(-1),
+                               target.reshape(-1))
+
+    def place_columns(self, source, target, offset):
+        self.backend.launch_rows(place_columns_rows, source.shape[0], source.shape[1], source,
+                                 target, np.int64(offset))
+
+    def take_columns(self, source, target, offset):
+        self.backend.launch_rows(take_columns_rows, target.shape[0], target.shape[1], source,
+                                 target, np.int64(offset))
 
 
 def ops_for(backend):

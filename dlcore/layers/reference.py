@@ -363,3 +363,32 @@ def conv2d_transpose_backward(x, kernel, grad_z, window):
         channels, n, x.shape[2], x.shape[3]).transpose(1, 0, 2, 3)
     grad_kernel = (inputs @ columns.T).reshape(kernel.shape)
     return grad_x, grad_kernel, grad_z.sum(axis=(0, 2, 3))
+
+
+# -- merging tensors (lecture "Deep learning I", "Defining a functional model"; residual
+# connections, lecture "Convolutional Neural Networks" (2019)) ----------------------------
+
+
+def add_forward(xs):
+    """y = x_1 + ... + x_k, tensors of one shape (a residual block's y = x + F(x))."""
+    total = xs[0].copy()
+    for x in xs[1:]:
+        total += x
+    return total
+
+
+def add_backward(grad_y, k):
+    """dL/dx_i = dL/dy for each of the k summands (the sum passes its gradient on unchanged)."""
+    return [grad_y.copy() for _ in range(k)]
+
+
+def concatenate_forward(xs, axis):
+    """y = [x_1, ..., x_k] joined along ``axis`` of the batch tensor (1: the channels of NCHW
+    images or the features of rows)."""
+    return np.concatenate(xs, axis=axis)
+
+
+def concatenate_backward(grad_y, sizes, axis):
+    """dL/dx_i = the slice of dL/dy that x_i filled: ``sizes[i]`` entries of ``axis``, in
+    order."""
+    return np.split(grad_y, np.cumsum(sizes)[:-1], axis=axis)
