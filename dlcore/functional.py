@@ -674,6 +674,14 @@ class Model(TrainingLoop):
         from dlcore.io import keras
         return keras.to_json(self)
 
+    def to_yaml(self):
+        """The architecture as YAML (lecture "Deep learning I", "Saving a model": ``yaml_string
+        = model.to_yaml()``): the text of :meth:`to_json`, which YAML 1.2 parsers read as the
+        same data (JSON is YAML's flow style). dlcore reads it back with
+        :func:`dlcore.models.model_from_json`, never with a YAML loader (Keras 2.6 dropped
+        ``to_yaml`` because loading YAML could construct arbitrary Python objects)."""
+        return self.to_json()
+
     def save_weights(self, path):
         """Write the weights in Keras's HDF5 weights layout (``layer_names``, ``weight_names``,
         a group per layer; kernels in Keras's NHWC order)."""

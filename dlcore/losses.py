@@ -374,10 +374,46 @@ LOSSES = {
 }
 
 
+# -- Keras' loss functions (lecture "Deep learning I": ``model.compile(loss=
+# keras.losses.categorical_crossentropy, ...)``): called on arrays they give each sample's loss,
+# as Keras's do; given to ``compile`` they stand for the Loss class above.
+def _per_sample(loss, y_true, y_pred, from_logits=False):
+    """(n,) losses of (n, k) NumPy targets and outputs (a 1-D pair is one sample)."""
+    outputs = np.atleast_2d(np.asarray(y_pred, dtype=np.float64))
+    targets = np.atleast_2d(np.asarray(y_true, dtype=np.float64))
+    if outputs.shape != targets.shape:
+        raise ValueError(f"y_true has shape {targets.shape} and y_pred {outputs.shape}; they "
+                         f"must match")
+    return loss.reference(outputs, targets, from_logits)[0]
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Each sample's -sum_k y_k log p_k (Keras' function); ``compile(loss=...)`` takes it for
+    :class:`CrossEntropy`."""
+    return _per_sample(CrossEntropy(), y_true, y_pred, from_logits)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """Each sample's -mean_k [y_k log p_k + (1 - y_k) log(1 - p_k)] (Keras' function);
+    ``compile(loss=...)`` takes it for :class:`BinaryCrossEntropy`."""
+    return _per_sample(BinaryCrossEntropy(), y_true, y_pred, from_logits)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Each sample's mean_k (p_k - y_k)^2 (Keras' function); ``compile(loss=...)`` takes it for
+    :class:`MeanSquaredError`."""
+    return _per_sample(MeanSquaredError(), y_true, y_pred)
+
+
+mse = mean_squared_error
+LOSS_FUNCTIONS = {categorical_crossentropy: CrossEntropy, binary_crossentropy: BinaryCrossEntropy,
+                  mean_squared_error: MeanSquaredError}
+
+
 def get_loss(identifier):
     """A Loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` or the
-    Keras spellings), from :meth:`Loss.get_config`'s ``{"name": ..., "from_logits": true}``,
-    or a Loss instance."""
+    Keras spellings), from one of Keras' loss functions (``categorical_crossentropy``, ...),
+    from :meth:`Loss.get_config`'s ``{"name": ..., "from_logits": true}``, or a Loss instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
@@ -391,5 +427,7 @@ def get_loss(identifier):
                          f"{identifier!r:.200}")
     if isinstance(identifier, str) and identifier.lower() in LOSSES:
         return LOSSES[identifier.lower()]()
+    if callable(identifier) and identifier in LOSS_FUNCTIONS:
+        return LOSS_FUNCTIONS[identifier]()
     raise ValueError(f"unknown loss {identifier!r:.200}: choose cross_entropy, "
                      f"binary_cross_entropy or mse")

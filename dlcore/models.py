@@ -21,6 +21,7 @@ partially connected C3 layer and RBF outputs; dlcore's default is the form most 
 today: ReLU activations, max pooling, a fully connected C3 and a softmax output trained with
 cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 """
+from dlcore.functional import Model  # noqa: F401  (Keras: from keras.models import Model)
 from dlcore.layers import (
     AvgPool2D,
     Conv2D,

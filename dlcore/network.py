@@ -97,17 +97,15 @@ class Sequential(Model):
         self._parameters = []
         for layer in layers or []:
             self.add(layer)
-        if self.input_shape is not None:
-            self.build()
 
     # -- construction -------------------------------------------------------------------
     def add(self, layer):
-        """Append a layer (named, if it has no name, after its class: ``dense``, ``dense_1``)."""
+        """Append a layer (named, if it has no name, after its class: ``dense``, ``dense_1``).
+        Once the input shape is known (``input_shape=`` here or on the first layer, Keras'
+        ``input_dim=``), the network is built as layers come, as Keras builds it: the new
+        layer gets its weights and ``summary`` works at once; the earlier layers keep theirs."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add takes a dlcore layer, got {type(layer).__name__}")
-        if self.built:
-            raise ValueError("this network is already built; create a new Sequential to "
-                             "change its layers")
         if layer.name is None:
             layer.name = self._unique_name(_snake_case(type(layer).__name__))
         taken = {other.name for other in self.layers}
@@ -118,6 +116,15 @@ class Sequential(Model):
         if not self.layers and self.input_shape is None and layer.input_shape is not None:
             self.input_shape = layer.input_shape
         self.layers.append(layer)
+        try:
+            if self.built:
+                self._build_layers(len(self.layers) - 1, self.output_shape, self.backend,
+                                   self.dtype)
+            elif self.input_shape is not None:
+                self.build()
+        except BaseException:
+            self.layers.pop()   # a layer that does not fit leaves the network as it was
+            raise
         return self
 
     def _unique_name(self, base):
@@ -132,7 +139,6 @@ class Sequential(Model):
     def build(self, input_shape=None, dtype=np.float32):
         """Create every layer's parameters for per-sample inputs of ``input_shape``; a compiled
         network then checks its loss against the output width, now known."""
-        from dlcore.layers import ImageAugmentation
         if input_shape is not None:
             self.input_shape = check_shape(input_shape)
         if self.input_shape is None:
@@ -140,18 +146,21 @@ class Sequential(Model):
                              "input_shape= on the first layer, or call fit/predict first")
         if not self.layers:
             raise ValueError("the network has no layers: add some first")
-        for index, layer in enumerate(self.layers[1:], start=1):
-            if isinstance(layer, ImageAugmentation):
+        return self._build_layers(0, self.input_shape, get_backend(self.backend_name), dtype)
+
+    def _build_layers(self, first, shape, backend, dtype):
+        """Build layers ``first``, ... from per-sample inputs of ``shape`` (the output of the
+        layer before) on ``backend`` in ``dtype`` with the model's seeds, then collect the
+        parameters."""
+        from dlcore.layers import ImageAugmentation
+        for index, layer in enumerate(self.layers[first:], start=first):
+            if index > 0 and isinstance(layer, ImageAugmentation):
                 raise ValueError(f"ImageAugmentation must be the first layer (it is layer "
                                  f"{index}, {layer.name!r})")
-        backend = get_backend(self.backend_name)
-        shape = self.input_shape
-        for index, layer in enumerate(self.layers):
+        for index, layer in enumerate(self.layers[first:], start=first):
             layer.build(shape, backend, dtype, seed=layer_seed(self.seed, index))
             shape = layer.output_shape
-        self.output_shape = shape
-        self.backend = backend
-        self.dtype = np.dtype(dtype)
+        self.output_shape, self.backend, self.dtype = shape, backend, np.dtype(dtype)
         self.built = True
         self._collect_parameters()
         if self.loss is not None:

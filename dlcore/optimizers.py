@@ -29,6 +29,7 @@ the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
 Each rule is written twice: a NumPy reference (``reference_rule``) and a kernel body compiled for
 the CPU and CUDA (``body``), held to each other by ``tests/test_optimizers.py``.
 """
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -228,12 +229,19 @@ class Optimizer:
     learning_rate : float or Schedule
     clipnorm : float or None, clip each tensor's gradient to this norm
     global_clipnorm : float or None, clip all gradients together to this joint norm
+    lr : float, optional, Keras 2's name for ``learning_rate`` (``SGD(lr=0.01, momentum=0.9)``,
+        lecture "Deep learning I"); every optimiser takes it
     """
 
     name = None
     slot_names = ()
 
-    def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None):
+    def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None):
+        if lr is not None:   # Keras 2's spelling, as lecture "Deep learning I" writes SGD(lr=0.01)
+            default = inspect.signature(type(self).__init__).parameters["learning_rate"].default
+            if learning_rate != default:
+                raise ValueError("give learning_rate or lr (its older Keras spelling), not both")
+            learning_rate = lr
         self.learning_rate = _check_learning_rate(learning_rate)
         self.clipnorm = None if clipnorm is None else check_float(
             clipnorm, "clipnorm", low=0.0, low_open=True)
@@ -402,8 +410,8 @@ class SGD(Optimizer):
     body = staticmethod(sgd_span)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+                 global_clipnorm=None, lr=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
         self.nesterov = bool(nesterov)
 
@@ -430,8 +438,9 @@ class AdaGrad(Optimizer):
     slot_names = ("accumulator",)
     body = staticmethod(adagrad_span)
 
-    def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+    def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
+                 lr=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
 
     def _hyperparameters(self):
@@ -453,8 +462,8 @@ class RMSProp(Optimizer):
     body = staticmethod(rmsprop_span)
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
-                 global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+                 global_clipnorm=None, lr=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
 
@@ -479,8 +488,8 @@ class Adam(Optimizer):
     body = staticmethod(adam_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+                 clipnorm=None, global_clipnorm=None, lr=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)

@@ -258,15 +258,20 @@ class TrainingLoop:
                                                "validation_data y"))
 
     # -- fit ----------------------------------------------------------------------------
-    def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
-            shuffle=True, callbacks=None, verbose=1):
-        """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation.
+    def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None):
+        """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation. The
+        parameters are Keras', in Keras' order (lecture "Deep learning I", "Model.fit()
+        parameters").
 
         Parameters
         ----------
         x : (n, *input_shape) array, e.g. (n, 1, 28, 28) float32 images or (n, 784) rows
         y : (n,) integer class labels, or (n, outputs) targets
-        epochs, batch_size : int
+        batch_size : int, 32 when None (as Keras)
+        epochs : int; with ``initial_epoch`` (Keras' resuming convention) the index of the last
+            epoch: ``epochs - initial_epoch`` passes run
         validation_split : float in [0, 1), the fraction of (x, y) held out for validation,
             chosen by a seeded permutation (Keras takes the last rows instead; a class-sorted
             data set would then validate on one class)
@@ -276,6 +281,9 @@ class TrainingLoop:
             network continues the file's early-stopping state in an ``EarlyStopping`` of the
             same monitor (as ``dlcore`` commands do with --resume)
         verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
+        class_weight, sample_weight, steps_per_epoch, validation_steps : None only (Keras has
+            them; dlcore weighs every sample alike and runs whole epochs over arrays): any other
+            value is refused in one line
 
         Returns
         -------
@@ -283,8 +291,16 @@ class TrainingLoop:
         network's own ``history`` all of them).
         """
         self.check_compiled()
+        for name, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
+                            ("steps_per_epoch", steps_per_epoch),
+                            ("validation_steps", validation_steps)):
+            if value is not None:
+                raise ValueError(f"fit's {name} must be None: dlcore trains every sample alike, "
+                                 f"over whole epochs (resample or subset the arrays instead)")
         epochs = check_int(epochs, "epochs", minimum=0)
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        epochs = max(epochs - check_int(initial_epoch, "initial_epoch", minimum=0), 0)
+        batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
+                               minimum=1)
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
         y = self._target_rows(y, len(x))

@@ -3,9 +3,9 @@
 =====================  ===============================================================
 ``Dense(units)``       y = activation(x @ kernel + bias), kernel (in, out)
 ``Conv2D(filters, k)`` cross-correlation of NCHW images, kernel (F, C, k_h, k_w)
-``MaxPool2D``,         max, average and L2 pooling (pool size and stride)
-``AvgPool2D``,
-``L2Pool2D``
+``MaxPool2D``,         max, average and L2 pooling (pool size and stride); Keras'
+``AvgPool2D``,         ``MaxPooling2D`` and ``AveragePooling2D`` make the first two with
+``L2Pool2D``           Keras' rule (a remainder no pool covers is dropped)
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
 ``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
@@ -15,6 +15,7 @@
 ``Add``, ``add``,      merge a list of tensors of a functional model: sum, or join
 ``Concatenate``,       along an axis (channels by default); in :mod:`dlcore.layers.merge`
 ``concatenate``
+``Input(shape)``       a functional model's input, :func:`dlcore.Input` (Keras has it here too)
 ``GaussianNoise``,     noise injection and data augmentation (training only; in
 ``ImageAugmentation``  :mod:`dlcore.layers.augmentation`)
 =====================  ===============================================================
@@ -35,10 +36,15 @@ from dlcore.layers.conv_transpose import Conv2DTranspose
 from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
 from dlcore.layers.dense import Dense
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
-from dlcore.layers.pooling import AvgPool2D, L2Pool2D, MaxPool2D
+from dlcore.layers.pooling import AveragePooling2D, AvgPool2D, L2Pool2D, MaxPool2D, MaxPooling2D
 from dlcore.layers.upsampling import UpSampling2D
 
 __all__ = ["Activation", "Add", "AvgPool2D", "Concatenate", "Conv2D", "Conv2DTranspose", "Dense",
            "Dropout", "Flatten", "GaussianNoise", "ImageAugmentation", "L2Pool2D", "Layer",
            "MaxPool2D", "ReLU", "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer",
+           "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]
+
+# Keras also offers Input among its layers (``from keras.layers import Input, Dense``, lecture
+# "Deep learning I"); imported last, as the functional module builds on the layers above.
+from dlcore.functional import Input  # noqa: E402

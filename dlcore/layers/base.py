@@ -284,12 +284,23 @@ class WeightedLayer(Layer):
     kernel_regularizer, bias_regularizer : None, "l1", "l2", "l1_l2" or a
         :mod:`dlcore.regularizers` object (weight decay)
     kernel_constraint : None, "max_norm" or :class:`dlcore.regularizers.MaxNorm`
+    activity_regularizer, bias_constraint : None only: Keras' signature has them (lecture "Deep
+        learning I" lists Dense's parameters); dlcore penalises weights, not activations, and
+        constrains kernels only, so any other value is refused in one line
     """
 
     def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 kernel_constraint=None, name=None, input_shape=None):
+                 kernel_constraint=None, name=None, input_shape=None, activity_regularizer=None,
+                 bias_constraint=None):
         from dlcore import regularizers
+        if activity_regularizer is not None:
+            raise ValueError(f"activity_regularizer={activity_regularizer!r}: dlcore has no "
+                             f"activity regularisation; use kernel_regularizer (weight decay), "
+                             f"Dropout or GaussianNoise")
+        if bias_constraint is not None:
+            raise ValueError(f"bias_constraint={bias_constraint!r}: dlcore constrains kernels "
+                             f"only (kernel_constraint='max_norm')")
         super().__init__(name=name, input_shape=input_shape)
         self.activation = check_activation(activation)
         if not isinstance(use_bias, (bool, np.bool_)):

@@ -17,7 +17,8 @@ class Dense(WeightedLayer):
     ----------
     units : int, the number of outputs
     activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-    bias_regularizer, kernel_constraint : see :class:`dlcore.layers.base.WeightedLayer`
+    bias_regularizer, kernel_constraint, activity_regularizer, bias_constraint : see
+        :class:`dlcore.layers.base.WeightedLayer`
     input_dim : int, optional, shorthand for ``input_shape=(input_dim,)`` (Keras)
     name, input_shape : see :class:`dlcore.layers.Layer`
 
@@ -39,12 +40,13 @@ class Dense(WeightedLayer):
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 name=None, input_shape=None, input_dim=None):
+                 name=None, input_shape=None, input_dim=None, activity_regularizer=None,
+                 bias_constraint=None):
         if input_dim is not None:
             input_shape = (check_int(input_dim, "input_dim", minimum=1),)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
-                         input_shape)
+                         input_shape, activity_regularizer, bias_constraint)
         self.units = check_int(units, "units", minimum=1)
 
     def _config(self):

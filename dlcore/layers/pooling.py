@@ -95,3 +95,24 @@ class L2Pool2D(_Pool2D):
     multiplies by x / h. Parameters as :class:`MaxPool2D`."""
 
     kind = "l2"
+
+
+# -- Keras' names (lecture "Deep learning I": ``from keras.layers import MaxPooling2D``) --------
+def _keras_pooling(cls, pool_size, strides, padding, name, input_shape):
+    if padding != "valid":
+        raise ValueError(f"pooling padding must be 'valid' (dlcore pools do not pad), got "
+                         f"{padding!r}")
+    return cls(pool_size, name=name, input_shape=input_shape, strides=strides, floor=True)
+
+
+def MaxPooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None):
+    """Keras' ``MaxPooling2D``: a :class:`MaxPool2D` with Keras' geometry rule, the rows and
+    columns no pool covers dropped (``floor=True``), as the lecture's siamese model needs (2x2
+    pools of 23x23 maps give 11x11). dlcore's own ``MaxPool2D`` refuses such a geometry."""
+    return _keras_pooling(MaxPool2D, pool_size, strides, padding, name, input_shape)
+
+
+def AveragePooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None):
+    """Keras' ``AveragePooling2D``: an :class:`AvgPool2D` with Keras' geometry rule (see
+    :func:`MaxPooling2D`)."""
+    return _keras_pooling(AvgPool2D, pool_size, strides, padding, name, input_shape)
