@@ -11,7 +11,9 @@ of the last good epoch (a copy taken at the end of each good epoch) and raises
 :class:`TrainingDiverged`. Nothing non-finite is ever left in the model, so nothing non-finite can
 be saved.
 """
+import functools
 import math
+import sys
 
 import numpy as np
 
@@ -31,7 +33,28 @@ class NotFittedError(ValueError, AttributeError, RuntimeError):
     """A model was asked for something that needs training first (``transform`` before
     ``fit``). Both a ``ValueError`` and an ``AttributeError``, as scikit-learn's own
     ``sklearn.exceptions.NotFittedError`` is, so code written for either catches it; and a
-    ``RuntimeError``, which dlcore raised before, so code written for that catches it too."""
+    ``RuntimeError``, which dlcore raised before, so code written for that catches it too.
+
+    Once scikit-learn is imported (dlcore never imports it), the error raised is also an
+    instance of scikit-learn's class (a subclass of both, made on first use), as scikit-learn's
+    ``check_estimators_unfitted`` asks of a classifier's ``predict``."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is NotFittedError and "sklearn" in sys.modules:
+            cls = _also_sklearns()
+        return super().__new__(cls, *args, **kwargs)
+
+    def __reduce__(self):
+        # rebuilt as NotFittedError, which picks its flavour in the receiving process
+        return NotFittedError, self.args
+
+
+@functools.cache
+def _also_sklearns():
+    """dlcore's NotFittedError that is scikit-learn's too."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    return type("NotFittedError", (NotFittedError, SklearnNotFittedError),
+                {"__module__": __name__, "__doc__": NotFittedError.__doc__})
 
 
 class TrainingDiverged(FloatingPointError):

@@ -250,8 +250,26 @@ def test_per_layer_options_reach_their_rbm():
     ({"rbm": [{}]}, "one per"),
 ])
 def test_bad_hyperparameters_name_the_problem(arguments, message):
-    with pytest.raises(ValueError, match=message):
-        DBN(**arguments)
+    dbn = DBN(**arguments)   # scikit-learn's rule: __init__ only stores, fit checks
+    assert all(dbn.get_params()[name] == value for name, value in arguments.items())
+    with pytest.raises(ValueError, match=message) as caught:
+        dbn.fit(binary_data())
+    assert "\n" not in str(caught.value)
+
+
+def test_a_hyperparameter_set_badly_is_refused_by_fit_resume_up_down_and_load(tmp_path):
+    dbn = DBN(layers=[12, 6, 4], epochs=1, backend="cpu").fit(binary_data())
+    dbn.set_params(propagate="median")   # stored without a word, as scikit-learn asks
+    for call in (lambda: dbn.fit(binary_data()), lambda: dbn.resume(binary_data()),
+                 lambda: dbn.up_down(binary_data())):
+        with pytest.raises(ValueError, match="propagate must be 'mean' or 'sample'"):
+            call()
+    with pytest.raises(ValueError, match="propagate"):
+        DBN.from_config(dbn.get_config())
+    dlcore.save(dbn, tmp_path / "edited.h5")
+    with pytest.raises(ValueError, match="propagate") as caught:
+        dlcore.load(tmp_path / "edited.h5")
+    assert "\n" not in str(caught.value)
 
 
 def test_a_labelled_dbn_needs_labels_and_an_unlabelled_one_cannot_predict():

@@ -13,8 +13,10 @@ back-propagation with cross-entropy and early stopping on a validation split::
 The scikit-learn contract without importing scikit-learn: ``__init__`` only stores the
 hyperparameters (``fit`` checks them), ``fit`` returns self, ``classes_`` holds the labels of
 ``y`` (any labels: strings too; ``predict`` maps back to them), ``score`` is the mean accuracy
-(``ClassifierMixin.score``), and the model pickles through the state of its two parts
-(:func:`dlcore.params.reduce_through_state`), so that ``GridSearchCV(..., n_jobs=2)`` ships it.
+(``ClassifierMixin.score``), ``predict`` before ``fit`` raises :class:`dlcore.NotFittedError`
+(scikit-learn's own class too, once scikit-learn is imported), and the model pickles through the
+state of its two parts (:func:`dlcore.params.reduce_through_state`), so that
+``GridSearchCV(..., n_jobs=2)`` ships it.
 """
 import warnings
 

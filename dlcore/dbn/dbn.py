@@ -97,11 +97,13 @@ class DBN(ParamsMixin):
                  sparsity_target=None, propagate="mean", visible="bernoulli", n_labels=0,
                  rbm=None, up_down_epochs=0, up_down_learning_rate=0.01, up_down_gibbs_steps=3,
                  up_down_batch_size=100, seed=0, backend="auto", verbose=False):
-        self._init_params(locals())
-        self._check_params()
+        self._init_params(locals())   # checked in fit (scikit-learn's rule), as the RBMs do
 
     # -- hyperparameters ----------------------------------------------------------------
     def _check_params(self):
+        """Each hyperparameter against what it may be: one line naming it (``fit``,
+        ``resume``, ``up_down`` and loading a file call this; ``__init__`` and ``set_params``
+        only store)."""
         if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
             raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
                              f"got {self.layers!r}")
@@ -497,6 +499,7 @@ class DBN(ParamsMixin):
         two RBMs. ``progress(epoch, epochs, error)`` and ``on_epoch_end(self)`` after each epoch.
         Returns self."""
         self._check_fitted()
+        self._check_params()
         if self.visible != "bernoulli" or len(self.rbms_) < 2:
             raise ValueError("up-down fine-tuning needs binary visible units and at least two "
                              "RBMs (layers with three or more sizes)")
@@ -563,7 +566,11 @@ class DBN(ParamsMixin):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """The DBN of a file's config, its hyperparameters checked now (``__init__`` only
+        stores them), so that a file with bad ones is refused at load."""
+        model = cls(**config)
+        model._check_params()
+        return model
 
     def get_state(self):
         """``rbms/rbm_<i>``: each RBM's own state (:meth:`dlcore.BernoulliRBM.get_state`) with
