@@ -63,6 +63,24 @@ def test_sequential_model_for_classification_100_inputs_64_hidden_10_classes():
     assert model.count_params() == summary.total_params == 100 * 64 + 64 + 64 * 10 + 10
 
 
+def test_a_sequential_model_is_built_as_layers_come_and_keeps_the_earlier_weights():
+    """Keras' behaviour behind the slide: once the input shape is known, add builds the new
+    layer only; a layer that does not fit is refused and leaves the model as it was."""
+    model = the_sequential_classifier()
+    model.compile(loss='categorical_crossentropy', optimizer='sgd')
+    model.fit(*labelled(32, 100), epochs=1, verbose=0)
+    trained = model.get_weights()
+    model.add(dlcore.layers.Dense(3, activation='softmax'))
+    assert model.output_shape == (3,) and len(model.get_weights()) == 6
+    for before, after in zip(trained, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    with pytest.raises(ValueError, match="Conv2D needs"):
+        model.add(dlcore.layers.Conv2D(2, 3))   # needs images, gets rows
+    assert len(model.layers) == 3 and model.output_shape == (3,)
+    model.compile(loss='categorical_crossentropy', optimizer='sgd')
+    model.fit(*labelled(32, 100, classes=3), epochs=1, verbose=0)   # trains on, 3 classes
+
+
 # -- slide "Dense (fully-connected layer) parameters (similar for convolutional layers)" --------
 def test_dense_takes_every_parameter_of_the_slide_at_its_default():
     layer = dlcore.layers.Dense(10,
