@@ -379,3 +379,42 @@ def test_dropout_early_stopping_and_augmentation_the_keras_way():
     step_1, step_2 = (model.loss_and_gradient(x[:4], y[:4], step=step) for step in (1, 2))
     assert step_1 != step_2
     assert step_1 == model.loss_and_gradient(x[:4], y[:4], step=1)
+
+
+def test_a_u_net_the_keras_way():
+    """Slide "The U-Net architecture": a contracting path, then an expanding path that
+    up-samples and concatenates the contracting path's features of the same size; a mask of
+    the input's size comes out."""
+    from dlcore.layers import (
+        Conv2D,
+        Conv2DTranspose,
+        Input,
+        MaxPooling2D,
+        UpSampling2D,
+        concatenate,
+    )
+    from dlcore.models import Model
+
+    inputs = Input(shape=(1, 8, 8))
+    c1 = Conv2D(4, (3, 3), padding='same', activation='relu')(inputs)
+    c2 = Conv2D(8, (3, 3), padding='same', activation='relu')(MaxPooling2D((2, 2))(c1))
+    u1 = concatenate([c1, UpSampling2D((2, 2))(c2), Conv2DTranspose(2, 2, strides=2)(c2)])
+    masks = Conv2D(1, (1, 1), activation='sigmoid')(u1)
+    model = Model(inputs, masks)
+    assert u1.shape == (4 + 8 + 2, 8, 8) and model.output_shape == (1, 8, 8)
+    model.compile(loss='binary_crossentropy', optimizer='adam')
+    x = RS.random((16, 1, 8, 8), dtype=np.float32)
+    history = model.fit(x, (x > 0.5).reshape(16, -1), epochs=5, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+@pytest.mark.parametrize("input_size, kernel_size, padding, stride",
+                         [(28, 5, 2, 1), (32, 5, 0, 1), (7, 3, 1, 2), (227, 11, 0, 4)])
+def test_the_output_size_formula_of_the_convolutional_kernels_slide(input_size, kernel_size,
+                                                                    padding, stride):
+    """Slide "Convolutional kernels": output_size = (input_size - kernel_size +
+    2*padding)/stride + 1, the size Conv2D gives."""
+    output_size = (input_size - kernel_size +
+                   2*padding)/stride + 1  # noqa: E226  (the slide's spelling)
+    layer = dlcore.layers.Conv2D(1, kernel_size, stride=stride, padding=padding)
+    assert layer.compute_output_shape((1, input_size, input_size))[1:] == (output_size,) * 2
