@@ -227,29 +227,41 @@ def col2im_rows(row, first, last, cols, dx, kh, kw, sh, sw, ph, pw, out_h, out_w
 
 
 # -- pooling --------------------------------------------------------------------------------
+@shared
+def pool_extent(o, stride, pad, size, n_in):
+    """``(first, stop)``: the real input rows (or columns) pool ``o`` covers, rows
+    o S - P .. o S - P + F - 1 clipped to the image (a pool with a padding ignores the rest)."""
+    start = o * stride - pad
+    return max(start, 0), min(start + size, n_in)
+
+
 @body
-def pool_rows(row, first, last, x, y, argmax, kind, kh, kw, sh, sw):
+def pool_rows(row, first, last, x, y, argmax, kind, kh, kw, sh, sw, ph, pw):
     """Output rows first..last-1 of plane ``row`` (x, y as (planes, H, W)): max (with the
-    argmax index h W + w, first maximum on ties), mean, or root of the sum of squares."""
-    width, out_w = x.shape[2], y.shape[2]
-    if kind == 0 and kh == 2 and kw == 2 and sh == 2 and sw == 2:
+    argmax index h W + w, first maximum on ties), mean, or root of the sum of squares, over
+    the real pixels of each pool (P_h rows and P_w columns of padding before them ignored, and
+    any beyond the image: Keras's "same")."""
+    height, width, out_w = x.shape[1], x.shape[2], y.shape[2]
+    if kind == 0 and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
+            and 2 * y.shape[1] <= height and 2 * out_w <= width:
         _max_pool_2x2(row, first, last, x, y, argmax)
         return
-    scale = _ONE / np.float32(kh * kw)
     for oy in range(first, last):
+        top_row, stop_row = pool_extent(oy, sh, ph, kh, height)
         for ox in range(out_w):
-            top, where, total = x[row, oy * sh, ox * sw], (oy * sh) * width + ox * sw, _ZERO
-            for i in range(kh):
-                for j in range(kw):
-                    value = x[row, oy * sh + i, ox * sw + j]
+            left, stop_column = pool_extent(ox, sw, pw, kw, width)
+            top, where, total = x[row, top_row, left], top_row * width + left, _ZERO
+            for h in range(top_row, stop_row):
+                for w in range(left, stop_column):
+                    value = x[row, h, w]
                     if value > top:
-                        top, where = value, (oy * sh + i) * width + ox * sw + j
+                        top, where = value, h * width + w
                     total += value * value if kind == 2 else value
             if kind == 0:
                 y[row, oy, ox] = top
                 argmax[row, oy, ox] = where
             elif kind == 1:
-                y[row, oy, ox] = total * scale
+                y[row, oy, ox] = total / np.float32((stop_row - top_row) * (stop_column - left))
             else:
                 y[row, oy, ox] = np.float32(math.sqrt(total))
 
@@ -274,16 +286,17 @@ def _max_pool_2x2(row, first, last, x, y, argmax):
 
 
 @body
-def pool_gradient_rows(row, first, last, x, y, argmax, grad_y, grad_x, kind, kh, kw, sh, sw):
+def pool_gradient_rows(row, first, last, x, y, argmax, grad_y, grad_x, kind, kh, kw, sh, sw, ph,
+                       pw):
     """Input rows first..last-1 of plane ``row``: each pixel gathers the gradient of every pool
-    that contains it (max: only where it was the maximum; average: 1/K; L2: x / h)."""
-    width = x.shape[2]
+    that contains it (max: only where it was the maximum; average: 1/K', K' the real pixels of
+    the pool; L2: x / h); P_h, P_w the padding before the image (see :func:`pool_rows`)."""
+    height, width = x.shape[1], x.shape[2]
     out_h, out_w = y.shape[1], y.shape[2]
-    scale = _ONE / np.float32(kh * kw)
     for h in range(first, last):
-        first_oy, last_oy = max(0, (h - kh + sh) // sh), min(out_h - 1, h // sh)
+        first_oy, last_oy = max(0, (h + ph - kh + sh) // sh), min(out_h - 1, (h + ph) // sh)
         for w in range(width):
-            first_ox, last_ox = max(0, (w - kw + sw) // sw), min(out_w - 1, w // sw)
+            first_ox, last_ox = max(0, (w + pw - kw + sw) // sw), min(out_w - 1, (w + pw) // sw)
             total = _ZERO
             for oy in range(first_oy, last_oy + 1):
                 for ox in range(first_ox, last_ox + 1):
@@ -291,7 +304,10 @@ def pool_gradient_rows(row, first, last, x, y, argmax, grad_y, grad_x, kind, kh,
                         if argmax[row, oy, ox] == h * width + w:
                             total += grad_y[row, oy, ox]
                     elif kind == 1:
-                        total += grad_y[row, oy, ox] * scale
+                        top_row, stop_row = pool_extent(oy, sh, ph, kh, height)
+                        left, stop_column = pool_extent(ox, sw, pw, kw, width)
+                        total += grad_y[row, oy, ox] / np.float32(
+                            (stop_row - top_row) * (stop_column - left))
                     elif y[row, oy, ox] > _ZERO:
                         total += grad_y[row, oy, ox] * x[row, h, w] / y[row, oy, ox]
             grad_x[row, h, w] = total

@@ -16,7 +16,7 @@ import numpy as np
 from dlcore.validation import check_int
 
 from .base import WeightedLayer
-from .geometry import Window, kernel_pair, padding_pair
+from .geometry import Window, kernel_pair, padding_sides
 
 
 class Conv2D(WeightedLayer):
@@ -27,7 +27,9 @@ class Conv2D(WeightedLayer):
     filters : int, F, the number of output channels (feature maps)
     kernel_size : int or (k_h, k_w)
     stride : int or pair, S (``strides`` is accepted as the Keras spelling)
-    padding : "valid" (P = 0), "same" (P = (k - 1) / 2, odd kernels), an int or a pair
+    padding : "valid" (P = 0), "same" (P = (k - 1) / 2, odd kernels), an int, a pair, or
+        ((top, bottom), (left, right)) per side (Keras's unequal "same", which layers
+        imported from Keras files set: :func:`dlcore.layers.geometry.keras_same_padding`)
     activation, use_bias, kernel_initializer, ... : see
         :class:`dlcore.layers.base.WeightedLayer`
 
@@ -55,11 +57,13 @@ class Conv2D(WeightedLayer):
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.stride = kernel_pair(stride if strides is None else strides, "stride")
         self.padding = padding.lower() if isinstance(padding, str) else padding
-        self._padding = padding_pair(padding, self.kernel_size)
+        self._padding = padding_sides(padding, self.kernel_size)
         self.floor = bool(floor)
 
     def _config(self):
-        padding = self.padding if isinstance(self.padding, str) else list(self._padding)
+        (top, bottom), (left, right) = self._padding
+        padding = (self.padding if isinstance(self.padding, str) else [top, left]
+                   if (top, left) == (bottom, right) else [[top, bottom], [left, right]])
         config = {"filters": self.filters, "kernel_size": list(self.kernel_size),
                   "stride": list(self.stride), "padding": padding, **self._weighted_config()}
         if self.floor:

@@ -350,8 +350,9 @@ class CPUConvolution:
     @staticmethod
     def _wide_span(w):
         """L = (H' - 1) W_p + W': a wide row of the columns of a stride-1 convolution."""
-        return (w.out_height - 1) * (w.width + 2 * w.pad_width) + w.out_width
+        return (w.out_height - 1) * (w.width + w.pad_width + w.pad_right) + w.out_width
 
     def _padded(self, w, threads, workspace):
-        return workspace("thread_padded", (threads, w.channels, w.height + 2 * w.pad_height,
-                                           w.width + 2 * w.pad_width))
+        return workspace("thread_padded", (threads, w.channels,
+                                           w.height + w.pad_height + w.pad_bottom,
+                                           w.width + w.pad_width + w.pad_right))

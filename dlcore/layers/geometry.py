@@ -11,6 +11,18 @@ that no output sees, which is almost always a mistake in the architecture, so dl
 with a message that names N, F, P and S and a change that fits: the nearest padding for a
 convolution (none exists when S is even and N - F odd; then the nearest kernel size), the
 nearest pool size for a pool (pools take no padding).
+
+Keras's geometry, for the layers imported from Keras files (:mod:`dlcore.io.keras`), is an
+explicit option of the layers: ``floor=True`` drops the remainder, floor((N - F + 2P) / S) + 1,
+and a padding given per side, ``((top, bottom), (left, right))``, pads unequally. Keras's
+``padding="same"`` is such a padding: along an axis it pads
+
+    P_total = max((ceil(N / S) - 1) S + F - N, 0),   top = P_total // 2,   bottom = the rest,
+
+so one more row at the bottom (and column at the right) when P_total is odd, which happens with
+a stride above 1 or an even kernel (:func:`keras_same_padding`). A pool with a padding ignores
+the padded cells (Keras's rule): the maximum and the mean are those of the real pixels its
+window covers.
 """
 import numbers
 from dataclasses import dataclass
@@ -60,15 +72,50 @@ def padding_pair(padding, kernel_size, name="padding"):
     return int(pair[0]), int(pair[1])
 
 
-def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True, floor=False):
+def padding_sides(padding, kernel_size, name="padding"):
+    """The zero padding ``((top, bottom), (left, right))`` for what :func:`padding_pair` takes,
+    or for that form itself: a padding given per side (Keras's ``ZeroPadding2D`` form; what
+    layers imported from Keras set for Keras's unequal ``"same"``)."""
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+            isinstance(side, (tuple, list)) for side in padding):
+        sides = tuple(tuple(side) for side in padding)
+        if not all(len(side) == 2 and all(isinstance(p, numbers.Integral)
+                                          and not isinstance(p, bool) and p >= 0 for p in side)
+                   for side in sides):
+            raise ValueError(f"{name} per side must be ((top, bottom), (left, right)) of "
+                             f"non-negative integers, got {padding!r}")
+        return tuple((int(a), int(b)) for a, b in sides)
+    ph, pw = padding_pair(padding, kernel_size, name)
+    return (ph, ph), (pw, pw)
+
+
+def keras_same_padding(n, f, s):
+    """Keras's ``padding="same"`` along one axis of N pixels, filter F, stride S:
+    ``(top, bottom)`` with top + bottom = max((ceil(N / S) - 1) S + F - N, 0) and the odd
+    one at the bottom (or right)."""
+    total = max((-(-n // s) - 1) * s + f - n, 0)
+    return total // 2, total - total // 2
+
+
+def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True, floor=False,
+                p_end=None):
     """``(N - F + 2P) / S + 1``, or a ValueError naming N, F, P and S when it is not a whole
     number of at least 1, with a fix that works: the padding nearest to P that fits (for a
     window that takes padding, ``can_pad``), else the size of window nearest to F that fits.
+    ``p_end``: the padding at the end (bottom or right) when it differs from P at the start:
+    then N + P + P_end takes the place of N + 2P.
 
     ``floor``: Keras's rule instead, floor((N - F + 2P) / S) + 1, the remainder dropped (the
     explicit option that layers imported from Keras set; dlcore's own layers refuse it)."""
-    span = n - f + 2 * p
+    p_end = p if p_end is None else p_end
+    span = n - f + p + p_end
     if floor and span >= 0:
+        return span // s + 1
+    if p_end != p:
+        if span < 0 or span % s:
+            raise ValueError(f"{what} does not fit along the {axis}: (N - F + P_start + P_end) "
+                             f"/ S + 1 = ({n} - {f} + {p} + {p_end}) / {s} + 1 = "
+                             f"{span / s + 1:g} is not a whole number of at least 1")
         return span // s + 1
     if span < 0:
         raise ValueError(f"{what} does not fit along the {axis}: the filter (F = {f}) is larger "
@@ -131,8 +178,10 @@ class Window:
     channels, height, width : the input image (C, H, W)
     kernel_height, kernel_width : F along each axis
     stride_height, stride_width : S
-    pad_height, pad_width : P, zeros added on both sides
+    pad_height, pad_width : P, zeros added at the top and the left
     out_height, out_width : (N - F + 2P) / S + 1
+    pad_bottom, pad_right : zeros added at the bottom and the right; the same as at the top
+        and the left unless given (Keras's unequal "same", see the module docstring)
     """
 
     channels: int
@@ -146,21 +195,37 @@ class Window:
     pad_width: int
     out_height: int
     out_width: int
+    pad_bottom: int = None
+    pad_right: int = None
+
+    def __post_init__(self):
+        if self.pad_bottom is None:
+            object.__setattr__(self, "pad_bottom", self.pad_height)
+        if self.pad_right is None:
+            object.__setattr__(self, "pad_right", self.pad_width)
 
     @classmethod
     def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True, floor=False):
         """The window of ``kernel_size``, ``stride`` and ``padding`` pairs over a (C, H, W)
         input; raises ValueError (naming N, F, P, S and a fix) when it does not tile the input.
+        ``padding``: (P_h, P_w), or ((top, bottom), (left, right)) per side.
         ``can_pad``: the layer takes a padding (a convolution; pools do not). ``floor``: Keras's
         geometry, the remainder that no window covers dropped (see :func:`output_size`)."""
         if len(input_shape) != 3:
             raise ValueError(f"{what} needs (channels, height, width) inputs, got shape "
                              f"{tuple(input_shape)}; images are NCHW")
         c, h, w = (int(v) for v in input_shape)
-        (fh, fw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        out_h = output_size(h, fh, ph, sh, what, "height", can_pad, floor)
-        out_w = output_size(w, fw, pw, sw, what, "width", can_pad, floor)
-        return cls(c, h, w, fh, fw, sh, sw, ph, pw, out_h, out_w)
+        (fh, fw), (sh, sw) = kernel_size, stride
+        (top, bottom), (left, right) = (padding if isinstance(padding[0], (tuple, list))
+                                        else ((padding[0],) * 2, (padding[1],) * 2))
+        out_h = output_size(h, fh, top, sh, what, "height", can_pad, floor, bottom)
+        out_w = output_size(w, fw, left, sw, what, "width", can_pad, floor, right)
+        return cls(c, h, w, fh, fw, sh, sw, top, left, out_h, out_w, bottom, right)
+
+    @property
+    def padded(self):
+        """Whether any side has a padding."""
+        return bool(self.pad_height or self.pad_width or self.pad_bottom or self.pad_right)
 
     @property
     def patch_size(self):

@@ -288,18 +288,21 @@ class KernelOps:
     def pool_forward(self, kind, x, window, out, argmax):
         self.backend.launch_rows(pool_rows, x.shape[0] * x.shape[1], window.out_height,
                                  self._planes(x), self._planes(out), self._planes(argmax),
-                                 POOL_CODES[kind], *self._pool_geometry(window))
+                                 POOL_CODES[kind], *self._pool_geometry(window),
+                                 window.pad_height, window.pad_width)
 
     def pool_backward(self, kind, x, y, argmax, grad_y, window, grad_x):
         w = window
-        if w.stride_height >= w.kernel_height and w.stride_width >= w.kernel_width:
-            body, units = pool_gradient_tiles_rows, w.out_height
-        else:
-            body, units = pool_gradient_rows, w.height
-        self.backend.launch_rows(body, x.shape[0] * x.shape[1], units, self._planes(x),
-                                 self._planes(y), self._planes(argmax), self._planes(grad_y),
-                                 self._planes(grad_x), POOL_CODES[kind],
-                                 *self._pool_geometry(w))
+        arguments = (self._planes(x), self._planes(y), self._planes(argmax),
+                     self._planes(grad_y), self._planes(grad_x), POOL_CODES[kind],
+                     *self._pool_geometry(w))
+        if w.stride_height >= w.kernel_height and w.stride_width >= w.kernel_width \
+                and not w.padded:
+            self.backend.launch_rows(pool_gradient_tiles_rows, x.shape[0] * x.shape[1],
+                                     w.out_height, *arguments)
+        else:   # the gather form, which also knows a padding (Keras's "same")
+            self.backend.launch_rows(pool_gradient_rows, x.shape[0] * x.shape[1], w.height,
+                                     *arguments, w.pad_height, w.pad_width)
 
     # up-sampling and transposed convolution (the convolution's im2col and col2im bodies)
     def upsample_forward(self, x, size, interpolation, out):

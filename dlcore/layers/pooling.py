@@ -9,11 +9,17 @@ parameters. The output size is (N - F) / S + 1 (lecture "Convolutional Neural Ne
 P = 0); the stride defaults to the pool size ("for 2x2 max pooling: kernel_size = 2, stride = 2",
 lecture "Deep learning I"). Max pooling records where each maximum was, and
 back-propagation sends the gradient there only.
+
+Pools imported from Keras files take Keras's geometry as explicit options: ``floor=True`` (the
+remainder dropped) and ``padding=((top, bottom), (left, right))`` (Keras's ``"same"``,
+:func:`dlcore.layers.geometry.keras_same_padding`), whose padded cells are ignored, as Keras
+does: a pool's maximum is that of the real pixels it covers, its mean their sum over their
+count K', and L2 pooling sums the real pixels' squares.
 """
 import numpy as np
 
 from .base import Layer
-from .geometry import Window, kernel_pair
+from .geometry import Window, kernel_pair, padding_sides
 
 
 class _Pool2D(Layer):
@@ -22,27 +28,41 @@ class _Pool2D(Layer):
     kind = None
 
     def __init__(self, pool_size=2, stride=None, name=None, input_shape=None, strides=None,
-                 floor=False):
+                 floor=False, padding="valid"):
         super().__init__(name=name, input_shape=input_shape)
         self.floor = bool(floor)   # Keras's rule: the remainder dropped (imported layers)
         self.pool_size = kernel_pair(pool_size, "pool_size")
         stride = stride if strides is None else strides
         self.stride = self.pool_size if stride is None else kernel_pair(stride, "stride")
+        if isinstance(padding, str) and padding.lower() != "valid":
+            raise ValueError(f"a pool's padding is 'valid' or ((top, bottom), (left, right)) "
+                             f"of ignored cells, got {padding!r}")
+        self.padding = padding_sides(padding, self.pool_size)
+        for sides, size in zip(self.padding, self.pool_size):
+            if max(sides) >= size:
+                # a window of padding alone would have no real pixel to pool
+                raise ValueError(f"a pool's padding must be smaller than the pool on every "
+                                 f"side: padding {self.padding} with pool size "
+                                 f"{self.pool_size}")
 
     def _config(self):
         config = {"pool_size": list(self.pool_size), "stride": list(self.stride)}
         if self.floor:
             config["floor"] = True
+        if any(any(sides) for sides in self.padding):
+            config["padding"] = [list(sides) for sides in self.padding]
         return config
 
+    def _window(self, input_shape):
+        return Window.fit(input_shape, self.pool_size, self.stride, self.padding,
+                          type(self).__name__, can_pad=False, floor=self.floor)
+
     def compute_output_shape(self, input_shape):
-        window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0), type(self).__name__,
-                            can_pad=False, floor=self.floor)
+        window = self._window(input_shape)
         return (window.channels, window.out_height, window.out_width)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
-        self.window = Window.fit(input_shape, self.pool_size, self.stride, (0, 0),
-                                 type(self).__name__, can_pad=False, floor=self.floor)
+        self.window = self._window(input_shape)
         return super().build(input_shape, backend, dtype, seed)
 
     def forward(self, x, training=False, step=0):
@@ -78,6 +98,7 @@ class MaxPool2D(_Pool2D):
     ----------
     pool_size : int or pair (default 2)
     stride : int or pair (default: the pool size, non-overlapping pools)
+    floor, padding : Keras's geometry, for imported pools (see the module docstring)
     """
 
     kind = "max"

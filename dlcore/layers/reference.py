@@ -92,10 +92,11 @@ def dense_backward(x, kernel, grad_z):
 # -- convolution ----------------------------------------------------------------------------
 
 
-def pad(x, window):
-    """Zero padding of P_h rows and P_w columns on each side of every NCHW image."""
-    ph, pw = window.pad_height, window.pad_width
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+def pad(x, window, value=0):
+    """Padding of P_h rows and P_w columns on each side of every NCHW image (the window's
+    P_bottom and P_right at the bottom and the right), with zeros or ``value``."""
+    return np.pad(x, ((0, 0), (0, 0), (window.pad_height, window.pad_bottom),
+                      (window.pad_width, window.pad_right)), constant_values=value)
 
 
 def _tap(padded, window, i, j):
@@ -126,8 +127,8 @@ def col2im(cols, n, window):
     from (pixels shared by overlapping fields receive the sum), padding cropped away.
     (C * F_h * F_w, n * H_out * W_out) -> (n, C, H, W)."""
     ph, pw = window.pad_height, window.pad_width
-    padded = np.zeros((n, window.channels, window.height + 2 * ph, window.width + 2 * pw),
-                      dtype=cols.dtype)
+    padded = np.zeros((n, window.channels, window.height + ph + window.pad_bottom,
+                       window.width + pw + window.pad_right), dtype=cols.dtype)
     fields = cols.reshape(window.channels, window.kernel_height, window.kernel_width, n,
                           window.out_height, window.out_width)
     for i in range(window.kernel_height):
@@ -168,26 +169,38 @@ def conv2d_backward(x, kernel, grad_z, window):
 # -- pooling (lecture "Supervised learning", "Pooling Layer": max, average, L2; no weights) --
 
 
-def pool_windows(x, window):
-    """Every pool as a view: (n, C, H, W) -> (n, C, H_out, W_out, F_h, F_w)."""
+def pool_windows(x, window, value=0):
+    """Every pool as a view: (n, C, H, W) -> (n, C, H_out, W_out, F_h, F_w); the padded cells
+    of a pool with a padding (Keras's "same") hold ``value``."""
+    if window.padded:
+        x = pad(x, window, value)
     fields = np.lib.stride_tricks.sliding_window_view(
         x, (window.kernel_height, window.kernel_width), axis=(2, 3))
     return fields[:, :, ::window.stride_height, ::window.stride_width]
 
 
+def pool_counts(window, dtype=np.float64):
+    """K' per pool: how many real pixels (not padding) each pool covers, (H_out, W_out)."""
+    ones = np.ones((1, 1, window.height, window.width), dtype=dtype)
+    return pool_windows(ones, window).sum(axis=(-2, -1))[0, 0]
+
+
 def max_pool_forward(x, window):
-    """h(y, x) = max over the pool N(y, x) of the input; also the position of each maximum
-    (``argmax``: index ``row * W + column`` within the input plane, the first maximum in
-    row-major order on ties), which back-propagation routes the gradient to.
+    """h(y, x) = max over the pool N(y, x) of the input (its real pixels: padded cells count as
+    -inf); also the position of each maximum (``argmax``: index ``row * W + column`` within
+    the input plane, the first maximum in row-major order on ties), which back-propagation
+    routes the gradient to.
 
     Returns ``(y (n, C, H_out, W_out), argmax (n, C, H_out, W_out) int32)``.
     """
-    fields = pool_windows(x, window)
+    fields = pool_windows(x, window, -np.inf)
     flat = fields.reshape(fields.shape[:4] + (-1,))
     best = flat.argmax(axis=-1)
     tap_row, tap_column = np.divmod(best, window.kernel_width)
-    rows = np.arange(window.out_height)[:, None] * window.stride_height + tap_row
-    columns = np.arange(window.out_width)[None, :] * window.stride_width + tap_column
+    rows = (np.arange(window.out_height)[:, None] * window.stride_height + tap_row
+            - window.pad_height)
+    columns = (np.arange(window.out_width)[None, :] * window.stride_width + tap_column
+               - window.pad_width)
     argmax = (rows * window.width + columns).astype(np.int32)
     return np.take_along_axis(flat, best[..., None], axis=-1)[..., 0], argmax
 
@@ -204,19 +217,32 @@ def max_pool_backward(grad_y, argmax, window):
 
 
 def avg_pool_forward(x, window):
-    """h(y, x) = 1/K sum over the pool of the input, K = F_h F_w pixels per pool."""
-    return pool_windows(x, window).mean(axis=(-2, -1))
+    """h(y, x) = 1/K sum over the pool of the input, K = F_h F_w pixels per pool (K' real
+    pixels for a pool with a padding, :func:`pool_counts`: the padding is not averaged)."""
+    total = pool_windows(x, window).sum(axis=(-2, -1))
+    return (total / pool_counts(window, x.dtype)).astype(x.dtype, copy=False)
+
+
+def _crop_padding(grad_padded, window):
+    """dL/dx from the gradient of the padded input: the padding cropped away."""
+    return grad_padded[:, :, window.pad_height:window.pad_height + window.height,
+                       window.pad_width:window.pad_width + window.width]
+
+
+def _padded_zeros(n, channels, window, dtype):
+    return np.zeros((n, channels, window.height + window.pad_height + window.pad_bottom,
+                     window.width + window.pad_width + window.pad_right), dtype=dtype)
 
 
 def avg_pool_backward(grad_y, window):
-    """dL/dx: every input of a pool receives 1/K of the pool's gradient."""
+    """dL/dx: every input of a pool receives 1/K (1/K') of the pool's gradient."""
     n, channels = grad_y.shape[:2]
-    grad_x = np.zeros((n, channels, window.height, window.width), dtype=grad_y.dtype)
-    share = grad_y / (window.kernel_height * window.kernel_width)
+    grad_x = _padded_zeros(n, channels, window, grad_y.dtype)
+    share = grad_y / pool_counts(window, grad_y.dtype)
     for i in range(window.kernel_height):
         for j in range(window.kernel_width):
             _tap(grad_x, window, i, j)[...] += share
-    return grad_x
+    return _crop_padding(grad_x, window)
 
 
 def l2_pool_forward(x, window):
@@ -228,13 +254,14 @@ def l2_pool_forward(x, window):
 def l2_pool_backward(x, y, grad_y, window):
     """dL/dx = sum over the pools containing x of dL/dh * x / h (0 where h = 0)."""
     n, channels = grad_y.shape[:2]
-    grad_x = np.zeros_like(x)
+    grad_x = _padded_zeros(n, channels, window, x.dtype)
+    padded = pad(x, window)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(y > 0, grad_y / y, 0)
     for i in range(window.kernel_height):
         for j in range(window.kernel_width):
-            _tap(grad_x, window, i, j)[...] += ratio * _tap(x, window, i, j)
-    return grad_x
+            _tap(grad_x, window, i, j)[...] += ratio * _tap(padded, window, i, j)
+    return _crop_padding(grad_x, window)
 
 
 # -- dropout (lecture "Convolutional neural networks" (2016); Srivastava et al. 2014) ------
@@ -305,7 +332,7 @@ def _scatter_window(window):
     return replace(window, height=(window.out_height - 1) * window.stride_height
                    + window.kernel_height,
                    width=(window.out_width - 1) * window.stride_width + window.kernel_width,
-                   pad_height=0, pad_width=0)
+                   pad_height=0, pad_width=0, pad_bottom=0, pad_right=0)
 
 
 def _crop(full, window):
