@@ -409,8 +409,11 @@ def _integer_attribute(value: int, where: str) -> np.integer:
 # --------------------------------------------------------------------------------------------
 # load
 # --------------------------------------------------------------------------------------------
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     """Read a model saved by :func:`save` and return it, ready to use (or to resume training).
+    A Keras model file is imported (:mod:`dlcore.io.keras`); a Keras weights-only file (Keras
+    3's ``.weights.h5``, or a legacy weights file) needs its ``architecture``: a dlcore model
+    (copied, not changed) or Keras's model JSON.
 
     Every read goes through :class:`dlcore.io.guarded.ModelFileReader`: for dlcore's own
     classes the hyperparameters are type-checked and every dataset's declared shape and dtype
@@ -434,10 +437,17 @@ def load(path: str | os.PathLike) -> Any:
     names the file, the problem and, when there is one, the fix.
     """
     filename = _existing_file(path)
+    if architecture is not None:   # Keras weights for a given architecture
+        from dlcore.io import keras
+        return keras.load_with_architecture(filename, architecture)
     with _open_model_file(filename) as h5file:
         from dlcore.io import keras
         if keras.is_keras_file(h5file):   # a Keras HDF5 model file: import it
             return keras.load_keras(filename, h5file)
+        if keras.is_keras_weights_file(h5file):
+            raise ModelFileError(filename, f"{filename}: holds Keras weights without an "
+                                           f"architecture; load it with dlcore.load(path, "
+                                           f"architecture=model or its Keras JSON)")
         reader = ModelFileReader(h5file, filename)
         header = _read_header(reader)
         _check_format_version(header["format_version"], filename)
@@ -678,7 +688,7 @@ def describe(path: str | os.PathLike) -> str:
     filename = _existing_file(path)
     with _open_model_file(filename) as h5file:
         from dlcore.io import keras
-        if keras.is_keras_file(h5file):
+        if keras.is_keras_file(h5file) or keras.is_keras_weights_file(h5file):
             return keras.describe_keras(filename, h5file)
         reader = ModelFileReader(h5file, filename)
         header = _read_header(reader)
@@ -711,6 +721,8 @@ def why_load_is_not_checked(path: str | os.PathLike) -> str | None:
         from dlcore.io import keras
         if keras.is_keras_file(h5file):
             return None   # a Keras file: dlcore.load imports it, and info checks that it does
+        if keras.is_keras_weights_file(h5file):
+            return "whether it loads (Keras weights alone: it needs an architecture)"
         header = _read_header(ModelFileReader(h5file, filename))
     version, class_name = header["format_version"], header.get("model_class")
     if version > FORMAT_VERSION:

@@ -1,37 +1,46 @@
-"""Keras's legacy HDF5 files: export dlcore models to Keras, import Keras models.
+"""Keras's HDF5 files: export dlcore models to Keras, import Keras models.
 
 Sequential models map onto Sequential models, functional ones (``dlcore.Model``) onto Keras's
 ``Functional`` (layers with their ``inbound_nodes``; a shared layer once, a node per call).
 
 A Keras HDF5 model file (``keras.Model.save("m.h5")``, the layout lecture "Deep learning I"
 shows for Keras) holds the architecture as JSON in the root attribute ``model_config``, the
-root attributes ``keras_version`` and ``backend``, and the weights in the group
-``model_weights``: its attribute ``layer_names`` lists every layer, and each layer's group lists
-its arrays in the attribute ``weight_names`` (paths inside that group, such as
-``sequential/dense/kernel``). A weights file (``save_weights``) has the same layout at its root.
-The mapping between dlcore's layers and Keras's is documented in docs/hdf5-format.md ("Keras
-files").
+root attributes ``keras_version`` and ``backend``, the compile settings in ``training_config``
+(:mod:`dlcore.io.keras_training`) and the weights in the group ``model_weights``: its attribute
+``layer_names`` lists every layer, and each layer's group lists its arrays in the attribute
+``weight_names`` (paths inside that group, such as ``sequential/dense/kernel``). A weights file
+(``save_weights("m.h5")``) has the same layout at its root; Keras 3's ``.weights.h5`` files have
+another (:mod:`dlcore.io.keras_weights`). The mapping between dlcore's layers and Keras's is
+documented in docs/hdf5-format.md ("Keras files").
 
 dlcore's images are NCHW; Keras's default (and the only layout every Keras backend runs on a
 CPU) is NHWC (``channels_last``). So:
 
 - a Conv2D kernel (filters, channels, kh, kw) is stored as Keras's HWIO (kh, kw, channels,
-  filters);
+  filters), a Conv2DTranspose kernel (channels, filters, kh, kw) as Keras's (kh, kw, filters,
+  channels): the same permutation;
 - the first Dense after a Flatten of a (C, H, W) image gets its rows permuted from C,H,W order to
   H,W,C order (Keras flattens NHWC maps): without this the file loads and predicts wrong;
 - an integer padding P becomes ``ZeroPadding2D(P)`` followed by a ``valid`` convolution.
 
 Import reads every byte through :class:`dlcore.io.guarded.ModelFileReader` and builds only the
 layers named in :data:`IMPORTED_LAYERS`; anything else (``Lambda`` and any serialized Python
-code above all: it is refused, never run), ``channels_first``, dilation, groups or a ``same``
-padding Keras makes unequal (one more row at the bottom) is refused with one line naming the
-layer, before any model is built. Imported convolutions and pools set the explicit ``floor``
-option of dlcore's layers, so that Keras's geometry holds: ``valid`` drops the remainder.
+code above all: it is refused, never run), ``channels_first``, dilation or groups is refused
+with one line naming the layer, before any model is built. Keras's geometry holds exactly for
+imported layers, through explicit options of dlcore's layers that only they set
+(:mod:`dlcore.layers.geometry`): ``floor`` (``valid`` drops the remainder) and a padding per
+side (Keras's ``same`` pads one more row at the bottom, or column at the right, when its total
+is odd; pools ignore their padded cells). Augmentation layers (the identity at inference) map
+onto dlcore's :class:`~dlcore.layers.ImageAugmentation` where it does what they do, and are
+left out with a warning naming them otherwise. A functional model's nodes are built in the
+order of their inputs, as Keras does, whatever the order of ``layers`` in the file.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
+import warnings
 
 import h5py
 import numpy as np
@@ -39,15 +48,24 @@ import numpy as np
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import MAX_OBJECTS, ModelFileReader, parse_json, shape_text
+from dlcore.layers.geometry import keras_same_padding
 
 #: The Keras version whose legacy HDF5 layout dlcore writes (and checked its files against).
 KERAS_VERSION = "3.15.1"
 #: What ``backend`` says in a file dlcore writes (the arrays are backend-independent).
 KERAS_BACKEND = "dlcore"
-#: The Keras layers dlcore imports.
-IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-                   "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D", "Activation", "ReLU",
+#: The Keras layers dlcore imports (and, in functional models, Add and Concatenate).
+IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooling2D",
+                   "AveragePooling2D", "UpSampling2D", "Flatten", "Dropout", "GaussianNoise",
+                   "ZeroPadding2D", "RandomFlip", "RandomTranslation", "Activation", "ReLU",
                    "Softmax")
+#: The layers a functional model may have: these, and its joins.
+_GRAPH_LAYERS = IMPORTED_LAYERS + ("Add", "Concatenate")
+#: Keras's augmentation layers (the identity at inference) that dlcore imports.
+_AUGMENTATION = ("RandomFlip", "RandomTranslation")
+#: Layers that keep the rows of a flattened map in their order (a Dense after them is the
+#: first Dense after the Flatten).
+_ROW_KEEPING = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh", "Softmax")
 #: The Keras names of dlcore's activations.
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 #: The most numbers one sample may have at any layer of an imported model (a hostile config must
@@ -64,8 +82,21 @@ _SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])
 # --------------------------------------------------------------------------------------------
 # export
 # --------------------------------------------------------------------------------------------
+def _window_padding(window):
+    """How Keras says a built window's padding: "valid" (none), "same" (the sides are exactly
+    Keras's rule for this input, :func:`dlcore.layers.geometry.keras_same_padding`), or None
+    (neither)."""
+    sides = ((window.pad_height, window.pad_bottom), (window.pad_width, window.pad_right))
+    if sides == ((0, 0), (0, 0)):
+        return "valid"
+    same = (keras_same_padding(window.height, window.kernel_height, window.stride_height),
+            keras_same_padding(window.width, window.kernel_width, window.stride_width))
+    return "same" if sides == same else None
+
+
 class _Exported:
-    """A dlcore Sequential as Keras layer configs and weight arrays (in Keras's layout)."""
+    """A dlcore Sequential or Model as Keras layer configs and weight arrays (in Keras's
+    layout)."""
 
     def __init__(self, model):
         from dlcore import Model, Sequential
@@ -87,10 +118,20 @@ class _Exported:
         for layer in model.layers:
             self._add(layer)
 
-    def _add(self, layer):
+    def _add(self, layer):   # noqa: C901 - one case per layer class
         kind = type(layer).__name__
         if kind == "Conv2D":
             self._conv(layer)
+        elif kind == "Conv2DTranspose":
+            self.layers.append(_layer("Conv2DTranspose", layer.name, filters=layer.filters,
+                                      kernel_size=list(layer.kernel_size),
+                                      strides=list(layer.strides), padding=layer.padding,
+                                      output_padding=None, data_format="channels_last",
+                                      dilation_rate=[1, 1], activation=layer.activation,
+                                      use_bias=layer.use_bias))
+            kernel, *bias = layer.get_weights()
+            self.weights[layer.name] = [kernel.transpose(2, 3, 1, 0), *bias]
+            self._flattened = None
         elif kind == "Dense":
             kernel, *bias = layer.get_weights()
             if self._flattened is not None:
@@ -102,10 +143,19 @@ class _Exported:
                                       activation=layer.activation, use_bias=layer.use_bias))
             self.weights[layer.name] = [kernel, *bias]
         elif kind in ("MaxPool2D", "AvgPool2D"):
+            padding = _window_padding(layer.window)
+            if padding is None:
+                raise ValueError(f"layer {layer.name!r} ({kind}) pads {layer.padding}, which "
+                                 f"is not Keras's 'same' for its input: Keras's pools take "
+                                 f"no other padding")
             self.layers.append(_layer({"MaxPool2D": "MaxPooling2D",
                                        "AvgPool2D": "AveragePooling2D"}[kind], layer.name,
                                       pool_size=list(layer.pool_size),
-                                      strides=list(layer.stride), padding="valid",
+                                      strides=list(layer.stride), padding=padding,
+                                      data_format="channels_last"))
+        elif kind == "UpSampling2D":
+            self.layers.append(_layer("UpSampling2D", layer.name, size=list(layer.size),
+                                      interpolation=layer.interpolation,
                                       data_format="channels_last"))
         elif kind == "Flatten":
             shape = tuple(layer.input_shape)
@@ -118,24 +168,52 @@ class _Exported:
         elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax"):
             self.layers.append(_layer("Activation", layer.name, activation=layer.activation))
         elif kind == "ImageAugmentation":
-            self.notes.append(f"layer {layer.name!r} (ImageAugmentation, the identity at "
-                              f"inference) is left out of the Keras file")
+            self._augmentation(layer)
         else:
             raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
-                             f"format='keras' writes Dense, Conv2D, MaxPool2D, AvgPool2D, "
-                             f"Flatten, Dropout, GaussianNoise and activation layers")
+                             f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "
+                             f"MaxPool2D, AvgPool2D, UpSampling2D, Flatten, Dropout, "
+                             f"GaussianNoise, ImageAugmentation and activation layers")
+
+    def _augmentation(self, layer):
+        """Keras's RandomFlip("horizontal") for the mirror images, RandomTranslation (zeros
+        filled, nearest pixel) for the whole-pixel shifts: the same augmentation, the identity
+        at inference. A rotation has no such match: the layer is left out, with a note."""
+        if layer.max_rotation or not (layer.max_shift or layer.horizontal_flip):
+            why = ("Keras's RandomRotation turns by other angles and fills otherwise"
+                   if layer.max_rotation else "it changes nothing")
+            self.notes.append(f"layer {layer.name!r} (ImageAugmentation, the identity at "
+                              f"inference) is left out of the Keras file: {why}")
+            return
+        if layer.horizontal_flip:
+            self.layers.append(_layer("RandomFlip", layer.name, mode="horizontal", seed=None,
+                                      data_format="channels_last"))
+        if layer.max_shift:
+            _, height, width = layer.input_shape
+            self.layers.append(_layer(
+                "RandomTranslation",
+                f"{layer.name}_shift" if layer.horizontal_flip else layer.name,
+                height_factor=layer.max_shift / height, width_factor=layer.max_shift / width,
+                fill_mode="constant", interpolation="nearest", seed=None, fill_value=0.0,
+                data_format="channels_last"))
 
     def _conv(self, layer):
-        padding = layer.padding
-        if not isinstance(padding, str) or layer.floor:   # floor: 'same' as its integers
-            pad_h, pad_w = layer.window.pad_height, layer.window.pad_width
-            if pad_h or pad_w:
-                self.layers.append(_layer("ZeroPadding2D", f"{layer.name}_padding",
-                                          padding=[[pad_h, pad_h], [pad_w, pad_w]],
-                                          data_format="channels_last"))
+        """A convolution's padding as Keras says it: 'same' where Keras's rule gives its sides
+        (dlcore's own "same", and the per-side padding of imported layers), else integers as a
+        ZeroPadding2D followed by a 'valid' convolution (Keras's 'valid' floors, as
+        ``floor`` does)."""
+        window = layer.window
+        padding = _window_padding(window)
+        per_side = isinstance(layer.padding, (list, tuple)) and \
+            isinstance(layer.padding[0], (list, tuple))
+        if padding == "same" and not (layer.padding == "same" or per_side):
+            padding = None   # integers: ZeroPadding2D, as the lecture's padding P reads
+        if padding is None:
+            self.layers.append(_layer("ZeroPadding2D", f"{layer.name}_padding",
+                                      padding=[[window.pad_height, window.pad_bottom],
+                                               [window.pad_width, window.pad_right]],
+                                      data_format="channels_last"))
             padding = "valid"
-        # dlcore's "same" fits exactly (odd kernel, (N - 1) / S whole), where Keras's "same"
-        # pads (F - 1) / 2 on both sides too.
         self.layers.append(_layer("Conv2D", layer.name, filters=layer.filters,
                                   kernel_size=list(layer.kernel_size),
                                   strides=list(layer.stride), padding=padding,
@@ -145,7 +223,7 @@ class _Exported:
         self.weights[layer.name] = [kernel.transpose(2, 3, 1, 0), *bias]
         self._flattened = None
 
-    def _graph(self, model):
+    def _graph(self, model):   # noqa: C901 - one walk over the graph
         """A functional model: each node of the graph as a Keras inbound node."""
         self.layers, self.weights, self._flattened = [], {}, None
         refs, flat_from, entries_of, calls, dense_flattened = {}, {}, {}, {}, {}
@@ -174,8 +252,7 @@ class _Exported:
                 entries_of[id(layer)] = self.layers[before:]
             if kind == "Flatten":
                 flat_from[id(node.output)] = first.shape if len(first.shape) == 3 else None
-            elif kind in ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh",
-                          "Softmax") and id(first) in flat_from:
+            elif kind in _ROW_KEEPING and id(first) in flat_from:
                 flat_from[id(node.output)] = flat_from[id(first)]
             arg = [_tensor_ref(refs[id(t)]) for t in inputs] if node.takes_list \
                 else _tensor_ref(refs[id(first)])
@@ -189,10 +266,11 @@ class _Exported:
                 entry.setdefault("inbound_nodes", []).append({"args": [arg], "kwargs": {}})
                 calls[name] = calls.get(name, -1) + 1
                 shape = node.output.shape
-                if position < len(entries) - 1:   # a ZeroPadding2D before its convolution
-                    pad_h, pad_w = (p[0] for p in entry["config"]["padding"])
-                    shape = (first.shape[0], first.shape[1] + 2 * pad_h,
-                             first.shape[2] + 2 * pad_w)
+                if position < len(entries) - 1:
+                    shape = first.shape   # augmentation keeps the shape; a padding grows it
+                    if entry["class_name"] == "ZeroPadding2D":
+                        (top, bottom), (left, right) = entry["config"]["padding"]
+                        shape = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
                 arg = _tensor_ref((name, calls[name], shape))
             refs[id(node.output)] = (entries[-1]["config"]["name"],
                                      calls[entries[-1]["config"]["name"]], node.output.shape)
@@ -220,6 +298,7 @@ def _check_one_row_order(name, first_flattened, flattened):
         raise ValueError(f"layer {name!r} (Dense) is shared by inputs flattened from "
                          f"different maps ({first_flattened} and {flattened}): Keras's "
                          "channels-last rows differ between them, so no one kernel serves both")
+
 
 def _tensor_ref(ref):
     name, node_index, shape = ref
@@ -276,28 +355,45 @@ def _string_list_attribute(group, name, values):
 
 
 def save_keras(model, path: str | os.PathLike) -> list[str]:
-    """Write ``model`` (a built Sequential) as a Keras legacy HDF5 model file, atomically.
+    """Write ``model`` (a built Sequential or Model) as a Keras legacy HDF5 model file,
+    atomically, with a ``training_config`` when it is compiled (and Keras has its optimiser,
+    loss and metrics: :mod:`dlcore.io.keras_training`).
 
-    Returns the notes (layers left out); raises ValueError naming a layer without a Keras
-    equivalent (L2Pool2D) and TypeError for anything but a Sequential, before writing.
+    Returns the notes (layers and settings left out); raises ValueError naming a layer without
+    a Keras equivalent (L2Pool2D) and TypeError for anything but a dlcore model, before writing.
     """
+    from dlcore.io.keras_training import keras_training_config
     exported = _Exported(model)
     config = json.dumps(exported.model_config())
+    try:
+        training = keras_training_config(model)
+    except ValueError as error:
+        exported.notes.append(f"the compile settings are left out of the Keras file (the model "
+                              f"loads uncompiled in Keras): {error}")
+        training = None
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
         h5file.attrs["model_config"] = config
         h5file.attrs["keras_version"] = KERAS_VERSION
         h5file.attrs["backend"] = KERAS_BACKEND
+        if training is not None:
+            h5file.attrs["training_config"] = json.dumps(training)
         _write_weights(h5file.create_group("model_weights"), exported)
         h5file.flush()
     return exported.notes
 
 
 def save_weights(model, path: str | os.PathLike) -> None:
-    """``model.save_weights(path)``: Keras's HDF5 weights layout (``layer_names`` at the root,
-    a group per layer with ``weight_names``), kernels in Keras's NHWC order."""
+    """``model.save_weights(path)``: Keras's HDF5 weights layout, kernels in Keras's NHWC
+    order: Keras 3's (:mod:`dlcore.io.keras_weights`) when the name ends in ``.weights.h5``, as
+    Keras 3 requires of its weights files, else the legacy one (``layer_names`` at the root, a
+    group per layer with ``weight_names``)."""
     exported = _Exported(model)
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
-        _write_weights(h5file, exported)
+        if str(path).endswith(".weights.h5"):
+            from dlcore.io import keras_weights
+            keras_weights.write(h5file, exported)
+        else:
+            _write_weights(h5file, exported)
         h5file.flush()
 
 
@@ -308,6 +404,15 @@ def is_keras_file(h5file: h5py.File) -> bool:
     """Whether an open HDF5 file is a Keras model file (a ``model_config`` root attribute and no
     dlcore ``format``)."""
     return "model_config" in h5file.attrs and "format" not in h5file.attrs
+
+
+def is_keras_weights_file(h5file: h5py.File) -> bool:
+    """Whether an open HDF5 file holds Keras weights without an architecture: the legacy
+    layout (``layer_names`` at the root) or Keras 3's (a ``layers`` group)."""
+    from dlcore.io import keras_weights
+    if "format" in h5file.attrs or "model_config" in h5file.attrs:
+        return False
+    return "layer_names" in h5file.attrs or keras_weights.is_weights_file(h5file)
 
 
 def _config_error(filename, problem):
@@ -336,6 +441,8 @@ class _Imported:
         self.layers = []          # dlcore layers
         self.converters = {}      # Keras layer name -> (dlcore layer name, function on arrays)
         self.keras_names = []
+        self.keras_classes = {}   # Keras layer name -> its class name
+        self.notes = []           # Keras layers left out
         self._padding = None
         self._current = None
         self.n_parameters = 0
@@ -367,9 +474,9 @@ class _Imported:
         shape = tuple(value[1:])
         return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
 
-    def _add(self, entry):
-        from dlcore import layers
-
+    def _entry(self, entry, kinds):
+        """``(class_name, config, name)`` of a layer entry, refused in one line unless it is
+        one of Keras's own layers in ``kinds`` with a valid name, channels last."""
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             raise _config_error(self.filename, "a layer of the Keras model_config is not an "
                                                "object with a config")
@@ -378,12 +485,22 @@ class _Imported:
         if not isinstance(name, str) or not name or "/" in name or len(name) > _MAX_NAME:
             raise _config_error(self.filename, f"a Keras {str(kind)[:60]} layer has the invalid "
                                                f"name {str(name)[:80]!r}")
-        if kind not in IMPORTED_LAYERS or entry.get("registered_name") not in (None, kind) or \
+        if kind not in kinds or entry.get("registered_name") not in (None, kind) or \
                 entry.get("module") not in (None, "keras.layers"):
             raise self._unsupported(name, kind)
         if config.get("data_format", "channels_last") != "channels_last":
             raise self._unsupported(name, kind, "only channels_last (Keras's default) is "
                                                 "imported")
+        if name in self.keras_classes:
+            raise _config_error(self.filename, f"the Keras model_config names two layers "
+                                               f"{name[:80]!r}")
+        return kind, config, name
+
+    def _add(self, entry):
+        from dlcore import layers
+        from dlcore.layers import ImageAugmentation
+
+        kind, config, name = self._entry(entry, IMPORTED_LAYERS)
         shape = config.get("batch_shape", config.get("batch_input_shape"))
         if kind == "InputLayer" or shape is not None:
             self.input_shape = self._batch_shape(shape)
@@ -393,12 +510,16 @@ class _Imported:
             raise self._unsupported(self._padding[0], "ZeroPadding2D",
                                     "a ZeroPadding2D must be followed by a 'valid' Conv2D")
         self.keras_names.append(name)
+        self.keras_classes[name] = kind
         try:
-            layer = self._layer(kind, name, config, layers)
+            if kind in _AUGMENTATION:
+                at_input = all(isinstance(layer, ImageAugmentation) for layer in self.layers)
+                layer = self._augmentation(kind, name, config, self.layers[-1] if at_input
+                                           and self.layers else None, at_input)
+            else:
+                layer = self._layer(kind, name, config, layers)
             if layer is not None and self.input_shape is not None:
-                # Keras's geometry holds exactly where dlcore's layers tile their input
-                # ('valid' and pools without remainder, 'same' with (N - 1) / S whole); the
-                # first layer whose geometry does not is named here.
+                # the first layer whose geometry does not fit its input is named here
                 if self._current is None:
                     self._current = self._checked_shape(self.input_shape)
                 self.n_parameters += _parameter_count(layer, self._current)
@@ -417,22 +538,18 @@ class _Imported:
                              f"numbers")
         return tuple(shape)
 
-    def _same_padding(self, kernel, strides):
-        """Keras's 'same' on this layer's input as dlcore's integer padding: Keras pads
-        max((out - 1) S + F - N, 0) in all, out = ceil(N / S), half on each side and the odd one
-        at the bottom/right; dlcore's layers pad equally, so an odd total is refused."""
+    def _image_shape(self, what):
         shape = self._current or self.input_shape
         if shape is None or len(shape) != 3:
-            raise ValueError("padding='same' needs (height, width, channels) inputs")
-        padding = []
-        for n, k, s in zip(shape[1:], kernel, strides):
-            total = max((-(-n // s) - 1) * s + k - n, 0)
-            if total % 2:
-                raise ValueError(f"padding='same' pads {total} rows or columns here, one more "
-                                 f"at the bottom/right (Keras's rule for a stride above 1 or an "
-                                 f"even kernel), which dlcore's layers cannot do yet")
-            padding.append(total // 2)
-        return padding
+            raise ValueError(f"{what} needs (height, width, channels) inputs")
+        return shape
+
+    def _same_padding(self, kernel, strides):
+        """Keras's 'same' on this layer's input, per side: ((top, bottom), (left, right)),
+        the odd row or column at the bottom or right
+        (:func:`dlcore.layers.geometry.keras_same_padding`)."""
+        shape = self._image_shape("padding='same'")
+        return [list(keras_same_padding(n, k, s)) for n, k, s in zip(shape[1:], kernel, strides)]
 
     def _activation(self, config):
         activation = config.get("activation", "linear")
@@ -443,50 +560,88 @@ class _Imported:
                              f"{', '.join(_ACTIVATIONS)}")
         return activation
 
-    def _layer(self, kind, name, config, layers):
-        if kind == "ZeroPadding2D":
-            padding = config.get("padding")
-            if isinstance(padding, int):
-                padding = [[padding, padding], [padding, padding]]
-            if not (isinstance(padding, list) and len(padding) == 2 and all(
-                    isinstance(p, list) and len(p) == 2 and p[0] == p[1]
-                    and isinstance(p[0], int) and not isinstance(p[0], bool) and 0 <= p[0] < 2**20
-                    for p in padding)):
-                raise ValueError("only a padding equal on both sides of each axis is imported")
-            self._padding = (name, (padding[0][0], padding[1][0]))
+    def _augmentation(self, kind, name, config, previous, at_input):
+        """dlcore's ImageAugmentation for a Keras RandomFlip("horizontal") or a
+        RandomTranslation by whole pixels filled with zeros at the input (merged into the
+        ImageAugmentation ``previous`` made for the layer before, when it can hold both); None
+        when merged, or when it is left out (the identity at inference), with a note why."""
+        from dlcore.layers import ImageAugmentation
+        shape = self._current or self.input_shape
+        shift, why = 0, None
+        if shape is None or len(shape) != 3:
+            why = "it does not act on images"
+        elif not at_input:
+            why = "it is not at the input (dlcore's ImageAugmentation is a network's first layer)"
+        elif kind == "RandomFlip":
+            mode = config.get("mode", "horizontal_and_vertical")
+            if mode != "horizontal":
+                why = (f"its mode {str(mode)[:40]!r} flips upside down; dlcore's "
+                       f"ImageAugmentation mirrors left-right only")
+        else:
+            shift, why = _whole_shift(config, shape)
+        if why is None and previous is not None:
+            if kind == "RandomFlip" and not previous.horizontal_flip:
+                previous.horizontal_flip = True
+                return None
+            if kind == "RandomTranslation" and not previous.max_shift:
+                previous.max_shift = shift
+                return None
+        if why is not None:
+            self.notes.append(f"Keras layer {name!r} ({kind}) is left out (the identity at "
+                              f"inference): {why}")
             return None
-        if kind == "Conv2D":
+        return ImageAugmentation(max_shift=shift, horizontal_flip=kind == "RandomFlip",
+                                 name=name)
+
+    def _layer(self, kind, name, config, layers):   # noqa: C901 - one case per layer class
+        if kind == "ZeroPadding2D":
+            self._padding = (name, _zero_padding(config.get("padding")))
+            return None
+        if kind in ("Conv2D", "Conv2DTranspose"):
+            if _pair(config.get("dilation_rate", 1)) != (1, 1) or config.get("groups", 1) != 1:
+                raise ValueError("dilation and grouped convolutions are not imported")
             padding = config.get("padding", "valid")
+            if padding not in ("valid", "same"):
+                raise ValueError(f"padding {str(padding)[:20]!r} is not imported ('valid' and "
+                                 f"'same' are)")
+            kernel, strides = _pair(config.get("kernel_size")), _pair(config.get("strides", 1))
+            options = {"activation": self._activation(config), "name": name,
+                       "use_bias": config.get("use_bias", True)}
+            self.converters[name] = (name, _kernel_converter)
+            if kind == "Conv2DTranspose":
+                if config.get("output_padding") is not None:
+                    raise ValueError("an output_padding is not imported")
+                return layers.Conv2DTranspose(config.get("filters"), kernel, strides=strides,
+                                              padding=padding, **options)
             if self._padding is not None:
                 if padding != "valid":
                     raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
-                padding = list(self._padding[1])
+                padding = self._padding[1]
                 self._padding = None
-            if _pair(config.get("dilation_rate", 1)) != (1, 1) or config.get("groups", 1) != 1:
-                raise ValueError("dilation and grouped convolutions are not imported")
-            use_bias = config.get("use_bias", True)
-            kernel, strides = _pair(config.get("kernel_size")), _pair(config.get("strides", 1))
-            if padding == "same":
+            elif padding == "same":
                 padding = self._same_padding(kernel, strides)
-            layer = layers.Conv2D(config.get("filters"), kernel, stride=strides,
-                                  padding=padding, activation=self._activation(config),
-                                  use_bias=use_bias, name=name, floor=True)
-            self.converters[name] = (name, lambda arrays: [arrays[0].transpose(3, 2, 0, 1),
-                                                           *arrays[1:]])
-            return layer
+            return layers.Conv2D(config.get("filters"), kernel, stride=strides, padding=padding,
+                                 floor=True, **options)
         if kind == "Dense":
             layer = layers.Dense(config.get("units"), activation=self._activation(config),
                                  use_bias=config.get("use_bias", True), name=name)
             self.converters[name] = (name, _dense_converter())
             return layer
         if kind in ("MaxPooling2D", "AveragePooling2D"):
-            if config.get("padding", "valid") != "valid":
-                raise ValueError("only 'valid' pooling is imported")
+            pool_size = _pair(config.get("pool_size", 2))
             strides = config.get("strides")
+            strides = pool_size if strides is None else _pair(strides)
+            padding = config.get("padding", "valid")
+            if padding not in ("valid", "same"):
+                raise ValueError(f"padding {str(padding)[:20]!r} is not imported ('valid' and "
+                                 f"'same' are)")
             cls = layers.MaxPool2D if kind == "MaxPooling2D" else layers.AvgPool2D
-            return cls(_pair(config.get("pool_size", 2)),
-                       stride=None if strides is None else _pair(strides), name=name,
-                       floor=True)
+            return cls(pool_size, stride=strides, name=name, floor=True,
+                       padding=self._same_padding(pool_size, strides) if padding == "same"
+                       else "valid")
+        if kind == "UpSampling2D":
+            return layers.UpSampling2D(_pair(config.get("size", 2)),
+                                       config.get("interpolation", "nearest"), name=name)
         if kind == "Flatten":
             return layers.Flatten(name=name)
         if kind == "Dropout":
@@ -508,17 +663,77 @@ class _Imported:
         return layers.Softmax(name=name)
 
 
+def _zero_padding(value):
+    """Keras's ZeroPadding2D padding (an int, (symmetric_h, symmetric_w) or ((top, bottom),
+    (left, right))) as ((top, bottom), (left, right))."""
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**20
+    if whole(value):
+        return ((value, value), (value, value))
+    if isinstance(value, list) and len(value) == 2:
+        if all(whole(v) for v in value):
+            return ((value[0], value[0]), (value[1], value[1]))
+        if all(isinstance(v, list) and len(v) == 2 and all(whole(p) for p in v)
+               for v in value):
+            return tuple(tuple(v) for v in value)
+    raise ValueError(f"the padding {str(value)[:60]} is not an integer, a pair or "
+                     f"((top, bottom), (left, right)) of them")
+
+
+def _whole_shift(config, shape):
+    """``(max_shift, None)`` for a RandomTranslation that shifts by up to the same whole number
+    of pixels along both axes and fills with zeros, as ImageAugmentation does, else
+    ``(0, why not)``."""
+    shifts = []
+    for key, size in (("height_factor", shape[1]), ("width_factor", shape[2])):
+        factor = config.get(key)
+        if isinstance(factor, list) and len(factor) == 2 and all(
+                isinstance(f, (int, float)) and not isinstance(f, bool) for f in factor) \
+                and factor[0] == -factor[1]:
+            factor = factor[1]
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or \
+                not 0 <= abs(factor) <= 1:
+            return 0, f"its {key} {str(factor)[:40]} is not a factor up to 1 either way"
+        pixels = abs(factor) * size
+        if abs(pixels - round(pixels)) > 1e-3:
+            return 0, (f"its {key} {factor:g} shifts by up to {pixels:g} pixels; dlcore's "
+                       f"ImageAugmentation shifts by whole pixels")
+        shifts.append(int(round(pixels)))
+    if shifts[0] != shifts[1]:
+        return 0, (f"it shifts by up to {shifts[0]} rows and {shifts[1]} columns; dlcore's "
+                   f"ImageAugmentation shifts as far along both")
+    if config.get("fill_mode", "reflect") != "constant" or config.get("fill_value", 0.0) != 0:
+        return 0, (f"it fills with {str(config.get('fill_mode', 'reflect'))[:20]!r}; dlcore's "
+                   f"ImageAugmentation fills with zeros")
+    if config.get("interpolation", "bilinear") != "nearest":
+        return 0, ("it interpolates between pixels; dlcore's ImageAugmentation shifts by "
+                   "whole pixels (Keras's interpolation='nearest')")
+    return shifts[0], None
+
+
+class _Waiting(Exception):
+    """A node's input that no layer has made yet: the node waits for it."""
+
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+
 class _FunctionalImported(_Imported):
     """A Keras functional model (``class_name`` Functional): its layers called on tensors as
     ``inbound_nodes`` say (Keras 3's form), shared layers and several inputs and outputs
-    included; builds a :class:`dlcore.Model`."""
+    included; builds a :class:`dlcore.Model`.
+
+    Keras lists a layer once, with every call (node) of it, in an order where a later call of
+    a shared layer may read a layer listed after it; Keras then defers that call until its
+    input exists. So does this: a layer's calls run in their order, each as soon as its inputs
+    exist (a node waiting for a tensor is woken when that tensor is made), and a call whose
+    input never appears is refused in one line."""
 
     graph = True
-    _IDENTITY = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Softmax")
 
-    def __init__(self, config, filename):   # noqa: C901 - one walk over the graph
+    def __init__(self, config, filename):
         from dlcore import Input
-        from dlcore.layers import Add, Concatenate
         self.filename = filename
         body = config.get("config")
         entries = body.get("layers") if isinstance(body, dict) else None
@@ -526,31 +741,22 @@ class _FunctionalImported(_Imported):
             raise _config_error(filename, "the Keras model_config lists no layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
-        self.n_parameters, self._padding, self.input_shape = 0, None, None
-        tensors, flat_from, built = {}, {}, {}
+        self.keras_classes, self.notes = {}, []
+        self.n_parameters, self._padding, self.input_shape, self._current = 0, None, None, None
+        # (layer name, node index) -> tensor; tensor id -> flattened map; built layers; the
+        # ImageAugmentation that made a tensor
+        self._tensors, self._flat_from, self._built, self._augmented = {}, {}, {}, {}
+        pending, order = {}, []
         for entry in entries:
-            if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-                raise _config_error(filename, "a layer of the Keras model_config is not an "
-                                              "object with a config")
-            kind, layer_config = entry.get("class_name"), entry["config"]
-            name = layer_config.get("name")
-            if not isinstance(name, str) or not name or "/" in name or len(name) > _MAX_NAME:
-                raise _config_error(filename, f"a Keras {str(kind)[:60]} layer has the "
-                                              f"invalid name {str(name)[:80]!r}")
-            if kind not in IMPORTED_LAYERS + ("Add", "Concatenate") \
-                    or entry.get("module") not in (None, "keras.layers") \
-                    or entry.get("registered_name") not in (None, kind):
-                raise self._unsupported(name, kind)
-            if layer_config.get("data_format", "channels_last") != "channels_last":
-                raise self._unsupported(name, kind, "only channels_last (Keras's default) is "
-                                                    "imported")
+            kind, layer_config, name = self._entry(entry, _GRAPH_LAYERS)
+            self.keras_classes[name] = kind
             if kind == "InputLayer":
                 shape = self._batch_shape(layer_config.get("batch_shape",
                                                            layer_config.get("batch_input_shape")))
                 if shape is None:
                     raise self._unsupported(name, kind, "it has no batch_shape")
                 try:
-                    tensors[(name, 0)] = Input(self._checked_shape(shape), name=name)
+                    self._tensors[(name, 0)] = Input(self._checked_shape(shape), name=name)
                 except ValueError as error:
                     raise self._unsupported(name, kind, str(error)[:300]) from None
                 continue
@@ -558,66 +764,111 @@ class _FunctionalImported(_Imported):
             if not isinstance(nodes, list) or not nodes or len(nodes) > MAX_OBJECTS:
                 raise self._unsupported(name, kind, "its inbound_nodes are not Keras 3's list")
             self.keras_names.append(name)
-            for index, node in enumerate(nodes):
+            pending[name] = (kind, layer_config, collections.deque(enumerate(nodes)))
+            order.append(name)
+        self._call_in_order(order, pending)
+        self.inputs = [self._tensor(ref) for ref in _references(body.get("input_layers"))]
+        self.outputs = [self._tensor(ref) for ref in _references(body.get("output_layers"))]
+
+    def _call_in_order(self, order, pending):
+        """Run every layer's calls, each once its inputs exist (see the class docstring)."""
+        ready, waiting = collections.deque(order), {}
+        while ready:
+            name = ready.popleft()
+            kind, layer_config, queue = pending[name]
+            while queue:
+                index, node = queue[0]
                 try:
-                    inputs = self._node_inputs(node, tensors)
-                    if kind == "ZeroPadding2D":   # merged into the convolution it feeds
-                        self._layer(kind, name, layer_config, None)
-                        tensors[(name, index)] = _Padded(inputs, self._padding)
-                        self._padding = None
-                        continue
-                    padded = [t for t in (inputs if isinstance(inputs, list) else [inputs])
-                              if isinstance(t, _Padded)]
-                    if padded and (kind != "Conv2D" or isinstance(inputs, list)):
-                        raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
-                    if padded:
-                        if name in built and tuple(built[name]._padding) != padded[0].padding[1]:
-                            raise ValueError("a shared Conv2D takes one padding")
-                        self._padding = padded[0].padding if name not in built else None
-                        inputs = padded[0].tensor
-                    first = inputs[0] if isinstance(inputs, list) else inputs
-                    if name not in built:
-                        self._current = first.shape
-                        if kind == "Add":
-                            built[name] = Add(name=name)
-                        elif kind == "Concatenate":
-                            built[name] = Concatenate(self._axis(layer_config.get("axis", -1),
-                                                                 len(first.shape)), name=name)
-                        else:
-                            from dlcore import layers
-                            built[name] = self._layer(kind, name, layer_config, layers)
-                        if not isinstance(inputs, list):
-                            self.n_parameters += _parameter_count(built[name], first.shape)
-                    output = built[name](inputs)
-                    self._checked_shape(output.shape)
+                    inputs = self._node_inputs(node)
+                    self._call(kind, name, layer_config, index, inputs)
+                except _Waiting as missing:
+                    waiting.setdefault(missing.key, []).append(name)
+                    break
                 except (ValueError, TypeError, KeyError) as error:
                     raise self._unsupported(name, kind, str(error).split("\n")[0][:300]) \
                         from None
-                tensors[(name, index)] = output
-                if kind == "Flatten":
-                    flat_from[id(output)] = first.shape if len(first.shape) == 3 else None
-                elif kind in self._IDENTITY and id(first) in flat_from:
-                    flat_from[id(output)] = flat_from[id(first)]
-                elif kind == "Dense":
-                    try:
-                        _check_one_row_order(name, self.dense_inputs.get(
-                            name, flat_from.get(id(first))), flat_from.get(id(first)))
-                    except ValueError as error:
-                        raise self._unsupported(name, kind, str(error)) from None
-                    self.dense_inputs[name] = flat_from.get(id(first))
-        self.inputs = [self._tensor(ref, tensors) for ref in _references(body.get("input_layers"))]
-        self.outputs = [self._tensor(ref, tensors)
-                        for ref in _references(body.get("output_layers"))]
+                queue.popleft()
+                ready.extend(waiting.pop((name, index), ()))
+        for name in order:
+            kind, _, queue = pending[name]
+            if queue:
+                try:
+                    self._node_inputs(queue[0][1])
+                except _Waiting as missing:
+                    raise self._unsupported(name, kind, f"its input {list(missing.key)} is "
+                                                        f"made by no layer of the model "
+                                                        f"(or only through this one)") \
+                        from None
 
-    def _tensor(self, reference, tensors):
+    def _call(self, kind, name, layer_config, index, inputs):   # noqa: C901 - one call
+        """Call (building it on its first call) the dlcore layer of Keras layer ``name`` on
+        node ``index``'s inputs, and record its output tensor."""
+        from dlcore.layers import Add, Concatenate
+        tensors, built = self._tensors, self._built
+        if kind == "ZeroPadding2D":   # merged into the convolution it feeds
+            self._layer(kind, name, layer_config, None)
+            tensors[(name, index)] = _Padded(inputs, self._padding)
+            self._padding = None
+            return
+        padded = [t for t in (inputs if isinstance(inputs, list) else [inputs])
+                  if isinstance(t, _Padded)]
+        if padded and (kind != "Conv2D" or isinstance(inputs, list)):
+            raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
+        if padded:
+            if name in built and _sides(built[name]) != padded[0].padding[1]:
+                raise ValueError("a shared Conv2D takes one padding")
+            self._padding = padded[0].padding if name not in built else None
+            inputs = padded[0].tensor
+        first = inputs[0] if isinstance(inputs, list) else inputs
+        self._current = first.shape
+        if kind in _AUGMENTATION:
+            if name not in built:
+                previous = self._augmented.get(id(first))
+                layer = self._augmentation(kind, name, layer_config, previous,
+                                           first.is_input or previous is not None)
+                if layer is None:   # merged into the layer before, or left out
+                    tensors[(name, index)] = first
+                    return
+                built[name] = layer
+            output = built[name](first)
+            self._augmented[id(output)] = built[name]
+            tensors[(name, index)] = output
+            return
+        if name not in built:
+            if kind == "Add":
+                built[name] = Add(name=name)
+            elif kind == "Concatenate":
+                built[name] = Concatenate(self._axis(layer_config.get("axis", -1),
+                                                     len(first.shape)), name=name)
+            else:
+                from dlcore import layers
+                built[name] = self._layer(kind, name, layer_config, layers)
+            if not isinstance(inputs, list):
+                self.n_parameters += _parameter_count(built[name], first.shape)
+        output = built[name](inputs)
+        self._checked_shape(output.shape)
+        tensors[(name, index)] = output
+        flat_from = self._flat_from
+        if kind == "Flatten":
+            flat_from[id(output)] = first.shape if len(first.shape) == 3 else None
+        elif kind in _ROW_KEEPING and id(first) in flat_from:
+            flat_from[id(output)] = flat_from[id(first)]
+        elif kind == "Dense":
+            _check_one_row_order(name, self.dense_inputs.get(name, flat_from.get(id(first))),
+                                 flat_from.get(id(first)))
+            self.dense_inputs[name] = flat_from.get(id(first))
+
+    def _tensor(self, reference):
         key = (reference[0], reference[1]) if isinstance(reference, list) and \
             len(reference) == 3 else None
-        if key not in tensors or isinstance(tensors[key], _Padded):
+        if key not in self._tensors or isinstance(self._tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
-        return tensors[key]
+        return self._tensors[key]
 
-    def _node_inputs(self, node, tensors):
+    def _node_inputs(self, node):
+        """The tensors a node (one call) takes: one, or a list; :class:`_Waiting` for the
+        first that no layer has made yet."""
         args = node.get("args") if isinstance(node, dict) else None
         if not isinstance(args, list) or len(args) != 1:
             raise ValueError("its inbound_nodes are not Keras 3's (one argument of tensors)")
@@ -625,18 +876,20 @@ class _FunctionalImported(_Imported):
         if isinstance(arg, list):
             if not arg or len(arg) > 64:
                 raise ValueError("it takes an empty or too long list of tensors")
-            return [self._history(item, tensors) for item in arg]
-        return self._history(arg, tensors)
+            return [self._history(item) for item in arg]
+        return self._history(arg)
 
-    def _history(self, item, tensors):
+    def _history(self, item):
         history = item.get("config", {}).get("keras_history") if isinstance(item, dict) and \
             item.get("class_name") == "__keras_tensor__" else None
-        if not isinstance(history, list) or len(history) != 3 or history[2] != 0:
+        if not isinstance(history, list) or len(history) != 3 or history[2] != 0 or \
+                not isinstance(history[0], str) or isinstance(history[1], bool) or \
+                not isinstance(history[1], int):
             raise ValueError("an input is not a Keras tensor of one layer's output")
         key = (history[0], history[1])
-        if key not in tensors:
-            raise ValueError(f"its input {str(history)[:80]} is made by no earlier layer")
-        return tensors[key]
+        if key not in self._tensors:
+            raise _Waiting(key)
+        return self._tensors[key]
 
     @staticmethod
     def _axis(axis, rank):
@@ -660,6 +913,11 @@ class _Padded:
         self.tensor, self.padding = tensor, padding
 
 
+def _sides(conv):
+    """A dlcore Conv2D's padding per side, as ``_zero_padding`` gives it."""
+    return tuple(tuple(side) for side in conv._padding)
+
+
 def _references(value):
     """Keras's ``input_layers``/``output_layers``: ``[name, 0, 0]`` or a list of them."""
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
@@ -677,7 +935,7 @@ def _parameter_count(layer, input_shape):
         for length in input_shape:
             inputs *= int(length)
         return (inputs + layer.use_bias) * layer.units
-    if kind == "Conv2D":
+    if kind in ("Conv2D", "Conv2DTranspose"):
         kh, kw = layer.kernel_size
         return (input_shape[0] * kh * kw + layer.use_bias) * layer.filters
     return 0
@@ -685,11 +943,18 @@ def _parameter_count(layer, input_shape):
 
 def _pair(value):
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
+        value = [value, value]
     if isinstance(value, list) and len(value) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**20 for v in value):
         return tuple(value)
     raise ValueError(f"{str(value)[:60]} is not a positive integer or a pair of them")
+
+
+def _kernel_converter(arrays):
+    """Keras's (k_h, k_w, in, out) kernel as dlcore's (out, in, k_h, k_w) for a Conv2D, and
+    Keras's (k_h, k_w, filters, channels) as dlcore's (channels, filters, k_h, k_w) for a
+    Conv2DTranspose: one permutation."""
+    return [arrays[0].transpose(3, 2, 0, 1), *arrays[1:]]
 
 
 def _dense_converter():
@@ -704,13 +969,14 @@ def _dense_converter():
 
 
 def model_from_config(config, filename="<json>", file_size=None):
-    """A built dlcore Sequential (fresh weights) from a Keras model config, and the
+    """A built dlcore Sequential or Model (fresh weights) from a Keras model config, and the
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
     parameters must fit in the file (4 bytes each) before any is created."""
     from dlcore import Model, Sequential
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     imported = (_FunctionalImported if functional else _Imported)(config, filename)
+    imported.config = config
     limit = MAX_PARAMETERS if file_size is None else file_size // 4
     if imported.n_parameters > limit:
         raise _config_error(filename, f"the Keras model_config declares {imported.n_parameters} "
@@ -731,14 +997,22 @@ def model_from_config(config, filename="<json>", file_size=None):
     return model, imported
 
 
+def _warn(notes, filename):
+    for note in notes:
+        warnings.warn(f"{filename}: {note}", UserWarning, stacklevel=3)
+
+
 def model_from_json(text: str):
     """``dlcore.models.model_from_json``: a dlcore Sequential or Model from Keras's ``to_json()``
-    text (weights freshly initialised); ModelFileError naming what cannot be imported."""
+    text (weights freshly initialised); ModelFileError naming what cannot be imported, a
+    warning naming each augmentation layer left out."""
     try:
         config = parse_json(text)
     except ValueError as error:
         raise _config_error("<json>", f"the Keras model JSON is not valid: {error}") from None
-    return model_from_config(config)[0]
+    model, imported = model_from_config(config)
+    _warn(imported.notes, "<json>")
+    return model
 
 
 def _string_list(reader: ModelFileReader, owner, name: str, where: str) -> list[str]:
@@ -780,9 +1054,19 @@ def _string_list(reader: ModelFileReader, owner, name: str, where: str) -> list[
     return names
 
 
-def _read_weights(reader: ModelFileReader, group: h5py.Group, where: str,
-                  imported: _Imported, model) -> None:
-    """Fill ``model`` (built) from a Keras weights group, every shape checked before reading."""
+def keras_shapes(layer) -> list[tuple]:
+    """The shapes Keras stores ``layer``'s arrays in: HWIO kernels for Conv2D (and
+    (k_h, k_w, filters, channels) for Conv2DTranspose), dlcore's own otherwise."""
+    shapes = [tuple(array.shape) for array in layer.get_weights()]
+    if kind_of(layer) in ("Conv2D", "Conv2DTranspose"):
+        shapes = [(s[2], s[3], s[1], s[0]) if len(s) == 4 else s for s in shapes]
+    return shapes
+
+
+def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
+                   imported: _Imported, model) -> dict:
+    """Keras layer name -> its arrays, from a legacy Keras weights group, every shape checked
+    before reading (against ``model``, built from ``imported``)."""
     layer_names = _string_list(reader, group, "layer_names", where)
     by_name = {layer.name: layer for layer in model.layers}
     expected = [name for name in imported.keras_names if name in imported.converters]
@@ -792,22 +1076,26 @@ def _read_weights(reader: ModelFileReader, group: h5py.Group, where: str,
         paths = _string_list(reader, layer_group, "weight_names", f"{where}/{name}")
         if paths:
             with_weights.append((name, layer_group, paths))
-    if [name for name, _, _ in with_weights] != expected:
+    # by name, whatever the order (Keras lists a graph's layers by depth, not as its config)
+    if sorted(name for name, _, _ in with_weights) != sorted(expected):
         raise reader.error(f"the weights are for the layers "
                            f"{', '.join(n for n, _, _ in with_weights)[:200] or 'none'}; the "
                            f"model_config's layers with weights are "
                            f"{', '.join(expected)[:200] or 'none'}")
     arrays_of = {}
     for name, layer_group, paths in with_weights:
-        layer = by_name[name]
-        shapes = [tuple(array.shape) for array in layer.get_weights()]
-        if kind_of(layer) == "Conv2D":
-            shapes = [(s[2], s[3], s[1], s[0]) if len(s) == 4 else s for s in shapes]
+        shapes = keras_shapes(by_name[name])
         if len(paths) != len(shapes):
             raise reader.error(f"layer '{name}' has {len(paths)} weight arrays; the "
                                f"model_config's layer has {len(shapes)}")
         arrays_of[name] = [reader.read_dataset(f"{layer_group.name}/{path}".lstrip("/"), shape)
                            for path, shape in zip(paths, shapes)]
+    return arrays_of
+
+
+def _set_weights(model, imported: _Imported, arrays_of: dict) -> None:
+    """Convert Keras's arrays to dlcore's layouts (kernels, the rows of the first Dense after a
+    Flatten) and set them."""
     flattened = None
     for layer in model.layers:
         kind = kind_of(layer)
@@ -824,8 +1112,20 @@ def _read_weights(reader: ModelFileReader, group: h5py.Group, where: str,
                 arrays = convert(arrays)
             layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
             flattened = None
-        elif kind not in ("Dropout", "GaussianNoise", "Activation", "ReLU", "Softmax"):
+        elif kind not in _ROW_KEEPING:
             flattened = None
+
+
+def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported, model):
+    """Keras layer name -> arrays from whichever Keras layout the file has: a model file's
+    ``model_weights``, a legacy weights file, or Keras 3's ``.weights.h5``."""
+    from dlcore.io import keras_weights
+    if "model_weights" in h5file:
+        return _legacy_arrays(reader, reader.group("model_weights"), "model_weights", imported,
+                              model)
+    if "layer_names" in h5file.attrs or not keras_weights.is_weights_file(h5file):
+        return _legacy_arrays(reader, h5file, "", imported, model)
+    return keras_weights.read(reader, h5file, imported, model)
 
 
 def kind_of(layer) -> str:
@@ -833,38 +1133,82 @@ def kind_of(layer) -> str:
 
 
 def load_keras(filename: str, h5file: h5py.File):
-    """The dlcore Sequential of an open Keras HDF5 model file (``dlcore.load`` calls this)."""
+    """The dlcore model of an open Keras HDF5 model file (``dlcore.load`` calls this), compiled
+    as its ``training_config`` says when dlcore has those settings
+    (:mod:`dlcore.io.keras_training`); a warning for each layer left out and for compile
+    settings dlcore does not have."""
+    from dlcore.io.keras_training import compile_from
     reader = ModelFileReader(h5file, filename)
     config = reader.json_attribute(h5file, "model_config", "/")
     model, imported = model_from_config(config, filename, reader.file_size)
-    _read_weights(reader, reader.group("model_weights"), "model_weights", imported, model)
+    _set_weights(model, imported, _legacy_arrays(reader, reader.group("model_weights"),
+                                                 "model_weights", imported, model))
+    notes = list(imported.notes)
+    training = reader.json_attribute(h5file, "training_config", "/", default=None)
+    if training is not None:
+        why = compile_from(model, training)
+        if why is not None:
+            notes.append(f"the model is loaded uncompiled (compile it before fit): its Keras "
+                         f"training_config does not map onto dlcore's: {why}")
+    _warn(notes, filename)
     return model
 
 
-def load_weights(model, path: str | os.PathLike) -> None:
-    """``model.load_weights(path)`` from Keras's HDF5 weights layout (a weights file or the
-    ``model_weights`` group of a model file); every shape is checked before anything is set."""
+def load_weights(model, path: str | os.PathLike, imported: _Imported | None = None) -> None:
+    """``model.load_weights(path)`` from a Keras HDF5 weights layout (a weights file, the
+    ``model_weights`` group of a model file, or Keras 3's ``.weights.h5``); every shape is
+    checked before anything is set. ``imported``: the Keras architecture ``model`` was built
+    from (by default the model's own export)."""
     from dlcore.io.hdf5 import _existing_file, _open_model_file
     filename = _existing_file(path)
-    config = json.loads(to_json(model))
-    _, imported = model_from_config(config, filename)
+    if imported is None:
+        _, imported = model_from_config(json.loads(to_json(model)), filename)
     backup = model.get_weights()
     with _open_model_file(filename) as h5file:
         reader = ModelFileReader(h5file, filename)
-        where = "model_weights" if "model_weights" in h5file else ""
-        group = reader.group(where) if where else h5file
+        arrays_of = _weights_of(reader, h5file, imported, model)
         try:
-            _read_weights(reader, group, where, imported, model)
+            _set_weights(model, imported, arrays_of)
         except BaseException:
             model.set_weights(backup)
             raise
 
 
+def load_with_architecture(path: str | os.PathLike, architecture):
+    """``dlcore.load(path, architecture=...)``: a new model of ``architecture`` (a built dlcore
+    Sequential or Model, left untouched, or Keras's model JSON, e.g. ``to_json()``'s text or
+    a file's ``model_config``) holding the weights of the Keras file at ``path`` (any Keras
+    layout: Keras 3's ``.weights.h5``, a legacy weights file, a model file's weights)."""
+    from dlcore import Model
+    if isinstance(architecture, Model):
+        model, imported = architecture.clone(), None
+    elif isinstance(architecture, (str, bytes, dict)):
+        config = architecture
+        if not isinstance(config, dict):
+            try:
+                config = parse_json(config.decode() if isinstance(config, bytes) else config)
+            except ValueError as error:
+                raise _config_error("<json>", f"the architecture is not valid JSON: "
+                                              f"{error}") from None
+        model, imported = model_from_config(config)
+        _warn(imported.notes, "<json>")
+    else:
+        raise TypeError(f"architecture must be a dlcore Sequential or Model, or Keras's model "
+                        f"JSON; got {type(architecture).__name__}")
+    load_weights(model, path, imported)
+    return model
+
+
 def describe_keras(filename: str, h5file: h5py.File) -> str:
-    """What ``dlcore info`` prints for a Keras HDF5 model file: who wrote it, its layers (from
-    ``model_config``) and every array under ``model_weights`` with its shape; read through the
-    guarded layer, parameters unread."""
+    """What ``dlcore info`` prints for a Keras HDF5 file: who wrote it, its layers (from
+    ``model_config``) and every array with its shape (weights-only files: the arrays); read
+    through the guarded layer, parameters unread."""
     reader = ModelFileReader(h5file, filename)
+    if not is_keras_file(h5file):
+        return "\n".join([f"file           {filename}",
+                          "format         Keras HDF5 weights file (no architecture: "
+                          "dlcore.load(path, architecture=...) or model.load_weights reads it)",
+                          "", "weights"] + _array_lines(reader, h5file, ""))
     config = reader.json_attribute(h5file, "model_config", "/")
     lines = [f"file           {filename}",
              "format         Keras HDF5 model file (legacy .h5; dlcore imports it, NHWC -> NCHW)"]
@@ -872,6 +1216,8 @@ def describe_keras(filename: str, h5file: h5py.File) -> str:
         value = reader.attribute(h5file, name, "/", default=None)
         if value is not None:
             lines.append(f"{name:<15}{str(value)[:80]}")
+    if "training_config" in h5file.attrs:
+        lines.append("training       compiled (training_config)")
     body = config.get("config") if isinstance(config, dict) else None
     kind = config.get("class_name") if isinstance(config, dict) else None
     lines.append(f"model          {str(kind)[:60]}")
@@ -887,9 +1233,14 @@ def describe_keras(filename: str, h5file: h5py.File) -> str:
             lines.append(f"  ... {len(entries) - 1000} more")
     weights = reader.group("model_weights", required=False)
     if weights is not None:
-        lines += ["", "weights"]
-        for path, item in reader.walk(weights, "model_weights"):
-            if isinstance(item, h5py.Dataset):
-                reader.check_dtype(item, path)
-                lines.append(f"  {path[:160]}  {shape_text(item.shape or ())} {item.dtype}")
+        lines += ["", "weights"] + _array_lines(reader, weights, "model_weights")
     return "\n".join(lines)
+
+
+def _array_lines(reader, group, where):
+    lines = []
+    for path, item in reader.walk(group, where):
+        if isinstance(item, h5py.Dataset):
+            reader.check_dtype(item, path)
+            lines.append(f"  {path[:160]}  {shape_text(item.shape or ())} {item.dtype}")
+    return lines

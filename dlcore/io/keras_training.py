@@ -1,0 +1,212 @@
+"""Keras's ``training_config``: how a Keras model file says its model was compiled, mapped onto
+dlcore's optimisers, losses and metrics, both ways.
+
+Lecture "Deep learning I" on transfer learning: "use a pre-trained neural network ... then
+fine-tune". A Keras file written from a compiled model holds, in the root attribute
+``training_config``, the optimiser (``optimizer_config``: class name and settings), the loss and
+the metrics. When all three have a dlcore equivalent the imported model is compiled with them,
+so ``fit`` continues where Keras stopped (with fresh optimiser slots: the momenta are not
+carried over); otherwise it is loaded uncompiled, and a warning says so once, naming what has
+no equivalent. A compiled dlcore model is exported with a ``training_config`` that
+``keras.models.load_model`` compiles from.
+
+    Keras                                   dlcore
+    SGD(learning_rate, momentum, nesterov)  SGD(learning_rate, momentum, nesterov)
+    Adam(learning_rate, beta_1, beta_2,     Adam(learning_rate, beta_1, beta_2, epsilon)
+         epsilon), amsgrad off
+    RMSprop(learning_rate, rho, epsilon),   RMSProp(learning_rate, rho, epsilon)
+         no momentum, not centered
+    clipnorm, global_clipnorm               clipnorm, global_clipnorm
+    ExponentialDecay schedule               ExponentialDecay schedule
+    (sparse_)categorical_crossentropy       cross_entropy (labels or one-hot rows)
+    binary_crossentropy                     binary_cross_entropy
+    mean_squared_error, mse                 mse
+    from_logits (loss objects)              from_logits
+    accuracy (any of Keras's accuracies)    accuracy
+
+The update rules are the same with one difference in where the small epsilon enters: Keras's
+RMSprop divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam adds eps to
+sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default). dlcore's
+cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore writes
+``sparse_categorical_crossentropy`` (labels), the form its own examples train on.
+"""
+from __future__ import annotations
+
+#: Keras's names of dlcore's losses (dlcore's cross-entropy takes labels: sparse in Keras).
+_KERAS_LOSS_NAMES = {"cross_entropy": "sparse_categorical_crossentropy",
+                     "binary_cross_entropy": "binary_crossentropy",
+                     "mse": "mean_squared_error"}
+_LOSSES = {"categorical_crossentropy": "cross_entropy",
+           "sparse_categorical_crossentropy": "cross_entropy",
+           "binary_crossentropy": "binary_cross_entropy",
+           "mean_squared_error": "mse", "mse": "mse"}
+_LOSS_CLASSES = {"CategoricalCrossentropy": "cross_entropy",
+                 "SparseCategoricalCrossentropy": "cross_entropy",
+                 "BinaryCrossentropy": "binary_cross_entropy",
+                 "MeanSquaredError": "mse"}
+_ACCURACIES = ("accuracy", "acc", "Accuracy", "CategoricalAccuracy",
+               "SparseCategoricalAccuracy", "BinaryAccuracy")
+#: Keras optimiser class -> (dlcore optimiser, settings carried, settings that must be off).
+_OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
+               "Adam": ("adam", ("beta_1", "beta_2", "epsilon"), {"amsgrad": False}),
+               "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False})}
+#: Settings every Keras optimiser has that dlcore's do not: they must be off.
+_OFF = {"weight_decay": None, "clipvalue": None, "use_ema": False, "loss_scale_factor": None,
+        "gradient_accumulation_steps": None}
+_KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+
+
+def _keras_object(value, where):
+    """``(class_name, config)`` of a serialized Keras object, refused when it is not one of
+    Keras's own (a custom or registered object)."""
+    if not isinstance(value, dict) or not isinstance(value.get("class_name"), str) or \
+            not isinstance(value.get("config", {}), dict):
+        raise ValueError(f"{where} {str(value)[:60]!r} is not a Keras object")
+    if value.get("registered_name") not in (None, value["class_name"]) or \
+            not str(value.get("module", "keras")).startswith("keras"):
+        raise ValueError(f"{where} {value['class_name'][:60]!r} is a custom object")
+    return value["class_name"], value.get("config", {})
+
+
+def _loss(value):
+    from dlcore.losses import get_loss
+    if isinstance(value, str):
+        if value not in _LOSSES:
+            raise ValueError(f"the loss {value[:60]!r} is not one dlcore has")
+        return get_loss(_LOSSES[value])
+    name, config = _keras_object(value, "the loss")
+    if name not in _LOSS_CLASSES:
+        raise ValueError(f"the loss {name[:60]!r} is not one dlcore has")
+    for key, default in (("label_smoothing", 0.0), ("ignore_class", None), ("axis", -1)):
+        if config.get(key, default) != default:
+            raise ValueError(f"the loss {name} sets {key}={str(config[key])[:20]}, which dlcore "
+                             f"does not have")
+    if _LOSS_CLASSES[name] == "mse":
+        return get_loss("mse")
+    from_logits = config.get("from_logits", False)
+    if not isinstance(from_logits, bool):
+        raise ValueError("the loss's from_logits is not true or false")
+    return get_loss({"name": _LOSS_CLASSES[name], "from_logits": from_logits})
+
+
+def _metrics(value):
+    items, pending = [], [value]
+    while pending:
+        item = pending.pop()
+        if item is None:
+            continue
+        if isinstance(item, list) and len(item) <= 16:
+            pending.extend(item)
+            continue
+        name = item if isinstance(item, str) else _keras_object(item, "a metric")[0]
+        if name not in _ACCURACIES:
+            raise ValueError(f"the metric {str(name)[:60]!r} is not one dlcore reports "
+                             f"(accuracy)")
+        items.append("accuracy")
+    return items[:1]
+
+
+def _learning_rate(value):
+    from dlcore.optimizers import ExponentialDecay
+    if isinstance(value, bool):
+        raise ValueError("the learning rate is not a number")
+    if isinstance(value, (int, float)):
+        return float(value)
+    name, config = _keras_object(value, "the learning rate schedule")
+    if name != "ExponentialDecay":
+        raise ValueError(f"the learning rate schedule {name[:60]!r} is not one dlcore has")
+    return ExponentialDecay(config.get("initial_learning_rate"), config.get("decay_steps"),
+                            config.get("decay_rate"), bool(config.get("staircase", False)))
+
+
+def _optimizer(value):
+    from dlcore.optimizers import OPTIMIZERS
+    name, config = _keras_object(value, "the optimizer")
+    if name not in _OPTIMIZERS:
+        raise ValueError(f"the optimizer {name[:60]!r} is not one dlcore has (SGD, Adam, "
+                         f"RMSprop)")
+    dlcore_name, carried, required = _OPTIMIZERS[name]
+    for key, off in {**_OFF, **required}.items():
+        if config.get(key, off) != off:
+            raise ValueError(f"the optimizer {name} sets {key}={str(config[key])[:20]}, which "
+                             f"dlcore's does not have")
+    settings = {key: config[key] for key in carried if key in config}
+    settings.update({key: config[key] for key in ("clipnorm", "global_clipnorm")
+                     if config.get(key) is not None})
+    return OPTIMIZERS[dlcore_name](learning_rate=_learning_rate(config.get("learning_rate",
+                                                                           0.01)), **settings)
+
+
+def compile_arguments(training_config):
+    """``(loss, optimizer, metrics)`` for ``model.compile`` from a Keras ``training_config``
+    (parsed JSON); ValueError naming what has no dlcore equivalent."""
+    if not isinstance(training_config, dict):
+        raise ValueError("the training_config is not a JSON object")
+    if training_config.get("loss_weights") is not None or \
+            training_config.get("weighted_metrics") is not None:
+        raise ValueError("loss weights and weighted metrics are not dlcore's")
+    loss = training_config.get("loss")
+    if loss is None:
+        raise ValueError("it names no loss")
+    if isinstance(loss, dict) and "class_name" not in loss:   # per output, by name
+        raise ValueError("losses given per output name are not imported")
+    losses = [_loss(item) for item in loss[:64]] if isinstance(loss, list) else _loss(loss)
+    try:
+        optimizer = _optimizer(training_config.get("optimizer_config"))
+    except TypeError as error:
+        raise ValueError(f"the optimizer's settings are not dlcore's: {error}") from None
+    return losses, optimizer, _metrics(training_config.get("metrics"))
+
+
+def compile_from(model, training_config):
+    """Compile ``model`` as ``training_config`` says; the reason (one line) when it cannot be,
+    None when it was compiled."""
+    try:
+        loss, optimizer, metrics = compile_arguments(training_config)
+        model.compile(loss, optimizer, metrics)
+    except (ValueError, TypeError) as error:
+        model.loss = model.optimizer = None
+        return str(error).split("\n")[0][:300]
+    return None
+
+
+def _keras_learning_rate(rate):
+    from dlcore.optimizers import ExponentialDecay
+    if isinstance(rate, ExponentialDecay):
+        return {"module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
+                "config": rate.get_config(), "registered_name": None}
+    if isinstance(rate, (int, float)):
+        return float(rate)
+    raise ValueError(f"its learning-rate schedule {type(rate).__name__} has no Keras "
+                     f"equivalent")
+
+
+def _keras_loss(loss):
+    if loss.from_logits:
+        classes = {"cross_entropy": "SparseCategoricalCrossentropy",
+                   "binary_cross_entropy": "BinaryCrossentropy"}
+        return {"module": "keras.losses", "class_name": classes[loss.name],
+                "config": {"from_logits": True}, "registered_name": None}
+    return _KERAS_LOSS_NAMES[loss.name]
+
+
+def keras_training_config(model):
+    """The ``training_config`` of a compiled dlcore model, as Keras writes it; None when it is
+    not compiled; ValueError naming what Keras has no equivalent of."""
+    from dlcore import Sequential
+    if model.loss is None or model.optimizer is None:
+        return None
+    optimizer = model.optimizer
+    if optimizer.name not in _KERAS_OPTIMIZER_NAMES:
+        raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, RMSprop "
+                         f"are)")
+    config = {key: value for key, value in optimizer.get_config().items()
+              if key not in ("learning_rate",) and value is not None}
+    config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
+    losses = [model.loss] if isinstance(model, Sequential) else list(model.losses)
+    loss = [_keras_loss(item) for item in losses]
+    return {"loss": loss[0] if len(loss) == 1 else loss, "loss_weights": None,
+            "metrics": list(model.metrics) or None, "weighted_metrics": None,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+            "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],
+                                 "config": config}}

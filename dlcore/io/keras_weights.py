@@ -1,0 +1,183 @@
+"""Keras 3's weights-only files (``model.save_weights("m.weights.h5")``), read and written.
+
+Keras 3 writes a model's weights without its architecture, addressed by the path of each layer
+in the model rather than by the layer's name (names are often generated):
+
+    layers/<layer>/vars/0, 1, ...    the layer's arrays in Keras's order (kernel, then bias),
+                                     the group ``vars`` with the attribute ``name`` (the
+                                     layer's name; Keras 3.15 writes it)
+    vars                             the model's own (none), attribute ``name``
+    optimizer/vars/0, 1, ...         the optimiser's state, when compiled (not read)
+
+``<layer>`` is the layer's class name in snake case (``conv2d``, ``max_pooling2d``, ``re_lu``),
+with ``_1``, ``_2``, ... for the second, third, ... layer of a class, counted in the order of
+Keras's ``model.layers``: the layers of a Sequential (no InputLayer), or of a functional model
+ordered by depth from the inputs (InputLayers included; :func:`keras_layer_order` follows
+Keras's own ``map_graph``). The arrays are in Keras's layouts, as in the legacy files
+(:mod:`dlcore.io.keras`).
+
+So the weights are read against an architecture (``dlcore.load(path, architecture=...)``,
+``model.load_weights(path)``): a layer's arrays are found by its path, as Keras finds them (the
+layers' names may differ), and every array's shape is checked against the architecture before
+any is read; a file whose arrays differ in number, place or shape is refused in one line.
+"""
+from __future__ import annotations
+
+import collections
+import re
+
+import h5py
+import numpy as np
+
+from dlcore.io.guarded import MAX_OBJECTS
+
+MISMATCH_FIX = ("the weights are for another architecture: give the one they were saved from "
+                "(dlcore.load(path, architecture=model or its JSON))")
+
+
+def snake_case(class_name: str) -> str:
+    """Keras's ``to_snake_case`` of a class name: ``MaxPooling2D`` -> ``max_pooling2d``."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def is_weights_file(h5file: h5py.File) -> bool:
+    """Whether an open HDF5 file has Keras 3's weights layout (a ``layers`` group at the root,
+    no model config)."""
+    return isinstance(h5file.get("layers", getlink=True), h5py.HardLink) and \
+        isinstance(h5file.get("layers"), h5py.Group) and "model_config" not in h5file.attrs
+
+
+def keras_layer_order(config) -> list[tuple[str, str]]:
+    """``(name, class_name)`` of every layer of a Keras model config (validated: see
+    :func:`dlcore.io.keras.model_from_config`) in the order of Keras's ``model.layers``."""
+    entries = config["config"]["layers"]
+    if config.get("class_name") == "Sequential":
+        return [(entry["config"]["name"], entry["class_name"]) for entry in entries
+                if entry["class_name"] != "InputLayer"]
+    classes = {entry["config"]["name"]: entry["class_name"] for entry in entries}
+    nodes = {}
+    for entry in entries:
+        name = entry["config"]["name"]
+        if entry["class_name"] == "InputLayer":
+            nodes[(name, 0)] = []
+            continue
+        for index, node in enumerate(entry.get("inbound_nodes", [])):
+            arg = node["args"][0]
+            items = arg if isinstance(arg, list) else [arg]
+            nodes[(name, index)] = [tuple(item["config"]["keras_history"][:2]) for item in items]
+    outputs = _references(config["config"]["output_layers"])
+    inputs = _references(config["config"]["input_layers"])
+    return [(name, classes[name]) for name in _map_graph(nodes, inputs, outputs)]
+
+
+def _references(value):
+    return [tuple(value[:2])] if isinstance(value[0], str) else [tuple(v[:2]) for v in value]
+
+
+def _map_graph(nodes, inputs, outputs):
+    """Keras's ``map_graph`` (keras/src/ops/function.py) on node keys ``(layer, index)``: a
+    depth-first walk from the outputs (each layer numbered when first reached), depths from
+    the outputs back (a layer at the largest depth of its nodes), then the layers by
+    decreasing depth, ties in walk order. Iterative: a deep graph needs no deep recursion."""
+    finished, in_progress, walk, first_seen = set(), set(), [], {}
+
+    def enter(node):
+        first_seen.setdefault(node[0], len(first_seen))
+        in_progress.add(node)
+
+    for output in outputs:
+        if output in finished:
+            continue
+        enter(output)
+        stack = [(output, iter(nodes[output]))]
+        while stack:
+            node, parents = stack[-1]
+            parent = next(parents, None)
+            if parent is None:
+                stack.pop()
+                in_progress.discard(node)
+                finished.add(node)
+                walk.append(node)
+            elif parent not in finished:
+                if parent in in_progress:
+                    raise ValueError(f"the graph has a cycle through {parent[0]!r}")
+                enter(parent)
+                stack.append((parent, iter(nodes[parent])))
+    in_graph = set(walk)
+    node_depths, layer_depths = {}, {}
+    for node in reversed(walk):
+        depth = max(node_depths.setdefault(node, 0), layer_depths.get(node[0], 0))
+        layer_depths[node[0]] = node_depths[node] = depth
+        for parent in nodes[node]:
+            if parent in in_graph:
+                node_depths[parent] = max(depth + 1, node_depths.get(parent, 0))
+    for key in inputs:   # inputs no output depends on
+        if key[0] not in layer_depths:
+            layer_depths[key[0]], first_seen[key[0]] = 0, -1
+    by_depth = collections.defaultdict(list)
+    for layer, depth in layer_depths.items():
+        by_depth[depth].append(layer)
+    return [layer for depth in sorted(by_depth, reverse=True)
+            for layer in sorted(by_depth[depth], key=lambda name: first_seen[name])]
+
+
+def layer_paths(config) -> list[tuple[str, str]]:
+    """``(layer name, path of its vars group)`` in Keras's order."""
+    counts, paths = {}, []
+    for name, class_name in keras_layer_order(config):
+        base = snake_case(class_name)
+        counts[base] = counts.get(base, -1) + 1
+        paths.append((name, f"layers/{base}_{counts[base]}/vars" if counts[base]
+                      else f"layers/{base}/vars"))
+    return paths
+
+
+def read(reader, h5file, imported, model) -> dict:
+    """Keras layer name -> its arrays (Keras's layouts) from a Keras 3 weights file, for the
+    architecture ``imported`` (:class:`dlcore.io.keras._Imported`) of ``model``; every shape is
+    checked before any array is read."""
+    from dlcore.io.keras import keras_shapes
+    layers_group = reader.group("layers")
+    present = list(layers_group)
+    if len(present) > MAX_OBJECTS:
+        raise reader.error(f"group 'layers' holds {len(present)} layers", MISMATCH_FIX)
+    expected = layer_paths(imported.config)
+    known = {path.split("/")[1] for _, path in expected}
+    # a layer without arrays (a padding, a pool) may be missing or extra: only arrays count
+    stray = [f"layers/{name}/vars" for name in present if name not in known
+             and _array_count(reader, f"layers/{name}/vars")]
+    if stray:
+        raise reader.error(f"the file holds arrays at {', '.join(stray)[:200]}, for layers the "
+                           f"architecture lacks", MISMATCH_FIX)
+    by_name = {layer.name: layer for layer in model.layers}
+    arrays_of = {}
+    for name, path in expected:
+        group = reader.group(path, required=False)
+        stored = [] if group is None else sorted(group)
+        with_weights = name in imported.converters
+        shapes = keras_shapes(by_name[name]) if with_weights else []
+        if stored != sorted(str(i) for i in range(len(shapes))):
+            raise reader.error(f"layer {name!r} has the arrays {', '.join(stored)[:80] or 'none'} "
+                               f"at '{path}'; the architecture's has {len(shapes)}", MISMATCH_FIX)
+        if with_weights:
+            arrays_of[name] = [reader.read_dataset(f"{path}/{i}", shape)
+                               for i, shape in enumerate(shapes)]
+    return arrays_of
+
+
+def _array_count(reader, path):
+    group = reader.group(path, required=False)
+    return 0 if group is None else len(group)
+
+
+def write(h5file, exported) -> None:
+    """Keras 3's weights layout of an exported model (:class:`dlcore.io.keras._Exported`):
+    what ``keras.Model.load_weights("m.weights.h5")`` reads into the same architecture."""
+    for name, path in layer_paths(exported.model_config()):
+        group = h5file.create_group(path)
+        group.attrs["name"] = name
+        for index, array in enumerate(exported.weights.get(name, [])):
+            group.create_dataset(str(index), data=np.ascontiguousarray(array, dtype=np.float32))
+    h5file.create_group("vars").attrs["name"] = exported.name

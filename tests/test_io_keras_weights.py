@@ -1,0 +1,263 @@
+"""Keras 3's weights-only files (dlcore/io/keras_weights.py) and the ``training_config`` of Keras
+model files (dlcore/io/keras_training.py).
+
+Oracles: files Keras 3 wrote (tests/fixtures/: ``keras_<name>.weights.h5`` by
+``model.save_weights`` beside the model file of the same model, whose stored predictions they
+must reproduce; each layer's group there also names its layer, which gives Keras's own order of
+layers to hold :func:`keras_layer_order` to), and ``keras_compiled.h5``, compiled in Keras with
+SGD, Nesterov momentum, sparse categorical cross-entropy and accuracy.
+"""
+import json
+import shutil
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore.io.keras_training import compile_arguments
+from dlcore.io.keras_weights import layer_paths, snake_case
+from dlcore.layers import Conv2D, Dense, Flatten, MaxPool2D
+from dlcore.models import model_from_json, resnet_small
+from test_io_keras import fixture, images, keras_data, residual_and_siamese, small_convnet
+
+
+def model_config(name):
+    with h5py.File(fixture(f"keras_{name}.h5"), "r") as h5file:
+        return h5file.attrs["model_config"]
+
+
+# --------------------------------------------------------------------------------------------
+# Keras 3's .weights.h5
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("class_name, expected", [
+    ("Conv2D", "conv2d"), ("MaxPooling2D", "max_pooling2d"), ("ReLU", "re_lu"),
+    ("InputLayer", "input_layer"), ("Conv2DTranspose", "conv2d_transpose"),
+    ("UpSampling2D", "up_sampling2d"), ("ZeroPadding2D", "zero_padding2d"),
+    ("GaussianNoise", "gaussian_noise"), ("RandomFlip", "random_flip")])
+def test_layer_paths_use_keras_snake_case(class_name, expected):
+    assert snake_case(class_name) == expected
+
+
+@pytest.mark.parametrize("name", ["convnet", "residual"])
+def test_the_paths_of_keras_layers_are_those_keras_wrote(name):
+    """Keras 3.15 names each layer beside its path: the order of a Sequential and of a
+    functional model's graph is Keras's."""
+    with h5py.File(fixture(f"keras_{name}.weights.h5"), "r") as h5file:
+        written = {f"layers/{group}/vars": h5file[f"layers/{group}/vars"].attrs["name"]
+                   for group in h5file["layers"]}
+    paths = layer_paths(json.loads(model_config(name)))
+    assert {path: layer for layer, path in paths} == written
+
+
+@pytest.mark.parametrize("name", ["convnet", "residual"])
+def test_a_keras_weights_file_loads_with_its_architecture(name):
+    x, _, y_keras = keras_data(name)
+    model = dlcore.load(fixture(f"keras_{name}.weights.h5"), architecture=model_config(name))
+    np.testing.assert_allclose(model.predict(x), y_keras, atol=1e-4)
+    fresh = model_from_json(model_config(name))
+    assert not np.allclose(fresh.predict(x), y_keras, atol=1e-3)
+    fresh.load_weights(fixture(f"keras_{name}.weights.h5"))
+    np.testing.assert_allclose(fresh.predict(x), y_keras, atol=1e-4)
+
+
+def test_an_architecture_given_as_a_dlcore_model_is_copied_not_changed():
+    architecture = model_from_json(model_config("residual"))
+    before = architecture.get_weights()
+    model = dlcore.load(fixture("keras_residual.weights.h5"), architecture=architecture)
+    assert model is not architecture
+    for old, new in zip(before, architecture.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    x, _, y_keras = keras_data("residual")
+    np.testing.assert_allclose(model.predict(x), y_keras, atol=1e-4)
+
+
+def test_a_weights_file_without_an_architecture_is_refused_in_one_line():
+    path = fixture("keras_convnet.weights.h5")
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        dlcore.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and path in message and "architecture=" in message
+
+
+def tampered(tmp_path, edit):
+    path = str(tmp_path / "tampered.weights.h5")
+    shutil.copy(fixture("keras_convnet.weights.h5"), path)
+    with h5py.File(path, "r+") as h5file:
+        edit(h5file)
+    return path
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda f: f["layers/dense/vars"].create_dataset("2", data=np.zeros(3, np.float32)),
+     "layer 'hidden' has the arrays 0, 1, 2 at 'layers/dense/vars'; the architecture's has 2"),
+    (lambda f: f.move("layers/dense_1", "layers/dense_9"),
+     "the file holds arrays at layers/dense_9/vars, for layers the architecture lacks"),
+    (lambda f: (f["layers/conv2d/vars"].__delitem__("0"),
+                f["layers/conv2d/vars"].create_dataset("0", data=np.zeros((3, 3, 2, 4),
+                                                                          np.float32))),
+     "dataset 'layers/conv2d/vars/0' has shape (3, 3, 2, 4); expected (3, 3, 2, 3)"),
+])
+def test_weights_that_do_not_fit_the_architecture_are_refused_and_change_nothing(
+        tmp_path, edit, expected):
+    path = tampered(tmp_path, edit)
+    model = model_from_json(model_config("convnet"))
+    before = model.get_weights()
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        model.load_weights(path)
+    message = str(caught.value)
+    assert "\n" not in message and expected in message, message
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    with pytest.raises(dlcore.ModelFileError, match="another architecture"):
+        dlcore.load(fixture("keras_convnet.weights.h5"), architecture=model_config("residual"))
+
+
+def test_save_weights_writes_keras_3s_layout_for_a_weights_h5_name(tmp_path):
+    for model, x in ((small_convnet(), images(2, (2, 10, 10))),
+                     (residual_and_siamese()[0], images(2, (2, 8, 8)))):
+        path = tmp_path / f"{model.name}.weights.h5"
+        model.save_weights(path)
+        with h5py.File(path, "r") as h5file:
+            assert "layers" in h5file and "layer_names" not in h5file.attrs
+            names = {h5file[f"layers/{group}/vars"].attrs["name"] for group in h5file["layers"]}
+            assert {layer.name for layer in model.layers if layer.weight_names} <= names
+        again = model_from_json(model.to_json())
+        again.load_weights(path)
+        np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
+    with h5py.File(tmp_path / f"{small_convnet().name}.weights.h5", "r") as h5file:
+        kernel = h5file["layers/conv2d/vars/0"][()]           # conv_padded, HWIO
+    np.testing.assert_array_equal(kernel, small_convnet().layers[0].get_weights()[0]
+                                  .transpose(2, 3, 1, 0))
+
+
+def test_dlcore_info_lists_a_keras_weights_file(tmp_path):
+    from dlcore.cli import main
+    result = CliRunner().invoke(main, ["info", fixture("keras_residual.weights.h5")])
+    assert result.exit_code == 0, result.output
+    assert "Keras HDF5 weights file" in result.output
+    assert "layers/conv2d/vars/0  (3, 3, 2, 4) float32" in result.output
+    assert "not checked" in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# training_config
+# --------------------------------------------------------------------------------------------
+def test_a_compiled_keras_model_imports_compiled_and_fit_continues():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = dlcore.load(fixture("keras_compiled.h5"))
+    assert model.loss.name == "cross_entropy" and not model.loss.from_logits
+    optimizer = model.optimizer
+    assert optimizer.name == "sgd" and optimizer.momentum == pytest.approx(0.9)
+    assert optimizer.nesterov and optimizer.learning_rate == pytest.approx(0.05)
+    assert model.metrics == ["accuracy"]
+    data = np.load(fixture("keras_compiled.npz"))
+    x, labels = data["x"].transpose(0, 3, 1, 2), data["labels"]
+    np.testing.assert_allclose(model.predict(x), data["y"], atol=1e-4)
+    before = model.evaluate(x, labels, verbose=0)
+    model.fit(x, labels, epochs=5, batch_size=4, verbose=0)     # no compile call needed
+    after = model.evaluate(x, labels, verbose=0)
+    loss = lambda r: r["loss"] if isinstance(r, dict) else np.ravel(r)[0]  # noqa: E731
+    assert loss(after) < loss(before)
+
+
+def with_training_config(tmp_path, edit):
+    path = str(tmp_path / "compiled.h5")
+    shutil.copy(fixture("keras_compiled.h5"), path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["training_config"])
+        edit(config)
+        h5file.attrs["training_config"] = json.dumps(config)
+    return path
+
+
+@pytest.mark.parametrize("edit, check", [
+    (lambda c: c.update(optimizer_config={"class_name": "Adam", "config": {
+        "learning_rate": 0.002, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6,
+        "amsgrad": False}}),
+     lambda m: m.optimizer.name == "adam" and m.optimizer.beta_1 == 0.8 and
+     m.optimizer.epsilon == 1e-6),
+    (lambda c: c.update(optimizer_config={"class_name": "RMSprop", "config": {
+        "learning_rate": 0.01, "rho": 0.8, "momentum": 0.0, "centered": False}}),
+     lambda m: m.optimizer.name == "rmsprop" and m.optimizer.rho == 0.8),
+    (lambda c: c["optimizer_config"]["config"].update(learning_rate={
+        "module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
+        "config": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}}),
+     lambda m: m.optimizer.current_learning_rate() == pytest.approx(0.1)),
+    (lambda c: c.update(loss={"module": "keras.losses", "class_name":
+                              "SparseCategoricalCrossentropy",
+                              "config": {"from_logits": False, "ignore_class": None}},
+                        metrics=[{"module": "keras.metrics", "class_name":
+                                  "SparseCategoricalAccuracy", "config": {}}]),
+     lambda m: m.loss.name == "cross_entropy" and m.metrics == ["accuracy"]),
+    (lambda c: c.update(metrics=None), lambda m: m.metrics == []),
+])
+def test_keras_optimizers_losses_and_metrics_map_onto_dlcore(tmp_path, edit, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = dlcore.load(with_training_config(tmp_path, edit))
+    assert check(model)
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda c: c["optimizer_config"].update(class_name="Nadam"), "the optimizer 'Nadam'"),
+    (lambda c: c["optimizer_config"]["config"].update(weight_decay=0.01), "weight_decay=0.01"),
+    (lambda c: c.update(optimizer_config={"class_name": "RMSprop", "config": {
+        "centered": True}}), "centered=True"),
+    (lambda c: c.update(loss="huber"), "the loss 'huber'"),
+    (lambda c: c.update(metrics=["mae"]), "the metric 'mae'"),
+    (lambda c: c.update(loss={"class_name": "MyLoss", "config": {},
+                              "registered_name": "Custom>MyLoss"}), "custom object"),
+    (lambda c: c.update(loss="binary_crossentropy"), "binary_cross_entropy"),   # on a softmax
+])
+def test_settings_dlcore_does_not_have_load_uncompiled_with_one_warning(tmp_path, edit, why):
+    with pytest.warns(UserWarning) as caught:
+        model = dlcore.load(with_training_config(tmp_path, edit))
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "loaded uncompiled" in messages[0] and why in messages[0], \
+        messages
+    assert model.loss is None and model.optimizer is None
+    data = np.load(fixture("keras_compiled.npz"))
+    np.testing.assert_allclose(model.predict(data["x"].transpose(0, 3, 1, 2)), data["y"],
+                               atol=1e-4)
+
+
+def test_a_compiled_dlcore_model_exports_a_training_config_keras_reads(tmp_path):
+    model = dlcore.Sequential([Conv2D(2, 3), MaxPool2D(2), Flatten(),
+                               Dense(3, activation="softmax")], input_shape=(1, 8, 8),
+                              backend="reference")
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.02, momentum=0.8, nesterov=True),
+                  ["accuracy"])
+    dlcore.save(model, tmp_path / "m.h5", format="keras")
+    with h5py.File(tmp_path / "m.h5", "r") as h5file:
+        training = json.loads(h5file.attrs["training_config"])
+    assert training["loss"] == "sparse_categorical_crossentropy"
+    assert training["metrics"] == ["accuracy"] and training["loss_weights"] is None
+    assert training["optimizer_config"]["class_name"] == "SGD"
+    assert training["optimizer_config"]["config"]["momentum"] == pytest.approx(0.8)
+    assert training["optimizer_config"]["config"]["nesterov"] is True
+    # and back: the same settings
+    loss, optimizer, metrics = compile_arguments(training)
+    assert (loss.name, optimizer.name, optimizer.nesterov, metrics) == (
+        "cross_entropy", "sgd", True, ["accuracy"])
+    residual = resnet_small(input_shape=(1, 8, 8), backend="reference")
+    residual.compile(dlcore.losses.CategoricalCrossentropy(from_logits=False), "adam")
+    dlcore.save(residual, tmp_path / "r.h5", format="keras")
+    assert dlcore.load(tmp_path / "r.h5").optimizer.name == "adam"
+
+
+def test_compile_settings_keras_lacks_are_left_out_with_a_note(tmp_path):
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                              backend="reference")
+    model.compile("cross_entropy", "adagrad")
+    with pytest.warns(UserWarning, match="compile settings are left out .* 'adagrad'"):
+        dlcore.save(model, tmp_path / "m.h5", format="keras")
+    with h5py.File(tmp_path / "m.h5", "r") as h5file:
+        assert "training_config" not in h5file.attrs
+    uncompiled = dlcore.Sequential([Dense(2)], input_shape=(3,), backend="reference")
+    dlcore.save(uncompiled, tmp_path / "u.h5", format="keras")
+    with h5py.File(tmp_path / "u.h5", "r") as h5file:
+        assert "training_config" not in h5file.attrs
