@@ -1,8 +1,11 @@
 """A structured fuzzer of dlcore model files: damaged and hostile copies of real saved models.
 
 It saves four small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN and LeNet-5, each trained
-a little on random data), the LeNet-5 again as a Keras file, and copies a Keras file written by
-Keras itself (tests/fixtures/keras_convnet.h5), then writes ``--files`` copies, each changed by one
+a little on random data), the LeNet-5 again as a Keras file (compiled: with a ``training_config``)
+and as Keras 3 weights (``.weights.h5``), and copies Keras files written by Keras itself
+(tests/fixtures/: a convnet, a residual net, a model with unequal 'same' padding, a U-Net with
+up-sampling and transposed convolutions, a compiled model, augmentation layers, a graph listed out
+of call order, and Keras 3 weights), then writes ``--files`` copies, each changed by one
 to three mutations drawn with a seeded NumPy generator: datasets deleted, mis-shaped, mis-typed
 (int, string, compound, complex) or holding NaN/inf; hyperparameter JSON truncated, deeply nested,
 with wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
@@ -59,10 +62,18 @@ BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 DEFAULT_TIMEOUT = 20.0
 BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
-              "functional", "keras_residual")
+              "functional", "keras_residual", "keras_same_geometry", "keras_unet",
+              "keras_compiled", "keras_augmented", "keras_shared_late", "keras_weights_residual",
+              "keras_weights_lenet5")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
+#: Fixtures copied as they are (written by Keras: tests/fixtures/make_keras_fixtures.py).
+KERAS_COPIES = ("keras_residual", "keras_same_geometry", "keras_unet", "keras_compiled",
+                "keras_augmented", "keras_shared_late")
+#: A Keras weights-only file holds no architecture: the worker loads each with the one of its
+#: base, kept unfuzzed beside the fuzzed files (``<base>.json``).
+WEIGHTS_BASES = ("keras_weights_residual", "keras_weights_lenet5")
 HOSTILE_NAMES = ("os.system", "__import__", "builtins.eval", "subprocess.Popen",
                  "dlcore.io.hdf5.save", "BernoulliRBM; import os", "../../etc/passwd", "",
                  "Sequential.__init__", "__class__")
@@ -73,6 +84,8 @@ HOSTILE_NAMES = ("os.system", "__import__", "builtins.eval", "subprocess.Popen",
 # --------------------------------------------------------------------------------------------
 def save_base_models(folder):
     """Train four tiny models and save them in ``folder``; returns name -> path."""
+    import h5py
+
     import dlcore
     from dlcore.models import lenet5
 
@@ -102,9 +115,37 @@ def save_base_models(folder):
     dlcore.save(network, paths["keras_lenet5"], format="keras")
     paths["keras_convnet"] = os.path.join(folder, "keras_convnet.h5")
     shutil.copyfile(KERAS_FIXTURE, paths["keras_convnet"])
-    paths["keras_residual"] = os.path.join(folder, "keras_residual.h5")
-    shutil.copyfile(KERAS_FIXTURE.replace("convnet", "residual"), paths["keras_residual"])
+    for name in KERAS_COPIES:
+        paths[name] = os.path.join(folder, f"{name}.h5")
+        shutil.copyfile(KERAS_FIXTURE.replace("keras_convnet", name), paths[name])
+    # Keras 3 weights files, written by Keras and by dlcore, with their architectures
+    weights = {"keras_weights_residual": KERAS_FIXTURE.replace("convnet", "residual.weights"),
+               "keras_weights_lenet5": None}
+    for name, source in weights.items():
+        paths[name] = os.path.join(folder, f"{name}.h5")
+        if source is None:
+            network.save_weights(os.path.join(folder, f"{name}.weights.h5"))
+            shutil.move(os.path.join(folder, f"{name}.weights.h5"), paths[name])
+            architecture = network.to_json()
+        else:
+            shutil.copyfile(source, paths[name])
+            with h5py.File(KERAS_FIXTURE.replace("convnet", "residual"), "r") as h5file:
+                architecture = h5file.attrs["model_config"]
+        with open(os.path.join(folder, f"{name}.json"), "w", encoding="utf-8") as stream:
+            stream.write(architecture)
     return paths
+
+
+def load_for_fuzz(path):
+    """``dlcore.load(path)``; a fuzzed copy of a weights-only base with that base's
+    architecture (``<base>.json`` beside it)."""
+    import dlcore
+    for base in WEIGHTS_BASES:
+        if os.path.basename(path).endswith(f"_{base}.h5"):
+            with open(os.path.join(os.path.dirname(path), f"{base}.json"),
+                      encoding="utf-8") as stream:
+                return dlcore.load(path, architecture=stream.read())
+    return dlcore.load(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,7 +680,6 @@ def worker_main(memory_limit, timeout):
     import resource
     import signal
 
-    import dlcore
     from dlcore.io import ModelFileError, describe
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     signal.signal(signal.SIGALRM, _alarm)
@@ -648,7 +688,7 @@ def worker_main(memory_limit, timeout):
         print(json.dumps({"start": path}), flush=True)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            outcome, detail = classify(path, dlcore.load, ModelFileError, describe)
+            outcome, detail = classify(path, load_for_fuzz, ModelFileError, describe)
         except _Timeout:
             outcome, detail = "hang", f"over {timeout} s"
         except MemoryError:

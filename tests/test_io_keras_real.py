@@ -1,0 +1,125 @@
+"""Round trips through real Keras (skipped where Keras is not installed: Keras is no test
+dependency, it pulls PyTorch or JAX). Run them with Keras 3 and its CPU backend, e.g.::
+
+    pip install torch==2.13.0 keras        # pin a CPU build of torch
+    KERAS_BACKEND=torch python -m pytest tests/test_io_keras_real.py
+
+Each test writes a model with one library and reads it with the other, comparing predictions on
+the same images (NCHW for dlcore, NHWC for Keras): LeNet-5 with its augmentation, a residual net
+and a U-Net exported from dlcore; a model trained in Keras, imported compiled, fine-tuned in
+dlcore and read back by Keras, which trains on; Keras's unequal 'same' geometry; Keras 3's
+``.weights.h5`` both ways.
+"""
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.models import lenet5, resnet_small, unet_small
+from test_io_keras import images, real_keras
+
+
+def predict_nchw(keras_model, x):
+    """Keras's predictions on NCHW images, as dlcore lays out its outputs."""
+    import keras
+    y = keras.ops.convert_to_numpy(keras_model.predict(x.transpose(0, 2, 3, 1), verbose=0))
+    return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
+
+
+def input_shape(model):
+    return tuple(model.input_shape if isinstance(model, dlcore.Sequential)
+                 else model.inputs[0].shape)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build", [
+    lambda: lenet5(augment={"max_shift": 2, "horizontal_flip": True}, backend="reference",
+                   seed=1),
+    lambda: resnet_small(input_shape=(1, 12, 12), backend="reference", seed=2),
+    lambda: unet_small(input_shape=(1, 12, 12), backend="reference", seed=3),
+], ids=["lenet5", "resnet_small", "unet_small"])
+def test_dlcore_models_round_trip_through_keras_files_and_weights(tmp_path, build):
+    keras = real_keras()
+    model = build()
+    model.compile("binary_cross_entropy" if model.name == "unet_small" else "cross_entropy",
+                  dlcore.optimizers.Adam(1e-3), ["accuracy"])
+    x = images(3, input_shape(model))
+    path = str(tmp_path / "model.h5")
+    dlcore.save(model, path, format="keras")
+    in_keras = keras.models.load_model(path)
+    assert in_keras.compiled
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-5)
+    back = str(tmp_path / "from_keras.h5")
+    in_keras.save(back)
+    again = dlcore.load(back)
+    assert again.optimizer.name == "adam"
+    np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-5)
+    # Keras 3's weights-only files, both ways
+    ours, theirs = str(tmp_path / "ours.weights.h5"), str(tmp_path / "theirs.weights.h5")
+    model.save_weights(ours)
+    twin = keras.models.model_from_json(in_keras.to_json())
+    twin.load_weights(ours)
+    np.testing.assert_allclose(predict_nchw(twin, x), model.predict(x), atol=1e-5)
+    in_keras.save_weights(theirs)
+    np.testing.assert_allclose(dlcore.load(theirs, architecture=model).predict(x),
+                               model.predict(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_keras_trained_model_is_fine_tuned_in_dlcore_and_trains_on_in_keras(tmp_path):
+    keras = real_keras()
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 12, 12, 1)).astype(np.float32)
+    labels = (x[:, :6].mean(axis=(1, 2, 3)) > x[:, 6:].mean(axis=(1, 2, 3))).astype(int)
+    layers = keras.layers
+    trained = keras.Sequential([keras.Input((12, 12, 1)),
+                                layers.Conv2D(4, 3, strides=2, padding="same",
+                                              activation="relu"),
+                                layers.MaxPooling2D(2, padding="same"), layers.Flatten(),
+                                layers.Dense(8, activation="tanh"),
+                                layers.Dense(2, activation="softmax")])
+    trained.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
+    trained.fit(x, labels, epochs=3, batch_size=16, verbose=0)
+    path = str(tmp_path / "trained.h5")
+    trained.save(path)
+    model = dlcore.load(path)        # compiled as Keras was: fit continues
+    x_nchw = x.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(trained, x_nchw), atol=1e-4)
+    assert model.optimizer.name == "sgd" and model.optimizer.momentum == pytest.approx(0.9)
+    before = model.evaluate(x_nchw, labels, verbose=0)
+    model.fit(x_nchw, labels, epochs=3, batch_size=16, verbose=0)
+    after = model.evaluate(x_nchw, labels, verbose=0)
+    loss = lambda r: r["loss"] if isinstance(r, dict) else np.ravel(r)[0]  # noqa: E731
+    assert loss(after) < loss(before)
+    tuned = str(tmp_path / "tuned.h5")
+    dlcore.save(model, tuned, format="keras")
+    in_keras = keras.models.load_model(tuned)
+    np.testing.assert_allclose(predict_nchw(in_keras, x_nchw), model.predict(x_nchw), atol=1e-4)
+    in_keras.fit(x, labels, epochs=1, batch_size=16, verbose=0)     # compiled from the file
+
+
+@pytest.mark.slow
+def test_keras_unequal_same_geometry_round_trips(tmp_path):
+    """Stride-2 'same' on odd and even sizes, an even kernel, 'same' pools. Keras 3.15's torch
+    backend averages repeated edge pixels in an unequal 'same' average pool
+    (keras-team/keras#18452): that pool is compared on the other backends only."""
+    keras = real_keras()
+    layers = keras.layers
+    average = keras.backend.backend() != "torch"
+    model = keras.Sequential([
+        keras.Input((11, 10, 2)),
+        layers.Conv2D(3, 3, strides=2, padding="same", activation="relu"),    # 11x10 -> 6x5
+        layers.Conv2D(4, 2, padding="same", activation="tanh"),                # even kernel
+        layers.MaxPooling2D(2, padding="same"),                                # -> 3x3
+        *([layers.AveragePooling2D(2, strides=1, padding="same")] if average else []),
+        layers.Conv2D(2, 4, strides=3, padding="same"),                        # -> 1x1
+        layers.Flatten(), layers.Dense(3, activation="softmax")])
+    path = str(tmp_path / "same.h5")
+    model.save(path)
+    imported = dlcore.load(path)
+    x = images(4, (2, 11, 10))
+    np.testing.assert_allclose(imported.predict(x), predict_nchw(model, x), atol=1e-4)
+    back = str(tmp_path / "back.h5")
+    dlcore.save(imported, back, format="keras")
+    np.testing.assert_allclose(predict_nchw(keras.models.load_model(back), x),
+                               predict_nchw(model, x), atol=1e-4)
