@@ -138,12 +138,13 @@ def save_base_models(folder):
 
 def load_for_fuzz(path):
     """``dlcore.load(path)``; a fuzzed copy of a weights-only base with that base's
-    architecture (``<base>.json`` beside it)."""
+    architecture (``<base>.json`` beside it, when :func:`save_base_models` wrote it: a caller
+    may give its own files as the bases)."""
     import dlcore
     for base in WEIGHTS_BASES:
-        if os.path.basename(path).endswith(f"_{base}.h5"):
-            with open(os.path.join(os.path.dirname(path), f"{base}.json"),
-                      encoding="utf-8") as stream:
+        architecture = os.path.join(os.path.dirname(path), f"{base}.json")
+        if os.path.basename(path).endswith(f"_{base}.h5") and os.path.exists(architecture):
+            with open(architecture, encoding="utf-8") as stream:
                 return dlcore.load(path, architecture=stream.read())
     return dlcore.load(path)
 
