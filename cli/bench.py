@@ -1,6 +1,11 @@
-"""``dlcore bench ...``: speed measured side by side with the tools users would pick instead."""
+"""``dlcore bench ...``: speed measured side by side with the tools users would pick instead.
+
+Every bench follows the rules of :mod:`dlcore.bench` (equal work, alternating repeats, min and
+median, the machine line, ``--json``); this module holds ``bench rbm`` and what the bench
+commands share.
+"""
 import json
-import os
+from pathlib import Path
 
 import click
 import numpy as np
@@ -11,7 +16,7 @@ from dlcore.cli._common import backend_option
 
 @main.group()
 def bench():
-    """Benchmarks: dlcore against NumPy, scikit-learn and PyTorch, in one run."""
+    """Benchmarks: dlcore against PyTorch, scikit-learn and NumPy at equal work, in one run."""
 
 
 def rbm_benchmark_data(rows, seed=0):
@@ -28,56 +33,100 @@ def rbm_benchmark_data(rows, seed=0):
     return np.ascontiguousarray(X[:rows]), source
 
 
+def json_option(function):
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the report as one JSON object (for dlcore bench "
+                             "table).")(function)
+
+
+def repeats_option(default):
+    return click.option("--repeats", type=click.IntRange(min=1), default=default,
+                        show_default=True,
+                        help="Timed runs per contender, alternating between contenders, after "
+                             "a warm-up each.")
+
+
+def progress(text):
+    """Progress lines go to stderr: stdout holds only the table (or the JSON)."""
+    click.echo(text, err=True)
+
+
+def run_benchmark(name, title, setting, make_comparisons, repeats, missing, as_json):
+    """Measure the machine, time every comparison that ``make_comparisons()`` returns (in
+    order, each in alternation), then print the report (:func:`dlcore.bench.report`) as text
+    or JSON. Returns the report."""
+    from dlcore import bench as benchmarks
+    load_before = benchmarks.load_average()
+    progress("measuring the machine (SGEMM at the RBM's shapes)")
+    machine = benchmarks.machine_description()
+    results = [benchmarks.compare(comparison, repeats, progress)
+               for comparison in make_comparisons()]
+    # the SGEMM rate again, after: on a busy machine one measurement may catch a bad moment
+    machine["sgemm"] = benchmarks.best_sgemm(machine["sgemm"], benchmarks.sgemm_rate())
+    run = benchmarks.report(name, title, setting, results, machine, missing, load_before)
+    if as_json:
+        click.echo(json.dumps(run, indent=2))
+    else:
+        for line in benchmarks.format_report(run):
+            click.echo(line)
+    return run
+
+
 @bench.command("rbm")
 @click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--rows", type=click.IntRange(min=1, max=60_000), default=60_000,
               show_default=True, help="Training rows per epoch.")
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Timed epochs per fast contender (the slow ones get --slow-repeats).")
-@click.option("--slow-repeats", type=click.IntRange(min=1), default=1, show_default=True)
+@repeats_option(5)
+@click.option("--slow-repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Timed runs of the slow contenders (NumPy reference, scikit-learn).")
 @click.option("--skip", multiple=True, type=click.Choice(["reference", "sklearn", "torch"]),
               help="Leave a contender out (repeatable).")
 @backend_option
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option
 def bench_rbm(hidden, batch_size, rows, repeats, slow_repeats, skip, backend, as_json):
-    """One CD-1 epoch (60,000 x 784 -> 500, batch 100): dlcore vs NumPy, scikit-learn, PyTorch.
+    """One CD-1 epoch (60,000 x 784 -> 500, batch 100): dlcore vs PyTorch, NumPy, scikit-learn.
 
-    Also measures the machine's SGEMM peak, the ceiling of the five products of CD-1.
+    Two equal-work rows: visible units mean-field, then sampled (dlcore's default), both with
+    hidden units sampled, momentum 0.5 and weight decay 2e-4; then scikit-learn's own update
+    (PCD-1, no momentum) against dlcore doing the same. GFLOP/s count the five products of
+    CD-1, against the SGEMM rate measured at the same shapes.
     """
     from dlcore import bench as benchmarks
+    from dlcore import bench_workloads as workloads
     from dlcore.backend import resolve_backend_name
     backend = resolve_backend_name(backend)
     X, source = rbm_benchmark_data(rows)
     include = {"dlcore", "reference", "sklearn", "torch"} - set(skip)
-    peak = benchmarks.sgemm_peak()
-    results = benchmarks.run_rbm_benchmark(
-        X, hidden, batch_size, repeats, backend, include, slow_repeats,
-        report=None if as_json else (lambda text: click.echo(text, err=True)))
     others = [m for m in ("torch", "sklearn") if m in include
               and benchmarks.races_on(m, backend)]
-    missing = benchmarks.missing_contenders(others)
     setting = {"rows": X.shape[0], "visible": X.shape[1], "hidden": hidden,
                "batch_size": batch_size, "data": source, "backend": backend,
-               "threads": _threads(), "sgemm_peak_gflops": peak,
-               "machine": benchmarks.machine_description()}
-    if as_json:
-        click.echo(json.dumps({"benchmark": "rbm-cd1-epoch", **setting, "results": results,
-                               "missing": missing}, indent=2))
+               "repeats": repeats, "slow_repeats": slow_repeats}
+    title = (f"one CD-1 epoch: {X.shape[0]:,} x {X.shape[1]} -> {hidden} hidden, batch "
+             f"{batch_size}, float32; {source}; {repeats} alternating runs after a warm-up")
+    run_benchmark("rbm", title, setting,
+                  lambda: workloads.rbm_comparisons(X, hidden, batch_size, backend, include,
+                                                    slow_repeats),
+                  repeats, benchmarks.missing_contenders(others), as_json)
+
+
+@bench.command("table")
+@click.argument("reports", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rewrite the table between the markers of this file (the README) instead "
+                   "of printing it.")
+def bench_table(reports, readme):
+    """The README's "Measured" table from the JSON reports of one run (dlcore bench ... --json
+    > file.json), all of one machine."""
+    from dlcore import bench_table as tables
+    from dlcore.io import atomic_open
+    table = tables.measured_table(tables.read_reports(list(reports)))
+    if readme is None:
+        click.echo(table, nl=False)
         return
-    click.echo(benchmarks.machine_line())
-    click.echo(f"one CD-1 epoch: {X.shape[0]:,} x {X.shape[1]} -> {hidden} hidden, batch "
-               f"{batch_size}, float32; {source}; {setting['threads']} threads")
-    click.echo(f"SGEMM peak (NumPy BLAS, 2048^3): {peak:.1f} GFLOP/s")
-    click.echo(f"{'':44s} {'min s':>8} {'median s':>9} {'GFLOP/s':>8} {'of peak':>8} "
-               f"{'vs dlcore':>10}")
-    for r in results:
-        click.echo(f"{r['name']:44s} {r['min']:8.3f} {r['median']:9.3f} {r['gflops']:8.1f} "
-                   f"{r['gflops'] / peak:8.0%} {r['ratio']:9.2f}x")
-    for line in missing:
-        click.echo(line)
-
-
-def _threads():
-    import numba
-    return numba.get_num_threads() or os.cpu_count()
+    text = tables.replace_table(readme.read_text(encoding="utf-8"), table)
+    with atomic_open(readme, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote the measured table of {len(reports)} reports to {readme}")

@@ -1,69 +1,90 @@
 """``dlcore bench dbn``: greedy pretraining of a DBN timed side by side with the same CD-1 work in
-PyTorch.
+PyTorch, in alternation.
 
 dlcore runs ``DBN(layers, epochs, batch_size=100).fit(X)`` (every RBM with learning rate 0.1,
 momentum 0.5, weight decay 2e-4: the settings of ``dlcore bench rbm``). PyTorch does, layer by
-layer, ``epochs`` CD-1 epochs with :func:`dlcore.bench.torch_contenders` (the expert's
-in-place version, ``addmm_``) on the very data dlcore's RBM of that layer saw, plus the
-propagation to the next layer (one product and a sigmoid over all rows, with a weight matrix of
-the same shape). Both warm up first (Numba compiles, PyTorch allocates); the table gives the
-minimum and the median of ``--repeats`` runs, measured in one process.
+layer, ``epochs`` CD-1 epochs of :func:`dlcore.bench_workloads.torch_rbm_contenders` (the
+expert's in-place version, ``addmm_``, visible units sampled or not as dlcore's RBMs are) plus
+the propagation to the next layer (one product and a sigmoid over all rows, with a weight
+matrix of the same shape), on data propagated through a first, warm-up DBN. The rules (warm-up,
+alternating repeats, min and median, equal work checked) are those of :mod:`dlcore.bench`.
 """
-import statistics
-import time
-
 import click
 
-from dlcore.bench import machine_line, missing_contenders
+from dlcore.bench import Comparison, Contender, missing_contenders
 from dlcore.cli._common import backend_option
 from dlcore.cli._dbn import parse_layers
-from dlcore.cli.bench import bench, rbm_benchmark_data
+from dlcore.cli.bench import bench, json_option, rbm_benchmark_data, repeats_option, run_benchmark
 
 BENCH_SETTINGS = {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 2e-4}
+WARM_UP_ROWS = 2000
 
 
-def time_dlcore(X, layers, epochs, batch_size, backend):
-    """Seconds of one full pretraining, and the DBN (whose RBMs give PyTorch its data)."""
+def pretraining_work(layers, epochs, rows, batch_size, sample_visible, learning_rate,
+                     momentum, weight_decay):
+    return {"layers": [int(size) for size in layers], "epochs": int(epochs), "rows": int(rows),
+            "batch_size": int(batch_size), "update": "CD-1", "propagate": "mean",
+            "sample_visible": [bool(flag) for flag in sample_visible],
+            "learning_rate": float(learning_rate), "momentum": float(momentum),
+            "weight_decay": float(weight_decay)}
+
+
+def dlcore_pretraining(X, layers, epochs, batch_size, backend):
+    """A contender that pretrains a new DBN on ``X`` per run, and the warm-up DBN (one epoch on
+    the first rows) whose RBMs give PyTorch its data."""
     import dlcore
-    model = dlcore.DBN(layers=layers, epochs=epochs, batch_size=batch_size, seed=0,
-                       backend=backend, **BENCH_SETTINGS)
-    started = time.perf_counter()
-    model.fit(X)
-    return time.perf_counter() - started, model
+    from dlcore.backend import get_backend
+    warm = dlcore.DBN(layers=layers, epochs=1, batch_size=batch_size, seed=0, backend=backend,
+                      **BENCH_SETTINGS).fit(X[:WARM_UP_ROWS])
+
+    def run():
+        dlcore.DBN(layers=layers, epochs=epochs, batch_size=batch_size, seed=0,
+                   backend=backend, **BENCH_SETTINGS).fit(X)
+    params = [rbm.get_params() for rbm in warm.rbms_]
+    work = pretraining_work([warm.rbms_[0].W.shape[0]] + [rbm.W.shape[1] for rbm in warm.rbms_],
+                            epochs, len(X), batch_size, [p["sample_visible"] for p in params],
+                            params[0]["learning_rate"], params[0]["momentum"],
+                            params[0]["weight_decay"])
+    return Contender(f"dlcore {get_backend(backend).name}", run, work), warm
 
 
-def torch_layer_runs(model, X, batch_size, threads):
-    """Per RBM: (warm_up, one_epoch, propagate) closures of PyTorch's in-place CD-1 on the data
-    that RBM was trained on."""
+def torch_pretraining(warm, X, epochs, batch_size, threads):
+    """PyTorch's in-place CD-1, ``epochs`` epochs per layer on the data the warm-up DBN's RBMs
+    propagate, plus each propagation."""
     import torch
 
-    from dlcore.bench import torch_contenders
-    runs, data = [], X
-    for rbm in model.rbms_:
+    from dlcore import bench_workloads as workloads
+    layer_runs, data, flags = [], X, []
+    for index, rbm in enumerate(warm.rbms_):
         n_hidden = rbm.W.shape[1]
-        _, warm_up, epoch = torch_contenders(data, n_hidden, batch_size, "cpu", threads)[0]
+        sample_visible = rbm.get_params()["sample_visible"]
+        contender = workloads.torch_rbm_contenders(data, n_hidden, batch_size, "cpu", threads,
+                                                   sample_visible)[0]
         rows = torch.from_numpy(data)
         weights = torch.randn(data.shape[1], n_hidden) * 0.01
         bias = torch.zeros(n_hidden)
-        runs.append((warm_up, epoch, lambda rows=rows, weights=weights, bias=bias:
-                     torch.sigmoid(torch.addmm(bias, rows, weights))))
+        last = index + 1 == len(warm.rbms_)
+        layer_runs.append((contender, None if last else (
+            lambda rows=rows, weights=weights, bias=bias:
+            torch.sigmoid(torch.addmm(bias, rows, weights)))))
+        flags.append(sample_visible)
         data = rbm.transform(data)
-    return runs
 
+    def warm_up():
+        for contender, _ in layer_runs:
+            contender.warm_up()
 
-def time_torch(runs, epochs):
-    """Seconds of ``epochs`` CD-1 epochs per layer plus the propagations between layers."""
-    started = time.perf_counter()
-    for index, (_, epoch, propagate) in enumerate(runs):
-        for _ in range(epochs):
-            epoch()
-        if index + 1 < len(runs):
-            propagate()
-    return time.perf_counter() - started
-
-
-def summary(seconds):
-    return {"seconds": seconds, "min": min(seconds), "median": statistics.median(seconds)}
+    def run():
+        for contender, propagate in layer_runs:
+            for _ in range(epochs):
+                contender.run()
+            if propagate is not None:
+                propagate()
+    first = layer_runs[0][0].work
+    work = pretraining_work([first["visible"]] + [c.work["hidden"] for c, _ in layer_runs],
+                            epochs, first["rows"], first["batch_size"], flags,
+                            first["learning_rate"], first["momentum"], first["weight_decay"])
+    return Contender("PyTorch cpu in-place (addmm_)", run, work, warm_up=warm_up)
 
 
 @bench.command("dbn")
@@ -73,11 +94,11 @@ def summary(seconds):
 @click.option("--rows", type=click.IntRange(min=100, max=60_000), default=60_000,
               show_default=True, help="Training rows (fewer for a quick run).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Timed pretrainings per contender.")
+@repeats_option(1)
 @click.option("--skip-torch", is_flag=True, help="Time dlcore alone.")
 @backend_option
-def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backend):
+@json_option
+def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backend, as_json):
     """Pretraining 784-500-500-2000 for N epochs per layer: dlcore vs PyTorch CPU (CD-1)."""
     import numba
 
@@ -90,34 +111,21 @@ def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backen
     backend = resolve_backend_name(backend)
     threads = numba.get_num_threads()
     missing = [] if skip_torch else missing_contenders(["torch"])
-    click.echo(f"warming up (compiling) on {min(len(X), 2000)} rows", err=True)
-    time_dlcore(X[:2000], layers, 1, batch_size, backend)
-    results = {"dlcore " + backend: [], "PyTorch cpu in-place (addmm_)": []}
-    model = None
-    for repeat in range(repeats):
-        click.echo(f"dlcore pretraining, run {repeat + 1}/{repeats}", err=True)
-        seconds, model = time_dlcore(X, layers, epochs, batch_size, backend)
-        results["dlcore " + backend].append(seconds)
-    if not skip_torch and not missing:
-        runs = torch_layer_runs(model, X, batch_size, threads)
-        for warm_up, _, _ in runs:
-            warm_up()
-        for repeat in range(repeats):
-            click.echo(f"PyTorch CD-1, run {repeat + 1}/{repeats}", err=True)
-            results["PyTorch cpu in-place (addmm_)"].append(time_torch(runs, epochs))
-    click.echo(machine_line())
-    click.echo(f"DBN {'-'.join(map(str, layers))} pretraining: {epochs} CD-1 epochs per layer, "
-               f"{len(X):,} rows, batch {batch_size}, float32; {source}; {threads} threads")
-    per_layer = [sum(model.history[f"rbm{k + 1}_seconds"]) for k in range(len(layers) - 1)]
-    click.echo("dlcore seconds per layer (last run, CD epochs only): "
-               + ", ".join(f"{layers[k]}-{layers[k + 1]} {s:.1f}" for k, s in
-                           enumerate(per_layer)))
-    reference = summary(results["dlcore " + backend])["median"]
-    click.echo(f"{'':34} {'min s':>8} {'median s':>9} {'vs dlcore':>10}")
-    for name, seconds in results.items():
-        if seconds:
-            row = summary(seconds)
-            click.echo(f"{name:34} {row['min']:8.2f} {row['median']:9.2f} "
-                       f"{row['median'] / reference:9.2f}x")
-    for line in missing:
-        click.echo(line)
+
+    def comparisons():
+        click.echo(f"warming up (compiling) on {min(len(X), WARM_UP_ROWS)} rows", err=True)
+        dlcore_side, warm = dlcore_pretraining(X, layers, epochs, batch_size, backend)
+        contenders = [dlcore_side]
+        if not skip_torch and not missing:
+            contenders.append(torch_pretraining(warm, X, epochs, batch_size, threads))
+        return [Comparison(f"DBN {layers_text} greedy pretraining, {epochs} CD-1 "
+                           f"epoch{'s' if epochs > 1 else ''} per layer", contenders,
+                           note="visible units sampled, momentum 0.5, weight decay 2e-4")]
+
+    setting = {"layers": layers, "epochs": epochs, "rows": len(X), "batch_size": batch_size,
+               "data": source, "backend": backend, "repeats": repeats}
+    title = (f"DBN {layers_text} pretraining: {epochs} CD-1 epochs per layer, {len(X):,} rows, "
+             f"batch {batch_size}, float32; {source}; {repeats} alternating runs")
+    run_benchmark("dbn", title, setting, comparisons, repeats,
+                  missing + (["PyTorch: skipped (--skip-torch)"] if skip_torch else []),
+                  as_json)

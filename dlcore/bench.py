@@ -1,143 +1,405 @@
 """Benchmarks: dlcore side by side with the tools users would pick instead, in one process.
 
-Rules, the same for every contender: a warm-up (Numba compiles, PyTorch allocates), then several
-timed repeats of the same work; we report the minimum and the median, and compare only numbers
-measured in the same run.
+The rules every ``dlcore bench`` command follows:
 
-The RBM benchmark times one CD-1 epoch: shuffle, then for each mini-batch of B rows the five
-products of the lecture's update (x1 W, h1 W', x2 W, x1' h1, x2' Q(h2|x2)), 2 B V H flops each,
-plus the sigmoids, samples and parameter updates. Every contender does the same update with
-momentum 0.5, weight decay 2e-4 and learning rate 0.1.
+* **Equal work.** A *comparison* times contenders that do the same work. Each contender states
+  the work of one run (:attr:`Contender.work`: shapes, hyperparameters, the layers of a network),
+  read from the very objects it runs, and :func:`check_equal_work` refuses a comparison whose
+  contenders differ: a faster contender cannot be one that does less.
+* **Alternation.** Every contender is warmed up first (Numba compiles, PyTorch allocates); then
+  the timed repeats alternate, A, B, A, B, ... (:func:`time_alternating`): on a shared machine
+  the load drifts over minutes, and running all of A then all of B would hand the drift to one
+  side.
+* **Min and median.** Each contender reports the minimum and the median of its repeats; ratios
+  are taken of minima (the least disturbed runs) and, for the record, of medians.
+* **The machine.** Every report starts with the machine (:func:`machine_description`): CPU model,
+  widest vector ISA (AVX2, AVX-512), cores and threads, the BLAS library and its kernel, and the
+  SGEMM rate measured on the spot at the RBM's own product shapes. A lead measured on one kind
+  of machine says nothing about another.
+* **JSON.** ``--json`` prints the report as one JSON object of one schema for every bench
+  (:func:`report`; schema :data:`SCHEMA`), from which :mod:`dlcore.bench_table` writes the
+  README's "Measured" table.
+
+The workloads themselves (the CD-1 epoch, the networks, PyTorch's versions of them) are in
+:mod:`dlcore.bench_workloads`.
 """
-import math
+import datetime
 import os
 import platform
 import statistics
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
-RBM_LEARNING_RATE, RBM_MOMENTUM, RBM_WEIGHT_DECAY = 0.1, 0.5, 2e-4
+from dlcore._version import __version__
+
+#: Version of the JSON report's layout (:func:`report`).
+SCHEMA = "dlcore-bench/1"
 
 
-def time_repeats(run, repeats):
-    """Seconds of ``repeats`` calls of ``run()`` (after the caller's warm-up)."""
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return seconds
+@dataclass
+class Contender:
+    """One side of a comparison.
+
+    name : str, as the table shows it ("dlcore cpu", "PyTorch cpu in-place (addmm_)")
+    run : callable, one timed run (an epoch, an inference pass)
+    work : dict, what one run computes, read from the objects ``run`` uses (JSON-able)
+    warm_up : callable or None, run once before the timed repeats
+    repeats : int or None, fewer repeats than the comparison's (a slow contender): it takes part
+        in the first ``repeats`` rounds only
+    """
+
+    name: str
+    run: object
+    work: dict
+    warm_up: object = None
+    repeats: int | None = None
 
 
-def sgemm_peak(size=2048, repeats=3):
-    """The machine's single-precision GEMM rate in GFLOP/s: NumPy's BLAS on size^3, best of
-    ``repeats`` after one warm-up (all BLAS threads)."""
-    generator = np.random.default_rng(0)
-    a = generator.random((size, size), dtype=np.float32)
-    b = generator.random((size, size), dtype=np.float32)
-    out = np.empty_like(a)
-    np.matmul(a, b, out=out)
-    best = min(time_repeats(lambda: np.matmul(a, b, out=out), repeats))
-    return 2.0 * size ** 3 / best / 1e9
+@dataclass
+class Comparison:
+    """Contenders that do the same work, timed in alternation.
+
+    task : str, what one run is ("CD-1 epoch, visible units sampled")
+    contenders : list of :class:`Contender`, dlcore's first (the ratios are to it)
+    flops : float or None, the useful floating-point operations of one run (GFLOP/s columns)
+    note : str, a line the table prints under the task
+    """
+
+    task: str
+    contenders: list
+    flops: float | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
 
 
-def rbm_epoch_flops(n_rows, n_visible, n_hidden, batch_size):
-    """Flops of the five products of one CD-1 epoch (the last batch may be smaller)."""
-    return 5 * 2 * n_rows * n_visible * n_hidden
+def check_equal_work(contenders):
+    """Raise ValueError naming the first difference when ``contenders`` do not all state the
+    same :attr:`Contender.work`."""
+    if not contenders:
+        return
+    first = contenders[0]
+    for other in contenders[1:]:
+        if other.work != first.work:
+            keys = sorted(set(first.work) | set(other.work))
+            differing = [key for key in keys if first.work.get(key) != other.work.get(key)]
+            detail = "; ".join(f"{key}: {first.work.get(key)!r} vs {other.work.get(key)!r}"
+                               for key in differing[:3])
+            raise ValueError(f"unequal work: {first.name!r} and {other.name!r} differ in "
+                             f"{detail}; a benchmark compares the same work only")
 
 
-# -- contenders: each is (name, warm_up(), run_epoch()) built from the data --------------------
-def dlcore_contender(X, n_hidden, batch_size, backend):
-    import dlcore
-    from dlcore.backend import get_backend
-    rbm = dlcore.BernoulliRBM(n_hidden=n_hidden, batch_size=batch_size, epochs=0,
-                              learning_rate=RBM_LEARNING_RATE, momentum=RBM_MOMENTUM,
-                              weight_decay=RBM_WEIGHT_DECAY, seed=0, backend=backend)
-    rbm.fit(X)
-    runs_on = get_backend(backend)
-    label = f"dlcore {runs_on.name}" if runs_on.launches_kernels else "NumPy (dlcore reference)"
-    return label, lambda: rbm.partial_fit(X[:max(batch_size, len(X) // 20)]), \
-        lambda: rbm.partial_fit(X)
+def time_alternating(contenders, repeats, report=None, clock=time.perf_counter):
+    """Warm every contender up, then time ``repeats`` rounds, each running every contender once
+    in turn (A, B, A, B, ...); a contender with fewer ``repeats`` sits out the later rounds.
+
+    Returns ``(seconds, order)``: ``seconds[name]`` the list of its timed runs, ``order`` the
+    names in the order they ran (warm-ups not included).
+    """
+    for contender in contenders:
+        if contender.warm_up is not None:
+            if report:
+                report(f"warming up {contender.name}")
+            contender.warm_up()
+    seconds = {contender.name: [] for contender in contenders}
+    order = []
+    for round_index in range(repeats):
+        if report:
+            report(f"round {round_index + 1}/{repeats}")
+        for contender in contenders:
+            if round_index >= (contender.repeats or repeats):
+                continue
+            started = clock()
+            contender.run()
+            seconds[contender.name].append(clock() - started)
+            order.append(contender.name)
+    return seconds, order
 
 
-def sklearn_contender(X, n_hidden, batch_size):
-    from sklearn.neural_network import BernoulliRBM
+def compare(comparison, repeats, report=None, clock=time.perf_counter):
+    """Time ``comparison`` (:func:`time_alternating`, after :func:`check_equal_work`).
 
-    def run(data):
-        BernoulliRBM(n_components=n_hidden, learning_rate=RBM_LEARNING_RATE,
-                     batch_size=batch_size, n_iter=1, random_state=0).fit(data)
-    return "scikit-learn BernoulliRBM (PCD-1, float32)", \
-        lambda: run(X[:max(batch_size, len(X) // 20)]), lambda: run(X)
+    Returns a dict: ``task``, ``note``, ``work``, ``flops``, ``order`` and ``results``, one dict
+    per contender: ``name``, ``seconds`` (every repeat), ``min``, ``median``, ``ratio_min``
+    (its minimum over the first contender's: 2.0 is twice as slow), ``ratio_median``, and
+    ``gflops`` (from the minimum) when the comparison knows its flops.
+    """
+    contenders = comparison.contenders
+    check_equal_work(contenders)
+    if report:
+        report(f"{comparison.task}: {', '.join(c.name for c in contenders)}")
+    seconds, order = time_alternating(contenders, repeats, report, clock)
+    results = []
+    for contender in contenders:
+        times = seconds[contender.name]
+        row = {"name": contender.name, "seconds": times, "min": min(times),
+               "median": statistics.median(times)}
+        if comparison.flops:
+            row["gflops"] = comparison.flops / row["min"] / 1e9
+        results.append(row)
+    for row in results:
+        row["ratio_min"] = row["min"] / results[0]["min"]
+        row["ratio_median"] = row["median"] / results[0]["median"]
+    return {"task": comparison.task, "note": comparison.note, "flops": comparison.flops,
+            "work": contenders[0].work if contenders else {}, "order": order,
+            "results": results, **comparison.extra}
 
 
-def torch_contenders(X, n_hidden, batch_size, device, threads):
-    """PyTorch written as a student would (new tensors each step) and as an expert would
-    (preallocated buffers, in-place ``addmm_``, ``sigmoid_``, ``bernoulli_``)."""
+# -- the machine ---------------------------------------------------------------------------
+#: x86 vector ISA levels, widest first: (the /proc/cpuinfo flag, the name we print).
+ISA_LEVELS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"))
+#: Flags worth a line in a bug report: the vector extensions BLAS kernels dispatch on.
+NOTED_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile",
+               "avx2", "fma")
+
+
+def isa_level(flags):
+    """The widest x86 vector ISA among CPU ``flags`` (a set of /proc/cpuinfo flag names), or
+    None when none of :data:`ISA_LEVELS` is there."""
+    return next((name for flag, name in ISA_LEVELS if flag in flags), None)
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo"):
+    """``{"cpu", "isa", "flags", "cores"}``: the model name, the widest vector ISA (the machine's
+    architecture off Linux), the noted flags it has, the logical CPUs this process may use."""
+    model, flags = None, set()
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model is None:
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+                if model and flags:
+                    break
+    except OSError:   # not Linux: the platform module's answer
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model or platform.processor() or platform.machine(),
+            "isa": isa_level(flags) or platform.machine(),
+            "flags": [flag for flag in NOTED_FLAGS if flag in flags], "cores": cores}
+
+
+def blas_description():
+    """The BLAS libraries loaded in this process (NumPy's, SciPy's), as threadpoolctl sees them:
+    a list of ``{"library", "version", "kernel", "threading", "threads", "file"}``, where
+    ``kernel`` is the CPU kernel the library picked (OpenBLAS's "Haswell", "SkylakeX", ...).
+    ``used_by_dlcore`` marks the one dlcore's CPU kernels call."""
+    import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS too, so that it is listed)
+    from threadpoolctl import threadpool_info
+    try:
+        from dlcore.backend.cpu import BLAS_LIBRARY
+    except ImportError:   # numba or scipy missing: the cpu backend is not there
+        BLAS_LIBRARY = None
+    libraries = []
+    for entry in threadpool_info():
+        if entry.get("user_api") != "blas":
+            continue
+        path = entry.get("filepath") or ""
+        libraries.append({"library": {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS"}.get(
+            entry.get("internal_api"), entry.get("internal_api")),
+            "version": entry.get("version"), "kernel": entry.get("architecture"),
+            "threading": entry.get("threading_layer"), "threads": entry.get("num_threads"),
+            "file": os.path.basename(path),
+            "used_by_dlcore": bool(BLAS_LIBRARY) and os.path.basename(path) == BLAS_LIBRARY})
+    return libraries
+
+
+def torch_description():
+    """PyTorch's version, BLAS and CPU capability (from ``torch.__config__.show()``), or None
+    when it is not importable: PyTorch links its own BLAS (MKL on x86), which threadpoolctl
+    does not see."""
+    if import_problem("torch") is not None:
+        return None
     import torch
-    torch.set_num_threads(threads)
-    data = torch.from_numpy(X).to(device)
-    n_visible = data.shape[1]
-    generator = torch.Generator(device=device).manual_seed(0)
-    lr, m, wd = RBM_LEARNING_RATE, RBM_MOMENTUM, RBM_WEIGHT_DECAY
+    text = torch.__config__.show()
+    blas = next((part.split("=", 1)[1] for part in text.replace(",", " ").split()
+                 if part.startswith("BLAS_INFO=")), None)
+    mkl = next((line.strip() for line in text.splitlines() if "Math Kernel Library" in line),
+               None)
+    capability = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                       if "CPU capability usage" in line), None)
+    if mkl is not None:
+        blas = "MKL " + mkl.split("Version", 1)[-1].strip().split("-")[0]
+    return {"version": torch.__version__, "blas": blas, "cpu_capability": capability,
+            "threads": torch.get_num_threads()}
 
-    def parameters():
-        W = torch.randn(n_visible, n_hidden, generator=generator, device=device) * 0.01
-        return [W, torch.zeros(n_visible, device=device), torch.zeros(n_hidden, device=device),
-                torch.zeros_like(W), torch.zeros(n_visible, device=device),
-                torch.zeros(n_hidden, device=device)]
 
-    plain_state = parameters()
+def rbm_products(n_visible=784, n_hidden=500, batch_size=100):
+    """The five products of one CD-1 mini-batch, as ``(m, n, k, trans_a, trans_b)`` of
+    out (m, n) <- op(a) (m, k) op(b) (k, n): x1 W, h1 W', x2 W, x1' h1, x2' Q(h2 | x2)."""
+    v, h, b = n_visible, n_hidden, batch_size
+    return [(b, h, v, False, False), (b, v, h, False, True), (b, h, v, False, False),
+            (v, h, b, True, False), (v, h, b, True, False)]
 
-    def plain_epoch(rows):
-        W, b, c, vW, vb, vc = plain_state
-        order = torch.randperm(len(rows), generator=generator, device=device)
-        for start in range(0, len(rows), batch_size):
-            v0 = rows[order[start:start + batch_size]]
-            h0 = torch.bernoulli(torch.sigmoid(v0 @ W + c), generator=generator)
-            v1 = torch.bernoulli(torch.sigmoid(h0 @ W.T + b), generator=generator)
-            q1 = torch.sigmoid(v1 @ W + c)
-            vW = m * vW + lr * ((v0.T @ h0 - v1.T @ q1) / len(v0) - wd * W)
-            vb = m * vb + lr * (v0 - v1).mean(0)
-            vc = m * vc + lr * (h0 - q1).mean(0)
-            W, b, c = W + vW, b + vb, c + vc
-        plain_state[:] = [W, b, c, vW, vb, vc]
 
-    W, b, c, vW, vb, vc = parameters()
-    v0 = torch.empty(batch_size, n_visible, device=device)
-    h0, q1 = (torch.empty(batch_size, n_hidden, device=device) for _ in range(2))
-    v1 = torch.empty(batch_size, n_visible, device=device)
+def sgemm_rate(products=None, batches=20, repeats=5):
+    """The float32 GEMM rate in GFLOP/s this process reaches at the shapes of ``products``
+    (default: :func:`rbm_products`, the RBM's own), a loop of ``batches`` times each product
+    on preallocated arrays, best of ``repeats`` after a warm-up.
 
-    def in_place_epoch(rows):
-        order = torch.randperm(len(rows), generator=generator, device=device)
-        for start in range(0, len(rows), batch_size):
-            index = order[start:start + batch_size]
-            x, h, v, q = v0[:len(index)], h0[:len(index)], v1[:len(index)], q1[:len(index)]
-            torch.index_select(rows, 0, index, out=x)
-            torch.addmm(c, x, W, out=h).sigmoid_().bernoulli_(generator=generator)
-            torch.addmm(b, h, W.T, out=v).sigmoid_().bernoulli_(generator=generator)
-            torch.addmm(c, v, W, out=q).sigmoid_()
-            scale = lr / len(index)
-            vW.mul_(m).addmm_(x.T, h, alpha=scale).addmm_(v.T, q, alpha=-scale)
-            vW.add_(W, alpha=-lr * wd)
-            W.add_(vW)
-            vb.mul_(m).add_((x - v).mean(0), alpha=lr)
-            vc.mul_(m).add_((h - q).mean(0), alpha=lr)
-            b.add_(vb)
-            c.add_(vc)
+    Measured two ways, as the engines would run them: NumPy's ``matmul`` on BLAS's own threads,
+    and dlcore's cpu backend (one single-threaded BLAS call per Numba thread, the way a fit runs
+    them). Returns ``{"gflops": the better, "numpy": ..., "dlcore_gemm": ..., "shapes": ...}``;
+    the better one is the ceiling a CD-1 epoch's rate is measured against.
+    """
+    products = products or rbm_products()
+    generator = np.random.default_rng(0)
+    operands = []
+    for m, n, k, trans_a, trans_b in products:
+        a = generator.random((k, m) if trans_a else (m, k), dtype=np.float32)
+        b = generator.random((n, k) if trans_b else (k, n), dtype=np.float32)
+        operands.append((a, b, np.empty((m, n), np.float32), trans_a, trans_b))
+    flops = batches * sum(2.0 * m * n * k for m, n, k, _, _ in products)
 
-    def synchronised(epoch, rows):
-        def run():
-            epoch(rows)
-            if device != "cpu":
-                torch.cuda.synchronize()
-        return run
+    def numpy_loop():
+        for _ in range(batches):
+            for a, b, out, trans_a, trans_b in operands:
+                np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
 
-    warm_rows = data[:max(batch_size, len(data) // 20)]
-    return [(f"PyTorch {device} in-place (addmm_)", synchronised(in_place_epoch, warm_rows),
-             synchronised(in_place_epoch, data)),
-            (f"PyTorch {device} plain", synchronised(plain_epoch, warm_rows),
-             synchronised(plain_epoch, data))]
+    def best_rate(loop):
+        loop()
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            loop()
+            best = min(best, time.perf_counter() - started)
+        return flops / best / 1e9
+
+    rates = {"numpy": best_rate(numpy_loop), "dlcore_gemm": None}
+    try:
+        from dlcore.backend import get_backend
+        backend = get_backend("cpu")
+    except (ImportError, RuntimeError):
+        backend = None
+    if backend is not None:
+        def dlcore_loop():
+            for _ in range(batches):
+                for a, b, out, trans_a, trans_b in operands:
+                    backend.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b)
+        with backend.compute():
+            rates["dlcore_gemm"] = best_rate(dlcore_loop)
+    shapes = ", ".join(f"{m}x{k}{'^T' if ta else ''}.{k}x{n}{'^T' if tb else ''}"
+                       for m, n, k, ta, tb in products)
+    return {"gflops": max(rate for rate in rates.values() if rate is not None), **rates,
+            "shapes": shapes}
+
+
+def best_sgemm(*measurements):
+    """The :func:`sgemm_rate` measurement with the highest rate, each way's best kept."""
+    best = dict(max(measurements, key=lambda m: m["gflops"]))
+    for way in ("numpy", "dlcore_gemm"):
+        rates = [m[way] for m in measurements if m.get(way) is not None]
+        best[way] = max(rates) if rates else None
+    return best
+
+
+def machine_description(sgemm=True):
+    """The machine a benchmark ran on (see the module docstring).
+
+    Returns
+    -------
+    dict: ``cpu`` (model name), ``isa`` ("AVX-512", "AVX2", ...; the architecture off x86),
+    ``flags`` (the noted vector flags present), ``cores`` (logical CPUs this process may use),
+    ``threads`` (Numba's threads, which dlcore's kernels and PyTorch are both given), ``blas``
+    (:func:`blas_description`), ``torch`` (:func:`torch_description`) and, with ``sgemm``,
+    ``sgemm`` (:func:`sgemm_rate` at the RBM's shapes).
+    """
+    import numba
+    machine = cpu_description()
+    machine["threads"] = numba.get_num_threads()
+    machine["blas"] = blas_description()
+    machine["torch"] = torch_description()
+    if sgemm:
+        machine["sgemm"] = sgemm_rate()
+    return machine
+
+
+def machine_line(machine=None):
+    """``machine`` (default: this one, without the SGEMM measurement) as one line::
+
+        machine: AMD EPYC, AVX2, 2 cores, 2 threads; BLAS OpenBLAS 0.3.31 Haswell kernel
+        (pthreads); SGEMM at the RBM's shapes 140 GFLOP/s
+    """
+    machine = machine_description(sgemm=False) if machine is None else machine
+    line = f"machine: {machine['cpu']}, {machine['isa']}, {machine['cores']} cores"
+    if machine.get("threads"):
+        line += f", {machine['threads']} threads"
+    blas = [entry for entry in machine.get("blas") or () if entry.get("used_by_dlcore")]
+    blas = blas or list(machine.get("blas") or ())[:1]
+    for entry in blas:
+        line += (f"; BLAS {entry['library']} {entry['version']} {entry['kernel']} kernel "
+                 f"({entry['threading']})")
+    torch = machine.get("torch")
+    if torch:
+        line += f"; PyTorch {torch['version']} ({torch['blas']}, {torch['cpu_capability']})"
+    if machine.get("sgemm"):
+        line += f"; SGEMM at the RBM's shapes {machine['sgemm']['gflops']:.0f} GFLOP/s"
+    return line
+
+
+# -- the report ----------------------------------------------------------------------------
+def load_average():
+    """The 1-, 5- and 15-minute load averages (None where the system has none): how busy the
+    machine was, beside figures measured on it."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def report(benchmark, title, setting, comparisons, machine, missing=(), load_before=None,
+           started=None):
+    """The JSON report of one bench run (schema :data:`SCHEMA`).
+
+    benchmark : str, the command ("rbm", "mlp", "cnn", "dbn")
+    title : str, one line saying what was timed
+    setting : dict, the command's options and the data used
+    comparisons : list of :func:`compare` results
+    machine : :func:`machine_description`
+    missing : lines naming the contenders that could not run (:func:`missing_contenders`)
+    load_before : the load averages when the run started (:func:`load_average`)
+    started : the run's start, a ``datetime`` (default now)
+    """
+    started = started or datetime.datetime.now(datetime.timezone.utc)
+    return {"schema": SCHEMA, "benchmark": benchmark, "title": title,
+            "dlcore_version": __version__,
+            "started": started.isoformat(timespec="seconds"),
+            "load_average": {"before": load_before, "after": load_average()},
+            "machine": machine, "setting": setting, "comparisons": list(comparisons),
+            "missing": list(missing)}
+
+
+def format_report(run):
+    """A :func:`report` as the lines the commands print: the machine, the load, then one
+    table per comparison (min, median, GFLOP/s and share of the SGEMM rate when known, the
+    ratio of minima to dlcore's)."""
+    lines = [machine_line(run["machine"])]
+    load = run.get("load_average") or {}
+    if load.get("before") and load.get("after"):
+        lines.append(f"load average (1 min): {load['before'][0]:.2f} before, "
+                     f"{load['after'][0]:.2f} after; {run['machine']['cores']} cores")
+    lines.append(run["title"])
+    sgemm = (run["machine"].get("sgemm") or {}).get("gflops")
+    for comparison in run["comparisons"]:
+        lines.append("")
+        lines.append(comparison["task"] + (f"  ({comparison['note']})" if comparison["note"]
+                                           else ""))
+        with_flops = comparison.get("flops") is not None
+        header = f"  {'':40s} {'min s':>8} {'median s':>9}"
+        if with_flops:
+            header += f" {'GFLOP/s':>8}" + (f" {'of SGEMM':>9}" if sgemm else "")
+        lines.append(header + f" {'vs dlcore (min)':>16} {'runs':>5}")
+        for row in comparison["results"]:
+            line = f"  {row['name']:40s} {row['min']:8.3f} {row['median']:9.3f}"
+            if with_flops:
+                line += f" {row['gflops']:8.1f}" + (f" {row['gflops'] / sgemm:9.0%}" if sgemm
+                                                    else "")
+            lines.append(line + f" {row['ratio_min']:15.2f}x {len(row['seconds']):5d}")
+    lines += list(run.get("missing") or ())
+    return lines
 
 
 #: Contenders with no GPU implementation: on a GPU backend they are left out, installed or not.
@@ -157,82 +419,6 @@ def races_on(contender, backend):
     can be timed against dlcore on ``backend``: scikit-learn and the NumPy reference have no
     GPU version, so a GPU benchmark leaves them out (and does not report them missing)."""
     return contender not in CPU_ONLY_CONTENDERS or not on_a_gpu(backend)
-
-
-def run_rbm_benchmark(X, n_hidden=500, batch_size=100, repeats=3, backend="cpu",
-                      include=("dlcore", "reference", "sklearn", "torch"), slow_repeats=1,
-                      report=None):
-    """Time every available contender on ``X``; returns a list of result dicts.
-
-    Each dict: ``name``, ``seconds`` (every repeat), ``min``, ``median``, ``gflops`` (from the
-    minimum), ``ratio`` (its median over dlcore's median: 2.0 means twice as slow). The NumPy
-    reference and scikit-learn get ``slow_repeats`` repeats: they are the slow ones. A
-    contender that is not installed is left out: :func:`missing_contenders` names it.
-    """
-    import numba
-    threads = numba.get_num_threads()
-    flops = rbm_epoch_flops(X.shape[0], X.shape[1], n_hidden, batch_size)
-    contenders = []
-    if "dlcore" in include:
-        contenders.append((*dlcore_contender(X, n_hidden, batch_size, backend), repeats))
-    if "torch" in include and _importable("torch"):
-        device = "cuda" if on_a_gpu(backend) else "cpu"
-        contenders += [(*c, repeats)
-                       for c in torch_contenders(X, n_hidden, batch_size, device, threads)]
-    if "sklearn" in include and races_on("sklearn", backend) and _importable("sklearn"):
-        contenders.append((*sklearn_contender(X, n_hidden, batch_size), slow_repeats))
-    if "reference" in include and races_on("reference", backend):
-        contenders.append((*dlcore_contender(X, n_hidden, batch_size, "reference"),
-                           slow_repeats))
-    results = []
-    for name, warm_up, run, n_repeats in contenders:
-        if report:
-            report(f"timing {name} ({n_repeats} epochs after a warm-up)")
-        warm_up()
-        seconds = time_repeats(run, n_repeats)
-        results.append({"name": name, "seconds": seconds, "min": min(seconds),
-                        "median": statistics.median(seconds), "gflops": flops / min(seconds) / 1e9})
-    reference = next((r["median"] for r in results if r["name"].startswith("dlcore")), math.nan)
-    for result in results:
-        result["ratio"] = result["median"] / reference
-    return results
-
-
-def machine_description():
-    """The machine a benchmark ran on, for its header: CPU model, widest x86 vector ISA, cores.
-
-    A speed-up measured on one kind of machine (AVX2 or AVX-512, 2 or 16 cores) says nothing
-    about another, so every benchmark prints this line beside its figures.
-
-    Returns
-    -------
-    dict with ``cpu`` (str), ``isa`` (str: "AVX-512", "AVX2", "AVX", "SSE", or the machine's
-    architecture elsewhere) and ``cores`` (int, logical CPUs this process may use)
-    """
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                if model and flags:
-                    break
-    except OSError:   # not Linux: the platform module's answer
-        pass
-    isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
-                                        ("avx", "AVX"), ("sse2", "SSE"))
-                if flag in flags), platform.machine())
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "isa": isa, "cores": cores}
-
-
-def machine_line():
-    """``machine_description`` as one line: ``machine: Intel(R) Xeon(R) ..., AVX-512, 2 cores``."""
-    machine = machine_description()
-    return f"machine: {machine['cpu']}, {machine['isa']}, {machine['cores']} cores"
 
 
 #: The other libraries a benchmark compares with: module -> (name, how to install it).
@@ -269,5 +455,6 @@ def import_problem(module):
     return None
 
 
-def _importable(module):
+def importable(module):
+    """Whether ``module`` imports (:func:`import_problem` is None)."""
     return import_problem(module) is None

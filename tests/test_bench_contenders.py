@@ -18,10 +18,11 @@ SKLEARN_LINE = "scikit-learn: not installed (pip install scikit-learn)"
 
 @pytest.fixture
 def no_contenders(monkeypatch):
-    """PyTorch and scikit-learn not importable; the SGEMM peak not measured (a constant)."""
+    """PyTorch and scikit-learn not importable; the SGEMM rate not measured (a constant)."""
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.setitem(sys.modules, "sklearn", None)
-    monkeypatch.setattr(bench, "sgemm_peak", lambda *args, **kwargs: 100.0)
+    monkeypatch.setattr(bench, "sgemm_rate", lambda *args, **kwargs: {
+        "gflops": 100.0, "numpy": 100.0, "dlcore_gemm": None, "shapes": "constant"})
 
 
 def test_missing_contenders_are_named_with_their_install_command(no_contenders):
@@ -82,7 +83,8 @@ def test_bench_rbm_reports_missing_only_the_contenders_that_race(no_contenders, 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["missing"] == [TORCH_LINE]
-    assert len(report["results"]) == 1 and report["results"][0]["name"].startswith("dlcore")
+    assert [len(c["results"]) for c in report["comparisons"]] == [1, 1]   # no sklearn row
+    assert all(c["results"][0]["name"].startswith("dlcore") for c in report["comparisons"])
 
 
 def test_bench_cnn_says_pytorch_is_not_installed(no_contenders):
@@ -102,10 +104,15 @@ def test_bench_dbn_says_pytorch_is_not_installed(no_contenders):
     assert any(line.startswith("machine: ") for line in result.stdout.splitlines())
 
 
-def test_machine_line_names_the_cpu_its_vector_isa_and_cores(monkeypatch):
+def test_machine_line_names_the_cpu_its_vector_isa_cores_threads_blas_and_sgemm_rate():
     """Figures of one machine kind say nothing of another: every bench prints the machine."""
-    monkeypatch.setattr(bench, "machine_description",
-                        lambda: {"cpu": "Some CPU 9000", "isa": "AVX-512", "cores": 2})
-    assert bench.machine_line() == "machine: Some CPU 9000, AVX-512, 2 cores"
-    real = bench.machine_description()
-    assert real["cpu"] and real["isa"] and real["cores"] >= 1
+    machine = {"cpu": "Some CPU 9000", "isa": "AVX-512", "cores": 2, "threads": 2,
+               "blas": [{"library": "OpenBLAS", "version": "0.3.31", "kernel": "SkylakeX",
+                         "threading": "pthreads", "used_by_dlcore": True}],
+               "torch": None, "sgemm": {"gflops": 293.4}}
+    assert bench.machine_line(machine) == (
+        "machine: Some CPU 9000, AVX-512, 2 cores, 2 threads; BLAS OpenBLAS 0.3.31 SkylakeX "
+        "kernel (pthreads); SGEMM at the RBM's shapes 293 GFLOP/s")
+    real = bench.machine_description(sgemm=False)
+    assert real["cpu"] and real["isa"] and real["cores"] >= 1 and real["threads"] >= 1
+    assert any(entry["used_by_dlcore"] for entry in real["blas"])

@@ -125,9 +125,10 @@ def test_bench_cnn_reports_both_tasks_as_json():
                                        "cpu", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    tasks = {(r["task"], r["name"].split()[0]) for r in report["results"]}
+    tasks = {(c["work"]["task"], r["name"].split()[0]) for c in report["comparisons"]
+             for r in c["results"]}
     assert ("training epoch", "dlcore") in tasks and ("inference", "dlcore") in tasks
-    if report["torch"] == "included":
+    if report["setting"]["torch"] == "included":
         assert ("training epoch", "PyTorch") in tasks
 
 

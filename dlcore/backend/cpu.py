@@ -142,7 +142,8 @@ NO_TRANSPOSE, TRANSPOSE = ord("N"), ord("T")
 
 
 def _find_blas():
-    """``{dtype: (gemm function, integer type)}`` for single-threaded calls from the kernels.
+    """``({dtype: (gemm function, integer type)}, library file name)`` for single-threaded
+    calls from the kernels.
 
     NumPy's bundled OpenBLAS (64-bit integers) when it can be found: it is the newer build and
     measured ~13 % faster than SciPy's on the RBM's products; otherwise SciPy's ``cython_blas``
@@ -156,16 +157,20 @@ def _find_blas():
             return {np.dtype(dtype): (_GEMM_TYPE(ctypes.cast(getattr(library, name),
                                                              _POINTER).value), np.int64)
                     for dtype, name in ((np.float32, "scipy_sgemm_64_"),
-                                        (np.float64, "scipy_dgemm_64_"))}
+                                        (np.float64, "scipy_dgemm_64_"))}, os.path.basename(path)
         except (OSError, AttributeError):
             continue
+    scipy_libraries = glob.glob(os.path.join(os.path.dirname(scipy_blas.__file__), os.pardir,
+                                             os.pardir, "scipy.libs", "lib*blas*.so*"))
     return {np.dtype(dtype): (_GEMM_TYPE(get_cython_function_address(
         "scipy.linalg.cython_blas", name)), np.int32)
-        for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}
+        for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}, \
+        (os.path.basename(scipy_libraries[0]) if scipy_libraries else None)
 
 
-#: {dtype: (Fortran ?gemm function, its integer type)} for calls made from inside kernels.
-BLAS_GEMM = _find_blas()
+#: {dtype: (Fortran ?gemm function, its integer type)} for calls made from inside kernels, and
+#: the file name of the library they are in (for ``dlcore doctor`` and the benchmarks).
+BLAS_GEMM, BLAS_LIBRARY = _find_blas()
 
 
 @njit(cache=True)

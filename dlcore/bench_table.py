@@ -1,0 +1,132 @@
+"""The README's "Measured" table, written from the JSON reports of one bench run.
+
+Run the benches with ``--json`` on one machine, one after another, then write the table::
+
+    dlcore bench rbm --json > docs/measured/rbm.json     # and mlp, cnn, dbn
+    dlcore bench table docs/measured/*.json --readme README.md
+
+The table says only what the reports hold: every
+row is one comparison of equal work, with dlcore's and the other contender's minimum and median
+and the ratio of the minima, under the machine line and the load averages of the run. Reports
+of different machines are refused: a table holds one machine. In the README the table sits
+between the two :data:`BEGIN` / :data:`END` markers, which ``--readme`` rewrites in place.
+"""
+import json
+from pathlib import Path
+
+from dlcore.bench import SCHEMA, machine_line
+
+BEGIN = "<!-- measured: written by `dlcore bench table` from the JSON reports; do not edit -->"
+END = "<!-- measured: end -->"
+#: What identifies a machine in a report: two reports differing here are two machines.
+MACHINE_KEYS = ("cpu", "isa", "cores", "threads")
+COMMANDS = {"rbm": "dlcore bench rbm", "mlp": "dlcore bench mlp", "cnn": "dlcore bench cnn",
+            "dbn": "dlcore bench dbn"}
+
+
+def read_reports(paths):
+    """The JSON reports in ``paths``, checked: each of schema :data:`dlcore.bench.SCHEMA`,
+    all of one machine (ValueError naming the file otherwise)."""
+    reports = []
+    for path in paths:
+        try:
+            run = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: not a readable JSON bench report ({error})") from None
+        if not isinstance(run, dict) or run.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: not a bench report of schema {SCHEMA} (run "
+                             "`dlcore bench ... --json` to write one)")
+        reports.append(run)
+    if not reports:
+        raise ValueError("no bench report given")
+    first = reports[0]["machine"]
+    for path, run in zip(paths, reports):
+        machine = run["machine"]
+        if any(machine.get(key) != first.get(key) for key in MACHINE_KEYS):
+            raise ValueError(f"{path}: measured on another machine ({machine_line(machine)}) "
+                             f"than {paths[0]} ({machine_line(first)}); a table holds one "
+                             "machine")
+    return reports
+
+
+def seconds(row):
+    return f"{row['min']:.3g} / {row['median']:.3g} s"
+
+
+def dlcore_cell(row, sgemm):
+    text = seconds(row)
+    if "gflops" in row:
+        text += f", {row['gflops']:.0f} GFLOP/s"
+        if sgemm:
+            text += f" ({row['gflops'] / sgemm:.0%} of SGEMM)"
+    return text
+
+
+def table_rows(run):
+    """Markdown rows ``| work | dlcore | other | ratio |`` of one report: one per other
+    contender of each comparison (a comparison of dlcore alone gets one row)."""
+    sgemm = (run["machine"].get("sgemm") or {}).get("gflops")
+    command = COMMANDS.get(run["benchmark"], run["benchmark"])
+    rows = []
+    for comparison in run["comparisons"]:
+        first, *others = comparison["results"]
+        work = f"`{command}`: {comparison['task']}"
+        if comparison.get("note"):
+            work += f" ({comparison['note']})"
+        for other in others or [None]:
+            if other is None:
+                rows.append(f"| {work} | {first['name']} {dlcore_cell(first, sgemm)} | | |")
+                continue
+            ratio = first["min"] / other["min"]
+            verdict = "dlcore faster" if ratio < 1 else "dlcore slower"
+            rows.append(f"| {work} | {first['name']} {dlcore_cell(first, sgemm)} | "
+                        f"{other['name']} {seconds(other)} | {ratio:.2f} ({verdict}) |")
+    return rows
+
+
+def measured_table(reports):
+    """The Markdown the README holds between the markers, for ``reports`` (read_reports)."""
+    machine = reports[0]["machine"]
+    dates = sorted(run["started"] for run in reports)
+    loads = [value for run in reports for value in (run["load_average"]["before"],
+                                                    run["load_average"]["after"]) if value]
+    repeats = sorted({len(row["seconds"]) for run in reports
+                      for comparison in run["comparisons"] for row in comparison["results"]})
+    commands = ", ".join(f"`{COMMANDS.get(run['benchmark'], run['benchmark'])}`"
+                         for run in reports)
+    lines = [BEGIN,
+             f"Measured {_minute(dates[0])} to {_minute(dates[-1])} (UTC) by {commands} with "
+             "`--json`, on one machine:", "",
+             f"    {machine_line(machine)}", ""]
+    if loads:
+        lines.append(f"The machine was shared: load average (1 min) "
+                     f"{min(v[0] for v in loads):.1f} to {max(v[0] for v in loads):.1f} on "
+                     f"{machine['cores']} cores during the runs.")
+    lines += [f"Each cell is the minimum / median of {', '.join(map(str, repeats))} runs per "
+              "contender, alternating between the contenders after a warm-up each; the ratio is "
+              "dlcore's minimum over the other's (below 1: dlcore faster). Both sides of a row do "
+              "the same work (checked by the bench). These figures hold for this machine only "
+              f"({machine['isa']}); run `dlcore bench` on yours.", "",
+              "| work | dlcore | other | ratio of minima |", "|---|---|---|---|"]
+    for run in reports:
+        lines += table_rows(run)
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def replace_table(readme, table):
+    """``readme`` (text) with what lies between :data:`BEGIN` and :data:`END` (markers
+    included) replaced by ``table``; ValueError when the markers are missing."""
+    start, stop = readme.find(BEGIN), readme.find(END)
+    if start < 0 or stop < start:
+        raise ValueError(f"the README has no measured-table markers: put the lines {BEGIN!r} "
+                         f"and {END!r} where the table goes")
+    end = stop + len(END)
+    if readme[end:end + 1] == "\n":
+        end += 1
+    return readme[:start] + table + readme[end:]
+
+
+def _minute(timestamp):
+    """``2026-12-02T10:41:07+00:00`` -> ``2026-12-02 10:41``."""
+    return timestamp[:16].replace("T", " ")

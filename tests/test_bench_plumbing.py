@@ -1,0 +1,236 @@
+"""The benchmarks' own rules: equal work on both sides, alternating repeats, min and median, one
+JSON schema, and the README table written from it.
+
+Oracles: contenders that only log what runs when (the order is then known exactly), a clock
+that advances by set durations (min, median and ratios then follow by hand), the two models'
+own objects (a PyTorch network is described from its modules, dlcore's from its layers; a
+deliberately different network must be refused), and the JSON reports committed beside the
+README (the README's table must be what the script writes from them)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore import bench, bench_table, bench_workloads
+from dlcore.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASURED = sorted((ROOT / "docs" / "measured").glob("*.json"))
+
+
+class FakeClock:
+    """A clock that runs only when a contender runs: each run advances it by its duration."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def runner(self, durations, log, name):
+        durations = iter(durations)
+
+        def run():
+            log.append(name)
+            self.now += next(durations)
+        return run
+
+
+def logging_contender(name, log, clock, durations, work=None, repeats=None):
+    return bench.Contender(name, clock.runner(durations, log, name), work or {"rows": 10},
+                           warm_up=lambda: log.append(f"warm {name}"), repeats=repeats)
+
+
+def test_repeats_alternate_between_contenders_after_every_warm_up():
+    clock, log = FakeClock(), []
+    contenders = [logging_contender("A", log, clock, [1] * 3),
+                  logging_contender("B", log, clock, [1] * 3),
+                  logging_contender("slow", log, clock, [5], repeats=1)]
+    seconds, order = bench.time_alternating(contenders, 3, clock=clock)
+    assert log[:3] == ["warm A", "warm B", "warm slow"]
+    assert order == log[3:] == ["A", "B", "slow", "A", "B", "A", "B"]
+    assert seconds == {"A": [1, 1, 1], "B": [1, 1, 1], "slow": [5]}
+
+
+def test_a_comparison_reports_min_median_and_the_ratio_of_minima_to_dlcore():
+    clock, log = FakeClock(), []
+    comparison = bench.Comparison("epoch", [
+        logging_contender("dlcore cpu", log, clock, [2.0, 1.0, 4.0]),
+        logging_contender("other", log, clock, [3.0, 5.0, 9.0])], flops=6e9)
+    result = bench.compare(comparison, 3, clock=clock)
+    dlcore_row, other_row = result["results"]
+    assert (dlcore_row["min"], dlcore_row["median"]) == (1.0, 2.0)
+    assert (other_row["min"], other_row["median"]) == (3.0, 5.0)
+    assert other_row["ratio_min"] == 3.0 and other_row["ratio_median"] == 2.5
+    assert dlcore_row["gflops"] == 6.0 and other_row["gflops"] == 2.0
+    assert result["order"] == ["dlcore cpu", "other"] * 3
+
+
+def test_contenders_of_unequal_work_are_refused_naming_the_difference():
+    clock, log = FakeClock(), []
+    comparison = bench.Comparison("epoch", [
+        logging_contender("dlcore cpu", log, clock, [1], {"rows": 10, "sample_visible": True}),
+        logging_contender("other", log, clock, [1], {"rows": 10, "sample_visible": False})])
+    with pytest.raises(ValueError, match="unequal work.*sample_visible: True vs False"):
+        bench.compare(comparison, 1, clock=clock)
+    assert log == []   # refused before anything ran
+
+
+def tiny_rows(n=200, n_visible=16):
+    return (np.random.default_rng(0).random((n, n_visible)) < 0.5).astype(np.float32)
+
+
+def test_the_rbm_rows_do_equal_work_and_say_which_visible_units_are_sampled():
+    pytest.importorskip("torch")
+    comparisons = bench_workloads.rbm_comparisons(tiny_rows(), 8, 20, "cpu",
+                                                  include=("dlcore", "torch", "reference"))
+    mean_field, sampled = comparisons
+    assert "mean-field" in mean_field.task and "sampled" in sampled.task
+    assert len(mean_field.contenders) == 3 and len(sampled.contenders) == 4
+    for comparison in comparisons:
+        bench.check_equal_work(comparison.contenders)
+    assert mean_field.contenders[0].work["sample_visible"] is False
+    assert sampled.contenders[1].work["sample_visible"] is True
+    # the check has teeth: PyTorch sampling its visible units is not dlcore's mean-field row
+    with pytest.raises(ValueError, match="sample_visible"):
+        bench.check_equal_work([mean_field.contenders[0], sampled.contenders[1]])
+
+
+def test_the_rbm_work_is_read_from_the_models_not_from_the_request():
+    contender = bench_workloads.dlcore_rbm_contender(tiny_rows(), 8, 20, "cpu", False)
+    assert contender.work == bench_workloads.rbm_work(200, 16, 8, 20, False, 0.1, 0.5, 2e-4)
+
+
+def compiled(model, learning_rate, momentum):
+    model.compile("cross_entropy", dlcore.optimizers.SGD(learning_rate, momentum=momentum))
+    return model
+
+
+@pytest.mark.parametrize("net", ["lenet5", "mlp"])
+def test_the_pytorch_networks_are_dlcores_layer_for_layer(net):
+    torch = pytest.importorskip("torch")
+    if net == "lenet5":
+        model = compiled(dlcore.models.lenet5(backend="reference"), 0.01, 0.9)
+        module = bench_workloads.torch_lenet5()
+        x = np.zeros((64, 1, 28, 28), np.float32)
+    else:
+        model = compiled(dlcore.models.mlp((784,), (500, 500), activation="sigmoid",
+                                           dropout=0.2, backend="reference"), 0.1, 0.9)
+        module = bench_workloads.torch_mlp(784, (500, 500), 10, 0.2)
+        x = np.zeros((64, 784), np.float32)
+    y = np.zeros(64, np.int64)
+    ours = bench_workloads.dlcore_network_contenders(model, x, y, x[:32], 32)
+    theirs = bench_workloads.torch_network_contenders(module, x, y, x[:32], 32, 0.01 if
+                                                      net == "lenet5" else 0.1, 0.9, 1)
+    for mine, other in zip(ours, theirs):
+        bench.check_equal_work([mine, other])
+    assert bench_workloads.describe_network(model) == bench_workloads.describe_torch_network(
+        module, torch.nn.CrossEntropyLoss())
+
+
+def test_a_different_pytorch_network_is_refused():
+    pytest.importorskip("torch")
+    model = compiled(dlcore.models.mlp((784,), (500, 500), activation="sigmoid", dropout=0.2,
+                                       backend="reference"), 0.1, 0.9)
+    x, y = np.zeros((64, 784), np.float32), np.zeros(64, np.int64)
+    train, _ = bench_workloads.dlcore_network_contenders(model, x, y, x, 32)
+    for module, momentum in ((bench_workloads.torch_mlp(784, (500, 500), 10, 0.5), 0.9),
+                             (bench_workloads.torch_mlp(784, (500,), 10, 0.2), 0.9),
+                             (bench_workloads.torch_mlp(784, (500, 500), 10, 0.2), 0.5)):
+        other, _ = bench_workloads.torch_network_contenders(module, x, y, x, 32, 0.1, momentum,
+                                                            1)
+        with pytest.raises(ValueError, match="unequal work"):
+            bench.check_equal_work([train, other])
+
+
+def fake_machine(**changes):
+    machine = {"cpu": "Some CPU 9000", "isa": "AVX2", "flags": ["avx2", "fma"], "cores": 2,
+               "threads": 2, "blas": [{"library": "OpenBLAS", "version": "0.3.31",
+                                       "kernel": "Haswell", "threading": "pthreads",
+                                       "threads": 2, "file": "libopenblas.so",
+                                       "used_by_dlcore": True}],
+               "torch": None, "sgemm": {"gflops": 200.0, "numpy": 200.0,
+                                        "dlcore_gemm": 180.0, "shapes": "..."}}
+    machine.update(changes)
+    return machine
+
+
+def fake_report(benchmark="rbm", machine=None):
+    clock, log = FakeClock(), []
+    comparison = bench.Comparison("CD-1 epoch, visible units sampled", [
+        logging_contender("dlcore cpu", log, clock, [1.0, 1.5]),
+        logging_contender("PyTorch cpu in-place (addmm_)", log, clock, [2.0, 3.0])],
+        flops=100e9, note="hidden units sampled")
+    return bench.report(benchmark, "one CD-1 epoch", {"rows": 10},
+                        [bench.compare(comparison, 2, clock=clock)],
+                        machine or fake_machine(), ["scikit-learn: not installed"],
+                        load_before=[1.5, 1.0, 0.5])
+
+
+def test_every_report_is_one_json_schema_with_machine_load_and_results():
+    run = json.loads(json.dumps(fake_report()))
+    assert run["schema"] == bench.SCHEMA and run["benchmark"] == "rbm"
+    assert run["load_average"]["before"] == [1.5, 1.0, 0.5]
+    assert set(run["machine"]) >= {"cpu", "isa", "cores", "threads", "blas", "sgemm"}
+    comparison, = run["comparisons"]
+    assert set(comparison) >= {"task", "work", "order", "results", "flops", "note"}
+    for row in comparison["results"]:
+        assert set(row) >= {"name", "seconds", "min", "median", "ratio_min", "ratio_median"}
+    lines = bench.format_report(run)
+    assert lines[0].startswith("machine: Some CPU 9000, AVX2")
+    assert any(line.split()[:2] == ["dlcore", "cpu"] and "50%" in line for line in lines)
+    assert lines[-1] == "scikit-learn: not installed"
+
+
+def test_the_table_has_one_row_per_other_contender_with_the_ratio_of_minima(tmp_path):
+    path = tmp_path / "rbm.json"
+    path.write_text(json.dumps(fake_report()))
+    table = bench_table.measured_table(bench_table.read_reports([path]))
+    assert "machine: Some CPU 9000, AVX2, 2 cores, 2 threads" in table
+    row, = [line for line in table.splitlines() if line.startswith("| `dlcore bench rbm`")]
+    assert "dlcore cpu 1 / 1.25 s, 100 GFLOP/s (50% of SGEMM)" in row
+    assert "PyTorch cpu in-place (addmm_) 2 / 2.5 s" in row and "| 0.50 (dlcore faster) |" in row
+    assert "(AVX2)" in table
+
+
+def test_reports_of_two_machines_make_no_table(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(fake_report()))
+    second.write_text(json.dumps(fake_report("cnn", fake_machine(isa="AVX-512"))))
+    with pytest.raises(ValueError, match="another machine"):
+        bench_table.read_reports([first, second])
+
+
+def test_the_table_replaces_only_what_lies_between_the_markers():
+    readme = f"intro\n{bench_table.BEGIN}\nold table\n{bench_table.END}\nafter\n"
+    assert bench_table.replace_table(readme, "NEW\n") == "intro\nNEW\nafter\n"
+    with pytest.raises(ValueError, match="markers"):
+        bench_table.replace_table("no markers here", "NEW\n")
+
+
+def test_bench_table_command_refuses_a_file_that_is_not_a_report(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{}")
+    result = CliRunner().invoke(main, ["bench", "table", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("dlcore: error:") and "schema" in result.stderr
+
+
+def test_bench_mlp_alternates_dlcore_and_pytorch_and_reports_json(monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setattr(bench, "sgemm_rate", lambda *args, **kwargs: {
+        "gflops": 100.0, "numpy": 100.0, "dlcore_gemm": None, "shapes": "constant"})
+    result = CliRunner().invoke(main, ["bench", "mlp", "--train-images", "64", "--test-images",
+                                       "32", "--repeats", "2", "--backend", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert run["benchmark"] == "mlp" and run["schema"] == bench.SCHEMA
+    training, inference = run["comparisons"]
+    names = [row["name"] for row in training["results"]]
+    assert names[0] == "dlcore cpu" and names[1].startswith("PyTorch")
+    assert training["order"] == names * 2 and inference["order"] == names * 2
+    assert training["work"]["layers"][:3] == [["dense", 784, 500], "sigmoid", ["dropout", 0.2]]
+    assert training["work"]["batch_size"] == 32
