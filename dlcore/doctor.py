@@ -1,0 +1,293 @@
+"""``dlcore doctor``: what a bug report needs, and a self-test of every usable backend.
+
+:func:`environment` gathers the versions (dlcore, Python, NumPy, SciPy, Numba, numba-cuda,
+llvmlite, h5py, threadpoolctl; PyTorch and CuPy when present), the CPU (model, vector ISA,
+cores, Numba's threads), the BLAS libraries and their kernels, the GPU (CUDA driver and runtime,
+device name and memory, or why there is none) and the kernel cache folder. It reads nothing from
+the network.
+
+:func:`self_test` holds every usable kernel backend (``cpu``; ``cuda`` on a GPU or under the
+simulator) to the NumPy reference in seconds, on tiny inputs, with the oracles the test suite
+uses:
+
+* ``RBM CD-1 step``: two CD-1 epochs of a 12 -> 6 :class:`~dlcore.BernoulliRBM` (batches of 10,
+  momentum, weight decay) give the reference's W and biases (the samples come from the same
+  Philox stream, so the trained weights agree to float32 rounding);
+* ``sampling stream``: Bernoulli samples at p = 0.5 exactly, and Gaussian samples, are the
+  reference's (the same (seed, stream, step, index) counters, whatever the thread count);
+* ``conv2d forward+backward`` and ``max pool forward+backward``: output, input gradient and
+  parameter gradients of a layer, as the layer tests compare them.
+
+Each check is ok or FAIL with the largest deviation it saw; an exception is a FAIL that names it.
+"""
+import importlib.metadata
+import importlib.util
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcore._version import __version__
+
+#: Packages whose versions a bug report needs: (distribution name, shown name).
+PACKAGES = (("numpy", "numpy"), ("scipy", "scipy"), ("numba", "numba"),
+            ("numba-cuda", "numba-cuda"), ("llvmlite", "llvmlite"), ("h5py", "h5py"),
+            ("threadpoolctl", "threadpoolctl"), ("torch", "torch"), ("cupy-cuda12x", "cupy"))
+#: Tolerances of the self-test, those of the kernel tests.
+RTOL, ATOL = 2e-5, 2e-5
+
+
+def package_versions():
+    """``{shown name: version or None}`` of :data:`PACKAGES`, from the installed metadata (no
+    import: a broken package still reports its version)."""
+    versions = {"dlcore": __version__, "python": platform.python_version()}
+    for distribution, name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    if versions["cupy"] is None and importlib.util.find_spec("cupy") is not None:
+        versions["cupy"] = "installed"
+    return versions
+
+
+def gpu_description():
+    """``{"usable", "reason", ...}``: whether the ``cuda`` backend can run, and why not; on a
+    real GPU also ``name``, ``compute_capability``, ``memory_gib``, ``driver`` and ``runtime``
+    (CUDA versions) and ``cublas`` (whether CuPy gives dlcore cuBLAS)."""
+    from dlcore.backend import cuda_status
+    usable, reason = cuda_status()
+    description = {"usable": usable, "reason": reason,
+                   "cublas": importlib.util.find_spec("cupy") is not None}
+    if not usable:
+        return description
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        description["simulator"] = True
+        return description
+    try:
+        from numba import cuda
+        device = cuda.get_current_device()
+        name = device.name
+        description["name"] = name.decode() if isinstance(name, bytes) else str(name)
+        description["compute_capability"] = ".".join(map(str, device.compute_capability))
+        _, total = cuda.current_context().get_memory_info()
+        description["memory_gib"] = round(total / 2 ** 30, 1)
+        from numba.cuda.cudadrv.driver import driver
+        description["driver"] = ".".join(map(str, driver.get_version()))
+        description["runtime"] = ".".join(map(str, cuda.runtime.get_version()))
+    except Exception as error:   # noqa: BLE001  (any driver error: report it, do not crash)
+        description["error"] = f"{type(error).__name__}: {error}"
+    return description
+
+
+def cache_description():
+    """The kernel cache: its folder, whether it exists, its files and size, and whether the
+    CPU kernels have been compiled into it before (:mod:`dlcore.backend.cache`)."""
+    from dlcore.backend.cache import kernel_cache_folder, kernels_compiled_before
+    folder = kernel_cache_folder()
+    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
+    return {"folder": str(folder), "exists": folder.is_dir(), "files": len(files),
+            "megabytes": round(sum(path.stat().st_size for path in files) / 1e6, 1),
+            "cpu_kernels_compiled": kernels_compiled_before()}
+
+
+def environment():
+    """Everything :func:`report_lines` prints but the self-test: versions, CPU, BLAS, GPU,
+    kernel cache (see the module docstring)."""
+    import numba
+
+    from dlcore.bench import blas_description, cpu_description
+    cpu = cpu_description()
+    cpu["threads"] = numba.get_num_threads()
+    return {"versions": package_versions(), "cpu": cpu, "blas": blas_description(),
+            "gpu": gpu_description(), "cache": cache_description()}
+
+
+def threading_layer():
+    """Numba's threading layer (omp, tbb, workqueue) once a parallel kernel has run, else None."""
+    import numba
+    try:
+        return numba.threading_layer()
+    except ValueError:   # no parallel region has run in this process yet
+        return None
+
+
+# -- the self-test -------------------------------------------------------------------------
+@dataclass
+class Check:
+    """One self-test result: ``backend``, ``name``, ``ok``, ``detail`` (the deviation, or the
+    error), ``seconds``."""
+
+    backend: str
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+def _deviation(got, expected):
+    """(within tolerance, the largest |got - expected| over tolerance-scaled arrays)."""
+    worst, ok = 0.0, True
+    for a, b in zip(got, expected):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            return False, f"shape {a.shape} instead of {b.shape}"
+        worst = max(worst, float(np.max(np.abs(a - b))) if a.size else 0.0)
+        ok = ok and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
+    return ok, f"max |difference| {worst:.1e}"
+
+
+def check_rbm_step(backend):
+    """Two CD-1 epochs of a small BernoulliRBM against the reference's."""
+    import dlcore
+    X = (np.random.default_rng(3).random((20, 12)) < 0.4).astype(np.float32)
+
+    def trained(name):
+        rbm = dlcore.BernoulliRBM(n_hidden=6, batch_size=10, epochs=2, learning_rate=0.1,
+                                  momentum=0.5, weight_decay=2e-4, seed=7, backend=name)
+        rbm.fit(X)
+        return [rbm.W, rbm.visible_bias, rbm.hidden_bias]
+    return _deviation(trained(backend), trained("reference"))
+
+
+def check_sampling_stream(backend):
+    """Bernoulli samples at p = 0.5 exactly and Gaussian samples against the reference."""
+    from dlcore.backend import get_backend
+    shape, seed, stream, step = (7, 13), 5, 3, 11
+
+    def draw(name):
+        be = get_backend(name)
+        pre, sample = be.asarray(np.zeros(shape, np.float32)), be.empty(shape)
+        be.sigmoid_bernoulli(pre, be.zeros((shape[1],)), sample, seed, stream, step)
+        mean, normal = be.asarray(np.zeros(shape, np.float32)), be.empty(shape)
+        be.gaussian_sample(mean, be.zeros((shape[1],)),
+                           be.asarray(np.ones(shape[1], np.float32)), normal, seed, stream, step)
+        return be.to_numpy(sample), be.to_numpy(normal)
+    (bits, normal), (expected_bits, expected_normal) = draw(backend), draw("reference")
+    differing = int(np.sum(bits != expected_bits))
+    if differing:
+        return False, f"{differing} of {bits.size} Bernoulli samples differ"
+    ok, detail = _deviation([normal], [expected_normal])
+    return ok, f"Bernoulli samples identical; Gaussian {detail}"
+
+
+def _layer_results(make_layer, backend, x, grad_y):
+    layer = make_layer().build(x.shape[1:], backend=backend, seed=11)
+    be = layer.backend
+    y = layer.forward(be.asarray(x), training=True, step=3)
+    results = [np.array(be.to_numpy(y))]
+    grad_x = layer.backward(be.asarray(grad_y), need_input_gradient=True)
+    results.append(np.array(be.to_numpy(grad_x)))
+    return results + [np.array(be.to_numpy(layer.grads[name])) for name in layer.weight_names]
+
+
+def _check_layer(make_layer, input_shape, backend):
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal(input_shape).astype(np.float32)
+    output_shape = make_layer().compute_output_shape(input_shape[1:])
+    grad_y = generator.standard_normal((input_shape[0],) + tuple(output_shape)).astype(
+        np.float32)
+    return _deviation(_layer_results(make_layer, backend, x, grad_y),
+                      _layer_results(make_layer, "reference", x, grad_y))
+
+
+def check_conv(backend):
+    """Conv2D (3 filters 3x3, padding 1, ReLU) forward and backward against the reference."""
+    from dlcore.layers import Conv2D
+    return _check_layer(lambda: Conv2D(3, 3, padding=1, activation="relu"), (2, 2, 6, 6),
+                        backend)
+
+
+def check_max_pool(backend):
+    """MaxPool2D(2) forward and backward against the reference."""
+    from dlcore.layers import MaxPool2D
+    return _check_layer(lambda: MaxPool2D(2), (2, 3, 6, 6), backend)
+
+
+#: The self-test's checks, in the order they run.
+CHECKS = (("RBM CD-1 step", check_rbm_step), ("sampling stream", check_sampling_stream),
+          ("conv2d forward+backward", check_conv),
+          ("max pool forward+backward", check_max_pool))
+
+
+def kernel_backends():
+    """The names of the kernel backends usable here: ``cpu``, and ``cuda`` when
+    :func:`dlcore.backend.cuda_status` says so (a GPU, or the simulator when it is on)."""
+    from dlcore.backend import cuda_status
+    return ["cpu"] + (["cuda"] if cuda_status()[0] else [])
+
+
+def self_test(backends=None, report=None):
+    """Run :data:`CHECKS` on every backend of ``backends`` (default :func:`kernel_backends`);
+    ``report(check)`` is called after each. Returns the list of :class:`Check`."""
+    checks = []
+    for backend in backends or kernel_backends():
+        for name, check in CHECKS:
+            started = time.perf_counter()
+            try:
+                ok, detail = check(backend)
+            except Exception as error:   # noqa: BLE001  (a crashing kernel is a FAIL, named)
+                ok, detail = False, f"{type(error).__name__}: {error}".splitlines()[0]
+            checks.append(Check(backend, name, ok, detail, time.perf_counter() - started))
+            if report is not None:
+                report(checks[-1])
+    return checks
+
+
+# -- the report ----------------------------------------------------------------------------
+def _version_text(versions):
+    return "  ".join(f"{name} {version or '-'}" for name, version in versions.items())
+
+
+def environment_lines(env):
+    """The environment as the lines ``dlcore doctor`` prints."""
+    cpu, gpu, cache = env["cpu"], env["gpu"], env["cache"]
+    lines = [f"versions: {_version_text(env['versions'])}   (-: not installed)",
+             f"cpu: {cpu['cpu']}, {cpu['isa']} ({' '.join(cpu['flags']) or 'no AVX flags'}), "
+             f"{cpu['cores']} cores; {cpu['threads']} Numba threads"
+             + (f" ({env['threading_layer']} threading layer)"
+                if env.get("threading_layer") else "")]
+    for entry in env["blas"]:
+        lines.append(f"blas: {entry['library']} {entry['version']}, {entry['kernel']} kernel, "
+                     f"{entry['threading']}, {entry['threads']} threads ({entry['file']}"
+                     + (", the one dlcore's kernels call" if entry["used_by_dlcore"] else "")
+                     + ")")
+    if not env["blas"]:
+        lines.append("blas: threadpoolctl found no BLAS library")
+    if gpu.get("simulator"):
+        lines.append("gpu: the Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1), no real GPU")
+    elif gpu["usable"]:
+        lines.append(f"gpu: {gpu.get('name', '?')}, compute capability "
+                     f"{gpu.get('compute_capability', '?')}, {gpu.get('memory_gib', '?')} GiB; "
+                     f"CUDA driver {gpu.get('driver', '?')}, runtime {gpu.get('runtime', '?')}"
+                     f"; CuPy (cuBLAS) {'yes' if gpu['cublas'] else 'no: tiled GEMM'}"
+                     + (f"; {gpu['error']}" if gpu.get("error") else ""))
+    else:
+        lines.append(f"gpu: none usable: {gpu['reason']}; CuPy "
+                     f"{'installed' if gpu['cublas'] else 'not installed'}")
+    lines.append(f"kernel cache: {cache['folder']} ("
+                 + (f"{cache['files']} files, {cache['megabytes']} MB; CPU kernels compiled "
+                    f"{'before' if cache['cpu_kernels_compiled'] else 'not yet'}"
+                    if cache["exists"] else "empty: the first run compiles")
+                 + "; set DLCORE_CACHE to move it)")
+    return lines
+
+
+def check_line(check):
+    """``  cpu   RBM CD-1 step               ok    max |difference| 3.0e-08  (0.41 s)``."""
+    return (f"  {check.backend:5s} {check.name:27s} {'ok' if check.ok else 'FAIL':5s} "
+            f"{check.detail}  ({check.seconds:.2f} s)")
+
+
+def summary_lines(checks):
+    """One line per backend: ``cpu: ok (4 checks)`` or ``cpu: FAIL (conv2d ...)``."""
+    lines = []
+    for backend in dict.fromkeys(check.backend for check in checks):
+        failed = [check.name for check in checks if check.backend == backend and not check.ok]
+        total = sum(check.seconds for check in checks if check.backend == backend)
+        lines.append(f"{backend}: " + (f"FAIL ({', '.join(failed)})" if failed else
+                                        f"ok ({sum(c.backend == backend for c in checks)} "
+                                        f"checks against the reference, {total:.1f} s)"))
+    return lines

@@ -1,0 +1,99 @@
+"""``dlcore doctor``: the environment a bug report needs, and a self-test that tells a broken
+kernel from a working one.
+
+Oracles: the installed packages' metadata and this machine's own answers (the lines must name
+them); the NumPy reference backend (the self-test's own oracle); and kernels broken on purpose
+(a product off by a little, one flipped sample, a kernel that raises): each must turn its check,
+and only its check, into FAIL with exit code 1."""
+import importlib.metadata
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore import doctor
+from dlcore.backend.cpu import CPUBackend
+from dlcore.backend.kernel_backend import KernelBackend
+from dlcore.cli import main
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A machine without a usable GPU, whatever this one has (the simulator included)."""
+    import dlcore.backend
+    monkeypatch.setattr(dlcore.backend, "cuda_status",
+                        lambda: (False, "the NVIDIA CUDA driver was not found"))
+
+
+def doctor_run(*arguments):
+    return CliRunner().invoke(main, ["doctor", "--backend", "cpu", *arguments])
+
+
+def test_doctor_names_versions_cpu_blas_gpu_cache_and_passes_every_cpu_check(no_gpu):
+    result = doctor_run()
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    versions = next(line for line in lines if line.startswith("versions: "))
+    assert f"dlcore {dlcore.__version__}" in versions
+    assert f"numba {importlib.metadata.version('numba')}" in versions
+    assert f"numpy {np.__version__}" in versions and "h5py " in versions
+    cpu = next(line for line in lines if line.startswith("cpu: "))
+    assert dlcore.bench.cpu_description()["isa"] in cpu and "Numba threads" in cpu
+    assert any(line.startswith("blas: ") and "the one dlcore's kernels call" in line
+               for line in lines)
+    assert ("gpu: none usable: the NVIDIA CUDA driver was not found; CuPy "
+            in result.stdout)
+    assert any(line.startswith("kernel cache: ") for line in lines)
+    checks = [line for line in lines if line.startswith("  cpu ")]
+    assert len(checks) == len(doctor.CHECKS) and all(" ok " in line for line in checks)
+    assert lines[-1].startswith("cpu: ok (4 checks against the reference")
+
+
+def test_a_product_off_by_a_little_fails_the_rbm_check_only(monkeypatch, no_gpu):
+    gemm = CPUBackend.gemm
+
+    def slightly_wrong(self, a, b, out, *args, **kwargs):
+        gemm(self, a, b, out, *args, **kwargs)
+        out *= np.float32(1.001)
+    monkeypatch.setattr(CPUBackend, "gemm", slightly_wrong)
+    result = doctor_run()
+    assert result.exit_code == 1
+    rbm_line = next(line for line in result.stdout.splitlines() if "RBM CD-1 step" in line)
+    assert " FAIL " in rbm_line
+    assert result.stdout.splitlines()[-1] == "cpu: FAIL (RBM CD-1 step)"
+
+
+def test_one_flipped_sample_fails_the_sampling_stream_check(monkeypatch, no_gpu):
+    sigmoid_bernoulli = KernelBackend.sigmoid_bernoulli
+
+    def one_flipped(self, pre, bias, sample, *args):
+        sigmoid_bernoulli(self, pre, bias, sample, *args)
+        if sample is not None:
+            sample[0, 0] = 1 - sample[0, 0]
+    monkeypatch.setattr(KernelBackend, "sigmoid_bernoulli", one_flipped)
+    checks = doctor.self_test(["cpu"])
+    failed = {check.name: check.detail for check in checks if not check.ok}
+    assert "sampling stream" in failed and failed["sampling stream"].startswith("1 of 91")
+
+
+def test_a_kernel_that_raises_is_a_fail_naming_the_error(monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("kernel exploded")
+    monkeypatch.setattr(CPUBackend, "gemm", broken)
+    checks = doctor.self_test(["cpu"])
+    rbm = next(check for check in checks if check.name == "RBM CD-1 step")
+    assert not rbm.ok and rbm.detail == "RuntimeError: kernel exploded"
+
+
+def test_doctor_json_holds_the_environment_and_every_check(no_gpu):
+    result = doctor_run("--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["versions"]["dlcore"] == dlcore.__version__
+    assert report["gpu"] == {"usable": False, "reason": "the NVIDIA CUDA driver was not found",
+                             "cublas": report["gpu"]["cublas"]}
+    assert [check["name"] for check in report["self_test"]] == [n for n, _ in doctor.CHECKS]
+    assert all(check["ok"] and check["backend"] == "cpu" for check in report["self_test"])
+    assert report["cache"]["folder"].endswith(dlcore.__version__)
