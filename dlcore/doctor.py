@@ -287,7 +287,8 @@ def summary_lines(checks):
     for backend in dict.fromkeys(check.backend for check in checks):
         failed = [check.name for check in checks if check.backend == backend and not check.ok]
         total = sum(check.seconds for check in checks if check.backend == backend)
-        lines.append(f"{backend}: " + (f"FAIL ({', '.join(failed)})" if failed else
-                                        f"ok ({sum(c.backend == backend for c in checks)} "
-                                        f"checks against the reference, {total:.1f} s)"))
+        count = sum(check.backend == backend for check in checks)
+        verdict = (f"FAIL ({', '.join(failed)})" if failed
+                   else f"ok ({count} checks against the reference, {total:.1f} s)")
+        lines.append(f"{backend}: {verdict}")
     return lines
