@@ -55,7 +55,10 @@ def run_benchmark(name, title, setting, make_comparisons, repeats, missing, as_j
     """Measure the machine, time every comparison that ``make_comparisons()`` returns (in
     order, each in alternation), then print the report (:func:`dlcore.bench.report`) as text
     or JSON. Returns the report."""
+    import datetime
+
     from dlcore import bench as benchmarks
+    started = datetime.datetime.now(datetime.timezone.utc)
     load_before = benchmarks.load_average()
     progress("measuring the machine (SGEMM at the RBM's shapes)")
     machine = benchmarks.machine_description()
@@ -63,7 +66,8 @@ def run_benchmark(name, title, setting, make_comparisons, repeats, missing, as_j
                for comparison in make_comparisons()]
     # the SGEMM rate again, after: on a busy machine one measurement may catch a bad moment
     machine["sgemm"] = benchmarks.best_sgemm(machine["sgemm"], benchmarks.sgemm_rate())
-    run = benchmarks.report(name, title, setting, results, machine, missing, load_before)
+    run = benchmarks.report(name, title, setting, results, machine, missing, load_before,
+                            started)
     if as_json:
         click.echo(json.dumps(run, indent=2))
     else:

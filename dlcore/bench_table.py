@@ -18,6 +18,8 @@ from dlcore.bench import SCHEMA, machine_line
 
 BEGIN = "<!-- measured: written by `dlcore bench table` from the JSON reports; do not edit -->"
 END = "<!-- measured: end -->"
+#: A load average above this many times the cores marks a run as oversubscribed.
+OVERSUBSCRIBED = 2
 #: What identifies a machine in a report: two reports differing here are two machines.
 MACHINE_KEYS = ("cpu", "isa", "cores", "threads")
 COMMANDS = {"rbm": "dlcore bench rbm", "mlp": "dlcore bench mlp", "cnn": "dlcore bench cnn",
@@ -95,13 +97,19 @@ def measured_table(reports):
     commands = ", ".join(f"`{COMMANDS.get(run['benchmark'], run['benchmark'])}`"
                          for run in reports)
     lines = [BEGIN,
-             f"Measured {_minute(dates[0])} to {_minute(dates[-1])} (UTC) by {commands} with "
-             "`--json`, on one machine:", "",
+             f"Measured on {_days(dates)} (UTC) by {commands} with `--json`, on one machine:",
+             "",
              f"    {machine_line(machine)}", ""]
     if loads:
+        highest = max(v[0] for v in loads)
         lines.append(f"The machine was shared: load average (1 min) "
-                     f"{min(v[0] for v in loads):.1f} to {max(v[0] for v in loads):.1f} on "
+                     f"{min(v[0] for v in loads):.1f} to {highest:.1f} on "
                      f"{machine['cores']} cores during the runs.")
+        if highest > OVERSUBSCRIBED * machine["cores"]:
+            lines.append("It was heavily oversubscribed: every parallel region waited for "
+                         "its threads to be scheduled, so the absolute times (and the SGEMM "
+                         "rate) are far above those of an idle machine; only the ratios "
+                         "compare the contenders, and they too carry that load.")
     lines += [f"Each cell is the minimum / median of {', '.join(map(str, repeats))} runs per "
               "contender, alternating between the contenders after a warm-up each; the ratio is "
               "dlcore's minimum over the other's (below 1: dlcore faster). Both sides of a row do "
@@ -127,6 +135,7 @@ def replace_table(readme, table):
     return readme[:start] + table + readme[end:]
 
 
-def _minute(timestamp):
-    """``2026-12-02T10:41:07+00:00`` -> ``2026-12-02 10:41``."""
-    return timestamp[:16].replace("T", " ")
+def _days(timestamps):
+    """The days of ISO ``timestamps``: ``2026-12-02`` or ``2026-12-02 to 2026-12-03``."""
+    days = sorted({timestamp[:10] for timestamp in timestamps})
+    return days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"

@@ -211,6 +211,14 @@ def test_the_table_replaces_only_what_lies_between_the_markers():
         bench_table.replace_table("no markers here", "NEW\n")
 
 
+def test_the_readme_table_is_what_the_script_writes_from_the_committed_reports():
+    assert MEASURED, "docs/measured/ holds the JSON reports of the README's table"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = bench_table.measured_table(bench_table.read_reports(MEASURED))
+    assert table in readme, ("regenerate the table: dlcore bench table docs/measured/*.json "
+                             "--readme README.md")
+
+
 def test_bench_table_command_refuses_a_file_that_is_not_a_report(tmp_path):
     path = tmp_path / "x.json"
     path.write_text("{}")
