@@ -217,7 +217,7 @@ def describe_network(model):
         config = layer.get_config()
         if kind == "Conv2D":
             steps.append(["conv2d", list(layer.params["kernel"].shape),
-                          list(config["stride"]), list(layer._padding)])
+                          list(config["stride"]), _sides(layer._padding)])
         elif kind == "Dense":
             steps.append(["dense", *layer.params["kernel"].shape])
         elif kind in ("MaxPool2D", "AvgPool2D"):
@@ -239,6 +239,13 @@ def describe_network(model):
     return steps
 
 
+def _sides(padding):
+    """A padding per axis, an int (both sides) or a (before, after) pair, as [[before, after],
+    ...]."""
+    return [[int(p), int(p)] if isinstance(p, (int, np.integer)) else [int(q) for q in p]
+            for p in padding]
+
+
 def describe_torch_network(module, loss=None):
     """:func:`describe_network`'s steps for a PyTorch ``nn.Sequential`` (and its ``loss``
     module: ``CrossEntropyLoss`` is a softmax and the cross-entropy)."""
@@ -247,7 +254,7 @@ def describe_torch_network(module, loss=None):
         kind = type(layer).__name__
         if kind == "Conv2d":
             steps.append(["conv2d", list(layer.weight.shape), list(layer.stride),
-                          list(layer.padding)])
+                          _sides(layer.padding)])
         elif kind == "Linear":
             steps.append(["dense", layer.in_features, layer.out_features])
         elif kind in ("MaxPool2d", "AvgPool2d"):
