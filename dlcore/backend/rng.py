@@ -61,6 +61,10 @@ STREAM_WAKE = (1 << 24) + (1 << 16)          # up-down's wake phase: + layer (st
 STREAM_SLEEP = (1 << 24) + (2 << 16)         # up-down's sleep phase: + layer (step = update)
 STREAM_GENERATE = (1 << 24) + (3 << 16)      # generation: the start (step = 2 * call), random
 #   labels (step = 2 * call + 1); STREAM_GENERATE + 1 + layer: the pass down (step = call)
+# Likelihood estimates (dlcore.rbm.annealing, dlcore.dbn.bound), above every model's streams:
+STREAM_AIS = 1 << 25     # AIS: + 0 the start (step 0), + 1 hidden, + 2 visible (step = temperature)
+STREAM_RAISE = STREAM_AIS + 4    # RAISE's reverse chains: + 1 hidden, + 2 visible (same steps)
+STREAM_BOUND = STREAM_AIS + 8    # a DBN's bound: + layer, the samples h ~ Q (step = sample)
 
 
 @shared

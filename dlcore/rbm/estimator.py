@@ -414,6 +414,20 @@ class RBMBase(ParamsMixin):
         self._check_fitted()
         return self._visible_units().log_partition(self._parameters())
 
+    def log_likelihood(self, X, method="ais", **options):
+        """The mean log-probability of the rows of ``X`` (n, n_visible), in nats per sample,
+
+            mean_v log p(v) = mean_v [-F(v)] - log Z,
+
+        with log Z by annealed importance sampling (``method="ais"``: Salakhutdinov & Murray's
+        base model fitted to the data's marginals, and RAISE's conservative bracket) or exact
+        (``method="exact"``: at most 24 units in the smaller layer). ``options``: ``n_runs``,
+        ``n_temperatures``, ``seed``, ``data``, ``reverse_rows``, ``backend``, ``progress``,
+        ``verbose`` (:func:`dlcore.rbm.ais.log_likelihood`). Returns a
+        :class:`~dlcore.rbm.ais.LogLikelihood`, which unpacks as ``mean, (low, high)``."""
+        from .ais import log_likelihood
+        return log_likelihood(self, X, method=method, **options)
+
     def gibbs(self, V, steps=1, clamped=None, probabilities=False):
         """Visible samples after ``steps`` block Gibbs steps v -> h -> v from each row of ``V``
         (n, n_visible). Reproducible: successive calls continue one Philox sequence.
