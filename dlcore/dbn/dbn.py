@@ -385,6 +385,15 @@ class DBN(ParamsMixin):
                           backend=self.backend if backend is None else backend,
                           seed=self.seed_ if seed is None else seed, name="dbn")
 
+    def log_likelihood_bound(self, X, method="ais", **options):
+        """Salakhutdinov & Murray's (2008) variational lower bound on the mean log p(v) of the
+        rows of ``X``, in nats per sample, with log Z of the top RBM by AIS (and RAISE's
+        bracket) or exact (``method="exact"``); ``options`` as for
+        :func:`dlcore.dbn.bound.log_likelihood_bound`. Returns a
+        :class:`~dlcore.rbm.ais.LogLikelihood` (``mean`` is the bound)."""
+        from .bound import log_likelihood_bound
+        return log_likelihood_bound(self, X, method=method, **options)
+
     # -- labels: classification by free energy ------------------------------------------
     def _check_labelled(self):
         self._check_fitted()
