@@ -4,7 +4,8 @@ Lecture "Deep Neural Networks": "Unsupervised pre-learning provides a good initi
 the network; supervised fine-tuning". ``pretrain`` is the greedy layer-wise training
 (:class:`dlcore.DBN`), ``finetune`` turns the DBN into a network (``DBN.to_network``) and trains
 it by back-propagation with early stopping, ``sample`` draws fantasies (of a chosen digit when
-the DBN was pretrained ``--with-labels``).
+the DBN was pretrained ``--with-labels``), ``evaluate`` bounds log p(v) from below
+(:mod:`dlcore.dbn.bound`).
 """
 import sys
 from pathlib import Path
@@ -47,6 +48,7 @@ from dlcore.cli._dbn import (
     split_off_validation,
 )
 from dlcore.cli._digits import image_side
+from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 
 DEFAULT_LAYERS = "784-500-500"
 DEFAULT_EPOCHS_PER_LAYER = 20
@@ -58,7 +60,7 @@ DEFAULT_DROPOUT, DEFAULT_INPUT_DROPOUT = 0.3, 0.1
 
 @main.group()
 def dbn():
-    """Deep Belief Networks: pretrain, fine-tune, sample."""
+    """Deep Belief Networks: pretrain, fine-tune, sample, evaluate."""
 
 
 def load_dbn(path, backend=None):
@@ -291,3 +293,36 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, binary, seed, backen
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None, title=title)
     what = "" if label is None else f" of {label_title(model, label)}"
     click.echo(f"wrote {n_samples} samples{what} after {gibbs_steps} Gibbs steps to {out}")
+
+
+@dbn.command("evaluate")
+@click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@dataset_option()
+@click.option("--samples", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Draws from the recognition passes Q(h | v) per held-out image.")
+@click.option("--exact", is_flag=True,
+              help="log Z of the top RBM exactly (at most 24 units in one of its layers) "
+                   "instead of by AIS.")
+@click.option("--binarize", is_flag=True,
+              help="Evaluate on binary pixels drawn from the intensities (Salakhutdinov & "
+                   "Murray's test data) instead of the intensities themselves.")
+@ais_options
+@seed_option
+@backend_option
+def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperatures,
+                     reverse_rows, seed, backend):
+    """The variational lower bound on log p(v) per held-out image (Salakhutdinov & Murray
+    2008): Monte Carlo draws through the recognition passes, log Z of the top RBM by AIS with
+    RAISE's bracket (progress on stderr). The test split, or mnist-5k's 1,000 held-out images."""
+    model = load_dbn(dbn_file, backend)
+    _, (X_test, _) = load_labelled_split(dataset)
+    check_width(X_test.shape[1], model.layers[0], dataset)
+    warn_if_other_dataset(model, dbn_file, dataset)
+    if binarize:
+        X_test = dlcore.datasets.binarize(X_test, mode="stochastic", seed=seed)
+    click.echo(f"{len(X_test)} held-out {dataset} images{' (binarised)' if binarize else ''}, "
+               f"{dbn_file} ({'-'.join(str(size) for size in model.layers)})")
+    result = model.log_likelihood_bound(
+        X_test, method="exact" if exact else "ais", n_samples=samples, n_runs=runs,
+        n_temperatures=temperatures, seed=seed, reverse_rows=reverse_rows, verbose=True)
+    echo_log_likelihood(result, "lower bound on log p(v)")
