@@ -10,8 +10,8 @@ def ais_options(function):
     function = click.option(
         "--reverse-rows", type=click.IntRange(min=0), default=DEFAULT_REVERSE_ROWS,
         show_default=True,
-        help="Held-out rows whose reverse chains (RAISE) give the conservative end of the "
-             "bracket; 0: AIS alone.")(function)
+        help="Held-out rows whose reverse chains (RAISE) give the other end of the bracket; "
+             "0: AIS alone.")(function)
     function = click.option(
         "--temperatures", type=click.IntRange(min=1), default=DEFAULT_TEMPERATURES,
         show_default=True,
@@ -34,6 +34,7 @@ def echo_log_likelihood(result, what="log-likelihood"):
                "(biased low)")
     if result.bracket is not None:
         click.echo(f"  log Z by RAISE {result.log_z_upper:.3f} +- "
-                   f"{result.log_z_upper_standard_error:.3f} (conservative: biased high)")
+                   f"{result.log_z_upper_standard_error:.3f} (reverse annealing: usually "
+                   "biased high)")
         click.echo(f"  bracket: {result.bracket[0]:.3f} (RAISE) to {result.bracket[1]:.3f} "
-                   "(AIS) nats per sample")
+                   "(AIS) nats per sample; a wide one asks for more --temperatures")

@@ -57,7 +57,7 @@ def small_trained_rbm(random_state, n_visible=14):
 
 
 def test_the_defaults_agree_with_exact_log_z_within_their_stated_accuracy(random_state):
-    """The module docstring states ~0.1 nats against exact enumeration with data=X."""
+    """docs/rbm.md states ~0.1-0.2 nats against exact enumeration with data=X."""
     rbm, X = small_trained_rbm(random_state)
     estimate = ais_log_partition(rbm, data=X)
     assert abs(estimate.log_z - exact_log_partition(rbm)) < 0.15
@@ -105,7 +105,7 @@ def test_progress_reaches_the_total_and_verbose_prints_to_stderr(random_state, c
 
 @pytest.mark.slow
 def test_the_defaults_take_seconds_on_a_784_500_rbm(random_state):
-    """CPU time, not wall-clock time (the module docstring: about 4 s measured); the bound is
+    """CPU time, not wall-clock time (docs/rbm.md: about 4 s measured); the bound is
     loose for slower machines, but far below the 14,500-temperature schedule's minute."""
     import time
     W = random_state.normal(0, 0.05, (784, 500))

@@ -18,7 +18,7 @@ F_top the top RBM's free energy (its hidden layer summed out) and H the entropy 
 distribution, -sum_j [q_j log q_j + (1 - q_j) log(1 - q_j)]. The expectations are Monte Carlo
 averages over ``n_samples`` draws h_1 ~ Q(h_1 | v), h_2 ~ Q(h_2 | h_1), ... per test row
 (Philox stream ``STREAM_BOUND + l``, step = the draw), each entropy exact given the layer below;
-log Z_top is AIS's (with RAISE's conservative value for the bracket, :mod:`dlcore.rbm.ais`) or
+log Z_top is AIS's (with RAISE's value for the bracket, :mod:`dlcore.rbm.ais`) or
 exact. A DBN of one RBM has no bound to take: its value is the RBM's log p(v).
 
 :func:`exact_log_probability` sums every hidden layer below the top out by enumeration (the

@@ -5,7 +5,7 @@ scikit-learn estimator built on them (:mod:`~dlcore.rbm.estimator`), whose two R
 (:class:`BernoulliRBM`, :class:`GaussianBernoulliRBM`) are hyperparameters and documentation.
 Everything the visible units decide, binary, with softmax labels or Gaussian, is one strategy
 object (:mod:`~dlcore.rbm.units`)."""
-from .ais import ais_log_partition
+from .ais import ais_log_partition, raise_log_probability
 from .bernoulli import BernoulliRBM
 from .gaussian import GaussianBernoulliRBM
 from .monitors import (
@@ -18,4 +18,4 @@ from .monitors import (
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "ais_log_partition",
            "average_log_likelihood", "exact_log_partition", "free_energy_gap",
-           "gaussian_exact_log_partition", "pseudo_log_likelihood"]
+           "gaussian_exact_log_partition", "pseudo_log_likelihood", "raise_log_probability"]

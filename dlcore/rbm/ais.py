@@ -15,10 +15,14 @@ steps and log-weights, written once as a NumPy reference and as kernels) is
   temperatures give too small a log Z, and so too high a log-likelihood.
 * :func:`raise_log_probability`: a chain starts at a test vector v and anneals back to p_0; its
   weight is an unbiased estimate of p_ann(v), the probability of v under the annealing process
-  itself (which tends to p(v) as the temperatures grow), so log p(v) is estimated *low*: a
-  conservative estimate, biased the other way from AIS.
+  itself (which tends to p(v) as the temperatures grow), so its log is biased *low* for
+  log p_ann(v). That is conservative for log p(v), biased the other way from AIS, when p_ann
+  models the test data no better than p, as Burda et al. found; not on every model: on a
+  784-12 RBM trained by CD-1 it was 1 nat above the exact log p(v) at 1,000 temperatures
+  (docs/rbm.md), the annealing's own mixture of modes fitting the test digits better.
 * :func:`log_likelihood`: the mean log p(v) = -F(v) - log Z over test rows, with a 95% interval
-  from AIS's standard error and the bracket [RAISE, AIS] that the two biases enclose; or exact
+  from AIS's standard error and the bracket (RAISE, AIS): two estimates with opposite biases,
+  whose gap closes as the temperatures grow (a wide gap asks for more); or exact
   (``method="exact"``) for RBMs with at most 24 hidden (or visible) units.
 
 Both Bernoulli and Gaussian-Bernoulli RBMs are annealed (:mod:`dlcore.rbm.annealing`), on the
@@ -78,9 +82,11 @@ class LogLikelihood:
     method : "ais" or "exact"
     log_z : float, log Z (AIS's estimate, or exact)
     log_z_standard_error : float
-    bracket : (low, high) or None: the mean log p(v) with RAISE's conservative log Z (low) and
-        with AIS's (high = ``mean``). Each end is a stochastic bound; an exact value lies
-        between them up to their standard errors. None when exact or without reverse chains
+    bracket : (raise, ais) or None: the mean log p(v) with RAISE's log Z and with AIS's
+        (``mean``). AIS's errs high (its log Z low), RAISE's low for the annealing's own
+        distribution, and so usually for p; the gap closes as the temperatures grow. On the
+        tests' small models the exact value lies between them, within their standard errors
+        (not on every model: docs/rbm.md). None when exact or without reverse chains
     log_z_upper, log_z_upper_standard_error : float or None, RAISE's log Z: the mean over the
         reverse chains' rows of -F(v) - log p_RAISE(v), and its standard error
     n_samples : int, the number of test rows
@@ -177,8 +183,8 @@ def ais_log_partition(rbm, visible_bias=None, hidden_bias=None, base_visible_bia
 
 def raise_log_probability(rbm, X, n_runs=1, n_temperatures=DEFAULT_TEMPERATURES, seed=0,
                           progress=None, verbose=False, data=None, backend=None):
-    """Conservative estimates of log p(v) for each row of ``X`` by reverse annealing (RAISE,
-    Burda, Grosse & Salakhutdinov 2015).
+    """Estimates of log p(v) for each row of ``X`` by reverse annealing (RAISE, Burda, Grosse &
+    Salakhutdinov 2015), usually conservative.
 
     A chain starts at the test vector x_K = v and runs the annealing of :func:`ais_log_partition`
     backwards, x_(k-1) drawn by a Gibbs step at beta_k for k = K .. 1 (Gibbs steps are
@@ -188,9 +194,10 @@ def raise_log_probability(rbm, X, n_runs=1, n_temperatures=DEFAULT_TEMPERATURES,
 
     needs no log Z: it is an unbiased estimate of p_ann(v), the probability that the forward
     annealing (exact samples of p_0, then the Gibbs steps) ends at v. So its log is biased low
-    for log p_ann(v), and p_ann(v) tends to p(v) as ``n_temperatures`` grows: a conservative
-    estimate, whose error runs the other way from AIS's. ``n_runs`` chains per row are averaged
-    (as weights: log mean exp).
+    for log p_ann(v), and p_ann(v) tends to p(v) as ``n_temperatures`` grows: conservative when
+    p_ann models v no better than p does (see the module docstring for when it did not), its
+    error then the other way from AIS's. ``n_runs`` chains per row are averaged (as weights:
+    log mean exp).
 
     Parameters
     ----------
@@ -228,7 +235,7 @@ def log_likelihood(rbm, X, method="ais", n_runs=DEFAULT_RUNS,
 
     with log Z exact (``method="exact"``: enumeration, at most 24 units in the smaller layer,
     or 24 hidden units for Gaussian visibles) or by AIS (``method="ais"``), and then, from
-    ``reverse_rows`` of the rows, RAISE's conservative estimate: the bracket.
+    ``reverse_rows`` of the rows, RAISE's estimate, usually conservative: the bracket.
 
     Parameters
     ----------
