@@ -38,7 +38,8 @@ import numpy as np
 
 from dlcore.backend import reference
 from dlcore.backend.kernel_math import max_and_exp_sum, sigmoid
-from dlcore.backend.registry import body
+from dlcore.backend.registry import body, shared
+from dlcore.validation import check_float
 
 CLIP = 1e-7
 _ONE = np.float32(1.0)
@@ -146,6 +147,57 @@ def squared_error_rows(first, last, outputs, targets, grad, row_loss, row_correc
             loss += difference * difference
             grad[row, k] = scale * np.float32(2.0) * difference
         row_loss[row] = loss / width
+        row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5))
+
+
+@shared
+def _softened(target, inverse_temperature):
+    """q^(1/T) of one teacher probability (0 for q <= 0)."""
+    if target <= _ZERO:
+        return _ZERO
+    return np.float32(math.exp(math.log(target) * inverse_temperature))
+
+
+@shared
+def _tempered_logit(output, logits, low, inverse_temperature):
+    """z / T of one output: the logit z itself, or z = log p of a probability."""
+    if logits:
+        return output * inverse_temperature
+    return np.float32(math.log(max(output, low))) * inverse_temperature
+
+
+@body
+def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct, scale,
+                      temperature, logits):
+    """Distillation at temperature T: with p = softmax(z / T) and the soft targets
+    q = t^(1/T) / sum t^(1/T), loss = -T^2 sum q log p and grad = scale T (p - q) (divided by
+    the probability when the outputs are probabilities, z = log p)."""
+    inverse = _ONE / temperature
+    low = np.float32(CLIP)
+    width = outputs.shape[1]
+    for row in range(first, last):
+        top = _tempered_logit(outputs[row, 0], logits, low, inverse)
+        for k in range(1, width):
+            top = max(top, _tempered_logit(outputs[row, k], logits, low, inverse))
+        total = _ZERO
+        target_total = _ZERO
+        for k in range(width):
+            total += np.float32(math.exp(_tempered_logit(outputs[row, k], logits, low, inverse)
+                                         - top))
+            target_total += _softened(targets[row, k], inverse)
+        log_total = np.float32(math.log(total)) + top
+        has_targets = _ONE if target_total > _ZERO else _ZERO
+        norm = target_total if target_total > _ZERO else _ONE
+        loss = _ZERO
+        for k in range(width):
+            q = _softened(targets[row, k], inverse) / norm
+            log_p = _tempered_logit(outputs[row, k], logits, low, inverse) - log_total
+            loss -= q * log_p
+            g = scale * temperature * (np.float32(math.exp(log_p)) * has_targets - q)
+            if not logits:
+                g = g / max(outputs[row, k], low)
+            grad[row, k] = g
+        row_loss[row] = temperature * temperature * loss
         row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5))
 
 
@@ -274,6 +326,89 @@ class MeanSquaredError(Loss):
         return squared_error_rows
 
 
+class Distillation(CrossEntropy):
+    """Knowledge distillation (Hinton, Vinyals & Dean 2015; lecture "Convolutional neural
+    networks" (2016), "Ensemble methods": "train a single final model to mimick the performance
+    of the ensemble"): the cross-entropy between the teacher's and the student's class
+    probabilities, both softened by a temperature T,
+
+        p_k = softmax(z / T)_k,   q_k = t_k^(1/T) / sum_j t_j^(1/T)
+        L   = -T^2 sum_k q_k log p_k,      dL/dz_k = T (p_k - q_k)
+
+    with z the student's logits and t the teacher's ordinary (T = 1) probabilities, what
+    ``teacher.predict(x)`` returns: raising them to 1/T and normalising is softening them,
+    softmax(v / T) = softmax(v)^(1/T) / sum (exactly, for a teacher with logits v), so no
+    teacher logits are needed. T > 1 lifts the small probabilities (which 2 is like a 3, which
+    like a 7) that carry the teacher's knowledge; the T^2 keeps the gradient's size, which the
+    softening divides by T^2, about the same whatever T (Hinton et al., section 2).
+
+    Train the student with the teacher's probabilities as the targets::
+
+        student.compile(loss=dlcore.losses.Distillation(temperature=4.0), optimizer=...)
+        student.fit(x, teacher.predict(x), epochs=...)        # teacher: a net or an Ensemble
+
+    ``loss="distillation"`` is T = 2. Fused with a final softmax, as the cross-entropy. The
+    metric ``accuracy`` is then the agreement with the teacher's most probable class; evaluate
+    against labels (one-hot targets stay one-hot when softened) for the error. Predictions stay
+    at T = 1. The paper adds a hard-label term with a small weight; here the targets are the
+    teacher's only (the labels enter through the teacher).
+
+    Parameters
+    ----------
+    temperature : float > 0 (1: the plain cross-entropy with soft targets)
+    from_logits : bool, as for :class:`CrossEntropy`
+    """
+
+    name = "distillation"
+    keras_name = "Distillation"
+
+    def __init__(self, temperature=2.0, from_logits=False):
+        super().__init__(from_logits=from_logits)
+        self.temperature = check_float(temperature, "temperature", low=0.0, low_open=True)
+
+    def reference(self, outputs, targets, fused):
+        """The equations of the class docstring in NumPy: (n,) losses, (n, k) gradient of the
+        batch mean."""
+        t = self.temperature
+        n = outputs.shape[0]
+        logits = outputs if fused else np.log(np.maximum(outputs, CLIP))
+        log_p = logits / t - reference.log_sum_exp(logits / t)
+        q = soft_targets(targets, t)
+        losses = -t * t * (q * log_p).sum(axis=1)
+        grad = t * (np.exp(log_p) * q.sum(axis=1, keepdims=True) - q) / n
+        return losses, grad if fused else grad / np.maximum(outputs, CLIP)
+
+    def loss_and_gradient(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
+        logits = fused or self.from_logits
+        n, width = outputs.shape
+        if not backend.launches_kernels:
+            super().loss_and_gradient(backend, outputs, targets, grad, row_loss, row_correct,
+                                      fused)
+            return
+        backend.launch_1d(distillation_rows, n, outputs, targets, grad, row_loss, row_correct,
+                          np.float32(1.0 / n), np.float32(self.temperature), bool(logits),
+                          work=n * width)
+
+    def get_config(self):
+        """``{"name": "distillation", "temperature": T}`` (and ``"from_logits": true``)."""
+        config = {"name": self.name, "temperature": self.temperature}
+        if self.from_logits:
+            config["from_logits"] = True
+        return config
+
+    def __repr__(self):
+        return f"<loss distillation, temperature={self.temperature:g}" \
+               f"{', from_logits' if self.from_logits else ''}>"
+
+
+def soft_targets(targets, temperature):
+    """NumPy: the teacher's probabilities t (n, k) softened to temperature T,
+    q = t^(1/T) / sum_k t_k^(1/T) per row (entries <= 0 count as 0; a row of zeros stays 0)."""
+    powered = np.maximum(targets, 0.0) ** (1.0 / temperature)
+    total = powered.sum(axis=1, keepdims=True)
+    return powered / np.where(total > 0, total, 1.0)
+
+
 #: Keras' class names for the same losses.
 CategoricalCrossentropy = CrossEntropy
 BinaryCrossentropy = BinaryCrossEntropy
@@ -371,6 +506,7 @@ LOSSES = {
     "sparse_categorical_crossentropy": CrossEntropy,
     "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "distillation": Distillation,
 }
 
 
@@ -411,23 +547,29 @@ LOSS_FUNCTIONS = {categorical_crossentropy: CrossEntropy, binary_crossentropy: B
 
 
 def get_loss(identifier):
-    """A Loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"`` or the
-    Keras spellings), from one of Keras' loss functions (``categorical_crossentropy``, ...),
-    from :meth:`Loss.get_config`'s ``{"name": ..., "from_logits": true}``, or a Loss instance."""
+    """A Loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``,
+    ``"distillation"`` or the Keras spellings), from one of Keras' loss functions
+    (``categorical_crossentropy``, ...), from :meth:`Loss.get_config`'s ``{"name": ...,
+    "from_logits": true}`` (``{"name": "distillation", "temperature": T}``), or a Loss
+    instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
         name, from_logits = identifier.get("name"), identifier.get("from_logits", False)
+        if name == "distillation" and set(identifier) <= {"name", "from_logits", "temperature"} \
+                and isinstance(from_logits, bool):
+            return Distillation(identifier.get("temperature", 2.0), from_logits=from_logits)
         if (set(identifier) <= {"name", "from_logits"} and isinstance(name, str)
                 and name.lower() in LOSSES and isinstance(from_logits, bool)
                 and issubclass(LOSSES[name.lower()], _CrossEntropyLoss)):
             return LOSSES[name.lower()](from_logits=from_logits)
         raise ValueError(f"a loss config must be {{'name': 'cross_entropy' or "
-                         f"'binary_cross_entropy', 'from_logits': true or false}}, got "
+                         f"'binary_cross_entropy', 'from_logits': true or false}} or "
+                         f"{{'name': 'distillation', 'temperature': T}}, got "
                          f"{identifier!r:.200}")
     if isinstance(identifier, str) and identifier.lower() in LOSSES:
         return LOSSES[identifier.lower()]()
     if callable(identifier) and identifier in LOSS_FUNCTIONS:
         return LOSS_FUNCTIONS[identifier]()
     raise ValueError(f"unknown loss {identifier!r:.200}: choose cross_entropy, "
-                     f"binary_cross_entropy or mse")
+                     f"binary_cross_entropy, mse or distillation")

@@ -91,7 +91,7 @@ def test_cuda_kernels_follow_the_reference(loss, fused, random_state):
 
 
 def test_unknown_loss_names_the_choices():
-    with pytest.raises(ValueError, match="cross_entropy, binary_cross_entropy or mse"):
+    with pytest.raises(ValueError, match="binary_cross_entropy, mse or distillation"):
         get_loss("hinge")
 
 
