@@ -106,3 +106,9 @@ def test_permutation_is_a_reproducible_shuffle():
 def test_bad_seeds_are_refused(seed):
     with pytest.raises((ValueError, TypeError), match="seed"):
         rng.check_seed(seed)
+
+
+def test_every_stream_constant_is_distinct():
+    """No two uses of randomness share a counter (the rule above the STREAM_* constants)."""
+    streams = {name: value for name, value in vars(rng).items() if name.startswith("STREAM_")}
+    assert len(set(streams.values())) == len(streams), streams

@@ -22,6 +22,7 @@ from dlcore.layers import (
     L2Pool2D,
     MaxPool2D,
 )
+from dlcore.layers.base import MC_DROPOUT
 
 RTOL, ATOL = 2e-5, 2e-5
 
@@ -131,6 +132,10 @@ def test_cpu_dropout_draws_the_reference_mask():
     assert_backends_agree(lambda: Dropout(0.4), images(6, 3, 5, 7))
 
 
+def test_cpu_mc_dropout_draws_the_reference_mask_of_its_own_stream():
+    assert_backends_agree(lambda: Dropout(0.4), images(6, 3, 5, 7), training=MC_DROPOUT)
+
+
 def test_cpu_gaussian_noise_draws_the_reference_noise():
     assert_backends_agree(lambda: GaussianNoise(0.5), images(4, 11))
 
@@ -160,6 +165,12 @@ def test_cpu_flatten_is_a_view_with_the_reference_order():
         "sigmoid", "dropout", "noise"])
 def test_cuda_layers_follow_the_reference(make, shape):
     assert_backends_agree(make, images(*shape), backend="cuda")
+
+
+@requires_cuda
+def test_cuda_mc_dropout_draws_the_reference_mask():
+    assert_backends_agree(lambda: Dropout(0.5), images(3, 5), backend="cuda",
+                          training=MC_DROPOUT)
 
 
 @requires_cuda

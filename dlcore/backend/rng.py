@@ -53,6 +53,8 @@ STREAM_SPLIT = 3         # train/validation splits (step = call)
 STREAM_DROPOUT = 4       # dropout masks (step = update)
 STREAM_AUGMENT = 5       # data augmentation (step = epoch)
 STREAM_NOISE = 6         # input noise injection (step = update)
+STREAM_BOOTSTRAP = 10    # an ensemble's bootstrap samples (step = member)
+STREAM_MC_DROPOUT = 11   # Monte Carlo dropout masks of predict (step = batch * K + draw)
 STREAM_GIBBS = 16        # training chains: STREAM_GIBBS + 2 * t + (0 hidden | 1 visible)
 STREAM_SAMPLE = 1 << 20  # user sampling (gibbs, reconstruct): STREAM_SAMPLE + 2 * t + layer
 # A DBN's streams, far above the RBMs' own (STREAM_GIBBS + 2k, STREAM_SAMPLE + 2k + layer):

@@ -35,7 +35,7 @@ import numpy as np
 from dlcore.backend import rng
 from dlcore.backend.registry import body, shared
 from dlcore.backend.rng import normal_at, philox4x32, uniform_from_bits
-from dlcore.layers.base import Layer
+from dlcore.layers.base import Layer, draws_noise
 from dlcore.validation import check_float, check_int
 
 
@@ -136,8 +136,8 @@ class ImageAugmentation(Layer):
         for digits)
     max_rotation : float >= 0, the largest rotation in degrees
 
-    The first layer of a network only (it passes no gradient to its input); the identity
-    outside training.
+    The first layer of a network only (while augmenting it passes no gradient to its input);
+    the identity outside training, whose gradient (an adversarial example's) it passes on.
     """
 
     stochastic = True
@@ -161,7 +161,8 @@ class ImageAugmentation(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        if not training:
+        self._augmenting = draws_noise(training)
+        if not self._augmenting:
             return x
         y = self._buffer("output", x.shape)
         if not self.backend.launches_kernels:
@@ -178,9 +179,12 @@ class ImageAugmentation(Layer):
         return y
 
     def backward(self, grad_y, need_input_gradient=True):
-        if need_input_gradient:
-            raise ValueError("ImageAugmentation passes no gradient: it must be the first layer")
-        return None
+        if not need_input_gradient:
+            return None
+        if not getattr(self, "_augmenting", False):
+            return grad_y      # the identity (evaluation): the gradient of an input image
+        raise ValueError("ImageAugmentation passes no gradient while it augments: it must be "
+                         "the first layer")
 
 
 class GaussianNoise(Layer):
@@ -202,7 +206,7 @@ class GaussianNoise(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        if not training:
+        if not draws_noise(training):
             return x
         n = x.shape[0]
         rows = x.reshape(n, -1)

@@ -31,6 +31,20 @@ from .ops import ops_for
 LAYER_CLASSES = {}
 ACTIVATION_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax")
 
+# The ``training`` argument of ``forward`` is True (training: dropout, noise and augmentation
+# draw afresh), False (evaluation), or one of two modes that compute the evaluation maths:
+#: keep what ``backward`` needs, for the gradient of the network as it predicts (the input
+#: gradient of an adversarial example, :mod:`dlcore.adversarial`)
+EVALUATION_GRADIENT = "evaluation_gradient"
+#: dropout alone draws masks, from ``STREAM_MC_DROPOUT`` (Monte Carlo dropout, ``predict(x,
+#: mc_dropout=K)``); noise and augmentation stay off
+MC_DROPOUT = "mc_dropout"
+
+
+def draws_noise(training):
+    """Whether ``training`` switches on noise injection and augmentation: True, not a mode."""
+    return bool(training) and not isinstance(training, str)
+
 
 def check_activation(activation):
     """None -> "linear"; a known name (lower-cased); else ValueError naming the choices."""

@@ -8,9 +8,10 @@ evaluation is the identity.
 """
 import numpy as np
 
+from dlcore.backend.rng import STREAM_DROPOUT, STREAM_MC_DROPOUT
 from dlcore.validation import check_float
 
-from .base import ACTIVATION_NAMES, Layer, check_activation
+from .base import ACTIVATION_NAMES, MC_DROPOUT, Layer, check_activation, draws_noise
 
 
 class Activation(Layer):
@@ -115,6 +116,8 @@ class Dropout(Layer):
     The uniforms u come from the layer's Philox key, stream ``STREAM_DROPOUT``, step = the
     network's update number and (row, column) = (sample in the batch, feature), so a seed
     gives the same masks on every backend (:func:`dlcore.layers.reference.dropout_mask`).
+    In the mode ``training="mc_dropout"`` (``predict(x, mc_dropout=K)``: Monte Carlo dropout,
+    "dropout as bagging") the masks come from ``STREAM_MC_DROPOUT`` instead, step = the draw.
 
     Parameters
     ----------
@@ -132,12 +135,14 @@ class Dropout(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        self._training = training and self.rate > 0
+        monte_carlo = isinstance(training, str) and training == MC_DROPOUT
+        self._training = (monte_carlo or draws_noise(training)) and self.rate > 0
         if not self._training:
             return x
         y = self._buffer("output", x.shape)
         self._mask = self._buffer("mask", x.shape)
-        self.ops.dropout_forward(x, y, self._mask, self.rate, self.seed_, step)
+        self.ops.dropout_forward(x, y, self._mask, self.rate, self.seed_, step,
+                                 STREAM_MC_DROPOUT if monte_carlo else STREAM_DROPOUT)
         return y
 
     def backward(self, grad_y, need_input_gradient=True):
