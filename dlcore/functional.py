@@ -420,10 +420,10 @@ class Model(TrainingLoop):
         uses (one list entry per output packed side by side)."""
         return self._target_rows(y, n)
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x, batch_size=256, mc_dropout=0):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of
-        arrays for several outputs."""
-        out = TrainingLoop.predict(self, x, batch_size)
+        arrays for several outputs (``mc_dropout``: as :meth:`TrainingLoop.predict`)."""
+        out = TrainingLoop.predict(self, x, batch_size, mc_dropout)
         if not self._several_outputs:
             return out
         parts, offset = [], 0

@@ -84,6 +84,7 @@ from dlcore.backend.registry import body
 from dlcore.batches import epoch_order, mini_batches
 from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
 from dlcore.errors import DivergenceCheck
+from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int
 
@@ -260,10 +261,11 @@ class TrainingLoop:
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None):
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            adversarial=0.0, adversarial_weight=0.5):
         """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation. The
         parameters are Keras', in Keras' order (lecture "Deep learning I", "Model.fit()
-        parameters").
+        parameters"), then dlcore's adversarial training.
 
         Parameters
         ----------
@@ -284,6 +286,10 @@ class TrainingLoop:
         class_weight, sample_weight, steps_per_epoch, validation_steps : None only (Keras has
             them; dlcore weighs every sample alike and runs whole epochs over arrays): any other
             value is refused in one line
+        adversarial : float >= 0, epsilon of adversarial training (Goodfellow et al. 2015; see
+            :mod:`dlcore.adversarial`): each batch also trains on its fast-gradient-sign
+            examples, clipped to the range of x; 0 (default): off
+        adversarial_weight : float in [0, 1], a in a J(x) + (1 - a) J(x_adv)
 
         Returns
         -------
@@ -306,9 +312,12 @@ class TrainingLoop:
         y = self._target_rows(y, len(x))
         x, y, validation = self._validation(x, y, validation_split, validation_data)
         n = len(x)
+        adversary = self._adversary_of(adversarial, adversarial_weight, x)
         record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
                    validation_split=validation_split,
-                   validation_data=validation_data is not None, shuffle=bool(shuffle))
+                   validation_data=validation_data is not None, shuffle=bool(shuffle),
+                   **({} if adversary is None else {"adversarial": adversary.epsilon,
+                                                    "adversarial_weight": adversary.weight}))
         history = History()
         callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
                                     self.epochs_done + epochs, verbose)
@@ -325,6 +334,7 @@ class TrainingLoop:
         divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
                                      self.history.get("loss", ()))
         last_good = self._training_snapshot()
+        self._adversary = adversary
         try:
             with backend.compute(small_products=True):
                 for _ in range(epochs):
@@ -336,9 +346,22 @@ class TrainingLoop:
         except BaseException:
             self._restore_snapshot(last_good)
             raise
+        finally:
+            self._adversary = None
         for callback in callbacks:
             callback.on_train_end()
         return history
+
+    def _adversary_of(self, epsilon, weight, x):
+        """The :class:`dlcore.adversarial.AdversarialTraining` of ``fit``'s options (None when
+        epsilon is 0), its examples clipped to the range of the training inputs x."""
+        from dlcore.adversarial import AdversarialTraining, refuse_augmentation
+        epsilon = check_float(epsilon, "adversarial", low=0.0)
+        weight = check_float(weight, "adversarial_weight", low=0.0, high=1.0)
+        if epsilon == 0:
+            return None
+        refuse_augmentation(self)
+        return AdversarialTraining(epsilon, weight, float(x.min()), float(x.max()))
 
     def _callbacks(self, history, callbacks, n_batches, last_epoch, verbose):
         """History, the caller's callbacks and the progress bar, each given the model."""
@@ -417,9 +440,14 @@ class TrainingLoop:
 
     def _train_step(self, x, targets, rows, totals):
         """One update (lecture "Supervised learning": forward, loss, back-propagation, then the
-        optimiser step); the batch's sums go into ``totals``."""
-        self.loss_rows(x, targets, rows, training=True, step=self.n_updates, gradient=True)
-        self._accumulate(rows, totals)
+        optimiser step); the batch's sums go into ``totals``. In adversarial training the
+        gradient is that of the clean and the adversarial batch, weighted."""
+        adversary = getattr(self, "_adversary", None)
+        if adversary is not None:
+            adversary.update_gradients(self, x, targets, rows, totals)
+        else:
+            self.loss_rows(x, targets, rows, training=True, step=self.n_updates, gradient=True)
+            self._accumulate(rows, totals)
         self.optimizer.apply(self.parameters)
         self.n_updates += 1
 
@@ -488,9 +516,9 @@ class TrainingLoop:
         logs = self._logs(totals)
         return Scores(logs.keys(), logs.values())
 
-    def loss_and_gradient(self, x, y, step=None, input_gradient=False):
-        """The mean loss of the batch (x, y) and its gradient, in training mode, without an
-        update.
+    def loss_and_gradient(self, x, y, step=None, input_gradient=False, training=True):
+        """The mean loss of the batch (x, y) and its gradient, in training mode (by default),
+        without an update.
 
         Parameters
         ----------
@@ -498,6 +526,8 @@ class TrainingLoop:
         step : int, the update number that draws dropout and noise (default: the next
             update's, ``n_updates``)
         input_gradient : bool, also return dL/dx
+        training : bool, False: the gradient of the network as it predicts (no dropout, noise
+            or augmentation), e.g. for adversarial examples (:func:`dlcore.adversarial.fgsm`)
 
         Returns
         -------
@@ -515,7 +545,7 @@ class TrainingLoop:
         totals = backend.zeros((3,), np.float64)
         with backend.compute(small_products=True):
             grad_x = self.loss_rows(backend.asarray(x, dtype=self.dtype), targets, rows,
-                                    training=True,
+                                    training=True if training else EVALUATION_GRADIENT,
                                     step=self.n_updates if step is None else step,
                                     gradient=True, input_gradient=input_gradient)
             self._accumulate(rows, totals)
@@ -559,18 +589,38 @@ class TrainingLoop:
         logs["loss"] += self.penalty()
         return logs
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x, batch_size=256, mc_dropout=0):
         """The network's outputs for x, in evaluation mode: (n, outputs) NumPy float32 (class
-        probabilities when the network ends in a softmax)."""
+        probabilities when the network ends in a softmax).
+
+        ``mc_dropout=K`` > 0 averages the outputs of K passes with dropout on instead (Monte
+        Carlo dropout; lecture "Convolutional neural networks" (2016), "Dropout as bagging":
+        the average over K of the 2^|h| thinned networks dropout trains, rather than the one
+        network with scaled weights that evaluation uses):
+
+            p(y | x) ~ (1/K) sum_k p(y | x, mask_k)
+
+        Mask k of the b-th batch of ``batch_size`` samples comes from ``STREAM_MC_DROPOUT`` at
+        step b K + k (seeded: the same K masks on every call). Noise and augmentation stay off.
+        """
         x = self._checked_inputs(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        draws = check_int(mc_dropout, "mc_dropout", minimum=0)
         backend = self.backend
         out = np.empty((len(x),) + tuple(self.output_shape), dtype=self.dtype)
         # consecutive slices: on the cpu, views of x (no gather)
         with backend.compute(small_products=True):
-            for start in range(0, len(x), batch_size):
+            for batch, start in enumerate(range(0, len(x), batch_size)):
                 x_batch = backend.asarray(x[start:start + batch_size], dtype=self.dtype)
-                out[start:start + len(x_batch)] = backend.to_numpy(self.forward(x_batch))
+                rows = slice(start, start + len(x_batch))
+                if not draws:
+                    out[rows] = backend.to_numpy(self.forward(x_batch))
+                    continue
+                total = np.zeros(out[rows].shape, dtype=np.float64)
+                for draw in range(draws):
+                    total += backend.to_numpy(self.forward(x_batch, training=MC_DROPOUT,
+                                                           step=batch * draws + draw))
+                out[rows] = total / draws
         return out
 
     def predict_classes(self, x, batch_size=256):

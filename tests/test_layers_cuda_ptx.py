@@ -92,6 +92,12 @@ SCRIPT = textwrap.dedent(r'''
         loss.loss_and_gradient(backends._instances["cpu"], probabilities,
                                np.eye(3, dtype=np.float32), np.zeros((3, 3), np.float32),
                                np.zeros(3, np.float32), np.zeros(3, np.float32), False)
+    # distillation, and adversarial training's FGSM examples and gradient blend
+    small = dlcore.Sequential([Flatten(), Dense(3, activation="softmax")],
+                              input_shape=(1, 6, 6), backend="cpu")
+    small.compile(dlcore.losses.Distillation(2.0), "sgd")
+    small.fit(x, np.full((6, 3), 1 / 3, np.float32), epochs=1, batch_size=3, verbose=0,
+              adversarial=0.1)
     for name in sorted({name for name, _ in compiled}):
         print("COMPILED", name)
 ''')
@@ -112,6 +118,6 @@ def compile_report():
     "probability_cross_entropy_rows", "sigmoid_binary_cross_entropy_rows",
     "probability_binary_cross_entropy_rows", "squared_error_rows", "accumulate_batch",
     "sgd_span", "adagrad_span", "rmsprop_span", "adam_span", "squared_norm_blocks",
-    "max_norm_units"])
+    "max_norm_units", "distillation_rows", "fgsm_span", "axpby_span"])
 def test_every_network_cuda_kernel_compiles_to_ptx_for_a_real_gpu(compile_report, kernel):
     assert f"COMPILED {kernel}" in compile_report
