@@ -8,7 +8,17 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
     rbm = dlcore.BernoulliRBM(n_hidden=49, epochs=10).fit(dlcore.datasets.to_unit_interval(X))
     dlcore.save(rbm, "model.h5")
 """
-from dlcore import callbacks, datasets, layers, losses, models, optimizers, regularizers
+from dlcore import (
+    adversarial,
+    callbacks,
+    datasets,
+    ensemble,
+    layers,
+    losses,
+    models,
+    optimizers,
+    regularizers,
+)
 from dlcore._version import __version__
 from dlcore.backend import get_backend
 from dlcore.dbn import DBN, DBNClassifier
@@ -21,5 +31,5 @@ from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "Input", "Model",
            "ModelFileError", "NotFittedError", "Sequential", "TrainingDiverged", "__version__",
-           "callbacks", "datasets", "get_backend", "gradcheck", "layers", "load", "losses",
-           "models", "optimizers", "regularizers", "save"]
+           "adversarial", "callbacks", "datasets", "ensemble", "get_backend", "gradcheck",
+           "layers", "load", "losses", "models", "optimizers", "regularizers", "save"]
