@@ -28,6 +28,7 @@ from dlcore.layers import (
     Dense,
     Dropout,
     Flatten,
+    GaussianNoise,
     ImageAugmentation,
     L2Pool2D,
     MaxPool2D,
@@ -44,8 +45,17 @@ def _pooling(name):
     return POOLINGS[name]
 
 
+def _input_layers(augment, noise):
+    """The layers that prepare a network's input: augmentation (first), then input noise."""
+    layers = [ImageAugmentation(**augment)] if augment else []
+    if check_float(noise, "noise", low=0.0):
+        layers.append(GaussianNoise(noise, name="input_noise"))
+    return layers
+
+
 def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="max",
-           dropout=0.0, augment=None, backend="auto", seed=0):
+           dropout=0.0, augment=None, backend="auto", seed=0, noise=0.0,
+           kernel_regularizer=None, kernel_constraint=None):
     """LeNet-5 as a :class:`dlcore.Sequential` (layers and parameter counts in the module
     docstring): input (1, 28, 28), 10 class probabilities.
 
@@ -60,43 +70,53 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     augment : dict of :class:`dlcore.layers.ImageAugmentation` arguments (e.g.
         ``{"max_shift": 2, "horizontal_flip": True}``) for a first augmentation layer, or None
     backend, seed : as for :class:`dlcore.Sequential`
+    noise : float >= 0, the stddev of a :class:`dlcore.layers.GaussianNoise` on the input
+        (after the augmentation); 0: none
+    kernel_regularizer, kernel_constraint : given to every Conv2D and Dense layer (e.g.
+        ``dlcore.regularizers.L2(1e-3)``, ``dlcore.regularizers.MaxNorm(3.0)``)
     """
     pool = _pooling(pooling)
     dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
-    layers = [ImageAugmentation(**augment)] if augment else []
+    weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
+    layers = _input_layers(augment, noise)
     layers += [
-        Conv2D(6, 5, padding=2, activation=activation, name="c1"),
+        Conv2D(6, 5, padding=2, activation=activation, name="c1", **weights),
         pool(2, name="s2"),
-        Conv2D(16, 5, activation=activation, name="c3"),
+        Conv2D(16, 5, activation=activation, name="c3", **weights),
         pool(2, name="s4"),
         Flatten(name="flatten"),
-        Dense(120, activation=activation, name="c5"),
+        Dense(120, activation=activation, name="c5", **weights),
     ]
     if dropout:
         layers.append(Dropout(dropout, name="dropout_c5"))
-    layers.append(Dense(84, activation=activation, name="f6"))
+    layers.append(Dense(84, activation=activation, name="f6", **weights))
     if dropout:
         layers.append(Dropout(dropout, name="dropout_f6"))
-    layers.append(Dense(n_classes, activation="softmax", name="output"))
+    layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed,
                       name="lenet5")
 
 
 def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="relu",
-        dropout=0.0, backend="auto", seed=0):
+        dropout=0.0, backend="auto", seed=0, augment=None, noise=0.0, kernel_regularizer=None,
+        kernel_constraint=None):
     """A multi-layer perceptron: Flatten, ``Dense(h, activation)`` for every h in ``hidden``
     (each followed by Dropout when ``dropout`` > 0), then ``Dense(n_classes, softmax)``.
 
     ``input_shape`` may be flat, ``(784,)``, or an image shape (a Flatten comes first).
+    ``augment``, ``noise``, ``kernel_regularizer`` and ``kernel_constraint`` are as for
+    :func:`lenet5` (augmentation needs an image shape).
     """
     dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
-    layers = [Flatten(name="flatten")] if len(tuple(input_shape)) > 1 else []
+    weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
+    layers = _input_layers(augment, noise)
+    layers += [Flatten(name="flatten")] if len(tuple(input_shape)) > 1 else []
     for index, units in enumerate(hidden):
         layers.append(Dense(check_int(units, "hidden units", minimum=1), activation=activation,
-                            name=f"hidden_{index + 1}"))
+                            name=f"hidden_{index + 1}", **weights))
         if dropout:
             layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
-    layers.append(Dense(n_classes, activation="softmax", name="output"))
+    layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed, name="mlp")
 
 

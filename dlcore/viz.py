@@ -24,6 +24,7 @@ from dlcore.io import atomic_output_path
 
 __all__ = [
     "save_confusion_matrix",
+    "save_curve_panels",
     "save_curves",
     "save_image_rows",
     "save_tiles",
@@ -374,10 +375,7 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
 
     figure = _new_figure(6.4, 4.0)
     axes = figure.add_subplot()
-    lines = []
-    for name, values in series.items():
-        lines += axes.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4,
-                           label=name)
+    lines = _plot_series(axes, series)
     axes.set_xlabel(xlabel)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if ylabel is not None or len(series) == 1:
@@ -396,6 +394,64 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
     axes.grid(True, alpha=0.4)
     axes.legend(lines, [line.get_label() for line in lines])
     figure.tight_layout()
+    _save_figure(figure, path)
+
+
+def _plot_series(axes, series: Mapping[str, np.ndarray]) -> list:
+    """One line per curve, x counting from 1; the matplotlib lines drawn."""
+    lines = []
+    for name, values in series.items():
+        lines += axes.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4,
+                           label=name)
+    return lines
+
+
+def save_curve_panels(panels: Mapping[str, Mapping[str, Sequence]], path: str | os.PathLike,
+                      xlabel: str = "epoch", ylabel: str | None = None,
+                      title: str | None = None) -> None:
+    """Curves side by side in panels that share the y axis (e.g. the training error of every
+    method on the left, their test error on the right), one legend below them; a curve keeps
+    its colour in every panel.
+
+    Parameters
+    ----------
+    panels : dict panel title -> dict curve name -> sequence of numbers (None: a gap)
+    path, xlabel, ylabel, title : as for :func:`save_curves`
+
+    Raises
+    ------
+    ValueError when ``panels`` or one of its panels is empty or a value is not a number.
+    """
+    if not isinstance(panels, Mapping) or not panels or not all(
+            isinstance(curves, Mapping) and curves for curves in panels.values()):
+        raise ValueError("panels must be a non-empty dict title -> non-empty dict name -> "
+                         "sequence of numbers")
+    from matplotlib.ticker import MaxNLocator
+
+    names = list(dict.fromkeys(str(name) for curves in panels.values() for name in curves))
+    colours = {name: f"C{index % 10}" for index, name in enumerate(names)}
+    styles = {name: ("-" if index < 10 else "--") for index, name in enumerate(names)}
+    figure = _new_figure(5.0 * len(panels), 4.0 + 0.22 * math.ceil(len(names) / 4))
+    axes_list = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    handles = {}
+    for axes, (panel, curves) in zip(axes_list, panels.items()):
+        for name, values in curves.items():
+            values = _curve_values(name, values)
+            line, = axes.plot(np.arange(1, len(values) + 1), values, marker=".",
+                              markersize=3, color=colours[str(name)],
+                              linestyle=styles[str(name)], label=str(name))
+            handles.setdefault(str(name), line)
+        axes.set_title(str(panel))
+        axes.set_xlabel(xlabel)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(True, alpha=0.4)
+    if ylabel is not None:
+        axes_list[0].set_ylabel(ylabel)
+    if title is not None:
+        figure.suptitle(title)
+    figure.legend([handles[name] for name in names], names, loc="lower center",
+                  ncol=min(4, len(names)), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.06 + 0.045 * math.ceil(len(names) / 4), 1, 1))
     _save_figure(figure, path)
 
 

@@ -1,0 +1,360 @@
+"""``dlcore homework regularisation``: the regularisation lecture as a table a student reruns.
+
+Lecture "Convolutional neural networks" (2016), "Regularisation": "neural networks are very
+powerful; easy to perform great on the training set (overfitting); regularization improves
+generalization to new data at the expense of increased training error", then the methods one
+by one: early stopping, weight decay (L2, L1, max-norm), data augmentation, injecting noise,
+ensembles (bagging, distillation into one model), dropout ("as injecting noise or as an
+ensemble") and adversarial training; lecture "Deep learning I" adds L2, augmentation and
+dropout. Here one network is trained on a small training subset (where it overfits) once per
+method, everything else equal (the data, the initial weights, the optimiser, the epochs):
+
+    none               the plain network
+    l2                 kernel_regularizer=L2(1e-3): Omega = lambda/2 ||w||^2 on every kernel
+    l1                 kernel_regularizer=L1(1e-4): Omega = lambda ||w||_1
+    max-norm           kernel_constraint=MaxNorm(2): every unit's ||w_i|| <= c after each update
+    early-stopping     20 % of the subset held out; stop after 10 epochs without a lower
+                       validation loss, keep the best epoch (the network sees 80 % of the data)
+    input-noise        GaussianNoise(0.3) on the input pixels (Sietsma and Dow 1991)
+    augmentation       ImageAugmentation(max_shift=2, max_rotation=10): shifts and rotations
+    dropout            Dropout(0.5) after every hidden layer (Srivastava et al. 2014)
+    dropout-max-norm   both, as the dropout paper recommends
+    ensemble           K networks of different seeds, each on its own bootstrap sample
+                       (bagging), their probabilities averaged (dlcore.ensemble.Ensemble)
+    distillation       one network trained on the ensemble's probabilities at temperature T
+                       (Hinton et al. 2015, dlcore.losses.Distillation)
+    adversarial        fit(adversarial=epsilon): every batch also trains on its FGSM examples,
+                       0.5 J(x) + 0.5 J(x_adv) (Goodfellow et al. 2015)
+
+and the dropout network once more with Monte Carlo dropout (``predict(x, mc_dropout=K)``: the
+average of K thinned networks instead of the weight-scaled one).
+
+The table gives the training error (evaluation mode, on the whole subset), the test error, its
+difference to ``none`` in percentage points, and the error on the test set's FGSM examples
+(dlcore.adversarial.fgsm, epsilon as --epsilon) of each single network. ``--seeds N`` repeats
+everything with seeds seed..seed+N-1 (each drawing its own training subset and initial
+weights) and prints mean ± standard deviation, so that a student sees which differences are
+noise. Writes regularisation.csv (a row per method and seed), regularisation_curves.png (the
+training and test error per epoch of the first seed) and adversarial_examples.png.
+"""
+import csv
+import time
+
+import click
+import numpy as np
+
+import dlcore
+from dlcore import viz
+from dlcore.backend import rng
+from dlcore.callbacks import Callback, EarlyStopping
+from dlcore.cli._common import backend_option, dataset_option, out_folder_option, output_folder
+from dlcore.cli._dbn import load_labelled_split
+from dlcore.cli.homework import homework
+from dlcore.io import atomic_open
+from dlcore.regularizers import L1, L2, MaxNorm
+
+# name -> (label, network options); early stopping, the ensemble, distillation and
+# adversarial training differ in how they train, not in the network.
+NETWORKS = {
+    "none": ("none", {}),
+    "l2": ("L2, lambda=1e-3", {"kernel_regularizer": L2(1e-3)}),
+    "l1": ("L1, lambda=1e-4", {"kernel_regularizer": L1(1e-4)}),
+    "max-norm": ("max-norm, c=2", {"kernel_constraint": MaxNorm(2.0)}),
+    "early-stopping": ("early stopping", {}),
+    "input-noise": ("input noise, sigma=0.3", {"noise": 0.3}),
+    "augmentation": ("augmentation", {"augment": {"max_shift": 2, "max_rotation": 10.0}}),
+    "dropout": ("dropout 0.5", {"dropout": 0.5}),
+    "dropout-max-norm": ("dropout 0.5 + max-norm",
+                         {"dropout": 0.5, "kernel_constraint": MaxNorm(2.0)}),
+    "ensemble": ("ensemble (bagging)", {}),
+    "distillation": ("distilled ensemble", {}),
+    "adversarial": ("adversarial training", {}),
+}
+METHODS = tuple(NETWORKS)
+MC_DROPOUT_ROW = "dropout, MC average"
+EARLY_STOPPING_PATIENCE = 10
+EARLY_STOPPING_HOLDOUT = 0.2
+MLP_HIDDEN = (256, 128)
+
+
+def parse_methods(text):
+    """``"none,l2,dropout"`` (or ``"all"``) -> the methods in the table's order."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if names == ["all"]:
+        return list(METHODS)
+    unknown = [name for name in names if name not in METHODS]
+    if unknown or not names:
+        raise click.BadParameter(f"{text!r}: choose from {', '.join(METHODS)} (comma-"
+                                 "separated), or all", param_hint="--methods")
+    return [name for name in METHODS if name in names]
+
+
+class ErrorCurves(Callback):
+    """The training and test error (evaluation mode) after every epoch."""
+
+    def __init__(self, train, test):
+        self.train, self.test = train, test
+        self.curves = {"train": [], "test": []}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for part, (x, y) in (("train", self.train), ("test", self.test)):
+            self.curves[part].append(error_rate(self.model, x, y))
+
+
+def error_rate(model, x, y, **predict_options):
+    """Fraction of misclassified rows (a network or an ensemble)."""
+    return float(np.mean(model.predict(x, **predict_options).argmax(axis=1) != y))
+
+
+class Experiment:
+    """One seed's runs: the training subset, the settings, and a network builder."""
+
+    def __init__(self, model, train, test, seed, settings, backend):
+        self.kind, self.train, self.test = model, train, test
+        self.seed, self.settings, self.backend = seed, settings, backend
+
+    def network(self, options=None, seed=None, loss="cross_entropy"):
+        builder = dlcore.models.lenet5 if self.kind == "lenet5" else dlcore.models.mlp
+        extra = {} if self.kind == "lenet5" else {"hidden": MLP_HIDDEN}
+        net = builder(seed=self.seed if seed is None else seed, backend=self.backend,
+                      **extra, **(options or {}))
+        net.compile(loss, dlcore.optimizers.SGD(self.settings["learning_rate"], momentum=0.9),
+                    ["accuracy"])
+        return net
+
+    def fit(self, net, x=None, y=None, **options):
+        """Train ``net`` for the epochs (on the subset unless x, y are given); the curves."""
+        curves = ErrorCurves(self.train, self.test)
+        callbacks = [curves] + options.pop("callbacks", [])
+        net.fit(self.train[0] if x is None else x, self.train[1] if y is None else y,
+                epochs=self.settings["epochs"], batch_size=self.settings["batch_size"],
+                callbacks=callbacks, verbose=0, **options)
+        return curves.curves
+
+    def result(self, net, curves, attack=True, **predict_options):
+        epsilon = self.settings["epsilon"]
+        fgsm_error = (error_rate(net, dlcore.adversarial.fgsm(net, *self.test, epsilon,
+                                                              clip=(0.0, 1.0)), self.test[1])
+                      if attack else None)
+        return {"train": error_rate(net, *self.train, **predict_options),
+                "test": error_rate(net, *self.test, **predict_options),
+                "fgsm": fgsm_error, "curves": curves, "net": net}
+
+    # -- the methods that train differently ---------------------------------------------
+    def early_stopping(self, net):
+        order = rng.permutation(len(self.train[0]), self.seed, rng.STREAM_SPLIT, 3)
+        n_valid = int(round(EARLY_STOPPING_HOLDOUT * len(order)))
+        fit_rows, valid_rows = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+        x, y = self.train
+        stopper = EarlyStopping("val_loss", patience=EARLY_STOPPING_PATIENCE,
+                                restore_best_weights=True)
+        curves = self.fit(net, x[fit_rows], y[fit_rows],
+                          validation_data=(x[valid_rows], y[valid_rows]), callbacks=[stopper])
+        return self.result(net, curves)
+
+    def ensemble(self):
+        """K nets (seeds drawn from the seed), each on its own bootstrap sample, trained in
+        lockstep one epoch at a time so that the ensemble has curves too."""
+        members = [self.network(seed=rng.layer_seed(self.seed, member))
+                   for member in range(self.settings["ensemble_size"])]
+        ensemble = dlcore.ensemble.Ensemble(members, bagging=True, seed=self.seed)
+        curves = {"train": [], "test": []}
+        for _ in range(self.settings["epochs"]):
+            ensemble.fit(*self.train, epochs=1, batch_size=self.settings["batch_size"])
+            curves["train"].append(error_rate(ensemble, *self.train))
+            curves["test"].append(error_rate(ensemble, *self.test))
+        return self.result(ensemble, curves, attack=False)
+
+    def distillation(self, teacher):
+        student = self.network(loss=dlcore.losses.Distillation(self.settings["temperature"]),
+                               seed=rng.layer_seed(self.seed, 1000))
+        curves = self.fit(student, y=teacher.predict(self.train[0]))
+        return self.result(student, curves)
+
+    def run(self, method, teacher=None):
+        if method == "ensemble":
+            return self.ensemble()
+        if method == "distillation":
+            return self.distillation(teacher)
+        net = self.network(NETWORKS[method][1])
+        if method == "early-stopping":
+            return self.early_stopping(net)
+        options = {"adversarial": self.settings["epsilon"]} if method == "adversarial" else {}
+        return self.result(net, self.fit(net, **options))
+
+
+def training_subset(X, y, size, seed):
+    """``size`` rows of (X, y) drawn by Philox(seed, STREAM_SPLIT, step 2), sorted."""
+    rows = np.sort(rng.permutation(len(X), seed, rng.STREAM_SPLIT, 2)[:size])
+    return X[rows], y[rows]
+
+
+def summary(values):
+    """(mean, std) of a list (std 0 for one value), or None when the values are missing."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return float(np.mean(values)), float(np.std(values))
+
+
+def percent(value, signed=False):
+    if value is None:
+        return "-"
+    mean, std = value
+    text = f"{100 * mean:+.2f}" if signed else f"{100 * mean:.2f}"
+    return text + (f" ± {100 * std:.2f}" if std else "")
+
+
+def print_table(rows, labels, n_seeds, epsilon):
+    """One line per method: training and test error, change against none, FGSM error."""
+    baseline = rows.get("none")
+    header = (f"{'method':26}{'train error %':>16}{'test error %':>16}{'vs none (pp)':>16}"
+              f"{f'FGSM eps={epsilon:g} %':>18}")
+    click.echo(header + (f"   (mean ± std over {n_seeds} seeds)" if n_seeds > 1 else ""))
+    for name, results in rows.items():
+        test = [r["test"] for r in results]
+        change = None
+        if baseline is not None and name != "none":
+            change = summary([t - b["test"] for t, b in zip(test, baseline)])
+        click.echo(f"{labels[name]:26}{percent(summary([r['train'] for r in results])):>16}"
+                   f"{percent(summary(test)):>16}{percent(change, signed=True):>16}"
+                   f"{percent(summary([r['fgsm'] for r in results])):>18}")
+
+
+def save_adversarial_examples(plain, hardened, test, epsilon, path):
+    """One test image of each class: clean, its FGSM example against the plain net, and (when
+    adversarial training ran) against the adversarially trained net, titled with the class
+    each net predicts."""
+    x, y = test
+    picks = [int(np.flatnonzero(y == label)[0]) for label in np.unique(y)[:10]]
+    images, labels = x[picks], y[picks]
+    rows, titles = [], []
+    rows.append(images)
+    titles += [f"{label}: {p}" for label, p in zip(labels, plain.predict_classes(images))]
+    for name, net in (("plain", plain), ("adv.-trained", hardened)):
+        if net is None:
+            continue
+        attacked = dlcore.adversarial.fgsm(net, images, labels, epsilon, clip=(0.0, 1.0))
+        rows.append(attacked)
+        titles += [f"{name}: {p}" for p in net.predict_classes(attacked)]
+    viz.save_tiles(np.concatenate(rows).reshape((-1,) + x.shape[-2:]), path, n_columns=len(picks),
+                   scale=None, zoom=2, tile_titles=titles,
+                   title=f"FGSM, epsilon={epsilon:g}: true class: predicted (top: clean, "
+                         f"plain net), then the attacked images and what each net predicts")
+
+
+@homework.command("regularisation")
+@click.option("--model", "model_kind", type=click.Choice(["mlp", "lenet5"]), default="mlp",
+              show_default=True, help="The network: an MLP 784-256-128-10 or LeNet-5.")
+@dataset_option()
+@click.option("--train-size", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Training images, drawn from the training split (few: overfitting shows).")
+@click.option("--methods", "methods_text", default="all", show_default=True,
+              help=f"Comma-separated subset of: {', '.join(METHODS)}.")
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05,
+              show_default=True, help="SGD learning rate (momentum 0.9).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Repeat with N seeds and print mean ± std.")
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
+              help="The first seed.")
+@click.option("--ensemble-size", type=click.IntRange(min=1), default=5, show_default=True,
+              help="K: the bagged networks of the ensemble.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=4.0,
+              show_default=True, help="T of the distillation.")
+@click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=0.1,
+              show_default=True, help="FGSM step of adversarial training and of the attack.")
+@click.option("--mc-dropout", type=click.IntRange(min=0), default=50, show_default=True,
+              help="K dropout masks averaged for the Monte Carlo row (0: no such row).")
+@backend_option
+@out_folder_option("runs/regularisation")
+def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_size,
+                   learning_rate, seeds, seed, ensemble_size, temperature, epsilon, mc_dropout,
+                   backend, out):
+    """The regularisation lecture as a table: one network, a small training set, one method
+    per row (lecture "Convolutional neural networks" (2016)).
+
+    Prints the training and test error of each method, writes regularisation.csv,
+    regularisation_curves.png and adversarial_examples.png to --out.
+    """
+    methods = parse_methods(methods_text)
+    (X, y), test = load_labelled_split(dataset)
+    side = int(round(np.sqrt(X.shape[1])))
+    if side * side != X.shape[1]:
+        raise click.ClickException(f"{dataset} images have {X.shape[1]} pixels, not a square")
+    X, test = X.reshape(-1, 1, side, side), (test[0].reshape(-1, 1, side, side), test[1])
+    if train_size > len(X):
+        raise click.BadParameter(f"{train_size} is more than the {len(X)} training images of "
+                                 f"{dataset}", param_hint="--train-size")
+    folder = output_folder(out)
+    settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                "ensemble_size": ensemble_size, "temperature": temperature,
+                "epsilon": epsilon}
+    labels = {name: NETWORKS[name][0] for name in methods}
+    if "ensemble" in labels:
+        labels["ensemble"] = f"ensemble of {ensemble_size} (bagging)"
+    if "distillation" in labels:
+        labels["distillation"] = f"distilled ensemble, T={temperature:g}"
+    if "adversarial" in labels:
+        labels["adversarial"] = f"adversarial, eps={epsilon:g}"
+    if "dropout" in methods and mc_dropout:
+        labels[MC_DROPOUT_ROW] = f"dropout, MC K={mc_dropout}"
+    rows = {name: [] for name in labels}
+    records, first = [], {}
+    started = time.perf_counter()
+    click.echo(f"{model_kind} on {train_size} {dataset} images, {len(test[0])} test images, "
+               f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
+    for run in range(seeds):
+        current = seed + run
+        experiment = Experiment(model_kind, training_subset(X, y, train_size, current), test,
+                                current, settings, backend)
+        teacher = None
+        for method in methods:
+            began = time.perf_counter()
+            if method == "distillation" and teacher is None:
+                teacher = experiment.ensemble()["net"]
+            result = experiment.run(method, teacher)
+            if method == "ensemble":
+                teacher = result["net"]
+            result["seconds"] = time.perf_counter() - began
+            rows[method].append(result)
+            if method == "dropout" and mc_dropout:
+                mc = experiment.result(result["net"], None, attack=False,
+                                       mc_dropout=mc_dropout)
+                mc["seconds"] = 0.0
+                rows[MC_DROPOUT_ROW].append(mc)
+            click.echo(f"seed {current}: {labels[method]}: test error "
+                       f"{100 * result['test']:.2f}% ({result['seconds']:.0f} s)", err=True)
+        for name, results in rows.items():
+            records.append((name, current, results[-1]))
+            if run == 0:
+                first[name] = results[-1]
+    print_table(rows, labels, seeds, epsilon)
+    click.echo(f"total {time.perf_counter() - started:.0f} s")
+    with atomic_open(folder / "regularisation.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["method", "seed", "train_error", "test_error", "fgsm_test_error",
+                         "epochs", "seconds"])
+        for name, current, result in records:
+            curves = result["curves"]
+            writer.writerow([labels[name], current, f"{result['train']:.6f}",
+                             f"{result['test']:.6f}",
+                             "" if result["fgsm"] is None else f"{result['fgsm']:.6f}",
+                             len(curves["test"]) if curves else "",
+                             f"{result['seconds']:.1f}"])
+    panels = {part: {labels[name]: result["curves"][part] for name, result in first.items()
+                     if result["curves"]}
+              for part in ("train", "test")}
+    viz.save_curve_panels({"training error": panels["train"], "test error": panels["test"]},
+                          folder / "regularisation_curves.png", ylabel="error",
+                          title=f"{model_kind} on {train_size} images (seed {seed})")
+    written = ["regularisation.csv", "regularisation_curves.png"]
+    plain = next((first[name]["net"] for name in methods
+                  if first[name]["fgsm"] is not None and name != "adversarial"), None)
+    if plain is not None:
+        hardened = first["adversarial"]["net"] if "adversarial" in first else None
+        save_adversarial_examples(plain, hardened, test, epsilon,
+                                  folder / "adversarial_examples.png")
+        written.append("adversarial_examples.png")
+    click.echo(f"wrote {', '.join(written)} to {folder}")
