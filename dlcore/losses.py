@@ -170,8 +170,8 @@ def _tempered_logit(output, logits, low, inverse_temperature):
 def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct, scale,
                       temperature, logits):
     """Distillation at temperature T: with p = softmax(z / T) and the soft targets
-    q = t^(1/T) / sum t^(1/T), loss = -T^2 sum q log p and grad = scale T (p - q) (divided by
-    the probability when the outputs are probabilities, z = log p)."""
+    q = t^(1/T) / sum t^(1/T), loss = T^2 sum q (log q - log p) and grad = scale T (p - q)
+    (divided by the probability when the outputs are probabilities, z = log p)."""
     inverse = _ONE / temperature
     low = np.float32(CLIP)
     width = outputs.shape[1]
@@ -192,7 +192,8 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
         for k in range(width):
             q = _softened(targets[row, k], inverse) / norm
             log_p = _tempered_logit(outputs[row, k], logits, low, inverse) - log_total
-            loss -= q * log_p
+            if q > _ZERO:
+                loss += q * (np.float32(math.log(q)) - log_p)
             g = scale * temperature * (np.float32(math.exp(log_p)) * has_targets - q)
             if not logits:
                 g = g / max(outputs[row, k], low)
@@ -329,12 +330,15 @@ class MeanSquaredError(Loss):
 class Distillation(CrossEntropy):
     """Knowledge distillation (Hinton, Vinyals & Dean 2015; lecture "Convolutional neural
     networks" (2016), "Ensemble methods": "train a single final model to mimick the performance
-    of the ensemble"): the cross-entropy between the teacher's and the student's class
-    probabilities, both softened by a temperature T,
+    of the ensemble"): how far the student's class probabilities are from the teacher's, both
+    softened by a temperature T,
 
         p_k = softmax(z / T)_k,   q_k = t_k^(1/T) / sum_j t_j^(1/T)
-        L   = -T^2 sum_k q_k log p_k,      dL/dz_k = T (p_k - q_k)
+        L   = T^2 sum_k q_k (log q_k - log p_k),      dL/dz_k = T (p_k - q_k)
 
+    (the paper's cross-entropy -T^2 sum q log p less the teacher's own entropy, which does not
+    depend on the student: the same gradient, and L = 0 when the student matches the teacher;
+    for one-hot targets it is the cross-entropy itself)
     with z the student's logits and t the teacher's ordinary (T = 1) probabilities, what
     ``teacher.predict(x)`` returns: raising them to 1/T and normalising is softening them,
     softmax(v / T) = softmax(v)^(1/T) / sum (exactly, for a teacher with logits v), so no
@@ -374,7 +378,8 @@ class Distillation(CrossEntropy):
         logits = outputs if fused else np.log(np.maximum(outputs, CLIP))
         log_p = logits / t - reference.log_sum_exp(logits / t)
         q = soft_targets(targets, t)
-        losses = -t * t * (q * log_p).sum(axis=1)
+        log_q = np.log(np.where(q > 0, q, 1.0))          # 0 log 0 = 0
+        losses = t * t * (q * (log_q - log_p)).sum(axis=1)
         grad = t * (np.exp(log_p) * q.sum(axis=1, keepdims=True) - q) / n
         return losses, grad if fused else grad / np.maximum(outputs, CLIP)
 
