@@ -346,9 +346,11 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     panels = {part: {labels[name]: result["curves"][part] for name, result in first.items()
                      if result["curves"]}
               for part in ("train", "test")}
+    finals = [curve[-1] for curve in panels["test"].values() if curve]
     viz.save_curve_panels({"training error": panels["train"], "test error": panels["test"]},
                           folder / "regularisation_curves.png", ylabel="error",
-                          title=f"{model_kind} on {train_size} images (seed {seed})")
+                          title=f"{model_kind} on {train_size} images (seed {seed})",
+                          ylim=(0.0, min(1.0, max(0.05, 3 * max(finals)))) if finals else None)
     written = ["regularisation.csv", "regularisation_curves.png"]
     plain = next((first[name]["net"] for name in methods
                   if first[name]["fgsm"] is not None and name != "adversarial"), None)

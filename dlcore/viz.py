@@ -408,7 +408,7 @@ def _plot_series(axes, series: Mapping[str, np.ndarray]) -> list:
 
 def save_curve_panels(panels: Mapping[str, Mapping[str, Sequence]], path: str | os.PathLike,
                       xlabel: str = "epoch", ylabel: str | None = None,
-                      title: str | None = None) -> None:
+                      title: str | None = None, ylim: tuple | None = None) -> None:
     """Curves side by side in panels that share the y axis (e.g. the training error of every
     method on the left, their test error on the right), one legend below them; a curve keeps
     its colour in every panel.
@@ -417,6 +417,8 @@ def save_curve_panels(panels: Mapping[str, Mapping[str, Sequence]], path: str | 
     ----------
     panels : dict panel title -> dict curve name -> sequence of numbers (None: a gap)
     path, xlabel, ylabel, title : as for :func:`save_curves`
+    ylim : (bottom, top) of the shared y axis, e.g. to leave out the first epochs' large
+        errors; None: matplotlib's choice
 
     Raises
     ------
@@ -447,6 +449,8 @@ def save_curve_panels(panels: Mapping[str, Mapping[str, Sequence]], path: str | 
         axes.grid(True, alpha=0.4)
     if ylabel is not None:
         axes_list[0].set_ylabel(ylabel)
+    if ylim is not None:
+        axes_list[0].set_ylim(*ylim)
     if title is not None:
         figure.suptitle(title)
     figure.legend([handles[name] for name in names], names, loc="lower center",
