@@ -45,8 +45,8 @@ def test_the_csv_has_a_row_per_method_and_seed_with_errors_in_range(tiny_run):
         rows = list(csv.DictReader(handle))
     methods = [row["method"] for row in rows]
     assert len(rows) == 2 * 6 and methods[:6] == methods[6:]
-    assert methods[:6] == ["none", "L2, lambda=1e-3", "dropout 0.5",
-                           "distilled ensemble, T=4", "adversarial, eps=0.1",
+    assert methods[:6] == ["none", "L2, lambda=3e-3", "dropout 0.5",
+                           "distilled ensemble, T=2", "adversarial, eps=0.1",
                            "dropout, MC K=2"]
     assert {row["seed"] for row in rows} == {"0", "1"}
     assert all(0 <= float(row["test_error"]) <= 1 for row in rows)
