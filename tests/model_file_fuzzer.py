@@ -64,7 +64,7 @@ DEFAULT_TIMEOUT = 20.0
 BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
               "functional", "keras_residual", "keras_same_geometry", "keras_unet",
               "keras_compiled", "keras_augmented", "keras_shared_late", "keras_weights_residual",
-              "keras_weights_lenet5")
+              "keras_weights_lenet5", "distilled")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
@@ -83,7 +83,7 @@ HOSTILE_NAMES = ("os.system", "__import__", "builtins.eval", "subprocess.Popen",
 # The base files
 # --------------------------------------------------------------------------------------------
 def save_base_models(folder):
-    """Train four tiny models and save them in ``folder``; returns name -> path."""
+    """Train the tiny base models and save them in ``folder``; returns name -> path."""
     import h5py
 
     import dlcore
@@ -106,6 +106,13 @@ def save_base_models(folder):
     network.fit(images, np.arange(4) % 10, epochs=1, batch_size=4, verbose=0)
     models["lenet5"] = network
     models["functional"] = _functional_model(data)
+    # a student compiled with the distillation loss: a loss config with a number in it
+    student = dlcore.models.mlp(input_shape=(6,), hidden=(4,), n_classes=3, dropout=0.5,
+                                backend="reference")
+    student.compile(dlcore.losses.Distillation(3.0), "adam", ["accuracy"])
+    student.fit(data.random((8, 6)).astype(np.float32), np.full((8, 3), 1 / 3), epochs=1,
+                batch_size=4, verbose=0)
+    models["distilled"] = student
     paths = {}
     for name, model in models.items():
         paths[name] = os.path.join(folder, f"{name}.h5")
