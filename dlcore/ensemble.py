@@ -89,13 +89,14 @@ class Ensemble:
         return [model.history for model in self.models]
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, x, y, epochs=1, batch_size=32, verbose=0, **fit_options):
+    def fit(self, x, y, batch_size=None, epochs=1, verbose=0, **fit_options):
         """Train every member in turn with its own ``fit`` (on its bootstrap sample of (x, y)
         with ``bagging``).
 
         Parameters
         ----------
-        x, y, epochs, batch_size, verbose : as for :meth:`dlcore.Sequential.fit`
+        x, y, batch_size, epochs, verbose : as for :meth:`dlcore.Sequential.fit` (Keras'
+            order)
         fit_options : passed on to every member's ``fit`` (``validation_data``, ``callbacks``,
             ``adversarial``...; with bagging prefer ``validation_data`` to
             ``validation_split``, which would hold out rows that also sit in the sample)
