@@ -21,6 +21,8 @@ partially connected C3 layer and RBF outputs; dlcore's default is the form most 
 today: ReLU activations, max pooling, a fully connected C3 and a softmax output trained with
 cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 """
+import numpy as np
+
 from dlcore.functional import Model  # noqa: F401  (Keras: from keras.models import Model)
 from dlcore.layers import (
     AvgPool2D,
@@ -118,6 +120,40 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
             layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
     layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed, name="mlp")
+
+
+def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input_dropout=0.0,
+                    prefix="hidden", name="stacked", backend="auto", seed=0):
+    """A :class:`dlcore.Sequential` whose hidden layers start from pretrained weights: what a
+    DBN, a stacked autoencoder and supervised pretraining hand over for fine-tuning (lecture
+    "Deep Neural Networks": "add a classifier layer, and retrain the whole network
+    supervised").
+
+    One ``Dense`` layer per ``(kernel, bias)`` pair of ``weights`` (kernel (in, out), bias
+    (out,)), named ``<prefix>1``, ``<prefix>2``..., with ``activation`` (one name, or one per
+    layer); ``Dropout(dropout)`` after each when ``dropout`` > 0 and ``Dropout(input_dropout)``
+    first when ``input_dropout`` > 0; then ``Dense(n_classes, activation="softmax")`` named
+    ``classifier``, Glorot-uniform from the network's ``seed``. Built for inputs
+    (kernel_1.shape[0],), not compiled.
+    """
+    activations = [activation] * len(weights) if isinstance(activation, str) else \
+        list(activation)
+    if len(activations) != len(weights):
+        raise ValueError(f"activation lists {len(activations)} names for {len(weights)} "
+                         "hidden layers")
+    layers = [Dropout(input_dropout, name="input_dropout")] if input_dropout else []
+    for index, ((kernel, bias), layer_activation) in enumerate(zip(weights, activations)):
+        kernel = np.array(kernel, np.float32)
+        layers.append(Dense(kernel.shape[1], activation=layer_activation,
+                            kernel_initializer=kernel,
+                            bias_initializer=np.array(bias, np.float32),
+                            name=f"{prefix}{index + 1}"))
+        if dropout:
+            layers.append(Dropout(dropout, name=f"dropout{index + 1}"))
+    layers.append(Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                        name="classifier"))
+    return Sequential(layers, input_shape=(int(np.shape(weights[0][0])[0]),), backend=backend,
+                      seed=seed, name=name)
 
 
 def lecture000_convnet(backend="auto", seed=0, use_bias=True):

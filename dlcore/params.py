@@ -15,6 +15,28 @@ import copy
 import inspect
 
 
+class FittedAttribute:
+    """A learned attribute of an estimator, kept in the instance under its name plus ``_``
+    (scikit-learn's rule for what ``fit`` adds: ``W`` lives in ``W_``) and read or assigned
+    under its plain name too; AttributeError before it is set, so ``hasattr(rbm, "W")`` tells
+    whether the model is fitted."""
+
+    def __set_name__(self, owner, name):
+        self.key = name + "_"
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        try:
+            return instance.__dict__[self.key]
+        except KeyError:
+            raise AttributeError(f"{type(instance).__name__} has no {self.key[:-1]!r} before "
+                                 "fit") from None
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.key] = value
+
+
 class ParamsMixin:
     """get_params / set_params / repr from the names of ``__init__``'s arguments."""
 
@@ -83,3 +105,27 @@ def rebuild_from_state(cls, payload):
     if payload["training_record"] is not None:
         model.training_record_ = payload["training_record"]
     return model
+
+
+def check_per_layer(model, names, n_layers, what):
+    """Each option in ``names`` of a stack of ``n_layers`` models (a DBN's RBMs, a stacked
+    autoencoder's layers) is one value for all or a list of exactly one value per layer
+    (``what`` names them in the message, e.g. "RBMs")."""
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, (list, tuple)) and len(value) != n_layers:
+            raise ValueError(f"{name} lists {len(value)} values for {n_layers} {what} "
+                             f"(layers={list(model.layers)})")
+
+
+def per_layer_options(model, index, names):
+    """The options in ``names`` of layer ``index`` of a stack: the model's value, or the
+    index-th of a list; a None is left out (the layer keeps its own default)."""
+    options = {}
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, (list, tuple)):
+            value = value[index]
+        if value is not None:
+            options[name] = value
+    return options

@@ -33,6 +33,37 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
     return array
 
 
+def check_matrix(X, name, model):
+    """``X`` as a 2-D NumPy array with rows and columns, or one sentence saying what it is
+    instead (the words scikit-learn's checks look for: sparse, complex, ``Reshape your data``,
+    ``0 feature(s)``), naming the estimator ``model``; :func:`check_data` checks the values
+    after. None passes through."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise TypeError(f"{name} is a sparse matrix and {model} does not support sparse "
+                        f"input: pass a dense array ({name}.toarray())")
+    if X is None:
+        return X
+    array = np.asarray(X)
+    if np.iscomplexobj(array):
+        raise ValueError(f"Complex data not supported: {name} holds complex numbers; "
+                         f"{model} needs real ones")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{name} must hold numbers: {error}") from None
+    if array.ndim == 1:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array of "
+                         f"shape {array.shape}: Reshape your data with "
+                         f"{name}.reshape(-1, 1) if it has a single feature or "
+                         f"{name}.reshape(1, -1) if it is a single sample")
+    if array.ndim == 2 and 0 in array.shape:
+        what = "sample" if array.shape[0] == 0 else "feature"
+        raise ValueError(f"{name} is empty: found 0 {what}(s) (shape={array.shape}) while a "
+                         "minimum of 1 is required.")
+    return array
+
+
 def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
     """Return ``x`` as a C-contiguous (n, *sample_shape) array of ``dtype``, or raise: the
     inputs of a network, whose samples are rows or images.

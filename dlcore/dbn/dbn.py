@@ -10,7 +10,7 @@ from dlcore.backend.reference import softmax
 from dlcore.backend.rng import STREAM_GENERATE
 from dlcore.errors import DivergenceCheck, NotFittedError, TrainingDiverged
 from dlcore.io import register_model, require_array
-from dlcore.params import ParamsMixin, reduce_through_state
+from dlcore.params import ParamsMixin, check_per_layer, reduce_through_state
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
@@ -110,11 +110,7 @@ class DBN(ParamsMixin):
         for size in self.layers:
             check_int(size, "every entry of layers", minimum=1)
         n_rbms = len(self.layers) - 1
-        for name in PER_LAYER_OPTIONS:
-            value = getattr(self, name)
-            if isinstance(value, (list, tuple)) and len(value) != n_rbms:
-                raise ValueError(f"{name} lists {len(value)} values for {n_rbms} RBMs "
-                                 f"(layers={list(self.layers)})")
+        check_per_layer(self, PER_LAYER_OPTIONS, n_rbms, "RBMs")
         if self.propagate not in PROPAGATE_MODES:
             raise ValueError(f"propagate must be 'mean' or 'sample', got {self.propagate!r}")
         if self.visible not in VISIBLE_KINDS:
@@ -363,27 +359,21 @@ class DBN(ParamsMixin):
         -------
         Sequential, built for inputs (layers[0],)
         """
-        from dlcore.layers import Dense, Dropout
-        from dlcore.network import Sequential
+        from dlcore.models import stacked_network
         self._check_fitted()
         n_classes = self.n_labels if n_classes is None else n_classes
         check_int(n_classes, "n_classes", minimum=1)
-        network_layers = [Dropout(input_dropout, name="input_dropout")] if input_dropout else []
+        weights = []
         for index, rbm in enumerate(self.rbms_):
             # the first layer takes raw data: its visible units say which weights act on it
             kernel = rbm._visible_units().weights_on_data(rbm._parameters())
             if self._is_labelled_top(index):
                 kernel = kernel[:-int(self.n_labels)]
-            network_layers.append(Dense(rbm.W.shape[1], activation=activation,
-                                        kernel_initializer=np.array(kernel, np.float32),
-                                        bias_initializer=np.array(rbm.hidden_bias, np.float32),
-                                        name=f"rbm{index + 1}"))
-            if dropout:
-                network_layers.append(Dropout(dropout, name=f"dropout{index + 1}"))
-        network_layers.append(Dense(int(n_classes), activation="softmax", name="classifier"))
-        return Sequential(network_layers, input_shape=(int(self.layers[0]),),
-                          backend=self.backend if backend is None else backend,
-                          seed=self.seed_ if seed is None else seed, name="dbn")
+            weights.append((kernel, rbm.hidden_bias))
+        return stacked_network(weights, n_classes, activation=activation, dropout=dropout,
+                               input_dropout=input_dropout, prefix="rbm", name="dbn",
+                               backend=self.backend if backend is None else backend,
+                               seed=self.seed_ if seed is None else seed)
 
     def log_likelihood_bound(self, X, method="ais", **options):
         """Salakhutdinov & Murray's (2008) variational lower bound on the mean log p(v) of the

@@ -16,6 +16,7 @@ is that recipe.
 import numpy as np
 
 from dlcore.backend.rng import STREAM_PROPAGATE, layer_seed
+from dlcore.params import per_layer_options
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
 PROPAGATE_MODES = ("mean", "sample")
@@ -37,12 +38,7 @@ def layer_options(dbn, index):
     n_rbms = len(dbn.layers) - 1
     options = {"n_hidden": int(dbn.layers[index + 1]), "seed": layer_seed(dbn.seed_, index),
                "backend": dbn.backend}
-    for name in PER_LAYER_OPTIONS:
-        value = getattr(dbn, name)
-        if isinstance(value, (list, tuple)):
-            value = value[index]
-        if value is not None:
-            options[name] = value
+    options.update(per_layer_options(dbn, index, PER_LAYER_OPTIONS))
     if dbn.n_labels and index == n_rbms - 1:
         options["n_labels"] = int(dbn.n_labels)
     extra = dbn.rbm[index] if isinstance(dbn.rbm, (list, tuple)) else dbn.rbm

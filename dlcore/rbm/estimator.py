@@ -33,9 +33,9 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.batches import epoch_order
 from dlcore.errors import DivergenceCheck, NotFittedError
-from dlcore.params import ParamsMixin, reduce_through_state
+from dlcore.params import FittedAttribute, ParamsMixin, reduce_through_state
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int
+from dlcore.validation import check_data, check_float, check_int, check_matrix
 
 from . import monitors, sampler
 from .trainer import CDSettings, ContrastiveDivergence
@@ -44,28 +44,6 @@ from .trainer import CDSettings, ContrastiveDivergence
 MAX_FREE_ENERGY_ROWS = 10_000
 _TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidden_bias",
                           "sparsity_mean")
-
-
-class FittedAttribute:
-    """A learned attribute of an estimator, kept in the instance under its name plus ``_``
-    (scikit-learn's rule for what ``fit`` adds: ``W`` lives in ``W_``) and read or assigned
-    under its plain name too; AttributeError before it is set, so ``hasattr(rbm, "W")`` tells
-    whether the model is fitted."""
-
-    def __set_name__(self, owner, name):
-        self.key = name + "_"
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        try:
-            return instance.__dict__[self.key]
-        except KeyError:
-            raise AttributeError(f"{type(instance).__name__} has no {self.key[:-1]!r} before "
-                                 "fit") from None
-
-    def __set__(self, instance, value):
-        instance.__dict__[self.key] = value
 
 
 class RBMBase(ParamsMixin):
@@ -93,34 +71,9 @@ class RBMBase(ParamsMixin):
         return self._visible_units().check(X, name, n_columns=width)
 
     def _check_matrix(self, X, name):
-        """``X`` as a 2-D NumPy array with rows and columns, or one sentence saying what it is
-        instead (the words scikit-learn's checks look for: sparse, complex, ``Reshape your
-        data``, ``0 feature(s)``); the visible layer checks the values after."""
-        model = type(self).__name__
-        if hasattr(X, "tocsr") and hasattr(X, "nnz"):
-            raise TypeError(f"{name} is a sparse matrix and {model} does not support sparse "
-                            f"input: pass a dense array ({name}.toarray())")
-        if X is None:
-            return X
-        array = np.asarray(X)
-        if np.iscomplexobj(array):
-            raise ValueError(f"Complex data not supported: {name} holds complex numbers; "
-                             f"{model} needs real ones")
-        if array.dtype == object:
-            try:
-                array = array.astype(np.float64)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"{name} must hold numbers: {error}") from None
-        if array.ndim == 1:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array of "
-                             f"shape {array.shape}: Reshape your data with "
-                             f"{name}.reshape(-1, 1) if it has a single feature or "
-                             f"{name}.reshape(1, -1) if it is a single sample")
-        if array.ndim == 2 and 0 in array.shape:
-            what = "sample" if array.shape[0] == 0 else "feature"
-            raise ValueError(f"{name} is empty: found 0 {what}(s) (shape={array.shape}) while a "
-                             "minimum of 1 is required.")
-        return array
+        """``X`` as a 2-D NumPy array (:func:`dlcore.validation.check_matrix`); the visible
+        layer checks the values after."""
+        return check_matrix(X, name, type(self).__name__)
 
     # -- hyperparameters ----------------------------------------------------------------
     def _check_params(self):
