@@ -17,9 +17,11 @@ from dlcore import (
     losses,
     models,
     optimizers,
+    pretraining,
     regularizers,
 )
 from dlcore._version import __version__
+from dlcore.autoencoder import Autoencoder, StackedAutoencoder
 from dlcore.backend import get_backend
 from dlcore.dbn import DBN, DBNClassifier
 from dlcore.errors import NotFittedError, TrainingDiverged
@@ -29,7 +31,8 @@ from dlcore.io import ModelFileError, load, save
 from dlcore.network import Sequential
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "Input", "Model",
-           "ModelFileError", "NotFittedError", "Sequential", "TrainingDiverged", "__version__",
-           "adversarial", "callbacks", "datasets", "ensemble", "get_backend", "gradcheck",
-           "layers", "load", "losses", "models", "optimizers", "regularizers", "save"]
+__all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "Input",
+           "Model", "ModelFileError", "NotFittedError", "Sequential", "StackedAutoencoder",
+           "TrainingDiverged", "__version__", "adversarial", "callbacks", "datasets", "ensemble",
+           "get_backend", "gradcheck", "layers", "load", "losses", "models", "optimizers",
+           "pretraining", "regularizers", "save"]

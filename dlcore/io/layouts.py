@@ -1,12 +1,13 @@
 """What dlcore's own model classes expect in a file, checked before anything is read or built.
 
 For each class this module knows (``BernoulliRBM``, ``GaussianBernoulliRBM``, ``DBN``,
-``Sequential``) a *layout check* validates the type and range of every hyperparameter the loader
-relies on (integers are integers in range, names come from allow-lists, lists have bounded
-length) and then checks the declared shape and dtype of every dataset against the shape those
-hyperparameters imply, without reading a byte of array data. Only then does
-:func:`dlcore.io.hdf5.load` read the arrays and build the model, so a file cannot make dlcore
-allocate more than its own configuration and contents justify.
+``Sequential``, ``Model``, ``Autoencoder``, ``StackedAutoencoder``) a *layout check* validates
+the type and range of every hyperparameter the loader relies on (integers are integers in
+range, names come from allow-lists, lists have bounded length) and then checks the declared
+shape and dtype of every dataset against the shape those hyperparameters imply, without reading
+a byte of array data. Only then does :func:`dlcore.io.hdf5.load` read the arrays and build the
+model, so a file cannot make dlcore allocate more than its own configuration and contents
+justify.
 
 The knowledge of the layouts stays here, beside the reader, rather than in the model classes;
 docs/hdf5-format.md describes the same layouts for readers.
@@ -260,6 +261,81 @@ def _rbms_started(reader: ModelFileReader, n_rbms: int) -> int:
         raise reader.error(f"attribute 'rbms_started' of 'training' is {started!r:.60}; "
                            f"expected an integer in [1, {n_rbms}]")
     return started
+
+
+# --------------------------------------------------------------------------------------------
+# Autoencoders
+# --------------------------------------------------------------------------------------------
+AUTOENCODER_COUNTERS = ("n_updates", "epochs_done")
+AUTOENCODER_CHOICES = {"corruption_kind": ("masking", "salt_and_pepper", "gaussian"),
+                       "activation": ("sigmoid", "tanh", "relu", "linear"),
+                       "decoder_activation": ("sigmoid", "linear"),
+                       "loss": ("cross_entropy", "mse")}
+
+
+def check_autoencoder(reader: ModelFileReader, config: Any, prefix: str = "",
+                      label: str = "the hyperparameters", n_visible: int | None = None,
+                      n_hidden: int | None = None) -> None:
+    """An Autoencoder's hyperparameters and declared arrays (``prefix``: the group holding
+    it, ``"autoencoders/ae_0/"`` inside a stack, whose ``layers`` imply ``n_visible`` and
+    ``n_hidden``). The real-valued hyperparameters are checked by ``from_config``."""
+    checker = ConfigChecker(reader, config, label)
+    hidden = checker.integer("n_hidden", low=1, required=True)
+    if n_hidden is not None and hidden != n_hidden:
+        raise checker.fail(f"give n_hidden = {hidden}; the stack's layers imply {n_hidden}")
+    checker.integer("batch_size", low=1, required=True)
+    checker.integer("epochs")
+    for key in ("tied_weights", "verbose"):
+        checker.boolean(key)
+    for key, choices in AUTOENCODER_CHOICES.items():
+        checker.choice(key, choices)
+    checker.choice("backend", BACKENDS)
+    checker.seed()
+    W = reader.dataset(f"{prefix}W", (n_visible, hidden))
+    visible = W.shape[0]
+    if visible < 1:
+        raise reader.error(f"dataset '{prefix}W' has shape {W.shape}; it needs at least one "
+                           f"visible unit")
+    shapes = {"W": (visible, hidden), "hidden_bias": (hidden,), "visible_bias": (visible,)}
+    if not config.get("tied_weights", True):
+        shapes["W_decoder"] = (hidden, visible)
+    for name, shape in shapes.items():
+        reader.dataset(prefix + name, shape)
+        reader.dataset(f"{prefix}training/velocity_{name}", shape)
+    check_counters(reader, f"{prefix}training", counters=AUTOENCODER_COUNTERS)
+
+
+def check_stacked_autoencoder(reader: ModelFileReader, config: Any) -> None:
+    """The stack's ``layers``, then each autoencoder's group against them."""
+    checker = ConfigChecker(reader, config, "the hyperparameters")
+    layers = checker.require("layers")
+    if not isinstance(layers, list) or not 2 <= len(layers) <= MAX_LAYERS + 1:
+        raise checker.fail(f"give layers = {layers!r:.60}; expected a list of 2 to "
+                           f"{MAX_LAYERS + 1} sizes")
+    sizes = [checker.integer_value(size, "an entry of 'layers'", 1) for size in layers]
+    checker.boolean("verbose")
+    checker.choice("backend", BACKENDS)
+    checker.seed()
+    n_layers = len(sizes) - 1
+    reader.group("autoencoders")
+    training = reader.group("training")
+    started = reader.attribute(training, "layers_started", "training", default=n_layers)
+    if isinstance(started, bool) or not isinstance(started, int) or \
+            not 1 <= started <= n_layers:
+        raise reader.error(f"attribute 'layers_started' of 'training' is {started!r:.60}; "
+                           f"expected an integer in [1, {n_layers}]")
+    for index in range(started):
+        path = f"autoencoders/ae_{index}"
+        group = reader.group(path)
+        class_name = reader.attribute(group, "model_class", path)
+        if class_name != "Autoencoder":
+            raise reader.error(f"attribute 'model_class' of '{path}' is {class_name!r:.60}; "
+                               f"expected 'Autoencoder'")
+        inner = reader.json_attribute(group, "hyperparameters", path)
+        check_autoencoder(reader, inner, prefix=f"{path}/",
+                          label=f"the hyperparameters of '{path}'", n_visible=sizes[index],
+                          n_hidden=sizes[index + 1])
+    check_counters(reader, "training")
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,4 +637,6 @@ LAYOUT_CHECKS: dict[str, Callable[[ModelFileReader, Any], None]] = {
     "GaussianBernoulliRBM": check_gaussian_rbm,
     "DBN": check_dbn,
     "Sequential": check_sequential,
+    "Autoencoder": check_autoencoder,
+    "StackedAutoencoder": check_stacked_autoencoder,
 }

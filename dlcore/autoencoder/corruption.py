@@ -1,0 +1,80 @@
+"""The corruption q(x~ | x) of a denoising autoencoder: the reference and the kernel body.
+
+A denoising autoencoder (Vincent, Larochelle, Bengio & Manzagol 2008; Vincent et al. 2010)
+encodes a corrupted copy x~ of each input and is trained to reconstruct the clean x. With nu the
+corruption level (``corruption``) and, for element (n, i), u the uniform and z the standard
+normal that Philox draws for it:
+
+    masking           x~ = x [u >= nu]          each input forced to 0 with probability nu
+    salt_and_pepper   x~ = 0 if u < nu / 2,     a fraction nu of the inputs set to their minimum
+                      x~ = 1 if nu/2 <= u < nu,  or maximum (0 or 1) by a fair coin, the rest
+                      x~ = x otherwise           kept
+    gaussian          x~ = x + nu z              additive isotropic Gaussian noise, std nu
+
+The numbers come from the counter-based generator (:mod:`dlcore.backend.rng`) at counter
+(column // 4, row, step, ``STREAM_CORRUPT``), with the row of the mini-batch and the update number
+as the step: one Philox call gives the four uniforms (or, by Box-Muller, the four normals) of
+four neighbouring inputs, exactly as :func:`dlcore.backend.rng.uniform` and
+:func:`dlcore.backend.rng.normal` draw them. A seed therefore corrupts a batch identically on
+the reference, the CPU and the GPU.
+"""
+import numpy as np
+
+from dlcore.backend import rng
+from dlcore.backend.registry import body
+from dlcore.backend.rng import normal_from_bits, philox4x32, uniform_from_bits
+
+CORRUPTION_KINDS = ("masking", "salt_and_pepper", "gaussian")
+MASKING, SALT_AND_PEPPER, GAUSSIAN = 0, 1, 2
+CORRUPTION_CODES = dict(zip(CORRUPTION_KINDS, (MASKING, SALT_AND_PEPPER, GAUSSIAN)))
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+_HALF = np.float32(0.5)
+
+
+# -- reference ------------------------------------------------------------------------------
+def corrupt(x, kind, level, seed, step, stream=rng.STREAM_CORRUPT):
+    """x~ ~ q(x~ | x) (module docstring) of a batch x (N, n_visible), in x's dtype.
+
+    ``level`` 0 returns x unchanged; ``step`` numbers the draw (the update number in
+    training); ``stream`` is training's own unless a caller draws for something else.
+    """
+    n, m = x.shape
+    if kind == "gaussian":
+        return (x + level * rng.normal(n, m, seed, stream, step)).astype(x.dtype)
+    u = rng.uniform(n, m, seed, stream, step)
+    if kind == "masking":
+        return np.where(u >= np.float32(level), x, 0).astype(x.dtype)
+    salt_or_pepper = np.where(u < np.float32(level) * _HALF, 0, 1)
+    return np.where(u < np.float32(level), salt_or_pepper, x).astype(x.dtype)
+
+
+# -- kernel ---------------------------------------------------------------------------------
+@body
+def corrupt_rows(row, first_block, last_block, x, out, kind, level, k0, k1, stream, step):
+    """Blocks of four inputs of one row: out = x~ (module docstring), the four uniforms (or
+    normals) of one Philox call at counter (block, row, step, stream)."""
+    n_columns = x.shape[1]
+    half = level * _HALF
+    for block in range(first_block, last_block):
+        w0, w1, w2, w3 = philox4x32(np.uint64(block), np.uint64(row), step, stream, k0, k1)
+        for lane in range(4):
+            column = 4 * block + lane
+            if column >= n_columns:
+                break
+            value = x[row, column]
+            if kind == GAUSSIAN:   # normal_at's pairing: lanes 0, 1 from (w0, w1), 2, 3 (w2, w3)
+                if lane < 2:
+                    noise = normal_from_bits(w0, w1, lane == 1)
+                else:
+                    noise = normal_from_bits(w2, w3, lane == 3)
+                out[row, column] = value + level * noise
+                continue
+            word = w0 if lane == 0 else (w1 if lane == 1 else (w2 if lane == 2 else w3))
+            u = uniform_from_bits(word)
+            if u >= level:
+                out[row, column] = value
+            elif kind == MASKING:
+                out[row, column] = _ZERO
+            else:
+                out[row, column] = _ZERO if u < half else _ONE

@@ -1,0 +1,462 @@
+"""``Autoencoder``: a denoising (and optionally sparse) autoencoder as a scikit-learn estimator.
+
+A thin shell, as the RBMs' (:mod:`dlcore.rbm.estimator`), over the maths
+(:mod:`dlcore.autoencoder.model`), the corruption (:mod:`dlcore.autoencoder.corruption`) and
+the trainer (:mod:`dlcore.autoencoder.trainer`): ``fit`` returns self, ``partial_fit`` trains one
+more epoch, ``transform`` is the code h = s(x W + b) of the clean input, ``get_params`` /
+``set_params`` come from the constructor. ``__init__`` and ``set_params`` only store the
+hyperparameters and ``fit`` checks them; what ``fit`` learns lives under names ending in ``_``
+(``W_``, ``hidden_bias_``, ``history_``, ``n_features_in_``...) with the plain names as
+aliases; a model used before ``fit`` raises :class:`dlcore.NotFittedError`.
+
+Between calls the parameters and the training state (the momentum buffers, the Philox
+position) are NumPy arrays on the estimator: ``dlcore.save`` then ``dlcore.load`` and
+:meth:`Autoencoder.resume` continue a training bit for bit on the same backend, and ``pickle``
+or ``copy.deepcopy`` copy the model through the same state (:mod:`dlcore.params`).
+"""
+import copy
+import sys
+import time
+
+import numpy as np
+
+from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.batches import epoch_order
+from dlcore.errors import DivergenceCheck, NotFittedError
+from dlcore.io import register_model
+from dlcore.layers.initializers import initial_values
+from dlcore.params import FittedAttribute, ParamsMixin, reduce_through_state
+from dlcore.records import record_fit
+from dlcore.validation import check_data, check_float, check_int, check_matrix
+
+from . import model
+from .corruption import CORRUPTION_KINDS
+from .ops import ops_for
+from .trainer import AESettings, AutoencoderTrainer, parameter_names
+
+HISTORY_KEYS = ("loss", "reconstruction_error", "valid_loss", "seconds")
+COUNTERS = ("n_updates", "epochs_done")
+
+
+@register_model
+class Autoencoder(ParamsMixin):
+    """A denoising autoencoder (Vincent et al. 2008), sparse with a ``sparsity_target``.
+
+    Lecture "Supervised learning" (the deep "sparse/denoising" autoencoder beside RBMs and
+    DBNs) and lecture "Deep Neural Networks" (the "auto-associator pre-training" row of Bengio
+    et al.'s table). Encoder h = s(x~ W + b), decoder r = s'(h W' + c), trained by SGD with
+    momentum on the reconstruction loss of the clean x from a corrupted x~ (the equations and
+    their gradient: :mod:`dlcore.autoencoder.model`).
+
+    Parameters
+    ----------
+    n_hidden : int
+        Units of the code h.
+    tied_weights : bool
+        W' = W^T (True, as in Vincent et al.) or a decoder matrix of its own (False).
+    corruption : float
+        The corruption level nu: the fraction of inputs masked or salted, or the standard
+        deviation of the Gaussian noise; 0 trains a plain autoencoder (an auto-associator).
+    corruption_kind : {"masking", "gaussian", "salt_and_pepper"}
+        q(x~ | x) (:mod:`dlcore.autoencoder.corruption`).
+    sparsity_target : float in (0, 1) or None
+        rho: the mean activation each hidden unit is pulled towards by the KL penalty (needs
+        sigmoid hidden units); None: no penalty.
+    sparsity_cost : float
+        beta, the weight of that penalty.
+    activation : {"sigmoid", "tanh", "relu", "linear"}
+        s, the hidden units.
+    decoder_activation : {"sigmoid", "linear"}
+        s', the reconstruction: sigmoid for data in [0, 1], linear for real-valued data.
+    loss : {"cross_entropy", "mse"}
+        L(x, r): the cross-entropy (data in [0, 1], sigmoid decoder) or the squared error,
+        summed over the visible units, averaged over the batch.
+    learning_rate, momentum : float
+        eps and mu of SGD with momentum: Delta <- mu Delta + dJ/dtheta, theta -= eps Delta.
+    batch_size, epochs : int
+        Mini-batch size and passes over the data in :meth:`fit`.
+    seed : int or None
+        Key of the Philox generator (initial weights, batch order, corruption): the same seed
+        gives the same model on every backend. None draws one, kept in ``seed_``.
+    backend : {"auto", "cpu", "cuda", "reference"}
+    verbose : bool
+        One line per epoch on stderr.
+
+    Attributes
+    ----------
+    W : (n_visible, n_hidden) float32, the encoder's weights (and, tied, the decoder's W^T)
+    hidden_bias : (n_hidden,) float32, b
+    visible_bias : (n_visible,) float32, c
+    W_decoder : (n_hidden, n_visible) float32, W' (untied only)
+    history : dict of per-epoch lists: ``loss`` (the cost J: reconstruction loss per sample
+        plus the sparsity penalty), ``reconstruction_error`` (squared error per pixel between x
+        and r), ``valid_loss`` (reconstruction loss per sample of the clean ``X_valid``; NaN
+        without), ``seconds``
+    seed_ : int, the seed actually used
+    """
+
+    W = FittedAttribute()
+    hidden_bias = FittedAttribute()
+    visible_bias = FittedAttribute()
+    W_decoder = FittedAttribute()
+    history = FittedAttribute()
+
+    def __init__(self, n_hidden=500, tied_weights=True, corruption=0.3,
+                 corruption_kind="masking", sparsity_target=None, sparsity_cost=0.0,
+                 activation="sigmoid", decoder_activation="sigmoid", loss="cross_entropy",
+                 learning_rate=0.1, momentum=0.9, batch_size=20, epochs=10, seed=0,
+                 backend="auto", verbose=False):
+        self._init_params(locals())   # checked in fit (scikit-learn's rule)
+
+    # -- hyperparameters ----------------------------------------------------------------
+    def _check_params(self):
+        check_int(self.n_hidden, "n_hidden", minimum=1)
+        if not isinstance(self.tied_weights, (bool, np.bool_)):
+            raise ValueError(f"tied_weights must be True or False, got {self.tied_weights!r}")
+        _check_choice(self.corruption_kind, "corruption_kind", CORRUPTION_KINDS)
+        if self.corruption_kind == "gaussian":
+            check_float(self.corruption, "corruption", low=0.0)
+        else:
+            check_float(self.corruption, "corruption", low=0.0, high=1.0, high_open=True)
+        _check_choice(self.activation, "activation", model.ENCODER_ACTIVATIONS)
+        _check_choice(self.decoder_activation, "decoder_activation", model.DECODER_ACTIVATIONS)
+        _check_choice(self.loss, "loss", model.LOSSES)
+        if self.loss == "cross_entropy" and self.decoder_activation != "sigmoid":
+            raise ValueError("loss='cross_entropy' needs decoder_activation='sigmoid' (its "
+                             "reconstructions must be probabilities); use loss='mse' for a "
+                             "linear decoder")
+        if self.sparsity_target is not None:
+            check_float(self.sparsity_target, "sparsity_target", low=0.0, high=1.0,
+                        low_open=True, high_open=True)
+            if self.activation != "sigmoid":
+                raise ValueError(f"sparsity_target needs activation='sigmoid' (the KL penalty "
+                                 f"compares mean activations in (0, 1)), got "
+                                 f"activation={self.activation!r}")
+        check_float(self.sparsity_cost, "sparsity_cost", low=0.0)
+        check_float(self.learning_rate, "learning_rate", low=0.0, low_open=True)
+        check_float(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.epochs, "epochs", minimum=0)
+        check_backend_name(self.backend)
+        if self.seed is not None:
+            rng.check_seed(self.seed)
+
+    def _settings(self):
+        return AESettings(
+            tied=bool(self.tied_weights), activation=self.activation,
+            decoder_activation=self.decoder_activation, loss=self.loss,
+            corruption=float(self.corruption), corruption_kind=self.corruption_kind,
+            sparsity_target=None if self.sparsity_target is None else float(self.sparsity_target),
+            sparsity_cost=float(self.sparsity_cost), learning_rate=float(self.learning_rate),
+            momentum=float(self.momentum), batch_size=int(self.batch_size), seed=self.seed_)
+
+    def _check_input(self, X, name, fitted_width=False):
+        """``X`` as float32 (n, n_visible) rows: in [0, 1] for the cross-entropy."""
+        X = check_matrix(X, name, type(self).__name__)
+        width = self.W.shape[0] if fitted_width else None
+        if width is not None and np.ndim(X) == 2 and X.shape[1] != width:
+            raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {width} features as input")
+        return check_data(X, name, n_columns=width, unit_interval=self.loss == "cross_entropy",
+                          columns_meaning="visible units")
+
+    # -- training -----------------------------------------------------------------------
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+        """Initialise the parameters, then train ``epochs`` passes over ``X``.
+
+        Parameters
+        ----------
+        X : (n_samples, n_visible) array (in [0, 1] for the cross-entropy)
+        y : ignored (for scikit-learn pipelines)
+        X_valid : (m, n_visible) array, optional: held-out rows whose clean reconstruction
+            loss is recorded every epoch (``history["valid_loss"]``)
+        progress : callable, optional
+            ``progress(epoch, epochs, batches_done, n_batches, running_loss)``, epochs counted
+            over the model's life.
+        on_epoch_end : callable, optional
+            ``on_epoch_end(self)`` after every finished epoch (what a checkpoint saves).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = self._check_input(X, "X")
+        self._initialize(X)
+        record_fit(self, X, epochs=int(self.epochs),
+                   n_valid=None if X_valid is None else len(X_valid))
+        return self._train(X, int(self.epochs), X_valid, progress, on_epoch_end)
+
+    def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+        """One more pass over ``X`` from the current parameters and state (the first call
+        initialises, as :meth:`fit` does). Returns self."""
+        self._check_params()
+        X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
+        if not hasattr(self, "W"):
+            self._initialize(X)
+        return self._train(X, 1, X_valid, progress, on_epoch_end)
+
+    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None):
+        """Train the epochs still missing towards ``epochs`` from the current parameters and
+        training state: a model saved after k epochs (or by an interrupted fit), loaded and
+        resumed on the same data ends bit for bit where an uninterrupted ``fit`` ends, on the
+        same backend. Returns self."""
+        self._check_params()
+        self._check_fitted()
+        X = self._check_input(X, "X", fitted_width=True)
+        return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
+                           on_epoch_end)
+
+    def _initialize(self, X):
+        """Glorot & Bengio (2010): W ~ U(-l, l), l = sqrt(6 / (n_visible + n_hidden)), times 4
+        for sigmoid units (as Vincent et al.'s code draws it); an untied decoder draws its own
+        W' from the key of ``layer_seed(seed, 1)``; biases and momenta zero."""
+        self.seed_ = rng.check_seed(self.seed)
+        n_visible, n_hidden = X.shape[1], int(self.n_hidden)
+        gain = 4.0 if self.activation == "sigmoid" else 1.0
+        self.W = gain * initial_values("glorot_uniform", (n_visible, n_hidden), n_visible,
+                                       n_hidden, self.seed_)
+        if not self.tied_weights:
+            self.W_decoder = gain * initial_values("glorot_uniform", (n_hidden, n_visible),
+                                                   n_hidden, n_visible,
+                                                   rng.layer_seed(self.seed_, 1))
+        self.hidden_bias = np.zeros(n_hidden, dtype=np.float32)
+        self.visible_bias = np.zeros(n_visible, dtype=np.float32)
+        self._training = {f"velocity_{name}": np.zeros_like(getattr(self, name))
+                          for name in self._parameter_names()}
+        self.n_updates_ = 0
+        self.epochs_done_ = 0
+        self.n_features_in_ = n_visible
+        self.history = {name: [] for name in HISTORY_KEYS}
+        return self
+
+    def _train(self, X, epochs, X_valid, progress, on_epoch_end):
+        if X_valid is not None:
+            X_valid = self._check_input(X_valid, "X_valid", fitted_width=True)
+        backend = get_backend(self.backend)
+        trainer = AutoencoderTrainer(backend, self._parameters(), self._training,
+                                     self._settings())
+        data = backend.asarray(X)
+        with backend.compute():
+            self._run_epochs(trainer, data, epochs, X_valid, progress, on_epoch_end)
+        return self
+
+    def _run_epochs(self, trainer, data, epochs, X_valid, progress, on_epoch_end):
+        """``epochs`` passes; an epoch that diverges (:mod:`dlcore.errors`) or is interrupted
+        (Ctrl-C) leaves the model as the last finished epoch left it, then the exception
+        propagates."""
+        divergence = DivergenceCheck("reconstruction loss", self.learning_rate,
+                                     self.history.get("loss", ()))
+        last_good = self._snapshot()
+        done_before = self.epochs_done_
+        try:
+            for epoch in range(epochs):
+                started = time.perf_counter()
+                order = epoch_order(data.shape[0], self.seed_, self.epochs_done_)
+                report = None
+                if progress is not None:
+                    def report(done, total, loss, epoch=epoch):
+                        progress(done_before + epoch + 1, done_before + epochs, done, total,
+                                 loss)
+                self.n_updates_, monitors = trainer.epoch(data, order, self.n_updates_, report)
+                self._store(*trainer.download())
+                divergence.check(self.epochs_done_ + 1, monitors["loss"],
+                                 self._parameters().values())
+                self.epochs_done_ += 1
+                self._record_epoch(monitors, X_valid, time.perf_counter() - started)
+                last_good = self._snapshot()
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+        except BaseException:
+            # the trainer updates the parameters in place on host backends: put back copies
+            self._restore(last_good)
+            raise
+
+    def _snapshot(self):
+        return {"parameters": {name: np.array(value)
+                               for name, value in self._parameters().items()},
+                "training": {name: np.array(value) for name, value in self._training.items()},
+                "counters": (self.n_updates_, self.epochs_done_),
+                "history": {name: len(values) for name, values in self.history.items()}}
+
+    def _restore(self, snapshot):
+        self._store(snapshot["parameters"], snapshot["training"])
+        self.n_updates_, self.epochs_done_ = snapshot["counters"]
+        for name, length in snapshot["history"].items():
+            del self.history[name][length:]
+
+    def _store(self, parameters, training):
+        for name, value in parameters.items():
+            setattr(self, name, np.array(value))
+        self._training = {name: np.array(value) for name, value in training.items()}
+
+    def _record_epoch(self, monitors, X_valid, seconds):
+        valid = (np.nan if X_valid is None
+                 else float(np.mean(self.reconstruction_loss(X_valid), dtype=np.float64)))
+        for name, value in (("loss", monitors["loss"]),
+                            ("reconstruction_error", monitors["reconstruction_error"]),
+                            ("valid_loss", valid), ("seconds", seconds)):
+            self.history.setdefault(name, []).append(float(value))
+        if self.verbose:
+            valid_text = "" if X_valid is None else f", held-out loss {valid:.4f}"
+            print(f"[Autoencoder] epoch {self.epochs_done_}: loss {monitors['loss']:.4f}, "
+                  f"reconstruction error {monitors['reconstruction_error']:.5f}{valid_text}, "
+                  f"{seconds:.2f} s", file=sys.stderr)
+
+    def _parameter_names(self):
+        return parameter_names(bool(self.tied_weights))
+
+    def _parameters(self):
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    # -- using a trained model ----------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "W"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X) "
+                                 "first, or dlcore.load() a saved model")
+
+    def _run(self, X, corrupted, step, decode):
+        """Encode (and decode) the rows of ``X`` on the model's backend, from x or from its
+        corruption x~ (Philox ``STREAM_SAMPLE`` at ``step``)."""
+        self._check_fitted()
+        X = self._check_input(X, "X", fitted_width=True)
+        backend = get_backend(self.backend)
+        ops = ops_for(backend)
+        n, (n_visible, n_hidden) = X.shape[0], self.W.shape
+        with backend.compute():
+            data = backend.asarray(X)
+            if corrupted and self.corruption > 0:
+                noisy = backend.empty(X.shape)
+                ops.corrupt(data, noisy, self.corruption_kind, self.corruption, self.seed_,
+                            step, stream=rng.STREAM_SAMPLE)
+                data = noisy
+            if not decode:
+                out = backend.empty((n, n_hidden))
+                ops.encode(data, backend.asarray(self.W), backend.asarray(self.hidden_bias),
+                           self.activation, out)
+                return np.array(backend.to_numpy(out))
+            h, r = backend.empty((n, n_hidden)), backend.empty((n, n_visible))
+            W = backend.asarray(self.W)
+            ops.encode(data, W, backend.asarray(self.hidden_bias), self.activation, h)
+            ops.decode(h, W if self.tied_weights else backend.asarray(self.W_decoder),
+                       bool(self.tied_weights), backend.asarray(self.visible_bias),
+                       self.decoder_activation, r)
+            return np.array(backend.to_numpy(r))
+
+    def transform(self, X):
+        """The code h = s(x W + b) of every clean row of ``X``: (n, n_visible) -> (n, n_hidden)
+        float32 (what a stacked autoencoder feeds its next layer)."""
+        return self._run(X, False, 0, decode=False)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X, **fit_params).transform(X)
+
+    def corrupt(self, X, step=0):
+        """x~ ~ q(x~ | x) of every row of ``X``, drawn from Philox (``seed_``,
+        ``STREAM_SAMPLE``, ``step``): what :meth:`reconstruct` with ``corrupted=True`` and the
+        same ``step`` encodes. (n, n_visible) float32."""
+        self._check_fitted()
+        X = self._check_input(X, "X", fitted_width=True)
+        if self.corruption == 0:
+            return X.copy()
+        backend = get_backend(self.backend)
+        out = backend.empty(X.shape)
+        with backend.compute():
+            ops_for(backend).corrupt(backend.asarray(X), out, self.corruption_kind,
+                                     self.corruption, self.seed_, step, stream=rng.STREAM_SAMPLE)
+        return np.array(backend.to_numpy(out))
+
+    def reconstruct(self, X, corrupted=False, step=0):
+        """r = s'(h W' + c) of every row of ``X``, from the clean x, or with ``corrupted`` from
+        its corruption :meth:`corrupt` ``(X, step)`` (the denoising the model learned):
+        (n, n_visible) float32."""
+        return self._run(X, corrupted, step, decode=True)
+
+    def reconstruction_loss(self, X):
+        """L(x, r) of every clean row of ``X`` (the loss the model trains on, without the
+        corruption and the sparsity penalty), (n,) float64."""
+        X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
+        r = self.reconstruct(X)
+        return model.reconstruction_loss(X.astype(np.float64), r.astype(np.float64), self.loss)
+
+    # -- files and copies ---------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable (for the HDF5 file)."""
+        return self.get_params()
+
+    @classmethod
+    def from_config(cls, config):
+        """The model of a file's config, its hyperparameters checked now."""
+        autoencoder = cls(**config)
+        autoencoder._check_params()
+        return autoencoder
+
+    def get_state(self):
+        """The parameters at the root, the momentum buffers and counters under ``training``
+        (docs/hdf5-format.md)."""
+        self._check_fitted()
+        training = {name: self._training[name] for name in sorted(self._training)}
+        training.update(seed=str(self.seed_), n_updates=self.n_updates_,
+                        epochs_done=self.epochs_done_)
+        return {**self._parameters(), "training": training}
+
+    def set_state(self, state):
+        """Check every array's shape against ``n_hidden`` and ``tied_weights``, then adopt."""
+        W = np.asarray(state["W"])
+        if W.ndim != 2 or W.shape[1] != self.n_hidden or W.shape[0] < 1:
+            raise ValueError(f"dataset 'W' has shape {W.shape}; expected (n_visible, "
+                             f"{self.n_hidden}) from n_hidden={self.n_hidden}")
+        n_visible, n_hidden = W.shape
+        shapes = {"W": W.shape, "hidden_bias": (n_hidden,), "visible_bias": (n_visible,),
+                  "W_decoder": (n_hidden, n_visible)}
+        expected = {}
+        for name in self._parameter_names():
+            expected[name] = shapes[name]
+            expected[f"training/velocity_{name}"] = shapes[name]
+        training = state["training"]
+        arrays = {}
+        for path, shape in expected.items():
+            group, _, name = path.rpartition("/")
+            array = np.asarray((training if group else state)[name], dtype=np.float32)
+            if array.shape != shape:
+                raise ValueError(f"dataset {path!r} has shape {array.shape}; expected {shape}")
+            arrays[path] = np.ascontiguousarray(array)
+        counters = {name: int(training[name]) for name in ("seed",) + COUNTERS}
+        for name in self._parameter_names():
+            setattr(self, name, arrays[name])
+        self._training = {f"velocity_{name}": arrays[f"training/velocity_{name}"]
+                          for name in self._parameter_names()}
+        self.seed_ = counters["seed"]
+        self.n_updates_ = counters["n_updates"]
+        self.epochs_done_ = counters["epochs_done"]
+        self.n_features_in_ = n_visible
+        if not hasattr(self, "history"):
+            self.history = {name: [] for name in HISTORY_KEYS}
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+    def __copy__(self):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __reduce_ex__(self, protocol):
+        """Pickled as the file holds it (:func:`dlcore.params.reduce_through_state`)."""
+        return reduce_through_state(self, fitted=hasattr(self, "W"))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.positive_only = self.loss == "cross_entropy"
+        return tags
+
+
+def _check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got "
+                         f"{value!r}")
+    return value

@@ -1,0 +1,333 @@
+"""``StackedAutoencoder``: autoencoders trained greedily, layer by layer, then a network.
+
+Lecture "Supervised learning" ("Layer-wise unsupervised + supervised backprop: train each layer
+in sequence using regularized auto-encoders or RBMs; backprop through the whole system") and
+lecture "Deep Neural Networks" (the "Deep net, auto-associator pre-training" row of Bengio et
+al. 2007). ``layers=[784, 500, 500]`` stacks two autoencoders, 784-500 and 500-500: the first
+trains on the data x (corrupting its input, reconstructing the clean x); then, its weights
+fixed, the second trains on the first's clean codes h_1 = s(x W_1 + b_1) (Vincent et al. 2008:
+"the corruption is only used for the initial training of each layer; once the mapping f is
+learned, it is used on uncorrupted inputs"); and so on. Afterwards :meth:`to_network` stacks the
+encoders as sigmoid ``Dense`` layers under a softmax, ready for supervised fine-tuning, as
+:meth:`dlcore.DBN.to_network` does with RBMs.
+"""
+import copy
+import json
+
+import numpy as np
+
+from dlcore.backend import check_backend_name, rng
+from dlcore.errors import NotFittedError, TrainingDiverged
+from dlcore.io import register_model
+from dlcore.params import ParamsMixin, check_per_layer, per_layer_options, reduce_through_state
+from dlcore.records import record_fit
+from dlcore.validation import check_int, check_matrix
+
+from .estimator import Autoencoder
+
+#: Options that may be one value for every autoencoder or a list with one value per layer.
+PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "corruption",
+                     "corruption_kind", "sparsity_target", "sparsity_cost", "tied_weights",
+                     "activation")
+
+
+@register_model
+class StackedAutoencoder(ParamsMixin):
+    """Denoising autoencoders stacked and trained greedily (module docstring).
+
+    Parameters
+    ----------
+    layers : list of int
+        [n_visible, n_hidden_1, ..., n_hidden_top]: at least two sizes.
+    epochs, learning_rate, batch_size, momentum, corruption, corruption_kind, sparsity_target,
+    sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or
+    None
+        The autoencoders' hyperparameters (see :class:`dlcore.Autoencoder`); None leaves each
+        its own default.
+    autoencoder : dict, list of dicts, or None
+        Any further Autoencoder arguments, for all of them or one dict per layer (they override
+        the options above), e.g. ``{"loss": "mse", "decoder_activation": "linear"}`` for
+        real-valued data in the first layer only: ``[{"loss": "mse", ...}, {}]``.
+    seed : int or None
+        Every autoencoder gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
+    backend : {"auto", "cpu", "cuda", "reference"}
+    verbose : bool
+
+    Attributes
+    ----------
+    autoencoders_ : list of Autoencoder, bottom first
+    history : dict of per-epoch lists ``ae<k>_loss``, ``ae<k>_reconstruction_error``,
+        ``ae<k>_valid_loss``, ``ae<k>_seconds`` of autoencoder k (1 = the bottom one)
+    """
+
+    def __init__(self, layers=(784, 500, 500), epochs=10, learning_rate=None, batch_size=None,
+                 momentum=None, corruption=None, corruption_kind=None, sparsity_target=None,
+                 sparsity_cost=None, tied_weights=None, activation=None, autoencoder=None,
+                 seed=0, backend="auto", verbose=False):
+        self._init_params(locals())   # checked in fit
+
+    # -- hyperparameters ----------------------------------------------------------------
+    def _check_params(self):
+        if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
+            raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
+                             f"got {self.layers!r}")
+        for size in self.layers:
+            check_int(size, "every entry of layers", minimum=1)
+        n_layers = len(self.layers) - 1
+        check_per_layer(self, PER_LAYER_OPTIONS, n_layers, "autoencoders")
+        extra = self.autoencoder
+        if isinstance(extra, (list, tuple)):
+            if len(extra) != n_layers or not all(isinstance(d, dict) or d is None
+                                                 for d in extra):
+                raise ValueError(f"autoencoder must be one dict, or a list of {n_layers} dicts "
+                                 f"(one per layer), got {extra!r}")
+        elif extra is not None and not isinstance(extra, dict):
+            raise ValueError(f"autoencoder must be a dict of Autoencoder arguments or a list of "
+                             f"them, got {extra!r}")
+        check_backend_name(self.backend)
+        if self.seed is not None:
+            rng.check_seed(self.seed)
+        self._build_autoencoders(rng.check_seed(self.seed if self.seed is not None else 0))
+
+    def _layer_options(self, index, seed):
+        """Constructor arguments of autoencoder ``index``: its size, its own key, the stack's
+        options, then ``autoencoder`` on top."""
+        options = {"n_hidden": int(self.layers[index + 1]), "seed": rng.layer_seed(seed, index),
+                   "backend": self.backend, "verbose": self.verbose}
+        options.update(per_layer_options(self, index, PER_LAYER_OPTIONS))
+        extra = self.autoencoder[index] if isinstance(self.autoencoder, (list, tuple)) \
+            else self.autoencoder
+        options.update(extra or {})
+        return options
+
+    def _build_autoencoders(self, seed):
+        """The autoencoders, bottom first, each checked (its own ``_check_params``)."""
+        autoencoders = []
+        for index in range(len(self.layers) - 1):
+            try:
+                autoencoder = Autoencoder(**self._layer_options(index, seed))
+                autoencoder._check_params()
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
+            autoencoders.append(autoencoder)
+        return autoencoders
+
+    # -- greedy training ----------------------------------------------------------------
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+        """Greedy layer-wise training: autoencoder k on the clean codes of autoencoders
+        1 .. k-1.
+
+        Parameters
+        ----------
+        X : (n, layers[0]) array (in [0, 1] for the cross-entropy)
+        y : ignored
+        X_valid : held-out rows, passed up the stack, for each layer's ``valid_loss``
+        progress : callable, optional
+            ``progress(layer, n_layers, epoch, epochs, batches_done, n_batches, loss)``.
+        on_epoch_end : callable, optional
+            ``on_epoch_end(self)`` after every finished epoch of any layer (what a checkpoint
+            saves; :meth:`resume` continues from it).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = self._check_rows(X, "X")
+        self.seed_ = rng.check_seed(self.seed)
+        self.autoencoders_ = self._build_autoencoders(self.seed_)
+        self.history = {}
+        self.n_features_in_ = X.shape[1]
+        record_fit(self, X, n_valid=None if X_valid is None else len(X_valid))
+        return self._train(X, X_valid, progress, on_epoch_end)
+
+    def resume(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+        """Finish a training an interruption stopped: the layers not trained yet and the
+        epochs missing from a partly trained one. With the same data, a stack saved by an
+        interrupted fit, loaded and resumed ends bit for bit where the uninterrupted fit ends
+        (on the same backend). Returns self."""
+        if not hasattr(self, "autoencoders_"):
+            raise RuntimeError("this StackedAutoencoder has not started training: call fit(X) "
+                               "instead")
+        self._check_params()
+        return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end)
+
+    def _check_rows(self, X, name):
+        X = check_matrix(X, name, type(self).__name__)
+        if np.ndim(X) == 2 and X.shape[1] != int(self.layers[0]):
+            raise ValueError(f"{name} has {X.shape[1]} columns but layers[0] is "
+                             f"{int(self.layers[0])}: the first autoencoder's visible units")
+        return X
+
+    def _train(self, X, X_valid, progress, on_epoch_end):
+        features, valid = X, X_valid
+        for index, autoencoder in enumerate(self.autoencoders_):
+            if not self._layer_trained(index):
+                report = None if progress is None else (
+                    lambda *arguments, index=index: progress(index + 1, len(self.layers) - 1,
+                                                             *arguments))
+
+                def layer_epoch_end(trained, index=index):
+                    self._record_layer(index, trained)
+                    if on_epoch_end is not None:
+                        on_epoch_end(self)
+                try:
+                    if hasattr(autoencoder, "W"):
+                        self._restore_layer_history(index, autoencoder)
+                        autoencoder.resume(features, X_valid=valid, progress=report,
+                                           on_epoch_end=layer_epoch_end)
+                    else:
+                        autoencoder.fit(features, X_valid=valid, progress=report,
+                                        on_epoch_end=layer_epoch_end)
+                except TrainingDiverged as error:
+                    raise error.located(f"autoencoder {index + 1} of the stack: ") from None
+                except ValueError as error:
+                    raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
+                finally:
+                    if hasattr(autoencoder, "W"):
+                        self._record_layer(index, autoencoder)
+            if index + 1 < len(self.autoencoders_):
+                features = autoencoder.transform(features)
+                if valid is not None:
+                    valid = autoencoder.transform(valid)
+        return self
+
+    def _layer_trained(self, index):
+        autoencoder = self.autoencoders_[index]
+        return hasattr(autoencoder, "W") and autoencoder.epochs_done_ >= int(autoencoder.epochs)
+
+    def _record_layer(self, index, autoencoder):
+        for name, values in autoencoder.history.items():
+            self.history[f"ae{index + 1}_{name}"] = list(values)
+
+    def _restore_layer_history(self, index, autoencoder):
+        """A loaded autoencoder's history is in the stack's (``ae<k>_...``): give it back."""
+        prefix = f"ae{index + 1}_"
+        autoencoder.history = {name[len(prefix):]: list(values)
+                               for name, values in self.history.items()
+                               if name.startswith(prefix)} or autoencoder.history
+
+    # -- using the stack ----------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "autoencoders_"):
+            raise NotFittedError("this StackedAutoencoder is not fitted yet: call fit(X) "
+                                 "first, or dlcore.load() a saved one")
+        unfinished = [index for index in range(len(self.autoencoders_))
+                      if not self._layer_trained(index)]
+        if unfinished:
+            raise RuntimeError(f"this StackedAutoencoder's training was interrupted in layer "
+                               f"{unfinished[0] + 1} of {len(self.autoencoders_)}: finish it "
+                               "with resume(X)")
+
+    def transform(self, X):
+        """The top code: the clean codes passed up through every encoder,
+        (n, layers[0]) -> (n, layers[-1]) float32."""
+        self._check_fitted()
+        features = self._check_rows(X, "X")
+        for autoencoder in self.autoencoders_:
+            features = autoencoder.transform(features)
+        return features
+
+    def to_network(self, n_classes=10, activation=None, dropout=0.0, input_dropout=0.0,
+                   seed=None, backend=None):
+        """A :class:`dlcore.Sequential` initialised from the encoders, ready for fine-tuning:
+        one ``Dense`` layer per autoencoder (kernel W, bias b, named ``ae1``, ``ae2``...), so
+        that before training its hidden layers compute :meth:`transform`; a softmax layer on
+        top (:func:`dlcore.models.stacked_network`).
+
+        Parameters
+        ----------
+        n_classes : int
+        activation : activation of the hidden layers (default: each autoencoder's own)
+        dropout, input_dropout : float in [0, 1), as for :meth:`dlcore.DBN.to_network`
+        seed : int, the network's seed (default: the stack's)
+        backend : the network's backend (default: the stack's)
+        """
+        from dlcore.models import stacked_network
+        self._check_fitted()
+        activations = activation or [autoencoder.activation for autoencoder in
+                                     self.autoencoders_]
+        return stacked_network([(ae.W, ae.hidden_bias) for ae in self.autoencoders_],
+                               n_classes, activation=activations, dropout=dropout,
+                               input_dropout=input_dropout, prefix="ae",
+                               name="stacked_autoencoder",
+                               backend=self.backend if backend is None else backend,
+                               seed=self.seed_ if seed is None else seed)
+
+    # -- files --------------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable (tuples as lists)."""
+        config = self.get_params()
+        for name, value in config.items():
+            if isinstance(value, tuple):
+                config[name] = list(value)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        stack = cls(**config)
+        stack._check_params()
+        return stack
+
+    def get_state(self):
+        """``autoencoders/ae_<i>``: each autoencoder's own state with its class and
+        hyperparameters as attributes; ``training``: the seed, and ``layers_started`` when an
+        interrupted training has not reached every layer (only those are stored)."""
+        if not hasattr(self, "autoencoders_"):
+            self._check_fitted()
+        started = [ae for ae in self.autoencoders_ if hasattr(ae, "W")]
+        if not started:
+            raise RuntimeError("this StackedAutoencoder has not finished an epoch yet: there "
+                               "is nothing to save")
+        groups = {}
+        for index, autoencoder in enumerate(started):
+            group = dict(autoencoder.get_state())
+            group["model_class"] = type(autoencoder).__name__
+            group["hyperparameters"] = json.dumps(autoencoder.get_config(), sort_keys=True)
+            groups[f"ae_{index}"] = group
+        state = {"autoencoders": groups, "training": {"seed": str(self.seed_)}}
+        if len(started) < len(self.autoencoders_):
+            state["training"]["layers_started"] = len(started)
+        return state
+
+    def set_state(self, state):
+        """Rebuild every autoencoder from its group and check its size against ``layers``;
+        assign only when all of it is valid."""
+        n_layers = len(self.layers) - 1
+        training = state["training"]
+        n_started = int(training.get("layers_started", n_layers))
+        if not 1 <= n_started <= n_layers:
+            raise ValueError(f"training/layers_started = {n_started} is not in [1, {n_layers}]")
+        seed = int(training["seed"])
+        autoencoders = []
+        for index in range(n_started):
+            group = dict(state["autoencoders"][f"ae_{index}"])
+            class_name = group.pop("model_class")
+            if class_name != "Autoencoder":
+                raise ValueError(f"autoencoders/ae_{index} has model_class {class_name!r}; "
+                                 "expected 'Autoencoder'")
+            autoencoder = Autoencoder.from_config(json.loads(group.pop("hyperparameters")))
+            autoencoder.set_state(group)
+            expected = (int(self.layers[index]), int(self.layers[index + 1]))
+            if autoencoder.W.shape != expected:
+                raise ValueError(f"dataset 'autoencoders/ae_{index}/W' has shape "
+                                 f"{autoencoder.W.shape}; expected {expected} from "
+                                 f"layers={list(self.layers)}")
+            autoencoders.append(autoencoder)
+        # layers an interrupted training had not reached: built as fit builds them
+        autoencoders += self._build_autoencoders(seed)[n_started:]
+        self.seed_ = seed
+        self.autoencoders_ = autoencoders
+        self.n_features_in_ = int(self.layers[0])
+        if not hasattr(self, "history"):
+            self.history = {}
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+    def __reduce_ex__(self, protocol):
+        """pickle goes through the file's config and state (:mod:`dlcore.params`)."""
+        started = any(hasattr(ae, "W") for ae in getattr(self, "autoencoders_", ()))
+        return reduce_through_state(self, fitted=started)
