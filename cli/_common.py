@@ -412,15 +412,16 @@ def resumed_rbm(path, model_class, epochs, backend):
     return model.set_params(epochs=epochs, backend=backend)
 
 
-def train_rbm(model, X, checkpoints, resuming, **fit_options):
-    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar, the checkpoints and
-    Ctrl-C handling of :class:`Checkpoints`."""
+def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error", **fit_options):
+    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``, the
+    checkpoints and Ctrl-C handling of :class:`Checkpoints` (an RBM, or any model trained by
+    epochs with the same ``fit``/``resume``/``epochs_done_``, such as an Autoencoder)."""
     def where(rbm):
         return f"epoch {rbm.epochs_done_} of {rbm.epochs}"
 
     if resuming:
         checkpoints.track(model, where)
-    progress = EpochProgress("training")
+    progress = EpochProgress("training", monitor)
     with checkpoints.on_interrupt():
         try:
             train = model.resume if resuming else model.fit
