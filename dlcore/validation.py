@@ -5,11 +5,12 @@ import numbers
 import numpy as np
 
 
-def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features"):
+def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features",
+               unit_interval_reason="for binary (Bernoulli) units"):
     """Return ``X`` as a C-contiguous float32 (n_samples, n_columns) array, or raise.
 
     Checks, in order: numeric, 2-D, not empty, the expected width, finite, and (for Bernoulli
-    visible units) every value in [0, 1].
+    visible units, or ``unit_interval_reason``) every value in [0, 1].
     """
     array = _numbers(X, name, f"(n_samples, n_{columns_meaning})")
     if array.ndim != 2:
@@ -28,7 +29,7 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
         if low < 0.0 or high > 1.0:
             hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
                     if high > 1.0 and low >= 0.0 else "")
-            raise ValueError(f"{name} must lie in [0, 1] for binary (Bernoulli) units, got "
+            raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
                              f"values in [{low:g}, {high:g}]{hint}")
     return array
 

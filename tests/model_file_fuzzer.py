@@ -1,8 +1,9 @@
 """A structured fuzzer of dlcore model files: damaged and hostile copies of real saved models.
 
-It saves four small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN and LeNet-5, each trained
-a little on random data), the LeNet-5 again as a Keras file (compiled: with a ``training_config``)
-and as Keras 3 weights (``.weights.h5``), and copies Keras files written by Keras itself
+It saves small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN, LeNet-5, an untied sparse
+Autoencoder and a StackedAutoencoder, each trained a little on random data), the LeNet-5 again as
+a Keras file (compiled: with a ``training_config``) and as Keras 3 weights (``.weights.h5``), and
+copies Keras files written by Keras itself
 (tests/fixtures/: a convnet, a residual net, a model with unequal 'same' padding, a U-Net with
 up-sampling and transposed convolutions, a compiled model, augmentation layers, a graph listed out
 of call order, and Keras 3 weights), then writes ``--files`` copies, each changed by one
@@ -20,8 +21,8 @@ Every copy is loaded with ``dlcore.load`` in a worker process that has an addres
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
 
 - ``refused-clearly``: a ``ModelFileError`` whose message is one line naming the file;
-- ``loaded-and-works``: the model holds only finite float arrays and ``transform`` (RBM, DBN) or
-  ``predict`` (networks) runs and returns finite numbers;
+- ``loaded-and-works``: the model holds only finite float arrays and ``transform`` (RBM, DBN,
+  autoencoders) or ``predict`` (networks) runs and returns finite numbers;
 - ``refused-unclearly``: a ``ModelFileError`` of several lines or without the file name;
 - ``internal-exception``: any other exception (counted by type);
 - ``non-finite-load``: loaded, but with a NaN or infinite parameter;
@@ -64,7 +65,7 @@ DEFAULT_TIMEOUT = 20.0
 BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
               "functional", "keras_residual", "keras_same_geometry", "keras_unet",
               "keras_compiled", "keras_augmented", "keras_shared_late", "keras_weights_residual",
-              "keras_weights_lenet5", "distilled")
+              "keras_weights_lenet5", "distilled", "autoencoder", "stacked_autoencoder")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
@@ -99,6 +100,12 @@ def save_base_models(folder):
         .fit(data.normal(size=(24, 6)).astype(np.float32)),
         "dbn": dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=8, up_down_epochs=1,
                           up_down_batch_size=8, backend="reference").fit(binary),
+        "autoencoder": dlcore.Autoencoder(n_hidden=3, tied_weights=False, sparsity_target=0.1,
+                                          sparsity_cost=0.1, epochs=1, batch_size=8,
+                                          backend="reference").fit(binary),
+        "stacked_autoencoder": dlcore.StackedAutoencoder(layers=[6, 4, 3], epochs=1,
+                                                         batch_size=8, backend="reference")
+        .fit(binary),
     }
     network = lenet5(backend="reference")
     network.compile("cross_entropy", "sgd", ["accuracy"])

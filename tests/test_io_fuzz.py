@@ -1,13 +1,13 @@
 """The structured fuzz of model files (tests/model_file_fuzzer.py), a quick run.
 
 40 (and, marked slow, 150) damaged or hostile copies of saved BernoulliRBM, GaussianBernoulliRBM,
-DBN, LeNet-5 and functional-model files, and of Keras files (LeNet-5 exported by dlcore; model
-files written by Keras itself, tests/fixtures/: a convnet, a residual net, unequal 'same' padding,
-a U-Net, a compiled model, augmentation, a graph out of call order; Keras 3 ``.weights.h5`` files
-loaded with their architecture) are loaded (and described, as ``dlcore info`` does) in a
-worker process limited to 4 GiB of address space and 20 s per file: every one must be refused with
-a one-line ModelFileError naming the file, or load into a model that holds only finite parameters
-and runs. The 1,000-file run is
+DBN, LeNet-5, functional-model, Autoencoder and StackedAutoencoder files, and of Keras files
+(LeNet-5 exported by dlcore; model files written by Keras itself, tests/fixtures/: a convnet, a
+residual net, unequal 'same' padding, a U-Net, a compiled model, augmentation, a graph out of call
+order; Keras 3 ``.weights.h5`` files loaded with their architecture) are loaded (and described, as
+``dlcore info`` does) in a worker process limited to 4 GiB of address space and 20 s per file:
+every one must be refused with a one-line ModelFileError naming the file, or load into a model
+that holds only finite parameters and runs. The 1,000-file run is
 ``python tests/model_file_fuzzer.py --files 1000 --seed 0``.
 """
 import os

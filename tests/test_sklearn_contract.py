@@ -1,11 +1,15 @@
 """scikit-learn's own estimator checks on dlcore's RBMs (issue 10, "The scikit-learn and
-joblib contract"): ``parametrize_with_checks`` runs every check of the installed scikit-learn.
+joblib contract") and autoencoders: ``parametrize_with_checks`` runs every check of the
+installed scikit-learn.
 
 A Bernoulli RBM's data lies in [0, 1] (binary units, Lecture "Deep Neural Networks" (DBN/RBM),
 slide "Restricted Boltzmann Machine"); the checks feed it arbitrary real numbers (positive ones,
 once the estimator's ``positive_only`` tag says so, but above 1), which it refuses with one line.
 Those checks are declared as expected failures for that reason only: the second test runs each
-of them on a BernoulliRBM whose inputs are squashed elementwise into (0, 1) and they pass.
+of them on a BernoulliRBM whose inputs are squashed elementwise into (0, 1) and they pass. An
+Autoencoder with the cross-entropy loss has the same domain (its reconstructions are sigmoid
+probabilities of the pixels); with the squared error and a linear decoder it takes any real
+data and passes every check.
 """
 import numpy as np
 import pytest
@@ -51,6 +55,9 @@ SMALL_CLASSIFIER = {"hidden": (8,), "pretrain_epochs": 10, "epochs": 60, "batch_
 
 
 def expected_failures(estimator):
+    if isinstance(estimator, dlcore.Autoencoder) and estimator.loss == "cross_entropy":
+        # the same checks: the cross-entropy compares data in [0, 1] with sigmoid outputs
+        return dict.fromkeys(BERNOULLI_DOMAIN_CHECKS, OUTSIDE_UNIT_INTERVAL)
     if isinstance(estimator, dlcore.BernoulliRBM):
         return dict.fromkeys(BERNOULLI_DOMAIN_CHECKS, OUTSIDE_UNIT_INTERVAL)
     if isinstance(estimator, dlcore.DBNClassifier):
@@ -58,8 +65,13 @@ def expected_failures(estimator):
     return {}
 
 
+SMALL_AE = {"n_hidden": 3, "epochs": 2, "batch_size": 10}
+REAL_VALUED_AE = {**SMALL_AE, "loss": "mse", "decoder_activation": "linear"}
+
+
 @parametrize_with_checks([dlcore.BernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL),
-                          dlcore.DBNClassifier(**SMALL_CLASSIFIER)],
+                          dlcore.DBNClassifier(**SMALL_CLASSIFIER), dlcore.Autoencoder(**SMALL_AE),
+                          dlcore.Autoencoder(**REAL_VALUED_AE)],
                          expected_failed_checks=expected_failures, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -83,15 +95,25 @@ class SquashedDBNClassifier(dlcore.DBNClassifier):
                              fitted_width)
 
 
+class SquashedAutoencoder(dlcore.Autoencoder):
+    """An Autoencoder (cross-entropy) whose every input is squashed so, likewise."""
+
+    def _check_matrix(self, X, name):
+        array = super()._check_matrix(X, name)
+        return 1 / (1 + np.exp(-np.asarray(array, dtype=np.float64)))
+
+
 # check_positive_only_tag_during_fit feeds negative data on purpose: squashing it proves nothing
 IN_DOMAIN = {
     SquashedBernoulliRBM: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
-    SquashedDBNClassifier: set(CLASSIFIER_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"}}
+    SquashedDBNClassifier: set(CLASSIFIER_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
+    SquashedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"}}
 
 
 def in_domain_checks():
     """The (estimator, check) pairs of IN_DOMAIN, from scikit-learn's own generator."""
-    for estimator in (SquashedBernoulliRBM(**SMALL), SquashedDBNClassifier(**SMALL_CLASSIFIER)):
+    for estimator in (SquashedBernoulliRBM(**SMALL), SquashedDBNClassifier(**SMALL_CLASSIFIER),
+                      SquashedAutoencoder(**SMALL_AE)):
         for instance, check in estimator_checks_generator(estimator):
             name = getattr(check, "func", check).__name__
             if name in IN_DOMAIN[type(estimator)]:
@@ -141,7 +163,8 @@ def test_with_sklearn_imported_not_fitted_is_sklearns_error_too_and_pickles(make
     assert isinstance(again, SklearnNotFitted) and again.args == caught.value.args
 
 
-@pytest.mark.parametrize("model", [dlcore.BernoulliRBM, dlcore.GaussianBernoulliRBM])
+@pytest.mark.parametrize("model", [dlcore.BernoulliRBM, dlcore.GaussianBernoulliRBM,
+                                   dlcore.Autoencoder])
 def test_fit_adds_only_trailing_underscore_attributes(model):
     rbm = model(**SMALL)
     before = dict(vars(rbm))

@@ -150,15 +150,22 @@ class Autoencoder(ParamsMixin):
             sparsity_cost=float(self.sparsity_cost), learning_rate=float(self.learning_rate),
             momentum=float(self.momentum), batch_size=int(self.batch_size), seed=self.seed_)
 
+    def _check_matrix(self, X, name):
+        """``X`` as a 2-D NumPy array, in scikit-learn's words otherwise
+        (:func:`dlcore.validation.check_matrix`); :meth:`_check_input` checks the values."""
+        return check_matrix(X, name, type(self).__name__)
+
     def _check_input(self, X, name, fitted_width=False):
         """``X`` as float32 (n, n_visible) rows: in [0, 1] for the cross-entropy."""
-        X = check_matrix(X, name, type(self).__name__)
+        X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
         if width is not None and np.ndim(X) == 2 and X.shape[1] != width:
             raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {width} features as input")
         return check_data(X, name, n_columns=width, unit_interval=self.loss == "cross_entropy",
-                          columns_meaning="visible units")
+                          columns_meaning="visible units",
+                          unit_interval_reason="for the cross-entropy loss (loss='mse' takes "
+                                               "any real values)")
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):

@@ -1,0 +1,276 @@
+"""``dlcore.Autoencoder`` and ``dlcore.StackedAutoencoder``: training, denoising, sparsity,
+the estimator's contract, files, resuming and copies.
+
+Oracles: the reference maths (an update computed by hand from dlcore/autoencoder/model.py and
+dlcore/optimizers.py's rule), the same training run uninterrupted (resume, partial_fit, the
+stack's greedy order), the saved file's own contents, and one-line errors."""
+import copy
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.autoencoder import corruption, model
+from dlcore.backend import rng
+
+SMALL = {"n_hidden": 6, "epochs": 3, "batch_size": 10, "backend": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """200 mnist-5k digits in [0, 1], 20 of each class, flattened to 784 pixels."""
+    images, labels = dlcore.datasets.load_mnist_5k()
+    rows = np.concatenate([np.flatnonzero(labels == k)[:20] for k in range(10)])
+    return dlcore.datasets.to_unit_interval(images[rows]), labels[rows]
+
+
+def same_history(a, b):
+    """Equal histories, NaN equal to NaN, the wall-clock seconds aside."""
+    keys = {name for name in a if not name.endswith("seconds")}
+    assert keys == {name for name in b if not name.endswith("seconds")}
+    for name in keys:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def binary(n=40, width=12, seed=0):
+    return (np.random.default_rng(seed).random((n, width)) < 0.3).astype(np.float32)
+
+
+# -- one update, by hand --------------------------------------------------------------------
+def test_one_update_is_sgd_with_momentum_on_the_reference_gradient():
+    X = binary(10, 8)
+    ae = dlcore.Autoencoder(n_hidden=4, epochs=1, batch_size=10, momentum=0.5,
+                            learning_rate=0.2, backend="reference", seed=7)
+    start = dlcore.Autoencoder(n_hidden=4, epochs=0, batch_size=10, backend="reference",
+                               seed=7).fit(X)
+    ae.fit(X)
+    order = rng.permutation(10, 7, rng.STREAM_SHUFFLE, 0)
+    x = X[order]
+    x_tilde = corruption.corrupt(x, "masking", 0.3, 7, 0)
+    grads = model.gradients(x, x_tilde, start._parameters(), tied=True, activation="sigmoid",
+                            decoder_activation="sigmoid", loss="cross_entropy")
+    for name, value in start._parameters().items():
+        # Delta = 0.5 * 0 + g;  theta -= 0.2 Delta
+        np.testing.assert_allclose(getattr(ae, name), value - 0.2 * grads[name], rtol=1e-5,
+                                   atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(ae._training[f"velocity_{name}"], grads[name], rtol=1e-5,
+                                   atol=1e-7)
+
+
+# -- what training does ---------------------------------------------------------------------
+def test_training_lowers_the_loss_and_records_every_monitor(digits):
+    X, _ = digits
+    ae = dlcore.Autoencoder(n_hidden=32, epochs=4, batch_size=20, backend="cpu").fit(
+        X[:150], X_valid=X[150:])
+    history = ae.history
+    assert set(history) == {"loss", "reconstruction_error", "valid_loss", "seconds"}
+    assert all(len(values) == 4 for values in history.values())
+    assert history["loss"][-1] < 0.8 * history["loss"][0]
+    assert history["valid_loss"][-1] < history["valid_loss"][0]
+    np.testing.assert_allclose(history["valid_loss"][-1],
+                               ae.reconstruction_loss(X[150:]).mean(), rtol=1e-6)
+    assert ae.transform(X).shape == (200, 32) and ae.transform(X).dtype == np.float32
+    assert 0 <= ae.transform(X).min() and ae.transform(X).max() <= 1
+
+
+def test_a_denoising_autoencoder_reconstructs_closer_to_x_than_its_corrupted_input(digits):
+    X, _ = digits
+    ae = dlcore.Autoencoder(n_hidden=64, epochs=10, corruption=0.3, backend="cpu").fit(X)
+    corrupted = ae.corrupt(X, step=3)
+    denoised = ae.reconstruct(X, corrupted=True, step=3)
+    assert np.mean((denoised - X) ** 2) < 0.7 * np.mean((corrupted - X) ** 2)
+    np.testing.assert_array_equal(corrupted, corruption.corrupt(
+        X, "masking", 0.3, ae.seed_, 3, stream=rng.STREAM_SAMPLE))
+
+
+def test_the_sparsity_penalty_pulls_the_mean_activation_to_its_target(digits):
+    X, _ = digits
+    settings = {"n_hidden": 20, "epochs": 5, "backend": "cpu", "corruption": 0.0}
+    plain = dlcore.Autoencoder(**settings).fit(X)
+    sparse = dlcore.Autoencoder(sparsity_target=0.05, sparsity_cost=3.0, **settings).fit(X)
+    assert abs(sparse.transform(X).mean() - 0.05) < 0.5 * abs(plain.transform(X).mean() - 0.05)
+
+
+def test_untied_weights_train_a_decoder_of_their_own():
+    X = binary()
+    ae = dlcore.Autoencoder(tied_weights=False, **SMALL).fit(X)
+    assert ae.W_decoder.shape == (6, 12) and not np.allclose(ae.W_decoder, ae.W.T)
+    assert not hasattr(dlcore.Autoencoder(**SMALL).fit(X), "W_decoder")
+
+
+def test_real_valued_data_trains_with_a_linear_decoder_and_the_squared_error():
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    ae = dlcore.Autoencoder(loss="mse", decoder_activation="linear", corruption_kind="gaussian",
+                            corruption=0.1, learning_rate=0.01, **SMALL).fit(X)
+    assert ae.history["loss"][-1] < ae.history["loss"][0]
+    assert ae.reconstruct(X).min() < 0
+
+
+def test_partial_fit_twice_is_fit_for_two_epochs():
+    X = binary()
+    whole = dlcore.Autoencoder(**dict(SMALL, epochs=2)).fit(X)
+    steps = dlcore.Autoencoder(**SMALL).partial_fit(X).partial_fit(X)
+    for name in whole._parameters():
+        np.testing.assert_array_equal(getattr(steps, name), getattr(whole, name))
+
+
+def test_a_diverging_training_stops_and_keeps_the_last_good_epoch():
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    ae = dlcore.Autoencoder(learning_rate=1e3, loss="mse", decoder_activation="linear",
+                            **SMALL)
+    with pytest.raises(dlcore.TrainingDiverged, match="reconstruction loss"):
+        ae.fit(X)
+    assert all(np.isfinite(value).all() for value in ae._parameters().values())
+    assert len(ae.history["loss"]) == ae.epochs_done_
+
+
+# -- the estimator's contract ---------------------------------------------------------------
+@pytest.mark.parametrize("bad, message", [
+    ({"n_hidden": 0}, "n_hidden must be >= 1"),
+    ({"corruption": 1.0}, r"corruption must be in \[0.0, 1.0\)"),
+    ({"corruption_kind": "blur"}, "corruption_kind must be one of"),
+    ({"loss": "mse", "activation": "softmax"}, "activation must be one of"),
+    ({"decoder_activation": "linear"}, "needs decoder_activation='sigmoid'"),
+    ({"sparsity_target": 0.1, "activation": "relu"}, "sparsity_target needs activation"),
+    ({"sparsity_target": 1.5}, "sparsity_target must be in"),
+    ({"tied_weights": "yes"}, "tied_weights must be True or False"),
+    ({"momentum": 1.0}, "momentum must be in"),
+])
+def test_bad_hyperparameters_are_stored_then_refused_at_fit(bad, message):
+    ae = dlcore.Autoencoder(**bad)
+    assert all(ae.get_params()[name] == value for name, value in bad.items())
+    with pytest.raises(ValueError, match=message):
+        ae.fit(binary())
+
+
+def test_data_outside_the_unit_interval_is_refused_for_the_cross_entropy_only():
+    X = binary() * 2
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        dlcore.Autoencoder(**SMALL).fit(X)
+    dlcore.Autoencoder(loss="mse", **SMALL).fit(X)
+
+
+def test_a_model_used_before_fit_raises_not_fitted_error():
+    with pytest.raises(dlcore.NotFittedError, match="not fitted yet"):
+        dlcore.Autoencoder().transform(binary())
+
+
+def test_inputs_of_another_width_are_refused_by_name():
+    ae = dlcore.Autoencoder(**SMALL).fit(binary())
+    with pytest.raises(ValueError, match="X has 5 features, but Autoencoder is expecting 12"):
+        ae.transform(binary(width=5))
+
+
+# -- files, resuming, copies ----------------------------------------------------------------
+@pytest.mark.parametrize("tied", [True, False])
+def test_save_then_load_gives_the_same_model_and_the_documented_layout(tmp_path, tied):
+    ae = dlcore.Autoencoder(tied_weights=tied, sparsity_target=0.1, sparsity_cost=0.2,
+                            **SMALL).fit(binary())
+    dlcore.save(ae, tmp_path / "ae.h5")
+    loaded = dlcore.load(tmp_path / "ae.h5")
+    for name, value in ae._parameters().items():
+        np.testing.assert_array_equal(getattr(loaded, name), value)
+    assert loaded.get_params() == ae.get_params()
+    same_history(loaded.history, ae.history)
+    with h5py.File(tmp_path / "ae.h5") as f:
+        assert f.attrs["model_class"] == "Autoencoder"
+        assert f["W"].shape == (12, 6) and f["training/velocity_W"].dtype == np.float32
+        assert ("W_decoder" in f) is (not tied)
+        assert int(f["training"].attrs["epochs_done"]) == 3
+
+
+def test_a_saved_and_resumed_training_ends_where_an_uninterrupted_one_ends(tmp_path):
+    X = binary()
+    full = dlcore.Autoencoder(**dict(SMALL, epochs=4)).fit(X)
+    first = dlcore.Autoencoder(**dict(SMALL, epochs=2)).fit(X)
+    dlcore.save(first, tmp_path / "checkpoint.h5")
+    resumed = dlcore.load(tmp_path / "checkpoint.h5").set_params(epochs=4).resume(X)
+    for name in full._parameters():
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name))
+    same_history(resumed.history, full.history)
+
+
+def test_a_file_missing_the_untied_decoder_is_refused_in_one_line(tmp_path):
+    ae = dlcore.Autoencoder(tied_weights=False, **SMALL).fit(binary())
+    path = tmp_path / "ae.h5"
+    dlcore.save(ae, path)
+    with h5py.File(path, "r+") as f:
+        del f["training/velocity_W_decoder"]
+    with pytest.raises(dlcore.ModelFileError) as error:
+        dlcore.load(path)
+    assert "velocity_W_decoder" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_pickle_and_deepcopy_go_through_the_state():
+    ae = dlcore.Autoencoder(**SMALL).fit(binary())
+    for clone in (pickle.loads(pickle.dumps(ae)), copy.deepcopy(ae)):
+        np.testing.assert_array_equal(clone.transform(binary()), ae.transform(binary()))
+        same_history(clone.history, ae.history)
+        assert clone is not ae
+    unfitted = pickle.loads(pickle.dumps(dlcore.Autoencoder(n_hidden=0)))
+    assert unfitted.n_hidden == 0 and not hasattr(unfitted, "W")
+
+
+# -- the stack ------------------------------------------------------------------------------
+STACK = {"layers": [12, 8, 5], "epochs": 2, "batch_size": 10, "backend": "cpu"}
+
+
+def test_each_layer_of_the_stack_trains_on_the_clean_codes_of_the_one_below():
+    X = binary(60)
+    stack = dlcore.StackedAutoencoder(**STACK).fit(X)
+    first, second = stack.autoencoders_
+    alone = dlcore.Autoencoder(**second.get_params()).fit(first.transform(X))
+    np.testing.assert_array_equal(alone.W, second.W)
+    np.testing.assert_array_equal(stack.transform(X), second.transform(first.transform(X)))
+    assert first.seed != second.seed
+    assert set(stack.history) == {f"ae{k}_{name}" for k in (1, 2)
+                                  for name in ("loss", "reconstruction_error", "valid_loss",
+                                               "seconds")}
+
+
+def test_per_layer_options_reach_their_autoencoder():
+    stack = dlcore.StackedAutoencoder(**dict(STACK, corruption=[0.1, 0.0],
+                                             autoencoder=[{}, {"tied_weights": False}]))
+    stack.fit(binary(30))
+    assert [ae.corruption for ae in stack.autoencoders_] == [0.1, 0.0]
+    assert [ae.tied_weights for ae in stack.autoencoders_] == [True, False]
+    with pytest.raises(ValueError, match="corruption lists 3 values for 2 autoencoders"):
+        dlcore.StackedAutoencoder(**dict(STACK, corruption=[0.1, 0.2, 0.3])).fit(binary())
+    with pytest.raises(ValueError, match="autoencoder 2 of the stack: loss must be one of"):
+        dlcore.StackedAutoencoder(**dict(STACK, autoencoder=[{}, {"loss": "l1"}])).fit(binary())
+
+
+def test_to_network_starts_from_the_encoders_and_fine_tunes():
+    X, y = binary(60), np.arange(60) % 3
+    stack = dlcore.StackedAutoencoder(**STACK).fit(X)
+    network = stack.to_network(n_classes=3)
+    assert [layer.name for layer in network.layers] == ["ae1", "ae2", "classifier"]
+    np.testing.assert_allclose(network.layers[1](network.layers[0](X)), stack.transform(X),
+                               rtol=1e-5, atol=1e-6)
+    network.compile(loss="cross_entropy", optimizer="sgd")
+    network.fit(X, y, epochs=1, verbose=0)
+
+
+def test_a_stack_interrupted_in_its_first_layer_saves_resumes_and_ends_as_uninterrupted(
+        tmp_path, monkeypatch):
+    X = binary(60)
+    full = dlcore.StackedAutoencoder(**STACK).fit(X)
+    stack = dlcore.StackedAutoencoder(**STACK)
+
+    def stop(model):
+        if model.autoencoders_[0].epochs_done_ == 1:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        stack.fit(X, on_epoch_end=stop)
+    dlcore.save(stack, tmp_path / "stack.h5")
+    with h5py.File(tmp_path / "stack.h5") as f:
+        assert int(f["training"].attrs["layers_started"]) == 1
+    resumed = dlcore.load(tmp_path / "stack.h5")
+    with pytest.raises(RuntimeError, match="interrupted in layer 1 of 2"):
+        resumed.transform(X)
+    resumed.resume(X)
+    for done, expected in zip(resumed.autoencoders_, full.autoencoders_):
+        np.testing.assert_array_equal(done.W, expected.W)
+    same_history(resumed.history, full.history)
