@@ -110,17 +110,20 @@ def error_rate(network, X, y):
 
 
 class LayerProgress:
-    """``DBN.fit``'s progress callback: one bar per RBM, labelled with its layer."""
+    """``DBN.fit``'s (or ``StackedAutoencoder.fit``'s) progress callback: one bar per layer's
+    model (``what``: "RBM", "autoencoder"), labelled with its layer, showing ``monitor``."""
 
-    def __init__(self, layers):
+    def __init__(self, layers, what="RBM", monitor="reconstruction error"):
         self.layers, self.current, self.bar = layers, None, None
+        self.what, self.monitor = what, monitor
 
     def __call__(self, layer, n_layers, epoch, epochs, done, total, error):
         if layer != self.current:
             self.close()
             self.current = layer
-            self.bar = EpochProgress(f"RBM {layer}/{n_layers} "
-                                     f"({self.layers[layer - 1]}-{self.layers[layer]})")
+            self.bar = EpochProgress(f"{self.what} {layer}/{n_layers} "
+                                     f"({self.layers[layer - 1]}-{self.layers[layer]})",
+                                     self.monitor)
         self.bar(epoch, epochs, done, total, error)
 
     def close(self):
@@ -129,18 +132,23 @@ class LayerProgress:
             self.bar = None
 
 
-def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None):
+def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None, what="RBM",
+             position=None):
     """``dbn.fit(X, y)`` (``dbn.resume`` when ``resuming``) with a progress bar per layer;
     ``checkpoints`` (:class:`dlcore.cli._common.Checkpoints`) saves the DBN every N epochs and
     on Ctrl-C; ``rate_options``: which option sets which learning rate, for the advice of a
-    diverged training (``Checkpoints.on_interrupt``)."""
-    progress = LayerProgress(dbn.layers)
+    diverged training (``Checkpoints.on_interrupt``). A StackedAutoencoder trains the same way
+    with ``what="autoencoder"`` and its own ``position`` (default: :func:`training_position`,
+    a DBN's)."""
+    position = position or training_position
+    progress = LayerProgress(dbn.layers, what,
+                             "reconstruction error" if what == "RBM" else "loss")
     on_epoch_end, guard = None, contextlib.nullcontext()
     if checkpoints is not None:
         if resuming:
-            checkpoints.track(dbn, training_position)
+            checkpoints.track(dbn, position)
         def on_epoch_end(model):
-            checkpoints.epoch_finished(model, training_position)
+            checkpoints.epoch_finished(model, position)
         guard = checkpoints.on_interrupt(rate_options)
     with guard:
         try:

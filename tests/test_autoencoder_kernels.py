@@ -7,12 +7,13 @@ Oracle: :class:`dlcore.autoencoder.ops.ReferenceOps`, the functions of
 dlcore/autoencoder/model.py, themselves held to finite differences in
 test_autoencoder_model.py."""
 import itertools
+import textwrap
 
 import numpy as np
 import pytest
 
 import dlcore
-from conftest import requires_cuda
+from conftest import ptx_compile_report, requires_cuda
 from dlcore.autoencoder import corruption, model
 from dlcore.autoencoder.ops import KernelOps, Monitors, ReferenceOps, Workspace
 from dlcore.backend import get_backend
@@ -144,3 +145,38 @@ def test_training_on_a_kernel_backend_follows_the_reference(backend, options):
         np.testing.assert_allclose(got.history[name], expected.history[name], rtol=1e-5)
     np.testing.assert_allclose(got.reconstruct(X[:3], corrupted=True),
                                expected.reconstruct(X[:3], corrupted=True), rtol=1e-4, atol=1e-5)
+
+
+# Appended to the PTX script of test_backend_cuda_ptx (its CompilingBackend ``backend`` compiles
+# the CUDA twin of every launch): training steps of every kind of autoencoder.
+AE_LAUNCHES = textwrap.dedent(r'''
+    from dlcore.autoencoder.trainer import AESettings, AutoencoderTrainer, parameter_names
+    shapes = {"W": (6, 5), "hidden_bias": (5,), "visible_bias": (6,), "W_decoder": (5, 6)}
+    for tied, kind, target, loss, output, hidden in (
+            (True, "masking", 0.1, "cross_entropy", "sigmoid", "sigmoid"),
+            (False, "gaussian", None, "mse", "linear", "tanh"),
+            (True, "salt_and_pepper", None, "mse", "sigmoid", "relu")):
+        settings = AESettings(tied=tied, activation=hidden, decoder_activation=output,
+                              loss=loss, corruption=0.3, corruption_kind=kind,
+                              sparsity_target=target, sparsity_cost=0.1, learning_rate=0.1,
+                              momentum=0.9, batch_size=4, seed=3)
+        names = parameter_names(tied)
+        trainer = AutoencoderTrainer(
+            backend, {name: f32(*shapes[name]) for name in names},
+            {f"velocity_{name}": np.zeros(shapes[name], np.float32) for name in names},
+            settings)
+        with backend.compute():
+            trainer.epoch(backend.asarray(f32(12, 6)), np.arange(12), 0)
+    for (name, signature), size in sorted(compiled.items()):
+        print("COMPILED", name, size)
+''')
+
+
+@pytest.mark.slow
+def test_the_autoencoder_kernels_compile_to_ptx_for_a_real_gpu():
+    from test_backend_cuda_ptx import SCRIPT
+    report = ptx_compile_report(SCRIPT + AE_LAUNCHES)
+    for kernel in ("corrupt_rows", "reconstruction_delta_span", "sparsity_delta_span",
+                   "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span",
+                   "sgd_span"):
+        assert f"COMPILED {kernel} " in report

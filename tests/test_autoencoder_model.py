@@ -59,8 +59,8 @@ CASES = [(loss, output, hidden, tied, target, cost)
 
 
 @pytest.mark.parametrize("loss, output, hidden, tied, target, cost", CASES)
-def test_backpropagation_matches_finite_differences_of_the_cost(loss, output, hidden, tied,
-                                                                 target, cost):
+def test_backpropagation_matches_finite_differences_of_the_cost(loss, output, hidden,
+                                                                tied, target, cost):
     options = {"tied": tied, "activation": hidden, "decoder_activation": output, "loss": loss,
                "sparsity_target": target, "sparsity_cost": cost}
     x, x_tilde = batch()

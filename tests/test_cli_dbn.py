@@ -98,7 +98,12 @@ def test_sample_of_a_chosen_label_writes_samples_png(pretrained, tmp_path):
     assert (tmp_path / "samples.png").stat().st_size > 0 and "of class 3" in result.stdout
 
 
-def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(digits, tmp_path):
+TABLE = ["DBN, unsupervised pre-training", "Deep net, auto-associator pre-training",
+         "Deep net, supervised pre-training", "Deep net, no pre-training",
+         "Shallow net, no pre-training"]
+
+
+def test_homework_pretraining_prints_and_writes_the_five_rows_of_the_table(digits, tmp_path):
     result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-16-16",
                                        "--dataset", digits, "--epochs-per-layer", "1",
                                        "--epochs", "1", "--backend", "cpu",
@@ -106,13 +111,37 @@ def test_homework_pretraining_prints_and_writes_the_three_rows_of_the_table(digi
     assert result.exit_code == 0, result.output
     with open(tmp_path / "pretraining.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["model"] for r in rows] == ["DBN, unsupervised pre-training",
-                                          "Deep net, no pre-training",
-                                          "Shallow net, no pre-training"]
+    assert [r["model"] for r in rows] == TABLE and {r["seed"] for r in rows} == {"0"}
     assert all(0 <= float(r[k]) <= 1
                for r in rows for k in ("train_error", "valid_error", "test_error"))
     assert (tmp_path / "pretraining_curves.png").stat().st_size > 0
-    assert result.stdout.count("%") >= 9
+    assert result.stdout.count("%") >= 30      # measured and published, 3 columns, 5 rows
+    stack = dlcore.load(tmp_path / "stacked_autoencoder.h5")
+    assert isinstance(stack, dlcore.StackedAutoencoder) and stack.layers == [784, 16, 16]
+    assert [layer.name for layer in dlcore.load(tmp_path / "supervised_net.h5").layers] == [
+        "supervised1", "supervised2", "classifier"]
+
+
+@pytest.mark.slow
+def test_homework_pretraining_repeats_chosen_rows_over_seeds_with_mean_and_std(digits,
+                                                                               tmp_path):
+    result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-16-16",
+                                       "--dataset", digits, "--rows", "shallow,supervised",
+                                       "--seeds", "2", "--epochs-per-layer", "1",
+                                       "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "pretraining.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["model"], r["seed"]) for r in rows] == [
+        (name, seed) for name in (TABLE[2], TABLE[4]) for seed in ("0", "1", "mean", "std")]
+    for name in (TABLE[2], TABLE[4]):
+        errors = [float(r["test_error"]) for r in rows if r["model"] == name]
+        assert errors[2] == pytest.approx((errors[0] + errors[1]) / 2, abs=1e-6)
+        assert errors[3] == pytest.approx(abs(errors[0] - errors[1]) / 2 ** 0.5, abs=1e-6)
+    assert "±" in result.stdout and "mean ± std over 2 seeds" in result.stdout
+    assert {path.name for path in tmp_path.glob("*.h5")} == {
+        f"{stem}_seed{seed}.h5" for stem in ("supervised_net", "shallow_net") for seed in (0, 1)}
 
 
 @pytest.mark.slow
@@ -132,6 +161,7 @@ def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
     (["dbn", "finetune", "/no/such/dbn.h5"], "does not exist"),
     (["dbn", "sample", "/no/such/dbn.h5"], "does not exist"),
     (["homework", "pretraining", "--layers", "784-20"], "two hidden layers"),
+    (["homework", "pretraining", "--rows", "dbn,auto"], "--rows"),
     (["bench", "dbn", "--layers", "100-10", "--rows", "100"], "--layers"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):

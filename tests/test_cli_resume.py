@@ -40,6 +40,8 @@ def interrupt_after(monkeypatch, cls, method, calls):
 def arrays_of(model):
     if isinstance(model, dlcore.Sequential):
         return model.get_weights()
+    if isinstance(model, dlcore.StackedAutoencoder):
+        return [a for ae in model.autoencoders_ for a in arrays_of(ae)]
     if isinstance(model, dlcore.DBN):
         arrays = [a for rbm in model.rbms_ for a in arrays_of(rbm)]
         return arrays + [a for pair in model.generative_ or () for a in pair]
@@ -168,8 +170,8 @@ def interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls):
     assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
     messages = [line for line in interrupted.output.splitlines() if line.startswith("dlcore:")]
     assert len(messages) == 1
-    assert "saved the model after epoch" in messages[0] or "saved the model after RBM" \
-        in messages[0]
+    assert any(f"saved the model after {what}" in messages[0]
+               for what in ("epoch", "RBM", "autoencoder"))
     assert str(out / CHECKPOINT_FILE) in messages[0]
     assert (out / CHECKPOINT_FILE).stat().st_size > 0
     words = resume_words(interrupted.output)
@@ -317,7 +319,7 @@ def test_resume_from_a_file_of_another_model_class_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_homework_pretraining_resumes_in_each_stage_bit_identically(tmp_path, monkeypatch):
     arguments = ["homework", "pretraining", "--layers", "784-16-10", "--epochs-per-layer", "1",
-                 "--epochs", "3", "--backend", "cpu"]
+                 "--epochs", "3", "--backend", "cpu", "--rows", "dbn,deep,shallow"]
     full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
     updates_per_epoch = dlcore.load(tmp_path / "full" / "deep_net.h5").n_updates // 3
@@ -330,6 +332,64 @@ def test_homework_pretraining_resumes_in_each_stage_bit_identically(tmp_path, mo
             (out / "pretraining.csv").read_text()
         for name in ("pretrained_net.h5", "deep_net.h5", "shallow_net.h5"):
             assert_identical(dlcore.load(tmp_path / "full" / name), dlcore.load(out / name))
+
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory):
+    """A folder of IDX files like MNIST's: 40 training and 10 test digits of each class."""
+    from dlcore.datasets import load_mnist_5k, write_idx
+    from dlcore.datasets.mnist import split_file_names
+    folder = tmp_path_factory.mktemp("digit_files")
+    images, labels = load_mnist_5k()
+    for split, (start, stop) in (("train", (0, 40)), ("test", (40, 50))):
+        rows = np.concatenate([np.flatnonzero(labels == k)[start:stop] for k in range(10)])
+        images_name, labels_name = split_file_names(split)
+        write_idx(folder / images_name, images[rows])
+        write_idx(folder / labels_name, labels[rows])
+    return str(folder)
+
+
+@pytest.mark.slow
+def test_homework_pretraining_resumes_in_the_autoencoder_and_supervised_stages(
+        tmp_path, monkeypatch, digit_files):
+    from dlcore.autoencoder.trainer import AutoencoderTrainer
+    arguments = ["homework", "pretraining", "--layers", "784-16-10", "--epochs-per-layer", "2",
+                 "--epochs", "3", "--backend", "cpu", "--rows", "autoencoder,supervised",
+                 "--dataset", digit_files]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    updates_per_epoch = dlcore.load(tmp_path / "full" / "autoencoder_net.h5").n_updates // 3
+    # the stack's second layer, its first epoch; then inside the supervised pretraining
+    for stage, (cls, method, calls) in (
+            ("stack", (AutoencoderTrainer, "epoch", 3)),
+            ("supervised", (dlcore.network.Sequential, "_train_step",
+                            3 * updates_per_epoch + updates_per_epoch + 2))):
+        out = tmp_path / stage
+        interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls)
+        assert (tmp_path / "full" / "pretraining.csv").read_text() == \
+            (out / "pretraining.csv").read_text()
+        for name in ("stacked_autoencoder.h5", "autoencoder_net.h5", "supervised_net.h5"):
+            assert_identical(dlcore.load(tmp_path / "full" / name), dlcore.load(out / name))
+
+
+AE_TRAIN = ["ae", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "3", "--untied",
+            "--backend", "cpu"]
+
+
+@pytest.mark.slow
+def test_ae_train_ctrl_c_saves_a_checkpoint_and_resuming_it_is_bit_identical(
+        tmp_path, monkeypatch):
+    from dlcore.autoencoder.trainer import AutoencoderTrainer
+    full = CliRunner().invoke(main, [*AE_TRAIN, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    # 800 training images, 40 steps an epoch: Ctrl-C in the middle of epoch 2
+    interrupted_then_resumed(monkeypatch, AE_TRAIN, tmp_path / "part", AutoencoderTrainer,
+                             "step", 60)
+    expected = dlcore.load(tmp_path / "full" / "model.h5")
+    resumed = dlcore.load(tmp_path / "part" / "model.h5")
+    assert_identical(expected, resumed)
+    np.testing.assert_array_equal(expected.W_decoder, resumed.W_decoder)
+    assert resumed.history["loss"] == expected.history["loss"]
 
 
 def test_dbn_interrupted_in_its_first_rbm_saves_a_file_that_loads_and_resumes(

@@ -1,0 +1,56 @@
+"""``dlcore ae train`` on tiny settings, and ``dlcore info`` of what it writes. Oracles: the
+files promised, the saved model's own behaviour and options, one-line errors with exit 2."""
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from conftest import assert_wrote
+from dlcore.cli import main
+
+AE_TRAIN = ["ae", "train", "--digits", "1-2", "--hidden", "9", "--epochs", "2",
+            "--backend", "cpu"]
+FILES = ("model.h5", "filters.png", "reconstructions.png", "training_curve.png")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ae")
+    result = CliRunner().invoke(main, [*AE_TRAIN, "--untied", "--corruption-kind",
+                                       "salt_and_pepper", "--out", str(out)])
+    return result, out
+
+
+@pytest.mark.slow
+def test_ae_train_writes_the_model_and_the_three_pictures(trained):
+    result, out = trained
+    assert_wrote(result, out, FILES)
+    model = dlcore.load(out / "model.h5")
+    assert isinstance(model, dlcore.Autoencoder) and model.W.shape == (784, 9)
+    assert not model.tied_weights and model.corruption_kind == "salt_and_pepper"
+    assert model.epochs_done_ == 2 and len(model.history["valid_loss"]) == 2
+    assert model.training_record_["classes"] == [1, 2]
+    assert "held-out (clean inputs)" in result.stdout
+
+
+@pytest.mark.slow
+def test_info_lists_the_autoencoder_file(trained):
+    _, out = trained
+    result = CliRunner().invoke(main, ["info", str(out / "model.h5")])
+    assert result.exit_code == 0, result.output
+    assert "Autoencoder" in result.stdout and "W_decoder" in result.stdout
+    assert "velocity_W_decoder" in result.stdout
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--loss", "cross_entropy", "--decoder-activation", "linear"], "needs decoder_activation"),
+    (["--sparsity-target", "0.1", "--activation", "relu"], "sparsity_target needs activation"),
+    (["--corruption", "1.5"], "corruption must be in"),
+    (["--corruption-kind", "blur"], "--corruption-kind"),
+    (["--digits", "1-12"], "--digits"),
+])
+def test_bad_options_are_one_line_and_exit_2(arguments, message, tmp_path):
+    result = CliRunner().invoke(main, [*AE_TRAIN, *arguments, "--out", str(tmp_path / "x")])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
+    assert not (tmp_path / "x").exists()
