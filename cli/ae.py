@@ -89,15 +89,14 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     """
     classes = parse_digits("--digits", digits)
     if resume is None:
-        model = dlcore.Autoencoder(
-            n_hidden=hidden, tied_weights=tied, corruption=corruption,
-            corruption_kind=corruption_kind, sparsity_target=sparsity_target,
-            sparsity_cost=sparsity_cost, activation=activation,
-            decoder_activation=decoder_activation, loss=loss, learning_rate=learning_rate,
-            momentum=momentum, batch_size=batch_size, epochs=epochs, seed=seed,
-            backend=backend)
-        try:
-            model._check_params()
+        try:   # from_config checks the combination now: a usage error, before any data
+            model = dlcore.Autoencoder.from_config(dict(
+                n_hidden=hidden, tied_weights=tied, corruption=corruption,
+                corruption_kind=corruption_kind, sparsity_target=sparsity_target,
+                sparsity_cost=sparsity_cost, activation=activation,
+                decoder_activation=decoder_activation, loss=loss, learning_rate=learning_rate,
+                momentum=momentum, batch_size=batch_size, epochs=epochs, seed=seed,
+                backend=backend))
         except ValueError as error:
             raise click.UsageError(str(error)) from None
     train_images, held_out, held_out_labels = load_digit_split(

@@ -322,9 +322,11 @@ class Autoencoder(ParamsMixin):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X) "
                                  "first, or dlcore.load() a saved model")
 
-    def _run(self, X, corrupted, step, decode):
-        """Encode (and decode) the rows of ``X`` on the model's backend, from x or from its
-        corruption x~ (Philox ``STREAM_SAMPLE`` at ``step``)."""
+    def _passes(self, X, corrupted=False, step=0, decode=True):
+        """The rows of ``X`` on the model's backend: ``(x~, h, r)`` as NumPy float32, x~ the
+        input the encoder sees (x itself, or with ``corrupted`` its corruption from Philox
+        ``STREAM_SAMPLE`` at ``step``), h its code and r (with ``decode``, else None) the
+        reconstruction."""
         self._check_fitted()
         X = self._check_input(X, "X", fitted_width=True)
         backend = get_backend(self.backend)
@@ -333,27 +335,25 @@ class Autoencoder(ParamsMixin):
         with backend.compute():
             data = backend.asarray(X)
             if corrupted and self.corruption > 0:
-                noisy = backend.empty(X.shape)
-                ops.corrupt(data, noisy, self.corruption_kind, self.corruption, self.seed_,
-                            step, stream=rng.STREAM_SAMPLE)
-                data = noisy
-            if not decode:
-                out = backend.empty((n, n_hidden))
-                ops.encode(data, backend.asarray(self.W), backend.asarray(self.hidden_bias),
-                           self.activation, out)
-                return np.array(backend.to_numpy(out))
-            h, r = backend.empty((n, n_hidden)), backend.empty((n, n_visible))
+                data = backend.empty(X.shape)
+                ops.corrupt(backend.asarray(X), data, self.corruption_kind, self.corruption,
+                            self.seed_, step, stream=rng.STREAM_SAMPLE)
             W = backend.asarray(self.W)
+            h = backend.empty((n, n_hidden))
             ops.encode(data, W, backend.asarray(self.hidden_bias), self.activation, h)
-            ops.decode(h, W if self.tied_weights else backend.asarray(self.W_decoder),
-                       bool(self.tied_weights), backend.asarray(self.visible_bias),
-                       self.decoder_activation, r)
-            return np.array(backend.to_numpy(r))
+            r = None
+            if decode:
+                r = backend.empty((n, n_visible))
+                ops.decode(h, W if self.tied_weights else backend.asarray(self.W_decoder),
+                           bool(self.tied_weights), backend.asarray(self.visible_bias),
+                           self.decoder_activation, r)
+            return tuple(None if array is None else np.array(backend.to_numpy(array))
+                         for array in (data, h, r))
 
     def transform(self, X):
         """The code h = s(x W + b) of every clean row of ``X``: (n, n_visible) -> (n, n_hidden)
         float32 (what a stacked autoencoder feeds its next layer)."""
-        return self._run(X, False, 0, decode=False)
+        return self._passes(X, decode=False)[1]
 
     def fit_transform(self, X, y=None, **fit_params):
         """``fit(X)`` then ``transform(X)``."""
@@ -363,22 +363,13 @@ class Autoencoder(ParamsMixin):
         """x~ ~ q(x~ | x) of every row of ``X``, drawn from Philox (``seed_``,
         ``STREAM_SAMPLE``, ``step``): what :meth:`reconstruct` with ``corrupted=True`` and the
         same ``step`` encodes. (n, n_visible) float32."""
-        self._check_fitted()
-        X = self._check_input(X, "X", fitted_width=True)
-        if self.corruption == 0:
-            return X.copy()
-        backend = get_backend(self.backend)
-        out = backend.empty(X.shape)
-        with backend.compute():
-            ops_for(backend).corrupt(backend.asarray(X), out, self.corruption_kind,
-                                     self.corruption, self.seed_, step, stream=rng.STREAM_SAMPLE)
-        return np.array(backend.to_numpy(out))
+        return self._passes(X, corrupted=True, step=step, decode=False)[0]
 
     def reconstruct(self, X, corrupted=False, step=0):
         """r = s'(h W' + c) of every row of ``X``, from the clean x, or with ``corrupted`` from
         its corruption :meth:`corrupt` ``(X, step)`` (the denoising the model learned):
         (n, n_visible) float32."""
-        return self._run(X, corrupted, step, decode=True)
+        return self._passes(X, corrupted, step)[2]
 
     def reconstruction_loss(self, X):
         """L(x, r) of every clean row of ``X`` (the loss the model trains on, without the
