@@ -184,3 +184,14 @@ def test_the_folder_above_a_clone_imports_the_whole_package_with_a_plain_install
                    "HOME": str(tmp_path)}
     for output in run_beside_a_clone_named_dlcore(tmp_path, environment, ["-S"]):
         assert "BernoulliRBM (5000, 28, 28)" in output
+
+
+def test_setup_cfg_lists_every_package_folder_of_dlcore():
+    # setup.cfg names its packages one by one: a new folder left out installs in editable mode
+    # but is missing from a plain install (README command 1), so `dlcore homework` breaks there.
+    import configparser
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    folders = {"dlcore." + path.parent.name for path in (ROOT / "dlcore").glob("*/__init__.py")}
+    assert folders - listed == set(), f"setup.cfg [options] packages lacks {folders - listed}"
