@@ -79,6 +79,28 @@ class ParamsMixin:
                     transformer_tags=TransformerTags(), input_tags=InputTags())
 
 
+class PicklesThroughState:
+    """Mixin: ``pickle`` (and joblib) carry the model as its file does, through
+    :func:`reduce_through_state`, with a state when :meth:`_has_state`; ``copy.copy`` and
+    ``copy.deepcopy`` copy the attributes themselves, training state included."""
+
+    def _has_state(self):
+        return hasattr(self, "W")
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+    def __copy__(self):
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __reduce_ex__(self, protocol):
+        return reduce_through_state(self, fitted=self._has_state())
+
+
 def reduce_through_state(model, fitted):
     """``model.__reduce_ex__``'s value: rebuild with :func:`rebuild_from_state` from the class,
     ``get_config()``, ``get_state()`` (None when ``fitted`` is false: an unfitted model has no

@@ -12,20 +12,18 @@ aliases; a model used before ``fit`` raises :class:`dlcore.NotFittedError`.
 Between calls the parameters and the training state (the momentum buffers, the Philox
 position) are NumPy arrays on the estimator: ``dlcore.save`` then ``dlcore.load`` and
 :meth:`Autoencoder.resume` continue a training bit for bit on the same backend, and ``pickle``
-or ``copy.deepcopy`` copy the model through the same state (:mod:`dlcore.params`).
+carries the model through the same state (:class:`dlcore.params.PicklesThroughState`).
 """
-import copy
 import sys
-import time
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
-from dlcore.batches import epoch_order
-from dlcore.errors import DivergenceCheck, NotFittedError
+from dlcore.epochs import EpochLoop
+from dlcore.errors import NotFittedError
 from dlcore.io import register_model
 from dlcore.layers.initializers import initial_values
-from dlcore.params import FittedAttribute, ParamsMixin, reduce_through_state
+from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
 
@@ -39,7 +37,7 @@ COUNTERS = ("n_updates", "epochs_done")
 
 
 @register_model
-class Autoencoder(ParamsMixin):
+class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
     """A denoising autoencoder (Vincent et al. 2008), sparse with a ``sparsity_target``.
 
     Lecture "Supervised learning" (the deep "sparse/denoising" autoencoder beside RBMs and
@@ -100,6 +98,7 @@ class Autoencoder(ParamsMixin):
     visible_bias = FittedAttribute()
     W_decoder = FittedAttribute()
     history = FittedAttribute()
+    divergence_monitor = ("reconstruction loss", "loss")
 
     def __init__(self, n_hidden=500, tied_weights=True, corruption=0.3,
                  corruption_kind="masking", sparsity_target=None, sparsity_cost=0.0,
@@ -245,52 +244,13 @@ class Autoencoder(ParamsMixin):
                                      self._settings())
         data = backend.asarray(X)
         with backend.compute():
-            self._run_epochs(trainer, data, epochs, X_valid, progress, on_epoch_end)
+            self._run_epochs(trainer, data, epochs, progress, on_epoch_end,
+                             lambda monitors, seconds: self._record_epoch(
+                                 monitors, X_valid, seconds))
         return self
 
-    def _run_epochs(self, trainer, data, epochs, X_valid, progress, on_epoch_end):
-        """``epochs`` passes; an epoch that diverges (:mod:`dlcore.errors`) or is interrupted
-        (Ctrl-C) leaves the model as the last finished epoch left it, then the exception
-        propagates."""
-        divergence = DivergenceCheck("reconstruction loss", self.learning_rate,
-                                     self.history.get("loss", ()))
-        last_good = self._snapshot()
-        done_before = self.epochs_done_
-        try:
-            for epoch in range(epochs):
-                started = time.perf_counter()
-                order = epoch_order(data.shape[0], self.seed_, self.epochs_done_)
-                report = None
-                if progress is not None:
-                    def report(done, total, loss, epoch=epoch):
-                        progress(done_before + epoch + 1, done_before + epochs, done, total,
-                                 loss)
-                self.n_updates_, monitors = trainer.epoch(data, order, self.n_updates_, report)
-                self._store(*trainer.download())
-                divergence.check(self.epochs_done_ + 1, monitors["loss"],
-                                 self._parameters().values())
-                self.epochs_done_ += 1
-                self._record_epoch(monitors, X_valid, time.perf_counter() - started)
-                last_good = self._snapshot()
-                if on_epoch_end is not None:
-                    on_epoch_end(self)
-        except BaseException:
-            # the trainer updates the parameters in place on host backends: put back copies
-            self._restore(last_good)
-            raise
-
-    def _snapshot(self):
-        return {"parameters": {name: np.array(value)
-                               for name, value in self._parameters().items()},
-                "training": {name: np.array(value) for name, value in self._training.items()},
-                "counters": (self.n_updates_, self.epochs_done_),
-                "history": {name: len(values) for name, values in self.history.items()}}
-
-    def _restore(self, snapshot):
-        self._store(snapshot["parameters"], snapshot["training"])
-        self.n_updates_, self.epochs_done_ = snapshot["counters"]
-        for name, length in snapshot["history"].items():
-            del self.history[name][length:]
+    def _epoch_loss(self, monitors):
+        return monitors["loss"]
 
     def _store(self, parameters, training):
         for name, value in parameters.items():
@@ -431,20 +391,6 @@ class Autoencoder(ParamsMixin):
         self.n_features_in_ = n_visible
         if not hasattr(self, "history"):
             self.history = {name: [] for name in HISTORY_KEYS}
-
-    def __deepcopy__(self, memo):
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return clone
-
-    def __copy__(self):
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        return clone
-
-    def __reduce_ex__(self, protocol):
-        """Pickled as the file holds it (:func:`dlcore.params.reduce_through_state`)."""
-        return reduce_through_state(self, fitted=hasattr(self, "W"))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

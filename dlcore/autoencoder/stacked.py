@@ -11,15 +11,15 @@ learned, it is used on uncorrupted inputs"); and so on. Afterwards :meth:`to_net
 encoders as sigmoid ``Dense`` layers under a softmax, ready for supervised fine-tuning, as
 :meth:`dlcore.DBN.to_network` does with RBMs.
 """
-import copy
 import json
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, rng
-from dlcore.errors import NotFittedError, TrainingDiverged
+from dlcore.errors import TrainingDiverged
 from dlcore.io import register_model
-from dlcore.params import ParamsMixin, check_per_layer, per_layer_options, reduce_through_state
+from dlcore.layer_stack import LayerStack
+from dlcore.params import ParamsMixin, PicklesThroughState, check_per_layer, per_layer_options
 from dlcore.records import record_fit
 from dlcore.validation import check_int, check_matrix
 
@@ -32,7 +32,7 @@ PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "corru
 
 
 @register_model
-class StackedAutoencoder(ParamsMixin):
+class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
     """Denoising autoencoders stacked and trained greedily (module docstring).
 
     Parameters
@@ -59,6 +59,11 @@ class StackedAutoencoder(ParamsMixin):
     history : dict of per-epoch lists ``ae<k>_loss``, ``ae<k>_reconstruction_error``,
         ``ae<k>_valid_loss``, ``ae<k>_seconds`` of autoencoder k (1 = the bottom one)
     """
+
+    layers_attribute = "autoencoders_"
+    history_prefix = "ae"
+    layer_noun = "layer"
+    resume_hint = "resume(X)"
 
     def __init__(self, layers=(784, 500, 500), epochs=10, learning_rate=None, batch_size=None,
                  momentum=None, corruption=None, corruption_kind=None, sparsity_target=None,
@@ -192,33 +197,7 @@ class StackedAutoencoder(ParamsMixin):
                     valid = autoencoder.transform(valid)
         return self
 
-    def _layer_trained(self, index):
-        autoencoder = self.autoencoders_[index]
-        return hasattr(autoencoder, "W") and autoencoder.epochs_done_ >= int(autoencoder.epochs)
-
-    def _record_layer(self, index, autoencoder):
-        for name, values in autoencoder.history.items():
-            self.history[f"ae{index + 1}_{name}"] = list(values)
-
-    def _restore_layer_history(self, index, autoencoder):
-        """A loaded autoencoder's history is in the stack's (``ae<k>_...``): give it back."""
-        prefix = f"ae{index + 1}_"
-        autoencoder.history = {name[len(prefix):]: list(values)
-                               for name, values in self.history.items()
-                               if name.startswith(prefix)} or autoencoder.history
-
     # -- using the stack ----------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "autoencoders_"):
-            raise NotFittedError("this StackedAutoencoder is not fitted yet: call fit(X) "
-                                 "first, or dlcore.load() a saved one")
-        unfinished = [index for index in range(len(self.autoencoders_))
-                      if not self._layer_trained(index)]
-        if unfinished:
-            raise RuntimeError(f"this StackedAutoencoder's training was interrupted in layer "
-                               f"{unfinished[0] + 1} of {len(self.autoencoders_)}: finish it "
-                               "with resume(X)")
-
     def transform(self, X):
         """The top code: the clean codes passed up through every encoder,
         (n, layers[0]) -> (n, layers[-1]) float32."""
@@ -322,12 +301,5 @@ class StackedAutoencoder(ParamsMixin):
         if not hasattr(self, "history"):
             self.history = {}
 
-    def __deepcopy__(self, memo):
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return clone
-
-    def __reduce_ex__(self, protocol):
-        """pickle goes through the file's config and state (:mod:`dlcore.params`)."""
-        started = any(hasattr(ae, "W") for ae in getattr(self, "autoencoders_", ()))
-        return reduce_through_state(self, fitted=started)
+    def _has_state(self):
+        return any(hasattr(ae, "W") for ae in getattr(self, "autoencoders_", ()))

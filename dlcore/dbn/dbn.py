@@ -8,8 +8,9 @@ import numpy as np
 from dlcore.backend import check_backend_name, rng
 from dlcore.backend.reference import softmax
 from dlcore.backend.rng import STREAM_GENERATE
-from dlcore.errors import DivergenceCheck, NotFittedError, TrainingDiverged
+from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
+from dlcore.layer_stack import LayerStack
 from dlcore.params import ParamsMixin, check_per_layer, reduce_through_state
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
@@ -31,7 +32,7 @@ RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)
 
 
 @register_model
-class DBN(ParamsMixin):
+class DBN(LayerStack, ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
     Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
@@ -91,6 +92,11 @@ class DBN(ParamsMixin):
         ``rbm<k>_free_energy_gap``, ``rbm<k>_seconds`` for every RBM, and
         ``up_down_reconstruction_error``
     """
+
+    layers_attribute = "rbms_"
+    history_prefix = "rbm"
+    layer_noun = "RBM"
+    resume_hint = "dbn.resume(X) (or `dlcore dbn pretrain --resume FILE`)"
 
     def __init__(self, layers=(784, 500, 500), epochs=10, learning_rate=None, batch_size=None,
                  momentum=None, weight_decay=None, cd_k=None, persistent=None,
@@ -227,10 +233,6 @@ class DBN(ParamsMixin):
             self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end)
         return self
 
-    def _layer_trained(self, index):
-        rbm = self.rbms_[index]
-        return hasattr(rbm, "W") and rbm.epochs_done_ >= int(rbm.epochs)
-
     def _train_layer(self, index, features, X, y, valid_rows, report, on_epoch_end):
         """Train RBM ``index`` from its start, or on from its last finished epoch."""
         rbm = self.rbms_[index]
@@ -243,12 +245,6 @@ class DBN(ParamsMixin):
             return
         self._restore_layer_history(index, rbm)
         rbm.resume(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end)
-
-    def _restore_layer_history(self, index, rbm):
-        """A loaded RBM's history is in the DBN's (``rbm<k>_...``): give it back to the RBM."""
-        prefix = f"rbm{index + 1}_"
-        rbm.history = {name[len(prefix):]: list(values) for name, values in self.history.items()
-                       if name.startswith(prefix)} or rbm.history
 
     def _check_training_data(self, X, y, x_name, y_name):
         X = check_data(X, x_name, n_columns=int(self.layers[0]),
@@ -297,22 +293,7 @@ class DBN(ParamsMixin):
             rbm.partial_fit(rows(epoch), X_valid=valid_rows, progress=step_report,
                             on_epoch_end=on_epoch_end)
 
-    def _record_layer(self, index, rbm):
-        for name, values in rbm.history.items():
-            self.history[f"rbm{index + 1}_{name}"] = list(values)
-
     # -- using the stack ----------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "rbms_"):
-            raise NotFittedError("this DBN is not fitted yet: call fit(X) first, or "
-                                 "dlcore.load() a saved one")
-        unfinished = [index for index in range(len(self.rbms_))
-                      if not self._layer_trained(index)]
-        if unfinished:
-            raise RuntimeError(f"this DBN's pretraining was interrupted in RBM "
-                               f"{unfinished[0] + 1} of {len(self.rbms_)}: finish it with "
-                               "dbn.resume(X) (or `dlcore dbn pretrain --resume FILE`)")
-
     def _lower_features(self, X):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
         self._check_fitted()

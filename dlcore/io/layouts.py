@@ -348,7 +348,6 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
     """The architecture (layer classes from dlcore's registry only), the per-sample shapes it
     implies, and every kernel, bias and optimiser slot against them."""
     from dlcore.layers.base import LAYER_CLASSES
-    from dlcore.optimizers import OPTIMIZERS
 
     checker = ConfigChecker(reader, config, "the hyperparameters")
     checker.string("name")
@@ -380,32 +379,10 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
         for weight, weight_shape in _weight_shapes(layer, shape).items():
             expected[f"layers/{layer.name}/{weight}"] = weight_shape
         shape = output
-    compiled = config.get("compile")
-    if compiled is not None:
-        compile_checker = ConfigChecker(reader, compiled, "the hyperparameters' 'compile'")
-        optimizer = compiled.get("optimizer")
-        name = optimizer.get("class_name") if isinstance(optimizer, dict) else optimizer
-        if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
-            raise compile_checker.fail(f"name the optimizer {name!r:.60}; expected one of "
-                                       f"{', '.join(OPTIMIZERS)}")
-        if isinstance(optimizer, dict) and not isinstance(optimizer.get("config", {}), dict):
-            raise compile_checker.fail("give an optimizer 'config' that is not a JSON object")
-        metrics = compiled.get("metrics") or []
-        if not isinstance(metrics, list) or len(metrics) > 8 or \
-                not all(isinstance(metric, str) for metric in metrics):
-            raise compile_checker.fail(f"give metrics = {metrics!r:.60}; expected a short "
-                                       f"list of names")
+    _check_compile_settings(reader, config)
     for path, weight_shape in expected.items():
         reader.dataset(path, weight_shape)
-    optimizer_group = reader.group("training/optimizer", required=False)
-    if optimizer_group is not None:
-        iterations = reader.attribute(optimizer_group, "iterations", "training/optimizer",
-                                      default=0)
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or \
-                not 0 <= iterations < MAX_COUNTER:
-            raise reader.error(f"attribute 'iterations' of 'training/optimizer' is "
-                               f"{iterations!r:.60}; expected a non-negative integer")
-        _check_optimizer_slots(reader, expected)
+    _check_optimizer_group(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
 
 

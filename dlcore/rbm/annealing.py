@@ -307,6 +307,19 @@ class GaussianPath:
 
 
 # -- the annealing --------------------------------------------------------------------------
+def chain_arrays(backend, path, visible):
+    """Everything the annealing kernels read and write, on ``backend``, allocated once:
+    ``(weight_input, states, own, W, c, zeros, x, h, top)``: the three of
+    ``path.kernel_arrays``, W (n_visible, n_hidden), c (n_hidden,), zeros (max(n_visible,
+    n_hidden),) for the bias-free products, and buffers for the hidden inputs x and states h
+    (n, n_hidden) and the visible inputs top (n, n_visible)."""
+    n, (n_visible, n_hidden) = visible.shape[0], path.W.shape
+    weight_input, states, own = path.kernel_arrays(backend, visible)
+    return (weight_input, states, own, backend.asarray(path.W), backend.asarray(path.c),
+            backend.zeros(max(n_visible, n_hidden)), backend.empty((n, n_hidden)),
+            backend.empty((n, n_hidden)), backend.empty((n, n_visible)))
+
+
 def anneal(backend, path, visible, betas, seed, stream, log_weights, report=None):
     """Move the chains ``visible`` (n, n_visible) through the inverse temperatures ``betas``
     (K + 1,) float32, adding log p*_{beta_k}(v) - log p*_{beta_(k-1)}(v) to ``log_weights``
@@ -337,11 +350,8 @@ def anneal(backend, path, visible, betas, seed, stream, log_weights, report=None
 def _anneal_by_launches(backend, path, visible, betas, seed, stream, log_weights, report):
     """Every temperature as two products and two launches (the cuda backend)."""
     be = backend
-    n, (n_visible, n_hidden) = visible.shape[0], path.W.shape
-    weight_input, states, own = path.kernel_arrays(be, visible)
-    W, c = be.asarray(path.W), be.asarray(path.c)
-    zeros = be.zeros(max(n_visible, n_hidden))
-    x, h, top = be.empty((n, n_hidden)), be.empty((n, n_hidden)), be.empty((n, n_visible))
+    n = visible.shape[0]
+    weight_input, states, own, W, c, zeros, x, h, top = chain_arrays(be, path, visible)
     data_term = be.asarray(path.data_term(visible), np.float64)
     weights = be.asarray(log_weights, np.float64)
     k0, k1 = rng.key_from_seed(seed)

@@ -29,7 +29,7 @@ from dlcore.backend.cpu import (  # the backend's BLAS entry, and when to stay o
     serial_gemm,
 )
 
-from .annealing import hidden_step_rows
+from .annealing import chain_arrays, hidden_step_rows
 
 #: A parallel region anneals at least this many multiply-adds (about 5 ms of work), however
 #: fine the progress: the barrier's cost stays small beside it.
@@ -87,10 +87,7 @@ def anneal_on_host(backend, path, visible, betas, seed, stream, log_weights, rep
     """:func:`dlcore.rbm.annealing.anneal` on the CPU (same arguments, same results)."""
     be = backend
     n, (n_visible, n_hidden) = visible.shape[0], path.W.shape
-    weight_input, states, own = path.kernel_arrays(be, visible)
-    W, c = be.asarray(path.W), be.asarray(path.c)
-    zeros = be.zeros(max(n_visible, n_hidden))
-    x, h, top = be.empty((n, n_hidden)), be.empty((n, n_hidden)), be.empty((n, n_visible))
+    weight_input, states, own, W, c, zeros, x, h, top = chain_arrays(be, path, visible)
     data_term = np.ascontiguousarray(path.data_term(visible), np.float64)
     k0, k1 = rng.key_from_seed(seed)
     blas, integer_type = BLAS_GEMM[np.dtype(np.float32)]

@@ -15,8 +15,8 @@ next layer); it runs on the model's backend through :func:`dlcore.rbm.sampler.up
 
 Between calls the parameters and the training state (momenta, persistent chain, sparsity
 average, Philox step) are NumPy arrays on the estimator, which is what makes ``dlcore.save``
-followed by ``dlcore.load`` resume training exactly, and what ``pickle``/``copy.deepcopy`` copy
-(:func:`dlcore.params.reduce_through_state`: config and state, as in the file).
+followed by ``dlcore.load`` resume training exactly, and what ``pickle`` and joblib carry
+(:class:`dlcore.params.PicklesThroughState`: config and state, as in the file).
 
 scikit-learn's estimator contract (its ``check_estimator`` runs in tests/test_sklearn_contract.py):
 ``__init__`` and ``set_params`` only store the hyperparameters, ``fit`` checks them; what ``fit``
@@ -24,16 +24,14 @@ learns lives under names ending in ``_`` (``W_``, ``visible_bias_``, ``hidden_bi
 ``history_``, ``n_features_in_``...), with the familiar ``W``, ``visible_bias``... as read/write
 aliases of them; a model used before ``fit`` raises :class:`dlcore.NotFittedError`.
 """
-import copy
 import sys
-import time
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
-from dlcore.batches import epoch_order
-from dlcore.errors import DivergenceCheck, NotFittedError
-from dlcore.params import FittedAttribute, ParamsMixin, reduce_through_state
+from dlcore.epochs import EpochLoop
+from dlcore.errors import NotFittedError
+from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
 
@@ -46,13 +44,14 @@ _TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidde
                           "sparsity_mean")
 
 
-class RBMBase(ParamsMixin):
+class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
     """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
 
     W = FittedAttribute()
     visible_bias = FittedAttribute()
     hidden_bias = FittedAttribute()
     history = FittedAttribute()
+    divergence_monitor = ("reconstruction error", "reconstruction_error")
 
     # -- what a subclass provides: its visible layer ---------------------------------------
     def _visible_units(self, backend=None, initial=False):
@@ -193,8 +192,9 @@ class RBMBase(ParamsMixin):
         data = backend.asarray(X)
         training_subset = self._free_energy_subset(X, X_valid)
         with backend.compute():
-            self._run_epochs(trainer, data, epochs, training_subset, X_valid, progress,
-                             on_epoch_end)
+            self._run_epochs(trainer, data, epochs, progress, on_epoch_end,
+                             lambda error, seconds: self._record_epoch(
+                                 error, training_subset, X_valid, seconds))
         self.adopt_trainer(trainer)
         return self
 
@@ -216,61 +216,6 @@ class RBMBase(ParamsMixin):
     def adopt_trainer(self, trainer):
         """Take the parameters and training state of ``trainer`` (from :meth:`cd_trainer`)."""
         self._store(*trainer.download())
-
-    def _run_epochs(self, trainer, data, epochs, training_subset, X_valid, progress,
-                    on_epoch_end=None):
-        """``epochs`` passes; an epoch that diverges (:mod:`dlcore.errors`) or is interrupted
-        (Ctrl-C) leaves the model as the last finished epoch left it, then the exception
-        propagates."""
-        divergence = DivergenceCheck("reconstruction error", self.learning_rate,
-                                     self.history.get("reconstruction_error", ()))
-        last_good = self.training_snapshot()
-        # progress counts over the model's life: a resumed run reports epochs 3 and 4 of 4
-        done_before = self.epochs_done_
-        try:
-            for epoch in range(epochs):
-                started = time.perf_counter()
-                order = epoch_order(data.shape[0], self.seed_, self.epochs_done_)
-                report = None
-                if progress is not None:
-                    def report(done, total, error, epoch=epoch):
-                        progress(done_before + epoch + 1, done_before + epochs, done, total,
-                                 error)
-                self.n_updates_, error = trainer.epoch(data, order, self.n_updates_, report)
-                self._store(*trainer.download())
-                divergence.check(self.epochs_done_ + 1, error, self._parameters().values())
-                self.epochs_done_ += 1
-                self._record_epoch(error, training_subset, X_valid,
-                                   time.perf_counter() - started)
-                last_good = self.training_snapshot()
-                if on_epoch_end is not None:
-                    on_epoch_end(self)
-        except BaseException:
-            # the trainer updates the parameters in place on host backends: put back copies
-            self.restore_snapshot(last_good)
-            raise
-
-    def training_snapshot(self):
-        """Copies of everything training changes (parameters, training state, counters, the
-        length of each history list), for :meth:`restore_snapshot`."""
-        training = {name: None if value is None else np.array(value)
-                    for name, value in self._training.items()}
-        return {"parameters": {name: np.array(value)
-                               for name, value in self._parameters().items()},
-                "training": training, "n_updates": self.n_updates_,
-                "epochs_done": self.epochs_done_,
-                "history": {name: len(values) for name, values in self.history.items()}}
-
-    def restore_snapshot(self, snapshot):
-        """Put the model back as :meth:`training_snapshot` found it."""
-        for name, value in snapshot["parameters"].items():
-            setattr(self, name, np.array(value))
-        self._training = {name: None if value is None else np.array(value)
-                          for name, value in snapshot["training"].items()}
-        self.n_updates_ = snapshot["n_updates"]
-        self.epochs_done_ = snapshot["epochs_done"]
-        for name, length in snapshot["history"].items():
-            del self.history[name][length:]
 
     def _free_energy_subset(self, X, X_valid):
         if X_valid is None:
@@ -470,20 +415,6 @@ class RBMBase(ParamsMixin):
         self.n_features_in_ = n_visible
         if not hasattr(self, "history"):
             self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
-
-    def __deepcopy__(self, memo):
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return clone
-
-    def __copy__(self):
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        return clone
-
-    def __reduce_ex__(self, protocol):
-        """Pickled as the file holds it (:func:`dlcore.params.reduce_through_state`)."""
-        return reduce_through_state(self, fitted=hasattr(self, "W"))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,100 @@
+"""The epoch loop of the layer-wise estimators: the RBMs and the autoencoder.
+
+Lecture "Deep Neural Networks" trains each layer of a DBN (an RBM by contrastive divergence) or
+of a stack of auto-associators for some epochs before the next. Both estimators run the same
+loop around their own trainer, written once here::
+
+    for each epoch:
+        order = epoch_order(n_rows, seed, epochs_done)           # dlcore.batches
+        n_updates, monitors = trainer.epoch(data, order, n_updates, report)
+        parameters, state = trainer.download()
+        divergence check of the epoch's loss                    # dlcore.errors
+        epochs_done += 1; record the epoch in history; on_epoch_end(model)
+
+An epoch that diverges or is interrupted (Ctrl-C) leaves the model as the last finished epoch
+left it (:meth:`EpochLoop.training_snapshot`, :meth:`EpochLoop.restore_snapshot`), then the
+exception propagates: a file saved afterwards holds finished epochs only.
+
+The seam: what the loop asks of an estimator
+--------------------------------------------
+``divergence_monitor``
+    ``(name printed in the error, history key of the monitored loss)``.
+``_epoch_loss(monitors)``
+    The number the divergence check watches, from what ``trainer.epoch`` returned.
+``_parameters()``, ``_store(parameters, state)``, ``_training``, ``history``, ``seed_``,
+``learning_rate``, ``n_updates_``, ``epochs_done_``
+    The parameters by name, taking back the trainer's, the training state (momenta, chains;
+    arrays or None), the lists of per-epoch figures, the Philox seed and the counters.
+"""
+import time
+
+import numpy as np
+
+from dlcore.batches import epoch_order
+from dlcore.errors import DivergenceCheck
+
+
+class EpochLoop:
+    """Mixin: ``_run_epochs`` and the snapshots it restores from (see the module's text)."""
+
+    divergence_monitor = ("loss", "loss")
+
+    def _epoch_loss(self, monitors):
+        return monitors
+
+    def _run_epochs(self, trainer, data, epochs, progress, on_epoch_end, record_epoch):
+        """``epochs`` passes of ``trainer`` over ``data`` (rows on the trainer's backend).
+
+        ``progress(epoch, epochs, batches_done, batches, loss)`` counts over the model's life
+        (a resumed run reports epochs 3 and 4 of 4); ``record_epoch(monitors, seconds)`` adds
+        the finished epoch to the history; ``on_epoch_end(model)`` runs after it (a checkpoint
+        callback saves there)."""
+        name, history_key = self.divergence_monitor
+        divergence = DivergenceCheck(name, self.learning_rate, self.history.get(history_key, ()))
+        last_good = self.training_snapshot()
+        done_before = self.epochs_done_
+        try:
+            for epoch in range(epochs):
+                started = time.perf_counter()
+                order = epoch_order(data.shape[0], self.seed_, self.epochs_done_)
+                report = None
+                if progress is not None:
+                    def report(done, total, loss, epoch=epoch):
+                        progress(done_before + epoch + 1, done_before + epochs, done, total,
+                                 loss)
+                self.n_updates_, monitors = trainer.epoch(data, order, self.n_updates_, report)
+                self._store(*trainer.download())
+                divergence.check(self.epochs_done_ + 1, self._epoch_loss(monitors),
+                                 self._parameters().values())
+                self.epochs_done_ += 1
+                record_epoch(monitors, time.perf_counter() - started)
+                last_good = self.training_snapshot()
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+        except BaseException:
+            # the trainer updates the parameters in place on host backends: put back copies
+            self.restore_snapshot(last_good)
+            raise
+
+    def training_snapshot(self):
+        """Copies of everything training changes (parameters, training state, counters, the
+        length of each history list), for :meth:`restore_snapshot`."""
+        return {"parameters": {name: np.array(value)
+                               for name, value in self._parameters().items()},
+                "training": _copies(self._training), "n_updates": self.n_updates_,
+                "epochs_done": self.epochs_done_,
+                "history": {name: len(values) for name, values in self.history.items()}}
+
+    def restore_snapshot(self, snapshot):
+        """Put the model back as :meth:`training_snapshot` found it."""
+        for name, value in snapshot["parameters"].items():
+            setattr(self, name, np.array(value))
+        self._training = _copies(snapshot["training"])
+        self.n_updates_ = snapshot["n_updates"]
+        self.epochs_done_ = snapshot["epochs_done"]
+        for name, length in snapshot["history"].items():
+            del self.history[name][length:]
+
+
+def _copies(arrays):
+    return {name: None if value is None else np.array(value) for name, value in arrays.items()}
