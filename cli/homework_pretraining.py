@@ -53,6 +53,7 @@ from dlcore.cli._dbn import (
     parse_layers,
     pretrain,
     split_off_validation,
+    training_subset,
 )
 from dlcore.cli.dbn import DEFAULT_EPOCHS_PER_LAYER, DEFAULT_LAYERS
 from dlcore.cli.homework import homework
@@ -189,6 +190,9 @@ def write_csv(path, rows, results, seeds):
 
 @homework.command("pretraining")
 @dataset_option()
+@click.option("--train-size", type=click.IntRange(min=10), default=None,
+              help="Training images drawn from the data set's training split (a validation "
+                   "tenth is held out of them); default: all (4,000 of mnist-5k).")
 @click.option("--layers", "layers_text", default=DEFAULT_LAYERS, show_default=True,
               help="The deep net, visible first; the shallow net keeps the first hidden layer.")
 @click.option("--rows", "rows_text", default=",".join(ROWS), show_default=True,
@@ -220,9 +224,9 @@ def write_csv(path, rows, results, seeds):
 @checkpoint_option
 @resume_option
 @resumed_options()
-def pretraining(dataset, layers_text, rows_text, n_seeds, epochs_per_layer, corruption, epochs,
-                learning_rate, batch_size, patience, seed, backend, out, checkpoint_every,
-                resume):
+def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per_layer,
+                corruption, epochs, learning_rate, batch_size, patience, seed, backend, out,
+                checkpoint_every, resume):
     """The lecture's table (Bengio et al., NIPS 2007): does pretraining help?
 
     Prints the train, validation and test error of a deep net pretrained as a DBN, as a stack
@@ -241,6 +245,7 @@ def pretraining(dataset, layers_text, rows_text, n_seeds, epochs_per_layer, corr
     folder = output_folder(out)
     (X, y), test = load_labelled_split(dataset)
     check_width(X.shape[1], layers[0], dataset)
+    X, y = training_subset(X, y, train_size, seed, dataset)
     train, valid = split_off_validation(X, y, FINETUNE_DEFAULTS["validation_split"], seed)
     n_classes = int(y.max()) + 1
     checkpoints = Checkpoints(folder, checkpoint_every)

@@ -52,7 +52,7 @@ from dlcore import viz
 from dlcore.backend import rng
 from dlcore.callbacks import Callback, EarlyStopping
 from dlcore.cli._common import backend_option, dataset_option, out_folder_option, output_folder
-from dlcore.cli._dbn import load_labelled_split
+from dlcore.cli._dbn import load_labelled_split, training_subset
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
 from dlcore.regularizers import L1, L2, MaxNorm
@@ -187,12 +187,6 @@ class Experiment:
         return self.result(net, self.fit(net, **options))
 
 
-def training_subset(X, y, size, seed):
-    """``size`` rows of (X, y) drawn by Philox(seed, STREAM_SPLIT, step 2), sorted."""
-    rows = np.sort(rng.permutation(len(X), seed, rng.STREAM_SPLIT, 2)[:size])
-    return X[rows], y[rows]
-
-
 def summary(values):
     """(mean, std) of a list (std 0 for one value), or None when the values are missing."""
     values = [v for v in values if v is not None]
@@ -289,9 +283,7 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     if side * side != X.shape[1]:
         raise click.ClickException(f"{dataset} images have {X.shape[1]} pixels, not a square")
     X, test = X.reshape(-1, 1, side, side), (test[0].reshape(-1, 1, side, side), test[1])
-    if train_size > len(X):
-        raise click.BadParameter(f"{train_size} is more than the {len(X)} training images of "
-                                 f"{dataset}", param_hint="--train-size")
+    training_subset(X, y, train_size, seed, dataset)   # --train-size too large: one line now
     folder = output_folder(out)
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                 "ensemble_size": ensemble_size, "temperature": temperature,
@@ -312,7 +304,8 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
     for run in range(seeds):
         current = seed + run
-        experiment = Experiment(model_kind, training_subset(X, y, train_size, current), test,
+        experiment = Experiment(model_kind,
+                                training_subset(X, y, train_size, current, dataset), test,
                                 current, settings, backend)
         teacher = None
         for method in methods:

@@ -122,6 +122,17 @@ def test_homework_pretraining_prints_and_writes_the_five_rows_of_the_table(digit
         "supervised1", "supervised2", "classifier"]
 
 
+def test_homework_pretraining_trains_on_train_size_images_drawn_from_the_training_split(
+        digits, tmp_path):
+    result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-8-8",
+                                       "--dataset", digits, "--rows", "shallow",
+                                       "--train-size", "100", "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = dlcore.load(tmp_path / "shallow_net.h5").training_record_
+    assert record["n_samples"] == 90         # 100 drawn, a tenth held out for validation
+
+
 @pytest.mark.slow
 def test_homework_pretraining_repeats_chosen_rows_over_seeds_with_mean_and_std(digits,
                                                                                tmp_path):
@@ -162,6 +173,7 @@ def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
     (["dbn", "sample", "/no/such/dbn.h5"], "does not exist"),
     (["homework", "pretraining", "--layers", "784-20"], "two hidden layers"),
     (["homework", "pretraining", "--rows", "dbn,auto"], "--rows"),
+    (["homework", "pretraining", "--train-size", "99999"], "more than the"),
     (["bench", "dbn", "--layers", "100-10", "--rows", "100"], "--layers"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
