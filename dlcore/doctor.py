@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlcore._version import __version__
+from dlcore.backend import threads
 
 #: Packages whose versions a bug report needs: (distribution name, shown name).
 PACKAGES = (("numpy", "numpy"), ("scipy", "scipy"), ("numba", "numba"),
@@ -101,6 +102,7 @@ def environment():
     from dlcore.bench import blas_description, cpu_description
     cpu = cpu_description()
     cpu["threads"] = numba.get_num_threads()
+    cpu["thread_wait"] = threads.wait_policy()
     return {"versions": package_versions(), "cpu": cpu, "blas": blas_description(),
             "gpu": gpu_description(), "cache": cache_description()}
 
@@ -248,7 +250,8 @@ def environment_lines(env):
              f"cpu: {cpu['cpu']}, {cpu['isa']} ({' '.join(cpu['flags']) or 'no AVX flags'}), "
              f"{cpu['cores']} cores; {cpu['threads']} Numba threads"
              + (f" ({env['threading_layer']} threading layer)"
-                if env.get("threading_layer") else "")]
+                if env.get("threading_layer") else "")
+             + (f", waiting {cpu['thread_wait']}" if cpu.get("thread_wait") else "")]
     for entry in env["blas"]:
         lines.append(f"blas: {entry['library']} {entry['version']}, {entry['kernel']} kernel, "
                      f"{entry['threading']}, {entry['threads']} threads ({entry['file']}"

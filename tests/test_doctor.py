@@ -41,6 +41,7 @@ def test_doctor_names_versions_cpu_blas_gpu_cache_and_passes_every_cpu_check(no_
     assert f"numpy {np.__version__}" in versions and "h5py " in versions
     cpu = next(line for line in lines if line.startswith("cpu: "))
     assert dlcore.bench.cpu_description()["isa"] in cpu and "Numba threads" in cpu
+    assert f"waiting {dlcore.backend.threads.wait_policy()}" in cpu
     assert any(line.startswith("blas: ") and "the one dlcore's kernels call" in line
                for line in lines)
     assert ("gpu: none usable: the NVIDIA CUDA driver was not found; CuPy "

@@ -14,7 +14,10 @@ import importlib.util
 import os
 import sys
 
-from . import cache  # noqa: F401  (before any kernel is decorated: the kernels' cache folder)
+from . import (
+    cache,  # noqa: F401  (before any kernel is decorated: the kernels' cache folder)
+    threads,  # noqa: F401  (before any kernel runs: how OpenMP threads wait)
+)
 from .base import Backend
 
 BACKEND_NAMES = ("auto", "cpu", "cuda", "reference")
