@@ -25,7 +25,7 @@ def readme_commands():
 def test_readme_starts_with_exactly_two_set_up_commands():
     main_job, test_command = readme_commands()
     assert main_job.startswith("python -m pip install .") and "dlcore homework task1" in main_job
-    assert 'install -e ".[test]"' in test_command and "pytest" in test_command
+    assert 'install -e ".[test,distributed]"' in test_command and "pytest" in test_command
     assert "ruff check ." in test_command                   # lint and import order, ruff.toml
 
 
