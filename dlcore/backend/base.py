@@ -74,25 +74,27 @@ class Backend:
         raise NotImplementedError
 
     # -- fused element-wise operations --------------------------------------------------
-    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step):
+    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step, first_row=0):
         """Probabilities of binary units, and optionally a sample of them, in one pass:
 
             p[r, j] = sigm(pre_activation[r, j] + bias[j]),   sigm(x) = 1 / (1 + exp(-x))
             sample[r, j] = 1 if u[r, j] < p[r, j] else 0,     u from Philox(seed, stream, step)
 
         ``pre_activation`` (n, m) is overwritten with p; ``bias`` (m,); ``sample`` (n, m), or
-        None to compute the probabilities only.
+        None to compute the probabilities only. ``first_row``: the Philox row of row 0 (u[r, j]
+        is drawn at row first_row + r), non-zero for a shard of a data-parallel batch.
         """
         raise NotImplementedError
 
-    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
+    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step, first_row=0):
         """Means of Gaussian units, and optionally a sample of them, in one pass:
 
             mu[r, i] = bias[i] + sigma[i] * mean[r, i]
             sample[r, i] = mu[r, i] + sigma[i] * z[r, i],     z ~ N(0, 1) from Philox
 
         ``mean`` (n, m) holds the top-down input sum_j W_ij h_j on entry and mu on exit;
-        ``bias``, ``sigma`` (m,); ``sample`` (n, m) or None.
+        ``bias``, ``sigma`` (m,); ``sample`` (n, m) or None; ``first_row`` as for
+        :meth:`sigmoid_bernoulli`.
         """
         raise NotImplementedError
 

@@ -29,9 +29,10 @@ ZERO = np.float32(0.0)
 
 @body
 def sigmoid_bernoulli_span(row, first_block, last_block, pre, bias, sample, k0, k1, stream,
-                           step):
+                           step, first_row):
     """Blocks of four units of one row: p = sigm(pre + bias) in place; sample = [u < p] with the
-    four uniforms of one Philox call (counter = (block, row, step, stream)).
+    four uniforms of one Philox call (counter = (block, first_row + row, step, stream);
+    ``first_row`` (uint64) is 0 but for a shard of a data-parallel batch).
 
     Two passes over the span: the sigmoids (a plain loop the CPU vectorises), then the samples.
     """
@@ -43,9 +44,10 @@ def sigmoid_bernoulli_span(row, first_block, last_block, pre, bias, sample, k0, 
     if sample.shape[0] == 0:
         return
     samples = sample[row, start:stop]
+    global_row = np.uint64(row) + first_row
     full_blocks = probabilities.shape[0] // 4
     for offset in range(full_blocks):  # no branch inside: the CPU vectorises Philox too
-        w0, w1, w2, w3 = philox4x32(np.uint64(first_block + offset), np.uint64(row), step,
+        w0, w1, w2, w3 = philox4x32(np.uint64(first_block + offset), global_row, step,
                                     stream, k0, k1)
         i = 4 * offset
         samples[i] = bernoulli(probabilities[i], w0)
@@ -54,7 +56,7 @@ def sigmoid_bernoulli_span(row, first_block, last_block, pre, bias, sample, k0, 
         samples[i + 3] = bernoulli(probabilities[i + 3], w3)
     i = 4 * full_blocks
     if i < probabilities.shape[0]:  # a row whose width is not a multiple of four ends here
-        w0, w1, w2, w3 = philox4x32(np.uint64(first_block + full_blocks), np.uint64(row), step,
+        w0, w1, w2, w3 = philox4x32(np.uint64(first_block + full_blocks), global_row, step,
                                     stream, k0, k1)
         for lane in range(probabilities.shape[0] - i):
             word = w0 if lane == 0 else (w1 if lane == 1 else w2)
@@ -62,14 +64,18 @@ def sigmoid_bernoulli_span(row, first_block, last_block, pre, bias, sample, k0, 
 
 
 @body
-def gaussian_sample_span(row, first, last, mean, bias, sigma, sample, k0, k1, stream, step):
-    """mu = b + sigma * (top-down input) in place; sample = mu + sigma * z, z ~ N(0, 1)."""
+def gaussian_sample_span(row, first, last, mean, bias, sigma, sample, k0, k1, stream, step,
+                         first_row):
+    """mu = b + sigma * (top-down input) in place; sample = mu + sigma * z, z ~ N(0, 1) of
+    row ``first_row + row``."""
     sampling = sample.shape[0] > 0
+    global_row = np.uint64(row) + first_row
     for column in range(first, last):
         mu = bias[column] + sigma[column] * mean[row, column]
         mean[row, column] = mu
         if sampling:
-            sample[row, column] = mu + sigma[column] * normal_at(row, column, k0, k1, stream, step)
+            noise = normal_at(global_row, column, k0, k1, stream, step)
+            sample[row, column] = mu + sigma[column] * noise
 
 
 # The loops below run from 0 over slices: Numba then knows the indices are not negative,
@@ -157,17 +163,18 @@ class KernelBackend(Backend):
     def _optional(self, array):
         return self._no_array if array is None else array
 
-    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step):
+    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step, first_row=0):
         k0, k1 = key_from_seed(seed)
         n_rows, n_columns = pre_activation.shape
         self.launch_rows(sigmoid_bernoulli_span, n_rows, -(-n_columns // 4), pre_activation,
                          bias, self._optional(sample), k0, k1, np.uint64(stream),
-                         np.uint64(step), work=pre_activation.size)
+                         np.uint64(step), np.uint64(first_row), work=pre_activation.size)
 
-    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
+    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step, first_row=0):
         k0, k1 = key_from_seed(seed)
         self.launch_rows(gaussian_sample_span, *mean.shape, mean, bias, sigma,
-                         self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step))
+                         self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
+                         np.uint64(first_row))
 
     def gather_rows(self, source, indices, out):
         # a copy costs far less per element than the maths of the other kernels

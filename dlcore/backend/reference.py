@@ -65,16 +65,17 @@ class ReferenceBackend(HostMemory, Backend):
         product = (a.T if trans_a else a) @ (b.T if trans_b else b)
         out[...] = alpha * product + beta * out if beta else alpha * product
 
-    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step):
+    def sigmoid_bernoulli(self, pre_activation, bias, sample, seed, stream, step, first_row=0):
         pre_activation[...] = sigmoid(pre_activation + bias)
         if sample is not None:
-            u = rng.uniform(*pre_activation.shape, seed, stream, step)
+            u = rng.uniform(*pre_activation.shape, seed, stream, step, first_row)
             sample[...] = (u < pre_activation).astype(sample.dtype)
 
-    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step):
+    def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step, first_row=0):
         mean[...] = bias + sigma * mean
         if sample is not None:
-            z = rng.normal(mean.shape[0], mean.shape[1], seed, stream, step)
+            z = rng.normal(mean.shape[0], mean.shape[1], seed, stream, step,
+                           first_row=first_row)
             sample[...] = mean + sigma * z
 
     def gather_rows(self, source, indices, out):

@@ -169,38 +169,43 @@ def key_from_seed(seed):
     return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
 
 
-def random_words(n_rows, n_columns, seed, stream, step=0):
+def random_words(n_rows, n_columns, seed, stream, step=0, first_row=0):
     """The raw 32-bit words of a (n_rows, n_columns) array, as uint64, in pure NumPy.
 
-    Element (r, c) is word ``c % 4`` of ``philox4x32((c // 4, r, step, stream), key(seed))``:
-    exactly what every kernel draws for that element.
+    Element (r, c) is word ``c % 4`` of ``philox4x32((c // 4, first_row + r, step, stream),
+    key(seed))``: exactly what every kernel draws for that element. ``first_row``: the global
+    row of the array's first row, when it is a shard of a larger batch (data-parallel
+    training, :mod:`dlcore.distributed`), so that a shard draws what the whole batch would.
     """
     k0, k1 = key_from_seed(seed)
     n_blocks = -(-n_columns // 4)
     block = np.broadcast_to(np.arange(n_blocks, dtype=np.uint64), (n_rows, n_blocks))
-    row = np.broadcast_to(np.arange(n_rows, dtype=np.uint64)[:, None], (n_rows, n_blocks))
+    rows = np.arange(first_row, first_row + n_rows, dtype=np.uint64)
+    row = np.broadcast_to(rows[:, None], (n_rows, n_blocks))
     words = philox4x32(block, row, np.uint64(step), np.uint64(stream), k0, k1)
     return np.stack(words, axis=-1).reshape(n_rows, 4 * n_blocks)[:, :n_columns]
 
 
-def uniform(n_rows, n_columns, seed, stream, step=0):
-    """float32 uniforms on [0, 1) of shape (n_rows, n_columns), as every backend draws them."""
-    return uniform_from_bits(random_words(n_rows, n_columns, seed, stream, step))
+def uniform(n_rows, n_columns, seed, stream, step=0, first_row=0):
+    """float32 uniforms on [0, 1) of shape (n_rows, n_columns), as every backend draws them
+    (``first_row`` as for :func:`random_words`)."""
+    return uniform_from_bits(random_words(n_rows, n_columns, seed, stream, step, first_row))
 
 
 @njit(cache=True)
-def _fill_normal(out, k0, k1, stream, step):
+def _fill_normal(out, k0, k1, stream, step, first_row):
     for row in range(out.shape[0]):
         for column in range(out.shape[1]):
-            out[row, column] = normal_at(row, column, k0, k1, stream, step)
+            out[row, column] = normal_at(np.uint64(row) + first_row, column, k0, k1, stream,
+                                         step)
 
 
-def normal(n_rows, n_columns, seed, stream, step=0, scale=1.0):
+def normal(n_rows, n_columns, seed, stream, step=0, scale=1.0, first_row=0):
     """float32 normals N(0, scale**2) of shape (n_rows, n_columns), element (r, c) drawn as by
-    :func:`normal_at` (the same compiled code the kernels use)."""
+    :func:`normal_at` at row ``first_row + r`` (the same compiled code the kernels use)."""
     k0, k1 = key_from_seed(seed)
     out = np.empty((n_rows, n_columns), dtype=np.float32)
-    _fill_normal(out, k0, k1, np.uint64(stream), np.uint64(step))
+    _fill_normal(out, k0, k1, np.uint64(stream), np.uint64(step), np.uint64(first_row))
     if scale != 1.0:
         out *= np.float32(scale)
     return out

@@ -50,6 +50,9 @@ from dlcore.backend.rng import normal_at
 
 from .model import softplus
 
+#: The Philox row of a chain is the chain's index: annealing chains are never sharded.
+FIRST_ROW = np.uint64(0)
+
 ONE, ZERO = np.float32(1.0), np.float32(0.0)
 
 
@@ -146,7 +149,8 @@ def hidden_step_rows(row, first, last, x, c, previous, beta, data_term, log_weig
         inputs[j] = beta * input_j
     log_weights[row] += (np.float64(beta - previous) * data_term[row]
                          + float64_sum(terms))
-    sigmoid_bernoulli_span(row, 0, (inputs.shape[0] + 3) // 4, x, zeros, h, k0, k1, stream, step)
+    sigmoid_bernoulli_span(row, 0, (inputs.shape[0] + 3) // 4, x, zeros, h, k0, k1, stream, step,
+                           FIRST_ROW)
 
 
 @body
@@ -162,7 +166,7 @@ def bernoulli_visible_rows(row, first, last, top, beta, k0, k1, stream, step, da
     for i in range(inputs.shape[0]):
         inputs[i] = base_bias[i] + beta * (bias_step[i] + inputs[i])
     sigmoid_bernoulli_span(row, 0, (inputs.shape[0] + 3) // 4, top, zeros, visible, k0, k1,
-                           stream, step)
+                           stream, step, FIRST_ROW)
     states, terms = visible[row], top[row]   # top holds each unit's share of D(v)
     for i in range(states.shape[0]):
         terms[i] = states[i] * bias_step[i]

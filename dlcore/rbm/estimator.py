@@ -103,7 +103,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
             seed=self.seed_)
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
         """Initialise the parameters, then train for ``epochs`` passes over ``X``.
 
         Parameters
@@ -119,6 +119,10 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch, the model then at that epoch
             (what a checkpoint saves).
+        comm : dlcore.distributed.Communicator, optional
+            Train data-parallel over its ranks (:mod:`dlcore.distributed`): every rank calls
+            ``fit`` with the same ``X`` and settings and ends with the parameters one process
+            would reach, up to the order of floating-point sums.
 
         Returns
         -------
@@ -129,18 +133,20 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
                    n_valid=None if X_valid is None else len(X_valid))
-        return self._train(X, self.epochs, X_valid, progress, on_epoch_end)
+        return self._train(X, self.epochs, X_valid, progress, on_epoch_end, comm)
 
-    def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+    def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None,
+                    comm=None):
         """One more pass over ``X``, continuing from the current parameters and state (the
-        first call initialises, as :meth:`fit` does). Returns self."""
+        first call initialises, as :meth:`fit` does); ``comm`` as for :meth:`fit`. Returns
+        self."""
         self._check_params()
         X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialize(X)
-        return self._train(X, 1, X_valid, progress, on_epoch_end)
+        return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None):
+    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None):
         """Train the epochs still missing towards ``epochs`` (``epochs - epochs_done_`` of them)
         from the current parameters and training state (momenta, persistent chain, Philox
         counters): a model saved after k epochs (or by an interrupted :meth:`fit`), loaded with
@@ -150,7 +156,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self._check_fitted()
         X = self._check_visible(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
-                           on_epoch_end)
+                           on_epoch_end, comm)
 
     def initialize(self, X):
         """Set the parameters and the training state to where training on ``X`` starts, and
@@ -184,11 +190,14 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
         return self
 
-    def _train(self, X, epochs, X_valid, progress, on_epoch_end=None):
+    def _train(self, X, epochs, X_valid, progress, on_epoch_end=None, comm=None):
         if X_valid is not None:
             X_valid = self._check_visible(X_valid, "X_valid", fitted_width=True)
         backend = get_backend(self.backend)
         trainer = self.cd_trainer(backend)
+        if comm is not None:
+            from dlcore.distributed.rbm import data_parallel
+            trainer = data_parallel(trainer, comm, X)
         data = backend.asarray(X)
         training_subset = self._free_energy_subset(X, X_valid)
         with backend.compute():

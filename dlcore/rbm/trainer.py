@@ -109,24 +109,29 @@ class ContrastiveDivergence:
         self.q1, self.h1, self.q2 = (be.empty((batch, n_hidden)) for _ in range(3))
         self.squared_error = be.zeros((n_visible,))
 
-    def step(self, x1, update):
+    def step(self, x1, update, shard=None):
         """One CD-k update from the mini-batch ``x1`` (b, n_visible): the slide "RBM Weight
         Update" line by line (module docstring). ``update`` numbers it (the Philox step) so
-        that every update draws fresh, reproducible samples."""
+        that every update draws fresh, reproducible samples.
+
+        ``shard`` (data-parallel training, :mod:`dlcore.distributed.rbm`): ``x1`` is rows
+        ``shard.first_row ..`` of a larger global batch; the draws are keyed by those global
+        rows and ``shard.update`` sums the statistics over the ranks before the update."""
         be, s, units = self.backend, self.settings, self.visible_units
         b = x1.shape[0]
+        first = 0 if shard is None else shard.first_row
         q1, h1, p2, q2 = self.q1[:b], self.h1[:b], self.p2[:b], self.q2[:b]
         x2 = self.x2[:b] if s.sample_visible else p2
-        chain = self.chain[:b]
+        chain = self.chain[first:first + b]
 
         # for all hidden units i do
         #     compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
         #     sample h1i in {0, 1} from Q(h1i | x1)
         input1 = units.weight_input(be, x1, "data")
         be.gemm(input1, self.W, q1)
-        be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update)
+        be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update, first)
         if s.persistent and not self.chain_started:
-            be.copy_into(self.chain, self.h1)  # the fantasy particles start at the data
+            be.copy_into(chain, h1)  # the fantasy particles start at the data
             self.chain_started = True
         h = chain if s.persistent else h1
         if s.persistent:
@@ -137,7 +142,7 @@ class ContrastiveDivergence:
             #     sample x2j in {0, 1} from P(x2j = 1 | h1)
             be.gemm(h, self.W, p2, trans_b=True)
             units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
-                         s.seed, STREAM_GIBBS + 2 * t + 1, update)
+                         s.seed, STREAM_GIBBS + 2 * t + 1, update, first)
             if t == 0 and not s.persistent:
                 be.accumulate_squared_error(x1, p2, self.squared_error)
             # for all hidden units i do
@@ -146,9 +151,12 @@ class ContrastiveDivergence:
             be.gemm(input2, self.W, q2)
             chain_goes_on = t + 1 < s.cd_k or s.persistent
             be.sigmoid_bernoulli(q2, self.hidden_bias, chain if chain_goes_on else None,
-                                 s.seed, STREAM_GIBBS + 2 * t + 2, update)
+                                 s.seed, STREAM_GIBBS + 2 * t + 2, update, first)
             h = chain
 
+        if shard is not None:
+            shard.update(self, x1, x2, h1, q1, q2, input1, input2)
+            return
         rate = s.learning_rate / b
         # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
         #     our W is the slide's transposed: eps (x1' h1 - x2' Q(h2. = 1 | x2)) / b, through

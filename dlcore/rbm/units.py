@@ -104,9 +104,10 @@ class VisibleUnits:
         may write into."""
         return visible
 
-    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step, first_row=0):
         """``top_down`` (n, n_visible) holds sum_j W_ij h_j on entry and the visible means on
-        exit; ``sample`` (n, n_visible) receives a sample, or is None."""
+        exit; ``sample`` (n, n_visible) receives a sample, or is None. ``first_row``: the
+        Philox row of row 0 (a shard of a data-parallel batch)."""
         raise NotImplementedError
 
     def update(self, backend, batch, visible_bias, velocity, settings):
@@ -149,9 +150,9 @@ class BernoulliVisible(VisibleUnits):
         at most 24 units, ValueError beyond)."""
         return exact_log_partition(*self.float64_parameters(parameters))
 
-    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step, first_row=0):
         """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
-        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
+        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step, first_row)
 
 
 class SoftmaxLabelVisible(BernoulliVisible):
@@ -182,15 +183,15 @@ class SoftmaxLabelVisible(BernoulliVisible):
         raise ValueError("log Z of an RBM with softmax label units is not enumerated (its "
                          "labels are one-hot, not binary): use an RBM with n_labels=0")
 
-    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step, first_row=0):
         n = top_down.shape[0]
         if self._scratch is None or self._scratch[0].shape[0] < n:
             self._scratch = (backend.empty((n, self.n_labels)), backend.empty((n, self.n_labels)))
         probability, states = (buffer[:n] for buffer in self._scratch)
         # the label pre-activations first: the sigmoid pass overwrites every column
         softmax_labels(backend, top_down, visible_bias, probability,
-                       None if sample is None else states, seed, stream, step)
-        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step)
+                       None if sample is None else states, seed, stream, step, first_row)
+        backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step, first_row)
         write_label_columns(backend, probability, None if sample is None else states, top_down,
                             sample)
 
@@ -269,9 +270,10 @@ class GaussianVisible(VisibleUnits):
         (:func:`dlcore.rbm.monitors.gaussian_exact_log_partition`; at most 24 hidden units)."""
         return gaussian_exact_log_partition(*self.float64_parameters(parameters))
 
-    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step):
+    def sample(self, backend, top_down, visible_bias, sample, seed, stream, step, first_row=0):
         """mean = b + sigma * top_down in place; sample = mean + sigma * z, z ~ N(0, 1)."""
-        backend.gaussian_sample(top_down, visible_bias, self.sigma, sample, seed, stream, step)
+        backend.gaussian_sample(top_down, visible_bias, self.sigma, sample, seed, stream, step,
+                                first_row)
 
     def weight_input(self, backend, visible, slot):
         """v / sigma (a scratch copy), or v itself for unit variances."""
@@ -397,7 +399,7 @@ def gaussian_visible_step(backend, x1, x2, top_down_data, top_down_model, visibl
 
 @body
 def softmax_labels_span(row, first, last, top_down, bias, probability, states, k0, k1,
-                        stream, step):
+                        stream, step, first_row):
     """Row ``row`` of :func:`softmax_labels` (``first``/``last`` span the single unit 0..1)."""
     n_columns = top_down.shape[1]
     n_labels = probability.shape[1]
@@ -406,8 +408,8 @@ def softmax_labels_span(row, first, last, top_down, bias, probability, states, k
     for k in range(n_labels):
         probability[row, k] = math.exp(top_down[row, offset + k] + bias[offset + k] - top) / total
     if states.shape[0] > 0:
-        word, _, _, _ = philox4x32(np.uint64((n_columns + 3) // 4), np.uint64(row), step,
-                                   stream, k0, k1)
+        word, _, _, _ = philox4x32(np.uint64((n_columns + 3) // 4), np.uint64(row) + first_row,
+                                   step, stream, k0, k1)
         u = uniform_from_bits(word)
         chosen = n_labels - 1
         cumulative = np.float32(0.0)
@@ -420,7 +422,8 @@ def softmax_labels_span(row, first, last, top_down, bias, probability, states, k
             states[row, k] = ONE if k == chosen else ZERO
 
 
-def softmax_labels(backend, top_down, bias, probability, states, seed, stream, step):
+def softmax_labels(backend, top_down, bias, probability, states, seed, stream, step,
+                   first_row=0):
     """The label units' softmax and a one-hot sample of it, per row:
 
         p[r, k] = exp(a[r, k]) / sum_l exp(a[r, l]),  a[r, k] = top_down[r, F + k] + bias[F + k]
@@ -428,8 +431,8 @@ def softmax_labels(backend, top_down, bias, probability, states, seed, stream, s
 
     ``top_down`` (n, F + K) holds sum_j W_ij h_j (read only); ``probability``, ``states``
     (n, K), ``states`` None for probabilities only. u_r is the uniform of Philox counter
-    (ceil((F + K) / 4), r, step, stream): the block just past the row's own units, so it never
-    coincides with the sigmoid samples of the same stream and step.
+    (ceil((F + K) / 4), first_row + r, step, stream): the block just past the row's own
+    units, so it never coincides with the sigmoid samples of the same stream and step.
     """
     n_columns, n_labels = top_down.shape[1], probability.shape[1]
     if not backend.launches_kernels:
@@ -437,14 +440,16 @@ def softmax_labels(backend, top_down, bias, probability, states, seed, stream, s
                                    + bias[n_columns - n_labels:])
         if states is not None:
             n_blocks = -(-n_columns // 4)
-            u = rng.uniform(top_down.shape[0], 4 * n_blocks + 1, seed, stream, step)[:, -1]
+            u = rng.uniform(top_down.shape[0], 4 * n_blocks + 1, seed, stream, step,
+                            first_row)[:, -1]
             below = u[:, None] < np.cumsum(probability, axis=1, dtype=np.float32)
             chosen = np.where(below.any(axis=1), below.argmax(axis=1), n_labels - 1)
             states[...] = np.eye(n_labels, dtype=states.dtype)[chosen]
         return
     k0, k1 = key_from_seed(seed)
     backend.launch_rows(softmax_labels_span, top_down.shape[0], 1, top_down, bias, probability,
-                        _optional(backend, states), k0, k1, np.uint64(stream), np.uint64(step))
+                        _optional(backend, states), k0, k1, np.uint64(stream), np.uint64(step),
+                        np.uint64(first_row))
 
 
 @body

@@ -1,0 +1,107 @@
+"""Data-parallel training over MPI (mpi4py): R processes train one model as one process would.
+
+Explicit: nothing here runs unless asked. A script started with ``mpiexec -n R python train.py``
+calls :func:`init` and passes the communicator to ``fit``::
+
+    comm = dlcore.distributed.init()
+    rbm = dlcore.BernoulliRBM(n_hidden=100, batch_size=100, seed=0).fit(X, comm=comm)
+    if comm.is_root:
+        dlcore.save(rbm, "model.h5")
+
+Every rank holds the data and the same parameters; each computes the statistics of its shard of
+the rows of every **global** mini-batch, one all-reduce sums them (:mod:`.communicator`) and
+every rank applies the same update (:mod:`.rbm`). The random numbers are keyed by the global
+row, so R ranks with global batch B draw what one process with batch B draws: the parameters
+equal one process's up to the order of floating-point sums. See docs/distributed.md.
+
+mpi4py and an MPI library are an optional extra, ``pip install "dlcore[distributed]"`` (mpi4py
+and the ``mpich`` wheel); without them dlcore works as before and :func:`init` says what to
+install in one line.
+"""
+import glob
+import importlib.util
+import os
+import sys
+
+from .communicator import DEFAULT_TIMEOUT, Communicator, install_abort_on_error
+
+__all__ = ["Communicator", "DistributedUnavailable", "available", "init", "local_threads"]
+
+INSTALL_HINT = 'pip install "dlcore[distributed]"'
+
+
+class DistributedUnavailable(RuntimeError):
+    """Distribution was asked for, and mpi4py or an MPI library is missing."""
+
+
+def available():
+    """Whether mpi4py is installed (its MPI library is loaded only by :func:`init`)."""
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def _mpi():
+    """``mpi4py.MPI``, or DistributedUnavailable naming the fix.
+
+    mpi4py looks for the MPI library in the prefix of the running Python. When mpi4py and the
+    ``mpich`` wheel were installed in another environment that this one borrows (a virtualenv
+    with system site-packages, or a ``.pth`` file), the library sits in *that* prefix: point
+    mpi4py at it, unless the user chose a library with ``MPI4PY_LIBMPI``.
+    """
+    spec = importlib.util.find_spec("mpi4py")
+    if spec is None:
+        raise DistributedUnavailable(f"distributed training needs mpi4py and an MPI library: "
+                                     f"{INSTALL_HINT}")
+    if "MPI4PY_LIBMPI" not in os.environ:
+        prefix = os.path.abspath(os.path.join(os.path.dirname(spec.origin), *[os.pardir] * 4))
+        libraries = sorted(glob.glob(os.path.join(prefix, "lib", "libmpi.so.*")))
+        if libraries and not glob.glob(os.path.join(sys.prefix, "lib", "libmpi.so*")):
+            os.environ["MPI4PY_LIBMPI"] = libraries[0]
+    try:
+        from mpi4py import MPI
+    except (ImportError, RuntimeError) as error:
+        reason = str(error).splitlines()[0]
+        raise DistributedUnavailable(f"mpi4py finds no MPI library ({reason}): {INSTALL_HINT} "
+                                     "installs one (mpich), or set MPI4PY_LIBMPI to your "
+                                     "cluster's libmpi") from None
+    return MPI
+
+
+def local_threads(ranks_on_this_node, cores=None):
+    """Compute threads per rank: the node's cores shared by its ranks, at least one."""
+    if cores is None:
+        cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)
+    return max(1, cores // max(1, ranks_on_this_node))
+
+
+def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
+    """Join the MPI job this process was started in and return its :class:`Communicator`.
+
+    Parameters
+    ----------
+    timeout : float, seconds a collective operation waits for the other ranks before the whole
+        job is aborted with one message (no rank is left hanging)
+    threads : "auto", int or None: Numba's compute threads in this rank. "auto": the node's
+        cores divided by the ranks on the node (``NUMBA_NUM_THREADS`` still caps it); None
+        leaves them as they are
+
+    Started without ``mpiexec``, the job has one rank and training is the ordinary one. With
+    more than one rank, an exception escaping on any rank stops every rank
+    (:func:`.communicator.install_abort_on_error`). Raises DistributedUnavailable (one line
+    naming ``pip install "dlcore[distributed]"``) without mpi4py or an MPI library.
+    """
+    MPI = _mpi()
+    communicator = Communicator(MPI.COMM_WORLD, timeout=timeout)
+    if threads is not None:
+        import numba
+        if threads == "auto":
+            node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+            threads = local_threads(node.Get_size())
+            node.Free()
+        elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be 'auto', a positive integer or None, got "
+                             f"{threads!r}")
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        communicator.threads = numba.get_num_threads()
+    install_abort_on_error(communicator)
+    return communicator

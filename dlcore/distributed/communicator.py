@@ -1,0 +1,179 @@
+"""The communicator of a data-parallel run: who we are, and the one collective operation training
+needs, a sum over the ranks.
+
+:class:`Communicator` wraps an ``mpi4py`` communicator. Its :meth:`~Communicator.allreduce`
+sums a float32 buffer over the ranks *in place* and in a **fixed order**, rank 0 + rank 1 + ...
++ rank R-1 for every element, so every rank holds bit-for-bit the same sum whatever the MPI
+library and its algorithm (MPI leaves the order of its own ``MPI_SUM`` to the implementation,
+which may differ between message sizes and between ranks). It is the bandwidth-optimal
+reduce-scatter + all-gather pair (Rabenseifner; Thakur, Rabenseifner & Gropp 2005):
+
+1. all-to-all: the buffer is cut into R chunks; rank j receives chunk j of every rank;
+2. rank j sums its R copies of chunk j in rank order;
+3. all-gather: every rank receives every summed chunk.
+
+Each rank sends and receives 2 (R - 1) / R of the buffer, as a ring all-reduce does, in two
+collective calls (latency 2 alpha log R or so, depending on the MPI).
+
+**No rank hangs.** MPI's blocking collectives wait forever for a rank that died or stopped
+calling them. Here every collective is non-blocking (``Ialltoall``, ``Iallgather``) and is
+polled until ``timeout`` seconds have passed; then the rank says which operation timed out and
+aborts the whole job (``MPI_Abort``). A Python exception escaping on any rank does the same
+(:func:`install_abort_on_error`): one message naming the rank and the error, every rank stopped.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+#: Seconds a collective operation waits for the other ranks before the job is aborted.
+DEFAULT_TIMEOUT = 300.0
+#: Polling: spin on MPI's progress engine this long, then sleep between polls (a rank that
+#: waits for a slower one should leave the cores to it: this machine has two).
+SPIN_SECONDS = 2e-3
+POLL_SLEEP_SECONDS = 2e-4
+
+
+class Communicator:
+    """A data-parallel group of ``size`` processes (ranks); this process is ``rank``.
+
+    Parameters
+    ----------
+    mpi_comm : an ``mpi4py.MPI.Comm`` (``MPI.COMM_WORLD`` from :func:`dlcore.distributed.init`)
+    timeout : float, seconds a collective waits before the job is aborted
+
+    Attributes
+    ----------
+    rank, size : int
+    is_root : bool, rank 0: the one that prints and writes files
+    threads : int or None, the compute threads of this rank (set by ``init``)
+    """
+
+    def __init__(self, mpi_comm, timeout=DEFAULT_TIMEOUT):
+        timeout = float(timeout)
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+        self.mpi_comm = mpi_comm
+        self.rank = mpi_comm.Get_rank()
+        self.size = mpi_comm.Get_size()
+        self.is_root = self.rank == 0
+        self.timeout = timeout
+        self.threads = None
+        self._scratch = (np.empty(0, np.float32), np.empty(0, np.float32))
+        #: Seconds spent in :meth:`allreduce` (communication and waiting), for the benchmarks.
+        self.allreduce_seconds = 0.0
+
+    def __repr__(self):
+        return f"<dlcore Communicator rank {self.rank} of {self.size}>"
+
+    # -- the shard of a mini-batch ------------------------------------------------------
+    def shard(self, n_rows):
+        """``(first, stop)``: the rows of a global mini-batch of ``n_rows`` this rank computes.
+
+        Contiguous blocks in rank order, the first ``n_rows % size`` ranks one row more:
+        rank r holds rows [r q + min(r, m), (r + 1) q + min(r + 1, m)), q, m = divmod(n, R).
+        A rank may hold no row (a batch smaller than the group).
+        """
+        q, m = divmod(int(n_rows), self.size)
+        first = self.rank * q + min(self.rank, m)
+        return first, first + q + (1 if self.rank < m else 0)
+
+    # -- collectives ----------------------------------------------------------------------
+    def allreduce(self, buffer):
+        """``buffer <- sum over ranks of buffer``, in place, summed in rank order (module
+        docstring). ``buffer``: a C-contiguous float32 NumPy array of any shape, the same
+        shape on every rank. Returns ``buffer``."""
+        if not (isinstance(buffer, np.ndarray) and buffer.dtype == np.float32
+                and buffer.flags.c_contiguous):
+            raise TypeError("allreduce sums a C-contiguous float32 NumPy array in place, got "
+                            f"{type(buffer).__name__} {getattr(buffer, 'dtype', '')}")
+        if self.size == 1:
+            return buffer
+        started = time.perf_counter()
+        flat = buffer.reshape(-1)
+        chunk = -(-flat.size // self.size)
+        send, receive = self._buffers(chunk * self.size)
+        send[:flat.size] = flat
+        send[flat.size:] = 0
+        self.wait(self.mpi_comm.Ialltoall(send, receive), "allreduce (all-to-all)")
+        parts = receive.reshape(self.size, chunk)
+        mine = parts[0].copy()
+        for part in parts[1:]:  # rank order: the fixed summation order
+            mine += part
+        self.wait(self.mpi_comm.Iallgather(mine, send), "allreduce (all-gather)")
+        flat[:] = send[:flat.size]
+        self.allreduce_seconds += time.perf_counter() - started
+        return buffer
+
+    def barrier(self, what="barrier"):
+        """Wait until every rank has arrived (with the timeout)."""
+        if self.size > 1:
+            self.wait(self.mpi_comm.Ibarrier(), what)
+
+    def broadcast(self, value, what="broadcast"):
+        """Rank 0's ``value`` (any picklable object) on every rank. A small control message:
+        an ``Ibcast`` of its length, then of its bytes, both with the timeout."""
+        if self.size == 1:
+            return value
+        import pickle
+        payload = pickle.dumps(value) if self.is_root else b""
+        length = np.array([len(payload)], dtype=np.int64)
+        self.wait(self.mpi_comm.Ibcast(length, root=0), what)
+        data = np.frombuffer(payload, np.uint8).copy() if self.is_root else np.empty(
+            int(length[0]), np.uint8)
+        self.wait(self.mpi_comm.Ibcast(data, root=0), what)
+        return value if self.is_root else pickle.loads(data.tobytes())  # noqa: S301 (ours)
+
+    def check_same(self, what, value):
+        """ValueError on the ranks whose ``value`` (a picklable, comparable object) differs
+        from rank 0's: the ranks of a data-parallel run must agree on ``what``."""
+        reference = self.broadcast(value, f"checking {what}")
+        if reference != value:
+            raise ValueError(f"{what} of rank {self.rank} differ from rank 0's ({value!r} != "
+                             f"{reference!r}): every rank must call fit with the same data "
+                             "and settings")
+
+    def wait(self, request, what):
+        """Poll ``request`` until it completes; past the timeout, abort every rank."""
+        deadline = time.monotonic() + self.timeout
+        spin_until = time.monotonic() + SPIN_SECONDS
+        while not request.Test():
+            now = time.monotonic()
+            if now > deadline:
+                self.abort(f"{what} waited {self.timeout:g} s for the other ranks: one of them "
+                           "failed or is stuck; stopping all ranks")
+            if now > spin_until:
+                time.sleep(POLL_SLEEP_SECONDS)
+
+    def abort(self, message, exit_code=1):
+        """Print ``dlcore: rank r of R: message`` on stderr and stop every rank of the job."""
+        sys.stderr.write(f"dlcore: rank {self.rank} of {self.size}: {message}\n")
+        sys.stderr.flush()
+        self.mpi_comm.Abort(exit_code)
+        os._exit(exit_code)  # Abort does not return; this is for a communicator that does
+
+    def _buffers(self, n):
+        if self._scratch[0].size < n:
+            self._scratch = (np.empty(n, np.float32), np.empty(n, np.float32))
+        return self._scratch[0][:n], self._scratch[1][:n]
+
+
+def install_abort_on_error(communicator):
+    """Make an exception that escapes on any rank stop every rank, with one message.
+
+    Without it, the other ranks of a job whose rank 1 raised would wait in their next
+    collective operation (until its timeout). The hook prints ``dlcore: rank r of R:
+    ErrorType: message`` and calls ``MPI_Abort``. Only with more than one rank: a job of one
+    process keeps Python's own traceback.
+    """
+    if communicator.size == 1:
+        return
+    previous = sys.excepthook
+
+    def hook(kind, error, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            previous(kind, error, traceback)
+        communicator.abort(f"{kind.__name__}: {error}")
+
+    sys.excepthook = hook

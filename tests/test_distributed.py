@@ -1,0 +1,208 @@
+"""Data-parallel training over MPI (dlcore.distributed): R ranks equal one process.
+
+The oracle is one process: tests/distributed_worker.py trains a tiny model under ``mpiexec -n
+R`` with a global batch that R does not divide (23 rows, batches of 7: 7, 7, 7, 2) and then
+alone on rank 0, and the parameters must agree within 1e-5 after three epochs (they move by
+~0.3). The communicator's sum is checked bit for bit against the sum in rank order; a rank that
+hangs or fails must stop the job with one message. Without mpi4py the multi-process tests skip
+(the extra ``dlcore[distributed]`` is not installed); the seams (global rows of the random
+numbers, the shards) are tested in this process on every backend."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlcore.distributed
+from conftest import requires_cuda
+from dlcore.backend import get_backend
+from dlcore.distributed import Communicator, DistributedUnavailable
+from dlcore.rbm.units import softmax_labels
+
+HERE = Path(__file__).resolve().parent
+BACKENDS = ["reference", "cpu", pytest.param("cuda", marks=requires_cuda)]
+
+requires_mpi4py = pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None,
+    reason='mpi4py is not installed (pip install "dlcore[distributed]")')
+
+
+def mpiexec():
+    """The launcher of the MPI that mpi4py loads: beside this Python, beside mpi4py's own
+    installation (an environment borrowed through a .pth file), or on PATH."""
+    origin = Path(importlib.util.find_spec("mpi4py").origin)
+    for folder in (Path(sys.executable).parent, origin.parents[4] / "bin"):
+        if (folder / "mpiexec").exists():
+            return str(folder / "mpiexec")
+    found = shutil.which("mpiexec")
+    assert found, 'no mpiexec: pip install "dlcore[distributed]" brings mpich\'s'
+    return found
+
+
+def run_ranks(ranks, *cases, timeout=240):
+    # -n R on a machine with fewer cores: MPICH's launcher oversubscribes without being asked
+    return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable,
+                           str(HERE / "distributed_worker.py"), *cases],
+                          capture_output=True, text=True, timeout=timeout, cwd=HERE,
+                          env={**os.environ, "PYTHONPATH": str(HERE)}, check=False)
+
+
+def results(completed):
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+
+
+def assert_equal_to_one_process(result):
+    assert max(result["differences"].values()) < 1e-5, result
+    assert result["moved"] > 0.1, result   # the parameters did train: the test can fail
+    np.testing.assert_allclose(*result["errors"], rtol=1e-5)
+
+
+# -- in one process: the seams --------------------------------------------------------------
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_shards_with_their_first_global_row_draw_the_samples_of_the_whole_batch(backend_name):
+    backend = get_backend(backend_name)
+    pre = np.random.default_rng(0).normal(size=(7, 13)).astype(np.float32)
+    bias = np.zeros(13, np.float32)
+
+    def bernoulli(rows, first_row):
+        p = backend.asarray(np.array(pre[rows]))
+        sample = backend.empty((rows.stop - rows.start, 13))
+        backend.sigmoid_bernoulli(p, backend.asarray(bias), sample, 9, 16, 3, first_row)
+        return backend.to_numpy(sample)
+
+    def gaussian(rows, first_row):
+        mean = backend.asarray(np.array(pre[rows]))
+        sample = backend.empty((rows.stop - rows.start, 13))
+        backend.gaussian_sample(mean, backend.asarray(bias), backend.asarray(bias + 1), sample,
+                                9, 17, 3, first_row)
+        return backend.to_numpy(sample)
+
+    for draw in (bernoulli, gaussian):
+        whole = draw(slice(0, 7), 0)
+        shards = np.concatenate([draw(slice(0, 3), 0), draw(slice(3, 7), 3)])
+        np.testing.assert_array_equal(shards, whole)
+        # keyed by the row in the array instead, the second shard would repeat the first rows
+        assert not np.array_equal(draw(slice(3, 7), 0), whole[3:])
+
+
+@pytest.mark.parametrize("backend_name", ["reference", "cpu"])
+def test_a_shard_of_softmax_labels_draws_the_labels_of_its_global_rows(backend_name):
+    backend = get_backend(backend_name)
+    top_down = np.random.default_rng(1).normal(size=(6, 9)).astype(np.float32)
+    bias = np.zeros(9, np.float32)
+
+    def labels(rows, first_row):
+        n = rows.stop - rows.start
+        probability, states = backend.empty((n, 3)), backend.empty((n, 3))
+        softmax_labels(backend, backend.asarray(np.array(top_down[rows])),
+                       backend.asarray(bias), probability, states, 4, 18, 2, first_row)
+        return backend.to_numpy(states)
+
+    whole = labels(slice(0, 6), 0)
+    np.testing.assert_array_equal(np.concatenate([labels(slice(0, 2), 0),
+                                                  labels(slice(2, 6), 2)]), whole)
+
+
+class OneOfMany:
+    """What Communicator reads of an mpi4py communicator to place itself."""
+
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+    def Get_rank(self):  # noqa: N802 (mpi4py's name)
+        return self.rank
+
+    def Get_size(self):  # noqa: N802
+        return self.size
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_the_shards_of_a_batch_cover_its_rows_once_in_rank_order(size):
+    for n_rows in range(0, 13):
+        shards = [Communicator(OneOfMany(rank, size)).shard(n_rows) for rank in range(size)]
+        assert shards[0][0] == 0 and shards[-1][1] == n_rows
+        assert all(a[1] == b[0] for a, b in zip(shards, shards[1:]))
+        lengths = [stop - first for first, stop in shards]
+        assert max(lengths) - min(lengths) <= 1 and lengths == sorted(lengths, reverse=True)
+
+
+def test_without_mpi4py_asking_for_distribution_says_what_to_install(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "mpi4py"
+                        else real_find_spec(name, *args))
+    assert not dlcore.distributed.available()
+    with pytest.raises(DistributedUnavailable, match=r'pip install "dlcore\[distributed\]"'):
+        dlcore.distributed.init()
+
+
+def test_threads_per_rank_share_the_cores_of_the_node():
+    assert dlcore.distributed.local_threads(2, cores=16) == 8
+    assert dlcore.distributed.local_threads(3, cores=2) == 1
+
+
+# -- under mpiexec ---------------------------------------------------------------------------
+@requires_mpi4py
+def test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank():
+    outcome = results(run_ranks(3, "allreduce"))
+    assert [result["equal"] for result in outcome] == [True] * 3
+
+
+@requires_mpi4py
+def test_two_ranks_train_the_rbm_of_one_process_cd_and_pcd():
+    outcome = results(run_ranks(2, "rbm", "rbm-pcd"))
+    assert [result["case"] for result in outcome] == ["rbm", "rbm-pcd"]
+    for result in outcome:
+        assert result["ranks"] == 2
+        assert_equal_to_one_process(result)
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_three_ranks_train_the_rbms_of_one_process():
+    # 3 ranks, batches of 7 then 2 rows: shards of 3, 2, 2 and then 1, 1, 0 rows
+    cases = ["rbm", "rbm-pcd", "rbm-cd2-mean-field", "gaussian"]
+    outcome = results(run_ranks(3, *cases))
+    assert [result["case"] for result in outcome] == cases
+    for result in outcome:
+        assert result["ranks"] == 3
+        assert_equal_to_one_process(result)
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_a_rank_that_never_joins_stops_every_rank_after_the_timeout():
+    started = time.monotonic()
+    completed = run_ranks(2, "hang", timeout=50)
+    assert completed.returncode != 0
+    assert time.monotonic() - started < 40   # rank 1 sleeps 60 s: it was stopped
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("dlcore:")]
+    assert lines == ["dlcore: rank 0 of 2: allreduce (all-to-all) waited 2 s for the other "
+                     "ranks: one of them failed or is stuck; stopping all ranks"], \
+        completed.stderr
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_an_error_on_one_rank_stops_every_rank_with_one_message():
+    completed = run_ranks(2, "fail", timeout=50)
+    assert completed.returncode != 0
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("dlcore:")]
+    assert lines == ["dlcore: rank 1 of 2: ValueError: rank 1 could not read its data"], \
+        completed.stderr
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_ranks_that_train_on_different_data_are_refused():
+    completed = run_ranks(2, "other-data", timeout=50)
+    assert completed.returncode != 0
+    assert "the training data (shape and CRC-32) of rank 1 differ from rank 0's" in \
+        completed.stderr
