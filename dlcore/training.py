@@ -262,7 +262,7 @@ class TrainingLoop:
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            adversarial=0.0, adversarial_weight=0.5):
+            adversarial=0.0, adversarial_weight=0.5, comm=None):
         """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation. The
         parameters are Keras', in Keras' order (lecture "Deep learning I", "Model.fit()
         parameters"), then dlcore's adversarial training.
@@ -290,6 +290,10 @@ class TrainingLoop:
             :mod:`dlcore.adversarial`): each batch also trains on its fast-gradient-sign
             examples, clipped to the range of x; 0 (default): off
         adversarial_weight : float in [0, 1], a in a J(x) + (1 - a) J(x_adv)
+        comm : dlcore.distributed.Communicator, optional: train data-parallel over its ranks
+            (:mod:`dlcore.distributed.network`), each back-propagating its shard of every
+            global batch; every rank calls ``fit`` with the same data and ends with the
+            weights of one process, up to the order of floating-point sums
 
         Returns
         -------
@@ -313,6 +317,13 @@ class TrainingLoop:
         x, y, validation = self._validation(x, y, validation_split, validation_data)
         n = len(x)
         adversary = self._adversary_of(adversarial, adversarial_weight, x)
+        data_parallel = None
+        if comm is not None:
+            if adversary is not None:
+                raise ValueError("adversarial training cannot run data-parallel yet: use "
+                                 "adversarial=0 with comm, or train in one process")
+            from dlcore.distributed.network import data_parallel as data_parallel_of
+            data_parallel = data_parallel_of(self, comm, x, y)
         record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
                    validation_split=validation_split,
                    validation_data=validation_data is not None, shuffle=bool(shuffle),
@@ -335,6 +346,7 @@ class TrainingLoop:
                                      self.history.get("loss", ()))
         last_good = self._training_snapshot()
         self._adversary = adversary
+        self._data_parallel = data_parallel
         try:
             with backend.compute(small_products=True):
                 for _ in range(epochs):
@@ -347,7 +359,9 @@ class TrainingLoop:
             self._restore_snapshot(last_good)
             raise
         finally:
-            self._adversary = None
+            self._adversary = self._data_parallel = None
+            if data_parallel is not None:
+                data_parallel.finish()
         for callback in callbacks:
             callback.on_train_end()
         return history
@@ -428,12 +442,17 @@ class TrainingLoop:
         for batch in mini_batches(self.backend, (data, targets), (buffers.x, buffers.y), order,
                                   batch_size):
             x, y = batch.arrays
+            data_parallel = getattr(self, "_data_parallel", None)
+            if data_parallel is not None:   # this rank's rows of the global batch
+                x, y = data_parallel.shard(x, y)
             n = x.shape[0]
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
                              totals)
             logs = self._logs(totals) if batch.reports else None
             for callback in callbacks:
                 callback.on_batch_end(batch.index, logs)
+        if getattr(self, "_data_parallel", None) is not None:
+            self._data_parallel.sum_totals(totals)
         logs = self._logs(totals)
         logs["loss"] += self.penalty()
         return logs
@@ -443,11 +462,14 @@ class TrainingLoop:
         optimiser step); the batch's sums go into ``totals``. In adversarial training the
         gradient is that of the clean and the adversarial batch, weighted."""
         adversary = getattr(self, "_adversary", None)
+        data_parallel = getattr(self, "_data_parallel", None)
         if adversary is not None:
             adversary.update_gradients(self, x, targets, rows, totals)
-        else:
+        elif x.shape[0] or data_parallel is None:   # a rank's shard may hold no row
             self.loss_rows(x, targets, rows, training=True, step=self.n_updates, gradient=True)
             self._accumulate(rows, totals)
+        if data_parallel is not None:
+            data_parallel.sum_gradients(x.shape[0])
         self.optimizer.apply(self.parameters)
         self.n_updates += 1
 

@@ -33,8 +33,71 @@ def rbm_case(case):
     return dlcore.BernoulliRBM, X, options
 
 
-TRAINING = {"rbm": rbm_case, "rbm-pcd": rbm_case, "rbm-cd2-mean-field": rbm_case,
-            "gaussian": rbm_case}
+def dbn_case(case):
+    X = binary_data(23, 12)
+    y = np.arange(23) % 3
+    options = dict(layers=[12, 6, 5], epochs=2, batch_size=7, learning_rate=0.1, momentum=0.5,
+                   seed=4, backend="cpu")
+    if case == "dbn-labels-sample":   # sampled states passed up, a labelled top RBM
+        options.update(propagate="sample", n_labels=3)
+        return dlcore.DBN, (X, y), options
+    return dlcore.DBN, X, options
+
+
+class Network:
+    """A network case: ``fit`` builds, compiles and trains it as the RBM cases' classes do."""
+
+    def __init__(self, convolutional, **options):
+        self.convolutional = convolutional
+        from dlcore.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
+        if self.convolutional:   # a small conv net: conv, pool, dense with dropout, softmax
+            layers = [Conv2D(3, 3, padding=1, activation="relu"), MaxPool2D(2), Flatten(),
+                      Dense(8, activation="tanh"), Dropout(0.3), Dense(3, activation="softmax")]
+            shape = (1, 6, 6)
+        else:
+            layers = [Dense(8, activation="relu"), Dropout(0.4), Dense(6, activation="sigmoid"),
+                      Dropout(0.2), Dense(3, activation="softmax")]
+            shape = (12,)
+        self.model = dlcore.Sequential(layers, input_shape=shape, backend=options["backend"],
+                                       seed=options["seed"])
+        self.model.compile(loss="cross_entropy", metrics=["accuracy"],
+                           optimizer=dlcore.optimizers.SGD(learning_rate=0.1, momentum=0.9))
+
+    def fit(self, x, y, comm=None):
+        self.model.fit(x, y, batch_size=7, epochs=3, verbose=0, comm=comm)
+        self.history = {"loss": self.model.history["loss"]}
+        return self
+
+
+def network_case(case):
+    convolutional = case == "conv-net"
+    x = binary_data(23, 36 if convolutional else 12)
+    if convolutional:
+        x = x.reshape(23, 1, 6, 6)
+    return (lambda **options: Network(convolutional, **options)), (x, np.arange(23) % 3), dict(
+        seed=4, backend="cpu")
+
+
+def parameters(model):
+    """{name: array} of an RBM's, a DBN's or a network's parameters."""
+    if isinstance(model, Network):
+        return {f"weight{k}": w for k, w in enumerate(model.model.get_weights())}
+    if isinstance(model, dlcore.DBN):
+        return {f"rbm{k}.{name}": getattr(rbm, name) for k, rbm in enumerate(model.rbms_)
+                for name in ("W", "visible_bias", "hidden_bias")}
+    return {name: getattr(model, name) for name in ("W", "visible_bias", "hidden_bias")}
+
+
+def history(model):
+    if isinstance(model, Network):
+        return model.history["loss"]
+    return model.history["rbm1_reconstruction_error" if isinstance(model, dlcore.DBN)
+                         else "reconstruction_error"]
+
+
+TRAINING = {"mlp-dropout": network_case, "conv-net": network_case, "dbn": dbn_case,
+            "dbn-labels-sample": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
+            "rbm-cd2-mean-field": rbm_case, "gaussian": rbm_case}
 
 
 def allreduce_case(comm):
@@ -73,15 +136,17 @@ def main(cases):
 
 def train(comm, case):
     model_class, X, options = TRAINING[case](case)
-    together = model_class(**options).fit(X, comm=comm)
+    data = X if isinstance(X, tuple) else (X,)
+    together = model_class(**options).fit(*data, comm=comm)
     if not comm.is_root:
         return
-    alone = model_class(**options).fit(X)
-    differences = {name: float(np.max(np.abs(getattr(together, name) - getattr(alone, name))))
-                   for name in ("W", "visible_bias", "hidden_bias")}
-    errors = [together.history["reconstruction_error"], alone.history["reconstruction_error"]]
+    alone = model_class(**options).fit(*data)
+    alone_parameters, together_parameters = parameters(alone), parameters(together)
+    differences = {name: float(np.max(np.abs(together_parameters[name] - value)))
+                   for name, value in alone_parameters.items()}
     print(json.dumps({"case": case, "ranks": comm.size, "differences": differences,
-                      "errors": errors, "moved": float(np.max(np.abs(alone.W))),
+                      "errors": [history(together), history(alone)],
+                      "moved": float(np.max(np.abs(alone_parameters[next(iter(differences))]))),
                       "threads": comm.threads}))
 
 

@@ -155,7 +155,8 @@ class DBN(LayerStack, ParamsMixin):
         return rbms
 
     # -- greedy pretraining -------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None):
+    def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
+            comm=None):
         """Greedy layer-wise pretraining (then up-down, if ``up_down_epochs``).
 
         Parameters
@@ -168,6 +169,9 @@ class DBN(LayerStack, ParamsMixin):
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch of an RBM or of up-down, the DBN
             then at that epoch (what a checkpoint saves; :meth:`resume` continues from it).
+        comm : dlcore.distributed.Communicator, optional
+            Pretrain each RBM data-parallel over its ranks (:mod:`dlcore.distributed`); the
+            features passed up and the up-down epochs are computed alike on every rank.
 
         Returns
         -------
@@ -185,9 +189,10 @@ class DBN(LayerStack, ParamsMixin):
         self.n_features_in_ = X.shape[1]
         record_fit(self, X, labels=y is not None,
                    n_valid=None if X_valid is None else len(X_valid))
-        return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end)
+        return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None):
+    def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
+               comm=None):
         """Finish the training that :meth:`fit` started and an interruption stopped: the RBMs
         not trained yet, the epochs missing from a partly trained one, and the up-down epochs
         missing towards ``up_down_epochs``. With the same data, a DBN saved by an interrupted
@@ -199,9 +204,9 @@ class DBN(LayerStack, ParamsMixin):
         X, y = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
             X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
-        return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end)
+        return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
-    def _pretrain(self, X, y, X_valid, y_valid, progress, on_epoch_end=None):
+    def _pretrain(self, X, y, X_valid, y_valid, progress, on_epoch_end=None, comm=None):
         """Train every RBM that is not fully trained yet, bottom up, then the missing up-down
         epochs. A layer that diverges or is interrupted keeps its last finished epoch, and its
         history so far is recorded (what :meth:`resume` continues from)."""
@@ -218,7 +223,8 @@ class DBN(LayerStack, ParamsMixin):
                     if on_epoch_end is not None:
                         on_epoch_end(self)
                 try:
-                    self._train_layer(index, features, X, y, valid_rows, report, layer_epoch_end)
+                    self._train_layer(index, features, X, y, valid_rows, report, layer_epoch_end,
+                                      comm)
                 except TrainingDiverged as error:
                     raise error.located(f"RBM {index + 1} of the DBN: ") from None
                 finally:
@@ -233,18 +239,20 @@ class DBN(LayerStack, ParamsMixin):
             self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end)
         return self
 
-    def _train_layer(self, index, features, X, y, valid_rows, report, on_epoch_end):
+    def _train_layer(self, index, features, X, y, valid_rows, report, on_epoch_end, comm=None):
         """Train RBM ``index`` from its start, or on from its last finished epoch."""
         rbm = self.rbms_[index]
         if self.propagate == "sample" and index > 0:
-            self._fit_on_fresh_samples(index, X, y, valid_rows, report, on_epoch_end)
+            self._fit_on_fresh_samples(index, X, y, valid_rows, report, on_epoch_end, comm)
             return
         rows = self._visible_rows(index, features, y)
         if not hasattr(rbm, "W"):
-            rbm.fit(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end)
+            rbm.fit(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end,
+                    comm=comm)
             return
         self._restore_layer_history(index, rbm)
-        rbm.resume(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end)
+        rbm.resume(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end,
+                   comm=comm)
 
     def _check_training_data(self, X, y, x_name, y_name):
         X = check_data(X, x_name, n_columns=int(self.layers[0]),
@@ -270,7 +278,8 @@ class DBN(LayerStack, ParamsMixin):
             return features
         return with_labels(features, y, int(self.n_labels))
 
-    def _fit_on_fresh_samples(self, index, X, y, valid_rows, report, on_epoch_end=None):
+    def _fit_on_fresh_samples(self, index, X, y, valid_rows, report, on_epoch_end=None,
+                              comm=None):
         """``propagate="sample"``: RBM ``index`` trains epoch e on binary states drawn afresh
         from the data up (stack.layer_input at step e); initialised from epoch 0's states."""
         rbm = self.rbms_[index]
@@ -291,7 +300,7 @@ class DBN(LayerStack, ParamsMixin):
             step_report = None if report is None else (
                 lambda _e, _n, *rest, epoch=epoch: report(epoch + 1, epochs, *rest))
             rbm.partial_fit(rows(epoch), X_valid=valid_rows, progress=step_report,
-                            on_epoch_end=on_epoch_end)
+                            on_epoch_end=on_epoch_end, comm=comm)
 
     # -- using the stack ----------------------------------------------------------------
     def _lower_features(self, X):

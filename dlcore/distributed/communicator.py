@@ -60,7 +60,7 @@ class Communicator:
         self.is_root = self.rank == 0
         self.timeout = timeout
         self.threads = None
-        self._scratch = (np.empty(0, np.float32), np.empty(0, np.float32))
+        self._scratch = {}
         #: Seconds spent in :meth:`allreduce` (communication and waiting), for the benchmarks.
         self.allreduce_seconds = 0.0
 
@@ -82,18 +82,18 @@ class Communicator:
     # -- collectives ----------------------------------------------------------------------
     def allreduce(self, buffer):
         """``buffer <- sum over ranks of buffer``, in place, summed in rank order (module
-        docstring). ``buffer``: a C-contiguous float32 NumPy array of any shape, the same
-        shape on every rank. Returns ``buffer``."""
-        if not (isinstance(buffer, np.ndarray) and buffer.dtype == np.float32
+        docstring). ``buffer``: a C-contiguous float32 or float64 NumPy array of any shape,
+        the same shape on every rank. Returns ``buffer``."""
+        if not (isinstance(buffer, np.ndarray) and buffer.dtype in (np.float32, np.float64)
                 and buffer.flags.c_contiguous):
-            raise TypeError("allreduce sums a C-contiguous float32 NumPy array in place, got "
-                            f"{type(buffer).__name__} {getattr(buffer, 'dtype', '')}")
+            raise TypeError("allreduce sums a C-contiguous float32 or float64 NumPy array in "
+                            f"place, got {type(buffer).__name__} {getattr(buffer, 'dtype', '')}")
         if self.size == 1:
             return buffer
         started = time.perf_counter()
         flat = buffer.reshape(-1)
         chunk = -(-flat.size // self.size)
-        send, receive = self._buffers(chunk * self.size)
+        send, receive = self._buffers(chunk * self.size, flat.dtype)
         send[:flat.size] = flat
         send[flat.size:] = 0
         self.wait(self.mpi_comm.Ialltoall(send, receive), "allreduce (all-to-all)")
@@ -153,10 +153,11 @@ class Communicator:
         self.mpi_comm.Abort(exit_code)
         os._exit(exit_code)  # Abort does not return; this is for a communicator that does
 
-    def _buffers(self, n):
-        if self._scratch[0].size < n:
-            self._scratch = (np.empty(n, np.float32), np.empty(n, np.float32))
-        return self._scratch[0][:n], self._scratch[1][:n]
+    def _buffers(self, n, dtype):
+        pair = self._scratch.get(dtype)
+        if pair is None or pair[0].size < n:
+            pair = self._scratch[dtype] = (np.empty(n, dtype), np.empty(n, dtype))
+        return pair[0][:n], pair[1][:n]
 
 
 def install_abort_on_error(communicator):

@@ -344,12 +344,13 @@ def pool_gradient_tiles_rows(row, first, last, x, y, argmax, grad_y, grad_x, kin
 # -- dropout and products -------------------------------------------------------------------
 @body
 def dropout_rows(row, first_block, last_block, x, out, mask, rate, scale, k0, k1, stream,
-                 step):
+                 step, first_row):
     """Blocks of four features of one sample: keep = [u >= rate] with the four uniforms of
-    one Philox call (counter (block, row, step, stream)); mask = keep / (1 - rate)."""
+    one Philox call (counter (block, first_row + row, step, stream)); mask = keep / (1 - rate)."""
     n_columns = x.shape[1]
+    global_row = np.uint64(row) + first_row
     for block in range(first_block, last_block):
-        w0, w1, w2, w3 = philox4x32(np.uint64(block), np.uint64(row), step, stream, k0, k1)
+        w0, w1, w2, w3 = philox4x32(np.uint64(block), global_row, step, stream, k0, k1)
         for lane in range(4):
             column = 4 * block + lane
             if column >= n_columns:

@@ -125,6 +125,10 @@ class Dropout(Layer):
     """
 
     stochastic = True
+    #: The global row of the batch's first sample, whose Philox row keys the masks: 0 but in
+    #: data-parallel training, where a rank's shard starts inside the global batch
+    #: (:mod:`dlcore.distributed.network` sets it before each step).
+    first_row = 0
 
     def __init__(self, rate, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
@@ -142,7 +146,8 @@ class Dropout(Layer):
         y = self._buffer("output", x.shape)
         self._mask = self._buffer("mask", x.shape)
         self.ops.dropout_forward(x, y, self._mask, self.rate, self.seed_, step,
-                                 STREAM_MC_DROPOUT if monte_carlo else STREAM_DROPOUT)
+                                 STREAM_MC_DROPOUT if monte_carlo else STREAM_DROPOUT,
+                                 self.first_row)
         return y
 
     def backward(self, grad_y, need_input_gradient=True):

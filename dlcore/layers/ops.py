@@ -128,11 +128,12 @@ class ReferenceOps:
     def activation_backward(self, activation, y, grad_y, grad_x):
         grad_x[...] = ref.activation_backward(activation, y, grad_y)
 
-    def dropout_forward(self, x, out, mask, rate, seed, step, stream=STREAM_DROPOUT):
+    def dropout_forward(self, x, out, mask, rate, seed, step, stream=STREAM_DROPOUT,
+                        first_row=0):
         rows = x.reshape(x.shape[0], -1)
         mask_rows = mask.reshape(rows.shape)
-        mask_rows[...] = ref.dropout_mask(*rows.shape, rate, seed, step,
-                                          stream).astype(mask.dtype)
+        mask_rows[...] = ref.dropout_mask(*rows.shape, rate, seed, step, stream,
+                                          first_row).astype(mask.dtype)
         out[...] = x * mask
 
     def multiply(self, a, b, out):
@@ -392,14 +393,15 @@ class KernelOps:
                                  self._maps(grad_y, activation), grad_x.reshape(-1),
                                  ACTIVATION_CODES[activation], maps * pixels, pixels)
 
-    def dropout_forward(self, x, out, mask, rate, seed, step, stream=STREAM_DROPOUT):
+    def dropout_forward(self, x, out, mask, rate, seed, step, stream=STREAM_DROPOUT,
+                        first_row=0):
         n = x.shape[0]
         k0, k1 = key_from_seed(seed)
         rows = x.reshape(n, -1)
         self.backend.launch_rows(dropout_rows, n, -(-rows.shape[1] // 4), rows,
                                  out.reshape(n, -1), mask.reshape(n, -1), np.float32(rate),
                                  np.float32(1.0 / (1.0 - rate)), k0, k1,
-                                 np.uint64(stream), np.uint64(step))
+                                 np.uint64(stream), np.uint64(step), np.uint64(first_row))
 
     def multiply(self, a, b, out):
         self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),

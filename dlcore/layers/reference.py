@@ -267,11 +267,12 @@ def l2_pool_backward(x, y, grad_y, window):
 # -- dropout (lecture "Convolutional neural networks" (2016); Srivastava et al. 2014) ------
 
 
-def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT):
+def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT, first_row=0):
     """The inverted-dropout mask m = [u >= rate] / (1 - rate), u ~ U[0, 1) from Philox with
-    element (sample, feature) at counter (feature // 4, sample, step, stream): a unit is kept
-    with probability 1 - rate, and E[m] = 1 so evaluation needs no rescaling. (n, n_features)."""
-    keep = rng.uniform(n, n_features, seed, stream, step) >= np.float32(rate)
+    element (sample, feature) at counter (feature // 4, first_row + sample, step, stream): a
+    unit is kept with probability 1 - rate, and E[m] = 1 so evaluation needs no rescaling.
+    (n, n_features). ``first_row``: the global row of sample 0 (a data-parallel shard)."""
+    keep = rng.uniform(n, n_features, seed, stream, step, first_row) >= np.float32(rate)
     return keep.astype(np.float32) / np.float32(1.0 - rate)
 
 

@@ -1,0 +1,101 @@
+"""Data-parallel training of networks (``Sequential``, functional ``Model``): the gradient of a
+global mini-batch is the weighted sum of the gradients of its shards.
+
+A network's update (lecture "Supervised learning": forward, loss, back-propagation, the
+optimiser step; :mod:`dlcore.training`) uses the gradient of the batch mean,
+
+    g = 1/B sum_{r=1..B} grad L(x_r, y_r) = sum_k (b_k / B) g_k,   g_k = 1/b_k sum_{r in shard k}
+
+so rank k back-propagates the b_k rows of its shard of every global batch (the model computes
+g_k, the mean over what it is given), scales it by b_k / B and one all-reduce of every
+parameter's gradient, packed in one buffer, gives each rank g; every rank's optimiser then
+makes the same step from the same state. Dropout masks are keyed by the global row
+(``Dropout.first_row``), so the shards draw the masks of one process. The epoch's loss and
+accuracy sums are added over the ranks at the end of the pass.
+
+Not data-parallel (refused in one line): adversarial training (its examples need the gradient
+with respect to the inputs of the whole batch first), and the noise and augmentation layers
+(their draws are keyed by the row in the shard).
+"""
+import numpy as np
+
+from dlcore.layers.core import Dropout
+
+
+class DataParallelNetwork:
+    """What :class:`dlcore.training.TrainingLoop` asks during a data-parallel ``fit``.
+
+    Parameters
+    ----------
+    model : a compiled, built network (``parameters``, ``layers``, ``backend``)
+    comm : dlcore.distributed.Communicator
+    """
+
+    def __init__(self, model, comm):
+        others = [type(layer).__name__ for layer in model.layers
+                  if layer.stochastic and not isinstance(layer, Dropout)]
+        if others:
+            raise ValueError(f"{', '.join(sorted(set(others)))} cannot train data-parallel yet "
+                             "(their draws are keyed by the row of the shard): remove them or "
+                             "train in one process")
+        self.model, self.comm = model, comm
+        self.dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+        self._flat = None
+
+    def shard(self, x, y):
+        """This rank's rows of the global batch (x, y), its dropout layers keyed from the
+        shard's first global row."""
+        first, stop = self.comm.shard(x.shape[0])
+        self.batch_rows = x.shape[0]
+        for layer in self.dropouts:
+            layer.first_row = first
+        return x[first:stop], y[first:stop]
+
+    def sum_gradients(self, local_rows):
+        """Every parameter's ``grad`` <- sum over ranks of (b_k / B) g_k (module docstring);
+        a rank with no row contributes zeros."""
+        be, parameters = self.model.backend, self.model.parameters
+        sizes = [int(np.prod(p.value.shape)) for p in parameters]
+        dtype = np.dtype(self.model.dtype)
+        if self._flat is None or self._flat.size != sum(sizes) or self._flat.dtype != dtype:
+            self._flat = np.empty(sum(sizes), dtype)
+        weight = dtype.type(local_rows / self.batch_rows)
+        start = 0
+        for parameter, size in zip(parameters, sizes):
+            part = self._flat[start:start + size]
+            if local_rows:
+                np.multiply(be.to_numpy(parameter.grad).reshape(-1), weight, out=part)
+            else:
+                part[...] = 0
+            start += size
+        self.comm.allreduce(self._flat)
+        start = 0
+        for parameter, size in zip(parameters, sizes):
+            summed = self._flat[start:start + size].reshape(parameter.value.shape)
+            if isinstance(parameter.grad, np.ndarray):
+                parameter.grad[...] = summed
+            else:
+                be.copy_into(parameter.grad, be.asarray(summed, dtype=dtype))
+            start += size
+
+    def sum_totals(self, totals):
+        """The epoch's (loss sum, correct sum, rows) added over the ranks."""
+        host = np.ascontiguousarray(self.model.backend.to_numpy(totals), dtype=np.float64)
+        self.comm.allreduce(host)
+        if isinstance(totals, np.ndarray):
+            totals[...] = host
+        else:
+            self.model.backend.copy_into(totals, self.model.backend.asarray(host, np.float64))
+
+    def finish(self):
+        for layer in self.dropouts:
+            layer.first_row = 0
+
+
+def data_parallel(model, comm, x, y):
+    """A :class:`DataParallelNetwork` for ``model.fit(x, y, comm=comm)``, after checking that
+    the ranks agree on the data (ValueError naming what differs)."""
+    from .rbm import data_fingerprint
+    comm.check_same("the training data (shape and CRC-32)",
+                    (data_fingerprint(x), data_fingerprint(y)))
+    return DataParallelNetwork(model, comm)
