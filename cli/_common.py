@@ -295,7 +295,8 @@ def current_parameters(context):
 #: --resume must equal the value the checkpoint was trained with, data options included (other
 #: digits or another seed's split would not continue the same training); options not given
 #: take that value.
-RESUME_MAY_CHANGE = frozenset({"epochs", "backend", "out", "checkpoint_every", "resume"})
+RESUME_MAY_CHANGE = frozenset({"epochs", "backend", "out", "checkpoint_every", "resume",
+                               "distributed"})
 _RESUMED_MODEL = "dlcore.resumed_model"
 
 

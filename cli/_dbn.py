@@ -145,13 +145,13 @@ class LayerProgress:
 
 
 def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None, what="RBM",
-             position=None):
+             position=None, **fit_options):
     """``dbn.fit(X, y)`` (``dbn.resume`` when ``resuming``) with a progress bar per layer;
     ``checkpoints`` (:class:`dlcore.cli._common.Checkpoints`) saves the DBN every N epochs and
     on Ctrl-C; ``rate_options``: which option sets which learning rate, for the advice of a
     diverged training (``Checkpoints.on_interrupt``). A StackedAutoencoder trains the same way
     with ``what="autoencoder"`` and its own ``position`` (default: :func:`training_position`,
-    a DBN's)."""
+    a DBN's). ``fit_options``: more keywords of ``fit``/``resume`` (``comm``)."""
     position = position or training_position
     progress = LayerProgress(dbn.layers, what,
                              "reconstruction error" if what == "RBM" else "loss")
@@ -165,7 +165,7 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
     with guard:
         try:
             train = dbn.resume if resuming else dbn.fit
-            return train(X, y, progress=progress, on_epoch_end=on_epoch_end)
+            return train(X, y, progress=progress, on_epoch_end=on_epoch_end, **fit_options)
         finally:
             progress.close()
 

@@ -29,6 +29,7 @@ from dlcore.cli._common import (
     training_record,
     warn_if_other_dataset,
 )
+from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.io import atomic_open
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
@@ -153,9 +154,10 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @checkpoint_option
 @resume_option
 @resumed_options()
+@distributed_option
 def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
           augment, flip, dropout, validation_split, train_size, backend, seed, out,
-          checkpoint_every, resume):
+          checkpoint_every, resume, comm):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,
     confusion_matrix.png and metrics.json to --out; print the test accuracy.
 
@@ -197,7 +199,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     with checkpoints.on_interrupt():
         model.fit(x, y, epochs=epochs - model.epochs_done, batch_size=batch_size,
                   validation_split=validation_split,
-                  callbacks=[checkpoints.network_callback(epochs)])
+                  callbacks=[checkpoints.network_callback(epochs)], **fit_options(comm))
     seconds = time.perf_counter() - started
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)

@@ -48,6 +48,7 @@ from dlcore.cli._dbn import (
     split_off_validation,
 )
 from dlcore.cli._digits import image_side
+from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 
 DEFAULT_LAYERS = "784-500-500"
@@ -126,9 +127,10 @@ def parse_epochs(text, n_rbms):
 @checkpoint_option
 @resume_option
 @resumed_options()
+@distributed_option
 def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batch_size,
                      propagate, with_labels, persistent, up_down_epochs, seed, backend, out,
-                     checkpoint_every, resume):
+                     checkpoint_every, resume, comm):
     """Greedy layer-wise pretraining; writes dbn.h5 and filters_layer<k>.png.
 
     Trains on the training split only (mnist-5k: all but 100 held-out digits per class, the
@@ -162,7 +164,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
                + (" with their labels" if with_labels else ""), err=True)
     pretrain(model, X, y if with_labels else None, Checkpoints(folder, checkpoint_every),
-             resuming=resume is not None)
+             resuming=resume is not None, **fit_options(comm))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))
     dlcore.save(model, folder / "dbn.h5")
     names = save_layer_filters(model, folder, side)

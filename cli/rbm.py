@@ -36,6 +36,7 @@ from dlcore.cli._digits import (
     save_reconstruction_grid,
     save_training_curve,
 )
+from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 
 
@@ -83,9 +84,10 @@ def trained_classes(model):
 @checkpoint_option
 @resume_option
 @resumed_options(RBM_HYPERPARAMETERS)
+@distributed_option
 def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learning_rate,
           momentum, weight_decay, sparsity_target, seed, backend, out, checkpoint_every,
-          resume):
+          resume, comm):
     """Train a Bernoulli RBM; write model.h5, filters.png and training_curve.png.
 
     Held-out images (the test split, or 100 per class of mnist-5k) feed the free-energy gap
@@ -104,7 +106,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learnin
     else:
         model = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
-              X_valid=held_out)
+              X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     dlcore.save(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
     save_filters(model, folder / "filters.png")

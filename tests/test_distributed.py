@@ -228,3 +228,57 @@ def test_ranks_that_train_on_different_data_are_refused():
     assert completed.returncode != 0
     assert "the training data (shape and CRC-32) of rank 1 differ from rank 0's" in \
         completed.stderr
+
+
+# -- the commands ----------------------------------------------------------------------------
+def test_distributed_without_mpi4py_is_one_line_naming_the_extra(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from dlcore.cli import main
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "mpi4py"
+                        else real_find_spec(name, *args))
+    result = CliRunner().invoke(main, ["rbm", "train", "--distributed", "--epochs", "1",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        'dlcore: error: distributed training needs mpi4py and an MPI library: pip install '
+        '"dlcore[distributed]"']
+    assert not (tmp_path / "run").exists()
+
+
+def run_command(arguments, ranks=None):
+    command = [sys.executable, "-m", "dlcore", *arguments]
+    if ranks is not None:
+        command = [mpiexec(), "-n", str(ranks), *command, "--distributed"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                               check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed
+
+
+@pytest.mark.slow
+@requires_mpi4py
+@pytest.mark.parametrize("command, model_file", [
+    (["rbm", "train", "--digits", "0-1", "--hidden", "8", "--epochs", "2", "--batch-size",
+      "25"], "model.h5"),
+    (["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--train-size", "200",
+      "--epochs", "1", "--batch-size", "32", "--validation-split", "0", "--dropout", "0.3"],
+     "model.h5")])
+def test_a_distributed_command_prints_and_writes_once_what_one_process_would(
+        command, model_file, tmp_path):
+    common = [*command, "--backend", "cpu", "--seed", "1"]
+    alone = run_command([*common, "--out", str(tmp_path / "alone")])
+    together = run_command([*common, "--out", str(tmp_path / "together")], ranks=2)
+    assert "data-parallel training over 2 ranks" in together.stderr
+    # rank 0 alone prints: the same report as one process, once
+    assert together.stdout.splitlines()[-1].replace("together", "alone") == \
+        alone.stdout.splitlines()[-1]
+    assert sorted(path.name for path in (tmp_path / "together").iterdir()) == \
+        sorted(path.name for path in (tmp_path / "alone").iterdir())
+    models = [dlcore.load(tmp_path / name / model_file) for name in ("together", "alone")]
+    weights = [model.get_weights() if command[0] == "cnn" else
+               [model.W, model.hidden_bias, model.visible_bias] for model in models]
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)

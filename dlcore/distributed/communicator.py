@@ -148,8 +148,10 @@ class Communicator:
 
     def abort(self, message, exit_code=1):
         """Print ``dlcore: rank r of R: message`` on stderr and stop every rank of the job."""
-        sys.stderr.write(f"dlcore: rank {self.rank} of {self.size}: {message}\n")
-        sys.stderr.flush()
+        # the process's own stderr: a command silences the other ranks' sys.stderr
+        stream = sys.__stderr__ or sys.stderr
+        stream.write(f"dlcore: rank {self.rank} of {self.size}: {message}\n")
+        stream.flush()
         self.mpi_comm.Abort(exit_code)
         os._exit(exit_code)  # Abort does not return; this is for a communicator that does
 

@@ -1,0 +1,73 @@
+"""``--distributed``: what the training commands share to train data-parallel under
+``mpiexec -n R dlcore ...`` (:mod:`dlcore.distributed`).
+
+Rank 0 alone prints and writes the --out folder; the other ranks train alongside it silently and
+write what the command writes into a temporary folder of their own, removed at the end (so no
+two processes ever write one file). The threads of each rank (the node's cores / its ranks) are
+said once, at the start. A failure on any rank (a bad file, a diverged training, Ctrl-C) stops
+every rank with one line naming the rank: the others would otherwise wait in their next sum.
+"""
+import contextlib
+import functools
+import os
+import shutil
+import sys
+import tempfile
+
+import click
+
+from ._common import one_line
+
+
+def distributed_option(command):
+    """Decorator of a training command (innermost, just above ``def``): the --distributed
+    flag; the command receives ``comm`` (a Communicator, or None) instead, and its ``out``
+    is the folder this rank writes in (:func:`data_parallel`)."""
+    @functools.wraps(command)
+    def run(*args, distributed=False, **options):
+        with data_parallel(distributed, options["out"]) as (comm, out):
+            options["out"] = out
+            return command(*args, comm=comm, **options)
+
+    return click.option(
+        "--distributed", is_flag=True,
+        help="Train data-parallel over the ranks of the MPI job this command runs in "
+             "(mpiexec -n R dlcore ...): rank 0 alone prints and writes --out. Needs "
+             'pip install "dlcore[distributed]".')(run)
+
+
+def fit_options(comm):
+    """The keyword a ``fit`` takes to train data-parallel: none without a communicator."""
+    return {} if comm is None else {"comm": comm}
+
+
+@contextlib.contextmanager
+def data_parallel(distributed, out):
+    """``(comm, folder)``: the communicator (None without ``distributed``) and the folder this
+    rank writes in (``out`` on rank 0, a temporary one elsewhere)."""
+    if not distributed:
+        yield None, out
+        return
+    import dlcore.distributed
+    comm = dlcore.distributed.init()
+    if comm.is_root:
+        click.echo(f"data-parallel training over {comm.size} ranks, {comm.threads} thread"
+                   f"{'s' if comm.threads != 1 else ''} each (the node's cores / its ranks)",
+                   err=True)
+        folder = out
+    else:
+        devnull = open(os.devnull, "w")  # noqa: SIM115 (closed when the process ends)
+        sys.stdout = sys.stderr = devnull
+        folder = tempfile.mkdtemp(prefix=f"dlcore-rank{comm.rank}-")
+    try:
+        yield comm, folder
+    except BaseException as error:
+        if comm.size > 1:
+            message = one_line(error) or type(error).__name__
+            comm.abort(message if isinstance(error, (click.ClickException, ValueError,
+                                                     RuntimeError, OSError))
+                       else f"{type(error).__name__}: {message}")
+        raise
+    finally:
+        if not comm.is_root:
+            shutil.rmtree(folder, ignore_errors=True)
