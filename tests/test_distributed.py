@@ -11,7 +11,6 @@ numbers, the shards) are tested in this process on every backend."""
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,15 +34,7 @@ requires_mpi4py = pytest.mark.skipif(
 
 
 def mpiexec():
-    """The launcher of the MPI that mpi4py loads: beside this Python, beside mpi4py's own
-    installation (an environment borrowed through a .pth file), or on PATH."""
-    origin = Path(importlib.util.find_spec("mpi4py").origin)
-    for folder in (Path(sys.executable).parent, origin.parents[4] / "bin"):
-        if (folder / "mpiexec").exists():
-            return str(folder / "mpiexec")
-    found = shutil.which("mpiexec")
-    assert found, 'no mpiexec: pip install "dlcore[distributed]" brings mpich\'s'
-    return found
+    return dlcore.distributed.launcher()
 
 
 def run_ranks(ranks, *cases, timeout=240):
@@ -282,3 +273,34 @@ def test_a_distributed_command_prints_and_writes_once_what_one_process_would(
                [model.W, model.hidden_bias, model.visible_bias] for model in models]
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+# -- the benchmark's model -------------------------------------------------------------------
+def test_the_alpha_beta_fit_recovers_the_latency_and_bandwidth_it_was_made_with():
+    from dlcore.distributed.bench import allreduce_seconds, fit_alpha_beta
+    alpha, beta = 20e-6, 1 / 5e9
+    measurements = [(n, allreduce_seconds(n, 4, alpha, beta)) for n in (1e3, 1e5, 1e7)]
+    np.testing.assert_allclose(fit_alpha_beta(measurements, 4), (alpha, beta), rtol=1e-6)
+    assert allreduce_seconds(1e6, 1, alpha, beta) == 0.0
+
+
+def test_predicted_efficiency_falls_as_communication_outweighs_the_shrinking_compute():
+    from dlcore.distributed.bench import predicted_efficiency, rbm_step_bytes
+    assert rbm_step_bytes(784, 500) == 4 * (784 * 500 + 2 * 784 + 3 * 500)
+    efficiencies = [predicted_efficiency(0.01, 1.6e6, n, 5e-6, 1e-10) for n in (1, 2, 8, 64)]
+    assert efficiencies[0] == 1.0 and efficiencies == sorted(efficiencies, reverse=True)
+    # free communication: perfect scaling
+    assert predicted_efficiency(0.01, 1.6e6, 64, 0.0, 0.0) == 1.0
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_bench_distributed_reports_one_and_two_ranks_and_the_model():
+    completed = subprocess.run(
+        [sys.executable, "-m", "dlcore", "bench", "distributed", "--rows", "200", "--hidden",
+         "20", "--repeats", "1"], capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("machine: ")
+    assert [line.split()[0] for line in lines if line.strip()[:1].isdigit()] == ["1", "2"]
+    assert sum(line.startswith(("RBM ", "LeNet-5 ")) for line in lines) == 4

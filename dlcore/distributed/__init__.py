@@ -25,7 +25,8 @@ import sys
 
 from .communicator import DEFAULT_TIMEOUT, Communicator, install_abort_on_error
 
-__all__ = ["Communicator", "DistributedUnavailable", "available", "init", "local_threads"]
+__all__ = ["Communicator", "DistributedUnavailable", "available", "init", "launcher",
+           "local_threads"]
 
 INSTALL_HINT = 'pip install "dlcore[distributed]"'
 
@@ -64,6 +65,25 @@ def _mpi():
                                      "installs one (mpich), or set MPI4PY_LIBMPI to your "
                                      "cluster's libmpi") from None
     return MPI
+
+
+def launcher():
+    """The path of ``mpiexec`` of the MPI that mpi4py loads: beside this Python, beside
+    mpi4py's own installation (an environment borrowed through a .pth file), or on PATH;
+    DistributedUnavailable when there is none."""
+    import shutil
+    spec = importlib.util.find_spec("mpi4py")
+    folders = [os.path.dirname(sys.executable)]
+    if spec is not None:
+        folders.append(os.path.join(os.path.dirname(spec.origin), *[os.pardir] * 4, "bin"))
+    for folder in folders:
+        candidate = os.path.abspath(os.path.join(folder, "mpiexec"))
+        if os.path.exists(candidate):
+            return candidate
+    found = shutil.which("mpiexec")
+    if found is None:
+        raise DistributedUnavailable(f"no mpiexec found: {INSTALL_HINT} brings MPICH's")
+    return found
 
 
 def local_threads(ranks_on_this_node, cores=None):
