@@ -188,3 +188,39 @@ def test_cpu_kernel_cache_key_changes_when_a_helper_of_the_body_changes():
     exec("def helper(x):\n    return x + 2\n", namespace)    # the helper is edited
     register_for_kernels(namespace["helper"], inline="always")
     assert fingerprint(namespace["body"]) != before
+
+
+def test_cpu_kernel_cache_key_changes_when_the_cpu_implementation_of_a_helper_changes():
+    from dlcore.backend.cpu import fingerprint
+    from dlcore.backend.registry import register_for_kernels
+    namespace = {}
+    exec("def helper(x):\n    return x + 1\n\ndef on_cpu(x):\n    return x + 1\n\n"
+         "def body(first, last, out):\n    out[first] = helper(out[first])\n", namespace)
+    register_for_kernels(namespace["helper"], "always", namespace["on_cpu"])
+    before = fingerprint(namespace["body"])
+    exec("def on_cpu(x):\n    return x + 2\n", namespace)  # only the CPU's version is edited
+    register_for_kernels(namespace["helper"], "always", namespace["on_cpu"])
+    assert fingerprint(namespace["body"]) != before
+
+
+def _launched_kinds(monkeypatch):
+    """The loop kinds (serial or parallel) the cpu backend launches, recorded in a list."""
+    from dlcore.backend import cpu
+    kinds, kernel = [], cpu._kernel
+
+    def recording(kind, body):
+        kinds.append(kind)
+        return kernel(kind, body)
+    monkeypatch.setattr(cpu, "_kernel", recording)
+    return kinds
+
+
+def test_momentum_step_of_a_small_weight_matrix_stays_on_the_calling_thread(monkeypatch):
+    # a parallel region for task 1's 784 x 49 weights cost 6-9 s of 2,000 launches when busy
+    backend, kinds = get_backend("cpu"), _launched_kinds(monkeypatch)
+    for shape in ((784, 49), (2000, 1000)):
+        parameter, velocity = np.ones(shape, np.float32), np.ones(shape, np.float32)
+        with backend.compute():
+            backend.momentum_step(parameter, velocity, 0.5)
+        np.testing.assert_array_equal(parameter, 1.5)
+    assert kinds == ["serial chunk", "chunks"]

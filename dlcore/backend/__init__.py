@@ -96,7 +96,7 @@ def get_backend(name="auto"):
             from .cache import kernels_compiled_before
             from .cpu import CPUBackend
             if not kernels_compiled_before():
-                print("dlcore: compiling kernels, first run only, about 40 s", file=sys.stderr)
+                print("dlcore: compiling kernels, first run only, about 15 s", file=sys.stderr)
             _instances[name] = CPUBackend()
         else:
             usable, reason = cuda_status()

@@ -85,9 +85,23 @@ def fingerprint(function):
             value = current.__globals__.get(name)
             if value in registry.KERNEL_FUNCTIONS:
                 pending.append(value)
+                if value in registry.CPU_IMPLEMENTATIONS:
+                    pending.append(registry.CPU_IMPLEMENTATIONS[value])
+            elif _compiled_source(value) is not None:
+                pending.append(_compiled_source(value))
             elif isinstance(value, (int, float, np.number)):
                 digest.update(f"{name}={value!r}".encode())
     return digest.hexdigest()
+
+
+def _compiled_source(value):
+    """The Python function behind a Numba function or intrinsic (CPU implementations call
+    them), else None."""
+    for attribute in ("py_func", "_defn"):
+        function = getattr(value, attribute, None)
+        if isinstance(function, types.FunctionType):
+            return function
+    return None
 
 
 # The parallel and serial launchers are separate functions, not one with parallel= as an argument:

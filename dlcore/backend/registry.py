@@ -19,6 +19,8 @@ from numba.extending import overload
 
 # Every function registered below, for dlcore.backend.cuda to make device twins of.
 KERNEL_FUNCTIONS = set()
+# {registered function: what the CPU kernels run instead}, for the CPU cache's fingerprint.
+CPU_IMPLEMENTATIONS = {}
 
 
 # CPU kernels use NumPy's error model: a division by zero gives inf, not a Python exception,
@@ -41,6 +43,8 @@ def register_for_kernels(function, inline, cpu_implementation=None):
     overload(function, target="cpu", inline=inline, strict=False,
              jit_options=CPU_JIT_OPTIONS)(lambda *args, **kwargs: implementation)
     KERNEL_FUNCTIONS.add(function)
+    if cpu_implementation is not None:
+        CPU_IMPLEMENTATIONS[function] = cpu_implementation
     return function
 
 

@@ -29,7 +29,9 @@ import math
 import secrets
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .registry import shared
 
@@ -87,7 +89,44 @@ def _keyed_round(x0, x1, x2, x3, k0, k1, number):
                         (k1 + bumps * PHILOX_W1) & MASK32)
 
 
-@shared
+@intrinsic
+def _philox4x32_instructions(typingctx, c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 emitted straight as LLVM instructions: the same ten rounds as
+    :func:`philox4x32`, on 64-bit registers holding 32-bit values (the products of two 32-bit
+    words fit in 64 bits, so nothing wraps and the words agree bit for bit)."""
+    word = types.uint64
+    signature = types.UniTuple(word, 4)(word, word, word, word, word, word)
+
+    def codegen(context, builder, signature, arguments):
+        def constant(value):
+            return ir.Constant(ir.IntType(64), int(value) & 0xFFFFFFFFFFFFFFFF)
+        mask, shift = constant(MASK32), constant(SHIFT32)
+        x0, x1, x2, x3, k0, k1 = arguments
+        for number in range(10):
+            round_k0 = builder.and_(builder.add(k0, constant(number * int(PHILOX_W0))), mask)
+            round_k1 = builder.and_(builder.add(k1, constant(number * int(PHILOX_W1))), mask)
+            product0 = builder.mul(constant(PHILOX_M0), x0)
+            product1 = builder.mul(constant(PHILOX_M1), x2)
+            x0, x1, x2, x3 = (
+                builder.xor(builder.xor(builder.lshr(product1, shift), x1), round_k0),
+                builder.and_(product1, mask),
+                builder.xor(builder.xor(builder.lshr(product0, shift), x3), round_k1),
+                builder.and_(product0, mask))
+        return context.make_tuple(builder, signature.return_type, [x0, x1, x2, x3])
+    return signature, codegen
+
+
+def _philox4x32_on_cpu(c0, c1, c2, c3, k0, k1):
+    """The CPU kernels' Philox: the instructions above, so that a kernel compiles in seconds.
+
+    Numba types and inlines a registered function call by call; the forty calls of the written
+    out rounds cost every kernel that draws random numbers 10-30 s of compilation on a 2-core
+    machine, against 1-3 s for this one call (the machine code is the same)."""
+    return _philox4x32_instructions(np.uint64(c0), np.uint64(c1), np.uint64(c2),
+                                    np.uint64(c3), np.uint64(k0), np.uint64(k1))
+
+
+@shared(cpu_implementation=_philox4x32_on_cpu)
 def philox4x32(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10: four random 32-bit words from a 128-bit counter and a 64-bit key.
 
