@@ -87,13 +87,14 @@ def make_optimizer(name, learning_rate, momentum):
 
 
 def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1,
-              checkpoints=None):
+              checkpoints=None, **fit_options):
     """Supervised fine-tuning by back-propagation with cross-entropy, stopped when the
     validation loss has not improved for ``patience`` epochs, the best epoch's weights kept.
 
     ``optimizer`` None resumes a network loaded from a checkpoint (compiled, with its optimiser
     and early-stopping state) for the rest of its ``epochs``. ``checkpoints``
-    (:class:`dlcore.cli._common.Checkpoints`) saves it every N epochs and on Ctrl-C."""
+    (:class:`dlcore.cli._common.Checkpoints`) saves it every N epochs and on Ctrl-C.
+    ``fit_options``: more keywords of ``fit`` (``comm``)."""
     from dlcore.callbacks import EarlyStopping
     stopper = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     if optimizer is None:   # fit continues the checkpoint's early-stopping state in stopper
@@ -112,7 +113,7 @@ def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, ve
         guard = checkpoints.on_interrupt()
     with guard:
         network.fit(*train, epochs=remaining, batch_size=batch_size, validation_data=valid,
-                    callbacks=callbacks, verbose=verbose)
+                    callbacks=callbacks, verbose=verbose, **fit_options)
     return stopper
 
 

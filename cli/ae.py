@@ -29,6 +29,7 @@ from dlcore.cli._common import (
     training_record,
 )
 from dlcore.cli._digits import image_side, load_digit_split, parse_digits, save_filters
+from dlcore.cli._distributed import distributed_option, fit_options
 
 #: The options of ``ae train`` and the Autoencoder parameters they set: a resumed model keeps
 #: its own.
@@ -78,9 +79,10 @@ def ae():
 @checkpoint_option
 @resume_option
 @resumed_options(AE_HYPERPARAMETERS)
+@distributed_option
 def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, corruption,
           corruption_kind, tied, activation, decoder_activation, loss, sparsity_target,
-          sparsity_cost, seed, backend, out, checkpoint_every, resume):
+          sparsity_cost, seed, backend, out, checkpoint_every, resume, comm):
     """Train a denoising autoencoder; write model.h5, filters.png, reconstructions.png and
     training_curve.png.
 
@@ -105,7 +107,7 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     if resume is not None:
         model = resumed_rbm(resume, dlcore.Autoencoder, epochs, backend)
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
-              monitor="loss", X_valid=held_out)
+              monitor="loss", X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     dlcore.save(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
     save_filters(model, folder / "filters.png")

@@ -206,9 +206,10 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @checkpoint_option
 @resume_option
 @resumed_options()
+@distributed_option
 def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, batch_size,
                      patience, validation_split, dropout, input_dropout, seed, backend, out,
-                     checkpoint_every, resume):
+                     checkpoint_every, resume, comm):
     """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.
 
     The network is DBN.to_network(): the RBMs' weights as sigmoid Dense layers (with dropout),
@@ -230,7 +231,8 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
                f"({len(valid[0])} for validation)", err=True)
     stopper = fine_tune(network, train, valid, network_optimizer, epochs, batch_size,
-                        patience, checkpoints=Checkpoints(folder, checkpoint_every))
+                        patience, checkpoints=Checkpoints(folder, checkpoint_every),
+                        **fit_options(comm))
     network.training_record_ = training_record(dataset, np.unique(y).tolist(), len(train[0]),
                                                pretraining=recorded_training(model))
     dlcore.save(network, folder / "model.h5")

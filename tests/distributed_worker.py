@@ -78,8 +78,20 @@ def network_case(case):
         seed=4, backend="cpu")
 
 
+def autoencoder_case(case):
+    X = binary_data(23, 12)
+    options = dict(n_hidden=5, epochs=3, batch_size=7, learning_rate=0.1, momentum=0.5,
+                   corruption=0.3, seed=4, backend="cpu")
+    if case == "autoencoder-untied-gaussian":
+        options.update(tied_weights=False, corruption_kind="gaussian", backend="reference")
+    return dlcore.Autoencoder, X, options
+
+
 def parameters(model):
-    """{name: array} of an RBM's, a DBN's or a network's parameters."""
+    """{name: array} of an RBM's, an autoencoder's, a DBN's or a network's parameters."""
+    if isinstance(model, dlcore.Autoencoder):
+        return {name: getattr(model, name) for name in
+                ("W", "visible_bias", "hidden_bias", "W_decoder") if hasattr(model, name)}
     if isinstance(model, Network):
         return {f"weight{k}": w for k, w in enumerate(model.model.get_weights())}
     if isinstance(model, dlcore.DBN):
@@ -89,6 +101,8 @@ def parameters(model):
 
 
 def history(model):
+    if isinstance(model, dlcore.Autoencoder):
+        return model.history["loss"]
     if isinstance(model, Network):
         return model.history["loss"]
     return model.history["rbm1_reconstruction_error" if isinstance(model, dlcore.DBN)
@@ -97,7 +111,8 @@ def history(model):
 
 TRAINING = {"mlp-dropout": network_case, "conv-net": network_case, "dbn": dbn_case,
             "dbn-labels-sample": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
-            "rbm-cd2-mean-field": rbm_case, "gaussian": rbm_case}
+            "rbm-cd2-mean-field": rbm_case, "gaussian": rbm_case,
+            "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case}
 
 
 def allreduce_case(comm):

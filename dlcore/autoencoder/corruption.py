@@ -33,16 +33,18 @@ _HALF = np.float32(0.5)
 
 
 # -- reference ------------------------------------------------------------------------------
-def corrupt(x, kind, level, seed, step, stream=rng.STREAM_CORRUPT):
+def corrupt(x, kind, level, seed, step, stream=rng.STREAM_CORRUPT, first_row=0):
     """x~ ~ q(x~ | x) (module docstring) of a batch x (N, n_visible), in x's dtype.
 
     ``level`` 0 returns x unchanged; ``step`` numbers the draw (the update number in
-    training); ``stream`` is training's own unless a caller draws for something else.
+    training); ``stream`` is training's own unless a caller draws for something else;
+    ``first_row``: the Philox row of row 0 (a shard of a data-parallel batch).
     """
     n, m = x.shape
     if kind == "gaussian":
-        return (x + level * rng.normal(n, m, seed, stream, step)).astype(x.dtype)
-    u = rng.uniform(n, m, seed, stream, step)
+        return (x + level * rng.normal(n, m, seed, stream, step,
+                                       first_row=first_row)).astype(x.dtype)
+    u = rng.uniform(n, m, seed, stream, step, first_row)
     if kind == "masking":
         return np.where(u >= np.float32(level), x, 0).astype(x.dtype)
     salt_or_pepper = np.where(u < np.float32(level) * _HALF, 0, 1)
@@ -51,13 +53,15 @@ def corrupt(x, kind, level, seed, step, stream=rng.STREAM_CORRUPT):
 
 # -- kernel ---------------------------------------------------------------------------------
 @body
-def corrupt_rows(row, first_block, last_block, x, out, kind, level, k0, k1, stream, step):
+def corrupt_rows(row, first_block, last_block, x, out, kind, level, k0, k1, stream, step,
+                 first_row):
     """Blocks of four inputs of one row: out = x~ (module docstring), the four uniforms (or
-    normals) of one Philox call at counter (block, row, step, stream)."""
+    normals) of one Philox call at counter (block, first_row + row, step, stream)."""
     n_columns = x.shape[1]
     half = level * _HALF
+    global_row = np.uint64(row) + first_row
     for block in range(first_block, last_block):
-        w0, w1, w2, w3 = philox4x32(np.uint64(block), np.uint64(row), step, stream, k0, k1)
+        w0, w1, w2, w3 = philox4x32(np.uint64(block), global_row, step, stream, k0, k1)
         for lane in range(4):
             column = 4 * block + lane
             if column >= n_columns:

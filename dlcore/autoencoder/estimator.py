@@ -167,7 +167,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
                                                "any real values)")
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
         """Initialise the parameters, then train ``epochs`` passes over ``X``.
 
         Parameters
@@ -181,6 +181,8 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
             over the model's life.
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch (what a checkpoint saves).
+        comm : dlcore.distributed.Communicator, optional
+            Train data-parallel over its ranks (:mod:`dlcore.distributed.autoencoder`).
 
         Returns
         -------
@@ -191,18 +193,19 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
                    n_valid=None if X_valid is None else len(X_valid))
-        return self._train(X, int(self.epochs), X_valid, progress, on_epoch_end)
+        return self._train(X, int(self.epochs), X_valid, progress, on_epoch_end, comm)
 
-    def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+    def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None,
+                    comm=None):
         """One more pass over ``X`` from the current parameters and state (the first call
         initialises, as :meth:`fit` does). Returns self."""
         self._check_params()
         X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialize(X)
-        return self._train(X, 1, X_valid, progress, on_epoch_end)
+        return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None):
+    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None):
         """Train the epochs still missing towards ``epochs`` from the current parameters and
         training state: a model saved after k epochs (or by an interrupted fit), loaded and
         resumed on the same data ends bit for bit where an uninterrupted ``fit`` ends, on the
@@ -211,7 +214,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         self._check_fitted()
         X = self._check_input(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
-                           on_epoch_end)
+                           on_epoch_end, comm)
 
     def _initialize(self, X):
         """Glorot & Bengio (2010): W ~ U(-l, l), l = sqrt(6 / (n_visible + n_hidden)), times 4
@@ -236,12 +239,15 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         self.history = {name: [] for name in HISTORY_KEYS}
         return self
 
-    def _train(self, X, epochs, X_valid, progress, on_epoch_end):
+    def _train(self, X, epochs, X_valid, progress, on_epoch_end, comm=None):
         if X_valid is not None:
             X_valid = self._check_input(X_valid, "X_valid", fitted_width=True)
         backend = get_backend(self.backend)
         trainer = AutoencoderTrainer(backend, self._parameters(), self._training,
                                      self._settings())
+        if comm is not None:
+            from dlcore.distributed.autoencoder import data_parallel
+            trainer = data_parallel(trainer, comm, X)
         data = backend.asarray(X)
         with backend.compute():
             self._run_epochs(trainer, data, epochs, progress, on_epoch_end,

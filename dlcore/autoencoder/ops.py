@@ -62,8 +62,8 @@ class ReferenceOps:
     def __init__(self, backend):
         self.backend = backend
 
-    def corrupt(self, x, out, kind, level, seed, step, stream=STREAM_CORRUPT):
-        out[...] = corrupt(x, kind, level, seed, step, stream)
+    def corrupt(self, x, out, kind, level, seed, step, stream=STREAM_CORRUPT, first_row=0):
+        out[...] = corrupt(x, kind, level, seed, step, stream, first_row)
 
     def encode(self, x, W, hidden_bias, activation, out):
         out[...] = model.encode(x, W, hidden_bias, activation)
@@ -88,12 +88,12 @@ class KernelOps:
     def __init__(self, backend):
         self.backend = backend
 
-    def corrupt(self, x, out, kind, level, seed, step, stream=STREAM_CORRUPT):
+    def corrupt(self, x, out, kind, level, seed, step, stream=STREAM_CORRUPT, first_row=0):
         k0, k1 = key_from_seed(seed)
         n, m = x.shape
         self.backend.launch_rows(corrupt_rows, n, -(-m // 4), x, out, CORRUPTION_CODES[kind],
                                  np.float32(level), k0, k1, np.uint64(stream),
-                                 np.uint64(step), work=x.size)
+                                 np.uint64(step), np.uint64(first_row), work=x.size)
 
     def _bias_activation(self, out, bias, activation):
         """out <- activation(out + bias) of an (N, units) product, as a Dense layer does."""

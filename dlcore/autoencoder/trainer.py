@@ -93,15 +93,20 @@ class AutoencoderTrainer:
         self.monitors = Monitors(be.zeros((n_visible,)), be.zeros((n_visible,)),
                                  be.zeros((n_hidden,)))
 
-    def step(self, x, update):
+    def step(self, x, update, shard=None):
         """One update from the mini-batch ``x`` (N, n_visible) (module docstring); ``update``
-        numbers it: the Philox step of its corruption."""
+        numbers it: the Philox step of its corruption. ``shard`` (data-parallel training,
+        :mod:`dlcore.distributed.autoencoder`): ``x`` is rows ``shard.first_row ..`` of a
+        global batch, corrupted as those rows, and ``shard.sum_gradients`` turns the
+        gradient of these rows into the global batch's before the step."""
         s, ops, p = self.settings, self.ops, self.parameters
         n = x.shape[0]
+        first = 0 if shard is None else shard.first_row
         x_tilde, h, r = self.x_tilde[:n], self.h[:n], self.r[:n]
         # x~ ~ q(x~ | x)
         if s.corruption > 0:
-            ops.corrupt(x, x_tilde, s.corruption_kind, s.corruption, s.seed, update)
+            ops.corrupt(x, x_tilde, s.corruption_kind, s.corruption, s.seed, update,
+                        first_row=first)
         else:
             x_tilde = x
         # h = s(x~ W + b)
@@ -110,8 +115,11 @@ class AutoencoderTrainer:
         ops.decode(h, p["W"] if s.tied else p["W_decoder"], s.tied, p["visible_bias"],
                    s.decoder_activation, r)
         # dJ/dtheta, by back-propagation; the monitors summed per unit
-        ops.backward(x, x_tilde, h, r, p, self.grads, self.options, self.monitors,
-                     self.workspace)
+        if n or shard is None:   # a rank's shard may hold no row
+            ops.backward(x, x_tilde, h, r, p, self.grads, self.options, self.monitors,
+                         self.workspace)
+        if shard is not None:
+            shard.sum_gradients(self.slots, n)
         # Delta <- mu Delta + dJ/dtheta;  theta <- theta - eps Delta
         self.optimizer.apply(self.slots)
 

@@ -54,29 +54,9 @@ class DataParallelNetwork:
     def sum_gradients(self, local_rows):
         """Every parameter's ``grad`` <- sum over ranks of (b_k / B) g_k (module docstring);
         a rank with no row contributes zeros."""
-        be, parameters = self.model.backend, self.model.parameters
-        sizes = [int(np.prod(p.value.shape)) for p in parameters]
-        dtype = np.dtype(self.model.dtype)
-        if self._flat is None or self._flat.size != sum(sizes) or self._flat.dtype != dtype:
-            self._flat = np.empty(sum(sizes), dtype)
-        weight = dtype.type(local_rows / self.batch_rows)
-        start = 0
-        for parameter, size in zip(parameters, sizes):
-            part = self._flat[start:start + size]
-            if local_rows:
-                np.multiply(be.to_numpy(parameter.grad).reshape(-1), weight, out=part)
-            else:
-                part[...] = 0
-            start += size
-        self.comm.allreduce(self._flat)
-        start = 0
-        for parameter, size in zip(parameters, sizes):
-            summed = self._flat[start:start + size].reshape(parameter.value.shape)
-            if isinstance(parameter.grad, np.ndarray):
-                parameter.grad[...] = summed
-            else:
-                be.copy_into(parameter.grad, be.asarray(summed, dtype=dtype))
-            start += size
+        self._flat = sum_weighted_gradients(self.comm, self.model.backend, self.model.parameters,
+                                            local_rows / self.batch_rows, local_rows > 0,
+                                            self.model.dtype, self._flat)
 
     def sum_totals(self, totals):
         """The epoch's (loss sum, correct sum, rows) added over the ranks."""
@@ -90,6 +70,35 @@ class DataParallelNetwork:
     def finish(self):
         for layer in self.dropouts:
             layer.first_row = 0
+
+
+def sum_weighted_gradients(comm, backend, parameters, weight, has_rows, dtype, flat=None):
+    """``grad <- sum over ranks of weight_k grad_k`` for every :class:`Parameter` of
+    ``parameters``, in one all-reduce of one host buffer (``flat``, reused when it fits;
+    returned). A rank without rows (``has_rows`` False) contributes zeros."""
+    sizes = [int(np.prod(p.value.shape)) for p in parameters]
+    dtype = np.dtype(dtype)
+    if flat is None or flat.size != sum(sizes) or flat.dtype != dtype:
+        flat = np.empty(sum(sizes), dtype)
+    start = 0
+    for parameter, size in zip(parameters, sizes):
+        part = flat[start:start + size]
+        if has_rows:
+            np.multiply(backend.to_numpy(parameter.grad).reshape(-1), dtype.type(weight),
+                        out=part)
+        else:
+            part[...] = 0
+        start += size
+    comm.allreduce(flat)
+    start = 0
+    for parameter, size in zip(parameters, sizes):
+        summed = flat[start:start + size].reshape(parameter.value.shape)
+        if isinstance(parameter.grad, np.ndarray):
+            parameter.grad[...] = summed
+        else:
+            backend.copy_into(parameter.grad, backend.asarray(summed, dtype=dtype))
+        start += size
+    return flat
 
 
 def data_parallel(model, comm, x, y):
