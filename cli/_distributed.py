@@ -9,7 +9,7 @@ every rank with one line naming the rank: the others would otherwise wait in the
 """
 import contextlib
 import functools
-import os
+import io
 import shutil
 import sys
 import tempfile
@@ -17,6 +17,16 @@ import tempfile
 import click
 
 from ._common import one_line
+
+
+class _Silent(io.TextIOBase):
+    """A text stream that drops what it is given: the other ranks' stdout and stderr."""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        return len(text)
 
 
 def distributed_option(command):
@@ -56,8 +66,7 @@ def data_parallel(distributed, out):
                    err=True)
         folder = out
     else:
-        devnull = open(os.devnull, "w")  # noqa: SIM115 (closed when the process ends)
-        sys.stdout = sys.stderr = devnull
+        sys.stdout = sys.stderr = _Silent()
         folder = tempfile.mkdtemp(prefix=f"dlcore-rank{comm.rank}-")
     try:
         yield comm, folder
