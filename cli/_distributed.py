@@ -51,17 +51,6 @@ def fit_options(comm):
     return {} if comm is None else {"comm": comm}
 
 
-class _Silent(io.TextIOBase):
-    """Where the ranks other than 0 print: nowhere, keeping nothing (a text stream that
-    accepts every write and opens no file)."""
-
-    def writable(self):
-        return True
-
-    def write(self, text):
-        return len(text)
-
-
 @contextlib.contextmanager
 def data_parallel(distributed, out):
     """``(comm, folder)``: the communicator (None without ``distributed``) and the folder this
