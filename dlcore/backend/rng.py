@@ -59,6 +59,9 @@ STREAM_CORRUPT = 7       # a denoising autoencoder's corruption q(x~ | x) (step 
 STREAM_BOOTSTRAP = 10    # an ensemble's bootstrap samples (step = member)
 STREAM_MC_DROPOUT = 11   # Monte Carlo dropout masks of predict (step = batch * K + draw)
 STREAM_GIBBS = 16        # training chains: STREAM_GIBBS + 2 * t + (0 hidden | 1 visible)
+STREAM_SWAP = 12         # parallel tempering's swaps in training (row = chain, column = pair,
+#                          step = update)
+STREAM_SAMPLE_START = (1 << 20) - 1   # rbm.sample's random start (step = call)
 STREAM_SAMPLE = 1 << 20  # user sampling (gibbs, reconstruct): STREAM_SAMPLE + 2 * t + layer
 # A DBN's streams, far above the RBMs' own (STREAM_GIBBS + 2k, STREAM_SAMPLE + 2k + layer):
 STREAM_PROPAGATE = 1 << 24                   # states fed upwards: + layer (step = epoch)
@@ -70,6 +73,9 @@ STREAM_GENERATE = (1 << 24) + (3 << 16)      # generation: the start (step = 2 *
 STREAM_AIS = 1 << 25     # AIS: + 0 the start (step 0), + 1 hidden, + 2 visible (step = temperature)
 STREAM_RAISE = STREAM_AIS + 4    # RAISE's reverse chains: + 1 hidden, + 2 visible (same steps)
 STREAM_BOUND = STREAM_AIS + 8    # a DBN's bound: + layer, the samples h ~ Q (step = sample)
+# rbm.sample's parallel tempering: STREAM_SAMPLE_SWAP + t the swaps after Gibbs step t
+# (row = chain, column = pair, step = call); below STREAM_PROPAGATE for t < 2**23
+STREAM_SAMPLE_SWAP = 1 << 23
 
 
 @shared

@@ -41,6 +41,7 @@ LAYER_INTEGER_LIMITS = {"units": MAX_UNITS, "filters": MAX_UNITS,
                         "pool_size": MAX_WINDOW, "padding": MAX_WINDOW, "size": MAX_WINDOW,
                         "max_shift": MAX_WINDOW, "input_shape": MAX_SAMPLE_ELEMENTS}
 BACKENDS = ("auto", "cpu", "cuda", "reference")
+MAX_TEMPERATURES = 1000    # rungs of a parallel-tempering ladder
 CONFIG_FIX = "the hyperparameters were edited or damaged: save the model again"
 
 
@@ -188,13 +189,35 @@ def check_rbm(reader: ModelFileReader, config: Any, gaussian: bool, prefix: str 
         expected.update({"visible_sigma": (visible,), "training/velocity_log_sigma": (visible,)})
     for path, shape in expected.items():
         reader.dataset(prefix + path, shape)
-    reader.dataset(f"{prefix}training/persistent_chain", (batch_size, hidden), required=False)
+    reader.dataset(f"{prefix}training/persistent_chain",
+                   (check_sampler(checker, batch_size), hidden), required=False)
+    reader.dataset(f"{prefix}training/fast_W", (visible, hidden), required=False)
     check_counters(reader, f"{prefix}training", counters=RBM_COUNTERS)
     if gaussian:
         sigma = reader.read_dataset(f"{prefix}visible_sigma", (visible,))
         if not (sigma > 0).all():
             raise reader.error(f"dataset '{prefix}visible_sigma' holds values <= 0; a standard "
                                f"deviation is positive")
+
+
+def check_sampler(checker: ConfigChecker, batch_size: int) -> int:
+    """An RBM's sampler hyperparameters (:mod:`dlcore.rbm.chains`); returns the rows of its
+    persistent chains."""
+    from dlcore.rbm.chains import SAMPLERS, chain_rows
+    config = checker.config
+    sampler = checker.choice("sampler", SAMPLERS, allow_none=True)
+    for key in ("n_chains",):
+        if config.get(key) is not None:
+            checker.integer(key, low=1)
+    checker.integer("n_temperatures", low=2, high=MAX_TEMPERATURES)
+    temperatures = config.get("temperatures")
+    if isinstance(temperatures, list) and len(temperatures) > MAX_TEMPERATURES:
+        raise checker.fail(f"give 'temperatures' with at most {MAX_TEMPERATURES} entries")
+    try:
+        return chain_rows(sampler, config.get("persistent", False), config.get("n_chains"),
+                          batch_size, config.get("n_temperatures", 10), temperatures)
+    except ValueError as error:
+        raise checker.fail(f"give other sampler settings: {error}") from None
 
 
 def check_bernoulli_rbm(reader: ModelFileReader, config: Any) -> None:

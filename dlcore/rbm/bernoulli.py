@@ -14,7 +14,8 @@ class BernoulliRBM(RBMBase):
 
     Energy E(v, h) = -b.v - c.h - v'Wh; conditionals Q(h_j = 1 | v) = sigm(c_j + v.W_j) and
     P(v_i = 1 | h) = sigm(b_i + W_i.h); trained with the lecture's CD-1 update
-    (:mod:`dlcore.rbm.trainer`), CD-k, or persistent CD.
+    (:mod:`dlcore.rbm.trainer`), CD-k, persistent CD, fast PCD or parallel tempering; draws
+    from the model with :meth:`sample`.
 
     Parameters
     ----------
@@ -25,7 +26,8 @@ class BernoulliRBM(RBMBase):
     cd_k : int
         Gibbs steps in the negative phase (1 is the lecture's CD-1).
     persistent : bool
-        Persistent CD (Tieleman 2008): the negative chain carries over between mini-batches.
+        Persistent CD (Tieleman 2008): the negative chain carries over between mini-batches;
+        the older spelling of ``sampler="pcd"``.
     momentum : float in [0, 1)
         velocity <- momentum * velocity + eps * gradient.
     weight_decay : float
@@ -44,6 +46,21 @@ class BernoulliRBM(RBMBase):
         training rows hold a one-hot label there (:class:`dlcore.rbm.units.SoftmaxLabelVisible`).
     batch_size, epochs : int
         Mini-batch size and number of passes over the data in :meth:`fit`.
+    sampler : {"cd", "pcd", "fpcd", "pt"} or None
+        The negative phase (:mod:`dlcore.rbm.chains`): CD-k from the data, persistent chains
+        (PCD, Tieleman 2008), fast PCD (Tieleman & Hinton 2009) or parallel tempering
+        (Desjardins et al. 2010); ``cd_k`` Gibbs steps per update for each. None: "pcd" when
+        ``persistent``, else "cd".
+    n_chains : int or None
+        Persistent chains (per temperature), independent of ``batch_size`` (None: as many as
+        ``batch_size``).
+    fast_learning_rate, fast_decay : float
+        Fast PCD: W_fast <- fast_decay W_fast + fast_learning_rate g (None: ``learning_rate``;
+        19/20 in the paper).
+    n_temperatures, temperatures :
+        Parallel tempering's ladder: ``temperatures`` (T_1 = 1 < T_2 < ..., inverse
+        temperatures beta = 1 / T), or None / "geometric" for ``n_temperatures`` geometric
+        rungs from T = 1 to T = 10. Swap acceptance rates go to ``history``.
     seed : int or None
         Key of the Philox generator: same seed, same samples and weights on every backend.
         None draws one from the operating system and keeps it in ``seed_``.
@@ -60,7 +77,8 @@ class BernoulliRBM(RBMBase):
     history : dict of per-epoch lists
         ``reconstruction_error`` (mean squared error per pixel between each mini-batch and
         P(x2 = 1 | h1), averaged over the epoch), ``free_energy_gap`` (mean F over ``X_valid``
-        minus mean F over as many training rows; NaN without ``X_valid``), ``seconds``.
+        minus mean F over as many training rows; NaN without ``X_valid``), ``seconds``; with
+        ``sampler="pt"`` also ``swap_acceptance`` and ``swap_acceptance_<k>`` (pair k, k+1).
     seed_ : int
         The seed actually used.
     """
@@ -68,7 +86,8 @@ class BernoulliRBM(RBMBase):
     def __init__(self, n_hidden=49, learning_rate=0.1, cd_k=1, persistent=False, momentum=0.5,
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=True, batch_size=20, epochs=10, seed=0, backend="auto",
-                 verbose=False, n_labels=0):
+                 verbose=False, n_labels=0, sampler=None, n_chains=None,
+                 fast_learning_rate=None, fast_decay=0.95, n_temperatures=10, temperatures=None):
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):

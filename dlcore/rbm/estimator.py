@@ -35,7 +35,7 @@ from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
 
-from . import monitors, sampler
+from . import chains, monitors, sampler
 from .trainer import CDSettings, ContrastiveDivergence
 
 # Subset of the training data whose free energy is compared with the validation data's.
@@ -91,6 +91,22 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         check_backend_name(self.backend)
         if self.seed is not None:
             rng.check_seed(self.seed)
+        self._check_sampler_params()
+
+    def _check_sampler_params(self):
+        """``sampler`` and its options (:mod:`dlcore.rbm.chains`), one line naming the fix."""
+        sampler_name = chains.resolve_sampler(self.sampler, self.persistent)
+        if self.n_chains is not None:
+            if sampler_name == "cd":
+                raise ValueError("n_chains is the number of persistent chains: give "
+                                 "sampler='pcd', 'fpcd' or 'pt' with it, or leave it None")
+            check_int(self.n_chains, "n_chains", minimum=1)
+        if self.fast_learning_rate is not None:
+            check_float(self.fast_learning_rate, "fast_learning_rate", low=0.0)
+        check_float(self.fast_decay, "fast_decay", low=0.0, high=1.0, high_open=True)
+        check_int(self.n_temperatures, "n_temperatures", minimum=2)
+        chains.temperature_ladder(self.n_temperatures, self.temperatures)
+        return sampler_name
 
     def _settings(self):
         return CDSettings(
@@ -100,7 +116,12 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
             sparsity_target=None if self.sparsity_target is None else float(self.sparsity_target),
             sparsity_cost=float(self.sparsity_cost), sparsity_decay=float(self.sparsity_decay),
             sample_visible=bool(self.sample_visible), batch_size=int(self.batch_size),
-            seed=self.seed_)
+            seed=self.seed_, sampler=chains.resolve_sampler(self.sampler, self.persistent),
+            n_chains=int(self.n_chains or 0),
+            fast_learning_rate=float(self.learning_rate if self.fast_learning_rate is None
+                                     else self.fast_learning_rate),
+            fast_decay=float(self.fast_decay),
+            betas=tuple(chains.temperature_ladder(self.n_temperatures, self.temperatures)))
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
@@ -180,6 +201,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self._training["sparsity_mean"] = np.full(
             n_hidden, self.sparsity_target or 0.0, dtype=np.float32)
         self._training["persistent_chain"] = None
+        self._training["fast_W"] = None
         for name, value in visible.items():
             setattr(self, name, value)
         self._training.update(visible_training)
@@ -203,7 +225,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         with backend.compute():
             self._run_epochs(trainer, data, epochs, progress, on_epoch_end,
                              lambda error, seconds: self._record_epoch(
-                                 error, training_subset, X_valid, seconds))
+                                 error, training_subset, X_valid, seconds, trainer))
         self.adopt_trainer(trainer)
         return self
 
@@ -215,6 +237,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self._check_fitted()
         backend = get_backend(self.backend if backend is None else backend)
         cd_settings = self._settings()
+        if "persistent" in settings and "sampler" not in settings:
+            settings["sampler"] = "pcd" if settings["persistent"] else "cd"
         for name, value in settings.items():
             if not hasattr(cd_settings, name):
                 raise ValueError(f"unknown CD setting {name!r}")
@@ -232,13 +256,17 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         size = min(X.shape[0], X_valid.shape[0], MAX_FREE_ENERGY_ROWS)
         return X[np.sort(rng.permutation(X.shape[0], self.seed_, rng.STREAM_SPLIT)[:size])]
 
-    def _record_epoch(self, error, training_subset, X_valid, seconds):
+    def _record_epoch(self, error, training_subset, X_valid, seconds, trainer=None):
         gap = (np.nan if X_valid is None
                else monitors.free_energy_gap(self._parameters(), training_subset, X_valid,
                                              self._visible_units()))
         self.history["reconstruction_error"].append(float(error))
         self.history["free_energy_gap"].append(float(gap))
         self.history["seconds"].append(float(seconds))
+        # the sampler's own figures (parallel tempering's swap acceptance rates)
+        statistics = getattr(trainer, "take_statistics", dict)   # (data-parallel CD: none)
+        for name, value in statistics().items():
+            self.history.setdefault(name, []).append(value)
         if self.verbose:
             gap_text = "" if X_valid is None else f", free-energy gap {gap:.3f}"
             print(f"[{type(self).__name__}] epoch {self.epochs_done_}: reconstruction error "
@@ -355,6 +383,48 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
                                    self._next_sample_call(), self._visible_units(backend),
                                    return_probabilities=probabilities, clamped=clamped)
 
+    def sample(self, n_samples=100, steps=1000, sampler=None, seed=None):
+        """``n_samples`` samples from the model: the visible states after ``steps`` Gibbs
+        steps of as many independent chains started at random binary hidden states
+        (:func:`dlcore.rbm.chains.sample`).
+
+        Parameters
+        ----------
+        n_samples : int
+        steps : int >= 1
+        sampler : {"gibbs", "pt"} or None
+            Plain block Gibbs sampling, or parallel tempering on the model's ladder
+            (``n_temperatures``/``temperatures``; neighbours swap after every step). None:
+            "pt" for a model trained with ``sampler="pt"``, else "gibbs".
+        seed : int or None
+            Philox key of the draws; None continues the model's own sequence (successive
+            calls draw fresh samples). Same seed, same samples on every backend.
+
+        Returns
+        -------
+        (n_samples, n_visible) float32: binary states (real values for Gaussian units).
+        """
+        self._check_fitted()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        steps = check_int(steps, "steps", minimum=1)
+        if sampler is None:
+            sampler = "pt" if self.sampler == "pt" else "gibbs"
+        if sampler not in chains.SAMPLING_METHODS:
+            raise ValueError(f"sampler must be 'gibbs' or 'pt' to draw samples (the training "
+                             f"samplers cd, pcd and fpcd all sample by Gibbs steps), got "
+                             f"{sampler!r}")
+        betas = chains.temperature_ladder(self.n_temperatures, self.temperatures)
+        call = self._next_sample_call() if seed is None else 0
+        seed = self.seed_ if seed is None else rng.check_seed(seed)
+        backend = get_backend(self.backend)
+        return chains.sample(backend, self._parameters(), self._visible_units(backend),
+                             n_samples, steps, sampler, betas, seed, call)
+
+    def _chain_rows(self):
+        """Rows of the persistent chains: K * n_chains (:func:`dlcore.rbm.chains.chain_rows`)."""
+        return chains.chain_rows(self.sampler, self.persistent, self.n_chains,
+                                 self.batch_size, self.n_temperatures, self.temperatures)
+
     def _next_sample_call(self):
         self.sample_calls_ += 1
         return self.sample_calls_
@@ -377,8 +447,9 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self._check_fitted()
         training = {name: self._training[name]
                     for name in _TRAINING_STATE_ARRAYS + self._visible_training_names()}
-        if self._training["persistent_chain"] is not None:
-            training["persistent_chain"] = self._training["persistent_chain"]
+        for name in ("persistent_chain", "fast_W"):
+            if self._training.get(name) is not None:
+                training[name] = self._training[name]
         training.update(seed=str(self.seed_), n_updates=self.n_updates_,
                         epochs_done=self.epochs_done_, sample_calls=self.sample_calls_)
         return {**self._parameters(), "training": training}
@@ -401,7 +472,9 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         for name in self._visible_training_names():
             expected[f"training/{name}"] = (n_visible,)
         if "persistent_chain" in training:
-            expected["training/persistent_chain"] = (self.batch_size, n_hidden)
+            expected["training/persistent_chain"] = (self._chain_rows(), n_hidden)
+        if "fast_W" in training:
+            expected["training/fast_W"] = (n_visible, n_hidden)
         arrays = {}
         for path, shape in expected.items():
             group, _, name = path.rpartition("/")
@@ -416,7 +489,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
             setattr(self, name, arrays[name])
         self._training = {name: arrays.get(f"training/{name}")
                           for name in _TRAINING_STATE_ARRAYS + self._visible_training_names()
-                          + ("persistent_chain",)}
+                          + ("persistent_chain", "fast_W")}
         self.seed_ = counters["seed"]
         self.n_updates_ = counters["n_updates"]
         self.epochs_done_ = counters["epochs_done"]

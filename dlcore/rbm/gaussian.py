@@ -64,6 +64,9 @@ class GaussianBernoulliRBM(RBMBase):
         Floor of the learned sigma.
     batch_size, epochs, seed, backend, verbose :
         As in :class:`dlcore.BernoulliRBM`.
+    sampler, n_chains, fast_learning_rate, fast_decay, n_temperatures, temperatures :
+        The negative phase, as in :class:`dlcore.BernoulliRBM`; parallel tempering tempers
+        the interaction: P_beta(v_i | h) = N(b_i + beta sigma_i sum_j W_ij h_j, sigma_i^2).
 
     Attributes
     ----------
@@ -83,7 +86,8 @@ class GaussianBernoulliRBM(RBMBase):
                  weight_decay=2e-4, sparsity_target=None, sparsity_cost=0.1, sparsity_decay=0.9,
                  sample_visible=None, sigma=1.0, learn_sigma=False, sigma_learning_rate=None,
                  min_sigma=1e-2, batch_size=20, epochs=10, seed=0, backend="auto",
-                 verbose=False):
+                 verbose=False, sampler=None, n_chains=None, fast_learning_rate=None,
+                 fast_decay=0.95, n_temperatures=10, temperatures=None):
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):

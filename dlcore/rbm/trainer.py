@@ -31,7 +31,11 @@ when its hyperparameter is zero (Hinton 2010, "A practical guide to training RBM
 
 CD-k runs the x -> h -> x alternation k times before the negative statistics. Persistent CD
 (PCD, Tieleman 2008) starts the negative chain not at the data but where the previous mini-batch
-left it, so that it explores the model's distribution across updates.
+left it, so that it explores the model's distribution across updates; fast PCD and parallel
+tempering are two better samplers of the same negative phase. All three keep ``n_chains``
+persistent chains, independent of the mini-batch size, in a :class:`dlcore.rbm.chains.Chains`
+(whose module gives their equations); the data average is then over the b rows of the batch and
+the model average over the m chains.
 
 Reconstruction ``x2``: sampled from P(x2 | h1) as on the slide (``sample_visible=True``), or
 its mean P(x2 = 1 | h1) itself (``sample_visible=False``, less sampling noise; Hinton 2010,
@@ -48,10 +52,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlcore.backend.rng import STREAM_GIBBS
+from dlcore.backend.rng import STREAM_GIBBS, STREAM_SWAP
 from dlcore.batches import mini_batches
 
-from .units import BernoulliVisible, CDBatch  # noqa: F401  (BernoulliVisible: public here too)
+from .chains import Chains
+from .units import (  # noqa: F401  (BernoulliVisible: public here too)
+    BernoulliVisible,
+    CDBatch,
+    RowMeans,
+    contrastive_bias_step,
+)
 
 
 @dataclass
@@ -69,6 +79,19 @@ class CDSettings:
     sample_visible: bool
     batch_size: int
     seed: int
+    #: "cd", "pcd", "fpcd" or "pt" (:mod:`dlcore.rbm.chains`); "pcd" when ``persistent``
+    sampler: str = "cd"
+    #: persistent chains per temperature (0: batch_size)
+    n_chains: int = 0
+    #: fast PCD's eps_fast and the fast weights' decay per update
+    fast_learning_rate: float = 0.0
+    fast_decay: float = 0.95
+    #: parallel tempering's inverse temperatures, beta_1 = 1 first
+    betas: tuple = (1.0,)
+
+    def negative_sampler(self):
+        """The sampler in force: ``sampler``, or "pcd" for the older ``persistent=True``."""
+        return "pcd" if self.persistent and self.sampler == "cd" else self.sampler
 
 
 class ContrastiveDivergence:
@@ -82,7 +105,8 @@ class ContrastiveDivergence:
         NumPy float32. On host backends they are updated in place.
     state : dict
         ``velocity_W``, ``velocity_visible_bias``, ``velocity_hidden_bias`` (shapes as above),
-        ``persistent_chain`` (batch_size, n_hidden) or None before the first PCD update,
+        ``persistent_chain`` (K n_chains, n_hidden) or None before the first persistent update,
+        ``fast_W`` (n_visible, n_hidden) or None (fast PCD's fast weights),
         ``sparsity_mean`` (n_hidden,).
     settings : CDSettings
     visible_units : a :class:`dlcore.rbm.units.VisibleUnits` (default BernoulliVisible)
@@ -101,12 +125,18 @@ class ContrastiveDivergence:
         self.sparsity_mean = be.asarray(state["sparsity_mean"])
         n_visible, n_hidden = self.W.shape
         batch = settings.batch_size
-        chain = state.get("persistent_chain")
-        # a chain of another batch size (the settings changed) starts again at the data
-        self.chain_started = chain is not None and tuple(chain.shape) == (batch, n_hidden)
-        self.chain = (be.asarray(chain) if self.chain_started else be.zeros((batch, n_hidden)))
+        self.sampler = settings.negative_sampler()
+        self.chains = None
+        if self.sampler != "cd":
+            # chains of another shape (the settings changed) start again at the data
+            self.chains = Chains(be, self.visible_units, n_visible, n_hidden,
+                                 settings.n_chains or batch,
+                                 settings.betas if self.sampler == "pt" else (1.0,),
+                                 state.get("persistent_chain"), state.get("fast_W"),
+                                 fast=self.sampler == "fpcd")
+        self.means = RowMeans(be)
         self.x1, self.p2, self.x2 = (be.empty((batch, n_visible)) for _ in range(3))
-        self.q1, self.h1, self.q2 = (be.empty((batch, n_hidden)) for _ in range(3))
+        self.q1, self.h1, self.q2, self.h2 = (be.empty((batch, n_hidden)) for _ in range(4))
         self.squared_error = be.zeros((n_visible,))
 
     def step(self, x1, update, shard=None):
@@ -120,9 +150,12 @@ class ContrastiveDivergence:
         be, s, units = self.backend, self.settings, self.visible_units
         b = x1.shape[0]
         first = 0 if shard is None else shard.first_row
+        if shard is not None and self.chains is not None:
+            raise ValueError(f"data-parallel training runs sampler='cd' (CD-k) only, not "
+                             f"{self.sampler!r}: its persistent chains are not split by rows; "
+                             f"train in one process")
         q1, h1, p2, q2 = self.q1[:b], self.h1[:b], self.p2[:b], self.q2[:b]
         x2 = self.x2[:b] if s.sample_visible else p2
-        chain = self.chain[first:first + b]
 
         # for all hidden units i do
         #     compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
@@ -130,12 +163,47 @@ class ContrastiveDivergence:
         input1 = units.weight_input(be, x1, "data")
         be.gemm(input1, self.W, q1)
         be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update, first)
-        if s.persistent and not self.chain_started:
-            be.copy_into(chain, h1)  # the fantasy particles start at the data
-            self.chain_started = True
-        h = chain if s.persistent else h1
-        if s.persistent:
-            self._monitor_reconstruction(x1, h1, p2)
+        if self.chains is None:
+            x2, input2, q2 = self._reconstruction(x1, h1, p2, x2, q2, update, first)
+        else:
+            x2, input2, q2 = self._persistent_negative_phase(x1, h1, p2, update)
+        if shard is not None:
+            shard.update(self, x1, x2, h1, q1, q2, input1, input2)
+            return
+
+        # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
+        #     our W is the slide's transposed: eps (x1' h1 / b - x2' Q(h2. = 1 | x2) / m), m = b
+        #     (or the number of persistent chains), through the momentum buffer; W itself moves
+        #     after b's step, which may read it (the Gaussian layer's sigma step)
+        be.gemm(input1, h1, self.velocity_W, trans_a=True, alpha=s.learning_rate / b,
+                beta=s.momentum)
+        be.gemm(input2, q2, self.velocity_W, trans_a=True,
+                alpha=-s.learning_rate / x2.shape[0], beta=1.0)
+        if self.chains is not None and self.chains.fast_W is not None:
+            # fast PCD: W_fast <- fast_decay W_fast + eps_fast (x1' h1 / b - x2' q2 / m)
+            fast = s.fast_learning_rate
+            be.gemm(input1, h1, self.chains.fast_W, trans_a=True, alpha=fast / b,
+                    beta=s.fast_decay)
+            be.gemm(input2, q2, self.chains.fast_W, trans_a=True, alpha=-fast / x2.shape[0],
+                    beta=1.0)
+        # b <- b + eps (x1 - x2)
+        units.update(be, CDBatch(x1, x2, h1, q2, self.W, self.means), self.visible_bias,
+                     self.velocity_visible_bias, s)
+        # (the W line's own step: W <- W + velocity, with the weight decay)
+        be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
+        # c <- c + eps (h1 - Q(h2. = 1 | x2))
+        contrastive_bias_step(be, self.hidden_bias, self.velocity_hidden_bias, h1, q2,
+                              s.learning_rate, s.momentum, self.means)
+        if s.sparsity_target is not None:
+            be.sparsity_step(q1, self.sparsity_mean, self.hidden_bias, s.sparsity_decay,
+                             s.learning_rate * s.sparsity_cost, s.sparsity_target)
+
+    def _reconstruction(self, x1, h1, p2, x2, q2, update, first=0):
+        """CD-k's negative phase: k Gibbs steps from the data's own hidden sample ``h1``
+        (rows ``first ..`` of the global batch: the Philox rows). Returns (x2, its weight
+        input, Q(h2 = 1 | x2)), (b, .) each."""
+        be, s, units = self.backend, self.settings, self.visible_units
+        h = h1
         for t in range(s.cd_k):
             # for all visible units j do
             #     compute P(x2j = 1 | h1)  (for binomial units, sigm(b_j + sum_i W_ij h1i))
@@ -143,38 +211,33 @@ class ContrastiveDivergence:
             be.gemm(h, self.W, p2, trans_b=True)
             units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
                          s.seed, STREAM_GIBBS + 2 * t + 1, update, first)
-            if t == 0 and not s.persistent:
+            if t == 0:
                 be.accumulate_squared_error(x1, p2, self.squared_error)
             # for all hidden units i do
             #     compute Q(h2i = 1 | x2)  (for binomial units, sigm(c_i + sum_j W_ij x2j))
             input2 = units.weight_input(be, x2, "model")
             be.gemm(input2, self.W, q2)
-            chain_goes_on = t + 1 < s.cd_k or s.persistent
-            be.sigmoid_bernoulli(q2, self.hidden_bias, chain if chain_goes_on else None,
-                                 s.seed, STREAM_GIBBS + 2 * t + 2, update, first)
-            h = chain
+            h = self.h2[:x1.shape[0]] if t + 1 < s.cd_k else None
+            be.sigmoid_bernoulli(q2, self.hidden_bias, h, s.seed, STREAM_GIBBS + 2 * t + 2,
+                                 update, first)
+        return x2, input2, q2
 
-        if shard is not None:
-            shard.update(self, x1, x2, h1, q1, q2, input1, input2)
-            return
-        rate = s.learning_rate / b
-        # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
-        #     our W is the slide's transposed: eps (x1' h1 - x2' Q(h2. = 1 | x2)) / b, through
-        #     the momentum buffer; W itself moves after b's step, which may read it (the
-        #     Gaussian layer's sigma step)
-        be.gemm(input1, h1, self.velocity_W, trans_a=True, alpha=rate, beta=s.momentum)
-        be.gemm(input2, q2, self.velocity_W, trans_a=True, alpha=-rate, beta=1.0)
-        # b <- b + eps (x1 - x2)
-        units.update(be, CDBatch(x1, x2, h1, q2, self.W), self.visible_bias,
-                     self.velocity_visible_bias, s)
-        # (the W line's own step: W <- W + velocity, with the weight decay)
-        be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
-        # c <- c + eps (h1 - Q(h2. = 1 | x2))
-        be.bias_step(self.hidden_bias, self.velocity_hidden_bias, h1, q2,
-                     s.learning_rate, s.momentum)
-        if s.sparsity_target is not None:
-            be.sparsity_step(q1, self.sparsity_mean, self.hidden_bias, s.sparsity_decay,
-                             s.learning_rate * s.sparsity_cost, s.sparsity_target)
+    def _persistent_negative_phase(self, x1, h1, p2, update):
+        """PCD, fast PCD, parallel tempering: k Gibbs steps of the persistent chains (the
+        tempered replicas then swap), :mod:`dlcore.rbm.chains`. Returns the beta = 1 replicas'
+        (x2, weight input, Q(h2 = 1 | x2)), (m, .) each."""
+        s, chains = self.settings, self.chains
+        if not chains.started:
+            chains.start(h1)  # the fantasy particles start at the data
+        self._monitor_reconstruction(x1, h1, p2)
+        for t in range(s.cd_k):
+            x2, input2, q2 = chains.gibbs_step(
+                self.W, self.visible_bias, self.hidden_bias, s.sample_visible, s.seed,
+                (STREAM_GIBBS + 2 * t + 1, STREAM_GIBBS + 2 * t + 2), update)
+        if len(chains.betas) > 1:
+            chains.swap(input2, self.W, s.seed, STREAM_SWAP, update)
+        m = chains.m
+        return x2[:m], input2[:m], q2[:m]
 
     def _monitor_reconstruction(self, x1, h1, p2):
         """PCD's negative chain is not a reconstruction of the data: the monitor costs one
@@ -204,6 +267,18 @@ class ContrastiveDivergence:
                 report(batch.index + 1, batch.n_batches, self._mean_error(batch.rows_done))
         return update, self._mean_error(len(order))
 
+    def take_statistics(self):
+        """Per-epoch numbers of the sampler since the last call, for the model's ``history``:
+        parallel tempering's swap acceptance rate of each neighbour pair
+        (``swap_acceptance_<k>``, k = 1 .. K-1) and their mean (``swap_acceptance``)."""
+        if self.chains is None or len(self.chains.betas) < 2:
+            return {}
+        rates = self.chains.take_acceptance()
+        statistics = {"swap_acceptance": float(np.mean(rates))}
+        statistics.update({f"swap_acceptance_{k + 1}": float(rate)
+                           for k, rate in enumerate(rates)})
+        return statistics
+
     def _mean_error(self, n_rows):
         total = float(np.sum(self.backend.to_numpy(self.squared_error), dtype=np.float64))
         return total / (n_rows * self.squared_error.shape[0])
@@ -216,7 +291,11 @@ class ContrastiveDivergence:
         state = {name: to_numpy(getattr(self, name))
                  for name in ("velocity_W", "velocity_visible_bias", "velocity_hidden_bias",
                               "sparsity_mean")}
-        state["persistent_chain"] = to_numpy(self.chain) if self.chain_started else None
+        chains = self.chains
+        state["persistent_chain"] = (to_numpy(chains.hidden) if chains is not None
+                                     and chains.started else None)
+        state["fast_W"] = (to_numpy(chains.fast_W) if chains is not None
+                           and chains.fast_W is not None else None)
         visible_parameters, visible_state = self.visible_units.download(self.backend)
         parameters.update(visible_parameters)
         state.update(visible_state)

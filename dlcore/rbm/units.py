@@ -115,8 +115,8 @@ class VisibleUnits:
 
             velocity <- momentum velocity + eps mean(x1 - x2);   b <- b + velocity
         """
-        backend.bias_step(visible_bias, velocity, batch.x1, batch.x2, settings.learning_rate,
-                          settings.momentum)
+        contrastive_bias_step(backend, visible_bias, velocity, batch.x1, batch.x2,
+                              settings.learning_rate, settings.momentum, batch.means)
 
     def download(self, backend):
         """``(parameters, state)``: the layer's own NumPy arrays (none for binary units)."""
@@ -199,13 +199,47 @@ class SoftmaxLabelVisible(BernoulliVisible):
 class CDBatch:
     """The arrays of one CD update that a visible layer's ``update`` may read.
 
-    x1 (b, n_visible) the data; x2 (b, n_visible) the reconstruction (negative phase);
-    h1 (b, n_hidden) the hidden sample of the data; q2 (b, n_hidden) Q(h2 = 1 | x2);
-    W (n_visible, n_hidden).
+    x1 (b, n_visible) the data; x2 (m, n_visible) the negative phase (the reconstruction,
+    m = b, or m persistent chains); h1 (b, n_hidden) the hidden sample of the data;
+    q2 (m, n_hidden) Q(h2 = 1 | x2); W (n_visible, n_hidden); ``means`` a :class:`RowMeans`
+    for m != b.
     """
 
-    def __init__(self, x1, x2, h1, q2, W):
+    def __init__(self, x1, x2, h1, q2, W, means=None):
         self.x1, self.x2, self.h1, self.q2, self.W = x1, x2, h1, q2, W
+        self.means = means
+
+
+class RowMeans:
+    """Column means of backend arrays as one product each, mean_r x[r] = (1/n) 1'x:
+    (n, m) -> (1, m). For contrastive steps whose phases have different numbers of rows (a
+    mini-batch of b rows against n_chains persistent chains, Tieleman 2008). ``slot`` names the
+    (1, m) output buffer, reused from one update to the next."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._ones, self._out = {}, {}
+
+    def __call__(self, x, slot):
+        be = self.backend
+        n, m = x.shape
+        if n not in self._ones:
+            self._ones[n] = be.asarray(np.ones((1, n), dtype=np.float32))
+        if self._out.get(slot) is None or self._out[slot].shape[1] != m:
+            self._out[slot] = be.empty((1, m))
+        be.gemm(self._ones[n], x, self._out[slot], alpha=1.0 / n)
+        return self._out[slot]
+
+
+def contrastive_bias_step(backend, bias, velocity, positive, negative, learning_rate, momentum,
+                          means=None):
+    """velocity <- momentum velocity + eps (mean_r positive[r] - mean_s negative[s]);
+    bias <- bias + velocity. ``positive`` (b, m) and ``negative`` (m', m) may have different
+    numbers of rows (then ``means``, a :class:`RowMeans`, reduces each to one row first); with
+    equal rows it is the backend's ``bias_step`` itself."""
+    if positive.shape[0] != negative.shape[0]:
+        positive, negative = means(positive, "positive"), means(negative, "negative")
+    backend.bias_step(bias, velocity, positive, negative, learning_rate, momentum)
 
 
 class GaussianVisible(VisibleUnits):
@@ -293,9 +327,8 @@ class GaussianVisible(VisibleUnits):
         """b (and log sigma) one CD step up the gradients of the module docstring."""
         top_down_data = top_down_model = batch.x1  # placeholders, unread without learn_sigma
         if self.learn_sigma:
-            shape = batch.x1.shape
-            top_down_data = self._buffer(backend, "top_down_data", shape)
-            top_down_model = self._buffer(backend, "top_down_model", shape)
+            top_down_data = self._buffer(backend, "top_down_data", batch.x1.shape)
+            top_down_model = self._buffer(backend, "top_down_model", batch.x2.shape)
             backend.gemm(batch.h1, batch.W, top_down_data, trans_b=True)
             backend.gemm(batch.q2, batch.W, top_down_model, trans_b=True)
         gaussian_visible_step(backend, batch.x1, batch.x2, top_down_data, top_down_model,
@@ -344,6 +377,29 @@ def gaussian_visible_step_span(first, last, x1, x2, top_down_data, top_down_mode
         velocity_bias[unit] *= momentum
         if learn_sigma:
             velocity_log_sigma[unit] *= momentum
+    if x2.shape[0] != n_rows:
+        # n_chains persistent chains against a mini-batch: each phase its own mean
+        share_bias2 = rate_bias / np.float32(x2.shape[0])
+        share_log_sigma2 = rate_log_sigma / np.float32(x2.shape[0])
+        for row in range(n_rows):
+            for unit in range(first, last):
+                s = sigma[unit]
+                data = x1[row, unit]
+                velocity_bias[unit] += share_bias * data / (s * s)
+                if learn_sigma:
+                    b = visible_bias[unit]
+                    positive = ((data - b) / s) ** 2 - (data / s) * top_down_data[row, unit]
+                    velocity_log_sigma[unit] += share_log_sigma * positive
+        for row in range(x2.shape[0]):
+            for unit in range(first, last):
+                s = sigma[unit]
+                model = x2[row, unit]
+                velocity_bias[unit] -= share_bias2 * model / (s * s)
+                if learn_sigma:
+                    b = visible_bias[unit]
+                    negative = ((model - b) / s) ** 2 - (model / s) * top_down_model[row, unit]
+                    velocity_log_sigma[unit] -= share_log_sigma2 * negative
+        n_rows = 0   # the fused loop below has nothing left to do
     for row in range(n_rows):
         for unit in range(first, last):
             s = sigma[unit]
@@ -366,26 +422,31 @@ def gaussian_visible_step(backend, x1, x2, top_down_data, top_down_model, visibl
                           velocity_bias, velocity_log_sigma, learning_rate,
                           sigma_learning_rate, momentum, min_log_sigma, learn_sigma):
     """CD step of a Gaussian layer's biases b and (when ``learn_sigma``) log standard deviations
-    z = log sigma, averaged over the batch (data x1, negative phase x2, both (n, n_visible)):
+    z = log sigma, averaged over the batch (data x1 (n, n_visible), negative phase x2
+    (n', n_visible): n' = n for CD, the number of persistent chains otherwise):
 
-        velocity_b <- m velocity_b + eps mean_r (x1 - x2) / sigma^2;       b <- b + velocity_b
-        velocity_z <- m velocity_z + eps_z mean_r [g(x1, u1) - g(x2, u2)]; z <- max(z + velocity_z,
-                                                                            log min_sigma)
+        velocity_b <- m velocity_b + eps (mean_r x1 - mean_s x2) / sigma^2;  b <- b + velocity_b
+        velocity_z <- m velocity_z + eps_z [mean_r g(x1, u1) - mean_s g(x2, u2)];
+        z <- max(z + velocity_z, log min_sigma)
         g(v, u) = (v - b)^2 / sigma^2 - (v / sigma) u
 
-    with u1 = W h1 (``top_down_data``) and u2 = W Q(h2 = 1 | x2) (``top_down_model``), both
-    (n, n_visible) and read only when ``learn_sigma``; g uses b and sigma before the step.
+    with u1 = W h1 (``top_down_data``, (n, n_visible)) and u2 = W Q(h2 = 1 | x2)
+    (``top_down_model``, (n', n_visible)), read only when ``learn_sigma``; g uses b and sigma
+    before the step.
     ``visible_bias``, ``sigma`` and the velocities (n_visible,) are updated in place.
     """
     if not backend.launches_kernels:
         velocity_bias *= momentum
-        velocity_bias += learning_rate * (x1 - x2).mean(axis=0) / sigma ** 2
+        if x1.shape == x2.shape:
+            velocity_bias += learning_rate * (x1 - x2).mean(axis=0) / sigma ** 2
+        else:
+            velocity_bias += learning_rate * (x1.mean(axis=0) - x2.mean(axis=0)) / sigma ** 2
         if learn_sigma:
             def g(v, top_down):
                 return ((v - visible_bias) / sigma) ** 2 - (v / sigma) * top_down
             velocity_log_sigma *= momentum
             velocity_log_sigma += sigma_learning_rate * (
-                g(x1, top_down_data) - g(x2, top_down_model)).mean(axis=0)
+                g(x1, top_down_data).mean(axis=0) - g(x2, top_down_model).mean(axis=0))
         visible_bias += velocity_bias
         if learn_sigma:
             sigma[...] = np.exp(np.maximum(np.log(sigma) + velocity_log_sigma, min_log_sigma))
