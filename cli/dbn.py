@@ -260,10 +260,15 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--gibbs-steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps in the top RBM before the pass down.")
+@click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default="gibbs",
+              show_default=True,
+              help="Block Gibbs chains in the top RBM, or parallel tempering on its ladder "
+                   "(not with --label).")
 @sampling_options
 @backend_option
 @click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
-def sample_command(dbn_file, label, n_samples, gibbs_steps, binary, seed, backend, out):
+def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, seed, backend,
+                   out):
     """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png
     shows the visible probabilities of that last step (--binary: pixels drawn from them),
     titled with the class when --label clamps one."""
@@ -271,11 +276,15 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, binary, seed, backen
     if label is not None and not model.n_labels:
         raise click.BadParameter(f"{dbn_file} has no label units: pretrain it with "
                                  "--with-labels", param_hint="--label")
+    if label is not None and sampler == "pt":
+        raise click.BadParameter("parallel tempering does not clamp labels: give --label "
+                                 "with --sampler gibbs", param_hint="--sampler")
     if label is not None and label >= model.n_labels:
         raise click.BadParameter(f"{label} is not a class of {dbn_file} (0-"
                                  f"{model.n_labels - 1})", param_hint="--label")
     output_folder(out.parent)
-    if model.generative_ is None and not model.rbms_[-1].persistent:
+    top = model.rbms_[-1]
+    if model.generative_ is None and not top.persistent and top.sampler in (None, "cd"):
         click.echo("note: this DBN was pretrained with CD-1 and no up-down, which makes good "
                    "features but a poor generator (its chains settle on a few modes); for "
                    "samples pretrain with --persistent --up-down-epochs 10, or --with-labels",
@@ -285,7 +294,8 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, binary, seed, backen
         for part in (model, model.rbms_[-1]):
             part.seed_, part.sample_calls_ = seed, 0
     with click.progressbar(length=1, label="sampling", file=sys.stderr) as bar:
-        fantasies = model.sample(n_samples, gibbs_steps=gibbs_steps, label=label)
+        fantasies = model.sample(n_samples, gibbs_steps=gibbs_steps, label=label,
+                                 sampler=sampler)
         bar.update(1)
     if binary:
         draws = rng.uniform(*fantasies.shape, model.seed_, rng.STREAM_SAMPLE - 1,

@@ -153,26 +153,35 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, bac
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps from random binary images.")
+@click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default="gibbs",
+              show_default=True,
+              help="Block Gibbs chains, or parallel tempering on the model's ladder of "
+                   "temperatures (its n_temperatures/temperatures).")
 @sampling_options
 @backend_option
 @click.option("--out", type=PngPath(),
               default=Path("samples.png"), show_default=True)
-def sample(model_file, n_samples, steps, binary, seed, backend, out):
-    """Draw fantasies from a saved RBM by block Gibbs sampling; write them as a PNG: the
-    visible probabilities of the last step (--binary: its binary states)."""
+def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
+    """Draw fantasies from a saved RBM by block Gibbs sampling (or parallel tempering); write
+    them as a PNG: the visible probabilities of the last step (--binary: its binary states)."""
     model = load_rbm(model_file, backend)
     n_visible = model.W.shape[0]
     side = image_side(n_visible)
     output_folder(out.parent)
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         model.seed_, model.sample_calls_ = seed, 0
-    start = (dlcore.backend.rng.uniform(n_samples, n_visible, model.seed_,
-                                        dlcore.backend.rng.STREAM_SAMPLE - 1) < 0.5)
-    fantasies = model.gibbs(start.astype(np.float32), steps=steps, probabilities=not binary)
+    if sampler == "pt":
+        fantasies = model.sample(n_samples, steps, sampler="pt", probabilities=not binary)
+    else:
+        start = (dlcore.backend.rng.uniform(n_samples, n_visible, model.seed_,
+                                            dlcore.backend.rng.STREAM_SAMPLE - 1) < 0.5)
+        fantasies = model.gibbs(start.astype(np.float32), steps=steps,
+                                probabilities=not binary)
     kind = "binary states" if binary else "probabilities P(v = 1 | h)"
+    how = "Gibbs steps" if sampler == "gibbs" else "steps of parallel tempering"
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None,
-                   title=f"RBM samples after {steps} Gibbs steps ({kind})")
-    click.echo(f"wrote {n_samples} samples ({kind}) after {steps} Gibbs steps to {out}")
+                   title=f"RBM samples after {steps} {how} ({kind})")
+    click.echo(f"wrote {n_samples} samples ({kind}) after {steps} {how} to {out}")
 
 
 @rbm.command("evaluate")

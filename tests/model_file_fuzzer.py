@@ -93,10 +93,13 @@ def save_base_models(folder):
     data = np.random.default_rng(0)
     binary = (data.random((24, 6)) < 0.5).astype(np.float32)
     models = {
+        # the samplers' state: parallel tempering's chains (3 rungs of 5 chains), fast weights
         "bernoulli_rbm": dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8, persistent=True,
+                                             sampler="pt", n_chains=5, n_temperatures=3,
                                              backend="reference").fit(binary),
         "gaussian_rbm": dlcore.GaussianBernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
-                                                    learn_sigma=True, backend="reference")
+                                                    learn_sigma=True, sampler="fpcd",
+                                                    n_chains=5, backend="reference")
         .fit(data.normal(size=(24, 6)).astype(np.float32)),
         "dbn": dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=8, up_down_epochs=1,
                           up_down_batch_size=8, backend="reference").fit(binary),

@@ -61,6 +61,9 @@ class DBN(LayerStack, ParamsMixin):
     sparsity_target : value, list of values (one per RBM), or None
         CD hyperparameters of the RBMs (see :class:`dlcore.BernoulliRBM`); None leaves each
         RBM's own default (learning rate 0.1 for binary, 0.01 for Gaussian visible units).
+    sampler : {"cd", "pcd", "fpcd", "pt"}, list of them, or None
+        Each RBM's negative phase (:mod:`dlcore.rbm.chains`; None: the RBM's default); its
+        options (``n_chains``, ``n_temperatures``...) go in ``rbm``.
     propagate : {"mean", "sample"}
         What each RBM feeds the next: Q(h = 1 | v) itself (default: less noise, the common
         practice, Hinton 2010 sec. 3.4) or binary samples h ~ Q(h | v) (the lecture's words),
@@ -102,7 +105,7 @@ class DBN(LayerStack, ParamsMixin):
                  momentum=None, weight_decay=None, cd_k=None, persistent=None,
                  sparsity_target=None, propagate="mean", visible="bernoulli", n_labels=0,
                  rbm=None, up_down_epochs=0, up_down_learning_rate=0.01, up_down_gibbs_steps=3,
-                 up_down_batch_size=100, seed=0, backend="auto", verbose=False):
+                 up_down_batch_size=100, seed=0, backend="auto", verbose=False, sampler=None):
         self._init_params(locals())   # checked in fit (scikit-learn's rule), as the RBMs do
 
     # -- hyperparameters ----------------------------------------------------------------
@@ -410,7 +413,7 @@ class DBN(LayerStack, ParamsMixin):
         return self.decision_function(X).argmax(axis=1)
 
     # -- generation ---------------------------------------------------------------------
-    def sample(self, n_samples=100, gibbs_steps=1000, label=None):
+    def sample(self, n_samples=100, gibbs_steps=1000, label=None, sampler="gibbs"):
         """Fantasies of the generative model: ``gibbs_steps`` of block Gibbs sampling in the top
         RBM (label units clamped to ``label`` when given), then one pass down through the lower
         layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1} G_i') but the last,
@@ -421,6 +424,9 @@ class DBN(LayerStack, ParamsMixin):
         n_samples : int
         gibbs_steps : int >= 1
         label : int or (n_samples,) ints, optional (DBNs with label units)
+        sampler : {"gibbs", "pt"}
+            Block Gibbs chains in the top RBM from a random start, or parallel tempering on
+            the top RBM's ladder (:meth:`dlcore.BernoulliRBM.sample`; not with ``label``).
 
         Returns
         -------
@@ -429,9 +435,19 @@ class DBN(LayerStack, ParamsMixin):
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         gibbs_steps = check_int(gibbs_steps, "gibbs_steps", minimum=1)
-        self.sample_calls_ += 1
         top = self.rbms_[-1]
         K = int(self.n_labels)
+        if sampler == "pt":
+            self.sample_calls_ += 1
+            if label is not None:
+                raise ValueError("label= clamps the label units, which parallel tempering "
+                                 "does not: sample with sampler='gibbs'")
+            visible = top.sample(n_samples, gibbs_steps, sampler="pt",
+                                 probabilities=len(self.rbms_) == 1)
+            return self._down_pass(visible[:, :visible.shape[1] - K]).astype(np.float32)
+        if sampler != "gibbs":
+            raise ValueError(f"sampler must be 'gibbs' or 'pt', got {sampler!r}")
+        self.sample_calls_ += 1
         start = (rng.uniform(n_samples, top.W.shape[0], self.seed_, STREAM_GENERATE,
                              2 * self.sample_calls_) < 0.5).astype(np.float32)
         clamped = None

@@ -23,7 +23,7 @@ PROPAGATE_MODES = ("mean", "sample")
 VISIBLE_KINDS = ("bernoulli", "gaussian")
 # DBN arguments that may be one value for every RBM or a list with one value per RBM.
 PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "weight_decay",
-                     "cd_k", "persistent", "sparsity_target")
+                     "cd_k", "persistent", "sparsity_target", "sampler")
 
 
 def rbm_class(index, visible):

@@ -250,7 +250,8 @@ class Chains:
         return rates
 
 
-def sample(backend, parameters, visible_units, n_samples, steps, method, betas, seed, call):
+def sample(backend, parameters, visible_units, n_samples, steps, method, betas, seed, call,
+           probabilities=False):
     """``n_samples`` visible samples of an RBM after ``steps`` Gibbs steps of ``n_samples``
     independent chains from random binary hidden states, by plain block Gibbs sampling
     (``method="gibbs"``) or parallel tempering (``"pt"``: each chain a ladder of the inverse
@@ -262,7 +263,8 @@ def sample(backend, parameters, visible_units, n_samples, steps, method, betas, 
     Gibbs step t draws from ``STREAM_SAMPLE + 2 t`` (visible) and ``+ 2 t + 1`` (hidden), the
     swaps after it from ``STREAM_SAMPLE_SWAP + t``, all at step ``call``. Returns
     (n_samples, n_visible) float32: binary states (the visible sample of the last step; for
-    Gaussian units the real-valued sample).
+    Gaussian units the real-valued sample), or with ``probabilities`` the last step's
+    P(v = 1 | h) (the visible means of Gaussian units).
     """
     be = backend
     W = be.asarray(parameters["W"])
@@ -281,4 +283,5 @@ def sample(backend, parameters, visible_units, n_samples, steps, method, betas, 
                 (STREAM_SAMPLE + 2 * t, STREAM_SAMPLE + 2 * t + 1), call)
             if method == "pt" and t + 1 < steps:
                 chains.swap(weight_input, W, seed, STREAM_SAMPLE_SWAP + t, call)
-    return be.to_numpy(chains.visible[:n_samples]).copy()
+    last = chains.top_down if probabilities else chains.visible
+    return be.to_numpy(last[:n_samples]).copy()

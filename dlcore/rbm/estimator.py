@@ -383,7 +383,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
                                    self._next_sample_call(), self._visible_units(backend),
                                    return_probabilities=probabilities, clamped=clamped)
 
-    def sample(self, n_samples=100, steps=1000, sampler=None, seed=None):
+    def sample(self, n_samples=100, steps=1000, sampler=None, seed=None, probabilities=False):
         """``n_samples`` samples from the model: the visible states after ``steps`` Gibbs
         steps of as many independent chains started at random binary hidden states
         (:func:`dlcore.rbm.chains.sample`).
@@ -399,6 +399,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         seed : int or None
             Philox key of the draws; None continues the model's own sequence (successive
             calls draw fresh samples). Same seed, same samples on every backend.
+        probabilities : bool
+            Return the last step's P(v = 1 | h) (visible means) instead of its sample.
 
         Returns
         -------
@@ -418,7 +420,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         seed = self.seed_ if seed is None else rng.check_seed(seed)
         backend = get_backend(self.backend)
         return chains.sample(backend, self._parameters(), self._visible_units(backend),
-                             n_samples, steps, sampler, betas, seed, call)
+                             n_samples, steps, sampler, betas, seed, call,
+                             probabilities=bool(probabilities))
 
     def _chain_rows(self):
         """Rows of the persistent chains: K * n_chains (:func:`dlcore.rbm.chains.chain_rows`)."""
