@@ -17,7 +17,8 @@ def main():
 _COMMAND_MODULES = ["homework", "rbm", "info", "bench", "cnn", "gradcheck", "homework_lenet",
                     "bench_cnn", "homework_task2", "dbn", "homework_pretraining",
                     "bench_dbn", "convert", "bench_mlp", "doctor", "bench_ais",
-                    "homework_regularisation", "ae", "bench_distributed"]
+                    "homework_regularisation", "ae", "bench_distributed",
+                    "homework_samplers"]
 
 for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,171 @@
+"""``dlcore homework samplers``: CD-1, CD-10, PCD, fast PCD and parallel tempering compared.
+
+Issue 13, section 3, after Salakhutdinov & Murray (2008), "On the quantitative analysis of deep
+belief networks": RBMs with the same hidden units, trained on the same data (binary pixels drawn
+from the intensities, as theirs) with the same learning rate, momentum, weight decay, batch
+size and number of updates, differing only in the sampler of the negative phase
+(:mod:`dlcore.rbm.chains`):
+
+    cd1    CD-1, the lecture's update (Hinton 2002)
+    cd10   CD-10
+    pcd    persistent CD with --chains chains (Tieleman 2008)
+    fpcd   fast PCD, the same chains on W + W_fast (Tieleman & Hinton 2009)
+    pt     parallel tempering, --pt-chains ladders of --temperatures rungs (Desjardins et al.
+           2010), geometric from T = 1 to --max-temperature
+
+then the log-likelihood of each, in nats per held-out digit (binarised the same way), by
+annealed importance sampling (AIS, with the base model of the data's marginals, and RAISE's
+bracket when --reverse-rows > 0), next to the model of independent pixels (those marginals
+themselves). Writes samplers.csv (one row per model), samples.png (one row of samples per
+sampler: the visible probabilities after --sample-steps Gibbs steps of independent chains) and
+each model as <sampler>.h5.
+"""
+import csv
+import time
+
+import click
+import numpy as np
+
+import dlcore
+from dlcore import viz
+from dlcore.cli._common import backend_option, dataset_option, out_folder_option, output_folder
+from dlcore.cli._digits import load_digit_split
+from dlcore.cli.homework import homework
+from dlcore.io import atomic_open
+
+ROWS = {
+    "cd1": ("CD-1", {"sampler": "cd", "cd_k": 1}),
+    "cd10": ("CD-10", {"sampler": "cd", "cd_k": 10}),
+    "pcd": ("PCD", {"sampler": "pcd"}),
+    "fpcd": ("FPCD", {"sampler": "fpcd"}),
+    "pt": ("PT", {"sampler": "pt"}),
+}
+SAMPLES_PER_ROW = 10
+
+
+def parse_samplers(text):
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if names == ["all"]:
+        return list(ROWS)
+    unknown = [name for name in names if name not in ROWS]
+    if unknown or not names:
+        raise click.BadParameter(f"{text!r}: choose from {', '.join(ROWS)} (comma-separated), "
+                                 "or all", param_hint="--samplers")
+    return [name for name in ROWS if name in names]
+
+
+def independent_pixels(train, test):
+    """Mean log p(v) of ``test`` under independent pixels with the training marginals
+    p_i (clipped to [1e-4, 1 - 1e-4], as the RBMs' initial visible biases), nats per row."""
+    p = np.clip(train.mean(axis=0, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return float(np.mean(test @ np.log(p) + (1 - test) @ np.log(1 - p)))
+
+
+def describe(value):
+    """An option's value for the CSV: a ladder as its temperatures to three digits."""
+    if isinstance(value, list):
+        return "/".join(f"{v:.3g}" for v in value)
+    return str(value)
+
+
+def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
+    options = dict(ROWS[name][1])
+    if name in ("pcd", "fpcd"):
+        options["n_chains"] = chains
+    if name == "pt":
+        options["n_chains"] = pt_chains
+        rungs = np.arange(n_temperatures) / max(n_temperatures - 1, 1)
+        options["temperatures"] = [float(t) for t in max_temperature ** rungs]
+    return options
+
+
+@homework.command("samplers")
+@dataset_option()
+@click.option("--samplers", default="all", show_default=True,
+              help="Rows to train: cd1, cd10, pcd, fpcd, pt (comma-separated), or all.")
+@click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Passes over the training digits: every sampler gets the same updates.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05,
+              show_default=True)
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.5,
+              show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=2e-4, show_default=True)
+@click.option("--chains", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Persistent chains of PCD and FPCD.")
+@click.option("--pt-chains", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Ladders of parallel tempering.")
+@click.option("--temperatures", "n_temperatures", type=click.IntRange(min=2), default=5,
+              show_default=True, help="Rungs of each ladder.")
+@click.option("--max-temperature", type=click.FloatRange(min=1, min_open=True), default=1.5,
+              show_default=True, help="The hottest rung's temperature T (beta = 1 / T).")
+@click.option("--ais-runs", type=click.IntRange(min=2), default=100, show_default=True)
+@click.option("--ais-temperatures", type=click.IntRange(min=1), default=14_500,
+              show_default=True, help="Inverse temperatures of AIS (Salakhutdinov & Murray's "
+                                      "14,500).")
+@click.option("--reverse-rows", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Held-out rows whose reverse chains (RAISE) bracket the estimate; 0: AIS "
+                   "alone.")
+@click.option("--sample-steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@backend_option
+@out_folder_option("runs/homework-samplers")
+def samplers_command(dataset, samplers, hidden, epochs, batch_size, learning_rate, momentum,
+                     weight_decay, chains, pt_chains, n_temperatures, max_temperature, ais_runs,
+                     ais_temperatures, reverse_rows, sample_steps, seed, backend, out):
+    """Train one RBM per sampler (CD-1, CD-10, PCD, FPCD, PT) on the same binarised digits for
+    the same number of updates, then print each one's AIS log-likelihood per held-out digit;
+    write samplers.csv, samples.png and the models."""
+    names = parse_samplers(samplers)
+    folder = output_folder(out)
+    train, test, _ = load_digit_split(dataset, list(range(10)), list(range(10)), seed,
+                                      options=("--dataset", "--dataset"))
+    train = dlcore.datasets.binarize(train, mode="stochastic", seed=seed)
+    test = dlcore.datasets.binarize(test, mode="stochastic", seed=seed + 1)
+    updates = epochs * -(-len(train) // batch_size)
+    click.echo(f"{len(train)} training and {len(test)} held-out {dataset} digits (binarised), "
+               f"{hidden} hidden units, {updates} updates each")
+    baseline = independent_pixels(train, test)
+    click.echo(f"independent pixels: {baseline:.2f} nats per held-out digit")
+    rows, pictures = [], []
+    for name in names:
+        options = row_options(name, chains, pt_chains, n_temperatures, max_temperature)
+        rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
+                                  momentum=momentum, weight_decay=weight_decay,
+                                  batch_size=batch_size, epochs=epochs, seed=seed,
+                                  backend=backend, **options)
+        started = time.perf_counter()
+        rbm.fit(train)
+        seconds = time.perf_counter() - started
+        dlcore.save(rbm, folder / f"{name}.h5")
+        result = rbm.log_likelihood(test, n_runs=ais_runs, n_temperatures=ais_temperatures,
+                                    seed=seed, reverse_rows=reverse_rows)
+        low, high = result.interval
+        swaps = rbm.history.get("swap_acceptance", [float("nan")])[-1]
+        rows.append({"sampler": ROWS[name][0], "updates": updates,
+                     "train_seconds": f"{seconds:.1f}", "ais_log_likelihood": f"{result.mean:.2f}",
+                     "interval_low": f"{low:.2f}", "interval_high": f"{high:.2f}",
+                     "raise_bracket": ("" if result.bracket is None
+                                       else f"{result.bracket[0]:.2f}"),
+                     "swap_acceptance": "" if np.isnan(swaps) else f"{swaps:.3f}",
+                     "options": " ".join(f"{k}={describe(v)}" for k, v in options.items())})
+        swap_text = "" if np.isnan(swaps) else f", swap acceptance {swaps:.2f}"
+        click.echo(f"{ROWS[name][0]:>5}: {result.mean:8.2f} nats per held-out digit (95% "
+                   f"interval {low:.2f} to {high:.2f}), trained in {seconds:.0f} s{swap_text}")
+        pictures.append(rbm.sample(SAMPLES_PER_ROW, sample_steps, sampler="gibbs", seed=seed,
+                                   probabilities=True))
+    rows.append({"sampler": "independent pixels", "updates": 0, "train_seconds": "",
+                 "ais_log_likelihood": f"{baseline:.2f}", "interval_low": "",
+                 "interval_high": "", "raise_bracket": "", "swap_acceptance": "",
+                 "options": "exact"})
+    with atomic_open(folder / "samplers.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    side = int(round(np.sqrt(train.shape[1])))
+    viz.save_tiles(np.concatenate(pictures).reshape(-1, side, side), folder / "samples.png",
+                   n_columns=SAMPLES_PER_ROW, scale=None,
+                   title="rows: " + ", ".join(ROWS[name][0] for name in names)
+                   + f" ({sample_steps} Gibbs steps)")
+    click.echo(f"wrote samplers.csv, samples.png and {len(names)} models to {folder}")
