@@ -21,7 +21,9 @@ and the samplers below are four ways to estimate the model average (the *negativ
               W_fast <- fast_decay W_fast + eps_fast g          (fast_decay = 19/20 in the paper)
 
           so that the chains are pushed away from modes they have just visited (the fast weights
-          raise the energy there) and mix faster than the slow weights alone let them;
+          raise the energy there) and mix faster than the slow weights alone let them (here the
+          weights W have fast copies, the biases do not; the negative statistics Q(h | x2) are
+          computed on W + W_fast, as the chains move);
 ``"pt"``  (parallel tempering, Desjardins, Courville, Bengio, Vincent & Delalleau 2010): each
           of the m chains is a ladder of K replicas at inverse temperatures
           1 = beta_1 > beta_2 > ... > beta_K > 0, replica k sampling

@@ -210,6 +210,10 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         self.sample_calls_ = 0
         self.n_features_in_ = n_visible
         self.history = {"reconstruction_error": [], "free_energy_gap": [], "seconds": []}
+        if chains.resolve_sampler(self.sampler, self.persistent) == "pt":
+            rungs = len(chains.temperature_ladder(self.n_temperatures, self.temperatures))
+            for name in ["swap_acceptance"] + [f"swap_acceptance_{k}" for k in range(1, rungs)]:
+                self.history[name] = []
         return self
 
     def _train(self, X, epochs, X_valid, progress, on_epoch_end=None, comm=None):
