@@ -111,7 +111,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
     def _settings(self):
         return CDSettings(
             learning_rate=float(self.learning_rate), cd_k=int(self.cd_k),
-            persistent=bool(self.persistent), momentum=float(self.momentum),
+            persistent=chains.resolve_sampler(self.sampler, self.persistent) == "pcd",
+            momentum=float(self.momentum),
             weight_decay=float(self.weight_decay),
             sparsity_target=None if self.sparsity_target is None else float(self.sparsity_target),
             sparsity_cost=float(self.sparsity_cost), sparsity_decay=float(self.sparsity_decay),

@@ -134,6 +134,10 @@ class ContrastiveDivergence:
                                  settings.betas if self.sampler == "pt" else (1.0,),
                                  state.get("persistent_chain"), state.get("fast_W"),
                                  fast=self.sampler == "fpcd")
+        # PCD with one chain per batch row (n_chains None): chain r goes with row r of the
+        # batch, so a shorter last batch advances its first rows' chains only, and a
+        # data-parallel shard its own rows' (as PCD always did here)
+        self._row_aligned = self.sampler == "pcd" and not settings.n_chains
         self.means = RowMeans(be)
         self.x1, self.p2, self.x2 = (be.empty((batch, n_visible)) for _ in range(3))
         self.q1, self.h1, self.q2, self.h2 = (be.empty((batch, n_hidden)) for _ in range(4))
@@ -150,7 +154,7 @@ class ContrastiveDivergence:
         be, s, units = self.backend, self.settings, self.visible_units
         b = x1.shape[0]
         first = 0 if shard is None else shard.first_row
-        if shard is not None and self.chains is not None:
+        if shard is not None and self.chains is not None and not self._row_aligned:
             raise ValueError(f"data-parallel training runs sampler='cd' (CD-k) only, not "
                              f"{self.sampler!r}: its persistent chains are not split by rows; "
                              f"train in one process")
@@ -165,6 +169,8 @@ class ContrastiveDivergence:
         be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update, first)
         if self.chains is None:
             x2, input2, q2 = self._reconstruction(x1, h1, p2, x2, q2, update, first)
+        elif self._row_aligned:
+            x2, input2, q2 = self._row_aligned_pcd(x1, h1, p2, x2, q2, update, first)
         else:
             x2, input2, q2 = self._persistent_negative_phase(x1, h1, p2, update)
         if shard is not None:
@@ -219,6 +225,32 @@ class ContrastiveDivergence:
             be.gemm(input2, self.W, q2)
             h = self.h2[:x1.shape[0]] if t + 1 < s.cd_k else None
             be.sigmoid_bernoulli(q2, self.hidden_bias, h, s.seed, STREAM_GIBBS + 2 * t + 2,
+                                 update, first)
+        return x2, input2, q2
+
+    @property
+    def chain(self):
+        """The persistent chains' hidden states (rows, n_hidden), or None for CD."""
+        return None if self.chains is None else self.chains.hidden
+
+    def _row_aligned_pcd(self, x1, h1, p2, x2, q2, update, first=0):
+        """PCD whose chains are the rows ``first .. first + b`` of the batch (see
+        ``_row_aligned``): the Gibbs steps of :meth:`_persistent_negative_phase` on those
+        rows, drawn with their global Philox rows. Returns (x2, weight input, Q(h2 = 1 | x2)),
+        (b, .) each."""
+        be, s, units, chains = self.backend, self.settings, self.visible_units, self.chains
+        chain = chains.hidden[first:first + x1.shape[0]]
+        if not chains.started:
+            be.copy_into(chain, h1)  # the fantasy particles start at the data
+            chains.started = True
+        self._monitor_reconstruction(x1, h1, p2)
+        for t in range(s.cd_k):
+            be.gemm(chain, self.W, p2, trans_b=True)
+            units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
+                         s.seed, STREAM_GIBBS + 2 * t + 1, update, first)
+            input2 = units.weight_input(be, x2, "model")
+            be.gemm(input2, self.W, q2)
+            be.sigmoid_bernoulli(q2, self.hidden_bias, chain, s.seed, STREAM_GIBBS + 2 * t + 2,
                                  update, first)
         return x2, input2, q2
 
