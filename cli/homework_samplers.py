@@ -84,7 +84,7 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
 @click.option("--samplers", default="all", show_default=True,
               help="Rows to train: cd1, cd10, pcd, fpcd, pt (comma-separated), or all.")
 @click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Passes over the training digits: every sampler gets the same updates.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05,
@@ -100,14 +100,14 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
               show_default=True, help="Rungs of each ladder.")
 @click.option("--max-temperature", type=click.FloatRange(min=1, min_open=True), default=1.5,
               show_default=True, help="The hottest rung's temperature T (beta = 1 / T).")
-@click.option("--ais-runs", type=click.IntRange(min=2), default=100, show_default=True)
-@click.option("--ais-temperatures", type=click.IntRange(min=1), default=14_500,
-              show_default=True, help="Inverse temperatures of AIS (Salakhutdinov & Murray's "
-                                      "14,500).")
+@click.option("--ais-runs", type=click.IntRange(min=2), default=50, show_default=True)
+@click.option("--ais-temperatures", type=click.IntRange(min=1), default=5000,
+              show_default=True, help="Inverse temperatures of AIS (Salakhutdinov & Murray "
+                                      "used 14,500 and 100 runs).")
 @click.option("--reverse-rows", type=click.IntRange(min=0), default=0, show_default=True,
               help="Held-out rows whose reverse chains (RAISE) bracket the estimate; 0: AIS "
                    "alone.")
-@click.option("--sample-steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--sample-steps", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @backend_option
 @out_folder_option("runs/homework-samplers")
