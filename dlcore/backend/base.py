@@ -86,6 +86,40 @@ class Backend:
         """
         raise NotImplementedError
 
+    def gemm_sigmoid_bernoulli(self, a, b, out, bias, sample, seed, stream, step,
+                               trans_b=False, first_row=0):
+        """A product and the binary units it drives, in one call:
+
+            out[r, j] = sigm((a @ op(b))[r, j] + bias[j]),    op(b) = b.T if trans_b else b
+            sample[r, j] = 1 if u[r, j] < out[r, j] else 0    (u as in :meth:`sigmoid_bernoulli`)
+
+        ``a`` (n, k); op(b) (k, m); ``out`` (n, m); ``bias`` (m,); ``sample`` (n, m) or None;
+        ``first_row`` as for :meth:`sigmoid_bernoulli`.
+        :meth:`gemm` then :meth:`sigmoid_bernoulli`, the same numbers; a backend may fuse them
+        (the CPU applies the sigmoid to each block of the product right after computing it).
+        """
+        self.gemm(a, b, out, trans_b=trans_b)
+        self.sigmoid_bernoulli(out, bias, sample, seed, stream, step, first_row)
+
+    def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
+                                negative_b, positive_rate, negative_rate, momentum, decay):
+        """The contrastive-divergence step of a weight matrix, with momentum and weight decay:
+
+            velocity <- momentum * velocity + rp pa' pb - rn na' nb - decay * weights
+            weights <- weights + velocity
+
+        ``weights``, ``velocity`` (v, h); ``positive_a``, ``negative_a`` (n, v);
+        ``positive_b``, ``negative_b`` (n, h) (the negative phase may have another number of
+        rows); rp = ``positive_rate``, rn = ``negative_rate``. Two :meth:`gemm` calls that
+        fold the statistic into the momentum buffer, then :meth:`momentum_step`; a backend may
+        fuse them (the CPU updates each block of the weights right after its products).
+        """
+        self.gemm(positive_a, positive_b, velocity, trans_a=True, alpha=positive_rate,
+                  beta=momentum)
+        self.gemm(negative_a, negative_b, velocity, trans_a=True, alpha=-negative_rate,
+                  beta=1.0)
+        self.momentum_step(weights, velocity, decay)
+
     def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step, first_row=0):
         """Means of Gaussian units, and optionally a sample of them, in one pass:
 

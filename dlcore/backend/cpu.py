@@ -38,7 +38,8 @@ from numba.extending import get_cython_function_address
 
 from . import registry
 from .base import HostMemory
-from .kernel_backend import KernelBackend
+from .kernel_backend import KernelBackend, momentum_step_span, sigmoid_bernoulli_span
+from .rng import key_from_seed
 
 #: Below this many elements a launch runs on the calling thread. Every parallel region ends in a
 #: barrier; waking the pool costs more than small work, and on a busy machine a parked thread
@@ -143,8 +144,54 @@ def _serial_chunk(body, body_fingerprint):
     return kernel
 
 
+def _gemm_then_rows(body, body_fingerprint):
+    """out <- a op(b) split across threads exactly as :func:`_parallel_gemm` splits it (so the
+    products are the same numbers, bit for bit), each block followed by its epilogue
+    ``body(row, first, last, *args)``, ``first .. last-1`` counting units of ``unit_width``
+    columns, while the block is in cache: one parallel region instead of two.
+
+    A block of rows takes every unit of its rows. A block of columns takes the units wholly
+    inside it; a unit cut by a block boundary (the split is in columns, a unit is four) waits
+    for both blocks and is done on the calling thread after the region."""
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def kernel(a, b, out, trans_b, blas, integer_probe, parts, unit_width, *args):
+        body_fingerprint  # noqa: B018
+        m, n = out.shape
+        n_units = -(-n // unit_width)
+        size = max(m, n)
+        chunk = -(-size // parts)
+        for part in prange(parts):
+            start = part * chunk
+            stop = min(size, start + chunk)
+            if stop <= start:
+                continue
+            if n >= m:
+                _gemm_column_block(a, b, out, False, trans_b, 1.0, 0.0, blas, integer_probe,
+                                   start, stop)
+                first = -(-start // unit_width)
+                last = n_units if stop == n else stop // unit_width
+                for row in range(m):
+                    if last > first:
+                        body(row, first, last, *args)
+            else:
+                _gemm_row_block(a, b, out, False, trans_b, 1.0, 0.0, blas, integer_probe,
+                                start, stop)
+                for row in range(start, stop):
+                    body(row, 0, n_units, *args)
+        if n >= m:
+            done = -1
+            for part in range(1, parts):
+                boundary = part * chunk
+                unit = boundary // unit_width
+                if boundary < n and boundary % unit_width != 0 and unit != done:
+                    for row in range(m):
+                        body(row, unit, unit + 1, *args)
+                    done = unit
+    return kernel
+
+
 _LOOPS = {"rows": _parallel_rows, "serial rows": _serial_rows, "chunks": _parallel_chunks,
-          "serial chunk": _serial_chunk}
+          "serial chunk": _serial_chunk, "gemm then rows": _gemm_then_rows}
 
 
 # Fortran BLAS ?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): every
@@ -238,7 +285,6 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe
     of ``a``, computed as the columns of out' = op(b)' op(a)').
     """
     m, n = out.shape
-    k = a.shape[0] if trans_a else a.shape[1]
     size = max(m, n)
     chunk = -(-size // parts)
     for part in prange(parts):
@@ -250,11 +296,54 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe
             _gemm_column_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe,
                                start, stop)
         else:
-            a_block = a[:, start:stop].ctypes.data if trans_a else a[start:stop].ctypes.data
-            fortran_gemm(blas, TRANSPOSE if trans_b else NO_TRANSPOSE,
-                         TRANSPOSE if trans_a else NO_TRANSPOSE, n, stop - start, k, alpha,
-                         b.ctypes.data, b.shape[1], a_block, a.shape[1], beta,
-                         out[start:stop].ctypes.data, n, out, integer_probe)
+            _gemm_row_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe,
+                            start, stop)
+
+
+@njit(cache=True)
+def _gemm_row_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe, start,
+                    stop):
+    """Rows start..stop-1 of out <- alpha op(a) op(b) + beta out: columns of the Fortran
+    problem out' = op(b)' op(a)'."""
+    n = out.shape[1]
+    k = a.shape[0] if trans_a else a.shape[1]
+    a_block = a[:, start:stop].ctypes.data if trans_a else a[start:stop].ctypes.data
+    fortran_gemm(blas, TRANSPOSE if trans_b else NO_TRANSPOSE,
+                 TRANSPOSE if trans_a else NO_TRANSPOSE, n, stop - start, k, alpha,
+                 b.ctypes.data, b.shape[1], a_block, a.shape[1], beta,
+                 out[start:stop].ctypes.data, n, out, integer_probe)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _contrastive_weight_step(weights, velocity, positive_a, positive_b, negative_a,
+                             negative_b, positive_rate, negative_rate, momentum, decay, blas,
+                             integer_probe, parts):
+    """:meth:`CPUBackend.contrastive_weight_step` in ``parts`` blocks, one per Numba thread,
+    split as :func:`_parallel_gemm` splits a product (the same numbers, bit for bit): each
+    block's two products, then its momentum step while the block is still in cache."""
+    m, n = velocity.shape
+    flat_weights, flat_velocity = weights.reshape(-1), velocity.reshape(-1)
+    size = max(m, n)
+    chunk = -(-size // parts)
+    for part in prange(parts):
+        start = part * chunk
+        stop = min(size, start + chunk)
+        if stop <= start:
+            continue
+        if n >= m:
+            _gemm_column_block(positive_a, positive_b, velocity, True, False, positive_rate,
+                               momentum, blas, integer_probe, start, stop)
+            _gemm_column_block(negative_a, negative_b, velocity, True, False, -negative_rate,
+                               1.0, blas, integer_probe, start, stop)
+            for row in range(m):
+                momentum_step_span(row * n + start, row * n + stop, flat_weights,
+                                   flat_velocity, decay)
+        else:
+            _gemm_row_block(positive_a, positive_b, velocity, True, False, positive_rate,
+                            momentum, blas, integer_probe, start, stop)
+            _gemm_row_block(negative_a, negative_b, velocity, True, False, -negative_rate,
+                            1.0, blas, integer_probe, start, stop)
+            momentum_step_span(start * n, stop * n, flat_weights, flat_velocity, decay)
 
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
@@ -295,6 +384,40 @@ class CPUBackend(HostMemory, KernelBackend):
             else:
                 n_chunks = max(1, min(numba.get_num_threads(), n // 64))
                 _kernel("chunks", body)(n, n_chunks, *args)
+
+    def _splits_products(self, out, k):
+        """Whether a product into ``out`` with inner dimension ``k`` is split across Numba's
+        threads (inside :meth:`compute`, and large enough)."""
+        return (self._compute_depth > 0
+                and out.shape[0] * out.shape[1] * k >= SERIAL_MULTIPLY_ADDS)
+
+    def gemm_sigmoid_bernoulli(self, a, b, out, bias, sample, seed, stream, step,
+                               trans_b=False, first_row=0):
+        if not self._splits_products(out, a.shape[1]):
+            super().gemm_sigmoid_bernoulli(a, b, out, bias, sample, seed, stream, step,
+                                           trans_b, first_row)
+            return
+        k0, k1 = key_from_seed(seed)
+        blas, integer_type = BLAS_GEMM[out.dtype]
+        _kernel("gemm then rows", sigmoid_bernoulli_span)(
+            a, b, out, bool(trans_b), blas, np.empty(0, integer_type), numba.get_num_threads(),
+            4, out, bias, self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
+            np.uint64(first_row))
+
+    def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
+                                negative_b, positive_rate, negative_rate, momentum, decay):
+        # fused only where both products would be split (the same blocks, the same numbers)
+        if not (self._splits_products(velocity, positive_a.shape[0])
+                and self._splits_products(velocity, negative_a.shape[0])):
+            super().contrastive_weight_step(weights, velocity, positive_a, positive_b,
+                                            negative_a, negative_b, positive_rate,
+                                            negative_rate, momentum, decay)
+            return
+        blas, integer_type = BLAS_GEMM[velocity.dtype]
+        _contrastive_weight_step(weights, velocity, positive_a, positive_b, negative_a,
+                                 negative_b, float(positive_rate), float(negative_rate),
+                                 float(momentum), velocity.dtype.type(decay), blas,
+                                 np.empty(0, integer_type), numba.get_num_threads())
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         k = a.shape[0] if trans_a else a.shape[1]

@@ -165,8 +165,8 @@ class ContrastiveDivergence:
         #     compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
         #     sample h1i in {0, 1} from Q(h1i | x1)
         input1 = units.weight_input(be, x1, "data")
-        be.gemm(input1, self.W, q1)
-        be.sigmoid_bernoulli(q1, self.hidden_bias, h1, s.seed, STREAM_GIBBS, update, first)
+        be.gemm_sigmoid_bernoulli(input1, self.W, q1, self.hidden_bias, h1, s.seed,
+                                  STREAM_GIBBS, update, first_row=first)
         if self.chains is None:
             x2, input2, q2 = self._reconstruction(x1, h1, p2, x2, q2, update, first)
         elif self._row_aligned:
@@ -177,14 +177,6 @@ class ContrastiveDivergence:
             shard.update(self, x1, x2, h1, q1, q2, input1, input2)
             return
 
-        # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
-        #     our W is the slide's transposed: eps (x1' h1 / b - x2' Q(h2. = 1 | x2) / m), m = b
-        #     (or the number of persistent chains), through the momentum buffer; W itself moves
-        #     after b's step, which may read it (the Gaussian layer's sigma step)
-        be.gemm(input1, h1, self.velocity_W, trans_a=True, alpha=s.learning_rate / b,
-                beta=s.momentum)
-        be.gemm(input2, q2, self.velocity_W, trans_a=True,
-                alpha=-s.learning_rate / x2.shape[0], beta=1.0)
         if self.chains is not None and self.chains.fast_W is not None:
             # fast PCD: W_fast <- fast_decay W_fast + eps_fast (x1' h1 / b - x2' q2 / m)
             fast = s.fast_learning_rate
@@ -193,10 +185,16 @@ class ContrastiveDivergence:
             be.gemm(input2, q2, self.chains.fast_W, trans_a=True, alpha=-fast / x2.shape[0],
                     beta=1.0)
         # b <- b + eps (x1 - x2)
+        #     first: it may read W as it was (the Gaussian layer's sigma step)
         units.update(be, CDBatch(x1, x2, h1, q2, self.W, self.means), self.visible_bias,
                      self.velocity_visible_bias, s)
-        # (the W line's own step: W <- W + velocity, with the weight decay)
-        be.momentum_step(self.W, self.velocity_W, s.learning_rate * s.weight_decay)
+        # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
+        #     our W is the slide's transposed: eps (x1' h1 / b - x2' Q(h2. = 1 | x2) / m), m = b
+        #     (or the number of persistent chains), through the momentum buffer, with the
+        #     weight decay
+        be.contrastive_weight_step(self.W, self.velocity_W, input1, h1, input2, q2,
+                                   s.learning_rate / b, s.learning_rate / x2.shape[0],
+                                   s.momentum, s.learning_rate * s.weight_decay)
         # c <- c + eps (h1 - Q(h2. = 1 | x2))
         contrastive_bias_step(be, self.hidden_bias, self.velocity_hidden_bias, h1, q2,
                               s.learning_rate, s.momentum, self.means)
@@ -214,18 +212,17 @@ class ContrastiveDivergence:
             # for all visible units j do
             #     compute P(x2j = 1 | h1)  (for binomial units, sigm(b_j + sum_i W_ij h1i))
             #     sample x2j in {0, 1} from P(x2j = 1 | h1)
-            be.gemm(h, self.W, p2, trans_b=True)
-            units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
-                         s.seed, STREAM_GIBBS + 2 * t + 1, update, first)
+            units.sample_from_hidden(be, h, self.W, p2, self.visible_bias,
+                                     x2 if s.sample_visible else None, s.seed,
+                                     STREAM_GIBBS + 2 * t + 1, update, first)
             if t == 0:
                 be.accumulate_squared_error(x1, p2, self.squared_error)
             # for all hidden units i do
             #     compute Q(h2i = 1 | x2)  (for binomial units, sigm(c_i + sum_j W_ij x2j))
             input2 = units.weight_input(be, x2, "model")
-            be.gemm(input2, self.W, q2)
             h = self.h2[:x1.shape[0]] if t + 1 < s.cd_k else None
-            be.sigmoid_bernoulli(q2, self.hidden_bias, h, s.seed, STREAM_GIBBS + 2 * t + 2,
-                                 update, first)
+            be.gemm_sigmoid_bernoulli(input2, self.W, q2, self.hidden_bias, h, s.seed,
+                                      STREAM_GIBBS + 2 * t + 2, update, first_row=first)
         return x2, input2, q2
 
     @property
@@ -275,8 +272,8 @@ class ContrastiveDivergence:
         """PCD's negative chain is not a reconstruction of the data: the monitor costs one
         extra product, P(x2 = 1 | h1) from the data's own hidden sample."""
         be = self.backend
-        be.gemm(h1, self.W, p2, trans_b=True)
-        self.visible_units.sample(be, p2, self.visible_bias, None, self.settings.seed, 0, 0)
+        self.visible_units.sample_from_hidden(be, h1, self.W, p2, self.visible_bias, None,
+                                              self.settings.seed, 0, 0)
         be.accumulate_squared_error(x1, p2, self.squared_error)
 
     def epoch(self, data, order, first_update, report=None, report_every=None):

@@ -110,6 +110,14 @@ class VisibleUnits:
         Philox row of row 0 (a shard of a data-parallel batch)."""
         raise NotImplementedError
 
+    def sample_from_hidden(self, backend, hidden, W, top_down, visible_bias, sample, seed,
+                           stream, step, first_row=0):
+        """The visible units given ``hidden`` (n, n_hidden): ``top_down`` (n, n_visible)
+        receives sum_j W_ij h_j, then :meth:`sample` turns it into the means (and ``sample``
+        into a sample, unless None)."""
+        backend.gemm(hidden, W, top_down, trans_b=True)
+        self.sample(backend, top_down, visible_bias, sample, seed, stream, step, first_row)
+
     def update(self, backend, batch, visible_bias, velocity, settings):
         """CD step of the visible parameters; ``batch`` is the :class:`CDBatch` of the update.
 
@@ -154,6 +162,13 @@ class BernoulliVisible(VisibleUnits):
         """``top_down`` (n, n_visible) holds sum_j W_ij h_j; it leaves holding P(v = 1 | h)."""
         backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step, first_row)
 
+    def sample_from_hidden(self, backend, hidden, W, top_down, visible_bias, sample, seed,
+                           stream, step, first_row=0):
+        """P(v = 1 | h) = sigm(b + h W') into ``top_down``, and a sample: the product and the
+        sigmoids in one call (:meth:`dlcore.backend.Backend.gemm_sigmoid_bernoulli`)."""
+        backend.gemm_sigmoid_bernoulli(hidden, W, top_down, visible_bias, sample, seed, stream,
+                                       step, trans_b=True, first_row=first_row)
+
 
 class SoftmaxLabelVisible(BernoulliVisible):
     """Binary visible units followed by one softmax group of ``n_labels`` label units: the
@@ -167,6 +182,9 @@ class SoftmaxLabelVisible(BernoulliVisible):
     free energy and parameter updates are the binary units' (a one-hot label is a binary
     vector).
     """
+
+    # the label columns need their softmax between the product and the sigmoids
+    sample_from_hidden = VisibleUnits.sample_from_hidden
 
     def __init__(self, n_labels):
         self.n_labels = int(n_labels)

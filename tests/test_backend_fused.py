@@ -1,0 +1,113 @@
+"""The fused operations of the CD-1 step (a product and its sigmoids; the weight statistic and
+its momentum step) give the numbers of the operations they fuse.
+
+Oracles: the reference backend (the same two or three operations in NumPy), and the cpu
+backend's own unfused path (the same products and kernels one after the other), which the fused
+path must match bit for bit: the trained weights of a seed do not change with the fusion."""
+import numpy as np
+import pytest
+
+from dlcore.backend import get_backend
+from dlcore.backend.base import Backend
+
+# (n, k, m): an RBM's products (split by columns), a tall product the unfused path splits by
+# rows and a width that is not a multiple of four (fused), and two below the size at which the
+# cpu splits a product across threads (they take the unfused path).
+SHAPES = [(100, 784, 500), (1000, 100, 202), (7, 13, 9), (64, 300, 130)]
+# (n, v, h) of the weight step: velocity (v, h) split by rows, then one wider than tall, which
+# the unfused products split by columns
+WEIGHT_SHAPES = [(100, 784, 500), (100, 301, 1003), (7, 13, 9)]
+
+
+def operands(n, k, m, seed=0):
+    generator = np.random.default_rng(seed)
+    a = (generator.random((n, k)) < 0.3).astype(np.float32)
+    W = (generator.standard_normal((k, m)) * 0.05).astype(np.float32)
+    bias = (generator.standard_normal(m) * 0.1).astype(np.float32)
+    return a, W, bias
+
+
+def fused_and_unfused(backend, a, b, bias, trans_b, sampling, first_row=0):
+    n, m = a.shape[0], (b.shape[0] if trans_b else b.shape[1])
+    results = []
+    for fuse in (True, False):
+        out, sample = np.empty((n, m), np.float32), np.empty((n, m), np.float32)
+        with backend.compute():
+            if fuse:
+                backend.gemm_sigmoid_bernoulli(a, b, out, bias, sample if sampling else None,
+                                               5, 2, 9, trans_b=trans_b, first_row=first_row)
+            else:
+                Backend.gemm_sigmoid_bernoulli(backend, a, b, out, bias,
+                                               sample if sampling else None, 5, 2, 9,
+                                               trans_b=trans_b, first_row=first_row)
+        results.append((out, sample if sampling else None))
+    return results
+
+
+@pytest.mark.parametrize("n, k, m", SHAPES)
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("first_row", [0, 7])  # 7: a shard of a data-parallel batch
+def test_fused_product_and_sigmoid_match_the_unfused_path_bit_for_bit(n, k, m, trans_b,
+                                                                      first_row):
+    a, W, bias = operands(n, k, m)
+    b = np.ascontiguousarray(W.T) if trans_b else W
+    (fused, fused_sample), (plain, plain_sample) = fused_and_unfused(
+        get_backend("cpu"), a, b, bias, trans_b, sampling=True, first_row=first_row)
+    np.testing.assert_array_equal(fused, plain)
+    np.testing.assert_array_equal(fused_sample, plain_sample)
+
+
+@pytest.mark.parametrize("n, k, m", SHAPES)
+def test_fused_product_and_sigmoid_follow_the_reference(n, k, m):
+    a, W, bias = operands(n, k, m, seed=1)
+    results = []
+    for name in ("cpu", "reference"):
+        backend = get_backend(name)
+        out, sample = np.empty((n, m), np.float32), np.empty((n, m), np.float32)
+        with backend.compute():
+            backend.gemm_sigmoid_bernoulli(a, W, out, bias, sample, 3, 1, 4)
+        results.append((out, sample))
+    (cpu_p, cpu_s), (ref_p, ref_s) = results
+    np.testing.assert_allclose(cpu_p, ref_p, rtol=2e-5, atol=2e-6)
+    # a sample differs only where u falls between the two roundings of p
+    assert np.mean(cpu_s != ref_s) < 1e-3
+
+
+@pytest.mark.parametrize("n, v, h", WEIGHT_SHAPES)
+def test_fused_weight_step_matches_the_unfused_path_and_the_reference(n, v, h):
+    generator = np.random.default_rng(2)
+    x1, x2 = (generator.random((n, v)).astype(np.float32) for _ in range(2))
+    h1, q2 = (generator.random((n, h)).astype(np.float32) for _ in range(2))
+    start_W = (generator.standard_normal((v, h)) * 0.01).astype(np.float32)
+    start_velocity = (generator.standard_normal((v, h)) * 0.001).astype(np.float32)
+    results = {}
+    for name, fuse in (("cpu", True), ("cpu", False), ("reference", True)):
+        backend = get_backend(name)
+        W, velocity = start_W.copy(), start_velocity.copy()
+        step = type(backend).contrastive_weight_step if fuse else Backend.contrastive_weight_step
+        with backend.compute():
+            step(backend, W, velocity, x1, h1, x2, q2, 0.1 / n, 0.1 / n, 0.5, 2e-5)
+        results[(name, fuse)] = (W, velocity)
+    for fused, plain in zip(results[("cpu", True)], results[("cpu", False)]):
+        np.testing.assert_array_equal(fused, plain)
+    for fused, reference in zip(results[("cpu", True)], results[("reference", True)]):
+        np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-7)
+
+
+def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch):
+    import dlcore
+    from dlcore.backend import cpu
+    data = (np.random.default_rng(3).random((300, 784)) < 0.2).astype(np.float32)
+    weights = []
+    for fuse in (True, False):
+        if not fuse:  # the products, then the kernels, one call each
+            monkeypatch.setattr(cpu.CPUBackend, "gemm_sigmoid_bernoulli",
+                                Backend.gemm_sigmoid_bernoulli)
+            monkeypatch.setattr(cpu.CPUBackend, "contrastive_weight_step",
+                                Backend.contrastive_weight_step)
+        rbm = dlcore.BernoulliRBM(n_hidden=500, batch_size=100, epochs=2, momentum=0.5,
+                                  weight_decay=1e-4, seed=7, backend="cpu", verbose=False)
+        rbm.fit(data)
+        weights.append((rbm.W_, rbm.visible_bias_, rbm.hidden_bias_))
+    for fused, plain in zip(*weights):
+        np.testing.assert_array_equal(fused, plain)
