@@ -67,6 +67,18 @@ def _command_path(error):
     return error.ctx.command_path if error.ctx is not None else "dlcore"
 
 
+def parse_choices(text, choices, option):
+    """``"b, a"`` (or ``"all"``) -> the named ``choices`` in their own order; anything else a
+    usage error naming ``option`` and the choices."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if names == ["all"]:
+        return list(choices)
+    if not names or any(name not in choices for name in names):
+        raise click.BadParameter(f"{text!r}: choose from {', '.join(choices)} (comma-"
+                                 "separated), or all", param_hint=option)
+    return [name for name in choices if name in names]
+
+
 def backend_option(function):
     return click.option("--backend", type=click.Choice(BACKEND_NAMES, case_sensitive=False),
                         default="auto", show_default=True,

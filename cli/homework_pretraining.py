@@ -39,6 +39,7 @@ from dlcore.cli._common import (
     dataset_option,
     out_folder_option,
     output_folder,
+    parse_choices,
     resume_option,
     resumed_options,
     seed_option,
@@ -86,13 +87,8 @@ def random_network(sizes, n_classes, seed, backend):
 
 
 def parse_rows(text):
-    """``"dbn,deep"`` -> the keys of :data:`ROWS` in the table's order, or a usage error."""
-    keys = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [key for key in keys if key not in ROWS]
-    if unknown or not keys:
-        raise click.BadParameter(f"{text!r}: name rows of the table, joined by commas, from "
-                                 f"{', '.join(ROWS)}", param_hint="--rows")
-    return [key for key in ROWS if key in keys]
+    """``"dbn,deep"`` (or ``"all"``) -> the keys of :data:`ROWS` in the table's order."""
+    return parse_choices(text, ROWS, "--rows")
 
 
 def stages(rows, seeds):

@@ -51,7 +51,13 @@ import dlcore
 from dlcore import viz
 from dlcore.backend import rng
 from dlcore.callbacks import Callback, EarlyStopping
-from dlcore.cli._common import backend_option, dataset_option, out_folder_option, output_folder
+from dlcore.cli._common import (
+    backend_option,
+    dataset_option,
+    out_folder_option,
+    output_folder,
+    parse_choices,
+)
 from dlcore.cli._dbn import load_labelled_split, training_subset
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
@@ -83,14 +89,7 @@ MLP_HIDDEN = (256, 128)
 
 def parse_methods(text):
     """``"none,l2,dropout"`` (or ``"all"``) -> the methods in the table's order."""
-    names = [part.strip().lower() for part in text.split(",") if part.strip()]
-    if names == ["all"]:
-        return list(METHODS)
-    unknown = [name for name in names if name not in METHODS]
-    if unknown or not names:
-        raise click.BadParameter(f"{text!r}: choose from {', '.join(METHODS)} (comma-"
-                                 "separated), or all", param_hint="--methods")
-    return [name for name in METHODS if name in names]
+    return parse_choices(text, METHODS, "--methods")
 
 
 class ErrorCurves(Callback):

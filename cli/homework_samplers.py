@@ -28,7 +28,13 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.cli._common import backend_option, dataset_option, out_folder_option, output_folder
+from dlcore.cli._common import (
+    backend_option,
+    dataset_option,
+    out_folder_option,
+    output_folder,
+    parse_choices,
+)
 from dlcore.cli._digits import load_digit_split
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
@@ -44,14 +50,7 @@ SAMPLES_PER_ROW = 10
 
 
 def parse_samplers(text):
-    names = [part.strip().lower() for part in text.split(",") if part.strip()]
-    if names == ["all"]:
-        return list(ROWS)
-    unknown = [name for name in names if name not in ROWS]
-    if unknown or not names:
-        raise click.BadParameter(f"{text!r}: choose from {', '.join(ROWS)} (comma-separated), "
-                                 "or all", param_hint="--samplers")
-    return [name for name in ROWS if name in names]
+    return parse_choices(text, ROWS, "--samplers")
 
 
 def independent_pixels(train, test):
