@@ -234,14 +234,20 @@ def check_gaussian_rbm(reader: ModelFileReader, config: Any) -> None:
 DBN_COUNTERS = ("sample_calls", "up_down_updates", "up_down_epochs_done")
 
 
-def check_dbn(reader: ModelFileReader, config: Any) -> None:
-    """The DBN's hyperparameters, then each RBM's group against ``layers``."""
-    checker = ConfigChecker(reader, config, "the hyperparameters")
+def _stack_sizes(checker: ConfigChecker) -> list[int]:
+    """A greedy stack's ``layers`` (a DBN's, a stacked autoencoder's): 2 to MAX_LAYERS + 1
+    positive sizes, visible first."""
     layers = checker.require("layers")
     if not isinstance(layers, list) or not 2 <= len(layers) <= MAX_LAYERS + 1:
         raise checker.fail(f"give layers = {layers!r:.60}; expected a list of 2 to "
                            f"{MAX_LAYERS + 1} sizes")
-    sizes = [checker.integer_value(size, "an entry of 'layers'", 1) for size in layers]
+    return [checker.integer_value(size, "an entry of 'layers'", 1) for size in layers]
+
+
+def check_dbn(reader: ModelFileReader, config: Any) -> None:
+    """The DBN's hyperparameters, then each RBM's group against ``layers``."""
+    checker = ConfigChecker(reader, config, "the hyperparameters")
+    sizes = _stack_sizes(checker)
     n_labels = checker.integer("n_labels") or 0
     for key in ("up_down_epochs", "up_down_gibbs_steps", "up_down_batch_size"):
         checker.integer(key)
@@ -331,11 +337,7 @@ def check_autoencoder(reader: ModelFileReader, config: Any, prefix: str = "",
 def check_stacked_autoencoder(reader: ModelFileReader, config: Any) -> None:
     """The stack's ``layers``, then each autoencoder's group against them."""
     checker = ConfigChecker(reader, config, "the hyperparameters")
-    layers = checker.require("layers")
-    if not isinstance(layers, list) or not 2 <= len(layers) <= MAX_LAYERS + 1:
-        raise checker.fail(f"give layers = {layers!r:.60}; expected a list of 2 to "
-                           f"{MAX_LAYERS + 1} sizes")
-    sizes = [checker.integer_value(size, "an entry of 'layers'", 1) for size in layers]
+    sizes = _stack_sizes(checker)
     checker.boolean("verbose")
     checker.choice("backend", BACKENDS)
     checker.seed()
