@@ -411,7 +411,9 @@ def load_checkpoint(path, model_class):
 RBM_HYPERPARAMETERS = {"hidden": "n_hidden", "cd_k": "cd_k", "persistent": "persistent",
                        "batch_size": "batch_size", "learning_rate": "learning_rate",
                        "momentum": "momentum", "weight_decay": "weight_decay",
-                       "sparsity_target": "sparsity_target", "seed": "seed"}
+                       "sparsity_target": "sparsity_target", "seed": "seed",
+                       "sampler": "sampler", "n_chains": "n_chains",
+                       "n_temperatures": "n_temperatures"}
 
 
 def resumed_rbm(path, model_class, epochs, backend):

@@ -38,6 +38,7 @@ from dlcore.cli._digits import (
 )
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
+from dlcore.rbm.chains import SAMPLERS as SAMPLER_CHOICES
 
 
 @main.group()
@@ -69,7 +70,15 @@ def trained_classes(model):
 @click.option("--hidden", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--cd-k", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--persistent", is_flag=True, help="Persistent CD (Tieleman 2008).")
+@click.option("--persistent", is_flag=True, help="Persistent CD (Tieleman 2008): --sampler pcd.")
+@click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default=None,
+              help="The negative phase: cd (CD-k from the data, the default), pcd (persistent "
+                   "chains), fpcd (fast PCD) or pt (parallel tempering). docs/rbm.md compares "
+                   "them.")
+@click.option("--chains", "n_chains", type=click.IntRange(min=1), default=None,
+              help="Persistent chains of pcd, fpcd and pt (default: --batch-size).")
+@click.option("--temperatures", "n_temperatures", type=click.IntRange(min=2), default=10,
+              show_default=True, help="Rungs of pt's geometric ladder, T = 1 to 10.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True)
@@ -85,15 +94,21 @@ def trained_classes(model):
 @resume_option
 @resumed_options(RBM_HYPERPARAMETERS)
 @distributed_option
-def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learning_rate,
-          momentum, weight_decay, sparsity_target, seed, backend, out, checkpoint_every,
-          resume, comm):
+def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, n_temperatures,
+          batch_size, learning_rate, momentum, weight_decay, sparsity_target, seed, backend, out,
+          checkpoint_every, resume, comm):
     """Train a Bernoulli RBM; write model.h5, filters.png and training_curve.png.
 
     Held-out images (the test split, or 100 per class of mnist-5k) feed the free-energy gap
     monitor: mean F(held-out) - mean F(training), which grows when the RBM over-fits.
     """
     classes = parse_digits("--digits", digits)
+    if persistent and sampler not in (None, "pcd"):
+        raise click.BadParameter(f"--persistent means --sampler pcd, not {sampler}: give one "
+                                 "of them", param_hint="--sampler")
+    if sampler in (None, "cd") and not persistent and n_chains is not None:
+        raise click.BadParameter("CD-k restarts its chains at the data, one per row: --chains "
+                                 "goes with --sampler pcd, fpcd or pt", param_hint="--chains")
     train_images, held_out, _ = load_digit_split(dataset, classes, classes, seed,
                                                  options=("--digits", "--digits"))
     folder = output_folder(out)
@@ -102,7 +117,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, batch_size, learnin
                                     persistent=persistent, momentum=momentum,
                                     weight_decay=weight_decay, sparsity_target=sparsity_target,
                                     batch_size=batch_size, epochs=epochs, seed=seed,
-                                    backend=backend)
+                                    backend=backend, sampler=sampler, n_chains=n_chains,
+                                    n_temperatures=n_temperatures)
     else:
         model = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,

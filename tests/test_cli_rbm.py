@@ -175,3 +175,36 @@ def test_info_lists_a_newer_format_file_without_checking_that_it_loads(tmp_path)
     assert result.exit_code == 0, result.output
     assert "not checked: whether it loads (format 2 is newer than this dlcore reads" in \
         result.stdout
+
+
+@pytest.mark.parametrize("sampler, extra, history_key", [
+    ("fpcd", ["--chains", "7"], None),
+    ("pt", ["--temperatures", "3"], "swap_acceptance"),
+])
+def test_rbm_train_trains_with_the_chosen_sampler_and_records_it(sampler, extra, history_key,
+                                                                  tmp_path):
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "0-2", *TINY,
+                                       "--sampler", sampler, *extra, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    model = dlcore.load(tmp_path / "model.h5")
+    assert model.sampler == sampler
+    if sampler == "fpcd":
+        assert model.n_chains == 7
+    else:
+        assert model.n_temperatures == 3 and history_key in model.history
+
+
+@pytest.mark.parametrize("arguments, option", [
+    (["--sampler", "pt", "--persistent"], "--sampler"),
+    (["--sampler", "cd", "--chains", "5"], "--chains"),
+    (["--chains", "5"], "--chains"),
+    (["--sampler", "gibbs"], "--sampler"),
+])
+def test_rbm_train_refuses_contradictory_sampler_options_in_one_line(arguments, option,
+                                                                     tmp_path):
+    result = CliRunner().invoke(main, ["rbm", "train", *TINY, *arguments,
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and option in lines[0]
+    assert not (tmp_path / "model.h5").exists()
