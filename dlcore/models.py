@@ -123,7 +123,7 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
 
 
 def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input_dropout=0.0,
-                    prefix="hidden", name="stacked", backend="auto", seed=0):
+                    prefix="hidden", name="stacked", backend="auto", seed=0, augment=None):
     """A :class:`dlcore.Sequential` whose hidden layers start from pretrained weights: what a
     DBN, a stacked autoencoder and supervised pretraining hand over for fine-tuning (lecture
     "Deep Neural Networks": "add a classifier layer, and retrain the whole network
@@ -133,15 +133,20 @@ def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input
     (out,)), named ``<prefix>1``, ``<prefix>2``..., with ``activation`` (one name, or one per
     layer); ``Dropout(dropout)`` after each when ``dropout`` > 0 and ``Dropout(input_dropout)``
     first when ``input_dropout`` > 0; then ``Dense(n_classes, activation="softmax")`` named
-    ``classifier``, Glorot-uniform from the network's ``seed``. Built for inputs
-    (kernel_1.shape[0],), not compiled.
+    ``classifier``, Glorot-uniform from the network's ``seed``. ``augment``: a dict of
+    :class:`dlcore.layers.ImageAugmentation` arguments with ``image_shape`` (the flat rows'
+    images), whose layer goes first (lecture "Convolutional neural networks": augmented data by
+    image-specific transformations); None: none. Built for inputs (kernel_1.shape[0],), not
+    compiled.
     """
     activations = [activation] * len(weights) if isinstance(activation, str) else \
         list(activation)
     if len(activations) != len(weights):
         raise ValueError(f"activation lists {len(activations)} names for {len(weights)} "
                          "hidden layers")
-    layers = [Dropout(input_dropout, name="input_dropout")] if input_dropout else []
+    layers = [ImageAugmentation(**augment)] if augment else []
+    if input_dropout:
+        layers.append(Dropout(input_dropout, name="input_dropout"))
     for index, ((kernel, bias), layer_activation) in enumerate(zip(weights, activations)):
         kernel = np.array(kernel, np.float32)
         layers.append(Dense(kernel.shape[1], activation=layer_activation,

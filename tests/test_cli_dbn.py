@@ -230,3 +230,28 @@ def test_finetune_warns_when_the_dbn_was_pretrained_on_another_data_set(pretrain
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "not on mnist-5k" in warnings[0]
+
+
+def test_finetune_shifts_square_training_images_by_default_and_not_with_no_augment(finetuned,
+                                                                                   pretrained,
+                                                                                   digits,
+                                                                                   tmp_path):
+    _, out = finetuned
+    first = dlcore.load(out / "model.h5").layers[0]
+    assert isinstance(first, dlcore.layers.ImageAugmentation)
+    assert first.max_shift == 2 and first.image_shape == (1, 28, 28)
+    plain = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                      "--dataset", digits, "--epochs", "1", "--no-augment",
+                                      "--out", str(tmp_path)])
+    assert plain.exit_code == 0, plain.output
+    layers = dlcore.load(tmp_path / "model.h5").layers
+    assert not any(isinstance(layer, dlcore.layers.ImageAugmentation) for layer in layers)
+
+
+def test_finetune_epochs_default_depends_on_the_training_set_size():
+    from dlcore.cli.dbn import default_finetune_epochs
+    assert default_finetune_epochs(3_600) == 100       # mnist-5k's fine-tuning rows
+    assert default_finetune_epochs(9_999) == 100
+    assert default_finetune_epochs(54_000) == 30       # Fashion-MNIST's
+    help_text = CliRunner().invoke(main, ["dbn", "finetune", "--help"]).stdout
+    assert "100 below 10,000 training images" in " ".join(help_text.split())

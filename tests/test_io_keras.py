@@ -422,6 +422,13 @@ def test_layers_without_a_keras_equivalent_are_refused_and_augmentation_is_left_
                                augmented.predict(x), atol=1e-6)
     with pytest.raises(ValueError, match="format must be 'dlcore' or 'keras'"):
         dlcore.save(augmented, tmp_path / "x.h5", format="onnx")
+    flat = dlcore.Sequential([ImageAugmentation(2, image_shape=(1, 4, 4), name="shift"),
+                              Dense(2)], input_shape=(16,), backend="reference")
+    with pytest.warns(UserWarning, match="'shift' .* left out .* flat rows"):
+        dlcore.save(flat, tmp_path / "flat.h5", format="keras")
+    x = images(2, (16,))
+    np.testing.assert_allclose(dlcore.load(tmp_path / "flat.h5").predict(x), flat.predict(x),
+                               atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------

@@ -145,6 +145,37 @@ def test_cpu_augmentation_draws_the_reference_images():
                           images(6, 2, 9, 8), input_gradient=False)
 
 
+def test_cpu_augmentation_of_flat_rows_draws_the_reference_images():
+    assert_backends_agree(lambda: ImageAugmentation(1, max_rotation=10, image_shape=(2, 5, 4)),
+                          images(6, 40), input_gradient=False)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_augmentation_of_flat_rows_moves_the_images_those_rows_hold(backend):
+    rows = images(5, 2 * 6 * 7)
+    flat = ImageAugmentation(2, max_rotation=5, image_shape=(2, 6, 7)).build(
+        (84,), backend=backend, seed=4)
+    image = ImageAugmentation(2, max_rotation=5).build((2, 6, 7), backend=backend, seed=4)
+    moved = np.asarray(flat.forward(rows, training=True, step=9))
+    expected = np.asarray(image.forward(rows.reshape(5, 2, 6, 7), training=True, step=9))
+    assert moved.shape == rows.shape
+    assert not np.array_equal(moved, rows)
+    np.testing.assert_array_equal(moved, expected.reshape(5, -1))
+    assert flat.forward(rows, training=False) is rows
+
+
+@pytest.mark.parametrize("image_shape, input_shape, message", [
+    ((3, 4), (12,), "image_shape must be"),
+    ("1x4x4", (16,), "image_shape must be"),
+    ((1, 0, 4), (16,), "image_shape size"),
+    ((1, 4, 4), (15,), "needs flat rows of 16 values"),
+    (None, (16,), "or image_shape= for flat rows"),
+])
+def test_augmentation_refuses_rows_that_are_not_its_images(image_shape, input_shape, message):
+    with pytest.raises(ValueError, match=message):
+        ImageAugmentation(1, image_shape=image_shape).compute_output_shape(input_shape)
+
+
 def test_cpu_flatten_is_a_view_with_the_reference_order():
     assert_backends_agree(Flatten, images(2, 3, 4, 5))
 

@@ -327,7 +327,7 @@ class DBN(LayerStack, ParamsMixin):
         return top.transform(features)
 
     def to_network(self, n_classes=None, activation="sigmoid", dropout=0.0, input_dropout=0.0,
-                   seed=None, backend=None):
+                   seed=None, backend=None, augment=None):
         """A :class:`dlcore.Sequential` initialised from the RBMs, ready for fine-tuning.
 
         One ``Dense`` layer per RBM whose kernel is the RBM's W (n_visible, n_hidden) (a Dense
@@ -347,6 +347,10 @@ class DBN(LayerStack, ParamsMixin):
             training, so the hidden layers still compute :meth:`transform`)
         seed : int, the network's seed (default: the DBN's)
         backend : the network's backend (default: the DBN's)
+        augment : dict or None, arguments of a first
+            :class:`dlcore.layers.ImageAugmentation` layer that moves the training images
+            (``image_shape`` says how the rows hold them, e.g. ``{"max_shift": 2,
+            "image_shape": (1, 28, 28)}``); the identity outside training
 
         Returns
         -------
@@ -366,7 +370,7 @@ class DBN(LayerStack, ParamsMixin):
         return stacked_network(weights, n_classes, activation=activation, dropout=dropout,
                                input_dropout=input_dropout, prefix="rbm", name="dbn",
                                backend=self.backend if backend is None else backend,
-                               seed=self.seed_ if seed is None else seed)
+                               seed=self.seed_ if seed is None else seed, augment=augment)
 
     def log_likelihood_bound(self, X, method="ais", **options):
         """Salakhutdinov & Murray's (2008) variational lower bound on the mean log p(v) of the

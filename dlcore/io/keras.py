@@ -179,9 +179,12 @@ class _Exported:
         """Keras's RandomFlip("horizontal") for the mirror images, RandomTranslation (zeros
         filled, nearest pixel) for the whole-pixel shifts: the same augmentation, the identity
         at inference. A rotation has no such match: the layer is left out, with a note."""
-        if layer.max_rotation or not (layer.max_shift or layer.horizontal_flip):
+        if layer.max_rotation or layer.image_shape is not None or not (
+                layer.max_shift or layer.horizontal_flip):
             why = ("Keras's RandomRotation turns by other angles and fills otherwise"
-                   if layer.max_rotation else "it changes nothing")
+                   if layer.max_rotation else
+                   "Keras's RandomTranslation takes images, this layer flat rows"
+                   if layer.image_shape is not None else "it changes nothing")
             self.notes.append(f"layer {layer.name!r} (ImageAugmentation, the identity at "
                               f"inference) is left out of the Keras file: {why}")
             return

@@ -135,6 +135,9 @@ class ImageAugmentation(Layer):
     horizontal_flip : bool, mirror half of the images left-right (right for clothes, wrong
         for digits)
     max_rotation : float >= 0, the largest rotation in degrees
+    image_shape : (channels, height, width) or None. None: the inputs are images, (n, C, H, W).
+        Given: the inputs are flat rows (n, C * H * W) holding such images in the order
+        ``Flatten`` writes them, as a DBN's or an MLP's inputs do; the output is flat too.
 
     The first layer of a network only (while augmenting it passes no gradient to its input);
     the identity outside training, whose gradient (an adversarial example's) it passes on.
@@ -142,21 +145,36 @@ class ImageAugmentation(Layer):
 
     stochastic = True
 
-    def __init__(self, max_shift=2, horizontal_flip=False, max_rotation=0.0, name=None,
-                 input_shape=None):
+    def __init__(self, max_shift=2, horizontal_flip=False, max_rotation=0.0, image_shape=None,
+                 name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         self.max_shift = check_int(max_shift, "max_shift", minimum=0)
         self.horizontal_flip = bool(horizontal_flip)
         self.max_rotation = check_float(max_rotation, "max_rotation", low=0.0, high=180.0)
+        if image_shape is not None:
+            if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__") \
+                    or len(image_shape) != 3:
+                raise ValueError(f"image_shape must be (channels, height, width), got "
+                                 f"{image_shape!r:.60}")
+            image_shape = tuple(check_int(size, "an image_shape size", minimum=1)
+                                for size in image_shape)
+        self.image_shape = image_shape
 
     def _config(self):
         return {"max_shift": self.max_shift, "horizontal_flip": self.horizontal_flip,
-                "max_rotation": self.max_rotation}
+                "max_rotation": self.max_rotation,
+                "image_shape": None if self.image_shape is None else list(self.image_shape)}
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"ImageAugmentation needs (channels, height, width) images, got "
-                             f"per-sample shape {tuple(input_shape)}")
+        if self.image_shape is not None:
+            if tuple(input_shape) != (math.prod(self.image_shape),):
+                raise ValueError(f"ImageAugmentation with image_shape {self.image_shape} needs "
+                                 f"flat rows of {math.prod(self.image_shape)} values, got "
+                                 f"per-sample shape {tuple(input_shape)}")
+        elif len(input_shape) != 3:
+            raise ValueError(f"ImageAugmentation needs (channels, height, width) images (or "
+                             f"image_shape= for flat rows), got per-sample shape "
+                             f"{tuple(input_shape)}")
         return tuple(input_shape)
 
     def forward(self, x, training=False, step=0):
@@ -164,6 +182,9 @@ class ImageAugmentation(Layer):
         self._augmenting = draws_noise(training)
         if not self._augmenting:
             return x
+        rows = x
+        if self.image_shape is not None:   # flat rows: the same pixels seen as images
+            x = x.reshape((x.shape[0], *self.image_shape))
         y = self._buffer("output", x.shape)
         if not self.backend.launches_kernels:
             parameters = augmentation_parameters(x.shape[0], self.seed_, step, self.max_shift,
@@ -176,7 +197,7 @@ class ImageAugmentation(Layer):
                                      np.uint64(step), np.uint64(rng.STREAM_AUGMENT),
                                      self.max_shift, self.horizontal_flip,
                                      math.radians(self.max_rotation))
-        return y
+        return y.reshape(rows.shape)
 
     def backward(self, grad_y, need_input_gradient=True):
         if not need_input_gradient:
