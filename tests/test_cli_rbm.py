@@ -181,8 +181,8 @@ def test_info_lists_a_newer_format_file_without_checking_that_it_loads(tmp_path)
     ("fpcd", ["--chains", "7"], None),
     ("pt", ["--temperatures", "3"], "swap_acceptance"),
 ])
-def test_rbm_train_trains_with_the_chosen_sampler_and_records_it(sampler, extra, history_key,
-                                                                  tmp_path):
+def test_rbm_train_trains_with_the_chosen_sampler_and_records_it(sampler, extra,
+                                                                 history_key, tmp_path):
     result = CliRunner().invoke(main, ["rbm", "train", "--digits", "0-2", *TINY,
                                        "--sampler", sampler, *extra, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
