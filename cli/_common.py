@@ -67,6 +67,22 @@ def _command_path(error):
     return error.ctx.command_path if error.ctx is not None else "dlcore"
 
 
+class RunMetrics(dict):
+    """The final figures of one run of a training command that ``dlcore sweep`` invokes: the
+    ``obj`` of the Click context it runs the command in, filled by :func:`publish_metrics`."""
+
+
+def publish_metrics(**figures):
+    """Hand a training command's final figures (name=number: the last epoch's loss, the test
+    accuracy, ...) to ``dlcore sweep``, which writes them into the run's row of its CSV. Outside
+    a sweep it does nothing: the command prints its figures as always."""
+    context = click.get_current_context(silent=True)
+    metrics = context.find_object(RunMetrics) if context is not None else None
+    if metrics is not None:
+        metrics.update({name: value if isinstance(value, int) else float(value)
+                        for name, value in figures.items()})
+
+
 def parse_choices(text, choices, option):
     """``"b, a"`` (or ``"all"``) -> the named ``choices`` in their own order; anything else a
     usage error naming ``option`` and the choices."""

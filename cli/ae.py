@@ -21,6 +21,7 @@ from dlcore.cli._common import (
     dataset_option,
     out_folder_option,
     output_folder,
+    publish_metrics,
     resume_option,
     resumed_options,
     resumed_rbm,
@@ -114,6 +115,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     save_denoising_grid(model, held_out, held_out_labels, folder / "reconstructions.png")
     save_loss_curve(model, folder / "training_curve.png")
     history = model.history
+    publish_metrics(loss=history["loss"][-1], valid_loss=history["valid_loss"][-1],
+                    reconstruction_error=history["reconstruction_error"][-1])
     click.echo(f"loss {history['loss'][-1]:.3f} per image (training, corrupted inputs), "
                f"{history['valid_loss'][-1]:.3f} held-out (clean inputs), squared error "
                f"{history['reconstruction_error'][-1]:.5f} per pixel, after {epochs} epochs")

@@ -23,6 +23,7 @@ from dlcore.cli._common import (
     load_checkpoint,
     out_folder_option,
     output_folder,
+    publish_metrics,
     resume_option,
     resumed_options,
     seed_option,
@@ -214,6 +215,9 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
                "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
                "history": model.history}
     write_training_outputs(folder, model, y_test, predicted, metrics, class_names)
+    publish_metrics(test_accuracy=accuracy, test_loss=loss, **{
+        name: values[-1] for name, values in model.history.items()
+        if name in ("loss", "accuracy", "val_loss", "val_accuracy")})
     click.echo(f"test accuracy: {accuracy:.4f} ({len(x_test):,} images, {test_source}); "
                f"outputs in {folder}")
 

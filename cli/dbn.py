@@ -27,6 +27,7 @@ from dlcore.cli._common import (
     load_checkpoint,
     out_folder_option,
     output_folder,
+    publish_metrics,
     recorded_training,
     resume_option,
     resumed_options,
@@ -177,11 +178,13 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     names = save_layer_filters(model, folder, side)
     for index in range(len(layers) - 1):
         error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
+        publish_metrics(**{f"rbm{index + 1}_reconstruction_error": error})
         click.echo(f"RBM {index + 1} ({layers[index]}-{layers[index + 1]}): reconstruction "
                    f"error {error:.5f} per unit after {model.rbms_[index].epochs} epochs")
     if with_labels:
         _, (X_test, y_test) = load_labelled_split(dataset)
         accuracy = float(np.mean(model.predict(X_test) == y_test))
+        publish_metrics(test_accuracy=accuracy)
         click.echo(f"classification by the top RBM's free energy: test accuracy {accuracy:.4f}")
     click.echo(f"wrote dbn.h5 and {', '.join(names)} to {folder}")
 
@@ -261,9 +264,12 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     np.add.at(confusion, (y_test, predicted), 1)
     viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
                               class_names=dlcore.datasets.class_names(dataset, n_classes))
+    test_accuracy = 1 - error_rate(network, X_test, y_test)
+    publish_metrics(best_epoch=stopper.best_epoch, epochs=len(history["loss"]),
+                    val_accuracy=max(history["val_accuracy"]), test_accuracy=test_accuracy)
     click.echo(f"best epoch {stopper.best_epoch} of {len(history['loss'])}: validation "
                f"accuracy {max(history['val_accuracy']):.4f}")
-    click.echo(f"test accuracy {1 - error_rate(network, X_test, y_test):.4f} on "
+    click.echo(f"test accuracy {test_accuracy:.4f} on "
                f"{len(y_test)} held-out {dataset} images")
     click.echo(f"wrote model.h5, training_curve.png and confusion_matrix.png to {folder}")
 

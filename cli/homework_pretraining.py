@@ -40,6 +40,7 @@ from dlcore.cli._common import (
     out_folder_option,
     output_folder,
     parse_choices,
+    publish_metrics,
     resume_option,
     resumed_options,
     seed_option,
@@ -282,6 +283,8 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
             results[row].append(evaluate(network, train, valid, test))
         checkpoints.finished_files.append(name)
     print_table(rows, results, n_seeds)
+    publish_metrics(**{f"{row}_{kind}_error": np.mean([entry[0][k] for entry in results[row]])
+                       for row in rows for k, kind in enumerate(("train", "valid", "test"))})
     write_csv(folder / "pretraining.csv", rows, results, seeds)
     viz.save_curves({ROWS[row][0]: [1 - a for a in results[row][0][1]["val_accuracy"]]
                      for row in rows}, folder / "pretraining_curves.png",

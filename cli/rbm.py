@@ -16,6 +16,7 @@ from dlcore.cli._common import (
     dataset_option,
     out_folder_option,
     output_folder,
+    publish_metrics,
     recorded_training,
     resume_option,
     resumed_options,
@@ -128,6 +129,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     save_filters(model, folder / "filters.png")
     save_training_curve(model, folder / "training_curve.png")
     history = model.history
+    publish_metrics(reconstruction_error=history["reconstruction_error"][-1],
+                    free_energy_gap=history["free_energy_gap"][-1])
     click.echo(f"reconstruction error {history['reconstruction_error'][-1]:.5f} per pixel, "
                f"free-energy gap {history['free_energy_gap'][-1]:.3f} after {epochs} epochs")
     click.echo(f"wrote model.h5, filters.png and training_curve.png to {folder}")
