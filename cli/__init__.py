@@ -18,7 +18,7 @@ _COMMAND_MODULES = ["homework", "rbm", "info", "bench", "cnn", "gradcheck", "hom
                     "bench_cnn", "homework_task2", "dbn", "homework_pretraining",
                     "bench_dbn", "convert", "bench_mlp", "doctor", "bench_ais",
                     "homework_regularisation", "ae", "bench_distributed",
-                    "homework_samplers"]
+                    "homework_samplers", "sweep"]
 
 for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -125,6 +125,28 @@ class Communicator:
         self.wait(self.mpi_comm.Ibcast(data, root=0), what)
         return value if self.is_root else pickle.loads(data.tobytes())  # noqa: S301 (ours)
 
+    def gather(self, value, what="gather"):
+        """Every rank's ``value`` (any picklable object) in rank order, on rank 0; None on the
+        others. An ``Igather`` of the lengths, then an ``Igatherv`` of the bytes, both with the
+        timeout (rank 0 waits for the slowest rank to arrive)."""
+        if self.size == 1:
+            return [value]
+        import pickle
+
+        from mpi4py import MPI
+        payload = np.frombuffer(pickle.dumps(value), np.uint8)
+        lengths = np.zeros(self.size, np.int64) if self.is_root else None
+        self.wait(self.mpi_comm.Igather(np.array([payload.size], np.int64), lengths, root=0),
+                  what)
+        data = np.empty(int(lengths.sum()) if self.is_root else 0, np.uint8)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]) if self.is_root else None
+        receive = [data, (lengths, offsets[:-1]), MPI.BYTE] if self.is_root else None
+        self.wait(self.mpi_comm.Igatherv(payload, receive, root=0), what)
+        if not self.is_root:
+            return None
+        return [pickle.loads(data[first:stop].tobytes())  # noqa: S301 (ours)
+                for first, stop in zip(offsets[:-1], offsets[1:])]
+
     def check_same(self, what, value):
         """ValueError on the ranks whose ``value`` (a picklable, comparable object) differs
         from rank 0's: the ranks of a data-parallel run must agree on ``what``."""

@@ -1,0 +1,374 @@
+"""``dlcore sweep``: a grid of training runs, one CSV row per run, over the ranks of an MPI job.
+
+::
+
+    dlcore sweep --grid seed=0,1,2 --grid learning-rate=0.1,0.05 --out runs/sweep.csv \\
+        -- dbn finetune runs/dbn/dbn.h5 --epochs 5
+
+**The grid** is the cartesian product of the ``--grid NAME=V1,V2,...`` options in the order
+they are given, the last varying fastest, as nested for loops read (and scikit-learn's
+``ParameterGrid`` and Hydra's multirun number their runs): run 0 is seed=0 learning-rate=0.1,
+run 1 seed=0 learning-rate=0.05, run 2 seed=1 learning-rate=0.1, and so on. NAME is an option
+of the command (``learning-rate``, ``--learning-rate`` or ``learning_rate``); a flag takes
+``true``/``false``.
+
+**A run** is the ordinary command with its values added as options, invoked in this process
+through Click (the kernels compile once for all runs). When the command writes a folder
+(``--out``), each run writes its own subfolder ``<out>/run-<k>`` (and ``output.txt``, what the
+run printed), so runs never overwrite each other. The command hands its final figures to the
+sweep through :func:`dlcore.cli._common.publish_metrics`; nothing printed is parsed.
+
+**The row** of a run: its index, its grid values, status (``ok`` or ``error``) and the one-line
+error, the run's final figures, its wall-clock seconds, the rank that ran it and its command
+line. A failing run is a row, not the end of the sweep (the sweep then exits with code 1); a bad
+grid is refused in one line (exit code 2) before any run starts: every run's command line is
+parsed first.
+
+**Over MPI** (``mpiexec -n R dlcore sweep --distributed ...``) rank r runs runs r, r + R,
+r + 2R, ... one after another, each rank with its share of the node's cores
+(:func:`dlcore.distributed.init`); rank 0 gathers the rows and writes the CSV (atomically).
+The runs are whole trainings, not data-parallel ones: nothing is exchanged until the end,
+where rank 0 waits for the slowest rank's last run however long it takes.
+"""
+import contextlib
+import csv
+import io
+import itertools
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from dlcore.cli import main
+from dlcore.cli._common import (
+    RUNTIME_ERRORS,
+    RunMetrics,
+    TrainingInterrupted,
+    one_line,
+    output_folder,
+)
+from dlcore.distributed.communicator import DEFAULT_TIMEOUT
+from dlcore.io import atomic_open
+
+#: The columns of every row, around the grid's values and the run's figures (see module doc).
+FIRST_COLUMNS = ("run",)
+STATUS_COLUMNS = ("status", "error")
+LAST_COLUMNS = ("seconds", "rank", "command")
+#: What each run's folder holds besides the command's own files: what the run printed.
+RUN_OUTPUT_FILE = "output.txt"
+
+
+class GridAxis:
+    """One ``--grid NAME=V1,V2,...``: the option it sets and the values it takes, as typed."""
+
+    def __init__(self, name, option, values):
+        self.name, self.option, self.values = name, option, values
+
+    def arguments(self, value):
+        """The command-line words that give the option ``value``."""
+        if not self.option.is_flag:
+            return [self.option.opts[0], value]
+        if click.BOOL.convert(value, self.option, None):
+            return [self.option.opts[0]]
+        return self.option.secondary_opts[:1]
+
+
+def parse_grid(specs, command, command_path):
+    """The :class:`GridAxis` of each ``--grid`` text, or a usage error naming the text and the
+    fix: no ``=``, an empty value, an option ``command`` does not take (or --out, which the
+    sweep sets), the same option twice, a flag value that is not true/false."""
+    options = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for opt in param.opts:
+                options[opt.lstrip("-")] = param
+            options.setdefault(param.name, param)
+    axes = []
+    for spec in specs:
+        name, equals, text = spec.partition("=")
+        name = name.strip().lstrip("-")
+        values = [value.strip() for value in text.split(",")]
+        if not equals or not name:
+            raise click.BadParameter(f"{spec!r}: give NAME=V1,V2,... (e.g. seed=0,1,2)",
+                                     param_hint="--grid")
+        if not all(values):
+            raise click.BadParameter(f"{spec!r}: a value is empty; give the values separated "
+                                     "by single commas (e.g. seed=0,1,2)", param_hint="--grid")
+        option = options.get(name) or options.get(name.replace("_", "-"))
+        if option is None:
+            raise click.BadParameter(f"{spec!r}: {command_path} has no option --{name} (see "
+                                     f"'{command_path} --help')", param_hint="--grid")
+        if option.name == "out":
+            raise click.BadParameter(f"{spec!r}: the sweep gives each run its own --out "
+                                     "(a folder run-<k> in the command's --out)",
+                                     param_hint="--grid")
+        if any(axis.option is option for axis in axes):
+            raise click.BadParameter(f"{spec!r}: --{name} is in the grid twice; give all its "
+                                     "values in one --grid", param_hint="--grid")
+        if option.is_flag:
+            for value in values:
+                try:
+                    click.BOOL.convert(value, option, None)
+                except click.BadParameter:
+                    raise click.BadParameter(f"{spec!r}: --{name} is a flag: its values are "
+                                             "true or false", param_hint="--grid") from None
+        axes.append(GridAxis(option.opts[0].lstrip("-"), option, values))
+    return axes
+
+
+def grid_points(axes):
+    """Every combination of the axes' values, the first axis outermost: a list of tuples."""
+    return list(itertools.product(*(axis.values for axis in axes)))
+
+
+def resolve_command(words):
+    """``(names, groups, command, arguments)``: the sub-command the words name (``["rbm",
+    "train"]``), the groups above it (``[main, rbm]``), its Click command and the words after
+    its name; a usage error when they name none."""
+    words = list(words)
+    if words[:1] == ["dlcore"]:
+        words = words[1:]
+    names, groups, command = [], [], main
+    while isinstance(command, click.Group):
+        name = words[0] if words else None
+        found = command.get_command(click.Context(command), name) if name else None
+        if found is None:
+            given = " ".join(["dlcore", *names, *([name] if name else [])])
+            raise click.UsageError(
+                f"{given!r} is not a dlcore command: give the command to sweep after the "
+                "options, e.g. dlcore sweep --grid seed=0,1 -- rbm train --epochs 5")
+        names.append(words.pop(0))
+        groups.append(command)
+        command = found
+    return names, groups, command, words
+
+
+def without_option(words, option):
+    """``words`` without the occurrences of ``option`` (``--out X`` and ``--out=X``)."""
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in option.opts:
+            skip = True
+        elif not any(word.startswith(opt + "=") for opt in option.opts):
+            kept.append(word)
+    return kept
+
+
+class Sweep:
+    """The runs of a grid: their command lines, checked before any runs, and running one."""
+
+    def __init__(self, words, specs):
+        self.names, self.groups, self.command, arguments = resolve_command(words)
+        self.command_path = " ".join(["dlcore", *self.names])
+        if not specs:
+            raise click.UsageError("give the grid: at least one --grid NAME=V1,V2,...")
+        self.axes = parse_grid(specs, self.command, self.command_path)
+        out = next((param for param in self.command.params if param.name == "out"), None)
+        if any(word == "--distributed" for word in arguments):
+            raise click.UsageError("each run of a sweep trains in one process on its rank: "
+                                   "drop --distributed from the command (give it to dlcore "
+                                   "sweep to spread the runs over the ranks)")
+        given = {opt for axis in self.axes
+                 for opt in axis.option.opts + axis.option.secondary_opts}
+        both = [word.split("=")[0] for word in arguments if word.split("=")[0] in given]
+        if both:
+            raise click.UsageError(f"{both[0]} is both in the command and in --grid: keep one")
+        self.out_option = out if isinstance(out, click.Option) else None
+        self.arguments = arguments
+        base = self.check(arguments, "the command")
+        self.base_out = base.get("out") if self.out_option is not None else None
+        if self.out_option is not None:
+            self.arguments = without_option(arguments, self.out_option)
+        self.points = grid_points(self.axes)
+        for index in range(len(self.points)):
+            self.check(self.run_arguments(index), f"run {index} ({self.describe(index)})")
+
+    def __len__(self):
+        return len(self.points)
+
+    def check(self, arguments, what):
+        """Parse ``arguments`` as the command would (types, ranges, files that must exist)
+        without running it; a usage error names ``what`` failed. Returns the parameters."""
+        context = None
+        for group, name in zip(self.groups, ["dlcore", *self.names]):
+            context = click.Context(group, info_name=name, parent=context)
+        try:
+            with self.command.make_context(self.names[-1], list(arguments),
+                                           parent=context) as parsed:
+                return dict(parsed.params)
+        except click.UsageError as error:
+            raise click.UsageError(f"{what}: {one_line(error.format_message())}",
+                                   error.ctx) from None
+
+    def describe(self, index):
+        return " ".join(f"{axis.name}={value}"
+                        for axis, value in zip(self.axes, self.points[index]))
+
+    def run_out(self, index):
+        """Where run ``index`` writes: ``<out>/run-<k>`` for a folder, ``<stem>-run-<k>.png``
+        for a file, with k zero-padded to the width of the last index; None without --out."""
+        if self.base_out is None:
+            return None
+        k = str(index).zfill(len(str(len(self) - 1)))
+        base = Path(self.base_out)
+        if getattr(self.out_option.type, "file_okay", True) is False:
+            return base / f"run-{k}"
+        return base.with_name(f"{base.stem}-run-{k}{base.suffix}")
+
+    def run_arguments(self, index):
+        words = list(self.arguments)
+        for axis, value in zip(self.axes, self.points[index]):
+            words += axis.arguments(value)
+        out = self.run_out(index)
+        if out is not None:
+            words += [self.out_option.opts[0], str(out)]
+        return words
+
+    def command_line(self, index):
+        return shlex.join(["dlcore", *self.names, *self.run_arguments(index)])
+
+    def run(self, index, rank=0):
+        """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep."""
+        arguments = [*self.names, *self.run_arguments(index)]
+        metrics, printed = RunMetrics(), io.StringIO()
+        status, error = "ok", ""
+        argv = sys.argv
+        # the model files' training record names the run's own command line (sys.argv)
+        sys.argv = ["dlcore", *arguments]
+        started = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                code = click.Group.main(main, arguments, prog_name="dlcore",
+                                        standalone_mode=False, obj=metrics)
+            if isinstance(code, int) and code != 0:
+                status, error = "error", f"exit code {code}"
+        except (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except (click.ClickException, *RUNTIME_ERRORS) as failure:
+            status = "error"
+            error = one_line(failure.format_message() if isinstance(
+                failure, click.ClickException) else failure) or type(failure).__name__
+        except Exception as failure:   # noqa: BLE001 (a bug in one run is that run's row)
+            status, error = "error", f"{type(failure).__name__}: {one_line(failure)}"
+        finally:
+            seconds = time.perf_counter() - started
+            sys.argv = argv
+        self.save_printed(index, printed.getvalue())
+        return {"run": index, **{axis.name: value for axis, value in
+                                 zip(self.axes, self.points[index])},
+                "status": status, "error": error, **metrics, "seconds": f"{seconds:.3f}",
+                "rank": rank, "command": self.command_line(index)}
+
+    def save_printed(self, index, text):
+        """What run ``index`` printed, as ``output.txt`` in its folder (when it has one)."""
+        out = self.run_out(index)
+        if out is None or getattr(self.out_option.type, "file_okay", True) is not False:
+            return
+        with contextlib.suppress(OSError):   # a run that could not make its folder says so
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_open(out / RUN_OUTPUT_FILE, "w") as stream:
+                stream.write(text)
+
+
+def write_rows(path, rows, axes):
+    """The CSV: one row per run in run order; the figures' columns in order of appearance."""
+    rows = sorted(rows, key=lambda row: row["run"])
+    fixed = {*FIRST_COLUMNS, *(axis.name for axis in axes), *STATUS_COLUMNS, *LAST_COLUMNS}
+    figures = list(dict.fromkeys(name for row in rows for name in row if name not in fixed))
+    columns = [*FIRST_COLUMNS, *(axis.name for axis in axes), *STATUS_COLUMNS, *figures,
+               *LAST_COLUMNS]
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(rows, path, ranks):
+    failed = sum(row["status"] != "ok" for row in rows)
+    over = f" over {ranks} ranks" if ranks > 1 else ""
+    outcome = "all ok" if not failed else f"{failed} failed: see the error column"
+    return failed, f"{len(rows)} runs{over}, {outcome}; wrote {path}"
+
+
+@main.command(context_settings={"allow_interspersed_args": False})
+@click.option("--grid", "specs", multiple=True, metavar="NAME=V1,V2,...",
+              help="An option of the command and its values; several --grid: every "
+                   "combination (the first outermost).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("runs/sweep.csv"), show_default=True,
+              help="The CSV file: one row per run.")
+@click.option("--dry-run", is_flag=True, help="Print each run's command line; run nothing.")
+@click.option("--distributed", is_flag=True,
+              help="Spread the runs over the ranks of the MPI job this command runs in "
+                   "(mpiexec -n R dlcore sweep ...): rank r runs runs r, r + R, ...; rank 0 "
+                   'writes --out. Needs pip install "dlcore[distributed]".')
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def sweep(specs, out, dry_run, distributed, command):
+    """Run a dlcore training COMMAND once per point of a grid; one CSV row per run with its
+    final figures (loss, accuracy, reconstruction error, ...).
+
+    \b
+    dlcore sweep --grid seed=0,1,2 --grid learning-rate=0.1,0.05 \\
+        --out runs/sweep.csv -- dbn finetune runs/dbn/dbn.h5 --epochs 5
+
+    Each run is the command with the grid's values added; a command that writes a folder
+    (--out) writes run-<k> inside it per run. A failed run is a row with its error (exit code
+    1 at the end); a bad grid is refused before any run starts.
+    """
+    runs = Sweep(command, specs)
+    if dry_run:
+        for index in range(len(runs)):
+            click.echo(f"run {index}: {runs.command_line(index)}")
+        return
+    output_folder(out.parent)        # now, not after hours of runs
+    comm = None
+    if distributed:
+        import dlcore.distributed
+        comm = dlcore.distributed.init(timeout=math.inf)
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    if rank == 0:
+        threads = f", {comm.threads} thread{'s' if comm.threads != 1 else ''} each" if (
+            size > 1 and comm.threads) else ""
+        click.echo(f"{len(runs)} runs of {runs.command_path}"
+                   + (f" over {size} ranks{threads}" if size > 1 else ""), err=True)
+    rows = []
+    for index in range(rank, len(runs), size):
+        try:
+            rows.append(runs.run(index, rank))
+        except (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt) as stop:
+            if size == 1 and rows:
+                write_rows(out, rows, runs.axes)
+                raise TrainingInterrupted(
+                    f"sweep interrupted in run {index} ({one_line(stop) or 'interrupted'}); "
+                    f"wrote the {len(rows)} finished runs to {out}") from None
+            raise
+        row = rows[-1]
+        click.echo(f"run {index} ({runs.describe(index)})"
+                   + (f" on rank {rank}" if size > 1 else "")
+                   + f": {row['status']} in {float(row['seconds']):.1f} s"
+                   + (f": {row['error']}" if row["error"] else ""), err=True)
+    failed, message = 0, ""
+    if size > 1:
+        gathered = comm.gather(rows, "collecting the runs' rows")
+        comm.timeout = DEFAULT_TIMEOUT   # the ranks are all here now
+        if comm.is_root:
+            rows = [row for part in gathered for row in part]
+    if rank == 0:
+        try:
+            write_rows(out, rows, runs.axes)
+            failed, message = summary(rows, out, size)
+        except OSError as error:
+            failed, message = -1, one_line(error)
+    if size > 1:
+        failed, message = comm.broadcast((failed, message), "the sweep's outcome")
+    if failed < 0:
+        raise click.ClickException(message)
+    if rank == 0:
+        click.echo(message)
+    if failed:
+        click.get_current_context().exit(1)
