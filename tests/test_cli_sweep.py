@@ -1,0 +1,241 @@
+"""``dlcore sweep`` (cli/sweep.py): a grid of CLI trainings, one CSV row per run, and the seam
+the training commands hand their final figures through (cli._common.publish_metrics).
+
+The oracle of a row's figures is the model file its run wrote (the history saved in it); the
+oracle of the distributed sweep is the same sweep in one process."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore.cli import main
+from dlcore.cli._common import RunMetrics, publish_metrics
+from test_distributed import mpiexec, requires_mpi4py
+
+RBM_TRAIN = ["rbm", "train", "--hidden", "4", "--epochs", "1", "--batch-size", "50"]
+#: A training command that takes about a second: 1 epoch of 4 hidden units on one digit.
+TINY_RBM = [*RBM_TRAIN, "--backend", "reference", "--digits", "0"]
+
+
+def sweep(*arguments):
+    return CliRunner().invoke(main, ["sweep", *map(str, arguments)])
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def rbm_sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    result = sweep("--grid", "seed=0,1", "--grid", "learning-rate=0.1,0.05", "--out",
+                   folder / "sweep.csv", "--", *TINY_RBM, "--out", folder / "rbm")
+    return result, folder
+
+
+def test_a_sweep_runs_the_grid_first_option_outermost_one_row_per_run(rbm_sweep):
+    result, folder = rbm_sweep
+    assert result.exit_code == 0, result.output
+    rows = read_rows(folder / "sweep.csv")
+    assert [(row["run"], row["seed"], row["learning-rate"]) for row in rows] == [
+        ("0", "0", "0.1"), ("1", "0", "0.05"), ("2", "1", "0.1"), ("3", "1", "0.05")]
+    assert [(row["status"], row["error"], row["rank"]) for row in rows] == [("ok", "", "0")] * 4
+    assert all(float(row["seconds"]) > 0 for row in rows)
+    assert rows[3]["command"] == " ".join(
+        ["dlcore", *TINY_RBM, "--seed", "1", "--learning-rate", "0.05", "--out",
+         str(folder / "rbm" / "run-3")])
+    assert "4 runs, all ok; wrote" in result.stdout
+
+
+def test_each_row_holds_the_final_figures_of_the_model_its_run_wrote(rbm_sweep):
+    _, folder = rbm_sweep
+    rows = read_rows(folder / "sweep.csv")
+    assert list(rows[0])[:7] == ["run", "seed", "learning-rate", "status", "error",
+                                 "reconstruction_error", "free_energy_gap"]
+    for row in rows:
+        model = dlcore.load(folder / "rbm" / f"run-{row['run']}" / "model.h5")
+        assert (model.seed, model.learning_rate) == (int(row["seed"]),
+                                                     float(row["learning-rate"]))
+        assert float(row["reconstruction_error"]) == model.history["reconstruction_error"][-1]
+        assert float(row["free_energy_gap"]) == model.history["free_energy_gap"][-1]
+        assert model.training_record_["command_line"] == row["command"]
+    assert len({row["reconstruction_error"] for row in rows}) == 4   # four different trainings
+
+
+def test_each_run_writes_its_own_folder_with_what_it_printed(rbm_sweep):
+    _, folder = rbm_sweep
+    assert sorted(path.name for path in (folder / "rbm").iterdir()) == [
+        "run-0", "run-1", "run-2", "run-3"]
+    printed = (folder / "rbm" / "run-2" / "output.txt").read_text()
+    assert "reconstruction error" in printed and "run-2" in printed
+
+
+def test_a_failing_run_is_a_row_with_its_error_and_the_other_runs_go_on(tmp_path):
+    result = sweep("--grid", "digits=0,7-3", "--grid", "seed=0,1", "--out",
+                   tmp_path / "sweep.csv", "--", *RBM_TRAIN, "--backend", "reference",
+                   "--out", tmp_path / "rbm")
+    assert result.exit_code == 1, result.output
+    rows = read_rows(tmp_path / "sweep.csv")
+    assert [(row["digits"], row["seed"], row["status"]) for row in rows] == [
+        ("0", "0", "ok"), ("0", "1", "ok"), ("7-3", "0", "error"), ("7-3", "1", "error")]
+    assert "--digits" in rows[2]["error"] and "\n" not in rows[2]["error"]
+    assert rows[2]["reconstruction_error"] == "" and float(rows[1]["reconstruction_error"]) > 0
+    assert "4 runs, 2 failed: see the error column" in result.stdout
+
+
+@pytest.mark.parametrize("grid, message", [
+    (["seed"], "'seed': give NAME=V1,V2,..."),
+    (["seed="], "'seed=': a value is empty"),
+    (["seed=0,,1"], "'seed=0,,1': a value is empty"),
+    (["colour=red"], "dlcore rbm train has no option --colour"),
+    (["out=a,b"], "the sweep gives each run its own --out"),
+    (["seed=0", "seed=1"], "--seed is in the grid twice"),
+    (["persistent=maybe"], "--persistent is a flag: its values are true or false"),
+    (["learning-rate=0.1,fast"], "run 1 (learning-rate=fast): Invalid value for "
+                                 "'--learning-rate'"),
+    (["backend=numpy"], "run 0 (backend=numpy): Invalid value for '--backend'"),
+])
+def test_a_bad_grid_is_one_line_exit_2_before_any_run(grid, message, tmp_path):
+    specs = [word for spec in grid for word in ("--grid", spec)]
+    result = sweep(*specs, "--out", tmp_path / "sweep.csv", "--", *RBM_TRAIN, "--out",
+                   tmp_path / "rbm")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlcore: error: ") and message in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command, message", [
+    (["rbm", "fly"], "'dlcore rbm fly' is not a dlcore command"),
+    ([*TINY_RBM, "--seed", "3"], "--seed is both in the command and in --grid"),
+    ([*TINY_RBM, "--distributed"], "drop --distributed from the command"),
+    ([*TINY_RBM, "--epochs", "0"], "the command: Invalid value for '--epochs'"),
+])
+def test_a_command_the_sweep_cannot_run_is_refused_in_one_line(command, message, tmp_path):
+    result = sweep("--grid", "seed=0,1", "--out", tmp_path / "sweep.csv", "--", *command)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and message in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_prints_each_command_line_with_flags_set_from_true_and_false(tmp_path):
+    result = sweep("--dry-run", "--grid", "persistent=true,false", "--grid", "hidden=4,8",
+                   "rbm", "train", "--epochs", "1", "--out", tmp_path / "rbm")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"run {k}: dlcore rbm train --epochs 1{flag} --hidden {hidden} --out "
+        f"{tmp_path / 'rbm' / f'run-{k}'}"
+        for k, (flag, hidden) in enumerate([(" --persistent", 4), (" --persistent", 8),
+                                            ("", 4), ("", 8)])]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_folders_are_numbered_to_the_width_of_the_last_run(tmp_path):
+    result = sweep("--dry-run", "--grid", "seed=" + ",".join(map(str, range(11))),
+                   "--", *TINY_RBM, "--out", tmp_path)
+    assert result.stdout.splitlines()[0].endswith(str(tmp_path / "run-00"))
+    assert result.stdout.splitlines()[10].endswith(str(tmp_path / "run-10"))
+
+
+def test_publish_metrics_fills_the_runs_metrics_and_does_nothing_outside_a_sweep():
+    import click
+    publish_metrics(loss=1.0)                 # no Click context: nothing to fill, no error
+    metrics = RunMetrics()
+    with click.Context(main, obj=metrics):
+        publish_metrics(loss=0.5, best_epoch=3)
+    assert metrics == {"loss": 0.5, "best_epoch": 3}
+
+
+# -- the other training commands hand over their figures ------------------------------------
+@pytest.mark.slow
+def test_dbn_pretrain_and_finetune_hand_their_final_figures_to_the_sweep(tmp_path):
+    dbn = sweep("--grid", "seed=0", "--out", tmp_path / "dbn.csv", "--", "dbn", "pretrain",
+                "--layers", "784-8", "--epochs-per-layer", "1", "--backend", "reference",
+                "--out", tmp_path / "dbn")
+    assert dbn.exit_code == 0, dbn.output
+    pretrained = dlcore.load(tmp_path / "dbn" / "run-0" / "dbn.h5")
+    assert float(read_rows(tmp_path / "dbn.csv")[0]["rbm1_reconstruction_error"]) == \
+        pretrained.history["rbm1_reconstruction_error"][-1]
+    finetune = sweep("--grid", "seed=0", "--out", tmp_path / "finetune.csv", "--", "dbn",
+                     "finetune", tmp_path / "dbn" / "run-0" / "dbn.h5", "--epochs", "1",
+                     "--backend", "reference", "--out", tmp_path / "finetune")
+    assert finetune.exit_code == 0, finetune.output
+    row = read_rows(tmp_path / "finetune.csv")[0]
+    network = dlcore.load(tmp_path / "finetune" / "run-0" / "model.h5")
+    assert float(row["val_accuracy"]) == max(network.history["val_accuracy"])
+    assert (row["best_epoch"], row["epochs"]) == ("1", "1")
+    assert f"test accuracy {float(row['test_accuracy']):.4f}" in (
+        tmp_path / "finetune" / "run-0" / "output.txt").read_text()
+
+
+def test_cnn_train_hands_its_final_figures_to_the_sweep(tmp_path, monkeypatch):
+    # the MLP's 256 titled filter tiles take most of the run's time; the figures are not tested
+    monkeypatch.setattr("dlcore.cli.cnn.save_first_layer_filters", lambda model, path: None)
+    cnn = sweep("--grid", "seed=0", "--out", tmp_path / "cnn.csv", "--", "cnn", "train",
+                "--model", "mlp", "--dataset", "mnist-5k", "--train-size", "100", "--epochs",
+                "1", "--backend", "reference", "--out", tmp_path / "cnn")
+    assert cnn.exit_code == 0, cnn.output
+    row = read_rows(tmp_path / "cnn.csv")[0]
+    written = json.loads((tmp_path / "cnn" / "run-0" / "metrics.json").read_text())
+    assert float(row["test_accuracy"]) == written["test_accuracy"]
+    assert float(row["val_loss"]) == written["history"]["val_loss"][-1]
+
+
+def test_ae_train_hands_its_final_figures_to_the_sweep(tmp_path):
+    ae = sweep("--grid", "seed=0", "--out", tmp_path / "ae.csv", "--", "ae", "train",
+               "--digits", "0-1", "--hidden", "8", "--epochs", "1", "--backend", "reference",
+               "--out", tmp_path / "ae")
+    assert ae.exit_code == 0, ae.output
+    row = read_rows(tmp_path / "ae.csv")[0]
+    history = dlcore.load(tmp_path / "ae" / "run-0" / "model.h5").history
+    assert [float(row[name]) for name in ("loss", "valid_loss", "reconstruction_error")] == [
+        history[name][-1] for name in ("loss", "valid_loss", "reconstruction_error")]
+
+
+def test_the_pretraining_table_over_seeds_is_one_row_per_seed_with_every_rows_errors(tmp_path):
+    result = sweep("--grid", "seed=0,1", "--out", tmp_path / "sweep.csv", "--", "homework",
+                   "pretraining", "--train-size", "50", "--layers", "784-4-4", "--rows",
+                   "dbn,deep", "--epochs", "1", "--epochs-per-layer", "1", "--backend",
+                   "reference", "--out", tmp_path / "table")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(tmp_path / "sweep.csv")
+    assert [row["seed"] for row in rows] == ["0", "1"]
+    for row in rows:
+        table = read_rows(tmp_path / "table" / f"run-{row['run']}" / "pretraining.csv")
+        published = {f"{key}_{kind}_error": f"{float(row[f'{key}_{kind}_error']):.6f}"
+                     for key in ("dbn", "deep") for kind in ("train", "valid", "test")}
+        assert published == {f"{key}_{kind}_error": line[f"{kind}_error"]
+                             for key, line in zip(("dbn", "deep"), table)
+                             for kind in ("train", "valid", "test")}
+
+
+# -- over MPI --------------------------------------------------------------------------------
+@pytest.mark.slow
+@requires_mpi4py
+def test_a_distributed_sweep_splits_the_runs_over_the_ranks_and_writes_the_same_rows(
+        tmp_path):
+    arguments = ["-m", "dlcore", "sweep", "--grid", "seed=0,1,2", "--out", "sweep.csv", "--",
+                 *TINY_RBM, "--out", "rbm"]
+    for name, launch in (("alone", [sys.executable]),
+                         ("together", [mpiexec(), "-n", "2", sys.executable])):
+        (tmp_path / name).mkdir()
+        command = [*launch, *arguments]
+        if name == "together":
+            command.insert(command.index("--grid"), "--distributed")
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                                   cwd=tmp_path / name, check=False)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "3 runs over 2 ranks, all ok" in completed.stdout
+    alone, together = (read_rows(tmp_path / name / "sweep.csv")
+                       for name in ("alone", "together"))
+    assert [row["rank"] for row in together] == ["0", "1", "0"]
+    for row in (*alone, *together):
+        del row["seconds"], row["rank"]
+    assert together == alone and len(alone) == 3
+    assert sorted(path.name for path in (tmp_path / "together" / "rbm").iterdir()) == [
+        "run-0", "run-1", "run-2"]
