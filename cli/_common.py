@@ -75,7 +75,9 @@ class RunMetrics(dict):
 def publish_metrics(**figures):
     """Hand a training command's final figures (name=number: the last epoch's loss, the test
     accuracy, ...) to ``dlcore sweep``, which writes them into the run's row of its CSV. Outside
-    a sweep it does nothing: the command prints its figures as always."""
+    a sweep it does nothing: the command prints its figures as always. The names must not be
+    those of the command's options (a sweep's grid columns) nor ``run``, ``status``,
+    ``error``, ``seconds``, ``rank``, ``command``."""
     context = click.get_current_context(silent=True)
     metrics = context.find_object(RunMetrics) if context is not None else None
     if metrics is not None:

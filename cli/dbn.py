@@ -265,7 +265,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
                               class_names=dlcore.datasets.class_names(dataset, n_classes))
     test_accuracy = 1 - error_rate(network, X_test, y_test)
-    publish_metrics(best_epoch=stopper.best_epoch, epochs=len(history["loss"]),
+    publish_metrics(best_epoch=stopper.best_epoch, epochs_trained=len(history["loss"]),
                     val_accuracy=max(history["val_accuracy"]), test_accuracy=test_accuracy)
     click.echo(f"best epoch {stopper.best_epoch} of {len(history['loss'])}: validation "
                f"accuracy {max(history['val_accuracy']):.4f}")

@@ -345,7 +345,8 @@ def sweep(specs, out, dry_run, distributed, command):
                 write_rows(out, rows, runs.axes)
                 raise TrainingInterrupted(
                     f"sweep interrupted in run {index} ({one_line(stop) or 'interrupted'}); "
-                    f"wrote the {len(rows)} finished runs to {out}") from None
+                    f"wrote the {len(rows)} finished run{'s' if len(rows) > 1 else ''} to "
+                    f"{out}") from None
             raise
         row = rows[-1]
         click.echo(f"run {index} ({runs.describe(index)})"

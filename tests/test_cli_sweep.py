@@ -88,6 +88,26 @@ def test_a_failing_run_is_a_row_with_its_error_and_the_other_runs_go_on(tmp_path
     assert "4 runs, 2 failed: see the error column" in result.stdout
 
 
+def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
+        tmp_path, monkeypatch):
+    calls = []
+
+    def interrupted_in_the_second_run(model, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("dlcore.cli.rbm.save_filters", interrupted_in_the_second_run)
+    result = sweep("--grid", "seed=0,1,2", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
+                   "--out", tmp_path / "rbm")
+    assert result.exit_code == 130, result.output
+    assert f"sweep interrupted in run 1 (interrupted); wrote the 1 finished run to " \
+           f"{tmp_path / 'sweep.csv'}" in result.output
+    assert [(row["run"], row["status"]) for row in read_rows(tmp_path / "sweep.csv")] == [
+        ("0", "ok")]
+    assert len(calls) == 2      # run 2 never started
+
+
 @pytest.mark.parametrize("grid, message", [
     (["seed"], "'seed': give NAME=V1,V2,..."),
     (["seed="], "'seed=': a value is empty"),
@@ -168,7 +188,7 @@ def test_dbn_pretrain_and_finetune_hand_their_final_figures_to_the_sweep(tmp_pat
     row = read_rows(tmp_path / "finetune.csv")[0]
     network = dlcore.load(tmp_path / "finetune" / "run-0" / "model.h5")
     assert float(row["val_accuracy"]) == max(network.history["val_accuracy"])
-    assert (row["best_epoch"], row["epochs"]) == ("1", "1")
+    assert (row["best_epoch"], row["epochs_trained"]) == ("1", "1")
     assert f"test accuracy {float(row['test_accuracy']):.4f}" in (
         tmp_path / "finetune" / "run-0" / "output.txt").read_text()
 
