@@ -234,6 +234,21 @@ def test_the_pretraining_table_over_seeds_is_one_row_per_seed_with_every_rows_er
                              for kind in ("train", "valid", "test")}
 
 
+def test_distributed_without_mpi4py_is_one_line_naming_the_extra(monkeypatch, tmp_path):
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "mpi4py"
+                        else real_find_spec(name, *args))
+    result = sweep("--distributed", "--grid", "seed=0,1", "--out", tmp_path / "sweep.csv",
+                   "--", *TINY_RBM, "--out", tmp_path / "rbm")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        'dlcore: error: distributed training needs mpi4py and an MPI library: pip install '
+        '"dlcore[distributed]"']
+    assert not (tmp_path / "rbm").exists() and not (tmp_path / "sweep.csv").exists()
+
+
 # -- over MPI --------------------------------------------------------------------------------
 @pytest.mark.slow
 @requires_mpi4py
