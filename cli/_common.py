@@ -326,7 +326,7 @@ def current_parameters(context):
 #: digits or another seed's split would not continue the same training); options not given
 #: take that value.
 RESUME_MAY_CHANGE = frozenset({"epochs", "backend", "out", "checkpoint_every", "resume",
-                               "distributed"})
+                               "distributed", "sync_every"})
 _RESUMED_MODEL = "dlcore.resumed_model"
 
 

@@ -31,14 +31,28 @@ class _Silent(io.TextIOBase):
 
 def distributed_option(command):
     """Decorator of a training command (innermost, just above ``def``): the --distributed
-    flag; the command receives ``comm`` (a Communicator, or None) instead, and its ``out``
-    is the folder this rank writes in (:func:`data_parallel`)."""
+    flag and --sync-every; the command receives ``comm`` (a Communicator, or None) instead,
+    and its ``out`` is the folder this rank writes in (:func:`data_parallel`). With
+    --sync-every K > 1, ``comm`` is the communicator's :class:`Periodic` view, which the
+    ``fit`` that gets it through :func:`fit_options` trains with local SGD."""
     @functools.wraps(command)
-    def run(*args, distributed=False, **options):
-        with data_parallel(distributed, options["out"]) as (comm, out):
+    def run(*args, distributed=False, sync_every=1, **options):
+        if sync_every != 1 and not distributed:
+            raise click.UsageError(f"--sync-every {sync_every} needs --distributed (it is the "
+                                   "number of local steps between the ranks' all-reduces)")
+        with data_parallel(distributed, options["out"], sync_every) as (comm, out):
             options["out"] = out
             return command(*args, comm=comm, **options)
 
+    run = click.option(
+        "--sync-every", type=click.IntRange(min=1), default=1, show_default=True,
+        metavar="K",
+        help="With --distributed: local steps between two all-reduces. 1 is exact (every "
+             "step sums the ranks' gradients: the result of one process); K > 1 is local SGD, "
+             "each rank stepping on its shards alone and the parameters and optimiser state "
+             "averaged every K steps and at each epoch's end: K times fewer all-reduces for a "
+             "slow network, a result that is no longer one process's (docs/distributed.md).")(
+        run)
     return click.option(
         "--distributed", is_flag=True,
         help="Train data-parallel over the ranks of the MPI job this command runs in "
@@ -52,18 +66,21 @@ def fit_options(comm):
 
 
 @contextlib.contextmanager
-def data_parallel(distributed, out):
-    """``(comm, folder)``: the communicator (None without ``distributed``) and the folder this
-    rank writes in (``out`` on rank 0, a temporary one elsewhere)."""
+def data_parallel(distributed, out, sync_every=1):
+    """``(comm, folder)``: the communicator (None without ``distributed``; averaging every
+    ``sync_every`` steps) and the folder this rank writes in (``out`` on rank 0, a temporary
+    one elsewhere)."""
     if not distributed:
         yield None, out
         return
     import dlcore.distributed
-    comm = dlcore.distributed.init()
+    comm = dlcore.distributed.periodic(dlcore.distributed.init(), sync_every)
     if comm.is_root:
+        averaging = (f", parameters averaged every {sync_every} steps (local SGD)"
+                     if sync_every > 1 else "")
         click.echo(f"data-parallel training over {comm.size} ranks, {comm.threads} thread"
-                   f"{'s' if comm.threads != 1 else ''} each (the node's cores / its ranks)",
-                   err=True)
+                   f"{'s' if comm.threads != 1 else ''} each (the node's cores / its ranks)"
+                   f"{averaging}", err=True)
         folder = out
     else:
         sys.stdout = sys.stderr = _Silent()

@@ -83,6 +83,7 @@ from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.batches import epoch_order, mini_batches
 from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
+from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.records import record_fit
@@ -262,7 +263,7 @@ class TrainingLoop:
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            adversarial=0.0, adversarial_weight=0.5, comm=None):
+            adversarial=0.0, adversarial_weight=0.5, comm=None, sync_every=1):
         """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation. The
         parameters are Keras', in Keras' order (lecture "Deep learning I", "Model.fit()
         parameters"), then dlcore's adversarial training.
@@ -294,6 +295,12 @@ class TrainingLoop:
             (:mod:`dlcore.distributed.network`), each back-propagating its shard of every
             global batch; every rank calls ``fit`` with the same data and ends with the
             weights of one process, up to the order of floating-point sums
+        sync_every : int >= 1, with ``comm``: local optimiser steps between two all-reduces.
+            1 (the default) is the exact path above; K > 1 is local SGD: each rank steps its
+            own optimiser on its shards, and every parameter and optimiser slot (momentum,
+            Adam's moments) is averaged over the ranks every K steps and at the end of every
+            epoch (:mod:`dlcore.distributed.local_sgd`): K times fewer all-reduces, weights
+            that are no longer one process's
 
         Returns
         -------
@@ -301,6 +308,7 @@ class TrainingLoop:
         network's own ``history`` all of them).
         """
         self.check_compiled()
+        comm = periodic(comm, sync_every)
         for name, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
                             ("steps_per_epoch", steps_per_epoch),
                             ("validation_steps", validation_steps)):

@@ -4,6 +4,7 @@ model in one process, and prints one JSON line with the largest difference of ev
 the other cases exercise the communicator (sums, a rank that hangs, a rank that fails)."""
 import json
 import sys
+import zlib
 
 import numpy as np
 
@@ -25,6 +26,8 @@ def rbm_case(case):
                    weight_decay=1e-3, seed=4, backend="cpu")
     if case == "rbm-pcd":
         options.update(persistent=True, sparsity_target=0.2, sparsity_cost=0.1)
+    if case == "rbm-learn":   # a rate at which 10 epochs visibly lower the error
+        options.update(learning_rate=0.5, epochs=10)
     if case == "rbm-cd2-mean-field":
         options.update(cd_k=2, sample_visible=False, backend="reference")
     if case == "gaussian":
@@ -49,6 +52,7 @@ class Network:
 
     def __init__(self, convolutional, **options):
         self.convolutional = convolutional
+        self.epochs = options.get("epochs", 3)
         from dlcore.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
         if self.convolutional:   # a small conv net: conv, pool, dense with dropout, softmax
             layers = [Conv2D(3, 3, padding=1, activation="relu"), MaxPool2D(2), Flatten(),
@@ -63,8 +67,9 @@ class Network:
         self.model.compile(loss="cross_entropy", metrics=["accuracy"],
                            optimizer=dlcore.optimizers.SGD(learning_rate=0.1, momentum=0.9))
 
-    def fit(self, x, y, comm=None):
-        self.model.fit(x, y, batch_size=7, epochs=3, verbose=0, comm=comm)
+    def fit(self, x, y, comm=None, sync_every=1):
+        self.model.fit(x, y, batch_size=7, epochs=self.epochs, verbose=0, comm=comm,
+                       sync_every=sync_every)
         self.history = {"loss": self.model.history["loss"]}
         return self
 
@@ -111,7 +116,7 @@ def history(model):
 
 TRAINING = {"mlp-dropout": network_case, "conv-net": network_case, "dbn": dbn_case,
             "dbn-labels-sample": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
-            "rbm-cd2-mean-field": rbm_case, "gaussian": rbm_case,
+            "rbm-cd2-mean-field": rbm_case, "rbm-learn": rbm_case, "gaussian": rbm_case,
             "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case}
 
 
@@ -145,6 +150,10 @@ def main(cases):
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
+        elif case.startswith("local:"):
+            train_local(comm, *case.split(":")[1:])
+        elif case.startswith("averaged:"):   # local SGD averaging after every step
+            train(dlcore.distributed.Periodic(comm, 1), case.split(":")[1])
         else:
             train(comm, case)
 
@@ -163,6 +172,42 @@ def train(comm, case):
                       "errors": [history(together), history(alone)],
                       "moved": float(np.max(np.abs(alone_parameters[next(iter(differences))]))),
                       "threads": comm.threads}))
+
+
+def state(model):
+    """{name: array} of what training carries besides the parameters: the RBMs' and the
+    autoencoder's velocities (and chains), a network's optimiser slots."""
+    if isinstance(model, Network):
+        slots = model.model.optimizer.get_state(model.model.parameters)["slots"]
+        return {f"{layer}/{weight}/{slot}": value for layer, weights in slots.items()
+                for weight, named in weights.items() for slot, value in named.items()}
+    if isinstance(model, dlcore.DBN):
+        return {f"rbm{k}.{name}": value for k, rbm in enumerate(model.rbms_)
+                for name, value in rbm._training.items() if value is not None}
+    return {name: value for name, value in model._training.items() if value is not None}
+
+
+def train_local(comm, case, sync_every, epochs=None):
+    """``local:CASE:K[:EPOCHS]``: the training case CASE with sync_every=K (and EPOCHS epochs).
+    Every rank prints a CRC-32 of its parameters and training state and the all-reduces it
+    made; rank 0 also the difference from one process and the monitor's history."""
+    model_class, X, options = TRAINING[case](case)
+    if epochs is not None:
+        options["epochs"] = int(epochs)
+    data = X if isinstance(X, tuple) else (X,)
+    calls = comm.allreduce_calls
+    together = model_class(**options).fit(*data, comm=comm, sync_every=int(sync_every))
+    arrays = {**parameters(together), **state(together)}
+    result = {"case": case, "sync_every": int(sync_every), "rank": comm.rank,
+              "allreduces": comm.allreduce_calls - calls, "names": sorted(arrays),
+              "crc": zlib.crc32(b"".join(np.ascontiguousarray(arrays[name]).tobytes()
+                                         for name in sorted(arrays)))}
+    if comm.is_root:
+        alone = parameters(model_class(**options).fit(*data))
+        result.update(errors=history(together), differences={
+            name: float(np.max(np.abs(parameters(together)[name] - value)))
+            for name, value in alone.items()})
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -309,3 +309,167 @@ def test_bench_distributed_reports_one_and_two_ranks_and_the_model():
     assert lines[0].startswith("machine: ")
     assert [line.split()[0] for line in lines if line.strip()[:1].isdigit()] == ["1", "2"]
     assert sum(line.startswith(("RBM ", "LeNet-5 ")) for line in lines) == 4
+
+
+# -- local SGD: --sync-every K ---------------------------------------------------------------
+def one_rank():
+    return Communicator(OneOfMany(0, 1))
+
+
+def tiny_models():
+    """An RBM, a DBN, an autoencoder and a network (with dropout and Adam), untrained, and
+    their ``fit`` arguments: the worker's tiny problems."""
+    import distributed_worker as worker
+    X = worker.binary_data(23, 12)
+    network = worker.Network(False, seed=4, backend="cpu")
+    network.model.compile(loss="cross_entropy", metrics=["accuracy"],
+                          optimizer=dlcore.optimizers.Adam(learning_rate=0.01))
+    common = dict(epochs=3, batch_size=7, learning_rate=0.1, momentum=0.5, seed=4,
+                  backend="cpu")
+    return [(dlcore.BernoulliRBM(n_hidden=5, **common), (X,)),
+            (dlcore.BernoulliRBM(n_hidden=5, persistent=True, sparsity_target=0.2, **common),
+             (X,)),
+            (dlcore.DBN(layers=[12, 6, 5], **common), (X,)),
+            (dlcore.Autoencoder(n_hidden=5, corruption=0.3, **common), (X,)),
+            (network, (X, np.arange(23) % 3))]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4", None])
+def test_sync_every_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match=r"^sync_every \(local steps between all-reduces\) "
+                                         r"must be (>= 1|an integer), got"):
+        dlcore.distributed.periodic(one_rank(), bad)
+
+
+def test_every_fit_refuses_sync_every_without_a_communicator_before_it_trains():
+    for model, data in tiny_models():
+        with pytest.raises(ValueError, match=r"^sync_every=2 needs comm="):
+            model.fit(*data, sync_every=2)
+        trained = (hasattr(model, "W") or hasattr(model, "rbms_")
+                   or getattr(getattr(model, "model", None), "epochs_done", 0) > 0)
+        assert not trained, type(model).__name__
+
+
+def test_sync_every_1_is_the_exact_path_and_k_selects_local_sgd():
+    from dlcore.distributed import autoencoder, local_sgd, network, rbm
+    comm = one_rank()
+    assert dlcore.distributed.periodic(comm, 1) is comm   # K = 1: today's summed steps
+    assert dlcore.distributed.periodic(None, 1) is None
+    view = dlcore.distributed.periodic(comm, 4)
+    assert view.sync_every == 4 and view.rank == 0 and view.allreduce == comm.allreduce
+    rbm_model = dlcore.BernoulliRBM(n_hidden=3, backend="cpu")
+    rbm_model.initialize(np.zeros((4, 5), np.float32))
+    trainer = rbm_model.cd_trainer()
+    X = np.zeros((4, 5), np.float32)
+    assert type(rbm.data_parallel(trainer, comm, X)) is rbm.DataParallelCD
+    assert type(rbm.data_parallel(trainer, view, X)) is local_sgd.PeriodicCD
+    model, (x, y) = tiny_models()[-1]
+    model.model.build((12,))
+    assert type(network.data_parallel(model.model, comm, x, y)) is network.DataParallelNetwork
+    assert type(network.data_parallel(model.model, view, x, y)) is local_sgd.PeriodicNetwork
+    ae, (X,) = tiny_models()[3]
+    ae.initialize(X) if hasattr(ae, "initialize") else ae.fit(X)
+    from dlcore.autoencoder.trainer import AutoencoderTrainer
+    ae_trainer = AutoencoderTrainer(get_backend("cpu"), ae._parameters(), ae._training,
+                                    ae._settings())
+    assert type(autoencoder.data_parallel(ae_trainer, comm, X)) is \
+        autoencoder.DataParallelAutoencoder
+    assert type(autoencoder.data_parallel(ae_trainer, view, X)) is \
+        local_sgd.PeriodicAutoencoder
+
+
+def test_with_one_rank_local_sgd_is_one_process_bit_for_bit():
+    # the local step is the ordinary step and the average of one rank is itself: a wrong
+    # learning rate, a shard drawn at the wrong rows or a lost optimiser slot would show here
+    import distributed_worker as worker
+    for (alone, data), (together, _) in zip(tiny_models(), tiny_models()):
+        alone.fit(*data)
+        together.fit(*data, comm=one_rank(), sync_every=3)
+        expected, got = worker.parameters(alone), worker.parameters(together)
+        for name, value in expected.items():
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+        for name, value in worker.state(alone).items():
+            np.testing.assert_array_equal(worker.state(together)[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_averaging_after_every_step_is_the_exact_step_on_two_ranks():
+    # SGD and CD with momentum are linear in the gradient: averaging the ranks' parameters and
+    # velocities with the weights n_k / N after every step gives the summed step. Equal weights
+    # 1/2 (shards of 4 and 3 rows) or velocities left local part the weights by ~1e-2.
+    cases = ["rbm", "rbm-pcd", "mlp-dropout", "autoencoder"]
+    outcome = results(run_ranks(2, *[f"averaged:{case}" for case in cases]))
+    assert [result["case"] for result in outcome] == cases
+    for result in outcome:
+        assert_equal_to_one_process(result)
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces():
+    # 23 rows in batches of 7: 4 steps an epoch, averaged after steps 3 and 4 with K = 3
+    cases = {"rbm-learn": (10, 2 + 1), "rbm-pcd": (3, 2 * 2 + 1), "dbn": (2, 2 * (2 + 1)),
+             "mlp-dropout": (12, 2 + 1), "autoencoder": (3, 2 + 3)}
+    outcome = results(run_ranks(2, *[f"local:{case}:3:{epochs}"
+                                     for case, (epochs, _) in cases.items()]))
+    assert len(outcome) == 2 * len(cases)
+    for case, (epochs, per_epoch) in cases.items():
+        ranks = [result for result in outcome if result["case"] == case]
+        assert sorted(result["rank"] for result in ranks) == [0, 1]
+        # parameters and training state: the same bits on both ranks
+        assert ranks[0]["crc"] == ranks[1]["crc"], case
+        assert any("velocity" in name for name in ranks[0]["names"]), ranks[0]["names"]
+        # ceil(4 / 3) averages (two with PCD's chains) and the monitors' sums per epoch,
+        # not 4 + monitors
+        assert [result["allreduces"] for result in ranks] == [epochs * per_epoch] * 2, case
+        root = next(result for result in ranks if result["rank"] == 0)
+        # not one process's result (K = 1 agrees within 1e-5)...
+        assert max(root["differences"].values()) > 1e-3, root
+        # ...but it learns: the monitor falls (in the cases trained long enough to show it)
+        if case in ("rbm-learn", "mlp-dropout", "autoencoder"):
+            errors = root["errors"]
+            assert errors[-1] < 0.95 * errors[0], root
+
+
+# -- the commands' --sync-every ------------------------------------------------------------
+TRAINING_COMMANDS = [["rbm", "train"], ["dbn", "pretrain"], ["dbn", "finetune"],
+                     ["cnn", "train"], ["ae", "train"]]
+
+
+@pytest.mark.parametrize("command", TRAINING_COMMANDS)
+def test_every_distributed_command_takes_sync_every_and_refuses_it_alone(command, tmp_path):
+    from click.testing import CliRunner
+
+    from dlcore.cli import main
+    runner = CliRunner()
+    assert "--sync-every K" in runner.invoke(main, [*command, "--help"]).output
+    arguments = [*command, "--sync-every", "4", "--out", str(tmp_path / "run")]
+    if command == ["dbn", "finetune"]:   # refused before the DBN file is read
+        (tmp_path / "dbn.h5").write_bytes(b"")
+        arguments.insert(2, str(tmp_path / "dbn.h5"))
+    result = runner.invoke(main, arguments)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"dlcore: error: --sync-every 4 needs --distributed (it is the number of local steps "
+        f"between the ranks' all-reduces) (see 'main {' '.join(command)} --help')"]
+    assert not (tmp_path / "run").exists()
+    result = runner.invoke(main, [*command, "--distributed", "--sync-every", "0"])
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output
+
+
+@pytest.mark.slow
+@requires_mpi4py
+def test_a_distributed_command_with_sync_every_says_so_and_averages():
+    common = ["rbm", "train", "--digits", "0-1", "--hidden", "8", "--epochs", "1",
+              "--batch-size", "25", "--backend", "cpu", "--seed", "1"]
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        exact = run_command([*common, "--out", f"{folder}/exact"], ranks=2)
+        local = run_command([*common, "--sync-every", "4", "--out", f"{folder}/local"],
+                            ranks=2)
+        assert "averaged every" not in exact.stderr
+        assert "data-parallel training over 2 ranks" in local.stderr
+        assert "parameters averaged every 4 steps (local SGD)" in local.stderr
+        models = [dlcore.load(f"{folder}/{name}/model.h5") for name in ("exact", "local")]
+        assert np.max(np.abs(models[0].W - models[1].W)) > 1e-3

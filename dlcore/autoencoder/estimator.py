@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.distributed.communicator import periodic
 from dlcore.epochs import EpochLoop
 from dlcore.errors import NotFittedError
 from dlcore.io import register_model
@@ -167,7 +168,8 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
                                                "any real values)")
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
+            sync_every=1):
         """Initialise the parameters, then train ``epochs`` passes over ``X``.
 
         Parameters
@@ -183,11 +185,15 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
             ``on_epoch_end(self)`` after every finished epoch (what a checkpoint saves).
         comm : dlcore.distributed.Communicator, optional
             Train data-parallel over its ranks (:mod:`dlcore.distributed.autoencoder`).
+        sync_every : int >= 1, with ``comm``: local SGD steps between two all-reduces; 1 (the
+            default): the exact path; K > 1: the parameters and their velocities averaged
+            every K steps and at every epoch's end (:mod:`dlcore.distributed.local_sgd`).
 
         Returns
         -------
         self
         """
+        comm = periodic(comm, sync_every)
         self._check_params()
         X = self._check_input(X, "X")
         self._initialize(X)
@@ -196,20 +202,24 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         return self._train(X, int(self.epochs), X_valid, progress, on_epoch_end, comm)
 
     def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None,
-                    comm=None):
+                    comm=None, sync_every=1):
         """One more pass over ``X`` from the current parameters and state (the first call
-        initialises, as :meth:`fit` does). Returns self."""
+        initialises, as :meth:`fit` does); ``comm``, ``sync_every`` as for :meth:`fit`.
+        Returns self."""
+        comm = periodic(comm, sync_every)
         self._check_params()
         X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialize(X)
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None):
+    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None,
+               sync_every=1):
         """Train the epochs still missing towards ``epochs`` from the current parameters and
         training state: a model saved after k epochs (or by an interrupted fit), loaded and
         resumed on the same data ends bit for bit where an uninterrupted ``fit`` ends, on the
-        same backend. Returns self."""
+        same backend. ``comm``, ``sync_every`` as for :meth:`fit`. Returns self."""
+        comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()
         X = self._check_input(X, "X", fitted_width=True)

@@ -8,6 +8,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, rng
 from dlcore.backend.reference import softmax
 from dlcore.backend.rng import STREAM_GENERATE
+from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.layer_stack import LayerStack
@@ -159,7 +160,7 @@ class DBN(LayerStack, ParamsMixin):
 
     # -- greedy pretraining -------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
-            comm=None):
+            comm=None, sync_every=1):
         """Greedy layer-wise pretraining (then up-down, if ``up_down_epochs``).
 
         Parameters
@@ -175,11 +176,14 @@ class DBN(LayerStack, ParamsMixin):
         comm : dlcore.distributed.Communicator, optional
             Pretrain each RBM data-parallel over its ranks (:mod:`dlcore.distributed`); the
             features passed up and the up-down epochs are computed alike on every rank.
+        sync_every : int >= 1, with ``comm``: each RBM's local CD steps between two
+            all-reduces (:meth:`dlcore.BernoulliRBM.fit`); 1 (the default): the exact path.
 
         Returns
         -------
         self
         """
+        comm = periodic(comm, sync_every)
         self._check_params()
         X, y = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
@@ -195,12 +199,13 @@ class DBN(LayerStack, ParamsMixin):
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
     def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
-               comm=None):
+               comm=None, sync_every=1):
         """Finish the training that :meth:`fit` started and an interruption stopped: the RBMs
         not trained yet, the epochs missing from a partly trained one, and the up-down epochs
         missing towards ``up_down_epochs``. With the same data, a DBN saved by an interrupted
         fit, loaded and resumed ends bit for bit where the uninterrupted fit ends (on the same
         backend). Arguments as for :meth:`fit`; returns self."""
+        comm = periodic(comm, sync_every)
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN has not started training: call fit(X) instead")
         self._check_params()

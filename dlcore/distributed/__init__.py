@@ -13,6 +13,8 @@ the rows of every **global** mini-batch, one all-reduce sums them (:mod:`.commun
 every rank applies the same update (:mod:`.rbm`). The random numbers are keyed by the global
 row, so R ranks with global batch B draw what one process with batch B draws: the parameters
 equal one process's up to the order of floating-point sums. See docs/distributed.md.
+``fit(..., comm=comm, sync_every=K)`` averages the parameters every K local steps instead
+(:mod:`.local_sgd`): fewer all-reduces, no longer one process's result.
 
 mpi4py and an MPI library are an optional extra, ``pip install "dlcore[distributed]"`` (mpi4py
 and the ``mpich`` wheel); without them dlcore works as before and :func:`init` says what to
@@ -23,10 +25,16 @@ import importlib.util
 import os
 import sys
 
-from .communicator import DEFAULT_TIMEOUT, Communicator, install_abort_on_error
+from .communicator import (
+    DEFAULT_TIMEOUT,
+    Communicator,
+    Periodic,
+    install_abort_on_error,
+    periodic,
+)
 
-__all__ = ["Communicator", "DistributedUnavailable", "available", "init", "launcher",
-           "local_threads"]
+__all__ = ["Communicator", "DistributedUnavailable", "Periodic", "available", "init",
+           "launcher", "local_threads", "periodic"]
 
 INSTALL_HINT = 'pip install "dlcore[distributed]"'
 

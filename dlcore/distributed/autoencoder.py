@@ -15,6 +15,7 @@ import numpy as np
 
 from dlcore.batches import mini_batches
 
+from .communicator import Periodic
 from .network import sum_weighted_gradients
 from .rbm import data_fingerprint
 
@@ -28,6 +29,9 @@ def data_parallel(trainer, comm, X):
                          "or train in one process")
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the autoencoder settings", dataclasses.asdict(trainer.settings))
+    if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
+        from .local_sgd import PeriodicAutoencoder
+        return PeriodicAutoencoder(trainer, comm)
     return DataParallelAutoencoder(trainer, comm)
 
 
@@ -49,7 +53,7 @@ class DataParallelAutoencoder:
         for batch in mini_batches(be, (data,), (trainer.x,), order, trainer.settings.batch_size):
             rows = batch.arrays[0]
             first, stop = self.comm.shard(rows.shape[0])
-            trainer.step(rows[first:stop], update, _Shard(self, first, rows.shape[0]))
+            trainer.step(rows[first:stop], update, self.shard(first, rows.shape[0]))
             update += 1
             n_batches = batch.n_batches
         for total in trainer.monitors:
@@ -60,6 +64,11 @@ class DataParallelAutoencoder:
         if report is not None:
             report(n_batches, n_batches, means["loss"])
         return update, means
+
+    def shard(self, first_row, batch_rows):
+        """What the trainer's ``step`` gets for rows ``first_row ..`` of a global batch of
+        ``batch_rows`` rows."""
+        return _Shard(self, first_row, batch_rows)
 
     def download(self):
         return self.trainer.download()

@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from dlcore.validation import check_int
+
 #: Seconds a collective operation waits for the other ranks before the job is aborted.
 DEFAULT_TIMEOUT = 300.0
 #: Polling: spin on MPI's progress engine this long, then sleep between polls (a rank that
@@ -48,7 +50,12 @@ class Communicator:
     rank, size : int
     is_root : bool, rank 0: the one that prints and writes files
     threads : int or None, the compute threads of this rank (set by ``init``)
+    sync_every : int, local steps between all-reduces: 1, the exact path (a ``fit`` given
+        ``sync_every=K`` trains through a :class:`Periodic` view of the communicator that
+        says K; :mod:`dlcore.distributed.local_sgd`)
     """
+
+    sync_every = 1
 
     def __init__(self, mpi_comm, timeout=DEFAULT_TIMEOUT):
         timeout = float(timeout)
@@ -63,21 +70,25 @@ class Communicator:
         self._scratch = {}
         #: Seconds spent in :meth:`allreduce` (communication and waiting), for the benchmarks.
         self.allreduce_seconds = 0.0
+        #: How many :meth:`allreduce` calls this rank made (local SGD's saving is counted so).
+        self.allreduce_calls = 0
 
     def __repr__(self):
         return f"<dlcore Communicator rank {self.rank} of {self.size}>"
 
     # -- the shard of a mini-batch ------------------------------------------------------
-    def shard(self, n_rows):
-        """``(first, stop)``: the rows of a global mini-batch of ``n_rows`` this rank computes.
+    def shard(self, n_rows, rank=None):
+        """``(first, stop)``: the rows of a global mini-batch of ``n_rows`` this rank (or
+        ``rank``) computes.
 
         Contiguous blocks in rank order, the first ``n_rows % size`` ranks one row more:
         rank r holds rows [r q + min(r, m), (r + 1) q + min(r + 1, m)), q, m = divmod(n, R).
         A rank may hold no row (a batch smaller than the group).
         """
+        rank = self.rank if rank is None else rank
         q, m = divmod(int(n_rows), self.size)
-        first = self.rank * q + min(self.rank, m)
-        return first, first + q + (1 if self.rank < m else 0)
+        first = rank * q + min(rank, m)
+        return first, first + q + (1 if rank < m else 0)
 
     # -- collectives ----------------------------------------------------------------------
     def allreduce(self, buffer):
@@ -90,6 +101,7 @@ class Communicator:
                             f"place, got {type(buffer).__name__} {getattr(buffer, 'dtype', '')}")
         if self.size == 1:
             return buffer
+        self.allreduce_calls += 1
         started = time.perf_counter()
         flat = buffer.reshape(-1)
         chunk = -(-flat.size // self.size)
@@ -182,6 +194,41 @@ class Communicator:
         if pair is None or pair[0].size < n:
             pair = self._scratch[dtype] = (np.empty(n, dtype), np.empty(n, dtype))
         return pair[0][:n], pair[1][:n]
+
+
+def periodic(comm, sync_every):
+    """The communicator a ``fit(comm=comm, sync_every=sync_every)`` trains through: ``comm``
+    itself for 1 (the exact path, or the K of a :class:`Periodic` that ``comm`` already is), a
+    :class:`Periodic` view for K > 1. ValueError for a value that is not an integer >= 1, and
+    for K > 1 without a communicator."""
+    sync_every = check_int(sync_every, "sync_every (local steps between all-reduces)",
+                           minimum=1)
+    if comm is None:
+        if sync_every > 1:
+            raise ValueError(f"sync_every={sync_every} needs comm= (it is the period of "
+                             "data-parallel training's all-reduces): pass the communicator of "
+                             "dlcore.distributed.init(), or leave sync_every at 1")
+        return None
+    return comm if sync_every == 1 else Periodic(comm, sync_every)
+
+
+class Periodic:
+    """``comm`` seen by a ``fit`` that averages the parameters every ``sync_every`` local
+    steps (:mod:`dlcore.distributed.local_sgd`): every attribute and collective is ``comm``'s
+    (its counters too). :func:`periodic` makes one for K > 1 only; ``Periodic(comm, 1)``
+    averages after every step, which for an update linear in the gradient is the exact step
+    again (how the tests check the averaging's weights)."""
+
+    def __init__(self, comm, sync_every):
+        self.comm = getattr(comm, "comm", comm)
+        self.sync_every = sync_every
+
+    def __getattr__(self, name):
+        return getattr(self.comm, name)
+
+    def __repr__(self):
+        return f"<dlcore Communicator rank {self.rank} of {self.size}, sync every " \
+               f"{self.sync_every} steps>"
 
 
 def install_abort_on_error(communicator):

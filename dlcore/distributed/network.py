@@ -21,6 +21,8 @@ import numpy as np
 
 from dlcore.layers.core import Dropout
 
+from .communicator import Periodic
+
 
 class DataParallelNetwork:
     """What :class:`dlcore.training.TrainingLoop` asks during a data-parallel ``fit``.
@@ -76,27 +78,35 @@ def sum_weighted_gradients(comm, backend, parameters, weight, has_rows, dtype, f
     """``grad <- sum over ranks of weight_k grad_k`` for every :class:`Parameter` of
     ``parameters``, in one all-reduce of one host buffer (``flat``, reused when it fits;
     returned). A rank without rows (``has_rows`` False) contributes zeros."""
-    sizes = [int(np.prod(p.value.shape)) for p in parameters]
+    return sum_weighted_arrays(comm, backend, [p.grad for p in parameters], weight, has_rows,
+                               dtype, flat)
+
+
+def sum_weighted_arrays(comm, backend, arrays, weight, has_rows, dtype, flat=None):
+    """``array <- sum over ranks of weight_k array_k`` for every backend array of ``arrays``
+    (gradients, or local SGD's parameters and optimiser slots), in place, in one all-reduce
+    of one host buffer (``flat``, reused when it fits; returned). A rank with ``has_rows``
+    False contributes zeros."""
+    sizes = [int(np.prod(array.shape)) for array in arrays]
     dtype = np.dtype(dtype)
     if flat is None or flat.size != sum(sizes) or flat.dtype != dtype:
         flat = np.empty(sum(sizes), dtype)
     start = 0
-    for parameter, size in zip(parameters, sizes):
+    for array, size in zip(arrays, sizes):
         part = flat[start:start + size]
         if has_rows:
-            np.multiply(backend.to_numpy(parameter.grad).reshape(-1), dtype.type(weight),
-                        out=part)
+            np.multiply(backend.to_numpy(array).reshape(-1), dtype.type(weight), out=part)
         else:
             part[...] = 0
         start += size
     comm.allreduce(flat)
     start = 0
-    for parameter, size in zip(parameters, sizes):
-        summed = flat[start:start + size].reshape(parameter.value.shape)
-        if isinstance(parameter.grad, np.ndarray):
-            parameter.grad[...] = summed
+    for array, size in zip(arrays, sizes):
+        summed = flat[start:start + size].reshape(array.shape)
+        if isinstance(array, np.ndarray):
+            array[...] = summed
         else:
-            backend.copy_into(parameter.grad, backend.asarray(summed, dtype=dtype))
+            backend.copy_into(array, backend.asarray(summed, dtype=dtype))
         start += size
     return flat
 
@@ -107,4 +117,7 @@ def data_parallel(model, comm, x, y):
     from .rbm import data_fingerprint
     comm.check_same("the training data (shape and CRC-32)",
                     (data_fingerprint(x), data_fingerprint(y)))
+    if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
+        from .local_sgd import PeriodicNetwork
+        return PeriodicNetwork(model, comm)
     return DataParallelNetwork(model, comm)

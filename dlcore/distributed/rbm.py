@@ -39,6 +39,8 @@ import numpy as np
 from dlcore.batches import mini_batches
 from dlcore.rbm.units import CDBatch
 
+from .communicator import Periodic
+
 
 def data_parallel(trainer, comm, X):
     """``trainer`` over the ranks of ``comm`` (a :class:`DataParallelCD`), after checking that
@@ -46,6 +48,9 @@ def data_parallel(trainer, comm, X):
     differs; :func:`dlcore.distributed.install_abort_on_error` then stops every rank)."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the CD settings", dataclasses.asdict(trainer.settings))
+    if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
+        from .local_sgd import PeriodicCD
+        return PeriodicCD(trainer, comm)
     return DataParallelCD(trainer, comm)
 
 

@@ -29,6 +29,7 @@ import sys
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
+from dlcore.distributed.communicator import periodic
 from dlcore.epochs import EpochLoop
 from dlcore.errors import NotFittedError
 from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
@@ -125,7 +126,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
             betas=tuple(chains.temperature_ladder(self.n_temperatures, self.temperatures)))
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
+            sync_every=1):
         """Initialise the parameters, then train for ``epochs`` passes over ``X``.
 
         Parameters
@@ -145,11 +147,17 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
             Train data-parallel over its ranks (:mod:`dlcore.distributed`): every rank calls
             ``fit`` with the same ``X`` and settings and ends with the parameters one process
             would reach, up to the order of floating-point sums.
+        sync_every : int >= 1, with ``comm``: local CD steps between two all-reduces. 1 (the
+            default) is the exact path above; K > 1 is local SGD, each rank stepping on its
+            shards alone and the parameters and their velocities averaged every K steps and at
+            the end of every epoch (:mod:`dlcore.distributed.local_sgd`): K times fewer
+            all-reduces, a result that is no longer one process's.
 
         Returns
         -------
         self
         """
+        comm = periodic(comm, sync_every)
         self._check_params()
         X = self._check_visible(X, "X")
         self._initialize(X)
@@ -158,22 +166,26 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         return self._train(X, self.epochs, X_valid, progress, on_epoch_end, comm)
 
     def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None,
-                    comm=None):
+                    comm=None, sync_every=1):
         """One more pass over ``X``, continuing from the current parameters and state (the
-        first call initialises, as :meth:`fit` does); ``comm`` as for :meth:`fit`. Returns
-        self."""
+        first call initialises, as :meth:`fit` does); ``comm`` and ``sync_every`` as for
+        :meth:`fit`. Returns self."""
+        comm = periodic(comm, sync_every)
         self._check_params()
         X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialize(X)
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None):
+    def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None,
+               sync_every=1):
         """Train the epochs still missing towards ``epochs`` (``epochs - epochs_done_`` of them)
         from the current parameters and training state (momenta, persistent chain, Philox
         counters): a model saved after k epochs (or by an interrupted :meth:`fit`), loaded with
         ``dlcore.load`` and resumed on the same data ends bit for bit where an uninterrupted
-        ``fit`` of ``epochs`` epochs ends, on the same backend. Returns self."""
+        ``fit`` of ``epochs`` epochs ends, on the same backend. ``comm``, ``sync_every`` as for
+        :meth:`fit`. Returns self."""
+        comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()
         X = self._check_visible(X, "X", fitted_width=True)

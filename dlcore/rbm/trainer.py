@@ -176,7 +176,16 @@ class ContrastiveDivergence:
         if shard is not None:
             shard.update(self, x1, x2, h1, q1, q2, input1, input2)
             return
+        self.update(x1, x2, h1, q1, q2, input1, input2)
 
+    def update(self, x1, x2, h1, q1, q2, input1, input2):
+        """The update of :meth:`step` from its batch's rows: the data ``x1`` (b, n_visible),
+        its hidden sample ``h1`` and Q(h1 = 1 | x1) ``q1`` (b, n_hidden), the negative
+        particles ``x2`` (m, n_visible) and Q(h2 = 1 | x2) ``q2`` (m, n_hidden), m = b or the
+        persistent chains, and the visible layer's weight inputs of x1 and x2 (``x / sigma``
+        for Gaussian units, else the rows themselves)."""
+        be, s, units = self.backend, self.settings, self.visible_units
+        b = x1.shape[0]
         if self.chains is not None and self.chains.fast_W is not None:
             # fast PCD: W_fast <- fast_decay W_fast + eps_fast (x1' h1 / b - x2' q2 / m)
             fast = s.fast_learning_rate
