@@ -172,7 +172,6 @@ class PeriodicNetwork(Averaging, DataParallelNetwork):
     def sum_totals(self, totals):
         """The end of a pass: the last window averaged, then the monitors summed."""
         self.average()
-        self.start_window()
         super().sum_totals(totals)
 
 
