@@ -178,6 +178,7 @@ class DBN(LayerStack, ParamsMixin):
             features passed up and the up-down epochs are computed alike on every rank.
         sync_every : int >= 1, with ``comm``: each RBM's local CD steps between two
             all-reduces (:meth:`dlcore.BernoulliRBM.fit`); 1 (the default): the exact path.
+            Pretraining only: the up-down epochs never average parameters.
 
         Returns
         -------
