@@ -73,19 +73,23 @@ SEEN_WORDS = {True: "yes", False: "no (unseen)", None: "unknown"}
 
 def print_reconstruction_table(table, names=None, noun="digit"):
     """The table of :func:`reconstruction_table`; ``names[k]`` names class k (Fashion-MNIST's
-    garments), ``noun`` is what a class is ("digit" or "class")."""
+    garments), ``noun`` is what a class is ("digit" or "class"). Returns the mean errors it
+    printed: ``{"seen": mse, "unseen": mse}`` (the groups the table has)."""
     names = names or [str(label) for label in range(max(row[0] for row in table) + 1)]
     width = max(len(noun), *(len(names[row[0]]) for row in table))
     click.echo(f"{noun:>{width}}  seen in training  mse per pixel  images")
     for label, seen, mse, n in table:
         click.echo(f"{names[label]:>{width}}  {SEEN_WORDS[seen]:<16}  {mse:>13.5f}  {n:>6}")
+    means = {}
     for name, wanted in (("seen", True), ("unseen", False)):
         errors = [mse for _, seen, mse, _ in table if seen is wanted]
         if errors:
             plural = "classes" if noun == "class" else f"{noun}s"
-            click.echo(f"mean over {name} {plural}: {np.mean(errors):.5f}")
+            means[name] = float(np.mean(errors))
+            click.echo(f"mean over {name} {plural}: {means[name]:.5f}")
     if any(seen is None for _, seen, _, _ in table):
         click.echo("seen in training: unknown, the model file has no training record")
+    return means
 
 
 def save_filters(rbm, path):

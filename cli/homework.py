@@ -18,6 +18,7 @@ from dlcore.cli._common import (
     dataset_option,
     out_folder_option,
     output_folder,
+    publish_metrics,
     resume_option,
     resumed_options,
     resumed_rbm,
@@ -103,7 +104,9 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     dlcore.save(rbm, folder / "model.h5")   # before the tables: a Ctrl-C there loses nothing
     table = reconstruction_table(rbm, test_images, test_labels, train_digits)
     write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
-    print_reconstruction_table(table, dlcore.datasets.class_names(
+    means = print_reconstruction_table(table, dlcore.datasets.class_names(
         dataset, int(test_labels.max()) + 1), dlcore.datasets.class_noun(dataset))
+    publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1],
+                    **{f"{name}_error": error for name, error in means.items()})
     click.echo(f"wrote model.h5, filters.png, reconstructions.png, training_curve.png and "
                f"reconstruction_error.csv to {folder}")

@@ -57,6 +57,7 @@ from dlcore.cli._common import (
     out_folder_option,
     output_folder,
     parse_choices,
+    publish_metrics,
 )
 from dlcore.cli._dbn import load_labelled_split, training_subset
 from dlcore.cli.homework import homework
@@ -328,6 +329,9 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
             if run == 0:
                 first[name] = results[-1]
     print_table(rows, labels, seeds, epsilon)
+    publish_metrics(**{f"{'mc_dropout' if name == MC_DROPOUT_ROW else name}_{part}_error":
+                       np.mean([result[part] for result in results])
+                       for name, results in rows.items() for part in ("train", "test")})
     click.echo(f"total {time.perf_counter() - started:.0f} s")
     with atomic_open(folder / "regularisation.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

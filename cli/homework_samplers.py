@@ -34,6 +34,7 @@ from dlcore.cli._common import (
     out_folder_option,
     output_folder,
     parse_choices,
+    publish_metrics,
 )
 from dlcore.cli._digits import load_digit_split
 from dlcore.cli.homework import homework
@@ -141,6 +142,7 @@ def samplers_command(dataset, samplers, hidden, epochs, batch_size, learning_rat
         result = rbm.log_likelihood(test, n_runs=ais_runs, n_temperatures=ais_temperatures,
                                     seed=seed, reverse_rows=reverse_rows)
         low, high = result.interval
+        publish_metrics(**{f"{name}_log_likelihood": result.mean})
         swaps = rbm.history.get("swap_acceptance", [float("nan")])[-1]
         rows.append({"sampler": ROWS[name][0], "updates": updates,
                      "train_seconds": f"{seconds:.1f}", "ais_log_likelihood": f"{result.mean:.2f}",
@@ -154,6 +156,7 @@ def samplers_command(dataset, samplers, hidden, epochs, batch_size, learning_rat
                    f"interval {low:.2f} to {high:.2f}), trained in {seconds:.0f} s{swap_text}")
         pictures.append(rbm.sample(SAMPLES_PER_ROW, sample_steps, sampler="gibbs", seed=seed,
                                    probabilities=True))
+    publish_metrics(independent_pixels_log_likelihood=baseline)
     rows.append({"sampler": "independent pixels", "updates": 0, "train_seconds": "",
                  "ais_log_likelihood": f"{baseline:.2f}", "interval_low": "",
                  "interval_high": "", "raise_bracket": "", "swap_acceptance": "",

@@ -34,6 +34,7 @@ from dlcore.cli._common import (
     checkpoint_option,
     out_folder_option,
     output_folder,
+    publish_metrics,
     resume_option,
     resumed_options,
     resumed_rbm,
@@ -239,6 +240,7 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                            image_size=[int(side) for side in train.shape])
     # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
     dlcore.save(rbm, folder / "model.h5")
+    publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1])
     rows = reconstruction_rows(rbm, [("training", train_name, train),
                                      ("unseen", test_name, test)], patch_size, per_patch)
     feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)

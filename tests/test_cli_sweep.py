@@ -234,6 +234,45 @@ def test_the_pretraining_table_over_seeds_is_one_row_per_seed_with_every_rows_er
                              for kind in ("train", "valid", "test")}
 
 
+def samplers_figures(folder, row):
+    table = {line["sampler"]: line["ais_log_likelihood"]
+             for line in read_rows(folder / "samplers.csv")}
+    return ([f"{float(row[name]):.2f}" for name in ("cd1_log_likelihood",
+                                                    "independent_pixels_log_likelihood")],
+            [table["CD-1"], table["independent pixels"]])
+
+
+def regularisation_figures(folder, row):
+    table = read_rows(folder / "regularisation.csv")
+    return ([f"{float(row[name]):.6f}" for name in ("none_train_error", "none_test_error")],
+            [table[0]["train_error"], table[0]["test_error"]])
+
+
+def task1_figures(folder, row):
+    printed = (folder / "output.txt").read_text()
+    return ([f"mean over {name} digits: {float(row[f'{name}_error']):.5f}"
+             for name in ("seen", "unseen")],
+            [line for line in printed.splitlines() if line.startswith("mean over")])
+
+
+@pytest.mark.parametrize("command, figures", [
+    (["homework", "samplers", "--samplers", "cd1", "--hidden", "4", "--epochs", "1",
+      "--batch-size", "1000", "--ais-runs", "2", "--ais-temperatures", "10", "--sample-steps",
+      "2"], samplers_figures),
+    (["homework", "regularisation", "--methods", "none", "--train-size", "40", "--epochs", "1",
+      "--batch-size", "20"], regularisation_figures),
+    (["homework", "task1", "--hidden", "4", "--epochs", "1", "--train-digits", "0-1",
+      "--test-digits", "0-2"], task1_figures)])
+def test_the_homework_commands_hand_over_the_figures_of_their_tables(
+        command, figures, tmp_path):
+    result = sweep("--grid", "seed=0", "--out", tmp_path / "sweep.csv", "--", *command,
+                   "--backend", "reference", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    handed_over, written = figures(tmp_path / "run" / "run-0",
+                                   read_rows(tmp_path / "sweep.csv")[0])
+    assert handed_over == written and len(written) == 2
+
+
 def test_distributed_without_mpi4py_is_one_line_naming_the_extra(monkeypatch, tmp_path):
     import importlib.util
     real_find_spec = importlib.util.find_spec
