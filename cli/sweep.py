@@ -179,6 +179,9 @@ class Sweep:
         if both:
             raise click.UsageError(f"{both[0]} is both in the command and in --grid: keep one")
         self.out_option = out if isinstance(out, click.Option) else None
+        # --out a folder (the training commands) or a file (rbm sample's PNG)
+        self.out_is_folder = self.out_option is not None and getattr(
+            self.out_option.type, "file_okay", True) is False
         self.arguments = arguments
         base = self.check(arguments, "the command")
         self.base_out = base.get("out") if self.out_option is not None else None
@@ -216,7 +219,7 @@ class Sweep:
             return None
         k = str(index).zfill(len(str(len(self) - 1)))
         base = Path(self.base_out)
-        if getattr(self.out_option.type, "file_okay", True) is False:
+        if self.out_is_folder:
             return base / f"run-{k}"
         return base.with_name(f"{base.stem}-run-{k}{base.suffix}")
 
@@ -266,9 +269,9 @@ class Sweep:
 
     def save_printed(self, index, text):
         """What run ``index`` printed, as ``output.txt`` in its folder (when it has one)."""
-        out = self.run_out(index)
-        if out is None or getattr(self.out_option.type, "file_okay", True) is not False:
+        if not self.out_is_folder:
             return
+        out = self.run_out(index)
         with contextlib.suppress(OSError):   # a run that could not make its folder says so
             out.mkdir(parents=True, exist_ok=True)
             with atomic_open(out / RUN_OUTPUT_FILE, "w") as stream:
