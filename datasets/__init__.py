@@ -15,6 +15,10 @@ Loading
 ``load_dataset(name, split)``
     The command line's entry: ``"mnist-5k"``, ``"mnist"``, ``"fashion-mnist"`` or a
     directory of IDX files.
+``lazy=True`` (every loader), ``open_idx(path)``, ``open_hdf5(path, dataset)``
+    The images as :class:`dlcore.lazy_rows.LazyRows`: left on disk (an IDX file
+    memory-mapped, an HDF5 dataset) and read a mini-batch at a time by training; each rank
+    of a data-parallel run reads only its rows (docs/distributed.md).
 
 Where the files are looked for
 ------------------------------
@@ -51,7 +55,7 @@ Photographs (:mod:`dlcore.datasets.images`)
 """
 from dlcore.datasets.download import download_files, sha256_of_file
 from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError, DownloadError
-from dlcore.datasets.idx import read_idx, write_idx
+from dlcore.datasets.idx import open_idx, read_idx, write_idx
 from dlcore.datasets.images import (
     extract_patches,
     load_bundled_image,
@@ -82,6 +86,7 @@ from dlcore.datasets.preprocess import (
     select_classes,
     to_unit_interval,
 )
+from dlcore.lazy_rows import open_hdf5
 
 __all__ = [
     "CLASS_NAMES",
@@ -107,6 +112,8 @@ __all__ = [
     "load_image",
     "load_mnist",
     "load_mnist_5k",
+    "open_hdf5",
+    "open_idx",
     "parse_classes",
     "read_idx",
     "reassemble_patches",

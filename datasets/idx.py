@@ -15,6 +15,7 @@ An IDX file (LeCun & Cortes, the MNIST page) is a big-endian header and then the
 Every check of :func:`read_idx` fails with one ``ValueError`` line that starts with the file's
 path and says what is wrong, so that a damaged download or a wrong file is recognised at once.
 """
+import contextlib
 import gzip
 import math
 import os
@@ -71,6 +72,53 @@ def _shape_text(dims):
     return "x".join(str(size) for size in dims)
 
 
+def parse_header(data, file_size, source="<bytes>"):
+    """Check the header of an IDX file against its size; return ``(dtype, dims, header
+    size)``.
+
+    Parameters
+    ----------
+    data : bytes, the start of the file: at least its header (all of it when shorter)
+    file_size : int, the size in bytes of the whole (uncompressed) file
+    source : str, the file's name, put at the start of every error message
+
+    Raises
+    ------
+    ValueError
+        For bad magic bytes, an unknown type code, zero dimensions, a truncated header or
+        data section, or bytes after the data (one line, as :func:`parse_idx`).
+    """
+    if file_size < 4:
+        raise ValueError(f"{source}: truncated: {file_size} bytes, too short for the 4-byte "
+                         "IDX magic number")
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{source}: not an IDX file: an IDX file starts with two zero bytes, "
+                         f"but {_describe_start(data)}")
+    type_code, ndim = data[2], data[3]
+    if type_code not in IDX_DTYPES:
+        raise ValueError(f"{source}: unknown IDX type code 0x{type_code:02X} in byte 2; "
+                         f"known codes: {_type_names()}")
+    if ndim == 0:
+        raise ValueError(f"{source}: the IDX header declares 0 dimensions; at least 1 needed")
+    header_size = 4 + 4 * ndim
+    if min(len(data), file_size) < header_size:
+        raise ValueError(f"{source}: truncated: the header declares {ndim} dimensions, which "
+                         f"need {header_size} header bytes, but the file has only {file_size}")
+    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    dtype = IDX_DTYPES[type_code]
+    # Python integers: a forged header cannot overflow the size or make us allocate it.
+    expected = math.prod(dims) * dtype.itemsize
+    present = file_size - header_size
+    what = f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {expected:,} bytes of data"
+    if present < expected:
+        raise ValueError(f"{source}: truncated: the header promises {what} but only "
+                         f"{present:,} follow")
+    if present > expected:
+        raise ValueError(f"{source}: {present - expected:,} bytes of trailing garbage: the "
+                         f"header promises {what} but {present:,} follow")
+    return dtype, dims, header_size
+
+
 def parse_idx(data, source="<bytes>"):
     """Decode the bytes of an (uncompressed) IDX file into a native-endian array.
 
@@ -93,48 +141,27 @@ def parse_idx(data, source="<bytes>"):
         For bad magic bytes, an unknown type code, zero dimensions, a truncated header or
         data section, or bytes after the data.
     """
-    if len(data) < 4:
-        raise ValueError(f"{source}: truncated: {len(data)} bytes, too short for the 4-byte "
-                         "IDX magic number")
-    if data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{source}: not an IDX file: an IDX file starts with two zero bytes, "
-                         f"but {_describe_start(data)}")
-    type_code, ndim = data[2], data[3]
-    if type_code not in IDX_DTYPES:
-        raise ValueError(f"{source}: unknown IDX type code 0x{type_code:02X} in byte 2; "
-                         f"known codes: {_type_names()}")
-    if ndim == 0:
-        raise ValueError(f"{source}: the IDX header declares 0 dimensions; at least 1 needed")
-    header_size = 4 + 4 * ndim
-    if len(data) < header_size:
-        raise ValueError(f"{source}: truncated: the header declares {ndim} dimensions, which "
-                         f"need {header_size} header bytes, but the file has only {len(data)}")
-    dims = struct.unpack(f">{ndim}I", data[4:header_size])
-    dtype = IDX_DTYPES[type_code]
-    # Python integers: a forged header cannot overflow the size or make us allocate it.
-    expected = math.prod(dims) * dtype.itemsize
-    present = len(data) - header_size
-    what = f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {expected:,} bytes of data"
-    if present < expected:
-        raise ValueError(f"{source}: truncated: the header promises {what} but only "
-                         f"{present:,} follow")
-    if present > expected:
-        raise ValueError(f"{source}: {present - expected:,} bytes of trailing garbage: the "
-                         f"header promises {what} but {present:,} follow")
+    dtype, dims, header_size = parse_header(data, len(data), source)
     values = np.frombuffer(data, dtype=dtype, count=math.prod(dims), offset=header_size)
     return values.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
 
 
-def _decompress(compressed, source):
+@contextlib.contextmanager
+def _gzip_errors(source, size):
+    """gzip's errors as one ValueError line naming ``source`` (``size`` bytes compressed)."""
     try:
-        return gzip.decompress(compressed)
+        yield
     except EOFError as error:
-        raise ValueError(f"{source}: truncated gzip data ({len(compressed):,} bytes): "
-                         f"{error}") from None
+        raise ValueError(f"{source}: truncated gzip data ({size:,} bytes): {error}") from None
     except (gzip.BadGzipFile, zlib.error) as error:
         # gzip reads trailing bytes as the start of another member: say so plainly.
         raise ValueError(f"{source}: damaged gzip data or trailing garbage after it: "
                          f"{error}") from None
+
+
+def _decompress(compressed, source):
+    with _gzip_errors(source, len(compressed)):
+        return gzip.decompress(compressed)
 
 
 def read_idx(path):
@@ -174,6 +201,90 @@ def decode_idx(content, source="<bytes>"):
         raise ValueError(f"{source}: not gzip data although the name ends in .gz, and not an "
                          f"IDX file either: {_describe_start(content)}")
     return parse_idx(content, source)
+
+
+#: The longest IDX header: 4 bytes, then 4 per dimension, at most 255 dimensions.
+MAX_HEADER_BYTES = 4 + 4 * 255
+UNPACK_CHUNK_BYTES = 1 << 20
+
+
+class IdxReader:
+    """The rows of an uncompressed IDX file, memory-mapped past its header (the reader of a
+    :class:`dlcore.lazy_rows.LazyRows`): only the pages of the rows read are loaded."""
+
+    def __init__(self, path, source):
+        self.path, self.name = os.fspath(path), source
+        file_size = os.path.getsize(self.path)
+        with open(self.path, "rb") as file:
+            self.header = file.read(MAX_HEADER_BYTES)
+        stored, dims, header_size = parse_header(self.header, file_size, source)
+        self.header = self.header[:header_size]
+        self.file_size = file_size
+        self.n_rows, self.row_shape = dims[0], tuple(dims[1:])
+        self.dtype = stored.newbyteorder("=")
+        self.rows_read = 0
+        self.values = (np.memmap(self.path, dtype=stored, mode="r", offset=header_size,
+                                 shape=tuple(dims)) if math.prod(dims)
+                       else np.zeros(dims, stored))
+
+    def identity(self):
+        from dlcore.lazy_rows import file_identity
+        return file_identity(self.name, self.file_size, self.header)
+
+    def read(self, indices):
+        return self.values[indices].astype(self.dtype, copy=False)
+
+
+def open_idx(path, unpack_to=None):
+    """An IDX file as :class:`dlcore.lazy_rows.LazyRows`: rows read from disk when asked for.
+
+    The file is checked as :func:`read_idx` checks it (the same one-line errors) from its
+    header and size alone, and memory-mapped past the header. A gzip-compressed file cannot
+    be read a row at a time: it is unpacked once, streaming, into ``unpack_to`` (default
+    ``$XDG_CACHE_HOME/dlcore/unpacked``), under a name made of its own name, size and
+    modification time, written atomically, and mapped from there.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, e.g. ``train-images-idx3-ubyte.gz``
+    unpack_to : folder for the unpacked copy of a compressed file
+
+    Returns
+    -------
+    LazyRows of shape ``dims`` and the stored dtype (``.unit_interval()`` gives float32 rows
+    in [0, 1], as :func:`dlcore.datasets.to_unit_interval` gives of the eager array)
+    """
+    from dlcore.lazy_rows import LazyRows
+    source = os.fspath(path)
+    with open(source, "rb") as file:
+        start = file.read(MAX_HEADER_BYTES)
+    if start.startswith(GZIP_MAGIC):
+        return LazyRows(IdxReader(_unpacked(source, unpack_to), source))
+    if source.endswith(".gz") and not start.startswith(b"\x00\x00"):
+        raise ValueError(f"{source}: not gzip data although the name ends in .gz, and not an "
+                         f"IDX file either: {_describe_start(start)}")
+    return LazyRows(IdxReader(source, source))
+
+
+def _unpacked(source, folder):
+    """The path of the unpacked copy of the gzip file ``source`` (made when missing)."""
+    if folder is None:
+        from dlcore.datasets.mnist import cache_directory
+        folder = cache_directory("unpacked")
+    status = os.stat(source)
+    name = Path(source).name.removesuffix(".gz")
+    target = Path(folder) / f"{name}-{status.st_size}-{status.st_mtime_ns}"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _gzip_errors(source, status.st_size), gzip.open(source, "rb") as compressed, \
+            atomic_writer(target) as file:
+        while True:
+            chunk = compressed.read(UNPACK_CHUNK_BYTES)
+            if not chunk:
+                break
+            file.write(chunk)
+    return target
 
 
 def _check_writable(array):

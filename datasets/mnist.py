@@ -30,7 +30,7 @@ import numpy as np
 
 from dlcore.datasets.download import DEFAULT_TIMEOUT_S, download_files
 from dlcore.datasets.errors import ChecksumError, DatasetNotFoundError, DownloadError
-from dlcore.datasets.idx import decode_idx, read_idx
+from dlcore.datasets.idx import decode_idx, open_idx, read_idx
 
 SPLITS = ("train", "test")
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
@@ -217,15 +217,18 @@ def resolve_mirrors(spec, mirrors=None):
     return configured or list(spec.mirrors)
 
 
-def read_split(images_path, labels_path, image_shape=None):
+def read_split(images_path, labels_path, image_shape=None, lazy=False):
     """Read and cross-check an images file and a labels file.
 
     Returns
     -------
-    images : (n, height, width) uint8
+    images : (n, height, width) uint8, or with ``lazy`` the same as
+        :class:`dlcore.lazy_rows.LazyRows` (:func:`dlcore.datasets.open_idx`: read a batch
+        at a time)
     labels : (n,) uint8
     """
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    images = open_idx(images_path) if lazy else read_idx(images_path)
+    labels = read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(f"{images_path}: expected (n, height, width) uint8 images, got "
                          f"{images.shape} {images.dtype}")
@@ -262,7 +265,7 @@ def missing_message(spec, split, searched, download_failure=None, target=None,
 
 
 def load_official(spec, split="train", path=None, download=True, progress=True,
-                  mirrors=None, checksums=None, timeout=DEFAULT_TIMEOUT_S):
+                  mirrors=None, checksums=None, timeout=DEFAULT_TIMEOUT_S, lazy=False):
     """Find (or download) and read one split of MNIST or Fashion-MNIST; see
     :func:`load_mnist` for the parameters."""
     check_split(split)
@@ -270,7 +273,7 @@ def load_official(spec, split="train", path=None, download=True, progress=True,
     for directory, _ in searched:
         found = find_split_files(directory, split)
         if found is not None:
-            return read_split(*found, image_shape=(28, 28))
+            return read_split(*found, image_shape=(28, 28), lazy=lazy)
     target = download_directory(spec, path)
     mirrors = resolve_mirrors(spec, mirrors)
     if not download:
@@ -291,11 +294,11 @@ def load_official(spec, split="train", path=None, download=True, progress=True,
         raise DatasetNotFoundError(missing_message(
             spec, split, searched, f"cannot write to {target}: {error}",
             target=target)) from error
-    return read_split(*find_split_files(target, split), image_shape=(28, 28))
+    return read_split(*find_split_files(target, split), image_shape=(28, 28), lazy=lazy)
 
 
 def load_mnist(split="train", path=None, download=True, progress=True, mirrors=None, *,
-               checksums=None):
+               checksums=None, lazy=False):
     """The MNIST handwritten digits (LeCun, Cortes & Burges): 60,000 training and 10,000
     test images of 28x28 pixels.
 
@@ -315,6 +318,9 @@ def load_mnist(split="train", path=None, download=True, progress=True, mirrors=N
     checksums : mapping of str to str, optional
         ``{file name: sha256}`` replacing the pinned official digests (for a private mirror
         of other files, and for tests).
+    lazy : bool
+        The images as :class:`dlcore.lazy_rows.LazyRows`, read a mini-batch at a time
+        (:func:`dlcore.datasets.open_idx`).
 
     Returns
     -------
@@ -331,11 +337,12 @@ def load_mnist(split="train", path=None, download=True, progress=True, mirrors=N
     ValueError
         A found file is not valid IDX, or images and labels do not match.
     """
-    return load_official(MNIST, split, path, download, progress, mirrors, checksums)
+    return load_official(MNIST, split, path, download, progress, mirrors, checksums,
+                         lazy=lazy)
 
 
 def load_fashion_mnist(split="train", path=None, download=True, progress=True, mirrors=None,
-                       *, checksums=None):
+                       *, checksums=None, lazy=False):
     """Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): Zalando's 28x28 article images in ten
     classes (0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt,
     7 sneaker, 8 bag, 9 ankle boot), 60,000 for training and 10,000 for testing.
@@ -344,11 +351,13 @@ def load_fashion_mnist(split="train", path=None, download=True, progress=True, m
     ``$DLCORE_FASHION_MNIST_MIRROR``, and Debian's ``/usr/share/datasets/fashion-mnist``
     searched last. ``$DLCORE_DATA`` itself is not searched (the file names are MNIST's).
     """
-    return load_official(FASHION_MNIST, split, path, download, progress, mirrors, checksums)
+    return load_official(FASHION_MNIST, split, path, download, progress, mirrors, checksums,
+                         lazy=lazy)
 
 
-def bundled_file(name):
-    """The bytes of a bundled mnist-5k file, after checking its sha256."""
+def bundled_file(name, lazy=False):
+    """The array of a bundled mnist-5k file, after checking its sha256 (with ``lazy``, its
+    :class:`dlcore.lazy_rows.LazyRows`)."""
     resource = importlib.resources.files("dlcore.datasets") / MNIST_5K_DIRECTORY / name
     try:
         content = resource.read_bytes()
@@ -362,10 +371,13 @@ def bundled_file(name):
             f"{resource}: the bundled mnist-5k file is damaged: sha256 {actual}, expected "
             f"{MNIST_5K_SHA256[name]}; reinstall dlcore, or in a checkout rebuild it with "
             "`python -m dlcore.datasets.make_mnist_5k`")
+    if lazy:
+        with importlib.resources.as_file(resource) as path:
+            return open_idx(path)
     return decode_idx(content, str(resource))
 
 
-def load_mnist_5k():
+def load_mnist_5k(lazy=False):
     """The 5,000 MNIST training digits bundled with dlcore (500 per class), no download.
 
     They are sorted by class (all 0s, then all 1s, ...): shuffle before mini-batch
@@ -376,20 +388,23 @@ def load_mnist_5k():
     images : (5000, 28, 28) uint8
     labels : (5000,) uint8
 
+    With ``lazy``, the images are :class:`dlcore.lazy_rows.LazyRows` (read a batch at a
+    time, :func:`dlcore.datasets.open_idx`).
+
     Raises
     ------
     ChecksumError
         If a bundled file does not have the sha256 recorded in ``datasets/README.md``.
     """
     images_name, labels_name = split_file_names("train")
-    images, labels = bundled_file(images_name), bundled_file(labels_name)
+    images, labels = bundled_file(images_name, lazy), bundled_file(labels_name)
     if images.shape != (5000, 28, 28) or labels.shape != (5000,):
         raise ValueError(f"bundled mnist-5k has shapes {images.shape} and {labels.shape}, "
                          "expected (5000, 28, 28) and (5000,)")
     return images, labels
 
 
-def load_idx_directory(directory, split="train"):
+def load_idx_directory(directory, split="train", lazy=False):
     """The images and labels of ``split`` from a directory holding MNIST-style IDX files
     (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``).
 
@@ -403,7 +418,7 @@ def load_idx_directory(directory, split="train"):
         images_name, labels_name = split_file_names(split)
         raise DatasetNotFoundError(f"{directory}: no {split} split here: need {images_name} "
                                    f"and {labels_name} (or the same names without .gz)")
-    return read_split(*found)
+    return read_split(*found, lazy=lazy)
 
 
 def dataset_key(name):
@@ -434,7 +449,7 @@ def class_noun(name):
 
 
 def load_dataset(name, split="train", path=None, download=True, progress=True,
-                 mirrors=None):
+                 mirrors=None, lazy=False):
     """Load a data set by the name the command line uses.
 
     Parameters
@@ -446,6 +461,10 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
     split : {"train", "test"}
     path, download, progress, mirrors
         Passed to :func:`load_mnist` / :func:`load_fashion_mnist`.
+    lazy : bool
+        Return the images as :class:`dlcore.lazy_rows.LazyRows`, read from the file a
+        mini-batch at a time (what each rank of a data-parallel run does: it reads only
+        its rows; docs/distributed.md), instead of an array in memory.
 
     Returns
     -------
@@ -458,12 +477,12 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
         if split != "train":
             raise ValueError("mnist-5k has only a train split (5,000 digits); hold out a "
                              "test set with holdout_split(labels, n_per_class, seed)")
-        return load_mnist_5k()
+        return load_mnist_5k(lazy)
     if key == "mnist":
-        return load_mnist(split, path, download, progress, mirrors)
+        return load_mnist(split, path, download, progress, mirrors, lazy=lazy)
     if key == "fashion-mnist":
-        return load_fashion_mnist(split, path, download, progress, mirrors)
+        return load_fashion_mnist(split, path, download, progress, mirrors, lazy=lazy)
     if Path(name).is_dir():
-        return load_idx_directory(name, split)
+        return load_idx_directory(name, split, lazy)
     raise ValueError(f"unknown data set {str(name)!r}: choose one of "
                      f"{', '.join(DATASET_NAMES)}, or a directory holding IDX files")

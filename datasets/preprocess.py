@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.lazy_rows import LazyRows
 
 CLASSES_FORMS = "a digit '3', a range '1-5', or a comma list of those like '0,2,4' or '1-3,7'"
 _CLASS_ITEM = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
@@ -99,6 +100,8 @@ def to_unit_interval(images):
     ----------
     images : (n, height, width) or (n, channels, height, width) or (n, d) array
         uint8 pixels (divided by 255), or floats already in [0, 1] (kept).
+        Or :class:`dlcore.lazy_rows.LazyRows`: its converted view is returned, read and
+        converted a batch at a time (floats checked as they are read).
 
     Returns
     -------
@@ -112,6 +115,8 @@ def to_unit_interval(images):
     TypeError
         For integer types other than uint8 (their scale is unknown).
     """
+    if isinstance(images, LazyRows):   # converted as each batch is read
+        return images.unit_interval()
     images = np.asarray(images)
     if images.ndim < 2:
         raise ValueError(f"to_unit_interval: expected (n, ...) images, got shape "

@@ -5,14 +5,17 @@ way (Hinton, "A Practical Guide to Training Restricted Boltzmann Machines", sect
 mini-batches of a shuffled training set). The epoch's order is a permutation drawn from the
 counter-based RNG, ``Philox(seed, STREAM_SHUFFLE, step = epoch)`` (:mod:`dlcore.backend.rng`),
 so it is the same on every backend and thread count; each batch of rows is copied from the
-device-resident data into buffers allocated once per fit (``backend.gather_rows``); progress is
-reported about fifty times a pass, and always after the last batch.
+device-resident data into buffers allocated once per fit (``backend.gather_rows``), or read from
+a file, only those rows, when the data is :class:`dlcore.lazy_rows.LazyRows`; progress is
+reported about fifty times a pass, and always after the last batch. A data-parallel rank
+(:mod:`dlcore.distributed`) gathers only its shard of each batch.
 """
 from typing import NamedTuple
 
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.lazy_rows import LazyRows
 
 #: How many progress reports a pass makes at most (a report every n_batches // 50 batches).
 REPORTS_PER_PASS = 50
@@ -41,30 +44,47 @@ class Batch(NamedTuple):
     reports: bool
 
 
-def mini_batches(backend, sources, buffers, order, batch_size, report_every=None):
+def mini_batches(backend, sources, buffers, order, batch_size, report_every=None, shard=None):
     """Yield the :class:`Batch` es of one pass over ``sources`` in the row ``order``.
 
     Parameters
     ----------
     backend : a dlcore backend (where ``sources`` and ``buffers`` live)
-    sources : sequence of (N, m_k) backend arrays, or None for a source a caller lacks
+    sources : sequence of (N, m_k) backend arrays, or :class:`~dlcore.lazy_rows.LazyRows` (read
+        from disk a batch at a time), or None for a source a caller lacks
     buffers : sequence of (capacity, m_k) backend arrays, capacity >= min(batch_size, N); the
         batch ``rows = order[start:start + batch_size]`` is gathered into ``buffer[:len(rows)]``
     order : (N,) int64 host array, e.g. from :func:`epoch_order`
     batch_size : int >= 1; the last batch holds what is left
     report_every : int or None; default max(1, n_batches // 50)
+    shard : callable or None; ``shard(len(rows)) -> (first, stop)``: only the rows
+        ``[first, stop)`` of each batch are gathered, into ``buffer[first:stop]`` (a
+        data-parallel rank's own rows, ``Communicator.shard``: a lazy source reads nothing
+        else); the rest of each view is left as it was
     """
     n_batches = -(-len(order) // batch_size)
     report_every = report_every or max(1, n_batches // REPORTS_PER_PASS)
     for index, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start:start + batch_size]
+        first, stop = (0, len(rows)) if shard is None else shard(len(rows))
         views = []
         for source, buffer in zip(sources, buffers):
             if source is None:
                 views.append(None)
                 continue
             view = buffer[:len(rows)]
-            backend.gather_rows(source, rows, view)
+            if stop > first:
+                gather(backend, source, rows[first:stop], view[first:stop])
             views.append(view)
         reports = (index + 1) % report_every == 0 or index + 1 == n_batches
         yield Batch(index, n_batches, start + len(rows), tuple(views), reports)
+
+
+def gather(backend, source, rows, out):
+    """``out[r] = source[rows[r]]``: from device-resident data (``backend.gather_rows``), or
+    read from a :class:`~dlcore.lazy_rows.LazyRows` (only those rows) and copied in."""
+    if isinstance(source, LazyRows):
+        values = np.ascontiguousarray(source.rows(rows).reshape(out.shape), dtype=out.dtype)
+        backend.copy_into(out, values)
+    else:
+        backend.gather_rows(source, rows, out)

@@ -86,6 +86,7 @@ from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
 from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
+from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int
 
@@ -342,7 +343,8 @@ class TrainingLoop:
                                     self.epochs_done + epochs, verbose)
         self.stop_training = False
         backend = self.backend
-        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
+        data = x.reshape(n, -1)   # lazy rows stay on disk, read a batch at a time
+        data = data if isinstance(data, LazyRows) else backend.asarray(data, dtype=self.dtype)
         targets = backend.asarray(y, dtype=self.dtype)
         buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
                                 self.dtype)
@@ -447,8 +449,9 @@ class TrainingLoop:
         with the weight-decay penalty, and the metrics)."""
         totals = self.backend.zeros((3,), np.float64)
         order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
+        data_parallel = getattr(self, "_data_parallel", None)
         for batch in mini_batches(self.backend, (data, targets), (buffers.x, buffers.y), order,
-                                  batch_size):
+                                  batch_size, shard=data_parallel and data_parallel.comm.shard):
             x, y = batch.arrays
             data_parallel = getattr(self, "_data_parallel", None)
             if data_parallel is not None:   # this rank's rows of the global batch

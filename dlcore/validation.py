@@ -4,13 +4,16 @@ import numbers
 
 import numpy as np
 
+from dlcore.lazy_rows import LazyRows
+
 
 def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features",
                unit_interval_reason="for binary (Bernoulli) units"):
     """Return ``X`` as a C-contiguous float32 (n_samples, n_columns) array, or raise.
 
     Checks, in order: numeric, 2-D, not empty, the expected width, finite, and (for Bernoulli
-    visible units, or ``unit_interval_reason``) every value in [0, 1].
+    visible units, or ``unit_interval_reason``) every value in [0, 1]. :class:`LazyRows` are
+    returned as the view that makes the value checks on every batch it reads.
     """
     array = _numbers(X, name, f"(n_samples, n_{columns_meaning})")
     if array.ndim != 2:
@@ -23,6 +26,8 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
     if n_columns is not None and array.shape[1] != n_columns:
         raise ValueError(f"{name} has {array.shape[1]} columns but the model expects "
                          f"{n_columns} {columns_meaning}")
+    if isinstance(array, LazyRows):
+        return array.checked(name, unit_interval)
     array = _finite(np.ascontiguousarray(array, dtype=np.float32), name)
     if unit_interval:
         low, high = float(array.min()), float(array.max())
@@ -42,7 +47,7 @@ def check_matrix(X, name, model):
     if hasattr(X, "tocsr") and hasattr(X, "nnz"):
         raise TypeError(f"{name} is a sparse matrix and {model} does not support sparse "
                         f"input: pass a dense array ({name}.toarray())")
-    if X is None:
+    if X is None or isinstance(X, LazyRows):   # check_data checks the shape of lazy rows
         return X
     array = np.asarray(X)
     if np.iscomplexobj(array):
@@ -84,6 +89,8 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
             hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, sample_shape))})"
         raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
                          f"expects {tuple(sample_shape)}{hint}")
+    if isinstance(array, LazyRows):   # values checked as each batch is read
+        return array.checked(name)
     return _finite(np.ascontiguousarray(array, dtype=dtype), name)
 
 
@@ -91,7 +98,7 @@ def _numbers(X, name, shape):
     """``X`` as a NumPy array of numbers (bool included), or ValueError."""
     if X is None:
         raise ValueError(f"{name} is None: pass an array of shape {shape}")
-    array = np.asarray(X)
+    array = X if isinstance(X, LazyRows) else np.asarray(X)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")

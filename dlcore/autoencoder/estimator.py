@@ -24,6 +24,7 @@ from dlcore.epochs import EpochLoop
 from dlcore.errors import NotFittedError
 from dlcore.io import register_model
 from dlcore.layers.initializers import initial_values
+from dlcore.lazy_rows import LazyRows
 from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
@@ -258,7 +259,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         if comm is not None:
             from dlcore.distributed.autoencoder import data_parallel
             trainer = data_parallel(trainer, comm, X)
-        data = backend.asarray(X)
+        data = X if isinstance(X, LazyRows) else backend.asarray(X)   # lazy: read per batch
         with backend.compute():
             self._run_epochs(trainer, data, epochs, progress, on_epoch_end,
                              lambda monitors, seconds: self._record_epoch(

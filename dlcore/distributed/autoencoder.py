@@ -50,7 +50,8 @@ class DataParallelAutoencoder:
         for total in trainer.monitors:
             be.copy_into(total, be.zeros(total.shape))
         update, n_batches = first_update, 0
-        for batch in mini_batches(be, (data,), (trainer.x,), order, trainer.settings.batch_size):
+        for batch in mini_batches(be, (data,), (trainer.x,), order, trainer.settings.batch_size,
+                                  shard=self.comm.shard):
             rows = batch.arrays[0]
             first, stop = self.comm.shard(rows.shape[0])
             trainer.step(rows[first:stop], update, self.shard(first, rows.shape[0]))

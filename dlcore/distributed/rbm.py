@@ -37,6 +37,7 @@ import zlib
 import numpy as np
 
 from dlcore.batches import mini_batches
+from dlcore.lazy_rows import LazyRows
 from dlcore.rbm.units import CDBatch
 
 from .communicator import Periodic
@@ -56,7 +57,10 @@ def data_parallel(trainer, comm, X):
 
 def data_fingerprint(X):
     """(shape, CRC-32 of the bytes) of a NumPy array: cheap, and enough to catch ranks that
-    loaded different files or shuffled differently."""
+    loaded different files or shuffled differently. Lazy rows give their own fingerprint
+    without reading the file (:meth:`dlcore.lazy_rows.LazyRows.fingerprint`)."""
+    if isinstance(X, LazyRows):
+        return X.fingerprint()
     X = np.ascontiguousarray(X)
     return X.shape, zlib.crc32(X.view(np.uint8).reshape(-1))
 
@@ -155,7 +159,7 @@ class DataParallelCD:
         update = first_update
         n_batches = 0
         for batch in mini_batches(be, (data,), (trainer.x1,), order,
-                                  trainer.settings.batch_size):
+                                  trainer.settings.batch_size, shard=self.comm.shard):
             rows = batch.arrays[0]
             first, stop = self.comm.shard(rows.shape[0])
             trainer.step(rows[first:stop], update, self.shard(first, rows.shape[0]))

@@ -32,6 +32,7 @@ from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.distributed.communicator import periodic
 from dlcore.epochs import EpochLoop
 from dlcore.errors import NotFittedError
+from dlcore.lazy_rows import LazyRows
 from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
@@ -237,7 +238,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         if comm is not None:
             from dlcore.distributed.rbm import data_parallel
             trainer = data_parallel(trainer, comm, X)
-        data = backend.asarray(X)
+        data = X if isinstance(X, LazyRows) else backend.asarray(X)   # lazy: read per batch
         training_subset = self._free_energy_subset(X, X_valid)
         with backend.compute():
             self._run_epochs(trainer, data, epochs, progress, on_epoch_end,
@@ -271,7 +272,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         if X_valid is None:
             return None
         size = min(X.shape[0], X_valid.shape[0], MAX_FREE_ENERGY_ROWS)
-        return X[np.sort(rng.permutation(X.shape[0], self.seed_, rng.STREAM_SPLIT)[:size])]
+        return np.asarray(
+            X[np.sort(rng.permutation(X.shape[0], self.seed_, rng.STREAM_SPLIT)[:size])])
 
     def _record_epoch(self, error, training_subset, X_valid, seconds, trainer=None):
         gap = (np.nan if X_valid is None

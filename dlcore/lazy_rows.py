@@ -1,0 +1,285 @@
+"""Lazy rows: a data set that stays on disk and is read a mini-batch at a time.
+
+Training touches its data one mini-batch at a time (:mod:`dlcore.batches`), so it never needs
+the whole set in memory: a :class:`LazyRows` stands where the (N, ...) array would, and
+:func:`dlcore.batches.mini_batches` asks it for the rows of each batch,
+
+    batch = rows[order[s : s + B]]        read from the file, converted, copied to the device.
+
+In a data-parallel run (:mod:`dlcore.distributed`) each rank asks only for its shard of every
+global batch, so over an epoch a rank reads about N / R rows and holds at most one batch of
+them: memory per rank is its buffers and the pages of the file it touched (the operating
+system's page cache, shared between the ranks of one machine and given back under pressure),
+never the data set. The values are exactly those of the eager arrays (the same conversion,
+row by row), so training from a :class:`LazyRows` gives bit for bit the parameters that
+training from the arrays gives.
+
+A :class:`LazyRows` is a view: a *reader* of the file (an IDX file memory-mapped past its
+header, :func:`dlcore.datasets.open_idx`; an HDF5 dataset, :func:`open_hdf5`), the file rows it
+shows (``index``, after ``select_classes`` or a hold-out split) and their shape. Indexing with
+a slice, an index array or a boolean mask gives another view and reads nothing; ``reshape``
+likewise; :meth:`LazyRows.rows` reads; ``numpy.asarray`` reads every row of the view (what a
+small validation subset wants, and what a full training set must not get).
+"""
+import os
+import zlib
+
+import numpy as np
+
+#: Rows read at a time by the passes over the whole view (:meth:`LazyRows.mean`, ``asarray``).
+CHUNK_ROWS = 4096
+#: How many rows, spread evenly over the view, the fingerprint reads and hashes.
+FINGERPRINT_ROWS = 16
+
+
+class LazyRows:
+    """(N, ...) rows of a data set on disk, read only when asked for.
+
+    Parameters
+    ----------
+    reader : what reads the file: ``n_rows``, ``row_shape``, ``dtype`` (of the stored values),
+        ``name`` (for messages), ``rows_read`` (a count it starts at 0), ``identity()`` (a
+        tuple naming the file: name, size, a CRC of its header) and ``read(indices)`` ->
+        (k, *row_shape) values of the sorted, distinct file rows ``indices``
+    index : (N,) int64 file rows this view shows, or None for all of them in order
+    shape : (N, ...) the shape of the view's rows (a reshape of the stored rows)
+    unit : bool, uint8 values are turned into float32 in [0, 1] as
+        :func:`dlcore.datasets.to_unit_interval` turns them: ``x.astype(float32) / 255``
+    checks : tuple of (what, unit_interval) value checks made on every batch read (float data,
+        whose range is not known before it is read)
+    comm : a :class:`dlcore.distributed.Communicator` that shares :meth:`mean`, or None
+
+    Attributes
+    ----------
+    shape, dtype, ndim : as an array's (dtype: float32 once converted, else the stored one)
+    rows_read : int, how many file rows have been read through the reader (by this view and
+        every other view of it)
+    """
+
+    def __init__(self, reader, index=None, shape=None, unit=False, checks=(), comm=None):
+        self.reader = reader
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)
+        n_rows = reader.n_rows if self.index is None else len(self.index)
+        self.shape = tuple(int(size) for size in
+                           ((n_rows,) + tuple(reader.row_shape) if shape is None else shape))
+        self.unit = bool(unit)
+        self.checks = tuple(checks)
+        self.comm = comm
+        self.dtype = np.dtype(np.float32) if self.unit else np.dtype(reader.dtype)
+        self.ndim = len(self.shape)
+
+    def __repr__(self):
+        return (f"<dlcore LazyRows {'x'.join(map(str, self.shape))} {self.dtype} of "
+                f"{self.reader.name}>")
+
+    def __len__(self):
+        return self.shape[0]
+
+    @property
+    def rows_read(self):
+        return self.reader.rows_read
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def _view(self, **changes):
+        settings = {"index": self.index, "shape": self.shape, "unit": self.unit,
+                    "checks": self.checks, "comm": self.comm}
+        settings.update(changes)
+        return type(self)(self.reader, **settings)
+
+    # -- views: nothing is read -------------------------------------------------------------
+    def take(self, indices):
+        """The view of rows ``indices`` (ints into this view, any order, repeats allowed)."""
+        if isinstance(indices, slice):
+            indices = np.arange(len(self))[indices]
+        indices = np.asarray(indices)
+        if indices.dtype == bool:
+            if indices.shape != (len(self),):
+                raise IndexError(f"a boolean mask of {len(self)} rows is needed, got shape "
+                                 f"{indices.shape}")
+            indices = np.flatnonzero(indices)
+        integers = indices.size == 0 or np.issubdtype(indices.dtype, np.integer)
+        if indices.ndim != 1 or not integers:
+            raise IndexError("lazy rows are indexed by a slice, a 1-D integer array or a "
+                             f"boolean mask, got {indices.dtype} of shape {indices.shape}")
+        indices = indices.astype(np.int64)
+        if indices.size and (indices.min() < -len(self) or indices.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        indices = np.where(indices < 0, indices + len(self), indices)
+        file_rows = indices if self.index is None else self.index[indices]
+        return self._view(index=file_rows, shape=(len(indices),) + self.shape[1:])
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self.rows(np.array([key]))[0]
+        return self.take(key)
+
+    def reshape(self, *shape):
+        """The view with rows of another shape (same number of rows and values per row)."""
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple) else shape
+        per_row = int(np.prod(self.shape[1:], dtype=np.int64))
+        rest = list(shape[1:])
+        if rest.count(-1) == 1:
+            known = int(np.prod([size for size in rest if size != -1], dtype=np.int64))
+            rest[rest.index(-1)] = per_row // max(known, 1)
+        if shape[0] not in (-1, len(self)) or int(np.prod(rest, dtype=np.int64)) != per_row:
+            raise ValueError(f"cannot reshape lazy rows of shape {self.shape} into {shape}: "
+                             "only the shape of each row can change")
+        return self._view(shape=(len(self),) + tuple(rest))
+
+    def unit_interval(self):
+        """Rows flattened to float32 in [0, 1] (what :func:`dlcore.datasets.to_unit_interval`
+        does to an array): uint8 divided by 255; floats kept, their range checked as they
+        are read; other integers a TypeError."""
+        flat = (len(self), int(np.prod(self.shape[1:], dtype=np.int64)))
+        if self.unit or self.reader.dtype == np.uint8:
+            return self._view(shape=flat, unit=True)
+        if not np.issubdtype(self.reader.dtype, np.floating):
+            raise TypeError(f"to_unit_interval: expected uint8 pixels or floats in [0, 1], "
+                            f"got dtype {self.reader.dtype} in {self.reader.name}")
+        return self.checked("to_unit_interval", unit_interval=True).reshape(flat)
+
+    def checked(self, what, unit_interval=False):
+        """The view that checks the values of every batch it reads: finite, and in [0, 1]
+        with ``unit_interval`` (ValueError naming ``what`` and the file)."""
+        if self.unit:   # uint8 / 255: finite and in [0, 1] by construction
+            return self
+        return self._view(checks=self.checks + ((what, bool(unit_interval)),))
+
+    def over(self, comm):
+        """The view whose whole-data passes (:meth:`mean`) are shared by the ranks of
+        ``comm``: each reads its stripe of rows, one all-reduce adds them."""
+        return self._view(comm=comm)
+
+    # -- reading ----------------------------------------------------------------------------
+    def rows(self, indices):
+        """The values of rows ``indices`` (ints into this view) as a NumPy array
+        (len(indices), *shape[1:]): only those file rows are read, each once, in file order
+        (sorted: sequential on disk, and what HDF5's selections need)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        file_rows = indices if self.index is None else self.index[indices]
+        distinct, inverse = np.unique(file_rows, return_inverse=True)
+        values = self._read(distinct)
+        self.reader.rows_read += len(distinct)
+        values = values[inverse.reshape(-1)]
+        if self.unit:
+            values = values.astype(np.float32) / np.float32(255.0)
+        for what, unit_interval in self.checks:
+            _check_values(values, what, self.reader.name, unit_interval)
+        return values.reshape((len(indices),) + self.shape[1:])
+
+    def _read(self, file_rows):
+        """The stored values of the sorted, distinct ``file_rows`` (a seam for tests that
+        record what each rank reads)."""
+        return self.reader.read(file_rows)
+
+    def __array__(self, dtype=None, copy=None):
+        values = np.concatenate([self.rows(np.arange(start, min(start + CHUNK_ROWS, len(self))))
+                                 for start in range(0, len(self), CHUNK_ROWS)]) if len(self) \
+            else np.empty(self.shape, self.dtype)
+        return values if dtype is None else values.astype(dtype, copy=False)
+
+    def mean(self, axis=0, dtype=None):
+        """The mean row, ``1/N sum_r x_r``, as ``numpy.mean(x, axis=0, dtype)`` computes it:
+        the rows added one after another in order, a chunk of rows read at a time, so the
+        result equals the eager array's bit for bit. Over the ranks of :meth:`over`'s
+        communicator each rank adds its stripe of rows and one all-reduce (in rank order)
+        adds the stripes: equal to one process's up to that order of summation."""
+        if axis != 0:
+            raise ValueError("lazy rows give the mean over the rows only (axis=0)")
+        dtype = np.dtype(np.float64 if dtype is None else dtype)
+        first, stop = (0, len(self)) if self.comm is None else _stripe(self.comm, len(self))
+        total = np.zeros(self.shape[1:], dtype)
+        for start in range(first, stop, CHUNK_ROWS):
+            chunk = self.rows(np.arange(start, min(start + CHUNK_ROWS, stop)))
+            total = np.add.reduce(np.concatenate([total[None], chunk.astype(dtype)]), axis=0)
+        if self.comm is not None:
+            total = np.ascontiguousarray(total, dtype=np.float64)
+            self.comm.allreduce(total)
+        return (total / len(self)).astype(dtype)
+
+    def fingerprint(self):
+        """What ranks compare to be sure they train on the same data, without reading it:
+        the view's shape, the file's identity (path, size, CRC-32 of its header), the CRC-32
+        of the view's row map and of :data:`FINGERPRINT_ROWS` rows spread evenly over it.
+
+        It catches another file, another size or header, another subset or order of rows
+        (classes, hold-out split, seed), another conversion, and a file whose sampled rows
+        differ; not a change confined to rows outside the sample."""
+        sample = np.unique(np.linspace(0, len(self) - 1, min(FINGERPRINT_ROWS, len(self)))
+                           .astype(np.int64)) if len(self) else np.zeros(0, np.int64)
+        row_map = b"" if self.index is None else self.index.tobytes()
+        values = np.ascontiguousarray(self.rows(sample)) if len(sample) else np.zeros(0)
+        return (self.shape, str(self.dtype), self.reader.identity(), zlib.crc32(row_map),
+                zlib.crc32(values.view(np.uint8).reshape(-1)))
+
+
+def _stripe(comm, n_rows):
+    q, m = divmod(n_rows, comm.size)
+    first = comm.rank * q + min(comm.rank, m)
+    return first, first + q + (1 if comm.rank < m else 0)
+
+
+def _check_values(values, what, name, unit_interval):
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{what}: {name} holds NaN or infinite values: clean the data first")
+    if unit_interval and values.size and (values.min() < 0 or values.max() > 1):
+        raise ValueError(f"{what}: the values of {name} must lie in [0, 1], got values in "
+                         f"[{float(values.min()):g}, {float(values.max()):g}]: scale the "
+                         "data first")
+
+
+def file_identity(path, size, header):
+    """(file name, size in bytes, CRC-32 of ``header``): a file's identity for
+    :meth:`LazyRows.fingerprint` (the name without its folder: ranks on other machines may
+    read their own copies)."""
+    return (os.path.basename(os.fspath(path)), int(size), zlib.crc32(header))
+
+
+class Hdf5Reader:
+    """The rows of one dataset of an HDF5 file (h5py), read by sorted selections."""
+
+    def __init__(self, path, dataset):
+        import h5py
+        self.path = os.fspath(path)
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as error:
+            raise ValueError(f"{self.path}: not a readable HDF5 file ({error})") from None
+        if dataset not in self.file or not isinstance(self.file[dataset], h5py.Dataset):
+            names = []
+            self.file.visititems(lambda name, item: names.append(name)
+                                 if isinstance(item, h5py.Dataset) else None)
+            self.file.close()
+            raise ValueError(f"{self.path}: no dataset {dataset!r}; its datasets: "
+                             f"{', '.join(names) or 'none'}")
+        self.dataset = self.file[dataset]
+        if self.dataset.ndim < 1 or not (np.issubdtype(self.dataset.dtype, np.number)
+                                         and not np.iscomplexobj(np.empty(0,
+                                                                          self.dataset.dtype))):
+            raise ValueError(f"{self.path}:{dataset}: rows of real numbers are needed, got "
+                             f"{self.dataset.dtype} of shape {self.dataset.shape}")
+        self.name = f"{self.path}:{dataset}"
+        self.n_rows = self.dataset.shape[0]
+        self.row_shape = self.dataset.shape[1:]
+        self.dtype = self.dataset.dtype.newbyteorder("=")
+        self.rows_read = 0
+
+    def identity(self):
+        header = f"{self.dataset.name} {self.dataset.dtype.str} {self.dataset.shape}".encode()
+        return file_identity(self.path, os.path.getsize(self.path), header)
+
+    def read(self, indices):
+        if len(indices) == 0:
+            return np.empty((0,) + self.row_shape, self.dtype)
+        return self.dataset[indices].astype(self.dtype, copy=False)
+
+
+def open_hdf5(path, dataset):
+    """The rows of dataset ``dataset`` (e.g. ``"images"``) of the HDF5 file ``path`` as a
+    :class:`LazyRows`: nothing is read until a batch is asked for. ValueError (one line)
+    for a file that is not HDF5, a missing dataset (its datasets named) or non-numeric
+    values."""
+    return LazyRows(Hdf5Reader(path, dataset))

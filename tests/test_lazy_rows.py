@@ -1,0 +1,271 @@
+"""Lazy rows (dlcore.lazy_rows): training reads its data from disk a mini-batch at a time.
+
+Oracles: the eager arrays. Training from an IDX file memory-mapped or an HDF5 dataset gives
+bit for bit the parameters that training from the arrays gives (one process), and under
+``mpiexec -n 2`` the parameters of one process within 1e-5 while each rank reads only its
+shard of every batch (the reads are recorded: disjoint across the ranks, together each row of
+the epoch once). A damaged IDX file is refused by ``open_idx`` with read_idx's one line."""
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dlcore
+import dlcore.distributed
+from distributed_worker import Network, binary_data
+from dlcore.backend import get_backend
+from dlcore.batches import mini_batches
+from dlcore.datasets import (
+    load_dataset,
+    open_hdf5,
+    open_idx,
+    read_idx,
+    select_classes,
+    to_unit_interval,
+    write_idx,
+)
+from dlcore.datasets.idx import format_idx
+from dlcore.distributed.rbm import data_fingerprint
+from test_distributed import assert_equal_to_one_process, requires_mpi4py
+
+HERE = Path(__file__).resolve().parent
+FAST = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+RBM = dict(n_hidden=5, epochs=3, batch_size=7, learning_rate=0.1, momentum=0.5,
+           weight_decay=1e-3, seed=4, backend="cpu")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """An IDX file of uint8 pixels and an HDF5 file of the same rows as float32 in [0, 1]."""
+    pixels = (binary_data(23, 12) * 255).astype(np.uint8)
+    pixels[::3] //= 3   # grey values too: the division by 255 is exercised
+    write_idx(tmp_path / "x-idx", pixels)
+    write_idx(tmp_path / "x-idx.gz", pixels)
+    with h5py.File(tmp_path / "x.h5", "w") as file:
+        file["x"] = to_unit_interval(pixels)
+    return tmp_path, to_unit_interval(pixels)
+
+
+def lazy_sources(folder):
+    return {"idx": open_idx(folder / "x-idx").unit_interval(),
+            "idx.gz": open_idx(folder / "x-idx.gz", unpack_to=folder / "unpacked")
+            .unit_interval(),
+            "hdf5": open_hdf5(folder / "x.h5", "x")}
+
+
+# -- one process: the same values, the same training ----------------------------------------
+def test_lazy_rows_read_the_values_of_the_eager_array_in_any_order(files):
+    folder, X = files
+    rows = np.array([5, 0, 22, 5, 17])
+    for lazy in lazy_sources(folder).values():
+        np.testing.assert_array_equal(lazy.rows(rows), X[rows])
+        np.testing.assert_array_equal(np.asarray(lazy), X)
+        np.testing.assert_array_equal(lazy.mean(axis=0, dtype=np.float64),
+                                      X.mean(axis=0, dtype=np.float64))
+        view = lazy[rows[::-1]][1:]
+        np.testing.assert_array_equal(np.asarray(view), X[rows[::-1]][1:])
+
+
+def test_a_lazy_view_reads_nothing_until_a_batch_is_asked_for(files):
+    folder, X = files
+    lazy = open_idx(folder / "x-idx")
+    images, _ = select_classes(lazy, np.arange(23) % 3, [0, 2])
+    view = to_unit_interval(images).reshape(len(images), 3, 4)
+    assert lazy.rows_read == 0 and view.shape == (15, 3, 4)
+    np.testing.assert_array_equal(view.rows(np.array([1, 0])),
+                                  X[np.arange(23) % 3 != 1][[1, 0]].reshape(2, 3, 4))
+    assert lazy.rows_read == 2
+
+
+@pytest.mark.parametrize("source", ["idx", "idx.gz", "hdf5"])
+def test_an_rbm_trained_from_lazy_rows_equals_the_one_trained_from_the_array(files, source):
+    folder, X = files
+    lazy = lazy_sources(folder)[source]
+    alone = dlcore.BernoulliRBM(**RBM).fit(X)
+    from_disk = dlcore.BernoulliRBM(**RBM).fit(lazy)
+    assert np.max(np.abs(alone.W)) > 0.05   # it trained
+    for name in ("W", "visible_bias", "hidden_bias"):
+        np.testing.assert_array_equal(getattr(from_disk, name), getattr(alone, name))
+    assert from_disk.history["reconstruction_error"] == alone.history["reconstruction_error"]
+
+
+def test_an_autoencoder_trained_from_lazy_rows_equals_the_one_trained_from_the_array(files):
+    folder, X = files
+    options = dict(n_hidden=5, epochs=3, batch_size=7, learning_rate=0.1, corruption=0.3,
+                   seed=4, backend="cpu")
+    alone = dlcore.Autoencoder(**options).fit(X)
+    from_disk = dlcore.Autoencoder(**options).fit(lazy_sources(folder)["idx"])
+    for name in ("W", "visible_bias", "hidden_bias"):
+        np.testing.assert_array_equal(getattr(from_disk, name), getattr(alone, name))
+    assert alone.history["loss"][0] != alone.history["loss"][-1]
+
+
+@pytest.mark.parametrize("source", ["idx", "hdf5"])
+@pytest.mark.parametrize("convolutional", [False, True])
+def test_a_network_trained_from_lazy_rows_equals_the_one_trained_from_the_array(
+        files, source, convolutional):
+    folder, X = files
+    y = np.arange(23) % 3
+    shape = (23, 1, 2, 6) if convolutional else (23, 12)
+    lazy = lazy_sources(folder)[source].reshape(shape)
+    alone = Network(convolutional, seed=4, backend="cpu")
+    from_disk = Network(convolutional, seed=4, backend="cpu")
+    if convolutional:   # the test's conv net takes 6x6 images: give it 2x6 ones
+        from dlcore.layers import Conv2D, Dense, Flatten
+        for network in (alone, from_disk):
+            network.model = dlcore.Sequential(
+                [Conv2D(2, 3, padding=1, activation="relu"), Flatten(),
+                 Dense(3, activation="softmax")], input_shape=(1, 2, 6), backend="cpu", seed=4)
+            network.model.compile(loss="cross_entropy", optimizer=dlcore.optimizers.SGD(0.1))
+    alone.fit(X.reshape(shape), y)
+    from_disk.fit(lazy, y)
+    for got, expected in zip(from_disk.model.get_weights(), alone.model.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    assert alone.history["loss"][0] != alone.history["loss"][-1]
+
+
+def test_values_outside_the_unit_interval_are_refused_when_their_batch_is_read(tmp_path):
+    with h5py.File(tmp_path / "x.h5", "w") as file:
+        file["x"] = np.linspace(0, 2, 40, dtype=np.float32).reshape(10, 4)
+    with pytest.raises(ValueError, match=r"X: the values of .*x.h5:x must lie in \[0, 1\]"):
+        dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(
+            open_hdf5(tmp_path / "x.h5", "x"))
+
+
+def test_an_hdf5_file_without_the_dataset_names_the_ones_it_has(tmp_path):
+    with h5py.File(tmp_path / "x.h5", "w") as file:
+        file["images"] = np.zeros((3, 2), np.float32)
+    with pytest.raises(ValueError, match="no dataset 'x'; its datasets: images"):
+        open_hdf5(tmp_path / "x.h5", "x")
+    (tmp_path / "not.h5").write_bytes(b"plain text")
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        open_hdf5(tmp_path / "not.h5", "x")
+
+
+def test_a_shard_of_each_batch_is_all_a_rank_gathers_and_reads(files):
+    folder, X = files
+    lazy = open_idx(folder / "x-idx").unit_interval()
+    backend = get_backend("reference")
+    buffer = np.full((7, 12), -1.0, np.float32)
+    order = np.arange(23)[::-1].copy()
+    for batch in mini_batches(backend, (lazy,), (buffer,), order, 7,
+                              shard=lambda n: (min(2, n), min(5, n))):
+        rows = order[batch.index * 7:][:7]
+        view = batch.arrays[0]
+        np.testing.assert_array_equal(view[2:5], X[rows[2:5]])
+    assert lazy.rows_read == 3 * 3 + 0   # batches of 7, 7, 7 hold rows 2-4; the last (2) none
+
+
+def test_the_fingerprint_reads_a_sample_and_tells_other_data_apart(files, tmp_path):
+    folder, _ = files
+    lazy = open_idx(folder / "x-idx").unit_interval()
+    fingerprint = data_fingerprint(lazy)
+    assert lazy.rows_read <= 16 and fingerprint == data_fingerprint(
+        open_idx(folder / "x-idx").unit_interval())
+    assert data_fingerprint(lazy[1:]) != fingerprint
+    assert data_fingerprint(lazy[::-1]) != fingerprint
+    other = read_idx(folder / "x-idx")
+    other[0, 0] ^= 1   # a sampled row (the first) changed
+    write_idx(tmp_path / "other-idx", other)
+    assert data_fingerprint(open_idx(tmp_path / "other-idx").unit_interval())[-1] != \
+        fingerprint[-1]
+
+
+def test_fashion_mnist_opens_lazily_with_the_values_of_the_eager_loader():
+    try:
+        lazy, labels = load_dataset("fashion-mnist", "test", download=False, lazy=True)
+    except dlcore.datasets.DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    images, eager_labels = load_dataset("fashion-mnist", "test", download=False)
+    rows = np.array([9999, 0, 4321])
+    np.testing.assert_array_equal(to_unit_interval(lazy).rows(rows),
+                                  to_unit_interval(images[rows]))
+    np.testing.assert_array_equal(labels, eager_labels)
+
+
+# -- hostile files: read_idx's one line ------------------------------------------------------
+def valid_idx_bytes():
+    return format_idx(np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4))
+
+
+def same_refusal(path, unpack_to):
+    """open_idx refuses ``path`` with the ValueError line read_idx gives, or both accept."""
+    try:
+        expected = read_idx(path)
+    except ValueError as error:
+        with pytest.raises(ValueError) as caught:
+            open_idx(path, unpack_to=unpack_to)
+        assert str(caught.value) == str(error) and "\n" not in str(caught.value)
+    else:
+        np.testing.assert_array_equal(np.asarray(open_idx(path, unpack_to=unpack_to)),
+                                      expected)
+
+
+@FAST
+@given(cut=st.integers(min_value=0, max_value=len(valid_idx_bytes()) - 1),
+       compressed=st.booleans())
+def test_a_truncated_idx_file_is_refused_as_read_idx_refuses_it(tmp_path, cut, compressed):
+    content = gzip.compress(valid_idx_bytes()) if compressed else valid_idx_bytes()
+    path = tmp_path / ("images-idx3-ubyte.gz" if compressed else "images-idx3-ubyte")
+    path.write_bytes(content[:max(cut, 2) if compressed else cut])
+    same_refusal(path, tmp_path / "unpacked")
+
+
+@FAST
+@given(content=st.binary(max_size=64), garbage=st.binary(max_size=8))
+def test_random_and_trailing_bytes_are_refused_as_read_idx_refuses_them(tmp_path, content,
+                                                                        garbage):
+    for name, data in (("random", content), ("trailing", valid_idx_bytes() + garbage),
+                       ("random.gz", b"\x1f\x8b" + content),
+                       ("trailing.gz", gzip.compress(valid_idx_bytes()) + garbage)):
+        (tmp_path / name).write_bytes(data)
+        same_refusal(tmp_path / name, tmp_path / "unpacked")
+    assert not any(name.startswith(".") for name in os.listdir(tmp_path / "unpacked")
+                   if (tmp_path / "unpacked").exists())   # no half-written copy left
+
+
+# -- under mpiexec: each rank reads its rows only ---------------------------------------------
+def run_ranks(ranks, folder, *cases, timeout=240):
+    return subprocess.run([dlcore.distributed.launcher(), "-n", str(ranks), sys.executable,
+                           str(HERE / "lazy_rows_worker.py"), str(folder), *cases],
+                          capture_output=True, text=True, timeout=timeout, cwd=HERE,
+                          env={**os.environ, "PYTHONPATH": str(HERE)}, check=False)
+
+
+@requires_mpi4py
+def test_two_ranks_train_from_lazy_rows_as_one_process_reading_only_their_rows(tmp_path):
+    from lazy_rows_worker import write_data
+    write_data(tmp_path)
+    completed = run_ranks(2, tmp_path, "rbm", "network")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for case in ("rbm", "network"):
+        assert_equal_to_one_process(json.loads((tmp_path / f"{case}.json").read_text()))
+        reads = {rank: json.loads((tmp_path / f"{case}-rank{rank}.json").read_text())["reads"]
+                 for rank in (0, 1)}
+        batches = [[rows for caller, rows in reads[rank] if caller == "gather"]
+                   for rank in (0, 1)]
+        # 3 epochs of batches of 7, 7, 7, 2 rows: rank 0 reads 4, 4, 4, 1 of them, rank 1 3,
+        # 3, 3, 1; never a row of the other's shard, and together every row once an epoch
+        assert [len(rows) for rows in batches[0]] == [4, 4, 4, 1] * 3
+        assert [len(rows) for rows in batches[1]] == [3, 3, 3, 1] * 3
+        for mine, theirs in zip(*batches):
+            assert not set(mine) & set(theirs)
+        for epoch in range(3):
+            seen = [row for rank in (0, 1) for rows in batches[rank][4 * epoch:4 * epoch + 4]
+                    for row in rows]
+            assert sorted(seen) == list(range(23))
+        others = {caller for rank in (0, 1) for caller, _ in reads[rank]} - {"gather"}
+        if case == "rbm":   # the visible biases' mean: each rank its stripe of rows
+            stripes = [[row for caller, rows in reads[rank] if caller == "mean" for row in rows]
+                       for rank in (0, 1)]
+            assert stripes == [list(range(12)), list(range(12, 23))]
+        assert others <= {"mean", "fingerprint"}
