@@ -18,19 +18,22 @@ def parse_digits(option, text):
 
 
 def load_digit_split(dataset, train_digits, test_digits, seed,
-                     options=("--train-digits", "--test-digits")):
+                     options=("--train-digits", "--test-digits"), comm=None):
     """Training images of ``train_digits`` and held-out images and labels of ``test_digits``,
     as float32 (n, pixels) in [0, 1]. The bundled mnist-5k keeps 100 images per class out of
     training; the other data sets use their official test split. A usage error naming
     ``options`` (the options that chose the classes) when a selection is empty, and an error
-    when the images are not square (they could not be drawn after training)."""
+    when the images are not square (they could not be drawn after training). With ``comm`` (a
+    data-parallel rank) the training images stay on disk, :class:`dlcore.lazy_rows.LazyRows`
+    of which the rank reads only its rows; the held-out ones are read into memory."""
+    lazy = comm is not None
     if dataset == "mnist-5k":
-        images, labels = datasets.load_dataset(dataset)
+        images, labels = datasets.load_dataset(dataset, lazy=lazy)
         train_rows, test_rows = datasets.holdout_split(labels, HELD_OUT_PER_CLASS, seed=seed)
         train = (images[train_rows], labels[train_rows])
         test = (images[test_rows], labels[test_rows])
     else:
-        train = datasets.load_dataset(dataset, split="train")
+        train = datasets.load_dataset(dataset, split="train", lazy=lazy)
         test = datasets.load_dataset(dataset, split="test")
     selected = []
     for (images, labels), classes, option, what in ((train, train_digits, options[0],
@@ -44,8 +47,9 @@ def load_digit_split(dataset, train_digits, test_digits, seed,
         selected.append(datasets.select_classes(images, labels, classes))
     (train_images, _), (test_images, test_labels) = selected
     image_side(int(np.prod(train_images.shape[1:])))
-    return (datasets.to_unit_interval(train_images), datasets.to_unit_interval(test_images),
-            test_labels)
+    train_images = datasets.to_unit_interval(train_images)
+    return (train_images.over(comm) if lazy else train_images,
+            np.asarray(datasets.to_unit_interval(test_images)), test_labels)
 
 
 def image_side(n_pixels):

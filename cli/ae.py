@@ -103,7 +103,7 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
         except ValueError as error:
             raise click.UsageError(str(error)) from None
     train_images, held_out, held_out_labels = load_digit_split(
-        dataset, classes, classes, seed, options=("--digits", "--digits"))
+        dataset, classes, classes, seed, options=("--digits", "--digits"), comm=comm)
     folder = output_folder(out)
     if resume is not None:
         model = resumed_rbm(resume, dlcore.Autoencoder, epochs, backend)

@@ -44,21 +44,25 @@ def cnn():
     """Convolutional networks: train LeNet-5 (or an MLP) and evaluate saved networks."""
 
 
-def load_images(dataset, split):
-    """(images (n, 1, 28, 28) float32 in [0, 1], labels (n,) int64) of a data set split."""
-    images, labels = dlcore.datasets.load_dataset(dataset, split, progress=False)
+def load_images(dataset, split, lazy=False):
+    """(images (n, 1, 28, 28) float32 in [0, 1], labels (n,) int64) of a data set split; with
+    ``lazy`` the images stay on disk (:class:`dlcore.lazy_rows.LazyRows`)."""
+    images, labels = dlcore.datasets.load_dataset(dataset, split, progress=False, lazy=lazy)
     x = dlcore.datasets.to_unit_interval(images).reshape(len(images), 1, *images.shape[1:])
     return x, labels.astype(np.int64)
 
 
-def train_and_test_sets(dataset, seed):
+def train_and_test_sets(dataset, seed, lazy=False):
     """The training images and a test set: the official test split, or (for mnist-5k, which
-    has none) HOLDOUT_PER_CLASS images per class held out by ``holdout_split``."""
+    has none) HOLDOUT_PER_CLASS images per class held out by ``holdout_split``. With ``lazy``
+    (a data-parallel rank, which reads only its rows) the training images stay on disk; the
+    test set is read into memory."""
     if str(dataset).strip().lower() == "mnist-5k":
-        x, y = load_images(dataset, "train")
+        x, y = load_images(dataset, "train", lazy)
         train, test = dlcore.datasets.holdout_split(y, HOLDOUT_PER_CLASS, seed=seed)
-        return (x[train], y[train]), (x[test], y[test]), f"{HOLDOUT_PER_CLASS} per class held out"
-    return load_images(dataset, "train"), load_images(dataset, "test"), "the test split"
+        return ((x[train], y[train]), (np.asarray(x[test]), y[test]),
+                f"{HOLDOUT_PER_CLASS} per class held out")
+    return load_images(dataset, "train", lazy), load_images(dataset, "test"), "the test split"
 
 
 def build_model(model, input_shape, n_classes, dropout, augment, flip, backend, seed):
@@ -173,7 +177,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         raise click.UsageError("--augment and --flip need image layers: use them with "
                                "--model lenet5")
     folder = output_folder(out)
-    (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed)
+    (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed,
+                                                                lazy=comm is not None)
     if train_size is not None and train_size < len(x):   # a seeded subset, not the first
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)

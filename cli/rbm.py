@@ -111,7 +111,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
         raise click.BadParameter("CD-k restarts its chains at the data, one per row: --chains "
                                  "goes with --sampler pcd, fpcd or pt", param_hint="--chains")
     train_images, held_out, _ = load_digit_split(dataset, classes, classes, seed,
-                                                 options=("--digits", "--digits"))
+                                                 options=("--digits", "--digits"), comm=comm)
     folder = output_folder(out)
     if resume is None:
         model = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,

@@ -34,6 +34,7 @@ from dlcore.datasets import (
 )
 from dlcore.datasets.idx import format_idx
 from dlcore.distributed.rbm import data_fingerprint
+from dlcore.lazy_rows import LazyRows
 from test_distributed import assert_equal_to_one_process, requires_mpi4py
 
 HERE = Path(__file__).resolve().parent
@@ -190,6 +191,30 @@ def test_fashion_mnist_opens_lazily_with_the_values_of_the_eager_loader():
     np.testing.assert_array_equal(to_unit_interval(lazy).rows(rows),
                                   to_unit_interval(images[rows]))
     np.testing.assert_array_equal(labels, eager_labels)
+
+
+class OneRank:
+    """A communicator of one rank (what --distributed gives a command run without mpiexec)."""
+    rank, size = 0, 1
+
+    def allreduce(self, buffer):
+        return buffer
+
+
+def test_distributed_commands_open_their_training_images_lazily_with_the_same_values():
+    from dlcore.cli._digits import load_digit_split
+    from dlcore.cli.cnn import train_and_test_sets
+    eager = load_digit_split("mnist-5k", [0, 1], [0, 1], 3)
+    lazy = load_digit_split("mnist-5k", [0, 1], [0, 1], 3, comm=OneRank())
+    assert isinstance(lazy[0], LazyRows) and not isinstance(lazy[1], LazyRows)
+    for got, expected in zip(lazy, eager):
+        np.testing.assert_array_equal(np.asarray(got), expected)
+    (x, y), test, _ = train_and_test_sets("mnist-5k", 3, lazy=True)
+    (x_eager, y_eager), test_eager, _ = train_and_test_sets("mnist-5k", 3)
+    assert isinstance(x, LazyRows) and x.shape == x_eager.shape
+    np.testing.assert_array_equal(x.rows(np.array([7, 0])), x_eager[[7, 0]])
+    for got, expected in zip((y, *test), (y_eager, *test_eager)):
+        np.testing.assert_array_equal(got, expected)
 
 
 # -- hostile files: read_idx's one line ------------------------------------------------------
