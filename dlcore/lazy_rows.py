@@ -175,11 +175,24 @@ class LazyRows:
         record what each rank reads)."""
         return self.reader.read(file_rows)
 
+    def _chunks(self, first=0, stop=None):
+        """The rows first .. stop - 1 (default: all), read :data:`CHUNK_ROWS` at a time."""
+        stop = len(self) if stop is None else stop
+        for start in range(first, stop, CHUNK_ROWS):
+            yield self.rows(np.arange(start, min(start + CHUNK_ROWS, stop)))
+
     def __array__(self, dtype=None, copy=None):
-        values = np.concatenate([self.rows(np.arange(start, min(start + CHUNK_ROWS, len(self))))
-                                 for start in range(0, len(self), CHUNK_ROWS)]) if len(self) \
-            else np.empty(self.shape, self.dtype)
+        values = (np.concatenate(list(self._chunks())) if len(self)
+                  else np.empty(self.shape, self.dtype))
         return values if dtype is None else values.astype(dtype, copy=False)
+
+    def min(self):
+        """The smallest value, every row read once (a chunk at a time)."""
+        return min(chunk.min() for chunk in self._chunks())
+
+    def max(self):
+        """The largest value, every row read once (a chunk at a time)."""
+        return max(chunk.max() for chunk in self._chunks())
 
     def mean(self, axis=0, dtype=None):
         """The mean row, ``1/N sum_r x_r``, as ``numpy.mean(x, axis=0, dtype)`` computes it:
@@ -192,8 +205,7 @@ class LazyRows:
         dtype = np.dtype(np.float64 if dtype is None else dtype)
         first, stop = (0, len(self)) if self.comm is None else _stripe(self.comm, len(self))
         total = np.zeros(self.shape[1:], dtype)
-        for start in range(first, stop, CHUNK_ROWS):
-            chunk = self.rows(np.arange(start, min(start + CHUNK_ROWS, stop)))
+        for chunk in self._chunks(first, stop):
             total = np.add.reduce(np.concatenate([total[None], chunk.astype(dtype)]), axis=0)
         if self.comm is not None:
             total = np.ascontiguousarray(total, dtype=np.float64)

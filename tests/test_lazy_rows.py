@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import dlcore
 import dlcore.distributed
+from conftest import requires_cuda
 from distributed_worker import Network, binary_data
 from dlcore.backend import get_backend
 from dlcore.batches import mini_batches
@@ -72,6 +73,7 @@ def test_lazy_rows_read_the_values_of_the_eager_array_in_any_order(files):
         np.testing.assert_array_equal(np.asarray(lazy), X)
         np.testing.assert_array_equal(lazy.mean(axis=0, dtype=np.float64),
                                       X.mean(axis=0, dtype=np.float64))
+        assert (lazy.min(), lazy.max()) == (X.min(), X.max())
         view = lazy[rows[::-1]][1:]
         np.testing.assert_array_equal(np.asarray(view), X[rows[::-1]][1:])
 
@@ -152,17 +154,20 @@ def test_an_hdf5_file_without_the_dataset_names_the_ones_it_has(tmp_path):
         open_hdf5(tmp_path / "not.h5", "x")
 
 
-def test_a_shard_of_each_batch_is_all_a_rank_gathers_and_reads(files):
+@pytest.mark.parametrize("backend_name", ["reference", "cpu",
+                                          pytest.param("cuda", marks=requires_cuda)])
+def test_a_shard_of_each_batch_is_all_a_rank_gathers_and_reads(files, backend_name):
     folder, X = files
     lazy = open_idx(folder / "x-idx").unit_interval()
-    backend = get_backend("reference")
-    buffer = np.full((7, 12), -1.0, np.float32)
+    backend = get_backend(backend_name)
+    buffer = backend.asarray(np.full((7, 12), -1.0, np.float32))
     order = np.arange(23)[::-1].copy()
     for batch in mini_batches(backend, (lazy,), (buffer,), order, 7,
                               shard=lambda n: (min(2, n), min(5, n))):
         rows = order[batch.index * 7:][:7]
-        view = batch.arrays[0]
+        view = backend.to_numpy(batch.arrays[0])
         np.testing.assert_array_equal(view[2:5], X[rows[2:5]])
+        assert (view[:2] == -1).all()   # the other ranks' rows: not gathered here
     assert lazy.rows_read == 3 * 3 + 0   # batches of 7, 7, 7 hold rows 2-4; the last (2) none
 
 
