@@ -44,6 +44,12 @@ def dbn_case(case):
     if case == "dbn-labels-sample":   # sampled states passed up, a labelled top RBM
         options.update(propagate="sample", n_labels=3)
         return dlcore.DBN, (X, y), options
+    if case.startswith("dbn-up-down"):   # then contrastive wake-sleep, batches of 7 too
+        options.update(layers=[12, 6, 5, 4], up_down_epochs=3, up_down_batch_size=7,
+                       up_down_learning_rate=0.3, up_down_gibbs_steps=2)
+        if case == "dbn-up-down-labels":
+            options.update(n_labels=3, layers=[12, 6, 5])
+            return dlcore.DBN, (X, y), options
     return dlcore.DBN, X, options
 
 
@@ -100,8 +106,10 @@ def parameters(model):
     if isinstance(model, Network):
         return {f"weight{k}": w for k, w in enumerate(model.model.get_weights())}
     if isinstance(model, dlcore.DBN):
-        return {f"rbm{k}.{name}": getattr(rbm, name) for k, rbm in enumerate(model.rbms_)
-                for name in ("W", "visible_bias", "hidden_bias")}
+        generative = {f"generative{k}.{name}": array for k, pair in
+                      enumerate(model.generative_ or []) for name, array in zip("Gg", pair)}
+        return {**{f"rbm{k}.{name}": getattr(rbm, name) for k, rbm in enumerate(model.rbms_)
+                   for name in ("W", "visible_bias", "hidden_bias")}, **generative}
     return {name: getattr(model, name) for name in ("W", "visible_bias", "hidden_bias")}
 
 
@@ -110,12 +118,15 @@ def history(model):
         return model.history["loss"]
     if isinstance(model, Network):
         return model.history["loss"]
-    return model.history["rbm1_reconstruction_error" if isinstance(model, dlcore.DBN)
-                         else "reconstruction_error"]
+    if isinstance(model, dlcore.DBN):
+        return model.history.get("up_down_reconstruction_error",
+                                 model.history["rbm1_reconstruction_error"])
+    return model.history["reconstruction_error"]
 
 
 TRAINING = {"mlp-dropout": network_case, "conv-net": network_case, "dbn": dbn_case,
-            "dbn-labels-sample": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
+            "dbn-labels-sample": dbn_case, "dbn-up-down": dbn_case,
+            "dbn-up-down-labels": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
             "rbm-cd2-mean-field": rbm_case, "rbm-learn": rbm_case, "gaussian": rbm_case,
             "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case}
 

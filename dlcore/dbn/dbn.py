@@ -174,8 +174,9 @@ class DBN(LayerStack, ParamsMixin):
             ``on_epoch_end(self)`` after every finished epoch of an RBM or of up-down, the DBN
             then at that epoch (what a checkpoint saves; :meth:`resume` continues from it).
         comm : dlcore.distributed.Communicator, optional
-            Pretrain each RBM data-parallel over its ranks (:mod:`dlcore.distributed`); the
-            features passed up and the up-down epochs are computed alike on every rank.
+            Pretrain each RBM and run up-down data-parallel over its ranks
+            (:mod:`dlcore.distributed`); the features passed up are computed alike on every
+            rank.
         sync_every : int >= 1, with ``comm``: each RBM's local CD steps between two
             all-reduces (:meth:`dlcore.BernoulliRBM.fit`); 1 (the default): the exact path.
             Pretraining only: the up-down epochs never average parameters.
@@ -245,7 +246,7 @@ class DBN(LayerStack, ParamsMixin):
                     valid_features = rbm.transform(valid_features)
         remaining = int(self.up_down_epochs) - self.up_down_epochs_done_
         if remaining > 0:
-            self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end)
+            self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end, comm=comm)
         return self
 
     def _train_layer(self, index, features, X, y, valid_rows, report, on_epoch_end, comm=None):
@@ -507,12 +508,13 @@ class DBN(LayerStack, ParamsMixin):
 
     # -- up-down fine-tuning ------------------------------------------------------------
     def up_down(self, X, y=None, epochs=1, learning_rate=None, gibbs_steps=None,
-                batch_size=None, progress=None, on_epoch_end=None):
+                batch_size=None, progress=None, on_epoch_end=None, comm=None):
         """Fine-tune the generative model by up-down (contrastive wake-sleep), untying the
         generative weights ``generative_`` from the recognition weights (the RBMs' W and
         hidden biases); see :mod:`dlcore.dbn.updown`. Needs binary visible units and at least
         two RBMs. ``progress(epoch, epochs, error)`` and ``on_epoch_end(self)`` after each epoch.
-        Returns self."""
+        ``comm`` (a :class:`dlcore.distributed.Communicator`): train data-parallel over its
+        ranks (:mod:`dlcore.distributed.updown`). Returns self."""
         self._check_fitted()
         self._check_params()
         if self.visible != "bernoulli" or len(self.rbms_) < 2:
@@ -527,6 +529,10 @@ class DBN(LayerStack, ParamsMixin):
                          gibbs_steps or self.up_down_gibbs_steps,
                          batch_size or self.up_down_batch_size)
         be = learner.backend
+        passes = learner
+        if comm is not None:
+            from dlcore.distributed.updown import data_parallel
+            passes = data_parallel(learner, comm, X, y)
         data = be.asarray(X)
         labels = None if y is None else be.asarray(np.eye(int(self.n_labels),
                                                           dtype=np.float32)[y])
@@ -541,8 +547,8 @@ class DBN(LayerStack, ParamsMixin):
         try:
             with be.compute():
                 for epoch in range(epochs):
-                    updates, error = learner.epoch(data, labels, self.up_down_epochs_done_,
-                                                   self.up_down_updates_)
+                    updates, error = passes.epoch(data, labels, self.up_down_epochs_done_,
+                                                  self.up_down_updates_)
                     divergence.check(self.up_down_epochs_done_ + 1, error,
                                      [array for pair in learner.recognition + learner.generative
                                       for array in (be.to_numpy(pair[0]),

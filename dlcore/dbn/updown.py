@@ -22,6 +22,8 @@ a fantasy from a fixed prior. Every product and sample runs on the DBN's backend
 from Philox streams ``STREAM_WAKE + i`` and ``STREAM_SLEEP + i`` (:mod:`dlcore.backend.rng`)
 at the update number; an epoch walks its mini-batches with :func:`dlcore.batches.mini_batches`.
 """
+import dataclasses
+
 import numpy as np
 
 from dlcore.backend import get_backend
@@ -47,6 +49,20 @@ def copy_columns(backend, source, source_first, destination, destination_first, 
         return
     backend.launch_rows(copy_columns_span, source.shape[0], n_columns, source, source_first,
                         destination, destination_first)
+
+
+@dataclasses.dataclass
+class Rule:
+    """One learning rule of an update: ``weight += eps / n sum_k sign_k a_k' c_k`` over its
+    ``products`` (a_k, c_k, sign_k), ``bias += eps mean_r(positive - negative)`` (through
+    ``velocity``, momentum 0). Rows: the n of the batch."""
+
+    weight: object
+    bias: object
+    velocity: object
+    products: tuple
+    positive: object
+    negative: object
 
 
 class UpDown:
@@ -77,54 +93,72 @@ class UpDown:
         self.velocity = [be.zeros((size,)) for size in sizes]  # momentum 0: overwritten
         self.squared_error = be.zeros((sizes[0],))
 
-    def step(self, x, labels, update):
+    def step(self, x, labels, update, shard=None):
         """One update from the batch ``x`` (b, n_visible) on the backend, ``labels`` (b, K)
-        one-hot or None; ``update`` numbers it (the Philox step of every sample)."""
+        one-hot or None; ``update`` numbers it (the Philox step of every sample).
+
+        ``shard`` (data-parallel training, :mod:`dlcore.distributed.updown`): ``x`` is rows
+        ``shard.first_row ..`` of a larger global batch; the draws are keyed by those global
+        rows, the top RBM's CD step is ``shard.top``'s, and ``shard.learn`` sums the
+        statistics of :meth:`rules` over the ranks before the updates."""
         be, b, L = self.backend, x.shape[0], len(self.recognition)
+        first = 0 if shard is None else shard.first_row
         s = [x] + [buffer[:b] for buffer in self.wake[1:]]
         t = [buffer[:b] for buffer in self.sleep]
         scratch = [buffer[:b] for buffer in self.scratch]
         for i, (R, c) in enumerate(self.recognition):           # wake: s_{i+1} ~ Q(. | s_i)
             be.gemm(s[i], R, scratch[i + 1])
-            be.sigmoid_bernoulli(scratch[i + 1], c, s[i + 1], self.seed, STREAM_WAKE + i, update)
+            be.sigmoid_bernoulli(scratch[i + 1], c, s[i + 1], self.seed, STREAM_WAKE + i, update,
+                                 first)
         top_visible = s[L]
         if labels is not None:
             top_visible = self.top_visible[:b]
             copy_columns(be, s[L], 0, top_visible, 0, s[L].shape[1])
             write_label_columns(be, labels, labels, top_visible, None)
-        self.top.step(top_visible, update)                       # CD-k of the top RBM
+        self.top.step(top_visible, update,                       # CD-k of the top RBM
+                      None if shard is None else shard.top)
         copy_columns(be, self.top.x2[:b], 0, t[L], 0, t[L].shape[1])
         for i in range(L - 1, -1, -1):                           # sleep: t_i ~ P(. | t_{i+1})
             G, g = self.generative[i]
             probability = scratch[i] if i > 0 else t[0]           # t_0: the probabilities
             be.gemm(t[i + 1], G, probability, trans_b=True)
             be.sigmoid_bernoulli(probability, g, t[i] if i > 0 else None, self.seed,
-                                 STREAM_SLEEP + i, update)
-        for i in range(L):
-            self._learn_generative(i, s, scratch[i])
-            self._learn_recognition(i, t, scratch[i + 1])
+                                 STREAM_SLEEP + i, update, first)
+        if shard is not None:
+            shard.learn(self.rules(s, t, scratch))
+            return
+        rate = self.rate / b
+        for rule in self.rules(s, t, scratch):
+            for a, c, sign in rule.products:
+                be.gemm(a, c, rule.weight, trans_a=True, alpha=sign * rate, beta=1.0)
+            be.bias_step(rule.bias, rule.velocity, rule.positive, rule.negative, self.rate, 0.0)
 
-    def _learn_generative(self, i, s, prediction):
-        """G_i += eps (s_i - sigm(s_{i+1} G_i' + g_i))' s_{i+1} / n;  g_i likewise."""
-        be, G, g = self.backend, *self.generative[i]
-        be.gemm(s[i + 1], G, prediction, trans_b=True)
-        be.sigmoid_bernoulli(prediction, g, None, self.seed, 0, 0)
-        if i == 0:
-            be.accumulate_squared_error(s[0], prediction, self.squared_error)
-        rate = self.rate / s[i].shape[0]
-        be.gemm(s[i], s[i + 1], G, trans_a=True, alpha=rate, beta=1.0)
-        be.gemm(prediction, s[i + 1], G, trans_a=True, alpha=-rate, beta=1.0)
-        be.bias_step(g, self.velocity[i], s[i], prediction, self.rate, 0.0)
+    def rules(self, s, t, scratch):
+        """The learning rules of one update, layer by layer, generative then recognition
+        (a generator: each rule's prediction is computed when it is reached, into a scratch
+        buffer the next rule may reuse, so each is applied or summed before the next):
 
-    def _learn_recognition(self, i, t, prediction):
-        """R_i += eps t_i' (t_{i+1} - sigm(t_i R_i + c_i)) / n;  c_i likewise."""
-        be, R, c = self.backend, *self.recognition[i]
-        be.gemm(t[i], R, prediction)
-        be.sigmoid_bernoulli(prediction, c, None, self.seed, 0, 0)
-        rate = self.rate / t[i].shape[0]
-        be.gemm(t[i], t[i + 1], R, trans_a=True, alpha=rate, beta=1.0)
-        be.gemm(t[i], prediction, R, trans_a=True, alpha=-rate, beta=1.0)
-        be.bias_step(c, self.velocity[i + 1], t[i + 1], prediction, self.rate, 0.0)
+            G_i += eps (s_i - sigm(s_{i+1} G_i' + g_i))' s_{i+1} / n,   g_i likewise
+            R_i += eps t_i' (t_{i+1} - sigm(t_i R_i + c_i)) / n,        c_i likewise
+
+        ``s``, ``t``: the wake and sleep states (b, layers[i]); ``scratch`` their buffers."""
+        be = self.backend
+        for i in range(len(self.recognition)):
+            G, g = self.generative[i]
+            prediction = scratch[i]
+            be.gemm(s[i + 1], G, prediction, trans_b=True)
+            be.sigmoid_bernoulli(prediction, g, None, self.seed, 0, 0)
+            if i == 0:
+                be.accumulate_squared_error(s[0], prediction, self.squared_error)
+            yield Rule(G, g, self.velocity[i], ((s[i], s[i + 1], 1.0),
+                                                (prediction, s[i + 1], -1.0)), s[i], prediction)
+            R, c = self.recognition[i]
+            prediction = scratch[i + 1]
+            be.gemm(t[i], R, prediction)
+            be.sigmoid_bernoulli(prediction, c, None, self.seed, 0, 0)
+            yield Rule(R, c, self.velocity[i + 1], ((t[i], t[i + 1], 1.0),
+                                                    (t[i], prediction, -1.0)),
+                       t[i + 1], prediction)
 
     def epoch(self, data, labels, epoch, first_update):
         """One pass over ``data`` (N, n_visible) and ``labels`` (N, K) or None, both on the
