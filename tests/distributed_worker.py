@@ -95,6 +95,10 @@ def autoencoder_case(case):
                    corruption=0.3, seed=4, backend="cpu")
     if case == "autoencoder-untied-gaussian":
         options.update(tied_weights=False, corruption_kind="gaussian", backend="reference")
+    if case.startswith("autoencoder-sparse"):   # its rho^ is the global batch's mean
+        options.update(sparsity_target=0.1, sparsity_cost=0.5)
+        if case == "autoencoder-sparse-untied":
+            options.update(tied_weights=False, backend="reference")
     return dlcore.Autoencoder, X, options
 
 
@@ -128,7 +132,8 @@ TRAINING = {"mlp-dropout": network_case, "conv-net": network_case, "dbn": dbn_ca
             "dbn-labels-sample": dbn_case, "dbn-up-down": dbn_case,
             "dbn-up-down-labels": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
             "rbm-cd2-mean-field": rbm_case, "rbm-learn": rbm_case, "gaussian": rbm_case,
-            "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case}
+            "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case,
+            "autoencoder-sparse": autoencoder_case, "autoencoder-sparse-untied": autoencoder_case}
 
 
 def allreduce_case(comm):

@@ -102,6 +102,56 @@ def test_a_shard_of_softmax_labels_draws_the_labels_of_its_global_rows(backend_n
                                                   labels(slice(2, 6), 2)]), whole)
 
 
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_autoencoder_shards_given_the_batch_activation_sums_weigh_up_to_the_batch_gradient(
+        backend_name):
+    from dlcore.autoencoder.ops import BatchActivations, Monitors, Workspace, ops_for
+    be = get_backend(backend_name)
+    ops = ops_for(be)
+    generator = np.random.default_rng(2)
+    x = generator.random((7, 5)).astype(np.float32)
+    values = {"W": generator.normal(0, 0.5, (5, 4)).astype(np.float32),
+              "hidden_bias": np.zeros(4, np.float32), "visible_bias": np.zeros(5, np.float32)}
+    options = {"tied": True, "activation": "sigmoid", "decoder_activation": "sigmoid",
+               "loss": "cross_entropy", "sparsity_target": 0.1, "sparsity_cost": 0.5}
+    p = {name: be.asarray(value) for name, value in values.items()}
+
+    def step(rows, batch=None):
+        n = rows.stop - rows.start
+        xs = be.asarray(np.array(x[rows]))
+        h, r = be.empty((n, 4)), be.empty((n, 5))
+        grads = {name: be.zeros(value.shape) for name, value in values.items()}
+        monitors = Monitors(be.zeros((5,)), be.zeros((5,)), be.zeros((4,)))
+        workspace = Workspace(be.empty((n, 5)), be.empty((n, 4)), be.empty((n, 4)),
+                              be.empty((4,)))
+        ops.encode(xs, p["W"], p["hidden_bias"], "sigmoid", h)
+        ops.decode(h, p["W"], True, p["visible_bias"], "sigmoid", r)
+        sums = be.zeros((4,))
+        ops.column_sums(h, sums)
+        ops.backward(xs, xs, h, r, p, grads, options, monitors, workspace, batch)
+        return ({name: be.to_numpy(g) for name, g in grads.items()},
+                be.to_numpy(monitors.penalty), be.to_numpy(sums))
+
+    whole, penalty, sums = step(slice(0, 7))
+    np.testing.assert_allclose(sums, (1 / (1 + np.exp(-x @ values["W"]))).sum(axis=0),
+                               rtol=1e-5)
+    shards = [slice(0, 3), slice(3, 7)]
+    column_sums = sum(step(rows)[2] for rows in shards)
+    np.testing.assert_allclose(column_sums, sums, rtol=1e-6)
+    parts = [step(rows, BatchActivations(be.asarray(column_sums), 7, float(k == 0)))
+             for k, rows in enumerate(shards)]
+    for name, gradient in whole.items():
+        combined = sum((rows.stop - rows.start) / 7 * part[0][name]
+                       for rows, part in zip(shards, parts))
+        np.testing.assert_allclose(combined, gradient, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parts[0][1] + parts[1][1], penalty, rtol=1e-6)
+    # each shard's own mean activation instead: the hidden units' gradients part
+    alone = [step(rows) for rows in shards]
+    assert not np.allclose(sum((rows.stop - rows.start) / 7 * part[0]["hidden_bias"]
+                               for rows, part in zip(shards, alone)), whole["hidden_bias"],
+                           rtol=1e-3, atol=1e-5)
+
+
 class OneOfMany:
     """What Communicator reads of an mpi4py communicator to place itself."""
 
@@ -173,7 +223,9 @@ def test_three_ranks_train_the_rbms_and_dbns_of_one_process():
 def test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks():
     # dropout masks and corruption keyed by the global row: keyed by the shard's row instead,
     # the weights part by ~0.05 (measured)
-    cases = ["mlp-dropout", "conv-net", "autoencoder", "autoencoder-untied-gaussian"]
+    # the sparse ones: rho^ of the global batch (one more all-reduce); of the shard, ~0.1 off
+    cases = ["mlp-dropout", "conv-net", "autoencoder", "autoencoder-untied-gaussian",
+             "autoencoder-sparse", "autoencoder-sparse-untied"]
     for ranks in (2, 3):
         outcome = results(run_ranks(ranks, *cases))
         assert [result["case"] for result in outcome] == cases

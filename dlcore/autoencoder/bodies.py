@@ -65,28 +65,33 @@ def reconstruction_delta_span(first, last, x, r, delta, loss_sum, squared_sum, l
 
 
 @body
-def sparsity_delta_span(first, last, h, back, scratch, penalty_sum, target, cost):
+def sparsity_delta_span(first, last, h, back, scratch, penalty_sum, target, cost, batch_rows,
+                        penalty_weight, sums_given):
     """Hidden units first..last-1 of a batch h (N, n_hidden): rho^_j = mean_n h_nj (clipped to
     [1e-7, 1 - 1e-7]), then for every row
 
         back[n, j] += cost (-rho / rho^_j + (1 - rho) / (1 - rho^_j)) / N
-        penalty_sum[j] += KL(rho || rho^_j)
+        penalty_sum[j] += penalty_weight KL(rho || rho^_j)
 
     ``scratch`` (n_hidden,) holds the column sums, then the terms: rows outside, units inside,
-    so that the CPU reads every row's span contiguously."""
+    so that the CPU reads every row's span contiguously. One process: ``batch_rows`` = N,
+    ``penalty_weight`` 1, ``sums_given`` False. A shard of a larger batch (data-parallel
+    training): ``sums_given``, ``scratch`` holds that batch's column sums already and
+    ``batch_rows`` its rows (:func:`~dlcore.autoencoder.model.mean_activation`)."""
     low = np.float32(CLIP)
     n = np.float32(h.shape[0])
     terms, penalties = scratch[first:last], penalty_sum[first:last]
-    for i in range(terms.shape[0]):
-        terms[i] = np.float32(0.0)
-    for row in range(h.shape[0]):
-        values = h[row, first:last]
+    if not sums_given:
         for i in range(terms.shape[0]):
-            terms[i] += values[i]
+            terms[i] = np.float32(0.0)
+        for row in range(h.shape[0]):
+            values = h[row, first:last]
+            for i in range(terms.shape[0]):
+                terms[i] += values[i]
     for i in range(terms.shape[0]):
-        q = min(max(terms[i] / n, low), _ONE - low)
-        penalties[i] += target * np.float32(math.log(target / q)) + (_ONE - target) * \
-            np.float32(math.log((_ONE - target) / (_ONE - q)))
+        q = min(max(terms[i] / batch_rows, low), _ONE - low)
+        penalties[i] += penalty_weight * (target * np.float32(math.log(target / q)) + (
+            _ONE - target) * np.float32(math.log((_ONE - target) / (_ONE - q))))
         terms[i] = cost * (-target / q + (_ONE - target) / (_ONE - q)) / n
     for row in range(back.shape[0]):
         errors = back[row, first:last]

@@ -93,23 +93,28 @@ def output_delta(x, r, loss, decoder_activation):
     return activation_backward(decoder_activation, r, 2 * (r - x))
 
 
-def mean_activation(h):
+def mean_activation(h, batch_sums=None):
     """rho^_j = mean over the batch of h_nj, clipped to [1e-7, 1 - 1e-7] so that the KL stays
-    finite; (N, n_hidden) -> (n_hidden,)."""
-    return np.clip(h.mean(axis=0), CLIP, 1 - CLIP)
+    finite; (N, n_hidden) -> (n_hidden,). ``batch_sums`` (data-parallel training: h is a shard
+    of a larger batch): ``(sums, rows)``, the column sums (n_hidden,) of that whole batch and
+    its number of rows, so rho^_j = sums_j / rows."""
+    mean = h.mean(axis=0) if batch_sums is None else batch_sums[0] / batch_sums[1]
+    return np.clip(mean, CLIP, 1 - CLIP)
 
 
-def unit_kl(h, target):
+def unit_kl(h, target, batch_sums=None):
     """KL(rho || rho^_j) of every hidden unit j, (n_hidden,), from a batch h (N, n_hidden) of
-    activations in (0, 1)."""
-    q = mean_activation(h)
+    activations in (0, 1) (``batch_sums`` as for :func:`mean_activation`)."""
+    q = mean_activation(h, batch_sums)
     return target * np.log(target / q) + (1 - target) * np.log((1 - target) / (1 - q))
 
 
-def kl_sparsity_gradient(h, target):
+def kl_sparsity_gradient(h, target, batch_sums=None):
     """d/dh_nj of sum_j KL(rho || rho^_j) = (1/N) (-rho / rho^_j + (1 - rho) / (1 - rho^_j)),
-    the same for every row n: (N, n_hidden)."""
-    q = mean_activation(h)
+    the same for every row n: (N, n_hidden). With ``batch_sums`` (:func:`mean_activation`)
+    rho^ is the whole batch's; the 1/N stays h's own N, as the rest of the gradient of a
+    shard is its mean, which data-parallel training weights by N / rows."""
+    q = mean_activation(h, batch_sums)
     row = (-target / q + (1 - target) / (1 - q)) / h.shape[0]
     return np.broadcast_to(row, h.shape).astype(h.dtype)
 
@@ -133,7 +138,7 @@ def cost(x, x_tilde, parameters, tied, activation, decoder_activation, loss,
 
 
 def backward(x, x_tilde, h, r, parameters, tied, activation, decoder_activation, loss,
-             sparsity_target=None, sparsity_cost=0.0):
+             sparsity_target=None, sparsity_cost=0.0, batch_sums=None):
     """dJ/dtheta of :func:`cost` for every parameter, by the back-propagation of the module
     docstring, from the forward pass's ``h`` and ``r``.
 
@@ -145,6 +150,8 @@ def backward(x, x_tilde, h, r, parameters, tied, activation, decoder_activation,
     parameters : dict of ``W`` (n_visible, n_hidden), ``hidden_bias`` (n_hidden,),
         ``visible_bias`` (n_visible,) and, untied, ``W_decoder`` (n_hidden, n_visible)
     tied, activation, decoder_activation, loss, sparsity_target, sparsity_cost : the model's
+    batch_sums : None, or ``(sums, rows)`` of a larger batch x is a shard of (data-parallel
+        training): its hidden column sums, from which rho^ (:func:`mean_activation`)
 
     Returns
     -------
@@ -155,7 +162,7 @@ def backward(x, x_tilde, h, r, parameters, tied, activation, decoder_activation,
     delta_r = output_delta(x, r, loss, decoder_activation) / n
     back = delta_r @ W_decoder.T
     if sparsity_target is not None:
-        back = back + sparsity_cost * kl_sparsity_gradient(h, sparsity_target)
+        back = back + sparsity_cost * kl_sparsity_gradient(h, sparsity_target, batch_sums)
     delta_h = activation_backward(activation, h, back)
     grads = {"W": x_tilde.T @ delta_h, "hidden_bias": delta_h.sum(axis=0),
              "visible_bias": delta_r.sum(axis=0)}

@@ -56,6 +56,17 @@ class Workspace(NamedTuple):
     scratch: object
 
 
+class BatchActivations(NamedTuple):
+    """Data-parallel training: the batch a step sees is a shard of a global batch of ``rows``
+    rows, whose hidden column sums ``sums`` (n_hidden,) give the sparsity penalty's rho^; one
+    rank of the group adds the batch's KL penalty to its monitor (``penalty_weight`` 1), the
+    others 0."""
+
+    sums: object
+    rows: int
+    penalty_weight: float
+
+
 class ReferenceOps:
     """The operations as the NumPy functions of :mod:`dlcore.autoencoder.model`."""
 
@@ -72,13 +83,20 @@ class ReferenceOps:
         W_decoder = W.T if tied else W
         out[...] = model.decode(h, W_decoder, visible_bias, decoder_activation)
 
-    def backward(self, x, x_tilde, h, r, parameters, grads, options, monitors, workspace):
-        for name, gradient in model.backward(x, x_tilde, h, r, parameters, **options).items():
+    def column_sums(self, h, out):
+        out[...] = h.sum(axis=0)
+
+    def backward(self, x, x_tilde, h, r, parameters, grads, options, monitors, workspace,
+                 batch=None):
+        batch_sums = None if batch is None else (batch.sums, batch.rows)
+        for name, gradient in model.backward(x, x_tilde, h, r, parameters, **options,
+                                             batch_sums=batch_sums).items():
             grads[name][...] = gradient
         monitors.loss[...] += model.pixel_losses(x, r, options["loss"]).sum(axis=0)
         monitors.squared_error[...] += ((r - x) ** 2).sum(axis=0)
         if options["sparsity_target"] is not None:
-            monitors.penalty[...] += model.unit_kl(h, options["sparsity_target"])
+            penalty = model.unit_kl(h, options["sparsity_target"], batch_sums)
+            monitors.penalty[...] += penalty if batch is None else batch.penalty_weight * penalty
 
 
 class KernelOps:
@@ -110,7 +128,14 @@ class KernelOps:
         self.backend.gemm(h, W, out, trans_b=tied)     # tied: W' = W^T
         self._bias_activation(out, visible_bias, decoder_activation)
 
-    def backward(self, x, x_tilde, h, r, parameters, grads, options, monitors, workspace):
+    def column_sums(self, h, out):
+        """out[j] = sum_n h[n, j] (the layers' bias-gradient body)."""
+        n, n_hidden = h.shape
+        self.backend.launch_1d(bias_gradient_span, n_hidden, h.reshape(-1), out, n, 1,
+                               n_hidden, 1, work=h.size)
+
+    def backward(self, x, x_tilde, h, r, parameters, grads, options, monitors, workspace,
+                 batch=None):
         """delta_r (reconstruction_delta_span); back = delta_r W'^T (gemm) plus the sparsity
         term (sparsity_delta_span); delta_h = back * s'(a_h) (activation_gradient_rows); the
         weight gradients (gemm: x~' delta_h, plus delta_r' h when tied, else h' delta_r) and
@@ -128,9 +153,14 @@ class KernelOps:
         be.gemm(delta_r, parameters["W"] if tied else parameters["W_decoder"], back,
                 trans_b=not tied)
         if options["sparsity_target"] is not None:
+            if batch is not None and batch.sums is not workspace.scratch:
+                be.copy_into(workspace.scratch, batch.sums)   # the span reads them there
             be.launch_1d(sparsity_delta_span, n_hidden, h, back, workspace.scratch,
                          monitors.penalty, np.float32(options["sparsity_target"]),
-                         np.float32(options["sparsity_cost"]), work=h.size)
+                         np.float32(options["sparsity_cost"]),
+                         np.float32(n if batch is None else batch.rows),
+                         np.float32(1.0 if batch is None else batch.penalty_weight),
+                         batch is not None, work=h.size)
         be.launch_rows(activation_gradient_rows, n, n_hidden, h.reshape(n, 1, n_hidden),
                        back.reshape(n, 1, n_hidden), delta_h.reshape(-1),
                        ACTIVATION_CODES[options["activation"]], n_hidden, 0)

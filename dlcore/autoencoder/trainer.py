@@ -97,7 +97,8 @@ class AutoencoderTrainer:
         """One update from the mini-batch ``x`` (N, n_visible) (module docstring); ``update``
         numbers it: the Philox step of its corruption. ``shard`` (data-parallel training,
         :mod:`dlcore.distributed.autoencoder`): ``x`` is rows ``shard.first_row ..`` of a
-        global batch, corrupted as those rows, and ``shard.sum_gradients`` turns the
+        global batch, corrupted as those rows, ``shard.sum_activations`` gives the sparsity
+        penalty the global batch's column sums of h, and ``shard.sum_gradients`` turns the
         gradient of these rows into the global batch's before the step."""
         s, ops, p = self.settings, self.ops, self.parameters
         n = x.shape[0]
@@ -114,10 +115,14 @@ class AutoencoderTrainer:
         # r = s'(h W' + c)
         ops.decode(h, p["W"] if s.tied else p["W_decoder"], s.tied, p["visible_bias"],
                    s.decoder_activation, r)
+        batch = None
+        if shard is not None and s.sparsity_target is not None:
+            # the sparsity penalty's rho^ is the global batch's mean activation
+            batch = shard.sum_activations(ops, h, self.workspace.scratch)
         # dJ/dtheta, by back-propagation; the monitors summed per unit
         if n or shard is None:   # a rank's shard may hold no row
             ops.backward(x, x_tilde, h, r, p, self.grads, self.options, self.monitors,
-                         self.workspace)
+                         self.workspace, batch)
         if shard is not None:
             shard.sum_gradients(self.slots, n)
         # Delta <- mu Delta + dJ/dtheta;  theta <- theta - eps Delta

@@ -6,13 +6,20 @@ mean over rank k's b_k rows, dJ/dtheta = sum_k (b_k / B) g_k: one all-reduce of 
 then every rank's SGD makes the same step. The corruption q(x~ | x) is drawn at the global
 rows (``first_row`` of the corruption), so the shards corrupt as one process would. The
 monitors (loss and squared error per unit) are summed over the ranks at the end of a pass.
-Not data-parallel (refused in one line): the sparsity penalty, whose gradient depends on the
-mean activation of the whole batch.
+
+The sparsity penalty beta sum_j KL(rho || rho^_j) is not a sum over rows: rho^_j is the mean
+activation of the whole batch. Its gradient, (beta / B) (-rho / rho^_j + (1 - rho) / (1 -
+rho^_j)) for every row, needs only rho^: each rank sums its rows' h column by column, one
+all-reduce of these n_hidden sums (before the backward pass) gives every rank the global
+column sums, and rank k adds the term with rho^ = sums / B and its own 1 / b_k (its gradient
+is a mean over its b_k rows, weighted by b_k / B afterwards). Rank 0 alone adds the batch's
+KL to the penalty monitor.
 """
 import dataclasses
 
 import numpy as np
 
+from dlcore.autoencoder.ops import BatchActivations
 from dlcore.batches import mini_batches
 
 from .communicator import Periodic
@@ -23,10 +30,6 @@ from .rbm import data_fingerprint
 def data_parallel(trainer, comm, X):
     """``trainer`` (an :class:`dlcore.autoencoder.trainer.AutoencoderTrainer`) over the ranks
     of ``comm``, after checking that they agree on the data and the settings."""
-    if trainer.settings.sparsity_target is not None:
-        raise ValueError("the sparsity penalty cannot train data-parallel yet (its gradient "
-                         "needs the whole batch's mean activation): use sparsity_target=None "
-                         "or train in one process")
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the autoencoder settings", dataclasses.asdict(trainer.settings))
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
@@ -86,3 +89,15 @@ class _Shard:
         owner._flat = sum_weighted_gradients(owner.comm, owner.trainer.backend, parameters,
                                              local_rows / self.batch_rows, local_rows > 0,
                                              np.float32, owner._flat)
+
+    def sum_activations(self, ops, h, out):
+        """The sparsity penalty's :class:`BatchActivations`: ``out`` (n_hidden,) <- the
+        column sums of h over the global batch (this rank's rows' sums, summed over the
+        ranks)."""
+        owner = self.data_parallel
+        be = owner.trainer.backend
+        ops.column_sums(h, out)
+        host = np.ascontiguousarray(be.to_numpy(out), dtype=np.float32)
+        owner.comm.allreduce(host)
+        be.copy_into(out, be.asarray(host))
+        return BatchActivations(out, self.batch_rows, 1.0 if owner.comm.is_root else 0.0)
