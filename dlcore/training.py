@@ -328,9 +328,6 @@ class TrainingLoop:
         adversary = self._adversary_of(adversarial, adversarial_weight, x)
         data_parallel = None
         if comm is not None:
-            if adversary is not None:
-                raise ValueError("adversarial training cannot run data-parallel yet: use "
-                                 "adversarial=0 with comm, or train in one process")
             from dlcore.distributed.network import data_parallel as data_parallel_of
             data_parallel = data_parallel_of(self, comm, x, y)
         record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
@@ -474,7 +471,7 @@ class TrainingLoop:
         gradient is that of the clean and the adversarial batch, weighted."""
         adversary = getattr(self, "_adversary", None)
         data_parallel = getattr(self, "_data_parallel", None)
-        if adversary is not None:
+        if adversary is not None and (x.shape[0] or data_parallel is None):
             adversary.update_gradients(self, x, targets, rows, totals)
         elif x.shape[0] or data_parallel is None:   # a rank's shard may hold no row
             self.loss_rows(x, targets, rows, training=True, step=self.n_updates, gradient=True)

@@ -56,10 +56,18 @@ def dbn_case(case):
 class Network:
     """A network case: ``fit`` builds, compiles and trains it as the RBM cases' classes do."""
 
-    def __init__(self, convolutional, **options):
+    def __init__(self, convolutional, case="", **options):
         self.convolutional = convolutional
         self.epochs = options.get("epochs", 3)
-        from dlcore.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
+        from dlcore.layers import (
+            Conv2D,
+            Dense,
+            Dropout,
+            Flatten,
+            GaussianNoise,
+            ImageAugmentation,
+            MaxPool2D,
+        )
         if self.convolutional:   # a small conv net: conv, pool, dense with dropout, softmax
             layers = [Conv2D(3, 3, padding=1, activation="relu"), MaxPool2D(2), Flatten(),
                       Dense(8, activation="tanh"), Dropout(0.3), Dense(3, activation="softmax")]
@@ -68,6 +76,12 @@ class Network:
             layers = [Dense(8, activation="relu"), Dropout(0.4), Dense(6, activation="sigmoid"),
                       Dropout(0.2), Dense(3, activation="softmax")]
             shape = (12,)
+        if case == "conv-augment-noise":   # images moved, then noise on the conv's features
+            layers = [ImageAugmentation(max_shift=1, horizontal_flip=True, max_rotation=10),
+                      *layers[:3], GaussianNoise(0.3), *layers[3:]]
+        if case == "mlp-noise-adversarial":   # noise on the inputs; FGSM examples below
+            layers = [GaussianNoise(0.2), *layers]
+        self.adversarial = 0.1 if case == "mlp-noise-adversarial" else 0.0
         self.model = dlcore.Sequential(layers, input_shape=shape, backend=options["backend"],
                                        seed=options["seed"])
         self.model.compile(loss="cross_entropy", metrics=["accuracy"],
@@ -75,18 +89,18 @@ class Network:
 
     def fit(self, x, y, comm=None, sync_every=1):
         self.model.fit(x, y, batch_size=7, epochs=self.epochs, verbose=0, comm=comm,
-                       sync_every=sync_every)
+                       sync_every=sync_every, adversarial=self.adversarial)
         self.history = {"loss": self.model.history["loss"]}
         return self
 
 
 def network_case(case):
-    convolutional = case == "conv-net"
+    convolutional = case.startswith("conv")
     x = binary_data(23, 36 if convolutional else 12)
     if convolutional:
         x = x.reshape(23, 1, 6, 6)
-    return (lambda **options: Network(convolutional, **options)), (x, np.arange(23) % 3), dict(
-        seed=4, backend="cpu")
+    return ((lambda **options: Network(convolutional, case, **options)),
+            (x, np.arange(23) % 3), dict(seed=4, backend="cpu"))
 
 
 def autoencoder_case(case):
@@ -128,7 +142,9 @@ def history(model):
     return model.history["reconstruction_error"]
 
 
-TRAINING = {"mlp-dropout": network_case, "conv-net": network_case, "dbn": dbn_case,
+TRAINING = {"mlp-dropout": network_case, "conv-net": network_case,
+            "mlp-noise-adversarial": network_case, "conv-augment-noise": network_case,
+            "dbn": dbn_case,
             "dbn-labels-sample": dbn_case, "dbn-up-down": dbn_case,
             "dbn-up-down-labels": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
             "rbm-cd2-mean-field": rbm_case, "rbm-learn": rbm_case, "gaussian": rbm_case,

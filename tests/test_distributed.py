@@ -152,6 +152,26 @@ def test_autoencoder_shards_given_the_batch_activation_sums_weigh_up_to_the_batc
                            rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_noise_and_augmentation_layers_of_a_shard_draw_at_its_global_rows(backend_name):
+    from dlcore.layers import GaussianNoise, ImageAugmentation
+    backend = get_backend(backend_name)
+    images = np.random.default_rng(3).random((7, 2, 5, 5)).astype(np.float32)
+    for layer in (GaussianNoise(0.5), ImageAugmentation(max_shift=1, horizontal_flip=True,
+                                                        max_rotation=20)):
+        layer.build((2, 5, 5), backend, seed=6)
+
+        def draw(rows, first_row, layer=layer):
+            layer.first_row = first_row
+            return np.array(backend.to_numpy(layer.forward(
+                backend.asarray(np.array(images[rows])), training=True, step=4)))
+
+        whole = draw(slice(0, 7), 0)
+        np.testing.assert_array_equal(np.concatenate([draw(slice(0, 3), 0),
+                                                      draw(slice(3, 7), 3)]), whole)
+        assert not np.array_equal(draw(slice(3, 7), 0), whole[3:])
+
+
 class OneOfMany:
     """What Communicator reads of an mpi4py communicator to place itself."""
 
@@ -224,8 +244,10 @@ def test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks():
     # dropout masks and corruption keyed by the global row: keyed by the shard's row instead,
     # the weights part by ~0.05 (measured)
     # the sparse ones: rho^ of the global batch (one more all-reduce); of the shard, ~0.1 off
-    cases = ["mlp-dropout", "conv-net", "autoencoder", "autoencoder-untied-gaussian",
-             "autoencoder-sparse", "autoencoder-sparse-untied"]
+    # the noise and augmentation layers' draws too; and FGSM examples, each rank its rows'
+    cases = ["mlp-dropout", "conv-net", "mlp-noise-adversarial", "conv-augment-noise",
+             "autoencoder", "autoencoder-untied-gaussian", "autoencoder-sparse",
+             "autoencoder-sparse-untied"]
     for ranks in (2, 3):
         outcome = results(run_ranks(ranks, *cases))
         assert [result["case"] for result in outcome] == cases

@@ -9,17 +9,18 @@ optimiser step; :mod:`dlcore.training`) uses the gradient of the batch mean,
 so rank k back-propagates the b_k rows of its shard of every global batch (the model computes
 g_k, the mean over what it is given), scales it by b_k / B and one all-reduce of every
 parameter's gradient, packed in one buffer, gives each rank g; every rank's optimiser then
-makes the same step from the same state. Dropout masks are keyed by the global row
-(``Dropout.first_row``), so the shards draw the masks of one process. The epoch's loss and
-accuracy sums are added over the ranks at the end of the pass.
+makes the same step from the same state. The draws of the dropout, noise and augmentation
+layers are keyed by the global row (their ``first_row``), so the shards draw the masks, noise
+and image moves of one process. The epoch's loss and accuracy sums are added over the ranks at
+the end of the pass.
 
-Not data-parallel (refused in one line): adversarial training (its examples need the gradient
-with respect to the inputs of the whole batch first), and the noise and augmentation layers
-(their draws are keyed by the row in the shard).
+Adversarial training (:mod:`dlcore.adversarial`) is a rank's own business up to the sum: an
+FGSM example x_r + epsilon sign(grad_x L(x_r, y_r)) depends only on its row and the shared
+parameters (the mean's 1/b_k does not change a sign), so each rank makes its rows' examples,
+and its gradient a g_k(x) + (1 - a) g_k(x_adv), a mean over its b_k rows, is weighted by
+b_k / B like any other.
 """
 import numpy as np
-
-from dlcore.layers.core import Dropout
 
 from .communicator import Periodic
 
@@ -35,21 +36,21 @@ class DataParallelNetwork:
 
     def __init__(self, model, comm):
         others = [type(layer).__name__ for layer in model.layers
-                  if layer.stochastic and not isinstance(layer, Dropout)]
+                  if layer.stochastic and not hasattr(layer, "first_row")]
         if others:
             raise ValueError(f"{', '.join(sorted(set(others)))} cannot train data-parallel yet "
                              "(their draws are keyed by the row of the shard): remove them or "
                              "train in one process")
         self.model, self.comm = model, comm
-        self.dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+        self.random_layers = [layer for layer in model.layers if layer.stochastic]
         self._flat = None
 
     def shard(self, x, y):
-        """This rank's rows of the global batch (x, y), its dropout layers keyed from the
-        shard's first global row."""
+        """This rank's rows of the global batch (x, y), its dropout, noise and augmentation
+        layers keyed from the shard's first global row."""
         first, stop = self.comm.shard(x.shape[0])
         self.batch_rows = x.shape[0]
-        for layer in self.dropouts:
+        for layer in self.random_layers:
             layer.first_row = first
         return x[first:stop], y[first:stop]
 
@@ -70,7 +71,7 @@ class DataParallelNetwork:
             self.model.backend.copy_into(totals, self.model.backend.asarray(host, np.float64))
 
     def finish(self):
-        for layer in self.dropouts:
+        for layer in self.random_layers:
             layer.first_row = 0
 
 

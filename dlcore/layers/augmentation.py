@@ -15,7 +15,8 @@ Both draw from the layer's Philox key with the network's update number as the st
 batch gets fresh randomness, and a seed gives the same images on every backend. In evaluation
 (``predict``, ``evaluate``) both are the identity.
 
-Per image n, the four uniforms u_0..u_3 of Philox counter (0, n, step, ``STREAM_AUGMENT``) give
+Per image n (its row in the batch; in data-parallel training, in the global batch: the layers'
+``first_row``), the four uniforms u_0..u_3 of Philox counter (0, n, step, ``STREAM_AUGMENT``) give
 
     shift_y = floor(u_0 (2 s + 1)) - s,   shift_x = floor(u_1 (2 s + 1)) - s   (s = max_shift)
     flip    = horizontal_flip and u_2 < 1/2
@@ -40,9 +41,11 @@ from dlcore.validation import check_float, check_int
 
 
 # -- reference ------------------------------------------------------------------------------
-def augmentation_parameters(n, seed, step, max_shift, horizontal_flip, max_rotation):
-    """NumPy: per image (shift_y, shift_x, flip, angle in radians), each an (n,) array."""
-    u = rng.uniform(n, 4, seed, rng.STREAM_AUGMENT, step).astype(np.float64)
+def augmentation_parameters(n, seed, step, max_shift, horizontal_flip, max_rotation,
+                            first_row=0):
+    """NumPy: per image (shift_y, shift_x, flip, angle in radians), each an (n,) array;
+    image n drawn at Philox row ``first_row + n`` (its row in a data-parallel global batch)."""
+    u = rng.uniform(n, 4, seed, rng.STREAM_AUGMENT, step, first_row).astype(np.float64)
     width = 2 * max_shift + 1
     shift_y = np.floor(u[:, 0] * width) - max_shift
     shift_x = np.floor(u[:, 1] * width) - max_shift
@@ -81,11 +84,13 @@ def augment_images(x, shift_y, shift_x, flip, angle):
 # -- kernels --------------------------------------------------------------------------------
 @body
 def augment_rows(row, first, last, x, out, k0, k1, step, stream, max_shift, flip_allowed,
-                 max_radians):
-    """Output rows first..last-1 of plane ``row`` (= sample * C + channel)."""
+                 max_radians, first_row):
+    """Output rows first..last-1 of plane ``row`` (= sample * C + channel); the sample's
+    Philox row is ``first_row + sample``."""
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     sample, channel = row // channels, row % channels
-    w0, w1, w2, w3 = philox4x32(np.uint64(0), np.uint64(sample), step, stream, k0, k1)
+    w0, w1, w2, w3 = philox4x32(np.uint64(0), np.uint64(sample) + first_row, step, stream, k0,
+                                k1)
     span = 2 * max_shift + 1
     shift_y = math.floor(np.float64(uniform_from_bits(w0)) * span) - max_shift
     shift_x = math.floor(np.float64(uniform_from_bits(w1)) * span) - max_shift
@@ -119,10 +124,12 @@ def _bilinear(x, sample, channel, ys, xs):
 
 
 @body
-def gaussian_noise_rows(row, first, last, x, out, stddev, k0, k1, stream, step):
-    """out = x + stddev * z, z = normal_at(row, column) from Philox."""
+def gaussian_noise_rows(row, first, last, x, out, stddev, k0, k1, stream, step, first_row):
+    """out = x + stddev * z, z = normal_at(first_row + row, column) from Philox."""
+    global_row = np.uint64(row) + first_row
     for column in range(first, last):
-        out[row, column] = x[row, column] + stddev * normal_at(row, column, k0, k1, stream, step)
+        out[row, column] = x[row, column] + stddev * normal_at(global_row, column, k0, k1,
+                                                               stream, step)
 
 
 # -- layers ---------------------------------------------------------------------------------
@@ -144,6 +151,9 @@ class ImageAugmentation(Layer):
     """
 
     stochastic = True
+    #: The global row of the batch's first sample, whose Philox row keys its draws: 0 but in
+    #: data-parallel training (as :attr:`dlcore.layers.Dropout.first_row`).
+    first_row = 0
 
     def __init__(self, max_shift=2, horizontal_flip=False, max_rotation=0.0, image_shape=None,
                  name=None, input_shape=None):
@@ -188,7 +198,8 @@ class ImageAugmentation(Layer):
         y = self._buffer("output", x.shape)
         if not self.backend.launches_kernels:
             parameters = augmentation_parameters(x.shape[0], self.seed_, step, self.max_shift,
-                                                 self.horizontal_flip, self.max_rotation)
+                                                 self.horizontal_flip, self.max_rotation,
+                                                 self.first_row)
             y[...] = augment_images(x, *parameters)
         else:
             k0, k1 = rng.key_from_seed(self.seed_)
@@ -196,7 +207,7 @@ class ImageAugmentation(Layer):
             self.backend.launch_rows(augment_rows, n * channels, height, x, y, k0, k1,
                                      np.uint64(step), np.uint64(rng.STREAM_AUGMENT),
                                      self.max_shift, self.horizontal_flip,
-                                     math.radians(self.max_rotation))
+                                     math.radians(self.max_rotation), np.uint64(self.first_row))
         return y.reshape(rows.shape)
 
     def backward(self, grad_y, need_input_gradient=True):
@@ -217,6 +228,9 @@ class GaussianNoise(Layer):
     """
 
     stochastic = True
+    #: The global row of the batch's first sample, whose Philox row keys its draws: 0 but in
+    #: data-parallel training (as :attr:`dlcore.layers.Dropout.first_row`).
+    first_row = 0
 
     def __init__(self, stddev, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
@@ -233,13 +247,15 @@ class GaussianNoise(Layer):
         rows = x.reshape(n, -1)
         y = self._buffer("output", x.shape)
         if not self.backend.launches_kernels:
-            noise = rng.normal(n, rows.shape[1], self.seed_, rng.STREAM_NOISE, step)
+            noise = rng.normal(n, rows.shape[1], self.seed_, rng.STREAM_NOISE, step,
+                               first_row=self.first_row)
             y[...] = (rows + self.stddev * noise.astype(x.dtype)).reshape(x.shape)
         else:
             k0, k1 = rng.key_from_seed(self.seed_)
             self.backend.launch_rows(gaussian_noise_rows, n, rows.shape[1], rows,
                                      y.reshape(n, -1), np.float32(self.stddev), k0, k1,
-                                     np.uint64(rng.STREAM_NOISE), np.uint64(step))
+                                     np.uint64(rng.STREAM_NOISE), np.uint64(step),
+                                     np.uint64(self.first_row))
         return y
 
     def backward(self, grad_y, need_input_gradient=True):
