@@ -116,8 +116,19 @@ def autoencoder_case(case):
     return dlcore.Autoencoder, X, options
 
 
+def stacked_case(case):
+    X = binary_data(23, 12)
+    options = dict(layers=[12, 6, 4], epochs=2, batch_size=7, learning_rate=0.1, momentum=0.5,
+                   corruption=0.3, sparsity_target=0.1, sparsity_cost=0.3, seed=4,
+                   backend="cpu")
+    return dlcore.StackedAutoencoder, X, options
+
+
 def parameters(model):
     """{name: array} of an RBM's, an autoencoder's, a DBN's or a network's parameters."""
+    if isinstance(model, dlcore.StackedAutoencoder):
+        return {f"ae{k}.{name}": array for k, autoencoder in enumerate(model.autoencoders_)
+                for name, array in parameters(autoencoder).items()}
     if isinstance(model, dlcore.Autoencoder):
         return {name: getattr(model, name) for name in
                 ("W", "visible_bias", "hidden_bias", "W_decoder") if hasattr(model, name)}
@@ -132,6 +143,8 @@ def parameters(model):
 
 
 def history(model):
+    if isinstance(model, dlcore.StackedAutoencoder):
+        return model.autoencoders_[-1].history["loss"]
     if isinstance(model, dlcore.Autoencoder):
         return model.history["loss"]
     if isinstance(model, Network):
@@ -149,7 +162,8 @@ TRAINING = {"mlp-dropout": network_case, "conv-net": network_case,
             "dbn-up-down-labels": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
             "rbm-cd2-mean-field": rbm_case, "rbm-learn": rbm_case, "gaussian": rbm_case,
             "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case,
-            "autoencoder-sparse": autoencoder_case, "autoencoder-sparse-untied": autoencoder_case}
+            "autoencoder-sparse": autoencoder_case, "autoencoder-sparse-untied": autoencoder_case,
+            "stacked-autoencoder": stacked_case}
 
 
 def allreduce_case(comm):

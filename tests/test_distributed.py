@@ -247,7 +247,7 @@ def test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks():
     # the noise and augmentation layers' draws too; and FGSM examples, each rank its rows'
     cases = ["mlp-dropout", "conv-net", "mlp-noise-adversarial", "conv-augment-noise",
              "autoencoder", "autoencoder-untied-gaussian", "autoencoder-sparse",
-             "autoencoder-sparse-untied"]
+             "autoencoder-sparse-untied", "stacked-autoencoder"]
     for ranks in (2, 3):
         outcome = results(run_ranks(ranks, *cases))
         assert [result["case"] for result in outcome] == cases

@@ -118,7 +118,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
         return autoencoders
 
     # -- greedy training ----------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
         """Greedy layer-wise training: autoencoder k on the clean codes of autoencoders
         1 .. k-1.
 
@@ -132,6 +132,11 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch of any layer (what a checkpoint
             saves; :meth:`resume` continues from it).
+        comm : dlcore.distributed.Communicator, optional
+            Train each autoencoder data-parallel over its ranks
+            (:mod:`dlcore.distributed.autoencoder`); the codes passed up are computed alike on
+            every rank. Fine-tuning is the network's (``to_network``, then ``fit`` with
+            ``comm``).
 
         Returns
         -------
@@ -144,18 +149,18 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
         self.history = {}
         self.n_features_in_ = X.shape[1]
         record_fit(self, X, n_valid=None if X_valid is None else len(X_valid))
-        return self._train(X, X_valid, progress, on_epoch_end)
+        return self._train(X, X_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None):
+    def resume(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
         """Finish a training an interruption stopped: the layers not trained yet and the
         epochs missing from a partly trained one. With the same data, a stack saved by an
         interrupted fit, loaded and resumed ends bit for bit where the uninterrupted fit ends
-        (on the same backend). Returns self."""
+        (on the same backend); ``comm`` as for :meth:`fit`. Returns self."""
         if not hasattr(self, "autoencoders_"):
             raise RuntimeError("this StackedAutoencoder has not started training: call fit(X) "
                                "instead")
         self._check_params()
-        return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end)
+        return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end, comm)
 
     def _check_rows(self, X, name):
         X = check_matrix(X, name, type(self).__name__)
@@ -164,7 +169,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
                              f"{int(self.layers[0])}: the first autoencoder's visible units")
         return X
 
-    def _train(self, X, X_valid, progress, on_epoch_end):
+    def _train(self, X, X_valid, progress, on_epoch_end, comm=None):
         features, valid = X, X_valid
         for index, autoencoder in enumerate(self.autoencoders_):
             if not self._layer_trained(index):
@@ -180,10 +185,10 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
                     if hasattr(autoencoder, "W"):
                         self._restore_layer_history(index, autoencoder)
                         autoencoder.resume(features, X_valid=valid, progress=report,
-                                           on_epoch_end=layer_epoch_end)
+                                           on_epoch_end=layer_epoch_end, comm=comm)
                     else:
                         autoencoder.fit(features, X_valid=valid, progress=report,
-                                        on_epoch_end=layer_epoch_end)
+                                        on_epoch_end=layer_epoch_end, comm=comm)
                 except TrainingDiverged as error:
                     raise error.located(f"autoencoder {index + 1} of the stack: ") from None
                 except ValueError as error:
