@@ -562,3 +562,17 @@ def test_a_distributed_command_with_sync_every_says_so_and_averages():
         assert "parameters averaged every 4 steps (local SGD)" in local.stderr
         models = [dlcore.load(f"{folder}/{name}/model.h5") for name in ("exact", "local")]
         assert np.max(np.abs(models[0].W - models[1].W)) > 1e-3
+
+
+def test_the_sparsity_penalty_with_local_sgd_is_refused_in_one_line():
+    # its rho^ is the global batch's mean activation, summed every step: no local steps
+    import distributed_worker as worker
+    X = worker.binary_data(23, 12)
+    options = dict(n_hidden=5, epochs=1, batch_size=7, sparsity_target=0.1, seed=4,
+                   backend="cpu")
+    with pytest.raises(ValueError, match=r"^the sparsity penalty trains data-parallel with "
+                                         r"sync_every=1 only .*: use sync_every=1 or"):
+        dlcore.Autoencoder(**options).fit(X, comm=one_rank(), sync_every=2)
+    alone = dlcore.Autoencoder(**options).fit(X)
+    together = dlcore.Autoencoder(**options).fit(X, comm=one_rank())   # the exact path
+    np.testing.assert_array_equal(together.W, alone.W)
