@@ -81,7 +81,7 @@ class DataParallelUpDown:
         label_buffer = None if labels is None else be.empty((batch_size, labels.shape[1]))
         update = first_update
         for batch in mini_batches(be, (data, labels), (learner.wake[0], label_buffer), order,
-                                  batch_size):
+                                  batch_size, shard=self.comm.shard):
             rows, batch_labels = batch.arrays
             first, stop = self.comm.shard(rows.shape[0])
             learner.step(rows[first:stop],
