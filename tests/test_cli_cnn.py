@@ -170,3 +170,27 @@ def test_evaluate_runs_on_the_backend_asked(trained_run):
     result = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "model.h5"), "--dataset",
                                        "mnist-5k", "--backend", "reference"])
     assert result.exit_code == 0, result.output
+
+
+def test_defaults_depend_on_the_training_set_size_and_say_so_in_help():
+    from dlcore.cli.cnn import size_defaults
+    epochs, decay = size_defaults(3_600, None, None)          # mnist-5k's training rows
+    assert epochs == 60 and decay ** 60 == pytest.approx(0.2)
+    epochs, decay = size_defaults(54_000, None, None)         # Fashion-MNIST's
+    assert epochs == 20 and decay ** 20 == pytest.approx(0.2)
+    assert size_defaults(54_000, 7, 0.5) == (7, 0.5)
+    help_text = " ".join(CliRunner().invoke(main, ["cnn", "train", "--help"]).stdout.split())
+    assert "60 below 10,000 training images, 20 from there" in help_text
+
+
+def test_lenet5_shifts_its_training_images_by_default_and_not_with_no_augment(tmp_path):
+    for flag, expected in (([], True), (["--no-augment"], False)):
+        out = tmp_path / str(expected)
+        result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--train-size", "64", *flag,
+                                           "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        first = dlcore.load(out / "model.h5").layers[0]
+        assert isinstance(first, dlcore.layers.ImageAugmentation) == expected
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["augment"] is expected
+        assert metrics["learning_rate"] == pytest.approx(0.002)     # LeNet-5's Adam default
