@@ -214,7 +214,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
               help="Dropout rate of the input pixels (0: none).")
 @click.option("--augment/--no-augment", default=None,
               help=f"Move every training image by a random shift of up to {AUGMENT_SHIFT} "
-                   "pixels each epoch (default: on when the rows are square images).")
+                   f"pixels each epoch (default: on below {SMALL_DATA_SET:,} training images "
+                   "when the rows are square images).")
 @seed_option
 @backend_option
 @out_folder_option("runs/finetune")
@@ -236,14 +237,15 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     (X, y), (X_test, y_test) = load_labelled_split(dataset)
     check_width(X.shape[1], model.layers[0], dataset)
     warn_if_other_dataset(model, dbn_file, dataset)
+    train, valid = split_off_validation(X, y, validation_split, seed)
     if resume is None:
         network = model.to_network(n_classes=int(y.max()) + 1, dropout=dropout,
                                    input_dropout=input_dropout, seed=seed, backend=backend,
-                                   augment=image_shifts(X.shape[1], augment, dataset))
+                                   augment=image_shifts(X.shape[1], augment, dataset,
+                                                        len(train[0])))
         network_optimizer = make_optimizer(optimizer, learning_rate, momentum)
     else:   # compiled, with its optimiser and early-stopping state
         network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
-    train, valid = split_off_validation(X, y, validation_split, seed)
     if epochs is None:
         epochs = default_finetune_epochs(len(train[0]))
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
@@ -281,13 +283,14 @@ def default_finetune_epochs(n_rows):
     return FINETUNE_EPOCHS_SMALL if n_rows < SMALL_DATA_SET else FINETUNE_EPOCHS_LARGE
 
 
-def image_shifts(width, augment, dataset):
-    """The ImageAugmentation arguments of ``--augment`` for rows of ``width`` values: shifts of
-    up to AUGMENT_SHIFT pixels of the square image the rows hold; None for ``--no-augment``,
-    and by default when the rows are not square images."""
+def image_shifts(width, augment, dataset, n_rows):
+    """The ImageAugmentation arguments of ``--augment`` for ``n_rows`` training rows of ``width``
+    values: shifts of up to AUGMENT_SHIFT pixels of the square image the rows hold; None for
+    ``--no-augment`` and, by default, for rows that are not square images or from
+    SMALL_DATA_SET rows on (a sigmoid net on that many images under-fits with the shifts)."""
     side = math.isqrt(width)
     if augment is None:
-        augment = side * side == width
+        augment = side * side == width and n_rows < SMALL_DATA_SET
     elif augment and side * side != width:
         raise click.BadParameter(f"{dataset} rows of {width} values are not square images, "
                                  "which shifts need: drop --augment", param_hint="--augment")

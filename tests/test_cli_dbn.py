@@ -4,6 +4,7 @@ one-line errors with a non-zero exit."""
 import csv
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -246,6 +247,18 @@ def test_finetune_shifts_square_training_images_by_default_and_not_with_no_augme
     assert plain.exit_code == 0, plain.output
     layers = dlcore.load(tmp_path / "model.h5").layers
     assert not any(isinstance(layer, dlcore.layers.ImageAugmentation) for layer in layers)
+
+
+def test_finetune_shifts_only_square_images_of_a_small_data_set_by_default():
+    from dlcore.cli.dbn import image_shifts
+    assert image_shifts(784, None, "mnist-5k", 3_600) == {"max_shift": 2,
+                                                           "image_shape": (1, 28, 28)}
+    assert image_shifts(784, None, "fashion-mnist", 54_000) is None
+    assert image_shifts(784, True, "fashion-mnist", 54_000)["image_shape"] == (1, 28, 28)
+    assert image_shifts(500, None, "features", 100) is None
+    assert image_shifts(784, False, "mnist-5k", 3_600) is None
+    with pytest.raises(click.BadParameter, match="not square images"):
+        image_shifts(500, True, "features", 100)
 
 
 def test_finetune_epochs_default_depends_on_the_training_set_size():
