@@ -10,13 +10,14 @@ every rank with one line naming the rank: the others would otherwise wait in the
 import contextlib
 import functools
 import io
+import os
 import shutil
 import sys
 import tempfile
 
 import click
 
-from ._common import one_line
+from ._common import RunMetrics, one_line
 
 
 class _Silent(io.TextIOBase):
@@ -40,6 +41,7 @@ def distributed_option(command):
         if sync_every != 1 and not distributed:
             raise click.UsageError(f"--sync-every {sync_every} needs --distributed (it is the "
                                    "number of local steps between the ranks' all-reduces)")
+        warn_unless_distributed(distributed)
         with data_parallel(distributed, options["out"], sync_every) as (comm, out):
             options["out"] = out
             return command(*args, comm=comm, **options)
@@ -58,6 +60,34 @@ def distributed_option(command):
         help="Train data-parallel over the ranks of the MPI job this command runs in "
              "(mpiexec -n R dlcore ...): rank 0 alone prints and writes --out. Needs "
              'pip install "dlcore[distributed]".')(run)
+
+
+#: What the common MPI launchers put in each rank's environment: the number of ranks.
+LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+
+def launched_ranks(environ=None):
+    """The number of ranks an MPI launcher (MPICH's or Open MPI's mpiexec, srun) started this
+    process as one of, from its environment; 1 when none did."""
+    environ = os.environ if environ is None else environ
+    for name in LAUNCHER_SIZE_VARIABLES:
+        try:
+            return max(1, int(environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def warn_unless_distributed(distributed, what="trains the whole model alone"):
+    """One line on stderr when an MPI launcher started R > 1 copies of a command that was not
+    given --distributed: each copy would do all the work and write the same --out."""
+    ranks = launched_ranks()
+    context = click.get_current_context(silent=True)
+    in_sweep = context is not None and context.find_object(RunMetrics) is not None
+    if not distributed and ranks > 1 and not in_sweep:   # a sweep's runs: its ranks share them
+        click.echo(f"dlcore: warning: started as one of {ranks} MPI processes without "
+                   f"--distributed: each {what} and writes the same --out; add --distributed "
+                   "to share the work", err=True)
 
 
 def fit_options(comm):

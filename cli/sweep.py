@@ -50,6 +50,7 @@ from dlcore.cli._common import (
     one_line,
     output_folder,
 )
+from dlcore.cli._distributed import warn_unless_distributed
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
 
@@ -329,6 +330,7 @@ def sweep(specs, out, dry_run, distributed, command):
             click.echo(f"run {index}: {runs.command_line(index)}")
         return
     output_folder(out.parent)        # now, not after hours of runs
+    warn_unless_distributed(distributed, what="runs every run")
     comm = None
     if distributed:
         import dlcore.distributed

@@ -329,3 +329,29 @@ def test_a_distributed_sweep_splits_the_runs_over_the_ranks_and_writes_the_same_
     assert together == alone and len(alone) == 3
     assert sorted(path.name for path in (tmp_path / "together" / "rbm").iterdir()) == [
         "run-0", "run-1", "run-2"]
+
+
+@pytest.mark.parametrize("environ, ranks", [
+    ({}, 1), ({"PMI_SIZE": "3"}, 3), ({"OMPI_COMM_WORLD_SIZE": "2"}, 2),
+    ({"PMI_SIZE": "junk", "PMIX_SIZE": "4"}, 4),
+])
+def test_the_ranks_an_mpi_launcher_started_are_read_from_its_environment(environ, ranks):
+    from dlcore.cli._distributed import launched_ranks
+    assert launched_ranks(environ) == ranks
+
+
+def test_a_launched_command_without_distributed_warns_once_and_a_sweeps_runs_do_not(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("PMI_SIZE", "2")
+    trained = CliRunner().invoke(main, [*TINY_RBM, "--out", str(tmp_path / "alone")])
+    assert trained.exit_code == 0, trained.output
+    warnings = [line for line in trained.stderr.splitlines() if "MPI processes" in line]
+    assert len(warnings) == 1 and "add --distributed" in warnings[0]
+    swept = sweep("--grid", "seed=0,1", "--out", tmp_path / "s.csv", "--", *TINY_RBM,
+                  "--out", tmp_path / "runs")
+    assert swept.exit_code == 0, swept.output
+    warnings = [line for line in swept.stderr.splitlines() if "MPI processes" in line]
+    assert len(warnings) == 1 and "runs every run" in warnings[0]
+    monkeypatch.delenv("PMI_SIZE")
+    quiet = CliRunner().invoke(main, [*TINY_RBM, "--out", str(tmp_path / "quiet")])
+    assert "MPI processes" not in quiet.stderr
