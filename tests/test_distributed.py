@@ -499,7 +499,8 @@ def test_averaging_after_every_step_is_the_exact_step_on_two_ranks():
 def test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces():
     # 23 rows in batches of 7: 4 steps an epoch, averaged after steps 3 and 4 with K = 3
     cases = {"rbm-learn": (10, 2 + 1), "rbm-pcd": (3, 2 * 2 + 1), "dbn": (2, 2 * (2 + 1)),
-             "mlp-dropout": (12, 2 + 1), "autoencoder": (3, 2 + 3)}
+             "mlp-dropout": (12, 2 + 1), "autoencoder": (3, 2 + 3),
+             "autoencoder-sparse": (3, 2 + 3)}
     outcome = results(run_ranks(2, *[f"local:{case}:3:{epochs}"
                                      for case, (epochs, _) in cases.items()]))
     assert len(outcome) == 2 * len(cases)
@@ -516,7 +517,7 @@ def test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces():
         # not one process's result (K = 1 agrees within 1e-5)...
         assert max(root["differences"].values()) > 1e-3, root
         # ...but it learns: the monitor falls (in the cases trained long enough to show it)
-        if case in ("rbm-learn", "mlp-dropout", "autoencoder"):
+        if case in ("rbm-learn", "mlp-dropout", "autoencoder", "autoencoder-sparse"):
             errors = root["errors"]
             assert errors[-1] < 0.95 * errors[0], root
 
@@ -564,15 +565,15 @@ def test_a_distributed_command_with_sync_every_says_so_and_averages():
         assert np.max(np.abs(models[0].W - models[1].W)) > 1e-3
 
 
-def test_the_sparsity_penalty_with_local_sgd_is_refused_in_one_line():
-    # its rho^ is the global batch's mean activation, summed every step: no local steps
+def test_the_sparsity_penalty_trains_one_process_s_weights_with_one_rank_on_both_paths():
+    # exact: rho^ from the summed column sums; local SGD: from the rank's own rows
     import distributed_worker as worker
     X = worker.binary_data(23, 12)
     options = dict(n_hidden=5, epochs=1, batch_size=7, sparsity_target=0.1, seed=4,
                    backend="cpu")
-    with pytest.raises(ValueError, match=r"^the sparsity penalty trains data-parallel with "
-                                         r"sync_every=1 only .*: use sync_every=1 or"):
-        dlcore.Autoencoder(**options).fit(X, comm=one_rank(), sync_every=2)
     alone = dlcore.Autoencoder(**options).fit(X)
-    together = dlcore.Autoencoder(**options).fit(X, comm=one_rank())   # the exact path
-    np.testing.assert_array_equal(together.W, alone.W)
+    for sync_every in (1, 2):
+        together = dlcore.Autoencoder(**options).fit(X, comm=one_rank(), sync_every=sync_every)
+        np.testing.assert_array_equal(together.W, alone.W)
+        np.testing.assert_allclose(together.history["loss"], alone.history["loss"],
+                                   rtol=1e-6)

@@ -33,10 +33,6 @@ def data_parallel(trainer, comm, X):
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the autoencoder settings", dataclasses.asdict(trainer.settings))
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
-        if trainer.settings.sparsity_target is not None:
-            raise ValueError("the sparsity penalty trains data-parallel with sync_every=1 only "
-                             "(its rho^ is the global batch's mean activation, summed every "
-                             "step): use sync_every=1 or sparsity_target=None")
         from .local_sgd import PeriodicAutoencoder
         return PeriodicAutoencoder(trainer, comm)
     return DataParallelAutoencoder(trainer, comm)

@@ -31,6 +31,8 @@ the same model *and* training state after each average, so what rank 0 saves and
 do not depend on the rank. The update counters (the Philox steps, Adam's t) advance alike on
 every rank: a rank whose shard of a batch is empty takes a step with a zero gradient (networks,
 autoencoders) or none (RBMs, whose step has no state of its own to advance).
+A local step is the ordinary step on the rank's rows, so an autoencoder's sparsity penalty takes
+its rho^ from them (one process's on a batch of those rows), not from the global batch.
 
 K = 1 is not this averaging but the exact path (the sums of :mod:`.rbm`, :mod:`.network`); for
 an update linear in the gradient (SGD and CD with momentum) averaging after every step would
@@ -44,6 +46,8 @@ of n_batches + 1. Max-norm constraints still hold after an average (a norm ball 
 import dataclasses
 
 import numpy as np
+
+from dlcore.autoencoder.ops import BatchActivations
 
 from .autoencoder import DataParallelAutoencoder
 from .network import DataParallelNetwork, sum_weighted_arrays
@@ -190,7 +194,7 @@ class PeriodicAutoencoder(Averaging, DataParallelAutoencoder):
 
     def shard(self, first_row, batch_rows):
         self.local_step(batch_rows)
-        return LocalAutoencoderRows(self.backend, first_row)
+        return LocalAutoencoderRows(self.backend, first_row, batch_rows)
 
     def epoch(self, data, order, first_update, report=None, report_every=None):
         self.start_window()
@@ -201,10 +205,19 @@ class PeriodicAutoencoder(Averaging, DataParallelAutoencoder):
 
 @dataclasses.dataclass
 class LocalAutoencoderRows:
-    """A local SGD step on this rank's rows ``first_row ..`` of a global batch."""
+    """A local SGD step on this rank's rows ``first_row ..`` of a global batch of
+    ``batch_rows`` rows."""
 
     backend: object
     first_row: int
+    batch_rows: int
+
+    def sum_activations(self, ops, h, out):
+        """The sparsity penalty of a local step: rho^ is the mean activation of this rank's own
+        rows, as one process's on a batch of them; their KL enters the monitor (summed over
+        the ranks) weighted b_k / B."""
+        ops.column_sums(h, out)
+        return BatchActivations(out, h.shape[0], h.shape[0] / self.batch_rows)
 
     def sum_gradients(self, parameters, local_rows):
         if not local_rows:   # the trainer computed no gradient for an empty shard
