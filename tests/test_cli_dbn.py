@@ -251,8 +251,8 @@ def test_finetune_shifts_square_training_images_by_default_and_not_with_no_augme
 
 def test_finetune_shifts_only_square_images_of_a_small_data_set_by_default():
     from dlcore.cli.dbn import image_shifts
-    assert image_shifts(784, None, "mnist-5k", 3_600) == {"max_shift": 2,
-                                                           "image_shape": (1, 28, 28)}
+    shifts = image_shifts(784, None, "mnist-5k", 3_600)
+    assert shifts == {"max_shift": 2, "image_shape": (1, 28, 28)}
     assert image_shifts(784, None, "fashion-mnist", 54_000) is None
     assert image_shifts(784, True, "fashion-mnist", 54_000)["image_shape"] == (1, 28, 28)
     assert image_shifts(500, None, "features", 100) is None
