@@ -174,6 +174,10 @@ class Sweep:
             raise click.UsageError("each run of a sweep trains in one process on its rank: "
                                    "drop --distributed from the command (give it to dlcore "
                                    "sweep to spread the runs over the ranks)")
+        if any(word.split("=")[0] == "--sync-every" for word in arguments) or any(
+                axis.option.name == "sync_every" for axis in self.axes):
+            raise click.UsageError("--sync-every sets data-parallel training, and each run of "
+                                   "a sweep trains in one process: drop it")
         given = {opt for axis in self.axes
                  for opt in axis.option.opts + axis.option.secondary_opts}
         both = [word.split("=")[0] for word in arguments if word.split("=")[0] in given]

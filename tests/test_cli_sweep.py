@@ -134,12 +134,21 @@ def test_a_bad_grid_is_one_line_exit_2_before_any_run(grid, message, tmp_path):
     (["rbm", "fly"], "'dlcore rbm fly' is not a dlcore command"),
     ([*TINY_RBM, "--seed", "3"], "--seed is both in the command and in --grid"),
     ([*TINY_RBM, "--distributed"], "drop --distributed from the command"),
+    ([*TINY_RBM, "--sync-every", "4"], "--sync-every sets data-parallel training"),
     ([*TINY_RBM, "--epochs", "0"], "the command: Invalid value for '--epochs'"),
 ])
 def test_a_command_the_sweep_cannot_run_is_refused_in_one_line(command, message, tmp_path):
     result = sweep("--grid", "seed=0,1", "--out", tmp_path / "sweep.csv", "--", *command)
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1 and message in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_grid_over_sync_every_is_refused_in_one_line(tmp_path):
+    result = sweep("--grid", "sync-every=1,4", "--out", tmp_path / "sweep.csv", "--",
+                   *TINY_RBM)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "--sync-every sets data-parallel" in result.output
     assert list(tmp_path.iterdir()) == []
 
 
