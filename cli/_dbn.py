@@ -36,16 +36,18 @@ def parse_layers(text, option="--layers"):
     return sizes
 
 
-def load_labelled_split(dataset):
-    """``((X_train, y_train), (X_test, y_test))``: rows in [0, 1] float32, int64 labels."""
+def load_labelled_split(dataset, lazy=False):
+    """``((X_train, y_train), (X_test, y_test))``: rows in [0, 1] float32, int64 labels. With
+    ``lazy`` (a data-parallel rank, which reads only its rows) the training images stay on
+    disk (:class:`dlcore.lazy_rows.LazyRows`); the test images are read into memory."""
     if dataset == "mnist-5k":
-        images, labels = datasets.load_dataset(dataset)
+        images, labels = datasets.load_dataset(dataset, lazy=lazy)
         train_rows, test_rows = datasets.holdout_split(labels, HELD_OUT_PER_CLASS,
                                                        seed=SPLIT_SEED)
         train = images[train_rows], labels[train_rows]
-        test = images[test_rows], labels[test_rows]
+        test = np.asarray(images[test_rows]), labels[test_rows]
     else:
-        train = datasets.load_dataset(dataset, split="train")
+        train = datasets.load_dataset(dataset, split="train", lazy=lazy)
         test = datasets.load_dataset(dataset, split="test")
     return tuple((datasets.to_unit_interval(images), labels.astype(np.int64))
                  for images, labels in (train, test))
@@ -59,11 +61,12 @@ def check_width(n_features, n_visible, dataset):
 
 def split_off_validation(X, y, fraction, seed):
     """A seeded random ``fraction`` of (X, y) held out for early stopping:
-    ``((X_fit, y_fit), (X_valid, y_valid))``."""
+    ``((X_fit, y_fit), (X_valid, y_valid))``; X_valid in memory even when X is lazy rows (it
+    is evaluated whole every epoch)."""
     order = rng.permutation(len(X), seed, rng.STREAM_SPLIT, 1)
     n_valid = max(1, int(round(fraction * len(X))))
     fit, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
-    return (X[fit], y[fit]), (X[valid], y[valid])
+    return (X[fit], y[fit]), (np.asarray(X[valid]), y[valid])
 
 
 def training_subset(X, y, size, seed, dataset):

@@ -154,7 +154,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     layers = parse_layers(layers_text)
     epochs = parse_epochs(epochs_per_layer, len(layers) - 1)
     folder = output_folder(out)
-    (X, y), _ = load_labelled_split(dataset)
+    (X, y), _ = load_labelled_split(dataset, lazy=comm is not None)
+    X = X if comm is None else X.over(comm)   # a rank reads its rows only, the mean its stripe
     check_width(X.shape[1], layers[0], dataset)
     side = image_side(layers[0])   # before training: the filters are drawn as square images
     n_labels = int(y.max()) + 1 if with_labels else 0
@@ -234,7 +235,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     """
     model = load_dbn(dbn_file)
     folder = output_folder(out)
-    (X, y), (X_test, y_test) = load_labelled_split(dataset)
+    (X, y), (X_test, y_test) = load_labelled_split(dataset, lazy=comm is not None)
     check_width(X.shape[1], model.layers[0], dataset)
     warn_if_other_dataset(model, dbn_file, dataset)
     train, valid = split_off_validation(X, y, validation_split, seed)
