@@ -12,6 +12,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.layer_stack import LayerStack
+from dlcore.lazy_rows import LazyRows
 from dlcore.params import ParamsMixin, check_per_layer, reduce_through_state
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
@@ -24,6 +25,7 @@ from .stack import (
     VISIBLE_KINDS,
     layer_input,
     layer_options,
+    lazy_features,
     rbm_class,
     with_labels,
 )
@@ -221,6 +223,11 @@ class DBN(LayerStack, ParamsMixin):
         epochs. A layer that diverges or is interrupted keeps its last finished epoch, and its
         history so far is recorded (what :meth:`resume` continues from)."""
         features, valid_features = X, X_valid
+        lazy = isinstance(X, LazyRows)
+        if lazy and self.propagate == "sample" and len(self.rbms_) > 1:
+            raise ValueError('propagate="sample" draws every row\'s states afresh each epoch, '
+                             'which lazy rows (data on disk) cannot give: use propagate="mean" '
+                             "or pass the data as an array")
         for index, rbm in enumerate(self.rbms_):
             if not self._layer_trained(index):
                 report = None if progress is None else (
@@ -240,7 +247,9 @@ class DBN(LayerStack, ParamsMixin):
                 finally:
                     if hasattr(rbm, "W"):
                         self._record_layer(index, rbm)
-            if index + 1 < len(self.rbms_):
+            if index + 1 < len(self.rbms_) and lazy:   # computed a batch at a time
+                features = lazy_features(features, [rbm])
+            elif index + 1 < len(self.rbms_):
                 features = rbm.transform(features) if self.propagate == "mean" else X
                 if valid_features is not None:
                     valid_features = rbm.transform(valid_features)
@@ -286,6 +295,8 @@ class DBN(LayerStack, ParamsMixin):
         """What RBM ``index`` sees: the features, with the one-hot label on the top RBM."""
         if not self._is_labelled_top(index):
             return features
+        if isinstance(features, LazyRows):
+            return lazy_features(features, [], y, int(self.n_labels))
         return with_labels(features, y, int(self.n_labels))
 
     def _fit_on_fresh_samples(self, index, X, y, valid_rows, report, on_epoch_end=None,

@@ -12,10 +12,16 @@ With ``"sample"`` every epoch of RBM k+1 draws fresh binary states all the way u
 h_1 ~ Q(h_1 | v), ..., h_k ~ Q(h_k | h_{k-1}), each layer j from Philox stream
 ``STREAM_PROPAGATE + j`` (:mod:`dlcore.backend.rng`) at step = the epoch: :func:`layer_input`
 is that recipe.
+
+When the data are :class:`~dlcore.lazy_rows.LazyRows` (on disk, a data-parallel rank reading
+only its rows) RBM k+1 trains on :func:`lazy_features`: lazy rows whose values are the
+mean-field up-pass of just the rows a mini-batch asks for, so no rank ever computes or holds
+the (N, hidden) features of the whole set, at the cost of one up-pass per batch per layer below.
 """
 import numpy as np
 
 from dlcore.backend.rng import STREAM_PROPAGATE, layer_seed
+from dlcore.lazy_rows import LazyRows
 from dlcore.params import per_layer_options
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 
@@ -61,3 +67,44 @@ def with_labels(features, labels, n_labels):
     one_hot = np.zeros((len(features), n_labels), dtype=np.float32)
     one_hot[np.arange(len(features)), labels] = 1.0
     return np.ascontiguousarray(np.hstack([features, one_hot]), dtype=np.float32)
+
+
+class LayerFeatures:
+    """The reader of :func:`lazy_features` (the reader protocol of
+    :class:`dlcore.lazy_rows.LazyRows`): row r is the row r of ``source`` passed up through
+    ``rbms`` as means, Q(h = 1 | x_r), then [that | one-hot label of row r] with ``labels``.
+
+    Parameters
+    ----------
+    source : (N, m) LazyRows, the rows below
+    rbms : sequence of fitted RBMs, bottom up (empty: the rows themselves)
+    labels : (N,) int labels or None; n_labels : int, the one-hot width
+    """
+
+    def __init__(self, source, rbms, labels=None, n_labels=0):
+        self.source, self.rbms = source, list(rbms)
+        self.labels = None if labels is None else np.asarray(labels)
+        self.n_labels = int(n_labels) if labels is not None else 0
+        width = int(self.rbms[-1].n_hidden) if self.rbms else int(source.shape[1])
+        self.n_rows, self.row_shape = len(source), (width + self.n_labels,)
+        self.dtype = np.dtype(np.float32)
+        what = f"features of {len(self.rbms)} RBMs" if self.rbms else "labelled rows"
+        self.name = f"{what} of {source.reader.name}"
+        self.rows_read = 0
+
+    def identity(self):
+        return (self.name, self.source.fingerprint())
+
+    def read(self, indices):
+        data = self.source.rows(indices)
+        for rbm in self.rbms:
+            data = rbm.transform(data)
+        if self.labels is not None:
+            data = with_labels(data, self.labels[indices], self.n_labels)
+        return np.asarray(data, dtype=np.float32)
+
+
+def lazy_features(source, rbms, labels=None, n_labels=0):
+    """:class:`LayerFeatures` of the LazyRows ``source`` as LazyRows (sharing its communicator):
+    what a DBN's next RBM trains on from lazy data, computed a mini-batch at a time."""
+    return LazyRows(LayerFeatures(source, rbms, labels, n_labels), comm=source.comm)
