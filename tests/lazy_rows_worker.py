@@ -20,13 +20,17 @@ from dlcore.lazy_rows import LazyRows
 READS = []
 
 
+CALLERS = ("gather", "mean", "fingerprint")
+
+
 class Recording(LazyRows):
     """Lazy rows that record each read: the caller (``gather`` for a mini-batch, ``mean``,
-    ``fingerprint``) and the file rows read."""
+    ``fingerprint``: the nearest of them up the stack, through the chunked whole-view passes
+    and the lazy features of a DBN's upper layers) and the file rows read."""
 
     def _read(self, file_rows):
-        caller = sys._getframe(2)
-        while caller.f_code.co_name == "_chunks":   # the whole-view passes read by chunks
+        caller = sys._getframe(1)
+        while caller.f_back is not None and caller.f_code.co_name not in CALLERS:
             caller = caller.f_back
         READS.append((caller.f_code.co_name, file_rows.tolist()))
         return super()._read(file_rows)
@@ -57,6 +61,18 @@ def network_case(folder, comm):
     return together, alone
 
 
+def dbn_case(folder, comm):
+    """A 12-6-5 DBN: RBM 2 trains on lazy features, computed for the rank's rows only."""
+    X = Recording(open_idx(f"{folder}/rbm-idx").reader).unit_interval()
+    options = dict(layers=[12, 6, 5], epochs=3, batch_size=7, learning_rate=0.1, momentum=0.5,
+                   seed=4, backend="cpu")
+    together = dlcore.DBN(**options).fit(X.over(comm), comm=comm)
+
+    def alone():
+        return dlcore.DBN(**options).fit(to_unit_interval(read_idx(f"{folder}/rbm-idx")))
+    return together, alone
+
+
 def write_data(folder):
     """The files the cases read (called by the test before mpiexec)."""
     dlcore.datasets.write_idx(f"{folder}/rbm-idx", (binary_data(23, 12) * 255).astype(np.uint8))
@@ -68,7 +84,8 @@ def main(folder, cases):
     comm = dlcore.distributed.init(timeout=60)
     for case in cases:
         READS.clear()
-        together, alone = {"rbm": rbm_case, "network": network_case}[case](folder, comm)
+        cases = {"rbm": rbm_case, "network": network_case, "dbn": dbn_case}
+        together, alone = cases[case](folder, comm)
         with open(f"{folder}/{case}-rank{comm.rank}.json", "w") as file:
             json.dump({"case": case, "rank": comm.rank, "reads": list(READS)}, file)
         if not comm.is_root:

@@ -271,6 +271,21 @@ def run_ranks(ranks, folder, *cases, timeout=240):
                           env={**os.environ, "PYTHONPATH": str(HERE)}, check=False)
 
 
+def assert_each_rank_read_its_shards(reads, passes):
+    """``reads`` {rank: [(caller, rows)]} of ``passes`` epochs over 23 rows in batches of 7, 7,
+    7, 2: rank 0 reads 4, 4, 4, 1 of them, rank 1 3, 3, 3, 1; never a row of the other's
+    shard, and together every row once a pass."""
+    batches = [[rows for caller, rows in reads[rank] if caller == "gather"] for rank in (0, 1)]
+    assert [len(rows) for rows in batches[0]] == [4, 4, 4, 1] * passes
+    assert [len(rows) for rows in batches[1]] == [3, 3, 3, 1] * passes
+    for mine, theirs in zip(*batches):
+        assert not set(mine) & set(theirs)
+    for epoch in range(passes):
+        seen = [row for rank in (0, 1) for rows in batches[rank][4 * epoch:4 * epoch + 4]
+                for row in rows]
+        assert sorted(seen) == list(range(23))
+
+
 @requires_mpi4py
 def test_two_ranks_train_from_lazy_rows_as_one_process_reading_only_their_rows(tmp_path):
     from lazy_rows_worker import write_data
@@ -281,21 +296,124 @@ def test_two_ranks_train_from_lazy_rows_as_one_process_reading_only_their_rows(t
         assert_equal_to_one_process(json.loads((tmp_path / f"{case}.json").read_text()))
         reads = {rank: json.loads((tmp_path / f"{case}-rank{rank}.json").read_text())["reads"]
                  for rank in (0, 1)}
-        batches = [[rows for caller, rows in reads[rank] if caller == "gather"]
-                   for rank in (0, 1)]
-        # 3 epochs of batches of 7, 7, 7, 2 rows: rank 0 reads 4, 4, 4, 1 of them, rank 1 3,
-        # 3, 3, 1; never a row of the other's shard, and together every row once an epoch
-        assert [len(rows) for rows in batches[0]] == [4, 4, 4, 1] * 3
-        assert [len(rows) for rows in batches[1]] == [3, 3, 3, 1] * 3
-        for mine, theirs in zip(*batches):
-            assert not set(mine) & set(theirs)
-        for epoch in range(3):
-            seen = [row for rank in (0, 1) for rows in batches[rank][4 * epoch:4 * epoch + 4]
-                    for row in rows]
-            assert sorted(seen) == list(range(23))
+        assert_each_rank_read_its_shards(reads, 3)
         others = {caller for rank in (0, 1) for caller, _ in reads[rank]} - {"gather"}
         if case == "rbm":   # the visible biases' mean: each rank its stripe of rows
             stripes = [[row for caller, rows in reads[rank] if caller == "mean" for row in rows]
                        for rank in (0, 1)]
             assert stripes == [list(range(12)), list(range(12, 23))]
         assert others <= {"mean", "fingerprint"}
+
+
+# -- a DBN: the upper RBMs train on features computed a batch at a time -----------------------
+DBN = dict(layers=[12, 6, 5, 4], epochs=2, batch_size=7, learning_rate=0.1, momentum=0.5,
+           seed=4, backend="cpu")
+
+
+@pytest.mark.parametrize("n_labels", [0, 3])
+def test_a_dbn_pretrained_from_lazy_rows_equals_the_one_pretrained_from_the_array(files,
+                                                                                  n_labels):
+    folder, X = files
+    y = np.arange(23) % 3 if n_labels else None
+    from_disk = dlcore.DBN(**DBN, n_labels=n_labels).fit(lazy_sources(folder)["idx"], y)
+    from_memory = dlcore.DBN(**DBN, n_labels=n_labels).fit(X, y)
+    for lazy_rbm, rbm in zip(from_disk.rbms_, from_memory.rbms_, strict=True):
+        for name in ("W", "visible_bias", "hidden_bias"):
+            np.testing.assert_array_equal(getattr(lazy_rbm, name), getattr(rbm, name))
+    assert ({name: value for name, value in from_disk.history.items() if "seconds" not in name}
+            == {name: value for name, value in from_memory.history.items()
+                if "seconds" not in name})
+
+
+def test_a_dbn_refuses_to_propagate_samples_from_lazy_rows_in_one_line(files):
+    folder, _ = files
+    with pytest.raises(ValueError, match='propagate="mean"') as caught:
+        dlcore.DBN(**DBN, propagate="sample").fit(lazy_sources(folder)["idx"])
+    assert "\n" not in str(caught.value)
+
+
+def test_the_lazy_features_of_a_batch_are_the_up_pass_of_its_rows_only(files):
+    from dlcore.dbn.stack import lazy_features
+    folder, X = files
+    model = dlcore.DBN(**DBN).fit(X)
+    lazy = lazy_sources(folder)["idx"]
+    features = lazy_features(lazy_features(lazy, model.rbms_[:1]), model.rbms_[1:2])
+    rows = np.array([9, 2, 9])
+    expected = model.rbms_[1].transform(model.rbms_[0].transform(X))[rows]
+    np.testing.assert_allclose(features.rows(rows), expected, rtol=0, atol=1e-6)
+    assert lazy.rows_read == 2 and features.shape == (23, 5)
+
+
+@requires_mpi4py
+@pytest.mark.slow
+def test_two_ranks_pretrain_a_dbn_from_lazy_rows_as_one_process_reading_only_their_rows(
+        tmp_path):
+    from lazy_rows_worker import write_data
+    write_data(tmp_path)
+    completed = run_ranks(2, tmp_path, "dbn")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert_equal_to_one_process(json.loads((tmp_path / "dbn.json").read_text()))
+    reads = {rank: json.loads((tmp_path / f"dbn-rank{rank}.json").read_text())["reads"]
+             for rank in (0, 1)}
+    assert_each_rank_read_its_shards(reads, 2 * 3)   # 3 epochs of RBM 1, then of RBM 2
+    stripes = [[row for caller, rows in reads[rank] if caller == "mean" for row in rows]
+               for rank in (0, 1)]
+    assert stripes == [list(range(12)) * 2, list(range(12, 23)) * 2]
+    assert {caller for rank in (0, 1) for caller, _ in reads[rank]} <= {
+        "gather", "mean", "fingerprint"}
+
+
+# -- dbn pretrain / finetune --distributed: the training images stay on disk -------------------
+def test_dbn_commands_load_their_training_images_lazily_with_the_same_values():
+    from dlcore.cli._dbn import load_labelled_split, split_off_validation
+    (x, y), test = load_labelled_split("mnist-5k", lazy=True)
+    (x_eager, y_eager), test_eager = load_labelled_split("mnist-5k")
+    assert isinstance(x, LazyRows) and not isinstance(test[0], LazyRows)
+    np.testing.assert_array_equal(x.rows(np.array([7, 0])), x_eager[[7, 0]])
+    for got, expected in zip((y, *test), (y_eager, *test_eager)):
+        np.testing.assert_array_equal(got, expected)
+    (fit, _), (valid, _) = split_off_validation(x, y, 0.1, 3)
+    (fit_eager, _), (valid_eager, _) = split_off_validation(x_eager, y_eager, 0.1, 3)
+    assert isinstance(fit, LazyRows) and isinstance(valid, np.ndarray)
+    np.testing.assert_array_equal(valid, valid_eager)
+    np.testing.assert_array_equal(fit.rows(np.array([3, 1])), fit_eager[[3, 1]])
+
+
+def test_a_dbn_fine_tuned_from_lazy_rows_equals_the_one_fine_tuned_from_the_array():
+    from dlcore.cli._dbn import fine_tune, load_labelled_split, make_optimizer
+    from dlcore.cli.dbn import image_shifts
+    (x, y), _ = load_labelled_split("mnist-5k", lazy=True)
+    rows = np.arange(0, len(y), 40)   # 100 images of every class
+    model = dlcore.DBN(layers=[784, 8], epochs=1, seed=2, backend="cpu").fit(
+        np.asarray(x[rows[:30]]))
+    networks = []
+    for train_x in (x[rows], np.asarray(x[rows])):
+        network = model.to_network(n_classes=10, seed=2, backend="cpu",
+                                   augment=image_shifts(784, None, "mnist-5k", len(rows)))
+        fine_tune(network, (train_x, y[rows]), (np.asarray(x[:20]), y[:20]),
+                  make_optimizer("sgd", 0.1, 0.9), 2, 16, 5, verbose=0)
+        networks.append(network.get_weights())
+    for lazy, eager in zip(*networks, strict=True):
+        np.testing.assert_array_equal(lazy, eager)
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_dbn_commands_under_distributed_train_from_lazy_rows(command, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import dlcore.cli.dbn as dbn_cli
+    from dlcore.cli import main
+    seen = []
+
+    def record(_model, X, *args, **options):
+        seen.append(X if command == "pretrain" else X[0])
+        raise RuntimeError("recorded")
+    monkeypatch.setattr(dbn_cli, "pretrain" if command == "pretrain" else "fine_tune", record)
+    dlcore.save(dlcore.DBN(layers=[784, 4], epochs=1, backend="cpu").fit(
+        np.random.default_rng(0).random((10, 784), dtype=np.float32)), tmp_path / "dbn.h5")
+    arguments = (["--layers", "784-4"] if command == "pretrain" else [str(tmp_path / "dbn.h5")])
+    for distributed in ([], ["--distributed"]):
+        CliRunner().invoke(main, ["dbn", command, *arguments, "--dataset", "mnist-5k",
+                                  "--out", str(tmp_path / "run"), *distributed])
+    assert [isinstance(X, LazyRows) for X in seen] == [False, True]
+    assert len(seen[0]) == len(seen[1])
