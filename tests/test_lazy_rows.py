@@ -315,7 +315,11 @@ def test_a_dbn_pretrained_from_lazy_rows_equals_the_one_pretrained_from_the_arra
                                                                                   n_labels):
     folder, X = files
     y = np.arange(23) % 3 if n_labels else None
-    from_disk = dlcore.DBN(**DBN, n_labels=n_labels).fit(lazy_sources(folder)["idx"], y)
+    lazy = lazy_sources(folder)["idx"]
+    from_disk = dlcore.DBN(**DBN, n_labels=n_labels).fit(lazy, y)
+    # every RBM: its visible mean, then each row once an epoch, read from the file (the upper
+    # RBMs' rows computed from them): never an (N, hidden) pass of features in memory
+    assert lazy.rows_read == 3 * (1 + DBN["epochs"]) * 23
     from_memory = dlcore.DBN(**DBN, n_labels=n_labels).fit(X, y)
     for lazy_rbm, rbm in zip(from_disk.rbms_, from_memory.rbms_, strict=True):
         for name in ("W", "visible_bias", "hidden_bias"):
