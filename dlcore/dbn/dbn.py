@@ -167,7 +167,9 @@ class DBN(LayerStack, ParamsMixin):
 
         Parameters
         ----------
-        X : (n, layers[0]) array, in [0, 1] for binary visible units
+        X : (n, layers[0]) array, in [0, 1] for binary visible units; or
+            :class:`dlcore.lazy_rows.LazyRows` (read a batch at a time; the upper RBMs then
+            train on :func:`~dlcore.dbn.stack.lazy_features`, needs ``propagate="mean"``)
         y : (n,) integer labels in [0, n_labels), needed when ``n_labels`` > 0
         X_valid, y_valid : held-out data for each RBM's free-energy gap monitor, optional
         progress : callable, optional
