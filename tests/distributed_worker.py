@@ -174,7 +174,14 @@ def allreduce_case(comm):
     for part in parts[1:]:
         expected += part
     got = comm.allreduce(parts[comm.rank].copy())
-    print(json.dumps({"rank": comm.rank, "equal": bool(np.array_equal(got, expected))}))
+    # rank 0 alone prints, one line per rank: the launcher may splice lines that several ranks
+    # print at once (a JSON line holding two objects made this test flaky)
+    equal = np.zeros(comm.size, np.float32)
+    equal[comm.rank] = float(np.array_equal(got, expected))
+    equal = comm.allreduce(equal)
+    if comm.is_root:
+        for rank in range(comm.size):
+            print(json.dumps({"rank": rank, "equal": bool(equal[rank] == 1)}), flush=True)
 
 
 def main(cases):
