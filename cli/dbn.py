@@ -279,8 +279,9 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
 
 def default_finetune_epochs(n_rows):
     """``--epochs``'s default for ``n_rows`` fine-tuning rows: FINETUNE_EPOCHS_SMALL below
-    SMALL_DATA_SET rows, FINETUNE_EPOCHS_LARGE from there (about as many updates, and the ten
-    minutes on two cores that a homework run may take)."""
+    SMALL_DATA_SET rows, FINETUNE_EPOCHS_LARGE from there: a small set needs many passes
+    (the shifted images keep improving that long), a large one's passes are long, and a run
+    should stay within ten minutes on two cores."""
     return FINETUNE_EPOCHS_SMALL if n_rows < SMALL_DATA_SET else FINETUNE_EPOCHS_LARGE
 
 
