@@ -73,6 +73,18 @@ def dbn_case(folder, comm):
     return together, alone
 
 
+def dbn_up_down_case(folder, comm):
+    """The same DBN, then 2 epochs of up-down: its batches read the rank's rows only too."""
+    X = Recording(open_idx(f"{folder}/rbm-idx").reader).unit_interval()
+    options = dict(layers=[12, 6, 5], epochs=3, batch_size=7, learning_rate=0.1, momentum=0.5,
+                   up_down_epochs=2, up_down_batch_size=7, seed=4, backend="cpu")
+    together = dlcore.DBN(**options).fit(X.over(comm), comm=comm)
+
+    def alone():
+        return dlcore.DBN(**options).fit(to_unit_interval(read_idx(f"{folder}/rbm-idx")))
+    return together, alone
+
+
 def write_data(folder):
     """The files the cases read (called by the test before mpiexec)."""
     dlcore.datasets.write_idx(f"{folder}/rbm-idx", (binary_data(23, 12) * 255).astype(np.uint8))
@@ -84,7 +96,8 @@ def main(folder, cases):
     comm = dlcore.distributed.init(timeout=60)
     for case in cases:
         READS.clear()
-        cases = {"rbm": rbm_case, "network": network_case, "dbn": dbn_case}
+        cases = {"rbm": rbm_case, "network": network_case, "dbn": dbn_case,
+                 "dbn-up-down": dbn_up_down_case}
         together, alone = cases[case](folder, comm)
         with open(f"{folder}/{case}-rank{comm.rank}.json", "w") as file:
             json.dump({"case": case, "rank": comm.rank, "reads": list(READS)}, file)

@@ -329,6 +329,22 @@ def test_a_dbn_pretrained_from_lazy_rows_equals_the_one_pretrained_from_the_arra
                 if "seconds" not in name})
 
 
+def test_up_down_from_lazy_rows_reads_a_batch_at_a_time_and_equals_the_arrays(files):
+    folder, X = files
+    y = np.arange(23) % 3
+    settings = {**DBN, "n_labels": 3, "up_down_epochs": 2, "up_down_batch_size": 5}
+    lazy = lazy_sources(folder)["idx"]
+    from_disk = dlcore.DBN(**settings).fit(lazy, y)
+    # pretraining as above, then each up-down epoch reads every row once, batch by batch
+    assert lazy.rows_read == 3 * (1 + DBN["epochs"]) * 23 + 2 * 23
+    from_memory = dlcore.DBN(**settings).fit(X, y)
+    for (G, g), (G0, g0) in zip(from_disk.generative_, from_memory.generative_, strict=True):
+        np.testing.assert_array_equal(G, G0)
+        np.testing.assert_array_equal(g, g0)
+    assert (from_disk.history["up_down_reconstruction_error"]
+            == from_memory.history["up_down_reconstruction_error"])
+
+
 def test_a_dbn_refuses_to_propagate_samples_from_lazy_rows_in_one_line(files):
     folder, _ = files
     with pytest.raises(ValueError, match='propagate="mean"') as caught:
@@ -365,6 +381,21 @@ def test_two_ranks_pretrain_a_dbn_from_lazy_rows_as_one_process_reading_only_the
     assert stripes == [list(range(12)) * 2, list(range(12, 23)) * 2]
     assert {caller for rank in (0, 1) for caller, _ in reads[rank]} <= {
         "gather", "mean", "fingerprint"}
+
+
+@requires_mpi4py
+@pytest.mark.slow
+def test_two_ranks_run_up_down_from_lazy_rows_as_one_process_reading_only_their_rows(tmp_path):
+    from lazy_rows_worker import write_data
+    write_data(tmp_path)
+    completed = run_ranks(2, tmp_path, "dbn-up-down")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads((tmp_path / "dbn-up-down.json").read_text())
+    assert any(name.startswith("generative") for name in result["differences"])
+    assert_equal_to_one_process(result)
+    reads = {rank: json.loads((tmp_path / f"dbn-up-down-rank{rank}.json").read_text())["reads"]
+             for rank in (0, 1)}
+    assert_each_rank_read_its_shards(reads, 2 * 3 + 2)   # then 2 epochs of up-down
 
 
 # -- dbn pretrain / finetune --distributed: the training images stay on disk -------------------

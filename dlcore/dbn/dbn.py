@@ -546,7 +546,7 @@ class DBN(LayerStack, ParamsMixin):
         if comm is not None:
             from dlcore.distributed.updown import data_parallel
             passes = data_parallel(learner, comm, X, y)
-        data = be.asarray(X)
+        data = X if isinstance(X, LazyRows) else be.asarray(X)   # lazy: a batch at a time
         labels = None if y is None else be.asarray(np.eye(int(self.n_labels),
                                                           dtype=np.float32)[y])
         errors = self.history.setdefault("up_down_reconstruction_error", [])
