@@ -89,8 +89,20 @@ class Averaging:
             self.start_window()
 
 
+class AveragedEpochs(Averaging):
+    """Averaging for a trainer whose ``epoch`` is one pass: a fresh window at its start, the
+    last (shorter) window averaged at its end, so every rank ends every epoch with the same
+    parameters."""
+
+    def epoch(self, data, order, first_update, report=None, report_every=None):
+        self.start_window()
+        result = super().epoch(data, order, first_update, report, report_every)
+        self.average()
+        return result
+
+
 # -- RBMs: CD-k and row-aligned PCD --------------------------------------------------------
-class PeriodicCD(Averaging, DataParallelCD):
+class PeriodicCD(AveragedEpochs, DataParallelCD):
     """:class:`.DataParallelCD` whose ranks take local CD steps, averaged every K (module
     docstring): W, the biases, their velocities, the sparsity running mean and the PCD
     chains."""
@@ -125,13 +137,6 @@ class PeriodicCD(Averaging, DataParallelCD):
             chains.started = True
             self.owner[...] = 0
         super().average()
-
-    def epoch(self, data, order, first_update, report=None, report_every=None):
-        """:meth:`.DataParallelCD.epoch` with local steps, the last window averaged."""
-        self.start_window()
-        update, error = super().epoch(data, order, first_update, report, report_every)
-        self.average()
-        return update, error
 
 
 @dataclasses.dataclass
@@ -180,7 +185,7 @@ class PeriodicNetwork(Averaging, DataParallelNetwork):
 
 
 # -- autoencoders -------------------------------------------------------------------------
-class PeriodicAutoencoder(Averaging, DataParallelAutoencoder):
+class PeriodicAutoencoder(AveragedEpochs, DataParallelAutoencoder):
     """:class:`.DataParallelAutoencoder` with local SGD steps, averaging the parameters and
     their velocities every K steps."""
 
@@ -195,12 +200,6 @@ class PeriodicAutoencoder(Averaging, DataParallelAutoencoder):
     def shard(self, first_row, batch_rows):
         self.local_step(batch_rows)
         return LocalAutoencoderRows(self.backend, first_row, batch_rows)
-
-    def epoch(self, data, order, first_update, report=None, report_every=None):
-        self.start_window()
-        update, means = super().epoch(data, order, first_update, report, report_every)
-        self.average()
-        return update, means
 
 
 @dataclasses.dataclass
