@@ -36,6 +36,7 @@ from dlcore.cli._common import (
     parse_choices,
     publish_metrics,
 )
+from dlcore.cli._dbn import training_subset
 from dlcore.cli._digits import load_digit_split
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
@@ -83,6 +84,9 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
 @dataset_option()
 @click.option("--samplers", default="all", show_default=True,
               help="Rows to train: cd1, cd10, pcd, fpcd, pt (comma-separated), or all.")
+@click.option("--train-size", type=click.IntRange(min=2), default=None,
+              help="Train on this many images drawn (seeded) from the training split, e.g. "
+                   "4000 of Fashion-MNIST for mnist-5k's number of updates; default: all.")
 @click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Passes over the training digits: every sampler gets the same updates.")
@@ -111,9 +115,9 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @backend_option
 @out_folder_option("runs/homework-samplers")
-def samplers_command(dataset, samplers, hidden, epochs, batch_size, learning_rate, momentum,
-                     weight_decay, chains, pt_chains, n_temperatures, max_temperature, ais_runs,
-                     ais_temperatures, reverse_rows, sample_steps, seed, backend, out):
+def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, learning_rate,
+                     momentum, weight_decay, chains, pt_chains, n_temperatures, max_temperature,
+                     ais_runs, ais_temperatures, reverse_rows, sample_steps, seed, backend, out):
     """Train one RBM per sampler (CD-1, CD-10, PCD, FPCD, PT) on the same binarised digits for
     the same number of updates, then print each one's AIS log-likelihood per held-out digit;
     write samplers.csv, samples.png and the models."""
@@ -121,6 +125,7 @@ def samplers_command(dataset, samplers, hidden, epochs, batch_size, learning_rat
     folder = output_folder(out)
     train, test, _ = load_digit_split(dataset, list(range(10)), list(range(10)), seed,
                                       options=("--dataset", "--dataset"))
+    train, _ = training_subset(train, np.zeros(len(train)), train_size, seed, dataset)
     train = dlcore.datasets.binarize(train, mode="stochastic", seed=seed)
     test = dlcore.datasets.binarize(test, mode="stochastic", seed=seed + 1)
     updates = epochs * -(-len(train) // batch_size)

@@ -31,3 +31,20 @@ def test_homework_samplers_writes_the_table_the_samples_and_the_models(tmp_path)
 def test_homework_samplers_names_an_unknown_row():
     result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1,gibbs"])
     assert result.exit_code == 2 and "cd1, cd10, pcd, fpcd, pt" in result.output
+
+
+def test_homework_samplers_trains_on_a_seeded_subset_of_train_size(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1", *TINY,
+                                       "--train-size", "2500", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2500 training and 1000 held-out" in result.output
+    with open(out / "samplers.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["updates"] == "3"   # ceil(2,500 / 1,000), one epoch
+
+
+def test_homework_samplers_refuses_a_train_size_above_the_training_images():
+    result = CliRunner().invoke(main, ["homework", "samplers", "--train-size", "4001"])
+    assert result.exit_code == 2
+    assert "4001 is more than the 4000 training images of mnist-5k" in result.output
