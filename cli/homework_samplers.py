@@ -13,7 +13,7 @@ size and number of updates, differing only in the sampler of the negative phase
     pt     parallel tempering, --pt-chains ladders of --temperatures rungs (Desjardins et al.
            2010), geometric from T = 1 to --max-temperature
 
-then the log-likelihood of each, in nats per held-out digit (binarised the same way), by
+then the log-likelihood of each, in nats per held-out image (binarised the same way), by
 annealed importance sampling (AIS, with the base model of the data's marginals, and RAISE's
 bracket when --reverse-rows > 0), next to the model of independent pixels (those marginals
 themselves). Writes samplers.csv (one row per model), samples.png (one row of samples per
@@ -89,7 +89,7 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
                    "4000 of Fashion-MNIST for mnist-5k's number of updates; default: all.")
 @click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Passes over the training digits: every sampler gets the same updates.")
+              help="Passes over the training images: every sampler gets the same updates.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05,
               show_default=True)
@@ -118,8 +118,8 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
 def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, learning_rate,
                      momentum, weight_decay, chains, pt_chains, n_temperatures, max_temperature,
                      ais_runs, ais_temperatures, reverse_rows, sample_steps, seed, backend, out):
-    """Train one RBM per sampler (CD-1, CD-10, PCD, FPCD, PT) on the same binarised digits for
-    the same number of updates, then print each one's AIS log-likelihood per held-out digit;
+    """Train one RBM per sampler (CD-1, CD-10, PCD, FPCD, PT) on the same binarised images for
+    the same number of updates, then print each one's AIS log-likelihood per held-out image;
     write samplers.csv, samples.png and the models."""
     names = parse_samplers(samplers)
     folder = output_folder(out)
@@ -129,10 +129,10 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
     train = dlcore.datasets.binarize(train, mode="stochastic", seed=seed)
     test = dlcore.datasets.binarize(test, mode="stochastic", seed=seed + 1)
     updates = epochs * -(-len(train) // batch_size)
-    click.echo(f"{len(train)} training and {len(test)} held-out {dataset} digits (binarised), "
+    click.echo(f"{len(train)} training and {len(test)} held-out {dataset} images (binarised), "
                f"{hidden} hidden units, {updates} updates each")
     baseline = independent_pixels(train, test)
-    click.echo(f"independent pixels: {baseline:.2f} nats per held-out digit")
+    click.echo(f"independent pixels: {baseline:.2f} nats per held-out image")
     rows, pictures = [], []
     for name in names:
         options = row_options(name, chains, pt_chains, n_temperatures, max_temperature)
@@ -157,7 +157,7 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
                      "swap_acceptance": "" if np.isnan(swaps) else f"{swaps:.3f}",
                      "options": " ".join(f"{k}={describe(v)}" for k, v in options.items())})
         swap_text = "" if np.isnan(swaps) else f", swap acceptance {swaps:.2f}"
-        click.echo(f"{ROWS[name][0]:>5}: {result.mean:8.2f} nats per held-out digit (95% "
+        click.echo(f"{ROWS[name][0]:>5}: {result.mean:8.2f} nats per held-out image (95% "
                    f"interval {low:.2f} to {high:.2f}), trained in {seconds:.0f} s{swap_text}")
         pictures.append(rbm.sample(SAMPLES_PER_ROW, sample_steps, sampler="gibbs", seed=seed,
                                    probabilities=True))
