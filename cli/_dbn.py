@@ -81,12 +81,17 @@ def training_subset(X, y, size, seed, dataset):
     return X[rows], y[rows]
 
 
-def make_optimizer(name, learning_rate, momentum):
+def make_optimizer(name, learning_rate, momentum, decay=1.0, batches_per_epoch=1):
+    """The optimiser ``name`` at ``learning_rate`` (``momentum``: SGD only); with ``decay`` < 1
+    its rate is multiplied by ``decay`` after every epoch of ``batches_per_epoch`` updates (a
+    StepDecay)."""
     optimizers = dlcore.optimizers
+    if decay < 1:
+        learning_rate = optimizers.StepDecay(learning_rate, step_size=batches_per_epoch,
+                                             drop=decay)
     if name == "sgd":
         return optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
-    return {"adam": optimizers.Adam, "rmsprop": optimizers.RMSProp,
-            "adagrad": optimizers.AdaGrad}[name](learning_rate=learning_rate)
+    return optimizers.OPTIMIZERS[name](learning_rate=learning_rate)
 
 
 def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1,

@@ -30,6 +30,7 @@ from dlcore.cli._common import (
     training_record,
     warn_if_other_dataset,
 )
+from dlcore.cli._dbn import make_optimizer
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.io import atomic_open
 
@@ -91,15 +92,6 @@ def build_model(model, input_shape, n_classes, dropout, augment, flip, backend, 
                              seed=seed)
 
 
-def make_optimizer(name, learning_rate, momentum, decay, batches_per_epoch):
-    """The optimiser; with ``decay`` < 1 its rate is multiplied by ``decay`` after every epoch
-    (a StepDecay over the updates)."""
-    rate = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
-    if decay < 1:
-        rate = dlcore.optimizers.StepDecay(rate, step_size=batches_per_epoch, drop=decay)
-    if name == "sgd":
-        return dlcore.optimizers.SGD(rate, momentum=momentum)
-    return dlcore.optimizers.OPTIMIZERS[name](learning_rate=rate)
 
 
 def first_layer_filters(model):

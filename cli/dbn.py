@@ -65,6 +65,7 @@ DEFAULT_DROPOUT, DEFAULT_INPUT_DROPOUT = 0.3, 0.1
 AUGMENT_SHIFT = 2
 FINETUNE_EPOCHS_SMALL, FINETUNE_EPOCHS_LARGE, SMALL_DATA_SET = 100, 30, 10_000
 FINETUNE_PATIENCE = 15
+LR_FALL = 0.1
 
 
 @main.group()
@@ -202,6 +203,10 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
               default=FINETUNE_DEFAULTS["learning_rate"], show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True),
               default=FINETUNE_DEFAULTS["momentum"], show_default=True, help="SGD only.")
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help=f"Multiply the learning rate by this after every epoch (1: constant). "
+                   f"Default: 1 below {SMALL_DATA_SET:,} training images, else "
+                   f"{LR_FALL} ** (1 / epochs), so it ends at {LR_FALL:g} of its start.")
 @click.option("--batch-size", type=click.IntRange(min=1),
               default=FINETUNE_DEFAULTS["batch_size"], show_default=True)
 @click.option("--patience", type=click.IntRange(min=0), default=FINETUNE_PATIENCE,
@@ -224,9 +229,9 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @resume_option
 @resumed_options()
 @distributed_option
-def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, batch_size,
-                     patience, validation_split, dropout, input_dropout, augment, seed, backend,
-                     out, checkpoint_every, resume, comm):
+def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, lr_decay,
+                     batch_size, patience, validation_split, dropout, input_dropout, augment, seed,
+                     backend, out, checkpoint_every, resume, comm):
     """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.
 
     The network is DBN.to_network(): the RBMs' weights as sigmoid Dense layers (with dropout),
@@ -239,16 +244,19 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     check_width(X.shape[1], model.layers[0], dataset)
     warn_if_other_dataset(model, dbn_file, dataset)
     train, valid = split_off_validation(X, y, validation_split, seed)
+    if epochs is None:
+        epochs = default_finetune_epochs(len(train[0]))
     if resume is None:
         network = model.to_network(n_classes=int(y.max()) + 1, dropout=dropout,
                                    input_dropout=input_dropout, seed=seed, backend=backend,
                                    augment=image_shifts(X.shape[1], augment, dataset,
                                                         len(train[0])))
-        network_optimizer = make_optimizer(optimizer, learning_rate, momentum)
-    else:   # compiled, with its optimiser and early-stopping state
+        if lr_decay is None:
+            lr_decay = default_lr_decay(len(train[0]), epochs)
+        network_optimizer = make_optimizer(optimizer, learning_rate, momentum, lr_decay,
+                                           -(-len(train[0]) // batch_size))
+    else:   # compiled, with its optimiser, learning-rate schedule and early-stopping state
         network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
-    if epochs is None:
-        epochs = default_finetune_epochs(len(train[0]))
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
                f"({len(valid[0])} for validation)", err=True)
     stopper = fine_tune(network, train, valid, network_optimizer, epochs, batch_size,
@@ -283,6 +291,14 @@ def default_finetune_epochs(n_rows):
     (the shifted images keep improving that long), a large one's passes are long, and a run
     should stay within ten minutes on two cores."""
     return FINETUNE_EPOCHS_SMALL if n_rows < SMALL_DATA_SET else FINETUNE_EPOCHS_LARGE
+
+
+def default_lr_decay(n_rows, epochs):
+    """``--lr-decay``'s default for ``n_rows`` fine-tuning rows and ``epochs``: 1 (a constant
+    rate) below SMALL_DATA_SET rows, where early stopping ends the run first; from there
+    LR_FALL ** (1 / epochs), a rate that ends at LR_FALL of its start, since a large set's
+    validation accuracy still creeps up late in the run at a constant rate."""
+    return 1.0 if n_rows < SMALL_DATA_SET else LR_FALL ** (1 / epochs)
 
 
 def image_shifts(width, augment, dataset, n_rows):

@@ -268,3 +268,20 @@ def test_finetune_epochs_default_depends_on_the_training_set_size():
     assert default_finetune_epochs(54_000) == 30       # Fashion-MNIST's
     help_text = CliRunner().invoke(main, ["dbn", "finetune", "--help"]).stdout
     assert "100 below 10,000 training images" in " ".join(help_text.split())
+
+
+def test_finetune_lr_decay_default_depends_on_the_training_set_size():
+    from dlcore.cli.dbn import default_lr_decay
+    assert default_lr_decay(3_600, 100) == 1.0          # mnist-5k: a constant rate
+    assert default_lr_decay(54_000, 40) == pytest.approx(0.1 ** (1 / 40))
+    assert default_lr_decay(54_000, 40) ** 40 == pytest.approx(0.1)
+
+
+def test_finetune_lr_decay_multiplies_the_rate_after_every_epoch(pretrained, digits, tmp_path):
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--dataset", digits, "--epochs", "3", "--patience", "5",
+                                       "--lr-decay", "0.5", "--backend", "cpu",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rates = dlcore.load(tmp_path / "model.h5").history["learning_rate"]
+    assert rates == pytest.approx([0.1, 0.05, 0.025])
