@@ -57,14 +57,17 @@ DEFAULT_LAYERS = "784-500-500"
 DEFAULT_EPOCHS_PER_LAYER = 20
 # With --with-labels: epochs of up-down after PCD pretraining (see pretrain_command).
 GENERATIVE_UP_DOWN_EPOCHS = 10
-# Dropout in fine-tuning (Hinton et al. 2012): +1 point of held-out mnist-5k accuracy measured.
-DEFAULT_DROPOUT, DEFAULT_INPUT_DROPOUT = 0.3, 0.1
-# The fine-tuning defaults of `dlcore dbn finetune`, chosen on the validation split of three
-# seeds of mnist-5k and Fashion-MNIST (docs/dbn.md, "Defaults"): random shifts of up to two
-# pixels, which need more epochs and more patience to pay off than the unshifted digits.
+# The fine-tuning defaults of `dlcore dbn finetune`, chosen on the validation splits of
+# mnist-5k and Fashion-MNIST (docs/dbn.md, "Fine-tuning defaults"). Below SMALL_DATA_SET
+# images: random shifts of up to two pixels, which need many epochs and patience to pay off,
+# and dropout (Hinton et al. 2012: +1 point of held-out mnist-5k accuracy measured) at a
+# constant rate. From there the net under-fits with the shifts and that dropout: none of the
+# first, less of the second, and a rate that falls to LR_FALL of its start over the epochs.
 AUGMENT_SHIFT = 2
-FINETUNE_EPOCHS_SMALL, FINETUNE_EPOCHS_LARGE, SMALL_DATA_SET = 100, 30, 10_000
-FINETUNE_PATIENCE = 15
+SMALL_DATA_SET = 10_000
+DEFAULT_DROPOUT, DEFAULT_INPUT_DROPOUT = 0.3, 0.1
+LARGE_SET_DROPOUT, LARGE_SET_INPUT_DROPOUT = 0.2, 0.0
+FINETUNE_EPOCHS, FINETUNE_PATIENCE = 100, 15
 LR_FALL = 0.1
 
 
@@ -194,10 +197,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @dbn.command("finetune")
 @click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @dataset_option()
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help=f"Most epochs; early stopping usually ends sooner. Default: "
-                   f"{FINETUNE_EPOCHS_SMALL} below {SMALL_DATA_SET:,} training images (the "
-                   f"shifted images keep improving that long), else {FINETUNE_EPOCHS_LARGE}.")
+@click.option("--epochs", type=click.IntRange(min=1), default=FINETUNE_EPOCHS,
+              show_default=True, help="Most epochs; early stopping usually ends sooner.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
               default=FINETUNE_DEFAULTS["learning_rate"], show_default=True)
@@ -213,11 +214,14 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
               show_default=True, help="Epochs without a better validation loss before stopping.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=FINETUNE_DEFAULTS["validation_split"], show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=DEFAULT_DROPOUT,
-              show_default=True, help="Dropout rate after every hidden layer (0: none).")
-@click.option("--input-dropout", type=click.FloatRange(0, 1, max_open=True),
-              default=DEFAULT_INPUT_DROPOUT, show_default=True,
-              help="Dropout rate of the input pixels (0: none).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help=f"Dropout rate after every hidden layer (0: none). Default: "
+                   f"{DEFAULT_DROPOUT} below {SMALL_DATA_SET:,} training images, else "
+                   f"{LARGE_SET_DROPOUT}.")
+@click.option("--input-dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help=f"Dropout rate of the input pixels (0: none). Default: "
+                   f"{DEFAULT_INPUT_DROPOUT} below {SMALL_DATA_SET:,} training images, else "
+                   f"{LARGE_SET_INPUT_DROPOUT:g}.")
 @click.option("--augment/--no-augment", default=None,
               help=f"Move every training image by a random shift of up to {AUGMENT_SHIFT} "
                    f"pixels each epoch (default: on below {SMALL_DATA_SET:,} training images "
@@ -244,15 +248,19 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     check_width(X.shape[1], model.layers[0], dataset)
     warn_if_other_dataset(model, dbn_file, dataset)
     train, valid = split_off_validation(X, y, validation_split, seed)
-    if epochs is None:
-        epochs = default_finetune_epochs(len(train[0]))
     if resume is None:
+        defaults = size_defaults(len(train[0]), epochs)
+        dropout, input_dropout, lr_decay = (
+            defaults[name] if given is None else given
+            for name, given in (("dropout", dropout), ("input_dropout", input_dropout),
+                                ("lr_decay", lr_decay)))
+        # the training record then shows the values trained with, not None
+        click.get_current_context().params.update(dropout=dropout, input_dropout=input_dropout,
+                                                  lr_decay=lr_decay)
         network = model.to_network(n_classes=int(y.max()) + 1, dropout=dropout,
                                    input_dropout=input_dropout, seed=seed, backend=backend,
                                    augment=image_shifts(X.shape[1], augment, dataset,
                                                         len(train[0])))
-        if lr_decay is None:
-            lr_decay = default_lr_decay(len(train[0]), epochs)
         network_optimizer = make_optimizer(optimizer, learning_rate, momentum, lr_decay,
                                            -(-len(train[0]) // batch_size))
     else:   # compiled, with its optimiser, learning-rate schedule and early-stopping state
@@ -285,20 +293,18 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     click.echo(f"wrote model.h5, training_curve.png and confusion_matrix.png to {folder}")
 
 
-def default_finetune_epochs(n_rows):
-    """``--epochs``'s default for ``n_rows`` fine-tuning rows: FINETUNE_EPOCHS_SMALL below
-    SMALL_DATA_SET rows, FINETUNE_EPOCHS_LARGE from there: a small set needs many passes
-    (the shifted images keep improving that long), a large one's passes are long, and a run
-    should stay within ten minutes on two cores."""
-    return FINETUNE_EPOCHS_SMALL if n_rows < SMALL_DATA_SET else FINETUNE_EPOCHS_LARGE
-
-
-def default_lr_decay(n_rows, epochs):
-    """``--lr-decay``'s default for ``n_rows`` fine-tuning rows and ``epochs``: 1 (a constant
-    rate) below SMALL_DATA_SET rows, where early stopping ends the run first; from there
-    LR_FALL ** (1 / epochs), a rate that ends at LR_FALL of its start, since a large set's
-    validation accuracy still creeps up late in the run at a constant rate."""
-    return 1.0 if n_rows < SMALL_DATA_SET else LR_FALL ** (1 / epochs)
+def size_defaults(n_rows, epochs):
+    """The defaults of ``--dropout``, ``--input-dropout`` and ``--lr-decay`` for ``n_rows``
+    fine-tuning rows and ``epochs``: below SMALL_DATA_SET rows DEFAULT_DROPOUT and
+    DEFAULT_INPUT_DROPOUT at a constant rate (early stopping ends the run first); from there
+    LARGE_SET_DROPOUT and LARGE_SET_INPUT_DROPOUT, and a rate that ends at LR_FALL of its start
+    (``LR_FALL ** (1 / epochs)`` per epoch), since a large set's validation accuracy still
+    creeps up late in the run."""
+    if n_rows < SMALL_DATA_SET:
+        return {"dropout": DEFAULT_DROPOUT, "input_dropout": DEFAULT_INPUT_DROPOUT,
+                "lr_decay": 1.0}
+    return {"dropout": LARGE_SET_DROPOUT, "input_dropout": LARGE_SET_INPUT_DROPOUT,
+            "lr_decay": LR_FALL ** (1 / epochs)}
 
 
 def image_shifts(width, augment, dataset, n_rows):

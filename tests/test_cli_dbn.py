@@ -261,20 +261,18 @@ def test_finetune_shifts_only_square_images_of_a_small_data_set_by_default():
         image_shifts(500, True, "features", 100)
 
 
-def test_finetune_epochs_default_depends_on_the_training_set_size():
-    from dlcore.cli.dbn import default_finetune_epochs
-    assert default_finetune_epochs(3_600) == 100       # mnist-5k's fine-tuning rows
-    assert default_finetune_epochs(9_999) == 100
-    assert default_finetune_epochs(54_000) == 30       # Fashion-MNIST's
-    help_text = CliRunner().invoke(main, ["dbn", "finetune", "--help"]).stdout
-    assert "100 below 10,000 training images" in " ".join(help_text.split())
-
-
-def test_finetune_lr_decay_default_depends_on_the_training_set_size():
-    from dlcore.cli.dbn import default_lr_decay
-    assert default_lr_decay(3_600, 100) == 1.0          # mnist-5k: a constant rate
-    assert default_lr_decay(54_000, 40) == pytest.approx(0.1 ** (1 / 40))
-    assert default_lr_decay(54_000, 40) ** 40 == pytest.approx(0.1)
+def test_finetune_defaults_depend_on_the_training_set_size_and_say_so_in_help():
+    from dlcore.cli.dbn import size_defaults
+    small = {"dropout": 0.3, "input_dropout": 0.1, "lr_decay": 1.0}
+    assert size_defaults(3_600, 100) == small            # mnist-5k's fine-tuning rows
+    assert size_defaults(9_999, 100) == small
+    large = size_defaults(54_000, 100)                   # Fashion-MNIST's
+    assert (large["dropout"], large["input_dropout"]) == (0.2, 0.0)
+    assert large["lr_decay"] ** 100 == pytest.approx(0.1)
+    assert size_defaults(54_000, 40)["lr_decay"] ** 40 == pytest.approx(0.1)
+    help_text = " ".join(CliRunner().invoke(main, ["dbn", "finetune", "--help"]).stdout.split())
+    assert "Default: 0.3 below 10,000 training images, else 0.2." in help_text
+    assert "ends at 0.1 of its start" in help_text
 
 
 def test_finetune_lr_decay_multiplies_the_rate_after_every_epoch(pretrained, digits, tmp_path):
@@ -283,5 +281,8 @@ def test_finetune_lr_decay_multiplies_the_rate_after_every_epoch(pretrained, dig
                                        "--lr-decay", "0.5", "--backend", "cpu",
                                        "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    rates = dlcore.load(tmp_path / "model.h5").history["learning_rate"]
-    assert rates == pytest.approx([0.1, 0.05, 0.025])
+    network = dlcore.load(tmp_path / "model.h5")
+    assert network.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.025])
+    parameters = network.training_record_["parameters"]
+    assert (parameters["lr_decay"], parameters["dropout"], parameters["input_dropout"]) == \
+        (0.5, 0.3, 0.1)                                  # resolved, not None
