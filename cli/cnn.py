@@ -41,12 +41,12 @@ LENET5_ADAM_RATE = 0.002
 #: Test images held out per class of mnist-5k, which has no test split.
 HOLDOUT_PER_CLASS = 100
 # The defaults of `cnn train`, chosen on the validation splits of mnist-5k and Fashion-MNIST
-# (docs/networks.md, "Defaults"): shifted images for LeNet-5 and no dropout (a tie on mnist-5k,
-# better on Fashion-MNIST, whose shifted images LeNet-5 under-fits), more epochs for a small
-# data set, and a learning rate that falls to LR_FALL of its start over the run.
+# (docs/networks.md, "Defaults"): shifted images for LeNet-5; below SMALL_DATA_SET images more
+# epochs and dropout, from there fewer epochs and no dropout (LeNet-5 under-fits Fashion-MNIST's
+# shifted images with it); a learning rate that falls to LR_FALL of its start over the run.
 EPOCHS_SMALL, EPOCHS_LARGE, SMALL_DATA_SET = 60, 40, 10_000
+DROPOUT_SMALL, DROPOUT_LARGE = 0.2, 0.0
 LR_FALL = 0.2
-DEFAULT_DROPOUT = 0.0
 
 
 @main.group()
@@ -75,13 +75,17 @@ def train_and_test_sets(dataset, seed, lazy=False):
     return load_images(dataset, "train", lazy), load_images(dataset, "test"), "the test split"
 
 
-def size_defaults(n_rows, epochs, lr_decay):
-    """``(epochs, lr_decay)`` for ``n_rows`` training rows, each as given or, when None, its
-    default: EPOCHS_SMALL below SMALL_DATA_SET rows, else EPOCHS_LARGE; a decay that takes the
-    learning rate to LR_FALL of its start over the epochs."""
+def size_defaults(n_rows, epochs, lr_decay, dropout):
+    """``(epochs, lr_decay, dropout)`` for ``n_rows`` training rows, each as given or, when
+    None, its default: EPOCHS_SMALL and DROPOUT_SMALL below SMALL_DATA_SET rows, else
+    EPOCHS_LARGE and DROPOUT_LARGE; a decay that takes the learning rate to LR_FALL of its
+    start over the epochs."""
+    small = n_rows < SMALL_DATA_SET
     if epochs is None:
-        epochs = EPOCHS_SMALL if n_rows < SMALL_DATA_SET else EPOCHS_LARGE
-    return epochs, LR_FALL ** (1 / epochs) if lr_decay is None else lr_decay
+        epochs = EPOCHS_SMALL if small else EPOCHS_LARGE
+    if dropout is None:
+        dropout = DROPOUT_SMALL if small else DROPOUT_LARGE
+    return epochs, LR_FALL ** (1 / epochs) if lr_decay is None else lr_decay, dropout
 
 
 def build_model(model, input_shape, n_classes, dropout, augment, flip, backend, seed):
@@ -161,8 +165,9 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
               help="Random shifts of up to 2 pixels (lenet5; default: on for lenet5).")
 @click.option("--flip", is_flag=True,
               help="Mirror half of the training images left-right (lenet5; clothes, not digits).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=DEFAULT_DROPOUT,
-              show_default=True, help="Dropout rate after the hidden dense layers.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help=f"Dropout rate after the hidden dense layers. Default: {DROPOUT_SMALL} below "
+                   f"{SMALL_DATA_SET:,} training images, {DROPOUT_LARGE:g} from there.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1,
               show_default=True)
 @click.option("--train-size", type=click.IntRange(min=2), default=None,
@@ -201,7 +206,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     if train_size is not None and train_size < len(x):   # a seeded subset, not the first
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
-    epochs, lr_decay = size_defaults(round(len(x) * (1 - validation_split)), epochs, lr_decay)
+    epochs, lr_decay, dropout = size_defaults(round(len(x) * (1 - validation_split)), epochs,
+                                              lr_decay, dropout)
     n_classes = int(max(y.max(), y_test.max())) + 1
     class_names = dlcore.datasets.class_names(dataset, n_classes)
     checkpoints = Checkpoints(folder, checkpoint_every)

@@ -174,13 +174,14 @@ def test_evaluate_runs_on_the_backend_asked(trained_run):
 
 def test_defaults_depend_on_the_training_set_size_and_say_so_in_help():
     from dlcore.cli.cnn import size_defaults
-    epochs, decay = size_defaults(3_600, None, None)          # mnist-5k's training rows
-    assert epochs == 60 and decay ** 60 == pytest.approx(0.2)
-    epochs, decay = size_defaults(54_000, None, None)         # Fashion-MNIST's
-    assert epochs == 40 and decay ** 40 == pytest.approx(0.2)
-    assert size_defaults(54_000, 7, 0.5) == (7, 0.5)
+    epochs, decay, dropout = size_defaults(3_600, None, None, None)   # mnist-5k's training rows
+    assert (epochs, dropout) == (60, 0.2) and decay ** 60 == pytest.approx(0.2)
+    epochs, decay, dropout = size_defaults(54_000, None, None, None)  # Fashion-MNIST's
+    assert (epochs, dropout) == (40, 0.0) and decay ** 40 == pytest.approx(0.2)
+    assert size_defaults(54_000, 7, 0.5, 0.3) == (7, 0.5, 0.3)
     help_text = " ".join(CliRunner().invoke(main, ["cnn", "train", "--help"]).stdout.split())
     assert "60 below 10,000 training images, 40 from there" in help_text
+    assert "Default: 0.2 below 10,000 training images, 0 from there" in help_text
 
 
 def test_lenet5_shifts_its_training_images_by_default_and_not_with_no_augment(tmp_path):
@@ -194,6 +195,6 @@ def test_lenet5_shifts_its_training_images_by_default_and_not_with_no_augment(tm
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["augment"] is expected
         assert metrics["learning_rate"] == pytest.approx(0.002)     # LeNet-5's Adam default
-        assert metrics["dropout"] == 0 and not any(
-            isinstance(layer, dlcore.layers.Dropout) for layer in dlcore.load(out / "model.h5")
-            .layers)                                                 # none by default
+        assert metrics["dropout"] == 0.2    # the default below 10,000 images
+        assert sum(isinstance(layer, dlcore.layers.Dropout)
+                   for layer in dlcore.load(out / "model.h5").layers) == 2
