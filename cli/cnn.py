@@ -97,8 +97,6 @@ def build_model(model, input_shape, n_classes, dropout, augment, flip, backend, 
                              seed=seed)
 
 
-
-
 def first_layer_filters(model):
     """The first weighted layer's kernels as images: conv kernels (F, C, k, k) -> their first
     channel; a dense kernel on flattened images -> one image per unit."""
