@@ -226,6 +226,9 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
               help=f"Move every training image by a random shift of up to {AUGMENT_SHIFT} "
                    f"pixels each epoch (default: on below {SMALL_DATA_SET:,} training images "
                    "when the rows are square images).")
+@click.option("--flip", is_flag=True,
+              help="Mirror half of the training images left-right each epoch (clothes, not "
+                   "digits; the rows must be square images).")
 @seed_option
 @backend_option
 @out_folder_option("runs/finetune")
@@ -234,8 +237,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @resumed_options()
 @distributed_option
 def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, lr_decay,
-                     batch_size, patience, validation_split, dropout, input_dropout, augment, seed,
-                     backend, out, checkpoint_every, resume, comm):
+                     batch_size, patience, validation_split, dropout, input_dropout, augment, flip,
+                     seed, backend, out, checkpoint_every, resume, comm):
     """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.
 
     The network is DBN.to_network(): the RBMs' weights as sigmoid Dense layers (with dropout),
@@ -260,7 +263,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
         network = model.to_network(n_classes=int(y.max()) + 1, dropout=dropout,
                                    input_dropout=input_dropout, seed=seed, backend=backend,
                                    augment=image_shifts(X.shape[1], augment, dataset,
-                                                        len(train[0])))
+                                                        len(train[0]), flip))
         network_optimizer = make_optimizer(optimizer, learning_rate, momentum, lr_decay,
                                            -(-len(train[0]) // batch_size))
     else:   # compiled, with its optimiser, learning-rate schedule and early-stopping state
@@ -307,18 +310,26 @@ def size_defaults(n_rows, epochs):
             "lr_decay": LR_FALL ** (1 / epochs)}
 
 
-def image_shifts(width, augment, dataset, n_rows):
-    """The ImageAugmentation arguments of ``--augment`` for ``n_rows`` training rows of ``width``
-    values: shifts of up to AUGMENT_SHIFT pixels of the square image the rows hold; None for
-    ``--no-augment`` and, by default, for rows that are not square images or from
-    SMALL_DATA_SET rows on (a sigmoid net on that many images under-fits with the shifts)."""
+def image_shifts(width, augment, dataset, n_rows, flip=False):
+    """The ImageAugmentation arguments of ``--augment`` and ``--flip`` for ``n_rows`` training
+    rows of ``width`` values: shifts of up to AUGMENT_SHIFT pixels of the square image the rows
+    hold, and left-right mirroring with ``flip``; None when neither applies. ``augment`` None
+    (the default) shifts square images below SMALL_DATA_SET rows only (a sigmoid net on that
+    many images under-fits with the shifts)."""
     side = math.isqrt(width)
+    square = side * side == width
     if augment is None:
-        augment = side * side == width and n_rows < SMALL_DATA_SET
-    elif augment and side * side != width:
+        augment = square and n_rows < SMALL_DATA_SET
+    elif augment and not square:
         raise click.BadParameter(f"{dataset} rows of {width} values are not square images, "
                                  "which shifts need: drop --augment", param_hint="--augment")
-    return {"max_shift": AUGMENT_SHIFT, "image_shape": (1, side, side)} if augment else None
+    if flip and not square:
+        raise click.BadParameter(f"{dataset} rows of {width} values are not square images, "
+                                 "which mirroring needs: drop --flip", param_hint="--flip")
+    if not (augment or flip):
+        return None
+    return {"max_shift": AUGMENT_SHIFT if augment else 0, "horizontal_flip": flip,
+            "image_shape": (1, side, side)}
 
 
 @dbn.command("sample")

@@ -252,13 +252,22 @@ def test_finetune_shifts_square_training_images_by_default_and_not_with_no_augme
 def test_finetune_shifts_only_square_images_of_a_small_data_set_by_default():
     from dlcore.cli.dbn import image_shifts
     shifts = image_shifts(784, None, "mnist-5k", 3_600)
-    assert shifts == {"max_shift": 2, "image_shape": (1, 28, 28)}
+    assert shifts == {"max_shift": 2, "horizontal_flip": False, "image_shape": (1, 28, 28)}
     assert image_shifts(784, None, "fashion-mnist", 54_000) is None
     assert image_shifts(784, True, "fashion-mnist", 54_000)["image_shape"] == (1, 28, 28)
     assert image_shifts(500, None, "features", 100) is None
     assert image_shifts(784, False, "mnist-5k", 3_600) is None
     with pytest.raises(click.BadParameter, match="not square images"):
         image_shifts(500, True, "features", 100)
+
+
+def test_finetune_flip_mirrors_square_images_without_shifting_a_large_set():
+    from dlcore.cli.dbn import image_shifts
+    assert image_shifts(784, None, "fashion-mnist", 54_000, flip=True) == \
+        {"max_shift": 0, "horizontal_flip": True, "image_shape": (1, 28, 28)}
+    assert image_shifts(784, None, "mnist-5k", 3_600, flip=True)["max_shift"] == 2
+    with pytest.raises(click.BadParameter, match="which mirroring needs: drop --flip"):
+        image_shifts(500, None, "features", 100, flip=True)
 
 
 def test_finetune_defaults_depend_on_the_training_set_size_and_say_so_in_help():
@@ -286,3 +295,13 @@ def test_finetune_lr_decay_multiplies_the_rate_after_every_epoch(pretrained, dig
     parameters = network.training_record_["parameters"]
     assert (parameters["lr_decay"], parameters["dropout"], parameters["input_dropout"]) == \
         (0.5, 0.3, 0.1)                                  # resolved, not None
+
+
+def test_finetune_flip_puts_a_mirroring_layer_first(pretrained, digits, tmp_path):
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--dataset", digits, "--epochs", "1", "--no-augment",
+                                       "--flip", "--backend", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    first = dlcore.load(tmp_path / "model.h5").layers[0]
+    assert isinstance(first, dlcore.layers.ImageAugmentation)
+    assert (first.horizontal_flip, first.max_shift) == (True, 0)
