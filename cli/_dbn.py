@@ -71,14 +71,15 @@ def split_off_validation(X, y, fraction, seed):
 
 def training_subset(X, y, size, seed, dataset):
     """``size`` rows of (X, y) drawn by Philox(seed, STREAM_SPLIT, step 2), in their order; all
-    of them when ``size`` is None; ``--train-size`` above the rows there are is one line."""
+    of them when ``size`` is None; ``--train-size`` above the rows there are is one line.
+    ``y`` may be None (unlabelled images)."""
     if size is None:
         return X, y
     if size > len(X):
         raise click.BadParameter(f"{size} is more than the {len(X)} training images of "
                                  f"{dataset}", param_hint="--train-size")
     rows = np.sort(rng.permutation(len(X), seed, rng.STREAM_SPLIT, 2)[:size])
-    return X[rows], y[rows]
+    return X[rows], None if y is None else y[rows]
 
 
 def make_optimizer(name, learning_rate, momentum, decay=1.0, batches_per_epoch=1):

@@ -252,11 +252,8 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     warn_if_other_dataset(model, dbn_file, dataset)
     train, valid = split_off_validation(X, y, validation_split, seed)
     if resume is None:
-        defaults = size_defaults(len(train[0]), epochs)
-        dropout, input_dropout, lr_decay = (
-            defaults[name] if given is None else given
-            for name, given in (("dropout", dropout), ("input_dropout", input_dropout),
-                                ("lr_decay", lr_decay)))
+        dropout, input_dropout, lr_decay = size_defaults(len(train[0]), epochs, dropout,
+                                                         input_dropout, lr_decay)
         # the training record then shows the values trained with, not None
         click.get_current_context().params.update(dropout=dropout, input_dropout=input_dropout,
                                                   lr_decay=lr_decay)
@@ -296,18 +293,21 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     click.echo(f"wrote model.h5, training_curve.png and confusion_matrix.png to {folder}")
 
 
-def size_defaults(n_rows, epochs):
-    """The defaults of ``--dropout``, ``--input-dropout`` and ``--lr-decay`` for ``n_rows``
-    fine-tuning rows and ``epochs``: below SMALL_DATA_SET rows DEFAULT_DROPOUT and
+def size_defaults(n_rows, epochs, dropout, input_dropout, lr_decay):
+    """``(dropout, input_dropout, lr_decay)`` for ``n_rows`` fine-tuning rows and ``epochs``,
+    each as given or, when None, its default: below SMALL_DATA_SET rows DEFAULT_DROPOUT and
     DEFAULT_INPUT_DROPOUT at a constant rate (early stopping ends the run first); from there
     LARGE_SET_DROPOUT and LARGE_SET_INPUT_DROPOUT, and a rate that ends at LR_FALL of its start
     (``LR_FALL ** (1 / epochs)`` per epoch), since a large set's validation accuracy still
     creeps up late in the run."""
-    if n_rows < SMALL_DATA_SET:
-        return {"dropout": DEFAULT_DROPOUT, "input_dropout": DEFAULT_INPUT_DROPOUT,
-                "lr_decay": 1.0}
-    return {"dropout": LARGE_SET_DROPOUT, "input_dropout": LARGE_SET_INPUT_DROPOUT,
-            "lr_decay": LR_FALL ** (1 / epochs)}
+    small = n_rows < SMALL_DATA_SET
+    if dropout is None:
+        dropout = DEFAULT_DROPOUT if small else LARGE_SET_DROPOUT
+    if input_dropout is None:
+        input_dropout = DEFAULT_INPUT_DROPOUT if small else LARGE_SET_INPUT_DROPOUT
+    if lr_decay is None:
+        lr_decay = 1.0 if small else LR_FALL ** (1 / epochs)
+    return dropout, input_dropout, lr_decay
 
 
 def image_shifts(width, augment, dataset, n_rows, flip=False):

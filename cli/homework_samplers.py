@@ -125,7 +125,7 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
     folder = output_folder(out)
     train, test, _ = load_digit_split(dataset, list(range(10)), list(range(10)), seed,
                                       options=("--dataset", "--dataset"))
-    train, _ = training_subset(train, np.zeros(len(train)), train_size, seed, dataset)
+    train, _ = training_subset(train, None, train_size, seed, dataset)
     train = dlcore.datasets.binarize(train, mode="stochastic", seed=seed)
     test = dlcore.datasets.binarize(test, mode="stochastic", seed=seed + 1)
     updates = epochs * -(-len(train) // batch_size)

@@ -272,13 +272,12 @@ def test_finetune_flip_mirrors_square_images_without_shifting_a_large_set():
 
 def test_finetune_defaults_depend_on_the_training_set_size_and_say_so_in_help():
     from dlcore.cli.dbn import size_defaults
-    small = {"dropout": 0.3, "input_dropout": 0.1, "lr_decay": 1.0}
-    assert size_defaults(3_600, 100) == small            # mnist-5k's fine-tuning rows
-    assert size_defaults(9_999, 100) == small
-    large = size_defaults(54_000, 100)                   # Fashion-MNIST's
-    assert (large["dropout"], large["input_dropout"]) == (0.2, 0.0)
-    assert large["lr_decay"] ** 100 == pytest.approx(0.1)
-    assert size_defaults(54_000, 40)["lr_decay"] ** 40 == pytest.approx(0.1)
+    assert size_defaults(3_600, 100, None, None, None) == (0.3, 0.1, 1.0)   # mnist-5k's rows
+    assert size_defaults(9_999, 100, None, None, None) == (0.3, 0.1, 1.0)
+    dropout, input_dropout, decay = size_defaults(54_000, 100, None, None, None)  # Fashion's
+    assert (dropout, input_dropout) == (0.2, 0.0) and decay ** 100 == pytest.approx(0.1)
+    assert size_defaults(54_000, 40, None, None, None)[2] ** 40 == pytest.approx(0.1)
+    assert size_defaults(54_000, 40, 0.5, 0.2, 0.9) == (0.5, 0.2, 0.9)      # as given
     help_text = " ".join(CliRunner().invoke(main, ["dbn", "finetune", "--help"]).stdout.split())
     assert "Default: 0.3 below 10,000 training images, else 0.2." in help_text
     assert "ends at 0.1 of its start" in help_text
