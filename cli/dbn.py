@@ -54,7 +54,12 @@ from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 
 DEFAULT_LAYERS = "784-500-500"
-DEFAULT_EPOCHS_PER_LAYER = 20
+# Pretraining by data-set size (docs/dbn.md, "Fine-tuning defaults"): about as many updates per
+# RBM either way (mnist-5k: 20 epochs of 200 batches; Fashion-MNIST: 10 of 600), the large set's
+# in larger batches, which its validation accuracy after fine-tuning preferred (and take half the
+# time).
+DEFAULT_EPOCHS_PER_LAYER, DEFAULT_PRETRAIN_BATCH = 20, 20
+LARGE_SET_EPOCHS_PER_LAYER, LARGE_SET_PRETRAIN_BATCH = 10, 100
 # With --with-labels: epochs of up-down after PCD pretraining (see pretrain_command).
 GENERATIVE_UP_DOWN_EPOCHS = 10
 # The fine-tuning defaults of `dlcore dbn finetune`, chosen on the validation splits of
@@ -115,11 +120,15 @@ def parse_epochs(text, n_rbms):
 @click.option("--layers", "layers_text", default=DEFAULT_LAYERS, show_default=True,
               help="Layer sizes, visible first: 784-500-500 stacks two RBMs.")
 @dataset_option()
-@click.option("--epochs-per-layer", default=str(DEFAULT_EPOCHS_PER_LAYER), show_default=True,
-              help="CD epochs of each RBM: one number, or one per RBM ('20,20,10').")
+@click.option("--epochs-per-layer", default=None,
+              help=f"CD epochs of each RBM: one number, or one per RBM ('20,20,10'). Default: "
+                   f"{DEFAULT_EPOCHS_PER_LAYER} below {SMALL_DATA_SET:,} training images, else "
+                   f"{LARGE_SET_EPOCHS_PER_LAYER}.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help=f"Default: {DEFAULT_PRETRAIN_BATCH} below {SMALL_DATA_SET:,} training "
+                   f"images, else {LARGE_SET_PRETRAIN_BATCH}.")
 @click.option("--propagate", type=click.Choice(["mean", "sample"]), default="mean",
               show_default=True, help="Feed each RBM the means Q(h = 1 | v) of the one below, or "
                                       "binary samples h ~ Q(h | v) (the lecture's words).")
@@ -156,10 +165,16 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     if up_down_epochs is None:
         up_down_epochs = GENERATIVE_UP_DOWN_EPOCHS if with_labels else 0
     layers = parse_layers(layers_text)
-    epochs = parse_epochs(epochs_per_layer, len(layers) - 1)
+    epochs = None if epochs_per_layer is None else parse_epochs(epochs_per_layer,
+                                                                len(layers) - 1)
     folder = output_folder(out)
     (X, y), _ = load_labelled_split(dataset, lazy=comm is not None)
     X = X if comm is None else X.over(comm)   # a rank reads its rows only, the mean its stripe
+    epochs, batch_size = pretrain_size_defaults(len(X), epochs, batch_size)
+    # the training record then shows the values trained with, not None
+    click.get_current_context().params.update(
+        epochs_per_layer=",".join(map(str, epochs)) if isinstance(epochs, list) else str(epochs),
+        batch_size=batch_size)
     check_width(X.shape[1], layers[0], dataset)
     side = image_side(layers[0])   # before training: the filters are drawn as square images
     n_labels = int(y.max()) + 1 if with_labels else 0
@@ -291,6 +306,18 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     click.echo(f"test accuracy {test_accuracy:.4f} on "
                f"{len(y_test)} held-out {dataset} images")
     click.echo(f"wrote model.h5, training_curve.png and confusion_matrix.png to {folder}")
+
+
+def pretrain_size_defaults(n_rows, epochs, batch_size):
+    """``(epochs, batch_size)`` of pretraining on ``n_rows`` training rows, each as given or,
+    when None, its default: DEFAULT_EPOCHS_PER_LAYER and DEFAULT_PRETRAIN_BATCH below
+    SMALL_DATA_SET rows, else LARGE_SET_EPOCHS_PER_LAYER and LARGE_SET_PRETRAIN_BATCH."""
+    small = n_rows < SMALL_DATA_SET
+    if epochs is None:
+        epochs = DEFAULT_EPOCHS_PER_LAYER if small else LARGE_SET_EPOCHS_PER_LAYER
+    if batch_size is None:
+        batch_size = DEFAULT_PRETRAIN_BATCH if small else LARGE_SET_PRETRAIN_BATCH
+    return epochs, batch_size
 
 
 def size_defaults(n_rows, epochs, dropout, input_dropout, lr_decay):

@@ -304,3 +304,25 @@ def test_finetune_flip_puts_a_mirroring_layer_first(pretrained, digits, tmp_path
     first = dlcore.load(tmp_path / "model.h5").layers[0]
     assert isinstance(first, dlcore.layers.ImageAugmentation)
     assert (first.horizontal_flip, first.max_shift) == (True, 0)
+
+
+def test_pretraining_defaults_depend_on_the_training_set_size_and_say_so_in_help():
+    from dlcore.cli.dbn import pretrain_size_defaults
+    assert pretrain_size_defaults(4_000, None, None) == (20, 20)      # mnist-5k
+    assert pretrain_size_defaults(60_000, None, None) == (10, 100)    # Fashion-MNIST
+    assert pretrain_size_defaults(60_000, [5, 3], 7) == ([5, 3], 7)   # as given
+    help_text = " ".join(CliRunner().invoke(main, ["dbn", "pretrain", "--help"]).stdout.split())
+    assert "Default: 20 below 10,000 training images, else 10." in help_text
+    assert "Default: 20 below 10,000 training images, else 100." in help_text
+
+
+def test_pretrain_records_the_epochs_and_batch_size_it_trained_with(pretrained):
+    parameters = dlcore.load(pretrained / "dbn.h5").training_record_["parameters"]
+    model = dlcore.load(pretrained / "dbn.h5")
+    assert parameters["batch_size"] == model.batch_size
+    assert parse_epochs_text(parameters["epochs_per_layer"]) == model.epochs
+
+
+def parse_epochs_text(text):
+    values = [int(part) for part in text.split(",")]
+    return values[0] if len(values) == 1 else values

@@ -95,10 +95,12 @@ def test_the_defaults_are_the_command_lines():
         (dbn.DEFAULT_DROPOUT, dbn.DEFAULT_INPUT_DROPOUT)
     assert "-".join(map(str, (784, *classifier.PRETRAIN_DEFAULTS["hidden"]))) == \
         dbn.DEFAULT_LAYERS
-    assert classifier.PRETRAIN_DEFAULTS["pretrain_epochs"] == dbn.DEFAULT_EPOCHS_PER_LAYER
+    # the library's defaults are the command line's below 10,000 training images
+    assert (classifier.PRETRAIN_DEFAULTS["pretrain_epochs"],
+            classifier.PRETRAIN_DEFAULTS["pretrain_batch_size"]) == \
+        dbn.pretrain_size_defaults(4_000, None, None)
     pretrain = {param.name: param.default for param in dbn.pretrain_command.params}
     assert pretrain["learning_rate"] == classifier.PRETRAIN_DEFAULTS["pretrain_learning_rate"]
-    assert pretrain["batch_size"] == classifier.PRETRAIN_DEFAULTS["pretrain_batch_size"]
     assert pretrain["propagate"] == classifier.PRETRAIN_DEFAULTS["propagate"]
     model = dlcore.DBNClassifier()
     for name, value in {**classifier.PRETRAIN_DEFAULTS, **classifier.FINETUNE_DEFAULTS}.items():
