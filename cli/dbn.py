@@ -54,7 +54,7 @@ from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 
 DEFAULT_LAYERS = "784-500-500"
-# Pretraining by data-set size (docs/dbn.md, "Fine-tuning defaults"): about as many updates per
+# Pretraining by data-set size (docs/dbn.md, "Pretraining defaults"): about as many updates per
 # RBM either way (mnist-5k: 20 epochs of 200 batches; Fashion-MNIST: 10 of 600), the large set's
 # in larger batches, which its validation accuracy after fine-tuning preferred (and take half the
 # time).
