@@ -242,8 +242,10 @@ def state(model):
 
 def train_local(comm, case, sync_every, epochs=None):
     """``local:CASE:K[:EPOCHS]``: the training case CASE with sync_every=K (and EPOCHS epochs).
-    Every rank prints a CRC-32 of its parameters and training state and the all-reduces it
-    made; rank 0 also the difference from one process and the monitor's history."""
+    Rank 0 prints, for every rank, a CRC-32 of its parameters and training state and the
+    all-reduces it made; for itself also the difference from one process and the monitor's
+    history. One printer: lines printed by several ranks at once can be spliced into one by
+    the launcher."""
     model_class, X, options = TRAINING[case](case)
     if epochs is not None:
         options["epochs"] = int(epochs)
@@ -255,12 +257,14 @@ def train_local(comm, case, sync_every, epochs=None):
               "allreduces": comm.allreduce_calls - calls, "names": sorted(arrays),
               "crc": zlib.crc32(b"".join(np.ascontiguousarray(arrays[name]).tobytes()
                                          for name in sorted(arrays)))}
+    every_rank = comm.gather(result)
     if comm.is_root:
         alone = parameters(model_class(**options).fit(*data))
-        result.update(errors=history(together), differences={
+        every_rank[0].update(errors=history(together), differences={
             name: float(np.max(np.abs(parameters(together)[name] - value)))
             for name, value in alone.items()})
-    print(json.dumps(result), flush=True)
+        for rank_result in every_rank:
+            print(json.dumps(rank_result), flush=True)
 
 
 if __name__ == "__main__":
