@@ -24,6 +24,9 @@ RUNTIME_ERRORS = (ValueError, OSError, RuntimeError, TrainingDiverged)
 CHECKPOINT_FILE = "checkpoint.h5"
 #: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
+#: Training images from which `cnn train`, `dbn pretrain` and `dbn finetune` take their
+#: large-data-set defaults (mnist-5k's 4,000 lie below it, Fashion-MNIST's 60,000 above).
+SMALL_DATA_SET = 10_000
 
 
 def one_line(text):

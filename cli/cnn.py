@@ -16,6 +16,7 @@ from dlcore import viz
 from dlcore.backend import rng
 from dlcore.cli import main
 from dlcore.cli._common import (
+    SMALL_DATA_SET,
     Checkpoints,
     backend_option,
     checkpoint_option,
@@ -44,7 +45,7 @@ HOLDOUT_PER_CLASS = 100
 # (docs/networks.md, "Defaults"): shifted images for LeNet-5; below SMALL_DATA_SET images more
 # epochs and dropout, from there fewer epochs and no dropout (LeNet-5 under-fits Fashion-MNIST's
 # shifted images with it); a learning rate that falls to LR_FALL of its start over the run.
-EPOCHS_SMALL, EPOCHS_LARGE, SMALL_DATA_SET = 60, 40, 10_000
+EPOCHS_SMALL, EPOCHS_LARGE = 60, 40
 DROPOUT_SMALL, DROPOUT_LARGE = 0.2, 0.0
 LR_FALL = 0.2
 

@@ -19,6 +19,7 @@ from dlcore import viz
 from dlcore.backend import rng
 from dlcore.cli import main
 from dlcore.cli._common import (
+    SMALL_DATA_SET,
     Checkpoints,
     PngPath,
     backend_option,
@@ -69,7 +70,6 @@ GENERATIVE_UP_DOWN_EPOCHS = 10
 # constant rate. From there the net under-fits with the shifts and that dropout: none of the
 # first, less of the second, and a rate that falls to LR_FALL of its start over the epochs.
 AUGMENT_SHIFT = 2
-SMALL_DATA_SET = 10_000
 DEFAULT_DROPOUT, DEFAULT_INPUT_DROPOUT = 0.3, 0.1
 LARGE_SET_DROPOUT, LARGE_SET_INPUT_DROPOUT = 0.2, 0.0
 FINETUNE_EPOCHS, FINETUNE_PATIENCE = 100, 15
