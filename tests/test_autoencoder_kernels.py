@@ -177,6 +177,6 @@ def test_the_autoencoder_kernels_compile_to_ptx_for_a_real_gpu():
     from test_backend_cuda_ptx import SCRIPT
     report = ptx_compile_report(SCRIPT + AE_LAUNCHES)
     for kernel in ("corrupt_rows", "reconstruction_delta_span", "sparsity_delta_span",
-                   "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span",
-                   "sgd_span"):
+                   "unit_bias_activation_rows", "activation_gradient_rows",
+                   "bias_gradient_span", "sgd_span"):
         assert f"COMPILED {kernel} " in report

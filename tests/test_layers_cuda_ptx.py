@@ -110,7 +110,8 @@ def compile_report():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel", [
-    "bias_activation_rows", "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
+    "bias_activation_rows", "unit_bias_activation_rows", "softmax_rows",
+    "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
     "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows",
     "multiply_span", "upsample_nearest_rows", "upsample_nearest_gradient_rows",
     "upsample_bilinear_rows", "upsample_bilinear_gradient_rows",

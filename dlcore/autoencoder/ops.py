@@ -27,8 +27,8 @@ from dlcore.backend.rng import STREAM_CORRUPT, key_from_seed
 from dlcore.layers.bodies import (
     ACTIVATION_CODES,
     activation_gradient_rows,
-    bias_activation_rows,
     bias_gradient_span,
+    unit_bias_activation_rows,
 )
 
 from . import model
@@ -116,9 +116,8 @@ class KernelOps:
     def _bias_activation(self, out, bias, activation):
         """out <- activation(out + bias) of an (N, units) product, as a Dense layer does."""
         n, units = out.shape
-        self.backend.launch_rows(bias_activation_rows, n, units, out.reshape(-1), bias,
-                                 out.reshape(n, 1, units), ACTIVATION_CODES[activation], units,
-                                 0, True)
+        self.backend.launch_rows(unit_bias_activation_rows, n, units, out, bias,
+                                 ACTIVATION_CODES[activation])
 
     def encode(self, x, W, hidden_bias, activation, out):
         self.backend.gemm(x, W, out)

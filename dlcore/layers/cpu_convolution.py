@@ -26,6 +26,7 @@ from numba import njit, prange
 
 from dlcore.backend.cpu import BLAS_GEMM, serial_gemm  # the backend's BLAS entry
 from dlcore.layers.bodies import (
+    SOFTMAX,
     _activation_gradient,
     _shifted_activation,
     activation_gradient_rows,
@@ -33,6 +34,7 @@ from dlcore.layers.bodies import (
     col2im_rows,
     conv_geometry,
     im2col_rows,
+    softmax_rows,
 )
 
 #: Convolutions on the CPU run a sample at a time in one parallel region (see
@@ -84,9 +86,13 @@ def conv2d_forward_samples(x, kernel2d, bias, out, cols, products, kh, kw, sh, s
                             out_h, out_w)
             serial_gemm(blas, integers, kernel2d, columns, products[thread],
                         False, False, 1.0, 0.0)
+            if code == SOFTMAX:
+                softmax_rows(0, 0, pixels, products[thread].reshape(-1), bias,
+                             out[sample:sample + 1], 0, pixels)
+                continue
             for f in range(filters):
                 bias_activation_rows(f, 0, pixels, products[thread].reshape(-1), bias,
-                                     out[sample:sample + 1], code, 0, pixels, False)
+                                     out[sample:sample + 1], code, 0, pixels)
 
 
 @njit(parallel=True, cache=True)

@@ -39,7 +39,9 @@ from dlcore.layers.bodies import (
     pool_gradient_rows,
     pool_gradient_tiles_rows,
     pool_rows,
+    softmax_rows,
     take_columns_rows,
+    unit_bias_activation_rows,
     upsample_bilinear_gradient_rows,
     upsample_bilinear_rows,
     upsample_nearest_gradient_rows,
@@ -187,12 +189,21 @@ class KernelOps:
         if code == SOFTMAX:   # normalised over the units: read from a separate product
             products = workspace("products", (n, units))
             self.backend.gemm(x, kernel, products)
-            self.backend.launch_rows(bias_activation_rows, n * units, 1, products.reshape(-1),
-                                     bias, out.reshape(n, units, 1), code, units, 1, False)
+            self._activate(products.reshape(-1), bias, out.reshape(n, units, 1), code, units, 1)
             return
         self.backend.gemm(x, kernel, out)
-        self.backend.launch_rows(bias_activation_rows, n, units, out.reshape(-1), bias,
-                                 out.reshape(n, 1, units), code, units, 0, True)
+        self.backend.launch_rows(unit_bias_activation_rows, n, units, out, bias, code)
+
+    def _activate(self, z, bias, y, code, n_stride, f_stride):
+        """y (n, F, P) = activation(z + bias) read through the strides (see
+        :func:`bias_activation_rows`); a softmax over f runs a row per sample."""
+        n, maps, pixels = y.shape
+        if code == SOFTMAX:
+            self.backend.launch_rows(softmax_rows, n, pixels, z, bias, y, n_stride, f_stride,
+                                     work=y.size)
+        else:
+            self.backend.launch_rows(bias_activation_rows, n * maps, pixels, z, bias, y, code,
+                                     n_stride, f_stride)
 
     def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
                        workspace):
@@ -240,9 +251,8 @@ class KernelOps:
         self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, x, cols,
                                  *conv_geometry(w))
         self.backend.gemm(kernel2d, cols, products)
-        self.backend.launch_rows(bias_activation_rows, n * filters, pixels,
-                                 products.reshape(-1), bias, out.reshape(n, filters, pixels),
-                                 code, pixels, n * pixels, False)
+        self._activate(products.reshape(-1), bias, out.reshape(n, filters, pixels), code,
+                       pixels, n * pixels)
 
     def conv2d_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel, grad_bias,
                         grad_x, workspace):
@@ -338,9 +348,8 @@ class KernelOps:
                                  *self._pixels_geometry(w))
         self.backend.gemm(kernel.reshape(channels, w.patch_size), inputs, cols, trans_a=True)
         self.backend.launch_rows(col2im_rows, n * filters, w.height, cols, z, *conv_geometry(w))
-        self.backend.launch_rows(bias_activation_rows, n * filters, pixels, z.reshape(-1), bias,
-                                 out.reshape(n, filters, pixels), ACTIVATION_CODES[activation],
-                                 filters * pixels, pixels, False)
+        self._activate(z.reshape(-1), bias, out.reshape(n, filters, pixels),
+                       ACTIVATION_CODES[activation], filters * pixels, pixels)
 
     def conv2d_transpose_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
                                   grad_bias, grad_x, workspace):
@@ -382,9 +391,8 @@ class KernelOps:
 
     def activation_forward(self, activation, x, out):
         n, maps, pixels = self._maps(x, activation).shape
-        self.backend.launch_rows(bias_activation_rows, n * maps, pixels, x.reshape(-1),
-                                 self._no_bias, self._maps(out, activation),
-                                 ACTIVATION_CODES[activation], maps * pixels, pixels, False)
+        self._activate(x.reshape(-1), self._no_bias, self._maps(out, activation),
+                       ACTIVATION_CODES[activation], maps * pixels, pixels)
 
     def activation_backward(self, activation, y, grad_y, grad_x):
         view = self._maps(y, activation)
