@@ -122,6 +122,12 @@ def test_cpu_dense_follows_the_reference(activation):
     assert_backends_agree(lambda: Dense(7, activation=activation), images(5, 13))
 
 
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+def test_cpu_dense_without_bias_follows_the_reference(activation):
+    assert_backends_agree(lambda: Dense(7, activation=activation, use_bias=False),
+                          images(5, 13))
+
+
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softmax"])
 def test_cpu_activation_layers_follow_the_reference(activation):
     shape = (4, 9) if activation == "softmax" else (3, 2, 4, 5)
