@@ -301,7 +301,7 @@ class KernelOps:
         self.backend.launch_rows(pool_rows, x.shape[0] * x.shape[1], window.out_height,
                                  self._planes(x), self._planes(out), self._planes(argmax),
                                  POOL_CODES[kind], *self._pool_geometry(window),
-                                 window.pad_height, window.pad_width)
+                                 window.pad_height, window.pad_width, work=x.size)
 
     def pool_backward(self, kind, x, y, argmax, grad_y, window, grad_x):
         w = window
@@ -311,22 +311,23 @@ class KernelOps:
         if w.stride_height >= w.kernel_height and w.stride_width >= w.kernel_width \
                 and not w.padded:
             self.backend.launch_rows(pool_gradient_tiles_rows, x.shape[0] * x.shape[1],
-                                     w.out_height, *arguments)
+                                     w.out_height, *arguments, work=x.size)
         else:   # the gather form, which also knows a padding (Keras's "same")
             self.backend.launch_rows(pool_gradient_rows, x.shape[0] * x.shape[1], w.height,
-                                     *arguments, w.pad_height, w.pad_width)
+                                     *arguments, w.pad_height, w.pad_width, work=x.size)
 
     # up-sampling and transposed convolution (the convolution's im2col and col2im bodies)
     def upsample_forward(self, x, size, interpolation, out):
         body = upsample_bilinear_rows if interpolation == "bilinear" else upsample_nearest_rows
         self.backend.launch_rows(body, x.shape[0] * x.shape[1], out.shape[2], self._planes(x),
-                                 self._planes(out), *size)
+                                 self._planes(out), *size, work=out.size)
 
     def upsample_backward(self, grad_y, size, interpolation, grad_x):
         body = upsample_bilinear_gradient_rows if interpolation == "bilinear" else \
             upsample_nearest_gradient_rows
         self.backend.launch_rows(body, grad_x.shape[0] * grad_x.shape[1], grad_x.shape[2],
-                                 self._planes(grad_y), self._planes(grad_x), *size)
+                                 self._planes(grad_y), self._planes(grad_x), *size,
+                                 work=grad_y.size)
 
     @staticmethod
     def _pixels_geometry(w):
