@@ -207,7 +207,8 @@ class ImageAugmentation(Layer):
             self.backend.launch_rows(augment_rows, n * channels, height, x, y, k0, k1,
                                      np.uint64(step), np.uint64(rng.STREAM_AUGMENT),
                                      self.max_shift, self.horizontal_flip,
-                                     math.radians(self.max_rotation), np.uint64(self.first_row))
+                                     math.radians(self.max_rotation), np.uint64(self.first_row),
+                                     work=x.size)
         return y.reshape(rows.shape)
 
     def backward(self, grad_y, need_input_gradient=True):

@@ -249,7 +249,7 @@ class KernelOps:
         cols = workspace("cols", (w.patch_size, n * pixels))
         products = workspace("products", (filters, n * pixels))
         self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, x, cols,
-                                 *conv_geometry(w))
+                                 *conv_geometry(w), work=cols.size)
         self.backend.gemm(kernel2d, cols, products)
         self._activate(products.reshape(-1), bias, out.reshape(n, filters, pixels), code,
                        pixels, n * pixels)
@@ -286,7 +286,7 @@ class KernelOps:
         grad_cols = workspace("grad_cols", (w.patch_size, n * pixels))
         self.backend.gemm(kernel2d, products, grad_cols, trans_a=True)
         self.backend.launch_rows(col2im_rows, n * w.channels, w.height, grad_cols, grad_x,
-                                 *conv_geometry(w))
+                                 *conv_geometry(w), work=grad_cols.size)
 
     # pooling
     @staticmethod
@@ -346,9 +346,10 @@ class KernelOps:
         cols = workspace("cols", (w.patch_size, n * w.out_pixels))
         z = workspace("products", (n, filters, w.height, w.width))
         self.backend.launch_rows(im2col_rows, channels * n, w.out_height, x, inputs,
-                                 *self._pixels_geometry(w))
+                                 *self._pixels_geometry(w), work=inputs.size)
         self.backend.gemm(kernel.reshape(channels, w.patch_size), inputs, cols, trans_a=True)
-        self.backend.launch_rows(col2im_rows, n * filters, w.height, cols, z, *conv_geometry(w))
+        self.backend.launch_rows(col2im_rows, n * filters, w.height, cols, z, *conv_geometry(w),
+                                 work=cols.size)
         self._activate(z.reshape(-1), bias, out.reshape(n, filters, pixels),
                        ACTIVATION_CODES[activation], filters * pixels, pixels)
 
@@ -369,7 +370,7 @@ class KernelOps:
         self.backend.launch_1d(bias_gradient_span, filters, g.reshape(-1), grad_bias, n, pixels,
                                filters * pixels, pixels, work=n * filters * pixels)
         self.backend.launch_rows(im2col_rows, w.patch_size * n, w.out_height, g, grad_cols,
-                                 *conv_geometry(w))
+                                 *conv_geometry(w), work=grad_cols.size)
         kernel2d = kernel.reshape(channels, w.patch_size)
         self.backend.gemm(inputs, grad_cols, grad_kernel.reshape(kernel2d.shape), trans_b=True)
         if grad_x is None:
@@ -377,7 +378,7 @@ class KernelOps:
         grad_inputs = workspace("grad_inputs", (channels, n * w.out_pixels))
         self.backend.gemm(kernel2d, grad_cols, grad_inputs)
         self.backend.launch_rows(col2im_rows, n * channels, w.out_height, grad_inputs, grad_x,
-                                 *self._pixels_geometry(w))
+                                 *self._pixels_geometry(w), work=grad_inputs.size)
 
     # element-wise
     @staticmethod
@@ -410,7 +411,8 @@ class KernelOps:
         self.backend.launch_rows(dropout_rows, n, -(-rows.shape[1] // 4), rows,
                                  out.reshape(n, -1), mask.reshape(n, -1), np.float32(rate),
                                  np.float32(1.0 / (1.0 - rate)), k0, k1,
-                                 np.uint64(stream), np.uint64(step), np.uint64(first_row))
+                                 np.uint64(stream), np.uint64(step), np.uint64(first_row),
+                                 work=x.size)
 
     def multiply(self, a, b, out):
         self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
