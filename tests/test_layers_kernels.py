@@ -88,6 +88,22 @@ def test_cpu_conv2d_inference_with_or_without_columns_follows_the_reference(
     np.testing.assert_allclose(outputs[1], outputs[0], rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("direct_max_patch", [0, 10_000])
+@pytest.mark.parametrize("input_gradient", [True, False])
+def test_cpu_conv2d_training_with_or_without_columns_follows_the_reference(
+        monkeypatch, direct_max_patch, input_gradient):
+    """Small stride-1 kernels train without columns (dL/dK from the padded image); 9 samples
+    on fewer threads, so that a thread takes several."""
+    from dlcore.layers import cpu_convolution
+    monkeypatch.setattr(cpu_convolution, "DIRECT_MAX_PATCH", direct_max_patch)
+    x = images(9, 3, 12, 12, seed=4)
+    assert_backends_agree(lambda: Conv2D(4, 3, padding=1, activation="relu"), x,
+                          input_gradient=input_gradient)
+    layer = Conv2D(4, 3, padding=1, activation="relu").build(x.shape[1:], backend="cpu")
+    layer.forward(x, training=True)
+    assert ("wide_cols" in layer._workspace) == (direct_max_patch == 0)
+
+
 def test_cpu_first_conv_layer_skips_the_input_gradient():
     assert_backends_agree(lambda: Conv2D(3, 5, padding=2, activation="relu"),
                           images(4, 1, 12, 12), input_gradient=False)
