@@ -138,6 +138,32 @@ def test_cpu_dense_follows_the_reference(activation):
     assert_backends_agree(lambda: Dense(7, activation=activation), images(5, 13))
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "softmax"])
+def test_cpu_dense_with_a_product_split_across_threads_follows_the_reference(activation):
+    """Inside compute() a product this large is split across the threads, and the bias and
+    activation run on each block in the same region: the same numbers as the product then the
+    epilogue (bit for bit), and the reference's."""
+    from dlcore.backend import get_backend
+    from dlcore.layers.bodies import ACTIVATION_CODES, unit_bias_activation_rows
+    x, grad_y = images(40, 784), images(40, 300, seed=1)
+    be = get_backend("cpu")
+    with be.compute(small_products=True):
+        assert be._splits_products(np.empty((40, 300)), 784)
+        expected = run(lambda: Dense(300, activation=activation), "reference", x, grad_y)
+        got = run(lambda: Dense(300, activation=activation), "cpu", x, grad_y)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+        if activation != "softmax":
+            layer = Dense(300, activation=activation).build((784,), backend="cpu", seed=11)
+            kernel, bias = layer.params["kernel"], layer.params["bias"]
+            bias[...] = images(300, seed=2)
+            separate = np.empty((40, 300), np.float32)
+            be.gemm(x, kernel, separate)
+            be.launch_rows(unit_bias_activation_rows, 40, 300, separate, bias,
+                           ACTIVATION_CODES[activation])
+            np.testing.assert_array_equal(layer.forward(x), separate)
+
+
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
 def test_cpu_dense_without_bias_follows_the_reference(activation):
     assert_backends_agree(lambda: Dense(7, activation=activation, use_bias=False),

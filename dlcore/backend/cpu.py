@@ -404,6 +404,14 @@ class CPUBackend(HostMemory, KernelBackend):
             4, out, bias, self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
             np.uint64(first_row))
 
+    def gemm_then_rows(self, a, b, out, body, *args):
+        if not self._splits_products(out, a.shape[1]):
+            super().gemm_then_rows(a, b, out, body, *args)
+            return
+        blas, integer_type = BLAS_GEMM[out.dtype]
+        _kernel("gemm then rows", body)(a, b, out, False, blas, np.empty(0, integer_type),
+                                        numba.get_num_threads(), 1, *args)
+
     def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
                                 negative_b, positive_rate, negative_rate, momentum, decay):
         # fused only where both products would be split (the same blocks, the same numbers)

@@ -160,6 +160,14 @@ class KernelBackend(Backend):
         """``body(first, last, *args)`` over ``range(n)``; ``work`` as for launch_rows."""
         raise NotImplementedError
 
+    def gemm_then_rows(self, a, b, out, body, *args):
+        """``out`` (m, n) <- a (m, k) @ b (k, n), then ``body(row, first, last, *args)`` over its
+        m rows of n units (an epilogue on the product: a Dense layer's bias and activation).
+        :meth:`gemm` then :meth:`launch_rows`, the same numbers; a backend may fuse them (the CPU
+        runs the epilogue on each block of the product right after computing it)."""
+        self.gemm(a, b, out)
+        self.launch_rows(body, out.shape[0], out.shape[1], *args)
+
     def _optional(self, array):
         return self._no_array if array is None else array
 

@@ -339,7 +339,8 @@ class CPUConvolution:
     @staticmethod
     def keeps_columns(path, w, keep_columns):
         """Whether a forward pass by ``path`` keeps its columns for the backward pass (asked
-        to by ``keep_columns``): not the ``direct`` one, whose backward builds them again."""
+        to by ``keep_columns``): not the ``direct`` one, whose backward pass takes dL/dK from
+        the padded image instead."""
         return keep_columns and not (path == "wide" and w.patch_size <= DIRECT_MAX_PATCH)
 
     def _wide_cols(self, w, n, threads, workspace, kept):

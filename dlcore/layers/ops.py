@@ -191,8 +191,7 @@ class KernelOps:
             self.backend.gemm(x, kernel, products)
             self._activate(products.reshape(-1), bias, out.reshape(n, units, 1), code, units, 1)
             return
-        self.backend.gemm(x, kernel, out)
-        self.backend.launch_rows(unit_bias_activation_rows, n, units, out, bias, code)
+        self.backend.gemm_then_rows(x, kernel, out, unit_bias_activation_rows, out, bias, code)
 
     def _activate(self, z, bias, y, code, n_stride, f_stride):
         """y (n, F, P) = activation(z + bias) read through the strides (see
