@@ -35,6 +35,9 @@ DEFAULT_TIMEOUT = 300.0
 #: waits for a slower one should leave the cores to it: this machine has two).
 SPIN_SECONDS = 2e-3
 POLL_SLEEP_SECONDS = 2e-4
+#: How long a rank that aborts the job waits after printing its message, so that the launcher
+#: forwards the line before MPI_Abort stops it.
+ABORT_GRACE_SECONDS = 0.5
 
 
 class Communicator:
@@ -186,6 +189,9 @@ class Communicator:
         stream = sys.__stderr__ or sys.stderr
         stream.write(f"dlcore: rank {self.rank} of {self.size}: {message}\n")
         stream.flush()
+        # MPI_Abort kills the launcher's forwarding of the ranks' output too: a line flushed just
+        # before it can be lost (a CI run got an empty stderr), so give the launcher a moment
+        time.sleep(ABORT_GRACE_SECONDS)
         self.mpi_comm.Abort(exit_code)
         os._exit(exit_code)  # Abort does not return; this is for a communicator that does
 
