@@ -337,11 +337,10 @@ class CPUConvolution:
                                    grad_x, workspace)
 
     @staticmethod
-    def keeps_columns(path, w, keep_columns):
-        """Whether a forward pass by ``path`` keeps its columns for the backward pass (asked
-        to by ``keep_columns``): not the ``direct`` one, whose backward pass takes dL/dK from
-        the padded image instead."""
-        return keep_columns and not (path == "wide" and w.patch_size <= DIRECT_MAX_PATCH)
+    def _direct(w):
+        """Whether a ``wide`` convolution multiplies straight from the padded image: then it
+        keeps no columns, and its backward pass takes dL/dK from the padded image too."""
+        return w.patch_size <= DIRECT_MAX_PATCH
 
     def _wide_cols(self, w, n, threads, workspace, kept):
         """Every sample's wide columns (kept), or one sample's per thread."""
@@ -350,12 +349,12 @@ class CPUConvolution:
 
     def _forward_wide(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
         n, threads, span = x.shape[0], self._threads(x.shape[0]), self._wide_span(w)
-        kept = self.keeps_columns("wide", w, keep_columns)
+        kept = keep_columns and not self._direct(w)
         conv2d_forward_wide(x, kernel2d, bias, out, self._wide_cols(w, n, threads, workspace, kept),
                             self._padded(w, threads, workspace),
                             workspace("thread_products", (threads, kernel2d.shape[0], span)),
                             w.kernel_height, w.kernel_width, w.pad_height, w.pad_width, code,
-                            w.patch_size <= DIRECT_MAX_PATCH, *self._blas(x.dtype))
+                            self._direct(w), *self._blas(x.dtype))
 
     def _forward_samples(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
         n, threads, pixels = x.shape[0], self._threads(x.shape[0]), w.out_pixels
@@ -373,7 +372,7 @@ class CPUConvolution:
     def _backward_wide(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias, grad_x,
                        workspace):
         n, threads, span = x.shape[0], self._threads(x.shape[0]), self._wide_span(w)
-        kept = self.keeps_columns("wide", w, True)
+        kept = not self._direct(w)
         conv2d_backward_wide(
             x, kernel2d, y, grad_y, grad_kernel.reshape(kernel2d.shape), grad_bias,
             x if grad_x is None else grad_x,
