@@ -28,14 +28,20 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                          f"{n_columns} {columns_meaning}")
     if isinstance(array, LazyRows):
         return array.checked(name, unit_interval)
-    array = _finite(np.ascontiguousarray(array, dtype=np.float32), name)
-    if unit_interval:
-        low, high = float(array.min()), float(array.max())
-        if low < 0.0 or high > 1.0:
-            hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
-                    if high > 1.0 and low >= 0.0 else "")
-            raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
-                             f"values in [{low:g}, {high:g}]{hint}")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not unit_interval:
+        return _finite(array, name)
+    # two passes instead of three: NumPy's min and max return NaN or inf when any value is,
+    # so they answer the finiteness check too (the counting pass runs only to word the error)
+    low, high = array.min(), array.max()
+    if not (np.isfinite(low) and np.isfinite(high)):
+        _finite(array, name)
+    low, high = float(low), float(high)
+    if low < 0.0 or high > 1.0:
+        hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
+                if high > 1.0 and low >= 0.0 else "")
+        raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
+                         f"values in [{low:g}, {high:g}]{hint}")
     return array
 
 

@@ -102,6 +102,9 @@ BAD_DATA = [
     (np.zeros((0, 12)), "empty"),
     (np.full((5, 12), np.nan), "NaN"),
     (np.full((5, 12), np.inf), "NaN or infinite"),
+    # one bad value among good ones: the two-pass check (min, max) still finds and counts it
+    (np.where(np.arange(60).reshape(5, 12) == 37, np.nan, 0.5), "contains 1 NaN or infinite"),
+    (np.where(np.arange(60).reshape(5, 12) == 3, -np.inf, 0.5), "contains 1 NaN or infinite"),
     (np.full((5, 12), 255.0), r"\[0, 1\].*divide 8-bit images by 255"),
     (np.full((5, 12), -0.5), r"\[0, 1\]"),
     (np.array([["a"] * 12]), "numbers"),
