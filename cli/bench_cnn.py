@@ -69,8 +69,8 @@ def bench_cnn(train_images, test_images, batch_size, repeats, skip_torch, backen
     def comparisons():
         model = dlcore.models.lenet5(backend=backend, seed=0)
         model.compile("cross_entropy", dlcore.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM))
-        torch_model = workloads.torch_lenet5() if note == "included" else None
-        return workloads.network_comparisons(model, torch_model, x, y, x_test, batch_size,
+        torch_network = ("torch_lenet5", ()) if note == "included" else None
+        return workloads.network_comparisons(model, torch_network, x, y, x_test, batch_size,
                                              threads)
 
     setting = {"train_images": len(x), "test_images": len(x_test), "batch_size": batch_size,

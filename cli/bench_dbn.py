@@ -50,25 +50,38 @@ def dlcore_pretraining(X, layers, epochs, batch_size, backend):
 
 def torch_pretraining(warm, X, epochs, batch_size, threads):
     """PyTorch's in-place CD-1, ``epochs`` epochs per layer on the data the warm-up DBN's RBMs
-    propagate, plus each propagation."""
+    propagate, plus each propagation: built and run in PyTorch's own process
+    (:mod:`dlcore.bench_process`)."""
+    from dlcore.bench_process import shared_process
+    layer_data, data = [], X
+    for rbm in warm.rbms_:
+        layer_data.append(data)
+        data = rbm.transform(data)
+    return shared_process("torch").contenders(
+        "dlcore.cli.bench_dbn:torch_pretraining_on", layer_data,
+        [rbm.W.shape[1] for rbm in warm.rbms_],
+        [rbm.get_params()["sample_visible"] for rbm in warm.rbms_], epochs, batch_size,
+        threads)[0]
+
+
+def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size, threads):
+    """The contender of :func:`torch_pretraining` (in PyTorch's process): layer k trains on
+    ``layer_data[k]`` (what the warm-up DBN propagates), ``hidden[k]`` units, its visible units
+    sampled as ``sample_visible[k]`` says. Returns a list of one contender."""
     import torch
 
     from dlcore import bench_workloads as workloads
-    layer_runs, data, flags = [], X, []
-    for index, rbm in enumerate(warm.rbms_):
-        n_hidden = rbm.W.shape[1]
-        sample_visible = rbm.get_params()["sample_visible"]
+    layer_runs, flags = [], list(sample_visible)
+    for index, (data, n_hidden) in enumerate(zip(layer_data, hidden)):
         contender = workloads.torch_rbm_contenders(data, n_hidden, batch_size, "cpu", threads,
-                                                   sample_visible)[0]
+                                                   flags[index])[0]
         rows = torch.from_numpy(data)
         weights = torch.randn(data.shape[1], n_hidden) * 0.01
         bias = torch.zeros(n_hidden)
-        last = index + 1 == len(warm.rbms_)
+        last = index + 1 == len(layer_data)
         layer_runs.append((contender, None if last else (
             lambda rows=rows, weights=weights, bias=bias:
             torch.sigmoid(torch.addmm(bias, rows, weights)))))
-        flags.append(sample_visible)
-        data = rbm.transform(data)
 
     def warm_up():
         for contender, _ in layer_runs:
@@ -84,7 +97,7 @@ def torch_pretraining(warm, X, epochs, batch_size, threads):
     work = pretraining_work([first["visible"]] + [c.work["hidden"] for c, _ in layer_runs],
                             epochs, first["rows"], first["batch_size"], flags,
                             first["learning_rate"], first["momentum"], first["weight_decay"])
-    return Contender("PyTorch cpu in-place (addmm_)", run, work, warm_up=warm_up)
+    return [Contender("PyTorch cpu in-place (addmm_)", run, work, warm_up=warm_up)]
 
 
 @bench.command("dbn")

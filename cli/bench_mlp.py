@@ -59,9 +59,9 @@ def bench_mlp(layers_text, dropout, train_images, test_images, batch_size, learn
                                   n_classes=layers[-1], activation="sigmoid", dropout=dropout,
                                   backend=backend, seed=0)
         model.compile("cross_entropy", dlcore.optimizers.SGD(learning_rate, momentum=momentum))
-        torch_model = (workloads.torch_mlp(layers[0], hidden, layers[-1], dropout)
-                       if note == "included" else None)
-        return workloads.network_comparisons(model, torch_model, x, y, x_test, batch_size,
+        torch_network = (("torch_mlp", (layers[0], hidden, layers[-1], dropout))
+                         if note == "included" else None)
+        return workloads.network_comparisons(model, torch_network, x, y, x_test, batch_size,
                                              threads)
 
     setting = {"layers": layers, "dropout": dropout, "train_images": len(x),

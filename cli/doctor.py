@@ -61,10 +61,10 @@ def short_benchmarks(as_json):
         mlp = dlcore.models.mlp((784,), (500, 500), activation="sigmoid", dropout=0.2,
                                 backend="cpu", seed=0)
         mlp.compile("cross_entropy", dlcore.optimizers.SGD(0.1, momentum=0.9))
-        return (workloads.network_comparisons(lenet, workloads.torch_lenet5() if torch_here
+        return (workloads.network_comparisons(lenet, ("torch_lenet5", ()) if torch_here
                                               else None, images, labels, test, 64, threads)
                 + workloads.network_comparisons(
-                    mlp, workloads.torch_mlp(784, (500, 500), 10, 0.2) if torch_here else None,
+                    mlp, ("torch_mlp", (784, (500, 500), 10, 0.2)) if torch_here else None,
                     flat, labels, flat_test, 32, threads))
 
     load_before = benchmarks.load_average()

@@ -304,14 +304,20 @@ def machine_description(sgemm=True):
     dict: ``cpu`` (model name), ``isa`` ("AVX-512", "AVX2", ...; the architecture off x86),
     ``flags`` (the noted vector flags present), ``cores`` (logical CPUs this process may use),
     ``threads`` (Numba's threads, which dlcore's kernels and PyTorch are both given), ``blas``
-    (:func:`blas_description`), ``torch`` (:func:`torch_description`) and, with ``sgemm``,
-    ``sgemm`` (:func:`sgemm_rate` at the RBM's shapes).
+    (:func:`blas_description`), ``torch`` (:func:`torch_description`), ``openmp_wait`` (how
+    OpenMP threads wait between regions: dlcore's, and PyTorch's in its own process,
+    :mod:`dlcore.bench_process`) and, with ``sgemm``, ``sgemm`` (:func:`sgemm_rate` at the
+    RBM's shapes).
     """
     import numba
+
+    from dlcore.backend import threads
     machine = cpu_description()
     machine["threads"] = numba.get_num_threads()
     machine["blas"] = blas_description()
     machine["torch"] = torch_description()
+    machine["openmp_wait"] = {"dlcore": threads.wait_policy(),
+                              "torch": threads.wait_policy(threads.user_environment())}
     if sgemm:
         machine["sgemm"] = sgemm_rate()
     return machine
@@ -335,6 +341,10 @@ def machine_line(machine=None):
     torch = machine.get("torch")
     if torch:
         line += f"; PyTorch {torch['version']} ({torch['blas']}, {torch['cpu_capability']})"
+    wait = machine.get("openmp_wait")
+    if wait:
+        line += (f"; OpenMP waiting: dlcore {wait['dlcore']}"
+                 + (f", PyTorch (own process) {wait['torch']}" if torch else ""))
     if machine.get("sgemm"):
         line += f"; SGEMM at the RBM's shapes {machine['sgemm']['gflops']:.0f} GFLOP/s"
     return line

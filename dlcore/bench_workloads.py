@@ -20,6 +20,7 @@ import numpy as np
 
 from dlcore import bench
 from dlcore.bench import Comparison, Contender
+from dlcore.bench_process import shared_process
 
 RBM_LEARNING_RATE, RBM_MOMENTUM, RBM_WEIGHT_DECAY = 0.1, 0.5, 2e-4
 
@@ -182,9 +183,10 @@ def rbm_comparisons(X, n_hidden=500, batch_size=100, backend="cpu",
     comparisons = []
     for sample_visible in (False, True):
         contenders = [dlcore_rbm_contender(X, n_hidden, batch_size, backend, sample_visible)]
-        if torch_here:
-            contenders += torch_rbm_contenders(X, n_hidden, batch_size, device, threads,
-                                               sample_visible)
+        if torch_here:   # in PyTorch's own process (dlcore.bench_process)
+            contenders += shared_process("torch").contenders(
+                "dlcore.bench_workloads:torch_rbm_contenders", X, n_hidden, batch_size, device,
+                threads, sample_visible)
         if sample_visible and "reference" in include and bench.races_on("reference", backend):
             contenders.append(dlcore_rbm_contender(X, n_hidden, batch_size, "reference", True,
                                                    repeats=slow_repeats))
@@ -351,20 +353,29 @@ def torch_network_contenders(module, x, y, x_test, batch_size, learning_rate, mo
                       warm_up=infer))
 
 
-def network_comparisons(dlcore_model, torch_module, x, y, x_test, batch_size, threads):
+def network_comparisons(dlcore_model, torch_network, x, y, x_test, batch_size, threads):
     """The training-epoch and inference comparisons of a compiled dlcore network and, when
-    ``torch_module`` is not None, the same network in PyTorch (with dlcore's SGD settings)."""
+    ``torch_network`` is not None, the same network in PyTorch (with dlcore's SGD settings),
+    built and run in PyTorch's own process (:mod:`dlcore.bench_process`). ``torch_network``:
+    ``(builder, arguments)``, the name of a function here that builds the module
+    (:func:`torch_lenet5`, :func:`torch_mlp`) and its arguments."""
     train, infer = dlcore_network_contenders(dlcore_model, x, y, x_test, batch_size)
     trains, infers = [train], [infer]
-    if torch_module is not None:
+    if torch_network is not None:
         optimizer = dlcore_model.optimizer
-        torch_train, torch_infer = torch_network_contenders(
-            torch_module, x, y, x_test, batch_size, float(optimizer.learning_rate),
-            optimizer.momentum, threads)
+        torch_train, torch_infer = shared_process("torch").contenders(
+            "dlcore.bench_workloads:built_torch_network_contenders", *torch_network, x, y,
+            x_test, batch_size, float(optimizer.learning_rate), optimizer.momentum, threads)
         trains.append(torch_train)
         infers.append(torch_infer)
     return [Comparison(f"training epoch, {len(x):,} images, batch {batch_size}", trains),
             Comparison(f"inference, {len(x_test):,} images", infers)]
+
+
+def built_torch_network_contenders(builder, arguments, *args):
+    """:func:`torch_network_contenders` of the module ``builder(*arguments)`` (a function of
+    this module, named), for PyTorch's own process."""
+    return torch_network_contenders(globals()[builder](*arguments), *args)
 
 
 def torch_lenet5():

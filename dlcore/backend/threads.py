@@ -21,13 +21,26 @@ import os
 #: what dlcore asks of OpenMP when the environment does not say
 WAIT_POLICY = "PASSIVE"
 
+#: the variables dlcore itself put into this process's environment, with their values
+SET_BY_DLCORE = {}
+
 
 def prefer_passive_waiting(environment=os.environ):
     """Set ``OMP_WAIT_POLICY=PASSIVE`` in ``environment`` unless it or ``GOMP_SPINCOUNT`` is
     set; returns the policy in force (the user's, or dlcore's) for ``dlcore doctor``."""
     if "OMP_WAIT_POLICY" not in environment and "GOMP_SPINCOUNT" not in environment:
         environment["OMP_WAIT_POLICY"] = WAIT_POLICY
+        if environment is os.environ:
+            SET_BY_DLCORE["OMP_WAIT_POLICY"] = WAIT_POLICY
     return wait_policy(environment)
+
+
+def user_environment(environment=os.environ):
+    """A copy of ``environment`` without what dlcore added to it: the settings another
+    library's process gets when it should run as it would without dlcore (``dlcore bench``
+    starts PyTorch's contenders in one)."""
+    return {name: value for name, value in environment.items()
+            if SET_BY_DLCORE.get(name) != value}
 
 
 def wait_policy(environment=os.environ):
