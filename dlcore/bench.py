@@ -1,4 +1,4 @@
-"""Benchmarks: dlcore side by side with the tools users would pick instead, in one process.
+"""Benchmarks: dlcore side by side with the tools users would pick instead, in one run.
 
 The rules every ``dlcore bench`` command follows:
 
@@ -16,6 +16,9 @@ The rules every ``dlcore bench`` command follows:
   widest vector ISA (AVX2, AVX-512), cores and threads, the BLAS library and its kernel, and the
   SGEMM rate measured on the spot at the RBM's own product shapes. A lead measured on one kind
   of machine says nothing about another.
+* **Each side as it runs alone.** PyTorch's contenders run in a process of their own, under
+  PyTorch's own OpenMP settings (:mod:`dlcore.bench_process`); the parent keeps the
+  alternation and the clock.
 * **JSON.** ``--json`` prints the report as one JSON object of one schema for every bench
   (:func:`report`; schema :data:`SCHEMA`), from which :mod:`dlcore.bench_table` writes the
   README's "Measured" table.

@@ -94,35 +94,39 @@ class ContenderProcess:
 
 def serve(messages=None, answers=None):
     """The child's loop: build contenders, run them, answer each message with ``("ok",
-    value)`` or ``("error", "Type: message")``, until ``exit``."""
+    value)`` or ``("error", "Type: message")``, until ``exit`` or the parent is gone."""
     messages = sys.stdin.buffer if messages is None else messages
     answers = sys.stdout.buffer if answers is None else answers
     sys.stdout = sys.stderr   # a print in a workload must not corrupt the answers
     built = []
-    while True:
-        try:
-            kind, *arguments = pickle.load(messages)
-        except EOFError:
-            return
-        try:
-            value = None
-            if kind == "build":
-                factory, args, kwargs = arguments
-                module, name = factory.split(":")
-                made = list(getattr(importlib.import_module(module), name)(*args, **kwargs))
-                built += made
-                value = [(c.name, c.work, c.warm_up is not None, c.repeats) for c in made]
-            elif kind == "run":
-                built[arguments[0]].run()
-            elif kind == "warm_up":
-                built[arguments[0]].warm_up()
-            answer = ("ok", value)
-        except Exception as error:  # noqa: BLE001  (the parent words it; the child goes on)
-            answer = ("error", f"{type(error).__name__}: {error}")
-        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.flush()
-        if kind == "exit":
-            return
+    try:
+        while _answer(pickle.load(messages), built, answers):
+            pass
+    except (EOFError, KeyboardInterrupt):   # the parent is gone, or Ctrl-C reached both
+        return
+
+
+def _answer(message, built, answers):
+    """Do what ``message`` asks, answer it; False after ``exit``."""
+    kind, *arguments = message
+    try:
+        value = None
+        if kind == "build":
+            factory, args, kwargs = arguments
+            module, name = factory.split(":")
+            made = list(getattr(importlib.import_module(module), name)(*args, **kwargs))
+            built.extend(made)
+            value = [(c.name, c.work, c.warm_up is not None, c.repeats) for c in made]
+        elif kind == "run":
+            built[arguments[0]].run()
+        elif kind == "warm_up":
+            built[arguments[0]].warm_up()
+        answer = ("ok", value)
+    except Exception as error:  # noqa: BLE001  (the parent words it; the child goes on)
+        answer = ("error", f"{type(error).__name__}: {error}")
+    pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+    answers.flush()
+    return kind != "exit"
 
 
 _SHARED = {}
