@@ -21,6 +21,7 @@ same program; nothing here reads a file.
 import atexit
 import functools
 import importlib
+import os
 import pickle
 import subprocess
 import sys
@@ -34,7 +35,7 @@ BOOTSTRAP = "import {first_import}\nfrom dlcore.bench_process import serve\nserv
 
 
 class ContenderProcess:
-    """A child process that builds contenders with ``factory`` and runs them on request.
+    """A child process that builds contenders (:meth:`contenders`) and runs them on request.
 
     Parameters
     ----------
@@ -67,7 +68,9 @@ class ContenderProcess:
             pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.process.stdin.flush()
             status, value = pickle.load(self.process.stdout)
-        except (BrokenPipeError, EOFError, pickle.UnpicklingError):
+        except Exception:  # noqa: BLE001  (gone, or its answers garbled: either way it is over)
+            if self.process.poll() is None:
+                self.process.kill()
             code = self.process.wait()
             raise RuntimeError(f"the process of the {self.first_import} contenders ended (exit "
                                f"status {code}; its error is above): leave them out to time "
@@ -96,8 +99,12 @@ def serve(messages=None, answers=None):
     """The child's loop: build contenders, run them, answer each message with ``("ok",
     value)`` or ``("error", "Type: message")``, until ``exit`` or the parent is gone."""
     messages = sys.stdin.buffer if messages is None else messages
-    answers = sys.stdout.buffer if answers is None else answers
-    sys.stdout = sys.stderr   # a print in a workload must not corrupt the answers
+    if answers is None:
+        # the answers keep the pipe; whatever the workloads print, from Python or from C,
+        # goes to standard error instead of into the answers
+        answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
     built = []
     try:
         while _answer(pickle.load(messages), built, answers):

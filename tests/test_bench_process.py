@@ -19,6 +19,8 @@ from dlcore.bench import Contender  # noqa: E402
 
 def contenders(path, n, fail=False):
     def run(index):
+        print("a workload that prints")          # must not reach the parent's answers
+        os.write(1, b"and one that writes to its file descriptor 1\\n")
         if fail:
             raise ValueError("the library broke")
         with open(path, "a") as log:
