@@ -288,11 +288,11 @@ class Optimizer:
         backend = self.backend
         rate = self.current_learning_rate()
         scales = self._clip_scales(parameters)
+        if backend.launches_kernels:
+            self._kernel_update(parameters, rate, scales)
         for parameter, scale in zip(parameters, scales):
             if not backend.launches_kernels:
                 self._reference_update(parameter, rate, scale)
-            else:
-                self._kernel_update(parameter, rate, scale)
             if parameter.constraint is not None:
                 self._apply_constraint(parameter)
         self.iterations += 1
@@ -306,14 +306,36 @@ class Optimizer:
         """NumPy: update ``theta`` and the ``slots`` in place from the effective gradient g."""
         raise NotImplementedError
 
-    def _kernel_update(self, parameter, rate, scale):
-        flat = [parameter.value.reshape(-1), parameter.grad.reshape(-1)]
-        slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
-        slots += [flat[0]] * (2 - len(slots))  # unused slot arguments
+    def _kernel_update(self, parameters, rate, scales):
+        """``body`` over every parameter in one launch (the CPU makes it one parallel region)."""
+        tensors = self._flat_tensors(parameters)
         f32 = np.float32
-        self.backend.launch_1d(self.body, flat[0].shape[0], *flat, *slots, f32(rate),
-                               *self._kernel_hyperparameters(), f32(scale),
-                               f32(parameter.l1), f32(parameter.l2))
+        per_tensor = [(f32(scale), f32(parameter.l1), f32(parameter.l2))
+                      for parameter, scale in zip(parameters, scales)]
+        if tensors:
+            self.backend.launch_tensors(self.body, tensors,
+                                        (f32(rate), *self._kernel_hyperparameters()),
+                                        per_tensor)
+
+    def _flat_tensors(self, parameters):
+        """``((value, grad, slot, slot), ...)``: each parameter's arrays as flat views (its
+        value again for a slot the rule does not have). The same tuple object while the
+        parameters keep their arrays, so that the backend can keep what it derived from it
+        (the CPU: the arrays' addresses, which cost microseconds each to look up)."""
+        sources = tuple(array for parameter in parameters
+                        for array in (parameter.value, parameter.grad,
+                                      *(parameter.slots[name] for name in self.slot_names)))
+        cached = getattr(self, "_tensor_views", None)
+        if cached is None or len(cached[0]) != len(sources) \
+                or any(old is not new for old, new in zip(cached[0], sources)):
+            tensors = []
+            for parameter in parameters:
+                value = parameter.value.reshape(-1)
+                slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
+                slots += [value] * (2 - len(slots))  # unused slot arguments
+                tensors.append((value, parameter.grad.reshape(-1), *slots))
+            self._tensor_views = cached = (sources, tuple(tensors))
+        return cached[1]
 
     def _kernel_hyperparameters(self):
         """The three rule-specific scalar arguments of ``body``."""

@@ -33,6 +33,7 @@ SCRIPT = textwrap.dedent(r'''
     import dlcore.backend as backends
     from dlcore.backend import cuda as cuda_backend
     from dlcore.backend.cpu import CPUBackend
+    from dlcore.backend.kernel_backend import KernelBackend
     from dlcore.layers import *
 
     compiled = set()
@@ -51,6 +52,9 @@ SCRIPT = textwrap.dedent(r'''
 
         def launch_1d(self, body, n, *args, work=None):
             compile_once(body, cuda_backend._elements_kernel(body), (types.int64,), args)
+
+        # as the CUDA backend does it: one launch_1d per tensor (the CPU makes them one)
+        launch_tensors = KernelBackend.launch_tensors
 
         def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
             out[...] = alpha * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + beta * out

@@ -96,3 +96,45 @@ def test_kernels_follow_the_reference(make, backend, shape, units_axis, random_s
     expected, _ = run(make(), gradients, theta0, "reference", **options)
     got, _ = run(make(), gradients, theta0, backend, **options)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cpu_updates_every_tensor_in_one_launch_as_one_launch_each_would(
+        make, dtype, random_state, monkeypatch):
+    """The cpu's single launch over all the tensors (parallel above SERIAL_ELEMENTS, serial
+    below) gives the numbers of one launch per tensor, bit for bit, each tensor with its own
+    weight decay and clipping factor; a tensor added later is picked up."""
+    from types import MethodType
+
+    from dlcore.backend import cpu
+    from dlcore.backend.kernel_backend import KernelBackend
+    backend = get_backend("cpu")
+    shapes = [(100, 200), (200,), (7, 3), (1,), (40, 1000)]
+
+    def train(one_launch_each, n_tensors):
+        if one_launch_each:
+            monkeypatch.setattr(backend, "launch_tensors",
+                                MethodType(KernelBackend.launch_tensors, backend))
+        generator = np.random.default_rng(5)
+        parameters = [Parameter(f"layer{i}/kernel", generator.standard_normal(shape).astype(dtype),
+                                np.zeros(shape, dtype), l1=0.001 * i, l2=0.01 * (i % 2))
+                      for i, shape in enumerate(shapes[:n_tensors])]
+        optimizer = make()
+        optimizer.build(parameters, backend)
+        for step in range(3):
+            if step == 2:      # a network grown after its first steps
+                parameters.append(Parameter("late/bias", np.ones(5, dtype), np.zeros(5, dtype)))
+                optimizer.build(parameters, backend)
+            for parameter in parameters:
+                parameter.grad[...] = generator.standard_normal(parameter.grad.shape)
+            optimizer.apply(parameters)
+        monkeypatch.undo()
+        return [np.concatenate([p.value.ravel()] + [s.ravel() for s in p.slots.values()])
+                for p in parameters]
+
+    for n_tensors in (2, len(shapes)):   # 20,200 elements: serial; 60,222: parallel
+        one_launch = train(False, n_tensors)
+        for got, expected in zip(one_launch, train(True, n_tensors), strict=True):
+            np.testing.assert_array_equal(got, expected)
+    assert 20_200 < cpu.SERIAL_ELEMENTS <= 60_222

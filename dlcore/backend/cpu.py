@@ -33,8 +33,9 @@ import types
 import numba
 import numpy as np
 import scipy.linalg.blas as scipy_blas
-from numba import njit, prange
-from numba.extending import get_cython_function_address
+from numba import carray, njit, prange
+from numba.core import types as numba_types
+from numba.extending import get_cython_function_address, intrinsic
 
 from . import registry
 from .base import HostMemory
@@ -190,8 +191,64 @@ def _gemm_then_rows(body, body_fingerprint):
     return kernel
 
 
+@intrinsic
+def _vector_at(typingctx, address, probe):
+    """A pointer to ``probe``'s element type at ``address`` (an int64 from ``.ctypes.data``),
+    for :func:`_tensor_spans` to view a tensor's memory with ``numba.carray``."""
+    pointer = numba_types.CPointer(probe.dtype)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+    return pointer(address, probe), codegen
+
+
+@njit(cache=True)
+def _tensor_views(addresses, tensor, size, probe):
+    """The four 1-D arrays of ``size`` elements at row ``tensor`` of ``addresses``."""
+    return (carray(_vector_at(addresses[tensor, 0], probe), size),
+            carray(_vector_at(addresses[tensor, 1], probe), size),
+            carray(_vector_at(addresses[tensor, 2], probe), size),
+            carray(_vector_at(addresses[tensor, 3], probe), size))
+
+
+# The tensor loops call body(a - o, b - o, *tensor t's four arrays, *shared, *per_tensor[t]) for
+# every tensor t whose elements o .. o' - 1 in the concatenation of all of them overlap the
+# chunk (a .. b - 1 the overlap). The loop is written in each of the two flavours: a helper
+# holding ``body`` would be a new object in every process, and Numba's disk cache would then
+# miss every time.
+def _parallel_tensors(body, body_fingerprint):
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def kernel(n_chunks, offsets, addresses, per_tensor, probe, *shared):
+        body_fingerprint  # noqa: B018
+        n = offsets[offsets.shape[0] - 1]
+        chunk = -(-n // n_chunks)
+        for index in prange(n_chunks):
+            first, last = index * chunk, min(n, (index + 1) * chunk)
+            for tensor in range(offsets.shape[0] - 1):
+                start, stop = offsets[tensor], offsets[tensor + 1]
+                if max(first, start) < min(last, stop):
+                    scalars = per_tensor[tensor]
+                    body(max(first, start) - start, min(last, stop) - start,
+                         *_tensor_views(addresses, tensor, stop - start, probe), *shared,
+                         scalars[0], scalars[1], scalars[2])
+    return kernel
+
+
+def _serial_tensors(body, body_fingerprint):
+    @njit(cache=True, nogil=True, error_model="numpy")
+    def kernel(offsets, addresses, per_tensor, probe, *shared):
+        body_fingerprint  # noqa: B018
+        for tensor in range(offsets.shape[0] - 1):
+            start, stop = offsets[tensor], offsets[tensor + 1]
+            scalars = per_tensor[tensor]
+            body(0, stop - start, *_tensor_views(addresses, tensor, stop - start, probe),
+                 *shared, scalars[0], scalars[1], scalars[2])
+    return kernel
+
+
 _LOOPS = {"rows": _parallel_rows, "serial rows": _serial_rows, "chunks": _parallel_chunks,
-          "serial chunk": _serial_chunk, "gemm then rows": _gemm_then_rows}
+          "serial chunk": _serial_chunk, "gemm then rows": _gemm_then_rows,
+          "tensors": _parallel_tensors, "serial tensors": _serial_tensors}
 
 
 # Fortran BLAS ?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): every
@@ -356,6 +413,7 @@ class CPUBackend(HostMemory, KernelBackend):
 
     def __init__(self):
         self._compute_depth = 0
+        self._tensor_layouts = {}
 
     def copy_into(self, destination, source):
         np.copyto(destination, source)
@@ -384,6 +442,52 @@ class CPUBackend(HostMemory, KernelBackend):
             else:
                 n_chunks = max(1, min(numba.get_num_threads(), n // 64))
                 _kernel("chunks", body)(n, n_chunks, *args)
+
+    def launch_tensors(self, body, tensors, shared, per_tensor):
+        # One launch, one parallel region, for all of them (an optimiser's step over a
+        # network's weights and biases: 6 launches cost 160 us against 97 us for one, measured
+        # on a 784-500-500-10 net). The tensors are passed by address so that the kernel's type
+        # does not depend on their number: one compilation serves every network.
+        layout = self._tensor_layout(tensors)
+        if layout is None:
+            super().launch_tensors(body, tensors, shared, per_tensor)
+            return
+        offsets, addresses, probe = layout
+        scalars = np.array(per_tensor, dtype=np.float32)
+        total = int(offsets[-1])
+        if scalars.shape != (len(tensors), 3):
+            super().launch_tensors(body, tensors, shared, per_tensor)
+        elif total < SERIAL_ELEMENTS:
+            _kernel("serial tensors", body)(offsets, addresses, scalars, probe, *shared)
+        else:
+            n_chunks = max(1, min(numba.get_num_threads(), total // 64))
+            _kernel("tensors", body)(n_chunks, offsets, addresses, scalars, probe, *shared)
+
+    def _tensor_layout(self, tensors):
+        """``(offsets, addresses, probe)`` of :meth:`launch_tensors`' tuple of tensors, or None
+        when they are not four C-contiguous arrays each of one dtype. Kept for the tuple it
+        was derived from (held here, so its id is not reused): an optimiser passes the same
+        one at every step."""
+        plans = self._tensor_layouts
+        plan = plans.get(id(tensors))
+        if plan is not None:
+            return plan[1]
+        layout = None
+        # the kernel reads each tensor's four arrays at their addresses for the first one's
+        # length: anything else goes the safe way, one launch per tensor
+        if tensors and all(len(arrays) == 4 and all(
+                array.dtype == tensors[0][0].dtype and array.flags.c_contiguous
+                and array.ndim == 1 and array.size == arrays[0].size for array in arrays)
+                for arrays in tensors):
+            offsets = np.zeros(len(tensors) + 1, np.int64)
+            np.cumsum([arrays[0].size for arrays in tensors], out=offsets[1:])
+            addresses = np.array([[array.ctypes.data for array in arrays]
+                                  for arrays in tensors], dtype=np.int64)
+            layout = (offsets, addresses, tensors[0][0][:0])
+        if len(plans) >= 16:
+            plans.clear()
+        plans[id(tensors)] = (tensors, layout)
+        return layout
 
     def _splits_products(self, out, k):
         """Whether a product into ``out`` with inner dimension ``k`` is split across Numba's

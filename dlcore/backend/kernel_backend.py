@@ -160,6 +160,14 @@ class KernelBackend(Backend):
         """``body(first, last, *args)`` over ``range(n)``; ``work`` as for launch_rows."""
         raise NotImplementedError
 
+    def launch_tensors(self, body, tensors, shared, per_tensor):
+        """``body(first, last, *arrays, *shared, *scalars)`` over every element of every tensor:
+        ``tensors`` a list of equal-length 1-D arrays per tensor (four: an optimiser's
+        parameter, gradient and two slots), ``per_tensor`` its scalars (three), ``shared`` the
+        scalars common to all. One launch per tensor here; the CPU makes it one launch."""
+        for arrays, scalars in zip(tensors, per_tensor):
+            self.launch_1d(body, arrays[0].shape[0], *arrays, *shared, *scalars)
+
     def gemm_then_rows(self, a, b, out, body, *args):
         """``out`` (m, n) <- a (m, k) @ b (k, n), then ``body(row, first, last, *args)`` over its
         m rows of n units (an epilogue on the product: a Dense layer's bias and activation).
