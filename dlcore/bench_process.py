@@ -2,12 +2,13 @@
 
 In one process dlcore and PyTorch share one OpenMP runtime (libgomp is loaded once, by whichever
 library asks first), and the runtime reads how its threads wait between parallel regions once,
-when it is loaded. dlcore asks for passive waiting (:mod:`dlcore.backend.threads`); PyTorch on
-its own leaves libgomp's default, which spins for some milliseconds after each region. On an
-idle machine the spinning pays: with both in one process under dlcore's setting, PyTorch's
-fine-tuning epoch of ``dlcore bench mlp`` took 1.98-2.24 s against 1.36-1.43 s under its own
-default (2-core AMD EPYC, AVX2, 20,000 images). A bench that timed PyTorch under dlcore's
-setting would hand dlcore a lead that PyTorch's users do not see.
+when it is loaded. dlcore asks for a short spin or for passive waiting, as the machine allows
+at import (:mod:`dlcore.backend.threads`); PyTorch on its own leaves libgomp's default, which
+spins for some milliseconds after each region. On an idle machine the spinning pays: with both
+in one process under dlcore's passive setting, PyTorch's fine-tuning epoch of ``dlcore bench
+mlp`` took 1.98-2.24 s against 1.36-1.43 s under its own default (2-core AMD EPYC, AVX2, 20,000
+images). A bench that timed PyTorch under dlcore's setting would not time it as its users run
+it.
 
 So ``dlcore bench`` builds PyTorch's contenders in a child process, started with the
 environment the user gave (:func:`dlcore.backend.threads.user_environment`: without what

@@ -1,4 +1,5 @@
-"""dlcore asks OpenMP for passive waiting unless the user chose (dlcore/backend/threads.py)."""
+"""How dlcore asks OpenMP's threads to wait (dlcore/backend/threads.py): a short spin when each
+of its threads has a free core at import, asleep otherwise; the user's own choice wins."""
 import os
 import subprocess
 import sys
@@ -8,43 +9,75 @@ import pytest
 from dlcore.backend import threads
 
 
-@pytest.mark.parametrize("environment, expected", [
-    ({}, "OMP_WAIT_POLICY=PASSIVE"),
-    ({"OMP_WAIT_POLICY": "ACTIVE"}, "OMP_WAIT_POLICY=ACTIVE"),
-    ({"GOMP_SPINCOUNT": "1000"}, "GOMP_SPINCOUNT=1000"),
+@pytest.mark.parametrize("environment, runnable, expected", [
+    ({}, 0, {"GOMP_SPINCOUNT": "3000"}),                     # idle 2 cores, 2 threads
+    ({}, 1, {"OMP_WAIT_POLICY": "PASSIVE"}),                 # one other runnable thread
+    ({}, 9, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ({}, None, {"OMP_WAIT_POLICY": "PASSIVE"}),              # no /proc/loadavg
+    ({"PMI_SIZE": "3"}, 0, {"PMI_SIZE": "3", "OMP_WAIT_POLICY": "PASSIVE"}),   # an MPI rank
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, 0,
+     {"OMPI_COMM_WORLD_SIZE": "2", "OMP_WAIT_POLICY": "PASSIVE"}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, 9, {"OMP_WAIT_POLICY": "ACTIVE"}),   # the user's choice
+    ({"GOMP_SPINCOUNT": "1000"}, 0, {"GOMP_SPINCOUNT": "1000"}),
 ])
-def test_passive_waiting_is_the_default_and_the_users_choice_wins(environment, expected):
-    given = dict(environment)
-    assert threads.prefer_passive_waiting(environment) == expected
-    if given:
-        assert environment == given      # nothing added to what the user chose
-    else:
-        assert environment == {"OMP_WAIT_POLICY": "PASSIVE"}
+def test_a_short_spin_only_with_a_free_core_per_thread_and_the_users_choice_wins(
+        environment, runnable, expected):
+    line = threads.choose_waiting(environment, runnable=runnable, n_threads=2, n_cores=2)
+    assert environment == expected
+    assert line.startswith(("GOMP_SPINCOUNT=" + expected.get("GOMP_SPINCOUNT", ""),
+                            "OMP_WAIT_POLICY=" + expected.get("OMP_WAIT_POLICY", "")))
 
 
-def _policy_seen_by_a_parallel_kernel(extra_environment):
-    """OMP_WAIT_POLICY in a fresh process that imports dlcore and then runs a parallel kernel
-    (when OpenMP reads it), and in the environment dlcore gives another library's process
-    (:func:`threads.user_environment`)."""
+def test_more_cores_than_threads_leave_room_for_the_others():
+    spinning, sleeping = {}, {}
+    threads.choose_waiting(spinning, runnable=6, n_threads=2, n_cores=8)
+    threads.choose_waiting(sleeping, runnable=7, n_threads=2, n_cores=8)
+    assert spinning == {"GOMP_SPINCOUNT": "3000"}
+    assert sleeping == {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_the_runnable_threads_are_read_from_proc_loadavg(tmp_path):
+    (tmp_path / "loadavg").write_text("0.17 0.93 0.89 4/345 12345\n")
+    assert threads.runnable_elsewhere(tmp_path / "loadavg") == 3     # not counting the caller
+    (tmp_path / "loadavg").write_text("garbled\n")
+    assert threads.runnable_elsewhere(tmp_path / "loadavg") is None
+    assert threads.runnable_elsewhere(tmp_path / "missing") is None
+
+
+def _settings_seen_by_a_parallel_kernel(extra_environment):
+    """The wait settings in a fresh process that imports dlcore and then runs a parallel kernel
+    (when OpenMP reads them), the report line, and the settings dlcore gives another library's
+    process (:func:`threads.user_environment`)."""
     code = ("import os, numpy as np, numba, dlcore.backend\n"
             "@numba.njit(parallel=True)\n"
             "def add(a):\n"
             "    for i in numba.prange(a.shape[0]): a[i] += 1\n"
             "add(np.zeros(8))\n"
-            "from dlcore.backend.threads import user_environment\n"
-            "print(os.environ.get('OMP_WAIT_POLICY'),"
-            " user_environment().get('OMP_WAIT_POLICY'))\n")
+            "from dlcore.backend.threads import user_environment, wait_policy\n"
+            "names = ('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')\n"
+            "print({n: os.environ[n] for n in names if n in os.environ})\n"
+            "print(wait_policy())\n"
+            "print({n: user_environment()[n] for n in names if n in user_environment()})\n")
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     environment.update(extra_environment)
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    return tuple(result.stdout.split())
+    return result.stdout.splitlines()
 
 
-def test_importing_dlcore_sets_passive_waiting_before_any_kernel_runs():
-    # dlcore's own setting is left out of what another library's process gets; the user's not
-    assert _policy_seen_by_a_parallel_kernel({}) == ("PASSIVE", "None")
-    assert _policy_seen_by_a_parallel_kernel({"OMP_WAIT_POLICY": "active"}) == ("active",
-                                                                                "active")
+def test_importing_dlcore_chooses_before_any_kernel_runs_and_says_why():
+    # which one depends on how busy this machine is at that instant; exactly one is set, the
+    # report says dlcore set it and why, and it is left out of what another library gets
+    settings, line, theirs = _settings_seen_by_a_parallel_kernel({})
+    assert settings in ("{'OMP_WAIT_POLICY': 'PASSIVE'}", "{'GOMP_SPINCOUNT': '3000'}")
+    assert line.startswith(settings[2:-2].replace("': '", "=") + " (set by dlcore: "), line
+    assert theirs == "{}"
+    # an MPI rank always sleeps; the user's setting is kept, reported plainly and passed on
+    assert _settings_seen_by_a_parallel_kernel({"PMI_SIZE": "2"})[:2] == [
+        "{'OMP_WAIT_POLICY': 'PASSIVE'}",
+        "OMP_WAIT_POLICY=PASSIVE (set by dlcore: started by an MPI launcher, whose ranks share "
+        "the cores)"]
+    assert _settings_seen_by_a_parallel_kernel({"OMP_WAIT_POLICY": "active"}) == [
+        "{'OMP_WAIT_POLICY': 'active'}", "OMP_WAIT_POLICY=active", "{'OMP_WAIT_POLICY': 'active'}"]
