@@ -194,7 +194,7 @@ def _gemm_then_rows(body, body_fingerprint):
 @intrinsic
 def _vector_at(typingctx, address, probe):
     """A pointer to ``probe``'s element type at ``address`` (an int64 from ``.ctypes.data``),
-    for :func:`_tensor_spans` to view a tensor's memory with ``numba.carray``."""
+    for :func:`_tensor_views` to view a tensor's memory with ``numba.carray``."""
     pointer = numba_types.CPointer(probe.dtype)
 
     def codegen(context, builder, signature, args):
@@ -464,12 +464,12 @@ class CPUBackend(HostMemory, KernelBackend):
             _kernel("tensors", body)(n_chunks, offsets, addresses, scalars, probe, *shared)
 
     def _tensor_layout(self, tensors):
-        """``(offsets, addresses, probe)`` of :meth:`launch_tensors`' tuple of tensors, or None
-        when they are not four C-contiguous arrays each of one dtype. Kept for the tuple it
-        was derived from (held here, so its id is not reused): an optimiser passes the same
-        one at every step."""
+        """``(offsets, addresses, probe)`` of :meth:`launch_tensors`' tensors, or None when
+        they are not four C-contiguous arrays each of one dtype and length. Kept for a tuple
+        (held here, so that its id is not reused; a list could change after the call): an
+        optimiser passes the same tuple at every step."""
         plans = self._tensor_layouts
-        plan = plans.get(id(tensors))
+        plan = plans.get(id(tensors)) if isinstance(tensors, tuple) else None
         if plan is not None:
             return plan[1]
         layout = None
@@ -484,9 +484,10 @@ class CPUBackend(HostMemory, KernelBackend):
             addresses = np.array([[array.ctypes.data for array in arrays]
                                   for arrays in tensors], dtype=np.int64)
             layout = (offsets, addresses, tensors[0][0][:0])
-        if len(plans) >= 16:
-            plans.clear()
-        plans[id(tensors)] = (tensors, layout)
+        if isinstance(tensors, tuple):
+            if len(plans) >= 16:
+                plans.clear()
+            plans[id(tensors)] = (tensors, layout)
         return layout
 
     def _splits_products(self, out, k):

@@ -164,7 +164,9 @@ class KernelBackend(Backend):
         """``body(first, last, *arrays, *shared, *scalars)`` over every element of every tensor:
         ``tensors`` a list of equal-length 1-D arrays per tensor (four: an optimiser's
         parameter, gradient and two slots), ``per_tensor`` its scalars (three), ``shared`` the
-        scalars common to all. One launch per tensor here; the CPU makes it one launch."""
+        scalars common to all. ``body`` works element by element, as for :meth:`launch_1d`:
+        any split of a tensor's range gives the same numbers. One launch per tensor here; the
+        CPU makes it one launch."""
         for arrays, scalars in zip(tensors, per_tensor):
             self.launch_1d(body, arrays[0].shape[0], *arrays, *shared, *scalars)
 
