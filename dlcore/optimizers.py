@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlcore.backend.kernel_backend import Tensors
 from dlcore.backend.registry import body, shared
 from dlcore.validation import check_float, check_int
 
@@ -249,6 +250,13 @@ class Optimizer:
             global_clipnorm, "global_clipnorm", low=0.0, low_open=True)
         self.iterations = 0
 
+    def __getstate__(self):
+        # the flat views of the parameters last updated, and what the backend derived from them
+        # (the CPU: their addresses), belong to this process and these arrays only
+        state = dict(self.__dict__)
+        state.pop("_tensor_views", None)
+        return state
+
     # configuration
     def _hyperparameters(self):
         return {}
@@ -319,8 +327,8 @@ class Optimizer:
 
     def _flat_tensors(self, parameters):
         """``((value, grad, slot, slot), ...)``: each parameter's arrays as flat views (its
-        value again for a slot the rule does not have). The same tuple object while the
-        parameters keep their arrays, so that the backend can keep what it derived from it
+        value again for a slot the rule does not have). The same :class:`Tensors` object while
+        the parameters keep their arrays, so that the backend can keep what it derived from it
         (the CPU: the arrays' addresses, which cost microseconds each to look up)."""
         sources = tuple(array for parameter in parameters
                         for array in (parameter.value, parameter.grad,
@@ -334,7 +342,7 @@ class Optimizer:
                 slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
                 slots += [value] * (2 - len(slots))  # unused slot arguments
                 tensors.append((value, parameter.grad.reshape(-1), *slots))
-            self._tensor_views = cached = (sources, tuple(tensors))
+            self._tensor_views = cached = (sources, Tensors(tensors))
         return cached[1]
 
     def _kernel_hyperparameters(self):

@@ -31,6 +31,7 @@ SCRIPT = textwrap.dedent(r'''
 
     from dlcore.backend import cuda as cuda_backend
     from dlcore.backend.cpu import CPUBackend
+    from dlcore.backend.kernel_backend import KernelBackend
     from dlcore.rbm.trainer import CDSettings, ContrastiveDivergence
 
     compiled = {}
@@ -53,6 +54,9 @@ SCRIPT = textwrap.dedent(r'''
             compile_once(body.__name__, cuda_backend._elements_kernel(body).py_func,
                          (types.int64, star))
             super().launch_1d(body, n, *args, work=work)
+
+        # as the CUDA backend does it: one launch_1d per tensor (the CPU makes them one)
+        launch_tensors = KernelBackend.launch_tensors
 
         def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
             arguments = (a, b, out, bool(trans_a), bool(trans_b), np.float32(alpha),

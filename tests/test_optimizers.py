@@ -138,3 +138,25 @@ def test_the_cpu_updates_every_tensor_in_one_launch_as_one_launch_each_would(
         for got, expected in zip(one_launch, train(True, n_tensors), strict=True):
             np.testing.assert_array_equal(got, expected)
     assert 20_200 < cpu.SERIAL_ELEMENTS <= 60_222
+
+
+def test_a_copied_or_pickled_optimizer_updates_its_own_arrays(random_state):
+    """The cpu keeps the addresses of the arrays it updates on the optimiser: a deep copy or a
+    pickle of it (with its parameters) must update the copies, never the original arrays."""
+    import copy
+    import pickle
+    backend = get_backend("cpu")
+    parameters = [Parameter("dense/kernel", random_state.standard_normal((300, 200)).astype(
+        np.float32), np.ones((300, 200), np.float32)),
+                  Parameter("dense/bias", np.zeros(200, np.float32), np.ones(200, np.float32))]
+    optimizer = SGD(0.1, momentum=0.9)
+    optimizer.build(parameters, backend)
+    optimizer.apply(parameters)
+    original = [p.value.copy() for p in parameters]
+    for clone in (copy.deepcopy, lambda thing: pickle.loads(pickle.dumps(thing))):
+        optimizer_copy, parameters_copy = clone((optimizer, parameters))
+        optimizer_copy.build(parameters_copy, backend)
+        optimizer_copy.apply(parameters_copy)
+        for before, parameter, copied in zip(original, parameters, parameters_copy):
+            np.testing.assert_array_equal(parameter.value, before)      # untouched
+            assert not np.array_equal(copied.value, before)             # the copy moved

@@ -39,7 +39,7 @@ from numba.extending import get_cython_function_address, intrinsic
 
 from . import registry
 from .base import HostMemory
-from .kernel_backend import KernelBackend, momentum_step_span, sigmoid_bernoulli_span
+from .kernel_backend import KernelBackend, Tensors, momentum_step_span, sigmoid_bernoulli_span
 from .rng import key_from_seed
 
 #: Below this many elements a launch runs on the calling thread. Every parallel region ends in a
@@ -413,7 +413,6 @@ class CPUBackend(HostMemory, KernelBackend):
 
     def __init__(self):
         self._compute_depth = 0
-        self._tensor_layouts = {}
 
     def copy_into(self, destination, source):
         np.copyto(destination, source)
@@ -465,13 +464,12 @@ class CPUBackend(HostMemory, KernelBackend):
 
     def _tensor_layout(self, tensors):
         """``(offsets, addresses, probe)`` of :meth:`launch_tensors`' tensors, or None when
-        they are not four C-contiguous arrays each of one dtype and length. Kept for a tuple
-        (held here, so that its id is not reused; a list could change after the call): an
-        optimiser passes the same tuple at every step."""
-        plans = self._tensor_layouts
-        plan = plans.get(id(tensors)) if isinstance(tensors, tuple) else None
-        if plan is not None:
-            return plan[1]
+        they are not four C-contiguous arrays each of one dtype and length. Kept on a
+        :class:`Tensors` (an optimiser passes the same one at every step; looking the
+        addresses up costs ~2 us an array)."""
+        layout = getattr(tensors, "cpu_layout", False)
+        if layout is not False:
+            return layout
         layout = None
         # the kernel reads each tensor's four arrays at their addresses for the first one's
         # length: anything else goes the safe way, one launch per tensor
@@ -484,10 +482,8 @@ class CPUBackend(HostMemory, KernelBackend):
             addresses = np.array([[array.ctypes.data for array in arrays]
                                   for arrays in tensors], dtype=np.int64)
             layout = (offsets, addresses, tensors[0][0][:0])
-        if isinstance(tensors, tuple):
-            if len(plans) >= 16:
-                plans.clear()
-            plans[id(tensors)] = (tensors, layout)
+        if isinstance(tensors, Tensors):
+            tensors.cpu_layout = layout
         return layout
 
     def _splits_products(self, out, k):

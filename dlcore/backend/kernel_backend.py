@@ -140,6 +140,15 @@ def _f32(value):
     return np.float32(value)
 
 
+class Tensors(tuple):
+    """The tensors of :meth:`KernelBackend.launch_tensors` (a tuple of tuples of arrays) that
+    the caller keeps from one call to the next: a backend may keep on it what it derives from
+    them (the CPU: their addresses), for as long as the caller keeps them."""
+
+    def __reduce__(self):
+        return Tensors, (tuple(self),)   # what a backend kept stays with these arrays
+
+
 class KernelBackend(Backend):
     """Backend operations as launches of the shared bodies (see the module docstring).
 
@@ -162,7 +171,8 @@ class KernelBackend(Backend):
 
     def launch_tensors(self, body, tensors, shared, per_tensor):
         """``body(first, last, *arrays, *shared, *scalars)`` over every element of every tensor:
-        ``tensors`` a list of equal-length 1-D arrays per tensor (four: an optimiser's
+        ``tensors`` (a sequence, or :class:`Tensors` to be passed again) holds the
+        equal-length 1-D arrays of each tensor (four: an optimiser's
         parameter, gradient and two slots), ``per_tensor`` its scalars (three), ``shared`` the
         scalars common to all. ``body`` works element by element, as for :meth:`launch_1d`:
         any split of a tensor's range gives the same numbers. One launch per tensor here; the
