@@ -20,8 +20,8 @@ region against ~2 us for a spinning one, 6-8 regions per training batch of that 
   ``/proc/loadavg`` counts the threads runnable at that instant), and no MPI launcher started
   this process beside others: a short spin, ``GOMP_SPINCOUNT=3000``, long enough to bridge the
   gaps inside a training step, short enough that a machine that gets busy later costs a fraction
-  (measured beside eight busy processes: +48 % over passive waiting, against 10-20x for the
-  default spin);
+  (measured beside eight busy processes: +1 % and +48 % over passive waiting in two sets of
+  runs, against 10-20x for the default spin);
 * anything else: ``OMP_WAIT_POLICY=PASSIVE``.
 
 The OpenMP runtime reads its settings once, when Numba first loads it (the first parallel
