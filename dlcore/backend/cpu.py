@@ -448,15 +448,13 @@ class CPUBackend(HostMemory, KernelBackend):
         # on a 784-500-500-10 net). The tensors are passed by address so that the kernel's type
         # does not depend on their number: one compilation serves every network.
         layout = self._tensor_layout(tensors)
-        if layout is None:
+        scalars = np.array(per_tensor, dtype=np.float32)
+        if layout is None or scalars.shape != (len(tensors), 3):
             super().launch_tensors(body, tensors, shared, per_tensor)
             return
         offsets, addresses, probe = layout
-        scalars = np.array(per_tensor, dtype=np.float32)
         total = int(offsets[-1])
-        if scalars.shape != (len(tensors), 3):
-            super().launch_tensors(body, tensors, shared, per_tensor)
-        elif total < SERIAL_ELEMENTS:
+        if total < SERIAL_ELEMENTS:
             _kernel("serial tensors", body)(offsets, addresses, scalars, probe, *shared)
         else:
             n_chunks = max(1, min(numba.get_num_threads(), total // 64))
