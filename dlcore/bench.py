@@ -189,13 +189,15 @@ def blas_description():
     """The BLAS libraries loaded in this process (NumPy's, SciPy's), as threadpoolctl sees them:
     a list of ``{"library", "version", "kernel", "threading", "threads", "file"}``, where
     ``kernel`` is the CPU kernel the library picked (OpenBLAS's "Haswell", "SkylakeX", ...).
-    ``used_by_dlcore`` marks the one dlcore's CPU kernels call."""
+    ``used_by_dlcore`` marks the one dlcore's CPU kernels call, and its ``chosen`` says why
+    (:mod:`dlcore.backend.blas`)."""
     import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS too, so that it is listed)
     from threadpoolctl import threadpool_info
     try:
-        from dlcore.backend.cpu import BLAS_LIBRARY
+        from dlcore.backend.cpu import BLAS
+        BLAS_LIBRARY, chosen = BLAS.library_file, BLAS.reason
     except ImportError:   # numba or scipy missing: the cpu backend is not there
-        BLAS_LIBRARY = None
+        BLAS_LIBRARY = chosen = None
     libraries = []
     for entry in threadpool_info():
         if entry.get("user_api") != "blas":
@@ -207,6 +209,8 @@ def blas_description():
             "threading": entry.get("threading_layer"), "threads": entry.get("num_threads"),
             "file": os.path.basename(path),
             "used_by_dlcore": bool(BLAS_LIBRARY) and os.path.basename(path) == BLAS_LIBRARY})
+        if libraries[-1]["used_by_dlcore"]:
+            libraries[-1]["chosen"] = chosen
     return libraries
 
 
@@ -339,8 +343,8 @@ def machine_line(machine=None):
     blas = [entry for entry in machine.get("blas") or () if entry.get("used_by_dlcore")]
     blas = blas or list(machine.get("blas") or ())[:1]
     for entry in blas:
-        line += (f"; BLAS {entry['library']} {entry['version']} {entry['kernel']} kernel "
-                 f"({entry['threading']})")
+        kernel = f" {entry['kernel']} kernel" if entry.get("kernel") else ""
+        line += f"; BLAS {entry['library']} {entry['version']}{kernel} ({entry['threading']})"
     torch = machine.get("torch")
     if torch:
         line += f"; PyTorch {torch['version']} ({torch['blas']}, {torch['cpu_capability']})"

@@ -253,9 +253,11 @@ def environment_lines(env):
                 if env.get("threading_layer") else "")
              + (f", waiting {cpu['thread_wait']}" if cpu.get("thread_wait") else "")]
     for entry in env["blas"]:
-        lines.append(f"blas: {entry['library']} {entry['version']}, {entry['kernel']} kernel, "
-                     f"{entry['threading']}, {entry['threads']} threads ({entry['file']}"
+        lines.append(f"blas: {entry['library']} {entry['version']}, "
+                     + (f"{entry['kernel']} kernel, " if entry.get("kernel") else "")
+                     + f"{entry['threading']}, {entry['threads']} threads ({entry['file']}"
                      + (", the one dlcore's kernels call" if entry["used_by_dlcore"] else "")
+                     + (f": {entry['chosen']}" if entry.get("chosen") else "")
                      + ")")
     if not env["blas"]:
         lines.append("blas: threadpoolctl found no BLAS library")

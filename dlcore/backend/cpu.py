@@ -14,7 +14,7 @@ two pools then steal the cores from each other and every call waits a scheduler 
 ~8 ms per call instead of 0.05-0.5 ms, a 25x slower RBM epoch). So inside :meth:`CPUBackend.compute`
 BLAS is limited to one thread (``threadpoolctl``) and :func:`_parallel_gemm` splits each product
 into one block of output columns (or rows) per Numba thread, each block a single-threaded BLAS
-``?gemm`` call through SciPy's ``cython_blas`` (the interface Numba's own ``np.dot`` uses). The
+``?gemm`` call through a function pointer (MKL's or OpenBLAS's: :mod:`dlcore.backend.blas`). The
 product ``C <- alpha op(A) op(B) + beta C`` is written into ``C`` itself, like PyTorch's
 ``addmm_``: a momentum update needs no temporary. Outside ``compute()`` products go to NumPy and
 SciPy unchanged (BLAS's own threads), so the backend is never slow by accident.
@@ -24,10 +24,7 @@ in milliseconds. The cache lives in a per-user folder, never in the installed pa
 :mod:`dlcore.backend.cache`).
 """
 import contextlib
-import ctypes
-import glob
 import hashlib
-import os
 import types
 
 import numba
@@ -35,10 +32,11 @@ import numpy as np
 import scipy.linalg.blas as scipy_blas
 from numba import carray, njit, prange
 from numba.core import types as numba_types
-from numba.extending import get_cython_function_address, intrinsic
+from numba.extending import intrinsic
 
 from . import registry
 from .base import HostMemory
+from .blas import choose_blas
 from .kernel_backend import KernelBackend, Tensors, momentum_step_span, sigmoid_bernoulli_span
 from .rng import key_from_seed
 
@@ -251,44 +249,14 @@ _LOOPS = {"rows": _parallel_rows, "serial rows": _serial_rows, "chunks": _parall
           "tensors": _parallel_tensors, "serial tensors": _serial_tensors}
 
 
-# Fortran BLAS ?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): every
-# argument is a pointer. The function object is passed to the kernel as an argument (not a
-# global) so that the kernel can be cached on disk.
-_POINTER = ctypes.c_void_p
-_GEMM_TYPE = ctypes.CFUNCTYPE(None, *([_POINTER] * 13))
 NO_TRANSPOSE, TRANSPOSE = ord("N"), ord("T")
 
-
-def _find_blas():
-    """``({dtype: (gemm function, integer type)}, library file name)`` for single-threaded
-    calls from the kernels.
-
-    NumPy's bundled OpenBLAS (64-bit integers) when it can be found: it is the newer build and
-    measured ~13 % faster than SciPy's on the RBM's products; otherwise SciPy's ``cython_blas``
-    (32-bit integers), the interface Numba itself relies on.
-    """
-    libraries = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                       "libscipy_openblas64_*.so"))
-    for path in libraries:
-        try:
-            library = ctypes.CDLL(path)
-            return {np.dtype(dtype): (_GEMM_TYPE(ctypes.cast(getattr(library, name),
-                                                             _POINTER).value), np.int64)
-                    for dtype, name in ((np.float32, "scipy_sgemm_64_"),
-                                        (np.float64, "scipy_dgemm_64_"))}, os.path.basename(path)
-        except (OSError, AttributeError):
-            continue
-    scipy_libraries = glob.glob(os.path.join(os.path.dirname(scipy_blas.__file__), os.pardir,
-                                             os.pardir, "scipy.libs", "lib*blas*.so*"))
-    return {np.dtype(dtype): (_GEMM_TYPE(get_cython_function_address(
-        "scipy.linalg.cython_blas", name)), np.int32)
-        for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}, \
-        (os.path.basename(scipy_libraries[0]) if scipy_libraries else None)
-
-
+#: The BLAS library the kernels call (:mod:`dlcore.backend.blas`: MKL on an Intel CPU where it
+#: is installed, else OpenBLAS; ``$DLCORE_BLAS`` decides when set).
+BLAS = choose_blas()
 #: {dtype: (Fortran ?gemm function, its integer type)} for calls made from inside kernels, and
 #: the file name of the library they are in (for ``dlcore doctor`` and the benchmarks).
-BLAS_GEMM, BLAS_LIBRARY = _find_blas()
+BLAS_GEMM, BLAS_LIBRARY = BLAS.gemm, BLAS.library_file
 
 
 @njit(cache=True)
