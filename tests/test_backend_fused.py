@@ -11,12 +11,13 @@ from dlcore.backend import get_backend
 from dlcore.backend.base import Backend
 
 # (n, k, m): an RBM's products (split by columns), a tall product the unfused path splits by
-# rows and a width that is not a multiple of four (fused), and two below the size at which the
-# cpu splits a product across threads (they take the unfused path).
-SHAPES = [(100, 784, 500), (1000, 100, 202), (7, 13, 9), (64, 300, 130)]
+# rows and a width that is not a multiple of four (fused), a square one (split by rows), and
+# two below the size at which the cpu splits a product across threads (they take the unfused
+# path).
+SHAPES = [(100, 784, 500), (1000, 100, 202), (500, 100, 500), (7, 13, 9), (64, 300, 130)]
 # (n, v, h) of the weight step: velocity (v, h) split by rows, then one wider than tall, which
-# the unfused products split by columns
-WEIGHT_SHAPES = [(100, 784, 500), (100, 301, 1003), (7, 13, 9)]
+# the unfused products split by columns, and a square one (a DBN's 500-500 layer: rows)
+WEIGHT_SHAPES = [(100, 784, 500), (100, 301, 1003), (100, 500, 500), (7, 13, 9)]
 
 
 def operands(n, k, m, seed=0):

@@ -164,7 +164,7 @@ def _gemm_then_rows(body, body_fingerprint):
             stop = min(size, start + chunk)
             if stop <= start:
                 continue
-            if n >= m:
+            if splits_columns(m, n):
                 _gemm_column_block(a, b, out, False, trans_b, 1.0, 0.0, blas, integer_probe,
                                    start, stop)
                 first = -(-start // unit_width)
@@ -177,7 +177,7 @@ def _gemm_then_rows(body, body_fingerprint):
                                 start, stop)
                 for row in range(start, stop):
                     body(row, 0, n_units, *args)
-        if n >= m:
+        if splits_columns(m, n):
             done = -1
             for part in range(1, parts):
                 boundary = part * chunk
@@ -260,6 +260,16 @@ BLAS_GEMM, BLAS_LIBRARY = BLAS.gemm, BLAS.library_file
 
 
 @njit(cache=True)
+def splits_columns(m, n):
+    """Whether a product into a C-order (m, n) output is split into blocks of columns (a wider
+    output) rather than of rows. A square one is split into rows: blocks of whole rows share no
+    cache line, and measured on an Intel Xeon (MKL, 2 threads) a weight gradient
+    500 x 32 -> 500 took 61 us in rows against 79 in columns, 500 x 500 -> 500 853 against
+    926."""
+    return n > m
+
+
+@njit(cache=True)
 def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
                  ld_second, beta, out, ld_out, scalar_probe, integer_probe):
     """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out."""
@@ -306,8 +316,8 @@ def _gemm_column_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_p
 def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe, parts):
     """out (m, n) <- alpha op(a) op(b) + beta out, in ``parts`` blocks run on Numba's threads.
 
-    The larger of m and n is split: columns of ``out`` (a slice of ``b``), or its rows (a slice
-    of ``a``, computed as the columns of out' = op(b)' op(a)').
+    The larger of m and n is split (:func:`splits_columns`): columns of ``out`` (a slice of
+    ``b``), or its rows (a slice of ``a``, computed as the columns of out' = op(b)' op(a)').
     """
     m, n = out.shape
     size = max(m, n)
@@ -317,7 +327,7 @@ def _parallel_gemm(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe
         stop = min(size, start + chunk)
         if stop <= start:
             continue
-        if n >= m:
+        if splits_columns(m, n):
             _gemm_column_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_probe,
                                start, stop)
         else:
@@ -355,7 +365,7 @@ def _contrastive_weight_step(weights, velocity, positive_a, positive_b, negative
         stop = min(size, start + chunk)
         if stop <= start:
             continue
-        if n >= m:
+        if splits_columns(m, n):
             _gemm_column_block(positive_a, positive_b, velocity, True, False, positive_rate,
                                momentum, blas, integer_probe, start, stop)
             _gemm_column_block(negative_a, negative_b, velocity, True, False, -negative_rate,
