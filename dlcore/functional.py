@@ -41,7 +41,7 @@ from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer
 from dlcore.summary import Summary, summarize
-from dlcore.training import TrainingLoop
+from dlcore.training import TrainingLoop, called_once
 from dlcore.validation import check_batch
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
@@ -275,6 +275,11 @@ class Model(TrainingLoop):
         if self.loss is not None:
             self._checked_loss(self.loss)
         return self
+
+    def _product_step_layers(self):
+        # a layer called at one node only: a shared layer's gradient sums its calls, so the
+        # optimiser must wait for all of them (dlcore.training.TrainingLoop._product_steps)
+        return called_once(self.layers, [node.layer for node in self.nodes])
 
     def _shared_layer_runners(self, backend, dtype):
         """What runs each node: the layer itself for its last call, and for each earlier call of

@@ -47,7 +47,7 @@ from dlcore.losses import get_loss
 from dlcore.optimizers import get_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
-from dlcore.training import TrainingLoop
+from dlcore.training import TrainingLoop, called_once
 
 METRICS = ("accuracy",)
 RESERVED_LAYER_NAMES = ("layer_names",)
@@ -238,6 +238,10 @@ class Sequential(Model):
         each Parameter's ``grad``) with dL/dweights. Returns dL/dx, (n, *input_shape), when
         ``need_input_gradient``, else None."""
         return self._backward(grad, fused=False, need_input_gradient=need_input_gradient)
+
+    def _product_step_layers(self):
+        # the same layer object twice in the stack would have one gradient for two calls
+        return called_once(self.layers, self.layers)
 
     def loss_rows(self, x, targets, rows, training=False, step=0, gradient=False,
                   input_gradient=False):

@@ -28,6 +28,11 @@ the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
 
 Each rule is written twice: a NumPy reference (``reference_rule``) and a kernel body compiled for
 the CPU and CUDA (``body``), held to each other by ``tests/test_optimizers.py``.
+
+SGD's step on a Dense kernel can also be taken during the backward pass, straight from the
+product that the kernel's gradient is (:meth:`Optimizer.product_step`,
+:meth:`dlcore.backend.base.Backend.dense_weight_step`): Delta <- mu Delta + x' dL/dz with the
+product added into Delta, then theta <- theta - eta Delta, the gradient never stored.
 """
 import inspect
 import math
@@ -252,9 +257,11 @@ class Optimizer:
 
     def __getstate__(self):
         # the flat views of the parameters last updated, and what the backend derived from them
-        # (the CPU: their addresses), belong to this process and these arrays only
+        # (the CPU: their addresses), belong to this process and these arrays only; so do the
+        # parameters a product step has already updated in this update
         state = dict(self.__dict__)
         state.pop("_tensor_views", None)
+        state.pop("_stepped", None)
         return state
 
     # configuration
@@ -292,18 +299,35 @@ class Optimizer:
 
     # the update
     def apply(self, parameters):
-        """One update of every Parameter from its ``grad``; t <- t + 1."""
+        """One update of every Parameter from its ``grad``; t <- t + 1. A parameter that a
+        :meth:`product_step` updated during this update's backward pass is not updated again
+        (its constraint is still applied)."""
         backend = self.backend
         rate = self.current_learning_rate()
-        scales = self._clip_scales(parameters)
+        stepped = self.__dict__.pop("_stepped", None)
+        remaining = [p for p in parameters if id(p) not in stepped] if stepped else parameters
+        scales = self._clip_scales(remaining)
         if backend.launches_kernels:
-            self._kernel_update(parameters, rate, scales)
-        for parameter, scale in zip(parameters, scales):
-            if not backend.launches_kernels:
+            self._kernel_update(remaining, rate, scales)
+        else:
+            for parameter, scale in zip(remaining, scales):
                 self._reference_update(parameter, rate, scale)
+        for parameter in parameters:
             if parameter.constraint is not None:
                 self._apply_constraint(parameter)
         self.iterations += 1
+
+    def product_step(self, parameter):
+        """The step of this update for ``parameter`` taken straight from the product that its
+        gradient is (a Dense kernel's dL/dW = x' dL/dz), as a callable ``step(x, grad_z)``
+        that returns whether it took it (:meth:`dlcore.backend.base.Backend.fuses_weight_step`
+        decides); or None where the rule needs the gradient itself. The training loop hands
+        the steps to the layers for one backward pass, then calls :meth:`apply`, which leaves
+        the parameters stepped out. Only :class:`SGD` has one."""
+        return None
+
+    def _mark_stepped(self, parameter):
+        self.__dict__.setdefault("_stepped", set()).add(id(parameter))
 
     def _reference_update(self, parameter, rate, scale):
         theta = parameter.value
@@ -459,6 +483,36 @@ class SGD(Optimizer):
 
     def _kernel_hyperparameters(self):
         return np.float32(self.momentum), self.nesterov, np.float32(0)
+
+    def product_step(self, parameter):
+        # the plain rule only: Nesterov's needs g itself, clipping needs every gradient's norm
+        # first, weight decay the parameter before the step
+        if (self.nesterov or self.clipnorm is not None or self.global_clipnorm is not None
+                or parameter.l1 or parameter.l2 or "velocity" not in parameter.slots
+                or not getattr(getattr(self, "backend", None), "launches_kernels", False)):
+            return None
+        return _ProductStep(self, parameter)
+
+
+class _ProductStep:
+    """:meth:`SGD.product_step`: the momentum update of one parameter from the product x' g
+    (:meth:`dlcore.backend.base.Backend.dense_weight_step`), at this update's learning rate."""
+
+    __slots__ = ("optimizer", "parameter")
+
+    def __init__(self, optimizer, parameter):
+        self.optimizer, self.parameter = optimizer, parameter
+
+    def __call__(self, x, grad_z):
+        optimizer, parameter = self.optimizer, self.parameter
+        velocity = parameter.slots["velocity"]
+        if not optimizer.backend.fuses_weight_step(velocity, x.shape[0]):
+            return False
+        optimizer.backend.dense_weight_step(x, grad_z, parameter.value, velocity,
+                                            optimizer.current_learning_rate(),
+                                            optimizer.momentum)
+        optimizer._mark_stepped(parameter)
+        return True
 
 
 class AdaGrad(Optimizer):

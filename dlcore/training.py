@@ -74,6 +74,7 @@ one-layer model in under fifty lines.)
 Ctrl-C or a diverging epoch leaves the model as the last finished epoch left it: weights,
 optimiser state, counters, history and callback state (a snapshot taken after every epoch).
 """
+import collections
 import time
 from typing import NamedTuple
 
@@ -216,6 +217,13 @@ def split_validation(x, y, validation_split, seed):
     order = rng.permutation(len(x), seed, rng.STREAM_SPLIT, 0)
     train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
     return x[train], y[train], (x[valid], y[valid])
+
+
+def called_once(layers, calls):
+    """The ``layers`` that appear exactly once in ``calls`` (the layer of each call, in a
+    model's running order)."""
+    counts = collections.Counter(id(layer) for layer in calls)
+    return [layer for layer in layers if counts[id(layer)] == 1]
 
 
 class TrainingLoop:
@@ -447,6 +455,7 @@ class TrainingLoop:
         totals = self.backend.zeros((3,), np.float64)
         order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
         data_parallel = getattr(self, "_data_parallel", None)
+        steps = self._product_steps()
         for batch in mini_batches(self.backend, (data, targets), (buffers.x, buffers.y), order,
                                   batch_size, shard=data_parallel and data_parallel.comm.shard):
             x, y = batch.arrays
@@ -455,7 +464,7 @@ class TrainingLoop:
                 x, y = data_parallel.shard(x, y)
             n = x.shape[0]
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
-                             totals)
+                             totals, steps)
             logs = self._logs(totals) if batch.reports else None
             for callback in callbacks:
                 callback.on_batch_end(batch.index, logs)
@@ -465,21 +474,61 @@ class TrainingLoop:
         logs["loss"] += self.penalty()
         return logs
 
-    def _train_step(self, x, targets, rows, totals):
+    def _train_step(self, x, targets, rows, totals, steps=None):
         """One update (lecture "Supervised learning": forward, loss, back-propagation, then the
         optimiser step); the batch's sums go into ``totals``. In adversarial training the
-        gradient is that of the clean and the adversarial batch, weighted."""
+        gradient is that of the clean and the adversarial batch, weighted.
+
+        ``steps`` (:meth:`_product_steps`, default: found here) lets the optimiser update a
+        layer's weights during its backward pass, straight from their gradient's product
+        (:meth:`dlcore.optimizers.Optimizer.product_step`): the same update, without writing
+        the gradient and reading it back."""
         adversary = getattr(self, "_adversary", None)
         data_parallel = getattr(self, "_data_parallel", None)
         if adversary is not None and (x.shape[0] or data_parallel is None):
             adversary.update_gradients(self, x, targets, rows, totals)
         elif x.shape[0] or data_parallel is None:   # a rank's shard may hold no row
-            self.loss_rows(x, targets, rows, training=True, step=self.n_updates, gradient=True)
+            steps = self._product_steps() if steps is None else steps
+            for layer, layer_steps in steps:
+                layer.product_steps = layer_steps
+            try:
+                self.loss_rows(x, targets, rows, training=True, step=self.n_updates,
+                               gradient=True)
+            finally:
+                for layer, _ in steps:
+                    del layer.product_steps
             self._accumulate(rows, totals)
         if data_parallel is not None:
             data_parallel.sum_gradients(x.shape[0])
         self.optimizer.apply(self.parameters)
         self.n_updates += 1
+
+    def _product_steps(self):
+        """``[(layer, {weight name: step})]``: the optimiser's :meth:`product_step` for each
+        weight of a layer that :meth:`_product_step_layers` names, where it has one. None when
+        the gradients must exist before the update: a data-parallel fit sums them across ranks
+        first, adversarial training sums two batches'."""
+        if getattr(self, "_data_parallel", None) is not None \
+                or getattr(self, "_adversary", None) is not None:
+            return []
+        by_key = {parameter.key: parameter for parameter in self.parameters}
+        found = []
+        for layer in self._product_step_layers():
+            layer_steps = {}
+            for name in getattr(layer, "weight_names", ()):
+                parameter = by_key.get(f"{layer.name}/{name}")
+                step = None if parameter is None else self.optimizer.product_step(parameter)
+                if step is not None:
+                    layer_steps[name] = step
+            if layer_steps:
+                found.append((layer, layer_steps))
+        return found
+
+    def _product_step_layers(self):
+        """The layers whose weights the optimiser may update in their backward pass: none by
+        default (a model class lists those called at one place only, since a shared layer's
+        gradient is the sum over its calls)."""
+        return ()
 
     def _accumulate(self, rows, totals):
         """totals += (sum of the losses, sum of the correct flags, number of rows)."""

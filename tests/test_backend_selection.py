@@ -70,8 +70,11 @@ def test_cuda_status_names_a_missing_numba_cuda(monkeypatch):
 
 
 def _blas_threads():
+    """The thread counts of the BLAS libraries that can run more than one (not the MKL that
+    dlcore's cpu kernels load with its sequential layer: dlcore.backend.blas)."""
     from threadpoolctl import threadpool_info
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return [pool["num_threads"] for pool in threadpool_info()
+            if pool["user_api"] == "blas" and pool.get("threading_layer") != "sequential"]
 
 
 def test_the_reference_runs_small_products_on_one_blas_thread_and_large_ones_on_all():

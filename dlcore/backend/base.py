@@ -147,6 +147,33 @@ class Backend:
         """
         raise NotImplementedError
 
+    def fuses_weight_step(self, velocity, k):
+        """Whether :meth:`dense_weight_step` on a weight (and momentum buffer) shaped like
+        ``velocity`` from products of inner dimension ``k`` (the batch rows) beats computing
+        the gradient first and updating every parameter in one optimiser launch. False unless
+        a backend fuses the two (the CPU, for products it splits across its threads)."""
+        return False
+
+    def dense_weight_step(self, x, grad_z, weights, velocity, rate, momentum):
+        """Stochastic gradient descent with momentum on a Dense layer's kernel, straight from
+        the product of its gradient (lecture "Supervised learning", "Stochastic Gradient
+        Descent with Momentum"; :class:`dlcore.optimizers.SGD`):
+
+            velocity <- momentum * velocity + x' grad_z          (x' grad_z = dL/dW)
+            weights <- weights - rate * velocity
+
+        with momentum 0: weights <- weights - rate * x' grad_z (``velocity`` untouched).
+        ``x`` (n, in) the layer's inputs; ``grad_z`` (n, out) dL/d(pre-activations);
+        ``weights``, ``velocity`` (in, out). The gradient itself is never stored: the product
+        goes into the momentum buffer (``beta = momentum``), so the weights and the buffer are
+        read once instead of the gradient being written, read back and the buffer read again.
+        """
+        if momentum == 0:
+            self.gemm(x, grad_z, weights, trans_a=True, alpha=-rate, beta=1.0)
+            return
+        self.gemm(x, grad_z, velocity, trans_a=True, beta=momentum)
+        weights -= weights.dtype.type(rate) * velocity
+
     def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
         """Contrastive update of a bias vector, averaged over the batch:
 

@@ -97,6 +97,14 @@ def momentum_step_span(first, last, parameter, velocity, decay):
 
 
 @body
+def descent_span(first, last, parameter, velocity, rate):
+    """parameter <- parameter - rate * velocity (the step of :meth:`dense_weight_step`)."""
+    parameter, velocity = parameter[first:last], velocity[first:last]
+    for i in range(parameter.shape[0]):
+        parameter[i] -= rate * velocity[i]
+
+
+@body
 def bias_step_span(first, last, bias, velocity, positive, negative, learning_rate, momentum):
     """Columns first..last-1: velocity = m velocity + eps mean_r(pos - neg); bias += velocity.
     Rows outside, columns inside: contiguous reads on the CPU, one column per CUDA thread."""
@@ -214,6 +222,14 @@ class KernelBackend(Backend):
         # on one thread, and its 2,000 parallel launches cost 6-9 s on a busy 2-core machine
         self.launch_1d(momentum_step_span, parameter.size, parameter.reshape(-1),
                        velocity.reshape(-1), _f32(decay), work=parameter.size // 8)
+
+    def dense_weight_step(self, x, grad_z, weights, velocity, rate, momentum):
+        if momentum == 0:
+            self.gemm(x, grad_z, weights, trans_a=True, alpha=-rate, beta=1.0)
+            return
+        self.gemm(x, grad_z, velocity, trans_a=True, beta=momentum)
+        self.launch_1d(descent_span, weights.size, weights.reshape(-1), velocity.reshape(-1),
+                       _f32(rate), work=weights.size // 8)
 
     def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
         # two reads and a multiply-add per element: cheaper than the maths of most kernels

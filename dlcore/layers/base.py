@@ -303,6 +303,11 @@ class WeightedLayer(Layer):
         constrains kernels only, so any other value is refused in one line
     """
 
+    #: {weight name: the optimiser's step straight from that weight's gradient product}, set
+    #: by the training loop for the backward pass of one update only
+    #: (:meth:`dlcore.training.TrainingLoop._train_step`); empty otherwise, and never mutated
+    product_steps = {}
+
     def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, name=None, input_shape=None, activity_regularizer=None,

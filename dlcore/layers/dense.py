@@ -82,5 +82,6 @@ class Dense(WeightedLayer):
             else None
         self.ops.dense_backward(self._x, self.params["kernel"], self._y, grad_y,
                                 self._activation_for(apply_activation), self.grads["kernel"],
-                                self._bias_gradient(), grad_x, self._buffer)
+                                self._bias_gradient(), grad_x, self._buffer,
+                                self.product_steps.get("kernel"))
         return grad_x

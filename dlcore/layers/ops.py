@@ -62,12 +62,18 @@ class ReferenceOps:
         out[...] = ref.activation_forward(activation, ref.dense_forward(x, kernel, bias))
 
     def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
-                       workspace):
+                       workspace, kernel_step=None):
+        """dL/dx into ``grad_x`` (unless None), dL/db into ``grad_bias``, and dL/dW into
+        ``grad_kernel``, or, when ``kernel_step(x, grad_z)`` (a
+        :meth:`dlcore.optimizers.Optimizer.product_step`) takes it, the optimiser's step on
+        the kernel straight from the product (after dL/dx, which needs the old kernel)."""
         grad_z = ref.activation_backward(activation, y, grad_y)
         gx, gk, gb = ref.dense_backward(x, kernel, grad_z)
-        grad_kernel[...], grad_bias[...] = gk, gb
+        grad_bias[...] = gb
         if grad_x is not None:
             grad_x[...] = gx
+        if kernel_step is None or not kernel_step(x, grad_z):
+            grad_kernel[...] = gk
 
     # convolution
     def conv2d_forward(self, x, kernel, bias, window, activation, out, workspace,
@@ -205,7 +211,7 @@ class KernelOps:
                                      n_stride, f_stride)
 
     def dense_backward(self, x, kernel, y, grad_y, activation, grad_kernel, grad_bias, grad_x,
-                       workspace):
+                       workspace, kernel_step=None):
         code = ACTIVATION_CODES[activation]
         n, units = y.shape
         g = workspace("grad_preactivation", (n, units))
@@ -219,9 +225,10 @@ class KernelOps:
                                      g.reshape(-1), code, units, 0)
         self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units,
                                1, work=n * units)
-        self.backend.gemm(x, g, grad_kernel, trans_a=True)
         if grad_x is not None:
             self.backend.gemm(g, kernel, grad_x, trans_b=True)
+        if kernel_step is None or not kernel_step(x, g):
+            self.backend.gemm(x, g, grad_kernel, trans_a=True)
 
     # convolution
     def _conv_path(self, window, activation):
