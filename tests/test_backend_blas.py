@@ -58,6 +58,18 @@ def test_asking_for_mkl_where_it_cannot_load_says_what_to_do(tmp_path):
                             mkl_paths=[str(broken)]).name == "OpenBLAS"
 
 
+def test_an_mkl_already_loaded_is_found_in_the_process_maps(tmp_path):
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r-xp 00000000 00:1f 42  /usr/lib/libc.so.6\n"
+        "7f02-7f03 r-xp 00000000 00:1f 43  /opt/conda/lib/libmkl_rt.so.2\n"
+        "7ffd-7ffe rw-p 00000000 00:00 0  [stack]\n")
+    assert blas.loaded_mkl_runtime(str(maps)) == "/opt/conda/lib/libmkl_rt.so.2"
+    maps.write_text("7f00-7f01 r-xp 00000000 00:1f 42  /usr/lib/libc.so.6\n")
+    assert blas.loaded_mkl_runtime(str(maps)) is None
+    assert blas.loaded_mkl_runtime(str(tmp_path / "missing")) is None
+
+
 def _products(chosen, dtype):
     """Every transpose combination of a few shapes through ``chosen``'s ?gemm, against NumPy,
     with alpha and beta (the beta term read from the output)."""
@@ -91,6 +103,9 @@ def test_mkl_products_match_numpy_with_64_bit_sizes_whatever_the_interface_layer
     assert (chosen.name, chosen.reason) == ("MKL", "DLCORE_BLAS=mkl")
     assert chosen.library_file.startswith("libmkl_rt.so")
     _products(chosen, dtype)
+    # loaded now: found in the process, used as it is
+    assert blas.loaded_mkl_runtime() is not None
+    _products(blas.choose_blas("mkl"), dtype)
 
 
 @needs_mkl

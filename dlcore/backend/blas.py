@@ -18,8 +18,9 @@ point serves; they differ in speed, most at the small products of mini-batch tra
 ``$DLCORE_BLAS`` (``auto``, ``mkl`` or ``openblas``) overrides the choice. MKL is loaded with
 its sequential threading layer: dlcore splits a product across its own threads, and MKL's
 OpenMP threads started inside them would fight them for the cores. That setting is
-process-wide, so another library calling the same MKL in this process (NumPy built against MKL)
-then runs single-threaded too.
+process-wide, so an MKL that another library loaded first (NumPy built against MKL, as conda's
+is) is used as it is, its threading layer untouched: its users keep their threads, and inside
+``compute()`` threadpoolctl limits it to one thread as it does OpenBLAS.
 """
 import ctypes
 import glob
@@ -93,17 +94,37 @@ def mkl_runtime_paths():
     return list(dict.fromkeys(paths))
 
 
-def load_mkl(paths=None):
-    """``(Blas, None)`` for MKL's sequential ``?gemm_64``, or ``(None, why not)``."""
-    paths = mkl_runtime_paths() if paths is None else paths
+def loaded_mkl_runtime(maps="/proc/self/maps"):
+    """The path of a ``libmkl_rt`` this process has loaded already (NumPy built against MKL,
+    as conda's is), or None."""
+    try:
+        with open(maps, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                path = line.split(maxsplit=5)[-1].strip()
+                if os.path.basename(path).startswith("libmkl_rt.so"):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def load_mkl(paths=None, maps="/proc/self/maps"):
+    """``(Blas, None)`` for MKL's ``?gemm_64``, or ``(None, why not)``.
+
+    An MKL another library loaded first keeps its threading layer (its own users keep their
+    threads; inside ``compute()`` threadpoolctl limits it to one thread all the same); one
+    dlcore loads gets the sequential layer."""
+    loaded = loaded_mkl_runtime(maps)
+    paths = ([loaded] if loaded else mkl_runtime_paths()) if paths is None else paths
     if not paths:
         return None, "MKL is not installed (pip install \"dlcore[mkl]\")"
     problems = []
     for path in paths:
         try:
             library = ctypes.CDLL(path)
-            library.MKL_Set_Threading_Layer.restype = ctypes.c_int
-            library.MKL_Set_Threading_Layer(MKL_THREADING_SEQUENTIAL)
+            if path != loaded:
+                library.MKL_Set_Threading_Layer.restype = ctypes.c_int
+                library.MKL_Set_Threading_Layer(MKL_THREADING_SEQUENTIAL)
             # the 64-bit integer entry points whatever $MKL_INTERFACE_LAYER says
             gemm = {np.dtype(dtype): (_function(library, name), np.int64)
                     for dtype, name in ((np.float32, "sgemm_64"), (np.float64, "dgemm_64"))}
