@@ -80,7 +80,9 @@ def table_rows(run):
                 rows.append(f"| {work} | {first['name']} {dlcore_cell(first, sgemm)} | | |")
                 continue
             ratio = first["min"] / other["min"]
-            verdict = "dlcore faster" if ratio < 1 else "dlcore slower"
+            # within the table's two decimals of 1 is a tie, not a lead either way
+            verdict = "level" if round(ratio, 2) == 1 else (
+                "dlcore faster" if ratio < 1 else "dlcore slower")
             rows.append(f"| {work} | {first['name']} {dlcore_cell(first, sgemm)} | "
                         f"{other['name']} {seconds(other)} | {ratio:.2f} ({verdict}) |")
     return rows

@@ -196,6 +196,20 @@ def test_the_table_has_one_row_per_other_contender_with_the_ratio_of_minima(tmp_
     assert "(AVX2)" in table
 
 
+@pytest.mark.parametrize("other_minimum, cell", [(1.008, "| 0.99 (dlcore faster) |"),
+                                                 (1.004, "| 1.00 (level) |"),
+                                                 (0.996, "| 1.00 (level) |"),
+                                                 (0.99, "| 1.01 (dlcore slower) |")])
+def test_a_ratio_that_prints_as_one_is_a_tie(tmp_path, other_minimum, cell):
+    report = fake_report()
+    report["comparisons"][0]["results"][1]["min"] = other_minimum
+    path = tmp_path / "rbm.json"
+    path.write_text(json.dumps(report))
+    table = bench_table.measured_table(bench_table.read_reports([path]))
+    row = [line for line in table.splitlines() if "in-place" in line][0]
+    assert row.endswith(cell)
+
+
 def test_reports_of_two_machines_make_no_table(tmp_path):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     first.write_text(json.dumps(fake_report()))
