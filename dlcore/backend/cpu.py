@@ -356,12 +356,18 @@ def _gemm_row_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_prob
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _contrastive_weight_step(weights, velocity, positive_a, positive_b, negative_a,
-                             negative_b, positive_rate, negative_rate, momentum, decay, blas,
-                             integer_probe, parts):
-    """:meth:`CPUBackend.contrastive_weight_step` in ``parts`` blocks, one per Numba thread,
-    split as :func:`_parallel_gemm` splits a product (the same numbers, bit for bit): each
-    block's two products, then its momentum step while the block is still in cache."""
+def _weight_step(weights, velocity, first_a, first_b, first_rate, second_a, second_b,
+                 second_rate, momentum, descend, scalar, blas, integer_probe, parts):
+    """A weight matrix's step from products, in ``parts`` blocks, one per Numba thread, split
+    as :func:`_parallel_gemm` splits a product (the same numbers, bit for bit): each block's
+    products folded into the momentum buffer,
+
+        velocity <- momentum velocity + first_rate first_a' first_b
+                    (+ second_rate second_a' second_b, unless second_a has no rows),
+
+    then its step while the block is still in cache: ``descend``, weights -= scalar velocity
+    (:meth:`CPUBackend.dense_weight_step`); else velocity -= scalar weights, weights +=
+    velocity (:meth:`CPUBackend.contrastive_weight_step`, scalar the weight decay)."""
     m, n = velocity.shape
     flat_weights, flat_velocity = weights.reshape(-1), velocity.reshape(-1)
     size = max(m, n)
@@ -372,45 +378,29 @@ def _contrastive_weight_step(weights, velocity, positive_a, positive_b, negative
         if stop <= start:
             continue
         if splits_columns(m, n):
-            _gemm_column_block(positive_a, positive_b, velocity, True, False, positive_rate,
-                               momentum, blas, integer_probe, start, stop)
-            _gemm_column_block(negative_a, negative_b, velocity, True, False, -negative_rate,
-                               1.0, blas, integer_probe, start, stop)
+            _gemm_column_block(first_a, first_b, velocity, True, False, first_rate, momentum,
+                               blas, integer_probe, start, stop)
+            if second_a.shape[0] > 0:
+                _gemm_column_block(second_a, second_b, velocity, True, False, second_rate,
+                                   1.0, blas, integer_probe, start, stop)
             for row in range(m):
-                momentum_step_span(row * n + start, row * n + stop, flat_weights,
-                                   flat_velocity, decay)
+                _step_span(row * n + start, row * n + stop, flat_weights, flat_velocity,
+                           descend, scalar)
         else:
-            _gemm_row_block(positive_a, positive_b, velocity, True, False, positive_rate,
-                            momentum, blas, integer_probe, start, stop)
-            _gemm_row_block(negative_a, negative_b, velocity, True, False, -negative_rate,
-                            1.0, blas, integer_probe, start, stop)
-            momentum_step_span(start * n, stop * n, flat_weights, flat_velocity, decay)
+            _gemm_row_block(first_a, first_b, velocity, True, False, first_rate, momentum,
+                            blas, integer_probe, start, stop)
+            if second_a.shape[0] > 0:
+                _gemm_row_block(second_a, second_b, velocity, True, False, second_rate, 1.0,
+                                blas, integer_probe, start, stop)
+            _step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _dense_weight_step(weights, velocity, x, grad_z, rate, momentum, blas, integer_probe,
-                       parts):
-    """:meth:`CPUBackend.dense_weight_step` with momentum, in ``parts`` blocks split as
-    :func:`_parallel_gemm` splits the product: each block's product into the momentum buffer,
-    then its descent step while the block is still in cache."""
-    m, n = velocity.shape
-    flat_weights, flat_velocity = weights.reshape(-1), velocity.reshape(-1)
-    size = max(m, n)
-    chunk = -(-size // parts)
-    for part in prange(parts):
-        start = part * chunk
-        stop = min(size, start + chunk)
-        if stop <= start:
-            continue
-        if splits_columns(m, n):
-            _gemm_column_block(x, grad_z, velocity, True, False, 1.0, momentum, blas,
-                               integer_probe, start, stop)
-            for row in range(m):
-                descent_span(row * n + start, row * n + stop, flat_weights, flat_velocity, rate)
-        else:
-            _gemm_row_block(x, grad_z, velocity, True, False, 1.0, momentum, blas,
-                            integer_probe, start, stop)
-            descent_span(start * n, stop * n, flat_weights, flat_velocity, rate)
+@njit(cache=True)
+def _step_span(first, last, weights, velocity, descend, scalar):
+    if descend:
+        descent_span(first, last, weights, velocity, scalar)
+    else:
+        momentum_step_span(first, last, weights, velocity, scalar)
 
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
@@ -531,10 +521,10 @@ class CPUBackend(HostMemory, KernelBackend):
                                             negative_rate, momentum, decay)
             return
         blas, integer_type = BLAS_GEMM[velocity.dtype]
-        _contrastive_weight_step(weights, velocity, positive_a, positive_b, negative_a,
-                                 negative_b, float(positive_rate), float(negative_rate),
-                                 float(momentum), velocity.dtype.type(decay), blas,
-                                 np.empty(0, integer_type), numba.get_num_threads())
+        _weight_step(weights, velocity, positive_a, positive_b, float(positive_rate),
+                     negative_a, negative_b, -float(negative_rate), float(momentum), False,
+                     velocity.dtype.type(decay), blas, np.empty(0, integer_type),
+                     numba.get_num_threads())
 
     def fuses_weight_step(self, velocity, k):
         # measured on an Intel Xeon (MKL, 2 threads), batch 32, gradient product and its
@@ -548,9 +538,9 @@ class CPUBackend(HostMemory, KernelBackend):
             super().dense_weight_step(x, grad_z, weights, velocity, rate, momentum)
             return
         blas, integer_type = BLAS_GEMM[velocity.dtype]
-        _dense_weight_step(weights, velocity, x, grad_z, velocity.dtype.type(rate),
-                           float(momentum), blas, np.empty(0, integer_type),
-                           numba.get_num_threads())
+        _weight_step(weights, velocity, x, grad_z, 1.0, x[:0], grad_z[:0], 0.0,
+                     float(momentum), True, velocity.dtype.type(rate), blas,
+                     np.empty(0, integer_type), numba.get_num_threads())
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         k = a.shape[0] if trans_a else a.shape[1]
