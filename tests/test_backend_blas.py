@@ -76,7 +76,8 @@ def _products(chosen, dtype):
     from dlcore.backend.cpu import serial_gemm
     function, integer_type = chosen.gemm[np.dtype(dtype)]
     rng = np.random.default_rng(0)
-    for m, n, k in ((32, 500, 784), (500, 500, 32), (7, 3, 5)):
+    # k = 0: out <- beta out (a data-parallel rank whose shard has no row); m = 0: nothing
+    for m, n, k in ((32, 500, 784), (500, 500, 32), (7, 3, 5), (5, 4, 0), (0, 4, 3)):
         for trans_a in (False, True):
             for trans_b in (False, True):
                 a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
@@ -88,7 +89,7 @@ def _products(chosen, dtype):
                             0.5, -2.0)
                 tolerance = 1e-4 if dtype == np.float32 else 1e-11
                 np.testing.assert_allclose(out, expected, rtol=tolerance,
-                                           atol=tolerance * np.sqrt(k))
+                                           atol=tolerance * np.sqrt(max(k, 1)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -284,7 +284,9 @@ def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_firs
     codes[1] = trans_second
     sizes = np.empty(6, integer_probe.dtype)
     sizes[0], sizes[1], sizes[2] = m, n, k
-    sizes[3], sizes[4], sizes[5] = ld_first, ld_second, ld_out
+    # an empty operand's leading dimension is 0 here; BLAS asks for at least 1 (MKL refuses
+    # the call and leaves out unscaled: a data-parallel rank whose shard has no row)
+    sizes[3], sizes[4], sizes[5] = max(1, ld_first), max(1, ld_second), max(1, ld_out)
     scalars = np.empty(2, scalar_probe.dtype)
     scalars[0], scalars[1] = alpha, beta
     blas(codes.ctypes.data, codes[1:].ctypes.data, sizes.ctypes.data, sizes[1:].ctypes.data,
