@@ -4,6 +4,9 @@ reference: outputs, input gradients and parameter gradients.
 Oracle: the same layer built with the same seed on the ``reference`` backend
 (:mod:`dlcore.layers.reference`), itself checked against naive loops and finite differences in
 test_layers_reference.py and test_layers_gradients.py."""
+import math
+
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -102,6 +105,25 @@ def test_cpu_conv2d_training_with_or_without_columns_follows_the_reference(
     layer = Conv2D(4, 3, padding=1, activation="relu").build(x.shape[1:], backend="cpu")
     layer.forward(x, training=True)
     assert ("wide_cols" in layer._workspace) == (direct_max_patch == 0)
+
+
+@pytest.mark.parametrize("group", [8, 3, 1])
+@pytest.mark.parametrize("n", [21, 2])
+def test_cpu_wide_convolution_multiplies_groups_of_samples_as_the_reference(monkeypatch, group,
+                                                                            n):
+    """The columns of several samples side by side in one product: 21 samples on two threads
+    are 11 and 10 a thread, so groups of 8 leave a part group (and groups of 3 several);
+    dL/dK reads each sample's columns back out of its group."""
+    from dlcore.layers import cpu_convolution
+    monkeypatch.setattr(cpu_convolution, "WIDE_GROUP", group)
+    assert_backends_agree(lambda: Conv2D(4, 5, padding=2, activation="relu"),
+                          images(n, 3, 9, 9, seed=5), input_gradient=True)
+    layer = Conv2D(4, 5, padding=2, activation="relu").build((3, 9, 9), backend="cpu")
+    layer.forward(images(n, 3, 9, 9), training=True)
+    threads = min(numba.get_num_threads(), n)
+    groups = math.ceil(math.ceil(n / threads) / group)
+    span = 8 * 13 + 9     # (H' - 1) W_p + W'
+    assert layer._workspace["wide_cols"].size == threads * groups * 75 * group * span
 
 
 def test_cpu_first_conv_layer_skips_the_input_gradient():
