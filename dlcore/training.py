@@ -505,7 +505,7 @@ class TrainingLoop:
 
     def _product_steps(self):
         """``[(layer, {weight name: step})]``: the optimiser's :meth:`product_step` for each
-        weight of a layer that :meth:`_product_step_layers` names, where it has one. None when
+        weight of a layer that :meth:`_product_step_layers` names, where it has one. Empty when
         the gradients must exist before the update: a data-parallel fit sums them across ranks
         first, adversarial training sums two batches'."""
         if getattr(self, "_data_parallel", None) is not None \
