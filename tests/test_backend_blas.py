@@ -42,12 +42,12 @@ def test_an_intel_cpu_without_mkl_gets_openblas_and_the_reason_names_the_install
     chosen = blas.choose_blas("auto", vendor="GenuineIntel", mkl_paths=[])
     assert chosen.name == "OpenBLAS"
     assert chosen.reason == ('auto: Intel CPU, but MKL is not installed '
-                             '(pip install "dlcore[mkl]")')
+                             '(pip install mkl)')
 
 
 def test_asking_for_mkl_where_it_cannot_load_says_what_to_do(tmp_path):
     with pytest.raises(RuntimeError, match=r"DLCORE_BLAS=mkl but MKL is not installed "
-                                           r"\(pip install \"dlcore\[mkl\]\"\); install it"):
+                                           r"\(pip install mkl\); install it"):
         blas.choose_blas("mkl", mkl_paths=[])
     broken = tmp_path / "libmkl_rt.so.3"
     broken.write_bytes(b"not a shared library")

@@ -4,16 +4,13 @@ The kernels of the ``cpu`` backend call a Fortran ``?gemm`` through a function p
 single-threaded call per Numba thread (:mod:`dlcore.backend.cpu`). Any BLAS with that entry
 point serves; they differ in speed, most at the small products of mini-batch training:
 
-==========  ==============================================================================
-``mkl``     Intel's MKL, from the ``mkl`` package on PyPI (``pip install "dlcore[mkl]"``).
-            On an Intel Xeon with AVX-512, one thread, MKL 2026.2 against OpenBLAS 0.3.31:
-            batch 32 x 784 -> 500 121 against 101 GFLOP/s, 500 x 32 -> 500 (a weight
-            gradient) 130 against 97, the RBM's 100 x 784 -> 500 127 against 116. On an AMD
-            EPYC (Zen 3) MKL ran 66-79 GFLOP/s a thread where OpenBLAS ran 128-142, so
-            ``auto`` takes MKL on Intel CPUs only.
-``openblas``  NumPy's bundled OpenBLAS (64-bit integers), else SciPy's through its
-            ``cython_blas`` (the interface Numba's own ``np.dot`` uses).
-==========  ==============================================================================
+* ``mkl``: Intel's MKL, from the ``mkl`` package on PyPI (``pip install mkl``; dlcore's ``mkl``
+  extra). On an Intel Xeon with AVX-512, one thread, MKL 2026.2 against OpenBLAS 0.3.31: batch
+  32 x 784 -> 500 121 against 101 GFLOP/s, 500 x 32 -> 500 (a weight gradient) 130 against 97,
+  the RBM's 100 x 784 -> 500 127 against 116. On an AMD EPYC (Zen 3) MKL ran 66-79 GFLOP/s a
+  thread where OpenBLAS ran 128-142, so ``auto`` takes MKL on Intel CPUs only.
+* ``openblas``: NumPy's bundled OpenBLAS (64-bit integers), else SciPy's through its
+  ``cython_blas`` (the interface Numba's own ``np.dot`` uses).
 
 ``$DLCORE_BLAS`` (``auto``, ``mkl`` or ``openblas``) overrides the choice. MKL is loaded with
 its sequential threading layer: dlcore splits a product across its own threads, and MKL's
@@ -117,7 +114,7 @@ def load_mkl(paths=None, maps="/proc/self/maps"):
     loaded = loaded_mkl_runtime(maps)
     paths = ([loaded] if loaded else mkl_runtime_paths()) if paths is None else paths
     if not paths:
-        return None, "MKL is not installed (pip install \"dlcore[mkl]\")"
+        return None, "MKL is not installed (pip install mkl)"
     problems = []
     for path in paths:
         try:
