@@ -172,6 +172,10 @@ class Backend:
             self.gemm(x, grad_z, weights, trans_a=True, alpha=-rate, beta=1.0)
             return
         self.gemm(x, grad_z, velocity, trans_a=True, beta=momentum)
+        self.descent_step(weights, velocity, rate)
+
+    def descent_step(self, weights, velocity, rate):
+        """weights <- weights - rate * velocity (any shape, the two alike)."""
         weights -= weights.dtype.type(rate) * velocity
 
     def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):

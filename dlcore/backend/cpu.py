@@ -296,14 +296,22 @@ def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_firs
 
 @njit(cache=True)
 def serial_gemm(blas, integer_probe, a, b, out, trans_a, trans_b, alpha, beta):
-    """out <- alpha op(a) op(b) + beta out for C-order arrays, one single-threaded ?gemm call
-    (from a kernel or a serial caller): BLAS computes out' = op(b)' op(a)'."""
+    """out <- alpha op(a) op(b) + beta out for arrays whose rows are contiguous (C-order, or a
+    block of columns of one: the leading dimension is the row stride), one single-threaded
+    ?gemm call (from a kernel or a serial caller): BLAS computes out' = op(b)' op(a)'."""
     m, n = out.shape
     k = a.shape[0] if trans_a else a.shape[1]
     fortran_gemm(blas, TRANSPOSE if trans_b else NO_TRANSPOSE,
                  TRANSPOSE if trans_a else NO_TRANSPOSE, n, m, k, alpha, b.ctypes.data,
-                 b.shape[1], a.ctypes.data, a.shape[1], beta, out.ctypes.data, n, out,
-                 integer_probe)
+                 _row_stride(b), a.ctypes.data, _row_stride(a), beta, out.ctypes.data,
+                 _row_stride(out), out, integer_probe)
+
+
+@njit(cache=True)
+def _row_stride(matrix):
+    """The leading dimension of a 2-D array with contiguous rows, in elements (an empty
+    array's strides are 0: then its width)."""
+    return max(matrix.shape[1], matrix.strides[0] // matrix.itemsize)
 
 
 @njit(cache=True)

@@ -223,11 +223,7 @@ class KernelBackend(Backend):
         self.launch_1d(momentum_step_span, parameter.size, parameter.reshape(-1),
                        velocity.reshape(-1), _f32(decay), work=parameter.size // 8)
 
-    def dense_weight_step(self, x, grad_z, weights, velocity, rate, momentum):
-        if momentum == 0:
-            self.gemm(x, grad_z, weights, trans_a=True, alpha=-rate, beta=1.0)
-            return
-        self.gemm(x, grad_z, velocity, trans_a=True, beta=momentum)
+    def descent_step(self, weights, velocity, rate):
         self.launch_1d(descent_span, weights.size, weights.reshape(-1), velocity.reshape(-1),
                        _f32(rate), work=weights.size // 8)
 

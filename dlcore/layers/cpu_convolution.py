@@ -26,13 +26,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from dlcore.backend.cpu import (  # the backend's BLAS entry
-    BLAS_GEMM,
-    NO_TRANSPOSE,
-    TRANSPOSE,
-    fortran_gemm,
-    serial_gemm,
-)
+from dlcore.backend.cpu import BLAS_GEMM, serial_gemm  # the backend's BLAS entry
 from dlcore.layers.bodies import (
     SOFTMAX,
     _activation_gradient,
@@ -243,17 +237,6 @@ def _group_of(sample, chunk, groups_per_thread, group):
     return thread * groups_per_thread + local // group, local % group
 
 
-@njit(cache=True)
-def _columns_product(kernel2d, columns, count, span, products, blas, integers):
-    """products[:, :count L] <- K @ columns[:, :count L]: the first ``count`` samples of a
-    group, their columns side by side in rows of G L (C-order arrays are the transposes of
-    Fortran ones: out' = columns' K')."""
-    fortran_gemm(blas, NO_TRANSPOSE, NO_TRANSPOSE, count * span, kernel2d.shape[0],
-                 kernel2d.shape[1], 1.0, columns.ctypes.data, columns.shape[1],
-                 kernel2d.ctypes.data, kernel2d.shape[1], 0.0, products.ctypes.data,
-                 products.shape[1], products, integers)
-
-
 @njit(parallel=True, cache=True)
 def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, ph, pw, code,
                         direct, blas, integers):
@@ -290,7 +273,9 @@ def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, 
             for j in range(count):
                 _pad_into(x[start + j], image, ph, pw)
                 _wide_columns(flat, columns, j * span, span, kh, kw, height_p, width_p)
-            _columns_product(kernel2d, columns, count, span, block, blas, integers)
+            # K @ the group's columns side by side (the first count of them)
+            serial_gemm(blas, integers, kernel2d, columns[:, :count * span],
+                        block[:, :count * span], False, False, 1.0, 0.0)
             for j in range(count):
                 _wide_to_images(block, j * span, bias, out[start + j], width_p, code)
 
@@ -324,11 +309,8 @@ def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x,
                 bias_sum[f] += _row_sum(g[f])
             if columns_kept:   # dL/dK += G cols', the sample's columns in its group's rows
                 index, place = _group_of(sample, chunk, groups_per_thread, group)
-                columns = cols[index]
-                fortran_gemm(blas, TRANSPOSE, NO_TRANSPOSE, patch, filters, span, 1.0,
-                             columns[:, place * span:].ctypes.data, columns.shape[1],
-                             g.ctypes.data, span, 1.0, kernel_sum.ctypes.data, patch,
-                             kernel_sum, integers)
+                serial_gemm(blas, integers, g, cols[index, :, place * span:(place + 1) * span],
+                            kernel_sum, False, True, 1.0, 1.0)
             else:
                 _pad_into(x[sample], image, ph, pw)
                 _direct_wide_kernel_gradient(g, flat, kernel_sum, kh, kw, height_p, width_p)
