@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlcore._version import __version__
+from dlcore.backend.cpuinfo import cpuinfo_fields
 
 #: Version of the JSON report's layout (:func:`report`).
 SCHEMA = "dlcore-bench/1"
@@ -166,19 +167,8 @@ def isa_level(flags):
 def cpu_description(cpuinfo="/proc/cpuinfo"):
     """``{"cpu", "isa", "flags", "cores"}``: the model name, the widest vector ISA (the machine's
     architecture off Linux), the noted flags it has, the logical CPUs this process may use."""
-    model, flags = None, set()
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model is None:
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-                if model and flags:
-                    break
-    except OSError:   # not Linux: the platform module's answer
-        pass
+    fields = cpuinfo_fields(("model name", "flags"), cpuinfo)
+    model, flags = fields.get("model name"), set(fields.get("flags", "").split())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": model or platform.processor() or platform.machine(),
             "isa": isa_level(flags) or platform.machine(),

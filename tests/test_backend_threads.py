@@ -1,6 +1,8 @@
 """How dlcore asks OpenMP's threads to wait (dlcore/backend/threads.py): a short spin when each
 of its threads has a free core at import, asleep otherwise; the user's own choice wins."""
 import os
+import platform
+import re
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ from dlcore.backend import threads
 
 
 @pytest.mark.parametrize("environment, runnable, expected", [
-    ({}, 0, {"GOMP_SPINCOUNT": "3000"}),                     # idle 2 cores, 2 threads
+    ({}, 0, {"GOMP_SPINCOUNT": "30000"}),                    # idle 2 cores, 2 threads
     ({}, 1, {"OMP_WAIT_POLICY": "PASSIVE"}),                 # one other runnable thread
     ({}, 9, {"OMP_WAIT_POLICY": "PASSIVE"}),
     ({}, None, {"OMP_WAIT_POLICY": "PASSIVE"}),              # no /proc/loadavg
@@ -22,7 +24,8 @@ from dlcore.backend import threads
 ])
 def test_a_short_spin_only_with_a_free_core_per_thread_and_the_users_choice_wins(
         environment, runnable, expected):
-    line = threads.choose_waiting(environment, runnable=runnable, n_threads=2, n_cores=2)
+    line = threads.choose_waiting(environment, runnable=runnable, n_threads=2, n_cores=2,
+                                  pause_ns=10.0)
     assert environment == expected
     assert line.startswith(("GOMP_SPINCOUNT=" + expected.get("GOMP_SPINCOUNT", ""),
                             "OMP_WAIT_POLICY=" + expected.get("OMP_WAIT_POLICY", "")))
@@ -30,10 +33,61 @@ def test_a_short_spin_only_with_a_free_core_per_thread_and_the_users_choice_wins
 
 def test_more_cores_than_threads_leave_room_for_the_others():
     spinning, sleeping = {}, {}
-    threads.choose_waiting(spinning, runnable=6, n_threads=2, n_cores=8)
-    threads.choose_waiting(sleeping, runnable=7, n_threads=2, n_cores=8)
-    assert spinning == {"GOMP_SPINCOUNT": "3000"}
+    threads.choose_waiting(spinning, runnable=6, n_threads=2, n_cores=8, pause_ns=10.0)
+    threads.choose_waiting(sleeping, runnable=7, n_threads=2, n_cores=8, pause_ns=10.0)
+    assert spinning == {"GOMP_SPINCOUNT": "30000"}
     assert sleeping == {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@pytest.mark.parametrize("pause_ns, spins", [
+    (10.0, 30000),     # an Intel Xeon of CI: 300 us
+    (46.7, 6000),      # 140 cycles at 3 GHz (Intel's Skylake)
+    (200.0, 3000),     # never less than the short spin
+    (0.5, 300000),     # nor more than libgomp's own default
+    (None, 3000),      # not measured (not x86): the short spin
+])
+def test_the_spin_lasts_about_300_microseconds_whatever_a_pause_costs(pause_ns, spins):
+    assert threads.spin_count(pause_ns) == spins
+    line = threads.choose_waiting({}, runnable=0, n_threads=2, n_cores=2, pause_ns=pause_ns)
+    assert line.startswith(f"GOMP_SPINCOUNT={spins}")
+
+
+def test_the_pause_is_timed_here():
+    pause_ns = threads.pause_nanoseconds(count=200)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert 0.1 < pause_ns < 2000
+    else:
+        assert pause_ns is None
+
+
+def test_the_pause_is_measured_once_per_cpu_model_and_kept(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t: fpu\n")
+    measured = []
+
+    def measure():
+        measured.append(1)
+        return 12.5
+
+    def pause(folder=tmp_path):
+        return threads.remembered_pause_nanoseconds(folder, str(cpuinfo), measure)
+
+    assert pause() == 12.5 and len(measured) == 1
+    assert (tmp_path / threads.PAUSE_FILE).read_text() == "Some CPU 9000\t12.500\n"
+    assert pause() == 12.5 and len(measured) == 1          # read back, not measured again
+    for kept in ("Another CPU\t3.0\n", "Some CPU 9000\tnan\n", "Some CPU 9000\t1e9\n",
+                 "garbage", "\x00" * 5000):
+        (tmp_path / threads.PAUSE_FILE).write_text(kept)
+        assert pause() == 12.5                                # measured again, and kept
+        assert (tmp_path / threads.PAUSE_FILE).read_text() == "Some CPU 9000\t12.500\n"
+    assert len(measured) == 6
+    # a folder that cannot be written: measured, nothing kept, no error
+    (tmp_path / "file").write_text("")
+    assert pause(tmp_path / "file" / "below") == 12.5
+    # no model name (not Linux): measured every time, nothing kept
+    cpuinfo.write_text("processor\t: 0\n")
+    (tmp_path / threads.PAUSE_FILE).unlink()
+    assert pause() == 12.5 and not (tmp_path / threads.PAUSE_FILE).exists()
 
 
 def test_the_runnable_threads_are_read_from_proc_loadavg(tmp_path):
@@ -71,7 +125,8 @@ def test_importing_dlcore_chooses_before_any_kernel_runs_and_says_why():
     # which one depends on how busy this machine is at that instant; exactly one is set, the
     # report says dlcore set it and why, and it is left out of what another library gets
     settings, line, theirs = _settings_seen_by_a_parallel_kernel({})
-    assert settings in ("{'OMP_WAIT_POLICY': 'PASSIVE'}", "{'GOMP_SPINCOUNT': '3000'}")
+    assert re.fullmatch(r"\{'OMP_WAIT_POLICY': 'PASSIVE'\}|\{'GOMP_SPINCOUNT': '[0-9]+'\}",
+                        settings), settings
     assert line.startswith(settings[2:-2].replace("': '", "=") + " (set by dlcore: "), line
     assert theirs == "{}"
     # an MPI rank always sleeps; the user's setting is kept, reported plainly and passed on

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cpuinfo import cpuinfo_fields
+
 #: The values ``$DLCORE_BLAS`` takes.
 CHOICES = ("auto", "mkl", "openblas")
 #: MKL_Set_Threading_Layer's code for the sequential layer (mkl_service.h).
@@ -63,15 +65,7 @@ def requested_blas(environ=os.environ):
 def cpu_vendor(cpuinfo="/proc/cpuinfo"):
     """The CPU's vendor string ("GenuineIntel", "AuthenticAMD", ...), or None where
     ``cpuinfo`` cannot be read (not Linux)."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                key, _, value = line.partition(":")
-                if key.strip() == "vendor_id":
-                    return value.strip()
-    except OSError:
-        pass
-    return None
+    return cpuinfo_fields(("vendor_id",), cpuinfo).get("vendor_id")
 
 
 def mkl_runtime_paths():

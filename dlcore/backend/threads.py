@@ -12,28 +12,53 @@ measured on a 2-core AMD EPYC with a load average of 10, one fine-tuning epoch o
 ``OMP_WAIT_POLICY=PASSIVE`` (3.2-3.6 s with one thread).
 
 Sleeping has its own price on an idle machine: waking a sleeping thread costs ~15-20 us per
-region against ~2 us for a spinning one, 6-8 regions per training batch of that net (measured:
-1.40 ms per batch passive, 1.25-1.29 ms with ``GOMP_SPINCOUNT=3000``; inference at batch 32
-421 us against 379-387 us). So at import dlcore looks at the machine once:
+region on that AMD EPYC, and 50-120 us on a 2-core Intel Xeon virtual machine, against ~2 us
+for a spinning one, with 6-8 regions per training batch and gaps of tens to a few hundred
+microseconds of Python between them. So at import dlcore looks at the machine once:
 
 * every thread it will run has a core with nothing else runnable on it (Linux's
   ``/proc/loadavg`` counts the threads runnable at that instant), and no MPI launcher started
-  this process beside others: a short spin, ``GOMP_SPINCOUNT=3000``, long enough to bridge the
-  gaps inside a training step, short enough that a machine that gets busy later costs a fraction
-  (measured beside eight busy processes: +1 % and +48 % over passive waiting in two sets of
-  runs, against 10-20x for the default spin);
+  this process beside others: a short spin, :data:`SPIN_SECONDS` long, long enough to bridge the
+  gaps inside a training step, short enough that a machine that gets busy later costs a
+  fraction;
 * anything else: ``OMP_WAIT_POLICY=PASSIVE``.
+
+libgomp counts its spin in iterations (``GOMP_SPINCOUNT``), each one x86 ``pause``
+instruction, whose duration differs between CPUs (about 10 ns on that Intel Xeon; Intel's
+Skylake made it ~140 cycles), so dlcore times the instruction once per CPU model
+(:func:`remembered_pause_nanoseconds`) and sets the count that spins for
+:data:`SPIN_SECONDS`.
+Measured on the Intel Xeon (2 cores, MKL), epochs of the benches: 3,000 iterations (30 us,
+what dlcore set before it measured the pause) against 30,000 (300 us): fine-tuning
+(`dlcore bench mlp`) 2.50-2.80 s against 1.95-2.16 s, RBM CD-1 1.47-1.58 s against
+1.33-1.43 s, LeNet-5 3.63-3.91 s against 3.28-3.44 s; 100,000 iterations no faster. Beside
+eight busy processes started after import, the fine-tuning epoch took 19.6 s asleep, 21.4 s
+with 3,000 iterations and 27.4 s with 30,000 (+40 %: the price of the short spin on a machine
+that gets busy later; the default spin costs 10-20x). Machines other than x86 keep 3,000
+iterations (not measured there).
 
 The OpenMP runtime reads its settings once, when Numba first loads it (the first parallel
 kernel), so this module sets them at import, before any kernel runs, and only where the user
 has not chosen: ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` already in the environment win.
 """
 import os
+import platform
+import time
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .cache import kernel_cache_folder
+from .cpuinfo import cpuinfo_fields
 
 #: what dlcore asks of OpenMP on a busy machine
 WAIT_POLICY = "PASSIVE"
-#: and the spin count it asks for when each of its threads has a free core
-SHORT_SPIN = "3000"
+#: how long a thread spins after a region when each of its threads has a free core
+SPIN_SECONDS = 300e-6
+#: the spin counts dlcore sets: the count where the pause was not measured, and the bounds
+SHORT_SPIN, LONGEST_SPIN = 3000, 300_000
 
 #: variables that MPI launchers (Open MPI, MPICH's Hydra, PMIx) set in every rank they start:
 #: ranks started together share the cores, and none of them sees the others yet at import
@@ -69,10 +94,86 @@ def _core_count():
         return os.cpu_count() or 1
 
 
+@intrinsic
+def _pause(typingctx):
+    """x86's ``pause``, the instruction each of libgomp's spin iterations waits on."""
+    def codegen(context, builder, signature, arguments):
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+        builder.call(function, [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@njit(cache=True)
+def _pauses(count):
+    for _ in range(count):
+        _pause()
+
+
+def pause_nanoseconds(count=4000):
+    """The duration of one x86 ``pause`` in nanoseconds (the fastest of five timings of
+    ``count`` of them), or None on other machines or where it cannot be compiled."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        _pauses(1)
+    except Exception:  # noqa: BLE001  (a compiler that cannot emit it: keep the fixed count)
+        return None
+    fastest = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        _pauses(count)
+        fastest = min(fastest, time.perf_counter() - start)
+    return fastest / count * 1e9
+
+
+#: the file, in the kernel cache folder, that keeps the pause measured on a CPU model
+PAUSE_FILE = "pause-ns.txt"
+
+
+def remembered_pause_nanoseconds(folder=None, cpuinfo="/proc/cpuinfo", measure=None):
+    """:func:`pause_nanoseconds` as measured on this CPU model before, else measured now and
+    kept: one line "<model name> TAB <ns>" in ``folder`` (default
+    :func:`dlcore.backend.cache.kernel_cache_folder`). Reading it costs well under a
+    millisecond; loading the compiled loop to measure costs ~0.15 s of every import. A line
+    of another model, or anything unreadable or implausible, is measured again."""
+    measure = pause_nanoseconds if measure is None else measure
+    model = cpuinfo_fields(("model name",), cpuinfo).get("model name")
+    path = (kernel_cache_folder() if folder is None else folder) / PAUSE_FILE
+    if model:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                kept_model, _, value = file.read(1000).strip().rpartition("\t")
+            if kept_model == model and 0.01 <= float(value) <= 1e4:
+                return float(value)
+        except (OSError, ValueError):
+            pass
+    pause_ns = measure()
+    if model and pause_ns:
+        try:  # a whole line or nothing: written aside, then renamed over
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{PAUSE_FILE}.{os.getpid()}")
+            partial.write_text(f"{model}\t{pause_ns:.3f}\n", encoding="utf-8")
+            os.replace(partial, path)
+        except OSError:
+            pass
+    return pause_ns
+
+
+def spin_count(pause_ns):
+    """libgomp's spin iterations that last :data:`SPIN_SECONDS` at ``pause_ns`` a pause,
+    within [:data:`SHORT_SPIN`, :data:`LONGEST_SPIN`]; :data:`SHORT_SPIN` when unknown."""
+    if not pause_ns or pause_ns != pause_ns:
+        return SHORT_SPIN
+    return int(min(LONGEST_SPIN, max(SHORT_SPIN, round(SPIN_SECONDS / (pause_ns * 1e-9), -3))))
+
+
 _READ = object()
 
 
-def choose_waiting(environment=os.environ, runnable=_READ, n_threads=None, n_cores=None):
+def choose_waiting(environment=os.environ, runnable=_READ, n_threads=None, n_cores=None,
+                   pause_ns=_READ):
     """Set how OpenMP threads wait (module docstring) in ``environment`` unless
     ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set there; returns the line of
     :func:`wait_policy`.
@@ -80,7 +181,8 @@ def choose_waiting(environment=os.environ, runnable=_READ, n_threads=None, n_cor
     ``runnable``: threads runnable elsewhere (default :func:`runnable_elsewhere`; None:
     unknown);
     ``n_threads``: the kernels' threads (default Numba's); ``n_cores``: the cores this
-    process may use.
+    process may use; ``pause_ns``: one spin iteration's duration (default
+    :func:`remembered_pause_nanoseconds`, read only when the spin is chosen; None: unknown).
     """
     if "OMP_WAIT_POLICY" in environment or "GOMP_SPINCOUNT" in environment:
         return wait_policy(environment)
@@ -93,8 +195,13 @@ def choose_waiting(environment=os.environ, runnable=_READ, n_threads=None, n_cor
     elif runnable is None:
         name, value, reason = "OMP_WAIT_POLICY", WAIT_POLICY, "the machine's load is unknown"
     elif runnable + n_threads <= n_cores:
-        name, value, reason = ("GOMP_SPINCOUNT", SHORT_SPIN,
-                               f"a free core for each of {n_threads} threads at import")
+        pause_ns = remembered_pause_nanoseconds() if pause_ns is _READ else pause_ns
+        spins = spin_count(pause_ns)
+        timing = ("the pause not measured here" if not pause_ns else
+                  f"{spins * pause_ns / 1000:.0f} us at {pause_ns:.1f} ns a pause")
+        name, value, reason = ("GOMP_SPINCOUNT", str(spins),
+                               f"a free core for each of {n_threads} threads at import; "
+                               f"{timing}")
     else:
         name, value, reason = ("OMP_WAIT_POLICY", WAIT_POLICY,
                                f"{runnable} other threads runnable at import, {n_threads} "
