@@ -203,6 +203,15 @@ def test_cpu_kernel_cache_key_changes_when_the_cpu_implementation_of_a_helper_ch
     assert fingerprint(namespace["body"]) != before
 
 
+def test_the_fused_weight_steps_cache_key_follows_the_steps_it_takes():
+    """The fused weight step (cpu.py) runs steps written in kernel_backend.py: their
+    fingerprint is in its closure, so that editing them recompiles it."""
+    from dlcore.backend import cpu
+    from dlcore.backend.kernel_backend import descent_span, momentum_step_span
+    closure = [cell.cell_contents for cell in cpu._weight_step.py_func.__closure__]
+    assert cpu.fingerprint(descent_span) + cpu.fingerprint(momentum_step_span) in closure
+
+
 def _launched_kinds(monkeypatch):
     """The loop kinds (serial or parallel) the cpu backend launches, recorded in a list."""
     from dlcore.backend import cpu

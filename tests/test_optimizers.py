@@ -98,6 +98,43 @@ def test_kernels_follow_the_reference(make, backend, shape, units_axis, random_s
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+#: states whose decay (state * factor, gradient 0) gives: a subnormal, a normal number, a
+#: subnormal again, a negative subnormal; NaN and infinity pass through
+DECAYING = [1.2e-38, 2e-38, 1e-39, -1.2e-38, np.nan, np.inf]
+SUBNORMAL_AFTER_DECAY = np.array([True, False, True, True, False, False])
+
+
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+@pytest.mark.parametrize("make, slot", [(lambda: SGD(0.1, momentum=0.9), "velocity"),
+                                        (lambda: RMSProp(0.01, rho=0.9), "mean_square"),
+                                        (lambda: Adam(0.01, beta_2=0.9), "m"),
+                                        (lambda: Adam(0.01, beta_2=0.9), "v")],
+                         ids=["sgd", "rmsprop", "adam m", "adam v"])
+def test_the_kernels_flush_a_state_that_decays_below_the_smallest_normal_float32(
+        make, slot, backend):
+    """A state decaying with a zero gradient (a dead unit's) becomes 0 where the reference's
+    becomes subnormal (slow on x86); everything else is the reference's."""
+    def decayed(backend):
+        be = get_backend(backend)
+        parameter = Parameter("layer/kernel", be.asarray(np.zeros(6, np.float32)),
+                              be.zeros((6,)))
+        optimizer = make()
+        optimizer.build([parameter], be)
+        state = np.array(DECAYING, np.float32)
+        if slot in ("v", "mean_square"):     # a mean square is never negative
+            state = np.abs(state)
+        be.copy_into(parameter.slots[slot], state)
+        optimizer.apply([parameter])
+        return be.to_numpy(parameter.slots[slot])
+
+    expected, got = decayed("reference"), decayed(backend)
+    tiny = np.finfo(np.float32).tiny
+    assert np.all((np.abs(expected[SUBNORMAL_AFTER_DECAY]) < tiny)
+                  & (expected[SUBNORMAL_AFTER_DECAY] != 0))       # the reference keeps them
+    assert np.all(got[SUBNORMAL_AFTER_DECAY] == 0)
+    np.testing.assert_array_equal(got[~SUBNORMAL_AFTER_DECAY], expected[~SUBNORMAL_AFTER_DECAY])
+
+
 @pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_cpu_updates_every_tensor_in_one_launch_as_one_launch_each_would(

@@ -365,52 +365,64 @@ def _gemm_row_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_prob
                  out[start:stop].ctypes.data, n, out, integer_probe)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _weight_step(weights, velocity, first_a, first_b, first_rate, second_a, second_b,
-                 second_rate, momentum, descend, scalar, blas, integer_probe, parts):
-    """A weight matrix's step from products, in ``parts`` blocks, one per Numba thread, split
-    as :func:`_parallel_gemm` splits a product (the same numbers, bit for bit): each block's
-    products folded into the momentum buffer,
-
-        velocity <- momentum velocity + first_rate first_a' first_b
-                    (+ second_rate second_a' second_b, unless second_a has no rows),
-
-    then its step while the block is still in cache: ``descend``, weights -= scalar velocity
-    (:meth:`CPUBackend.dense_weight_step`); else velocity -= scalar weights, weights +=
-    velocity (:meth:`CPUBackend.contrastive_weight_step`, scalar the weight decay)."""
-    m, n = velocity.shape
-    flat_weights, flat_velocity = weights.reshape(-1), velocity.reshape(-1)
-    size = max(m, n)
-    chunk = -(-size // parts)
-    for part in prange(parts):
-        start = part * chunk
-        stop = min(size, start + chunk)
-        if stop <= start:
-            continue
-        if splits_columns(m, n):
-            _gemm_column_block(first_a, first_b, velocity, True, False, first_rate, momentum,
-                               blas, integer_probe, start, stop)
-            if second_a.shape[0] > 0:
-                _gemm_column_block(second_a, second_b, velocity, True, False, second_rate,
-                                   1.0, blas, integer_probe, start, stop)
-            for row in range(m):
-                _step_span(row * n + start, row * n + stop, flat_weights, flat_velocity,
-                           descend, scalar)
+def _fused_weight_step(steps_fingerprint):
+    """The kernel of :data:`_weight_step`. The :func:`fingerprint` of the two steps it may take
+    (bodies of kernel_backend.py) sits in its closure: Numba's disk cache keys a function on its
+    own source file only, and would otherwise keep the steps as they were when it compiled."""
+    @njit(cache=True)
+    def step_span(first, last, weights, velocity, descend, scalar):
+        steps_fingerprint  # noqa: B018
+        if descend:
+            descent_span(first, last, weights, velocity, scalar)
         else:
-            _gemm_row_block(first_a, first_b, velocity, True, False, first_rate, momentum,
-                            blas, integer_probe, start, stop)
-            if second_a.shape[0] > 0:
-                _gemm_row_block(second_a, second_b, velocity, True, False, second_rate, 1.0,
+            momentum_step_span(first, last, weights, velocity, scalar)
+
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def kernel(weights, velocity, first_a, first_b, first_rate, second_a, second_b,
+               second_rate, momentum, descend, scalar, blas, integer_probe, parts):
+        steps_fingerprint  # noqa: B018
+        m, n = velocity.shape
+        flat_weights, flat_velocity = weights.reshape(-1), velocity.reshape(-1)
+        size = max(m, n)
+        chunk = -(-size // parts)
+        for part in prange(parts):
+            start = part * chunk
+            stop = min(size, start + chunk)
+            if stop <= start:
+                continue
+            if splits_columns(m, n):
+                _gemm_column_block(first_a, first_b, velocity, True, False, first_rate, momentum,
+                                   blas, integer_probe, start, stop)
+                if second_a.shape[0] > 0:
+                    _gemm_column_block(second_a, second_b, velocity, True, False, second_rate,
+                                       1.0, blas, integer_probe, start, stop)
+                for row in range(m):
+                    step_span(row * n + start, row * n + stop, flat_weights, flat_velocity,
+                              descend, scalar)
+            else:
+                _gemm_row_block(first_a, first_b, velocity, True, False, first_rate, momentum,
                                 blas, integer_probe, start, stop)
-            _step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
+                if second_a.shape[0] > 0:
+                    _gemm_row_block(second_a, second_b, velocity, True, False, second_rate, 1.0,
+                                    blas, integer_probe, start, stop)
+                step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
+
+    return kernel
 
 
-@njit(cache=True)
-def _step_span(first, last, weights, velocity, descend, scalar):
-    if descend:
-        descent_span(first, last, weights, velocity, scalar)
-    else:
-        momentum_step_span(first, last, weights, velocity, scalar)
+#: A weight matrix's step from products, in ``parts`` blocks, one per Numba thread, split as
+#: :func:`_parallel_gemm` splits a product (the same numbers, bit for bit): each block's
+#: products folded into the momentum buffer,
+#:
+#:     velocity <- momentum velocity + first_rate first_a' first_b
+#:                 (+ second_rate second_a' second_b, unless second_a has no rows),
+#:
+#: then its step while the block is still in cache: ``descend``, weights -= scalar velocity
+#: (:meth:`CPUBackend.dense_weight_step`); else velocity -= scalar weights, weights +=
+#: velocity (:meth:`CPUBackend.contrastive_weight_step`, scalar the weight decay). Arguments:
+#: ``(weights, velocity, first_a, first_b, first_rate, second_a, second_b, second_rate,
+#: momentum, descend, scalar, blas, integer_probe, parts)``.
+_weight_step = _fused_weight_step(fingerprint(descent_span) + fingerprint(momentum_step_span))
 
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}

@@ -19,7 +19,7 @@ allocate and multiply matrices.
 import numpy as np
 
 from .base import Backend
-from .kernel_math import sigmoid
+from .kernel_math import flush_subnormal, sigmoid
 from .registry import body
 from .rng import bernoulli, key_from_seed, normal_at, philox4x32
 
@@ -98,10 +98,14 @@ def momentum_step_span(first, last, parameter, velocity, decay):
 
 @body
 def descent_span(first, last, parameter, velocity, rate):
-    """parameter <- parameter - rate * velocity (the step of :meth:`dense_weight_step`)."""
+    """parameter <- parameter - rate * velocity (the step of :meth:`dense_weight_step`), the
+    velocity's subnormals flushed to 0 (:func:`~dlcore.backend.kernel_math.flush_subnormal`)
+    as the optimisers' own steps flush them."""
     parameter, velocity = parameter[first:last], velocity[first:last]
     for i in range(parameter.shape[0]):
-        parameter[i] -= rate * velocity[i]
+        step = flush_subnormal(velocity[i])
+        velocity[i] = step
+        parameter[i] -= rate * step
 
 
 @body

@@ -151,11 +151,11 @@ def remembered_pause_nanoseconds(folder=None, cpuinfo="/proc/cpuinfo", measure=N
             pass
     pause_ns = measure()
     if model and pause_ns:
-        try:  # a whole line or nothing: written aside, then renamed over
+        from dlcore.io.atomic import atomic_open  # once per CPU model: not on every import
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{PAUSE_FILE}.{os.getpid()}")
-            partial.write_text(f"{model}\t{pause_ns:.3f}\n", encoding="utf-8")
-            os.replace(partial, path)
+            with atomic_open(path) as file:
+                file.write(f"{model}\t{pause_ns:.3f}\n")
         except OSError:
             pass
     return pause_ns
