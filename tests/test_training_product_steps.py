@@ -52,26 +52,6 @@ def test_the_weight_step_is_sgd_with_momentum_on_the_product(momentum, way):
     np.testing.assert_allclose(velocity, expected_velocity, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("way", ["cpu fused", "cpu unfused"])
-def test_the_weight_step_flushes_a_velocity_that_decays_below_the_smallest_normal_float32(way):
-    """Rows of x that are 0 (a pixel blank in every image) give a zero gradient: their
-    velocity decays by mu each step, and where it turns subnormal (slow on x86) it becomes 0,
-    as the optimisers' own steps make it."""
-    x, grad_z, weights, velocity = _operands()
-    x[:, :4] = 0.0
-    velocity[:4] = np.float32(1.2e-38)             # * 0.9: subnormal
-    velocity[4] = np.float32(2e-38)                # * 0.9: still normal, but for the product
-    expected_weights, expected_velocity = _expected(x, grad_z, weights, velocity, 0.05, 0.9)
-    backend = get_backend("cpu")
-    with backend.compute():
-        step = KernelBackend.dense_weight_step if way == "cpu unfused" else \
-            type(backend).dense_weight_step
-        step(backend, x, grad_z, weights, velocity, 0.05, 0.9)
-    assert np.all(velocity[:4] == 0) and np.all(expected_velocity[:4] != 0)
-    np.testing.assert_allclose(velocity[4:], expected_velocity[4:], rtol=1e-5, atol=1e-7)
-    np.testing.assert_array_equal(weights[:4], expected_weights[:4].astype(np.float32))
-
-
 def test_only_the_cpu_fuses_and_only_products_it_splits():
     cpu = get_backend("cpu")
     large, small = np.empty((N_IN, N_HIDDEN), np.float32), np.empty((84, 10), np.float32)
