@@ -32,8 +32,9 @@ flush a decaying state (Delta, s, m, v) to 0 once it falls below float32's small
 number, 2^-126 (:func:`dlcore.backend.kernel_math.flush_subnormal`): a dead ReLU unit's
 momentum decays through about 150 subnormal steps, each operation on one costing ~100 cycles on
 x86 (LeNet-5's optimiser step: 245 -> 44 us a batch on an Intel Xeon); the reference keeps the
-subnormals, a difference below 1.2e-38. The step straight from the product (below) does not
-flush: BLAS writes its Delta, and a second store over it costs more than it saves.
+subnormals, a difference below 1.2e-38. The step straight from the product (below), whose
+Delta BLAS writes, runs on the CPU in x86's flush-to-zero mode instead
+(:mod:`dlcore.backend.flush_to_zero`).
 
 SGD's step on a Dense kernel can also be taken during the backward pass, straight from the
 product that the kernel's gradient is (:meth:`Optimizer.product_step`,

@@ -204,12 +204,17 @@ def test_cpu_kernel_cache_key_changes_when_the_cpu_implementation_of_a_helper_ch
 
 
 def test_the_fused_weight_steps_cache_key_follows_the_steps_it_takes():
-    """The fused weight step (cpu.py) runs steps written in kernel_backend.py: their
-    fingerprint is in its closure, so that editing them recompiles it."""
+    """The fused weight step (cpu.py) runs steps written in kernel_backend.py and the
+    float-mode switches of flush_to_zero.py: their fingerprints are in its closure, so that
+    editing them recompiles it."""
     from dlcore.backend import cpu
+    from dlcore.backend.flush_to_zero import flush_to_zero_on, restore_float_modes
     from dlcore.backend.kernel_backend import descent_span, momentum_step_span
-    closure = [cell.cell_contents for cell in cpu._weight_step.py_func.__closure__]
-    assert cpu.fingerprint(descent_span) + cpu.fingerprint(momentum_step_span) in closure
+    closure = "".join(str(cell.cell_contents)
+                      for cell in cpu._weight_step.py_func.__closure__)
+    for function in (descent_span, momentum_step_span, flush_to_zero_on.py_func,
+                     restore_float_modes.py_func):
+        assert cpu.fingerprint(function) in closure
 
 
 def _launched_kinds(monkeypatch):

@@ -52,6 +52,30 @@ def test_the_weight_step_is_sgd_with_momentum_on_the_product(momentum, way):
     np.testing.assert_allclose(velocity, expected_velocity, rtol=1e-5, atol=1e-7)
 
 
+def test_the_fused_step_flushes_a_decaying_velocity_and_leaves_the_float_modes_as_they_were():
+    """Rows of x that are 0 (a feature 0 in every sample, a dead unit upstream) give a zero
+    gradient: their velocity decays by mu each step, and where it would turn subnormal (slow
+    on x86) the fused step's flush-to-zero mode makes it 0. The calling thread's MXCSR is put
+    back: NumPy and the user's code never run in that mode."""
+    from dlcore.backend.flush_to_zero import FLUSH_TO_ZERO_BITS, ON_X86, float_modes
+    x, grad_z, weights, velocity = _operands()
+    x[:, :4] = 0.0
+    velocity[:4] = np.float32(1.2e-38)             # * 0.9: subnormal
+    velocity[4] = np.float32(2e-38)                # * 0.9: still normal, but for the product
+    expected_weights, expected_velocity = _expected(x, grad_z, weights, velocity, 0.05, 0.9)
+    backend = get_backend("cpu")
+    modes = float_modes()
+    with backend.compute():
+        backend.dense_weight_step(x, grad_z, weights, velocity, 0.05, 0.9)
+    assert float_modes() == modes and not modes & FLUSH_TO_ZERO_BITS
+    assert np.all(expected_velocity[:4] != 0)
+    if ON_X86:
+        assert np.all(velocity[:4] == 0)
+    np.testing.assert_allclose(velocity[4:], expected_velocity[4:], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
+    assert np.float32(1e-39) * np.float32(0.5) != 0       # this thread: subnormals as ever
+
+
 def test_only_the_cpu_fuses_and_only_products_it_splits():
     cpu = get_backend("cpu")
     large, small = np.empty((N_IN, N_HIDDEN), np.float32), np.empty((84, 10), np.float32)

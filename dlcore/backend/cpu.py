@@ -37,6 +37,7 @@ from numba.extending import intrinsic
 from . import registry
 from .base import HostMemory
 from .blas import choose_blas
+from .flush_to_zero import flush_to_zero_on, restore_float_modes
 from .kernel_backend import (
     KernelBackend,
     Tensors,
@@ -367,8 +368,11 @@ def _gemm_row_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_prob
 
 def _fused_weight_step(steps_fingerprint):
     """The kernel of :data:`_weight_step`. The :func:`fingerprint` of the two steps it may take
-    (bodies of kernel_backend.py) sits in its closure: Numba's disk cache keys a function on its
-    own source file only, and would otherwise keep the steps as they were when it compiled."""
+    (bodies of kernel_backend.py) and of the float-mode switches sits in its closure: Numba's
+    disk cache keys a function on its own source file only, and would otherwise keep them as
+    they were when it compiled. Each thread's share runs with subnormals flushed to 0
+    (:mod:`.flush_to_zero`): BLAS writes the velocity, and a velocity that decays with a zero
+    gradient would otherwise go through ~150 slow subnormal updates."""
     @njit(cache=True)
     def step_span(first, last, weights, velocity, descend, scalar):
         steps_fingerprint  # noqa: B018
@@ -390,6 +394,7 @@ def _fused_weight_step(steps_fingerprint):
             stop = min(size, start + chunk)
             if stop <= start:
                 continue
+            saved_modes = flush_to_zero_on()
             if splits_columns(m, n):
                 _gemm_column_block(first_a, first_b, velocity, True, False, first_rate, momentum,
                                    blas, integer_probe, start, stop)
@@ -406,6 +411,7 @@ def _fused_weight_step(steps_fingerprint):
                     _gemm_row_block(second_a, second_b, velocity, True, False, second_rate, 1.0,
                                     blas, integer_probe, start, stop)
                 step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
+            restore_float_modes(saved_modes)
 
     return kernel
 
@@ -422,7 +428,10 @@ def _fused_weight_step(steps_fingerprint):
 #: velocity (:meth:`CPUBackend.contrastive_weight_step`, scalar the weight decay). Arguments:
 #: ``(weights, velocity, first_a, first_b, first_rate, second_a, second_b, second_rate,
 #: momentum, descend, scalar, blas, integer_probe, parts)``.
-_weight_step = _fused_weight_step(fingerprint(descent_span) + fingerprint(momentum_step_span))
+_weight_step = _fused_weight_step(
+    "".join(fingerprint(function) for function in (descent_span, momentum_step_span,
+                                                   flush_to_zero_on.py_func,
+                                                   restore_float_modes.py_func)))
 
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}

@@ -100,10 +100,11 @@ def momentum_step_span(first, last, parameter, velocity, decay):
 def descent_span(first, last, parameter, velocity, rate):
     """parameter <- parameter - rate * velocity (the step of :meth:`dense_weight_step`).
 
-    The velocity is only read: BLAS wrote it, and flushing its subnormals here as the
-    optimisers' steps do (:func:`~dlcore.backend.kernel_math.flush_subnormal`) means a store
-    on every element, which cost the fine-tuning epoch of ``dlcore bench mlp`` 10-13 %
-    (Intel Xeon, alternating runs; a store only where one is found, 5-10 %)."""
+    The velocity is only read: BLAS wrote it. Flushing its subnormals here as the optimisers'
+    steps do (:func:`~dlcore.backend.kernel_math.flush_subnormal`) would mean a store on
+    every element, which cost the fine-tuning epoch of ``dlcore bench mlp`` 10-13 % (Intel
+    Xeon, alternating runs; a store only where one is found, 5-10 %); the CPU's fused step
+    runs in flush-to-zero mode instead (:mod:`dlcore.backend.flush_to_zero`)."""
     parameter, velocity = parameter[first:last], velocity[first:last]
     for i in range(parameter.shape[0]):
         parameter[i] -= rate * velocity[i]
