@@ -4,6 +4,9 @@ its momentum step) give the numbers of the operations they fuse.
 Oracles: the reference backend (the same two or three operations in NumPy), and the cpu
 backend's own unfused path (the same products and kernels one after the other), which the fused
 path must match bit for bit: the trained weights of a seed do not change with the fusion."""
+import functools
+
+import numba
 import numpy as np
 import pytest
 
@@ -28,19 +31,35 @@ def operands(n, k, m, seed=0):
     return a, W, bias
 
 
+def unfused_gemm_sigmoid_bernoulli(backend, a, b, out, bias, sample, seed, stream, step,
+                                   trans_b=False, first_row=0):
+    """The cpu's gemm_sigmoid_bernoulli as separate operations: the product (as the sum of
+    its two halves where the cpu sums them: an RBM's product along the dimension its weight
+    step splits W), then the sigmoids and samples."""
+    if backend.sums_inner_halves(a, b, trans_b):
+        middle = -(-a.shape[1] // 2)
+        second = np.empty_like(out)
+        for first, last, target in ((0, middle, out), (middle, a.shape[1], second)):
+            part = b[:, first:last] if trans_b else b[first:last]
+            backend.gemm(np.ascontiguousarray(a[:, first:last]), np.ascontiguousarray(part),
+                         target, trans_b=trans_b)
+        out += second
+        backend.sigmoid_bernoulli(out, bias, sample, seed, stream, step, first_row)
+    else:
+        Backend.gemm_sigmoid_bernoulli(backend, a, b, out, bias, sample, seed, stream, step,
+                                       trans_b, first_row)
+
+
 def fused_and_unfused(backend, a, b, bias, trans_b, sampling, first_row=0):
     n, m = a.shape[0], (b.shape[0] if trans_b else b.shape[1])
     results = []
     for fuse in (True, False):
         out, sample = np.empty((n, m), np.float32), np.empty((n, m), np.float32)
         with backend.compute():
-            if fuse:
-                backend.gemm_sigmoid_bernoulli(a, b, out, bias, sample if sampling else None,
-                                               5, 2, 9, trans_b=trans_b, first_row=first_row)
-            else:
-                Backend.gemm_sigmoid_bernoulli(backend, a, b, out, bias,
-                                               sample if sampling else None, 5, 2, 9,
-                                               trans_b=trans_b, first_row=first_row)
+            step = backend.gemm_sigmoid_bernoulli if fuse else \
+                functools.partial(unfused_gemm_sigmoid_bernoulli, backend)
+            step(a, b, out, bias, sample if sampling else None, 5, 2, 9, trans_b=trans_b,
+                 first_row=first_row)
         results.append((out, sample if sampling else None))
     return results
 
@@ -103,7 +122,7 @@ def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch):
     for fuse in (True, False):
         if not fuse:  # the products, then the kernels, one call each
             monkeypatch.setattr(cpu.CPUBackend, "gemm_sigmoid_bernoulli",
-                                Backend.gemm_sigmoid_bernoulli)
+                                unfused_gemm_sigmoid_bernoulli)
             monkeypatch.setattr(cpu.CPUBackend, "contrastive_weight_step",
                                 Backend.contrastive_weight_step)
         rbm = dlcore.BernoulliRBM(n_hidden=500, batch_size=100, epochs=2, momentum=0.5,
@@ -112,3 +131,43 @@ def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch):
         weights.append((rbm.W_, rbm.visible_bias_, rbm.hidden_bias_))
     for fused, plain in zip(*weights):
         np.testing.assert_array_equal(fused, plain)
+
+
+def test_an_rbm_sums_the_halves_of_the_products_along_which_its_weight_step_splits_w():
+    """784 x 500 weights (split by rows): the hidden inputs x W sum two halves of the visible
+    units, the visible inputs h W' do not; 500 x 2000 (split by columns): the other way
+    round; short inner dimensions never."""
+    backend = get_backend("cpu")
+    W, tall = np.zeros((784, 500), np.float32), np.zeros((500, 2000), np.float32)
+    with backend.compute():
+        assert backend.sums_inner_halves(np.zeros((100, 784), np.float32), W, False)
+        assert not backend.sums_inner_halves(np.zeros((100, 500), np.float32), W, True)
+        assert not backend.sums_inner_halves(np.zeros((100, 500), np.float32), tall, False)
+        assert backend.sums_inner_halves(np.zeros((100, 2000), np.float32), tall, True)
+        assert not backend.sums_inner_halves(np.zeros((100, 100), np.float32),
+                                             np.zeros((100, 50), np.float32), False)
+    assert not backend.sums_inner_halves(np.zeros((100, 784), np.float32), W, False)
+
+
+@pytest.mark.parametrize("n_hidden", [500, 2000])
+def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden):
+    """The promise of docs/rbm.md ("Reproducibility"): bit-identical weights whatever the
+    number of threads, the halves of the products included (one, two and three threads)."""
+    import dlcore
+    data = (np.random.default_rng(4).random((200, 784 if n_hidden == 500 else 300)) < 0.2
+            ).astype(np.float32)
+    weights, threads = [], numba.get_num_threads()
+    try:
+        for count in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
+                             min(3, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(count)
+            rbm = dlcore.BernoulliRBM(n_hidden=n_hidden, batch_size=100, epochs=2,
+                                      momentum=0.5, seed=11, backend="cpu", verbose=False)
+            rbm.fit(data)
+            weights.append((rbm.W_, rbm.visible_bias_, rbm.hidden_bias_))
+    finally:
+        numba.set_num_threads(threads)
+    assert len(weights) >= 2 or numba.config.NUMBA_NUM_THREADS == 1
+    for other in weights[1:]:
+        for first, second in zip(weights[0], other):
+            np.testing.assert_array_equal(first, second)
