@@ -1,9 +1,13 @@
-"""What Linux says about this machine's CPU: fields of ``/proc/cpuinfo``.
+"""What this machine's CPU is: fields of Linux's ``/proc/cpuinfo``, and whether it is x86.
 
 Read by the choice of BLAS (the vendor), the spin of the kernels' threads (the model: a
-measurement kept per CPU model) and the reports of ``dlcore doctor`` and ``dlcore bench``
-(model, vector flags).
+measurement kept per CPU model; x86's ``pause``), the float modes of the fused weight step
+(x86's MXCSR) and the reports of ``dlcore doctor`` and ``dlcore bench`` (model, vector flags).
 """
+import platform
+
+#: whether this is an x86-64 machine (whose instructions ``pause`` and ``ldmxcsr`` exist)
+ON_X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def cpuinfo_fields(names, cpuinfo="/proc/cpuinfo"):

@@ -15,17 +15,16 @@ TensorFlow runs its CPU kernels with the same two modes.
 
 Off x86 the two functions do nothing (ARM's FPCR has its own flush bit; not done here).
 """
-import platform
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .cpuinfo import ON_X86
+
 #: MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) bits
 FLUSH_TO_ZERO_BITS = np.uint32(0x8040)
-ON_X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def _mxcsr_call(builder, name, slot):

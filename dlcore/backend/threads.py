@@ -42,7 +42,6 @@ kernel), so this module sets them at import, before any kernel runs, and only wh
 has not chosen: ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` already in the environment win.
 """
 import os
-import platform
 import time
 
 from llvmlite import ir
@@ -51,7 +50,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .cache import kernel_cache_folder
-from .cpuinfo import cpuinfo_fields
+from .cpuinfo import ON_X86, cpuinfo_fields
 
 #: what dlcore asks of OpenMP on a busy machine
 WAIT_POLICY = "PASSIVE"
@@ -114,7 +113,7 @@ def _pauses(count):
 def pause_nanoseconds(count=4000):
     """The duration of one x86 ``pause`` in nanoseconds (the fastest of five timings of
     ``count`` of them), or None on other machines or where it cannot be compiled."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not ON_X86:
         return None
     try:
         _pauses(1)
