@@ -327,11 +327,13 @@ class Optimizer:
 
     def product_step(self, parameter):
         """The step of this update for ``parameter`` taken straight from the product that its
-        gradient is (a Dense kernel's dL/dW = x' dL/dz), as a callable ``step(x, grad_z)``
-        that returns whether it took it (:meth:`dlcore.backend.base.Backend.fuses_weight_step`
-        decides); or None where the rule needs the gradient itself. The training loop hands
-        the steps to the layers for one backward pass, then calls :meth:`apply`, which leaves
-        the parameters stepped out. Only :class:`SGD` has one."""
+        gradient is (a Dense kernel's dL/dW = x' dL/dz), as a callable ``step(x, grad_z,
+        grad_x=None)`` that returns whether it took it
+        (:meth:`dlcore.backend.base.Backend.fuses_weight_step` decides; when it did, it put
+        the layer's dL/dx, from the kernel before the step, into ``grad_x`` if given); or
+        None where the rule needs the gradient itself. The training loop hands the steps to
+        the layers for one backward pass, then calls :meth:`apply`, which leaves the
+        parameters stepped out. Only :class:`SGD` has one."""
         return None
 
     def _mark_stepped(self, parameter):
@@ -511,14 +513,14 @@ class _ProductStep:
     def __init__(self, optimizer, parameter):
         self.optimizer, self.parameter = optimizer, parameter
 
-    def __call__(self, x, grad_z):
+    def __call__(self, x, grad_z, grad_x=None):
         optimizer, parameter = self.optimizer, self.parameter
         velocity = parameter.slots["velocity"]
         if not optimizer.backend.fuses_weight_step(velocity, x.shape[0]):
             return False
         optimizer.backend.dense_weight_step(x, grad_z, parameter.value, velocity,
                                             optimizer.current_learning_rate(),
-                                            optimizer.momentum)
+                                            optimizer.momentum, grad_x)
         optimizer._mark_stepped(parameter)
         return True
 

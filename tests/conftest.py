@@ -48,3 +48,20 @@ def assert_wrote(result, folder, names):
     assert result.exit_code == 0, result.output
     for name in names:
         assert (folder / name).stat().st_size > 0, name
+
+
+def cpu_product(backend, a, b, out, trans_b=False):
+    """out <- a op(b) as the cpu's fused kernels compute it, in separate operations: where
+    ``backend.sums_inner_halves`` (a product along the dimension the weight step splits W:
+    an RBM's hidden inputs, a Dense layer's forward pass), the sum of the products over the
+    two halves of the inner dimension; else one ``backend.gemm``."""
+    if not backend.sums_inner_halves(a, b, trans_b):
+        backend.gemm(a, b, out, trans_b=trans_b)
+        return
+    middle = -(-a.shape[1] // 2)
+    second = np.empty_like(out)
+    for first, last, target in ((0, middle, out), (middle, a.shape[1], second)):
+        part = b[:, first:last] if trans_b else b[first:last]
+        backend.gemm(np.ascontiguousarray(a[:, first:last]), np.ascontiguousarray(part),
+                     target, trans_b=trans_b)
+    out += second

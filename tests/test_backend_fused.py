@@ -10,6 +10,7 @@ import numba
 import numpy as np
 import pytest
 
+from conftest import cpu_product
 from dlcore.backend import get_backend
 from dlcore.backend.base import Backend
 
@@ -37,13 +38,7 @@ def unfused_gemm_sigmoid_bernoulli(backend, a, b, out, bias, sample, seed, strea
     its two halves where the cpu sums them: an RBM's product along the dimension its weight
     step splits W), then the sigmoids and samples."""
     if backend.sums_inner_halves(a, b, trans_b):
-        middle = -(-a.shape[1] // 2)
-        second = np.empty_like(out)
-        for first, last, target in ((0, middle, out), (middle, a.shape[1], second)):
-            part = b[:, first:last] if trans_b else b[first:last]
-            backend.gemm(np.ascontiguousarray(a[:, first:last]), np.ascontiguousarray(part),
-                         target, trans_b=trans_b)
-        out += second
+        cpu_product(backend, a, b, out, trans_b)
         backend.sigmoid_bernoulli(out, bias, sample, seed, stream, step, first_row)
     else:
         Backend.gemm_sigmoid_bernoulli(backend, a, b, out, bias, sample, seed, stream, step,

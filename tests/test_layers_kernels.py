@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import requires_cuda
+from conftest import cpu_product, requires_cuda
 from dlcore.layers import (
     Activation,
     AvgPool2D,
@@ -163,7 +163,8 @@ def test_cpu_dense_follows_the_reference(activation):
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "softmax"])
 def test_cpu_dense_with_a_product_split_across_threads_follows_the_reference(activation):
     """Inside compute() a product this large is split across the threads, and the bias and
-    activation run on each block in the same region: the same numbers as the product then the
+    activation run on each block in the same region: the same numbers as the product (the sum
+    of the halves of the inputs, along which the weight step splits this kernel) then the
     epilogue (bit for bit), and the reference's."""
     from dlcore.backend import get_backend
     from dlcore.layers.bodies import ACTIVATION_CODES, unit_bias_activation_rows
@@ -180,7 +181,8 @@ def test_cpu_dense_with_a_product_split_across_threads_follows_the_reference(act
             kernel, bias = layer.params["kernel"], layer.params["bias"]
             bias[...] = images(300, seed=2)
             separate = np.empty((40, 300), np.float32)
-            be.gemm(x, kernel, separate)
+            assert be.sums_inner_halves(x, kernel, False)
+            cpu_product(be, x, kernel, separate)
             be.launch_rows(unit_bias_activation_rows, 40, 300, separate, bias,
                            ACTIVATION_CODES[activation])
             np.testing.assert_array_equal(layer.forward(x), separate)

@@ -76,6 +76,68 @@ def test_the_fused_step_flushes_a_decaying_velocity_and_leaves_the_float_modes_a
     assert np.float32(1e-39) * np.float32(0.5) != 0       # this thread: subnormals as ever
 
 
+@pytest.mark.parametrize("inputs, units", [(N_IN, N_HIDDEN), (300, 600)],
+                         ids=["W split by rows", "W wider than tall"])
+def test_the_step_gives_the_input_gradient_from_the_kernel_before_it(inputs, units):
+    """dL/dx = grad_z W' (lecture "Supervised learning", "Backward Propagation") from the
+    kernel before the step: inside the cpu's fused step where each thread's rows of W are the
+    columns of dL/dx it would compute anyway (W no wider than tall), by the product first
+    otherwise; bit for bit the numbers of the product then the step, and the reference's."""
+    generator = np.random.default_rng(5)
+    x = generator.random((BATCH, inputs)).astype(np.float32)
+    grad_z = (generator.standard_normal((BATCH, units)) * 0.01).astype(np.float32)
+    weights = (generator.standard_normal((inputs, units)) * 0.05).astype(np.float32)
+    velocity = (generator.standard_normal((inputs, units)) * 0.001).astype(np.float32)
+    expected_weights, expected_velocity = _expected(x, grad_z, weights, velocity, 0.05, 0.9)
+    expected_grad_x = grad_z.astype(np.float64) @ weights.astype(np.float64).T
+    cpu = get_backend("cpu")
+    results = {}
+    for way in ("fused", "product then step", "reference"):
+        w, v = weights.copy(), velocity.copy()
+        grad_x = np.full((BATCH, inputs), np.nan, np.float32)
+        backend = get_backend("reference") if way == "reference" else cpu
+        with backend.compute():
+            if way == "product then step":
+                cpu.gemm(grad_z, w, grad_x, trans_b=True)
+                cpu.dense_weight_step(x, grad_z, w, v, 0.05, 0.9)
+            else:
+                backend.dense_weight_step(x, grad_z, w, v, 0.05, 0.9, grad_x)
+        results[way] = (grad_x, w, v)
+        np.testing.assert_allclose(grad_x, expected_grad_x, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(w, expected_weights, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(v, expected_velocity, rtol=1e-5, atol=1e-7)
+    for fused, separate in zip(results["fused"], results["product then step"]):
+        np.testing.assert_array_equal(fused, separate)
+    with cpu.compute():
+        assert cpu._steps_input_gradient_blocks(grad_x, weights) == (inputs >= units)
+
+
+def test_a_seed_trains_the_same_network_on_any_number_of_threads():
+    """Bit-identical weights on one, two and three threads: the Dense layers' products split
+    by the shapes alone (the halves of the inputs in the forward pass, the input gradient in
+    the weight step's blocks), never by the number of threads."""
+    import numba
+    x, y = _data()
+    weights, threads = [], numba.get_num_threads()
+    try:
+        for count in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
+                             min(3, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(count)
+            model = dlcore.Sequential(
+                [Dense(N_HIDDEN, activation="sigmoid", input_shape=(N_IN,)), Dropout(0.2),
+                 Dense(N_HIDDEN, activation="sigmoid"), Dense(10, activation="softmax")],
+                backend="cpu", seed=3)
+            model.compile("cross_entropy", SGD(0.1, momentum=0.9))
+            model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0)
+            weights.append(model.get_weights())
+    finally:
+        numba.set_num_threads(threads)
+    assert len(weights) >= 2 or numba.config.NUMBA_NUM_THREADS == 1
+    for other in weights[1:]:
+        for first, second in zip(weights[0], other):
+            np.testing.assert_array_equal(first, second)
+
+
 def test_only_the_cpu_fuses_and_only_products_it_splits():
     cpu = get_backend("cpu")
     large, small = np.empty((N_IN, N_HIDDEN), np.float32), np.empty((84, 10), np.float32)

@@ -154,7 +154,7 @@ class Backend:
         a backend fuses the two (the CPU, for products it splits across its threads)."""
         return False
 
-    def dense_weight_step(self, x, grad_z, weights, velocity, rate, momentum):
+    def dense_weight_step(self, x, grad_z, weights, velocity, rate, momentum, grad_x=None):
         """Stochastic gradient descent with momentum on a Dense layer's kernel, straight from
         the product of its gradient (lecture "Supervised learning", "Stochastic Gradient
         Descent with Momentum"; :class:`dlcore.optimizers.SGD`):
@@ -167,7 +167,13 @@ class Backend:
         ``weights``, ``velocity`` (in, out). The gradient itself is never stored: the product
         goes into the momentum buffer (``beta = momentum``), so the weights and the buffer are
         read once instead of the gradient being written, read back and the buffer read again.
+
+        ``grad_x`` (n, in), when given, first receives the layer's input gradient from the
+        weights before the step, dL/dx = grad_z weights' (lecture "Supervised learning",
+        "Backward Propagation"): a backend may compute it while it has those weights in cache.
         """
+        if grad_x is not None:
+            self.gemm(grad_z, weights, grad_x, trans_b=True)
         if momentum == 0:
             self.gemm(x, grad_z, weights, trans_a=True, alpha=-rate, beta=1.0)
             return

@@ -66,7 +66,8 @@ class ReferenceOps:
         """dL/dx into ``grad_x`` (unless None), dL/db into ``grad_bias``, and dL/dW into
         ``grad_kernel``, or, when ``kernel_step(x, grad_z)`` (a
         :meth:`dlcore.optimizers.Optimizer.product_step`) takes it, the optimiser's step on
-        the kernel straight from the product (after dL/dx, which needs the old kernel)."""
+        the kernel straight from the product (after dL/dx, which needs the old kernel; the
+        kernels' ops hand ``grad_x`` to the step, which computes it first)."""
         grad_z = ref.activation_backward(activation, y, grad_y)
         gx, gk, gb = ref.dense_backward(x, kernel, grad_z)
         grad_bias[...] = gb
@@ -225,10 +226,11 @@ class KernelOps:
                                      g.reshape(-1), code, units, 0)
         self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units,
                                1, work=n * units)
+        if kernel_step is not None and kernel_step(x, g, grad_x):
+            return   # the step, and dL/dx from the kernel before it
         if grad_x is not None:
             self.backend.gemm(g, kernel, grad_x, trans_b=True)
-        if kernel_step is None or not kernel_step(x, g):
-            self.backend.gemm(x, g, grad_kernel, trans_a=True)
+        self.backend.gemm(x, g, grad_kernel, trans_a=True)
 
     # convolution
     def _conv_path(self, window, activation):
