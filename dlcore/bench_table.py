@@ -7,7 +7,10 @@ Run the benches with ``--json`` on one machine, one after another, then write th
 
 The table says only what the reports hold: every
 row is one comparison of equal work, with dlcore's and the other contender's minimum and median
-and the ratio of the minima, under the machine line and the load averages of the run. Reports
+and the ratio of the minima, under the machine line and the load averages of the run. Each bench
+measures the SGEMM rate at the RBM's shapes before and after its runs; on a shared machine the
+reports disagree, so the table takes the highest of them as the ceiling, in the machine line and
+in every row's share of SGEMM (never a share of a lower one). Reports
 of different machines are refused: a table holds one machine. In the README the table sits
 between the two :data:`BEGIN` / :data:`END` markers, which ``--readme`` rewrites in place.
 """
@@ -64,10 +67,12 @@ def dlcore_cell(row, sgemm):
     return text
 
 
-def table_rows(run):
+def table_rows(run, sgemm=None):
     """Markdown rows ``| work | dlcore | other | ratio |`` of one report: one per other
-    contender of each comparison (a comparison of dlcore alone gets one row)."""
-    sgemm = (run["machine"].get("sgemm") or {}).get("gflops")
+    contender of each comparison (a comparison of dlcore alone gets one row). GFLOP/s are
+    shares of ``sgemm`` (default: the report's own SGEMM rate)."""
+    if sgemm is None:
+        sgemm = _sgemm_rate(run)
     command = COMMANDS.get(run["benchmark"], run["benchmark"])
     rows = []
     for comparison in run["comparisons"]:
@@ -90,7 +95,11 @@ def table_rows(run):
 
 def measured_table(reports):
     """The Markdown the README holds between the markers, for ``reports`` (read_reports)."""
-    machine = reports[0]["machine"]
+    rates = [rate for rate in map(_sgemm_rate, reports) if rate]
+    machine = dict(reports[0]["machine"])
+    if rates:
+        machine["sgemm"] = max((run["machine"]["sgemm"] for run in reports
+                                if _sgemm_rate(run)), key=lambda sgemm: sgemm["gflops"])
     dates = sorted(run["started"] for run in reports)
     loads = [value for run in reports for value in (run["load_average"]["before"],
                                                     run["load_average"]["after"]) if value]
@@ -102,6 +111,10 @@ def measured_table(reports):
              f"Measured on {_days(dates)} (UTC) by {commands} with `--json`, on one machine:",
              "",
              f"    {machine_line(machine)}", ""]
+    if len(rates) > 1 and round(min(rates)) != round(max(rates)):
+        lines.append(f"The SGEMM rate, measured by each bench before and after its runs, ranged "
+                     f"{min(rates):.0f} to {max(rates):.0f} GFLOP/s; the shares of SGEMM below "
+                     "are of the highest.")
     if loads:
         highest = max(v[0] for v in loads)
         lines.append(f"The machine was shared: load average (1 min) "
@@ -119,7 +132,7 @@ def measured_table(reports):
               f"({machine['isa']}); run `dlcore bench` on yours.", "",
               "| work | dlcore | other | ratio of minima |", "|---|---|---|---|"]
     for run in reports:
-        lines += table_rows(run)
+        lines += table_rows(run, max(rates) if rates else None)
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -135,6 +148,11 @@ def replace_table(readme, table):
     if readme[end:end + 1] == "\n":
         end += 1
     return readme[:start] + table + readme[end:]
+
+
+def _sgemm_rate(run):
+    """The report's SGEMM rate in GFLOP/s, or None where it has none."""
+    return (run["machine"].get("sgemm") or {}).get("gflops")
 
 
 def _days(timestamps):

@@ -210,6 +210,24 @@ def test_a_ratio_that_prints_as_one_is_a_tie(tmp_path, other_minimum, cell):
     assert row.endswith(cell)
 
 
+def test_the_table_measures_every_share_of_sgemm_against_the_highest_rate_of_its_reports(
+        tmp_path):
+    """Each bench measures SGEMM on the spot; on a shared machine the reports disagree. The
+    machine line and every row use the highest (a share of a lower one would flatter)."""
+    slow, fast = tmp_path / "rbm.json", tmp_path / "mlp.json"
+    slow.write_text(json.dumps(fake_report()))
+    faster = fake_machine(sgemm={"gflops": 250.0, "numpy": 250.0, "dlcore_gemm": 240.0,
+                                 "shapes": "..."})
+    fast.write_text(json.dumps(fake_report("mlp", faster)))
+    table = bench_table.measured_table(bench_table.read_reports([slow, fast]))
+    assert "SGEMM at the RBM's shapes 250 GFLOP/s" in table
+    assert "ranged 200 to 250 GFLOP/s" in table
+    rbm_row = [line for line in table.splitlines() if line.startswith("| `dlcore bench rbm`")]
+    assert "100 GFLOP/s (40% of SGEMM)" in rbm_row[0]
+    alone = bench_table.measured_table(bench_table.read_reports([slow]))
+    assert "(50% of SGEMM)" in alone and "ranged" not in alone
+
+
 def test_reports_of_two_machines_make_no_table(tmp_path):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     first.write_text(json.dumps(fake_report()))
