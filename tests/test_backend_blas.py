@@ -124,3 +124,35 @@ def test_the_kernels_pass_the_doctors_self_test_on_mkl_and_on_openblas():
         assert len(chosen) == 1 and chosen[0].startswith(f"blas: {library} ")
         assert chosen[0].endswith(f": DLCORE_BLAS={choice})")
         assert "cpu: ok (4 checks against the reference" in run.stdout
+
+
+_FIRST_PRODUCT_SPLIT = """
+import numpy as np
+from dlcore.backend import cpu
+out = np.empty((8, 300), np.float32)
+blas, integer_type = cpu.BLAS_GEMM[out.dtype]
+cpu._parallel_gemm(np.ones((8, 256), np.float32), np.ones((256, 300), np.float32), out, False,
+                   False, 1.0, 0.0, blas, np.empty(0, integer_type), 2)
+print(int(np.all(out == 256)))
+"""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_first_call_multiplies_one_by_one_through_the_library(dtype):
+    libraries = [blas.choose_blas("openblas")] + ([blas.choose_blas("mkl")] if MKL_PATHS else [])
+    for chosen in libraries:
+        function, integer_type = chosen.gemm[np.dtype(dtype)]
+        blas.first_call(function, dtype, integer_type)   # raises unless 1 x 1 = 1
+
+
+@needs_mkl
+@pytest.mark.slow
+def test_a_product_split_across_threads_as_the_first_call_of_a_process_is_right():
+    """MKL sets itself up on its first call, and two threads making it at once raced (wrong
+    numbers or "Parameter 1 was incorrect on entry to SGEMM" in 4 runs of 16): loading MKL now
+    makes one call first. Eight fresh processes whose first product is split on two threads."""
+    environment = {**os.environ, "DLCORE_BLAS": "mkl", "NUMBA_NUM_THREADS": "2"}
+    for _ in range(8):
+        run = subprocess.run([sys.executable, "-c", _FIRST_PRODUCT_SPLIT], env=environment,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0 and run.stdout.split()[-1:] == ["1"], run.stdout + run.stderr

@@ -5,6 +5,9 @@ Oracles: the reference backend (the same two or three operations in NumPy), and 
 backend's own unfused path (the same products and kernels one after the other), which the fused
 path must match bit for bit: the trained weights of a seed do not change with the fusion."""
 import functools
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -166,3 +169,40 @@ def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden):
     for other in weights[1:]:
         for first, second in zip(weights[0], other):
             np.testing.assert_array_equal(first, second)
+
+
+_RUN_HALVES_KERNEL = """
+import sys
+import numpy as np
+from dlcore.backend import cpu
+from dlcore.layers.bodies import ACTIVATION_CODES, unit_bias_activation_rows
+out = np.empty((8, 8), np.float32)
+blas, integer_type = cpu.BLAS_GEMM[out.dtype]
+kernel = cpu._kernel(sys.argv[1], unit_bias_activation_rows)
+kernel(np.ones((8, 256), np.float32), np.ones((256, 8), np.float32), out, np.empty_like(out),
+       False, blas, np.empty(0, integer_type), 2, 1, out, np.ones(8, np.float32),
+       ACTIVATION_CODES["linear"])
+assert np.all(out == 257), out
+print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+"""
+
+
+@pytest.mark.slow
+def test_the_serial_and_parallel_halves_kernels_never_share_compiled_code(tmp_path):
+    """The two flavours of the halves kernel come from one source line, and Numba's disk cache
+    does not key on compile flags: compiled serially first (a small RBM trained first), the
+    parallel flavour loaded that code and ran on one thread (an RBM's hidden inputs 390 ->
+    700 us a batch). In fresh processes on one cache, each flavour compiles its own code
+    once, then loads it."""
+    environment = {**os.environ, "DLCORE_CACHE": str(tmp_path / "cache")}
+
+    def hits_and_misses(kind):
+        result = subprocess.run([sys.executable, "-c", _RUN_HALVES_KERNEL, kind],
+                                env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        return tuple(int(word) for word in result.stdout.split()[-2:])
+    compiled, loaded = (0, 1), (1, 0)
+    assert hits_and_misses("serial halves then rows") == compiled
+    assert hits_and_misses("halves then rows") == compiled
+    assert hits_and_misses("halves then rows") == loaded
+    assert hits_and_misses("serial halves then rows") == loaded

@@ -119,6 +119,8 @@ def load_mkl(paths=None, maps="/proc/self/maps"):
             # the 64-bit integer entry points whatever $MKL_INTERFACE_LAYER says
             gemm = {np.dtype(dtype): (_function(library, name), np.int64)
                     for dtype, name in ((np.float32, "sgemm_64"), (np.float64, "dgemm_64"))}
+            for dtype, (function, integer_type) in gemm.items():
+                first_call(function, dtype, integer_type)
         except (OSError, AttributeError) as error:
             problems.append(f"{os.path.basename(path)}: {error}")
             continue
@@ -149,6 +151,26 @@ def load_openblas():
         for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm"))}
     return Blas(gemm, os.path.basename(scipy_libraries[0]) if scipy_libraries else None,
                 "OpenBLAS", "")
+
+
+def first_call(gemm, dtype, integer_type):
+    """One 1 x 1 product through the Fortran ``?gemm`` function ``gemm``, on the calling thread.
+
+    MKL sets itself up (its kernels for this CPU) on its first call, and two threads making
+    that first call at once race: measured with MKL 2026.2, a product split across two threads
+    as the first call in a process gave wrong numbers, or "Parameter 1 was incorrect on entry
+    to SGEMM", in 4 runs of 16 (none of 16 after this call). dlcore's kernels call it from
+    every thread, so MKL makes its first call here, when it is loaded."""
+    no_transpose = np.frombuffer(b"N", np.uint8)
+    one, result = np.ones(1, dtype), np.zeros(1, dtype)
+    alpha, beta = np.ones(1, dtype), np.zeros(1, dtype)
+    size = np.ones(1, integer_type)
+    gemm(no_transpose.ctypes.data, no_transpose.ctypes.data, size.ctypes.data,
+         size.ctypes.data, size.ctypes.data, alpha.ctypes.data, one.ctypes.data,
+         size.ctypes.data, one.ctypes.data, size.ctypes.data, beta.ctypes.data,
+         result.ctypes.data, size.ctypes.data)
+    if result[0] != 1:
+        raise OSError(f"its {np.dtype(dtype).char}gemm computed 1 x 1 = {result[0]}")
 
 
 def _function(library, name):
