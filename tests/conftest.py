@@ -65,3 +65,21 @@ def cpu_product(backend, a, b, out, trans_b=False):
         backend.gemm(np.ascontiguousarray(a[:, first:last]), np.ascontiguousarray(part),
                      target, trans_b=trans_b)
     out += second
+
+
+def assert_same_on_any_number_of_threads(train):
+    """``train()`` (a list of arrays: trained weights) run on one, two and three Numba threads
+    (as many of those as this machine has) gives the same arrays bit for bit."""
+    import numba
+    results, threads = [], numba.get_num_threads()
+    try:
+        for count in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
+                             min(3, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(count)
+            results.append(train())
+    finally:
+        numba.set_num_threads(threads)
+    assert len(results) >= 2 or numba.config.NUMBA_NUM_THREADS == 1
+    for other in results[1:]:
+        for first, second in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(first, second)

@@ -9,11 +9,10 @@ import os
 import subprocess
 import sys
 
-import numba
 import numpy as np
 import pytest
 
-from conftest import cpu_product
+from conftest import assert_same_on_any_number_of_threads, cpu_product
 from dlcore.backend import get_backend
 from dlcore.backend.base import Backend
 
@@ -154,21 +153,13 @@ def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden):
     import dlcore
     data = (np.random.default_rng(4).random((200, 784 if n_hidden == 500 else 300)) < 0.2
             ).astype(np.float32)
-    weights, threads = [], numba.get_num_threads()
-    try:
-        for count in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
-                             min(3, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(count)
-            rbm = dlcore.BernoulliRBM(n_hidden=n_hidden, batch_size=100, epochs=2,
-                                      momentum=0.5, seed=11, backend="cpu", verbose=False)
-            rbm.fit(data)
-            weights.append((rbm.W_, rbm.visible_bias_, rbm.hidden_bias_))
-    finally:
-        numba.set_num_threads(threads)
-    assert len(weights) >= 2 or numba.config.NUMBA_NUM_THREADS == 1
-    for other in weights[1:]:
-        for first, second in zip(weights[0], other):
-            np.testing.assert_array_equal(first, second)
+
+    def train():
+        rbm = dlcore.BernoulliRBM(n_hidden=n_hidden, batch_size=100, epochs=2, momentum=0.5,
+                                  seed=11, backend="cpu", verbose=False)
+        rbm.fit(data)
+        return [rbm.W_, rbm.visible_bias_, rbm.hidden_bias_]
+    assert_same_on_any_number_of_threads(train)
 
 
 _RUN_HALVES_KERNEL = """

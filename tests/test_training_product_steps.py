@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from conftest import assert_same_on_any_number_of_threads
 from dlcore.backend import get_backend
 from dlcore.backend.kernel_backend import KernelBackend
 from dlcore.layers import Dense, Dropout
@@ -116,26 +117,17 @@ def test_a_seed_trains_the_same_network_on_any_number_of_threads():
     """Bit-identical weights on one, two and three threads: the Dense layers' products split
     by the shapes alone (the halves of the inputs in the forward pass, the input gradient in
     the weight step's blocks), never by the number of threads."""
-    import numba
     x, y = _data()
-    weights, threads = [], numba.get_num_threads()
-    try:
-        for count in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
-                             min(3, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(count)
-            model = dlcore.Sequential(
-                [Dense(N_HIDDEN, activation="sigmoid", input_shape=(N_IN,)), Dropout(0.2),
-                 Dense(N_HIDDEN, activation="sigmoid"), Dense(10, activation="softmax")],
-                backend="cpu", seed=3)
-            model.compile("cross_entropy", SGD(0.1, momentum=0.9))
-            model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0)
-            weights.append(model.get_weights())
-    finally:
-        numba.set_num_threads(threads)
-    assert len(weights) >= 2 or numba.config.NUMBA_NUM_THREADS == 1
-    for other in weights[1:]:
-        for first, second in zip(weights[0], other):
-            np.testing.assert_array_equal(first, second)
+
+    def train():
+        model = dlcore.Sequential(
+            [Dense(N_HIDDEN, activation="sigmoid", input_shape=(N_IN,)), Dropout(0.2),
+             Dense(N_HIDDEN, activation="sigmoid"), Dense(10, activation="softmax")],
+            backend="cpu", seed=3)
+        model.compile("cross_entropy", SGD(0.1, momentum=0.9))
+        model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0)
+        return model.get_weights()
+    assert_same_on_any_number_of_threads(train)
 
 
 def test_only_the_cpu_fuses_and_only_products_it_splits():
