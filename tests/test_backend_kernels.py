@@ -203,6 +203,19 @@ def test_cpu_kernel_cache_key_changes_when_the_cpu_implementation_of_a_helper_ch
     assert fingerprint(namespace["body"]) != before
 
 
+def test_cpu_kernel_cache_key_follows_a_plain_dlcore_function_the_body_calls():
+    """A plain function of dlcore's compiled through an overload (the kernels' exp, which takes
+    its branch by type) is part of the key, and so is what it calls."""
+    from dlcore.backend.cpu import fingerprint
+    namespace = {"__name__": "dlcore.fake_module"}
+    exec("def inner(x):\n    return x + 1\n\ndef helper(x):\n    return inner(x)\n\n"
+         "def body(first, last, out):\n    out[first] = helper(out[first])\n", namespace)
+    before = fingerprint(namespace["body"])
+    assert fingerprint(namespace["body"]) == before
+    exec("def inner(x):\n    return x + 2\n", namespace)     # two calls down, edited
+    assert fingerprint(namespace["body"]) != before
+
+
 def test_the_fused_weight_steps_cache_key_follows_the_steps_it_takes():
     """The fused weight step (cpu.py) runs steps written in kernel_backend.py and the
     float-mode switches of flush_to_zero.py: their fingerprints are in its closure, so that

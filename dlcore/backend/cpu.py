@@ -99,6 +99,8 @@ def fingerprint(function):
                     pending.append(registry.CPU_IMPLEMENTATIONS[value])
             elif _compiled_source(value) is not None:
                 pending.append(_compiled_source(value))
+            elif isinstance(value, types.FunctionType) and value.__module__.startswith("dlcore."):
+                pending.append(value)   # a plain function compiled through an overload
             elif isinstance(value, (int, float, np.number)):
                 digest.update(f"{name}={value!r}".encode())
     return digest.hexdigest()

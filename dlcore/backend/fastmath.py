@@ -12,11 +12,17 @@ with ln 2 split in two constants so that r is exact (Cody & Waite), exp(r) by th
 polynomial of the Cephes library's ``expf`` (S. L. Moshier), and 2^n written straight into the
 exponent bits of a float32. Arguments are clamped to [-87.3, 88.3], where float32's exp stays
 normal. CPU only: CUDA has a fast hardware exp, and the simulator runs plain Python.
+
+The kernels call :func:`exp_vectorised`, which takes that arithmetic for a float32 argument only:
+its rounding step rounds in float32 arithmetic alone, and a float64 argument (a network built in
+float64) got a wrong exp, and wrong sigmoids, from it.
 """
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 LOG2_E = np.float32(1.44269504088896341)
 LN2_HIGH = np.float32(0.693359375)          # exact in float32: r = x - n ln2 loses nothing
@@ -46,6 +52,19 @@ def exp_float32(x):
     polynomial = ((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5
     exp_r = polynomial * (r * r) + r + ONE
     return exp_r * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+def exp_vectorised(x):
+    """exp(x) as the CPU kernels compute it: :func:`exp_float32` for a float32 ``x``, libm's
+    exp for a float64 one (compiled code takes the branch by the argument's type)."""
+    return exp_float32(x) if isinstance(x, np.float32) else math.exp(x)
+
+
+@overload(exp_vectorised, inline="always", jit_options={"error_model": "numpy"})
+def _exp_vectorised_for(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: exp_float32(x)
+    return lambda x: math.exp(x)
 
 
 @njit(error_model="numpy")

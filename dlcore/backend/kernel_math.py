@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .fastmath import exp_float32
+from .fastmath import exp_vectorised
 from .registry import shared
 
 ONE = np.float32(1.0)
@@ -26,7 +26,7 @@ SMALLEST_NORMAL = np.float32(1.1754944e-38)
 
 def _sigmoid_on_cpu(x):
     """The CPU kernels' sigmoid: the same function through an exp the CPU vectorises."""
-    return ONE / (ONE + exp_float32(-x))
+    return ONE / (ONE + exp_vectorised(-x))
 
 
 @shared(cpu_implementation=_sigmoid_on_cpu)
