@@ -146,6 +146,23 @@ def test_an_rbm_sums_the_halves_of_the_products_along_which_its_weight_step_spli
     assert not backend.sums_inner_halves(np.zeros((100, 784), np.float32), W, False)
 
 
+def test_the_second_halves_buffer_is_one_per_dtype_whatever_the_batch_sizes():
+    """Dense layers' forward passes sum halves into a scratch buffer: predicting on inputs of
+    every length keeps one buffer (the largest), not one per shape."""
+    import dlcore
+    from dlcore.backend.cpu import _PER_THREAD
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(300, activation="sigmoid", input_shape=(784,))],
+                              backend="cpu", seed=0)
+    x = np.random.default_rng(0).random((64, 784)).astype(np.float32)
+    expected = model.predict(x)
+    for n in (64, 1, 17, 40, 3):
+        np.testing.assert_allclose(model.predict(x[:n]), expected[:n], rtol=1e-5)
+    buffers = _PER_THREAD.second_half
+    assert set(buffers) <= {np.dtype(np.float32), np.dtype(np.float64)}
+    assert buffers[np.dtype(np.float32)].size >= 64 * 300
+
+
 @pytest.mark.parametrize("n_hidden", [500, 2000])
 def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden):
     """The promise of docs/rbm.md ("Reproducibility"): bit-identical weights whatever the

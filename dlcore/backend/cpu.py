@@ -621,13 +621,15 @@ class CPUBackend(HostMemory, KernelBackend):
                 and splits_columns(rows, columns) == bool(trans_b))
 
     def _second_half(self, out):
-        """A reusable (m, n) buffer for :meth:`sums_inner_halves`' second product, one per
-        Python thread (a backend is shared between them)."""
+        """An (m, n) buffer for :meth:`sums_inner_halves`' second product: a view of one
+        buffer per dtype and Python thread (a backend is shared between them), as large as the
+        largest product so far. One per shape would grow without bound with the batch sizes a
+        caller uses (predict on inputs of every length)."""
         buffers = _PER_THREAD.__dict__.setdefault("second_half", {})
-        key = (out.shape, out.dtype)
-        if key not in buffers:
-            buffers[key] = np.empty(out.shape, out.dtype)
-        return buffers[key]
+        buffer = buffers.get(out.dtype)
+        if buffer is None or buffer.size < out.size:
+            buffer = buffers[out.dtype] = np.empty(out.size, out.dtype)
+        return buffer[:out.size].reshape(out.shape)
 
     def gemm_sigmoid_bernoulli(self, a, b, out, bias, sample, seed, stream, step,
                                trans_b=False, first_row=0):
