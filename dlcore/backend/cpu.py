@@ -99,7 +99,8 @@ def fingerprint(function):
                     pending.append(registry.CPU_IMPLEMENTATIONS[value])
             elif _compiled_source(value) is not None:
                 pending.append(_compiled_source(value))
-            elif isinstance(value, types.FunctionType) and value.__module__.startswith("dlcore."):
+            elif isinstance(value, types.FunctionType) \
+                    and (value.__module__ or "").startswith("dlcore."):
                 pending.append(value)   # a plain function compiled through an overload
             elif isinstance(value, (int, float, np.number)):
                 digest.update(f"{name}={value!r}".encode())
@@ -710,10 +711,10 @@ class CPUBackend(HostMemory, KernelBackend):
         columns in which :meth:`gemm` splits dL/dx = grad_z weights' (n, in)
         (:func:`product_block` of either: ``in`` the larger side of both): W no wider than
         tall (split by rows), dL/dx wider than tall (split by columns) and large enough to
-        split. Then the step computes those columns in the
-        same calls, the same numbers, while each thread has its rows of W in cache (measured
-        on an Intel Xeon, 2 threads, a 500 x 500 layer at batch 32 in the fine-tuning epoch:
-        the product then the step 148 + 193 us, both in the step 240 us)."""
+        split. Then the step computes those columns in the same calls, the same numbers, while
+        each thread has its rows of W in cache (measured on an Intel Xeon, 2 threads, a
+        500 x 500 layer at batch 32 in the fine-tuning epoch: the product then the step
+        148 + 193 us, both in the step 240 us)."""
         n, inputs = grad_x.shape
         return (not splits_columns(*weights.shape) and splits_columns(n, inputs)
                 and self._splits_products(grad_x, weights.shape[1]))
