@@ -4,7 +4,6 @@ reference: outputs, input gradients and parameter gradients.
 Oracle: the same layer built with the same seed on the ``reference`` backend
 (:mod:`dlcore.layers.reference`), itself checked against naive loops and finite differences in
 test_layers_reference.py and test_layers_gradients.py."""
-import math
 
 import numba
 import numpy as np
@@ -95,16 +94,17 @@ def test_cpu_conv2d_inference_with_or_without_columns_follows_the_reference(
 @pytest.mark.parametrize("input_gradient", [True, False])
 def test_cpu_conv2d_training_with_or_without_columns_follows_the_reference(
         monkeypatch, direct_max_patch, input_gradient):
-    """Small stride-1 kernels train without columns (dL/dK from the padded image); 9 samples
-    on fewer threads, so that a thread takes several."""
+    """Small stride-1 kernels train without columns (dL/dK from the padded image), larger
+    ones build a group's columns in each pass; 9 samples on fewer threads, so that a thread
+    takes several."""
     from dlcore.layers import cpu_convolution
     monkeypatch.setattr(cpu_convolution, "DIRECT_MAX_PATCH", direct_max_patch)
     x = images(9, 3, 12, 12, seed=4)
     assert_backends_agree(lambda: Conv2D(4, 3, padding=1, activation="relu"), x,
                           input_gradient=input_gradient)
     layer = Conv2D(4, 3, padding=1, activation="relu").build(x.shape[1:], backend="cpu")
-    layer.forward(x, training=True)
-    assert ("wide_cols" in layer._workspace) == (direct_max_patch == 0)
+    layer.backward(layer.forward(x, training=True), need_input_gradient=input_gradient)
+    assert ("thread_wide_cols" in layer._workspace) == (direct_max_patch == 0)
 
 
 @pytest.mark.parametrize("group", [8, 3, 1])
@@ -113,7 +113,7 @@ def test_cpu_wide_convolution_multiplies_groups_of_samples_as_the_reference(monk
                                                                             n):
     """The columns of several samples side by side in one product: 21 samples on two threads
     are 11 and 10 a thread, so groups of 8 leave a part group (and groups of 3 several);
-    dL/dK reads each sample's columns back out of its group."""
+    the backward pass takes the same groups, one product each for dL/dK and dL/dx."""
     from dlcore.layers import cpu_convolution
     monkeypatch.setattr(cpu_convolution, "WIDE_GROUP", group)
     assert_backends_agree(lambda: Conv2D(4, 5, padding=2, activation="relu"),
@@ -121,9 +121,8 @@ def test_cpu_wide_convolution_multiplies_groups_of_samples_as_the_reference(monk
     layer = Conv2D(4, 5, padding=2, activation="relu").build((3, 9, 9), backend="cpu")
     layer.forward(images(n, 3, 9, 9), training=True)
     threads = min(numba.get_num_threads(), n)
-    groups = math.ceil(math.ceil(n / threads) / group)
     span = 8 * 13 + 9     # (H' - 1) W_p + W'
-    assert layer._workspace["wide_cols"].size == threads * groups * 75 * group * span
+    assert layer._workspace["thread_wide_cols"].size == threads * 75 * group * span
 
 
 def test_cpu_first_conv_layer_skips_the_input_gradient():
