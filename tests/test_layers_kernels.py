@@ -5,6 +5,10 @@ Oracle: the same layer built with the same seed on the ``reference`` backend
 (:mod:`dlcore.layers.reference`), itself checked against naive loops and finite differences in
 test_layers_reference.py and test_layers_gradients.py."""
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -88,6 +92,41 @@ def test_cpu_conv2d_inference_with_or_without_columns_follows_the_reference(
         outputs.append(np.array(layer.backend.to_numpy(
             layer.forward(layer.backend.asarray(x), training=False))))
     np.testing.assert_allclose(outputs[1], outputs[0], rtol=RTOL, atol=ATOL)
+
+
+_RUN_DIRECT_CONVOLUTION = """
+import sys
+import numpy as np
+from dlcore.layers import Conv2D, cpu_convolution
+channels, size = int(sys.argv[1]), int(sys.argv[2])
+x = np.random.default_rng(channels).random((5, channels, 10, 10), dtype=np.float32)
+outputs = [Conv2D(3, size, padding=1, activation="relu").build(x.shape[1:], backend=backend,
+                                                            seed=2).forward(x)
+           for backend in ("reference", "cpu")]
+np.testing.assert_allclose(outputs[1], outputs[0], rtol=2e-5, atol=2e-5)
+kernel = cpu_convolution._DIRECT_FORWARD[(channels, size, size)]
+print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+"""
+
+
+@pytest.mark.slow
+def test_each_direct_convolution_geometry_compiles_its_own_kernel_once(tmp_path):
+    """The direct kernels come from one source line, a kernel per (C, k_h, k_w): in fresh
+    processes on one cache each geometry compiles once, then loads its own code (a kernel
+    loaded for another geometry would give other numbers than the reference)."""
+    environment = {**os.environ, "DLCORE_CACHE": str(tmp_path / "cache")}
+
+    def hits_and_misses(channels, size):
+        result = subprocess.run([sys.executable, "-c", _RUN_DIRECT_CONVOLUTION, str(channels),
+                                 str(size)], env=environment, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr
+        return tuple(int(word) for word in result.stdout.split()[-2:])
+    compiled, loaded = (0, 1), (1, 0)
+    assert hits_and_misses(1, 5) == compiled
+    assert hits_and_misses(3, 3) == compiled
+    assert hits_and_misses(3, 3) == loaded
+    assert hits_and_misses(1, 5) == loaded
 
 
 @pytest.mark.parametrize("direct_max_patch", [0, 10_000])
