@@ -28,6 +28,7 @@ from numba import njit, prange
 
 from dlcore.backend.cpu import BLAS_GEMM, serial_gemm  # the backend's BLAS entry
 from dlcore.layers.bodies import (
+    RELU,
     SOFTMAX,
     _activation_gradient,
     _shifted_activation,
@@ -162,16 +163,35 @@ def _pad_into(image, padded, ph, pw):
         padded[c, ph:ph + height, pw:pw + width] = image[c]
 
 
+# The two passes between the products and the images take ReLU, the common case, in functions
+# of their own, whose loops know the activation when they are compiled: the generic loops with
+# the code of the activation known only at run time measured 2-3x slower inside the kernels
+# (LeNet-5's first layer, dL/dy * activation'(y) in the wide layout: 3.1 -> 1.5 us a sample).
 @njit(cache=True)
 def _wide_to_images(products, offset, bias, images, width_p, code):
     """images (F, H', W') <- activation(products[f, offset + y W_p + x] + b[f]) for x < W'
     (element-wise activations only; the wide rows' last W_p - W' entries are dropped). An
     offset, not a view of the sample's columns: a 2-D slice would be a strided array, which
     the compiler does not vectorise."""
+    if code == RELU:
+        _wide_to_relu_images(products, offset, bias, images, width_p)
+        return
     for f in range(images.shape[0]):
         shift = bias[f] if bias.shape[0] > 0 else _ZERO
         for y in range(images.shape[1]):
             _shifted_activation(products[f, offset + y * width_p:], images[f, y], shift, code)
+
+
+@njit(cache=True)
+def _wide_to_relu_images(products, offset, bias, images, width_p):
+    """:func:`_wide_to_images` for ReLU."""
+    for f in range(images.shape[0]):
+        shift = bias[f] if bias.shape[0] > 0 else _ZERO
+        for y in range(images.shape[1]):
+            source, target = products[f, offset + y * width_p:], images[f, y]
+            for x in range(target.shape[0]):
+                value = source[x] + shift
+                target[x] = value if value > _ZERO else _ZERO
 
 
 @njit(cache=True)
@@ -180,6 +200,9 @@ def _images_to_wide_gradient(outputs, grad_outputs, grads, offset, width_p, code
     gaps (an offset rather than a strided view, as in :func:`_wide_to_images`). Each entry is
     written once: zeroing the whole row first and then writing the pixels measured 5x slower
     (LeNet-5's first layer: 6.9 against 1.4 us a sample)."""
+    if code == RELU:
+        _relu_images_to_wide_gradient(outputs, grad_outputs, grads, offset, width_p)
+        return
     height, width = outputs.shape[1], outputs.shape[2]
     span = (height - 1) * width_p + width
     for f in range(outputs.shape[0]):
@@ -188,8 +211,29 @@ def _images_to_wide_gradient(outputs, grad_outputs, grads, offset, width_p, code
             start = y * width_p
             _activation_gradient(outputs[f, y], grad_outputs[f, y], row[start:start + width],
                                  code)
-            for p in range(start + width, min(span, start + width_p)):
-                row[p] = _ZERO
+            _zero_gap(row, start + width, min(span, start + width_p))
+
+
+@njit(cache=True)
+def _relu_images_to_wide_gradient(outputs, grad_outputs, grads, offset, width_p):
+    """:func:`_images_to_wide_gradient` for ReLU: dL/dy where y > 0."""
+    height, width = outputs.shape[1], outputs.shape[2]
+    span = (height - 1) * width_p + width
+    for f in range(outputs.shape[0]):
+        row = grads[f, offset:offset + span]
+        for y in range(height):
+            start = y * width_p
+            target, output, incoming = row[start:start + width], outputs[f, y], grad_outputs[f, y]
+            for x in range(width):
+                gradient = incoming[x]
+                target[x] = gradient if output[x] > _ZERO else _ZERO
+            _zero_gap(row, start + width, min(span, start + width_p))
+
+
+@njit(cache=True)
+def _zero_gap(row, start, stop):
+    for p in range(start, stop):
+        row[p] = _ZERO
 
 
 @njit(cache=True)
@@ -215,10 +259,27 @@ def _wide_columns(flat, columns, offset, span, kh, kw, height_p, width_p):
 @njit(cache=True, fastmath=True)
 def _direct_wide_kernel_gradient(grads, flat, kernel_sum, kh, kw, height_p, width_p):
     """kernel_sum (C k_h k_w, F)[k, f] += G[f] . xpad[a_k : a_k + L]: the same sum as
-    cols @ G' without building cols, one vectorised dot product of L numbers per weight
-    (fastmath lets the compiler split each sum into vector lanes)."""
-    span = grads.shape[1]
-    for f in range(kernel_sum.shape[1]):
+    cols @ G' without building cols, vectorised dot products of L numbers (fastmath lets the
+    compiler split each sum into vector lanes), three filters at a time so that each slice of
+    the image is loaded once for three sums (LeNet-5's first layer: 6.0 -> 4.0 us a sample,
+    the same numbers)."""
+    span, filters = grads.shape[1], kernel_sum.shape[1]
+    whole = filters - filters % 3
+    for f in range(0, whole, 3):
+        row0, row1, row2 = grads[f], grads[f + 1], grads[f + 2]
+        for k in range(kernel_sum.shape[0]):
+            start = _wide_offset(k, kh, kw, height_p, width_p)
+            source = flat[start:start + span]
+            total0, total1, total2 = _ZERO, _ZERO, _ZERO
+            for p in range(span):
+                value = source[p]
+                total0 += row0[p] * value
+                total1 += row1[p] * value
+                total2 += row2[p] * value
+            kernel_sum[k, f] += total0
+            kernel_sum[k, f + 1] += total1
+            kernel_sum[k, f + 2] += total2
+    for f in range(whole, filters):
         row = grads[f]
         for k in range(kernel_sum.shape[0]):
             start = _wide_offset(k, kh, kw, height_p, width_p)
