@@ -1,9 +1,12 @@
 """Numba's disk cache of dlcore's kernels: a per-user folder keyed by version and checkout,
 never the installed package (whose stray .nbi/.nbc files break a later pip install -e)."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from dlcore.backend import cache
 
@@ -107,3 +110,52 @@ def test_functions_outside_dlcore_keep_numbas_own_cache_rules(tmp_path):
     from numba.core.caching import FunctionCache
     assert not isinstance(FunctionCache(users_kernel)._impl.locator, cache.DlcoreCacheLocator)
 
+
+
+def test_the_package_digest_follows_every_python_file_and_nothing_else(tmp_path):
+    (tmp_path / "layers").mkdir()
+    (tmp_path / "layers" / "bodies.py").write_text("ONE = 1\n")
+    (tmp_path / "notes.txt").write_text("not code")
+    first = cache.source_digest(tmp_path)
+    assert cache.source_digest(tmp_path) == first
+    (tmp_path / "notes.txt").write_text("still not code")
+    assert cache.source_digest(tmp_path) == first
+    (tmp_path / "layers" / "bodies.py").write_text("ONE = 2\n")
+    assert cache.source_digest(tmp_path) != first
+    (tmp_path / "layers" / "bodies.py").write_text("ONE = 1\n")
+    assert cache.source_digest(tmp_path) == first
+    (tmp_path / "new.py").write_text("")
+    assert cache.source_digest(tmp_path) != first
+
+
+# A linear convolution small enough for the direct strategy: its kernel, in
+# dlcore/layers/cpu_convolution.py, compiles in the linear activation of dlcore/layers/bodies.py.
+RUN_A_CONVOLUTION = """
+import numpy as np
+from dlcore.layers import Conv2D
+layer = Conv2D(2, 3, padding=1, activation="linear").build((1, 6, 6), backend="cpu", seed=0)
+print(float(layer.forward(np.ones((2, 1, 6, 6), np.float32)).sum()))
+"""
+
+
+@pytest.mark.slow
+def test_a_cached_kernel_follows_a_change_in_another_file_of_the_package(tmp_path):
+    """Numba checks a cached kernel against its own file only: a change to a body the kernel
+    compiled in (another file) must not leave the old code in the cache."""
+    shutil.copytree(ROOT / "dlcore", tmp_path / "copy" / "dlcore",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    environment = {**os.environ, "DLCORE_CACHE": str(tmp_path / "kernels"),
+                   "PYTHONPATH": str(tmp_path / "copy")}
+
+    def total():
+        completed = subprocess.run([sys.executable, "-c", RUN_A_CONVOLUTION], cwd=tmp_path,
+                                   env=environment, capture_output=True, text=True,
+                                   timeout=600, check=False)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return float(completed.stdout.split()[-1])
+    before = total()
+    bodies = tmp_path / "copy" / "dlcore" / "layers" / "bodies.py"
+    linear = "            target[p] = source[p] + shift\n"
+    assert bodies.read_text().count(linear) == 1
+    bodies.write_text(bodies.read_text().replace(linear, linear.replace("shift", "shift + _ONE")))
+    assert total() == pytest.approx(before + 2 * 2 * 6 * 6, abs=1e-3)

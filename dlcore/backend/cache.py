@@ -17,9 +17,18 @@ module, yours included, are cached where Numba's own settings (``NUMBA_CACHE_DIR
 
 When that folder cannot be written, this run caches its kernels in a private temporary folder,
 removed at exit, and one line says so and how to fix it: the kernels compile again next time.
+
+Numba checks a cached kernel against its own source file only, but a kernel carries the code of
+every function it calls, compiled in: after a change to ``dlcore/layers/bodies.py`` the kernels
+of ``dlcore/layers/cpu_convolution.py`` that call its bodies would load the old code (an
+editable install after ``git pull``, a developer's edit: found when a tanh network kept running
+the old tanh). So a dlcore kernel's cache entry is also keyed on a digest of every Python file of
+the ``dlcore`` package (:func:`package_source_digest`): any change to dlcore compiles every kernel
+again once.
 """
 import atexit
 import functools
+import hashlib
 import os
 import shutil
 import sys
@@ -60,6 +69,36 @@ def _temporary_folder():
     return folder
 
 
+#: The folder of the ``dlcore`` package, whose Python files every kernel's cache entry depends on.
+PACKAGE_FOLDER = Path(__file__).resolve().parent.parent
+
+
+def source_digest(folder):
+    """A digest of the names and contents of the Python files under ``folder`` (recursively).
+    Files are read again only when their size or modification time changed."""
+    folder = Path(folder)
+    entries = []
+    for path in sorted(folder.rglob("*.py")):
+        stat = path.stat()
+        entries.append((path.relative_to(folder).as_posix(), stat.st_mtime_ns, stat.st_size))
+    return _digest_of_files(os.fspath(folder), tuple(entries))
+
+
+@functools.cache
+def _digest_of_files(folder, entries):
+    digest = hashlib.sha256()
+    for name, _, _ in entries:
+        digest.update(name.encode() + b"\0" + (Path(folder) / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def package_source_digest():
+    """:func:`source_digest` of :data:`PACKAGE_FOLDER`, once per process (Numba asks for every
+    cached function)."""
+    return source_digest(PACKAGE_FOLDER)
+
+
 def _is_dlcore_function(py_func):
     module = getattr(py_func, "__module__", None) or ""
     return module == "dlcore" or module.startswith("dlcore.")
@@ -76,6 +115,11 @@ class DlcoreCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLo
 
     def get_cache_path(self):
         return self._cache_path
+
+    def get_source_stamp(self):
+        """Numba's stamp of the function's own file, and the digest of the whole package (see
+        the module docstring)."""
+        return super().get_source_stamp(), package_source_digest()
 
     @classmethod
     def from_function(cls, py_func, py_file):
