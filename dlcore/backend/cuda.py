@@ -42,8 +42,11 @@ def device_function(function):
     if twin is None:
         namespace = dict(function.__globals__)
         for name in function.__code__.co_names:
-            if namespace.get(name) in registry.KERNEL_FUNCTIONS:
-                namespace[name] = device_function(namespace[name])
+            # co_names holds attribute names too: the shared tanh calls math.tanh, and its own
+            # global name is not a call of itself
+            value = namespace.get(name)
+            if value in registry.KERNEL_FUNCTIONS and value is not function:
+                namespace[name] = device_function(value)
         copy = types.FunctionType(function.__code__, namespace, function.__name__,
                                   function.__defaults__, function.__closure__)
         twin = _DEVICE_FUNCTIONS[function] = cuda.jit(device=True)(copy)

@@ -16,6 +16,14 @@ normal. CPU only: CUDA has a fast hardware exp, and the simulator runs plain Pyt
 The kernels call :func:`exp_vectorised`, which takes that arithmetic for a float32 argument only:
 its rounding step rounds in float32 arithmetic alone, and a float64 argument (a network built in
 float64) got a wrong exp, and wrong sigmoids, from it.
+
+tanh likewise (:func:`tanh_float32`, the Cephes library's ``tanhf``): libm's ``tanhf`` per
+element made a tanh LeNet-5's training epoch twice as long as a ReLU one. For |x| >= 0.625
+
+    tanh(x) = sign(x) (1 - 2 / (exp(2 |x|) + 1)),
+
+below it an odd polynomial of degree 11, both computed and one chosen without a branch, to
+within 2.5e-7 relative error.
 """
 import math
 
@@ -72,3 +80,43 @@ def exp_float32_array(x, out):
     """``out[i] = exp_float32(x[i])`` for 1-D float32 arrays (for the tests)."""
     for i in range(x.shape[0]):
         out[i] = exp_float32(x[i])
+
+
+#: tanh's two regions (see the module docstring) and the coefficients of its polynomial
+TANH_SMALL = np.float32(0.625)
+T0, T1, T2, T3, T4 = (np.float32(c) for c in (
+    -5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+    -3.33332819422e-1))
+TWO = np.float32(2.0)
+
+
+@njit(inline="always", error_model="numpy")
+def tanh_float32(x):
+    """tanh(x) for a float32 ``x``, in vectorisable arithmetic (see the module docstring);
+    NaN stays NaN (it takes the polynomial), +-inf gives +-1."""
+    magnitude = abs(x)
+    large = ONE - TWO / (exp_float32(magnitude + magnitude) + ONE)
+    square = x * x
+    small = ((((T0 * square + T1) * square + T2) * square + T3) * square + T4) * square * x + x
+    signed_large = large if x > 0 else -large
+    return signed_large if magnitude >= TANH_SMALL else small
+
+
+def tanh_vectorised(x):
+    """tanh(x) as the CPU kernels compute it: :func:`tanh_float32` for a float32 ``x``,
+    libm's tanh for a float64 one."""
+    return tanh_float32(x) if isinstance(x, np.float32) else math.tanh(x)
+
+
+@overload(tanh_vectorised, inline="always", jit_options={"error_model": "numpy"})
+def _tanh_vectorised_for(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: tanh_float32(x)
+    return lambda x: math.tanh(x)
+
+
+@njit(error_model="numpy")
+def tanh_float32_array(x, out):
+    """``out[i] = tanh_float32(x[i])`` for 1-D float32 arrays (for the tests)."""
+    for i in range(x.shape[0]):
+        out[i] = tanh_float32(x[i])

@@ -6,6 +6,7 @@ use are in :mod:`dlcore.backend.reference` (``sigmoid``, ``softmax``, ``log_sum_
 
 * :func:`sigmoid`: sigm(x) = 1 / (1 + exp(-x)) of one float32, through an exp the CPU
   vectorises (:mod:`dlcore.backend.fastmath`) on the CPU, the hardware's on CUDA.
+* :func:`tanh`: likewise, a tanh the CPU vectorises, the hardware's on CUDA.
 * :func:`max_and_exp_sum`: the two numbers every softmax and log-sum-exp over a span needs,
   m = max_k a_k and s = sum_k exp(a_k - m), from which
 
@@ -15,7 +16,7 @@ import math
 
 import numpy as np
 
-from .fastmath import exp_vectorised
+from .fastmath import exp_vectorised, tanh_vectorised
 from .registry import shared
 
 ONE = np.float32(1.0)
@@ -33,6 +34,17 @@ def _sigmoid_on_cpu(x):
 def sigmoid(x):
     """sigm(x) = 1 / (1 + exp(-x)) in float32 (exp overflows to inf for x < -88: sigm = 0)."""
     return ONE / (ONE + math.exp(-x))
+
+
+def _tanh_on_cpu(x):
+    """The CPU kernels' tanh: the same function in arithmetic the CPU vectorises."""
+    return tanh_vectorised(x)
+
+
+@shared(cpu_implementation=_tanh_on_cpu)
+def tanh(x):
+    """tanh(x) (x float32 or float64)."""
+    return math.tanh(x)
 
 
 @shared

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from dlcore.backend.kernel_math import max_and_exp_sum, sigmoid
+from dlcore.backend.kernel_math import max_and_exp_sum, sigmoid, tanh
 from dlcore.backend.registry import body, shared
 from dlcore.backend.rng import bernoulli, philox4x32
 
@@ -47,30 +47,6 @@ _ONE = np.float32(1.0)
 
 
 # -- activations ----------------------------------------------------------------------------
-@shared
-def activate(code, z):
-    """The element-wise activations (not softmax) in float32."""
-    if code == RELU:
-        return z if z > _ZERO else _ZERO
-    if code == SIGMOID:
-        return sigmoid(z)
-    if code == TANH:
-        return np.float32(math.tanh(z))
-    return z
-
-
-@shared
-def derivative_from_output(code, y):
-    """activation'(z) written with y = activation(z): [y > 0], y (1 - y), 1 - y^2, 1."""
-    if code == RELU:
-        return _ONE if y > _ZERO else _ZERO
-    if code == SIGMOID:
-        return y * (_ONE - y)
-    if code == TANH:
-        return _ONE - y * y
-    return _ONE
-
-
 @body
 def bias_activation_rows(row, first, last, z, bias, y, code, n_stride, f_stride):
     """y[n, f, p] = activation(z[n n_stride + f f_stride + p] + bias[f]), row = n * F + f, for
@@ -110,32 +86,48 @@ def _activate_in_place(values, code):
     elif code == SIGMOID:
         for p in range(values.shape[0]):
             values[p] = sigmoid(values[p])
-    elif code != LINEAR:
+    elif code == TANH:
         for p in range(values.shape[0]):
-            values[p] = activate(code, values[p])
+            values[p] = np.float32(tanh(values[p]))
 
 
 @body
 def _shifted_activation(source, target, shift, code):
-    """target = activation(source + shift), element-wise codes, over two 1-D views."""
-    if code == RELU:   # the common case, as a loop the compiler vectorises
+    """target = activation(source + shift), element-wise codes (ReLU, sigmoid, tanh in float32,
+    linear), over two 1-D views, a loop per code: the CPU compiler leaves a loop that chooses
+    the activation inside it scalar."""
+    if code == RELU:
         for p in range(target.shape[0]):
             value = source[p] + shift
             target[p] = value if value > _ZERO else _ZERO
+    elif code == SIGMOID:
+        for p in range(target.shape[0]):
+            target[p] = sigmoid(source[p] + shift)
+    elif code == TANH:
+        for p in range(target.shape[0]):
+            target[p] = np.float32(tanh(source[p] + shift))
     else:
         for p in range(target.shape[0]):
-            target[p] = activate(code, source[p] + shift)
+            target[p] = source[p] + shift
 
 
 @body
 def _activation_gradient(outputs, incoming, target, code):
-    """target = dL/dy * activation'(y) from y (``outputs``), element-wise codes, 1-D views."""
+    """target = dL/dy * activation'(y) from y (``outputs``), element-wise codes, 1-D views, a
+    loop per code (see :func:`_shifted_activation`); activation'(z) written with
+    y = activation(z): [y > 0], y (1 - y), 1 - y^2, 1."""
     if code == RELU:
         for p in range(target.shape[0]):
             target[p] = incoming[p] if outputs[p] > _ZERO else _ZERO
+    elif code == SIGMOID:
+        for p in range(target.shape[0]):
+            target[p] = incoming[p] * (outputs[p] * (_ONE - outputs[p]))
+    elif code == TANH:
+        for p in range(target.shape[0]):
+            target[p] = incoming[p] * (_ONE - outputs[p] * outputs[p])
     else:
         for p in range(target.shape[0]):
-            target[p] = incoming[p] * derivative_from_output(code, outputs[p])
+            target[p] = incoming[p]
 
 
 @body
