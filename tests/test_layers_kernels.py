@@ -251,6 +251,23 @@ def test_a_float64_network_on_the_cpu_follows_the_reference(activation):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh"])
+def test_float64_layers_on_the_cpu_compute_their_activations_in_float64(activation):
+    """Element-wise activations of float64 layers keep float64's precision on the cpu (tanh
+    was rounded to float32), for a Dense layer and a convolution of each CPU strategy."""
+    from dlcore.layers import Dense
+    generator = np.random.default_rng(3)
+    cases = [(Dense(40, activation=activation), generator.random((6, 50)) * 4 - 2),
+             (Conv2D(3, 5, padding=2, activation=activation), generator.random((4, 1, 9, 9))),
+             (Conv2D(3, 3, activation=activation), generator.random((4, 5, 9, 9))),
+             (Conv2D(3, 3, stride=2, activation=activation), generator.random((4, 2, 9, 9)))]
+    for layer, x in cases:
+        outputs = [np.asarray(layer.build(x.shape[1:], backend=backend, dtype=np.float64,
+                                          seed=4).forward(x))
+                   for backend in ("cpu", "reference")]
+        np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
 def test_cpu_dense_without_bias_follows_the_reference(activation):
     assert_backends_agree(lambda: Dense(7, activation=activation, use_bias=False),

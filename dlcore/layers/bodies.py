@@ -88,7 +88,7 @@ def _activate_in_place(values, code):
             values[p] = sigmoid(values[p])
     elif code == TANH:
         for p in range(values.shape[0]):
-            values[p] = np.float32(tanh(values[p]))
+            values[p] = tanh(values[p])
 
 
 @body
@@ -105,7 +105,7 @@ def _shifted_activation(source, target, shift, code):
             target[p] = sigmoid(source[p] + shift)
     elif code == TANH:
         for p in range(target.shape[0]):
-            target[p] = np.float32(tanh(source[p] + shift))
+            target[p] = tanh(source[p] + shift)
     else:
         for p in range(target.shape[0]):
             target[p] = source[p] + shift
