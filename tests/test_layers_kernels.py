@@ -230,8 +230,8 @@ def test_cpu_dense_with_a_product_split_across_threads_follows_the_reference(act
 def test_a_float64_network_on_the_cpu_follows_the_reference(activation):
     """A network built in float64 (``build(dtype=np.float64)``, ``clone(dtype=...)``): the
     cpu's sigmoid took exp through float32-only arithmetic and was wrong by up to 0.17. One
-    SGD step of a 512-400-10 net, and its outputs, against the reference (the element-wise
-    activations other than the sigmoid, and the softmax, are float32-accurate on the cpu)."""
+    SGD step of a 512-400-10 net, and its outputs, against the reference (the softmax is
+    float32-accurate on the cpu)."""
     import dlcore
     from dlcore.layers import Dense
     generator = np.random.default_rng(2)
