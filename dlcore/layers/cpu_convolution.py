@@ -379,8 +379,8 @@ def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x,
 
     The forward pass keeps no columns: building a group's columns again here, while they
     stay in the thread's cache, measured faster than reading back the whole batch's columns
-    (LeNet-5's second layer, batch 64, 2 cores: forward and backward 449 + 729 -> 337 + 590
-    us)."""
+    (LeNet-5's second layer, batch 64, 2 cores, alternating processes: forward and backward
+    415 + 702 -> 311 + 718 us)."""
     n, n_threads = y.shape[0], padded.shape[0]
     filters, patch = kernel2d.shape
     height_p, width_p = padded.shape[2], padded.shape[3]
