@@ -349,9 +349,10 @@ def pool_gradient_tiles_rows(row, first, last, x, y, argmax, grad_y, grad_x, kin
     """The same as :func:`pool_gradient_rows` for pools that do not overlap (S >= F), by
     output rows: each output row owns input rows S oy .. S oy + S - 1 (the rows a stride
     skips get zeros), so no two threads write one pixel and no search is needed. Max pools
-    write each gradient at its flat argmax in the plane: finding its row and column takes an
-    integer division per pool, measured 3-4x slower for LeNet-5's pools. Their rows are zeroed
-    one at a time: one loop over the plane's span measured 2x slower in the CPU kernel."""
+    write each gradient at its flat argmax in the plane: finding its row and column took an
+    integer division per pool (LeNet-5's pools, batch 64, 2 cores: 113 -> 36 and 59 -> 32 us).
+    Their rows are zeroed one at a time: one loop over the plane's span measured 2x slower in
+    the CPU kernel."""
     height, width = x.shape[1], x.shape[2]
     out_w = y.shape[2]
     if kind == 0:
