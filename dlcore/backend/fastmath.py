@@ -62,17 +62,23 @@ def exp_float32(x):
     return exp_r * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
+def _float32_or_libm(function, float32_version, libm_version):
+    """Compile the plain function ``function`` (x) as ``float32_version`` for a float32 ``x``
+    and as ``libm_version`` for any other (the branch is taken by the argument's type)."""
+    @overload(function, inline="always", jit_options={"error_model": "numpy"})
+    def _implementation(x):
+        if isinstance(x, types.Float) and x.bitwidth == 32:
+            return lambda x: float32_version(x)
+        return lambda x: libm_version(x)
+
+
 def exp_vectorised(x):
     """exp(x) as the CPU kernels compute it: :func:`exp_float32` for a float32 ``x``, libm's
-    exp for a float64 one (compiled code takes the branch by the argument's type)."""
+    exp for a float64 one."""
     return exp_float32(x) if isinstance(x, np.float32) else math.exp(x)
 
 
-@overload(exp_vectorised, inline="always", jit_options={"error_model": "numpy"})
-def _exp_vectorised_for(x):
-    if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: exp_float32(x)
-    return lambda x: math.exp(x)
+_float32_or_libm(exp_vectorised, exp_float32, math.exp)
 
 
 @njit(error_model="numpy")
@@ -108,11 +114,7 @@ def tanh_vectorised(x):
     return tanh_float32(x) if isinstance(x, np.float32) else math.tanh(x)
 
 
-@overload(tanh_vectorised, inline="always", jit_options={"error_model": "numpy"})
-def _tanh_vectorised_for(x):
-    if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: tanh_float32(x)
-    return lambda x: math.tanh(x)
+_float32_or_libm(tanh_vectorised, tanh_float32, math.tanh)
 
 
 @njit(error_model="numpy")
