@@ -81,13 +81,6 @@ def exp_vectorised(x):
 _float32_or_libm(exp_vectorised, exp_float32, math.exp)
 
 
-@njit(error_model="numpy")
-def exp_float32_array(x, out):
-    """``out[i] = exp_float32(x[i])`` for 1-D float32 arrays (for the tests)."""
-    for i in range(x.shape[0]):
-        out[i] = exp_float32(x[i])
-
-
 #: tanh's two regions (see the module docstring) and the coefficients of its polynomial
 TANH_SMALL = np.float32(0.625)
 T0, T1, T2, T3, T4 = (np.float32(c) for c in (
@@ -118,7 +111,8 @@ _float32_or_libm(tanh_vectorised, tanh_float32, math.tanh)
 
 
 @njit(error_model="numpy")
-def tanh_float32_array(x, out):
-    """``out[i] = tanh_float32(x[i])`` for 1-D float32 arrays (for the tests)."""
+def elementwise(function, x, out):
+    """``out[i] = function(x[i])`` for 1-D float32 arrays and one of this module's float32
+    functions (for the tests)."""
     for i in range(x.shape[0]):
-        out[i] = tanh_float32(x[i])
+        out[i] = function(x[i])
