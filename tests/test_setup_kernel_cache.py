@@ -128,6 +128,17 @@ def test_the_package_digest_follows_every_python_file_and_nothing_else(tmp_path)
     assert cache.source_digest(tmp_path) != first
 
 
+def test_an_unreadable_file_of_the_package_does_not_stop_the_digest(tmp_path, monkeypatch):
+    (tmp_path / "bodies.py").write_text("ONE = 1\n")
+    readable = cache.source_digest(tmp_path)
+
+    def refuse(path):
+        raise PermissionError(f"[Errno 13] Permission denied: '{path}'")
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    (tmp_path / "bodies.py").write_text("ONE = 22\n")   # a new size: read again
+    assert cache.source_digest(tmp_path) not in (readable, None)
+
+
 # A linear convolution small enough for the direct strategy: its kernel, in
 # dlcore/layers/cpu_convolution.py, compiles in the linear activation of dlcore/layers/bodies.py.
 RUN_A_CONVOLUTION = """

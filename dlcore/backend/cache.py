@@ -87,8 +87,12 @@ def source_digest(folder):
 @functools.cache
 def _digest_of_files(folder, entries):
     digest = hashlib.sha256()
-    for name, _, _ in entries:
-        digest.update(name.encode() + b"\0" + (Path(folder) / name).read_bytes() + b"\0")
+    for name, modified, size in entries:
+        try:
+            content = (Path(folder) / name).read_bytes()
+        except OSError:   # unreadable: its size and time stand for it, rather than no import
+            content = f"{modified} {size}".encode()
+        digest.update(name.encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
 
 
