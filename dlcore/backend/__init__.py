@@ -93,10 +93,11 @@ def get_backend(name="auto"):
             from .reference import ReferenceBackend
             _instances[name] = ReferenceBackend()
         elif name == "cpu":
-            from .cache import kernels_compiled_before
+            from .cache import kernels_compiled_before, remember_compiling
             from .cpu import CPUBackend
             if not kernels_compiled_before():
                 print("dlcore: compiling kernels, first run only, about 15 s", file=sys.stderr)
+                remember_compiling()
             _instances[name] = CPUBackend()
         else:
             usable, reason = cuda_status()

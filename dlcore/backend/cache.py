@@ -154,18 +154,44 @@ def _report_unwritable(error):
               "every run: set DLCORE_CACHE to a writable folder.", file=sys.stderr)
 
 
-def kernels_compiled_before():
-    """Whether this dlcore (version and checkout) has compiled its CPU kernels into the cache
-    folder before: Numba's index files of ``dlcore/backend/cpu.py`` (``cpu.*.nbi``) are there.
-    A heuristic for the "compiling kernels" notice, never for correctness (Numba checks every
-    entry)."""
+def _cpu_kernel_folder():
+    """The cache folder of ``dlcore/backend/cpu.py``'s kernels."""
     cpu_module = Path(__file__).parent / "cpu.py"  # unresolved, as Numba sees it
+    return kernel_cache_folder() / DlcoreCacheLocator.get_suitable_cache_subpath(
+        os.fspath(cpu_module))
+
+
+def _compiled_stamp():
+    return _cpu_kernel_folder() / f"compiled-for-{package_source_digest()[:16]}"
+
+
+def kernels_compiled_before():
+    """Whether this dlcore (version, checkout and source: :func:`package_source_digest`) has
+    compiled its kernels into the cache folder before (:func:`remember_compiling` left its
+    stamp there). A heuristic for the "compiling kernels" notice, never for correctness (Numba
+    checks every entry): an edit of dlcore, or a ``git pull`` of an editable install, compiles
+    every kernel again, and the notice says so again."""
     try:
-        folder = kernel_cache_folder() / DlcoreCacheLocator.get_suitable_cache_subpath(
-            os.fspath(cpu_module))
-        return any(folder.glob("cpu.*.nbi"))
+        return _compiled_stamp().exists()
     except (OSError, RuntimeError):   # no home folder, unreadable cache: say nothing
         return True
+
+
+def remember_compiling():
+    """Leave the stamp that :func:`kernels_compiled_before` looks for (and remove the stamps
+    of earlier sources): the notice is said once per source. Nothing happens where the cache
+    folder cannot be written (the kernels compile in every run then, and a line says so)."""
+    from dlcore.io.atomic import atomic_open
+    try:
+        stamp = _compiled_stamp()
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        for earlier in stamp.parent.glob("compiled-for-*"):
+            if earlier != stamp:
+                earlier.unlink(missing_ok=True)
+        with atomic_open(stamp) as stream:
+            stream.write("the kernels of this dlcore source have been compiled here\n")
+    except (OSError, RuntimeError):
+        pass
 
 
 def install():
