@@ -76,13 +76,54 @@ def unit_bias_activation_rows(row, first, last, y, bias, code):
     _activate_in_place(out, code)
 
 
+@shared
+def relu(z):
+    """max(z, 0)."""
+    return z if z > _ZERO else _ZERO
+
+
+@shared
+def linear(z):
+    """z itself."""
+    return z
+
+
+@shared
+def relu_backward(y, grad_y):
+    """dL/dz = dL/dy relu'(z), written with y = relu(z): dL/dy where y > 0."""
+    return grad_y if y > _ZERO else _ZERO
+
+
+@shared
+def sigmoid_backward(y, grad_y):
+    """dL/dz = dL/dy sigm'(z) = dL/dy y (1 - y), y = sigm(z)."""
+    return grad_y * (y * (_ONE - y))
+
+
+@shared
+def tanh_backward(y, grad_y):
+    """dL/dz = dL/dy tanh'(z) = dL/dy (1 - y^2), y = tanh(z)."""
+    return grad_y * (_ONE - y * y)
+
+
+@shared
+def linear_backward(y, grad_y):
+    """dL/dz = dL/dy."""
+    return grad_y
+
+
+#: The element-wise activations: code -> (activation(z), dL/dz from y and dL/dy), for loops
+#: compiled one activation at a time (the CPU's wide convolution passes).
+ELEMENTWISE_ACTIVATIONS = {RELU: (relu, relu_backward), SIGMOID: (sigmoid, sigmoid_backward),
+                           TANH: (tanh, tanh_backward), LINEAR: (linear, linear_backward)}
+
+
 @body
 def _activate_in_place(values, code):
     """values <- activation(values) over a 1-D view, element-wise codes, a loop per code."""
     if code == RELU:
         for p in range(values.shape[0]):
-            value = values[p]
-            values[p] = value if value > _ZERO else _ZERO
+            values[p] = relu(values[p])
     elif code == SIGMOID:
         for p in range(values.shape[0]):
             values[p] = sigmoid(values[p])
@@ -98,8 +139,7 @@ def _shifted_activation(source, target, shift, code):
     the activation inside it scalar."""
     if code == RELU:
         for p in range(target.shape[0]):
-            value = source[p] + shift
-            target[p] = value if value > _ZERO else _ZERO
+            target[p] = relu(source[p] + shift)
     elif code == SIGMOID:
         for p in range(target.shape[0]):
             target[p] = sigmoid(source[p] + shift)
@@ -118,13 +158,13 @@ def _activation_gradient(outputs, incoming, target, code):
     y = activation(z): [y > 0], y (1 - y), 1 - y^2, 1."""
     if code == RELU:
         for p in range(target.shape[0]):
-            target[p] = incoming[p] if outputs[p] > _ZERO else _ZERO
+            target[p] = relu_backward(outputs[p], incoming[p])
     elif code == SIGMOID:
         for p in range(target.shape[0]):
-            target[p] = incoming[p] * (outputs[p] * (_ONE - outputs[p]))
+            target[p] = sigmoid_backward(outputs[p], incoming[p])
     elif code == TANH:
         for p in range(target.shape[0]):
-            target[p] = incoming[p] * (_ONE - outputs[p] * outputs[p])
+            target[p] = tanh_backward(outputs[p], incoming[p])
     else:
         for p in range(target.shape[0]):
             target[p] = incoming[p]
