@@ -67,6 +67,16 @@ conv_cases = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(4, 9),
                        st.integers(0, 2), st.sampled_from(["linear", "relu", "tanh", "softmax"]))
 
 
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("channels, k", [(1, 5), (6, 3)])   # direct products; wide columns
+def test_cpu_wide_convolutions_of_each_elementwise_activation_follow_the_reference(
+        activation, channels, k):
+    """Each element-wise activation has passes of its own in the wide layout (forward and
+    backward), for the direct and the column strategies."""
+    assert_backends_agree(lambda: Conv2D(4, k, padding=k // 2, activation=activation),
+                          images(3, channels, 9, 9))
+
+
 @settings(max_examples=25, deadline=None)
 @given(conv_cases)
 def test_cpu_conv2d_follows_the_reference(case):

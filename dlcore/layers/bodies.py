@@ -148,7 +148,7 @@ def _shifted_activation(source, target, shift, code):
             target[p] = tanh(source[p] + shift)
     else:
         for p in range(target.shape[0]):
-            target[p] = source[p] + shift
+            target[p] = linear(source[p] + shift)
 
 
 @body
@@ -167,7 +167,7 @@ def _activation_gradient(outputs, incoming, target, code):
             target[p] = tanh_backward(outputs[p], incoming[p])
     else:
         for p in range(target.shape[0]):
-            target[p] = incoming[p]
+            target[p] = linear_backward(outputs[p], incoming[p])
 
 
 @body
