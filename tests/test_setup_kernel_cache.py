@@ -166,7 +166,8 @@ def test_a_cached_kernel_follows_a_change_in_another_file_of_the_package(tmp_pat
         return float(completed.stdout.split()[-1])
     before = total()
     bodies = tmp_path / "copy" / "dlcore" / "layers" / "bodies.py"
-    linear = "            target[p] = source[p] + shift\n"
+    linear = '    """z itself."""\n    return z\n'   # the scalar linear activation
     assert bodies.read_text().count(linear) == 1
-    bodies.write_text(bodies.read_text().replace(linear, linear.replace("shift", "shift + _ONE")))
+    shifted = linear.replace("return z", "return z + _ONE")
+    bodies.write_text(bodies.read_text().replace(linear, shifted))
     assert total() == pytest.approx(before + 2 * 2 * 6 * 6, abs=1e-3)

@@ -170,7 +170,7 @@ def _wide_passes(activation, backward):
     activation (``activation(z)`` and ``backward(y, dL/dy)`` of
     :data:`~dlcore.layers.bodies.ELEMENTWISE_ACTIVATIONS`): the loops know their activation
     when they compile. The same loops choosing the activation by its code at run time measured
-    2-7x slower inside the kernels (LeNet-5's first layer, a sample, Intel Xeon: dL/dy *
+    1.2-7x slower inside the kernels (LeNet-5's first layer, a sample, Intel Xeon: dL/dy *
     sigm'(y) 11.2 against 1.6 us, sigm(z + b) 6.5 against 5.3 us, ReLU's forward 4.3 against
     0.9 us).
 
