@@ -3,8 +3,16 @@ import math
 import numbers
 
 import numpy as np
+from numba import njit, prange
 
 from dlcore.lazy_rows import LazyRows
+
+#: arrays from this many values (64 MB of float32) on are scanned by all of Numba's threads:
+#: measured on 2 cores (Intel Xeon), 60,000 MNIST digits (47 million values) in 5.5 ms
+#: instead of 10.3 on one thread (NumPy's min and max and isfinite took 23 ms). Smaller ones,
+#: the bundled data of the homework included, do without: the parallel scan compiles in
+#: ~1.3 s the first time
+PARALLEL_SCAN_FROM = 1 << 24
 
 
 def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features",
@@ -31,8 +39,9 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
     array = np.ascontiguousarray(array, dtype=np.float32)
     if not unit_interval:
         return _finite(array, name)
-    # two passes instead of three: NumPy's min and max return NaN or inf when any value is,
-    # so they answer the finiteness check too (the counting pass runs only to word the error)
+    if _all_within(array, 1.0):
+        return array
+    # only to word the error (or to pass a -0.0, which the scan of the bits counts as < 0)
     low, high = array.min(), array.max()
     if not (np.isfinite(low) and np.isfinite(high)):
         _finite(array, name)
@@ -113,6 +122,8 @@ def _numbers(X, name, shape):
 
 def _finite(array, name):
     """``array`` when every value is finite, else ValueError with the count."""
+    if _all_within(array):
+        return array
     finite = np.isfinite(array)
     if not finite.all():
         raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values: "
@@ -143,3 +154,52 @@ def check_float(value, name, low=None, high=None, low_open=False, high_open=Fals
         interval = f"{left}{lower}, {upper}{right}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return float(value)
+
+
+#: {float dtype: (its bits as unsigned integers, the mask of all but the sign bit, the bits of
+#: +inf)}
+_FLOAT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7FFFFFFF), np.uint32(0x7F800000)),
+               np.dtype(np.float64): (np.uint64, np.uint64(0x7FFFFFFFFFFFFFFF),
+                                      np.uint64(0x7FF0000000000000))}
+
+
+def _all_within(array, highest=None):
+    """Whether every value of the C-contiguous float32 or float64 ``array`` is finite
+    (``highest`` None), or lies in [+0, ``highest``] (``highest`` finite, >= 0), in one pass
+    over its bits read as unsigned integers: a finite x has |x|'s bits below +inf's, and
+    0 <= x <= highest holds exactly when x's bits (sign bit included) are at most highest's,
+    since the bits of non-negative floats are ordered as the floats are. A -0.0, NaN or a
+    negative number sets the sign bit, or exceeds, and answers False (the caller then looks
+    closer). One pass that the CPU vectorises, where NumPy's min, max and isfinite are three.
+    False for other dtypes (the caller's NumPy checks decide)."""
+    if array.dtype not in _FLOAT_BITS:
+        return False
+    unsigned, magnitude, infinity = _FLOAT_BITS[array.dtype]
+    words = array.reshape(-1).view(unsigned)
+    if highest is None:
+        mask, limit = magnitude, infinity - unsigned(1)
+    else:
+        mask, limit = ~unsigned(0), np.asarray(highest, array.dtype).view(unsigned)
+    scan = _largest_masked_parallel if words.shape[0] >= PARALLEL_SCAN_FROM else _largest_masked
+    return scan(words, mask) <= limit
+
+
+@njit(cache=True, nogil=True)
+def _largest_masked(words, mask):
+    """max_i (words[i] & mask), 0 for no words (unsigned integers)."""
+    largest = words.dtype.type(0)
+    for i in range(words.shape[0]):
+        largest = max(largest, words[i] & mask)
+    return largest
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _largest_masked_parallel(words, mask):
+    """:func:`_largest_masked` of a large array, its 64 chunks spread over Numba's threads."""
+    chunks = 64
+    n = words.shape[0]
+    size = -(-n // chunks)
+    largest = np.zeros(chunks, words.dtype)
+    for chunk in prange(chunks):
+        largest[chunk] = _largest_masked(words[chunk * size:min(n, (chunk + 1) * size)], mask)
+    return largest.max()

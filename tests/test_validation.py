@@ -1,0 +1,59 @@
+"""The value checks of dlcore.validation: its one-pass scan of the bits agrees with NumPy's
+definitions (finite; within [0, 1]) on the values where bit tricks go wrong, serial and
+parallel, float32 and float64."""
+import numpy as np
+import pytest
+
+from dlcore import validation
+from dlcore.validation import check_batch, check_data
+
+EDGE_VALUES = [0.0, -0.0, 1.0, np.nextafter(np.float32(1), np.float32(2)), 1e-45, -1e-45,
+               0.5, -0.5, 3.0e38, -3.0e38, np.inf, -np.inf, np.nan, -np.nan, 1e300]
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def scan(request, monkeypatch):
+    """Both scans: the parallel one from the first value on."""
+    if request.param == "parallel":
+        monkeypatch.setattr(validation, "PARALLEL_SCAN_FROM", 1)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("value", EDGE_VALUES)
+def test_the_scan_of_the_bits_answers_as_numpy_does(scan, dtype, value):
+    with np.errstate(over="ignore"):
+        array = np.full((7, 131), 0.25, dtype)
+        array[5, 77] = value           # one value among many, not at a chunk's edge
+    finite = bool(np.isfinite(array).all())
+    in_unit_interval = finite and bool(array.min() >= 0 and array.max() <= 1)
+    assert validation._all_within(array) == finite
+    # -0.0 is in [0, 1] but carries the sign bit: the scan says no and check_data looks closer
+    assert validation._all_within(array, 1.0) == (in_unit_interval and not
+                                                  np.signbit(array).any())
+    if dtype is np.float32:
+        if in_unit_interval:
+            assert check_data(array, unit_interval=True) is array
+        else:
+            with pytest.raises(ValueError, match="NaN or infinite|must lie in"):
+                check_data(array, unit_interval=True)
+    if finite:
+        assert check_batch(array, dtype=dtype) is array
+    else:
+        with pytest.raises(ValueError, match="contains 1 NaN or infinite values"):
+            check_batch(array, dtype=dtype)
+
+
+def test_every_chunk_of_the_parallel_scan_is_read(monkeypatch):
+    monkeypatch.setattr(validation, "PARALLEL_SCAN_FROM", 1)
+    for position in (0, 63, 64, 999, 1000, 4094, 4095):
+        array = np.zeros(4096, np.float32)
+        array[position] = 1.5
+        assert not validation._all_within(array, 1.0), position
+        assert validation._all_within(array[:position]) and validation._all_within(array[:0])
+
+
+def test_other_dtypes_are_checked_by_numpy():
+    assert check_batch(np.ones((3, 2), np.int64), dtype=np.int64).dtype == np.int64
+    with pytest.raises(ValueError, match="contains 1 NaN"):
+        check_batch(np.array([[1.0, np.nan]], np.float16), dtype=np.float16)
