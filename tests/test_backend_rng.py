@@ -102,6 +102,14 @@ def test_permutation_is_a_reproducible_shuffle():
     assert not np.array_equal(order, rng.permutation(1000, seed=5, step=3))
 
 
+def test_permutation_is_the_stable_argsort_of_the_words_ties_included():
+    n = 200_000                  # ~5 equal pairs among 32-bit words (birthday bound)
+    words = rng.random_words(n, 1, 11, rng.STREAM_SHUFFLE, 4)[:, 0]
+    assert len(np.unique(words)) < n
+    np.testing.assert_array_equal(rng.permutation(n, 11, rng.STREAM_SHUFFLE, 4),
+                                  np.argsort(words, kind="stable"))
+
+
 @pytest.mark.parametrize("seed", [-1, 2 ** 64, 1.5, "7", True])
 def test_bad_seeds_are_refused(seed):
     with pytest.raises((ValueError, TypeError), match="seed"):
