@@ -136,3 +136,16 @@ def test_importing_dlcore_chooses_before_any_kernel_runs_and_says_why():
         "the cores)"]
     assert _settings_seen_by_a_parallel_kernel({"OMP_WAIT_POLICY": "active"}) == [
         "{'OMP_WAIT_POLICY': 'active'}", "OMP_WAIT_POLICY=active", "{'OMP_WAIT_POLICY': 'active'}"]
+
+
+@pytest.mark.parametrize("readings, expected", [
+    ([1, 0, 0, 2, 0], 0),      # a thread that ran for an instant, twice
+    ([1, 1, 0, 1, 3], 1),      # a thread running through most readings
+    ([0, 0, None, 0, 0], None),
+])
+def test_the_median_of_five_readings_decides(readings, expected):
+    remaining, slept = list(readings), []
+    assert threads.typical_runnable_elsewhere(lambda: remaining.pop(0), 5, 0.002,
+                                              slept.append) == expected
+    if expected is not None:
+        assert slept == [0.002] * 4 and not remaining
