@@ -85,8 +85,8 @@ def _products(chosen, dtype):
                 out = rng.standard_normal((m, n)).astype(dtype)
                 expected = (0.5 * (a.T if trans_a else a).astype(np.float64)
                             @ (b.T if trans_b else b).astype(np.float64) - 2.0 * out)
-                serial_gemm(function, np.empty(0, integer_type), a, b, out, trans_a, trans_b,
-                            0.5, -2.0)
+                serial_gemm(blas.function_address(function), np.empty(0, integer_type), a, b,
+                            out, trans_a, trans_b, 0.5, -2.0)
                 tolerance = 1e-4 if dtype == np.float32 else 1e-11
                 np.testing.assert_allclose(out, expected, rtol=tolerance,
                                            atol=tolerance * np.sqrt(max(k, 1)))

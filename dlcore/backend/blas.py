@@ -173,6 +173,11 @@ def first_call(gemm, dtype, integer_type):
         raise OSError(f"its {np.dtype(dtype).char}gemm computed 1 x 1 = {result[0]}")
 
 
+def function_address(function):
+    """The address of a ctypes function, as an integer (what the kernels call, cpu.BLAS_GEMM)."""
+    return ctypes.cast(function, _POINTER).value
+
+
 def _function(library, name):
     return GEMM_TYPE(ctypes.cast(getattr(library, name), _POINTER).value)
 

@@ -31,13 +31,14 @@ import types
 import numba
 import numpy as np
 import scipy.linalg.blas as scipy_blas
+from llvmlite import ir
 from numba import carray, njit, prange
 from numba.core import types as numba_types
 from numba.extending import intrinsic
 
 from . import registry
 from .base import HostMemory
-from .blas import choose_blas
+from .blas import choose_blas, function_address
 from .flush_to_zero import flush_to_zero_on, restore_float_modes
 from .kernel_backend import (
     KernelBackend,
@@ -327,9 +328,33 @@ NO_TRANSPOSE, TRANSPOSE = ord("N"), ord("T")
 #: The BLAS library the kernels call (:mod:`dlcore.backend.blas`: MKL on an Intel CPU where it
 #: is installed, else OpenBLAS; ``$DLCORE_BLAS`` decides when set).
 BLAS = choose_blas()
-#: {dtype: (Fortran ?gemm function, its integer type)} for calls made from inside kernels, and
-#: the file name of the library they are in (for ``dlcore doctor`` and the benchmarks).
-BLAS_GEMM, BLAS_LIBRARY = BLAS.gemm, BLAS.library_file
+#: {dtype: (the address of the Fortran ?gemm function, its integer type)} for calls made from
+#: inside kernels (:func:`fortran_gemm`), and the file name of the library they are in (for
+#: ``dlcore doctor`` and the benchmarks). An address, not the ctypes function: Numba types and
+#: unboxes a ctypes function argument in Python on every launch (~1 us, 1.7 % of a batch-32
+#: fine-tuning epoch), an integer in C.
+BLAS_GEMM = {dtype: (function_address(function), integer_type)
+             for dtype, (function, integer_type) in BLAS.gemm.items()}
+BLAS_LIBRARY = BLAS.library_file
+
+
+@intrinsic
+def _call_gemm(typingctx, address, trans_first, trans_second, m, n, k, alpha, first, ld_first,
+               second, ld_second, beta, out, ld_out):
+    """Call the Fortran ``?gemm`` at ``address`` with its thirteen arguments, each a pointer
+    given as an integer (``.ctypes.data``), as ``void f(void *, ... 13)``."""
+    arguments = (trans_first, trans_second, m, n, k, alpha, first, ld_first, second, ld_second,
+                 beta, out, ld_out)
+
+    def codegen(context, builder, signature, values):
+        byte_pointer = ir.IntType(8).as_pointer()
+        function_type = ir.FunctionType(ir.VoidType(), [byte_pointer] * 13)
+        function = builder.inttoptr(values[0], function_type.as_pointer())
+        builder.call(function, [builder.inttoptr(value, byte_pointer) for value in values[1:]])
+        return context.get_dummy_value()
+    if not all(isinstance(value, numba_types.Integer) for value in (address, *arguments)):
+        return None
+    return numba_types.void(address, *arguments), codegen
 
 
 @njit(cache=True)
@@ -358,7 +383,9 @@ def product_block(part, parts, m, n):
 @njit(cache=True)
 def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_first, second,
                  ld_second, beta, out, ld_out, scalar_probe, integer_probe):
-    """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out."""
+    """One Fortran ``?gemm`` call: out(m x n) = alpha op(first) op(second) + beta out
+    (``blas``: the function's address, :data:`BLAS_GEMM`; ``first``, ``second``, ``out``: the
+    operands' addresses)."""
     codes = np.empty(2, np.uint8)
     codes[0] = trans_first
     codes[1] = trans_second
@@ -369,9 +396,10 @@ def fortran_gemm(blas, trans_first, trans_second, m, n, k, alpha, first, ld_firs
     sizes[3], sizes[4], sizes[5] = max(1, ld_first), max(1, ld_second), max(1, ld_out)
     scalars = np.empty(2, scalar_probe.dtype)
     scalars[0], scalars[1] = alpha, beta
-    blas(codes.ctypes.data, codes[1:].ctypes.data, sizes.ctypes.data, sizes[1:].ctypes.data,
-         sizes[2:].ctypes.data, scalars.ctypes.data, first, sizes[3:].ctypes.data, second,
-         sizes[4:].ctypes.data, scalars[1:].ctypes.data, out, sizes[5:].ctypes.data)
+    _call_gemm(blas, codes.ctypes.data, codes[1:].ctypes.data, sizes.ctypes.data,
+               sizes[1:].ctypes.data, sizes[2:].ctypes.data, scalars.ctypes.data, first,
+               sizes[3:].ctypes.data, second, sizes[4:].ctypes.data, scalars[1:].ctypes.data,
+               out, sizes[5:].ctypes.data)
 
 
 @njit(cache=True)
