@@ -149,3 +149,10 @@ def test_the_median_of_five_readings_decides(readings, expected):
                                               slept.append) == expected
     if expected is not None:
         assert slept == [0.002] * 4 and not remaining
+
+
+def test_three_idle_readings_of_five_decide_without_the_other_two():
+    remaining, slept = [0, 2, 0, 0, 7, 7], []
+    assert threads.typical_runnable_elsewhere(lambda: remaining.pop(0), 5, 0.002,
+                                              slept.append) == 0
+    assert slept == [0.002] * 3 and remaining == [7, 7]
