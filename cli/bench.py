@@ -5,18 +5,45 @@ median, the machine line, ``--json``); this module holds ``bench rbm`` and what 
 commands share.
 """
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
+from dlcore import bench_isa
 from dlcore.cli import main
 from dlcore.cli._common import backend_option
 
 
-@main.group()
-def bench():
+class BenchGroup(click.Group):
+    """Keeps the arguments given after ``bench``: ``--isa`` runs them again in a child process
+    (Numba, MKL and PyTorch read their ISA settings once, when they load)."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta["dlcore.bench.arguments"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=BenchGroup)
+@click.option("--isa", type=click.Choice(bench_isa.CHOICES), default="native",
+              show_default=True,
+              help="Hold the code of both sides below this CPU's widest vector ISA: avx2 runs "
+                   "dlcore's kernels, MKL, OpenBLAS and PyTorch with their AVX2 code (on an "
+                   "AVX-512 CPU: what AVX2 code does here; the caches and clock stay this "
+                   "CPU's). The machine line says so.")
+@click.pass_context
+def bench(ctx, isa):
     """Benchmarks: dlcore against PyTorch, scikit-learn and NumPy at equal work, in one run."""
+    if isa != "native" and os.environ.get(bench_isa.CAP_VARIABLE) != isa:
+        from dlcore.backend.cpuinfo import cpuinfo_fields
+        try:
+            bench_isa.check_cpu_runs(isa, set(cpuinfo_fields(("flags",)).get("flags", "")
+                                              .split()))
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        sys.exit(bench_isa.run_capped(isa, ["bench", *ctx.meta["dlcore.bench.arguments"]]))
 
 
 def rbm_benchmark_data(rows, seed=0):

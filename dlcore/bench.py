@@ -178,11 +178,14 @@ def cpu_description(cpuinfo="/proc/cpuinfo"):
 def blas_description():
     """The BLAS libraries loaded in this process (NumPy's, SciPy's), as threadpoolctl sees them:
     a list of ``{"library", "version", "kernel", "threading", "threads", "file"}``, where
-    ``kernel`` is the CPU kernel the library picked (OpenBLAS's "Haswell", "SkylakeX", ...).
+    ``kernel`` is the CPU kernel the library picked (OpenBLAS's "Haswell", "SkylakeX", ...;
+    MKL's code branch, "AVX2", "AVX-512").
     ``used_by_dlcore`` marks the one dlcore's CPU kernels call, and its ``chosen`` says why
     (:mod:`dlcore.backend.blas`)."""
     import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS too, so that it is listed)
     from threadpoolctl import threadpool_info
+
+    from dlcore.backend.blas import mkl_code_branch
     try:
         from dlcore.backend.cpu import BLAS
         BLAS_LIBRARY, chosen = BLAS.library_file, BLAS.reason
@@ -195,7 +198,9 @@ def blas_description():
         path = entry.get("filepath") or ""
         libraries.append({"library": {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS"}.get(
             entry.get("internal_api"), entry.get("internal_api")),
-            "version": entry.get("version"), "kernel": entry.get("architecture"),
+            "version": entry.get("version"),
+            "kernel": entry.get("architecture") or (
+                mkl_code_branch(path) if entry.get("internal_api") == "mkl" and path else None),
             "threading": entry.get("threading_layer"), "threads": entry.get("num_threads"),
             "file": os.path.basename(path),
             "used_by_dlcore": bool(BLAS_LIBRARY) and os.path.basename(path) == BLAS_LIBRARY})
@@ -299,6 +304,8 @@ def machine_description(sgemm=True):
     Returns
     -------
     dict: ``cpu`` (model name), ``isa`` ("AVX-512", "AVX2", ...; the architecture off x86),
+    ``isa_cap`` (None, or the narrower ISA both sides' code was held to:
+    :func:`dlcore.bench_isa.cap_in_effect`),
     ``flags`` (the noted vector flags present), ``cores`` (logical CPUs this process may use),
     ``threads`` (Numba's threads, which dlcore's kernels and PyTorch are both given), ``blas``
     (:func:`blas_description`), ``torch`` (:func:`torch_description`), ``openmp_wait`` (how
@@ -309,7 +316,9 @@ def machine_description(sgemm=True):
     import numba
 
     from dlcore.backend import threads
+    from dlcore.bench_isa import cap_in_effect
     machine = cpu_description()
+    machine["isa_cap"] = cap_in_effect()
     machine["threads"] = numba.get_num_threads()
     machine["blas"] = blas_description()
     machine["torch"] = torch_description()
@@ -327,7 +336,15 @@ def machine_line(machine=None):
         (pthreads); SGEMM at the RBM's shapes 140 GFLOP/s
     """
     machine = machine_description(sgemm=False) if machine is None else machine
-    line = f"machine: {machine['cpu']}, {machine['isa']}, {machine['cores']} cores"
+    line = f"machine: {machine['cpu']}, {machine['isa']}"
+    cap = machine.get("isa_cap")
+    if cap:
+        line += (f" CPU, both sides' code held to {cap['isa']} (dlcore bench --isa; Numba "
+                 f"compiles for {cap['numba']})" if cap["kept"] else
+                 f" (an {cap['isa']} cap was asked but not kept: "
+                 + ", ".join(f"{name}={value}" for name, value in cap["variables"].items())
+                 + ")")
+    line += f", {machine['cores']} cores"
     if machine.get("threads"):
         line += f", {machine['threads']} threads"
     blas = [entry for entry in machine.get("blas") or () if entry.get("used_by_dlcore")]

@@ -23,10 +23,18 @@ BEGIN = "<!-- measured: written by `dlcore bench table` from the JSON reports; d
 END = "<!-- measured: end -->"
 #: A load average above this many times the cores marks a run as oversubscribed.
 OVERSUBSCRIBED = 2
-#: What identifies a machine in a report: two reports differing here are two machines.
+#: What identifies a machine in a report: two reports differing here (or in the ISA both sides'
+#: code was held to, :func:`machine_identity`) are two machines.
 MACHINE_KEYS = ("cpu", "isa", "cores", "threads")
 COMMANDS = {"rbm": "dlcore bench rbm", "mlp": "dlcore bench mlp", "cnn": "dlcore bench cnn",
             "dbn": "dlcore bench dbn"}
+
+
+def machine_identity(machine):
+    """What :data:`MACHINE_KEYS` hold, and the ISA cap of ``dlcore bench --isa`` (None when
+    the code ran uncapped): AVX2 code on an AVX-512 CPU is not that CPU's native figure."""
+    return (tuple(machine.get(key) for key in MACHINE_KEYS)
+            + ((machine.get("isa_cap") or {}).get("isa"),))
 
 
 def read_reports(paths):
@@ -47,7 +55,7 @@ def read_reports(paths):
     first = reports[0]["machine"]
     for path, run in zip(paths, reports):
         machine = run["machine"]
-        if any(machine.get(key) != first.get(key) for key in MACHINE_KEYS):
+        if machine_identity(machine) != machine_identity(first):
             raise ValueError(f"{path}: measured on another machine ({machine_line(machine)}) "
                              f"than {paths[0]} ({machine_line(first)}); a table holds one "
                              "machine")
@@ -129,12 +137,17 @@ def measured_table(reports):
               "contender, alternating between the contenders after a warm-up each; the ratio is "
               "dlcore's minimum over the other's (below 1: dlcore faster). Both sides of a row do "
               "the same work (checked by the bench). These figures hold for this machine only "
-              f"({machine['isa']}); run `dlcore bench` on yours.", "",
+              f"({machine['isa']}{held_to(machine)}); run `dlcore bench` on yours.", "",
               "| work | dlcore | other | ratio of minima |", "|---|---|---|---|"]
     for run in reports:
         lines += table_rows(run, max(rates) if rates else None)
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+def held_to(machine):
+    cap = machine.get("isa_cap")
+    return f", both sides' code held to {cap['isa']}" if cap else ""
 
 
 def replace_table(readme, table):

@@ -173,6 +173,25 @@ def first_call(gemm, dtype, integer_type):
         raise OSError(f"its {np.dtype(dtype).char}gemm computed 1 x 1 = {result[0]}")
 
 
+#: MKL's code branches (``mkl_cbwr_get_auto_branch``'s ``MKL_CBWR_*`` values, mkl_cbwr.h), by
+#: the ISA names the reports print: the kernels MKL chose for this CPU, within
+#: ``$MKL_ENABLE_INSTRUCTIONS``.
+MKL_BRANCHES = {4: "SSE2", 6: "SSSE3", 7: "SSE4.1", 8: "SSE4.2", 9: "AVX", 10: "AVX2",
+                12: "AVX-512", 14: "AVX-512"}
+
+
+def mkl_code_branch(path):
+    """The ISA of the kernels the MKL at ``path`` (already loaded) runs on this CPU, as
+    :data:`MKL_BRANCHES` names it, or None when it cannot tell."""
+    try:
+        branch = ctypes.CDLL(path).mkl_cbwr_get_auto_branch
+    except (OSError, AttributeError):
+        return None
+    branch.restype = ctypes.c_int
+    code = branch()
+    return MKL_BRANCHES.get(code, f"branch {code}")
+
+
 def function_address(function):
     """The address of a ctypes function, as an integer (what the kernels call, cpu.BLAS_GEMM)."""
     return ctypes.cast(function, _POINTER).value
