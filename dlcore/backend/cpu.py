@@ -470,21 +470,26 @@ def _gemm_row_block(a, b, out, trans_a, trans_b, alpha, beta, blas, integer_prob
                  out[start:stop].ctypes.data, n, out, integer_probe)
 
 
+@njit(cache=True)
+def _step_span(first, last, weights, velocity, descend, scalar):
+    """The step of :data:`_weight_step` on ``weights[first:last]`` (flat)."""
+    if descend:
+        descent_span(first, last, weights, velocity, scalar)
+    else:
+        momentum_step_span(first, last, weights, velocity, scalar)
+
+
 def _fused_weight_step(steps_fingerprint):
     """The kernel of :data:`_weight_step`. The :func:`fingerprint` of the two steps it may take
     (bodies of kernel_backend.py) and of the float-mode switches sits in its closure: Numba's
     disk cache keys a function on its own source file only, and would otherwise keep them as
-    they were when it compiled. Each thread's share runs with subnormals flushed to 0
-    (:mod:`.flush_to_zero`): BLAS writes the velocity, and a velocity that decays with a zero
-    gradient would otherwise go through ~150 slow subnormal updates."""
-    @njit(cache=True)
-    def step_span(first, last, weights, velocity, descend, scalar):
-        steps_fingerprint  # noqa: B018
-        if descend:
-            descent_span(first, last, weights, velocity, scalar)
-        else:
-            momentum_step_span(first, last, weights, velocity, scalar)
-
+    they were when it compiled. Nothing else may sit there: Numba keys the cache on a pickle of
+    the closure, and a compiled function pickles with an identifier drawn anew in every
+    process, so a kernel holding one in its closure never loads from the disk (measured: each
+    process compiled this kernel again and left another ~113 KB file in the cache folder).
+    Each thread's share runs with subnormals flushed to 0 (:mod:`.flush_to_zero`): BLAS writes
+    the velocity, and a velocity that decays with a zero gradient would otherwise go through
+    ~150 slow subnormal updates."""
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(weights, velocity, first_a, first_b, first_rate, second_a, second_b,
                second_rate, momentum, descend, scalar, blas, integer_probe, parts,
@@ -507,15 +512,15 @@ def _fused_weight_step(steps_fingerprint):
                     _gemm_column_block(second_a, second_b, velocity, True, False, second_rate,
                                        1.0, blas, integer_probe, start, stop)
                 for row in range(m):
-                    step_span(row * n + start, row * n + stop, flat_weights, flat_velocity,
-                              descend, scalar)
+                    _step_span(row * n + start, row * n + stop, flat_weights, flat_velocity,
+                               descend, scalar)
             else:
                 _gemm_row_block(first_a, first_b, velocity, True, False, first_rate, momentum,
                                 blas, integer_probe, start, stop)
                 if second_a.shape[0] > 0:
                     _gemm_row_block(second_a, second_b, velocity, True, False, second_rate, 1.0,
                                     blas, integer_probe, start, stop)
-                step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
+                _step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
             restore_float_modes(saved_modes)
 
     return kernel
