@@ -7,6 +7,7 @@ own objects (a PyTorch network is described from its modules, dlcore's from its 
 deliberately different network must be refused), and the JSON reports committed beside the
 README (the README's table must be what the script writes from them)."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -274,3 +275,19 @@ def test_bench_mlp_alternates_dlcore_and_pytorch_and_reports_json(monkeypatch):
     assert training["order"] == names * 2 and inference["order"] == names * 2
     assert training["work"]["layers"][:3] == [["dense", 784, 500], "sigmoid", ["dropout", 0.2]]
     assert training["work"]["batch_size"] == 32
+
+
+@pytest.mark.parametrize("folder", sorted(path for path in (ROOT / "docs" / "measured").iterdir()
+                                          if path.is_dir()))
+def test_the_readmes_ratios_of_other_runs_are_those_of_their_committed_reports(folder):
+    """The README quotes the ratios of the runs kept beside its table (another machine, code
+    held to AVX2) in a paragraph naming their folder: the same numbers, in the table's order."""
+    reports = sorted(folder.glob("*.json"))
+    table = bench_table.measured_table(bench_table.read_reports(reports))
+    ratios = re.findall(r"\| ([0-9.]+) \((?:dlcore faster|level|dlcore slower)[^|]*\|$",
+                        table, flags=re.MULTILINE)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [paragraph] = [" ".join(text.split()) for text in readme.split("\n\n")
+                   if f"docs/measured/{folder.name}/" in text]
+    quoted = re.search(r"ratios ([0-9., and]+?) in the order below", paragraph).group(1)
+    assert ratios and re.split(r", | and ", quoted) == ratios

@@ -202,7 +202,7 @@ print(json.dumps({name: hashlib.sha256(dumps(tuple(
 def test_every_cached_kernel_with_a_closure_has_the_same_cache_key_in_every_process():
     """Numba keys a kernel's cache entry on a pickle of its closure; a compiled function in a
     closure pickles with an identifier drawn anew in each process, and such a kernel compiled
-    again in every process (the fused weight step did: ~0.9 s a run, ~113 KB more cache)."""
+    again in every process (the fused weight step did: ~0.8 s a run, ~113 KB more cache)."""
     digests = [json.loads(subprocess.run(
         [sys.executable, "-c", CLOSURE_DIGESTS], capture_output=True, text=True, timeout=600,
         check=True).stdout) for _ in range(2)]
