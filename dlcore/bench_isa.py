@@ -22,18 +22,24 @@ import os
 import subprocess
 import sys
 
-#: The caps ``dlcore bench --isa`` takes: ``native`` is the CPU's own widest ISA (no cap).
-CHOICES = ("native", "avx2")
+from dlcore.bench import ISA_LEVELS, cpu_description
+
 #: Set in the child's environment: the cap it runs under (what the machine line reports).
 CAP_VARIABLE = "DLCORE_BENCH_ISA"
-#: What each cap sets, per library (see the module docstring).
+#: What each cap sets, per library (see the module docstring), keyed by the /proc/cpuinfo flag
+#: a CPU needs to run the cap's code at all.
 CAPPED_VARIABLES = {
     "avx2": {"NUMBA_CPU_NAME": "x86-64-v3", "NUMBA_CPU_FEATURES": "",
              "MKL_ENABLE_INSTRUCTIONS": "AVX2", "OPENBLAS_CORETYPE": "Haswell",
              "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
 }
-#: The name the reports print for each cap.
-CAP_NAMES = {"avx2": "AVX2"}
+#: The caps ``dlcore bench --isa`` takes: ``native`` is the CPU's own widest ISA (no cap).
+CHOICES = ("native", *CAPPED_VARIABLES)
+
+
+def cap_name(isa):
+    """The name the reports print for a cap ("AVX2"), as the machine line names ISAs."""
+    return dict(ISA_LEVELS)[isa]
 
 
 def capped_environment(isa, environment=os.environ):
@@ -44,15 +50,13 @@ def capped_environment(isa, environment=os.environ):
     return {**environment, **CAPPED_VARIABLES[isa], CAP_VARIABLE: isa}
 
 
-#: The /proc/cpuinfo flag a CPU needs for each cap's code to run at all.
-NEEDED_FLAG = {"avx2": "avx2"}
-
-
-def check_cpu_runs(isa, flags):
-    """A ValueError naming the fix when a CPU with ``flags`` (/proc/cpuinfo's) cannot run
-    ``isa``'s code (it would stop at its first AVX2 instruction)."""
-    if NEEDED_FLAG[isa] not in flags:
-        raise ValueError(f"--isa {isa} needs a CPU with {CAP_NAMES[isa]} and this one has "
+def check_cpu_runs(isa, flags=None):
+    """A ValueError naming the fix when a CPU with ``flags`` (default: this one's, from
+    :func:`dlcore.bench.cpu_description`) cannot run ``isa``'s code (it would stop at its
+    first AVX2 instruction)."""
+    flags = cpu_description()["flags"] if flags is None else flags
+    if isa not in flags:
+        raise ValueError(f"--isa {isa} needs a CPU with {cap_name(isa)} and this one has "
                          "none: run the bench without --isa")
 
 
@@ -88,5 +92,5 @@ def cap_in_effect(environment=os.environ):
     kept = (all(environment.get(name) == value for name, value in wanted.items())
             and (config.CPU_NAME, config.CPU_FEATURES)
             == (wanted["NUMBA_CPU_NAME"], wanted["NUMBA_CPU_FEATURES"]))
-    return {"isa": CAP_NAMES[isa], "numba": numba,
+    return {"isa": cap_name(isa), "numba": numba,
             "variables": {name: environment.get(name) for name in wanted}, "kept": kept}

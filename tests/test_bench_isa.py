@@ -93,7 +93,7 @@ def test_bench_isa_runs_the_same_bench_again_in_a_capped_child(monkeypatch):
     monkeypatch.delenv(bench_isa.CAP_VARIABLE, raising=False)
     monkeypatch.setattr(bench_isa, "run_capped", lambda isa, arguments: calls.append(
         (isa, arguments)) or 3)
-    monkeypatch.setattr(cpuinfo, "cpuinfo_fields", lambda names: {"flags": "sse2 avx avx2"})
+    monkeypatch.setattr(bench_isa, "cpu_description", lambda: {"flags": ["avx2", "fma"]})
     arguments = ["bench", "--isa", "avx2", "rbm", "--rows", "100", "--skip", "torch"]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 3, result.output
@@ -108,7 +108,7 @@ def test_bench_isa_runs_the_same_bench_again_in_a_capped_child(monkeypatch):
 def test_bench_isa_avx2_refuses_a_cpu_without_avx2_in_one_line(monkeypatch):
     monkeypatch.delenv(bench_isa.CAP_VARIABLE, raising=False)
     monkeypatch.setattr(bench_isa, "run_capped", lambda isa, arguments: pytest.fail("ran"))
-    monkeypatch.setattr(cpuinfo, "cpuinfo_fields", lambda names: {"flags": "sse2 avx"})
+    monkeypatch.setattr(bench_isa, "cpu_description", lambda: {"flags": []})
     result = CliRunner().invoke(main, ["bench", "--isa", "avx2", "rbm"])
     assert result.exit_code == 2
     assert "--isa avx2 needs a CPU with AVX2 and this one has none" in result.output
