@@ -230,3 +230,27 @@ def test_a_second_process_loads_every_kernel_of_an_rbm_fit_and_writes_nothing(tm
     first = run()
     assert any("_fused_weight_step" in path.name for path in first)
     assert run() == first
+
+
+def test_a_new_source_removes_the_earlier_sources_kernels_only(monkeypatch, tmp_path):
+    """Numba rewrites the index of a source that changed but keeps the code files it named:
+    without this each change of dlcore added a whole set of kernels to the folder, for good."""
+    monkeypatch.setenv("DLCORE_CACHE", str(tmp_path))
+    mine = cache.checkout_kernel_folders()
+    assert cache._cpu_kernel_folder() in mine and len(mine) > 1
+    other_checkout = tmp_path / cache.__version__ / "backend_0123456789"
+    kept = [other_checkout / "cpu.kernel-1.py311.1.nbc", mine[0] / "notes.txt"]
+    kernels = [folder / name for folder in mine[:2]
+               for name in ("cpu.kernel-1.py311.nbi", "cpu.kernel-1.py311.1.nbc")]
+    for path in kept + kernels:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    # the first compiling into an empty folder (no earlier stamp) removes nothing
+    cache.remember_compiling()
+    assert all(path.exists() for path in kept + kernels)
+    monkeypatch.setattr(cache, "package_source_digest", lambda: "e" * 64)
+    cache.remember_compiling()
+    assert not any(path.exists() for path in kernels)
+    assert all(path.exists() for path in kept)
+    assert [path.name for path in cache._cpu_kernel_folder().glob("compiled-for-*")] == [
+        "compiled-for-" + "e" * 16]

@@ -177,17 +177,41 @@ def kernels_compiled_before():
         return True
 
 
+def checkout_kernel_folders():
+    """The cache folders of this checkout's dlcore functions: one per folder of the package
+    that holds Python files, named as Numba names them (from the unresolved path it sees)."""
+    package = Path(__file__).parent.parent
+    return sorted({kernel_cache_folder() / DlcoreCacheLocator.get_suitable_cache_subpath(
+        os.fspath(path)) for path in package.rglob("*.py")})
+
+
+def remove_compiled_kernels():
+    """Remove the compiled kernels (Numba's .nbi index and .nbc code files) of this checkout's
+    cache folders, nothing else. After a change of source every kernel compiles again, and
+    Numba rewrites an index whose source changed but leaves the code files it named: each
+    edit, ``git pull`` or upgrade of an editable install would otherwise add a whole set of
+    kernels (~10 MB) to the folder, for good."""
+    for folder in checkout_kernel_folders():
+        for pattern in ("*.nbi", "*.nbc"):
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
+
+
 def remember_compiling():
-    """Leave the stamp that :func:`kernels_compiled_before` looks for (and remove the stamps
-    of earlier sources): the notice is said once per source. Nothing happens where the cache
-    folder cannot be written (the kernels compile in every run then, and a line says so)."""
+    """Leave the stamp that :func:`kernels_compiled_before` looks for: the notice is said once
+    per source. Where the stamp of an earlier source is found, that source's kernels are
+    removed with it (:func:`remove_compiled_kernels`): none of them can load again. Nothing
+    happens where the cache folder cannot be written (the kernels compile in every run then,
+    and a line says so)."""
     from dlcore.io.atomic import atomic_open
     try:
         stamp = _compiled_stamp()
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        for earlier in stamp.parent.glob("compiled-for-*"):
-            if earlier != stamp:
-                earlier.unlink(missing_ok=True)
+        earlier = [path for path in stamp.parent.glob("compiled-for-*") if path != stamp]
+        if earlier:
+            remove_compiled_kernels()
+        for path in earlier:
+            path.unlink(missing_ok=True)
         with atomic_open(stamp) as stream:
             stream.write("the kernels of this dlcore source have been compiled here\n")
     except (OSError, RuntimeError):
