@@ -251,3 +251,20 @@ def test_momentum_step_of_a_small_weight_matrix_stays_on_the_calling_thread(monk
             backend.momentum_step(parameter, velocity, 0.5)
         np.testing.assert_array_equal(parameter, 1.5)
     assert kinds == ["serial chunk", "chunks"]
+
+
+@requires_cuda
+def test_the_cuda_backend_silences_only_numba_cudas_small_grid_warning():
+    import warnings
+
+    from dlcore.backend.cuda import quiet_small_grid_warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_small_grid_warnings()
+        # numba-cuda's own wording, bold escapes included
+        warnings.warn("\x1b[1mGrid size 2 will likely result in GPU under-utilization due to "
+                      "low occupancy.\x1b[0m", RuntimeWarning, stacklevel=1)
+        warnings.warn("Host array used in CUDA kernel will incur copy overhead", RuntimeWarning,
+                      stacklevel=1)
+    assert [str(warning.message) for warning in caught] == [
+        "Host array used in CUDA kernel will incur copy overhead"]

@@ -12,6 +12,7 @@ persistent chains on the device for a whole fit; only mini-batch indices go up a
 come down.
 """
 import types
+import warnings
 
 import numpy as np
 from numba import config, cuda, float32
@@ -63,10 +64,10 @@ def _rows_kernel(body):
         device_body = device_function(body)
 
         @cuda.jit
-        def kernel(n_rows, n_units, *args):
+        def kernel(n_rows, n_units, arguments):
             unit, row = cuda.grid(2)  # x runs along a row: neighbouring threads, coalesced
             if row < n_rows and unit < n_units:
-                device_body(row, unit, unit + 1, *args)
+                device_body(row, unit, unit + 1, *arguments)
         _KERNELS_ROWS[body] = kernel
     return kernel
 
@@ -77,12 +78,30 @@ def _elements_kernel(body):
         device_body = device_function(body)
 
         @cuda.jit
-        def kernel(n, *args):
+        def kernel(n, arguments):
             i = cuda.grid(1)
             if i < n:
-                device_body(i, i + 1, *args)
+                device_body(i, i + 1, *arguments)
         _KERNELS_1D[body] = kernel
     return kernel
+
+
+def rows_launch(body, n_rows, n_units, args):
+    """``(kernel, arguments)``: the kernel that runs ``body(row, unit, unit + 1, *args)`` for
+    every row and unit, and the arguments it is launched with.
+
+    The body's own arguments travel as one tuple: numba-cuda's dispatcher types each launch
+    argument as it is given and, unlike Numba's CPU dispatcher, does not fold a kernel's
+    ``*args`` into a tuple (a real GPU then refuses the launch: "Signature mismatch: 11
+    argument types given, but function takes 3 arguments"; the simulator does not check).
+    """
+    return _rows_kernel(body), (n_rows, n_units, tuple(args))
+
+
+def elements_launch(body, n, args):
+    """``(kernel, arguments)`` for ``body(i, i + 1, *args)`` over ``range(n)``, as
+    :func:`rows_launch`."""
+    return _elements_kernel(body), (n, tuple(args))
 
 
 @cuda.jit
@@ -131,10 +150,22 @@ def _import_cupy():
     return cupy
 
 
+def quiet_small_grid_warnings():
+    """Silence numba-cuda's "Grid size N will likely result in GPU under-utilization" warning.
+
+    dlcore sizes each launch by the mini-batch and the layer, so a student's batch of 20 rows
+    launches small grids by design; numba-cuda would print the warning for every new shape,
+    through a homework's whole output. Other performance warnings still show.
+    """
+    warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU "
+                                              r"under-utilization")
+
+
 class CUDABackend(KernelBackend):
     name = "cuda"
 
     def __init__(self):
+        quiet_small_grid_warnings()
         self._cupy = _import_cupy()
         self._no_array = cuda.device_array((0, 0), dtype=np.float32)
         self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
@@ -169,11 +200,13 @@ class CUDABackend(KernelBackend):
         if n_rows > 0 and n_units > 0:
             threads_x, threads_y = THREADS_2D
             blocks = (-(-n_units // threads_x), -(-n_rows // threads_y))
-            _rows_kernel(body)[blocks, THREADS_2D](n_rows, n_units, *args)
+            kernel, arguments = rows_launch(body, n_rows, n_units, args)
+            kernel[blocks, THREADS_2D](*arguments)
 
     def launch_1d(self, body, n, *args, work=None):
         if n > 0:
-            _elements_kernel(body)[-(-n // THREADS_1D), THREADS_1D](n, *args)
+            kernel, arguments = elements_launch(body, n, args)
+            kernel[-(-n // THREADS_1D), THREADS_1D](*arguments)
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         if self._cupy is not None:
