@@ -85,3 +85,19 @@ def test_the_reference_runs_small_products_on_one_blas_thread_and_large_ones_on_
             assert _blas_threads() and all(n == 2 for n in _blas_threads())
         with backend.compute(small_products=True):
             assert _blas_threads() and all(n == 1 for n in _blas_threads())
+
+
+def test_a_gpu_whose_kernels_cannot_compile_is_not_usable_and_the_reason_names_the_fix():
+    def numpy_too_new():
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+    reason = backend_module.kernel_compile_problem(numpy_too_new)
+    assert reason.startswith("numba-cuda") and "row_stack" in reason
+    assert 'pip install "numpy<' in reason and "\n" not in reason
+
+    def nvvm_missing():
+        raise RuntimeError("libNVVM cannot be found. Do `conda install cudatoolkit`:\nlibnvvm.so")
+
+    reason = backend_module.kernel_compile_problem(nvvm_missing)
+    assert "NVVM" in reason and "CUDA_HOME" in reason and "\n" not in reason
+    assert backend_module.kernel_compile_problem(lambda: None) is None

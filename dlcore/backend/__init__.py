@@ -35,7 +35,8 @@ def check_backend_name(name):
 def cuda_status():
     """``(usable, reason)``: whether the ``cuda`` backend can run here, and if not, why.
 
-    Checks, in order: numba-cuda installed, the NVIDIA driver found, a device visible. With
+    Checks, in order: numba-cuda installed, the NVIDIA driver found, a device visible, a small
+    kernel compiled for it (:func:`kernel_compile_problem`). With
     ``NUMBA_ENABLE_CUDASIM=1`` the simulator counts as usable (for tests), with that reason.
     """
     if importlib.util.find_spec("numba_cuda") is None:
@@ -56,7 +57,69 @@ def cuda_status():
     if not cuda.is_available():
         return False, ("a CUDA device is present but Numba cannot use it "
                        "(run `numba -s` for details)")
+    problem = kernel_compile_problem()
+    if problem is not None:
+        return False, problem
     return True, "a CUDA device is available"
+
+
+_compile_problems = {}
+
+
+def kernel_compile_problem(compile_probe=None):
+    """None when numba-cuda compiles a small kernel for this GPU, else one line saying why not
+    and what to do; the answer is kept for the process.
+
+    A GPU and its driver can be present while numba-cuda still cannot compile, and then every
+    kernel launch would fail with a long traceback: NVVM missing from the CUDA toolkit, or a
+    NumPy newer than the installed numba-cuda knows (numba-cuda 0.30 calls ``np.row_stack``,
+    which NumPy 2.5 removed). ``compile_probe`` (a no-argument callable; tests pass their own)
+    defaults to compiling one float32 kernel to PTX for the current device.
+    """
+    if compile_probe is None and "default" in _compile_problems:
+        return _compile_problems["default"]
+    try:
+        (compile_probe or _compile_small_kernel)()
+        problem = None
+    except Exception as error:  # NVVM, numba-cuda and NumPy each raise their own types
+        problem = describe_compile_failure(error)
+    if compile_probe is None:
+        _compile_problems["default"] = problem
+    return problem
+
+
+def _compile_small_kernel():
+    from numba import cuda, float32
+
+    def scale(values, factor):
+        index = cuda.grid(1)
+        if index < values.shape[0]:
+            values[index] *= factor
+
+    cuda.compile_ptx_for_current_device(scale, (float32[::1], float32))
+
+
+def describe_compile_failure(error):
+    """The one-line reason :func:`kernel_compile_problem` gives for ``error``, with the fix."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numpy as np
+    try:
+        numba_cuda = f"numba-cuda {version('numba-cuda')}"
+    except PackageNotFoundError:
+        numba_cuda = "numba-cuda"
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, AttributeError) and "module 'numpy'" in message:
+        major, minor = (int(part) for part in np.__version__.split(".")[:2])
+        return (f"{numba_cuda} cannot compile kernels with NumPy {np.__version__} ({message}): "
+                f"pip install \"numpy<{major}.{minor}\" or a numba-cuda release that supports "
+                f"NumPy {major}.{minor}")
+    if "nvvm" in message.lower():
+        return (f"{numba_cuda} cannot find NVVM, CUDA's compiler library ({message[:160]}): "
+                "pip install \"numba-cuda[cu12]\" (or [cu13]) or set CUDA_HOME to a CUDA "
+                "toolkit")
+    return (f"{numba_cuda} cannot compile a kernel for this GPU ({type(error).__name__}: "
+            f"{message[:160]}): run `numba -s` for details")
 
 
 def resolve_backend_name(name="auto"):
@@ -109,5 +172,6 @@ def get_backend(name="auto"):
     return _instances[name]
 
 
-__all__ = ["Backend", "BACKEND_NAMES", "check_backend_name", "cuda_status", "get_backend",
+__all__ = ["Backend", "BACKEND_NAMES", "check_backend_name", "cuda_status",
+           "describe_compile_failure", "get_backend", "kernel_compile_problem",
            "resolve_backend_name"]
