@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlcore.backend.rng import STREAM_GIBBS, STREAM_SWAP
-from dlcore.batches import mini_batches
+from dlcore.batches import leading_rows, mini_batches
 
 from .chains import Chains
 from .units import (  # noqa: F401  (BernoulliVisible: public here too)
@@ -158,8 +158,9 @@ class ContrastiveDivergence:
             raise ValueError(f"data-parallel training runs sampler='cd' (CD-k) only, not "
                              f"{self.sampler!r}: its persistent chains are not split by rows; "
                              f"train in one process")
-        q1, h1, p2, q2 = self.q1[:b], self.h1[:b], self.p2[:b], self.q2[:b]
-        x2 = self.x2[:b] if s.sample_visible else p2
+        q1, h1, p2, q2 = (leading_rows(buffer, b)
+                          for buffer in (self.q1, self.h1, self.p2, self.q2))
+        x2 = leading_rows(self.x2, b) if s.sample_visible else p2
 
         # for all hidden units i do
         #     compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
