@@ -242,15 +242,20 @@ def test_a_new_source_removes_the_earlier_sources_kernels_only(monkeypatch, tmp_
     kept = [other_checkout / "cpu.kernel-1.py311.1.nbc", mine[0] / "notes.txt"]
     kernels = [folder / name for folder in mine[:2]
                for name in ("cpu.kernel-1.py311.nbi", "cpu.kernel-1.py311.1.nbc")]
-    for path in kept + kernels:
+    # compiled by this process, after it started: the new source's kernels
+    compiled_here = [mine[0] / "cpu.kernel-2.py311.nbi", mine[0] / "cpu.kernel-2.py311.1.nbc"]
+    an_hour_ago = cache.PROCESS_STARTED - 3600
+    for path in kept + kernels + compiled_here:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
+        if path not in compiled_here:
+            os.utime(path, (an_hour_ago, an_hour_ago))
     # the first compiling into an empty folder (no earlier stamp) removes nothing
     cache.remember_compiling()
-    assert all(path.exists() for path in kept + kernels)
+    assert all(path.exists() for path in kept + kernels + compiled_here)
     monkeypatch.setattr(cache, "package_source_digest", lambda: "e" * 64)
     cache.remember_compiling()
     assert not any(path.exists() for path in kernels)
-    assert all(path.exists() for path in kept)
+    assert all(path.exists() for path in kept + compiled_here)
     assert [path.name for path in cache._cpu_kernel_folder().glob("compiled-for-*")] == [
         "compiled-for-" + "e" * 16]

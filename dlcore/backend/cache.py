@@ -33,6 +33,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from numba.core import caching
@@ -185,16 +186,28 @@ def checkout_kernel_folders():
         os.fspath(path)) for path in package.rglob("*.py")})
 
 
-def remove_compiled_kernels():
+#: When this process started using the cache (its first import of dlcore's backend).
+PROCESS_STARTED = time.time()
+
+
+def remove_compiled_kernels(written_before=None):
     """Remove the compiled kernels (Numba's .nbi index and .nbc code files) of this checkout's
     cache folders, nothing else. After a change of source every kernel compiles again, and
     Numba rewrites an index whose source changed but leaves the code files it named: each
     edit, ``git pull`` or upgrade of an editable install would otherwise add a whole set of
-    kernels (~10 MB) to the folder, for good."""
+    kernels (~10 MB) to the folder, for good.
+
+    ``written_before`` (a ``time.time()``): only files last written before it go, so that the
+    kernels this process (or another one running beside it) compiled for the new source stay.
+    """
     for folder in checkout_kernel_folders():
         for pattern in ("*.nbi", "*.nbc"):
             for path in folder.glob(pattern):
-                path.unlink(missing_ok=True)
+                try:
+                    if written_before is None or path.stat().st_mtime < written_before:
+                        path.unlink(missing_ok=True)
+                except FileNotFoundError:  # removed by a process beside this one
+                    pass
 
 
 def remember_compiling():
@@ -209,7 +222,8 @@ def remember_compiling():
         stamp.parent.mkdir(parents=True, exist_ok=True)
         earlier = [path for path in stamp.parent.glob("compiled-for-*") if path != stamp]
         if earlier:
-            remove_compiled_kernels()
+            # kernels compiled earlier in this process (the kernels' self-test, say) stay
+            remove_compiled_kernels(written_before=PROCESS_STARTED)
         for path in earlier:
             path.unlink(missing_ok=True)
         with atomic_open(stamp) as stream:
