@@ -86,11 +86,13 @@ def run_benchmark(name, title, setting, make_comparisons, repeats, missing, as_j
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = benchmarks.load_average()
     progress("measuring the machine (SGEMM at the RBM's shapes)")
-    machine = benchmarks.machine_description()
+    backend = setting.get("backend", "cpu")
+    machine = benchmarks.machine_description(backend=backend)
     results = [benchmarks.compare(comparison, repeats, progress)
                for comparison in make_comparisons()]
     # the SGEMM rate again, after: on a busy machine one measurement may catch a bad moment
-    machine["sgemm"] = benchmarks.best_sgemm(machine["sgemm"], benchmarks.sgemm_rate())
+    machine["sgemm"] = benchmarks.best_sgemm(machine["sgemm"],
+                                             benchmarks.sgemm_rate(backend=backend))
     run = benchmarks.report(name, title, setting, results, machine, missing, load_before,
                             started)
     if as_json:

@@ -237,15 +237,17 @@ def rbm_products(n_visible=784, n_hidden=500, batch_size=100):
             (v, h, b, True, False), (v, h, b, True, False)]
 
 
-def sgemm_rate(products=None, batches=20, repeats=5):
+def sgemm_rate(products=None, batches=20, repeats=5, backend="cpu"):
     """The float32 GEMM rate in GFLOP/s this process reaches at the shapes of ``products``
     (default: :func:`rbm_products`, the RBM's own), a loop of ``batches`` times each product
     on preallocated arrays, best of ``repeats`` after a warm-up.
 
-    Measured two ways, as the engines would run them: NumPy's ``matmul`` on BLAS's own threads,
-    and dlcore's cpu backend (one single-threaded BLAS call per Numba thread, the way a fit runs
-    them). Returns ``{"gflops": the better, "numpy": ..., "dlcore_gemm": ..., "shapes": ...}``;
-    the better one is the ceiling a CD-1 epoch's rate is measured against.
+    On the CPU, measured two ways, as the engines would run them: NumPy's ``matmul`` on BLAS's
+    own threads, and dlcore's cpu backend (one single-threaded BLAS call per Numba thread, the
+    way a fit runs them). On a GPU ``backend`` (:func:`on_a_gpu`), that backend's own ``gemm``
+    (cuBLAS) on device arrays, up to the GPU's last product. Returns ``{"gflops": the better,
+    "numpy": ..., "dlcore_gemm": ..., "shapes": ..., "on": "cpu" or "gpu"}``; the better one is
+    the ceiling a CD-1 epoch's rate is measured against.
     """
     products = products or rbm_products()
     generator = np.random.default_rng(0)
@@ -255,6 +257,8 @@ def sgemm_rate(products=None, batches=20, repeats=5):
         b = generator.random((n, k) if trans_b else (k, n), dtype=np.float32)
         operands.append((a, b, np.empty((m, n), np.float32), trans_a, trans_b))
     flops = batches * sum(2.0 * m * n * k for m, n, k, _, _ in products)
+    shapes = ", ".join(f"{m}x{k}{'^T' if ta else ''}.{k}x{n}{'^T' if tb else ''}"
+                       for m, n, k, ta, tb in products)
 
     def numpy_loop():
         for _ in range(batches):
@@ -270,6 +274,20 @@ def sgemm_rate(products=None, batches=20, repeats=5):
             best = min(best, time.perf_counter() - started)
         return flops / best / 1e9
 
+    if on_a_gpu(backend):
+        from dlcore.backend import get_backend
+        device = get_backend(backend)
+        on_device = [(device.asarray(a), device.asarray(b), device.asarray(out), ta, tb)
+                     for a, b, out, ta, tb in operands]
+
+        def device_loop():
+            for _ in range(batches):
+                for a, b, out, trans_a, trans_b in on_device:
+                    device.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b)
+            device.synchronize()
+        rate = best_rate(device_loop)
+        return {"gflops": rate, "numpy": None, "dlcore_gemm": rate, "shapes": shapes,
+                "on": "gpu", "engine": device.gemm_engine}
     rates = {"numpy": best_rate(numpy_loop), "dlcore_gemm": None}
     try:
         from dlcore.backend import get_backend
@@ -283,10 +301,8 @@ def sgemm_rate(products=None, batches=20, repeats=5):
                     backend.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b)
         with backend.compute():
             rates["dlcore_gemm"] = best_rate(dlcore_loop)
-    shapes = ", ".join(f"{m}x{k}{'^T' if ta else ''}.{k}x{n}{'^T' if tb else ''}"
-                       for m, n, k, ta, tb in products)
     return {"gflops": max(rate for rate in rates.values() if rate is not None), **rates,
-            "shapes": shapes}
+            "shapes": shapes, "on": "cpu"}
 
 
 def best_sgemm(*measurements):
@@ -298,8 +314,8 @@ def best_sgemm(*measurements):
     return best
 
 
-def machine_description(sgemm=True):
-    """The machine a benchmark ran on (see the module docstring).
+def machine_description(sgemm=True, backend="cpu"):
+    """The machine a benchmark on ``backend`` ran on (see the module docstring).
 
     Returns
     -------
@@ -310,8 +326,9 @@ def machine_description(sgemm=True):
     ``threads`` (Numba's threads, which dlcore's kernels and PyTorch are both given), ``blas``
     (:func:`blas_description`), ``torch`` (:func:`torch_description`), ``openmp_wait`` (how
     OpenMP threads wait between regions: dlcore's, and PyTorch's in its own process,
-    :mod:`dlcore.bench_process`) and, with ``sgemm``, ``sgemm`` (:func:`sgemm_rate` at the
-    RBM's shapes).
+    :mod:`dlcore.bench_process`), with ``sgemm``, ``sgemm`` (:func:`sgemm_rate` at the
+    RBM's shapes, on ``backend``), and on a GPU backend ``gpu``
+    (:func:`dlcore.doctor.gpu_description`: name, compute capability, CUDA versions).
     """
     import numba
 
@@ -324,8 +341,11 @@ def machine_description(sgemm=True):
     machine["torch"] = torch_description()
     machine["openmp_wait"] = {"dlcore": threads.wait_policy(),
                               "torch": threads.wait_policy(threads.user_environment())}
+    if on_a_gpu(backend):
+        from dlcore.doctor import gpu_description
+        machine["gpu"] = gpu_description()
     if sgemm:
-        machine["sgemm"] = sgemm_rate()
+        machine["sgemm"] = sgemm_rate(backend=backend)
     return machine
 
 
@@ -336,7 +356,14 @@ def machine_line(machine=None):
         (pthreads); SGEMM at the RBM's shapes 140 GFLOP/s
     """
     machine = machine_description(sgemm=False) if machine is None else machine
-    line = f"machine: {machine['cpu']}, {machine['isa']}"
+    line = "machine: "
+    gpu = machine.get("gpu")
+    if gpu:
+        line += (f"GPU {gpu.get('name') or 'the CUDA simulator'}"
+                 + (f" (compute capability {gpu['compute_capability']}, CUDA driver "
+                    f"{gpu.get('driver')}, runtime {gpu.get('runtime')})"
+                    if gpu.get("compute_capability") else "") + "; host: ")
+    line += f"{machine['cpu']}, {machine['isa']}"
     cap = machine.get("isa_cap")
     if cap:
         line += (f" CPU, both sides' code held to {cap['isa']} (dlcore bench --isa; Numba "
@@ -360,7 +387,9 @@ def machine_line(machine=None):
         line += (f"; OpenMP waiting: dlcore {wait['dlcore']}"
                  + (f", PyTorch (own process) {wait['torch']}" if torch else ""))
     if machine.get("sgemm"):
-        line += f"; SGEMM at the RBM's shapes {machine['sgemm']['gflops']:.0f} GFLOP/s"
+        where = (f" on the GPU ({machine['sgemm'].get('engine')})"
+                 if machine["sgemm"].get("on") == "gpu" else "")
+        line += f"; SGEMM{where} at the RBM's shapes {machine['sgemm']['gflops']:.0f} GFLOP/s"
     return line
 
 
@@ -425,6 +454,9 @@ def format_report(run):
     lines += list(run.get("missing") or ())
     return lines
 
+
+#: The backends whose arrays live on a GPU (as reports name them).
+GPU_BACKENDS = ("cuda",)
 
 #: Contenders with no GPU implementation: on a GPU backend they are left out, installed or not.
 CPU_ONLY_CONTENDERS = frozenset({"reference", "sklearn"})

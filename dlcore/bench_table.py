@@ -17,7 +17,7 @@ between the two :data:`BEGIN` / :data:`END` markers, which ``--readme`` rewrites
 import json
 from pathlib import Path
 
-from dlcore.bench import SCHEMA, machine_line
+from dlcore.bench import GPU_BACKENDS, SCHEMA, machine_line
 
 BEGIN = "<!-- measured: written by `dlcore bench table` from the JSON reports; do not edit -->"
 END = "<!-- measured: end -->"
@@ -108,6 +108,8 @@ def measured_table(reports):
     if rates:
         machine["sgemm"] = max((run["machine"]["sgemm"] for run in reports
                                 if _sgemm_rate(run)), key=lambda sgemm: sgemm["gflops"])
+    else:  # none, or none that is a ceiling for these runs (_sgemm_rate)
+        machine.pop("sgemm", None)
     dates = sorted(run["started"] for run in reports)
     loads = [value for run in reports for value in (run["load_average"]["before"],
                                                     run["load_average"]["after"]) if value]
@@ -137,7 +139,7 @@ def measured_table(reports):
               "contender, alternating between the contenders after a warm-up each; the ratio is "
               "dlcore's minimum over the other's (below 1: dlcore faster). Both sides of a row do "
               "the same work (checked by the bench). These figures hold for this machine only "
-              f"({machine['isa']}{held_to(machine)}); run `dlcore bench` on yours.", "",
+              f"({where_measured(machine, reports)}); run `dlcore bench` on yours.", "",
               "| work | dlcore | other | ratio of minima |", "|---|---|---|---|"]
     for run in reports:
         lines += table_rows(run, max(rates) if rates else None)
@@ -164,8 +166,24 @@ def replace_table(readme, table):
 
 
 def _sgemm_rate(run):
-    """The report's SGEMM rate in GFLOP/s, or None where it has none."""
-    return (run["machine"].get("sgemm") or {}).get("gflops")
+    """The report's SGEMM rate in GFLOP/s, or None where it has none, or where the run was on a
+    GPU and the rate is not the GPU's (a report from before the bench measured it there): the
+    host CPU's GEMM is no ceiling for a GPU's epoch."""
+    sgemm = run["machine"].get("sgemm") or {}
+    on_gpu = run.get("setting", {}).get("backend") in GPU_BACKENDS
+    if on_gpu and sgemm.get("on") != "gpu":
+        return None
+    return sgemm.get("gflops")
+
+
+def where_measured(machine, reports):
+    """What the figures hold for, in the table's closing words: the ISA (and cap) of the CPU,
+    or the GPU."""
+    if any(run.get("setting", {}).get("backend") in GPU_BACKENDS for run in reports):
+        gpu = machine.get("gpu") or {}
+        return (f"the GPU {gpu['name']}" if gpu.get("name") else
+                "a GPU this report does not name, on this host")
+    return f"{machine['isa']}{held_to(machine)}"
 
 
 def _days(timestamps):

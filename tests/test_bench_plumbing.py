@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 import dlcore
+from conftest import requires_cuda
 from dlcore import bench, bench_table, bench_workloads
+from dlcore.backend import get_backend
 from dlcore.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,6 +229,46 @@ def test_the_table_measures_every_share_of_sgemm_against_the_highest_rate_of_its
     assert "100 GFLOP/s (40% of SGEMM)" in rbm_row[0]
     alone = bench_table.measured_table(bench_table.read_reports([slow]))
     assert "(50% of SGEMM)" in alone and "ranged" not in alone
+
+
+def _gpu_report(sgemm):
+    report = fake_report(machine=fake_machine(
+        sgemm=sgemm, gpu={"usable": True, "name": "NVIDIA H200", "compute_capability": "9.0",
+                          "driver": "13.0", "runtime": "13.0", "cublas": True}))
+    report["setting"]["backend"] = "cuda"
+    return report
+
+
+@pytest.mark.parametrize("measured_on", ["gpu", None])
+def test_a_gpu_runs_share_is_of_the_gpus_own_gemm_never_of_the_host_cpus(
+        tmp_path, measured_on):
+    """A report from before the bench measured GEMM on the GPU carries the host CPU's rate,
+    which is no ceiling for a GPU epoch: the table then gives no share and no SGEMM."""
+    sgemm = {"gflops": 400.0, "numpy": None, "dlcore_gemm": 400.0, "shapes": "...",
+             "engine": "cuBLAS (CuPy)", **({"on": measured_on} if measured_on else {})}
+    path = tmp_path / "rbm.json"
+    path.write_text(json.dumps(_gpu_report(sgemm)))
+    table = bench_table.measured_table(bench_table.read_reports([path]))
+    assert "machine: GPU NVIDIA H200 (compute capability 9.0, CUDA driver 13.0, runtime " \
+           "13.0); host: Some CPU 9000" in table
+    assert "hold for this machine only (the GPU NVIDIA H200)" in table
+    if measured_on == "gpu":
+        assert "SGEMM on the GPU (cuBLAS (CuPy)) at the RBM's shapes 400 GFLOP/s" in table
+        assert "(25% of SGEMM)" in table
+    else:
+        assert "SGEMM" not in table
+
+
+@requires_cuda
+def test_on_a_gpu_backend_the_gemm_rate_is_measured_with_that_backends_gemm():
+    rate = bench.sgemm_rate(products=[(8, 8, 8, False, False), (8, 8, 8, True, False)],
+                            batches=1, repeats=1, backend="cuda")
+    assert rate["on"] == "gpu" and rate["numpy"] is None and rate["gflops"] > 0
+    assert rate["engine"] == get_backend("cuda").gemm_engine
+    machine = bench.machine_description(sgemm=False, backend="cuda")
+    assert machine["gpu"]["usable"] and "gpu" not in bench.machine_description(sgemm=False)
+    assert bench.sgemm_rate(products=[(8, 8, 8, False, True)], batches=1, repeats=1)["on"] == \
+        "cpu"
 
 
 def test_reports_of_two_machines_make_no_table(tmp_path):
