@@ -98,3 +98,17 @@ def test_doctor_json_holds_the_environment_and_every_check(no_gpu):
     assert [check["name"] for check in report["self_test"]] == [n for n, _ in doctor.CHECKS]
     assert all(check["ok"] and check["backend"] == "cpu" for check in report["self_test"])
     assert report["cache"]["folder"].endswith(dlcore.__version__)
+
+
+@pytest.mark.parametrize("isa, kernel, coretype, said", [
+    ("AVX-512", "Haswell", "Haswell", True), ("AVX-512", "SkylakeX", "SkylakeX", False),
+    ("AVX-512", "Haswell", None, False), ("AVX2", "Haswell", "Haswell", False)])
+def test_doctor_says_when_openblas_coretype_holds_dlcores_blas_below_the_cpu(isa, kernel,
+                                                                             coretype, said):
+    from dlcore.doctor import openblas_held_below_the_cpu
+    blas = [{"library": "OpenBLAS", "kernel": "SkylakeX", "used_by_dlcore": False},
+            {"library": "OpenBLAS", "kernel": kernel, "used_by_dlcore": True}]
+    line = openblas_held_below_the_cpu({"isa": isa}, blas, coretype)
+    assert bool(line) == said
+    if said:
+        assert f"OPENBLAS_CORETYPE={coretype}" in line and "unset it" in line
