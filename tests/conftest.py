@@ -54,16 +54,20 @@ def cpu_product(backend, a, b, out, trans_b=False):
     """out <- a op(b) as the cpu's fused kernels compute it, in separate operations: where
     ``backend.sums_inner_halves`` (a product along the dimension the weight step splits W:
     an RBM's hidden inputs, a Dense layer's forward pass), the sum of the products over the
-    two halves of the inner dimension; else one ``backend.gemm``."""
+    two halves of the inner dimension, each in the kernel's blocks of columns (one BLAS call
+    per block, as the kernel makes them); else one ``backend.gemm``."""
     if not backend.sums_inner_halves(a, b, trans_b):
         backend.gemm(a, b, out, trans_b=trans_b)
         return
-    middle = -(-a.shape[1] // 2)
+    from dlcore.backend.cpu import BLAS_GEMM, _half_product, product_parts
+    blas, integer_type = BLAS_GEMM[out.dtype]
+    middle, n_columns = -(-a.shape[1] // 2), out.shape[1]
+    chunk = -(-n_columns // max(1, product_parts() // 2))
     second = np.empty_like(out)
     for first, last, target in ((0, middle, out), (middle, a.shape[1], second)):
-        part = b[:, first:last] if trans_b else b[first:last]
-        backend.gemm(np.ascontiguousarray(a[:, first:last]), np.ascontiguousarray(part),
-                     target, trans_b=trans_b)
+        for start in range(0, n_columns, chunk):
+            _half_product(a, b, target, trans_b, blas, np.empty(0, integer_type), first, last,
+                          start, min(n_columns, start + chunk))
     out += second
 
 

@@ -367,6 +367,20 @@ def splits_columns(m, n):
     return n > m
 
 
+def product_parts():
+    """The number of blocks a product is split into across the threads: the size of Numba's
+    thread pool (``NUMBA_NUM_THREADS``, the cores unless set), not the threads in use now
+    (``numba.set_num_threads``). With fewer threads, each takes several blocks.
+
+    The blocks must not depend on the threads in use: a BLAS may round a product's entries
+    differently when it is computed in other blocks. OpenBLAS's AVX2 (Haswell) kernels do:
+    measured on an AMD EPYC, a 100 x 392 x 500 product computed whole and as two blocks of
+    250 columns differ in 26 of its columns (MKL's and OpenBLAS's AVX-512 kernels agree bit
+    for bit). So a seed trains the same weights on 1, 2 or more threads of one machine, and
+    the fused kernels make the calls of the products they fuse, whatever the BLAS."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
 @njit(cache=True)
 def product_block(part, parts, m, n):
     """``(start, stop)``: block ``part`` of the ``parts`` into which a product with an (m, n)
@@ -672,7 +686,7 @@ class CPUBackend(HostMemory, KernelBackend):
                     else "serial halves then rows")
             _kernel(kind, sigmoid_bernoulli_span)(
                 a, b, out, self._second_half(out), bool(trans_b), blas,
-                np.empty(0, integer_type), numba.get_num_threads(), 4, out, bias,
+                np.empty(0, integer_type), product_parts(), 4, out, bias,
                 self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
                 np.uint64(first_row))
             return
@@ -683,7 +697,7 @@ class CPUBackend(HostMemory, KernelBackend):
         k0, k1 = key_from_seed(seed)
         blas, integer_type = BLAS_GEMM[out.dtype]
         _kernel("gemm then rows", sigmoid_bernoulli_span)(
-            a, b, out, bool(trans_b), blas, np.empty(0, integer_type), numba.get_num_threads(),
+            a, b, out, bool(trans_b), blas, np.empty(0, integer_type), product_parts(),
             4, out, bias, self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
             np.uint64(first_row))
 
@@ -693,14 +707,14 @@ class CPUBackend(HostMemory, KernelBackend):
             kind = ("halves then rows" if self._splits_products(out, a.shape[1])
                     else "serial halves then rows")
             _kernel(kind, body)(a, b, out, self._second_half(out), False, blas,
-                                np.empty(0, integer_type), numba.get_num_threads(), 1, *args)
+                                np.empty(0, integer_type), product_parts(), 1, *args)
             return
         if not self._splits_products(out, a.shape[1]):
             super().gemm_then_rows(a, b, out, body, *args)
             return
         blas, integer_type = BLAS_GEMM[out.dtype]
         _kernel("gemm then rows", body)(a, b, out, False, blas, np.empty(0, integer_type),
-                                        numba.get_num_threads(), 1, *args)
+                                        product_parts(), 1, *args)
 
     def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
                                 negative_b, positive_rate, negative_rate, momentum, decay):
@@ -715,7 +729,7 @@ class CPUBackend(HostMemory, KernelBackend):
         _weight_step(weights, velocity, positive_a, positive_b, float(positive_rate),
                      negative_a, negative_b, -float(negative_rate), float(momentum), False,
                      velocity.dtype.type(decay), blas, np.empty(0, integer_type),
-                     numba.get_num_threads(), velocity[:0], velocity[:0])
+                     product_parts(), velocity[:0], velocity[:0])
 
     def fuses_weight_step(self, velocity, k):
         # measured on an Intel Xeon (MKL, 2 threads), batch 32, gradient product and its
@@ -734,7 +748,7 @@ class CPUBackend(HostMemory, KernelBackend):
         blas, integer_type = BLAS_GEMM[velocity.dtype]
         _weight_step(weights, velocity, x, grad_z, 1.0, x[:0], grad_z[:0], 0.0,
                      float(momentum), True, velocity.dtype.type(rate), blas,
-                     np.empty(0, integer_type), numba.get_num_threads(),
+                     np.empty(0, integer_type), product_parts(),
                      velocity[:0] if grad_x is None else grad_x, grad_z)
 
     def _steps_input_gradient_blocks(self, grad_x, weights):
@@ -759,7 +773,7 @@ class CPUBackend(HostMemory, KernelBackend):
                             bool(trans_b), alpha, beta)
             else:
                 _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta, blas,
-                               np.empty(0, integer_type), numba.get_num_threads())
+                               np.empty(0, integer_type), product_parts())
         elif alpha == 1.0 and beta == 0.0:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
         else:  # C^T = alpha op(B)^T op(A)^T + beta C^T, on Fortran views, in place
