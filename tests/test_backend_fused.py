@@ -214,3 +214,15 @@ def test_the_serial_and_parallel_halves_kernels_never_share_compiled_code(tmp_pa
     assert hits_and_misses("halves then rows") == compiled
     assert hits_and_misses("halves then rows") == loaded
     assert hits_and_misses("serial halves then rows") == loaded
+
+
+def test_products_are_split_by_the_pool_unless_a_number_is_given():
+    from dlcore.backend import cpu
+    numba = pytest.importorskip("numba")
+    try:
+        assert cpu.product_parts() == numba.config.NUMBA_NUM_THREADS
+        cpu.use_product_parts(3)
+        assert cpu.product_parts() == 3
+    finally:
+        cpu.use_product_parts(None)
+    assert cpu.product_parts() == numba.config.NUMBA_NUM_THREADS

@@ -367,10 +367,22 @@ def splits_columns(m, n):
     return n > m
 
 
+_product_parts = []  # [parts] while use_product_parts holds a number
+
+
+def use_product_parts(parts):
+    """Split products into ``parts`` blocks from now on; None: :func:`product_parts`' default.
+    :func:`dlcore.distributed.init` gives each rank as many blocks as its share of the node's
+    cores (its threads): the pool's size would cut a rank's products into thin blocks, one
+    BLAS call each, on a node of many cores."""
+    _product_parts[:] = [] if parts is None else [max(1, int(parts))]
+
+
 def product_parts():
     """The number of blocks a product is split into across the threads: the size of Numba's
     thread pool (``NUMBA_NUM_THREADS``, the cores unless set), not the threads in use now
-    (``numba.set_num_threads``). With fewer threads, each takes several blocks.
+    (``numba.set_num_threads``), unless :func:`use_product_parts` says otherwise. With fewer
+    threads, each takes several blocks.
 
     The blocks must not depend on the threads in use: a BLAS may round a product's entries
     differently when it is computed in other blocks. OpenBLAS's AVX2 (Haswell) kernels do:
@@ -378,7 +390,7 @@ def product_parts():
     250 columns differ in 26 of its columns (MKL's and OpenBLAS's AVX-512 kernels agree bit
     for bit). So a seed trains the same weights on 1, 2 or more threads of one machine, and
     the fused kernels make the calls of the products they fuse, whatever the BLAS."""
-    return int(numba.config.NUMBA_NUM_THREADS)
+    return _product_parts[0] if _product_parts else int(numba.config.NUMBA_NUM_THREADS)
 
 
 @njit(cache=True)

@@ -109,9 +109,10 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
     ----------
     timeout : float, seconds a collective operation waits for the other ranks before the whole
         job is aborted with one message (no rank is left hanging)
-    threads : "auto", int or None: Numba's compute threads in this rank. "auto": the node's
-        cores divided by the ranks on the node (``NUMBA_NUM_THREADS`` still caps it); None
-        leaves them as they are
+    threads : "auto", int or None: Numba's compute threads in this rank, and the blocks its
+        products are split into (:func:`dlcore.backend.cpu.use_product_parts`). "auto": the
+        node's cores divided by the ranks on the node (``NUMBA_NUM_THREADS`` still caps it);
+        None leaves them as they are
 
     Started without ``mpiexec``, the job has one rank and training is the ordinary one. With
     more than one rank, an exception escaping on any rank stops every rank
@@ -131,5 +132,7 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
                              f"{threads!r}")
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         communicator.threads = numba.get_num_threads()
+        from dlcore.backend.cpu import use_product_parts
+        use_product_parts(communicator.threads)
     install_abort_on_error(communicator)
     return communicator
