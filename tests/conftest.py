@@ -59,15 +59,16 @@ def cpu_product(backend, a, b, out, trans_b=False):
     if not backend.sums_inner_halves(a, b, trans_b):
         backend.gemm(a, b, out, trans_b=trans_b)
         return
-    from dlcore.backend.cpu import BLAS_GEMM, _half_product, product_parts
+    from dlcore.backend.cpu import BLAS_GEMM, _half_product, half_column_block, product_parts
     blas, integer_type = BLAS_GEMM[out.dtype]
-    middle, n_columns = -(-a.shape[1] // 2), out.shape[1]
-    chunk = -(-n_columns // max(1, product_parts() // 2))
+    middle, parts = -(-a.shape[1] // 2), product_parts()
     second = np.empty_like(out)
     for first, last, target in ((0, middle, out), (middle, a.shape[1], second)):
-        for start in range(0, n_columns, chunk):
-            _half_product(a, b, target, trans_b, blas, np.empty(0, integer_type), first, last,
-                          start, min(n_columns, start + chunk))
+        for block in range(parts):  # the blocks past the last are empty
+            start, stop = half_column_block(block, parts, out.shape[1])
+            if stop > start:
+                _half_product(a, b, target, trans_b, blas, np.empty(0, integer_type), first,
+                              last, start, stop)
     out += second
 
 

@@ -10,6 +10,7 @@
   GPU is usable, else ``cpu``, saying once why the GPU is not used. ``auto`` never picks the
   CUDA simulator.
 """
+import functools
 import importlib.util
 import os
 import sys
@@ -63,12 +64,9 @@ def cuda_status():
     return True, "a CUDA device is available"
 
 
-_compile_problems = {}
-
-
 def kernel_compile_problem(compile_probe=None):
     """None when numba-cuda compiles a small kernel for this GPU, else one line saying why not
-    and what to do; the answer is kept for the process.
+    and what to do; the default probe's answer is kept for the process.
 
     A GPU and its driver can be present while numba-cuda still cannot compile, and then every
     kernel launch would fail with a long traceback: NVVM missing from the CUDA toolkit, or a
@@ -76,16 +74,18 @@ def kernel_compile_problem(compile_probe=None):
     which NumPy 2.5 removed). ``compile_probe`` (a no-argument callable; tests pass their own)
     defaults to compiling one float32 kernel to PTX for the current device.
     """
-    if compile_probe is None and "default" in _compile_problems:
-        return _compile_problems["default"]
-    try:
-        (compile_probe or _compile_small_kernel)()
-        problem = None
-    except Exception as error:  # NVVM, numba-cuda and NumPy each raise their own types
-        problem = describe_compile_failure(error)
     if compile_probe is None:
-        _compile_problems["default"] = problem
-    return problem
+        return _small_kernel_problem()
+    try:
+        compile_probe()
+    except Exception as error:  # NVVM, numba-cuda and NumPy each raise their own types
+        return describe_compile_failure(error)
+    return None
+
+
+@functools.cache
+def _small_kernel_problem():
+    return kernel_compile_problem(_compile_small_kernel)
 
 
 def _compile_small_kernel():

@@ -215,10 +215,8 @@ def _halves_then_rows(parallel):
             k = a.shape[1]
             middle = -(-k // 2)
             blocks = max(1, parts // 2)
-            chunk = -(-n // blocks)
             for task in prange(2 * blocks):
-                start = (task % blocks) * chunk
-                stop = min(n, start + chunk)
+                start, stop = half_column_block(task % blocks, parts, n)
                 if stop <= start:
                     continue
                 if task < blocks:
@@ -248,6 +246,16 @@ def _halves_then_rows(parallel):
 #: whatever the number of threads, so that the numbers are too.
 _parallel_halves_then_rows = _halves_then_rows(True)
 _serial_halves_then_rows = _halves_then_rows(False)
+
+
+@njit(cache=True)
+def half_column_block(block, parts, n):
+    """``(start, stop)``: block ``block`` of the max(1, parts // 2) blocks of columns in which
+    each half of a sum-of-halves product (n columns) is computed, so that both halves make
+    ``parts`` tasks: ceil(n / blocks) columns each, the last shorter, empty past the end."""
+    chunk = -(-n // max(1, parts // 2))
+    start = min(n, block * chunk)
+    return start, min(n, start + chunk)
 
 
 @njit(cache=True)
