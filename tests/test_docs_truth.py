@@ -167,3 +167,35 @@ def test_bare_file_names_in_the_docs_exist_somewhere_in_the_repository():
              for m in re.finditer(r"(?<![\w./-])([\w-]+\.(?:py|md))\b", text)
              if m.group(1) not in ours]
     assert not found, "mentions of files that do not exist:\n" + "\n".join(found)
+
+
+def readme_cd1_lines():
+    """The README's rendering of the CD-1 update: (slide line, code line) pairs of its block."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("The CD-1 update of `dlcore/rbm/trainer.py`"):]
+    block = section[section.index("```python\n") + len("```python\n"):]
+    block = block[:block.index("\n```")]
+    lines = block.splitlines()
+    return list(zip(lines[0::2], lines[1::2]))
+
+
+def without_spaces(text):
+    return re.sub(r"\s+", "", text)
+
+
+def test_the_readme_cd1_update_is_the_trainers_code_line_by_line():
+    # every call the README shows is in the trainer (its arguments up to the "..."), each
+    # under the slide's line it does: a rename or a new fused call in the trainer fails here
+    # until the README shows it
+    code = without_spaces((ROOT / "dlcore" / "rbm" / "trainer.py").read_text(encoding="utf-8"))
+    pairs = readme_cd1_lines()
+    assert len(pairs) == 6
+    for slide_line, call in pairs:
+        assert slide_line.startswith("# ") and call.endswith(", ...)"), (slide_line, call)
+        shown = without_spaces(call[:-len("...)")])
+        assert shown in code, f"the README shows {call!r}, which is not the trainer's code"
+    slides = " ".join(slide for slide, _ in pairs)
+    for line in ("Q(h1i = 1 | x1)", "P(x2j = 1 | h1)", "Q(h2i = 1 | x2)", "b <- b + eps (x1 - x2)",
+                 "W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')",
+                 "c <- c + eps (h1 - Q(h2. = 1 | x2))"):
+        assert line in slides
