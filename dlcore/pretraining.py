@@ -72,6 +72,13 @@ def supervised_greedy(layers, X, y, n_classes=None, epochs=5, learning_rate=0.1,
                          f"{labels.shape}, dtype {labels.dtype}")
     n_classes = int(labels.max()) + 1 if n_classes is None else check_int(
         n_classes, "n_classes", minimum=int(labels.max()) + 1)
+    if n_classes < 2:
+        # a softmax over one class has nothing to learn (and dlcore's cross-entropy refuses
+        # it with a message about a layer the caller never made)
+        raise ValueError("y holds class 0 only: supervised pretraining trains a softmax over "
+                         "two or more classes; give labels of several classes (a slice of "
+                         "mnist-5k, which is sorted by class, holds one: shuffle it or use "
+                         "dlcore.datasets.holdout_split), or give n_classes")
     epochs = check_int(epochs, "epochs", minimum=1)
     weights, histories = [], []
     for index, units in enumerate(sizes[1:]):

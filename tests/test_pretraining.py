@@ -60,6 +60,7 @@ def test_the_pretrained_network_fine_tunes_on_a_learnable_problem():
     (([10, 4], np.zeros((4, 9)), np.zeros(4, int)), "9 columns but the model expects 10"),
     (([10, 4], np.zeros((4, 10)), np.zeros(3, int)), r"y must be \(4,\) non-negative integer"),
     (([10, 4], np.zeros((4, 10)), np.full(4, 0.5)), "integer labels"),
+    (([10, 4], np.zeros((4, 10)), np.zeros(4, int)), "y holds class 0 only: .* two or more"),
 ])
 def test_bad_input_is_one_clear_error(arguments, message):
     with pytest.raises(ValueError, match=message):
