@@ -30,8 +30,15 @@ SMALL_DATA_SET = 10_000
 
 
 def one_line(text):
-    """Collapse a message onto one line (some library messages list files on several)."""
-    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    """Collapse a message onto one line (some library messages list files on several):
+    its lines joined by "; ", but a line that ends in ":" or "," runs on with a space (Click
+    lists the choices of a missing option one per line: "Choose from:", "keras,", "dlcore")."""
+    joined = ""
+    for part in (part.strip() for part in str(text).splitlines()):
+        if part:
+            separator = " " if joined.endswith((":", ",")) else "; "
+            joined = f"{joined}{separator}{part}" if joined else part
+    return joined
 
 
 class OneLineErrorGroup(click.Group):

@@ -106,3 +106,14 @@ def test_cnn_evaluate_refuses_images_of_another_size_in_one_line(tmp_path, wide_
 def test_cnn_evaluate_refuses_labels_beyond_the_outputs(tmp_path, small_digits):
     lines = evaluate_error_lines(tmp_path, 3, small_digits)
     assert len(lines) == 1 and "labels up to 4" in lines[0] and "3 outputs" in lines[0]
+
+
+def test_a_missing_choice_option_lists_its_choices_on_one_readable_line(tmp_path):
+    # Click lists the choices one per line ("Choose from:", "keras,", "dlcore"): joined with
+    # "; " they read "Choose from:; keras,; dlcore"
+    result = CliRunner().invoke(main, ["convert", str(tmp_path / "model.h5"),
+                                       str(tmp_path / "out.h5")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "Missing option '--to'. Choose from: keras, dlcore (see '" in lines[0]
