@@ -150,6 +150,23 @@ def test_grid_search_ships_rbms_to_worker_processes():
     np.testing.assert_array_equal(best.predict(X), search.predict(X))
 
 
+def test_grid_search_scores_an_rbm_alone_by_its_held_out_pseudo_log_likelihood():
+    # no scoring= and no classifier: GridSearchCV calls rbm.score on the held-out fold, the
+    # mean exact pseudo-log-likelihood, and one hidden unit models the two blobs worse than 8
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import GridSearchCV
+    X, _ = two_blobs()
+    search = GridSearchCV(dlcore.BernoulliRBM(epochs=20, batch_size=10, learning_rate=0.1,
+                                              seed=0, backend="cpu"),
+                          {"n_hidden": [1, 8]}, cv=2, n_jobs=2).fit(X)
+    assert search.best_params_ == {"n_hidden": 8}
+    low, high = search.cv_results_["mean_test_score"]
+    assert np.isfinite(low) and low < high < 0
+    best = search.best_estimator_
+    assert best.score(X) == pytest.approx(np.mean(best.score_samples(X)), rel=1e-12)
+    assert isinstance(best.score(X), float)
+
+
 def two_blobs(n=80, width=16, seed=0):
     """Two classes of binary rows: class 0 turns on the left half more, class 1 the right."""
     rng = np.random.default_rng(seed)

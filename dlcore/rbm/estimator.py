@@ -354,6 +354,18 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
                   else self.transform(X))
         return self._visible_units().visible_mean(hidden, self._parameters()).astype(np.float32)
 
+    def score(self, X, y=None):
+        """The mean of :meth:`score_samples` over the rows of ``X`` (n, n_visible): a Bernoulli
+        RBM's mean pseudo-log-likelihood, a Gaussian-Bernoulli RBM's mean exact log density (at
+        most 24 hidden units, as its ``score_samples``), in nats per sample (higher is better).
+        A float.
+
+        What scikit-learn's ``PCA.score`` and ``GaussianMixture.score`` are to their own
+        ``score_samples``, so that ``GridSearchCV`` and ``cross_val_score`` can choose an RBM's
+        hyperparameters on held-out rows without a ``scoring=``. ``y`` is ignored (the
+        scikit-learn signature)."""
+        return float(np.mean(self.score_samples(X)))
+
     def free_energy(self, X):
         """F(v) per row, (n, n_visible) -> (n,), in float64, such that p(v) = exp(-F(v)) / Z
         (the visible layer's: :mod:`dlcore.rbm.units`)."""
