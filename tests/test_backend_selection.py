@@ -45,6 +45,28 @@ def test_auto_falls_back_to_cpu_and_says_so_once(monkeypatch, capsys, fresh_sele
     assert message.count("no driver here") == 1 and "cpu" in message
 
 
+def notice_of_auto(_=None):
+    """What resolving ``auto`` prints on stderr, with no GPU, here or in a worker."""
+    import contextlib
+    import io
+    backend_module.cuda_status = lambda: (False, "no driver here")
+    backend_module._fallback_reported = False
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        assert resolve_backend_name("auto") == "cpu"
+    return printed.getvalue()
+
+
+def test_the_workers_of_joblib_leave_autos_notice_to_their_program(monkeypatch,
+                                                                   fresh_selection):
+    # GridSearchCV(n_jobs=2)'s workers each printed it, through the same terminal
+    joblib = pytest.importorskip("joblib")
+    monkeypatch.setattr(backend_module, "cuda_status", backend_module.cuda_status)
+    assert "uses the cpu: no driver here" in notice_of_auto()
+    assert joblib.Parallel(n_jobs=2)(joblib.delayed(notice_of_auto)(i) for i in range(2)) \
+        == ["", ""]
+
+
 def test_auto_never_picks_the_cuda_simulator(fresh_selection, capsys):
     from numba import config
     if not config.ENABLE_CUDASIM:

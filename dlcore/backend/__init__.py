@@ -142,8 +142,17 @@ def resolve_backend_name(name="auto"):
         _fallback_reported = True
         if usable:  # only the simulator is "usable" without being picked
             reason = "the CUDA simulator is active and auto never picks it"
-        print(f"dlcore: backend 'auto' uses the cpu: {reason}.", file=sys.stderr)
+        if not started_by_multiprocessing():
+            print(f"dlcore: backend 'auto' uses the cpu: {reason}.", file=sys.stderr)
     return "cpu"
+
+
+def started_by_multiprocessing():
+    """Whether this process is a worker that :mod:`multiprocessing` or joblib started (the
+    workers of ``GridSearchCV(n_jobs=2)``): those leave auto's notice to the program that
+    started them, which would otherwise read it once per worker on one terminal."""
+    import multiprocessing
+    return multiprocessing.parent_process() is not None
 
 
 def get_backend(name="auto"):
