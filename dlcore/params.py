@@ -1,7 +1,11 @@
 """The scikit-learn estimator contract, without depending on scikit-learn.
 
 ``get_params``/``set_params`` read the constructor's signature (as ``sklearn.base.BaseEstimator``
-does), so an estimator works with ``sklearn.base.clone``, ``Pipeline`` and grid search.
+does), so an estimator works with ``sklearn.base.clone``, ``Pipeline`` and grid search. A
+transformer (:class:`TransformerOutput`) also keeps the column names of the table it was fitted
+on (``feature_names_in_``), names its own outputs (``get_feature_names_out``) and returns
+pandas or polars tables when asked (``set_output``), so that ``Pipeline.set_output`` and
+``ColumnTransformer`` take it as one of scikit-learn's own.
 
 In-memory copies (``pickle``, ``copy.deepcopy``, joblib shipping a model to a worker process)
 go through the state of the HDF5 files (:mod:`dlcore.io.hdf5`): :func:`reduce_through_state`
@@ -13,6 +17,10 @@ files stay pickle-free: ``dlcore.load`` reads HDF5 only and never unpickles.
 """
 import copy
 import inspect
+import sys
+import warnings
+
+import numpy as np
 
 
 class FittedAttribute:
@@ -79,6 +87,158 @@ class ParamsMixin:
                     transformer_tags=TransformerTags(), input_tags=InputTags())
 
 
+def table_column_names(X):
+    """The column names of a pandas or polars table (or any with ``__dataframe__``) as an
+    object array, when every one is a string; None for an array, a table without names, or one
+    whose names are not all strings (scikit-learn's rule: mixed names are an error)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        if not hasattr(X, "__dataframe__"):
+            return None
+        columns = list(X.__dataframe__().column_names())
+    names = np.asarray(list(columns), dtype=object)
+    if len(names) == 0:
+        return None
+    kinds = {type(name) for name in names}
+    if kinds == {str}:
+        return names
+    if str in kinds:
+        raise TypeError(f"feature names are supported only when every column's name is a "
+                        f"string; this table's are of the types "
+                        f"{sorted(kind.__qualname__ for kind in kinds)}: rename them, "
+                        f"e.g. X.columns = X.columns.astype(str)")
+    return None
+
+
+class TransformerOutput:
+    """Mixin: scikit-learn's conventions for a transformer's inputs and outputs.
+
+    * ``feature_names_in_``: the column names of the pandas or polars table ``fit`` saw
+      (strings only); a table with other names given to ``transform`` later is refused, in
+      scikit-learn's words, and a mismatch of table against array is warned about.
+    * ``get_feature_names_out()``: the output columns' names, the class name in lower case and
+      the column number (``bernoullirbm0``, ``bernoullirbm1``, ...), as scikit-learn's own
+      ``BernoulliRBM`` names them.
+    * ``set_output(transform="pandas" | "polars" | "default")``: what ``transform`` returns;
+      without it, scikit-learn's global ``set_config(transform_output=...)`` when scikit-learn
+      is imported, else a NumPy array.
+
+    A subclass calls :meth:`_note_feature_names` with the ``X`` a public method was given (before
+    turning it into an array: ``reset`` on fit), returns ``self._wrap_output(X, result)`` from
+    ``transform``, and says its number of outputs in :meth:`_n_features_out`.
+    """
+
+    def _n_features_out(self):
+        raise NotImplementedError
+
+    def _note_feature_names(self, X, reset):
+        names = table_column_names(X)
+        if reset:
+            if names is not None:
+                self.feature_names_in_ = names
+            else:
+                self.__dict__.pop("feature_names_in_", None)
+            return
+        fitted = getattr(self, "feature_names_in_", None)
+        model = type(self).__name__
+        if fitted is None and names is not None:
+            warnings.warn(f"X has feature names, but {model} was fitted without feature names",
+                          UserWarning, stacklevel=3)
+        elif fitted is not None and names is None:
+            warnings.warn(f"X does not have valid feature names, but {model} was fitted with "
+                          f"feature names", UserWarning, stacklevel=3)
+        elif fitted is not None and (len(fitted) != len(names) or np.any(fitted != names)):
+            raise ValueError(feature_name_mismatch(fitted, names))
+
+    def get_feature_names_out(self, input_features=None):
+        """The names of ``transform``'s output columns, an object array of strings:
+        ``<class name in lower case><column>``. ``input_features``, when given, must be the
+        names of the inputs (``feature_names_in_`` when fitted on a table)."""
+        self._check_fitted()
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            if len(given) != self.n_features_in_:
+                raise ValueError(f"input_features should have length equal to number of "
+                                 f"features ({self.n_features_in_}), got {len(given)}")
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and np.any(given != fitted):
+                raise ValueError("input_features is not equal to feature_names_in_")
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{column}" for column in range(self._n_features_out())],
+                          dtype=object)
+
+    def set_output(self, *, transform=None):
+        """What ``transform`` and ``fit_transform`` return: ``"default"`` (a NumPy array),
+        ``"pandas"`` or ``"polars"`` (a table whose columns are :meth:`get_feature_names_out`
+        and, for pandas, whose index is the input table's), or None to leave it as it is.
+        Returns self."""
+        if transform is None:
+            return self
+        if transform not in OUTPUT_CONTAINERS:
+            raise ValueError(f"set_output's transform must be one of "
+                             f"{', '.join(OUTPUT_CONTAINERS)} or None, got {transform!r}")
+        # the attribute scikit-learn's clone copies and its own set_output keeps
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def _output_container(self):
+        chosen = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if chosen is None and "sklearn" in sys.modules:
+            chosen = sys.modules["sklearn"].get_config().get("transform_output", "default")
+        return chosen or "default"
+
+    def _wrap_output(self, X, result):
+        container = self._output_container()
+        if container == "default":
+            return result
+        columns = list(self.get_feature_names_out())
+        if container == "pandas":
+            pandas = _import_table_library("pandas")
+            index = X.index if isinstance(X, pandas.DataFrame) else None
+            return pandas.DataFrame(result, index=index, columns=columns)
+        polars = _import_table_library("polars")
+        return polars.DataFrame(result, schema=columns, orient="row")
+
+
+def inner_layer(model):
+    """``model`` (an RBM of a DBN, an autoencoder of a stack) set to return NumPy arrays from
+    ``transform`` whatever scikit-learn's global ``transform_output``: its output feeds the
+    next layer inside the stack, never the caller. Returns the model."""
+    return model.set_output(transform="default")
+
+
+#: The output containers :meth:`TransformerOutput.set_output` knows.
+OUTPUT_CONTAINERS = ("default", "pandas", "polars")
+
+
+def _import_table_library(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        raise ImportError(f"set_output(transform={name!r}) needs {name}: pip install {name}, "
+                          f"or set_output(transform='default') for NumPy arrays") from None
+
+
+def feature_name_mismatch(fitted, given):
+    """scikit-learn's message for a table whose column names are not those of fit (its
+    estimator checks look for these words), listing what is new and what is missing."""
+    fitted_set, given_set = set(fitted), set(given)
+    unseen = sorted(given_set - fitted_set)
+    missing = sorted(fitted_set - given_set)
+    message = "The feature names should match those that were passed during fit.\n"
+
+    def listed(names):
+        shown = "".join(f"- {name}\n" for name in names[:5])
+        return shown + ("- ...\n" if len(names) > 5 else "")
+    if unseen:
+        message += "Feature names unseen at fit time:\n" + listed(unseen)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listed(missing)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    return message
+
+
 class PicklesThroughState:
     """Mixin: ``pickle`` (and joblib) carry the model as its file does, through
     :func:`reduce_through_state`, with a state when :meth:`_has_state`; ``copy.copy`` and
@@ -104,12 +264,14 @@ class PicklesThroughState:
 def reduce_through_state(model, fitted):
     """``model.__reduce_ex__``'s value: rebuild with :func:`rebuild_from_state` from the class,
     ``get_config()``, ``get_state()`` (None when ``fitted`` is false: an unfitted model has no
-    state), ``history`` and ``training_record_`` (copies: the pickled payload never aliases the
-    live model's arrays or lists)."""
+    state), ``history``, ``training_record_``, ``feature_names_in_`` and the ``set_output``
+    choice (copies: the pickled payload never aliases the live model's arrays or lists)."""
     payload = {"config": model.get_config(),
                "state": model.get_state() if fitted else None,
                "history": getattr(model, "history", None),
-               "training_record": getattr(model, "training_record_", None)}
+               "training_record": getattr(model, "training_record_", None),
+               "feature_names_in": getattr(model, "feature_names_in_", None),
+               "output_config": getattr(model, "_sklearn_output_config", None)}
     return rebuild_from_state, (type(model), copy.deepcopy(payload))
 
 
@@ -126,6 +288,10 @@ def rebuild_from_state(cls, payload):
         model.history = payload["history"]
     if payload["training_record"] is not None:
         model.training_record_ = payload["training_record"]
+    if payload.get("feature_names_in") is not None:
+        model.feature_names_in_ = payload["feature_names_in"]
+    if payload.get("output_config") is not None:
+        model._sklearn_output_config = payload["output_config"]
     return model
 
 

@@ -72,7 +72,8 @@ def test_the_pickle_holds_the_file_state_only():
     rbm = RBMS[0]().fit(binary())
     rebuild, (cls, payload) = rbm.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
     assert rebuild is rebuild_from_state and cls is dlcore.BernoulliRBM
-    assert set(payload) == {"config", "state", "history", "training_record"}
+    assert set(payload) == {"config", "state", "history", "training_record",
+                            "feature_names_in", "output_config"}
     assert plain(payload)
     assert payload["state"]["W"] is not rbm.W   # a copy, not the live array
 

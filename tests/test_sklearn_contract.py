@@ -213,3 +213,77 @@ def test_object_arrays_of_numbers_are_numbers():
     a = dlcore.BernoulliRBM(**SMALL).fit(X.astype(object))
     b = dlcore.BernoulliRBM(**SMALL).fit(X)
     np.testing.assert_array_equal(a.W, b.W)
+
+
+#: scikit-learn's checks of a transformer's feature names and output containers, which its
+#: parametrize_with_checks (1.9) does not yield for estimators outside scikit-learn; run here
+#: by hand on estimators whose domain the checks' data lies in
+FEATURE_NAME_CHECKS = ("check_get_feature_names_out_error", "check_set_output_transform",
+                       "check_set_output_transform_pandas",
+                       "check_global_output_transform_pandas",
+                       "check_transformer_get_feature_names_out",
+                       "check_transformer_get_feature_names_out_pandas",
+                       "check_dataframe_column_names_consistency")
+IN_DOMAIN_TRANSFORMERS = (SquashedBernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL),
+                          SquashedAutoencoder(**SMALL_AE), dlcore.Autoencoder(**REAL_VALUED_AE))
+
+
+@pytest.mark.parametrize("check_name", FEATURE_NAME_CHECKS)
+@pytest.mark.parametrize("estimator", IN_DOMAIN_TRANSFORMERS, ids=lambda estimator:
+                         f"{type(estimator).__name__}-{getattr(estimator, 'loss', '')}")
+def test_scikit_learns_feature_name_and_set_output_checks(estimator, check_name):
+    pytest.importorskip("pandas")
+    from sklearn.utils import estimator_checks
+    getattr(estimator_checks, check_name)(type(estimator).__name__, estimator)
+
+
+def test_a_pipeline_of_dlcore_transformers_gives_pandas_tables_named_as_scikit_learn_does():
+    pandas = pytest.importorskip("pandas")
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    rng = np.random.default_rng(0)
+    X = pandas.DataFrame(rng.uniform(size=(40, 6)), columns=[f"pixel{i}" for i in range(6)],
+                         index=np.arange(100, 140))
+    pipeline = make_pipeline(dlcore.BernoulliRBM(n_hidden=4, epochs=2, seed=0),
+                             PCA(n_components=2)).set_output(transform="pandas")
+    codes = pipeline.fit_transform(X)
+    rbm = pipeline[0]
+    assert list(rbm.feature_names_in_) == list(X.columns)
+    assert list(rbm.get_feature_names_out()) == [f"bernoullirbm{i}" for i in range(4)]
+    hidden = rbm.transform(X)
+    assert isinstance(hidden, pandas.DataFrame) and list(hidden.index) == list(X.index)
+    assert list(hidden.columns) == list(rbm.get_feature_names_out())
+    np.testing.assert_array_equal(hidden.to_numpy(),
+                                  rbm.set_output(transform="default").transform(X))
+    assert list(codes.columns) == ["pca0", "pca1"]
+
+
+def test_the_layers_of_a_stack_keep_arrays_under_a_global_pandas_output():
+    # a DBN's RBMs and a stack's autoencoders feed each other arrays; scikit-learn's global
+    # setting is for what the caller gets
+    pytest.importorskip("pandas")
+    import sklearn
+    X = np.random.default_rng(0).uniform(size=(30, 6)).astype(np.float32)
+    with sklearn.config_context(transform_output="pandas"):
+        dbn = dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0).fit(X)
+        stack = dlcore.StackedAutoencoder(layers=[6, 4, 3], epochs=1, batch_size=10,
+                                          seed=0).fit(X)
+        assert isinstance(dbn.transform(X), np.ndarray)
+        assert isinstance(stack.transform(X), np.ndarray)
+        assert type(dlcore.BernoulliRBM(n_hidden=2, epochs=1).fit_transform(X)).__name__ \
+            == "DataFrame"
+
+
+def test_a_pickled_transformer_keeps_its_feature_names_and_output_choice():
+    pandas = pytest.importorskip("pandas")
+    import pickle
+    X = pandas.DataFrame(np.random.default_rng(0).uniform(size=(20, 3)), columns=list("abc"))
+    rbm = dlcore.BernoulliRBM(n_hidden=2, epochs=1).set_output(transform="pandas").fit(X)
+    twin = pickle.loads(pickle.dumps(rbm))
+    assert list(twin.feature_names_in_) == ["a", "b", "c"]
+    assert isinstance(twin.transform(X), pandas.DataFrame)
+
+
+def test_set_output_refuses_an_unknown_container_in_one_line():
+    with pytest.raises(ValueError, match="default, pandas, polars or None, got 'numpy'"):
+        dlcore.BernoulliRBM().set_output(transform="numpy")

@@ -25,7 +25,7 @@ from dlcore.errors import NotFittedError
 from dlcore.io import register_model
 from dlcore.layers.initializers import initial_values
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
+from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
 
@@ -39,7 +39,7 @@ COUNTERS = ("n_updates", "epochs_done")
 
 
 @register_model
-class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
+class Autoencoder(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin):
     """A denoising autoencoder (Vincent et al. 2008), sparse with a ``sparsity_target``.
 
     Lecture "Supervised learning" (the deep "sparse/denoising" autoencoder beside RBMs and
@@ -196,6 +196,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         """
         comm = periodic(comm, sync_every)
         self._check_params()
+        self._note_feature_names(X, reset=True)
         X = self._check_input(X, "X")
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
@@ -209,6 +210,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         Returns self."""
         comm = periodic(comm, sync_every)
         self._check_params()
+        self._note_feature_names(X, reset=not hasattr(self, "W"))
         X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialize(X)
@@ -223,6 +225,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()
+        self._note_feature_names(X, reset=False)
         X = self._check_input(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
                            on_epoch_end, comm)
@@ -299,6 +302,16 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X) "
                                  "first, or dlcore.load() a saved model")
 
+    def _n_features_out(self):
+        return self.W.shape[1]
+
+    def _checked_names(self, X):
+        """``X`` as a public method was given it, once fitted and its table's column names
+        checked against ``feature_names_in_``."""
+        self._check_fitted()
+        self._note_feature_names(X, reset=False)
+        return X
+
     def _passes(self, X, corrupted=False, step=0, decode=True):
         """The rows of ``X`` on the model's backend: ``(x~, h, r)`` as NumPy float32, x~ the
         input the encoder sees (x itself, or with ``corrupted`` its corruption from Philox
@@ -329,8 +342,9 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
 
     def transform(self, X):
         """The code h = s(x W + b) of every clean row of ``X``: (n, n_visible) -> (n, n_hidden)
-        float32 (what a stacked autoencoder feeds its next layer)."""
-        return self._passes(X, decode=False)[1]
+        float32 (what a stacked autoencoder feeds its next layer; a pandas or polars table
+        after :meth:`set_output`)."""
+        return self._wrap_output(X, self._passes(self._checked_names(X), decode=False)[1])
 
     def fit_transform(self, X, y=None, **fit_params):
         """``fit(X)`` then ``transform(X)``."""
@@ -340,19 +354,20 @@ class Autoencoder(EpochLoop, PicklesThroughState, ParamsMixin):
         """x~ ~ q(x~ | x) of every row of ``X``, drawn from Philox (``seed_``,
         ``STREAM_SAMPLE``, ``step``): what :meth:`reconstruct` with ``corrupted=True`` and the
         same ``step`` encodes. (n, n_visible) float32."""
-        return self._passes(X, corrupted=True, step=step, decode=False)[0]
+        return self._passes(self._checked_names(X), corrupted=True, step=step,
+                            decode=False)[0]
 
     def reconstruct(self, X, corrupted=False, step=0):
         """r = s'(h W' + c) of every row of ``X``, from the clean x, or with ``corrupted`` from
         its corruption :meth:`corrupt` ``(X, step)`` (the denoising the model learned):
         (n, n_visible) float32."""
-        return self._passes(X, corrupted, step)[2]
+        return self._passes(self._checked_names(X), corrupted, step)[2]
 
     def reconstruction_loss(self, X):
         """L(x, r) of every clean row of ``X`` (the loss the model trains on, without the
         corruption and the sparsity penalty), (n,) float64."""
-        X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
-        r = self.reconstruct(X)
+        X = self._check_input(self._checked_names(X), "X", fitted_width=True)
+        r = self._passes(X)[2]
         return model.reconstruction_loss(X.astype(np.float64), r.astype(np.float64), self.loss)
 
     # -- files and copies ---------------------------------------------------------------

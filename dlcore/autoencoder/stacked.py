@@ -19,7 +19,13 @@ from dlcore.backend import check_backend_name, rng
 from dlcore.errors import TrainingDiverged
 from dlcore.io import register_model
 from dlcore.layer_stack import LayerStack
-from dlcore.params import ParamsMixin, PicklesThroughState, check_per_layer, per_layer_options
+from dlcore.params import (
+    ParamsMixin,
+    PicklesThroughState,
+    check_per_layer,
+    inner_layer,
+    per_layer_options,
+)
 from dlcore.records import record_fit
 from dlcore.validation import check_int, check_matrix
 
@@ -110,7 +116,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
         autoencoders = []
         for index in range(len(self.layers) - 1):
             try:
-                autoencoder = Autoencoder(**self._layer_options(index, seed))
+                autoencoder = inner_layer(Autoencoder(**self._layer_options(index, seed)))
                 autoencoder._check_params()
             except (TypeError, ValueError) as error:
                 raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
@@ -290,7 +296,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
             if class_name != "Autoencoder":
                 raise ValueError(f"autoencoders/ae_{index} has model_class {class_name!r}; "
                                  "expected 'Autoencoder'")
-            autoencoder = Autoencoder.from_config(json.loads(group.pop("hyperparameters")))
+            autoencoder = inner_layer(
+                Autoencoder.from_config(json.loads(group.pop("hyperparameters"))))
             autoencoder.set_state(group)
             expected = (int(self.layers[index]), int(self.layers[index + 1]))
             if autoencoder.W.shape != expected:

@@ -13,7 +13,7 @@ from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.layer_stack import LayerStack
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import ParamsMixin, check_per_layer, reduce_through_state
+from dlcore.params import ParamsMixin, check_per_layer, inner_layer, reduce_through_state
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
@@ -153,7 +153,7 @@ class DBN(LayerStack, ParamsMixin):
             options = layer_options(self, index)
             options.setdefault("verbose", self.verbose)
             try:
-                rbm = rbm_class(index, self.visible)(**options)
+                rbm = inner_layer(rbm_class(index, self.visible)(**options))
                 rbm._check_params()
                 rbms.append(rbm)
             except (TypeError, ValueError) as error:
@@ -648,7 +648,8 @@ class DBN(LayerStack, ParamsMixin):
             class_name = group.pop("model_class")
             if class_name not in RBM_CLASSES:
                 raise ValueError(f"rbms/rbm_{index} has unknown model_class {class_name!r}")
-            rbm = RBM_CLASSES[class_name].from_config(json.loads(group.pop("hyperparameters")))
+            rbm = inner_layer(RBM_CLASSES[class_name].from_config(
+                json.loads(group.pop("hyperparameters"))))
             rbm.set_state(group)
             expected = (int(self.layers[index]) + (int(self.n_labels)
                                                    if self._is_labelled_top(index) else 0),

@@ -33,7 +33,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.epochs import EpochLoop
 from dlcore.errors import NotFittedError
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState
+from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
 
@@ -46,7 +46,7 @@ _TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidde
                           "sparsity_mean")
 
 
-class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
+class RBMBase(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin):
     """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
 
     W = FittedAttribute()
@@ -160,6 +160,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         """
         comm = periodic(comm, sync_every)
         self._check_params()
+        self._note_feature_names(X, reset=True)
         X = self._check_visible(X, "X")
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
@@ -173,6 +174,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         :meth:`fit`. Returns self."""
         comm = periodic(comm, sync_every)
         self._check_params()
+        self._note_feature_names(X, reset=not hasattr(self, "W"))
         X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):
             self._initialize(X)
@@ -189,6 +191,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()
+        self._note_feature_names(X, reset=False)
         X = self._check_visible(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
                            on_epoch_end, comm)
@@ -201,6 +204,7 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         from the data (:meth:`dlcore.rbm.units.VisibleUnits.initial_parameters`); momenta
         zero; the Philox counters at their start. Returns self."""
         self._check_params()
+        self._note_feature_names(X, reset=True)
         return self._initialize(self._check_visible(X, "X"))
 
     def _initialize(self, X):
@@ -317,8 +321,15 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
                                  "first, or dlcore.load() a saved model")
 
     def _check_visible_input(self, X, name="X"):
+        """The rows a public method was given, checked: fitted, the width, the values, and
+        (for ``X``) the column names of a table against ``feature_names_in_``."""
         self._check_fitted()
+        if name == "X":
+            self._note_feature_names(X, reset=False)
         return self._check_visible(X, name, fitted_width=True)
+
+    def _n_features_out(self):
+        return self.W.shape[1]
 
     def transform(self, X, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
         """The hidden layer of every row of ``X``: Q(h = 1 | x), or with ``sample`` one binary
@@ -335,11 +346,15 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
 
         Returns
         -------
-        (n, n_hidden) float32
+        (n, n_hidden) float32 (a pandas or polars table after :meth:`set_output`)
         """
-        X = self._check_visible_input(X)
+        rows = self._check_visible_input(X)
+        return self._wrap_output(X, self._hidden_layer(rows, sample, seed, stream, step))
+
+    def _hidden_layer(self, rows, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
+        """:meth:`transform` of checked ``rows``, always a NumPy array."""
         backend = get_backend(self.backend)
-        return sampler.up_pass(backend, self._parameters(), X, self._visible_units(backend),
+        return sampler.up_pass(backend, self._parameters(), rows, self._visible_units(backend),
                                sample, self.seed_ if seed is None else seed, stream, step)
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -350,8 +365,8 @@ class RBMBase(EpochLoop, PicklesThroughState, ParamsMixin):
         """One up-down pass: h = Q(h = 1 | x) (or a sample of it), then the visible mean
         E[x' | h]; (n, n_visible) -> (n, n_visible) float32."""
         X = self._check_visible_input(X)
-        hidden = (self.transform(X, sample=True, step=self._next_sample_call()) if sample_hidden
-                  else self.transform(X))
+        hidden = (self._hidden_layer(X, sample=True, step=self._next_sample_call())
+                  if sample_hidden else self._hidden_layer(X))
         return self._visible_units().visible_mean(hidden, self._parameters()).astype(np.float32)
 
     def score(self, X, y=None):
