@@ -110,26 +110,15 @@ def table_column_names(X):
     return None
 
 
-class TransformerOutput:
-    """Mixin: scikit-learn's conventions for a transformer's inputs and outputs.
+class FeatureNamesIn:
+    """Mixin: ``feature_names_in_``, the column names of the pandas or polars table ``fit``
+    saw (strings only), as scikit-learn's estimators keep them: a table with other names given
+    later (to ``transform``, ``predict``, ``score``...) is refused, in scikit-learn's words, and
+    a table where the model was fitted on an array (or the reverse) is warned about.
 
-    * ``feature_names_in_``: the column names of the pandas or polars table ``fit`` saw
-      (strings only); a table with other names given to ``transform`` later is refused, in
-      scikit-learn's words, and a mismatch of table against array is warned about.
-    * ``get_feature_names_out()``: the output columns' names, the class name in lower case and
-      the column number (``bernoullirbm0``, ``bernoullirbm1``, ...), as scikit-learn's own
-      ``BernoulliRBM`` names them.
-    * ``set_output(transform="pandas" | "polars" | "default")``: what ``transform`` returns;
-      without it, scikit-learn's global ``set_config(transform_output=...)`` when scikit-learn
-      is imported, else a NumPy array.
-
-    A subclass calls :meth:`_note_feature_names` with the ``X`` a public method was given (before
-    turning it into an array: ``reset`` on fit), returns ``self._wrap_output(X, result)`` from
-    ``transform``, and says its number of outputs in :meth:`_n_features_out`.
+    A subclass calls :meth:`_note_feature_names` with the ``X`` a public method was given,
+    before turning it into an array (``reset`` on fit).
     """
-
-    def _n_features_out(self):
-        raise NotImplementedError
 
     def _note_feature_names(self, X, reset):
         names = table_column_names(X)
@@ -149,6 +138,24 @@ class TransformerOutput:
                           f"feature names", UserWarning, stacklevel=3)
         elif fitted is not None and (len(fitted) != len(names) or np.any(fitted != names)):
             raise ValueError(feature_name_mismatch(fitted, names))
+
+
+class TransformerOutput(FeatureNamesIn):
+    """Mixin: scikit-learn's conventions for a transformer, :class:`FeatureNamesIn` and:
+
+    * ``get_feature_names_out()``: the output columns' names, the class name in lower case and
+      the column number (``bernoullirbm0``, ``bernoullirbm1``, ...), as scikit-learn's own
+      ``BernoulliRBM`` names them.
+    * ``set_output(transform="pandas" | "polars" | "default")``: what ``transform`` returns;
+      without it, scikit-learn's global ``set_config(transform_output=...)`` when scikit-learn
+      is imported, else a NumPy array.
+
+    A subclass also returns ``self._wrap_output(X, result)`` from ``transform`` and says its
+    number of outputs in :meth:`_n_features_out`.
+    """
+
+    def _n_features_out(self):
+        raise NotImplementedError
 
     def get_feature_names_out(self, input_features=None):
         """The names of ``transform``'s output columns, an object array of strings:

@@ -260,18 +260,26 @@ def test_a_pipeline_of_dlcore_transformers_gives_pandas_tables_named_as_scikit_l
 
 def test_the_layers_of_a_stack_keep_arrays_under_a_global_pandas_output():
     # a DBN's RBMs and a stack's autoencoders feed each other arrays; scikit-learn's global
-    # setting is for what the caller gets
-    pytest.importorskip("pandas")
+    # setting is for what the caller gets from the stack
+    pandas = pytest.importorskip("pandas")
     import sklearn
     X = np.random.default_rng(0).uniform(size=(30, 6)).astype(np.float32)
-    with sklearn.config_context(transform_output="pandas"):
-        dbn = dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0).fit(X)
-        stack = dlcore.StackedAutoencoder(layers=[6, 4, 3], epochs=1, batch_size=10,
-                                          seed=0).fit(X)
-        assert isinstance(dbn.transform(X), np.ndarray)
-        assert isinstance(stack.transform(X), np.ndarray)
-        assert type(dlcore.BernoulliRBM(n_hidden=2, epochs=1).fit_transform(X)).__name__ \
-            == "DataFrame"
+    expected = {}
+    for output in ("default", "pandas"):
+        with sklearn.config_context(transform_output=output):
+            dbn = dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0).fit(X)
+            stack = dlcore.StackedAutoencoder(layers=[6, 4, 3], epochs=1, batch_size=10,
+                                              seed=0).fit(X)
+            for model, inner in ((dbn, dbn.rbms_[0]), (stack, stack.autoencoders_[0])):
+                assert isinstance(inner.transform(X), np.ndarray)
+                top = model.transform(X)
+                name = type(model).__name__
+                if output == "default":
+                    expected[name] = top
+                    continue
+                assert isinstance(top, pandas.DataFrame)
+                assert list(top.columns) == [f"{name.lower()}{i}" for i in range(3)]
+                np.testing.assert_array_equal(top.to_numpy(), expected[name])
 
 
 def test_a_pickled_transformer_keeps_its_feature_names_and_output_choice():
@@ -287,3 +295,33 @@ def test_a_pickled_transformer_keeps_its_feature_names_and_output_choice():
 def test_set_output_refuses_an_unknown_container_in_one_line():
     with pytest.raises(ValueError, match="default, pandas, polars or None, got 'numpy'"):
         dlcore.BernoulliRBM().set_output(transform="numpy")
+
+
+def test_the_dbn_classifier_keeps_and_checks_its_tables_column_names():
+    pytest.importorskip("pandas")
+    from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
+    check_dataframe_column_names_consistency("SquashedDBNClassifier",
+                                             SquashedDBNClassifier(**SMALL_CLASSIFIER))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0),
+    lambda: dlcore.StackedAutoencoder(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0)])
+def test_a_stack_fitted_on_a_table_names_its_inputs_and_outputs_and_checks_the_inputs(make):
+    pandas = pytest.importorskip("pandas")
+    columns = [f"pixel{i}" for i in range(6)]
+    X = pandas.DataFrame(np.random.default_rng(0).uniform(size=(30, 6)), columns=columns)
+    model = make().fit(X)
+    name = type(model).__name__.lower()
+    assert list(model.feature_names_in_) == columns
+    assert list(model.get_feature_names_out()) == [f"{name}{i}" for i in range(3)]
+    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+        model.get_feature_names_out([f"other{i}" for i in range(6)])
+    with pytest.raises(ValueError, match="The feature names should match those that were "
+                                         "passed during fit.\nFeature names must be in the "
+                                         "same order"):
+        model.transform(X[columns[::-1]])
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        plain = model.transform(X.to_numpy())
+    table = model.set_output(transform="pandas").transform(X)
+    np.testing.assert_array_equal(table.to_numpy(), plain)

@@ -22,6 +22,7 @@ from dlcore.layer_stack import LayerStack
 from dlcore.params import (
     ParamsMixin,
     PicklesThroughState,
+    TransformerOutput,
     check_per_layer,
     inner_layer,
     per_layer_options,
@@ -38,7 +39,7 @@ PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "corru
 
 
 @register_model
-class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
+class StackedAutoencoder(LayerStack, PicklesThroughState, TransformerOutput, ParamsMixin):
     """Denoising autoencoders stacked and trained greedily (module docstring).
 
     Parameters
@@ -149,6 +150,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
         self
         """
         self._check_params()
+        self._note_feature_names(X, reset=True)
         X = self._check_rows(X, "X")
         self.seed_ = rng.check_seed(self.seed)
         self.autoencoders_ = self._build_autoencoders(self.seed_)
@@ -166,6 +168,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
             raise RuntimeError("this StackedAutoencoder has not started training: call fit(X) "
                                "instead")
         self._check_params()
+        self._note_feature_names(X, reset=False)
         return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end, comm)
 
     def _check_rows(self, X, name):
@@ -211,12 +214,17 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, ParamsMixin):
     # -- using the stack ----------------------------------------------------------------
     def transform(self, X):
         """The top code: the clean codes passed up through every encoder,
-        (n, layers[0]) -> (n, layers[-1]) float32."""
+        (n, layers[0]) -> (n, layers[-1]) float32 (a pandas or polars table after
+        :meth:`set_output`)."""
         self._check_fitted()
+        self._note_feature_names(X, reset=False)
         features = self._check_rows(X, "X")
         for autoencoder in self.autoencoders_:
             features = autoencoder.transform(features)
-        return features
+        return self._wrap_output(X, features)
+
+    def _n_features_out(self):
+        return int(self.layers[-1])
 
     def to_network(self, n_classes=10, activation=None, dropout=0.0, input_dropout=0.0,
                    seed=None, backend=None):

@@ -24,7 +24,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
-from dlcore.params import ParamsMixin, reduce_through_state
+from dlcore.params import FeatureNamesIn, ParamsMixin, reduce_through_state
 from dlcore.validation import check_float, check_int
 
 from .dbn import DBN
@@ -51,7 +51,7 @@ def _data_conversion_warning():
     return DataConversionWarning
 
 
-class DBNClassifier(ParamsMixin):
+class DBNClassifier(FeatureNamesIn, ParamsMixin):
     """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
 
     Parameters
@@ -134,6 +134,7 @@ class DBNClassifier(ParamsMixin):
         from dlcore.callbacks import EarlyStopping
         self._check_params()
         classes, targets = self._check_labels(y)
+        self._note_feature_names(X, reset=True)
         X = self._rows(X, "X")
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
@@ -223,6 +224,7 @@ class DBNClassifier(ParamsMixin):
         """P(class | x) from the fine-tuned network, (n, n_classes) float32, columns in the
         order of ``classes_``."""
         self._check_fitted()
+        self._note_feature_names(X, reset=False)
         return self.network_.predict(self._rows(X, "X", fitted_width=True))
 
     def predict(self, X):

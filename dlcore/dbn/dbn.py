@@ -13,7 +13,13 @@ from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.layer_stack import LayerStack
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import ParamsMixin, check_per_layer, inner_layer, reduce_through_state
+from dlcore.params import (
+    ParamsMixin,
+    TransformerOutput,
+    check_per_layer,
+    inner_layer,
+    reduce_through_state,
+)
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
@@ -35,7 +41,7 @@ RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)
 
 
 @register_model
-class DBN(LayerStack, ParamsMixin):
+class DBN(LayerStack, TransformerOutput, ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
     Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
@@ -191,6 +197,7 @@ class DBN(LayerStack, ParamsMixin):
         """
         comm = periodic(comm, sync_every)
         self._check_params()
+        self._note_feature_names(X, reset=True)
         X, y = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
             X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
@@ -215,6 +222,7 @@ class DBN(LayerStack, ParamsMixin):
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN has not started training: call fit(X) instead")
         self._check_params()
+        self._note_feature_names(X, reset=False)
         X, y = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
             X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
@@ -329,6 +337,7 @@ class DBN(LayerStack, ParamsMixin):
     def _lower_features(self, X):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
         self._check_fitted()
+        self._note_feature_names(X, reset=False)
         features = check_data(X, "X", n_columns=int(self.layers[0]),
                               columns_meaning="visible units")
         for rbm in self.rbms_[:-1]:
@@ -337,14 +346,18 @@ class DBN(LayerStack, ParamsMixin):
 
     def transform(self, X):
         """Top-layer features: Q(h = 1 | ...) passed up as means through every RBM,
-        (n, layers[0]) -> (n, layers[-1]) float32. With label units the top RBM sees no label
-        (its label units off), as the network of :meth:`to_network` does."""
+        (n, layers[0]) -> (n, layers[-1]) float32 (a pandas or polars table after
+        :meth:`set_output`). With label units the top RBM sees no label (its label units off),
+        as the network of :meth:`to_network` does."""
         features = self._lower_features(X)
         top = self.rbms_[-1]
         if self.n_labels:
             features = np.hstack([features, np.zeros((len(features), int(self.n_labels)),
                                                      np.float32)])
-        return top.transform(features)
+        return self._wrap_output(X, top.transform(features))
+
+    def _n_features_out(self):
+        return int(self.layers[-1])
 
     def to_network(self, n_classes=None, activation="sigmoid", dropout=0.0, input_dropout=0.0,
                    seed=None, backend=None, augment=None):
