@@ -374,6 +374,14 @@ def test_unregistered_class_cannot_be_saved(tmp_path):
         dio.save(IoTestUnregistered(), tmp_path / "u.h5")
 
 
+@pytest.mark.parametrize("thing", [np.zeros(3), {"W": np.zeros(3)}])
+def test_saving_something_that_is_no_model_says_what_save_takes(tmp_path, thing):
+    # "decorate it with @dlcore.io.register_model" is no help to someone saving an array
+    with pytest.raises(TypeError, match="dlcore.save writes dlcore's models .* numpy.save"):
+        dio.save(thing, tmp_path / "u.h5")
+    assert not (tmp_path / "u.h5").exists()
+
+
 @pytest.mark.parametrize("state, error, message", [
     ({"x": None}, TypeError, "'x' is NoneType.*leave the key out"),
     ({"g": {"y": object()}}, TypeError, "'g/y' is object"),

@@ -252,6 +252,12 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     model_class = type(model)
     class_name = model_class.__name__
     if _MODEL_REGISTRY.get(class_name) is not model_class:
+        if not (hasattr(model, "get_config") and hasattr(model, "get_state")):
+            # an array or a scikit-learn estimator: not something a subclass could register
+            raise TypeError(f"cannot save a {class_name}: dlcore.save writes dlcore's models "
+                            f"(RBMs, DBNs, autoencoders, networks); save arrays with "
+                            f"numpy.save or h5py, other libraries' models with their own "
+                            f"tools")
         raise TypeError(f"cannot save a {class_name}: the class is not registered; decorate it "
                         f"with @dlcore.io.register_model")
     hyperparameters = _config_to_json(model.get_config(), class_name)
