@@ -100,8 +100,14 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
                          f"{array.shape}")
     if sample_shape is not None and tuple(array.shape[1:]) != tuple(sample_shape):
         hint = ""
-        if int(np.prod(array.shape[1:])) == int(np.prod(sample_shape)):
-            hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, sample_shape))})"
+        given, expected = tuple(array.shape[1:]), tuple(sample_shape)
+        if len(given) == len(expected) == 3 and given == expected[1:] + expected[:1]:
+            # Keras's channels-last images (n, H, W, C): a reshape would scramble the
+            # channels (but for one channel, where it happens to agree); a transpose moves them
+            hint = (f"; images are channels-first here (n, C, H, W), as PyTorch has them; "
+                    f"move Keras's channels-last axis with {name}.transpose(0, 3, 1, 2)")
+        elif int(np.prod(given)) == int(np.prod(expected)):
+            hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, expected))})"
         raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
                          f"expects {tuple(sample_shape)}{hint}")
     if isinstance(array, LazyRows):   # values checked as each batch is read

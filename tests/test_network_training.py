@@ -140,6 +140,15 @@ def test_wrong_input_shape_is_an_error_that_says_how_to_reshape():
         model.predict(np.zeros((2, 784), dtype=np.float32))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_channels_last_images_are_told_to_transpose_not_to_reshape(channels):
+    # x.reshape(-1, 3, 28, 28) of Keras's (n, 28, 28, 3) images scrambles their channels
+    model = dlcore.Sequential([dlcore.layers.Flatten(), Dense(2, activation="softmax")],
+                              input_shape=(channels, 28, 28), backend="reference")
+    with pytest.raises(ValueError, match=r"channels-first .* x\.transpose\(0, 3, 1, 2\)"):
+        model.predict(np.zeros((2, 28, 28, channels), dtype=np.float32))
+
+
 def test_labels_out_of_range_are_an_error():
     model = dlcore.models.mlp(input_shape=(8,), hidden=(4,), n_classes=3, backend="reference")
     model.compile("cross_entropy", "sgd")
