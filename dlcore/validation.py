@@ -47,8 +47,15 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
         _finite(array, name)
     low, high = float(low), float(high)
     if low < 0.0 or high > 1.0:
-        hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
-                if high > 1.0 and low >= 0.0 else "")
+        hint = ""
+        if high > 1.0 and low >= 0.0:
+            eight_bit = high <= 255.0 and bool(np.all(array == np.round(array)))
+            # whole numbers up to 255 are pixels; anything else came from a scaling, and a
+            # scikit-learn MinMaxScaler fitted on other rows maps held-out ones beyond 1
+            hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
+                    if eight_bit else
+                    ": scale it into [0, 1] (scikit-learn's MinMaxScaler(clip=True) keeps "
+                    "rows it was not fitted on inside too)")
         raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
                          f"values in [{low:g}, {high:g}]{hint}")
     return array

@@ -106,6 +106,9 @@ BAD_DATA = [
     (np.where(np.arange(60).reshape(5, 12) == 37, np.nan, 0.5), "contains 1 NaN or infinite"),
     (np.where(np.arange(60).reshape(5, 12) == 3, -np.inf, 0.5), "contains 1 NaN or infinite"),
     (np.full((5, 12), 255.0), r"\[0, 1\].*divide 8-bit images by 255"),
+    # held-out rows through a MinMaxScaler fitted on others: no pixels, so no "/ 255"
+    (np.linspace(0, 35.857, 60).reshape(5, 12),
+     r"\[0, 35.857\]: scale it into \[0, 1\].*MinMaxScaler\(clip=True\)"),
     (np.full((5, 12), -0.5), r"\[0, 1\]"),
     (np.array([["a"] * 12]), "numbers"),
 ]
