@@ -223,7 +223,9 @@ FEATURE_NAME_CHECKS = ("check_get_feature_names_out_error", "check_set_output_tr
                        "check_global_output_transform_pandas",
                        "check_transformer_get_feature_names_out",
                        "check_transformer_get_feature_names_out_pandas",
-                       "check_dataframe_column_names_consistency")
+                       "check_dataframe_column_names_consistency",
+                       "check_set_output_transform_polars",
+                       "check_global_set_output_transform_polars")
 IN_DOMAIN_TRANSFORMERS = (SquashedBernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL),
                           SquashedAutoencoder(**SMALL_AE), dlcore.Autoencoder(**REAL_VALUED_AE))
 
@@ -232,7 +234,7 @@ IN_DOMAIN_TRANSFORMERS = (SquashedBernoulliRBM(**SMALL), dlcore.GaussianBernoull
 @pytest.mark.parametrize("estimator", IN_DOMAIN_TRANSFORMERS, ids=lambda estimator:
                          f"{type(estimator).__name__}-{getattr(estimator, 'loss', '')}")
 def test_scikit_learns_feature_name_and_set_output_checks(estimator, check_name):
-    pytest.importorskip("pandas")
+    pytest.importorskip("polars" if "polars" in check_name else "pandas")
     from sklearn.utils import estimator_checks
     getattr(estimator_checks, check_name)(type(estimator).__name__, estimator)
 
