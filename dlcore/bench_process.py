@@ -81,13 +81,20 @@ class ContenderProcess:
         return value
 
     def close(self):
-        """Ask the child to stop and wait for it."""
+        """Ask the child to stop, wait for it, and close the pipes to it (left open, Python
+        warns of them at exit)."""
         if self.process.poll() is None:
             try:
                 self._ask("exit")
             except RuntimeError:
                 pass
             self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:  # the child is gone and the write end's buffer with it
+                    pass
 
     def __enter__(self):
         return self

@@ -63,6 +63,8 @@ def test_contenders_run_in_their_own_process_without_dlcores_settings(library):
     assert lines == ([f"warm 0 {child}", f"warm 1 {child}"]
                      + [f"dlcore {os.getpid()}", f"0 {child}", f"1 {child}"] * 2)
     assert process.process.poll() == 0       # closed: asked to stop, and stopped
+    # and its pipes closed: Python warned of them at exit ("unclosed file <_io.BufferedWriter>")
+    assert process.process.stdin.closed and process.process.stdout.closed
 
 
 def test_the_users_own_setting_goes_to_the_child(library, monkeypatch):
@@ -87,3 +89,4 @@ def test_a_failure_in_the_child_is_one_clear_line_and_a_dead_child_says_the_way_
         # a child that dies: the way out, not a traceback of pickles
         with pytest.raises(RuntimeError, match=r"ended \(exit status 3.*--skip-torch"):
             process.contenders("stand_in_library:die")
+    assert process.process.stdin.closed and process.process.stdout.closed
