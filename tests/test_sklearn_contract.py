@@ -230,6 +230,10 @@ IN_DOMAIN_TRANSFORMERS = (SquashedBernoulliRBM(**SMALL), dlcore.GaussianBernoull
                           SquashedAutoencoder(**SMALL_AE), dlcore.Autoencoder(**REAL_VALUED_AE))
 
 
+# the checks fit on a table and transform an array (and the reverse) on purpose: the warnings
+# are what they ask for
+@pytest.mark.filterwarnings("ignore:X has feature names:UserWarning",
+                            "ignore:X does not have valid feature names:UserWarning")
 @pytest.mark.parametrize("check_name", FEATURE_NAME_CHECKS)
 @pytest.mark.parametrize("estimator", IN_DOMAIN_TRANSFORMERS, ids=lambda estimator:
                          f"{type(estimator).__name__}-{getattr(estimator, 'loss', '')}")
