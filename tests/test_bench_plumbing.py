@@ -161,16 +161,30 @@ def fake_machine(**changes):
     return machine
 
 
-def fake_report(benchmark="rbm", machine=None):
+def fake_report(benchmark="rbm", machine=None, load_after=(1.0, 0.8, 0.5)):
     clock, log = FakeClock(), []
     comparison = bench.Comparison("CD-1 epoch, visible units sampled", [
         logging_contender("dlcore cpu", log, clock, [1.0, 1.5]),
         logging_contender("PyTorch cpu in-place (addmm_)", log, clock, [2.0, 3.0])],
         flops=100e9, note="hidden units sampled")
-    return bench.report(benchmark, "one CD-1 epoch", {"rows": 10},
-                        [bench.compare(comparison, 2, clock=clock)],
-                        machine or fake_machine(), ["scikit-learn: not installed"],
-                        load_before=[1.5, 1.0, 0.5])
+    run = bench.report(benchmark, "one CD-1 epoch", {"rows": 10},
+                       [bench.compare(comparison, 2, clock=clock)],
+                       machine or fake_machine(), ["scikit-learn: not installed"],
+                       load_before=[1.5, 1.0, 0.5])
+    # report() reads the load after from this machine: pinned, or a busy test machine adds
+    # the table's oversubscription sentence to every fake report
+    run["load_average"]["after"] = list(load_after)
+    return run
+
+
+def test_a_run_on_an_oversubscribed_machine_says_only_its_ratios_compare(tmp_path):
+    path = tmp_path / "rbm.json"
+    path.write_text(json.dumps(fake_report(load_after=(9.0, 4.0, 2.0))))
+    table = bench_table.measured_table(bench_table.read_reports([path]))
+    assert "load average (1 min) 1.5 to 9.0 on 2 cores" in table
+    assert "heavily oversubscribed" in table and "only the ratios" in table
+    path.write_text(json.dumps(fake_report()))
+    assert "oversubscribed" not in bench_table.measured_table(bench_table.read_reports([path]))
 
 
 def test_every_report_is_one_json_schema_with_machine_load_and_results():
