@@ -331,3 +331,56 @@ def test_a_stack_fitted_on_a_table_names_its_inputs_and_outputs_and_checks_the_i
         plain = model.transform(X.to_numpy())
     table = model.set_output(transform="pandas").transform(X)
     np.testing.assert_array_equal(table.to_numpy(), plain)
+
+
+TABLE_FITTED = [
+    lambda: dlcore.BernoulliRBM(n_hidden=2, epochs=1, batch_size=10),
+    lambda: dlcore.GaussianBernoulliRBM(n_hidden=2, epochs=1, batch_size=10),
+    lambda: dlcore.Autoencoder(n_hidden=2, epochs=1, batch_size=10),
+    lambda: dlcore.DBN(layers=[4, 3, 2], epochs=1, batch_size=10),
+    lambda: dlcore.StackedAutoencoder(layers=[4, 3, 2], epochs=1, batch_size=10)]
+
+
+@pytest.mark.parametrize("make", TABLE_FITTED)
+def test_a_model_file_keeps_the_column_names_of_the_table_it_was_fitted_on(make, tmp_path):
+    pandas = pytest.importorskip("pandas")
+    import warnings
+    columns = ["red", "green", "blue", "alpha"]
+    X = pandas.DataFrame(np.random.default_rng(0).uniform(size=(20, 4)), columns=columns)
+    dlcore.save(make().fit(X), tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    assert list(loaded.feature_names_in_) == columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names" after loading
+        loaded.transform(X)
+    with pytest.raises(ValueError, match="Feature names seen at fit time, yet now missing"):
+        loaded.transform(X.rename(columns={"alpha": "opacity"}))
+    assert "feature_names_in (4 columns)\n  red, green, blue, alpha" in \
+        dlcore.io.describe(tmp_path / "model.h5")
+
+
+def test_a_model_fitted_on_an_array_has_no_column_names_in_its_file(tmp_path):
+    import h5py
+    X = np.random.default_rng(0).uniform(size=(20, 4))
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=2, epochs=1).fit(X), tmp_path / "model.h5")
+    with h5py.File(tmp_path / "model.h5") as h5file:
+        assert "feature_names_in" not in h5file.attrs
+    assert not hasattr(dlcore.load(tmp_path / "model.h5"), "feature_names_in_")
+
+
+@pytest.mark.parametrize("stored, message", [
+    ('["red", "green"]', "names 2 columns for a model of 4 inputs"),
+    ('[1, 2, 3, 4]', "should be a JSON list of strings"),
+    ('{"red": 0}', "should be a JSON list of strings"),
+    ('[["red"], "green", "blue", "alpha"]', "nests arrays or objects more than 1 deep"),
+    ("red,green,blue,alpha", "is not valid JSON")])
+def test_column_names_that_do_not_fit_the_model_are_refused_in_one_line(stored, message,
+                                                                        tmp_path):
+    import h5py
+    X = np.random.default_rng(0).uniform(size=(20, 4))
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=2, epochs=1).fit(X), tmp_path / "model.h5")
+    with h5py.File(tmp_path / "model.h5", "a") as h5file:
+        h5file.attrs["feature_names_in"] = stored
+    with pytest.raises(dlcore.io.ModelFileError, match=message) as refused:
+        dlcore.load(tmp_path / "model.h5")
+    assert "\n" not in str(refused.value)

@@ -82,6 +82,7 @@ from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import (
     DAMAGED_FIX,
     MAX_ATTRIBUTES,
+    MAX_JSON_BYTES,
     ModelFileReader,
     parse_json,
     shape_text,
@@ -90,6 +91,7 @@ from dlcore.io.guarded import (
 from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS
 
 __all__ = [
+    "FEATURE_NAMES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "TRAINING_RECORD",
@@ -117,7 +119,10 @@ HISTORY_GROUP = "history"
 TRAINING_RECORD = "training_record"
 MAX_TRAINING_RECORD_BYTES = 2**20
 MAX_TRAINING_RECORD_DEPTH = 16
-RESERVED_ROOT_NAMES = frozenset(ROOT_ATTRIBUTES) | {HISTORY_GROUP, TRAINING_RECORD}
+#: The optional root attribute naming the columns of the table a model was fitted on.
+FEATURE_NAMES = "feature_names_in"
+RESERVED_ROOT_NAMES = frozenset(ROOT_ATTRIBUTES) | {
+    HISTORY_GROUP, TRAINING_RECORD, FEATURE_NAMES}
 
 # Variable-length UTF-8: the one string type that h5py, h5dump and MATLAB's h5readatt all read
 # back as text (fixed-length strings come back as padded bytes in some of them).
@@ -271,11 +276,15 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
     record = _training_record_to_json(getattr(model, "training_record_", None), class_name)
+    feature_names = _feature_names_to_json(getattr(model, "feature_names_in_", None),
+                                           class_name)
     with atomic_output_path(path) as temporary, \
             h5py.File(temporary, "w", track_order=True) as h5file:
         _write_root_attributes(h5file, class_name, hyperparameters)
         if record is not None:
             h5file.attrs.create(TRAINING_RECORD, record, dtype=UTF8_STRING)
+        if feature_names is not None:
+            h5file.attrs.create(FEATURE_NAMES, feature_names, dtype=UTF8_STRING)
         _write_group(h5file, state, prefix="")
         if history is not None:
             history_group = h5file.create_group(HISTORY_GROUP, track_order=True)
@@ -304,6 +313,21 @@ def _training_record_to_json(record: Any, class_name: str) -> str | None:
         parse_json(text, MAX_TRAINING_RECORD_BYTES, MAX_TRAINING_RECORD_DEPTH)
     except ValueError as error:
         raise ValueError(f"{class_name}.training_record_ cannot be saved: {error}") from None
+    return text
+
+
+def _feature_names_to_json(names: Any, class_name: str) -> str | None:
+    """``model.feature_names_in_`` (the column names of the table it was fitted on) as the
+    JSON list of the ``feature_names_in`` attribute; None when the model has none."""
+    if names is None:
+        return None
+    names = list(names)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"{class_name}.feature_names_in_ must hold strings only")
+    text = json.dumps(names, ensure_ascii=False)
+    if len(text) > MAX_JSON_BYTES:
+        raise ValueError(f"{class_name}.feature_names_in_ cannot be saved: its names take "
+                         f"more than {size_text(MAX_JSON_BYTES)}; rename the columns")
     return text
 
 
@@ -468,11 +492,14 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
         state = reader.read_tree(h5file, skip=RESERVED_ROOT_NAMES, finite=own_class)
         history = _read_history(reader)
         record = _read_training_record(reader)
+        feature_names = _read_feature_names(reader)
     model = _build_model(model_class, config, state, filename)
     if history is not None:
         model.history = history
     if record is not None:
         model.training_record_ = record
+    if feature_names is not None:
+        model.feature_names_in_ = _checked_feature_names(model, feature_names, filename)
     return model
 
 
@@ -639,6 +666,26 @@ def _read_training_record(reader: ModelFileReader) -> dict | None:
     return record
 
 
+def _read_feature_names(reader: ModelFileReader) -> list[str] | None:
+    names = reader.json_attribute(reader.file, FEATURE_NAMES, "/", default=None, limit_depth=1)
+    if names is not None and not (isinstance(names, list)
+                                  and all(isinstance(name, str) for name in names)):
+        raise reader.error(f"the '{FEATURE_NAMES}' attribute should be a JSON list of strings; "
+                           f"found {str(names)[:60]!r}")
+    return names
+
+
+def _checked_feature_names(model: Any, names: list[str], filename: str) -> np.ndarray:
+    """The column names read from the file, as scikit-learn keeps them (an object array), when
+    there is one per input of ``model``."""
+    n_features = getattr(model, "n_features_in_", None)
+    if isinstance(n_features, int) and len(names) != n_features:
+        raise ModelFileError(filename, f"{filename}: the '{FEATURE_NAMES}' attribute names "
+                                       f"{len(names)} columns for a model of {n_features} "
+                                       f"inputs; {DAMAGED_FIX}")
+    return np.asarray(names, dtype=object)
+
+
 def _build_model(model_class: type, config: dict, state: dict, filename: str) -> Any:
     class_name = model_class.__name__
     build: Callable[[dict], Any] = getattr(model_class, "from_config", None) or (
@@ -704,6 +751,7 @@ def describe(path: str | os.PathLike) -> str:
             _describe_json("hyperparameters", header.get("hyperparameters")),
             _describe_json(TRAINING_RECORD,
                            reader.attribute(h5file, TRAINING_RECORD, "/", default=None)),
+            _describe_feature_names(reader.attribute(h5file, FEATURE_NAMES, "/", default=None)),
             _describe_datasets(reader, items),
             _describe_attributes(reader, items),
             _describe_history(reader),
@@ -767,6 +815,18 @@ def _describe_json(title: str, text: Any) -> str:
     if pretty is None:
         pretty = f"(not valid JSON) {str(text)[:200]!r}"
     return f"{title}\n" + "\n".join(f"  {line}" for line in pretty.splitlines())
+
+
+def _describe_feature_names(text: Any) -> str:
+    if text is None:
+        return ""
+    names = None
+    with contextlib.suppress(ValueError):
+        names = parse_json(str(text), limit_depth=1)
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        return f"{FEATURE_NAMES}\n  (not a JSON list of strings) {str(text)[:200]!r}"
+    shown = ", ".join(name[:40] for name in names[:8]) + (", ..." if len(names) > 8 else "")
+    return f"{FEATURE_NAMES} ({len(names)} columns)\n  {shown}"
 
 
 def _describe_datasets(reader: ModelFileReader, items: list) -> str:
