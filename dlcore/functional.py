@@ -425,10 +425,11 @@ class Model(TrainingLoop):
         uses (one list entry per output packed side by side)."""
         return self._target_rows(y, n)
 
-    def predict(self, x, batch_size=256, mc_dropout=0):
+    def predict(self, x, batch_size=256, verbose=0, *, mc_dropout=0):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of
-        arrays for several outputs (``mc_dropout``: as :meth:`TrainingLoop.predict`)."""
-        out = TrainingLoop.predict(self, x, batch_size, mc_dropout)
+        arrays for several outputs (``verbose``, ``mc_dropout``: as
+        :meth:`TrainingLoop.predict`)."""
+        out = TrainingLoop.predict(self, x, batch_size, verbose, mc_dropout=mc_dropout)
         if not self._several_outputs:
             return out
         parts, offset = [], 0

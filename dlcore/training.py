@@ -78,18 +78,19 @@ import collections
 import time
 from typing import NamedTuple
 
+import click
 import numpy as np
 
 from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.batches import epoch_order, mini_batches
-from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar
+from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar, format_logs
 from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
-from dlcore.validation import check_batch, check_float, check_int
+from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
 __all__ = ["LossRows", "Scores", "TrainingLoop", "accumulate_batch", "split_validation",
            "target_rows"]
@@ -581,9 +582,10 @@ class TrainingLoop:
         self.optimizer.iterations = iterations
 
     # -- one batch ----------------------------------------------------------------------
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, return_dict=False):
         """One update on one batch (lecture "Deep learning I": "feed batches manually in a
-        training loop"); returns the batch's loss and metrics as :class:`Scores`."""
+        training loop"); returns the batch's loss and metrics as :class:`Scores` (a dict of
+        them with ``return_dict=True``, as Keras)."""
         self.check_compiled()
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
@@ -593,7 +595,17 @@ class TrainingLoop:
         with self.backend.compute(small_products=True):
             self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals)
         logs = self._logs(totals)
-        return Scores(logs.keys(), logs.values())
+        return dict(logs) if return_dict else Scores(logs.keys(), logs.values())
+
+    def test_on_batch(self, x, y, return_dict=False):
+        """The loss and metrics of one batch in evaluation mode, without an update (Keras's
+        ``test_on_batch``): :meth:`evaluate` on the batch as one."""
+        return self.evaluate(x, y, batch_size=max(len(x), 1), return_dict=return_dict)
+
+    def predict_on_batch(self, x):
+        """The outputs of one batch in evaluation mode (Keras's ``predict_on_batch``):
+        :meth:`predict` on the batch as one."""
+        return self.predict(x, batch_size=max(len(x), 1))
 
     def loss_and_gradient(self, x, y, step=None, input_gradient=False, training=True):
         """The mean loss of the batch (x, y) and its gradient, in training mode (by default),
@@ -632,9 +644,12 @@ class TrainingLoop:
         return (loss, np.array(backend.to_numpy(grad_x))) if input_gradient else loss
 
     # -- evaluation ---------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, verbose=0):
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False):
         """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
         mode (no dropout, noise or augmentation).
+
+        ``verbose`` 1, 2 or "auto" (as Keras) prints one line with the numbers on stderr when
+        done; 0 is silent. ``return_dict=True`` returns a dict, as Keras.
 
         Returns
         -------
@@ -642,12 +657,17 @@ class TrainingLoop:
         ``scores["accuracy"]``, and ``dict(scores)`` gives the names.
         """
         self.check_compiled()
+        talk = check_verbose(verbose)
         x = self._checked_inputs(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         targets = self._target_rows(y, len(x))
+        started = time.perf_counter()
         with self.backend.compute(small_products=True):
             scores = self._evaluate_arrays(x, targets, batch_size)
-        return Scores(scores.keys(), scores.values())
+        if talk:
+            click.echo(f"evaluate: {len(x):,} samples in {time.perf_counter() - started:.2f} s: "
+                       f"{format_logs(scores)}", err=True)
+        return dict(scores) if return_dict else Scores(scores.keys(), scores.values())
 
     def _evaluate_arrays(self, x, targets, batch_size):
         """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included."""
@@ -668,7 +688,7 @@ class TrainingLoop:
         logs["loss"] += self.penalty()
         return logs
 
-    def predict(self, x, batch_size=256, mc_dropout=0):
+    def predict(self, x, batch_size=256, verbose=0, *, mc_dropout=0):
         """The network's outputs for x, in evaluation mode: (n, outputs) NumPy float32 (class
         probabilities when the network ends in a softmax).
 
@@ -681,7 +701,12 @@ class TrainingLoop:
 
         Mask k of the b-th batch of ``batch_size`` samples comes from ``STREAM_MC_DROPOUT`` at
         step b K + k (seeded: the same K masks on every call). Noise and augmentation stay off.
+
+        ``verbose`` 1, 2 or "auto" (as Keras) prints one line on stderr when done (how many
+        samples, how long); 0 is silent.
         """
+        talk = check_verbose(verbose)
+        started = time.perf_counter()
         x = self._checked_inputs(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         draws = check_int(mc_dropout, "mc_dropout", minimum=0)
@@ -700,6 +725,9 @@ class TrainingLoop:
                     total += backend.to_numpy(self.forward(x_batch, training=MC_DROPOUT,
                                                            step=batch * draws + draw))
                 out[rows] = total / draws
+        if talk:
+            click.echo(f"predict: {len(x):,} samples in {time.perf_counter() - started:.2f} s",
+                       err=True)
         return out
 
     def predict_classes(self, x, batch_size=256):

@@ -153,6 +153,14 @@ def check_int(value, name, minimum=None):
     return int(value)
 
 
+def check_verbose(verbose):
+    """Whether Keras's ``verbose`` (0, 1, 2 or "auto"; a bool too) asks for output."""
+    if verbose == "auto" or (isinstance(verbose, (bool, np.bool_, numbers.Integral))
+                             and 0 <= verbose <= 2):
+        return bool(verbose)
+    raise ValueError(f"verbose must be 0 (silent), 1, 2 or 'auto' (as Keras), got {verbose!r}")
+
+
 def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
     """A finite real number in the interval given by low/high (open ends when asked)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \

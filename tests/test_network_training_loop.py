@@ -159,3 +159,35 @@ def test_set_state_of_a_network_compiled_before_it_was_built_adopts_the_optimise
     fresh.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     for a, b in zip(trained.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_keras_keywords_of_predict_evaluate_and_the_batch_methods(capsys):
+    """What Keras users write: ``predict(x, verbose=0)``, ``evaluate(..., return_dict=True)``,
+    ``test_on_batch``, ``predict_on_batch``, ``train_on_batch(..., return_dict=True)``."""
+    x, y = blobs(n=40)
+    model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(6,),
+                              backend="reference", seed=3)
+    model.compile("cross_entropy", SGD(0.3), ["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    expected = model.predict(x)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(model.predict_on_batch(x), expected)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(model.predict(x, 16, "auto"), expected)
+    assert capsys.readouterr().err.startswith("predict: 40 samples in ")
+    scores = model.evaluate(x, y)
+    assert model.evaluate(x, y, return_dict=True) == dict(scores)
+    assert tuple(model.test_on_batch(x, y)) == tuple(scores)
+    assert model.test_on_batch(x[:8], y[:8], return_dict=True) == dict(
+        model.evaluate(x[:8], y[:8]))
+    assert capsys.readouterr().err == ""
+    model.evaluate(x, y, verbose=1)
+    said = capsys.readouterr().err
+    assert said.startswith("evaluate: 40 samples in ")
+    assert said.rstrip().endswith(f"loss {scores['loss']:.4f} - accuracy "
+                                  f"{scores['accuracy']:.4f}")
+    logs = model.train_on_batch(x[:8], y[:8], return_dict=True)
+    assert set(logs) == {"loss", "accuracy"} and isinstance(logs, dict)
+    for bad in (3, -1, "loud", 0.5):
+        with pytest.raises(ValueError, match=r"verbose must be 0 \(silent\), 1, 2 or 'auto'"):
+            model.predict(x, verbose=bad)
