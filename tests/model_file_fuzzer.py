@@ -110,6 +110,9 @@ def save_base_models(folder):
                                                          batch_size=8, backend="reference")
         .fit(binary),
     }
+    # the column names a fit on a pandas table leaves (the file's feature_names_in attribute)
+    models["bernoulli_rbm"].feature_names_in_ = np.asarray([f"pixel{i}" for i in range(6)],
+                                                           dtype=object)
     network = lenet5(backend="reference")
     network.compile("cross_entropy", "sgd", ["accuracy"])
     images = data.random((4, 1, 28, 28)).astype(np.float32)
