@@ -28,6 +28,7 @@ given as a list of arrays; the loop sees them packed side by side as rows (``inp
 then the packed width), and ``forward`` takes them apart again.
 """
 import copy
+import os
 import re
 
 import numpy as np
@@ -687,6 +688,21 @@ class Model(TrainingLoop):
         :func:`dlcore.models.model_from_json`, never with a YAML loader (Keras 2.6 dropped
         ``to_yaml`` because loading YAML could construct arbitrary Python objects)."""
         return self.to_json()
+
+    def save(self, path):
+        """Write the model as Keras's ``model.save(path)`` does: a Keras 3 archive when
+        ``path`` ends in ``.keras``, a legacy Keras HDF5 model file when it ends in ``.h5`` or
+        ``.hdf5``, so that ``keras.models.load_model(path)`` and ``dlcore.load(path)`` both
+        read it (architecture, weights, compile settings; not the optimiser's momenta).
+        ``dlcore.save(model, path)`` writes dlcore's own file instead, which keeps the whole
+        training state for resuming."""
+        from dlcore.io import save
+        name = os.fspath(path)
+        if not name.endswith((".keras", ".h5", ".hdf5")):
+            raise ValueError(f"{name}: model.save writes Keras files: end the name in .keras "
+                             f"(Keras 3's archive) or .h5 (the legacy HDF5 file); "
+                             f"dlcore.save(model, path) writes dlcore's own")
+        save(self, path, format="keras")
 
     def save_weights(self, path):
         """Write the weights in Keras's HDF5 weights layout (``layer_names``, ``weight_names``,

@@ -7,7 +7,8 @@ dependency, it pulls PyTorch or JAX). Run them with Keras 3 and its CPU backend,
 Each test writes a model with one library and reads it with the other, comparing predictions on
 the same images (NCHW for dlcore, NHWC for Keras): LeNet-5 with its augmentation, a residual net
 and a U-Net exported from dlcore; a model trained in Keras, imported compiled, fine-tuned in
-dlcore and read back by Keras, which trains on; Keras's unequal 'same' geometry; Keras 3's
+dlcore and read back by Keras, which trains on (legacy ``.h5`` and Keras 3's ``.keras``
+archive); Keras's unequal 'same' geometry; Keras 3's
 ``.weights.h5`` both ways.
 """
 import numpy as np
@@ -53,6 +54,14 @@ def test_dlcore_models_round_trip_through_keras_files_and_weights(tmp_path, buil
     again = dlcore.load(back)
     assert again.optimizer.name == "adam"
     np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-5)
+    # Keras 3's archives, both ways
+    archive, back = str(tmp_path / "model.keras"), str(tmp_path / "from_keras.keras")
+    model.save(archive)
+    in_keras = keras.models.load_model(archive)
+    assert in_keras.compiled
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-5)
+    in_keras.save(back)
+    np.testing.assert_allclose(dlcore.load(back).predict(x), model.predict(x), atol=1e-5)
     # Keras 3's weights-only files, both ways
     ours, theirs = str(tmp_path / "ours.weights.h5"), str(tmp_path / "theirs.weights.h5")
     model.save_weights(ours)
@@ -65,7 +74,8 @@ def test_dlcore_models_round_trip_through_keras_files_and_weights(tmp_path, buil
 
 
 @pytest.mark.slow
-def test_a_keras_trained_model_is_fine_tuned_in_dlcore_and_trains_on_in_keras(tmp_path):
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])   # legacy HDF5, Keras 3's archive
+def test_a_keras_trained_model_is_fine_tuned_in_dlcore_and_trains_on_in_keras(tmp_path, suffix):
     keras = real_keras()
     rng = np.random.default_rng(0)
     x = rng.random((64, 12, 12, 1)).astype(np.float32)
@@ -80,7 +90,7 @@ def test_a_keras_trained_model_is_fine_tuned_in_dlcore_and_trains_on_in_keras(tm
     trained.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     trained.fit(x, labels, epochs=3, batch_size=16, verbose=0)
-    path = str(tmp_path / "trained.h5")
+    path = str(tmp_path / f"trained{suffix}")
     trained.save(path)
     model = dlcore.load(path)        # compiled as Keras was: fit continues
     x_nchw = x.transpose(0, 3, 1, 2)
@@ -91,8 +101,8 @@ def test_a_keras_trained_model_is_fine_tuned_in_dlcore_and_trains_on_in_keras(tm
     after = model.evaluate(x_nchw, labels, verbose=0)
     loss = lambda r: r["loss"] if isinstance(r, dict) else np.ravel(r)[0]  # noqa: E731
     assert loss(after) < loss(before)
-    tuned = str(tmp_path / "tuned.h5")
-    dlcore.save(model, tuned, format="keras")
+    tuned = str(tmp_path / f"tuned{suffix}")
+    model.save(tuned)                # as Keras's model.save: the format the suffix names
     in_keras = keras.models.load_model(tuned)
     np.testing.assert_allclose(predict_nchw(in_keras, x_nchw), model.predict(x_nchw), atol=1e-4)
     in_keras.fit(x, labels, epochs=1, batch_size=16, verbose=0)     # compiled from the file

@@ -152,12 +152,14 @@ class ModelFileReader:
     ----------
     h5file : h5py.File, open for reading
     filename : str, the path named in every message
+    file_size : int, the file's size in bytes (by default that of the file ``filename``; given
+        for an HDF5 file read out of an archive)
     """
 
-    def __init__(self, h5file: h5py.File, filename: str):
+    def __init__(self, h5file: h5py.File, filename: str, file_size: int | None = None):
         self.file = h5file
         self.filename = filename
-        self.file_size = os.path.getsize(filename)
+        self.file_size = os.path.getsize(filename) if file_size is None else file_size
         self._bytes_read = 0
         self._compressed_bytes_read = 0
         self._objects_read = 0

@@ -230,8 +230,10 @@ def require_array(state: Mapping[str, Any], key: str, shape: tuple, *,
 def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  # noqa: A002
     """Write ``model`` to the HDF5 file ``path`` atomically (schema: docs/hdf5-format.md).
 
-    ``format="keras"`` writes a built Sequential as a Keras HDF5 model file instead
-    (:func:`dlcore.io.keras.save_keras`).
+    ``format="keras"`` writes a built Sequential or Model as a Keras file instead: a Keras 3
+    archive when ``path`` ends in ``.keras`` (:mod:`dlcore.io.keras_archive`), else a legacy
+    Keras HDF5 model file (:func:`dlcore.io.keras.save_keras`). A ``.keras`` name is refused
+    with the default format: Keras owns that suffix.
 
     Parameters
     ----------
@@ -248,12 +250,19 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     FileNotFoundError   the parent directory does not exist.
     """
     if format == "keras":
-        from dlcore.io.keras import save_keras
+        if os.fspath(path).endswith(".keras"):
+            from dlcore.io.keras_archive import save_archive as save_keras
+        else:
+            from dlcore.io.keras import save_keras
         for note in save_keras(model, path):
             warnings.warn(note, stacklevel=2)
         return
     if format != "dlcore":
         raise ValueError(f"format must be 'dlcore' or 'keras', got {format!r}")
+    if os.fspath(path).endswith(".keras"):
+        raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive; write it with "
+                         f"dlcore.save(model, path, format='keras') (or model.save(path)), or "
+                         f"give a dlcore model file another name, e.g. model.h5")
     model_class = type(model)
     class_name = model_class.__name__
     if _MODEL_REGISTRY.get(class_name) is not model_class:
@@ -441,8 +450,9 @@ def _integer_attribute(value: int, where: str) -> np.integer:
 # --------------------------------------------------------------------------------------------
 def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     """Read a model saved by :func:`save` and return it, ready to use (or to resume training).
-    A Keras model file is imported (:mod:`dlcore.io.keras`); a Keras weights-only file (Keras
-    3's ``.weights.h5``, or a legacy weights file) needs its ``architecture``: a dlcore model
+    A Keras HDF5 model file (:mod:`dlcore.io.keras`) or a Keras 3 archive (``.keras``,
+    :mod:`dlcore.io.keras_archive`) is imported; a Keras weights-only file (Keras 3's
+    ``.weights.h5``, or a legacy weights file) needs its ``architecture``: a dlcore model
     (copied, not changed) or Keras's model JSON.
 
     Every read goes through :class:`dlcore.io.guarded.ModelFileReader`: for dlcore's own
@@ -470,6 +480,9 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     if architecture is not None:   # Keras weights for a given architecture
         from dlcore.io import keras
         return keras.load_with_architecture(filename, architecture)
+    from dlcore.io import keras_archive
+    if keras_archive.is_archive(filename):   # a Keras 3 archive (.keras): import it
+        return keras_archive.load_archive(filename)
     with _open_model_file(filename) as h5file:
         from dlcore.io import keras
         if keras.is_keras_file(h5file):   # a Keras HDF5 model file: import it
@@ -739,6 +752,9 @@ def describe(path: str | os.PathLike) -> str:
     dlcore model file.
     """
     filename = _existing_file(path)
+    from dlcore.io import keras_archive
+    if keras_archive.is_archive(filename):
+        return keras_archive.describe_archive(filename)
     with _open_model_file(filename) as h5file:
         from dlcore.io import keras
         if keras.is_keras_file(h5file) or keras.is_keras_weights_file(h5file):
@@ -771,6 +787,9 @@ def why_load_is_not_checked(path: str | os.PathLike) -> str | None:
     ModelFileError as :func:`describe` does.
     """
     filename = _existing_file(path)
+    from dlcore.io import keras_archive
+    if keras_archive.is_archive(filename):
+        return None   # a Keras archive: dlcore.load imports it, and info checks that it does
     with _open_model_file(filename) as h5file:
         from dlcore.io import keras
         if keras.is_keras_file(h5file):

@@ -293,6 +293,11 @@ class _Exported:
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
 
 
+def exported(model) -> _Exported:
+    """``model`` (a built dlcore Sequential or Model) as Keras layer configs and arrays."""
+    return _Exported(model)
+
+
 def _check_one_row_order(name, first_flattened, flattened):
     """A shared Dense must see one input layout: the (C, H, W) maps it was first called on
     flattened (its rows are permuted to Keras's H, W, C order for those), or none. Inputs
@@ -1000,7 +1005,8 @@ def model_from_config(config, filename="<json>", file_size=None):
     return model, imported
 
 
-def _warn(notes, filename):
+def warn_notes(notes, filename):
+    """Each note as a UserWarning naming the file."""
     for note in notes:
         warnings.warn(f"{filename}: {note}", UserWarning, stacklevel=3)
 
@@ -1014,7 +1020,7 @@ def model_from_json(text: str):
     except ValueError as error:
         raise _config_error("<json>", f"the Keras model JSON is not valid: {error}") from None
     model, imported = model_from_config(config)
-    _warn(imported.notes, "<json>")
+    warn_notes(imported.notes, "<json>")
     return model
 
 
@@ -1096,7 +1102,7 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
     return arrays_of
 
 
-def _set_weights(model, imported: _Imported, arrays_of: dict) -> None:
+def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
     """Convert Keras's arrays to dlcore's layouts (kernels, the rows of the first Dense after a
     Flatten) and set them."""
     flattened = None
@@ -1144,8 +1150,8 @@ def load_keras(filename: str, h5file: h5py.File):
     reader = ModelFileReader(h5file, filename)
     config = reader.json_attribute(h5file, "model_config", "/")
     model, imported = model_from_config(config, filename, reader.file_size)
-    _set_weights(model, imported, _legacy_arrays(reader, reader.group("model_weights"),
-                                                 "model_weights", imported, model))
+    set_weights(model, imported, _legacy_arrays(reader, reader.group("model_weights"),
+                                                "model_weights", imported, model))
     notes = list(imported.notes)
     training = reader.json_attribute(h5file, "training_config", "/", default=None)
     if training is not None:
@@ -1153,7 +1159,7 @@ def load_keras(filename: str, h5file: h5py.File):
         if why is not None:
             notes.append(f"the model is loaded uncompiled (compile it before fit): its Keras "
                          f"training_config does not map onto dlcore's: {why}")
-    _warn(notes, filename)
+    warn_notes(notes, filename)
     return model
 
 
@@ -1167,14 +1173,18 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     if imported is None:
         _, imported = model_from_config(json.loads(to_json(model)), filename)
     backup = model.get_weights()
-    with _open_model_file(filename) as h5file:
-        reader = ModelFileReader(h5file, filename)
-        arrays_of = _weights_of(reader, h5file, imported, model)
-        try:
-            _set_weights(model, imported, arrays_of)
-        except BaseException:
-            model.set_weights(backup)
-            raise
+    from dlcore.io import keras_archive
+    if keras_archive.is_archive(filename):   # the weights member of a Keras 3 archive
+        with keras_archive.weights_file(filename) as reader:
+            arrays_of = _weights_of(reader, reader.file, imported, model)
+    else:
+        with _open_model_file(filename) as h5file:
+            arrays_of = _weights_of(ModelFileReader(h5file, filename), h5file, imported, model)
+    try:
+        set_weights(model, imported, arrays_of)
+    except BaseException:
+        model.set_weights(backup)
+        raise
 
 
 def load_with_architecture(path: str | os.PathLike, architecture):
@@ -1194,7 +1204,7 @@ def load_with_architecture(path: str | os.PathLike, architecture):
                 raise _config_error("<json>", f"the architecture is not valid JSON: "
                                               f"{error}") from None
         model, imported = model_from_config(config)
-        _warn(imported.notes, "<json>")
+        warn_notes(imported.notes, "<json>")
     else:
         raise TypeError(f"architecture must be a dlcore Sequential or Model, or Keras's model "
                         f"JSON; got {type(architecture).__name__}")
@@ -1211,7 +1221,7 @@ def describe_keras(filename: str, h5file: h5py.File) -> str:
         return "\n".join([f"file           {filename}",
                           "format         Keras HDF5 weights file (no architecture: "
                           "dlcore.load(path, architecture=...) or model.load_weights reads it)",
-                          "", "weights"] + _array_lines(reader, h5file, ""))
+                          "", "weights"] + array_lines(reader, h5file, ""))
     config = reader.json_attribute(h5file, "model_config", "/")
     lines = [f"file           {filename}",
              "format         Keras HDF5 model file (legacy .h5; dlcore imports it, NHWC -> NCHW)"]
@@ -1221,9 +1231,18 @@ def describe_keras(filename: str, h5file: h5py.File) -> str:
             lines.append(f"{name:<15}{str(value)[:80]}")
     if "training_config" in h5file.attrs:
         lines.append("training       compiled (training_config)")
+    lines += layer_lines(config)
+    weights = reader.group("model_weights", required=False)
+    if weights is not None:
+        lines += ["", "weights"] + array_lines(reader, weights, "model_weights")
+    return "\n".join(lines)
+
+
+def layer_lines(config) -> list[str]:
+    """The lines of ``dlcore info`` naming a Keras model config's class and its layers."""
     body = config.get("config") if isinstance(config, dict) else None
     kind = config.get("class_name") if isinstance(config, dict) else None
-    lines.append(f"model          {str(kind)[:60]}")
+    lines = [f"model          {str(kind)[:60]}"]
     entries = body.get("layers") if isinstance(body, dict) else None
     if isinstance(entries, list):
         lines += ["", "layers"]
@@ -1234,13 +1253,11 @@ def describe_keras(filename: str, h5file: h5py.File) -> str:
                          f"({str(entry.get('class_name'))[:60]})")
         if len(entries) > 1000:
             lines.append(f"  ... {len(entries) - 1000} more")
-    weights = reader.group("model_weights", required=False)
-    if weights is not None:
-        lines += ["", "weights"] + _array_lines(reader, weights, "model_weights")
-    return "\n".join(lines)
+    return lines
 
 
-def _array_lines(reader, group, where):
+def array_lines(reader, group, where):
+    """A line per dataset under ``group``: its path, shape and dtype (nothing read)."""
     lines = []
     for path, item in reader.walk(group, where):
         if isinstance(item, h5py.Dataset):

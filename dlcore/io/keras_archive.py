@@ -1,0 +1,268 @@
+"""Keras 3's model archives (``.keras``): what ``keras_model.save("m.keras")`` writes, read
+into a dlcore model and written from one.
+
+Keras 3 saves a model as a zip archive of three members (Keras's ``saving_lib``):
+
+- ``config.json``: the model as Keras serialises it (``class_name``, ``config`` with the
+  layers, as the ``model_config`` of a legacy HDF5 file) and, for a compiled model,
+  ``compile_config``: the optimiser, the loss and the metrics given to ``compile``;
+- ``metadata.json``: ``keras_version`` and ``date_saved``;
+- ``model.weights.h5``: the weights in Keras 3's ``.weights.h5`` layout
+  (:mod:`dlcore.io.keras_weights`), with the optimiser's variables under ``optimizer/``, which
+  dlcore neither reads nor writes (a loaded model's optimiser starts with fresh slots, as it
+  does from a legacy file; Keras warns that it skips them when it loads dlcore's archive).
+
+The layers, the NHWC -> NCHW conversion and the compile settings are those of the legacy HDF5
+files (:mod:`dlcore.io.keras`, :mod:`dlcore.io.keras_training`). Reading is guarded as for
+every model file: at most :data:`MAX_MEMBERS` members; only the three above are read, never
+extracted to a path the archive names; members must be stored or deflated (Keras stores them),
+unencrypted, no larger than their limits (the JSON ones :data:`MAX_JSON_BYTES`, the weights
+:data:`MAX_WEIGHTS_BYTES`) and expanding at most :data:`MAX_COMPRESSION_RATIO` times, so that a
+zip bomb is refused before it is inflated; the weights go through the guarded HDF5 reader.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+
+import h5py
+
+from dlcore.io.atomic import atomic_output_path
+from dlcore.io.errors import ModelFileError
+from dlcore.io.guarded import (
+    DAMAGED_FIX,
+    MAX_COMPRESSION_RATIO,
+    MAX_JSON_BYTES,
+    ModelFileReader,
+    parse_json,
+    size_text,
+)
+
+ZIP_SIGNATURE = b"PK\x03\x04"
+CONFIG_MEMBER = "config.json"
+METADATA_MEMBER = "metadata.json"
+WEIGHTS_MEMBER = "model.weights.h5"
+#: Keras's other weights format (``save(..., weights_format="npz")``), which dlcore does not read.
+NPZ_WEIGHTS_MEMBER = "model.weights.npz"
+#: A Keras archive has three members and an ``assets/`` folder: far more is not one.
+MAX_MEMBERS = 1_000
+#: The largest weights member read: the parameters a Keras model may declare (keras.py's
+#: MAX_PARAMETERS, 4 bytes each) three times over (Adam's two slots), plus room for HDF5's
+#: own structures.
+MAX_WEIGHTS_BYTES = 3 * 4 * 2**27 + 2**26
+#: Weights members larger than this are spooled to a temporary file rather than kept in memory.
+IN_MEMORY_BYTES = 2**26
+#: The learning rate Keras gives each optimiser named by a string in ``compile``.
+KERAS_DEFAULT_LEARNING_RATES = {"sgd": ("SGD", 0.01), "adam": ("Adam", 0.001),
+                                "rmsprop": ("RMSprop", 0.001)}
+
+
+def is_archive(filename: str) -> bool:
+    """Whether the file starts as a zip archive does (a ``.keras`` file, whatever its name)."""
+    with open(filename, "rb") as stream:
+        return stream.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE
+
+
+def _error(filename: str, problem: str, fix: str = DAMAGED_FIX) -> ModelFileError:
+    return ModelFileError(filename, f"{filename}: {problem}; {fix}")
+
+
+@contextlib.contextmanager
+def _open_archive(filename: str) -> Iterator[zipfile.ZipFile]:
+    """The archive, open for reading; every failure of the zip layer a ModelFileError."""
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise _error(filename, f"the archive holds {len(infos)} members, more than a "
+                                       f"Keras model archive ({MAX_MEMBERS} at most)")
+            yield archive
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+            NotImplementedError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        reason = " ".join(str(error).split())[:200]
+        raise _error(filename, f"a damaged or truncated zip archive ({reason})",
+                     "save the model again or copy the complete file") from None
+
+
+def _member(archive: zipfile.ZipFile, name: str, limit: int, filename: str,
+            required: bool = True) -> zipfile.ZipInfo | None:
+    """The archive's member ``name``, checked to be readable within ``limit`` bytes."""
+    found = [info for info in archive.infolist() if info.filename == name]
+    if not found:
+        if required:
+            raise _error(filename, f"the archive holds no {name}", "give a file saved by "
+                         "Keras's model.save('m.keras') or by dlcore")
+        return None
+    if len(found) > 1:
+        raise _error(filename, f"the archive holds {name} {len(found)} times")
+    info = found[0]
+    if info.flag_bits & 0x1:
+        raise _error(filename, f"{name} is encrypted", "save the archive without a password")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _error(filename, f"{name} is compressed with method {info.compress_type}; Keras "
+                               f"stores its members (deflate is read too)")
+    if info.file_size > limit:
+        raise _error(filename, f"{name} holds {size_text(info.file_size)}, more than "
+                               f"{size_text(limit)}")
+    if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        raise _error(filename, f"{name} would expand {size_text(info.compress_size)} into "
+                               f"{size_text(info.file_size)}: a zip bomb, not a model")
+    return info
+
+
+def _read_json(archive: zipfile.ZipFile, name: str, filename: str, required: bool = True):
+    info = _member(archive, name, MAX_JSON_BYTES, filename, required)
+    if info is None:
+        return None
+    with archive.open(info) as stream:
+        data = stream.read(MAX_JSON_BYTES + 1)
+    try:
+        return parse_json(data[:MAX_JSON_BYTES].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise _error(filename, f"{name} is not valid JSON: {str(error)[:200]}") from None
+
+
+@contextlib.contextmanager
+def weights_file(filename: str) -> Iterator[ModelFileReader]:
+    """A guarded reader of the archive's ``model.weights.h5``, copied out of the archive into
+    memory (or a temporary file when large), never to a path the archive names."""
+    with _open_archive(filename) as archive:
+        info = _member(archive, WEIGHTS_MEMBER, MAX_WEIGHTS_BYTES, filename, required=False)
+        if info is None:
+            if any(item.filename == NPZ_WEIGHTS_MEMBER for item in archive.infolist()):
+                raise _error(filename, "its weights are in Keras's npz format",
+                             "save it from Keras with the default weights_format='h5'")
+            _member(archive, WEIGHTS_MEMBER, MAX_WEIGHTS_BYTES, filename)  # raises: missing
+        with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as copy:
+            with archive.open(info) as stream:
+                while chunk := stream.read(2**22):
+                    copy.write(chunk)
+            size = copy.tell()
+            copy.seek(0)
+            label = f"{filename} ({WEIGHTS_MEMBER})"
+            try:
+                h5file = h5py.File(copy, "r")
+            except OSError as error:
+                reason = " ".join(str(error).split())[:200]
+                raise _error(label, f"not a readable HDF5 file ({reason})") from None
+            try:
+                with h5file:
+                    yield ModelFileReader(h5file, label, file_size=size)
+            except (OSError, RuntimeError, KeyError) as error:
+                from dlcore.io.hdf5 import _raised_inside_h5py
+                if isinstance(error, (RuntimeError, KeyError)) and \
+                        not _raised_inside_h5py(error):
+                    raise
+                reason = " ".join(str(error).split())[:200]
+                raise _error(label, f"a damaged HDF5 file ({reason})") from error
+
+
+def read_config(filename: str) -> tuple[dict, dict | None]:
+    """``(config.json, metadata.json or None)`` of the archive, parsed within the limits."""
+    with _open_archive(filename) as archive:
+        config = _read_json(archive, CONFIG_MEMBER, filename)
+        metadata = _read_json(archive, METADATA_MEMBER, filename, required=False)
+    if not isinstance(config, dict):
+        raise _error(filename, f"{CONFIG_MEMBER} should be a JSON object; found "
+                               f"{type(config).__name__}")
+    return config, metadata
+
+
+def training_config(compile_config) -> dict:
+    """A ``.keras`` file's ``compile_config`` as the ``training_config`` of a legacy HDF5 file
+    (what :func:`dlcore.io.keras_training.compile_from` reads)."""
+    if not isinstance(compile_config, dict):
+        return {}
+    optimizer = compile_config.get("optimizer")
+    if isinstance(optimizer, str) and optimizer.lower() in KERAS_DEFAULT_LEARNING_RATES:
+        class_name, learning_rate = KERAS_DEFAULT_LEARNING_RATES[optimizer.lower()]
+        optimizer = {"class_name": class_name, "config": {"learning_rate": learning_rate}}
+    return {"loss": compile_config.get("loss"), "metrics": compile_config.get("metrics"),
+            "loss_weights": compile_config.get("loss_weights"),
+            "weighted_metrics": compile_config.get("weighted_metrics"),
+            "optimizer_config": optimizer}
+
+
+def load_archive(filename: str):
+    """The dlcore model of a Keras archive (``dlcore.load`` calls this), with Keras's weights
+    and, when dlcore has its settings, compiled as Keras compiled it; a warning for each layer
+    left out and for compile settings dlcore does not have."""
+    from dlcore.io import keras, keras_weights
+    from dlcore.io.keras_training import compile_from
+    config, _ = read_config(filename)
+    with weights_file(filename) as reader:
+        model, imported = keras.model_from_config(config, filename, reader.file_size)
+        if not keras_weights.is_weights_file(reader.file):
+            raise reader.error("it has no 'layers' group: not Keras 3's weights layout")
+        arrays_of = keras_weights.read(reader, reader.file, imported, model)
+    keras.set_weights(model, imported, arrays_of)
+    notes = list(imported.notes)
+    if config.get("compile_config"):   # Keras writes {} for a model never compiled
+        why = compile_from(model, training_config(config["compile_config"]))
+        if why is not None:
+            notes.append(f"the model is loaded uncompiled (compile it before fit): its Keras "
+                         f"compile_config does not map onto dlcore's: {why}")
+    keras.warn_notes(notes, filename)
+    return model
+
+
+def save_archive(model, path: str | os.PathLike) -> list[str]:
+    """Write ``model`` (a built Sequential or Model) as a Keras 3 archive, atomically, with a
+    ``compile_config`` when it is compiled and Keras has its settings; returns the notes
+    (layers and settings left out). ``keras.models.load_model`` reads it."""
+    from dlcore.io import keras, keras_weights
+    from dlcore.io.keras_training import keras_training_config
+    exported = keras.exported(model)
+    config = exported.model_config()
+    # where Keras's deserializer finds the class: a Sequential is public, Functional is not
+    config = ({"module": "keras.src.models.functional", **config, "registered_name": "Functional"}
+              if config["class_name"] == "Functional" else
+              {"module": "keras", **config, "registered_name": None})
+    try:
+        training = keras_training_config(model)
+    except ValueError as error:
+        exported.notes.append(f"the compile settings are left out of the Keras archive (the "
+                              f"model loads uncompiled in Keras): {error}")
+        training = None
+    if training is not None:
+        optimizer = training.pop("optimizer_config")
+        config["compile_config"] = {
+            **training, "optimizer": {"module": "keras.optimizers", **optimizer,
+                                      "registered_name": None}}
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as h5file:
+        keras_weights.write(h5file, exported)
+    metadata = {"keras_version": keras.KERAS_VERSION,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    with atomic_output_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        archive.writestr(METADATA_MEMBER, json.dumps(metadata))
+        archive.writestr(CONFIG_MEMBER, json.dumps(config))
+        archive.writestr(WEIGHTS_MEMBER, weights.getvalue())
+    return exported.notes
+
+
+def describe_archive(filename: str) -> str:
+    """What ``dlcore info`` prints for a Keras archive: who wrote it, its layers and every
+    array of its weights with its shape, read through the guarded layers, parameters unread."""
+    from dlcore.io import keras
+    config, metadata = read_config(filename)
+    lines = [f"file           {filename}",
+             "format         Keras 3 model archive (.keras; dlcore imports it, NHWC -> NCHW)"]
+    for name in ("keras_version", "date_saved"):
+        value = metadata.get(name) if isinstance(metadata, dict) else None
+        if value is not None:
+            lines.append(f"{name:<15}{str(value)[:80]}")
+    if config.get("compile_config"):
+        lines.append("training       compiled (compile_config)")
+    lines += keras.layer_lines(config)
+    with weights_file(filename) as reader:
+        lines += ["", f"weights ({WEIGHTS_MEMBER})"] + keras.array_lines(reader, reader.file, "")
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""Keras 3's model archives, ``.keras`` (dlcore/io/keras_archive.py): files written by Keras
+itself (tests/fixtures/, tests/fixtures/make_keras_fixtures.py) load with Keras's predictions
+and compile settings; dlcore writes archives that it reads back (and that real Keras reads:
+tests/test_io_keras_real.py); damaged and hostile archives are refused in one line naming the
+file, without inflating a zip bomb or writing anything outside the temporary copy.
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.io.keras_archive import MAX_MEMBERS, MAX_WEIGHTS_BYTES
+from dlcore.models import lenet5
+from test_io_keras import fixture, images
+
+
+def archive_data(name):
+    data = np.load(fixture(f"keras_{name}.keras.npz"))
+    return data["x"].transpose(0, 3, 1, 2), data
+
+
+def test_a_compiled_keras_archive_loads_with_keras_predictions_and_compile_settings():
+    model = dlcore.load(fixture("keras_compiled.keras"))
+    x, data = archive_data("compiled")
+    np.testing.assert_allclose(model.predict(x), data["y"], atol=1e-5)
+    assert isinstance(model, dlcore.Sequential)
+    assert model.optimizer.name == "adam" and model.optimizer.learning_rate == pytest.approx(0.01)
+    assert model.loss.name == "cross_entropy" and model.metrics == ["accuracy"]
+    before = model.evaluate(x, data["labels"])["loss"]
+    model.fit(np.concatenate([x] * 4), np.tile(data["labels"], 4), epochs=5, batch_size=4,
+              verbose=0)
+    assert model.evaluate(x, data["labels"])["loss"] < before
+
+
+def test_a_functional_keras_archive_loads_as_a_model_and_predicts_as_keras():
+    model = dlcore.load(fixture("keras_residual.keras"))
+    x, data = archive_data("residual")
+    assert isinstance(model, dlcore.Model) and not isinstance(model, dlcore.Sequential)
+    np.testing.assert_allclose(model.predict(x), data["y"], atol=1e-5)
+    assert model.loss is None    # never compiled in Keras: its compile_config is {}
+
+
+def test_an_archive_dlcore_writes_reads_back_with_its_weights_and_compile_settings(tmp_path):
+    model = lenet5(seed=3)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.05, momentum=0.9), ["accuracy"])
+    x = images(8, (1, 28, 28))
+    model.fit(x, np.arange(8) % 10, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "lenet.keras")
+    with zipfile.ZipFile(tmp_path / "lenet.keras") as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json",
+                                              "model.weights.h5"]
+        config = json.loads(archive.read("config.json"))
+    assert config["class_name"] == "Sequential" and config["module"] == "keras"
+    assert config["compile_config"]["optimizer"]["class_name"] == "SGD"
+    twin = dlcore.load(tmp_path / "lenet.keras")
+    np.testing.assert_allclose(twin.predict(x), model.predict(x), atol=1e-6)
+    assert twin.optimizer.get_config() == model.optimizer.get_config()
+    fresh = lenet5(seed=4)
+    fresh.load_weights(tmp_path / "lenet.keras")     # Keras's load_weights takes archives too
+    np.testing.assert_allclose(fresh.predict(x), model.predict(x), atol=1e-6)
+    assert "format         Keras 3 model archive" in dlcore.io.describe(tmp_path / "lenet.keras")
+
+
+def test_the_keras_suffix_belongs_to_keras_and_model_save_writes_keras_files_only(tmp_path):
+    model = lenet5()
+    with pytest.raises(ValueError, match="a .keras file is a Keras 3 archive; write it with "
+                                         "dlcore.save\\(model, path, format='keras'\\)"):
+        dlcore.save(model, tmp_path / "model.keras")
+    with pytest.raises(ValueError, match="end the name in .keras"):
+        model.save(tmp_path / "model.bin")
+    assert not os.listdir(tmp_path)
+    model.save(tmp_path / "model.h5")     # Keras's legacy HDF5 file, as keras' model.save
+    np.testing.assert_allclose(dlcore.load(tmp_path / "model.h5").predict(images(2, (1, 28, 28))),
+                               model.predict(images(2, (1, 28, 28))), atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Damaged and hostile archives
+# --------------------------------------------------------------------------------------------
+def rewritten(tmp_path, members, name="edited.keras", compression=zipfile.ZIP_STORED):
+    """An archive holding ``members`` (name -> bytes), the others of the compiled fixture's
+    archive copied when given as None."""
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as source:
+        original = {info.filename: source.read(info) for info in source.infolist()}
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for member, data in {**original, **members}.items():
+            if data is not None:
+                archive.writestr(member, data)
+    return path
+
+
+def refused(path, message, described=False):
+    """``dlcore.load`` refuses the archive in one line naming it; ``dlcore info``
+    (``describe``) too, unless ``described``: it lists a model it cannot build."""
+    with pytest.raises(dlcore.io.ModelFileError, match=message) as error:
+        dlcore.load(path)
+    text = str(error.value)
+    assert "\n" not in text and str(path) in text
+    if described:
+        assert message in dlcore.io.describe(path)
+        return
+    with pytest.raises(dlcore.io.ModelFileError):
+        dlcore.io.describe(path)
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"config.json": None}, "the archive holds no config.json"),
+    ({"model.weights.h5": None}, "the archive holds no model.weights.h5"),
+    ({"model.weights.h5": None, "model.weights.npz": b"npz"},
+     "its weights are in Keras's npz format"),
+    ({"config.json": b"{\"class_name\": "}, "config.json is not valid JSON"),
+    ({"config.json": b"[1, 2]"}, "config.json should be a JSON object"),
+    ({"config.json": b"\xff\xfe"}, "config.json is not valid JSON"),
+    ({"model.weights.h5": b"not hdf5 at all"}, r"\(model.weights.h5\): not a readable HDF5"),
+    ({"config.json": json.dumps({"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Lambda", "config": {"name": "code", "function": "x"}}]}}).encode()},
+     "Lambda"),
+])
+def test_a_damaged_archive_is_refused_in_one_line(tmp_path, members, message):
+    refused(rewritten(tmp_path, members), message, described=message == "Lambda")
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    path = rewritten(tmp_path, {"model.weights.h5": b"\0" * (2**24)},
+                     compression=zipfile.ZIP_DEFLATED)
+    refused(path, "would expand .* into 16.0 MiB: a zip bomb")
+
+
+def test_a_member_declaring_more_than_the_limit_is_refused_unread(tmp_path):
+    path = rewritten(tmp_path, {})
+    with zipfile.ZipFile(path, "a") as archive:   # forge the declared size in the directory
+        info = archive.getinfo("model.weights.h5")
+        info.file_size = MAX_WEIGHTS_BYTES + 1
+        archive._didModify = True
+    refused(path, "model.weights.h5 holds .*, more than")
+
+
+def test_too_many_members_encrypted_or_unknown_compression_are_refused(tmp_path):
+    crowded = rewritten(tmp_path, {f"assets/{i}": b"" for i in range(MAX_MEMBERS)})
+    refused(crowded, f"more than a Keras model archive \\({MAX_MEMBERS} at most\\)")
+    locked = rewritten(tmp_path, {}, name="locked.keras")
+    data = bytearray(locked.read_bytes())
+    data[6] |= 1                    # the first member's local header: "encrypted"
+    central = data.rfind(b"PK\x01\x02", 0, data.rfind(b"PK\x05\x06"))
+    start = data.find(b"PK\x01\x02")
+    while start != -1:              # and every member's central-directory entry
+        data[start + 8] |= 1
+        start = data.find(b"PK\x01\x02", start + 4)
+    assert central != -1
+    locked.write_bytes(bytes(data))
+    refused(locked, "is encrypted")
+    squeezed = rewritten(tmp_path, {}, name="bzip2.keras", compression=zipfile.ZIP_BZIP2)
+    refused(squeezed, "compressed with method 12")
+
+
+@pytest.mark.parametrize("cut", [10, 100, 1000, -100, -10])
+def test_a_truncated_archive_is_refused_in_one_line(tmp_path, cut):
+    data = open(fixture("keras_compiled.keras"), "rb").read()
+    path = tmp_path / "cut.keras"
+    path.write_bytes(data[:cut])
+    refused(path, "damaged or truncated zip archive")
+
+
+def test_flipped_bytes_are_caught_by_the_archives_checksums(tmp_path):
+    """Bytes changed anywhere in the archive: the zip's CRC-32 of each member (or its
+    headers) catches every change, and each copy is refused in one line naming the file."""
+    data = open(fixture("keras_compiled.keras"), "rb").read()
+    rng = np.random.default_rng(0)
+    for copy in range(30):
+        damaged = bytearray(data)
+        for position in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+            damaged[position] ^= int(rng.integers(1, 256))
+        path = tmp_path / f"flipped{copy}.keras"
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(dlcore.io.ModelFileError) as error:
+            dlcore.load(path)
+        assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_members_changed_inside_a_valid_archive_are_refused_clearly_or_load_and_work(tmp_path):
+    """A small fuzz of the members themselves (the archive rebuilt around them, checksums
+    right): each copy loads into a model that predicts finite numbers or is refused in one
+    line naming the file."""
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as source:
+        original = {name: source.read(name) for name in ("config.json", "model.weights.h5")}
+    rng = np.random.default_rng(1)
+    x, _ = archive_data("compiled")
+    outcomes = {"refused": 0, "works": 0}
+    for copy in range(40):
+        member = ("config.json", "model.weights.h5")[copy % 2]
+        damaged = bytearray(original[member])
+        for position in rng.integers(0, len(damaged), size=int(rng.integers(1, 4))):
+            damaged[position] ^= int(rng.integers(1, 256))
+        path = rewritten(tmp_path, {member: bytes(damaged)}, name=f"changed{copy}.keras")
+        try:
+            model = dlcore.load(path)
+        except dlcore.io.ModelFileError as error:
+            assert "\n" not in str(error) and str(path) in str(error)
+            outcomes["refused"] += 1
+            continue
+        assert np.isfinite(model.predict(x)).all()
+        outcomes["works"] += 1
+    assert outcomes["refused"] > 0 and outcomes["works"] > 0
+
+
+def test_a_functional_model_round_trips_through_an_archive(tmp_path):
+    from dlcore.models import resnet_small
+    model = resnet_small(input_shape=(1, 12, 12), backend="reference", seed=2)
+    model.save(tmp_path / "resnet.keras")
+    with zipfile.ZipFile(tmp_path / "resnet.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    assert config["class_name"] == "Functional" and "compile_config" not in config
+    x = images(3, (1, 12, 12))
+    np.testing.assert_allclose(dlcore.load(tmp_path / "resnet.keras").predict(x),
+                               model.predict(x), atol=1e-6)
