@@ -4,10 +4,12 @@ and compile settings; dlcore writes archives that it reads back (and that real K
 tests/test_io_keras_real.py); damaged and hostile archives are refused in one line naming the
 file, without inflating a zip bomb or writing anything outside the temporary copy.
 """
+import io
 import json
 import os
 import zipfile
 
+import h5py
 import numpy as np
 import pytest
 
@@ -217,3 +219,66 @@ def test_a_functional_model_round_trips_through_an_archive(tmp_path):
     x = images(3, (1, 12, 12))
     np.testing.assert_allclose(dlcore.load(tmp_path / "resnet.keras").predict(x),
                                model.predict(x), atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# The optimiser's state crosses with the weights
+# --------------------------------------------------------------------------------------------
+def test_the_optimizer_state_keras_saved_is_adopted_as_dlcores_slots():
+    """The fixture's Adam trained 6 updates: its m and v of the first convolution's kernel
+    (Keras's HWIO) are dlcore's slots (OIHW), its update count dlcore's."""
+    model = dlcore.load(fixture("keras_compiled.keras"))
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5file:
+            variables = h5file["optimizer/vars"]
+            keras_m, keras_v = variables["2"][()], variables["3"][()]
+            keras_bias_m = variables["4"][()]
+            assert int(variables["0"][()]) == 6
+    assert model.optimizer.iterations == 6
+    kernel = model.parameters[0]
+    np.testing.assert_array_equal(kernel.slots["m"], keras_m.transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(kernel.slots["v"], keras_v.transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(model.parameters[1].slots["m"], keras_bias_m)
+    assert np.abs(keras_m).max() > 0
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: dlcore.optimizers.SGD(0.05, momentum=0.9),
+    lambda: dlcore.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: dlcore.optimizers.SGD(0.05),
+    lambda: dlcore.optimizers.Adam(0.01),
+    lambda: dlcore.optimizers.RMSProp(0.01)], ids=["momentum", "nesterov", "plain", "adam",
+                                                   "rmsprop"])
+def test_training_resumed_from_an_archive_goes_on_as_if_never_saved(tmp_path, optimizer):
+    x = images(16, (1, 8, 8))
+    labels = np.arange(16) % 3
+
+    def build():
+        model = dlcore.Sequential([dlcore.layers.Conv2D(3, 3, activation="relu"),
+                                   dlcore.layers.Flatten(),
+                                   dlcore.layers.Dense(3, activation="softmax")],
+                                  input_shape=(1, 8, 8), backend="reference", seed=5)
+        model.compile("cross_entropy", optimizer())
+        return model
+    straight, saved = build(), build()
+    straight.fit(x, labels, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    saved.fit(x, labels, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    saved.save(tmp_path / "half.keras")
+    resumed = dlcore.load(tmp_path / "half.keras")
+    assert resumed.optimizer.iterations == saved.optimizer.iterations == 2
+    resumed.fit(x, labels, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    for mine, theirs in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_an_optimizer_state_that_does_not_fit_the_model_is_dropped_with_a_warning(tmp_path):
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights, "a") as h5file:
+        del h5file["optimizer/vars/7"]
+    path = rewritten(tmp_path, {"model.weights.h5": weights.getvalue()})
+    with pytest.warns(UserWarning, match="the optimizer's state in the archive has 9 variables "
+                                         "where dlcore's adam of this model has 10: it starts "
+                                         "afresh"):
+        model = dlcore.load(path)
+    assert model.optimizer.iterations == 0 and model.optimizer.name == "adam"

@@ -133,3 +133,43 @@ def test_keras_unequal_same_geometry_round_trips(tmp_path):
     dlcore.save(imported, back, format="keras")
     np.testing.assert_allclose(predict_nchw(keras.models.load_model(back), x),
                                predict_nchw(model, x), atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_crosses_between_keras_and_dlcore_with_its_optimizer_state(
+        tmp_path, optimizer):
+    """Keras trains, saves an archive; dlcore loads it and both take the same next step (the
+    momenta crossed: without them the step differs by ~0.05); and back from dlcore to Keras,
+    which loads the state without a warning. Keras's Adam adds eps elsewhere (1e-6 apart)."""
+    import warnings
+    keras = real_keras()
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 1)).astype(np.float32)
+    labels = rng.integers(0, 3, 32)
+    x_nchw = x.transpose(0, 3, 1, 2)
+    keras.utils.set_random_seed(0)
+    in_keras = keras.Sequential([keras.Input((8, 8, 1)),
+                                 keras.layers.Conv2D(3, 3, activation="relu"),
+                                 keras.layers.Flatten(),
+                                 keras.layers.Dense(3, activation="softmax")])
+    in_keras.compile(keras.optimizers.SGD(0.05, momentum=0.9) if optimizer == "sgd"
+                     else keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    step = {"epochs": 1, "batch_size": 32, "shuffle": False, "verbose": 0}
+    for _ in range(3):
+        in_keras.fit(x, labels, **step)
+    in_keras.save(tmp_path / "keras.keras")
+    model = dlcore.load(tmp_path / "keras.keras")
+    assert model.optimizer.iterations == 3
+    model.fit(x_nchw, labels, **step)
+    in_keras.fit(x, labels, **step)
+    tolerance = 1e-6 if optimizer == "sgd" else 2e-5
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(in_keras, x_nchw),
+                               atol=tolerance)
+    model.save(tmp_path / "dlcore.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        back = keras.models.load_model(tmp_path / "dlcore.keras")
+    back.fit(x, labels, **step)
+    model.fit(x_nchw, labels, **step)
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(back, x_nchw), atol=tolerance)

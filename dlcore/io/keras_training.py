@@ -5,9 +5,10 @@ Lecture "Deep learning I" on transfer learning: "use a pre-trained neural networ
 fine-tune". A Keras file written from a compiled model holds, in the root attribute
 ``training_config``, the optimiser (``optimizer_config``: class name and settings), the loss and
 the metrics. When all three have a dlcore equivalent the imported model is compiled with them,
-so ``fit`` continues where Keras stopped (with fresh optimiser slots: the momenta are not
-carried over); otherwise it is loaded uncompiled, and a warning says so once, naming what has
-no equivalent. A compiled dlcore model is exported with a ``training_config`` that
+so ``fit`` continues where Keras stopped (from a legacy file with fresh optimiser slots: the
+momenta are not carried over; a ``.keras`` archive carries them, see
+:mod:`dlcore.io.keras_archive`); otherwise it is loaded uncompiled, and a warning says so once,
+naming what has no equivalent. A compiled dlcore model is exported with a ``training_config`` that
 ``keras.models.load_model`` compiles from.
 
     Keras                                   dlcore
