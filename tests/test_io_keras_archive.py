@@ -242,6 +242,23 @@ def test_the_optimizer_state_keras_saved_is_adopted_as_dlcores_slots():
     assert np.abs(keras_m).max() > 0
 
 
+def test_a_legacy_keras_files_optimizer_state_is_adopted_too():
+    """The legacy fixture's SGD (Nesterov momentum 0.9, rate 0.05): Keras's velocity of the
+    convolution's kernel is -0.05 times dlcore's Delta."""
+    model = dlcore.load(fixture("keras_compiled.h5"))
+    with h5py.File(fixture("keras_compiled.h5"), "r") as h5file:
+        group = h5file["optimizer_weights"]
+        names = [name.decode() if isinstance(name, bytes) else name
+                 for name in group.attrs["weight_names"]]
+        iterations = int(group[names[0]][()])
+        keras_velocity = group[names[2]][()]
+    assert names[2].endswith("conv_kernel_momentum") and iterations > 0
+    assert model.optimizer.iterations == iterations
+    np.testing.assert_allclose(model.parameters[0].slots["velocity"],
+                               -keras_velocity.transpose(3, 2, 0, 1) / 0.05, rtol=1e-5)
+    assert np.abs(keras_velocity).max() > 0
+
+
 @pytest.mark.parametrize("optimizer", [
     lambda: dlcore.optimizers.SGD(0.05, momentum=0.9),
     lambda: dlcore.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
@@ -272,13 +289,17 @@ def test_training_resumed_from_an_archive_goes_on_as_if_never_saved(tmp_path, op
 
 
 def test_an_optimizer_state_that_does_not_fit_the_model_is_dropped_with_a_warning(tmp_path):
-    with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:
-        weights = io.BytesIO(archive.read("model.weights.h5"))
-    with h5py.File(weights, "a") as h5file:
-        del h5file["optimizer/vars/7"]
-    path = rewritten(tmp_path, {"model.weights.h5": weights.getvalue()})
-    with pytest.warns(UserWarning, match="the optimizer's state in the archive has 9 variables "
+    def without(variable, name):
+        with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:
+            weights = io.BytesIO(archive.read("model.weights.h5"))
+        with h5py.File(weights, "a") as h5file:
+            del h5file[f"optimizer/vars/{variable}"]
+        return rewritten(tmp_path, {"model.weights.h5": weights.getvalue()}, name=name)
+    with pytest.warns(UserWarning, match="the optimizer's state in the file has 9 variables "
                                          "where dlcore's adam of this model has 10: it starts "
                                          "afresh"):
-        model = dlcore.load(path)
+        model = dlcore.load(without(9, "short.keras"))
     assert model.optimizer.iterations == 0 and model.optimizer.name == "adam"
+    with pytest.raises(dlcore.io.ModelFileError, match="gap.keras \\(model.weights.h5\\): the "
+                       "optimizer's variables are not numbered 0, 1, ..."):
+        dlcore.load(without(7, "gap.keras"))

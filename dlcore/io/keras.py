@@ -379,6 +379,8 @@ def save_keras(model, path: str | os.PathLike) -> list[str]:
         exported.notes.append(f"the compile settings are left out of the Keras file (the model "
                               f"loads uncompiled in Keras): {error}")
         training = None
+    # No optimizer_weights, though Keras reads them (and dlcore.load does): Keras 3.15 cannot
+    # train a model loaded with them ("Unknown variable: ..." on fit, its own files too).
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
         h5file.attrs["model_config"] = config
         h5file.attrs["keras_version"] = KERAS_VERSION
@@ -1159,8 +1161,22 @@ def load_keras(filename: str, h5file: h5py.File):
         if why is not None:
             notes.append(f"the model is loaded uncompiled (compile it before fit): its Keras "
                          f"training_config does not map onto dlcore's: {why}")
+        else:
+            from dlcore.io import keras_optimizer
+            notes += keras_optimizer.adopt(model, imported, reader,
+                                           _optimizer_weight_paths(reader, h5file))
     warn_notes(notes, filename)
     return model
+
+
+def _optimizer_weight_paths(reader: ModelFileReader, h5file: h5py.File) -> list[str] | None:
+    """The paths of a legacy file's optimiser variables in Keras's order (its
+    ``optimizer_weights`` group's ``weight_names``), or None when it holds none."""
+    group = reader.group("optimizer_weights", required=False)
+    if group is None:
+        return None
+    return [f"optimizer_weights/{name}" for name in
+            _string_list(reader, group, "weight_names", "optimizer_weights")]
 
 
 def load_weights(model, path: str | os.PathLike, imported: _Imported | None = None) -> None:

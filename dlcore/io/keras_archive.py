@@ -13,13 +13,7 @@ Keras 3 saves a model as a zip archive of three members (Keras's ``saving_lib``)
   the slots of each trainable variable in turn (Keras interleaves them: Adam's m then v of the
   first kernel, of its bias, ...).
 
-The optimiser's state crosses with the weights for a Sequential compiled with SGD, Adam or
-RMSprop (:func:`optimizer_arrays`, :func:`adopt_optimizer_arrays`), so that training goes on
-where the other library stopped: Adam's m and v and RMSprop's mean square are the same numbers
-in both; Keras's SGD velocity is v = mu v - eta g where dlcore's is Delta = mu Delta + g
-(lecture "Supervised learning"), so v = -eta Delta at the current learning rate. A functional
-model's optimiser starts afresh (Keras's order of its variables follows its own graph walk), as
-does any state whose variables do not match the model's, with a warning.
+The optimiser's state crosses with the weights (:mod:`dlcore.io.keras_optimizer`).
 
 The layers, the NHWC -> NCHW conversion and the compile settings are those of the legacy HDF5
 files (:mod:`dlcore.io.keras`, :mod:`dlcore.io.keras_training`). Reading is guarded as for
@@ -41,7 +35,6 @@ import zipfile
 from collections.abc import Iterator
 
 import h5py
-import numpy as np
 
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
@@ -68,8 +61,6 @@ MAX_MEMBERS = 1_000
 MAX_WEIGHTS_BYTES = 3 * 4 * 2**27 + 2**26
 #: Weights members larger than this are spooled to a temporary file rather than kept in memory.
 IN_MEMORY_BYTES = 2**26
-#: dlcore's slots in the order Keras 3 stores each trainable variable's optimiser variables.
-KERAS_SLOTS = {"sgd": ("velocity",), "adam": ("m", "v"), "rmsprop": ("mean_square",)}
 #: The learning rate Keras gives each optimiser named by a string in ``compile``.
 KERAS_DEFAULT_LEARNING_RATES = {"sgd": ("SGD", 0.01), "adam": ("Adam", 0.001),
                                 "rmsprop": ("RMSprop", 0.001)}
@@ -207,7 +198,7 @@ def load_archive(filename: str):
     """The dlcore model of a Keras archive (``dlcore.load`` calls this), with Keras's weights
     and, when dlcore has its settings, compiled as Keras compiled it; a warning for each layer
     left out and for compile settings dlcore does not have."""
-    from dlcore.io import keras, keras_weights
+    from dlcore.io import keras, keras_optimizer, keras_weights
     from dlcore.io.keras_training import compile_from
     config, _ = read_config(filename)
     with weights_file(filename) as reader:
@@ -223,125 +214,29 @@ def load_archive(filename: str):
                 notes.append(f"the model is loaded uncompiled (compile it before fit): its "
                              f"Keras compile_config does not map onto dlcore's: {why}")
             else:
-                notes += adopt_optimizer_arrays(model, imported, reader)
+                notes += keras_optimizer.adopt(model, imported, reader,
+                                               _archive_variable_paths(reader))
     keras.warn_notes(notes, filename)
     return model
 
 
-def _exchanged_slots(model):
-    """The slot names whose state crosses to and from Keras for ``model``'s optimiser, in
-    Keras's order; None when its state does not cross (a functional model, another
-    optimiser, no optimiser)."""
-    from dlcore import Sequential
-    optimizer = model.optimizer
-    if optimizer is None or not isinstance(model, Sequential) or \
-            optimizer.name not in KERAS_SLOTS:
-        return None
-    if optimizer.name == "sgd" and optimizer.momentum == 0:
-        return ()        # Keras's SGD keeps no velocity without momentum
-    return KERAS_SLOTS[optimizer.name]
-
-
-def _learning_rate_now(optimizer):
-    """The learning rate of the next update, and whether it is a number (a stored variable in
-    Keras) rather than a schedule."""
-    from dlcore.optimizers import Schedule
-    rate = optimizer.learning_rate
-    if isinstance(rate, Schedule):
-        return float(rate(optimizer.iterations)), False
-    return float(rate), True
-
-
-def _slot_lists(model, slots):
-    """``slots[(parameter key, slot)]`` per slot name as lists in :meth:`get_weights` order."""
-    return {name: [slots[(parameter.key, name)] for parameter in model.parameters]
-            for name in model.optimizer.slot_names}
-
-
-def optimizer_arrays(model, exported):
-    """The arrays of Keras's ``optimizer/vars`` for ``model``'s optimiser state (None when it
-    does not cross, see the module docstring): the update count, the learning rate when it is a
-    number, then each trainable variable's slots in Keras's layout (converted as the weights
-    are: a model of the same architecture holding the slot as its weights is exported)."""
-    from dlcore.io import keras, keras_weights
-    names = _exchanged_slots(model)
-    optimizer = model.optimizer
-    if names is None or not hasattr(optimizer, "backend"):   # never trained: nothing to carry
-        return None
-    iterations, slots = optimizer.check_state(optimizer.get_state(model.parameters),
-                                              model.parameters)
-    rate, stored_rate = _learning_rate_now(optimizer)
-    arrays = [np.int32(min(iterations, 2**31 - 1))] + ([np.float32(rate)] if stored_rate else [])
-    by_slot = {}
-    for name, values in _slot_lists(model, slots).items():
-        if name not in names:
-            continue
-        if name == "velocity":
-            values = [-rate * value for value in values]     # Keras's v = -eta Delta
-        shadow = model.clone()
-        shadow.set_weights(values)
-        by_slot[name] = keras.exported(shadow).weights
-    for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
-        for index in range(len(exported.weights.get(layer_name, []))):
-            arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
-                       for name in names]
-    return arrays
-
-
-def adopt_optimizer_arrays(model, imported, reader) -> list[str]:
-    """Set the compiled ``model``'s optimiser state from the archive's ``optimizer/vars`` when
-    they match it (see the module docstring); the notes (a warning each) otherwise."""
-    from dlcore.io import keras, keras_weights
+def _archive_variable_paths(reader: ModelFileReader) -> list[str] | None:
+    """The paths of the archive's optimiser variables in Keras's order (``optimizer/vars/0``,
+    ``1``, ...), or None when it holds none."""
     group = reader.group("optimizer/vars", required=False)
-    names = _exchanged_slots(model)
-    if group is None or names is None:    # a functional model's starts afresh (docstring)
-        return []
-    optimizer = model.optimizer
-    rate, stored_rate = _learning_rate_now(optimizer)
-    by_name = {layer.name: layer for layer in model.layers}
-    shapes = [(layer_name, keras.keras_shapes(by_name[layer_name]))
-              for layer_name, _ in keras_weights.layer_paths(imported.config)
-              if layer_name in imported.converters]
-    count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes)
-    if len(group) != count:
-        return [f"the optimizer's state in the archive has {len(group)} variables where "
-                f"dlcore's {optimizer.name} of this model has {count}: it starts afresh"]
-    iterations = int(reader.read_dataset("optimizer/vars/0", (), kinds="iu"))
-    if iterations < 0:
-        raise reader.error(f"the optimizer's update count is {iterations}")
-    if stored_rate:
-        rate = float(reader.read_dataset("optimizer/vars/1", ()))
-    position = 1 + stored_rate
-    keras_arrays = {name: {} for name in names}
-    for layer_name, layer_shapes in shapes:
-        for shape in layer_shapes:
-            for name in names:
-                keras_arrays[name].setdefault(layer_name, []).append(
-                    reader.read_dataset(f"optimizer/vars/{position}", shape))
-                position += 1
-    slots = {}
-    for name in optimizer.slot_names:
-        if name in names:
-            shadow = model.clone()
-            keras.set_weights(shadow, imported, keras_arrays[name])
-            values = shadow.get_weights()
-            if name == "velocity":
-                values = [-value / rate for value in values]   # dlcore's Delta = -v / eta
-        else:
-            values = [np.zeros(parameter.value.shape, np.float32)
-                      for parameter in model.parameters]
-        slots.update({(parameter.key, name): value
-                      for parameter, value in zip(model.parameters, values)})
-    optimizer.build(model.parameters, model.backend)
-    model._adopt_optimizer_state(iterations, slots)
-    return []
+    if group is None:
+        return None
+    names = list(group)
+    if sorted(names) != sorted(str(index) for index in range(len(names))):
+        raise reader.error("the optimizer's variables are not numbered 0, 1, ...")
+    return [f"optimizer/vars/{index}" for index in range(len(names))]
 
 
 def save_archive(model, path: str | os.PathLike) -> list[str]:
     """Write ``model`` (a built Sequential or Model) as a Keras 3 archive, atomically, with a
     ``compile_config`` when it is compiled and Keras has its settings; returns the notes
     (layers and settings left out). ``keras.models.load_model`` reads it."""
-    from dlcore.io import keras, keras_weights
+    from dlcore.io import keras, keras_optimizer, keras_weights
     from dlcore.io.keras_training import keras_training_config
     exported = keras.exported(model)
     config = exported.model_config()
@@ -360,7 +255,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
         config["compile_config"] = {
             **training, "optimizer": {"module": "keras.optimizers", **optimizer,
                                       "registered_name": None}}
-    state = optimizer_arrays(model, exported)
+    state = keras_optimizer.keras_variables(model, exported)
     metadata = {"keras_version": keras.KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with atomic_output_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
@@ -370,7 +265,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
             if state is not None:
                 variables = h5file.create_group("optimizer").create_group("vars")
                 variables.attrs["name"] = model.optimizer.name
-                for index, array in enumerate(state):
+                for index, (_, array) in enumerate(state):
                     variables.create_dataset(str(index), data=array)
         archive.writestr(METADATA_MEMBER, json.dumps(metadata))
         archive.writestr(CONFIG_MEMBER, json.dumps(config))

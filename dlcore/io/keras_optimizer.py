@@ -1,0 +1,147 @@
+"""The optimiser's state in Keras files: what lets training go on where the other library
+stopped, both ways.
+
+Keras keeps its optimiser's variables in one order, in a ``.keras`` archive (``optimizer/vars/0``,
+``1``, ... of its ``model.weights.h5``) and in a legacy HDF5 model file alike (the datasets of
+``optimizer_weights`` named, in order, by its ``weight_names`` attribute; dlcore reads them but
+writes archives only: Keras 3.15 cannot train a model it loaded from a legacy file holding
+them, its own files included): the update count,
+the learning rate (when it is a number, not a schedule), then the slots of each trainable array
+in turn, layer by layer, kernel then bias (Keras interleaves them: Adam's m then v of the first
+kernel, of its bias, ...), each in Keras's layout (a convolution's kernel HWIO).
+
+Adam's m and v and RMSprop's mean square are the same numbers in both libraries. Keras's SGD
+velocity is v = mu v - eta g where dlcore's is Delta = mu Delta + g (lecture "Supervised
+learning"), so v = -eta Delta at the current learning rate.
+
+The state crosses for a Sequential compiled with SGD, Adam or RMSprop. A functional model's
+optimiser starts afresh (Keras orders its variables by its own walk of the graph), as does a
+state whose variables do not match the model's, with a warning.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: dlcore's slots in the order Keras 3 stores each trainable array's optimiser variables.
+KERAS_SLOTS = {"sgd": ("velocity",), "adam": ("m", "v"), "rmsprop": ("mean_square",)}
+
+
+def _exchanged_slots(model):
+    """The slot names whose state crosses to and from Keras for ``model``'s optimiser, in
+    Keras's order; None when its state does not cross (a functional model, another
+    optimiser, no optimiser)."""
+    from dlcore import Sequential
+    optimizer = model.optimizer
+    if optimizer is None or not isinstance(model, Sequential) or \
+            optimizer.name not in KERAS_SLOTS:
+        return None
+    if optimizer.name == "sgd" and optimizer.momentum == 0:
+        return ()        # Keras's SGD keeps no velocity without momentum
+    return KERAS_SLOTS[optimizer.name]
+
+
+def _learning_rate_now(optimizer):
+    """The learning rate of the next update, and whether it is a number (a stored variable in
+    Keras) rather than a schedule."""
+    from dlcore.optimizers import Schedule
+    rate = optimizer.learning_rate
+    if isinstance(rate, Schedule):
+        return float(rate(optimizer.iterations)), False
+    return float(rate), True
+
+
+def _slot_lists(model, slots):
+    """``slots[(parameter key, slot)]`` per slot name as lists in :meth:`get_weights` order."""
+    return {name: [slots[(parameter.key, name)] for parameter in model.parameters]
+            for name in model.optimizer.slot_names}
+
+
+#: Keras's names of dlcore's slots (the last word of a variable's name, as Keras names them).
+KERAS_SLOT_NAMES = {"velocity": "momentum", "m": "momentum", "v": "velocity",
+                    "mean_square": "velocity"}
+
+
+def keras_variables(model, exported):
+    """``model``'s optimiser state as Keras's optimiser variables, in Keras's order, each as
+    ``(name, array)`` with the name Keras gives it (``iteration``,
+    ``learning_rate``, ``<model>_<layer>_kernel_momentum``, ...); None when the state does not
+    cross (see the module docstring). The slots are converted to Keras's layouts as the weights
+    are: a model of the same architecture holding the slot as its weights is exported."""
+    from dlcore.io import keras, keras_weights
+    names = _exchanged_slots(model)
+    optimizer = model.optimizer
+    if names is None or not hasattr(optimizer, "backend"):   # never trained: nothing to carry
+        return None
+    iterations, slots = optimizer.check_state(optimizer.get_state(model.parameters),
+                                              model.parameters)
+    rate, stored_rate = _learning_rate_now(optimizer)
+    variables = [("iteration", np.int32(min(iterations, 2**31 - 1)))]
+    if stored_rate:
+        variables.append(("learning_rate", np.float32(rate)))
+    by_slot = {}
+    for name, values in _slot_lists(model, slots).items():
+        if name not in names:
+            continue
+        if name == "velocity":
+            values = [-rate * value for value in values]     # Keras's v = -eta Delta
+        shadow = model.clone()
+        shadow.set_weights(values)
+        by_slot[name] = keras.exported(shadow).weights
+    for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
+        for index in range(len(exported.weights.get(layer_name, []))):
+            weight = ("kernel", "bias")[index]
+            variables += [(f"{exported.name}_{layer_name}_{weight}_{KERAS_SLOT_NAMES[name]}",
+                           np.asarray(by_slot[name][layer_name][index], dtype=np.float32))
+                          for name in names]
+    return variables
+
+
+def adopt(model, imported, reader, paths) -> list[str]:
+    """Set the compiled ``model``'s optimiser state from the datasets at ``paths`` (Keras's
+    optimiser variables in Keras's order, None when the file has none) when they match it;
+    the notes (a warning each) otherwise. Every shape is checked before anything is set."""
+    from dlcore.io import keras, keras_weights
+    names = _exchanged_slots(model)
+    if paths is None or names is None:    # a functional model's starts afresh (docstring)
+        return []
+    optimizer = model.optimizer
+    rate, stored_rate = _learning_rate_now(optimizer)
+    by_name = {layer.name: layer for layer in model.layers}
+    shapes = [(layer_name, keras.keras_shapes(by_name[layer_name]))
+              for layer_name, _ in keras_weights.layer_paths(imported.config)
+              if layer_name in imported.converters]
+    count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes)
+    if len(paths) != count:
+        return [f"the optimizer's state in the file has {len(paths)} variables where "
+                f"dlcore's {optimizer.name} of this model has {count}: it starts afresh"]
+    iterations = int(reader.read_dataset(paths[0], (), kinds="iu"))
+    if iterations < 0:
+        raise reader.error(f"the optimizer's update count is {iterations}")
+    if stored_rate:
+        rate = float(reader.read_dataset(paths[1], ()))
+        if rate <= 0:
+            raise reader.error(f"the optimizer's learning rate is {rate}")
+    position = 1 + stored_rate
+    keras_slots = {name: {} for name in names}
+    for layer_name, layer_shapes in shapes:
+        for shape in layer_shapes:
+            for name in names:
+                keras_slots[name].setdefault(layer_name, []).append(
+                    reader.read_dataset(paths[position], shape))
+                position += 1
+    slots = {}
+    for name in optimizer.slot_names:
+        if name in names:
+            shadow = model.clone()
+            keras.set_weights(shadow, imported, keras_slots[name])
+            values = shadow.get_weights()
+            if name == "velocity":
+                values = [-value / rate for value in values]   # dlcore's Delta = -v / eta
+        else:
+            values = [np.zeros(parameter.value.shape, np.float32)
+                      for parameter in model.parameters]
+        slots.update({(parameter.key, name): value
+                      for parameter, value in zip(model.parameters, values)})
+    optimizer.build(model.parameters, model.backend)
+    model._adopt_optimizer_state(iterations, slots)
+    return []
