@@ -167,10 +167,13 @@ def test_a_truncated_archive_is_refused_in_one_line(tmp_path, cut):
     refused(path, "damaged or truncated zip archive")
 
 
-def test_flipped_bytes_are_caught_by_the_archives_checksums(tmp_path):
-    """Bytes changed anywhere in the archive: the zip's CRC-32 of each member (or its
-    headers) catches every change, and each copy is refused in one line naming the file."""
-    data = open(fixture("keras_compiled.keras"), "rb").read()
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED],
+                         ids=["stored", "deflated"])
+def test_flipped_bytes_are_caught_by_the_archives_checksums(tmp_path, compression):
+    """Bytes changed anywhere in the archive: the zip's CRC-32 of each member, its headers or
+    the deflate stream catch every change, and each copy is refused in one line naming the
+    file."""
+    data = rewritten(tmp_path, {}, name="source.keras", compression=compression).read_bytes()
     rng = np.random.default_rng(0)
     for copy in range(30):
         damaged = bytearray(data)

@@ -32,6 +32,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 import h5py
@@ -67,32 +68,59 @@ KERAS_DEFAULT_LEARNING_RATES = {"sgd": ("SGD", 0.01), "adam": ("Adam", 0.001),
 
 
 def is_archive(filename: str) -> bool:
-    """Whether the file starts as a zip archive does (a ``.keras`` file, whatever its name)."""
-    with open(filename, "rb") as stream:
-        return stream.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE
+    """Whether the file starts as a zip archive does (a ``.keras`` file, whatever its name);
+    False when it cannot be read (the HDF5 reader then says why)."""
+    try:
+        with open(filename, "rb") as stream:
+            return stream.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE
+    except OSError:
+        return False
 
 
 def _error(filename: str, problem: str, fix: str = DAMAGED_FIX) -> ModelFileError:
     return ModelFileError(filename, f"{filename}: {problem}; {fix}")
 
 
+#: What the zip layer raises for a damaged archive (a checksum, a cut directory, a corrupt
+#: deflate stream, a compression method Python lacks).
+_ZIP_FAILURES = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+                 ValueError, NotImplementedError, RuntimeError)
+
+
+def _damaged(filename: str, error: BaseException) -> ModelFileError:
+    reason = " ".join(str(error).split())[:200]
+    return _error(filename, f"a damaged or truncated zip archive ({reason})",
+                  "save the model again or copy the complete file")
+
+
 @contextlib.contextmanager
 def _open_archive(filename: str) -> Iterator[zipfile.ZipFile]:
-    """The archive, open for reading; every failure of the zip layer a ModelFileError."""
+    """The archive, open for reading; a failure to read its directory is a ModelFileError
+    (what its caller does with it is not wrapped: reads go through :func:`_copy_member`)."""
     try:
-        with zipfile.ZipFile(filename) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise _error(filename, f"the archive holds {len(infos)} members, more than a "
-                                       f"Keras model archive ({MAX_MEMBERS} at most)")
-            yield archive
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-            NotImplementedError) as error:
-        if isinstance(error, ModelFileError):
-            raise
-        reason = " ".join(str(error).split())[:200]
-        raise _error(filename, f"a damaged or truncated zip archive ({reason})",
-                     "save the model again or copy the complete file") from None
+        archive = zipfile.ZipFile(filename)
+        infos = archive.infolist()
+    except _ZIP_FAILURES as error:
+        raise _damaged(filename, error) from None
+    with archive:
+        if len(infos) > MAX_MEMBERS:
+            raise _error(filename, f"the archive holds {len(infos)} members, more than a Keras "
+                                   f"model archive ({MAX_MEMBERS} at most)")
+        yield archive
+
+
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str, sink) -> int:
+    """Inflate ``info`` (checked by :func:`_member`) into ``sink`` a chunk at a time, at most
+    its declared size (zipfile stops there and checks the CRC); returns the bytes copied."""
+    copied = 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(2**22):
+                sink.write(chunk)
+                copied += len(chunk)
+    except _ZIP_FAILURES as error:
+        raise _damaged(filename, error) from None
+    return copied
 
 
 def _member(archive: zipfile.ZipFile, name: str, limit: int, filename: str,
@@ -125,10 +153,10 @@ def _read_json(archive: zipfile.ZipFile, name: str, filename: str, required: boo
     info = _member(archive, name, MAX_JSON_BYTES, filename, required)
     if info is None:
         return None
-    with archive.open(info) as stream:
-        data = stream.read(MAX_JSON_BYTES + 1)
+    data = io.BytesIO()
+    _copy_member(archive, info, filename, data)
     try:
-        return parse_json(data[:MAX_JSON_BYTES].decode("utf-8"))
+        return parse_json(data.getvalue().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise _error(filename, f"{name} is not valid JSON: {str(error)[:200]}") from None
 
@@ -145,10 +173,7 @@ def weights_file(filename: str) -> Iterator[ModelFileReader]:
                              "save it from Keras with the default weights_format='h5'")
             _member(archive, WEIGHTS_MEMBER, MAX_WEIGHTS_BYTES, filename)  # raises: missing
         with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as copy:
-            with archive.open(info) as stream:
-                while chunk := stream.read(2**22):
-                    copy.write(chunk)
-            size = copy.tell()
+            size = _copy_member(archive, info, filename, copy)
             copy.seek(0)
             label = f"{filename} ({WEIGHTS_MEMBER})"
             try:
