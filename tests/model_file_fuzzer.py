@@ -3,7 +3,8 @@
 It saves small models (a BernoulliRBM, a GaussianBernoulliRBM, a DBN, LeNet-5, an untied sparse
 Autoencoder and a StackedAutoencoder, each trained a little on random data), the LeNet-5 again as
 a Keras file (compiled: with a ``training_config``) and as Keras 3 weights (``.weights.h5``), and
-copies Keras files written by Keras itself
+Keras 3 archives (``.keras``: LeNet-5 written by dlcore, two written by Keras, fuzzed unpacked
+and repacked, then maybe damaged as archives), and copies Keras files written by Keras itself
 (tests/fixtures/: a convnet, a residual net, a model with unequal 'same' padding, a U-Net with
 up-sampling and transposed convolutions, a compiled model, augmentation layers, a graph listed out
 of call order, and Keras 3 weights), then writes ``--files`` copies, each changed by one
@@ -54,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -65,13 +67,20 @@ DEFAULT_TIMEOUT = 20.0
 BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
               "functional", "keras_residual", "keras_same_geometry", "keras_unet",
               "keras_compiled", "keras_augmented", "keras_shared_late", "keras_weights_residual",
-              "keras_weights_lenet5", "distilled", "autoencoder", "stacked_autoencoder")
+              "keras_weights_lenet5", "distilled", "autoencoder", "stacked_autoencoder",
+              "archive_lenet5", "archive_compiled", "archive_residual")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
 #: Fixtures copied as they are (written by Keras: tests/fixtures/make_keras_fixtures.py).
 KERAS_COPIES = ("keras_residual", "keras_same_geometry", "keras_unet", "keras_compiled",
                 "keras_augmented", "keras_shared_late")
+#: Keras 3 archives (``.keras``): LeNet-5 written by dlcore (trained: with its optimiser's
+#: state), and the two written by Keras itself. A copy is fuzzed unpacked: its weights member
+#: as an HDF5 file, holding ``config.json`` as the attribute ``model_config`` (so that the JSON
+#: mutations, and Keras's code layers, reach it); then packed again, and maybe damaged as an
+#: archive (:func:`mutate_archive`).
+ARCHIVE_BASES = ("archive_lenet5", "archive_compiled", "archive_residual")
 #: A Keras weights-only file holds no architecture: the worker loads each with the one of its
 #: base, kept unfuzzed beside the fuzzed files (``<base>.json``).
 WEIGHTS_BASES = ("keras_weights_residual", "keras_weights_lenet5")
@@ -138,6 +147,12 @@ def save_base_models(folder):
     for name in KERAS_COPIES:
         paths[name] = os.path.join(folder, f"{name}.h5")
         shutil.copyfile(KERAS_FIXTURE.replace("keras_convnet", name), paths[name])
+    paths["archive_lenet5"] = os.path.join(folder, "archive_lenet5.keras")
+    network.save(paths["archive_lenet5"])
+    for name in ("compiled", "residual"):
+        paths[f"archive_{name}"] = os.path.join(folder, f"archive_{name}.keras")
+        shutil.copyfile(KERAS_FIXTURE.replace("convnet.h5", f"{name}.keras"),
+                        paths[f"archive_{name}"])
     # Keras 3 weights files, written by Keras and by dlcore, with their architectures
     weights = {"keras_weights_residual": KERAS_FIXTURE.replace("convnet", "residual.weights"),
                "keras_weights_lenet5": None}
@@ -576,6 +591,74 @@ def keras_code_layer(h5file, rng):
     return f"model_config gets a {layer['class_name']} layer"
 
 
+def unpack_archive(archive_path, h5_path):
+    """The archive's weights member written to ``h5_path``, with its ``config.json`` and
+    ``metadata.json`` as the attributes ``model_config`` and ``archive_metadata``."""
+    import zipfile
+
+    import h5py
+    with zipfile.ZipFile(archive_path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    with open(h5_path, "wb") as stream:
+        stream.write(members["model.weights.h5"])
+    with h5py.File(h5_path, "r+") as h5file:
+        h5file.attrs["model_config"] = members["config.json"].decode()
+        h5file.attrs["archive_metadata"] = members["metadata.json"].decode()
+
+
+def pack_archive(h5_path, archive_path, rng):
+    """The archive again, from what :func:`unpack_archive` wrote and the mutations left (a
+    removed attribute: a missing member), maybe damaged as an archive; returns a description
+    of that damage or None."""
+    import h5py
+    members = {}
+    with h5py.File(h5_path, "r+") as h5file:
+        for attribute, member in (("model_config", "config.json"),
+                                  ("archive_metadata", "metadata.json")):
+            if attribute in h5file.attrs:
+                value = h5file.attrs[attribute]
+                members[member] = (value if isinstance(value, str) else str(value)).encode()
+                del h5file.attrs[attribute]
+    with open(h5_path, "rb") as stream:
+        members["model.weights.h5"] = stream.read()
+    return mutate_archive(members, archive_path, rng)
+
+
+def mutate_archive(members, archive_path, rng):
+    """Write ``members`` as a zip archive, a third of the time damaged as an archive: a member
+    left out, duplicated, or deflated; bytes flipped; the file cut short; a member's declared
+    size forged (a zip bomb's directory)."""
+    import zipfile
+    damage = _choose(rng, [None, None, "drop", "duplicate", "deflate", "flip", "cut",
+                           "forge"]) if rng.random() < 0.5 else None
+    if damage == "drop":
+        del members[_choose(rng, sorted(members))]
+    compression = zipfile.ZIP_DEFLATED if damage == "deflate" else zipfile.ZIP_STORED
+    with zipfile.ZipFile(archive_path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        if damage == "duplicate":
+            name = _choose(rng, sorted(members))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)   # zipfile's "Duplicate name"
+                archive.writestr(name, members[name])
+        if damage == "forge":
+            info = archive.getinfo("model.weights.h5") if "model.weights.h5" in members else None
+            if info is not None:
+                info.file_size = int(_choose(rng, [2**40, 2**31, 10**9]))
+    if damage in ("flip", "cut"):
+        with open(archive_path, "rb") as stream:
+            data = bytearray(stream.read())
+        if damage == "flip":
+            for position in rng.integers(0, len(data), size=int(rng.integers(1, 8))):
+                data[position] ^= int(rng.integers(1, 256))
+        else:
+            data = data[:int(rng.integers(0, len(data)))]
+        with open(archive_path, "wb") as stream:
+            stream.write(bytes(data))
+    return damage and f"archive: {damage}"
+
+
 MUTATIONS = [
     (delete_dataset, 8), (delete_group, 3), (reshape_dataset, 8), (retype_dataset, 8),
     (non_finite_dataset, 8), (huge_dataset, 8), (group_to_dataset, 4), (dataset_to_group, 4),
@@ -597,7 +680,11 @@ def make_fuzzed_files(base_paths, folder, n_files, seed):
     for index in range(n_files):
         base = BASE_NAMES[index % len(BASE_NAMES)]
         path = os.path.join(folder, f"fuzz_{index:05d}_{base}.h5")
-        shutil.copyfile(base_paths[base], path)
+        archive = base in ARCHIVE_BASES
+        if archive:
+            unpack_archive(base_paths[base], path)
+        else:
+            shutil.copyfile(base_paths[base], path)
         descriptions = []
         with h5py.File(path, "r+") as h5file:
             for _ in range(int(rng.integers(1, 4))):
@@ -608,6 +695,11 @@ def make_fuzzed_files(base_paths, folder, n_files, seed):
                     # A mutation that does not apply to this file (e.g. its target was deleted
                     # by the previous one): the file is still a valid test case.
                     descriptions.append(f"{function.__name__} skipped ({type(error).__name__})")
+        if archive:
+            packed = path[:-len(".h5")] + ".keras"
+            descriptions.append(pack_archive(path, packed, rng) or "archive: intact")
+            os.remove(path)
+            path = packed
         files.append((path, base, "; ".join(descriptions)))
     return files
 

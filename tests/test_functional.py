@@ -396,9 +396,13 @@ def _unknown_class(config):
     config["layers"][0]["class_name"] = "Lambda"
 
 
+def _list_as_class(config):
+    config["layers"][0]["class_name"] = [2**40, 2**40]   # found by the model-file fuzzer
+
+
 @pytest.mark.parametrize("change", [_cycle, _self_reference, _dangling, _layer_out_of_range,
                                     _huge_fan_out, _wide_node, _unused_layer, _not_a_list,
-                                    _unknown_class])
+                                    _unknown_class, _list_as_class])
 def test_a_hostile_graph_is_refused_in_one_line(tmp_path, change):
     model = _residual_model()
     path = str(tmp_path / "graph.h5")

@@ -631,6 +631,8 @@ def test_a_keras_model_with_two_inputs_and_a_shared_layer_imports_as_one_layer()
         keras_history=["nowhere", 0, 0]), "'add' (Add) cannot be imported: its input"),
     (lambda layers: layers[4]["config"].update(axis=0),
      "'join' (Concatenate) cannot be imported: Concatenate's axis"),
+    (lambda layers: layers[1]["inbound_nodes"][0]["args"][0].update(config="x" * 30),
+     "'conv_a' (Conv2D) cannot be imported: an input is not a Keras tensor"),
 ])
 def test_what_a_functional_import_cannot_do_is_refused_in_one_line(tmp_path, edit, expected):
     path = _edited_copy(tmp_path, edit, name="residual")

@@ -306,3 +306,12 @@ def test_an_optimizer_state_that_does_not_fit_the_model_is_dropped_with_a_warnin
     with pytest.raises(dlcore.io.ModelFileError, match="gap.keras \\(model.weights.h5\\): the "
                        "optimizer's variables are not numbered 0, 1, ..."):
         dlcore.load(without(7, "gap.keras"))
+
+
+def test_a_damaged_metadata_member_is_only_left_out_of_what_info_shows(tmp_path):
+    """metadata.json says who wrote the archive and when: nothing a load needs."""
+    path = rewritten(tmp_path, {"metadata.json": b"{\"keras_version\": "})
+    x, data = archive_data("compiled")
+    np.testing.assert_allclose(dlcore.load(path).predict(x), data["y"], atol=1e-5)
+    shown = dlcore.io.describe(path)
+    assert "keras_version" not in shown and "Keras 3 model archive" in shown

@@ -890,8 +890,9 @@ class _FunctionalImported(_Imported):
         return self._history(arg)
 
     def _history(self, item):
-        history = item.get("config", {}).get("keras_history") if isinstance(item, dict) and \
+        tensor = item.get("config") if isinstance(item, dict) and \
             item.get("class_name") == "__keras_tensor__" else None
+        history = tensor.get("keras_history") if isinstance(tensor, dict) else None
         if not isinstance(history, list) or len(history) != 3 or history[2] != 0 or \
                 not isinstance(history[0], str) or isinstance(history[1], bool) or \
                 not isinstance(history[1], int):

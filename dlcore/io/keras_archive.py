@@ -193,15 +193,25 @@ def weights_file(filename: str) -> Iterator[ModelFileReader]:
                 raise _error(label, f"a damaged HDF5 file ({reason})") from error
 
 
-def read_config(filename: str) -> tuple[dict, dict | None]:
-    """``(config.json, metadata.json or None)`` of the archive, parsed within the limits."""
+def read_config(filename: str) -> dict:
+    """The archive's ``config.json``, parsed within the limits."""
     with _open_archive(filename) as archive:
         config = _read_json(archive, CONFIG_MEMBER, filename)
-        metadata = _read_json(archive, METADATA_MEMBER, filename, required=False)
     if not isinstance(config, dict):
         raise _error(filename, f"{CONFIG_MEMBER} should be a JSON object; found "
                                f"{type(config).__name__}")
-    return config, metadata
+    return config
+
+
+def read_metadata(filename: str) -> dict:
+    """The archive's ``metadata.json`` (who wrote it, when), only shown to people: empty when
+    it is missing or damaged (a load never reads it)."""
+    try:
+        with _open_archive(filename) as archive:
+            metadata = _read_json(archive, METADATA_MEMBER, filename, required=False)
+    except ModelFileError:
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def training_config(compile_config) -> dict:
@@ -225,7 +235,7 @@ def load_archive(filename: str):
     left out and for compile settings dlcore does not have."""
     from dlcore.io import keras, keras_optimizer, keras_weights
     from dlcore.io.keras_training import compile_from
-    config, _ = read_config(filename)
+    config = read_config(filename)
     with weights_file(filename) as reader:
         model, imported = keras.model_from_config(config, filename, reader.file_size)
         if not keras_weights.is_weights_file(reader.file):
@@ -302,11 +312,11 @@ def describe_archive(filename: str) -> str:
     """What ``dlcore info`` prints for a Keras archive: who wrote it, its layers and every
     array of its weights with its shape, read through the guarded layers, parameters unread."""
     from dlcore.io import keras
-    config, metadata = read_config(filename)
+    config, metadata = read_config(filename), read_metadata(filename)
     lines = [f"file           {filename}",
              "format         Keras 3 model archive (.keras; dlcore imports it, NHWC -> NCHW)"]
     for name in ("keras_version", "date_saved"):
-        value = metadata.get(name) if isinstance(metadata, dict) else None
+        value = metadata.get(name)
         if value is not None:
             lines.append(f"{name:<15}{str(value)[:80]}")
     if config.get("compile_config"):

@@ -419,7 +419,7 @@ def _layer_of_entry(checker, entry, where, public_layers):
         raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
                            f"{{'class_name': ..., 'config': {{...}}}}")
     class_name = entry.get("class_name")
-    if class_name not in public_layers:
+    if not isinstance(class_name, str) or class_name not in public_layers:
         raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
                            f"(dlcore has {', '.join(sorted(public_layers))})")
     _check_layer_integers(checker, entry["config"], where)
