@@ -362,6 +362,19 @@ def _string_list_attribute(group, name, values):
         group.attrs[name] = np.zeros(0)   # what Keras itself writes for an empty list
 
 
+def exported_training_config(model, exported: _Exported) -> dict | None:
+    """The ``training_config`` Keras gets for ``model`` (:mod:`dlcore.io.keras_training`);
+    None when it is not compiled, or, with a note, when Keras has no equivalent of a setting
+    (the model then loads uncompiled in Keras)."""
+    from dlcore.io.keras_training import keras_training_config
+    try:
+        return keras_training_config(model)
+    except ValueError as error:
+        exported.notes.append(f"the compile settings are left out of the Keras file (the model "
+                              f"loads uncompiled in Keras): {error}")
+        return None
+
+
 def save_keras(model, path: str | os.PathLike) -> list[str]:
     """Write ``model`` (a built Sequential or Model) as a Keras legacy HDF5 model file,
     atomically, with a ``training_config`` when it is compiled (and Keras has its optimiser,
@@ -370,15 +383,9 @@ def save_keras(model, path: str | os.PathLike) -> list[str]:
     Returns the notes (layers and settings left out); raises ValueError naming a layer without
     a Keras equivalent (L2Pool2D) and TypeError for anything but a dlcore model, before writing.
     """
-    from dlcore.io.keras_training import keras_training_config
     exported = _Exported(model)
     config = json.dumps(exported.model_config())
-    try:
-        training = keras_training_config(model)
-    except ValueError as error:
-        exported.notes.append(f"the compile settings are left out of the Keras file (the model "
-                              f"loads uncompiled in Keras): {error}")
-        training = None
+    training = exported_training_config(model, exported)
     # No optimizer_weights, though Keras reads them (and dlcore.load does): Keras 3.15 cannot
     # train a model loaded with them ("Unknown variable: ..." on fit, its own files too).
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:

@@ -98,15 +98,30 @@ def _open_archive(filename: str) -> Iterator[zipfile.ZipFile]:
     """The archive, open for reading; a failure to read its directory is a ModelFileError
     (what its caller does with it is not wrapped: reads go through :func:`_copy_member`)."""
     try:
+        count = _declared_member_count(filename)
+        if count > MAX_MEMBERS:   # before zipfile builds an object for each of them
+            raise _error(filename, f"the archive holds {count} members, more than a Keras "
+                                   f"model archive ({MAX_MEMBERS} at most)")
         archive = zipfile.ZipFile(filename)
         infos = archive.infolist()
     except _ZIP_FAILURES as error:
+        if isinstance(error, ModelFileError):
+            raise
         raise _damaged(filename, error) from None
     with archive:
         if len(infos) > MAX_MEMBERS:
             raise _error(filename, f"the archive holds {len(infos)} members, more than a Keras "
                                    f"model archive ({MAX_MEMBERS} at most)")
         yield archive
+
+
+def _declared_member_count(filename: str) -> int:
+    """The number of members the archive's end-of-directory record declares (zip64's when
+    it has one), read without reading the directory; 0 when there is none (zipfile then says
+    the archive is damaged)."""
+    with open(filename, "rb") as stream:
+        record = zipfile._EndRecData(stream)   # the record zipfile itself reads first
+    return 0 if record is None else int(record[zipfile._ECD_ENTRIES_TOTAL])
 
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str, sink) -> int:
@@ -272,19 +287,13 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
     ``compile_config`` when it is compiled and Keras has its settings; returns the notes
     (layers and settings left out). ``keras.models.load_model`` reads it."""
     from dlcore.io import keras, keras_optimizer, keras_weights
-    from dlcore.io.keras_training import keras_training_config
     exported = keras.exported(model)
     config = exported.model_config()
     # where Keras's deserializer finds the class: a Sequential is public, Functional is not
     config = ({"module": "keras.src.models.functional", **config, "registered_name": "Functional"}
               if config["class_name"] == "Functional" else
               {"module": "keras", **config, "registered_name": None})
-    try:
-        training = keras_training_config(model)
-    except ValueError as error:
-        exported.notes.append(f"the compile settings are left out of the Keras archive (the "
-                              f"model loads uncompiled in Keras): {error}")
-        training = None
+    training = keras.exported_training_config(model, exported)
     if training is not None:
         optimizer = training.pop("optimizer_config")
         config["compile_config"] = {
