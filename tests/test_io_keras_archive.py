@@ -212,16 +212,25 @@ def test_members_changed_inside_a_valid_archive_are_refused_clearly_or_load_and_
     assert outcomes["refused"] > 0 and outcomes["works"] > 0
 
 
-def test_a_functional_model_round_trips_through_an_archive(tmp_path):
+def test_a_functional_model_round_trips_through_an_archive_with_its_optimizer_state(tmp_path):
     from dlcore.models import resnet_small
     model = resnet_small(input_shape=(1, 12, 12), backend="reference", seed=2)
-    model.save(tmp_path / "resnet.keras")
-    with zipfile.ZipFile(tmp_path / "resnet.keras") as archive:
+    x = images(6, (1, 12, 12))
+    model.save(tmp_path / "plain.keras")
+    with zipfile.ZipFile(tmp_path / "plain.keras") as archive:
         config = json.loads(archive.read("config.json"))
     assert config["class_name"] == "Functional" and "compile_config" not in config
-    x = images(3, (1, 12, 12))
-    np.testing.assert_allclose(dlcore.load(tmp_path / "resnet.keras").predict(x),
+    np.testing.assert_allclose(dlcore.load(tmp_path / "plain.keras").predict(x),
                                model.predict(x), atol=1e-6)
+    model.compile("cross_entropy", dlcore.optimizers.Adam(0.01))
+    model.fit(x, np.arange(6) % 10, epochs=2, batch_size=3, verbose=0)
+    model.save(tmp_path / "trained.keras")
+    loaded = dlcore.load(tmp_path / "trained.keras")
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 4
+    for mine, theirs in zip(loaded.parameters, model.parameters):
+        for slot in ("m", "v"):
+            np.testing.assert_allclose(mine.slots[slot], theirs.slots[slot], rtol=1e-6,
+                                       atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------

@@ -299,7 +299,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
         config["compile_config"] = {
             **training, "optimizer": {"module": "keras.optimizers", **optimizer,
                                       "registered_name": None}}
-    state = keras_optimizer.keras_variables(model, exported)
+    state = keras_optimizer.keras_arrays(model, exported)
     metadata = {"keras_version": keras.KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with atomic_output_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
@@ -309,7 +309,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
             if state is not None:
                 variables = h5file.create_group("optimizer").create_group("vars")
                 variables.attrs["name"] = model.optimizer.name
-                for index, (_, array) in enumerate(state):
+                for index, array in enumerate(state):
                     variables.create_dataset(str(index), data=array)
         archive.writestr(METADATA_MEMBER, json.dumps(metadata))
         archive.writestr(CONFIG_MEMBER, json.dumps(config))

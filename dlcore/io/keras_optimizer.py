@@ -14,9 +14,10 @@ Adam's m and v and RMSprop's mean square are the same numbers in both libraries.
 velocity is v = mu v - eta g where dlcore's is Delta = mu Delta + g (lecture "Supervised
 learning"), so v = -eta Delta at the current learning rate.
 
-The state crosses for a Sequential compiled with SGD, Adam or RMSprop. A functional model's
-optimiser starts afresh (Keras orders its variables by its own walk of the graph), as does a
-state whose variables do not match the model's, with a warning.
+The state crosses for a model (Sequential or functional: Keras's variables follow its
+``model.layers``, the order :func:`dlcore.io.keras_weights.layer_paths` gives) compiled with
+SGD, Adam or RMSprop; a model compiled but never trained gets zero slots, which Keras expects.
+A state whose variables do not match the model's starts afresh, with a warning.
 """
 from __future__ import annotations
 
@@ -30,10 +31,8 @@ def _exchanged_slots(model):
     """The slot names whose state crosses to and from Keras for ``model``'s optimiser, in
     Keras's order; None when its state does not cross (a functional model, another
     optimiser, no optimiser)."""
-    from dlcore import Sequential
     optimizer = model.optimizer
-    if optimizer is None or not isinstance(model, Sequential) or \
-            optimizer.name not in KERAS_SLOTS:
+    if optimizer is None or optimizer.name not in KERAS_SLOTS:
         return None
     if optimizer.name == "sgd" and optimizer.momentum == 0:
         return ()        # Keras's SGD keeps no velocity without momentum
@@ -56,28 +55,27 @@ def _slot_lists(model, slots):
             for name in model.optimizer.slot_names}
 
 
-#: Keras's names of dlcore's slots (the last word of a variable's name, as Keras names them).
-KERAS_SLOT_NAMES = {"velocity": "momentum", "m": "momentum", "v": "velocity",
-                    "mean_square": "velocity"}
-
-
-def keras_variables(model, exported):
-    """``model``'s optimiser state as Keras's optimiser variables, in Keras's order, each as
-    ``(name, array)`` with the name Keras gives it (``iteration``,
-    ``learning_rate``, ``<model>_<layer>_kernel_momentum``, ...); None when the state does not
-    cross (see the module docstring). The slots are converted to Keras's layouts as the weights
-    are: a model of the same architecture holding the slot as its weights is exported."""
+def keras_arrays(model, exported):
+    """``model``'s optimiser state as Keras's optimiser variables, in Keras's order (see the
+    module docstring; zero slots for a model compiled but never trained, as Keras expects them
+    all); None when the state does not cross. The slots are converted to Keras's layouts as the
+    weights are: a model of the same architecture holding the slot as its weights is
+    exported."""
     from dlcore.io import keras, keras_weights
     names = _exchanged_slots(model)
-    optimizer = model.optimizer
-    if names is None or not hasattr(optimizer, "backend"):   # never trained: nothing to carry
+    if names is None:
         return None
-    iterations, slots = optimizer.check_state(optimizer.get_state(model.parameters),
-                                              model.parameters)
+    optimizer = model.optimizer
+    if hasattr(optimizer, "backend"):   # built by a first update
+        iterations, slots = optimizer.check_state(optimizer.get_state(model.parameters),
+                                                  model.parameters)
+    else:
+        iterations, slots = 0, {(parameter.key, name): np.zeros(parameter.value.shape,
+                                                                np.float32)
+                                for parameter in model.parameters
+                                for name in optimizer.slot_names}
     rate, stored_rate = _learning_rate_now(optimizer)
-    variables = [("iteration", np.int32(min(iterations, 2**31 - 1)))]
-    if stored_rate:
-        variables.append(("learning_rate", np.float32(rate)))
+    arrays = [np.int32(min(iterations, 2**31 - 1))] + ([np.float32(rate)] if stored_rate else [])
     by_slot = {}
     for name, values in _slot_lists(model, slots).items():
         if name not in names:
@@ -89,11 +87,9 @@ def keras_variables(model, exported):
         by_slot[name] = keras.exported(shadow).weights
     for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
         for index in range(len(exported.weights.get(layer_name, []))):
-            weight = ("kernel", "bias")[index]
-            variables += [(f"{exported.name}_{layer_name}_{weight}_{KERAS_SLOT_NAMES[name]}",
-                           np.asarray(by_slot[name][layer_name][index], dtype=np.float32))
-                          for name in names]
-    return variables
+            arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
+                       for name in names]
+    return arrays
 
 
 def adopt(model, imported, reader, paths) -> list[str]:
