@@ -271,6 +271,20 @@ def test_a_legacy_keras_files_optimizer_state_is_adopted_too():
     assert np.abs(keras_velocity).max() > 0
 
 
+def test_a_legacy_state_of_another_optimizer_is_dropped_with_a_warning(tmp_path):
+    path = tmp_path / "edited.h5"
+    with open(fixture("keras_compiled.h5"), "rb") as source:
+        path.write_bytes(source.read())
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["training_config"])
+        config["optimizer_config"] = {"class_name": "Adam", "config": {"learning_rate": 0.01}}
+        h5file.attrs["training_config"] = json.dumps(config)
+    with pytest.warns(UserWarning, match="the optimizer's state in the file has 6 variables "
+                                         "where dlcore's adam of this model has 10"):
+        model = dlcore.load(path)
+    assert model.optimizer.name == "adam" and model.optimizer.iterations == 0
+
+
 @pytest.mark.parametrize("optimizer", [
     lambda: dlcore.optimizers.SGD(0.05, momentum=0.9),
     lambda: dlcore.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
