@@ -338,3 +338,27 @@ def test_a_damaged_metadata_member_is_only_left_out_of_what_info_shows(tmp_path)
     np.testing.assert_allclose(dlcore.load(path).predict(x), data["y"], atol=1e-5)
     shown = dlcore.io.describe(path)
     assert "keras_version" not in shown and "Keras 3 model archive" in shown
+
+
+def test_dlcore_info_and_convert_take_archives(tmp_path):
+    from click.testing import CliRunner
+
+    from dlcore.cli import main
+    runner = CliRunner()
+    result = runner.invoke(main, ["info", fixture("keras_compiled.keras")])
+    assert result.exit_code == 0, result.output
+    assert "Keras 3 model archive" in result.output and "conv (Conv2D)" in result.output
+    assert "layers/conv2d/vars/0  (3, 3, 1, 3) float32" in result.output
+    imported, exported = str(tmp_path / "imported.h5"), str(tmp_path / "exported.keras")
+    result = runner.invoke(main, ["convert", fixture("keras_compiled.keras"), imported,
+                                  "--to", "dlcore"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["convert", imported, exported, "--to", "keras"])
+    assert result.exit_code == 0, result.output
+    assert zipfile.is_zipfile(exported)
+    x, data = archive_data("compiled")
+    np.testing.assert_allclose(dlcore.load(exported).predict(x), data["y"], atol=1e-5)
+    result = runner.invoke(main, ["convert", imported, str(tmp_path / "x.keras"),
+                                  "--to", "dlcore"])
+    assert result.exit_code == 1 and "a .keras file is a Keras 3 archive" in result.output
+    assert not os.path.exists(tmp_path / "x.keras")
