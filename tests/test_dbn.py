@@ -339,3 +339,12 @@ def test_the_label_sigma_and_up_down_kernels_compile_to_ptx_for_a_real_gpu():
     for kernel in ("softmax_labels_span", "write_label_columns_span", "copy_columns_span",
                    "scale_columns_span", "gaussian_visible_step_span"):
         assert f"COMPILED {kernel} " in report
+
+
+@pytest.mark.parametrize("make", [DBN, dlcore.StackedAutoencoder])
+def test_layers_given_as_an_array_are_refused_with_the_fix(make):
+    """An array of sizes (e.g. from a NumPy grid) was told it lists fewer than two sizes."""
+    with pytest.raises(ValueError, match=r"layers must be a list of sizes \[n_visible, "
+                                         r"n_hidden, \.\.\.\], got an array .*: pass "
+                                         r"layers\.tolist\(\)"):
+        make(layers=np.array([12, 6, 4])).fit(binary_data())

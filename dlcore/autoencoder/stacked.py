@@ -80,6 +80,9 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, TransformerOutput, Par
 
     # -- hyperparameters ----------------------------------------------------------------
     def _check_params(self):
+        if isinstance(self.layers, np.ndarray):
+            raise ValueError(f"layers must be a list of sizes [n_visible, n_hidden, ...], got "
+                             f"an array {self.layers!r:.80}: pass layers.tolist()")
         if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
             raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
                              f"got {self.layers!r}")

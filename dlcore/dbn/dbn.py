@@ -122,6 +122,9 @@ class DBN(LayerStack, TransformerOutput, ParamsMixin):
         """Each hyperparameter against what it may be: one line naming it (``fit``,
         ``resume``, ``up_down`` and loading a file call this; ``__init__`` and ``set_params``
         only store)."""
+        if isinstance(self.layers, np.ndarray):
+            raise ValueError(f"layers must be a list of sizes [n_visible, n_hidden, ...], got "
+                             f"an array {self.layers!r:.80}: pass layers.tolist()")
         if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
             raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
                              f"got {self.layers!r}")

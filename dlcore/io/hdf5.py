@@ -68,6 +68,7 @@ import contextlib
 import datetime
 import json
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -692,7 +693,7 @@ def _checked_feature_names(model: Any, names: list[str], filename: str) -> np.nd
     """The column names read from the file, as scikit-learn keeps them (an object array), when
     there is one per input of ``model``."""
     n_features = getattr(model, "n_features_in_", None)
-    if isinstance(n_features, int) and len(names) != n_features:
+    if isinstance(n_features, numbers.Integral) and len(names) != n_features:
         raise ModelFileError(filename, f"{filename}: the '{FEATURE_NAMES}' attribute names "
                                        f"{len(names)} columns for a model of {n_features} "
                                        f"inputs; {DAMAGED_FIX}")
