@@ -45,8 +45,28 @@ class FittedAttribute:
         instance.__dict__[self.key] = value
 
 
+#: scikit-learn's (and Keras's) names of what dlcore's estimators call otherwise: a student who
+#: swaps ``sklearn.neural_network.BernoulliRBM(n_components=100, n_iter=20, random_state=0)``
+#: for dlcore's is told each name, not only that it is unexpected.
+SCIKIT_LEARN_NAMES = {"n_components": "n_hidden", "n_iter": "epochs", "max_iter": "epochs",
+                      "random_state": "seed", "hidden_layer_sizes": "hidden",
+                      "learning_rate_init": "learning_rate"}
+
+
 class ParamsMixin:
     """get_params / set_params / repr from the names of ``__init__``'s arguments."""
+
+    def __new__(cls, *args, **kwargs):
+        """Refuse scikit-learn's names of dlcore's parameters (:data:`SCIKIT_LEARN_NAMES`) in
+        one line giving dlcore's, before Python's bare "unexpected keyword argument"."""
+        valid = cls._param_names()
+        for name in kwargs:
+            ours = SCIKIT_LEARN_NAMES.get(name)
+            if name not in valid and ours in valid:
+                raise TypeError(f"{cls.__name__} has no parameter {name!r} (scikit-learn's "
+                                f"name): dlcore calls it {ours}, e.g. "
+                                f"{cls.__name__}({ours}={kwargs[name]!r:.40})")
+        return super().__new__(cls)
 
     @classmethod
     def _param_names(cls):
@@ -69,8 +89,11 @@ class ParamsMixin:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
-                                 f"valid parameters: {', '.join(valid)}")
+                ours = SCIKIT_LEARN_NAMES.get(name)
+                hint = (f" ({name} is scikit-learn's name: dlcore calls it {ours})"
+                        if ours in valid else "")
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}"
+                                 f"{hint}; valid parameters: {', '.join(valid)}")
             setattr(self, name, value)
         return self
 

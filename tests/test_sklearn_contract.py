@@ -384,3 +384,22 @@ def test_column_names_that_do_not_fit_the_model_are_refused_in_one_line(stored, 
     with pytest.raises(dlcore.io.ModelFileError, match=message) as refused:
         dlcore.load(tmp_path / "model.h5")
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("make, theirs, ours", [
+    (dlcore.BernoulliRBM, "n_components", "n_hidden"),
+    (dlcore.GaussianBernoulliRBM, "n_iter", "epochs"),
+    (dlcore.Autoencoder, "random_state", "seed"),
+    (dlcore.DBNClassifier, "hidden_layer_sizes", "hidden"),
+    (dlcore.DBNClassifier, "max_iter", "epochs")])
+def test_scikit_learns_names_of_our_parameters_are_answered_with_ours(make, theirs, ours):
+    """A student swapping scikit-learn's BernoulliRBM(n_components=..., n_iter=...,
+    random_state=...) for dlcore's is told dlcore's name, in the constructor and in
+    set_params (a grid search's parameter grid)."""
+    with pytest.raises(TypeError, match=f"{make.__name__} has no parameter '{theirs}' "
+                                        f"\\(scikit-learn's name\\): dlcore calls it {ours}"):
+        make(**{theirs: 3})
+    with pytest.raises(ValueError, match=f"{theirs} is scikit-learn's name: dlcore calls it "
+                                         f"{ours}"):
+        make().set_params(**{theirs: 3})
+    assert make(**{ours: 3}).get_params()[ours] == 3
