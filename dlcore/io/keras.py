@@ -1172,12 +1172,12 @@ def load_keras(filename: str, h5file: h5py.File):
         else:
             from dlcore.io import keras_optimizer
             notes += keras_optimizer.adopt(model, imported, reader,
-                                           _optimizer_weight_paths(reader, h5file))
+                                           _optimizer_weight_paths(reader))
     warn_notes(notes, filename)
     return model
 
 
-def _optimizer_weight_paths(reader: ModelFileReader, h5file: h5py.File) -> list[str] | None:
+def _optimizer_weight_paths(reader: ModelFileReader) -> list[str] | None:
     """The paths of a legacy file's optimiser variables in Keras's order (its
     ``optimizer_weights`` group's ``weight_names``), or None when it holds none."""
     group = reader.group("optimizer_weights", required=False)
