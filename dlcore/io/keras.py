@@ -1156,7 +1156,6 @@ def load_keras(filename: str, h5file: h5py.File):
     as its ``training_config`` says when dlcore has those settings
     (:mod:`dlcore.io.keras_training`); a warning for each layer left out and for compile
     settings dlcore does not have."""
-    from dlcore.io.keras_training import compile_from
     reader = ModelFileReader(h5file, filename)
     config = reader.json_attribute(h5file, "model_config", "/")
     model, imported = model_from_config(config, filename, reader.file_size)
@@ -1165,16 +1164,24 @@ def load_keras(filename: str, h5file: h5py.File):
     notes = list(imported.notes)
     training = reader.json_attribute(h5file, "training_config", "/", default=None)
     if training is not None:
-        why = compile_from(model, training)
-        if why is not None:
-            notes.append(f"the model is loaded uncompiled (compile it before fit): its Keras "
-                         f"training_config does not map onto dlcore's: {why}")
-        else:
-            from dlcore.io import keras_optimizer
-            notes += keras_optimizer.adopt(model, imported, reader,
-                                           _optimizer_weight_paths(reader))
+        notes += compile_as_keras_did(model, imported, reader, training, "training_config",
+                                      _optimizer_weight_paths(reader))
     warn_notes(notes, filename)
     return model
+
+
+def compile_as_keras_did(model, imported, reader, training, where, variable_paths):
+    """Compile an imported ``model`` with the settings of a Keras ``training_config``
+    (``where`` names the file's entry they came from) and adopt the optimiser's state stored
+    at ``variable_paths`` (:mod:`dlcore.io.keras_optimizer`); the notes (a warning each) for
+    what cannot be carried over."""
+    from dlcore.io import keras_optimizer
+    from dlcore.io.keras_training import compile_from
+    why = compile_from(model, training)
+    if why is not None:
+        return [f"the model is loaded uncompiled (compile it before fit): its Keras {where} "
+                f"does not map onto dlcore's: {why}"]
+    return keras_optimizer.adopt(model, imported, reader, variable_paths)
 
 
 def _optimizer_weight_paths(reader: ModelFileReader) -> list[str] | None:

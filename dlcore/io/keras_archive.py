@@ -248,8 +248,7 @@ def load_archive(filename: str):
     """The dlcore model of a Keras archive (``dlcore.load`` calls this), with Keras's weights
     and, when dlcore has its settings, compiled as Keras compiled it; a warning for each layer
     left out and for compile settings dlcore does not have."""
-    from dlcore.io import keras, keras_optimizer, keras_weights
-    from dlcore.io.keras_training import compile_from
+    from dlcore.io import keras, keras_weights
     config = read_config(filename)
     with weights_file(filename) as reader:
         model, imported = keras.model_from_config(config, filename, reader.file_size)
@@ -259,13 +258,10 @@ def load_archive(filename: str):
         keras.set_weights(model, imported, arrays_of)
         notes = list(imported.notes)
         if config.get("compile_config"):   # Keras writes {} for a model never compiled
-            why = compile_from(model, training_config(config["compile_config"]))
-            if why is not None:
-                notes.append(f"the model is loaded uncompiled (compile it before fit): its "
-                             f"Keras compile_config does not map onto dlcore's: {why}")
-            else:
-                notes += keras_optimizer.adopt(model, imported, reader,
-                                               _archive_variable_paths(reader))
+            notes += keras.compile_as_keras_did(model, imported, reader,
+                                                training_config(config["compile_config"]),
+                                                "compile_config",
+                                                _archive_variable_paths(reader))
     keras.warn_notes(notes, filename)
     return model
 
