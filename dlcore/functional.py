@@ -43,7 +43,7 @@ from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer
 from dlcore.summary import Summary, summarize
 from dlcore.training import TrainingLoop, called_once
-from dlcore.validation import check_batch
+from dlcore.validation import check_batch, check_bool
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
 
@@ -331,8 +331,95 @@ class Model(TrainingLoop):
     @property
     def parameters(self):
         """The :class:`dlcore.optimizers.Parameter` (value, grad, weight decay, constraint,
-        optimiser slots) of every weight array, layer by layer: what the optimiser updates."""
+        optimiser slots) of every weight array, layer by layer; the optimiser updates those of
+        :attr:`trainable_parameters`."""
         return self._parameters
+
+    # -- frozen layers ------------------------------------------------------------------
+    _trainable = True
+
+    @property
+    def trainable(self):
+        """False freezes the whole model (Keras's ``model.trainable = False``): setting it sets
+        every layer's ``trainable``, and while it is False nothing is trained, whatever a layer
+        says. A frozen layer keeps its weights through ``fit`` (:class:`dlcore.layers.Layer`)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = check_bool(value, "trainable")
+        for layer in self.layers:
+            layer.trainable = self._trainable
+
+    def _keep_trainable(self, config):
+        """Set the model's own flag from a file's config (its layers keep their own flags: a
+        layer unfrozen after ``model.trainable = False`` stays unfrozen)."""
+        self._trainable = check_bool(config.get("trainable", True), "trainable")
+
+    def _trains(self, layer):
+        """Whether training updates ``layer``'s parameters."""
+        return self.trainable and layer.trainable and bool(layer.weight_names)
+
+    @property
+    def trainable_parameters(self):
+        """The :attr:`parameters` that training updates: those of the layers that are
+        ``trainable``, none while the model is not."""
+        plan = self._training_plan()
+        return plan[0]
+
+    def _training_plan(self):
+        """``(trainable parameters, which nodes the backward pass runs)`` for the layers'
+        ``trainable`` flags as they are now (recomputed when one changes). A node runs
+        backward when a layer that trains is at it or upstream of it: below the lowest such
+        layer no gradient is needed (unless the input's is asked for)."""
+        key = (self.trainable, tuple((id(layer), layer.trainable) for layer in self.layers),
+               len(self._parameters))
+        cached = getattr(self, "_plan", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        training = {layer.name for layer in self.layers if self._trains(layer)}
+        parameters = [p for p in self._parameters if p.key.split("/")[0] in training]
+        plan = (parameters, self._backward_plan(training))
+        self._plan = (key, plan)
+        return plan
+
+    def _backward_plan(self, training):
+        """id(node) -> whether a layer named in ``training`` is at that node or upstream."""
+        upstream = {}
+        producers = {id(node.output): node for node in self.nodes}
+        for node in self.nodes:   # topological order: producers first
+            upstream[id(node)] = node.layer.name in training or any(
+                upstream[id(producers[id(t)])] for t in node.inputs if id(t) in producers)
+        return upstream
+
+    @property
+    def trainable_weights(self):
+        """The weights that training updates, as NumPy arrays (Keras's
+        ``model.trainable_weights``), layer by layer."""
+        return [w for layer in self.layers if self._trains(layer) for w in layer.get_weights()]
+
+    @property
+    def non_trainable_weights(self):
+        """The weights of the frozen layers (all of them while the model is frozen)."""
+        return [w for layer in self.layers if not self._trains(layer)
+                for w in layer.get_weights()]
+
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or the one at ``index`` in :attr:`layers` (Keras's
+        ``model.get_layer``); ValueError in one line naming the layers there are."""
+        if (name is None) == (index is None):
+            raise ValueError("give get_layer a name or an index (one of them)")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                    or not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"index {index!r} is out of range: the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}; the layers are: "
+                         f"{', '.join(layer.name for layer in self.layers)}")
 
     # -- compile ------------------------------------------------------------------------
     def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
@@ -567,11 +654,13 @@ class Model(TrainingLoop):
         input_ids = {id(t) for t in self.inputs}
         fused_nodes = {id(t.node) for t, flag in zip(self.outputs, fused or []) if flag}
         written = set()   # the layers whose gradients this pass has set
+        upstream = self._training_plan()[1]
         for node, runner in zip(reversed(self.nodes), reversed(self._runners)):
             g = grads.pop(id(node.output), None)
-            if g is None:
-                continue
-            needed = need_input_gradient or any(id(t) not in input_ids for t in node.inputs)
+            if g is None or not (need_input_gradient or upstream[id(node)]):
+                continue   # nothing that trains at or below this node
+            needed = need_input_gradient or any(
+                id(t) not in input_ids and upstream.get(id(t.node), True) for t in node.inputs)
             if id(node) in fused_nodes:
                 result = runner.backward(g, needed, apply_activation=False)
             else:
@@ -610,10 +699,12 @@ class Model(TrainingLoop):
 
     def penalty(self):
         """The weight-decay term Omega(theta) of the cost (lecture "Convolutional neural
-        networks" (2016), "Weight decay"), from every layer's regularizers, in float64."""
+        networks" (2016), "Weight decay"), from the regularizers of every layer that trains,
+        in float64."""
         total = 0.0
         for layer in self.layers:
-            if isinstance(layer, WeightedLayer) and layer.regularizers():
+            # as Keras, a frozen layer's weights are not penalised: training cannot move them
+            if isinstance(layer, WeightedLayer) and self._trains(layer) and layer.regularizers():
                 weights = dict(zip(layer.weight_names, layer.get_weights()))
                 for name, regularizer in layer.regularizers().items():
                     total += regularizer.penalty(weights[name])
@@ -652,7 +743,7 @@ class Model(TrainingLoop):
     def summary(self, print_fn=print):
         """The summary table (:mod:`dlcore.summary`) with a row per call of a layer and the
         tensors each takes ("inputs"); a shared layer's parameters are counted once."""
-        rows = summarize(self.name, (), self.layers).rows
+        rows = summarize(self.name, (), self.layers, self._trains).rows
         by_layer = {id(layer): row for layer, row in zip(self.layers, rows)}
         names = {id(t): name for t, name in zip(self.inputs, self.input_names)}
         table, counted = [], set()
@@ -739,6 +830,8 @@ class Model(TrainingLoop):
                              for layer in self.layers],
                   "nodes": nodes, "outputs": [numbers[id(t)] for t in self.outputs],
                   "several_outputs": self._several_outputs}
+        if not self.trainable:
+            config["trainable"] = False
         if self.loss is not None:
             config["compile"] = {"loss": ([loss.get_config() for loss in self.losses]
                                           if self._several_outputs
@@ -798,6 +891,7 @@ class Model(TrainingLoop):
         unused = [layer.name for layer in layers if not any(layer is m for m in model.layers)]
         if unused:
             raise ValueError(f"layer(s) {', '.join(unused)} are not used by the graph")
+        model._keep_trainable(config)
         compiled = config.get("compile")
         if compiled:
             model.compile(compiled["loss"], compiled["optimizer"], compiled.get("metrics"))

@@ -238,6 +238,27 @@ def unet_small(input_shape=(1, 28, 28), filters=8, backend="auto", seed=0):
 MODELS = {"lenet5": lenet5, "mlp": mlp}
 
 
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002
+    """Keras's ``keras.models.load_model``: the network in a Keras file (a ``.keras`` archive
+    or a legacy ``.h5``) or in a dlcore model file, read as :func:`dlcore.load` reads it.
+
+    ``compile=False`` returns it uncompiled (Keras's meaning: compile it yourself). Keras's
+    ``custom_objects`` name Python code for custom layers, which dlcore never runs: only None
+    is taken. Loading is always safe in dlcore (no code in a file is run), whatever
+    ``safe_mode`` says."""
+    from dlcore.io import load
+    from dlcore.validation import check_bool
+    if custom_objects:
+        raise ValueError("custom_objects name Python code for custom Keras layers, which "
+                         "dlcore never runs: leave it out (dlcore imports Keras's own layers)")
+    check_bool(safe_mode, "safe_mode")
+    model = load(filepath)
+    if not check_bool(compile, "compile") and isinstance(model, Model):
+        model.loss = model.optimizer = None
+        model.metrics = []
+    return model
+
+
 def model_from_json(text):
     """A :class:`dlcore.Sequential` from Keras's ``model.to_json()`` text (or dlcore's own
     :meth:`~dlcore.Sequential.to_json`), NHWC shapes turned into NCHW, weights freshly

@@ -127,6 +127,21 @@ class Sequential(Model):
             raise
         return self
 
+    def pop(self):
+        """Remove the last layer and return it (Keras's ``Sequential.pop``): e.g. to put a new
+        classifier on a pretrained net (``pop()``, then ``add(Dense(k, activation="softmax"))``;
+        ``fit`` checks that the loss fits the last layer)."""
+        if not self.layers:
+            raise ValueError("the network has no layers to pop")
+        layer = self.layers.pop()
+        if self.built:
+            if self.layers:
+                self.output_shape = self.layers[-1].output_shape
+                self._collect_parameters()
+            else:
+                self.built, self._parameters = False, []
+        return layer
+
     def _unique_name(self, base):
         taken = {layer.name for layer in self.layers}
         if base not in taken:
@@ -281,10 +296,19 @@ class Sequential(Model):
             return last.forward(x, training=training, step=step, apply_activation=False)
         return last.forward(x, training=training, step=step)
 
+    def _backward_plan(self, training):
+        """The index of the lowest layer named in ``training`` (the layers below it need no
+        backward pass), None when there is none."""
+        return next((index for index, layer in enumerate(self.layers)
+                     if layer.name in training), None)
+
     def _backward(self, grad, fused, need_input_gradient):
-        for index in range(len(self.layers) - 1, -1, -1):
+        lowest = 0 if need_input_gradient else self._training_plan()[1]
+        if lowest is None:
+            return None   # nothing trains: no gradient is needed
+        for index in range(len(self.layers) - 1, lowest - 1, -1):
             layer = self.layers[index]
-            needed = index > 0 or need_input_gradient
+            needed = index > lowest or need_input_gradient
             if fused and index == len(self.layers) - 1:
                 grad = layer.backward(grad, needed, apply_activation=False)
             else:
@@ -315,7 +339,7 @@ class Sequential(Model):
         :class:`dlcore.summary.Summary` with the same numbers (``rows``, ``total_params``, ...).
         """
         self._require_built()
-        summary = summarize(self.name, self.input_shape, self.layers)
+        summary = summarize(self.name, self.input_shape, self.layers, self._trains)
         if print_fn is not None:
             print_fn(str(summary))
         return summary
@@ -327,6 +351,8 @@ class Sequential(Model):
                   "input_shape": None if self.input_shape is None else list(self.input_shape),
                   "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                              for layer in self.layers]}
+        if not self.trainable:
+            config["trainable"] = False
         if self.loss is not None:
             config["compile"] = {"loss": self.loss.get_config(),
                                  "optimizer": serialize_optimizer(self.optimizer),
@@ -346,6 +372,7 @@ class Sequential(Model):
         model = cls(layers, input_shape=config.get("input_shape"),
                     backend=config.get("backend", "auto"), seed=int(config.get("seed", 0)),
                     name=config.get("name"))
+        model._keep_trainable(config)
         compiled = config.get("compile")
         if compiled:
             model.compile(compiled["loss"], compiled["optimizer"], compiled.get("metrics"))

@@ -13,9 +13,11 @@ __all__ = ["LayerSummary", "Summary", "summarize"]
 class LayerSummary:
     """One row of the table: a layer's name, class, output shape and counts."""
 
-    def __init__(self, name, class_name, output_shape, weights, biases, flops):
+    def __init__(self, name, class_name, output_shape, weights, biases, flops, trainable=True):
         self.name, self.class_name, self.output_shape = name, class_name, tuple(output_shape)
         self.weights, self.biases, self.flops = weights, biases, flops
+        #: whether training updates the layer's parameters (False: frozen)
+        self.trainable = trainable
         #: the names of the tensors the layer is called on (a functional model's graph)
         self.inputs = None
 
@@ -26,19 +28,23 @@ class LayerSummary:
 
 class Summary:
     """The numbers of a network's summary (``rows``, ``total_params``, ``total_weights``,
-    ``total_biases``, ``total_flops``); ``str()`` is the table."""
+    ``total_biases``, ``total_flops``, and as Keras ``trainable_params`` and
+    ``non_trainable_params``, those of frozen layers); ``str()`` is the table."""
 
     def __init__(self, rows, name, input_shape):
         self.rows, self.name, self.input_shape = rows, name, tuple(input_shape)
         self.total_weights = sum(r.weights for r in rows)
         self.total_biases = sum(r.biases for r in rows)
         self.total_params = self.total_weights + self.total_biases
+        self.non_trainable_params = sum(r.params for r in rows if not r.trainable)
+        self.trainable_params = self.total_params - self.non_trainable_params
         self.total_flops = sum(r.flops for r in rows)
 
     def __str__(self):
         header = ("Layer (type)", "Output shape", "Params", "Weights", "Biases", "FLOPs")
         table = [header, ("input", _shape_text(self.input_shape), "", "", "", "")]
-        table += [(f"{r.name} ({r.class_name})", _shape_text(r.output_shape), f"{r.params:,}",
+        table += [(f"{r.name} ({r.class_name}{'' if r.trainable or not r.params else ', frozen'})",
+                   _shape_text(r.output_shape), f"{r.params:,}",
                    f"{r.weights:,}", f"{r.biases:,}", f"{r.flops:,}") for r in self.rows]
         if any(r.inputs for r in self.rows):   # a graph: each row says what it takes
             header += ("Inputs",)
@@ -60,6 +66,8 @@ class Summary:
         lines += [rule,
                   f"Total parameters: {self.total_params:,} (weights {self.total_weights:,}, "
                   f"biases {self.total_biases:,})",
+                  f"Trainable parameters: {self.trainable_params:,}; non-trainable (frozen "
+                  f"layers): {self.non_trainable_params:,}",
                   f"Forward FLOPs per sample: {self.total_flops:,} "
                   "(a multiply-add counts 2; element-wise layers 0)"]
         return "\n".join(lines)
@@ -69,11 +77,14 @@ class Summary:
                 f", total_flops={self.total_flops})")
 
 
-def summarize(name, input_shape, layers):
+def summarize(name, input_shape, layers, trains=None):
     """The :class:`Summary` of built ``layers`` (in order) fed per-sample inputs of
-    ``input_shape``."""
+    ``input_shape``; ``trains(layer)`` says whether training updates a layer (default: its
+    ``trainable``)."""
+    trains = trains or (lambda layer: layer.trainable)
     return Summary([LayerSummary(layer.name, type(layer).__name__, layer.output_shape,
-                                 layer.weight_count(), layer.bias_count(), layer.flops())
+                                 layer.weight_count(), layer.bias_count(), layer.flops(),
+                                 bool(trains(layer)))
                     for layer in layers], name, input_shape)
 
 

@@ -16,7 +16,7 @@ One epoch of ``fit`` is::
     for x, y in mini_batches(data, order of the epoch):   # dlcore.batches
         model.loss_rows(x, y, rows, training=True, step=n_updates, gradient=True)
         totals += (sum of rows.loss, sum of rows.correct, n)  # on the device, in float64
-        optimizer.apply(model.parameters)                     # theta <- theta - eta * ...
+        optimizer.apply(model.trainable_parameters)           # theta <- theta - eta * ...
         n_updates += 1
     loss = totals[0] / totals[2] + model.penalty()            # the cost, weight decay included
 
@@ -51,7 +51,9 @@ one-layer model in under fifty lines.)
     called once at the start of ``fit``, ``evaluate``, ``train_on_batch`` and
     ``loss_and_gradient``.
 ``parameters``
-    the list of :class:`dlcore.optimizers.Parameter` the optimiser updates from their ``grad``.
+    the list of :class:`dlcore.optimizers.Parameter` the optimiser updates from their ``grad``;
+    a model with frozen layers (``trainable = False``) overrides ``trainable_parameters`` (by
+    default ``parameters``) to name the ones it updates.
 ``forward(x, training=False, step=0)``
     ``(n, *input_shape)`` backend array -> ``(n, *output_shape)`` backend array of outputs
     (class probabilities after a softmax): what ``predict`` returns.
@@ -76,6 +78,7 @@ optimiser state, counters, history and callback state (a snapshot taken after ev
 """
 import collections
 import time
+import warnings
 from typing import NamedTuple
 
 import click
@@ -230,6 +233,12 @@ def called_once(layers, calls):
 class TrainingLoop:
     """Keras' training methods for a model that offers the seam of the module docstring."""
 
+    @property
+    def trainable_parameters(self):
+        """The parameters the optimiser updates: all of ``parameters`` unless a model with
+        frozen layers says otherwise."""
+        return self.parameters
+
     def _reset_training(self):
         """The training state of a new model: no history, no epochs or updates done."""
         self.history = {}
@@ -331,6 +340,11 @@ class TrainingLoop:
                                minimum=1)
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
+        if epochs and self.parameters and not self.trainable_parameters:
+            # Keras says the same, and trains on: a frozen model still reports its loss
+            warnings.warn("the model does not have any trainable weights: every layer is "
+                          "frozen (trainable=False), so fit leaves the weights as they are; "
+                          "set trainable = True on the layers to train", stacklevel=2)
         y = self._target_rows(y, len(x))
         x, y, validation = self._validation(x, y, validation_split, validation_data)
         n = len(x)
@@ -501,7 +515,7 @@ class TrainingLoop:
             self._accumulate(rows, totals)
         if data_parallel is not None:
             data_parallel.sum_gradients(x.shape[0])
-        self.optimizer.apply(self.parameters)
+        self.optimizer.apply(self.trainable_parameters)
         self.n_updates += 1
 
     def _product_steps(self):
@@ -512,7 +526,7 @@ class TrainingLoop:
         if getattr(self, "_data_parallel", None) is not None \
                 or getattr(self, "_adversary", None) is not None:
             return []
-        by_key = {parameter.key: parameter for parameter in self.parameters}
+        by_key = {parameter.key: parameter for parameter in self.trainable_parameters}
         found = []
         for layer in self._product_step_layers():
             layer_steps = {}
@@ -626,7 +640,9 @@ class TrainingLoop:
         (the weight-decay term ``penalty()`` not included, as in ``fit``'s batch reports).
         With ``input_gradient``, the pair (loss, dL/dx as an (n, *input_shape) NumPy array).
         Each Parameter of ``parameters`` then holds ``grad`` = dL/dvalue (value's shape, on the
-        backend; weight decay not included: the optimiser adds it).
+        backend; weight decay not included: the optimiser adds it), except, without
+        ``input_gradient``, those of the frozen layers below the lowest layer that trains: the
+        backward pass stops there.
         """
         self.check_compiled()
         x = self._checked_inputs(x)

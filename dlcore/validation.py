@@ -153,6 +153,14 @@ def check_int(value, name, minimum=None):
     return int(value)
 
 
+def check_bool(value, name):
+    """``value`` as a bool when it is True or False (NumPy's too); else a ValueError naming
+    ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r:.40}")
+    return bool(value)
+
+
 def check_verbose(verbose):
     """Whether Keras's ``verbose`` (0, 1, 2 or "auto"; a bool too) asks for output."""
     if verbose == "auto" or (isinstance(verbose, (bool, np.bool_, numbers.Integral))

@@ -127,6 +127,7 @@ def save_base_models(folder):
     network.compile("cross_entropy", "sgd", ["accuracy"])
     images = data.random((4, 1, 28, 28)).astype(np.float32)
     network.fit(images, np.arange(4) % 10, epochs=1, batch_size=4, verbose=0)
+    network.layers[0].trainable = False   # a frozen layer's flag, in every file of it
     models["lenet5"] = network
     models["functional"] = _functional_model(data)
     # a student compiled with the distillation loss: a loss config with a number in it

@@ -8,8 +8,8 @@ Each test writes a model with one library and reads it with the other, comparing
 the same images (NCHW for dlcore, NHWC for Keras): LeNet-5 with its augmentation, a residual net
 and a U-Net exported from dlcore; a model trained in Keras, imported compiled, fine-tuned in
 dlcore and read back by Keras, which trains on (legacy ``.h5`` and Keras 3's ``.keras``
-archive); Keras's unequal 'same' geometry; Keras 3's
-``.weights.h5`` both ways.
+archive); a model with a frozen layer, trained on across the seam both ways; Keras's unequal
+'same' geometry; Keras 3's ``.weights.h5`` both ways.
 """
 import warnings
 
@@ -188,3 +188,53 @@ def test_training_crosses_between_keras_and_dlcore_with_its_optimizer_state(
     back.fit(x, labels, **step)
     model.fit(x_nchw, labels, **step)
     np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(back, x_nchw), atol=tolerance)
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["sequential", "functional"])
+def test_frozen_layers_cross_between_keras_and_dlcore_and_training_goes_on(
+        tmp_path, functional):
+    """Transfer learning across the seam: Keras freezes its first convolution and trains; dlcore
+    loads it frozen with the optimiser's state of the layers that train (Keras keeps none for a
+    frozen layer) and takes Keras's next step; dlcore unfreezes nothing, saves, and Keras loads
+    the layer frozen, reads every optimiser variable without a warning and takes dlcore's next
+    step."""
+    keras = real_keras()
+    rng = np.random.default_rng(1)
+    x = rng.random((32, 8, 8, 1)).astype(np.float32)
+    labels = rng.integers(0, 3, 32)
+    x_nchw = x.transpose(0, 3, 1, 2)
+    keras.utils.set_random_seed(1)
+    layers = keras.layers
+    base = layers.Conv2D(3, 3, activation="relu", name="base", trainable=False)
+    if functional:
+        inputs = keras.Input((8, 8, 1))
+        a = base(inputs)
+        joined = layers.Add()([a, layers.Conv2D(3, 3, padding="same", name="branch")(a)])
+        in_keras = keras.Model(inputs, layers.Dense(3, activation="softmax", name="out")(
+            layers.Flatten()(joined)))
+    else:
+        in_keras = keras.Sequential([keras.Input((8, 8, 1)), base, layers.Flatten(),
+                                     layers.Dense(4, activation="relu", name="hidden"),
+                                     layers.Dense(3, activation="softmax", name="out")])
+    in_keras.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
+    step = {"epochs": 1, "batch_size": 32, "shuffle": False, "verbose": 0}
+    for _ in range(3):
+        in_keras.fit(x, labels, **step)
+    in_keras.save(tmp_path / "keras.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model = dlcore.load(tmp_path / "keras.keras")
+    assert model.get_layer("base").trainable is False
+    frozen = model.get_layer("base").get_weights()
+    model.fit(x_nchw, labels, **step)
+    in_keras.fit(x, labels, **step)
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(in_keras, x_nchw), atol=1e-6)
+    model.save(tmp_path / "dlcore.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        back = keras.models.load_model(tmp_path / "dlcore.keras")
+    assert back.get_layer("base").trainable is False
+    back.fit(x, labels, **step)
+    model.fit(x_nchw, labels, **step)
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(back, x_nchw), atol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, model.get_layer("base").get_weights()))

@@ -105,6 +105,7 @@ class _Exported:
                             f"{type(model).__name__}")
         model._require_built()
         self.name = model.name
+        self.trainable = bool(model.trainable)
         self.notes = []
         self.functional = not isinstance(model, Sequential)
         if self.functional:
@@ -118,7 +119,14 @@ class _Exported:
         for layer in model.layers:
             self._add(layer)
 
-    def _add(self, layer):   # noqa: C901 - one case per layer class
+    def _add(self, layer):
+        """Append the Keras layer entries of ``layer``, frozen when it is."""
+        before = len(self.layers)
+        self._add_entries(layer)
+        for entry in self.layers[before:]:
+            entry["config"]["trainable"] = bool(layer.trainable)
+
+    def _add_entries(self, layer):   # noqa: C901 - one case per layer class
         kind = type(layer).__name__
         if kind == "Conv2D":
             self._conv(layer)
@@ -283,13 +291,15 @@ class _Exported:
     def model_config(self):
         if self.functional:
             return {"class_name": "Functional",
-                    "config": {"name": self.name, "trainable": True, "layers": self.layers,
+                    "config": {"name": self.name, "trainable": self.trainable,
+                               "layers": self.layers,
                                "input_layers": self._inputs if len(self._inputs) > 1
                                else self._inputs[0],
                                "output_layers": self._outputs if len(self._outputs) > 1
                                else self._outputs[0]}}
         return {"class_name": "Sequential",
-                "config": {"name": self.name, "trainable": True, "layers": self.layers,
+                "config": {"name": self.name, "trainable": self.trainable,
+                           "layers": self.layers,
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
 
 
@@ -610,7 +620,15 @@ class _Imported:
         return ImageAugmentation(max_shift=shift, horizontal_flip=kind == "RandomFlip",
                                  name=name)
 
-    def _layer(self, kind, name, config, layers):   # noqa: C901 - one case per layer class
+    def _layer(self, kind, name, config, layers):
+        """The dlcore layer of one Keras layer entry (None for a ZeroPadding2D, merged into the
+        convolution it feeds), frozen when Keras's is."""
+        layer = self._new_layer(kind, name, config, layers)
+        if layer is not None:
+            layer.trainable = config.get("trainable", True)
+        return layer
+
+    def _new_layer(self, kind, name, config, layers):   # noqa: C901 - one case per layer class
         if kind == "ZeroPadding2D":
             self._padding = (name, _zero_padding(config.get("padding")))
             return None
@@ -1009,6 +1027,7 @@ def model_from_config(config, filename="<json>", file_size=None):
         else:
             model = Sequential(imported.layers, input_shape=imported.input_shape,
                                name=imported.name if "/" not in imported.name else None)
+        model._keep_trainable(config["config"])
     except (ValueError, TypeError) as error:
         raise _config_error(filename, f"the Keras model does not build in dlcore: "
                                       f"{str(error).splitlines()[0][:300]}") from None

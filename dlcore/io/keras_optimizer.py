@@ -5,10 +5,10 @@ Keras keeps its optimiser's variables in one order, in a ``.keras`` archive (``o
 ``1``, ... of its ``model.weights.h5``) and in a legacy HDF5 model file alike (the datasets of
 ``optimizer_weights`` named, in order, by its ``weight_names`` attribute; dlcore reads them but
 writes archives only: Keras 3.15 cannot train a model it loaded from a legacy file holding
-them, its own files included): the update count,
-the learning rate (when it is a number, not a schedule), then the slots of each trainable array
-in turn, layer by layer, kernel then bias (Keras interleaves them: Adam's m then v of the first
-kernel, of its bias, ...), each in Keras's layout (a convolution's kernel HWIO).
+them, its own files included): the update count, the learning rate (when it is a number, not a
+schedule), then the slots of each trainable array (a frozen layer's have none) in turn, layer by
+layer, kernel then bias (Keras interleaves them: Adam's m then v of the first kernel, of its
+bias, ...), each in Keras's layout (a convolution's kernel HWIO).
 
 Adam's m and v and RMSprop's mean square are the same numbers in both libraries. Keras's SGD
 velocity is v = mu v - eta g where dlcore's is Delta = mu Delta + g (lecture "Supervised
@@ -85,7 +85,10 @@ def keras_arrays(model, exported):
         shadow = model.clone()
         shadow.set_weights(values)
         by_slot[name] = keras.exported(shadow).weights
+    trained = {layer.name for layer in model.layers if model._trains(layer)}
     for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
+        if layer_name not in trained:   # Keras keeps variables of trainable arrays only
+            continue
         for index in range(len(exported.weights.get(layer_name, []))):
             arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
                        for name in names]
@@ -105,7 +108,7 @@ def adopt(model, imported, reader, paths) -> list[str]:
     by_name = {layer.name: layer for layer in model.layers}
     shapes = [(layer_name, keras.keras_shapes(by_name[layer_name]))
               for layer_name, _ in keras_weights.layer_paths(imported.config)
-              if layer_name in imported.converters]
+              if layer_name in imported.converters and model._trains(by_name[layer_name])]
     count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes)
     if len(paths) != count:
         return [f"the optimizer's state in the file has {len(paths)} variables where "
@@ -136,7 +139,10 @@ def adopt(model, imported, reader, paths) -> list[str]:
         else:
             values = [np.zeros(parameter.value.shape, np.float32)
                       for parameter in model.parameters]
-        slots.update({(parameter.key, name): value
+        # a frozen layer has no variables in Keras: its slots start at zero
+        trained = {parameter.key for parameter in model.trainable_parameters}
+        slots.update({(parameter.key, name): value if parameter.key in trained
+                      else np.zeros(parameter.value.shape, np.float32)
                       for parameter, value in zip(model.parameters, values)})
     optimizer.build(model.parameters, model.backend)
     model._adopt_optimizer_state(iterations, slots)

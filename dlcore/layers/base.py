@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 from dlcore.backend import get_backend
+from dlcore.validation import check_bool
 
 from . import initializers
 from .ops import ops_for
@@ -80,12 +81,22 @@ class Layer:
     input_shape : tuple, optional
         The per-sample input shape, e.g. ``(1, 28, 28)``; needed only on a network's first
         layer, and only when the network is not given ``input_shape`` itself.
+
+    Attributes
+    ----------
+    trainable : bool, True unless set otherwise (Keras's ``layer.trainable = False``): a frozen
+        layer's parameters are left as they are by ``fit`` and ``train_on_batch`` (no step, no
+        weight decay, no constraint), while its forward pass and the gradient it passes to the
+        layers below are unchanged: lecture "Supervised learning"'s protocol "hold fix the
+        feature extractor, train linear classifier on features" (slide "Deep Learning is
+        BIG"), or fine-tuning part of a pretrained net
     """
 
     #: The parameter names, in the order of :meth:`get_weights`.
     weight_names = ()
     #: Layers whose forward pass differs between training and evaluation (dropout, noise).
     stochastic = False
+    _trainable = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -113,15 +124,42 @@ class Layer:
         if self._given_input_shape is not None:
             config["input_shape"] = list(self._given_input_shape)
         config.update(self._config())
+        if not self.trainable:
+            config["trainable"] = False
         return config
 
     @classmethod
     def from_config(cls, config):
         """A new, unbuilt layer from :meth:`get_config`'s dict."""
-        return cls(**config)
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        layer = cls(**config)
+        layer.trainable = trainable
+        return layer
+
+    @property
+    def trainable(self):
+        """Whether training updates this layer's parameters (see the class docstring)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = check_bool(value, "trainable")
+
+    @property
+    def trainable_weights(self):
+        """The parameters that training updates, as :meth:`get_weights` lists them: all of
+        them, or none for a frozen layer."""
+        return self.get_weights() if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        """The parameters that training leaves as they are: those of a frozen layer."""
+        return [] if self.trainable else self.get_weights()
 
     def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self._config().items())
+        settings = {**self._config(), **({} if self.trainable else {"trainable": False})}
+        arguments = ", ".join(f"{key}={value!r}" for key, value in settings.items())
         return f"{type(self).__name__}({arguments})"
 
     # -- shapes and parameters ----------------------------------------------------------
@@ -301,6 +339,7 @@ class WeightedLayer(Layer):
     activity_regularizer, bias_constraint : None only: Keras' signature has them (lecture "Deep
         learning I" lists Dense's parameters); dlcore penalises weights, not activations, and
         constrains kernels only, so any other value is refused in one line
+    trainable : bool, False freezes the layer (see :class:`Layer`)
     """
 
     #: {weight name: the optimiser's step straight from that weight's gradient product}, set
@@ -311,7 +350,7 @@ class WeightedLayer(Layer):
     def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, name=None, input_shape=None, activity_regularizer=None,
-                 bias_constraint=None):
+                 bias_constraint=None, trainable=True):
         from dlcore import regularizers
         if activity_regularizer is not None:
             raise ValueError(f"activity_regularizer={activity_regularizer!r}: dlcore has no "
@@ -321,6 +360,7 @@ class WeightedLayer(Layer):
             raise ValueError(f"bias_constraint={bias_constraint!r}: dlcore constrains kernels "
                              f"only (kernel_constraint='max_norm')")
         super().__init__(name=name, input_shape=input_shape)
+        self.trainable = trainable
         self.activation = check_activation(activation)
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"use_bias must be True or False, got {use_bias!r}")

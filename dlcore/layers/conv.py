@@ -49,10 +49,10 @@ class Conv2D(WeightedLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  name=None, input_shape=None, strides=None, floor=False,
-                 activity_regularizer=None, bias_constraint=None):
+                 activity_regularizer=None, bias_constraint=None, trainable=True):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
-                         input_shape, activity_regularizer, bias_constraint)
+                         input_shape, activity_regularizer, bias_constraint, trainable)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.stride = kernel_pair(stride if strides is None else strides, "stride")

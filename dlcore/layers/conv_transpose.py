@@ -51,9 +51,10 @@ class Conv2DTranspose(WeightedLayer):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
-                 stride=None):
+                 stride=None, trainable=True):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
-                         kernel_regularizer, bias_regularizer, None, name, input_shape)
+                         kernel_regularizer, bias_regularizer, None, name, input_shape,
+                         trainable=trainable)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.strides = kernel_pair(strides if stride is None else stride, "strides")
