@@ -122,6 +122,8 @@ def call_layer(layer, x):
     layer._graph_input_shape = shape
     node = Node(layer, inputs, takes_list)
     node.output = SymbolicTensor(output_shape, node, None)
+    if getattr(layer, "_first_node", None) is None:
+        layer._first_node = node   # its input and output, as Keras's layer.input and .output
     return node.output
 
 
@@ -198,7 +200,9 @@ class Model(TrainingLoop):
         self.name = name or "model"
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
-        self.inputs, self._several_inputs = _as_list(inputs, "inputs")
+        self.inputs, _ = _as_list(inputs, "inputs")
+        # a list of one input is that input: Keras's Model(model.inputs, ...) idiom
+        self._several_inputs = len(self.inputs) > 1
         self.outputs, self._several_outputs = _as_list(outputs, "outputs")
         for tensor in self.inputs:
             if not isinstance(tensor, SymbolicTensor) or not tensor.is_input:
@@ -334,6 +338,18 @@ class Model(TrainingLoop):
         optimiser slots) of every weight array, layer by layer; the optimiser updates those of
         :attr:`trainable_parameters`."""
         return self._parameters
+
+    @property
+    def input(self):
+        """The input tensor (a list of them for several inputs), Keras's ``model.input``."""
+        return self.inputs if self._several_inputs else self.inputs[0]
+
+    @property
+    def output(self):
+        """The output tensor (a list for several outputs), Keras's ``model.output``: with the
+        layers' ``output``, a model of part of this one shares its layers and weights, e.g.
+        ``dlcore.Model(model.input, model.get_layer("conv2d").output)`` for feature maps."""
+        return self.outputs if self._several_outputs else self.outputs[0]
 
     # -- frozen layers ------------------------------------------------------------------
     _trainable = True

@@ -138,6 +138,7 @@ class Sequential(Model):
             if self.layers:
                 self.output_shape = self.layers[-1].output_shape
                 self._collect_parameters()
+                self._symbolic_graph()
             else:
                 self.built, self._parameters = False, []
         return layer
@@ -178,9 +179,47 @@ class Sequential(Model):
         self.output_shape, self.backend, self.dtype = shape, backend, np.dtype(dtype)
         self.built = True
         self._collect_parameters()
+        self._symbolic_graph()
         if self.loss is not None:
             self._checked_loss(self.loss)
         return self
+
+    # -- the network as a graph (Keras's model.inputs, layer.output) ---------------------
+    @property
+    def inputs(self):
+        """``[input tensor]`` of the network as a graph, once built (Keras's
+        ``model.inputs``)."""
+        return [self._symbolic_graph()[0]]
+
+    @property
+    def outputs(self):
+        """``[output tensor]`` of the network as a graph, once built."""
+        return [self._symbolic_graph()[1]]
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    def _symbolic_graph(self):
+        """(input, output) tensors of the layers called in turn on a :func:`dlcore.Input`,
+        made again when the layers change; each layer's ``input`` and ``output`` are then its
+        tensors here, so that ``dlcore.Model(net.input, net.get_layer(name).output)`` is the
+        network up to that layer, sharing its weights."""
+        from dlcore.functional import Input, call_layer
+        self._require_built()
+        key = tuple(id(layer) for layer in self.layers)
+        cached = getattr(self, "_graph", None)
+        if cached is None or cached[0] != key:
+            x = start = Input(self.input_shape, name="input")
+            for layer in self.layers:
+                layer._first_node = None   # this network's call is the layer's own
+                x = call_layer(layer, x)
+            cached = self._graph = (key, (start, x))
+        return cached[1]
 
     # -- compile ------------------------------------------------------------------------
     def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):

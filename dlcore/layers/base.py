@@ -147,6 +147,30 @@ class Layer:
         self._trainable = check_bool(value, "trainable")
 
     @property
+    def input(self):
+        """The symbolic tensor this layer was first called on in a graph (Keras's
+        ``layer.input``; a list for a layer that takes several)."""
+        node = self._called_node()
+        return node.inputs if node.takes_list else node.inputs[0]
+
+    @property
+    def output(self):
+        """The symbolic tensor of this layer's first call in a graph (Keras's ``layer.output``):
+        ``dlcore.Model(model.input, model.get_layer(name).output)`` is the model up to this
+        layer, sharing its weights (feature maps, intermediate codes). A Sequential's layers
+        have one once it is built."""
+        return self._called_node().output
+
+    def _called_node(self):
+        node = getattr(self, "_first_node", None)
+        if node is None:
+            raise AttributeError(f"layer {self.name or type(self).__name__!r} has not been "
+                                 f"called on a symbolic tensor, so it has no input or output "
+                                 f"tensor: build its network first (a Sequential with an input "
+                                 f"shape, or call the layer on dlcore.Input(...))")
+        return node
+
+    @property
     def trainable_weights(self):
         """The parameters that training updates, as :meth:`get_weights` lists them: all of
         them, or none for a frozen layer."""
