@@ -1,6 +1,9 @@
 """Callbacks for ``fit`` (the training loop of :mod:`dlcore.training`, which
-:class:`dlcore.Sequential` inherits): the History it returns, early stopping and the progress
-bar.
+:class:`dlcore.Sequential` inherits): the History it returns, early stopping, the progress
+bar, and Keras's others: checkpoints (:class:`ModelCheckpoint`), the learning rate lowered on
+a plateau (:class:`ReduceLROnPlateau`) or set per epoch (:class:`LearningRateScheduler`), the
+epochs' numbers in a CSV file (:class:`CSVLogger`) and functions as callbacks
+(:class:`LambdaCallback`).
 
 A callback is told when training starts and ends, and when each epoch and each batch ends::
 
@@ -18,13 +21,16 @@ Early stopping is lecture "Convolutional neural networks" (2016)'s: "Monitor val
 during training; stop when it starts to deteriorate" (it "keeps the solution close to the
 initialization").
 """
+import csv
+import io
 import math
+import os
 import sys
 
 import click
 import numpy as np
 
-from dlcore.validation import check_float, check_int
+from dlcore.validation import check_bool, check_float, check_int
 
 
 class Callback:
@@ -69,7 +75,39 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
-class EarlyStopping(Callback):
+class _Monitored(Callback):
+    """What the callbacks that watch one number of the epoch logs share: its name, which way
+    is better (``mode``: "min", "max", or "auto": max for names containing "acc", else min),
+    the smallest change that counts, and the one-line error when the fit does not report it."""
+
+    def _watch(self, monitor, mode, min_delta):
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must name a number of the epoch logs ('val_loss', "
+                             f"'accuracy', ...), got {monitor!r}")
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor = monitor
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.min_delta = check_float(min_delta, "min_delta", low=0.0)
+
+    def _worst(self):
+        return -math.inf if self.mode == "max" else math.inf
+
+    def _better(self, value, than):
+        if self.mode == "max":
+            return value > than + self.min_delta
+        return value < than - self.min_delta
+
+    def _value(self, logs):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which this fit "
+                             f"does not report (it reports {', '.join(sorted(logs))}); give "
+                             "validation_split or validation_data for val_ monitors")
+        return float(logs[self.monitor])
+
+
+class EarlyStopping(_Monitored):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs, and put back the weights of the best epoch.
 
@@ -89,12 +127,8 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
                  restore_best_weights=True):
-        self.monitor = monitor
-        self.min_delta = check_float(min_delta, "min_delta", low=0.0)
+        self._watch(monitor, mode, min_delta)
         self.patience = check_int(patience, "patience", minimum=0)
-        if mode not in ("min", "max", "auto"):
-            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.restore_best_weights = bool(restore_best_weights)
         self._resumed = False
         self._reset()
@@ -106,7 +140,7 @@ class EarlyStopping(Callback):
         self._reset()
 
     def _reset(self):
-        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best = self._worst()
         self.best_epoch = None
         self.best_weights = None
         self.stopped_epoch = None
@@ -185,19 +219,9 @@ class EarlyStopping(Callback):
         self.stopped_epoch = None
         self._resumed = True
 
-    def _improved(self, value):
-        if self.mode == "max":
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
-
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not "
-                             f"report (it reports {', '.join(sorted(logs))}); give "
-                             "validation_split or validation_data for val_ monitors")
-        value = float(logs[self.monitor])
-        if self._improved(value):
+        value = self._value(logs)
+        if self._better(value, self.best):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
@@ -210,6 +234,298 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(_Monitored):
+    """Save the model at the end of every epoch, or only when ``monitor`` improved (Keras's
+    ``ModelCheckpoint``), so that a long training interrupted by anything (a crash, a closed
+    laptop, a cluster's time limit) resumes from the last file.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike; may name the epoch (counted over the model's life) and any
+        number of the epoch logs, as Keras's does: ``"ckpt/epoch{epoch:03d}-{val_loss:.3f}.h5"``.
+        Its folder is created. A name ending in ``.keras`` gets Keras's archive
+        (``model.save``: architecture, weights, compile settings, the optimiser's state);
+        any other dlcore's model file (:func:`dlcore.save`): the whole training state, so that
+        ``model = dlcore.load(path)`` then ``model.fit(x, y, epochs=total -
+        model.epochs_done, callbacks=...)`` goes on as the uninterrupted fit would (with the
+        early-stopping state of that epoch). Each file is written whole or not at all.
+    monitor, mode, min_delta : the number that decides what is best, as for
+        :class:`EarlyStopping` (with ``save_best_only``)
+    save_best_only : bool, save only the epochs that improve ``monitor``
+    save_weights_only : bool, only the weights (``model.save_weights``: Keras's weights file)
+    save_freq : "epoch" only (Keras also takes a number of batches; dlcore checkpoints at the
+        ends of epochs, where the training state is whole)
+    initial_value_threshold : float or None, the value to improve on at first
+    verbose : 0 silent, 1 a line on stderr for each file saved (and each epoch not saved)
+
+    Attributes
+    ----------
+    best : the best value seen;  last_path : the file saved last (None before one)
+    """
+
+    #: run after the other callbacks of an epoch: the file then holds their state of it
+    saves_model = True
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 initial_value_threshold=None, min_delta=0.0):
+        try:
+            self.filepath = os.fspath(filepath)
+        except TypeError:
+            raise ValueError(f"filepath must be a file name, got {filepath!r}") from None
+        if not isinstance(self.filepath, str) or not self.filepath:
+            raise ValueError(f"filepath must be a file name, got {filepath!r}")
+        self._watch(monitor, mode, min_delta)
+        self.verbose = check_int(verbose, "verbose", minimum=0)
+        self.save_best_only = check_bool(save_best_only, "save_best_only")
+        self.save_weights_only = check_bool(save_weights_only, "save_weights_only")
+        if save_freq != "epoch":
+            raise ValueError(f"save_freq must be 'epoch', got {save_freq!r}: dlcore saves at "
+                             f"the end of epochs, where the training state is whole")
+        if self.save_weights_only and self.filepath.endswith(".keras"):
+            raise ValueError("save_weights_only writes a weights file: name it .weights.h5, "
+                             "not .keras (Keras's whole-model archive)")
+        self.initial_value_threshold = None if initial_value_threshold is None else \
+            check_float(initial_value_threshold, "initial_value_threshold")
+        # kept over several fits, as Keras's: a later fit saves only what beats the best
+        self.best = self._worst() if self.initial_value_threshold is None \
+            else self.initial_value_threshold
+        self.last_path = None
+
+    def _path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch, **(logs or {}))
+        except KeyError as missing:
+            raise ValueError(f"ModelCheckpoint's filepath {self.filepath!r} names "
+                             f"{{{missing.args[0]}}}, which this fit does not report (it "
+                             f"reports epoch, {', '.join(sorted(logs or {}))})") from None
+        except (ValueError, IndexError, AttributeError) as error:
+            raise ValueError(f"ModelCheckpoint's filepath {self.filepath!r} is not a format "
+                             f"Python can fill: {error}") from None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from dlcore.io import save
+        path = self._path(epoch, logs)
+        if self.save_best_only:
+            value = self._value(logs)
+            if not self._better(value, self.best):
+                if self.verbose:
+                    click.echo(f"epoch {epoch}: {self.monitor} {value:.4g} did not improve on "
+                               f"{self.best:.4g}; not saved", err=True)
+                return
+            self.best = value
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            save(self.model, path, format="keras" if path.endswith(".keras") else "dlcore")
+        self.last_path = path
+        if self.verbose:
+            click.echo(f"epoch {epoch}: saved {path}", err=True)
+
+
+class ReduceLROnPlateau(_Monitored):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for
+    ``patience`` epochs (Keras's ``ReduceLROnPlateau``): the step of lecture "Supervised
+    learning"'s SGD, made smaller once the validation loss stalls.
+
+    Parameters
+    ----------
+    monitor, mode, min_delta : as :class:`EarlyStopping`'s (min_delta 1e-4 by default, as
+        Keras)
+    factor : float in (0, 1), eta <- max(factor * eta, min_lr)
+    patience : int >= 0, epochs without improvement before a reduction
+    cooldown : int >= 0, epochs after a reduction before counting again
+    min_lr : float >= 0, the lowest rate
+    verbose : 0 silent, 1 a line on stderr at each reduction
+
+    The optimiser's learning rate must be a number (not a schedule). The reduced rate is the
+    optimiser's, so a saved model keeps it; the waiting counts start again in each fit.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        self._watch(monitor, mode, min_delta)
+        self.factor = check_float(factor, "factor", low=0.0, high=1.0, low_open=True,
+                                  high_open=True)
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.cooldown = check_int(cooldown, "cooldown", minimum=0)
+        self.min_lr = check_float(min_lr, "min_lr", low=0.0)
+        self.verbose = check_int(verbose, "verbose", minimum=0)
+        self._reset()
+
+    def _reset(self):
+        self.best, self.wait, self.cooldown_counter = self._worst(), 0, 0
+
+    def on_train_begin(self, logs=None):
+        _constant_learning_rate(self.model, "ReduceLROnPlateau")
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self._value(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._better(value, self.best):
+            self.best, self.wait = value, 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        optimizer = self.model.optimizer
+        if self.wait >= self.patience and optimizer.learning_rate > self.min_lr:
+            rate = max(optimizer.learning_rate * self.factor, self.min_lr)
+            optimizer.learning_rate = rate
+            self.cooldown_counter, self.wait = self.cooldown, 0
+            if self.verbose:
+                click.echo(f"epoch {epoch}: {self.monitor} has not improved for "
+                           f"{self.patience} epochs: learning rate now {rate:.3g}", err=True)
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch to ``schedule(epoch, rate)`` (Keras's
+    ``LearningRateScheduler``): ``epoch`` counts from 0 over the model's life, ``rate`` is the
+    current one. dlcore's own schedules (``dlcore.optimizers.StepDecay``,
+    ``ExponentialDecay``, given as the optimiser's learning rate) change it at every update
+    instead.
+
+    Parameters
+    ----------
+    schedule : callable (epoch, rate) -> new rate (a positive number)
+    verbose : 0 silent, 1 a line on stderr per epoch
+    """
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise ValueError(f"schedule must be a function (epoch, rate) -> rate, got "
+                             f"{schedule!r}")
+        self.schedule = schedule
+        self.verbose = check_int(verbose, "verbose", minimum=0)
+
+    def on_train_begin(self, logs=None):
+        _constant_learning_rate(self.model, "LearningRateScheduler")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        rate = self.schedule(epoch - 1, optimizer.learning_rate)
+        optimizer.learning_rate = check_float(rate, "the schedule's learning rate", low=0.0,
+                                              low_open=True)
+        if self.verbose:
+            click.echo(f"epoch {epoch}: learning rate {optimizer.learning_rate:.3g}", err=True)
+
+
+def _constant_learning_rate(model, name):
+    from dlcore.optimizers import Schedule
+    if isinstance(model.optimizer.learning_rate, Schedule):
+        raise ValueError(f"{name} sets a constant learning rate, but the optimiser follows "
+                         f"the schedule {type(model.optimizer.learning_rate).__name__}: give it "
+                         f"a number (learning_rate=0.01) or drop the callback")
+
+
+class CSVLogger(Callback):
+    """Write each epoch's numbers as a row of a CSV file (Keras's ``CSVLogger``): ``epoch``,
+    then the logs' names in alphabetical order (loss, accuracy, val_..., learning_rate,
+    seconds).
+
+    Parameters
+    ----------
+    filename : str or os.PathLike; rewritten whole after each epoch, so that it is never
+        half-written
+    separator : str, one character
+    append : bool, keep the rows already in the file (a resumed training) instead of starting
+        it afresh
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = os.fspath(filename)
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"separator must be one character, got {separator!r}")
+        self.separator = separator
+        self.append = check_bool(append, "append")
+        self._text = ""
+        self._names = None
+
+    def on_train_begin(self, logs=None):
+        folder = os.path.dirname(os.path.abspath(self.filename))
+        if not os.path.isdir(folder):   # before the first epoch, not after it
+            raise FileNotFoundError(f"CSVLogger cannot write {self.filename}: directory "
+                                    f"{folder} does not exist; create it first")
+        self._text, self._names = "", None
+        if self.append and os.path.isfile(self.filename):
+            with open(self.filename, encoding="utf-8", newline="") as file:
+                self._text = file.read()
+            first = self._text.splitlines()[0] if self._text.strip() else ""
+            self._names = next(csv.reader([first], delimiter=self.separator))[1:] \
+                if first else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from dlcore.io.atomic import atomic_open
+        logs = logs or {}
+        rows = io.StringIO()
+        writer = csv.writer(rows, delimiter=self.separator, lineterminator="\n")
+        if self._names is None:
+            self._names = sorted(logs)
+            writer.writerow(["epoch", *self._names])
+        writer.writerow([epoch, *(logs.get(name, "") for name in self._names)])
+        self._text += rows.getvalue()
+        with atomic_open(self.filename, "w", encoding="utf-8", newline="") as file:
+            file.write(self._text)
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions (Keras's ``LambdaCallback``), e.g.
+    ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))``.
+
+    Parameters
+    ----------
+    on_train_begin, on_train_end : f(logs)
+    on_epoch_begin, on_epoch_end : f(epoch, logs)
+    on_batch_end (Keras also calls it on_train_batch_end) : f(batch, logs); ``logs`` holds the
+        running loss on the batches that report (about 50 a pass), else None
+
+    ``epoch`` is dlcore's: counted from 1 over the model's life (Keras counts from 0).
+    """
+
+    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+             "on_batch_end")
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_end=None,
+                 on_train_begin=None, on_train_end=None, on_train_batch_end=None,
+                 **others):
+        if others:
+            raise ValueError(f"LambdaCallback takes {', '.join(self.HOOKS)} (and "
+                             f"on_train_batch_end); dlcore calls no {', '.join(sorted(others))}")
+        if on_batch_end is not None and on_train_batch_end is not None:
+            raise ValueError("give on_batch_end or on_train_batch_end (the same hook), not both")
+        self.functions = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                          "on_batch_end": on_batch_end or on_train_batch_end,
+                          "on_train_begin": on_train_begin, "on_train_end": on_train_end}
+        for name, function in self.functions.items():
+            if function is not None and not callable(function):
+                raise ValueError(f"{name} must be a function, got {function!r}")
+
+    def _call(self, hook, *arguments):
+        function = self.functions[hook]
+        if function is not None:
+            function(*arguments)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs or {})
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs or {})
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs or {})
+
+    def on_batch_end(self, batch, logs=None):
+        self._call("on_batch_end", batch, logs)
 
 
 class ProgressBar(Callback):

@@ -412,6 +412,8 @@ class TrainingLoop:
         callbacks = [history] + list(callbacks or [])
         if verbose:
             callbacks.append(ProgressBar(n_batches, last_epoch))
+        # checkpoints last: the file of an epoch then holds the other callbacks' state of it
+        callbacks.sort(key=lambda callback: getattr(callback, "saves_model", False))
         for callback in callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be dlcore.callbacks.Callback objects, got "

@@ -1,0 +1,216 @@
+"""Keras's other callbacks: ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler, CSVLogger,
+LambdaCallback (dlcore/callbacks.py).
+
+Oracles: training is a pure function of the seed and the epoch counter, so a fit resumed from
+an epoch's checkpoint ends with the weights of the uninterrupted fit; a learning rate set per
+epoch by a callback trains as the same rates set by hand between fits; ReduceLROnPlateau's
+sequence of rates is worked by hand from Keras's rule (Keras 3.15's own callback gives the same
+sequence); the CSV rows are the history's numbers.
+"""
+import csv
+import os
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+)
+from dlcore.layers import Dense
+from dlcore.optimizers import SGD, StepDecay
+
+X = np.random.default_rng(0).random((120, 8)).astype(np.float32)
+Y = np.random.default_rng(1).integers(0, 3, 120)
+
+
+def network(learning_rate=0.2):
+    model = dlcore.Sequential([Dense(12, activation="relu", input_shape=(8,)),
+                               Dense(3, activation="softmax")], backend="cpu", seed=4)
+    model.compile(optimizer=SGD(learning_rate, momentum=0.9), metrics=["accuracy"])
+    return model
+
+
+def fit(model, epochs, callbacks=()):
+    return model.fit(X, Y, epochs=epochs, batch_size=16, validation_split=0.25, verbose=0,
+                     callbacks=list(callbacks))
+
+
+def test_a_fit_resumed_from_an_epochs_checkpoint_ends_as_the_uninterrupted_one(tmp_path):
+    whole = network()
+    fit(whole, 5, [EarlyStopping(patience=10)])
+    interrupted = network()
+    pattern = str(tmp_path / "ckpt" / "epoch{epoch:02d}-{val_loss:.4f}.h5")
+    fit(interrupted, 3, [ModelCheckpoint(pattern), EarlyStopping(patience=10)])
+    names = sorted(os.listdir(tmp_path / "ckpt"))
+    losses = interrupted.history["val_loss"]
+    assert names == [f"epoch{e:02d}-{loss:.4f}.h5" for e, loss in zip((1, 2, 3), losses)]
+    resumed = dlcore.load(tmp_path / "ckpt" / names[1])     # as if stopped after epoch 2
+    assert resumed.epochs_done == 2
+    fit(resumed, 5 - resumed.epochs_done, [EarlyStopping(patience=10)])
+    for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert resumed.history["val_loss"] == whole.history["val_loss"]
+
+
+def test_a_checkpoint_holds_the_early_stopping_state_of_its_epoch_wherever_it_is_listed(
+        tmp_path):
+    model = network()
+    stopper = EarlyStopping(patience=10)
+    waits = []
+    path = tmp_path / "last.h5"
+    # listed first, the checkpoint still runs after the early stopping of the same epoch
+    fit(model, 4, [ModelCheckpoint(path), stopper,
+                   LambdaCallback(on_epoch_end=lambda epoch, logs: waits.append(stopper.wait))])
+    saved = dlcore.load(path).callback_state["EarlyStopping"]
+    assert int(saved["wait"]) == waits[-1] and float(saved["best"]) == stopper.best
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_save_best_only_saves_the_epochs_that_improve_and_the_file_is_the_best_model(
+        tmp_path, suffix):
+    model = network(0.5)
+    weights, saved_at = [], []
+    path = tmp_path / f"best{suffix}"
+
+    def remember(epoch, logs):
+        weights.append(model.get_weights())
+        if path.exists():
+            saved_at.append(os.stat(path).st_mtime_ns)
+    fit(model, 8, [ModelCheckpoint(path, save_best_only=True, monitor="val_accuracy"),
+                   LambdaCallback(on_epoch_end=remember)])
+    accuracy = model.history["val_accuracy"]
+    best = int(np.argmax(accuracy))            # the first epoch of the highest accuracy
+    best_model = dlcore.load(path)
+    for mine, expected in zip(best_model.get_weights(), weights[best]):
+        np.testing.assert_array_equal(mine, expected)
+    improved = [epoch for epoch in range(len(accuracy))
+                if accuracy[epoch] > max(accuracy[:epoch], default=-1)]
+    assert len(set(saved_at)) == len(improved) >= 1
+
+
+def test_weights_only_checkpoints_and_bad_settings(tmp_path):
+    model = network()
+    fit(model, 1, [ModelCheckpoint(tmp_path / "w.weights.h5", save_weights_only=True)])
+    fresh = network()
+    fresh.load_weights(tmp_path / "w.weights.h5")
+    for mine, theirs in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(ValueError, match="save_freq must be 'epoch'"):
+        ModelCheckpoint("m.h5", save_freq=100)
+    with pytest.raises(ValueError, match="name it .weights.h5"):
+        ModelCheckpoint("m.keras", save_weights_only=True)
+    with pytest.raises(ValueError, match=r"names \{val_auc\}, which this fit does not report"):
+        fit(network(), 1, [ModelCheckpoint(str(tmp_path / "{val_auc:.2f}.h5"))])
+    with pytest.raises(ValueError, match="ModelCheckpoint monitors 'val_loss'"):
+        network().fit(X, Y, epochs=1, verbose=0,
+                      callbacks=[ModelCheckpoint(tmp_path / "b.h5", save_best_only=True)])
+
+
+class _Optimizer:
+    def __init__(self, rate):
+        self.learning_rate = rate
+
+
+class _Model:
+    def __init__(self, rate):
+        self.optimizer = _Optimizer(rate)
+
+
+def test_reduce_lr_on_plateau_follows_keras_rule_worked_by_hand():
+    callback = ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_lr=0.03,
+                                 min_delta=0.0)
+    callback.set_model(_Model(0.2))
+    callback.on_train_begin()
+    # Keras's rule: in cooldown the counter is decremented first, so the epoch after a
+    # reduction already counts. val_loss: improves (e1); stalls e2, e3: 0.1; e4 (cooldown
+    # ends) counts, e5: 0.05; e6 counts; e7 improves; e8, e9: 0.03 (factor would give
+    # 0.025 < min_lr); e10, e11 would reduce but the rate is at min_lr: it stays
+    losses = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9]
+    rates = []
+    for epoch, loss in enumerate(losses, start=1):
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+        rates.append(callback.model.optimizer.learning_rate)
+    assert rates == pytest.approx([0.2, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.03, 0.03,
+                                   0.03, 0.03, 0.03, 0.03])
+
+
+def test_reduce_lr_on_plateau_in_a_fit_and_its_refusals():
+    model = network()
+    fit(model, 4, [ReduceLROnPlateau(monitor="val_loss", mode="max", patience=0,
+                                     factor=0.5)])
+    # mode "max" on a loss: each epoch but the first counts as a stall (rates logged at the
+    # start of each epoch)
+    assert model.history["learning_rate"] == pytest.approx([0.2, 0.2, 0.1, 0.05])
+    scheduled = network()
+    scheduled.compile(optimizer=SGD(StepDecay(0.1, 10)))
+    with pytest.raises(ValueError, match="follows the schedule StepDecay"):
+        fit(scheduled, 1, [ReduceLROnPlateau()])
+    with pytest.raises(ValueError, match="factor must be"):
+        ReduceLROnPlateau(factor=1.5)
+
+
+def test_a_learning_rate_scheduler_trains_as_rates_set_by_hand():
+    calls = []
+
+    def schedule(epoch, rate):
+        calls.append((epoch, rate))
+        return 0.2 if epoch < 2 else 0.02
+    scheduled = network()
+    fit(scheduled, 4, [LearningRateScheduler(schedule)])
+    by_hand = network()
+    fit(by_hand, 2)
+    by_hand.optimizer.learning_rate = 0.02
+    fit(by_hand, 2)
+    for mine, theirs in zip(scheduled.get_weights(), by_hand.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert calls == [(0, 0.2), (1, 0.2), (2, 0.2), (3, 0.02)]
+    assert scheduled.history["learning_rate"] == [0.2, 0.2, 0.02, 0.02]
+    with pytest.raises(ValueError, match="learning rate must be in"):
+        fit(network(), 1, [LearningRateScheduler(lambda epoch, rate: -1.0)])
+
+
+def test_csv_logger_writes_the_history_and_appends_for_a_resumed_fit(tmp_path):
+    path = tmp_path / "log.csv"
+    model = network()
+    fit(model, 2, [CSVLogger(path)])
+    fit(model, 1, [CSVLogger(path, append=True)])
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    for name, values in model.history.items():
+        if name != "seconds":
+            np.testing.assert_allclose([float(row[name]) for row in rows], values)
+    assert os.listdir(tmp_path) == ["log.csv"]      # no temporary file left behind
+    fit(model, 1, [CSVLogger(path)])                # not appending: a fresh file
+    with open(path, newline="") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["4"]
+    with pytest.raises(FileNotFoundError, match="directory .* does not exist"):
+        fit(model, 1, [CSVLogger(tmp_path / "missing" / "log.csv")])
+    assert model.epochs_done == 4                   # refused before the epoch, not after it
+
+
+def test_lambda_callback_calls_each_function_with_its_arguments():
+    events = []
+    callback = LambdaCallback(
+        on_train_begin=lambda logs: events.append(("train_begin", logs)),
+        on_epoch_begin=lambda epoch, logs: events.append(("epoch_begin", epoch)),
+        on_epoch_end=lambda epoch, logs: events.append(("epoch_end", epoch, sorted(logs))),
+        on_train_batch_end=lambda batch, logs: events.append(("batch", batch)),
+        on_train_end=lambda logs: events.append(("train_end", logs)))
+    model = network()
+    fit(model, 2, [callback])
+    assert events[0] == ("train_begin", {}) and events[-1] == ("train_end", {})
+    assert [e[1] for e in events if e[0] == "epoch_begin"] == [1, 2]
+    assert [e for e in events if e[0] == "epoch_end"][0][2] == sorted(
+        ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"])
+    assert [e[1] for e in events if e[0] == "batch"] == list(range(6)) * 2
+    with pytest.raises(ValueError, match="dlcore calls no on_batch_begin"):
+        LambdaCallback(on_batch_begin=print)
+    with pytest.raises(ValueError, match="on_epoch_end must be a function"):
+        LambdaCallback(on_epoch_end=3)
