@@ -403,3 +403,21 @@ def test_scikit_learns_names_of_our_parameters_are_answered_with_ours(make, thei
                                          f"{ours}"):
         make().set_params(**{theirs: 3})
     assert make(**{ours: 3}).get_params()[ours] == 3
+
+
+@pytest.mark.parametrize("make", [dlcore.BernoulliRBM, dlcore.GaussianBernoulliRBM])
+def test_scikit_learns_names_of_the_learned_parameters_read_ours(make):
+    """scikit-learn's RBM example plots ``rbm.components_[i].reshape(8, 8)``: the same line
+    shows dlcore's filters (views of W_, so they follow later training)."""
+    from sklearn.neural_network import BernoulliRBM
+    X = (np.random.default_rng(0).random((40, 6)) > 0.5).astype(np.float32)
+    model, theirs = make(n_hidden=3, epochs=1).fit(X), BernoulliRBM(n_components=3).fit(X)
+    assert model.components_.shape == theirs.components_.shape == (3, 6)
+    np.testing.assert_array_equal(model.components_, model.W_.T)
+    assert model.intercept_hidden_.shape == theirs.intercept_hidden_.shape == (3,)
+    assert model.intercept_visible_.shape == theirs.intercept_visible_.shape == (6,)
+    np.testing.assert_array_equal(model.intercept_hidden_, model.hidden_bias_)
+    np.testing.assert_array_equal(model.intercept_visible_, model.visible_bias_)
+    model.partial_fit(X)
+    np.testing.assert_array_equal(model.components_, model.W_.T)
+    assert not hasattr(make(), "components_")

@@ -55,6 +55,24 @@ class RBMBase(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin):
     history = FittedAttribute()
     divergence_monitor = ("reconstruction error", "reconstruction_error")
 
+    # -- scikit-learn's names of the learned parameters (its BernoulliRBM's), read-only views:
+    # its examples plot ``rbm.components_[i].reshape(28, 28)`` as unit i's filter
+    @property
+    def components_(self):
+        """``W`` transposed, (n_hidden, n_visible): row i holds hidden unit i's weights, as
+        scikit-learn's ``BernoulliRBM.components_`` (a view of ``W_``)."""
+        return self.W.T
+
+    @property
+    def intercept_hidden_(self):
+        """scikit-learn's name of ``hidden_bias_``, (n_hidden,)."""
+        return self.hidden_bias
+
+    @property
+    def intercept_visible_(self):
+        """scikit-learn's name of ``visible_bias_``, (n_visible,)."""
+        return self.visible_bias
+
     # -- what a subclass provides: its visible layer ---------------------------------------
     def _visible_units(self, backend=None, initial=False):
         """The visible layer (a :class:`dlcore.rbm.units.VisibleUnits`) of this model, its own
