@@ -319,6 +319,7 @@ class Model(TrainingLoop):
     def _collect_parameters(self):
         previous = {p.key: p.slots for p in self._parameters}
         self._parameters = []
+        self._plan = None   # the trainable ones are among these new Parameter objects
         for layer in self.layers:
             regularizers = layer.regularizers() if isinstance(layer, WeightedLayer) else {}
             constraints = layer.constraints() if isinstance(layer, WeightedLayer) else {}
@@ -388,8 +389,7 @@ class Model(TrainingLoop):
         ``trainable`` flags as they are now (recomputed when one changes). A node runs
         backward when a layer that trains is at it or upstream of it: below the lowest such
         layer no gradient is needed (unless the input's is asked for)."""
-        key = (self.trainable, tuple((id(layer), layer.trainable) for layer in self.layers),
-               len(self._parameters))
+        key = (self.trainable, tuple((id(layer), layer.trainable) for layer in self.layers))
         cached = getattr(self, "_plan", None)
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -341,3 +341,21 @@ def test_load_model_reads_keras_and_dlcore_files_as_keras_does(tmp_path):
     with pytest.raises(ValueError, match="never runs"):
         dlcore.models.load_model(fixture("keras_frozen.keras"),
                                  custom_objects={"Mine": object})
+
+
+def test_a_model_built_again_trains_its_new_parameters_not_the_old_ones():
+    """Building a model again (another dtype) makes new Parameter objects: the frozen-layer
+    bookkeeping must follow them, or the optimiser would step arrays no longer used."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 2, 6, 6)), rng.integers(0, 3, 16)
+    model = residual_model(backend="reference")
+    model.get_layer("stem").trainable = False
+    model.compile(optimizer=SGD(0.1))
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.build(dtype=np.float64)
+    before = model.get_weights()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    after = model.get_weights()
+    moved = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    assert moved == [False, False, True, True, True, True]   # stem frozen; branch, out train
+    assert {p.value.dtype for p in model.trainable_parameters} == {np.dtype(np.float64)}
