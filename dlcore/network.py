@@ -211,12 +211,13 @@ class Sequential(Model):
         network up to that layer, sharing its weights."""
         from dlcore.functional import Input, call_layer
         self._require_built()
-        key = tuple(id(layer) for layer in self.layers)
+        key = (tuple(self.input_shape), tuple(id(layer) for layer in self.layers))
         cached = getattr(self, "_graph", None)
         if cached is None or cached[0] != key:
             x = start = Input(self.input_shape, name="input")
             for layer in self.layers:
-                layer._first_node = None   # this network's call is the layer's own
+                # this network's call is the layer's own, on the shape it is built for
+                layer._first_node = layer._graph_input_shape = None
                 x = call_layer(layer, x)
             cached = self._graph = (key, (start, x))
         return cached[1]

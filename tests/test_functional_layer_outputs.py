@@ -100,3 +100,14 @@ def test_model_inputs_as_a_list_of_one_is_that_input():
     two = dlcore.Model([first, second], Dense(1)(Concatenate()([first, second])))
     assert two.input == [first, second]
     assert two.predict([np.ones((4, 2)), np.ones((4, 3))]).shape == (4, 1)
+
+
+def test_a_sequential_built_again_for_another_input_has_a_graph_of_that_input():
+    network = dlcore.Sequential([Dense(4, name="hidden"), Dense(2, name="out")])
+    network.build((3,))
+    assert network.get_layer("hidden").input.shape == (3,)
+    network.build((5,))
+    assert network.input.shape == (5,) and network.get_layer("hidden").input.shape == (5,)
+    part = dlcore.Model(network.input, network.get_layer("hidden").output)
+    x = np.ones((2, 5), np.float32)
+    np.testing.assert_allclose(part.predict(x), network.get_layer("hidden")(x), rtol=1e-6)
