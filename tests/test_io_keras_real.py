@@ -238,3 +238,21 @@ def test_frozen_layers_cross_between_keras_and_dlcore_and_training_goes_on(
     model.fit(x_nchw, labels, **step)
     np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(back, x_nchw), atol=1e-6)
     assert all(np.array_equal(a, b) for a, b in zip(frozen, model.get_layer("base").get_weights()))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pools_exported_by_dlcore_predict_the_same_in_keras(tmp_path, keepdims):
+    keras = real_keras()
+    from dlcore.layers import Conv2D, Dense, Flatten, GlobalAvgPool2D, GlobalMaxPool2D
+    inputs = dlcore.Input((2, 7, 6))
+    features = Conv2D(3, 3, padding="same", activation="relu")(inputs)
+    pooled = [GlobalAvgPool2D(keepdims=keepdims)(features),
+              GlobalMaxPool2D(keepdims=keepdims)(features)]
+    if keepdims:
+        pooled = [Flatten()(tensor) for tensor in pooled]
+    model = dlcore.Model(inputs, Dense(2, activation="softmax")(
+        dlcore.layers.concatenate(pooled)), backend="reference", seed=5)
+    model.save(tmp_path / "pools.keras")
+    x = images(3, (2, 7, 6))
+    np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "pools.keras"),
+                                            x), model.predict(x), atol=1e-6)

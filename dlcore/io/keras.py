@@ -56,9 +56,12 @@ KERAS_VERSION = "3.15.1"
 KERAS_BACKEND = "dlcore"
 #: The Keras layers dlcore imports (and, in functional models, Add and Concatenate).
 IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooling2D",
-                   "AveragePooling2D", "UpSampling2D", "Flatten", "Dropout", "GaussianNoise",
-                   "ZeroPadding2D", "RandomFlip", "RandomTranslation", "Activation", "ReLU",
-                   "Softmax")
+                   "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+                   "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
+                   "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax")
+#: dlcore's global pools by Keras's names
+_GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
+                 "GlobalMaxPooling2D": "GlobalMaxPool2D"}
 #: The layers a functional model may have: these, and its joins.
 _GRAPH_LAYERS = IMPORTED_LAYERS + ("Add", "Concatenate")
 #: Keras's augmentation layers (the identity at inference) that dlcore imports.
@@ -161,6 +164,10 @@ class _Exported:
                                       pool_size=list(layer.pool_size),
                                       strides=list(layer.stride), padding=padding,
                                       data_format="channels_last"))
+        elif kind in _GLOBAL_POOLS.values():
+            keras_kind = next(name for name, ours in _GLOBAL_POOLS.items() if ours == kind)
+            self.layers.append(_layer(keras_kind, layer.name, data_format="channels_last",
+                                      keepdims=layer.keepdims))
         elif kind == "UpSampling2D":
             self.layers.append(_layer("UpSampling2D", layer.name, size=list(layer.size),
                                       interpolation=layer.interpolation,
@@ -180,7 +187,8 @@ class _Exported:
         else:
             raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
                              f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "
-                             f"MaxPool2D, AvgPool2D, UpSampling2D, Flatten, Dropout, "
+                             f"MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, "
+                             f"UpSampling2D, Flatten, Dropout, "
                              f"GaussianNoise, ImageAugmentation and activation layers")
 
     def _augmentation(self, layer):
@@ -674,6 +682,9 @@ class _Imported:
             return cls(pool_size, stride=strides, name=name, floor=True,
                        padding=self._same_padding(pool_size, strides) if padding == "same"
                        else "valid")
+        if kind in _GLOBAL_POOLS:
+            return getattr(layers, _GLOBAL_POOLS[kind])(config.get("keepdims", False),
+                                                        name=name)
         if kind == "UpSampling2D":
             return layers.UpSampling2D(_pair(config.get("size", 2)),
                                        config.get("interpolation", "nearest"), name=name)

@@ -6,6 +6,8 @@
 ``MaxPool2D``,         max, average and L2 pooling (pool size and stride); Keras'
 ``AvgPool2D``,         ``MaxPooling2D`` and ``AveragePooling2D`` make the first two with
 ``L2Pool2D``           Keras' rule (a remainder no pool covers is dropped)
+``GlobalAvgPool2D``,   the mean or the largest value of each map, (n, C, H, W) -> (n, C)
+``GlobalMaxPool2D``    (Keras' ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``)
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
 ``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
@@ -36,11 +38,23 @@ from dlcore.layers.conv_transpose import Conv2DTranspose
 from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
 from dlcore.layers.dense import Dense
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
-from dlcore.layers.pooling import AveragePooling2D, AvgPool2D, L2Pool2D, MaxPool2D, MaxPooling2D
+from dlcore.layers.pooling import (
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    L2Pool2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
 from dlcore.layers.upsampling import UpSampling2D
 
 __all__ = ["Activation", "Add", "AvgPool2D", "Concatenate", "Conv2D", "Conv2DTranspose", "Dense",
-           "Dropout", "Flatten", "GaussianNoise", "ImageAugmentation", "L2Pool2D", "Layer",
+           "Dropout", "Flatten", "GaussianNoise", "GlobalAvgPool2D", "GlobalMaxPool2D",
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ImageAugmentation", "L2Pool2D",
+           "Layer",
            "MaxPool2D", "ReLU", "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer",
            "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]

@@ -118,6 +118,82 @@ class L2Pool2D(_Pool2D):
     kind = "l2"
 
 
+class _GlobalPool2D(Layer):
+    """A pool as large as the map: each channel of (C, H, W) becomes one number, (C,) (or
+    (C, 1, 1) with ``keepdims``). The pooling of the layers above with F = (H, W) and
+    S = F, so it runs on their kernels; ``kind`` says which."""
+
+    kind = None
+
+    def __init__(self, keepdims=False, name=None, input_shape=None, data_format=None):
+        from dlcore.validation import check_bool
+        super().__init__(name=name, input_shape=input_shape)
+        if data_format not in (None, "channels_first"):
+            raise ValueError(f"dlcore's images are channels first (NCHW): data_format must be "
+                             f"None or 'channels_first', got {data_format!r}")
+        self.keepdims = check_bool(keepdims, "keepdims")
+
+    def _config(self):
+        return {"keepdims": True} if self.keepdims else {}
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{type(self).__name__} pools images (C, H, W); got per-sample "
+                             f"shape {tuple(input_shape)}")
+        return (input_shape[0], 1, 1) if self.keepdims else (input_shape[0],)
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        whole = tuple(input_shape[1:]) if len(input_shape) == 3 else None
+        if whole is not None:
+            self.window = Window.fit(input_shape, whole, whole, padding_sides("valid", whole),
+                                     type(self).__name__, can_pad=False)
+        return super().build(input_shape, backend, dtype, seed)
+
+    def forward(self, x, training=False, step=0):
+        self._prepare(x)
+        n, channels = x.shape[0], self.input_shape[0]
+        y = self._buffer("output", (n, channels, 1, 1))
+        argmax = self._buffer("argmax", (n, channels, 1, 1), np.int32)
+        self.ops.pool_forward(self.kind, x, self.window, y, argmax)
+        self._x, self._y, self._argmax = x, y, argmax
+        return y if self.keepdims else y.reshape(n, channels)
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        n = grad_y.shape[0]
+        grad_x = self._buffer("grad_input", (n,) + self.input_shape)
+        self.ops.pool_backward(self.kind, self._x, self._y, self._argmax,
+                               grad_y.reshape(n, self.input_shape[0], 1, 1), self.window,
+                               grad_x)
+        return grad_x
+
+
+class GlobalAvgPool2D(_GlobalPool2D):
+    """The mean of each map, (n, C, H, W) -> (n, C) (Keras's ``GlobalAveragePooling2D``): a
+    classifier's head that needs no Flatten and no weights per pixel.
+
+    Parameters
+    ----------
+    keepdims : bool, keep the pooled axes: (n, C, 1, 1)
+    data_format : None or "channels_first" (Keras's argument; dlcore's images are NCHW)
+    """
+
+    kind = "avg"
+
+
+class GlobalMaxPool2D(_GlobalPool2D):
+    """The largest value of each map, (n, C, H, W) -> (n, C) (Keras's ``GlobalMaxPooling2D``);
+    backward routes each gradient to that value's pixel. Parameters as
+    :class:`GlobalAvgPool2D`."""
+
+    kind = "max"
+
+
+#: Keras's names of the global pools
+GlobalAveragePooling2D, GlobalMaxPooling2D = GlobalAvgPool2D, GlobalMaxPool2D
+
+
 # -- Keras' names (lecture "Deep learning I": ``from keras.layers import MaxPooling2D``) --------
 def _keras_pooling(cls, pool_size, strides, padding, name, input_shape):
     if padding != "valid":
