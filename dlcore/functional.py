@@ -412,13 +412,16 @@ class Model(TrainingLoop):
     def trainable_weights(self):
         """The weights that training updates, as NumPy arrays (Keras's
         ``model.trainable_weights``), layer by layer."""
-        return [w for layer in self.layers if self._trains(layer) for w in layer.get_weights()]
+        return [w for layer in self.layers if self._trains(layer)
+                for w in layer.get_weights()[:len(layer.weight_names)]]
 
     @property
     def non_trainable_weights(self):
-        """The weights of the frozen layers (all of them while the model is frozen)."""
-        return [w for layer in self.layers if not self._trains(layer)
-                for w in layer.get_weights()]
+        """The weights of the frozen layers (all of them while the model is frozen) and the
+        layers' state (a BatchNormalization's moving statistics), as Keras lists them."""
+        return [w for layer in self.layers
+                for w in layer.get_weights()[len(layer.weight_names) if self._trains(layer)
+                                             else 0:]]
 
     def get_layer(self, name=None, index=None):
         """The layer called ``name``, or the one at ``index`` in :attr:`layers` (Keras's
@@ -735,14 +738,15 @@ class Model(TrainingLoop):
         """Assign the arrays of :meth:`get_weights` (every shape checked first)."""
         self._require_built()
         weights = list(weights)
-        expected = sum(len(layer.weight_names) for layer in self.layers)
+        expected = sum(len(layer.array_names) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"the model has {expected} weight arrays; got {len(weights)}")
         position, pending = 0, []
         for layer in self.layers:
-            count = len(layer.weight_names)
+            count = len(layer.array_names)
             chunk = weights[position:position + count]
-            for name, value, current in zip(layer.weight_names, chunk, layer.params.values()):
+            for name, value in zip(layer.array_names, chunk):
+                current = layer._array(name)
                 if np.shape(value) != tuple(current.shape):
                     raise ValueError(f"layer {layer.name!r}: {name} has shape "
                                      f"{np.shape(value)}; expected {tuple(current.shape)}")
@@ -766,7 +770,7 @@ class Model(TrainingLoop):
         for node in self.nodes:
             row = copy.copy(by_layer[id(node.layer)])
             if id(node.layer) in counted:
-                row.weights = row.biases = 0
+                row.weights = row.biases = row.state = 0
             counted.add(id(node.layer))
             row.output_shape = node.output.shape
             row.inputs = [names.get(id(t)) or t.node.layer.name for t in node.inputs]

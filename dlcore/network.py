@@ -425,8 +425,8 @@ class Sequential(Model):
         self._require_built()
         layers = {"layer_names": json.dumps([layer.name for layer in self.layers])}
         for layer in self.layers:
-            group = {"weight_names": json.dumps(list(layer.weight_names))}
-            group.update(zip(layer.weight_names, layer.get_weights()))
+            group = {"weight_names": json.dumps(list(layer.array_names))}
+            group.update(zip(layer.array_names, layer.get_weights()))
             layers[layer.name] = group
         training = {"seed": str(self.seed), "epochs_done": int(self.epochs_done),
                     "n_updates": int(self.n_updates)}
@@ -448,7 +448,8 @@ class Sequential(Model):
             group = layers_state.get(layer.name)
             if not isinstance(group, dict):
                 raise ValueError(f"group 'layers/{layer.name}' is missing")
-            for name, current in zip(layer.weight_names, layer.params.values()):
+            for name in layer.array_names:
+                current = layer._array(name)
                 value = group.get(name)
                 if not isinstance(value, np.ndarray) or value.shape != tuple(current.shape):
                     raise ValueError(f"dataset 'layers/{layer.name}/{name}' has shape "

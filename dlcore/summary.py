@@ -13,17 +13,20 @@ __all__ = ["LayerSummary", "Summary", "summarize"]
 class LayerSummary:
     """One row of the table: a layer's name, class, output shape and counts."""
 
-    def __init__(self, name, class_name, output_shape, weights, biases, flops, trainable=True):
+    def __init__(self, name, class_name, output_shape, weights, biases, flops, trainable=True,
+                 state=0):
         self.name, self.class_name, self.output_shape = name, class_name, tuple(output_shape)
         self.weights, self.biases, self.flops = weights, biases, flops
         #: whether training updates the layer's parameters (False: frozen)
         self.trainable = trainable
+        #: numbers kept that are not parameters (a BatchNormalization's moving statistics)
+        self.state = state
         #: the names of the tensors the layer is called on (a functional model's graph)
         self.inputs = None
 
     @property
     def params(self):
-        return self.weights + self.biases
+        return self.weights + self.biases + self.state
 
 
 class Summary:
@@ -35,8 +38,9 @@ class Summary:
         self.rows, self.name, self.input_shape = rows, name, tuple(input_shape)
         self.total_weights = sum(r.weights for r in rows)
         self.total_biases = sum(r.biases for r in rows)
-        self.total_params = self.total_weights + self.total_biases
-        self.non_trainable_params = sum(r.params for r in rows if not r.trainable)
+        self.total_state = sum(r.state for r in rows)
+        self.total_params = self.total_weights + self.total_biases + self.total_state
+        self.non_trainable_params = sum(r.params if not r.trainable else r.state for r in rows)
         self.trainable_params = self.total_params - self.non_trainable_params
         self.total_flops = sum(r.flops for r in rows)
 
@@ -65,9 +69,10 @@ class Summary:
         lines += [line(row) for row in table[1:]]
         lines += [rule,
                   f"Total parameters: {self.total_params:,} (weights {self.total_weights:,}, "
-                  f"biases {self.total_biases:,})",
-                  f"Trainable parameters: {self.trainable_params:,}; non-trainable (frozen "
-                  f"layers): {self.non_trainable_params:,}",
+                  f"biases {self.total_biases:,}"
+                  + (f", moving statistics {self.total_state:,})" if self.total_state else ")"),
+                  f"Trainable parameters: {self.trainable_params:,}; non-trainable: "
+                  f"{self.non_trainable_params:,}",
                   f"Forward FLOPs per sample: {self.total_flops:,} "
                   "(a multiply-add counts 2; element-wise layers 0)"]
         return "\n".join(lines)
@@ -84,7 +89,7 @@ def summarize(name, input_shape, layers, trains=None):
     trains = trains or (lambda layer: layer.trainable)
     return Summary([LayerSummary(layer.name, type(layer).__name__, layer.output_shape,
                                  layer.weight_count(), layer.bias_count(), layer.flops(),
-                                 bool(trains(layer)))
+                                 bool(trains(layer)), layer.state_count())
                     for layer in layers], name, input_shape)
 
 

@@ -318,8 +318,10 @@ def _edited_copy(tmp_path, edit, name="convnet"):
 
 
 @pytest.mark.parametrize("edit, expected", [
+    (lambda layers: layers[1].update(class_name="LayerNormalization"),
+     "'conv_same' (LayerNormalization) cannot be imported: dlcore imports Dense, Conv2D"),
     (lambda layers: layers[1].update(class_name="BatchNormalization"),
-     "'conv_same' (BatchNormalization) cannot be imported: dlcore imports Dense, Conv2D"),
+     "layer 'conv_same' has 2 weight arrays; the model_config's layer has 4"),
     (lambda layers: layers[1]["config"].update(data_format="channels_first"),
      "'conv_same' (Conv2D) cannot be imported: only channels_last"),
     (lambda layers: layers[1]["config"].update(dilation_rate=[2, 2]),

@@ -256,3 +256,28 @@ def test_global_pools_exported_by_dlcore_predict_the_same_in_keras(tmp_path, kee
     x = images(3, (2, 7, 6))
     np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "pools.keras"),
                                             x), model.predict(x), atol=1e-6)
+
+
+def test_batch_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
+    """dlcore trains a net with BatchNormalization, saves an archive; Keras loads it, predicts
+    the same, and its next training step (batch statistics, moving averages, momenta) is
+    dlcore's."""
+    keras = real_keras()
+    from dlcore.layers import BatchNormalization, Conv2D, Dense, Flatten, ReLU
+    model = dlcore.Sequential([Conv2D(3, 3, use_bias=False, input_shape=(2, 6, 6)),
+                               BatchNormalization(momentum=0.9), ReLU(), Flatten(),
+                               Dense(4, use_bias=False), BatchNormalization(scale=False),
+                               Dense(3, activation="softmax")], backend="cpu", seed=3)
+    model.compile(optimizer=dlcore.optimizers.SGD(0.05, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    x = images(16, (2, 6, 6))
+    labels = np.arange(16) % 3
+    model.fit(x, labels, epochs=2, batch_size=8, verbose=0)
+    model.save(tmp_path / "norm.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        back = keras.models.load_model(tmp_path / "norm.keras")
+    np.testing.assert_allclose(predict_nchw(back, x), model.predict(x), atol=1e-6)
+    back.train_on_batch(x[:8].transpose(0, 2, 3, 1), labels[:8])
+    model.train_on_batch(x[:8], labels[:8])
+    np.testing.assert_allclose(predict_nchw(back, x), model.predict(x), atol=2e-6)

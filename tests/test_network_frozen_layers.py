@@ -197,7 +197,7 @@ def test_summary_counts_trainable_and_frozen_parameters_as_keras():
     assert summary.trainable_params == summary.total_params - 132
     text = str(summary)
     assert "dense (Dense, frozen)" in text and "dense_1 (Dense)" in text
-    assert "Trainable parameters: 131; non-trainable (frozen layers): 132" in text
+    assert "Trainable parameters: 131; non-trainable: 132" in text
     graph = residual_model()
     graph.get_layer("out").trainable = False
     assert graph.summary(print_fn=None).non_trainable_params == 3 * 3 * 3 * 3 + 3

@@ -116,6 +116,12 @@ def data_parallel(model, comm, x, y):
     """A :class:`DataParallelNetwork` for ``model.fit(x, y, comm=comm)``, after checking that
     the ranks agree on the data (ValueError naming what differs)."""
     from .rbm import data_fingerprint
+    normalising = [layer.name for layer in model.layers if layer.state_names]
+    if normalising:
+        # each rank would normalise its shard by the shard's statistics, not the batch's
+        raise ValueError(f"layer {normalising[0]!r} (BatchNormalization) normalises by its "
+                         f"batch's statistics, which a data-parallel fit splits across the "
+                         f"ranks: train it in one process")
     comm.check_same("the training data (shape and CRC-32)",
                     (data_fingerprint(x), data_fingerprint(y)))
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)

@@ -58,7 +58,8 @@ KERAS_BACKEND = "dlcore"
 IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooling2D",
                    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
-                   "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax")
+                   "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
+                   "BatchNormalization")
 #: dlcore's global pools by Keras's names
 _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
@@ -110,6 +111,7 @@ class _Exported:
         self.name = model.name
         self.trainable = bool(model.trainable)
         self.notes = []
+        self.batch_normalization_arrays = {}   # layer name -> its arrays' names
         self.functional = not isinstance(model, Sequential)
         if self.functional:
             self._graph(model)
@@ -176,6 +178,13 @@ class _Exported:
             shape = tuple(layer.input_shape)
             self._flattened = shape if len(shape) == 3 else None
             self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
+        elif kind == "BatchNormalization":
+            _check_not_flattened_maps(layer.name, self._flattened)
+            self.layers.append(_layer("BatchNormalization", layer.name, axis=-1,
+                                      momentum=layer.momentum, epsilon=layer.epsilon,
+                                      center=layer.center, scale=layer.scale))
+            self.weights[layer.name] = layer.get_weights()   # 1-D: the same in both layouts
+            self.batch_normalization_arrays[layer.name] = layer.array_names
         elif kind == "Dropout":
             self.layers.append(_layer("Dropout", layer.name, rate=layer.rate))
         elif kind == "GaussianNoise":
@@ -326,6 +335,16 @@ def _check_one_row_order(name, first_flattened, flattened):
                          "channels-last rows differ between them, so no one kernel serves both")
 
 
+def _check_not_flattened_maps(name, flattened):
+    """A BatchNormalization of rows flattened from (C, H, W) maps has one parameter per pixel
+    of each map, in dlcore's C, H, W order where Keras's are H, W, C: refused both ways (put it
+    before the Flatten, where it normalises channels)."""
+    if flattened is not None and flattened[1] * flattened[2] > 1:
+        raise ValueError(f"layer {name!r} (BatchNormalization) normalises rows flattened from "
+                         f"{tuple(flattened)} maps, whose order differs between dlcore (C, H, "
+                         f"W) and Keras (H, W, C): put it before the Flatten")
+
+
 def _tensor_ref(ref):
     name, node_index, shape = ref
     return {"class_name": "__keras_tensor__",
@@ -364,10 +383,14 @@ def _write_weights(group: h5py.Group, exported: _Exported) -> None:
     _string_list_attribute(group, "layer_names", names)
     group.attrs["backend"] = KERAS_BACKEND
     group.attrs["keras_version"] = KERAS_VERSION
+    kinds = {entry["config"]["name"]: entry["class_name"] for entry in exported.layers}
     for name in names:
         layer_group = group.create_group(name)
         arrays = exported.weights.get(name, [])
-        paths = [f"{exported.name}/{name}/{weight}" for weight in ("kernel", "bias")[:len(arrays)]]
+        # Keras's variable names: a BatchNormalization's four, else kernel and bias
+        weights = (exported.batch_normalization_arrays.get(name) if kinds[name] ==
+                   "BatchNormalization" else ("kernel", "bias"))
+        paths = [f"{exported.name}/{name}/{weight}" for weight in weights[:len(arrays)]]
         _string_list_attribute(layer_group, "weight_names", paths)
         for path, array in zip(paths, arrays):
             layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
@@ -480,6 +503,7 @@ class _Imported:
         self.notes = []           # Keras layers left out
         self._padding = None
         self._current = None
+        self._flat_maps = None    # the (C, H, W) maps the current rows were flattened from
         self.n_parameters = 0
         for entry in entries:
             self._add(entry)
@@ -546,7 +570,13 @@ class _Imported:
                                     "a ZeroPadding2D must be followed by a 'valid' Conv2D")
         self.keras_names.append(name)
         self.keras_classes[name] = kind
+        incoming = self._current or self.input_shape
         try:
+            if kind == "BatchNormalization":
+                _check_not_flattened_maps(name, self._flat_maps)
+            self._flat_maps = (tuple(incoming) if kind == "Flatten" and incoming is not None
+                               and len(incoming) == 3 else
+                               self._flat_maps if kind in _ROW_KEEPING else None)
             if kind in _AUGMENTATION:
                 at_input = all(isinstance(layer, ImageAugmentation) for layer in self.layers)
                 layer = self._augmentation(kind, name, config, self.layers[-1] if at_input
@@ -682,6 +712,8 @@ class _Imported:
             return cls(pool_size, stride=strides, name=name, floor=True,
                        padding=self._same_padding(pool_size, strides) if padding == "same"
                        else "valid")
+        if kind == "BatchNormalization":
+            return _imported_batch_normalization(self, name, config, layers)
         if kind in _GLOBAL_POOLS:
             return getattr(layers, _GLOBAL_POOLS[kind])(config.get("keepdims", False),
                                                         name=name)
@@ -707,6 +739,31 @@ class _Imported:
         if config.get("axis", -1) not in (-1, [-1]):
             raise ValueError("only a softmax over the last axis is imported")
         return layers.Softmax(name=name)
+
+
+def _imported_batch_normalization(imported, name, config, layers):
+    """Keras's BatchNormalization over the channels (its axis -1, channels last), without
+    regularisers or constraints on gamma and beta; its four arrays are dlcore's as they are."""
+    rank = len(imported._current or getattr(imported, "input_shape", None) or ())
+    axis = config.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if axis not in (-1, rank):
+        raise ValueError(f"only a normalisation over the channels (axis -1) is imported, not "
+                         f"axis {str(axis)[:20]}")
+    for key in ("beta_regularizer", "gamma_regularizer", "beta_constraint",
+                "gamma_constraint"):
+        if config.get(key) is not None:
+            raise ValueError(f"a {key} is not imported")
+    imported.converters[name] = (name, _as_stored)
+    return layers.BatchNormalization(momentum=config.get("momentum", 0.99),
+                                     epsilon=config.get("epsilon", 1e-3),
+                                     center=config.get("center", True),
+                                     scale=config.get("scale", True), name=name)
+
+
+def _as_stored(arrays):
+    """Arrays whose layout is the same in Keras and dlcore (a BatchNormalization's)."""
+    return list(arrays)
 
 
 def _zero_padding(value):
@@ -880,6 +937,8 @@ class _FunctionalImported(_Imported):
             self._augmented[id(output)] = built[name]
             tensors[(name, index)] = output
             return
+        if kind == "BatchNormalization":
+            _check_not_flattened_maps(name, self._flat_from.get(id(first)))
         if name not in built:
             if kind == "Add":
                 built[name] = Add(name=name)
@@ -985,6 +1044,8 @@ def _parameter_count(layer, input_shape):
     if kind in ("Conv2D", "Conv2DTranspose"):
         kh, kw = layer.kernel_size
         return (input_shape[0] * kh * kw + layer.use_bias) * layer.filters
+    if kind == "BatchNormalization":
+        return 4 * int(input_shape[0])
     return 0
 
 

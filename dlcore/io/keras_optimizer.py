@@ -82,17 +82,27 @@ def keras_arrays(model, exported):
             continue
         if name == "velocity":
             values = [-rate * value for value in values]     # Keras's v = -eta Delta
-        shadow = model.clone()
-        shadow.set_weights(values)
-        by_slot[name] = keras.exported(shadow).weights
-    trained = {layer.name for layer in model.layers if model._trains(layer)}
+        by_slot[name] = keras.exported(_holding(model, values)).weights
+    trained = {layer.name: len(layer.weight_names) for layer in model.layers
+               if model._trains(layer)}
     for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
         if layer_name not in trained:   # Keras keeps variables of trainable arrays only
             continue
-        for index in range(len(exported.weights.get(layer_name, []))):
+        for index in range(min(len(exported.weights.get(layer_name, [])),
+                               trained[layer_name])):
             arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
                        for name in names]
     return arrays
+
+
+def _holding(model, values):
+    """A copy of ``model`` whose parameters hold ``values`` (one array per
+    ``model.parameters``, in order), its state the model's."""
+    shadow = model.clone()
+    for parameter, value in zip(shadow.parameters, values):
+        shadow.backend.copy_into(parameter.value, np.ascontiguousarray(
+            value, dtype=parameter.value.dtype))
+    return shadow
 
 
 def adopt(model, imported, reader, paths) -> list[str]:
@@ -106,7 +116,10 @@ def adopt(model, imported, reader, paths) -> list[str]:
     optimizer = model.optimizer
     rate, stored_rate = _learning_rate_now(optimizer)
     by_name = {layer.name: layer for layer in model.layers}
-    shapes = [(layer_name, keras.keras_shapes(by_name[layer_name]))
+    # the trainable arrays only (first in Keras's order): a BatchNormalization's moving
+    # statistics have no optimiser variables
+    shapes = [(layer_name, keras.keras_shapes(by_name[layer_name])[
+                   :len(by_name[layer_name].weight_names)])
               for layer_name, _ in keras_weights.layer_paths(imported.config)
               if layer_name in imported.converters and model._trains(by_name[layer_name])]
     count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes)
@@ -128,12 +141,17 @@ def adopt(model, imported, reader, paths) -> list[str]:
                 keras_slots[name].setdefault(layer_name, []).append(
                     reader.read_dataset(paths[position], shape))
                 position += 1
+        # the layer's state (a BatchNormalization's moving statistics) completes its arrays
+        state = by_name[layer_name].get_weights()[len(layer_shapes):]
+        for name in names:
+            keras_slots[name].setdefault(layer_name, []).extend(state)
     slots = {}
     for name in optimizer.slot_names:
         if name in names:
             shadow = model.clone()
             keras.set_weights(shadow, imported, keras_slots[name])
-            values = shadow.get_weights()
+            values = [np.array(shadow.backend.to_numpy(parameter.value))
+                      for parameter in shadow.parameters]
             if name == "velocity":
                 values = [-value / rate for value in values]   # dlcore's Delta = -v / eta
         else:

@@ -457,10 +457,14 @@ def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
 
 
 def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
-    """name -> shape of the parameters of ``layer`` for per-sample inputs of ``input_shape``."""
-    from dlcore.layers import Conv2D, Conv2DTranspose, Dense
-    names = tuple(getattr(layer, "weight_names", ()))
-    if isinstance(layer, Dense):
+    """name -> shape of the arrays (parameters and state) of ``layer`` for per-sample inputs of
+    ``input_shape``."""
+    from dlcore.layers import BatchNormalization, Conv2D, Conv2DTranspose, Dense
+    names = tuple(getattr(layer, "array_names", ()))
+    if isinstance(layer, BatchNormalization):
+        shapes = dict.fromkeys(("gamma", "beta", "moving_mean", "moving_variance"),
+                               (input_shape[0],))
+    elif isinstance(layer, Dense):
         shapes = {"kernel": (input_shape[0], layer.units), "bias": (layer.units,)}
     elif isinstance(layer, Conv2D):
         kernel_height, kernel_width = layer.kernel_size

@@ -14,6 +14,8 @@
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
 ``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
 ``Dropout(rate)``      inverted dropout, the identity in evaluation
+``BatchNormalization`` each channel normalised over the batch, then scaled and shifted (in
+                       :mod:`dlcore.layers.normalization`)
 ``Add``, ``add``,      merge a list of tensors of a functional model: sum, or join
 ``Concatenate``,       along an axis (channels by default); in :mod:`dlcore.layers.merge`
 ``concatenate``
@@ -38,6 +40,7 @@ from dlcore.layers.conv_transpose import Conv2DTranspose
 from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
 from dlcore.layers.dense import Dense
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
+from dlcore.layers.normalization import BatchNormalization
 from dlcore.layers.pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -51,12 +54,11 @@ from dlcore.layers.pooling import (
 )
 from dlcore.layers.upsampling import UpSampling2D
 
-__all__ = ["Activation", "Add", "AvgPool2D", "Concatenate", "Conv2D", "Conv2DTranspose", "Dense",
-           "Dropout", "Flatten", "GaussianNoise", "GlobalAvgPool2D", "GlobalMaxPool2D",
-           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ImageAugmentation", "L2Pool2D",
-           "Layer",
-           "MaxPool2D", "ReLU", "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer",
-           "AveragePooling2D", "Input", "MaxPooling2D",
+__all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate", "Conv2D",
+           "Conv2DTranspose", "Dense", "Dropout", "Flatten", "GaussianNoise", "GlobalAvgPool2D",
+           "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+           "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D", "ReLU", "Sigmoid", "Softmax",
+           "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]
 
 # Keras also offers Input among its layers (``from keras.layers import Input, Dense``, lecture

@@ -94,6 +94,10 @@ class Layer:
 
     #: The parameter names, in the order of :meth:`get_weights`.
     weight_names = ()
+    #: Arrays a layer keeps that are not parameters (no gradient; the optimiser never steps
+    #: them): a BatchNormalization's moving statistics. :meth:`get_weights` lists them after
+    #: the parameters, as Keras lists its non-trainable weights, and the files keep them.
+    state_names = ()
     #: Layers whose forward pass differs between training and evaluation (dropout, noise).
     stochastic = False
     _trainable = True
@@ -112,6 +116,7 @@ class Layer:
         self.built = False
         self.params = {}
         self.grads = {}
+        self.state = {}
 
     # -- configuration ------------------------------------------------------------------
     def _config(self):
@@ -172,14 +177,16 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        """The parameters that training updates, as :meth:`get_weights` lists them: all of
-        them, or none for a frozen layer."""
-        return self.get_weights() if self.trainable else []
+        """The parameters that training updates, as NumPy arrays: all of them, or none for a
+        frozen layer."""
+        weights = self.get_weights()[:len(self.weight_names)]
+        return weights if self.trainable else []
 
     @property
     def non_trainable_weights(self):
-        """The parameters that training leaves as they are: those of a frozen layer."""
-        return [] if self.trainable else self.get_weights()
+        """What training does not step: a frozen layer's parameters, and every state array."""
+        weights = self.get_weights()
+        return weights[len(self.weight_names):] if self.trainable else weights
 
     def __repr__(self):
         settings = {**self._config(), **({} if self.trainable else {"trainable": False})}
@@ -226,18 +233,33 @@ class Layer:
                        for name in self.weight_names}
         self.grads = {name: backend.zeros(weights[name].shape, dtype=self.dtype)
                       for name in self.weight_names}
+        self.state = {name: backend.asarray(weights[name], dtype=self.dtype)
+                      for name in self.state_names}
         self._workspace = {}
 
     def rebind(self, backend, dtype=None):
         """Move a built layer (its current weights) to another backend and/or dtype."""
         self._check_built()
         self._bind(get_backend(backend), self.dtype if dtype is None else dtype,
-                   dict(zip(self.weight_names, self.get_weights())))
+                   dict(zip(self.array_names, self.get_weights())))
         return self
 
+    @property
+    def array_names(self):
+        """The names of :meth:`get_weights`' arrays: the parameters, then the state."""
+        return tuple(self.weight_names) + tuple(self.state_names)
+
+    def _array(self, name):
+        return self.params[name] if name in self.params else self.state[name]
+
     def count_params(self):
-        """Number of trainable parameters (weights and biases)."""
-        return self.weight_count() + self.bias_count()
+        """Number of numbers in :meth:`get_weights` (as Keras counts: the state too)."""
+        return self.weight_count() + self.bias_count() + self.state_count()
+
+    def state_count(self):
+        """Number of numbers in the state arrays (``state_names``)."""
+        return sum(int(np.prod(self.state[name].shape)) for name in self.state_names) \
+            if self.built else 0
 
     def weight_count(self):
         """Number of weights, biases not included (the count of lecture
@@ -258,30 +280,31 @@ class Layer:
     # -- weights ------------------------------------------------------------------------
     def get_weights(self):
         """The parameters as NumPy arrays, in the order of ``weight_names``
-        (``[kernel, bias]`` for Dense and Conv2D)."""
+        (``[kernel, bias]`` for Dense and Conv2D), then the state (``state_names``)."""
         self._check_built()
-        return [np.array(self.backend.to_numpy(self.params[name])) for name in self.weight_names]
+        return [np.array(self.backend.to_numpy(self._array(name))) for name in self.array_names]
 
     def set_weights(self, weights):
-        """Replace the parameters by NumPy arrays given in the order of ``weight_names``; every
-        shape is checked before anything is assigned."""
+        """Replace the parameters (and the state) by NumPy arrays given in the order of
+        :meth:`get_weights`; every shape is checked before anything is assigned."""
         self._check_built()
         weights = list(weights)
-        if len(weights) != len(self.weight_names):
-            raise ValueError(f"layer {self.name!r} has {len(self.weight_names)} weight arrays "
-                             f"({', '.join(self.weight_names) or 'none'}); got {len(weights)}")
+        names = self.array_names
+        if len(weights) != len(names):
+            raise ValueError(f"layer {self.name!r} has {len(names)} weight arrays "
+                             f"({', '.join(names) or 'none'}); got {len(weights)}")
         arrays = []
-        for name, value in zip(self.weight_names, weights):
+        for name, value in zip(names, weights):
             value = np.asarray(value)
-            expected = tuple(self.params[name].shape)
+            expected = tuple(self._array(name).shape)
             if value.shape != expected:
                 raise ValueError(f"layer {self.name!r}: {name} has shape {value.shape}; "
                                  f"expected {expected}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"layer {self.name!r}: {name} contains NaN or infinite values")
             arrays.append(value)
-        for name, value in zip(self.weight_names, arrays):
-            self.backend.copy_into(self.params[name],
+        for name, value in zip(names, arrays):
+            self.backend.copy_into(self._array(name),
                                    np.ascontiguousarray(value, dtype=self.dtype))
 
     # -- computing ----------------------------------------------------------------------

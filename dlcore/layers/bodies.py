@@ -461,6 +461,80 @@ def _drop(inputs, outputs, masks, column, word, rate, scale):
     outputs[column] = inputs[column] * keep * scale
 
 
+# -- batch normalisation: x viewed as (n, C, P) (see dlcore.layers.reference) ----------------
+@body
+def channel_moments_span(first, last, x, mean, variance, moving_mean, moving_variance,
+                         momentum):
+    """mean[c], variance[c] (biased) of channels first .. last over (n, P), two passes in
+    float64; then moving <- momentum moving + (1 - momentum) batch (an empty ``moving_mean``:
+    no update)."""
+    n, _, p = x.shape
+    count = n * p
+    for c in range(first, last):
+        total = 0.0
+        for i in range(n):
+            for j in range(p):
+                total += x[i, c, j]
+        m = total / count
+        squares = 0.0
+        for i in range(n):
+            for j in range(p):
+                d = x[i, c, j] - m
+                squares += d * d
+        v = squares / count
+        mean[c] = m
+        variance[c] = v
+        if moving_mean.shape[0] > 0:
+            moving_mean[c] = momentum * moving_mean[c] + (1 - momentum) * m
+            moving_variance[c] = momentum * moving_variance[c] + (1 - momentum) * v
+
+
+@body
+def batch_norm_rows(row, first, last, x, y, mean, variance, gamma, beta, epsilon):
+    """y[i, c, p] = gamma[c] (x[i, c, p] - mean[c]) / sqrt(variance[c] + epsilon) + beta[c],
+    row = i C + c."""
+    channels = x.shape[1]
+    i, c = row // channels, row % channels
+    scale = gamma[c] / math.sqrt(variance[c] + epsilon)
+    for p in range(first, last):
+        y[i, c, p] = (x[i, c, p] - mean[c]) * scale + beta[c]
+
+
+@body
+def channel_gradient_sums_span(first, last, x, grad_y, mean, variance, epsilon, grad_gamma,
+                               grad_beta):
+    """grad_beta[c] = sum dL/dy, grad_gamma[c] = sum dL/dy x_hat over (n, P), in float64."""
+    n, _, p = x.shape
+    for c in range(first, last):
+        inverse = 1.0 / math.sqrt(variance[c] + epsilon)
+        total = 0.0
+        weighted = 0.0
+        for i in range(n):
+            for j in range(p):
+                g = grad_y[i, c, j]
+                total += g
+                weighted += g * (x[i, c, j] - mean[c]) * inverse
+        grad_beta[c] = total
+        grad_gamma[c] = weighted
+
+
+@body
+def batch_norm_gradient_rows(row, first, last, x, grad_y, grad_x, mean, variance, gamma,
+                             epsilon, grad_gamma, grad_beta, batch_statistics):
+    """dL/dx of :func:`dlcore.layers.reference.batch_norm_backward`, row = i C + c."""
+    n, channels, p = x.shape
+    i, c = row // channels, row % channels
+    inverse = 1.0 / math.sqrt(variance[c] + epsilon)
+    scale = gamma[c] * inverse
+    count = n * p
+    for j in range(first, last):
+        g = grad_y[i, c, j]
+        if batch_statistics:
+            x_hat = (x[i, c, j] - mean[c]) * inverse
+            g = g - (grad_beta[c] + x_hat * grad_gamma[c]) / count
+        grad_x[i, c, j] = scale * g
+
+
 @body
 def multiply_span(first, last, a, b, out):
     left, right, target = a[first:last], b[first:last], out[first:last]

@@ -27,8 +27,12 @@ from dlcore.layers.bodies import (
     SOFTMAX,
     accumulate_span,
     activation_gradient_rows,
+    batch_norm_gradient_rows,
+    batch_norm_rows,
     bias_activation_rows,
     bias_gradient_span,
+    channel_gradient_sums_span,
+    channel_moments_span,
     col2im_rows,
     conv_geometry,
     copy_span,
@@ -147,6 +151,21 @@ class ReferenceOps:
 
     def multiply(self, a, b, out):
         out[...] = a * b
+
+    # batch normalisation: x, y, grads as (n, C, P); per-channel arrays (C,)
+    def batch_moments(self, x, mean, variance, moving_mean, moving_variance, momentum):
+        mean[...], variance[...] = ref.batch_moments(x)
+        if moving_mean.shape[0]:
+            moving_mean[...] = momentum * moving_mean + (1 - momentum) * mean
+            moving_variance[...] = momentum * moving_variance + (1 - momentum) * variance
+
+    def batch_norm_forward(self, x, mean, variance, gamma, beta, epsilon, y):
+        y[...] = ref.batch_norm_forward(x, mean, variance, gamma, beta, epsilon)
+
+    def batch_norm_backward(self, x, mean, variance, gamma, grad_y, epsilon, batch_statistics,
+                            grad_gamma, grad_beta, grad_x):
+        grad_x[...], grad_gamma[...], grad_beta[...] = ref.batch_norm_backward(
+            x, mean, variance, gamma, grad_y, epsilon, batch_statistics)
 
     # merging tensors, and the sums of a graph's backward pass
     def add_forward(self, xs, out):
@@ -425,6 +444,27 @@ class KernelOps:
     def multiply(self, a, b, out):
         self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
                                out.reshape(-1))
+
+    # batch normalisation (as ReferenceOps')
+    def batch_moments(self, x, mean, variance, moving_mean, moving_variance, momentum):
+        self.backend.launch_1d(channel_moments_span, x.shape[1], x, mean, variance,
+                               moving_mean, moving_variance, x.dtype.type(momentum),
+                               work=2 * x.size)
+
+    def batch_norm_forward(self, x, mean, variance, gamma, beta, epsilon, y):
+        n, channels, pixels = x.shape
+        self.backend.launch_rows(batch_norm_rows, n * channels, pixels, x, y, mean, variance,
+                                 gamma, beta, x.dtype.type(epsilon))
+
+    def batch_norm_backward(self, x, mean, variance, gamma, grad_y, epsilon, batch_statistics,
+                            grad_gamma, grad_beta, grad_x):
+        n, channels, pixels = x.shape
+        epsilon = x.dtype.type(epsilon)
+        self.backend.launch_1d(channel_gradient_sums_span, channels, x, grad_y, mean, variance,
+                               epsilon, grad_gamma, grad_beta, work=2 * x.size)
+        self.backend.launch_rows(batch_norm_gradient_rows, n * channels, pixels, x, grad_y,
+                                 grad_x, mean, variance, gamma, epsilon, grad_gamma, grad_beta,
+                                 bool(batch_statistics))
 
     # merging tensors, and the sums of a graph's backward pass
     @staticmethod

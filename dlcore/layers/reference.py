@@ -267,6 +267,39 @@ def l2_pool_backward(x, y, grad_y, window):
 # -- dropout (lecture "Convolutional neural networks" (2016); Srivastava et al. 2014) ------
 
 
+# -- batch normalisation (Ioffe & Szegedy 2015; Keras's BatchNormalization) ---------------
+# x is (n, C, P): channel c of every sample, P = H W pixels of an image, or P = 1 for rows.
+def batch_moments(x):
+    """The batch's mean and (biased, as Keras) variance of each channel: over (n, P), (C,)."""
+    return x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+
+
+def batch_norm_forward(x, mean, variance, gamma, beta, epsilon):
+    """y = gamma (x - mean) / sqrt(variance + epsilon) + beta, per channel."""
+    x_hat = (x - mean[:, None]) / np.sqrt(variance + epsilon)[:, None]
+    return gamma[:, None] * x_hat + beta[:, None]
+
+
+def batch_norm_backward(x, mean, variance, gamma, grad_y, epsilon, batch_statistics):
+    """(dL/dx, dL/dgamma, dL/dbeta). With the batch's own statistics (training), mean and
+    variance depend on x, which adds the sums (M = n P values a channel):
+
+        dL/dx = gamma / sqrt(variance + eps) (dL/dy - (sum dL/dy + x_hat sum dL/dy x_hat) / M)
+
+    with fixed statistics (inference, a frozen layer) dL/dx = gamma / sqrt(variance + eps)
+    dL/dy."""
+    inverse = 1 / np.sqrt(variance + epsilon)[:, None]
+    x_hat = (x - mean[:, None]) * inverse
+    grad_beta = grad_y.sum(axis=(0, 2))
+    grad_gamma = (grad_y * x_hat).sum(axis=(0, 2))
+    grad_x = gamma[:, None] * inverse * grad_y
+    if batch_statistics:
+        count = x.shape[0] * x.shape[2]
+        grad_x = gamma[:, None] * inverse * (
+            grad_y - (grad_beta[:, None] + x_hat * grad_gamma[:, None]) / count)
+    return grad_x, grad_gamma, grad_beta
+
+
 def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT, first_row=0):
     """The inverted-dropout mask m = [u >= rate] / (1 - rate), u ~ U[0, 1) from Philox with
     element (sample, feature) at counter (feature // 4, first_row + sample, step, stream): a
