@@ -381,8 +381,7 @@ class Model(TrainingLoop):
     def trainable_parameters(self):
         """The :attr:`parameters` that training updates: those of the layers that are
         ``trainable``, none while the model is not."""
-        plan = self._training_plan()
-        return plan[0]
+        return self._training_plan()[0]
 
     def _training_plan(self):
         """``(trainable parameters, which nodes the backward pass runs)`` for the layers'
@@ -402,10 +401,9 @@ class Model(TrainingLoop):
     def _backward_plan(self, training):
         """id(node) -> whether a layer named in ``training`` is at that node or upstream."""
         upstream = {}
-        producers = {id(node.output): node for node in self.nodes}
-        for node in self.nodes:   # topological order: producers first
+        for node in self.nodes:   # topological order: producers first (an Input's: absent)
             upstream[id(node)] = node.layer.name in training or any(
-                upstream[id(producers[id(t)])] for t in node.inputs if id(t) in producers)
+                upstream.get(id(t.node), False) for t in node.inputs)
         return upstream
 
     @property
@@ -756,7 +754,8 @@ class Model(TrainingLoop):
             layer.set_weights(chunk)
 
     def count_params(self):
-        """Number of trainable parameters (each shared layer once)."""
+        """Number of numbers in :meth:`get_weights`, as Keras counts them: frozen layers' and
+        the layers' state included (each shared layer once)."""
         self._require_built()
         return sum(layer.count_params() for layer in self.layers)
 
