@@ -713,7 +713,7 @@ class _Imported:
                        padding=self._same_padding(pool_size, strides) if padding == "same"
                        else "valid")
         if kind == "BatchNormalization":
-            return _imported_batch_normalization(self, name, config, layers)
+            return self._batch_normalization(name, config, layers)
         if kind in _GLOBAL_POOLS:
             return getattr(layers, _GLOBAL_POOLS[kind])(config.get("keepdims", False),
                                                         name=name)
@@ -740,25 +740,24 @@ class _Imported:
             raise ValueError("only a softmax over the last axis is imported")
         return layers.Softmax(name=name)
 
-
-def _imported_batch_normalization(imported, name, config, layers):
-    """Keras's BatchNormalization over the channels (its axis -1, channels last), without
-    regularisers or constraints on gamma and beta; its four arrays are dlcore's as they are."""
-    rank = len(imported._current or getattr(imported, "input_shape", None) or ())
-    axis = config.get("axis", -1)
-    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
-    if axis not in (-1, rank):
-        raise ValueError(f"only a normalisation over the channels (axis -1) is imported, not "
-                         f"axis {str(axis)[:20]}")
-    for key in ("beta_regularizer", "gamma_regularizer", "beta_constraint",
-                "gamma_constraint"):
-        if config.get(key) is not None:
-            raise ValueError(f"a {key} is not imported")
-    imported.converters[name] = (name, _as_stored)
-    return layers.BatchNormalization(momentum=config.get("momentum", 0.99),
-                                     epsilon=config.get("epsilon", 1e-3),
-                                     center=config.get("center", True),
-                                     scale=config.get("scale", True), name=name)
+    def _batch_normalization(self, name, config, layers):
+        """Keras's BatchNormalization over the channels (its axis -1, channels last), without
+        regularisers or constraints on gamma and beta; its four arrays are dlcore's as they are."""
+        rank = len(self._current or getattr(self, "input_shape", None) or ())
+        axis = config.get("axis", -1)
+        axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+        if axis not in (-1, rank):
+            raise ValueError(f"only a normalisation over the channels (axis -1) is imported, not "
+                             f"axis {str(axis)[:20]}")
+        for key in ("beta_regularizer", "gamma_regularizer", "beta_constraint",
+                    "gamma_constraint"):
+            if config.get(key) is not None:
+                raise ValueError(f"a {key} is not imported")
+        self.converters[name] = (name, _as_stored)
+        return layers.BatchNormalization(momentum=config.get("momentum", 0.99),
+                                         epsilon=config.get("epsilon", 1e-3),
+                                         center=config.get("center", True),
+                                         scale=config.get("scale", True), name=name)
 
 
 def _as_stored(arrays):
