@@ -281,3 +281,28 @@ def test_batch_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     back.train_on_batch(x[:8].transpose(0, 2, 3, 1), labels[:8])
     model.train_on_batch(x[:8], labels[:8])
     np.testing.assert_allclose(predict_nchw(back, x), model.predict(x), atol=2e-6)
+
+
+def test_decay_and_max_norm_cross_to_keras_and_train_the_same(tmp_path):
+    """dlcore's L2, L1L2 and max-norm reach Keras as Keras's (half the L2 number, the same
+    bound), so Keras's next step with them is dlcore's."""
+    keras = real_keras()
+    from dlcore.layers import Conv2D, Dense, Flatten
+    from dlcore.regularizers import L1L2, L2, MaxNorm
+    model = dlcore.Sequential([
+        Conv2D(3, 3, activation="relu", input_shape=(2, 6, 6), kernel_regularizer=L2(0.1),
+               kernel_constraint=MaxNorm(0.6)),
+        Flatten(),
+        Dense(4, activation="tanh", kernel_regularizer=L1L2(0.01, 0.1),
+              kernel_constraint=MaxNorm(0.5)),
+        Dense(3, activation="softmax")], backend="cpu", seed=2)
+    model.compile(optimizer=dlcore.optimizers.SGD(0.2, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    x = images(16, (2, 6, 6))
+    labels = np.arange(16) % 3
+    model.fit(x, labels, epochs=2, batch_size=8, verbose=0)
+    model.save(tmp_path / "decay.keras")
+    back = keras.models.load_model(tmp_path / "decay.keras")
+    back.train_on_batch(x[:8].transpose(0, 2, 3, 1), labels[:8])
+    model.train_on_batch(x[:8], labels[:8])
+    np.testing.assert_allclose(predict_nchw(back, x), model.predict(x), atol=2e-6)

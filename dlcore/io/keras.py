@@ -141,7 +141,7 @@ class _Exported:
                                       strides=list(layer.strides), padding=layer.padding,
                                       output_padding=None, data_format="channels_last",
                                       dilation_rate=[1, 1], activation=layer.activation,
-                                      use_bias=layer.use_bias))
+                                      use_bias=layer.use_bias, **_weight_settings(layer)))
             kernel, *bias = layer.get_weights()
             self.weights[layer.name] = [kernel.transpose(2, 3, 1, 0), *bias]
             self._flattened = None
@@ -153,7 +153,8 @@ class _Exported:
                           .reshape(kernel.shape))
             self._flattened = None
             self.layers.append(_layer("Dense", layer.name, units=layer.units,
-                                      activation=layer.activation, use_bias=layer.use_bias))
+                                      activation=layer.activation, use_bias=layer.use_bias,
+                                      **_weight_settings(layer)))
             self.weights[layer.name] = [kernel, *bias]
         elif kind in ("MaxPool2D", "AvgPool2D"):
             padding = _window_padding(layer.window)
@@ -246,7 +247,8 @@ class _Exported:
                                   kernel_size=list(layer.kernel_size),
                                   strides=list(layer.stride), padding=padding,
                                   data_format="channels_last", dilation_rate=[1, 1], groups=1,
-                                  activation=layer.activation, use_bias=layer.use_bias))
+                                  activation=layer.activation, use_bias=layer.use_bias,
+                                  **_weight_settings(layer)))
         kernel, *bias = layer.get_weights()
         self.weights[layer.name] = [kernel.transpose(2, 3, 1, 0), *bias]
         self._flattened = None
@@ -333,6 +335,83 @@ def _check_one_row_order(name, first_flattened, flattened):
         raise ValueError(f"layer {name!r} (Dense) is shared by inputs flattened from "
                          f"different maps ({first_flattened} and {flattened}): Keras's "
                          "channels-last rows differ between them, so no one kernel serves both")
+
+
+# -- weight decay and max-norm, both ways -----------------------------------------------------
+# Keras's L2(l2) penalises l2 ||w||^2 where dlcore's L2(lambda) penalises lambda / 2 ||w||^2
+# (dlcore.regularizers): the same decay is l2 = lambda / 2. L1 is the same number in both.
+# Keras's MaxNorm bounds the norm over ``axis`` of its kernel: the inputs of a Dense unit
+# (axis 0 of (in, out)), of a convolution's filter (axes 0, 1, 2 of (k_h, k_w, in, out)):
+# dlcore's MaxNorm, which bounds each unit's incoming weights.
+_KERAS_MAX_NORM_AXES = {"Dense": (0,), "Conv2D": (0, 1, 2)}
+
+
+def _keras_regularizer(regularizer):
+    if regularizer is None:
+        return None
+    l1, l2 = regularizer.l1, regularizer.l2 / 2
+    name, config = (("L1L2", {"l1": l1, "l2": l2}) if l1 and l2 else
+                    ("L2", {"l2": l2}) if l2 else ("L1", {"l1": l1}))
+    return {"module": "keras.regularizers", "class_name": name, "config": config,
+            "registered_name": None}
+
+
+def _weight_settings(layer):
+    """A Dense or convolution's weight decay and max-norm as Keras's layer arguments."""
+    settings = {"kernel_regularizer": _keras_regularizer(layer.kernel_regularizer),
+                "bias_regularizer": _keras_regularizer(layer.bias_regularizer)}
+    constraint = layer.kernel_constraint
+    if constraint is not None:
+        axes = _KERAS_MAX_NORM_AXES[type(layer).__name__]
+        settings["kernel_constraint"] = {
+            "module": "keras.constraints", "class_name": "MaxNorm", "registered_name": None,
+            "config": {"max_value": constraint.max_value,
+                       "axis": axes[0] if len(axes) == 1 else list(axes)}}
+    return settings
+
+
+def _imported_weight_settings(kind, config, notes, name):
+    """dlcore's kernel_regularizer, bias_regularizer and kernel_constraint for a Keras layer's
+    config; what dlcore has no match for (another regulariser or constraint, an activity
+    regulariser, a bias constraint) goes into ``notes`` (a warning each: it only trains)."""
+    from dlcore.regularizers import L1, L1L2, L2, MaxNorm
+    settings = {}
+    for key in ("kernel_regularizer", "bias_regularizer"):
+        value = config.get(key)
+        if value is None:
+            continue
+        inner = value.get("config") if isinstance(value, dict) else None
+        if isinstance(value, dict) and value.get("class_name") in ("L1", "L2", "L1L2") \
+                and value.get("module") in (None, "keras.regularizers") \
+                and isinstance(inner, dict):
+            try:
+                l1, l2 = inner.get("l1", 0.0), 2 * inner.get("l2", 0.0)
+                settings[key] = L1L2(l1, l2) if l1 and l2 else L2(l2) if l2 else L1(l1)
+                continue
+            except (ValueError, TypeError):
+                pass
+        notes.append(f"Keras layer {name!r} ({kind}): its {key} {str(value)[:80]} is left out "
+                     f"(dlcore imports L1, L2 and L1L2)")
+    constraint = config.get("kernel_constraint")
+    if constraint is not None:
+        inner = constraint.get("config") if isinstance(constraint, dict) else None
+        axes = inner.get("axis", 0) if isinstance(inner, dict) else None
+        axes = tuple(axes) if isinstance(axes, list) else (axes,)
+        if isinstance(constraint, dict) and constraint.get("class_name") == "MaxNorm" \
+                and axes == _KERAS_MAX_NORM_AXES.get(kind):
+            try:
+                settings["kernel_constraint"] = MaxNorm(inner.get("max_value", 2.0))
+            except (ValueError, TypeError):
+                pass
+        if "kernel_constraint" not in settings:
+            notes.append(f"Keras layer {name!r} ({kind}): its kernel_constraint "
+                         f"{str(constraint)[:80]} is left out (dlcore imports a MaxNorm over "
+                         f"each unit's inputs)")
+    for key in ("activity_regularizer", "bias_constraint"):
+        if config.get(key) is not None:
+            notes.append(f"Keras layer {name!r} ({kind}): its {key} is left out (dlcore has "
+                         f"none)")
+    return settings
 
 
 def _check_not_flattened_maps(name, flattened):
@@ -679,7 +758,8 @@ class _Imported:
                                  f"'same' are)")
             kernel, strides = _pair(config.get("kernel_size")), _pair(config.get("strides", 1))
             options = {"activation": self._activation(config), "name": name,
-                       "use_bias": config.get("use_bias", True)}
+                       "use_bias": config.get("use_bias", True),
+                       **_imported_weight_settings(kind, config, self.notes, name)}
             self.converters[name] = (name, _kernel_converter)
             if kind == "Conv2DTranspose":
                 if config.get("output_padding") is not None:
@@ -697,7 +777,8 @@ class _Imported:
                                  floor=True, **options)
         if kind == "Dense":
             layer = layers.Dense(config.get("units"), activation=self._activation(config),
-                                 use_bias=config.get("use_bias", True), name=name)
+                                 use_bias=config.get("use_bias", True), name=name,
+                                 **_imported_weight_settings(kind, config, self.notes, name))
             self.converters[name] = (name, _dense_converter())
             return layer
         if kind in ("MaxPooling2D", "AveragePooling2D"):
