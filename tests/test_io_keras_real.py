@@ -306,3 +306,15 @@ def test_decay_and_max_norm_cross_to_keras_and_train_the_same(tmp_path):
     back.train_on_batch(x[:8].transpose(0, 2, 3, 1), labels[:8])
     model.train_on_batch(x[:8], labels[:8])
     np.testing.assert_allclose(predict_nchw(back, x), model.predict(x), atol=2e-6)
+
+
+def test_rescaling_exported_by_dlcore_predicts_the_same_in_keras(tmp_path):
+    keras = real_keras()
+    from dlcore.layers import Conv2D, Dense, Flatten, Rescaling
+    model = dlcore.Sequential([Rescaling(1 / 255, input_shape=(2, 5, 5)), Conv2D(3, 3),
+                               Flatten(), Rescaling(0.5, offset=0.25),
+                               Dense(2, activation="softmax")], backend="reference", seed=4)
+    model.save(tmp_path / "rescaled.keras")
+    x = images(3, (2, 5, 5)) * 255
+    np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "rescaled.keras"),
+                                            x), model.predict(x), atol=1e-6)

@@ -59,7 +59,7 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
-                   "BatchNormalization")
+                   "BatchNormalization", "Rescaling")
 #: dlcore's global pools by Keras's names
 _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
@@ -69,7 +69,8 @@ _GRAPH_LAYERS = IMPORTED_LAYERS + ("Add", "Concatenate")
 _AUGMENTATION = ("RandomFlip", "RandomTranslation")
 #: Layers that keep the rows of a flattened map in their order (a Dense after them is the
 #: first Dense after the Flatten).
-_ROW_KEEPING = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh", "Softmax")
+_ROW_KEEPING = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh", "Softmax",
+                "Rescaling")
 #: The Keras names of dlcore's activations.
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 #: The most numbers one sample may have at any layer of an imported model (a hostile config must
@@ -188,6 +189,9 @@ class _Exported:
             self.batch_normalization_arrays[layer.name] = layer.array_names
         elif kind == "Dropout":
             self.layers.append(_layer("Dropout", layer.name, rate=layer.rate))
+        elif kind == "Rescaling":
+            self.layers.append(_layer("Rescaling", layer.name, scale=layer.scale,
+                                      offset=layer.offset))
         elif kind == "GaussianNoise":
             self.layers.append(_layer("GaussianNoise", layer.name, stddev=layer.stddev))
         elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax"):
@@ -198,7 +202,7 @@ class _Exported:
             raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
                              f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "
                              f"MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, "
-                             f"UpSampling2D, Flatten, Dropout, "
+                             f"UpSampling2D, Flatten, Dropout, Rescaling, BatchNormalization, "
                              f"GaussianNoise, ImageAugmentation and activation layers")
 
     def _augmentation(self, layer):
@@ -795,6 +799,12 @@ class _Imported:
                        else "valid")
         if kind == "BatchNormalization":
             return self._batch_normalization(name, config, layers)
+        if kind == "Rescaling":
+            if isinstance(config.get("scale"), (list, dict)) or \
+                    isinstance(config.get("offset"), (list, dict)):
+                raise ValueError("a per-channel scale or offset is not imported (one number "
+                                 "each is)")
+            return layers.Rescaling(config.get("scale"), config.get("offset", 0.0), name=name)
         if kind in _GLOBAL_POOLS:
             return getattr(layers, _GLOBAL_POOLS[kind])(config.get("keepdims", False),
                                                         name=name)

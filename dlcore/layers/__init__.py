@@ -14,6 +14,7 @@
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
 ``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
 ``Dropout(rate)``      inverted dropout, the identity in evaluation
+``Rescaling(scale)``   y = scale x + offset (Keras' first layer of image models)
 ``BatchNormalization`` each channel normalised over the batch, then scaled and shifted (in
                        :mod:`dlcore.layers.normalization`)
 ``Add``, ``add``,      merge a list of tensors of a functional model: sum, or join
@@ -37,7 +38,16 @@ from dlcore.layers.augmentation import GaussianNoise, ImageAugmentation
 from dlcore.layers.base import Layer, WeightedLayer
 from dlcore.layers.conv import Conv2D, dense_as_conv
 from dlcore.layers.conv_transpose import Conv2DTranspose
-from dlcore.layers.core import Activation, Dropout, Flatten, ReLU, Sigmoid, Softmax, Tanh
+from dlcore.layers.core import (
+    Activation,
+    Dropout,
+    Flatten,
+    ReLU,
+    Rescaling,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from dlcore.layers.dense import Dense
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
 from dlcore.layers.normalization import BatchNormalization
@@ -57,7 +67,8 @@ from dlcore.layers.upsampling import UpSampling2D
 __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate", "Conv2D",
            "Conv2DTranspose", "Dense", "Dropout", "Flatten", "GaussianNoise", "GlobalAvgPool2D",
            "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-           "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D", "ReLU", "Sigmoid", "Softmax",
+           "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D", "ReLU", "Rescaling",
+           "Sigmoid", "Softmax",
            "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]
 

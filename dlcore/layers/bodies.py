@@ -536,6 +536,13 @@ def batch_norm_gradient_rows(row, first, last, x, grad_y, grad_x, mean, variance
 
 
 @body
+def rescale_span(first, last, x, out, scale, offset):
+    """out[i] = scale x[i] + offset."""
+    for i in range(first, last):
+        out[i] = x[i] * scale + offset
+
+
+@body
 def multiply_span(first, last, a, b, out):
     left, right, target = a[first:last], b[first:last], out[first:last]
     for i in range(target.shape[0]):

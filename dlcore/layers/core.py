@@ -1,4 +1,4 @@
-"""Layers without weights: activations, Flatten and Dropout.
+"""Layers without weights: activations, Flatten, Dropout and Rescaling.
 
 Activations (lecture "Supervised learning") are computed element-wise, softmax row-wise;
 backward uses the outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the
@@ -90,6 +90,38 @@ class Softmax(_FixedActivation):
     "Supervised learning", "HOMEWORK: prove it!")."""
 
     function = "softmax"
+
+
+class Rescaling(Layer):
+    """y = scale x + offset, element-wise (Keras's ``Rescaling``, the first layer of many Keras
+    image models: ``Rescaling(1 / 255)`` takes 8-bit pixels into [0, 1]); dL/dx = scale dL/dy.
+
+    Parameters
+    ----------
+    scale, offset : float (one number for every input; Keras's per-channel lists are not
+        taken)
+    """
+
+    def __init__(self, scale, offset=0.0, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.scale = check_float(scale, "scale")
+        self.offset = check_float(offset, "offset")
+
+    def _config(self):
+        return {"scale": self.scale, "offset": self.offset}
+
+    def forward(self, x, training=False, step=0):
+        self._prepare(x)
+        y = self._buffer("output", x.shape)
+        self.ops.rescale(x, self.scale, self.offset, y)
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        grad_x = self._buffer("grad_input", grad_y.shape)
+        self.ops.rescale(grad_y, self.scale, 0.0, grad_x)
+        return grad_x
 
 
 class Flatten(Layer):

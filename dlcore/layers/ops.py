@@ -43,6 +43,7 @@ from dlcore.layers.bodies import (
     pool_gradient_rows,
     pool_gradient_tiles_rows,
     pool_rows,
+    rescale_span,
     softmax_rows,
     take_columns_rows,
     unit_bias_activation_rows,
@@ -151,6 +152,9 @@ class ReferenceOps:
 
     def multiply(self, a, b, out):
         out[...] = a * b
+
+    def rescale(self, x, scale, offset, out):
+        out[...] = ref.rescale(x, scale, offset)
 
     # batch normalisation: x, y, grads as (n, C, P); per-channel arrays (C,)
     def batch_moments(self, x, mean, variance, moving_mean, moving_variance, momentum):
@@ -444,6 +448,10 @@ class KernelOps:
     def multiply(self, a, b, out):
         self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
                                out.reshape(-1))
+
+    def rescale(self, x, scale, offset, out):
+        self.backend.launch_1d(rescale_span, out.size, x.reshape(-1), out.reshape(-1),
+                               x.dtype.type(scale), x.dtype.type(offset))
 
     # batch normalisation (as ReferenceOps')
     def batch_moments(self, x, mean, variance, moving_mean, moving_variance, momentum):

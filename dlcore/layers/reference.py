@@ -267,6 +267,11 @@ def l2_pool_backward(x, y, grad_y, window):
 # -- dropout (lecture "Convolutional neural networks" (2016); Srivastava et al. 2014) ------
 
 
+def rescale(x, scale, offset):
+    """y = scale x + offset (Keras's Rescaling: 8-bit pixels into [0, 1] with scale 1/255)."""
+    return x * scale + offset
+
+
 # -- batch normalisation (Ioffe & Szegedy 2015; Keras's BatchNormalization) ---------------
 # x is (n, C, P): channel c of every sample, P = H W pixels of an image, or P = 1 for rows.
 def batch_moments(x):
