@@ -146,6 +146,7 @@ def adopt(model, imported, reader, paths) -> list[str]:
         for name in names:
             keras_slots[name].setdefault(layer_name, []).extend(state)
     slots = {}
+    trained = {parameter.key for parameter in model.trainable_parameters}
     for name in optimizer.slot_names:
         if name in names:
             shadow = model.clone()
@@ -158,7 +159,6 @@ def adopt(model, imported, reader, paths) -> list[str]:
             values = [np.zeros(parameter.value.shape, np.float32)
                       for parameter in model.parameters]
         # a frozen layer has no variables in Keras: its slots start at zero
-        trained = {parameter.key for parameter in model.trainable_parameters}
         slots.update({(parameter.key, name): value if parameter.key in trained
                       else np.zeros(parameter.value.shape, np.float32)
                       for parameter, value in zip(model.parameters, values)})

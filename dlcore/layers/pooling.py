@@ -18,6 +18,8 @@ count K', and L2 pooling sums the real pixels' squares.
 """
 import numpy as np
 
+from dlcore.validation import check_bool
+
 from .base import Layer
 from .geometry import Window, kernel_pair, padding_sides
 
@@ -67,27 +69,36 @@ class _Pool2D(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        n = x.shape[0]
-        y = self._buffer("output", (n,) + self.output_shape)
-        argmax = self._buffer("argmax", (n,) + self.output_shape, np.int32)
-        self.ops.pool_forward(self.kind, x, self.window, y, argmax)
-        self._x, self._y, self._argmax = x, y, argmax
-        return y
+        return _pool(self, x)
 
     def backward(self, grad_y, need_input_gradient=True):
-        if not need_input_gradient:
-            return None
-        shape = (grad_y.shape[0],) + self.input_shape
-        w = self.window
-        if w.out_height * w.stride_height < w.height or w.out_width * w.stride_width < w.width:
-            # a floored pool (Keras's geometry) leaves rows or columns no pool covers, which the
-            # kernels never write: their gradient is zero
-            grad_x = self.backend.zeros(shape, self.dtype)
-        else:
-            grad_x = self._buffer("grad_input", shape)
-        self.ops.pool_backward(self.kind, self._x, self._y, self._argmax, grad_y, self.window,
-                               grad_x)
-        return grad_x
+        return _unpool(self, grad_y) if need_input_gradient else None
+
+
+def _pool(layer, x):
+    """The pooled maps (n, C, H', W') of ``layer.window`` over x, keeping what
+    :func:`_unpool` needs."""
+    n = x.shape[0]
+    shape = (n, layer.window.channels, layer.window.out_height, layer.window.out_width)
+    y = layer._buffer("output", shape)
+    argmax = layer._buffer("argmax", shape, np.int32)
+    layer.ops.pool_forward(layer.kind, x, layer.window, y, argmax)
+    layer._x, layer._y, layer._argmax = x, y, argmax
+    return y
+
+
+def _unpool(layer, grad_y):
+    """dL/dx of the last :func:`_pool` from dL/dy (n, C, H', W')."""
+    shape = (grad_y.shape[0],) + layer.input_shape
+    w = layer.window
+    if w.out_height * w.stride_height < w.height or w.out_width * w.stride_width < w.width:
+        # a floored pool (Keras's geometry) leaves rows or columns no pool covers, which the
+        # kernels never write: their gradient is zero
+        grad_x = layer.backend.zeros(shape, layer.dtype)
+    else:
+        grad_x = layer._buffer("grad_input", shape)
+    layer.ops.pool_backward(layer.kind, layer._x, layer._y, layer._argmax, grad_y, w, grad_x)
+    return grad_x
 
 
 class MaxPool2D(_Pool2D):
@@ -126,7 +137,6 @@ class _GlobalPool2D(Layer):
     kind = None
 
     def __init__(self, keepdims=False, name=None, input_shape=None, data_format=None):
-        from dlcore.validation import check_bool
         super().__init__(name=name, input_shape=input_shape)
         if data_format not in (None, "channels_first"):
             raise ValueError(f"dlcore's images are channels first (NCHW): data_format must be "
@@ -151,22 +161,13 @@ class _GlobalPool2D(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        n, channels = x.shape[0], self.input_shape[0]
-        y = self._buffer("output", (n, channels, 1, 1))
-        argmax = self._buffer("argmax", (n, channels, 1, 1), np.int32)
-        self.ops.pool_forward(self.kind, x, self.window, y, argmax)
-        self._x, self._y, self._argmax = x, y, argmax
-        return y if self.keepdims else y.reshape(n, channels)
+        y = _pool(self, x)
+        return y if self.keepdims else y.reshape(x.shape[0], self.input_shape[0])
 
     def backward(self, grad_y, need_input_gradient=True):
         if not need_input_gradient:
             return None
-        n = grad_y.shape[0]
-        grad_x = self._buffer("grad_input", (n,) + self.input_shape)
-        self.ops.pool_backward(self.kind, self._x, self._y, self._argmax,
-                               grad_y.reshape(n, self.input_shape[0], 1, 1), self.window,
-                               grad_x)
-        return grad_x
+        return _unpool(self, grad_y.reshape(grad_y.shape[0], self.input_shape[0], 1, 1))
 
 
 class GlobalAvgPool2D(_GlobalPool2D):
