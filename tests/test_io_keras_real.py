@@ -9,7 +9,8 @@ the same images (NCHW for dlcore, NHWC for Keras): LeNet-5 with its augmentation
 and a U-Net exported from dlcore; a model trained in Keras, imported compiled, fine-tuned in
 dlcore and read back by Keras, which trains on (legacy ``.h5`` and Keras 3's ``.keras``
 archive); a model with a frozen layer, trained on across the seam both ways; Keras's unequal
-'same' geometry; Keras 3's ``.weights.h5`` both ways.
+'same' geometry; Keras 3's ``.weights.h5`` both ways; the other activations, trained on in
+Keras after dlcore wrote them.
 """
 import warnings
 
@@ -318,3 +319,26 @@ def test_rescaling_exported_by_dlcore_predicts_the_same_in_keras(tmp_path):
     x = images(3, (2, 5, 5)) * 255
     np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "rescaled.keras"),
                                             x), model.predict(x), atol=1e-6)
+
+
+def test_the_other_activations_cross_to_keras_and_train_the_same(tmp_path):
+    """elu, selu, softplus, softsign, relu6 and leaky_relu as activations, LeakyReLU with its
+    own slope and ELU as layers: Keras reads dlcore's archive, predicts the same, and its
+    next training step lands where dlcore's does (every derivative agrees)."""
+    keras = real_keras()
+    from dlcore.layers import ELU, Conv2D, Dense, Flatten, LeakyReLU
+    model = dlcore.Sequential([Conv2D(3, 3, activation="selu", input_shape=(2, 6, 6)),
+                               LeakyReLU(0.05), Conv2D(2, 3, activation="softsign"), Flatten(),
+                               Dense(6, activation="softplus"), ELU(),
+                               Dense(6, activation="relu6"), Dense(6, activation="leaky_relu"),
+                               Dense(6, activation="elu"), Dense(3, activation="softmax")],
+                              backend="reference", seed=5)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.1, momentum=0.9))
+    x = images(8, (2, 6, 6)) * 4 - 2
+    labels = np.arange(8) % 3
+    model.save(tmp_path / "activations.keras")
+    in_keras = keras.models.load_model(tmp_path / "activations.keras")
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-6)
+    model.train_on_batch(x, labels)
+    in_keras.train_on_batch(x.transpose(0, 2, 3, 1), labels)
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=2e-6)

@@ -48,6 +48,7 @@ import numpy as np
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import MAX_OBJECTS, ModelFileReader, parse_json, shape_text
+from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
 
 #: The Keras version whose legacy HDF5 layout dlcore writes (and checked its files against).
@@ -59,7 +60,7 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
-                   "BatchNormalization", "Rescaling")
+                   "LeakyReLU", "ELU", "BatchNormalization", "Rescaling")
 #: dlcore's global pools by Keras's names
 _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
@@ -70,9 +71,9 @@ _AUGMENTATION = ("RandomFlip", "RandomTranslation")
 #: Layers that keep the rows of a flattened map in their order (a Dense after them is the
 #: first Dense after the Flatten).
 _ROW_KEEPING = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh", "Softmax",
-                "Rescaling")
-#: The Keras names of dlcore's activations.
-_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+                "LeakyReLU", "ELU", "Rescaling")
+#: The Keras names of dlcore's activations (Keras's own names, the same functions).
+_ACTIVATIONS = ACTIVATION_NAMES
 #: The most numbers one sample may have at any layer of an imported model (a hostile config must
 #: not make dlcore allocate without bound: 2**24 floats are 64 MiB per sample).
 MAX_UNITS = 2**24
@@ -194,8 +195,11 @@ class _Exported:
                                       offset=layer.offset))
         elif kind == "GaussianNoise":
             self.layers.append(_layer("GaussianNoise", layer.name, stddev=layer.stddev))
-        elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax"):
+        elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax", "ELU"):
             self.layers.append(_layer("Activation", layer.name, activation=layer.activation))
+        elif kind == "LeakyReLU":
+            self.layers.append(_layer("LeakyReLU", layer.name,
+                                      negative_slope=layer.negative_slope))
         elif kind == "ImageAugmentation":
             self._augmentation(layer)
         else:
@@ -822,14 +826,34 @@ class _Imported:
         if kind == "Activation":
             return layers.Activation(self._activation(config), name=name)
         if kind == "ReLU":
-            if any(config.get(key) not in (None, default) for key, default in
-                   (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))):
-                raise ValueError("only the plain ReLU (no max_value, slope or threshold) is "
-                                 "imported")
-            return layers.ReLU(name=name)
+            return self._relu(name, config, layers)
+        if kind == "LeakyReLU":
+            # Keras 2 called the slope alpha
+            slope = config.get("negative_slope", config.get("alpha", 0.3))
+            return layers.LeakyReLU(slope, name=name)
+        if kind == "ELU":
+            if config.get("alpha", 1.0) != 1.0:
+                raise ValueError(f"an ELU with alpha {str(config.get('alpha'))[:30]} is not "
+                                 f"imported (dlcore's ELU has Keras's default alpha 1)")
+            return layers.ELU(name=name)
         if config.get("axis", -1) not in (-1, [-1]):
             raise ValueError("only a softmax over the last axis is imported")
         return layers.Softmax(name=name)
+
+    @staticmethod
+    def _relu(name, config, layers):
+        """Keras's ReLU layer: the plain one, its max_value 6 (relu6), or its negative slope
+        alone (a LeakyReLU); a threshold or another cap is refused."""
+        cap, slope = config.get("max_value"), config.get("negative_slope", 0.0)
+        if config.get("threshold", 0.0) not in (None, 0.0) or cap not in (None, 6.0) or (
+                cap is not None and slope not in (None, 0.0)):
+            raise ValueError("a ReLU with a threshold, a max_value other than 6, or both a "
+                             "max_value and a slope is not imported")
+        if cap is not None:
+            return layers.Activation("relu6", name=name)
+        if slope not in (None, 0.0):
+            return layers.LeakyReLU(slope, name=name)
+        return layers.ReLU(name=name)
 
     def _batch_normalization(self, name, config, layers):
         """Keras's BatchNormalization over the channels (its axis -1, channels last), without

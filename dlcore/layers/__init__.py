@@ -11,8 +11,10 @@
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
 ``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
-``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them; Dense and
-``Tanh``, ``Softmax``  Conv2D also take ``activation=``)
+``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them, and for selu,
+``Tanh``, ``Softmax``, softplus, softsign, relu6, leaky_relu; Dense and Conv2D also take
+``ELU``                ``activation=``)
+``LeakyReLU(slope)``   y = x for x > 0, else slope x (Keras' default slope 0.3)
 ``Dropout(rate)``      inverted dropout, the identity in evaluation
 ``Rescaling(scale)``   y = scale x + offset (Keras' first layer of image models)
 ``BatchNormalization`` each channel normalised over the batch, then scaled and shifted (in
@@ -39,9 +41,11 @@ from dlcore.layers.base import Layer, WeightedLayer
 from dlcore.layers.conv import Conv2D, dense_as_conv
 from dlcore.layers.conv_transpose import Conv2DTranspose
 from dlcore.layers.core import (
+    ELU,
     Activation,
     Dropout,
     Flatten,
+    LeakyReLU,
     ReLU,
     Rescaling,
     Sigmoid,
@@ -65,9 +69,10 @@ from dlcore.layers.pooling import (
 from dlcore.layers.upsampling import UpSampling2D
 
 __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate", "Conv2D",
-           "Conv2DTranspose", "Dense", "Dropout", "Flatten", "GaussianNoise", "GlobalAvgPool2D",
-           "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-           "ImageAugmentation", "L2Pool2D", "Layer", "MaxPool2D", "ReLU", "Rescaling",
+           "Conv2DTranspose", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
+           "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+           "ImageAugmentation", "L2Pool2D", "Layer", "LeakyReLU", "MaxPool2D", "ReLU",
+           "Rescaling",
            "Sigmoid", "Softmax",
            "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]

@@ -26,11 +26,13 @@ from dlcore.backend import get_backend
 from dlcore.validation import check_bool
 
 from . import initializers
+from .bodies import ACTIVATION_CODES
 from .ops import ops_for
 
 #: Layer classes by name, for :meth:`Layer.from_config` and the model files.
 LAYER_CLASSES = {}
-ACTIVATION_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax")
+#: The activations of Dense, Conv2D and Activation layers (Keras's names), by code.
+ACTIVATION_NAMES = tuple(ACTIVATION_CODES)
 
 # The ``training`` argument of ``forward`` is True (training: dropout, noise and augmentation
 # draw afresh), False (evaluation), or one of two modes that compute the evaluation maths:

@@ -39,11 +39,19 @@ from dlcore.backend.registry import body, shared
 from dlcore.backend.rng import bernoulli, philox4x32
 
 LINEAR, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
+ELU, SELU, SOFTPLUS, SOFTSIGN, RELU6, LEAKY_RELU = 5, 6, 7, 8, 9, 10
 ACTIVATION_CODES = {"linear": LINEAR, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH,
-                    "softmax": SOFTMAX}
+                    "softmax": SOFTMAX, "elu": ELU, "selu": SELU, "softplus": SOFTPLUS,
+                    "softsign": SOFTSIGN, "relu6": RELU6, "leaky_relu": LEAKY_RELU}
+#: SELU's alpha and scale (Klambauer et al. 2017, as Keras and PyTorch write them)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+#: the slope of ``leaky_relu`` for z < 0: Keras's ``keras.activations.leaky_relu`` default
+#: (its LeakyReLU *layer* defaults to 0.3: :class:`dlcore.layers.LeakyReLU` takes any slope)
+LEAKY_RELU_SLOPE = 0.2
 POOL_CODES = {"max": 0, "avg": 1, "l2": 2}
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
+_SIX = np.float32(6.0)
 
 
 # -- activations ----------------------------------------------------------------------------
@@ -112,6 +120,121 @@ def linear_backward(y, grad_y):
     return grad_y
 
 
+# The activations past tanh, each with dL/dz written from its output y (as the layers keep y,
+# not z): every one is monotonic, so the sign of y tells the branch of z.
+@shared
+def elu(z):
+    """z for z > 0, else exp(z) - 1 (Clevert et al. 2015, alpha = 1: Keras's default)."""
+    return z if z > _ZERO else math.expm1(z)
+
+
+@shared
+def elu_backward(y, grad_y):
+    """dL/dz = dL/dy for y > 0, else dL/dy exp(z) = dL/dy (y + 1)."""
+    return grad_y if y > _ZERO else grad_y * (y + _ONE)
+
+
+@shared
+def selu(z):
+    """scale z for z > 0, else scale alpha (exp(z) - 1)."""
+    return SELU_SCALE * z if z > _ZERO else SELU_SCALE * SELU_ALPHA * math.expm1(z)
+
+
+@shared
+def selu_backward(y, grad_y):
+    """dL/dz = dL/dy scale for y > 0, else dL/dy scale alpha exp(z) = dL/dy (y + scale alpha)."""
+    return grad_y * SELU_SCALE if y > _ZERO else grad_y * (y + SELU_SCALE * SELU_ALPHA)
+
+
+@shared
+def softplus(z):
+    """log(1 + exp(z)), as max(z, 0) + log(1 + exp(-|z|)): no overflow for large z."""
+    return max(z, _ZERO) + math.log1p(math.exp(-abs(z)))
+
+
+@shared
+def softplus_backward(y, grad_y):
+    """dL/dz = dL/dy sigm(z) = dL/dy (1 - exp(-y)), as -expm1(-y): exact for small y."""
+    return -grad_y * math.expm1(-y)
+
+
+@shared
+def softsign(z):
+    """z / (1 + |z|)."""
+    return z / (_ONE + abs(z))
+
+
+@shared
+def softsign_backward(y, grad_y):
+    """dL/dz = dL/dy / (1 + |z|)^2 = dL/dy (1 - |y|)^2."""
+    complement = _ONE - abs(y)
+    return grad_y * (complement * complement)
+
+
+@shared
+def relu6(z):
+    """min(max(z, 0), 6)."""
+    return min(max(z, _ZERO), _SIX)
+
+
+@shared
+def relu6_backward(y, grad_y):
+    """dL/dz = dL/dy where 0 < y < 6."""
+    return grad_y if _ZERO < y < _SIX else _ZERO
+
+
+@shared
+def leaky_relu(z, slope):
+    """z for z > 0, else slope z."""
+    return z if z > _ZERO else slope * z
+
+
+@shared
+def leaky_relu_backward(y, grad_y, slope):
+    """dL/dz = dL/dy for y > 0, else slope dL/dy (slope >= 0: y > 0 exactly where z > 0)."""
+    return grad_y if y > _ZERO else slope * grad_y
+
+
+@shared
+def elementwise(z, code):
+    """activation(z) for an element-wise ``code`` past tanh, chosen element by element (a loop
+    choosing inside stays scalar on the CPU, see :func:`_shifted_activation`: the common four
+    have loops of their own; these are the less common ones); z itself for another code."""
+    y = z
+    if code == ELU:
+        y = elu(z)
+    elif code == SELU:
+        y = selu(z)
+    elif code == SOFTPLUS:
+        y = softplus(z)
+    elif code == SOFTSIGN:
+        y = softsign(z)
+    elif code == RELU6:
+        y = relu6(z)
+    elif code == LEAKY_RELU:
+        y = leaky_relu(z, LEAKY_RELU_SLOPE)
+    return y
+
+
+@shared
+def elementwise_backward(y, grad_y, code):
+    """dL/dz from y = activation(z) and dL/dy, for the codes of :func:`elementwise`."""
+    grad_z = grad_y
+    if code == ELU:
+        grad_z = elu_backward(y, grad_y)
+    elif code == SELU:
+        grad_z = selu_backward(y, grad_y)
+    elif code == SOFTPLUS:
+        grad_z = softplus_backward(y, grad_y)
+    elif code == SOFTSIGN:
+        grad_z = softsign_backward(y, grad_y)
+    elif code == RELU6:
+        grad_z = relu6_backward(y, grad_y)
+    elif code == LEAKY_RELU:
+        grad_z = leaky_relu_backward(y, grad_y, LEAKY_RELU_SLOPE)
+    return grad_z
+
+
 #: The element-wise activations: code -> (activation(z), dL/dz from y and dL/dy), for loops
 #: compiled one activation at a time (the CPU's wide convolution passes).
 ELEMENTWISE_ACTIVATIONS = {RELU: (relu, relu_backward), SIGMOID: (sigmoid, sigmoid_backward),
@@ -130,13 +253,16 @@ def _activate_in_place(values, code):
     elif code == TANH:
         for p in range(values.shape[0]):
             values[p] = tanh(values[p])
+    elif code != LINEAR:
+        for p in range(values.shape[0]):
+            values[p] = elementwise(values[p], code)
 
 
 @body
 def _shifted_activation(source, target, shift, code):
-    """target = activation(source + shift), element-wise codes (ReLU, sigmoid, tanh in float32,
-    linear), over two 1-D views, a loop per code: the CPU compiler leaves a loop that chooses
-    the activation inside it scalar."""
+    """target = activation(source + shift), element-wise codes, over two 1-D views, a loop per
+    code for ReLU, sigmoid, tanh and linear: the CPU compiler leaves a loop that chooses the
+    activation inside it scalar (as the one loop of the less common codes past them is)."""
     if code == RELU:
         for p in range(target.shape[0]):
             target[p] = relu(source[p] + shift)
@@ -146,6 +272,9 @@ def _shifted_activation(source, target, shift, code):
     elif code == TANH:
         for p in range(target.shape[0]):
             target[p] = tanh(source[p] + shift)
+    elif code != LINEAR:
+        for p in range(target.shape[0]):
+            target[p] = elementwise(source[p] + shift, code)
     else:
         for p in range(target.shape[0]):
             target[p] = linear(source[p] + shift)
@@ -165,6 +294,9 @@ def _activation_gradient(outputs, incoming, target, code):
     elif code == TANH:
         for p in range(target.shape[0]):
             target[p] = tanh_backward(outputs[p], incoming[p])
+    elif code != LINEAR:
+        for p in range(target.shape[0]):
+            target[p] = elementwise_backward(outputs[p], incoming[p], code)
     else:
         for p in range(target.shape[0]):
             target[p] = linear_backward(outputs[p], incoming[p])
@@ -540,6 +672,20 @@ def rescale_span(first, last, x, out, scale, offset):
     """out[i] = scale x[i] + offset."""
     for i in range(first, last):
         out[i] = x[i] * scale + offset
+
+
+@body
+def leaky_relu_span(first, last, x, out, slope):
+    """out[i] = x[i] for x[i] > 0, else slope x[i] (the LeakyReLU layer's own slope)."""
+    for i in range(first, last):
+        out[i] = leaky_relu(x[i], slope)
+
+
+@body
+def leaky_relu_gradient_span(first, last, y, grad_y, grad_x, slope):
+    """grad_x[i] = dL/dz from y[i] = leaky_relu(z) and dL/dy."""
+    for i in range(first, last):
+        grad_x[i] = leaky_relu_backward(y[i], grad_y[i], slope)
 
 
 @body

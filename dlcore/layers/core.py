@@ -2,7 +2,8 @@
 
 Activations (lecture "Supervised learning") are computed element-wise, softmax row-wise;
 backward uses the outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the
-Jacobian product y * (g - sum(g y))). Dropout, from lecture "Convolutional neural networks"
+Jacobian product y * (g - sum(g y)); the others in :func:`dlcore.layers.reference.
+activation_backward`). Dropout, from lecture "Convolutional neural networks"
 (2016) (Srivastava et al. 2014), takes the "inverted" form that scales at training time so that
 evaluation is the identity.
 """
@@ -15,7 +16,9 @@ from .base import ACTIVATION_NAMES, MC_DROPOUT, Layer, check_activation, draws_n
 
 
 class Activation(Layer):
-    """y = activation(x) for ``activation`` in linear, relu, sigmoid, tanh, softmax.
+    """y = activation(x) for ``activation`` one of :data:`ACTIVATION_NAMES` (Keras's names):
+    linear, relu, sigmoid, tanh, softmax, elu, selu, softplus, softsign, relu6, leaky_relu
+    (slope 0.2, Keras's; the :class:`LeakyReLU` layer takes any).
 
     Softmax works on flat ``(n, classes)`` inputs, along the classes.
     """
@@ -81,6 +84,45 @@ class Tanh(_FixedActivation):
     """y = tanh(x); dL/dx = dL/dy * (1 - y^2)."""
 
     function = "tanh"
+
+
+class ELU(_FixedActivation):
+    """y = x for x > 0, else exp(x) - 1 (Keras's ELU layer with its default alpha = 1);
+    dL/dx = dL/dy * (1 if y > 0 else y + 1)."""
+
+    function = "elu"
+
+
+class LeakyReLU(Layer):
+    """y = x for x > 0, else negative_slope * x (Keras's ``LeakyReLU``, whose slope defaults
+    to 0.3; the ``"leaky_relu"`` activation of Dense and Conv2D has Keras's 0.2);
+    dL/dx = dL/dy * (1 if y > 0 else negative_slope).
+
+    Parameters
+    ----------
+    negative_slope : float >= 0
+    """
+
+    def __init__(self, negative_slope=0.3, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.negative_slope = check_float(negative_slope, "negative_slope", low=0.0)
+
+    def _config(self):
+        return {"negative_slope": self.negative_slope}
+
+    def forward(self, x, training=False, step=0):
+        self._prepare(x)
+        y = self._buffer("output", x.shape)
+        self.ops.leaky_relu_forward(x, self.negative_slope, y)
+        self._y = y
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        grad_x = self._buffer("grad_input", grad_y.shape)
+        self.ops.leaky_relu_backward(self._y, grad_y, self.negative_slope, grad_x)
+        return grad_x
 
 
 class Softmax(_FixedActivation):
@@ -192,5 +234,5 @@ class Dropout(Layer):
         return grad_x
 
 
-__all__ = ["ACTIVATION_NAMES", "Activation", "Dropout", "Flatten", "ReLU", "Sigmoid",
-           "Softmax", "Tanh"]
+__all__ = ["ACTIVATION_NAMES", "ELU", "Activation", "Dropout", "Flatten", "LeakyReLU", "ReLU",
+           "Sigmoid", "Softmax", "Tanh"]

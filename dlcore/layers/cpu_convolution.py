@@ -216,6 +216,9 @@ _relu_to_images, _relu_to_wide_gradient = _wide_passes(*ELEMENTWISE_ACTIVATIONS[
 _sigmoid_to_images, _sigmoid_to_wide_gradient = _wide_passes(*ELEMENTWISE_ACTIVATIONS[SIGMOID])
 _tanh_to_images, _tanh_to_wide_gradient = _wide_passes(*ELEMENTWISE_ACTIVATIONS[TANH])
 _linear_to_images, _linear_to_wide_gradient = _wide_passes(*ELEMENTWISE_ACTIVATIONS[LINEAR])
+#: The activations with wide passes of their own; the others (ELU, softplus, ...: less common,
+#: each pair of passes costs its compile time) run on the samples path.
+WIDE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 
 
 @njit(cache=True)
@@ -452,12 +455,12 @@ class CPUConvolution:
 
     @staticmethod
     def path(window, activation):
-        """"wide" (stride 1, element-wise activation), "samples" (otherwise), or "batched"
-        when :data:`CPU_SAMPLE_KERNELS` is off (the GPU's path, for the tests)."""
+        """"wide" (stride 1, an activation of :data:`WIDE_ACTIVATIONS`), "samples" (otherwise),
+        or "batched" when :data:`CPU_SAMPLE_KERNELS` is off (the GPU's path, for the tests)."""
         if not CPU_SAMPLE_KERNELS:
             return "batched"
         stride_one = window.stride_height == 1 and window.stride_width == 1
-        return "wide" if stride_one and activation != "softmax" else "samples"
+        return "wide" if stride_one and activation in WIDE_ACTIVATIONS else "samples"
 
     @staticmethod
     def _blas(dtype):

@@ -38,6 +38,8 @@ from dlcore.layers.bodies import (
     copy_span,
     dropout_rows,
     im2col_rows,
+    leaky_relu_gradient_span,
+    leaky_relu_span,
     multiply_span,
     place_columns_rows,
     pool_gradient_rows,
@@ -155,6 +157,12 @@ class ReferenceOps:
 
     def rescale(self, x, scale, offset, out):
         out[...] = ref.rescale(x, scale, offset)
+
+    def leaky_relu_forward(self, x, slope, out):
+        out[...] = ref.leaky_relu(x, slope)
+
+    def leaky_relu_backward(self, y, grad_y, slope, grad_x):
+        grad_x[...] = ref.leaky_relu_backward(y, grad_y, slope)
 
     # batch normalisation: x, y, grads as (n, C, P); per-channel arrays (C,)
     def batch_moments(self, x, mean, variance, moving_mean, moving_variance, momentum):
@@ -452,6 +460,14 @@ class KernelOps:
     def rescale(self, x, scale, offset, out):
         self.backend.launch_1d(rescale_span, out.size, x.reshape(-1), out.reshape(-1),
                                x.dtype.type(scale), x.dtype.type(offset))
+
+    def leaky_relu_forward(self, x, slope, out):
+        self.backend.launch_1d(leaky_relu_span, out.size, x.reshape(-1), out.reshape(-1),
+                               x.dtype.type(slope))
+
+    def leaky_relu_backward(self, y, grad_y, slope, grad_x):
+        self.backend.launch_1d(leaky_relu_gradient_span, grad_x.size, y.reshape(-1),
+                               grad_y.reshape(-1), grad_x.reshape(-1), y.dtype.type(slope))
 
     # batch normalisation (as ReferenceOps')
     def batch_moments(self, x, mean, variance, moving_mean, moving_variance, momentum):

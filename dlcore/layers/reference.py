@@ -26,6 +26,8 @@ import numpy as np
 from dlcore.backend import rng
 from dlcore.backend.reference import sigmoid, softmax
 
+from .bodies import LEAKY_RELU_SLOPE, SELU_ALPHA, SELU_SCALE
+
 # -- activations (lecture "Supervised learning"; derivatives from the outputs y) -----------
 
 
@@ -35,17 +37,43 @@ def relu(z):
 
 
 
+def elu(z):
+    """z for z > 0, else exp(z) - 1 (alpha = 1)."""
+    return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+
+
+def selu(z):
+    """scale z for z > 0, else scale alpha (exp(z) - 1) (Klambauer et al. 2017)."""
+    return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
+
+
+def softplus(z):
+    """log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|))."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def leaky_relu(z, slope=LEAKY_RELU_SLOPE):
+    """z for z > 0, else slope z."""
+    return np.where(z > 0, z, slope * z)
+
+
 ACTIVATIONS = {
     "linear": lambda z: z,
     "relu": relu,
     "sigmoid": sigmoid,
     "tanh": np.tanh,
     "softmax": softmax,
+    "elu": elu,
+    "selu": selu,
+    "softplus": softplus,
+    "softsign": lambda z: z / (1 + np.abs(z)),
+    "relu6": lambda z: np.clip(z, 0, 6),
+    "leaky_relu": leaky_relu,
 }
 
 
 def activation_forward(name, z):
-    """y = activation(z) for ``name`` in linear, relu, sigmoid, tanh, softmax."""
+    """y = activation(z) for ``name`` in :data:`ACTIVATIONS`."""
     return ACTIVATIONS[name](z)
 
 
@@ -56,6 +84,12 @@ def activation_backward(name, y, grad_y):
         sigmoid: dL/dz = dL/dy * y (1 - y)
         tanh:    dL/dz = dL/dy * (1 - y^2)
         softmax: dL/dz_k = y_k (dL/dy_k - sum_j dL/dy_j y_j)     (row-wise Jacobian product)
+        elu:     dL/dz = dL/dy * (1 if y > 0 else y + 1)          (exp(z) = y + 1 for z <= 0)
+        selu:    dL/dz = dL/dy * (scale if y > 0 else y + scale alpha)
+        softplus: dL/dz = dL/dy * sigm(z) = dL/dy * (1 - exp(-y))
+        softsign: dL/dz = dL/dy / (1 + |z|)^2 = dL/dy * (1 - |y|)^2
+        relu6:   dL/dz = dL/dy * [0 < y < 6]
+        leaky_relu: dL/dz = dL/dy * (1 if y > 0 else slope)
     """
     if name == "linear":
         return grad_y.copy()
@@ -67,7 +101,24 @@ def activation_backward(name, y, grad_y):
         return grad_y * (1 - y * y)
     if name == "softmax":
         return y * (grad_y - (grad_y * y).sum(axis=1, keepdims=True))
+    if name == "elu":
+        return grad_y * np.where(y > 0, 1, y + 1)
+    if name == "selu":
+        return grad_y * np.where(y > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA)
+    if name == "softplus":
+        return -grad_y * np.expm1(-y)
+    if name == "softsign":
+        return grad_y * (1 - np.abs(y)) ** 2
+    if name == "relu6":
+        return grad_y * ((y > 0) & (y < 6))
+    if name == "leaky_relu":
+        return leaky_relu_backward(y, grad_y)
     raise ValueError(f"unknown activation {name!r}")
+
+
+def leaky_relu_backward(y, grad_y, slope=LEAKY_RELU_SLOPE):
+    """dL/dz = dL/dy * (1 if y > 0 else slope), from y = leaky_relu(z) (slope > 0)."""
+    return np.where(y > 0, grad_y, slope * grad_y)
 
 
 # -- dense (fully connected) layer ----------------------------------------------------------
