@@ -9,6 +9,7 @@ test dependency: the one test that runs it is skipped where ``keras`` is not imp
 import json
 import os
 import shutil
+import zipfile
 
 import h5py
 import numpy as np
@@ -34,6 +35,33 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 def fixture(name):
     return os.path.join(FIXTURES, name)
+
+
+def edited_archive(tmp_path, name, edit):
+    """A copy of the Keras archive fixture ``name`` whose config.json ``edit(config)`` has
+    changed in place (its weights as they are)."""
+    with zipfile.ZipFile(fixture(name)) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    config = json.loads(members["config.json"])
+    edit(config)
+    members["config.json"] = json.dumps(config).encode()
+    path = tmp_path / f"edited_{name}"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return path
+
+
+def with_layer_config(tmp_path, name, layer_name, **changes):
+    """:func:`edited_archive` with layer ``layer_name``'s config updated by ``changes`` (a
+    value None removes its key)."""
+    def edit(config):
+        for layer in config["config"]["layers"]:
+            if layer["config"].get("name") == layer_name:
+                layer["config"].update(changes)
+                for key in [key for key, value in changes.items() if value is None]:
+                    del layer["config"][key]
+    return edited_archive(tmp_path, name, edit)
 
 
 def keras_data(name):
@@ -318,8 +346,11 @@ def _edited_copy(tmp_path, edit, name="convnet"):
 
 
 @pytest.mark.parametrize("edit, expected", [
+    (lambda layers: layers[1].update(class_name="GroupNormalization"),
+     "'conv_same' (GroupNormalization) cannot be imported: dlcore imports Dense, Conv2D"),
     (lambda layers: layers[1].update(class_name="LayerNormalization"),
-     "'conv_same' (LayerNormalization) cannot be imported: dlcore imports Dense, Conv2D"),
+     "dataset 'model_weights/conv_same/convnet/conv_same/kernel' has shape (3, 3, 2, 3); "
+     "expected (2,)"),
     (lambda layers: layers[1].update(class_name="BatchNormalization"),
      "layer 'conv_same' has 2 weight arrays; the model_config's layer has 4"),
     (lambda layers: layers[1]["config"].update(data_format="channels_first"),

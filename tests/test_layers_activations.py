@@ -18,7 +18,7 @@ import dlcore
 from conftest import requires_cuda
 from dlcore.layers import ELU, Activation, Conv2D, Dense, LeakyReLU
 from dlcore.layers import reference as ref
-from test_io_keras import fixture
+from test_io_keras import fixture, with_layer_config
 from test_layers_kernels import assert_backends_agree, images
 
 NEW = ["elu", "selu", "softplus", "softsign", "relu6", "leaky_relu"]
@@ -168,40 +168,15 @@ def test_a_keras_model_with_these_activations_trains_on_in_dlcore_as_in_keras(tm
     np.testing.assert_allclose(model.predict(x), saved["y_next"], atol=1e-6)
 
 
-def _with_layer_config(tmp_path, name, **changes):
-    """keras_activations.keras with layer ``name``'s config changed."""
-    with zipfile.ZipFile(fixture("keras_activations.keras")) as archive:
-        members = {member: archive.read(member) for member in archive.namelist()}
-    config = json.loads(members["config.json"])
-    for layer in config["config"]["layers"]:
-        if layer["config"].get("name") == name:
-            layer["config"].update(changes)
-    members["config.json"] = json.dumps(config).encode()
-    path = tmp_path / f"{name}.keras"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
-    return path
-
-
 def test_keras_relu_variants_import_as_their_match(tmp_path):
     """Keras's ReLU with a negative slope alone is a LeakyReLU; a Keras 2 LeakyReLU's
     ``alpha`` is its slope."""
-    model = dlcore.load(_with_layer_config(tmp_path, "capped", max_value=None,
-                                           negative_slope=0.3))
+    model = dlcore.load(with_layer_config(tmp_path, "keras_activations.keras", "capped",
+                                          max_value=None, negative_slope=0.3))
     assert model.get_layer("capped").negative_slope == pytest.approx(0.3)
-    path = _with_layer_config(tmp_path, "leaky", alpha=0.4)
-    config = json.loads(zipfile.ZipFile(path).read("config.json"))
-    for layer in config["config"]["layers"]:
-        layer["config"].pop("negative_slope", None) if layer["class_name"] == "LeakyReLU" \
-            else None
-    with zipfile.ZipFile(path) as archive:
-        members = {member: archive.read(member) for member in archive.namelist()}
-    members["config.json"] = json.dumps(config).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
-    assert dlcore.load(path).get_layer("leaky").negative_slope == pytest.approx(0.4)
+    model = dlcore.load(with_layer_config(tmp_path, "keras_activations.keras", "leaky",
+                                          negative_slope=None, alpha=0.4))
+    assert model.get_layer("leaky").negative_slope == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize("name, changes, message", [
@@ -214,6 +189,6 @@ def test_keras_relu_variants_import_as_their_match(tmp_path):
 def test_keras_activations_dlcore_has_not_are_refused_in_one_line(tmp_path, name, changes,
                                                                   message):
     with pytest.raises(dlcore.ModelFileError) as error:
-        dlcore.load(_with_layer_config(tmp_path, name, **changes))
+        dlcore.load(with_layer_config(tmp_path, "keras_activations.keras", name, **changes))
     assert message in str(error.value)
     assert "\n" not in str(error.value)

@@ -5,8 +5,6 @@ kernels against the reference; finite differences; an archive written by Keras 3
 tests/fixtures/keras_rescaled.keras: 8-bit pixels in, one Rescaling after a Flatten) predicts
 as Keras did.
 """
-import json
-import zipfile
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ import pytest
 import dlcore
 from conftest import requires_cuda
 from dlcore.layers import Conv2D, Dense, Flatten, Rescaling
-from test_io_keras import fixture
+from test_io_keras import fixture, with_layer_config
 from test_layers_kernels import assert_backends_agree, images
 
 
@@ -63,15 +61,7 @@ def test_keras_rescaling_imports_and_goes_back(tmp_path):
 
 
 def test_a_per_channel_scale_is_refused_in_one_line(tmp_path):
-    with zipfile.ZipFile(fixture("keras_rescaled.keras")) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    config = json.loads(members["config.json"])
-    config["config"]["layers"][1]["config"]["scale"] = [0.1, 0.2]
-    members["config.json"] = json.dumps(config).encode()
-    path = tmp_path / "per_channel.keras"
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    path = with_layer_config(tmp_path, "keras_rescaled.keras", "pixels", scale=[0.1, 0.2])
     with pytest.raises(dlcore.ModelFileError) as error:
         dlcore.load(path)
     assert "'pixels' (Rescaling) cannot be imported: a per-channel scale" in str(error.value)

@@ -60,7 +60,10 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
-                   "LeakyReLU", "ELU", "BatchNormalization", "Rescaling")
+                   "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
+                   "Rescaling")
+#: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
+_NORMALIZATIONS = ("BatchNormalization", "LayerNormalization")
 #: dlcore's global pools by Keras's names
 _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
@@ -113,7 +116,7 @@ class _Exported:
         self.name = model.name
         self.trainable = bool(model.trainable)
         self.notes = []
-        self.batch_normalization_arrays = {}   # layer name -> its arrays' names
+        self.normalization_arrays = {}   # layer name -> its arrays' names
         self.functional = not isinstance(model, Sequential)
         if self.functional:
             self._graph(model)
@@ -181,13 +184,14 @@ class _Exported:
             shape = tuple(layer.input_shape)
             self._flattened = shape if len(shape) == 3 else None
             self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
-        elif kind == "BatchNormalization":
-            _check_not_flattened_maps(layer.name, self._flattened)
-            self.layers.append(_layer("BatchNormalization", layer.name, axis=-1,
-                                      momentum=layer.momentum, epsilon=layer.epsilon,
-                                      center=layer.center, scale=layer.scale))
+        elif kind in _NORMALIZATIONS:
+            _check_not_flattened_maps(layer.name, kind, self._flattened)
+            options = ({"momentum": layer.momentum} if kind == "BatchNormalization" else
+                       {"rms_scaling": False})
+            self.layers.append(_layer(kind, layer.name, axis=-1, epsilon=layer.epsilon,
+                                      center=layer.center, scale=layer.scale, **options))
             self.weights[layer.name] = layer.get_weights()   # 1-D: the same in both layouts
-            self.batch_normalization_arrays[layer.name] = layer.array_names
+            self.normalization_arrays[layer.name] = layer.array_names
         elif kind == "Dropout":
             self.layers.append(_layer("Dropout", layer.name, rate=layer.rate))
         elif kind == "Rescaling":
@@ -207,6 +211,7 @@ class _Exported:
                              f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "
                              f"MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, "
                              f"UpSampling2D, Flatten, Dropout, Rescaling, BatchNormalization, "
+                             f"LayerNormalization, LeakyReLU, "
                              f"GaussianNoise, ImageAugmentation and activation layers")
 
     def _augmentation(self, layer):
@@ -422,12 +427,12 @@ def _imported_weight_settings(kind, config, notes, name):
     return settings
 
 
-def _check_not_flattened_maps(name, flattened):
-    """A BatchNormalization of rows flattened from (C, H, W) maps has one parameter per pixel
-    of each map, in dlcore's C, H, W order where Keras's are H, W, C: refused both ways (put it
+def _check_not_flattened_maps(name, kind, flattened):
+    """A normalisation of rows flattened from (C, H, W) maps has one parameter per pixel of
+    each map, in dlcore's C, H, W order where Keras's are H, W, C: refused both ways (put it
     before the Flatten, where it normalises channels)."""
     if flattened is not None and flattened[1] * flattened[2] > 1:
-        raise ValueError(f"layer {name!r} (BatchNormalization) normalises rows flattened from "
+        raise ValueError(f"layer {name!r} ({kind}) normalises rows flattened from "
                          f"{tuple(flattened)} maps, whose order differs between dlcore (C, H, "
                          f"W) and Keras (H, W, C): put it before the Flatten")
 
@@ -474,9 +479,9 @@ def _write_weights(group: h5py.Group, exported: _Exported) -> None:
     for name in names:
         layer_group = group.create_group(name)
         arrays = exported.weights.get(name, [])
-        # Keras's variable names: a BatchNormalization's four, else kernel and bias
-        weights = (exported.batch_normalization_arrays.get(name) if kinds[name] ==
-                   "BatchNormalization" else ("kernel", "bias"))
+        # Keras's variable names: a normalisation's own, else kernel and bias
+        weights = (exported.normalization_arrays.get(name) if kinds[name] in _NORMALIZATIONS
+                   else ("kernel", "bias"))
         paths = [f"{exported.name}/{name}/{weight}" for weight in weights[:len(arrays)]]
         _string_list_attribute(layer_group, "weight_names", paths)
         for path, array in zip(paths, arrays):
@@ -659,8 +664,8 @@ class _Imported:
         self.keras_classes[name] = kind
         incoming = self._current or self.input_shape
         try:
-            if kind == "BatchNormalization":
-                _check_not_flattened_maps(name, self._flat_maps)
+            if kind in _NORMALIZATIONS:
+                _check_not_flattened_maps(name, kind, self._flat_maps)
             self._flat_maps = (tuple(incoming) if kind == "Flatten" and incoming is not None
                                and len(incoming) == 3 else
                                self._flat_maps if kind in _ROW_KEEPING else None)
@@ -801,8 +806,8 @@ class _Imported:
             return cls(pool_size, stride=strides, name=name, floor=True,
                        padding=self._same_padding(pool_size, strides) if padding == "same"
                        else "valid")
-        if kind == "BatchNormalization":
-            return self._batch_normalization(name, config, layers)
+        if kind in _NORMALIZATIONS:
+            return self._normalization(kind, name, config, layers)
         if kind == "Rescaling":
             if isinstance(config.get("scale"), (list, dict)) or \
                     isinstance(config.get("offset"), (list, dict)):
@@ -855,9 +860,10 @@ class _Imported:
             return layers.LeakyReLU(slope, name=name)
         return layers.ReLU(name=name)
 
-    def _batch_normalization(self, name, config, layers):
-        """Keras's BatchNormalization over the channels (its axis -1, channels last), without
-        regularisers or constraints on gamma and beta; its four arrays are dlcore's as they are."""
+    def _normalization(self, kind, name, config, layers):
+        """Keras's BatchNormalization or LayerNormalization over the channels (its axis -1,
+        channels last), without regularisers or constraints on gamma and beta (nor
+        LayerNormalization's rms_scaling); its arrays are dlcore's as they are."""
         rank = len(self._current or getattr(self, "input_shape", None) or ())
         axis = config.get("axis", -1)
         axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
@@ -869,14 +875,17 @@ class _Imported:
             if config.get(key) is not None:
                 raise ValueError(f"a {key} is not imported")
         self.converters[name] = (name, _as_stored)
-        return layers.BatchNormalization(momentum=config.get("momentum", 0.99),
-                                         epsilon=config.get("epsilon", 1e-3),
-                                         center=config.get("center", True),
-                                         scale=config.get("scale", True), name=name)
+        options = {"epsilon": config.get("epsilon", 1e-3), "center": config.get("center", True),
+                   "scale": config.get("scale", True), "name": name}
+        if kind == "LayerNormalization":
+            if config.get("rms_scaling", False) is not False:
+                raise ValueError("a LayerNormalization with rms_scaling is not imported")
+            return layers.LayerNormalization(**options)
+        return layers.BatchNormalization(momentum=config.get("momentum", 0.99), **options)
 
 
 def _as_stored(arrays):
-    """Arrays whose layout is the same in Keras and dlcore (a BatchNormalization's)."""
+    """Arrays whose layout is the same in Keras and dlcore (a normalisation's)."""
     return list(arrays)
 
 
@@ -1051,8 +1060,8 @@ class _FunctionalImported(_Imported):
             self._augmented[id(output)] = built[name]
             tensors[(name, index)] = output
             return
-        if kind == "BatchNormalization":
-            _check_not_flattened_maps(name, self._flat_from.get(id(first)))
+        if kind in _NORMALIZATIONS:
+            _check_not_flattened_maps(name, kind, self._flat_from.get(id(first)))
         if name not in built:
             if kind == "Add":
                 built[name] = Add(name=name)
@@ -1160,6 +1169,8 @@ def _parameter_count(layer, input_shape):
         return (input_shape[0] * kh * kw + layer.use_bias) * layer.filters
     if kind == "BatchNormalization":
         return 4 * int(input_shape[0])
+    if kind == "LayerNormalization":
+        return 2 * int(input_shape[0])
     return 0
 
 

@@ -459,9 +459,9 @@ def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
 def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
     """name -> shape of the arrays (parameters and state) of ``layer`` for per-sample inputs of
     ``input_shape``."""
-    from dlcore.layers import BatchNormalization, Conv2D, Conv2DTranspose, Dense
+    from dlcore.layers import BatchNormalization, Conv2D, Conv2DTranspose, Dense, LayerNormalization
     names = tuple(getattr(layer, "array_names", ()))
-    if isinstance(layer, BatchNormalization):
+    if isinstance(layer, (BatchNormalization, LayerNormalization)):
         shapes = dict.fromkeys(("gamma", "beta", "moving_mean", "moving_variance"),
                                (input_shape[0],))
     elif isinstance(layer, Dense):

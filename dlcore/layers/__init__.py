@@ -19,6 +19,7 @@
 ``Rescaling(scale)``   y = scale x + offset (Keras' first layer of image models)
 ``BatchNormalization`` each channel normalised over the batch, then scaled and shifted (in
                        :mod:`dlcore.layers.normalization`)
+``LayerNormalization`` each sample normalised over its channels, then scaled and shifted
 ``Add``, ``add``,      merge a list of tensors of a functional model: sum, or join
 ``Concatenate``,       along an axis (channels by default); in :mod:`dlcore.layers.merge`
 ``concatenate``
@@ -54,7 +55,7 @@ from dlcore.layers.core import (
 )
 from dlcore.layers.dense import Dense
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
-from dlcore.layers.normalization import BatchNormalization
+from dlcore.layers.normalization import BatchNormalization, LayerNormalization
 from dlcore.layers.pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -71,9 +72,8 @@ from dlcore.layers.upsampling import UpSampling2D
 __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate", "Conv2D",
            "Conv2DTranspose", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-           "ImageAugmentation", "L2Pool2D", "Layer", "LeakyReLU", "MaxPool2D", "ReLU",
-           "Rescaling",
-           "Sigmoid", "Softmax",
+           "ImageAugmentation", "L2Pool2D", "Layer", "LayerNormalization", "LeakyReLU",
+           "MaxPool2D", "ReLU", "Rescaling", "Sigmoid", "Softmax",
            "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]
 

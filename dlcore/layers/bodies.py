@@ -668,6 +668,67 @@ def batch_norm_gradient_rows(row, first, last, x, grad_y, grad_x, mean, variance
 
 
 @body
+def layer_norm_rows(row, first, last, x, y, mean, inverse, gamma, beta, epsilon):
+    """y[i, c, p] = gamma[c] (x[i, c, p] - mu) inverse + beta[c] over the channels c, for
+    sample i = row and pixels p = first .. last - 1, where mu and the variance are taken over
+    those channels (two passes, in float64) and kept: mean[i, p] = mu and inverse[i, p] =
+    1 / sqrt(variance + epsilon)."""
+    channels = x.shape[1]
+    for p in range(first, last):
+        total = 0.0
+        for c in range(channels):
+            total += x[row, c, p]
+        m = total / channels
+        squares = 0.0
+        for c in range(channels):
+            d = x[row, c, p] - m
+            squares += d * d
+        factor = 1.0 / math.sqrt(squares / channels + epsilon)
+        mean[row, p] = m
+        inverse[row, p] = factor
+        for c in range(channels):
+            y[row, c, p] = gamma[c] * ((x[row, c, p] - m) * factor) + beta[c]
+
+
+@body
+def layer_norm_gradient_rows(row, first, last, x, grad_y, grad_x, mean, inverse, gamma):
+    """dL/dx of :func:`dlcore.layers.reference.layer_norm_backward` for sample i = row at
+    pixels first .. last - 1 (its two means over the channels in float64)."""
+    channels = x.shape[1]
+    for p in range(first, last):
+        m, factor = mean[row, p], inverse[row, p]
+        total = 0.0
+        weighted = 0.0
+        for c in range(channels):
+            g = gamma[c] * grad_y[row, c, p]
+            total += g
+            weighted += g * ((x[row, c, p] - m) * factor)
+        total /= channels
+        weighted /= channels
+        for c in range(channels):
+            x_hat = (x[row, c, p] - m) * factor
+            grad_x[row, c, p] = factor * (gamma[c] * grad_y[row, c, p] - total - x_hat * weighted)
+
+
+@body
+def layer_norm_affine_gradient_span(first, last, x, grad_y, mean, inverse, grad_gamma,
+                                    grad_beta):
+    """grad_beta[c] = sum dL/dy, grad_gamma[c] = sum dL/dy x_hat over the samples and pixels,
+    for channels c = first .. last - 1, in float64."""
+    n, _, pixels = x.shape
+    for c in range(first, last):
+        total = 0.0
+        weighted = 0.0
+        for i in range(n):
+            for p in range(pixels):
+                g = grad_y[i, c, p]
+                total += g
+                weighted += g * ((x[i, c, p] - mean[i, p]) * inverse[i, p])
+        grad_beta[c] = total
+        grad_gamma[c] = weighted
+
+
+@body
 def rescale_span(first, last, x, out, scale, offset):
     """out[i] = scale x[i] + offset."""
     for i in range(first, last):

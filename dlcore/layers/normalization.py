@@ -1,7 +1,8 @@
-"""Batch normalisation (Ioffe & Szegedy 2015), as Keras's ``BatchNormalization``.
+"""Normalisation layers, as Keras's ``BatchNormalization`` and ``LayerNormalization``.
 
-Each channel c (a feature of flat rows, a map of NCHW images) is normalised with the mean and
-variance of its M = n H W values in the batch, then scaled and shifted by two parameters::
+Batch normalisation (Ioffe & Szegedy 2015): each channel c (a feature of flat rows, a map of
+NCHW images) is normalised with the mean and variance of its M = n H W values in the batch,
+then scaled and shifted by two parameters::
 
     mu_c = 1/M sum x,   sigma2_c = 1/M sum (x - mu_c)^2                 (training)
     y = gamma_c (x - mu_c) / sqrt(sigma2_c + epsilon) + beta_c
@@ -13,6 +14,14 @@ in training too and leaves them as they are: Keras's rule for fine-tuning a pret
 The gradient through the batch statistics is :func:`dlcore.layers.reference.batch_norm_backward`.
 The moving statistics are the layer's state, not parameters: ``get_weights`` lists them after
 gamma and beta (Keras's order), the optimiser never steps them, files keep them.
+
+Layer normalisation (Ba, Kiros & Hinton 2016) normalises each sample on its own, over the C
+channels at each pixel (the features of a row), the same in training and evaluation::
+
+    mu = 1/C sum_c x_c,   sigma2 = 1/C sum_c (x_c - mu)^2,   y_c = gamma_c x_hat_c + beta_c
+
+with x_hat_c = (x_c - mu) / sqrt(sigma2 + epsilon); its gradient is
+:func:`dlcore.layers.reference.layer_norm_backward`.
 """
 import math
 
@@ -23,31 +32,16 @@ from dlcore.validation import check_bool, check_float
 from .base import Layer, check_shape, draws_noise
 
 
-class BatchNormalization(Layer):
-    """Normalise each channel over the batch, then scale and shift it (module docstring).
+class _Normalization(Layer):
+    """What both normalisations share: the channel axis, epsilon, the optional gamma and beta
+    (C,), and the (n, C, P) view of a batch their kernels take."""
 
-    Parameters
-    ----------
-    axis : 1 (the channels of NCHW images, the features of rows), or -1 for rows (the same
-        axis); dlcore's images are channels first, so Keras's default -1 on images is refused
-        with the fix
-    momentum : float in [0, 1), of the moving averages (Keras's 0.99)
-    epsilon : float > 0, added to the variance (Keras's 1e-3)
-    center, scale : bool, learn beta (a shift) and gamma (a scale); off: 0 and 1
-    trainable : bool, False freezes the layer (see :class:`Layer`): it then normalises with
-        its moving statistics, in training too, as Keras does
-    """
-
-    state_names = ("moving_mean", "moving_variance")
-
-    def __init__(self, axis=1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None,
-                 input_shape=None, trainable=True):
+    def __init__(self, axis, epsilon, center, scale, name, input_shape, trainable):
         super().__init__(name=name, input_shape=input_shape)
         if isinstance(axis, bool) or axis not in (1, -1):
             raise ValueError(f"axis must be 1 (the channels of NCHW images, the features of "
                              f"rows) or -1 for rows, got {axis!r}")
         self.axis = axis
-        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.center = check_bool(center, "center")
         self.scale = check_bool(scale, "scale")
@@ -56,26 +50,25 @@ class BatchNormalization(Layer):
         self.trainable = trainable
 
     def _config(self):
-        config = {"momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
-                  "scale": self.scale}
+        config = {"epsilon": self.epsilon, "center": self.center, "scale": self.scale}
         if self.axis != 1:
             config["axis"] = self.axis
         return config
 
     def compute_output_shape(self, input_shape):
         input_shape = check_shape(input_shape)
+        kind = type(self).__name__
         if len(input_shape) not in (1, 3):
-            raise ValueError(f"BatchNormalization takes rows (features,) or images (C, H, W); "
-                             f"got per-sample shape {input_shape}")
+            raise ValueError(f"{kind} takes rows (features,) or images (C, H, W); got "
+                             f"per-sample shape {input_shape}")
         if self.axis == -1 and len(input_shape) == 3:
-            raise ValueError("axis=-1 would normalise the width of NCHW images: dlcore's "
-                             "channels are axis 1 (BatchNormalization() or axis=1)")
+            raise ValueError(f"axis=-1 would normalise the width of NCHW images: dlcore's "
+                             f"channels are axis 1 ({kind}() or axis=1)")
         return input_shape
 
     def _initial_weights(self, input_shape, seed):
-        channels = input_shape[0]   # four arrays: a backend may keep them as they are
-        return {"gamma": np.ones(channels), "beta": np.zeros(channels),
-                "moving_mean": np.zeros(channels), "moving_variance": np.ones(channels)}
+        channels = input_shape[0]
+        return {"gamma": np.ones(channels), "beta": np.zeros(channels)}
 
     def weight_count(self):
         return int(self.params["gamma"].shape[0]) if self.built and self.scale else 0
@@ -99,12 +92,53 @@ class BatchNormalization(Layer):
             beta = self._constant("zero_shift", channels, 0.0)
         return gamma, beta
 
+    def _affine_gradients(self, channels):
+        """Where dL/dgamma and dL/dbeta go (a scratch buffer for one not learnt)."""
+        grad_gamma = self.grads.get("gamma")
+        if grad_gamma is None:
+            grad_gamma = self._buffer("unused_gamma_gradient", (channels,))
+        grad_beta = self.grads.get("beta")
+        if grad_beta is None:
+            grad_beta = self._buffer("unused_beta_gradient", (channels,))
+        return grad_gamma, grad_beta
+
     def _constant(self, key, size, value):
         array = self._workspace.get(key)
         if array is None:
             array = self._workspace[key] = self.backend.asarray(np.full(size, value),
                                                                 dtype=self.dtype)
         return array
+
+
+class BatchNormalization(_Normalization):
+    """Normalise each channel over the batch, then scale and shift it (module docstring).
+
+    Parameters
+    ----------
+    axis : 1 (the channels of NCHW images, the features of rows), or -1 for rows (the same
+        axis); dlcore's images are channels first, so Keras's default -1 on images is refused
+        with the fix
+    momentum : float in [0, 1), of the moving averages (Keras's 0.99)
+    epsilon : float > 0, added to the variance (Keras's 1e-3)
+    center, scale : bool, learn beta (a shift) and gamma (a scale); off: 0 and 1
+    trainable : bool, False freezes the layer (see :class:`Layer`): it then normalises with
+        its moving statistics, in training too, as Keras does
+    """
+
+    state_names = ("moving_mean", "moving_variance")
+
+    def __init__(self, axis=1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None,
+                 input_shape=None, trainable=True):
+        super().__init__(axis, epsilon, center, scale, name, input_shape, trainable)
+        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+
+    def _config(self):
+        return {"momentum": self.momentum, **super()._config()}
+
+    def _initial_weights(self, input_shape, seed):
+        channels = input_shape[0]   # four arrays: a backend may keep them as they are
+        return {**super()._initial_weights(input_shape, seed),
+                "moving_mean": np.zeros(channels), "moving_variance": np.ones(channels)}
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
@@ -128,14 +162,50 @@ class BatchNormalization(Layer):
     def backward(self, grad_y, need_input_gradient=True):
         shape = self._channels(grad_y.shape[0])
         gamma, _ = self._affine()
-        grad_gamma = self.grads.get("gamma")
-        if grad_gamma is None:
-            grad_gamma = self._buffer("unused_gamma_gradient", shape[1:2])
-        grad_beta = self.grads.get("beta")
-        if grad_beta is None:
-            grad_beta = self._buffer("unused_beta_gradient", shape[1:2])
+        grad_gamma, grad_beta = self._affine_gradients(shape[1])
         grad_x = self._buffer("grad_input", tuple(grad_y.shape))
         self.ops.batch_norm_backward(self._x3, self._mean, self._variance, gamma,
                                      grad_y.reshape(shape), self.epsilon, self._batch,
                                      grad_gamma, grad_beta, grad_x.reshape(shape))
+        return grad_x if need_input_gradient else None
+
+
+class LayerNormalization(_Normalization):
+    """Normalise each sample over its channels (at each pixel of an image; over the features
+    of a row), then scale and shift each channel (module docstring): no batch statistics, the
+    same in training and evaluation.
+
+    Parameters
+    ----------
+    axis : 1 (the channels of NCHW images, the features of rows), or -1 for rows; Keras's
+        default -1 on NHWC images is dlcore's 1
+    epsilon : float > 0, added to the variance (Keras's 1e-3)
+    center, scale : bool, learn beta (a shift) and gamma (a scale) per channel; off: 0 and 1
+    """
+
+    def __init__(self, axis=1, epsilon=1e-3, center=True, scale=True, name=None,
+                 input_shape=None, trainable=True):
+        super().__init__(axis, epsilon, center, scale, name, input_shape, trainable)
+
+    def forward(self, x, training=False, step=0):
+        self._prepare(x)
+        shape = self._channels(x.shape[0])
+        x3 = x.reshape(shape)
+        y = self._buffer("output", x.shape)
+        mean = self._buffer("sample_mean", (shape[0], shape[2]))
+        inverse_deviation = self._buffer("sample_inverse_deviation", (shape[0], shape[2]))
+        gamma, beta = self._affine()
+        self.ops.layer_norm_forward(x3, gamma, beta, self.epsilon, y.reshape(shape), mean,
+                                    inverse_deviation)
+        self._x3, self._mean, self._inverse_deviation = x3, mean, inverse_deviation
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        shape = self._channels(grad_y.shape[0])
+        gamma, _ = self._affine()
+        grad_gamma, grad_beta = self._affine_gradients(shape[1])
+        grad_x = self._buffer("grad_input", tuple(grad_y.shape))
+        self.ops.layer_norm_backward(self._x3, self._mean, self._inverse_deviation, gamma,
+                                     grad_y.reshape(shape), grad_gamma, grad_beta,
+                                     grad_x.reshape(shape))
         return grad_x if need_input_gradient else None

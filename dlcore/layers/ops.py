@@ -38,6 +38,9 @@ from dlcore.layers.bodies import (
     copy_span,
     dropout_rows,
     im2col_rows,
+    layer_norm_affine_gradient_span,
+    layer_norm_gradient_rows,
+    layer_norm_rows,
     leaky_relu_gradient_span,
     leaky_relu_span,
     multiply_span,
@@ -178,6 +181,15 @@ class ReferenceOps:
                             grad_gamma, grad_beta, grad_x):
         grad_x[...], grad_gamma[...], grad_beta[...] = ref.batch_norm_backward(
             x, mean, variance, gamma, grad_y, epsilon, batch_statistics)
+
+    # layer normalisation: x, y, grads as (n, C, P); per-sample statistics (n, P)
+    def layer_norm_forward(self, x, gamma, beta, epsilon, y, mean, inverse):
+        y[...], mean[...], inverse[...] = ref.layer_norm_forward(x, gamma, beta, epsilon)
+
+    def layer_norm_backward(self, x, mean, inverse, gamma, grad_y, grad_gamma, grad_beta,
+                            grad_x):
+        grad_x[...], grad_gamma[...], grad_beta[...] = ref.layer_norm_backward(
+            x, mean, inverse, gamma, grad_y)
 
     # merging tensors, and the sums of a graph's backward pass
     def add_forward(self, xs, out):
@@ -489,6 +501,20 @@ class KernelOps:
         self.backend.launch_rows(batch_norm_gradient_rows, n * channels, pixels, x, grad_y,
                                  grad_x, mean, variance, gamma, epsilon, grad_gamma, grad_beta,
                                  bool(batch_statistics))
+
+    # layer normalisation (as ReferenceOps')
+    def layer_norm_forward(self, x, gamma, beta, epsilon, y, mean, inverse):
+        n, channels, pixels = x.shape
+        self.backend.launch_rows(layer_norm_rows, n, pixels, x, y, mean, inverse, gamma, beta,
+                                 x.dtype.type(epsilon), work=3 * x.size)
+
+    def layer_norm_backward(self, x, mean, inverse, gamma, grad_y, grad_gamma, grad_beta,
+                            grad_x):
+        n, channels, pixels = x.shape
+        self.backend.launch_1d(layer_norm_affine_gradient_span, channels, x, grad_y, mean,
+                               inverse, grad_gamma, grad_beta, work=2 * x.size)
+        self.backend.launch_rows(layer_norm_gradient_rows, n, pixels, x, grad_y, grad_x, mean,
+                                 inverse, gamma, work=3 * x.size)
 
     # merging tensors, and the sums of a graph's backward pass
     @staticmethod

@@ -356,6 +356,38 @@ def batch_norm_backward(x, mean, variance, gamma, grad_y, epsilon, batch_statist
     return grad_x, grad_gamma, grad_beta
 
 
+# -- layer normalisation (Ba, Kiros & Hinton 2016; Keras's LayerNormalization) -----------
+# x is (n, C, P) as above; the statistics are per sample and pixel, over the C channels.
+def layer_moments(x):
+    """The mean and the (biased) variance of each sample at each pixel, over the channels:
+    (n, P) each."""
+    return x.mean(axis=1), x.var(axis=1)
+
+
+def layer_norm_forward(x, gamma, beta, epsilon):
+    """y = gamma_c (x - mu) / sqrt(sigma2 + epsilon) + beta_c, mu and sigma2 over the channels
+    of each sample at each pixel. Returns (y, mu (n, P), 1 / sqrt(sigma2 + epsilon) (n, P))."""
+    mean, variance = layer_moments(x)
+    inverse = 1 / np.sqrt(variance + epsilon)
+    x_hat = (x - mean[:, None]) * inverse[:, None]
+    return gamma[:, None] * x_hat + beta[:, None], mean, inverse
+
+
+def layer_norm_backward(x, mean, inverse, gamma, grad_y):
+    """(dL/dx, dL/dgamma, dL/dbeta). With g_c = gamma_c dL/dy_c and the means over the C
+    channels of the same sample and pixel,
+
+        dL/dx_c = (g_c - mean(g) - x_hat_c mean(g x_hat)) / sqrt(sigma2 + epsilon)
+
+    (the two means: the statistics' own dependence on x), dL/dgamma_c = sum dL/dy_c x_hat_c
+    and dL/dbeta_c = sum dL/dy_c over the samples and pixels."""
+    x_hat = (x - mean[:, None]) * inverse[:, None]
+    g = gamma[:, None] * grad_y
+    grad_x = inverse[:, None] * (g - g.mean(axis=1, keepdims=True)
+                                 - x_hat * (g * x_hat).mean(axis=1, keepdims=True))
+    return grad_x, (grad_y * x_hat).sum(axis=(0, 2)), grad_y.sum(axis=(0, 2))
+
+
 def dropout_mask(n, n_features, rate, seed, step, stream=rng.STREAM_DROPOUT, first_row=0):
     """The inverted-dropout mask m = [u >= rate] / (1 - rate), u ~ U[0, 1) from Philox with
     element (sample, feature) at counter (feature // 4, first_row + sample, step, stream): a
