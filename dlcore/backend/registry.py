@@ -55,6 +55,13 @@ def shared(function=None, *, cpu_implementation=None):
     return register_for_kernels(function, inline="always")
 
 
+def called(function):
+    """A piece of scalar maths called, not inlined: for rarely taken branches of the kernels
+    (the less common activations), whose code inlined would be compiled into every kernel that
+    has them."""
+    return register_for_kernels(function, inline="never")
+
+
 def body(function):
     """Register a kernel body. Bodies are called (not inlined: Numba cannot inline a call made
     through ``*args``), once per row or chunk on the CPU, so the call costs nothing that matters;

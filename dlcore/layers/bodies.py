@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from dlcore.backend.kernel_math import max_and_exp_sum, sigmoid, tanh
-from dlcore.backend.registry import body, shared
+from dlcore.backend.registry import body, called, shared
 from dlcore.backend.rng import bernoulli, philox4x32
 
 LINEAR, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
@@ -195,7 +195,7 @@ def leaky_relu_backward(y, grad_y, slope):
     return grad_y if y > _ZERO else slope * grad_y
 
 
-@shared
+@called
 def elementwise(z, code):
     """activation(z) for an element-wise ``code`` past tanh, chosen element by element (a loop
     choosing inside stays scalar on the CPU, see :func:`_shifted_activation`: the common four
@@ -216,7 +216,7 @@ def elementwise(z, code):
     return y
 
 
-@shared
+@called
 def elementwise_backward(y, grad_y, code):
     """dL/dz from y = activation(z) and dL/dy, for the codes of :func:`elementwise`."""
     grad_z = grad_y
