@@ -1,6 +1,7 @@
 """Input checks that fail early with one sentence naming the problem and the fix."""
 import math
 import numbers
+import warnings
 
 import numpy as np
 from numba import njit, prange
@@ -90,6 +91,49 @@ def check_matrix(X, name, model):
         raise ValueError(f"{name} is empty: found 0 {what}(s) (shape={array.shape}) while a "
                          "minimum of 1 is required.")
     return array
+
+
+def check_width(X, name, model, width):
+    """Refuse a 2-D ``X`` whose number of columns is not the ``width`` that the estimator
+    named ``model`` was fitted on, in scikit-learn's words; None checks nothing."""
+    if width is not None and np.ndim(X) == 2 and X.shape[1] != width:
+        raise ValueError(f"{name} has {X.shape[1]} features, but {model} is expecting {width} "
+                         f"features as input")
+
+
+def check_class_labels(y, model, conversion_warning=UserWarning):
+    """``(classes, targets)``: the sorted distinct labels of ``y`` (any labels: numbers,
+    strings) and each row's index among them, int64 (n,), for a classifier named ``model``; a
+    column vector is read as 1-D with a ``conversion_warning`` (scikit-learn's
+    DataConversionWarning), and anything not a set of two or more class labels (None, empty,
+    2-D, complex, continuous, non-finite, a single class) is refused in one line, in the words
+    scikit-learn's checks look for."""
+    if y is None:
+        raise ValueError(f"{model} requires y to be passed, but the target y is None: a "
+                         "classifier is fitted on (X, y)")
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected: y is "
+                      "read as y.ravel()", conversion_warning, stacklevel=4)
+        labels = labels.ravel()
+    if labels.ndim != 1:
+        raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
+    if labels.dtype.kind == "c":
+        raise ValueError("Complex data not supported: y holds complex numbers")
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all():
+            raise ValueError("y contains NaN or infinite values: a classifier needs class "
+                             "labels")
+        if not np.all(np.mod(labels, 1) == 0):
+            raise ValueError("Unknown label type: y holds continuous values (not whole "
+                             "numbers); a classifier needs class labels")
+    if labels.size == 0:
+        raise ValueError("y is empty: found 0 sample(s) while a minimum of 1 is required.")
+    classes, targets = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"y holds 1 class ({classes[0]!r} only): a classifier needs at "
+                         "least 2 classes")
+    return classes, targets.astype(np.int64)
 
 
 def check_batch(x, name="x", sample_shape=None, dtype=np.float32):

@@ -27,7 +27,7 @@ from dlcore.layers.initializers import initial_values
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int, check_matrix
+from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
 
 from . import model
 from .corruption import CORRUPTION_KINDS
@@ -160,9 +160,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin
         """``X`` as float32 (n, n_visible) rows: in [0, 1] for the cross-entropy."""
         X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
-        if width is not None and np.ndim(X) == 2 and X.shape[1] != width:
-            raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {width} features as input")
+        check_width(X, name, type(self).__name__, width)
         return check_data(X, name, n_columns=width, unit_interval=self.loss == "cross_entropy",
                           columns_meaning="visible units",
                           unit_interval_reason="for the cross-entropy loss (loss='mse' takes "

@@ -18,14 +18,13 @@ hyperparameters (``fit`` checks them), ``fit`` returns self, ``classes_`` holds 
 state of its two parts (:func:`dlcore.params.reduce_through_state`), so that
 ``GridSearchCV(..., n_jobs=2)`` ships it.
 """
-import warnings
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
 from dlcore.params import FeatureNamesIn, ParamsMixin, reduce_through_state
-from dlcore.validation import check_float, check_int
+from dlcore.validation import check_class_labels, check_float, check_int
 
 from .dbn import DBN
 
@@ -168,32 +167,7 @@ class DBNClassifier(FeatureNamesIn, ParamsMixin):
         return BernoulliRBM()._check_visible(X, name)
 
     def _check_labels(self, y):
-        if y is None:
-            raise ValueError("DBNClassifier requires y to be passed, but the target y is None: "
-                             "a classifier is fitted on (X, y)")
-        labels = np.asarray(y)
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            warnings.warn("A column-vector y was passed when a 1d array was expected: y is "
-                          "read as y.ravel()", _data_conversion_warning(), stacklevel=3)
-            labels = labels.ravel()
-        if labels.ndim != 1:
-            raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
-        if labels.dtype.kind == "c":
-            raise ValueError("Complex data not supported: y holds complex numbers")
-        if labels.dtype.kind == "f":
-            if not np.isfinite(labels).all():
-                raise ValueError("y contains NaN or infinite values: a classifier needs class "
-                                 "labels")
-            if not np.all(np.mod(labels, 1) == 0):
-                raise ValueError("Unknown label type: y holds continuous values (not whole "
-                                 "numbers); a classifier needs class labels")
-        if labels.size == 0:
-            raise ValueError("y is empty: found 0 sample(s) while a minimum of 1 is required.")
-        classes, targets = np.unique(labels, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(f"y holds 1 class ({classes[0]!r} only): a classifier needs at "
-                             "least 2 classes")
-        return classes, targets.astype(np.int64)
+        return check_class_labels(y, "DBNClassifier", _data_conversion_warning())
 
     def _optimizer(self):
         from dlcore import optimizers

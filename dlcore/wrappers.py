@@ -1,0 +1,344 @@
+"""Any dlcore network as a scikit-learn estimator: Keras 3's ``keras.wrappers`` API.
+
+``SKLearnClassifier(model, warm_start=False, model_kwargs=None, fit_kwargs=None)``,
+``SKLearnRegressor(...)`` and ``SKLearnTransformer(...)`` take either a compiled dlcore network
+(``Sequential`` or a functional ``Model``), which each ``fit`` rebuilds afresh from its config
+(new weights from its seed, the same compile settings), or a function ``model(X=X, y=y,
+**model_kwargs)`` returning one: built on the training data, so that it can read the number of
+inputs and outputs. The classifier hands that function, and ``fit``, ``y`` one-hot encoded
+(n, n_classes), as Keras's wrapper does, and maps the network's outputs back to the labels of
+``classes_``; the regressor takes y (n,) as (n, 1) and gives it back 1-D; the transformer's
+``transform`` is the network's outputs (an embedding for the next step of a pipeline), and,
+where Keras's needs ``y``, it trains to reproduce ``X`` when ``y`` is None (an autoencoder).
+Hyperparameters go through ``model_kwargs`` and ``fit_kwargs`` (epochs, batch_size, callbacks,
+...), and grid searches reach inside them the way they do with Keras's wrappers (a list of
+dicts for ``model_kwargs``)::
+
+    def mlp(X, y, hidden=64):
+        model = dlcore.Sequential([Dense(hidden, activation="relu"),
+                                   Dense(y.shape[1], activation="softmax")],
+                                  input_shape=(X.shape[1],))
+        model.compile("categorical_crossentropy", "adam")
+        return model
+
+    search = GridSearchCV(SKLearnClassifier(mlp, fit_kwargs={"epochs": 20}),
+                          {"model_kwargs": [{"hidden": 32}, {"hidden": 128}]}, n_jobs=2)
+
+Unlike Keras's, training is reproducible (a network's seed fixes its initial weights, shuffles
+and dropout), so refitting gives the same model, and scikit-learn need not be installed: the
+estimator contract is :mod:`dlcore.params`'s. Pickles (joblib's workers) carry the fitted
+network as its file does, through its config and state; a ``model`` function travels by
+reference (define it at a module's top level, as for any joblib job).
+"""
+import numpy as np
+
+from dlcore.errors import NotFittedError
+from dlcore.params import FeatureNamesIn, ParamsMixin, TransformerOutput, reduce_through_state
+from dlcore.validation import (
+    check_bool,
+    check_class_labels,
+    check_data,
+    check_matrix,
+    check_width,
+)
+
+
+class _SKLearnWrapper(FeatureNamesIn, ParamsMixin):
+    """What both wrappers share: building the network, fitting it, checking the rows."""
+
+    def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None):
+        self._init_params(locals())   # checked in fit (scikit-learn's rule)
+
+    def _check_params(self):
+        from dlcore.functional import Model
+        if not (isinstance(self.model, Model) or callable(self.model)):
+            raise TypeError(f"model must be a compiled dlcore network or a function "
+                            f"model(X, y, **model_kwargs) returning one, got "
+                            f"{type(self.model).__name__}")
+        check_bool(self.warm_start, "warm_start")
+        for name in ("model_kwargs", "fit_kwargs"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{name} must be a dict of keyword arguments or None, got "
+                                f"{type(value).__name__}")
+
+    def _rows(self, X, fitted_width=False):
+        """``X`` as float32 (n, n_features), checked (one line naming the problem)."""
+        name = type(self).__name__
+        X = check_matrix(X, "X", name)
+        width = self.n_features_in_ if fitted_width else None
+        check_width(X, "X", name, width)
+        return check_data(X, "X", n_columns=width)
+
+    def _build(self, X, y):
+        """A fresh compiled network: ``model``'s config again, or ``model(X=X, y=y, ...)``."""
+        from dlcore.functional import Model
+        if isinstance(self.model, Model):
+            network = type(self.model).from_config(self.model.get_config())
+        else:
+            network = self.model(X=X, y=y, **(self.model_kwargs or {}))
+        if not isinstance(network, Model):
+            raise TypeError(f"model(X, y, ...) must return a dlcore network (Sequential or "
+                            f"Model), got {type(network).__name__}")
+        if network.loss is None or network.optimizer is None:
+            raise RuntimeError("the network must be compiled, with a loss and an optimizer: "
+                               "call network.compile(loss, optimizer) before returning it")
+        return network
+
+    def fit(self, X, y, **kwargs):
+        """Build the network (or, with ``warm_start``, keep the one fitted before) and train
+        it on (X, y) with ``fit_kwargs`` updated by ``kwargs`` (``verbose=0`` unless given).
+        Returns self."""
+        self._check_params()
+        self._note_feature_names(X, reset=True)
+        X = self._rows(X)
+        warm = self.warm_start and hasattr(self, "model_")
+        targets = self._targets(y, reset=not warm)
+        if len(targets) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(targets)}")
+        if warm and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features; the network fitted before (warm "
+                             f"start) takes {self.n_features_in_}")
+        network = self.model_ if warm else self._build(X, targets)
+        if not network.built:
+            network.build(X.shape[1:])
+        self._check_output_width(network, targets.shape[1])
+        options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
+        self.history_ = network.fit(X, targets, **options).history
+        self.model_, self.n_features_in_ = network, X.shape[1]
+        return self
+
+    def _check_output_width(self, network, width):
+        """One output unit per class (per target): refused before training otherwise (a
+        network without an input shape is built on X's first)."""
+        shape = network.output_shape
+        if int(np.prod(shape)) != width:
+            what = "classes" if isinstance(self, SKLearnClassifier) else "targets"
+            raise ValueError(f"the network gives {int(np.prod(shape))} outputs for {width} "
+                             f"{what}: its last layer needs one unit per {what[:-1]} "
+                             f"(y.shape[1] in a model function)")
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call "
+                                 f"fit(X, y) first")
+
+    def _outputs(self, X):
+        """The network's outputs on ``X``, (n, n_outputs)."""
+        self._check_fitted()
+        self._note_feature_names(X, reset=False)
+        outputs = np.asarray(self.model_.predict(self._rows(X, fitted_width=True)))
+        return outputs.reshape(len(outputs), -1)
+
+    # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
+    def get_config(self):
+        """The constructor arguments (what pickling stores, with the state)."""
+        return self.get_params()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_state(self):
+        """The fitted network (its class, config, state and history) and what maps its
+        outputs back (the classes)."""
+        self._check_fitted()
+        network = self.model_
+        return {"network": {"class": type(network), "config": network.get_config(),
+                            "state": network.get_state(), "history": network.history},
+                "history": self.history_, "n_features_in": self.n_features_in_,
+                **self._output_state()}
+
+    def set_state(self, state):
+        saved = state["network"]
+        network = saved["class"].from_config(saved["config"])
+        network.set_state(saved["state"])
+        network.history = saved["history"]
+        self.model_, self.history_ = network, state["history"]
+        self.n_features_in_ = int(state["n_features_in"])
+        self._set_output_state(state)
+
+    def __reduce_ex__(self, protocol):
+        return reduce_through_state(self, fitted=hasattr(self, "model_"))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+class SKLearnClassifier(_SKLearnWrapper):
+    """A dlcore network as a scikit-learn classifier (module docstring; Keras's
+    ``keras.wrappers.SKLearnClassifier``).
+
+    Parameters
+    ----------
+    model : a compiled dlcore ``Sequential`` or ``Model``, or a function ``model(X, y,
+        **model_kwargs)`` returning one; its outputs, one per class in the order of
+        ``classes_`` (a softmax layer, with "categorical_crossentropy" or "cross_entropy")
+    warm_start : bool, a second ``fit`` trains the network fitted before on, instead of a
+        fresh one
+    model_kwargs : dict or None, keyword arguments of a ``model`` function
+    fit_kwargs : dict or None, keyword arguments of the network's ``fit`` (epochs,
+        batch_size, validation_split, callbacks, ...); ``fit``'s own take precedence
+
+    Attributes
+    ----------
+    model_ : the fitted network
+    history_ : dict, its ``fit``'s history (loss per epoch, ...)
+    classes_ : (n_classes,) array, the sorted labels of ``y`` (any labels: strings too)
+    n_features_in_ : int
+    """
+
+    def _targets(self, y, reset):
+        """``y`` one-hot encoded over ``classes_``, float32 (n, n_classes)."""
+        from dlcore.dbn.classifier import _data_conversion_warning
+        classes, indices = check_class_labels(y, type(self).__name__,
+                                              _data_conversion_warning())
+        if reset:
+            self.classes_ = classes
+        elif not np.array_equal(classes, self.classes_):
+            raise ValueError(f"y holds the classes {classes.tolist()[:10]}, the network fitted "
+                             f"before (warm start) {self.classes_.tolist()[:10]}: give every "
+                             f"class, or set warm_start=False")
+        return np.eye(len(classes), dtype=np.float32)[indices]
+
+    def _output_state(self):
+        return {"classes": np.array(self.classes_)}
+
+    def _set_output_state(self, state):
+        self.classes_ = np.asarray(state["classes"])
+
+    def decision_function(self, X):
+        """The network's outputs (n, n_classes), the larger the likelier; with two classes
+        scikit-learn's (n,) score of the second, output 1 minus output 0."""
+        outputs = self._outputs(X)
+        return outputs[:, 1] - outputs[:, 0] if len(self.classes_) == 2 else outputs
+
+    def predict(self, X):
+        """The class of each row's largest output, as labels of ``classes_``."""
+        outputs = self._outputs(X)
+        return self.classes_[outputs.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y), weighted by ``sample_weight`` when given
+        (scikit-learn's ``ClassifierMixin.score``)."""
+        correct = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
+        return float(np.average(correct, weights=sample_weight))
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        # how well it does is the network's and the epochs': a small one may score poorly
+        tags.classifier_tags = ClassifierTags(poor_score=True)
+        return tags
+
+
+class SKLearnRegressor(_SKLearnWrapper):
+    """A dlcore network as a scikit-learn regressor (module docstring; Keras's
+    ``keras.wrappers.SKLearnRegressor``): ``y`` (n,) or (n, n_outputs) real targets, the
+    network's outputs as predictions (1-D for a 1-D ``y``), ``score`` the coefficient of
+    determination R^2.
+
+    Parameters and attributes as :class:`SKLearnClassifier`'s, without ``classes_``.
+    """
+
+    def _targets(self, y, reset):
+        """``y`` as float32 (n, n_outputs); remembers whether it was 1-D (a warm start keeps
+        what the first fit saw)."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             f"y is None: a regressor is fitted on (X, y)")
+        targets = np.asarray(y)
+        ndim = targets.ndim
+        if ndim == 1:
+            targets = targets.reshape(-1, 1)
+        targets = check_data(check_matrix(targets, "y", type(self).__name__), "y",
+                             columns_meaning="outputs")
+        if reset:
+            self.target_ndim_ = ndim
+        return targets
+
+    def _output_state(self):
+        return {"target_ndim": self.target_ndim_}
+
+    def _set_output_state(self, state):
+        self.target_ndim_ = int(state["target_ndim"])
+
+    def predict(self, X):
+        """The network's outputs, (n,) for a network fitted on a 1-D y, else (n, n_outputs),
+        float64 (scikit-learn's regressors predict in double precision)."""
+        outputs = self._outputs(X).astype(np.float64)
+        return outputs.ravel() if self.target_ndim_ == 1 and outputs.shape[1] == 1 else outputs
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 = 1 - sum w (y - y_hat)^2 / sum w (y - mean_w y)^2, averaged over the outputs
+        (scikit-learn's ``RegressorMixin.score``)."""
+        truth = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        predicted = np.asarray(self.predict(X), dtype=np.float64).reshape(truth.shape)
+        weights = np.ones(len(truth)) if sample_weight is None else np.asarray(sample_weight)
+        mean = np.average(truth, axis=0, weights=weights)
+        residual = (weights[:, None] * (truth - predicted) ** 2).sum(axis=0)
+        total = (weights[:, None] * (truth - mean) ** 2).sum(axis=0)
+        # scikit-learn's convention for a constant target: 1 when predicted exactly, else 0
+        scores = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1),
+                          np.where(residual == 0, 1.0, 0.0))
+        return float(scores.mean())
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import RegressorTags
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        tags.regressor_tags = RegressorTags(poor_score=True)
+        tags.target_tags.multi_output = True   # y (n, n_outputs): one output unit each
+        return tags
+
+
+class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
+    """A dlcore network as a scikit-learn transformer (module docstring; Keras's
+    ``keras.wrappers.SKLearnTransformer``): ``fit(X, y)`` trains it on real targets ``y`` (n,)
+    or (n, n_outputs) as :class:`SKLearnRegressor` does, or, with ``y`` None, to reproduce
+    ``X`` (an autoencoder: then its last layer has ``X.shape[1]`` units); ``transform(X)`` is
+    the network's outputs (n, n_outputs), float32, named ``sklearntransformer0``, ... by
+    ``get_feature_names_out`` (pandas or polars tables after ``set_output``).
+
+    Parameters and attributes as :class:`SKLearnClassifier`'s, without ``classes_``.
+    """
+
+    def _targets(self, y, reset):
+        """``y`` as float32 (n, n_outputs), or None (the rows themselves: see :meth:`fit`)."""
+        if y is None:
+            return None
+        targets = np.asarray(y)
+        targets = targets.reshape(-1, 1) if targets.ndim == 1 else targets
+        return check_data(check_matrix(targets, "y", type(self).__name__), "y",
+                          columns_meaning="outputs")
+
+    def fit(self, X, y=None, **kwargs):
+        """As :meth:`SKLearnRegressor.fit`; ``y`` None trains the network to reproduce ``X``.
+        Returns self."""
+        return super().fit(X, X if y is None else y, **kwargs)
+
+    def _output_state(self):
+        return {}
+
+    def _set_output_state(self, state):
+        pass
+
+    def _n_features_out(self):
+        return int(np.prod(self.model_.output_shape))
+
+    def transform(self, X):
+        """The network's outputs on ``X``, (n, n_outputs) float32."""
+        return self._wrap_output(X, self._outputs(X))
+
+    def fit_transform(self, X, y=None, **kwargs):
+        """``fit(X, y, **kwargs)`` then ``transform(X)``."""
+        return self.fit(X, y, **kwargs).transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

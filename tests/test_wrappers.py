@@ -1,0 +1,216 @@
+"""dlcore networks as scikit-learn estimators (dlcore.wrappers, Keras 3's keras.wrappers API).
+
+Oracles: scikit-learn's own estimator checks (every one of the installed scikit-learn, on the
+three wrappers); a grid search with two worker processes; Keras's wrapper behaviour (one-hot targets
+for the model function, a fresh network at each fit, labels mapped back); the network the
+wrapper fits against the same network fitted by hand.
+"""
+import pickle
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import Dense
+from dlcore.wrappers import SKLearnClassifier, SKLearnRegressor, SKLearnTransformer
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+
+def mlp(X, y, hidden=16, loss="categorical_crossentropy", output="softmax", seed=0):
+    """Keras's example model function, in dlcore: sizes read from the data."""
+    network = dlcore.Sequential([Dense(hidden, activation="relu"),
+                                 Dense(y.shape[1], activation=output)],
+                                input_shape=(X.shape[1],), backend="cpu", seed=seed)
+    network.compile(loss, dlcore.optimizers.Adam(0.01))
+    return network
+
+
+def classifier(**options):
+    return SKLearnClassifier(mlp, fit_kwargs={"epochs": 30, "batch_size": 16}, **options)
+
+
+def regressor(**options):
+    return SKLearnRegressor(mlp, model_kwargs={"loss": "mse", "output": "linear"},
+                            fit_kwargs={"epochs": 30, "batch_size": 16}, **options)
+
+
+def transformer(**options):
+    return SKLearnTransformer(mlp, model_kwargs={"loss": "mse", "output": "linear"},
+                              fit_kwargs={"epochs": 30, "batch_size": 16}, **options)
+
+
+@parametrize_with_checks([classifier(), regressor(), transformer()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def blobs(n=120, seed=0):
+    rs = np.random.default_rng(seed)
+    labels = rs.integers(0, 3, n)
+    return (rs.standard_normal((n, 4)) + 3 * np.eye(3, 4)[labels]).astype(np.float32), labels
+
+
+def test_the_model_function_gets_one_hot_targets_and_labels_come_back():
+    X, labels = blobs()
+    names = np.array(["cat", "dog", "emu"])[labels]
+    seen = {}
+
+    def model(X, y, **kwargs):
+        seen["X"], seen["y"] = X, y
+        return mlp(X, y, **kwargs)
+    clf = SKLearnClassifier(model, model_kwargs={"hidden": 8},
+                            fit_kwargs={"epochs": 40}).fit(X, names)
+    assert seen["X"].shape == (120, 4) and seen["y"].shape == (120, 3)
+    np.testing.assert_array_equal(seen["y"].argmax(axis=1), labels)
+    assert list(clf.classes_) == ["cat", "dog", "emu"]
+    assert clf.score(X, names) > 0.9
+    assert set(clf.predict(X)) <= {"cat", "dog", "emu"}
+    assert clf.decision_function(X).shape == (120, 3)
+    assert len(clf.history_["loss"]) == 40 and clf.model_.layers[0].units == 8
+
+
+def test_the_wrapper_fits_the_network_a_hand_fit_gives():
+    X, labels = blobs()
+    clf = classifier().fit(X, labels)
+    by_hand = mlp(X, np.eye(3)[labels])
+    by_hand.fit(X, np.eye(3, dtype=np.float32)[labels], epochs=30, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(clf.decision_function(X), by_hand.predict(X))
+
+
+def test_two_classes_give_scikit_learns_one_score_per_row():
+    X, labels = blobs()
+    binary = labels % 2
+    clf = classifier().fit(X, binary)
+    scores = clf.decision_function(X)
+    outputs = clf.model_.predict(X)
+    np.testing.assert_allclose(scores, outputs[:, 1] - outputs[:, 0])
+    np.testing.assert_array_equal(clf.predict(X), (scores > 0).astype(int))
+
+
+def test_a_compiled_network_is_rebuilt_fresh_at_each_fit_and_left_as_it_was():
+    X, labels = blobs()
+    network = mlp(X, np.eye(3)[labels], hidden=6)
+    before = network.get_config()
+    clf = SKLearnClassifier(network, fit_kwargs={"epochs": 5}).fit(X, labels)
+    assert clf.model_ is not network and not network.history
+    assert network.get_config() == before
+    first = clf.decision_function(X)
+    np.testing.assert_array_equal(clf.fit(X, labels).decision_function(X), first)
+
+
+def test_warm_start_trains_the_fitted_network_on():
+    X, labels = blobs()
+    clf = classifier(warm_start=True).fit(X, labels)
+    network = clf.model_
+    clf.fit(X, labels, epochs=3)           # fit's own keyword arguments take precedence
+    assert clf.model_ is network and network.epochs_done == 33
+    with pytest.raises(ValueError, match="X has 3 features; the network fitted before"):
+        clf.fit(X[:, :3], labels)
+    with pytest.raises(ValueError, match="y holds the classes \\[0, 1\\], the network fitted "
+                                         "before \\(warm start\\) \\[0, 1, 2\\]"):
+        clf.fit(X[labels < 2], labels[labels < 2])
+    assert clf.model_ is network and network.epochs_done == 33
+
+
+def test_a_regressor_gives_back_the_shape_of_its_targets():
+    rs = np.random.default_rng(1)
+    X = rs.standard_normal((150, 5)).astype(np.float32)
+    y = X @ np.linspace(-1, 1, 5)
+    model = regressor().fit(X, y)
+    assert model.predict(X).shape == (150,) and model.score(X, y) > 0.9
+    two = np.stack([y, -y], axis=1)
+    assert regressor().fit(X, two).predict(X).shape == (150, 2)
+    # R^2 as scikit-learn computes it, weights too
+    from sklearn.metrics import r2_score
+    weights = rs.random(150)
+    assert model.score(X, y, weights) == pytest.approx(
+        r2_score(y, model.predict(X), sample_weight=weights), rel=1e-9)
+
+
+def test_grid_search_with_two_workers_reaches_inside_model_kwargs():
+    from sklearn.model_selection import GridSearchCV
+    X, labels = blobs()
+    search = GridSearchCV(SKLearnClassifier(mlp, fit_kwargs={"epochs": 20}),
+                          {"model_kwargs": [{"hidden": 2}, {"hidden": 16}]}, cv=3, n_jobs=2)
+    search.fit(X, labels)
+    assert search.best_params_ == {"model_kwargs": {"hidden": 16}}
+    assert search.best_estimator_.model_.layers[0].units == 16
+
+
+def test_fitted_wrappers_pickle_as_their_networks_files_do():
+    X, labels = blobs()
+    clf = classifier().fit(X, labels)
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.decision_function(X), clf.decision_function(X))
+    assert copy.history_ == clf.history_ and list(copy.classes_) == list(clf.classes_)
+    assert b"__dict__" not in pickle.dumps(clf)
+
+
+def test_misuse_is_refused_in_one_line():
+    X, labels = blobs()
+    with pytest.raises(TypeError, match="model must be a compiled dlcore network or a function"):
+        SKLearnClassifier("mlp").fit(X, labels)
+    with pytest.raises(TypeError, match="must return a dlcore network"):
+        SKLearnClassifier(lambda X, y: "not a network").fit(X, labels)
+
+    def uncompiled(X, y):
+        return dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,))
+    with pytest.raises(RuntimeError, match="the network must be compiled"):
+        SKLearnClassifier(uncompiled).fit(X, labels)
+    with pytest.raises(ValueError, match="the network gives 2 outputs for 3 classes: its last "
+                                         "layer needs one unit per class"):
+        SKLearnClassifier(lambda X, y: mlp(X, y[:, :2])).fit(X, labels)
+
+    def unbuilt(X, y):      # no input shape: built on X, then its width checked
+        network = dlcore.Sequential([Dense(2, activation="softmax")])
+        network.compile("categorical_crossentropy", "sgd")
+        return network
+    with pytest.raises(ValueError, match="the network gives 2 outputs for 3 classes"):
+        SKLearnClassifier(unbuilt).fit(X, labels)
+    assert SKLearnClassifier(unbuilt).fit(X, labels % 2).model_.input_shape == (4,)
+    with pytest.raises(TypeError, match="fit_kwargs must be a dict"):
+        SKLearnClassifier(mlp, fit_kwargs=[("epochs", 3)]).fit(X, labels)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        classifier().fit(X, X[:, 0])
+    with pytest.raises(dlcore.NotFittedError, match="not fitted yet"):
+        classifier().predict(X)
+    clf = classifier().fit(X, labels)
+    with pytest.raises(ValueError, match="X has 3 features, but SKLearnClassifier is "
+                                         "expecting 4 features as input"):
+        clf.predict(X[:, :3])
+
+
+def test_a_transformer_gives_the_networks_outputs_in_a_pipeline():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    X, labels = blobs()
+    pipe = make_pipeline(transformer(), LogisticRegression())
+    pipe.fit(X, labels.astype(np.float32))        # the network learns the labels as a target
+    embedding = pipe[0]
+    np.testing.assert_array_equal(embedding.transform(X), embedding.model_.predict(X))
+    assert embedding.transform(X).dtype == np.float32 and pipe.score(X, labels) > 0.9
+    assert list(embedding.get_feature_names_out()) == ["sklearntransformer0"]
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(X, columns=list("abcd"), index=np.arange(120) + 1000)
+    fitted = transformer().set_output(transform="pandas").fit(frame, labels.astype(float))
+    table = fitted.transform(frame)
+    assert list(table.columns) == ["sklearntransformer0"] and table.index[0] == 1000
+    assert list(fitted.feature_names_in_) == list("abcd")
+
+
+def test_without_targets_a_transformer_learns_to_reproduce_its_inputs():
+    """y None: an autoencoder, whose code is read from a hidden layer afterwards."""
+    X, _ = blobs()
+
+    def autoencoder(X, y, code=2):
+        network = dlcore.Sequential([Dense(code, activation="linear", name="code"),
+                                     Dense(y.shape[1], activation="linear")],
+                                    input_shape=(X.shape[1],), seed=0)
+        network.compile("mse", dlcore.optimizers.Adam(0.02))
+        return network
+    fitted = SKLearnTransformer(autoencoder, fit_kwargs={"epochs": 60}).fit(X)
+    assert fitted.transform(X).shape == X.shape
+    loss = fitted.history_["loss"]
+    assert loss[-1] < 0.5 * loss[0]
