@@ -562,24 +562,28 @@ class Model(TrainingLoop):
         return self._backward(grad, fused=False, need_input_gradient=need_input_gradient)
 
     def loss_rows(self, x, targets, rows, training=False, step=0, gradient=False,
-                  input_gradient=False):
+                  input_gradient=False, weights=None):
         """The training loop's seam (see :meth:`dlcore.Sequential.loss_rows`)."""
         fused = self._fused_outputs()
         if self._several_outputs:
             return self._several_loss_rows(x, targets, rows, training, step, gradient,
-                                           input_gradient, fused)
+                                           input_gradient, fused, weights)
         outputs = self._forward(x, training, step, fused)
         n = outputs.shape[0]
         self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
                                     rows.loss, rows.correct, fused[0])
+        if weights is not None:
+            self._weigh(rows.grad.reshape(n, -1), weights)
+            self._weigh(rows.loss.reshape(-1, 1), weights)
         if gradient:
             return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
         return None
 
     def _several_loss_rows(self, x, targets, rows, training, step, gradient, input_gradient,
-                           fused):
+                           fused, weights=None):
         """loss_rows of a model with several outputs: each output's loss on its own rows, the
-        per-sample losses summed, the correct flags the first output's."""
+        per-sample losses summed, the correct flags the first output's; a sample's weight
+        (``weights`` (n, 1)) weighs every output's loss (Keras's one sample_weight array)."""
         backend = self.backend
         n = x.shape[0]
         values = self._forward(x, training, step, fused, keep_outputs=True)
@@ -597,7 +601,11 @@ class Model(TrainingLoop):
                                    fused[index])
             if index > 0:
                 self.ops.accumulate(row_loss, rows.loss)
+            if weights is not None:
+                self._weigh(grad, weights)
             grads.append(grad.reshape((n,) + tensor.shape))
+        if weights is not None:
+            self._weigh(rows.loss.reshape(-1, 1), weights)
         if gradient:
             return self._backward(grads, fused, input_gradient)
         return None

@@ -299,7 +299,7 @@ class Sequential(Model):
         return called_once(self.layers, self.layers)
 
     def loss_rows(self, x, targets, rows, training=False, step=0, gradient=False,
-                  input_gradient=False):
+                  input_gradient=False, weights=None):
         """The loss of every sample of a batch, and with ``gradient`` its back-propagation.
 
         The last layer hands over its pre-activations when the loss fuses with its activation
@@ -315,6 +315,8 @@ class Sequential(Model):
         gradient : also back-propagate: each Parameter's ``grad`` then holds d(mean loss)/d
             value (without weight decay, which the optimiser adds)
         input_gradient : with ``gradient``, return dL/dx ((n, *input_shape) backend array)
+        weights : (n, 1) backend array or None: each sample's loss, and its part of the
+            gradient, multiplied by its weight (``fit``'s sample and class weights)
 
         Returns
         -------
@@ -324,6 +326,9 @@ class Sequential(Model):
         outputs = self._forward(x, training, step, fused)
         self.loss.loss_and_gradient(self.backend, outputs, targets, rows.grad, rows.loss,
                                     rows.correct, fused)
+        if weights is not None:
+            self._weigh(rows.grad.reshape(len(weights), -1), weights)
+            self._weigh(rows.loss.reshape(-1, 1), weights)
         if gradient:
             return self._backward(rows.grad, fused, input_gradient)
         return None

@@ -62,7 +62,10 @@ one-layer model in under fifty lines.)
     (a :class:`LossRows` of n rows), and with ``gradient`` the back-propagation of the batch
     mean into every Parameter's ``grad`` (weight decay left to the optimiser); returns dL/dx
     with ``input_gradient``, else None. The model may fuse its final activation with the loss
-    here (softmax + cross-entropy: dL/dz = p - y).
+    here (softmax + cross-entropy: dL/dz = p - y). A model that weighs samples (``fit``'s
+    ``sample_weight`` and ``class_weight``) also takes ``weights``, an (n, 1) backend array
+    multiplying each sample's loss and its part of the gradient (:meth:`TrainingLoop._weigh`);
+    the loop passes it only when the caller gave weights.
 ``penalty()``
     the weight-decay term Omega(theta) of the cost (float), added to each epoch's loss.
 ``get_weights()``, ``set_weights(weights)``
@@ -114,6 +117,47 @@ def accumulate_batch(first, last, row_loss, row_correct, totals):
         totals[2] += row_loss.shape[0]
 
 
+@body
+def weigh_rows(row, first, last, values, weights):
+    """values[row, first:last] *= weights[row, 0]: a sample's loss or its gradient scaled by its
+    weight."""
+    weight = weights[row, 0]
+    for unit in range(first, last):
+        values[row, unit] *= weight
+
+
+def sample_weights(y, n, sample_weight, class_weight):
+    """The weight of each of ``n`` samples, float64 (n,), or None for none: ``sample_weight``
+    (n,) as given, or ``class_weight[label]`` for each sample's class (Keras's rule: the label,
+    the argmax of a target row, or a single output rounded; 1 for a class the dict leaves
+    out). Keras refuses both at once, and so does dlcore."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("fit takes sample_weight or class_weight, not both (as Keras): "
+                         "multiply the class weights into sample_weight")
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.ndim == 2 and weights.shape[1] == 1:
+            weights = weights.ravel()
+        if weights.shape != (n,):
+            raise ValueError(f"sample_weight must hold one weight per sample, shape ({n},), "
+                             f"got {weights.shape}")
+    elif class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        labels = np.asarray(y)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
+        labels = np.round(labels.astype(np.float64)).astype(np.int64)
+        weights = np.array([class_weight.get(int(label), 1.0) for label in labels],
+                           dtype=np.float64)
+    else:
+        return None
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample weights must be finite and >= 0")
+    return weights
+
+
 class LossRows(NamedTuple):
     """What a model's ``loss_rows`` fills for a batch of n samples with k outputs each (backend
     arrays)."""
@@ -141,9 +185,10 @@ class _BatchBuffers:
     """The arrays of one call's mini-batches on the backend, allocated once: the gathered inputs
     (as rows) and targets, and the loss rows."""
 
-    def __init__(self, backend, capacity, features, width, dtype):
+    def __init__(self, backend, capacity, features, width, dtype, weighted=False):
         self.x = backend.empty((capacity, features), dtype)
         self.y = backend.empty((capacity, width), dtype)
+        self.w = backend.empty((capacity, 1), dtype) if weighted else None
         self.rows = LossRows.empty(backend, capacity, width, dtype)
 
     def loss_rows(self, n):
@@ -207,10 +252,20 @@ def target_rows(y, n, width, dtype, name="y"):
     return targets
 
 
-def split_validation(x, y, validation_split, seed):
+def split_validation(x, y, validation_split, seed, weights=None):
     """``(x_train, y_train, (x_valid, y_valid) or None)``: the fraction ``validation_split`` of
     the rows held out, chosen by Philox(seed, STREAM_SPLIT) (Keras takes the last rows; a
-    class-sorted data set would then validate on one class); both parts keep the data's order."""
+    class-sorted data set would then validate on one class); both parts keep the data's order.
+    With sample ``weights`` (n,): ``(x_train, y_train, w_train, (x_valid, y_valid, w_valid)
+    or None)``, the weights following their rows."""
+    if weights is not None:
+        x, y_and_w, validation = split_validation(
+            x, np.concatenate([y, weights.astype(y.dtype)[:, None]], axis=1),
+            validation_split, seed)
+        if validation is not None:
+            validation = (validation[0], validation[1][:, :-1],
+                          validation[1][:, -1].astype(np.float64))
+        return x, y_and_w[:, :-1], y_and_w[:, -1].astype(np.float64), validation
     validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
                                    high_open=True)
     n_valid = int(round(validation_split * len(x)))
@@ -268,15 +323,23 @@ class TrainingLoop:
     def _target_rows(self, y, n, name="y"):
         return target_rows(y, n, int(np.prod(self.output_shape)), self.dtype, name)
 
-    def _validation(self, x, y, validation_split, validation_data):
-        """``(x, y, validation)`` where validation is ``(x_val, target rows)`` or None."""
+    def _validation(self, x, y, weights, validation_split, validation_data):
+        """``(x, y, weights, validation)`` where validation is ``(x_val, target rows,
+        weights or None)`` or None."""
         if validation_data is None:
-            return split_validation(x, y, validation_split, self.seed)
-        if len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val)")
+            if weights is not None:
+                return split_validation(x, y, validation_split, self.seed, weights)
+            x, y, validation = split_validation(x, y, validation_split, self.seed)
+            return x, y, None, None if validation is None else (*validation, None)
+        if len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, "
+                             "sample_weight_val)")
         x_val = self._checked_inputs(validation_data[0], "validation_data x")
-        return x, y, (x_val, self._target_rows(validation_data[1], len(x_val),
-                                               "validation_data y"))
+        weights_val = None
+        if len(validation_data) == 3:
+            weights_val = sample_weights(None, len(x_val), validation_data[2], None)
+        return x, y, weights, (x_val, self._target_rows(validation_data[1], len(x_val),
+                                                        "validation_data y"), weights_val)
 
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
@@ -303,9 +366,14 @@ class TrainingLoop:
             network continues the file's early-stopping state in an ``EarlyStopping`` of the
             same monitor (as ``dlcore`` commands do with --resume)
         verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
-        class_weight, sample_weight, steps_per_epoch, validation_steps : None only (Keras has
-            them; dlcore weighs every sample alike and runs whole epochs over arrays): any other
-            value is refused in one line
+        class_weight : dict {class index: weight} or None: each sample's loss (and gradient)
+            weighted by its class's weight, 1 for a class left out (Keras's rule; the class of
+            a target row is its argmax)
+        sample_weight : (n,) weights >= 0 or None: each sample's loss weighted, the batch's
+            loss the sum of the weighted losses over the batch size (Keras's reduction); the
+            validation rows keep theirs (``validation_data`` may be a triple with weights)
+        steps_per_epoch, validation_steps : None only (Keras has them; dlcore runs whole epochs
+            over arrays): any other value is refused in one line
         adversarial : float >= 0, epsilon of adversarial training (Goodfellow et al. 2015; see
             :mod:`dlcore.adversarial`): each batch also trains on its fast-gradient-sign
             examples, clipped to the range of x; 0 (default): off
@@ -328,12 +396,11 @@ class TrainingLoop:
         """
         self.check_compiled()
         comm = periodic(comm, sync_every)
-        for name, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
-                            ("steps_per_epoch", steps_per_epoch),
+        for name, value in (("steps_per_epoch", steps_per_epoch),
                             ("validation_steps", validation_steps)):
             if value is not None:
-                raise ValueError(f"fit's {name} must be None: dlcore trains every sample alike, "
-                                 f"over whole epochs (resample or subset the arrays instead)")
+                raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
+                                 f"(subset the arrays instead)")
         epochs = check_int(epochs, "epochs", minimum=0)
         epochs = max(epochs - check_int(initial_epoch, "initial_epoch", minimum=0), 0)
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
@@ -345,10 +412,15 @@ class TrainingLoop:
             warnings.warn("the model does not have any trainable weights: every layer is "
                           "frozen (trainable=False), so fit leaves the weights as they are; "
                           "set trainable = True on the layers to train", stacklevel=2)
+        weights = sample_weights(y, len(x), sample_weight, class_weight)
         y = self._target_rows(y, len(x))
-        x, y, validation = self._validation(x, y, validation_split, validation_data)
+        x, y, weights, validation = self._validation(x, y, weights, validation_split,
+                                                     validation_data)
         n = len(x)
         adversary = self._adversary_of(adversarial, adversarial_weight, x)
+        if weights is not None and (adversary is not None or comm is not None):
+            raise ValueError("sample and class weights are not taken with adversarial training "
+                             "or a data-parallel fit (comm): weigh by resampling the rows there")
         data_parallel = None
         if comm is not None:
             from dlcore.distributed.network import data_parallel as data_parallel_of
@@ -356,6 +428,7 @@ class TrainingLoop:
         record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
                    validation_split=validation_split,
                    validation_data=validation_data is not None, shuffle=bool(shuffle),
+                   **({} if weights is None else {"sample_weights": True}),
                    **({} if adversary is None else {"adversarial": adversary.epsilon,
                                                     "adversarial_weight": adversary.weight}))
         history = History()
@@ -366,8 +439,10 @@ class TrainingLoop:
         data = x.reshape(n, -1)   # lazy rows stay on disk, read a batch at a time
         data = data if isinstance(data, LazyRows) else backend.asarray(data, dtype=self.dtype)
         targets = backend.asarray(y, dtype=self.dtype)
+        if weights is not None:
+            weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
         buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
-                                self.dtype)
+                                self.dtype, weighted=weights is not None)
         for callback in callbacks:
             callback.on_train_begin()
         # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
@@ -380,8 +455,8 @@ class TrainingLoop:
         try:
             with backend.compute(small_products=True):
                 for _ in range(epochs):
-                    self._fit_epoch(data, targets, x.shape[1:], buffers, batch_size, shuffle,
-                                    callbacks, divergence, validation)
+                    self._fit_epoch(data, targets, weights, x.shape[1:], buffers, batch_size,
+                                    shuffle, callbacks, divergence, validation)
                     last_good = self._training_snapshot()
                     if self.stop_training:
                         break
@@ -438,8 +513,8 @@ class TrainingLoop:
                 callback.set_state(saved)
                 return
 
-    def _fit_epoch(self, data, targets, sample_shape, buffers, batch_size, shuffle, callbacks,
-                   divergence, validation):
+    def _fit_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
+                   callbacks, divergence, validation):
         """One epoch of ``fit``: the updates, the divergence check, validation, the history
         and the callbacks."""
         epoch = self.epochs_done + 1
@@ -447,12 +522,13 @@ class TrainingLoop:
             callback.on_epoch_begin(epoch)
         started = time.perf_counter()
         rate = self.optimizer.current_learning_rate()
-        logs = self._train_epoch(data, targets, sample_shape, buffers, batch_size, shuffle,
-                                 callbacks)
+        logs = self._train_epoch(data, targets, weights, sample_shape, buffers, batch_size,
+                                 shuffle, callbacks)
         seconds = time.perf_counter() - started
         divergence.check(epoch, logs["loss"], self.get_weights())
         if validation is not None:
-            scores = self._evaluate_arrays(*validation, batch_size=max(batch_size, 256))
+            x_valid, y_valid, weights_valid = validation
+            scores = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)
             logs.update({f"val_{name}": value for name, value in scores.items()})
         logs.update(learning_rate=rate, seconds=seconds)
         self.epochs_done += 1
@@ -465,23 +541,25 @@ class TrainingLoop:
             if callable(getattr(callback, "get_state", None)):
                 self.callback_state[type(callback).__name__] = callback.get_state()
 
-    def _train_epoch(self, data, targets, sample_shape, buffers, batch_size, shuffle,
+    def _train_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
                      callbacks):
-        """The updates of one pass over (data, targets); returns the epoch's logs (the loss
-        with the weight-decay penalty, and the metrics)."""
+        """The updates of one pass over (data, targets), each sample's loss weighted by
+        ``weights`` (n, 1) when given; returns the epoch's logs (the loss with the weight-decay
+        penalty, and the metrics)."""
         totals = self.backend.zeros((3,), np.float64)
         order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
         data_parallel = getattr(self, "_data_parallel", None)
         steps = self._product_steps()
-        for batch in mini_batches(self.backend, (data, targets), (buffers.x, buffers.y), order,
-                                  batch_size, shard=data_parallel and data_parallel.comm.shard):
-            x, y = batch.arrays
+        for batch in mini_batches(self.backend, (data, targets, weights),
+                                  (buffers.x, buffers.y, buffers.w), order, batch_size,
+                                  shard=data_parallel and data_parallel.comm.shard):
+            x, y, w = batch.arrays
             data_parallel = getattr(self, "_data_parallel", None)
             if data_parallel is not None:   # this rank's rows of the global batch
                 x, y = data_parallel.shard(x, y)
             n = x.shape[0]
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
-                             totals, steps)
+                             totals, steps, w)
             logs = self._logs(totals) if batch.reports else None
             for callback in callbacks:
                 callback.on_batch_end(batch.index, logs)
@@ -491,7 +569,7 @@ class TrainingLoop:
         logs["loss"] += self.penalty()
         return logs
 
-    def _train_step(self, x, targets, rows, totals, steps=None):
+    def _train_step(self, x, targets, rows, totals, steps=None, weights=None):
         """One update (lecture "Supervised learning": forward, loss, back-propagation, then the
         optimiser step); the batch's sums go into ``totals``. In adversarial training the
         gradient is that of the clean and the adversarial batch, weighted.
@@ -509,8 +587,10 @@ class TrainingLoop:
             for layer, layer_steps in steps:
                 layer.product_steps = layer_steps
             try:
+                # weights only when given: a model class of the seam may not weigh samples
                 self.loss_rows(x, targets, rows, training=True, step=self.n_updates,
-                               gradient=True)
+                               gradient=True, **({} if weights is None else
+                                                 {"weights": weights}))
             finally:
                 for layer, _ in steps:
                     del layer.product_steps
@@ -546,6 +626,13 @@ class TrainingLoop:
         default (a model class lists those called at one place only, since a shared layer's
         gradient is the sum over its calls)."""
         return ()
+
+    def _weigh(self, values, weights):
+        """values (n, k) *= weights (n, 1), row by row, in place."""
+        if not self.backend.launches_kernels:
+            values *= weights
+            return
+        self.backend.launch_rows(weigh_rows, values.shape[0], values.shape[1], values, weights)
 
     def _accumulate(self, rows, totals):
         """totals += (sum of the losses, sum of the correct flags, number of rows)."""
@@ -598,25 +685,31 @@ class TrainingLoop:
         self.optimizer.iterations = iterations
 
     # -- one batch ----------------------------------------------------------------------
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One update on one batch (lecture "Deep learning I": "feed batches manually in a
-        training loop"); returns the batch's loss and metrics as :class:`Scores` (a dict of
-        them with ``return_dict=True``, as Keras)."""
+        training loop"), its samples weighted as :meth:`fit` weighs them (Keras's order of
+        arguments); returns the batch's loss and metrics as :class:`Scores` (a dict of them
+        with ``return_dict=True``, as Keras)."""
         self.check_compiled()
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
+        weights = sample_weights(y, len(x), sample_weight, class_weight)
         targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
+        if weights is not None:
+            weights = self.backend.asarray(weights.reshape(-1, 1), dtype=self.dtype)
         rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype)
         totals = self.backend.zeros((3,), np.float64)
         with self.backend.compute(small_products=True):
-            self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals)
+            self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals,
+                             weights=weights)
         logs = self._logs(totals)
         return dict(logs) if return_dict else Scores(logs.keys(), logs.values())
 
-    def test_on_batch(self, x, y, return_dict=False):
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss and metrics of one batch in evaluation mode, without an update (Keras's
         ``test_on_batch``): :meth:`evaluate` on the batch as one."""
-        return self.evaluate(x, y, batch_size=max(len(x), 1), return_dict=return_dict)
+        return self.evaluate(x, y, batch_size=max(len(x), 1), return_dict=return_dict,
+                             sample_weight=sample_weight)
 
     def predict_on_batch(self, x):
         """The outputs of one batch in evaluation mode (Keras's ``predict_on_batch``):
@@ -662,9 +755,10 @@ class TrainingLoop:
         return (loss, np.array(backend.to_numpy(grad_x))) if input_gradient else loss
 
     # -- evaluation ---------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False):
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False, sample_weight=None):
         """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
-        mode (no dropout, noise or augmentation).
+        mode (no dropout, noise or augmentation); with ``sample_weight`` (n,) the loss weighs
+        each sample as :meth:`fit` does (the metrics do not, as Keras's ``metrics``).
 
         ``verbose`` 1, 2 or "auto" (as Keras) prints one line with the numbers on stderr when
         done; 0 is silent. ``return_dict=True`` returns a dict, as Keras.
@@ -678,29 +772,36 @@ class TrainingLoop:
         talk = check_verbose(verbose)
         x = self._checked_inputs(x)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        weights = sample_weights(y, len(x), sample_weight, None)
         targets = self._target_rows(y, len(x))
         started = time.perf_counter()
         with self.backend.compute(small_products=True):
-            scores = self._evaluate_arrays(x, targets, batch_size)
+            scores = self._evaluate_arrays(x, targets, batch_size, weights)
         if talk:
             click.echo(f"evaluate: {len(x):,} samples in {time.perf_counter() - started:.2f} s: "
                        f"{format_logs(scores)}", err=True)
         return dict(scores) if return_dict else Scores(scores.keys(), scores.values())
 
-    def _evaluate_arrays(self, x, targets, batch_size):
-        """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included."""
+    def _evaluate_arrays(self, x, targets, batch_size, weights=None):
+        """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included; each
+        sample's loss weighted by ``weights`` (n,) when given."""
         backend = self.backend
         n = len(x)
         data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
         targets = backend.asarray(targets, dtype=self.dtype)
+        if weights is not None:
+            weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
         buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], targets.shape[1],
-                                self.dtype)
+                                self.dtype, weighted=weights is not None)
         totals = backend.zeros((3,), np.float64)
-        for batch in mini_batches(backend, (data, targets), (buffers.x, buffers.y),
+        for batch in mini_batches(backend, (data, targets, weights),
+                                  (buffers.x, buffers.y, buffers.w),
                                   epoch_order(n, self.seed, 0, shuffle=False), batch_size):
-            x_batch, y_batch = batch.arrays
+            x_batch, y_batch, w_batch = batch.arrays
             rows = buffers.loss_rows(x_batch.shape[0])
             self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows)
+            if w_batch is not None:
+                self._weigh(rows.loss.reshape(-1, 1), w_batch)
             self._accumulate(rows, totals)
         logs = self._logs(totals)
         logs["loss"] += self.penalty()

@@ -364,3 +364,23 @@ def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     model.train_on_batch(x, labels)
     in_keras.train_on_batch(x.transpose(0, 2, 3, 1), labels)
     np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=2e-6)
+
+
+def test_sample_and_class_weights_train_as_in_keras(tmp_path):
+    """A model written by dlcore, trained one weighted step in each library (SGD, a batch of
+    eight): Keras's sum-over-batch-size reduction, and its class_weight rule."""
+    keras = real_keras()
+    from dlcore.layers import Dense
+    x = images(8, (5,))
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    for options in ({"sample_weight": np.linspace(0, 3, 8)}, {"class_weight": {0: 3.0, 2: 0.5}}):
+        model = dlcore.Sequential([Dense(6, activation="tanh", input_shape=(5,)),
+                                   Dense(3, activation="softmax")], backend="reference", seed=7)
+        model.compile("cross_entropy", dlcore.optimizers.SGD(0.5))
+        model.save(tmp_path / "weighted.keras")
+        in_keras = keras.models.load_model(tmp_path / "weighted.keras")
+        ours = model.train_on_batch(x, labels, return_dict=True, **options)["loss"]
+        theirs = in_keras.train_on_batch(x, labels, return_dict=True, **options)["loss"]
+        assert ours == pytest.approx(float(theirs), rel=1e-5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(in_keras.predict(x, verbose=0)),
+                                   model.predict(x), atol=1e-6)

@@ -181,8 +181,12 @@ def test_fit_takes_every_parameter_of_the_slide():
     # initial_epoch resumes Keras' way: epochs is the last epoch's number
     model.fit(x_train, y_train, epochs=5, initial_epoch=3, verbose=0)
     assert model.epochs_done == 1 + 2 + 2
-    for keyword, value in (("class_weight", {0: 2.0}), ("sample_weight", np.ones(70)),
-                           ("steps_per_epoch", 2), ("validation_steps", 1)):
+    # class_weight and sample_weight weigh the samples (tests/test_network_sample_weights.py)
+    updates = model.n_updates
+    model.fit(x_train, y_train, verbose=0, class_weight={0: 2.0})
+    model.fit(x_train, y_train, verbose=0, sample_weight=np.ones(70))
+    assert model.n_updates == updates + 2 * 3
+    for keyword, value in (("steps_per_epoch", 2), ("validation_steps", 1)):
         with pytest.raises(ValueError) as caught:
             model.fit(x_train, y_train, verbose=0, **{keyword: value})
         assert keyword in str(caught.value) and "\n" not in str(caught.value)
