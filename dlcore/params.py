@@ -110,6 +110,16 @@ class ParamsMixin:
                     transformer_tags=TransformerTags(), input_tags=InputTags())
 
 
+class AccuracyScore:
+    """Mixin: scikit-learn's ``ClassifierMixin.score`` for a classifier with ``predict``."""
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y), weighted by ``sample_weight`` when given
+        (scikit-learn's ``ClassifierMixin.score``)."""
+        correct = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
+        return float(np.average(correct, weights=sample_weight))
+
+
 def table_column_names(X):
     """The column names of a pandas or polars table (or any with ``__dataframe__``) as an
     object array, when every one is a string; None for an array, a table without names, or one

@@ -33,7 +33,13 @@ reference (define it at a module's top level, as for any joblib job).
 import numpy as np
 
 from dlcore.errors import NotFittedError
-from dlcore.params import FeatureNamesIn, ParamsMixin, TransformerOutput, reduce_through_state
+from dlcore.params import (
+    AccuracyScore,
+    FeatureNamesIn,
+    ParamsMixin,
+    TransformerOutput,
+    reduce_through_state,
+)
 from dlcore.validation import (
     check_bool,
     check_class_labels,
@@ -167,7 +173,7 @@ class _SKLearnWrapper(FeatureNamesIn, ParamsMixin):
         return tags
 
 
-class SKLearnClassifier(_SKLearnWrapper):
+class SKLearnClassifier(AccuracyScore, _SKLearnWrapper):
     """A dlcore network as a scikit-learn classifier (module docstring; Keras's
     ``keras.wrappers.SKLearnClassifier``).
 
@@ -219,12 +225,6 @@ class SKLearnClassifier(_SKLearnWrapper):
         """The class of each row's largest output, as labels of ``classes_``."""
         outputs = self._outputs(X)
         return self.classes_[outputs.argmax(axis=1)]
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on (X, y), weighted by ``sample_weight`` when given
-        (scikit-learn's ``ClassifierMixin.score``)."""
-        correct = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
-        return float(np.average(correct, weights=sample_weight))
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags

@@ -23,7 +23,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
-from dlcore.params import FeatureNamesIn, ParamsMixin, reduce_through_state
+from dlcore.params import AccuracyScore, FeatureNamesIn, ParamsMixin, reduce_through_state
 from dlcore.validation import check_class_labels, check_float, check_int
 
 from .dbn import DBN
@@ -50,7 +50,7 @@ def _data_conversion_warning():
     return DataConversionWarning
 
 
-class DBNClassifier(FeatureNamesIn, ParamsMixin):
+class DBNClassifier(AccuracyScore, FeatureNamesIn, ParamsMixin):
     """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
 
     Parameters
@@ -205,12 +205,6 @@ class DBNClassifier(FeatureNamesIn, ParamsMixin):
         """The most probable class of each row, as labels of ``classes_``."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on (X, y), weighted by ``sample_weight`` when given
-        (scikit-learn's ``ClassifierMixin.score``)."""
-        correct = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
-        return float(np.average(correct, weights=sample_weight))
 
     # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
     def get_config(self):

@@ -92,15 +92,24 @@ class _Normalization(Layer):
             beta = self._constant("zero_shift", channels, 0.0)
         return gamma, beta
 
-    def _affine_gradients(self, channels):
-        """Where dL/dgamma and dL/dbeta go (a scratch buffer for one not learnt)."""
-        grad_gamma = self.grads.get("gamma")
+    def backward(self, grad_y, need_input_gradient=True):
+        shape = self._channels(grad_y.shape[0])
+        gamma, _ = self._affine()
+        grad_gamma = self.grads.get("gamma")   # a scratch buffer for one not learnt
         if grad_gamma is None:
-            grad_gamma = self._buffer("unused_gamma_gradient", (channels,))
+            grad_gamma = self._buffer("unused_gamma_gradient", shape[1:2])
         grad_beta = self.grads.get("beta")
         if grad_beta is None:
-            grad_beta = self._buffer("unused_beta_gradient", (channels,))
-        return grad_gamma, grad_beta
+            grad_beta = self._buffer("unused_beta_gradient", shape[1:2])
+        grad_x = self._buffer("grad_input", tuple(grad_y.shape))
+        self._backward(grad_y.reshape(shape), gamma, grad_gamma, grad_beta,
+                       grad_x.reshape(shape))
+        return grad_x if need_input_gradient else None
+
+    def _backward(self, grad_y3, gamma, grad_gamma, grad_beta, grad_x3):
+        """The subclass's backward kernels on the (n, C, P) views: dL/dx, dL/dgamma,
+        dL/dbeta from what its forward pass kept."""
+        raise NotImplementedError
 
     def _constant(self, key, size, value):
         array = self._workspace.get(key)
@@ -159,15 +168,9 @@ class BatchNormalization(_Normalization):
         self._x3, self._mean, self._variance, self._batch = x3, mean, variance, batch
         return y
 
-    def backward(self, grad_y, need_input_gradient=True):
-        shape = self._channels(grad_y.shape[0])
-        gamma, _ = self._affine()
-        grad_gamma, grad_beta = self._affine_gradients(shape[1])
-        grad_x = self._buffer("grad_input", tuple(grad_y.shape))
-        self.ops.batch_norm_backward(self._x3, self._mean, self._variance, gamma,
-                                     grad_y.reshape(shape), self.epsilon, self._batch,
-                                     grad_gamma, grad_beta, grad_x.reshape(shape))
-        return grad_x if need_input_gradient else None
+    def _backward(self, grad_y3, gamma, grad_gamma, grad_beta, grad_x3):
+        self.ops.batch_norm_backward(self._x3, self._mean, self._variance, gamma, grad_y3,
+                                     self.epsilon, self._batch, grad_gamma, grad_beta, grad_x3)
 
 
 class LayerNormalization(_Normalization):
@@ -200,12 +203,6 @@ class LayerNormalization(_Normalization):
         self._x3, self._mean, self._inverse_deviation = x3, mean, inverse_deviation
         return y
 
-    def backward(self, grad_y, need_input_gradient=True):
-        shape = self._channels(grad_y.shape[0])
-        gamma, _ = self._affine()
-        grad_gamma, grad_beta = self._affine_gradients(shape[1])
-        grad_x = self._buffer("grad_input", tuple(grad_y.shape))
+    def _backward(self, grad_y3, gamma, grad_gamma, grad_beta, grad_x3):
         self.ops.layer_norm_backward(self._x3, self._mean, self._inverse_deviation, gamma,
-                                     grad_y.reshape(shape), grad_gamma, grad_beta,
-                                     grad_x.reshape(shape))
-        return grad_x if need_input_gradient else None
+                                     grad_y3, grad_gamma, grad_beta, grad_x3)
