@@ -109,7 +109,7 @@ def test_it_keeps_through_files_and_trains_data_parallel_free(tmp_path):
     model.compile("cross_entropy", dlcore.optimizers.SGD(0.1))
     x, y = images(32, 4), np.arange(32) % 3
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
-    model.save(tmp_path / "m.h5")
+    dlcore.save(model, tmp_path / "m.h5")               # dlcore's own format
     loaded = dlcore.load(tmp_path / "m.h5")
     norm = loaded.layers[1]
     assert (norm.epsilon, norm.center, norm.scale) == (0.01, False, True)

@@ -11,6 +11,7 @@
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
 ``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
+``Reshape(shape)``     (n, *input_shape) -> (n, *shape), e.g. flat rows into (1, 28, 28)
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them, and for selu,
 ``Tanh``, ``Softmax``, softplus, softsign, relu6, leaky_relu; Dense and Conv2D also take
 ``ELU``                ``activation=``)
@@ -49,6 +50,7 @@ from dlcore.layers.core import (
     LeakyReLU,
     ReLU,
     Rescaling,
+    Reshape,
     Sigmoid,
     Softmax,
     Tanh,
@@ -73,7 +75,7 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate"
            "Conv2DTranspose", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
            "ImageAugmentation", "L2Pool2D", "Layer", "LayerNormalization", "LeakyReLU",
-           "MaxPool2D", "ReLU", "Rescaling", "Sigmoid", "Softmax",
+           "MaxPool2D", "ReLU", "Rescaling", "Reshape", "Sigmoid", "Softmax",
            "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]
 

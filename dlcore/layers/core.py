@@ -1,4 +1,4 @@
-"""Layers without weights: activations, Flatten, Dropout and Rescaling.
+"""Layers without weights: activations, Reshape and Flatten, Dropout and Rescaling.
 
 Activations (lecture "Supervised learning") are computed element-wise, softmax row-wise;
 backward uses the outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the
@@ -7,6 +7,8 @@ activation_backward`). Dropout, from lecture "Convolutional neural networks"
 (2016) (Srivastava et al. 2014), takes the "inverted" form that scales at training time so that
 evaluation is the identity.
 """
+import numbers
+
 import numpy as np
 
 from dlcore.backend.rng import STREAM_DROPOUT, STREAM_MC_DROPOUT
@@ -166,12 +168,34 @@ class Rescaling(Layer):
         return grad_x
 
 
-class Flatten(Layer):
-    """(n, C, H, W) -> (n, C*H*W) in C order (channel, then row, then column): a view, no
-    copy and no kernel."""
+class Reshape(Layer):
+    """(n, *input_shape) -> (n, *target_shape), the same numbers in C order: a view, no copy
+    and no kernel (Keras's ``Reshape``; one entry of ``target_shape`` may be -1, the size that
+    makes the counts agree). dlcore's images are channels first: flat MNIST rows become images
+    with ``Reshape((1, 28, 28))`` where Keras writes ``Reshape((28, 28, 1))``.
+
+    Parameters
+    ----------
+    target_shape : tuple of positive ints, at most one of them -1
+    """
+
+    def __init__(self, target_shape, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.target_shape = _check_target_shape(target_shape)
+
+    def _config(self):
+        return {"target_shape": list(self.target_shape)}
 
     def compute_output_shape(self, input_shape):
-        return (int(np.prod(input_shape)),)
+        size = int(np.prod(input_shape))
+        known = int(np.prod([d for d in self.target_shape if d != -1]))
+        if -1 in self.target_shape and size % known == 0:
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if -1 not in self.target_shape and known == size:
+            return self.target_shape
+        raise ValueError(f"{type(self).__name__} cannot make {size} values a sample (shape "
+                         f"{tuple(input_shape)}) into shape {self.target_shape}: the numbers "
+                         f"of values differ")
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
@@ -181,6 +205,28 @@ class Flatten(Layer):
         if not need_input_gradient:
             return None
         return grad_y.reshape((grad_y.shape[0],) + self.input_shape)
+
+
+def _check_target_shape(shape):
+    """A reshape's target: a tuple of positive ints, at most one -1; else one line."""
+    entries = tuple(shape) if isinstance(shape, (tuple, list)) else None
+    if not entries or len(entries) > 8 or sum(d == -1 for d in entries) > 1 or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool)
+            and (d >= 1 or d == -1) and d < 2**31 for d in entries):
+        raise ValueError(f"target_shape must be a tuple of positive integers (one of them may "
+                         f"be -1), got {str(shape)[:60]}")
+    return tuple(int(d) for d in entries)
+
+
+class Flatten(Reshape):
+    """(n, C, H, W) -> (n, C*H*W) in C order (channel, then row, then column): a view, no
+    copy and no kernel (a :class:`Reshape` to ``(-1,)``)."""
+
+    def __init__(self, name=None, input_shape=None):
+        super().__init__((-1,), name=name, input_shape=input_shape)
+
+    def _config(self):
+        return {}
 
 
 class Dropout(Layer):
@@ -235,4 +281,4 @@ class Dropout(Layer):
 
 
 __all__ = ["ACTIVATION_NAMES", "ELU", "Activation", "Dropout", "Flatten", "LeakyReLU", "ReLU",
-           "Sigmoid", "Softmax", "Tanh"]
+           "Reshape", "Sigmoid", "Softmax", "Tanh"]
