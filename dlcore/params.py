@@ -110,6 +110,19 @@ class ParamsMixin:
                     transformer_tags=TransformerTags(), input_tags=InputTags())
 
 
+class ConfigIsParams:
+    """Mixin: an estimator whose config (what pickling stores beside its state) is its
+    constructor arguments, rebuilt by calling the constructor with them."""
+
+    def get_config(self):
+        """The constructor arguments (what pickling stores, with the state)."""
+        return self.get_params()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 class AccuracyScore:
     """Mixin: scikit-learn's ``ClassifierMixin.score`` for a classifier with ``predict``."""
 

@@ -35,6 +35,7 @@ import numpy as np
 from dlcore.errors import NotFittedError
 from dlcore.params import (
     AccuracyScore,
+    ConfigIsParams,
     FeatureNamesIn,
     ParamsMixin,
     TransformerOutput,
@@ -49,7 +50,7 @@ from dlcore.validation import (
 )
 
 
-class _SKLearnWrapper(FeatureNamesIn, ParamsMixin):
+class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
     """What both wrappers share: building the network, fitting it, checking the rows."""
 
     def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None):
@@ -137,14 +138,6 @@ class _SKLearnWrapper(FeatureNamesIn, ParamsMixin):
         return outputs.reshape(len(outputs), -1)
 
     # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
-    def get_config(self):
-        """The constructor arguments (what pickling stores, with the state)."""
-        return self.get_params()
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def get_state(self):
         """The fitted network (its class, config, state and history) and what maps its
         outputs back (the classes)."""

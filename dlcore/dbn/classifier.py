@@ -23,7 +23,13 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
-from dlcore.params import AccuracyScore, FeatureNamesIn, ParamsMixin, reduce_through_state
+from dlcore.params import (
+    AccuracyScore,
+    ConfigIsParams,
+    FeatureNamesIn,
+    ParamsMixin,
+    reduce_through_state,
+)
 from dlcore.validation import check_class_labels, check_float, check_int
 
 from .dbn import DBN
@@ -50,7 +56,7 @@ def _data_conversion_warning():
     return DataConversionWarning
 
 
-class DBNClassifier(AccuracyScore, FeatureNamesIn, ParamsMixin):
+class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
     """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
 
     Parameters
@@ -207,14 +213,6 @@ class DBNClassifier(AccuracyScore, FeatureNamesIn, ParamsMixin):
         return self.classes_[probabilities.argmax(axis=1)]
 
     # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
-    def get_config(self):
-        """The constructor arguments (what pickling stores, with the state)."""
-        return self.get_params()
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def get_state(self):
         """The classes and the config and state of both parts (arrays and plain values)."""
         self._check_fitted()
