@@ -364,8 +364,8 @@ def _edited_copy(tmp_path, edit, name="convnet"):
     (lambda layers: layers[6]["config"].update(pool_size=[9, 9]),
      "'max_pool' (MaxPooling2D) cannot be imported: MaxPool2D does not fit along the "
      "height: the filter (F = 9) is larger"),
-    (lambda layers: layers[1]["config"].update(activation="gelu"),
-     "activation 'gelu' is not one of"),
+    (lambda layers: layers[1]["config"].update(activation="glu"),
+     "activation 'glu' is not one of"),
 ])
 def test_what_dlcore_cannot_import_is_refused_in_one_line_naming_the_layer(
         tmp_path, edit, expected):

@@ -9,8 +9,8 @@ the same images (NCHW for dlcore, NHWC for Keras): LeNet-5 with its augmentation
 and a U-Net exported from dlcore; a model trained in Keras, imported compiled, fine-tuned in
 dlcore and read back by Keras, which trains on (legacy ``.h5`` and Keras 3's ``.keras``
 archive); a model with a frozen layer, trained on across the seam both ways; Keras's unequal
-'same' geometry; Keras 3's ``.weights.h5`` both ways; the other activations and
-LayerNormalization, trained on in Keras after dlcore wrote them.
+'same' geometry; Keras 3's ``.weights.h5`` both ways; the other activations (the smooth ones
+too) and LayerNormalization, trained on in Keras after dlcore wrote them.
 """
 import warnings
 
@@ -341,6 +341,30 @@ def test_the_other_activations_cross_to_keras_and_train_the_same(tmp_path):
     np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-6)
     model.train_on_batch(x, labels)
     in_keras.train_on_batch(x.transpose(0, 2, 3, 1), labels)
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=2e-6)
+
+
+def test_the_smooth_activations_cross_to_keras_and_train_the_same(tmp_path):
+    """gelu, silu, mish, hard_silu (derivatives from z), hard_sigmoid and exponential: Keras
+    reads dlcore's archive, predicts the same, and its next step lands where dlcore's does."""
+    keras = real_keras()
+    from dlcore.layers import Activation, Conv2D, Dense, Flatten
+    model = dlcore.Sequential([Conv2D(3, 3, activation="gelu", input_shape=(2, 6, 6)),
+                               Conv2D(2, 3, activation="silu"), Flatten(),
+                               Dense(6, activation="mish"), Dense(6, activation="hard_silu"),
+                               Dense(6, activation="hard_sigmoid"), Dense(6),
+                               Activation("gelu"), Dense(6, activation="exponential"),
+                               Dense(3, activation="softmax")], backend="reference", seed=6)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.1, momentum=0.9))
+    x = images(8, (2, 6, 6)) * 4 - 2
+    labels = np.arange(8) % 3
+    model.save(tmp_path / "smooth.keras")
+    in_keras = keras.models.load_model(tmp_path / "smooth.keras")
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-6)
+    before = model.predict(x)
+    model.train_on_batch(x, labels)
+    in_keras.train_on_batch(x.transpose(0, 2, 3, 1), labels)
+    assert np.abs(model.predict(x) - before).max() > 1e-3
     np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=2e-6)
 
 

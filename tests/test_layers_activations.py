@@ -132,7 +132,7 @@ def test_bad_slopes_and_names_are_refused_in_one_line():
         with pytest.raises(ValueError, match="negative_slope must be"):
             LeakyReLU(slope)
     with pytest.raises(ValueError, match="activation must be one of .*leaky_relu"):
-        Dense(3, activation="gelu")
+        Dense(3, activation="glu")
 
 
 def test_layers_and_activations_keep_through_dlcore_files(tmp_path):
@@ -184,7 +184,7 @@ def test_keras_relu_variants_import_as_their_match(tmp_path):
     ("capped", {"threshold": 1.0}, "a ReLU with a threshold"),
     ("capped", {"max_value": 4.0}, "a ReLU with a threshold, a max_value other than 6"),
     ("leaky", {"negative_slope": -1.0}, "negative_slope must be in"),
-    ("selu", {"activation": "gelu"}, "activation 'gelu' is not one of"),
+    ("selu", {"activation": "glu"}, "activation 'glu' is not one of"),
 ])
 def test_keras_activations_dlcore_has_not_are_refused_in_one_line(tmp_path, name, changes,
                                                                   message):

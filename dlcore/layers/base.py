@@ -26,13 +26,15 @@ from dlcore.backend import get_backend
 from dlcore.validation import check_bool
 
 from . import initializers
-from .bodies import ACTIVATION_CODES
+from .bodies import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from .ops import ops_for
 
 #: Layer classes by name, for :meth:`Layer.from_config` and the model files.
 LAYER_CLASSES = {}
 #: The activations of Dense, Conv2D and Activation layers (Keras's names), by code.
 ACTIVATION_NAMES = tuple(ACTIVATION_CODES)
+#: Keras's other names of the same functions (its configs write the first name)
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 
 # The ``training`` argument of ``forward`` is True (training: dropout, noise and augmentation
 # draw afresh), False (evaluation), or one of two modes that compute the evaluation maths:
@@ -50,11 +52,14 @@ def draws_noise(training):
 
 
 def check_activation(activation):
-    """None -> "linear"; a known name (lower-cased); else ValueError naming the choices."""
+    """None -> "linear"; a known name (lower-cased, Keras's aliases "swish" and "hard_swish"
+    as "silu" and "hard_silu"); else ValueError naming the choices."""
     if activation is None:
         return "linear"
-    if isinstance(activation, str) and activation.lower() in ACTIVATION_NAMES:
-        return activation.lower()
+    if isinstance(activation, str):
+        name = ACTIVATION_ALIASES.get(activation.lower(), activation.lower())
+        if name in ACTIVATION_NAMES:
+            return name
     raise ValueError(f"activation must be one of {', '.join(ACTIVATION_NAMES)} or None, got "
                      f"{activation!r}")
 
@@ -370,13 +375,16 @@ class Layer:
 class WeightedLayer(Layer):
     """A layer with a kernel, an optional bias and an ``activation=`` shortcut (Dense, Conv2D).
 
-    The activation is applied in the same kernel pass as the bias. A network that fuses its
-    loss with a final softmax or sigmoid asks for the pre-activations instead
+    The activation is applied in the same kernel pass as the bias, except for those whose
+    derivative needs the pre-activations z (gelu, silu, mish, hard_silu): the kernel writes z,
+    kept for the backward pass, and the activation runs as a pass of its own. A network that
+    fuses its loss with a final softmax or sigmoid asks for the pre-activations instead
     (``apply_activation=False`` in forward and backward).
 
     Parameters shared by Dense and Conv2D
     -------------------------------------
-    activation : None (linear), "relu", "sigmoid", "tanh" or "softmax"
+    activation : None (linear) or one of :data:`ACTIVATION_NAMES` (Keras's names: "relu",
+        "sigmoid", "tanh", "softmax", "gelu", "silu", ...)
     use_bias : bool
     kernel_initializer : "glorot_uniform" (default), "glorot_normal", "he_uniform",
         "he_normal", "zeros", "ones", or a NumPy array of the kernel's shape (initial weights
@@ -461,7 +469,35 @@ class WeightedLayer(Layer):
         return int(self.params["bias"].shape[0]) if self.built and self.use_bias else 0
 
     def _activation_for(self, apply_activation):
-        return self.activation if apply_activation else "linear"
+        """The activation the layer's kernel applies: linear where the network fuses it into
+        its loss, or where it needs z and runs on its own (:meth:`_activate`)."""
+        if not apply_activation or self.activation in NEEDS_PREACTIVATION:
+            return "linear"
+        return self.activation
+
+    def _kernel_output(self, shape, apply_activation):
+        """The buffer the kernel writes: the output y, or z where :meth:`_activate` follows."""
+        own_pass = apply_activation and self.activation in NEEDS_PREACTIVATION
+        return self._buffer("before_activation" if own_pass else "output", shape)
+
+    def _activate(self, z, apply_activation):
+        """y from the kernel's result z: z itself, or activation(z) for an activation whose
+        derivative needs z (z is kept for :meth:`_activation_gradient`)."""
+        if not apply_activation or self.activation not in NEEDS_PREACTIVATION:
+            return z
+        self._z = z
+        y = self._buffer("output", z.shape)
+        self.ops.activation_forward(self.activation, z, y)
+        return y
+
+    def _activation_gradient(self, grad_y, apply_activation):
+        """dL/dz for the kernel's backward pass: dL/dy itself, or dL/dy activation'(z) where
+        the activation ran on its own."""
+        if not apply_activation or self.activation not in NEEDS_PREACTIVATION:
+            return grad_y
+        grad_z = self._buffer("grad_before_activation", grad_y.shape)
+        self.ops.activation_input_backward(self.activation, self._z, grad_y, grad_z)
+        return grad_z
 
     def _bias(self):
         """The bias, or zeros for ``use_bias=False`` (the kernels always add one)."""

@@ -40,9 +40,16 @@ from dlcore.backend.rng import bernoulli, philox4x32
 
 LINEAR, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
 ELU, SELU, SOFTPLUS, SOFTSIGN, RELU6, LEAKY_RELU = 5, 6, 7, 8, 9, 10
+HARD_SIGMOID, EXPONENTIAL, GELU, SILU, MISH, HARD_SILU = 11, 12, 13, 14, 15, 16
 ACTIVATION_CODES = {"linear": LINEAR, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH,
                     "softmax": SOFTMAX, "elu": ELU, "selu": SELU, "softplus": SOFTPLUS,
-                    "softsign": SOFTSIGN, "relu6": RELU6, "leaky_relu": LEAKY_RELU}
+                    "softsign": SOFTSIGN, "relu6": RELU6, "leaky_relu": LEAKY_RELU,
+                    "hard_sigmoid": HARD_SIGMOID, "exponential": EXPONENTIAL, "gelu": GELU,
+                    "silu": SILU, "mish": MISH, "hard_silu": HARD_SILU}
+#: The activations whose derivative needs the pre-activation z, not only y = activation(z)
+#: (none of them is monotonic, or y would tell z): a layer with one of them keeps z
+#: (:meth:`dlcore.layers.base.WeightedLayer._activate`).
+NEEDS_PREACTIVATION = ("gelu", "silu", "mish", "hard_silu")
 #: SELU's alpha and scale (Klambauer et al. 2017, as Keras and PyTorch write them)
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 #: the slope of ``leaky_relu`` for z < 0: Keras's ``keras.activations.leaky_relu`` default
@@ -52,6 +59,11 @@ POOL_CODES = {"max": 0, "avg": 1, "l2": 2}
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _SIX = np.float32(6.0)
+_THREE = np.float32(3.0)
+_HALF = np.float32(0.5)
+#: 1 / sqrt(2) and 1 / sqrt(2 pi): the normal distribution's constants in GELU
+_INVERSE_SQRT2 = 0.70710678118654752440
+_INVERSE_SQRT_2PI = 0.39894228040143267794
 
 
 # -- activations ----------------------------------------------------------------------------
@@ -195,6 +207,81 @@ def leaky_relu_backward(y, grad_y, slope):
     return grad_y if y > _ZERO else slope * grad_y
 
 
+@shared
+def hard_sigmoid(z):
+    """relu6(z + 3) / 6: Keras 3's piecewise-linear sigmoid (Keras 2's was clip(0.2 z + 0.5))."""
+    return min(max(z + _THREE, _ZERO), _SIX) / _SIX
+
+
+@shared
+def hard_sigmoid_backward(y, grad_y):
+    """dL/dz = dL/dy / 6 where 0 < y < 1."""
+    return grad_y / _SIX if _ZERO < y < _ONE else _ZERO
+
+
+@shared
+def exponential_backward(y, grad_y):
+    """dL/dz = dL/dy exp(z) = dL/dy y."""
+    return grad_y * y
+
+
+# The activations of NEEDS_PREACTIVATION, each with dL/dz written from z.
+@shared
+def gelu(z):
+    """z Phi(z) = z (1 + erf(z / sqrt 2)) / 2, Phi the standard normal distribution function
+    (Hendrycks and Gimpel 2016; Keras's ``gelu`` with its default ``approximate=False``)."""
+    return _HALF * z * (_ONE + math.erf(z * _INVERSE_SQRT2))
+
+
+@shared
+def gelu_backward(z, grad_y):
+    """dL/dz = dL/dy (Phi(z) + z phi(z)), phi(z) = exp(-z^2 / 2) / sqrt(2 pi)."""
+    return grad_y * (_HALF * (_ONE + math.erf(z * _INVERSE_SQRT2))
+                     + z * _INVERSE_SQRT_2PI * math.exp(-_HALF * z * z))
+
+
+@shared
+def silu(z):
+    """z sigm(z) (Keras's ``silu``, alias ``swish``)."""
+    return z * sigmoid(z)
+
+
+@shared
+def silu_backward(z, grad_y):
+    """dL/dz = dL/dy sigm(z) (1 + z (1 - sigm(z)))."""
+    s = sigmoid(z)
+    return grad_y * (s * (_ONE + z * (_ONE - s)))
+
+
+@shared
+def mish(z):
+    """z tanh(softplus(z)) (Misra 2019)."""
+    return z * math.tanh(softplus(z))
+
+
+@shared
+def mish_backward(z, grad_y):
+    """dL/dz = dL/dy (t + z sigm(z) (1 - t^2)), t = tanh(softplus(z))."""
+    t = math.tanh(softplus(z))
+    return grad_y * (t + z * sigmoid(z) * (_ONE - t * t))
+
+
+@shared
+def hard_silu(z):
+    """z hard_sigmoid(z) (Keras's ``hard_silu``, alias ``hard_swish``)."""
+    return z * hard_sigmoid(z)
+
+
+@shared
+def hard_silu_backward(z, grad_y):
+    """dL/dz = dL/dy times 0 for z < -3, (2 z + 3) / 6 for -3 <= z <= 3, 1 for z > 3."""
+    if z < -_THREE:
+        return _ZERO * grad_y
+    if z > _THREE:
+        return grad_y
+    return grad_y * (z + z + _THREE) / _SIX
+
+
 @called
 def elementwise(z, code):
     """activation(z) for an element-wise ``code`` past tanh, chosen element by element (a loop
@@ -213,12 +300,25 @@ def elementwise(z, code):
         y = relu6(z)
     elif code == LEAKY_RELU:
         y = leaky_relu(z, LEAKY_RELU_SLOPE)
+    elif code == HARD_SIGMOID:
+        y = hard_sigmoid(z)
+    elif code == EXPONENTIAL:
+        y = math.exp(z)
+    elif code == GELU:
+        y = gelu(z)
+    elif code == SILU:
+        y = silu(z)
+    elif code == MISH:
+        y = mish(z)
+    elif code == HARD_SILU:
+        y = hard_silu(z)
     return y
 
 
 @called
 def elementwise_backward(y, grad_y, code):
-    """dL/dz from y = activation(z) and dL/dy, for the codes of :func:`elementwise`."""
+    """dL/dz from y = activation(z) and dL/dy, for the codes of :func:`elementwise` outside
+    :data:`NEEDS_PREACTIVATION` (:func:`elementwise_input_backward` has those)."""
     grad_z = grad_y
     if code == ELU:
         grad_z = elu_backward(y, grad_y)
@@ -232,6 +332,26 @@ def elementwise_backward(y, grad_y, code):
         grad_z = relu6_backward(y, grad_y)
     elif code == LEAKY_RELU:
         grad_z = leaky_relu_backward(y, grad_y, LEAKY_RELU_SLOPE)
+    elif code == HARD_SIGMOID:
+        grad_z = hard_sigmoid_backward(y, grad_y)
+    elif code == EXPONENTIAL:
+        grad_z = exponential_backward(y, grad_y)
+    return grad_z
+
+
+@called
+def elementwise_input_backward(z, grad_y, code):
+    """dL/dz from the pre-activation z and dL/dy, for the codes of
+    :data:`NEEDS_PREACTIVATION`; dL/dy itself for another code."""
+    grad_z = grad_y
+    if code == GELU:
+        grad_z = gelu_backward(z, grad_y)
+    elif code == SILU:
+        grad_z = silu_backward(z, grad_y)
+    elif code == MISH:
+        grad_z = mish_backward(z, grad_y)
+    elif code == HARD_SILU:
+        grad_z = hard_silu_backward(z, grad_y)
     return grad_z
 
 
@@ -747,6 +867,13 @@ def leaky_relu_gradient_span(first, last, y, grad_y, grad_x, slope):
     """grad_x[i] = dL/dz from y[i] = leaky_relu(z) and dL/dy."""
     for i in range(first, last):
         grad_x[i] = leaky_relu_backward(y[i], grad_y[i], slope)
+
+
+@body
+def input_activation_gradient_span(first, last, z, grad_y, grad_z, code):
+    """grad_z[i] = dL/dz from z[i] and dL/dy, for the codes of :data:`NEEDS_PREACTIVATION`."""
+    for i in range(first, last):
+        grad_z[i] = elementwise_input_backward(z[i], grad_y[i], code)
 
 
 @body

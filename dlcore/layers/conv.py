@@ -93,16 +93,17 @@ class Conv2D(WeightedLayer):
 
     def forward(self, x, training=False, step=0, apply_activation=True):
         self._prepare(x)
-        y = self._buffer("output", (x.shape[0],) + self.output_shape)
+        z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
         self.ops.conv2d_forward(x, self.params["kernel"], self._bias(), self.window,
-                                self._activation_for(apply_activation), y, self._buffer,
+                                self._activation_for(apply_activation), z, self._buffer,
                                 keep_columns=training)
-        self._x, self._y = x, y
-        return y
+        self._x, self._y = x, self._activate(z, apply_activation)
+        return self._y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
             if need_input_gradient else None
+        grad_y = self._activation_gradient(grad_y, apply_activation)
         self.ops.conv2d_backward(self._x, self.params["kernel"], self._y, grad_y, self.window,
                                  self._activation_for(apply_activation), self.grads["kernel"],
                                  self._bias_gradient(), grad_x, self._buffer)

@@ -15,12 +15,16 @@ from dlcore.backend.rng import STREAM_DROPOUT, STREAM_MC_DROPOUT
 from dlcore.validation import check_float
 
 from .base import ACTIVATION_NAMES, MC_DROPOUT, Layer, check_activation, draws_noise
+from .bodies import NEEDS_PREACTIVATION
 
 
 class Activation(Layer):
     """y = activation(x) for ``activation`` one of :data:`ACTIVATION_NAMES` (Keras's names):
     linear, relu, sigmoid, tanh, softmax, elu, selu, softplus, softsign, relu6, leaky_relu
-    (slope 0.2, Keras's; the :class:`LeakyReLU` layer takes any).
+    (slope 0.2, Keras's; the :class:`LeakyReLU` layer takes any), hard_sigmoid (Keras 3's
+    relu6(x + 3) / 6), exponential, gelu (exact, with erf), silu (alias swish), mish,
+    hard_silu (alias hard_swish). The last four take their derivative from x (kept from the
+    forward pass), the others from y.
 
     Softmax works on flat ``(n, classes)`` inputs, along the classes.
     """
@@ -45,7 +49,7 @@ class Activation(Layer):
             return x
         y = self._buffer("output", x.shape)
         self.ops.activation_forward(self.activation, x, y)
-        self._y = y
+        self._x, self._y = x, y
         return y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
@@ -54,7 +58,10 @@ class Activation(Layer):
         if not apply_activation:
             return grad_y
         grad_x = self._buffer("grad_input", grad_y.shape)
-        self.ops.activation_backward(self.activation, self._y, grad_y, grad_x)
+        if self.activation in NEEDS_PREACTIVATION:
+            self.ops.activation_input_backward(self.activation, self._x, grad_y, grad_x)
+        else:
+            self.ops.activation_backward(self.activation, self._y, grad_y, grad_x)
         return grad_x
 
 

@@ -70,16 +70,17 @@ class Dense(WeightedLayer):
     def forward(self, x, training=False, step=0, apply_activation=True):
         self._prepare(x)
         n = x.shape[0]
-        y = self._buffer("output", (n, self.units))
+        z = self._kernel_output((n, self.units), apply_activation)
         self.ops.dense_forward(x, self.params["kernel"], self._bias(),
-                               self._activation_for(apply_activation), y, self._buffer)
-        self._x, self._y = x, y
-        return y
+                               self._activation_for(apply_activation), z, self._buffer)
+        self._x, self._y = x, self._activate(z, apply_activation)
+        return self._y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
         n = grad_y.shape[0]
         grad_x = self._buffer("grad_input", (n,) + self.input_shape) if need_input_gradient \
             else None
+        grad_y = self._activation_gradient(grad_y, apply_activation)
         self.ops.dense_backward(self._x, self.params["kernel"], self._y, grad_y,
                                 self._activation_for(apply_activation), self.grads["kernel"],
                                 self._bias_gradient(), grad_x, self._buffer,

@@ -38,6 +38,7 @@ from dlcore.layers.bodies import (
     copy_span,
     dropout_rows,
     im2col_rows,
+    input_activation_gradient_span,
     layer_norm_affine_gradient_span,
     layer_norm_gradient_rows,
     layer_norm_rows,
@@ -146,6 +147,9 @@ class ReferenceOps:
 
     def activation_backward(self, activation, y, grad_y, grad_x):
         grad_x[...] = ref.activation_backward(activation, y, grad_y)
+
+    def activation_input_backward(self, activation, z, grad_y, grad_z):
+        grad_z[...] = ref.activation_input_backward(activation, z, grad_y)
 
     def dropout_forward(self, x, out, mask, rate, seed, step, stream=STREAM_DROPOUT,
                         first_row=0):
@@ -453,6 +457,12 @@ class KernelOps:
         self.backend.launch_rows(activation_gradient_rows, n * maps, pixels, view,
                                  self._maps(grad_y, activation), grad_x.reshape(-1),
                                  ACTIVATION_CODES[activation], maps * pixels, pixels)
+
+    def activation_input_backward(self, activation, z, grad_y, grad_z):
+        """dL/dz from z and dL/dy, for the activations of ``NEEDS_PREACTIVATION``."""
+        self.backend.launch_1d(input_activation_gradient_span, grad_z.size, z.reshape(-1),
+                               grad_y.reshape(-1), grad_z.reshape(-1),
+                               ACTIVATION_CODES[activation])
 
     def dropout_forward(self, x, out, mask, rate, seed, step, stream=STREAM_DROPOUT,
                         first_row=0):

@@ -19,9 +19,11 @@ Conventions
   computed as one matrix product over *im2col* columns (each column one receptive field).
 * ``window`` arguments are :class:`dlcore.layers.geometry.Window` objects.
 """
+import math
 from dataclasses import replace
 
 import numpy as np
+from scipy.special import erf
 
 from dlcore.backend import rng
 from dlcore.backend.reference import sigmoid, softmax
@@ -57,6 +59,21 @@ def leaky_relu(z, slope=LEAKY_RELU_SLOPE):
     return np.where(z > 0, z, slope * z)
 
 
+def hard_sigmoid(z):
+    """relu6(z + 3) / 6 (Keras 3's)."""
+    return np.clip(z + 3, 0, 6) / 6
+
+
+def gelu(z):
+    """z Phi(z) = z (1 + erf(z / sqrt 2)) / 2 (the exact GELU, Keras's default)."""
+    return z * (1 + erf(z / math.sqrt(2))) / 2
+
+
+def mish(z):
+    """z tanh(softplus(z))."""
+    return z * np.tanh(softplus(z))
+
+
 ACTIVATIONS = {
     "linear": lambda z: z,
     "relu": relu,
@@ -69,6 +86,12 @@ ACTIVATIONS = {
     "softsign": lambda z: z / (1 + np.abs(z)),
     "relu6": lambda z: np.clip(z, 0, 6),
     "leaky_relu": leaky_relu,
+    "hard_sigmoid": hard_sigmoid,
+    "exponential": np.exp,
+    "gelu": gelu,
+    "silu": lambda z: z * sigmoid(z),
+    "mish": mish,
+    "hard_silu": lambda z: z * hard_sigmoid(z),
 }
 
 
@@ -90,6 +113,11 @@ def activation_backward(name, y, grad_y):
         softsign: dL/dz = dL/dy / (1 + |z|)^2 = dL/dy * (1 - |y|)^2
         relu6:   dL/dz = dL/dy * [0 < y < 6]
         leaky_relu: dL/dz = dL/dy * (1 if y > 0 else slope)
+        hard_sigmoid: dL/dz = dL/dy * [0 < y < 1] / 6
+        exponential: dL/dz = dL/dy * y
+
+    The activations of ``NEEDS_PREACTIVATION`` (gelu, silu, mish, hard_silu) take z instead:
+    :func:`activation_input_backward`.
     """
     if name == "linear":
         return grad_y.copy()
@@ -113,7 +141,34 @@ def activation_backward(name, y, grad_y):
         return grad_y * ((y > 0) & (y < 6))
     if name == "leaky_relu":
         return leaky_relu_backward(y, grad_y)
+    if name == "hard_sigmoid":
+        return grad_y * ((y > 0) & (y < 1)) / 6
+    if name == "exponential":
+        return grad_y * y
     raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_input_backward(name, z, grad_y):
+    """dL/dz from dL/dy and the pre-activations z, for the activations whose derivative y
+    does not tell (Phi and phi the standard normal's distribution and density):
+
+        gelu:      dL/dz = dL/dy * (Phi(z) + z phi(z))
+        silu:      dL/dz = dL/dy * sigm(z) (1 + z (1 - sigm(z)))
+        mish:      dL/dz = dL/dy * (t + z sigm(z) (1 - t^2)),  t = tanh(softplus(z))
+        hard_silu: dL/dz = dL/dy * (0 if z < -3, 1 if z > 3, else (2 z + 3) / 6)
+    """
+    if name == "gelu":
+        return grad_y * ((1 + erf(z / math.sqrt(2))) / 2
+                         + z * np.exp(-z * z / 2) / math.sqrt(2 * math.pi))
+    if name == "silu":
+        s = sigmoid(z)
+        return grad_y * s * (1 + z * (1 - s))
+    if name == "mish":
+        t = np.tanh(softplus(z))
+        return grad_y * (t + z * sigmoid(z) * (1 - t * t))
+    if name == "hard_silu":
+        return grad_y * np.where(z < -3, 0, np.where(z > 3, 1, (2 * z + 3) / 6))
+    raise ValueError(f"activation {name!r} takes its derivative from y: activation_backward")
 
 
 def leaky_relu_backward(y, grad_y, slope=LEAKY_RELU_SLOPE):
