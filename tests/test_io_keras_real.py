@@ -368,6 +368,29 @@ def test_the_smooth_activations_cross_to_keras_and_train_the_same(tmp_path):
     np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=2e-6)
 
 
+def test_joined_flattened_maps_cross_to_keras_both_ways(tmp_path):
+    """A Dense reading a Concatenate of flattened maps and other rows, and one reading an Add
+    of flattened maps: Keras predicts dlcore's export as dlcore does, and dlcore Keras's."""
+    keras = real_keras()
+    from dlcore.layers import Conv2D, Dense, Flatten, add, concatenate
+    image = dlcore.Input(shape=(3, 5, 4))
+    maps = Conv2D(2, 3, activation="relu")(image)
+    flat = Flatten()(image)
+    joined = concatenate([Flatten()(maps), Dense(4)(flat), flat])
+    summed = add([flat, Flatten()(Conv2D(3, 1)(image))])
+    model = dlcore.Model(image, [Dense(3)(joined), Dense(2)(summed)], seed=7)
+    x = images(4, (3, 5, 4))
+    model.save(tmp_path / "joins.keras")
+    in_keras = keras.models.load_model(tmp_path / "joins.keras")
+    for theirs, ours in zip(in_keras.predict(x.transpose(0, 2, 3, 1), verbose=0),
+                            model.predict(x)):
+        np.testing.assert_allclose(theirs, ours, atol=1e-6)
+    in_keras.save(tmp_path / "from_keras.keras")
+    for theirs, ours in zip(dlcore.load(tmp_path / "from_keras.keras").predict(x),
+                            model.predict(x)):
+        np.testing.assert_allclose(theirs, ours, atol=1e-6)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

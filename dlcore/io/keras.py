@@ -20,7 +20,9 @@ CPU) is NHWC (``channels_last``). So:
   filters), a Conv2DTranspose kernel (channels, filters, kh, kw) as Keras's (kh, kw, filters,
   channels): the same permutation;
 - the first Dense after a Flatten of a (C, H, W) image gets its rows permuted from C,H,W order to
-  H,W,C order (Keras flattens NHWC maps): without this the file loads and predicts wrong;
+  H,W,C order (Keras flattens NHWC maps): without this the file loads and predicts wrong. Rows
+  joined by a Concatenate are permuted block by block (a row layout, :func:`_keras_rows`), rows
+  added by an Add must share one order;
 - an integer padding P becomes ``ZeroPadding2D(P)`` followed by a ``valid`` convolution.
 
 Import reads every byte through :class:`dlcore.io.guarded.ModelFileReader` and builds only the
@@ -152,10 +154,7 @@ class _Exported:
             self._flattened = None
         elif kind == "Dense":
             kernel, *bias = layer.get_weights()
-            if self._flattened is not None:
-                channels, height, width = self._flattened
-                kernel = (kernel.reshape(channels, height, width, -1).transpose(1, 2, 0, 3)
-                          .reshape(kernel.shape))
+            kernel = _keras_rows(kernel, self._flattened)
             self._flattened = None
             self.layers.append(_layer("Dense", layer.name, units=layer.units,
                                       activation=layer.activation, use_bias=layer.use_bias,
@@ -181,8 +180,7 @@ class _Exported:
                                       interpolation=layer.interpolation,
                                       data_format="channels_last"))
         elif kind == "Flatten":
-            shape = tuple(layer.input_shape)
-            self._flattened = shape if len(shape) == 3 else None
+            self._flattened = _flattened_layout(layer.input_shape)
             self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
         elif kind in _NORMALIZATIONS:
             _check_not_flattened_maps(layer.name, kind, self._flattened)
@@ -293,10 +291,8 @@ class _Exported:
                 else:
                     self._add(layer)
                 entries_of[id(layer)] = self.layers[before:]
-            if kind == "Flatten":
-                flat_from[id(node.output)] = first.shape if len(first.shape) == 3 else None
-            elif kind in _ROW_KEEPING and id(first) in flat_from:
-                flat_from[id(node.output)] = flat_from[id(first)]
+            flat_from[id(node.output)] = _row_layout(kind, layer.name, inputs, node.output,
+                                                     flat_from)
             arg = [_tensor_ref(refs[id(t)]) for t in inputs] if node.takes_list \
                 else _tensor_ref(refs[id(first)])
             entries = entries_of[id(layer)]
@@ -340,10 +336,68 @@ def exported(model) -> _Exported:
     return _Exported(model)
 
 
+# -- the order of flattened rows --------------------------------------------------------------
+# dlcore flattens a (C, H, W) map in C, H, W order, Keras its (H, W, C) map in H, W, C order. A
+# flat tensor's *row layout* says where its rows differ: None (the same order), or a tuple of
+# blocks, each a width (rows in the same order) or the (C, H, W) of a flattened map. A Dense
+# reading the tensor has its kernel's rows permuted block by block.
+
+def _flattened_layout(shape):
+    """The layout of the rows a Flatten makes of a per-sample ``shape``: None unless it is a
+    (C, H, W) map whose order differs (C > 1 and H W > 1)."""
+    shape = tuple(shape)
+    if len(shape) == 3 and shape[0] > 1 and shape[1] * shape[2] > 1:
+        return (shape,)
+    return None
+
+
+def _row_layout(kind, name, inputs, output, layouts):
+    """The row layout of the ``output`` tensor of a layer of class ``kind`` called on
+    ``inputs`` (one tensor or a list), ``layouts`` the layouts found so far by tensor id."""
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    found = [layouts.get(id(tensor)) for tensor in inputs]
+    if kind == "Flatten":
+        return _flattened_layout(inputs[0].shape)
+    if kind in _ROW_KEEPING:
+        return found[0]
+    if kind == "Add":
+        if any(layout != found[0] for layout in found):
+            raise ValueError(f"layer {name!r} (Add) adds rows in different orders "
+                             f"({', '.join(str(layout) for layout in found)}): dlcore "
+                             f"flattens maps C, H, W and Keras H, W, C, so the sum differs; "
+                             f"add the maps before flattening them")
+        return found[0]
+    if kind == "Concatenate" and len(output.shape) == 1 and any(found):
+        return tuple(block for layout, tensor in zip(found, inputs)
+                     for block in (layout or (tensor.shape[0],)))
+    return None
+
+
+def _keras_rows(kernel, layout, to_keras=True):
+    """A Dense kernel (in, units) whose rows follow dlcore's ``layout`` with its rows in
+    Keras's order (``to_keras=False``: Keras's rows in dlcore's order)."""
+    if layout is None:
+        return kernel
+    parts, start = [], 0
+    for block in layout:
+        size = block if isinstance(block, int) else int(np.prod(block))
+        part = kernel[start:start + size]
+        if not isinstance(block, int):
+            channels, height, width = block
+            part = (part.reshape(channels, height, width, -1).transpose(1, 2, 0, 3)
+                    if to_keras else
+                    part.reshape(height, width, channels, -1).transpose(2, 0, 1, 3))
+        parts.append(part.reshape(size, -1))
+        start += size
+    if start != kernel.shape[0]:
+        raise ValueError(f"a Dense kernel of {kernel.shape[0]} rows reads {start} rows")
+    return np.concatenate(parts)
+
+
 def _check_one_row_order(name, first_flattened, flattened):
-    """A shared Dense must see one input layout: the (C, H, W) maps it was first called on
-    flattened (its rows are permuted to Keras's H, W, C order for those), or none. Inputs
-    flattened from other maps would need other rows, which no one Keras kernel has."""
+    """A shared Dense must see one input layout: that of the inputs it was first called on
+    (its rows are permuted to Keras's order for those). Inputs in another order would need
+    other rows, which no one Keras kernel has."""
     if first_flattened != flattened:
         raise ValueError(f"layer {name!r} (Dense) is shared by inputs flattened from "
                          f"different maps ({first_flattened} and {flattened}): Keras's "
@@ -427,14 +481,17 @@ def _imported_weight_settings(kind, config, notes, name):
     return settings
 
 
-def _check_not_flattened_maps(name, kind, flattened):
+def _check_not_flattened_maps(name, kind, layout):
     """A normalisation of rows flattened from (C, H, W) maps has one parameter per pixel of
     each map, in dlcore's C, H, W order where Keras's are H, W, C: refused both ways (put it
-    before the Flatten, where it normalises channels)."""
-    if flattened is not None and flattened[1] * flattened[2] > 1:
+    before the Flatten, where it normalises channels). ``layout``: the rows' (see
+    :func:`_row_layout`)."""
+    maps = [block for block in layout or () if not isinstance(block, int)]
+    if maps:
         raise ValueError(f"layer {name!r} ({kind}) normalises rows flattened from "
-                         f"{tuple(flattened)} maps, whose order differs between dlcore (C, H, "
-                         f"W) and Keras (H, W, C): put it before the Flatten")
+                         f"{', '.join(str(tuple(block)) for block in maps)} maps, whose order "
+                         f"differs between dlcore (C, H, W) and Keras (H, W, C): put it before "
+                         f"the Flatten")
 
 
 def _tensor_ref(ref):
@@ -595,7 +652,7 @@ class _Imported:
         self.notes = []           # Keras layers left out
         self._padding = None
         self._current = None
-        self._flat_maps = None    # the (C, H, W) maps the current rows were flattened from
+        self._flat_maps = None    # the current rows' layout (see _row_layout)
         self.n_parameters = 0
         for entry in entries:
             self._add(entry)
@@ -666,8 +723,8 @@ class _Imported:
         try:
             if kind in _NORMALIZATIONS:
                 _check_not_flattened_maps(name, kind, self._flat_maps)
-            self._flat_maps = (tuple(incoming) if kind == "Flatten" and incoming is not None
-                               and len(incoming) == 3 else
+            self._flat_maps = (_flattened_layout(incoming) if kind == "Flatten" and incoming
+                               is not None else
                                self._flat_maps if kind in _ROW_KEEPING else None)
             if kind in _AUGMENTATION:
                 at_input = all(isinstance(layer, ImageAugmentation) for layer in self.layers)
@@ -1077,11 +1134,8 @@ class _FunctionalImported(_Imported):
         self._checked_shape(output.shape)
         tensors[(name, index)] = output
         flat_from = self._flat_from
-        if kind == "Flatten":
-            flat_from[id(output)] = first.shape if len(first.shape) == 3 else None
-        elif kind in _ROW_KEEPING and id(first) in flat_from:
-            flat_from[id(output)] = flat_from[id(first)]
-        elif kind == "Dense":
+        flat_from[id(output)] = _row_layout(kind, name, inputs, output, flat_from)
+        if kind == "Dense":
             _check_one_row_order(name, self.dense_inputs.get(name, flat_from.get(id(first))),
                                  flat_from.get(id(first)))
             self.dense_inputs[name] = flat_from.get(id(first))
@@ -1191,13 +1245,9 @@ def _kernel_converter(arrays):
 
 
 def _dense_converter():
-    def convert(arrays, shape=None):
+    def convert(arrays, layout=None):
         kernel, *bias = arrays
-        if shape is not None:
-            channels, height, width = shape
-            kernel = (kernel.reshape(height, width, channels, -1).transpose(2, 0, 1, 3)
-                      .reshape(kernel.shape))
-        return [kernel, *bias]
+        return [_keras_rows(kernel, layout, to_keras=False), *bias]
     return convert
 
 
@@ -1335,7 +1385,7 @@ def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
     for layer in model.layers:
         kind = kind_of(layer)
         if kind == "Flatten":
-            flattened = tuple(layer.input_shape) if len(layer.input_shape) == 3 else None
+            flattened = _flattened_layout(layer.input_shape)
         elif layer.name in arrays_of:
             _, convert = imported.converters[layer.name]
             arrays = arrays_of[layer.name]
