@@ -99,7 +99,7 @@ from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
 __all__ = ["LossRows", "Scores", "TrainingLoop", "accumulate_batch", "split_validation",
-           "target_rows"]
+           "target_forms", "target_rows"]
 
 
 @body
@@ -221,6 +221,16 @@ class Scores(tuple):
 
     def __repr__(self):
         return "Scores(" + ", ".join(f"{k}={v:.6g}" for k, v in self.items()) + ")"
+
+
+def target_forms(y, several_outputs=False):
+    """Per output, ``"labels"`` where ``y`` holds class labels ((n,) or (n, 1)) and ``"rows"``
+    where it holds target rows (n, width): the form a model last trained on, which a Keras
+    export names its cross-entropy after (Keras's ``categorical_crossentropy`` takes rows, its
+    ``sparse_categorical_crossentropy`` labels; dlcore's cross-entropy takes both)."""
+    items = y if several_outputs and isinstance(y, (list, tuple)) else [y]
+    return tuple("labels" if np.ndim(item) == 1 or np.shape(item)[1:] == (1,) else "rows"
+                 for item in items)
 
 
 def target_rows(y, n, width, dtype, name="y"):
@@ -413,6 +423,7 @@ class TrainingLoop:
                           "frozen (trainable=False), so fit leaves the weights as they are; "
                           "set trainable = True on the layers to train", stacklevel=2)
         weights = sample_weights(y, len(x), sample_weight, class_weight)
+        self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
         y = self._target_rows(y, len(x))
         x, y, weights, validation = self._validation(x, y, weights, validation_split,
                                                      validation_data)
@@ -694,6 +705,7 @@ class TrainingLoop:
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
         weights = sample_weights(y, len(x), sample_weight, class_weight)
+        self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
         targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
         if weights is not None:
             weights = self.backend.asarray(weights.reshape(-1, 1), dtype=self.dtype)

@@ -391,6 +391,40 @@ def test_joined_flattened_maps_cross_to_keras_both_ways(tmp_path):
         np.testing.assert_allclose(theirs, ours, atol=1e-6)
 
 
+def test_keras_trains_on_what_it_trained_on_after_the_round_trip(tmp_path):
+    """A Keras model trained on one-hot rows (categorical cross-entropy, its metric named as
+    a string), fine-tuned in dlcore on the same rows, trains on in Keras on them; a dlcore
+    model with two outputs and metrics=['accuracy'] trains in Keras."""
+    keras = real_keras()
+    rng = np.random.default_rng(3)
+    x, labels = rng.random((32, 6)).astype(np.float32), rng.integers(0, 3, 32)
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    trained = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu"),
+                                keras.layers.Dense(3, activation="softmax")])
+    trained.compile(optimizer="adam", loss="categorical_crossentropy",
+                    metrics=["categorical_accuracy"])
+    trained.fit(x, one_hot, epochs=1, verbose=0)
+    trained.save(tmp_path / "k.keras")
+    model = dlcore.load(tmp_path / "k.keras")
+    assert model.metrics == ["accuracy"]
+    model.fit(x, one_hot, epochs=1, verbose=0)
+    model.save(tmp_path / "tuned.keras")
+    keras.models.load_model(tmp_path / "tuned.keras").fit(x, one_hot, epochs=1, verbose=0)
+    from dlcore.layers import Dense
+    inputs = dlcore.Input(shape=(6,))
+    hidden = Dense(5, activation="relu")(inputs)
+    two = dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
+                                Dense(1, name="reg")(hidden)])
+    two.compile(["cross_entropy", "mse"], "adam", ["accuracy"])
+    targets = [labels, x[:, :1]]
+    two.fit(x, targets, epochs=1, verbose=0)
+    for suffix in (".keras", ".h5"):
+        two.save(tmp_path / f"two{suffix}")
+        history = keras.models.load_model(tmp_path / f"two{suffix}").fit(x, targets, epochs=1,
+                                                                         verbose=0)
+        assert "loss" in history.history
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

@@ -263,3 +263,65 @@ def test_compile_settings_keras_lacks_are_left_out_with_a_note(tmp_path):
     dlcore.save(uncompiled, tmp_path / "u.h5", format="keras")
     with h5py.File(tmp_path / "u.h5", "r") as h5file:
         assert "training_config" not in h5file.attrs
+
+
+def exported_training_config(model, path):
+    dlcore.save(model, path, format="keras")
+    with h5py.File(path, "r") as h5file:
+        return json.loads(h5file.attrs["training_config"])
+
+
+def test_the_cross_entropy_is_exported_for_the_targets_the_model_trained_on(tmp_path):
+    """Keras's categorical cross-entropy takes one-hot rows, its sparse one labels (dlcore's
+    takes both): the export names the one that fits what the model last trained on."""
+    model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,),
+                              backend="reference")
+    model.compile("cross_entropy", "sgd")
+    x, labels = images(6, (4,)), np.array([0, 1, 2, 0, 1, 2])
+    assert exported_training_config(model, tmp_path / "a.h5")["loss"] == \
+        "sparse_categorical_crossentropy"                       # untrained: labels
+    model.fit(x, np.eye(3)[labels], epochs=1, verbose=0)
+    assert exported_training_config(model, tmp_path / "b.h5")["loss"] == \
+        "categorical_crossentropy"
+    model.train_on_batch(x, labels)
+    assert exported_training_config(model, tmp_path / "c.h5")["loss"] == \
+        "sparse_categorical_crossentropy"
+    logits = dlcore.Sequential([Dense(3)], input_shape=(4,), backend="reference")
+    logits.compile(dlcore.losses.CrossEntropy(from_logits=True), "sgd")
+    logits.fit(x, np.eye(3)[labels], epochs=1, verbose=0)
+    assert exported_training_config(logits, tmp_path / "d.h5")["loss"]["class_name"] == \
+        "CategoricalCrossentropy"
+
+
+@pytest.mark.parametrize("keras_loss", ["categorical_crossentropy",
+                                        "sparse_categorical_crossentropy"])
+def test_an_imported_cross_entropy_is_exported_under_its_keras_name(tmp_path, keras_loss):
+    model = dlcore.load(with_training_config(tmp_path, lambda c: c.update(loss=keras_loss)))
+    assert model.loss.name == "cross_entropy"
+    assert exported_training_config(model, tmp_path / "back.h5")["loss"] == keras_loss
+
+
+@pytest.mark.parametrize("metric", ["categorical_accuracy", "sparse_categorical_accuracy",
+                                    "binary_accuracy", "acc"])
+def test_keras_accuracy_metric_names_import_as_accuracy(tmp_path, metric):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = dlcore.load(with_training_config(tmp_path, lambda c: c.update(
+            metrics=[metric])))
+    assert model.metrics == ["accuracy"]
+
+
+def test_a_model_with_several_outputs_writes_its_metrics_per_output(tmp_path):
+    """Keras refuses to train a model with two outputs compiled with metrics=['accuracy']
+    (one list for every output): dlcore's accuracy is its first output's."""
+    inputs = dlcore.Input(shape=(4,))
+    hidden = Dense(5, activation="relu")(inputs)
+    model = dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
+                                  Dense(1, name="reg")(hidden)])
+    model.compile(["cross_entropy", "mse"], "adam", ["accuracy"])
+    training = exported_training_config(model, tmp_path / "m.h5")
+    assert training["metrics"] == [["accuracy"], []]
+    assert training["loss"] == ["sparse_categorical_crossentropy", "mean_squared_error"]
+    loaded = dlcore.load(tmp_path / "m.h5")
+    assert loaded.metrics == ["accuracy"]
+    assert [loss.name for loss in loaded.losses] == ["cross_entropy", "mse"]

@@ -28,8 +28,11 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
 The update rules are the same with one difference in where the small epsilon enters: Keras's
 RMSprop divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam adds eps to
 sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default). dlcore's
-cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore writes
-``sparse_categorical_crossentropy`` (labels), the form its own examples train on.
+cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore writes the
+one the model last trained on (``categorical_crossentropy`` for one-hot rows), or the one an
+imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels, the form
+its own examples train on). Metrics of a model with several outputs are written per output
+(dlcore's accuracy is its first output's).
 """
 from __future__ import annotations
 
@@ -46,7 +49,12 @@ _LOSS_CLASSES = {"CategoricalCrossentropy": "cross_entropy",
                  "BinaryCrossentropy": "binary_cross_entropy",
                  "MeanSquaredError": "mse"}
 _ACCURACIES = ("accuracy", "acc", "Accuracy", "CategoricalAccuracy",
-               "SparseCategoricalAccuracy", "BinaryAccuracy")
+               "SparseCategoricalAccuracy", "BinaryAccuracy", "categorical_accuracy",
+               "sparse_categorical_accuracy", "binary_accuracy")
+#: The form of targets Keras's cross-entropies take (dlcore's takes both): rows or labels.
+_TARGET_FORMS = {"categorical_crossentropy": "rows", "CategoricalCrossentropy": "rows",
+                 "sparse_categorical_crossentropy": "labels",
+                 "SparseCategoricalCrossentropy": "labels"}
 #: Keras optimiser class -> (dlcore optimiser, settings carried, settings that must be off).
 _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "Adam": ("adam", ("beta_1", "beta_2", "epsilon"), {"amsgrad": False}),
@@ -159,15 +167,25 @@ def compile_arguments(training_config):
     return losses, optimizer, _metrics(training_config.get("metrics"))
 
 
+def _target_form(value):
+    """"rows" or "labels" for a Keras cross-entropy (by name or object), else None."""
+    name = value.get("class_name") if isinstance(value, dict) else value
+    return _TARGET_FORMS.get(name) if isinstance(name, str) else None
+
+
 def compile_from(model, training_config):
     """Compile ``model`` as ``training_config`` says; the reason (one line) when it cannot be,
-    None when it was compiled."""
+    None when it was compiled. The form of targets Keras's loss took is kept
+    (``model.target_forms_``), so that an export names the same loss."""
     try:
         loss, optimizer, metrics = compile_arguments(training_config)
         model.compile(loss, optimizer, metrics)
     except (ValueError, TypeError) as error:
         model.loss = model.optimizer = None
         return str(error).split("\n")[0][:300]
+    keras_losses = training_config["loss"]
+    model.target_forms_ = tuple(_target_form(item) for item in (
+        keras_losses if isinstance(keras_losses, list) else [keras_losses]))
     return None
 
 
@@ -182,13 +200,18 @@ def _keras_learning_rate(rate):
                      f"equivalent")
 
 
-def _keras_loss(loss):
+def _keras_loss(loss, target_form=None):
+    """Keras's name (or object, for logits) of ``loss``; a cross-entropy is Keras's
+    categorical one when the model trained on target rows (``target_form`` "rows"), its
+    sparse one otherwise."""
+    rows = loss.name == "cross_entropy" and target_form == "rows"
     if loss.from_logits:
-        classes = {"cross_entropy": "SparseCategoricalCrossentropy",
+        classes = {"cross_entropy": "CategoricalCrossentropy" if rows
+                   else "SparseCategoricalCrossentropy",
                    "binary_cross_entropy": "BinaryCrossentropy"}
         return {"module": "keras.losses", "class_name": classes[loss.name],
                 "config": {"from_logits": True}, "registered_name": None}
-    return _KERAS_LOSS_NAMES[loss.name]
+    return "categorical_crossentropy" if rows else _KERAS_LOSS_NAMES[loss.name]
 
 
 def keras_training_config(model):
@@ -205,9 +228,14 @@ def keras_training_config(model):
               if key not in ("learning_rate",) and value is not None}
     config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
     losses = [model.loss] if isinstance(model, Sequential) else list(model.losses)
-    loss = [_keras_loss(item) for item in losses]
+    forms = tuple(getattr(model, "target_forms_", None) or ())
+    forms = forms if len(forms) == len(losses) else (None,) * len(losses)
+    loss = [_keras_loss(item, form) for item, form in zip(losses, forms)]
+    metrics = list(model.metrics) or None
+    if metrics and len(losses) > 1:   # Keras takes a list per output: dlcore's are the first's
+        metrics = [metrics] + [[] for _ in losses[1:]]
     return {"loss": loss[0] if len(loss) == 1 else loss, "loss_weights": None,
-            "metrics": list(model.metrics) or None, "weighted_metrics": None,
+            "metrics": metrics, "weighted_metrics": None,
             "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
             "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],
                                  "config": config}}
