@@ -40,7 +40,7 @@ from dlcore.layers.base import WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width
-from dlcore.optimizers import Parameter, get_optimizer
+from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
 from dlcore.summary import Summary, summarize
 from dlcore.training import TrainingLoop, called_once
 from dlcore.validation import check_batch, check_bool
@@ -443,6 +443,7 @@ class Model(TrainingLoop):
         """As :meth:`dlcore.Sequential.compile`; with several outputs ``loss`` is one loss for
         every output or a list of one per output (the cost is their sum; ``accuracy`` is the
         first output's)."""
+        loss, optimizer = loss_then_optimizer(loss, optimizer)
         losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
         if len(losses) != len(self.outputs):
             raise ValueError(f"give one loss, or one per output: {len(self.outputs)} output(s), "
@@ -504,12 +505,26 @@ class Model(TrainingLoop):
 
     # -- inputs -------------------------------------------------------------------------
     def _checked_inputs(self, x, name="x"):
-        """One array, or a list of one array per input (packed side by side as rows)."""
+        """One array, a list of one array per input, or a dict of them by input name (as
+        Keras takes them), packed side by side as rows."""
+        if isinstance(x, dict):
+            names = list(self.input_names)
+            if set(x) != set(names):
+                raise ValueError(f"{name} is a dict with the keys {sorted(map(str, x))[:8]}; "
+                                 f"the model's inputs are named {names}: give one array per "
+                                 f"input name")
+            x = [x[input_name] for input_name in names]
         if not self._several_inputs or isinstance(x, np.ndarray):
             if isinstance(x, (list, tuple)) and len(x) == 1:
                 x = x[0]
-            # several inputs may also come packed, as the rows the training loop makes
-            return check_batch(x, name, self.input_shape, self.dtype)
+            if not self._several_inputs:
+                return check_batch(x, name, self.input_shape, self.dtype)
+            try:   # several inputs may also come packed, as the rows the training loop makes
+                return check_batch(x, name, self.input_shape, self.dtype)
+            except ValueError:
+                raise ValueError(f"{name} must be a list of {len(self.inputs)} arrays, one per "
+                                 f"input ({', '.join(self.input_names)}), got one array of "
+                                 f"shape {np.shape(x)}") from None
         if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
             raise ValueError(f"{name} must be a list of {len(self.inputs)} arrays, one per "
                              f"input ({', '.join(self.input_names)})")
@@ -783,7 +798,9 @@ class Model(TrainingLoop):
             row.inputs = [names.get(id(t)) or t.node.layer.name for t in node.inputs]
             names[id(node.output)] = node.layer.name
             table.append(row)
-        summary = Summary(table, self.name, self.inputs[0].shape)
+        summary = Summary(table, self.name, self.inputs[0].shape,
+                          [(f"{name} (Input)" if len(self.inputs) > 1 else "input", t.shape)
+                           for name, t in zip(self.input_names, self.inputs)])
         if print_fn is not None:
             print_fn(str(summary))
         return summary

@@ -551,6 +551,18 @@ LOSS_FUNCTIONS = {categorical_crossentropy: CrossEntropy, binary_crossentropy: B
                   mean_squared_error: MeanSquaredError}
 
 
+def is_loss(identifier):
+    """Whether ``identifier`` names or is a loss (what :func:`get_loss` takes), or is a list of
+    them (one per output of a model)."""
+    if isinstance(identifier, (list, tuple)):
+        return bool(identifier) and all(is_loss(item) for item in identifier)
+    if isinstance(identifier, (Loss, dict)):
+        return True
+    if isinstance(identifier, str):
+        return identifier.lower() in LOSSES
+    return callable(identifier) and identifier in LOSS_FUNCTIONS
+
+
 def get_loss(identifier):
     """A Loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``,
     ``"distillation"`` or the Keras spellings), from one of Keras' loss functions

@@ -40,11 +40,11 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
 from dlcore.callbacks import EarlyStopping
-from dlcore.functional import Model, check_loss_fits, final_activation
+from dlcore.functional import Model, SymbolicTensor, check_loss_fits, final_activation
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, check_shape
 from dlcore.losses import get_loss
-from dlcore.optimizers import get_optimizer
+from dlcore.optimizers import get_optimizer, loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
 from dlcore.training import TrainingLoop, called_once
@@ -62,7 +62,9 @@ class Sequential(Model):
 
     Parameters
     ----------
-    layers : list of :class:`dlcore.layers.Layer`, optional (``add`` appends more)
+    layers : list of :class:`dlcore.layers.Layer`, optional (``add`` appends more); the first
+        may be a ``dlcore.Input(shape)``, as Keras 3 writes ``Sequential([keras.Input(shape),
+        ...])``: it gives the input shape
     input_shape : tuple, optional, the per-sample input shape, e.g. ``(1, 28, 28)`` or
         ``(784,)``; else taken from the first layer's ``input_shape``, else from the data of
         the first ``fit``/``predict``
@@ -103,9 +105,13 @@ class Sequential(Model):
         """Append a layer (named, if it has no name, after its class: ``dense``, ``dense_1``).
         Once the input shape is known (``input_shape=`` here or on the first layer, Keras'
         ``input_dim=``), the network is built as layers come, as Keras builds it: the new
-        layer gets its weights and ``summary`` works at once; the earlier layers keep theirs."""
+        layer gets its weights and ``summary`` works at once; the earlier layers keep theirs.
+        ``add(dlcore.Input(shape))`` first gives the input shape (Keras 3's way)."""
+        if isinstance(layer, SymbolicTensor) and layer.is_input:
+            return self._add_input(layer)
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add takes a dlcore layer, got {type(layer).__name__}")
+            raise TypeError(f"Sequential.add takes a dlcore layer (or dlcore.Input(shape) "
+                            f"first), got {type(layer).__name__}")
         if layer.name is None:
             layer.name = self._unique_name(_snake_case(type(layer).__name__))
         taken = {other.name for other in self.layers}
@@ -125,6 +131,17 @@ class Sequential(Model):
         except BaseException:
             self.layers.pop()   # a layer that does not fit leaves the network as it was
             raise
+        return self
+
+    def _add_input(self, tensor):
+        """The input shape from ``dlcore.Input(shape)``, before any layer."""
+        if self.layers:
+            raise ValueError("dlcore.Input(shape) comes first in a Sequential, before its "
+                             "layers (as keras.Input does)")
+        if self.input_shape is not None and tuple(self.input_shape) != tuple(tensor.shape):
+            raise ValueError(f"the Sequential's input_shape {tuple(self.input_shape)} and its "
+                             f"Input's shape {tuple(tensor.shape)} differ: give one")
+        self.input_shape = tuple(tensor.shape)
         return self
 
     def pop(self):
@@ -235,10 +252,14 @@ class Sequential(Model):
         optimizer : "sgd", "adagrad", "rmsprop", "adam" or a :mod:`dlcore.optimizers` object
         metrics : list, ``["accuracy"]`` or empty
 
+        Keras's order, the optimiser first (``compile("adam", "categorical_crossentropy")``),
+        is taken too, and its keywords (``compile(optimizer="adam", loss=...)``).
+
         Returns
         -------
         self
         """
+        loss, optimizer = loss_then_optimizer(loss, optimizer)
         self.loss = self._checked_loss(get_loss(loss))
         self.optimizer = get_optimizer(optimizer)
         metrics = list(metrics or [])

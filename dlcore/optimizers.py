@@ -615,6 +615,30 @@ OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam)}
 Adagrad, RMSprop = AdaGrad, RMSProp
 
 
+def is_optimizer(identifier):
+    """Whether ``identifier`` names or is an optimiser (what :func:`get_optimizer` takes)."""
+    if isinstance(identifier, Optimizer):
+        return True
+    if isinstance(identifier, dict):
+        identifier = identifier.get("class_name")
+    return isinstance(identifier, str) and identifier.lower() in OPTIMIZERS
+
+
+def loss_then_optimizer(loss, optimizer):
+    """``(loss, optimizer)`` in the order ``compile`` takes them. Keras's ``compile`` takes the
+    optimiser first: given that way (``compile("adam", "categorical_crossentropy")``) they are
+    swapped, as no name is both; an optimiser alone where the loss goes is refused in one line
+    naming the order."""
+    from dlcore.losses import is_loss
+    if not is_optimizer(loss):
+        return loss, optimizer
+    if is_loss(optimizer):
+        return optimizer, loss
+    raise ValueError(f"{loss!r:.60} is an optimizer, given where compile takes the loss: "
+                     f"dlcore's compile takes (loss, optimizer, metrics); Keras's keywords work "
+                     f"too: compile(optimizer={loss!r:.60}, loss=...)")
+
+
 def get_optimizer(identifier):
     """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, with
     their default settings), a ``{"class_name", "config"}`` dict or an instance."""

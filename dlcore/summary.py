@@ -34,8 +34,10 @@ class Summary:
     ``total_biases``, ``total_flops``, and as Keras ``trainable_params`` and
     ``non_trainable_params``, those of frozen layers); ``str()`` is the table."""
 
-    def __init__(self, rows, name, input_shape):
+    def __init__(self, rows, name, input_shape, inputs=None):
         self.rows, self.name, self.input_shape = rows, name, tuple(input_shape)
+        #: (name, per-sample shape) of each input: a row each at the top of the table
+        self.inputs = list(inputs) if inputs else [("input", self.input_shape)]
         self.total_weights = sum(r.weights for r in rows)
         self.total_biases = sum(r.biases for r in rows)
         self.total_state = sum(r.state for r in rows)
@@ -46,15 +48,18 @@ class Summary:
 
     def __str__(self):
         header = ("Layer (type)", "Output shape", "Params", "Weights", "Biases", "FLOPs")
-        table = [header, ("input", _shape_text(self.input_shape), "", "", "", "")]
+        table = [header] + [(name, _shape_text(shape), "", "", "", "")
+                            for name, shape in self.inputs]
+        first_layer = len(table)
         table += [(f"{r.name} ({r.class_name}{'' if r.trainable or not r.params else ', frozen'})",
                    _shape_text(r.output_shape), f"{r.params:,}",
                    f"{r.weights:,}", f"{r.biases:,}", f"{r.flops:,}") for r in self.rows]
         if any(r.inputs for r in self.rows):   # a graph: each row says what it takes
             header += ("Inputs",)
             table[0] = header
-            table[1] += ("",)
-            for index, r in enumerate(self.rows, start=2):
+            for index in range(1, first_layer):
+                table[index] += ("",)
+            for index, r in enumerate(self.rows, start=first_layer):
                 table[index] += (", ".join(r.inputs or ()),)
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
 

@@ -120,9 +120,10 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         network without an input shape is built on X's first)."""
         shape = network.output_shape
         if int(np.prod(shape)) != width:
-            what = "classes" if isinstance(self, SKLearnClassifier) else "targets"
+            what, each = (("classes", "class") if isinstance(self, SKLearnClassifier)
+                          else ("targets", "target"))
             raise ValueError(f"the network gives {int(np.prod(shape))} outputs for {width} "
-                             f"{what}: its last layer needs one unit per {what[:-1]} "
+                             f"{what}: its last layer needs one unit per {each} "
                              f"(y.shape[1] in a model function)")
 
     def _check_fitted(self):

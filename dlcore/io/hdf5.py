@@ -273,6 +273,15 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
                             f"(RBMs, DBNs, autoencoders, networks); save arrays with "
                             f"numpy.save or h5py, other libraries' models with their own "
                             f"tools")
+        if model_class.__module__.split(".")[0] == "dlcore":
+            # dlcore's scikit-learn wrappers (DBNClassifier, SKLearnClassifier, ...): their
+            # networks have a file format, the wrappers pickle
+            inner = next((name for name in ("network_", "model_") if hasattr(model, name)),
+                         None)
+            network = (f", or its fitted network with dlcore.save(model.{inner}, path)"
+                       if inner else "")
+            raise TypeError(f"cannot save a {class_name} with dlcore.save: save it with pickle "
+                            f"or joblib.dump, as scikit-learn's estimators{network}")
         raise TypeError(f"cannot save a {class_name}: the class is not registered; decorate it "
                         f"with @dlcore.io.register_model")
     hyperparameters = _config_to_json(model.get_config(), class_name)

@@ -673,13 +673,15 @@ class _Imported:
     def _batch_shape(self, value):
         if value is None:
             return None
-        if not isinstance(value, list) or len(value) not in (2, 4) or any(
+        if not isinstance(value, list) or len(value) not in (2, 3, 4) or any(
                 isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 2**31
                 for v in value[1:]):
             raise _config_error(self.filename, f"the Keras input shape {str(value)[:80]} is not "
-                                               f"(batch, features) or (batch, H, W, C) of "
-                                               f"positive integers")
+                                               f"(batch, features), (batch, H, W) or (batch, H, "
+                                               f"W, C) of positive integers")
         shape = tuple(value[1:])
+        # (H, W, C) images become dlcore's (C, H, W); (H, W) arrays without channels (Keras's
+        # MNIST MLP) keep their shape, and flatten alike in both
         return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
 
     def _entry(self, entry, kinds):
