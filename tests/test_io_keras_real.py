@@ -425,6 +425,20 @@ def test_keras_trains_on_what_it_trained_on_after_the_round_trip(tmp_path):
         assert "loss" in history.history
 
 
+def test_keras_mnist_mlp_on_images_without_channels_imports(tmp_path):
+    """keras.io's MNIST MLP: Input((28, 28)) without channels, then Flatten."""
+    keras = real_keras()
+    trained = keras.Sequential([keras.Input((7, 6)), keras.layers.Flatten(),
+                                keras.layers.Dense(5, activation="relu"),
+                                keras.layers.Dense(3, activation="softmax")])
+    x = images(4, (7, 6))
+    for suffix in (".keras", ".h5"):
+        trained.save(tmp_path / f"mlp{suffix}")
+        model = dlcore.load(tmp_path / f"mlp{suffix}")
+        assert model.input_shape == (7, 6)
+        np.testing.assert_allclose(model.predict(x), trained.predict(x, verbose=0), atol=1e-6)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where
