@@ -215,6 +215,28 @@ class SKLearnClassifier(AccuracyScore, _SKLearnWrapper):
         outputs = self._outputs(X)
         return outputs[:, 1] - outputs[:, 0] if len(self.classes_) == 2 else outputs
 
+    def predict_proba(self, X):
+        """Class probabilities (n, n_classes) in the order of ``classes_``, float64 rows
+        summing to 1: the network's outputs where it ends in a softmax, their softmax where
+        they are logits (a loss with ``from_logits=True``); refused in one line for a network
+        whose outputs are neither. Keras's wrapper has none; scikit-learn's soft voting,
+        ``roc_auc`` scoring and calibration need it."""
+        from dlcore import Sequential
+        from dlcore.backend.reference import softmax
+        from dlcore.functional import final_activation
+        outputs = self._outputs(X).astype(np.float64)
+        network = self.model_
+        last = network.layers[-1] if isinstance(network, Sequential) \
+            else network._output_layer(0)
+        if getattr(network.loss, "from_logits", False):
+            outputs = softmax(outputs)
+        elif final_activation(last) != "softmax":
+            raise ValueError(f"predict_proba needs a network whose outputs are probabilities (a "
+                             f"softmax last layer) or logits (a loss with from_logits=True); "
+                             f"its last layer {last.name!r} ends in "
+                             f"{final_activation(last) or 'no activation'}")
+        return outputs / outputs.sum(axis=1, keepdims=True)
+
     def predict(self, X):
         """The class of each row's largest output, as labels of ``classes_``."""
         outputs = self._outputs(X)

@@ -274,3 +274,17 @@ def test_a_stack_interrupted_in_its_first_layer_saves_resumes_and_ends_as_uninte
     for done, expected in zip(resumed.autoencoders_, full.autoencoders_):
         np.testing.assert_array_equal(done.W, expected.W)
     same_history(resumed.history, full.history)
+
+
+def test_score_is_minus_the_mean_reconstruction_loss_so_a_grid_search_needs_no_scoring():
+    from sklearn.model_selection import GridSearchCV
+    X = binary(60)
+    fitted = dlcore.Autoencoder(n_hidden=6, epochs=3, seed=1).fit(X)
+    assert fitted.score(X) == pytest.approx(-np.mean(fitted.reconstruction_loss(X)),
+                                            rel=1e-12)
+    worse = dlcore.Autoencoder(n_hidden=6, epochs=0, seed=1).fit(X)
+    assert fitted.score(X) > worse.score(X)
+    search = GridSearchCV(dlcore.Autoencoder(epochs=2, seed=1), {"n_hidden": [2, 8]},
+                          cv=2).fit(X)
+    assert search.best_params_["n_hidden"] in (2, 8)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()

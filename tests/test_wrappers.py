@@ -214,3 +214,31 @@ def test_without_targets_a_transformer_learns_to_reproduce_its_inputs():
     assert fitted.transform(X).shape == X.shape
     loss = fitted.history_["loss"]
     assert loss[-1] < 0.5 * loss[0]
+
+
+def test_class_probabilities_for_soft_voting_and_roc_auc():
+    """predict_proba: the softmax outputs, rows summing to 1, argmax = predict; logits
+    (from_logits) go through a softmax; a network of neither kind is refused in one line."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.metrics import roc_auc_score
+    X, y = blobs()
+    fitted = classifier().fit(X, y)
+    probabilities = fitted.predict_proba(X)
+    assert probabilities.shape == (len(X), 3) and probabilities.dtype == np.float64
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(probabilities, fitted.model_.predict(X), atol=1e-6)
+    np.testing.assert_array_equal(fitted.classes_[probabilities.argmax(axis=1)],
+                                  fitted.predict(X))
+    assert roc_auc_score(y, probabilities, multi_class="ovr") > 0.9
+    voting = VotingClassifier([("a", classifier()), ("b", classifier(model_kwargs={
+        "seed": 1}))], voting="soft").fit(X, y)
+    assert voting.score(X, y) > 0.9
+    logits = classifier(model_kwargs={"loss": dlcore.losses.CrossEntropy(from_logits=True),
+                                      "output": "linear"}).fit(X, y)
+    outputs = logits.model_.predict(X).astype(np.float64)
+    expected = np.exp(outputs) / np.exp(outputs).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(logits.predict_proba(X), expected, rtol=1e-10)
+    relu = classifier(model_kwargs={"loss": "mse", "output": "relu"}).fit(X, y)
+    with pytest.raises(ValueError, match="predict_proba needs a network whose outputs are "
+                                         "probabilities .* ends in relu"):
+        relu.predict_proba(X)

@@ -368,6 +368,13 @@ class Autoencoder(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin
         r = self._passes(X)[2]
         return model.reconstruction_loss(X.astype(np.float64), r.astype(np.float64), self.loss)
 
+    def score(self, X, y=None):
+        """Minus the mean :meth:`reconstruction_loss` of the rows of ``X`` (higher is better),
+        a float: what ``GridSearchCV`` and ``cross_val_score`` choose the hyperparameters by
+        without a ``scoring=`` (as the RBMs' pseudo-log-likelihood). Losses of different
+        kinds (cross-entropy, mse) do not compare: search over one. ``y`` is ignored."""
+        return -float(np.mean(self.reconstruction_loss(X)))
+
     # -- files and copies ---------------------------------------------------------------
     def get_config(self):
         """The constructor arguments, JSON-serialisable (for the HDF5 file)."""
