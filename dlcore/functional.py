@@ -43,7 +43,7 @@ from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
 from dlcore.summary import Summary, summarize
 from dlcore.training import TrainingLoop, called_once
-from dlcore.validation import check_batch, check_bool
+from dlcore.validation import check_batch, check_bool, check_float
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
 
@@ -195,6 +195,7 @@ class Model(TrainingLoop):
     #: (a Sequential has one input and one output, and its own single loss)
     _several_inputs = _several_outputs = False
     losses = ()
+    loss_weights = None
 
     def __init__(self, inputs, outputs, backend="auto", seed=0, name=None):
         self.name = name or "model"
@@ -439,15 +440,47 @@ class Model(TrainingLoop):
                          f"{', '.join(layer.name for layer in self.layers)}")
 
     # -- compile ------------------------------------------------------------------------
-    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
+    @property
+    def output_names(self):
+        """The names of the outputs, as Keras's: those of the layers that make them."""
+        return [tensor.node.layer.name if tensor.node.layer is not None
+                else (tensor.name or f"output_{index}")
+                for index, tensor in enumerate(self.outputs)]
+
+    def _per_output(self, value, what):
+        """``value`` as a list of one entry per output: a list of them, a dict of them by
+        output name (Keras's way), or one for every output."""
+        names = self.output_names
+        # a dict of loss settings ({"name": ..., "from_logits": ...}) is one loss
+        if isinstance(value, dict) and value and set(value) <= set(names) and \
+                not set(value) <= {"name", "from_logits", "temperature"}:
+            missing = [name for name in names if name not in value]
+            if missing:
+                raise ValueError(f"{what} are given by output name without {missing}: give "
+                                 f"one for each of the outputs {names}")
+            return [value[name] for name in names]
+        if isinstance(value, dict) and value and what == "loss weights":
+            raise ValueError(f"{what} are given for {sorted(map(str, value))[:8]}; the model's "
+                             f"outputs are named {names}")
+        values = list(value) if isinstance(value, (list, tuple)) else [value] * len(names)
+        if len(values) != len(names):
+            raise ValueError(f"give one {what[:-1]}, or one per output: {len(names)} output(s) "
+                             f"({', '.join(names)}), {len(values)} {what}")
+        return values
+
+    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None, loss_weights=None):
         """As :meth:`dlcore.Sequential.compile`; with several outputs ``loss`` is one loss for
-        every output or a list of one per output (the cost is their sum; ``accuracy`` is the
-        first output's)."""
+        every output, a list of one per output or a dict of them by output name
+        (:attr:`output_names`, as Keras), and the cost is their sum, or with ``loss_weights``
+        (a list or dict, as Keras) the weighted sum sum_k w_k L_k; ``accuracy`` is the first
+        output's."""
         loss, optimizer = loss_then_optimizer(loss, optimizer)
-        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
-        if len(losses) != len(self.outputs):
-            raise ValueError(f"give one loss, or one per output: {len(self.outputs)} output(s), "
-                             f"{len(losses)} losses")
+        losses = self._per_output(loss, "losses")
+        self.loss_weights = None
+        if loss_weights is not None:
+            weights = [check_float(weight, "a loss weight", low=0.0)
+                       for weight in self._per_output(loss_weights, "loss weights")]
+            self.loss_weights = None if all(w == 1.0 for w in weights) else weights
         self.losses = [get_loss(item) for item in losses]
         for index, item in enumerate(self.losses):
             self._checked_loss(item, index)
@@ -587,12 +620,21 @@ class Model(TrainingLoop):
         n = outputs.shape[0]
         self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
                                     rows.loss, rows.correct, fused[0])
+        self._scale_by_loss_weight(0, rows.grad, rows.loss)
         if weights is not None:
             self._weigh(rows.grad.reshape(n, -1), weights)
             self._weigh(rows.loss.reshape(-1, 1), weights)
         if gradient:
             return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
         return None
+
+    def _scale_by_loss_weight(self, index, grad, row_loss):
+        """Output ``index``'s gradient and per-sample losses times its loss weight w_k (the
+        cost sum_k w_k L_k), in place; nothing without loss weights."""
+        if self.loss_weights is not None and self.loss_weights[index] != 1.0:
+            weight = self.loss_weights[index]
+            self.ops.rescale(grad, weight, 0.0, grad)
+            self.ops.rescale(row_loss, weight, 0.0, row_loss)
 
     def _several_loss_rows(self, x, targets, rows, training, step, gradient, input_gradient,
                            fused, weights=None):
@@ -614,6 +656,7 @@ class Model(TrainingLoop):
             row_correct = rows.correct if index == 0 else self._buffer(f"correct{index}", (n,))
             loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
                                    fused[index])
+            self._scale_by_loss_weight(index, grad, row_loss)
             if index > 0:
                 self.ops.accumulate(row_loss, rows.loss)
             if weights is not None:
@@ -882,6 +925,8 @@ class Model(TrainingLoop):
                                           else self.loss.get_config()),
                                  "optimizer": serialize_optimizer(self.optimizer),
                                  "metrics": list(self.metrics)}
+            if self.loss_weights is not None:
+                config["compile"]["loss_weights"] = list(self.loss_weights)
         return config
 
     @classmethod
@@ -938,7 +983,8 @@ class Model(TrainingLoop):
         model._keep_trainable(config)
         compiled = config.get("compile")
         if compiled:
-            model.compile(compiled["loss"], compiled["optimizer"], compiled.get("metrics"))
+            model.compile(compiled["loss"], compiled["optimizer"], compiled.get("metrics"),
+                          loss_weights=compiled.get("loss_weights"))
         return model
 
     def get_state(self):

@@ -240,7 +240,7 @@ class Sequential(Model):
         return cached[1]
 
     # -- compile ------------------------------------------------------------------------
-    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None):
+    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None, loss_weights=None):
         """Choose the loss, the optimiser and the metrics.
 
         Parameters
@@ -251,6 +251,8 @@ class Sequential(Model):
             layer; a cross-entropy on outputs that are not probabilities is refused
         optimizer : "sgd", "adagrad", "rmsprop", "adam" or a :mod:`dlcore.optimizers` object
         metrics : list, ``["accuracy"]`` or empty
+        loss_weights : None (Keras's argument: a :class:`dlcore.Model` with several outputs
+            takes them)
 
         Keras's order, the optimiser first (``compile("adam", "categorical_crossentropy")``),
         is taken too, and its keywords (``compile(optimizer="adam", loss=...)``).
@@ -259,6 +261,9 @@ class Sequential(Model):
         -------
         self
         """
+        if loss_weights is not None:
+            raise ValueError("loss_weights weigh the outputs of a dlcore.Model with several; a "
+                             "Sequential has one output (scale the learning rate instead)")
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         self.loss = self._checked_loss(get_loss(loss))
         self.optimizer = get_optimizer(optimizer)

@@ -439,6 +439,36 @@ def test_keras_mnist_mlp_on_images_without_channels_imports(tmp_path):
         np.testing.assert_allclose(model.predict(x), trained.predict(x, verbose=0), atol=1e-6)
 
 
+def test_losses_and_loss_weights_by_output_name_cross_both_ways(tmp_path):
+    """Keras's functional API guide compiles two outputs with a dict of losses and of loss
+    weights: dlcore imports them, computes Keras's loss, takes Keras's step, and Keras trains
+    on dlcore's export."""
+    keras = real_keras()
+    rng = np.random.default_rng(5)
+    x, labels = rng.random((20, 4)).astype(np.float32), np.arange(20) % 3
+    values = rng.random((20, 1)).astype(np.float32)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(5, activation="relu")(inputs)
+    trained = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                                   keras.layers.Dense(1, name="reg")(hidden)])
+    trained.compile(optimizer=keras.optimizers.SGD(0.1),
+                    loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                    loss_weights={"cls": 1.0, "reg": 0.2}, metrics={"cls": ["accuracy"]})
+    trained.fit(x, [labels, values], epochs=1, verbose=0)
+    trained.save(tmp_path / "two.keras")
+    model = dlcore.load(tmp_path / "two.keras")
+    assert model.loss_weights == [1.0, 0.2] and model.metrics == ["accuracy"]
+    assert model.evaluate(x, [labels, values])["loss"] == pytest.approx(
+        trained.evaluate(x, [labels, values], verbose=0, return_dict=True)["loss"], rel=1e-5)
+    trained.train_on_batch(x, [labels, values])
+    model.train_on_batch(x, [labels, values])
+    for theirs, ours in zip(trained.predict(x, verbose=0), model.predict(x)):
+        np.testing.assert_allclose(theirs, ours, atol=1e-6)
+    model.save(tmp_path / "back.keras")
+    keras.models.load_model(tmp_path / "back.keras").fit(x, [labels, values], epochs=1,
+                                                         verbose=0)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

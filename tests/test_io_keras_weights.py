@@ -325,3 +325,26 @@ def test_a_model_with_several_outputs_writes_its_metrics_per_output(tmp_path):
     loaded = dlcore.load(tmp_path / "m.h5")
     assert loaded.metrics == ["accuracy"]
     assert [loss.name for loss in loaded.losses] == ["cross_entropy", "mse"]
+
+
+def test_losses_weights_and_metrics_by_output_name_import_from_keras():
+    """Keras 3's compile_config of a model with two outputs, by output name (as Keras's
+    functional API guide compiles one)."""
+    from dlcore.io.keras_training import compile_from
+    inputs = dlcore.Input(shape=(4,))
+    hidden = Dense(5, activation="relu")(inputs)
+    model = dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
+                                  Dense(1, name="reg")(hidden)])
+    why = compile_from(model, {
+        "loss": {"reg": "mse", "cls": "categorical_crossentropy"},
+        "loss_weights": {"cls": 1.0, "reg": 0.2}, "metrics": {"cls": ["accuracy"]},
+        "optimizer_config": {"class_name": "SGD", "config": {"learning_rate": 0.1}}})
+    assert why is None
+    assert [loss.name for loss in model.losses] == ["cross_entropy", "mse"]
+    assert model.loss_weights == [1.0, 0.2] and model.metrics == ["accuracy"]
+    assert model.target_forms_ == ("rows", None)
+    none_for_first = dlcore.Model(model.inputs, model.outputs)
+    assert compile_from(none_for_first, {"loss": ["mse", "mse"], "metrics": [[], ["accuracy"]],
+                                         "optimizer_config": {"class_name": "SGD",
+                                                              "config": {}}}) is None
+    assert none_for_first.metrics == []      # dlcore's accuracy would be the first output's

@@ -119,3 +119,64 @@ def test_the_wrapper_says_one_unit_per_class():
     network.compile("cross_entropy", "sgd")
     with pytest.raises(ValueError, match="needs one unit per class "):
         SKLearnClassifier(network).fit(rows(6, 4), np.arange(6) % 2)
+
+
+def two_output_model():
+    inputs = dlcore.Input((4,))
+    hidden = Dense(5, activation="relu")(inputs)
+    return dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
+                                 Dense(1, name="reg")(hidden)], backend="reference", seed=3)
+
+
+def test_losses_and_loss_weights_by_output_name_weigh_the_cost():
+    """compile(loss={...}, loss_weights={...}) as Keras's functional API guide writes it: the
+    cost is sum_k w_k L_k, each L_k computed here by hand from the predictions."""
+    x, labels = rows(20, 4), np.arange(20) % 3
+    values = np.random.default_rng(4).random((20, 1)).astype(np.float32)
+    model = two_output_model()
+    assert model.output_names == ["cls", "reg"]
+    model.compile(loss={"reg": "mse", "cls": "cross_entropy"}, optimizer="sgd",
+                  loss_weights={"cls": 1.0, "reg": 0.25})
+    assert [loss.name for loss in model.losses] == ["cross_entropy", "mse"]
+    probabilities, predicted = model.predict(x)
+    cross_entropy = -np.mean(np.log(probabilities[np.arange(20), labels]))
+    squared = np.mean((predicted - values) ** 2)
+    assert model.evaluate(x, [labels, values])["loss"] == pytest.approx(
+        cross_entropy + 0.25 * squared, rel=1e-5)
+    unweighted = two_output_model().compile(["cross_entropy", "mse"], "sgd")
+    assert unweighted.evaluate(x, [labels, values])["loss"] == pytest.approx(
+        cross_entropy + squared, rel=1e-5)
+
+
+def test_loss_weights_weigh_the_gradient_too():
+    """A step with the second output's weight 0 equals a step of the first output's loss
+    alone on a model whose second head is frozen out of the cost."""
+    x, labels = rows(8, 4), np.arange(8) % 3
+    values = rows(8, 1, seed=5)
+    weighted = two_output_model().compile(["cross_entropy", "mse"], "sgd",
+                                          loss_weights=[1.0, 0.0])
+    weighted.train_on_batch(x, [labels, values])
+    alone = two_output_model()
+    alone.compile(["cross_entropy", "mse"], "sgd")
+    only_first = dlcore.Model(alone.inputs, alone.outputs[0])
+    only_first.compile("cross_entropy", "sgd")
+    only_first.train_on_batch(x, labels)
+    for name in ("dense", "cls"):
+        for a, b in zip(weighted.get_layer(name).get_weights(),
+                        alone.get_layer(name).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_loss_weights_keep_through_files_and_bad_ones_are_refused(tmp_path):
+    model = two_output_model().compile(["cross_entropy", "mse"], "sgd", loss_weights=[1, 0.5])
+    dlcore.save(model, tmp_path / "m.h5")
+    assert dlcore.load(tmp_path / "m.h5").loss_weights == [1.0, 0.5]
+    for bad, message in (({"cls": "cross_entropy"}, r"without \['reg'\]"),):
+        with pytest.raises(ValueError, match=message):
+            two_output_model().compile(bad, "sgd")
+    with pytest.raises(ValueError, match=r"given for \['foo'\]; the model's outputs are named"):
+        two_output_model().compile(["cross_entropy", "mse"], "sgd", loss_weights={"foo": 1})
+    with pytest.raises(ValueError, match="a loss weight must be"):
+        two_output_model().compile(["cross_entropy", "mse"], "sgd", loss_weights=[1, -1])
+    with pytest.raises(ValueError, match="a Sequential has one output"):
+        dlcore.Sequential([Dense(2)], input_shape=(3,)).compile("mse", "sgd", loss_weights=[2])

@@ -146,25 +146,50 @@ def _optimizer(value):
                                                                            0.01)), **settings)
 
 
+def _loss_weights(value):
+    """Keras's ``loss_weights`` (None, a list, or a dict by output name) with numbers checked;
+    the model's ``compile`` matches them to its outputs."""
+    if value is None:
+        return None
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, (list, dict)) or len(value) > 64 or any(
+            isinstance(item, bool) or not isinstance(item, (int, float)) for item in items):
+        raise ValueError(f"the loss_weights {str(value)[:60]} are not a list or dict of numbers")
+    return value
+
+
 def compile_arguments(training_config):
     """``(loss, optimizer, metrics)`` for ``model.compile`` from a Keras ``training_config``
-    (parsed JSON); ValueError naming what has no dlcore equivalent."""
+    (parsed JSON), and its ``loss_weights`` as :func:`loss_weights` gives them; ValueError
+    naming what has no dlcore equivalent."""
     if not isinstance(training_config, dict):
         raise ValueError("the training_config is not a JSON object")
-    if training_config.get("loss_weights") is not None or \
-            training_config.get("weighted_metrics") is not None:
-        raise ValueError("loss weights and weighted metrics are not dlcore's")
+    if training_config.get("weighted_metrics") is not None:
+        raise ValueError("weighted metrics are not dlcore's")
     loss = training_config.get("loss")
     if loss is None:
         raise ValueError("it names no loss")
     if isinstance(loss, dict) and "class_name" not in loss:   # per output, by name
-        raise ValueError("losses given per output name are not imported")
+        if len(loss) > 64 or not all(isinstance(name, str) for name in loss):
+            raise ValueError("the losses by output name are not a dict of names")
+        return {name: _loss(item) for name, item in loss.items()}, \
+            _compile_optimizer(training_config), _metrics(training_config.get("metrics"))
     losses = [_loss(item) for item in loss[:64]] if isinstance(loss, list) else _loss(loss)
+    return losses, _compile_optimizer(training_config), _metrics(training_config.get("metrics"))
+
+
+def loss_weights(training_config):
+    """The ``loss_weights`` of a Keras ``training_config``, checked: None, a list, or a dict
+    by output name."""
+    return _loss_weights(training_config.get("loss_weights")) \
+        if isinstance(training_config, dict) else None
+
+
+def _compile_optimizer(training_config):
     try:
-        optimizer = _optimizer(training_config.get("optimizer_config"))
+        return _optimizer(training_config.get("optimizer_config"))
     except TypeError as error:
         raise ValueError(f"the optimizer's settings are not dlcore's: {error}") from None
-    return losses, optimizer, _metrics(training_config.get("metrics"))
 
 
 def _target_form(value):
@@ -173,17 +198,43 @@ def _target_form(value):
     return _TARGET_FORMS.get(name) if isinstance(name, str) else None
 
 
+def _first_outputs_metrics(model, training_config):
+    """``training_config`` with the metrics of a model with several outputs given per output
+    (a dict by output name, or a list of one list per output, as Keras 3 takes them) kept for
+    the first output only: dlcore's accuracy is the first output's."""
+    from dlcore import Sequential
+    metrics = training_config.get("metrics") if isinstance(training_config, dict) else None
+    outputs = 1 if isinstance(model, Sequential) else len(model.outputs)
+    if outputs < 2 or not isinstance(metrics, (dict, list)):
+        return training_config
+    if isinstance(metrics, dict):
+        first = metrics.get(model.output_names[0])
+    elif len(metrics) == outputs and all(item is None or isinstance(item, list)
+                                         for item in metrics):
+        first = metrics[0]
+    else:
+        return training_config
+    return {**training_config, "metrics": first}
+
+
 def compile_from(model, training_config):
     """Compile ``model`` as ``training_config`` says; the reason (one line) when it cannot be,
     None when it was compiled. The form of targets Keras's loss took is kept
     (``model.target_forms_``), so that an export names the same loss."""
     try:
+        training_config = _first_outputs_metrics(model, training_config)
         loss, optimizer, metrics = compile_arguments(training_config)
-        model.compile(loss, optimizer, metrics)
+        weights = loss_weights(training_config)
+        if weights is None:
+            model.compile(loss, optimizer, metrics)
+        else:
+            model.compile(loss, optimizer, metrics, loss_weights=weights)
     except (ValueError, TypeError) as error:
         model.loss = model.optimizer = None
         return str(error).split("\n")[0][:300]
     keras_losses = training_config["loss"]
+    if isinstance(keras_losses, dict) and "class_name" not in keras_losses:
+        keras_losses = [keras_losses.get(name) for name in model.output_names]
     model.target_forms_ = tuple(_target_form(item) for item in (
         keras_losses if isinstance(keras_losses, list) else [keras_losses]))
     return None
@@ -234,7 +285,8 @@ def keras_training_config(model):
     metrics = list(model.metrics) or None
     if metrics and len(losses) > 1:   # Keras takes a list per output: dlcore's are the first's
         metrics = [metrics] + [[] for _ in losses[1:]]
-    return {"loss": loss[0] if len(loss) == 1 else loss, "loss_weights": None,
+    return {"loss": loss[0] if len(loss) == 1 else loss,
+            "loss_weights": getattr(model, "loss_weights", None),
             "metrics": metrics, "weighted_metrics": None,
             "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
             "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],

@@ -14,6 +14,7 @@ docs/hdf5-format.md describes the same layouts for readers.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -622,6 +623,12 @@ def _check_compile_settings(reader: ModelFileReader, config: dict) -> None:
     if not isinstance(metrics, list) or len(metrics) > 8 or \
             not all(isinstance(metric, str) for metric in metrics):
         raise checker.fail(f"give metrics = {metrics!r:.60}; expected a short list of names")
+    weights = compiled.get("loss_weights")
+    if weights is not None and (not isinstance(weights, list) or len(weights) > 64 or not all(
+            isinstance(weight, (int, float)) and not isinstance(weight, bool)
+            and math.isfinite(weight) and weight >= 0 for weight in weights)):
+        raise checker.fail(f"give loss_weights = {weights!r:.60}; expected a short list of "
+                           f"non-negative numbers")
 
 
 def _check_optimizer_group(reader: ModelFileReader, expected: dict[str, tuple]) -> None:
