@@ -111,13 +111,17 @@ class EarlyStopping(_Monitored):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs, and put back the weights of the best epoch.
 
+    The count is Keras's: with ``patience=3`` the third epoch in a row without improvement is
+    the last one trained (``patience`` 0 and 1 both stop at the first such epoch).
+
     Parameters
     ----------
     monitor : str, a key of the epoch logs (``"val_loss"`` by default; ``"val_accuracy"``...)
     min_delta : float >= 0, the smallest change that counts as an improvement
-    patience : int >= 0, epochs without improvement before stopping
+    patience : int >= 0, epochs without improvement after which training stops
     mode : "min", "max" or "auto" (max for names containing "accuracy", else min)
-    restore_best_weights : bool, restore the best epoch's weights at the end (default True)
+    restore_best_weights : bool, restore the best epoch's weights at the end (default True;
+        Keras's default is False)
 
     Attributes
     ----------
@@ -227,7 +231,8 @@ class EarlyStopping(_Monitored):
                 self.best_weights = self.model.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        # Keras's count: stop once `wait` reaches `patience` (not when it passes it)
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

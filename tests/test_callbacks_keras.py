@@ -140,6 +140,52 @@ def test_reduce_lr_on_plateau_follows_keras_rule_worked_by_hand():
                                    0.03, 0.03, 0.03, 0.03])
 
 
+class _WeightsModel:
+    """What EarlyStopping touches: the weights (the epoch they were taken at) and the stop."""
+
+    def __init__(self):
+        self.epoch, self.stop_training = 0, False
+
+    def get_weights(self):
+        return [self.epoch]
+
+    def set_weights(self, weights):
+        self.epoch = weights[0]
+
+
+def epochs_trained(stopper, losses):
+    """How many of ``losses`` (val_loss per epoch) a fit with ``stopper`` trains."""
+    model = _WeightsModel()
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch, loss in enumerate(losses, start=1):
+        model.epoch = epoch
+        stopper.on_epoch_end(epoch, {"val_loss": loss})
+        if model.stop_training:
+            break
+    stopper.on_train_end()
+    return epoch
+
+
+@pytest.mark.parametrize("patience, trained", [(0, 2), (1, 2), (2, 3), (3, 4)])
+def test_early_stopping_stops_after_patience_epochs_without_improvement_as_keras(
+        patience, trained):
+    # Keras's docstring example: patience=3 on a loss that never improves after the first
+    # epoch runs 4 epochs (Keras 3's rule: stop once `wait` reaches `patience`; Keras 3.15's
+    # own callback, driven by these losses, trains 2, 2, 3, 4 epochs)
+    assert epochs_trained(EarlyStopping(patience=patience),
+                          [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]) == trained
+
+
+def test_early_stopping_counts_from_the_last_improvement_by_more_than_min_delta():
+    # e2 improves by 0.05 <= min_delta (not counted), e3 by 0.2 (counted): wait restarts at e3,
+    # then e4 and e5 stall and patience 2 stops at e5, restoring e3's weights (as Keras 3.15)
+    stopper = EarlyStopping(patience=2, min_delta=0.1)
+    assert epochs_trained(stopper, [1.0, 0.95, 0.8, 0.79, 0.9, 0.5, 0.4]) == 5
+    assert stopper.best_epoch == 3 and stopper.stopped_epoch == 5
+    assert stopper.model.epoch == 3
+
+
 def test_reduce_lr_on_plateau_in_a_fit_and_its_refusals():
     model = network()
     fit(model, 4, [ReduceLROnPlateau(monitor="val_loss", mode="max", patience=0,

@@ -61,12 +61,13 @@ def test_a_malformed_state_is_refused_when_the_file_is_read(two_epochs, change, 
 
 def test_the_first_fit_after_loading_continues_the_saved_state(digits, tmp_path):
     def stopper_():   # a finished fit restoring the best weights would not be a checkpoint
-        return EarlyStopping(patience=1, restore_best_weights=False)
+        return EarlyStopping(patience=2, restore_best_weights=False)
 
     full, stopper = network(), stopper_()
     full.fit(*digits, epochs=8, callbacks=[stopper], **FIT)
     part = network()
-    # after epoch 4 (its best epoch 3 waited on once), a fresh stopper would not stop at 5
+    # after epoch 4 (its best epoch 3 waited on once), a fresh stopper would not stop at 5:
+    # the saved wait of 1 does, patience 2 reached (Keras's count)
     part.fit(*digits, epochs=4, callbacks=[stopper_()], **FIT)
     dlcore.save(part, tmp_path / "part.h5")
     resumed, resumed_stopper = dlcore.load(tmp_path / "part.h5"), stopper_()

@@ -41,7 +41,7 @@ PRETRAIN_DEFAULTS = {"hidden": (500, 500), "pretrain_epochs": 20,
                      "pretrain_learning_rate": 0.1, "pretrain_batch_size": 20,
                      "propagate": "mean"}
 FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
-                     "batch_size": 32, "epochs": 60, "patience": 8, "validation_split": 0.1,
+                     "batch_size": 32, "epochs": 60, "patience": 9, "validation_split": 0.1,
                      "dropout": 0.3, "input_dropout": 0.1}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
 
