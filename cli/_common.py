@@ -354,10 +354,12 @@ def resumed_options(hyperparameters=None):
         @functools.wraps(command)
         def run(**options):
             path = options.get("resume")
+            context = click.get_current_context()
+            _refuse_to_overwrite_a_checkpoint(options.get("out"), path)
             if path is not None:
-                context = click.get_current_context()
                 from dlcore.io import load
                 model = load(path)
+                _refuse_another_commands_file(context, model, path)
                 context.meta[_RESUMED_MODEL] = (Path(path), model)
                 trained = _trained_options(context, model, hyperparameters or {})
                 for name, value in trained.items():
@@ -365,6 +367,50 @@ def resumed_options(hyperparameters=None):
             return command(**options)
         return run
     return decorate
+
+
+def _refuse_to_overwrite_a_checkpoint(out, resume):
+    """Refuse a run whose --out holds a checkpoint other than the one it resumes: this run's
+    own checkpoints would replace that interrupted run's pending work."""
+    if out is None:
+        return
+    pending = Path(out) / CHECKPOINT_FILE
+    if not pending.is_file() or (resume is not None and _same_file(pending, resume)):
+        return
+    raise click.ClickException(
+        f"--out {out} already holds {pending}, a checkpoint this run would overwrite: resume "
+        f"it with --resume {shlex.quote(str(pending))}, or choose another --out (or delete "
+        "the file)")
+
+
+def _same_file(path, other):
+    try:
+        return Path(path).samefile(other)
+    except OSError:
+        return False
+
+
+def _refuse_another_commands_file(context, model, path):
+    """Refuse a --resume file that another command wrote (its training record names the
+    command): it trained on that command's data, which this one would silently change."""
+    recorded = (recorded_training(model) or {}).get("command")
+    if not isinstance(recorded, str) or _same_command(recorded, context):
+        return
+    writer = _dlcore_command(recorded, context)
+    running = _dlcore_command(context.command_path, context)
+    raise click.ClickException(
+        f"{path} was written by '{writer}', not by '{running}': a resumed run continues "
+        f"the same training; resume it with '{writer} --resume {shlex.quote(str(path))}'")
+
+
+def _dlcore_command(command_path, context):
+    """``"python -m dlcore rbm train"`` (any program name) -> ``"dlcore rbm train"``: the
+    words from the first that names one of the top-level commands."""
+    words = command_path.split()
+    top_level = context.find_root().command
+    names = top_level.list_commands(context) if isinstance(top_level, click.Group) else []
+    start = next((index for index, word in enumerate(words) if word in names), len(words))
+    return " ".join(["dlcore", *words[start:]])
 
 
 def _trained_options(context, model, hyperparameters):

@@ -303,15 +303,14 @@ def test_ctrl_c_outside_training_exits_130(tmp_path, monkeypatch):
     assert "dlcore: interrupted" in result.output
 
 
-def test_resume_from_a_file_of_another_model_class_is_one_line(tmp_path):
-    runner = CliRunner()
-    trained = runner.invoke(main, [*RBM_TRAIN[:-4], "1", *RBM_TRAIN[-3:],
-                                   "--out", str(tmp_path / "rbm")])
-    assert trained.exit_code == 0, trained.output
-    result = runner.invoke(main, ["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k",
-                                  "--epochs", "1", "--train-size", "100", "--backend", "cpu",
-                                  "--out", str(tmp_path / "cnn"),
-                                  "--resume", str(tmp_path / "rbm" / "model.h5")])
+def test_resume_from_a_file_of_another_model_class_is_one_line(digits, tmp_path):
+    # saved by a script: no training record names a command, so the class decides
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=1, backend="cpu").fit(digits[0][:40])
+    dlcore.save(rbm, tmp_path / "rbm.h5")
+    result = CliRunner().invoke(main, [
+        "cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "1",
+        "--train-size", "100", "--backend", "cpu", "--out", str(tmp_path / "cnn"),
+        "--resume", str(tmp_path / "rbm.h5")])
     assert result.exit_code == 1
     assert "holds a BernoulliRBM, not a Sequential" in result.output
 
@@ -530,3 +529,71 @@ def test_ctrl_c_inside_a_checkpoint_save_reports_the_epoch_the_network_kept(tmp_
     # the Ctrl-C in epoch 2's save rolls the network back to epoch 1: the message says so
     assert "saved the model after epoch 1 of 4" in error_lines(result)[0]
     assert dlcore.load(out / CHECKPOINT_FILE).epochs_done == 1
+
+
+# -- a resumed run continues the command that wrote the file ----------------------------------
+TASK1 = ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3", "--hidden", "8",
+         "--backend", "cpu"]
+
+
+def test_resume_refuses_a_checkpoint_another_command_wrote(tmp_path, monkeypatch):
+    # rbm train on digits 1-2, interrupted: task1 would claim its own digits for that model
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)
+    interrupted = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "int")])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    checkpoint = tmp_path / "int" / CHECKPOINT_FILE
+    result = CliRunner().invoke(main, [*TASK1, "--epochs", "3", "--out", str(tmp_path / "x"),
+                                       "--resume", str(checkpoint)])
+    assert result.exit_code == 1, result.output
+    assert error_lines(result) == [
+        f"dlcore: error: {checkpoint} was written by 'dlcore rbm train', not by 'dlcore "
+        "homework task1': a resumed run continues the same training; resume it with "
+        f"'dlcore rbm train --resume {checkpoint}'"]
+    assert not (tmp_path / "x").exists()
+
+
+def test_resume_refuses_the_finished_model_of_another_command(tmp_path):
+    runner = CliRunner()
+    first = runner.invoke(main, [*TASK1, "--epochs", "1", "--out", str(tmp_path / "task1")])
+    assert first.exit_code == 0, first.output
+    result = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "b"),
+                                  "--resume", str(tmp_path / "task1" / "model.h5")])
+    assert result.exit_code == 1, result.output
+    assert len(error_lines(result)) == 1
+    assert "was written by 'dlcore homework task1', not by 'dlcore rbm train'" in \
+        error_lines(result)[0]
+    assert not (tmp_path / "b").exists()
+
+
+# -- a new run never overwrites an interrupted run's checkpoint -------------------------------
+@pytest.mark.parametrize("arguments", [
+    ["rbm", "train"], ["ae", "train"], ["cnn", "train"], ["dbn", "pretrain"],
+    ["dbn", "finetune", "{model}"], ["homework", "task1"], ["homework", "task2"],
+    ["homework", "pretraining"]], ids=lambda words: " ".join(words[:2]))
+def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, arguments):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / CHECKPOINT_FILE).write_bytes(b"pending work")
+    (tmp_path / "dbn.h5").write_bytes(b"")
+    words = [word.format(model=tmp_path / "dbn.h5") for word in arguments]
+    result = CliRunner().invoke(main, [*words, "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert error_lines(result) == [
+        f"dlcore: error: --out {out} already holds {out / CHECKPOINT_FILE}, a checkpoint this "
+        f"run would overwrite: resume it with --resume {out / CHECKPOINT_FILE}, or choose "
+        "another --out (or delete the file)"]
+    assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
+    assert sorted(path.name for path in out.iterdir()) == [CHECKPOINT_FILE]
+
+
+def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
+        two_epoch_rbm, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / CHECKPOINT_FILE).write_bytes(b"pending work")
+    result = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(out),
+                                       "--resume", str(two_epoch_rbm)])
+    assert result.exit_code == 1, result.output
+    assert "a checkpoint this run would overwrite" in error_lines(result)[0]
+    assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
