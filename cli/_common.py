@@ -198,15 +198,19 @@ class TrainingInterrupted(Exception):
     (``OneLineErrorGroup`` prints it and exits with code 130)."""
 
 
-def resume_option(function):
+def resume_option(function=None, *, has_epochs=True):
+    """``--resume FILE``; ``@resume_option(has_epochs=False)`` for a command without an
+    --epochs option (its help then offers no new total)."""
+    if function is None:
+        return functools.partial(resume_option, has_epochs=has_epochs)
+    may_change = "--epochs (the new total), --backend" if has_epochs else "--backend"
     return click.option(
         "--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
         help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
-             "interrupted or checkpointing run), with the options of that run, for the epochs "
-             "it had left: on the cpu backend the result is bit for bit that of an "
-             "uninterrupted run. --epochs (the new total), --backend, --out and "
-             "--checkpoint-every may change; any other option given must have the value "
-             "that run had.")(function)
+             "interrupted or checkpointing run of this command), with the options of that "
+             "run, for the epochs it had left: on the cpu backend the result is bit for bit "
+             f"that of an uninterrupted run. {may_change}, --out and --checkpoint-every may "
+             "change; any other option given must have the value that run had.")(function)
 
 
 def checkpoint_option(function):

@@ -148,7 +148,7 @@ def parse_epochs(text, n_rbms):
 @backend_option
 @out_folder_option("runs/dbn")
 @checkpoint_option
-@resume_option
+@resume_option(has_epochs=False)
 @resumed_options()
 @distributed_option
 def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batch_size,

@@ -597,3 +597,17 @@ def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
     assert result.exit_code == 1, result.output
     assert "a checkpoint this run would overwrite" in error_lines(result)[0]
     assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
+
+
+@pytest.mark.parametrize("command, new_total", [
+    (["dbn", "pretrain"], None), (["rbm", "train"], "--epochs (the new total)"),
+    (["homework", "pretraining"], "--epochs (the new total)")])
+def test_the_resume_help_names_only_options_the_command_has(command, new_total):
+    help_text = " ".join(CliRunner().invoke(main, [*command, "--help"]).stdout.split())
+    start = help_text.index("--resume FILE")
+    resume_help = help_text[start:help_text.index("may change", start)]
+    if new_total is None:    # dbn pretrain has --epochs-per-layer, fixed by the checkpoint
+        assert "--epochs" not in resume_help
+        assert resume_help.endswith("--backend, --out and --checkpoint-every ")
+    else:
+        assert new_total in resume_help
