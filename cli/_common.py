@@ -4,6 +4,7 @@ import contextlib
 import functools
 import math
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -71,6 +72,26 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {one_line(error)}", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def in_option_names(message, options):
+    """A library message in this command's words: each ``parameter='value'`` (or
+    ``parameter=value``) becomes ``--option value``, and a bare parameter name that opens the
+    message or has an underscore (``sparsity_target``: no English word) becomes ``--option``
+    (a plain word elsewhere is prose: "the loss"). ``options`` maps a
+    command's option (its Python name, ``decoder_activation``) to the model parameter it sets
+    (``{"hidden": "n_hidden"}``)."""
+    for option, parameter in options.items():
+        flag = "--" + option.replace("_", "-")
+
+        def as_option(match, flag=flag):
+            value = match.group(1) if match.group(1) is not None else match.group(2)
+            return flag if value is None else f"{flag} {value}"
+
+        start = r"\b" if "_" in parameter else rf"^(?={parameter}\b)|\b(?={parameter}=)"
+        message = re.sub(rf"(?:{start}){parameter}(?:='([^']*)'|=([^\s,;:)']+))?",
+                         as_option, message)
+    return message
 
 
 def _command_path(error):

@@ -19,6 +19,7 @@ from dlcore.cli._common import (
     backend_option,
     checkpoint_option,
     dataset_option,
+    in_option_names,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -100,8 +101,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
                 decoder_activation=decoder_activation, loss=loss, learning_rate=learning_rate,
                 momentum=momentum, batch_size=batch_size, epochs=epochs, seed=seed,
                 backend=backend))
-        except ValueError as error:
-            raise click.UsageError(str(error)) from None
+        except ValueError as error:   # in the options' names, not the Python parameters'
+            raise click.UsageError(in_option_names(str(error), AE_HYPERPARAMETERS)) from None
     train_images, held_out, held_out_labels = load_digit_split(
         dataset, classes, classes, seed, options=("--digits", "--digits"), comm=comm)
     folder = output_folder(out)

@@ -42,9 +42,14 @@ def test_info_lists_the_autoencoder_file(trained):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--loss", "cross_entropy", "--decoder-activation", "linear"], "needs decoder_activation"),
-    (["--sparsity-target", "0.1", "--activation", "relu"], "sparsity_target needs activation"),
-    (["--corruption", "1.5"], "corruption must be in"),
+    # the library's checks, in the options' names (not loss='cross_entropy', ...)
+    (["--loss", "cross_entropy", "--decoder-activation", "linear"],
+     "--loss cross_entropy needs --decoder-activation sigmoid (its reconstructions must be "
+     "probabilities); use --loss mse for a linear decoder"),
+    (["--sparsity-target", "0.1", "--activation", "relu"],
+     "--sparsity-target needs --activation sigmoid (the KL penalty compares mean activations "
+     "in (0, 1)), got --activation relu"),
+    (["--corruption", "1.5"], "--corruption must be in"),
     (["--corruption-kind", "blur"], "--corruption-kind"),
     (["--digits", "1-12"], "--digits"),
 ])
