@@ -23,12 +23,21 @@ def parameter_arithmetic(layer):
     return text, layer.count_params()
 
 
+def padding_text(padding):
+    """A Conv2D's ``padding`` in words: ``2`` -> "2", "valid" or 0 -> "none"."""
+    return "none" if padding in ("valid", 0) else str(padding)
+
+
 @homework.command("lenet-params")
 def lenet_params():
     """LeNet-5 (lecture "Convolutional Neural Networks" (2019), "How many parameters?"): the
     count of every layer, worked out."""
     model = dlcore.models.lenet5(backend="reference")
-    click.echo("LeNet-5 on 1@28x28 inputs: 5x5 filters, stride 1; 2x2 pooling, stride 2")
+    # c1's padding is what keeps 28x28 (without it a student works out 24x24), so say it
+    paddings = ", ".join(f"{padding_text(layer.padding)} in {layer.name}"
+                         for layer in model.layers if isinstance(layer, Conv2D))
+    click.echo(f"LeNet-5 on 1@28x28 inputs: 5x5 filters, stride 1, padding {paddings}; 2x2 "
+               "pooling, stride 2")
     click.echo("weights + biases per layer (a conv filter sees every input channel):")
     total = 0
     for layer in model.layers:

@@ -113,8 +113,9 @@ def test_gradcheck_prints_the_table_and_passes():
 def test_homework_lenet_params_shows_the_arithmetic():
     result = CliRunner().invoke(main, ["homework", "lenet-params"])
     assert result.exit_code == 0, result.output
-    for text in ("6 x (1 x 5 x 5) + 6", "16 x (6 x 5 x 5) + 16", "400 x 120 + 120",
-                 "= 61,706 parameters"):
+    # c1's padding of 2 is what keeps 28x28 (a student without it gets 24x24)
+    for text in ("padding 2 in c1, none in c3;", "6 x (1 x 5 x 5) + 6", "16 x (6 x 5 x 5) + 16",
+                 "400 x 120 + 120", "= 61,706 parameters"):
         assert text in result.stdout
 
 
