@@ -16,6 +16,7 @@ from dlcore.backend import BACKEND_NAMES
 from dlcore.callbacks import Callback
 from dlcore.errors import TrainingDiverged
 from dlcore.io import save as save_model
+from dlcore.wording import count, with_article
 
 # Errors the library raises on bad input or missing resources, and training that diverged:
 # shown as one line, exit code 1.
@@ -499,9 +500,9 @@ def load_checkpoint(path, model_class):
     loaded = context.meta.pop(_RESUMED_MODEL, None) if context is not None else None
     model = loaded[1] if loaded is not None and loaded[0] == Path(path) else load(path)
     if not isinstance(model, model_class):
-        raise click.ClickException(f"{path} holds a {type(model).__name__}, not a "
-                                   f"{model_class.__name__}: --resume takes the {CHECKPOINT_FILE} "
-                                   "of an interrupted run of this command")
+        raise click.ClickException(f"{path} holds {with_article(type(model).__name__)}, not "
+                                   f"{with_article(model_class.__name__)}: --resume takes the "
+                                   f"{CHECKPOINT_FILE} of an interrupted run of this command")
     return model
 
 
@@ -520,7 +521,8 @@ def resumed_rbm(path, model_class, epochs, backend):
     command is decorated with ``resumed_options(RBM_HYPERPARAMETERS)``)."""
     model = load_checkpoint(path, model_class)
     if epochs < model.epochs_done_:
-        raise click.BadParameter(f"{path} has trained {model.epochs_done_} epochs already; "
+        raise click.BadParameter(f"{path} has trained {count(model.epochs_done_, 'epoch')} "
+                                 "already; "
                                  f"give --epochs {model.epochs_done_} or more",
                                  param_hint="--epochs")
     return model.set_params(epochs=epochs, backend=backend)

@@ -32,6 +32,7 @@ from dlcore.cli._common import (
 )
 from dlcore.cli._digits import image_side, load_digit_split, parse_digits, save_filters
 from dlcore.cli._distributed import distributed_option, fit_options
+from dlcore.wording import count
 
 #: The options of ``ae train`` and the Autoencoder parameters they set: a resumed model keeps
 #: its own.
@@ -120,7 +121,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
                     reconstruction_error=history["reconstruction_error"][-1])
     click.echo(f"loss {history['loss'][-1]:.3f} per image (training, corrupted inputs), "
                f"{history['valid_loss'][-1]:.3f} held-out (clean inputs), squared error "
-               f"{history['reconstruction_error'][-1]:.5f} per pixel, after {epochs} epochs")
+               f"{history['reconstruction_error'][-1]:.5f} per pixel, after "
+               f"{count(epochs, 'epoch')}")
     click.echo(f"wrote model.h5, filters.png, reconstructions.png and training_curve.png to "
                f"{folder}")
 

@@ -34,6 +34,7 @@ from dlcore.cli._common import (
 from dlcore.cli._dbn import make_optimizer
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.io import atomic_open
+from dlcore.wording import count, with_article
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
@@ -220,7 +221,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     else:   # compiled, with its optimiser state and learning-rate schedule position
         model = load_checkpoint(resume, dlcore.Sequential)
         if epochs < model.epochs_done:
-            raise click.BadParameter(f"{resume} has trained {model.epochs_done} epochs "
+            raise click.BadParameter(f"{resume} has trained {count(model.epochs_done, 'epoch')} "
                                      f"already; give --epochs {model.epochs_done} or more",
                                      param_hint="--epochs")
         checkpoints.track(model, f"epoch {model.epochs_done} of {epochs}")
@@ -264,7 +265,8 @@ def evaluate(model_file, dataset, split, seed, backend):
     """Loss and accuracy of a saved network (model.h5) on a data set."""
     model = dlcore.load(model_file)
     if not isinstance(model, dlcore.Sequential):
-        raise click.ClickException(f"{model_file} holds a {type(model).__name__}, not a network")
+        raise click.ClickException(f"{model_file} holds {with_article(type(model).__name__)}, "
+                                   "not a network")
     if str(dataset).strip().lower() == "mnist-5k":
         x, y = train_and_test_sets(dataset, seed)[1 if split == "test" else 0]
     else:

@@ -53,6 +53,7 @@ from dlcore.cli._dbn import (
 from dlcore.cli._digits import image_side
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
+from dlcore.wording import count, with_article
 
 DEFAULT_LAYERS = "784-500-500"
 # Pretraining by data-set size (docs/dbn.md, "Pretraining defaults"): about as many updates per
@@ -87,7 +88,7 @@ def load_dbn(path, backend=None):
     """The DBN saved in ``path``; computing on ``backend`` when given."""
     model = dlcore.load(path)
     if not isinstance(model, dlcore.DBN):
-        raise click.ClickException(f"{path} holds a {type(model).__name__}, not a DBN "
+        raise click.ClickException(f"{path} holds {with_article(type(model).__name__)}, not a DBN "
                                    "(write one with `dlcore dbn pretrain`)")
     if backend is not None:
         for part in (model, *(model.rbms_ or [])):
@@ -202,7 +203,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
         error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
         publish_metrics(**{f"rbm{index + 1}_reconstruction_error": error})
         click.echo(f"RBM {index + 1} ({layers[index]}-{layers[index + 1]}): reconstruction "
-                   f"error {error:.5f} per unit after {model.rbms_[index].epochs} epochs")
+                   f"error {error:.5f} per unit after {count(model.rbms_[index].epochs, 'epoch')}")
     if with_labels:
         _, (X_test, y_test) = load_labelled_split(dataset)
         accuracy = float(np.mean(model.predict(X_test) == y_test))
@@ -411,10 +412,11 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
         fantasies = (draws < fantasies).astype(np.float32)
     kind = "binary pixels" if binary else "probabilities"
     title = f"DBN samples{'' if label is None else ' of ' + label_title(model, label)}, " \
-            f"{gibbs_steps} Gibbs steps ({kind})"
+            f"{count(gibbs_steps, 'Gibbs step')} ({kind})"
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None, title=title)
     what = "" if label is None else f" of {label_title(model, label)}"
-    click.echo(f"wrote {n_samples} samples{what} after {gibbs_steps} Gibbs steps to {out}")
+    click.echo(f"wrote {count(n_samples, 'sample')}{what} after "
+               f"{count(gibbs_steps, 'Gibbs step')} to {out}")
 
 
 @dbn.command("evaluate")

@@ -60,6 +60,7 @@ from dlcore.cli._dbn import (
 from dlcore.cli.dbn import DEFAULT_EPOCHS_PER_LAYER, DEFAULT_LAYERS
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
+from dlcore.wording import with_article
 
 #: The rows of the table, in its order: the key --rows takes, the lecture's name, the published
 #: (train, valid, test) errors, and the file stem of the fine-tuned network (also its name).
@@ -120,9 +121,9 @@ def checkpoint_stage(model, path, planned, folder, n_seeds):
                     if isinstance(model, dlcore.Sequential) and model.name == stem), None)
         stage = (row, FINE_TUNING, getattr(model, "seed", None))
     if stage not in planned:
-        raise click.ClickException(f"{path} holds a {type(model).__name__} that is not a stage "
-                                   f"of this command: --resume takes the {CHECKPOINT_FILE} of "
-                                   "an interrupted run of it")
+        raise click.ClickException(f"{path} holds {with_article(type(model).__name__)} that is "
+                                   f"not a stage of this command: --resume takes the "
+                                   f"{CHECKPOINT_FILE} of an interrupted run of it")
     index = planned.index(stage)
     missing = [stage_file(earlier, n_seeds) for earlier in planned[:index]
                if earlier[1] == FINE_TUNING and not (folder / stage_file(earlier,

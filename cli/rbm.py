@@ -40,6 +40,7 @@ from dlcore.cli._digits import (
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 from dlcore.rbm.chains import SAMPLERS as SAMPLER_CHOICES
+from dlcore.wording import count, with_article
 
 
 @main.group()
@@ -51,7 +52,8 @@ def load_rbm(path, backend="auto"):
     """The BernoulliRBM saved in ``path``, computing on ``backend``."""
     model = dlcore.load(path)
     if not isinstance(model, dlcore.BernoulliRBM):
-        raise click.ClickException(f"{path} holds a {type(model).__name__}, not a BernoulliRBM")
+        raise click.ClickException(f"{path} holds {with_article(type(model).__name__)}, not a "
+                                   "BernoulliRBM")
     return model.set_params(backend=backend)
 
 
@@ -132,7 +134,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     publish_metrics(reconstruction_error=history["reconstruction_error"][-1],
                     free_energy_gap=history["free_energy_gap"][-1])
     click.echo(f"reconstruction error {history['reconstruction_error'][-1]:.5f} per pixel, "
-               f"free-energy gap {history['free_energy_gap'][-1]:.3f} after {epochs} epochs")
+               f"free-energy gap {history['free_energy_gap'][-1]:.3f} after "
+               f"{count(epochs, 'epoch')}")
     click.echo(f"wrote model.h5, filters.png and training_curve.png to {folder}")
 
 
@@ -197,10 +200,11 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
         fantasies = model.gibbs(start.astype(np.float32), steps=steps,
                                 probabilities=not binary)
     kind = "binary states" if binary else "probabilities P(v = 1 | h)"
-    how = "Gibbs steps" if sampler == "gibbs" else "steps of parallel tempering"
+    how = (count(steps, "Gibbs step") if sampler == "gibbs"
+           else count(steps, "step", "steps") + " of parallel tempering")
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None,
-                   title=f"RBM samples after {steps} {how} ({kind})")
-    click.echo(f"wrote {n_samples} samples ({kind}) after {steps} {how} to {out}")
+                   title=f"RBM samples after {how} ({kind})")
+    click.echo(f"wrote {count(n_samples, 'sample')} ({kind}) after {how} to {out}")
 
 
 @rbm.command("evaluate")

@@ -31,6 +31,7 @@ import click
 import numpy as np
 
 from dlcore.validation import check_bool, check_float, check_int
+from dlcore.wording import count
 
 
 class Callback:
@@ -387,7 +388,8 @@ class ReduceLROnPlateau(_Monitored):
             self.cooldown_counter, self.wait = self.cooldown, 0
             if self.verbose:
                 click.echo(f"epoch {epoch}: {self.monitor} has not improved for "
-                           f"{self.patience} epochs: learning rate now {rate:.3g}", err=True)
+                           f"{count(self.patience, 'epoch')}: learning rate now {rate:.3g}",
+                           err=True)
 
 
 class LearningRateScheduler(Callback):

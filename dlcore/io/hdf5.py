@@ -90,6 +90,7 @@ from dlcore.io.guarded import (
     size_text,
 )
 from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS
+from dlcore.wording import count
 
 __all__ = [
     "FEATURE_NAMES",
@@ -930,5 +931,5 @@ def _describe_history(reader: ModelFileReader) -> str:
             lines.append(f"  {name:<{width}}  (not read: {str(error).split(': ', 1)[-1]})")
             continue
         last = f", last {float(values[-1]):.4g}" if len(values) else ""
-        lines.append(f"  {name:<{width}}  {len(values)} epochs{last}")
+        lines.append(f"  {name:<{width}}  {count(len(values), 'epoch')}{last}")
     return "history\n" + "\n".join(lines)
