@@ -63,8 +63,12 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: {'interrupted' if interrupted else 'aborted'}", err=True)
             sys.exit(INTERRUPTED_EXIT_CODE if interrupted else 1)
         except click.UsageError as error:
-            click.echo(f"dlcore: error: {one_line(error.format_message())} "
-                       f"(see '{_command_path(error)} --help')", err=True)
+            message = one_line(error.format_message())
+            # one hint: a message that names the help to read (dlcore sweep names the swept
+            # command's) keeps it
+            if "--help')" not in message:
+                message += f" (see '{_command_path(error)} --help')"
+            click.echo(f"dlcore: error: {message}", err=True)
             sys.exit(2)
         except click.ClickException as error:
             click.echo(f"dlcore: error: {one_line(error.format_message())}", err=True)

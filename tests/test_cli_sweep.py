@@ -127,6 +127,7 @@ def test_a_bad_grid_is_one_line_exit_2_before_any_run(grid, message, tmp_path):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dlcore: error: ") and message in lines[0]
+    assert lines[0].count("--help')") == 1      # one hint, not the command's and the sweep's
     assert list(tmp_path.iterdir()) == []
 
 
