@@ -31,7 +31,7 @@ import click
 import numpy as np
 
 from dlcore.validation import check_bool, check_float, check_int
-from dlcore.wording import count
+from dlcore.wording import count, duration
 
 
 class Callback:
@@ -578,11 +578,12 @@ def _is_terminal(stream):
 
 
 def format_logs(logs):
-    """``"loss 0.3412 - accuracy 0.9012 - ..."`` (seconds as "12.3 s")."""
+    """``"loss 0.3412 - accuracy 0.9012 - ..."`` (seconds as "12.3 s", or "23 ms" under a
+    tenth of a second)."""
     parts = []
     for name, value in logs.items():
         if name == "seconds":
-            parts.append(f"{value:.1f} s")
+            parts.append(duration(value))
         elif name == "learning_rate":
             parts.append(f"lr {value:.3g}")
         elif isinstance(value, (float, np.floating)):

@@ -17,3 +17,13 @@ def count(number, noun, plural=None):
     "0 epochs"; ``plural`` for a noun whose plural is not noun + "s" ("1 step of parallel
     tempering", "2 steps of parallel tempering")."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def duration(seconds):
+    """A time as it was measured: "2.3 s"; below a tenth of a second in milliseconds ("23
+    ms"), below one "<1 ms": never "0.0 s" for an epoch that took time."""
+    if seconds >= 0.1:
+        return f"{seconds:.1f} s"
+    if seconds >= 0.001:
+        return f"{seconds * 1000:.0f} ms"
+    return "<1 ms"

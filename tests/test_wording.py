@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlcore.cli import main
-from dlcore.wording import count, with_article
+from dlcore.wording import count, duration, with_article
 
 
 @pytest.mark.parametrize("word, expected", [
@@ -35,3 +35,15 @@ def test_commands_say_an_autoencoder_and_1_epoch(tmp_path):
     assert result.exit_code == 1, result.output
     assert "holds an Autoencoder, not a network" in result.output
 
+
+
+@pytest.mark.parametrize("seconds, expected", [(12.34, "12.3 s"), (0.1, "0.1 s"),
+                                               (0.0234, "23 ms"), (0.001, "1 ms"),
+                                               (0.0004, "<1 ms")])
+def test_a_duration_is_never_shown_as_zero(seconds, expected):
+    assert duration(seconds) == expected
+
+
+def test_an_epoch_under_a_tenth_of_a_second_prints_its_milliseconds():
+    from dlcore.callbacks import format_logs
+    assert format_logs({"loss": 0.5, "seconds": 0.012}) == "loss 0.5000 - 12 ms"

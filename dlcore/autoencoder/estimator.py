@@ -28,6 +28,7 @@ from dlcore.lazy_rows import LazyRows
 from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
+from dlcore.wording import duration
 
 from . import model
 from .corruption import CORRUPTION_KINDS
@@ -286,7 +287,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin
             valid_text = "" if X_valid is None else f", held-out loss {valid:.4f}"
             print(f"[Autoencoder] epoch {self.epochs_done_}: loss {monitors['loss']:.4f}, "
                   f"reconstruction error {monitors['reconstruction_error']:.5f}{valid_text}, "
-                  f"{seconds:.2f} s", file=sys.stderr)
+                  f"{duration(seconds)}", file=sys.stderr)
 
     def _parameter_names(self):
         return parameter_names(bool(self.tied_weights))

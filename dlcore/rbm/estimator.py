@@ -36,6 +36,7 @@ from dlcore.lazy_rows import LazyRows
 from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
+from dlcore.wording import duration
 
 from . import chains, monitors, sampler
 from .trainer import CDSettings, ContrastiveDivergence
@@ -311,7 +312,7 @@ class RBMBase(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin):
         if self.verbose:
             gap_text = "" if X_valid is None else f", free-energy gap {gap:.3f}"
             print(f"[{type(self).__name__}] epoch {self.epochs_done_}: reconstruction error "
-                  f"{error:.5f}{gap_text}, {seconds:.2f} s", file=sys.stderr)
+                  f"{error:.5f}{gap_text}, {duration(seconds)}", file=sys.stderr)
 
     def _parameter_names(self):
         visible_units = self._visible_units(initial=True)
