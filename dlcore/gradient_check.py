@@ -25,7 +25,7 @@ from dlcore.training import LossRows, target_rows
 TOLERANCE = 1e-6
 #: a tensor whose two gradients differ by less than this everywhere has a zero gradient (a
 #: bias just before a batch normalisation, which removes any constant): its relative error is
-#: rounding noise over rounding noise; the table says "ok (zero)" and gradcheck returns 0
+#: rounding noise over rounding noise; gradcheck returns 0 and the table prints 0 with "ok (zero)"
 ZERO_GRADIENT = 1e-8
 
 
@@ -137,24 +137,28 @@ def _check(twin, x64, y, epsilon, max_entries, seed, step):
         difference = np.linalg.norm(backprop - numeric)
         error = difference / max(np.linalg.norm(backprop) + np.linalg.norm(numeric), 1e-300)
         largest = float(np.abs(backprop - numeric).max())
+        verdict = _verdict(largest, error)
         # both zero to rounding: they agree, whatever the noise over noise says
-        results[name] = 0.0 if _verdict(largest, error) == "ok (zero)" else float(error)
-        rows.append((name, str(array.shape), len(entries), largest, float(error)))
+        results[name] = 0.0 if verdict == "ok (zero)" else float(error)
+        rows.append((name, str(array.shape), len(entries), largest, results[name], verdict))
     return results, rows
 
 
 def format_table(rows):
     """The gradient-check table: tensor, shape, entries checked, max |difference|, relative
-    error and a verdict (ok below 1e-6; "ok (zero)" where both gradients are zero)."""
+    error (0 where both gradients are zero, as :func:`gradcheck` returns) and a verdict (ok
+    below 1e-6; "ok (zero)" where both gradients are zero)."""
     header = ("tensor", "shape", "checked", "max |diff|", "relative error", "")
-    lines = [header] + [(name, shape, str(count), f"{diff:.2e}", f"{error:.2e}",
-                         _verdict(diff, error)) for name, shape, count, diff, error in rows]
+    lines = [header] + [(name, shape, str(count), f"{diff:.2e}", f"{error:.2e}", verdict)
+                        for name, shape, count, diff, error, verdict in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
+    # names and verdicts read from the left, numbers line up on the right
+    numbers = range(2, 5)
+    text = ["  ".join(cell.rjust(width) if i in numbers else cell.ljust(width)
                       for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
             for line in lines]
     text.insert(1, "-" * len(text[0]))
-    if any(_verdict(diff, error) == "CHECK" for *_, diff, error in rows):
+    if any(verdict == "CHECK" for *_, verdict in rows):
         text.append(KINK_NOTE)
     return "\n".join(text)
 
