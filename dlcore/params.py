@@ -14,6 +14,7 @@ the history and the training record, and :func:`rebuild_from_state` builds the m
 with ``from_config`` and ``set_state``, as ``dlcore.load`` does. What is pickled is a
 reference to the model's class and those plain values, never the model's ``__dict__``. Model
 files stay pickle-free: ``dlcore.load`` reads HDF5 only and never unpickles.
+:class:`SavesToFile` gives the layer-wise models ``model.save(path)``, that same file.
 """
 import copy
 import inspect
@@ -290,6 +291,26 @@ def feature_name_mismatch(fitted, given):
     if not unseen and not missing:
         message += "Feature names must be in the same order as they were in fit.\n"
     return message
+
+
+class SavesToFile:
+    """Mixin: ``model.save(path)`` writes dlcore's HDF5 model file, as ``dlcore.save(model,
+    path)`` does (the RBMs, DBN and autoencoders; a network's ``save`` writes Keras's
+    formats instead, as Keras's does)."""
+
+    def save(self, path):
+        """Write this model to ``path`` in dlcore's HDF5 format (docs/hdf5-format.md):
+        ``dlcore.save(self, path)``. The file is written under a temporary name and renamed
+        when complete, so an interrupted save leaves the previous file intact;
+        ``dlcore.load(path)`` reads the model back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, the file (``model.h5``), replaced if it exists; its folder
+            must exist
+        """
+        from dlcore.io import save
+        save(self, path)
 
 
 class PicklesThroughState:

@@ -965,3 +965,49 @@ def test_huge_layer_sizes_are_refused_before_the_layer_is_built(tmp_path, layer,
     started = datetime.datetime.now()
     assert f"'{key}' of layer" in load_error(path)
     assert (datetime.datetime.now() - started).total_seconds() < 2
+
+
+# -- model.save(path) of the layer-wise models -----------------------------------------------
+def _small_models():
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 16)) < 0.3).astype(np.float32)
+    settings = {"epochs": 1, "batch_size": 10, "backend": "reference"}
+    return X, [
+        dlcore.BernoulliRBM(n_hidden=5, **settings),
+        dlcore.GaussianBernoulliRBM(n_hidden=5, **settings),
+        dlcore.DBN(layers=[16, 6, 4], **settings),
+        dlcore.Autoencoder(n_hidden=5, **settings),
+        dlcore.StackedAutoencoder(layers=[16, 6, 4], **settings)]
+
+
+@pytest.mark.parametrize("index", range(5), ids=["BernoulliRBM", "GaussianBernoulliRBM", "DBN",
+                                                 "Autoencoder", "StackedAutoencoder"])
+def test_a_layer_wise_model_saves_itself_and_loads_back_equal(tmp_path, index):
+    X, models = _small_models()
+    model = models[index].fit(X)
+    model.save(tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    dlcore.save(model, tmp_path / "same.h5")      # the same file as dlcore.save writes
+    with h5py.File(tmp_path / "model.h5") as saved, h5py.File(tmp_path / "same.h5") as same:
+        assert sorted(saved) == sorted(same)
+        assert saved.attrs["model_class"] == same.attrs["model_class"]
+
+
+def test_a_failed_model_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    import dlcore.io.hdf5 as hdf5
+    X, models = _small_models()
+    model = models[0].fit(X)
+    model.save(tmp_path / "model.h5")
+    before = (tmp_path / "model.h5").read_bytes()
+
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hdf5, "_write_group", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(tmp_path / "model.h5")
+    assert (tmp_path / "model.h5").read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.h5"]

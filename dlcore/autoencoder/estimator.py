@@ -25,7 +25,13 @@ from dlcore.errors import NotFittedError
 from dlcore.io import register_model
 from dlcore.layers.initializers import initial_values
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
+from dlcore.params import (
+    FittedAttribute,
+    ParamsMixin,
+    PicklesThroughState,
+    SavesToFile,
+    TransformerOutput,
+)
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
 from dlcore.wording import duration
@@ -40,7 +46,7 @@ COUNTERS = ("n_updates", "epochs_done")
 
 
 @register_model
-class Autoencoder(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin):
+class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, ParamsMixin):
     """A denoising autoencoder (Vincent et al. 2008), sparse with a ``sparsity_target``.
 
     Lecture "Supervised learning" (the deep "sparse/denoising" autoencoder beside RBMs and
@@ -94,6 +100,11 @@ class Autoencoder(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin
         and r), ``valid_loss`` (reconstruction loss per sample of the clean ``X_valid``; NaN
         without), ``seconds``
     seed_ : int, the seed actually used
+
+    Notes
+    -----
+    ``model.save(path)`` writes the model to dlcore's HDF5 file, atomically, as
+    ``dlcore.save(model, path)`` does; ``dlcore.load(path)`` reads it back.
     """
 
     W = FittedAttribute()

@@ -22,6 +22,7 @@ from dlcore.layer_stack import LayerStack
 from dlcore.params import (
     ParamsMixin,
     PicklesThroughState,
+    SavesToFile,
     TransformerOutput,
     check_per_layer,
     inner_layer,
@@ -39,7 +40,8 @@ PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "corru
 
 
 @register_model
-class StackedAutoencoder(LayerStack, PicklesThroughState, TransformerOutput, ParamsMixin):
+class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, TransformerOutput,
+                         ParamsMixin):
     """Denoising autoencoders stacked and trained greedily (module docstring).
 
     Parameters
@@ -65,6 +67,11 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, TransformerOutput, Par
     autoencoders_ : list of Autoencoder, bottom first
     history : dict of per-epoch lists ``ae<k>_loss``, ``ae<k>_reconstruction_error``,
         ``ae<k>_valid_loss``, ``ae<k>_seconds`` of autoencoder k (1 = the bottom one)
+
+    Notes
+    -----
+    ``model.save(path)`` writes the model to dlcore's HDF5 file, atomically, as
+    ``dlcore.save(model, path)`` does; ``dlcore.load(path)`` reads it back.
     """
 
     layers_attribute = "autoencoders_"

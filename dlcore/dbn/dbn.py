@@ -15,6 +15,7 @@ from dlcore.layer_stack import LayerStack
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     ParamsMixin,
+    SavesToFile,
     TransformerOutput,
     check_per_layer,
     inner_layer,
@@ -41,7 +42,7 @@ RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)
 
 
 @register_model
-class DBN(LayerStack, TransformerOutput, ParamsMixin):
+class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
     Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
@@ -103,6 +104,11 @@ class DBN(LayerStack, TransformerOutput, ParamsMixin):
     history : dict of per-epoch lists: ``rbm<k>_reconstruction_error``,
         ``rbm<k>_free_energy_gap``, ``rbm<k>_seconds`` for every RBM, and
         ``up_down_reconstruction_error``
+
+    Notes
+    -----
+    ``model.save(path)`` writes the model to dlcore's HDF5 file, atomically, as
+    ``dlcore.save(model, path)`` does; ``dlcore.load(path)`` reads it back.
     """
 
     layers_attribute = "rbms_"

@@ -81,6 +81,11 @@ class BernoulliRBM(RBMBase):
         ``sampler="pt"`` also ``swap_acceptance`` and ``swap_acceptance_<k>`` (pair k, k+1).
     seed_ : int
         The seed actually used.
+
+    Notes
+    -----
+    ``model.save(path)`` writes the model to dlcore's HDF5 file, atomically, as
+    ``dlcore.save(model, path)`` does; ``dlcore.load(path)`` reads it back.
     """
 
     def __init__(self, n_hidden=49, learning_rate=0.1, cd_k=1, persistent=False, momentum=0.5,

@@ -33,7 +33,13 @@ from dlcore.distributed.communicator import periodic
 from dlcore.epochs import EpochLoop
 from dlcore.errors import NotFittedError
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import FittedAttribute, ParamsMixin, PicklesThroughState, TransformerOutput
+from dlcore.params import (
+    FittedAttribute,
+    ParamsMixin,
+    PicklesThroughState,
+    SavesToFile,
+    TransformerOutput,
+)
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
 from dlcore.wording import duration
@@ -47,7 +53,7 @@ _TRAINING_STATE_ARRAYS = ("velocity_W", "velocity_visible_bias", "velocity_hidde
                           "sparsity_mean")
 
 
-class RBMBase(EpochLoop, PicklesThroughState, TransformerOutput, ParamsMixin):
+class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, ParamsMixin):
     """Shared machinery; see :class:`dlcore.BernoulliRBM` for the parameters."""
 
     W = FittedAttribute()

@@ -78,6 +78,11 @@ class GaussianBernoulliRBM(RBMBase):
         ``reconstruction_error`` (mean squared error per visible unit between each mini-batch
         and its mean reconstruction b + sigma W h1, in the units of the data), ``free_energy_gap``
         and ``seconds``, as for the Bernoulli RBM.
+
+    Notes
+    -----
+    ``model.save(path)`` writes the model to dlcore's HDF5 file, atomically, as
+    ``dlcore.save(model, path)`` does; ``dlcore.load(path)`` reads it back.
     """
 
     visible_sigma = FittedAttribute()
