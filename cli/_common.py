@@ -24,6 +24,8 @@ RUNTIME_ERRORS = (ValueError, OSError, RuntimeError, TrainingDiverged)
 #: The file an interrupted (Ctrl-C) or checkpointing training command saves in --out; its
 #: --resume option continues from it.
 CHECKPOINT_FILE = "checkpoint.h5"
+#: The files a training command writes in --out when it finishes (dbn pretrain: dbn.h5).
+FINISHED_MODEL_FILES = ("model.h5", "dbn.h5")
 #: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
 #: Training images from which `cnn train`, `dbn pretrain` and `dbn finetune` take their
@@ -407,6 +409,10 @@ def _refuse_to_overwrite_a_checkpoint(out, resume):
     pending = Path(out) / CHECKPOINT_FILE
     if not pending.is_file() or (resume is not None and _same_file(pending, resume)):
         return
+    for name in FINISHED_MODEL_FILES:
+        finished = Path(out) / name
+        if finished.is_file() and finished.stat().st_mtime_ns >= pending.stat().st_mtime_ns:
+            return   # the run that checkpointed there finished: its model file supersedes it
     raise click.ClickException(
         f"--out {out} already holds {pending}, a checkpoint this run would overwrite: resume "
         f"it with --resume {shlex.quote(str(pending))}, or choose another --out (or delete "

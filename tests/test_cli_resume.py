@@ -587,6 +587,22 @@ def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, argument
     assert sorted(path.name for path in out.iterdir()) == [CHECKPOINT_FILE]
 
 
+def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_path):
+    """Its model.h5, written after its last checkpoint, supersedes that checkpoint: running
+    the command again there is not refused (an interrupted run's newer checkpoint is)."""
+    out = tmp_path / "run"
+    arguments = [*RBM_TRAIN, "--out", str(out), "--checkpoint-every", "2"]
+    first = CliRunner().invoke(main, arguments)
+    assert first.exit_code == 0, first.output
+    assert (out / CHECKPOINT_FILE).is_file()
+    again = CliRunner().invoke(main, arguments)
+    assert again.exit_code == 0, again.output
+    (out / CHECKPOINT_FILE).write_bytes(b"pending work")     # newer than model.h5
+    refused = CliRunner().invoke(main, arguments)
+    assert refused.exit_code == 1 and "a checkpoint this run would overwrite" in \
+        error_lines(refused)[0]
+
+
 def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
         two_epoch_rbm, tmp_path):
     out = tmp_path / "b"
