@@ -72,7 +72,7 @@ BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", 
               "archive_lenet5", "archive_compiled", "archive_residual", "archive_frozen",
               "archive_global_max", "archive_batch_norm", "archive_regularized",
               "archive_rescaled", "archive_activations", "archive_layer_norm",
-              "archive_smooth_activations")
+              "archive_smooth_activations", "archive_flat_joins", "archive_reshaped")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
@@ -82,7 +82,7 @@ KERAS_COPIES = ("keras_residual", "keras_same_geometry", "keras_unet", "keras_co
 #: Keras 3 archives (``.keras``): LeNet-5 written by dlcore (trained: with its optimiser's
 #: state), and those written by Keras itself (a frozen layer; a global pool; batch
 #: normalisation; weight decay and max-norm; Rescaling; the other activations;
-#: LayerNormalization; the smooth activations). A copy is
+#: LayerNormalization; the smooth activations; joined flattened maps; Reshape). A copy is
 #: fuzzed unpacked: its weights member
 #: as an HDF5 file, holding ``config.json`` as the attribute ``model_config`` (so that the JSON
 #: mutations, and Keras's code layers, reach it); then packed again, and maybe damaged as an
@@ -90,7 +90,7 @@ KERAS_COPIES = ("keras_residual", "keras_same_geometry", "keras_unet", "keras_co
 ARCHIVE_BASES = ("archive_lenet5", "archive_compiled", "archive_residual", "archive_frozen",
                  "archive_global_max", "archive_batch_norm", "archive_regularized",
                  "archive_rescaled", "archive_activations", "archive_layer_norm",
-                 "archive_smooth_activations")
+                 "archive_smooth_activations", "archive_flat_joins", "archive_reshaped")
 #: A Keras weights-only file holds no architecture: the worker loads each with the one of its
 #: base, kept unfuzzed beside the fuzzed files (``<base>.json``).
 WEIGHTS_BASES = ("keras_weights_residual", "keras_weights_lenet5")
@@ -161,7 +161,8 @@ def save_base_models(folder):
     paths["archive_lenet5"] = os.path.join(folder, "archive_lenet5.keras")
     network.save(paths["archive_lenet5"])
     for name in ("compiled", "residual", "frozen", "global_max", "batch_norm", "regularized",
-                 "rescaled", "activations", "layer_norm", "smooth_activations"):
+                 "rescaled", "activations", "layer_norm", "smooth_activations",
+                 "flat_joins", "reshaped"):
         paths[f"archive_{name}"] = os.path.join(folder, f"archive_{name}.keras")
         shutil.copyfile(KERAS_FIXTURE.replace("convnet.h5", f"{name}.keras"),
                         paths[f"archive_{name}"])

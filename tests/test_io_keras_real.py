@@ -469,6 +469,41 @@ def test_losses_and_loss_weights_by_output_name_cross_both_ways(tmp_path):
                                                          verbose=0)
 
 
+def test_reshapes_cross_to_keras_both_ways(tmp_path):
+    """keras.io's decoder (Dense, Reshape to maps, transposed convolutions) written by Keras
+    predicts in dlcore as in Keras and back; flat rows made one-channel images
+    (Reshape((28, 28, 1))) for a convnet; a dlcore model with both, exported, predicts the
+    same in Keras."""
+    keras = real_keras()
+    layers = keras.layers
+    codes = images(4, (6,))
+    inputs = keras.Input((6,))
+    hidden = layers.Reshape((3, 3, 8))(layers.Dense(3 * 3 * 8, activation="relu")(inputs))
+    hidden = layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")(hidden)
+    decoder = keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding="same",
+                                                         activation="sigmoid")(hidden))
+    decoder.save(tmp_path / "decoder.keras")
+    model = dlcore.load(tmp_path / "decoder.keras")
+    np.testing.assert_allclose(model.predict(codes).transpose(0, 2, 3, 1),
+                               decoder.predict(codes, verbose=0), atol=1e-6)
+    model.save(tmp_path / "back.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "back.keras").predict(
+        codes, verbose=0), decoder.predict(codes, verbose=0), atol=1e-6)
+    rows = images(3, (64,))
+    convnet = keras.Sequential([keras.Input((64,)), layers.Reshape((8, 8, 1)),
+                                layers.Conv2D(2, 3, activation="relu"), layers.Flatten(),
+                                layers.Dense(3, activation="softmax")])
+    convnet.save(tmp_path / "convnet.keras")
+    np.testing.assert_allclose(dlcore.load(tmp_path / "convnet.keras").predict(rows),
+                               convnet.predict(rows, verbose=0), atol=1e-6)
+    from dlcore.layers import Conv2D, Dense, Reshape
+    ours = dlcore.Sequential([Dense(2 * 3 * 3, activation="tanh"), Reshape((2, 3, 3)),
+                              Conv2D(3, 2), Reshape((-1,)), Dense(2)], input_shape=(6,), seed=4)
+    ours.save(tmp_path / "ours.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "ours.keras").predict(
+        codes, verbose=0), ours.predict(codes), atol=1e-6)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

@@ -22,7 +22,9 @@ CPU) is NHWC (``channels_last``). So:
 - the first Dense after a Flatten of a (C, H, W) image gets its rows permuted from C,H,W order to
   H,W,C order (Keras flattens NHWC maps): without this the file loads and predicts wrong. Rows
   joined by a Concatenate are permuted block by block (a row layout, :func:`_keras_rows`), rows
-  added by an Add must share one order;
+  added by an Add must share one order; a Reshape of rows into (C, H, W) maps (Keras's target
+  (H, W, C)) takes rows in Keras's H, W, C order: a flattened map's, or a Dense's whose units
+  are reordered (:func:`_reshaped_units`);
 - an integer padding P becomes ``ZeroPadding2D(P)`` followed by a ``valid`` convolution.
 
 Import reads every byte through :class:`dlcore.io.guarded.ModelFileReader` and builds only the
@@ -63,7 +65,7 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
                    "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
-                   "Rescaling")
+                   "Rescaling", "Reshape")
 #: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
 _NORMALIZATIONS = ("BatchNormalization", "LayerNormalization")
 #: dlcore's global pools by Keras's names
@@ -128,6 +130,7 @@ class _Exported:
                                    "dtype": "float32", "name": "input_layer"}}]
         self.weights = {}   # Keras layer name -> [arrays]
         self._flattened = None
+        self._columns = _reshaped_units(model)
         for layer in model.layers:
             self._add(layer)
 
@@ -155,7 +158,8 @@ class _Exported:
         elif kind == "Dense":
             kernel, *bias = layer.get_weights()
             kernel = _keras_rows(kernel, self._flattened)
-            self._flattened = None
+            self._flattened = self._columns.get(id(layer))
+            kernel, bias = _keras_columns(kernel, bias, self._flattened)
             self.layers.append(_layer("Dense", layer.name, units=layer.units,
                                       activation=layer.activation, use_bias=layer.use_bias,
                                       **_weight_settings(layer)))
@@ -182,6 +186,11 @@ class _Exported:
         elif kind == "Flatten":
             self._flattened = _flattened_layout(layer.input_shape)
             self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
+        elif kind == "Reshape":
+            self._flattened = _reshaped_layout(layer.name, layer.input_shape, self._flattened,
+                                               layer.output_shape)
+            self.layers.append(_layer("Reshape", layer.name,
+                                      target_shape=_keras_target_shape(layer.output_shape)))
         elif kind in _NORMALIZATIONS:
             _check_not_flattened_maps(layer.name, kind, self._flattened)
             options = ({"momentum": layer.momentum} if kind == "BatchNormalization" else
@@ -208,7 +217,8 @@ class _Exported:
             raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
                              f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "
                              f"MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, "
-                             f"UpSampling2D, Flatten, Dropout, Rescaling, BatchNormalization, "
+                             f"UpSampling2D, Flatten, Reshape, Dropout, Rescaling, "
+                             f"BatchNormalization, "
                              f"LayerNormalization, LeakyReLU, "
                              f"GaussianNoise, ImageAugmentation and activation layers")
 
@@ -268,6 +278,7 @@ class _Exported:
         """A functional model: each node of the graph as a Keras inbound node."""
         self.layers, self.weights, self._flattened = [], {}, None
         refs, flat_from, entries_of, calls, dense_flattened = {}, {}, {}, {}, {}
+        self._columns = _reshaped_units(model)
         for index, tensor in enumerate(model.inputs):
             name = model.input_names[index]
             self.layers.append({"class_name": "InputLayer", "name": name, "inbound_nodes": [],
@@ -292,7 +303,7 @@ class _Exported:
                     self._add(layer)
                 entries_of[id(layer)] = self.layers[before:]
             flat_from[id(node.output)] = _row_layout(kind, layer.name, inputs, node.output,
-                                                     flat_from)
+                                                     flat_from, self._columns.get(id(layer)))
             arg = [_tensor_ref(refs[id(t)]) for t in inputs] if node.takes_list \
                 else _tensor_ref(refs[id(first)])
             entries = entries_of[id(layer)]
@@ -331,6 +342,39 @@ class _Exported:
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
 
 
+def _reshaped_units(model):
+    """{id(Dense layer): the layout of its units} for each Dense of ``model`` whose outputs a
+    Reshape makes a (C, H, W) map of (through layers that keep rows in order): Keras's units
+    are then in H, W, C order, and the Reshape computes the same map in both."""
+    from dlcore import Sequential
+    columns = {}
+
+    def units_of(dense, shape):
+        needed = _flattened_layout(shape)
+        if columns.get(id(dense), needed) != needed:
+            raise ValueError(f"layer {dense.name!r} (Dense) feeds reshapes to different maps")
+        if needed is not None:
+            columns[id(dense)] = needed
+
+    if isinstance(model, Sequential):
+        dense = None
+        for layer in model.layers:
+            kind = type(layer).__name__
+            if kind == "Reshape" and dense is not None and len(layer.output_shape) == 3:
+                units_of(dense, layer.output_shape)
+            dense = layer if kind == "Dense" else dense if kind in _ROW_KEEPING else None
+        return columns
+    for node in model.nodes:
+        if type(node.layer).__name__ != "Reshape" or len(node.output.shape) != 3:
+            continue
+        source = node.inputs[0].node
+        while source.layer is not None and type(source.layer).__name__ in _ROW_KEEPING:
+            source = source.inputs[0].node
+        if source.layer is not None and type(source.layer).__name__ == "Dense":
+            units_of(source.layer, node.output.shape)
+    return columns
+
+
 def exported(model) -> _Exported:
     """``model`` (a built dlcore Sequential or Model) as Keras layer configs and arrays."""
     return _Exported(model)
@@ -351,13 +395,18 @@ def _flattened_layout(shape):
     return None
 
 
-def _row_layout(kind, name, inputs, output, layouts):
+def _row_layout(kind, name, inputs, output, layouts, columns=None):
     """The row layout of the ``output`` tensor of a layer of class ``kind`` called on
-    ``inputs`` (one tensor or a list), ``layouts`` the layouts found so far by tensor id."""
+    ``inputs`` (one tensor or a list), ``layouts`` the layouts found so far by tensor id;
+    ``columns``: a Dense's units' layout (that of the map a Reshape makes of them)."""
     inputs = inputs if isinstance(inputs, list) else [inputs]
     found = [layouts.get(id(tensor)) for tensor in inputs]
     if kind == "Flatten":
         return _flattened_layout(inputs[0].shape)
+    if kind == "Dense":
+        return columns
+    if kind == "Reshape":
+        return _reshaped_layout(name, inputs[0].shape, found[0], output.shape)
     if kind in _ROW_KEEPING:
         return found[0]
     if kind == "Add":
@@ -371,6 +420,72 @@ def _row_layout(kind, name, inputs, output, layouts):
         return tuple(block for layout, tensor in zip(found, inputs)
                      for block in (layout or (tensor.shape[0],)))
     return None
+
+
+def _relation(shape, layout):
+    """How Keras's flat order of a tensor of dlcore shape ``shape`` relates to dlcore's: a
+    (C, H, W) map's is its flattened layout, a flat tensor's its row ``layout``, any other's
+    the same (None)."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return _flattened_layout(shape)
+    return layout if len(shape) == 1 else None
+
+
+def _reshaped_layout(name, input_shape, layout, output_shape):
+    """The row layout of a Reshape's output, the input's ``layout`` given. Both libraries
+    reshape their own flat order (C order), so Keras's Reshape computes dlcore's when the
+    input's flat orders relate as the output's must: a (C, H, W) map's as a flattened map of
+    that shape (Keras's target is then (H, W, C)), a 2-D array's as the same; a flat output
+    takes the input's. ValueError in one line otherwise."""
+    relation = _relation(input_shape, layout)
+    output_shape = tuple(output_shape)
+    if len(output_shape) == 1:
+        return relation
+    needed = _flattened_layout(output_shape) if len(output_shape) == 3 else None
+    if relation != needed:
+        raise ValueError(f"layer {name!r} (Reshape): Keras and dlcore would order its "
+                         f"{shape_text(output_shape)} outputs differently (dlcore's maps are "
+                         f"(C, H, W), Keras's (H, W, C)): reshape a Dense's outputs (its units "
+                         f"are then reordered) or rows flattened from maps of that shape")
+    return None
+
+
+def _keras_target_shape(shape):
+    """A Reshape's dlcore output shape as Keras's ``target_shape``: (C, H, W) -> (H, W, C)."""
+    shape = [int(d) for d in shape]
+    return [shape[1], shape[2], shape[0]] if len(shape) == 3 else shape
+
+
+def _resolved_target(target, size):
+    """A Keras ``target_shape`` with its -1 (if any) resolved for ``size`` numbers, or the
+    target as it is when it cannot be."""
+    known = [d for d in target if d != -1]
+    if target.count(-1) != 1 or not isinstance(size, int) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in known):
+        return target
+    product = int(np.prod(known))
+    return [size // product if d == -1 else d for d in target] if size % product == 0 \
+        else target
+
+
+def _reshape_map(target):
+    """The (C, H, W) map a Keras ``target_shape`` (H, W, C) makes, or None for another rank;
+    for a Dense whose units a Reshape turns into that map."""
+    if isinstance(target, (list, tuple)) and len(target) == 3 and all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in target):
+        return _flattened_layout((target[2], target[0], target[1]))
+    return None
+
+
+def _keras_columns(kernel, bias, layout, to_keras=True):
+    """A Dense's kernel (in, units) and bias (units,) [or none] with its units reordered as
+    :func:`_keras_rows` reorders rows: the units a Reshape makes a (C, H, W) map of."""
+    if layout is None:
+        return kernel, bias
+    kernel = _keras_rows(kernel.T, layout, to_keras).T
+    bias = [_keras_rows(b.reshape(-1, 1), layout, to_keras).reshape(-1) for b in bias]
+    return np.ascontiguousarray(kernel), bias
 
 
 def _keras_rows(kernel, layout, to_keras=True):
@@ -653,6 +768,13 @@ class _Imported:
         self._padding = None
         self._current = None
         self._flat_maps = None    # the current rows' layout (see _row_layout)
+        self.dense_inputs = {}    # Keras Dense name -> the layout of its input rows
+        named = [(entry["config"].get("name"), entry.get("class_name"), entry["config"])
+                 for entry in entries
+                 if isinstance(entry, dict) and isinstance(entry.get("config"), dict)]
+        self.dense_columns = _reshaped_dense_units(
+            (name, kind, config, [previous[0]])   # each takes the layer before
+            for previous, (name, kind, config) in zip([(None,)] + named, named))
         self.n_parameters = 0
         for entry in entries:
             self._add(entry)
@@ -725,9 +847,12 @@ class _Imported:
         try:
             if kind in _NORMALIZATIONS:
                 _check_not_flattened_maps(name, kind, self._flat_maps)
+            previous = self._flat_maps
+            if kind == "Dense":
+                self.dense_inputs[name] = previous
             self._flat_maps = (_flattened_layout(incoming) if kind == "Flatten" and incoming
-                               is not None else
-                               self._flat_maps if kind in _ROW_KEEPING else None)
+                               is not None else self.dense_columns.get(name) if kind == "Dense"
+                               else self._flat_maps if kind in _ROW_KEEPING else None)
             if kind in _AUGMENTATION:
                 at_input = all(isinstance(layer, ImageAugmentation) for layer in self.layers)
                 layer = self._augmentation(kind, name, config, self.layers[-1] if at_input
@@ -740,6 +865,10 @@ class _Imported:
                     self._current = self._checked_shape(self.input_shape)
                 self.n_parameters += _parameter_count(layer, self._current)
                 self._current = self._checked_shape(layer.compute_output_shape(self._current))
+            if kind == "Reshape":
+                if incoming is None:
+                    raise ValueError("a Reshape needs the model's input shape")
+                self._flat_maps = _reshaped_layout(name, incoming, previous, self._current)
         except (ValueError, TypeError) as error:
             raise self._unsupported(name, kind, str(error).split("\n")[0][:300]) from None
         if layer is not None:
@@ -881,6 +1010,13 @@ class _Imported:
                                        config.get("interpolation", "nearest"), name=name)
         if kind == "Flatten":
             return layers.Flatten(name=name)
+        if kind == "Reshape":
+            target = config.get("target_shape")
+            if not isinstance(target, list) or not 1 <= len(target) <= 3:
+                raise ValueError(f"a Reshape's target_shape {str(target)[:40]} is not 1 to 3 "
+                                 f"sizes")
+            return layers.Reshape([target[2], target[0], target[1]] if len(target) == 3
+                                  else target, name=name)
         if kind == "Dropout":
             if config.get("noise_shape") is not None:
                 raise ValueError("a Dropout with a noise_shape is not imported")
@@ -1026,6 +1162,10 @@ class _FunctionalImported(_Imported):
             raise _config_error(filename, "the Keras model_config lists no layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
+        self.dense_columns = _reshaped_dense_units(
+            (entry["config"].get("name"), entry.get("class_name"), entry["config"],
+             [_first_input_name(entry)]) for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("config"), dict))
         self.keras_classes, self.notes = {}, []
         self.n_parameters, self._padding, self.input_shape, self._current = 0, None, None, None
         # (layer name, node index) -> tensor; tensor id -> flattened map; built layers; the
@@ -1136,7 +1276,8 @@ class _FunctionalImported(_Imported):
         self._checked_shape(output.shape)
         tensors[(name, index)] = output
         flat_from = self._flat_from
-        flat_from[id(output)] = _row_layout(kind, name, inputs, output, flat_from)
+        flat_from[id(output)] = _row_layout(kind, name, inputs, output, flat_from,
+                                            self.dense_columns.get(name))
         if kind == "Dense":
             _check_one_row_order(name, self.dense_inputs.get(name, flat_from.get(id(first))),
                                  flat_from.get(id(first)))
@@ -1247,10 +1388,53 @@ def _kernel_converter(arrays):
 
 
 def _dense_converter():
-    def convert(arrays, layout=None):
+    def convert(arrays, layout=None, columns=None):
         kernel, *bias = arrays
-        return [_keras_rows(kernel, layout, to_keras=False), *bias]
+        kernel, bias = _keras_columns(_keras_rows(kernel, layout, to_keras=False), bias,
+                                      columns, to_keras=False)
+        return [kernel, *bias]
     return convert
+
+
+def _first_input_name(entry):
+    """The name of the layer whose output a Keras layer entry's first call takes first, or
+    None."""
+    nodes = entry.get("inbound_nodes")
+    args = nodes[0].get("args") if isinstance(nodes, list) and nodes and \
+        isinstance(nodes[0], dict) else None
+    arg = args[0] if isinstance(args, list) and args else None
+    arg = arg[0] if isinstance(arg, list) and arg else arg
+    tensor = arg.get("config") if isinstance(arg, dict) else None
+    history = tensor.get("keras_history") if isinstance(tensor, dict) else None
+    return history[0] if isinstance(history, list) and history and \
+        isinstance(history[0], str) else None
+
+
+def _reshaped_dense_units(entries):
+    """{Keras Dense name: the layout of its units} for each Dense whose outputs a Reshape
+    makes a map of (through layers that keep rows in order; see :func:`_reshaped_units`).
+    ``entries``: (name, class name, config, [name of the layer it takes]) of each layer."""
+    entries = [entry for entry in entries if isinstance(entry[0], str)]
+    kinds = {name: kind for name, kind, _, _ in entries}
+    configs = {name: config for name, _, config, _ in entries}
+    sources = {name: inputs[0] for name, _, _, inputs in entries}
+    columns = {}
+    for _, kind, config, inputs in entries:
+        target = config.get("target_shape") if kind == "Reshape" else None
+        if not isinstance(target, list) or len(target) != 3:
+            continue
+        source, steps = inputs[0], 0
+        # a config naming layers in a loop is refused later; here the walk stays bounded
+        while kinds.get(source) in _ROW_KEEPING and steps < len(entries):
+            source, steps = sources.get(source), steps + 1
+        if kinds.get(source) != "Dense":
+            continue
+        needed = _reshape_map(_resolved_target(target, configs[source].get("units")))
+        if needed is not None:
+            if columns.get(source, needed) != needed:
+                raise ValueError(f"layer {source!r} (Dense) feeds reshapes to different maps")
+            columns[source] = needed
+    return columns
 
 
 def model_from_config(config, filename="<json>", file_size=None):
@@ -1383,24 +1567,16 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
 def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
     """Convert Keras's arrays to dlcore's layouts (kernels, the rows of the first Dense after a
     Flatten) and set them."""
-    flattened = None
     for layer in model.layers:
-        kind = kind_of(layer)
-        if kind == "Flatten":
-            flattened = _flattened_layout(layer.input_shape)
-        elif layer.name in arrays_of:
+        if layer.name in arrays_of:
             _, convert = imported.converters[layer.name]
             arrays = arrays_of[layer.name]
-            if kind == "Dense":
-                if imported.graph:
-                    flattened = imported.dense_inputs.get(layer.name)
-                arrays = convert(arrays, flattened)
+            if kind_of(layer) == "Dense":
+                arrays = convert(arrays, imported.dense_inputs.get(layer.name),
+                                 imported.dense_columns.get(layer.name))
             else:
                 arrays = convert(arrays)
             layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
-            flattened = None
-        elif kind not in _ROW_KEEPING:
-            flattened = None
 
 
 def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported, model):
