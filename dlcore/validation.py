@@ -57,6 +57,12 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                     if eight_bit else
                     ": scale it into [0, 1] (scikit-learn's MinMaxScaler(clip=True) keeps "
                     "rows it was not fitted on inside too)")
+        elif low < 0.0:
+            # negative values: standardised or real-valued data
+            hint = (": scale it into [0, 1] (scikit-learn's MinMaxScaler(clip=True), not "
+                    "StandardScaler, whose values are negative too)"
+                    + (", or model real values with dlcore.GaussianBernoulliRBM"
+                       if "Bernoulli" in unit_interval_reason else ""))
         raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
                          f"values in [{low:g}, {high:g}]{hint}")
     return array

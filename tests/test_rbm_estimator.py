@@ -109,7 +109,9 @@ BAD_DATA = [
     # held-out rows through a MinMaxScaler fitted on others: no pixels, so no "/ 255"
     (np.linspace(0, 35.857, 60).reshape(5, 12),
      r"\[0, 35.857\]: scale it into \[0, 1\].*MinMaxScaler\(clip=True\)"),
-    (np.full((5, 12), -0.5), r"\[0, 1\]"),
+    # standardised data (StandardScaler's): the fix, and the RBM made for real values
+    (np.full((5, 12), -0.5), r"\[0, 1\].*MinMaxScaler\(clip=True\), not StandardScaler.*"
+                             r"dlcore.GaussianBernoulliRBM"),
     (np.array([["a"] * 12]), "numbers"),
 ]
 
