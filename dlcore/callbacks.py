@@ -35,12 +35,18 @@ from dlcore.wording import count, duration
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing. ``model`` is the model being trained and
+    ``params`` Keras's dict of the fit's settings (``epochs``, ``steps`` per epoch,
+    ``verbose``), both set when ``fit`` starts."""
 
     model = None
+    params = {}
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = dict(params)
 
     def on_train_begin(self, logs=None):
         pass

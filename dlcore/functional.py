@@ -1013,13 +1013,17 @@ class Model(TrainingLoop):
         return twin
 
     # -- models as layers ---------------------------------------------------------------
-    def __call__(self, x):
+    def __call__(self, x, training=False):
         """The model on symbolic tensors: its nodes again on ``x`` (the same layers, weights
-        shared), returning its output tensor(s)."""
+        shared), returning its output tensor(s). On arrays, as Keras's ``model(x)``: the
+        outputs in evaluation mode, as :meth:`predict` gives them (NumPy arrays);
+        ``training=True`` (dropout and noise drawing) is refused: use ``train_on_batch``."""
         tensors = [x] if isinstance(x, SymbolicTensor) else list(x) if is_symbolic(x) else None
         if tensors is None:
-            raise TypeError("a model is called on symbolic tensors (dlcore.Input, layer "
-                            "outputs); use predict for arrays")
+            if training:
+                raise ValueError("model(x, training=True) on arrays is not dlcore's: call "
+                                 "model(x) (evaluation mode), or train with train_on_batch")
+            return self.predict(x)
         if len(tensors) != len(self.inputs):
             raise ValueError(f"model {self.name!r} takes {len(self.inputs)} input tensor(s), "
                              f"got {len(tensors)}")

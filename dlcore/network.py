@@ -525,12 +525,16 @@ class Sequential(Model):
             twin.optimizer.build(twin._parameters, twin.backend)
         return twin
 
-    def __call__(self, x):
-        """On a symbolic tensor (a model used as a layer): its layers called in turn on it."""
+    def __call__(self, x, training=False):
+        """On a symbolic tensor (a model used as a layer): its layers called in turn on it.
+        On arrays, as Keras's ``model(x)``: :meth:`predict`'s outputs (evaluation mode;
+        ``training=True`` is refused: use ``train_on_batch``)."""
         from dlcore.functional import is_symbolic
         if not is_symbolic(x):
-            raise TypeError("a network is called on symbolic tensors (dlcore.Input, layer "
-                            "outputs); use predict for arrays")
+            if training:
+                raise ValueError("model(x, training=True) on arrays is not dlcore's: call "
+                                 "model(x) (evaluation mode), or train with train_on_batch")
+            return self.predict(x)
         for layer in self.layers:
             x = layer(x)
         return x

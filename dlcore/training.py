@@ -299,6 +299,12 @@ class TrainingLoop:
     """Keras' training methods for a model that offers the seam of the module docstring."""
 
     @property
+    def metrics_names(self):
+        """The names of the numbers :meth:`evaluate` returns, in order (Keras's): "loss", then
+        "accuracy" when compiled with it."""
+        return ["loss"] + (["accuracy"] if self.metrics else [])
+
+    @property
     def trainable_parameters(self):
         """The parameters the optimiser updates: all of ``parameters`` unless a model with
         frozen layers says otherwise."""
@@ -494,7 +500,8 @@ class TrainingLoop:
         return AdversarialTraining(epsilon, weight, float(x.min()), float(x.max()))
 
     def _callbacks(self, history, callbacks, n_batches, last_epoch, verbose):
-        """History, the caller's callbacks and the progress bar, each given the model."""
+        """History, the caller's callbacks and the progress bar, each given the model and
+        Keras's ``params`` (epochs, steps per epoch, verbose)."""
         callbacks = [history] + list(callbacks or [])
         if verbose:
             callbacks.append(ProgressBar(n_batches, last_epoch))
@@ -505,6 +512,8 @@ class TrainingLoop:
                 raise TypeError(f"callbacks must be dlcore.callbacks.Callback objects, got "
                                 f"{type(callback).__name__}")
             callback.set_model(self)
+            callback.set_params({"verbose": verbose, "epochs": last_epoch,
+                                 "steps": n_batches})
         self._resume_callbacks(callbacks)
         return callbacks
 

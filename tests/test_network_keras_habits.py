@@ -180,3 +180,34 @@ def test_loss_weights_keep_through_files_and_bad_ones_are_refused(tmp_path):
         two_output_model().compile(["cross_entropy", "mse"], "sgd", loss_weights=[1, -1])
     with pytest.raises(ValueError, match="a Sequential has one output"):
         dlcore.Sequential([Dense(2)], input_shape=(3,)).compile("mse", "sgd", loss_weights=[2])
+
+
+def test_calling_a_model_on_arrays_predicts_as_keras_does():
+    sequential = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,),
+                                   backend="reference")
+    functional = two_input_model()
+    x, both = rows(5, 4), [rows(5, 3), rows(5, 2, seed=1)]
+    np.testing.assert_array_equal(sequential(x), sequential.predict(x))
+    np.testing.assert_array_equal(functional(both), functional.predict(both))
+    for model, inputs in ((sequential, x), (functional, both)):
+        with pytest.raises(ValueError, match="training=True.*train_on_batch"):
+            model(inputs, training=True)
+
+
+def test_metrics_names_and_the_fits_params_as_keras():
+    from dlcore.callbacks import Callback
+
+    class Seen(Callback):
+        def on_train_begin(self, logs=None):
+            self.at_start = dict(self.params)
+
+    model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,),
+                              backend="reference")
+    model.compile("cross_entropy", "sgd")
+    assert model.metrics_names == ["loss"]
+    model.compile("cross_entropy", "sgd", ["accuracy"])
+    x, y = rows(10, 4), np.arange(10) % 3
+    assert model.metrics_names == ["loss", "accuracy"] == list(dict(model.evaluate(x, y)))
+    seen = Seen()
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[seen])
+    assert seen.at_start == history.params == {"verbose": 0, "epochs": 2, "steps": 3}
