@@ -504,6 +504,30 @@ def test_reshapes_cross_to_keras_both_ways(tmp_path):
         codes, verbose=0), ours.predict(codes), atol=1e-6)
 
 
+def test_a_nested_augmentation_model_imports_from_both_keras_formats(tmp_path):
+    """keras.io's data_augmentation Sequential called in a functional model, and nested in a
+    Sequential: inlined, predicting as Keras does (from .keras and .h5)."""
+    keras = real_keras()
+    layers = keras.layers
+    x = images(3, (6, 6, 2))
+    augmentation = keras.Sequential([layers.RandomFlip("horizontal"),
+                                     layers.RandomContrast(0.2)], name="augment")
+    inputs = keras.Input((6, 6, 2))
+    hidden = layers.Conv2D(3, 3, activation="relu")(augmentation(inputs))
+    functional = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(hidden)))
+    sequential = keras.Sequential([keras.Input((6, 6, 2)), keras.Sequential(
+        [layers.RandomFlip("horizontal")], name="flip"), layers.Conv2D(2, 3), layers.Flatten(),
+        layers.Dense(2)])
+    for name, trained in (("functional", functional), ("sequential", sequential)):
+        for suffix in (".keras", ".h5"):
+            trained.save(tmp_path / f"{name}{suffix}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # RandomContrast is left out, with a note
+                model = dlcore.load(tmp_path / f"{name}{suffix}")
+            np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)),
+                                       trained.predict(x, verbose=0), atol=1e-6)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

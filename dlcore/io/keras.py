@@ -65,7 +65,8 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
                    "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
-                   "Rescaling", "Reshape")
+                   "Rescaling", "Reshape", "RandomRotation", "RandomZoom", "RandomContrast",
+                   "RandomBrightness")
 #: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
 _NORMALIZATIONS = ("BatchNormalization", "LayerNormalization")
 #: dlcore's global pools by Keras's names
@@ -73,8 +74,12 @@ _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
 #: The layers a functional model may have: these, and its joins.
 _GRAPH_LAYERS = IMPORTED_LAYERS + ("Add", "Concatenate")
-#: Keras's augmentation layers (the identity at inference) that dlcore imports.
-_AUGMENTATION = ("RandomFlip", "RandomTranslation")
+#: Keras's augmentation layers (the identity at inference) that dlcore imports: the first two
+#: as its ImageAugmentation where it does what they do, the others left out with a note.
+_AUGMENTATION = ("RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
+                 "RandomContrast", "RandomBrightness")
+#: Keras's layers with weights: a model nested in a functional model is inlined only without.
+_WEIGHTED = ("Dense", "Conv2D", "Conv2DTranspose", "BatchNormalization", "LayerNormalization")
 #: Layers that keep the rows of a flattened map in their order (a Dense after them is the
 #: first Dense after the Flatten).
 _ROW_KEEPING = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh", "Softmax",
@@ -759,6 +764,7 @@ class _Imported:
         if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
             raise _config_error(filename, "the Keras model_config lists no layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "sequential"
+        entries = self._inlined_sequentials(entries)
         self.input_shape = self._batch_shape(body.get("build_input_shape"))
         self.layers = []          # dlcore layers
         self.converters = {}      # Keras layer name -> (dlcore layer name, function on arrays)
@@ -784,6 +790,35 @@ class _Imported:
         if self.input_shape is None:
             raise _config_error(self.filename, "the Keras model does not say its input shape "
                                                "(no InputLayer or batch_shape)")
+
+    def _inlined_sequentials(self, entries):
+        """``entries`` with each Keras Sequential nested in this one replaced by its layers
+        (its InputLayer dropped): only one without weights (keras.io's
+        ``data_augmentation``); another is refused in one line."""
+        inlined = []
+        for entry in entries:
+            config = entry.get("config") if isinstance(entry, dict) else None
+            if not isinstance(config, dict) or entry.get("class_name") != "Sequential":
+                inlined.append(entry)
+                continue
+            inner = config.get("layers")
+            if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
+                    not all(isinstance(layer, dict) for layer in inner):
+                raise self._unsupported(config.get("name"), "Sequential", "it lists no layers")
+            weighted = [str((layer.get("config") or {}).get("name"))[:60] for layer in inner
+                        if layer.get("class_name") in _WEIGHTED]
+            if weighted:
+                raise self._unsupported(
+                    config.get("name"), "Sequential",
+                    f"a model nested in it is imported when its layers have no weights "
+                    f"(augmentation, rescaling, activations...); its layer {weighted[0]!r} has")
+            first = next((layer for layer in inner if layer.get("class_name") == "InputLayer"),
+                         None)
+            if first is not None and not any(isinstance(e, dict) and e.get("class_name") ==
+                                             "InputLayer" for e in inlined) and not inlined:
+                inlined.append(first)   # the nested model's input is the model's
+            inlined.extend(layer for layer in inner if layer.get("class_name") != "InputLayer")
+        return inlined
 
     def _unsupported(self, name, kind, why=None):
         why = why or (f"dlcore imports {_SUPPORTED}" + (
@@ -913,7 +948,10 @@ class _Imported:
         from dlcore.layers import ImageAugmentation
         shape = self._current or self.input_shape
         shift, why = 0, None
-        if shape is None or len(shape) != 3:
+        if kind not in ("RandomFlip", "RandomTranslation"):
+            why = ("dlcore's ImageAugmentation has no transformation like it (Keras's own "
+                   "angles, zooms, colours and fill)")
+        elif shape is None or len(shape) != 3:
             why = "it does not act on images"
         elif not at_input:
             why = "it is not at the input (dlcore's ImageAugmentation is a network's first layer)"
@@ -1160,6 +1198,8 @@ class _FunctionalImported(_Imported):
         entries = body.get("layers") if isinstance(body, dict) else None
         if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
             raise _config_error(filename, "the Keras model_config lists no layers")
+        self._aliases = {}
+        entries = self._inlined(entries)
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
         self.dense_columns = _reshaped_dense_units(
@@ -1283,9 +1323,56 @@ class _FunctionalImported(_Imported):
                                  flat_from.get(id(first)))
             self.dense_inputs[name] = flat_from.get(id(first))
 
+    def _inlined(self, entries):
+        """``entries`` with each Keras Sequential nested in the model (keras.io's
+        ``data_augmentation = keras.Sequential([...])`` called on the input) replaced by its
+        layers, called one after the other where it was called; a reference to its output
+        then names its last layer's (``_aliases``). Only a model without weights, called once,
+        is inlined; another is refused in one line."""
+        inlined = []
+        for entry in entries:
+            kind = entry.get("class_name") if isinstance(entry, dict) else None
+            config = entry.get("config") if isinstance(entry, dict) else None
+            if kind not in ("Sequential", "Functional", "Model") or not isinstance(config, dict):
+                inlined.append(entry)
+                continue
+            name = str(config.get("name"))[:80]
+            inner = config.get("layers")
+            nodes = entry.get("inbound_nodes")
+            inner = [layer for layer in inner if not (isinstance(layer, dict) and layer.get(
+                "class_name") == "InputLayer")] if isinstance(inner, list) else None
+            why = ("a functional model nested in it is not imported (a Sequential without "
+                   "weights is)" if kind != "Sequential" else
+                   "it lists no layers" if not inner or len(inner) > MAX_OBJECTS else
+                   "a model nested in it is imported when called once" if not isinstance(
+                       nodes, list) or len(nodes) != 1 else None)
+            weighted = [layer.get("config", {}).get("name") for layer in inner or ()
+                        if isinstance(layer, dict) and layer.get("class_name") in _WEIGHTED
+                        and isinstance(layer.get("config"), dict)]
+            if why is None and weighted:
+                why = (f"a model nested in it is imported when its layers have no weights "
+                       f"(augmentation, rescaling, activations...); its layer "
+                       f"{str(weighted[0])[:60]!r} has")
+            if why is not None:
+                raise self._unsupported(name, kind, why)
+            previous = None
+            for layer in inner:
+                if not isinstance(layer, dict):
+                    raise self._unsupported(name, kind, "one of its layers is not an object")
+                layer = dict(layer)
+                layer["inbound_nodes"] = nodes if previous is None else [
+                    {"args": [{"class_name": "__keras_tensor__",
+                               "config": {"keras_history": [previous, 0, 0]}}],
+                     "kwargs": {}}]
+                inlined.append(layer)
+                previous = (layer.get("config") or {}).get("name")
+            self._aliases[(config.get("name"), 0)] = (previous, 0)
+        return inlined
+
     def _tensor(self, reference):
         key = (reference[0], reference[1]) if isinstance(reference, list) and \
             len(reference) == 3 else None
+        key = self._aliases.get(key, key)
         if key not in self._tensors or isinstance(self._tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
@@ -1313,6 +1400,7 @@ class _FunctionalImported(_Imported):
                 not isinstance(history[1], int):
             raise ValueError("an input is not a Keras tensor of one layer's output")
         key = (history[0], history[1])
+        key = self._aliases.get(key, key)
         if key not in self._tensors:
             raise _Waiting(key)
         return self._tensors[key]
