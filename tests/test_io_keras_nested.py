@@ -1,12 +1,15 @@
 """A Keras Sequential nested in a Keras model (keras.io's ``data_augmentation =
-keras.Sequential([...])`` called on the input): inlined at import, its layers called one after
-the other where it was called, when it has no weights; refused in one line otherwise. Keras's
+keras.Sequential([...])`` called on the input, or transfer learning's trained base under a new
+head): inlined at import, its layers called one after the other where it was called, their
+weights read from inside the nested model's group; refused in one line when called twice or
+nested deeper, and a nested functional model. Keras's
 augmentation layers dlcore has no match for (RandomRotation, RandomZoom, RandomContrast,
 RandomBrightness) are the identity at inference: left out, with a warning naming them.
 
-Oracle: an archive written by Keras 3.15.1 (JAX, tests/fixtures/keras_nested.keras: RandomFlip,
+Oracles: files written by Keras 3.15.1 (JAX): tests/fixtures/keras_nested.keras (RandomFlip,
 RandomRotation and RandomZoom nested, then Rescaling, a convolution, a global pool and a
-softmax) predicts in dlcore as in Keras.
+softmax) predicts in dlcore as in Keras; keras_nested_base.keras and .h5 (a trained base:
+Conv2D, Flatten, Dense) predict and train one more step as Keras did.
 """
 import copy
 
@@ -36,16 +39,20 @@ def test_a_nested_augmentation_model_is_inlined_and_predicts_as_keras():
                                atol=1e-6)
 
 
-def test_a_nested_model_with_weights_is_refused_in_one_line(tmp_path):
-    def add_dense(config):
-        nested_entry(config)["config"]["layers"].append(
-            {"module": "keras.layers", "class_name": "Dense",
-             "config": {"name": "inner_dense", "units": 3}, "registered_name": None})
-    with pytest.raises(dlcore.ModelFileError) as error:
-        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", add_dense))
-    message = str(error.value)
-    assert "'data_augmentation' (Sequential) cannot be imported" in message
-    assert "its layer 'inner_dense' has" in message and "\n" not in message
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_nested_base_with_weights_predicts_and_trains_on_as_in_keras(suffix):
+    """Transfer learning's trained base nested under a new head: its layers inlined, their
+    weights read from inside the nested model's group (the archive's
+    layers/sequential/layers/..., the legacy file's base/<layer>/...), and one more step lands
+    where Keras's did."""
+    saved = np.load(fixture("keras_nested_base.keras.npz"))
+    x, labels = saved["x"].transpose(0, 3, 1, 2), saved["labels"]
+    model = dlcore.load(fixture(f"keras_nested_base{suffix}"))
+    assert [layer.name for layer in model.layers] == ["conv2d", "flatten", "dense", "head"]
+    np.testing.assert_allclose(model.predict(x), saved["y"], atol=1e-6)
+    model.train_on_batch(x[:8], labels[:8])
+    assert np.abs(saved["y_next"] - saved["y"]).max() > 0.01
+    np.testing.assert_allclose(model.predict(x), saved["y_next"], atol=1e-6)
 
 
 def test_a_nested_model_called_twice_is_refused_in_one_line(tmp_path):

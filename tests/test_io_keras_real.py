@@ -528,6 +528,32 @@ def test_a_nested_augmentation_model_imports_from_both_keras_formats(tmp_path):
                                        trained.predict(x, verbose=0), atol=1e-6)
 
 
+def test_a_nested_trained_base_is_fine_tuned_in_dlcore_and_sent_back(tmp_path):
+    """Transfer learning: a Keras base model nested under a head, imported (its layers
+    inlined), fine-tuned in dlcore, exported (flat), and Keras predicts and trains on."""
+    keras = real_keras()
+    layers = keras.layers
+    rng = np.random.default_rng(6)
+    x, labels = rng.random((12, 6, 6, 2)).astype(np.float32), np.arange(12) % 3
+    base = keras.Sequential([keras.Input((6, 6, 2)), layers.Conv2D(3, 3, activation="relu"),
+                             layers.Flatten(), layers.Dense(4)], name="base")
+    inputs = keras.Input((6, 6, 2))
+    trained = keras.Model(inputs, layers.Dense(3, activation="softmax")(base(inputs)))
+    trained.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    trained.fit(x, labels, epochs=1, verbose=0)
+    for suffix in (".keras", ".h5"):
+        trained.save(tmp_path / f"transfer{suffix}")
+        model = dlcore.load(tmp_path / f"transfer{suffix}")
+        np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)),
+                                   trained.predict(x, verbose=0), atol=1e-6)
+        model.fit(x.transpose(0, 3, 1, 2), labels, epochs=1, verbose=0)
+        model.save(tmp_path / f"tuned{suffix}")
+        back = keras.models.load_model(tmp_path / f"tuned{suffix}")
+        np.testing.assert_allclose(back.predict(x, verbose=0),
+                                   model.predict(x.transpose(0, 3, 1, 2)), atol=1e-6)
+        back.fit(x, labels, epochs=1, verbose=0)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

@@ -78,8 +78,6 @@ _GRAPH_LAYERS = IMPORTED_LAYERS + ("Add", "Concatenate")
 #: as its ImageAugmentation where it does what they do, the others left out with a note.
 _AUGMENTATION = ("RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
                  "RandomContrast", "RandomBrightness")
-#: Keras's layers with weights: a model nested in a functional model is inlined only without.
-_WEIGHTED = ("Dense", "Conv2D", "Conv2DTranspose", "BatchNormalization", "LayerNormalization")
 #: Layers that keep the rows of a flattened map in their order (a Dense after them is the
 #: first Dense after the Flatten).
 _ROW_KEEPING = ("Dropout", "GaussianNoise", "Activation", "ReLU", "Sigmoid", "Tanh", "Softmax",
@@ -764,6 +762,7 @@ class _Imported:
         if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
             raise _config_error(filename, "the Keras model_config lists no layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "sequential"
+        self.nested_models = {}   # Keras name of a nested model -> its layers' names
         entries = self._inlined_sequentials(entries)
         self.input_shape = self._batch_shape(body.get("build_input_shape"))
         self.layers = []          # dlcore layers
@@ -792,9 +791,10 @@ class _Imported:
                                                "(no InputLayer or batch_shape)")
 
     def _inlined_sequentials(self, entries):
-        """``entries`` with each Keras Sequential nested in this one replaced by its layers
-        (its InputLayer dropped): only one without weights (keras.io's
-        ``data_augmentation``); another is refused in one line."""
+        """``entries`` with each Keras Sequential nested in this one (keras.io's
+        ``data_augmentation``, a pretrained base) replaced by its layers (its InputLayer
+        dropped); ``nested_models`` records which layers each held (their weights are stored
+        under it)."""
         inlined = []
         for entry in entries:
             config = entry.get("config") if isinstance(entry, dict) else None
@@ -805,13 +805,7 @@ class _Imported:
             if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
                     not all(isinstance(layer, dict) for layer in inner):
                 raise self._unsupported(config.get("name"), "Sequential", "it lists no layers")
-            weighted = [str((layer.get("config") or {}).get("name"))[:60] for layer in inner
-                        if layer.get("class_name") in _WEIGHTED]
-            if weighted:
-                raise self._unsupported(
-                    config.get("name"), "Sequential",
-                    f"a model nested in it is imported when its layers have no weights "
-                    f"(augmentation, rescaling, activations...); its layer {weighted[0]!r} has")
+            self._note_nested(config.get("name"), inner)
             first = next((layer for layer in inner if layer.get("class_name") == "InputLayer"),
                          None)
             if first is not None and not any(isinstance(e, dict) and e.get("class_name") ==
@@ -819,6 +813,16 @@ class _Imported:
                 inlined.append(first)   # the nested model's input is the model's
             inlined.extend(layer for layer in inner if layer.get("class_name") != "InputLayer")
         return inlined
+
+    def _note_nested(self, name, inner):
+        """Record the nested model ``name`` and its layers (a nested model in it is refused
+        when its own layers are built: only one level is inlined)."""
+        names = [(layer.get("config") or {}).get("name") for layer in inner
+                 if isinstance(layer, dict) and layer.get("class_name") != "InputLayer"]
+        if not isinstance(name, str) or not all(isinstance(n, str) for n in names):
+            raise _config_error(self.filename, f"a model nested in the Keras model has an "
+                                               f"invalid name {str(name)[:60]!r}")
+        self.nested_models[name] = names
 
     def _unsupported(self, name, kind, why=None):
         why = why or (f"dlcore imports {_SUPPORTED}" + (
@@ -1198,7 +1202,7 @@ class _FunctionalImported(_Imported):
         entries = body.get("layers") if isinstance(body, dict) else None
         if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
             raise _config_error(filename, "the Keras model_config lists no layers")
-        self._aliases = {}
+        self._aliases, self.nested_models = {}, {}
         entries = self._inlined(entries)
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
@@ -1325,10 +1329,10 @@ class _FunctionalImported(_Imported):
 
     def _inlined(self, entries):
         """``entries`` with each Keras Sequential nested in the model (keras.io's
-        ``data_augmentation = keras.Sequential([...])`` called on the input) replaced by its
-        layers, called one after the other where it was called; a reference to its output
-        then names its last layer's (``_aliases``). Only a model without weights, called once,
-        is inlined; another is refused in one line."""
+        ``data_augmentation = keras.Sequential([...])`` called on the input, a pretrained
+        base) replaced by its layers, called one after the other where it was called; a
+        reference to its output then names its last layer's (``_aliases``). Only a Sequential
+        called once is inlined; another is refused in one line."""
         inlined = []
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
@@ -1341,20 +1345,14 @@ class _FunctionalImported(_Imported):
             nodes = entry.get("inbound_nodes")
             inner = [layer for layer in inner if not (isinstance(layer, dict) and layer.get(
                 "class_name") == "InputLayer")] if isinstance(inner, list) else None
-            why = ("a functional model nested in it is not imported (a Sequential without "
-                   "weights is)" if kind != "Sequential" else
+            why = ("a functional model nested in it is not imported (a Sequential is)"
+                   if kind != "Sequential" else
                    "it lists no layers" if not inner or len(inner) > MAX_OBJECTS else
                    "a model nested in it is imported when called once" if not isinstance(
                        nodes, list) or len(nodes) != 1 else None)
-            weighted = [layer.get("config", {}).get("name") for layer in inner or ()
-                        if isinstance(layer, dict) and layer.get("class_name") in _WEIGHTED
-                        and isinstance(layer.get("config"), dict)]
-            if why is None and weighted:
-                why = (f"a model nested in it is imported when its layers have no weights "
-                       f"(augmentation, rescaling, activations...); its layer "
-                       f"{str(weighted[0])[:60]!r} has")
             if why is not None:
                 raise self._unsupported(name, kind, why)
+            self._note_nested(config.get("name"), inner)
             previous = None
             for layer in inner:
                 if not isinstance(layer, dict):
@@ -1630,10 +1628,17 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
     by_name = {layer.name: layer for layer in model.layers}
     expected = [name for name in imported.keras_names if name in imported.converters]
     with_weights = []
+    nested = getattr(imported, "nested_models", {})
     for name in layer_names:
         layer_group = reader.group(f"{where}/{name}".lstrip("/"))
         paths = _string_list(reader, layer_group, "weight_names", f"{where}/{name}")
-        if paths:
+        if paths and name in nested:
+            # a nested model's group lists its layers' arrays as <model>/<layer>/<array>
+            for inner in nested[name]:
+                mine = [path for path in paths if path.split("/")[1:2] == [inner]]
+                if mine:
+                    with_weights.append((inner, layer_group, mine))
+        elif paths:
             with_weights.append((name, layer_group, paths))
     # by name, whatever the order (Keras lists a graph's layers by depth, not as its config)
     if sorted(name for name, _, _ in with_weights) != sorted(expected):

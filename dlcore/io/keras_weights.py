@@ -124,13 +124,27 @@ def _map_graph(nodes, inputs, outputs):
 
 
 def layer_paths(config) -> list[tuple[str, str]]:
-    """``(layer name, path of its vars group)`` in Keras's order."""
+    """``(layer name, path of its vars group)`` in Keras's order; a Sequential nested in the
+    model (which dlcore inlines) gives its layers' paths inside its own group,
+    ``layers/sequential/layers/<layer>/vars``, their names counted anew within it."""
+    entries = {entry["config"]["name"]: entry for entry in config["config"]["layers"]
+               if isinstance(entry, dict) and isinstance(entry.get("config"), dict)}
+    return _scoped_paths(keras_layer_order(config), entries, "layers")
+
+
+def _scoped_paths(layers, entries, prefix):
     counts, paths = {}, []
-    for name, class_name in keras_layer_order(config):
+    for name, class_name in layers:
         base = snake_case(class_name)
         counts[base] = counts.get(base, -1) + 1
-        paths.append((name, f"layers/{base}_{counts[base]}/vars" if counts[base]
-                      else f"layers/{base}/vars"))
+        group = f"{prefix}/{base}_{counts[base]}" if counts[base] else f"{prefix}/{base}"
+        entry = entries.get(name)
+        if class_name == "Sequential" and entry is not None and prefix == "layers":
+            inner = [(layer["config"]["name"], layer["class_name"])
+                     for layer in entry["config"]["layers"] if layer["class_name"] != "InputLayer"]
+            paths += _scoped_paths(inner, {}, f"{group}/layers")
+        else:
+            paths.append((name, f"{group}/vars"))
     return paths
 
 
