@@ -656,6 +656,8 @@ class Model(TrainingLoop):
             row_correct = rows.correct if index == 0 else self._buffer(f"correct{index}", (n,))
             loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
                                    fused[index])
+            if rows.parts is not None:   # this output's own loss, before its loss weight
+                self.ops.place_columns(row_loss.reshape(n, 1), rows.parts, index)
             self._scale_by_loss_weight(index, grad, row_loss)
             if index > 0:
                 self.ops.accumulate(row_loss, rows.loss)
@@ -664,6 +666,8 @@ class Model(TrainingLoop):
             grads.append(grad.reshape((n,) + tensor.shape))
         if weights is not None:
             self._weigh(rows.loss.reshape(-1, 1), weights)
+            if rows.parts is not None:
+                self._weigh(rows.parts, weights)
         if gradient:
             return self._backward(grads, fused, input_gradient)
         return None

@@ -118,6 +118,17 @@ def accumulate_batch(first, last, row_loss, row_correct, totals):
 
 
 @body
+def accumulate_output_losses(first, last, parts, totals):
+    """totals[3 + k] += the sum over rows of parts[row, k], for outputs k = first .. last-1:
+    each output's own loss (a model with several outputs), in float64."""
+    for output in range(first, last):
+        loss = 0.0
+        for row in range(parts.shape[0]):
+            loss += parts[row, output]
+        totals[3 + output] += loss
+
+
+@body
 def weigh_rows(row, first, last, values, weights):
     """values[row, first:last] *= weights[row, 0]: a sample's loss or its gradient scaled by its
     weight."""
@@ -169,27 +180,33 @@ class LossRows(NamedTuple):
     loss: object
     #: (n,): 1.0 where the prediction is right (argmax, or a threshold for one output), else 0.
     correct: object
+    #: (n, outputs) or None: each sample's loss of each output, for a model with several that
+    #: reports them (Keras's ``<output>_loss``), before its loss weight
+    parts: object = None
 
     @classmethod
-    def empty(cls, backend, n, width, dtype):
-        """Uninitialised rows for n samples of ``width`` outputs on ``backend``."""
+    def empty(cls, backend, n, width, dtype, outputs=0):
+        """Uninitialised rows for n samples of ``width`` outputs on ``backend`` (and the
+        per-output losses of a model with ``outputs`` > 0 outputs)."""
         return cls(backend.empty((n, width), dtype), backend.empty((n,), dtype),
-                   backend.empty((n,), dtype))
+                   backend.empty((n,), dtype),
+                   backend.empty((n, outputs), dtype) if outputs else None)
 
     def first(self, n):
         """The first n rows (views)."""
-        return LossRows(self.grad[:n], self.loss[:n], self.correct[:n])
+        return LossRows(self.grad[:n], self.loss[:n], self.correct[:n],
+                        None if self.parts is None else self.parts[:n])
 
 
 class _BatchBuffers:
     """The arrays of one call's mini-batches on the backend, allocated once: the gathered inputs
     (as rows) and targets, and the loss rows."""
 
-    def __init__(self, backend, capacity, features, width, dtype, weighted=False):
+    def __init__(self, backend, capacity, features, width, dtype, weighted=False, outputs=0):
         self.x = backend.empty((capacity, features), dtype)
         self.y = backend.empty((capacity, width), dtype)
         self.w = backend.empty((capacity, 1), dtype) if weighted else None
-        self.rows = LossRows.empty(backend, capacity, width, dtype)
+        self.rows = LossRows.empty(backend, capacity, width, dtype, outputs)
 
     def loss_rows(self, n):
         """The loss rows of a batch of n samples (the whole buffers for a full batch)."""
@@ -301,8 +318,10 @@ class TrainingLoop:
     @property
     def metrics_names(self):
         """The names of the numbers :meth:`evaluate` returns, in order (Keras's): "loss", then
-        "accuracy" when compiled with it."""
-        return ["loss"] + (["accuracy"] if self.metrics else [])
+        "accuracy" when compiled with it, then each output's "<name>_loss" for several."""
+        return (["loss"] + (["accuracy"] if self.metrics else [])
+                + [f"{name}_loss" for name in
+                   (self.output_names if self._output_count() else ())])
 
     @property
     def trainable_parameters(self):
@@ -459,7 +478,8 @@ class TrainingLoop:
         if weights is not None:
             weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
         buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
-                                self.dtype, weighted=weights is not None)
+                                self.dtype, weighted=weights is not None,
+                                outputs=self._output_count())
         for callback in callbacks:
             callback.on_train_begin()
         # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
@@ -566,7 +586,7 @@ class TrainingLoop:
         """The updates of one pass over (data, targets), each sample's loss weighted by
         ``weights`` (n, 1) when given; returns the epoch's logs (the loss with the weight-decay
         penalty, and the metrics)."""
-        totals = self.backend.zeros((3,), np.float64)
+        totals = self._new_totals()
         order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
         data_parallel = getattr(self, "_data_parallel", None)
         steps = self._product_steps()
@@ -654,20 +674,39 @@ class TrainingLoop:
             return
         self.backend.launch_rows(weigh_rows, values.shape[0], values.shape[1], values, weights)
 
+    def _output_count(self):
+        """How many outputs report a loss of their own: a model's with several, else 0."""
+        return len(self.outputs) if getattr(self, "_several_outputs", False) else 0
+
+    def _new_totals(self):
+        """Zeroed sums: (loss, correct flags, rows) and each output's own loss."""
+        return self.backend.zeros((3 + self._output_count(),), np.float64)
+
     def _accumulate(self, rows, totals):
-        """totals += (sum of the losses, sum of the correct flags, number of rows)."""
+        """totals += (sum of the losses, sum of the correct flags, number of rows), and each
+        output's own losses when ``rows`` has them."""
         if not self.backend.launches_kernels:
-            totals += (rows.loss.sum(dtype=np.float64), rows.correct.sum(dtype=np.float64),
-                       rows.loss.shape[0])
+            totals[:3] += (rows.loss.sum(dtype=np.float64), rows.correct.sum(dtype=np.float64),
+                           rows.loss.shape[0])
+            if rows.parts is not None and totals.shape[0] > 3:
+                totals[3:] += rows.parts.sum(axis=0, dtype=np.float64)
             return
         self.backend.launch_1d(accumulate_batch, 1, rows.loss, rows.correct, totals)
+        if rows.parts is not None and totals.shape[0] > 3:
+            self.backend.launch_1d(accumulate_output_losses, rows.parts.shape[1], rows.parts,
+                                   totals)
 
     def _logs(self, totals):
-        """The mean loss (without weight decay) and the metrics of the summed ``totals``."""
-        loss, correct, count = self.backend.to_numpy(totals)
+        """The mean loss (without weight decay) and the metrics of the summed ``totals``; a
+        model with several outputs adds each output's mean loss as ``<output name>_loss``
+        (Keras's names; before the loss weights)."""
+        sums = self.backend.to_numpy(totals)
+        loss, correct, count = sums[:3]
         logs = {"loss": float(loss / max(count, 1))}
         if self.metrics:
             logs["accuracy"] = float(correct / max(count, 1))
+        for name, part in zip(self.output_names if len(sums) > 3 else (), sums[3:]):
+            logs[f"{name}_loss"] = float(part / max(count, 1))
         return logs
 
     def _record(self, logs):
@@ -718,8 +757,9 @@ class TrainingLoop:
         targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
         if weights is not None:
             weights = self.backend.asarray(weights.reshape(-1, 1), dtype=self.dtype)
-        rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype)
-        totals = self.backend.zeros((3,), np.float64)
+        rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype,
+                              self._output_count())
+        totals = self._new_totals()
         with self.backend.compute(small_products=True):
             self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals,
                              weights=weights)
@@ -765,7 +805,7 @@ class TrainingLoop:
         backend = self.backend
         targets = backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
         rows = LossRows.empty(backend, len(x), targets.shape[1], self.dtype)
-        totals = backend.zeros((3,), np.float64)
+        totals = self._new_totals()
         with backend.compute(small_products=True):
             grad_x = self.loss_rows(backend.asarray(x, dtype=self.dtype), targets, rows,
                                     training=True if training else EVALUATION_GRADIENT,
@@ -815,8 +855,9 @@ class TrainingLoop:
         if weights is not None:
             weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
         buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], targets.shape[1],
-                                self.dtype, weighted=weights is not None)
-        totals = backend.zeros((3,), np.float64)
+                                self.dtype, weighted=weights is not None,
+                                outputs=self._output_count())
+        totals = self._new_totals()
         for batch in mini_batches(backend, (data, targets, weights),
                                   (buffers.x, buffers.y, buffers.w),
                                   epoch_order(n, self.seed, 0, shuffle=False), batch_size):
@@ -825,6 +866,8 @@ class TrainingLoop:
             self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows)
             if w_batch is not None:
                 self._weigh(rows.loss.reshape(-1, 1), w_batch)
+                if rows.parts is not None:
+                    self._weigh(rows.parts, w_batch)
             self._accumulate(rows, totals)
         logs = self._logs(totals)
         logs["loss"] += self.penalty()

@@ -283,7 +283,11 @@ def test_several_outputs_fit_evaluate_save_and_load(backend, tmp_path):
     y = [np.random.default_rng(20).random((12, 2)), np.arange(12) % 3]
     history = model.fit(x, y, epochs=5, batch_size=4, verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
-    assert len(model.evaluate(x, y)) == 2
+    scores = model.evaluate(x, y)   # Keras's: the total, then each output's own loss
+    assert scores.names == ("loss", "accuracy", "dense_1_loss", "dense_2_loss")
+    assert scores["loss"] == pytest.approx(scores["dense_1_loss"] + scores["dense_2_loss"],
+                                           rel=1e-6)
+    assert history["dense_2_loss"][-1] < history["dense_2_loss"][0]
     dlcore.save(model, tmp_path / "two.h5")
     loaded = dlcore.load(tmp_path / "two.h5")
     for a, b in zip(loaded.predict(x), model.predict(x)):

@@ -211,3 +211,35 @@ def test_metrics_names_and_the_fits_params_as_keras():
     seen = Seen()
     history = model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[seen])
     assert seen.at_start == history.params == {"verbose": 0, "epochs": 2, "steps": 3}
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
+    """Keras's <output>_loss in evaluate, train_on_batch and the history (val_ too): each
+    output's mean loss before its loss weight, the total their weighted sum; with sample
+    weights each weighted as the total is."""
+    x, labels = rows(20, 4), np.arange(20) % 3
+    values = rows(20, 1, seed=6)
+    inputs = dlcore.Input((4,))
+    hidden = Dense(5, activation="relu")(inputs)
+    model = dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
+                                  Dense(1, name="reg")(hidden)], backend=backend, seed=3)
+    model.compile({"cls": "cross_entropy", "reg": "mse"}, "sgd", ["accuracy"],
+                  loss_weights={"cls": 1.0, "reg": 0.5})
+    assert model.metrics_names == ["loss", "accuracy", "cls_loss", "reg_loss"]
+    probabilities, predicted = model.predict(x)
+    cross_entropy = -np.log(probabilities[np.arange(20), labels])
+    squared = ((predicted - values) ** 2)[:, 0]
+    scores = model.evaluate(x, [labels, values])
+    assert scores["cls_loss"] == pytest.approx(cross_entropy.mean(), rel=1e-5)
+    assert scores["reg_loss"] == pytest.approx(squared.mean(), rel=1e-5)
+    assert scores["loss"] == pytest.approx(cross_entropy.mean() + 0.5 * squared.mean(),
+                                           rel=1e-5)
+    weights = np.linspace(0.5, 2, 20)
+    weighted = model.evaluate(x, [labels, values], sample_weight=weights)
+    assert weighted["reg_loss"] == pytest.approx((weights * squared).mean(), rel=1e-5)
+    history = model.fit(x, [labels, values], epochs=2, batch_size=8, verbose=0,
+                        validation_split=0.25).history
+    assert {"cls_loss", "reg_loss", "val_cls_loss", "val_reg_loss"} <= set(history)
+    step = model.train_on_batch(x, [labels, values], return_dict=True)
+    assert set(step) == {"loss", "accuracy", "cls_loss", "reg_loss"}
