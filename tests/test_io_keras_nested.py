@@ -70,5 +70,14 @@ def test_a_model_nested_two_deep_is_refused_not_followed(tmp_path):
                                if key != "inbound_nodes"})
         inner["config"]["name"] = "deeper"
         entry["config"]["layers"].append(inner)
-    with pytest.raises(dlcore.ModelFileError, match="'deeper' \\(Sequential\\)"):
+    with pytest.raises(dlcore.ModelFileError, match="'data_augmentation' \\(Sequential\\) "
+                       "cannot be imported: a model nested in a nested model is not imported"):
         dlcore.load(edited_archive(tmp_path, "keras_nested.keras", nest_again))
+
+
+def test_a_custom_model_class_nested_is_refused_not_inlined(tmp_path):
+    """A subclass of Sequential may compute otherwise: only Keras's own is inlined."""
+    def custom(config):
+        nested_entry(config).update(module="evil.mod", registered_name="Custom>Sequential")
+    with pytest.raises(dlcore.ModelFileError, match="it is a custom model class"):
+        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", custom))

@@ -123,3 +123,46 @@ def test_one_channel_maps_flatten_in_the_same_order(tmp_path):
     x = images(3, (1, 4, 4))
     np.testing.assert_allclose(dlcore.load(tmp_path / "m.h5").predict(x), model.predict(x),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("between", [[Flatten()], [dlcore.layers.Activation("gelu"), Flatten()],
+                                     [dlcore.layers.Reshape((48,)), Flatten()]],
+                         ids=["flatten", "activation, flatten", "reshape, flatten"])
+def test_flattening_rows_again_keeps_their_order(tmp_path, between):
+    """A Flatten of rows already flat (a nested head starting with one, say) keeps the rows'
+    layout: the Dense after it is permuted as after the first Flatten."""
+    model = dlcore.Sequential([Conv2D(3, 3), Flatten(), *between, Dense(2, name="reader")],
+                              input_shape=(2, 6, 6), seed=2)
+    model.save(tmp_path / "m.h5")
+    ours = model.get_layer("reader").get_weights()[0]
+    theirs = keras_arrays(tmp_path / "m.h5")["reader"][0]
+    for c in range(3):
+        for h in range(4):
+            for w in range(4):
+                np.testing.assert_array_equal(theirs[keras_row(0, (3, 4, 4), c, h, w)],
+                                              ours[dlcore_row(0, (3, 4, 4), c, h, w)])
+    x = images(2, (2, 6, 6))
+    np.testing.assert_allclose(dlcore.load(tmp_path / "m.h5").predict(x), model.predict(x),
+                               atol=1e-6)
+
+
+def test_an_output_of_flattened_maps_is_ordered_differently_and_says_so(tmp_path):
+    """A feature extractor ending in a Flatten (the lecture's vision model) outputs the same
+    values in C, H, W order in dlcore and H, W, C in Keras: exported and imported, a warning
+    says so."""
+    model = dlcore.Sequential([Conv2D(3, 3), Flatten(name="features")], input_shape=(2, 5, 5))
+    with pytest.warns(UserWarning, match="output 'features' holds rows of \\(3, 3, 3\\) maps, "
+                                         "which dlcore orders C, H, W and Keras H, W, C"):
+        model.save(tmp_path / "m.keras")
+    with pytest.warns(UserWarning, match="output 'features' holds rows of"):
+        loaded = dlcore.load(tmp_path / "m.keras")
+    x = images(2, (2, 5, 5))
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), atol=1e-6)
+    image = dlcore.Input(shape=(2, 5, 5))
+    two = dlcore.Model(image, [Dense(2, name="head")(Flatten()(image)),
+                               Flatten(name="maps")(image)])
+    with pytest.warns(UserWarning) as caught:
+        two.save(tmp_path / "two.keras")
+    notes = [str(warning.message) for warning in caught]
+    assert any("output 'maps'" in note for note in notes)
+    assert not any("output 'head'" in note for note in notes)

@@ -67,6 +67,8 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
                    "Rescaling", "Reshape", "RandomRotation", "RandomZoom", "RandomContrast",
                    "RandomBrightness")
+#: Keras's model classes, which a model may nest (see _Imported._inlined_sequentials)
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
 #: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
 _NORMALIZATIONS = ("BatchNormalization", "LayerNormalization")
 #: dlcore's global pools by Keras's names
@@ -136,6 +138,8 @@ class _Exported:
         self._columns = _reshaped_units(model)
         for layer in model.layers:
             self._add(layer)
+        if model.layers and len(model.output_shape) == 1:
+            _note_output_order(self.notes, model.layers[-1].name, self._flattened)
 
     def _add(self, layer):
         """Append the Keras layer entries of ``layer``, frozen when it is."""
@@ -179,6 +183,7 @@ class _Exported:
                                       strides=list(layer.stride), padding=padding,
                                       data_format="channels_last"))
         elif kind in _GLOBAL_POOLS.values():
+            self._flattened = None   # one value a channel: the same order in both
             keras_kind = next(name for name, ours in _GLOBAL_POOLS.items() if ours == kind)
             self.layers.append(_layer(keras_kind, layer.name, data_format="channels_last",
                                       keepdims=layer.keepdims))
@@ -186,8 +191,8 @@ class _Exported:
             self.layers.append(_layer("UpSampling2D", layer.name, size=list(layer.size),
                                       interpolation=layer.interpolation,
                                       data_format="channels_last"))
-        elif kind == "Flatten":
-            self._flattened = _flattened_layout(layer.input_shape)
+        elif kind == "Flatten":   # of flat rows, it keeps their layout
+            self._flattened = _relation(layer.input_shape, self._flattened)
             self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
         elif kind == "Reshape":
             self._flattened = _reshaped_layout(layer.name, layer.input_shape, self._flattened,
@@ -329,6 +334,8 @@ class _Exported:
                                      calls[entries[-1]["config"]["name"]], node.output.shape)
         self._inputs = [[refs[id(t)][0], refs[id(t)][1], 0] for t in model.inputs]
         self._outputs = [[refs[id(t)][0], refs[id(t)][1], 0] for t in model.outputs]
+        for name, tensor in zip(model.output_names, model.outputs):
+            _note_output_order(self.notes, name, flat_from.get(id(tensor)))
 
     def model_config(self):
         if self.functional:
@@ -404,8 +411,8 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
     ``columns``: a Dense's units' layout (that of the map a Reshape makes of them)."""
     inputs = inputs if isinstance(inputs, list) else [inputs]
     found = [layouts.get(id(tensor)) for tensor in inputs]
-    if kind == "Flatten":
-        return _flattened_layout(inputs[0].shape)
+    if kind == "Flatten":   # of flat rows, it keeps their layout
+        return _relation(inputs[0].shape, found[0])
     if kind == "Dense":
         return columns
     if kind == "Reshape":
@@ -452,6 +459,18 @@ def _reshaped_layout(name, input_shape, layout, output_shape):
                          f"(C, H, W), Keras's (H, W, C)): reshape a Dense's outputs (its units "
                          f"are then reordered) or rows flattened from maps of that shape")
     return None
+
+
+def _note_output_order(notes, name, layout):
+    """A note when a model's output ``name`` holds rows whose order differs between the two
+    libraries (``layout``: rows of (C, H, W) maps, flattened or a Dense's units made maps):
+    each library is right in itself, their numbers compare only once reordered."""
+    maps = [block for block in layout or () if not isinstance(block, int)]
+    if maps:
+        notes.append(f"the model's output {str(name)[:80]!r} holds rows of "
+                     f"{', '.join(str(tuple(block)) for block in maps)} maps, which dlcore "
+                     f"orders C, H, W and Keras H, W, C: the same values in another order "
+                     f"(end on a global pool or a Dense for outputs that compare as they are)")
 
 
 def _keras_target_shape(shape):
@@ -789,6 +808,8 @@ class _Imported:
         if self.input_shape is None:
             raise _config_error(self.filename, "the Keras model does not say its input shape "
                                                "(no InputLayer or batch_shape)")
+        if self.keras_names and self._current is not None and len(self._current) == 1:
+            _note_output_order(self.notes, self.keras_names[-1], self._flat_maps)
 
     def _inlined_sequentials(self, entries):
         """``entries`` with each Keras Sequential nested in this one (keras.io's
@@ -798,6 +819,10 @@ class _Imported:
         inlined = []
         for entry in entries:
             config = entry.get("config") if isinstance(entry, dict) else None
+            if isinstance(config, dict) and entry.get("class_name") in ("Functional", "Model"):
+                raise self._unsupported(config.get("name"), entry.get("class_name"),
+                                        "a functional model nested in it is not imported (a "
+                                        "Sequential is)")
             if not isinstance(config, dict) or entry.get("class_name") != "Sequential":
                 inlined.append(entry)
                 continue
@@ -805,7 +830,7 @@ class _Imported:
             if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
                     not all(isinstance(layer, dict) for layer in inner):
                 raise self._unsupported(config.get("name"), "Sequential", "it lists no layers")
-            self._note_nested(config.get("name"), inner)
+            self._note_nested(entry, inner)
             first = next((layer for layer in inner if layer.get("class_name") == "InputLayer"),
                          None)
             if first is not None and not any(isinstance(e, dict) and e.get("class_name") ==
@@ -814,9 +839,20 @@ class _Imported:
             inlined.extend(layer for layer in inner if layer.get("class_name") != "InputLayer")
         return inlined
 
-    def _note_nested(self, name, inner):
-        """Record the nested model ``name`` and its layers (a nested model in it is refused
-        when its own layers are built: only one level is inlined)."""
+    def _note_nested(self, entry, inner):
+        """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
+        Sequential (a custom subclass may compute otherwise), one level deep."""
+        name = entry["config"].get("name")
+        if entry.get("registered_name") not in (None, "Sequential") or \
+                entry.get("module") not in (None, "keras", "keras.models"):
+            raise self._unsupported(name, entry.get("class_name"),
+                                    "it is a custom model class (only Keras's own Sequential "
+                                    "is inlined)")
+        if any(isinstance(layer, dict) and layer.get("class_name") in _MODEL_CLASSES
+               for layer in inner):
+            raise self._unsupported(name, entry.get("class_name"),
+                                    "a model nested in a nested model is not imported (one "
+                                    "level is)")
         names = [(layer.get("config") or {}).get("name") for layer in inner
                  if isinstance(layer, dict) and layer.get("class_name") != "InputLayer"]
         if not isinstance(name, str) or not all(isinstance(n, str) for n in names):
@@ -889,7 +925,7 @@ class _Imported:
             previous = self._flat_maps
             if kind == "Dense":
                 self.dense_inputs[name] = previous
-            self._flat_maps = (_flattened_layout(incoming) if kind == "Flatten" and incoming
+            self._flat_maps = (_relation(incoming, previous) if kind == "Flatten" and incoming
                                is not None else self.dense_columns.get(name) if kind == "Dense"
                                else self._flat_maps if kind in _ROW_KEEPING else None)
             if kind in _AUGMENTATION:
@@ -1238,6 +1274,8 @@ class _FunctionalImported(_Imported):
         self._call_in_order(order, pending)
         self.inputs = [self._tensor(ref) for ref in _references(body.get("input_layers"))]
         self.outputs = [self._tensor(ref) for ref in _references(body.get("output_layers"))]
+        for reference, tensor in zip(_references(body.get("output_layers")), self.outputs):
+            _note_output_order(self.notes, reference[0], self._flat_from.get(id(tensor)))
 
     def _call_in_order(self, order, pending):
         """Run every layer's calls, each once its inputs exist (see the class docstring)."""
@@ -1337,7 +1375,7 @@ class _FunctionalImported(_Imported):
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
             config = entry.get("config") if isinstance(entry, dict) else None
-            if kind not in ("Sequential", "Functional", "Model") or not isinstance(config, dict):
+            if kind not in _MODEL_CLASSES or not isinstance(config, dict):
                 inlined.append(entry)
                 continue
             name = str(config.get("name"))[:80]
@@ -1352,7 +1390,7 @@ class _FunctionalImported(_Imported):
                        nodes, list) or len(nodes) != 1 else None)
             if why is not None:
                 raise self._unsupported(name, kind, why)
-            self._note_nested(config.get("name"), inner)
+            self._note_nested(entry, inner)
             previous = None
             for layer in inner:
                 if not isinstance(layer, dict):
