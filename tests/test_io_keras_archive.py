@@ -7,6 +7,7 @@ file, without inflating a zip bomb or writing anything outside the temporary cop
 import io
 import json
 import os
+import warnings
 import zipfile
 
 import h5py
@@ -329,6 +330,25 @@ def test_an_optimizer_state_that_does_not_fit_the_model_is_dropped_with_a_warnin
     with pytest.raises(dlcore.io.ModelFileError, match="gap.keras \\(model.weights.h5\\): the "
                        "optimizer's variables are not numbered 0, 1, ..."):
         dlcore.load(without(7, "gap.keras"))
+
+
+def test_an_optimizer_keras_never_built_starts_afresh_without_a_warning(tmp_path):
+    """A model Keras compiled but did not train stores its optimiser's update count and
+    learning rate only: nothing to carry, and nothing to warn about."""
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights, "a") as h5file:
+        variables = h5file["optimizer/vars"]
+        kept = sorted(variables, key=int)[:2]
+        for name in sorted(variables, key=int)[2:]:
+            del variables[name]
+        variables["0"][...] = 0
+    assert kept == ["0", "1"]
+    path = rewritten(tmp_path, {"model.weights.h5": weights.getvalue()}, name="fresh.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = dlcore.load(path)
+    assert model.optimizer.name == "adam" and model.optimizer.iterations == 0
 
 
 def test_a_damaged_metadata_member_is_only_left_out_of_what_info_shows(tmp_path):

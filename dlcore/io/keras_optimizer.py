@@ -123,6 +123,8 @@ def adopt(model, imported, reader, paths) -> list[str]:
               for layer_name, _ in keras_weights.layer_paths(imported.config)
               if layer_name in imported.converters and model._trains(by_name[layer_name])]
     count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes)
+    if len(paths) == 1 + stored_rate and count > len(paths):
+        return []   # an optimiser Keras never built (compiled, not trained): nothing to carry
     if len(paths) != count:
         return [f"the optimizer's state in the file has {len(paths)} variables where "
                 f"dlcore's {optimizer.name} of this model has {count}: it starts afresh"]
