@@ -348,7 +348,13 @@ class TrainingLoop:
     # -- inputs -------------------------------------------------------------------------
     def _checked_inputs(self, x, name="x"):
         """``x`` checked against the model's input shape (dlcore.validation.check_batch) as a
-        NumPy array of the model's dtype; an unbuilt model is built from it."""
+        NumPy array of the model's dtype; an unbuilt model is built from it. A list of one
+        array is that array (Keras takes ``model.predict([x])`` too)."""
+        if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray) \
+                and x[0].ndim >= 2:   # not a list holding one sample's numbers
+            x = x[0]
+        if isinstance(x, dict):
+            raise TypeError(f"{name} is a dict: a model with one input takes one array")
         array = check_batch(x, name, self.input_shape,
                             self.dtype if self.built else np.float32)
         if not self.built:
@@ -373,8 +379,9 @@ class TrainingLoop:
         weights_val = None
         if len(validation_data) == 3:
             weights_val = sample_weights(None, len(x_val), validation_data[2], None)
-        return x, y, weights, (x_val, self._target_rows(validation_data[1], len(x_val),
-                                                        "validation_data y"), weights_val)
+        y_val = self._targets_in_order(validation_data[1], "validation_data y")
+        return x, y, weights, (x_val, self._target_rows(y_val, len(x_val), "validation_data y"),
+                               weights_val)
 
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
@@ -447,6 +454,7 @@ class TrainingLoop:
             warnings.warn("the model does not have any trainable weights: every layer is "
                           "frozen (trainable=False), so fit leaves the weights as they are; "
                           "set trainable = True on the layers to train", stacklevel=2)
+        y = self._targets_in_order(y)
         weights = sample_weights(y, len(x), sample_weight, class_weight)
         self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
         y = self._target_rows(y, len(x))
@@ -674,6 +682,21 @@ class TrainingLoop:
             return
         self.backend.launch_rows(weigh_rows, values.shape[0], values.shape[1], values, weights)
 
+    def _targets_in_order(self, y, name="y"):
+        """``y`` as the model takes it: a dict of targets by output name (Keras's way) as the
+        list of them in the order of the outputs; anything else as it is."""
+        if not isinstance(y, dict):
+            return y
+        if not self._output_count():
+            raise ValueError(f"{name} is a dict: a model with one output takes its targets as "
+                             f"one array")
+        names = list(self.output_names)
+        if set(y) != set(names):
+            raise ValueError(f"{name} is a dict with the keys {sorted(map(str, y))[:8]}; the "
+                             f"model's outputs are named {names}: give one target array per "
+                             f"output name")
+        return [y[output] for output in names]
+
     def _output_count(self):
         """How many outputs report a loss of their own: a model's with several, else 0."""
         return len(self.outputs) if getattr(self, "_several_outputs", False) else 0
@@ -752,6 +775,7 @@ class TrainingLoop:
         self.check_compiled()
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
+        y = self._targets_in_order(y)
         weights = sample_weights(y, len(x), sample_weight, class_weight)
         self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
         targets = self.backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
@@ -803,7 +827,8 @@ class TrainingLoop:
         self.check_compiled()
         x = self._checked_inputs(x)
         backend = self.backend
-        targets = backend.asarray(self._target_rows(y, len(x)), dtype=self.dtype)
+        targets = backend.asarray(self._target_rows(self._targets_in_order(y), len(x)),
+                                  dtype=self.dtype)
         rows = LossRows.empty(backend, len(x), targets.shape[1], self.dtype)
         totals = self._new_totals()
         with backend.compute(small_products=True):
@@ -835,6 +860,7 @@ class TrainingLoop:
         x = self._checked_inputs(x)
         batch_size = check_int(256 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
+        y = self._targets_in_order(y)
         weights = sample_weights(y, len(x), sample_weight, None)
         targets = self._target_rows(y, len(x))
         started = time.perf_counter()

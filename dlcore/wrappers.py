@@ -48,6 +48,7 @@ from dlcore.validation import (
     check_matrix,
     check_width,
 )
+from dlcore.wording import count
 
 
 class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
@@ -122,8 +123,8 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         if int(np.prod(shape)) != width:
             what, each = (("classes", "class") if isinstance(self, SKLearnClassifier)
                           else ("targets", "target"))
-            raise ValueError(f"the network gives {int(np.prod(shape))} outputs for {width} "
-                             f"{what}: its last layer needs one unit per {each} "
+            raise ValueError(f"the network gives {count(int(np.prod(shape)), 'output')} for "
+                             f"{width} {what}: its last layer needs one unit per {each} "
                              f"(y.shape[1] in a model function)")
 
     def _check_fitted(self):

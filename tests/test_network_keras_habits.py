@@ -243,3 +243,35 @@ def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
     assert {"cls_loss", "reg_loss", "val_cls_loss", "val_reg_loss"} <= set(history)
     step = model.train_on_batch(x, [labels, values], return_dict=True)
     assert set(step) == {"loss", "accuracy", "cls_loss", "reg_loss"}
+
+
+def test_targets_by_output_name_and_one_array_in_a_list():
+    x, labels = rows(12, 4), np.arange(12) % 3
+    values = rows(12, 1, seed=7)
+    by_list, by_name = two_output_model(), two_output_model()
+    for model in (by_list, by_name):
+        model.compile(["cross_entropy", "mse"], "sgd")
+    by_list.fit(x, [labels, values], epochs=1, batch_size=4, verbose=0)
+    by_name.fit(x, {"reg": values, "cls": labels}, epochs=1, batch_size=4, verbose=0,
+                validation_data=(x, {"cls": labels, "reg": values}))
+    for a, b in zip(by_list.get_weights(), by_name.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert by_name.evaluate(x, {"cls": labels, "reg": values})["loss"] == \
+        by_list.evaluate(x, [labels, values])["loss"]
+    with pytest.raises(ValueError, match=r"keys \['cls'\]; the model's outputs are named"):
+        by_name.train_on_batch(x, {"cls": labels})
+    single = dlcore.Sequential([Dense(2)], input_shape=(4,), backend="reference")
+    np.testing.assert_array_equal(single.predict([x]), single.predict(x))
+    assert single.predict([[0.1, 0.2, 0.3, 0.4]]).shape == (1, 2)   # one sample, as a list
+    with pytest.raises(TypeError, match="x is a dict: a model with one input takes one array"):
+        single.predict({"a": x})
+
+
+def test_metrics_keras_gave_other_outputs_are_left_out_with_a_warning():
+    from dlcore.io.keras_training import compile_from
+    model = two_output_model()
+    with pytest.warns(UserWarning, match=r"metrics of output\(s\) reg are left out"):
+        compile_from(model, {"loss": ["sparse_categorical_crossentropy", "mse"],
+                             "metrics": {"cls": ["accuracy"], "reg": ["mae"]},
+                             "optimizer_config": {"class_name": "SGD", "config": {}}})
+    assert model.metrics == ["accuracy"]

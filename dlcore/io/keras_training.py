@@ -207,13 +207,20 @@ def _first_outputs_metrics(model, training_config):
     outputs = 1 if isinstance(model, Sequential) else len(model.outputs)
     if outputs < 2 or not isinstance(metrics, (dict, list)):
         return training_config
+    names = model.output_names
     if isinstance(metrics, dict):
-        first = metrics.get(model.output_names[0])
+        first, others = metrics.get(names[0]), {name: metrics.get(name) for name in names[1:]}
     elif len(metrics) == outputs and all(item is None or isinstance(item, list)
                                          for item in metrics):
-        first = metrics[0]
+        first, others = metrics[0], dict(zip(names[1:], metrics[1:]))
     else:
         return training_config
+    dropped = [str(name)[:40] for name, items in others.items() if items]
+    if dropped:
+        import warnings
+        warnings.warn(f"the metrics of output(s) {', '.join(dropped)} are left out: dlcore "
+                      f"reports the first output's accuracy (and each output's loss)",
+                      stacklevel=4)
     return {**training_config, "metrics": first}
 
 
