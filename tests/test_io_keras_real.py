@@ -437,6 +437,18 @@ def test_keras_mnist_mlp_on_images_without_channels_imports(tmp_path):
         model = dlcore.load(tmp_path / f"mlp{suffix}")
         assert model.input_shape == (7, 6)
         np.testing.assert_allclose(model.predict(x), trained.predict(x, verbose=0), atol=1e-6)
+    inputs = keras.Input((7, 6))     # joined along H and along W, both ways
+    joined = [keras.layers.Concatenate(axis=axis)([inputs, inputs]) for axis in (1, -1)]
+    two = keras.Model(inputs, [keras.layers.Dense(2)(keras.layers.Flatten()(tensor))
+                               for tensor in joined])
+    two.save(tmp_path / "joined.keras")
+    model = dlcore.load(tmp_path / "joined.keras")
+    model.save(tmp_path / "back.keras")
+    back = keras.models.load_model(tmp_path / "back.keras")
+    for ours, theirs, again in zip(model.predict(x), two.predict(x, verbose=0),
+                                   back.predict(x, verbose=0)):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+        np.testing.assert_allclose(again, theirs, atol=1e-6)
 
 
 def test_losses_and_loss_weights_by_output_name_cross_both_ways(tmp_path):

@@ -275,3 +275,23 @@ def test_metrics_keras_gave_other_outputs_are_left_out_with_a_warning():
                              "metrics": {"cls": ["accuracy"], "reg": ["mae"]},
                              "optimizer_config": {"class_name": "SGD", "config": {}}})
     assert model.metrics == ["accuracy"]
+
+
+@pytest.mark.parametrize("axis, keras_axis", [(1, 1), (2, 2), (-1, 2)])
+def test_arrays_without_channels_concatenate_on_the_same_axis_in_keras(tmp_path, axis,
+                                                                       keras_axis):
+    """(H, W) inputs keep their axes in Keras (no channel axis to move): a Concatenate's axis
+    is written as it is (it was written as -1 whatever it was) and read back so."""
+    import json
+    import zipfile
+    inputs = dlcore.Input((6, 5))
+    joined = concatenate([inputs, inputs], axis=axis)
+    model = dlcore.Model(inputs, Dense(2)(Flatten()(joined)), seed=1)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        layers = json.loads(archive.read("config.json"))["config"]["layers"]
+    assert [layer["config"]["axis"] for layer in layers
+            if layer["class_name"] == "Concatenate"] == [keras_axis]
+    x = np.random.default_rng(8).random((3, 6, 5)).astype(np.float32)
+    np.testing.assert_allclose(dlcore.load(tmp_path / "m.keras").predict(x), model.predict(x),
+                               atol=1e-6)

@@ -643,6 +643,8 @@ def _keras_axis(axis, rank):
     axis = axis if axis > 0 else axis + rank + 1
     if rank == 3:
         return {1: -1, 2: 1, 3: 2}[axis]
+    if rank == 2:   # (H, W) without channels: the same axes in both
+        return axis
     return -1
 
 
@@ -1449,8 +1451,8 @@ class _FunctionalImported(_Imported):
         axis = axis + rank + 1 if axis < 0 else axis
         if rank == 3 and axis in (1, 2, 3):
             return {1: 2, 2: 3, 3: 1}[axis]
-        if rank == 1 and axis == 1:
-            return 1
+        if rank == 1 and axis == 1 or rank == 2 and axis in (1, 2):
+            return axis   # rows, or (H, W) without channels: the same axes in both
         raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
 
 
