@@ -119,3 +119,18 @@ def test_one_dense_reshaped_into_two_maps_is_refused(tmp_path):
     model = dlcore.Model(inputs, [Reshape((3, 2, 2))(units), Reshape((2, 3, 2))(units)])
     with pytest.raises(ValueError, match="'units' .Dense. feeds reshapes to different maps"):
         model.save(tmp_path / "m.keras")
+
+
+@pytest.mark.parametrize("target, message", [
+    ([2, 2, 4], "its target_shape [2, 2, 4] does not hold the 36 values of a sample"),
+    ([2**31, 2**31, 3], "its target_shape [2147483648, 2147483648, 3] is not 1 to 3 positive"),
+    ([-1, -1, 4], "is not 1 to 3 positive sizes (one may be -1)"),
+    ([5, -1], "its target_shape [5, -1] does not hold the 36 values"),
+])
+def test_a_bad_keras_target_is_refused_in_keras_terms(tmp_path, target, message):
+    """The message quotes the file's target (H, W, C), not dlcore's (C, H, W)."""
+    from test_io_keras import with_layer_config
+    with pytest.raises(dlcore.ModelFileError) as error:
+        dlcore.load(with_layer_config(tmp_path, "keras_reshaped.keras", "to_maps",
+                                      target_shape=target))
+    assert message in str(error.value) and "\n" not in str(error.value)

@@ -1092,9 +1092,18 @@ class _Imported:
             return layers.Flatten(name=name)
         if kind == "Reshape":
             target = config.get("target_shape")
-            if not isinstance(target, list) or not 1 <= len(target) <= 3:
-                raise ValueError(f"a Reshape's target_shape {str(target)[:40]} is not 1 to 3 "
-                                 f"sizes")
+            if not isinstance(target, list) or not 1 <= len(target) <= 3 or \
+                    target.count(-1) > 1 or not all(
+                        isinstance(d, int) and not isinstance(d, bool) and
+                        (0 < d < 2**31 or d == -1) for d in target):
+                raise ValueError(f"its target_shape {str(target)[:60]} is not 1 to 3 positive "
+                                 f"sizes (one may be -1)")
+            incoming = self._current or self.input_shape
+            size, known = int(np.prod(incoming or ())), int(np.prod([d for d in target
+                                                                    if d != -1]))
+            if incoming is not None and (size % known if -1 in target else size != known):
+                raise ValueError(f"its target_shape {target} does not hold the {size} values "
+                                 f"of a sample")
             return layers.Reshape([target[2], target[0], target[1]] if len(target) == 3
                                   else target, name=name)
         if kind == "Dropout":
