@@ -109,6 +109,13 @@ SCRIPT = textwrap.dedent(r'''
     small.compile(dlcore.losses.Distillation(2.0), "sgd")
     small.fit(x, np.full((6, 3), 1 / 3, np.float32), epochs=1, batch_size=3, verbose=0,
               adversarial=0.1)
+    # a model with two outputs, each output's own loss summed on the device
+    inputs = dlcore.Input((4,))
+    two = dlcore.Model(inputs, [Dense(3, activation="softmax")(inputs), Dense(1)(inputs)],
+                       backend="cpu")
+    two.compile(["cross_entropy", "mse"], "sgd", loss_weights=[1.0, 0.5])
+    two.fit(rs.random((6, 4), dtype=np.float32), [rs.integers(0, 3, 6),
+            rs.random((6, 1), dtype=np.float32)], epochs=1, batch_size=3, verbose=0)
     for name in sorted({name for name, _ in compiled}):
         print("COMPILED", name)
 ''')
@@ -134,6 +141,6 @@ def compile_report():
     "input_activation_gradient_span", "leaky_relu_span", "leaky_relu_gradient_span",
     "rescale_span", "channel_moments_span", "batch_norm_rows", "channel_gradient_sums_span",
     "batch_norm_gradient_rows", "layer_norm_rows", "layer_norm_gradient_rows",
-    "layer_norm_affine_gradient_span"])
+    "layer_norm_affine_gradient_span", "accumulate_output_losses", "place_columns_rows"])
 def test_every_network_cuda_kernel_compiles_to_ptx_for_a_real_gpu(compile_report, kernel):
     assert f"COMPILED {kernel}" in compile_report

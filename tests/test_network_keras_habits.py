@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from conftest import requires_cuda
 from dlcore.dbn import DBNClassifier
 from dlcore.layers import Dense, Flatten, concatenate
 from dlcore.wrappers import SKLearnClassifier
@@ -213,7 +214,8 @@ def test_metrics_names_and_the_fits_params_as_keras():
     assert seen.at_start == history.params == {"verbose": 0, "epochs": 2, "steps": 3}
 
 
-@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("backend", ["reference", "cpu",
+                                     pytest.param("cuda", marks=requires_cuda)])
 def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
     """Keras's <output>_loss in evaluate, train_on_batch and the history (val_ too): each
     output's mean loss before its loss weight, the total their weighted sum; with sample

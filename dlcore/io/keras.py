@@ -1707,8 +1707,8 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
 
 
 def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
-    """Convert Keras's arrays to dlcore's layouts (kernels, the rows of the first Dense after a
-    Flatten) and set them."""
+    """Convert Keras's arrays to dlcore's layouts (kernels; a Dense's rows as its input's row
+    layout says, its units as a Reshape after it needs) and set them."""
     for layer in model.layers:
         if layer.name in arrays_of:
             _, convert = imported.converters[layer.name]
