@@ -42,7 +42,7 @@ from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
 from dlcore.summary import Summary, summarize
-from dlcore.training import TrainingLoop, called_once
+from dlcore.training import TrainingLoop, by_name, called_once
 from dlcore.validation import check_batch, check_bool, check_float
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
@@ -541,12 +541,7 @@ class Model(TrainingLoop):
         """One array, a list of one array per input, or a dict of them by input name (as
         Keras takes them), packed side by side as rows."""
         if isinstance(x, dict):
-            names = list(self.input_names)
-            if set(x) != set(names):
-                raise ValueError(f"{name} is a dict with the keys {sorted(map(str, x))[:8]}; "
-                                 f"the model's inputs are named {names}: give one array per "
-                                 f"input name")
-            x = [x[input_name] for input_name in names]
+            x = by_name(x, self.input_names, "inputs", name)
         if not self._several_inputs or isinstance(x, np.ndarray):
             if isinstance(x, (list, tuple)) and len(x) == 1:
                 x = x[0]

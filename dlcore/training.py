@@ -98,8 +98,8 @@ from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
-__all__ = ["LossRows", "Scores", "TrainingLoop", "accumulate_batch", "split_validation",
-           "target_forms", "target_rows"]
+__all__ = ["LossRows", "Scores", "TrainingLoop", "accumulate_batch", "by_name",
+           "split_validation", "target_forms", "target_rows"]
 
 
 @body
@@ -238,6 +238,15 @@ class Scores(tuple):
 
     def __repr__(self):
         return "Scores(" + ", ".join(f"{k}={v:.6g}" for k, v in self.items()) + ")"
+
+
+def by_name(values, names, what, name):
+    """A dict of arrays by name (Keras's way of giving several inputs or targets) as the list
+    of them in the order of ``names``; one line naming the names when its keys differ."""
+    if set(values) != set(names):
+        raise ValueError(f"{name} is a dict with the keys {sorted(map(str, values))[:8]}; the "
+                         f"model's {what} are named {list(names)}: give one array per name")
+    return [values[key] for key in names]
 
 
 def target_forms(y, several_outputs=False):
@@ -690,12 +699,7 @@ class TrainingLoop:
         if not self._output_count():
             raise ValueError(f"{name} is a dict: a model with one output takes its targets as "
                              f"one array")
-        names = list(self.output_names)
-        if set(y) != set(names):
-            raise ValueError(f"{name} is a dict with the keys {sorted(map(str, y))[:8]}; the "
-                             f"model's outputs are named {names}: give one target array per "
-                             f"output name")
-        return [y[output] for output in names]
+        return by_name(y, self.output_names, "outputs", name)
 
     def _output_count(self):
         """How many outputs report a loss of their own: a model's with several, else 0."""
