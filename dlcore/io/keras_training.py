@@ -36,6 +36,8 @@ its own examples train on). Metrics of a model with several outputs are written 
 """
 from __future__ import annotations
 
+import warnings
+
 #: Keras's names of dlcore's losses (dlcore's cross-entropy takes labels: sparse in Keras).
 _KERAS_LOSS_NAMES = {"cross_entropy": "sparse_categorical_crossentropy",
                      "binary_cross_entropy": "binary_crossentropy",
@@ -217,7 +219,6 @@ def _first_outputs_metrics(model, training_config):
         return training_config
     dropped = [str(name)[:40] for name, items in others.items() if items]
     if dropped:
-        import warnings
         warnings.warn(f"the metrics of output(s) {', '.join(dropped)} are left out: dlcore "
                       f"reports the first output's accuracy (and each output's loss)",
                       stacklevel=4)
