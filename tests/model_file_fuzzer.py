@@ -73,13 +73,15 @@ BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", 
               "archive_global_max", "archive_batch_norm", "archive_regularized",
               "archive_rescaled", "archive_activations", "archive_layer_norm",
               "archive_smooth_activations", "archive_flat_joins", "archive_reshaped",
-              "archive_nested", "archive_nested_base", "keras_nested_base")
+              "archive_nested", "archive_nested_base", "keras_nested_base",
+              "archive_nested_vision", "keras_nested_vision")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
 #: Fixtures copied as they are (written by Keras: tests/fixtures/make_keras_fixtures.py).
 KERAS_COPIES = ("keras_residual", "keras_same_geometry", "keras_unet", "keras_compiled",
-                "keras_augmented", "keras_shared_late", "keras_nested_base")
+                "keras_augmented", "keras_shared_late", "keras_nested_base",
+                "keras_nested_vision")
 #: Keras 3 archives (``.keras``): LeNet-5 written by dlcore (trained: with its optimiser's
 #: state), and those written by Keras itself (a frozen layer; a global pool; batch
 #: normalisation; weight decay and max-norm; Rescaling; the other activations;
@@ -92,7 +94,7 @@ ARCHIVE_BASES = ("archive_lenet5", "archive_compiled", "archive_residual", "arch
                  "archive_global_max", "archive_batch_norm", "archive_regularized",
                  "archive_rescaled", "archive_activations", "archive_layer_norm",
                  "archive_smooth_activations", "archive_flat_joins", "archive_reshaped",
-                 "archive_nested", "archive_nested_base")
+                 "archive_nested", "archive_nested_base", "archive_nested_vision")
 #: A Keras weights-only file holds no architecture: the worker loads each with the one of its
 #: base, kept unfuzzed beside the fuzzed files (``<base>.json``).
 WEIGHTS_BASES = ("keras_weights_residual", "keras_weights_lenet5")
@@ -164,7 +166,7 @@ def save_base_models(folder):
     network.save(paths["archive_lenet5"])
     for name in ("compiled", "residual", "frozen", "global_max", "batch_norm", "regularized",
                  "rescaled", "activations", "layer_norm", "smooth_activations",
-                 "flat_joins", "reshaped", "nested", "nested_base"):
+                 "flat_joins", "reshaped", "nested", "nested_base", "nested_vision"):
         paths[f"archive_{name}"] = os.path.join(folder, f"archive_{name}.keras")
         shutil.copyfile(KERAS_FIXTURE.replace("convnet.h5", f"{name}.keras"),
                         paths[f"archive_{name}"])

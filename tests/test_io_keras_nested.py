@@ -1,15 +1,16 @@
 """A Keras Sequential nested in a Keras model (keras.io's ``data_augmentation =
 keras.Sequential([...])`` called on the input, or transfer learning's trained base under a new
-head): inlined at import, its layers called one after the other where it was called, their
-weights read from inside the nested model's group; refused in one line when called twice or
-nested deeper, and a nested functional model. Keras's
+head, or the lecture's shared vision model called on two digits): inlined at import, each
+call of it becoming calls of its layers (shared), their weights read from inside the nested
+model's group; refused in one line when nested deeper or with several outputs. Keras's
 augmentation layers dlcore has no match for (RandomRotation, RandomZoom, RandomContrast,
 RandomBrightness) are the identity at inference: left out, with a warning naming them.
 
 Oracles: files written by Keras 3.15.1 (JAX): tests/fixtures/keras_nested.keras (RandomFlip,
 RandomRotation and RandomZoom nested, then Rescaling, a convolution, a global pool and a
 softmax) predicts in dlcore as in Keras; keras_nested_base.keras and .h5 (a trained base:
-Conv2D, Flatten, Dense) predict and train one more step as Keras did.
+Conv2D, Flatten, Dense) and keras_nested_vision.keras and .h5 (a functional model called
+twice) predict and train one more step as Keras did.
 """
 import copy
 
@@ -55,12 +56,30 @@ def test_a_nested_base_with_weights_predicts_and_trains_on_as_in_keras(suffix):
     np.testing.assert_allclose(model.predict(x), saved["y_next"], atol=1e-6)
 
 
-def test_a_nested_model_called_twice_is_refused_in_one_line(tmp_path):
-    def call_twice(config):
-        entry = nested_entry(config)
-        entry["inbound_nodes"] = entry["inbound_nodes"] * 2
-    with pytest.raises(dlcore.ModelFileError, match="imported when called once"):
-        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", call_twice))
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_the_lectures_shared_vision_model_predicts_and_trains_on_as_in_keras(suffix):
+    """Lecture "Deep learning I": a functional vision model called on two digits, its
+    weights shared: each call becomes calls of its layers, one set of weights."""
+    saved = np.load(fixture("keras_nested_vision.keras.npz"))
+    x = [saved["x0"].transpose(0, 3, 1, 2), saved["x1"].transpose(0, 3, 1, 2)]
+    model = dlcore.load(fixture(f"keras_nested_vision{suffix}"))
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 2 and len(model.nodes) == 2 * 4 + 2   # shared, twice
+    np.testing.assert_allclose(model.predict(x), saved["y"], atol=1e-6)
+    model.train_on_batch([part[:8] for part in x], saved["labels"][:8])
+    assert np.abs(saved["y_next"] - saved["y"]).max() > 0.01
+    np.testing.assert_allclose(model.predict(x), saved["y_next"], atol=1e-6)
+
+
+def test_a_nested_model_with_two_outputs_is_refused_in_one_line(tmp_path):
+    def two_outputs(config):
+        entry = next(layer for layer in config["config"]["layers"]
+                     if layer["class_name"] == "Functional")
+        output = entry["config"]["output_layers"]
+        entry["config"]["output_layers"] = [output, output]
+    with pytest.raises(dlcore.ModelFileError, match="a nested model with other than one "
+                                                    "output is not imported"):
+        dlcore.load(edited_archive(tmp_path, "keras_nested_vision.keras", two_outputs))
 
 
 def test_a_model_nested_two_deep_is_refused_not_followed(tmp_path):

@@ -568,6 +568,35 @@ def test_a_nested_trained_base_is_fine_tuned_in_dlcore_and_sent_back(tmp_path):
         back.fit(x, labels, epochs=1, verbose=0)
 
 
+def test_the_lectures_vision_model_written_by_keras_trains_in_dlcore_and_goes_back(tmp_path):
+    """Lecture "Deep learning I"'s code, in Keras: a vision model shared by two digits."""
+    keras = real_keras()
+    layers = keras.layers
+    digit_input = keras.Input(shape=(9, 9, 1))
+    x = layers.Conv2D(4, (3, 3))(digit_input)
+    x = layers.Conv2D(4, (3, 3))(x)
+    x = layers.MaxPooling2D((2, 2))(x)
+    vision_model = keras.Model(digit_input, layers.Flatten()(x))
+    digit_a, digit_b = keras.Input(shape=(9, 9, 1)), keras.Input(shape=(9, 9, 1))
+    concatenated = keras.layers.concatenate([vision_model(digit_a), vision_model(digit_b)])
+    classification_model = keras.Model([digit_a, digit_b],
+                                       layers.Dense(1, activation="sigmoid")(concatenated))
+    pairs = [images(6, (9, 9, 1), seed=seed) for seed in (1, 2)]
+    labels = np.arange(6) % 2
+    nchw = [pair.transpose(0, 3, 1, 2) for pair in pairs]
+    for suffix in (".keras", ".h5"):
+        classification_model.save(tmp_path / f"siamese{suffix}")
+        model = dlcore.load(tmp_path / f"siamese{suffix}")
+        np.testing.assert_allclose(model.predict(nchw), classification_model.predict(
+            pairs, verbose=0), atol=1e-6)
+        model.compile("binary_cross_entropy", "sgd")
+        model.fit(nchw, labels, epochs=1, verbose=0)
+        model.save(tmp_path / f"back{suffix}")
+        back = keras.models.load_model(tmp_path / f"back{suffix}")
+        np.testing.assert_allclose(back.predict(pairs, verbose=0), model.predict(nchw),
+                                   atol=1e-6)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

@@ -843,13 +843,13 @@ class _Imported:
 
     def _note_nested(self, entry, inner):
         """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
-        Sequential (a custom subclass may compute otherwise), one level deep."""
-        name = entry["config"].get("name")
-        if entry.get("registered_name") not in (None, "Sequential") or \
-                entry.get("module") not in (None, "keras", "keras.models"):
-            raise self._unsupported(name, entry.get("class_name"),
-                                    "it is a custom model class (only Keras's own Sequential "
-                                    "is inlined)")
+        models (a custom subclass may compute otherwise), one level deep."""
+        name, kind = entry["config"].get("name"), entry.get("class_name")
+        if entry.get("registered_name") not in (None, kind) or entry.get("module") not in (
+                None, "keras", "keras.models", "keras.src.models.functional"):
+            raise self._unsupported(name, kind, "it is a custom model class (only Keras's own "
+                                                "Sequential and functional models are "
+                                                "inlined)")
         if any(isinstance(layer, dict) and layer.get("class_name") in _MODEL_CLASSES
                for layer in inner):
             raise self._unsupported(name, entry.get("class_name"),
@@ -1377,11 +1377,13 @@ class _FunctionalImported(_Imported):
             self.dense_inputs[name] = flat_from.get(id(first))
 
     def _inlined(self, entries):
-        """``entries`` with each Keras Sequential nested in the model (keras.io's
-        ``data_augmentation = keras.Sequential([...])`` called on the input, a pretrained
-        base) replaced by its layers, called one after the other where it was called; a
-        reference to its output then names its last layer's (``_aliases``). Only a Sequential
-        called once is inlined; another is refused in one line."""
+        """``entries`` with each Keras model nested in the model replaced by its layers:
+        keras.io's ``data_augmentation = keras.Sequential([...])`` called on the input, a
+        trained base under a new head, the lecture's shared ``vision_model`` called on two
+        digits. Each call of the nested model becomes calls of its layers (shared: their
+        weights are the nested model's), its inputs the call's tensors; a reference to its
+        output then names its output layer's call (``_aliases``). One level deep, one output;
+        another is refused in one line."""
         inlined = []
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
@@ -1391,30 +1393,87 @@ class _FunctionalImported(_Imported):
                 continue
             name = str(config.get("name"))[:80]
             inner = config.get("layers")
-            nodes = entry.get("inbound_nodes")
-            inner = [layer for layer in inner if not (isinstance(layer, dict) and layer.get(
-                "class_name") == "InputLayer")] if isinstance(inner, list) else None
-            why = ("a functional model nested in it is not imported (a Sequential is)"
-                   if kind != "Sequential" else
-                   "it lists no layers" if not inner or len(inner) > MAX_OBJECTS else
-                   "a model nested in it is imported when called once" if not isinstance(
-                       nodes, list) or len(nodes) != 1 else None)
-            if why is not None:
-                raise self._unsupported(name, kind, why)
+            calls = entry.get("inbound_nodes")
+            if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
+                    not all(isinstance(layer, dict) and isinstance(layer.get("config"), dict)
+                            for layer in inner):
+                raise self._unsupported(name, kind, "it lists no layers")
+            if not isinstance(calls, list) or not calls or len(calls) > MAX_OBJECTS:
+                raise self._unsupported(name, kind, "its calls are not Keras 3's list")
             self._note_nested(entry, inner)
-            previous = None
-            for layer in inner:
-                if not isinstance(layer, dict):
-                    raise self._unsupported(name, kind, "one of its layers is not an object")
+            layers, inputs, output = self._nested_graph(name, kind, config, inner)
+            counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
+                      for layer in layers}
+            if len(calls) * sum(counts.values()) > MAX_OBJECTS:
+                raise self._unsupported(name, kind, "it is called too often")
+            for layer in layers:
                 layer = dict(layer)
-                layer["inbound_nodes"] = nodes if previous is None else [
-                    {"args": [{"class_name": "__keras_tensor__",
-                               "config": {"keras_history": [previous, 0, 0]}}],
-                     "kwargs": {}}]
+                layer["inbound_nodes"] = [
+                    self._nested_node(name, kind, node, call, inputs, counts, index)
+                    for index, call in enumerate(calls) for node in layer["inbound_nodes"]]
                 inlined.append(layer)
-                previous = (layer.get("config") or {}).get("name")
-            self._aliases[(config.get("name"), 0)] = (previous, 0)
+            for index in range(len(calls)):
+                self._aliases[(config.get("name"), index)] = \
+                    (output[0], output[1] + index * counts[output[0]])
         return inlined
+
+    def _nested_graph(self, name, kind, config, inner):
+        """``(layers, input names, output (layer, node))`` of a nested model: a Sequential's
+        layers one after the other from its input, a functional model's as its config says."""
+        if kind == "Sequential":
+            first = next((layer["config"].get("name") for layer in inner
+                          if layer.get("class_name") == "InputLayer"), None)
+            previous = first = first if isinstance(first, str) else f"{name}/input"
+            layers = []
+            for layer in inner:
+                if layer.get("class_name") == "InputLayer":
+                    continue
+                layers.append({**layer, "inbound_nodes": [{"args": [_keras_tensor(previous, 0)],
+                                                           "kwargs": {}}]})
+                previous = layer["config"].get("name")
+            return layers, [first], (previous, 0)
+        inputs = [reference[0] for reference in _references(config.get("input_layers"))
+                  if isinstance(reference, list) and len(reference) == 3]
+        outputs = [reference for reference in _references(config.get("output_layers"))
+                   if isinstance(reference, list) and len(reference) == 3]
+        if len(outputs) != 1 or not isinstance(outputs[0][1], int):
+            raise self._unsupported(name, kind, "a nested model with other than one output is "
+                                                "not imported")
+        layers = [layer for layer in inner if layer.get("class_name") != "InputLayer"]
+        if not all(isinstance(layer.get("inbound_nodes"), list) for layer in layers):
+            raise self._unsupported(name, kind, "its layers' inbound_nodes are not Keras 3's")
+        return layers, inputs, (outputs[0][0], outputs[0][1])
+
+    def _nested_node(self, name, kind, node, call, inputs, counts, index):
+        """An inner ``node`` of a nested model for its call number ``index`` (``call``): its
+        inputs the call's tensors, its other references that call's nodes of the inner
+        layers (each layer's nodes repeat, one set a call)."""
+        args = call.get("args") if isinstance(call, dict) else None
+        given = args[0] if isinstance(args, list) and len(args) == 1 else None
+        given = given if isinstance(given, list) else [given]
+        if len(given) != len(inputs) or not isinstance(node, dict):
+            raise self._unsupported(name, kind, "a call of it does not give its inputs")
+        by_input = dict(zip(inputs, given))
+
+        def moved(item):
+            if isinstance(item, list):
+                return [moved(part) for part in item]
+            tensor = item.get("config") if isinstance(item, dict) else None
+            history = tensor.get("keras_history") if isinstance(tensor, dict) else None
+            if not isinstance(history, list) or len(history) != 3:
+                return item
+            if history[0] in by_input:
+                return by_input[history[0]]
+            if history[0] not in counts or not isinstance(history[1], int):
+                raise self._unsupported(name, kind, f"its layers take the tensor "
+                                                    f"{str(history)[:60]}, which it does not "
+                                                    f"make")
+            return _keras_tensor(history[0], history[1] + index * counts[history[0]],
+                                 history[2])
+
+        node_args = node.get("args")
+        return {"args": moved(node_args) if isinstance(node_args, list) else node_args,
+                "kwargs": {}}
 
     def _tensor(self, reference):
         key = (reference[0], reference[1]) if isinstance(reference, list) and \
@@ -1529,6 +1588,11 @@ def _dense_converter():
                                       columns, to_keras=False)
         return [kernel, *bias]
     return convert
+
+
+def _keras_tensor(layer, node, tensor=0):
+    """A reference to output ``tensor`` of call ``node`` of ``layer``, as Keras 3 writes it."""
+    return {"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, tensor]}}
 
 
 def _first_input_name(entry):
@@ -1682,9 +1746,9 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
         layer_group = reader.group(f"{where}/{name}".lstrip("/"))
         paths = _string_list(reader, layer_group, "weight_names", f"{where}/{name}")
         if paths and name in nested:
-            # a nested model's group lists its layers' arrays as <model>/<layer>/<array>
+            # a nested model's group lists its layers' arrays as [<model>/]<layer>/<array>
             for inner in nested[name]:
-                mine = [path for path in paths if path.split("/")[1:2] == [inner]]
+                mine = [path for path in paths if path.split("/")[-2:-1] == [inner]]
                 if mine:
                     with_weights.append((inner, layer_group, mine))
         elif paths:

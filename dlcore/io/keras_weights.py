@@ -124,9 +124,10 @@ def _map_graph(nodes, inputs, outputs):
 
 
 def layer_paths(config) -> list[tuple[str, str]]:
-    """``(layer name, path of its vars group)`` in Keras's order; a Sequential nested in the
-    model (which dlcore inlines) gives its layers' paths inside its own group,
-    ``layers/sequential/layers/<layer>/vars``, their names counted anew within it."""
+    """``(layer name, path of its vars group)`` in Keras's order; a model nested in the model
+    (which dlcore inlines) gives its layers' paths inside its own group,
+    ``layers/sequential/layers/<layer>/vars`` (``layers/functional/...``), their names counted
+    anew within it."""
     entries = {entry["config"]["name"]: entry for entry in config["config"]["layers"]
                if isinstance(entry, dict) and isinstance(entry.get("config"), dict)}
     return _scoped_paths(keras_layer_order(config), entries, "layers")
@@ -139,9 +140,9 @@ def _scoped_paths(layers, entries, prefix):
         counts[base] = counts.get(base, -1) + 1
         group = f"{prefix}/{base}_{counts[base]}" if counts[base] else f"{prefix}/{base}"
         entry = entries.get(name)
-        if class_name == "Sequential" and entry is not None and prefix == "layers":
-            inner = [(layer["config"]["name"], layer["class_name"])
-                     for layer in entry["config"]["layers"] if layer["class_name"] != "InputLayer"]
+        if class_name in ("Sequential", "Functional") and entry is not None and \
+                prefix == "layers":
+            inner = keras_layer_order({"class_name": class_name, "config": entry["config"]})
             paths += _scoped_paths(inner, {}, f"{group}/layers")
         else:
             paths.append((name, f"{group}/vars"))
