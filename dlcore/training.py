@@ -145,6 +145,11 @@ def sample_weights(y, n, sample_weight, class_weight):
     if sample_weight is not None and class_weight is not None:
         raise ValueError("fit takes sample_weight or class_weight, not both (as Keras): "
                          "multiply the class weights into sample_weight")
+    if isinstance(sample_weight, (dict, list)) and sample_weight and isinstance(
+            next(iter(sample_weight.values() if isinstance(sample_weight, dict)
+                      else sample_weight)), (dict, list, tuple, np.ndarray)):
+        raise ValueError("sample_weight weighs each sample for every output: give one array "
+                         "(n,); weights per output are not dlcore's")
     if sample_weight is not None:
         weights = np.asarray(sample_weight, dtype=np.float64)
         if weights.ndim == 2 and weights.shape[1] == 1:
@@ -327,10 +332,12 @@ class TrainingLoop:
     @property
     def metrics_names(self):
         """The names of the numbers :meth:`evaluate` returns, in order (Keras's): "loss", then
-        "accuracy" when compiled with it, then each output's "<name>_loss" for several."""
+        "accuracy" when compiled with it, then each output's "<name>_loss" for several and the
+        accuracy again as Keras names it, "<first output>_accuracy"."""
+        several = self.output_names if self._output_count() else ()
         return (["loss"] + (["accuracy"] if self.metrics else [])
-                + [f"{name}_loss" for name in
-                   (self.output_names if self._output_count() else ())])
+                + [f"{name}_loss" for name in several]
+                + ([f"{several[0]}_accuracy"] if self.metrics and several else []))
 
     @property
     def trainable_parameters(self):
@@ -734,6 +741,8 @@ class TrainingLoop:
             logs["accuracy"] = float(correct / max(count, 1))
         for name, part in zip(self.output_names if len(sums) > 3 else (), sums[3:]):
             logs[f"{name}_loss"] = float(part / max(count, 1))
+        if self.metrics and len(sums) > 3:   # Keras's name of it: the first output's
+            logs[f"{self.output_names[0]}_accuracy"] = logs["accuracy"]
         return logs
 
     def _record(self, logs):

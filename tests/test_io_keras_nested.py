@@ -100,3 +100,28 @@ def test_a_custom_model_class_nested_is_refused_not_inlined(tmp_path):
         nested_entry(config).update(module="evil.mod", registered_name="Custom>Sequential")
     with pytest.raises(dlcore.ModelFileError, match="it is a custom model class"):
         dlcore.load(edited_archive(tmp_path, "keras_nested.keras", custom))
+
+
+@pytest.mark.parametrize("output", [["dense", 0, 0], ["nosuch", 0, 0]])
+def test_a_nested_model_naming_an_output_not_its_own_is_refused_in_one_line(tmp_path, output):
+    def elsewhere(config):
+        entry = next(layer for layer in config["config"]["layers"]
+                     if layer["class_name"] == "Functional")
+        entry["config"]["output_layers"] = output
+    with pytest.raises(dlcore.ModelFileError) as error:
+        dlcore.load(edited_archive(tmp_path, "keras_nested_vision.keras", elsewhere))
+    assert "are not its own" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_keras_own_weights_files_load_into_the_imported_nested_model():
+    """Keras's files keep the nested layout (ModelCheckpoint's weights, save_weights):
+    load_weights reads them into the model dlcore imported, which exports flat."""
+    saved = np.load(fixture("keras_nested_vision.keras.npz"))
+    x = [saved["x0"].transpose(0, 3, 1, 2), saved["x1"].transpose(0, 3, 1, 2)]
+    model = dlcore.load(fixture("keras_nested_vision.keras"))
+    for name in ("keras_nested_vision.h5", "keras_nested_vision.keras"):
+        model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+        model.load_weights(fixture(name))
+        np.testing.assert_allclose(model.predict(x), saved["y"], atol=1e-6)
+    again = dlcore.load(fixture("keras_nested_vision.h5"), architecture=model)
+    np.testing.assert_allclose(again.predict(x), saved["y"], atol=1e-6)

@@ -597,6 +597,22 @@ def test_the_lectures_vision_model_written_by_keras_trains_in_dlcore_and_goes_ba
                                    atol=1e-6)
 
 
+def test_a_nested_dense_reshaped_outside_its_model_imports(tmp_path):
+    """A generator's Dense inside a nested Sequential, its output made maps by a Reshape after
+    it: the Dense's units are reordered as when it is not nested."""
+    keras = real_keras()
+    layers = keras.layers
+    generator = keras.Sequential([keras.Input((5,)), layers.Dense(32)], name="gen")
+    codes = keras.Input((5,))
+    maps = layers.Reshape((4, 4, 2))(generator(codes))
+    trained = keras.Model(codes, layers.Dense(3)(layers.Flatten()(
+        layers.Conv2D(2, 3, padding="same")(maps))))
+    trained.save(tmp_path / "gen.keras")
+    x = images(3, (5,))
+    np.testing.assert_allclose(dlcore.load(tmp_path / "gen.keras").predict(x),
+                               trained.predict(x, verbose=0), atol=1e-6)
+
+
 def test_layer_normalization_crosses_to_keras_and_trains_the_same(tmp_path):
     """After a convolution (over the channels of each pixel) and after a Dense (without
     gamma): Keras reads dlcore's archive, predicts the same, and its next step lands where

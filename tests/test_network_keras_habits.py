@@ -228,7 +228,7 @@ def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
                                   Dense(1, name="reg")(hidden)], backend=backend, seed=3)
     model.compile({"cls": "cross_entropy", "reg": "mse"}, "sgd", ["accuracy"],
                   loss_weights={"cls": 1.0, "reg": 0.5})
-    assert model.metrics_names == ["loss", "accuracy", "cls_loss", "reg_loss"]
+    assert model.metrics_names == ["loss", "accuracy", "cls_loss", "reg_loss", "cls_accuracy"]
     probabilities, predicted = model.predict(x)
     cross_entropy = -np.log(probabilities[np.arange(20), labels])
     squared = ((predicted - values) ** 2)[:, 0]
@@ -242,9 +242,13 @@ def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
     assert weighted["reg_loss"] == pytest.approx((weights * squared).mean(), rel=1e-5)
     history = model.fit(x, [labels, values], epochs=2, batch_size=8, verbose=0,
                         validation_split=0.25).history
-    assert {"cls_loss", "reg_loss", "val_cls_loss", "val_reg_loss"} <= set(history)
+    assert {"cls_loss", "reg_loss", "val_cls_loss", "val_reg_loss", "val_cls_accuracy"} <= \
+        set(history)
+    assert history["val_cls_accuracy"] == history["val_accuracy"]
     step = model.train_on_batch(x, [labels, values], return_dict=True)
-    assert set(step) == {"loss", "accuracy", "cls_loss", "reg_loss"}
+    assert set(step) == {"loss", "accuracy", "cls_loss", "reg_loss", "cls_accuracy"}
+    with pytest.raises(ValueError, match="weights per output are not dlcore's"):
+        model.evaluate(x, [labels, values], sample_weight={"cls": weights, "reg": weights})
 
 
 def test_targets_by_output_name_and_one_array_in_a_list():

@@ -454,10 +454,11 @@ def _reshaped_layout(name, input_shape, layout, output_shape):
         return relation
     needed = _flattened_layout(output_shape) if len(output_shape) == 3 else None
     if relation != needed:
-        raise ValueError(f"layer {name!r} (Reshape): Keras and dlcore would order its "
-                         f"{shape_text(output_shape)} outputs differently (dlcore's maps are "
-                         f"(C, H, W), Keras's (H, W, C)): reshape a Dense's outputs (its units "
-                         f"are then reordered) or rows flattened from maps of that shape")
+        raise ValueError(f"layer {name!r} (Reshape): Keras and dlcore would order its outputs "
+                         f"differently (Keras's {shape_text(_keras_target_shape(output_shape))}"
+                         f", dlcore's {shape_text(output_shape)}): reshape a Dense's outputs "
+                         f"(its units are then reordered) or rows flattened from maps of that "
+                         f"shape")
     return None
 
 
@@ -823,8 +824,8 @@ class _Imported:
             config = entry.get("config") if isinstance(entry, dict) else None
             if isinstance(config, dict) and entry.get("class_name") in ("Functional", "Model"):
                 raise self._unsupported(config.get("name"), entry.get("class_name"),
-                                        "a functional model nested in it is not imported (a "
-                                        "Sequential is)")
+                                        "a functional model nested in a Sequential is not "
+                                        "imported (a Sequential is)")
             if not isinstance(config, dict) or entry.get("class_name") != "Sequential":
                 inlined.append(entry)
                 continue
@@ -1253,9 +1254,11 @@ class _FunctionalImported(_Imported):
         entries = self._inlined(entries)
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
+        renamed = {nested: layer for (nested, _), (layer, _) in self._aliases.items()}
         self.dense_columns = _reshaped_dense_units(
             (entry["config"].get("name"), entry.get("class_name"), entry["config"],
-             [_first_input_name(entry)]) for entry in entries
+             [renamed.get(_first_input_name(entry), _first_input_name(entry))])
+            for entry in entries
             if isinstance(entry, dict) and isinstance(entry.get("config"), dict))
         self.keras_classes, self.notes = {}, []
         self.n_parameters, self._padding, self.input_shape, self._current = 0, None, None, None
@@ -1442,6 +1445,13 @@ class _FunctionalImported(_Imported):
         layers = [layer for layer in inner if layer.get("class_name") != "InputLayer"]
         if not all(isinstance(layer.get("inbound_nodes"), list) for layer in layers):
             raise self._unsupported(name, kind, "its layers' inbound_nodes are not Keras 3's")
+        own_inputs = {layer["config"].get("name") for layer in inner
+                      if layer.get("class_name") == "InputLayer"}
+        own_layers = {layer["config"].get("name") for layer in layers}
+        if not inputs or not set(inputs) <= own_inputs or outputs[0][0] not in own_layers:
+            raise self._unsupported(name, kind, f"its input_layers {str(inputs)[:60]} or "
+                                                f"output_layers {str(outputs[0])[:60]} are not "
+                                                f"its own")
         return layers, inputs, (outputs[0][0], outputs[0][1])
 
     def _nested_node(self, name, kind, node, call, inputs, counts, index):
@@ -1663,6 +1673,9 @@ def model_from_config(config, filename="<json>", file_size=None):
     except (ValueError, TypeError) as error:
         raise _config_error(filename, f"the Keras model does not build in dlcore: "
                                       f"{str(error).splitlines()[0][:300]}") from None
+    if imported.nested_models:
+        # Keras's own weights files of it keep the nested layout: load_weights reads them
+        model.keras_nested_config_ = config
     return model, imported
 
 
@@ -1853,6 +1866,12 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     filename = _existing_file(path)
     if imported is None:
         _, imported = model_from_config(json.loads(to_json(model)), filename)
+        nested = getattr(model, "keras_nested_config_", None)
+        if nested is not None:
+            try:   # dlcore's own export, flat, first; then the nested Keras model it came from
+                return load_weights(model, path, imported)
+            except ModelFileError:
+                _, imported = model_from_config(nested, filename)
     backup = model.get_weights()
     from dlcore.io import keras_archive
     if keras_archive.is_archive(filename):   # the weights member of a Keras 3 archive
@@ -1876,6 +1895,9 @@ def load_with_architecture(path: str | os.PathLike, architecture):
     from dlcore import Model
     if isinstance(architecture, Model):
         model, imported = architecture.clone(), None
+        nested = getattr(architecture, "keras_nested_config_", None)
+        if nested is not None:
+            model.keras_nested_config_ = nested
     elif isinstance(architecture, (str, bytes, dict)):
         config = architecture
         if not isinstance(config, dict):
