@@ -533,7 +533,7 @@ class Model(TrainingLoop):
             raise ValueError(f"{name} must be a list of {len(self.outputs)} target arrays, one "
                              f"per output")
         return np.concatenate([target_rows(item, n, int(np.prod(t.shape)), self.dtype,
-                                           f"{name}[{index}]")
+                                           f"{name}[{index}]", t.shape)
                                for index, (item, t) in enumerate(zip(y, self.outputs))], axis=1)
 
     # -- inputs -------------------------------------------------------------------------

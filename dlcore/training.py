@@ -264,13 +264,22 @@ def target_forms(y, several_outputs=False):
                  for item in items)
 
 
-def target_rows(y, n, width, dtype, name="y"):
+def target_rows(y, n, width, dtype, name="y", shape=None):
     """Targets as (n, width) rows of ``dtype``: integer class labels (n,) or (n, 1) become
-    one-hot rows (0/1 labels for a single output); (n, width) rows are checked and kept."""
+    one-hot rows (0/1 labels for a single output); (n, width) rows are checked and kept;
+    targets of the outputs' own per-sample ``shape`` (a U-Net's (1, H, W) masks, an
+    autoencoder's images) become their rows. A shape of the same size but another layout
+    (Keras's (H, W, 1)) is refused: its rows would be in another order."""
     array = np.asarray(y)
     if array.shape[0:1] != (n,):
         raise ValueError(f"{name} has {array.shape[0] if array.ndim else 0} rows for {n} "
                          f"samples")
+    if array.ndim > 2 and shape is not None:
+        if tuple(array.shape[1:]) != tuple(shape):
+            raise ValueError(f"{name} has targets of shape {tuple(array.shape[1:])}; the "
+                             f"network's outputs are {tuple(shape)} (images channels first: "
+                             f"transpose NHWC targets with .transpose(0, 3, 1, 2))")
+        array = array.reshape(n, -1)
     if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1 and width > 1):
         labels = array.reshape(-1)
         if not np.issubdtype(labels.dtype, np.integer):
@@ -378,7 +387,8 @@ class TrainingLoop:
         return array
 
     def _target_rows(self, y, n, name="y"):
-        return target_rows(y, n, int(np.prod(self.output_shape)), self.dtype, name)
+        return target_rows(y, n, int(np.prod(self.output_shape)), self.dtype, name,
+                           self.output_shape)
 
     def _validation(self, x, y, weights, validation_split, validation_data):
         """``(x, y, weights, validation)`` where validation is ``(x_val, target rows,

@@ -125,3 +125,21 @@ def test_keras_own_weights_files_load_into_the_imported_nested_model():
         np.testing.assert_allclose(model.predict(x), saved["y"], atol=1e-6)
     again = dlcore.load(fixture("keras_nested_vision.h5"), architecture=model)
     np.testing.assert_allclose(again.predict(x), saved["y"], atol=1e-6)
+
+
+def test_a_nested_layer_named_as_a_layer_of_the_model_is_refused_in_one_line(tmp_path):
+    """Keras keeps each model's names apart; dlcore inlines the nested model's layers."""
+    def clash(config):
+        entry = next(layer for layer in config["config"]["layers"]
+                     if layer["class_name"] == "Sequential")
+        entry["config"]["layers"][-1]["config"]["name"] = "conv"
+        for layer in config["config"]["layers"]:
+            for node in layer.get("inbound_nodes", []):
+                for item in node["args"]:
+                    history = item.get("config", {}).get("keras_history") \
+                        if isinstance(item, dict) else None
+                    if history and history[0] == "random_zoom":
+                        history[0] = "conv"
+    with pytest.raises(dlcore.ModelFileError, match="'conv' has the name of a layer of the "
+                                                    "model.*rename one in Keras"):
+        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", clash))

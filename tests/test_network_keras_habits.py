@@ -301,3 +301,21 @@ def test_arrays_without_channels_concatenate_on_the_same_axis_in_keras(tmp_path,
     x = np.random.default_rng(8).random((3, 6, 5)).astype(np.float32)
     np.testing.assert_allclose(dlcore.load(tmp_path / "m.keras").predict(x), model.predict(x),
                                atol=1e-6)
+
+
+def test_targets_shaped_like_the_outputs_are_taken_as_their_rows():
+    """A U-Net's (1, H, W) masks as targets (Keras takes targets of the outputs' shape): the
+    same step as on their flat rows; Keras's NHWC layout is refused (its rows differ)."""
+    from dlcore.models import unet_small
+    x = np.random.default_rng(9).random((4, 1, 8, 8)).astype(np.float32)
+    masks = (x > 0.5).astype(np.float32)
+    shaped, flat = (unet_small(input_shape=(1, 8, 8), backend="reference", seed=2)
+                    for _ in range(2))
+    for model in (shaped, flat):
+        model.compile("binary_cross_entropy", "sgd")
+    assert shaped.train_on_batch(x, masks) == flat.train_on_batch(x, masks.reshape(4, -1))
+    for a, b in zip(shaped.get_weights(), flat.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"targets of shape \(8, 8, 1\); the network's outputs "
+                                         r"are \(1, 8, 8\).*transpose"):
+        shaped.train_on_batch(x, masks.transpose(0, 2, 3, 1))

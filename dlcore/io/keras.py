@@ -819,7 +819,7 @@ class _Imported:
         ``data_augmentation``, a pretrained base) replaced by its layers (its InputLayer
         dropped); ``nested_models`` records which layers each held (their weights are stored
         under it)."""
-        inlined = []
+        inlined, outer_names = [], _layer_names(entries)
         for entry in entries:
             config = entry.get("config") if isinstance(entry, dict) else None
             if isinstance(config, dict) and entry.get("class_name") in ("Functional", "Model"):
@@ -833,7 +833,7 @@ class _Imported:
             if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
                     not all(isinstance(layer, dict) for layer in inner):
                 raise self._unsupported(config.get("name"), "Sequential", "it lists no layers")
-            self._note_nested(entry, inner)
+            self._note_nested(entry, inner, outer_names)
             first = next((layer for layer in inner if layer.get("class_name") == "InputLayer"),
                          None)
             if first is not None and not any(isinstance(e, dict) and e.get("class_name") ==
@@ -842,7 +842,7 @@ class _Imported:
             inlined.extend(layer for layer in inner if layer.get("class_name") != "InputLayer")
         return inlined
 
-    def _note_nested(self, entry, inner):
+    def _note_nested(self, entry, inner, outer_names=()):
         """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
         models (a custom subclass may compute otherwise), one level deep."""
         name, kind = entry["config"].get("name"), entry.get("class_name")
@@ -861,6 +861,11 @@ class _Imported:
         if not isinstance(name, str) or not all(isinstance(n, str) for n in names):
             raise _config_error(self.filename, f"a model nested in the Keras model has an "
                                                f"invalid name {str(name)[:60]!r}")
+        clash = [n for n in names if n in outer_names]
+        if clash:
+            raise self._unsupported(name, kind, f"its layer {clash[0][:60]!r} has the name of "
+                                                f"a layer of the model, which dlcore's inlined "
+                                                f"layers cannot share: rename one in Keras")
         self.nested_models[name] = names
 
     def _unsupported(self, name, kind, why=None):
@@ -1387,7 +1392,7 @@ class _FunctionalImported(_Imported):
         weights are the nested model's), its inputs the call's tensors; a reference to its
         output then names its output layer's call (``_aliases``). One level deep, one output;
         another is refused in one line."""
-        inlined = []
+        inlined, outer_names = [], _layer_names(entries)
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
             config = entry.get("config") if isinstance(entry, dict) else None
@@ -1403,7 +1408,7 @@ class _FunctionalImported(_Imported):
                 raise self._unsupported(name, kind, "it lists no layers")
             if not isinstance(calls, list) or not calls or len(calls) > MAX_OBJECTS:
                 raise self._unsupported(name, kind, "its calls are not Keras 3's list")
-            self._note_nested(entry, inner)
+            self._note_nested(entry, inner, outer_names)
             layers, inputs, output = self._nested_graph(name, kind, config, inner)
             counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
                       for layer in layers}
@@ -1598,6 +1603,13 @@ def _dense_converter():
                                       columns, to_keras=False)
         return [kernel, *bias]
     return convert
+
+
+def _layer_names(entries):
+    """The names of the layers (not nested models) a Keras config lists."""
+    return {entry["config"].get("name") for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("config"), dict)
+            and entry.get("class_name") not in _MODEL_CLASSES}
 
 
 def _keras_tensor(layer, node, tensor=0):
