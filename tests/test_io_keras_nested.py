@@ -143,3 +143,29 @@ def test_a_nested_layer_named_as_a_layer_of_the_model_is_refused_in_one_line(tmp
     with pytest.raises(dlcore.ModelFileError, match="'conv' has the name of a layer of the "
                                                     "model.*rename one in Keras"):
         dlcore.load(edited_archive(tmp_path, "keras_nested.keras", clash))
+
+
+@pytest.mark.parametrize("history, message", [
+    (["input_layer", 5, 0], "its layers take the tensor \\['input_layer', 5, 0\\]"),
+    (["conv2d", 2**64, 0], "its layers take the tensor"),
+    (["conv2d", True, 0], "its layers take the tensor"),
+])
+def test_a_nested_model_taking_a_tensor_it_does_not_make_is_refused(tmp_path, history, message):
+    """Found by the model-file fuzzer: a node index past the nested layer's calls (or of its
+    input) reached a KeyError in the weights' order."""
+    def point(config):
+        entry = next(layer for layer in config["config"]["layers"]
+                     if layer["class_name"] == "Functional")
+        inner = [layer for layer in entry["config"]["layers"]
+                 if layer["class_name"] != "InputLayer"]
+        inner[1]["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = history
+    with pytest.raises(dlcore.ModelFileError, match=message):
+        dlcore.load(edited_archive(tmp_path, "keras_nested_vision.keras", point))
+
+
+def test_a_layer_name_that_is_not_a_string_is_refused_in_one_line(tmp_path):
+    """Found by the fuzzer: the names gathered to check nested models' took a dict."""
+    def bad_name(config):
+        config["config"]["layers"][-1]["config"]["name"] = {}
+    with pytest.raises(dlcore.ModelFileError, match="has the invalid name"):
+        dlcore.load(edited_archive(tmp_path, "keras_nested_vision.keras", bad_name))

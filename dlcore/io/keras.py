@@ -1477,9 +1477,12 @@ class _FunctionalImported(_Imported):
             history = tensor.get("keras_history") if isinstance(tensor, dict) else None
             if not isinstance(history, list) or len(history) != 3:
                 return item
-            if history[0] in by_input:
+            node_index = history[1]
+            if history[0] in by_input and node_index == 0 and history[2] == 0:
                 return by_input[history[0]]
-            if history[0] not in counts or not isinstance(history[1], int):
+            if not isinstance(history[0], str) or history[0] not in counts or \
+                    isinstance(node_index, bool) or not isinstance(node_index, int) or \
+                    not 0 <= node_index < counts[history[0]]:
                 raise self._unsupported(name, kind, f"its layers take the tensor "
                                                     f"{str(history)[:60]}, which it does not "
                                                     f"make")
@@ -1609,7 +1612,8 @@ def _layer_names(entries):
     """The names of the layers (not nested models) a Keras config lists."""
     return {entry["config"].get("name") for entry in entries
             if isinstance(entry, dict) and isinstance(entry.get("config"), dict)
-            and entry.get("class_name") not in _MODEL_CLASSES}
+            and entry.get("class_name") not in _MODEL_CLASSES
+            and isinstance(entry["config"].get("name"), str)}
 
 
 def _keras_tensor(layer, node, tensor=0):
