@@ -42,12 +42,11 @@ from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width
 from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
 from dlcore.summary import Summary, summarize
-from dlcore.training import TrainingLoop, by_name, called_once
+from dlcore.training import TrainingLoop, accuracy_outputs, by_name, called_once
 from dlcore.validation import check_batch, check_bool, check_float
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
 
-METRICS = ("accuracy",)
 #: The most tensors one node of a graph may take (a file's graph is checked against it).
 MAX_NODE_INPUTS = 64
 
@@ -228,6 +227,9 @@ class Model(TrainingLoop):
                              else (sum(int(np.prod(t.shape)) for t in self.outputs),))
         self.loss = self.optimizer = None
         self.metrics = []
+        #: per output of a model with several, whether it reports its accuracy (compile's
+        #: metrics); None otherwise
+        self.output_metrics = None
         self.built = False
         self._reset_training()
         self._parameters = []
@@ -472,8 +474,9 @@ class Model(TrainingLoop):
         """As :meth:`dlcore.Sequential.compile`; with several outputs ``loss`` is one loss for
         every output, a list of one per output or a dict of them by output name
         (:attr:`output_names`, as Keras), and the cost is their sum, or with ``loss_weights``
-        (a list or dict, as Keras) the weighted sum sum_k w_k L_k; ``accuracy`` is the first
-        output's."""
+        (a list or dict, as Keras) the weighted sum sum_k w_k L_k; ``metrics=["accuracy"]``
+        reports each output's accuracy (``<output>_accuracy``), and a list of one entry per
+        output or a dict by output name (Keras 3's forms) chooses the outputs."""
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         losses = self._per_output(loss, "losses")
         self.loss_weights = None
@@ -486,11 +489,9 @@ class Model(TrainingLoop):
             self._checked_loss(item, index)
         self.loss = self.losses[0]
         self.optimizer = get_optimizer(optimizer)
-        metrics = list(metrics or [])
-        unknown = [m for m in metrics if str(m).lower() not in METRICS + ("acc",)]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}: dlcore reports {', '.join(METRICS)}")
-        self.metrics = ["accuracy"] if metrics else []
+        chosen = accuracy_outputs(metrics, self.output_names)
+        self.metrics = ["accuracy"] if any(chosen) else []
+        self.output_metrics = tuple(chosen) if self._several_outputs else None
         if self.built:
             self.optimizer.build(self._parameters, self.backend)
         return self
@@ -634,7 +635,8 @@ class Model(TrainingLoop):
     def _several_loss_rows(self, x, targets, rows, training, step, gradient, input_gradient,
                            fused, weights=None):
         """loss_rows of a model with several outputs: each output's loss on its own rows, the
-        per-sample losses summed, the correct flags the first output's; a sample's weight
+        per-sample losses summed, the correct flags the first output's (each output's in
+        ``rows.parts`` with its loss); a sample's weight
         (``weights`` (n, 1)) weighs every output's loss (Keras's one sample_weight array)."""
         backend = self.backend
         n = x.shape[0]
@@ -653,6 +655,8 @@ class Model(TrainingLoop):
                                    fused[index])
             if rows.parts is not None:   # this output's own loss, before its loss weight
                 self.ops.place_columns(row_loss.reshape(n, 1), rows.parts, index)
+                self.ops.place_columns(row_correct.reshape(n, 1), rows.parts,
+                                       rows.outputs + index)
             self._scale_by_loss_weight(index, grad, row_loss)
             if index > 0:
                 self.ops.accumulate(row_loss, rows.loss)
@@ -662,7 +666,7 @@ class Model(TrainingLoop):
         if weights is not None:
             self._weigh(rows.loss.reshape(-1, 1), weights)
             if rows.parts is not None:
-                self._weigh(rows.parts, weights)
+                self._weigh(rows.parts, weights, rows.outputs)
         if gradient:
             return self._backward(grads, fused, input_gradient)
         return None
@@ -924,6 +928,9 @@ class Model(TrainingLoop):
                                           else self.loss.get_config()),
                                  "optimizer": serialize_optimizer(self.optimizer),
                                  "metrics": list(self.metrics)}
+            chosen = self.output_metrics or ()
+            if any(chosen) and not all(chosen):   # the outputs that report their accuracy
+                config["compile"]["metric_outputs"] = list(chosen)
             if self.loss_weights is not None:
                 config["compile"]["loss_weights"] = list(self.loss_weights)
         return config
@@ -982,7 +989,10 @@ class Model(TrainingLoop):
         model._keep_trainable(config)
         compiled = config.get("compile")
         if compiled:
-            model.compile(compiled["loss"], compiled["optimizer"], compiled.get("metrics"),
+            chosen = compiled.get("metric_outputs")
+            metrics = (compiled.get("metrics") if chosen is None
+                       else [["accuracy"] if flag else [] for flag in chosen])
+            model.compile(compiled["loss"], compiled["optimizer"], metrics,
                           loss_weights=compiled.get("loss_weights"))
         return model
 

@@ -47,9 +47,8 @@ from dlcore.losses import get_loss
 from dlcore.optimizers import get_optimizer, loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
-from dlcore.training import TrainingLoop, called_once
+from dlcore.training import TrainingLoop, accuracy_outputs, called_once
 
-METRICS = ("accuracy",)
 RESERVED_LAYER_NAMES = ("layer_names",)
 
 
@@ -250,7 +249,8 @@ class Sequential(Model):
             ``dlcore.losses.CategoricalCrossentropy(from_logits=True)`` for a linear last
             layer; a cross-entropy on outputs that are not probabilities is refused
         optimizer : "sgd", "adagrad", "rmsprop", "adam" or a :mod:`dlcore.optimizers` object
-        metrics : list, ``["accuracy"]`` or empty
+        metrics : list, ``["accuracy"]`` (or Keras's names of it: "acc",
+            "categorical_accuracy", ...) or empty
         loss_weights : None (Keras's argument: a :class:`dlcore.Model` with several outputs
             takes them)
 
@@ -267,11 +267,7 @@ class Sequential(Model):
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         self.loss = self._checked_loss(get_loss(loss))
         self.optimizer = get_optimizer(optimizer)
-        metrics = list(metrics or [])
-        unknown = [m for m in metrics if str(m).lower() not in METRICS + ("acc",)]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}: dlcore reports {', '.join(METRICS)}")
-        self.metrics = ["accuracy"] if metrics else []
+        self.metrics = ["accuracy"] if accuracy_outputs(metrics, ["output"])[0] else []
         if self.built:
             self.optimizer.build(self._parameters, self.backend)
         return self

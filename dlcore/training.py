@@ -98,8 +98,8 @@ from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
-__all__ = ["LossRows", "Scores", "TrainingLoop", "accumulate_batch", "by_name",
-           "split_validation", "target_forms", "target_rows"]
+__all__ = ["ACCURACY_NAMES", "LossRows", "Scores", "TrainingLoop", "accumulate_batch",
+           "accuracy_outputs", "by_name", "split_validation", "target_forms", "target_rows"]
 
 
 @body
@@ -119,13 +119,14 @@ def accumulate_batch(first, last, row_loss, row_correct, totals):
 
 @body
 def accumulate_output_losses(first, last, parts, totals):
-    """totals[3 + k] += the sum over rows of parts[row, k], for outputs k = first .. last-1:
-    each output's own loss (a model with several outputs), in float64."""
-    for output in range(first, last):
-        loss = 0.0
+    """totals[3 + c] += the sum over rows of parts[row, c], for columns c = first .. last-1:
+    each output's own loss, then each output's correct flags (a model with several outputs),
+    in float64."""
+    for column in range(first, last):
+        total = 0.0
         for row in range(parts.shape[0]):
-            loss += parts[row, output]
-        totals[3 + output] += loss
+            total += parts[row, column]
+        totals[3 + column] += total
 
 
 @body
@@ -185,17 +186,23 @@ class LossRows(NamedTuple):
     loss: object
     #: (n,): 1.0 where the prediction is right (argmax, or a threshold for one output), else 0.
     correct: object
-    #: (n, outputs) or None: each sample's loss of each output, for a model with several that
-    #: reports them (Keras's ``<output>_loss``), before its loss weight
+    #: (n, 2 outputs) or None, for a model with several outputs: in column k each sample's loss
+    #: of output k (Keras's ``<output>_loss``), before its loss weight; in column outputs + k
+    #: its correct flag for output k (Keras's ``<output>_accuracy``)
     parts: object = None
 
     @classmethod
     def empty(cls, backend, n, width, dtype, outputs=0):
         """Uninitialised rows for n samples of ``width`` outputs on ``backend`` (and the
-        per-output losses of a model with ``outputs`` > 0 outputs)."""
+        per-output losses and correct flags of a model with ``outputs`` > 0 outputs)."""
         return cls(backend.empty((n, width), dtype), backend.empty((n,), dtype),
                    backend.empty((n,), dtype),
-                   backend.empty((n, outputs), dtype) if outputs else None)
+                   backend.empty((n, 2 * outputs), dtype) if outputs else None)
+
+    @property
+    def outputs(self):
+        """How many outputs ``parts`` holds the losses and correct flags of."""
+        return 0 if self.parts is None else self.parts.shape[1] // 2
 
     def first(self, n):
         """The first n rows (views)."""
@@ -243,6 +250,52 @@ class Scores(tuple):
 
     def __repr__(self):
         return "Scores(" + ", ".join(f"{k}={v:.6g}" for k, v in self.items()) + ")"
+
+
+#: compile's metric names that dlcore reports, all as its accuracy (Keras's strings for it; the
+#: argmax, or a 0.5 threshold for one output, as Keras resolves "accuracy").
+ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
+                  "binary_accuracy")
+
+
+def _asks_accuracy(items):
+    """Whether one output's metrics (None, a name, or a list of names) ask for the accuracy;
+    ValueError in one line for a metric dlcore does not report."""
+    items = [] if items is None else [items] if isinstance(items, str) else items
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"metrics must be names such as 'accuracy', got {items!r:.60}")
+    unknown = [item for item in items
+               if not isinstance(item, str) or item.lower() not in ACCURACY_NAMES]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {[str(item)[:40] for item in unknown][:4]}: dlcore "
+                         f"reports accuracy (and each loss)")
+    return bool(items)
+
+
+def accuracy_outputs(metrics, names):
+    """Per output (``names``, in order), whether compile's ``metrics`` ask for its accuracy.
+
+    ``metrics``: None or a list of names for every output (tf.keras's rule: ``["accuracy"]``
+    reports each output's accuracy), or per output as Keras 3 takes them: a list with one entry
+    (None, a name or a list of names) per output, or a dict of them by output name."""
+    if metrics is None or isinstance(metrics, str):
+        return [_asks_accuracy(metrics)] * len(names)
+    if isinstance(metrics, dict):
+        strangers = [str(key)[:40] for key in metrics if key not in names]
+        if strangers:
+            raise ValueError(f"metrics are given for {strangers[:4]}; the model's outputs are "
+                             f"named {list(names)[:8]}")
+        return [_asks_accuracy(metrics.get(name)) for name in names]
+    if not isinstance(metrics, (list, tuple)):
+        raise ValueError(f"metrics must be a list of names (or one per output), got "
+                         f"{type(metrics).__name__}")
+    if any(item is None or isinstance(item, (list, tuple)) for item in metrics):
+        if len(metrics) != len(names):
+            raise ValueError(f"metrics per output need one entry per output: {len(names)} "
+                             f"output(s) ({', '.join(map(str, names[:8]))}), {len(metrics)} "
+                             f"given")
+        return [_asks_accuracy(item) for item in metrics]
+    return [_asks_accuracy(list(metrics))] * len(names)
 
 
 def by_name(values, names, what, name):
@@ -341,12 +394,20 @@ class TrainingLoop:
     @property
     def metrics_names(self):
         """The names of the numbers :meth:`evaluate` returns, in order (Keras's): "loss", then
-        "accuracy" when compiled with it, then each output's "<name>_loss" for several and the
-        accuracy again as Keras names it, "<first output>_accuracy"."""
-        several = self.output_names if self._output_count() else ()
-        return (["loss"] + (["accuracy"] if self.metrics else [])
-                + [f"{name}_loss" for name in several]
-                + ([f"{several[0]}_accuracy"] if self.metrics and several else []))
+        "accuracy" when compiled with it; with several outputs "loss", each output's
+        "<name>_loss", then "<name>_accuracy" of each output compiled with accuracy."""
+        if not self._output_count():
+            return ["loss"] + (["accuracy"] if self.metrics else [])
+        names = self.output_names
+        return (["loss"] + [f"{name}_loss" for name in names]
+                + [f"{name}_accuracy" for name, chosen in zip(names, self._accuracy_outputs())
+                   if chosen])
+
+    def _accuracy_outputs(self):
+        """Per output of a model with several, whether it reports its accuracy (compile's
+        ``metrics``: one list for every output, or per output, as Keras)."""
+        chosen = getattr(self, "output_metrics", None)
+        return list(chosen) if chosen is not None else [bool(self.metrics)] * len(self.outputs)
 
     @property
     def trainable_parameters(self):
@@ -701,12 +762,15 @@ class TrainingLoop:
         gradient is the sum over its calls)."""
         return ()
 
-    def _weigh(self, values, weights):
-        """values (n, k) *= weights (n, 1), row by row, in place."""
+    def _weigh(self, values, weights, columns=None):
+        """values (n, k) *= weights (n, 1), row by row, in place; only the first ``columns``
+        of each row when given (the losses of :attr:`LossRows.parts`, not its correct
+        flags)."""
+        columns = values.shape[1] if columns is None else columns
         if not self.backend.launches_kernels:
-            values *= weights
+            values[:, :columns] *= weights
             return
-        self.backend.launch_rows(weigh_rows, values.shape[0], values.shape[1], values, weights)
+        self.backend.launch_rows(weigh_rows, values.shape[0], columns, values, weights)
 
     def _targets_in_order(self, y, name="y"):
         """``y`` as the model takes it: a dict of targets by output name (Keras's way) as the
@@ -723,12 +787,13 @@ class TrainingLoop:
         return len(self.outputs) if getattr(self, "_several_outputs", False) else 0
 
     def _new_totals(self):
-        """Zeroed sums: (loss, correct flags, rows) and each output's own loss."""
-        return self.backend.zeros((3 + self._output_count(),), np.float64)
+        """Zeroed sums: (loss, correct flags, rows), then each output's own loss and each
+        output's correct flags."""
+        return self.backend.zeros((3 + 2 * self._output_count(),), np.float64)
 
     def _accumulate(self, rows, totals):
         """totals += (sum of the losses, sum of the correct flags, number of rows), and each
-        output's own losses when ``rows`` has them."""
+        output's own losses and correct flags when ``rows`` has them."""
         if not self.backend.launches_kernels:
             totals[:3] += (rows.loss.sum(dtype=np.float64), rows.correct.sum(dtype=np.float64),
                            rows.loss.shape[0])
@@ -741,18 +806,26 @@ class TrainingLoop:
                                    totals)
 
     def _logs(self, totals):
-        """The mean loss (without weight decay) and the metrics of the summed ``totals``; a
-        model with several outputs adds each output's mean loss as ``<output name>_loss``
-        (Keras's names; before the loss weights)."""
+        """The mean loss (without weight decay) and the metrics of the summed ``totals``, in
+        :attr:`metrics_names`' order: a model with several outputs reports each output's mean
+        loss as ``<output name>_loss`` (before the loss weights) and the accuracy of those
+        compiled with it as ``<output name>_accuracy`` (Keras's names; no bare "accuracy",
+        whose output would be ambiguous)."""
         sums = self.backend.to_numpy(totals)
         loss, correct, count = sums[:3]
-        logs = {"loss": float(loss / max(count, 1))}
-        if self.metrics:
-            logs["accuracy"] = float(correct / max(count, 1))
-        for name, part in zip(self.output_names if len(sums) > 3 else (), sums[3:]):
-            logs[f"{name}_loss"] = float(part / max(count, 1))
-        if self.metrics and len(sums) > 3:   # Keras's name of it: the first output's
-            logs[f"{self.output_names[0]}_accuracy"] = logs["accuracy"]
+        count = max(count, 1)
+        logs = {"loss": float(loss / count)}
+        outputs = (len(sums) - 3) // 2
+        if not outputs:
+            if self.metrics:
+                logs["accuracy"] = float(correct / count)
+            return logs
+        names = self.output_names
+        for name, part in zip(names, sums[3:3 + outputs]):
+            logs[f"{name}_loss"] = float(part / count)
+        for name, chosen, flags in zip(names, self._accuracy_outputs(), sums[3 + outputs:]):
+            if chosen:
+                logs[f"{name}_accuracy"] = float(flags / count)
         return logs
 
     def _record(self, logs):
@@ -916,7 +989,7 @@ class TrainingLoop:
             if w_batch is not None:
                 self._weigh(rows.loss.reshape(-1, 1), w_batch)
                 if rows.parts is not None:
-                    self._weigh(rows.parts, w_batch)
+                    self._weigh(rows.parts, w_batch, rows.outputs)
             self._accumulate(rows, totals)
         logs = self._logs(totals)
         logs["loss"] += self.penalty()

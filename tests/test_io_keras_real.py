@@ -483,6 +483,32 @@ def test_losses_and_loss_weights_by_output_name_cross_both_ways(tmp_path):
                                                          verbose=0)
 
 
+def test_each_outputs_accuracy_reads_as_keras_in_order_both_ways(tmp_path):
+    """Two classifier heads, accuracy on the second only (Keras 3's list per output): the
+    evaluate numbers, unpacked by position, are Keras's in dlcore, before and after the round
+    trip, and Keras reports the same numbers of dlcore's export."""
+    keras = real_keras()
+    rng = np.random.default_rng(8)
+    x = rng.random((40, 4)).astype(np.float32)
+    first, second = np.arange(40) % 3, (np.arange(40) * 7) % 4
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(6, activation="tanh")(inputs)
+    trained = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax", name="a")(hidden),
+                                   keras.layers.Dense(4, activation="softmax", name="b")(hidden)])
+    trained.compile("sgd", ["sparse_categorical_crossentropy"] * 2, metrics=[None, ["accuracy"]])
+    trained.fit(x, [first, second], epochs=1, verbose=0)
+    trained.save(tmp_path / "two.keras")
+    model = dlcore.load(tmp_path / "two.keras")
+    theirs = trained.evaluate(x, [first, second], verbose=0)
+    ours = model.evaluate(x, [first, second])
+    assert model.metrics_names == ["loss", "a_loss", "b_loss", "b_accuracy"]
+    np.testing.assert_allclose(list(ours), theirs, rtol=1e-5)
+    model.save(tmp_path / "back.keras")
+    back = keras.models.load_model(tmp_path / "back.keras")
+    np.testing.assert_allclose(back.evaluate(x, [first, second], verbose=0), list(ours),
+                               rtol=1e-5)
+
+
 def test_reshapes_cross_to_keras_both_ways(tmp_path):
     """keras.io's decoder (Dense, Reshape to maps, transposed convolutions) written by Keras
     predicts in dlcore as in Keras and back; flat rows made one-channel images

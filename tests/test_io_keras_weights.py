@@ -311,19 +311,23 @@ def test_keras_accuracy_metric_names_import_as_accuracy(tmp_path, metric):
     assert model.metrics == ["accuracy"]
 
 
-def test_a_model_with_several_outputs_writes_its_metrics_per_output(tmp_path):
+@pytest.mark.parametrize("metrics, per_output", [
+    (["accuracy"], [["accuracy"], ["accuracy"]]), ({"cls": "accuracy"}, [["accuracy"], []]),
+    ([None, "accuracy"], [[], ["accuracy"]])])
+def test_a_model_with_several_outputs_writes_its_metrics_per_output(tmp_path, metrics,
+                                                                    per_output):
     """Keras refuses to train a model with two outputs compiled with metrics=['accuracy']
-    (one list for every output): dlcore's accuracy is its first output's."""
+    (one list for every output): the export names each output's."""
     inputs = dlcore.Input(shape=(4,))
     hidden = Dense(5, activation="relu")(inputs)
     model = dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
                                   Dense(1, name="reg")(hidden)])
-    model.compile(["cross_entropy", "mse"], "adam", ["accuracy"])
+    model.compile(["cross_entropy", "mse"], "adam", metrics)
     training = exported_training_config(model, tmp_path / "m.h5")
-    assert training["metrics"] == [["accuracy"], []]
+    assert training["metrics"] == per_output
     assert training["loss"] == ["sparse_categorical_crossentropy", "mean_squared_error"]
     loaded = dlcore.load(tmp_path / "m.h5")
-    assert loaded.metrics == ["accuracy"]
+    assert loaded.output_metrics == tuple(bool(items) for items in per_output)
     assert [loss.name for loss in loaded.losses] == ["cross_entropy", "mse"]
 
 
@@ -347,4 +351,5 @@ def test_losses_weights_and_metrics_by_output_name_import_from_keras():
     assert compile_from(none_for_first, {"loss": ["mse", "mse"], "metrics": [[], ["accuracy"]],
                                          "optimizer_config": {"class_name": "SGD",
                                                               "config": {}}}) is None
-    assert none_for_first.metrics == []      # dlcore's accuracy would be the first output's
+    assert none_for_first.output_metrics == (False, True)
+    assert model.output_metrics == (True, False)

@@ -228,7 +228,8 @@ def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
                                   Dense(1, name="reg")(hidden)], backend=backend, seed=3)
     model.compile({"cls": "cross_entropy", "reg": "mse"}, "sgd", ["accuracy"],
                   loss_weights={"cls": 1.0, "reg": 0.5})
-    assert model.metrics_names == ["loss", "accuracy", "cls_loss", "reg_loss", "cls_accuracy"]
+    assert model.metrics_names == ["loss", "cls_loss", "reg_loss", "cls_accuracy",
+                                   "reg_accuracy"]
     probabilities, predicted = model.predict(x)
     cross_entropy = -np.log(probabilities[np.arange(20), labels])
     squared = ((predicted - values) ** 2)[:, 0]
@@ -242,11 +243,11 @@ def test_each_outputs_own_loss_is_reported_as_keras_does(backend):
     assert weighted["reg_loss"] == pytest.approx((weights * squared).mean(), rel=1e-5)
     history = model.fit(x, [labels, values], epochs=2, batch_size=8, verbose=0,
                         validation_split=0.25).history
-    assert {"cls_loss", "reg_loss", "val_cls_loss", "val_reg_loss", "val_cls_accuracy"} <= \
-        set(history)
-    assert history["val_cls_accuracy"] == history["val_accuracy"]
+    assert {"cls_loss", "reg_loss", "val_cls_loss", "val_reg_loss", "val_cls_accuracy",
+            "val_reg_accuracy"} <= set(history)
+    assert "accuracy" not in history and "val_accuracy" not in history   # as Keras
     step = model.train_on_batch(x, [labels, values], return_dict=True)
-    assert set(step) == {"loss", "accuracy", "cls_loss", "reg_loss", "cls_accuracy"}
+    assert list(step) == model.metrics_names
     with pytest.raises(ValueError, match="weights per output are not dlcore's"):
         model.evaluate(x, [labels, values], sample_weight={"cls": weights, "reg": weights})
 
@@ -280,7 +281,75 @@ def test_metrics_keras_gave_other_outputs_are_left_out_with_a_warning():
         compile_from(model, {"loss": ["sparse_categorical_crossentropy", "mse"],
                              "metrics": {"cls": ["accuracy"], "reg": ["mae"]},
                              "optimizer_config": {"class_name": "SGD", "config": {}}})
-    assert model.metrics == ["accuracy"]
+    assert model.metrics == ["accuracy"] and model.output_metrics == (True, False)
+    assert model.metrics_names == ["loss", "cls_loss", "reg_loss", "cls_accuracy"]
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu",
+                                     pytest.param("cuda", marks=requires_cuda)])
+@pytest.mark.parametrize("metrics, reported", [
+    (["accuracy"], ["cls", "other"]),                      # tf.keras's rule: every output
+    (["accuracy", None], ["cls"]),                         # Keras 3's: one entry per output
+    ([[], ["acc"]], ["other"]),
+    ({"other": "categorical_accuracy"}, ["other"]),        # by output name
+    ({"cls": ["accuracy"], "other": ["accuracy"]}, ["cls", "other"]),
+    (None, []),
+])
+def test_each_outputs_accuracy_is_reported_in_keras_order(backend, metrics, reported):
+    """Keras 3 reports <output>_accuracy for each output compiled with it, after the losses
+    (``loss, cls_loss, other_loss, cls_accuracy, other_accuracy = model.evaluate(...)``);
+    only the first output's accuracy was reported, and before the losses, so that a Keras
+    user's unpacking read the wrong numbers. The accuracies are not weighted by
+    sample_weight (Keras's ``metrics``), the losses are."""
+    x, labels, others = rows(30, 4), np.arange(30) % 3, (np.arange(30) * 7) % 4
+    inputs = dlcore.Input((4,))
+    hidden = Dense(6, activation="tanh")(inputs)
+    model = dlcore.Model(inputs, [Dense(3, activation="softmax", name="cls")(hidden),
+                                  Dense(4, activation="softmax", name="other")(hidden)],
+                         backend=backend, seed=4)
+    model.compile(["cross_entropy", "cross_entropy"], "sgd", metrics)
+    names = ["loss", "cls_loss", "other_loss"] + [f"{name}_accuracy" for name in reported]
+    assert model.metrics_names == names
+    first, second = model.predict(x)
+    accuracy = {"cls": np.mean(first.argmax(1) == labels),
+                "other": np.mean(second.argmax(1) == others)}
+    losses = {"cls": -np.log(first[np.arange(30), labels]),
+              "other": -np.log(second[np.arange(30), others])}
+    weights = np.linspace(0.2, 3.0, 30)
+    scores = model.evaluate(x, [labels, others], batch_size=8, sample_weight=weights)
+    assert scores.names == tuple(names) and len(scores) == len(names)
+    for name in ("cls", "other"):
+        assert scores[f"{name}_loss"] == pytest.approx((weights * losses[name]).mean(),
+                                                       rel=1e-5)
+    for name in reported:
+        assert scores[f"{name}_accuracy"] == pytest.approx(accuracy[name], abs=1e-9)
+    step = model.train_on_batch(x, [labels, others], return_dict=True)
+    assert list(step) == names
+    for name in reported:   # the batch's accuracy before its update
+        assert step[f"{name}_accuracy"] == pytest.approx(accuracy[name], abs=1e-9)
+    history = model.fit(x, [labels, others], epochs=1, batch_size=10, verbose=0,
+                        validation_data=(x, [labels, others])).history
+    assert sorted(key for key in history if key.endswith("accuracy")) == sorted(
+        [f"{name}_accuracy" for name in reported] + [f"val_{name}_accuracy" for name in reported])
+
+
+def test_per_output_metrics_survive_a_save_and_are_checked_in_one_line(tmp_path):
+    model = two_output_model()
+    model.compile(["cross_entropy", "mse"], "sgd", {"reg": "accuracy"})
+    assert model.output_metrics == (False, True)
+    model.save(tmp_path / "m.h5")
+    loaded = dlcore.load(tmp_path / "m.h5")
+    assert loaded.output_metrics == (False, True)
+    assert loaded.metrics_names == ["loss", "cls_loss", "reg_loss", "reg_accuracy"]
+    with pytest.raises(ValueError, match=r"metrics are given for \['rgb'\]; the model's outputs "
+                                         r"are named \['cls', 'reg'\]"):
+        model.compile(["cross_entropy", "mse"], "sgd", {"rgb": "accuracy"})
+    with pytest.raises(ValueError, match=r"one entry per output: 2 output\(s\) \(cls, reg\), "
+                                         r"3 given"):
+        model.compile(["cross_entropy", "mse"], "sgd", [["accuracy"], None, None])
+    with pytest.raises(ValueError, match=r"unknown metric\(s\) \['mae'\]: dlcore reports "
+                                         r"accuracy"):
+        model.compile(["cross_entropy", "mse"], "sgd", [None, ["mae"]])
 
 
 @pytest.mark.parametrize("axis, keras_axis", [(1, 1), (2, 2), (-1, 2)])

@@ -100,6 +100,15 @@ def _loss(value):
     return get_loss({"name": _LOSS_CLASSES[name], "from_logits": from_logits})
 
 
+def _compile_metrics(value):
+    """compile's ``metrics`` from Keras's: ``["accuracy"]`` or none, or per output (a list with
+    a list or None per output) one of them for each."""
+    if isinstance(value, list) and len(value) <= 64 and any(
+            item is None or isinstance(item, list) for item in value):
+        return [_metrics(item) for item in value]
+    return _metrics(value)
+
+
 def _metrics(value):
     items, pending = [], [value]
     while pending:
@@ -175,9 +184,10 @@ def compile_arguments(training_config):
         if len(loss) > 64 or not all(isinstance(name, str) for name in loss):
             raise ValueError("the losses by output name are not a dict of names")
         return {name: _loss(item) for name, item in loss.items()}, \
-            _compile_optimizer(training_config), _metrics(training_config.get("metrics"))
+            _compile_optimizer(training_config), _compile_metrics(training_config.get("metrics"))
     losses = [_loss(item) for item in loss[:64]] if isinstance(loss, list) else _loss(loss)
-    return losses, _compile_optimizer(training_config), _metrics(training_config.get("metrics"))
+    return (losses, _compile_optimizer(training_config),
+            _compile_metrics(training_config.get("metrics")))
 
 
 def loss_weights(training_config):
@@ -200,10 +210,11 @@ def _target_form(value):
     return _TARGET_FORMS.get(name) if isinstance(name, str) else None
 
 
-def _first_outputs_metrics(model, training_config):
+def _per_output_metrics(model, training_config):
     """``training_config`` with the metrics of a model with several outputs given per output
-    (a dict by output name, or a list of one list per output, as Keras 3 takes them) kept for
-    the first output only: dlcore's accuracy is the first output's."""
+    (a dict by output name, or a list of one list per output, as Keras 3 takes them) as
+    dlcore's compile takes them: per output ``["accuracy"]`` or none. An output's metrics that
+    dlcore does not report are left out with a warning (its loss is still reported)."""
     from dlcore import Sequential
     metrics = training_config.get("metrics") if isinstance(training_config, dict) else None
     outputs = 1 if isinstance(model, Sequential) else len(model.outputs)
@@ -211,18 +222,23 @@ def _first_outputs_metrics(model, training_config):
         return training_config
     names = model.output_names
     if isinstance(metrics, dict):
-        first, others = metrics.get(names[0]), {name: metrics.get(name) for name in names[1:]}
+        per_output = [metrics.get(name) for name in names]
     elif len(metrics) == outputs and all(item is None or isinstance(item, list)
                                          for item in metrics):
-        first, others = metrics[0], dict(zip(names[1:], metrics[1:]))
+        per_output = metrics
     else:
         return training_config
-    dropped = [str(name)[:40] for name, items in others.items() if items]
+    chosen, dropped = [], []
+    for name, items in zip(names, per_output):
+        try:
+            chosen.append(_metrics(items))
+        except ValueError:
+            chosen.append([])
+            dropped.append(str(name)[:40])
     if dropped:
         warnings.warn(f"the metrics of output(s) {', '.join(dropped)} are left out: dlcore "
-                      f"reports the first output's accuracy (and each output's loss)",
-                      stacklevel=4)
-    return {**training_config, "metrics": first}
+                      f"reports each output's accuracy and loss", stacklevel=4)
+    return {**training_config, "metrics": chosen}
 
 
 def compile_from(model, training_config):
@@ -230,7 +246,7 @@ def compile_from(model, training_config):
     None when it was compiled. The form of targets Keras's loss took is kept
     (``model.target_forms_``), so that an export names the same loss."""
     try:
-        training_config = _first_outputs_metrics(model, training_config)
+        training_config = _per_output_metrics(model, training_config)
         loss, optimizer, metrics = compile_arguments(training_config)
         weights = loss_weights(training_config)
         if weights is None:
@@ -291,8 +307,8 @@ def keras_training_config(model):
     forms = forms if len(forms) == len(losses) else (None,) * len(losses)
     loss = [_keras_loss(item, form) for item, form in zip(losses, forms)]
     metrics = list(model.metrics) or None
-    if metrics and len(losses) > 1:   # Keras takes a list per output: dlcore's are the first's
-        metrics = [metrics] + [[] for _ in losses[1:]]
+    if metrics and len(losses) > 1:   # Keras 3 takes a list per output
+        metrics = [["accuracy"] if chosen else [] for chosen in model._accuracy_outputs()]
     return {"loss": loss[0] if len(loss) == 1 else loss,
             "loss_weights": getattr(model, "loss_weights", None),
             "metrics": metrics, "weighted_metrics": None,

@@ -623,6 +623,11 @@ def _check_compile_settings(reader: ModelFileReader, config: dict) -> None:
     if not isinstance(metrics, list) or len(metrics) > 8 or \
             not all(isinstance(metric, str) for metric in metrics):
         raise checker.fail(f"give metrics = {metrics!r:.60}; expected a short list of names")
+    chosen = compiled.get("metric_outputs")
+    if chosen is not None and (not isinstance(chosen, list) or len(chosen) > 64 or not all(
+            isinstance(flag, bool) for flag in chosen)):
+        raise checker.fail(f"give metric_outputs = {chosen!r:.60}; expected a short list of "
+                           f"true or false, one per output")
     weights = compiled.get("loss_weights")
     if weights is not None and (not isinstance(weights, list) or len(weights) > 64 or not all(
             isinstance(weight, (int, float)) and not isinstance(weight, bool)
