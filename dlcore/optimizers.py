@@ -16,13 +16,17 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
 The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
 Momentum") and PyTorch's; Keras writes v <- mu v - eta g, the same steps for a constant eta.
 
-Before the rule, in the same kernel, g becomes
+Before the rule, in the same kernel, g becomes the gradient of the cost, penalty included,
 
-    g <- c * g + lambda_2 theta + lambda_1 sign(theta)
+    g <- c * (g + lambda_2 theta + lambda_1 sign(theta))
 
-with c the clipping factor (``clipnorm``: each tensor's gradient rescaled to norm <= clipnorm;
-``global_clipnorm``: all of them together, by one factor) and lambda_1, lambda_2 the weight decay
-of the parameter's regulariser (:mod:`dlcore.regularizers`); afterwards max-norm constraints
+with lambda_1, lambda_2 the weight decay of the parameter's regulariser
+(:mod:`dlcore.regularizers`) and c the clipping factor (``clipnorm``: each tensor's gradient of
+the cost rescaled to norm <= clipnorm; ``global_clipnorm``: all of them together, by one
+factor). The penalty's gradient is clipped with the loss's, as Keras clips the gradient of its
+loss, regularisation losses included (PyTorch's ``weight_decay`` is added after
+``clip_grad_norm_``); a Keras model with ``clipnorm`` and a regulariser then takes Keras's
+steps. Afterwards max-norm constraints
 rescale the units that grew too long. ``learning_rate`` is a number or a schedule evaluated at
 the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
 
@@ -143,9 +147,9 @@ class Parameter:
 # -- kernel bodies (one element range of one tensor) -----------------------------------------
 @shared
 def _effective_gradient(theta, g, scale, l1, l2):
-    """c g + lambda_2 theta + lambda_1 sign(theta)."""
+    """c (g + lambda_2 theta + lambda_1 sign(theta))."""
     sign = _ONE if theta > _ZERO else (-_ONE if theta < _ZERO else _ZERO)
-    return scale * g + l2 * theta + l1 * sign
+    return scale * (g + l2 * theta + l1 * sign)
 
 
 # Each body loops from 0 over views of its element range: with range(first, last) Numba cannot
@@ -207,11 +211,14 @@ def adam_span(first, last, theta, grad, m, v, rate, beta_1, beta_2, corrections,
 
 
 @body
-def squared_norm_blocks(block, first_unit, last_unit, values, partial_sums, block_size):
-    """partial_sums[block] = sum of values[i]^2 over the block's elements (float64)."""
+def squared_norm_blocks(block, first_unit, last_unit, grad, theta, l1, l2, partial_sums,
+                        block_size):
+    """partial_sums[block] = the sum of g_i^2 over the block's elements (float64), with g the
+    gradient of the cost: grad + lambda_2 theta + lambda_1 sign(theta)."""
     total = 0.0
-    for i in range(block * block_size, min(values.shape[0], (block + 1) * block_size)):
-        total += np.float64(values[i]) * np.float64(values[i])
+    for i in range(block * block_size, min(grad.shape[0], (block + 1) * block_size)):
+        g = np.float64(_effective_gradient(theta[i], grad[i], _ONE, l1, l2))
+        total += g * g
     partial_sums[block] = total
 
 
@@ -241,8 +248,9 @@ class Optimizer:
     Parameters
     ----------
     learning_rate : float or Schedule
-    clipnorm : float or None, clip each tensor's gradient to this norm
-    global_clipnorm : float or None, clip all gradients together to this joint norm
+    clipnorm : float or None, clip each tensor's gradient of the cost (its weight decay
+        included, as Keras) to this norm
+    global_clipnorm : float or None, clip all those gradients together to this joint norm
     lr : float, optional, Keras 2's name for ``learning_rate`` (``SGD(lr=0.01, momentum=0.9)``,
         lecture "Deep learning I"); every optimiser takes it
     """
@@ -340,9 +348,8 @@ class Optimizer:
         self.__dict__.setdefault("_stepped", set()).add(id(parameter))
 
     def _reference_update(self, parameter, rate, scale):
-        theta = parameter.value
-        g = scale * parameter.grad + parameter.l2 * theta + parameter.l1 * np.sign(theta)
-        self.reference_rule(theta, g, parameter.slots, rate)
+        g = scale * self._cost_gradient(parameter)
+        self.reference_rule(parameter.value, g, parameter.slots, rate)
 
     def reference_rule(self, theta, g, slots, rate):
         """NumPy: update ``theta`` and the ``slots`` in place from the effective gradient g."""
@@ -387,7 +394,7 @@ class Optimizer:
     def _clip_scales(self, parameters):
         if self.clipnorm is None and self.global_clipnorm is None:
             return [1.0] * len(parameters)
-        norms = [math.sqrt(self._squared_norm(p.grad)) for p in parameters]
+        norms = [math.sqrt(self._squared_norm(p)) for p in parameters]
         if self.global_clipnorm is not None:
             total = math.sqrt(sum(n * n for n in norms))
             factor = min(1.0, self.global_clipnorm / total) if total > 0 else 1.0
@@ -400,15 +407,24 @@ class Optimizer:
                       for s, n in zip(scales, norms)]
         return scales
 
-    def _squared_norm(self, array):
+    def _squared_norm(self, parameter):
+        """||g||^2 of the gradient of the cost for ``parameter``, weight decay included."""
         backend = self.backend
         if not backend.launches_kernels:
-            return float(np.sum(np.asarray(array, dtype=np.float64) ** 2))
-        flat = array.reshape(-1)
+            return float(np.sum(self._cost_gradient(parameter).astype(np.float64) ** 2))
+        flat = parameter.grad.reshape(-1)
         blocks = -(-flat.shape[0] // NORM_BLOCK)
         partial = backend.zeros((blocks,), np.float64)
-        backend.launch_rows(squared_norm_blocks, blocks, 1, flat, partial, NORM_BLOCK)
+        backend.launch_rows(squared_norm_blocks, blocks, 1, flat, parameter.value.reshape(-1),
+                            np.float32(parameter.l1), np.float32(parameter.l2), partial,
+                            NORM_BLOCK)
         return float(np.sum(backend.to_numpy(partial)))
+
+    @staticmethod
+    def _cost_gradient(parameter):
+        """NumPy: g + lambda_2 theta + lambda_1 sign(theta)."""
+        theta = parameter.value
+        return parameter.grad + parameter.l2 * theta + parameter.l1 * np.sign(theta)
 
     # constraints
     def _apply_constraint(self, parameter):

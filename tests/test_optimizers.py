@@ -68,6 +68,20 @@ def test_clipnorm_rescales_each_gradient_to_the_bound():
     np.testing.assert_allclose(theta, [-0.6, -0.8], rtol=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["reference", "cpu",
+                                     pytest.param("cuda", marks=requires_cuda)])
+def test_clipping_takes_the_gradient_of_the_cost_weight_decay_included(backend):
+    """Keras clips the gradient of its loss with the regularisation losses in it: with a zero
+    data gradient, theta = (3, 4) and lambda_2 = 1 the cost's gradient is (3, 4), clipped to
+    (0.6, 0.8) (it was left unclipped: theta went to 0). global_clipnorm likewise, over both
+    tensors: (3, 4) and (0, 0) with lambda_1 = 1 on (0, 0) -> joint norm 5."""
+    theta, _ = run(SGD(1.0, clipnorm=1.0), [[0.0, 0.0]], [3.0, 4.0], backend, l2=1.0)
+    np.testing.assert_allclose(theta, [2.4, 3.2], rtol=1e-6)
+    theta, _ = run(SGD(1.0, global_clipnorm=1.0), [[0.0, 0.0]], [3.0, -4.0], backend, l1=2.5)
+    # cost gradient 2.5 * sign(theta) = (2.5, -2.5), norm 3.54 -> scaled by 1 / 3.54
+    np.testing.assert_allclose(theta, [3.0 - 0.5 ** 0.5, -4.0 + 0.5 ** 0.5], rtol=1e-6)
+
+
 def test_max_norm_rescales_long_units_only():
     theta, _ = run(SGD(0.0 + 1e-9), [[[0.0, 0.0], [0.0, 0.0]]], [[3.0, 0.1], [4.0, 0.1]],
                    constraint=MaxNorm(1.0), units_axis=1)
