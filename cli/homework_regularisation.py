@@ -13,8 +13,9 @@ method, everything else equal (the data, the initial weights, the optimiser, the
     l2                 kernel_regularizer=L2(3e-3): Omega = lambda/2 ||w||^2 on every kernel
     l1                 kernel_regularizer=L1(3e-4): Omega = lambda ||w||_1
     max-norm           kernel_constraint=MaxNorm(2): every unit's ||w_i|| <= c after each update
-    early-stopping     20 % of the subset held out; stop after 10 epochs without a lower
-                       validation loss, keep the best epoch (the network sees 80 % of the data)
+    early-stopping     20 % of the subset held out; stop at the 11th epoch in a row without a
+                       lower validation loss (patience 11), keep the best epoch (the network
+                       sees 80 % of the data)
     input-noise        GaussianNoise(0.5) on the input pixels (Sietsma and Dow 1991)
     augmentation       ImageAugmentation(max_shift=2, max_rotation=10): shifts and rotations
     dropout            Dropout(0.5) after every hidden layer (Srivastava et al. 2014)

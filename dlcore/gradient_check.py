@@ -38,11 +38,13 @@ def _cost(model, x, targets, rows, step):
 
 def _analytic_gradients(model, x, y, step):
     """dC/dtheta of every weight array (``loss_and_gradient`` plus the weight-decay
-    gradient) and dC/dx."""
+    gradient of the layers that train: a frozen layer's weights are not in the penalty, as
+    :meth:`penalty` says) and dC/dx."""
     _, grad_x = model.loss_and_gradient(x, y, step=step, input_gradient=True)
     gradients = {}
     for layer in model.layers:
-        regularizers = layer.regularizers() if hasattr(layer, "regularizers") else {}
+        regularizers = (layer.regularizers() if hasattr(layer, "regularizers")
+                        and model._trains(layer) else {})
         for name in layer.weight_names:
             g = np.array(layer.grads[name])
             if name in regularizers:

@@ -7,8 +7,11 @@ A penalty Omega(theta) is added to the training cost, C = loss + Omega(theta):
     L1:  Omega = lambda * ||theta||_1         gradient  lambda * sign(theta)   (sparsity)
 
 (the deck writes lambda/2 ||theta||_1 for L1 but gives the gradient lambda sign(theta); dlcore
-keeps the gradient and writes the penalty to match it). Keras' ``l2(lambda)`` penalises
-lambda ||theta||^2, twice dlcore's at the same lambda.
+keeps the gradient and writes the penalty to match it). Keras's ``L2(lambda)`` penalises
+lambda ||theta||^2, twice dlcore's ``L2`` at the same lambda; Keras's spellings here
+(``l1(...)``, ``l2(...)``, ``l1_l2(...)``, ``max_norm(...)``, the strings ``"l1"``, ``"l2"``)
+mean what they mean in Keras: ``l2(0.01)`` is ``L2(0.02)``, so that a model ported from a Keras
+tutorial has Keras's cost.
 
 Max-norm (Srivastava et al. 2014) is a constraint, not a penalty: after every update each unit's
 vector of incoming weights w_i is scaled back onto the ball ||w_i|| <= c (the deck writes the
@@ -70,12 +73,38 @@ class L1L2(Regularizer):
     """Both penalties at once (the "elastic net")."""
 
 
+#: The axes of Keras's kernel of a layer over which Keras's MaxNorm takes the norm of each unit's
+#: incoming weights: dlcore's max-norm (Keras's default axis 0 is a Conv2D's kernel rows).
+KERAS_UNIT_AXES = {"Dense": (0,), "Conv2D": (0, 1, 2)}
+
+
 class MaxNorm:
     """Keep every unit's incoming weight vector within ||w_i|| <= max_value (applied by the
-    optimiser after each update): w_i <- w_i * min(1, c / ||w_i||)."""
+    optimiser after each update): w_i <- w_i * min(1, c / ||w_i||).
 
-    def __init__(self, max_value=3.0):
+    ``max_value`` c defaults to Keras's 2 (Srivastava et al. 2014 found 3 to 4 good with
+    dropout). ``axis`` (Keras's argument) may be left out: dlcore's is always each unit's
+    incoming weights, which is Keras's ``axis=0`` for a Dense kernel and ``axis=[0, 1, 2]``
+    for a Conv2D's; a layer refuses another axis in one line."""
+
+    def __init__(self, max_value=2.0, axis=None):
         self.max_value = check_float(max_value, "max_value", low=0.0, low_open=True)
+        if axis is not None and not isinstance(axis, (int, list, tuple)) or \
+                isinstance(axis, bool):
+            raise ValueError(f"axis must be an axis or a list of them, got {axis!r:.40}")
+        self.axis = None if axis is None else tuple(axis) if isinstance(axis, (list, tuple)) \
+            else (axis,)
+
+    def check_axis(self, layer_kind):
+        """ValueError in one line unless ``axis`` (when given) is the per-unit axis of Keras's
+        kernel of a ``layer_kind`` layer."""
+        expected = KERAS_UNIT_AXES.get(layer_kind)
+        if self.axis is not None and self.axis != expected:
+            per_unit = "; ".join(f"axis={list(axes) if len(axes) > 1 else axes[0]} for {kind}"
+                                 for kind, axes in KERAS_UNIT_AXES.items())
+            raise ValueError(f"MaxNorm(axis={list(self.axis)}) on a {layer_kind}: dlcore bounds "
+                             f"each unit's incoming weights ({per_unit}, in Keras's kernel "
+                             f"layout); leave axis out")
 
     def apply(self, units):
         """The reference: ``units`` (n_units, fan_in) NumPy, rescaled in place."""
@@ -90,16 +119,40 @@ class MaxNorm:
         return f"MaxNorm(max_value={self.max_value:g})"
 
 
-#: Keras' spellings: ``regularizers.l2(0.01)``, ``max_norm(3)``.
-l1, l2, l1_l2, max_norm = L1, L2, L1L2, MaxNorm
+# -- Keras's spellings, with Keras's meaning ------------------------------------------------
+def l1(l1=0.01):
+    """Keras's ``regularizers.l1(lambda)``: Omega = lambda ||theta||_1, dlcore's ``L1(lambda)``."""
+    return L1(l1)
 
-_REGULARIZERS = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
+
+def l2(l2=0.01):
+    """Keras's ``regularizers.l2(lambda)``: Omega = lambda ||theta||^2, dlcore's
+    ``L2(2 lambda)`` (dlcore writes the lecture's lambda / 2 ||theta||^2)."""
+    return L2(2 * check_float(l2, "l2", low=0.0))
+
+
+def l1_l2(l1=0.0, l2=0.0):
+    """Keras's ``regularizers.l1_l2(l1, l2)``: Omega = l1 ||theta||_1 + l2 ||theta||^2,
+    dlcore's ``L1L2(l1, 2 l2)``."""
+    return L1L2(l1, 2 * check_float(l2, "l2", low=0.0))
+
+
+#: Keras's ``constraints.max_norm(max_value=2, axis=0)``.
+max_norm = MaxNorm
+
+#: the strings Keras takes, with Keras's strengths (its "l1l2" is no penalty: refused below)
+_REGULARIZERS = {"l1": l1, "l2": l2}
+_NO_STRENGTH = ("l1_l2", "l1l2")
 _CLASSES = {cls.__name__: cls for cls in (L1, L2, L1L2, MaxNorm)}
 
 
 def get_regularizer(identifier, name="kernel_regularizer"):
-    """None, a Regularizer, a name (``"l1"``, ``"l2"``, ``"l1_l2"`` with default strength
-    0.01) or a ``{"class_name", "config"}`` dict -> a Regularizer or None."""
+    """None, a Regularizer, Keras's names ``"l1"`` (``l1(0.01)``) and ``"l2"`` (``l2(0.01)``,
+    Keras's 0.01 ||theta||^2) or a ``{"class_name", "config"}`` dict -> a Regularizer or None.
+    ``"l1_l2"`` is refused: Keras's has strength 0, no penalty at all."""
+    if isinstance(identifier, str) and identifier.lower() in _NO_STRENGTH:
+        raise ValueError(f"{name}={identifier!r} has no strength (Keras's is l1=0, l2=0: no "
+                         f"penalty); give dlcore.regularizers.L1L2(l1=..., l2=...)")
     return _resolve(identifier, name, Regularizer, _REGULARIZERS)
 
 

@@ -695,14 +695,12 @@ class TrainingLoop:
             n = x.shape[0]
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
                              totals, steps, w)
-            logs = self._logs(totals) if batch.reports else None
+            logs = self._logs(totals, with_penalty=True) if batch.reports else None
             for callback in callbacks:
                 callback.on_batch_end(batch.index, logs)
         if getattr(self, "_data_parallel", None) is not None:
             self._data_parallel.sum_totals(totals)
-        logs = self._logs(totals)
-        logs["loss"] += self.penalty()
-        return logs
+        return self._logs(totals, with_penalty=True)
 
     def _train_step(self, x, targets, rows, totals, steps=None, weights=None):
         """One update (lecture "Supervised learning": forward, loss, back-propagation, then the
@@ -805,16 +803,17 @@ class TrainingLoop:
             self.backend.launch_1d(accumulate_output_losses, rows.parts.shape[1], rows.parts,
                                    totals)
 
-    def _logs(self, totals):
+    def _logs(self, totals, with_penalty=False):
         """The mean loss (without weight decay) and the metrics of the summed ``totals``, in
         :attr:`metrics_names`' order: a model with several outputs reports each output's mean
         loss as ``<output name>_loss`` (before the loss weights) and the accuracy of those
         compiled with it as ``<output name>_accuracy`` (Keras's names; no bare "accuracy",
-        whose output would be ambiguous)."""
+        whose output would be ambiguous). ``with_penalty``: the loss is the cost, the
+        weight-decay term of the weights as they are now added (Keras's loss)."""
         sums = self.backend.to_numpy(totals)
         loss, correct, count = sums[:3]
         count = max(count, 1)
-        logs = {"loss": float(loss / count)}
+        logs = {"loss": float(loss / count) + (self.penalty() if with_penalty else 0.0)}
         outputs = (len(sums) - 3) // 2
         if not outputs:
             if self.metrics:
@@ -867,7 +866,8 @@ class TrainingLoop:
         """One update on one batch (lecture "Deep learning I": "feed batches manually in a
         training loop"), its samples weighted as :meth:`fit` weighs them (Keras's order of
         arguments); returns the batch's loss and metrics as :class:`Scores` (a dict of them
-        with ``return_dict=True``, as Keras)."""
+        with ``return_dict=True``, as Keras), computed before the update: the loss is the
+        cost, the weight-decay term included, as in :meth:`fit` and :meth:`evaluate`."""
         self.check_compiled()
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
@@ -880,10 +880,12 @@ class TrainingLoop:
         rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype,
                               self._output_count())
         totals = self._new_totals()
+        penalty = self.penalty()   # of the weights the batch's loss was computed with
         with self.backend.compute(small_products=True):
             self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals,
                              weights=weights)
         logs = self._logs(totals)
+        logs["loss"] += penalty
         return dict(logs) if return_dict else Scores(logs.keys(), logs.values())
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):

@@ -80,7 +80,9 @@ def test_dlcores_decay_and_max_norm_are_written_in_keras_spelling(tmp_path):
     (lambda c: c.update(kernel_constraint={"module": "keras.constraints",
                                            "class_name": "NonNeg", "config": {}}),
      "its kernel_constraint"),
-    (lambda c: c["kernel_constraint"]["config"].update(axis=1), "its kernel_constraint"),
+    (lambda c: c["kernel_constraint"]["config"].update(axis=1),   # the axis, which is why
+     r"its kernel_constraint MaxNorm\(max_value=2.0, axis=1\) is left out \(dlcore imports a "
+     r"MaxNorm over each unit's incoming weights: axis=0 for a Dense\)"),
     (lambda c: c.update(activity_regularizer={"class_name": "L2", "config": {"l2": 0.1}}),
      "its activity_regularizer is left out"),
     (lambda c: c["kernel_regularizer"]["config"].update(l2="much"), "its kernel_regularizer"),

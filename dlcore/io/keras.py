@@ -54,6 +54,7 @@ from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import MAX_OBJECTS, ModelFileReader, parse_json, shape_text
 from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
+from dlcore.regularizers import KERAS_UNIT_AXES
 
 #: The Keras version whose legacy HDF5 layout dlcore writes (and checked its files against).
 KERAS_VERSION = "3.15.1"
@@ -547,8 +548,17 @@ def _check_one_row_order(name, first_flattened, flattened):
 # (dlcore.regularizers): the same decay is l2 = lambda / 2. L1 is the same number in both.
 # Keras's MaxNorm bounds the norm over ``axis`` of its kernel: the inputs of a Dense unit
 # (axis 0 of (in, out)), of a convolution's filter (axes 0, 1, 2 of (k_h, k_w, in, out)):
-# dlcore's MaxNorm, which bounds each unit's incoming weights.
-_KERAS_MAX_NORM_AXES = {"Dense": (0,), "Conv2D": (0, 1, 2)}
+# dlcore's MaxNorm, which bounds each unit's incoming weights (regularizers.KERAS_UNIT_AXES).
+
+
+def _keras_object_text(value):
+    """A Keras object's config as ``ClassName(key=value, ...)``, short, for a warning."""
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str) \
+            and isinstance(value.get("config"), dict):
+        arguments = ", ".join(f"{str(key)[:20]}={str(item)[:20]}"
+                              for key, item in list(value["config"].items())[:4])
+        return f"{value['class_name'][:40]}({arguments})"
+    return str(value)[:80]
 
 
 def _keras_regularizer(regularizer):
@@ -567,7 +577,7 @@ def _weight_settings(layer):
                 "bias_regularizer": _keras_regularizer(layer.bias_regularizer)}
     constraint = layer.kernel_constraint
     if constraint is not None:
-        axes = _KERAS_MAX_NORM_AXES[type(layer).__name__]
+        axes = KERAS_UNIT_AXES[type(layer).__name__]
         settings["kernel_constraint"] = {
             "module": "keras.constraints", "class_name": "MaxNorm", "registered_name": None,
             "config": {"max_value": constraint.max_value,
@@ -595,23 +605,27 @@ def _imported_weight_settings(kind, config, notes, name):
                 continue
             except (ValueError, TypeError):
                 pass
-        notes.append(f"Keras layer {name!r} ({kind}): its {key} {str(value)[:80]} is left out "
-                     f"(dlcore imports L1, L2 and L1L2)")
+        notes.append(f"Keras layer {name!r} ({kind}): its {key} {_keras_object_text(value)} is "
+                     f"left out (dlcore imports L1, L2 and L1L2)")
     constraint = config.get("kernel_constraint")
     if constraint is not None:
         inner = constraint.get("config") if isinstance(constraint, dict) else None
         axes = inner.get("axis", 0) if isinstance(inner, dict) else None
         axes = tuple(axes) if isinstance(axes, list) else (axes,)
         if isinstance(constraint, dict) and constraint.get("class_name") == "MaxNorm" \
-                and axes == _KERAS_MAX_NORM_AXES.get(kind):
+                and axes == KERAS_UNIT_AXES.get(kind):
             try:
                 settings["kernel_constraint"] = MaxNorm(inner.get("max_value", 2.0))
             except (ValueError, TypeError):
                 pass
         if "kernel_constraint" not in settings:
+            expected = KERAS_UNIT_AXES.get(kind)
+            axis = None if expected is None else \
+                expected[0] if len(expected) == 1 else list(expected)
             notes.append(f"Keras layer {name!r} ({kind}): its kernel_constraint "
-                         f"{str(constraint)[:80]} is left out (dlcore imports a MaxNorm over "
-                         f"each unit's inputs)")
+                         f"{_keras_object_text(constraint)} is left out (dlcore imports a "
+                         f"MaxNorm over each unit's incoming weights"
+                         + (f": axis={axis} for a {kind})" if expected else ")"))
     for key in ("activity_regularizer", "bias_constraint"):
         if config.get(key) is not None:
             notes.append(f"Keras layer {name!r} ({kind}): its {key} is left out (dlcore has "

@@ -390,7 +390,7 @@ class WeightedLayer(Layer):
         "he_normal", "zeros", "ones", or a NumPy array of the kernel's shape (initial weights
         given by the caller, e.g. a DBN's RBM weights)
     bias_initializer : "zeros" (default), another name, or an array of shape (units,)
-    kernel_regularizer, bias_regularizer : None, "l1", "l2", "l1_l2" or a
+    kernel_regularizer, bias_regularizer : None, "l1", "l2" (Keras's l1(0.01), l2(0.01)) or a
         :mod:`dlcore.regularizers` object (weight decay)
     kernel_constraint : None, "max_norm" or :class:`dlcore.regularizers.MaxNorm`
     activity_regularizer, bias_constraint : None only: Keras' signature has them (lecture "Deep
@@ -432,6 +432,8 @@ class WeightedLayer(Layer):
         self.bias_regularizer = regularizers.get_regularizer(bias_regularizer,
                                                              "bias_regularizer")
         self.kernel_constraint = regularizers.get_constraint(kernel_constraint)
+        if self.kernel_constraint is not None:
+            self.kernel_constraint.check_axis(type(self).__name__)
 
     def _weighted_config(self):
         from dlcore.regularizers import serialize
