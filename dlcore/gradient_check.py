@@ -41,13 +41,13 @@ def _analytic_gradients(model, x, y, step):
     gradient of the layers that train: a frozen layer's weights are not in the penalty, as
     :meth:`penalty` says) and dC/dx."""
     _, grad_x = model.loss_and_gradient(x, y, step=step, input_gradient=True)
+    trained = {parameter.key for parameter in model.trainable_parameters}
     gradients = {}
     for layer in model.layers:
-        regularizers = (layer.regularizers() if hasattr(layer, "regularizers")
-                        and model._trains(layer) else {})
+        regularizers = layer.regularizers() if hasattr(layer, "regularizers") else {}
         for name in layer.weight_names:
             g = np.array(layer.grads[name])
-            if name in regularizers:
+            if name in regularizers and f"{layer.name}/{name}" in trained:
                 g += regularizers[name].gradient(layer.params[name])
             gradients[f"{layer.name}/{name}"] = g
     gradients["input"] = np.array(grad_x)
