@@ -352,7 +352,7 @@ def _edited_copy(tmp_path, edit, name="convnet"):
      "dataset 'model_weights/conv_same/convnet/conv_same/kernel' has shape (3, 3, 2, 3); "
      "expected (2,)"),
     (lambda layers: layers[1].update(class_name="BatchNormalization"),
-     "layer 'conv_same' has 2 weight arrays; the model_config's layer has 4"),
+     "layer 'conv_same' has 2 weight arrays; the model's layer has 4"),
     (lambda layers: layers[1]["config"].update(data_format="channels_first"),
      "'conv_same' (Conv2D) cannot be imported: only channels_last"),
     (lambda layers: layers[1]["config"].update(dilation_rate=[2, 2]),

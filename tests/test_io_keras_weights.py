@@ -353,3 +353,20 @@ def test_losses_weights_and_metrics_by_output_name_import_from_keras():
                                                               "config": {}}}) is None
     assert none_for_first.output_metrics == (False, True)
     assert model.output_metrics == (True, False)
+
+
+def test_weights_of_another_model_are_named_as_such_not_as_a_damaged_file(tmp_path):
+    """The teacher changed the hidden size and loaded the old weights: the intact file was
+    called "damaged or not written by dlcore"; the model is what differs."""
+    def mlp(hidden, depth=1):
+        return dlcore.Sequential([dlcore.Input((6,))] + [Dense(hidden, activation="relu")
+                                                         for _ in range(depth)]
+                                 + [Dense(3, activation="softmax")])
+    mlp(8).save_weights(tmp_path / "model_weights.h5")
+    for other, problem in ((mlp(4), r"has shape \(6, 8\); expected \(6, 4\)"),
+                           (mlp(8, 2), r"the weights are for the layers dense, dense_1; the "
+                                       r"model's layers with weights are dense, dense_1, "
+                                       r"dense_2")):
+        why = problem + r".*the weights are another model's .*build the model they were saved"
+        with pytest.raises(dlcore.ModelFileError, match=why):
+            other.load_weights(tmp_path / "model_weights.h5")

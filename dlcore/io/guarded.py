@@ -63,6 +63,10 @@ BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
 
 #: What to do about a file that is damaged or was not written by dlcore.
 DAMAGED_FIX = "the file is damaged or was not written by dlcore: save the model again"
+#: What to do about weights that do not fit the model they are loaded into.
+OTHER_MODEL_FIX = ("the weights are another model's (or the file is damaged): build the model "
+                   "they were saved from, with the same layers and sizes, or load the whole "
+                   "model with dlcore.load")
 DIVERGED_FIX = ("a model that diverged was saved: train it again with a lower learning rate, "
                 "or load an earlier file")
 
@@ -168,11 +172,17 @@ class ModelFileReader:
         # object, and the byte budget is charged once per dataset however often it is read.
         self._first_paths: dict[Any, str] = {}
         self._charged: set = set()
+        #: the fix an error names unless it names its own: a model file's is
+        #: :data:`DAMAGED_FIX`; weights read into a model the caller built
+        #: (``load_weights``) may be another model's (:data:`OTHER_MODEL_FIX`)
+        self.fix = DAMAGED_FIX
 
     # -- errors ---------------------------------------------------------------------------
-    def error(self, problem: str, fix: str = DAMAGED_FIX) -> ModelFileError:
-        """The ModelFileError ``<file>: <problem>; <fix>`` (to raise)."""
-        return ModelFileError(self.filename, f"{self.filename}: {problem}; {fix}")
+    def error(self, problem: str, fix: str | None = None) -> ModelFileError:
+        """The ModelFileError ``<file>: <problem>; <fix>`` (to raise; by default the
+        reader's :attr:`fix`)."""
+        return ModelFileError(self.filename,
+                              f"{self.filename}: {problem}; {self.fix if fix is None else fix}")
 
     # -- navigation -----------------------------------------------------------------------
     def member(self, path: str) -> Any:

@@ -51,7 +51,7 @@ import numpy as np
 
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
-from dlcore.io.guarded import MAX_OBJECTS, ModelFileReader, parse_json, shape_text
+from dlcore.io.guarded import MAX_OBJECTS, OTHER_MODEL_FIX, ModelFileReader, parse_json, shape_text
 from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
 from dlcore.regularizers import KERAS_UNIT_AXES
@@ -1800,14 +1800,14 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
     if sorted(name for name, _, _ in with_weights) != sorted(expected):
         raise reader.error(f"the weights are for the layers "
                            f"{', '.join(n for n, _, _ in with_weights)[:200] or 'none'}; the "
-                           f"model_config's layers with weights are "
+                           f"model's layers with weights are "
                            f"{', '.join(expected)[:200] or 'none'}")
     arrays_of = {}
     for name, layer_group, paths in with_weights:
         shapes = keras_shapes(by_name[name])
         if len(paths) != len(shapes):
             raise reader.error(f"layer '{name}' has {len(paths)} weight arrays; the "
-                               f"model_config's layer has {len(shapes)}")
+                               f"model's layer has {len(shapes)}")
         arrays_of[name] = [reader.read_dataset(f"{layer_group.name}/{path}".lstrip("/"), shape)
                            for path, shape in zip(paths, shapes)]
     return arrays_of
@@ -1906,10 +1906,13 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     from dlcore.io import keras_archive
     if keras_archive.is_archive(filename):   # the weights member of a Keras 3 archive
         with keras_archive.weights_file(filename) as reader:
+            reader.fix = OTHER_MODEL_FIX
             arrays_of = _weights_of(reader, reader.file, imported, model)
     else:
         with _open_model_file(filename) as h5file:
-            arrays_of = _weights_of(ModelFileReader(h5file, filename), h5file, imported, model)
+            reader = ModelFileReader(h5file, filename)
+            reader.fix = OTHER_MODEL_FIX
+            arrays_of = _weights_of(reader, h5file, imported, model)
     try:
         set_weights(model, imported, arrays_of)
     except BaseException:
