@@ -28,6 +28,7 @@ Distillation (:class:`dlcore.losses.Distillation`) trains a single network to mi
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.losses import output_channels
 from dlcore.validation import check_int
 
 __all__ = ["Ensemble", "bootstrap_rows"]
@@ -150,13 +151,14 @@ class Ensemble:
         first.check_compiled()
         probabilities = self.predict(x, batch_size)
         n = len(probabilities)
+        channels = output_channels(probabilities.shape[1:])
         probabilities = probabilities.reshape(n, -1)
         targets = first._target_rows(y, n)
         backend = first.backend
         rows = LossRows.empty(backend, n, probabilities.shape[1], np.float32)
         first.loss.loss_and_gradient(backend, backend.asarray(probabilities),
                                      backend.asarray(targets, dtype=np.float32), rows.grad,
-                                     rows.loss, rows.correct, False)
+                                     rows.loss, rows.correct, False, channels)
         losses, correct = backend.to_numpy(rows.loss), backend.to_numpy(rows.correct)
         return Scores(("loss", "accuracy"), (float(np.mean(losses, dtype=np.float64)),
                                              float(np.mean(correct, dtype=np.float64))))

@@ -39,7 +39,7 @@ from dlcore.io import register_model
 from dlcore.layers.base import WeightedLayer, check_shape
 from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
-from dlcore.losses import check_output_activation, get_loss, known_output_width
+from dlcore.losses import check_output_activation, get_loss, known_output_width, output_channels
 from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
 from dlcore.summary import Summary, summarize
 from dlcore.training import TrainingLoop, accuracy_outputs, by_name, called_once
@@ -533,9 +533,11 @@ class Model(TrainingLoop):
         if not isinstance(y, (list, tuple)) or len(y) != len(self.outputs):
             raise ValueError(f"{name} must be a list of {len(self.outputs)} target arrays, one "
                              f"per output")
+        losses = self.losses if self.loss is not None else [None] * len(self.outputs)
+        parts = zip(y, self.outputs, losses)
         return np.concatenate([target_rows(item, n, int(np.prod(t.shape)), self.dtype,
-                                           f"{name}[{index}]", t.shape)
-                               for index, (item, t) in enumerate(zip(y, self.outputs))], axis=1)
+                                           f"{name}[{index}]", t.shape, loss)
+                               for index, (item, t, loss) in enumerate(parts)], axis=1)
 
     # -- inputs -------------------------------------------------------------------------
     def _checked_inputs(self, x, name="x"):
@@ -615,7 +617,8 @@ class Model(TrainingLoop):
         outputs = self._forward(x, training, step, fused)
         n = outputs.shape[0]
         self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
-                                    rows.loss, rows.correct, fused[0])
+                                    rows.loss, rows.correct, fused[0],
+                                    output_channels(self.outputs[0].shape))
         self._scale_by_loss_weight(0, rows.grad, rows.loss)
         if weights is not None:
             self._weigh(rows.grad.reshape(n, -1), weights)
@@ -652,7 +655,7 @@ class Model(TrainingLoop):
             row_loss = rows.loss if index == 0 else self._buffer(f"row_loss{index}", (n,))
             row_correct = rows.correct if index == 0 else self._buffer(f"correct{index}", (n,))
             loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
-                                   fused[index])
+                                   fused[index], output_channels(tensor.shape))
             if rows.parts is not None:   # this output's own loss, before its loss weight
                 self.ops.place_columns(row_loss.reshape(n, 1), rows.parts, index)
                 self.ops.place_columns(row_correct.reshape(n, 1), rows.parts,

@@ -58,53 +58,82 @@ def _row_argmax(values, row):
 
 
 @body
-def _row_correct(outputs, targets, row, threshold):
-    """1.0 when the row's prediction matches its target: argmax for several outputs, the
-    threshold (0 for logits, 0.5 for probabilities) for one."""
-    if outputs.shape[1] == 1:
-        predicted = outputs[row, 0] > threshold
-        return np.float32(predicted == (targets[row, 0] > np.float32(0.5)))
-    return np.float32(_row_argmax(outputs, row) == _row_argmax(targets, row))
+def _row_correct(outputs, targets, row, threshold, channels):
+    """The fraction of the row's positions predicted right, the row read as ``channels``
+    blocks of positions (a (C, H, W) map: C blocks of H W; flat rows: one position): with one
+    channel, each output against the threshold (0 for logits, 0.5 for probabilities), else the
+    argmax over the channels at each position (Keras's binary and categorical accuracy; for
+    flat rows 1.0 or 0.0)."""
+    width = outputs.shape[1]
+    right = 0
+    if channels == 1:
+        for k in range(width):
+            predicted = outputs[row, k] > threshold
+            if predicted == (targets[row, k] > np.float32(0.5)):
+                right += 1
+        return np.float32(right) / np.float32(width)
+    if width == channels:
+        return np.float32(_row_argmax(outputs, row) == _row_argmax(targets, row))
+    positions = width // channels
+    for position in range(positions):
+        best_output = position
+        best_target = position
+        for k in range(position + positions, width, positions):
+            if outputs[row, k] > outputs[row, best_output]:
+                best_output = k
+            if targets[row, k] > targets[row, best_target]:
+                best_target = k
+        if best_output == best_target:
+            right += 1
+    return np.float32(right) / np.float32(positions)
 
 
 @body
 def softmax_cross_entropy_rows(first, last, logits, targets, grad, row_loss, row_correct,
-                               scale):
-    """Rows first..last-1: loss = sum(y) log sum exp(o) - sum y o (stable), and
-    grad = scale * (softmax(o) sum(y) - y), written over ``grad``."""
+                               scale, channels):
+    """Rows first..last-1, each read as ``channels`` blocks of positions (module docstring):
+    at each position, over its channels, loss = sum(y) log sum exp(o) - sum y o (stable) and
+    grad = scale * (softmax(o) sum(y) - y), written over ``grad``; a row's loss is the mean
+    over its positions (one position for flat rows)."""
+    positions = logits.shape[1] // channels
     for row in range(first, last):
-        top, total = max_and_exp_sum(logits[row], 0, 1, logits.shape[1], logits[row, :0])
-        log_total = np.float32(math.log(total)) + top   # log sum_k exp(o_k), stably
-        target_sum = _ZERO
         loss = _ZERO
-        for k in range(logits.shape[1]):
-            target_sum += targets[row, k]
-            loss += targets[row, k] * (log_total - logits[row, k])
-        for k in range(logits.shape[1]):
-            p = np.float32(math.exp(logits[row, k] - log_total))
-            grad[row, k] = scale * (p * target_sum - targets[row, k])
-        row_loss[row] = loss
-        row_correct[row] = _row_correct(logits, targets, row, _ZERO)
+        for position in range(positions):
+            top, total = max_and_exp_sum(logits[row], position, positions, channels,
+                                         logits[row, :0])
+            log_total = np.float32(math.log(total)) + top   # log sum_c exp(o_c), stably
+            target_sum = _ZERO
+            for k in range(position, logits.shape[1], positions):
+                target_sum += targets[row, k]
+                loss += targets[row, k] * (log_total - logits[row, k])
+            for k in range(position, logits.shape[1], positions):
+                p = np.float32(math.exp(logits[row, k] - log_total))
+                grad[row, k] = scale * (p * target_sum - targets[row, k])
+        row_loss[row] = loss / np.float32(positions)
+        row_correct[row] = _row_correct(logits, targets, row, _ZERO, channels)
 
 
 @body
 def probability_cross_entropy_rows(first, last, probabilities, targets, grad, row_loss,
-                                   row_correct, scale):
-    """Cross-entropy of outputs that are already probabilities: -sum y log p, grad -y / p."""
+                                   row_correct, scale, channels):
+    """Cross-entropy of outputs that are already probabilities: -sum y log p over a
+    position's channels, the mean over positions; grad -y / p."""
     low = np.float32(CLIP)
+    positions = probabilities.shape[1] // channels
     for row in range(first, last):
         loss = _ZERO
         for k in range(probabilities.shape[1]):
             p = min(max(probabilities[row, k], low), _ONE - low)
             loss -= targets[row, k] * np.float32(math.log(p))
             grad[row, k] = -scale * targets[row, k] / p
-        row_loss[row] = loss
-        row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5))
+        row_loss[row] = loss / np.float32(positions)
+        row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5),
+                                        channels)
 
 
 @body
 def sigmoid_binary_cross_entropy_rows(first, last, logits, targets, grad, row_loss,
-                                      row_correct, scale):
+                                      row_correct, scale, channels):
     """Binary cross-entropy on logits z: mean_k max(z, 0) - z y + log(1 + exp(-|z|)), and
     grad = scale * (sigm(z) - y)."""
     width = np.float32(logits.shape[1])
@@ -116,12 +145,12 @@ def sigmoid_binary_cross_entropy_rows(first, last, logits, targets, grad, row_lo
                 math.log1p(math.exp(-abs(z))))
             grad[row, k] = scale * (sigmoid(z) - targets[row, k])
         row_loss[row] = loss / width
-        row_correct[row] = _row_correct(logits, targets, row, _ZERO)
+        row_correct[row] = _row_correct(logits, targets, row, _ZERO, channels)
 
 
 @body
 def probability_binary_cross_entropy_rows(first, last, probabilities, targets, grad, row_loss,
-                                          row_correct, scale):
+                                          row_correct, scale, channels):
     """Binary cross-entropy of probabilities: -mean_k y log p + (1 - y) log(1 - p)."""
     width = np.float32(probabilities.shape[1])
     low = np.float32(CLIP)
@@ -133,11 +162,12 @@ def probability_binary_cross_entropy_rows(first, last, probabilities, targets, g
             loss -= y * np.float32(math.log(p)) + (_ONE - y) * np.float32(math.log(_ONE - p))
             grad[row, k] = scale * (p - y) / (p * (_ONE - p))
         row_loss[row] = loss / width
-        row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5))
+        row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5), channels)
 
 
 @body
-def squared_error_rows(first, last, outputs, targets, grad, row_loss, row_correct, scale):
+def squared_error_rows(first, last, outputs, targets, grad, row_loss, row_correct, scale,
+                       channels):
     """Mean squared error: mean_k (out - y)^2, grad = scale * 2 (out - y)."""
     width = np.float32(outputs.shape[1])
     for row in range(first, last):
@@ -147,7 +177,7 @@ def squared_error_rows(first, last, outputs, targets, grad, row_loss, row_correc
             loss += difference * difference
             grad[row, k] = scale * np.float32(2.0) * difference
         row_loss[row] = loss / width
-        row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5))
+        row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5), channels)
 
 
 @shared
@@ -199,7 +229,8 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
                 g = g / max(outputs[row, k], low)
             grad[row, k] = g
         row_loss[row] = temperature * temperature * loss
-        row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5))
+        row_correct[row] = _row_correct(outputs, targets, row, np.float32(0.5),
+                                        outputs.shape[1])
 
 
 class Loss:
@@ -212,29 +243,35 @@ class Loss:
     averages_outputs = False
     from_logits = False
 
-    def reference(self, outputs, targets, fused):
+    def reference(self, outputs, targets, fused, channels=None):
         """NumPy: ``(per-sample losses (n,), dL/doutputs (n, k) of the batch mean)``.
-        ``fused``: the outputs are the pre-activations of the activation ``fuses_with``."""
+        ``fused``: the outputs are the pre-activations of the activation ``fuses_with``;
+        ``channels``: the rows hold (channels, positions) maps (None: flat rows)."""
         raise NotImplementedError
 
     def _body(self, fused):
         raise NotImplementedError
 
-    def loss_and_gradient(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
+    def loss_and_gradient(self, backend, outputs, targets, grad, row_loss, row_correct, fused,
+                          channels=None):
         """Per-sample losses and correctness, and the gradient of the batch mean, into the
         given arrays (on ``backend``). ``fused``: the network handed over the pre-activations
-        of its final ``fuses_with`` activation (with ``from_logits`` they are logits anyway)."""
+        of its final ``fuses_with`` activation (with ``from_logits`` they are logits anyway);
+        ``channels``: the rows are (C, H, W) maps of C channels (:func:`output_channels`),
+        None for flat rows."""
         logits = fused or self.from_logits
         n, width = outputs.shape
-        scale = 1.0 / (n * width) if self.averages_outputs else 1.0 / n
+        channels = width if channels is None else int(channels)
+        positions = width // channels
+        scale = 1.0 / (n * width) if self.averages_outputs else 1.0 / (n * positions)
         if not backend.launches_kernels:
-            losses, gradient = self.reference(outputs, targets, logits)
+            losses, gradient = self.reference(outputs, targets, logits, channels)
             row_loss[...], grad[...] = losses, gradient
             row_correct[...] = correct_predictions(outputs, targets,
-                                                   0.0 if logits else 0.5)
+                                                   0.0 if logits else 0.5, channels)
             return
         backend.launch_1d(self._body(logits), n, outputs, targets, grad, row_loss,
-                          row_correct, np.float32(scale), work=n * width)
+                          row_correct, np.float32(scale), np.int64(channels), work=n * width)
 
     def get_config(self):
         """The name, or ``{"name": ..., "from_logits": true}`` (what :func:`get_loss` takes)."""
@@ -267,16 +304,34 @@ class CrossEntropy(_CrossEntropyLoss):
     name = "cross_entropy"
     keras_name = "CategoricalCrossentropy"
     fuses_with = "softmax"
+    #: the form of targets Keras's loss of this name takes ("rows": one-hot, "labels":
+    #: integers), which a Keras export keeps; None: dlcore's, which takes both
+    target_form = None
+    config_name = "cross_entropy"
 
-    def reference(self, outputs, targets, fused):
-        n = outputs.shape[0]
+    def get_config(self):
+        """The name (Keras's, when the model was compiled with it), or ``{"name": ...,
+        "from_logits": true}``."""
+        return ({"name": self.config_name, "from_logits": True} if self.from_logits
+                else self.config_name)
+
+    def reference(self, outputs, targets, fused, channels=None):
+        """The softmax over each position's channels: L = mean over positions of
+        -sum_c y_c log p_c (one position for flat rows)."""
+        n, width = outputs.shape
+        channels = width if channels is None else channels
+        positions = width // channels
+        # (n, C, P): the channels of each position along axis 1
+        o, t = outputs.reshape(n, channels, positions), targets.reshape(n, channels, positions)
         if fused:
-            log_total = reference.log_sum_exp(outputs)
-            losses = (targets * (log_total - outputs)).sum(axis=1)
-            p = np.exp(outputs - log_total)
-            return losses, (p * targets.sum(axis=1, keepdims=True) - targets) / n
+            log_total = reference.log_sum_exp(o)
+            losses = (t * (log_total - o)).sum(axis=(1, 2)) / positions
+            p = np.exp(o - log_total)
+            grad = (p * t.sum(axis=1, keepdims=True) - t) / (n * positions)
+            return losses, grad.reshape(n, width)
         p = np.clip(outputs, CLIP, 1 - CLIP)
-        return -(targets * np.log(p)).sum(axis=1), -targets / p / n
+        return (-(targets * np.log(p)).sum(axis=1) / positions,
+                -targets / p / (n * positions))
 
     def _body(self, fused):
         return softmax_cross_entropy_rows if fused else probability_cross_entropy_rows
@@ -296,7 +351,7 @@ class BinaryCrossEntropy(_CrossEntropyLoss):
     fuses_with = "sigmoid"
     averages_outputs = True
 
-    def reference(self, outputs, targets, fused):
+    def reference(self, outputs, targets, fused, channels=None):
         n, width = outputs.shape
         if fused:
             z = outputs
@@ -318,7 +373,7 @@ class MeanSquaredError(Loss):
     name = "mse"
     averages_outputs = True
 
-    def reference(self, outputs, targets, fused):
+    def reference(self, outputs, targets, fused, channels=None):
         n, width = outputs.shape
         difference = outputs - targets
         return (difference ** 2).mean(axis=1), 2 * difference / (n * width)
@@ -370,9 +425,9 @@ class Distillation(CrossEntropy):
         super().__init__(from_logits=from_logits)
         self.temperature = check_float(temperature, "temperature", low=0.0, low_open=True)
 
-    def reference(self, outputs, targets, fused):
+    def reference(self, outputs, targets, fused, channels=None):
         """The equations of the class docstring in NumPy: (n,) losses, (n, k) gradient of the
-        batch mean."""
+        batch mean (flat rows: the softening is over the whole row)."""
         t = self.temperature
         n = outputs.shape[0]
         logits = outputs if fused else np.log(np.maximum(outputs, CLIP))
@@ -383,7 +438,8 @@ class Distillation(CrossEntropy):
         grad = t * (np.exp(log_p) * q.sum(axis=1, keepdims=True) - q) / n
         return losses, grad if fused else grad / np.maximum(outputs, CLIP)
 
-    def loss_and_gradient(self, backend, outputs, targets, grad, row_loss, row_correct, fused):
+    def loss_and_gradient(self, backend, outputs, targets, grad, row_loss, row_correct, fused,
+                          channels=None):
         logits = fused or self.from_logits
         n, width = outputs.shape
         if not backend.launches_kernels:
@@ -414,8 +470,26 @@ def soft_targets(targets, temperature):
     return powered / np.where(total > 0, total, 1.0)
 
 
-#: Keras' class names for the same losses.
-CategoricalCrossentropy = CrossEntropy
+class CategoricalCrossentropy(CrossEntropy):
+    """Keras's ``CategoricalCrossentropy`` (``"categorical_crossentropy"``): dlcore's
+    :class:`CrossEntropy`, which a Keras export writes under this name (Keras's then takes
+    one-hot targets)."""
+
+    target_form = "rows"
+    config_name = "categorical_crossentropy"
+
+
+class SparseCategoricalCrossentropy(CrossEntropy):
+    """Keras's ``SparseCategoricalCrossentropy`` (``"sparse_categorical_crossentropy"``):
+    dlcore's :class:`CrossEntropy`, which a Keras export writes under this name (Keras's then
+    takes integer labels)."""
+
+    keras_name = "SparseCategoricalCrossentropy"
+    target_form = "labels"
+    config_name = "sparse_categorical_crossentropy"
+
+
+#: Keras's class names for the same losses.
 BinaryCrossentropy = BinaryCrossEntropy
 
 #: Outputs that are probabilities: what a cross-entropy without ``from_logits`` can take.
@@ -498,17 +572,30 @@ def check_output_activation(loss, activation, layer_name, has_activation=True,
         f"{fix}, or train on logits with loss=dlcore.losses.{loss.keras_name}(from_logits=True)")
 
 
-def correct_predictions(outputs, targets, threshold=0.5):
-    """NumPy: 1.0 per row whose prediction matches its target (argmax, or the threshold for a
-    single output), else 0.0."""
-    if outputs.shape[1] == 1:
-        return ((outputs[:, 0] > threshold) == (targets[:, 0] > 0.5)).astype(outputs.dtype)
-    return (outputs.argmax(axis=1) == targets.argmax(axis=1)).astype(outputs.dtype)
+def correct_predictions(outputs, targets, threshold=0.5, channels=None):
+    """NumPy: per row, the fraction of its positions predicted right (see
+    :func:`_row_correct`): each output against the threshold for one channel, else the argmax
+    over the channels at each position (flat rows: 1.0 or 0.0)."""
+    n, width = outputs.shape
+    channels = width if channels is None else channels
+    if channels == 1:
+        right = (outputs > threshold) == (targets > 0.5)
+        return right.mean(axis=1).astype(outputs.dtype)
+    o, t = outputs.reshape(n, channels, -1), targets.reshape(n, channels, -1)
+    return (o.argmax(axis=1) == t.argmax(axis=1)).mean(axis=1).astype(outputs.dtype)
+
+
+def output_channels(shape):
+    """The channels the loss and the accuracy read a sample's output of ``shape`` in: C of
+    (C, H, W) maps (a softmax per pixel over its channels, Keras's per-pixel accuracy), else
+    the output's size (flat rows: one position)."""
+    shape = tuple(shape)
+    return int(shape[0]) if len(shape) == 3 else int(np.prod(shape, dtype=np.int64))
 
 
 LOSSES = {
-    "cross_entropy": CrossEntropy, "categorical_crossentropy": CrossEntropy,
-    "sparse_categorical_crossentropy": CrossEntropy,
+    "cross_entropy": CrossEntropy, "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_cross_entropy": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "distillation": Distillation,
@@ -547,8 +634,8 @@ def mean_squared_error(y_true, y_pred):
 
 
 mse = mean_squared_error
-LOSS_FUNCTIONS = {categorical_crossentropy: CrossEntropy, binary_crossentropy: BinaryCrossEntropy,
-                  mean_squared_error: MeanSquaredError}
+LOSS_FUNCTIONS = {categorical_crossentropy: CategoricalCrossentropy,
+                  binary_crossentropy: BinaryCrossEntropy, mean_squared_error: MeanSquaredError}
 
 
 def is_loss(identifier):

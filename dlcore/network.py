@@ -43,7 +43,7 @@ from dlcore.callbacks import EarlyStopping
 from dlcore.functional import Model, SymbolicTensor, check_loss_fits, final_activation
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, check_shape
-from dlcore.losses import get_loss
+from dlcore.losses import get_loss, output_channels
 from dlcore.optimizers import get_optimizer, loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
@@ -346,13 +346,15 @@ class Sequential(Model):
         """
         fused = self._fused
         outputs = self._forward(x, training, step, fused)
-        self.loss.loss_and_gradient(self.backend, outputs, targets, rows.grad, rows.loss,
-                                    rows.correct, fused)
+        n = outputs.shape[0]
+        self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
+                                    rows.loss, rows.correct, fused,
+                                    output_channels(self.output_shape))
         if weights is not None:
             self._weigh(rows.grad.reshape(len(weights), -1), weights)
             self._weigh(rows.loss.reshape(-1, 1), weights)
         if gradient:
-            return self._backward(rows.grad, fused, input_gradient)
+            return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
         return None
 
     def _forward(self, x, training, step, fused):

@@ -98,8 +98,9 @@ from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
-__all__ = ["ACCURACY_NAMES", "LossRows", "Scores", "TrainingLoop", "accumulate_batch",
-           "accuracy_outputs", "by_name", "split_validation", "target_forms", "target_rows"]
+__all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
+           "accumulate_batch", "accuracy_outputs", "by_name", "scores", "split_validation",
+           "target_forms", "target_rows"]
 
 
 @body
@@ -252,6 +253,39 @@ class Scores(tuple):
         return "Scores(" + ", ".join(f"{k}={v:.6g}" for k, v in self.items()) + ")"
 
 
+class LossScore(float):
+    """The loss alone, what Keras returns for a model compiled without metrics: a number
+    (``f"{loss:.3f}"``, ``loss < best``) that also answers to its name (``scores["loss"]``,
+    ``dict(scores)``), as :class:`Scores` does."""
+
+    names = ("loss",)
+
+    def __getitem__(self, key):
+        if key in ("loss", 0):
+            return float(self)
+        raise KeyError(key)
+
+    def keys(self):
+        return self.names
+
+    def items(self):
+        return (("loss", float(self)),)
+
+    def __repr__(self):
+        return f"LossScore({float(self):.6g})"
+
+
+def scores(logs, return_dict=False):
+    """What evaluate and train_on_batch return for ``logs``: a dict of them with
+    ``return_dict``, the :class:`LossScore` alone when there is nothing else (Keras's scalar),
+    else :class:`Scores`."""
+    if return_dict:
+        return dict(logs)
+    if list(logs) == ["loss"]:
+        return LossScore(logs["loss"])
+    return Scores(logs.keys(), logs.values())
+
+
 #: compile's metric names that dlcore reports, all as its accuracy (Keras's strings for it; the
 #: argmax, or a 0.5 threshold for one output, as Keras resolves "accuracy").
 ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
@@ -317,22 +351,55 @@ def target_forms(y, several_outputs=False):
                  for item in items)
 
 
-def target_rows(y, n, width, dtype, name="y", shape=None):
+def target_rows(y, n, width, dtype, name="y", shape=None, loss=None):
     """Targets as (n, width) rows of ``dtype``: integer class labels (n,) or (n, 1) become
-    one-hot rows (0/1 labels for a single output); (n, width) rows are checked and kept;
-    targets of the outputs' own per-sample ``shape`` (a U-Net's (1, H, W) masks, an
+    one-hot rows; for a single output, (n,) values are its targets (0/1 labels, smoothed
+    labels, a regression's numbers, as Keras reads them); (n, width) rows are checked and
+    kept; targets of the outputs' own per-sample ``shape`` (a U-Net's (1, H, W) masks, an
     autoencoder's images) become their rows. A shape of the same size but another layout
-    (Keras's (H, W, 1)) is refused: its rows would be in another order."""
+    (Keras's (H, W, 1)) is refused: its rows would be in another order. Strings, and for a
+    binary cross-entropy ``loss`` targets outside [0, 1], are refused in one line."""
     array = np.asarray(y)
     if array.shape[0:1] != (n,):
         raise ValueError(f"{name} has {array.shape[0] if array.ndim else 0} rows for {n} "
                          f"samples")
+    array = _numeric_targets(array, name)
+    targets = _target_rows(array, n, width, dtype, name, shape)
+    if getattr(loss, "name", None) == "binary_cross_entropy" and targets.size and (
+            targets.min() < 0 or targets.max() > 1):
+        values = np.unique(array)
+        shown = (f"the values {', '.join(f'{v:g}' for v in values[:4])}" if len(values) <= 4
+                 else f"values in [{values[0]:g}, {values[-1]:g}]")
+        raise ValueError(f"{name} holds {shown}; binary cross-entropy takes targets in [0, 1] "
+                         f"(0/1 labels or probabilities): map them to 0 and 1, e.g. "
+                         f"y = (y == {values[-1]:g}).astype(int)")
+    return targets
+
+
+def _numeric_targets(array, name):
+    """``array`` as numbers: strings (labels read from a CSV file) refused in one line."""
+    if array.dtype.kind in "US" or (array.dtype.kind == "O" and any(
+            isinstance(item, (str, bytes)) for item in array.reshape(-1)[:1000])):
+        raise ValueError(f"{name} holds strings: a network takes integer class labels "
+                         f"0..k-1 (encode them with sklearn.preprocessing.LabelEncoder), or use "
+                         f"dlcore.wrappers.SKLearnClassifier, which takes any labels")
+    if array.dtype.kind not in "biuf":
+        try:
+            return array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold numbers, got {array.dtype}") from None
+    return array
+
+
+def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim > 2 and shape is not None:
         if tuple(array.shape[1:]) != tuple(shape):
             raise ValueError(f"{name} has targets of shape {tuple(array.shape[1:])}; the "
                              f"network's outputs are {tuple(shape)} (images channels first: "
                              f"transpose NHWC targets with .transpose(0, 3, 1, 2))")
         array = array.reshape(n, -1)
+    if array.ndim == 1 and width == 1:   # one output: its targets, whatever the values
+        array = array.reshape(n, 1)
     if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1 and width > 1):
         labels = array.reshape(-1)
         if not np.issubdtype(labels.dtype, np.integer):
@@ -449,7 +516,7 @@ class TrainingLoop:
 
     def _target_rows(self, y, n, name="y"):
         return target_rows(y, n, int(np.prod(self.output_shape)), self.dtype, name,
-                           self.output_shape)
+                           self.output_shape, self.loss)
 
     def _validation(self, x, y, weights, validation_split, validation_data):
         """``(x, y, weights, validation)`` where validation is ``(x_val, target rows,
@@ -886,7 +953,7 @@ class TrainingLoop:
                              weights=weights)
         logs = self._logs(totals)
         logs["loss"] += penalty
-        return dict(logs) if return_dict else Scores(logs.keys(), logs.values())
+        return scores(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss and metrics of one batch in evaluation mode, without an update (Keras's
@@ -951,7 +1018,8 @@ class TrainingLoop:
         Returns
         -------
         :class:`Scores`: unpacks as ``loss, accuracy = model.evaluate(x, y)``, indexes as
-        ``scores["accuracy"]``, and ``dict(scores)`` gives the names.
+        ``scores["accuracy"]``, and ``dict(scores)`` gives the names; for a model compiled
+        without metrics the loss alone (:class:`LossScore`, a number), as Keras.
         """
         self.check_compiled()
         talk = check_verbose(verbose)
@@ -963,11 +1031,11 @@ class TrainingLoop:
         targets = self._target_rows(y, len(x))
         started = time.perf_counter()
         with self.backend.compute(small_products=True):
-            scores = self._evaluate_arrays(x, targets, batch_size, weights)
+            found = self._evaluate_arrays(x, targets, batch_size, weights)
         if talk:
             click.echo(f"evaluate: {len(x):,} samples in {time.perf_counter() - started:.2f} s: "
-                       f"{format_logs(scores)}", err=True)
-        return dict(scores) if return_dict else Scores(scores.keys(), scores.values())
+                       f"{format_logs(found)}", err=True)
+        return scores(found, return_dict)
 
     def _evaluate_arrays(self, x, targets, batch_size, weights=None):
         """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included; each

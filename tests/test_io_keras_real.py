@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from dlcore.layers import Conv2D
 from dlcore.models import lenet5, resnet_small, unet_small
 from test_io_keras import images, real_keras
 
@@ -526,6 +527,33 @@ def test_clipping_with_a_regularizer_takes_keras_steps(tmp_path):
         model.train_on_batch(x, labels)
     for theirs, ours in zip(trained.get_weights(), model.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_segmentation_losses_and_accuracies_are_keras_numbers(tmp_path):
+    """A per-pixel softmax (the U-Net paper's) and a one-channel sigmoid mask: the cost and the
+    accuracy of dlcore's export evaluated by Keras are dlcore's, and a step in each library
+    goes the same way."""
+    keras = real_keras()
+    rng = np.random.default_rng(10)
+    x = rng.random((6, 2, 5, 5)).astype(np.float32)
+    labels = rng.integers(0, 3, (6, 5, 5))
+    for classes, activation, loss in ((3, "softmax", "categorical_crossentropy"),
+                                      (1, "sigmoid", "binary_crossentropy")):
+        targets = (np.eye(3, dtype=np.float32)[labels].transpose(0, 3, 1, 2) if classes == 3
+                   else (labels[:, None] == 1).astype(np.float32))
+        model = dlcore.Sequential([Conv2D(4, 3, padding="same", activation="tanh"),
+                                   Conv2D(classes, 1, activation=activation)],
+                                  input_shape=(2, 5, 5), seed=2)
+        model.compile(loss, dlcore.optimizers.SGD(0.5), ["accuracy"])
+        model.save(tmp_path / f"{activation}.keras")
+        theirs = keras.models.load_model(tmp_path / f"{activation}.keras")
+        nhwc, targets_nhwc = x.transpose(0, 2, 3, 1), targets.transpose(0, 2, 3, 1)
+        np.testing.assert_allclose(theirs.evaluate(nhwc, targets_nhwc, verbose=0),
+                                   list(model.evaluate(x, targets)), rtol=1e-5)
+        theirs.train_on_batch(nhwc, targets_nhwc)
+        model.train_on_batch(x, targets)
+        np.testing.assert_allclose(theirs.predict(nhwc, verbose=0).transpose(0, 3, 1, 2),
+                                   model.predict(x), atol=1e-6)
 
 
 def test_reshapes_cross_to_keras_both_ways(tmp_path):

@@ -388,3 +388,106 @@ def test_targets_shaped_like_the_outputs_are_taken_as_their_rows():
     with pytest.raises(ValueError, match=r"targets of shape \(8, 8, 1\); the network's outputs "
                                          r"are \(1, 8, 8\).*transpose"):
         shaped.train_on_batch(x, masks.transpose(0, 2, 3, 1))
+
+
+def logistic_regression(backend="reference"):
+    model = dlcore.Sequential([Dense(1, activation="sigmoid")], input_shape=(4,),
+                              backend=backend, seed=5)
+    return model.compile("binary_crossentropy", "sgd", ["accuracy"])
+
+
+@pytest.mark.parametrize("codes", [(2, 4), (-1, 1), (1, 2)])
+def test_binary_cross_entropy_refuses_labels_other_than_0_and_1(codes):
+    """The breast-cancer file's 2/4 coding trained to a negative cross-entropy, and -1/+1
+    counted every label as class 1, without a word (the lecture's logistic regression has
+    y in {0, 1}); a softmax model already refused labels out of its range."""
+    x, y = rows(10, 4), np.where(np.arange(10) % 2, codes[1], codes[0])
+    model = logistic_regression()
+    for call in (lambda: model.fit(x, y, epochs=1, verbose=0), lambda: model.evaluate(x, y)):
+        with pytest.raises(ValueError, match=rf"y holds the values {codes[0]:g}, "
+                                             rf"{codes[1]:g}; binary cross-entropy takes "
+                                             rf"targets in \[0, 1\].*\(y == {codes[1]:g}\)"):
+            call()
+
+
+def test_one_outputs_targets_may_be_any_numbers_in_a_vector_as_in_keras():
+    """A regression's (n,) float targets and smoothed 0.1/0.9 labels were refused as "class
+    labels" (whole numbers were taken): Keras reads (n,) as the (n, 1) column."""
+    x = rows(12, 4)
+    values = np.linspace(-2.0, 3.0, 12)
+    regression = dlcore.Sequential([Dense(1)], input_shape=(4,), backend="reference", seed=1)
+    regression.compile("mse", "sgd")
+    assert regression.evaluate(x, values) == regression.evaluate(x, values[:, None])
+    smoothed = np.where(np.arange(12) % 2, 0.9, 0.1)
+    model = logistic_regression()
+    assert model.evaluate(x, smoothed)[0] == model.evaluate(x, smoothed[:, None])[0]
+    inputs = dlcore.Input((4,))
+    hidden = Dense(5, activation="relu")(inputs)
+    two = dlcore.Model(inputs, [Dense(3, activation="softmax")(hidden), Dense(1)(hidden)])
+    two.compile(["cross_entropy", "mse"], "sgd")
+    two.fit(x, [np.arange(12) % 3, values], epochs=1, verbose=0)   # y[1] was refused
+
+
+@pytest.mark.parametrize("labels", [np.array(["0", "1"] * 5),
+                                    np.array(["cat", "dog"] * 5, dtype=object)])
+def test_string_labels_are_refused_in_one_line(labels):
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(4,),
+                              backend="reference")
+    model.compile("cross_entropy", "sgd")
+    for call in (lambda: model.fit(rows(10, 4), labels, verbose=0),
+                 lambda: model.evaluate(rows(10, 4), labels)):
+        with pytest.raises(ValueError, match="y holds strings: a network takes integer class "
+                                             "labels 0..k-1 .*LabelEncoder"):
+            call()
+
+
+def test_the_loss_alone_comes_back_as_a_number_as_in_keras():
+    """The lecture compiles without metrics, then `loss_and_metrics = model.evaluate(...)`
+    and a manual train_on_batch loop: Keras returns the scalar loss; dlcore's 1-tuple broke
+    f"{loss:.3f}" and `loss < best`, and `loss * 2` doubled the tuple."""
+    x, y = rows(10, 4), np.arange(10) % 2
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(4,),
+                              backend="reference")
+    model.compile("cross_entropy", "sgd")
+    loss = model.evaluate(x, y)
+    assert f"{loss:.3f}" == f"{float(loss):.3f}" and loss < 10.0 and loss * 2 == 2 * float(loss)
+    assert loss["loss"] == float(loss) and dict(loss) == {"loss": float(loss)}
+    assert model.evaluate(x, y, return_dict=True) == {"loss": float(loss)}
+    step = model.train_on_batch(x, y)
+    assert step == pytest.approx(float(loss)) and np.ndim(step) == 0
+    model.compile("cross_entropy", "sgd", ["accuracy"])
+    assert len(model.evaluate(x, y)) == 2
+
+
+@pytest.mark.parametrize("named, trained_on, exported", [
+    ("categorical_crossentropy", "labels", "categorical_crossentropy"),
+    ("sparse_categorical_crossentropy", "rows", "sparse_categorical_crossentropy"),
+    ("cross_entropy", "rows", "categorical_crossentropy"),      # dlcore's own: the data's form
+    ("cross_entropy", "labels", "sparse_categorical_crossentropy")])
+def test_the_keras_cross_entropy_named_at_compile_is_the_one_exported(
+        tmp_path, named, trained_on, exported):
+    """The lecture's loss=categorical_crossentropy was exported as the sparse one unless the
+    model had trained on one-hot rows, and Keras's fit then refused the students' one-hot
+    labels: the loss the user named is kept (in dlcore's files too)."""
+    from test_io_keras_weights import exported_training_config
+    x, labels = rows(9, 4), np.arange(9) % 3
+    model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,),
+                              backend="reference")
+    model.compile(named, "sgd")
+    model.fit(x, labels if trained_on == "labels" else np.eye(3)[labels], verbose=0)
+    assert exported_training_config(model, tmp_path / "m.h5")["loss"] == exported
+    dlcore.save(model, tmp_path / "own.h5")       # dlcore's format keeps the name as given
+    assert dlcore.load(tmp_path / "own.h5").loss.get_config() == model.loss.get_config()
+
+
+def test_keras_loss_classes_and_accuracy_names_compile():
+    from dlcore.losses import SparseCategoricalCrossentropy
+    x, labels = rows(9, 4), np.arange(9) % 3
+    model = dlcore.Sequential([Dense(3)], input_shape=(4,), backend="reference")
+    model.compile(SparseCategoricalCrossentropy(from_logits=True), "sgd",
+                  ["sparse_categorical_accuracy"])
+    loss, accuracy = model.evaluate(x, labels)
+    logits = model.predict(x).astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert loss == pytest.approx(-log_p[np.arange(9), labels].mean(), rel=1e-5)
+    assert accuracy == pytest.approx((logits.argmax(1) == labels).mean())

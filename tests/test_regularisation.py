@@ -55,8 +55,8 @@ def test_keras_spellings_mean_what_they_mean_in_keras():
     squares, absolutes = (weights ** 2).sum(), np.abs(weights).sum()
     assert l2(0.01).penalty(weights) == pytest.approx(0.01 * squares)
     assert l1(0.01).penalty(weights) == pytest.approx(0.01 * absolutes)
-    assert l1_l2(0.1, 0.01).penalty(weights) == pytest.approx(0.1 * absolutes
-                                                               + 0.01 * squares)
+    both = 0.1 * absolutes + 0.01 * squares
+    assert l1_l2(0.1, 0.01).penalty(weights) == pytest.approx(both)
     assert L2(0.01).penalty(weights) == pytest.approx(0.005 * squares)   # the lecture's
     layer = Dense(3, kernel_regularizer="l2", bias_regularizer="l1")
     assert layer.kernel_regularizer.penalty(weights) == pytest.approx(0.01 * squares)

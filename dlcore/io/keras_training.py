@@ -42,12 +42,15 @@ import warnings
 _KERAS_LOSS_NAMES = {"cross_entropy": "sparse_categorical_crossentropy",
                      "binary_cross_entropy": "binary_crossentropy",
                      "mse": "mean_squared_error"}
-_LOSSES = {"categorical_crossentropy": "cross_entropy",
-           "sparse_categorical_crossentropy": "cross_entropy",
+# Keras's two cross-entropies stay named (dlcore's CategoricalCrossentropy and
+# SparseCategoricalCrossentropy, its cross-entropy under those names), so that an export names
+# the one the model was compiled with.
+_LOSSES = {"categorical_crossentropy": "categorical_crossentropy",
+           "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
            "binary_crossentropy": "binary_cross_entropy",
            "mean_squared_error": "mse", "mse": "mse"}
-_LOSS_CLASSES = {"CategoricalCrossentropy": "cross_entropy",
-                 "SparseCategoricalCrossentropy": "cross_entropy",
+_LOSS_CLASSES = {"CategoricalCrossentropy": "categorical_crossentropy",
+                 "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
                  "BinaryCrossentropy": "binary_cross_entropy",
                  "MeanSquaredError": "mse"}
 _ACCURACIES = ("accuracy", "acc", "Accuracy", "CategoricalAccuracy",
@@ -276,9 +279,10 @@ def _keras_learning_rate(rate):
 
 
 def _keras_loss(loss, target_form=None):
-    """Keras's name (or object, for logits) of ``loss``; a cross-entropy is Keras's
-    categorical one when the model trained on target rows (``target_form`` "rows"), its
-    sparse one otherwise."""
+    """Keras's name (or object, for logits) of ``loss``; a cross-entropy is the one of
+    Keras's two the model was compiled with, or for dlcore's own, Keras's categorical one when
+    the model trained on target rows (``target_form`` "rows"), its sparse one otherwise."""
+    target_form = getattr(loss, "target_form", None) or target_form
     rows = loss.name == "cross_entropy" and target_form == "rows"
     if loss.from_logits:
         classes = {"cross_entropy": "CategoricalCrossentropy" if rows
