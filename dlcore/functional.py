@@ -860,8 +860,8 @@ class Model(TrainingLoop):
 
     # -- Keras files (dlcore.io.keras) --------------------------------------------------
     def to_json(self):
-        """The architecture as Keras's ``model_config`` JSON (NHWC); see
-        :func:`dlcore.models.model_from_json`."""
+        """The architecture as Keras 3's ``model.to_json()`` writes it (NHWC), which
+        ``keras.models.model_from_json`` and :func:`dlcore.models.model_from_json` read."""
         from dlcore.io import keras
         return keras.to_json(self)
 

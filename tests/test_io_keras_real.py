@@ -12,6 +12,7 @@ archive); a model with a frozen layer, trained on across the seam both ways; Ker
 'same' geometry; Keras 3's ``.weights.h5`` both ways; the other activations (the smooth ones
 too) and LayerNormalization, trained on in Keras after dlcore wrote them.
 """
+import json
 import warnings
 
 import numpy as np
@@ -554,6 +555,20 @@ def test_segmentation_losses_and_accuracies_are_keras_numbers(tmp_path):
         model.train_on_batch(x, targets)
         np.testing.assert_allclose(theirs.predict(nhwc, verbose=0).transpose(0, 3, 1, 2),
                                    model.predict(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [lenet5, resnet_small])
+def test_to_json_is_read_by_keras_model_from_json(build):
+    """The lecture's "Saving a model: json_string = model.to_json()": Keras's
+    model_from_json could not read dlcore's (no module, no registered name)."""
+    keras = real_keras()
+    model = build()
+    theirs = keras.models.model_from_json(model.to_json())
+    assert theirs.count_params() == model.count_params()
+    assert len(theirs.get_weights()) == len(model.get_weights())
+    assert json.loads(theirs.to_json())["config"]["name"] == model.name
+    again = dlcore.models.model_from_json(theirs.to_json())
+    assert again.count_params() == model.count_params()
 
 
 def test_reshapes_cross_to_keras_both_ways(tmp_path):

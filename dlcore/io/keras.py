@@ -675,9 +675,11 @@ def _nhwc(shape):
 
 
 def to_json(model) -> str:
-    """The Keras ``model_config`` JSON of a built dlcore Sequential or Model
-    (``model.to_json()``)."""
-    return json.dumps(_Exported(model).model_config())
+    """The architecture of a built dlcore Sequential or Model as Keras 3's ``to_json`` writes
+    it (``model.to_json()``): what ``keras.models.model_from_json`` and
+    :func:`dlcore.models.model_from_json` read."""
+    from dlcore.io.keras_archive import serialized_model
+    return json.dumps(serialized_model(_Exported(model)))
 
 
 def _write_weights(group: h5py.Group, exported: _Exported) -> None:

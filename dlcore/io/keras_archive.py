@@ -278,17 +278,25 @@ def _archive_variable_paths(reader: ModelFileReader) -> list[str] | None:
     return [f"optimizer/vars/{index}" for index in range(len(names))]
 
 
+def serialized_model(exported) -> dict:
+    """The model of an export (:func:`dlcore.io.keras.exported`) as Keras 3 serialises it:
+    ``model_config`` with the ``module`` and ``registered_name`` where Keras's deserializer
+    finds the class (``config.json``, what ``keras.models.model_from_json`` reads)."""
+    config = exported.model_config()
+    # a Sequential is public, Functional is not
+    if config["class_name"] == "Functional":
+        return {"module": "keras.src.models.functional", **config,
+                "registered_name": "Functional"}
+    return {"module": "keras", **config, "registered_name": None}
+
+
 def save_archive(model, path: str | os.PathLike) -> list[str]:
     """Write ``model`` (a built Sequential or Model) as a Keras 3 archive, atomically, with a
     ``compile_config`` when it is compiled and Keras has its settings; returns the notes
     (layers and settings left out). ``keras.models.load_model`` reads it."""
     from dlcore.io import keras, keras_optimizer, keras_weights
     exported = keras.exported(model)
-    config = exported.model_config()
-    # where Keras's deserializer finds the class: a Sequential is public, Functional is not
-    config = ({"module": "keras.src.models.functional", **config, "registered_name": "Functional"}
-              if config["class_name"] == "Functional" else
-              {"module": "keras", **config, "registered_name": None})
+    config = serialized_model(exported)
     training = keras.exported_training_config(model, exported)
     if training is not None:
         optimizer = training.pop("optimizer_config")
