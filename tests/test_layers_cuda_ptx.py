@@ -90,7 +90,8 @@ SCRIPT = textwrap.dedent(r'''
             UpSampling2D((2, 1)), Conv2DTranspose(2, 2, strides=(1, 2), padding="same",
                                                   activation="relu"),
             UpSampling2D(2, interpolation="bilinear"), MaxPool2D(4),
-            Flatten(), GaussianNoise(0.1), Dense(4, kernel_regularizer="l1_l2", activation="gelu"),
+            Flatten(), GaussianNoise(0.1),
+            Dense(4, kernel_regularizer=dlcore.regularizers.L1L2(1e-3, 1e-3), activation="gelu"),
             Activation("mish"), Tanh(),
             Sigmoid(), ReLU(), Dropout(0.2), Dense(3), Activation(last)],
             input_shape=(1, 6, 6), backend="cpu")
