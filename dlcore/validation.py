@@ -17,12 +17,17 @@ PARALLEL_SCAN_FROM = 1 << 24
 
 
 def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features",
-               unit_interval_reason="for binary (Bernoulli) units"):
+               unit_interval_reason="for binary (Bernoulli) units", held_out=False):
     """Return ``X`` as a C-contiguous float32 (n_samples, n_columns) array, or raise.
 
     Checks, in order: numeric, 2-D, not empty, the expected width, finite, and (for Bernoulli
     visible units, or ``unit_interval_reason``) every value in [0, 1]. :class:`LazyRows` are
     returned as the view that makes the value checks on every batch it reads.
+
+    ``held_out`` (with ``unit_interval``): rows a fitted model is only applied to, where values
+    outside [0, 1] pass (a scaler fitted on other rows maps held-out ones a little beyond, and
+    the sigmoid and the free energy take any real value), but for unscaled 8-bit pixels (whole
+    numbers up to 255, some above 1), still refused with the fix.
     """
     array = _numbers(X, name, f"(n_samples, n_{columns_meaning})")
     if array.ndim != 2:
@@ -46,11 +51,12 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
     low, high = array.min(), array.max()
     if not (np.isfinite(low) and np.isfinite(high)):
         _finite(array, name)
-    low, high = float(low), float(high)
     if low < 0.0 or high > 1.0:
         hint = ""
+        eight_bit = (low >= 0.0 and high <= 255.0 and bool(np.all(array == np.round(array))))
+        if held_out and not eight_bit:
+            return array
         if high > 1.0 and low >= 0.0:
-            eight_bit = high <= 255.0 and bool(np.all(array == np.round(array)))
             # whole numbers up to 255 are pixels; anything else came from a scaling, and a
             # scikit-learn MinMaxScaler fitted on other rows maps held-out ones beyond 1
             hint = (": divide 8-bit images by 255 (dlcore.datasets.to_unit_interval)"
@@ -63,8 +69,10 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                     "StandardScaler, whose values are negative too)"
                     + (", or model real values with dlcore.GaussianBernoulliRBM"
                        if "Bernoulli" in unit_interval_reason else ""))
+        # float32's shortest round-trip text: 1.0000001 is never printed as a 1 that would
+        # look inside [0, 1]
         raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
-                         f"values in [{low:g}, {high:g}]{hint}")
+                         f"values in [{low!s}, {high!s}]{hint}")
     return array
 
 

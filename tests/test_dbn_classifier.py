@@ -48,6 +48,15 @@ def test_it_learns_two_classes_and_answers_in_their_labels(fitted):
     assert len(model.dbn_.rbms_) == 2
 
 
+def test_held_out_rows_a_little_outside_the_unit_interval_are_classified(fitted):
+    # a MinMaxScaler fitted on the training rows maps test rows a little beyond [0, 1]; the
+    # network computes its sigmoids of them as of any rows (only pretraining refuses them)
+    model, X_test, _ = fitted
+    beyond = X_test * 1.25 - 0.1
+    np.testing.assert_array_equal(model.predict_proba(beyond),
+                                  model.network_.predict(beyond.astype(np.float32)))
+
+
 def test_pretraining_starts_the_fine_tuned_network(fitted):
     """The network's first layer starts as the pretrained RBM (fine-tuning moves it a little)."""
     model, _, _ = fitted

@@ -108,7 +108,7 @@ BAD_DATA = [
     (np.full((5, 12), 255.0), r"\[0, 1\].*divide 8-bit images by 255"),
     # held-out rows through a MinMaxScaler fitted on others: no pixels, so no "/ 255"
     (np.linspace(0, 35.857, 60).reshape(5, 12),
-     r"\[0, 35.857\]: scale it into \[0, 1\].*MinMaxScaler\(clip=True\)"),
+     r"\[0.0, 35.857\]: scale it into \[0, 1\].*MinMaxScaler\(clip=True\)"),
     # standardised data (StandardScaler's): the fix, and the RBM made for real values
     (np.full((5, 12), -0.5), r"\[0, 1\].*MinMaxScaler\(clip=True\), not StandardScaler.*"
                              r"dlcore.GaussianBernoulliRBM"),
@@ -120,6 +120,51 @@ BAD_DATA = [
 def test_bad_training_data_is_refused_with_a_clear_message(data, message):
     with pytest.raises(ValueError, match=message):
         BernoulliRBM(epochs=1, backend="cpu").fit(data)
+
+
+def test_a_float32_overshoot_is_printed_beyond_one_not_rounded_into_the_interval(digits_like):
+    # a float32 MinMaxScaler leaves 1.0000001; "[0, 1]" printed to 5 digits looked inside
+    X = digits_like.copy()
+    X[0, 0] = np.float32(1.0000001)
+    with pytest.raises(ValueError, match=r"got values in \[0.0, 1.0000001\]"):
+        BernoulliRBM(epochs=1, backend="cpu").fit(X)
+
+
+def test_held_out_rows_outside_the_unit_interval_go_through_the_up_pass(digits_like):
+    # a scaler fitted on the training rows maps held-out ones a little beyond [0, 1]: the
+    # lecture's Q(h = 1 | x) = sigm(c + x W) and F(x) take any real x (scikit-learn's RBM too)
+    rbm = BernoulliRBM(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
+    held_out = digits_like * 1.25 - 0.1
+    W, c = rbm.W.astype(np.float64), rbm.hidden_bias.astype(np.float64)
+    np.testing.assert_allclose(rbm.transform(held_out), 1 / (1 + np.exp(-(held_out @ W + c))),
+                               rtol=1e-5, atol=1e-6)
+    assert np.isfinite(rbm.score_samples(held_out)).all()
+    assert np.isfinite(rbm.free_energy(held_out)).all()
+    with pytest.raises(ValueError, match="must lie in"):   # training still refuses them
+        rbm.partial_fit(held_out)
+
+
+def test_unscaled_pixels_are_still_refused_after_fitting(digits_like):
+    rbm = BernoulliRBM(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
+    with pytest.raises(ValueError, match="divide 8-bit images by 255"):
+        rbm.transform(digits_like * 255)
+
+
+def test_cross_validated_min_max_scaler_pipeline_scores_every_fold():
+    # scikit-learn's recipe: the scaler is fitted on the training folds, so the test folds hold
+    # values outside [0, 1]; every fold was NaN (error_score="raise" makes that an error)
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+    X, y = load_digits(return_X_y=True)
+    pipeline = make_pipeline(MinMaxScaler(), BernoulliRBM(n_hidden=16, epochs=2, seed=0,
+                                                          backend="cpu"),
+                             LogisticRegression(max_iter=300))
+    scores = cross_val_score(pipeline, X[::2], y[::2], cv=3, error_score="raise")
+    assert np.all(scores > 0.5)   # ten classes: chance is 0.1
 
 
 def test_data_of_the_wrong_width_is_refused_after_fitting(digits_like):

@@ -166,9 +166,10 @@ class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
 
     def _rows(self, X, name, fitted_width=False):
         """``X`` checked as the DBN's bottom RBM checks it (2-D numbers in [0, 1]; the fitted
-        width with ``fitted_width``), before anything trains."""
+        width with ``fitted_width``, then held-out rows, which may lie a little outside), before
+        anything trains."""
         if fitted_width:
-            return self.dbn_.rbms_[0]._check_visible(X, name, fitted_width=True)
+            return self.dbn_.rbms_[0]._check_visible(X, name, fitted_width=True, held_out=True)
         from dlcore.rbm import BernoulliRBM
         return BernoulliRBM()._check_visible(X, name)
 

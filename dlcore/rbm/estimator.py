@@ -87,14 +87,17 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         starts (the hyperparameters' values) before fitting or with ``initial``."""
         raise NotImplementedError
 
-    def _check_visible(self, X, name, fitted_width=False):
+    def _check_visible(self, X, name, fitted_width=False, held_out=False):
+        """``X`` checked by the visible layer: a 2-D array of numbers (of the fitted width
+        with ``fitted_width``), in the layer's domain for training, or ``held_out`` rows a
+        fitted model is applied to (:meth:`dlcore.rbm.units.VisibleUnits.check`)."""
         X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
         if width is not None and X.shape[1] != width:
             raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {width} features as input ({name} has {X.shape[1]} "
                              f"columns but the model expects {width} visible units)")
-        return self._visible_units().check(X, name, n_columns=width)
+        return self._visible_units().check(X, name, n_columns=width, held_out=held_out)
 
     def _check_matrix(self, X, name):
         """``X`` as a 2-D NumPy array (:func:`dlcore.validation.check_matrix`); the visible
@@ -347,11 +350,13 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
 
     def _check_visible_input(self, X, name="X"):
         """The rows a public method was given, checked: fitted, the width, the values, and
-        (for ``X``) the column names of a table against ``feature_names_in_``."""
+        (for ``X``) the column names of a table against ``feature_names_in_``. Binary units
+        take values outside [0, 1] here (held-out rows a scaler maps a little beyond, as in
+        scikit-learn's cross-validation); only training refuses them."""
         self._check_fitted()
         if name == "X":
             self._note_feature_names(X, reset=False)
-        return self._check_visible(X, name, fitted_width=True)
+        return self._check_visible(X, name, fitted_width=True, held_out=True)
 
     def _n_features_out(self):
         return self.W.shape[1]

@@ -64,9 +64,10 @@ class VisibleUnits:
     training_arrays = ()
 
     # -- the model, in NumPy ------------------------------------------------------------
-    def check(self, X, name, n_columns=None):
+    def check(self, X, name, n_columns=None, held_out=False):
         """``X`` as C-contiguous float32 (n, n_visible) rows, or ValueError naming the fix;
-        ``n_columns``: the width a fitted model expects."""
+        ``n_columns``: the width a fitted model expects; ``held_out``: rows a fitted model is
+        only applied to (:func:`dlcore.validation.check_data`)."""
         return check_data(X, name, n_columns=n_columns, columns_meaning="visible units")
 
     def initial_parameters(self, X):
@@ -134,10 +135,12 @@ class VisibleUnits:
 class BernoulliVisible(VisibleUnits):
     """Binary visible units: P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)."""
 
-    def check(self, X, name, n_columns=None):
-        """As :meth:`VisibleUnits.check`, and every value in [0, 1]."""
+    def check(self, X, name, n_columns=None, held_out=False):
+        """As :meth:`VisibleUnits.check`, and every value in [0, 1] for training; rows
+        ``held_out`` may lie outside (Q(h | x) and F(x) take any real x: a scaler fitted on
+        the training rows maps others a little beyond [0, 1]), unless they are 8-bit pixels."""
         return check_data(X, name, n_columns=n_columns, unit_interval=True,
-                          columns_meaning="visible units")
+                          columns_meaning="visible units", held_out=held_out)
 
     def initial_parameters(self, X):
         """b_i = log(p_i / (1 - p_i)) with p_i the fraction of training vectors in which unit
