@@ -77,7 +77,26 @@ def test_transform_with_sample_draws_states_from_its_philox_counter(digits_like,
     u = rng.uniform(60, 5, 4, rng.STREAM_SAMPLE + 7, 2)
     np.testing.assert_array_equal(states, (u < probabilities).astype(np.float32))
     own_seed = (rng.uniform(60, 5, rbm.seed_, rng.STREAM_SAMPLE, 0) < probabilities)
-    np.testing.assert_array_equal(rbm.transform(digits_like, sample=True), own_seed)
+    np.testing.assert_array_equal(rbm.transform(digits_like, sample=True, step=0), own_seed)
+
+
+def test_transform_with_sample_continues_the_models_sequence_as_gibbs_does(digits_like):
+    # each call draws fresh states (it repeated step 0's), so that their mean tends to Q(h | x)
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, seed=9,
+                       backend="cpu").fit(digits_like)
+    probabilities = rbm.transform(digits_like)
+    draws = [rbm.transform(digits_like, sample=True) for _ in range(400)]
+    for call, states in enumerate(draws[:3], start=1):   # the call counter is the Philox step
+        u = rng.uniform(60, 5, rbm.seed_, rng.STREAM_SAMPLE, call)
+        np.testing.assert_array_equal(states, (u < probabilities).astype(np.float32))
+    assert np.abs(np.mean(draws, axis=0) - probabilities).max() < 0.1   # 400 draws: 4.5 sd
+    twin = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, seed=9,
+                        backend="cpu").fit(digits_like)   # same seed, same calls: same draws
+    for states in draws[:2]:
+        np.testing.assert_array_equal(twin.transform(digits_like, sample=True), states)
+    again = pickle.loads(pickle.dumps(rbm))               # the counter travels with the model
+    np.testing.assert_array_equal(again.transform(digits_like, sample=True),
+                                  rbm.transform(digits_like, sample=True))
 
 
 def test_sklearn_clone_and_pipeline_with_a_classifier():

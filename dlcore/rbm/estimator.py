@@ -361,7 +361,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
     def _n_features_out(self):
         return self.W.shape[1]
 
-    def transform(self, X, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
+    def transform(self, X, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=None):
         """The hidden layer of every row of ``X``: Q(h = 1 | x), or with ``sample`` one binary
         sample h ~ Q(h | x), computed on the model's backend (:func:`dlcore.rbm.sampler.up_pass`).
 
@@ -372,13 +372,21 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
             feeds its next layer with ``propagate="sample"``)
         seed, stream, step : the Philox counter of the sample: h[r, j] = 1 when
             ``rng.uniform(n, n_hidden, seed, stream, step)[r, j]`` < Q(h_j = 1 | x_r);
-            ``seed`` None means the model's own ``seed_``
+            ``seed`` None means the model's own ``seed_``. ``step`` None continues the model's
+            sequence, as :meth:`gibbs`, :meth:`reconstruct` and :meth:`sample` do: successive
+            calls draw fresh states (a Monte-Carlo average of them tends to Q(h = 1 | x)),
+            reproducibly (same seed, same calls, same states; the call counter is saved in
+            the model file); with an explicit ``seed`` it means step 0. An explicit ``step``
+            draws that step's states whatever came before (a DBN's ``propagate="sample"``
+            draws epoch e's at step e).
 
         Returns
         -------
         (n, n_hidden) float32 (a pandas or polars table after :meth:`set_output`)
         """
         rows = self._check_visible_input(X)
+        if step is None:
+            step = self._next_sample_call() if sample and seed is None else 0
         return self._wrap_output(X, self._hidden_layer(rows, sample, seed, stream, step))
 
     def _hidden_layer(self, rows, sample=False, seed=None, stream=rng.STREAM_SAMPLE, step=0):
