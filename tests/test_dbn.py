@@ -348,3 +348,17 @@ def test_layers_given_as_an_array_are_refused_with_the_fix(make):
                                          r"n_hidden, \.\.\.\], got an array .*: pass "
                                          r"layers\.tolist\(\)"):
         make(layers=np.array([12, 6, 4])).fit(binary_data())
+
+
+def test_a_sparse_matrix_is_refused_as_the_rbms_refuse_it():
+    # it read "X must hold numbers, got dtype object": the sparse matrix became a 0-d object
+    sparse = pytest.importorskip("scipy.sparse")
+    X = sparse.csr_matrix(binary_data())
+    expected = (r"X is a sparse matrix and DBN does not support sparse input: pass a dense "
+                r"array \(X.toarray\(\)\)")
+    with pytest.raises(TypeError, match=expected):
+        DBN(layers=[12, 6, 4], epochs=1, backend="cpu").fit(X)
+    dbn = DBN(layers=[12, 6, 4], epochs=1, backend="cpu").fit(binary_data())
+    for use in (dbn.transform, dbn.log_likelihood_bound):
+        with pytest.raises(TypeError, match=expected):
+            use(X)

@@ -31,7 +31,7 @@ from dlcore.backend.reference import log_sum_exp, sigmoid
 from dlcore.rbm.ais import Z_95, LogLikelihood, ais_log_partition, raise_log_probability
 from dlcore.rbm.model import softplus
 from dlcore.rbm.monitors import MAX_ENUMERATED_UNITS, _binary_states
-from dlcore.validation import check_data, check_int
+from dlcore.validation import check_data, check_int, check_matrix
 
 DEFAULT_SAMPLES = 10
 #: The widest layer :func:`exact_log_probability` enumerates (2^12 states, paired with the
@@ -115,7 +115,7 @@ def log_likelihood_bound(dbn, X, method="ais", n_samples=DEFAULT_SAMPLES, n_runs
 
 
 def _check_rows(dbn, X):
-    return check_data(X, "X", n_columns=int(dbn.layers[0]),
+    return check_data(check_matrix(X, "X", "DBN"), "X", n_columns=int(dbn.layers[0]),
                       unit_interval=dbn.visible == "bernoulli", columns_meaning="visible units")
 
 

@@ -24,7 +24,7 @@ from dlcore.params import (
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int
+from dlcore.validation import check_data, check_float, check_int, check_matrix
 
 from .stack import (
     PER_LAYER_OPTIONS,
@@ -293,7 +293,7 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
                    comm=comm)
 
     def _check_training_data(self, X, y, x_name, y_name):
-        X = check_data(X, x_name, n_columns=int(self.layers[0]),
+        X = check_data(check_matrix(X, x_name, "DBN"), x_name, n_columns=int(self.layers[0]),
                        unit_interval=self.visible == "bernoulli", columns_meaning="visible units")
         if not self.n_labels:
             return X, None
@@ -347,7 +347,7 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
         self._check_fitted()
         self._note_feature_names(X, reset=False)
-        features = check_data(X, "X", n_columns=int(self.layers[0]),
+        features = check_data(check_matrix(X, "X", "DBN"), "X", n_columns=int(self.layers[0]),
                               columns_meaning="visible units")
         for rbm in self.rbms_[:-1]:
             features = rbm.transform(features)
