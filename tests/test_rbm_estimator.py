@@ -186,6 +186,20 @@ def test_cross_validated_min_max_scaler_pipeline_scores_every_fold():
     assert np.all(scores > 0.5)   # ten classes: chance is 0.1
 
 
+@pytest.mark.parametrize("make", [BernoulliRBM, dlcore.GaussianBernoulliRBM])
+def test_a_sparse_matrix_is_refused_with_the_fix_the_readme_gives(digits_like, make):
+    # scikit-learn's BernoulliRBM takes CSR; dlcore's RBMs take dense rows (README, docs/rbm.md)
+    sparse = pytest.importorskip("scipy.sparse")
+    expected = (rf"X is a sparse matrix and {make.__name__} does not support sparse input: "
+                r"pass a dense array \(X.toarray\(\)\)")
+    with pytest.raises(TypeError, match=expected):
+        make(n_hidden=3, epochs=1, backend="cpu").fit(sparse.csr_matrix(digits_like))
+    rbm = make(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
+    for use in (rbm.transform, rbm.partial_fit):
+        with pytest.raises(TypeError, match=expected):
+            use(sparse.csr_matrix(digits_like))
+
+
 def test_data_of_the_wrong_width_is_refused_after_fitting(digits_like):
     rbm = BernoulliRBM(n_hidden=3, epochs=1, backend="cpu").fit(digits_like)
     with pytest.raises(ValueError, match="has 11 columns but the model expects 12"):
