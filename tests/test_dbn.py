@@ -276,8 +276,17 @@ def test_a_labelled_dbn_needs_labels_and_an_unlabelled_one_cannot_predict():
     with pytest.raises(ValueError, match="y is needed"):
         DBN(layers=[12, 4], n_labels=2, backend="cpu").fit(binary_data())
     plain = DBN(layers=[12, 4], epochs=1, backend="cpu").fit(binary_data())
-    with pytest.raises(RuntimeError, match="label units"):
+    with pytest.raises(RuntimeError, match=r"label units.*to_network\(n_classes=10\)"):
         plain.predict(binary_data())
+
+
+def test_to_network_of_an_unlabelled_dbn_asks_for_n_classes():
+    # the default None became n_labels = 0: "n_classes must be >= 1, got 0" of a 0 never given
+    plain = DBN(layers=[12, 4], epochs=1, backend="cpu").fit(binary_data())
+    with pytest.raises(ValueError, match=r"to_network\(\) needs n_classes=K.*without label "
+                                         r"units \(n_labels=0\)"):
+        plain.to_network()
+    assert plain.to_network(n_classes=3).output_shape == (3,)
 
 
 def test_up_down_epochs_walk_the_one_mini_batch_iterator(monkeypatch):

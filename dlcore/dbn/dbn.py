@@ -400,6 +400,11 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         """
         from dlcore.models import stacked_network
         self._check_fitted()
+        if n_classes is None and not self.n_labels:
+            # the default is n_labels, which a DBN without label units does not have
+            raise ValueError("to_network() needs n_classes=K, the number of outputs of its "
+                             "softmax layer, for a DBN without label units (n_labels=0): e.g. "
+                             "dbn.to_network(n_classes=10)")
         n_classes = self.n_labels if n_classes is None else n_classes
         check_int(n_classes, "n_classes", minimum=1)
         weights = []
@@ -428,8 +433,8 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         self._check_fitted()
         if not self.n_labels:
             raise RuntimeError("predict needs a DBN trained with label units: "
-                               "DBN(..., n_labels=10).fit(X, y); or use to_network() and "
-                               "fine-tune it")
+                               "DBN(..., n_labels=10).fit(X, y); or use "
+                               "to_network(n_classes=10) and fine-tune it")
 
     def decision_function(self, X):
         """-F([features(x), e_k]) for every class k: minus the top RBM's free energy with the
