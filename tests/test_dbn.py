@@ -371,3 +371,97 @@ def test_a_sparse_matrix_is_refused_as_the_rbms_refuse_it():
     for use in (dbn.transform, dbn.log_likelihood_bound):
         with pytest.raises(TypeError, match=expected):
             use(X)
+
+
+def test_a_labelled_dbn_is_a_scikit_learn_classifier_of_any_labels(labelled_dbn):
+    # it had predict but no score or classes_, and took only the codes 0..n_labels-1
+    pytest.importorskip("sklearn")
+    from sklearn.base import is_classifier
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    X, y = two_class_data()
+    X_test, y_test = two_class_data(seed=7)
+    names = np.array(["left", "right"])
+    by_name = DBN(layers=[16, 12, 12], epochs=15, batch_size=10, n_labels=2, seed=1,
+                  backend="cpu").fit(X, names[y])
+    assert list(by_name.classes_) == ["left", "right"] and is_classifier(by_name)
+    np.testing.assert_array_equal(labelled_dbn.classes_, [0, 1])
+    # the sorted labels are the label units in order: the same model as on the codes
+    np.testing.assert_array_equal(by_name.decision_function(X_test),
+                                  labelled_dbn.decision_function(X_test))
+    np.testing.assert_array_equal(by_name.predict(X_test), names[labelled_dbn.predict(X_test)])
+    assert by_name.score(X_test, names[y_test]) == accuracy_score(names[y_test],
+                                                                  by_name.predict(X_test))
+    for labels in (y + 1, y * 2.0 + 3, np.array(["a", "b"], dtype=object)[y]):
+        mapped = DBN(layers=[16, 12, 12], epochs=15, batch_size=10, n_labels=2, seed=1,
+                     backend="cpu").fit(X, labels)
+        np.testing.assert_array_equal(mapped.predict(X_test), np.unique(labels)[
+            labelled_dbn.predict(X_test)])
+    small = DBN(layers=[16, 6], epochs=3, batch_size=10, n_labels=2, seed=1, backend="cpu")
+    assert not hasattr(DBN(layers=[16, 6]), "score")        # nothing to score without labels
+    scores = cross_val_score(small, X, names[y], cv=3, error_score="raise")
+    assert scores.shape == (3,) and np.all(scores > 0.8)
+    search = GridSearchCV(small, {"epochs": [1, 3]}, cv=2, error_score="raise").fit(
+        X, names[y])
+    assert search.best_estimator_.classes_.tolist() == ["left", "right"]
+
+
+def test_labels_that_are_not_n_labels_classes_are_refused_naming_them():
+    X, y = two_class_data(20)
+    dbn = DBN(layers=[16, 6], epochs=1, n_labels=2, backend="cpu")
+    with pytest.raises(ValueError, match=r"y holds 3 classes \(0, 1, 2\) for the DBN's "
+                                         r"n_labels=2 label units: give n_labels=3"):
+        dbn.fit(X, np.arange(40) % 3)
+    with pytest.raises(ValueError, match=r"not whole numbers, e.g. 0.5"):
+        dbn.fit(X, y + 0.5)
+    dbn.fit(X, y + 1)                                      # MATLAB-style 1..K: classes 1, 2
+    with pytest.raises(ValueError, match=r"y_valid holds labels that are not classes of the "
+                                         r"DBN: 0 \(its classes_ are 1, 2\)"):
+        dbn.fit(X, y + 1, X_valid=X, y_valid=y)
+    with pytest.raises(ValueError, match="label holds labels that are not classes"):
+        dbn.sample(2, 2, label=0)
+    assert dbn.sample(2, 2, label=2).shape == (2, 16)
+    only_zeros = DBN(layers=[16, 6], epochs=1, n_labels=2, backend="cpu").fit(X, y * 0)
+    np.testing.assert_array_equal(only_zeros.classes_, [0, 1])   # codes: a class may be absent
+
+
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog"]), np.array([1.0, 7.0]),
+                                    np.array([3, 8], np.uint8)])
+def test_classes_travel_through_the_file_and_pickles(tmp_path, labels):
+    import pickle
+    X, y = two_class_data(20)
+    dbn = DBN(layers=[16, 6], epochs=1, n_labels=2, backend="cpu").fit(X, labels[y])
+    dbn.save(tmp_path / "dbn.h5")
+    for twin in (dlcore.load(tmp_path / "dbn.h5"), pickle.loads(pickle.dumps(dbn))):
+        np.testing.assert_array_equal(twin.classes_, labels)
+        np.testing.assert_array_equal(twin.predict(X), dbn.predict(X))
+
+
+@pytest.mark.parametrize("stored, problem", [
+    ('["a", "b", "c"]', "should list the 2 classes"),
+    ('["b", "a"]', "distinct classes in increasing order"),
+    ('[1, "a"]', "numbers only or strings only"),
+    ('[[1], [2]]', "is not valid JSON: it nests"),
+    ('{"__class__": "os.system"}', "should list the 2 classes"),
+])
+def test_the_file_checker_refuses_damaged_classes(tmp_path, stored, problem):
+    h5py = pytest.importorskip("h5py")
+    X, y = two_class_data(20)
+    path = tmp_path / "dbn.h5"
+    DBN(layers=[16, 6], epochs=1, n_labels=2, backend="cpu").fit(X, y).save(path)
+    with h5py.File(path, "r+") as file:
+        file.attrs["classes"] = stored
+    with pytest.raises(dlcore.io.ModelFileError, match=rf"'classes' attribute .*{problem}"):
+        dlcore.load(path)
+
+
+def test_a_file_of_a_labelled_dbn_without_classes_means_the_codes(tmp_path):
+    # files written before classes_ existed
+    h5py = pytest.importorskip("h5py")
+    X, y = two_class_data(20)
+    path = tmp_path / "dbn.h5"
+    DBN(layers=[16, 6], epochs=1, n_labels=2, backend="cpu").fit(X, y).save(path)
+    with h5py.File(path, "r+") as file:
+        assert file.attrs["classes"] == "[0, 1]"
+        del file.attrs["classes"]
+    np.testing.assert_array_equal(dlcore.load(path).classes_, [0, 1])

@@ -1,6 +1,8 @@
 """``DBN``: a Deep Belief Network, pretrained greedily, turned into a network or a generator."""
 import copy
 import json
+import math
+import numbers
 import sys
 
 import numpy as np
@@ -14,6 +16,7 @@ from dlcore.io import register_model, require_array
 from dlcore.layer_stack import LayerStack
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
+    AccuracyScore,
     ParamsMixin,
     SavesToFile,
     TransformerOutput,
@@ -39,6 +42,68 @@ from .stack import (
 from .updown import UpDown
 
 RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)}
+
+
+def _listed(values, most=12):
+    """The values as a short text list, the first and last ones when there are many."""
+    values = [repr(value.item() if isinstance(value, np.generic) else value)
+              for value in values]
+    if len(values) > most:
+        values = values[:most - 3] + ["..."] + values[-2:]
+    return ", ".join(values)
+
+
+def _numbers_or_strings(labels, y_name):
+    """``labels`` (1-D) as an array of numbers (finite, whole when floats: class labels) or
+    of strings, the labels a model file can hold (:func:`classes_from_list`); else
+    ValueError."""
+    if labels.dtype == object and all(isinstance(label, str) for label in labels):
+        labels = labels.astype(str)
+    if labels.dtype.kind not in "biufU":
+        raise ValueError(f"{y_name} must hold class labels that are numbers or strings, got "
+                         f"dtype {labels.dtype}")
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)
+                                               & (np.mod(labels, 1) == 0)):
+        raise ValueError(f"{y_name} holds values that are not class labels (NaN, infinite or "
+                         f"not whole numbers, e.g. {_listed(labels[np.mod(labels, 1) != 0][:3])})"
+                         ": a classifier needs class labels")
+    return labels
+
+
+def _codes(labels, classes, y_name):
+    """The index of every label among the sorted ``classes`` (int64), or ValueError naming
+    the labels that are not among them."""
+    index = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
+    try:
+        unknown = classes[index] != labels
+    except TypeError:   # strings against numbers
+        unknown = np.ones(len(labels), bool)
+    if np.any(unknown):
+        raise ValueError(f"{y_name} holds labels that are not classes of the DBN: "
+                         f"{_listed(np.unique(labels[unknown]))} (its classes_ are "
+                         f"{_listed(classes)})")
+    return index.astype(np.int64)
+
+
+def classes_from_list(values, n_labels):
+    """The ``classes_`` of a DBN with ``n_labels`` label units from the JSON list its file
+    stores: n_labels distinct numbers (finite) or strings, sorted; else ValueError (what
+    :mod:`dlcore.io.layouts` and :meth:`DBN.set_state` check)."""
+    if not isinstance(values, list) or len(values) != n_labels:
+        raise ValueError(f"should list the {n_labels} classes of the label units; found "
+                         f"{str(values)[:60]!r}")
+    kinds = {bool if isinstance(value, bool) else str if isinstance(value, str)
+             else numbers.Real if isinstance(value, numbers.Real) else None
+             for value in values}
+    if len(kinds) > 1 or None in kinds or (numbers.Real in kinds
+                                           and not all(map(math.isfinite, values))):
+        raise ValueError(f"should hold finite numbers only or strings only; found "
+                         f"{str(values)[:60]!r}")
+    classes = np.asarray(values)
+    if not np.all(classes[1:] > classes[:-1]):
+        raise ValueError(f"should list distinct classes in increasing order; found "
+                         f"{str(values)[:60]!r}")
+    return classes
 
 
 @register_model
@@ -100,6 +165,9 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
     Attributes
     ----------
     rbms_ : list of RBMs, bottom first
+    classes_ : (n_labels,) array, with label units: the class of each label unit (the labels
+        of ``y``, sorted, or 0..n_labels-1), what :meth:`predict` answers and ``sample(label=)``
+        takes
     generative_ : list of (G_i, g_i) per lower layer after :meth:`up_down`, else None (tied)
     history : dict of per-epoch lists: ``rbm<k>_reconstruction_error``,
         ``rbm<k>_free_energy_gap``, ``rbm<k>_seconds`` for every RBM, and
@@ -185,7 +253,10 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         X : (n, layers[0]) array, in [0, 1] for binary visible units; or
             :class:`dlcore.lazy_rows.LazyRows` (read a batch at a time; the upper RBMs then
             train on :func:`~dlcore.dbn.stack.lazy_features`, needs ``propagate="mean"``)
-        y : (n,) integer labels in [0, n_labels), needed when ``n_labels`` > 0
+        y : (n,) class labels, needed when ``n_labels`` > 0: numbers or strings, as any
+            scikit-learn classifier takes them (``classes_`` holds them sorted, one per label
+            unit: n_labels distinct labels), or the integers 0..n_labels-1 (then the label
+            units' codes themselves, classes missing from ``y`` allowed)
         X_valid, y_valid : held-out data for each RBM's free-energy gap monitor, optional
         progress : callable, optional
             ``progress(layer, n_layers, epoch, epochs, batches_done, n_batches, error)``.
@@ -207,9 +278,14 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         comm = periodic(comm, sync_every)
         self._check_params()
         self._note_feature_names(X, reset=True)
-        X, y = self._check_training_data(X, y, "X", "y")
+        X, y, classes = self._check_training_data(X, y, "X", "y", fitting=True)
         if X_valid is not None:
-            X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
+            X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
+                                                            "y_valid", classes)
+        if classes is None:
+            self.__dict__.pop("classes_", None)
+        else:
+            self.classes_ = classes
         self.seed_ = rng.check_seed(self.seed)
         self.rbms_ = self._build_rbms()
         self.generative_ = None
@@ -232,9 +308,10 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
             raise RuntimeError("this DBN has not started training: call fit(X) instead")
         self._check_params()
         self._note_feature_names(X, reset=False)
-        X, y = self._check_training_data(X, y, "X", "y")
+        X, y, _ = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
-            X_valid, y_valid = self._check_training_data(X_valid, y_valid, "X_valid", "y_valid")
+            X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
+                                                            "y_valid")
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
     def _pretrain(self, X, y, X_valid, y_valid, progress, on_epoch_end=None, comm=None):
@@ -292,20 +369,43 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         rbm.resume(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end,
                    comm=comm)
 
-    def _check_training_data(self, X, y, x_name, y_name):
+    def _check_training_data(self, X, y, x_name, y_name, classes=None, fitting=False):
+        """``(X, codes, classes)``: the rows checked and, with label units, the label unit of
+        each label of ``y`` (int64 codes) among ``classes`` (given; the fitted ``classes_``;
+        or, ``fitting``, those of ``y`` as :meth:`_classes_of` finds them); None, None
+        without label units."""
         X = check_data(check_matrix(X, x_name, "DBN"), x_name, n_columns=int(self.layers[0]),
                        unit_interval=self.visible == "bernoulli", columns_meaning="visible units")
         if not self.n_labels:
-            return X, None
+            return X, None, None
         if y is None:
             raise ValueError(f"{y_name} is needed: this DBN has n_labels={self.n_labels} label "
                              "units on its top RBM")
         labels = np.asarray(y)
-        if labels.shape != (len(X),) or not np.issubdtype(labels.dtype, np.integer) \
-                or labels.min() < 0 or labels.max() >= self.n_labels:
-            raise ValueError(f"{y_name} must be ({len(X)},) integer labels in [0, "
-                             f"{self.n_labels}), got shape {labels.shape}, dtype {labels.dtype}")
-        return X, labels.astype(np.int64)
+        if labels.shape != (len(X),):
+            raise ValueError(f"{y_name} must hold one class label per row of {x_name}, shape "
+                             f"({len(X)},), got shape {labels.shape}")
+        labels = _numbers_or_strings(labels, y_name)
+        if classes is None:
+            classes = self._classes_of(labels, y_name) if fitting else self.classes_
+        return X, _codes(labels, classes, y_name), classes
+
+    def _classes_of(self, labels, y_name):
+        """``classes_`` of the labels ``fit`` is given: the integers 0..n_labels-1 (as the
+        labels' dtype) when every label is one of them, the label units' own codes (a class
+        may then be missing, as in a small fold); else the sorted distinct labels, which must
+        be n_labels many (scikit-learn's LabelEncoder: labels 1..10, strings)."""
+        n_labels = int(self.n_labels)
+        classes = np.unique(labels)
+        if labels.dtype.kind in "biuf" and classes[0] >= 0 and classes[-1] < n_labels:
+            return np.arange(n_labels).astype(labels.dtype)
+        if len(classes) != n_labels:
+            raise ValueError(f"{y_name} holds {len(classes)} classes ({_listed(classes)}) for "
+                             f"the DBN's n_labels={n_labels} label units: give "
+                             f"n_labels={len(classes)}, or y with {n_labels} distinct labels "
+                             f"(or the label units' codes 0..{n_labels - 1}, which may leave "
+                             f"classes out)")
+        return classes
 
     def _is_labelled_top(self, index):
         return bool(self.n_labels) and index == len(self.layers) - 2
@@ -456,12 +556,31 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         return scores
 
     def predict_proba(self, X):
-        """P(label = k | x) = softmax_k(-F(features(x), e_k)), (n, n_labels) float64."""
+        """P(label = k | x) = softmax_k(-F(features(x), e_k)), (n, n_labels) float64, columns
+        in the order of ``classes_``."""
         return softmax(self.decision_function(X))
 
     def predict(self, X):
-        """The class whose label gives the lowest free energy of the top RBM, (n,) int64."""
-        return self.decision_function(X).argmax(axis=1)
+        """The class whose label gives the lowest free energy of the top RBM, (n,) labels of
+        ``classes_``."""
+        codes = self.decision_function(X).argmax(axis=1)   # refuses a DBN without labels
+        return self.classes_[codes]
+
+    @property
+    def score(self):
+        """``score(X, y, sample_weight=None)``: the mean accuracy of :meth:`predict` on
+        (X, y), scikit-learn's ``ClassifierMixin.score``, so that ``cross_val_score`` and
+        ``GridSearchCV`` need no ``scoring=``. Only a DBN with label units has it (as
+        scikit-learn's ``available_if``): without them there is nothing to score, and
+        scikit-learn then asks for a ``scoring=``."""
+        if not self.n_labels:
+            raise AttributeError("score is the accuracy of a DBN with label units "
+                                 "(n_labels > 0); this DBN has none: score a classifier on "
+                                 "its transform, or fine-tune to_network(n_classes=K)")
+        return self._accuracy
+
+    def _accuracy(self, X, y, sample_weight=None):
+        return AccuracyScore.score(self, X, y, sample_weight)
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n_samples=100, gibbs_steps=1000, label=None, sampler="gibbs"):
@@ -474,7 +593,8 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         ----------
         n_samples : int
         gibbs_steps : int >= 1
-        label : int or (n_samples,) ints, optional (DBNs with label units)
+        label : a class of ``classes_`` or (n_samples,) of them, optional (DBNs with label
+            units)
         sampler : {"gibbs", "pt"}
             Block Gibbs chains in the top RBM from a random start, or parallel tempering on
             the top RBM's ladder (:meth:`dlcore.BernoulliRBM.sample`; not with ``label``).
@@ -520,11 +640,12 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
             labels = (rng.uniform(n_samples, 1, self.seed_, STREAM_GENERATE,
                                   2 * self.sample_calls_ + 1)[:, 0] * n_labels).astype(int)
         else:
-            labels = np.broadcast_to(np.asarray(label), (n_samples,))
-            if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 \
-                    or labels.max() >= n_labels:
-                raise ValueError(f"label must be an integer in [0, {n_labels}) (or one per "
-                                 f"sample), got {label!r}")
+            labels = np.asarray(label)
+            if labels.ndim > 1 or (labels.ndim == 1 and len(labels) != n_samples):
+                raise ValueError(f"label must be one class of classes_ or one per sample "
+                                 f"({n_samples}), got shape {labels.shape}")
+            labels = _codes(_numbers_or_strings(np.broadcast_to(labels, (n_samples,)),
+                                                "label"), self.classes_, "label")
         return np.eye(n_labels, dtype=np.float32)[labels]
 
     def _generative_weights(self, index):
@@ -560,7 +681,7 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         if self.visible != "bernoulli" or len(self.rbms_) < 2:
             raise ValueError("up-down fine-tuning needs binary visible units and at least two "
                              "RBMs (layers with three or more sizes)")
-        X, y = self._check_training_data(X, y, "X", "y")
+        X, y, _ = self._check_training_data(X, y, "X", "y")
         epochs = check_int(epochs, "epochs", minimum=0)
         if self.generative_ is None:
             self.generative_ = [(rbm.W.copy(), rbm.visible_bias.copy())
@@ -638,7 +759,8 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         its class and hyperparameters as attributes; ``generative/layer_<i>`` (``W``,
         ``visible_bias``) once up-down has untied them; ``training``: counters, and
         ``rbms_started`` when an interrupted pretraining has not reached every RBM yet (only
-        those RBMs are stored; :meth:`resume` trains the others)."""
+        those RBMs are stored; :meth:`resume` trains the others); with label units,
+        ``classes``: ``classes_`` as a JSON list of numbers or strings."""
         if not hasattr(self, "rbms_"):
             self._check_fitted()
         started = [rbm for rbm in self.rbms_ if hasattr(rbm, "W")]
@@ -659,6 +781,8 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         if self.generative_ is not None:
             state["generative"] = {f"layer_{i}": {"W": G, "visible_bias": g}
                                    for i, (G, g) in enumerate(self.generative_)}
+        if self.n_labels:   # numbers or strings, as JSON text: never a pickle
+            state["classes"] = json.dumps(self.classes_.tolist())
         return state
 
     def set_state(self, state):
@@ -697,6 +821,12 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
                              np.float32)))
         counters = {name: int(training[name]) for name in
                     ("seed", "sample_calls", "up_down_updates", "up_down_epochs_done")}
+        classes = None
+        if self.n_labels:   # files written before classes_ existed: the codes 0..K-1
+            classes = (np.arange(int(self.n_labels)) if "classes" not in state else
+                       classes_from_list(json.loads(state["classes"]), int(self.n_labels)))
+        elif "classes" in state:
+            raise ValueError("'classes' is stored for a DBN without label units")
         self.seed_ = counters["seed"]
         # RBMs an interrupted pretraining had not reached: built as fit builds them
         rbms += self._build_rbms()[n_started:]
@@ -705,8 +835,23 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         self.up_down_updates_ = counters["up_down_updates"]
         self.up_down_epochs_done_ = counters["up_down_epochs_done"]
         self.n_features_in_ = int(self.layers[0])
+        if classes is None:
+            self.__dict__.pop("classes_", None)
+        else:
+            self.classes_ = classes
         if not hasattr(self, "history"):
             self.history = {}
+
+    def __sklearn_tags__(self):
+        """A classifier for scikit-learn (stratified folds, ``is_classifier``) when it has
+        label units, else a transformer."""
+        tags = super().__sklearn_tags__()
+        if self.n_labels:
+            from sklearn.utils import ClassifierTags
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+            tags.target_tags.required = True
+        return tags
 
     def __reduce_ex__(self, protocol):
         """pickle and copy.deepcopy go through the file's config and state (arrays and plain

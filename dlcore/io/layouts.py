@@ -279,6 +279,24 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
             reader.dataset(f"generative/layer_{index}/W", (sizes[index], sizes[index + 1]))
             reader.dataset(f"generative/layer_{index}/visible_bias", (sizes[index],))
     check_counters(reader, "training", counters=DBN_COUNTERS)
+    _check_dbn_classes(reader, n_labels)
+
+
+def _check_dbn_classes(reader: ModelFileReader, n_labels: int) -> None:
+    """The root attribute ``classes`` of a DBN with label units (optional: files written
+    before it existed mean 0..n_labels-1): a JSON list of n_labels distinct numbers or
+    strings, sorted; absent without label units."""
+    from dlcore.dbn.dbn import classes_from_list
+    classes = reader.json_attribute(reader.file, "classes", "/", default=None, limit_depth=1)
+    if classes is None:
+        return
+    if not n_labels:
+        raise reader.error("the 'classes' attribute is there, but the DBN has no label units "
+                           "(n_labels = 0)")
+    try:
+        classes_from_list(classes, n_labels)
+    except ValueError as error:
+        raise reader.error(f"the 'classes' attribute {error}") from None
 
 
 def _rbms_started(reader: ModelFileReader, n_rbms: int) -> int:
