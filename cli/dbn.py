@@ -302,9 +302,11 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
                               class_names=dlcore.datasets.class_names(dataset, n_classes))
     test_accuracy = 1 - error_rate(network, X_test, y_test)
-    publish_metrics(best_epoch=stopper.best_epoch, epochs_trained=len(history["loss"]),
+    # best_epoch counts from 0 (Keras's index); people count epochs from 1
+    best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1
+    publish_metrics(best_epoch=best_epoch, epochs_trained=len(history["loss"]),
                     val_accuracy=max(history["val_accuracy"]), test_accuracy=test_accuracy)
-    click.echo(f"best epoch {stopper.best_epoch} of {len(history['loss'])}: validation "
+    click.echo(f"best epoch {best_epoch} of {len(history['loss'])}: validation "
                f"accuracy {max(history['val_accuracy']):.4f}")
     click.echo(f"test accuracy {test_accuracy:.4f} on "
                f"{len(y_test)} held-out {dataset} images")

@@ -14,8 +14,10 @@ A callback is told when training starts and ends, and when each epoch and each b
         def on_epoch_end(self, epoch, logs): ...          # logs: loss, accuracy, val_loss, ...
         def on_train_end(self, logs): ...
 
-``self.model`` is the model being trained; setting ``model.stop_training = True`` ends the
-fit after the current epoch.
+``epoch`` is Keras's index: counted from 0, over the model's life (a model loaded after 2
+epochs starts its next fit at epoch 2); messages for people say "epoch 3/10" (epoch + 1), and
+ModelCheckpoint's ``{epoch}`` is epoch + 1, as in Keras. ``self.model`` is the model being
+trained; setting ``model.stop_training = True`` ends the fit after the current epoch.
 
 Early stopping is lecture "Convolutional neural networks" (2016)'s: "Monitor validation performance
 during training; stop when it starts to deteriorate" (it "keeps the solution close to the
@@ -41,6 +43,9 @@ class Callback:
 
     model = None
     params = {}
+    #: whether the callback sets the learning rate: the fit's History then keeps the rate of
+    #: each epoch, as Keras's LR callbacks write it into the logs
+    sets_learning_rate = False
 
     def set_model(self, model):
         self.model = model
@@ -65,18 +70,38 @@ class Callback:
 
 
 class History(Callback):
-    """What ``fit`` returns: ``history`` maps each monitor (``loss``, ``accuracy``,
-    ``val_loss``, ``val_accuracy``, ``learning_rate``, ``seconds``) to its per-epoch list for
-    this call of ``fit``; ``epoch`` lists the epoch numbers (counted over the model's life)."""
+    """What ``fit`` returns, as Keras's: ``history`` maps the loss, the metrics and their
+    ``val_`` twins (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``) to their per-epoch
+    lists for this call of ``fit``, and ``learning_rate`` too when a callback sets the rate
+    (:class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`), as Keras 3 does, so that
+    ``pd.DataFrame(history.history).plot()`` draws the curves alone. ``epoch`` lists the epochs'
+    indices, counted from 0 over the model's life (Keras's ``[2, 3]`` after ``fit(epochs=4,
+    initial_epoch=2)`` on a model trained 2 epochs); ``seconds`` each epoch's duration.
+
+    The model's own record, ``model.history``, keeps every number of every fit, the learning
+    rate and the seconds included: what the files store and the commands plot."""
+
+    #: the epoch logs' numbers that are dlcore's, not Keras's History's
+    NOT_KERAS = ("learning_rate", "seconds")
 
     def __init__(self):
         self.history = {}
         self.epoch = []
+        self.seconds = []
+        #: whether ``history`` keeps the learning rate (``fit`` sets it when one of its
+        #: callbacks ``sets_learning_rate``)
+        self.keeps_learning_rate = False
 
     def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
         self.epoch.append(epoch)
-        for name, value in (logs or {}).items():
-            self.history.setdefault(name, []).append(value)
+        if "seconds" in logs:
+            self.seconds.append(logs["seconds"])
+        for name, value in logs.items():
+            keras_keeps = name not in self.NOT_KERAS or (name == "learning_rate"
+                                                         and self.keeps_learning_rate)
+            if keras_keeps:
+                self.history.setdefault(name, []).append(value)
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
@@ -132,8 +157,9 @@ class EarlyStopping(_Monitored):
 
     Attributes
     ----------
-    best : the best value seen;  best_epoch : its epoch;  stopped_epoch : where training
-    stopped (None if it ran to the end)
+    best : the best value seen;  best_epoch : its epoch;  stopped_epoch : the epoch training
+    stopped after (None if it ran to the end); epochs as Keras's, counted from 0 over the
+    model's life
     """
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
@@ -158,12 +184,14 @@ class EarlyStopping(_Monitored):
         self.wait = 0
 
     def get_state(self):
-        """What a resumed fit needs: the best value, its epoch, the epochs waited and the best
-        weights (``{"0": array, "1": ...}``), as a dict of numbers and arrays. ``fit`` keeps it
-        in ``model.callback_state["EarlyStopping"]``, which ``dlcore.save`` stores."""
+        """What a resumed fit needs: the best value, its epoch (``best_epoch_index``, counted
+        from 0), the epochs waited and the best weights (``{"0": array, "1": ...}``), as a dict
+        of numbers and arrays. ``fit`` keeps it in ``model.callback_state["EarlyStopping"]``,
+        which ``dlcore.save`` stores."""
         state = {"monitor": self.monitor, "best": float(self.best), "wait": int(self.wait)}
         if self.best_epoch is not None:
-            state["best_epoch"] = int(self.best_epoch)
+            # not "best_epoch": files written before December 2026 count that one from 1
+            state["best_epoch_index"] = int(self.best_epoch)
         if self.best_weights is not None:
             state["best_weights"] = {str(i): np.array(w) for i, w in enumerate(self.best_weights)}
         return state
@@ -171,8 +199,9 @@ class EarlyStopping(_Monitored):
     @staticmethod
     def check_state(state, weight_shapes=None):
         """Raise ValueError, naming the entry, unless ``state`` is one :meth:`get_state` could
-        have written: ``monitor`` a name, ``best`` a finite number, ``wait`` and ``best_epoch``
-        non-negative integers, ``best_weights`` arrays of ``weight_shapes`` (the network's
+        have written: ``monitor`` a name, ``best`` a finite number, ``wait`` and
+        ``best_epoch_index`` non-negative integers (or, in older files, ``best_epoch`` counted
+        from 1: a positive integer), ``best_weights`` arrays of ``weight_shapes`` (the network's
         ``[w.shape for w in get_weights()]``; not checked when None)."""
         def number(name, kind):
             value = state.get(name)
@@ -192,13 +221,15 @@ class EarlyStopping(_Monitored):
         if not math.isfinite(number("best", "finite number")):
             raise ValueError(f"the early-stopping state has no finite number 'best' "
                              f"(got {state['best']!r})")
-        for name in ("wait", "best_epoch"):
-            if name == "best_epoch" and name not in state:
+        for name, least, kind in (("wait", 0, "non-negative"),
+                                  ("best_epoch_index", 0, "non-negative"),
+                                  ("best_epoch", 1, "positive")):
+            if name != "wait" and name not in state:
                 continue
-            value = number(name, "non-negative integer")
-            if value < 0 or value != int(value):
-                raise ValueError(f"the early-stopping state has no non-negative integer "
-                                 f"{name!r} (got {value!r})")
+            value = number(name, f"{kind} integer")
+            if value < least or value != int(value):
+                raise ValueError(f"the early-stopping state has no {kind} integer {name!r} "
+                                 f"(got {value!r})")
         weights = state.get("best_weights")
         if weights is None or weight_shapes is None:
             return
@@ -224,7 +255,7 @@ class EarlyStopping(_Monitored):
         weights = state.get("best_weights") or {}
         self.best = float(state["best"])
         self.wait = int(state.get("wait", 0))
-        self.best_epoch = int(state["best_epoch"]) if "best_epoch" in state else None
+        self.best_epoch = _best_epoch_index(state)
         self.best_weights = ([np.asarray(weights[str(i)]) for i in range(len(weights))]
                              if weights else None)
         self.stopped_epoch = None
@@ -248,6 +279,14 @@ class EarlyStopping(_Monitored):
             self.model.set_weights(self.best_weights)
 
 
+def _best_epoch_index(state):
+    """The best epoch of a checked early-stopping state, counted from 0 (None for none): its
+    ``best_epoch_index``, or the ``best_epoch`` counted from 1 of files written before."""
+    if "best_epoch_index" in state:
+        return int(state["best_epoch_index"])
+    return int(state["best_epoch"]) - 1 if "best_epoch" in state else None
+
+
 class ModelCheckpoint(_Monitored):
     """Save the model at the end of every epoch, or only when ``monitor`` improved (Keras's
     ``ModelCheckpoint``), so that a long training interrupted by anything (a crash, a closed
@@ -255,8 +294,9 @@ class ModelCheckpoint(_Monitored):
 
     Parameters
     ----------
-    filepath : str or os.PathLike; may name the epoch (counted over the model's life) and any
-        number of the epoch logs, as Keras's does: ``"ckpt/epoch{epoch:03d}-{val_loss:.3f}.h5"``.
+    filepath : str or os.PathLike; may name the epoch (counted from 1 over the model's life:
+        Keras's epoch + 1) and any number of the epoch logs, as Keras's does:
+        ``"ckpt/epoch{epoch:03d}-{val_loss:.3f}.h5"``.
         Its folder is created. A name ending in ``.keras`` gets Keras's archive
         (``model.save``: architecture, weights, compile settings, the optimiser's state);
         any other dlcore's model file (:func:`dlcore.save`): the whole training state, so that
@@ -308,7 +348,7 @@ class ModelCheckpoint(_Monitored):
 
     def _path(self, epoch, logs):
         try:
-            return self.filepath.format(epoch=epoch, **(logs or {}))
+            return self.filepath.format(epoch=epoch + 1, **(logs or {}))  # Keras's
         except KeyError as missing:
             raise ValueError(f"ModelCheckpoint's filepath {self.filepath!r} names "
                              f"{{{missing.args[0]}}}, which this fit does not report (it "
@@ -324,8 +364,8 @@ class ModelCheckpoint(_Monitored):
             value = self._value(logs)
             if not self._better(value, self.best):
                 if self.verbose:
-                    click.echo(f"epoch {epoch}: {self.monitor} {value:.4g} did not improve on "
-                               f"{self.best:.4g}; not saved", err=True)
+                    click.echo(f"epoch {epoch + 1}: {self.monitor} {value:.4g} did not "
+                               f"improve on {self.best:.4g}; not saved", err=True)
                 return
             self.best = value
         folder = os.path.dirname(os.path.abspath(path))
@@ -336,7 +376,7 @@ class ModelCheckpoint(_Monitored):
             save(self.model, path, format="keras" if path.endswith(".keras") else "dlcore")
         self.last_path = path
         if self.verbose:
-            click.echo(f"epoch {epoch}: saved {path}", err=True)
+            click.echo(f"epoch {epoch + 1}: saved {path}", err=True)
 
 
 class ReduceLROnPlateau(_Monitored):
@@ -355,8 +395,11 @@ class ReduceLROnPlateau(_Monitored):
     verbose : 0 silent, 1 a line on stderr at each reduction
 
     The optimiser's learning rate must be a number (not a schedule). The reduced rate is the
-    optimiser's, so a saved model keeps it; the waiting counts start again in each fit.
+    optimiser's, so a saved model keeps it; the waiting counts start again in each fit. The
+    fit's History then keeps the learning rate of each epoch, as Keras's does.
     """
+
+    sets_learning_rate = True
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
@@ -393,7 +436,7 @@ class ReduceLROnPlateau(_Monitored):
             optimizer.learning_rate = rate
             self.cooldown_counter, self.wait = self.cooldown, 0
             if self.verbose:
-                click.echo(f"epoch {epoch}: {self.monitor} has not improved for "
+                click.echo(f"epoch {epoch + 1}: {self.monitor} has not improved for "
                            f"{count(self.patience, 'epoch')}: learning rate now {rate:.3g}",
                            err=True)
 
@@ -403,13 +446,15 @@ class LearningRateScheduler(Callback):
     ``LearningRateScheduler``): ``epoch`` counts from 0 over the model's life, ``rate`` is the
     current one. dlcore's own schedules (``dlcore.optimizers.StepDecay``,
     ``ExponentialDecay``, given as the optimiser's learning rate) change it at every update
-    instead.
+    instead. The fit's History keeps the learning rate of each epoch, as Keras's does.
 
     Parameters
     ----------
     schedule : callable (epoch, rate) -> new rate (a positive number)
     verbose : 0 silent, 1 a line on stderr per epoch
     """
+
+    sets_learning_rate = True
 
     def __init__(self, schedule, verbose=0):
         if not callable(schedule):
@@ -423,11 +468,12 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer
-        rate = self.schedule(epoch - 1, optimizer.learning_rate)
+        rate = self.schedule(epoch, optimizer.learning_rate)
         optimizer.learning_rate = check_float(rate, "the schedule's learning rate", low=0.0,
                                               low_open=True)
         if self.verbose:
-            click.echo(f"epoch {epoch}: learning rate {optimizer.learning_rate:.3g}", err=True)
+            click.echo(f"epoch {epoch + 1}: learning rate {optimizer.learning_rate:.3g}",
+                       err=True)
 
 
 def _constant_learning_rate(model, name):
@@ -439,9 +485,9 @@ def _constant_learning_rate(model, name):
 
 
 class CSVLogger(Callback):
-    """Write each epoch's numbers as a row of a CSV file (Keras's ``CSVLogger``): ``epoch``,
-    then the logs' names in alphabetical order (loss, accuracy, val_..., learning_rate,
-    seconds).
+    """Write each epoch's numbers as a row of a CSV file (Keras's ``CSVLogger``): ``epoch``
+    (Keras's index, from 0 over the model's life), then the logs' names in alphabetical order
+    (loss, accuracy, val_..., and dlcore's learning_rate and seconds).
 
     Parameters
     ----------
@@ -499,7 +545,7 @@ class LambdaCallback(Callback):
     on_batch_end (Keras also calls it on_train_batch_end) : f(batch, logs); ``logs`` holds the
         running loss on the batches that report (about 50 a pass), else None
 
-    ``epoch`` is dlcore's: counted from 1 over the model's life (Keras counts from 0).
+    ``epoch`` is Keras's index: counted from 0 (over the model's life).
     """
 
     HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
@@ -559,7 +605,8 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if not _is_terminal(self.file):
             return
-        self._bar = click.progressbar(length=self.n_batches, label=f"epoch {epoch}/{self.epochs}",
+        self._bar = click.progressbar(length=self.n_batches,
+                                      label=f"epoch {epoch + 1}/{self.epochs}",
                                       file=self.file, show_eta=True, show_percent=False,
                                       item_show_func=lambda _: self._text)
         self._bar.__enter__()
@@ -575,7 +622,8 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
-        click.echo(f"epoch {epoch}/{self.epochs}: {format_logs(logs or {})}", file=self.file)
+        click.echo(f"epoch {epoch + 1}/{self.epochs}: {format_logs(logs or {})}",
+                   file=self.file)
 
 
 def _is_terminal(stream):

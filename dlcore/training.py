@@ -587,8 +587,9 @@ class TrainingLoop:
 
         Returns
         -------
-        :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs (the
-        network's own ``history`` all of them).
+        :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs of the
+        loss and metrics, as Keras's (the network's own ``history`` all of them, with the
+        learning rate and the seconds).
         """
         self.check_compiled()
         comm = periodic(comm, sync_every)
@@ -685,6 +686,8 @@ class TrainingLoop:
         """History, the caller's callbacks and the progress bar, each given the model and
         Keras's ``params`` (epochs, steps per epoch, verbose)."""
         callbacks = [history] + list(callbacks or [])
+        history.keeps_learning_rate = any(getattr(callback, "sets_learning_rate", False)
+                                          for callback in callbacks)
         if verbose:
             callbacks.append(ProgressBar(n_batches, last_epoch))
         # checkpoints last: the file of an epoch then holds the other callbacks' state of it
@@ -719,7 +722,7 @@ class TrainingLoop:
                    callbacks, divergence, validation):
         """One epoch of ``fit``: the updates, the divergence check, validation, the history
         and the callbacks."""
-        epoch = self.epochs_done + 1
+        epoch = self.epochs_done   # Keras's index of the epoch: from 0, over the model's life
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         started = time.perf_counter()
@@ -727,7 +730,7 @@ class TrainingLoop:
         logs = self._train_epoch(data, targets, weights, sample_shape, buffers, batch_size,
                                  shuffle, callbacks)
         seconds = time.perf_counter() - started
-        divergence.check(epoch, logs["loss"], self.get_weights())
+        divergence.check(epoch + 1, logs["loss"], self.get_weights())
         if validation is not None:
             x_valid, y_valid, weights_valid = validation
             scores = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)

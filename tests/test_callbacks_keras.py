@@ -154,17 +154,18 @@ class _WeightsModel:
 
 
 def epochs_trained(stopper, losses):
-    """How many of ``losses`` (val_loss per epoch) a fit with ``stopper`` trains."""
+    """How many of ``losses`` (val_loss per epoch) a fit with ``stopper`` trains (epochs
+    counted from 0, as Keras's and dlcore's fit pass them)."""
     model = _WeightsModel()
     stopper.set_model(model)
     stopper.on_train_begin()
-    for epoch, loss in enumerate(losses, start=1):
+    for epoch, loss in enumerate(losses):
         model.epoch = epoch
         stopper.on_epoch_end(epoch, {"val_loss": loss})
         if model.stop_training:
             break
     stopper.on_train_end()
-    return epoch
+    return epoch + 1
 
 
 @pytest.mark.parametrize("patience, trained", [(0, 2), (1, 2), (2, 3), (3, 4)])
@@ -178,12 +179,13 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement_as_keras
 
 
 def test_early_stopping_counts_from_the_last_improvement_by_more_than_min_delta():
-    # e2 improves by 0.05 <= min_delta (not counted), e3 by 0.2 (counted): wait restarts at e3,
-    # then e4 and e5 stall and patience 2 stops at e5, restoring e3's weights (as Keras 3.15)
+    # epoch 1 improves by 0.05 <= min_delta (not counted), epoch 2 by 0.2 (counted): wait
+    # restarts at 2, then 3 and 4 stall and patience 2 stops at 4, restoring 2's weights (Keras
+    # 3.15's own callback, driven by these losses: best_epoch 2, stopped_epoch 4)
     stopper = EarlyStopping(patience=2, min_delta=0.1)
     assert epochs_trained(stopper, [1.0, 0.95, 0.8, 0.79, 0.9, 0.5, 0.4]) == 5
-    assert stopper.best_epoch == 3 and stopper.stopped_epoch == 5
-    assert stopper.model.epoch == 3
+    assert stopper.best_epoch == 2 and stopper.stopped_epoch == 4
+    assert stopper.model.epoch == 2
 
 
 def test_reduce_lr_on_plateau_in_a_fit_and_its_refusals():
@@ -228,14 +230,14 @@ def test_csv_logger_writes_the_history_and_appends_for_a_resumed_fit(tmp_path):
     fit(model, 1, [CSVLogger(path, append=True)])
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
-    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2]      # Keras's epoch indices
     for name, values in model.history.items():
         if name != "seconds":
             np.testing.assert_allclose([float(row[name]) for row in rows], values)
     assert os.listdir(tmp_path) == ["log.csv"]      # no temporary file left behind
     fit(model, 1, [CSVLogger(path)])                # not appending: a fresh file
     with open(path, newline="") as file:
-        assert [row["epoch"] for row in csv.DictReader(file)] == ["4"]
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["3"]
     with pytest.raises(FileNotFoundError, match="directory .* does not exist"):
         fit(model, 1, [CSVLogger(tmp_path / "missing" / "log.csv")])
     assert model.epochs_done == 4                   # refused before the epoch, not after it
@@ -252,7 +254,7 @@ def test_lambda_callback_calls_each_function_with_its_arguments():
     model = network()
     fit(model, 2, [callback])
     assert events[0] == ("train_begin", {}) and events[-1] == ("train_end", {})
-    assert [e[1] for e in events if e[0] == "epoch_begin"] == [1, 2]
+    assert [e[1] for e in events if e[0] == "epoch_begin"] == [0, 1]   # Keras's: from 0
     assert [e for e in events if e[0] == "epoch_end"][0][2] == sorted(
         ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"])
     assert [e[1] for e in events if e[0] == "batch"] == list(range(6)) * 2
@@ -260,3 +262,37 @@ def test_lambda_callback_calls_each_function_with_its_arguments():
         LambdaCallback(on_batch_begin=print)
     with pytest.raises(ValueError, match="on_epoch_end must be a function"):
         LambdaCallback(on_epoch_end=3)
+
+
+def test_history_holds_keras_keys_and_epochs_and_callbacks_see_keras_epochs(tmp_path):
+    # Keras 3.15, the same fit: History.epoch [0, 1], then [2, 3] for fit(epochs=4,
+    # initial_epoch=2); history keys accuracy, loss, val_accuracy, val_loss, and learning_rate
+    # only under an LR callback (LearningRateScheduler, ReduceLROnPlateau)
+    model = network()
+    seen = []
+    history = fit(model, 2, [LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(("begin", epoch)),
+        on_epoch_end=lambda epoch, logs: seen.append(("end", epoch)))])
+    assert history.epoch == [0, 1]
+    assert seen == [("begin", 0), ("end", 0), ("begin", 1), ("end", 1)]
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(history.seconds) == 2 and min(history.seconds) > 0
+    # the model's own record keeps the rest, as the files and the commands use it
+    assert model.history["seconds"][-2:] == history.seconds and "learning_rate" in model.history
+    later = model.fit(X, Y, epochs=4, initial_epoch=2, batch_size=16, verbose=0)
+    assert later.epoch == [2, 3]
+    for callback in (ReduceLROnPlateau(), LearningRateScheduler(lambda epoch, rate: rate)):
+        history = fit(network(), 2, [callback])
+        assert sorted(history.history) == ["accuracy", "learning_rate", "loss", "val_accuracy",
+                                           "val_loss"]
+        assert history.history["learning_rate"] == [0.2, 0.2]
+
+
+def test_checkpoint_names_and_messages_count_epochs_from_1_as_keras(tmp_path, capsys):
+    model = network()
+    fit(model, 2, [ModelCheckpoint(str(tmp_path / "e{epoch}.h5"), verbose=1),
+                   LearningRateScheduler(lambda epoch, rate: rate, verbose=1)])
+    assert sorted(os.listdir(tmp_path)) == ["e1.h5", "e2.h5"]     # Keras: epoch + 1
+    messages = capsys.readouterr().err
+    assert "epoch 1: saved" in messages and "epoch 2: learning rate" in messages
+    assert "epoch 0" not in messages

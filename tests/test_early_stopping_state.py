@@ -48,6 +48,8 @@ def damaged(state, change):
     (lambda s: s.update(monitor=3), "no monitored quantity 'monitor'"),
     (lambda s: s.update(wait=-1), "no non-negative integer 'wait'"),
     (lambda s: s.update(wait=1.5), "no non-negative integer 'wait'"),
+    (lambda s: s.update(best_epoch_index=-1), "no non-negative integer 'best_epoch_index'"),
+    (lambda s: s.update(best_epoch=0), "no positive integer 'best_epoch'"),
     (lambda s: s["best_weights"].update({"0": np.zeros((3, 3), np.float32)}),
      r"best_weights 0 has shape \(3, 3\)"),
     (lambda s: s["best_weights"].pop("1"), "not the network's"),
@@ -86,4 +88,21 @@ def test_a_callback_of_another_monitor_starts_afresh(two_epochs, digits):
     model.set_state(two_epochs)
     other = EarlyStopping(monitor="val_accuracy", patience=1)
     model.fit(*digits, epochs=1, callbacks=[other], **FIT)
-    assert other.best_epoch == 3          # its first epoch: nothing carried over
+    assert other.best_epoch == 2          # its first epoch (from 0): nothing carried over
+
+
+def test_the_best_epoch_counts_from_0_and_older_files_counting_from_1_resume_alike(
+        two_epochs):
+    saved = stopping_state(two_epochs)
+    # both epochs improved on a fresh network: the best is the second, index 1 (as Keras's)
+    assert saved["best_epoch_index"] == 1 and "best_epoch" not in saved
+
+    def older(state):      # as dlcore wrote it before December 2026: counted from 1
+        state["best_epoch"] = state.pop("best_epoch_index") + 1
+    for state in (two_epochs, damaged(two_epochs, older)):
+        model = network()
+        model.build((784,))
+        model.set_state(state)          # the file's checks accept both
+        stopper = EarlyStopping(patience=1)
+        stopper.set_state(stopping_state(state))
+        assert stopper.best_epoch == 1
