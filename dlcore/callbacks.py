@@ -141,32 +141,48 @@ class _Monitored(Callback):
 
 class EarlyStopping(_Monitored):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs, and put back the weights of the best epoch.
+    epochs, and put back the weights of the best epoch: Keras 3's ``EarlyStopping``, its
+    arguments in its order, its rule line for line.
 
-    The count is Keras's: with ``patience=3`` the third epoch in a row without improvement is
-    the last one trained (``patience`` 0 and 1 both stop at the first such epoch).
+    Each monitored epoch adds one to ``wait``; an improvement on the best value so far makes it
+    the best and, when it also improves on ``baseline`` (or there is none), sets ``wait`` back
+    to 0; an epoch that does not improve stops the fit once ``wait`` reaches ``patience`` (not
+    at the first epoch). So with ``patience=3`` the third epoch in a row without improvement
+    is the last one trained (``patience`` 0 and 1 both stop at the first such epoch), and with
+    a ``baseline`` the fit stops ``patience`` epochs in unless the monitor has beaten it by
+    then. The first monitored value is the first best (a NaN or infinite one is not).
 
     Parameters
     ----------
     monitor : str, a key of the epoch logs (``"val_loss"`` by default; ``"val_accuracy"``...)
     min_delta : float >= 0, the smallest change that counts as an improvement
     patience : int >= 0, epochs without improvement after which training stops
+    verbose : 0 silent, 1 a line on stderr when it stops the fit and when it restores weights
     mode : "min", "max" or "auto" (max for names containing "accuracy", else min)
+    baseline : float or None, a value the monitor must improve on within ``patience`` epochs
     restore_best_weights : bool, restore the best epoch's weights at the end (default True;
         Keras's default is False)
+    start_from_epoch : int >= 0, the epochs (Keras's index, from 0) before monitoring starts:
+        a warm-up in which no improvement is expected
 
     Attributes
     ----------
-    best : the best value seen;  best_epoch : its epoch;  stopped_epoch : the epoch training
-    stopped after (None if it ran to the end); epochs as Keras's, counted from 0 over the
-    model's life
+    best : the best value seen (None before one);  best_epoch : its epoch;  stopped_epoch : the
+    epoch training stopped after (None if it ran to the end); epochs as Keras's, counted from 0
+    over the model's life
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
-                 restore_best_weights=True):
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=True, start_from_epoch=0):
+        if isinstance(verbose, str):
+            raise ValueError(f"EarlyStopping's verbose must be 0 or 1, got {verbose!r}: its "
+                             f"fourth argument is verbose (Keras's order); give mode= by name")
         self._watch(monitor, mode, min_delta)
         self.patience = check_int(patience, "patience", minimum=0)
+        self.verbose = check_int(verbose, "verbose", minimum=0)
+        self.baseline = None if baseline is None else check_float(baseline, "baseline")
         self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = check_int(start_from_epoch, "start_from_epoch", minimum=0)
         self._resumed = False
         self._reset()
 
@@ -177,18 +193,20 @@ class EarlyStopping(_Monitored):
         self._reset()
 
     def _reset(self):
-        self.best = self._worst()
+        self.best = None
         self.best_epoch = None
         self.best_weights = None
         self.stopped_epoch = None
         self.wait = 0
 
     def get_state(self):
-        """What a resumed fit needs: the best value, its epoch (``best_epoch_index``, counted
-        from 0), the epochs waited and the best weights (``{"0": array, "1": ...}``), as a dict
-        of numbers and arrays. ``fit`` keeps it in ``model.callback_state["EarlyStopping"]``,
-        which ``dlcore.save`` stores."""
-        state = {"monitor": self.monitor, "best": float(self.best), "wait": int(self.wait)}
+        """What a resumed fit needs: the best value (none before one), its epoch
+        (``best_epoch_index``, counted from 0), the epochs waited and the best weights
+        (``{"0": array, "1": ...}``), as a dict of numbers and arrays. ``fit`` keeps it in
+        ``model.callback_state["EarlyStopping"]``, which ``dlcore.save`` stores."""
+        state = {"monitor": self.monitor, "wait": int(self.wait)}
+        if self.best is not None:
+            state["best"] = float(self.best)
         if self.best_epoch is not None:
             # not "best_epoch": files written before December 2026 count that one from 1
             state["best_epoch_index"] = int(self.best_epoch)
@@ -199,7 +217,8 @@ class EarlyStopping(_Monitored):
     @staticmethod
     def check_state(state, weight_shapes=None):
         """Raise ValueError, naming the entry, unless ``state`` is one :meth:`get_state` could
-        have written: ``monitor`` a name, ``best`` a finite number, ``wait`` and
+        have written: ``monitor`` a name, ``best`` a finite number (absent before the first
+        monitored value), ``wait`` and
         ``best_epoch_index`` non-negative integers (or, in older files, ``best_epoch`` counted
         from 1: a positive integer), ``best_weights`` arrays of ``weight_shapes`` (the network's
         ``[w.shape for w in get_weights()]``; not checked when None)."""
@@ -218,7 +237,7 @@ class EarlyStopping(_Monitored):
         if not isinstance(state.get("monitor"), str) or not state["monitor"]:
             raise ValueError(f"the early-stopping state has no monitored quantity 'monitor' "
                              f"(got {state.get('monitor')!r})")
-        if not math.isfinite(number("best", "finite number")):
+        if "best" in state and not math.isfinite(number("best", "finite number")):
             raise ValueError(f"the early-stopping state has no finite number 'best' "
                              f"(got {state['best']!r})")
         for name, least, kind in (("wait", 0, "non-negative"),
@@ -253,7 +272,7 @@ class EarlyStopping(_Monitored):
             raise ValueError(f"the saved early-stopping state monitors {state.get('monitor')!r}, "
                              f"not {self.monitor!r}")
         weights = state.get("best_weights") or {}
-        self.best = float(state["best"])
+        self.best = float(state["best"]) if "best" in state else None
         self.wait = int(state.get("wait", 0))
         self.best_epoch = _best_epoch_index(state)
         self.best_weights = ([np.asarray(weights[str(i)]) for i in range(len(weights))]
@@ -261,21 +280,38 @@ class EarlyStopping(_Monitored):
         self.stopped_epoch = None
         self._resumed = True
 
+    def _improves(self, value, reference):
+        """Keras's test: any finite value improves on none."""
+        return math.isfinite(value) if reference is None else self._better(value, reference)
+
     def on_epoch_end(self, epoch, logs=None):
         value = self._value(logs)
-        if self._better(value, self.best):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+        if epoch < self.start_from_epoch:      # the warm-up: not monitored yet
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            # until one improves, the weights of the first monitored epoch are the best
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._improves(value, self.best):
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            # the count starts again only when the baseline is beaten too
+            if self.baseline is None or self._improves(value, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
         # Keras's count: stop once `wait` reaches `patience` (not when it passes it)
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        if self.stopped_epoch is not None and self.verbose:
+            click.echo(f"epoch {self.stopped_epoch + 1}: early stopping", err=True)
         if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                click.echo(f"restoring the weights of the best epoch, {self.best_epoch + 1}",
+                           err=True)
             self.model.set_weights(self.best_weights)
 
 

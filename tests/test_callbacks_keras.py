@@ -153,15 +153,15 @@ class _WeightsModel:
         self.epoch = weights[0]
 
 
-def epochs_trained(stopper, losses):
-    """How many of ``losses`` (val_loss per epoch) a fit with ``stopper`` trains (epochs
+def epochs_trained(stopper, losses, monitor="val_loss"):
+    """How many of ``losses`` (``monitor`` per epoch) a fit with ``stopper`` trains (epochs
     counted from 0, as Keras's and dlcore's fit pass them)."""
     model = _WeightsModel()
     stopper.set_model(model)
     stopper.on_train_begin()
     for epoch, loss in enumerate(losses):
         model.epoch = epoch
-        stopper.on_epoch_end(epoch, {"val_loss": loss})
+        stopper.on_epoch_end(epoch, {monitor: loss})
         if model.stop_training:
             break
     stopper.on_train_end()
@@ -186,6 +186,61 @@ def test_early_stopping_counts_from_the_last_improvement_by_more_than_min_delta(
     assert epochs_trained(stopper, [1.0, 0.95, 0.8, 0.79, 0.9, 0.5, 0.4]) == 5
     assert stopper.best_epoch == 2 and stopper.stopped_epoch == 4
     assert stopper.model.epoch == 2
+
+
+# Keras 3.15's own EarlyStopping driven by the same values: (epochs trained, best_epoch,
+# stopped_epoch, the epoch whose weights the model ends with)
+@pytest.mark.parametrize("settings, values, keras", [
+    # improving, but above the baseline until epoch 5: the count runs on from epoch 0 and
+    # starts again at 5; 7 and 8 stall, and patience 2 stops at 8
+    ({"patience": 2, "baseline": 0.5},
+     [1.0, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.35, 0.36, 0.37, 0.2], (9, 6, 8, 6)),
+    ({"patience": 2, "baseline": 0.95}, [1.0, 0.9, 0.91, 0.92, 0.93], (4, 1, 3, 1)),
+    ({"monitor": "val_accuracy", "patience": 3, "baseline": 0.9,
+      "restore_best_weights": False},
+     [0.5, 0.6, 0.7, 0.8, 0.95, 0.94, 0.93, 0.92, 0.91], (8, 4, 7, 7)),
+    # epochs 0..2 are a warm-up: monitoring starts at 3, whose value is the first best
+    ({"patience": 1, "start_from_epoch": 3}, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6],
+     (5, 3, 4, 3)),
+    ({"patience": 2, "start_from_epoch": 2}, [0.1, 1.1, 1.2, 1.0, 1.4, 1.5, 1.6],
+     (6, 3, 5, 3)),
+], ids=["baseline-late", "baseline-beaten", "baseline-accuracy", "warm-up", "warm-up-best"])
+def test_early_stopping_baseline_and_start_from_epoch_follow_keras(settings, values, keras):
+    stopper = EarlyStopping(**settings)
+    trained = epochs_trained(stopper, values, settings.get("monitor", "val_loss"))
+    assert (trained, stopper.best_epoch, stopper.stopped_epoch, stopper.model.epoch) == keras
+
+
+def test_early_stopping_takes_kerass_arguments_in_kerass_order(capsys):
+    # keras.callbacks.EarlyStopping(monitor, min_delta, patience, verbose, mode, baseline,
+    # restore_best_weights, start_from_epoch)
+    stopper = EarlyStopping("val_accuracy", 0.01, 3, 1, "max", 0.9, False, 2)
+    assert (stopper.monitor, stopper.min_delta, stopper.patience, stopper.verbose, stopper.mode,
+            stopper.baseline, stopper.restore_best_weights, stopper.start_from_epoch) == (
+        "val_accuracy", 0.01, 3, 1, "max", 0.9, False, 2)
+    # verbose: Keras's two messages, with its epochs counted from 1 ("Epoch 9: early stopping",
+    # "Restoring model weights from the end of the best epoch: 7.")
+    epochs_trained(EarlyStopping(patience=2, baseline=0.5, verbose=1),
+                   [1.0, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.35, 0.36, 0.37, 0.2])
+    assert capsys.readouterr().err.splitlines() == [
+        "epoch 9: early stopping", "restoring the weights of the best epoch, 7"]
+    with pytest.raises(ValueError, match="fourth argument is verbose .* give mode= by name"):
+        EarlyStopping("val_loss", 0, 3, "min")
+    with pytest.raises(ValueError, match="start_from_epoch must be >= 0"):
+        EarlyStopping(start_from_epoch=-1)
+    with pytest.raises(ValueError, match="baseline must be a finite number"):
+        EarlyStopping(baseline="0.5")
+
+
+def test_a_checkpoint_in_the_warm_up_of_start_from_epoch_resumes(tmp_path):
+    # nothing monitored yet: the saved state has no best, and the file still loads
+    model = network()
+    fit(model, 2, [EarlyStopping(start_from_epoch=3), ModelCheckpoint(tmp_path / "m.h5")])
+    resumed = dlcore.load(tmp_path / "m.h5")
+    assert "best" not in resumed.callback_state["EarlyStopping"]
+    stopper = EarlyStopping(patience=1, start_from_epoch=3)
+    fit(resumed, 2, [stopper])
+    assert stopper.best_epoch == 3 and stopper.stopped_epoch is None
 
 
 def test_reduce_lr_on_plateau_in_a_fit_and_its_refusals():

@@ -43,7 +43,7 @@ def damaged(state, change):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda s: s.pop("best"), "no finite number 'best'"),
+    (lambda s: s.update(best="low"), "no finite number 'best'"),
     (lambda s: s.update(best=float("nan")), "no finite number 'best'"),
     (lambda s: s.update(monitor=3), "no monitored quantity 'monitor'"),
     (lambda s: s.update(wait=-1), "no non-negative integer 'wait'"),
