@@ -5,14 +5,21 @@ a plateau (:class:`ReduceLROnPlateau`) or set per epoch (:class:`LearningRateSch
 epochs' numbers in a CSV file (:class:`CSVLogger`) and functions as callbacks
 (:class:`LambdaCallback`).
 
-A callback is told when training starts and ends, and when each epoch and each batch ends::
+A callback is told when training starts and ends, and when each epoch and each batch starts
+and ends (Keras's hooks)::
 
     class Callback:
         def on_train_begin(self, logs): ...
         def on_epoch_begin(self, epoch, logs): ...
-        def on_batch_end(self, batch, logs): ...          # logs: {"loss": running mean}
+        def on_train_batch_begin(self, batch, logs): ... # calls on_batch_begin (Keras 2's name)
+        def on_train_batch_end(self, batch, logs): ...   # calls on_batch_end; logs: the running
+                                                          # means of the epoch so far
         def on_epoch_end(self, epoch, logs): ...          # logs: loss, accuracy, val_loss, ...
         def on_train_end(self, logs): ...
+
+A callback that overrides a batch hook gets the logs of every batch, as in Keras; computing them
+reads the running sums back from the backend, so the fit does so only for such a callback (the
+progress bar takes the logs of the batches that report, about 50 a pass, and others None).
 
 ``epoch`` is Keras's index: counted from 0, over the model's life (a model loaded after 2
 epochs starts its next fit at epoch 2); messages for people say "epoch 3/10" (epoch + 1), and
@@ -35,6 +42,9 @@ import numpy as np
 from dlcore.validation import check_bool, check_float, check_int
 from dlcore.wording import count, duration
 
+#: The hooks called for every batch of ``fit``
+BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
 
 class Callback:
     """Base class: every hook does nothing. ``model`` is the model being trained and
@@ -46,6 +56,10 @@ class Callback:
     #: whether the callback sets the learning rate: the fit's History then keeps the rate of
     #: each epoch, as Keras's LR callbacks write it into the logs
     sets_learning_rate = False
+    #: whether the batch hooks get the logs of every batch (True) or of the batches that
+    #: report (False); None: True when the class overrides a batch hook (see
+    #: :meth:`wants_every_batch_logs`)
+    every_batch_logs = None
 
     def set_model(self, model):
         self.model = model
@@ -53,10 +67,32 @@ class Callback:
     def set_params(self, params):
         self.params = dict(params)
 
+    def wants_every_batch_logs(self):
+        """Whether ``fit`` gives the batch hooks the logs of every batch: ``every_batch_logs``
+        when set, else whether the class overrides a batch hook (a Keras callback recording
+        per-batch losses expects them)."""
+        if self.every_batch_logs is not None:
+            return bool(self.every_batch_logs)
+        return any(getattr(type(self), hook) is not getattr(Callback, hook)
+                   for hook in BATCH_HOOKS)
+
     def on_train_begin(self, logs=None):
         pass
 
     def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Before the update of batch ``batch`` (counted from 0 in the epoch): Keras's hook,
+        which calls :meth:`on_batch_begin` (Keras 2's name), as Keras's does."""
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """After the update of batch ``batch``; ``logs`` the running loss and metrics of the
+        epoch so far. Calls :meth:`on_batch_end` (Keras 2's name), as Keras's does."""
+        self.on_batch_end(batch, logs=logs)
+
+    def on_batch_begin(self, batch, logs=None):
         pass
 
     def on_batch_end(self, batch, logs=None):
@@ -571,36 +607,44 @@ class CSVLogger(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback made of functions (Keras's ``LambdaCallback``), e.g.
-    ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))``.
+    """A callback made of functions (Keras's ``LambdaCallback``, its arguments in its order),
+    e.g. ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))``.
 
     Parameters
     ----------
-    on_train_begin, on_train_end : f(logs)
     on_epoch_begin, on_epoch_end : f(epoch, logs)
-    on_batch_end (Keras also calls it on_train_batch_end) : f(batch, logs); ``logs`` holds the
-        running loss on the batches that report (about 50 a pass), else None
+    on_train_begin, on_train_end : f(logs)
+    on_train_batch_begin, on_train_batch_end : f(batch, logs); ``logs`` holds the running loss
+        and metrics of the epoch at every batch's end (None at its beginning)
+    on_batch_begin, on_batch_end : Keras 2's names of the same two hooks (give one of each
+        pair)
 
     ``epoch`` is Keras's index: counted from 0 (over the model's life).
     """
 
-    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-             "on_batch_end")
+    HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end",
+             "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_end=None,
-                 on_train_begin=None, on_train_end=None, on_train_batch_end=None,
-                 **others):
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 on_batch_begin=None, on_batch_end=None, **others):
         if others:
-            raise ValueError(f"LambdaCallback takes {', '.join(self.HOOKS)} (and "
-                             f"on_train_batch_end); dlcore calls no {', '.join(sorted(others))}")
-        if on_batch_end is not None and on_train_batch_end is not None:
-            raise ValueError("give on_batch_end or on_train_batch_end (the same hook), not both")
+            raise ValueError(f"LambdaCallback takes {', '.join(self.HOOKS)}; dlcore calls no "
+                             f"{', '.join(sorted(others))}")
+        batch_hooks = {"on_batch_begin": (on_batch_begin, on_train_batch_begin),
+                       "on_batch_end": (on_batch_end, on_train_batch_end)}
+        for name, (keras_2, keras_3) in batch_hooks.items():
+            if keras_2 is not None and keras_3 is not None:
+                raise ValueError(f"give {name} or on_train_{name[3:]} (the same hook), not both")
         self.functions = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                          "on_batch_begin": on_batch_begin or on_train_batch_begin,
                           "on_batch_end": on_batch_end or on_train_batch_end,
                           "on_train_begin": on_train_begin, "on_train_end": on_train_end}
         for name, function in self.functions.items():
             if function is not None and not callable(function):
                 raise ValueError(f"{name} must be a function, got {function!r}")
+        self.every_batch_logs = any(self.functions[name] is not None
+                                    for name in ("on_batch_begin", "on_batch_end"))
 
     def _call(self, hook, *arguments):
         function = self.functions[hook]
@@ -619,6 +663,9 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._call("on_epoch_end", epoch, logs or {})
 
+    def on_batch_begin(self, batch, logs=None):
+        self._call("on_batch_begin", batch, logs)
+
     def on_batch_end(self, batch, logs=None):
         self._call("on_batch_end", batch, logs)
 
@@ -630,6 +677,9 @@ class ProgressBar(Callback):
     Off a terminal (a log file, a notebook's captured stderr, CI) only the epoch's line is
     written: click prints a bar's label once there and never moves it, which would show every
     epoch twice."""
+
+    #: the running numbers of the batches that report are enough for the bar
+    every_batch_logs = False
 
     def __init__(self, n_batches, epochs, file=None):
         self.n_batches = n_batches

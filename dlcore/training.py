@@ -755,9 +755,14 @@ class TrainingLoop:
         order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
         data_parallel = getattr(self, "_data_parallel", None)
         steps = self._product_steps()
+        # the logs of every batch for a callback that overrides a batch hook (Keras's); the
+        # others get those of the reporting batches: each log reads the sums off the device
+        every_batch = [callback.wants_every_batch_logs() for callback in callbacks]
         for batch in mini_batches(self.backend, (data, targets, weights),
                                   (buffers.x, buffers.y, buffers.w), order, batch_size,
                                   shard=data_parallel and data_parallel.comm.shard):
+            for callback in callbacks:
+                callback.on_train_batch_begin(batch.index)
             x, y, w = batch.arrays
             data_parallel = getattr(self, "_data_parallel", None)
             if data_parallel is not None:   # this rank's rows of the global batch
@@ -765,9 +770,11 @@ class TrainingLoop:
             n = x.shape[0]
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
                              totals, steps, w)
-            logs = self._logs(totals, with_penalty=True) if batch.reports else None
-            for callback in callbacks:
-                callback.on_batch_end(batch.index, logs)
+            logs = (self._logs(totals, with_penalty=True)
+                    if batch.reports or any(every_batch) else None)
+            for callback, every in zip(callbacks, every_batch):
+                callback.on_train_batch_end(batch.index, logs if every or batch.reports
+                                            else None)
         if getattr(self, "_data_parallel", None) is not None:
             self._data_parallel.sum_totals(totals)
         return self._logs(totals, with_penalty=True)

@@ -8,6 +8,7 @@ sequence of rates is worked by hand from Keras's rule (Keras 3.15's own callback
 sequence); the CSV rows are the history's numbers.
 """
 import csv
+import io
 import os
 
 import numpy as np
@@ -15,11 +16,13 @@ import pytest
 
 import dlcore
 from dlcore.callbacks import (
+    Callback,
     CSVLogger,
     EarlyStopping,
     LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
+    ProgressBar,
     ReduceLROnPlateau,
 )
 from dlcore.layers import Dense
@@ -313,8 +316,10 @@ def test_lambda_callback_calls_each_function_with_its_arguments():
     assert [e for e in events if e[0] == "epoch_end"][0][2] == sorted(
         ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"])
     assert [e[1] for e in events if e[0] == "batch"] == list(range(6)) * 2
-    with pytest.raises(ValueError, match="dlcore calls no on_batch_begin"):
-        LambdaCallback(on_batch_begin=print)
+    with pytest.raises(ValueError, match="dlcore calls no on_test_batch_end"):
+        LambdaCallback(on_test_batch_end=print)
+    with pytest.raises(ValueError, match="give on_batch_end or on_train_batch_end"):
+        LambdaCallback(on_batch_end=print, on_train_batch_end=print)
     with pytest.raises(ValueError, match="on_epoch_end must be a function"):
         LambdaCallback(on_epoch_end=3)
 
@@ -351,3 +356,65 @@ def test_checkpoint_names_and_messages_count_epochs_from_1_as_keras(tmp_path, ca
     messages = capsys.readouterr().err
     assert "epoch 1: saved" in messages and "epoch 2: learning rate" in messages
     assert "epoch 0" not in messages
+
+
+class BatchLosses(Callback):
+    """keras.io's "Writing your own callbacks" (Keras 3): per-batch losses recorded with
+    on_train_batch_end."""
+
+    def on_train_begin(self, logs=None):
+        self.started, self.losses = [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.started.append(batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(logs["loss"])
+
+
+class Keras2BatchEnds(Callback):
+    """A Keras 2 callback: Keras 3's on_train_batch_end calls its on_batch_end."""
+
+    def __init__(self):
+        self.batches = []
+
+    def on_batch_begin(self, batch, logs=None):
+        self.batches.append(("begin", batch))
+
+    def on_batch_end(self, batch, logs=None):
+        self.batches.append(("end", batch, logs is not None))
+
+
+def test_a_keras_callback_gets_every_batchs_hooks_and_running_logs():
+    model, recorder, keras_2 = network(), BatchLosses(), Keras2BatchEnds()
+    fit(model, 2, [recorder, keras_2])            # 90 training rows, batches of 16: 6 a pass
+    assert recorder.started == list(range(6)) * 2 and len(recorder.losses) == 12
+    # the logs are the running means of the epoch so far: the last batch's is the epoch's loss
+    assert [recorder.losses[5], recorder.losses[11]] == model.history["loss"]
+    assert keras_2.batches[:2] == [("begin", 0), ("end", 0, True)] and len(keras_2.batches) == 24
+
+
+class SpyBar(ProgressBar):
+    def __init__(self, seen):
+        super().__init__(150, 1, file=io.StringIO())
+        self.seen = seen
+
+    def on_batch_end(self, batch, logs=None):
+        self.seen.append(logs is not None)
+
+
+def test_batch_logs_are_read_only_where_a_callback_asks_for_them_and_the_bar_keeps_its_pace():
+    x, y = X[:100].repeat(3, axis=0), Y[:100].repeat(3)       # 150 batches of 2
+    def reads_and_reports(callbacks):
+        model = network()
+        logs, calls, bar_saw = model._logs, [], []
+        model._logs = lambda *args, **kwargs: calls.append(1) or logs(*args, **kwargs)
+        model.fit(x, y, epochs=1, batch_size=2, verbose=0,
+                  callbacks=[SpyBar(bar_saw), *callbacks])
+        return len(calls), sum(bar_saw)
+    counts = {name: reads_and_reports(callbacks) for name, callbacks in (
+        ("none", []), ("epoch hooks", [EarlyStopping("loss")]),
+        ("batch hooks", [BatchLosses()]))}
+    # a report every 150 // 50 = 3 batches, and the epoch's logs: 51 reads; 151 for a
+    # callback that records every batch, while the bar still gets its 50 reports
+    assert counts == {"none": (51, 50), "epoch hooks": (51, 50), "batch hooks": (151, 50)}
