@@ -16,7 +16,7 @@
 ``Tanh``, ``Softmax``, softplus, softsign, relu6, leaky_relu; Dense and Conv2D also take
 ``ELU``                ``activation=``)
 ``LeakyReLU(slope)``   y = x for x > 0, else slope x (Keras' default slope 0.3)
-``Dropout(rate)``      inverted dropout, the identity in evaluation
+``Dropout(rate)``      inverted dropout, the identity in evaluation (Keras's ``seed=``)
 ``Rescaling(scale)``   y = scale x + offset (Keras' first layer of image models)
 ``BatchNormalization`` each channel normalised over the batch, then scaled and shifted (in
                        :mod:`dlcore.layers.normalization`)

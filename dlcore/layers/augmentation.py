@@ -36,7 +36,7 @@ import numpy as np
 from dlcore.backend import rng
 from dlcore.backend.registry import body, shared
 from dlcore.backend.rng import normal_at, philox4x32, uniform_from_bits
-from dlcore.layers.base import Layer, draws_noise
+from dlcore.layers.base import Layer, draws_noise, own_seed
 from dlcore.validation import check_float, check_int
 
 
@@ -226,6 +226,9 @@ class GaussianNoise(Layer):
     Parameters
     ----------
     stddev : float > 0
+    seed : int in [0, 2**64) or None, Keras's: the Philox key of this layer's noise, instead of
+        the model's key for it (the same noise wherever the layer sits); kept in the layer's
+        config and so in the model's files
     """
 
     stochastic = True
@@ -233,12 +236,18 @@ class GaussianNoise(Layer):
     #: data-parallel training (as :attr:`dlcore.layers.Dropout.first_row`).
     first_row = 0
 
-    def __init__(self, stddev, name=None, input_shape=None):
+    def __init__(self, stddev, seed=None, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         self.stddev = check_float(stddev, "stddev", low=0.0, low_open=True)
+        self.seed = own_seed(seed)
 
     def _config(self):
-        return {"stddev": self.stddev}
+        return {"stddev": self.stddev, **({} if self.seed is None else {"seed": self.seed})}
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        # a seed of its own keys the noise instead of the model's key for the layer
+        return super().build(input_shape, backend, dtype, seed if self.seed is None else
+                             self.seed)
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)

@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from dlcore.backend import get_backend
-from dlcore.validation import check_bool
+from dlcore.validation import check_bool, check_int
 
 from . import initializers
 from .bodies import ACTIVATION_CODES, NEEDS_PREACTIVATION
@@ -49,6 +49,18 @@ MC_DROPOUT = "mc_dropout"
 def draws_noise(training):
     """Whether ``training`` switches on noise injection and augmentation: True, not a mode."""
     return bool(training) and not isinstance(training, str)
+
+
+def own_seed(seed):
+    """Keras's ``seed=`` of a layer that draws (Dropout, GaussianNoise): None (the layer's
+    draws take the key the model derives for it), or an integer in [0, 2**64): the Philox key
+    of the layer's draws, wherever the layer sits."""
+    if seed is None:
+        return None
+    seed = check_int(seed, "seed", minimum=0)
+    if seed >= 2 ** 64:
+        raise ValueError(f"seed must be below 2**64 (a Philox key), got {seed}")
+    return seed
 
 
 def check_activation(activation):

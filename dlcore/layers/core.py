@@ -14,7 +14,7 @@ import numpy as np
 from dlcore.backend.rng import STREAM_DROPOUT, STREAM_MC_DROPOUT
 from dlcore.validation import check_float
 
-from .base import ACTIVATION_NAMES, MC_DROPOUT, Layer, check_activation, draws_noise
+from .base import ACTIVATION_NAMES, MC_DROPOUT, Layer, check_activation, draws_noise, own_seed
 from .bodies import NEEDS_PREACTIVATION
 
 
@@ -240,15 +240,21 @@ class Dropout(Layer):
     """Inverted dropout: in training each input is kept with probability 1 - rate and scaled
     by 1 / (1 - rate), y = x * m with m = [u >= rate] / (1 - rate); in evaluation y = x.
 
-    The uniforms u come from the layer's Philox key, stream ``STREAM_DROPOUT``, step = the
-    network's update number and (row, column) = (sample in the batch, feature), so a seed
-    gives the same masks on every backend (:func:`dlcore.layers.reference.dropout_mask`).
+    The uniforms u come from the layer's Philox key (``seed`` when given, else the one the
+    model derives for the layer), stream ``STREAM_DROPOUT``, step = the network's update number
+    and (row, column) = (sample in the batch, feature), so a seed gives the same masks on every
+    backend (:func:`dlcore.layers.reference.dropout_mask`).
     In the mode ``training="mc_dropout"`` (``predict(x, mc_dropout=K)``: Monte Carlo dropout,
     "dropout as bagging") the masks come from ``STREAM_MC_DROPOUT`` instead, step = the draw.
 
     Parameters
     ----------
     rate : float in [0, 1), the probability of dropping a unit
+    noise_shape : None only (Keras's default: each unit dropped on its own); Keras's masks
+        shared along some axes are refused in one line
+    seed : int in [0, 2**64) or None, Keras's: the Philox key of this layer's masks, instead
+        of the model's key for it (the same masks wherever the layer sits); kept in the
+        layer's config and so in the model's files
     """
 
     stochastic = True
@@ -257,12 +263,22 @@ class Dropout(Layer):
     #: (:mod:`dlcore.distributed.network` sets it before each step).
     first_row = 0
 
-    def __init__(self, rate, name=None, input_shape=None):
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         self.rate = check_float(rate, "rate", low=0.0, high=1.0, high_open=True)
+        if noise_shape is not None:
+            raise ValueError(f"Dropout's noise_shape must be None, got {noise_shape!r:.40}: "
+                             f"dlcore drops each unit on its own (Keras's default); drop the "
+                             f"argument")
+        self.seed = own_seed(seed)
 
     def _config(self):
-        return {"rate": self.rate}
+        return {"rate": self.rate, **({} if self.seed is None else {"seed": self.seed})}
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        # a seed of its own keys the masks instead of the model's key for the layer
+        return super().build(input_shape, backend, dtype, seed if self.seed is None else
+                             self.seed)
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
