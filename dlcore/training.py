@@ -448,6 +448,13 @@ def split_validation(x, y, validation_split, seed, weights=None):
     return x[train], y[train], (x[valid], y[valid])
 
 
+def _has_dropout(model):
+    """Whether ``model`` (or a model nested in it) has a Dropout layer that drops units."""
+    from dlcore.layers import Dropout
+    return any((isinstance(layer, Dropout) and layer.rate > 0) or _has_dropout(layer)
+               for layer in getattr(model, "layers", ()))
+
+
 def called_once(layers, calls):
     """The ``layers`` that appear exactly once in ``calls`` (the layer of each call, in a
     model's running order)."""
@@ -1086,8 +1093,12 @@ class TrainingLoop:
 
             p(y | x) ~ (1/K) sum_k p(y | x, mask_k)
 
-        Mask k of the b-th batch of ``batch_size`` samples comes from ``STREAM_MC_DROPOUT`` at
-        step b K + k (seeded: the same K masks on every call). Noise and augmentation stay off.
+        Mask k of a Dropout layer is the same for every sample (one thinned network per draw),
+        from ``STREAM_MC_DROPOUT`` at step k: seeded, the same K masks on every call, so that
+        a sample's prediction depends on it, the weights and the seed alone, not on its batch,
+        ``batch_size`` or the other rows (``predict(x)[i] == predict(x[i:i + 1])[0]``). Noise
+        and augmentation stay off. A network without a Dropout layer (of rate > 0) would give
+        K times the plain prediction: it is computed once, with a warning.
 
         ``verbose`` 1, 2 or "auto" (as Keras) prints one line on stderr when done (how many
         samples, how long); 0 is silent.
@@ -1098,20 +1109,25 @@ class TrainingLoop:
         batch_size = check_int(256 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
         draws = check_int(mc_dropout, "mc_dropout", minimum=0)
+        if draws and not _has_dropout(self):
+            warnings.warn(f"predict(mc_dropout={draws}): the network has no Dropout layer (of "
+                          f"rate > 0), so every pass would be the plain prediction: it is "
+                          f"computed once; drop mc_dropout", stacklevel=2)
+            draws = 0
         backend = self.backend
         out = np.empty((len(x),) + tuple(self.output_shape), dtype=self.dtype)
         # consecutive slices: on the cpu, views of x (no gather)
         with backend.compute(small_products=True):
-            for batch, start in enumerate(range(0, len(x), batch_size)):
+            for start in range(0, len(x), batch_size):
                 x_batch = backend.asarray(x[start:start + batch_size], dtype=self.dtype)
                 rows = slice(start, start + len(x_batch))
                 if not draws:
                     out[rows] = backend.to_numpy(self.forward(x_batch))
                     continue
                 total = np.zeros(out[rows].shape, dtype=np.float64)
-                for draw in range(draws):
+                for draw in range(draws):   # draw k: the same thinned network for every batch
                     total += backend.to_numpy(self.forward(x_batch, training=MC_DROPOUT,
-                                                           step=batch * draws + draw))
+                                                           step=draw))
                 out[rows] = total / draws
         if talk:
             click.echo(f"predict: {len(x):,} samples in {time.perf_counter() - started:.2f} s",

@@ -134,16 +134,28 @@ def test_mc_dropout_averages_the_networks_of_k_philox_masks():
     seed = model.layers[1].seed_
     expected = np.zeros((7, 3))
     for k in range(5):
-        # batch 1 of batch_size 4 (rows 4..6), draw k: step 1 * 5 + k
-        batches = [(slice(0, 4), 0 * 5 + k), (slice(4, 7), 1 * 5 + k)]
-        for rows, step in batches:
-            n = rows.stop - rows.start
-            mask = ref.dropout_mask(n, 6, 0.5, seed, step, rng.STREAM_MC_DROPOUT)
-            z = (hidden[rows] * mask) @ kernel2 + bias2
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            expected[rows] += e / e.sum(axis=1, keepdims=True) / 5
+        # draw k: one thinned network for every sample, row 0 of the stream at step k
+        mask = ref.dropout_mask(1, 6, 0.5, seed, k, rng.STREAM_MC_DROPOUT)
+        z = (hidden * mask) @ kernel2 + bias2
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        expected += e / e.sum(axis=1, keepdims=True) / 5
     np.testing.assert_allclose(model.predict(x, batch_size=4, mc_dropout=5), expected,
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_an_mc_dropout_prediction_depends_on_the_sample_alone(backend):
+    x, _ = blobs(9)
+    model = dropout_net(backend)
+    whole = model.predict(x, mc_dropout=6)
+    for batch_size in (1, 4):
+        np.testing.assert_allclose(model.predict(x, batch_size=batch_size, mc_dropout=6), whole,
+                                   rtol=1e-6, atol=1e-7)
+    for i in (0, 5, 8):
+        np.testing.assert_allclose(model.predict(x[i:i + 1], mc_dropout=6)[0], whole[i],
+                                   rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.predict(x[::-1], mc_dropout=6), whole[::-1], rtol=1e-6,
+                               atol=1e-7)
 
 
 def test_mc_dropout_differs_from_weight_scaling_and_tends_to_it():
@@ -157,14 +169,41 @@ def test_mc_dropout_differs_from_weight_scaling_and_tends_to_it():
     np.testing.assert_array_equal(model.predict(x, mc_dropout=2), few)   # seeded
 
 
-def test_mc_dropout_leaves_noise_off_and_a_net_without_dropout_unchanged():
+def test_mc_dropout_leaves_noise_off_and_a_net_without_dropout_is_predicted_once_warned():
     x, _ = blobs(6)
     plain = net(3)
-    np.testing.assert_array_equal(plain.predict(x, mc_dropout=3), plain.predict(x))
-    noisy = net(3, [GaussianNoise(5.0), Dense(8, activation="relu"),
+    passes = []
+    forward = plain.forward
+    plain.forward = lambda *args, **kwargs: passes.append(1) or forward(*args, **kwargs)
+    with pytest.warns(UserWarning, match=r"mc_dropout=3\): the network has no Dropout layer"):
+        np.testing.assert_array_equal(plain.predict(x, mc_dropout=3), plain.predict(x))
+    assert len(passes) == 2                    # one pass each, not 3 + 1
+    noisy = net(3, [GaussianNoise(5.0), Dense(8, activation="relu"), Dropout(0.0),
                     Dense(3, activation="softmax")])
     noisy.set_weights(plain.get_weights())
-    np.testing.assert_allclose(noisy.predict(x, mc_dropout=3), plain.predict(x), rtol=1e-6)
+    with pytest.warns(UserWarning, match="no Dropout layer"):
+        np.testing.assert_allclose(noisy.predict(x, mc_dropout=3), plain.predict(x),
+                                   rtol=1e-6)
+    dropped = net(3, [GaussianNoise(5.0), Dense(8, activation="relu"), Dropout(0.5),
+                      Dense(3, activation="softmax")])
+    dropped.set_weights(plain.get_weights())
+    expected = dropout_net_of(plain, dropped.layers[2].seed_, x, draws=3)
+    np.testing.assert_allclose(dropped.predict(x, mc_dropout=3), expected, rtol=1e-5)
+
+
+def dropout_net_of(plain, seed, x, draws):
+    """The MC dropout average of ``plain``'s two Dense layers with a Dropout(0.5) of key
+    ``seed`` between them and no noise."""
+    (kernel1, bias1), (kernel2, bias2) = plain.layers[0].get_weights(), \
+        plain.layers[1].get_weights()
+    hidden = np.maximum(x @ kernel1 + bias1, 0)
+    total = 0
+    for k in range(draws):
+        z = (hidden * ref.dropout_mask(1, 8, 0.5, seed, k, rng.STREAM_MC_DROPOUT)) @ kernel2 \
+            + bias2
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        total = total + e / e.sum(axis=1, keepdims=True)
+    return total / draws
 
 
 def test_mc_dropout_on_the_cpu_follows_the_reference():

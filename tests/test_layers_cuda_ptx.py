@@ -97,6 +97,7 @@ SCRIPT = textwrap.dedent(r'''
             input_shape=(1, 6, 6), backend="cpu")
         model.compile(loss, optimizer, ["accuracy"])
         model.fit(x, rs.integers(0, 3, 6), epochs=1, batch_size=3, verbose=0)
+    model.predict(x, mc_dropout=2)       # Monte Carlo dropout's mask shared by the batch
     # a network fuses each cross-entropy with its activation (and refuses it on other outputs):
     # the losses of outputs that are already probabilities are reached by calling them directly
     probabilities = np.full((3, 3), 1 / 3, np.float32)
@@ -132,7 +133,8 @@ def compile_report():
     "bias_activation_rows", "unit_bias_activation_rows", "softmax_rows",
     "activation_gradient_rows", "bias_gradient_span", "im2col_rows",
     "col2im_rows", "pool_rows", "pool_gradient_rows", "pool_gradient_tiles_rows", "dropout_rows",
-    "multiply_span", "upsample_nearest_rows", "upsample_nearest_gradient_rows",
+    "scale_columns_rows", "multiply_span", "upsample_nearest_rows",
+    "upsample_nearest_gradient_rows",
     "upsample_bilinear_rows", "upsample_bilinear_gradient_rows",
     "augment_rows", "gaussian_noise_rows", "softmax_cross_entropy_rows",
     "probability_cross_entropy_rows", "sigmoid_binary_cross_entropy_rows",

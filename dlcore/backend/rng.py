@@ -57,7 +57,7 @@ STREAM_AUGMENT = 5       # data augmentation (step = epoch)
 STREAM_NOISE = 6         # input noise injection (step = update)
 STREAM_CORRUPT = 7       # a denoising autoencoder's corruption q(x~ | x) (step = update)
 STREAM_BOOTSTRAP = 10    # an ensemble's bootstrap samples (step = member)
-STREAM_MC_DROPOUT = 11   # Monte Carlo dropout masks of predict (step = batch * K + draw)
+STREAM_MC_DROPOUT = 11   # Monte Carlo dropout masks of predict (row 0, step = draw)
 STREAM_GIBBS = 16        # training chains: STREAM_GIBBS + 2 * t + (0 hidden | 1 visible)
 STREAM_SWAP = 12         # parallel tempering's swaps in training (row = chain, column = pair,
 #                          step = update)

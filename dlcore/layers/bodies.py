@@ -705,6 +705,14 @@ def dropout_rows(row, first_block, last_block, x, out, mask, rate, scale, k0, k1
             _drop(inputs, outputs, masks, i + lane, word, rate, scale)
 
 
+@body
+def scale_columns_rows(row, first, last, x, scale, out):
+    """out[row, j] = x[row, j] scale[j] for j = first .. last-1: every sample times the same
+    row (one dropout mask for a whole batch, Monte Carlo dropout's thinned network)."""
+    for column in range(first, last):
+        out[row, column] = x[row, column] * scale[column]
+
+
 @shared
 def _drop(inputs, outputs, masks, column, word, rate, scale):
     """Feature ``column`` of :func:`dropout_rows`'s 1-D views of a sample: keep or drop it."""

@@ -245,7 +245,9 @@ class Dropout(Layer):
     and (row, column) = (sample in the batch, feature), so a seed gives the same masks on every
     backend (:func:`dlcore.layers.reference.dropout_mask`).
     In the mode ``training="mc_dropout"`` (``predict(x, mc_dropout=K)``: Monte Carlo dropout,
-    "dropout as bagging") the masks come from ``STREAM_MC_DROPOUT`` instead, step = the draw.
+    "dropout as bagging") one mask, drawn as row 0 of ``STREAM_MC_DROPOUT`` at step = the
+    draw, multiplies every sample: draw k is one thinned network, the same for every sample,
+    so that a sample's prediction depends on the sample and the seed alone.
 
     Parameters
     ----------
@@ -282,14 +284,20 @@ class Dropout(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        monte_carlo = isinstance(training, str) and training == MC_DROPOUT
-        self._training = (monte_carlo or draws_noise(training)) and self.rate > 0
+        self._monte_carlo = isinstance(training, str) and training == MC_DROPOUT
+        self._training = (self._monte_carlo or draws_noise(training)) and self.rate > 0
         if not self._training:
             return x
         y = self._buffer("output", x.shape)
+        if self._monte_carlo:   # the thinned network of this draw: one mask for every sample
+            one = (1,) + tuple(x.shape[1:])
+            self._mask = self._buffer("mask", one)
+            self.ops.dropout_forward(x[:1], self._buffer("first_output", one), self._mask,
+                                     self.rate, self.seed_, step, STREAM_MC_DROPOUT)
+            self.ops.scale_columns(x, self._mask, y)
+            return y
         self._mask = self._buffer("mask", x.shape)
-        self.ops.dropout_forward(x, y, self._mask, self.rate, self.seed_, step,
-                                 STREAM_MC_DROPOUT if monte_carlo else STREAM_DROPOUT,
+        self.ops.dropout_forward(x, y, self._mask, self.rate, self.seed_, step, STREAM_DROPOUT,
                                  self.first_row)
         return y
 
@@ -299,7 +307,10 @@ class Dropout(Layer):
         if not self._training:
             return grad_y
         grad_x = self._buffer("grad_input", grad_y.shape)
-        self.ops.multiply(grad_y, self._mask, grad_x)
+        if self._monte_carlo:
+            self.ops.scale_columns(grad_y, self._mask, grad_x)
+        else:
+            self.ops.multiply(grad_y, self._mask, grad_x)
         return grad_x
 
 

@@ -50,6 +50,7 @@ from dlcore.layers.bodies import (
     pool_gradient_tiles_rows,
     pool_rows,
     rescale_span,
+    scale_columns_rows,
     softmax_rows,
     take_columns_rows,
     unit_bias_activation_rows,
@@ -161,6 +162,10 @@ class ReferenceOps:
 
     def multiply(self, a, b, out):
         out[...] = a * b
+
+    def scale_columns(self, x, scale, out):
+        """out = x * scale, ``scale`` (1, *sample shape) the same for every sample."""
+        out[...] = x * scale
 
     def rescale(self, x, scale, offset, out):
         out[...] = ref.rescale(x, scale, offset)
@@ -478,6 +483,11 @@ class KernelOps:
     def multiply(self, a, b, out):
         self.backend.launch_1d(multiply_span, out.size, a.reshape(-1), b.reshape(-1),
                                out.reshape(-1))
+
+    def scale_columns(self, x, scale, out):
+        n = x.shape[0]
+        self.backend.launch_rows(scale_columns_rows, n, scale.size, x.reshape(n, -1),
+                                 scale.reshape(-1), out.reshape(n, -1), work=x.size)
 
     def rescale(self, x, scale, offset, out):
         self.backend.launch_1d(rescale_span, out.size, x.reshape(-1), out.reshape(-1),
