@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from dlcore.backend import threads
@@ -156,3 +157,39 @@ def test_three_idle_readings_of_five_decide_without_the_other_two():
     assert threads.typical_runnable_elsewhere(lambda: remaining.pop(0), 5, 0.002,
                                               slept.append) == 0
     assert slept == [0.002] * 3 and remaining == [7, 7]
+
+
+def test_dlcore_product_blocks_fixes_the_blocks_whatever_the_thread_pool(monkeypatch):
+    from dlcore.backend.cpu import product_parts
+    monkeypatch.setenv("DLCORE_PRODUCT_BLOCKS", "3")
+    assert product_parts() == 3
+    monkeypatch.setenv("DLCORE_PRODUCT_BLOCKS", "many")
+    with pytest.raises(ValueError, match=r"\$DLCORE_PRODUCT_BLOCKS must be a whole number from "
+                                         r"1 to 4096 .*got 'many'"):
+        product_parts()
+
+
+TRANSFORM = """
+import sys, numpy as np, dlcore
+X = np.random.default_rng(0).random((1000, 784), dtype=np.float32)
+dbn = dlcore.DBN(layers=[784, 64, 32], epochs=2, seed=7, backend="cpu").fit(X)
+np.save(sys.argv[1], dbn.transform(X))
+"""
+
+
+@pytest.mark.slow
+def test_a_dbn_is_the_same_on_machines_of_other_core_counts_with_one_block_count(tmp_path):
+    """A DBN propagates its RBMs' transforms, products of many rows split into as many blocks
+    as the thread pool has threads; OpenBLAS's AVX2 kernels (every AVX2 laptop) round a
+    block's entries differently, so one and two threads gave other features (263 of them
+    here, without the setting). A class sets $DLCORE_PRODUCT_BLOCKS on every machine: the
+    same numbers on each."""
+    results = []
+    for pool in ("1", "2"):
+        environment = {**os.environ, "NUMBA_NUM_THREADS": pool,
+                       "DLCORE_PRODUCT_BLOCKS": "2", "OPENBLAS_CORETYPE": "Haswell"}
+        path = tmp_path / f"features{pool}.npy"
+        subprocess.run([sys.executable, "-c", TRANSFORM, str(path)], env=environment,
+                       check=True, capture_output=True, timeout=300)
+        results.append(np.load(path))
+    assert (results[0] == results[1]).all()

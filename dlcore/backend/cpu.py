@@ -25,6 +25,7 @@ in milliseconds. The cache lives in a per-user folder, never in the installed pa
 """
 import contextlib
 import hashlib
+import os
 import threading
 import types
 
@@ -387,18 +388,28 @@ def use_product_parts(parts):
 
 
 def product_parts():
-    """The number of blocks a product is split into across the threads: the size of Numba's
-    thread pool (``NUMBA_NUM_THREADS``, the cores unless set), not the threads in use now
-    (``numba.set_num_threads``), unless :func:`use_product_parts` says otherwise. With fewer
-    threads, each takes several blocks.
+    """The number of blocks a product is split into across the threads: ``$DLCORE_PRODUCT_BLOCKS``
+    when set, else the size of Numba's thread pool (``NUMBA_NUM_THREADS``, the cores unless
+    set), not the threads in use now (``numba.set_num_threads``), unless
+    :func:`use_product_parts` says otherwise. With fewer threads, each takes several blocks.
 
     The blocks must not depend on the threads in use: a BLAS may round a product's entries
     differently when it is computed in other blocks. OpenBLAS's AVX2 (Haswell) kernels do:
     measured on an AMD EPYC, a 100 x 392 x 500 product computed whole and as two blocks of
     250 columns differ in 26 of its columns (MKL's and OpenBLAS's AVX-512 kernels agree bit
     for bit). So a seed trains the same weights on 1, 2 or more threads of one machine, and
-    the fused kernels make the calls of the products they fuse, whatever the BLAS."""
-    return _product_parts[0] if _product_parts else int(numba.config.NUMBA_NUM_THREADS)
+    the fused kernels make the calls of the products they fuse, whatever the BLAS. Machines
+    with other core counts give the same weights with such a BLAS only when they split
+    products alike: a class sets ``DLCORE_PRODUCT_BLOCKS`` to one number on every machine."""
+    if _product_parts:
+        return _product_parts[0]
+    chosen = os.environ.get("DLCORE_PRODUCT_BLOCKS", "").strip()
+    if chosen:
+        if not chosen.isdigit() or not 1 <= int(chosen) <= 4096:
+            raise ValueError(f"$DLCORE_PRODUCT_BLOCKS must be a whole number from 1 to 4096 "
+                             f"(the blocks each product is split into), got {chosen[:20]!r}")
+        return int(chosen)
+    return int(numba.config.NUMBA_NUM_THREADS)
 
 
 @njit(cache=True)
