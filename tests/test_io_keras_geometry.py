@@ -24,7 +24,7 @@ from conftest import requires_cuda
 from dlcore.layers import AvgPool2D, Conv2D, Dense, Flatten, L2Pool2D, MaxPool2D
 from dlcore.layers import reference as ref
 from dlcore.layers.geometry import Window, keras_same_padding
-from test_io_keras import fixture, keras_data, keras_numpy_predict
+from test_io_keras import fixture, keras_data, keras_numpy_predict, real_keras
 from test_layers_kernels import assert_backends_agree, images
 
 
@@ -193,8 +193,6 @@ def test_unequal_padding_gradients_match_finite_differences():
 def test_dlcore_own_layers_keep_refusing_what_does_not_fit():
     with pytest.raises(ValueError, match="does not fit"):
         MaxPool2D(2).build((1, 7, 7), backend="reference")
-    with pytest.raises(ValueError, match="odd kernel"):
-        Conv2D(3, 2, padding="same")
     with pytest.raises(ValueError, match="does not fit"):
         Conv2D(3, 3, stride=2, padding=((0, 1), (0, 0))).build((1, 7, 7), backend="reference")
     # the same padding with Keras's floor is what an imported layer sets
@@ -203,7 +201,7 @@ def test_dlcore_own_layers_keep_refusing_what_does_not_fit():
 
 
 @pytest.mark.parametrize("padding, match", [
-    ("same", "'valid' or"),
+    ("full", "'valid', 'same'"),
     (((2, 0), (0, 0)), "smaller than the pool"),
     (((0, 0), (-1, 0)), "non-negative"),
 ])
@@ -277,3 +275,118 @@ def test_a_pool_padding_keras_cannot_say_is_refused_on_export(tmp_path):
     with pytest.raises(ValueError, match="not Keras's 'same'"):
         dlcore.save(model, tmp_path / "x.h5", format="keras")
     assert not (tmp_path / "x.h5").exists()
+
+
+
+# --------------------------------------------------------------------------------------------
+# dlcore's own padding="same" is Keras's
+# --------------------------------------------------------------------------------------------
+# Keras's stride-2 downsampling (a residual net's 3x3 "same" stride 2 and its 1x1 stride-2
+# shortcut, the ResNet stem's 3x3/2 "same" max pool) on even and odd maps, even kernels, a
+# stride above the kernel (nothing padded, the rows no window reaches dropped)
+SAME_CASES = [(28, 3, 2), (28, 1, 2), (28, 4, 2), (7, 3, 2), (8, 2, 1), (9, 5, 3), (6, 1, 4)]
+
+
+def keras_nchw(layer, x):
+    """A Keras layer on NCHW images, its output as NCHW."""
+    import keras
+    return keras.ops.convert_to_numpy(layer(x.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("n, f, s", SAME_CASES)
+def test_same_padding_computes_keras_same_against_keras_itself(n, f, s):
+    """Oracle: Keras 3's Conv2D, MaxPooling2D and AveragePooling2D with padding="same" on the
+    same images (NHWC) and weights (HWIO: dlcore's (F, C, kh, kw) kernel transposed)."""
+    keras = real_keras()
+    x = images(2, 3, n, n + 1)
+    conv = Conv2D(4, f, stride=s, padding="same", bias_initializer=images(4, seed=3))
+    theirs = keras.layers.Conv2D(4, f, strides=s, padding="same")
+    theirs.build((None, n, n + 1, 3))
+    for backend in ("reference", "cpu"):
+        conv.build((3, n, n + 1), backend=backend)
+        kernel, bias = conv.get_weights()
+        theirs.set_weights([kernel.transpose(2, 3, 1, 0), bias])
+        expected = keras_nchw(theirs, x)
+        assert conv.output_shape == expected.shape[1:] == (4, -(-n // s), -(-(n + 1) // s))
+        np.testing.assert_allclose(conv(x), expected, atol=1e-5)
+    for ours, keras_name, pool in ((MaxPool2D, "MaxPooling2D", dlcore.layers.MaxPooling2D),
+                                   (AvgPool2D, "AveragePooling2D",
+                                    dlcore.layers.AveragePooling2D)):
+        expected = keras_nchw(getattr(keras.layers, keras_name)(f, strides=s, padding="same"), x)
+        sides = conv.window.sides
+        if ours is AvgPool2D and keras.backend.backend() == "torch" and any(
+                top != bottom for top, bottom in sides):
+            # Keras's torch backend pads an unequal "same" by repeating the edge pixels, which
+            # its average then counts; Keras's rule (TensorFlow's and JAX's, the fixture above)
+            # averages the real pixels only
+            expected = pool_loops(x, (f, f), (s, s), sides, "avg")
+        for backend in ("reference", "cpu"):
+            layer = ours(f, stride=s, padding="same").build((3, n, n + 1), backend=backend)
+            np.testing.assert_allclose(layer(x), expected, atol=1e-6)
+        np.testing.assert_allclose(pool(f, s, padding="same")(x), expected, atol=1e-6)
+
+
+def residual_downsampling(size=28):
+    """A residual net's stride-2 block on an even map as Keras writes it: the ResNet stem's
+    3x3/2 "same" max pool, a 3x3 stride-2 "same" convolution beside the 1x1 stride-2
+    projection shortcut, an even kernel."""
+    inputs = dlcore.Input((2, size, size))
+    x = MaxPool2D(3, stride=2, padding="same")(inputs)                   # 28 -> 14
+    body = Conv2D(4, 3, stride=2, padding="same", activation="tanh")(x)   # 14 -> 7
+    shortcut = Conv2D(4, 1, stride=2, padding="same")(x)                  # 14 -> 7
+    y = Conv2D(3, 2, padding="same")(dlcore.layers.add([body, shortcut]))
+    return dlcore.Model(inputs, Dense(2, activation="softmax")(Flatten()(y)),
+                        backend="reference", seed=4)
+
+
+def test_same_padding_of_dlcore_files_reads_back_as_it_was(tmp_path):
+    model = residual_downsampling()
+    dlcore.save(model, tmp_path / "own.h5")
+    again = dlcore.load(tmp_path / "own.h5")
+    configs = [layer.get_config() for layer in again.layers
+               if isinstance(layer, (Conv2D, MaxPool2D))]
+    assert [config["padding"] for config in configs] == ["same"] * 4
+    x = images(3, 2, 28, 28)
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+@given(st.integers(1, 30), st.sampled_from([1, 3, 5, 7]), st.integers(1, 4))
+def test_same_padding_of_files_from_before_means_what_it_meant(n, f, s):
+    """dlcore's "same" was P = (F - 1) / 2 on both sides for an odd F, accepted where
+    (N - F + 2P) / S + 1 is whole (the lecture's formula): Keras's "same" pads exactly that
+    there, so a file written then computes the same numbers now."""
+    p = (f - 1) // 2
+    if n - f + 2 * p < 0 or (n - f + 2 * p) % s:
+        return
+    window = Window.fit((1, n, n), (f, f), (s, s), "same", "test")
+    assert window.sides == ((p, p), (p, p))
+    assert window.out_height == (n - f + 2 * p) // s + 1
+
+
+def test_same_padding_gradients_match_finite_differences():
+    """The 1x1 stride-2 shortcut leaves every other pixel unread: its gradient there is 0."""
+    model = residual_downsampling(12).clone(dtype=np.float64)
+    model.compile("cross_entropy", "sgd")
+    x = np.random.default_rng(1).random((2, 2, 12, 12))
+    result = dlcore.gradcheck(model, x, np.array([0, 1]))
+    worst = max(result.values()) if isinstance(result, dict) else result
+    assert worst < 1e-5, result
+
+
+def test_same_padding_crosses_to_keras_and_back_exactly(tmp_path):
+    keras = real_keras()
+    model = residual_downsampling()
+    x = images(3, 2, 28, 28)
+    path = tmp_path / "model.keras"
+    dlcore.save(model, path, format="keras")
+    in_keras = keras.models.load_model(path)
+    # Keras's own layers, no ZeroPadding2D; the 1x1 stride-2 "same" pads nothing, which
+    # Keras's flooring "valid" says as well
+    assert [type(layer).__name__ for layer in in_keras.layers].count("ZeroPadding2D") == 0
+    assert [layer.padding for layer in in_keras.layers if hasattr(layer, "padding")] == [
+        "same", "same", "valid", "same"]
+    theirs = keras.ops.convert_to_numpy(in_keras.predict(x.transpose(0, 2, 3, 1), verbose=0))
+    np.testing.assert_allclose(theirs, model.predict(x), atol=1e-5)
+    in_keras.save(tmp_path / "back.keras")
+    np.testing.assert_allclose(dlcore.load(tmp_path / "back.keras").predict(x),
+                               model.predict(x), atol=1e-6)

@@ -31,13 +31,26 @@ def test_stride_three_on_seven_by_seven_is_an_error_naming_n_f_p_s():
 
 
 def test_same_padding_keeps_the_size_of_odd_kernels():
-    assert padding_pair("same", (5, 5)) == (2, 2)
-    assert Conv2D(4, 5, padding="same").compute_output_shape((1, 28, 28)) == (4, 28, 28)
+    layer = Conv2D(4, 5, padding="same").build((1, 28, 28), backend="reference")
+    assert layer.output_shape == (4, 28, 28)
+    assert layer.window.sides == ((2, 2), (2, 2))      # P = (F - 1) / 2 on each side
 
 
-def test_same_padding_refuses_even_kernels():
-    with pytest.raises(ValueError, match="odd kernel"):
-        Conv2D(4, 4, padding="same")
+def test_same_padding_of_an_even_kernel_puts_the_odd_zero_at_the_bottom_and_right():
+    """Keras's "same" (P_total = F - 1 at stride 1, the odd one after): a 4x4 kernel keeps
+    28x28 with one zero row above and two below."""
+    layer = Conv2D(4, 4, padding="same").build((1, 28, 28), backend="reference")
+    assert layer.output_shape == (4, 28, 28)
+    assert layer.window.sides == ((1, 2), (1, 2))
+
+
+def test_same_padding_at_stride_two_gives_ceil_n_over_s():
+    """The lecture's "CONV layers with stride 1 or 2 ... zero-padding (F-1)/2" on an even map:
+    Keras's "same", 28 -> ceil(28 / 2) = 14, the odd zero at the bottom and right."""
+    layer = Conv2D(4, 3, stride=2, padding="same").build((1, 28, 28), backend="reference")
+    assert layer.output_shape == (4, 14, 14)
+    assert layer.window.sides == ((0, 1), (0, 1))
+    assert padding_pair(2, (5, 5)) == (2, 2)
 
 
 def test_conv_geometry_error_names_the_numbers():

@@ -3,7 +3,8 @@
 Lecture "Supervised learning" ("Convolutional Layer"): with M input maps, N output maps and
 K x K kernels, "the kernels have M x N x K x K coefficients" and the cost is
 M K^2 N (D - K + 1)^2 multiply-adds; lecture "Convolutional Neural Networks" (2019) gives the output
-size (N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2. The operation is a cross-correlation
+size (N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2 (Keras's "same" here, which is that
+for an odd F at stride 1: :mod:`dlcore.layers.geometry`). The operation is a cross-correlation
 (lecture "Convolutional neural networks" (2016)):
 
     z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
@@ -27,9 +28,10 @@ class Conv2D(WeightedLayer):
     filters : int, F, the number of output channels (feature maps)
     kernel_size : int or (k_h, k_w)
     stride : int or pair, S (``strides`` is accepted as the Keras spelling)
-    padding : "valid" (P = 0), "same" (P = (k - 1) / 2, odd kernels), an int, a pair, or
-        ((top, bottom), (left, right)) per side (Keras's unequal "same", which layers
-        imported from Keras files set: :func:`dlcore.layers.geometry.keras_same_padding`)
+    padding : "valid" (P = 0), "same" (Keras's: ceil(N / S) outputs, P = (k - 1) / 2 on each
+        side for an odd k at stride 1, else the odd zero at the bottom or right:
+        :func:`dlcore.layers.geometry.keras_same_padding`), an int, a pair, or
+        ((top, bottom), (left, right)) per side
     activation, use_bias, kernel_initializer, ... : see
         :class:`dlcore.layers.base.WeightedLayer`
 
@@ -57,13 +59,23 @@ class Conv2D(WeightedLayer):
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.stride = kernel_pair(stride if strides is None else strides, "stride")
         self.padding = padding.lower() if isinstance(padding, str) else padding
-        self._padding = padding_sides(padding, self.kernel_size)
+        self._given_padding = padding_sides(padding, self.kernel_size)
         self.floor = bool(floor)
 
+    @property
+    def _padding(self):
+        """The zeros per side, ((top, bottom), (left, right)): the built window's ("same"
+        depends on the input), else as given ("same" until built)."""
+        window = getattr(self, "window", None)
+        return window.sides if window is not None else self._given_padding
+
     def _config(self):
-        (top, bottom), (left, right) = self._padding
-        padding = (self.padding if isinstance(self.padding, str) else [top, left]
-                   if (top, left) == (bottom, right) else [[top, bottom], [left, right]])
+        if isinstance(self.padding, str):
+            padding = self.padding
+        else:
+            (top, bottom), (left, right) = self._given_padding
+            padding = [top, left] if (top, left) == (bottom, right) else \
+                [[top, bottom], [left, right]]
         config = {"filters": self.filters, "kernel_size": list(self.kernel_size),
                   "stride": list(self.stride), "padding": padding, **self._weighted_config()}
         if self.floor:
@@ -71,13 +83,15 @@ class Conv2D(WeightedLayer):
         return config
 
     def compute_output_shape(self, input_shape):
-        window = Window.fit(input_shape, self.kernel_size, self.stride, self._padding,
-                            "Conv2D", floor=self.floor)
+        window = self._window(input_shape)
         return (self.filters, window.out_height, window.out_width)
 
+    def _window(self, input_shape):
+        return Window.fit(input_shape, self.kernel_size, self.stride, self._given_padding,
+                          "Conv2D", floor=self.floor)
+
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
-        self.window = Window.fit(input_shape, self.kernel_size, self.stride, self._padding,
-                                 "Conv2D", floor=self.floor)
+        self.window = self._window(input_shape)
         return super().build(input_shape, backend, dtype, seed)
 
     def _initial_weights(self, input_shape, seed):

@@ -12,17 +12,23 @@ with a message that names N, F, P and S and a change that fits: the nearest padd
 convolution (none exists when S is even and N - F odd; then the nearest kernel size), the
 nearest pool size for a pool (pools take no padding).
 
-Keras's geometry, for the layers imported from Keras files (:mod:`dlcore.io.keras`), is an
-explicit option of the layers: ``floor=True`` drops the remainder, floor((N - F + 2P) / S) + 1,
-and a padding given per side, ``((top, bottom), (left, right))``, pads unequally. Keras's
-``padding="same"`` is such a padding: along an axis it pads
+``padding="same"`` is Keras's "same" (what a Keras user means by it): the output is ceil(N / S)
+and along an axis the padding is
 
     P_total = max((ceil(N / S) - 1) S + F - N, 0),   top = P_total // 2,   bottom = the rest,
 
 so one more row at the bottom (and column at the right) when P_total is odd, which happens with
-a stride above 1 or an even kernel (:func:`keras_same_padding`). A pool with a padding ignores
-the padded cells (Keras's rule): the maximum and the mean are those of the real pixels its
-window covers.
+a stride above 1 or an even kernel (:func:`keras_same_padding`). With an odd F at stride 1, and
+wherever (N - F + 2P) / S + 1 is whole with P = (F - 1) / 2, that is P = (F - 1) / 2 on both
+sides, the lecture's "same"; the padding depends on the input, so :meth:`Window.fit` computes it.
+When nothing is padded (S > F), the rows no window reaches are dropped, as Keras does. A pool
+with a padding ignores the padded cells (Keras's rule): the maximum and the mean are those of
+the real pixels its window covers.
+
+Keras's other geometry, for the layers imported from Keras files (:mod:`dlcore.io.keras`), is an
+explicit option of the layers: ``floor=True`` drops the remainder, floor((N - F + 2P) / S) + 1
+(Keras's "valid"), and a padding given per side, ``((top, bottom), (left, right))``, pads
+unequally (what the import sets for Keras's "same").
 """
 import numbers
 from dataclasses import dataclass
@@ -48,19 +54,11 @@ def kernel_pair(value, name="kernel_size"):
 
 
 def padding_pair(padding, kernel_size, name="padding"):
-    """The zero padding ``(P_h, P_w)`` for ``padding`` = ``"valid"`` (0), ``"same"``
-    ((F - 1) / 2, which keeps the size at stride 1; needs an odd F), an int or a pair."""
+    """The zero padding ``(P_h, P_w)`` for ``padding`` = ``"valid"`` (0), an int or a pair
+    (``"same"`` depends on the input: see :func:`padding_sides`)."""
     if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
+        if padding.lower() == "valid":
             return 0, 0
-        if mode == "same":
-            even = [f for f in kernel_size if f % 2 == 0]
-            if even:
-                raise ValueError(f"padding='same' needs an odd kernel size (P = (F - 1) / 2 "
-                                 f"on both sides); got kernel size {kernel_size}: give the "
-                                 f"padding as an integer instead")
-            return (kernel_size[0] - 1) // 2, (kernel_size[1] - 1) // 2
         raise ValueError(f"{name} must be 'valid', 'same', an integer or a pair of integers, "
                          f"got {padding!r}")
     pair = ((padding, padding) if isinstance(padding, numbers.Integral)
@@ -75,7 +73,10 @@ def padding_pair(padding, kernel_size, name="padding"):
 def padding_sides(padding, kernel_size, name="padding"):
     """The zero padding ``((top, bottom), (left, right))`` for what :func:`padding_pair` takes,
     or for that form itself: a padding given per side (Keras's ``ZeroPadding2D`` form; what
-    layers imported from Keras set for Keras's unequal ``"same"``)."""
+    layers imported from Keras set for Keras's unequal ``"same"``); ``"same"`` for Keras's
+    ``"same"``, whose sides depend on the input (:meth:`Window.fit` computes them)."""
+    if isinstance(padding, str) and padding.lower() == "same":
+        return "same"
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
             isinstance(side, (tuple, list)) for side in padding):
         sides = tuple(tuple(side) for side in padding)
@@ -208,7 +209,8 @@ class Window:
     def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True, floor=False):
         """The window of ``kernel_size``, ``stride`` and ``padding`` pairs over a (C, H, W)
         input; raises ValueError (naming N, F, P, S and a fix) when it does not tile the input.
-        ``padding``: (P_h, P_w), or ((top, bottom), (left, right)) per side.
+        ``padding``: (P_h, P_w), ((top, bottom), (left, right)) per side, or ``"same"``
+        (Keras's, :func:`keras_same_padding` on this input: ceil(N / S) outputs).
         ``can_pad``: the layer takes a padding (a convolution; pools do not). ``floor``: Keras's
         geometry, the remainder that no window covers dropped (see :func:`output_size`)."""
         if len(input_shape) != 3:
@@ -216,11 +218,20 @@ class Window:
                              f"{tuple(input_shape)}; images are NCHW")
         c, h, w = (int(v) for v in input_shape)
         (fh, fw), (sh, sw) = kernel_size, stride
+        if isinstance(padding, str) and padding == "same":
+            # Keras's "same" always fits; with nothing to pad (S > F) the floor drops the rows
+            # no window reaches, as Keras does, which keeps ceil(N / S) outputs
+            padding, floor = (keras_same_padding(h, fh, sh), keras_same_padding(w, fw, sw)), True
         (top, bottom), (left, right) = (padding if isinstance(padding[0], (tuple, list))
                                         else ((padding[0],) * 2, (padding[1],) * 2))
         out_h = output_size(h, fh, top, sh, what, "height", can_pad, floor, bottom)
         out_w = output_size(w, fw, left, sw, what, "width", can_pad, floor, right)
         return cls(c, h, w, fh, fw, sh, sw, top, left, out_h, out_w, bottom, right)
+
+    @property
+    def sides(self):
+        """The zeros added per side, ``((top, bottom), (left, right))``."""
+        return (self.pad_height, self.pad_bottom), (self.pad_width, self.pad_right)
 
     @property
     def padded(self):

@@ -10,11 +10,12 @@ P = 0); the stride defaults to the pool size ("for 2x2 max pooling: kernel_size 
 lecture "Deep learning I"). Max pooling records where each maximum was, and
 back-propagation sends the gradient there only.
 
-Pools imported from Keras files take Keras's geometry as explicit options: ``floor=True`` (the
-remainder dropped) and ``padding=((top, bottom), (left, right))`` (Keras's ``"same"``,
-:func:`dlcore.layers.geometry.keras_same_padding`), whose padded cells are ignored, as Keras
-does: a pool's maximum is that of the real pixels it covers, its mean their sum over their
-count K', and L2 pooling sums the real pixels' squares.
+``padding="same"`` is Keras's "same" (ceil(N / S) outputs; the odd padded row at the bottom,
+the odd column at the right: :func:`dlcore.layers.geometry.keras_same_padding`), and a padding
+per side, ``((top, bottom), (left, right))``, is what pools imported from Keras files set; the
+padded cells are ignored, as Keras does: a pool's maximum is that of the real pixels it covers,
+its mean their sum over their count K', and L2 pooling sums the real pixels' squares.
+``floor=True`` is Keras's "valid": the remainder that no pool covers dropped.
 """
 import numpy as np
 
@@ -36,11 +37,12 @@ class _Pool2D(Layer):
         self.pool_size = kernel_pair(pool_size, "pool_size")
         stride = stride if strides is None else strides
         self.stride = self.pool_size if stride is None else kernel_pair(stride, "stride")
-        if isinstance(padding, str) and padding.lower() != "valid":
-            raise ValueError(f"a pool's padding is 'valid' or ((top, bottom), (left, right)) "
-                             f"of ignored cells, got {padding!r}")
+        if isinstance(padding, str) and padding.lower() not in ("valid", "same"):
+            raise ValueError(f"a pool's padding is 'valid', 'same' (Keras's) or ((top, bottom), "
+                             f"(left, right)) of ignored cells, got {padding!r}")
         self.padding = padding_sides(padding, self.pool_size)
-        for sides, size in zip(self.padding, self.pool_size):
+        # Keras's "same" never pads a whole pool: its sides are below F (keras_same_padding)
+        for sides, size in zip(() if self.padding == "same" else self.padding, self.pool_size):
             if max(sides) >= size:
                 # a window of padding alone would have no real pixel to pool
                 raise ValueError(f"a pool's padding must be smaller than the pool on every "
@@ -51,7 +53,9 @@ class _Pool2D(Layer):
         config = {"pool_size": list(self.pool_size), "stride": list(self.stride)}
         if self.floor:
             config["floor"] = True
-        if any(any(sides) for sides in self.padding):
+        if self.padding == "same":
+            config["padding"] = "same"
+        elif any(any(sides) for sides in self.padding):
             config["padding"] = [list(sides) for sides in self.padding]
         return config
 
@@ -197,16 +201,18 @@ GlobalAveragePooling2D, GlobalMaxPooling2D = GlobalAvgPool2D, GlobalMaxPool2D
 
 # -- Keras' names (lecture "Deep learning I": ``from keras.layers import MaxPooling2D``) --------
 def _keras_pooling(cls, pool_size, strides, padding, name, input_shape):
-    if padding != "valid":
-        raise ValueError(f"pooling padding must be 'valid' (dlcore pools do not pad), got "
-                         f"{padding!r}")
-    return cls(pool_size, name=name, input_shape=input_shape, strides=strides, floor=True)
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"pooling padding must be 'valid' or 'same', got {padding!r}")
+    return cls(pool_size, name=name, input_shape=input_shape, strides=strides, floor=True,
+               padding=padding)
 
 
 def MaxPooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None):
     """Keras' ``MaxPooling2D``: a :class:`MaxPool2D` with Keras' geometry rule, the rows and
     columns no pool covers dropped (``floor=True``), as the lecture's siamese model needs (2x2
-    pools of 23x23 maps give 11x11). dlcore's own ``MaxPool2D`` refuses such a geometry."""
+    pools of 23x23 maps give 11x11), or ``padding="same"``, Keras's (ceil(N / S) outputs, the
+    padded cells ignored). dlcore's own ``MaxPool2D`` refuses a geometry that drops pixels
+    unless given ``floor=True``."""
     return _keras_pooling(MaxPool2D, pool_size, strides, padding, name, input_shape)
 
 
