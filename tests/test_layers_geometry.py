@@ -10,6 +10,7 @@ import pytest
 
 from dlcore.layers import AvgPool2D, Conv2D, Dense, MaxPool2D
 from dlcore.layers.geometry import (
+    Window,
     fitting_padding,
     fitting_window,
     output_size,
@@ -80,46 +81,89 @@ def test_kernel_size_must_be_positive_integers(bad):
 
 
 def test_the_lecture_example_names_the_padding_that_fits():
-    with pytest.raises(ValueError, match=r"padding P = 1 would fit"):
-        output_size(7, 3, 0, 3)          # (7 - 3 + 2) / 3 + 1 = 3
+    """(7 - 3 + 2*1) / 3 + 1 = 3: the padding P = 1, written as the call that makes it."""
+    with pytest.raises(ValueError, match=re.escape("what fits: Conv2D(4, 3, stride=3, "
+                                                   "padding=1) (3x3)")):
+        Conv2D(4, 3, stride=3).compute_output_shape((1, 7, 7))
     assert output_size(7, 3, 1, 3) == 3
 
 
-def test_every_proposed_fix_fits():
-    """Over all small geometries that fail: the padding (or kernel, or pool size) the message
-    proposes gives a whole output size >= 1 with the other numbers unchanged."""
+def proposed_calls(message):
+    """The calls after "what fits:" with the output each announces: [("MaxPool2D(3,
+    stride=2)", (3, 3)), ...] (a call's arguments may hold brackets)."""
+    text = message.split("what fits: ", 1)[1]
+    calls, start = [], 0
+    for match in re.finditer(r"(?:Conv2D|MaxPool2D|AvgPool2D)\(", text):
+        if match.start() < start:
+            continue
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        size = re.match(r" \((?:[^)]*: )?(\d+)x(\d+)\)", text[end + 1:])
+        calls.append((text[match.start():end + 1], (int(size[1]), int(size[2]))))
+        start = end + 1
+    return calls
+
+
+def test_every_proposed_layer_builds_as_written_with_the_output_it_announces():
+    """Oracle: the advice applied as written. Over small geometries that fail, every call the
+    message proposes is evaluated as Python and builds on the same input with the output the
+    message gives (a pool's stride included: MaxPool2D(F) strides by F)."""
     failures = 0
-    for n in range(1, 13):
-        for f in range(1, 8):
-            for p in range(3):
-                for s in range(1, 5):
-                    for can_pad in (True, False):
-                        try:
-                            output_size(n, f, p, s, can_pad=can_pad)
-                            continue
-                        except ValueError as error:
-                            message = str(error)
-                        failures += 1
-                        padding = re.search(r"padding P = (\d+) would fit", message)
-                        window = re.search(r"(?:kernel|pool) size F = (\d+)", message)
-                        assert (padding or window) and (can_pad or not padding), message
-                        if padding:
-                            assert output_size(n, f, int(padding.group(1)), s) >= 1
-                        else:
-                            assert output_size(n, int(window.group(1)), p, s) >= 1
-    assert failures > 100
+    namespace = {"Conv2D": Conv2D, "MaxPool2D": MaxPool2D, "AvgPool2D": AvgPool2D}
+    for n in range(1, 12):
+        for f in range(1, 7):
+            for s in range(1, 5):
+                layers = [Conv2D(2, f, stride=s, padding=p) for p in range(3)]
+                layers += [MaxPool2D(f), MaxPool2D(f, stride=s), AvgPool2D((f, 2), stride=s)]
+                for layer in layers:
+                    try:
+                        layer.compute_output_shape((1, n, n + 1))
+                        continue
+                    except ValueError as error:
+                        message = str(error)
+                    failures += 1
+                    calls = proposed_calls(message)
+                    assert calls, message
+                    for call, (height, width) in calls:
+                        shape = eval(call, namespace).compute_output_shape((1, n, n + 1))
+                        assert shape[1:] == (height, width), (message, call)
+    assert failures > 300
+
+
+def test_following_the_pool_advice_on_a_seven_by_seven_map_does_not_go_round_in_a_circle():
+    """The lecture's convnet has 7x7 maps after two poolings (28 -> 14 -> 7): MaxPool2D(2)
+    there was told "pool size F = 3", then MaxPool2D(3) "F = 4", then MaxPool2D(4) "F = 3"."""
+    with pytest.raises(ValueError) as error:
+        MaxPool2D(2).compute_output_shape((16, 7, 7))
+    (first, size), *_ = proposed_calls(str(error.value))
+    assert first == "MaxPool2D(3, stride=2)" and size == (3, 3)
+    assert MaxPool2D(3, stride=2).compute_output_shape((16, 7, 7)) == (16, 3, 3)
 
 
 def test_no_padding_fits_an_odd_span_with_an_even_stride():
     assert fitting_padding(10, 5, 0, 2) is None
-    with pytest.raises(ValueError, match="no padding fits .*kernel size F = 6 would fit"):
+    with pytest.raises(ValueError, match=r"no padding fits: S = 2 is even and N - F = 5 is odd"
+                                         r".*Conv2D\(3, 6, stride=2\) \(3x3\)"):
         Conv2D(3, 5, stride=2).compute_output_shape((1, 10, 10))
 
 
 def test_pool_errors_propose_a_pool_size_not_a_padding():
-    with pytest.raises(ValueError, match=r"pool size F = 3 \(or stride S = 1\) would fit") as e:
+    with pytest.raises(ValueError, match=re.escape("what fits: MaxPool2D(3, stride=2) (3x3)")) \
+            as e:
         MaxPool2D(2).compute_output_shape((3, 7, 7))
-    assert "padding P =" not in str(e.value)
+    assert not re.search(r"padding=\d", str(e.value))
+
+
+def test_the_keras_geometries_are_named_where_nothing_else_keeps_the_layer():
+    """A residual net's 1x1 stride-2 shortcut on a 28x28 map: no padding fits, and a 2x2
+    kernel is another layer; Keras's "same" and floor keep it (both 14x14)."""
+    with pytest.raises(ValueError) as error:
+        Conv2D(16, 1, stride=2).compute_output_shape((8, 28, 28))
+    assert [call for call, _ in proposed_calls(str(error.value))][:2] == [
+        "Conv2D(16, 1, stride=2, padding='same')", "Conv2D(16, 1, stride=2, floor=True)"]
 
 
 def test_the_proposed_padding_is_the_one_nearest_to_the_given_one():
@@ -150,7 +194,8 @@ def test_a_hostile_padding_is_refused_at_once(can_pad):
     looking near P, not by counting up to it (that never finished)."""
     start = time.perf_counter()
     with pytest.raises(ValueError, match="does not fit"):
-        output_size(28, 5, 10**12, 2 if can_pad else 3, can_pad=can_pad)
+        Window.fit((1, 28, 28), (5, 5), (2, 2) if can_pad else (3, 3), (10**12, 10**12),
+                   "Conv2D", can_pad)
     with pytest.raises(ValueError, match="does not fit"):
-        output_size(28, 10**12 + 1, 10**12, 2, can_pad=can_pad)
+        Window.fit((1, 28, 28), (10**12 + 1,) * 2, (2, 2), (10**12, 10**12), "Conv2D", can_pad)
     assert time.perf_counter() - start < 0.1

@@ -41,8 +41,9 @@ class Conv2D(WeightedLayer):
     window : :class:`dlcore.layers.geometry.Window`, the geometry once built
 
     A geometry where (N - F + 2P) / S + 1 is not a whole number is a ValueError naming N, F, P
-    and S, unless ``floor=True``: Keras's rule, the remainder no window covers dropped (the
-    explicit option that layers imported from Keras files set, :mod:`dlcore.io.keras`).
+    and S and the calls that fit, unless ``floor=True``: Keras's rule, the remainder no window
+    covers dropped (the option that layers imported from Keras files set,
+    :mod:`dlcore.io.keras`).
     """
 
     _units_axis = 0
@@ -88,7 +89,7 @@ class Conv2D(WeightedLayer):
 
     def _window(self, input_shape):
         return Window.fit(input_shape, self.kernel_size, self.stride, self._given_padding,
-                          "Conv2D", floor=self.floor)
+                          "Conv2D", floor=self.floor, filters=self.filters)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = self._window(input_shape)

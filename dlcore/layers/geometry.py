@@ -8,9 +8,11 @@ give the output size of a convolution or a pooling along one axis:
 with N the input size, F the filter (or pool) size, P the zero padding on each side and S the
 stride. The division must be exact: a filter that does not tile the padded input leaves pixels
 that no output sees, which is almost always a mistake in the architecture, so dlcore refuses it
-with a message that names N, F, P and S and a change that fits: the nearest padding for a
-convolution (none exists when S is even and N - F odd; then the nearest kernel size), the
-nearest pool size for a pool (pools take no padding).
+with a message that names N, F, P and S and the layers that fit, each written as the call that
+makes it and checked by the same code that refused the first (:meth:`Window.fit`): for a
+convolution the nearest padding (none exists when S is even and N - F odd; then the nearest
+kernel size), for a pool the nearest pool size with its stride said (``MaxPool2D(F)`` strides
+by F), and Keras's two rules below, ``padding="same"`` and ``floor=True``.
 
 ``padding="same"`` is Keras's "same" (what a Keras user means by it): the output is ceil(N / S)
 and along an axis the padding is
@@ -98,16 +100,14 @@ def keras_same_padding(n, f, s):
     return total // 2, total - total // 2
 
 
-def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True, floor=False,
-                p_end=None):
+def output_size(n, f, p, s, what="convolution", axis="height", floor=False, p_end=None):
     """``(N - F + 2P) / S + 1``, or a ValueError naming N, F, P and S when it is not a whole
-    number of at least 1, with a fix that works: the padding nearest to P that fits (for a
-    window that takes padding, ``can_pad``), else the size of window nearest to F that fits.
+    number of at least 1 (:meth:`Window.fit` adds the layers that fit).
     ``p_end``: the padding at the end (bottom or right) when it differs from P at the start:
     then N + P + P_end takes the place of N + 2P.
 
     ``floor``: Keras's rule instead, floor((N - F + 2P) / S) + 1, the remainder dropped (the
-    explicit option that layers imported from Keras set; dlcore's own layers refuse it)."""
+    option that layers imported from Keras set, Keras's "valid")."""
     p_end = p if p_end is None else p_end
     span = n - f + p + p_end
     if floor and span >= 0:
@@ -120,13 +120,11 @@ def output_size(n, f, p, s, what="convolution", axis="height", can_pad=True, flo
         return span // s + 1
     if span < 0:
         raise ValueError(f"{what} does not fit along the {axis}: the filter (F = {f}) is larger "
-                         f"than the padded input (N + 2P = {n} + 2*{p} = {n + 2 * p})"
-                         f"{_fitting_hint(n, f, p, s, can_pad)}")
+                         f"than the padded input (N + 2P = {n} + 2*{p} = {n + 2 * p})")
     if span % s:
         raise ValueError(f"{what} does not fit along the {axis}: (N - F + 2P) / S + 1 = "
                          f"({n} - {f} + 2*{p}) / {s} + 1 = {span / s + 1:g} is not a whole "
-                         f"number (N = {n}, F = {f}, P = {p}, S = {s})"
-                         f"{_fitting_hint(n, f, p, s, can_pad)}")
+                         f"number (N = {n}, F = {f}, P = {p}, S = {s})")
     return span // s + 1
 
 
@@ -159,15 +157,97 @@ def fitting_window(n, f, p, s):
                key=lambda g: (abs(g - f), -g))
 
 
-def _fitting_hint(n, f, p, s, can_pad):
-    if can_pad:
-        padding = fitting_padding(n, f, p, s)
-        if padding is not None:
-            return f"; padding P = {padding} would fit"
-        return (f"; no padding fits (S = {s} is even and N - F = {n - f} is odd): kernel size "
-                f"F = {fitting_window(n, f, p, s)} would fit")
-    stride = " (or stride S = 1)" if s > 1 and n - f + 2 * p >= 0 else ""
-    return f"; pool size F = {fitting_window(n, f, p, s)}{stride} would fit"
+def _fitting_stride(n, f, p):
+    """The largest stride up to F (pools that overlap rather than skip pixels) for which
+    (N - F + 2P) / S + 1 is whole, or None (F larger than N + 2P)."""
+    span = n - f + 2 * p
+    if span < 0:
+        return None
+    # S = 1 always fits; looking at the largest few keeps a file's hostile F quick to refuse
+    return next((s for s in range(f, max(f - 64, 1), -1) if span % s == 0), 1)
+
+
+def _pair_text(pair):
+    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
+
+
+def layer_call(what, kernel_size, stride, padding, floor=False, filters=None, pool=False):
+    """The call that makes a layer of this geometry, as a user would write it:
+    ``Conv2D(16, 3, stride=2, padding=1)``, ``MaxPool2D(3, stride=2)`` (a pool's stride is said
+    where it is not the pool size, ``MaxPool2D(F)``'s own). ``padding``: "same", (P_h, P_w) or
+    ((top, bottom), (left, right))."""
+    arguments = [] if filters is None else [str(filters)]
+    arguments.append(_pair_text(kernel_size))
+    if tuple(stride) != (tuple(kernel_size) if pool else (1, 1)):
+        arguments.append(f"stride={_pair_text(stride)}")
+    if padding == "same":
+        arguments.append("padding='same'")
+    else:
+        (top, bottom), (left, right) = (padding if isinstance(padding[0], (tuple, list))
+                                        else ((padding[0],) * 2, (padding[1],) * 2))
+        if (top, left) != (bottom, right):
+            arguments.append(f"padding={((top, bottom), (left, right))}")
+        elif top or left:
+            arguments.append(f"padding={_pair_text((top, left))}")
+    if floor:
+        arguments.append("floor=True")
+    return f"{what}({', '.join(arguments)})"
+
+
+def _layers_that_fit(shape, kernel_size, stride, sides, what, can_pad, floor, filters):
+    """'; what fits: ...': the layers near the one refused that fit ``shape``, each as its call
+    and its output, each checked with :meth:`Window.fit` (the rule that refused the first), so
+    that the advice works when applied as written."""
+    sizes = shape[1:]
+    symmetric = all(top == bottom for top, bottom in sides)
+    pads = tuple(top for top, _ in sides)
+    near, why_no_padding = [], ""
+    if symmetric and can_pad:
+        fitting = [fitting_padding(n, f, p, s)
+                   for n, f, p, s in zip(sizes, kernel_size, pads, stride)]
+        if None not in fitting:
+            near.append([(kernel_size, stride, tuple(fitting), floor, "")])
+        else:
+            axis = fitting.index(None)
+            why_no_padding = (f" (no padding fits: S = {stride[axis]} is even and N - F = "
+                              f"{sizes[axis] - kernel_size[axis]} is odd)")
+    elif symmetric:
+        # MaxPool2D(F) strides by F, so a pool size is proposed with its stride: the nearest
+        # size as written, MaxPool2D(F'); else with the stride kept, where the pools still
+        # cover every pixel (MaxPool2D(2) on a 7x7 map: MaxPool2D(3, stride=2)); else the size
+        # kept with the largest stride that fits (overlapping pools); else the nearest size
+        window = tuple(fitting_window(n, f, p, s)
+                       for n, f, p, s in zip(sizes, kernel_size, pads, stride))
+        choices = [(window, window, pads, floor, "")]
+        if all(f >= s for f, s in zip(window, stride)):
+            choices.append((window, stride, pads, floor, ""))
+        strides = tuple(_fitting_stride(n, f, p) for n, f, p in zip(sizes, kernel_size, pads))
+        if None not in strides:
+            choices.append((kernel_size, strides, pads, floor, ""))
+        near.append(choices + [(window, stride, pads, floor, "")])
+    near.append([(kernel_size, stride, "same", False, "Keras's 'same': ")])
+    if not floor:
+        near.append([(kernel_size, stride, sides, True, "the remainder dropped, as Keras's "
+                                                        "'valid': ")])
+    if why_no_padding:
+        window = tuple(fitting_window(n, f, p, s)
+                       for n, f, p, s in zip(sizes, kernel_size, pads, stride))
+        near.append([(window, stride, pads, floor, "")])
+    fits = []
+    for choices in near:
+        for kernel, strides, padding, floors, note in choices:
+            try:
+                window = Window.fit(shape, kernel, strides, padding, what, can_pad, floors,
+                                    advise=False)
+            except ValueError:
+                continue
+            call = layer_call(what, kernel, strides, padding, floors, filters, not can_pad)
+            fits.append(f"{call} ({note}{window.out_height}x{window.out_width})")
+            break
+    if not fits:
+        return why_no_padding
+    listed = ", ".join(fits[:-1]) + " or " + fits[-1] if len(fits) > 1 else fits[0]
+    return f"{why_no_padding}; what fits: {listed}"
 
 
 @dataclass(frozen=True)
@@ -206,13 +286,16 @@ class Window:
             object.__setattr__(self, "pad_right", self.pad_width)
 
     @classmethod
-    def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True, floor=False):
+    def fit(cls, input_shape, kernel_size, stride, padding, what, can_pad=True, floor=False,
+            filters=None, advise=True):
         """The window of ``kernel_size``, ``stride`` and ``padding`` pairs over a (C, H, W)
         input; raises ValueError (naming N, F, P, S and a fix) when it does not tile the input.
         ``padding``: (P_h, P_w), ((top, bottom), (left, right)) per side, or ``"same"``
         (Keras's, :func:`keras_same_padding` on this input: ceil(N / S) outputs).
         ``can_pad``: the layer takes a padding (a convolution; pools do not). ``floor``: Keras's
-        geometry, the remainder that no window covers dropped (see :func:`output_size`)."""
+        geometry, the remainder that no window covers dropped (see :func:`output_size`).
+        ``filters``: a convolution's, for the calls the error proposes; ``advise=False``: the
+        error without them (what checks a proposal)."""
         if len(input_shape) != 3:
             raise ValueError(f"{what} needs (channels, height, width) inputs, got shape "
                              f"{tuple(input_shape)}; images are NCHW")
@@ -224,8 +307,16 @@ class Window:
             padding, floor = (keras_same_padding(h, fh, sh), keras_same_padding(w, fw, sw)), True
         (top, bottom), (left, right) = (padding if isinstance(padding[0], (tuple, list))
                                         else ((padding[0],) * 2, (padding[1],) * 2))
-        out_h = output_size(h, fh, top, sh, what, "height", can_pad, floor, bottom)
-        out_w = output_size(w, fw, left, sw, what, "width", can_pad, floor, right)
+        try:
+            out_h = output_size(h, fh, top, sh, what, "height", floor, bottom)
+            out_w = output_size(w, fw, left, sw, what, "width", floor, right)
+        except ValueError as error:
+            if not advise:
+                raise
+            fixes = _layers_that_fit((c, h, w), (fh, fw), (sh, sw),
+                                     ((top, bottom), (left, right)), what, can_pad, floor,
+                                     filters)
+            raise ValueError(f"{error}{fixes}") from None
         return cls(c, h, w, fh, fw, sh, sw, top, left, out_h, out_w, bottom, right)
 
     @property
