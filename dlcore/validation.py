@@ -171,6 +171,12 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
             # channels (but for one channel, where it happens to agree); a transpose moves them
             hint = (f"; images are channels-first here (n, C, H, W), as PyTorch has them; "
                     f"move Keras's channels-last axis with {name}.transpose(0, 3, 1, 2)")
+        elif given == expected[2:] + expected[:2] and given[0] > 1 and _channels_last(expected):
+            # the network was built for Keras's (H, W, C): reshaping channels-first images
+            # into it would scramble them; the network's input shape is what needs the fix
+            hint = (f"; the network was built for channels-last images {expected}, but "
+                    f"dlcore's images are channels-first, as x is: build it with "
+                    f"input_shape={given}")
         elif int(np.prod(given)) == int(np.prod(expected)):
             hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, expected))})"
         raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
@@ -178,6 +184,13 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
     if isinstance(array, LazyRows):   # values checked as each batch is read
         return array.checked(name)
     return _finite(np.ascontiguousarray(array, dtype=dtype), name)
+
+
+def _channels_last(shape):
+    """Whether a network's input shape looks like Keras's (H, W, C) images."""
+    # imported here: dlcore.layers imports this module
+    from dlcore.layers.geometry import looks_channels_last
+    return looks_channels_last(shape)
 
 
 def _numbers(X, name, shape):

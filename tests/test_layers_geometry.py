@@ -5,10 +5,13 @@ worked by hand, and its examples (a 7x7 input with a 3x3 filter: stride 1 -> 5, 
 stride 3 does not fit); a proposed fix is checked by putting it back into the formula."""
 import re
 import time
+import warnings
 
+import numpy as np
 import pytest
 
-from dlcore.layers import AvgPool2D, Conv2D, Dense, MaxPool2D
+import dlcore
+from dlcore.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from dlcore.layers.geometry import (
     Window,
     fitting_padding,
@@ -199,3 +202,60 @@ def test_a_hostile_padding_is_refused_at_once(can_pad):
     with pytest.raises(ValueError, match="does not fit"):
         Window.fit((1, 28, 28), (10**12 + 1,) * 2, (2, 2), (10**12, 10**12), "Conv2D", can_pad)
     assert time.perf_counter() - start < 0.1
+
+
+# --------------------------------------------------------------------------------------------
+# Keras's channels-last input shapes on a convolutional net
+# --------------------------------------------------------------------------------------------
+def keras_mnist_convnet(input_shape):
+    return dlcore.Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=input_shape),
+                              MaxPool2D(2), Flatten(), Dense(10, activation="softmax")],
+                             backend="reference")
+
+
+def test_a_channels_last_input_shape_that_cannot_build_is_named_not_padded():
+    """Keras's MNIST convnet, input_shape=(28, 28, 1): the 3x3 filter over a width of 1 was
+    told "padding P = 1 would fit", which builds 28 channels of 28x1 images."""
+    with pytest.raises(ValueError) as error:
+        keras_mnist_convnet((28, 28, 1))
+    message = str(error.value)
+    assert "(28, 28, 1) looks channels-last" in message
+    assert "input_shape=(1, 28, 28)" in message and "x.transpose(0, 3, 1, 2)" in message
+    assert "what fits" not in message and "padding=" not in message
+    assert "\n" not in message
+    assert keras_mnist_convnet((1, 28, 28)).output_shape == (10,)
+
+
+def test_a_channels_last_input_that_builds_warns_in_one_line_naming_the_fix():
+    """CIFAR's Input((32, 32, 3)) with a "same" convolution builds: 32 channels of 32x3
+    images, trained without an error. The warning names the user's line."""
+    with pytest.warns(UserWarning) as caught:
+        model = dlcore.Sequential([dlcore.Input((32, 32, 3)),
+                                   Conv2D(8, 3, padding="same", activation="relu"),
+                                   Flatten(), Dense(10, activation="softmax")],
+                                  backend="reference")
+    messages = [str(w.message) for w in caught if "channels-last" in str(w.message)]
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert "reads 32 channels of 32x3 images" in messages[0]
+    assert "input_shape=(3, 32, 32)" in messages[0]
+    assert [w.filename for w in caught if "channels-last" in str(w.message)] == [__file__]
+    # given correct channels-first images, the data's message does not say to reshape them
+    x = np.zeros((2, 3, 32, 32), dtype=np.float32)
+    model.compile("cross_entropy", "sgd")
+    with pytest.raises(ValueError, match=re.escape("build it with input_shape=(3, 32, 32)")) \
+            as error:
+        model.fit(x, np.array([0, 1]), epochs=1, verbose=0)
+    assert "reshape" not in str(error.value)
+
+
+@pytest.mark.parametrize("layers, input_shape", [
+    ([Conv2D(6, 5, padding=2), MaxPool2D(2)], (1, 28, 28)),       # LeNet-5
+    ([Conv2D(8, 3, padding="same"), MaxPool2D(2)], (3, 32, 32)),  # CIFAR, channels first
+    ([Conv2D(16, 3, padding="same"), MaxPool2D(2)], (32, 14, 14)),
+    ([Conv2D(4, (3, 1)), MaxPool2D((2, 1))], (16, 98, 1)),        # a signal, one pixel wide
+    ([Conv2D(4, 3, padding="same")], (4, 4, 3)),                   # a small map
+])
+def test_channels_first_models_build_without_a_layout_warning(layers, input_shape):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dlcore.Sequential(layers, input_shape=input_shape, backend="reference")

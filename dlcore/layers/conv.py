@@ -17,7 +17,7 @@ import numpy as np
 from dlcore.validation import check_int
 
 from .base import WeightedLayer
-from .geometry import Window, kernel_pair, padding_sides
+from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
 
 
 class Conv2D(WeightedLayer):
@@ -93,6 +93,7 @@ class Conv2D(WeightedLayer):
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = self._window(input_shape)
+        warn_if_channels_last("Conv2D", input_shape, self.kernel_size)
         return super().build(input_shape, backend, dtype, seed)
 
     def _initial_weights(self, input_shape, seed):

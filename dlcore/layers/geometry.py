@@ -12,7 +12,10 @@ with a message that names N, F, P and S and the layers that fit, each written as
 makes it and checked by the same code that refused the first (:meth:`Window.fit`): for a
 convolution the nearest padding (none exists when S is even and N - F odd; then the nearest
 kernel size), for a pool the nearest pool size with its stride said (``MaxPool2D(F)`` strides
-by F), and Keras's two rules below, ``padding="same"`` and ``floor=True``.
+by F), and Keras's two rules below, ``padding="same"`` and ``floor=True``. An input shape
+that looks like Keras's channels-last images, (28, 28, 1) or (32, 32, 3), is named as such
+instead (:func:`looks_channels_last`): no padding or pool size makes that network right, and
+where such a shape builds, the layer warns.
 
 ``padding="same"`` is Keras's "same" (what a Keras user means by it): the output is ceil(N / S)
 and along an axis the padding is
@@ -33,6 +36,9 @@ explicit option of the layers: ``floor=True`` drops the remainder, floor((N - F 
 unequally (what the import sets for Keras's "same").
 """
 import numbers
+import os
+import sys
+import warnings
 from dataclasses import dataclass
 
 
@@ -165,6 +171,48 @@ def _fitting_stride(n, f, p):
         return None
     # S = 1 always fits; looking at the largest few keeps a file's hostile F quick to refuse
     return next((s for s in range(f, max(f - 64, 1), -1) if span % s == 0), 1)
+
+
+def looks_channels_last(input_shape):
+    """Whether a per-sample (C, H, W) shape reads as Keras's channels-last (H, W, C) images:
+    its last axis 1 to 4 long (grey, RGB, RGBA) and the two before it at least 8 and 4 times
+    as long, e.g. (28, 28, 1) or (32, 32, 3), which channels-first maps rarely are."""
+    if len(input_shape) != 3:
+        return False
+    height, width, channels = (int(v) for v in input_shape)
+    return 1 <= channels <= 4 and min(height, width) >= max(8, 4 * channels)
+
+
+def channels_last_advice(input_shape):
+    """The fix for a channels-last input shape, in one clause."""
+    height, width, channels = (int(v) for v in input_shape)
+    first = (channels, height, width)
+    return (f"the input shape {tuple(input_shape)} looks channels-last (Keras's H, W, C), but "
+            f"dlcore's images are channels-first (C, H, W): give input_shape={first} (or "
+            f"Input({first})) and move the data's channel axis with x.transpose(0, 3, 1, 2)")
+
+
+def stacklevel_outside_dlcore():
+    """The ``stacklevel`` of :func:`warnings.warn`, called by the caller of this function, that
+    names the user's line (the first frame outside the dlcore package) rather than a line of
+    dlcore's that built the layer."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_if_channels_last(what, input_shape, kernel_size):
+    """A UserWarning when a window wider than one pixel slides over an input that looks
+    channels-last (:func:`looks_channels_last`): it then convolves or pools across the colour
+    channels, which builds and trains without an error. A warning, not an error: a
+    channels-first map can have that shape."""
+    if kernel_size[1] > 1 and looks_channels_last(input_shape):
+        height, width, channels = input_shape
+        warnings.warn(f"{what} reads {height} channels of {width}x{channels} images: "
+                      f"{channels_last_advice(input_shape)}", UserWarning,
+                      stacklevel=stacklevel_outside_dlcore())
 
 
 def _pair_text(pair):
@@ -313,6 +361,8 @@ class Window:
         except ValueError as error:
             if not advise:
                 raise
+            if looks_channels_last((c, h, w)):   # no padding or pool size makes that right
+                raise ValueError(f"{error}; {channels_last_advice((c, h, w))}") from None
             fixes = _layers_that_fit((c, h, w), (fh, fw), (sh, sw),
                                      ((top, bottom), (left, right)), what, can_pad, floor,
                                      filters)

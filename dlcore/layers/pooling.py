@@ -22,7 +22,7 @@ import numpy as np
 from dlcore.validation import check_bool
 
 from .base import Layer
-from .geometry import Window, kernel_pair, padding_sides
+from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
 
 
 class _Pool2D(Layer):
@@ -69,6 +69,7 @@ class _Pool2D(Layer):
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = self._window(input_shape)
+        warn_if_channels_last(type(self).__name__, input_shape, self.pool_size)
         return super().build(input_shape, backend, dtype, seed)
 
     def forward(self, x, training=False, step=0):
