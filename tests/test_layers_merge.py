@@ -128,3 +128,66 @@ def test_graph_sums_and_packing_follow_the_reference(backend):
     np.testing.assert_array_equal(results[0][3], source[:, 1:3])
     for got, expected in zip(results[1], results[0]):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+# -- a Keras channel axis on dlcore's channels-first maps ----------------------------------------
+def small_unet(axis):
+    """A U-Net's skip connection as Keras code writes it, ``concatenate([up, conv],
+    axis=...)`` (lecture "Deep learning I", "The U-Net architecture")."""
+    import dlcore
+    from dlcore.layers import Conv2D, MaxPool2D, UpSampling2D, concatenate
+    inputs = dlcore.Input((1, 8, 8))
+    down = Conv2D(2, 3, padding="same")(inputs)
+    up = UpSampling2D(2)(Conv2D(2, 3, padding="same")(MaxPool2D(2)(down)))
+    return dlcore.Model(inputs, Conv2D(1, 1)(concatenate([up, down], axis=axis)),
+                        backend="reference")
+
+
+@pytest.mark.parametrize("axis, joined", [(3, "width"), (-1, "width"), (2, "height"),
+                                          (-2, "height")])
+def test_maps_joined_along_height_or_width_warn_in_one_line_naming_the_channel_axis(axis,
+                                                                                    joined):
+    """Keras's U-Net code joins NHWC maps on axis 3 (or its default -1): the channels. On
+    dlcore's NCHW maps that axis is the width, which builds (4, 8, 16) maps without an error."""
+    with pytest.warns(UserWarning) as caught:
+        model = small_unet(axis)
+    messages = [str(w.message) for w in caught if "Concatenate" in str(w.message)]
+    assert messages == [f"Concatenate(axis={axis}) joins (C, H, W) maps along their {joined}: "
+                        f"dlcore's images are channels-first, so the channels (Keras's axis=-1 "
+                        f"or 3 of NHWC maps) are axis=1 (or -3) here"]
+    assert [w.filename for w in caught if "Concatenate" in str(w.message)] == [__file__]
+    assert model.output_shape == ((1, 8, 16) if joined == "width" else (1, 16, 8))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: small_unet(1), lambda: small_unet(-3),
+    lambda: Concatenate(axis=-1).build([(4,), (3,)]),          # rows: their features
+    lambda: Concatenate(axis=2).build([(6, 5), (6, 2)]),       # (H, W) arrays, no channels
+])
+def test_channels_rows_and_arrays_without_channels_join_without_a_warning(build):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build()
+
+
+def test_a_keras_file_that_joins_maps_along_the_width_imports_without_a_warning(tmp_path):
+    """The import's axis is the file's own (Keras's NHWC axis 2 is dlcore's 3): no advice to
+    give there. The file is dlcore's Keras export of such a join."""
+    import warnings
+
+    import dlcore
+    with pytest.warns(UserWarning, match="along their width"):
+        model = small_unet(3)
+    dlcore.save(model, tmp_path / "joined.h5", format="keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = dlcore.load(tmp_path / "joined.h5")
+    x = batches((2, 1, 8, 8))[0]
+    np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
+
+
+def test_maps_of_different_channels_joined_along_the_width_are_refused_naming_the_axis():
+    with pytest.raises(ValueError, match=r"got \(3, 8, 8\), \(2, 8, 8\); dlcore's images are "
+                                         r"channels-first: their channels are axis=1"):
+        Concatenate(axis=-1).build([(3, 8, 8), (2, 8, 8)])

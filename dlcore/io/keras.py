@@ -1384,6 +1384,7 @@ class _FunctionalImported(_Imported):
             elif kind == "Concatenate":
                 built[name] = Concatenate(self._axis(layer_config.get("axis", -1),
                                                      len(first.shape)), name=name)
+                built[name].warn_spatial_join = False   # the file's own axis, moved to NCHW
             else:
                 from dlcore import layers
                 built[name] = self._layer(kind, name, layer_config, layers)

@@ -7,7 +7,10 @@ y = x + F(x). The maths:
 
 * ``Add``: y = x_1 + ... + x_k (same shapes); dL/dx_i = dL/dy for every i.
 * ``Concatenate(axis)``: y = [x_1, ..., x_k] along ``axis`` (1, the channels of NCHW images or
-  the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled.
+  the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled. Maps joined
+  along H or W warn: a U-Net's skip connection copied from Keras, ``concatenate([up, conv],
+  axis=3)`` or Keras's default ``axis=-1``, means the channels of NHWC maps, which are axis 1 of
+  dlcore's NCHW ones.
 
 Both are copies and sums, written once: the NumPy reference in
 :mod:`dlcore.layers.reference` (``add_forward``, ``concatenate_forward``, ...) and the kernel
@@ -16,9 +19,12 @@ bodies in :mod:`dlcore.layers.bodies` (``copy_span``, ``accumulate_span``,
 dispatched by :mod:`dlcore.layers.ops` as for every layer. A functional model sums the gradients
 of a tensor used twice with the same operations.
 """
+import warnings
+
 import numpy as np
 
 from .base import Layer, check_shape
+from .geometry import stacklevel_outside_dlcore
 
 
 class Merge(Layer):
@@ -101,8 +107,14 @@ class Concatenate(Merge):
     Parameters
     ----------
     axis : int, the axis of the (n, ...) batch joined: 1 (default) the channels of NCHW images
-        or the features of rows; negative counts from the end; 0 (the samples) is refused
+        or the features of rows; negative counts from the end; 0 (the samples) is refused.
+        Images joined along their height or width (axis 2, 3, -1 or -2 of NCHW maps) build
+        with a UserWarning: that is Keras's channel axis, not dlcore's.
     """
+
+    #: whether joining (C, H, W) maps along H or W warns (the Keras import clears it: there
+    #: the axis is the file's own, already moved from NHWC to NCHW)
+    warn_spatial_join = True
 
     def __init__(self, axis=1, name=None):
         super().__init__(name=name)
@@ -110,6 +122,17 @@ class Concatenate(Merge):
             raise ValueError(f"Concatenate's axis must be a non-zero integer (the batch axis 0 "
                              f"cannot be joined), got {axis!r}")
         self.axis = int(axis)
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        super().build(input_shape, backend, dtype, seed)
+        rank = len(self.output_shape)
+        if rank == 3 and self._sample_axis(rank) != 0 and self.warn_spatial_join:
+            joined = ("height", "width")[self._sample_axis(rank) - 1]
+            warnings.warn(f"Concatenate(axis={self.axis}) joins (C, H, W) maps along their "
+                          f"{joined}: dlcore's images are channels-first, so the channels "
+                          f"(Keras's axis=-1 or 3 of NHWC maps) are axis=1 (or -3) here",
+                          UserWarning, stacklevel=stacklevel_outside_dlcore())
+        return self
 
     def _config(self):
         return {"axis": self.axis}
@@ -129,8 +152,11 @@ class Concatenate(Merge):
         for shape in shapes:
             if len(shape) != rank or shape[:axis] + shape[axis + 1:] != \
                     shapes[0][:axis] + shapes[0][axis + 1:]:
+                channels = all(len(s) == 3 and s[1:] == shapes[0][1:] for s in shapes)
                 raise ValueError(f"concatenate along axis {self.axis} needs tensors equal in "
-                                 f"every other axis; got {', '.join(str(s) for s in shapes)}")
+                                 f"every other axis; got {', '.join(str(s) for s in shapes)}"
+                                 + ("; dlcore's images are channels-first: their channels are "
+                                    "axis=1 (Keras's -1 or 3)" if channels and axis else ""))
         return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
 
     def _batch_axis(self):
@@ -161,5 +187,5 @@ def add(inputs, **kwargs):
 
 def concatenate(inputs, axis=1, **kwargs):
     """``Concatenate(axis, **kwargs)(inputs)`` (Keras' ``layers.concatenate``; NCHW, so the
-    default axis 1 joins channels)."""
+    default axis 1 joins channels, where Keras's default -1 does)."""
     return Concatenate(axis=axis, **kwargs)(inputs)
