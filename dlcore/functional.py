@@ -29,7 +29,6 @@ then the packed width), and ``forward`` takes them apart again.
 """
 import copy
 import os
-import re
 
 import numpy as np
 
@@ -141,8 +140,13 @@ def _as_list(value, what):
                     f"call) or a list of them, got {type(value).__name__}")
 
 
-def _snake_case(name):
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
+def default_layer_name(layer):
+    """Keras's default name of a layer of its class (``max_pooling2d``, ``conv2d_transpose``,
+    ``leaky_re_lu``), so that Keras code addressing layers by name (``get_layer``) finds
+    them: the snake case of the class's Keras name (``keras_class_name`` where dlcore's class
+    is named otherwise)."""
+    from dlcore.io.keras_weights import snake_case
+    return snake_case(getattr(type(layer), "keras_class_name", type(layer).__name__))
 
 
 def topological_nodes(inputs, outputs):
@@ -239,7 +243,7 @@ class Model(TrainingLoop):
         names = {layer.name for layer in self.layers if layer.name is not None}
         for layer in self.layers:
             if layer.name is None:
-                base = _snake_case(type(layer).__name__)
+                base = default_layer_name(layer)
                 name, index = base, 1
                 while name in names:
                     name, index = f"{base}_{index}", index + 1

@@ -33,14 +33,19 @@ the original would have.
 """
 import copy
 import json
-import re
 
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
 from dlcore.callbacks import EarlyStopping
-from dlcore.functional import Model, SymbolicTensor, check_loss_fits, final_activation
+from dlcore.functional import (
+    Model,
+    SymbolicTensor,
+    check_loss_fits,
+    default_layer_name,
+    final_activation,
+)
 from dlcore.io import register_model
 from dlcore.layers.base import LAYER_CLASSES, Layer, check_shape
 from dlcore.losses import get_loss, output_channels
@@ -112,7 +117,7 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add takes a dlcore layer (or dlcore.Input(shape) "
                             f"first), got {type(layer).__name__}")
         if layer.name is None:
-            layer.name = self._unique_name(_snake_case(type(layer).__name__))
+            layer.name = self._unique_name(default_layer_name(layer))
         taken = {other.name for other in self.layers}
         if layer.name in RESERVED_LAYER_NAMES or layer.name in taken:
             raise ValueError(f"layer name {layer.name!r} is already used in this network"
@@ -547,7 +552,3 @@ class Sequential(Model):
         return (f"Sequential({len(self.layers)} layers, input_shape={self.input_shape}, "
                 f"backend={self.backend_name!r})")
 
-
-def _snake_case(name):
-    """``MaxPool2D`` -> ``max_pool2d``, ``Conv2D`` -> ``conv2d``, ``ReLU`` -> ``relu``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()

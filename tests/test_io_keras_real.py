@@ -571,6 +571,28 @@ def test_to_json_is_read_by_keras_model_from_json(build):
     assert again.count_params() == model.count_params()
 
 
+def test_default_layer_names_are_keras_names():
+    """Keras code addresses layers by their default names (get_layer("max_pooling2d")):
+    dlcore named them max_pool2d, conv2dtranspose, avg_pool2d, ..."""
+    keras = real_keras()
+    from dlcore import layers
+    pairs = [(layers.Conv2D(2, 3), keras.layers.Conv2D(2, 3)),
+             (layers.MaxPool2D(2), keras.layers.MaxPooling2D(2)),
+             (layers.AvgPool2D(1), keras.layers.AveragePooling2D(1)),
+             (layers.Conv2DTranspose(2, 2), keras.layers.Conv2DTranspose(2, 2)),
+             (layers.UpSampling2D(2), keras.layers.UpSampling2D(2)),
+             (layers.LeakyReLU(0.1), keras.layers.LeakyReLU(0.1)),
+             (layers.ReLU(), keras.layers.ReLU()),
+             (layers.BatchNormalization(), keras.layers.BatchNormalization()),
+             (layers.GlobalAvgPool2D(keepdims=True),
+              keras.layers.GlobalAveragePooling2D(keepdims=True)),
+             (layers.GlobalMaxPool2D(), keras.layers.GlobalMaxPooling2D()),
+             (layers.Dense(3), keras.layers.Dense(3))]
+    ours = dlcore.Sequential([layer for layer, _ in pairs], input_shape=(1, 16, 16))
+    theirs = keras.Sequential([keras.Input((16, 16, 1))] + [layer for _, layer in pairs])
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+
+
 def test_reshapes_cross_to_keras_both_ways(tmp_path):
     """keras.io's decoder (Dense, Reshape to maps, transposed convolutions) written by Keras
     predicts in dlcore as in Keras and back; flat rows made one-channel images

@@ -80,5 +80,5 @@ def test_dense_as_conv_slides_the_classifier_over_a_larger_input(random_state):
 def test_unnamed_layers_get_unique_keras_like_names():
     model = dlcore.Sequential([Conv2D(2, 3), MaxPool2D(2), Conv2D(2, 2), Flatten(), Dense(3)],
                               input_shape=(1, 8, 8))
-    assert [layer.name for layer in model.layers] == ["conv2d", "max_pool2d", "conv2d_1",
+    assert [layer.name for layer in model.layers] == ["conv2d", "max_pooling2d", "conv2d_1",
                                                       "flatten", "dense"]

@@ -118,11 +118,14 @@ class MaxPool2D(_Pool2D):
     """
 
     kind = "max"
+    keras_class_name = "MaxPooling2D"
 
 
 class AvgPool2D(_Pool2D):
     """Average pooling: each output is the mean of its pool; backward shares the gradient
     equally among the pool's inputs. Parameters as :class:`MaxPool2D`."""
+
+    keras_class_name = "AveragePooling2D"
 
     kind = "avg"
 
@@ -186,6 +189,7 @@ class GlobalAvgPool2D(_GlobalPool2D):
     """
 
     kind = "avg"
+    keras_class_name = "GlobalAveragePooling2D"
 
 
 class GlobalMaxPool2D(_GlobalPool2D):
@@ -194,6 +198,7 @@ class GlobalMaxPool2D(_GlobalPool2D):
     :class:`GlobalAvgPool2D`."""
 
     kind = "max"
+    keras_class_name = "GlobalMaxPooling2D"
 
 
 #: Keras's names of the global pools
