@@ -393,10 +393,13 @@ def _numeric_targets(array, name):
 
 def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim > 2 and shape is not None:
-        if tuple(array.shape[1:]) != tuple(shape):
-            raise ValueError(f"{name} has targets of shape {tuple(array.shape[1:])}; the "
-                             f"network's outputs are {tuple(shape)} (images channels first: "
-                             f"transpose NHWC targets with .transpose(0, 3, 1, 2))")
+        given, shape = tuple(array.shape[1:]), tuple(shape)
+        if given != shape:
+            channels_last = len(shape) == 3 and given == shape[1:] + shape[:1]
+            raise ValueError(f"{name} has targets of shape {given}; the network's outputs are "
+                             f"{shape}" + (": dlcore's images are channels first, transpose "
+                                           "these NHWC targets with .transpose(0, 3, 1, 2)"
+                                           if channels_last else ""))
         array = array.reshape(n, -1)
     if array.ndim == 1 and width == 1:   # one output: its targets, whatever the values
         array = array.reshape(n, 1)

@@ -388,6 +388,11 @@ def test_targets_shaped_like_the_outputs_are_taken_as_their_rows():
     with pytest.raises(ValueError, match=r"targets of shape \(8, 8, 1\); the network's outputs "
                                          r"are \(1, 8, 8\).*transpose"):
         shaped.train_on_batch(x, masks.transpose(0, 2, 3, 1))
+    # a shape that is not the outputs' with channels last gets no transpose to try (the
+    # U-Net's users were told to transpose targets that a wrong concatenate axis had caused)
+    with pytest.raises(ValueError, match=r"targets of shape \(2, 8, 8\); the network's "
+                                         r"outputs are \(1, 8, 8\)$"):
+        shaped.train_on_batch(x, np.concatenate([masks, masks], axis=1))
 
 
 def logistic_regression(backend="reference"):
