@@ -370,9 +370,12 @@ def target_rows(y, n, width, dtype, name="y", shape=None, loss=None):
         values = np.unique(array)
         shown = (f"the values {', '.join(f'{v:g}' for v in values[:4])}" if len(values) <= 4
                  else f"values in [{values[0]:g}, {values[-1]:g}]")
+        fix = (f"map them to 0 and 1, e.g. y = (y == {values[-1]:g}).astype(int)"
+               if len(values) == 2 else
+               "scale them into [0, 1] (8-bit images: y / 255)" if values[0] >= 0
+               and values[-1] <= 255 else "scale them into [0, 1]")
         raise ValueError(f"{name} holds {shown}; binary cross-entropy takes targets in [0, 1] "
-                         f"(0/1 labels or probabilities): map them to 0 and 1, e.g. "
-                         f"y = (y == {values[-1]:g}).astype(int)")
+                         f"(0/1 labels or probabilities): {fix}")
     return targets
 
 

@@ -415,6 +415,18 @@ def test_binary_cross_entropy_refuses_labels_other_than_0_and_1(codes):
             call()
 
 
+def test_binary_cross_entropy_on_8_bit_images_says_to_scale_them():
+    """An autoencoder's 0-255 image targets were told y = (y == 255), keeping 0.6 % of the
+    pixels."""
+    model = dlcore.Sequential([Dense(16, activation="sigmoid")], input_shape=(16,),
+                              backend="reference")
+    model.compile("binary_cross_entropy", "sgd")
+    images = (np.arange(64).reshape(4, 16) * 4).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"values in \[0, 252\]; binary cross-entropy .*: "
+                                         r"scale them into \[0, 1\] \(8-bit images: y / 255\)"):
+        model.fit(images / 255.0, images, verbose=0)
+
+
 def test_one_outputs_targets_may_be_any_numbers_in_a_vector_as_in_keras():
     """A regression's (n,) float targets and smoothed 0.1/0.9 labels were refused as "class
     labels" (whole numbers were taken): Keras reads (n,) as the (n, 1) column."""
