@@ -13,8 +13,9 @@ to three mutations drawn with a seeded NumPy generator: datasets deleted, mis-sh
 with wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
 shapes (chunked, with no data written, so the file stays small); groups replaced by datasets and
 datasets by groups; attributes removed or of another type; ``format_version`` changed; soft,
-external, cyclic and fan-out (DAG) hard links; huge or negative integers in the hyperparameters (a
-LeNet-5 layer's padding, stride, filters or units among them); in Keras files, the
+external, cyclic and fan-out (DAG) hard links; groups and datasets whose names are not valid
+UTF-8; huge or negative integers in the hyperparameters (a LeNet-5 layer's padding, stride,
+filters or units among them); in Keras files, the
 ``layer_names``/``weight_names`` lists replaced (numbers, 2-D, 100,000 names, names climbing out of
 their group) and layers carrying code (a ``Lambda`` with bytecode, a custom object) added.
 
@@ -409,6 +410,20 @@ def hostile_model_class(h5file, rng):
     return f"model_class set to {name!r}"
 
 
+def non_utf8_name(h5file, rng):
+    """A group or dataset whose name is not valid UTF-8 (a Latin-1 writer's, or h5py's
+    low-level API's): h5py lists it as bytes."""
+    import h5py
+    parent = h5file[_choose(rng, ["/"] + _groups(h5file))]
+    name = _choose(rng, [b"Gew\xe4chte", b"\xff\xfebad", b"err\xff"])
+    if rng.random() < 0.5:
+        h5py.h5g.create(parent.id, name)
+        return f"group named {name!r} in {parent.name}"
+    series = h5py.h5d.create(parent.id, name, h5py.h5t.py_create(np.dtype("f8")),
+                             h5py.h5s.create_simple((3,)))
+    series.write(h5py.h5s.ALL, h5py.h5s.ALL, np.zeros(3))
+    return f"dataset named {name!r} in {parent.name}"
+
 # -- the hyperparameter JSON --------------------------------------------------------------
 def _json_attribute_owners(h5file):
     owners = []
@@ -679,7 +694,7 @@ MUTATIONS = [
     (add_links, 3), (remove_attribute, 6), (swap_attribute_type, 8),
     (change_format_version, 3), (hostile_model_class, 3), (truncate_json, 5), (nest_json, 4),
     (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1), (huge_config_integer, 8),
-    (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2),
+    (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
 ]
 
 

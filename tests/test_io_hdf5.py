@@ -742,6 +742,36 @@ def test_soft_and_external_links_are_refused(rbm_copy, link, kind):
     assert f"'/training/loop' is a {kind}" in message and "dlcore never writes" in message
 
 
+def _add_group_named(h5file, parent, name):
+    h5py.h5g.create(h5file[parent].id, name)
+
+
+def _add_series_named(h5file, parent, name):
+    series = h5py.h5d.create(h5file[parent].id, name, h5py.h5t.py_create(np.dtype("f8")),
+                             h5py.h5s.create_simple((1,)))
+    series.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([1.0]))
+
+
+@pytest.mark.parametrize("add, parent, name, shown", [
+    (_add_group_named, "training", b"\xff\xfebad", "'training/\\xff\\xfebad'"),
+    (_add_group_named, "/", b"Gew\xe4chte", "'Gew\\xe4chte'"),
+    (_add_series_named, "history", b"err\xff", "'history/err\\xff'")])
+def test_a_name_that_is_not_utf8_is_refused_in_one_line_by_load_and_describe(
+        rbm_copy, add, parent, name, shown):
+    """h5py gives such a name (a Latin-1 writer's, or h5py's low-level API's) back as bytes,
+    which the path lookups of the traversal cannot find again."""
+    with h5py.File(rbm_copy, "r+") as h5file:
+        add(h5file, parent, name)
+    for read in (dio.load, dio.describe):
+        with pytest.raises(dio.ModelFileError) as caught:
+            read(rbm_copy)
+        message = str(caught.value)
+        assert message.startswith(f"{rbm_copy}: {shown} is not a valid UTF-8 name, which "
+                                  f"dlcore never writes; "), read.__name__
+        assert "\n" not in message
+        message.encode("utf-8")  # printable
+
+
 def test_a_hard_link_cycle_is_refused(rbm_copy):
     with h5py.File(rbm_copy, "r+") as h5file:
         h5file["training/cycle"] = h5file["/"]

@@ -23,7 +23,10 @@ a Keras import) reads an HDF5 file:
   ``describe`` use it), bounds nesting depth and the objects of the whole file and visits each
   object once: a second hard link to an object is refused, so a DAG of links cannot multiply
   the work. A dataset read twice (by a layout check, then by ``read_tree``) is charged once
-  against the file-size budget.
+  against the file-size budget;
+- ``names(group, where)`` lists a group's members for every traversal (``walk``, the history,
+  Keras's layer groups): h5py hands back a name that is not valid UTF-8 as ``bytes``, which no
+  path lookup finds again, so such a name is refused there, once for every reader.
 
 The limits are module constants; the checks of the hyperparameters of each model class are in
 :mod:`dlcore.io.layouts`.
@@ -218,6 +221,21 @@ class ModelFileReader:
             raise self.error(f"'{path}' should be a group; found a {_kind_of(item)}")
         return item
 
+    def names(self, group: h5py.Group, where: str) -> Iterator[str]:
+        """The names of the members of ``group`` (at path ``where``), in file order.
+
+        h5py gives a link name that is not valid UTF-8 (written by a non-Python HDF5 writer in
+        Latin-1, or by h5py's low-level API) as ``bytes``; such a name can be neither looked up
+        as a path nor printed, and dlcore never writes one, so it is refused here.
+        """
+        for name in group:
+            if not isinstance(name, str):
+                shown = bytes(name).decode("utf-8", errors="backslashreplace")
+                prefix = f"{where.strip('/')}/" if where.strip("/") else ""
+                raise self.error(f"'{prefix}{shown}' is not a valid UTF-8 name, which dlcore "
+                                 f"never writes")
+            yield name
+
     # -- datasets -------------------------------------------------------------------------
     def dataset(self, path: str, shape: tuple, kinds: str = "f",
                 required: bool = True) -> h5py.Dataset | None:
@@ -395,7 +413,7 @@ class ModelFileReader:
             raise self.error(f"groups nest more than {MAX_GROUP_DEPTH} deep at '{where}' "
                              f"(a link cycle?)")
         self._first_paths.setdefault(group.id, where or "/")
-        for name in group:
+        for name in self.names(group, where):
             if name in skip:
                 continue
             path = f"{where}/{name}" if where else name

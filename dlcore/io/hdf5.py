@@ -669,7 +669,7 @@ def _read_history(reader: ModelFileReader) -> dict[str, list[float]] | None:
     if group is None:
         return None
     history = {}
-    for name in group:
+    for name in reader.names(group, HISTORY_GROUP):
         path = f"{HISTORY_GROUP}/{name}"
         dataset = reader.member(path)
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
@@ -915,11 +915,12 @@ def _describe_history(reader: ModelFileReader) -> str:
     group = reader.member(HISTORY_GROUP)
     if not isinstance(group, h5py.Group):
         return ""
-    if not len(group):
+    names = list(reader.names(group, HISTORY_GROUP))
+    if not names:
         return "history\n  (empty)"
-    width = max(len(name) for name in group)
+    width = max(len(name) for name in names)
     lines = []
-    for name in group:
+    for name in names:
         path = f"{HISTORY_GROUP}/{name}"
         dataset = reader.member(path)
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:

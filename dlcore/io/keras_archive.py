@@ -272,7 +272,7 @@ def _archive_variable_paths(reader: ModelFileReader) -> list[str] | None:
     group = reader.group("optimizer/vars", required=False)
     if group is None:
         return None
-    names = list(group)
+    names = list(reader.names(group, "optimizer/vars"))
     if sorted(names) != sorted(str(index) for index in range(len(names))):
         raise reader.error("the optimizer's variables are not numbered 0, 1, ...")
     return [f"optimizer/vars/{index}" for index in range(len(names))]

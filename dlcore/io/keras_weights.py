@@ -155,7 +155,7 @@ def read(reader, h5file, imported, model) -> dict:
     checked before any array is read."""
     from dlcore.io.keras import keras_shapes
     layers_group = reader.group("layers")
-    present = list(layers_group)
+    present = list(reader.names(layers_group, "layers"))
     if len(present) > MAX_OBJECTS:
         raise reader.error(f"group 'layers' holds {len(present)} layers", MISMATCH_FIX)
     expected = layer_paths(imported.config)
@@ -170,7 +170,7 @@ def read(reader, h5file, imported, model) -> dict:
     arrays_of = {}
     for name, path in expected:
         group = reader.group(path, required=False)
-        stored = [] if group is None else sorted(group)
+        stored = [] if group is None else sorted(reader.names(group, path))
         with_weights = name in imported.converters
         shapes = keras_shapes(by_name[name]) if with_weights else []
         if stored != sorted(str(i) for i in range(len(shapes))):
