@@ -24,7 +24,7 @@ from PIL import Image
 
 import dlcore
 from dlcore import io as dio
-from dlcore.io import hdf5
+from dlcore.io import guarded, hdf5
 
 
 # --------------------------------------------------------------------------------------------
@@ -776,6 +776,59 @@ def test_a_hard_link_cycle_is_refused(rbm_copy):
     with h5py.File(rbm_copy, "r+") as h5file:
         h5file["training/cycle"] = h5file["/"]
     assert "(a link cycle?)" in load_error(rbm_copy)
+
+
+def _add_compressed_zeros(h5file, path, length):
+    series = h5file.create_dataset(path, shape=(length,), dtype="u1",
+                                   chunks=(min(length, 2**20),), compression="gzip")
+    series[:] = 0
+
+
+def test_a_history_series_longer_than_the_epochs_the_file_records_is_refused_unread(
+        rbm_copy, monkeypatch):
+    """A compressed uint8 series of 4 million zeros takes a few kB; read into model.history it
+    would be 4 million Python floats (128 MB, 32,000 times its size in the file). The RBM
+    was trained for 1 epoch (training/epochs_done): a series holds one value per epoch."""
+    with h5py.File(rbm_copy, "r+") as h5file:
+        _add_compressed_zeros(h5file, "history/bomb", 2**22)
+    read, read_array = [], guarded.ModelFileReader.read_array
+    monkeypatch.setattr(guarded.ModelFileReader, "read_array",
+                        lambda self, dataset, path, finite=True: (
+                            read.append(path), read_array(self, dataset, path, finite))[1])
+    message = load_error(rbm_copy)
+    assert ("dataset 'history/bomb' holds 4,194,304 values; a history series holds one value "
+            "per epoch, and the file records 1 epoch (attribute 'epochs_done' of "
+            "'training')") in message
+    assert "history/bomb" not in read
+    monkeypatch.undo()
+    assert "bomb                  (not read: dataset 'history/bomb' holds 4,194,304 values" \
+        in dio.describe(rbm_copy)
+
+
+def test_every_model_class_loads_its_history_within_the_epochs_it_records(tmp_path):
+    """The bound holds for the saved files: a DBN's series of each RBM and of the up-down
+    fine-tuning are bounded by the largest of its counters, an RBM trained on by
+    partial_fit by its epochs_done."""
+    X, (rbm, _, dbn, _, stacked) = _small_models()
+    rbm.fit(X).partial_fit(X)
+    dbn.set_params(up_down_epochs=2).fit(X)
+    for model in (rbm, dbn, stacked.fit(X)):
+        dlcore.save(model, tmp_path / "model.h5")
+        np.testing.assert_equal(dlcore.load(tmp_path / "model.h5").history, model.history)
+
+
+def test_a_history_series_of_another_class_is_bounded_by_an_absolute_limit(
+        model_file, monkeypatch):
+    """A class of the user's own has no counters dlcore knows: only the absolute limit."""
+    monkeypatch.setattr(hdf5, "MAX_HISTORY_LENGTH", 1000, raising=False)
+    with h5py.File(model_file, "r+") as h5file:
+        _add_compressed_zeros(h5file, "history/long", 1001)
+        h5file["history/fine"] = np.zeros(1000)
+    assert "dataset 'history/long' holds 1,001 values; a history series holds one value per " \
+        "epoch, and a model file holds at most 1,000 epochs" in load_error(model_file)
+    with h5py.File(model_file, "r+") as h5file:
+        del h5file["history/long"]
+    assert len(dio.load(model_file).history["fine"]) == 1000
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])

@@ -120,6 +120,9 @@ HISTORY_GROUP = "history"
 #: The optional root attribute recording what a model was trained on (JSON object, see save).
 TRAINING_RECORD = "training_record"
 MAX_TRAINING_RECORD_BYTES = 2**20
+#: A history series holds one value per epoch: no file may hold a longer one (a million epochs
+#: cost 32 MB as Python floats, which ``model.history`` holds).
+MAX_HISTORY_LENGTH = 1_000_000
 MAX_TRAINING_RECORD_DEPTH = 16
 #: The optional root attribute naming the columns of the table a model was fitted on.
 FEATURE_NAMES = "feature_names_in"
@@ -514,7 +517,8 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
         # dlcore's own models hold parameters, which must be finite; the protocol itself lets
         # other registered classes store NaN (e.g. a gap in a series).
         state = reader.read_tree(h5file, skip=RESERVED_ROOT_NAMES, finite=own_class)
-        history = _read_history(reader)
+        history = _read_history(reader, _history_limit(_state_epoch_counters(state))
+                                if own_class else _history_limit([]))
         record = _read_training_record(reader)
         feature_names = _read_feature_names(reader)
     model = _build_model(model_class, config, state, filename)
@@ -663,8 +667,14 @@ def _parse_hyperparameters(reader: ModelFileReader) -> dict:
     return config
 
 
-def _read_history(reader: ModelFileReader) -> dict[str, list[float]] | None:
-    """The per-epoch series; NaN (a gap) and infinity (a diverged epoch) are allowed here."""
+def _read_history(reader: ModelFileReader,
+                  limit: tuple[int, str]) -> dict[str, list[float]] | None:
+    """The per-epoch series; NaN (a gap) and infinity (a diverged epoch) are allowed here.
+
+    ``limit`` (from :func:`_history_limit`): the most values a series may hold, checked
+    before it is read, since each becomes a Python float of 32 bytes whatever its dtype in the
+    file (a compressed uint8 series would grow 32,000 times the file's size).
+    """
     group = reader.group(HISTORY_GROUP, required=False)
     if group is None:
         return None
@@ -675,9 +685,47 @@ def _read_history(reader: ModelFileReader) -> dict[str, list[float]] | None:
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
                 dataset.dtype.kind not in "biuf" or dataset.dtype.fields is not None:
             raise reader.error(f"history/{name} should be a 1-D numeric dataset")
+        _check_history_length(reader, dataset, path, limit)
         history[name] = reader.read_array(dataset, path, finite=False).astype(
             np.float64).tolist()
     return history
+
+
+def _state_epoch_counters(state: Mapping, where: str = "") -> list[tuple[str, int]]:
+    """``(path, value)`` of every epoch counter (an attribute named ``epochs_done`` or ending
+    in it, such as a DBN's ``up_down_epochs_done``) in a state read back from a file."""
+    counters = []
+    for key, value in state.items():
+        path = f"{where}/{key}" if where else str(key)
+        if isinstance(value, Mapping):
+            counters += _state_epoch_counters(value, path)
+        elif str(key).endswith("epochs_done") and isinstance(value, int) and \
+                not isinstance(value, bool):
+            counters.append((path, value))
+    return counters
+
+
+def _history_limit(counters: list[tuple[str, int]]) -> tuple[int, str]:
+    """The most values a history series of the file may hold, and how messages name it: the
+    largest of the file's epoch counters (each series of dlcore's models holds one value per
+    epoch of the model or of one of its layers), within :data:`MAX_HISTORY_LENGTH`."""
+    if counters:
+        path, epochs = max(counters, key=lambda counter: counter[1])
+        if epochs <= MAX_HISTORY_LENGTH:
+            group, _, name = path.rpartition("/")
+            return epochs, (f"the file records {count(epochs, 'epoch')} (attribute '{name}' "
+                            f"of '{group or '/'}')")
+    return MAX_HISTORY_LENGTH, f"a model file holds at most {MAX_HISTORY_LENGTH:,} epochs"
+
+
+def _check_history_length(reader: ModelFileReader, dataset: h5py.Dataset, path: str,
+                          limit: tuple[int, str]) -> None:
+    """Refuse a series longer than ``limit`` allows, by its declared length, unread."""
+    most, reason = limit
+    length = dataset.shape[0]
+    if length > most:
+        raise reader.error(f"dataset '{path}' holds {length:,} values; a history series holds "
+                           f"one value per epoch, and {reason}")
 
 
 def _read_training_record(reader: ModelFileReader) -> dict | None:
@@ -773,6 +821,8 @@ def describe(path: str | os.PathLike) -> str:
         reader = ModelFileReader(h5file, filename)
         header = _read_header(reader)
         items = list(reader.walk(h5file, skip=RESERVED_ROOT_NAMES))
+        history_limit = _history_limit(_walked_epoch_counters(reader, items)
+                                       if _is_own_class(header.get("model_class")) else [])
         sections = [
             _describe_header(filename, header),
             _describe_json("hyperparameters", header.get("hyperparameters")),
@@ -781,7 +831,7 @@ def describe(path: str | os.PathLike) -> str:
             _describe_feature_names(reader.attribute(h5file, FEATURE_NAMES, "/", default=None)),
             _describe_datasets(reader, items),
             _describe_attributes(reader, items),
-            _describe_history(reader),
+            _describe_history(reader, history_limit),
         ]
     return "\n\n".join(section for section in sections if section)
 
@@ -817,6 +867,30 @@ def why_load_is_not_checked(path: str | os.PathLike) -> str | None:
         return (f"whether it loads ({str(class_name)[:80]!r} is not one of dlcore's model "
                 f"classes: dlcore.load checks it in a program that registers the class)")
     return None
+
+
+def _is_own_class(class_name: Any) -> bool:
+    """Whether ``class_name`` names one of dlcore's own model classes, whose layouts
+    :mod:`dlcore.io.layouts` knows (their history series hold one value per epoch)."""
+    model_class = _MODEL_REGISTRY.get(class_name) if isinstance(class_name, str) else None
+    return model_class is not None and class_name in LAYOUT_CHECKS and \
+        model_class.__module__.startswith("dlcore.")
+
+
+def _walked_epoch_counters(reader: ModelFileReader, items: list) -> list[tuple[str, int]]:
+    """The epoch counters (see :func:`_state_epoch_counters`) of the groups ``items`` walked;
+    one that cannot be read is left out (describe shows what it can)."""
+    counters = []
+    for path, item in items:
+        if not isinstance(item, h5py.Group) or len(item.attrs) > MAX_ATTRIBUTES:
+            continue
+        for name in item.attrs:
+            if isinstance(name, str) and name.endswith("epochs_done"):
+                with contextlib.suppress(ModelFileError):
+                    value = reader.attribute(item, name, path)
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        counters.append((f"{path}/{name}", value))
+    return counters
 
 
 def _describe_header(filename: str, header: dict[str, Any]) -> str:
@@ -911,7 +985,7 @@ def _attribute_text(reader: ModelFileReader, owner: Any, name: str, path: str) -
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def _describe_history(reader: ModelFileReader) -> str:
+def _describe_history(reader: ModelFileReader, limit: tuple[int, str]) -> str:
     group = reader.member(HISTORY_GROUP)
     if not isinstance(group, h5py.Group):
         return ""
@@ -927,6 +1001,7 @@ def _describe_history(reader: ModelFileReader) -> str:
             lines.append(f"  {name:<{width}}  (not a 1-D dataset)")
             continue
         try:
+            _check_history_length(reader, dataset, path, limit)
             values = reader.read_array(dataset, path, finite=False)
         except ModelFileError as error:
             lines.append(f"  {name:<{width}}  (not read: {str(error).split(': ', 1)[-1]})")
