@@ -448,6 +448,27 @@ def test_directory_instead_of_file(tmp_path):
     assert "is a directory" in load_error(tmp_path)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+def test_a_named_pipe_is_refused_before_it_is_opened(tmp_path):
+    """tar keeps a FIFO when it unpacks a hand-in; opening one waits for a writer, so the load
+    runs in a subprocess, whose timeout only keeps a regression from hanging the suite."""
+    import subprocess
+    import sys
+    path = tmp_path / "model.h5"
+    os.mkfifo(path)
+    for code in ("import dlcore, sys; dlcore.load(sys.argv[1])",
+                 "import dlcore, sys; dlcore.io.describe(sys.argv[1])"):
+        completed = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                                   text=True, timeout=60, check=False)
+        assert f"ModelFileError: {path} is a named pipe (FIFO), not a regular file, so it " \
+            f"cannot be a model file" in completed.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="a POSIX device")
+def test_a_device_is_refused_before_it_is_opened():
+    assert "/dev/zero is a character device, not a regular file" in load_error("/dev/zero")
+
+
 def test_text_file_is_not_hdf5(tmp_path):
     path = tmp_path / "notes.h5"
     path.write_text("W = [[1, 2], [3, 4]]\n")

@@ -70,6 +70,7 @@ import json
 import math
 import numbers
 import os
+import stat
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -538,7 +539,20 @@ def _existing_file(path: str | os.PathLike) -> str:
     if os.path.isdir(filename):
         raise ModelFileError(filename, f"{filename} is a directory, not a model file; give the "
                                        f"path of a .h5 file")
+    mode = os.stat(filename).st_mode
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO (tar keeps those when it unpacks a hand-in) waits for a writer for
+        # ever, and a device (/dev/zero) never ends: only a regular file is opened.
+        raise ModelFileError(filename, f"{filename} is {_special_file_kind(mode)}, not a "
+                                       f"regular file, so it cannot be a model file; give the "
+                                       f"path of a model file saved to disk")
     return filename
+
+
+def _special_file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
 
 
 @contextlib.contextmanager
