@@ -16,8 +16,9 @@ slide over the test photograph as one Conv2D layer: its 49 maps of 166 x 166 are
 probabilities of the patches at every position (:func:`rbm_feature_maps`).
 
 The two photographs may have any sizes (patches are taken per image; the figure pads the
-smaller one with grey); photographs larger than ``--max-size`` are scaled down first, and one
-smaller than a patch is refused before training.
+smaller one with grey); photographs larger than ``--max-size`` are scaled down first (a JPEG
+while it is decoded, so that a phone's 200-megapixel photograph fits in memory), and one
+smaller than a patch, or one too large to decode, is refused before training.
 """
 import csv
 from pathlib import Path
@@ -57,18 +58,19 @@ def load_photograph(path, default_name, option, patch_size, max_size):
     smaller than one patch."""
     if path is None:
         name, image = default_name, images.load_bundled_image(default_name)
+        width, height = image.shape[1], image.shape[0]
+        image = images.downscale(image, max_size)
     else:
         name = Path(path).name
         try:
-            image = images.load_image(path)
+            # a large JPEG is reduced while it is decoded: a phone's photograph fits in memory
+            image = images.load_image(path, max_size=max_size)
+            width, height = images.image_size(path)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint=option) from None
-    if max(image.shape) > max_size:
-        scaled = images.downscale(image, max_size)
-        click.echo(f"{name}: scaled from {image.shape[1]} x {image.shape[0]} to "
-                   f"{scaled.shape[1]} x {scaled.shape[0]} pixels (--max-size {max_size})",
-                   err=True)
-        image = scaled
+    if max(width, height) > max_size:
+        click.echo(f"{name}: scaled from {width} x {height} to {image.shape[1]} x "
+                   f"{image.shape[0]} pixels (--max-size {max_size})", err=True)
     if patch_size > min(image.shape):
         raise click.BadParameter(f"{patch_size} is larger than the image {name} "
                                  f"({image.shape[1]} x {image.shape[0]} pixels): choose "
@@ -201,7 +203,8 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
               help="patch: remove each patch's mean brightness; global: one mean for the image.")
 @click.option("--max-size", type=click.IntRange(min=2), default=256, show_default=True,
               help="Photographs larger than this many pixels a side are scaled down to it "
-                   "(every patch of a phone photo would need gigabytes).")
+                   "(every patch of a phone photo would need gigabytes); a JPEG while it is "
+                   "decoded, other formats up to 8192 x 8192 pixels.")
 @seed_option
 @backend_option
 @out_folder_option("runs/task2")

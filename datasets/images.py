@@ -20,8 +20,11 @@ Two photographs ship with dlcore (``load_bundled_image``; sources and CC0 licenc
 datasets/README.md): ``"coffee"`` (a coffee cup on a wooden table) and ``"chelsea"`` (a cat),
 175 x 175 grey, for training on one category and reconstructing the other.
 """
+import contextlib
 import hashlib
 import importlib.resources
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +41,15 @@ BUNDLED_IMAGES = {
 }
 #: A standard deviation below this counts as this (a flat image has none to divide by).
 MIN_STD = 1e-2
+#: The most pixels an image is decoded at: 8192 x 8192 (a 64-megapixel phone photograph has
+#: 9248 x 6936), which takes up to about 14 bytes a pixel on the way to float32 grey levels
+#: (under 1 GB). A larger JPEG is reduced while it is decoded when ``max_size`` asks for a
+#: smaller image (a 200-megapixel photograph then costs a few MB); anything else is refused.
+MAX_DECODED_PIXELS = 2**26
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
-def load_image(path):
+def load_image(path, max_size=None):
     """A PNG, JPEG (or any image Pillow reads) as grey levels in [0, 1].
 
     Colour images become grey by Pillow's ITU-R 601-2 luma (``convert("L")``); 16-bit grey
@@ -49,6 +58,11 @@ def load_image(path):
     Parameters
     ----------
     path : str or os.PathLike
+    max_size : int or None
+        Scale the image down so that its longer side is at most ``max_size`` pixels (as
+        :func:`downscale` does). A JPEG larger than twice that is first reduced while it is
+        decoded (Pillow's draft mode decodes it at 1/2, 1/4 or 1/8 of its size, never below
+        ``max_size``), so that a phone's 200-megapixel photograph opens in a few MB.
 
     Returns
     -------
@@ -57,15 +71,70 @@ def load_image(path):
     Raises
     ------
     DatasetNotFoundError (an OSError) when the file does not exist; ValueError when it is not
-    an image Pillow can read.
+    an image Pillow can read, or when more than :data:`MAX_DECODED_PIXELS` pixels would have
+    to be decoded (a larger PNG, or a larger JPEG without ``max_size``).
     """
-    from PIL import Image, UnidentifiedImageError
+    if max_size is not None:
+        _require_positive_int("max_size", max_size)
+    with _opened_image(path) as image:
+        width, height = image.size
+        if max_size is not None and max(width, height) >= 2 * max_size:
+            factor = max_size / max(width, height)
+            image.draft("L", (max(1, math.ceil(width * factor)),
+                              max(1, math.ceil(height * factor))))   # JPEG only: else no-op
+        if image.size[0] * image.size[1] > MAX_DECODED_PIXELS:
+            reduce = ("give a max_size to scale it down while decoding" if max_size is None
+                      and image.format == "JPEG" else
+                      f"{image.format or 'this format'} cannot be scaled down while decoding, "
+                      f"as JPEG can")
+            raise ValueError(f"{path} is {width} x {height} pixels, more than dlcore decodes "
+                             f"({MAX_DECODED_PIXELS:,}, 8192 x 8192: {reduce}); scale it down "
+                             f"first, to at most 8192 pixels a side")
+        grey = _decoded(image, path)
+    return grey if max_size is None else downscale(grey, max_size)
+
+
+def image_size(path):
+    """``(width, height)`` of an image file, read from its header (nothing is decoded)."""
+    with _opened_image(path) as image:
+        return image.size
+
+
+@contextlib.contextmanager
+def _opened_image(path):
+    """The image file opened by Pillow, lazily (the header only); Pillow's limit of about 179
+    megapixels, against decompression bombs, is enforced at decoding instead by
+    :func:`load_image` (MAX_DECODED_PIXELS), so that a larger JPEG can still be opened and
+    reduced while decoding."""
+    from PIL import Image, JpegImagePlugin, UnidentifiedImageError
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: no such image file")
     try:
-        with Image.open(path) as image:
-            return _grey_levels(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                image = Image.open(path)
+            except Image.DecompressionBombError:
+                with open(path, "rb") as stream:
+                    if stream.read(len(_JPEG_SIGNATURE)) != _JPEG_SIGNATURE:
+                        raise
+                # Pillow checks the size in Image.open only: the JPEG reader itself does not
+                image = JpegImagePlugin.JpegImageFile(path)
+    except Image.DecompressionBombError:
+        raise ValueError(f"{path} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, more "
+                         f"than Pillow opens safely; scale it down first, to at most 8192 "
+                         f"pixels a side") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
+    with image:
+        yield image
+
+
+def _decoded(image, path):
+    from PIL import UnidentifiedImageError
+    try:
+        return _grey_levels(image)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
 
@@ -96,9 +165,14 @@ def downscale(image, max_size):
 
 
 def _grey_levels(image):
+    # in place where a copy would double the memory of a large photograph
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return (np.asarray(image, dtype=np.float64) / 65535.0).clip(0, 1).astype(np.float32)
-    return np.asarray(image.convert("L"), dtype=np.float32) / np.float32(255.0)
+        levels = np.asarray(image, dtype=np.float64)
+        levels /= 65535.0
+        return levels.clip(0, 1, out=levels).astype(np.float32)
+    levels = np.asarray(image.convert("L"), dtype=np.float32)
+    levels /= np.float32(255.0)
+    return levels
 
 
 def bundled_image_path(name):

@@ -146,6 +146,38 @@ def test_task2_scales_down_photographs_larger_than_max_size(photographs_of_two_s
     assert "(6 x 12x7)" in result.stdout    # the 18 x 26 test photograph became 10 x 15 (w x h)
 
 
+def test_task2_scales_down_a_photograph_past_pillows_bomb_limit(
+        photographs_of_two_sizes, tmp_path, monkeypatch):
+    """A 200-megapixel phone photograph is past Pillow's limit (2 * MAX_IMAGE_PIXELS); with
+    the limit lowered to 1000 pixels, a 64 x 48 JPEG stands for it: --max-size scales it down
+    as it promises, where Pillow's DecompressionBombError was a traceback."""
+    train, _ = photographs_of_two_sizes
+    photo = tmp_path / "phone.jpg"
+    Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(photo)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", str(photo), *TINY, "--max-size", "16",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "phone.jpg: scaled from 64 x 48 to 16 x 12 pixels (--max-size 16)" in result.stderr
+
+
+def test_task2_refuses_a_png_past_pillows_bomb_limit_in_one_line(photographs_of_two_sizes,
+                                                                 tmp_path, monkeypatch):
+    train, _ = photographs_of_two_sizes
+    scan = tmp_path / "scan.png"
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(scan)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", str(scan), *TINY, "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--test-image" in lines[0] and \
+        "scan.png has more than 2,000 pixels, more than Pillow opens safely" in lines[0]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("which", ["--train-image", "--test-image"])
 def test_task2_refuses_a_photograph_smaller_than_a_patch_before_training(
         which, photographs_of_two_sizes, tmp_path):

@@ -89,6 +89,55 @@ def test_a_missing_file_and_a_file_that_is_no_image_say_so(tmp_path):
         images.load_image(tmp_path / "notes.png")
 
 
+def _gradient_photograph(path, width, height):
+    """A colour photograph of a horizontal gradient (JPEG or PNG by the suffix)."""
+    row = np.linspace(0, 255, width).astype(np.uint8)
+    grey = np.broadcast_to(row, (height, width))
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(path, quality=95)
+    return path
+
+
+def test_a_jpeg_past_pillows_bomb_limit_is_reduced_while_decoding(tmp_path, monkeypatch):
+    """Pillow refuses to open more than 2 * MAX_IMAGE_PIXELS pixels (a 200-megapixel phone
+    photograph): with the limit lowered to 1000, a 160 x 100 JPEG stands for one. With
+    max_size it opens (in draft mode, at 1/4 of its size) and ends as downscale would make it
+    from the whole image."""
+    path = _gradient_photograph(tmp_path / "phone.jpg", 160, 100)
+    whole = images.downscale(images.load_image(path), 40)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    reduced = images.load_image(path, max_size=40)
+    assert reduced.shape == whole.shape == (25, 40) and reduced.dtype == np.float32
+    np.testing.assert_allclose(reduced, whole, atol=0.02)
+    assert images.image_size(path) == (160, 100)
+
+
+def test_a_png_past_pillows_bomb_limit_is_refused_in_one_line(tmp_path, monkeypatch):
+    path = _gradient_photograph(tmp_path / "scan.png", 160, 100)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ValueError) as caught:
+        images.load_image(path, max_size=40)
+    assert str(caught.value) == (f"{path} has more than 2,000 pixels, more than Pillow opens "
+                                 f"safely; scale it down first, to at most 8192 pixels a side")
+
+
+def test_an_image_of_more_pixels_than_dlcore_decodes_is_refused_before_decoding(
+        tmp_path, monkeypatch):
+    """MAX_DECODED_PIXELS (lowered to 1000 here) bounds what is decoded whole: a PNG cannot be
+    reduced while decoding, and a JPEG only when max_size asks for it."""
+    png = _gradient_photograph(tmp_path / "scan.png", 60, 40)
+    jpeg = _gradient_photograph(tmp_path / "photo.jpg", 60, 40)
+    monkeypatch.setattr(images, "MAX_DECODED_PIXELS", 1000, raising=False)
+    with pytest.raises(ValueError, match=r"scan.png is 60 x 40 pixels, more than dlcore "
+                                         r"decodes \(1,000, 8192 x 8192: PNG cannot be scaled "
+                                         r"down while decoding, as JPEG can\)"):
+        images.load_image(png, max_size=20)
+    with pytest.raises(ValueError, match="give a max_size to scale it down while decoding"):
+        images.load_image(jpeg)
+    assert images.load_image(jpeg, max_size=20).shape == (13, 20)
+
+
 @pytest.mark.parametrize("name", sorted(images.BUNDLED_IMAGES))
 def test_bundled_photographs_match_their_recorded_sha256_and_are_175_square(name):
     path = images.bundled_image_path(name)
