@@ -18,7 +18,8 @@ probabilities of the patches at every position (:func:`rbm_feature_maps`).
 The two photographs may have any sizes (patches are taken per image; the figure pads the
 smaller one with grey); photographs larger than ``--max-size`` are scaled down first (a JPEG
 while it is decoded, so that a phone's 200-megapixel photograph fits in memory), and one
-smaller than a patch, or one too large to decode, is refused before training.
+smaller than a patch, one too large to decode, or one of no contrast (a black frame, whose
+variance the error table divides by) is refused before training.
 """
 import csv
 from pathlib import Path
@@ -54,8 +55,9 @@ PADDING_GREY = 0.5
 
 def load_photograph(path, default_name, option, patch_size, max_size):
     """(name, (H, W) grey levels in [0, 1]) of ``path``, or of a bundled photograph, scaled
-    down to at most ``max_size`` pixels a side; a usage error when it cannot be read or is
-    smaller than one patch."""
+    down to at most ``max_size`` pixels a side; a usage error when it cannot be read, is
+    smaller than one patch or has no contrast (a standard deviation below
+    :data:`dlcore.datasets.images.MIN_STD`)."""
     if path is None:
         name, image = default_name, images.load_bundled_image(default_name)
         width, height = image.shape[1], image.shape[0]
@@ -76,6 +78,15 @@ def load_photograph(path, default_name, option, patch_size, max_size):
                                  f"({image.shape[1]} x {image.shape[0]} pixels): choose "
                                  f"--patch {min(image.shape)} or less, or a larger photograph",
                                  param_hint="--patch")
+    contrast = float(np.std(image, dtype=np.float64))
+    if contrast < images.MIN_STD:
+        # A flat photograph (a black frame, a blank scan): standardised, its patches are all
+        # zero, so there is nothing to learn from it, and its variance, which the table's
+        # "mse / variance" divides by, is none.
+        raise click.BadParameter(f"{name} has no contrast (the standard deviation of its grey "
+                                 f"levels is {contrast:.4f}, below {images.MIN_STD}): "
+                                 f"choose a photograph with something in it",
+                                 param_hint=option)
     return name, image
 
 

@@ -153,7 +153,7 @@ def test_task2_scales_down_a_photograph_past_pillows_bomb_limit(
     as it promises, where Pillow's DecompressionBombError was a traceback."""
     train, _ = photographs_of_two_sizes
     photo = tmp_path / "phone.jpg"
-    Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(photo)
+    Image.fromarray(np.broadcast_to(np.arange(0, 256, 4, dtype=np.uint8), (48, 64))).save(photo)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
                                        "--test-image", str(photo), *TINY, "--max-size", "16",
@@ -193,6 +193,31 @@ def test_task2_refuses_a_photograph_smaller_than_a_patch_before_training(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "small.png (40 x 3 pixels)" in lines[0] \
         and "--patch 3 or less" in lines[0]
+    assert not out.exists()   # refused before training and before creating --out
+
+
+@pytest.mark.parametrize("which", ["--train-image", "--test-image"])
+@pytest.mark.parametrize("pixels", [np.zeros((20, 24), np.uint8),          # a black frame
+                                    np.full((20, 24, 3), 200, np.uint8),   # a blank grey scan
+                                    np.indices((20, 24)).sum(axis=0) % 2 + 200],  # 1 level apart
+                         ids=["black", "grey", "two-levels"])
+def test_task2_refuses_a_photograph_without_contrast_before_training(
+        which, pixels, photographs_of_two_sizes, tmp_path):
+    """The table divides the error by the photograph's variance, 0 for a black frame
+    (ZeroDivisionError after training) and about 1e-14 for a uniform grey in float32 (ratios
+    of 1e6); standardised, a flat photograph's patches are all zero: nothing to learn."""
+    train, test = photographs_of_two_sizes
+    flat = tmp_path / "flat.png"
+    Image.fromarray(pixels.astype(np.uint8)).save(flat)
+    paths = {"--train-image": train, "--test-image": test, which: str(flat)}
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image",
+                                       paths["--train-image"], "--test-image",
+                                       paths["--test-image"], *TINY, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and which in lines[0] and "flat.png has no contrast (the standard " \
+        "deviation of its grey levels is 0.00" in lines[0]
     assert not out.exists()   # refused before training and before creating --out
 
 
