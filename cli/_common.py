@@ -7,6 +7,8 @@ import os
 import re
 import shlex
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -15,6 +17,7 @@ from click.core import ParameterSource
 from dlcore.backend import BACKEND_NAMES
 from dlcore.callbacks import Callback
 from dlcore.errors import TrainingDiverged
+from dlcore.io import NoRoomError
 from dlcore.io import save as save_model
 from dlcore.wording import count, with_article
 
@@ -53,9 +56,13 @@ class OneLineErrorGroup(click.Group):
     """
 
     def main(self, args=None, prog_name=None, **extra):
+        started = time.time()
         try:
             result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
                                   **extra)
+        except NoRoomError as error:
+            click.echo(f"dlcore: error: {no_room_message(error, started)}", err=True)
+            sys.exit(1)
         except TrainingInterrupted as interruption:
             click.echo(f"dlcore: {interruption}", err=True)
             sys.exit(INTERRUPTED_EXIT_CODE)
@@ -79,6 +86,48 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {one_line(error)}", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def no_room_message(error, started):
+    """The one line of a write that found no room (:class:`dlcore.io.NoRoomError`): the file,
+    the reason and the fix, where the trained model went when it was rescued
+    (:func:`save_trained_model`) and which files of the run its folder already holds (each
+    whole: files are written atomically)."""
+    fix = ("raise the file-size limit (ulimit -f)" if error.size_limit else
+           "free space or choose another --out")
+    message = f"cannot write {error.path}: {error.reason} (errno {error.errno}); {fix}"
+    rescued = getattr(error, "rescued", None)
+    if rescued is not None:
+        message += f" (the trained model was saved to {rescued} instead: move it there)"
+    folder = Path(error.path).parent
+    with contextlib.suppress(OSError):
+        written = sorted(entry.name for entry in folder.iterdir()
+                         if entry.is_file() and not entry.name.startswith(".")
+                         and entry.stat().st_mtime >= started)
+        if written:
+            message += (f"; this run wrote {', '.join(written)} in {folder} before, which are "
+                        f"complete")
+    return message
+
+
+def save_trained_model(model, path):
+    """``dlcore.save(model, path)`` of a command's trained model. When there is no room for it
+    (a full disk or quota, ``ulimit -f``), hours of training are not dropped: the model is
+    saved to the temporary folder instead, if there is room there, and the
+    :class:`~dlcore.io.NoRoomError` raised names where (its ``rescued`` attribute)."""
+    try:
+        save_model(model, path)
+    except NoRoomError as error:
+        error.rescued = None
+        with contextlib.suppress(OSError):
+            rescued = Path(tempfile.mkdtemp(prefix="dlcore-rescued-")) / Path(path).name
+            try:
+                save_model(model, rescued)
+            except OSError:
+                rescued.parent.rmdir()
+                raise
+            error.rescued = rescued
+        raise error from None
 
 
 def in_option_names(message, options):

@@ -26,6 +26,7 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     resumed_rbm,
+    save_trained_model,
     seed_option,
     train_rbm,
     training_record,
@@ -112,7 +113,7 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
               monitor="loss", X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
-    dlcore.save(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
+    save_trained_model(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
     save_filters(model, folder / "filters.png")
     save_denoising_grid(model, held_out, held_out_labels, folder / "reconstructions.png")
     save_loss_curve(model, folder / "training_curve.png")

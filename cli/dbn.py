@@ -33,6 +33,7 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     sampling_options,
+    save_trained_model,
     seed_option,
     training_record,
     warn_if_other_dataset,
@@ -197,7 +198,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     pretrain(model, X, y if with_labels else None, Checkpoints(folder, checkpoint_every),
              resuming=resume is not None, **fit_options(comm))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))
-    dlcore.save(model, folder / "dbn.h5")
+    save_trained_model(model, folder / "dbn.h5")
     names = save_layer_filters(model, folder, side)
     for index in range(len(layers) - 1):
         error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
@@ -290,7 +291,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
                         **fit_options(comm))
     network.training_record_ = training_record(dataset, np.unique(y).tolist(), len(train[0]),
                                                pretraining=recorded_training(model))
-    dlcore.save(network, folder / "model.h5")
+    save_trained_model(network, folder / "model.h5")
     history = network.history
     viz.save_curves({"training loss": history["loss"], "validation loss": history["val_loss"]},
                     folder / "training_curve.png", ylabel="cross-entropy per sample",

@@ -40,6 +40,7 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     resumed_rbm,
+    save_trained_model,
     seed_option,
     train_rbm,
     training_record,
@@ -253,7 +254,7 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
                                            image_size=[int(side) for side in train.shape])
     # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
-    dlcore.save(rbm, folder / "model.h5")
+    save_trained_model(rbm, folder / "model.h5")
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1])
     rows = reconstruction_rows(rbm, [("training", train_name, train),
                                      ("unseen", test_name, test)], patch_size, per_patch)

@@ -22,6 +22,7 @@ from dlcore.cli._common import (
     resumed_options,
     resumed_rbm,
     sampling_options,
+    save_trained_model,
     seed_option,
     train_rbm,
     training_record,
@@ -127,7 +128,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
               X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
-    dlcore.save(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
+    save_trained_model(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
     save_filters(model, folder / "filters.png")
     save_training_curve(model, folder / "training_curve.png")
     history = model.history

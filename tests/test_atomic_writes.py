@@ -251,3 +251,95 @@ def test_a_failing_command_keeps_an_out_folder_that_existed(tmp_path, monkeypatc
     result = CliRunner().invoke(main, ["rbm", "train", "--epochs", "1", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert tmp_path.is_dir()
+
+
+# -- a write that finds no room: one line naming the file and the fix ------------------------
+def _full_disk_in(folder):
+    """An ``_fsync_file`` that fails as a full disk does for the files written in
+    ``folder`` (every atomic write fsyncs its temporary file before the rename)."""
+    import errno
+    import os
+
+    from dlcore.io import atomic as _atomic
+    real_fsync = _atomic._fsync_file
+
+    def fsync(path):
+        if os.path.dirname(os.path.abspath(path)) == str(folder):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(path)
+
+    return fsync
+
+
+def test_a_full_disk_names_the_file_not_the_temporary_and_leaves_the_previous_one(
+        tmp_path, monkeypatch):
+    from dlcore.io import NoRoomError
+    from dlcore.io import atomic as _atomic
+    (tmp_path / "table.csv").write_text("before\n")
+    monkeypatch.setattr(_atomic, "_fsync_file", _full_disk_in(tmp_path))
+    with pytest.raises(NoRoomError) as caught, atomic_open(tmp_path / "table.csv") as stream:
+        stream.write("after\n")
+    assert isinstance(caught.value, OSError) and caught.value.errno == 28
+    assert str(caught.value) == (f"cannot write {tmp_path / 'table.csv'}: no space left on "
+                                 f"device (errno 28); free space on its disk or write it to "
+                                 f"another folder")
+    assert (tmp_path / "table.csv").read_text() == "before\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_hdf5s_text_of_a_file_size_limit_becomes_one_line(tmp_path):
+    """h5py reports ulimit -f at close as HDF5's text, without an errno attribute."""
+    from dlcore.io import NoRoomError
+    hdf5_text = ("Can't decrement id ref count (unable to extend file properly, errno = 27, "
+                 "error message = 'File too large')")
+    with pytest.raises(NoRoomError, match=r"model.h5: file too large \(errno 27\); raise the "
+                                          r"file-size limit \(ulimit -f\)$"), \
+            atomic_output_path(tmp_path / "model.h5"):
+        raise RuntimeError(hdf5_text)
+    assert not list(tmp_path.iterdir())
+
+
+def test_other_write_errors_pass_unchanged(tmp_path):
+    with pytest.raises(PermissionError, match="denied"), atomic_output_path(tmp_path / "x"):
+        raise PermissionError(13, "denied")
+
+
+def test_a_trained_model_without_room_in_out_is_saved_elsewhere_and_named(tmp_path,
+                                                                          monkeypatch):
+    """rbm train on a full disk: one line naming model.h5 and the fix, and the trained model
+    kept in the temporary folder (hours of training are not dropped)."""
+    import tempfile
+
+    from dlcore.io import atomic as _atomic
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    out.mkdir()
+    spare.mkdir()
+    monkeypatch.setattr(_atomic, "_fsync_file", _full_disk_in(out))
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "0-1", "--hidden", "4",
+                                       "--epochs", "1", "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    rescued = next(spare.glob("dlcore-rescued-*/model.h5"))
+    assert lines[-1] == (f"dlcore: error: cannot write {out / 'model.h5'}: no space left on "
+                         f"device (errno 28); free space or choose another --out (the trained "
+                         f"model was saved to {rescued} instead: move it there)")
+    assert dlcore.load(rescued).W.shape == (784, 4)
+    assert not list(out.iterdir())
+
+
+def test_task1_on_a_full_disk_says_which_complete_files_it_wrote(tmp_path, monkeypatch):
+    from dlcore.io import atomic as _atomic
+    monkeypatch.setattr(_atomic, "_fsync_file", lambda path, real=_atomic._fsync_file: (
+        _full_disk_in(tmp_path)(path) if "training_curve" in str(path) else real(path)))
+    result = CliRunner().invoke(main, ["homework", "task1", "--hidden", "4", "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"dlcore: error: cannot write {tmp_path / 'training_curve.png'}: "
+                           f"no space left on device (errno 28); free space or choose another "
+                           f"--out; this run wrote ")
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert line.endswith(f"this run wrote {', '.join(written)} in {tmp_path} before, which "
+                         f"are complete")
+    assert "model.h5" in written and "training_curve.png" not in written

@@ -122,13 +122,13 @@ def test_task2_records_the_photograph_it_was_trained_on(photographs_of_two_sizes
         record.update(model.training_record_)
 
     import dlcore.cli.homework_task2 as task2_module
-    saved = task2_module.dlcore.save
+    saved = task2_module.save_trained_model
     try:
-        task2_module.dlcore.save = keep_record
+        task2_module.save_trained_model = keep_record
         CliRunner().invoke(main, ["homework", "task2", "--train-image", train, "--test-image",
                                   test, *TINY, "--out", str(tmp_path)])
     finally:
-        task2_module.dlcore.save = saved
+        task2_module.save_trained_model = saved
     assert record["dataset"] == "coffee.png" and record["n_images"] == 1
     assert record["n_patches"] == 17 * 27 and record["image_size"] == [20, 30]
     assert record["command"].endswith("homework task2")

@@ -6,7 +6,7 @@ for ``dlcore info``; the model <-> file protocol and the schema are described in
 :mod:`dlcore.io.guarded` (limits on sizes, depth and links; one-line :class:`ModelFileError`)
 and, for dlcore's own models, the layout checks of :mod:`dlcore.io.layouts`.
 """
-from dlcore.io.atomic import atomic_open
+from dlcore.io.atomic import NoRoomError, atomic_open
 from dlcore.io.hdf5 import (
     FORMAT_VERSION,
     TRAINING_RECORD,
@@ -24,6 +24,7 @@ __all__ = [
     "FORMAT_VERSION",
     "TRAINING_RECORD",
     "ModelFileError",
+    "NoRoomError",
     "atomic_open",
     "atomic_output_path",
     "describe",

@@ -8,16 +8,72 @@ file beside the target, is flushed to disk and then renamed onto the target with
 ``os.replace``: a reader sees the previous complete file or the new complete file, never half
 of one, and an interrupted write (Ctrl-C, a full disk, a failed checksum) leaves the previous
 file intact and no temporary file behind.
+
+A write that finds no room (a full disk, a full quota, a file-size limit such as ``ulimit -f``)
+raises :class:`NoRoomError`, an ``OSError`` whose one-line message names the target (not the
+hidden temporary file) and the fix, whatever the writer said: h5py reports a full disk as
+HDF5's own error text (``Can't synchronously write data (file write failed: ..., errno = 28,
+...)``), sometimes as a ``RuntimeError``.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["atomic_open", "atomic_output_path"]
+__all__ = ["NoRoomError", "atomic_open", "atomic_output_path"]
+
+#: The errors of a write that found no room: a full disk, a full quota, a file-size limit.
+NO_ROOM_ERRNOS = frozenset(number for number in (errno.ENOSPC, getattr(errno, "EDQUOT", None),
+                                                 errno.EFBIG) if number is not None)
+#: How HDF5 names the system error inside its own message (h5py keeps the text, not the errno).
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+class NoRoomError(OSError):
+    """A file could not be written for lack of room: its disk or quota is full, or it would
+    exceed a file-size limit (``ulimit -f``).
+
+    ``str(error)`` is one line, ``cannot write <path>: <reason> (errno N); <what to do>``.
+
+    Attributes
+    ----------
+    path : str   the file that could not be written (the target, not the temporary file)
+    reason : str   what the system said, e.g. "no space left on device"
+    errno : int
+    """
+
+    def __init__(self, path: str | os.PathLike, error_number: int):
+        reason = os.strerror(error_number)
+        reason = reason[:1].lower() + reason[1:]
+        super().__init__(error_number, reason)
+        self.path, self.reason = os.fspath(path), reason
+
+    @property
+    def size_limit(self) -> bool:
+        """Whether a file-size limit (``ulimit -f``), not a full disk or quota, stopped it."""
+        return self.errno == errno.EFBIG
+
+    def __str__(self) -> str:
+        fix = ("raise the file-size limit (ulimit -f)" if self.size_limit else
+               "free space on its disk or write it to another folder")
+        return f"cannot write {self.path}: {self.reason} (errno {self.errno}); {fix}"
+
+
+def no_room_errno(error: BaseException) -> int | None:
+    """The errno of ``error`` when it says a write found no room (:data:`NO_ROOM_ERRNOS`),
+    from the exception or from the text HDF5 puts in h5py's message; None otherwise."""
+    if isinstance(error, OSError) and error.errno in NO_ROOM_ERRNOS:
+        return error.errno
+    if isinstance(error, (OSError, RuntimeError)):
+        match = _HDF5_ERRNO.search(str(error))
+        if match and int(match.group(1)) in NO_ROOM_ERRNOS:
+            return int(match.group(1))
+    return None
 
 
 @contextlib.contextmanager
@@ -38,6 +94,8 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     ------
     FileNotFoundError when the parent directory does not exist.
     IsADirectoryError when ``path`` is a directory.
+    NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
+    the file, whatever the writer raised (the temporary file is removed).
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -46,16 +104,27 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
                                 f"create it first")
     if os.path.isdir(target):
         raise IsADirectoryError(f"cannot write {target}: it is a directory; give a file name")
-    temporary = _create_temporary_file(directory, os.path.basename(target))
+    try:
+        temporary = _create_temporary_file(directory, os.path.basename(target))
+    except OSError as error:
+        _raise_no_room(error, target)
+        raise
     try:
         yield temporary
         _fsync_file(temporary)
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
+        _raise_no_room(error, target)
         raise
     _fsync_directory(directory)
+
+
+def _raise_no_room(error: BaseException, target: str) -> None:
+    number = no_room_errno(error)
+    if number is not None:
+        raise NoRoomError(target, number) from None
 
 
 @contextlib.contextmanager
