@@ -142,6 +142,53 @@ def test_a_member_declaring_more_than_the_limit_is_refused_unread(tmp_path):
     refused(path, "model.weights.h5 holds .*, more than")
 
 
+def test_weights_larger_than_their_architecture_needs_are_refused_before_they_are_copied(
+        tmp_path, monkeypatch):
+    """The compiled fixture's 177 parameters need at most 32 bytes each (float64 and three
+    optimiser slots) plus room for HDF5's structures (lowered from 16 MiB to 64 KiB here): an
+    extra 128 KiB array makes the member larger, and it is refused unread instead of being
+    unpacked (up to 1.6 GB into the temporary folder for a small archive)."""
+    from dlcore.io import keras_archive
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as source:
+        weights = io.BytesIO(source.read("model.weights.h5"))
+    with h5py.File(weights, "r+") as h5file:
+        h5file["extra"] = np.random.default_rng(0).random(2**14)
+    path = rewritten(tmp_path, {"model.weights.h5": weights.getvalue()})
+    monkeypatch.setattr(keras_archive, "WEIGHTS_OVERHEAD_BYTES", 2**16, raising=False)
+    copied, copy_member = [], keras_archive._copy_member
+    monkeypatch.setattr(keras_archive, "_copy_member", lambda archive, info, *rest: (
+        copied.append(info.filename), copy_member(archive, info, *rest))[1])
+    refused(path, r"model.weights.h5 holds 1\d\d.\d KiB, more than 69.5 KiB \(what the "
+                  r"parameters of its architecture need\)")
+    assert "model.weights.h5" not in copied
+
+
+def test_a_full_temporary_folder_is_not_blamed_on_an_intact_archive(tmp_path, monkeypatch):
+    """Large weights are unpacked into TMPDIR (here anything over 1 KiB, into a file whose
+    writes fail as on a full disk): the error names the temporary folder and TMPDIR, is an
+    OSError, and does not ask the student to save the model again."""
+    import errno
+    import tempfile
+
+    from dlcore.io import keras_archive
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras_archive, "IN_MEMORY_BYTES", 1024)
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *arguments, **options: FullDisk())
+    with pytest.raises(OSError) as caught:
+        dlcore.load(fixture("keras_compiled.keras"))
+    message = str(caught.value)
+    assert not isinstance(caught.value, dlcore.io.ModelFileError)
+    assert message == (f"{fixture('keras_compiled.keras')}: cannot unpack its model.weights.h5 "
+                       f"(21.3 KiB) into the temporary folder {tempfile.gettempdir()} (TMPDIR): "
+                       f"no space left on device; the archive is not the problem: free space "
+                       f"there, or set TMPDIR to a folder with room")
+    assert caught.value.errno == errno.ENOSPC
+
+
 def test_too_many_members_encrypted_or_unknown_compression_are_refused(tmp_path):
     crowded = rewritten(tmp_path, {f"assets/{i}": b"" for i in range(MAX_MEMBERS)})
     refused(crowded, f"more than a Keras model archive \\({MAX_MEMBERS} at most\\)")

@@ -1679,6 +1679,14 @@ def _reshaped_dense_units(entries):
     return columns
 
 
+def parameter_count(config, filename="<json>") -> int:
+    """The number of parameters the Keras model ``config`` declares, from the config alone
+    (nothing is built); a ModelFileError for a config dlcore cannot import."""
+    functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
+                                                                           "Model")
+    return (_FunctionalImported if functional else _Imported)(config, filename).n_parameters
+
+
 def model_from_config(config, filename="<json>", file_size=None):
     """A built dlcore Sequential or Model (fresh weights) from a Keras model config, and the
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
@@ -1908,7 +1916,7 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     backup = model.get_weights()
     from dlcore.io import keras_archive
     if keras_archive.is_archive(filename):   # the weights member of a Keras 3 archive
-        with keras_archive.weights_file(filename) as reader:
+        with keras_archive.weights_file(filename, imported.n_parameters) as reader:
             reader.fix = OTHER_MODEL_FIX
             arrays_of = _weights_of(reader, reader.file, imported, model)
     else:

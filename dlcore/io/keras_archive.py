@@ -20,13 +20,19 @@ files (:mod:`dlcore.io.keras`, :mod:`dlcore.io.keras_training`). Reading is guar
 every model file: at most :data:`MAX_MEMBERS` members; only the three above are read, never
 extracted to a path the archive names; members must be stored or deflated (Keras stores them),
 unencrypted, no larger than their limits (the JSON ones :data:`MAX_JSON_BYTES`, the weights
-:data:`MAX_WEIGHTS_BYTES`) and expanding at most :data:`MAX_COMPRESSION_RATIO` times, so that a
-zip bomb is refused before it is inflated; the weights go through the guarded HDF5 reader.
+what the architecture's parameters need, :func:`weights_limit`, and :data:`MAX_WEIGHTS_BYTES`
+at most) and expanding at most :data:`MAX_COMPRESSION_RATIO` times, so that a zip bomb is
+refused before it is inflated; the weights go through the guarded HDF5 reader.
+
+Weights over :data:`IN_MEMORY_BYTES` are unpacked into the temporary folder (``TMPDIR``): a
+failure to write there (a full disk) is a :class:`TemporaryFolderError` naming that folder,
+never blamed on the archive, which is intact.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import io
 import json
 import os
@@ -62,6 +68,12 @@ MAX_MEMBERS = 1_000
 MAX_WEIGHTS_BYTES = 3 * 4 * 2**27 + 2**26
 #: Weights members larger than this are spooled to a temporary file rather than kept in memory.
 IN_MEMORY_BYTES = 2**26
+#: The most bytes a weights member may hold per parameter of its architecture: float64
+#: weights and three optimiser slots (Adam's two, and an EMA's); plus
+#: :data:`WEIGHTS_OVERHEAD_BYTES` for HDF5's structures, the optimiser's counters and the
+#: seed states of layers without parameters.
+BYTES_PER_PARAMETER = 4 * 8
+WEIGHTS_OVERHEAD_BYTES = 2**24
 #: The learning rate Keras gives each optimiser named by a string in ``compile``.
 KERAS_DEFAULT_LEARNING_RATES = {"sgd": ("SGD", 0.01), "adam": ("Adam", 0.001),
                                 "rmsprop": ("RMSprop", 0.001)}
@@ -124,17 +136,59 @@ def _declared_member_count(filename: str) -> int:
     return 0 if record is None else int(record[zipfile._ECD_ENTRIES_TOTAL])
 
 
+class TemporaryFolderError(OSError):
+    """A Keras archive's weights could not be unpacked into the temporary folder (full, or
+    not writable): the archive itself is intact. ``str(error)`` is one line naming the
+    folder, ``TMPDIR`` and the fix."""
+
+    def __init__(self, message: str, error_number: int | None = None):
+        super().__init__(error_number, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _unpack_failure(filename: str, info: zipfile.ZipInfo, error: OSError) -> OSError:
+    folder = tempfile.gettempdir()
+    reason = " ".join((error.strerror or str(error)).split())[:200]
+    no_room = error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG)
+    fix = ("free space there, or set TMPDIR to a folder with room" if no_room else
+           "set TMPDIR to a folder you can write to")
+    return TemporaryFolderError(
+        f"{filename}: cannot unpack its {info.filename} ({size_text(info.file_size)}) into the "
+        f"temporary folder {folder} (TMPDIR): {reason[:1].lower() + reason[1:]}; the archive "
+        f"is not the problem: {fix}", error.errno)
+
+
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str, sink) -> int:
     """Inflate ``info`` (checked by :func:`_member`) into ``sink`` a chunk at a time, at most
-    its declared size (zipfile stops there and checks the CRC); returns the bytes copied."""
+    its declared size (zipfile stops there and checks the CRC); returns the bytes copied.
+
+    Only a failure to read is the archive's (damaged); a failure to write to ``sink`` (a
+    temporary file on a full disk) is a :class:`TemporaryFolderError`."""
     copied = 0
     try:
-        with archive.open(info) as stream:
-            while chunk := stream.read(2**22):
-                sink.write(chunk)
-                copied += len(chunk)
+        stream = archive.open(info)
     except _ZIP_FAILURES as error:
         raise _damaged(filename, error) from None
+    with stream:
+        while True:
+            try:
+                chunk = stream.read(2**22)
+            except _ZIP_FAILURES as error:
+                raise _damaged(filename, error) from None
+            if not chunk:
+                break
+            try:
+                sink.write(chunk)
+            except OSError as error:
+                raise _unpack_failure(filename, info, error) from None
+            copied += len(chunk)
+    try:
+        sink.flush()   # a buffered write's failure shows here
+    except OSError as error:
+        raise _unpack_failure(filename, info, error) from None
     return copied
 
 
@@ -157,7 +211,9 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int, filename: str,
                                f"stores its members (deflate is read too)")
     if info.file_size > limit:
         raise _error(filename, f"{name} holds {size_text(info.file_size)}, more than "
-                               f"{size_text(limit)}")
+                               f"{size_text(limit)}"
+                               + ("" if limit in (MAX_JSON_BYTES, MAX_WEIGHTS_BYTES) else
+                                  " (what the parameters of its architecture need)"))
     if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
         raise _error(filename, f"{name} would expand {size_text(info.compress_size)} into "
                                f"{size_text(info.file_size)}: a zip bomb, not a model")
@@ -176,17 +232,29 @@ def _read_json(archive: zipfile.ZipFile, name: str, filename: str, required: boo
         raise _error(filename, f"{name} is not valid JSON: {str(error)[:200]}") from None
 
 
+def weights_limit(n_parameters: int | None) -> int:
+    """The most bytes a weights member may hold for an architecture of ``n_parameters``
+    parameters (None: unknown): :data:`BYTES_PER_PARAMETER` each plus
+    :data:`WEIGHTS_OVERHEAD_BYTES`, within :data:`MAX_WEIGHTS_BYTES`."""
+    if n_parameters is None:
+        return MAX_WEIGHTS_BYTES
+    return min(MAX_WEIGHTS_BYTES, BYTES_PER_PARAMETER * n_parameters + WEIGHTS_OVERHEAD_BYTES)
+
+
 @contextlib.contextmanager
-def weights_file(filename: str) -> Iterator[ModelFileReader]:
+def weights_file(filename: str, n_parameters: int | None = None) -> Iterator[ModelFileReader]:
     """A guarded reader of the archive's ``model.weights.h5``, copied out of the archive into
-    memory (or a temporary file when large), never to a path the archive names."""
+    memory (or a temporary file when large), never to a path the archive names; a member
+    larger than the ``n_parameters`` of its architecture need (:func:`weights_limit`) is
+    refused before it is copied."""
+    limit = weights_limit(n_parameters)
     with _open_archive(filename) as archive:
-        info = _member(archive, WEIGHTS_MEMBER, MAX_WEIGHTS_BYTES, filename, required=False)
+        info = _member(archive, WEIGHTS_MEMBER, limit, filename, required=False)
         if info is None:
             if any(item.filename == NPZ_WEIGHTS_MEMBER for item in archive.infolist()):
                 raise _error(filename, "its weights are in Keras's npz format",
                              "save it from Keras with the default weights_format='h5'")
-            _member(archive, WEIGHTS_MEMBER, MAX_WEIGHTS_BYTES, filename)  # raises: missing
+            _member(archive, WEIGHTS_MEMBER, limit, filename)  # raises: missing
         with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as copy:
             size = _copy_member(archive, info, filename, copy)
             copy.seek(0)
@@ -250,7 +318,7 @@ def load_archive(filename: str):
     left out and for compile settings dlcore does not have."""
     from dlcore.io import keras, keras_weights
     config = read_config(filename)
-    with weights_file(filename) as reader:
+    with weights_file(filename, keras.parameter_count(config, filename)) as reader:
         model, imported = keras.model_from_config(config, filename, reader.file_size)
         if not keras_weights.is_weights_file(reader.file):
             raise reader.error("it has no 'layers' group: not Keras 3's weights layout")
@@ -335,6 +403,9 @@ def describe_archive(filename: str) -> str:
     if config.get("compile_config"):
         lines.append("training       compiled (compile_config)")
     lines += keras.layer_lines(config)
-    with weights_file(filename) as reader:
+    n_parameters = None   # a model dlcore cannot build is still listed
+    with contextlib.suppress(ModelFileError):
+        n_parameters = keras.parameter_count(config, filename)
+    with weights_file(filename, n_parameters) as reader:
         lines += ["", f"weights ({WEIGHTS_MEMBER})"] + keras.array_lines(reader, reader.file, "")
     return "\n".join(lines)
