@@ -900,7 +900,8 @@ class Model(TrainingLoop):
 
     def load_weights(self, path):
         """Read weights written by :meth:`save_weights` or by Keras (a legacy ``.h5`` weights
-        or model file) into this built model, every shape checked first."""
+        or model file), or those of a model file ``dlcore.save`` wrote for the same
+        architecture, into this built model, every shape checked first."""
         from dlcore.io import keras
         keras.load_weights(self, path)
 

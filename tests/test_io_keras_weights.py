@@ -370,3 +370,51 @@ def test_weights_of_another_model_are_named_as_such_not_as_a_damaged_file(tmp_pa
         why = problem + r".*the weights are another model's .*build the model they were saved"
         with pytest.raises(dlcore.ModelFileError, match=why):
             other.load_weights(tmp_path / "model_weights.h5")
+
+
+# -- dlcore's own model files: Keras's load_weights of a full model file ---------------------
+def small_mlp(hidden=8, seed=0):
+    return dlcore.Sequential([dlcore.Input((6,)), Dense(hidden, activation="relu"),
+                              Dense(3, activation="softmax")], seed=seed)
+
+
+def test_load_weights_reads_a_model_file_dlcore_saved_for_the_same_architecture(tmp_path):
+    """Keras's model.load_weights takes a full model file; a teacher loads each student's
+    model.h5 into a reference network of the same architecture: the predictions are the
+    student's model's."""
+    x = np.random.default_rng(0).random((5, 6)).astype(np.float32)
+    student = small_mlp(seed=1)
+    student.compile("sparse_categorical_crossentropy", "sgd")
+    student.fit(x, np.arange(5) % 3, epochs=1, verbose=0)
+    dlcore.save(student, tmp_path / "model.h5")
+    reference = small_mlp(seed=2)
+    reference.load_weights(tmp_path / "model.h5")
+    np.testing.assert_array_equal(reference.predict(x), student.predict(x))
+
+
+@pytest.mark.parametrize("other, problem", [
+    (lambda: small_mlp(hidden=4),
+     r"its weight array 1 has shape \(6, 8\), this model's \(6, 4\)"),
+    (lambda: dlcore.Sequential([dlcore.Input((6,)), Dense(8), Dense(8), Dense(3)]),
+     r"its weight array 3 has shape \(8, 3\), this model's \(8, 8\)")])
+def test_a_dlcore_model_file_of_another_architecture_is_named_in_one_line(tmp_path, other,
+                                                                          problem):
+    dlcore.save(small_mlp(), tmp_path / "model.h5")
+    model = other()
+    before = model.get_weights()
+    with pytest.raises(dlcore.ModelFileError, match=r"model.h5 is a dlcore model file of "
+                                                    r"another architecture: " + problem +
+                                                    r"; build the model it was saved from"):
+        model.load_weights(tmp_path / "model.h5")
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_load_weights_of_a_dlcore_rbm_file_says_to_load_it_whole(tmp_path):
+    rbm = dlcore.BernoulliRBM(n_hidden=3, epochs=0, backend="cpu").fit([[0.0, 1.0]] * 4)
+    dlcore.save(rbm, tmp_path / "rbm.h5")
+    with pytest.raises(dlcore.ModelFileError, match=r"rbm.h5 is a dlcore model file of a "
+                                                    r"BernoulliRBM, which has no network "
+                                                    r"weights to load; load it with "
+                                                    r"dlcore.load\(path\)"):
+        small_mlp().load_weights(tmp_path / "rbm.h5")

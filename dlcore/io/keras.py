@@ -55,6 +55,7 @@ from dlcore.io.guarded import MAX_OBJECTS, OTHER_MODEL_FIX, ModelFileReader, par
 from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
 from dlcore.regularizers import KERAS_UNIT_AXES
+from dlcore.wording import with_article
 
 #: The Keras version whose legacy HDF5 layout dlcore writes (and checked its files against).
 KERAS_VERSION = "3.15.1"
@@ -1905,6 +1906,9 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     from (by default the model's own export)."""
     from dlcore.io.hdf5 import _existing_file, _open_model_file
     filename = _existing_file(path)
+    if _is_dlcore_model_file(filename):
+        _load_dlcore_model_weights(model, filename)
+        return None
     if imported is None:
         _, imported = model_from_config(json.loads(to_json(model)), filename)
         nested = getattr(model, "keras_nested_config_", None)
@@ -1929,6 +1933,43 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     except BaseException:
         model.set_weights(backup)
         raise
+
+
+def _is_dlcore_model_file(filename: str) -> bool:
+    """Whether ``filename`` is a model file ``dlcore.save`` wrote (an HDF5 file whose root
+    ``format`` is dlcore's); False for anything else, which the Keras readers then judge."""
+    from dlcore.io import keras_archive
+    from dlcore.io.hdf5 import FORMAT_NAME, _open_model_file
+    if keras_archive.is_archive(filename):
+        return False
+    with _open_model_file(filename) as h5file:
+        reader = ModelFileReader(h5file, filename)
+        return reader.attribute(h5file, "format", "/", default=None) == FORMAT_NAME
+
+
+def _load_dlcore_model_weights(model, filename: str) -> None:
+    """Keras's ``load_weights`` of a full model file, for dlcore's own: the weights of the
+    network ``dlcore.save`` wrote (read through :func:`dlcore.load`, so every guard applies)
+    into ``model``, when its arrays have the same shapes in the same order."""
+    from dlcore.io.hdf5 import load
+    saved = load(filename)
+    if not callable(getattr(saved, "get_weights", None)) or not hasattr(saved, "layers"):
+        raise ModelFileError(filename, f"{filename} is a dlcore model file of "
+                                       f"{with_article(type(saved).__name__)}, which has no "
+                                       f"network weights to load; load it with "
+                                       f"dlcore.load(path)")
+    theirs, ours = saved.get_weights(), model.get_weights()
+    mismatch = next((index for index, (stored, own) in enumerate(zip(theirs, ours))
+                     if stored.shape != own.shape), None)
+    if mismatch is not None or len(theirs) != len(ours):
+        detail = (f"its weight array {mismatch + 1} has shape {theirs[mismatch].shape}, this "
+                  f"model's {ours[mismatch].shape}" if mismatch is not None else
+                  f"it holds {len(theirs)} weight arrays, this model {len(ours)}")
+        raise ModelFileError(filename, f"{filename} is a dlcore model file of another "
+                                       f"architecture: {detail}; build the model it was saved "
+                                       f"from (the same layers and sizes), or load the whole "
+                                       f"model with dlcore.load(path)")
+    model.set_weights(theirs)
 
 
 def load_with_architecture(path: str | os.PathLike, architecture):
