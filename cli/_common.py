@@ -19,6 +19,7 @@ from dlcore.callbacks import Callback
 from dlcore.errors import TrainingDiverged
 from dlcore.io import NoRoomError
 from dlcore.io import save as save_model
+from dlcore.io.atomic import FolderInUseError, lock_folder
 from dlcore.wording import count, with_article
 
 # Errors the library raises on bad input or missing resources, and training that diverged:
@@ -218,12 +219,17 @@ def out_folder_option(default):
                         default=Path(default), show_default=True, help="Output folder.")
 
 
-def output_folder(path):
+def output_folder(path, exclusive=True):
     """Create ``path`` (and parents) and check that we can write in it; one-line error if not.
 
     The folders created here are removed again when the command ends (successfully or not)
     with nothing written in them: a command that fails before its first file leaves no empty
-    --out folder behind."""
+    --out folder behind.
+
+    ``exclusive`` (a command's --out folder; not the folder of a single file it writes): the
+    command holds the folder until it ends (:func:`dlcore.io.atomic.lock_folder`, an OS-level
+    lock that a crash frees), and a second command given the same --out meanwhile is refused
+    in one line naming the first, instead of mixing its files with the first's."""
     folder = Path(path)
     created = []                      # deepest first
     missing = folder.absolute()
@@ -241,6 +247,14 @@ def output_folder(path):
     if not os.access(folder, os.W_OK):
         raise click.ClickException(f"cannot write in the output folder {folder}: "
                                    "choose another with --out")
+    if exclusive and context is not None:
+        try:
+            lock = lock_folder(folder, f"pid {os.getpid()}: {shlex.join(sys.argv)}")
+        except FolderInUseError as error:
+            raise click.ClickException(f"--out {folder} is in use by another dlcore run "
+                                       f"({error.holder}): wait for it to finish, or choose "
+                                       f"another --out") from None
+        context.call_on_close(lock.release)
     return folder
 
 

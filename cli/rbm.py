@@ -161,7 +161,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, bac
     if images.shape[1] != model.W.shape[0]:
         raise click.ClickException(f"{dataset} images have {images.shape[1]} pixels but the "
                                    f"model has {model.W.shape[0]} visible units")
-    output_folder(out.parent)
+    output_folder(out.parent, exclusive=False)
     warn_if_other_dataset(model, model_file, dataset)
     table = reconstruction_table(model, images, labels, trained_classes(model))
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
@@ -190,7 +190,7 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
     model = load_rbm(model_file, backend)
     n_visible = model.W.shape[0]
     side = image_side(n_visible)
-    output_folder(out.parent)
+    output_folder(out.parent, exclusive=False)
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         model.seed_, model.sample_calls_ = seed, 0
     if sampler == "pt":

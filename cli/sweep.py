@@ -333,7 +333,7 @@ def sweep(specs, out, dry_run, distributed, command):
         for index in range(len(runs)):
             click.echo(f"run {index}: {runs.command_line(index)}")
         return
-    output_folder(out.parent)        # now, not after hours of runs
+    output_folder(out.parent, exclusive=False)        # now, not after hours of runs
     warn_unless_distributed(distributed, what="runs every run")
     comm = None
     if distributed:

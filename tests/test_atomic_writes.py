@@ -343,3 +343,44 @@ def test_task1_on_a_full_disk_says_which_complete_files_it_wrote(tmp_path, monke
     assert line.endswith(f"this run wrote {', '.join(written)} in {tmp_path} before, which "
                          f"are complete")
     assert "model.h5" in written and "training_curve.png" not in written
+
+
+# -- one run per --out folder ----------------------------------------------------------------
+def test_a_second_run_with_the_same_out_is_refused_in_one_line_naming_the_first(tmp_path):
+    """Two runs given one --out both exited 0 and left model.h5 of one and filters.png of
+    the other: the second is refused while the first holds the folder's lock."""
+    from dlcore.io.atomic import LOCK_FILE_NAME, lock_folder
+    first = lock_folder(tmp_path, "pid 4242: dlcore rbm train --hidden 64")
+    command = ["rbm", "train", "--digits", "0-1", "--hidden", "4", "--epochs", "1",
+               "--backend", "cpu", "--out", str(tmp_path)]
+    try:
+        refused = CliRunner().invoke(main, command)
+    finally:
+        first.release()
+    assert refused.exit_code == 1
+    lines = refused.stderr.strip().splitlines()
+    assert lines == [f"dlcore: error: --out {tmp_path} is in use by another dlcore run (pid "
+                     f"4242: dlcore rbm train --hidden 64): wait for it to finish, or choose "
+                     f"another --out"]
+    assert not (tmp_path / "model.h5").exists()
+    result = CliRunner().invoke(main, command)            # the folder is free again
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / LOCK_FILE_NAME).exists()       # and left without the lock file
+
+
+def test_a_run_that_crashed_does_not_block_its_folder(tmp_path):
+    """The lock is the system's: a killed run (os._exit, no clean-up) frees it, though its
+    lock file stays."""
+    import subprocess
+    import sys
+
+    from dlcore.io.atomic import LOCK_FILE_NAME, lock_folder
+    code = ("import os, sys; from dlcore.io.atomic import lock_folder; "
+            "lock_folder(sys.argv[1], 'pid 1: crashed'); os._exit(3)")
+    crashed = subprocess.run([sys.executable, "-c", code, str(tmp_path)], timeout=120,
+                             check=False)
+    assert crashed.returncode == 3 and (tmp_path / LOCK_FILE_NAME).exists()
+    lock = lock_folder(tmp_path, "pid 2: the next run")
+    assert (tmp_path / LOCK_FILE_NAME).read_text() == "pid 2: the next run"
+    lock.release()
+    assert not (tmp_path / LOCK_FILE_NAME).exists()

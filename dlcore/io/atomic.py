@@ -25,7 +25,20 @@ import secrets
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["NoRoomError", "atomic_open", "atomic_output_path"]
+try:   # POSIX's whole-file locks; Windows has msvcrt's instead
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+try:
+    import msvcrt
+except ImportError:
+    msvcrt = None
+
+__all__ = ["FolderInUseError", "NoRoomError", "atomic_open", "atomic_output_path",
+           "lock_folder"]
+
+#: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
+LOCK_FILE_NAME = ".dlcore-run.lock"
 
 #: The errors of a write that found no room: a full disk, a full quota, a file-size limit.
 NO_ROOM_ERRNOS = frozenset(number for number in (errno.ENOSPC, getattr(errno, "EDQUOT", None),
@@ -183,3 +196,102 @@ def _fsync_directory(directory: str) -> None:
         pass  # some file systems (e.g. certain network mounts) refuse fsync on a directory
     finally:
         os.close(descriptor)
+
+
+# -- one run per output folder --------------------------------------------------------------
+class FolderInUseError(OSError):
+    """Another process holds the lock of the folder (:func:`lock_folder`). ``holder``: what
+    it wrote in the lock file (its pid and command line), or ``"pid unknown"``."""
+
+    def __init__(self, folder: str | os.PathLike, holder: str):
+        super().__init__(errno.EBUSY, f"{os.fspath(folder)} is in use by another run")
+        self.folder, self.holder = os.fspath(folder), holder
+
+    def __str__(self) -> str:
+        return (f"{self.folder} is in use by another dlcore run ({self.holder}): wait for it "
+                f"to finish, or write elsewhere")
+
+
+class FolderLock:
+    """The lock :func:`lock_folder` took; :meth:`release` removes the lock file and frees it
+    (the system frees it too when the process ends, however it ends)."""
+
+    def __init__(self, path: str | None, descriptor: int | None):
+        self.path, self.descriptor = path, descriptor
+
+    def release(self) -> None:
+        if self.descriptor is None:
+            return
+        # remove, then unlock: a run waiting for the file on disk then never locks a removed
+        # one (lock_folder checks that it locked the file on disk); Windows removes no open file
+        if os.name == "posix":
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+        os.close(self.descriptor)
+        if os.name != "posix":
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+        self.descriptor = None
+
+
+def lock_folder(folder: str | os.PathLike, holder: str) -> FolderLock:
+    """Hold ``folder`` for this process: an OS-level lock (``flock``; ``msvcrt.locking`` on
+    Windows) on the file :data:`LOCK_FILE_NAME` in it, which also records ``holder`` (who
+    holds it: the pid and the command line). The system frees the lock when the process ends,
+    even when it is killed, so a crashed run never blocks the folder.
+
+    Returns
+    -------
+    FolderLock, to :meth:`~FolderLock.release` at the end; a lock that does nothing where the
+    folder's file system locks no files (some network mounts) or the lock file cannot be made.
+
+    Raises
+    ------
+    FolderInUseError (an OSError) when another process holds it.
+    """
+    path = os.path.join(os.fspath(folder), LOCK_FILE_NAME)
+    if fcntl is None and msvcrt is None:  # pragma: no cover - neither POSIX nor Windows
+        return FolderLock(None, None)
+    for _ in range(100):
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            return FolderLock(None, None)
+        try:
+            _lock_descriptor(descriptor)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise FolderInUseError(folder, _holder_of(path)) from None
+        except OSError:   # no locks on this file system: run unlocked, as before
+            os.close(descriptor)
+            return FolderLock(None, None)
+        try:   # the run that held it may have removed the file since we opened it
+            on_disk = os.path.samestat(os.fstat(descriptor), os.stat(path))
+        except OSError:
+            on_disk = False
+        if on_disk:
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, holder.encode("utf-8", errors="replace"))
+            return FolderLock(path, descriptor)
+        os.close(descriptor)
+    raise FolderInUseError(folder, "pid unknown")
+
+
+def _lock_descriptor(descriptor: int) -> None:
+    """Lock the open file without waiting: BlockingIOError when another process holds it."""
+    if fcntl is not None:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    try:  # pragma: no cover - Windows
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    except PermissionError as error:  # pragma: no cover - Windows: held by another
+        raise BlockingIOError(*error.args) from None
+
+
+def _holder_of(path: str) -> str:
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read(1000).decode("utf-8", errors="replace").strip()
+    except OSError:
+        text = ""
+    return " ".join(text.split()) or "pid unknown"
