@@ -316,6 +316,9 @@ def resume_command(checkpoint):
     their defaults, as the user would type them."""
     context = click.get_current_context()
     words = ["dlcore"] + context.command_path.split()[1:]
+    if context.params.get("distributed"):
+        from dlcore.cli._distributed import launched_ranks
+        words = ["mpiexec", "-n", str(launched_ranks()), *words]
     for param in context.command.params:
         value = context.params.get(param.name)
         if param.name == "resume" or param.expose_value is False:

@@ -4,9 +4,13 @@
 Rank 0 alone prints and writes the --out folder; the other ranks train alongside it silently and
 write what the command writes into a temporary folder of their own, removed at the end (so no
 two processes ever write one file). The threads of each rank (the node's cores / its ranks) are
-said once, at the start. A failure on any rank (a bad file, a diverged training, Ctrl-C) stops
-every rank with one line naming the rank: the others would otherwise wait in their next sum.
+said once, at the start. A failure on any rank (a bad file, a diverged training) stops every
+rank with one line naming the rank: the others would otherwise wait in their next sum. Ctrl-C,
+which the launcher passes to every rank, is no failure: rank 0 saves the checkpoint and prints
+the one line that resumes the run (``mpiexec -n R ... --resume``), the other ranks remove their
+folders and end quietly, and the job exits with 130, as one process does.
 """
+import atexit
 import contextlib
 import functools
 import io
@@ -17,7 +21,7 @@ import tempfile
 
 import click
 
-from ._common import RunMetrics, one_line
+from ._common import RunMetrics, TrainingInterrupted, one_line
 
 
 class _Silent(io.TextIOBase):
@@ -118,6 +122,13 @@ def data_parallel(distributed, out, sync_every=1):
     try:
         yield comm, folder
     except BaseException as error:
+        if interrupted(error):
+            # every rank got the Ctrl-C and ends on its own, with exit code 130: no MPI_Abort
+            # (its exit code 1 and its lines); rank 0 has said what it saved
+            if not comm.is_root:
+                shutil.rmtree(folder, ignore_errors=True)
+            atexit.register(_silence_mpi_at_exit)
+            raise
         if comm.size > 1:
             message = one_line(error) or type(error).__name__
             comm.abort(message if isinstance(error, (click.ClickException, ValueError,
@@ -127,3 +138,23 @@ def data_parallel(distributed, out, sync_every=1):
     finally:
         if not comm.is_root:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def interrupted(error):
+    """Whether ``error`` is a Ctrl-C: a KeyboardInterrupt, the :class:`TrainingInterrupted`
+    a training command made of it, or Click's Abort caused by one."""
+    if isinstance(error, (KeyboardInterrupt, TrainingInterrupted)):
+        return True
+    return isinstance(error, click.exceptions.Abort) and isinstance(
+        error.__cause__ or error.__context__, KeyboardInterrupt)
+
+
+def _silence_mpi_at_exit():
+    """Point the process's stderr at /dev/null once the command has said its last line (run
+    before mpi4py's MPI_Finalize, registered earlier): MPICH notes there the requests a Ctrl-C
+    left pending in the sum it interrupted, which say nothing to the user."""
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
