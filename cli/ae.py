@@ -12,6 +12,7 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.autoencoder.corruption import CORRUPTION_KINDS
+from dlcore.autoencoder.estimator import DEFAULT_SPARSITY_COST
 from dlcore.autoencoder.model import DECODER_ACTIVATIONS, ENCODER_ACTIVATIONS, LOSSES
 from dlcore.cli import main
 from dlcore.cli._common import (
@@ -75,8 +76,9 @@ def ae():
 @click.option("--loss", type=click.Choice(LOSSES), default="cross_entropy", show_default=True)
 @click.option("--sparsity-target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=None, help="Mean activation the KL penalty pulls each hidden unit to.")
-@click.option("--sparsity-cost", type=click.FloatRange(min=0), default=0.1, show_default=True,
-              help="Weight of that penalty (with --sparsity-target).")
+@click.option("--sparsity-cost", type=click.FloatRange(min=0), default=None,
+              help=f"Weight of that penalty (only with --sparsity-target; default "
+                   f"{DEFAULT_SPARSITY_COST:g}).")
 @seed_option
 @backend_option
 @out_folder_option("runs/ae")
@@ -103,6 +105,7 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
                 decoder_activation=decoder_activation, loss=loss, learning_rate=learning_rate,
                 momentum=momentum, batch_size=batch_size, epochs=epochs, seed=seed,
                 backend=backend))
+            model._check_params(new_training=True)   # and what only a new training refuses
         except ValueError as error:   # in the options' names, not the Python parameters'
             raise click.UsageError(in_option_names(str(error), AE_HYPERPARAMETERS)) from None
     train_images, held_out, held_out_labels = load_digit_split(

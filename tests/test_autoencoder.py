@@ -93,6 +93,61 @@ def test_the_sparsity_penalty_pulls_the_mean_activation_to_its_target(digits):
     assert abs(sparse.transform(X).mean() - 0.05) < 0.5 * abs(plain.transform(X).mean() - 0.05)
 
 
+def test_a_sparsity_target_alone_turns_the_penalty_on_with_the_command_lines_cost():
+    # the docstring: the target is "the mean activation each hidden unit is pulled towards by
+    # the KL penalty"; alone it trained the plain model bit for bit (the cost defaulted to 0)
+    X = binary(10, 8)
+    options = {"n_hidden": 4, "epochs": 1, "batch_size": 10, "learning_rate": 0.2,
+               "backend": "reference", "seed": 7}
+    start = dlcore.Autoencoder(**dict(options, epochs=0)).fit(X)
+    sparse = dlcore.Autoencoder(sparsity_target=0.05, **options).fit(X)
+    x = X[rng.permutation(10, 7, rng.STREAM_SHUFFLE, 0)]
+    x_tilde = corruption.corrupt(x, "masking", 0.3, 7, 0)
+    # beta = 0.1, `dlcore ae train --sparsity-cost`'s default
+    grads = model.gradients(x, x_tilde, start._parameters(), tied=True, activation="sigmoid",
+                            decoder_activation="sigmoid", loss="cross_entropy",
+                            sparsity_target=0.05, sparsity_cost=0.1)
+    for name, value in start._parameters().items():
+        np.testing.assert_allclose(getattr(sparse, name), value - 0.2 * grads[name],
+                                   rtol=1e-5, atol=1e-7, err_msg=name)
+    assert not np.array_equal(sparse.W, dlcore.Autoencoder(**options).fit(X).W)
+    from dlcore.autoencoder.estimator import DEFAULT_SPARSITY_COST
+    from dlcore.cli.ae import train
+    cost_option = next(option for option in train.params if option.name == "sparsity_cost")
+    assert DEFAULT_SPARSITY_COST == 0.1 and cost_option.default is None
+    assert "default 0.1" in cost_option.help
+
+
+def test_the_stack_weighs_a_sparsity_target_alone_as_one_autoencoder_does():
+    X = binary(60)
+    stack = dlcore.StackedAutoencoder(**dict(STACK, sparsity_target=0.05)).fit(X)
+    first = stack.autoencoders_[0]
+    alone = dlcore.Autoencoder(**dict(first.get_params(), sparsity_cost=0.1)).fit(X)
+    np.testing.assert_array_equal(first.W, alone.W)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dlcore.Autoencoder(sparsity_cost=3.0, **SMALL),
+    lambda: dlcore.StackedAutoencoder(**dict(STACK, sparsity_cost=[0.0, 3.0]))])
+def test_a_sparsity_cost_without_a_target_is_refused_in_one_line(make):
+    with pytest.raises(ValueError, match=r"sparsity_cost=3.0 weighs the KL sparsity penalty, "
+                                         r"which needs a sparsity_target \(.*e.g. "
+                                         r"sparsity_target=0.05\)") as caught:
+        make().fit(binary())
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_holding_a_cost_without_a_target_still_loads_and_trains_on(tmp_path):
+    # `dlcore ae train` stored its default cost 0.1 with no target; it penalised nothing
+    X = binary()
+    saved = dlcore.Autoencoder(**SMALL).fit(X)
+    saved.set_params(sparsity_cost=0.1, epochs=4).save(tmp_path / "ae.h5")
+    loaded = dlcore.load(tmp_path / "ae.h5")
+    assert loaded.sparsity_cost == 0.1 and loaded.sparsity_target is None
+    loaded.resume(X)
+    assert loaded.epochs_done_ == 4
+
+
 def test_untied_weights_train_a_decoder_of_their_own():
     X = binary()
     ae = dlcore.Autoencoder(tied_weights=False, **SMALL).fit(X)

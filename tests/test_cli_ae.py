@@ -49,6 +49,8 @@ def test_info_lists_the_autoencoder_file(trained):
     (["--sparsity-target", "0.1", "--activation", "relu"],
      "--sparsity-target needs --activation sigmoid (the KL penalty compares mean activations "
      "in (0, 1)), got --activation relu"),
+    (["--sparsity-cost", "0.5"], "--sparsity-cost 0.5 weighs the KL sparsity penalty, which "
+                                 "needs a --sparsity-target"),
     (["--corruption", "1.5"], "--corruption must be in"),
     (["--corruption-kind", "blur"], "--corruption-kind"),
     (["--digits", "1-12"], "--digits"),

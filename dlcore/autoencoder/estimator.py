@@ -43,6 +43,10 @@ from .trainer import AESettings, AutoencoderTrainer, parameter_names
 
 HISTORY_KEYS = ("loss", "reconstruction_error", "valid_loss", "seconds")
 COUNTERS = ("n_updates", "epochs_done")
+#: beta, the weight of the KL sparsity penalty when a ``sparsity_target`` is given without a
+#: ``sparsity_cost`` (and the default of ``dlcore ae train --sparsity-cost``): one definition,
+#: so that the Python API and the command line train the same sparse model
+DEFAULT_SPARSITY_COST = 0.1
 
 
 @register_model
@@ -69,8 +73,10 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
     sparsity_target : float in (0, 1) or None
         rho: the mean activation each hidden unit is pulled towards by the KL penalty (needs
         sigmoid hidden units); None: no penalty.
-    sparsity_cost : float
-        beta, the weight of that penalty.
+    sparsity_cost : float >= 0 or None
+        beta, the weight of that penalty; None: :data:`DEFAULT_SPARSITY_COST` (0.1, as
+        ``dlcore ae train``) with a ``sparsity_target``. A cost above 0 without a target is
+        refused by ``fit`` (there is no penalty for it to weigh).
     activation : {"sigmoid", "tanh", "relu", "linear"}
         s, the hidden units.
     decoder_activation : {"sigmoid", "linear"}
@@ -115,14 +121,18 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
     divergence_monitor = ("reconstruction loss", "loss")
 
     def __init__(self, n_hidden=500, tied_weights=True, corruption=0.3,
-                 corruption_kind="masking", sparsity_target=None, sparsity_cost=0.0,
+                 corruption_kind="masking", sparsity_target=None, sparsity_cost=None,
                  activation="sigmoid", decoder_activation="sigmoid", loss="cross_entropy",
                  learning_rate=0.1, momentum=0.9, batch_size=20, epochs=10, seed=0,
                  backend="auto", verbose=False):
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     # -- hyperparameters ----------------------------------------------------------------
-    def _check_params(self):
+    def _check_params(self, new_training=False):
+        """Refuse a bad hyperparameter in one line. ``new_training`` (``fit``, a first
+        ``partial_fit``) also refuses a ``sparsity_cost`` without a ``sparsity_target``, which
+        a model read from a file made before that rule may hold (the command line's default
+        cost was stored with or without a target) and which it was trained without."""
         check_int(self.n_hidden, "n_hidden", minimum=1)
         if not isinstance(self.tied_weights, (bool, np.bool_)):
             raise ValueError(f"tied_weights must be True or False, got {self.tied_weights!r}")
@@ -145,7 +155,13 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
                 raise ValueError(f"sparsity_target needs activation='sigmoid' (the KL penalty "
                                  f"compares mean activations in (0, 1)), got "
                                  f"activation={self.activation!r}")
-        check_float(self.sparsity_cost, "sparsity_cost", low=0.0)
+        if self.sparsity_cost is not None:
+            check_float(self.sparsity_cost, "sparsity_cost", low=0.0)
+            if new_training and self.sparsity_target is None and self.sparsity_cost > 0:
+                raise ValueError(f"sparsity_cost={self.sparsity_cost!r} weighs the KL sparsity "
+                                 f"penalty, which needs a sparsity_target (the mean activation "
+                                 f"it pulls each hidden unit towards, e.g. sparsity_target=0.05);"
+                                 f" without one nothing is penalised")
         check_float(self.learning_rate, "learning_rate", low=0.0, low_open=True)
         check_float(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
         check_int(self.batch_size, "batch_size", minimum=1)
@@ -160,8 +176,15 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
             decoder_activation=self.decoder_activation, loss=self.loss,
             corruption=float(self.corruption), corruption_kind=self.corruption_kind,
             sparsity_target=None if self.sparsity_target is None else float(self.sparsity_target),
-            sparsity_cost=float(self.sparsity_cost), learning_rate=float(self.learning_rate),
+            sparsity_cost=self._sparsity_weight(), learning_rate=float(self.learning_rate),
             momentum=float(self.momentum), batch_size=int(self.batch_size), seed=self.seed_)
+
+    def _sparsity_weight(self):
+        """beta: ``sparsity_cost``, or :data:`DEFAULT_SPARSITY_COST` when only a target is
+        given (0 without a target: no penalty)."""
+        if self.sparsity_cost is None:
+            return DEFAULT_SPARSITY_COST if self.sparsity_target is not None else 0.0
+        return float(self.sparsity_cost)
 
     def _check_matrix(self, X, name):
         """``X`` as a 2-D NumPy array, in scikit-learn's words otherwise
@@ -205,7 +228,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         self
         """
         comm = periodic(comm, sync_every)
-        self._check_params()
+        self._check_params(new_training=True)
         self._note_feature_names(X, reset=True)
         X = self._check_input(X, "X")
         self._initialize(X)
@@ -219,7 +242,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         initialises, as :meth:`fit` does); ``comm``, ``sync_every`` as for :meth:`fit`.
         Returns self."""
         comm = periodic(comm, sync_every)
-        self._check_params()
+        self._check_params(new_training=not hasattr(self, "W"))
         self._note_feature_names(X, reset=not hasattr(self, "W"))
         X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
         if not hasattr(self, "W"):

@@ -52,7 +52,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or
     None
         The autoencoders' hyperparameters (see :class:`dlcore.Autoencoder`); None leaves each
-        its own default.
+        its own default (a ``sparsity_target`` alone weighs its penalty by
+        ``dlcore.autoencoder.estimator.DEFAULT_SPARSITY_COST``, as for one autoencoder).
     autoencoder : dict, list of dicts, or None
         Any further Autoencoder arguments, for all of them or one dict per layer (they override
         the options above), e.g. ``{"loss": "mse", "decoder_activation": "linear"}`` for
@@ -86,7 +87,9 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         self._init_params(locals())   # checked in fit
 
     # -- hyperparameters ----------------------------------------------------------------
-    def _check_params(self):
+    def _check_params(self, new_training=False):
+        """Refuse a bad option in one line, each autoencoder's as its own ``_check_params``
+        does (``new_training``: as a fresh ``fit`` checks them)."""
         if isinstance(self.layers, np.ndarray):
             raise ValueError(f"layers must be a list of sizes [n_visible, n_hidden, ...], got "
                              f"an array {self.layers!r:.80}: pass layers.tolist()")
@@ -109,7 +112,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         check_backend_name(self.backend)
         if self.seed is not None:
             rng.check_seed(self.seed)
-        self._build_autoencoders(rng.check_seed(self.seed if self.seed is not None else 0))
+        self._build_autoencoders(rng.check_seed(self.seed if self.seed is not None else 0),
+                                 new_training)
 
     def _layer_options(self, index, seed):
         """Constructor arguments of autoencoder ``index``: its size, its own key, the stack's
@@ -122,13 +126,14 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         options.update(extra or {})
         return options
 
-    def _build_autoencoders(self, seed):
-        """The autoencoders, bottom first, each checked (its own ``_check_params``)."""
+    def _build_autoencoders(self, seed, new_training=False):
+        """The autoencoders, bottom first, each checked (its own ``_check_params``, with
+        ``new_training`` for a fresh ``fit``)."""
         autoencoders = []
         for index in range(len(self.layers) - 1):
             try:
                 autoencoder = inner_layer(Autoencoder(**self._layer_options(index, seed)))
-                autoencoder._check_params()
+                autoencoder._check_params(new_training)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
             autoencoders.append(autoencoder)
@@ -159,7 +164,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         -------
         self
         """
-        self._check_params()
+        self._check_params(new_training=True)
         self._note_feature_names(X, reset=True)
         X = self._check_rows(X, "X")
         self.seed_ = rng.check_seed(self.seed)
