@@ -207,6 +207,43 @@ def test_data_outside_the_unit_interval_is_refused_for_the_cross_entropy_only():
     dlcore.Autoencoder(loss="mse", **SMALL).fit(X)
 
 
+def test_held_out_rows_a_little_outside_the_unit_interval_are_encoded_and_scored():
+    # a scaler fitted on the training rows maps held-out ones a little beyond [0, 1]; the
+    # encoder h = s(x W + b) takes any real x, as the RBMs' Q(h = 1 | x) does
+    X = binary(40, 12)
+    ae = dlcore.Autoencoder(**SMALL).fit(X)
+    held_out = X * 1.25 - 0.1
+    W, b = ae.W.astype(np.float64), ae.hidden_bias.astype(np.float64)
+    codes = 1 / (1 + np.exp(-(held_out @ W + b)))
+    np.testing.assert_allclose(ae.transform(held_out), codes, rtol=1e-5, atol=1e-6)
+    r = 1 / (1 + np.exp(-(codes @ W.T + ae.visible_bias)))
+    np.testing.assert_allclose(ae.reconstruct(held_out), r, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(ae.score(held_out))
+    stack = dlcore.StackedAutoencoder(**dict(STACK, layers=[12, 8, 5])).fit(X)
+    assert stack.transform(held_out).shape == (40, 5)
+    with pytest.raises(ValueError, match="must lie in"):   # training still refuses them
+        ae.partial_fit(held_out)
+    with pytest.raises(ValueError, match="divide 8-bit images by 255"):
+        ae.transform(np.round(X * 255))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dlcore.Autoencoder(n_hidden=16, epochs=2, seed=0, backend="cpu"),
+    lambda: dlcore.StackedAutoencoder(layers=[64, 32, 16], epochs=2, seed=0, backend="cpu")])
+def test_the_readmes_min_max_scaler_pipeline_cross_validates_every_fold(make):
+    # the README's recipe for the RBM: the test folds leave [0, 1]; every fold was NaN
+    # (error_score="raise" makes that an error)
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+    X, y = load_digits(return_X_y=True)
+    pipeline = make_pipeline(MinMaxScaler(), make(), LogisticRegression(max_iter=300))
+    scores = cross_val_score(pipeline, X[::2], y[::2], cv=3, error_score="raise")
+    assert np.all(scores > 0.6)   # ten classes: chance is 0.1
+
+
 def test_a_model_used_before_fit_raises_not_fitted_error():
     with pytest.raises(dlcore.NotFittedError, match="not fitted yet"):
         dlcore.Autoencoder().transform(binary())

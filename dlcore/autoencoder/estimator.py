@@ -191,15 +191,19 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         (:func:`dlcore.validation.check_matrix`); :meth:`_check_input` checks the values."""
         return check_matrix(X, name, type(self).__name__)
 
-    def _check_input(self, X, name, fitted_width=False):
-        """``X`` as float32 (n, n_visible) rows: in [0, 1] for the cross-entropy."""
+    def _check_input(self, X, name, fitted_width=False, held_out=False):
+        """``X`` as float32 (n, n_visible) rows: in [0, 1] for the cross-entropy, unless
+        ``held_out``: rows a fitted model is only applied to, which may lie a little outside
+        (the encoder s(x W + b) takes any real x, and a scaler fitted on the training rows maps
+        others beyond [0, 1]), but for unscaled 8-bit pixels
+        (:func:`dlcore.validation.check_data`)."""
         X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
         check_width(X, name, type(self).__name__, width)
         return check_data(X, name, n_columns=width, unit_interval=self.loss == "cross_entropy",
                           columns_meaning="visible units",
                           unit_interval_reason="for the cross-entropy loss (loss='mse' takes "
-                                               "any real values)")
+                                               "any real values)", held_out=held_out)
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
@@ -351,7 +355,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         ``STREAM_SAMPLE`` at ``step``), h its code and r (with ``decode``, else None) the
         reconstruction."""
         self._check_fitted()
-        X = self._check_input(X, "X", fitted_width=True)
+        X = self._check_input(X, "X", fitted_width=True, held_out=True)
         backend = get_backend(self.backend)
         ops = ops_for(backend)
         n, (n_visible, n_hidden) = X.shape[0], self.W.shape
@@ -399,7 +403,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
     def reconstruction_loss(self, X):
         """L(x, r) of every clean row of ``X`` (the loss the model trains on, without the
         corruption and the sparsity penalty), (n,) float64."""
-        X = self._check_input(self._checked_names(X), "X", fitted_width=True)
+        X = self._check_input(self._checked_names(X), "X", fitted_width=True, held_out=True)
         r = self._passes(X)[2]
         return model.reconstruction_loss(X.astype(np.float64), r.astype(np.float64), self.loss)
 
