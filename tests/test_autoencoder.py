@@ -200,11 +200,20 @@ def test_bad_hyperparameters_are_stored_then_refused_at_fit(bad, message):
         ae.fit(binary())
 
 
-def test_data_outside_the_unit_interval_is_refused_for_the_cross_entropy_only():
+def test_data_outside_the_unit_interval_is_refused_for_a_sigmoid_decoder_only():
+    # a sigmoid's reconstructions lie in (0, 1): under the squared error too, it could never
+    # reach a 2 (it trained on without a word); a linear decoder takes any real value
     X = binary() * 2
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] for the cross-entropy loss "
+                                         r"\(real-valued data: loss='mse', "
+                                         r"decoder_activation='linear'\)"):
         dlcore.Autoencoder(**SMALL).fit(X)
-    dlcore.Autoencoder(loss="mse", **SMALL).fit(X)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] for the sigmoid decoder, whose "
+                                         r"reconstructions lie in \(0, 1\) \(real-valued "
+                                         r"data: decoder_activation='linear'\)"):
+        dlcore.Autoencoder(loss="mse", **SMALL).fit(X)
+    dlcore.Autoencoder(loss="mse", decoder_activation="linear", learning_rate=0.01,
+                       **SMALL).fit(X)
 
 
 def test_held_out_rows_a_little_outside_the_unit_interval_are_encoded_and_scored():

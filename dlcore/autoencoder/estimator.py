@@ -80,7 +80,8 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
     activation : {"sigmoid", "tanh", "relu", "linear"}
         s, the hidden units.
     decoder_activation : {"sigmoid", "linear"}
-        s', the reconstruction: sigmoid for data in [0, 1], linear for real-valued data.
+        s', the reconstruction: sigmoid for data in [0, 1] (training data outside are
+        refused, whatever the loss), linear for real-valued data.
     loss : {"cross_entropy", "mse"}
         L(x, r): the cross-entropy (data in [0, 1], sigmoid decoder) or the squared error,
         summed over the visible units, averaged over the batch.
@@ -192,18 +193,25 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         return check_matrix(X, name, type(self).__name__)
 
     def _check_input(self, X, name, fitted_width=False, held_out=False):
-        """``X`` as float32 (n, n_visible) rows: in [0, 1] for the cross-entropy, unless
-        ``held_out``: rows a fitted model is only applied to, which may lie a little outside
-        (the encoder s(x W + b) takes any real x, and a scaler fitted on the training rows maps
-        others beyond [0, 1]), but for unscaled 8-bit pixels
+        """``X`` as float32 (n, n_visible) rows: in [0, 1] for a sigmoid decoder (its
+        reconstructions lie in (0, 1), so it could never reach the rest, whatever the loss),
+        unless ``held_out``: rows a fitted model is only applied to, which may lie a little
+        outside (the encoder s(x W + b) takes any real x, and a scaler fitted on the training
+        rows maps others beyond [0, 1]), but for unscaled 8-bit pixels
         (:func:`dlcore.validation.check_data`)."""
         X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
         check_width(X, name, type(self).__name__, width)
-        return check_data(X, name, n_columns=width, unit_interval=self.loss == "cross_entropy",
-                          columns_meaning="visible units",
-                          unit_interval_reason="for the cross-entropy loss (loss='mse' takes "
-                                               "any real values)", held_out=held_out)
+        if self.loss == "cross_entropy":
+            reason = ("for the cross-entropy loss (real-valued data: loss='mse', "
+                      "decoder_activation='linear')")
+        else:
+            reason = ("for the sigmoid decoder, whose reconstructions lie in (0, 1) "
+                      "(real-valued data: decoder_activation='linear')")
+        return check_data(X, name, n_columns=width,
+                          unit_interval=self.decoder_activation == "sigmoid",
+                          columns_meaning="visible units", unit_interval_reason=reason,
+                          held_out=held_out)
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
@@ -212,7 +220,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
 
         Parameters
         ----------
-        X : (n_samples, n_visible) array (in [0, 1] for the cross-entropy)
+        X : (n_samples, n_visible) array (in [0, 1] for a sigmoid decoder)
         y : ignored (for scikit-learn pipelines)
         X_valid : (m, n_visible) array, optional: held-out rows whose clean reconstruction
             loss is recorded every epoch (``history["valid_loss"]``)
@@ -471,7 +479,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.input_tags.positive_only = self.loss == "cross_entropy"
+        tags.input_tags.positive_only = self.decoder_activation == "sigmoid"
         return tags
 
 

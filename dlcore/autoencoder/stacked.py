@@ -146,7 +146,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
 
         Parameters
         ----------
-        X : (n, layers[0]) array (in [0, 1] for the cross-entropy)
+        X : (n, layers[0]) array (in [0, 1] for a sigmoid decoder)
         y : ignored
         X_valid : held-out rows, passed up the stack, for each layer's ``valid_loss``
         progress : callable, optional
