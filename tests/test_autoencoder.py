@@ -343,6 +343,40 @@ def test_per_layer_options_reach_their_autoencoder():
         dlcore.StackedAutoencoder(**dict(STACK, autoencoder=[{}, {"loss": "l1"}])).fit(binary())
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_a_layer_over_codes_outside_the_unit_interval_reconstructs_them_with_a_linear_decoder(
+        activation, digits):
+    # tanh codes in (-1, 1), relu's in [0, inf): layer 2's default cross-entropy refused them
+    # after layer 1 had trained; Vincent et al. (2010) reconstruct real-valued inputs with the
+    # squared error through an affine decoder
+    X = digits[0][:60]
+    stack = dlcore.StackedAutoencoder(**dict(STACK, layers=[784, 16, 5], activation=activation,
+                                             learning_rate=0.01)).fit(X)
+    first, second = stack.autoencoders_
+    assert (first.loss, first.decoder_activation) == ("cross_entropy", "sigmoid")
+    assert (second.loss, second.decoder_activation) == ("mse", "linear")
+    codes = first.transform(X)
+    assert codes.min() < 0 or codes.max() > 1
+    alone = dlcore.Autoencoder(**second.get_params()).fit(codes)
+    np.testing.assert_array_equal(alone.W, second.W)
+
+
+def test_a_sigmoid_decoder_over_codes_outside_the_unit_interval_is_refused_before_training():
+    stack = dlcore.StackedAutoencoder(**dict(STACK, activation=["tanh", "sigmoid"],
+                                             autoencoder=[{}, {"loss": "cross_entropy"}]))
+    with pytest.raises(ValueError, match=r"autoencoder 2 of the stack: "
+                                         r"decoder_activation='sigmoid' reconstructs values in "
+                                         r"\(0, 1\), but it trains on the codes of autoencoder "
+                                         r"1, whose activation='tanh' units give values in "
+                                         r"\(-1, 1\): .*\(loss='mse', "
+                                         r"decoder_activation='linear'\), or give autoencoder 1 "
+                                         r"activation='sigmoid'"):
+        stack.fit(binary())
+    assert not hasattr(stack, "autoencoders_")     # refused before layer 1 trained
+    sigmoid_codes = dlcore.StackedAutoencoder(**STACK).fit(binary())
+    assert [ae.loss for ae in sigmoid_codes.autoencoders_] == ["cross_entropy"] * 2
+
+
 def test_to_network_starts_from_the_encoders_and_fine_tunes():
     X, y = binary(60), np.arange(60) % 3
     stack = dlcore.StackedAutoencoder(**STACK).fit(X)

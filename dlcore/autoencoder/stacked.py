@@ -10,6 +10,14 @@ fixed, the second trains on the first's clean codes h_1 = s(x W_1 + b_1) (Vincen
 learned, it is used on uncorrupted inputs"); and so on. Afterwards :meth:`to_network` stacks the
 encoders as sigmoid ``Dense`` layers under a softmax, ready for supervised fine-tuning, as
 :meth:`dlcore.DBN.to_network` does with RBMs.
+
+The codes of sigmoid units lie in (0, 1), and the next autoencoder reconstructs them as it
+would data in [0, 1]: a sigmoid decoder and the cross-entropy, the defaults. The codes of tanh,
+relu or linear units do not, so an autoencoder over them defaults to the squared error through
+a linear decoder, as Vincent et al. (2010, "Stacked denoising autoencoders") reconstruct
+real-valued inputs (an affine decoder and the squared error; the sigmoid and the
+cross-entropy for inputs in [0, 1]); a sigmoid decoder chosen over them is refused before any
+layer trains.
 """
 import json
 
@@ -33,6 +41,9 @@ from dlcore.validation import check_int, check_matrix
 
 from .estimator import Autoencoder
 
+#: What the codes of each kind of hidden unit (other than the sigmoid's) hold.
+CODE_RANGES = {"tanh": "values in (-1, 1)", "relu": "values in [0, inf)",
+               "linear": "any real values"}
 #: Options that may be one value for every autoencoder or a list with one value per layer.
 PER_LAYER_OPTIONS = ("epochs", "learning_rate", "batch_size", "momentum", "corruption",
                      "corruption_kind", "sparsity_target", "sparsity_cost", "tied_weights",
@@ -57,7 +68,9 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     autoencoder : dict, list of dicts, or None
         Any further Autoencoder arguments, for all of them or one dict per layer (they override
         the options above), e.g. ``{"loss": "mse", "decoder_activation": "linear"}`` for
-        real-valued data in the first layer only: ``[{"loss": "mse", ...}, {}]``.
+        real-valued data in the first layer only: ``[{"loss": "mse", ...}, {}]``. Above a
+        layer of tanh, relu or linear units these two default to ``"mse"`` and ``"linear"``
+        (module docstring).
     seed : int or None
         Every autoencoder gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
     backend : {"auto", "cpu", "cuda", "reference"}
@@ -115,28 +128,50 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         self._build_autoencoders(rng.check_seed(self.seed if self.seed is not None else 0),
                                  new_training)
 
-    def _layer_options(self, index, seed):
+    def _layer_options(self, index, seed, below=None):
         """Constructor arguments of autoencoder ``index``: its size, its own key, the stack's
-        options, then ``autoencoder`` on top."""
+        options, the reconstruction its input needs, then ``autoencoder`` on top. ``below``:
+        the autoencoder under it, whose codes are its input; codes of other units than the
+        sigmoid's (tanh, relu, linear) are not in [0, 1], so their default reconstruction is
+        the squared error through a linear decoder (module docstring)."""
         options = {"n_hidden": int(self.layers[index + 1]), "seed": rng.layer_seed(seed, index),
                    "backend": self.backend, "verbose": self.verbose}
         options.update(per_layer_options(self, index, PER_LAYER_OPTIONS))
-        extra = self.autoencoder[index] if isinstance(self.autoencoder, (list, tuple)) \
-            else self.autoencoder
-        options.update(extra or {})
+        extra = (self.autoencoder[index] if isinstance(self.autoencoder, (list, tuple))
+                 else self.autoencoder) or {}
+        if below is not None and below.activation != "sigmoid":
+            # a cross-entropy asked for keeps its own decoder, for the refusal to name the codes
+            cross_entropy = extra.get("loss") == "cross_entropy"
+            options.update(loss="mse",
+                           decoder_activation="sigmoid" if cross_entropy else "linear")
+        options.update(extra)
         return options
 
     def _build_autoencoders(self, seed, new_training=False):
         """The autoencoders, bottom first, each checked (its own ``_check_params``, with
-        ``new_training`` for a fresh ``fit``)."""
+        ``new_training`` for a fresh ``fit``), and its reconstruction against the codes of the
+        one below: a sigmoid decoder, whose reconstructions lie in (0, 1), over the codes of
+        tanh, relu or linear units is refused before any layer trains."""
         autoencoders = []
+        below = None
         for index in range(len(self.layers) - 1):
             try:
-                autoencoder = inner_layer(Autoencoder(**self._layer_options(index, seed)))
+                autoencoder = inner_layer(Autoencoder(**self._layer_options(index, seed, below)))
                 autoencoder._check_params(new_training)
+                if below is not None and below.activation != "sigmoid" \
+                        and autoencoder.decoder_activation != "linear":
+                    raise ValueError(
+                        f"decoder_activation={autoencoder.decoder_activation!r} reconstructs "
+                        f"values in (0, 1), but it trains on the codes of autoencoder {index}, "
+                        f"whose activation={below.activation!r} units give "
+                        f"{CODE_RANGES[below.activation]}: leave its loss and "
+                        f"decoder_activation to their defaults over such codes (loss='mse', "
+                        f"decoder_activation='linear'), or give autoencoder {index} "
+                        f"activation='sigmoid'")
             except (TypeError, ValueError) as error:
                 raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
             autoencoders.append(autoencoder)
+            below = autoencoder
         return autoencoders
 
     # -- greedy training ----------------------------------------------------------------
