@@ -253,6 +253,40 @@ def test_the_readmes_min_max_scaler_pipeline_cross_validates_every_fold(make):
     assert np.all(scores > 0.6)   # ten classes: chance is 0.1
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_decode_is_the_decoder_alone_and_inverse_transform_its_scikit_learn_name(tied):
+    # r = s'(h W' + c), by hand; PCA's inverse_transform maps codes back the same way
+    X = binary()
+    ae = dlcore.Autoencoder(tied_weights=tied, **SMALL).fit(X)
+    codes = np.random.default_rng(1).random((5, 6)).astype(np.float32)
+    W_decoder = (ae.W.T if tied else ae.W_decoder).astype(np.float64)
+    expected = 1 / (1 + np.exp(-(codes @ W_decoder + ae.visible_bias)))
+    np.testing.assert_allclose(ae.decode(codes), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ae.inverse_transform(codes), ae.decode(codes))
+    np.testing.assert_allclose(ae.decode(ae.transform(X)), ae.reconstruct(X), rtol=1e-6,
+                               atol=1e-7)
+    with pytest.raises(ValueError, match="codes has 5 columns but the model expects 6 hidden "
+                                         "units"):
+        ae.decode(codes[:, :5])
+
+
+def test_the_stack_decodes_through_every_decoder_in_reverse_and_reconstructs():
+    X = binary(60)
+    stack = dlcore.StackedAutoencoder(**STACK).fit(X)
+    first, second = stack.autoencoders_
+    top = stack.transform(X)
+    np.testing.assert_allclose(stack.decode(top), first.decode(second.decode(top)),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(stack.inverse_transform(top), stack.decode(top))
+    np.testing.assert_array_equal(stack.reconstruct(X), stack.decode(top))
+    assert stack.reconstruct(X).shape == (60, 12)
+    r = stack.reconstruct(X).astype(np.float64)
+    p = np.clip(r, 1e-7, 1 - 1e-7)     # the summed cross-entropy of the bottom layer, by hand
+    np.testing.assert_allclose(stack.reconstruction_loss(X),
+                               -(X * np.log(p) + (1 - X) * np.log(1 - p)).sum(axis=1),
+                               rtol=1e-6)
+
+
 def test_a_model_used_before_fit_raises_not_fitted_error():
     with pytest.raises(dlcore.NotFittedError, match="not fitted yet"):
         dlcore.Autoencoder().transform(binary())

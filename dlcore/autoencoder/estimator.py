@@ -366,7 +366,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         X = self._check_input(X, "X", fitted_width=True, held_out=True)
         backend = get_backend(self.backend)
         ops = ops_for(backend)
-        n, (n_visible, n_hidden) = X.shape[0], self.W.shape
+        n, n_hidden = X.shape[0], self.W.shape[1]
         with backend.compute():
             data = backend.asarray(X)
             if corrupted and self.corruption > 0:
@@ -376,14 +376,21 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
             W = backend.asarray(self.W)
             h = backend.empty((n, n_hidden))
             ops.encode(data, W, backend.asarray(self.hidden_bias), self.activation, h)
-            r = None
-            if decode:
-                r = backend.empty((n, n_visible))
-                ops.decode(h, W if self.tied_weights else backend.asarray(self.W_decoder),
-                           bool(self.tied_weights), backend.asarray(self.visible_bias),
-                           self.decoder_activation, r)
+            r = self._decoder_pass(backend, ops, h, W) if decode else None
             return tuple(None if array is None else np.array(backend.to_numpy(array))
                          for array in (data, h, r))
+
+    def _decoder_pass(self, backend, ops, h, W=None):
+        """r = s'(h W' + c) on ``backend`` from codes ``h`` (n, n_hidden) there; ``W``: the
+        encoder's weights there already (the tied decoder's W^T)."""
+        if self.tied_weights:
+            weights = backend.asarray(self.W) if W is None else W
+        else:
+            weights = backend.asarray(self.W_decoder)
+        r = backend.empty((h.shape[0], self.W.shape[0]))
+        ops.decode(h, weights, bool(self.tied_weights), backend.asarray(self.visible_bias),
+                   self.decoder_activation, r)
+        return r
 
     def transform(self, X):
         """The code h = s(x W + b) of every clean row of ``X``: (n, n_visible) -> (n, n_hidden)
@@ -407,6 +414,25 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         its corruption :meth:`corrupt` ``(X, step)`` (the denoising the model learned):
         (n, n_visible) float32."""
         return self._passes(self._checked_names(X), corrupted, step)[2]
+
+    def decode(self, codes):
+        """r = s'(h W' + c) of every row h of ``codes``: the decoder alone, (n, n_hidden) ->
+        (n, n_visible) float32, so that ``decode(transform(X))`` is :meth:`reconstruct`
+        ``(X)``; what a code unit alone, or a blend of two codes, draws (the Keras tutorial's
+        ``decoder`` model). Any finite codes (a table's too)."""
+        self._check_fitted()
+        n_hidden = self.W.shape[1]
+        codes = check_data(self._check_matrix(codes, "codes"), "codes", n_columns=n_hidden,
+                           columns_meaning="hidden units")
+        backend = get_backend(self.backend)
+        with backend.compute():
+            r = self._decoder_pass(backend, ops_for(backend), backend.asarray(codes))
+            return np.array(backend.to_numpy(r))
+
+    def inverse_transform(self, X):
+        """Codes back to reconstructions, (n, n_hidden) -> (n, n_visible): :meth:`decode`,
+        under scikit-learn's name (as ``PCA.inverse_transform``)."""
+        return self.decode(X)
 
     def reconstruction_loss(self, X):
         """L(x, r) of every clean row of ``X`` (the loss the model trains on, without the

@@ -39,6 +39,7 @@ from dlcore.params import (
 from dlcore.records import record_fit
 from dlcore.validation import check_int, check_matrix
 
+from . import model
 from .estimator import Autoencoder
 
 #: What the codes of each kind of hidden unit (other than the sigmoid's) hold.
@@ -266,12 +267,46 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         """The top code: the clean codes passed up through every encoder,
         (n, layers[0]) -> (n, layers[-1]) float32 (a pandas or polars table after
         :meth:`set_output`)."""
+        return self._wrap_output(X, self._encode(X))
+
+    def _encode(self, X):
+        """The top code of ``X`` as a NumPy array, once fitted and the names checked."""
         self._check_fitted()
         self._note_feature_names(X, reset=False)
         features = self._check_rows(X, "X")
         for autoencoder in self.autoencoders_:
             features = autoencoder.transform(features)
-        return self._wrap_output(X, features)
+        return features
+
+    def decode(self, codes):
+        """Top codes back to the data's space through every decoder, the top one first:
+        r = s'_1(... s'_K(h W'_K + c_K) ... W'_1 + c_1), (n, layers[-1]) -> (n, layers[0])
+        float32 (the deep autoencoder's decoder: each autoencoder's :meth:`Autoencoder.decode`
+        in reverse order)."""
+        self._check_fitted()
+        for autoencoder in reversed(self.autoencoders_):
+            codes = autoencoder.decode(codes)
+        return codes
+
+    def inverse_transform(self, X):
+        """:meth:`decode` under scikit-learn's name (as ``PCA.inverse_transform``)."""
+        return self.decode(X)
+
+    def reconstruct(self, X):
+        """The deep autoencoder's reconstruction of every clean row of ``X``: up through every
+        encoder, then down through every decoder, ``decode(transform(X))``,
+        (n, layers[0]) float32."""
+        return self.decode(self._encode(X))
+
+    def reconstruction_loss(self, X):
+        """L(x, r) of every clean row of ``X`` and its :meth:`reconstruct` r, with the bottom
+        autoencoder's loss (the data's: the cross-entropy or the squared error, summed over
+        the visible units, as :meth:`Autoencoder.reconstruction_loss`), (n,) float64."""
+        r = self.reconstruct(X)
+        bottom = self.autoencoders_[0]
+        X = bottom._check_input(X, "X", fitted_width=True, held_out=True)
+        return model.reconstruction_loss(X.astype(np.float64), r.astype(np.float64),
+                                         bottom.loss)
 
     def _n_features_out(self):
         return int(self.layers[-1])
