@@ -457,3 +457,24 @@ def test_score_is_minus_the_mean_reconstruction_loss_so_a_grid_search_needs_no_s
                           cv=2).fit(X)
     assert search.best_params_["n_hidden"] in (2, 8)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_the_stacks_score_is_the_autoencoders_so_a_grid_search_needs_no_scoring():
+    # one layer: the stack's score is its autoencoder's (minus the mean reconstruction loss)
+    from sklearn.model_selection import GridSearchCV
+    X = binary(60)
+    one = dlcore.StackedAutoencoder(layers=[12, 6], epochs=2, seed=1).fit(X)
+    assert one.score(X) == pytest.approx(one.autoencoders_[0].score(X), rel=1e-6)
+    stack = dlcore.StackedAutoencoder(**STACK).fit(X)
+    assert stack.score(X) == pytest.approx(-np.mean(stack.reconstruction_loss(X)), rel=1e-12)
+    search = GridSearchCV(dlcore.StackedAutoencoder(**STACK), {"layers": [[12, 8, 2],
+                                                                          [12, 8, 6]]},
+                          cv=2).fit(X)
+    assert search.best_params_["layers"] in ([12, 8, 2], [12, 8, 6])
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_the_stacks_fit_transform_is_fit_then_transform():
+    X = binary(60)
+    np.testing.assert_array_equal(dlcore.StackedAutoencoder(**STACK).fit_transform(X),
+                                  dlcore.StackedAutoencoder(**STACK).fit(X).transform(X))

@@ -269,6 +269,10 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         :meth:`set_output`)."""
         return self._wrap_output(X, self._encode(X))
 
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X, **fit_params)`` then ``transform(X)`` (scikit-learn's TransformerMixin)."""
+        return self.fit(X, **fit_params).transform(X)
+
     def _encode(self, X):
         """The top code of ``X`` as a NumPy array, once fitted and the names checked."""
         self._check_fitted()
@@ -307,6 +311,12 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         X = bottom._check_input(X, "X", fitted_width=True, held_out=True)
         return model.reconstruction_loss(X.astype(np.float64), r.astype(np.float64),
                                          bottom.loss)
+
+    def score(self, X, y=None):
+        """Minus the mean :meth:`reconstruction_loss` of the rows of ``X`` (higher is better),
+        as :meth:`Autoencoder.score`: what ``GridSearchCV`` and ``cross_val_score`` choose the
+        stack's hyperparameters by without a ``scoring=``. ``y`` is ignored."""
+        return -float(np.mean(self.reconstruction_loss(X)))
 
     def _n_features_out(self):
         return int(self.layers[-1])
