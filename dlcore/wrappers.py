@@ -9,7 +9,8 @@ inputs and outputs. The classifier hands that function, and ``fit``, ``y`` one-h
 (n, n_classes), as Keras's wrapper does, and maps the network's outputs back to the labels of
 ``classes_``; the regressor takes y (n,) as (n, 1) and gives it back 1-D; the transformer's
 ``transform`` is the network's outputs (an embedding for the next step of a pipeline), and,
-where Keras's needs ``y``, it trains to reproduce ``X`` when ``y`` is None (an autoencoder).
+where Keras's needs ``y``, it trains to reproduce ``X`` when ``y`` is None (an autoencoder,
+whose code layer ``output_layer="code"`` makes the features).
 Hyperparameters go through ``model_kwargs`` and ``fit_kwargs`` (epochs, batch_size, callbacks,
 ...), and grid searches reach inside them the way they do with Keras's wrappers (a list of
 dicts for ``model_kwargs``)::
@@ -111,6 +112,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         if not network.built:
             network.build(X.shape[1:])
         self._check_output_width(network, targets.shape[1])
+        self._check_network(network)
         options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
         self.history_ = network.fit(X, targets, **options).history
         self.model_, self.n_features_in_ = network, X.shape[1]
@@ -126,6 +128,9 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
             raise ValueError(f"the network gives {count(int(np.prod(shape)), 'output')} for "
                              f"{width} {what}: its last layer needs one unit per {each} "
                              f"(y.shape[1] in a model function)")
+
+    def _check_network(self, network):
+        """What else a wrapper asks of the network, before it trains (nothing here)."""
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -317,11 +322,51 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
     ``keras.wrappers.SKLearnTransformer``): ``fit(X, y)`` trains it on real targets ``y`` (n,)
     or (n, n_outputs) as :class:`SKLearnRegressor` does, or, with ``y`` None, to reproduce
     ``X`` (an autoencoder: then its last layer has ``X.shape[1]`` units); ``transform(X)`` is
-    the network's outputs (n, n_outputs), float32, named ``sklearntransformer0``, ... by
+    the network's outputs (n, n_outputs), or with ``output_layer`` the outputs of that layer
+    (an autoencoder's code), float32, named ``sklearntransformer0``, ... by
     ``get_feature_names_out`` (pandas or polars tables after ``set_output``).
 
-    Parameters and attributes as :class:`SKLearnClassifier`'s, without ``classes_``.
+    Parameters
+    ----------
+    model, warm_start, model_kwargs, fit_kwargs : as :class:`SKLearnClassifier`'s
+    output_layer : str, int or None
+        The layer whose outputs ``transform`` gives, by name or by index in the network's
+        ``layers`` (``model.get_layer``'s two ways): an autoencoder fitted without ``y`` gives
+        its code with ``output_layer="code"`` (its bottleneck ``Dense``'s name), as a Keras
+        user takes the tutorial's ``encoder = Model(input, code_layer.output)``, and not the
+        reconstruction of ``X``; None (the default, Keras's wrapper): the network's outputs.
+        A layer the network does not have is refused before it trains.
+
+    Attributes as :class:`SKLearnClassifier`'s, without ``classes_``.
     """
+
+    def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None,
+                 output_layer=None):
+        self._init_params(locals())   # checked in fit (scikit-learn's rule)
+
+    def _check_params(self):
+        super()._check_params()
+        layer = self.output_layer
+        if not (layer is None or isinstance(layer, str)
+                or (isinstance(layer, (int, np.integer)) and not isinstance(layer, bool))):
+            raise TypeError(f"output_layer must be a layer's name, its index in the network's "
+                            f"layers, or None (the network's outputs), got {layer!r}")
+
+    def _check_network(self, network):
+        self._feature_layer(network)
+
+    def _feature_layer(self, network):
+        """The layer ``output_layer`` names in ``network`` (ValueError in one line naming the
+        layers there are), or None for the network's outputs."""
+        layer = self.output_layer
+        if layer is None:
+            return None
+        try:
+            if isinstance(layer, str):
+                return network.get_layer(layer)
+            return network.get_layer(index=int(layer))
+        except ValueError as error:
+            raise ValueError(f"output_layer={layer!r}: {error}") from None
 
     def _targets(self, y, reset):
         """``y`` as float32 (n, n_outputs), or None (the rows themselves: see :meth:`fit`)."""
@@ -343,12 +388,27 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
     def _set_output_state(self, state):
         pass
 
+    def _feature_network(self):
+        """The fitted network, or with ``output_layer`` the network up to that layer, sharing
+        its weights (Keras's ``Model(model.inputs, layer.output)``)."""
+        from dlcore.functional import Model
+        layer = self._feature_layer(self.model_)
+        if layer is None:
+            return self.model_
+        return Model(self.model_.inputs, layer.output)
+
     def _n_features_out(self):
-        return int(np.prod(self.model_.output_shape))
+        return int(np.prod(self._feature_network().output_shape))
 
     def transform(self, X):
-        """The network's outputs on ``X``, (n, n_outputs) float32."""
-        return self._wrap_output(X, self._outputs(X))
+        """The network's outputs on ``X``, or those of ``output_layer``, (n, n_features)
+        float32."""
+        self._check_fitted()
+        if self.output_layer is None:
+            return self._wrap_output(X, self._outputs(X))
+        self._note_feature_names(X, reset=False)
+        outputs = np.asarray(self._feature_network().predict(self._rows(X, fitted_width=True)))
+        return self._wrap_output(X, outputs.reshape(len(outputs), -1))
 
     def fit_transform(self, X, y=None, **kwargs):
         """``fit(X, y, **kwargs)`` then ``transform(X)``."""

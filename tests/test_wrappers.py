@@ -216,6 +216,44 @@ def test_without_targets_a_transformer_learns_to_reproduce_its_inputs():
     assert loss[-1] < 0.5 * loss[0]
 
 
+def code_autoencoder(X, y, code=3):
+    """The Keras tutorial's autoencoder, small: a relu code layer named "code", a sigmoid
+    reconstruction."""
+    network = dlcore.Sequential([Dense(code, activation="relu", name="code"),
+                                 Dense(y.shape[1], activation="sigmoid")],
+                                input_shape=(X.shape[1],), backend="cpu", seed=0)
+    network.compile("binary_crossentropy", dlcore.optimizers.Adam(0.01))
+    return network
+
+
+@pytest.mark.parametrize("output_layer", ["code", 0])
+def test_output_layer_makes_an_autoencoders_code_the_features(output_layer):
+    # the Keras tutorial's encoder = Model(input, code_layer.output): its code relu(x W + b),
+    # by hand from the code layer's weights, not the reconstruction of X
+    X, _ = blobs()
+    X = (X - X.min()) / (X.max() - X.min())
+    encoder = SKLearnTransformer(code_autoencoder, output_layer=output_layer,
+                                 fit_kwargs={"epochs": 5}).fit(X)
+    W, b = (w.astype(np.float64) for w in encoder.model_.get_layer("code").get_weights())
+    codes = encoder.transform(X)
+    assert codes.shape == (120, 3) and codes.dtype == np.float32
+    np.testing.assert_allclose(codes, np.maximum(X @ W + b, 0), rtol=1e-5, atol=1e-6)
+    assert list(encoder.get_feature_names_out()) == [f"sklearntransformer{k}" for k in range(3)]
+    reconstruction = SKLearnTransformer(code_autoencoder, fit_kwargs={"epochs": 5}).fit(X)
+    assert reconstruction.transform(X).shape == X.shape     # the default: Keras's outputs
+    copy = pickle.loads(pickle.dumps(encoder))
+    np.testing.assert_array_equal(copy.transform(X), codes)
+
+
+def test_an_output_layer_the_network_lacks_is_refused_before_training():
+    X, _ = blobs()
+    with pytest.raises(ValueError, match="output_layer='bottleneck': no layer named "
+                                         "'bottleneck'; the layers are: code, "):
+        SKLearnTransformer(code_autoencoder, output_layer="bottleneck").fit(X)
+    with pytest.raises(TypeError, match="output_layer must be a layer's name, its index"):
+        SKLearnTransformer(code_autoencoder, output_layer=1.5).fit(X)
+
+
 def test_class_probabilities_for_soft_voting_and_roc_auc():
     """predict_proba: the softmax outputs, rows summing to 1, argmax = predict; logits
     (from_logits) go through a softmax; a network of neither kind is refused in one line."""
