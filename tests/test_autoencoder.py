@@ -200,6 +200,18 @@ def test_bad_hyperparameters_are_stored_then_refused_at_fit(bad, message):
         ae.fit(binary())
 
 
+def test_a_sparsity_target_on_relu_codes_says_why_and_what_makes_a_sparse_code():
+    # Keras's sparse autoencoder is Dense(32, "relu", activity_regularizer=l1(10e-5)); the
+    # KL penalty compares mean activations in (0, 1), which relu codes are not
+    with pytest.raises(ValueError, match=r"got activation='relu', whose mean activation is no "
+                                         r"rate in \(0, 1\) to compare with the target; for a "
+                                         r"sparse code keep sigmoid units \(dlcore has no L1 "
+                                         r"penalty on relu codes, Keras's "
+                                         r"activity_regularizer\)") as caught:
+        dlcore.Autoencoder(activation="relu", sparsity_target=0.05, **SMALL).fit(binary())
+    assert "\n" not in str(caught.value)
+
+
 def test_data_outside_the_unit_interval_is_refused_for_a_sigmoid_decoder_only():
     # a sigmoid's reconstructions lie in (0, 1): under the squared error too, it could never
     # reach a 2 (it trained on without a word); a linear decoder takes any real value
