@@ -212,6 +212,18 @@ def test_a_sparsity_target_on_relu_codes_says_why_and_what_makes_a_sparse_code()
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("regularizer", ["l1", dlcore.regularizers.L1(1e-5)])
+def test_keras_activity_regularizer_is_refused_pointing_to_dlcores_sparse_autoencoder(
+        regularizer):
+    # the Keras tutorial's sparse code; weight decay, Dropout and noise penalise no code
+    with pytest.raises(ValueError, match=r"dlcore has no penalty on a layer's outputs; for a "
+                                         r"sparse code .* use "
+                                         r"dlcore.Autoencoder\(sparsity_target=0.05\)") as caught:
+        dlcore.layers.Dense(32, activation="relu", activity_regularizer=regularizer)
+    assert "\n" not in str(caught.value)
+    assert "Dropout or GaussianNoise" not in str(caught.value)
+
+
 def test_data_outside_the_unit_interval_is_refused_for_a_sigmoid_decoder_only():
     # a sigmoid's reconstructions lie in (0, 1): under the squared error too, it could never
     # reach a 2 (it trained on without a word); a linear decoder takes any real value

@@ -423,8 +423,11 @@ class WeightedLayer(Layer):
         from dlcore import regularizers
         if activity_regularizer is not None:
             raise ValueError(f"activity_regularizer={activity_regularizer!r}: dlcore has no "
-                             f"activity regularisation; use kernel_regularizer (weight decay), "
-                             f"Dropout or GaussianNoise")
+                             f"penalty on a layer's outputs; for a sparse code (Keras's sparse "
+                             f"autoencoder) use dlcore.Autoencoder(sparsity_target=0.05), whose "
+                             f"KL penalty pulls each sigmoid code unit's mean activation to the "
+                             f"target (kernel_regularizer, Dropout and GaussianNoise regularise "
+                             f"weights and inputs, not codes)")
         if bias_constraint is not None:
             raise ValueError(f"bias_constraint={bias_constraint!r}: dlcore constrains kernels "
                              f"only (kernel_constraint='max_norm')")
