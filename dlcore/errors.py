@@ -107,12 +107,15 @@ class DivergenceCheck:
     history : earlier values of the quantity (a resumed run keeps its best)
     factor : float, see :data:`DIVERGENCE_FACTOR`
     setting : str, the model parameter that sets the learning rate (carried by the error)
-    option : str or None, what the message tells the user to change: the command-line option
-        by default, or None to name ``setting`` (a rate no option sets)
+    option : str or None, what the message tells the user to change; None (the default): the
+        Python argument ``setting`` names (``the learning_rate= argument``), since the models
+        train from Python. The command line names its own option instead: it rewrites the
+        error with :meth:`TrainingDiverged.describe` (``Checkpoints.on_interrupt`` in
+        ``cli/_common.py``)
     """
 
     def __init__(self, quantity, learning_rate, history=(), factor=DIVERGENCE_FACTOR,
-                 setting="learning_rate", option="--learning-rate on the command line"):
+                 setting="learning_rate", option=None):
         self.quantity, self.learning_rate, self.factor = quantity, learning_rate, float(factor)
         self.setting, self.option = setting, option
         finite = [float(v) for v in history if math.isfinite(float(v))]
@@ -138,7 +141,7 @@ class DivergenceCheck:
                     else f"its parameters of epoch {epoch - 1}")
             error = TrainingDiverged("", epoch, self.quantity, value, problem,
                                      self.learning_rate, self.setting, where)
-            option = self.option or f"the model's {self.setting}"
+            option = self.option or f"the {self.setting}= argument"
             error.args = (error.describe(f"the model keeps {kept}", option),)
             raise error
         self.best = min(self.best, value)

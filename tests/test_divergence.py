@@ -47,7 +47,7 @@ def test_the_check_names_epoch_quantity_and_fix(values, message):
         check.check(3, values[2])
     text = str(caught.value)
     assert "epoch 3" in text and "parameters of epoch 2" in text
-    assert "lower the learning rate" in text and "--learning-rate" in text
+    assert "lower the learning rate (now 0.5: the learning_rate= argument)" in text
     assert caught.value.epoch == 3 and caught.value.quantity == "loss"
 
 
@@ -165,8 +165,22 @@ def test_the_advice_names_the_callers_option_or_the_models_parameter():
     with pytest.raises(TrainingDiverged) as caught:
         check.check(2, float("nan"))
     assert "--learning-rate" not in str(caught.value)
-    assert "the model's up_down_learning_rate" in str(caught.value)
+    assert "the up_down_learning_rate= argument" in str(caught.value)
     assert caught.value.setting == "up_down_learning_rate"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dlcore.BernoulliRBM(n_hidden=8, epochs=2, batch_size=50, learning_rate=1e20,
+                                backend="cpu"),
+    lambda: dlcore.Autoencoder(n_hidden=8, epochs=2, batch_size=50, learning_rate=1e3,
+                               loss="mse", decoder_activation="linear", backend="cpu")])
+def test_python_fit_names_the_python_argument_not_a_command_line_option(digits, make):
+    # the same estimators trained by `dlcore rbm train` name --learning-rate (tests below)
+    with pytest.raises(TrainingDiverged) as caught:
+        make().fit(digits[0])
+    text = str(caught.value)
+    assert "the learning_rate= argument) and train again" in text
+    assert "command line" not in text and "--learning-rate" not in text
 
 
 def diverging_at(monkeypatch, cls, call):
