@@ -274,6 +274,9 @@ class LossScore(float):
     def __repr__(self):
         return f"LossScore({float(self):.6g})"
 
+    def __str__(self):   # print(loss) and CSV rows show the number, as Keras's float
+        return float.__repr__(self)
+
 
 def scores(logs, return_dict=False):
     """What evaluate and train_on_batch return for ``logs``: a dict of them with

@@ -829,13 +829,18 @@ def _alarm(signum, frame):
     raise _Timeout
 
 
-def worker_main(memory_limit, timeout):
-    """Read file paths from stdin, one a line; print one JSON result a line."""
+def worker_main(memory_limit, timeout, warmup=()):
+    """Read file paths from stdin, one a line; print one JSON result a line. The ``warmup``
+    files (the intact bases) are loaded and used first, untimed: the first use of each kind of
+    model in a fresh process loads its kernels from the cache (seconds, more on a busy
+    machine), which a fuzzed file's time limit must not pay for."""
     import resource
     import signal
 
     from dlcore.io import ModelFileError, describe
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    for path in warmup:
+        classify(path, load_for_fuzz, ModelFileError, describe)
     signal.signal(signal.SIGALRM, _alarm)
     for line in sys.stdin:
         path = line.rstrip("\n")
@@ -855,9 +860,10 @@ def worker_main(memory_limit, timeout):
 # --------------------------------------------------------------------------------------------
 # The driver
 # --------------------------------------------------------------------------------------------
-def _start_worker(memory_limit, timeout):
+def _start_worker(memory_limit, timeout, warmup=()):
     command = [sys.executable, os.path.abspath(__file__), "--worker",
                "--memory-limit", str(memory_limit), "--timeout", str(timeout)]
+    command += [argument for path in warmup for argument in ("--warmup", path)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
     lines = queue.Queue()
@@ -866,7 +872,7 @@ def _start_worker(memory_limit, timeout):
     return process, lines
 
 
-def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT):
+def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, warmup=()):
     """Load every path in worker processes; returns {path: (outcome, detail)}.
 
     A worker that stops answering (stuck in C code past the alarm) is killed and the file
@@ -875,11 +881,11 @@ def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT):
     results = {}
     pending = list(paths)
     while pending:
-        process, lines = _start_worker(memory_limit, timeout)
+        process, lines = _start_worker(memory_limit, timeout, warmup)
         process.stdin.write("".join(f"{path}\n" for path in pending))
         process.stdin.close()
         current = None
-        startup = 300.0  # importing dlcore (and Numba) the first time
+        startup = 600.0  # importing dlcore (and Numba), then the warm-up files
         while True:
             try:
                 line = lines.get(timeout=startup if current is None else timeout + 30)
@@ -917,7 +923,8 @@ def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
     try:
         base_paths = save_base_models(folder)
         files = make_fuzzed_files(base_paths, folder, n_files, seed)
-        results = load_all([path for path, _, _ in files], memory_limit, timeout)
+        results = load_all([path for path, _, _ in files], memory_limit, timeout,
+                           warmup=list(base_paths.values()))
     finally:
         if own_folder:
             shutil.rmtree(folder, ignore_errors=True)
@@ -943,9 +950,10 @@ def main(argv=None):
                         help="write one tab-separated line per file: name, outcome, mutations, "
                              "detail")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.memory_limit, args.timeout)
+        worker_main(args.memory_limit, args.timeout, args.warmup)
         return 0
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)

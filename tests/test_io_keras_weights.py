@@ -204,13 +204,22 @@ def test_keras_optimizers_losses_and_metrics_map_onto_dlcore(tmp_path, edit, che
     assert check(model)
 
 
+def test_metrics_dlcore_does_not_report_are_left_out_and_the_model_compiled(tmp_path):
+    """Keras's ["accuracy", "mae"] loaded the model uncompiled; a metric is only reported,
+    so the others are left out with one warning and the accuracy kept."""
+    with pytest.warns(UserWarning, match=r"the metric\(s\) mae are left out: dlcore reports "
+                                         r"accuracy"):
+        model = dlcore.load(with_training_config(tmp_path, lambda c: c.update(
+            metrics=["accuracy", "mae"])))
+    assert model.loss is not None and model.metrics == ["accuracy"]
+
+
 @pytest.mark.parametrize("edit, why", [
     (lambda c: c["optimizer_config"].update(class_name="Nadam"), "the optimizer 'Nadam'"),
     (lambda c: c["optimizer_config"]["config"].update(weight_decay=0.01), "weight_decay=0.01"),
     (lambda c: c.update(optimizer_config={"class_name": "RMSprop", "config": {
         "centered": True}}), "centered=True"),
     (lambda c: c.update(loss="huber"), "the loss 'huber'"),
-    (lambda c: c.update(metrics=["mae"]), "the metric 'mae'"),
     (lambda c: c.update(loss={"class_name": "MyLoss", "config": {},
                               "registered_name": "Custom>MyLoss"}), "custom object"),
     (lambda c: c.update(loss="binary_crossentropy"), "binary_cross_entropy"),   # on a softmax

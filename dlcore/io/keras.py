@@ -209,13 +209,15 @@ class _Exported:
                                       center=layer.center, scale=layer.scale, **options))
             self.weights[layer.name] = layer.get_weights()   # 1-D: the same in both layouts
             self.normalization_arrays[layer.name] = layer.array_names
-        elif kind == "Dropout":
-            self.layers.append(_layer("Dropout", layer.name, rate=layer.rate))
+        elif kind == "Dropout":   # the seed of its own masks, when given, as Keras's
+            self.layers.append(_layer("Dropout", layer.name, rate=layer.rate,
+                                      **({} if layer.seed is None else {"seed": layer.seed})))
         elif kind == "Rescaling":
             self.layers.append(_layer("Rescaling", layer.name, scale=layer.scale,
                                       offset=layer.offset))
         elif kind == "GaussianNoise":
-            self.layers.append(_layer("GaussianNoise", layer.name, stddev=layer.stddev))
+            self.layers.append(_layer("GaussianNoise", layer.name, stddev=layer.stddev,
+                                      **({} if layer.seed is None else {"seed": layer.seed})))
         elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax", "ELU"):
             self.layers.append(_layer("Activation", layer.name, activation=layer.activation))
         elif kind == "LeakyReLU":
@@ -1132,9 +1134,9 @@ class _Imported:
         if kind == "Dropout":
             if config.get("noise_shape") is not None:
                 raise ValueError("a Dropout with a noise_shape is not imported")
-            return layers.Dropout(config.get("rate"), name=name)
+            return layers.Dropout(config.get("rate"), seed=config.get("seed"), name=name)
         if kind == "GaussianNoise":
-            return layers.GaussianNoise(config.get("stddev"), name=name)
+            return layers.GaussianNoise(config.get("stddev"), seed=config.get("seed"), name=name)
         if kind == "Activation":
             return layers.Activation(self._activation(config), name=name)
         if kind == "ReLU":

@@ -103,16 +103,18 @@ def _loss(value):
     return get_loss({"name": _LOSS_CLASSES[name], "from_logits": from_logits})
 
 
-def _compile_metrics(value):
+def _compile_metrics(value, left_out=None):
     """compile's ``metrics`` from Keras's: ``["accuracy"]`` or none, or per output (a list with
-    a list or None per output) one of them for each."""
+    a list or None per output) one of them for each; see :func:`_metrics` for ``left_out``."""
     if isinstance(value, list) and len(value) <= 64 and any(
             item is None or isinstance(item, list) for item in value):
-        return [_metrics(item) for item in value]
-    return _metrics(value)
+        return [_metrics(item, left_out) for item in value]
+    return _metrics(value, left_out)
 
 
-def _metrics(value):
+def _metrics(value, left_out=None):
+    """``["accuracy"]`` when Keras's metrics ``value`` hold one of its accuracies, else ``[]``;
+    the names of the others go into ``left_out`` (a list) when given, else are refused."""
     items, pending = [], [value]
     while pending:
         item = pending.pop()
@@ -122,10 +124,13 @@ def _metrics(value):
             pending.extend(item)
             continue
         name = item if isinstance(item, str) else _keras_object(item, "a metric")[0]
-        if name not in _ACCURACIES:
+        if name in _ACCURACIES:
+            items.append("accuracy")
+        elif left_out is not None:
+            left_out.append(str(name)[:40])
+        else:
             raise ValueError(f"the metric {str(name)[:60]!r} is not one dlcore reports "
                              f"(accuracy)")
-        items.append("accuracy")
     return items[:1]
 
 
@@ -172,10 +177,11 @@ def _loss_weights(value):
     return value
 
 
-def compile_arguments(training_config):
+def compile_arguments(training_config, left_out=None):
     """``(loss, optimizer, metrics)`` for ``model.compile`` from a Keras ``training_config``
     (parsed JSON), and its ``loss_weights`` as :func:`loss_weights` gives them; ValueError
-    naming what has no dlcore equivalent."""
+    naming what has no dlcore equivalent (the metrics dlcore does not report go into
+    ``left_out`` instead, when it is a list)."""
     if not isinstance(training_config, dict):
         raise ValueError("the training_config is not a JSON object")
     if training_config.get("weighted_metrics") is not None:
@@ -187,10 +193,11 @@ def compile_arguments(training_config):
         if len(loss) > 64 or not all(isinstance(name, str) for name in loss):
             raise ValueError("the losses by output name are not a dict of names")
         return {name: _loss(item) for name, item in loss.items()}, \
-            _compile_optimizer(training_config), _compile_metrics(training_config.get("metrics"))
+            _compile_optimizer(training_config), \
+            _compile_metrics(training_config.get("metrics"), left_out)
     losses = [_loss(item) for item in loss[:64]] if isinstance(loss, list) else _loss(loss)
     return (losses, _compile_optimizer(training_config),
-            _compile_metrics(training_config.get("metrics")))
+            _compile_metrics(training_config.get("metrics"), left_out))
 
 
 def loss_weights(training_config):
@@ -233,15 +240,18 @@ def _per_output_metrics(model, training_config):
         return training_config
     chosen, dropped = [], []
     for name, items in zip(names, per_output):
-        try:
-            chosen.append(_metrics(items))
-        except ValueError:
-            chosen.append([])
-            dropped.append(str(name)[:40])
-    if dropped:
-        warnings.warn(f"the metrics of output(s) {', '.join(dropped)} are left out: dlcore "
-                      f"reports each output's accuracy and loss", stacklevel=4)
+        left_out = []
+        chosen.append(_metrics(items, left_out))
+        dropped += [f"{other} (of {str(name)[:40]})" for other in left_out]
+    _warn_left_out(dropped)
     return {**training_config, "metrics": chosen}
+
+
+def _warn_left_out(names):
+    """One warning naming the Keras metrics that dlcore does not report."""
+    if names:
+        warnings.warn(f"the metric(s) {', '.join(names[:8])} are left out: dlcore reports "
+                      f"accuracy (and each output's loss)", stacklevel=5)
 
 
 def compile_from(model, training_config):
@@ -250,7 +260,9 @@ def compile_from(model, training_config):
     (``model.target_forms_``), so that an export names the same loss."""
     try:
         training_config = _per_output_metrics(model, training_config)
-        loss, optimizer, metrics = compile_arguments(training_config)
+        left_out = []
+        loss, optimizer, metrics = compile_arguments(training_config, left_out)
+        _warn_left_out(left_out)
         weights = loss_weights(training_config)
         if weights is None:
             model.compile(loss, optimizer, metrics)
