@@ -397,9 +397,24 @@ def _numeric_targets(array, name):
     return array
 
 
+def _pixel_labels(labels, classes, dtype, name):
+    """(n, H, W) class labels as (n, classes H W) one-hot rows of (classes, H, W) maps."""
+    if not np.all(np.equal(np.mod(labels, 1), 0)) or labels.min() < 0 \
+            or labels.max() >= classes:
+        raise ValueError(f"{name} holds a label per pixel in [{labels.min():g}, "
+                         f"{labels.max():g}]; the network's outputs have {classes} channels "
+                         f"(integer labels 0..{classes - 1})")
+    one_hot = np.eye(classes, dtype=dtype)[labels.astype(np.int64)]   # (n, H, W, classes)
+    return np.ascontiguousarray(one_hot.transpose(0, 3, 1, 2)).reshape(len(labels), -1)
+
+
 def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim > 2 and shape is not None:
         given, shape = tuple(array.shape[1:]), tuple(shape)
+        if len(shape) == 3 and shape[0] > 1 and given in (shape[1:], shape[1:] + (1,)):
+            # a class label per pixel (Keras's sparse targets of a segmentation net): one-hot
+            # along the channels, as the per-pixel softmax reads them
+            return _pixel_labels(array.reshape((n,) + shape[1:]), shape[0], dtype, name)
         if given != shape:
             channels_last = len(shape) == 3 and given == shape[1:] + shape[:1]
             raise ValueError(f"{name} has targets of shape {given}; the network's outputs are "

@@ -88,3 +88,17 @@ def test_the_numpy_accuracy_reads_positions_and_channels():
     assert correct_predictions(outputs, np.array([[0.0, 0.0, 0.0, 1.0]])) == 0.0   # flat
     assert output_channels((3, 5, 5)) == 3 and output_channels((10,)) == 10
     assert output_channels((4, 6)) == 24
+
+
+@pytest.mark.parametrize("layout", ["(n, H, W)", "(n, H, W, 1)"])
+def test_a_label_per_pixel_trains_as_its_one_hot_maps(layout):
+    """keras.io's segmentation recipe gives sparse_categorical_crossentropy a class label per
+    pixel: it was refused without a fix."""
+    x, labels, targets = segmentation_data()
+    sparse = labels if layout == "(n, H, W)" else labels[..., None]
+    model = segmenter("reference")
+    model.compile("sparse_categorical_crossentropy", "sgd", ["accuracy"])
+    assert tuple(model.evaluate(x, sparse)) == tuple(model.evaluate(x, targets))
+    with pytest.raises(ValueError, match=r"a label per pixel in \[0, 3\]; the network's "
+                                         r"outputs have 3 channels"):
+        model.evaluate(x, np.where(labels == 2, 3, labels))
