@@ -764,8 +764,8 @@ class TrainingLoop:
         divergence.check(epoch + 1, logs["loss"], self.get_weights())
         if validation is not None:
             x_valid, y_valid, weights_valid = validation
-            scores = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)
-            logs.update({f"val_{name}": value for name, value in scores.items()})
+            found = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)
+            logs.update({f"val_{name}": value for name, value in found.items()})
         logs.update(learning_rate=rate, seconds=seconds)
         self.epochs_done += 1
         self._record(logs)
