@@ -575,6 +575,7 @@ def test_default_layer_names_are_keras_names():
     """Keras code addresses layers by their default names (get_layer("max_pooling2d")):
     dlcore named them max_pool2d, conv2dtranspose, avg_pool2d, ..."""
     keras = real_keras()
+    keras.backend.clear_session()   # Keras numbers its default names over the session
     from dlcore import layers
     pairs = [(layers.Conv2D(2, 3), keras.layers.Conv2D(2, 3)),
              (layers.MaxPool2D(2), keras.layers.MaxPooling2D(2)),
