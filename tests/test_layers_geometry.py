@@ -224,6 +224,8 @@ def test_a_channels_last_input_shape_that_cannot_build_is_named_not_padded():
     assert "what fits" not in message and "padding=" not in message
     assert "\n" not in message
     assert keras_mnist_convnet((1, 28, 28)).output_shape == (10,)
+    # keras.io's VAE decoder makes the shape inside the net: Reshape((7, 7, 64))
+    assert "(Keras's Reshape((28, 28, 1))), have it make (1, 28, 28)" in message
 
 
 def test_a_channels_last_input_that_builds_warns_in_one_line_naming_the_fix():

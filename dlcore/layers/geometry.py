@@ -189,7 +189,9 @@ def channels_last_advice(input_shape):
     first = (channels, height, width)
     return (f"the input shape {tuple(input_shape)} looks channels-last (Keras's H, W, C), but "
             f"dlcore's images are channels-first (C, H, W): give input_shape={first} (or "
-            f"Input({first})) and move the data's channel axis with x.transpose(0, 3, 1, 2)")
+            f"Input({first})) and move the data's channel axis with x.transpose(0, 3, 1, 2), "
+            f"or, where a layer made this shape (Keras's Reshape({tuple(input_shape)})), have "
+            f"it make {first}")
 
 
 def stacklevel_outside_dlcore():
