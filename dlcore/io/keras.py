@@ -179,14 +179,13 @@ class _Exported:
                 raise ValueError(f"layer {layer.name!r} ({kind}) pads {layer.padding}, which "
                                  f"is not Keras's 'same' for its input: Keras's pools take "
                                  f"no other padding")
-            self.layers.append(_layer({"MaxPool2D": "MaxPooling2D",
-                                       "AvgPool2D": "AveragePooling2D"}[kind], layer.name,
+            self.layers.append(_layer(type(layer).keras_class_name, layer.name,
                                       pool_size=list(layer.pool_size),
                                       strides=list(layer.stride), padding=padding,
                                       data_format="channels_last"))
         elif kind in _GLOBAL_POOLS.values():
             self._flattened = None   # one value a channel: the same order in both
-            keras_kind = next(name for name, ours in _GLOBAL_POOLS.items() if ours == kind)
+            keras_kind = type(layer).keras_class_name
             self.layers.append(_layer(keras_kind, layer.name, data_format="channels_last",
                                       keepdims=layer.keepdims))
         elif kind == "UpSampling2D":
