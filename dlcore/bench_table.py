@@ -7,12 +7,18 @@ Run the benches with ``--json`` on one machine, one after another, then write th
 
 The table says only what the reports hold: every
 row is one comparison of equal work, with dlcore's and the other contender's minimum and median
-and the ratio of the minima, under the machine line and the load averages of the run. Each bench
-measures the SGEMM rate at the RBM's shapes before and after its runs; on a shared machine the
-reports disagree, so the table takes the highest of them as the ceiling, in the machine line and
-in every row's share of SGEMM (never a share of a lower one). Reports
-of different machines are refused: a table holds one machine. In the README the table sits
-between the two :data:`BEGIN` / :data:`END` markers, which ``--readme`` rewrites in place.
+and the ratio of the minima, under the setting each report ran with (its options: ``dlcore bench
+dbn --epochs 1`` is not the default ten epochs), the machine line and the load averages of the
+run. Each bench measures the SGEMM rate at the RBM's shapes before and after its runs; on a
+shared machine the reports disagree, so the table takes the highest of them as the ceiling, in
+the machine line and in every row's share of SGEMM (never a share of a lower one).
+
+Reports of different machines (:func:`machine_identity`) are refused: a table holds one machine.
+Reports of one machine measured under different conditions (another OpenMP waiting policy,
+BLAS kernel, PyTorch build: the rest of :func:`dlcore.bench.machine_line`) each keep their own
+machine line, printed once with the benches it applies to, and their own SGEMM ceiling. A report
+given twice is refused. In the README the table sits between the two :data:`BEGIN` /
+:data:`END` markers, which ``--readme`` rewrites in place.
 """
 import json
 from pathlib import Path
@@ -39,8 +45,8 @@ def machine_identity(machine):
 
 def read_reports(paths):
     """The JSON reports in ``paths``, checked: each of schema :data:`dlcore.bench.SCHEMA`,
-    all of one machine (ValueError naming the file otherwise)."""
-    reports = []
+    each given once, all of one machine (ValueError naming the file otherwise)."""
+    reports, seen = [], {}
     for path in paths:
         try:
             run = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -49,6 +55,14 @@ def read_reports(paths):
         if not isinstance(run, dict) or run.get("schema") != SCHEMA:
             raise ValueError(f"{path}: not a bench report of schema {SCHEMA} (run "
                              "`dlcore bench ... --json` to write one)")
+        # the same report twice would print its rows twice, as if measured twice
+        content = json.dumps(run, sort_keys=True)
+        if content in seen:
+            earlier = seen[content]
+            again = ("" if Path(earlier).resolve() == Path(path).resolve()
+                     else f" (the same report as {earlier})")
+            raise ValueError(f"{path}: given twice{again}; give each report once")
+        seen[content] = path
         reports.append(run)
     if not reports:
         raise ValueError("no bench report given")
@@ -101,30 +115,61 @@ def table_rows(run, sgemm=None):
     return rows
 
 
+def machine_groups(reports):
+    """``reports`` grouped by their machine line without the SGEMM rate (what differs between
+    the reports of one machine run under other conditions: the OpenMP waiting policy, the BLAS
+    kernel, the PyTorch build), in the order of their first report.
+
+    Returns a list of ``(machine, runs)``: ``machine`` the first report's machine of the group
+    with ``sgemm`` the highest ceiling of the group (:func:`_sgemm_rate`; absent when none),
+    ``runs`` the group's reports in the order given.
+    """
+    groups = {}
+    for run in reports:
+        description = machine_line({key: value for key, value in run["machine"].items()
+                                    if key != "sgemm"})
+        groups.setdefault(description, []).append(run)
+    found = []
+    for runs in groups.values():
+        machine = dict(runs[0]["machine"])
+        rated = [run for run in runs if _sgemm_rate(run)]
+        if rated:
+            machine["sgemm"] = max((run["machine"]["sgemm"] for run in rated),
+                                   key=lambda sgemm: sgemm["gflops"])
+        else:  # none, or none that is a ceiling for these runs (_sgemm_rate)
+            machine.pop("sgemm", None)
+        found.append((machine, runs))
+    return found
+
+
+def _commands(runs):
+    return ", ".join(f"`{COMMANDS.get(run['benchmark'], run['benchmark'])}`" for run in runs)
+
+
 def measured_table(reports):
     """The Markdown the README holds between the markers, for ``reports`` (read_reports)."""
     rates = [rate for rate in map(_sgemm_rate, reports) if rate]
-    machine = dict(reports[0]["machine"])
-    if rates:
-        machine["sgemm"] = max((run["machine"]["sgemm"] for run in reports
-                                if _sgemm_rate(run)), key=lambda sgemm: sgemm["gflops"])
-    else:  # none, or none that is a ceiling for these runs (_sgemm_rate)
-        machine.pop("sgemm", None)
+    groups = machine_groups(reports)
+    machine = groups[0][0]
     dates = sorted(run["started"] for run in reports)
     loads = [value for run in reports for value in (run["load_average"]["before"],
                                                     run["load_average"]["after"]) if value]
     repeats = sorted({len(row["seconds"]) for run in reports
                       for comparison in run["comparisons"] for row in comparison["results"]})
-    commands = ", ".join(f"`{COMMANDS.get(run['benchmark'], run['benchmark'])}`"
-                         for run in reports)
     lines = [BEGIN,
-             f"Measured on {_days(dates)} (UTC) by {commands} with `--json`, on one machine:",
-             "",
-             f"    {machine_line(machine)}", ""]
+             f"Measured on {_days(dates)} (UTC) by {_commands(reports)} with `--json`, on one "
+             "machine" + (":" if len(groups) == 1 else
+                          f" under {len(groups)} machine lines, each for the rows of its "
+                          "benches:"), ""]
+    for group_machine, runs in groups:
+        if len(groups) > 1:
+            lines += [f"For {_commands(runs)}:", ""]
+        lines += [f"    {machine_line(group_machine)}", ""]
     if len(rates) > 1 and round(min(rates)) != round(max(rates)):
         lines.append(f"The SGEMM rate, measured by each bench before and after its runs, ranged "
                      f"{min(rates):.0f} to {max(rates):.0f} GFLOP/s; the shares of SGEMM below "
-                     "are of the highest.")
+                     "are of the highest" + ("" if len(groups) == 1 else
+                                             " under the same machine line") + ".")
     if loads:
         highest = max(v[0] for v in loads)
         lines.append(f"The machine was shared: load average (1 min) "
@@ -141,8 +186,10 @@ def measured_table(reports):
               "the same work (checked by the bench). These figures hold for this machine only "
               f"({where_measured(machine, reports)}); run `dlcore bench` on yours.", "",
               "| work | dlcore | other | ratio of minima |", "|---|---|---|---|"]
+    ceiling = {id(run): (group_machine.get("sgemm") or {}).get("gflops")
+               for group_machine, runs in groups for run in runs}
     for run in reports:
-        lines += table_rows(run, max(rates) if rates else None)
+        lines += table_rows(run, ceiling[id(run)])
     lines.append(END)
     return "\n".join(lines) + "\n"
 

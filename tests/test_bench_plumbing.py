@@ -293,6 +293,50 @@ def test_reports_of_two_machines_make_no_table(tmp_path):
         bench_table.read_reports([first, second])
 
 
+def test_reports_of_one_machine_under_other_conditions_each_print_their_own_machine_line(
+        tmp_path):
+    """Same CPU, cores and threads, but one bench ran under another OpenMP waiting policy and
+    BLAS kernel: the table prints each machine line once, naming the benches it holds for, and
+    each row's share of SGEMM is of the ceiling measured under its own line."""
+    spinning = fake_machine(openmp_wait={"dlcore": "GOMP_SPINCOUNT=31000", "torch": "default"})
+    passive = fake_machine(openmp_wait={"dlcore": "OMP_WAIT_POLICY=passive", "torch": "default"},
+                           sgemm={"gflops": 400.0, "numpy": 400.0, "dlcore_gemm": 400.0,
+                                  "shapes": "..."})
+    passive["blas"] = [dict(passive["blas"][0], kernel="SkylakeX")]
+    paths = [tmp_path / f"{name}.json" for name in ("rbm", "mlp", "cnn")]
+    for path, machine in zip(paths, (spinning, passive, spinning)):
+        path.write_text(json.dumps(fake_report(path.stem, machine)))
+    table = bench_table.measured_table(bench_table.read_reports(paths))
+    lines = table.splitlines()
+    spinning_line, passive_line = (bench.machine_line(machine) for machine in (spinning, passive))
+    assert "GOMP_SPINCOUNT" in spinning_line and "passive" in passive_line
+    assert lines.count(f"    {spinning_line}") == 1 and lines.count(f"    {passive_line}") == 1
+    assert "For `dlcore bench rbm`, `dlcore bench cnn`:" in lines
+    assert "For `dlcore bench mlp`:" in lines
+    assert lines.index("For `dlcore bench mlp`:") < lines.index(f"    {passive_line}")
+    rbm_row, = [line for line in lines if line.startswith("| `dlcore bench rbm`")]
+    mlp_row, = [line for line in lines if line.startswith("| `dlcore bench mlp`")]
+    assert "(50% of SGEMM)" in rbm_row and "(25% of SGEMM)" in mlp_row
+
+
+@pytest.mark.parametrize("copied", [False, True])
+def test_a_report_given_twice_is_refused_naming_it(tmp_path, copied):
+    rbm, mlp = tmp_path / "rbm.json", tmp_path / "mlp.json"
+    rbm.write_text(json.dumps(fake_report()))
+    mlp.write_text(json.dumps(fake_report("mlp")))
+    again = rbm
+    if copied:
+        again = tmp_path / "copy-of-rbm.json"
+        again.write_text(rbm.read_text())
+    with pytest.raises(ValueError) as raised:
+        bench_table.read_reports([rbm, mlp, again])
+    message = str(raised.value)
+    assert message.startswith(f"{again}: given twice") and "once" in message
+    assert "\n" not in message and (f"the same report as {rbm}" in message) == copied
+    result = CliRunner().invoke(main, ["bench", "table", str(rbm), str(mlp), str(again)])
+    assert result.exit_code == 1 and "given twice" in result.stderr
+
+
 def test_the_table_replaces_only_what_lies_between_the_markers():
     readme = f"intro\n{bench_table.BEGIN}\nold table\n{bench_table.END}\nafter\n"
     assert bench_table.replace_table(readme, "NEW\n") == "intro\nNEW\nafter\n"
