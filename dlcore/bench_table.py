@@ -157,10 +157,13 @@ def measured_table(reports):
     repeats = sorted({len(row["seconds"]) for run in reports
                       for comparison in run["comparisons"] for row in comparison["results"]})
     lines = [BEGIN,
-             f"Measured on {_days(dates)} (UTC) by {_commands(reports)} with `--json`, on one "
-             "machine" + (":" if len(groups) == 1 else
-                          f" under {len(groups)} machine lines, each for the rows of its "
-                          "benches:"), ""]
+             f"Measured on {_days(dates)} (UTC), on one machine, by these commands with "
+             "`--json`, each with the setting its report records:", ""]
+    lines += [f"- {_commands([run])}: {setting_text(run.get('setting') or {})}"
+              for run in reports]
+    lines.append("")
+    if len(groups) > 1:
+        lines += [f"Under {len(groups)} machine lines, each for the rows of its benches:", ""]
     for group_machine, runs in groups:
         if len(groups) > 1:
             lines += [f"For {_commands(runs)}:", ""]
@@ -192,6 +195,18 @@ def measured_table(reports):
         lines += table_rows(run, ceiling[id(run)])
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+def setting_text(setting):
+    """A report's ``setting`` (the options it ran with and its data) as the table prints it:
+    ``layers 784-500-500-2000, epochs 1, batch size 100``; the header claims no more than
+    was run (``dlcore bench dbn`` trains 10 epochs a layer unless told otherwise)."""
+    def value_text(value):
+        if isinstance(value, (list, tuple)):
+            return "-".join(map(value_text, value))
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return ", ".join(f"{key.replace('_', ' ')} {value_text(value)}"
+                     for key, value in setting.items()) or "no setting recorded"
 
 
 def held_to(machine):

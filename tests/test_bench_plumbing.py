@@ -337,6 +337,23 @@ def test_a_report_given_twice_is_refused_naming_it(tmp_path, copied):
     assert result.exit_code == 1 and "given twice" in result.stderr
 
 
+def test_the_header_names_the_setting_each_report_ran_with(tmp_path):
+    """`dlcore bench dbn` trains 10 epochs a layer unless told: a table of a run with
+    `--epochs 1` must say so above the rows, from the report's own setting."""
+    dbn, rbm = fake_report("dbn"), fake_report("rbm")
+    dbn["setting"] = {"layers": [784, 500, 2000], "epochs": 1, "batch_size": 100,
+                      "learning_rate": 0.1, "data": "random binary data"}
+    paths = [tmp_path / "dbn.json", tmp_path / "rbm.json"]
+    for path, run in zip(paths, (dbn, rbm)):
+        path.write_text(json.dumps(run))
+    lines = bench_table.measured_table(bench_table.read_reports(paths)).splitlines()
+    assert ("- `dlcore bench dbn`: layers 784-500-2000, epochs 1, batch size 100, learning "
+            "rate 0.1, data random binary data") in lines
+    assert "- `dlcore bench rbm`: rows 10" in lines
+    header = "| work | dlcore | other | ratio of minima |"
+    assert lines.index("- `dlcore bench rbm`: rows 10") < lines.index(header)
+
+
 def test_the_table_replaces_only_what_lies_between_the_markers():
     readme = f"intro\n{bench_table.BEGIN}\nold table\n{bench_table.END}\nafter\n"
     assert bench_table.replace_table(readme, "NEW\n") == "intro\nNEW\nafter\n"
