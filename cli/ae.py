@@ -75,10 +75,11 @@ def ae():
               show_default=True)
 @click.option("--loss", type=click.Choice(LOSSES), default="cross_entropy", show_default=True)
 @click.option("--sparsity-target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=None, help="Mean activation the KL penalty pulls each hidden unit to.")
+              default=None, help="The desired sparsity level: the mean activation the KL "
+                                 "penalty pulls each hidden unit to (e.g. 0.05).")
 @click.option("--sparsity-cost", type=click.FloatRange(min=0), default=None,
-              help=f"Weight of that penalty (only with --sparsity-target; default "
-                   f"{DEFAULT_SPARSITY_COST:g}).")
+              help=f"Weight beta of that penalty (only with --sparsity-target; default "
+                   f"{DEFAULT_SPARSITY_COST:g}, as in Ng's sparse autoencoder notes).")
 @seed_option
 @backend_option
 @out_folder_option("runs/ae")

@@ -19,8 +19,10 @@ and the reconstruction of the *clean* x is scored, per sample, by
     L(x, r) = sum_i (r_i - x_i)^2                                squared error
 
 A sparse autoencoder adds the KL penalty of each hidden unit's mean activation over the batch,
-rho^_j = mean_n h_nj, towards a target rho (Ng's "Sparse autoencoder" notes; lecture "Supervised
-learning", "Good To Know": "hidden units are sparse across samples and across features"):
+rho^_j = mean_n h_nj, towards a target rho, the "desired sparsity level" of lecture
+"Convolutional neural networks", slide "Sparse representations" (Ng's "Sparse autoencoder"
+notes; lecture "Supervised learning", "Good To Know": "hidden units are sparse across samples
+and across features"):
 
     KL(rho || rho^_j) = rho log(rho / rho^_j) + (1 - rho) log((1 - rho) / (1 - rho^_j))
 
