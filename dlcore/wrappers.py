@@ -9,8 +9,10 @@ inputs and outputs. The classifier hands that function, and ``fit``, ``y`` one-h
 (n, n_classes), as Keras's wrapper does, and maps the network's outputs back to the labels of
 ``classes_``; the regressor takes y (n,) as (n, 1) and gives it back 1-D; the transformer's
 ``transform`` is the network's outputs (an embedding for the next step of a pipeline), and,
-where Keras's needs ``y``, it trains to reproduce ``X`` when ``y`` is None (an autoencoder,
-whose code layer ``output_layer="code"`` makes the features).
+where Keras's needs ``y``, it trains to reproduce ``X`` when ``y`` is None or, with
+``target="X"``, whatever ``y`` (an autoencoder, whose code layer ``output_layer="code"``
+makes the features: a ``Pipeline`` and ``cross_val_score`` hand every step the labels, which
+an unsupervised transformer ignores).
 Hyperparameters go through ``model_kwargs`` and ``fit_kwargs`` (epochs, batch_size, callbacks,
 ...), and grid searches reach inside them the way they do with Keras's wrappers (a list of
 dicts for ``model_kwargs``)::
@@ -320,8 +322,9 @@ class SKLearnRegressor(_SKLearnWrapper):
 class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
     """A dlcore network as a scikit-learn transformer (module docstring; Keras's
     ``keras.wrappers.SKLearnTransformer``): ``fit(X, y)`` trains it on real targets ``y`` (n,)
-    or (n, n_outputs) as :class:`SKLearnRegressor` does, or, with ``y`` None, to reproduce
-    ``X`` (an autoencoder: then its last layer has ``X.shape[1]`` units); ``transform(X)`` is
+    or (n, n_outputs) as :class:`SKLearnRegressor` does, or, with ``y`` None or
+    ``target="X"``, to reproduce ``X`` (an autoencoder: then its last layer has ``X.shape[1]``
+    units); ``transform(X)`` is
     the network's outputs (n, n_outputs), or with ``output_layer`` the outputs of that layer
     (an autoencoder's code), float32, named ``sklearntransformer0``, ... by
     ``get_feature_names_out`` (pandas or polars tables after ``set_output``).
@@ -336,16 +339,29 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
         user takes the tutorial's ``encoder = Model(input, code_layer.output)``, and not the
         reconstruction of ``X``; None (the default, Keras's wrapper): the network's outputs.
         A layer the network does not have is refused before it trains.
+    target : {"y", "X"}
+        What the network learns to output. "y" (the default, Keras's wrapper): the targets
+        ``y`` given to ``fit``, or ``X`` when ``y`` is None. "X": ``X`` itself, an autoencoder,
+        and ``fit`` ignores ``y`` as scikit-learn's unsupervised transformers do; what a
+        ``Pipeline`` or ``cross_val_score`` needs, since they hand every step the labels
+        (with "y" the network would learn to output the labels). A ``model`` function gets
+        ``y=X`` then, so that ``y.shape[1]`` is the width of its reconstruction.
 
     Attributes as :class:`SKLearnClassifier`'s, without ``classes_``.
     """
 
+    #: The values of ``target``.
+    TARGETS = ("y", "X")
+
     def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None,
-                 output_layer=None):
+                 output_layer=None, target="y"):
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
         super()._check_params()
+        if not (isinstance(self.target, str) and self.target in self.TARGETS):
+            raise ValueError(f"target must be 'y' (the network learns y, Keras's wrapper) or "
+                             f"'X' (an autoencoder, which ignores y), got {self.target!r}")
         layer = self.output_layer
         if not (layer is None or isinstance(layer, str)
                 or (isinstance(layer, (int, np.integer)) and not isinstance(layer, bool))):
@@ -378,9 +394,11 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
                           columns_meaning="outputs")
 
     def fit(self, X, y=None, **kwargs):
-        """As :meth:`SKLearnRegressor.fit`; ``y`` None trains the network to reproduce ``X``.
-        Returns self."""
-        return super().fit(X, X if y is None else y, **kwargs)
+        """As :meth:`SKLearnRegressor.fit`; ``y`` None, or any ``y`` with ``target="X"``,
+        trains the network to reproduce ``X``. Returns self."""
+        self._check_params()
+        # an autoencoder's target is X: the labels a Pipeline hands every step are not its
+        return super().fit(X, X if y is None or self.target == "X" else y, **kwargs)
 
     def _output_state(self):
         return {}

@@ -41,7 +41,7 @@ def transformer(**options):
                               fit_kwargs={"epochs": 30, "batch_size": 16}, **options)
 
 
-@parametrize_with_checks([classifier(), regressor(), transformer()])
+@parametrize_with_checks([classifier(), regressor(), transformer(), transformer(target="X")])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -243,6 +243,50 @@ def test_output_layer_makes_an_autoencoders_code_the_features(output_layer):
     assert reconstruction.transform(X).shape == X.shape     # the default: Keras's outputs
     copy = pickle.loads(pickle.dumps(encoder))
     np.testing.assert_array_equal(copy.transform(X), codes)
+
+
+def test_in_a_pipeline_an_autoencoder_transformer_learns_x_and_ignores_the_labels():
+    """scikit-learn's rule: an unsupervised transformer's fit(X, y) ignores y, and a Pipeline
+    (like cross_val_score through it) hands every step the labels. With target="X" the
+    autoencoder inside learns X, as fitted on X alone, and never sees y; with the default
+    (Keras's) its model function is handed the labels as the target."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import Pipeline
+    X, labels = blobs()
+    X = (X - X.min()) / (X.max() - X.min())
+    seen = []
+
+    def spied(X, y, code=3):
+        seen.append((X.copy(), y.copy()))
+        return code_autoencoder(X, y, code)
+
+    def pipeline(**options):
+        return Pipeline([("ae", SKLearnTransformer(spied, output_layer="code",
+                                                   fit_kwargs={"epochs": 20}, **options)),
+                         ("clf", LogisticRegression())])
+    fitted = pipeline(target="X").fit(X, labels)
+    alone = SKLearnTransformer(code_autoencoder, output_layer="code",
+                               fit_kwargs={"epochs": 20}).fit(X)
+    autoencoder = fitted.named_steps["ae"]
+    np.testing.assert_array_equal(seen[-1][1], X)
+    assert autoencoder.model_.output_shape == (4,)
+    np.testing.assert_array_equal(autoencoder.transform(X), alone.transform(X))
+    assert autoencoder.history_["loss"] == alone.history_["loss"]
+    seen.clear()
+    scores = cross_val_score(pipeline(target="X"), X, labels, cv=3)
+    assert len(seen) == 3 and all(np.array_equal(rows, y) for rows, y in seen)
+    assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
+    seen.clear()
+    with pytest.raises(ValueError, match="binary cross-entropy takes targets in"):
+        pipeline().fit(X, labels)      # Keras's default: y is the target, here the labels
+    np.testing.assert_array_equal(seen[-1][1].ravel(), labels)
+
+
+def test_a_target_other_than_y_or_x_is_refused_in_one_line():
+    X, _ = blobs()
+    with pytest.raises(ValueError, match=r"^target must be 'y' .* or 'X' .*, got 'x'$"):
+        SKLearnTransformer(code_autoencoder, target="x").fit(X)
 
 
 def test_an_output_layer_the_network_lacks_is_refused_before_training():
