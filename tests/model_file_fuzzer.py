@@ -13,12 +13,12 @@ to three mutations drawn with a seeded NumPy generator: datasets deleted, mis-sh
 with wrong types or hostile class names (``os.system``, ``__import__``); datasets declaring TiB
 shapes (chunked, with no data written, so the file stays small); groups replaced by datasets and
 datasets by groups; attributes removed or of another type; ``format_version`` changed; soft,
-external, cyclic and fan-out (DAG) hard links; groups and datasets whose names are not valid
-UTF-8; history series of millions of values compressed to a few kB; huge or negative integers in
-the hyperparameters (a LeNet-5 layer's padding, stride, filters or units among them); in Keras
-files, the ``layer_names``/``weight_names`` lists replaced (numbers, 2-D, 100,000 names, names
-climbing out of their group) and layers carrying code (a ``Lambda`` with bytecode, a custom
-object) added.
+external, cyclic and fan-out (DAG) hard links; groups, datasets and attributes whose names are
+not valid UTF-8; history series of millions of values compressed to a few kB; huge or negative
+integers in the hyperparameters (a LeNet-5 layer's padding, stride, filters or units among
+them); in Keras files, the ``layer_names``/``weight_names`` lists replaced (numbers, 2-D, 100,000
+names, names climbing out of their group) and layers carrying code (a ``Lambda`` with bytecode, a
+custom object) added.
 
 Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
@@ -425,6 +425,18 @@ def non_utf8_name(h5file, rng):
     series.write(h5py.h5s.ALL, h5py.h5s.ALL, np.zeros(3))
     return f"dataset named {name!r} in {parent.name}"
 
+def non_utf8_attribute_name(h5file, rng):
+    """An attribute whose name is not valid UTF-8 (a Latin-1 tool's annotation): h5py lists
+    it as bytes; it holds a number, a string or any other value of ``swap_attribute_type``."""
+    owner = h5file[_choose(rng, _attribute_owners(h5file)) or "/"]
+    name = _choose(rng, [b"Gew\xe4chte", b"\xff\xfebad", b"Pr\xfcfer"])
+    value = _other_value(rng)
+    if isinstance(value, np.ndarray) and value.nbytes > 32_768:
+        value = value[:1000]   # an attribute's object header holds at most 64 KiB
+    owner.attrs.create(name, value)
+    return f"attribute named {name!r} of {owner.name} set to {type(value).__name__}"
+
+
 def long_history(h5file, rng):
     """A history series of millions of epochs, compressed to a few kB (each value would become
     a 32-byte Python float)."""
@@ -705,7 +717,7 @@ MUTATIONS = [
     (change_format_version, 3), (hostile_model_class, 3), (truncate_json, 5), (nest_json, 4),
     (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1), (huge_config_integer, 8),
     (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
-    (long_history, 2),
+    (non_utf8_attribute_name, 3), (long_history, 2),
 ]
 
 

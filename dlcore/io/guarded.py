@@ -26,7 +26,10 @@ a Keras import) reads an HDF5 file:
   against the file-size budget;
 - ``names(group, where)`` lists a group's members for every traversal (``walk``, the history,
   Keras's layer groups): h5py hands back a name that is not valid UTF-8 as ``bytes``, which no
-  path lookup finds again, so such a name is refused there, once for every reader.
+  path lookup finds again, so such a name is refused there, once for every reader;
+- ``attribute_names(owner)`` lists the attributes that ``read_tree`` reads: one whose name is
+  not valid UTF-8 (``bytes`` from h5py) is left out unread, since no state that
+  ``dlcore.save`` writes can hold one, as a model ignores the attributes it does not read.
 
 The limits are module constants; the checks of the hyperparameters of each model class are in
 :mod:`dlcore.io.layouts`.
@@ -230,7 +233,7 @@ class ModelFileReader:
         """
         for name in group:
             if not isinstance(name, str):
-                shown = bytes(name).decode("utf-8", errors="backslashreplace")
+                shown = name_text(name)
                 prefix = f"{where.strip('/')}/" if where.strip("/") else ""
                 raise self.error(f"'{prefix}{shown}' is not a valid UTF-8 name, which dlcore "
                                  f"never writes")
@@ -452,13 +455,33 @@ class ModelFileReader:
                 raise self.error(f"'{path}' is a {_kind_of(item)}, which dlcore never writes")
         return tree
 
+    def attribute_names(self, owner: Any) -> list[str]:
+        """The names of ``owner``'s attributes that can be part of a model's state, in file
+        order.
+
+        h5py gives an attribute name that is not valid UTF-8 (a Latin-1 writer's, such as a
+        tool a teacher annotates files with, or h5py's low-level API's) as ``bytes``.
+        ``dlcore.save`` writes only ``str`` names, which h5py stores as UTF-8, so no model's
+        state holds such an attribute: it is left out unread, as a model ignores the
+        attributes it does not know, rather than handed to ``set_state`` under a ``bytes``
+        key that no class looks up (and that ``sorted`` cannot compare with the others).
+        """
+        return [name for name in owner.attrs if isinstance(name, str)]
+
     def _attributes(self, owner: Any, where: str, skip: frozenset, finite: bool) -> dict:
         label = where or "/"
         if len(owner.attrs) > MAX_ATTRIBUTES:
             raise self.error(f"'{label}' has {len(owner.attrs)} attributes, more than a model "
                              f"file holds ({MAX_ATTRIBUTES})")
         return {name: self.attribute(owner, name, label, finite=finite)
-                for name in owner.attrs if name not in skip}
+                for name in self.attribute_names(owner) if name not in skip}
+
+
+def name_text(name: str | bytes) -> str:
+    """A member or attribute name as messages show it: a name that is not valid UTF-8
+    (``bytes`` from h5py) with its undecodable bytes escaped (``Gew\\xe4chte``)."""
+    return name if isinstance(name, str) else bytes(name).decode("utf-8",
+                                                                 errors="backslashreplace")
 
 
 _KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool"}

@@ -86,6 +86,7 @@ from dlcore.io.guarded import (
     MAX_ATTRIBUTES,
     MAX_JSON_BYTES,
     ModelFileReader,
+    name_text,
     parse_json,
     shape_text,
     size_text,
@@ -986,7 +987,9 @@ def _describe_attributes(reader: ModelFileReader, items: list) -> str:
                  if not (item is reader.file and name in RESERVED_ROOT_NAMES)]
         if shown:
             values = ", ".join(f"{name} = {_attribute_text(reader, item, name, path)}"
-                               for name in shown)
+                               if isinstance(name, str) else
+                               f"{name_text(name)} (not a valid UTF-8 name: dlcore.load "
+                               f"ignores it, unread)" for name in shown)
             lines.append(f"  {path}: {values}")
     return "attributes\n" + "\n".join(lines) if lines else ""
 
