@@ -17,9 +17,11 @@ probabilities of the patches at every position (:func:`rbm_feature_maps`).
 
 The two photographs may have any sizes (patches are taken per image; the figure pads the
 smaller one with grey); photographs larger than ``--max-size`` are scaled down first (a JPEG
-while it is decoded, so that a phone's 200-megapixel photograph fits in memory), and one
-smaller than a patch, one too large to decode, or one of no contrast (a black frame, whose
-variance the error table divides by) is refused before training.
+while it is decoded, so that a phone's 200-megapixel photograph fits in memory; another format
+up to Pillow's limit against decompression bombs, about 179 megapixels, reduced by a whole
+factor as it is decoded: see :func:`dlcore.datasets.images.load_image`), and one smaller than a
+patch, one too large to decode, or one of no contrast (a black frame, whose variance the error
+table divides by) is refused before training.
 """
 import csv
 from pathlib import Path
@@ -216,7 +218,7 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 @click.option("--max-size", type=click.IntRange(min=2), default=256, show_default=True,
               help="Photographs larger than this many pixels a side are scaled down to it "
                    "(every patch of a phone photo would need gigabytes); a JPEG while it is "
-                   "decoded, other formats up to 8192 x 8192 pixels.")
+                   "decoded, other formats up to Pillow's limit of about 179 megapixels.")
 @seed_option
 @backend_option
 @out_folder_option("runs/task2")

@@ -41,12 +41,22 @@ BUNDLED_IMAGES = {
 }
 #: A standard deviation below this counts as this (a flat image has none to divide by).
 MIN_STD = 1e-2
-#: The most pixels an image is decoded at: 8192 x 8192 (a 64-megapixel phone photograph has
-#: 9248 x 6936), which takes up to about 14 bytes a pixel on the way to float32 grey levels
-#: (under 1 GB). A larger JPEG is reduced while it is decoded when ``max_size`` asks for a
-#: smaller image (a 200-megapixel photograph then costs a few MB); anything else is refused.
+#: The most pixels turned into float32 grey levels whole: 8192 x 8192 (a 64-megapixel phone
+#: photograph has 9248 x 6936), which takes up to about 14 bytes a pixel on the way (under 1
+#: GB). A larger image is decoded only when ``max_size`` asks for a smaller one: a JPEG reduced
+#: while it is decoded, any other format decoded in its own mode and reduced by a whole factor
+#: (up to :data:`MAX_REDUCED_PIXELS`).
 MAX_DECODED_PIXELS = 2**26
+#: The most pixels decoded at all, to be reduced (see :func:`load_image`): Pillow's own limit
+#: against decompression bombs (2 x ``Image.MAX_IMAGE_PIXELS`` by default, 178,956,970: a
+#: 12000 x 9000 phone photograph has 108 million). Decoded in its own mode, an image takes at
+#: most 4 bytes a pixel (6 for 16-bit grey): about 1 GB at this limit.
+MAX_REDUCED_PIXELS = 2 * 89_478_485
+#: Pillow's modes whose Image.reduce averages the values of the pixels (a palette index,
+#: a 1-bit or a 16-bit pixel is converted first).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
+_SCALE_DOWN_FIRST = "scale it down first, to at most 8192 pixels a side"
 
 
 def load_image(path, max_size=None):
@@ -62,7 +72,11 @@ def load_image(path, max_size=None):
         Scale the image down so that its longer side is at most ``max_size`` pixels (as
         :func:`downscale` does). A JPEG larger than twice that is first reduced while it is
         decoded (Pillow's draft mode decodes it at 1/2, 1/4 or 1/8 of its size, never below
-        ``max_size``), so that a phone's 200-megapixel photograph opens in a few MB.
+        ``max_size``), so that a phone's 200-megapixel photograph opens in a few MB. An image
+        of more than :data:`MAX_DECODED_PIXELS` pixels (any format: a 12000 x 9000 PNG) is
+        decoded in its own mode and first reduced by a whole factor (Pillow's ``reduce``: the
+        mean of each block of factor x factor pixels), as little as keeps its longer side at
+        least ``max_size`` and its pixels within MAX_DECODED_PIXELS.
 
     Returns
     -------
@@ -71,8 +85,9 @@ def load_image(path, max_size=None):
     Raises
     ------
     DatasetNotFoundError (an OSError) when the file does not exist; ValueError when it is not
-    an image Pillow can read, or when more than :data:`MAX_DECODED_PIXELS` pixels would have
-    to be decoded (a larger PNG, or a larger JPEG without ``max_size``).
+    an image Pillow can read, when it has more than :data:`MAX_DECODED_PIXELS` pixels and no
+    ``max_size`` is given, or when more than :data:`MAX_REDUCED_PIXELS` pixels would have to
+    be decoded (a larger image that is not a JPEG: Pillow refuses it as a decompression bomb).
     """
     if max_size is not None:
         _require_positive_int("max_size", max_size)
@@ -82,16 +97,43 @@ def load_image(path, max_size=None):
             factor = max_size / max(width, height)
             image.draft("L", (max(1, math.ceil(width * factor)),
                               max(1, math.ceil(height * factor))))   # JPEG only: else no-op
-        if image.size[0] * image.size[1] > MAX_DECODED_PIXELS:
-            reduce = ("give a max_size to scale it down while decoding" if max_size is None
-                      and image.format == "JPEG" else
-                      f"{image.format or 'this format'} cannot be scaled down while decoding, "
-                      f"as JPEG can")
+        decoded = image.size[0] * image.size[1]
+        if decoded > MAX_DECODED_PIXELS and max_size is None:
             raise ValueError(f"{path} is {width} x {height} pixels, more than dlcore decodes "
-                             f"({MAX_DECODED_PIXELS:,}, 8192 x 8192: {reduce}); scale it down "
-                             f"first, to at most 8192 pixels a side")
-        grey = _decoded(image, path)
-    return grey if max_size is None else downscale(grey, max_size)
+                             f"whole ({MAX_DECODED_PIXELS:,}, 8192 x 8192); give a max_size to "
+                             f"scale it down while decoding, or {_SCALE_DOWN_FIRST}")
+        if decoded > MAX_REDUCED_PIXELS:
+            # only a JPEG past Pillow's limit, which draft reduced too little, comes here
+            raise ValueError(f"{path} is {width} x {height} pixels, more than dlcore decodes "
+                             f"to scale down ({MAX_REDUCED_PIXELS:,}, Pillow's limit against "
+                             f"decompression bombs, at 1/{width // image.size[0]} of its size); "
+                             f"give a smaller max_size, or {_SCALE_DOWN_FIRST}")
+        decoded_width, decoded_height = image.size
+        grey, factor = _decoded(image, path, max_size)
+    if max_size is None:
+        return grey
+    # The shape downscale gives the whole image. Image.reduce rounds the sides up, its last
+    # block the mean of the pixels left (a 60 x 40 image reduced by 3 is 20 x 14, of which
+    # the last row stands for 1 row of 3): the image covers 20 x 13.33 of it, which the box
+    # filter then averages by area, as downscale would the whole image.
+    shape = scaled_shape((height, width), max_size)
+    if grey.shape != shape and grey.shape[0] >= shape[0] and grey.shape[1] >= shape[1]:
+        return _resized(grey, shape, extent=(decoded_width / factor, decoded_height / factor))
+    return grey   # it fits (or was reduced further, to be decoded within MAX_DECODED_PIXELS)
+
+
+def reduction_factor(width, height, max_size):
+    """The whole factor :func:`load_image` reduces a ``width`` x ``height`` image by before
+    its float grey levels are made: the smallest that brings its pixels within
+    :data:`MAX_DECODED_PIXELS`, or more, as long as the longer side stays at least
+    ``max_size`` (the area-averaging of :func:`downscale` then does the rest)."""
+    def fits(factor):
+        return math.ceil(width / factor) * math.ceil(height / factor) <= MAX_DECODED_PIXELS
+
+    factor = max(1, math.isqrt(width * height // MAX_DECODED_PIXELS))
+    while not fits(factor):
+        factor += 1
+    return max(factor, max(width, height) // max_size)
 
 
 def image_size(path):
@@ -102,10 +144,10 @@ def image_size(path):
 
 @contextlib.contextmanager
 def _opened_image(path):
-    """The image file opened by Pillow, lazily (the header only); Pillow's limit of about 179
-    megapixels, against decompression bombs, is enforced at decoding instead by
-    :func:`load_image` (MAX_DECODED_PIXELS), so that a larger JPEG can still be opened and
-    reduced while decoding."""
+    """The image file opened by Pillow, lazily (the header only). Pillow refuses an image of
+    more than 2 x ``Image.MAX_IMAGE_PIXELS`` pixels (about 179 megapixels), against
+    decompression bombs; a JPEG is opened all the same, and :func:`load_image` holds what it
+    decodes of it to MAX_REDUCED_PIXELS, so that a larger JPEG is reduced while decoding."""
     from PIL import Image, JpegImagePlugin, UnidentifiedImageError
     path = Path(path)
     if not path.is_file():
@@ -123,18 +165,31 @@ def _opened_image(path):
                 image = JpegImagePlugin.JpegImageFile(path)
     except Image.DecompressionBombError:
         raise ValueError(f"{path} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, more "
-                         f"than Pillow opens safely; scale it down first, to at most 8192 "
-                         f"pixels a side") from None
+                         f"than Pillow opens safely (its limit against decompression bombs); "
+                         f"{_SCALE_DOWN_FIRST}, or save it as a JPEG, which is reduced while "
+                         f"decoding") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
     with image:
         yield image
 
 
-def _decoded(image, path):
+def _decoded(image, path, max_size=None):
+    """``(grey levels, factor)``: those of ``image``, reduced first by the whole ``factor``
+    (see :func:`load_image`; 1: not reduced) when it has more than MAX_DECODED_PIXELS
+    pixels."""
     from PIL import UnidentifiedImageError
     try:
-        return _grey_levels(image)
+        width, height = image.size
+        factor = 1
+        if width * height > MAX_DECODED_PIXELS:
+            factor = reduction_factor(width, height, max_size)
+            if image.mode.startswith("I;16"):
+                image = image.convert("I")   # 16-bit grey: kept 16-bit for _grey_levels
+            elif image.mode not in _REDUCIBLE_MODES:
+                image = image.convert("L")   # a palette's indices cannot be averaged
+            image = image.reduce(factor)
+        return _grey_levels(image), factor
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{path} is not an image Pillow can read ({error})") from None
 
@@ -152,15 +207,30 @@ def downscale(image, max_size):
     -------
     (H', W') float32 with max(H', W') = min(max(H, W), max_size) and both sides >= 1
     """
-    from PIL import Image
     image = _grey_image(image, np.float32)
     _require_positive_int("max_size", max_size)
-    height, width = image.shape
+    shape = scaled_shape(image.shape, max_size)
+    return image if shape == image.shape else _resized(image, shape)
+
+
+def scaled_shape(shape, max_size):
+    """``(H', W')``: the shape :func:`downscale` gives an image of ``shape`` (H, W), its
+    aspect ratio kept and its longer side at most ``max_size``."""
+    height, width = shape
     factor = max_size / max(height, width)
     if factor >= 1:
-        return image
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    scaled = Image.fromarray(image, mode="F").resize(size, Image.Resampling.BOX)
+        return (height, width)
+    return (max(1, round(height * factor)), max(1, round(width * factor)))
+
+
+def _resized(image, shape, extent=None):
+    """The float32 ``image`` area-averaged to ``shape`` (Pillow's box filter); ``extent``
+    ``(width, height)``, in pixels that may be fractions, is the part of it to scale (by
+    default all of it)."""
+    from PIL import Image
+    box = None if extent is None else (0.0, 0.0, *extent)
+    scaled = Image.fromarray(image, mode="F").resize(shape[::-1], Image.Resampling.BOX,
+                                                     box=box)
     return np.asarray(scaled, dtype=np.float32)
 
 

@@ -162,6 +162,22 @@ def test_task2_scales_down_a_photograph_past_pillows_bomb_limit(
     assert "phone.jpg: scaled from 64 x 48 to 16 x 12 pixels (--max-size 16)" in result.stderr
 
 
+def test_task2_scales_down_a_png_past_what_is_decoded_whole(photographs_of_two_sizes,
+                                                            tmp_path, monkeypatch):
+    """A 12000 x 9000 PNG from a phone is past images.MAX_DECODED_PIXELS (8192 x 8192); with
+    the limit lowered to 1000 pixels, a 64 x 48 PNG stands for it: --max-size scales it down
+    (reduced while decoding by a whole factor), where it was refused."""
+    train, _ = photographs_of_two_sizes
+    photo = tmp_path / "phone.png"
+    Image.fromarray(np.broadcast_to(np.arange(0, 256, 4, dtype=np.uint8), (48, 64))).save(photo)
+    monkeypatch.setattr(images, "MAX_DECODED_PIXELS", 1000)
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", str(photo), *TINY, "--max-size", "16",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "phone.png: scaled from 64 x 48 to 16 x 12 pixels (--max-size 16)" in result.stderr
+
+
 def test_task2_refuses_a_png_past_pillows_bomb_limit_in_one_line(photographs_of_two_sizes,
                                                                  tmp_path, monkeypatch):
     train, _ = photographs_of_two_sizes

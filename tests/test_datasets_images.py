@@ -119,23 +119,83 @@ def test_a_png_past_pillows_bomb_limit_is_refused_in_one_line(tmp_path, monkeypa
     with pytest.raises(ValueError) as caught:
         images.load_image(path, max_size=40)
     assert str(caught.value) == (f"{path} has more than 2,000 pixels, more than Pillow opens "
-                                 f"safely; scale it down first, to at most 8192 pixels a side")
+                                 f"safely (its limit against decompression bombs); scale it "
+                                 f"down first, to at most 8192 pixels a side, or save it as a "
+                                 f"JPEG, which is reduced while decoding")
 
 
-def test_an_image_of_more_pixels_than_dlcore_decodes_is_refused_before_decoding(
+def _photograph_in_mode(path, mode, width=60, height=40):
+    """A diagonal gradient, saved as a PNG of Pillow's ``mode``."""
+    y, x = np.mgrid[0:height, 0:width]
+    levels = (x * 3 + y * 2) / (3 * width + 2 * height)
+    if mode == "I;16":
+        Image.fromarray((levels * 65535).astype(np.uint16)).save(path)
+    else:
+        grey = Image.fromarray((levels * 255).astype(np.uint8))
+        (grey.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE) if mode == "P"
+         else grey.convert(mode)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "I;16"])
+def test_an_image_past_what_is_decoded_whole_is_reduced_by_a_whole_factor_with_max_size(
+        tmp_path, monkeypatch, mode):
+    """MAX_DECODED_PIXELS (lowered to 1000 here: a 12000 x 9000 phone photograph stands past
+    the real one) bounds what becomes float grey levels whole: with max_size, a 60 x 40 PNG of
+    any mode is decoded in its own mode, reduced to 30 x 20 (Pillow's reduce: means of 2 x 2
+    blocks), and ends as downscale makes it from the whole image, to within 0.02 (the 8-bit
+    rounding of the reduction and its blocks, which straddle the scaled image's pixels; as
+    with a JPEG's draft mode above)."""
+    path = _photograph_in_mode(tmp_path / f"photo_{mode.replace(';', '')}.png", mode)
+    whole = images.downscale(images.load_image(path), 20)
+    monkeypatch.setattr(images, "MAX_DECODED_PIXELS", 1000)
+    assert images.reduction_factor(60, 40, 20) == 3 and images.reduction_factor(60, 40, 50) == 2
+    reduced = images.load_image(path, max_size=20)
+    assert reduced.shape == whole.shape == (13, 20) and reduced.dtype == np.float32
+    np.testing.assert_allclose(reduced, whole, atol=0.02)
+    with pytest.raises(ValueError) as caught:
+        images.load_image(path)
+    assert str(caught.value) == (f"{path} is 60 x 40 pixels, more than dlcore decodes whole "
+                                 f"(1,000, 8192 x 8192); give a max_size to scale it down "
+                                 f"while decoding, or scale it down first, to at most 8192 "
+                                 f"pixels a side")
+
+
+def test_a_jpeg_past_what_is_reduced_even_in_draft_mode_is_refused_in_one_line(
         tmp_path, monkeypatch):
-    """MAX_DECODED_PIXELS (lowered to 1000 here) bounds what is decoded whole: a PNG cannot be
-    reduced while decoding, and a JPEG only when max_size asks for it."""
-    png = _gradient_photograph(tmp_path / "scan.png", 60, 40)
-    jpeg = _gradient_photograph(tmp_path / "photo.jpg", 60, 40)
-    monkeypatch.setattr(images, "MAX_DECODED_PIXELS", 1000, raising=False)
-    with pytest.raises(ValueError, match=r"scan.png is 60 x 40 pixels, more than dlcore "
-                                         r"decodes \(1,000, 8192 x 8192: PNG cannot be scaled "
-                                         r"down while decoding, as JPEG can\)"):
-        images.load_image(png, max_size=20)
-    with pytest.raises(ValueError, match="give a max_size to scale it down while decoding"):
-        images.load_image(jpeg)
-    assert images.load_image(jpeg, max_size=20).shape == (13, 20)
+    """MAX_REDUCED_PIXELS (Pillow's limit, lowered to 1000 here) bounds what is decoded at
+    all: a JPEG that draft mode reduces too little for it (to 1/2 for a max_size of 40) is
+    refused, naming the limit and the fix."""
+    path = _gradient_photograph(tmp_path / "phone.jpg", 160, 100)
+    monkeypatch.setattr(images, "MAX_REDUCED_PIXELS", 1000)
+    with pytest.raises(ValueError) as caught:
+        images.load_image(path, max_size=60)
+    assert str(caught.value) == (f"{path} is 160 x 100 pixels, more than dlcore decodes to "
+                                 f"scale down (1,000, Pillow's limit against decompression "
+                                 f"bombs, at 1/2 of its size); give a smaller max_size, or "
+                                 f"scale it down first, to at most 8192 pixels a side")
+    # at 1/8, 20 x 13 pixels are decoded, and scaled to the shape downscale gives the whole
+    assert images.load_image(path, max_size=20).shape == (12, 20) == \
+        images.downscale(np.zeros((100, 160), np.float32), 20).shape
+
+
+def test_a_12000_by_9000_png_from_a_phone_is_scaled_down_to_max_size(tmp_path):
+    """108 megapixels, past MAX_DECODED_PIXELS (64) and within Pillow's limit (179): a
+    horizontal gradient, so each column of the result is the mean of its 12000 / 256 columns
+    of the photograph (to within the 8-bit rounding of the reduction and the fraction of a
+    column the two steps of area-averaging place apart)."""
+    row = np.linspace(0, 255, 12000).astype(np.uint8)
+    path = tmp_path / "phone.png"
+    Image.fromarray(np.ascontiguousarray(np.broadcast_to(row, (9000, 12000)))).save(
+        path, compress_level=1)
+    assert 12000 * 9000 > images.MAX_DECODED_PIXELS
+    scaled = images.load_image(path, max_size=256)
+    assert scaled.shape == (192, 256)
+    expected = row.astype(np.float64).reshape(256, -1).mean(axis=1) / 255 \
+        if 12000 % 256 == 0 else np.array([row[round(j * 12000 / 256):
+                                               round((j + 1) * 12000 / 256)].mean() / 255
+                                           for j in range(256)])
+    np.testing.assert_allclose(scaled, np.broadcast_to(expected, (192, 256)), atol=0.01)
 
 
 @pytest.mark.parametrize("name", sorted(images.BUNDLED_IMAGES))
