@@ -8,7 +8,9 @@ said once, at the start. A failure on any rank (a bad file, a diverged training)
 rank with one line naming the rank: the others would otherwise wait in their next sum. Ctrl-C,
 which the launcher passes to every rank, is no failure: rank 0 saves the checkpoint and prints
 the one line that resumes the run (``mpiexec -n R ... --resume``), the other ranks remove their
-folders and end quietly, and the job exits with 130, as one process does.
+folders and end quietly, and the job exits with 130, as one process does. A SIGINT to one rank
+alone ends the job so too: that rank tells the others, which stop at their next sum
+(:meth:`dlcore.distributed.Communicator.interrupt_others`).
 """
 import atexit
 import contextlib
@@ -123,8 +125,10 @@ def data_parallel(distributed, out, sync_every=1):
         yield comm, folder
     except BaseException as error:
         if interrupted(error):
-            # every rank got the Ctrl-C and ends on its own, with exit code 130: no MPI_Abort
-            # (its exit code 1 and its lines); rank 0 has said what it saved
+            # Ctrl-C ends every rank on its own, with exit code 130: no MPI_Abort (its exit
+            # code 1 and its lines); rank 0 has said what it saved. A SIGINT to this rank alone
+            # reached no other: they stop at their next sum, told here (not at the timeout).
+            comm.interrupt_others()
             if not comm.is_root:
                 shutil.rmtree(folder, ignore_errors=True)
             atexit.register(_silence_mpi_at_exit)

@@ -2,10 +2,16 @@
 what it saved and how to resume (with ``mpiexec -n R``), the other ranks remove their private
 folders and end quietly, and no rank aborts the job (MPI_Abort's exit code 1 and its lines).
 Oracles: the single-process behaviour the README documents (exit code 130, one line, the
-command that resumes), played by a stand-in communicator, so no MPI is needed."""
+command that resumes), played by a stand-in communicator, so no MPI is needed; and under a real
+``mpiexec -n 2``, a SIGINT to one rank alone, which must end the job so too (the other rank
+waited in its next sum until the 300 s timeout)."""
 import atexit
+import importlib.util
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import click
 import pytest
@@ -21,9 +27,13 @@ class StandInCommunicator:
     def __init__(self, rank):
         self.rank, self.size, self.is_root, self.threads = rank, 2, rank == 0, 1
         self.aborted = None
+        self.told_others = False
 
     def abort(self, message, exit_code=1):
         self.aborted = (message, exit_code)
+
+    def interrupt_others(self):
+        self.told_others = True
 
 
 @pytest.fixture
@@ -54,6 +64,7 @@ def test_a_ctrl_c_ends_every_rank_without_aborting_the_job(rank, tmp_path, numbe
         raise interruption
     assert caught.value is interruption    # OneLineErrorGroup prints it (rank 0) and exits 130
     assert communicator.aborted is None
+    assert communicator.told_others   # a SIGINT to this rank alone reached no other
     assert _distributed._silence_mpi_at_exit in at_exit
     if number == 1:
         assert private != tmp_path / "run" and "dlcore-rank1-" in str(private)
@@ -84,3 +95,65 @@ def test_the_resume_command_of_a_distributed_run_starts_as_many_ranks(monkeypatc
             f"{tmp_path / 'checkpoint.h5'}")
         context.params["distributed"] = False
         assert resume_command("c.h5") == "dlcore rbm train --epochs 60 --resume c.h5"
+
+
+def _ranks_of_job(marker):
+    """{rank: pid} of the processes whose environment holds ``marker`` (the launcher passes
+    its environment to the ranks; PMI_RANK is the rank MPICH's launcher gave each)."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as stream:
+                environ = stream.read().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in environ:
+            for item in environ:
+                if item.startswith(b"PMI_RANK="):
+                    found[int(item[len(b"PMI_RANK="):])] = int(pid)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.isdir("/proc"),
+                    reason='needs mpi4py (pip install "dlcore[distributed]") and /proc')
+@pytest.mark.parametrize("interrupted_rank", [1, 0])
+def test_a_sigint_to_one_rank_ends_the_job_as_a_ctrl_c_does(tmp_path, interrupted_rank):
+    """``kill -INT`` to one rank of ``mpiexec -n 2 dlcore rbm train --distributed``: the job
+    ends as on Ctrl-C (rank 0 saves the checkpoint and prints the line that resumes, the
+    private folder of rank 1 is removed, exit code 130), at once instead of after the other
+    rank's 300 s wait in its sum (the 60 s below only bound a hang)."""
+    temporary, out = tmp_path / "tmp", tmp_path / "run"
+    temporary.mkdir()
+    marker = f"DLCORE_TEST_JOB={tmp_path}"
+    environment = {**os.environ, "TMPDIR": str(temporary), "NUMBA_NUM_THREADS": "1",
+                   marker.split("=")[0]: str(tmp_path)}
+    job = subprocess.Popen(
+        [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-m", "dlcore", "rbm",
+         "train", "--digits", "0-1", "--hidden", "8", "--epochs", "100000", "--batch-size",
+         "25", "--backend", "cpu", "--checkpoint-every", "1", "--out", str(out),
+         "--distributed"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.h5").exists() and job.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)           # training runs: its first epoch is saved
+        ranks = _ranks_of_job(marker)
+        assert sorted(ranks) == [0, 1], job.stderr.read() if job.poll() is not None else ranks
+        os.kill(ranks[interrupted_rank], signal.SIGINT)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.communicate()
+    said = [line for line in stderr.splitlines() if line.startswith("dlcore:")]
+    assert job.returncode == 130, stderr[-3000:]
+    assert len(said) == 1 and said[0].startswith("dlcore: interrupted: saved the model after "
+                                                 "epoch "), stderr[-3000:]
+    assert said[0].endswith(f"resume with: mpiexec -n 2 dlcore rbm train --digits 0-1 "
+                            f"--hidden 8 --epochs 100000 --batch-size 25 --backend cpu "
+                            f"--out {out} --checkpoint-every 1 --distributed --resume "
+                            f"{out / 'checkpoint.h5'}"), said[0]
+    assert dlcore.load(out / "checkpoint.h5").epochs_done_ >= 1
+    assert list(temporary.iterdir()) == []   # rank 1's private folder is gone

@@ -28,13 +28,14 @@ import sys
 from .communicator import (
     DEFAULT_TIMEOUT,
     Communicator,
+    PeerInterrupted,
     Periodic,
     install_abort_on_error,
     periodic,
 )
 
-__all__ = ["Communicator", "DistributedUnavailable", "Periodic", "available", "init",
-           "launcher", "local_threads", "periodic"]
+__all__ = ["Communicator", "DistributedUnavailable", "PeerInterrupted", "Periodic", "available",
+           "init", "launcher", "local_threads", "periodic"]
 
 INSTALL_HINT = 'pip install "dlcore[distributed]"'
 
@@ -116,7 +117,9 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
 
     Started without ``mpiexec``, the job has one rank and training is the ordinary one. With
     more than one rank, an exception escaping on any rank stops every rank
-    (:func:`.communicator.install_abort_on_error`). Raises DistributedUnavailable (one line
+    (:func:`.communicator.install_abort_on_error`), and a rank interrupted alone makes the
+    others stop at their next collective (:meth:`Communicator.watch_interrupts`). Raises
+    DistributedUnavailable (one line
     naming ``pip install "dlcore[distributed]"``) without mpi4py or an MPI library.
     """
     MPI = _mpi()
@@ -135,4 +138,5 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
         from dlcore.backend.cpu import use_product_parts
         use_product_parts(communicator.threads)
     install_abort_on_error(communicator)
+    communicator.watch_interrupts()
     return communicator

@@ -20,7 +20,16 @@ calling them. Here every collective is non-blocking (``Ialltoall``, ``Iallgather
 polled until ``timeout`` seconds have passed; then the rank says which operation timed out and
 aborts the whole job (``MPI_Abort``). A Python exception escaping on any rank does the same
 (:func:`install_abort_on_error`): one message naming the rank and the error, every rank stopped.
+
+**Ctrl-C to one rank stops them all.** A launcher passes a Ctrl-C to every rank, but a SIGINT
+sent to one rank alone (``kill -INT``, a batch system's signal) stopped that rank only, and the
+others waited in their next sum until the timeout. A rank that was interrupted tells every
+other one (:meth:`Communicator.interrupt_others`: a message on a duplicate of the communicator,
+which :meth:`Communicator.watch_interrupts` listens on); a rank waiting in a collective that
+receives it raises :class:`PeerInterrupted`, a ``KeyboardInterrupt``, and stops as if it had got
+the Ctrl-C itself: within a poll (well under a second), not after the timeout.
 """
+import atexit
 import os
 import sys
 import time
@@ -38,6 +47,24 @@ POLL_SLEEP_SECONDS = 2e-4
 #: How long a rank that aborts the job waits after printing its message, so that the launcher
 #: forwards the line before MPI_Abort stops it.
 ABORT_GRACE_SECONDS = 0.5
+#: The tag of the message an interrupted rank sends the others (on a communicator of its own).
+INTERRUPT_TAG = 1
+
+
+class PeerInterrupted(KeyboardInterrupt):
+    """Another rank of the job was interrupted (a Ctrl-C, a SIGINT to that rank alone): raised
+    in this rank's :meth:`Communicator.wait`, so that it stops as a Ctrl-C stops it (a
+    training command saves its checkpoint on rank 0 and exits with 130) instead of waiting for
+    that rank until the timeout.
+
+    Attributes
+    ----------
+    rank : int, the rank that was interrupted
+    """
+
+    def __init__(self, rank, size):
+        super().__init__(f"rank {rank} of {size} was interrupted")
+        self.rank = rank
 
 
 class Communicator:
@@ -75,6 +102,11 @@ class Communicator:
         self.allreduce_seconds = 0.0
         #: How many :meth:`allreduce` calls this rank made (local SGD's saving is counted so).
         self.allreduce_calls = 0
+        #: The rank whose interruption stopped this one (:class:`PeerInterrupted`), or None.
+        self.interrupted_by = None
+        # (control communicator, receive buffer, posted receive) once watch_interrupts ran
+        self._interrupts = None
+        self._notices = []   # the interruption notices sent: alive until MPI is finalised
 
     def __repr__(self):
         return f"<dlcore Communicator rank {self.rank} of {self.size}>"
@@ -172,16 +204,62 @@ class Communicator:
                              "and settings")
 
     def wait(self, request, what):
-        """Poll ``request`` until it completes; past the timeout, abort every rank."""
+        """Poll ``request`` until it completes; past the timeout, abort every rank. A notice
+        that another rank was interrupted raises :class:`PeerInterrupted`."""
         deadline = time.monotonic() + self.timeout
         spin_until = time.monotonic() + SPIN_SECONDS
         while not request.Test():
+            self._check_interrupts()
             now = time.monotonic()
             if now > deadline:
                 self.abort(f"{what} waited {self.timeout:g} s for the other ranks: one of them "
                            "failed or is stuck; stopping all ranks")
             if now > spin_until:
                 time.sleep(POLL_SLEEP_SECONDS)
+
+    # -- Ctrl-C to one rank -----------------------------------------------------------------
+    def watch_interrupts(self):
+        """Listen for the other ranks' interruptions (module docstring): a duplicate of the
+        communicator, whose messages can match nothing else, and one receive posted on it,
+        tested while :meth:`wait` polls. Collective: every rank calls it
+        (:func:`dlcore.distributed.init` does). The receive is cancelled at exit, before MPI is
+        finalised."""
+        if self.size == 1 or self._interrupts is not None:
+            return
+        from mpi4py import MPI
+        control = self.mpi_comm.Dup()
+        notice = np.zeros(1, np.int64)
+        self._interrupts = (control, notice, control.Irecv(notice, source=MPI.ANY_SOURCE,
+                                                           tag=INTERRUPT_TAG))
+        atexit.register(self._stop_watching)   # after mpi4py's own: runs before MPI_Finalize
+
+    def interrupt_others(self):
+        """Tell every other rank that this one was interrupted, so that each stops at its next
+        wait (:class:`PeerInterrupted`). Non-blocking sends of a few bytes (sent eagerly), never
+        waited for: a rank that has ended needs no notice. Nothing when this rank was itself
+        stopped by another's notice (that rank told every rank) or does not watch."""
+        if self._interrupts is None or self.interrupted_by is not None:
+            return
+        control = self._interrupts[0]
+        for rank in range(self.size):
+            if rank != self.rank:
+                notice = np.array([self.rank], np.int64)
+                self._notices.append((notice, control.Isend(notice, dest=rank,
+                                                            tag=INTERRUPT_TAG)))
+
+    def _check_interrupts(self):
+        if self._interrupts is None or self.interrupted_by is not None:
+            return
+        _, notice, receive = self._interrupts
+        if receive.Test():
+            self.interrupted_by = int(notice[0])
+            raise PeerInterrupted(self.interrupted_by, self.size)
+
+    def _stop_watching(self):
+        if self._interrupts is not None and self.interrupted_by is None:
+            receive = self._interrupts[2]
+            receive.Cancel()
+            receive.Wait()
 
     def abort(self, message, exit_code=1):
         """Print ``dlcore: rank r of R: message`` on stderr and stop every rank of the job."""
