@@ -43,6 +43,7 @@ from dlcore.cli._common import (
     publish_metrics,
     resume_option,
     resumed_options,
+    save_trained_model,
     seed_option,
 )
 from dlcore.cli._dbn import (
@@ -268,7 +269,7 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
         here = resumed if index == first else None
         if kind == PRETRAINING:
             pretrained[row] = pretrain_stage(row, run_seed, here, train, checkpoints, settings)
-            dlcore.save(pretrained[row], folder / name)
+            save_trained_model(pretrained[row], folder / name)
         else:
             click.echo(f"fine-tuning: {ROWS[row][0]}"
                        + ("" if n_seeds == 1 else f" (seed {run_seed})"), err=True)
@@ -280,7 +281,7 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
                 optimizer = make_optimizer("sgd", learning_rate, 0.9)
             fine_tune(network, train, valid, optimizer, epochs, batch_size, patience,
                       checkpoints=checkpoints)
-            dlcore.save(network, folder / name)
+            save_trained_model(network, folder / name)
             results[row].append(evaluate(network, train, valid, test))
         checkpoints.finished_files.append(name)
     print_table(rows, results, n_seeds)

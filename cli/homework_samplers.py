@@ -35,6 +35,7 @@ from dlcore.cli._common import (
     output_folder,
     parse_choices,
     publish_metrics,
+    save_trained_model,
 )
 from dlcore.cli._dbn import training_subset
 from dlcore.cli._digits import load_digit_split
@@ -143,7 +144,7 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
         started = time.perf_counter()
         rbm.fit(train)
         seconds = time.perf_counter() - started
-        dlcore.save(rbm, folder / f"{name}.h5")
+        save_trained_model(rbm, folder / f"{name}.h5")   # no room in --out: kept elsewhere
         result = rbm.log_likelihood(test, n_runs=ais_runs, n_temperatures=ais_temperatures,
                                     seed=seed, reverse_rows=reverse_rows)
         low, high = result.interval

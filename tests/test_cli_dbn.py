@@ -123,6 +123,42 @@ def test_homework_pretraining_prints_and_writes_the_five_rows_of_the_table(digit
         "supervised1", "supervised2", "classifier"]
 
 
+@pytest.mark.parametrize("full_at, written_before", [("dbn.h5", []),
+                                                     ("pretrained_net.h5", ["dbn.h5"])])
+def test_homework_pretraining_keeps_a_model_without_room_in_out_in_the_temporary_folder(
+        digits, tmp_path, monkeypatch, full_at, written_before):
+    """As dbn pretrain does: one line naming the file and the fix, where the model went (it
+    was lost), and which of the stages' files the run wrote before (each complete)."""
+    import tempfile
+
+    from dlcore.io import atomic
+    from test_atomic_writes import _full_disk_in
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    out.mkdir()
+    spare.mkdir()
+    full_disk = _full_disk_in(out)   # for the files of out; the real fsync for the others
+    monkeypatch.setattr(atomic, "_fsync_file", lambda path, real=atomic._fsync_file: (
+        full_disk(path) if full_at[:-3] in str(path) else real(path)))
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-8-8",
+                                       "--dataset", digits, "--rows", "dbn",
+                                       "--epochs-per-layer", "1", "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    rescued = next(spare.glob(f"dlcore-rescued-*/{full_at}"))
+    line = result.stderr.strip().splitlines()[-1]
+    expected = (f"dlcore: error: cannot write {out / full_at}: no space left on device "
+                f"(errno 28); free space or choose another --out (the trained model was "
+                f"saved to {rescued} instead: move it there)")
+    if written_before:
+        expected += (f"; this run wrote {', '.join(written_before)} in {out} before, which "
+                     f"are complete")
+    assert line == expected
+    assert isinstance(dlcore.load(rescued), dlcore.DBN if full_at == "dbn.h5"
+                      else dlcore.Sequential)
+    assert sorted(path.name for path in out.iterdir()) == written_before
+
+
 def test_homework_pretraining_trains_on_train_size_images_drawn_from_the_training_split(
         digits, tmp_path):
     result = CliRunner().invoke(main, ["homework", "pretraining", "--layers", "784-8-8",

@@ -1,11 +1,15 @@
 """``dlcore homework samplers`` on a tiny run: every row trained, measured and drawn."""
 import csv
+import tempfile
 
 import pytest
 from click.testing import CliRunner
 
+import dlcore
 from conftest import assert_wrote
 from dlcore.cli import main
+from dlcore.io import atomic
+from test_atomic_writes import _full_disk_in
 
 TINY = ["--hidden", "4", "--epochs", "1", "--batch-size", "1000", "--ais-runs", "2",
         "--ais-temperatures", "10", "--sample-steps", "2", "--chains", "7", "--pt-chains", "3",
@@ -48,3 +52,23 @@ def test_homework_samplers_refuses_a_train_size_above_the_training_images():
     result = CliRunner().invoke(main, ["homework", "samplers", "--train-size", "4001"])
     assert result.exit_code == 2
     assert "4001 is more than the 4000 training images of mnist-5k" in result.output
+
+
+def test_a_trained_rbm_without_room_in_out_is_saved_elsewhere_and_named(tmp_path, monkeypatch):
+    """As rbm train does: one line naming cd1.h5 and the fix, and the trained model kept in
+    the temporary folder (it was lost)."""
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    out.mkdir()
+    spare.mkdir()
+    monkeypatch.setattr(atomic, "_fsync_file", _full_disk_in(out))
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1", *TINY,
+                                       "--out", str(out)])
+    assert result.exit_code == 1
+    rescued = next(spare.glob("dlcore-rescued-*/cd1.h5"))
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"dlcore: error: cannot write {out / 'cd1.h5'}: no space left on device (errno 28); "
+        f"free space or choose another --out (the trained model was saved to {rescued} "
+        f"instead: move it there)")
+    assert dlcore.load(rescued).W.shape == (784, 4)
+    assert not list(out.iterdir())
