@@ -189,6 +189,17 @@ def test_a_full_temporary_folder_is_not_blamed_on_an_intact_archive(tmp_path, mo
     assert caught.value.errno == errno.ENOSPC
 
 
+def test_the_machines_errors_are_oserrors_exported_beside_model_file_error():
+    """A full temporary folder or disk is the machine's fault, not the file's: an OSError
+    (as Python's own), never caught by ``except ModelFileError``, both named in dlcore.io."""
+    from dlcore.io import keras_archive
+    assert dlcore.io.TemporaryFolderError is keras_archive.TemporaryFolderError
+    assert "TemporaryFolderError" in dlcore.io.__all__ and "NoRoomError" in dlcore.io.__all__
+    for error in (dlcore.io.TemporaryFolderError, dlcore.io.NoRoomError):
+        assert issubclass(error, OSError) and not issubclass(error, dlcore.io.ModelFileError)
+    assert not issubclass(dlcore.io.TemporaryFolderError, dlcore.io.NoRoomError)
+
+
 def test_too_many_members_encrypted_or_unknown_compression_are_refused(tmp_path):
     crowded = rewritten(tmp_path, {f"assets/{i}": b"" for i in range(MAX_MEMBERS)})
     refused(crowded, f"more than a Keras model archive \\({MAX_MEMBERS} at most\\)")

@@ -5,6 +5,11 @@ for ``dlcore info``; the model <-> file protocol and the schema are described in
 :mod:`dlcore.io.hdf5` and docs/hdf5-format.md. Every read goes through the guarded layer of
 :mod:`dlcore.io.guarded` (limits on sizes, depth and links; one-line :class:`ModelFileError`)
 and, for dlcore's own models, the layout checks of :mod:`dlcore.io.layouts`.
+
+A file that cannot be loaded is a :class:`ModelFileError` (a ``ValueError``: the file is at
+fault); a machine without room to write a file (:class:`NoRoomError`) or to unpack a
+``.keras`` archive's weights in the temporary folder (:class:`TemporaryFolderError`) is an
+``OSError``, whose fix is the machine's (see :class:`ModelFileError`).
 """
 from dlcore.io.atomic import NoRoomError, atomic_open
 from dlcore.io.hdf5 import (
@@ -19,12 +24,14 @@ from dlcore.io.hdf5 import (
     require_array,
     save,
 )
+from dlcore.io.keras_archive import TemporaryFolderError
 
 __all__ = [
     "FORMAT_VERSION",
     "TRAINING_RECORD",
     "ModelFileError",
     "NoRoomError",
+    "TemporaryFolderError",
     "atomic_open",
     "atomic_output_path",
     "describe",

@@ -53,6 +53,11 @@ class NoRoomError(OSError):
 
     ``str(error)`` is one line, ``cannot write <path>: <reason> (errno N); <what to do>``.
 
+    An ``OSError`` (with the ``errno`` the system gave), not a
+    :class:`~dlcore.io.ModelFileError`: nothing is wrong with the file or the model, the fix
+    is room on the machine; :class:`~dlcore.io.TemporaryFolderError` is its kin for the
+    temporary folder a ``.keras`` archive is unpacked into.
+
     Attributes
     ----------
     path : str   the file that could not be written (the target, not the temporary file)

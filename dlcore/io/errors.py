@@ -8,6 +8,16 @@ class ModelFileError(ValueError):
 
     The message is one line, ``<file>: <problem>; <what to do>``.
 
+    What stops a load or a save with a sound file, for want of room or permission on this
+    machine, is no ModelFileError but an ``OSError``, as Python's own errors for those causes
+    are: :class:`~dlcore.io.NoRoomError` (no room to write a file: a full disk or quota,
+    ``ulimit -f``) and :class:`~dlcore.io.TemporaryFolderError` (no room, or no permission, in
+    the temporary folder to unpack a ``.keras`` archive's weights). Their fix is the machine's
+    (free space, set ``TMPDIR``), where a ModelFileError's is the file's (save it again, give
+    another file): a program that sets aside the hand-ins that ``except ModelFileError``
+    catches must not set aside an intact one because the disk was full. Catch
+    ``(ModelFileError, OSError)`` for both.
+
     Attributes
     ----------
     path : str   the file concerned

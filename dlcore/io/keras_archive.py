@@ -139,7 +139,14 @@ def _declared_member_count(filename: str) -> int:
 class TemporaryFolderError(OSError):
     """A Keras archive's weights could not be unpacked into the temporary folder (full, or
     not writable): the archive itself is intact. ``str(error)`` is one line naming the
-    folder, ``TMPDIR`` and the fix."""
+    folder, ``TMPDIR`` and the fix; ``errno`` is the system's (``ENOSPC``, ``EACCES``, ...).
+
+    An ``OSError``, as :class:`~dlcore.io.NoRoomError` is, and not a
+    :class:`~dlcore.io.ModelFileError`, although ``dlcore.load`` raises it: a ModelFileError
+    says that the file is at fault (save it again), and a program that sets aside the hand-ins
+    ``except ModelFileError`` catches would set aside an intact archive because ``TMPDIR`` was
+    full. Nor is it a NoRoomError, whose fix names the file being written and ``--out``.
+    Exported as ``dlcore.io.TemporaryFolderError``."""
 
     def __init__(self, message: str, error_number: int | None = None):
         super().__init__(error_number, message)
