@@ -29,7 +29,7 @@ try:   # POSIX's whole-file locks; Windows has msvcrt's instead
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
-try:
+try:   # tests/test_io_folder_lock.py runs the Windows path with a stand-in on any system
     import msvcrt
 except ImportError:
     msvcrt = None
@@ -39,6 +39,10 @@ __all__ = ["FolderInUseError", "NoRoomError", "atomic_open", "atomic_output_path
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
+#: Where the lock sits in that file on Windows. ``msvcrt.locking`` locks a byte range, which
+#: no other process may then read: a byte far past the holder's text (as SQLite's lock bytes
+#: sit at 1 GiB) keeps the text readable for the message that names the run in the way.
+WINDOWS_LOCK_OFFSET = 2**30
 
 #: The errors of a write that found no room: a full disk, a full quota, a file-size limit.
 NO_ROOM_ERRNOS = frozenset(number for number in (errno.ENOSPC, getattr(errno, "EDQUOT", None),
@@ -283,14 +287,21 @@ def lock_folder(folder: str | os.PathLike, holder: str) -> FolderLock:
 
 
 def _lock_descriptor(descriptor: int) -> None:
-    """Lock the open file without waiting: BlockingIOError when another process holds it."""
+    """Lock the open file without waiting: BlockingIOError when another process holds it.
+
+    On Windows (tests/test_io_folder_lock.py simulates it) the lock is the byte at
+    :data:`WINDOWS_LOCK_OFFSET` (Windows locks past the end of a file too), and the
+    descriptor is left at the start of the file, where the holder's text is written."""
     if fcntl is not None:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
-    try:  # pragma: no cover - Windows
+    os.lseek(descriptor, WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+    try:
         msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
-    except PermissionError as error:  # pragma: no cover - Windows: held by another
+    except PermissionError as error:  # held by another process (errno 13)
         raise BlockingIOError(*error.args) from None
+    finally:
+        os.lseek(descriptor, 0, os.SEEK_SET)
 
 
 def _holder_of(path: str) -> str:
