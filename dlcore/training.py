@@ -16,9 +16,10 @@ One epoch of ``fit`` is::
     for x, y in mini_batches(data, order of the epoch):   # dlcore.batches
         model.loss_rows(x, y, rows, training=True, step=n_updates, gradient=True)
         totals += (sum of rows.loss, sum of rows.correct, n)  # on the device, in float64
+        totals[0] += n * Omega(theta)       # the weight decay before the update (BatchPenalty)
         optimizer.apply(model.trainable_parameters)           # theta <- theta - eta * ...
         n_updates += 1
-    loss = totals[0] / totals[2] + model.penalty()            # the cost, weight decay included
+    loss = totals[0] / totals[2]    # Keras's: the mean over samples of each batch's cost
 
 then the divergence check (:class:`dlcore.errors.DivergenceCheck`), validation, the history and
 the callbacks. ``fit`` and ``evaluate`` send the data to the backend once per call and gather
@@ -67,7 +68,9 @@ one-layer model in under fifty lines.)
     multiplying each sample's loss and its part of the gradient (:meth:`TrainingLoop._weigh`);
     the loop passes it only when the caller gave weights.
 ``penalty()``
-    the weight-decay term Omega(theta) of the cost (float), added to each epoch's loss.
+    the weight-decay term Omega(theta) of the cost (float), added to ``evaluate``'s loss.
+    ``fit`` and ``train_on_batch`` compute each batch's on the backend instead, from the
+    ``l1`` and ``l2`` of the trainable Parameters (the same number: tests hold them together).
 ``get_weights()``, ``set_weights(weights)``
     NumPy copies of the parameter values, and their assignment: snapshots, the divergence check,
     early stopping.
@@ -128,6 +131,73 @@ def accumulate_output_losses(first, last, parts, totals):
         for row in range(parts.shape[0]):
             total += parts[row, column]
         totals[3 + column] += total
+
+
+@body
+def penalty_blocks(block, first_unit, last_unit, theta, l1, l2, partial_sums, offset,
+                   block_size):
+    """partial_sums[offset + block] = the sum of l1 |w| + l2/2 w^2 over the block's elements of
+    ``theta`` (flat), in float64: a block's share of the weight-decay term Omega(theta)."""
+    total = 0.0
+    for i in range(block * block_size, min(theta.shape[0], (block + 1) * block_size)):
+        w = np.float64(theta[i])
+        total += l1 * abs(w) + 0.5 * l2 * w * w
+    partial_sums[offset + block] = total
+
+
+@body
+def add_batch_penalty(first, last, partial_sums, n_rows, totals):
+    """totals[0] += n_rows * (the sum of partial_sums): the batch's weight-decay term, counted
+    once per sample as the batch's losses are, so that the epoch's mean is Keras's."""
+    for _ in range(first, last):
+        total = 0.0
+        for block in range(partial_sums.shape[0]):
+            total += partial_sums[block]
+        totals[0] += n_rows * total
+
+
+#: elements of a weight tensor per block of :func:`penalty_blocks`
+PENALTY_BLOCK = 4096
+
+
+class BatchPenalty:
+    """The weight-decay term Omega(theta) of the weights as they are before a batch's update,
+    added to the batch's loss sum (``totals[0]``) once per sample, on the backend: Keras's cost
+    of a batch, its loss plus the regularisation of the weights it was computed with. Made for
+    the trainable parameters that carry an L1 or L2 term (:meth:`of` gives None when none does,
+    and the loop then adds nothing)."""
+
+    def __init__(self, backend, parameters):
+        self.backend = backend
+        self.terms = [(parameter.value.reshape(-1), float(parameter.l1), float(parameter.l2))
+                      for parameter in parameters]
+        self.blocks = [-(-theta.shape[0] // PENALTY_BLOCK) for theta, _, _ in self.terms]
+        self.partial_sums = backend.zeros((sum(self.blocks),), np.float64) \
+            if backend.launches_kernels else None
+
+    @classmethod
+    def of(cls, model):
+        """The penalty of ``model``'s trainable parameters with weight decay, or None."""
+        decayed = [parameter for parameter in model.trainable_parameters
+                   if parameter.l1 or parameter.l2]
+        return cls(model.backend, decayed) if decayed else None
+
+    def add(self, n_rows, totals):
+        """totals[0] += n_rows * Omega(theta) (float64)."""
+        if not self.backend.launches_kernels:
+            totals[0] += n_rows * sum(
+                l1 * np.abs(theta).sum(dtype=np.float64)
+                + 0.5 * l2 * np.square(theta, dtype=np.float64).sum()
+                for theta, l1, l2 in self.terms)
+            return
+        offset = 0
+        for (theta, l1, l2), blocks in zip(self.terms, self.blocks):
+            self.backend.launch_rows(penalty_blocks, blocks, 1, theta, np.float64(l1),
+                                     np.float64(l2), self.partial_sums, offset, PENALTY_BLOCK,
+                                     work=theta.shape[0])
+            offset += blocks
+        self.backend.launch_1d(add_batch_penalty, 1, self.partial_sums, np.float64(n_rows),
+                               totals)
 
 
 @body
@@ -683,6 +753,7 @@ class TrainingLoop:
         last_good = self._training_snapshot()
         self._adversary = adversary
         self._data_parallel = data_parallel
+        self._batch_penalty = BatchPenalty.of(self)
         try:
             with backend.compute(small_products=True):
                 for _ in range(epochs):
@@ -695,7 +766,7 @@ class TrainingLoop:
             self._restore_snapshot(last_good)
             raise
         finally:
-            self._adversary = self._data_parallel = None
+            self._adversary = self._data_parallel = self._batch_penalty = None
             if data_parallel is not None:
                 data_parallel.finish()
         for callback in callbacks:
@@ -801,19 +872,20 @@ class TrainingLoop:
             n = x.shape[0]
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
                              totals, steps, w)
-            logs = (self._logs(totals, with_penalty=True)
-                    if batch.reports or any(every_batch) else None)
+            logs = self._logs(totals) if batch.reports or any(every_batch) else None
             for callback, every in zip(callbacks, every_batch):
                 callback.on_train_batch_end(batch.index, logs if every or batch.reports
                                             else None)
         if getattr(self, "_data_parallel", None) is not None:
             self._data_parallel.sum_totals(totals)
-        return self._logs(totals, with_penalty=True)
+        return self._logs(totals)
 
     def _train_step(self, x, targets, rows, totals, steps=None, weights=None):
         """One update (lecture "Supervised learning": forward, loss, back-propagation, then the
-        optimiser step); the batch's sums go into ``totals``. In adversarial training the
-        gradient is that of the clean and the adversarial batch, weighted.
+        optimiser step); the batch's sums go into ``totals``, its cost included: the loss
+        plus the weight-decay term of the weights before the update (:class:`BatchPenalty`,
+        as Keras's ``fit`` reports it). In adversarial training the gradient is that of the
+        clean and the adversarial batch, weighted.
 
         ``steps`` (:meth:`_product_steps`, default: found here) lets the optimiser update a
         layer's weights during its backward pass, straight from their gradient's product
@@ -821,6 +893,10 @@ class TrainingLoop:
         the gradient and reading it back."""
         adversary = getattr(self, "_adversary", None)
         data_parallel = getattr(self, "_data_parallel", None)
+        penalty = getattr(self, "_batch_penalty", None)
+        if penalty is not None and x.shape[0]:
+            # before the forward pass: a product step updates weights during the backward pass
+            penalty.add(x.shape[0], totals)
         if adversary is not None and (x.shape[0] or data_parallel is None):
             adversary.update_gradients(self, x, targets, rows, totals)
         elif x.shape[0] or data_parallel is None:   # a rank's shard may hold no row
@@ -911,17 +987,17 @@ class TrainingLoop:
             self.backend.launch_1d(accumulate_output_losses, rows.parts.shape[1], rows.parts,
                                    totals)
 
-    def _logs(self, totals, with_penalty=False):
-        """The mean loss (without weight decay) and the metrics of the summed ``totals``, in
+    def _logs(self, totals):
+        """The mean loss and the metrics of the summed ``totals``, in
         :attr:`metrics_names`' order: a model with several outputs reports each output's mean
         loss as ``<output name>_loss`` (before the loss weights) and the accuracy of those
         compiled with it as ``<output name>_accuracy`` (Keras's names; no bare "accuracy",
-        whose output would be ambiguous). ``with_penalty``: the loss is the cost, the
-        weight-decay term of the weights as they are now added (Keras's loss)."""
+        whose output would be ambiguous). The loss is what the totals sum: the cost, weight
+        decay included, after :meth:`_train_step`'s batches, the loss alone otherwise."""
         sums = self.backend.to_numpy(totals)
         loss, correct, count = sums[:3]
         count = max(count, 1)
-        logs = {"loss": float(loss / count) + (self.penalty() if with_penalty else 0.0)}
+        logs = {"loss": float(loss / count)}
         outputs = (len(sums) - 3) // 2
         if not outputs:
             if self.metrics:
@@ -988,13 +1064,14 @@ class TrainingLoop:
         rows = LossRows.empty(self.backend, len(x), targets.shape[1], self.dtype,
                               self._output_count())
         totals = self._new_totals()
-        penalty = self.penalty()   # of the weights the batch's loss was computed with
-        with self.backend.compute(small_products=True):
-            self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows, totals,
-                             weights=weights)
-        logs = self._logs(totals)
-        logs["loss"] += penalty
-        return scores(logs, return_dict)
+        self._batch_penalty = BatchPenalty.of(self)
+        try:
+            with self.backend.compute(small_products=True):
+                self._train_step(self.backend.asarray(x, dtype=self.dtype), targets, rows,
+                                 totals, weights=weights)
+        finally:
+            self._batch_penalty = None
+        return scores(self._logs(totals), return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss and metrics of one batch in evaluation mode, without an update (Keras's
@@ -1103,7 +1180,7 @@ class TrainingLoop:
                     self._weigh(rows.parts, w_batch, rows.outputs)
             self._accumulate(rows, totals)
         logs = self._logs(totals)
-        logs["loss"] += self.penalty()
+        logs["loss"] += float(self.penalty())
         return logs
 
     def predict(self, x, batch_size=256, verbose=0, *, mc_dropout=0):

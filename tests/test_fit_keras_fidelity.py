@@ -1,0 +1,82 @@
+"""``fit``'s numbers as Keras 3 reports them (dlcore/training.py, dlcore/callbacks.py).
+
+Oracles: the epoch's loss is the mean over samples of each batch's cost, the cost of a batch
+being what ``train_on_batch`` reports for it (its loss plus the weight decay of the weights it
+was computed with, which already agrees with Keras); and Keras 3.15 itself (torch backend),
+skipped where Keras is not installed, on the same weights and batches.
+"""
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import Dense
+from dlcore.optimizers import SGD
+from dlcore.regularizers import L1L2, l2
+from test_io_keras import real_keras
+
+X = np.random.default_rng(0).random((20, 5)).astype(np.float32)
+Y = np.random.default_rng(1).integers(0, 3, 20)
+
+
+def regularised_network(backend="cpu", seed=3):
+    model = dlcore.Sequential([
+        Dense(4, activation="relu", input_shape=(5,), kernel_regularizer=l2(0.05),
+              bias_regularizer=L1L2(0.01, 0.02)),
+        Dense(3, activation="softmax", kernel_regularizer=l2(0.05))], backend=backend,
+        seed=seed)
+    model.compile("cross_entropy", SGD(0.5))
+    return model
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_fits_epoch_loss_is_the_mean_of_each_batchs_cost_before_its_update(backend):
+    """20 samples in batches of 8, 8 and 4: each batch's cost weighs by its samples, and its
+    weight decay is that of the weights before its update (the penalty of the weights at the
+    epoch's end was added before: 1.572 where Keras reports 1.663)."""
+    by_hand = regularised_network(backend)
+    costs = [by_hand.train_on_batch(X[start:start + 8], Y[start:start + 8])
+             for start in (0, 8, 16)]
+    expected = (8 * costs[0] + 8 * costs[1] + 4 * costs[2]) / 20
+    model = regularised_network(backend)
+    history = model.fit(X, Y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-6)
+    assert type(history.history["loss"][0]) is float
+    for mine, theirs in zip(model.get_weights(), by_hand.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_the_penalty_on_the_backend_is_the_models_penalty_over_many_blocks():
+    """A kernel of 80 x 130 = 10,400 weights spans three blocks of the reduction."""
+    from dlcore.training import BatchPenalty
+    model = dlcore.Sequential([Dense(130, input_shape=(80,), kernel_regularizer=L1L2(0.003, 0.2),
+                                     bias_regularizer=l2(0.1))], backend="cpu", seed=1)
+    model.compile("mse", "sgd")
+    model.build((80,))
+    kernel, _ = model.layers[0].get_weights()
+    model.layers[0].set_weights([kernel, np.linspace(-1, 1, 130, dtype=np.float32)])
+    totals = model.backend.zeros((3,), np.float64)
+    BatchPenalty.of(model).add(7, totals)
+    assert model.backend.to_numpy(totals)[0] == pytest.approx(7 * model.penalty(), rel=1e-9)
+    model.layers[0].trainable = False          # a frozen layer's weights are not penalised
+    assert BatchPenalty.of(model) is None and model.penalty() == 0
+
+
+def test_fits_loss_with_a_regulariser_is_kerass():
+    """Keras 3.15: loss [1.66344, 1.41401, 1.29252] for this model and data."""
+    keras = real_keras()
+    keras.utils.set_random_seed(0)
+    in_keras = keras.Sequential([
+        keras.Input((5,)),
+        keras.layers.Dense(4, activation="relu", kernel_regularizer=keras.regularizers.l2(0.05)),
+        keras.layers.Dense(3, activation="softmax",
+                           kernel_regularizer=keras.regularizers.l2(0.05))])
+    in_keras.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    model = dlcore.Sequential([
+        Dense(4, activation="relu", input_shape=(5,), kernel_regularizer=l2(0.05)),
+        Dense(3, activation="softmax", kernel_regularizer=l2(0.05))], backend="cpu")
+    model.compile("cross_entropy", SGD(0.5))
+    model.build((5,))
+    model.set_weights(in_keras.get_weights())
+    theirs = in_keras.fit(X, Y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    mine = model.fit(X, Y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], rtol=1e-6)
