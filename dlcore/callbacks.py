@@ -53,9 +53,6 @@ class Callback:
 
     model = None
     params = {}
-    #: whether the callback sets the learning rate: the fit's History then keeps the rate of
-    #: each epoch, as Keras's LR callbacks write it into the logs
-    sets_learning_rate = False
     #: whether the batch hooks get the logs of every batch (True) or of the batches that
     #: report (False); None: True when the class overrides a batch hook (see
     #: :meth:`wants_every_batch_logs`)
@@ -109,35 +106,27 @@ class History(Callback):
     """What ``fit`` returns, as Keras's: ``history`` maps the loss, the metrics and their
     ``val_`` twins (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``) to their per-epoch
     lists for this call of ``fit``, and ``learning_rate`` too when a callback sets the rate
-    (:class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`), as Keras 3 does, so that
+    (:class:`LearningRateScheduler`, :class:`ReduceLROnPlateau` write it into the epoch's logs,
+    as Keras 3's do; ``fit`` runs History after the caller's callbacks, as Keras), so that
     ``pd.DataFrame(history.history).plot()`` draws the curves alone. ``epoch`` lists the epochs'
     indices, counted from 0 over the model's life (Keras's ``[2, 3]`` after ``fit(epochs=4,
-    initial_epoch=2)`` on a model trained 2 epochs); ``seconds`` each epoch's duration.
+    initial_epoch=2)``); ``seconds`` each epoch's duration (dlcore's, not in the logs).
 
     The model's own record, ``model.history``, keeps every number of every fit, the learning
-    rate and the seconds included: what the files store and the commands plot."""
-
-    #: the epoch logs' numbers that are dlcore's, not Keras's History's
-    NOT_KERAS = ("learning_rate", "seconds")
+    rate and the seconds of each epoch included: what the files store and the commands plot."""
 
     def __init__(self):
         self.history = {}
         self.epoch = []
         self.seconds = []
-        #: whether ``history`` keeps the learning rate (``fit`` sets it when one of its
-        #: callbacks ``sets_learning_rate``)
-        self.keeps_learning_rate = False
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
         self.epoch.append(epoch)
-        if "seconds" in logs:
-            self.seconds.append(logs["seconds"])
-        for name, value in logs.items():
-            keras_keeps = name not in self.NOT_KERAS or (name == "learning_rate"
-                                                         and self.keeps_learning_rate)
-            if keras_keeps:
-                self.history.setdefault(name, []).append(value)
+        record = getattr(self.model, "history", None)
+        if isinstance(record, dict) and record.get("seconds"):
+            self.seconds.append(record["seconds"][-1])   # fit records it before the callbacks
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(value)
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
@@ -467,11 +456,10 @@ class ReduceLROnPlateau(_Monitored):
     verbose : 0 silent, 1 a line on stderr at each reduction
 
     The optimiser's learning rate must be a number (not a schedule). The reduced rate is the
-    optimiser's, so a saved model keeps it; the waiting counts start again in each fit. The
-    fit's History then keeps the learning rate of each epoch, as Keras's does.
+    optimiser's, so a saved model keeps it; the waiting counts start again in each fit. As
+    Keras's, it writes the epoch's rate (before a reduction) into the epoch's logs as
+    ``learning_rate``, which the fit's History, and the callbacks listed after it, see.
     """
-
-    sets_learning_rate = True
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
@@ -492,6 +480,7 @@ class ReduceLROnPlateau(_Monitored):
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self.model, logs)
         value = self._value(logs)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
@@ -518,15 +507,14 @@ class LearningRateScheduler(Callback):
     ``LearningRateScheduler``): ``epoch`` counts from 0 over the model's life, ``rate`` is the
     current one. dlcore's own schedules (``dlcore.optimizers.StepDecay``,
     ``ExponentialDecay``, given as the optimiser's learning rate) change it at every update
-    instead. The fit's History keeps the learning rate of each epoch, as Keras's does.
+    instead. As Keras's, it writes the epoch's rate into the epoch's logs as
+    ``learning_rate``, which the fit's History, and the callbacks listed after it, see.
 
     Parameters
     ----------
     schedule : callable (epoch, rate) -> new rate (a positive number)
     verbose : 0 silent, 1 a line on stderr per epoch
     """
-
-    sets_learning_rate = True
 
     def __init__(self, schedule, verbose=0):
         if not callable(schedule):
@@ -547,6 +535,16 @@ class LearningRateScheduler(Callback):
             click.echo(f"epoch {epoch + 1}: learning rate {optimizer.learning_rate:.3g}",
                        err=True)
 
+    def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self.model, logs)
+
+
+def _log_learning_rate(model, logs):
+    """logs["learning_rate"] = the optimiser's rate now: what Keras's LR callbacks add to the
+    epoch's logs (the logs ``fit`` hands every callback of the epoch, in order)."""
+    if logs is not None:   # a number: on_train_begin refused a schedule
+        logs["learning_rate"] = float(model.optimizer.learning_rate)
+
 
 def _constant_learning_rate(model, name):
     from dlcore.optimizers import Schedule
@@ -558,8 +556,10 @@ def _constant_learning_rate(model, name):
 
 class CSVLogger(Callback):
     """Write each epoch's numbers as a row of a CSV file (Keras's ``CSVLogger``): ``epoch``
-    (Keras's index, from 0 over the model's life), then the logs' names in alphabetical order
-    (loss, accuracy, val_..., and dlcore's learning_rate and seconds).
+    (Keras's index, from 0 over the model's life), then the names of the first epoch's logs in
+    alphabetical order (accuracy, loss, val_..., and learning_rate when a learning-rate
+    callback listed before it wrote it, as in Keras). The seconds of each epoch are in the
+    model's own record, ``model.history["seconds"]``.
 
     Parameters
     ----------
@@ -708,8 +708,14 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
-        click.echo(f"epoch {epoch + 1}/{self.epochs}: {format_logs(logs or {})}",
-                   file=self.file)
+        shown = dict(logs or {})
+        # the epoch's rate and duration from the model's record (fit writes it before the
+        # callbacks): dlcore's line shows them, though Keras's logs do not hold them
+        record = getattr(self.model, "history", None)
+        if isinstance(record, dict):
+            shown.update({name: record[name][-1] for name in ("learning_rate", "seconds")
+                          if record.get(name) and name not in shown})
+        click.echo(f"epoch {epoch + 1}/{self.epochs}: {format_logs(shown)}", file=self.file)
 
 
 def _is_terminal(stream):

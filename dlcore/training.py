@@ -785,11 +785,11 @@ class TrainingLoop:
         return AdversarialTraining(epsilon, weight, float(x.min()), float(x.max()))
 
     def _callbacks(self, history, callbacks, n_batches, last_epoch, verbose):
-        """History, the caller's callbacks and the progress bar, each given the model and
-        Keras's ``params`` (epochs, steps per epoch, verbose)."""
-        callbacks = [history] + list(callbacks or [])
-        history.keeps_learning_rate = any(getattr(callback, "sets_learning_rate", False)
-                                          for callback in callbacks)
+        """The caller's callbacks, History and the progress bar, each given the model and
+        Keras's ``params`` (epochs, steps per epoch, verbose). History after the caller's, as
+        Keras adds it: it then keeps the ``learning_rate`` an LR callback writes into the
+        epoch's logs."""
+        callbacks = list(callbacks or []) + [history]
         if verbose:
             callbacks.append(ProgressBar(n_batches, last_epoch))
         # checkpoints last: the file of an epoch then holds the other callbacks' state of it
@@ -837,9 +837,10 @@ class TrainingLoop:
             x_valid, y_valid, weights_valid = validation
             found = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)
             logs.update({f"val_{name}": value for name, value in found.items()})
-        logs.update(learning_rate=rate, seconds=seconds)
         self.epochs_done += 1
-        self._record(logs)
+        # the model's own record keeps dlcore's rate and duration of the epoch too; the logs
+        # the callbacks get hold Keras's numbers (an LR callback adds learning_rate, as Keras's)
+        self._record({**logs, "learning_rate": rate, "seconds": seconds})
         # callback_state: what resuming needs of each callback, kept up to date as they run so
         # that a checkpointing callback saves this epoch's
         self.callback_state = {}

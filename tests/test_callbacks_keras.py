@@ -289,9 +289,9 @@ def test_csv_logger_writes_the_history_and_appends_for_a_resumed_fit(tmp_path):
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
     assert [int(row["epoch"]) for row in rows] == [0, 1, 2]      # Keras's epoch indices
-    for name, values in model.history.items():
-        if name != "seconds":
-            np.testing.assert_allclose([float(row[name]) for row in rows], values)
+    assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    for name in list(rows[0])[1:]:
+        np.testing.assert_allclose([float(row[name]) for row in rows], model.history[name])
     assert os.listdir(tmp_path) == ["log.csv"]      # no temporary file left behind
     fit(model, 1, [CSVLogger(path)])                # not appending: a fresh file
     with open(path, newline="") as file:
@@ -314,7 +314,7 @@ def test_lambda_callback_calls_each_function_with_its_arguments():
     assert events[0] == ("train_begin", {}) and events[-1] == ("train_end", {})
     assert [e[1] for e in events if e[0] == "epoch_begin"] == [0, 1]   # Keras's: from 0
     assert [e for e in events if e[0] == "epoch_end"][0][2] == sorted(
-        ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"])
+        ["loss", "accuracy", "val_loss", "val_accuracy"])
     assert [e[1] for e in events if e[0] == "batch"] == list(range(6)) * 2
     with pytest.raises(ValueError, match="dlcore calls no on_test_batch_end"):
         LambdaCallback(on_test_batch_end=print)
@@ -418,3 +418,30 @@ def test_batch_logs_are_read_only_where_a_callback_asks_for_them_and_the_bar_kee
     # a report every 150 // 50 = 3 batches, and the epoch's logs: 51 reads; 151 for a
     # callback that records every batch, while the bar still gets its 50 reports
     assert counts == {"none": (51, 50), "epoch hooks": (51, 50), "batch hooks": (151, 50)}
+
+
+@pytest.mark.parametrize("scheduler_first", [False, True])
+def test_epoch_logs_and_csv_columns_are_kerass_and_lr_callbacks_add_the_rate(
+        tmp_path, scheduler_first):
+    """Keras 3.15: the logs at on_epoch_end hold the loss and metrics and their val_ twins; a
+    LearningRateScheduler or ReduceLROnPlateau adds learning_rate to them, so a CSVLogger
+    listed after one has the column and one listed before it has not (dlcore's logs held
+    learning_rate and seconds always)."""
+    seen = []
+    spy = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(sorted(logs)))
+    fit(network(), 1, [spy, CSVLogger(tmp_path / "plain.csv")])
+    assert seen == [["accuracy", "loss", "val_accuracy", "val_loss"]]
+    with open(tmp_path / "plain.csv", newline="") as file:
+        assert next(csv.reader(file)) == ["epoch", "accuracy", "loss", "val_accuracy",
+                                          "val_loss"]
+    logger = CSVLogger(tmp_path / "log.csv")
+    for scheduler in (LearningRateScheduler(lambda epoch, rate: rate / 2),
+                      ReduceLROnPlateau()):
+        model = network()
+        history = fit(model, 2, [scheduler, logger] if scheduler_first else [logger, scheduler])
+        with open(tmp_path / "log.csv", newline="") as file:
+            columns = next(csv.reader(file))
+        assert ("learning_rate" in columns) is scheduler_first
+        assert "seconds" not in columns and "seconds" not in history.history
+        assert history.history["learning_rate"] == model.history["learning_rate"]
+    assert len(model.history["seconds"]) == 2      # dlcore's record keeps the timing
