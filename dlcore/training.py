@@ -654,6 +654,10 @@ class TrainingLoop:
         batch_size : int, 32 when None (as Keras)
         epochs : int; with ``initial_epoch`` (Keras' resuming convention) the index of the last
             epoch: ``epochs - initial_epoch`` passes run
+        initial_epoch : int >= 0, the index of the first epoch (Keras's): a model that has
+            trained fewer epochs (a new one, one loaded from a Keras file) counts on from it
+            (``epochs_done`` becomes initial_epoch: the callbacks, History.epoch and the
+            batch order of each epoch follow), one that has trained more from its own count
         validation_split : float in [0, 1), the fraction of (x, y) held out for validation,
             chosen by a seeded permutation (Keras takes the last rows instead; a class-sorted
             data set would then validate on one class)
@@ -699,8 +703,8 @@ class TrainingLoop:
             if value is not None:
                 raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
                                  f"(subset the arrays instead)")
-        epochs = check_int(epochs, "epochs", minimum=0)
-        epochs = max(epochs - check_int(initial_epoch, "initial_epoch", minimum=0), 0)
+        initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
+        epochs = max(check_int(epochs, "epochs", minimum=0) - initial_epoch, 0)
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
         x = self._checked_inputs(x)
@@ -731,6 +735,11 @@ class TrainingLoop:
                    **({} if weights is None else {"sample_weights": True}),
                    **({} if adversary is None else {"adversarial": adversary.epsilon,
                                                     "adversarial_weight": adversary.weight}))
+        if epochs:
+            # Keras's resuming convention: the first epoch's index is initial_epoch (History.epoch
+            # [2, 3] for fit(epochs=4, initial_epoch=2) on a new model); dlcore counts over the
+            # model's life, so a model trained further goes on from its own count
+            self.epochs_done = max(self.epochs_done, initial_epoch)
         history = History()
         callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
                                     self.epochs_done + epochs, verbose)

@@ -80,3 +80,28 @@ def test_fits_loss_with_a_regulariser_is_kerass():
     theirs = in_keras.fit(X, Y, epochs=3, batch_size=8, shuffle=False, verbose=0)
     mine = model.fit(X, Y, epochs=3, batch_size=8, shuffle=False, verbose=0)
     np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], rtol=1e-6)
+
+
+def test_initial_epoch_numbers_the_epochs_of_a_new_model_as_keras():
+    """Keras 3.15: fit(epochs=4, initial_epoch=2) on a new model runs 2 epochs, History.epoch
+    [2, 3], and the callbacks see epochs 2 and 3 (dlcore numbered them 0 and 1)."""
+    from dlcore.callbacks import LambdaCallback
+    model = regularised_network()
+    seen = []
+    history = model.fit(X, Y, epochs=4, initial_epoch=2, batch_size=8, verbose=0,
+                        callbacks=[LambdaCallback(
+                            on_epoch_begin=lambda epoch, logs: seen.append(epoch))])
+    assert history.epoch == [2, 3] and seen == [2, 3] and model.epochs_done == 4
+    assert len(history.history["loss"]) == 2
+    # a model that has trained further goes on from its own count (dlcore's, over its life)
+    assert model.fit(X, Y, epochs=3, initial_epoch=2, verbose=0).epoch == [4]
+    assert regularised_network().fit(X, Y, epochs=2, initial_epoch=2, verbose=0).epoch == []
+
+
+def test_initial_epoch_of_a_new_model_is_kerass_history_epoch():
+    keras = real_keras()
+    in_keras = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    in_keras.compile("sgd", "sparse_categorical_crossentropy")
+    theirs = in_keras.fit(X, Y, epochs=4, initial_epoch=2, verbose=0)
+    mine = regularised_network().fit(X, Y, epochs=4, initial_epoch=2, verbose=0)
+    assert mine.epoch == theirs.epoch == [2, 3]
