@@ -166,8 +166,10 @@ class _Monitored(Callback):
 
 class EarlyStopping(_Monitored):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs, and put back the weights of the best epoch: Keras 3's ``EarlyStopping``, its
-    arguments in its order, its rule line for line.
+    epochs, and with ``restore_best_weights=True`` put back the weights of the best epoch:
+    Keras 3's ``EarlyStopping``, its arguments in its order and its defaults, its rule line
+    for line. The lecture's early stopping returns the best epoch's parameters: pass
+    ``restore_best_weights=True`` for it (Keras's default, False, keeps the last epoch's).
 
     Each monitored epoch adds one to ``wait``; an improvement on the best value so far makes it
     the best and, when it also improves on ``baseline`` (or there is none), sets ``wait`` back
@@ -185,8 +187,8 @@ class EarlyStopping(_Monitored):
     verbose : 0 silent, 1 a line on stderr when it stops the fit and when it restores weights
     mode : "min", "max" or "auto" (max for names containing "accuracy", else min)
     baseline : float or None, a value the monitor must improve on within ``patience`` epochs
-    restore_best_weights : bool, restore the best epoch's weights at the end (default True;
-        Keras's default is False)
+    restore_best_weights : bool, restore the best epoch's weights at the end (default False,
+        as Keras: the weights of the last epoch trained stay)
     start_from_epoch : int >= 0, the epochs (Keras's index, from 0) before monitoring starts:
         a warm-up in which no improvement is expected
 
@@ -198,7 +200,7 @@ class EarlyStopping(_Monitored):
     """
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=True, start_from_epoch=0):
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
         if isinstance(verbose, str):
             raise ValueError(f"EarlyStopping's verbose must be 0 or 1, got {verbose!r}: its "
                              f"fourth argument is verbose (Keras's order); give mode= by name")

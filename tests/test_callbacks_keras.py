@@ -185,28 +185,30 @@ def test_early_stopping_counts_from_the_last_improvement_by_more_than_min_delta(
     # epoch 1 improves by 0.05 <= min_delta (not counted), epoch 2 by 0.2 (counted): wait
     # restarts at 2, then 3 and 4 stall and patience 2 stops at 4, restoring 2's weights (Keras
     # 3.15's own callback, driven by these losses: best_epoch 2, stopped_epoch 4)
-    stopper = EarlyStopping(patience=2, min_delta=0.1)
+    stopper = EarlyStopping(patience=2, min_delta=0.1, restore_best_weights=True)
     assert epochs_trained(stopper, [1.0, 0.95, 0.8, 0.79, 0.9, 0.5, 0.4]) == 5
     assert stopper.best_epoch == 2 and stopper.stopped_epoch == 4
     assert stopper.model.epoch == 2
 
 
-# Keras 3.15's own EarlyStopping driven by the same values: (epochs trained, best_epoch,
+# Keras 3.15's own EarlyStopping driven by the same values (restoring the best weights where
+# the settings say so): (epochs trained, best_epoch,
 # stopped_epoch, the epoch whose weights the model ends with)
 @pytest.mark.parametrize("settings, values, keras", [
     # improving, but above the baseline until epoch 5: the count runs on from epoch 0 and
     # starts again at 5; 7 and 8 stall, and patience 2 stops at 8
-    ({"patience": 2, "baseline": 0.5},
+    ({"patience": 2, "baseline": 0.5, "restore_best_weights": True},
      [1.0, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.35, 0.36, 0.37, 0.2], (9, 6, 8, 6)),
-    ({"patience": 2, "baseline": 0.95}, [1.0, 0.9, 0.91, 0.92, 0.93], (4, 1, 3, 1)),
+    ({"patience": 2, "baseline": 0.95, "restore_best_weights": True},
+     [1.0, 0.9, 0.91, 0.92, 0.93], (4, 1, 3, 1)),
     ({"monitor": "val_accuracy", "patience": 3, "baseline": 0.9,
       "restore_best_weights": False},
      [0.5, 0.6, 0.7, 0.8, 0.95, 0.94, 0.93, 0.92, 0.91], (8, 4, 7, 7)),
     # epochs 0..2 are a warm-up: monitoring starts at 3, whose value is the first best
-    ({"patience": 1, "start_from_epoch": 3}, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6],
-     (5, 3, 4, 3)),
-    ({"patience": 2, "start_from_epoch": 2}, [0.1, 1.1, 1.2, 1.0, 1.4, 1.5, 1.6],
-     (6, 3, 5, 3)),
+    ({"patience": 1, "start_from_epoch": 3, "restore_best_weights": True},
+     [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6], (5, 3, 4, 3)),
+    ({"patience": 2, "start_from_epoch": 2, "restore_best_weights": True},
+     [0.1, 1.1, 1.2, 1.0, 1.4, 1.5, 1.6], (6, 3, 5, 3)),
 ], ids=["baseline-late", "baseline-beaten", "baseline-accuracy", "warm-up", "warm-up-best"])
 def test_early_stopping_baseline_and_start_from_epoch_follow_keras(settings, values, keras):
     stopper = EarlyStopping(**settings)
@@ -223,7 +225,7 @@ def test_early_stopping_takes_kerass_arguments_in_kerass_order(capsys):
         "val_accuracy", 0.01, 3, 1, "max", 0.9, False, 2)
     # verbose: Keras's two messages, with its epochs counted from 1 ("Epoch 9: early stopping",
     # "Restoring model weights from the end of the best epoch: 7.")
-    epochs_trained(EarlyStopping(patience=2, baseline=0.5, verbose=1),
+    epochs_trained(EarlyStopping(patience=2, baseline=0.5, verbose=1, restore_best_weights=True),
                    [1.0, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.35, 0.36, 0.37, 0.2])
     assert capsys.readouterr().err.splitlines() == [
         "epoch 9: early stopping", "restoring the weights of the best epoch, 7"]

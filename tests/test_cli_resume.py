@@ -134,16 +134,17 @@ def test_network_interrupted_with_early_stopping_resumes_to_the_same_network(
         return model.compile("cross_entropy", dlcore.optimizers.Adam(rate), ["accuracy"])
 
     fit = {"batch_size": 32, "validation_split": 0.2, "verbose": 0}
-    full, stopper = network(), EarlyStopping(patience=1)
+    full, stopper = network(), EarlyStopping(patience=1, restore_best_weights=True)
     full.fit(X, y, epochs=6, callbacks=[stopper], **fit)
     part = network()
     interrupt_after(monkeypatch, dlcore.network.Sequential, "_train_step", 10 * 2 + 4)
     with pytest.raises(KeyboardInterrupt):
-        part.fit(X, y, epochs=6, callbacks=[EarlyStopping(patience=1)], **fit)
+        part.fit(X, y, epochs=6, callbacks=[EarlyStopping(patience=1, restore_best_weights=True)],
+                 **fit)
     monkeypatch.undo()
     assert part.epochs_done == 2 and part.n_updates == 20
     resumed = reloaded(part, tmp_path)
-    resumed_stopper = EarlyStopping(patience=1)
+    resumed_stopper = EarlyStopping(patience=1, restore_best_weights=True)
     resumed_stopper.set_state(resumed.callback_state["EarlyStopping"])
     resumed.fit(X, y, epochs=6 - resumed.epochs_done, callbacks=[resumed_stopper], **fit)
     assert_identical(full, resumed)

@@ -25,9 +25,11 @@ FIT = {"batch_size": 32, "validation_split": 0.2, "verbose": 0}
 
 @pytest.fixture(scope="module")
 def two_epochs(digits):
-    """The state of a network fitted 2 epochs with EarlyStopping(patience=1)."""
+    """The state of a network fitted 2 epochs with EarlyStopping(patience=1), keeping the
+    best weights."""
     model = network()
-    model.fit(*digits, epochs=2, callbacks=[EarlyStopping(patience=1)], **FIT)
+    model.fit(*digits, epochs=2, callbacks=[EarlyStopping(patience=1, restore_best_weights=True)],
+              **FIT)
     return model.get_state()
 
 

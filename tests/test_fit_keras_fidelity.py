@@ -105,3 +105,33 @@ def test_initial_epoch_of_a_new_model_is_kerass_history_epoch():
     theirs = in_keras.fit(X, Y, epochs=4, initial_epoch=2, verbose=0)
     mine = regularised_network().fit(X, Y, epochs=4, initial_epoch=2, verbose=0)
     assert mine.epoch == theirs.epoch == [2, 3]
+
+
+def test_early_stopping_keeps_the_last_epochs_weights_by_default_as_keras():
+    """Keras's restore_best_weights is False: the fit ends with the weights of the epoch it
+    stopped after (dlcore's default put the best epoch's back)."""
+    from dlcore.callbacks import Callback, EarlyStopping
+    last = []
+
+    class Last(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            last[:] = self.model.get_weights()
+
+    model = regularised_network()
+    model.compile("cross_entropy", SGD(5.0))        # too large: the loss bounces
+    stopper = EarlyStopping(monitor="loss", patience=1)
+    model.fit(X, Y, epochs=30, batch_size=4, verbose=0, callbacks=[Last(), stopper])
+    assert stopper.stopped_epoch is not None and stopper.best_epoch < stopper.stopped_epoch
+    for mine, expected in zip(model.get_weights(), last):
+        np.testing.assert_array_equal(mine, expected)
+
+
+def test_early_stoppings_defaults_are_kerass():
+    import inspect
+    keras = real_keras()
+    from dlcore.callbacks import EarlyStopping
+
+    def defaults(cls):
+        return {name: parameter.default
+                for name, parameter in inspect.signature(cls).parameters.items()}
+    assert defaults(EarlyStopping) == defaults(keras.callbacks.EarlyStopping)

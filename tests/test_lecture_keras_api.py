@@ -370,11 +370,11 @@ def test_dropout_early_stopping_and_augmentation_the_keras_way():
     x = x.reshape(64, 1, 8, 8)
     # validation labels the training data cannot teach: the validation loss soon rises
     x_val, y_val = x[:16], np.roll(y[:16], 3, axis=1)
-    stop = EarlyStopping(monitor='val_loss', patience=1)
+    stop = EarlyStopping(monitor='val_loss', patience=1, restore_best_weights=True)
     history = model.fit(x, y, epochs=40, batch_size=16, validation_data=(x_val, y_val),
                         callbacks=[stop], verbose=0).history
     assert stop.stopped_epoch is not None and len(history["loss"]) < 40
-    # the best epoch's weights are back (restore_best_weights, dlcore's default)
+    # the best epoch's weights are back (restore_best_weights; Keras's default is False)
     best = min(history["val_loss"])
     assert model.evaluate(x_val, y_val)[0] == pytest.approx(best, rel=1e-5)
     # dropout and augmentation act in training only: predict is deterministic, while each

@@ -89,7 +89,7 @@ def test_early_stopping_stops_and_restores_the_best_weights():
         def on_epoch_end(self, epoch, logs=None):
             seen.append((logs["val_loss"], self.model.get_weights()))
 
-    stopper = EarlyStopping(monitor="val_loss", patience=1)
+    stopper = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
     model.fit(x, y, epochs=30, batch_size=10, validation_split=0.3, callbacks=[Keep(), stopper],
               verbose=0)
     assert stopper.stopped_epoch is not None and len(seen) < 30
