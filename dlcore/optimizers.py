@@ -16,6 +16,20 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
 The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
 Momentum") and PyTorch's; Keras writes v <- mu v - eta g, the same steps for a constant eta.
 
+The lectures name AdaGrad, RMSProp and Adam ("Deep learning I") without saying where the small
+eps enters; dlcore's rules above are the papers' (Kingma & Ba's Algorithm 1) and PyTorch's.
+Keras places it elsewhere, and ``epsilon_form="keras"`` (set on a model compiled from a Keras
+file) takes Keras's steps instead:
+
+    RMSProp       theta <- theta - eta g / sqrt(s + eps)
+    Adam          theta <- theta - eta sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)
+                         = theta - eta m^ / (sqrt(v^) + eps sqrt(1 / (1 - b2^t)))
+
+(Kingma & Ba's reordering at the end of their section 2: Adam's rule with an epsilon that
+grows with the bias correction of v, so that it is computed by the same kernel). The
+difference is of the order of eps over the gradient's size: visible once a gradient is small
+(~1e-4) or clipped.
+
 Before the rule, in the same kernel, g becomes the gradient of the cost, penalty included,
 
     g <- c * (g + lambda_2 theta + lambda_1 sign(theta))
@@ -187,18 +201,22 @@ def adagrad_span(first, last, theta, grad, accumulator, unused, rate, epsilon, u
 
 
 @body
-def rmsprop_span(first, last, theta, grad, mean_square, unused, rate, rho, epsilon, unused_b,
-                 scale, l1, l2):
+def rmsprop_span(first, last, theta, grad, mean_square, unused, rate, rho, epsilon_outside,
+                 epsilon_inside, scale, l1, l2):
+    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside): one of the two is eps,
+    the other 0 (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes
+    nothing)."""
     w, dw, s = theta[first:last], grad[first:last], mean_square[first:last]
     for i in range(w.shape[0]):
         g = _effective_gradient(w[i], dw[i], scale, l1, l2)
         s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
-        w[i] -= rate * g / (np.float32(math.sqrt(s[i])) + epsilon)
+        w[i] -= rate * g / (np.float32(math.sqrt(s[i] + epsilon_inside)) + epsilon_outside)
 
 
 @body
 def adam_span(first, last, theta, grad, m, v, rate, beta_1, beta_2, corrections, scale, l1, l2):
-    """``corrections`` = (1 / (1 - b1^t), 1 / (1 - b2^t), eps), computed once per update."""
+    """``corrections`` = (1 / (1 - b1^t), 1 / (1 - b2^t), eps), computed once per update (eps
+    sqrt(1 / (1 - b2^t)) for Keras's form)."""
     w, dw, first_moment, second_moment = theta[first:last], grad[first:last], m[first:last], \
         v[first:last]
     for i in range(w.shape[0]):
@@ -564,52 +582,82 @@ class AdaGrad(Optimizer):
         return np.float32(self.epsilon), np.float32(0), np.float32(0)
 
 
+#: where the optimisers with an epsilon add it: dlcore's (the papers') or Keras's
+EPSILON_FORMS = ("dlcore", "keras")
+
+
+def _check_epsilon_form(value):
+    if value not in EPSILON_FORMS:
+        raise ValueError(f"epsilon_form must be 'dlcore' (the papers' rule, as PyTorch) or "
+                         f"'keras' (Keras's placement of epsilon), got {value!r}")
+    return value
+
+
 class RMSProp(Optimizer):
-    """RMSProp (Tieleman & Hinton 2012): rates divided by a running RMS of the gradients."""
+    """RMSProp (Tieleman & Hinton 2012): rates divided by a running RMS of the gradients.
+
+    ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
+    Keras's step (module docstring); a model compiled from a Keras file gets "keras"."""
 
     name = "rmsprop"
     slot_names = ("mean_square",)
     body = staticmethod(rmsprop_span)
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
-                 global_clipnorm=None, lr=None):
+                 global_clipnorm=None, lr=None, epsilon_form="dlcore"):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+        self.epsilon_form = _check_epsilon_form(epsilon_form)
 
     def _hyperparameters(self):
-        return {"rho": self.rho, "epsilon": self.epsilon}
+        return {"rho": self.rho, "epsilon": self.epsilon, "epsilon_form": self.epsilon_form}
 
     def reference_rule(self, theta, g, slots, rate):
         s = slots["mean_square"]
         s *= self.rho
         s += (1 - self.rho) * g * g
-        theta -= rate * g / (np.sqrt(s) + self.epsilon)
+        if self.epsilon_form == "keras":
+            theta -= rate * g / np.sqrt(s + self.epsilon)
+        else:
+            theta -= rate * g / (np.sqrt(s) + self.epsilon)
 
     def _kernel_hyperparameters(self):
-        return np.float32(self.rho), np.float32(self.epsilon), np.float32(0)
+        inside = self.epsilon_form == "keras"
+        return (np.float32(self.rho), np.float32(0 if inside else self.epsilon),
+                np.float32(self.epsilon if inside else 0))
 
 
 class Adam(Optimizer):
-    """Adam: momentum on the gradient and on its square, with bias correction."""
+    """Adam: momentum on the gradient and on its square, with bias correction.
+
+    ``epsilon_form``: "dlcore" adds eps to sqrt(v^) (Kingma & Ba's Algorithm 1, PyTorch's),
+    "keras" to sqrt(v) before its bias correction, Keras's step (module docstring); a model
+    compiled from a Keras file gets "keras"."""
 
     name = "adam"
     slot_names = ("m", "v")
     body = staticmethod(adam_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None, lr=None):
+                 clipnorm=None, global_clipnorm=None, lr=None, epsilon_form="dlcore"):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+        self.epsilon_form = _check_epsilon_form(epsilon_form)
 
     def _hyperparameters(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "epsilon_form": self.epsilon_form}
 
     def _corrections(self):
+        """(1 / (1 - b1^t), 1 / (1 - b2^t), the epsilon added to sqrt(v^)) of this update."""
         t = self.iterations + 1
-        return 1 / (1 - self.beta_1 ** t), 1 / (1 - self.beta_2 ** t)
+        c1, c2 = 1 / (1 - self.beta_1 ** t), 1 / (1 - self.beta_2 ** t)
+        # Keras's eps on sqrt(v) is eps sqrt(c2) on sqrt(v^) = sqrt(c2 v)
+        epsilon = self.epsilon * math.sqrt(c2) if self.epsilon_form == "keras" else self.epsilon
+        return c1, c2, epsilon
 
     def reference_rule(self, theta, g, slots, rate):
         m, v = slots["m"], slots["v"]
@@ -617,11 +665,11 @@ class Adam(Optimizer):
         m += (1 - self.beta_1) * g
         v *= self.beta_2
         v += (1 - self.beta_2) * g * g
-        c1, c2 = self._corrections()
-        theta -= rate * (m * c1) / (np.sqrt(v * c2) + self.epsilon)
+        c1, c2, epsilon = self._corrections()
+        theta -= rate * (m * c1) / (np.sqrt(v * c2) + epsilon)
 
     def _kernel_hyperparameters(self):
-        corrections = np.array(self._corrections() + (self.epsilon,), dtype=np.float32)
+        corrections = np.array(self._corrections(), dtype=np.float32)
         return (np.float32(self.beta_1), np.float32(self.beta_2),
                 self.backend.asarray(corrections))
 

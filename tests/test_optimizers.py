@@ -95,12 +95,15 @@ def test_optimizers_are_found_by_name():
 
 
 OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lambda: AdaGrad(0.1),
-              lambda: RMSProp(0.01), lambda: Adam(0.01, global_clipnorm=3.0)]
+              lambda: RMSProp(0.01), lambda: Adam(0.01, global_clipnorm=3.0),
+              lambda: RMSProp(0.01, epsilon=0.5, epsilon_form="keras"),
+              lambda: Adam(0.01, epsilon=0.5, epsilon_form="keras")]
+OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [
     ("cpu", (7, 5), 1), pytest.param("cuda", (3, 4), 0, marks=requires_cuda)])
-@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
 def test_kernels_follow_the_reference(make, backend, shape, units_axis, random_state):
     """cpu kernels on a Dense-like kernel (units are columns), cuda (simulator, tiny) on a
     Conv-like one (units are rows)."""
@@ -149,7 +152,7 @@ def test_the_kernels_flush_a_state_that_decays_below_the_smallest_normal_float32
     np.testing.assert_array_equal(got[~SUBNORMAL_AFTER_DECAY], expected[~SUBNORMAL_AFTER_DECAY])
 
 
-@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_cpu_updates_every_tensor_in_one_launch_as_one_launch_each_would(
         make, dtype, random_state, monkeypatch):

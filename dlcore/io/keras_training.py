@@ -27,11 +27,17 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
 
 The update rules are the same with one difference in where the small epsilon enters: Keras's
 RMSprop divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam adds eps to
-sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default). dlcore's
-cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore writes the
-one the model last trained on (``categorical_crossentropy`` for one-hot rows), or the one an
-imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels, the form
-its own examples train on). Metrics of a model with several outputs are written per output
+sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default). An
+Adam or RMSprop imported from a file Keras wrote takes Keras's form (``epsilon_form="keras"``,
+kept in dlcore's files), so that training goes on with Keras's steps. Keras's optimisers have
+one form and take no such setting: dlcore writes its optimiser's form beside Keras's settings,
+as ``dlcore_epsilon_form`` (a top-level key of a legacy file's ``training_config``, which Keras
+reads key by key; in an archive's ``metadata.json``, which Keras does not read), so that a
+model dlcore saved in a Keras file and loads back steps as before; Keras takes its own steps.
+dlcore's cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore
+writes the one the model last trained on (``categorical_crossentropy`` for one-hot rows), or
+the one an imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels,
+the form its own examples train on). Metrics of a model with several outputs are written per output
 (dlcore's accuracy is its first output's).
 """
 from __future__ import annotations
@@ -64,6 +70,10 @@ _TARGET_FORMS = {"categorical_crossentropy": "rows", "CategoricalCrossentropy": 
 _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "Adam": ("adam", ("beta_1", "beta_2", "epsilon"), {"amsgrad": False}),
                "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False})}
+#: dlcore's settings that Keras's optimisers do not take: left out of an export
+_DLCORE_ONLY = ("learning_rate", "epsilon_form")
+#: where a Keras file dlcore wrote keeps its optimiser's ``epsilon_form`` (module docstring)
+EPSILON_FORM_KEY = "dlcore_epsilon_form"
 #: Settings every Keras optimiser has that dlcore's do not: they must be off.
 _OFF = {"weight_decay": None, "clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
@@ -209,9 +219,21 @@ def loss_weights(training_config):
 
 def _compile_optimizer(training_config):
     try:
-        return _optimizer(training_config.get("optimizer_config"))
+        optimizer = _optimizer(training_config.get("optimizer_config"))
     except TypeError as error:
         raise ValueError(f"the optimizer's settings are not dlcore's: {error}") from None
+    if hasattr(optimizer, "epsilon_form"):
+        # Keras's steps, unless dlcore wrote the file from an optimiser of its own form
+        optimizer.epsilon_form = _epsilon_form(training_config.get(EPSILON_FORM_KEY, "keras"))
+    return optimizer
+
+
+def _epsilon_form(value):
+    from dlcore.optimizers import EPSILON_FORMS
+    if value not in EPSILON_FORMS:
+        raise ValueError(f"its {EPSILON_FORM_KEY} {str(value)[:20]!r} is not one of "
+                         f"{', '.join(EPSILON_FORMS)}")
+    return value
 
 
 def _target_form(value):
@@ -316,7 +338,7 @@ def keras_training_config(model):
         raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, RMSprop "
                          f"are)")
     config = {key: value for key, value in optimizer.get_config().items()
-              if key not in ("learning_rate",) and value is not None}
+              if key not in _DLCORE_ONLY and value is not None}
     config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
     losses = [model.loss] if isinstance(model, Sequential) else list(model.losses)
     forms = tuple(getattr(model, "target_forms_", None) or ())
@@ -325,9 +347,12 @@ def keras_training_config(model):
     metrics = list(model.metrics) or None
     if metrics and len(losses) > 1:   # Keras 3 takes a list per output
         metrics = [["accuracy"] if chosen else [] for chosen in model._accuracy_outputs()]
-    return {"loss": loss[0] if len(loss) == 1 else loss,
-            "loss_weights": getattr(model, "loss_weights", None),
-            "metrics": metrics, "weighted_metrics": None,
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
-            "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],
-                                 "config": config}}
+    training = {"loss": loss[0] if len(loss) == 1 else loss,
+                "loss_weights": getattr(model, "loss_weights", None),
+                "metrics": metrics, "weighted_metrics": None,
+                "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+                "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],
+                                     "config": config}}
+    if hasattr(optimizer, "epsilon_form"):
+        training[EPSILON_FORM_KEY] = optimizer.epsilon_form
+    return training
