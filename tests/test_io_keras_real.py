@@ -765,3 +765,50 @@ def test_sample_and_class_weights_train_as_in_keras(tmp_path):
         assert ours == pytest.approx(float(theirs), rel=1e-5)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(in_keras.predict(x, verbose=0)),
                                    model.predict(x), atol=1e-6)
+
+
+def projection_block(keras_or_dlcore, shortcut_kernel):
+    """The lecture's residual block with a projection shortcut, built by either library under
+    the same names; the shortcut convolution is built after the main path, so that dlcore's
+    own layer order (stem, proj, a, b) differs from Keras's model.layers (stem, a, proj, b)."""
+    layers = keras_or_dlcore.layers
+    inputs = (dlcore.Input(shape=(1, 8, 8)) if keras_or_dlcore is dlcore
+              else keras_or_dlcore.Input((8, 8, 1)))
+    stem = layers.Conv2D(4, 3, padding="same", activation="relu", name="stem")(inputs)
+    main = layers.Conv2D(8, 3, padding="same", activation="relu", name="a")(stem)
+    main = layers.Conv2D(8, 3, padding="same", name="b")(main)
+    shortcut = layers.Conv2D(8, shortcut_kernel, padding="same", name="proj")(stem)
+    joined = layers.Flatten(name="flat")(
+        layers.ReLU(name="relu")(layers.Add(name="add")([shortcut, main])))
+    outputs = layers.Dense(10, activation="softmax", name="out")(joined)
+    if keras_or_dlcore is dlcore:
+        return dlcore.Model(inputs, outputs, seed=0)
+    return keras_or_dlcore.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("shortcut_kernel", [1, 3], ids=["1x1", "3x3"])
+def test_a_projection_shortcut_crosses_keras_legacy_h5_files_both_ways(tmp_path,
+                                                                       shortcut_kernel):
+    """Keras's legacy loader matches weights to its model.layers by position: dlcore's .h5
+    (model file and save_weights) lists the layers in that order, so Keras predicts what
+    dlcore does (a 1x1 shortcut was refused, a 3x3 one loaded with two kernels swapped), and
+    the same block written by Keras reads into dlcore and back into Keras."""
+    keras = real_keras()
+    x = images(4, (1, 8, 8))
+    model = projection_block(dlcore, shortcut_kernel)
+    model.compile("cross_entropy", "sgd")
+    model.save(tmp_path / "res.h5")
+    in_keras = keras.models.load_model(tmp_path / "res.h5")
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-6)
+    model.save_weights(tmp_path / "weights.h5")
+    twin = projection_block(keras, shortcut_kernel)
+    twin.load_weights(tmp_path / "weights.h5")
+    np.testing.assert_allclose(predict_nchw(twin, x), model.predict(x), atol=1e-6)
+    # Keras's own .h5 of the block, read by dlcore, written again, read by Keras
+    theirs = projection_block(keras, shortcut_kernel)
+    theirs.save(tmp_path / "theirs.h5")
+    ours = dlcore.load(tmp_path / "theirs.h5")
+    np.testing.assert_allclose(ours.predict(x), predict_nchw(theirs, x), atol=1e-6)
+    ours.save(tmp_path / "again.h5")
+    np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "again.h5"), x),
+                               predict_nchw(theirs, x), atol=1e-6)

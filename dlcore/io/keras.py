@@ -7,7 +7,8 @@ A Keras HDF5 model file (``keras.Model.save("m.h5")``, the layout lecture "Deep 
 shows for Keras) holds the architecture as JSON in the root attribute ``model_config``, the
 root attributes ``keras_version`` and ``backend``, the compile settings in ``training_config``
 (:mod:`dlcore.io.keras_training`) and the weights in the group ``model_weights``: its attribute
-``layer_names`` lists every layer, and each layer's group lists its arrays in the attribute
+``layer_names`` lists every layer in the order of Keras's ``model.layers`` (Keras's loader gives
+the arrays to its layers by that position), and each layer's group lists its arrays in the attribute
 ``weight_names`` (paths inside that group, such as ``sequential/dense/kernel``). A weights file
 (``save_weights("m.h5")``) has the same layout at its root; Keras 3's ``.weights.h5`` files have
 another (:mod:`dlcore.io.keras_weights`). The mapping between dlcore's layers and Keras's is
@@ -685,8 +686,11 @@ def to_json(model) -> str:
 
 
 def _write_weights(group: h5py.Group, exported: _Exported) -> None:
-    names = [entry["config"]["name"] for entry in exported.layers
-             if entry["class_name"] != "InputLayer"]
+    from dlcore.io.keras_weights import keras_layer_order
+    # Keras's legacy loader gives the groups with arrays to its model.layers by position, so
+    # they are listed in that order (map_graph's for a graph), not in the order of the config
+    names = [name for name, kind in keras_layer_order(exported.model_config())
+             if kind != "InputLayer"]
     _string_list_attribute(group, "layer_names", names)
     group.attrs["backend"] = KERAS_BACKEND
     group.attrs["keras_version"] = KERAS_VERSION
