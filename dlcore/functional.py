@@ -35,7 +35,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
 from dlcore.io import register_model
-from dlcore.layers.base import WeightedLayer, check_shape
+from dlcore.layers.base import WeightedLayer, check_shape, layer_entry
 from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width, output_channels
@@ -924,8 +924,7 @@ class Model(TrainingLoop):
                   "inputs": [{"name": name, "shape": list(t.shape)}
                              for name, t in zip(self.input_names, self.inputs)],
                   "several_inputs": self._several_inputs,
-                  "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                             for layer in self.layers],
+                  "layers": [layer_entry(layer) for layer in self.layers],
                   "nodes": nodes, "outputs": [numbers[id(t)] for t in self.outputs],
                   "several_outputs": self._several_outputs}
         if not self.trainable:
@@ -947,17 +946,16 @@ class Model(TrainingLoop):
     def from_config(cls, config, dtype=np.float32):
         """A new model from :meth:`get_config`'s dict (ValueError in one line for a graph that
         refers to a tensor not yet made, a layer out of range, or too many nodes)."""
-        from dlcore.layers.base import LAYER_CLASSES
+        from dlcore.layers.base import layer_class
         inputs = [Input(entry["shape"], name=entry.get("name")) for entry in config["inputs"]]
         if not inputs:
             raise ValueError("a functional model needs at least one input")
         layers = []
         for entry in config["layers"]:
             class_name = entry["class_name"]
-            if class_name not in LAYER_CLASSES or class_name.startswith("_") \
-                    or class_name in ("Layer", "WeightedLayer", "Merge"):
+            if layer_class(class_name) is None:
                 raise ValueError(f"unknown layer class {class_name!r}")
-            layers.append(LAYER_CLASSES[class_name].from_config(dict(entry["config"])))
+            layers.append(layer_class(class_name).from_config(dict(entry["config"])))
         tensors = list(inputs)
         for index, node in enumerate(config["nodes"]):
             layer_number = node["layer"]

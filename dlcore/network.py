@@ -47,7 +47,7 @@ from dlcore.functional import (
     final_activation,
 )
 from dlcore.io import register_model
-from dlcore.layers.base import LAYER_CLASSES, Layer, check_shape
+from dlcore.layers.base import Layer, check_shape, layer_class, layer_entry
 from dlcore.losses import get_loss, output_channels
 from dlcore.optimizers import get_optimizer, loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
@@ -423,8 +423,7 @@ class Sequential(Model):
         """Architecture, backend, seed and compile settings, JSON-serialisable."""
         config = {"name": self.name, "backend": self.backend_name, "seed": str(self.seed),
                   "input_shape": None if self.input_shape is None else list(self.input_shape),
-                  "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                             for layer in self.layers]}
+                  "layers": [layer_entry(layer) for layer in self.layers]}
         if not self.trainable:
             config["trainable"] = False
         if self.loss is not None:
@@ -440,9 +439,9 @@ class Sequential(Model):
         layers = []
         for entry in config["layers"]:
             class_name = entry["class_name"]
-            if class_name not in LAYER_CLASSES:
+            if layer_class(class_name) is None:
                 raise ValueError(f"unknown layer class {class_name!r}")
-            layers.append(LAYER_CLASSES[class_name].from_config(dict(entry["config"])))
+            layers.append(layer_class(class_name).from_config(dict(entry["config"])))
         model = cls(layers, input_shape=config.get("input_shape"),
                     backend=config.get("backend", "auto"), seed=int(config.get("seed", 0)),
                     name=config.get("name"))

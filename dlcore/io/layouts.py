@@ -391,8 +391,6 @@ NETWORK_COUNTERS = ("epochs_done", "n_updates")
 def check_sequential(reader: ModelFileReader, config: Any) -> None:
     """The architecture (layer classes from dlcore's registry only), the per-sample shapes it
     implies, and every kernel, bias and optimiser slot against them."""
-    from dlcore.layers.base import LAYER_CLASSES
-
     checker = ConfigChecker(reader, config, "the hyperparameters")
     checker.string("name")
     checker.choice("backend", BACKENDS)
@@ -408,12 +406,10 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
         raise checker.fail(f"give layers = {entries!r:.60}; expected a list of 1 to "
                            f"{MAX_LAYERS} layers")
-    public_layers = {name: cls for name, cls in LAYER_CLASSES.items()
-                     if not name.startswith("_") and name != "WeightedLayer"}
     expected: dict[str, tuple] = {}
     for index, entry in enumerate(entries):
         where = f"layer {index}"
-        layer = _layer_of_entry(checker, entry, where, public_layers)
+        layer = _layer_of_entry(checker, entry, where)
         try:
             output = tuple(layer.compute_output_shape(shape))
         except (ValueError, TypeError, KeyError, ArithmeticError) as error:
@@ -430,20 +426,22 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
 
 
-def _layer_of_entry(checker, entry, where, public_layers):
+def _layer_of_entry(checker, entry, where):
     """The layer a file's ``{"class_name": ..., "config": {...}}`` entry describes, built from
-    its config once its class is one of ``public_layers`` and its integers are bounded; the
+    its config once its class is registered (:func:`dlcore.layers.base.layer_class`: dlcore's
+    own, or a class of one's own defined in this session) and its integers are bounded; the
     checker's one-line error otherwise."""
+    from dlcore.layers.base import builtin_layer_names, layer_class
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
                            f"{{'class_name': ..., 'config': {{...}}}}")
     class_name = entry.get("class_name")
-    if not isinstance(class_name, str) or class_name not in public_layers:
+    if layer_class(class_name) is None:
         raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
-                           f"(dlcore has {', '.join(sorted(public_layers))})")
+                           f"(dlcore has {', '.join(builtin_layer_names())})")
     _check_layer_integers(checker, entry["config"], where)
     try:
-        return public_layers[class_name].from_config(dict(entry["config"]))
+        return layer_class(class_name).from_config(dict(entry["config"]))
     except (ValueError, TypeError, KeyError, ArithmeticError) as error:
         raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
                            f"{str(error)[:200]}") from None
@@ -530,7 +528,6 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
     shared layer called on one shape, the shapes each node implies, and every kernel, bias and
     optimiser slot against them."""
     from dlcore.functional import MAX_NODE_INPUTS
-    from dlcore.layers.base import LAYER_CLASSES
 
     checker = ConfigChecker(reader, config, "the hyperparameters")
     checker.string("name")
@@ -559,9 +556,7 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
         raise checker.fail(f"give layers = {entries!r:.60}; expected a list of 1 to "
                            f"{MAX_LAYERS} layers")
-    public_layers = {name: cls for name, cls in LAYER_CLASSES.items()
-                     if not name.startswith("_") and name not in ("WeightedLayer", "Merge")}
-    layers = [_layer_of_entry(checker, entry, f"layer {index}", public_layers)
+    layers = [_layer_of_entry(checker, entry, f"layer {index}")
               for index, entry in enumerate(entries)]
     names = [layer.name for layer in layers]
     if any(not isinstance(name, str) for name in names) or len(set(names)) != len(names):

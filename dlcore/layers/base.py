@@ -29,8 +29,11 @@ from . import initializers
 from .bodies import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from .ops import ops_for
 
-#: Layer classes by name, for :meth:`Layer.from_config` and the model files.
+#: Layer classes by the name a config gives them (:func:`registered_name`), for the model
+#: files and every copy made through a config (``clone``, ``gradcheck``, the wrappers).
 LAYER_CLASSES = {}
+#: dlcore's classes that hold what layers share and are no layer of their own
+ABSTRACT_LAYERS = ("WeightedLayer", "Merge")
 #: The activations of Dense, Conv2D and Activation layers (Keras's names), by code.
 ACTIVATION_NAMES = tuple(ACTIVATION_CODES)
 #: Keras's other names of the same functions (its configs write the first name)
@@ -90,6 +93,49 @@ def check_shape(shape, name="input_shape"):
     return tuple(int(v) for v in shape)
 
 
+def is_builtin(cls):
+    """Whether a layer class is one of dlcore's own."""
+    return cls.__module__ == "dlcore" or cls.__module__.startswith("dlcore.")
+
+
+def registered_name(cls):
+    """The name a config writes for a layer class, which :func:`layer_class` reads back:
+    dlcore's own by their class name; a class of one's own by its module-qualified name
+    (``__main__.Dense``), so that a student's ``class Dense(dlcore.layers.Dense)`` never takes
+    the place of dlcore's ``Dense`` in a file, a clone or a gradient check (Keras, too, never
+    lets a custom object override a built-in name: it registers it under a package)."""
+    return cls.__name__ if is_builtin(cls) else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def layer_class(class_name):
+    """The layer class a config's ``class_name`` names, or None (unknown, or abstract).
+
+    A name that is neither dlcore's nor a registered module-qualified one (a file written
+    in a notebook, ``__main__.Scale``, read where ``Scale`` lives in a module; or before such
+    names were qualified, ``Scale``) names the class of one's own of that name, when exactly
+    one is defined; dlcore's names always name dlcore's classes."""
+    cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
+    if cls is None and isinstance(class_name, str):
+        bare = class_name.rsplit(".", 1)[-1]
+        own = [c for c in LAYER_CLASSES.values() if not is_builtin(c) and c.__name__ == bare]
+        cls = own[0] if len(own) == 1 else None
+    if cls is not None and is_builtin(cls) and (cls.__name__.startswith("_")
+                                                or cls.__name__ in ABSTRACT_LAYERS):
+        return None
+    return cls
+
+
+def layer_entry(layer):
+    """A layer's ``{"class_name", "config"}`` in a model's config."""
+    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
+
+
+def builtin_layer_names():
+    """dlcore's own layer classes a config may name, sorted (for the messages)."""
+    return sorted(name for name, cls in LAYER_CLASSES.items()
+                  if is_builtin(cls) and layer_class(name) is cls)
+
+
 class Layer:
     """Base class of the layers (see the module docstring).
 
@@ -123,7 +169,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        LAYER_CLASSES[cls.__name__] = cls
+        LAYER_CLASSES[registered_name(cls)] = cls
 
     def __init__(self, name=None, input_shape=None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
