@@ -108,7 +108,11 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
     x64 = np.asarray(x, dtype=np.float64)
     if not model.built:
         model.build(x64.shape[1:])
-    twin = model.clone(backend="reference", dtype=np.float64)
+    try:
+        twin = model.clone(backend="reference", dtype=np.float64)
+    except (NotImplementedError, TypeError) as error:   # a layer of one's own's config
+        raise type(error)(f"gradcheck checks a float64 copy of the network made through its "
+                          f"layers' get_config(), and {error}") from None
     with twin.backend.compute(small_products=True):
         results, rows = _check(twin, x64, y, epsilon, max_entries, seed, step)
     if verbose:

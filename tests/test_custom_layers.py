@@ -3,13 +3,18 @@ layer, as a Keras user subclasses ``keras.layers.Layer``): saved, loaded, cloned
 gradient-checked as themselves, never in place of dlcore's own classes.
 
 Oracles: the network itself (a copy predicts the same numbers, with the class it was built
-from), Keras 3's rule (a built-in name is never overridden by a custom class) and the gradient
-check's own verdict on a deliberately wrong backward pass."""
+from), Keras 3's rules (a built-in name is never overridden by a custom class; a layer without
+``get_config`` saves the arguments it was made with) and the gradient check's own verdict on a
+deliberately wrong backward pass."""
+import json
+
+import h5py
 import numpy as np
+import pytest
 
 import dlcore
-from dlcore.layers import Dense
-from dlcore.layers.base import LAYER_CLASSES
+from dlcore.layers import Dense, Flatten
+from dlcore.layers.base import LAYER_CLASSES, Layer
 
 
 def two_dense_layers():
@@ -60,3 +65,83 @@ def test_a_network_of_a_class_of_ones_own_copies_with_that_class(tmp_path):
         np.testing.assert_array_equal(copy.predict(rows()), model.predict(rows()))
     errors = dlcore.gradcheck(model, rows(), rows(width=2), verbose=False)
     assert errors["dense/kernel"] > 0.1 and errors["dense_1/kernel"] < 1e-6
+
+
+class Scale(Layer):
+    """The report's layer: a constructor argument, no get_config."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def forward(self, x, training=False, step=0):
+        return np.asarray(x) * self.factor
+
+    def backward(self, grad_y, need_input_gradient=True):
+        return grad_y * self.factor
+
+
+def scaled(layer):
+    model = dlcore.Sequential([Flatten(), layer, Dense(2, activation="softmax")],
+                              input_shape=(4,), backend="reference", seed=0)
+    model.compile("cross_entropy", "sgd")
+    return model
+
+
+def test_a_layer_without_get_config_saves_clones_and_checks_as_keras_3_does(tmp_path):
+    """Keras 3 records the arguments a custom layer was made with as its config; gradcheck
+    (which copies the network through the configs) died with "missing 1 required positional
+    argument: 'factor'", and a file dlcore.save wrote was called damaged by dlcore.load."""
+    model = scaled(Scale(np.float32(3.0)))
+    assert model.get_config()["layers"][1]["config"] == {"name": "scale", "factor": 3.0}
+    dlcore.save(model, tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    assert type(loaded.layers[1]) is Scale and loaded.layers[1].factor == 3.0
+    np.testing.assert_array_equal(loaded.predict(rows()), model.predict(rows()))
+    assert max(dlcore.gradcheck(model, rows(), [0, 1, 1], verbose=False).values()) < 1e-6
+    # a file whose config the class rejects (the class changed since) blames the class
+    with h5py.File(tmp_path / "model.h5", "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        del config["layers"][1]["config"]["factor"]
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.io.ModelFileError) as caught:
+        dlcore.load(tmp_path / "model.h5")
+    assert str(caught.value).endswith("; Scale.get_config() must return the arguments its "
+                                      "__init__() takes")
+
+
+class Table(Scale):
+    """A constructor argument no config can hold."""
+
+    def __init__(self, table, **kwargs):
+        super().__init__(float(np.mean(table)), **kwargs)
+
+
+class Forgetful(Scale):
+    """A config that leaves out a required argument."""
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+@pytest.mark.parametrize("layer, problem", [
+    (Table(np.ones(3)), "it was given table=array([1., 1., 1.]), which is no JSON value; "
+                        "define Table.get_config()"),
+    (Forgetful(2.0), "has the arguments ['factor'] in __init__() that its get_config() leaves "
+                     "out, so it cannot be saved or copied: make Forgetful.get_config() return "
+                     "them"),
+], ids=["no-json", "incomplete"])
+def test_a_layer_whose_config_cannot_rebuild_it_is_refused_at_save_and_gradcheck(
+        tmp_path, layer, problem):
+    """Refused in one line naming get_config when saved (no file is written) and when
+    gradcheck copies the network, rather than a file the loader calls damaged."""
+    model = scaled(layer)
+    with pytest.raises(NotImplementedError) as caught:
+        dlcore.save(model, tmp_path / "model.h5")
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "model.h5").exists()
+    with pytest.raises(NotImplementedError) as caught:
+        dlcore.gradcheck(model, rows(), [0, 1, 1], verbose=False)
+    assert str(caught.value).startswith("gradcheck checks a float64 copy of the network made "
+                                        "through its layers' get_config(), and ")
+    assert problem in str(caught.value)

@@ -431,7 +431,7 @@ def _layer_of_entry(checker, entry, where):
     its config once its class is registered (:func:`dlcore.layers.base.layer_class`: dlcore's
     own, or a class of one's own defined in this session) and its integers are bounded; the
     checker's one-line error otherwise."""
-    from dlcore.layers.base import builtin_layer_names, layer_class
+    from dlcore.layers.base import builtin_layer_names, is_builtin, layer_class
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise checker.fail(f"describe {where} as {entry!r:.60}; expected "
                            f"{{'class_name': ..., 'config': {{...}}}}")
@@ -440,11 +440,17 @@ def _layer_of_entry(checker, entry, where):
         raise checker.fail(f"name an unknown layer class {class_name!r:.60} for {where} "
                            f"(dlcore has {', '.join(builtin_layer_names())})")
     _check_layer_integers(checker, entry["config"], where)
+    cls = layer_class(class_name)
     try:
-        return layer_class(class_name).from_config(dict(entry["config"]))
+        return cls.from_config(dict(entry["config"]))
     except (ValueError, TypeError, KeyError, ArithmeticError) as error:
-        raise checker.fail(f"give {where} ({class_name}) a config it rejects: "
-                           f"{str(error)[:200]}") from None
+        problem = f"give {where} ({class_name}) a config it rejects: {str(error)[:200]}"
+        if is_builtin(cls):
+            raise checker.fail(problem) from None
+        # a class of one's own: its get_config, not the file, is the likely culprit
+        raise checker.reader.error(f"{checker.label} {problem}",
+                                   f"{cls.__name__}.get_config() must return the arguments "
+                                   f"its __init__() takes") from None
 
 def _check_layer_integers(checker: ConfigChecker, config: dict, where: str) -> None:
     """Every number in the sizes and window settings of a layer's config is an integer in

@@ -17,6 +17,7 @@ The arrays live on the layer's backend (NumPy on ``reference`` and ``cpu``, devi
 network allocates nothing per batch. ``layer(x)`` is the convenience for a NumPy batch: it builds
 the layer on first use and returns a NumPy copy.
 """
+import inspect
 import math
 import numbers
 
@@ -126,8 +127,86 @@ def layer_class(class_name):
 
 
 def layer_entry(layer):
-    """A layer's ``{"class_name", "config"}`` in a model's config."""
-    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
+    """A layer's ``{"class_name", "config"}`` in a model's config, checked for a class of one's
+    own: a config must name every argument its ``__init__`` requires (``from_config`` calls
+    ``cls(**config)``), else NotImplementedError in one line naming the fix, when the model is
+    saved or copied rather than when its file is read (Keras's rule for custom layers)."""
+    cls = type(layer)
+    config = layer.get_config()
+    if not is_builtin(cls):
+        required = [name for name, parameter in _init_parameters(cls)
+                    if parameter.default is inspect.Parameter.empty
+                    and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                           inspect.Parameter.KEYWORD_ONLY)]
+        missing = [name for name in required if name not in config]
+        if missing:
+            raise NotImplementedError(
+                f"layer {layer.name!r} ({cls.__name__}) has the arguments {missing} in "
+                f"__init__() that its get_config() leaves out, so it cannot be saved or "
+                f"copied: make {cls.__name__}.get_config() return them (super().get_config() "
+                f"updated with them)")
+    return {"class_name": registered_name(cls), "config": config}
+
+
+def _init_parameters(cls):
+    """``(name, inspect.Parameter)`` of ``cls.__init__`` after ``self``."""
+    return list(inspect.signature(cls.__init__).parameters.items())[1:]
+
+
+def _config_written_for_init(cls):
+    """Whether the ``_config``/``get_config`` a class inherits was written for the ``__init__``
+    it inherits: not so for a class of one's own that defines ``__init__`` and no config."""
+    classes = cls.__mro__
+    init_at = next(i for i, c in enumerate(classes) if "__init__" in c.__dict__)
+    config_at = next(i for i, c in enumerate(classes)
+                     if "_config" in c.__dict__ or "get_config" in c.__dict__)
+    return config_at <= init_at
+
+
+def _json_value(value):
+    """``value`` as JSON holds it (NumPy scalars as numbers, tuples as lists), or raise
+    TypeError."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (numbers.Integral, numbers.Real)) and np.ndim(value) == 0:
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _json_value(item) for key, item in value.items()}
+    raise TypeError(type(value).__name__)
+
+
+def _constructor_arguments(cls, args, kwargs):
+    """The arguments a layer of one's own was made with, by name (defaults filled in, those of
+    ``**kwargs`` spread out, ``name`` and ``input_shape`` left to :meth:`Layer.get_config`):
+    Keras 3's automatic config. A string saying why not, when a config cannot name them."""
+    signature = inspect.signature(cls.__init__)
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError:
+        return None   # __init__ itself says what is wrong
+    bound.apply_defaults()
+    arguments = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL and value or \
+                kind is inspect.Parameter.POSITIONAL_ONLY:
+            return f"its __init__() takes the positional-only or *{name} argument"
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            arguments[name] = value
+    arguments.pop("name", None)
+    arguments.pop("input_shape", None)
+    for name, value in arguments.items():
+        try:
+            arguments[name] = _json_value(value)
+        except TypeError:
+            return f"it was given {name}={value!r:.40}, which is no JSON value"
+    return arguments
 
 
 def builtin_layer_names():
@@ -171,6 +250,14 @@ class Layer:
         super().__init_subclass__(**kwargs)
         LAYER_CLASSES[registered_name(cls)] = cls
 
+    def __new__(cls, *args, **kwargs):
+        layer = super().__new__(cls)
+        if not is_builtin(cls) and not _config_written_for_init(cls):
+            # a layer of one's own without a config: its arguments are its config, as Keras 3
+            # records them, so that it saves, clones and is gradient-checked as it is
+            layer._constructor_arguments = _constructor_arguments(cls, args, kwargs)
+        return layer
+
     def __init__(self, name=None, input_shape=None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"a layer name must be a non-empty string without '/', got "
@@ -189,11 +276,26 @@ class Layer:
         return {}
 
     def get_config(self):
-        """The constructor arguments as a JSON-serialisable dict (the model file keeps it)."""
+        """The constructor arguments as a JSON-serialisable dict (the model file keeps it).
+
+        A layer of one's own that defines ``__init__`` but neither ``_config`` nor
+        ``get_config`` gives the arguments it was made with (Keras 3's automatic config), or,
+        when a config cannot hold them, NotImplementedError in one line naming the fix."""
         config = {"name": self.name}
         if self._given_input_shape is not None:
             config["input_shape"] = list(self._given_input_shape)
-        config.update(self._config())
+        if "_constructor_arguments" in self.__dict__:
+            arguments = self._constructor_arguments
+            if not isinstance(arguments, dict):
+                kind = type(self).__name__
+                raise NotImplementedError(
+                    f"layer {self.name!r} ({kind}) cannot be saved or copied: {arguments}; "
+                    f"define {kind}.get_config() returning super().get_config() updated with "
+                    f"its constructor arguments as JSON values (and a from_config() that "
+                    f"turns them back)")
+            config.update(arguments)
+        else:
+            config.update(self._config())
         if not self.trainable:
             config["trainable"] = False
         return config
