@@ -193,3 +193,65 @@ def test_a_dbn_is_the_same_on_machines_of_other_core_counts_with_one_block_count
                        check=True, capture_output=True, timeout=300)
         results.append(np.load(path))
     assert (results[0] == results[1]).all()
+
+
+def conv_net():
+    """A convolution down each of the CPU's three paths (docs/networks.md, "How it runs"):
+    ``direct`` (9 weights a filter), ``wide`` through columns (36) and ``samples`` (stride 2)."""
+    import dlcore
+    from dlcore.layers import Conv2D, Dense, Flatten
+    model = dlcore.Sequential([Conv2D(4, 3, padding=1, activation="relu"),
+                               Conv2D(6, 3, padding=1, activation="relu"),
+                               Conv2D(6, 4, stride=2, activation="relu"), Flatten(),
+                               Dense(10, activation="softmax")],
+                              input_shape=(1, 12, 12), backend="cpu", seed=0)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.05, momentum=0.9))
+    return model
+
+
+def conv_data():
+    rng = np.random.default_rng(0)
+    return rng.random((64, 1, 12, 12), dtype=np.float32), rng.integers(0, 10, 64)
+
+
+def test_a_seed_trains_the_same_conv_net_on_any_number_of_threads():
+    """Each thread summed the kernel and bias gradients of its share of the batch, so the sum's
+    order, and the weights, followed the threads in use (2.98e-08 apart on 1 and 2): the
+    samples are now split into as many shares as a product's blocks, whatever the threads."""
+    from conftest import assert_same_on_any_number_of_threads
+    x, y = conv_data()
+
+    def train():
+        model = conv_net()
+        model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        return model.get_weights()
+    assert_same_on_any_number_of_threads(train)
+
+
+CONV_TRAIN = """
+import sys, numpy as np, dlcore
+sys.path.insert(0, sys.argv[2])
+from test_backend_threads import conv_data, conv_net
+x, y = conv_data()
+model = conv_net()
+model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+np.savez(sys.argv[1], *model.get_weights())
+"""
+
+
+@pytest.mark.slow
+def test_a_conv_net_is_the_same_on_machines_of_other_core_counts_with_one_block_count(
+        tmp_path):
+    """README, "Backends": bit for bit across core counts with $DLCORE_PRODUCT_BLOCKS set
+    alike; it held for Dense layers only (a Conv2D's gradient was summed by thread)."""
+    results = []
+    for pool in ("1", "2"):
+        environment = {**os.environ, "NUMBA_NUM_THREADS": pool, "DLCORE_PRODUCT_BLOCKS": "2"}
+        path = tmp_path / f"weights{pool}.npz"
+        subprocess.run([sys.executable, "-c", CONV_TRAIN, str(path),
+                        os.path.dirname(__file__)], env=environment, check=True,
+                       capture_output=True, timeout=300)
+        with np.load(path) as weights:
+            results.append([weights[name] for name in sorted(weights.files)])
+    for first, second in zip(*results, strict=True):
+        np.testing.assert_array_equal(first, second)

@@ -1,8 +1,10 @@
 """The CPU's own convolution strategies: a sample at a time inside one parallel region.
 
 On a GPU a convolution is three launches over the whole batch (im2col, one GEMM, a bias and
-activation pass: :class:`dlcore.layers.ops.KernelOps`). On the CPU each Numba thread takes a
-share of the samples and runs every step of a sample while its data sit in the thread's cache,
+activation pass: :class:`dlcore.layers.ops.KernelOps`). On the CPU the samples are split into
+shares, as many as a product's blocks whatever the threads in use (so that the gradients' sums
+are the same on any number of threads: :meth:`CPUConvolution._parts`); a Numba thread takes a
+share and runs every step of a sample while its data sit in the thread's cache,
 multiplying with single-threaded BLAS ``?gemm`` calls made from inside the kernel through the
 CPU backend's BLAS entry (:data:`dlcore.backend.cpu.BLAS_GEMM`,
 :func:`dlcore.backend.cpu.serial_gemm`).
@@ -22,11 +24,10 @@ Three strategies, chosen per layer by :meth:`CPUConvolution.path`:
 This module imports :mod:`dlcore.backend.cpu`: only :class:`dlcore.layers.ops.KernelOps` of a
 backend with ``host_kernels`` imports it, so the CUDA path never loads the CPU backend.
 """
-import numba
 import numpy as np
 from numba import njit, prange
 
-from dlcore.backend.cpu import BLAS_GEMM, serial_gemm  # the backend's BLAS entry
+from dlcore.backend.cpu import BLAS_GEMM, product_parts, serial_gemm  # its BLAS entry
 from dlcore.layers.bodies import (
     ELEMENTWISE_ACTIVATIONS,
     LINEAR,
@@ -86,29 +87,29 @@ def conv2d_forward_samples(x, kernel2d, bias, out, cols, products, kh, kw, sh, s
                            out_h, out_w, code, blas, integers):
     """out[s] = activation(K @ cols[s] + b), cols[s] = im2col(x[s]), for every sample s;
     ``cols`` (n, C k_h k_w, P) to keep them for the backward pass, or (T, C k_h k_w, P), one
-    per thread, when they are not needed; ``products`` (T, F, P) the threads' scratch; ``out``
+    per share, when they are not needed; ``products`` (T, F, P) the shares' scratch; ``out``
     (n, F, P)."""
-    n, n_threads = x.shape[0], products.shape[0]
+    n, n_parts = x.shape[0], products.shape[0]
     filters, patch, pixels = kernel2d.shape[0], kernel2d.shape[1], out.shape[2]
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
-            columns = cols[sample] if cols.shape[0] == n else cols[thread]
+    chunk = -(-n // n_parts)
+    for part in prange(n_parts):
+        for sample in range(part * chunk, min(n, (part + 1) * chunk)):
+            columns = cols[sample] if cols.shape[0] == n else cols[part]
             for k in range(patch):
                 im2col_rows(k, 0, out_h, x[sample:sample + 1], columns, kh, kw, sh, sw, ph, pw,
                             out_h, out_w)
-            serial_gemm(blas, integers, kernel2d, columns, products[thread],
+            serial_gemm(blas, integers, kernel2d, columns, products[part],
                         False, False, 1.0, 0.0)
             if code == SOFTMAX:
-                softmax_rows(0, 0, pixels, products[thread].reshape(-1), bias,
+                softmax_rows(0, 0, pixels, products[part].reshape(-1), bias,
                              out[sample:sample + 1], 0, pixels)
                 continue
             for f in range(filters):
-                bias_activation_rows(f, 0, pixels, products[thread].reshape(-1), bias,
+                bias_activation_rows(f, 0, pixels, products[part].reshape(-1), bias,
                                      out[sample:sample + 1], code, 0, pixels)
 
 
-# In the backward passes each thread sums dL/dK' = cols @ G' (C k_h k_w, F), transposed once
+# In the backward passes each share sums dL/dK' = cols @ G' (C k_h k_w, F), transposed once
 # a batch, rather than dL/dK = G @ cols': the same products, measured 1.5x faster in that
 # order (LeNet-5's second layer, MKL, one thread: 5.0 against 7.7 us a sample).
 @njit(parallel=True, cache=True)
@@ -117,18 +118,18 @@ def conv2d_backward_samples(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad
                             pw, out_h, out_w, code, need_input_gradient, blas, integers):
     """Per sample s: G = dL/dy[s] * activation'(y[s]) (F, P); dL/db += row sums of G;
     dL/dK' += cols[s] @ G' (the forward pass's columns); dL/dx[s] = col2im(K' @ G). Each
-    thread sums its samples' parameter gradients in ``kernel_parts[t]`` (C k_h k_w, F: see
-    above) and ``bias_parts[t]``, added up at the end. Scratch
-    per thread: grads (T, F, P), grad_cols (T, C k_h k_w, P)."""
-    n, n_threads = x.shape[0], grads.shape[0]
+    share of the samples sums its parameter gradients in ``kernel_parts[t]`` (C k_h k_w, F:
+    see above) and ``bias_parts[t]``, added up in order at the end. Scratch per share: grads
+    (T, F, P), grad_cols (T, C k_h k_w, P)."""
+    n, n_parts = x.shape[0], grads.shape[0]
     filters, pixels = kernel2d.shape[0], y.shape[2]
     channels, height = x.shape[1], x.shape[2]
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        kernel_sum, bias_sum, g = kernel_parts[thread], bias_parts[thread], grads[thread]
+    chunk = -(-n // n_parts)
+    for part in prange(n_parts):
+        kernel_sum, bias_sum, g = kernel_parts[part], bias_parts[part], grads[part]
         kernel_sum[:] = 0
         bias_sum[:] = 0
-        for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
+        for sample in range(part * chunk, min(n, (part + 1) * chunk)):
             for f in range(filters):
                 activation_gradient_rows(f, 0, pixels, y[sample:sample + 1],
                                          grad_y[sample:sample + 1], g.reshape(-1), code, 0,
@@ -137,10 +138,10 @@ def conv2d_backward_samples(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad
             serial_gemm(blas, integers, cols[sample], g, kernel_sum,
                         False, True, 1.0, 1.0)
             if need_input_gradient:
-                serial_gemm(blas, integers, kernel2d, g, grad_cols[thread],
+                serial_gemm(blas, integers, kernel2d, g, grad_cols[part],
                             True, False, 1.0, 0.0)
                 for c in range(channels):
-                    col2im_rows(c, 0, height, grad_cols[thread], grad_x[sample:sample + 1], kh,
+                    col2im_rows(c, 0, height, grad_cols[part], grad_x[sample:sample + 1], kh,
                                 kw, sh, sw, ph, pw, out_h, out_w)
     grad_kernel[:] = kernel_parts.sum(axis=0).T
     grad_bias[:] = bias_parts.sum(axis=0)
@@ -325,16 +326,16 @@ def _direct_forward_kernel(channels, kh, kw):
     """
     @njit(parallel=True, cache=True, error_model="numpy")
     def conv2d_forward_direct(x, kernel2d, bias, out, padded, products, ph, pw, code):
-        """out (n, F, H', W') <- activation(products + b), products (T, F, L) each thread's
+        """out (n, F, H', W') <- activation(products + b), products (T, F, L) each share's
         scratch, ``padded`` (T, C, H_p, W_p); element-wise activations only."""
-        n, n_threads = x.shape[0], padded.shape[0]
+        n, n_parts = x.shape[0], padded.shape[0]
         height_p, width_p = padded.shape[2], padded.shape[3]
         span = products.shape[2]
-        chunk = -(-n // n_threads)
-        for thread in prange(n_threads):
-            image, block = padded[thread], products[thread]
+        chunk = -(-n // n_parts)
+        for part in prange(n_parts):
+            image, block = padded[part], products[part]
             flat = image.reshape(-1)
-            for sample in range(thread * chunk, min(n, (thread + 1) * chunk)):
+            for sample in range(part * chunk, min(n, (part + 1) * chunk)):
                 _pad_into(x[sample], image, ph, pw)
                 for f in range(block.shape[0]):
                     row, weights = block[f], kernel2d[f]
@@ -358,20 +359,20 @@ _DIRECT_FORWARD = {}
 @njit(parallel=True, cache=True)
 def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, ph, pw, code,
                         blas, integers):
-    """Stride-1 convolution of every sample through wide columns (see above): each thread
+    """Stride-1 convolution of every sample through wide columns (see above): each share
     takes its samples in groups of G = :data:`WIDE_GROUP` whose columns lie side by side in
     its ``cols`` (T, C k_h k_w, G L), and multiplies them at once; ``padded`` (T, C, H_p, W_p),
     ``products`` (T, F, G L), ``out`` (n, F, H', W'), L = (H' - 1) W_p + W'. Element-wise
     activations only."""
-    n, n_threads = x.shape[0], padded.shape[0]
+    n, n_parts = x.shape[0], padded.shape[0]
     height_p, width_p = padded.shape[2], padded.shape[3]
     span = (out.shape[2] - 1) * width_p + out.shape[3]
     group = products.shape[2] // span
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        image, columns, block = padded[thread], cols[thread], products[thread]
+    chunk = -(-n // n_parts)
+    for part in prange(n_parts):
+        image, columns, block = padded[part], cols[part], products[part]
         flat = image.reshape(-1)
-        first, last = thread * chunk, min(n, (thread + 1) * chunk)
+        first, last = part * chunk, min(n, (part + 1) * chunk)
         for start in range(first, last, group):
             count = min(group, last - start)
             for j in range(count):
@@ -394,26 +395,26 @@ def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x,
     (T, C k_h k_w, G L) (``direct``: from the padded x by :func:`_direct_wide_kernel_gradient`,
     without columns); dL/dx[s] = the interior of the wide col2im of the sample's part of
     K' @ G (row k added onto xpad[a_k : a_k + L]). ``grads`` (T, F, G L) and ``grad_cols``
-    (T, C k_h k_w, G L) are the threads' scratch.
+    (T, C k_h k_w, G L) are the shares' scratch.
 
     The forward pass keeps no columns: building a group's columns again here, while they
     stay in the thread's cache, measured faster than reading back the whole batch's columns
     (LeNet-5's second layer, batch 64, 2 cores, alternating processes: forward and backward
     415 + 702 -> 311 + 718 us)."""
-    n, n_threads = y.shape[0], padded.shape[0]
+    n, n_parts = y.shape[0], padded.shape[0]
     filters, patch = kernel2d.shape
     height_p, width_p = padded.shape[2], padded.shape[3]
     height, width = grad_x.shape[2], grad_x.shape[3]
     span = (y.shape[2] - 1) * width_p + y.shape[3]
     group = grads.shape[2] // span
-    chunk = -(-n // n_threads)
-    for thread in prange(n_threads):
-        kernel_sum, bias_sum, block = kernel_parts[thread], bias_parts[thread], grads[thread]
+    chunk = -(-n // n_parts)
+    for part in prange(n_parts):
+        kernel_sum, bias_sum, block = kernel_parts[part], bias_parts[part], grads[part]
         kernel_sum[:] = 0
         bias_sum[:] = 0
-        image, columns, block_cols = padded[thread], cols[thread], grad_cols[thread]
+        image, columns, block_cols = padded[part], cols[part], grad_cols[part]
         flat = image.reshape(-1)
-        first, last = thread * chunk, min(n, (thread + 1) * chunk)
+        first, last = part * chunk, min(n, (part + 1) * chunk)
         for start in range(first, last, group):
             count = min(group, last - start)
             used = count * span
@@ -451,7 +452,7 @@ def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x,
 
 class CPUConvolution:
     """The ``samples``, ``wide`` and ``direct`` strategies of the module docstring, with the
-    per-thread scratch arrays they take from a layer's ``workspace``."""
+    per-share scratch arrays they take from a layer's ``workspace``."""
 
     @staticmethod
     def path(window, activation):
@@ -469,8 +470,14 @@ class CPUConvolution:
         return function, np.empty(0, integer_type)
 
     @staticmethod
-    def _threads(n):
-        return max(1, min(numba.get_num_threads(), n))
+    def _parts(n):
+        """The shares the samples are split into, each with its own scratch and its own sums
+        of the parameter gradients, added up in order: as many as a product's blocks
+        (:func:`dlcore.backend.cpu.product_parts`: ``$DLCORE_PRODUCT_BLOCKS``, else the size
+        of the thread pool), not the threads in use, so that the sums, and a ``wide`` group's
+        samples, are the same on 1, 2 or more threads; with fewer threads each takes several
+        shares. At most one a sample."""
+        return max(1, min(product_parts(), n))
 
     def forward(self, path, x, kernel2d, bias, w, code, out, workspace, keep_columns):
         """out (n, F, H', W') <- activation(K @ im2col(x) + b) by ``path`` ("wide" or
@@ -498,71 +505,71 @@ class CPUConvolution:
         builds no columns, and its backward pass takes dL/dK from the padded image too."""
         return w.patch_size <= DIRECT_MAX_PATCH
 
-    def _wide_scratch(self, w, threads, rows, workspace, name):
-        """Each thread's (rows, G L) scratch for a group of :data:`WIDE_GROUP` samples."""
-        return workspace(name, (threads, rows, WIDE_GROUP * self._wide_span(w)))
+    def _wide_scratch(self, w, parts, rows, workspace, name):
+        """Each share's (rows, G L) scratch for a group of :data:`WIDE_GROUP` samples."""
+        return workspace(name, (parts, rows, WIDE_GROUP * self._wide_span(w)))
 
     def _forward_wide(self, x, kernel2d, bias, w, code, out, workspace):
-        threads, span = self._threads(x.shape[0]), self._wide_span(w)
-        padded = self._padded(w, threads, workspace)
+        parts, span = self._parts(x.shape[0]), self._wide_span(w)
+        padded = self._padded(w, parts, workspace)
         if self._direct(w):
             geometry = (w.channels, w.kernel_height, w.kernel_width)
             if geometry not in _DIRECT_FORWARD:
                 _DIRECT_FORWARD[geometry] = _direct_forward_kernel(*geometry)
             _DIRECT_FORWARD[geometry](
                 x, kernel2d, bias, out, padded,
-                workspace("thread_products", (threads, kernel2d.shape[0], span)),
+                workspace("thread_products", (parts, kernel2d.shape[0], span)),
                 w.pad_height, w.pad_width, code)
             return
         conv2d_forward_wide(x, kernel2d, bias, out,
-                            self._wide_scratch(w, threads, w.patch_size, workspace,
+                            self._wide_scratch(w, parts, w.patch_size, workspace,
                                                "thread_wide_cols"), padded,
-                            self._wide_scratch(w, threads, kernel2d.shape[0], workspace,
+                            self._wide_scratch(w, parts, kernel2d.shape[0], workspace,
                                                "thread_group_products"),
                             w.kernel_height, w.kernel_width, w.pad_height, w.pad_width, code,
                             *self._blas(x.dtype))
 
     def _forward_samples(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
-        n, threads, pixels = x.shape[0], self._threads(x.shape[0]), w.out_pixels
+        n, parts, pixels = x.shape[0], self._parts(x.shape[0]), w.out_pixels
         cols = workspace("sample_cols" if keep_columns else "thread_cols",
-                         (n if keep_columns else threads, w.patch_size, pixels))
+                         (n if keep_columns else parts, w.patch_size, pixels))
         conv2d_forward_samples(x, kernel2d, bias, out.reshape(n, kernel2d.shape[0], pixels),
                                cols, workspace("thread_products",
-                                               (threads, kernel2d.shape[0], pixels)),
+                                               (parts, kernel2d.shape[0], pixels)),
                                *conv_geometry(w), code, *self._blas(x.dtype))
 
-    def _parameter_parts(self, workspace, threads, kernel2d):
-        return (workspace("thread_kernel_gradients", (threads,) + kernel2d.shape[::-1]),
-                workspace("thread_bias_gradients", (threads, kernel2d.shape[0])))
+    def _parameter_parts(self, workspace, parts, kernel2d):
+        return (workspace("thread_kernel_gradients", (parts,) + kernel2d.shape[::-1]),
+                workspace("thread_bias_gradients", (parts, kernel2d.shape[0])))
 
     def _backward_wide(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias, grad_x,
                        workspace):
-        threads, span = self._threads(x.shape[0]), self._wide_span(w)
+        parts, span = self._parts(x.shape[0]), self._wide_span(w)
         direct = self._direct(w)
         group = 1 if direct else WIDE_GROUP
         conv2d_backward_wide(
             x, kernel2d, y, grad_y, grad_kernel.reshape(kernel2d.shape), grad_bias,
             x if grad_x is None else grad_x,
-            np.empty((threads, 0, 0), x.dtype) if direct else
-            self._wide_scratch(w, threads, w.patch_size, workspace, "thread_wide_cols"), direct,
-            self._padded(w, threads, workspace),
-            workspace("thread_grads", (threads, kernel2d.shape[0], group * span)),
-            workspace("thread_grad_cols", (threads, w.patch_size, group * span)),
-            *self._parameter_parts(workspace, threads, kernel2d), w.kernel_height,
+            np.empty((parts, 0, 0), x.dtype) if direct else
+            self._wide_scratch(w, parts, w.patch_size, workspace, "thread_wide_cols"), direct,
+            self._padded(w, parts, workspace),
+            workspace("thread_grads", (parts, kernel2d.shape[0], group * span)),
+            workspace("thread_grad_cols", (parts, w.patch_size, group * span)),
+            *self._parameter_parts(workspace, parts, kernel2d), w.kernel_height,
             w.kernel_width, w.pad_height, w.pad_width, code, grad_x is not None,
             *self._blas(x.dtype))
 
     def _backward_samples(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias,
                           grad_x, workspace):
-        n, threads, pixels = x.shape[0], self._threads(x.shape[0]), w.out_pixels
+        n, parts, pixels = x.shape[0], self._parts(x.shape[0]), w.out_pixels
         filters = kernel2d.shape[0]
         conv2d_backward_samples(
             x, kernel2d, y.reshape(n, filters, pixels), grad_y.reshape(n, filters, pixels),
             grad_kernel.reshape(kernel2d.shape), grad_bias, x if grad_x is None else grad_x,
             workspace("sample_cols", (n, w.patch_size, pixels)),
-            workspace("thread_products", (threads, filters, pixels)),
-            workspace("thread_grad_cols", (threads, w.patch_size, pixels)),
-            *self._parameter_parts(workspace, threads, kernel2d), *conv_geometry(w), code,
+            workspace("thread_products", (parts, filters, pixels)),
+            workspace("thread_grad_cols", (parts, w.patch_size, pixels)),
+            *self._parameter_parts(workspace, parts, kernel2d), *conv_geometry(w), code,
             grad_x is not None, *self._blas(x.dtype))
 
     @staticmethod
@@ -570,7 +577,7 @@ class CPUConvolution:
         """L = (H' - 1) W_p + W': a wide row of the columns of a stride-1 convolution."""
         return (w.out_height - 1) * (w.width + w.pad_width + w.pad_right) + w.out_width
 
-    def _padded(self, w, threads, workspace):
-        return workspace("thread_padded", (threads, w.channels,
+    def _padded(self, w, parts, workspace):
+        return workspace("thread_padded", (parts, w.channels,
                                            w.height + w.pad_height + w.pad_bottom,
                                            w.width + w.pad_width + w.pad_right))
