@@ -35,6 +35,7 @@ from dlcore.cli._common import (
 from dlcore.cli._dbn import make_optimizer
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.io import atomic_open
+from dlcore.training import held_out
 from dlcore.wording import count, with_article
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
@@ -207,15 +208,15 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     if train_size is not None and train_size < len(x):   # a seeded subset, not the first
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
-    epochs, lr_decay, dropout = size_defaults(round(len(x) * (1 - validation_split)), epochs,
-                                              lr_decay, dropout)
+    n_train = len(x) - (held_out(len(x), validation_split) if validation_split else 0)
+    epochs, lr_decay, dropout = size_defaults(n_train, epochs, lr_decay, dropout)
     n_classes = int(max(y.max(), y_test.max())) + 1
     class_names = dlcore.datasets.class_names(dataset, n_classes)
     checkpoints = Checkpoints(folder, checkpoint_every)
     if resume is None:
         model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip, backend,
                             seed)
-        batches_per_epoch = -(-round(len(x) * (1 - validation_split)) // batch_size)
+        batches_per_epoch = -(-n_train // batch_size)
         model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum,
                                                       lr_decay, batches_per_epoch),
                       ["accuracy"])

@@ -102,8 +102,8 @@ from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
 __all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
-           "accumulate_batch", "accuracy_outputs", "by_name", "scores", "split_validation",
-           "target_forms", "target_rows"]
+           "accumulate_batch", "accuracy_outputs", "by_name", "held_out", "scores",
+           "split_validation", "target_forms", "target_rows"]
 
 
 @body
@@ -516,6 +516,14 @@ def _target_rows(array, n, width, dtype, name, shape):
     return targets
 
 
+def held_out(n, validation_split):
+    """How many of ``n`` samples ``validation_split`` holds out: Keras 3's
+    ``n - floor(n (1 - validation_split))`` (keras/src/trainers/data_adapters/
+    array_slicing.py), at least one sample for any split above 0 (``round(0.1 n)`` held out
+    none of 5 samples, silently)."""
+    return n - int(np.floor(n * (1.0 - validation_split)))
+
+
 def split_validation(x, y, validation_split, seed, weights=None):
     """``(x_train, y_train, (x_valid, y_valid) or None)``: the fraction ``validation_split`` of
     the rows held out, chosen by Philox(seed, STREAM_SPLIT) (Keras takes the last rows; a
@@ -532,11 +540,14 @@ def split_validation(x, y, validation_split, seed, weights=None):
         return x, y_and_w[:, :-1], y_and_w[:, -1].astype(np.float64), validation
     validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
                                    high_open=True)
-    n_valid = int(round(validation_split * len(x)))
-    if n_valid == 0:
+    if validation_split == 0:
         return x, y, None
-    if n_valid >= len(x):
-        raise ValueError(f"validation_split={validation_split} leaves no training samples")
+    n_valid = held_out(len(x), validation_split)
+    if n_valid == 0 or n_valid == len(x):
+        raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves "
+                         f"{'no training' if n_valid else 'no validation'} samples (Keras's "
+                         f"rule holds out n - floor(n (1 - validation_split))): give more "
+                         f"data, another validation_split, or validation_data")
     order = rng.permutation(len(x), seed, rng.STREAM_SPLIT, 0)
     train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
     return x[train], y[train], (x[valid], y[valid])

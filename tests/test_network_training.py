@@ -61,6 +61,35 @@ def test_fit_returns_a_history_with_validation_monitors():
     assert model.history["loss"] == history.history["loss"]
 
 
+def test_validation_split_holds_out_what_keras_does():
+    """Keras 3 holds out n - floor(n (1 - split)), at least one sample; round(0.1 n) held out
+    none of 5 samples, and the fit trained without validation, silently."""
+    keras_split = pytest.importorskip("keras.src.trainers.data_adapters.array_slicing")
+    from dlcore.training import split_validation
+    for n in (2, 3, 5, 7, 10, 64, 101):
+        for split in (0.01, 0.1, 0.15, 0.2, 0.25, 1 / 3, 0.5):
+            rows = np.arange(n, dtype=np.float32)[:, None]
+            _, theirs = keras_split.train_validation_split((rows,), split)
+            _, _, (ours, _) = split_validation(rows, rows, split, seed=0)
+            assert len(ours) == len(theirs[0]), (n, split)
+
+
+def test_validation_split_of_five_samples_validates_on_one():
+    """The report's case, without Keras: 0.1 of 5 samples holds out 1 (round gave 0), the
+    History has val_loss and a val_loss EarlyStopping runs; 1 sample is refused in one line."""
+    x, y = blobs(n=5)
+    model = dlcore.models.mlp(input_shape=(8,), hidden=(4,), n_classes=3, backend="reference")
+    model.compile("cross_entropy", "adam", ["accuracy"])
+    history = model.fit(x, y, epochs=3, validation_split=0.1, verbose=0,
+                        callbacks=[EarlyStopping(monitor="val_loss", patience=5)])
+    assert len(history.history["val_loss"]) == 3
+    with pytest.raises(ValueError, match=r"^validation_split=0.1 of 1 samples leaves no "
+                                         r"training samples \(Keras's rule holds out n - "
+                                         r"floor\(n \(1 - validation_split\)\)\): give more "
+                                         r"data, another validation_split, or validation_data$"):
+        model.fit(x[:1], y[:1], validation_split=0.1, verbose=0)
+
+
 def test_predict_returns_probabilities_and_predict_classes_their_argmax():
     x, y = blobs(n=10)
     model = dlcore.models.mlp(input_shape=(8,), hidden=(4,), n_classes=3, backend="reference")
