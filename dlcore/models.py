@@ -47,9 +47,22 @@ def _pooling(name):
     return POOLINGS[name]
 
 
+def _augmentation(augment):
+    """The augmentation layer ``augment`` asks for, as a list: True, ImageAugmentation's
+    defaults (shifts of up to 2 pixels, what the CLI's ``--augment`` switches on); a dict, its
+    arguments; None, False or {}: none."""
+    if augment is None or isinstance(augment, (bool, np.bool_)):
+        return [ImageAugmentation()] if augment else []
+    if not isinstance(augment, dict):
+        raise ValueError(f"augment takes True (shifts of up to 2 pixels), a dict of "
+                         f"ImageAugmentation arguments, e.g. {{'max_shift': 2, "
+                         f"'horizontal_flip': True}}, or None; got {augment!r:.60}")
+    return [ImageAugmentation(**augment)] if augment else []
+
+
 def _input_layers(augment, noise):
     """The layers that prepare a network's input: augmentation (first), then input noise."""
-    layers = [ImageAugmentation(**augment)] if augment else []
+    layers = _augmentation(augment)
     if check_float(noise, "noise", low=0.0):
         layers.append(GaussianNoise(noise, name="input_noise"))
     return layers
@@ -70,7 +83,9 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     dropout : float in [0, 1), the rate of a Dropout layer after each of the two hidden dense
         layers (c5 and f6); 0: none
     augment : dict of :class:`dlcore.layers.ImageAugmentation` arguments (e.g.
-        ``{"max_shift": 2, "horizontal_flip": True}``) for a first augmentation layer, or None
+        ``{"max_shift": 2, "horizontal_flip": True}``) for a first augmentation layer, True
+        for its defaults (shifts of up to 2 pixels, as ``dlcore cnn train --augment``), or
+        None
     backend, seed : as for :class:`dlcore.Sequential`
     noise : float >= 0, the stddev of a :class:`dlcore.layers.GaussianNoise` on the input
         (after the augmentation); 0: none
@@ -144,7 +159,7 @@ def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input
     if len(activations) != len(weights):
         raise ValueError(f"activation lists {len(activations)} names for {len(weights)} "
                          "hidden layers")
-    layers = [ImageAugmentation(**augment)] if augment else []
+    layers = _augmentation(augment)
     if input_dropout:
         layers.append(Dropout(input_dropout, name="input_dropout"))
     for index, ((kernel, bias), layer_activation) in enumerate(zip(weights, activations)):

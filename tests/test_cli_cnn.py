@@ -199,3 +199,21 @@ def test_lenet5_shifts_its_training_images_by_default_and_not_with_no_augment(tm
         assert metrics["dropout"] == 0.2    # the default below 10,000 images
         assert sum(isinstance(layer, dlcore.layers.Dropout)
                    for layer in dlcore.load(out / "model.h5").layers) == 2
+
+
+def test_augment_true_is_the_augmentation_of_the_command_lines_augment():
+    """lenet5(augment=True) and mlp(augment=True), the Python twin of ``--augment``, died
+    with "argument after ** must be a mapping, not bool"; anything but True, a dict or None
+    is refused in one line naming them."""
+    from dlcore.cli.cnn import build_model
+    switched_on = build_model("lenet5", (1, 28, 28), 10, 0.0, True, False, "reference", 0)
+    for build in (dlcore.models.lenet5, dlcore.models.mlp):
+        first = build(augment=True, backend="reference").layers[0]
+        assert first.get_config() == switched_on.layers[0].get_config()
+        assert not isinstance(build(augment=False).layers[0],
+                              dlcore.layers.ImageAugmentation)
+        with pytest.raises(ValueError, match=r"^augment takes True \(shifts of up to 2 pixels\)"
+                                             r", a dict of ImageAugmentation arguments, e\.g\. "
+                                             r"\{'max_shift': 2, 'horizontal_flip': True\}, or "
+                                             r"None; got 'yes'$"):
+            build(augment="yes")
