@@ -6,7 +6,8 @@ LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998; the homework of lecture
 "Convolutional Neural Networks" (2019), "Filters are of size 5x5, stride 1; pooling is 2x2, with
 stride 2; how many parameters?"):
 
-    input 1@28x28  (MNIST; the paper padded to 32x32, here: padding 2 in the first conv)
+    input 1@28x28  (MNIST; the paper padded to 32x32, here: padding 2 in the first conv;
+                    a 32x32 input, the paper's own, gets none: the same geometry from C1 on)
     conv  6@5x5, padding 2   -> 6@28x28      6 * (1 * 5 * 5) + 6   =    156 parameters
     pool  2x2, stride 2      -> 6@14x14
     conv 16@5x5              -> 16@10x10    16 * (6 * 5 * 5) + 16  =  2,416
@@ -35,6 +36,7 @@ from dlcore.layers import (
     L2Pool2D,
     MaxPool2D,
 )
+from dlcore.layers.base import check_shape
 from dlcore.network import Sequential
 from dlcore.validation import check_float, check_int
 
@@ -76,7 +78,9 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
 
     Parameters
     ----------
-    input_shape : (channels, height, width); 28x28 (padding 2 keeps 28) or 32x32
+    input_shape : (channels, height, width); 28x28 (MNIST: c1 pads 2, which keeps 28) or
+        32x32 (the paper's input: no padding, C1 6@28x28), the same 61,706 parameters with
+        one channel; c1 pads 2 along a side shorter than 32, none along a longer one
     n_classes : int
     activation : "relu" (default), "tanh" or "sigmoid" for the hidden layers
     pooling : "max" (default), "avg" or "l2"
@@ -96,8 +100,12 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
     weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
     layers = _input_layers(augment, noise)
+    # LeNet-5's geometry is that of a 32x32 input: MNIST's 28x28 digits are padded to it
+    padding = tuple(2 if size < 32 else 0 for size in check_shape(input_shape)[1:])
+    padding = padding if len(padding) == 2 else (2, 2)   # not an image: Conv2D says so
     layers += [
-        Conv2D(6, 5, padding=2, activation=activation, name="c1", **weights),
+        Conv2D(6, 5, padding=padding[0] if padding[0] == padding[1] else padding,
+               activation=activation, name="c1", **weights),
         pool(2, name="s2"),
         Conv2D(16, 5, activation=activation, name="c3", **weights),
         pool(2, name="s4"),

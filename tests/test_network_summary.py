@@ -32,6 +32,17 @@ def test_lenet5_output_shapes_follow_the_size_formula():
     assert shapes[-1] == (10,)
 
 
+def test_lenet5_on_32x32_is_the_papers_geometry_without_padding():
+    """LeNet-5's own input is 32x32 (the homework's figure: C1 6@28x28 ... S4 16@5x5, 61,706
+    parameters); c1 kept MNIST's padding 2 there, 6@32x32 ... 16@6x6 and 82,826 parameters.
+    A 28x28 input is padded 2 to the same geometry."""
+    for size, padding in ((32, 0), (28, 2)):
+        model = dlcore.models.lenet5(input_shape=(1, size, size))
+        shapes = [row.output_shape for row in model.summary(print_fn=None).rows]
+        assert shapes[:5] == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (400,)]
+        assert model.count_params() == 61_706 and model.get_layer("c1").padding == padding
+
+
 def test_lecture_000_example_has_11665_weights_without_biases():
     summary = dlcore.models.lecture000_convnet().summary(print_fn=None)
     assert summary.total_weights == 225 + 3600 + 7840 == 11_665
