@@ -812,3 +812,43 @@ def test_a_projection_shortcut_crosses_keras_legacy_h5_files_both_ways(tmp_path,
     ours.save(tmp_path / "again.h5")
     np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "again.h5"), x),
                                predict_nchw(theirs, x), atol=1e-6)
+
+
+@pytest.mark.parametrize("ending", ["Softmax", "Activation"])
+def test_a_softmax_layer_after_a_convolution_crosses_both_ways_as_keras_computes_it(
+        tmp_path, ending):
+    """Keras's Conv2D -> Softmax() (or Activation("softmax")): a softmax along its last axis,
+    the channels of each pixel. Written by Keras, dlcore predicts and scores it as Keras does;
+    written by dlcore (its Softmax over axis 1, the channels), Keras does too."""
+    keras = real_keras()
+    rng = np.random.default_rng(11)
+    x = rng.random((6, 5, 5, 2)).astype(np.float32)
+    targets = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (6, 5, 5))]
+    keras.utils.set_random_seed(3)
+    softmax = (keras.layers.Softmax() if ending == "Softmax"
+               else keras.layers.Activation("softmax"))
+    theirs = keras.Sequential([keras.Input((5, 5, 2)),
+                               keras.layers.Conv2D(4, 3, padding="same", activation="tanh"),
+                               keras.layers.Conv2D(3, 1), softmax])
+    theirs.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+    theirs.save(tmp_path / "theirs.keras")
+    ours = dlcore.load(tmp_path / "theirs.keras")
+    x_nchw, targets_nchw = x.transpose(0, 3, 1, 2), targets.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(ours.predict(x_nchw), predict_nchw(theirs, x_nchw), atol=1e-6)
+    np.testing.assert_allclose(list(ours.evaluate(x_nchw, targets_nchw)),
+                               theirs.evaluate(x, targets, verbose=0), rtol=1e-5)
+    ours.save(tmp_path / "ours.keras")
+    back = keras.models.load_model(tmp_path / "ours.keras")
+    np.testing.assert_allclose(predict_nchw(back, x_nchw), ours.predict(x_nchw), atol=1e-6)
+    np.testing.assert_allclose(back.evaluate(x, targets, verbose=0),
+                               list(ours.evaluate(x_nchw, targets_nchw)), rtol=1e-5)
+
+
+def test_a_keras_softmax_over_a_spatial_axis_is_refused_in_one_line(tmp_path):
+    keras = real_keras()
+    theirs = keras.Sequential([keras.Input((5, 5, 2)), keras.layers.Conv2D(3, 1),
+                               keras.layers.Softmax(axis=1)])
+    theirs.save(tmp_path / "rows.keras")
+    with pytest.raises(ValueError, match="only a softmax over the last axis") as error:
+        dlcore.load(tmp_path / "rows.keras")
+    assert "\n" not in str(error.value)

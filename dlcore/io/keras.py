@@ -1153,9 +1153,18 @@ class _Imported:
                 raise ValueError(f"an ELU with alpha {str(config.get('alpha'))[:30]} is not "
                                  f"imported (dlcore's ELU has Keras's default alpha 1)")
             return layers.ELU(name=name)
-        if config.get("axis", -1) not in (-1, [-1]):
-            raise ValueError("only a softmax over the last axis is imported")
-        return layers.Softmax(name=name)
+        return layers.Softmax(self._softmax_axis(config.get("axis", -1)), name=name)
+
+    def _softmax_axis(self, axis):
+        """dlcore's axis of Keras's Softmax over ``axis``: its last (the channels of (H, W, C)
+        maps, the classes of rows) is dlcore's 1; any other is refused."""
+        axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+        rank = len(self._current or getattr(self, "input_shape", None) or ())
+        if isinstance(axis, int) and not isinstance(axis, bool) and axis in (-1, rank or -1):
+            return 1
+        raise ValueError(f"only a softmax over the last axis (the channels; axis -1) is "
+                         f"imported, not axis {str(axis)[:20]}: dlcore's maps are channels "
+                         f"first and its softmax runs over their channels alone")
 
     @staticmethod
     def _relu(name, config, layers):

@@ -1,9 +1,10 @@
 """Layers without weights: activations, Reshape and Flatten, Dropout and Rescaling.
 
-Activations (lecture "Supervised learning") are computed element-wise, softmax row-wise;
-backward uses the outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the
-Jacobian product y * (g - sum(g y)); the others in :func:`dlcore.layers.reference.
-activation_backward`). Dropout, from lecture "Convolutional neural networks"
+Activations (lecture "Supervised learning") are computed element-wise, softmax along axis 1
+(the classes of flat rows, the channels of each pixel of (C, H, W) maps); backward uses the
+outputs y (relu: [y > 0]; sigmoid: y (1 - y); tanh: 1 - y^2; softmax: the Jacobian product
+y * (g - sum(g y)); the others in :func:`dlcore.layers.reference.activation_backward`).
+Dropout, from lecture "Convolutional neural networks"
 (2016) (Srivastava et al. 2014), takes the "inverted" form that scales at training time so that
 evaluation is the identity.
 """
@@ -26,7 +27,10 @@ class Activation(Layer):
     hard_silu (alias hard_swish). The last four take their derivative from x (kept from the
     forward pass), the others from y.
 
-    Softmax works on flat ``(n, classes)`` inputs, along the classes.
+    Softmax runs along axis 1: the classes of flat ``(n, classes)`` inputs, or the channels of
+    each pixel of ``(n, C, H, W)`` maps (the per-pixel softmax of a segmentation net, the U-Net
+    paper's "pixel-wise soft-max", as a Conv2D's ``activation="softmax"`` computes it and as
+    Keras's softmax along its last axis, the channels of its (H, W, C) maps, does).
     """
 
     def __init__(self, activation, name=None, input_shape=None):
@@ -37,8 +41,9 @@ class Activation(Layer):
         return {"activation": self.activation}
 
     def compute_output_shape(self, input_shape):
-        if self.activation == "softmax" and len(input_shape) != 1:
-            raise ValueError(f"Softmax needs flat inputs (n, classes); got per-sample shape "
+        if self.activation == "softmax" and len(input_shape) not in (1, 3):
+            raise ValueError(f"Softmax runs over the classes of flat inputs (n, classes) or the "
+                             f"channels of (n, C, H, W) maps; got per-sample shape "
                              f"{tuple(input_shape)}: put a Flatten() layer before it")
         return tuple(input_shape)
 
@@ -135,12 +140,43 @@ class LeakyReLU(Layer):
 
 
 class Softmax(_FixedActivation):
-    """y_k = exp(x_k) / sum_j exp(x_j) over the classes of each row (computed as
-    exp(x_k - max x) / sum exp(x_j - max x)). With ``loss="cross_entropy"`` a network fuses it
-    into the loss, whose gradient with respect to x is then p - y (lecture
-    "Supervised learning", "HOMEWORK: prove it!")."""
+    """y_k = exp(x_k) / sum_j exp(x_j) over the classes of each row, or over the channels of
+    each pixel of (C, H, W) maps (computed as exp(x_k - max x) / sum exp(x_j - max x)). With
+    ``loss="cross_entropy"`` a network fuses it into the loss, whose gradient with respect to
+    x is then p - y (lecture "Supervised learning", "HOMEWORK: prove it!"), per pixel for maps.
+
+    Parameters
+    ----------
+    axis : int, Keras's argument in dlcore's layout: 1 (or -1 for flat rows, -3 for maps),
+        the classes or the channels, which is where Keras's default axis=-1 falls in its
+        channels-last layout (dlcore's maps are channels first). A softmax along another axis
+        is refused in one line when the layer is built.
+    """
 
     function = "softmax"
+
+    def __init__(self, axis=1, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise ValueError(f"Softmax's axis must be one integer (1: the classes, or the "
+                             f"channels of maps), got {str(axis)[:40]}")
+        self.axis = int(axis)
+
+    def _config(self):
+        return {"axis": self.axis}
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        rank = len(shape) + 1   # with the batch
+        if -rank <= self.axis < rank and self.axis % rank == 1:
+            return shape
+        along = ("is outside the tensor (n, *per-sample shape)" if not -rank <= self.axis < rank
+                 else ("runs along the batch", "", "runs along the height",
+                       "runs along the width")[self.axis % rank])
+        raise ValueError(f"Softmax(axis={self.axis}) on per-sample shape {shape} {along}; "
+                         f"dlcore's softmax runs over axis 1, the classes or the channels of "
+                         f"each pixel (maps are channels first: Keras's axis=-1 of (H, W, C)): "
+                         f"use Softmax() (axis=1)")
 
 
 class Rescaling(Layer):

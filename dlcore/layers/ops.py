@@ -443,10 +443,11 @@ class KernelOps:
     # element-wise
     @staticmethod
     def _maps(array, activation):
-        """(n, F, P) view for an activation: softmax along the features of (n, features);
-        element-wise ones over (n, channels, pixels)."""
+        """(n, F, P) view for an activation: softmax along the features of (n, features), or
+        along the channels of each pixel of (n, channels, H, W); element-wise ones over
+        (n, channels, pixels)."""
         n = array.shape[0]
-        if activation == "softmax":
+        if activation == "softmax" and array.ndim == 2:
             return array.reshape(n, -1, 1)
         return array.reshape(n, array.shape[1], -1) if array.ndim > 2 else \
             array.reshape(n, 1, -1)

@@ -106,7 +106,8 @@ def activation_backward(name, y, grad_y):
         relu:    dL/dz = dL/dy * [y > 0]
         sigmoid: dL/dz = dL/dy * y (1 - y)
         tanh:    dL/dz = dL/dy * (1 - y^2)
-        softmax: dL/dz_k = y_k (dL/dy_k - sum_j dL/dy_j y_j)     (row-wise Jacobian product)
+        softmax: dL/dz_k = y_k (dL/dy_k - sum_j dL/dy_j y_j)     (the Jacobian product along
+                 axis 1: a row's classes, or the channels of each pixel of maps)
         elu:     dL/dz = dL/dy * (1 if y > 0 else y + 1)          (exp(z) = y + 1 for z <= 0)
         selu:    dL/dz = dL/dy * (scale if y > 0 else y + scale alpha)
         softplus: dL/dz = dL/dy * sigm(z) = dL/dy * (1 - exp(-y))
