@@ -75,8 +75,9 @@ def bias_activation_rows(row, first, last, z, bias, y, code, n_stride, f_stride)
     n_maps = y.shape[1]
     n, f = row // n_maps, row % n_maps
     start = n * n_stride + f * f_stride + first
-    _shifted_activation(z[start:start + last - first], y[n, f, first:last],
-                        bias[f] if bias.shape[0] > 0 else _ZERO, code)
+    source = z[start:start + last - first]
+    _activation_span(source, source, y[n, f, first:last],
+                     bias[f] if bias.shape[0] > 0 else _ZERO, code, SHIFTED)
 
 
 @body
@@ -93,7 +94,7 @@ def unit_bias_activation_rows(row, first, last, y, bias, code):
         unit_bias = bias[first:last]
         for u in range(out.shape[0]):
             out[u] += unit_bias[u]
-    _activate_in_place(out, code)
+    _activation_span(out, out, out, _ZERO, code, IN_PLACE)
 
 
 @shared
@@ -282,144 +283,138 @@ def hard_silu_backward(z, grad_y):
     return grad_y * (z + z + _THREE) / _SIX
 
 
+# Each activation is chosen from its code in one function per direction, below: activation(z),
+# dL/dz from y and dL/dz from z. Numba calls them rather than inlining them (the less common
+# activations' code is compiled once, not into every kernel); where the code is a constant (the
+# loops of :func:`_activation_span`) the CPU compiler inlines them itself, keeping only that
+# code's branch, and the loop vectorises: measured as fast as the loops calling relu, sigmoid or
+# tanh by name that they replace (an Activation layer's 131,072 outputs forward and backward, a
+# Dense layer's 32 x 500 in place, 2 cores).
 @called
-def elementwise(z, code):
-    """activation(z) for an element-wise ``code`` past tanh, chosen element by element (a loop
-    choosing inside stays scalar on the CPU, see :func:`_shifted_activation`: the common four
-    have loops of their own; these are the less common ones); z itself for another code."""
-    y = z
+def activation(z, code):
+    """activation(z) for an element-wise ``code``; z itself for another."""
+    if code == RELU:
+        return relu(z)
+    if code == SIGMOID:
+        return sigmoid(z)
+    if code == TANH:
+        return tanh(z)
     if code == ELU:
-        y = elu(z)
-    elif code == SELU:
-        y = selu(z)
-    elif code == SOFTPLUS:
-        y = softplus(z)
-    elif code == SOFTSIGN:
-        y = softsign(z)
-    elif code == RELU6:
-        y = relu6(z)
-    elif code == LEAKY_RELU:
-        y = leaky_relu(z, LEAKY_RELU_SLOPE)
-    elif code == HARD_SIGMOID:
-        y = hard_sigmoid(z)
-    elif code == EXPONENTIAL:
-        y = math.exp(z)
-    elif code == GELU:
-        y = gelu(z)
-    elif code == SILU:
-        y = silu(z)
-    elif code == MISH:
-        y = mish(z)
-    elif code == HARD_SILU:
-        y = hard_silu(z)
-    return y
+        return elu(z)
+    if code == SELU:
+        return selu(z)
+    if code == SOFTPLUS:
+        return softplus(z)
+    if code == SOFTSIGN:
+        return softsign(z)
+    if code == RELU6:
+        return relu6(z)
+    if code == LEAKY_RELU:
+        return leaky_relu(z, LEAKY_RELU_SLOPE)
+    if code == HARD_SIGMOID:
+        return hard_sigmoid(z)
+    if code == EXPONENTIAL:
+        return math.exp(z)
+    if code == GELU:
+        return gelu(z)
+    if code == SILU:
+        return silu(z)
+    if code == MISH:
+        return mish(z)
+    if code == HARD_SILU:
+        return hard_silu(z)
+    return linear(z)
 
 
 @called
-def elementwise_backward(y, grad_y, code):
-    """dL/dz from y = activation(z) and dL/dy, for the codes of :func:`elementwise` outside
-    :data:`NEEDS_PREACTIVATION` (:func:`elementwise_input_backward` has those)."""
-    grad_z = grad_y
+def activation_gradient(y, grad_y, code):
+    """dL/dz from y = activation(z) and dL/dy, for the element-wise codes outside
+    :data:`NEEDS_PREACTIVATION` (:func:`activation_input_gradient` has those); dL/dy itself
+    for another code."""
+    if code == RELU:
+        return relu_backward(y, grad_y)
+    if code == SIGMOID:
+        return sigmoid_backward(y, grad_y)
+    if code == TANH:
+        return tanh_backward(y, grad_y)
     if code == ELU:
-        grad_z = elu_backward(y, grad_y)
-    elif code == SELU:
-        grad_z = selu_backward(y, grad_y)
-    elif code == SOFTPLUS:
-        grad_z = softplus_backward(y, grad_y)
-    elif code == SOFTSIGN:
-        grad_z = softsign_backward(y, grad_y)
-    elif code == RELU6:
-        grad_z = relu6_backward(y, grad_y)
-    elif code == LEAKY_RELU:
-        grad_z = leaky_relu_backward(y, grad_y, LEAKY_RELU_SLOPE)
-    elif code == HARD_SIGMOID:
-        grad_z = hard_sigmoid_backward(y, grad_y)
-    elif code == EXPONENTIAL:
-        grad_z = exponential_backward(y, grad_y)
-    return grad_z
+        return elu_backward(y, grad_y)
+    if code == SELU:
+        return selu_backward(y, grad_y)
+    if code == SOFTPLUS:
+        return softplus_backward(y, grad_y)
+    if code == SOFTSIGN:
+        return softsign_backward(y, grad_y)
+    if code == RELU6:
+        return relu6_backward(y, grad_y)
+    if code == LEAKY_RELU:
+        return leaky_relu_backward(y, grad_y, LEAKY_RELU_SLOPE)
+    if code == HARD_SIGMOID:
+        return hard_sigmoid_backward(y, grad_y)
+    if code == EXPONENTIAL:
+        return exponential_backward(y, grad_y)
+    return linear_backward(y, grad_y)
 
 
 @called
-def elementwise_input_backward(z, grad_y, code):
+def activation_input_gradient(z, grad_y, code):
     """dL/dz from the pre-activation z and dL/dy, for the codes of
     :data:`NEEDS_PREACTIVATION`; dL/dy itself for another code."""
-    grad_z = grad_y
     if code == GELU:
-        grad_z = gelu_backward(z, grad_y)
-    elif code == SILU:
-        grad_z = silu_backward(z, grad_y)
-    elif code == MISH:
-        grad_z = mish_backward(z, grad_y)
-    elif code == HARD_SILU:
-        grad_z = hard_silu_backward(z, grad_y)
-    return grad_z
+        return gelu_backward(z, grad_y)
+    if code == SILU:
+        return silu_backward(z, grad_y)
+    if code == MISH:
+        return mish_backward(z, grad_y)
+    if code == HARD_SILU:
+        return hard_silu_backward(z, grad_y)
+    return grad_y
 
 
 #: The element-wise activations: code -> (activation(z), dL/dz from y and dL/dy), for loops
 #: compiled one activation at a time (the CPU's wide convolution passes).
 ELEMENTWISE_ACTIVATIONS = {RELU: (relu, relu_backward), SIGMOID: (sigmoid, sigmoid_backward),
                            TANH: (tanh, tanh_backward), LINEAR: (linear, linear_backward)}
+#: What :func:`_activation_span` computes over its views
+SHIFTED, IN_PLACE, GRADIENT = 0, 1, 2
 
 
-@body
-def _activate_in_place(values, code):
-    """values <- activation(values) over a 1-D view, element-wise codes, a loop per code."""
+@shared
+def _activation_span(source, incoming, target, shift, code, direction):
+    """Over 1-D views: target = activation(source + shift) (``direction`` SHIFTED), target <-
+    activation(target) (IN_PLACE), or target = dL/dz from y = ``source`` and dL/dy =
+    ``incoming`` (GRADIENT).
+
+    A loop compiled for each of ReLU, sigmoid, tanh and linear, which then vectorises: the CPU
+    compiler leaves a loop that chooses the activation inside it scalar (as the one loop of
+    the less common codes is). In place through one view: two views of the same memory leave
+    the loop scalar too (see :func:`unit_bias_activation_rows`). Inlined into each body that
+    calls it with a constant ``direction``, whose other loops fold away: as a body of its own,
+    called, a Dense layer's 32 x 500 in place took 15% longer (4.4 against 3.8 us)."""
     if code == RELU:
-        for p in range(values.shape[0]):
-            values[p] = relu(values[p])
+        _span(source, incoming, target, shift, RELU, direction)
     elif code == SIGMOID:
-        for p in range(values.shape[0]):
-            values[p] = sigmoid(values[p])
+        _span(source, incoming, target, shift, SIGMOID, direction)
     elif code == TANH:
-        for p in range(values.shape[0]):
-            values[p] = tanh(values[p])
-    elif code != LINEAR:
-        for p in range(values.shape[0]):
-            values[p] = elementwise(values[p], code)
+        _span(source, incoming, target, shift, TANH, direction)
+    elif code == LINEAR:
+        _span(source, incoming, target, shift, LINEAR, direction)
+    else:
+        _span(source, incoming, target, shift, code, direction)
 
 
-@body
-def _shifted_activation(source, target, shift, code):
-    """target = activation(source + shift), element-wise codes, over two 1-D views, a loop per
-    code for ReLU, sigmoid, tanh and linear: the CPU compiler leaves a loop that chooses the
-    activation inside it scalar (as the one loop of the less common codes past them is)."""
-    if code == RELU:
+@shared
+def _span(source, incoming, target, shift, code, direction):
+    """The loop of :func:`_activation_span` for ``direction``."""
+    if direction == SHIFTED:
         for p in range(target.shape[0]):
-            target[p] = relu(source[p] + shift)
-    elif code == SIGMOID:
+            target[p] = activation(source[p] + shift, code)
+    elif direction == IN_PLACE:
         for p in range(target.shape[0]):
-            target[p] = sigmoid(source[p] + shift)
-    elif code == TANH:
-        for p in range(target.shape[0]):
-            target[p] = tanh(source[p] + shift)
-    elif code != LINEAR:
-        for p in range(target.shape[0]):
-            target[p] = elementwise(source[p] + shift, code)
+            target[p] = activation(target[p], code)
     else:
         for p in range(target.shape[0]):
-            target[p] = linear(source[p] + shift)
-
-
-@body
-def _activation_gradient(outputs, incoming, target, code):
-    """target = dL/dy * activation'(y) from y (``outputs``), element-wise codes, 1-D views, a
-    loop per code (see :func:`_shifted_activation`); activation'(z) written with
-    y = activation(z): [y > 0], y (1 - y), 1 - y^2, 1."""
-    if code == RELU:
-        for p in range(target.shape[0]):
-            target[p] = relu_backward(outputs[p], incoming[p])
-    elif code == SIGMOID:
-        for p in range(target.shape[0]):
-            target[p] = sigmoid_backward(outputs[p], incoming[p])
-    elif code == TANH:
-        for p in range(target.shape[0]):
-            target[p] = tanh_backward(outputs[p], incoming[p])
-    elif code != LINEAR:
-        for p in range(target.shape[0]):
-            target[p] = elementwise_backward(outputs[p], incoming[p], code)
-    else:
-        for p in range(target.shape[0]):
-            target[p] = linear_backward(outputs[p], incoming[p])
+            target[p] = activation_gradient(source[p], incoming[p], code)
 
 
 @body
@@ -446,7 +441,7 @@ def activation_gradient_rows(row, first, last, y, grad_y, g, code, n_stride, f_s
     out, outputs, grads = g[start:start + last - first], y[n, f, first:last], \
         grad_y[n, f, first:last]
     if code != SOFTMAX:
-        _activation_gradient(outputs, grads, out, code)
+        _activation_span(outputs, grads, out, _ZERO, code, GRADIENT)
     else:
         for p in range(first, last):
             dot = _ZERO
@@ -881,7 +876,7 @@ def leaky_relu_gradient_span(first, last, y, grad_y, grad_x, slope):
 def input_activation_gradient_span(first, last, z, grad_y, grad_z, code):
     """grad_z[i] = dL/dz from z[i] and dL/dy, for the codes of :data:`NEEDS_PREACTIVATION`."""
     for i in range(first, last):
-        grad_z[i] = elementwise_input_backward(z[i], grad_y[i], code)
+        grad_z[i] = activation_input_gradient(z[i], grad_y[i], code)
 
 
 @body
