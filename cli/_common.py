@@ -295,13 +295,15 @@ def resume_option(function=None, *, has_epochs=True):
     if function is None:
         return functools.partial(resume_option, has_epochs=has_epochs)
     may_change = "--epochs (the new total), --backend" if has_epochs else "--backend"
+    total = " Without --epochs it trains on to that run's total." if has_epochs else ""
     return click.option(
         "--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
         help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
              "interrupted or checkpointing run of this command), with the options of that "
              "run, for the epochs it had left: on the cpu backend the result is bit for bit "
              f"that of an uninterrupted run. {may_change}, --out and --checkpoint-every may "
-             "change; any other option given must have the value that run had.")(function)
+             f"change; any other option given must have the value that run had.{total}"
+    )(function)
 
 
 def checkpoint_option(function):
@@ -435,6 +437,11 @@ def current_parameters(context):
 #: take that value.
 RESUME_MAY_CHANGE = frozenset({"epochs", "backend", "out", "checkpoint_every", "resume",
                                "distributed", "sync_every"})
+#: Options of :data:`RESUME_MAY_CHANGE` that, when not given, still take the checkpoint's
+#: value: the total of epochs, so that ``--resume FILE`` alone trains "the epochs it had left"
+#: towards the run's own total (as ``rbm.resume(X)`` and Keras's ``initial_epoch`` do), not
+#: towards the command's default.
+RESUME_KEEPS_UNLESS_GIVEN = frozenset({"epochs"})
 _RESUMED_MODEL = "dlcore.resumed_model"
 
 
@@ -528,7 +535,9 @@ def _trained_options(context, model, hyperparameters):
     parameters = {param.name: param for param in context.command.params
                   if isinstance(param, click.Option)}
     return {name: value for name, value in trained.items()
-            if name in parameters and name not in RESUME_MAY_CHANGE}
+            if name in parameters and (name not in RESUME_MAY_CHANGE or (
+                name in RESUME_KEEPS_UNLESS_GIVEN
+                and context.get_parameter_source(name) is not ParameterSource.COMMANDLINE))}
 
 
 def _same_command(recorded, context):
@@ -584,7 +593,8 @@ def load_checkpoint(path, model_class):
 
 #: The options of the RBM commands and the BernoulliRBM/GaussianBernoulliRBM parameters they
 #: set: a resumed RBM keeps its own.
-RBM_HYPERPARAMETERS = {"hidden": "n_hidden", "cd_k": "cd_k", "persistent": "persistent",
+RBM_HYPERPARAMETERS = {"hidden": "n_hidden", "epochs": "epochs", "cd_k": "cd_k",
+                       "persistent": "persistent",
                        "batch_size": "batch_size", "learning_rate": "learning_rate",
                        "momentum": "momentum", "weight_decay": "weight_decay",
                        "sparsity_target": "sparsity_target", "seed": "seed",

@@ -38,8 +38,9 @@ from dlcore.wording import count
 
 #: The options of ``ae train`` and the Autoencoder parameters they set: a resumed model keeps
 #: its own.
-AE_HYPERPARAMETERS = {"hidden": "n_hidden", "tied": "tied_weights", "corruption": "corruption",
-                      "corruption_kind": "corruption_kind", "activation": "activation",
+AE_HYPERPARAMETERS = {"hidden": "n_hidden", "epochs": "epochs", "tied": "tied_weights",
+                      "corruption": "corruption", "corruption_kind": "corruption_kind",
+                      "activation": "activation",
                       "decoder_activation": "decoder_activation", "loss": "loss",
                       "sparsity_target": "sparsity_target", "sparsity_cost": "sparsity_cost",
                       "batch_size": "batch_size", "learning_rate": "learning_rate",

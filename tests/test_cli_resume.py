@@ -628,3 +628,58 @@ def test_the_resume_help_names_only_options_the_command_has(command, new_total):
         assert resume_help.endswith("--backend, --out and --checkpoint-every ")
     else:
         assert new_total in resume_help
+
+
+# -- --resume FILE alone continues to the run's own total of epochs ----------------------------
+@pytest.mark.parametrize("arguments", [
+    ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3", "--hidden", "8",
+     "--epochs", "3"],
+    ["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "3", "--max-size", "40"],
+    ["rbm", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "3"],
+    ["ae", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "3"],
+], ids=["task1", "task2", "rbm train", "ae train"])
+def test_resume_without_epochs_trains_to_the_checkpoints_own_total(tmp_path, monkeypatch,
+                                                                   arguments):
+    """The --resume help: "with the options of that run, for the epochs it had left". A run of
+    3 epochs (not the command's default) interrupted after 2 and resumed with --resume alone
+    is the uninterrupted run of 3 epochs, as rbm.resume(X) trains towards its own epochs."""
+    from dlcore.autoencoder.trainer import AutoencoderTrainer
+    runner = CliRunner()
+    full = runner.invoke(main, [*arguments, "--backend", "cpu", "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    trainer = AutoencoderTrainer if arguments[0] == "ae" else ContrastiveDivergence
+    interrupt_after(monkeypatch, trainer, "epoch", 3)
+    interrupted = runner.invoke(main, [*arguments, "--backend", "cpu",
+                                       "--out", str(tmp_path / "part")])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    resumed = runner.invoke(main, [*arguments[:2], "--resume",
+                                   str(tmp_path / "part" / CHECKPOINT_FILE),
+                                   "--backend", "cpu", "--out", str(tmp_path / "part")])
+    assert resumed.exit_code == 0, resumed.output
+    expected = dlcore.load(tmp_path / "full" / "model.h5")
+    actual = dlcore.load(tmp_path / "part" / "model.h5")
+    assert actual.epochs_done_ == 3 and actual.training_record_["parameters"]["epochs"] == 3
+    assert_identical(expected, actual)
+
+
+@pytest.mark.parametrize("arguments", [
+    ["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "2", "--max-size", "40"],
+    ["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "1",
+     "--train-size", "100", "--optimizer", "sgd"],
+], ids=["task2", "cnn train"])
+def test_resume_of_a_finished_model_without_epochs_trains_no_further(tmp_path, arguments):
+    """A teacher rebuilding a hand-in's figures with --resume model.h5 gets the hand-in's
+    model back, not one trained on to the command's default epochs."""
+    runner = CliRunner()
+    out = tmp_path / "hand-in"
+    first = runner.invoke(main, [*arguments, "--backend", "cpu", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = dlcore.load(out / "model.h5")
+    again = runner.invoke(main, [*arguments[:2], "--resume", str(out / "model.h5"),
+                                 "--backend", "cpu", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    after = dlcore.load(out / "model.h5")
+    assert_identical(before, after)
+    epochs = int(arguments[arguments.index("--epochs") + 1])
+    assert after.training_record_["parameters"]["epochs"] == epochs
