@@ -58,6 +58,45 @@ def load_rbm(path, backend="auto"):
     return model.set_params(backend=backend)
 
 
+def training_seed(model):
+    """The --seed the model was trained with: its training record's, else its own ``seed``
+    parameter (which every training command sets from --seed); None when neither is known."""
+    record = recorded_training(model) or {}
+    parameters = record.get("parameters")
+    for seed in (parameters.get("seed") if isinstance(parameters, dict) else None,
+                 getattr(model, "seed", None)):
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+            return int(seed)
+    return None
+
+
+def held_out_split(model, model_file, dataset, split_seed):
+    """The seed of the mnist-5k hold-out split that ``model`` is measured on, and the words
+    that say which held-out images these are.
+
+    task1, rbm train and homework samplers hold 100 images per class of mnist-5k out of
+    training with their --seed; the images held out by another seed are mostly training
+    images of that model. So the split is the model's own (``split_seed`` None), or the one
+    --split-seed asks for; the other data sets have an official test split."""
+    if dataset != "mnist-5k":
+        return 0, f"the test split of {dataset}"
+    split = "100 images per class by the hold-out split of"
+    if split_seed is not None:
+        return split_seed, f"{split} --split-seed {split_seed}"
+    seed = training_seed(model)
+    if seed is None:
+        return 0, (f"{split} seed 0: {model_file} does not say which seed it was trained "
+                   "with (give --split-seed)")
+    return seed, f"{split} seed {seed}, the --seed the model was trained with"
+
+
+def split_seed_option(function):
+    return click.option(
+        "--split-seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+        help="Seed of mnist-5k's hold-out split (100 images per class) [default: the --seed "
+             "the model was trained with, which chose its training images].")(function)
+
+
 def trained_classes(model):
     """The classes the model's training record names, or None when it has no record."""
     record = recorded_training(model)
@@ -147,27 +186,36 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
 @click.option("--per-digit", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--sample-hidden", is_flag=True,
               help="Sample binary hidden states instead of using their probabilities.")
-@seed_option
+@split_seed_option
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+              help="Seed of the Philox generator of --sample-hidden [default: the model's "
+                   "own].")
 @backend_option
 @click.option("--out", type=PngPath(),
               default=Path("reconstructions.png"), show_default=True)
-def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, seed, backend, out):
+def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_seed, seed,
+                backend, out):
     """Reconstruct held-out images with a saved RBM: a PNG and the error per class, each
-    class marked seen or unseen in training from the model file's training record."""
+    class marked seen or unseen in training from the model file's training record. On
+    mnist-5k the held-out images are those the model was trained without (--split-seed)."""
     model = load_rbm(model_file, backend)
     classes = parse_digits("--digits", digits)
-    _, images, labels = load_digit_split(dataset, classes, classes, seed,
+    split_seed, split = held_out_split(model, model_file, dataset, split_seed)
+    _, images, labels = load_digit_split(dataset, classes, classes, split_seed,
                                          options=("--digits", "--digits"))
     if images.shape[1] != model.W.shape[0]:
         raise click.ClickException(f"{dataset} images have {images.shape[1]} pixels but the "
                                    f"model has {model.W.shape[0]} visible units")
     output_folder(out.parent, exclusive=False)
     warn_if_other_dataset(model, model_file, dataset)
+    if seed is not None:   # a fresh Philox sequence: same seed, same samples
+        model.seed_, model.sample_calls_ = seed, 0
     table = reconstruction_table(model, images, labels, trained_classes(model))
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
     save_reconstruction_grid(model, images, labels, table, out, per_digit, sample_hidden,
                              names)
     print_reconstruction_table(table, names, dlcore.datasets.class_noun(dataset))
+    click.echo(f"held out: {len(images)} {dataset} images, {split}")
     click.echo(f"wrote {out}")
 
 
@@ -220,17 +268,21 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
               help="Evaluate on binary pixels drawn from the intensities (Salakhutdinov & "
                    "Murray's test data) instead of the intensities themselves.")
 @ais_options
-@seed_option
+@split_seed_option
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
+              help="Seed of the Philox generator of --ais and --binarize.")
 @backend_option
 def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temperatures,
-             reverse_rows, seed, backend):
-    """Measure a saved RBM on held-out images (the test split, or 100 per class of
-    mnist-5k): reconstruction error per pixel, pseudo-log-likelihood per image, and with --ais
-    the log-likelihood per image by annealed importance sampling, bracketed by reverse
-    annealing (RAISE). AIS's progress goes to stderr."""
+             reverse_rows, split_seed, seed, backend):
+    """Measure a saved RBM on held-out images (the test split, or the 100 per class of
+    mnist-5k the model was trained without): reconstruction error per pixel,
+    pseudo-log-likelihood per image, and with --ais the log-likelihood per image by annealed
+    importance sampling, bracketed by reverse annealing (RAISE). AIS's progress goes to
+    stderr."""
     model = load_rbm(model_file, backend)
     classes = parse_digits("--digits", digits)
-    _, images, _ = load_digit_split(dataset, classes, classes, seed,
+    split_seed, split = held_out_split(model, model_file, dataset, split_seed)
+    _, images, _ = load_digit_split(dataset, classes, classes, split_seed,
                                     options=("--digits", "--digits"))
     if images.shape[1] != model.W.shape[0]:
         raise click.ClickException(f"{dataset} images have {images.shape[1]} pixels but the "
@@ -240,6 +292,7 @@ def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temper
         images = dlcore.datasets.binarize(images, mode="stochastic", seed=seed)
     click.echo(f"{len(images)} held-out {dataset} images"
                f"{' (binarised)' if binarize else ''}, {model_file}")
+    click.echo(f"held out: {split}")
     error = float(np.mean((images - model.reconstruct(images)) ** 2))
     click.echo(f"reconstruction error: {error:.5f} per pixel")
     pseudo = float(np.mean(model.score_samples(images)))

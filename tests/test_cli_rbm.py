@@ -208,3 +208,53 @@ def test_rbm_train_refuses_contradictory_sampler_options_in_one_line(arguments, 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and option in lines[0]
     assert not (tmp_path / "model.h5").exists()
+
+
+# -- rbm evaluate and reconstruct measure on the images the model was trained without -------
+@pytest.fixture(scope="module")
+def seed_3_task1(tmp_path_factory):
+    """A task1 hand-in trained with --seed 3: its mnist-5k hold-out split is seed 3's."""
+    out = tmp_path_factory.mktemp("seed3")
+    result = CliRunner().invoke(main, ["homework", "task1", "--train-digits", "1-2",
+                                       "--test-digits", "1-3", "--hidden", "8", "--epochs", "1",
+                                       "--seed", "3", "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def held_out_error(model, split_seed, classes):
+    """Oracle: the error per pixel on the held-out rows of holdout_split(seed=split_seed)."""
+    images, labels = dlcore.datasets.load_mnist_5k()
+    _, test = dlcore.datasets.holdout_split(labels, 100, seed=split_seed)
+    rows = test[np.isin(labels[test], classes)]
+    x = dlcore.datasets.to_unit_interval(images[rows])
+    return float(np.mean((x - model.reconstruct(x)) ** 2))
+
+
+def test_rbm_reconstruct_uses_the_split_seed_the_model_was_trained_with(
+        seed_3_task1, tmp_path):
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(seed_3_task1 / "model.h5"),
+                                       "--digits", "1-3", "--backend", "cpu",
+                                       "--out", str(tmp_path / "rec.png")])
+    assert result.exit_code == 0, result.output
+    with open(seed_3_task1 / "reconstruction_error.csv") as handle:
+        student = {row["digit"]: row["mse"] for row in csv.DictReader(handle)}
+    teacher = {line.split()[0]: line.split()[-2] for line in result.stdout.splitlines()
+               if line.strip()[:1].isdigit()}
+    assert {digit: f"{float(mse):.5f}" for digit, mse in student.items()} == teacher
+    assert "hold-out split of seed 3, the --seed the model was trained with" in result.stdout
+
+
+def test_rbm_evaluate_uses_the_split_seed_the_model_was_trained_with(seed_3_task1):
+    model = dlcore.load(seed_3_task1 / "model.h5")
+    runner = CliRunner()
+    for options, split_seed in (([], 3), (["--split-seed", "0"], 0)):
+        result = runner.invoke(main, ["rbm", "evaluate", str(seed_3_task1 / "model.h5"),
+                                      "--digits", "1-2", "--backend", "cpu", *options])
+        assert result.exit_code == 0, result.output
+        line = next(line for line in result.stdout.splitlines()
+                    if line.startswith("reconstruction error:"))
+        assert float(line.split()[2]) == pytest.approx(
+            held_out_error(model, split_seed, [1, 2]), abs=1e-5)
+        assert f"hold-out split of {'--split-' if options else ''}seed {split_seed}" in \
+            result.stdout
