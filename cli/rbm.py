@@ -13,6 +13,7 @@ from dlcore.cli._common import (
     PngPath,
     backend_option,
     checkpoint_option,
+    dataset_identity,
     dataset_option,
     out_folder_option,
     output_folder,
@@ -97,12 +98,17 @@ def split_seed_option(function):
              "the model was trained with, which chose its training images].")(function)
 
 
-def trained_classes(model):
-    """The classes the model's training record names, or None when it has no record."""
+def trained_classes(model, dataset):
+    """The classes of ``dataset`` the model was trained on, from its training record: those
+    the record names when it names ``dataset``, none when it names another data set (class 5
+    of Fashion-MNIST, a sandal, is not the digit 5), None when the model has no record."""
     record = recorded_training(model)
     classes = record.get("classes") if record else None
     if not isinstance(classes, list) or not all(isinstance(c, int) for c in classes):
         return None
+    trained_on = record.get("dataset")
+    if isinstance(trained_on, str) and trained_on != dataset_identity(dataset):
+        return []
     return classes
 
 
@@ -196,7 +202,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
 def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_seed, seed,
                 backend, out):
     """Reconstruct held-out images with a saved RBM: a PNG and the error per class, each
-    class marked seen or unseen in training from the model file's training record. On
+    class marked seen or unseen in training from the model file's training record (every
+    class unseen when the record names another data set). On
     mnist-5k the held-out images are those the model was trained without (--split-seed)."""
     model = load_rbm(model_file, backend)
     classes = parse_digits("--digits", digits)
@@ -210,7 +217,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     warn_if_other_dataset(model, model_file, dataset)
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         model.seed_, model.sample_calls_ = seed, 0
-    table = reconstruction_table(model, images, labels, trained_classes(model))
+    table = reconstruction_table(model, images, labels, trained_classes(model, dataset))
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
     save_reconstruction_grid(model, images, labels, table, out, per_digit, sample_hidden,
                              names)

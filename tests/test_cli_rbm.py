@@ -258,3 +258,37 @@ def test_rbm_evaluate_uses_the_split_seed_the_model_was_trained_with(seed_3_task
             held_out_error(model, split_seed, [1, 2]), abs=1e-5)
         assert f"hold-out split of {'--split-' if options else ''}seed {split_seed}" in \
             result.stdout
+
+
+@pytest.mark.parametrize("trained_on, seen", [
+    ("fashion-mnist", ["no (unseen)"] * 4),
+    ("mnist-5k", ["no (unseen)", "yes", "yes", "no (unseen)"]),
+])
+def test_rbm_reconstruct_calls_a_class_seen_only_in_the_data_set_trained_on(
+        tmp_path, monkeypatch, trained_on, seen):
+    """Fashion-MNIST's classes 1 and 2 (trouser, pullover) are not the digits 1 and 2: a model
+    trained on them has seen no digit."""
+    images, _ = dlcore.datasets.load_mnist_5k()
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=1, seed=0, backend="cpu")
+    rbm.fit(dlcore.datasets.to_unit_interval(images[:50]))
+    rbm.training_record_ = {"dataset": trained_on, "classes": [1, 2],
+                            "class_names": ["1", "2"], "n_images": 50,
+                            "command": "dlcore rbm train", "parameters": {"seed": 0}}
+    dlcore.save(rbm, tmp_path / "model.h5")
+    original = dlcore.viz.save_image_rows
+
+    def recording(rows, path, row_labels=None, **options):
+        recording.labels = row_labels
+        return original(rows, path, row_labels=row_labels, **options)
+
+    monkeypatch.setattr(dlcore.viz, "save_image_rows", recording)
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(tmp_path / "model.h5"),
+                                       "--digits", "0-3", "--backend", "cpu",
+                                       "--out", str(tmp_path / "rec.png")])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [line.split(None, 1)[1].rsplit(None, 2)[0].strip() for line in rows] == seen
+    assert ("mean over seen digits" in result.stdout) == ("yes" in seen)
+    row_labels = recording.labels[1::2]
+    assert [label.endswith(", unseen") for label in row_labels] == \
+        [word != "yes" for word in seen]
