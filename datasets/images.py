@@ -63,7 +63,9 @@ def load_image(path, max_size=None):
     """A PNG, JPEG (or any image Pillow reads) as grey levels in [0, 1].
 
     Colour images become grey by Pillow's ITU-R 601-2 luma (``convert("L")``); 16-bit grey
-    images are scaled by 65535.
+    images are scaled by 65535. The image is turned as its EXIF orientation says, as image
+    viewers and ``PIL.ImageOps.exif_transpose`` show it (a phone saves a portrait photograph
+    as landscape pixels with orientation 6, "turn 90 degrees clockwise").
 
     Parameters
     ----------
@@ -80,7 +82,7 @@ def load_image(path, max_size=None):
 
     Returns
     -------
-    (height, width) float32 in [0, 1]
+    (height, width) float32 in [0, 1], upright
 
     Raises
     ------
@@ -110,16 +112,19 @@ def load_image(path, max_size=None):
                              f"give a smaller max_size, or {_SCALE_DOWN_FIRST}")
         decoded_width, decoded_height = image.size
         grey, factor = _decoded(image, path, max_size)
+        orientation = _orientation(image)
     if max_size is None:
-        return grey
+        return _upright(grey, orientation)
     # The shape downscale gives the whole image. Image.reduce rounds the sides up, its last
     # block the mean of the pixels left (a 60 x 40 image reduced by 3 is 20 x 14, of which
     # the last row stands for 1 row of 3): the image covers 20 x 13.33 of it, which the box
-    # filter then averages by area, as downscale would the whole image.
+    # filter then averages by area, as downscale would the whole image. Turned upright after
+    # the scaling: the box filter treats both axes alike, so the order does not matter.
     shape = scaled_shape((height, width), max_size)
     if grey.shape != shape and grey.shape[0] >= shape[0] and grey.shape[1] >= shape[1]:
-        return _resized(grey, shape, extent=(decoded_width / factor, decoded_height / factor))
-    return grey   # it fits (or was reduced further, to be decoded within MAX_DECODED_PIXELS)
+        grey = _resized(grey, shape, extent=(decoded_width / factor, decoded_height / factor))
+    # else it fits (or was reduced further, to be decoded within MAX_DECODED_PIXELS)
+    return _upright(grey, orientation)
 
 
 def reduction_factor(width, height, max_size):
@@ -137,9 +142,40 @@ def reduction_factor(width, height, max_size):
 
 
 def image_size(path):
-    """``(width, height)`` of an image file, read from its header (nothing is decoded)."""
+    """``(width, height)`` of an image file as viewers show it (its EXIF orientation
+    applied), read from its header (nothing is decoded, but a PNG whose EXIF follows the
+    pixels)."""
     with _opened_image(path) as image:
-        return image.size
+        width, height = image.size
+        return (height, width) if _orientation(image) in _QUARTER_TURNS else (width, height)
+
+
+#: EXIF orientation (tag 0x0112) -> Pillow's transposition that shows the image upright, the
+#: table of ``PIL.ImageOps.exif_transpose``; 1 (or no tag) is upright already.
+_EXIF_TRANSPOSITIONS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM",
+                        5: "TRANSPOSE", 6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+#: The orientations whose transposition swaps width and height.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+_EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(image):
+    """The EXIF orientation of an opened image (1 when it has none, or an EXIF block Pillow
+    cannot read: viewers then show the pixels as stored)."""
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        return 1
+    return orientation if orientation in _EXIF_TRANSPOSITIONS else 1
+
+
+def _upright(grey, orientation):
+    """The (H, W) grey levels of an image stored with EXIF ``orientation``, upright."""
+    if orientation not in _EXIF_TRANSPOSITIONS:
+        return grey
+    from PIL import Image
+    method = Image.Transpose[_EXIF_TRANSPOSITIONS[orientation]]
+    return np.asarray(Image.fromarray(grey, mode="F").transpose(method), dtype=np.float32)
 
 
 @contextlib.contextmanager

@@ -225,3 +225,39 @@ def test_a_damaged_bundled_photograph_is_refused(monkeypatch, tmp_path):
 def test_bad_arguments_name_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def photograph_with_orientation(path, orientation, size=(30, 20), seed=0):
+    """A ``size`` (width, height) grey image saved with EXIF orientation tag ``orientation``,
+    as a phone stores a portrait photograph (landscape pixels, orientation 6)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, size[::-1], dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels, mode="L").save(path, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_exif_orientation_is_applied_as_pillows_exif_transpose_does(tmp_path, orientation,
+                                                                       suffix):
+    from PIL import ImageOps
+    path = photograph_with_orientation(tmp_path / f"photo{suffix}", orientation)
+    with Image.open(path) as stored:
+        upright = ImageOps.exif_transpose(stored).convert("L")
+    expected = np.asarray(upright, dtype=np.float32) / 255
+    np.testing.assert_array_equal(images.load_image(path), expected)
+    assert images.image_size(path) == upright.size
+
+
+@pytest.mark.parametrize("orientation", [6, 8, 3])
+def test_a_turned_photograph_scaled_to_max_size_is_the_upright_one_scaled(tmp_path,
+                                                                          orientation):
+    from PIL import ImageOps
+    path = photograph_with_orientation(tmp_path / "phone.png", orientation, size=(90, 60))
+    with Image.open(path) as stored:
+        upright = np.asarray(ImageOps.exif_transpose(stored).convert("L"),
+                             dtype=np.float32) / 255
+    loaded = images.load_image(path, max_size=30)
+    np.testing.assert_allclose(loaded, images.downscale(upright, 30), atol=1e-6)
+    assert loaded.shape == images.scaled_shape(upright.shape, 30)
