@@ -52,6 +52,15 @@ def load_digit_split(dataset, train_digits, test_digits, seed,
             np.asarray(datasets.to_unit_interval(test_images)), test_labels)
 
 
+def binarized_held_out(images, seed):
+    """Held-out images as binary pixels drawn from their intensities (Salakhutdinov & Murray's
+    test data), by Philox(``seed`` + 1): the one rule of ``homework samplers`` (which draws its
+    training pixels with ``seed``, so that the two draws are independent), ``rbm evaluate
+    --binarize`` and ``dbn evaluate --binarize``, so that a figure one prints the other
+    reproduces."""
+    return datasets.binarize(images, mode="stochastic", seed=seed + 1)
+
+
 def image_side(n_pixels):
     side = int(round(np.sqrt(n_pixels)))
     if side * side != n_pixels:

@@ -51,7 +51,7 @@ from dlcore.cli._dbn import (
     save_layer_filters,
     split_off_validation,
 )
-from dlcore.cli._digits import image_side
+from dlcore.cli._digits import binarized_held_out, image_side
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 from dlcore.wording import count, with_article
@@ -432,7 +432,9 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
                    "instead of by AIS.")
 @click.option("--binarize", is_flag=True,
               help="Evaluate on binary pixels drawn from the intensities (Salakhutdinov & "
-                   "Murray's test data) instead of the intensities themselves.")
+                   "Murray's test data) by the Philox generator of --seed + 1, as rbm "
+                   "evaluate and homework samplers draw them, instead of the intensities "
+                   "themselves.")
 @ais_options
 @seed_option
 @backend_option
@@ -446,7 +448,7 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
     check_width(X_test.shape[1], model.layers[0], dataset)
     warn_if_other_dataset(model, dbn_file, dataset)
     if binarize:
-        X_test = dlcore.datasets.binarize(X_test, mode="stochastic", seed=seed)
+        X_test = binarized_held_out(X_test, seed)
     click.echo(f"{len(X_test)} held-out {dataset} images{' (binarised)' if binarize else ''}, "
                f"{dbn_file} ({'-'.join(str(size) for size in model.layers)})")
     result = model.log_likelihood_bound(

@@ -19,6 +19,11 @@ bracket when --reverse-rows > 0), next to the model of independent pixels (those
 themselves). Writes samplers.csv (one row per model), samples.png (one row of samples per
 sampler: the visible probabilities after --sample-steps Gibbs steps of independent chains) and
 each model as <sampler>.h5.
+
+The held-out images are binarised by :func:`dlcore.cli._digits.binarized_held_out`, the rule of
+``dlcore rbm evaluate --binarize``, and each model file records the run (its data set and
+--seed): ``dlcore rbm evaluate cd1.h5 --binarize --ais --runs R --temperatures T`` (R and T
+this run's --ais-runs and --ais-temperatures) prints the figure of samplers.csv again.
 """
 import csv
 import time
@@ -36,9 +41,10 @@ from dlcore.cli._common import (
     parse_choices,
     publish_metrics,
     save_trained_model,
+    training_record,
 )
 from dlcore.cli._dbn import training_subset
-from dlcore.cli._digits import load_digit_split
+from dlcore.cli._digits import binarized_held_out, load_digit_split
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
 
@@ -128,7 +134,7 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
                                       options=("--dataset", "--dataset"))
     train, _ = training_subset(train, None, train_size, seed, dataset)
     train = dlcore.datasets.binarize(train, mode="stochastic", seed=seed)
-    test = dlcore.datasets.binarize(test, mode="stochastic", seed=seed + 1)
+    test = binarized_held_out(test, seed)
     updates = epochs * -(-len(train) // batch_size)
     click.echo(f"{len(train)} training and {len(test)} held-out {dataset} images (binarised), "
                f"{hidden} hidden units, {updates} updates each")
@@ -144,6 +150,9 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
         started = time.perf_counter()
         rbm.fit(train)
         seconds = time.perf_counter() - started
+        # what `dlcore rbm evaluate --binarize` reads back: the data set, the split's seed
+        rbm.training_record_ = training_record(dataset, range(10), len(train), binarized=True,
+                                               sampler=name)
         save_trained_model(rbm, folder / f"{name}.h5")   # no room in --out: kept elsewhere
         result = rbm.log_likelihood(test, n_runs=ais_runs, n_temperatures=ais_temperatures,
                                     seed=seed, reverse_rows=reverse_rows)

@@ -30,6 +30,7 @@ from dlcore.cli._common import (
     warn_if_other_dataset,
 )
 from dlcore.cli._digits import (
+    binarized_held_out,
     image_side,
     load_digit_split,
     parse_digits,
@@ -273,11 +274,14 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
               help="Also compute the log-likelihood exactly (at most 24 hidden units).")
 @click.option("--binarize", is_flag=True,
               help="Evaluate on binary pixels drawn from the intensities (Salakhutdinov & "
-                   "Murray's test data) instead of the intensities themselves.")
+                   "Murray's test data) by the Philox generator of --seed + 1, as homework "
+                   "samplers draws its held-out pixels, instead of the intensities themselves.")
 @ais_options
 @split_seed_option
-@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
-              help="Seed of the Philox generator of --ais and --binarize.")
+@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+              help="Seed of the Philox generator of --ais and --binarize [default: the --seed "
+                   "the model was trained with, so that homework samplers' figures come out "
+                   "again].")
 @backend_option
 def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temperatures,
              reverse_rows, split_seed, seed, backend):
@@ -295,11 +299,14 @@ def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temper
         raise click.ClickException(f"{dataset} images have {images.shape[1]} pixels but the "
                                    f"model has {model.W.shape[0]} visible units")
     warn_if_other_dataset(model, model_file, dataset)
+    if seed is None:
+        seed = training_seed(model) or 0
     if binarize:
-        images = dlcore.datasets.binarize(images, mode="stochastic", seed=seed)
+        images = binarized_held_out(images, seed)
     click.echo(f"{len(images)} held-out {dataset} images"
                f"{' (binarised)' if binarize else ''}, {model_file}")
-    click.echo(f"held out: {split}")
+    click.echo(f"held out: {split}"
+               + (f"; pixels drawn with seed {seed} + 1" if binarize else ""))
     error = float(np.mean((images - model.reconstruct(images)) ** 2))
     click.echo(f"reconstruction error: {error:.5f} per pixel")
     pseudo = float(np.mean(model.score_samples(images)))

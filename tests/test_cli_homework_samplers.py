@@ -72,3 +72,34 @@ def test_a_trained_rbm_without_room_in_out_is_saved_elsewhere_and_named(tmp_path
         f"instead: move it there)")
     assert dlcore.load(rescued).W.shape == (784, 4)
     assert not list(out.iterdir())
+
+
+def test_rbm_evaluate_binarize_reproduces_the_samplers_figure(tmp_path):
+    """A teacher re-checks a row of samplers.csv with `rbm evaluate --binarize` on its model:
+    the same held-out images, binarised the same way, the same AIS (seed, runs, temperatures)
+    give the same figure; and --exact agrees with the exact log-likelihood of the held-out
+    split of --seed 2 binarised by Philox(2 + 1), computed here."""
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["homework", "samplers", "--samplers", "cd1", *TINY[:-2],
+                                  "--backend", "cpu", "--train-size", "200", "--seed", "2",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out / "samplers.csv", newline="") as handle:
+        figure = next(csv.DictReader(handle))["ais_log_likelihood"]
+    model = out / "cd1.h5"
+    evaluated = runner.invoke(main, ["rbm", "evaluate", str(model), "--binarize", "--ais",
+                                     "--runs", "2", "--temperatures", "10", "--reverse-rows",
+                                     "0", "--exact", "--backend", "cpu"])
+    assert evaluated.exit_code == 0, evaluated.output
+    lines = evaluated.stdout.splitlines()
+    ais = next(line for line in lines if line.startswith("log-likelihood (AIS):"))
+    assert f"{float(ais.split()[2]):.2f}" == figure
+    images, labels = dlcore.datasets.load_mnist_5k()
+    _, test = dlcore.datasets.holdout_split(labels, 100, seed=2)
+    x = dlcore.datasets.binarize(dlcore.datasets.to_unit_interval(images[test]),
+                                 mode="stochastic", seed=3)
+    exact = next(line for line in lines if "(exact log Z" in line)
+    expected = dlcore.load(model).log_likelihood(x, method="exact").mean
+    assert float(exact.split(":")[1].split()[0]) == pytest.approx(expected, abs=1e-3)
+    assert dlcore.load(model).training_record_["dataset"] == "mnist-5k"
