@@ -289,6 +289,21 @@ class TrainingInterrupted(Exception):
     (``OneLineErrorGroup`` prints it and exits with code 130)."""
 
 
+@contextlib.contextmanager
+def writing_outputs(model_path):
+    """Wrap what a training command does once its trained model is saved as ``model_path``
+    (the evaluation, the figures and tables): Ctrl-C there says that the model file is
+    complete and prints the command that writes the rest without training again (this run's
+    with ``--resume model_path``: its epochs are all done), instead of a bare "interrupted"."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted after training: {model_path} is saved and complete, but the figures "
+            "and tables were not all written; write them without training again with: "
+            f"{resume_command(model_path)}") from None
+
+
 def resume_option(function=None, *, has_epochs=True):
     """``--resume FILE``; ``@resume_option(has_epochs=False)`` for a command without an
     --epochs option (its help then offers no new total)."""

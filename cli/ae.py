@@ -31,6 +31,7 @@ from dlcore.cli._common import (
     seed_option,
     train_rbm,
     training_record,
+    writing_outputs,
 )
 from dlcore.cli._digits import image_side, load_digit_split, parse_digits, save_filters
 from dlcore.cli._distributed import distributed_option, fit_options
@@ -119,9 +120,10 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
               monitor="loss", X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     save_trained_model(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
-    save_filters(model, folder / "filters.png")
-    save_denoising_grid(model, held_out, held_out_labels, folder / "reconstructions.png")
-    save_loss_curve(model, folder / "training_curve.png")
+    with writing_outputs(folder / "model.h5"):
+        save_filters(model, folder / "filters.png")
+        save_denoising_grid(model, held_out, held_out_labels, folder / "reconstructions.png")
+        save_loss_curve(model, folder / "training_curve.png")
     history = model.history
     publish_metrics(loss=history["loss"][-1], valid_loss=history["valid_loss"][-1],
                     reconstruction_error=history["reconstruction_error"][-1])

@@ -31,6 +31,7 @@ from dlcore.cli._common import (
     seed_option,
     training_record,
     warn_if_other_dataset,
+    writing_outputs,
 )
 from dlcore.cli._dbn import make_optimizer
 from dlcore.cli._distributed import distributed_option, fit_options
@@ -238,16 +239,17 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
     save_trained_model(model, folder / "model.h5")   # before testing: a Ctrl-C there loses nothing
-    loss, accuracy = model.evaluate(x_test, y_test)
-    predicted = model.predict_classes(x_test)
-    metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,
-               "test_images": len(x_test), "test_accuracy": accuracy, "test_loss": loss,
-               "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
-               "learning_rate": model.history["learning_rate"][0], "lr_decay": lr_decay,
-               "augment": augment, "flip": flip, "dropout": dropout,
-               "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
-               "history": model.history}
-    write_training_outputs(folder, model, y_test, predicted, metrics, class_names)
+    with writing_outputs(folder / "model.h5"):
+        loss, accuracy = model.evaluate(x_test, y_test)
+        predicted = model.predict_classes(x_test)
+        metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,
+                   "test_images": len(x_test), "test_accuracy": accuracy, "test_loss": loss,
+                   "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
+                   "learning_rate": model.history["learning_rate"][0], "lr_decay": lr_decay,
+                   "augment": augment, "flip": flip, "dropout": dropout,
+                   "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
+                   "history": model.history}
+        write_training_outputs(folder, model, y_test, predicted, metrics, class_names)
     publish_metrics(test_accuracy=accuracy, test_loss=loss, **{
         name: values[-1] for name, values in model.history.items()
         if name in ("loss", "accuracy", "val_loss", "val_accuracy")})

@@ -26,6 +26,7 @@ from dlcore.cli._common import (
     seed_option,
     train_rbm,
     training_record,
+    writing_outputs,
 )
 from dlcore.cli._digits import (
     load_digit_split,
@@ -103,8 +104,9 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     train_rbm(rbm, train_images, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     save_trained_model(rbm, folder / "model.h5")   # before the tables: a Ctrl-C there loses nothing
-    table = reconstruction_table(rbm, test_images, test_labels, train_digits)
-    write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
+    with writing_outputs(folder / "model.h5"):
+        table = reconstruction_table(rbm, test_images, test_labels, train_digits)
+        write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
     means = print_reconstruction_table(table, dlcore.datasets.class_names(
         dataset, int(test_labels.max()) + 1), dlcore.datasets.class_noun(dataset))
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1],

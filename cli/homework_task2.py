@@ -46,6 +46,7 @@ from dlcore.cli._common import (
     seed_option,
     train_rbm,
     training_record,
+    writing_outputs,
 )
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
@@ -258,10 +259,11 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
     # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
     save_trained_model(rbm, folder / "model.h5")
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1])
-    rows = reconstruction_rows(rbm, [("training", train_name, train),
-                                     ("unseen", test_name, test)], patch_size, per_patch)
-    feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)
-    write_outputs(folder, rbm, rows, feature_maps, patch_size)
+    with writing_outputs(folder / "model.h5"):
+        rows = reconstruction_rows(rbm, [("training", train_name, train),
+                                         ("unseen", test_name, test)], patch_size, per_patch)
+        feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)
+        write_outputs(folder, rbm, rows, feature_maps, patch_size)
     print_error_table(rows)
     click.echo(f"wrote model.h5, filters.png, reconstructions.png, feature_maps.png "
                f"({feature_maps.shape[0]} x {feature_maps.shape[1]}x{feature_maps.shape[2]}) and "

@@ -28,6 +28,7 @@ from dlcore.cli._common import (
     train_rbm,
     training_record,
     warn_if_other_dataset,
+    writing_outputs,
 )
 from dlcore.cli._digits import (
     binarized_held_out,
@@ -175,8 +176,9 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
               X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     save_trained_model(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
-    save_filters(model, folder / "filters.png")
-    save_training_curve(model, folder / "training_curve.png")
+    with writing_outputs(folder / "model.h5"):
+        save_filters(model, folder / "filters.png")
+        save_training_curve(model, folder / "training_curve.png")
     history = model.history
     publish_metrics(reconstruction_error=history["reconstruction_error"][-1],
                     free_energy_gap=history["free_energy_gap"][-1])

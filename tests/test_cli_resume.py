@@ -505,6 +505,47 @@ def test_ctrl_c_after_training_keeps_the_trained_model(tmp_path, monkeypatch, ar
     assert model.training_record_["parameters"]["epochs"] == epochs
 
 
+@pytest.mark.parametrize("arguments, module, function, outputs", [
+    (["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3", "--hidden", "8",
+      "--epochs", "2"], "dlcore.cli.homework", "reconstruction_table",
+     ["filters.png", "reconstructions.png", "training_curve.png", "reconstruction_error.csv"]),
+    (["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "2", "--max-size",
+      "40"], "dlcore.cli.homework_task2", "rbm_feature_maps",
+     ["filters.png", "reconstructions.png", "feature_maps.png", "reconstruction_error.csv"]),
+    (["rbm", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "2"], "dlcore.cli.rbm",
+     "save_training_curve", ["filters.png", "training_curve.png"]),
+    (["ae", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "2"], "dlcore.cli.ae",
+     "save_loss_curve", ["filters.png", "reconstructions.png", "training_curve.png"]),
+    (["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "1",
+      "--train-size", "100", "--optimizer", "sgd"], "dlcore.cli.cnn", "write_training_outputs",
+     ["training_curve.png", "confusion_matrix.png", "metrics.json"]),
+], ids=["task1", "task2", "rbm train", "ae train", "cnn train"])
+def test_ctrl_c_after_training_says_the_model_is_complete_and_how_to_write_the_rest(
+        tmp_path, monkeypatch, arguments, module, function, outputs):
+    import importlib
+    interrupted_after_training(monkeypatch, importlib.import_module(module), function)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*arguments, "--backend", "cpu", "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    model_file = out / "model.h5"
+    assert error_lines(result) == [line for line in error_lines(result)
+                                   if line.startswith("dlcore: interrupted after training: "
+                                                      f"{model_file} is saved and complete")]
+    assert len(error_lines(result)) == 1
+    trained = dlcore.load(model_file)
+    words = shlex.split(error_lines(result)[0].split("without training again with: ", 1)[1])
+    assert words[0] == "dlcore"
+    words = words[1:]
+    assert words[-2:] == ["--resume", str(model_file)]
+    finished = CliRunner().invoke(main, words)
+    assert finished.exit_code == 0, finished.output
+    assert "training: epoch" not in finished.output     # what was left: no epoch at all
+    assert_identical(trained, dlcore.load(model_file))
+    for name in outputs:
+        assert (out / name).stat().st_size > 0, name
+
+
 def test_ctrl_c_inside_a_checkpoint_save_reports_the_epoch_the_network_kept(tmp_path,
                                                                             monkeypatch):
     import dlcore.cli._common as common
