@@ -290,14 +290,23 @@ class TrainingInterrupted(Exception):
 
 
 @contextlib.contextmanager
-def writing_outputs(model_path):
-    """Wrap what a training command does once its trained model is saved as ``model_path``
-    (the evaluation, the figures and tables): Ctrl-C there says that the model file is
-    complete and prints the command that writes the rest without training again (this run's
-    with ``--resume model_path``: its epochs are all done), instead of a bare "interrupted"."""
+def saving_trained_model(model, model_path):
+    """Save a training command's trained model as ``model_path`` (:func:`save_trained_model`),
+    then run the block, what the command does with it (the evaluation, the figures and tables).
+
+    Ctrl-C in either is told from the file on disk: once ``model_path`` has landed (written
+    whole, then renamed, so even inside the save), the message says that it is complete and
+    prints the command that writes the rest without training again (this run's with
+    ``--resume model_path``: its epochs are all done), instead of a bare "interrupted"."""
+    found = _file_identity(model_path)
     try:
+        save_trained_model(model, model_path)
         yield
     except KeyboardInterrupt:
+        if _file_identity(model_path) == found:
+            raise TrainingInterrupted(
+                f"interrupted after training, before {model_path} was written: the trained "
+                "model was not saved; run the command again") from None
         raise TrainingInterrupted(
             f"interrupted after training: {model_path} is saved and complete, but the figures "
             "and tables were not all written; write them without training again with: "

@@ -27,11 +27,10 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     resumed_rbm,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     train_rbm,
     training_record,
-    writing_outputs,
 )
 from dlcore.cli._digits import image_side, load_digit_split, parse_digits, save_filters
 from dlcore.cli._distributed import distributed_option, fit_options
@@ -119,8 +118,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
               monitor="loss", X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
-    save_trained_model(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
-    with writing_outputs(folder / "model.h5"):
+    # first: a Ctrl-C in the figures loses nothing
+    with saving_trained_model(model, folder / "model.h5"):
         save_filters(model, folder / "filters.png")
         save_denoising_grid(model, held_out, held_out_labels, folder / "reconstructions.png")
         save_loss_curve(model, folder / "training_curve.png")

@@ -27,11 +27,10 @@ from dlcore.cli._common import (
     publish_metrics,
     resume_option,
     resumed_options,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     training_record,
     warn_if_other_dataset,
-    writing_outputs,
 )
 from dlcore.cli._dbn import make_optimizer
 from dlcore.cli._distributed import distributed_option, fit_options
@@ -238,8 +237,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     seconds = time.perf_counter() - started
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
-    save_trained_model(model, folder / "model.h5")   # before testing: a Ctrl-C there loses nothing
-    with writing_outputs(folder / "model.h5"):
+    # before testing: a Ctrl-C there loses nothing
+    with saving_trained_model(model, folder / "model.h5"):
         loss, accuracy = model.evaluate(x_test, y_test)
         predicted = model.predict_classes(x_test)
         metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,

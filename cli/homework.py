@@ -22,11 +22,10 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     resumed_rbm,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     train_rbm,
     training_record,
-    writing_outputs,
 )
 from dlcore.cli._digits import (
     load_digit_split,
@@ -103,8 +102,8 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
                f"images of classes {','.join(map(str, train_digits))} ({dataset})", err=True)
     train_rbm(rbm, train_images, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
-    save_trained_model(rbm, folder / "model.h5")   # before the tables: a Ctrl-C there loses nothing
-    with writing_outputs(folder / "model.h5"):
+    # before the tables: a Ctrl-C there loses nothing
+    with saving_trained_model(rbm, folder / "model.h5"):
         table = reconstruction_table(rbm, test_images, test_labels, train_digits)
         write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
     means = print_reconstruction_table(table, dlcore.datasets.class_names(

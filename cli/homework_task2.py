@@ -42,11 +42,10 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     resumed_rbm,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     train_rbm,
     training_record,
-    writing_outputs,
 )
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
@@ -256,10 +255,9 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
     train_rbm(rbm, z, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
                                            image_size=[int(side) for side in train.shape])
-    # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
-    save_trained_model(rbm, folder / "model.h5")
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1])
-    with writing_outputs(folder / "model.h5"):
+    # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
+    with saving_trained_model(rbm, folder / "model.h5"):
         rows = reconstruction_rows(rbm, [("training", train_name, train),
                                          ("unseen", test_name, test)], patch_size, per_patch)
         feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)

@@ -23,12 +23,11 @@ from dlcore.cli._common import (
     resumed_options,
     resumed_rbm,
     sampling_options,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     train_rbm,
     training_record,
     warn_if_other_dataset,
-    writing_outputs,
 )
 from dlcore.cli._digits import (
     binarized_held_out,
@@ -175,8 +174,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
               X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
-    save_trained_model(model, folder / "model.h5")   # first: a Ctrl-C in the figures loses nothing
-    with writing_outputs(folder / "model.h5"):
+    # first: a Ctrl-C in the figures loses nothing
+    with saving_trained_model(model, folder / "model.h5"):
         save_filters(model, folder / "filters.png")
         save_training_curve(model, folder / "training_curve.png")
     history = model.history

@@ -121,14 +121,14 @@ def test_task2_records_the_photograph_it_was_trained_on(photographs_of_two_sizes
     def keep_record(model, path):
         record.update(model.training_record_)
 
-    import dlcore.cli.homework_task2 as task2_module
-    saved = task2_module.save_trained_model
+    import dlcore.cli._common as common  # saving_trained_model saves with it
+    saved = common.save_trained_model
     try:
-        task2_module.save_trained_model = keep_record
+        common.save_trained_model = keep_record
         CliRunner().invoke(main, ["homework", "task2", "--train-image", train, "--test-image",
                                   test, *TINY, "--out", str(tmp_path)])
     finally:
-        task2_module.save_trained_model = saved
+        common.save_trained_model = saved
     assert record["dataset"] == "coffee.png" and record["n_images"] == 1
     assert record["n_patches"] == 17 * 27 and record["image_size"] == [20, 30]
     assert record["command"].endswith("homework task2")

@@ -546,6 +546,36 @@ def test_ctrl_c_after_training_says_the_model_is_complete_and_how_to_write_the_r
         assert (out / name).stat().st_size > 0, name
 
 
+@pytest.mark.parametrize("lands", [True, False], ids=["after the file landed",
+                                                      "before the file landed"])
+def test_ctrl_c_inside_the_save_of_the_trained_model_says_what_the_folder_holds(
+        tmp_path, monkeypatch, lands):
+    """The race of a real Ctrl-C just as model.h5 appears: the save renames the file, then
+    returns; the message follows the file on disk."""
+    import dlcore.cli._common as common
+    original_save = common.save_model
+
+    def interrupted_save(model, path):
+        if lands:
+            original_save(model, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(common, "save_model", interrupted_save)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*TASK1, "--epochs", "2", "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    [message] = error_lines(result)
+    if lands:
+        assert message.startswith(f"dlcore: interrupted after training: {out / 'model.h5'} is "
+                                  "saved and complete")
+        assert dlcore.load(out / "model.h5").epochs_done_ == 2
+    else:
+        assert message == (f"dlcore: interrupted after training, before {out / 'model.h5'} "
+                           "was written: the trained model was not saved; run the command "
+                           "again")
+
+
 def test_ctrl_c_inside_a_checkpoint_save_reports_the_epoch_the_network_kept(tmp_path,
                                                                             monkeypatch):
     import dlcore.cli._common as common
