@@ -381,6 +381,11 @@ class Checkpoints:
         self.saved = None                 # where the last periodic checkpoint was, or None
         self.finished_files = []          # what a command of several stages saved so far
         self.finished = 0
+        # the file a checkpoint of this run replaces (an older run's), and where the model of
+        # the periodic save under way is: a Ctrl-C that lands after that save wrote the file,
+        # but before track() below, is told what the file on disk holds
+        self._found = _file_identity(self.path)
+        self._saving = None
 
     def track(self, model, where):
         """What Ctrl-C saves until the next epoch finishes (a resumed model)."""
@@ -401,8 +406,9 @@ class Checkpoints:
     def epoch_finished(self, model, where):
         self.finished += 1
         if self.every and self.finished % self.every == 0:
+            self._saving = where(model) if callable(where) else where
             self.save(model)
-            self.saved = where(model) if callable(where) else where
+            self.saved = self._saving
         # after the save: a Ctrl-C inside it reports where the model is, not where it was going
         self.track(model, where)
 
@@ -427,8 +433,16 @@ class Checkpoints:
             yield self
         except KeyboardInterrupt:
             if self.model is None:
-                raise TrainingInterrupted("interrupted before the first epoch finished: "
-                                          "nothing was saved") from None
+                if self._saving is not None and _file_identity(self.path) != self._found:
+                    # the first checkpoint reached the disk (written whole, then renamed)
+                    raise TrainingInterrupted(
+                        f"interrupted: saved the model after {self._saving} to {self.path}; "
+                        f"resume with: {resume_command(self.path)}") from None
+                raise TrainingInterrupted(
+                    "interrupted before the first epoch finished: nothing was saved"
+                    if self._saving is None else
+                    "interrupted while the first checkpoint was being written: nothing was "
+                    "saved") from None
             self.save(self.model)
             raise TrainingInterrupted(
                 f"interrupted: saved the model after {self.position()} to {self.path}; resume "
@@ -447,6 +461,16 @@ class Checkpoints:
                                                   "command line"),
                                    error.epoch, error.quantity, error.value, error.problem,
                                    error.learning_rate, error.setting, error.where) from None
+
+
+def _file_identity(path):
+    """What tells a file at ``path`` from another written there later (a checkpoint is written
+    to a temporary name and renamed: a new inode), or None when there is none."""
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 def current_parameters(context):

@@ -603,6 +603,42 @@ def test_ctrl_c_inside_a_checkpoint_save_reports_the_epoch_the_network_kept(tmp_
     assert dlcore.load(out / CHECKPOINT_FILE).epochs_done == 1
 
 
+@pytest.mark.parametrize("lands", [True, False], ids=["after the file landed",
+                                                      "before the file landed"])
+def test_ctrl_c_at_the_first_checkpoint_says_what_the_folder_holds(tmp_path, monkeypatch,
+                                                                   lands):
+    """Ctrl-C as the first periodic checkpoint is written: the message follows the file on
+    disk, not what the command had recorded before the save returned."""
+    import dlcore.cli._common as common
+    original_save = common.save_model
+
+    def interrupted_save(model, path):
+        if lands:
+            original_save(model, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(common, "save_model", interrupted_save)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*RBM_TRAIN, "--checkpoint-every", "1",
+                                       "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    [message] = error_lines(result)
+    if not lands:
+        assert message == ("dlcore: interrupted while the first checkpoint was being written: "
+                           "nothing was saved")
+        assert not (out / CHECKPOINT_FILE).exists()
+        return
+    assert message.startswith(f"dlcore: interrupted: saved the model after epoch 1 of 4 to "
+                              f"{out / CHECKPOINT_FILE}; resume with: ")
+    assert dlcore.load(out / CHECKPOINT_FILE).epochs_done_ == 1
+    resumed = CliRunner().invoke(main, resume_words(result.output))
+    assert resumed.exit_code == 0, resumed.output
+    full = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    assert_identical(dlcore.load(tmp_path / "full" / "model.h5"), dlcore.load(out / "model.h5"))
+
+
 # -- a resumed run continues the command that wrote the file ----------------------------------
 TASK1 = ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3", "--hidden", "8",
          "--backend", "cpu"]
