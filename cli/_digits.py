@@ -9,12 +9,35 @@ from dlcore import datasets, viz
 HELD_OUT_PER_CLASS = 100
 
 
-def parse_digits(option, text):
-    """The classes named by ``text`` ('1-5', '0,2,4'), or a usage error naming ``option``."""
+def parse_digits(option, text, dataset=None):
+    """The classes named by ``text`` ('1-5', '0,2,4'), or a usage error naming ``option``.
+
+    For a data set whose classes have names (Fashion-MNIST's garments, as its tables and
+    figures show them) an item may also be a name, in any case ('Sandal,sneaker', '0,Bag');
+    the error then lists every class's number and name."""
+    names = {name.lower(): label for label, name in enumerate(class_names_of(dataset))}
+    items = [item.strip() for item in text.split(",")]
+    numbered = ",".join(str(names[item.lower()]) if item.lower() in names else item
+                        for item in items)
     try:
-        return datasets.parse_classes(text)
+        return datasets.parse_classes(numbered if names else text)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint=option) from None
+        # the message quotes the text as given, not with the names already numbered
+        message = str(error).replace(repr(numbered), repr(text), 1)
+        if names:
+            message += (f", or name them; the classes of {dataset}: "
+                        + ", ".join(f"{label} {name}"
+                                    for label, name in enumerate(class_names_of(dataset))))
+        raise click.BadParameter(message, param_hint=option) from None
+
+
+def class_names_of(dataset):
+    """The names of a data set's classes when they are more than their numbers (Fashion-MNIST's
+    garments), else an empty list."""
+    if dataset is None:
+        return []
+    names = datasets.class_names(dataset)
+    return [] if names == [str(label) for label in range(len(names))] else names
 
 
 def load_digit_split(dataset, train_digits, test_digits, seed,

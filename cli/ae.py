@@ -55,7 +55,8 @@ def ae():
 @ae.command("train")
 @dataset_option()
 @click.option("--digits", default="0-9", show_default=True,
-              help="Classes to train on: a range '1-5' or a list '0,2,4'.")
+              help="Classes to train on: a range '1-5' or a list '0,2,4' (Fashion-MNIST's "
+                   "also by name: 'Sandal,Sneaker').")
 @click.option("--hidden", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
@@ -97,7 +98,7 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     Held-out images (the test split, or 100 per class of mnist-5k) give the held-out loss of
     every epoch and the pictures of the reconstructions.
     """
-    classes = parse_digits("--digits", digits)
+    classes = parse_digits("--digits", digits, dataset)
     if resume is None:
         try:   # from_config checks the combination now: a usage error, before any data
             model = dlcore.Autoencoder.from_config(dict(

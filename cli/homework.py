@@ -61,7 +61,9 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
 
 @homework.command("task1")
 @click.option("--train-digits", default="1-5", show_default=True,
-              help="Digits the RBM is trained on: a range '1-5' or a list '0,2,4'.")
+              help="Digits the RBM is trained on: a range '1-5' or a list '0,2,4'; "
+                   "Fashion-MNIST's classes also by name, as the outputs show them "
+                   "('Sandal,Sneaker').")
 @click.option("--test-digits", default="1-9", show_default=True,
               help="Digits whose held-out images are reconstructed.")
 @click.option("--hidden", type=click.IntRange(min=1), default=49, show_default=True,
@@ -87,8 +89,8 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     Writes model.h5, filters.png, reconstructions.png, training_curve.png and
     reconstruction_error.csv to --out, and prints the error per digit.
     """
-    train_digits = parse_digits("--train-digits", train_digits)
-    test_digits = parse_digits("--test-digits", test_digits)
+    train_digits = parse_digits("--train-digits", train_digits, dataset)
+    test_digits = parse_digits("--test-digits", test_digits, dataset)
     train_images, test_images, test_labels = load_digit_split(
         dataset, train_digits, test_digits, seed)
     folder = output_folder(out)

@@ -52,17 +52,42 @@ from dlcore.datasets import images
 from dlcore.io import atomic_open
 
 DEFAULT_TRAIN_IMAGE, DEFAULT_TEST_IMAGE = "coffee", "chelsea"
+#: What the bundled photographs show, as the help and the messages name them.
+BUNDLED_SUBJECTS = {"coffee": "coffee cup", "chelsea": "cat"}
+
+
+class Photograph(click.Path):
+    """A click parameter type for a photograph: an image file, or the name of a bundled one
+    (``coffee``, ``chelsea``: what the help, docs/dbn.md and the outputs call them) when no
+    file of that name exists. A bundled name stays a ``str``, a file becomes a ``Path``; None
+    is the option's bundled default, ``default_name``."""
+
+    name = "photograph"
+
+    def __init__(self, default_name):
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+        self.default_name = default_name
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value in images.BUNDLED_IMAGES \
+                and not Path(value).exists():
+            return value
+        return super().convert(value, param, ctx)
+
+
 #: Grey level of the padding around a smaller photograph in reconstructions.png.
 PADDING_GREY = 0.5
 
 
 def load_photograph(path, default_name, option, patch_size, max_size):
-    """(name, (H, W) grey levels in [0, 1]) of ``path``, or of a bundled photograph, scaled
+    """(name, (H, W) grey levels in [0, 1]) of ``path`` (a file, or a bundled photograph's
+    name), or of the bundled ``default_name`` when ``path`` is None, scaled
     down to at most ``max_size`` pixels a side; a usage error when it cannot be read, is
     smaller than one patch or has no contrast (a standard deviation below
     :data:`dlcore.datasets.images.MIN_STD`)."""
-    if path is None:
-        name, image = default_name, images.load_bundled_image(default_name)
+    if path is None or isinstance(path, str) and path in images.BUNDLED_IMAGES:
+        name = default_name if path is None else path
+        image = images.load_bundled_image(name)
         width, height = image.shape[1], image.shape[0]
         image = images.downscale(image, max_size)
     else:
@@ -195,11 +220,12 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 
 
 @homework.command("task2")
-@click.option("--train-image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Photograph to train on [default: the bundled coffee cup].")
-@click.option("--test-image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Photograph of another category to reconstruct [default: "
-                                 "the bundled cat].")
+@click.option("--train-image", type=Photograph(DEFAULT_TRAIN_IMAGE), default=None,
+              help="Photograph to train on: an image file, or 'coffee' or 'chelsea' for the "
+                   "bundled coffee cup or cat [default: coffee].")
+@click.option("--test-image", type=Photograph(DEFAULT_TEST_IMAGE), default=None,
+              help="Photograph of another category to reconstruct: an image file, or "
+                   "'coffee' or 'chelsea' [default: chelsea, the bundled cat].")
 @click.option("--patch", "patch_size", type=click.IntRange(min=2), default=10,
               show_default=True, help="Side of the square patches (the lecture's 10x10px).")
 @click.option("--hidden", type=click.IntRange(min=1), default=49, show_default=True,

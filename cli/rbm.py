@@ -116,7 +116,8 @@ def trained_classes(model, dataset):
 @rbm.command("train")
 @dataset_option()
 @click.option("--digits", default="0-9", show_default=True,
-              help="Classes to train on: a range '1-5' or a list '0,2,4'.")
+              help="Classes to train on: a range '1-5' or a list '0,2,4' (Fashion-MNIST's "
+                   "also by name: 'Sandal,Sneaker').")
 @click.option("--hidden", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--cd-k", type=click.IntRange(min=1), default=1, show_default=True)
@@ -152,7 +153,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     Held-out images (the test split, or 100 per class of mnist-5k) feed the free-energy gap
     monitor: mean F(held-out) - mean F(training), which grows when the RBM over-fits.
     """
-    classes = parse_digits("--digits", digits)
+    classes = parse_digits("--digits", digits, dataset)
     if persistent and sampler not in (None, "pcd"):
         raise click.BadParameter(f"--persistent means --sampler pcd, not {sampler}: give one "
                                  "of them", param_hint="--sampler")
@@ -208,7 +209,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     class unseen when the record names another data set). On
     mnist-5k the held-out images are those the model was trained without (--split-seed)."""
     model = load_rbm(model_file, backend)
-    classes = parse_digits("--digits", digits)
+    classes = parse_digits("--digits", digits, dataset)
     split_seed, split = held_out_split(model, model_file, dataset, split_seed)
     _, images, labels = load_digit_split(dataset, classes, classes, split_seed,
                                          options=("--digits", "--digits"))
@@ -292,7 +293,7 @@ def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temper
     importance sampling, bracketed by reverse annealing (RAISE). AIS's progress goes to
     stderr."""
     model = load_rbm(model_file, backend)
-    classes = parse_digits("--digits", digits)
+    classes = parse_digits("--digits", digits, dataset)
     split_seed, split = held_out_split(model, model_file, dataset, split_seed)
     _, images, _ = load_digit_split(dataset, classes, classes, split_seed,
                                     options=("--digits", "--digits"))

@@ -258,3 +258,31 @@ def test_downscale_keeps_the_aspect_ratio_and_the_mean():
     assert abs(float(scaled.mean()) - float(image.mean())) < 1e-3
     assert images.downscale(image, 40) is not None and images.downscale(image, 40).shape == \
         (30, 40)
+
+
+def test_task2_takes_the_bundled_photographs_by_the_names_the_help_gives(tmp_path):
+    """Swap the lecture's roles: train on the cat, reconstruct the coffee cup. The named run
+    is the run given the installed PNGs' paths, bit for bit."""
+    runner = CliRunner()
+    small = [*TINY, "--max-size", "30"]
+    named = runner.invoke(main, ["homework", "task2", "--train-image", "chelsea",
+                                 "--test-image", "coffee", *small, "--out", str(tmp_path / "a")])
+    assert named.exit_code == 0, named.output
+    by_path = runner.invoke(main, ["homework", "task2", "--train-image",
+                                   str(images.bundled_image_path("chelsea")), "--test-image",
+                                   str(images.bundled_image_path("coffee")), *small,
+                                   "--out", str(tmp_path / "b")])
+    assert by_path.exit_code == 0, by_path.output
+    np.testing.assert_array_equal(dlcore.load(tmp_path / "a" / "model.h5").W,
+                                  dlcore.load(tmp_path / "b" / "model.h5").W)
+    with open(tmp_path / "a" / "reconstruction_error.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["image"], row["role"]) for row in rows[::2]] == [
+        ("chelsea", "training"), ("coffee", "unseen")]
+
+
+def test_task2_a_name_that_is_neither_a_file_nor_bundled_is_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", "dog", *TINY,
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--train-image" in result.stderr and "'dog' does not exist" in result.stderr

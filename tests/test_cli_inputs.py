@@ -4,6 +4,7 @@ fed images of another size) are refused first, in one line, with no output folde
 
 Oracles: the exit code, a single ``dlcore: error:`` line naming the problem, and the absence of
 both the training progress and the --out folder."""
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -117,3 +118,29 @@ def test_a_missing_choice_option_lists_its_choices_on_one_readable_line(tmp_path
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert "Missing option '--to'. Choose from: keras, dlcore (see '" in lines[0]
+
+
+def test_fashion_mnist_classes_are_taken_by_the_names_the_outputs_print():
+    from dlcore.cli._digits import parse_digits
+    assert parse_digits("--train-digits", "Sandal, sneaker", "fashion-mnist") == [5, 7]
+    assert parse_digits("--train-digits", "0,Bag,T-shirt/top,ankle boot",
+                        "fashion-mnist") == [0, 8, 9]
+    assert parse_digits("--train-digits", "1-3,Bag", "fashion-mnist") == [1, 2, 3, 8]
+
+
+def test_a_class_name_that_is_not_one_lists_every_number_and_name(tmp_path):
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", "fashion-mnist",
+                                       "--train-digits", "Sandals,Sneaker", "--out",
+                                       str(tmp_path)])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "cannot read 'Sandals'" in line and "'Sandals,Sneaker'" in line
+    assert ("the classes of fashion-mnist: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, "
+            "4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot") in line
+
+
+def test_digits_have_no_names_to_list():
+    from dlcore.cli._digits import parse_digits
+    with pytest.raises(click.BadParameter) as error:
+        parse_digits("--digits", "Sandal", "mnist-5k")
+    assert "the classes of" not in str(error.value)
