@@ -608,12 +608,18 @@ def _adopt_option(context, name, trained):
             trained = param.type_cast_value(context, trained)
         except click.BadParameter:
             pass
+    # a parameter type may say which values are one (a default and the value it stands for)
+    # and how a value reads in a sentence ("the bundled coffee cup (coffee)", not "None")
+    canonical = getattr(param.type, "canonical", lambda value: value)
     if context.get_parameter_source(name) is ParameterSource.COMMANDLINE and not _same(
-            given, trained):
+            canonical(given), canonical(trained)):
         shown = param.opts[0] if param.is_flag and given else (
             param.secondary_opts[0] if param.is_flag and param.secondary_opts
             else f"{param.opts[0]} {given}")
-        was = ("on" if trained else "off") if param.is_flag else trained
+        describe = getattr(param.type, "describe", None)
+        was = (("on" if trained else "off") if param.is_flag
+               else describe(trained) if describe is not None
+               else "default value" if trained is None else trained)
         raise click.UsageError(
             f"{shown} differs from the {was} the checkpoint was trained with: a resumed run "
             "continues the same training; drop the option or start a new run", context)

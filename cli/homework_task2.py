@@ -74,6 +74,18 @@ class Photograph(click.Path):
             return value
         return super().convert(value, param, ctx)
 
+    def describe(self, value):
+        """``value`` in words, after "the": "bundled coffee cup (coffee)", or the file's
+        path."""
+        name = self.default_name if value is None else value
+        if isinstance(name, str) and name in BUNDLED_SUBJECTS:
+            return f"bundled {BUNDLED_SUBJECTS[name]} ({name})"
+        return str(value)
+
+    def canonical(self, value):
+        """The photograph ``value`` names: None (the default) is its bundled name."""
+        return self.default_name if value is None else value
+
 
 #: Grey level of the padding around a smaller photograph in reconstructions.png.
 PADDING_GREY = 0.5

@@ -258,7 +258,8 @@ def missing_message(spec, split, searched, download_failure=None, target=None,
                      f"be fetched from {', '.join(mirrors)}")
     lines.append(f"To fix: put the four files ({', '.join(spec.files)}, from "
                  f"{spec.mirrors[0]}) in {target}, or set ${DATA_VARIABLE} to a folder whose "
-                 f"{spec.subfolder}/ subfolder holds them, or pass path=.")
+                 f"{spec.subfolder}/ subfolder holds them, or pass their folder as path= "
+                 "(on the command line: --dataset FOLDER).")
     if spec.install_hint:
         lines.append(f"Or: {spec.install_hint}.")
     return "\n".join(lines)

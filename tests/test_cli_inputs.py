@@ -144,3 +144,16 @@ def test_digits_have_no_names_to_list():
     with pytest.raises(click.BadParameter) as error:
         parse_digits("--digits", "Sandal", "mnist-5k")
     assert "the classes of" not in str(error.value)
+
+
+def test_the_fix_for_missing_mnist_files_names_the_command_lines_way_too():
+    """The message ends with the fix; `path=` is the Python function's, which the command
+    line cannot pass: its way is --dataset FOLDER."""
+    from pathlib import Path
+
+    from dlcore.datasets.mnist import MNIST, missing_message
+    message = missing_message(MNIST, "train", [(Path("/nowhere/mnist"), "cache")],
+                              download_failure="no network", target=Path("/nowhere/mnist"))
+    fix = message.splitlines()[-1]
+    assert fix.endswith("or pass their folder as path= (on the command line: --dataset "
+                        "FOLDER).")

@@ -428,6 +428,8 @@ def two_epoch_rbm(tmp_path):
      "--learning-rate 0.001 differs from the 0.05 the checkpoint was trained with"),
     ("--hidden", "99", "--hidden 99 differs from the 10 the checkpoint was trained with"),
     ("--digits", "3-4", "--digits 3-4 differs from the 1-2 the checkpoint was trained with"),
+    ("--sparsity-target", "0.1",
+     "--sparsity-target 0.1 differs from the default value the checkpoint was trained with"),
 ])
 def test_resume_refuses_an_option_that_differs_from_the_checkpoints_run(
         two_epoch_rbm, tmp_path, option, value, message):
@@ -790,3 +792,25 @@ def test_resume_of_a_finished_model_without_epochs_trains_no_further(tmp_path, a
     assert_identical(before, after)
     epochs = int(arguments[arguments.index("--epochs") + 1])
     assert after.training_record_["parameters"]["epochs"] == epochs
+
+
+def test_resuming_task2_names_the_bundled_photograph_it_was_trained_on(tmp_path):
+    """The checkpoint of a run on the bundled coffee cup (no --train-image) refuses another
+    photograph naming the cup, not Python's None, and takes the cup by its name."""
+    from dlcore.datasets import images
+    runner = CliRunner()
+    arguments = ["homework", "task2", "--patch", "4", "--hidden", "6", "--max-size", "30",
+                 "--backend", "cpu"]
+    first = runner.invoke(main, [*arguments, "--epochs", "1", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    model = str(tmp_path / "a" / "model.h5")
+    cat = str(images.bundled_image_path("chelsea"))
+    refused = runner.invoke(main, [*arguments, "--train-image", cat, "--resume", model,
+                                   "--out", str(tmp_path / "b")])
+    assert refused.exit_code == 2, refused.output
+    assert error_lines(refused)[0].startswith(
+        f"dlcore: error: --train-image {cat} differs from the bundled coffee cup (coffee) the "
+        "checkpoint was trained with")
+    same = runner.invoke(main, [*arguments, "--train-image", "coffee", "--resume", model,
+                                "--out", str(tmp_path / "c")])
+    assert same.exit_code == 0, same.output
