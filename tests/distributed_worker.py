@@ -26,6 +26,9 @@ def rbm_case(case):
                    weight_decay=1e-3, seed=4, backend="cpu")
     if case == "rbm-pcd":
         options.update(persistent=True, sparsity_target=0.2, sparsity_cost=0.1)
+    if case == "rbm-pcd-last-batch":   # 410 = 20 * 20 + 10 digits: a last batch of 10 rows
+        X = dlcore.datasets.to_unit_interval(dlcore.datasets.load_mnist_5k()[0][:410])
+        options.update(n_hidden=20, batch_size=20, epochs=2, persistent=True)
     if case == "rbm-learn":   # a rate at which 10 epochs visibly lower the error
         options.update(learning_rate=0.5, epochs=10)
     if case == "rbm-cd2-mean-field":
@@ -139,7 +142,11 @@ def parameters(model):
                       enumerate(model.generative_ or []) for name, array in zip("Gg", pair)}
         return {**{f"rbm{k}.{name}": getattr(rbm, name) for k, rbm in enumerate(model.rbms_)
                    for name in ("W", "visible_bias", "hidden_bias")}, **generative}
-    return {name: getattr(model, name) for name in ("W", "visible_bias", "hidden_bias")}
+    arrays = {name: getattr(model, name) for name in ("W", "visible_bias", "hidden_bias")}
+    chain = model._training.get("persistent_chain")
+    if chain is not None:   # PCD's fantasy particles: where the next epoch's chains start
+        arrays["persistent_chain"] = chain
+    return arrays
 
 
 def history(model):
@@ -160,7 +167,8 @@ TRAINING = {"mlp-dropout": network_case, "conv-net": network_case,
             "dbn": dbn_case,
             "dbn-labels-sample": dbn_case, "dbn-up-down": dbn_case,
             "dbn-up-down-labels": dbn_case, "rbm": rbm_case, "rbm-pcd": rbm_case,
-            "rbm-cd2-mean-field": rbm_case, "rbm-learn": rbm_case, "gaussian": rbm_case,
+            "rbm-pcd-last-batch": rbm_case, "rbm-cd2-mean-field": rbm_case,
+            "rbm-learn": rbm_case, "gaussian": rbm_case,
             "autoencoder": autoencoder_case, "autoencoder-untied-gaussian": autoencoder_case,
             "autoencoder-sparse": autoencoder_case, "autoencoder-sparse-untied": autoencoder_case,
             "stacked-autoencoder": stacked_case}

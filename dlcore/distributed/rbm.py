@@ -19,8 +19,10 @@ What is summed, in one buffer:
   the other ranks only their two products, so the sum is the one-process velocity;
 * the column sums of x1, x2 (visible biases), h1, Q(h2) (hidden biases) and of Q(h1) / B (the
   sparsity target's running mean), computed as products with a row of ones;
-* PCD's persistent chains: each rank writes its rows, zeros elsewhere, so the sum is every
-  rank's chain (a later batch may split the rows differently: the last, shorter one);
+* PCD's persistent chains: each rank writes its rows, zeros elsewhere, so the sum of rows
+  [0, b) is every rank's chain for a batch of b rows (a later batch may split the rows
+  differently: the last, shorter one); only those rows are taken back, so the chains past b,
+  which the last batch of an epoch does not reach, keep their states, as in one process;
 
 then the ordinary backend steps (``momentum_step``, ``bias_step``, ``sparsity_step``, the
 visible layer's ``update``) run on the summed rows, as on a batch of one row that stands for
@@ -126,7 +128,9 @@ class DataParallelCD:
             be.copy_into(self.chain[rows], trainer.chain[rows])
         self.allreduce(self.packed)
         if s.persistent:
-            be.copy_into(trainer.chain, self.chain)
+            # the batch's rows only: the chains a shorter last batch does not reach are zeros
+            # in every rank's buffer, and keep their states (one process leaves them so)
+            be.copy_into(trainer.chain[:batch_rows], self.chain[:batch_rows])
         # b <- b + eps (x1 - x2): the summed rows stand for the batch, at eps / B
         trainer.visible_units.update(
             be, _batch_of_sums(sums, trainer.W), trainer.visible_bias,
