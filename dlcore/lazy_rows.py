@@ -150,7 +150,11 @@ class LazyRows:
 
     def over(self, comm):
         """The view whose whole-data passes (:meth:`mean`) are shared by the ranks of
-        ``comm``: each reads its stripe of rows, one all-reduce adds them."""
+        ``comm``: each reads its stripe of rows, one all-reduce adds them. ``comm``: a
+        :class:`dlcore.distributed.Communicator`, or an mpi4py communicator (wrapped)."""
+        if type(comm).__module__ == "mpi4py.MPI":   # its allreduce returns the sum instead
+            from dlcore.distributed.communicator import as_communicator
+            comm = as_communicator(comm)
         return self._view(comm=comm)
 
     # -- reading ----------------------------------------------------------------------------

@@ -192,7 +192,41 @@ def allreduce_case(comm):
             print(json.dumps({"rank": rank, "equal": bool(equal[rank] == 1)}), flush=True)
 
 
+def mpi4py_communicator_case():
+    """The user's own mpi4py communicators, with no init(): ``MPI.COMM_WORLD`` and a Split of
+    it (every rank in one group, in reverse order) given to ``fit`` as they are, and to
+    ``init(comm=...)``. Rank 0 prints one JSON line per case: the differences from one
+    process, and whether the abort-on-error hook was installed as init() installs it."""
+    import sys
+    MPI = dlcore.distributed._mpi()   # mpi4py, with the MPI library found as init() finds it
+    world = MPI.COMM_WORLD
+    group = world.Split(0, world.Get_size() - world.Get_rank())
+    model_class, X, options = rbm_case("rbm")
+    alone = parameters(model_class(**options).fit(X)) if world.Get_rank() == 0 else None
+    for name, comm in (("COMM_WORLD", world), ("Split", group)):
+        together = model_class(**options).fit(X, comm=comm)
+        wrapped = dlcore.distributed.as_communicator(comm)
+        if world.Get_rank() == 0:
+            print(json.dumps({
+                "case": name, "size": wrapped.size, "rank": wrapped.rank,
+                "same_wrapper": dlcore.distributed.as_communicator(comm) is wrapped,
+                "abort_hook": sys.excepthook is not sys.__excepthook__,
+                "differences": {key: float(np.max(np.abs(parameters(together)[key] - value)))
+                                for key, value in alone.items()}}), flush=True)
+    communicator = dlcore.distributed.init(comm=group, threads=None)
+    # lazy rows' mean over the ranks: mpi4py's own allreduce returns the sum, not in place
+    images = dlcore.datasets.load_mnist_5k(lazy=True)[0][:300]
+    shared = dlcore.datasets.to_unit_interval(images).over(world).mean(axis=0)
+    whole = dlcore.datasets.to_unit_interval(np.asarray(images)).mean(axis=0)
+    if world.Get_rank() == 0:
+        print(json.dumps({"case": "init", "size": communicator.size, "rank": communicator.rank,
+                          "lazy_mean": float(np.max(np.abs(shared - whole)))}), flush=True)
+
+
 def main(cases):
+    if cases == ["mpi4py-comm"]:   # before any init(): the user's communicators alone
+        mpi4py_communicator_case()
+        return
     timeout = 2 if {"hang", "fail"} & set(cases) else 60
     comm = dlcore.distributed.init(timeout=timeout)
     for case in cases:

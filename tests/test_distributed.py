@@ -230,6 +230,33 @@ def test_two_ranks_train_the_rbm_of_one_process_cd_and_pcd():
         assert_equal_to_one_process(result)
 
 
+@requires_mpi4py
+def test_fit_and_init_take_the_user_s_own_mpi4py_communicators():
+    # fit(comm=MPI.COMM_WORLD) died of an AttributeError (no check_same), and init() took no
+    # communicator; wrapped, they train one process's RBM with init()'s abort-on-error hook
+    by_case = {result["case"]: result for result in results(run_ranks(2, "mpi4py-comm"))}
+    assert sorted(by_case) == ["COMM_WORLD", "Split", "init"]
+    assert by_case["COMM_WORLD"]["rank"] == 0 and by_case["Split"]["rank"] == 1  # reversed
+    for name in ("COMM_WORLD", "Split"):
+        result = by_case[name]
+        assert result["size"] == 2 and result["same_wrapper"] and result["abort_hook"], result
+        assert max(result["differences"].values()) < 1e-5, result
+    assert by_case["init"]["size"] == 2 and by_case["init"]["rank"] == 1
+    assert by_case["init"]["lazy_mean"] < 1e-6   # LazyRows.over(MPI.COMM_WORLD) wraps it too
+
+
+@pytest.mark.parametrize("bad", ["COMM_WORLD", 2, OneOfMany(0, 1)])
+def test_a_communicator_that_is_neither_dlcore_s_nor_mpi4py_s_is_refused_in_one_line(bad):
+    X = np.zeros((4, 3), np.float32)
+    for fit in (dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit,
+                dlcore.Autoencoder(n_hidden=2, epochs=1, backend="cpu").fit):
+        with pytest.raises(TypeError, match=r"^comm must be the Communicator of "
+                                            r"dlcore.distributed.init\(\) or an mpi4py "
+                                            r"intracommunicator \(MPI.COMM_WORLD, a Split of "
+                                            r"it\), got (str|int|OneOfMany)$"):
+            fit(X, comm=bad)
+
+
 @pytest.mark.slow
 @requires_mpi4py
 def test_three_ranks_train_the_rbms_and_dbns_of_one_process():

@@ -241,7 +241,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
             over the model's life.
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch (what a checkpoint saves).
-        comm : dlcore.distributed.Communicator, optional
+        comm : dlcore.distributed.Communicator or an mpi4py communicator, optional
             Train data-parallel over its ranks (:mod:`dlcore.distributed.autoencoder`).
         sync_every : int >= 1, with ``comm``: local SGD steps between two all-reduces; 1 (the
             default): the exact path; K > 1: the parameters and their velocities averaged

@@ -190,7 +190,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch of any layer (what a checkpoint
             saves; :meth:`resume` continues from it).
-        comm : dlcore.distributed.Communicator, optional
+        comm : dlcore.distributed.Communicator or an mpi4py communicator, optional
             Train each autoencoder data-parallel over its ranks
             (:mod:`dlcore.distributed.autoencoder`); the codes passed up are computed alike on
             every rank. Fine-tuning is the network's (``to_network``, then ``fit`` with

@@ -263,7 +263,7 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch of an RBM or of up-down, the DBN
             then at that epoch (what a checkpoint saves; :meth:`resume` continues from it).
-        comm : dlcore.distributed.Communicator, optional
+        comm : dlcore.distributed.Communicator or an mpi4py communicator, optional
             Pretrain each RBM and run up-down data-parallel over its ranks
             (:mod:`dlcore.distributed`); the features passed up are computed alike on every
             rank.

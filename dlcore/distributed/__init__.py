@@ -30,12 +30,15 @@ from .communicator import (
     Communicator,
     PeerInterrupted,
     Periodic,
+    as_communicator,
     install_abort_on_error,
     periodic,
+    wrap,
 )
 
-__all__ = ["Communicator", "DistributedUnavailable", "PeerInterrupted", "Periodic", "available",
-           "init", "launcher", "local_threads", "periodic"]
+__all__ = ["Communicator", "DistributedUnavailable", "PeerInterrupted", "Periodic",
+           "as_communicator", "available", "init", "install_abort_on_error", "launcher",
+           "local_threads", "periodic"]
 
 INSTALL_HINT = 'pip install "dlcore[distributed]"'
 
@@ -103,17 +106,23 @@ def local_threads(ranks_on_this_node, cores=None):
     return max(1, cores // max(1, ranks_on_this_node))
 
 
-def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
+def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
     """Join the MPI job this process was started in and return its :class:`Communicator`.
 
     Parameters
     ----------
     timeout : float, seconds a collective operation waits for the other ranks before the whole
         job is aborted with one message (no rank is left hanging)
+    comm : an mpi4py intracommunicator, optional: the ranks that train together, default
+        ``MPI.COMM_WORLD``; e.g. a ``Split`` of it, one group per seed (as Horovod's
+        ``hvd.init(comm=...)``). Collective over its ranks. ``fit(comm=...)`` also takes such
+        a communicator itself (:func:`.communicator.as_communicator`), with what ``init``
+        adds but the threads
     threads : "auto", int or None: Numba's compute threads in this rank, and the blocks its
         products are split into (:func:`dlcore.backend.cpu.use_product_parts`). "auto": the
         node's cores divided by the ranks on the node (``NUMBA_NUM_THREADS`` still caps it);
-        None leaves them as they are
+        None leaves them as they are; "auto" counts the ranks of ``comm`` on the node: give
+        a number where other groups share the node
 
     Started without ``mpiexec``, the job has one rank and training is the ordinary one. With
     more than one rank, an exception escaping on any rank stops every rank
@@ -123,20 +132,21 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto"):
     naming ``pip install "dlcore[distributed]"``) without mpi4py or an MPI library.
     """
     MPI = _mpi()
-    communicator = Communicator(MPI.COMM_WORLD, timeout=timeout)
+    if threads is not None and threads != "auto" and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be 'auto', a positive integer or None, got {threads!r}")
+    if isinstance(comm, Communicator):
+        raise TypeError("init(comm=...) takes an mpi4py communicator; this one is already "
+                        "dlcore's Communicator: pass it to fit as it is")
+    communicator = wrap(MPI.COMM_WORLD if comm is None else comm, timeout=timeout)
     if threads is not None:
         import numba
         if threads == "auto":
-            node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+            node = communicator.mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
             threads = local_threads(node.Get_size())
             node.Free()
-        elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be 'auto', a positive integer or None, got "
-                             f"{threads!r}")
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         communicator.threads = numba.get_num_threads()
         from dlcore.backend.cpu import use_product_parts
         use_product_parts(communicator.threads)
-    install_abort_on_error(communicator)
-    communicator.watch_interrupts()
     return communicator

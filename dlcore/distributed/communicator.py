@@ -72,7 +72,8 @@ class Communicator:
 
     Parameters
     ----------
-    mpi_comm : an ``mpi4py.MPI.Comm`` (``MPI.COMM_WORLD`` from :func:`dlcore.distributed.init`)
+    mpi_comm : an ``mpi4py.MPI.Intracomm`` (``MPI.COMM_WORLD`` from
+        :func:`dlcore.distributed.init`, or the user's own, wrapped by :func:`as_communicator`)
     timeout : float, seconds a collective waits before the job is aborted
 
     Attributes
@@ -281,12 +282,14 @@ class Communicator:
 
 
 def periodic(comm, sync_every):
-    """The communicator a ``fit(comm=comm, sync_every=sync_every)`` trains through: ``comm``
-    itself for 1 (the exact path, or the K of a :class:`Periodic` that ``comm`` already is), a
-    :class:`Periodic` view for K > 1. ValueError for a value that is not an integer >= 1, and
+    """The communicator a ``fit(comm=comm, sync_every=sync_every)`` trains through (an mpi4py
+    communicator wrapped by :func:`as_communicator`): ``comm`` itself for 1 (the exact path,
+    or the K of a :class:`Periodic` that ``comm`` already is), a :class:`Periodic` view for
+    K > 1. ValueError for a value that is not an integer >= 1, and
     for K > 1 without a communicator."""
     sync_every = check_int(sync_every, "sync_every (local steps between all-reduces)",
                            minimum=1)
+    comm = as_communicator(comm)
     if comm is None:
         if sync_every > 1:
             raise ValueError(f"sync_every={sync_every} needs comm= (it is the period of "
@@ -294,6 +297,45 @@ def periodic(comm, sync_every):
                              "dlcore.distributed.init(), or leave sync_every at 1")
         return None
     return comm if sync_every == 1 else Periodic(comm, sync_every)
+
+
+#: The Communicator of each mpi4py communicator :func:`as_communicator` or ``init(comm=...)``
+#: wrapped, by ``id``: one wrapper, one abort hook and one interruption watcher per communicator
+#: (the mpi4py object is kept with it, so its ``id`` is not reused while listed).
+_WRAPPED = {}
+
+
+def as_communicator(comm):
+    """``comm`` as data-parallel training takes it: None, a :class:`Communicator` and a
+    :class:`Periodic` view as they are; an mpi4py intracommunicator (``MPI.COMM_WORLD``, a
+    ``Split`` of it) wrapped as :func:`dlcore.distributed.init` wraps ``COMM_WORLD``, with
+    the abort on error and the interruption watcher, the same wrapper every time (the first
+    call is collective over its ranks, as ``fit`` is). TypeError in one line for anything
+    else."""
+    if comm is None or isinstance(comm, (Communicator, Periodic)):
+        return comm
+    known = _WRAPPED.get(id(comm))
+    if known is not None and known[0] is comm:
+        return known[1]
+    return wrap(comm)
+
+
+def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
+    """A new :class:`Communicator` of the mpi4py intracommunicator ``mpi_comm``, with
+    :func:`install_abort_on_error` and :meth:`Communicator.watch_interrupts` (collective over
+    its ranks); the one :func:`as_communicator` gives for ``mpi_comm`` from now on."""
+    MPI = sys.modules.get("mpi4py.MPI")   # an mpi4py communicator comes with its module loaded
+    if MPI is None or not isinstance(mpi_comm, MPI.Intracomm):
+        what = type(mpi_comm).__name__
+        if MPI is not None and mpi_comm == MPI.COMM_NULL:
+            what = "MPI.COMM_NULL (this rank is in no group of the Split: leave it out of fit)"
+        raise TypeError(f"comm must be the Communicator of dlcore.distributed.init() or an "
+                        f"mpi4py intracommunicator (MPI.COMM_WORLD, a Split of it), got {what}")
+    communicator = Communicator(mpi_comm, timeout=timeout)
+    install_abort_on_error(communicator)
+    communicator.watch_interrupts()
+    _WRAPPED[id(mpi_comm)] = (mpi_comm, communicator)
+    return communicator
 
 
 class Periodic:
@@ -304,6 +346,7 @@ class Periodic:
     again (how the tests check the averaging's weights)."""
 
     def __init__(self, comm, sync_every):
+        comm = as_communicator(comm)
         self.comm = getattr(comm, "comm", comm)
         self.sync_every = sync_every
 

@@ -30,12 +30,15 @@ import numpy as np
 
 from dlcore.batches import epoch_order, mini_batches
 
+from .communicator import as_communicator
 from .rbm import DataParallelCD, data_fingerprint
 
 
 def data_parallel(learner, comm, X, y):
     """``learner`` (a :class:`dlcore.dbn.updown.UpDown`) over the ranks of ``comm``, after
-    checking that they agree on the data and the learning rate."""
+    checking that they agree on the data and the learning rate (``comm``: an mpi4py
+    communicator too, :func:`.communicator.as_communicator`)."""
+    comm = as_communicator(comm)
     comm.check_same("the training data (shape and CRC-32)",
                     (data_fingerprint(X), None if y is None else data_fingerprint(y)))
     comm.check_same("the up-down settings", (learner.rate, learner.wake[0].shape[0],

@@ -172,7 +172,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         on_epoch_end : callable, optional
             ``on_epoch_end(self)`` after every finished epoch, the model then at that epoch
             (what a checkpoint saves).
-        comm : dlcore.distributed.Communicator, optional
+        comm : dlcore.distributed.Communicator or an mpi4py communicator, optional
             Train data-parallel over its ranks (:mod:`dlcore.distributed`): every rank calls
             ``fit`` with the same ``X`` and settings and ends with the parameters one process
             would reach, up to the order of floating-point sums.
