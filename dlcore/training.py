@@ -754,6 +754,8 @@ class TrainingLoop:
         history = History()
         callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
                                     self.epochs_done + epochs, verbose)
+        if data_parallel is not None:   # their decisions must be every rank's
+            data_parallel.check_callbacks(callbacks)
         self.stop_training = False
         backend = self.backend
         data = x.reshape(n, -1)   # lazy rows stay on disk, read a batch at a time

@@ -223,6 +223,36 @@ def mpi4py_communicator_case():
                           "lazy_mean": float(np.max(np.abs(shared - whole)))}), flush=True)
 
 
+def callbacks_case(comm, case):
+    """A network fit whose callbacks differ between the ranks. ``callbacks-rank0-only``: an
+    EarlyStopping on rank 0 alone (refused: rank 0 would stop alone). ``callbacks-logging``:
+    the same EarlyStopping on every rank (printing on rank 0 only), and a CSVLogger and a
+    ModelCheckpoint on rank 0 alone: rank 0 prints every rank's epochs and a CRC-32 of its
+    weights."""
+    import os
+    import tempfile
+
+    from dlcore import callbacks as keras_like
+    x, y = binary_data(23, 12), np.arange(23) % 3
+    network = Network(False, seed=4, backend="cpu").model
+    stopping = dict(monitor="loss", min_delta=1.0, patience=0)   # stops after epoch 2
+    if case == "callbacks-rank0-only":
+        callbacks = [keras_like.EarlyStopping(**stopping)] if comm.is_root else []
+    else:
+        callbacks = [keras_like.EarlyStopping(**stopping, verbose=int(comm.is_root))]
+        folder = tempfile.mkdtemp()
+        if comm.is_root:   # Horovod's habit: files written by rank 0 only
+            callbacks += [keras_like.CSVLogger(os.path.join(folder, "log.csv")),
+                          keras_like.ModelCheckpoint(os.path.join(folder, "model.h5"))]
+    network.fit(x, y, batch_size=7, epochs=5, verbose=0, callbacks=callbacks, comm=comm)
+    weights = b"".join(np.ascontiguousarray(w).tobytes() for w in network.get_weights())
+    every_rank = comm.gather((network.epochs_done, zlib.crc32(weights)))
+    if comm.is_root:
+        print(json.dumps({"case": case, "epochs": [epochs for epochs, _ in every_rank],
+                          "crc": [crc for _, crc in every_rank],
+                          "files": sorted(os.listdir(folder))}), flush=True)
+
+
 def main(cases):
     if cases == ["mpi4py-comm"]:   # before any init(): the user's communicators alone
         mpi4py_communicator_case()
@@ -245,6 +275,8 @@ def main(cases):
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
+        elif case.startswith("callbacks-"):
+            callbacks_case(comm, case)
         elif case.startswith("local:"):
             train_local(comm, *case.split(":")[1:])
         elif case.startswith("averaged:"):   # local SGD averaging after every step

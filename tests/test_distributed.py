@@ -333,6 +333,51 @@ def test_an_error_on_one_rank_stops_every_rank_with_one_message():
         completed.stderr
 
 
+@requires_mpi4py
+def test_a_callback_that_can_stop_training_on_rank_0_alone_is_refused_in_one_line():
+    # rank 0 stopped after epoch 2 and rank 1 waited in its next sum for the 300 s timeout
+    completed = run_ranks(2, "callbacks-rank0-only", timeout=60)
+    assert completed.returncode != 0
+    lines = [line for line in completed.stderr.splitlines()
+             if line.startswith("dlcore:") and "compiling kernels" not in line]
+    assert lines == [
+        "dlcore: rank 1 of 2: ValueError: the callbacks that can change training differ "
+        "between the ranks (rank 1 has none, rank 0 EarlyStopping): give them to fit alike "
+        "on every rank, as their decisions (stopping, the learning rate) must be the same "
+        "everywhere; logging-only ones (History, ProgressBar, CSVLogger, ModelCheckpoint, or "
+        "any with changes_training = False) may stay on rank 0"], completed.stderr
+
+
+@requires_mpi4py
+def test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike():
+    # Horovod's habit: files and messages from rank 0 only; the same EarlyStopping everywhere
+    (result,) = results(run_ranks(2, "callbacks-logging", timeout=60))
+    assert result["epochs"] == [2, 2]   # min_delta=1.0: the second epoch does not improve
+    assert result["crc"][0] == result["crc"][1]   # the same weights, bit for bit
+    assert result["files"] == ["log.csv", "model.h5"]
+
+
+def test_callbacks_are_compared_by_their_settings_but_not_verbose_or_logging_only_ones():
+    from dlcore import callbacks as keras_like
+    from dlcore.distributed.network import training_callbacks
+
+    def schedule(epoch, rate):
+        return rate
+
+    stopping = keras_like.EarlyStopping(patience=2)
+    assert training_callbacks([stopping]) == training_callbacks(
+        [keras_like.EarlyStopping(patience=2, verbose=1),
+         keras_like.CSVLogger("log.csv"), keras_like.History()])
+    assert training_callbacks([stopping]) != training_callbacks(
+        [keras_like.EarlyStopping(patience=3)])
+    assert training_callbacks([keras_like.LearningRateScheduler(schedule)]) == [
+        ("LearningRateScheduler", (("schedule", repr(schedule.__qualname__)),))]
+    printer = keras_like.LambdaCallback(on_epoch_end=print)
+    assert [name for name, _ in training_callbacks([printer])] == ["LambdaCallback"]
+    printer.changes_training = False   # the user's word that it only logs
+    assert training_callbacks([printer]) == []
+
+
 @pytest.mark.slow
 @requires_mpi4py
 def test_ranks_that_train_on_different_data_are_refused():

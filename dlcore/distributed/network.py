@@ -45,6 +45,33 @@ class DataParallelNetwork:
         self.random_layers = [layer for layer in model.layers if layer.stochastic]
         self._flat = None
 
+    def check_callbacks(self, callbacks):
+        """ValueError on the ranks whose callbacks that can change training differ from rank
+        0's (:func:`training_callbacks`); one collective, at the start of ``fit``."""
+        mine = training_callbacks(callbacks)
+        reference = self.comm.broadcast(mine, "checking the callbacks")
+        if mine == reference:
+            return
+        names = [name for name, _ in mine]
+        reference_names = [name for name, _ in reference]
+        if names != reference_names:
+            difference = (f"rank {self.comm.rank} has {', '.join(names) or 'none'}, rank 0 "
+                          f"{', '.join(reference_names) or 'none'}")
+        else:
+            name, settings, reference_settings = next(
+                (name, dict(settings), dict(other)) for (name, settings), (_, other)
+                in zip(mine, reference) if settings != other)
+            changed = sorted(key for key in settings.keys() | reference_settings.keys()
+                             if settings.get(key) != reference_settings.get(key))
+            difference = (f"rank {self.comm.rank}'s {name} has " + ", ".join(
+                f"{key}={settings.get(key)}" for key in changed) + ", rank 0's " + ", ".join(
+                f"{key}={reference_settings.get(key)}" for key in changed))
+        raise ValueError(f"the callbacks that can change training differ between the ranks "
+                         f"({difference}): give them to fit alike on every rank, as their "
+                         f"decisions (stopping, the learning rate) must be the same "
+                         f"everywhere; logging-only ones ({', '.join(LOGGING_CALLBACKS)}, or "
+                         f"any with changes_training = False) may stay on rank 0")
+
     def shard(self, x, y):
         """This rank's rows of the global batch (x, y), its dropout, noise and augmentation
         layers keyed from the shard's first global row."""
@@ -73,6 +100,40 @@ class DataParallelNetwork:
     def finish(self):
         for layer in self.random_layers:
             layer.first_row = 0
+
+
+#: The callbacks that only record or save what training did: any rank may have them alone.
+LOGGING_CALLBACKS = ("History", "ProgressBar", "CSVLogger", "ModelCheckpoint")
+
+
+def training_callbacks(callbacks):
+    """``[(class name, ((setting, repr(value)), ...))]`` of the callbacks that can change
+    training: all but the logging-only ones (:data:`LOGGING_CALLBACKS`, and any whose
+    ``changes_training`` is False). A callback's settings are its public attributes of plain
+    values (a function by its name), ``verbose`` aside: a rank may print where others do not.
+
+    Every rank of a data-parallel fit gets the same epoch logs (the sums over the ranks,
+    validation on the same weights), so the same callbacks make the same decisions; one that
+    only rank 0 has would stop it alone (the other ranks waiting in their next sum) or change
+    its learning rate alone (the ranks' weights parting without a word)."""
+    from dlcore.callbacks import Callback
+    found = []
+    for callback in callbacks:
+        kind = type(callback)
+        if kind.__name__ in LOGGING_CALLBACKS and kind.__module__ == Callback.__module__ \
+                or getattr(callback, "changes_training", True) is False:
+            continue
+        settings = []
+        for name, value in sorted(vars(callback).items()):
+            if name.startswith("_") or name in ("verbose", "model", "params"):
+                continue
+            if callable(value):
+                value = getattr(value, "__qualname__", type(value).__name__)
+            elif not isinstance(value, (bool, int, float, str, type(None))):
+                continue
+            settings.append((name, repr(value)))
+        found.append((f"{kind.__qualname__}", tuple(settings)))
+    return found
 
 
 def sum_weighted_gradients(comm, backend, parameters, weight, has_rows, dtype, flat=None):
