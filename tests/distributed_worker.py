@@ -258,7 +258,8 @@ def main(cases):
         mpi4py_communicator_case()
         return
     timeout = 2 if {"hang", "fail"} & set(cases) else 60
-    comm = dlcore.distributed.init(timeout=timeout)
+    comm = dlcore.distributed.init(timeout=timeout,
+                                   **({"threads": 1} if "product-blocks" in cases else {}))
     for case in cases:
         if case == "allreduce":
             allreduce_case(comm)
@@ -275,6 +276,10 @@ def main(cases):
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
+        elif case == "product-blocks":   # the blocks of the products after init()
+            from dlcore.backend.cpu import product_parts
+            if comm.is_root:
+                print(json.dumps({"threads": comm.threads, "blocks": product_parts()}))
         elif case.startswith("callbacks-"):
             callbacks_case(comm, case)
         elif case.startswith("local:"):

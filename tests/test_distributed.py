@@ -37,12 +37,15 @@ def mpiexec():
     return dlcore.distributed.launcher()
 
 
-def run_ranks(ranks, *cases, timeout=240):
+def run_ranks(ranks, *cases, timeout=240, environment=None):
+    """``environment``: variables to set, or to remove where None."""
     # -n R on a machine with fewer cores: MPICH's launcher oversubscribes without being asked
+    variables = {**os.environ, "PYTHONPATH": str(HERE), **(environment or {})}
     return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable,
                            str(HERE / "distributed_worker.py"), *cases],
                           capture_output=True, text=True, timeout=timeout, cwd=HERE,
-                          env={**os.environ, "PYTHONPATH": str(HERE)}, check=False)
+                          env={key: value for key, value in variables.items()
+                               if value is not None}, check=False)
 
 
 def results(completed):
@@ -331,6 +334,16 @@ def test_an_error_on_one_rank_stops_every_rank_with_one_message():
     lines = [line for line in completed.stderr.splitlines() if line.startswith("dlcore:")]
     assert lines == ["dlcore: rank 1 of 2: ValueError: rank 1 could not read its data"], \
         completed.stderr
+
+
+@requires_mpi4py
+def test_init_splits_products_into_dlcore_product_blocks_when_it_is_set():
+    # docs/rbm.md: one DLCORE_PRODUCT_BLOCKS on every machine, the same bits whatever the cores;
+    # init() split them into the rank's threads instead (1 here), whatever the variable said
+    for blocks, expected in (("3", 3), (None, 1)):   # unset: the rank's threads
+        (chosen,) = results(run_ranks(2, "product-blocks", timeout=60,
+                                      environment={"DLCORE_PRODUCT_BLOCKS": blocks}))
+        assert chosen == {"threads": 1, "blocks": expected}
 
 
 @requires_mpi4py

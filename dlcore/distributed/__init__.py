@@ -119,7 +119,8 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
         a communicator itself (:func:`.communicator.as_communicator`), with what ``init``
         adds but the threads
     threads : "auto", int or None: Numba's compute threads in this rank, and the blocks its
-        products are split into (:func:`dlcore.backend.cpu.use_product_parts`). "auto": the
+        products are split into (:func:`dlcore.backend.cpu.use_product_parts`) unless
+        ``$DLCORE_PRODUCT_BLOCKS`` is set, which then says how many. "auto": the
         node's cores divided by the ranks on the node (``NUMBA_NUM_THREADS`` still caps it);
         None leaves them as they are; "auto" counts the ranks of ``comm`` on the node: give
         a number where other groups share the node
@@ -147,6 +148,9 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
             node.Free()
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         communicator.threads = numba.get_num_threads()
-        from dlcore.backend.cpu import use_product_parts
-        use_product_parts(communicator.threads)
+        if not os.environ.get("DLCORE_PRODUCT_BLOCKS", "").strip():
+            # set, the variable keeps the products' blocks, so the bits, alike on every
+            # machine whatever its cores (docs/rbm.md, "Reproducibility")
+            from dlcore.backend.cpu import use_product_parts
+            use_product_parts(communicator.threads)
     return communicator
