@@ -5,7 +5,10 @@ Rank 0 alone prints and writes the --out folder; the other ranks train alongside
 write what the command writes into a temporary folder of their own, removed at the end (so no
 two processes ever write one file). The threads of each rank (the node's cores / its ranks) are
 said once, at the start. A failure on any rank (a bad file, a diverged training) stops every
-rank with one line naming the rank: the others would otherwise wait in their next sum. Ctrl-C,
+rank with one line naming the rank (the lowest failing rank's, in one process's words: an error
+every rank meets is said once), after the rank has done what one process does on its way out:
+its temporary folder removed, the --out lock released. The others would otherwise wait in their
+next sum. Ctrl-C,
 which the launcher passes to every rank, is no failure: rank 0 saves the checkpoint and prints
 the one line that resumes the run (``mpiexec -n R ... --resume``), the other ranks remove their
 folders and end quietly, and the job exits with 130, as one process does. A SIGINT to one rank
@@ -23,7 +26,7 @@ import tempfile
 
 import click
 
-from ._common import RunMetrics, TrainingInterrupted, one_line
+from ._common import RUNTIME_ERRORS, RunMetrics, TrainingInterrupted, one_line
 
 
 class _Silent(io.TextIOBase):
@@ -134,14 +137,31 @@ def data_parallel(distributed, out, sync_every=1):
             atexit.register(_silence_mpi_at_exit)
             raise
         if comm.size > 1:
-            message = one_line(error) or type(error).__name__
-            comm.abort(message if isinstance(error, (click.ClickException, ValueError,
-                                                     RuntimeError, OSError))
-                       else f"{type(error).__name__}: {message}")
+            if isinstance(error, click.ClickException):
+                message = one_line(error.format_message())
+            else:   # one process's wording (OneLineErrorGroup) for the errors it words so
+                message = one_line(error) or type(error).__name__
+                if not isinstance(error, RUNTIME_ERRORS):
+                    message = f"{type(error).__name__}: {message}"
+            # MPI_Abort ends the process here: what one process does on its way out first
+            if not comm.is_root:
+                shutil.rmtree(folder, ignore_errors=True)
+            _close_contexts()   # the --out lock, the folders this run created and left empty
+            comm.abort(message)
         raise
     finally:
         if not comm.is_root:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _close_contexts():
+    """Run what the Click contexts of the running command do when they close (release the
+    --out folder's lock, remove the folders the command created and left empty), as one
+    process does when its command fails."""
+    context = click.get_current_context(silent=True)
+    while context is not None:
+        context.close()
+        context = context.parent
 
 
 def interrupted(error):

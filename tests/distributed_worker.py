@@ -257,7 +257,7 @@ def main(cases):
     if cases == ["mpi4py-comm"]:   # before any init(): the user's communicators alone
         mpi4py_communicator_case()
         return
-    timeout = 2 if {"hang", "fail"} & set(cases) else 60
+    timeout = 2 if {"hang", "fail", "fail-everywhere"} & set(cases) else 60
     comm = dlcore.distributed.init(timeout=timeout,
                                    **({"threads": 1} if "product-blocks" in cases else {}))
     for case in cases:
@@ -273,6 +273,8 @@ def main(cases):
                 raise ValueError("rank 1 could not read its data")
             X = binary_data(4, 3)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
+        elif case == "fail-everywhere":   # an error every rank meets: one line, rank 0's
+            raise ValueError(f"rank {comm.rank} met the error every rank meets")
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import click
@@ -22,15 +23,19 @@ from dlcore.cli._common import TrainingInterrupted, resume_command
 
 
 class StandInCommunicator:
-    """Rank ``rank`` of two; records an abort instead of stopping the process."""
+    """Rank ``rank`` of two; records an abort instead of stopping the process (and calls
+    ``on_abort``, to see what the process would leave behind)."""
 
     def __init__(self, rank):
         self.rank, self.size, self.is_root, self.threads = rank, 2, rank == 0, 1
         self.aborted = None
         self.told_others = False
+        self.on_abort = None
 
     def abort(self, message, exit_code=1):
         self.aborted = (message, exit_code)
+        if self.on_abort is not None:
+            self.on_abort()
 
     def interrupt_others(self):
         self.told_others = True
@@ -77,6 +82,30 @@ def test_a_failure_on_a_rank_still_stops_every_rank_with_its_line(rank, tmp_path
             _distributed.data_parallel(True, tmp_path / "run") as (comm, folder):
         raise ValueError("rank 1 could not read its data")
     assert communicator.aborted == ("rank 1 could not read its data", 1)
+
+
+@pytest.mark.parametrize("number", [0, 1])
+def test_a_failed_rank_leaves_what_one_process_leaves_before_it_aborts(
+        rank, tmp_path, monkeypatch, number):
+    # MPI_Abort ends the process inside the except: the folder's removal (in the finally) and
+    # the --out lock's release (when Click's context closes) never ran, leaving dlcore-rank*
+    # folders in $TMPDIR and a stale .dlcore-run.lock in --out
+    from dlcore.cli._common import output_folder
+    from dlcore.errors import TrainingDiverged
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    (tmp_path / "tmp").mkdir()
+    communicator, _ = rank(number)
+    left = []
+    communicator.on_abort = lambda: left.extend(sorted(
+        str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")))
+    with click.Context(click.Command("train")), pytest.raises(TrainingDiverged), \
+            _distributed.data_parallel(True, tmp_path / "out") as (comm, folder):
+        output_folder(folder)   # what a command does first: create --out and lock it
+        raise TrainingDiverged("training diverged in epoch 1: the loss is nan")
+    assert left == ["tmp"]   # as one process: no --out, no lock, no rank folder
+    # one process's words: "TrainingDiverged: " is no part of them
+    assert communicator.aborted == ("training diverged in epoch 1: the loss is nan", 1)
 
 
 def test_the_resume_command_of_a_distributed_run_starts_as_many_ranks(monkeypatch, tmp_path):
@@ -157,3 +186,27 @@ def test_a_sigint_to_one_rank_ends_the_job_as_a_ctrl_c_does(tmp_path, interrupte
                             f"{out / 'checkpoint.h5'}"), said[0]
     assert dlcore.load(out / "checkpoint.h5").epochs_done_ >= 1
     assert list(temporary.iterdir()) == []   # rank 1's private folder is gone
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None,
+                    reason='needs mpi4py (pip install "dlcore[distributed]")')
+def test_a_training_that_diverges_on_every_rank_is_one_line_and_leaves_nothing(tmp_path):
+    """``mpiexec -n 3 dlcore ae train ... --distributed`` at a learning rate that diverges in
+    epoch 1: one process's line once (it was a line per rank and MPICH's Abort line), exit
+    code 1, and nothing left behind (the ranks' folders in $TMPDIR, --out and its lock)."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    completed = subprocess.run(
+        [dlcore.distributed.launcher(), "-n", "3", sys.executable, "-m", "dlcore", "ae",
+         "train", "--digits", "1", "--hidden", "20", "--epochs", "2", "--learning-rate", "50",
+         "--loss", "mse", "--decoder-activation", "linear", "--backend", "cpu", "--out",
+         str(tmp_path / "run"), "--distributed"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TMPDIR": str(temporary), "NUMBA_NUM_THREADS": "1"}, check=False)
+    assert completed.returncode == 1, completed.stderr[-3000:]
+    said = [line for line in completed.stderr.splitlines()
+            if line.startswith(("dlcore:", "Abort")) and "compiling kernels" not in line]
+    assert len(said) == 1 and said[0].startswith(
+        "dlcore: rank 0 of 3: training diverged in epoch 1: the reconstruction loss is nan; "
+        "nothing was saved; lower the learning rate (now 50: --learning-rate"), said
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["tmp"]

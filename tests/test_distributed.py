@@ -391,6 +391,17 @@ def test_callbacks_are_compared_by_their_settings_but_not_verbose_or_logging_onl
     assert training_callbacks([printer]) == []
 
 
+@requires_mpi4py
+def test_an_error_every_rank_meets_is_one_line_from_rank_0_without_mpi_s_own():
+    # each rank printed its line, and MPICH added "Abort(1) on node ..." for each
+    completed = run_ranks(3, "fail-everywhere", timeout=50)
+    assert completed.returncode != 0
+    lines = [line for line in completed.stderr.splitlines()
+             if line.strip() and "compiling kernels" not in line]
+    assert lines == ["dlcore: rank 0 of 3: ValueError: rank 0 met the error every rank "
+                     "meets"], completed.stderr
+
+
 @pytest.mark.slow
 @requires_mpi4py
 def test_ranks_that_train_on_different_data_are_refused():

@@ -21,6 +21,14 @@ polled until ``timeout`` seconds have passed; then the rank says which operation
 aborts the whole job (``MPI_Abort``). A Python exception escaping on any rank does the same
 (:func:`install_abort_on_error`): one message naming the rank and the error, every rank stopped.
 
+**One line, however many ranks fail.** An error every rank meets (a diverged training, a
+refused setting) would print a line per rank. A failing rank first tells the others (a message
+on the same duplicate communicator as an interruption), and the lowest failing rank alone
+speaks: rank 0 at once, another rank after :data:`FAILURE_GRACE_SECONDS` unless a lower rank
+said it failed too, in which case it waits silently for that rank to stop the job. A rank that
+waits in a collective and hears of a failure does not report the wait's timeout. MPICH's own
+``Abort(1) on node ...`` line is not shown: stderr is closed just before ``MPI_Abort``.
+
 **Ctrl-C to one rank stops them all.** A launcher passes a Ctrl-C to every rank, but a SIGINT
 sent to one rank alone (``kill -INT``, a batch system's signal) stopped that rank only, and the
 others waited in their next sum until the timeout. A rank that was interrupted tells every
@@ -49,6 +57,15 @@ POLL_SLEEP_SECONDS = 2e-4
 ABORT_GRACE_SECONDS = 0.5
 #: The tag of the message an interrupted rank sends the others (on a communicator of its own).
 INTERRUPT_TAG = 1
+#: The tag of the message a failing rank sends the others before it aborts the job.
+FAILURE_TAG = 2
+#: How long a failing rank other than 0 waits for a lower rank's word that it failed too (an
+#: error every rank meets, met at nearly the same time) before it reports: one line, the lowest
+#: failing rank's.
+FAILURE_GRACE_SECONDS = 1.0
+#: How long a rank told of another's failure waits, past that rank's grace and its line, for
+#: the job to be stopped before it stops it, silently.
+FAILURE_WAIT_SECONDS = FAILURE_GRACE_SECONDS + ABORT_GRACE_SECONDS + 5.0
 
 
 class PeerInterrupted(KeyboardInterrupt):
@@ -107,7 +124,11 @@ class Communicator:
         self.interrupted_by = None
         # (control communicator, receive buffer, posted receive) once watch_interrupts ran
         self._interrupts = None
-        self._notices = []   # the interruption notices sent: alive until MPI is finalised
+        self._failures = None   # (receive buffer, posted receive) of other ranks' failures
+        #: The lowest other rank that said it failed (:meth:`abort`), or None.
+        self.failed_rank = None
+        self._failure_heard = None   # time.monotonic() when a failure was first heard
+        self._notices = []   # the notices sent: alive until MPI is finalised
 
     def __repr__(self):
         return f"<dlcore Communicator rank {self.rank} of {self.size}>"
@@ -211,8 +232,13 @@ class Communicator:
         spin_until = time.monotonic() + SPIN_SECONDS
         while not request.Test():
             self._check_interrupts()
+            self._check_failures()
             now = time.monotonic()
-            if now > deadline:
+            if self._failure_heard is not None:
+                # the failed rank reports and stops the job: no line about this wait
+                if now > self._failure_heard + FAILURE_WAIT_SECONDS:
+                    self.abort(None)
+            elif now > deadline:
                 self.abort(f"{what} waited {self.timeout:g} s for the other ranks: one of them "
                            "failed or is stuck; stopping all ranks")
             if now > spin_until:
@@ -232,7 +258,14 @@ class Communicator:
         notice = np.zeros(1, np.int64)
         self._interrupts = (control, notice, control.Irecv(notice, source=MPI.ANY_SOURCE,
                                                            tag=INTERRUPT_TAG))
+        self._post_failure_receive()
         atexit.register(self._stop_watching)   # after mpi4py's own: runs before MPI_Finalize
+
+    def _post_failure_receive(self):
+        from mpi4py import MPI
+        failed = np.zeros(1, np.int64)
+        self._failures = (failed, self._interrupts[0].Irecv(failed, source=MPI.ANY_SOURCE,
+                                                            tag=FAILURE_TAG))
 
     def interrupt_others(self):
         """Tell every other rank that this one was interrupted, so that each stops at its next
@@ -261,24 +294,85 @@ class Communicator:
             receive = self._interrupts[2]
             receive.Cancel()
             receive.Wait()
+        if self._failures is not None:
+            receive = self._failures[1]
+            receive.Cancel()
+            receive.Wait()
+
+    # -- a failure: one line ----------------------------------------------------------------
+    def _tell_failure(self):
+        """Tell every other rank that this one fails (non-blocking sends, never waited for)."""
+        if self._interrupts is None:
+            return
+        control = self._interrupts[0]
+        for rank in range(self.size):
+            if rank != self.rank:
+                notice = np.array([self.rank], np.int64)
+                self._notices.append((notice, control.Isend(notice, dest=rank,
+                                                            tag=FAILURE_TAG)))
+
+    def _check_failures(self):
+        """Take in the failure notices that have arrived: :attr:`failed_rank`, the lowest."""
+        while self._failures is not None and self._failures[1].Test():
+            rank = int(self._failures[0][0])
+            self.failed_rank = rank if self.failed_rank is None else min(self.failed_rank,
+                                                                         rank)
+            if self._failure_heard is None:
+                self._failure_heard = time.monotonic()
+            self._post_failure_receive()
 
     def abort(self, message, exit_code=1):
-        """Print ``dlcore: rank r of R: message`` on stderr and stop every rank of the job."""
+        """Stop every rank of the job, with ``dlcore: rank r of R: message`` on stderr when
+        this is the lowest rank that fails (module docstring: one line for the job); None:
+        silently."""
+        self._tell_failure()
+        if message is not None and not self.is_root:
+            # a lower rank that met the same error (rank 0, when every rank did) says it
+            waited_until = time.monotonic() + FAILURE_GRACE_SECONDS
+            while time.monotonic() < waited_until and not self._lower_rank_failed():
+                time.sleep(POLL_SLEEP_SECONDS)
+            if self._lower_rank_failed():
+                message = None
+                waited_until = time.monotonic() + FAILURE_WAIT_SECONDS
+                while time.monotonic() < waited_until:   # until that rank stops the job
+                    time.sleep(POLL_SLEEP_SECONDS)
         # the process's own stderr: a command silences the other ranks' sys.stderr
         stream = sys.__stderr__ or sys.stderr
-        stream.write(f"dlcore: rank {self.rank} of {self.size}: {message}\n")
-        stream.flush()
-        # MPI_Abort kills the launcher's forwarding of the ranks' output too: a line flushed just
-        # before it can be lost (a CI run got an empty stderr), so give the launcher a moment
-        time.sleep(ABORT_GRACE_SECONDS)
+        if message is not None:
+            stream.write(f"dlcore: rank {self.rank} of {self.size}: {message}\n")
+            stream.flush()
+            # MPI_Abort kills the launcher's forwarding of the ranks' output too: a line flushed
+            # just before it can be lost (a CI run got an empty stderr), so give the launcher a
+            # moment
+            time.sleep(ABORT_GRACE_SECONDS)
+        _close_stderr()   # MPICH's "Abort(1) on node ..." would be a second line
         self.mpi_comm.Abort(exit_code)
         os._exit(exit_code)  # Abort does not return; this is for a communicator that does
+
+    def _lower_rank_failed(self):
+        self._check_failures()
+        return self.failed_rank is not None and self.failed_rank < self.rank
 
     def _buffers(self, n, dtype):
         pair = self._scratch.get(dtype)
         if pair is None or pair[0].size < n:
             pair = self._scratch[dtype] = (np.empty(n, dtype), np.empty(n, dtype))
         return pair[0][:n], pair[1][:n]
+
+
+def _close_stderr():
+    """Point file descriptor 2 at /dev/null, so that what MPI prints as it aborts is not shown
+    (the line that says why was printed)."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 def periodic(comm, sync_every):
