@@ -665,6 +665,23 @@ def test_a_distributed_command_with_sync_every_says_so_and_averages():
         assert np.max(np.abs(models[0].W - models[1].W)) > 1e-3
 
 
+@pytest.mark.parametrize("options, refused", [
+    (dict(sampler="fpcd"), "'fpcd'"), (dict(sampler="pt"), "'pt'"),
+    (dict(sampler="pcd", n_chains=10), "'pcd' with n_chains=10")])
+def test_the_samplers_refused_data_parallel_are_named_beside_the_two_it_runs(options, refused):
+    # the line said "runs sampler='cd' (CD-k) only", though sampler='pcd' trains data-parallel
+    X = np.random.default_rng(0).random((12, 6)).astype(np.float32)
+    rbm = dlcore.BernoulliRBM(n_hidden=3, batch_size=4, epochs=1, backend="cpu", **options)
+    with pytest.raises(ValueError) as refusal:
+        rbm.fit(X, comm=one_rank())
+    assert str(refusal.value) == (
+        f"data-parallel training runs sampler='cd' (CD-k) and 'pcd' with a chain per batch row "
+        f"(n_chains=0) only, not {refused}: its persistent chains are not split by rows; train "
+        f"in one process")
+    dlcore.BernoulliRBM(n_hidden=3, batch_size=4, epochs=1, backend="cpu",
+                        sampler="pcd").fit(X, comm=one_rank())   # as the line says
+
+
 def test_the_sparsity_penalty_trains_one_process_s_weights_with_one_rank_on_both_paths():
     # exact: rho^ from the summed column sums; local SGD: from the rank's own rows
     import distributed_worker as worker

@@ -155,9 +155,11 @@ class ContrastiveDivergence:
         b = x1.shape[0]
         first = 0 if shard is None else shard.first_row
         if shard is not None and self.chains is not None and not self._row_aligned:
-            raise ValueError(f"data-parallel training runs sampler='cd' (CD-k) only, not "
-                             f"{self.sampler!r}: its persistent chains are not split by rows; "
-                             f"train in one process")
+            refused = (f"'pcd' with n_chains={s.n_chains}" if self.sampler == "pcd"
+                       else repr(self.sampler))
+            raise ValueError(f"data-parallel training runs sampler='cd' (CD-k) and 'pcd' with "
+                             f"a chain per batch row (n_chains=0) only, not {refused}: its "
+                             f"persistent chains are not split by rows; train in one process")
         q1, h1, p2, q2 = (leading_rows(buffer, b)
                           for buffer in (self.q1, self.h1, self.p2, self.q2))
         x2 = leading_rows(self.x2, b) if s.sample_visible else p2
