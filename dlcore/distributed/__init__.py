@@ -11,8 +11,10 @@ calls :func:`init` and passes the communicator to ``fit``::
 Every rank holds the data and the same parameters; each computes the statistics of its shard of
 the rows of every **global** mini-batch, one all-reduce sums them (:mod:`.communicator`) and
 every rank applies the same update (:mod:`.rbm`). The random numbers are keyed by the global
-row, so R ranks with global batch B draw what one process with batch B draws: the parameters
-equal one process's up to the order of floating-point sums. See docs/distributed.md.
+row, so R ranks with global batch B draw what one process with batch B draws: every step
+equals one process's up to the order of floating-point sums, until a sample drawn within such a
+rounding of its probability flips (after a few epochs of a course's RBM) and the runs part, as
+two runs of any chaotic training do. See docs/distributed.md, "What is identical".
 ``fit(..., comm=comm, sync_every=K)`` averages the parameters every K local steps instead
 (:mod:`.local_sgd`): fewer all-reduces, no longer one process's result.
 
