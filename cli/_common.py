@@ -6,8 +6,10 @@ import math
 import os
 import re
 import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -386,6 +388,7 @@ class Checkpoints:
         # but before track() below, is told what the file on disk holds
         self._found = _file_identity(self.path)
         self._saving = None
+        self._interrupt_pending = False
 
     def track(self, model, where):
         """What Ctrl-C saves until the next epoch finishes (a resumed model)."""
@@ -411,6 +414,8 @@ class Checkpoints:
             self.saved = self._saving
         # after the save: a Ctrl-C inside it reports where the model is, not where it was going
         self.track(model, where)
+        if self._interrupt_pending:     # a Ctrl-C that Python dropped (_latching_interrupts)
+            raise KeyboardInterrupt
 
     def network_callback(self, total_epochs):
         checkpoints = self
@@ -429,9 +434,11 @@ class Checkpoints:
         learning rate: ``rate_options`` maps the model parameter that set the rate
         (``TrainingDiverged.setting``) to this command's option (default: ``learning_rate``
         to --learning-rate; a setting not in it has no option)."""
+        previous_handler = self._latching_interrupts()
         try:
             yield self
         except KeyboardInterrupt:
+            self._interrupt_pending = False
             if self.model is None:
                 if self._saving is not None and _file_identity(self.path) != self._found:
                     # the first checkpoint reached the disk (written whole, then renamed)
@@ -461,6 +468,26 @@ class Checkpoints:
                                                   "command line"),
                                    error.epoch, error.quantity, error.value, error.problem,
                                    error.learning_rate, error.setting, error.where) from None
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+
+    def _latching_interrupts(self):
+        """Make SIGINT also set a flag that the next epoch's end raises again: Python drops
+        an exception raised while a weakref callback or ``__del__`` runs ("Exception ignored
+        in"), so a Ctrl-C landing in garbage collection (of the h5py objects a checkpoint
+        leaves, say) went unnoticed and training ran on (under mpiexec, forever). The handler
+        replaced, or None when Python's default one was not in place (or not the main
+        thread)."""
+        if threading.current_thread() is not threading.main_thread() \
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+
+        def interrupt(signum, frame):
+            self._interrupt_pending = True
+            raise KeyboardInterrupt
+
+        return signal.signal(signal.SIGINT, interrupt)
 
 
 def _file_identity(path):

@@ -814,3 +814,40 @@ def test_resuming_task2_names_the_bundled_photograph_it_was_trained_on(tmp_path)
     same = runner.invoke(main, [*arguments, "--train-image", "coffee", "--resume", model,
                                 "--out", str(tmp_path / "c")])
     assert same.exit_code == 0, same.output
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the drop
+def test_a_ctrl_c_python_drops_stops_the_training_at_the_next_epochs_end(tmp_path):
+    """Python drops an exception raised in a weakref callback ("Exception ignored in"): a
+    Ctrl-C landing in garbage collection, such as of the h5py objects a checkpoint leaves, went
+    unnoticed, and training ran on (a SIGINT to one rank under mpiexec never ended the job).
+    The handler that training commands install also records it, and the epoch's end raises."""
+    import signal
+    import weakref
+
+    import click
+
+    from dlcore.cli._common import Checkpoints, TrainingInterrupted
+    from dlcore.cli.rbm import train
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    model = dlcore.BernoulliRBM(n_hidden=2, epochs=1, seed=0).fit(
+        np.random.default_rng(0).random((8, 4)))
+    checkpoints = Checkpoints(tmp_path)
+
+    class Garbage:
+        pass
+
+    with click.Context(train, info_name="dlcore rbm train") as context:
+        context.params = {"epochs": 3, "resume": None}
+        with pytest.raises(TrainingInterrupted, match="after epoch 2 of 3"):
+            with checkpoints.on_interrupt():
+                checkpoints.epoch_finished(model, "epoch 1 of 3")
+                handler = signal.getsignal(signal.SIGINT)
+                garbage = Garbage()
+                collected = weakref.ref(garbage, lambda _: handler(signal.SIGINT, None))
+                del garbage                                   # the Ctrl-C, dropped by Python
+                assert collected() is None
+                checkpoints.epoch_finished(model, "epoch 2 of 3")
+                raise AssertionError("the training went on after the Ctrl-C")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (tmp_path / CHECKPOINT_FILE).exists()
