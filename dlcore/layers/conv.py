@@ -129,7 +129,7 @@ class Conv2D(WeightedLayer):
 def dense_as_conv(dense, input_shape):
     """The Conv2D that computes what ``dense`` computes on flattened (C, H, W) inputs.
 
-    Lecture "Supervised learning", "FC layers as conv layers": a fully connected layer on a
+    Lecture "Supervised learning", slide "ConvNets: Training": a fully connected layer on a
     C x H x W input is a convolution whose kernel covers the whole input, one filter per
     output unit:
 
