@@ -54,6 +54,7 @@ from dlcore.cli._dbn import (
 from dlcore.cli._digits import binarized_held_out, image_side
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
+from dlcore.dbn.classifier import FINETUNE_DEFAULTS as CLASSIFIER_FINETUNE
 from dlcore.wording import count, with_article
 
 DEFAULT_LAYERS = "784-500-500"
@@ -69,14 +70,14 @@ GENERATIVE_UP_DOWN_EPOCHS = 10
 # mnist-5k and Fashion-MNIST (docs/dbn.md, "Fine-tuning defaults"). Below SMALL_DATA_SET
 # images: random shifts of up to two pixels, which need many epochs and patience to pay off,
 # and dropout (Hinton et al. 2012: +1 point of held-out mnist-5k accuracy measured) at a
-# constant rate. From there the net under-fits with the shifts and that dropout: none of the
-# first, less of the second, and a rate that falls to LR_FALL of its start over the epochs.
-AUGMENT_SHIFT = 2
-DEFAULT_DROPOUT, DEFAULT_INPUT_DROPOUT = 0.3, 0.1
+# constant rate; that recipe is dlcore.DBNClassifier's too, read from its one source. From
+# there the net under-fits with the shifts and that dropout: none of the first, less of the
+# second, and a rate that falls to LR_FALL of its start over the epochs.
+AUGMENT_SHIFT = CLASSIFIER_FINETUNE["shift"]
+DEFAULT_DROPOUT = CLASSIFIER_FINETUNE["dropout"]
+DEFAULT_INPUT_DROPOUT = CLASSIFIER_FINETUNE["input_dropout"]
 LARGE_SET_DROPOUT, LARGE_SET_INPUT_DROPOUT = 0.2, 0.0
-# (patience counts as Keras's EarlyStopping; the documented results were measured when dlcore
-# stopped one epoch later, so the default is one more than the 15 then used)
-FINETUNE_EPOCHS, FINETUNE_PATIENCE = 100, 16
+FINETUNE_EPOCHS, FINETUNE_PATIENCE = CLASSIFIER_FINETUNE["epochs"], CLASSIFIER_FINETUNE["patience"]
 LR_FALL = 0.1
 
 

@@ -19,7 +19,8 @@ def two_classes(n=200, width=16, seed=0):
     return (rng.uniform(size=(n, width)) < on).astype(np.float32), y
 
 
-SMALL = {"hidden": (12, 8), "pretrain_epochs": 20, "batch_size": 16,
+# shift=0: the two classes' rows are no images (a shift would move a left half to the right)
+SMALL = {"hidden": (12, 8), "pretrain_epochs": 20, "batch_size": 16, "shift": 0,
          "backend": "cpu"}
 
 
@@ -96,12 +97,22 @@ def test_unfitted_use_and_bad_data_are_refused_with_one_line():
 
 
 def test_the_defaults_are_the_command_lines():
-    from dlcore.cli import _dbn, dbn
-    assert {name: classifier.FINETUNE_DEFAULTS[name] for name in _dbn.FINETUNE_DEFAULTS} == \
-        _dbn.FINETUNE_DEFAULTS
-    assert (classifier.FINETUNE_DEFAULTS["dropout"],
-            classifier.FINETUNE_DEFAULTS["input_dropout"]) == \
-        (dbn.DEFAULT_DROPOUT, dbn.DEFAULT_INPUT_DROPOUT)
+    """The class's defaults against what `dlcore dbn pretrain` and `dlcore dbn finetune` train
+    with below 10,000 images, read from the commands' own options and default rules (not from
+    an intermediate constant, which is how 60 epochs and patience 9 outlived the command's 100
+    and 16 and its 2-pixel shifts)."""
+    from dlcore.cli import dbn
+    finetune = {param.name: param.default for param in dbn.finetune_command.params}
+    n_rows = 3_600   # mnist-5k's fine-tuning rows
+    dropout, input_dropout, lr_decay = dbn.size_defaults(n_rows, finetune["epochs"], None,
+                                                         None, None)
+    shifts = dbn.image_shifts(784, None, "mnist-5k", n_rows)
+    assert lr_decay == 1.0 and set(shifts) == {"max_shift", "horizontal_flip", "image_shape"}
+    command = {name: finetune[name] for name in ("optimizer", "learning_rate", "momentum",
+                                                 "batch_size", "epochs", "patience",
+                                                 "validation_split")}
+    command.update(dropout=dropout, input_dropout=input_dropout, shift=shifts["max_shift"])
+    assert classifier.FINETUNE_DEFAULTS == command
     assert "-".join(map(str, (784, *classifier.PRETRAIN_DEFAULTS["hidden"]))) == \
         dbn.DEFAULT_LAYERS
     # the library's defaults are the command line's below 10,000 training images
@@ -114,6 +125,37 @@ def test_the_defaults_are_the_command_lines():
     model = dlcore.DBNClassifier()
     for name, value in {**classifier.PRETRAIN_DEFAULTS, **classifier.FINETUNE_DEFAULTS}.items():
         assert getattr(model, name) == value, name
+
+
+def test_the_default_shifts_are_the_commands_augmentation_layer():
+    """The network fine-tuned on 28 x 28 images starts with the ImageAugmentation layer that
+    `dlcore dbn finetune` puts first on mnist-5k (the same layer and config, the maths once),
+    which moves training rows only; shift=0 leaves it out."""
+    from dlcore.cli import dbn
+    from dlcore.layers import ImageAugmentation
+    X, y = two_classes(40, width=784)
+    model = dlcore.DBNClassifier(hidden=(4,), pretrain_epochs=1, epochs=1, backend="cpu")
+    first = model.fit(X, y).network_.layers[0]
+    assert isinstance(first, ImageAugmentation)
+    command = ImageAugmentation(**dbn.image_shifts(784, None, "mnist-5k", 3_600))
+    assert first.get_config() | {"name": None} == command.get_config() | {"name": None}
+    assert first.get_config()["max_shift"] == 2 and first.get_config()["image_shape"] == \
+        [1, 28, 28]
+    np.testing.assert_array_equal(first.forward(X[:5].copy()), X[:5])   # outside training
+    unshifted = dlcore.DBNClassifier(hidden=(4,), pretrain_epochs=1, epochs=1, shift=0,
+                                     backend="cpu").fit(X, y)
+    assert not any(isinstance(layer, ImageAugmentation)
+                   for layer in unshifted.network_.layers)
+
+
+def test_shifts_of_rows_that_are_no_square_images_are_refused_with_the_fix():
+    X, y = two_classes(20, width=10)
+    with pytest.raises(ValueError, match="rows of 10 values are not one.*pass shift=0") as error:
+        dlcore.DBNClassifier(**{**SMALL, "shift": 2}).fit(X, y)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="shift"):
+        dlcore.DBNClassifier(**{**SMALL, "shift": -1}).fit(X, y)
+    assert dlcore.DBNClassifier(**SMALL).set_params(shift=1).get_params()["shift"] == 1
 
 
 def test_scikit_learn_clone_and_cross_validation():
