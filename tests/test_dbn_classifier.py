@@ -124,7 +124,8 @@ def test_the_defaults_are_the_command_lines():
     assert pretrain["propagate"] == classifier.PRETRAIN_DEFAULTS["propagate"]
     model = dlcore.DBNClassifier()
     for name, value in {**classifier.PRETRAIN_DEFAULTS, **classifier.FINETUNE_DEFAULTS}.items():
-        assert getattr(model, name) == value, name
+        # shift "auto" is the command's shift on 28 x 28 images (the test below)
+        assert getattr(model, name) == ("auto" if name == "shift" else value), name
 
 
 def test_the_default_shifts_are_the_commands_augmentation_layer():
@@ -146,6 +147,17 @@ def test_the_default_shifts_are_the_commands_augmentation_layer():
                                      backend="cpu").fit(X, y)
     assert not any(isinstance(layer, ImageAugmentation)
                    for layer in unshifted.network_.layers)
+
+
+@pytest.mark.parametrize("width", [10, 64])
+def test_the_default_shifts_no_rows_but_images_of_28_x_28_pixels_or_more(width):
+    """shift="auto" leaves tables of features and small images (8 x 8 digits) unshifted, so
+    that a scikit-learn user's fit(X, y) takes any rows in [0, 1] as scikit-learn's do."""
+    from dlcore.layers import ImageAugmentation
+    X, y = two_classes(20, width=width)
+    model = dlcore.DBNClassifier(hidden=(4,), pretrain_epochs=1, epochs=1, backend="cpu")
+    assert not any(isinstance(layer, ImageAugmentation)
+                   for layer in model.fit(X, y).network_.layers)
 
 
 def test_shifts_of_rows_that_are_no_square_images_are_refused_with_the_fix():

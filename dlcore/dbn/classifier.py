@@ -52,6 +52,8 @@ PRETRAIN_DEFAULTS = {"hidden": (500, 500), "pretrain_epochs": 20,
 FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
                      "batch_size": 32, "epochs": 100, "patience": 16, "validation_split": 0.1,
                      "dropout": 0.3, "input_dropout": 0.1, "shift": 2}
+#: shift="auto" moves square images of at least this many pixels a side only (MNIST's 28)
+AUTO_SHIFT_SIDE = 28
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
 
 
@@ -89,11 +91,14 @@ class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
         ``epochs`` on every row.
     dropout, input_dropout : float in [0, 1)
         Dropout after every hidden layer, and of the inputs.
-    shift : int >= 0
+    shift : "auto" or int >= 0
         Move every training image by a random shift of up to this many pixels in each epoch
         (a first :class:`dlcore.layers.ImageAugmentation` layer, the identity in ``predict``;
         ``dlcore dbn finetune --augment``). The rows must then be square images (784 values:
-        28 x 28 pixels); 0 turns the shifts off, for other data.
+        28 x 28 pixels); 0 turns the shifts off. "auto" (the default) is the command's
+        ``FINETUNE_DEFAULTS["shift"]`` pixels for rows that are square images of at least
+        28 x 28 pixels, the data the recipe was chosen on, and 0 for any other rows (tables of
+        features, small images), so that ``fit`` takes any data as scikit-learn's do.
     seed : int
         Seed of the pretraining, the network and the validation split.
     backend : {"auto", "cpu", "cuda", "reference"}
@@ -121,7 +126,7 @@ class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
                  validation_split=FINETUNE_DEFAULTS["validation_split"],
                  dropout=FINETUNE_DEFAULTS["dropout"],
                  input_dropout=FINETUNE_DEFAULTS["input_dropout"],
-                 shift=FINETUNE_DEFAULTS["shift"], seed=0, backend="auto", verbose=False):
+                 shift="auto", seed=0, backend="auto", verbose=False):
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
@@ -131,8 +136,10 @@ class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
                              f"{self.hidden!r}")
         for size in self.hidden:
             check_int(size, "every entry of hidden", minimum=1)
-        for name in ("epochs", "patience", "shift"):
+        for name in ("epochs", "patience"):
             check_int(getattr(self, name), name, minimum=0)
+        if not (isinstance(self.shift, str) and self.shift == "auto"):
+            check_int(self.shift, "shift (or 'auto')", minimum=0)
         for name in ("pretrain_epochs", "pretrain_batch_size", "batch_size"):
             check_int(getattr(self, name), name, minimum=1)
         for name in ("pretrain_learning_rate", "learning_rate"):
@@ -191,15 +198,20 @@ class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
     def _image_shifts(self, width):
         """The ImageAugmentation arguments of ``shift`` for rows of ``width`` values (square
         images of one channel, as ``dlcore dbn finetune --augment`` shifts them), or None
-        with ``shift=0``."""
-        if not self.shift:
-            return None
+        with ``shift=0`` (and with "auto" for rows that are no square image of at least
+        AUTO_SHIFT_SIDE pixels a side)."""
         side = math.isqrt(width)
+        shift = self.shift
+        if isinstance(shift, str):
+            shift = FINETUNE_DEFAULTS["shift"] if side * side == width \
+                and side >= AUTO_SHIFT_SIDE else 0
+        if not shift:
+            return None
         if side * side != width:
             raise ValueError(f"shift={self.shift} moves square images, but rows of {width} "
                              f"values are not one (28 x 28 pixels are 784): pass shift=0 for "
                              f"other data")
-        return {"max_shift": int(self.shift), "image_shape": (1, side, side)}
+        return {"max_shift": int(shift), "image_shape": (1, side, side)}
 
     def _check_labels(self, y):
         return check_class_labels(y, "DBNClassifier", _data_conversion_warning())
