@@ -28,6 +28,7 @@ given as a list of arrays; the loop sees them packed side by side as rows (``inp
 then the packed width), and ``forward`` takes them apart again.
 """
 import copy
+import json
 import os
 
 import numpy as np
@@ -176,6 +177,28 @@ def topological_nodes(inputs, outputs):
     return order
 
 
+def keras_layer_order(inputs, outputs, nodes):
+    """The layers of ``nodes`` (:func:`topological_nodes`) in the order of Keras's
+    ``model.layers`` for the same graph (Keras's ``map_graph``,
+    :func:`dlcore.io.keras_weights.map_graph`): by decreasing depth from the outputs, ties in
+    the order a depth-first walk from the outputs first reaches them; a residual block's
+    projection shortcut comes after the main path's first convolution, however the graph was
+    written. ``get_weights``, ``set_weights`` and ``summary`` follow it, so that
+    ``keras_model.set_weights(model.get_weights())`` fits the same architecture built in
+    Keras (a model called inside this one is inlined: its layers take their places among
+    these, where Keras lists the model as one layer)."""
+    from dlcore.io.keras_weights import map_graph
+    keys = {id(tensor.node): (("input", index), 0) for index, tensor in enumerate(inputs)}
+    keys.update({id(node): (id(node.layer), index) for index, node in enumerate(nodes)})
+    graph = {keys[id(tensor.node)]: [] for tensor in inputs}
+    graph.update({keys[id(node)]: [keys[id(tensor.node)] for tensor in node.inputs]
+                  for node in nodes})
+    layer_of = {id(node.layer): node.layer for node in nodes}
+    order = map_graph(graph, [keys[id(tensor.node)] for tensor in inputs],
+                      [keys[id(tensor.node)] for tensor in outputs])
+    return [layer_of[key] for key in order if key in layer_of]
+
+
 @register_model
 class Model(TrainingLoop):
     """A model defined by its input and output tensors (Keras' functional ``Model``; lecture
@@ -186,9 +209,13 @@ class Model(TrainingLoop):
     inputs : a tensor of :func:`Input` or a list of them
     outputs : a tensor the inputs lead to, or a list of them
     backend : "auto", "cpu", "cuda" or "reference"
-    seed : int, the Philox key of the initial weights (layer i's from ``layer_seed(seed, i)``),
-        of the validation split and the batch order
+    seed : int, the Philox key of the initial weights (layer i's from ``layer_seed(seed, i)``,
+        i counting the layers in the order the graph first calls them), of the validation
+        split and the batch order
     name : str, optional
+
+    ``layers`` is in Keras's order for the same graph (:func:`keras_layer_order`), and so are
+    ``get_weights()``, ``set_weights()`` and the ``summary()`` table.
 
     ``fit``, ``evaluate``, ``predict`` and ``train_on_batch`` take a list of arrays for several
     inputs; ``predict`` returns a list for several outputs, and with several outputs ``y`` is a
@@ -219,11 +246,14 @@ class Model(TrainingLoop):
                 raise TypeError(f"Model outputs must be symbolic tensors, got "
                                 f"{type(tensor).__name__}")
         self.nodes = topological_nodes(self.inputs, self.outputs)
-        self.layers = []
+        #: the layers in the order of their first calls: what default names and initial
+        #: weights are counted by (as before :attr:`layers` took Keras's order)
+        self._first_called = []
         for node in self.nodes:
-            if not any(layer is node.layer for layer in self.layers):
-                self.layers.append(node.layer)
+            if not any(layer is node.layer for layer in self._first_called):
+                self._first_called.append(node.layer)
         self._name_layers()
+        self.layers = keras_layer_order(self.inputs, self.outputs, self.nodes)
         self.input_names = self._tensor_names(self.inputs, "input")
         self.input_shape = (self.inputs[0].shape if not self._several_inputs
                             else (sum(int(np.prod(t.shape)) for t in self.inputs),))
@@ -240,8 +270,8 @@ class Model(TrainingLoop):
         self.build()
 
     def _name_layers(self):
-        names = {layer.name for layer in self.layers if layer.name is not None}
-        for layer in self.layers:
+        names = {layer.name for layer in self._first_called if layer.name is not None}
+        for layer in self._first_called:
             if layer.name is None:
                 base = default_layer_name(layer)
                 name, index = base, 1
@@ -250,7 +280,7 @@ class Model(TrainingLoop):
                 layer.name = name
                 names.add(name)
         seen = set()
-        for layer in self.layers:
+        for layer in self._first_called:
             if layer.name in seen or layer.name == "layer_names":
                 raise ValueError(f"layer name {layer.name!r} is used by two layers of this model"
                                  if layer.name in seen else "layer name 'layer_names' is reserved")
@@ -273,7 +303,7 @@ class Model(TrainingLoop):
                              f"{tuple(input_shape)}")
         backend = get_backend(self.backend_name)
         dtype = np.dtype(dtype)
-        for index, layer in enumerate(self.layers):
+        for index, layer in enumerate(self._first_called):
             shape = layer._graph_input_shape
             if not layer.built or _shape_key(layer.input_shape) != _shape_key(shape):
                 layer.build(shape, backend, dtype, seed=layer_seed(self.seed, index))
@@ -837,20 +867,21 @@ class Model(TrainingLoop):
 
     def summary(self, print_fn=print):
         """The summary table (:mod:`dlcore.summary`) with a row per call of a layer and the
-        tensors each takes ("inputs"); a shared layer's parameters are counted once."""
+        tensors each takes ("inputs"); a shared layer's parameters are counted once. The rows
+        are in the order of :attr:`layers` (Keras's), a shared layer's calls together."""
         rows = summarize(self.name, (), self.layers, self._trains).rows
         by_layer = {id(layer): row for layer, row in zip(self.layers, rows)}
         names = {id(t): name for t, name in zip(self.inputs, self.input_names)}
-        table, counted = [], set()
+        names.update({id(node.output): node.layer.name for node in self.nodes})
+        calls = {id(layer): [] for layer in self.layers}
         for node in self.nodes:
             row = copy.copy(by_layer[id(node.layer)])
-            if id(node.layer) in counted:
+            if calls[id(node.layer)]:
                 row.weights = row.biases = row.state = 0
-            counted.add(id(node.layer))
             row.output_shape = node.output.shape
-            row.inputs = [names.get(id(t)) or t.node.layer.name for t in node.inputs]
-            names[id(node.output)] = node.layer.name
-            table.append(row)
+            row.inputs = [names[id(t)] for t in node.inputs]
+            calls[id(node.layer)].append(row)
+        table = [row for layer in self.layers for row in calls[id(layer)]]
         summary = Summary(table, self.name, self.inputs[0].shape,
                           [(f"{name} (Input)" if len(self.inputs) > 1 else "input", t.shape)
                            for name, t in zip(self.input_names, self.inputs)])
@@ -1011,7 +1042,34 @@ class Model(TrainingLoop):
     def set_state(self, state):
         """Validate every array against the graph, then assign (dlcore.io protocol)."""
         from dlcore.network import Sequential
-        Sequential.set_state(self, state)
+        Sequential.set_state(self, self._best_weights_in_layer_order(state))
+
+    def _best_weights_in_layer_order(self, state):
+        """``state`` with an EarlyStopping's ``best_weights`` (a list, as ``get_weights()``
+        gave it to the model that wrote the file, whose layers the file's ``layer_names``
+        lists in its order) put in the order of :attr:`layers`: files written before
+        ``layers`` took Keras's order list a residual block's shortcut before its main path.
+        The weights themselves are stored by layer name; a state this cannot map is left as it
+        is, for :meth:`set_state`'s checks to name what is wrong."""
+        try:
+            written = json.loads(state["layers"]["layer_names"])
+            early = dict(state["training"]["callbacks"]["EarlyStopping"])
+            weights = early["best_weights"]
+        except (KeyError, TypeError, ValueError):
+            return state
+        counts = {layer.name: len(layer.array_names) for layer in self.layers}
+        if not isinstance(written, list) or sorted(map(str, written)) != sorted(counts) \
+                or written == list(counts) or not isinstance(weights, dict) \
+                or sorted(weights) != sorted(map(str, range(sum(counts.values())))):
+            return state
+        by_layer, position = {}, 0
+        for name in written:
+            by_layer[name] = [weights[str(position + i)] for i in range(counts[name])]
+            position += counts[name]
+        ordered = [array for name in counts for array in by_layer[name]]
+        early["best_weights"] = {str(i): array for i, array in enumerate(ordered)}
+        callbacks = {**state["training"]["callbacks"], "EarlyStopping": early}
+        return {**state, "training": {**state["training"], "callbacks": callbacks}}
 
     def clone(self, backend=None, dtype=None):
         """An independent copy (its own layers) with the same graph, weights, counters and

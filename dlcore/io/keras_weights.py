@@ -69,18 +69,23 @@ def keras_layer_order(config) -> list[tuple[str, str]]:
             nodes[(name, index)] = [tuple(item["config"]["keras_history"][:2]) for item in items]
     outputs = _references(config["config"]["output_layers"])
     inputs = _references(config["config"]["input_layers"])
-    return [(name, classes[name]) for name in _map_graph(nodes, inputs, outputs)]
+    return [(name, classes[name]) for name in map_graph(nodes, inputs, outputs)]
 
 
 def _references(value):
     return [tuple(value[:2])] if isinstance(value[0], str) else [tuple(v[:2]) for v in value]
 
 
-def _map_graph(nodes, inputs, outputs):
+def map_graph(nodes, inputs, outputs):
     """Keras's ``map_graph`` (keras/src/ops/function.py) on node keys ``(layer, index)``: a
     depth-first walk from the outputs (each layer numbered when first reached), depths from
     the outputs back (a layer at the largest depth of its nodes), then the layers by
-    decreasing depth, ties in walk order. Iterative: a deep graph needs no deep recursion."""
+    decreasing depth, ties in walk order. Iterative: a deep graph needs no deep recursion.
+
+    ``nodes`` maps every node key to the keys of the nodes making its inputs (in the order the
+    call takes them; an input's node has none), ``inputs`` and ``outputs`` are node keys; the
+    layers (any hashable, the keys' first items) come back in Keras's ``model.layers`` order,
+    inputs included. Keras files use names; :class:`dlcore.Model` its own layers."""
     finished, in_progress, walk, first_seen = set(), set(), [], {}
 
     def enter(node):
