@@ -14,7 +14,15 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
 
 The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
-Momentum") and PyTorch's; Keras writes v <- mu v - eta g, the same steps for a constant eta.
+Momentum") and PyTorch's. Keras's is another, ``momentum_form="keras"`` (set on a model
+compiled from a Keras file):
+
+    momentum      v <- mu v - eta g;  theta <- theta + v
+    Nesterov      v <- mu v - eta g;  theta <- theta + mu v - eta g
+
+the same steps for a constant eta (v = -eta Delta), not under a schedule or a rate changed
+between epochs: Keras's velocity keeps each past gradient scaled by the rate of its own step,
+dlcore's scales them all by the rate of the current one.
 
 The lectures name AdaGrad, RMSProp and Adam ("Deep learning I") without saying where the small
 eps enters; dlcore's rules above are the papers' (Kingma & Ba's Algorithm 1) and PyTorch's.
@@ -171,10 +179,13 @@ def _effective_gradient(theta, g, scale, l1, l2):
 
 
 @body
-def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nesterov, unused_h,
+def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nesterov, keras_form,
              scale, l1, l2):
+    """``keras_form`` (1, else 0): ``velocity`` is Keras's v, not dlcore's Delta (module
+    docstring)."""
     w, dw, v = theta[first:last], grad[first:last], velocity[first:last]
-    if momentum != _ZERO and not nesterov and scale == _ONE and l1 == _ZERO and l2 == _ZERO:
+    if momentum != _ZERO and not nesterov and keras_form == _ZERO and scale == _ONE \
+            and l1 == _ZERO and l2 == _ZERO:
         for i in range(w.shape[0]):   # the lecture's momentum, plain
             delta = flush_subnormal(momentum * v[i] + dw[i])
             v[i] = delta
@@ -184,10 +195,14 @@ def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nestero
         g = _effective_gradient(w[i], dw[i], scale, l1, l2)
         if momentum == _ZERO:
             w[i] -= rate * g
-            continue
-        delta = flush_subnormal(momentum * v[i] + g)
-        v[i] = delta
-        w[i] -= rate * (g + momentum * delta) if nesterov else rate * delta
+        elif keras_form != _ZERO:
+            step = flush_subnormal(momentum * v[i] - rate * g)
+            v[i] = step
+            w[i] += momentum * step - rate * g if nesterov else step
+        else:
+            delta = flush_subnormal(momentum * v[i] + g)
+            v[i] = delta
+            w[i] -= rate * (g + momentum * delta) if nesterov else rate * delta
 
 
 @body
@@ -492,6 +507,10 @@ class Optimizer:
         return int(state.get("iterations", 0)), found
 
 
+#: how SGD's momentum keeps its velocity: the lecture's (and PyTorch's) or Keras's
+MOMENTUM_FORMS = ("dlcore", "keras")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum mu and Nesterov's variant (module docstring).
 
@@ -501,6 +520,10 @@ class SGD(Optimizer):
     momentum : float in [0, 1) (mu; 0 is plain SGD)
     nesterov : bool
     clipnorm, global_clipnorm : see :class:`Optimizer`
+    momentum_form : "dlcore" (Delta <- mu Delta + g, theta <- theta - eta Delta: lecture
+        "Supervised learning", PyTorch) or "keras" (v <- mu v - eta g, theta <- theta + v);
+        the same steps at a constant rate, Keras's under a schedule only with "keras", which a
+        model compiled from a Keras file gets. The ``velocity`` slot holds Delta or v.
     """
 
     name = "sgd"
@@ -508,30 +531,43 @@ class SGD(Optimizer):
     body = staticmethod(sgd_span)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 global_clipnorm=None, lr=None):
+                 global_clipnorm=None, lr=None, momentum_form="dlcore"):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
         self.nesterov = bool(nesterov)
+        if momentum_form not in MOMENTUM_FORMS:
+            raise ValueError(f"momentum_form must be 'dlcore' (the lecture's Delta <- mu Delta "
+                             f"+ g, as PyTorch) or 'keras' (Keras's v <- mu v - eta g), got "
+                             f"{momentum_form!r}")
+        self.momentum_form = momentum_form
 
     def _hyperparameters(self):
-        return {"momentum": self.momentum, "nesterov": self.nesterov}
+        return {"momentum": self.momentum, "nesterov": self.nesterov,
+                "momentum_form": self.momentum_form}
 
     def reference_rule(self, theta, g, slots, rate):
         if self.momentum == 0:
             theta -= rate * g
             return
-        delta = slots["velocity"]
-        delta *= self.momentum
-        delta += g
-        theta -= rate * (g + self.momentum * delta) if self.nesterov else rate * delta
+        velocity = slots["velocity"]
+        velocity *= self.momentum
+        if self.momentum_form == "keras":
+            velocity -= rate * g
+            theta += self.momentum * velocity - rate * g if self.nesterov else velocity
+            return
+        velocity += g
+        theta -= rate * (g + self.momentum * velocity) if self.nesterov else rate * velocity
 
     def _kernel_hyperparameters(self):
-        return np.float32(self.momentum), self.nesterov, np.float32(0)
+        return (np.float32(self.momentum), self.nesterov,
+                np.float32(self.momentum_form == "keras"))
 
     def product_step(self, parameter):
         # the plain rule only: Nesterov's needs g itself, clipping needs every gradient's norm
-        # first, weight decay the parameter before the step
+        # first, weight decay the parameter before the step; Keras's form scales g by the rate
+        # before it enters the velocity, which the product does not
         if (self.nesterov or self.clipnorm is not None or self.global_clipnorm is not None
+                or self.momentum_form == "keras"
                 or parameter.l1 or parameter.l2 or "velocity" not in parameter.slots
                 or not getattr(getattr(self, "backend", None), "launches_kernels", False)):
             return None

@@ -314,8 +314,8 @@ def test_the_optimizer_state_keras_saved_is_adopted_as_dlcores_slots():
 
 
 def test_a_legacy_keras_files_optimizer_state_is_adopted_too():
-    """The legacy fixture's SGD (Nesterov momentum 0.9, rate 0.05): Keras's velocity of the
-    convolution's kernel is -0.05 times dlcore's Delta."""
+    """The legacy fixture's SGD (Nesterov momentum 0.9, rate 0.05) keeps Keras's momentum
+    form, and so Keras's velocity of the convolution's kernel as it is (in dlcore's layout)."""
     model = dlcore.load(fixture("keras_compiled.h5"))
     with h5py.File(fixture("keras_compiled.h5"), "r") as h5file:
         group = h5file["optimizer_weights"]
@@ -325,8 +325,9 @@ def test_a_legacy_keras_files_optimizer_state_is_adopted_too():
         keras_velocity = group[names[2]][()]
     assert names[2].endswith("conv_kernel_momentum") and iterations > 0
     assert model.optimizer.iterations == iterations
+    assert model.optimizer.momentum_form == "keras"
     np.testing.assert_allclose(model.parameters[0].slots["velocity"],
-                               -keras_velocity.transpose(3, 2, 0, 1) / 0.05, rtol=1e-5)
+                               keras_velocity.transpose(3, 2, 0, 1), rtol=1e-6)
     assert np.abs(keras_velocity).max() > 0
 
 

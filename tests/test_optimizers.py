@@ -97,8 +97,12 @@ def test_optimizers_are_found_by_name():
 OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lambda: AdaGrad(0.1),
               lambda: RMSProp(0.01), lambda: Adam(0.01, global_clipnorm=3.0),
               lambda: RMSProp(0.01, epsilon=0.5, epsilon_form="keras"),
-              lambda: Adam(0.01, epsilon=0.5, epsilon_form="keras")]
-OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras"]
+              lambda: Adam(0.01, epsilon=0.5, epsilon_form="keras"),
+              lambda: SGD(0.05, momentum=0.9, momentum_form="keras"),
+              lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0,
+                          momentum_form="keras")]
+OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras",
+                 "sgd-keras", "sgd-nesterov-keras"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [

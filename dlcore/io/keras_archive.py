@@ -53,7 +53,7 @@ from dlcore.io.guarded import (
     parse_json,
     size_text,
 )
-from dlcore.io.keras_training import EPSILON_FORM_KEY
+from dlcore.io.keras_training import FORM_KEYS
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 CONFIG_MEMBER = "config.json"
@@ -335,10 +335,10 @@ def load_archive(filename: str):
         notes = list(imported.notes)
         if config.get("compile_config"):   # Keras writes {} for a model never compiled
             training = training_config(config["compile_config"])
-            # dlcore's optimiser form, where dlcore wrote the archive (keras_training)
-            form = read_metadata(filename).get(EPSILON_FORM_KEY)
-            if form is not None:
-                training[EPSILON_FORM_KEY] = form
+            # dlcore's optimiser forms, where dlcore wrote the archive (keras_training)
+            metadata = read_metadata(filename)
+            training.update({key: metadata[key] for key in FORM_KEYS.values()
+                             if metadata.get(key) is not None})
             notes += keras.compile_as_keras_did(model, imported, reader, training,
                                                 "compile_config",
                                                 _archive_variable_paths(reader))
@@ -378,9 +378,10 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
     exported = keras.exported(model)
     config = serialized_model(exported)
     training = keras.exported_training_config(model, exported)
-    # dlcore's optimiser form is no compile argument of Keras's: it goes into metadata.json,
-    # which Keras does not read
-    form = None if training is None else training.pop(EPSILON_FORM_KEY, None)
+    # dlcore's optimiser forms are no compile arguments of Keras's: they go into
+    # metadata.json, which Keras does not read
+    forms = {} if training is None else {key: training.pop(key) for key in FORM_KEYS.values()
+                                         if key in training}
     if training is not None:
         optimizer = training.pop("optimizer_config")
         config["compile_config"] = {
@@ -389,8 +390,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
     state = keras_optimizer.keras_arrays(model, exported)
     metadata = {"keras_version": keras.KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
-    if form is not None:
-        metadata[EPSILON_FORM_KEY] = form
+    metadata.update(forms)
     with atomic_output_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
         weights = io.BytesIO()    # the member, built in memory
         with h5py.File(weights, "w") as h5file:

@@ -11,8 +11,10 @@ layer, kernel then bias (Keras interleaves them: Adam's m then v of the first ke
 bias, ...), each in Keras's layout (a convolution's kernel HWIO).
 
 Adam's m and v and RMSprop's mean square are the same numbers in both libraries. Keras's SGD
-velocity is v = mu v - eta g where dlcore's is Delta = mu Delta + g (lecture "Supervised
-learning"), so v = -eta Delta at the current learning rate.
+velocity is v = mu v - eta g; an SGD of ``momentum_form="keras"`` (what the Keras import
+compiles) keeps that v itself, while the default form's is Delta = mu Delta + g (lecture
+"Supervised learning"), crossing as v = -eta Delta at the current learning rate (exact for a
+constant rate; under a schedule only Keras's form goes on with Keras's steps).
 
 The state crosses for a model (Sequential or functional: Keras's variables follow its
 ``model.layers``, the order :func:`dlcore.io.keras_weights.layer_paths` gives) compiled with
@@ -80,7 +82,7 @@ def keras_arrays(model, exported):
     for name, values in _slot_lists(model, slots).items():
         if name not in names:
             continue
-        if name == "velocity":
+        if name == "velocity" and optimizer.momentum_form != "keras":
             values = [-rate * value for value in values]     # Keras's v = -eta Delta
         by_slot[name] = keras.exported(_holding(model, values)).weights
     trained = {layer.name: len(layer.weight_names) for layer in model.layers
@@ -155,7 +157,7 @@ def adopt(model, imported, reader, paths) -> list[str]:
             keras.set_weights(shadow, imported, keras_slots[name])
             values = [np.array(shadow.backend.to_numpy(parameter.value))
                       for parameter in shadow.parameters]
-            if name == "velocity":
+            if name == "velocity" and optimizer.momentum_form != "keras":
                 values = [-value / rate for value in values]   # dlcore's Delta = -v / eta
         else:
             values = [np.zeros(parameter.value.shape, np.float32)

@@ -25,15 +25,19 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     from_logits (loss objects)              from_logits
     accuracy (any of Keras's accuracies)    accuracy
 
-The update rules are the same with one difference in where the small epsilon enters: Keras's
-RMSprop divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam adds eps to
-sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default). An
-Adam or RMSprop imported from a file Keras wrote takes Keras's form (``epsilon_form="keras"``,
-kept in dlcore's files), so that training goes on with Keras's steps. Keras's optimisers have
-one form and take no such setting: dlcore writes its optimiser's form beside Keras's settings,
-as ``dlcore_epsilon_form`` (a top-level key of a legacy file's ``training_config``, which Keras
-reads key by key; in an archive's ``metadata.json``, which Keras does not read), so that a
-model dlcore saved in a Keras file and loads back steps as before; Keras takes its own steps.
+The update rules differ in two places. Where the small epsilon enters: Keras's RMSprop
+divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam adds eps to sqrt(v)
+before the bias correction of v, dlcore after it (both eps = 1e-7 by default). And SGD's
+momentum: Keras's velocity is v <- mu v - eta g, dlcore's Delta <- mu Delta + g stepped by
+eta Delta, the same steps for a constant eta but not under the ExponentialDecay schedule
+Keras files carry. An Adam or RMSprop imported from a file Keras wrote takes Keras's form
+(``epsilon_form="keras"``), an SGD Keras's momentum (``momentum_form="keras"``), both kept in
+dlcore's files, so that training goes on with Keras's steps. Keras's optimisers have one form
+and take no such setting: dlcore writes its optimiser's forms beside Keras's settings, as
+``dlcore_epsilon_form`` and ``dlcore_momentum_form`` (top-level keys of a legacy file's
+``training_config``, which Keras reads key by key; in an archive's ``metadata.json``, which
+Keras does not read), so that a model dlcore saved in a Keras file and loads back steps as
+before; Keras takes its own steps.
 dlcore's cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore
 writes the one the model last trained on (``categorical_crossentropy`` for one-hot rows), or
 the one an imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels,
@@ -70,10 +74,13 @@ _TARGET_FORMS = {"categorical_crossentropy": "rows", "CategoricalCrossentropy": 
 _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "Adam": ("adam", ("beta_1", "beta_2", "epsilon"), {"amsgrad": False}),
                "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False})}
-#: dlcore's settings that Keras's optimisers do not take: left out of an export
-_DLCORE_ONLY = ("learning_rate", "epsilon_form")
-#: where a Keras file dlcore wrote keeps its optimiser's ``epsilon_form`` (module docstring)
+#: where a Keras file dlcore wrote keeps its optimiser's ``epsilon_form`` and
+#: ``momentum_form`` (module docstring)
 EPSILON_FORM_KEY = "dlcore_epsilon_form"
+MOMENTUM_FORM_KEY = "dlcore_momentum_form"
+FORM_KEYS = {"epsilon_form": EPSILON_FORM_KEY, "momentum_form": MOMENTUM_FORM_KEY}
+#: dlcore's settings that Keras's optimisers do not take: left out of an export
+_DLCORE_ONLY = ("learning_rate", *FORM_KEYS)
 #: Settings every Keras optimiser has that dlcore's do not: they must be off.
 _OFF = {"weight_decay": None, "clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
@@ -222,17 +229,18 @@ def _compile_optimizer(training_config):
         optimizer = _optimizer(training_config.get("optimizer_config"))
     except TypeError as error:
         raise ValueError(f"the optimizer's settings are not dlcore's: {error}") from None
-    if hasattr(optimizer, "epsilon_form"):
-        # Keras's steps, unless dlcore wrote the file from an optimiser of its own form
-        optimizer.epsilon_form = _epsilon_form(training_config.get(EPSILON_FORM_KEY, "keras"))
+    for setting, key in FORM_KEYS.items():
+        if hasattr(optimizer, setting):
+            # Keras's steps, unless dlcore wrote the file from an optimiser of its own form
+            setattr(optimizer, setting, _form(key, training_config.get(key, "keras")))
     return optimizer
 
 
-def _epsilon_form(value):
-    from dlcore.optimizers import EPSILON_FORMS
-    if value not in EPSILON_FORMS:
-        raise ValueError(f"its {EPSILON_FORM_KEY} {str(value)[:20]!r} is not one of "
-                         f"{', '.join(EPSILON_FORMS)}")
+def _form(key, value):
+    from dlcore.optimizers import EPSILON_FORMS, MOMENTUM_FORMS
+    forms = EPSILON_FORMS if key == EPSILON_FORM_KEY else MOMENTUM_FORMS
+    if value not in forms:
+        raise ValueError(f"its {key} {str(value)[:20]!r} is not one of {', '.join(forms)}")
     return value
 
 
@@ -353,6 +361,7 @@ def keras_training_config(model):
                 "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
                 "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],
                                      "config": config}}
-    if hasattr(optimizer, "epsilon_form"):
-        training[EPSILON_FORM_KEY] = optimizer.epsilon_form
+    for setting, key in FORM_KEYS.items():
+        if hasattr(optimizer, setting):
+            training[key] = getattr(optimizer, setting)
     return training
