@@ -145,3 +145,72 @@ def test_a_layer_whose_config_cannot_rebuild_it_is_refused_at_save_and_gradcheck
     assert str(caught.value).startswith("gradcheck checks a float64 copy of the network made "
                                         "through its layers' get_config(), and ")
     assert problem in str(caught.value)
+
+
+class Doubled(dlcore.layers.Dense):
+    """A Dense whose outputs are doubled: another forward pass than Keras's Dense."""
+
+    def forward(self, x, training=False, step=0, apply_activation=True):
+        return super().forward(x, training, step, apply_activation) * 2.0
+
+
+class Wide(dlcore.layers.Dense):
+    """A Dense of 5 units by default, with a method of its own: Keras's Dense exactly."""
+
+    def __init__(self, units=5, **kwargs):
+        super().__init__(units, **kwargs)
+
+    def describe(self):
+        return f"{self.units} units"
+
+
+def with_first_layer(layer, functional=False):
+    if functional:
+        inputs = dlcore.Input(shape=(4,))
+        return dlcore.Model(inputs, Dense(2)(layer(inputs)), backend="reference", seed=0)
+    return dlcore.Sequential([layer, Dense(2)], input_shape=(4,), backend="reference", seed=0)
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["sequential", "functional"])
+def test_a_layer_of_ones_own_that_changes_the_forward_pass_is_refused_in_keras_files(
+        tmp_path, functional):
+    """A student's ``class Dense(dlcore.layers.Dense)`` overriding ``forward`` was written as
+    Keras's plain Dense, without a word: Keras predicted what the model does not (1.2 apart on
+    the report's rows). A Keras model file (and the JSON) now refuses it in one line naming the
+    layer and Keras's custom objects; dlcore's own file, and a weights file, hold it."""
+    class Dense(Doubled):   # the student's name: Keras's Dense's
+        pass
+
+    for layer, name in ((Dense(3), "dense"), (Doubled(3), "doubled"), (Scale(2.0), "scale")):
+        model = with_first_layer(layer, functional)
+        for path in (tmp_path / "m.keras", tmp_path / "m.h5"):
+            with pytest.raises(ValueError, match=rf"^layer '{name}' is .*, a (layer )?class of "
+                                                 rf"one's own.*custom_objects"):
+                model.save(path)
+            assert not path.exists()
+        with pytest.raises(ValueError, match="custom_objects"):
+            model.to_json()
+        dlcore.save(model, tmp_path / "own.h5")
+        np.testing.assert_array_equal(dlcore.load(tmp_path / "own.h5").predict(rows()),
+                                      model.predict(rows()))
+    with pytest.raises(ValueError, match="overrides Dense's forward"):
+        with_first_layer(Dense(3)).save(tmp_path / "m.keras")
+    model = with_first_layer(Doubled(3, name="hidden"))
+    model.save_weights(tmp_path / "w.h5")   # arrays only: Doubled's are a Dense's
+    again = with_first_layer(dlcore.layers.Dense(3, name="hidden"))
+    again.load_weights(tmp_path / "w.h5")
+    for mine, theirs in zip(again.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_subclass_that_changes_no_method_is_written_as_its_base_class(tmp_path):
+    """Other defaults and methods of one's own change nothing Keras computes: the file holds
+    Keras's Dense, and reads back predicting the same (it was refused as having no Keras
+    equivalent)."""
+    model = with_first_layer(Wide())
+    model.save(tmp_path / "m.keras")
+    config = json.loads(model.to_json())
+    assert [entry["class_name"] for entry in config["config"]["layers"]][-2:] == ["Dense",
+                                                                                  "Dense"]
+    np.testing.assert_allclose(dlcore.load(tmp_path / "m.keras").predict(rows()),
+                               model.predict(rows()), atol=1e-6)

@@ -103,6 +103,60 @@ _SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])
 # --------------------------------------------------------------------------------------------
 # export
 # --------------------------------------------------------------------------------------------
+def kind_of(layer) -> str:
+    """The name of the dlcore layer class that ``layer`` is written to Keras as: its own class's
+    for dlcore's layers, the nearest of dlcore's for a class of one's own derived from one (a
+    model file refuses it unless it changes none of that class's methods:
+    :func:`check_keras_layer`), else the class's qualified name, which no Keras layer has."""
+    cls = type(layer)
+    base = _builtin_base(cls)
+    return base.__name__ if base is not None else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _builtin_base(cls):
+    from dlcore.layers.base import LAYER_CLASSES, is_builtin
+    return next((klass for klass in cls.__mro__
+                 if is_builtin(klass) and LAYER_CLASSES.get(klass.__name__) is klass), None)
+
+
+def check_keras_layer(layer) -> None:
+    """ValueError in one line, naming the layer and the way to Keras, for a layer of a class
+    of one's own that a Keras model file cannot hold: derived from one of dlcore's layers but
+    overriding its methods (the file would name the base class, and Keras would run that
+    class's forward pass, not the one the model runs), or derived from none. A subclass that
+    only sets other defaults or adds methods of its own is written as its base class."""
+    cls = type(layer)
+    base = _builtin_base(cls)
+    changed = [] if base is None else _overridden_methods(cls, base)
+    if cls is base or (base is not None and not changed):
+        return
+    what, keras_reads = ((f"a class of one's own that overrides {base.__name__}'s "
+                          f"{', '.join(changed)}", f"a plain {base.__name__}, which computes "
+                                                   f"something else")
+                         if base is not None else ("a layer class of one's own", "no such layer"))
+    raise ValueError(f"layer {layer.name!r} is {cls.__module__}.{cls.__qualname__}, {what}: a "
+                     f"Keras file would hold {keras_reads}; keep the model in dlcore's own "
+                     f"file (dlcore.save(model, path)), or write the layer for Keras too (a "
+                     f"keras.layers.Layer, which Keras loads through custom_objects), build "
+                     f"the model there and load these weights into it "
+                     f"(model.save_weights('w.h5'))")
+
+
+def _overridden_methods(cls, base) -> list[str]:
+    """The methods (properties included) of ``base`` that ``cls`` or a class between them
+    defines again, its constructor aside (what a constructor sets, the export reads)."""
+    import inspect
+    names = []
+    for klass in cls.__mro__[:cls.__mro__.index(base)]:
+        for name in vars(klass):
+            inherited = inspect.getattr_static(base, name, None)
+            if name != "__init__" and name not in names and (
+                    callable(inherited) or isinstance(inherited, (property, staticmethod,
+                                                                  classmethod))):
+                names.append(name)
+    return names
+
+
 def _window_padding(window):
     """How Keras says a built window's padding: "valid" (none), "same" (the sides are exactly
     Keras's rule for this input, :func:`dlcore.layers.geometry.keras_same_padding`), or None
@@ -119,12 +173,15 @@ class _Exported:
     """A dlcore Sequential or Model as Keras layer configs and weight arrays (in Keras's
     layout)."""
 
-    def __init__(self, model):
+    def __init__(self, model, architecture=True):
         from dlcore import Model, Sequential
         if not isinstance(model, Model):
             raise TypeError(f"format='keras' writes a dlcore.Sequential or dlcore.Model; got "
                             f"{type(model).__name__}")
         model._require_built()
+        if architecture:   # a weights file holds arrays only: a layer's own code is no matter
+            for layer in model.layers:
+                check_keras_layer(layer)
         self.name = model.name
         self.trainable = bool(model.trainable)
         self.notes = []
@@ -152,7 +209,7 @@ class _Exported:
             entry["config"]["trainable"] = bool(layer.trainable)
 
     def _add_entries(self, layer):   # noqa: C901 - one case per layer class
-        kind = type(layer).__name__
+        kind = kind_of(layer)
         if kind == "Conv2D":
             self._conv(layer)
         elif kind == "Conv2DTranspose":
@@ -299,7 +356,7 @@ class _Exported:
             refs[id(tensor)] = (name, 0, tensor.shape)
         for node in model.nodes:
             layer, inputs = node.layer, node.inputs
-            kind = type(layer).__name__
+            kind = kind_of(layer)
             first = inputs[0]
             if kind == "Dense":
                 _check_one_row_order(layer.name, dense_flattened.setdefault(
@@ -373,18 +430,18 @@ def _reshaped_units(model):
     if isinstance(model, Sequential):
         dense = None
         for layer in model.layers:
-            kind = type(layer).__name__
+            kind = kind_of(layer)
             if kind == "Reshape" and dense is not None and len(layer.output_shape) == 3:
                 units_of(dense, layer.output_shape)
             dense = layer if kind == "Dense" else dense if kind in _ROW_KEEPING else None
         return columns
     for node in model.nodes:
-        if type(node.layer).__name__ != "Reshape" or len(node.output.shape) != 3:
+        if kind_of(node.layer) != "Reshape" or len(node.output.shape) != 3:
             continue
         source = node.inputs[0].node
-        while source.layer is not None and type(source.layer).__name__ in _ROW_KEEPING:
+        while source.layer is not None and kind_of(source.layer) in _ROW_KEEPING:
             source = source.inputs[0].node
-        if source.layer is not None and type(source.layer).__name__ == "Dense":
+        if source.layer is not None and kind_of(source.layer) == "Dense":
             units_of(source.layer, node.output.shape)
     return columns
 
@@ -580,7 +637,7 @@ def _weight_settings(layer):
                 "bias_regularizer": _keras_regularizer(layer.bias_regularizer)}
     constraint = layer.kernel_constraint
     if constraint is not None:
-        axes = KERAS_UNIT_AXES[type(layer).__name__]
+        axes = KERAS_UNIT_AXES[kind_of(layer)]
         settings["kernel_constraint"] = {
             "module": "keras.constraints", "class_name": "MaxNorm", "registered_name": None,
             "config": {"max_value": constraint.max_value,
@@ -756,7 +813,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
     order: Keras 3's (:mod:`dlcore.io.keras_weights`) when the name ends in ``.weights.h5``, as
     Keras 3 requires of its weights files, else the legacy one (``layer_names`` at the root, a
     group per layer with ``weight_names``)."""
-    exported = _Exported(model)
+    exported = _Exported(model, architecture=False)
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
         if str(path).endswith(".weights.h5"):
             from dlcore.io import keras_weights
@@ -1865,9 +1922,6 @@ def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported,
         return _legacy_arrays(reader, h5file, "", imported, model)
     return keras_weights.read(reader, h5file, imported, model)
 
-
-def kind_of(layer) -> str:
-    return type(layer).__name__
 
 
 def load_keras(filename: str, h5file: h5py.File):
