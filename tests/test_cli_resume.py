@@ -548,12 +548,9 @@ def test_ctrl_c_after_training_says_the_model_is_complete_and_how_to_write_the_r
         assert (out / name).stat().st_size > 0, name
 
 
-@pytest.mark.parametrize("lands", [True, False], ids=["after the file landed",
-                                                      "before the file landed"])
-def test_ctrl_c_inside_the_save_of_the_trained_model_says_what_the_folder_holds(
-        tmp_path, monkeypatch, lands):
-    """The race of a real Ctrl-C just as model.h5 appears: the save renames the file, then
-    returns; the message follows the file on disk."""
+def interrupt_the_saves(monkeypatch, lands):
+    """A Ctrl-C in every save of the commands: after the file landed (renamed into place) or
+    before."""
     import dlcore.cli._common as common
     original_save = common.save_model
 
@@ -563,6 +560,15 @@ def test_ctrl_c_inside_the_save_of_the_trained_model_says_what_the_folder_holds(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(common, "save_model", interrupted_save)
+
+
+@pytest.mark.parametrize("lands", [True, False], ids=["after the file landed",
+                                                      "before the file landed"])
+def test_ctrl_c_inside_the_save_of_the_trained_model_says_what_the_folder_holds(
+        tmp_path, monkeypatch, lands):
+    """The race of a real Ctrl-C just as model.h5 appears: the save renames the file, then
+    returns; the message follows the file on disk."""
+    interrupt_the_saves(monkeypatch, lands)
     out = tmp_path / "run"
     result = CliRunner().invoke(main, [*TASK1, "--epochs", "2", "--out", str(out)])
     monkeypatch.undo()
@@ -611,15 +617,7 @@ def test_ctrl_c_at_the_first_checkpoint_says_what_the_folder_holds(tmp_path, mon
                                                                    lands):
     """Ctrl-C as the first periodic checkpoint is written: the message follows the file on
     disk, not what the command had recorded before the save returned."""
-    import dlcore.cli._common as common
-    original_save = common.save_model
-
-    def interrupted_save(model, path):
-        if lands:
-            original_save(model, path)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(common, "save_model", interrupted_save)
+    interrupt_the_saves(monkeypatch, lands)
     out = tmp_path / "run"
     result = CliRunner().invoke(main, [*RBM_TRAIN, "--checkpoint-every", "1",
                                        "--out", str(out)])

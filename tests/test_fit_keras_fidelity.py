@@ -166,6 +166,18 @@ def keras_trained(keras, optimizer, x, labels, epochs):
         model.fit(x, labels, epochs=1, batch_size=8, shuffle=False, verbose=0)
     return model
 
+def assert_both_train_alike(in_keras, model, x, labels, tmp_path):
+    """Three more epochs in Keras and in dlcore (channels-first), then the same weights."""
+    for _ in range(3):
+        in_keras.fit(x, labels, epochs=1, batch_size=8, shuffle=False, verbose=0)
+        model.fit(x.transpose(0, 3, 1, 2), labels, epochs=1, batch_size=8, shuffle=False,
+                  verbose=0)
+    in_keras.save(tmp_path / "after.keras")
+    for mine, theirs in zip(model.get_weights(), dlcore.load(tmp_path / "after.keras")
+                            .get_weights()):
+        np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
 
 @pytest.mark.parametrize("settings", [
     ("Adam", {"learning_rate": 0.01, "epsilon": 1e-3}),
@@ -187,14 +199,7 @@ def test_an_imported_keras_optimizer_steps_as_keras(tmp_path, settings):
     in_keras.save(tmp_path / "keras.keras")
     model = dlcore.load(tmp_path / "keras.keras")
     assert model.optimizer.epsilon_form == "keras"
-    for _ in range(3):
-        in_keras.fit(x, labels, epochs=1, batch_size=8, shuffle=False, verbose=0)
-        model.fit(x.transpose(0, 3, 1, 2), labels, epochs=1, batch_size=8, shuffle=False,
-                  verbose=0)
-    in_keras.save(tmp_path / "after.keras")
-    for mine, theirs in zip(model.get_weights(), dlcore.load(tmp_path / "after.keras")
-                            .get_weights()):
-        np.testing.assert_allclose(mine, theirs, atol=1e-5)
+    assert_both_train_alike(in_keras, model, x, labels, tmp_path)
     # dlcore's file keeps the form; Keras's gets its own settings only
     dlcore.save(model, tmp_path / "model.h5")
     assert dlcore.load(tmp_path / "model.h5").optimizer.epsilon_form == "keras"
@@ -269,14 +274,7 @@ def test_an_imported_keras_sgd_with_a_decaying_rate_steps_as_keras(tmp_path, nes
     in_keras.save(tmp_path / "keras.keras")
     model = dlcore.load(tmp_path / "keras.keras")
     assert model.optimizer.momentum_form == "keras"
-    for _ in range(3):
-        in_keras.fit(x, labels, epochs=1, batch_size=8, shuffle=False, verbose=0)
-        model.fit(x.transpose(0, 3, 1, 2), labels, epochs=1, batch_size=8, shuffle=False,
-                  verbose=0)
-    in_keras.save(tmp_path / "after.keras")
-    for mine, theirs in zip(model.get_weights(), dlcore.load(tmp_path / "after.keras")
-                            .get_weights()):
-        np.testing.assert_allclose(mine, theirs, atol=1e-5)
+    assert_both_train_alike(in_keras, model, x, labels, tmp_path)
     dlcore.save(model, tmp_path / "model.h5")
     assert dlcore.load(tmp_path / "model.h5").optimizer.momentum_form == "keras"
     for suffix in (".keras", ".h5"):

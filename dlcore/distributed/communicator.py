@@ -272,14 +272,20 @@ class Communicator:
         wait (:class:`PeerInterrupted`). Non-blocking sends of a few bytes (sent eagerly), never
         waited for: a rank that has ended needs no notice. Nothing when this rank was itself
         stopped by another's notice (that rank told every rank) or does not watch."""
-        if self._interrupts is None or self.interrupted_by is not None:
+        if self.interrupted_by is None:
+            self._notify_others(INTERRUPT_TAG)
+
+    def _notify_others(self, tag):
+        """Send every other rank this rank's number under ``tag`` on the control communicator:
+        non-blocking sends of a few bytes (sent eagerly), never waited for, kept alive until MPI
+        is finalised; nothing when this rank does not watch."""
+        if self._interrupts is None:
             return
         control = self._interrupts[0]
         for rank in range(self.size):
             if rank != self.rank:
                 notice = np.array([self.rank], np.int64)
-                self._notices.append((notice, control.Isend(notice, dest=rank,
-                                                            tag=INTERRUPT_TAG)))
+                self._notices.append((notice, control.Isend(notice, dest=rank, tag=tag)))
 
     def _check_interrupts(self):
         if self._interrupts is None or self.interrupted_by is not None:
@@ -302,14 +308,7 @@ class Communicator:
     # -- a failure: one line ----------------------------------------------------------------
     def _tell_failure(self):
         """Tell every other rank that this one fails (non-blocking sends, never waited for)."""
-        if self._interrupts is None:
-            return
-        control = self._interrupts[0]
-        for rank in range(self.size):
-            if rank != self.rank:
-                notice = np.array([self.rank], np.int64)
-                self._notices.append((notice, control.Isend(notice, dest=rank,
-                                                            tag=FAILURE_TAG)))
+        self._notify_others(FAILURE_TAG)
 
     def _check_failures(self):
         """Take in the failure notices that have arrived: :attr:`failed_rank`, the lowest."""
