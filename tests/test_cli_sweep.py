@@ -101,8 +101,9 @@ def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
     result = sweep("--grid", "seed=0,1,2", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
                    "--out", tmp_path / "rbm")
     assert result.exit_code == 130, result.output
-    assert f"sweep interrupted in run 1 (interrupted); wrote the 1 finished run to " \
-           f"{tmp_path / 'sweep.csv'}" in result.output
+    # the run's own line says that its model.h5 was saved before the interruption
+    assert "sweep interrupted in run 1 (interrupted after train" in result.output
+    assert f"; wrote the 1 finished run to {tmp_path / 'sweep.csv'}" in result.output
     assert [(row["run"], row["status"]) for row in read_rows(tmp_path / "sweep.csv")] == [
         ("0", "ok")]
     assert len(calls) == 2      # run 2 never started
