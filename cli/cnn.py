@@ -34,6 +34,7 @@ from dlcore.cli._common import (
 )
 from dlcore.cli._dbn import make_optimizer
 from dlcore.cli._distributed import distributed_option, fit_options
+from dlcore.cli._holdout import held_out_split, split_seed_option
 from dlcore.io import atomic_open
 from dlcore.training import held_out
 from dlcore.wording import count, with_article
@@ -261,17 +262,18 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
 @dataset_option("fashion-mnist")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test",
               show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
-              help="The seed of the mnist-5k hold-out split (as given to train).")
+@split_seed_option
 @backend_option
-def evaluate(model_file, dataset, split, seed, backend):
-    """Loss and accuracy of a saved network (model.h5) on a data set."""
+def evaluate(model_file, dataset, split, split_seed, backend):
+    """Loss and accuracy of a saved network (model.h5) on a data set: its test split, or on
+    mnist-5k the 100 images per class the network was trained without (--split-seed)."""
     model = dlcore.load(model_file)
     if not isinstance(model, dlcore.Sequential):
         raise click.ClickException(f"{model_file} holds {with_article(type(model).__name__)}, "
                                    "not a network")
-    if str(dataset).strip().lower() == "mnist-5k":
-        x, y = train_and_test_sets(dataset, seed)[1 if split == "test" else 0]
+    split_seed, held_out_images = held_out_split(model, model_file, dataset, split_seed)
+    if dlcore.datasets.dataset_key(dataset) == "mnist-5k":
+        x, y = train_and_test_sets(dataset, split_seed)[1 if split == "test" else 0]
     else:
         x, y = load_images(dataset, split)
     if int(np.prod(x.shape[1:])) != int(np.prod(model.input_shape)):
@@ -292,3 +294,7 @@ def evaluate(model_file, dataset, split, seed, backend):
     loss, accuracy = model.evaluate(x, y)
     click.echo(f"{model_file}: loss {loss:.4f}, accuracy {accuracy:.4f} on {len(x):,} "
                f"{dataset} {split} images")
+    if split == "test":
+        click.echo(f"held out: {held_out_images}")
+    elif dlcore.datasets.dataset_key(dataset) == "mnist-5k":
+        click.echo(f"training images: all but {held_out_images}")

@@ -45,6 +45,7 @@ from dlcore.cli._common import (
     resumed_options,
     save_trained_model,
     seed_option,
+    training_record,
 )
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
@@ -257,6 +258,9 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
                 "batch_size": batch_size, "backend": backend}
     results = {row: [] for row in rows}
     pretrained = {}
+    # each stage's file says what it was trained on and by which command (whose mnist-5k
+    # split is dbn's fixed one, which cnn evaluate then measures it on)
+    record = training_record(dataset, np.unique(y).tolist(), len(train[0]))
     for index, stage in enumerate(planned):
         row, kind, run_seed = stage
         name = stage_file(stage, n_seeds)
@@ -269,6 +273,7 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
         here = resumed if index == first else None
         if kind == PRETRAINING:
             pretrained[row] = pretrain_stage(row, run_seed, here, train, checkpoints, settings)
+            pretrained[row].training_record_ = record
             save_trained_model(pretrained[row], folder / name)
         else:
             click.echo(f"fine-tuning: {ROWS[row][0]}"
@@ -281,6 +286,7 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
                 optimizer = make_optimizer("sgd", learning_rate, 0.9)
             fine_tune(network, train, valid, optimizer, epochs, batch_size, patience,
                       checkpoints=checkpoints)
+            network.training_record_ = record
             save_trained_model(network, folder / name)
             results[row].append(evaluate(network, train, valid, test))
         checkpoints.finished_files.append(name)

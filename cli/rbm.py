@@ -41,6 +41,7 @@ from dlcore.cli._digits import (
     save_training_curve,
 )
 from dlcore.cli._distributed import distributed_option, fit_options
+from dlcore.cli._holdout import held_out_split, split_seed_option, training_seed
 from dlcore.cli._likelihood import ais_options, echo_log_likelihood
 from dlcore.rbm.chains import SAMPLERS as SAMPLER_CHOICES
 from dlcore.wording import count, with_article
@@ -58,45 +59,6 @@ def load_rbm(path, backend="auto"):
         raise click.ClickException(f"{path} holds {with_article(type(model).__name__)}, not a "
                                    "BernoulliRBM")
     return model.set_params(backend=backend)
-
-
-def training_seed(model):
-    """The --seed the model was trained with: its training record's, else its own ``seed``
-    parameter (which every training command sets from --seed); None when neither is known."""
-    record = recorded_training(model) or {}
-    parameters = record.get("parameters")
-    for seed in (parameters.get("seed") if isinstance(parameters, dict) else None,
-                 getattr(model, "seed", None)):
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-            return int(seed)
-    return None
-
-
-def held_out_split(model, model_file, dataset, split_seed):
-    """The seed of the mnist-5k hold-out split that ``model`` is measured on, and the words
-    that say which held-out images these are.
-
-    task1, rbm train and homework samplers hold 100 images per class of mnist-5k out of
-    training with their --seed; the images held out by another seed are mostly training
-    images of that model. So the split is the model's own (``split_seed`` None), or the one
-    --split-seed asks for; the other data sets have an official test split."""
-    if dataset != "mnist-5k":
-        return 0, f"the test split of {dataset}"
-    split = "100 images per class by the hold-out split of"
-    if split_seed is not None:
-        return split_seed, f"{split} --split-seed {split_seed}"
-    seed = training_seed(model)
-    if seed is None:
-        return 0, (f"{split} seed 0: {model_file} does not say which seed it was trained "
-                   "with (give --split-seed)")
-    return seed, f"{split} seed {seed}, the --seed the model was trained with"
-
-
-def split_seed_option(function):
-    return click.option(
-        "--split-seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
-        help="Seed of mnist-5k's hold-out split (100 images per class) [default: the --seed "
-             "the model was trained with, which chose its training images].")(function)
 
 
 def trained_classes(model, dataset):

@@ -1,5 +1,6 @@
 """The command line of networks: cnn train/evaluate, gradcheck, homework lenet-params, bench cnn;
 and one-line errors for bad input."""
+import csv
 import json
 
 import numpy as np
@@ -217,3 +218,74 @@ def test_augment_true_is_the_augmentation_of_the_command_lines_augment():
                                              r"\{'max_shift': 2, 'horizontal_flip': True\}, or "
                                              r"None; got 'yes'$"):
             build(augment="yes")
+
+
+def held_out_accuracy(model, split_seed):
+    """Oracle: the accuracy on the 100 images per class of mnist-5k that
+    holdout_split(seed=split_seed) holds out."""
+    images, labels = dlcore.datasets.load_mnist_5k()
+    _, test = dlcore.datasets.holdout_split(labels, 100, seed=split_seed)
+    x = dlcore.datasets.to_unit_interval(images[test]).reshape(-1, *model.input_shape)
+    return float(np.mean(model.predict(x).argmax(axis=1) == labels[test]))
+
+
+def evaluated_accuracy(result):
+    assert result.exit_code == 0, result.output
+    return float(result.stdout.split("accuracy ", 1)[1].split()[0])
+
+
+def test_evaluate_measures_on_the_mnist_5k_images_the_network_was_trained_without(tmp_path):
+    """Trained with --seed 3, the network held out holdout_split(seed=3)'s images: evaluate
+    finds that split in the model file, as the metrics.json of the run measured it."""
+    out = tmp_path / "seed3"
+    trained = CliRunner().invoke(main, ["cnn", "train", "--model", "mlp", *TINY, "--seed", "3",
+                                        "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    model = dlcore.load(out / "model.h5")
+    runner = CliRunner()
+    result = runner.invoke(main, ["cnn", "evaluate", str(out / "model.h5"),
+                                  "--dataset", "mnist-5k"])
+    accuracy = evaluated_accuracy(result)
+    assert accuracy == pytest.approx(held_out_accuracy(model, 3), abs=1e-4)
+    assert accuracy == pytest.approx(json.loads((out / "metrics.json").read_text())[
+        "test_accuracy"], abs=1e-4)
+    assert "hold-out split of seed 3, the --seed the model was trained with" in result.stdout
+    other = runner.invoke(main, ["cnn", "evaluate", str(out / "model.h5"),
+                                 "--dataset", "mnist-5k", "--split-seed", "0"])
+    assert evaluated_accuracy(other) == pytest.approx(held_out_accuracy(model, 0), abs=1e-4)
+    assert "hold-out split of --split-seed 0" in other.stdout
+
+
+def test_evaluate_measures_a_dbn_finetune_network_on_dbns_fixed_split(tmp_path):
+    """dbn finetune holds out seed 0's split whatever its --seed."""
+    runner = CliRunner()
+    pretrained = runner.invoke(main, ["dbn", "pretrain", "--layers", "784-16",
+                                      "--epochs-per-layer", "1", "--backend", "cpu",
+                                      "--out", str(tmp_path / "dbn")])
+    assert pretrained.exit_code == 0, pretrained.output
+    finetuned = runner.invoke(main, ["dbn", "finetune", str(tmp_path / "dbn" / "dbn.h5"),
+                                     "--epochs", "1", "--seed", "4", "--backend", "cpu",
+                                     "--out", str(tmp_path / "net")])
+    assert finetuned.exit_code == 0, finetuned.output
+    printed = float(finetuned.stdout.split("test accuracy ", 1)[1].split()[0])
+    result = runner.invoke(main, ["cnn", "evaluate", str(tmp_path / "net" / "model.h5"),
+                                  "--dataset", "mnist-5k"])
+    assert evaluated_accuracy(result) == pytest.approx(printed, abs=1e-4)
+    assert "seed 0, the one 'dlcore dbn finetune' holds out" in result.stdout
+
+
+def test_evaluate_measures_a_homework_pretraining_network_on_dbns_fixed_split(tmp_path):
+    """homework pretraining tests on seed 0's split whatever its --seed; its network files
+    say which command trained them."""
+    out = tmp_path / "table"
+    trained = CliRunner().invoke(main, ["homework", "pretraining", "--dataset", "mnist-5k",
+                                        "--layers", "784-8-8", "--rows", "shallow",
+                                        "--train-size", "100", "--epochs", "1", "--seed", "2",
+                                        "--backend", "cpu", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    with open(out / "pretraining.csv") as handle:
+        test_error = float(next(csv.DictReader(handle))["test_error"])
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "shallow_net.h5"),
+                                       "--dataset", "mnist-5k"])
+    assert evaluated_accuracy(result) == pytest.approx(1 - test_error, abs=1e-4)
+    assert "seed 0, the one 'dlcore homework pretraining' holds out" in result.stdout

@@ -167,7 +167,7 @@ def test_homework_pretraining_trains_on_train_size_images_drawn_from_the_trainin
                                        "--backend", "cpu", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     record = dlcore.load(tmp_path / "shallow_net.h5").training_record_
-    assert record["n_samples"] == 90         # 100 drawn, a tenth held out for validation
+    assert record["n_images"] == 90          # 100 drawn, a tenth held out for validation
 
 
 @pytest.mark.slow
