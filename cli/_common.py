@@ -291,14 +291,19 @@ class TrainingInterrupted(Exception):
     (``OneLineErrorGroup`` prints it and exits with code 130)."""
 
 
+#: What a command has left to do once its trained model is saved (:func:`saving_trained_model`).
+FIGURES_LEFT = "the figures and tables were not all written; write them without training again"
+
+
 @contextlib.contextmanager
-def saving_trained_model(model, model_path):
+def saving_trained_model(model, model_path, left=FIGURES_LEFT):
     """Save a training command's trained model as ``model_path`` (:func:`save_trained_model`),
     then run the block, what the command does with it (the evaluation, the figures and tables).
 
     Ctrl-C in either is told from the file on disk: once ``model_path`` has landed (written
-    whole, then renamed, so even inside the save), the message says that it is complete and
-    prints the command that writes the rest without training again (this run's with
+    whole, then renamed, so even inside the save), the message says that it is complete, what
+    was ``left`` to do (a command of several stages: "the stages after it were not run; run
+    them without training it again") and prints the command that does it (this run's with
     ``--resume model_path``: its epochs are all done), instead of a bare "interrupted"."""
     found = _file_identity(model_path)
     try:
@@ -310,9 +315,8 @@ def saving_trained_model(model, model_path):
                 f"interrupted after training, before {model_path} was written: the trained "
                 "model was not saved; run the command again") from None
         raise TrainingInterrupted(
-            f"interrupted after training: {model_path} is saved and complete, but the figures "
-            "and tables were not all written; write them without training again with: "
-            f"{resume_command(model_path)}") from None
+            f"interrupted after training: {model_path} is saved and complete, but {left} "
+            f"with: {resume_command(model_path)}") from None
 
 
 def resume_option(function=None, *, has_epochs=True):
@@ -551,16 +555,21 @@ def resumed_options(hyperparameters=None):
 
 def _refuse_to_overwrite_a_checkpoint(out, resume):
     """Refuse a run whose --out holds a checkpoint other than the one it resumes: this run's
-    own checkpoints would replace that interrupted run's pending work."""
+    own checkpoints would replace that interrupted run's pending work. A model file of --out
+    written after the checkpoint supersedes it: the finished model (model.h5, dbn.h5), or the
+    file resumed, a stage that a command of several stages finished later (homework
+    pretraining's deep_net.h5)."""
     if out is None:
         return
     pending = Path(out) / CHECKPOINT_FILE
     if not pending.is_file() or (resume is not None and _same_file(pending, resume)):
         return
-    for name in FINISHED_MODEL_FILES:
-        finished = Path(out) / name
+    later = [Path(out) / name for name in FINISHED_MODEL_FILES]
+    if resume is not None and _same_file(Path(resume).parent, out):
+        later.append(Path(resume))
+    for finished in later:
         if finished.is_file() and finished.stat().st_mtime_ns >= pending.stat().st_mtime_ns:
-            return   # the run that checkpointed there finished: its model file supersedes it
+            return   # the run that checkpointed there went on: its model file supersedes it
     raise click.ClickException(
         f"--out {out} already holds {pending}, a checkpoint this run would overwrite: resume "
         f"it with --resume {shlex.quote(str(pending))}, or choose another --out (or delete "

@@ -33,7 +33,7 @@ from dlcore.cli._common import (
     resume_option,
     resumed_options,
     sampling_options,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     training_record,
     warn_if_other_dataset,
@@ -42,7 +42,6 @@ from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
     OPTIMIZERS,
     check_width,
-    error_rate,
     fine_tune,
     load_labelled_split,
     make_optimizer,
@@ -199,16 +198,18 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     pretrain(model, X, y if with_labels else None, Checkpoints(folder, checkpoint_every),
              resuming=resume is not None, **fit_options(comm))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))
-    save_trained_model(model, folder / "dbn.h5")
-    names = save_layer_filters(model, folder, side)
+    # first: a Ctrl-C in the figures loses nothing
+    with saving_trained_model(model, folder / "dbn.h5"):
+        names = save_layer_filters(model, folder, side)
+        if with_labels:
+            _, (X_test, y_test) = load_labelled_split(dataset)
+            accuracy = float(np.mean(model.predict(X_test) == y_test))
     for index in range(len(layers) - 1):
         error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
         publish_metrics(**{f"rbm{index + 1}_reconstruction_error": error})
         click.echo(f"RBM {index + 1} ({layers[index]}-{layers[index + 1]}): reconstruction "
                    f"error {error:.5f} per unit after {count(model.rbms_[index].epochs, 'epoch')}")
     if with_labels:
-        _, (X_test, y_test) = load_labelled_split(dataset)
-        accuracy = float(np.mean(model.predict(X_test) == y_test))
         publish_metrics(test_accuracy=accuracy)
         click.echo(f"classification by the top RBM's free energy: test accuracy {accuracy:.4f}")
     click.echo(f"wrote dbn.h5 and {', '.join(names)} to {folder}")
@@ -292,18 +293,20 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
                         **fit_options(comm))
     network.training_record_ = training_record(dataset, np.unique(y).tolist(), len(train[0]),
                                                pretraining=recorded_training(model))
-    save_trained_model(network, folder / "model.h5")
     history = network.history
-    viz.save_curves({"training loss": history["loss"], "validation loss": history["val_loss"]},
-                    folder / "training_curve.png", ylabel="cross-entropy per sample",
-                    title="fine-tuning")
-    predicted = network.predict(X_test).argmax(axis=1)
-    n_classes = network.output_shape[0]
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (y_test, predicted), 1)
-    viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
-                              class_names=dlcore.datasets.class_names(dataset, n_classes))
-    test_accuracy = 1 - error_rate(network, X_test, y_test)
+    # first: a Ctrl-C in the figures loses nothing
+    with saving_trained_model(network, folder / "model.h5"):
+        viz.save_curves({"training loss": history["loss"],
+                         "validation loss": history["val_loss"]},
+                        folder / "training_curve.png", ylabel="cross-entropy per sample",
+                        title="fine-tuning")
+        predicted = network.predict(X_test).argmax(axis=1)
+        n_classes = network.output_shape[0]
+        confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+        np.add.at(confusion, (y_test, predicted), 1)
+        viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
+                                  class_names=dlcore.datasets.class_names(dataset, n_classes))
+        test_accuracy = float(np.mean(predicted == y_test))
     # best_epoch counts from 0 (Keras's index); people count epochs from 1
     best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1
     publish_metrics(best_epoch=best_epoch, epochs_trained=len(history["loss"]),

@@ -33,6 +33,7 @@ import dlcore
 from dlcore import viz
 from dlcore.cli._common import (
     CHECKPOINT_FILE,
+    FIGURES_LEFT,
     Checkpoints,
     backend_option,
     checkpoint_option,
@@ -43,7 +44,7 @@ from dlcore.cli._common import (
     publish_metrics,
     resume_option,
     resumed_options,
-    save_trained_model,
+    saving_trained_model,
     seed_option,
     training_record,
 )
@@ -272,24 +273,35 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
             continue
         here = resumed if index == first else None
         if kind == PRETRAINING:
-            pretrained[row] = pretrain_stage(row, run_seed, here, train, checkpoints, settings)
-            pretrained[row].training_record_ = record
-            save_trained_model(pretrained[row], folder / name)
+            model = pretrain_stage(row, run_seed, here, train, checkpoints, settings)
+            pretrained[row] = model
         else:
             click.echo(f"fine-tuning: {ROWS[row][0]}"
                        + ("" if n_seeds == 1 else f" (seed {run_seed})"), err=True)
             if here is not None:
-                network, optimizer = here, None
+                model, optimizer = here, None
             else:
-                network = initial_network(row, run_seed, pretrained.get(row), train,
-                                          checkpoints, settings)
+                model = initial_network(row, run_seed, pretrained.get(row), train,
+                                        checkpoints, settings)
                 optimizer = make_optimizer("sgd", learning_rate, 0.9)
-            fine_tune(network, train, valid, optimizer, epochs, batch_size, patience,
+            fine_tune(model, train, valid, optimizer, epochs, batch_size, patience,
                       checkpoints=checkpoints)
-            network.training_record_ = record
-            save_trained_model(network, folder / name)
-            results[row].append(evaluate(network, train, valid, test))
+        model.training_record_ = record
+        last = index == len(planned) - 1
+        # first: a Ctrl-C in what follows loses no training
+        with saving_trained_model(model, folder / name, FIGURES_LEFT if last else
+                                  "the stages after it were not run; run them without "
+                                  "training it again"):
+            if kind == FINE_TUNING:
+                results[row].append(evaluate(model, train, valid, test))
+            if last:
+                write_table(folder, rows, results, seeds, planned)
         checkpoints.finished_files.append(name)
+
+
+def write_table(folder, rows, results, seeds, planned):
+    """Print the table and write pretraining.csv and pretraining_curves.png."""
+    n_seeds = len(seeds)
     print_table(rows, results, n_seeds)
     publish_metrics(**{f"{row}_{kind}_error": np.mean([entry[0][k] for entry in results[row]])
                        for row in rows for k, kind in enumerate(("train", "valid", "test"))})

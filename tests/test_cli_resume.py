@@ -521,16 +521,28 @@ def test_ctrl_c_after_training_keeps_the_trained_model(tmp_path, monkeypatch, ar
     (["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "1",
       "--train-size", "100", "--optimizer", "sgd"], "dlcore.cli.cnn", "write_training_outputs",
      ["training_curve.png", "confusion_matrix.png", "metrics.json"]),
-], ids=["task1", "task2", "rbm train", "ae train", "cnn train"])
+    (["dbn", "pretrain", "--layers", "784-16-8", "--epochs-per-layer", "1", "--with-labels",
+      "--up-down-epochs", "1"], "dlcore.cli.dbn", "save_layer_filters",
+     ["dbn.h5", "filters_layer1.png", "filters_layer2.png"]),
+    (["dbn", "finetune", "{dbn}", "--epochs", "2", "--batch-size", "128"], "dlcore.viz",
+     "save_confusion_matrix", ["training_curve.png", "confusion_matrix.png"]),
+    (["homework", "pretraining", "--layers", "784-8-8", "--rows", "deep,shallow",
+      "--train-size", "200", "--epochs", "2", "--checkpoint-every", "1"],
+     "dlcore.cli.homework_pretraining", "write_csv",
+     ["shallow_net.h5", "deep_net.h5", "pretraining.csv", "pretraining_curves.png"]),
+], ids=["task1", "task2", "rbm train", "ae train", "cnn train", "dbn pretrain", "dbn finetune",
+        "homework pretraining"])
 def test_ctrl_c_after_training_says_the_model_is_complete_and_how_to_write_the_rest(
         tmp_path, monkeypatch, arguments, module, function, outputs):
     import importlib
+    if "{dbn}" in arguments:
+        arguments = [word.format(dbn=small_dbn(tmp_path)) for word in arguments]
     interrupted_after_training(monkeypatch, importlib.import_module(module), function)
     out = tmp_path / "run"
     result = CliRunner().invoke(main, [*arguments, "--backend", "cpu", "--out", str(out)])
     monkeypatch.undo()
     assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
-    model_file = out / "model.h5"
+    model_file = out / next((name for name in outputs if name.endswith(".h5")), "model.h5")
     assert error_lines(result) == [line for line in error_lines(result)
                                    if line.startswith("dlcore: interrupted after training: "
                                                       f"{model_file} is saved and complete")]
@@ -546,6 +558,47 @@ def test_ctrl_c_after_training_says_the_model_is_complete_and_how_to_write_the_r
     assert_identical(trained, dlcore.load(model_file))
     for name in outputs:
         assert (out / name).stat().st_size > 0, name
+
+
+def test_ctrl_c_between_the_stages_of_homework_pretraining_says_how_to_run_the_rest(
+        tmp_path, monkeypatch):
+    """A Ctrl-C as the first of two networks is measured: its file is complete, and the
+    command printed runs the second stage without training the first again, to the table of
+    an uninterrupted run."""
+    import dlcore.cli.homework_pretraining as homework_pretraining
+    arguments = ["homework", "pretraining", "--layers", "784-8-8", "--rows", "deep,shallow",
+                 "--train-size", "200", "--epochs", "2", "--backend", "cpu"]
+    monkeypatch.setattr(homework_pretraining, "evaluate",
+                        lambda *arguments: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*arguments, "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    [message] = error_lines(result)
+    first = out / "deep_net.h5"
+    assert message.startswith(f"dlcore: interrupted after training: {first} is saved and "
+                              "complete, but the stages after it were not run; run them "
+                              "without training it again with: dlcore homework pretraining ")
+    assert sorted(path.name for path in out.iterdir()) == ["deep_net.h5"]
+    trained = dlcore.load(first)
+    words = shlex.split(message.split(" with: ", 1)[1])[1:]
+    assert words[-2:] == ["--resume", str(first)]
+    finished = CliRunner().invoke(main, words)
+    assert finished.exit_code == 0, finished.output
+    assert_identical(trained, dlcore.load(first))
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    assert (out / "pretraining.csv").read_text() == \
+        (tmp_path / "full" / "pretraining.csv").read_text()
+
+
+def small_dbn(folder):
+    """The dbn.h5 of a 784-16 DBN pretrained for an epoch, in ``folder``."""
+    path = folder / "dbn.h5"
+    dbn = dlcore.DBN(layers=[784, 16], epochs=1, seed=0, backend="cpu")
+    images, _ = dlcore.datasets.load_mnist_5k()
+    dlcore.save(dbn.fit(dlcore.datasets.to_unit_interval(images[:500])), path)
+    return path
 
 
 def interrupt_the_saves(monkeypatch, lands):
