@@ -212,7 +212,16 @@ def sampling_options(function):
 
 def dataset_option(default="mnist-5k"):
     return click.option("--dataset", default=default, show_default=True,
+                        callback=_canonical_dataset,
                         help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files.")
+
+
+def _canonical_dataset(context, param, value):
+    """A data set's name as the commands compare it: ``MNIST-5k`` or ``mnist_5k`` (which the
+    loaders accept) as ``mnist-5k``, so that it gets the held-out split of mnist-5k; a folder
+    stays as given."""
+    from dlcore.datasets import dataset_key
+    return dataset_key(value) or value
 
 
 def out_folder_option(default):

@@ -157,3 +157,21 @@ def test_the_fix_for_missing_mnist_files_names_the_command_lines_way_too():
     fix = message.splitlines()[-1]
     assert fix.endswith("or pass their folder as path= (on the command line: --dataset "
                         "FOLDER).")
+
+
+@pytest.mark.parametrize("arguments", [
+    ["dbn", "pretrain", "--layers", "784-4", "--epochs-per-layer", "1", "--dataset", "MNIST-5k"],
+    ["ae", "train", "--digits", "1-2", "--hidden", "4", "--epochs", "1", "--dataset",
+     "mnist_5k"],
+    ["homework", "task1", "--train-digits", "1", "--test-digits", "1-2", "--hidden", "4",
+     "--epochs", "1", "--dataset", " Mnist-5K"],
+], ids=lambda words: " ".join(words[:2]))
+def test_the_bundled_data_set_by_any_name_the_loaders_take_gets_its_held_out_split(
+        tmp_path, arguments):
+    """The loaders take mnist-5k as MNIST-5k or mnist_5k; the commands gave such a name the
+    official test split mnist-5k lacks, and Python's advice to hold one out."""
+    from dlcore import load
+    result = CliRunner().invoke(main, [*arguments, "--backend", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    model = next(path for path in tmp_path.iterdir() if path.suffix == ".h5")
+    assert load(model).training_record_["dataset"] == "mnist-5k"
