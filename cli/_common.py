@@ -216,6 +216,34 @@ def dataset_option(default="mnist-5k"):
                         help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files.")
 
 
+def model_dataset_option(fallback="mnist-5k"):
+    """``--dataset`` of a command that uses a saved model: by default the data set its file
+    was trained on (:func:`trained_dataset`), else ``fallback``."""
+    return click.option("--dataset", default=None, callback=_canonical_dataset,
+                        help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files "
+                             "[default: the data set the model file was trained on (its "
+                             f"training record), else {fallback}].")
+
+
+def trained_dataset(model, model_file, dataset, fallback="mnist-5k"):
+    """The data set a command uses ``model`` on: ``dataset`` when --dataset was given, else
+    the labelled data set its training record names (a teacher's ``evaluate model.h5`` then
+    measures the student's model on its own data, not on a default it never saw), else
+    ``fallback``. A recorded folder that is gone is one line asking for --dataset."""
+    if dataset is not None:
+        return dataset
+    record = recorded_training(model) or {}
+    trained_on = record.get("dataset")
+    if not isinstance(trained_on, str) or not record.get("classes"):
+        return fallback
+    from dlcore.datasets import dataset_key
+    if dataset_key(trained_on) is None and not Path(trained_on).is_dir():
+        raise click.ClickException(f"{model_file} was trained on the images in {trained_on}, "
+                                   "which is no longer a folder: give their place with "
+                                   "--dataset")
+    return trained_on
+
+
 def _canonical_dataset(context, param, value):
     """A data set's name as the commands compare it: ``MNIST-5k`` or ``mnist_5k`` (which the
     loaders accept) as ``mnist-5k``, so that it gets the held-out split of mnist-5k; a folder

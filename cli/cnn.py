@@ -22,6 +22,7 @@ from dlcore.cli._common import (
     checkpoint_option,
     dataset_option,
     load_checkpoint,
+    model_dataset_option,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -29,6 +30,7 @@ from dlcore.cli._common import (
     resumed_options,
     saving_trained_model,
     seed_option,
+    trained_dataset,
     training_record,
     warn_if_other_dataset,
 )
@@ -259,7 +261,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
 
 @cnn.command("evaluate")
 @click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
-@dataset_option("fashion-mnist")
+@model_dataset_option("fashion-mnist")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test",
               show_default=True)
 @split_seed_option
@@ -271,6 +273,7 @@ def evaluate(model_file, dataset, split, split_seed, backend):
     if not isinstance(model, dlcore.Sequential):
         raise click.ClickException(f"{model_file} holds {with_article(type(model).__name__)}, "
                                    "not a network")
+    dataset = trained_dataset(model, model_file, dataset, "fashion-mnist")
     split_seed, held_out_images = held_out_split(model, model_file, dataset, split_seed)
     if dlcore.datasets.dataset_key(dataset) == "mnist-5k":
         x, y = train_and_test_sets(dataset, split_seed)[1 if split == "test" else 0]

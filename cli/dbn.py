@@ -26,6 +26,7 @@ from dlcore.cli._common import (
     checkpoint_option,
     dataset_option,
     load_checkpoint,
+    model_dataset_option,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -35,6 +36,7 @@ from dlcore.cli._common import (
     sampling_options,
     saving_trained_model,
     seed_option,
+    trained_dataset,
     training_record,
     warn_if_other_dataset,
 )
@@ -217,7 +219,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 
 @dbn.command("finetune")
 @click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@dataset_option()
+@model_dataset_option()
 @click.option("--epochs", type=click.IntRange(min=1), default=FINETUNE_EPOCHS,
               show_default=True, help="Most epochs; early stopping usually ends sooner.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
@@ -267,6 +269,9 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     on a validation split. `dlcore.load("model.h5").predict(X)` takes flat (n, 784) rows in [0, 1].
     """
     model = load_dbn(dbn_file)
+    dataset = trained_dataset(model, dbn_file, dataset)
+    # the record and a resume command then name the data set fine-tuned on
+    click.get_current_context().params["dataset"] = dataset
     folder = output_folder(out)
     (X, y), (X_test, y_test) = load_labelled_split(dataset, lazy=comm is not None)
     check_width(X.shape[1], model.layers[0], dataset)
@@ -428,7 +433,7 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
 
 @dbn.command("evaluate")
 @click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@dataset_option()
+@model_dataset_option()
 @click.option("--samples", type=click.IntRange(min=1), default=10, show_default=True,
               help="Draws from the recognition passes Q(h | v) per held-out image.")
 @click.option("--exact", is_flag=True,
@@ -448,6 +453,7 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
     2008): Monte Carlo draws through the recognition passes, log Z of the top RBM by AIS with
     RAISE's bracket (progress on stderr). The test split, or mnist-5k's 1,000 held-out images."""
     model = load_dbn(dbn_file, backend)
+    dataset = trained_dataset(model, dbn_file, dataset)
     _, (X_test, _) = load_labelled_split(dataset)
     check_width(X_test.shape[1], model.layers[0], dataset)
     warn_if_other_dataset(model, dbn_file, dataset)

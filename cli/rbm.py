@@ -15,6 +15,7 @@ from dlcore.cli._common import (
     checkpoint_option,
     dataset_identity,
     dataset_option,
+    model_dataset_option,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -26,6 +27,7 @@ from dlcore.cli._common import (
     saving_trained_model,
     seed_option,
     train_rbm,
+    trained_dataset,
     training_record,
     warn_if_other_dataset,
 )
@@ -152,7 +154,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
 
 @rbm.command("reconstruct")
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@dataset_option()
+@model_dataset_option()
 @click.option("--digits", default="0-9", show_default=True, help="Classes to reconstruct.")
 @click.option("--per-digit", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--sample-hidden", is_flag=True,
@@ -171,6 +173,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     class unseen when the record names another data set). On
     mnist-5k the held-out images are those the model was trained without (--split-seed)."""
     model = load_rbm(model_file, backend)
+    dataset = trained_dataset(model, model_file, dataset)
     classes = parse_digits("--digits", digits, dataset)
     split_seed, split = held_out_split(model, model_file, dataset, split_seed)
     _, images, labels = load_digit_split(dataset, classes, classes, split_seed,
@@ -230,7 +233,7 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
 
 @rbm.command("evaluate")
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@dataset_option()
+@model_dataset_option()
 @click.option("--digits", default="0-9", show_default=True, help="Classes to evaluate on.")
 @click.option("--ais", "use_ais", is_flag=True,
               help="Also estimate the log-likelihood by AIS, with RAISE's bracket.")
@@ -255,6 +258,7 @@ def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temper
     importance sampling, bracketed by reverse annealing (RAISE). AIS's progress goes to
     stderr."""
     model = load_rbm(model_file, backend)
+    dataset = trained_dataset(model, model_file, dataset)
     classes = parse_digits("--digits", digits, dataset)
     split_seed, split = held_out_split(model, model_file, dataset, split_seed)
     _, images, _ = load_digit_split(dataset, classes, classes, split_seed,

@@ -289,3 +289,14 @@ def test_evaluate_measures_a_homework_pretraining_network_on_dbns_fixed_split(tm
                                        "--dataset", "mnist-5k"])
     assert evaluated_accuracy(result) == pytest.approx(1 - test_error, abs=1e-4)
     assert "seed 0, the one 'dlcore homework pretraining' holds out" in result.stdout
+
+
+def test_evaluate_measures_a_network_on_the_data_set_it_was_trained_on_by_default(trained_run):
+    """A teacher's `cnn evaluate model.h5` of a network trained on mnist-5k: mnist-5k's
+    held-out digits, not Fashion-MNIST's test images (the option's fallback)."""
+    _, out = trained_run
+    result = CliRunner().invoke(main, ["cnn", "evaluate", str(out / "model.h5"),
+                                       "--backend", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "on 1,000 mnist-5k test images" in result.stdout
+    assert "warning" not in result.stderr

@@ -362,3 +362,41 @@ def test_pretrain_records_the_epochs_and_batch_size_it_trained_with(pretrained):
 def parse_epochs_text(text):
     values = [int(part) for part in text.split(",")]
     return values[0] if len(values) == 1 else values
+
+
+def test_finetune_and_evaluate_take_the_data_set_the_dbn_was_pretrained_on(digits, tmp_path):
+    """dbn pretrain --dataset FOLDER, then finetune and evaluate without --dataset: the
+    folder's images (they took mnist-5k, warned that the DBN was trained on another set)."""
+    runner = CliRunner()
+    pretrained = tmp_path / "dbn"
+    result = runner.invoke(main, ["dbn", "pretrain", "--layers", "784-4", "--epochs-per-layer",
+                                  "1", "--dataset", digits, "--backend", "cpu",
+                                  "--out", str(pretrained)])
+    assert result.exit_code == 0, result.output
+    finetuned = runner.invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                     "--epochs", "1", "--backend", "cpu",
+                                     "--out", str(tmp_path / "net")])
+    assert finetuned.exit_code == 0, finetuned.output
+    assert "warning" not in finetuned.stderr
+    record = dlcore.load(tmp_path / "net" / "model.h5").training_record_
+    assert record["dataset"] == str(Path(digits).resolve()) and record["n_images"] == 360
+    evaluated = runner.invoke(main, ["dbn", "evaluate", str(pretrained / "dbn.h5"),
+                                     "--exact", "--samples", "2", "--backend", "cpu"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert evaluated.stdout.startswith(f"100 held-out {Path(digits).resolve()} images")
+
+
+def test_a_recorded_folder_that_is_gone_asks_for_dataset_in_one_line(digits, tmp_path):
+    import shutil
+    folder = tmp_path / "images"
+    shutil.copytree(digits, folder)
+    pretrained = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-4",
+                                           "--epochs-per-layer", "1", "--dataset", str(folder),
+                                           "--backend", "cpu", "--out", str(tmp_path / "dbn")])
+    assert pretrained.exit_code == 0, pretrained.output
+    shutil.rmtree(folder)
+    result = CliRunner().invoke(main, ["dbn", "evaluate", str(tmp_path / "dbn" / "dbn.h5")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"dlcore: error: {tmp_path / 'dbn' / 'dbn.h5'} was trained on the images in "
+        f"{folder.resolve()}, which is no longer a folder: give their place with --dataset")

@@ -283,8 +283,8 @@ def test_rbm_reconstruct_calls_a_class_seen_only_in_the_data_set_trained_on(
 
     monkeypatch.setattr(dlcore.viz, "save_image_rows", recording)
     result = CliRunner().invoke(main, ["rbm", "reconstruct", str(tmp_path / "model.h5"),
-                                       "--digits", "0-3", "--backend", "cpu",
-                                       "--out", str(tmp_path / "rec.png")])
+                                       "--dataset", "mnist-5k", "--digits", "0-3",
+                                       "--backend", "cpu", "--out", str(tmp_path / "rec.png")])
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [line.split(None, 1)[1].rsplit(None, 2)[0].strip() for line in rows] == seen
