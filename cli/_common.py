@@ -30,8 +30,9 @@ RUNTIME_ERRORS = (ValueError, OSError, RuntimeError, TrainingDiverged)
 #: The file an interrupted (Ctrl-C) or checkpointing training command saves in --out; its
 #: --resume option continues from it.
 CHECKPOINT_FILE = "checkpoint.h5"
-#: The files a training command writes in --out when it finishes (dbn pretrain: dbn.h5).
-FINISHED_MODEL_FILES = ("model.h5", "dbn.h5")
+#: The files a training command writes in --out when it finishes (dbn pretrain: dbn.h5;
+#: homework pretraining, whose stages each save a model: its table, written last).
+FINISHED_MODEL_FILES = ("model.h5", "dbn.h5", "pretraining.csv")
 #: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
 #: Training images from which `cnn train`, `dbn pretrain` and `dbn finetune` take their

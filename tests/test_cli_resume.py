@@ -748,11 +748,17 @@ def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, argument
     assert sorted(path.name for path in out.iterdir()) == [CHECKPOINT_FILE]
 
 
-def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_path):
-    """Its model.h5, written after its last checkpoint, supersedes that checkpoint: running
-    the command again there is not refused (an interrupted run's newer checkpoint is)."""
+@pytest.mark.parametrize("command", [
+    RBM_TRAIN,
+    ["homework", "pretraining", "--layers", "784-8-8", "--rows", "deep,shallow",
+     "--train-size", "200", "--epochs", "2", "--backend", "cpu"]],
+    ids=["rbm train", "homework pretraining"])
+def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_path, command):
+    """Its model.h5 (homework pretraining: its table, written last), written after its last
+    checkpoint, supersedes that checkpoint: running the command again there is not refused
+    (an interrupted run's newer checkpoint is)."""
     out = tmp_path / "run"
-    arguments = [*RBM_TRAIN, "--out", str(out), "--checkpoint-every", "2"]
+    arguments = [*command, "--out", str(out), "--checkpoint-every", "2"]
     first = CliRunner().invoke(main, arguments)
     assert first.exit_code == 0, first.output
     assert (out / CHECKPOINT_FILE).is_file()
