@@ -55,10 +55,15 @@ def load_labelled_split(dataset, lazy=False):
                  for images, labels in (train, test))
 
 
-def check_width(n_features, n_visible, dataset):
+def check_width(n_features, n_visible, dataset, model_file=None):
+    """One line when ``dataset``'s rows are not as wide as the first layer, with the fix: the
+    --layers to give (a new network), or the data set to give ``model_file`` (a saved one)."""
     if n_features != n_visible:
+        fix = (f"start --layers with {n_features} (e.g. {n_features}-500-500)"
+               if model_file is None else
+               f"give the --dataset {model_file} was trained on")
         raise click.ClickException(f"{dataset} images have {n_features} pixels but the first "
-                                   f"layer has {n_visible} units")
+                                   f"layer has {n_visible} units: {fix}")
 
 
 def split_off_validation(X, y, fraction, seed):

@@ -194,7 +194,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
         for rbm in model.rbms_:
             rbm.set_params(backend=backend)
         layers, with_labels = list(model.layers), bool(model.n_labels)
-        check_width(X.shape[1], layers[0], dataset)
+        check_width(X.shape[1], layers[0], dataset, resume)
     click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
                + (" with their labels" if with_labels else ""), err=True)
     pretrain(model, X, y if with_labels else None, Checkpoints(folder, checkpoint_every),
@@ -274,7 +274,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     click.get_current_context().params["dataset"] = dataset
     folder = output_folder(out)
     (X, y), (X_test, y_test) = load_labelled_split(dataset, lazy=comm is not None)
-    check_width(X.shape[1], model.layers[0], dataset)
+    check_width(X.shape[1], model.layers[0], dataset, dbn_file)
     warn_if_other_dataset(model, dbn_file, dataset)
     train, valid = split_off_validation(X, y, validation_split, seed)
     if resume is None:
@@ -455,7 +455,7 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
     model = load_dbn(dbn_file, backend)
     dataset = trained_dataset(model, dbn_file, dataset)
     _, (X_test, _) = load_labelled_split(dataset)
-    check_width(X_test.shape[1], model.layers[0], dataset)
+    check_width(X_test.shape[1], model.layers[0], dataset, dbn_file)
     warn_if_other_dataset(model, dbn_file, dataset)
     if binarize:
         X_test = binarized_held_out(X_test, seed)

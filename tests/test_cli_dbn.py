@@ -202,7 +202,8 @@ def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["dbn", "pretrain", "--layers", "100-50"], "784 pixels"),
+    (["dbn", "pretrain", "--layers", "100-50"],
+     "784 pixels but the first layer has 100 units: start --layers with 784 (e.g. 784-500-500)"),
     (["dbn", "pretrain", "--layers", "784"], "--layers"),
     (["dbn", "pretrain", "--layers", "784-8-8", "--epochs-per-layer", "1,2,3"],
      "--epochs-per-layer"),

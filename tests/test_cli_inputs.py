@@ -175,3 +175,20 @@ def test_the_bundled_data_set_by_any_name_the_loaders_take_gets_its_held_out_spl
     assert result.exit_code == 0, result.output
     model = next(path for path in tmp_path.iterdir() if path.suffix == ".h5")
     assert load(model).training_record_["dataset"] == "mnist-5k"
+
+
+@pytest.mark.parametrize("command", ["finetune", "evaluate"])
+def test_a_dbn_given_images_of_another_width_asks_for_its_data_set(command, wide_images,
+                                                                   tmp_path):
+    from dlcore import DBN, save
+    images, _ = datasets.load_mnist_5k()
+    dbn = DBN(layers=[784, 4], epochs=1, backend="cpu")
+    save(dbn.fit(datasets.to_unit_interval(images[:100])), tmp_path / "dbn.h5")
+    result = CliRunner().invoke(main, ["dbn", command, str(tmp_path / "dbn.h5"),
+                                       "--dataset", wide_images, "--backend", "cpu",
+                                       "--out" if command == "finetune" else "--samples",
+                                       str(tmp_path / "out") if command == "finetune" else "1"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"dlcore: error: {wide_images} images have 600 pixels but the first layer has 784 "
+        f"units: give the --dataset {tmp_path / 'dbn.h5'} was trained on")
