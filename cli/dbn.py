@@ -453,6 +453,11 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
     2008): Monte Carlo draws through the recognition passes, log Z of the top RBM by AIS with
     RAISE's bracket (progress on stderr). The test split, or mnist-5k's 1,000 held-out images."""
     model = load_dbn(dbn_file, backend)
+    if model.n_labels:   # the library's advice names its parameter (n_labels=0), not ours
+        raise click.ClickException(
+            f"{dbn_file} was pretrained --with-labels: its top RBM models the labels too, and "
+            "the bound is on log p(v) of the images alone; evaluate a DBN pretrained without "
+            "--with-labels")
     dataset = trained_dataset(model, dbn_file, dataset)
     _, (X_test, _) = load_labelled_split(dataset)
     check_width(X_test.shape[1], model.layers[0], dataset, dbn_file)

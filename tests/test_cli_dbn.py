@@ -233,6 +233,16 @@ def test_finetune_and_sample_refuse_what_they_cannot_use(pretrained, finetuned, 
     assert bad_label.exit_code == 2 and len(bad_label.stderr.strip().splitlines()) == 1
 
 
+def test_evaluate_refuses_a_dbn_with_labels_in_the_command_lines_words(pretrained, digits):
+    result = CliRunner().invoke(main, ["dbn", "evaluate", str(pretrained / "dbn.h5"),
+                                       "--dataset", digits, "--backend", "cpu"])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"dlcore: error: {pretrained / 'dbn.h5'} was pretrained --with-labels: its top RBM "
+        "models the labels too, and the bound is on log p(v) of the images alone; evaluate a "
+        "DBN pretrained without --with-labels"]
+
+
 def test_sample_titles_its_class_and_is_reproducible_with_a_seed(pretrained, tmp_path):
     from PIL import Image
     pictures = []
