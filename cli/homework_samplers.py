@@ -25,7 +25,9 @@ The held-out images are binarised by :func:`dlcore.cli._digits.binarized_held_ou
 --seed): ``dlcore rbm evaluate cd1.h5 --binarize --ais --runs R --temperatures T`` (R and T
 this run's --ais-runs and --ais-temperatures) prints the figure of samplers.csv again.
 """
+import contextlib
 import csv
+import shlex
 import time
 
 import click
@@ -34,6 +36,8 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.cli._common import (
+    TrainingInterrupted,
+    _file_identity,
     backend_option,
     dataset_option,
     out_folder_option,
@@ -85,6 +89,46 @@ def row_options(name, chains, pt_chains, n_temperatures, max_temperature):
         rungs = np.arange(n_temperatures) / max(n_temperatures - 1, 1)
         options["temperatures"] = [float(t) for t in max_temperature ** rungs]
     return options
+
+
+def table_row(name, rbm, result, updates, seconds, options):
+    """The row of samplers.csv of a trained and measured RBM, which it also prints."""
+    low, high = result.interval
+    publish_metrics(**{f"{name}_log_likelihood": result.mean})
+    swaps = rbm.history.get("swap_acceptance", [float("nan")])[-1]
+    swap_text = "" if np.isnan(swaps) else f", swap acceptance {swaps:.2f}"
+    click.echo(f"{ROWS[name][0]:>5}: {result.mean:8.2f} nats per held-out image (95% "
+               f"interval {low:.2f} to {high:.2f}), trained in {seconds:.0f} s{swap_text}")
+    return {"sampler": ROWS[name][0], "updates": updates,
+            "train_seconds": f"{seconds:.1f}", "ais_log_likelihood": f"{result.mean:.2f}",
+            "interval_low": f"{low:.2f}", "interval_high": f"{high:.2f}",
+            "raise_bracket": ("" if result.bracket is None else f"{result.bracket[0]:.2f}"),
+            "swap_acceptance": "" if np.isnan(swaps) else f"{swaps:.3f}",
+            "options": " ".join(f"{k}={describe(v)}" for k, v in options.items())}
+
+
+@contextlib.contextmanager
+def telling_what_was_saved(folder, names, ais_runs, ais_temperatures, reverse_rows):
+    """Turn a Ctrl-C into a message that names the model files this run saved in ``folder``
+    (told from the files on disk: each is written whole, then renamed), and the ``rbm
+    evaluate`` command that prints a saved model's figure of samplers.csv again: the command
+    has no --resume, and its AIS estimates take minutes a row."""
+    found = {name: _file_identity(folder / f"{name}.h5") for name in names}
+    try:
+        yield
+    except KeyboardInterrupt:
+        saved = [folder / f"{name}.h5" for name in names
+                 if _file_identity(folder / f"{name}.h5") not in (None, found[name])]
+        if not saved:
+            raise TrainingInterrupted("interrupted before the first model was saved: nothing "
+                                      "was saved") from None
+        files = ", ".join(str(path) for path in saved)
+        raise TrainingInterrupted(
+            f"interrupted: {files} {'is' if len(saved) == 1 else 'are'} saved and complete, but "
+            "samplers.csv and samples.png were not all written; a saved model's log-likelihood of "
+            f"the table comes out again with: dlcore rbm evaluate {shlex.quote(str(saved[0]))} "
+            f"--binarize --ais --runs {ais_runs} --temperatures {ais_temperatures} "
+            f"--reverse-rows {reverse_rows}") from None
 
 
 @homework.command("samplers")
@@ -141,48 +185,38 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
     baseline = independent_pixels(train, test)
     click.echo(f"independent pixels: {baseline:.2f} nats per held-out image")
     rows, pictures = [], []
-    for name in names:
-        options = row_options(name, chains, pt_chains, n_temperatures, max_temperature)
-        rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
-                                  momentum=momentum, weight_decay=weight_decay,
-                                  batch_size=batch_size, epochs=epochs, seed=seed,
-                                  backend=backend, **options)
-        started = time.perf_counter()
-        rbm.fit(train)
-        seconds = time.perf_counter() - started
-        # what `dlcore rbm evaluate --binarize` reads back: the data set, the split's seed
-        rbm.training_record_ = training_record(dataset, range(10), len(train), binarized=True,
-                                               sampler=name)
-        save_trained_model(rbm, folder / f"{name}.h5")   # no room in --out: kept elsewhere
-        result = rbm.log_likelihood(test, n_runs=ais_runs, n_temperatures=ais_temperatures,
-                                    seed=seed, reverse_rows=reverse_rows)
-        low, high = result.interval
-        publish_metrics(**{f"{name}_log_likelihood": result.mean})
-        swaps = rbm.history.get("swap_acceptance", [float("nan")])[-1]
-        rows.append({"sampler": ROWS[name][0], "updates": updates,
-                     "train_seconds": f"{seconds:.1f}", "ais_log_likelihood": f"{result.mean:.2f}",
-                     "interval_low": f"{low:.2f}", "interval_high": f"{high:.2f}",
-                     "raise_bracket": ("" if result.bracket is None
-                                       else f"{result.bracket[0]:.2f}"),
-                     "swap_acceptance": "" if np.isnan(swaps) else f"{swaps:.3f}",
-                     "options": " ".join(f"{k}={describe(v)}" for k, v in options.items())})
-        swap_text = "" if np.isnan(swaps) else f", swap acceptance {swaps:.2f}"
-        click.echo(f"{ROWS[name][0]:>5}: {result.mean:8.2f} nats per held-out image (95% "
-                   f"interval {low:.2f} to {high:.2f}), trained in {seconds:.0f} s{swap_text}")
-        pictures.append(rbm.sample(SAMPLES_PER_ROW, sample_steps, sampler="gibbs", seed=seed,
-                                   probabilities=True))
-    publish_metrics(independent_pixels_log_likelihood=baseline)
-    rows.append({"sampler": "independent pixels", "updates": 0, "train_seconds": "",
-                 "ais_log_likelihood": f"{baseline:.2f}", "interval_low": "",
-                 "interval_high": "", "raise_bracket": "", "swap_acceptance": "",
-                 "options": "exact"})
-    with atomic_open(folder / "samplers.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    side = int(round(np.sqrt(train.shape[1])))
-    viz.save_tiles(np.concatenate(pictures).reshape(-1, side, side), folder / "samples.png",
-                   n_columns=SAMPLES_PER_ROW, scale=None,
-                   title="rows: " + ", ".join(ROWS[name][0] for name in names)
-                   + f" ({sample_steps} Gibbs steps)")
+    # a Ctrl-C once a model is saved says what --out holds and how to get its figure
+    with telling_what_was_saved(folder, names, ais_runs, ais_temperatures, reverse_rows):
+        for name in names:
+            options = row_options(name, chains, pt_chains, n_temperatures, max_temperature)
+            rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate,
+                                      momentum=momentum, weight_decay=weight_decay,
+                                      batch_size=batch_size, epochs=epochs, seed=seed,
+                                      backend=backend, **options)
+            started = time.perf_counter()
+            rbm.fit(train)
+            seconds = time.perf_counter() - started
+            # what `dlcore rbm evaluate --binarize` reads back: the data set, the split's seed
+            rbm.training_record_ = training_record(dataset, range(10), len(train),
+                                                   binarized=True, sampler=name)
+            save_trained_model(rbm, folder / f"{name}.h5")   # no room in --out: kept elsewhere
+            result = rbm.log_likelihood(test, n_runs=ais_runs, n_temperatures=ais_temperatures,
+                                        seed=seed, reverse_rows=reverse_rows)
+            rows.append(table_row(name, rbm, result, updates, seconds, options))
+            pictures.append(rbm.sample(SAMPLES_PER_ROW, sample_steps, sampler="gibbs",
+                                       seed=seed, probabilities=True))
+        publish_metrics(independent_pixels_log_likelihood=baseline)
+        rows.append({"sampler": "independent pixels", "updates": 0, "train_seconds": "",
+                     "ais_log_likelihood": f"{baseline:.2f}", "interval_low": "",
+                     "interval_high": "", "raise_bracket": "", "swap_acceptance": "",
+                     "options": "exact"})
+        with atomic_open(folder / "samplers.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        side = int(round(np.sqrt(train.shape[1])))
+        viz.save_tiles(np.concatenate(pictures).reshape(-1, side, side),
+                       folder / "samples.png", n_columns=SAMPLES_PER_ROW, scale=None,
+                       title="rows: " + ", ".join(ROWS[name][0] for name in names)
+                       + f" ({sample_steps} Gibbs steps)")
     click.echo(f"wrote samplers.csv, samples.png and {len(names)} models to {folder}")

@@ -103,3 +103,44 @@ def test_rbm_evaluate_binarize_reproduces_the_samplers_figure(tmp_path):
     expected = dlcore.load(model).log_likelihood(x, method="exact").mean
     assert float(exact.split(":")[1].split()[0]) == pytest.approx(expected, abs=1e-3)
     assert dlcore.load(model).training_record_["dataset"] == "mnist-5k"
+
+
+@pytest.mark.parametrize("interrupted_call", [1, 2], ids=["first fit", "second AIS"])
+def test_ctrl_c_names_the_saved_models_and_the_command_that_measures_one(
+        tmp_path, monkeypatch, interrupted_call):
+    """samplers has no --resume: a Ctrl-C says which models are saved and prints the rbm
+    evaluate command that gives a saved model's figure, which then is the run's."""
+    import shlex
+
+    from dlcore.cli._common import INTERRUPTED_EXIT_CODE
+    name = "fit" if interrupted_call == 1 else "log_likelihood"
+    original, calls = getattr(dlcore.BernoulliRBM, name), []
+
+    def interrupted(self, *arguments, **options):
+        calls.append(1)
+        if len(calls) == interrupted_call:
+            raise KeyboardInterrupt
+        return original(self, *arguments, **options)
+
+    monkeypatch.setattr(dlcore.BernoulliRBM, name, interrupted)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1,pcd", *TINY,
+                                       "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    [message] = [line for line in result.output.splitlines() if line.startswith("dlcore:")]
+    if interrupted_call == 1:
+        assert message == "dlcore: interrupted before the first model was saved: nothing was saved"
+        return
+    assert message.startswith(f"dlcore: interrupted: {out / 'cd1.h5'}, {out / 'pcd.h5'} are "
+                              "saved and complete, but samplers.csv and samples.png were not "
+                              "all written; ")
+    printed = next(line for line in result.output.splitlines() if line.strip().startswith(
+        "CD-1:")).split()[1]
+    words = shlex.split(message.split(" with: ", 1)[1])
+    assert words[:4] == ["dlcore", "rbm", "evaluate", str(out / "cd1.h5")]
+    evaluated = CliRunner().invoke(main, [*words[1:], "--backend", "reference"])
+    assert evaluated.exit_code == 0, evaluated.output
+    line = next(line for line in evaluated.output.splitlines()
+                if line.startswith("log-likelihood (AIS):"))
+    assert f"{float(line.split()[2]):.2f}" == printed
