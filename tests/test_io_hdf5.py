@@ -867,6 +867,38 @@ def test_a_history_series_longer_than_the_epochs_the_file_records_is_refused_unr
         in dio.describe(rbm_copy)
 
 
+def test_a_compressed_chunk_far_larger_than_its_dataset_is_refused_before_it_is_inflated(
+        rbm_copy):
+    """HDF5 inflates a whole chunk to read one number of it: W (6 x 3 floats) stored in one
+    gzipped chunk declared 64 MiB (4096 x 4096) takes about 64 kB of file, within the budget
+    of 1,000 times the file's size, and would make every load allocate and inflate 64 MiB
+    (2 GiB from a 2 MB file)."""
+    with h5py.File(rbm_copy, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        h5file.create_dataset("W", data=weights, maxshape=(None, None), chunks=(4096, 4096),
+                              compression="gzip")
+    assert os.path.getsize(rbm_copy) * guarded.MAX_COMPRESSION_RATIO > 64 * 2**20
+    message = load_error(rbm_copy)
+    assert ("dataset 'W' of shape (6, 3) (72 bytes) is stored in compressed chunks of shape "
+            "(4096, 4096) (64.0 MiB), which reading it would inflate whole") in message
+    assert "\n" not in message
+    [line] = [line for line in dio.describe(rbm_copy).splitlines() if line.startswith("  W ")]
+    assert "(not read: dataset 'W' of shape (6, 3) (72 bytes) is stored in compressed chunks" \
+        in line
+
+
+def test_compressed_chunks_a_little_past_the_array_still_load(rbm_copy):
+    """h5py's own chunking of a resizable array (a chunk of up to 1 MiB, beyond the array's
+    edge) is no bomb."""
+    with h5py.File(rbm_copy, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        h5file.create_dataset("W", data=weights, maxshape=(None, None), chunks=(512, 512),
+                              compression="gzip")
+    np.testing.assert_array_equal(dlcore.load(rbm_copy).components_.T, weights)
+
+
 def test_every_model_class_loads_its_history_within_the_epochs_it_records(tmp_path):
     """The bound holds for the saved files: a DBN's series of each RBM and of the up-down
     fine-tuning are bounded by the largest of its counters, an RBM trained on by

@@ -62,6 +62,11 @@ MAX_ATTRIBUTES = 1_000
 MAX_NDIM = 8
 #: Filtered (compressed) data may expand by at most this factor over its size in the file.
 MAX_COMPRESSION_RATIO = 1_000
+#: The largest chunk of a dataset read, unless the dataset itself is larger: HDF5 inflates a
+#: whole chunk to read any element of it, and a chunk may be declared far larger than its
+#: dataset (up to 4 GiB for a dataset of one number; h5py and Keras write chunks of at most
+#: 1 MiB).
+MAX_CHUNK_BYTES = 16 * 2**20
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SZIP,
@@ -295,6 +300,10 @@ class ModelFileReader:
         self.check_dtype(dataset, path)
         filters = self._check_storage(dataset, path)
         n_bytes = math.prod(shape) * dataset.dtype.itemsize
+        if filters:
+            # HDF5 inflates every chunk the array touches whole, the part of the edge chunks
+            # beyond the array included: that is what reading it costs.
+            n_bytes = self._chunked_bytes(dataset, path, n_bytes)
         charged = dataset.id in self._charged
         if charged:
             budget = math.inf   # read (and counted) before, e.g. by a layout check
@@ -324,6 +333,25 @@ class ModelFileReader:
                      finite: bool = True) -> np.ndarray:
         """:meth:`dataset` then :meth:`read_array`."""
         return self.read_array(self.dataset(path, shape, kinds), path, finite)
+
+    def _chunked_bytes(self, dataset: h5py.Dataset, path: str, n_bytes: int) -> int:
+        """The bytes HDF5 inflates to read the whole of the filtered ``dataset`` (``n_bytes``
+        of array): its chunks, edge chunks whole. A chunk larger than both the array and
+        :data:`MAX_CHUNK_BYTES` is refused, since reading one number of it allocates and
+        inflates all of it (a decompression bomb of a few MB declared a 2 GiB chunk for an
+        array of one number)."""
+        chunks = dataset.chunks
+        if not chunks or len(chunks) != len(dataset.shape):
+            return n_bytes
+        itemsize = dataset.dtype.itemsize
+        chunk_bytes = math.prod(chunks) * itemsize
+        if chunk_bytes > max(n_bytes, MAX_CHUNK_BYTES):
+            raise self.error(f"dataset '{path}' of shape {shape_text(dataset.shape)} "
+                             f"({size_text(n_bytes)}) is stored in compressed chunks of shape "
+                             f"{shape_text(chunks)} ({size_text(chunk_bytes)}), which reading "
+                             f"it would inflate whole (a decompression bomb)")
+        return math.prod(-(-length // chunk) * chunk
+                         for length, chunk in zip(dataset.shape, chunks)) * itemsize
 
     def _check_storage(self, dataset: h5py.Dataset, path: str) -> list:
         if dataset.is_virtual:
