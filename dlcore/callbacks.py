@@ -458,8 +458,13 @@ class ReduceLROnPlateau(_Monitored):
     verbose : 0 silent, 1 a line on stderr at each reduction
 
     The optimiser's learning rate must be a number (not a schedule). The reduced rate is the
-    optimiser's, so a saved model keeps it; the waiting counts start again in each fit. As
-    Keras's, it writes the epoch's rate (before a reduction) into the epoch's logs as
+    optimiser's, so a saved model keeps it; the waiting counts (the best value, the epochs
+    waited, the cooldown left) start again in each fit, except in the first fit of a network
+    loaded from a file (a :class:`ModelCheckpoint`'s): ``fit`` keeps them in
+    ``model.callback_state["ReduceLROnPlateau"]``, which ``dlcore.save`` stores, and hands them
+    to a ``ReduceLROnPlateau`` of the same monitor, so that the resumed fit reduces the rate
+    at the epochs the uninterrupted one would (Keras's starts its counts again). As Keras's,
+    it writes the epoch's rate (before a reduction) into the epoch's logs as
     ``learning_rate``, which the fit's History, and the callbacks listed after it, see.
     """
 
@@ -472,6 +477,7 @@ class ReduceLROnPlateau(_Monitored):
         self.cooldown = check_int(cooldown, "cooldown", minimum=0)
         self.min_lr = check_float(min_lr, "min_lr", low=0.0)
         self.verbose = check_int(verbose, "verbose", minimum=0)
+        self._resumed = False
         self._reset()
 
     def _reset(self):
@@ -479,7 +485,58 @@ class ReduceLROnPlateau(_Monitored):
 
     def on_train_begin(self, logs=None):
         _constant_learning_rate(self.model, "ReduceLROnPlateau")
+        if self._resumed:
+            self._resumed = False  # set_state's values hold for this fit only
+            return
         self._reset()
+
+    def get_state(self):
+        """What a resumed fit needs: the monitor, the best value (absent before a finite
+        one), the epochs waited and the cooldown epochs left, as a dict of numbers. ``fit``
+        keeps it in ``model.callback_state["ReduceLROnPlateau"]``, which ``dlcore.save``
+        stores."""
+        state = {"monitor": self.monitor, "wait": int(self.wait),
+                 "cooldown_counter": int(self.cooldown_counter)}
+        if math.isfinite(self.best):
+            state["best"] = float(self.best)
+        return state
+
+    @staticmethod
+    def check_state(state):
+        """Raise ValueError, naming the entry, unless ``state`` is one :meth:`get_state` could
+        have written: ``monitor`` a name, ``best`` a finite number (when present), ``wait``
+        and ``cooldown_counter`` non-negative integers."""
+        if not isinstance(state, dict):
+            raise ValueError("the ReduceLROnPlateau state is not a group of values")
+        if not isinstance(state.get("monitor"), str) or not state["monitor"]:
+            raise ValueError(f"the ReduceLROnPlateau state has no monitored quantity 'monitor' "
+                             f"(got {state.get('monitor')!r})")
+        for name, kind in (("best", "finite number"), ("wait", "non-negative integer"),
+                           ("cooldown_counter", "non-negative integer")):
+            if name == "best" and name not in state:
+                continue
+            value = state.get(name)
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.item()
+            number = not isinstance(value, (bool, np.bool_)) and isinstance(
+                value, (int, float, np.number))
+            if not number or not math.isfinite(value) or (name != "best" and (
+                    value < 0 or value != int(value))):
+                raise ValueError(f"the ReduceLROnPlateau state has no {kind} {name!r} "
+                                 f"(got {value!r})")
+
+    def set_state(self, state):
+        """Continue from :meth:`get_state`'s ``state`` (of the same monitor) in the next fit,
+        as if the interrupted fit had gone on. ValueError when ``state`` is malformed
+        (:meth:`check_state`)."""
+        self.check_state(state)
+        if state["monitor"] != self.monitor:
+            raise ValueError(f"the saved ReduceLROnPlateau state monitors "
+                             f"{state['monitor']!r}, not {self.monitor!r}")
+        self.best = float(state["best"]) if "best" in state else self._worst()
+        self.wait = int(state["wait"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+        self._resumed = True
 
     def on_epoch_end(self, epoch, logs=None):
         _log_learning_rate(self.model, logs)

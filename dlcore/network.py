@@ -38,7 +38,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
-from dlcore.callbacks import EarlyStopping
+from dlcore.callbacks import EarlyStopping, ReduceLROnPlateau
 from dlcore.functional import (
     Model,
     SymbolicTensor,
@@ -466,7 +466,8 @@ class Sequential(Model):
         if self.optimizer is not None and hasattr(self.optimizer, "backend"):
             training["optimizer"] = self.optimizer.get_state(self._parameters)
         if self.callback_state:
-            # what a resumed fit needs of its callbacks (EarlyStopping's best epoch and weights)
+            # what a resumed fit needs of its callbacks (EarlyStopping's best epoch and weights,
+            # ReduceLROnPlateau's counts)
             training["callbacks"] = self.callback_state
         return {"layers": layers, "training": training}
 
@@ -496,6 +497,8 @@ class Sequential(Model):
         if "EarlyStopping" in callbacks:   # checked here: a bad file fails at load, not in fit
             EarlyStopping.check_state(callbacks["EarlyStopping"],
                                       [weight.shape for weight in weights])
+        if "ReduceLROnPlateau" in callbacks:
+            ReduceLROnPlateau.check_state(callbacks["ReduceLROnPlateau"])
         optimizer_state = training.get("optimizer")
         optimizer = None
         if optimizer_state is not None and self.optimizer is not None:

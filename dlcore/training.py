@@ -93,7 +93,14 @@ import numpy as np
 from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.batches import epoch_order, mini_batches
-from dlcore.callbacks import Callback, EarlyStopping, History, ProgressBar, format_logs
+from dlcore.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    ReduceLROnPlateau,
+    format_logs,
+)
 from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
@@ -156,6 +163,9 @@ def add_batch_penalty(first, last, partial_sums, n_rows, totals):
         totals[0] += n_rows * total
 
 
+#: The callbacks whose state a network's file keeps (``model.callback_state``, saved under
+#: ``training/callbacks``) and hands to the first fit after loading.
+RESUMED_CALLBACKS = (EarlyStopping, ReduceLROnPlateau)
 #: elements of a weight tensor per block of :func:`penalty_blocks`
 PENALTY_BLOCK = 4096
 
@@ -827,20 +837,22 @@ class TrainingLoop:
         return callbacks
 
     def _resume_callbacks(self, callbacks):
-        """After the model's ``set_state`` (a loaded checkpoint), hand the saved early-stopping
-        state to the first :class:`EarlyStopping` of ``callbacks`` that monitors the same
-        quantity and was not given one with its own ``set_state``: the resumed fit then stops
-        and restores the best weights as the uninterrupted one would. Only the first fit after
-        loading."""
+        """After the model's ``set_state`` (a loaded checkpoint), hand the saved state of each
+        of :data:`RESUMED_CALLBACKS` to the first callback of its class in ``callbacks`` that
+        monitors the same quantity and was not given one with its own ``set_state``: the
+        resumed fit then stops, restores the best weights and reduces the learning rate as
+        the uninterrupted one would. Only the first fit after loading."""
         if not self._resume_callback_state:
             return
         self._resume_callback_state = False
-        saved = self.callback_state.get("EarlyStopping")
-        for callback in callbacks:
-            if (isinstance(callback, EarlyStopping) and saved is not None
-                    and not callback._resumed and callback.monitor == saved.get("monitor")):
-                callback.set_state(saved)
-                return
+        for callback_class in RESUMED_CALLBACKS:
+            saved = self.callback_state.get(callback_class.__name__)
+            for callback in callbacks:
+                if (isinstance(callback, callback_class) and saved is not None
+                        and not callback._resumed
+                        and callback.monitor == saved.get("monitor")):
+                    callback.set_state(saved)
+                    break
 
     def _fit_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
                    callbacks, divergence, validation):

@@ -248,6 +248,40 @@ def test_a_checkpoint_in_the_warm_up_of_start_from_epoch_resumes(tmp_path):
     assert stopper.best_epoch == 3 and stopper.stopped_epoch is None
 
 
+def test_a_fit_resumed_from_a_checkpoint_reduces_the_rate_as_the_uninterrupted_one(tmp_path):
+    """docs/networks.md's recipe, ModelCheckpoint beside ReduceLROnPlateau: the plateau's
+    counts (best, wait, cooldown) of the checkpoint's epoch are in the file, so that the
+    resumed fit halves the rate at the epochs the uninterrupted one does. They started again
+    at 0: the rates were 0.5, 0.5, 0.25, 0.125, 0.125, 0.125, ... against 0.125, 0.0625."""
+    def plateau():
+        return ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=0.05,
+                                 cooldown=1)
+
+    whole = network(0.5)
+    fit(whole, 8, [plateau()])
+    interrupted = network(0.5)
+    fit(interrupted, 5, [ModelCheckpoint(tmp_path / "ckpt.h5"), plateau()])
+    resumed = dlcore.load(tmp_path / "ckpt.h5")
+    fit(resumed, 8 - resumed.epochs_done, [plateau()])
+    assert resumed.history["learning_rate"] == whole.history["learning_rate"]
+    assert len(set(whole.history["learning_rate"][5:])) > 1   # a reduction after the resume
+    for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    state = resumed.callback_state["ReduceLROnPlateau"]
+    assert state["monitor"] == "loss" and state["wait"] >= 0 and "best" in state
+
+
+def test_a_damaged_reduce_lr_on_plateau_state_is_refused_at_load(tmp_path):
+    import h5py
+    model = network(0.5)
+    fit(model, 2, [ModelCheckpoint(tmp_path / "ckpt.h5"), ReduceLROnPlateau(monitor="loss")])
+    with h5py.File(tmp_path / "ckpt.h5", "r+") as h5file:
+        h5file["training/callbacks/ReduceLROnPlateau"].attrs["wait"] = -3
+    with pytest.raises(dlcore.ModelFileError,
+                       match="ReduceLROnPlateau state has no non-negative integer 'wait'"):
+        dlcore.load(tmp_path / "ckpt.h5")
+
+
 def test_reduce_lr_on_plateau_in_a_fit_and_its_refusals():
     model = network()
     fit(model, 4, [ReduceLROnPlateau(monitor="val_loss", mode="max", patience=0,
