@@ -378,6 +378,12 @@ class ModelCheckpoint(_Monitored):
     Attributes
     ----------
     best : the best value seen;  last_path : the file saved last (None before one)
+
+    With ``save_best_only`` (and no ``initial_value_threshold``), the first fit of a network
+    loaded from a file (a resumed run) starts from the best value of ``monitor`` in the
+    network's history, as the interrupted run's callback had it: its best file is then
+    replaced only by a better epoch, not by the first epoch after the resume (Keras's starts
+    from nothing).
     """
 
     #: run after the other callbacks of an epoch: the file then holds their state of it
@@ -408,6 +414,18 @@ class ModelCheckpoint(_Monitored):
         self.best = self._worst() if self.initial_value_threshold is None \
             else self.initial_value_threshold
         self.last_path = None
+
+    def continue_from_history(self, history):
+        """Take the best value of ``monitor`` in ``history`` (a loaded network's, per epoch;
+        gaps and non-finite values left out) as :attr:`best`, unless this callback saves
+        every epoch, was given ``initial_value_threshold`` or has seen a value already."""
+        if not self.save_best_only or self.initial_value_threshold is not None \
+                or self.best != self._worst():
+            return
+        values = [float(value) for value in history.get(self.monitor, ())
+                  if value is not None and math.isfinite(float(value))]
+        if values:
+            self.best = max(values) if self.mode == "max" else min(values)
 
     def _path(self, epoch, logs):
         try:

@@ -97,6 +97,7 @@ from dlcore.callbacks import (
     Callback,
     EarlyStopping,
     History,
+    ModelCheckpoint,
     ProgressBar,
     ReduceLROnPlateau,
     format_logs,
@@ -616,9 +617,10 @@ class TrainingLoop:
     def continue_callback_state(self, callback_state):
         """Keep ``callback_state`` ({callback class name: its get_state()}, e.g. from a model
         file) for the next ``fit``, which continues it in its callbacks of the same kind and
-        monitor (see :meth:`_resume_callbacks`)."""
+        monitor (see :meth:`_resume_callbacks`); that fit resumes a run even when the state is
+        empty (a best-only checkpoint continues from the loaded history)."""
         self.callback_state = callback_state
-        self._resume_callback_state = bool(callback_state)
+        self._resume_callback_state = True
 
     # -- inputs -------------------------------------------------------------------------
     def _checked_inputs(self, x, name="x"):
@@ -841,10 +843,15 @@ class TrainingLoop:
         of :data:`RESUMED_CALLBACKS` to the first callback of its class in ``callbacks`` that
         monitors the same quantity and was not given one with its own ``set_state``: the
         resumed fit then stops, restores the best weights and reduces the learning rate as
-        the uninterrupted one would. Only the first fit after loading."""
+        the uninterrupted one would; and a :class:`ModelCheckpoint` that saves the best epochs
+        only starts from the best of the loaded history, so that its file is not replaced by
+        a worse epoch. Only the first fit after loading."""
         if not self._resume_callback_state:
             return
         self._resume_callback_state = False
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                callback.continue_from_history(self.history)
         for callback_class in RESUMED_CALLBACKS:
             saved = self.callback_state.get(callback_class.__name__)
             for callback in callbacks:

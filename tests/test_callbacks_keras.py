@@ -97,6 +97,33 @@ def test_save_best_only_saves_the_epochs_that_improve_and_the_file_is_the_best_m
     assert len(set(saved_at)) == len(improved) >= 1
 
 
+def test_a_resumed_fit_replaces_the_best_checkpoint_only_with_a_better_epoch(tmp_path):
+    """A run that keeps its best epoch (save_best_only) and its last, interrupted after epoch
+    3 and resumed from the last: the best file still holds epoch 2, as the uninterrupted
+    run's does. The resumed fit's checkpoint started from no best, so that epoch 4, worse
+    than epoch 2, replaced it: the best model of the run was lost."""
+    def checkpoints(folder):
+        return [ModelCheckpoint(folder / "best.h5", save_best_only=True),
+                ModelCheckpoint(folder / "last.h5")]
+
+    whole = network()
+    fit(whole, 5, checkpoints(tmp_path / "whole"))
+    losses = whole.history["val_loss"]
+    best_epoch = int(np.argmin(losses)) + 1
+    assert best_epoch <= 3 and min(losses[3:]) > min(losses[:3])   # no better epoch after 3
+    interrupted = network()
+    fit(interrupted, 3, checkpoints(tmp_path / "part"))
+    resumed = dlcore.load(tmp_path / "part" / "last.h5")
+    fit(resumed, 5 - resumed.epochs_done, checkpoints(tmp_path / "part"))
+    for folder in ("whole", "part"):
+        assert dlcore.load(tmp_path / folder / "best.h5").epochs_done == best_epoch
+    # given a threshold of its own, a resumed checkpoint takes it
+    again = dlcore.load(tmp_path / "part" / "last.h5")
+    fit(again, 1, [ModelCheckpoint(tmp_path / "new.h5", save_best_only=True,
+                                   initial_value_threshold=10.0)])
+    assert os.path.exists(tmp_path / "new.h5")
+
+
 def test_weights_only_checkpoints_and_bad_settings(tmp_path):
     model = network()
     fit(model, 1, [ModelCheckpoint(tmp_path / "w.weights.h5", save_weights_only=True)])
