@@ -14,11 +14,15 @@ with wrong types or hostile class names (``os.system``, ``__import__``); dataset
 shapes (chunked, with no data written, so the file stays small); groups replaced by datasets and
 datasets by groups; attributes removed or of another type; ``format_version`` changed; soft,
 external, cyclic and fan-out (DAG) hard links; groups, datasets and attributes whose names are
-not valid UTF-8; history series of millions of values compressed to a few kB; huge or negative
-integers in the hyperparameters (a LeNet-5 layer's padding, stride, filters or units among
-them); in Keras files, the ``layer_names``/``weight_names`` lists replaced (numbers, 2-D, 100,000
-names, names climbing out of their group) and layers carrying code (a ``Lambda`` with bytecode, a
-custom object) added.
+not valid UTF-8; history series of millions of values compressed to a few kB; a dataset in a
+gzipped chunk declared far larger than it (a decompression bomb); datasets stored outside the
+file (external raw storage, a virtual dataset), as an empty dataspace, a scalar or of an array
+type; attributes and datasets of types no model file holds (enum, opaque, variable-length,
+object and region references, compound, long double); the HDF5 file cut short or with bytes
+flipped; huge or negative integers in the hyperparameters (a LeNet-5 layer's padding, stride,
+filters or units among them); in Keras files, the ``layer_names``/``weight_names`` lists
+replaced (numbers, 2-D, 100,000 names, names climbing out of their group) and layers carrying
+code (a ``Lambda`` with bytecode, a custom object) added.
 
 Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
@@ -30,7 +34,10 @@ Every copy is loaded with ``dlcore.load`` in a worker process that has an addres
 - ``internal-exception``: any other exception (counted by type);
 - ``non-finite-load``: loaded, but with a NaN or infinite parameter;
 - ``loaded-but-broken``: loaded, but using the model raised or gave non-finite numbers;
-- ``hang``: the load did not finish in time; ``crash``: the worker died (e.g. out of memory).
+- ``hang``: the load did not finish in time; ``crash``: the worker died (e.g. out of memory);
+- ``memory-hog``: loading the file raised the worker's peak resident memory by more than
+  ``--memory-hog`` bytes (128 MiB by default; measured where Linux lets a process reset its
+  peak, ``/proc/self/clear_refs``), whatever the outcome.
 
 ``dlcore.io.describe`` (what ``dlcore info`` prints) runs on every file first: it must give a
 summary or the same kind of one-line refusal; any other exception it raises counts as an
@@ -64,9 +71,13 @@ import numpy as np
 
 GOOD_OUTCOMES = ("refused-clearly", "loaded-and-works")
 BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
-                "loaded-but-broken", "hang", "crash")
+                "loaded-but-broken", "hang", "crash", "memory-hog")
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 DEFAULT_TIMEOUT = 20.0
+#: The most memory one file may take beyond what the worker held before it (peak resident
+#: set): the base models need a few MB, so a file that takes more made dlcore allocate what
+#: its contents do not justify (a decompression bomb).
+DEFAULT_MEMORY_HOG = 128 * 2**20
 BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", "keras_convnet",
               "functional", "keras_residual", "keras_same_geometry", "keras_unet",
               "keras_compiled", "keras_augmented", "keras_shared_late", "keras_weights_residual",
@@ -446,6 +457,106 @@ def long_history(h5file, rng):
     series[:] = 0
     return f"compressed history series of {length} values"
 
+def chunk_bomb(h5file, rng):
+    """A dataset rewritten with its own values in one gzipped chunk declared far larger than
+    it (64 or 256 MiB for a few numbers: a few hundred kB of file), which HDF5 inflates whole
+    to read any number of it."""
+    path = _choose(rng, [p for p in _small_datasets(h5file) if h5file[p].shape
+                         and h5file[p].dtype.kind in "biuf"])
+    if not path:
+        return "chunk bomb: no dataset"
+    values, itemsize = h5file[path][()], h5file[path].dtype.itemsize
+    chunk_bytes = int(_choose(rng, [2**26, 2**28, 2**28]))
+    side = max(1, int((chunk_bytes // itemsize) ** (1 / values.ndim)))
+    chunks = tuple(max(length, side) for length in values.shape)
+    del h5file[path]
+    h5file.create_dataset(path, data=values, maxshape=tuple(None for _ in values.shape),
+                          chunks=chunks, compression="gzip")
+    return f"{path} in a gzipped chunk of shape {chunks}"
+
+
+def odd_storage(h5file, rng):
+    """A dataset whose data lies elsewhere: external raw storage (another file's bytes, even a
+    device's) or a virtual dataset mapping another file; or whose storage is an empty
+    dataspace, a scalar, or one element of an array type."""
+    import h5py
+    path = _choose(rng, _small_datasets(h5file))
+    if not path:
+        return "odd storage: no dataset"
+    dataset = h5file[path]
+    shape, dtype = dataset.shape or (1,), dataset.dtype
+    choice = _choose(rng, ["external", "device", "virtual", "empty", "scalar", "array-dtype"])
+    del h5file[path]
+    if choice in ("external", "device"):
+        source = "/etc/passwd" if choice == "external" else "/dev/zero"
+        n_bytes = max(1, int(np.prod(shape))) * dtype.itemsize
+        h5file.create_dataset(path, shape=shape, dtype=dtype,
+                              external=[(source, 0, n_bytes)])
+    elif choice == "virtual":
+        layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
+        layout[...] = h5py.VirtualSource("/etc/passwd", "data", shape=shape, dtype=dtype)
+        h5file.create_virtual_dataset(path, layout)
+    elif choice == "empty":
+        h5file.create_dataset(path, data=h5py.Empty(dtype))
+    elif choice == "scalar":
+        h5file.create_dataset(path, data=np.asarray(1, dtype))
+    else:
+        h5file.create_dataset(path, shape=shape[:1], dtype=np.dtype((dtype, (2,))))
+    return f"{path} stored as {choice}"
+
+
+def _odd_dtype_value(h5file, rng):
+    """(value, dtype) of a type no model file holds: an enum, opaque bytes, a variable-length
+    sequence, an object or region reference, a compound, a long double."""
+    import h5py
+    target = h5file[_choose(rng, _datasets(h5file))] if _datasets(h5file) else None
+    kinds = ["enum", "opaque", "vlen", "compound", "longdouble"]
+    if target is not None:
+        kinds += ["reference", "region-reference"]
+    kind = _choose(rng, kinds)
+    if kind == "enum":
+        return kind, np.int8(42), h5py.enum_dtype({"RED": 0, "BLUE": 42}, basetype="i1")
+    if kind == "opaque":
+        return kind, np.void(b"\x00" * 7), None
+    if kind == "vlen":
+        dtype = h5py.vlen_dtype(np.int32)
+        value = np.empty(1, dtype=object)
+        value[0] = np.arange(int(rng.integers(1, 100_000)), dtype=np.int32)
+        return kind, value, dtype
+    if kind == "compound":
+        return kind, np.zeros((), dtype=[("a", "f4"), ("b", "S3")]), None
+    if kind == "longdouble":
+        return kind, np.longdouble(1.5), None
+    if kind == "reference":
+        return kind, target.ref, h5py.ref_dtype
+    return kind, target.regionref[()] if target.shape == () else target.regionref[:1], \
+        h5py.regionref_dtype
+
+
+def odd_dtype_attribute(h5file, rng):
+    """An attribute, new or in place of one the model needs, of a type no model file holds."""
+    owner = h5file[_choose(rng, ["/"] + _attribute_owners(h5file) + _groups(h5file))]
+    names = list(owner.attrs)
+    name = _choose(rng, names) if names and rng.random() < 0.7 else "odd"
+    kind, value, dtype = _odd_dtype_value(h5file, rng)
+    if name in owner.attrs:
+        del owner.attrs[name]
+    owner.attrs.create(name, value, dtype=dtype)
+    return f"attribute {name} of {owner.name} set to a {kind}"
+
+
+def odd_dtype_dataset(h5file, rng):
+    """A dataset, new or in place of one the model needs, of a type no model file holds."""
+    paths = _small_datasets(h5file)
+    path = _choose(rng, paths) if paths and rng.random() < 0.7 else "training/odd"
+    kind, value, dtype = _odd_dtype_value(h5file, rng)
+    if path in h5file:
+        del h5file[path]
+    h5file.create_dataset(path, data=np.asarray([value] * 3, dtype=dtype or np.asarray(
+        value).dtype) if kind != "vlen" else np.concatenate([value] * 3), dtype=dtype)
+    return f"dataset {path} holding a {kind}"
+
+
 # -- the hyperparameter JSON --------------------------------------------------------------
 def _json_attribute_owners(h5file):
     owners = []
@@ -710,6 +821,25 @@ def mutate_archive(members, archive_path, rng):
     return damage and f"archive: {damage}"
 
 
+def damage_bytes(path, rng):
+    """The saved HDF5 file cut short or with a few bytes flipped (a copy that failed, a bad
+    disk): its superblock, object headers, B-trees or heaps damaged."""
+    with open(path, "rb") as stream:
+        data = bytearray(stream.read())
+    if rng.random() < 0.5:
+        cut = int(rng.integers(0, len(data)))
+        data = data[:cut]
+        damage = f"file cut at byte {cut} of {len(data)}"
+    else:
+        positions = rng.integers(0, len(data), size=int(rng.integers(1, 8)))
+        for position in positions:
+            data[position] ^= int(rng.integers(1, 256))
+        damage = f"bytes flipped at {sorted(int(p) for p in positions)}"
+    with open(path, "wb") as stream:
+        stream.write(bytes(data))
+    return damage
+
+
 MUTATIONS = [
     (delete_dataset, 8), (delete_group, 3), (reshape_dataset, 8), (retype_dataset, 8),
     (non_finite_dataset, 8), (huge_dataset, 8), (group_to_dataset, 4), (dataset_to_group, 4),
@@ -717,7 +847,8 @@ MUTATIONS = [
     (change_format_version, 3), (hostile_model_class, 3), (truncate_json, 5), (nest_json, 4),
     (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1), (huge_config_integer, 8),
     (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
-    (non_utf8_attribute_name, 3), (long_history, 2),
+    (non_utf8_attribute_name, 3), (long_history, 2), (chunk_bomb, 2), (odd_storage, 3),
+    (odd_dtype_attribute, 4), (odd_dtype_dataset, 3),
 ]
 
 
@@ -747,6 +878,8 @@ def make_fuzzed_files(base_paths, folder, n_files, seed):
                     # A mutation that does not apply to this file (e.g. its target was deleted
                     # by the previous one): the file is still a valid test case.
                     descriptions.append(f"{function.__name__} skipped ({type(error).__name__})")
+        if not archive and rng.random() < 0.1:
+            descriptions.append(damage_bytes(path, rng))
         if archive:
             packed = path[:-len(".h5")] + ".keras"
             descriptions.append(pack_archive(path, packed, rng) or "archive: intact")
@@ -841,7 +974,21 @@ def _alarm(signum, frame):
     raise _Timeout
 
 
-def worker_main(memory_limit, timeout, warmup=()):
+def _peak_resident_bytes(reset=False):
+    """This process's peak resident memory (``VmHWM``), first reset to the present when
+    ``reset``; None where Linux's /proc does not offer it."""
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as stream:
+                stream.write("5")
+        with open("/proc/self/status") as stream:
+            fields = dict(line.split(":", 1) for line in stream if ":" in line)
+        return int(fields["VmHWM"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def worker_main(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG):
     """Read file paths from stdin, one a line; print one JSON result a line. The ``warmup``
     files (the intact bases) are loaded and used first, untimed: the first use of each kind of
     model in a fresh process loads its kernels from the cache (seconds, more on a busy
@@ -857,6 +1004,7 @@ def worker_main(memory_limit, timeout, warmup=()):
     for line in sys.stdin:
         path = line.rstrip("\n")
         print(json.dumps({"start": path}), flush=True)
+        before = _peak_resident_bytes(reset=True)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             outcome, detail = classify(path, load_for_fuzz, ModelFileError, describe)
@@ -866,15 +1014,20 @@ def worker_main(memory_limit, timeout, warmup=()):
             outcome, detail = "internal-exception", "MemoryError (outside load)"
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        after = _peak_resident_bytes()
+        if before is not None and after is not None and after - before > memory_hog:
+            outcome, detail = "memory-hog", (f"{(after - before) / 2**20:.0f} MiB more at the "
+                                             f"peak ({outcome}: {detail[:200]})")
         print(json.dumps({"path": path, "outcome": outcome, "detail": detail}), flush=True)
 
 
 # --------------------------------------------------------------------------------------------
 # The driver
 # --------------------------------------------------------------------------------------------
-def _start_worker(memory_limit, timeout, warmup=()):
+def _start_worker(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG):
     command = [sys.executable, os.path.abspath(__file__), "--worker",
-               "--memory-limit", str(memory_limit), "--timeout", str(timeout)]
+               "--memory-limit", str(memory_limit), "--timeout", str(timeout),
+               "--memory-hog", str(memory_hog)]
     command += [argument for path in warmup for argument in ("--warmup", path)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
@@ -884,7 +1037,8 @@ def _start_worker(memory_limit, timeout, warmup=()):
     return process, lines
 
 
-def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, warmup=()):
+def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, warmup=(),
+             memory_hog=DEFAULT_MEMORY_HOG):
     """Load every path in worker processes; returns {path: (outcome, detail)}.
 
     A worker that stops answering (stuck in C code past the alarm) is killed and the file
@@ -893,7 +1047,7 @@ def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, 
     results = {}
     pending = list(paths)
     while pending:
-        process, lines = _start_worker(memory_limit, timeout, warmup)
+        process, lines = _start_worker(memory_limit, timeout, warmup, memory_hog)
         process.stdin.write("".join(f"{path}\n" for path in pending))
         process.stdin.close()
         current = None
@@ -921,7 +1075,7 @@ def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, 
 
 
 def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
-             timeout=DEFAULT_TIMEOUT):
+             timeout=DEFAULT_TIMEOUT, memory_hog=DEFAULT_MEMORY_HOG):
     """Make ``n_files`` fuzzed files and load them all.
 
     Returns
@@ -936,7 +1090,7 @@ def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
         base_paths = save_base_models(folder)
         files = make_fuzzed_files(base_paths, folder, n_files, seed)
         results = load_all([path for path, _, _ in files], memory_limit, timeout,
-                           warmup=list(base_paths.values()))
+                           warmup=list(base_paths.values()), memory_hog=memory_hog)
     finally:
         if own_folder:
             shutil.rmtree(folder, ignore_errors=True)
@@ -955,6 +1109,9 @@ def main(argv=None):
                         help="address-space limit of a worker, bytes")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help="seconds allowed per file")
+    parser.add_argument("--memory-hog", type=int, default=DEFAULT_MEMORY_HOG,
+                        help="the most bytes loading one file may add to a worker's peak "
+                             "resident memory")
     parser.add_argument("--keep", metavar="FOLDER", help="write the files here and keep them")
     parser.add_argument("--show", type=int, default=5,
                         help="examples to print of each bad outcome")
@@ -965,13 +1122,13 @@ def main(argv=None):
     parser.add_argument("--warmup", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.memory_limit, args.timeout, args.warmup)
+        worker_main(args.memory_limit, args.timeout, args.warmup, args.memory_hog)
         return 0
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     started = time.perf_counter()
     counts, exceptions, records = run_fuzz(args.files, args.seed, args.keep, args.memory_limit,
-                                           args.timeout)
+                                           args.timeout, args.memory_hog)
     print(f"{args.files} fuzzed model files (seed {args.seed}) in "
           f"{time.perf_counter() - started:.0f} s:")
     for outcome in GOOD_OUTCOMES + BAD_OUTCOMES:

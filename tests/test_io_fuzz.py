@@ -38,3 +38,32 @@ def test_no_fuzzed_model_file_gives_an_internal_error_a_non_finite_model_or_a_ha
     counts = assert_every_file_refused_clearly_or_works(150, 7, tmp_path)
     # The mutations are not all fatal: some copies still load (e.g. a deleted history series).
     assert counts["refused-clearly"] > 0 and counts["loaded-and-works"] > 0
+
+
+@pytest.mark.parametrize("mutation, copies", [(model_file_fuzzer.chunk_bomb, 2),
+                                              (model_file_fuzzer.odd_storage, 10),
+                                              (model_file_fuzzer.odd_dtype_attribute, 10),
+                                              (model_file_fuzzer.odd_dtype_dataset, 10)])
+def test_the_storage_and_type_mutations_make_files_that_are_refused_or_work(
+        tmp_path, mutation, copies):
+    """The fuzzer's mutations of a dataset's storage (a decompression bomb's chunk, data
+    outside the file) and of the types of attributes and datasets, each applied to copies of
+    a saved RBM, give files that are refused in one line or load and work."""
+    import h5py
+    import numpy as np
+
+    import dlcore
+    from dlcore.io import ModelFileError, describe
+    data = (np.random.default_rng(0).random((16, 6)) < 0.5).astype(np.float32)
+    base = tmp_path / "rbm.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
+                                    backend="reference").fit(data), base)
+    rng = np.random.default_rng(48)
+    for index in range(copies):
+        path = tmp_path / f"copy{index}.h5"
+        path.write_bytes(base.read_bytes())
+        with h5py.File(path, "r+") as h5file:
+            what = mutation(h5file, rng)
+        outcome, detail = model_file_fuzzer.classify(str(path), dlcore.load, ModelFileError,
+                                                     describe)
+        assert outcome in model_file_fuzzer.GOOD_OUTCOMES, f"{what}: {outcome}: {detail}"
