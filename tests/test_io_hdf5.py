@@ -520,6 +520,24 @@ def test_truncated_file(model_file):
     assert "truncated" in load_error(model_file)
 
 
+@pytest.mark.parametrize("mode, locking", [("r", None), ("r+", None), ("r", True),
+                                           ("r", "best-effort")])
+def test_a_file_this_process_holds_open_with_h5py_loads(rbm_copy, mode, locking):
+    """A notebook that inspected the file with h5py (the docs' recipe) and left the handle
+    open: HDF5 refuses a second open of the file with other locking settings, and
+    dlcore.load called the intact file "a damaged or truncated HDF5 file; save the model
+    again"."""
+    expected = dlcore.load(rbm_copy)
+    handle = h5py.File(rbm_copy, mode, locking=locking)
+    try:
+        loaded = dlcore.load(rbm_copy)
+        assert "BernoulliRBM" in dio.describe(rbm_copy)
+        assert list(handle.attrs)   # the notebook's handle still reads
+    finally:
+        handle.close()
+    np.testing.assert_array_equal(loaded.components_, expected.components_)
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fraction=st.floats(0, 1, exclude_max=True))

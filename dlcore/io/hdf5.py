@@ -561,11 +561,22 @@ def _open_model_file(filename: str) -> Iterator[h5py.File]:
     """Open ``filename`` read-only, turning every HDF5 failure into a ModelFileError."""
     if not h5py.is_hdf5(filename):
         raise ModelFileError(filename, _not_hdf5_message(filename))
+    stream = None
     try:
         # locking=False: reading never needs a lock, and read-only media refuse one.
         h5file = h5py.File(filename, "r", locking=False)
     except OSError as error:
-        raise ModelFileError(filename, _damaged_message(filename, error)) from error
+        if not _open_in_this_process(error):
+            raise ModelFileError(filename, _damaged_message(filename, error)) from error
+        # An h5py.File of this process holds it open (a notebook's handle left open, even
+        # read-only), with other locking settings, which HDF5 refuses to mix: read the file
+        # through a file object of its own, which HDF5 does not match with the open one.
+        stream = open(filename, "rb")  # noqa: SIM115 - closed below, after the reads
+        try:
+            h5file = h5py.File(stream, "r")
+        except OSError as second:
+            stream.close()
+            raise ModelFileError(filename, _damaged_message(filename, second)) from second
     try:
         with h5file:
             yield h5file
@@ -578,6 +589,17 @@ def _open_model_file(filename: str) -> Iterator[h5py.File]:
         if not _raised_inside_h5py(error):
             raise
         raise ModelFileError(filename, _damaged_message(filename, error)) from error
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _open_in_this_process(error: OSError) -> bool:
+    """Whether HDF5 refused to open a file because this process holds it open already with
+    other settings (``file locking flag values don't match``, ``file is already open``),
+    not because the file is damaged."""
+    text = str(error)
+    return "locking" in text and "don't match" in text or "already open" in text
 
 
 def _raised_inside_h5py(error: BaseException) -> bool:
