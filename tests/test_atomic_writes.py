@@ -3,6 +3,7 @@ that fails before writing leaves no empty --out folder; an image --out must end 
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -296,6 +297,37 @@ def test_hdf5s_text_of_a_file_size_limit_becomes_one_line(tmp_path):
                                           r"file-size limit \(ulimit -f\)$"), \
             atomic_output_path(tmp_path / "model.h5"):
         raise RuntimeError(hdf5_text)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("error_number, reason", [
+    (13, "permission denied"), (30, "read-only file system")])
+def test_a_folder_that_takes_no_file_names_the_target_not_the_temporary(
+        tmp_path, monkeypatch, error_number, reason):
+    """dlcore.save, a ModelCheckpoint or `dlcore convert` into a folder one may not write in
+    (or on a read-only disk): the system's error named the hidden temporary file,
+    "[Errno 13] Permission denied: '.../.model.h5.tmp.1f3a9c2e'", and no fix."""
+    import os
+
+    import dlcore
+    from dlcore.io import FolderNotWritableError
+    from dlcore.io import atomic as _atomic
+    real_open = os.open
+
+    def refusing_open(path, flags, *arguments):
+        if flags & os.O_CREAT and os.path.dirname(os.fspath(path)) == str(tmp_path):
+            raise OSError(error_number, os.strerror(error_number), path)
+        return real_open(path, flags, *arguments)
+
+    model = dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="reference").fit(
+        np.eye(4, dtype=np.float32))
+    monkeypatch.setattr(_atomic.os, "open", refusing_open)
+    with pytest.raises(FolderNotWritableError) as caught:
+        dlcore.save(model, tmp_path / "model.h5")
+    assert isinstance(caught.value, PermissionError) and caught.value.errno == error_number
+    assert str(caught.value) == (f"cannot write {tmp_path / 'model.h5'}: {reason} in its "
+                                 f"folder {tmp_path} (errno {error_number}); write it to a "
+                                 f"folder you may write to")
     assert not list(tmp_path.iterdir())
 
 

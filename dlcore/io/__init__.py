@@ -7,11 +7,12 @@ for ``dlcore info``; the model <-> file protocol and the schema are described in
 and, for dlcore's own models, the layout checks of :mod:`dlcore.io.layouts`.
 
 A file that cannot be loaded is a :class:`ModelFileError` (a ``ValueError``: the file is at
-fault); a machine without room to write a file (:class:`NoRoomError`) or to unpack a
-``.keras`` archive's weights in the temporary folder (:class:`TemporaryFolderError`) is an
+fault); a machine without room to write a file (:class:`NoRoomError`), a folder that takes no
+new file (:class:`FolderNotWritableError`: no permission, a read-only disk) or a temporary
+folder without room for a ``.keras`` archive's weights (:class:`TemporaryFolderError`) is an
 ``OSError``, whose fix is the machine's (see :class:`ModelFileError`).
 """
-from dlcore.io.atomic import NoRoomError, atomic_open
+from dlcore.io.atomic import FolderNotWritableError, NoRoomError, atomic_open
 from dlcore.io.hdf5 import (
     FORMAT_VERSION,
     TRAINING_RECORD,
@@ -29,6 +30,7 @@ from dlcore.io.keras_archive import TemporaryFolderError
 __all__ = [
     "FORMAT_VERSION",
     "TRAINING_RECORD",
+    "FolderNotWritableError",
     "ModelFileError",
     "NoRoomError",
     "TemporaryFolderError",

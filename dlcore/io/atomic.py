@@ -34,8 +34,8 @@ try:   # tests/test_io_folder_lock.py runs the Windows path with a stand-in on a
 except ImportError:
     msvcrt = None
 
-__all__ = ["FolderInUseError", "NoRoomError", "atomic_open", "atomic_output_path",
-           "lock_folder"]
+__all__ = ["FolderInUseError", "FolderNotWritableError", "NoRoomError", "atomic_open",
+           "atomic_output_path", "lock_folder"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
@@ -86,6 +86,34 @@ class NoRoomError(OSError):
         return f"cannot write {self.path}: {self.reason} (errno {self.errno}); {fix}"
 
 
+#: The errors of a folder in which no new file may be made: no permission, a read-only disk.
+NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+class FolderNotWritableError(PermissionError):
+    """A file could not be written because its folder takes no new file: no permission to
+    write there, or a read-only file system (a mounted hand-in, a course's shared folder).
+
+    ``str(error)`` is one line, ``cannot write <path>: <reason> in its folder <folder> (errno
+    N); <what to do>``, naming the target, not the hidden temporary file the system named.
+
+    Attributes
+    ----------
+    path : str   the file that could not be written;  folder : str   its folder
+    reason : str   what the system said, e.g. "permission denied"
+    """
+
+    def __init__(self, path: str | os.PathLike, folder: str, error_number: int):
+        reason = os.strerror(error_number)
+        reason = reason[:1].lower() + reason[1:]
+        super().__init__(error_number, reason)
+        self.path, self.folder, self.reason = os.fspath(path), folder, reason
+
+    def __str__(self) -> str:
+        return (f"cannot write {self.path}: {self.reason} in its folder {self.folder} (errno "
+                f"{self.errno}); write it to a folder you may write to")
+
+
 def no_room_errno(error: BaseException) -> int | None:
     """The errno of ``error`` when it says a write found no room (:data:`NO_ROOM_ERRNOS`),
     from the exception or from the text HDF5 puts in h5py's message; None otherwise."""
@@ -116,6 +144,8 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     ------
     FileNotFoundError when the parent directory does not exist.
     IsADirectoryError when ``path`` is a directory.
+    FolderNotWritableError (a PermissionError) when no file may be made in its directory
+    (no permission, a read-only file system).
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
     the file, whatever the writer raised (the temporary file is removed).
     """
@@ -130,6 +160,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         temporary = _create_temporary_file(directory, os.path.basename(target))
     except OSError as error:
         _raise_no_room(error, target)
+        if error.errno in NOT_WRITABLE_ERRNOS:
+            # the system names the hidden temporary file, which the caller never asked for
+            raise FolderNotWritableError(target, directory, error.errno) from None
         raise
     try:
         yield temporary
