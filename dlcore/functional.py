@@ -834,13 +834,29 @@ class Model(TrainingLoop):
         return total
 
     # -- weights ------------------------------------------------------------------------
-    def get_weights(self):
-        """Every parameter as NumPy arrays, layer by layer (each shared layer once)."""
+    def get_weights(self, layout="dlcore"):
+        """Every parameter as NumPy arrays, layer by layer (each shared layer once).
+
+        Parameters
+        ----------
+        layout : "dlcore" (the default: dlcore's arrays as the layers hold them, Conv2D
+            kernels (filters, channels, kh, kw)) or "keras": what ``keras_model.get_weights()``
+            gives for the same architecture built in Keras (HWIO kernels, a Dense's rows after
+            a ``Flatten`` of maps in Keras's H, W, C order), for ``keras_model.set_weights``
+        """
+        if _weights_layout(layout) == "keras":
+            from dlcore.io.keras import keras_weights
+            return keras_weights(self)
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights):
-        """Assign the arrays of :meth:`get_weights` (every shape checked first)."""
+    def set_weights(self, weights, layout="dlcore"):
+        """Assign the arrays of :meth:`get_weights` (every shape checked first); with
+        ``layout="keras"`` those of ``keras_model.get_weights()`` for the same architecture."""
         self._require_built()
+        if _weights_layout(layout) == "keras":
+            from dlcore.io.keras import set_keras_weights
+            set_keras_weights(self, weights)
+            return
         weights = list(weights)
         expected = sum(len(layer.array_names) for layer in self.layers)
         if len(weights) != expected:
@@ -853,7 +869,8 @@ class Model(TrainingLoop):
                 current = layer._array(name)
                 if np.shape(value) != tuple(current.shape):
                     raise ValueError(f"layer {layer.name!r}: {name} has shape "
-                                     f"{np.shape(value)}; expected {tuple(current.shape)}")
+                                     f"{np.shape(value)}; expected {tuple(current.shape)}"
+                                     f"{_keras_layout_hint(layer, name, np.shape(value))}")
             pending.append((layer, chunk))
             position += count
         for layer, chunk in pending:
@@ -1133,3 +1150,23 @@ def check_loss_fits(loss, layer):
                             has_activation=isinstance(layer, (WeightedLayer, Activation)),
                             output_width=known_output_width(layer))
     return loss
+
+
+def _weights_layout(layout):
+    """``layout`` of get_weights/set_weights, checked: "dlcore" or "keras"."""
+    if layout not in ("dlcore", "keras"):
+        raise ValueError(f"layout must be 'dlcore' (dlcore's arrays) or 'keras' (Keras's "
+                         f"get_weights() order and layouts); got {layout!r}")
+    return layout
+
+
+def _keras_layout_hint(layer, name, shape):
+    """The fix to add to a shape mismatch when ``shape`` is the shape Keras stores the layer's
+    array ``name`` in (a Conv2D kernel in HWIO): the arrays came from a Keras model."""
+    from dlcore.io.keras import keras_shapes
+    position = list(layer.array_names).index(name)
+    keras_shape = keras_shapes(layer)[position]
+    if tuple(shape) == keras_shape:
+        return (" (Keras's layout of the array: give keras_model.get_weights() as "
+                "model.set_weights(weights, layout='keras'))")
+    return ""

@@ -390,10 +390,12 @@ class Sequential(Model):
         return grad
 
     # -- weights ------------------------------------------------------------------------
-    def get_weights(self):
-        """All parameters as a list of NumPy arrays, layer by layer (kernel, then bias)."""
+    def get_weights(self, layout="dlcore"):
+        """All parameters as a list of NumPy arrays, layer by layer (kernel, then bias);
+        ``layout="keras"``: in the order and layouts of ``keras_model.get_weights()``
+        (:meth:`dlcore.Model.get_weights`)."""
         self._require_built()
-        return [w for layer in self.layers for w in layer.get_weights()]
+        return super().get_weights(layout)
 
     def _require_built(self):
         if not self.built:

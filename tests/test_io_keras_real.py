@@ -852,3 +852,28 @@ def test_a_keras_softmax_over_a_spatial_axis_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="only a softmax over the last axis") as error:
         dlcore.load(tmp_path / "rows.keras")
     assert "\n" not in str(error.value)
+
+
+def test_kerass_set_weights_takes_a_dlcore_models_weights_in_kerass_layout():
+    """keras_model.set_weights(model.get_weights(layout="keras")) predicts as dlcore does, and
+    model.set_weights(keras_model.get_weights(), layout="keras") likewise: a 3 x 3 kernel from
+    3 to 3 channels and a Dense after a Flatten of maps have the same shapes in both layouts,
+    so the default layout crossed them silently scrambled."""
+    keras = real_keras()
+    model = dlcore.Sequential([
+        Conv2D(3, 3, activation="relu"), dlcore.layers.BatchNormalization(),
+        dlcore.layers.MaxPool2D(2), dlcore.layers.Flatten(),
+        dlcore.layers.Dense(4, activation="softmax")], input_shape=(3, 8, 8), seed=1)
+    in_keras = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 3, activation="relu"),
+        keras.layers.BatchNormalization(), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(), keras.layers.Dense(4, activation="softmax")])
+    x = images(8, (3, 8, 8))
+    in_keras.set_weights(model.get_weights(layout="keras"))
+    np.testing.assert_allclose(predict_nchw(in_keras, x), model.predict(x), atol=1e-5)
+    rng = np.random.default_rng(2)
+    in_keras.set_weights([rng.uniform(0.1, 1.0, w.shape).astype(np.float32)
+                          for w in in_keras.get_weights()])
+    model.set_weights(in_keras.get_weights(), layout="keras")
+    np.testing.assert_allclose(model.predict(x), predict_nchw(in_keras, x), rtol=1e-4,
+                               atol=1e-6)

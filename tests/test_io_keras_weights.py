@@ -63,6 +63,49 @@ def test_a_keras_weights_file_loads_with_its_architecture(name):
     np.testing.assert_allclose(fresh.predict(x), y_keras, atol=1e-4)
 
 
+def arrays_keras_wrote(name):
+    """The arrays of the fixture ``keras_<name>.weights.h5`` in the order of Keras's
+    ``get_weights()`` (its layers' paths in Keras's order, each layer's ``vars`` in turn)."""
+    with h5py.File(fixture(f"keras_{name}.weights.h5"), "r") as h5file:
+        arrays = []
+        for _, path in layer_paths(json.loads(model_config(name))):
+            group = h5file[path]
+            arrays += [group[str(index)][()] for index in range(len(group))]
+    return arrays
+
+
+@pytest.mark.parametrize("name", ["convnet", "residual"])
+def test_get_and_set_weights_take_kerass_order_and_layouts_on_request(name):
+    """Keras's get_weights() has HWIO kernels and a Dense's rows after a Flatten of maps in
+    H, W, C order: keras_model.set_weights(model.get_weights()) scrambled both silently
+    wherever the shapes agreed. layout="keras" gives and takes the arrays Keras wrote."""
+    x, _, y_keras = keras_data(name)
+    model = dlcore.load(fixture(f"keras_{name}.h5"))
+    theirs = arrays_keras_wrote(name)
+    mine = model.get_weights(layout="keras")
+    assert [a.shape for a in mine] == [a.shape for a in theirs]
+    for array, expected in zip(mine, theirs):
+        np.testing.assert_array_equal(array, expected)
+    fresh = model_from_json(model_config(name))
+    fresh.set_weights(theirs, layout="keras")
+    np.testing.assert_allclose(fresh.predict(x), y_keras, atol=1e-4)
+
+
+def test_kerass_arrays_given_in_dlcores_layout_are_refused_naming_the_keras_layout():
+    model = small_convnet()
+    keras_arrays = model.get_weights(layout="keras")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"layout='keras'") as error:
+        model.set_weights(keras_arrays)
+    assert "\n" not in str(error.value)
+    for array, kept in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(array, kept)
+    with pytest.raises(ValueError, match="layout must be 'dlcore'"):
+        model.get_weights(layout="nhwc")
+    with pytest.raises(ValueError, match=r"10 weight arrays in Keras's order; got 9"):
+        model.set_weights(keras_arrays[:-1], layout="keras")
+
+
 def test_an_architecture_given_as_a_dlcore_model_is_copied_not_changed():
     architecture = model_from_json(model_config("residual"))
     before = architecture.get_weights()

@@ -2003,6 +2003,52 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
         raise
 
 
+def keras_weights(model) -> list:
+    """``model.get_weights(layout="keras")``: the arrays ``keras_model.get_weights()`` gives
+    for the same architecture built in Keras, in its order (Keras's ``model.layers``) and
+    layouts (HWIO kernels, a Dense's rows after a ``Flatten`` of maps in H, W, C order), so
+    that ``keras_model.set_weights(...)`` computes what ``model`` does."""
+    from dlcore.io.keras_weights import keras_layer_order
+    exported = _Exported(model, architecture=False)
+    return [np.array(array, dtype=np.float32)
+            for name, _ in keras_layer_order(exported.model_config())
+            for array in exported.weights.get(name, [])]
+
+
+def set_keras_weights(model, weights) -> None:
+    """``model.set_weights(weights, layout="keras")``: assign what ``keras_model.get_weights()``
+    gives for the same architecture (:func:`keras_weights`'s order and layouts), every array's
+    number and shape checked before any is set."""
+    from dlcore.io.keras_weights import keras_layer_order
+    model._require_built()
+    weights = list(weights)
+    config = json.loads(to_json(model))
+    _, imported = model_from_config(config, "<weights>")
+    by_name = {layer.name: layer for layer in model.layers}
+    order = [name for name, _ in keras_layer_order(config) if name in imported.converters]
+    expected = sum(len(keras_shapes(by_name[name])) for name in order)
+    if len(weights) != expected:
+        raise ValueError(f"the model has {expected} weight arrays in Keras's order; got "
+                         f"{len(weights)}: give keras_model.get_weights() of the same "
+                         f"architecture")
+    arrays_of, position = {}, 0
+    for name in order:
+        shapes = keras_shapes(by_name[name])
+        chunk = [np.asarray(value) for value in weights[position:position + len(shapes)]]
+        for value, shape in zip(chunk, shapes):
+            if value.shape != shape:
+                raise ValueError(f"layer {name!r}: Keras's array has shape {value.shape}; "
+                                 f"expected {shape} (Keras's layout of the layer's arrays)")
+        arrays_of[name] = chunk
+        position += len(shapes)
+    backup = model.get_weights()
+    try:
+        set_weights(model, imported, arrays_of)
+    except BaseException:
+        model.set_weights(backup)
+        raise
+
+
 def _is_dlcore_model_file(filename: str) -> bool:
     """Whether ``filename`` is a model file ``dlcore.save`` wrote (an HDF5 file whose root
     ``format`` is dlcore's); False for anything else, which the Keras readers then judge."""
