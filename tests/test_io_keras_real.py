@@ -877,3 +877,46 @@ def test_kerass_set_weights_takes_a_dlcore_models_weights_in_kerass_layout():
     model.set_weights(in_keras.get_weights(), layout="keras")
     np.testing.assert_allclose(model.predict(x), predict_nchw(in_keras, x), rtol=1e-4,
                                atol=1e-6)
+
+
+def test_a_subclassed_keras_models_weights_file_loads_by_its_layers_keras_names(tmp_path):
+    """Keras 3 stores a subclassed model's layers under its attributes' names (``conv/vars``,
+    ``blocks/dense/vars``), not under ``layers/``: the file was refused as "not a Keras file".
+    Each vars group records its layer's Keras name, which finds the architecture's layer."""
+    keras = real_keras()
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(3, 3, activation="relu", name="conv2d")
+            self.flat = keras.layers.Flatten(name="flatten")
+            self.blocks = [keras.layers.Dense(5, activation="relu", name="dense"),
+                           keras.layers.Dense(4, activation="softmax", name="dense_1")]
+
+        def call(self, x):
+            x = self.flat(self.conv(x))
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    x = images(4, (2, 6, 6))
+    in_keras = Subclassed()
+    in_keras(x[:1].transpose(0, 2, 3, 1))
+    in_keras.save_weights(tmp_path / "subclassed.weights.h5")
+
+    def architecture(hidden_name="dense"):
+        return dlcore.Sequential([
+            Conv2D(3, 3, activation="relu"), dlcore.layers.Flatten(),
+            dlcore.layers.Dense(5, activation="relu", name=hidden_name),
+            dlcore.layers.Dense(4, activation="softmax")], input_shape=(2, 6, 6))
+
+    model = dlcore.load(tmp_path / "subclassed.weights.h5", architecture=architecture())
+    np.testing.assert_allclose(model.predict(x), predict_nchw(in_keras, x), atol=1e-6)
+    other = architecture(hidden_name="hidden")
+    before = other.get_weights()
+    with pytest.raises(dlcore.io.errors.ModelFileError,
+                       match=r"subclassed Keras model's weights.*blocks/dense \(dense\).*"
+                             r"conv2d, hidden, dense; name the architecture's layers"):
+        other.load_weights(tmp_path / "subclassed.weights.h5")
+    for array, kept in zip(other.get_weights(), before):
+        np.testing.assert_array_equal(array, kept)

@@ -1918,6 +1918,8 @@ def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported,
     if "model_weights" in h5file:
         return _legacy_arrays(reader, reader.group("model_weights"), "model_weights", imported,
                               model)
+    if keras_weights.is_subclassed_weights_file(h5file):
+        return keras_weights.read_subclassed(reader, h5file, imported, model)
     if "layer_names" in h5file.attrs or not keras_weights.is_weights_file(h5file):
         return _legacy_arrays(reader, h5file, "", imported, model)
     return keras_weights.read(reader, h5file, imported, model)

@@ -187,6 +187,65 @@ def read(reader, h5file, imported, model) -> dict:
     return arrays_of
 
 
+def is_subclassed_weights_file(h5file: h5py.File) -> bool:
+    """Whether an open HDF5 file is Keras 3's weights file of a subclassed ``keras.Model``:
+    the model's own ``vars`` at the root, its layers under the names of the attributes that
+    hold them (``dense1/vars``) instead of under ``layers``."""
+    own = h5file.get("vars", getlink=True)
+    return (isinstance(own, h5py.HardLink) and isinstance(h5file.get("vars"), h5py.Group)
+            and "layers" not in h5file and "model_config" not in h5file.attrs
+            and "layer_names" not in h5file.attrs)
+
+
+def read_subclassed(reader, h5file, imported, model) -> dict:
+    """Keras layer name -> its arrays from the weights file of a subclassed Keras model, whose
+    paths are its attributes' names, which no architecture tells: each of the architecture's
+    layers with weights is found by the Keras name its ``vars`` group records (``dense``,
+    ``dense_1``: Keras's default names are dlcore's), and read when exactly one group has it,
+    with the shapes of the layer; anything else is refused in one line."""
+    from dlcore.io.keras import keras_shapes
+    recorded = {}   # Keras layer name -> the paths of the vars groups that record it
+    groups = []
+
+    def collect(path, item):
+        if len(groups) > MAX_OBJECTS:
+            return True
+        if isinstance(item, h5py.Group) and path.split("/")[-1] == "vars" and path != "vars":
+            groups.append(path)
+            name = reader.attribute(item, "name", path, default=None)
+            if isinstance(name, str) and len(item):
+                recorded.setdefault(name, []).append(path)
+        return None
+
+    h5file.visititems(collect)
+    if len(groups) > MAX_OBJECTS:
+        raise reader.error(f"the file holds more than {MAX_OBJECTS} groups", MISMATCH_FIX)
+    by_name = {layer.name: layer for layer in model.layers}
+    wanted = [name for name in imported.keras_names if name in imported.converters]
+    found = ", ".join(f"{path.rsplit('/', 1)[0]} ({name})" for name, paths in recorded.items()
+                      for path in paths)[:200] or "none"
+    fix = ("name the architecture's layers as Keras named the subclassed model's (its "
+           "weights are found by those names), or save the Keras model with "
+           "model.save('m.keras') from a Sequential or functional model")
+    missing = [name for name in wanted if len(recorded.get(name, [])) != 1]
+    extra = [name for name in recorded if name not in wanted]
+    if missing or extra:
+        raise reader.error(f"the file holds a subclassed Keras model's weights, stored under "
+                           f"its attributes' names: {found}; the architecture's layers with "
+                           f"weights are {', '.join(wanted)[:200] or 'none'}", fix)
+    arrays_of = {}
+    for name in wanted:
+        path = recorded[name][0]
+        shapes = keras_shapes(by_name[name])
+        stored = sorted(reader.names(reader.group(path), path))
+        if stored != sorted(str(i) for i in range(len(shapes))):
+            raise reader.error(f"layer {name!r} has the arrays {', '.join(stored)[:80]} at "
+                               f"'{path}'; the architecture's has {len(shapes)}", fix)
+        arrays_of[name] = [reader.read_dataset(f"{path}/{i}", shape)
+                           for i, shape in enumerate(shapes)]
+    return arrays_of
+
+
 def _array_count(reader, path):
     group = reader.group(path, required=False)
     return 0 if group is None else len(group)
