@@ -109,8 +109,9 @@ class History(Callback):
     (:class:`LearningRateScheduler`, :class:`ReduceLROnPlateau` write it into the epoch's logs,
     as Keras 3's do; ``fit`` runs History after the caller's callbacks, as Keras), so that
     ``pd.DataFrame(history.history).plot()`` draws the curves alone. ``epoch`` lists the epochs'
-    indices, counted from 0 over the model's life (Keras's ``[2, 3]`` after ``fit(epochs=4,
-    initial_epoch=2)``); ``seconds`` each epoch's duration (dlcore's, not in the logs).
+    indices, from ``initial_epoch`` when fit was given one (Keras's ``[2, 3]`` after
+    ``fit(epochs=4, initial_epoch=2)``), else counted from 0 over the model's life; ``seconds``
+    each epoch's duration (dlcore's, not in the logs).
 
     The model's own record, ``model.history``, keeps every number of every fit, the learning
     rate and the seconds of each epoch included: what the files store and the commands plot."""

@@ -664,7 +664,7 @@ class TrainingLoop:
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            sample_weight=None, initial_epoch=None, steps_per_epoch=None, validation_steps=None,
             adversarial=0.0, adversarial_weight=0.5, comm=None, sync_every=1):
         """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation. The
         parameters are Keras', in Keras' order (lecture "Deep learning I", "Model.fit()
@@ -677,10 +677,14 @@ class TrainingLoop:
         batch_size : int, 32 when None (as Keras)
         epochs : int; with ``initial_epoch`` (Keras' resuming convention) the index of the last
             epoch: ``epochs - initial_epoch`` passes run
-        initial_epoch : int >= 0, the index of the first epoch (Keras's): a model that has
-            trained fewer epochs (a new one, one loaded from a Keras file) counts on from it
-            (``epochs_done`` becomes initial_epoch: the callbacks, History.epoch and the
-            batch order of each epoch follow), one that has trained more from its own count
+        initial_epoch : int >= 0 or None. An int is Keras's index of the first epoch: the
+            callbacks, History.epoch and the progress bar number this fit's epochs
+            ``initial_epoch``, ``initial_epoch + 1``, ... (Keras's ``epoch`` arguments), and a
+            model that has trained fewer epochs (a new one, one loaded from a Keras file) has
+            its ``epochs_done`` (and so the batch order of each epoch) moved on to it; the
+            count of one that has trained more goes on. None (the default): the epochs are
+            numbered from the model's own count, ``epochs_done``, over its life, so a second
+            ``fit(epochs=3)`` numbers them 3, 4, 5 where Keras starts again at 0
         validation_split : float in [0, 1), the fraction of (x, y) held out for validation,
             chosen by a seeded permutation (Keras takes the last rows instead; a class-sorted
             data set would then validate on one class)
@@ -726,8 +730,9 @@ class TrainingLoop:
             if value is not None:
                 raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
                                  f"(subset the arrays instead)")
-        initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
-        epochs = max(check_int(epochs, "epochs", minimum=0) - initial_epoch, 0)
+        if initial_epoch is not None:
+            initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
+        epochs = max(check_int(epochs, "epochs", minimum=0) - (initial_epoch or 0), 0)
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
         x = self._checked_inputs(x)
@@ -758,14 +763,16 @@ class TrainingLoop:
                    **({} if weights is None else {"sample_weights": True}),
                    **({} if adversary is None else {"adversarial": adversary.epsilon,
                                                     "adversarial_weight": adversary.weight}))
-        if epochs:
+        if epochs and initial_epoch is not None:
             # Keras's resuming convention: the first epoch's index is initial_epoch (History.epoch
-            # [2, 3] for fit(epochs=4, initial_epoch=2) on a new model); dlcore counts over the
-            # model's life, so a model trained further goes on from its own count
+            # [2, 3] for fit(epochs=4, initial_epoch=2) on a new model). dlcore's own count, which
+            # seeds each epoch's batch order, never goes back: a model trained further keeps it,
+            # and only the numbers the callbacks see start at initial_epoch
             self.epochs_done = max(self.epochs_done, initial_epoch)
+        self._epoch_offset = 0 if initial_epoch is None else initial_epoch - self.epochs_done
         history = History()
         callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
-                                    self.epochs_done + epochs, verbose)
+                                    self.epochs_done + self._epoch_offset + epochs, verbose)
         if data_parallel is not None:   # their decisions must be every rank's
             data_parallel.check_callbacks(callbacks)
         self.stop_training = False
@@ -865,7 +872,8 @@ class TrainingLoop:
                    callbacks, divergence, validation):
         """One epoch of ``fit``: the updates, the divergence check, validation, the history
         and the callbacks."""
-        epoch = self.epochs_done   # Keras's index of the epoch: from 0, over the model's life
+        # Keras's index of the epoch: from initial_epoch when given, else over the model's life
+        epoch = self.epochs_done + getattr(self, "_epoch_offset", 0)
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         started = time.perf_counter()
@@ -873,7 +881,7 @@ class TrainingLoop:
         logs = self._train_epoch(data, targets, weights, sample_shape, buffers, batch_size,
                                  shuffle, callbacks)
         seconds = time.perf_counter() - started
-        divergence.check(epoch + 1, logs["loss"], self.get_weights())
+        divergence.check(self.epochs_done + 1, logs["loss"], self.get_weights())
         if validation is not None:
             x_valid, y_valid, weights_valid = validation
             found = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)

@@ -93,8 +93,12 @@ def test_initial_epoch_numbers_the_epochs_of_a_new_model_as_keras():
                             on_epoch_begin=lambda epoch, logs: seen.append(epoch))])
     assert history.epoch == [2, 3] and seen == [2, 3] and model.epochs_done == 4
     assert len(history.history["loss"]) == 2
-    # a model that has trained further goes on from its own count (dlcore's, over its life)
-    assert model.fit(X, Y, epochs=3, initial_epoch=2, verbose=0).epoch == [4]
+    # on a model that has trained further, too, the epochs are numbered from initial_epoch (as
+    # Keras's); its own count, which seeds the batch order, goes on
+    assert model.fit(X, Y, epochs=3, initial_epoch=2, verbose=0).epoch == [2]
+    assert model.epochs_done == 5
+    # without initial_epoch, the model's own count over its life (Keras starts again at 0)
+    assert model.fit(X, Y, epochs=1, verbose=0).epoch == [5]
     assert regularised_network().fit(X, Y, epochs=2, initial_epoch=2, verbose=0).epoch == []
 
 
@@ -105,6 +109,31 @@ def test_initial_epoch_of_a_new_model_is_kerass_history_epoch():
     theirs = in_keras.fit(X, Y, epochs=4, initial_epoch=2, verbose=0)
     mine = regularised_network().fit(X, Y, epochs=4, initial_epoch=2, verbose=0)
     assert mine.epoch == theirs.epoch == [2, 3]
+
+
+def test_a_second_fit_from_initial_epoch_numbers_its_epochs_as_keras():
+    """The fine-tuning recipe of Keras's transfer-learning guide: fit(epochs=3), then
+    fit(epochs=5, initial_epoch=history.epoch[-1]) runs 3 epochs that Keras numbers 2, 3, 4
+    (History.epoch and every callback's epoch, so a LearningRateScheduler's rates); dlcore
+    numbered them 3, 4, 5 from its own count."""
+    from dlcore.callbacks import LearningRateScheduler
+    keras = real_keras()
+
+    def schedule(epoch, rate):
+        return 0.1 / (1 + epoch)
+
+    in_keras = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    in_keras.compile("sgd", "sparse_categorical_crossentropy")
+    first = in_keras.fit(X, Y, epochs=3, verbose=0)
+    theirs = in_keras.fit(X, Y, epochs=5, initial_epoch=first.epoch[-1], verbose=0,
+                          callbacks=[keras.callbacks.LearningRateScheduler(schedule)])
+    model = regularised_network()
+    first = model.fit(X, Y, epochs=3, verbose=0)
+    mine = model.fit(X, Y, epochs=5, initial_epoch=first.epoch[-1], verbose=0,
+                     callbacks=[LearningRateScheduler(schedule)])
+    assert mine.epoch == theirs.epoch == [2, 3, 4]
+    np.testing.assert_allclose(mine.history["learning_rate"], theirs.history["learning_rate"],
+                               rtol=1e-6)
 
 
 def test_early_stopping_keeps_the_last_epochs_weights_by_default_as_keras():
