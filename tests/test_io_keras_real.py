@@ -920,3 +920,30 @@ def test_a_subclassed_keras_models_weights_file_loads_by_its_layers_keras_names(
         other.load_weights(tmp_path / "subclassed.weights.h5")
     for array, kept in zip(other.get_weights(), before):
         np.testing.assert_array_equal(array, kept)
+
+
+def test_kerass_layout_of_a_model_nesting_a_model_is_in_the_nesting_models_order(tmp_path):
+    """A Keras model nesting a Sequential beside a Dense lists the Sequential's weights
+    together at its place in get_weights(); dlcore inlines the nested model, whose layers then
+    interleave with the Dense by depth: layout="keras" follows the Keras model read."""
+    keras = real_keras()
+    base = keras.Sequential([keras.Input((8,)),
+                             keras.layers.Dense(6, activation="relu", name="inner_1"),
+                             keras.layers.Dense(6, activation="relu", name="inner_2"),
+                             keras.layers.Dense(6, name="inner_3")], name="base")
+    inputs = keras.Input((8,))
+    joined = keras.layers.add([keras.layers.Dense(6, activation="relu", name="beside")(inputs),
+                               base(inputs)])
+    in_keras = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(joined))
+    in_keras.save(tmp_path / "nested.keras")
+    model = dlcore.load(tmp_path / "nested.keras")
+    x = images(6, (8,))
+    rng = np.random.default_rng(3)
+    in_keras.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32)
+                          for w in in_keras.get_weights()])
+    model.set_weights(in_keras.get_weights(), layout="keras")
+    np.testing.assert_allclose(model.predict(x), in_keras.predict(x, verbose=0), atol=1e-6)
+    tuned = [w * 0.5 for w in model.get_weights()]
+    model.set_weights(tuned)
+    in_keras.set_weights(model.get_weights(layout="keras"))
+    np.testing.assert_allclose(in_keras.predict(x, verbose=0), model.predict(x), atol=1e-6)

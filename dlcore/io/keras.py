@@ -2010,24 +2010,50 @@ def keras_weights(model) -> list:
     for the same architecture built in Keras, in its order (Keras's ``model.layers``) and
     layouts (HWIO kernels, a Dense's rows after a ``Flatten`` of maps in H, W, C order), so
     that ``keras_model.set_weights(...)`` computes what ``model`` does."""
-    from dlcore.io.keras_weights import keras_layer_order
     exported = _Exported(model, architecture=False)
     return [np.array(array, dtype=np.float32)
-            for name, _ in keras_layer_order(exported.model_config())
+            for name in _keras_weights_order(model, exported.model_config())
             for array in exported.weights.get(name, [])]
+
+
+def _keras_weights_order(model, flat_config) -> list[str]:
+    """The names of ``model``'s layers in the order of Keras's ``get_weights()``: that of the
+    flat model dlcore exports (``flat_config``), or, for a model imported from a Keras model
+    that nests models (inlined here), that of the Keras model it came from, where each nested
+    model's layers come together at its place."""
+    from dlcore.io.keras_weights import keras_layer_order
+    flat = [name for name, class_name in keras_layer_order(flat_config)
+            if class_name != "InputLayer"]
+    nested = getattr(model, "keras_nested_config_", None)
+    if nested is None:
+        return flat
+
+    def expanded(config):
+        entries = {entry["config"]["name"]: entry for entry in config["config"]["layers"]}
+        names = []
+        for name, class_name in keras_layer_order(config):
+            if class_name in ("Sequential", "Functional"):
+                names += expanded(entries[name])
+            elif class_name != "InputLayer":
+                names.append(name)
+        return names
+
+    order = expanded(nested)
+    # a layer renamed on import (a clash of names across the nesting) leaves the flat order
+    return order if sorted(order) == sorted(flat) else flat
 
 
 def set_keras_weights(model, weights) -> None:
     """``model.set_weights(weights, layout="keras")``: assign what ``keras_model.get_weights()``
     gives for the same architecture (:func:`keras_weights`'s order and layouts), every array's
     number and shape checked before any is set."""
-    from dlcore.io.keras_weights import keras_layer_order
     model._require_built()
     weights = list(weights)
     config = json.loads(to_json(model))
     _, imported = model_from_config(config, "<weights>")
     by_name = {layer.name: layer for layer in model.layers}
-    order = [name for name, _ in keras_layer_order(config) if name in imported.converters]
+    order = [name for name in _keras_weights_order(model, config)
+             if name in imported.converters]
     expected = sum(len(keras_shapes(by_name[name])) for name in order)
     if len(weights) != expected:
         raise ValueError(f"the model has {expected} weight arrays in Keras's order; got "
