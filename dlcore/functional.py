@@ -42,7 +42,13 @@ from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width, output_channels
 from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
 from dlcore.summary import Summary, summarize
-from dlcore.training import TrainingLoop, accuracy_outputs, by_name, called_once
+from dlcore.training import (
+    TrainingLoop,
+    accuracy_outputs,
+    by_name,
+    called_once,
+    check_keras_compile_options,
+)
 from dlcore.validation import check_batch, check_bool, check_float
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
@@ -504,13 +510,19 @@ class Model(TrainingLoop):
                              f"({', '.join(names)}), {len(values)} {what}")
         return values
 
-    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None, loss_weights=None):
+    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
         """As :meth:`dlcore.Sequential.compile`; with several outputs ``loss`` is one loss for
         every output, a list of one per output or a dict of them by output name
         (:attr:`output_names`, as Keras), and the cost is their sum, or with ``loss_weights``
         (a list or dict, as Keras) the weighted sum sum_k w_k L_k; ``metrics=["accuracy"]``
         reports each output's accuracy (``<output>_accuracy``), and a list of one entry per
-        output or a dict by output name (Keras 3's forms) chooses the outputs."""
+        output or a dict by output name (Keras 3's forms) chooses the outputs; Keras's
+        ``weighted_metrics``, ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
+        ``auto_scale_loss`` as :meth:`dlcore.Sequential.compile`."""
+        check_keras_compile_options(weighted_metrics, run_eagerly, steps_per_execution,
+                                    jit_compile, auto_scale_loss)
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         losses = self._per_output(loss, "losses")
         self.loss_weights = None
@@ -610,11 +622,13 @@ class Model(TrainingLoop):
         uses (one list entry per output packed side by side)."""
         return self._target_rows(y, n)
 
-    def predict(self, x, batch_size=256, verbose=0, *, mc_dropout=0):
+    def predict(self, x, batch_size=256, verbose=0, steps=None, callbacks=None, *,
+                mc_dropout=0):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of
-        arrays for several outputs (``verbose``, ``mc_dropout``: as
+        arrays for several outputs (``verbose``, ``steps``, ``callbacks``, ``mc_dropout``: as
         :meth:`TrainingLoop.predict`)."""
-        out = TrainingLoop.predict(self, x, batch_size, verbose, mc_dropout=mc_dropout)
+        out = TrainingLoop.predict(self, x, batch_size, verbose, steps, callbacks,
+                                   mc_dropout=mc_dropout)
         if not self._several_outputs:
             return out
         parts, offset = [], 0

@@ -52,7 +52,7 @@ from dlcore.losses import get_loss, output_channels
 from dlcore.optimizers import get_optimizer, loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
-from dlcore.training import TrainingLoop, accuracy_outputs, called_once
+from dlcore.training import TrainingLoop, accuracy_outputs, called_once, check_keras_compile_options
 
 RESERVED_LAYER_NAMES = ("layer_names",)
 
@@ -244,7 +244,9 @@ class Sequential(Model):
         return cached[1]
 
     # -- compile ------------------------------------------------------------------------
-    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None, loss_weights=None):
+    def compile(self, loss="cross_entropy", optimizer="sgd", metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
         """Choose the loss, the optimiser and the metrics.
 
         Parameters
@@ -258,6 +260,10 @@ class Sequential(Model):
             "categorical_accuracy", ...) or empty
         loss_weights : None (Keras's argument: a :class:`dlcore.Model` with several outputs
             takes them)
+        weighted_metrics : None (dlcore's metrics are not weighted; anything else is refused)
+        run_eagerly, steps_per_execution, jit_compile, auto_scale_loss : Keras's, taken with
+            any valid value: they change how Keras runs, not what it computes, and dlcore
+            always runs its compiled kernels eagerly, a batch a step, in float32
 
         Keras's order, the optimiser first (``compile("adam", "categorical_crossentropy")``),
         is taken too, and its keywords (``compile(optimizer="adam", loss=...)``).
@@ -266,6 +272,8 @@ class Sequential(Model):
         -------
         self
         """
+        check_keras_compile_options(weighted_metrics, run_eagerly, steps_per_execution,
+                                    jit_compile, auto_scale_loss)
         if loss_weights is not None:
             raise ValueError("loss_weights weigh the outputs of a dlcore.Model with several; a "
                              "Sequential has one output (scale the learning rate instead)")

@@ -665,7 +665,8 @@ class TrainingLoop:
     def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=None, steps_per_epoch=None, validation_steps=None,
-            adversarial=0.0, adversarial_weight=0.5, comm=None, sync_every=1):
+            validation_batch_size=None, validation_freq=1, adversarial=0.0,
+            adversarial_weight=0.5, comm=None, sync_every=1):
         """Train for ``epochs`` passes over (x, y) by mini-batch back-propagation. The
         parameters are Keras', in Keras' order (lecture "Deep learning I", "Model.fit()
         parameters"), then dlcore's adversarial training.
@@ -702,6 +703,10 @@ class TrainingLoop:
             validation rows keep theirs (``validation_data`` may be a triple with weights)
         steps_per_epoch, validation_steps : None only (Keras has them; dlcore runs whole epochs
             over arrays): any other value is refused in one line
+        validation_batch_size : int, the batch size of validation (None: the larger of
+            ``batch_size`` and 256; only the speed differs)
+        validation_freq : 1 only, validation after every epoch (Keras's default; fewer would
+            leave the epochs between without the val_ numbers dlcore's callbacks monitor)
         adversarial : float >= 0, epsilon of adversarial training (Goodfellow et al. 2015; see
             :mod:`dlcore.adversarial`): each batch also trains on its fast-gradient-sign
             examples, clipped to the range of x; 0 (default): off
@@ -730,6 +735,12 @@ class TrainingLoop:
             if value is not None:
                 raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
                                  f"(subset the arrays instead)")
+        if isinstance(validation_freq, bool) or validation_freq != 1:
+            raise ValueError(f"fit's validation_freq must be 1 (validation after every epoch); "
+                             f"got {validation_freq!r}: validate less often with "
+                             f"model.evaluate in a LambdaCallback's on_epoch_end")
+        self._validation_batch_size = (None if validation_batch_size is None else check_int(
+            validation_batch_size, "validation_batch_size", minimum=1))
         if initial_epoch is not None:
             initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
         epochs = max(check_int(epochs, "epochs", minimum=0) - (initial_epoch or 0), 0)
@@ -884,7 +895,10 @@ class TrainingLoop:
         divergence.check(self.epochs_done + 1, logs["loss"], self.get_weights())
         if validation is not None:
             x_valid, y_valid, weights_valid = validation
-            found = self._evaluate_arrays(x_valid, y_valid, max(batch_size, 256), weights_valid)
+            found = self._evaluate_arrays(
+                x_valid, y_valid,
+                getattr(self, "_validation_batch_size", None) or max(batch_size, 256),
+                weights_valid)
             logs.update({f"val_{name}": value for name, value in found.items()})
         self.epochs_done += 1
         # the model's own record keeps dlcore's rate and duration of the epoch too; the logs
@@ -1174,14 +1188,17 @@ class TrainingLoop:
         return (loss, np.array(backend.to_numpy(grad_x))) if input_gradient else loss
 
     # -- evaluation ---------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False, sample_weight=None):
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False, sample_weight=None,
+                 steps=None, callbacks=None):
         """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
         mode (no dropout, noise or augmentation); with ``sample_weight`` (n,) the loss weighs
         each sample as :meth:`fit` does (the metrics do not, as Keras's ``metrics``).
 
         ``verbose`` 1, 2 or "auto" (as Keras) prints one line with the numbers on stderr when
         done; 0 is silent. ``return_dict=True`` returns a dict, as Keras. ``batch_size=None``
-        is 256 (Keras's None is 32: only the speed differs).
+        is 256 (Keras's None is 32: only the speed differs). Keras's ``steps`` and
+        ``callbacks`` must be None (or no callbacks): dlcore evaluates whole arrays and calls
+        no evaluation hooks.
 
         Returns
         -------
@@ -1190,6 +1207,7 @@ class TrainingLoop:
         without metrics the loss alone (:class:`LossScore`, a number), as Keras.
         """
         self.check_compiled()
+        _refuse_steps_and_callbacks("evaluate", steps, callbacks)
         talk = check_verbose(verbose)
         x = self._checked_inputs(x)
         batch_size = check_int(256 if batch_size is None else batch_size, "batch_size",
@@ -1233,7 +1251,8 @@ class TrainingLoop:
         logs["loss"] += float(self.penalty())
         return logs
 
-    def predict(self, x, batch_size=256, verbose=0, *, mc_dropout=0):
+    def predict(self, x, batch_size=256, verbose=0, steps=None, callbacks=None, *,
+                mc_dropout=0):
         """The network's outputs for x, in evaluation mode: (n, outputs) NumPy float32 (class
         probabilities when the network ends in a softmax).
 
@@ -1252,8 +1271,10 @@ class TrainingLoop:
         K times the plain prediction: it is computed once, with a warning.
 
         ``verbose`` 1, 2 or "auto" (as Keras) prints one line on stderr when done (how many
-        samples, how long); 0 is silent.
+        samples, how long); 0 is silent. Keras's ``steps`` and ``callbacks`` must be None (or
+        no callbacks): dlcore predicts whole arrays and calls no prediction hooks.
         """
+        _refuse_steps_and_callbacks("predict", steps, callbacks)
         talk = check_verbose(verbose)
         started = time.perf_counter()
         x = self._checked_inputs(x)
@@ -1293,3 +1314,34 @@ class TrainingLoop:
             threshold = 0.0 if self.loss is not None and self.loss.from_logits else 0.5
             return (probabilities[:, 0] > threshold).astype(np.int64)
         return probabilities.argmax(axis=1)
+
+
+def _refuse_steps_and_callbacks(method, steps, callbacks):
+    """Keras's ``steps`` and ``callbacks`` of evaluate and predict, which dlcore has not: None
+    (or an empty list of callbacks) only, anything else refused in one line."""
+    if steps is not None:
+        raise ValueError(f"{method}'s steps must be None: dlcore {method}s whole arrays "
+                         f"(subset the arrays instead)")
+    if callbacks:
+        raise ValueError(f"{method} takes no callbacks: dlcore calls none during {method} "
+                         f"(time it around the call, or give the callbacks to fit)")
+
+
+def check_keras_compile_options(weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                                jit_compile="auto", auto_scale_loss=True):
+    """Keras 3's ``compile`` options that change how Keras runs, not what it computes: dlcore
+    always runs its own compiled kernels eagerly, one batch a step, in float32, so any value
+    of ``run_eagerly``, ``jit_compile``, ``steps_per_execution`` and ``auto_scale_loss`` gives
+    the same training (each checked for its type); ``weighted_metrics``, which would change
+    the numbers reported, is refused in one line unless None or empty."""
+    if weighted_metrics:
+        raise ValueError("compile's weighted_metrics must be None: dlcore's metrics are not "
+                         "weighted by sample_weight (its loss is); give metrics=[...] instead")
+    for name, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"compile's {name} must be True or False; got {value!r}")
+    if not (isinstance(jit_compile, (bool, np.bool_)) or jit_compile == "auto"):
+        raise ValueError(f"compile's jit_compile must be True, False or 'auto'; got "
+                         f"{jit_compile!r}")
+    if steps_per_execution != "auto":
+        check_int(steps_per_execution, "steps_per_execution", minimum=1)

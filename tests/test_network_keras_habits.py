@@ -532,3 +532,52 @@ def test_the_seeds_of_dropout_and_noise_cross_keras_files(tmp_path, suffix):
     assert [layer.seed for layer in loaded.layers[1:3]] == [11, 5]
     np.testing.assert_array_equal(loaded.predict(x, mc_dropout=5), model.predict(x, mc_dropout=5))
     assert '"seed": 11' in model.to_json()
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "compile"])
+def test_every_keyword_of_kerass_method_is_one_of_dlcores(method):
+    """A Keras user's validation_batch_size=, validation_freq=, steps=, callbacks=,
+    run_eagerly=, jit_compile=... stopped with Python's "unexpected keyword argument"."""
+    import inspect
+    pytest.importorskip("keras.models")
+    import keras
+    theirs = {name for name, parameter in
+              inspect.signature(getattr(keras.Model, method)).parameters.items()
+              if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)}
+    for cls in (dlcore.Sequential, dlcore.Model):
+        assert theirs - set(inspect.signature(getattr(cls, method)).parameters) == set()
+
+
+def test_kerass_other_keywords_are_taken_or_refused_in_one_line():
+    x, y = rows(20, 5), np.arange(20) % 3
+
+    def compiled(**keras_options):
+        model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(5,),
+                                  backend="reference", seed=0)
+        return model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                             metrics=["accuracy"], **keras_options)
+
+    model = compiled(weighted_metrics=[], run_eagerly=True, steps_per_execution=8,
+                     jit_compile=False, auto_scale_loss=True)
+    history = model.fit(x, y, epochs=2, verbose=0, validation_split=0.25,
+                        validation_batch_size=2, validation_freq=1)
+    plain = compiled().fit(x, y, epochs=2, verbose=0, validation_split=0.25)
+    for name in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(history.history[name], plain.history[name], rtol=1e-6)
+    assert model.evaluate(x, y, steps=None, callbacks=[]) == model.evaluate(x, y)
+    np.testing.assert_array_equal(model.predict(x, 4, 0, None, None), model.predict(x))
+    for call, message in (
+            (lambda: model.fit(x, y, validation_freq=2, verbose=0),
+             "validation_freq must be 1 .* LambdaCallback"),
+            (lambda: model.fit(x, y, validation_batch_size=0, verbose=0),
+             "validation_batch_size must be >= 1"),
+            (lambda: model.evaluate(x, y, steps=3), "evaluate's steps must be None"),
+            (lambda: model.predict(x, callbacks=[dlcore.callbacks.History()]),
+             "predict takes no callbacks"),
+            (lambda: model.compile("adam", "mse", weighted_metrics=["accuracy"]),
+             "weighted_metrics must be None"),
+            (lambda: model.compile("adam", "mse", jit_compile="xla"),
+             "jit_compile must be True, False or 'auto'")):
+        with pytest.raises(ValueError, match=message) as error:
+            call()
+        assert "\n" not in str(error.value)
