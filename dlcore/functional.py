@@ -939,33 +939,50 @@ class Model(TrainingLoop):
         ``to_yaml`` because loading YAML could construct arbitrary Python objects)."""
         return self.to_json()
 
-    def save(self, path):
-        """Write the model as Keras's ``model.save(path)`` does: a Keras 3 archive when
-        ``path`` ends in ``.keras``, a legacy Keras HDF5 model file when it ends in ``.h5`` or
-        ``.hdf5``, so that ``keras.models.load_model(path)`` and ``dlcore.load(path)`` both
-        read it (architecture, weights, compile settings; not the optimiser's momenta).
+    def save(self, filepath, overwrite=True, zipped=None):
+        """Write the model as Keras's ``model.save(filepath)`` does: a Keras 3 archive when
+        ``filepath`` ends in ``.keras``, a legacy Keras HDF5 model file when it ends in ``.h5``
+        or ``.hdf5``, so that ``keras.models.load_model(filepath)`` and ``dlcore.load(filepath)``
+        both read it (architecture, weights, compile settings; not the optimiser's momenta).
         ``dlcore.save(model, path)`` writes dlcore's own file instead, which keeps the whole
-        training state for resuming."""
+        training state for resuming. ``overwrite=False`` refuses an existing file (Keras asks
+        on the terminal); ``zipped`` must be None or True (the archive is a zip file)."""
         from dlcore.io import save
-        name = os.fspath(path)
+        name = os.fspath(filepath)
         if not name.endswith((".keras", ".h5", ".hdf5")):
             raise ValueError(f"{name}: model.save writes Keras files: end the name in .keras "
                              f"(Keras 3's archive) or .h5 (the legacy HDF5 file); "
                              f"dlcore.save(model, path) writes dlcore's own")
-        save(self, path, format="keras")
+        if zipped not in (None, True):
+            raise ValueError(f"{name}: model.save's zipped must be None or True: dlcore "
+                             f"writes Keras's archive as a zip file only")
+        _refuse_overwriting(name, overwrite, "save")
+        save(self, filepath, format="keras")
 
-    def save_weights(self, path):
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Write the weights in Keras's HDF5 weights layout (``layer_names``, ``weight_names``,
-        a group per layer; kernels in Keras's NHWC order)."""
+        a group per layer; kernels in Keras's NHWC order; Keras 3's layout for a name ending in
+        ``.weights.h5``). ``overwrite=False`` refuses an existing file; ``max_shard_size``
+        must be None (one file)."""
         from dlcore.io import keras
-        keras.save_weights(self, path)
+        name = os.fspath(filepath)
+        if max_shard_size is not None:
+            raise ValueError(f"{name}: save_weights' max_shard_size must be None: dlcore "
+                             f"writes the weights as one file")
+        _refuse_overwriting(name, overwrite, "save_weights")
+        keras.save_weights(self, filepath)
 
-    def load_weights(self, path):
+    def load_weights(self, filepath, skip_mismatch=False):
         """Read weights written by :meth:`save_weights` or by Keras (a legacy ``.h5`` weights
         or model file), or those of a model file ``dlcore.save`` wrote for the same
-        architecture, into this built model, every shape checked first."""
+        architecture, into this built model, every shape checked first: all or nothing, so
+        Keras's ``skip_mismatch`` must be False."""
         from dlcore.io import keras
-        keras.load_weights(self, path)
+        if skip_mismatch:
+            raise ValueError(f"{os.fspath(filepath)}: load_weights' skip_mismatch must be "
+                             f"False: dlcore loads every array or none (build the model the "
+                             f"weights were saved from)")
+        keras.load_weights(self, filepath)
 
     # -- files (the dlcore.io protocol) -------------------------------------------------
     def get_config(self):
@@ -1184,3 +1201,12 @@ def _keras_layout_hint(layer, name, shape):
         return (" (Keras's layout of the array: give keras_model.get_weights() as "
                 "model.set_weights(weights, layout='keras'))")
     return ""
+
+
+def _refuse_overwriting(name, overwrite, method):
+    """Keras's ``overwrite=False`` of save and save_weights: an existing file is refused in
+    one line (Keras asks on the terminal, which a script or notebook cannot answer)."""
+    check_bool(overwrite, "overwrite")
+    if not overwrite and os.path.exists(name):
+        raise FileExistsError(f"{name} exists and {method} was given overwrite=False: choose "
+                              f"another name, or remove the file first")

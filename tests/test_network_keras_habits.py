@@ -534,10 +534,12 @@ def test_the_seeds_of_dropout_and_noise_cross_keras_files(tmp_path, suffix):
     assert '"seed": 11' in model.to_json()
 
 
-@pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "compile"])
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "compile", "save",
+                                    "save_weights", "load_weights"])
 def test_every_keyword_of_kerass_method_is_one_of_dlcores(method):
     """A Keras user's validation_batch_size=, validation_freq=, steps=, callbacks=,
-    run_eagerly=, jit_compile=... stopped with Python's "unexpected keyword argument"."""
+    run_eagerly=, jit_compile=, save(filepath=..., overwrite=False), skip_mismatch=...
+    stopped with Python's "unexpected keyword argument"."""
     import inspect
     pytest.importorskip("keras.models")
     import keras
@@ -581,3 +583,31 @@ def test_kerass_other_keywords_are_taken_or_refused_in_one_line():
         with pytest.raises(ValueError, match=message) as error:
             call()
         assert "\n" not in str(error.value)
+
+
+def test_kerass_overwrite_and_skip_mismatch_keep_what_is_on_disk_and_in_the_model(tmp_path):
+    model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(5,),
+                              backend="reference", seed=0)
+    for method, name in (("save", "m.keras"), ("save", "m.h5"),
+                         ("save_weights", "m.weights.h5")):
+        path = tmp_path / name
+        getattr(model, method)(filepath=path, overwrite=False)
+        written = path.read_bytes()
+        with pytest.raises(FileExistsError, match="exists and .* overwrite=False"):
+            getattr(model, method)(path, overwrite=False)
+        assert path.read_bytes() == written
+        getattr(model, method)(path, overwrite=True)
+    before = model.get_weights()
+    other = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(5,),
+                              backend="reference", seed=1)
+    other.save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(ValueError, match="skip_mismatch must be False"):
+        model.load_weights(tmp_path / "other.weights.h5", skip_mismatch=True)
+    for array, kept in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(array, kept)
+    model.load_weights(filepath=tmp_path / "other.weights.h5", skip_mismatch=False)
+    np.testing.assert_array_equal(model.get_weights()[0], other.get_weights()[0])
+    with pytest.raises(ValueError, match="zipped must be None or True"):
+        model.save(tmp_path / "folder.keras", zipped=False)
+    with pytest.raises(ValueError, match="max_shard_size must be None"):
+        model.save_weights(tmp_path / "w.weights.h5", max_shard_size="5GB")
