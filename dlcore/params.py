@@ -357,7 +357,7 @@ def rebuild_from_state(cls, payload):
     else:
         model = cls.from_config(payload["config"])
     if payload["state"] is not None:
-        model.set_state(payload["state"])
+        model.set_state(_writable_arrays(payload["state"]))
     if payload["history"] is not None:
         model.history = payload["history"]
     if payload["training_record"] is not None:
@@ -367,6 +367,21 @@ def rebuild_from_state(cls, payload):
     if payload.get("output_config") is not None:
         model._sklearn_output_config = payload["output_config"]
     return model
+
+
+def _writable_arrays(value):
+    """``value`` (a state: dicts and lists of arrays and plain values) with every read-only
+    array replaced by a writable copy. ``joblib.load(path, mmap_mode="r")``, and joblib
+    handing a worker process a model whose arrays are larger than its ``max_nbytes``, give
+    read-only memory maps, and training updates the parameters and momenta in place: the
+    compiled kernels refused them or wrote into read-only pages (a segmentation fault)."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.writeable else np.array(value)
+    if isinstance(value, dict):
+        return {key: _writable_arrays(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_writable_arrays(item) for item in value)
+    return value
 
 
 def check_per_layer(model, names, n_layers, what):

@@ -190,3 +190,53 @@ def test_not_fitted_is_still_the_runtime_error_dlcore_raised_before():
             model.transform(np.zeros((2, 4), np.float32))
         with pytest.raises(dlcore.NotFittedError):
             model.transform(np.zeros((2, 4), np.float32))
+
+
+def all_arrays(value):
+    """Every array in a state (dicts and lists of arrays and plain values)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, dict):
+        return [array for item in value.values() for array in all_arrays(item)]
+    if isinstance(value, (list, tuple)):
+        return [array for item in value for array in all_arrays(item)]
+    return []
+
+
+def memory_mapped(model, tmp_path):
+    """``model`` through ``joblib.dump`` and ``joblib.load(mmap_mode="r")``: its arrays read-only
+    memory maps, as joblib also hands a worker process a model larger than ``max_nbytes``."""
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    return joblib.load(path, mmap_mode="r")
+
+
+def test_an_rbm_loaded_memory_mapped_by_joblib_trains_on_alike(tmp_path):
+    # the compiled update kernels refused the read-only arrays with a Numba TypingError
+    X = binary()
+    rbm = RBMS[0]().fit(X)
+    twin = memory_mapped(rbm, tmp_path)
+    rbm.partial_fit(X)
+    twin.partial_fit(X)
+    np.testing.assert_array_equal(twin.W, rbm.W)
+    np.testing.assert_array_equal(twin.transform(X), rbm.transform(X))
+
+
+FITTED_MODELS = {
+    "Autoencoder": lambda X: dlcore.Autoencoder(n_hidden=4, epochs=1, batch_size=10).fit(X),
+    "DBN": lambda X: dlcore.DBN(layers=(8, 4, 3), epochs=1, batch_size=10).fit(X),
+    "DBNClassifier": lambda X: dlcore.DBNClassifier(hidden=(4,), pretrain_epochs=1, epochs=1,
+                                                    batch_size=10).fit(X, np.arange(len(X)) % 2)}
+
+
+@pytest.mark.parametrize("make", FITTED_MODELS.values(), ids=FITTED_MODELS.keys())
+def test_a_model_loaded_memory_mapped_by_joblib_owns_writable_arrays(make, tmp_path):
+    # training writes the weights and momenta in place: an autoencoder's optimiser wrote into
+    # the read-only pages of the memory map, a segmentation fault that killed the notebook
+    X = binary()
+    twin = memory_mapped(make(X), tmp_path)
+    arrays = all_arrays(twin.get_state())
+    assert arrays and all(array.flags.writeable for array in arrays)
+    if isinstance(twin, dlcore.Autoencoder):
+        twin.partial_fit(X)
