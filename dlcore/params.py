@@ -99,9 +99,12 @@ class ParamsMixin:
         return self
 
     def __repr__(self):
+        """The class and the arguments that differ from their defaults, compared by their
+        ``repr`` as scikit-learn's estimators do: ``==`` on an array argument (``layers``
+        or ``temperatures`` given as a NumPy array) is an array, whose truth is an error."""
         signature = inspect.signature(type(self).__init__)
         changed = [f"{name}={getattr(self, name)!r}" for name in self._param_names()
-                   if getattr(self, name) != signature.parameters[name].default]
+                   if repr(getattr(self, name)) != repr(signature.parameters[name].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def __sklearn_tags__(self):

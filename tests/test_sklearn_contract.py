@@ -422,3 +422,18 @@ def test_scikit_learns_names_of_the_learned_parameters_read_ours(make):
     model.partial_fit(X)
     np.testing.assert_array_equal(model.components_, model.W_.T)
     assert not hasattr(make(), "components_")
+
+
+@pytest.mark.parametrize("model, shown", [
+    (dlcore.BernoulliRBM(sampler="pt", temperatures=np.linspace(1.0, 0.5, 3)),
+     "temperatures=array([1.  , 0.75, 0.5 ])"),
+    (dlcore.DBNClassifier(hidden=np.array([6, 4])), "hidden=array([6, 4])"),
+    (dlcore.DBN(layers=np.array([9, 4]), epochs=2), "layers=array([9, 4]), epochs=2")])
+def test_an_array_argument_shows_in_the_repr_a_notebook_and_clone_print(model, shown):
+    # the repr compared each argument with its default by ==, an array's truth an error: a
+    # notebook showing the model, clone and a GridSearchCV's repr raised a ValueError
+    from sklearn.base import clone
+    from sklearn.utils import estimator_html_repr
+    assert shown in repr(model)
+    assert repr(clone(model)) == repr(model)
+    assert shown.split("=")[0] in estimator_html_repr(model)
