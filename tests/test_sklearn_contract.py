@@ -437,3 +437,18 @@ def test_an_array_argument_shows_in_the_repr_a_notebook_and_clone_print(model, s
     assert shown in repr(model)
     assert repr(clone(model)) == repr(model)
     assert shown.split("=")[0] in estimator_html_repr(model)
+
+
+def test_a_dbn_classifiers_refusals_name_it_not_the_rbm_inside():
+    # they named BernoulliRBM, a class the user never made
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(20, 4)), np.arange(20) % 2
+    with pytest.raises(TypeError, match="X is a sparse matrix and DBNClassifier does not"):
+        dlcore.DBNClassifier(**SMALL_CLASSIFIER).fit(sparse.csr_matrix(X), y)
+    model = dlcore.DBNClassifier(**{**SMALL_CLASSIFIER, "pretrain_epochs": 1, "epochs": 1})
+    model.fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but DBNClassifier is expecting 4"):
+        model.predict(X[:, :3])
+    with pytest.raises(TypeError, match="DBNClassifier does not support sparse input"):
+        model.predict_proba(sparse.csr_matrix(X))

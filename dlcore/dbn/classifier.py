@@ -33,7 +33,13 @@ from dlcore.params import (
     ParamsMixin,
     reduce_through_state,
 )
-from dlcore.validation import check_class_labels, check_float, check_int
+from dlcore.validation import (
+    check_class_labels,
+    check_float,
+    check_int,
+    check_matrix,
+    check_width,
+)
 
 from .dbn import DBN
 
@@ -189,8 +195,11 @@ class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
     def _rows(self, X, name, fitted_width=False):
         """``X`` checked as the DBN's bottom RBM checks it (2-D numbers in [0, 1]; the fitted
         width with ``fitted_width``, then held-out rows, which may lie a little outside), before
-        anything trains."""
+        anything trains. The shape is checked here first, so that its messages name the
+        DBNClassifier the user called rather than the RBM inside."""
+        X = check_matrix(X, name, type(self).__name__)
         if fitted_width:
+            check_width(X, name, type(self).__name__, self.n_features_in_)
             return self.dbn_.rbms_[0]._check_visible(X, name, fitted_width=True, held_out=True)
         from dlcore.rbm import BernoulliRBM
         return BernoulliRBM()._check_visible(X, name)
