@@ -452,3 +452,13 @@ def test_a_dbn_classifiers_refusals_name_it_not_the_rbm_inside():
         model.predict(X[:, :3])
     with pytest.raises(TypeError, match="DBNClassifier does not support sparse input"):
         model.predict_proba(sparse.csr_matrix(X))
+
+
+@pytest.mark.parametrize("random_state, draw", [(np.random.RandomState(0), "rs.randint"),
+                                                (np.random.default_rng(0), "rs.integers")])
+def test_scikit_learns_random_state_object_as_seed_is_refused_with_the_fix(random_state, draw):
+    # refused as "got RandomState(MT19937) at 0x7F..." with no word of what to pass
+    with pytest.raises(TypeError, match=rf"got a {type(random_state).__name__} rs: .*pass an "
+                                        rf"integer \(seed=0\), or one drawn from it \(seed="
+                                        rf"(int\()?{draw}"):
+        dlcore.BernoulliRBM(seed=random_state).fit(np.zeros((4, 3)))

@@ -200,6 +200,14 @@ def check_seed(seed):
     """Return ``seed`` as an int in [0, 2**64), or a fresh one for None; reject anything else."""
     if seed is None:
         return new_seed()
+    if isinstance(seed, (np.random.RandomState, np.random.Generator)):
+        # scikit-learn's random_state takes these; a Philox key is a number
+        draw = ("rs.randint(2**31)" if isinstance(seed, np.random.RandomState)
+                else "int(rs.integers(2**32))")
+        raise TypeError(f"seed must be a non-negative integer or None, got a "
+                        f"{type(seed).__name__} rs: dlcore's seed is the key of its "
+                        f"counter-based generator, not a generator object; pass an integer "
+                        f"(seed=0), or one drawn from it (seed={draw})")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
     seed = int(seed)
