@@ -462,3 +462,14 @@ def test_scikit_learns_random_state_object_as_seed_is_refused_with_the_fix(rando
                                         rf"integer \(seed=0\), or one drawn from it \(seed="
                                         rf"(int\()?{draw}"):
         dlcore.BernoulliRBM(seed=random_state).fit(np.zeros((4, 3)))
+
+
+def test_a_dbn_has_fit_transform_as_every_scikit_learn_transformer():
+    # scikit-learn's TransformerMixin gives it; dlcore's DBN had none (an AttributeError)
+    X = np.random.default_rng(0).uniform(size=(30, 6)).astype(np.float32)
+    dbn = dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0)
+    features = dbn.fit_transform(X)
+    np.testing.assert_array_equal(features, dbn.transform(X))
+    np.testing.assert_array_equal(
+        features, dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0).fit(X)
+        .transform(X))

@@ -465,6 +465,11 @@ class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
                                                      np.float32)])
         return self._wrap_output(X, top.transform(features))
 
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X, y, **fit_params)`` then :meth:`transform` of ``X`` (scikit-learn's
+        ``TransformerMixin``): the top-layer features of the rows it was trained on."""
+        return self.fit(X, y, **fit_params).transform(X)
+
     def _n_features_out(self):
         return int(self.layers[-1])
 
