@@ -107,6 +107,17 @@ class ParamsMixin:
                    if repr(getattr(self, name)) != repr(signature.parameters[name].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def _repr_mimebundle_(self, **kwargs):
+        """What a Jupyter notebook shows for the estimator: its repr and, once scikit-learn
+        is imported and its ``display`` setting is "diagram" (the default), scikit-learn's
+        HTML diagram, as for its own estimators (dlcore itself never imports scikit-learn)."""
+        bundle = {"text/plain": repr(self)}
+        sklearn = sys.modules.get("sklearn")
+        if sklearn is not None and sklearn.get_config().get("display") == "diagram":
+            from sklearn.utils import estimator_html_repr
+            bundle["text/html"] = estimator_html_repr(self)
+        return bundle
+
     def __sklearn_tags__(self):
         """Tags for scikit-learn >= 1.6, which asks every estimator in a Pipeline for them."""
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags

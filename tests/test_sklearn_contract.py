@@ -473,3 +473,15 @@ def test_a_dbn_has_fit_transform_as_every_scikit_learn_transformer():
     np.testing.assert_array_equal(
         features, dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=10, seed=0).fit(X)
         .transform(X))
+
+
+@pytest.mark.parametrize("model", [dlcore.BernoulliRBM(n_hidden=3), dlcore.DBNClassifier(),
+                                   dlcore.StackedAutoencoder(layers=[6, 3])])
+def test_a_notebook_shows_scikit_learns_diagram_of_a_dlcore_estimator(model):
+    # a notebook showed the text repr only, where scikit-learn's estimators draw their diagram
+    import sklearn
+    bundle = model._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(model)
+    assert type(model).__name__ in bundle["text/html"] and "Not fitted" in bundle["text/html"]
+    with sklearn.config_context(display="text"):
+        assert "text/html" not in model._repr_mimebundle_()
