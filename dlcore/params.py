@@ -148,6 +148,19 @@ class AccuracyScore:
         return float(np.average(correct, weights=sample_weight))
 
 
+class LogProbabilities:
+    """Mixin: ``predict_log_proba``, the logarithm of a classifier's ``predict_proba``
+    (scikit-learn's classifiers, ``MLPClassifier`` among them, have both)."""
+
+    def predict_log_proba(self, X):
+        """log P(class | x), (n, n_classes), columns in the order of ``classes_``: the
+        logarithm of :meth:`predict_proba` (-inf where a probability is 0, as scikit-learn's
+        ``MLPClassifier`` gives)."""
+        probabilities = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(probabilities)
+
+
 def table_column_names(X):
     """The column names of a pandas or polars table (or any with ``__dataframe__``) as an
     object array, when every one is a string; None for an array, a table without names, or one

@@ -40,6 +40,7 @@ from dlcore.params import (
     AccuracyScore,
     ConfigIsParams,
     FeatureNamesIn,
+    LogProbabilities,
     ParamsMixin,
     TransformerOutput,
     reduce_through_state,
@@ -175,7 +176,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         return tags
 
 
-class SKLearnClassifier(AccuracyScore, _SKLearnWrapper):
+class SKLearnClassifier(AccuracyScore, LogProbabilities, _SKLearnWrapper):
     """A dlcore network as a scikit-learn classifier (module docstring; Keras's
     ``keras.wrappers.SKLearnClassifier``).
 

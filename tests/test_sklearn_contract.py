@@ -485,3 +485,18 @@ def test_a_notebook_shows_scikit_learns_diagram_of_a_dlcore_estimator(model):
     assert type(model).__name__ in bundle["text/html"] and "Not fitted" in bundle["text/html"]
     with sklearn.config_context(display="text"):
         assert "text/html" not in model._repr_mimebundle_()
+
+
+def test_classifiers_give_log_probabilities_as_mlp_classifier_does():
+    # MLPClassifier (and every scikit-learn classifier with predict_proba) has
+    # predict_log_proba; dlcore's had none (cross_val_predict(method="predict_log_proba"))
+    from sklearn.model_selection import cross_val_predict
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(40, 4)), np.array(["a", "b"])[np.arange(40) % 2]
+    classifier = dlcore.DBNClassifier(**{**SMALL_CLASSIFIER, "pretrain_epochs": 1,
+                                         "epochs": 2})
+    labelled = dlcore.DBN(layers=[4, 3], n_labels=2, epochs=1, batch_size=10)
+    for model in (classifier.fit(X, y), labelled.fit(X, y)):
+        np.testing.assert_allclose(model.predict_log_proba(X), np.log(model.predict_proba(X)))
+    logs = cross_val_predict(classifier, X, y, cv=2, method="predict_log_proba")
+    assert logs.shape == (40, 2) and np.all(logs <= 0)

@@ -324,3 +324,9 @@ def test_class_probabilities_for_soft_voting_and_roc_auc():
     with pytest.raises(ValueError, match="predict_proba needs a network whose outputs are "
                                          "probabilities .* ends in relu"):
         relu.predict_proba(X)
+
+
+def test_the_classifier_gives_log_probabilities_as_mlp_classifier_does():
+    X, labels = blobs(60)
+    model = SKLearnClassifier(mlp, fit_kwargs={"epochs": 2, "batch_size": 16}).fit(X, labels)
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(model.predict_proba(X)))

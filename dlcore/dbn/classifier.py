@@ -30,6 +30,7 @@ from dlcore.params import (
     AccuracyScore,
     ConfigIsParams,
     FeatureNamesIn,
+    LogProbabilities,
     ParamsMixin,
     reduce_through_state,
 )
@@ -73,7 +74,8 @@ def _data_conversion_warning():
     return DataConversionWarning
 
 
-class DBNClassifier(AccuracyScore, ConfigIsParams, FeatureNamesIn, ParamsMixin):
+class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureNamesIn,
+                    ParamsMixin):
     """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
 
     Parameters

@@ -17,6 +17,7 @@ from dlcore.layer_stack import LayerStack
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     AccuracyScore,
+    LogProbabilities,
     ParamsMixin,
     SavesToFile,
     TransformerOutput,
@@ -107,7 +108,7 @@ def classes_from_list(values, n_labels):
 
 
 @register_model
-class DBN(LayerStack, SavesToFile, TransformerOutput, ParamsMixin):
+class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
     Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
