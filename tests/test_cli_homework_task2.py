@@ -146,36 +146,25 @@ def test_task2_scales_down_photographs_larger_than_max_size(photographs_of_two_s
     assert "(6 x 12x7)" in result.stdout    # the 18 x 26 test photograph became 10 x 15 (w x h)
 
 
-def test_task2_scales_down_a_photograph_past_pillows_bomb_limit(
-        photographs_of_two_sizes, tmp_path, monkeypatch):
-    """A 200-megapixel phone photograph is past Pillow's limit (2 * MAX_IMAGE_PIXELS); with
-    the limit lowered to 1000 pixels, a 64 x 48 JPEG stands for it: --max-size scales it down
-    as it promises, where Pillow's DecompressionBombError was a traceback."""
+@pytest.mark.parametrize("name, limit", [("phone.jpg", (Image, "MAX_IMAGE_PIXELS")),
+                                         ("phone.png", (images, "MAX_DECODED_PIXELS"))],
+                         ids=["jpeg-past-pillows-bomb-limit", "png-past-what-is-decoded-whole"])
+def test_task2_scales_down_a_photograph_past_a_decoding_limit(photographs_of_two_sizes, tmp_path,
+                                                              monkeypatch, name, limit):
+    """A 200-megapixel phone photograph (JPEG) is past Pillow's limit (2 * MAX_IMAGE_PIXELS),
+    a 12000 x 9000 PNG past images.MAX_DECODED_PIXELS (8192 x 8192); with the limit lowered to
+    1000 pixels, a 64 x 48 picture stands for each: --max-size scales it down as it promises
+    (the JPEG in draft mode, the PNG reduced while decoding by a whole factor), where Pillow's
+    DecompressionBombError was a traceback and the PNG was refused."""
     train, _ = photographs_of_two_sizes
-    photo = tmp_path / "phone.jpg"
+    photo = tmp_path / name
     Image.fromarray(np.broadcast_to(np.arange(0, 256, 4, dtype=np.uint8), (48, 64))).save(photo)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(*limit, 1000)
     result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
                                        "--test-image", str(photo), *TINY, "--max-size", "16",
                                        "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "phone.jpg: scaled from 64 x 48 to 16 x 12 pixels (--max-size 16)" in result.stderr
-
-
-def test_task2_scales_down_a_png_past_what_is_decoded_whole(photographs_of_two_sizes,
-                                                            tmp_path, monkeypatch):
-    """A 12000 x 9000 PNG from a phone is past images.MAX_DECODED_PIXELS (8192 x 8192); with
-    the limit lowered to 1000 pixels, a 64 x 48 PNG stands for it: --max-size scales it down
-    (reduced while decoding by a whole factor), where it was refused."""
-    train, _ = photographs_of_two_sizes
-    photo = tmp_path / "phone.png"
-    Image.fromarray(np.broadcast_to(np.arange(0, 256, 4, dtype=np.uint8), (48, 64))).save(photo)
-    monkeypatch.setattr(images, "MAX_DECODED_PIXELS", 1000)
-    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
-                                       "--test-image", str(photo), *TINY, "--max-size", "16",
-                                       "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    assert "phone.png: scaled from 64 x 48 to 16 x 12 pixels (--max-size 16)" in result.stderr
+    assert f"{name}: scaled from 64 x 48 to 16 x 12 pixels (--max-size 16)" in result.stderr
 
 
 def test_task2_refuses_a_png_past_pillows_bomb_limit_in_one_line(photographs_of_two_sizes,

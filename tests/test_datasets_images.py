@@ -113,15 +113,25 @@ def test_a_jpeg_past_pillows_bomb_limit_is_reduced_while_decoding(tmp_path, monk
     assert images.image_size(path) == (160, 100)
 
 
+# how each refusal of a photograph too large to decode ends
+SCALE_IT_DOWN_FIRST = "scale it down first, to at most 8192 pixels a side"
+
+
+def _refusal_with_a_lowered_limit(monkeypatch, limit, path, max_size):
+    """The message of the ValueError that ``load_image(path, max_size=max_size)`` raises with
+    the pixel limit ``limit`` (a module and the name of its limit) lowered to 1000."""
+    monkeypatch.setattr(*limit, 1000)
+    with pytest.raises(ValueError) as caught:
+        images.load_image(path, max_size=max_size)
+    return str(caught.value)
+
+
 def test_a_png_past_pillows_bomb_limit_is_refused_in_one_line(tmp_path, monkeypatch):
     path = _gradient_photograph(tmp_path / "scan.png", 160, 100)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    with pytest.raises(ValueError) as caught:
-        images.load_image(path, max_size=40)
-    assert str(caught.value) == (f"{path} has more than 2,000 pixels, more than Pillow opens "
-                                 f"safely (its limit against decompression bombs); scale it "
-                                 f"down first, to at most 8192 pixels a side, or save it as a "
-                                 f"JPEG, which is reduced while decoding")
+    assert _refusal_with_a_lowered_limit(monkeypatch, (Image, "MAX_IMAGE_PIXELS"), path, 40) == (
+        f"{path} has more than 2,000 pixels, more than Pillow opens safely (its limit against "
+        f"decompression bombs); {SCALE_IT_DOWN_FIRST}, or save it as a JPEG, which is reduced "
+        f"while decoding")
 
 
 def _photograph_in_mode(path, mode, width=60, height=40):
@@ -167,13 +177,10 @@ def test_a_jpeg_past_what_is_reduced_even_in_draft_mode_is_refused_in_one_line(
     all: a JPEG that draft mode reduces too little for it (to 1/2 for a max_size of 40) is
     refused, naming the limit and the fix."""
     path = _gradient_photograph(tmp_path / "phone.jpg", 160, 100)
-    monkeypatch.setattr(images, "MAX_REDUCED_PIXELS", 1000)
-    with pytest.raises(ValueError) as caught:
-        images.load_image(path, max_size=60)
-    assert str(caught.value) == (f"{path} is 160 x 100 pixels, more than dlcore decodes to "
-                                 f"scale down (1,000, Pillow's limit against decompression "
-                                 f"bombs, at 1/2 of its size); give a smaller max_size, or "
-                                 f"scale it down first, to at most 8192 pixels a side")
+    refusal = _refusal_with_a_lowered_limit(monkeypatch, (images, "MAX_REDUCED_PIXELS"), path, 60)
+    assert refusal == (f"{path} is 160 x 100 pixels, more than dlcore decodes to scale down "
+                       f"(1,000, Pillow's limit against decompression bombs, at 1/2 of its "
+                       f"size); give a smaller max_size, or {SCALE_IT_DOWN_FIRST}")
     # at 1/8, 20 x 13 pixels are decoded, and scaled to the shape downscale gives the whole
     assert images.load_image(path, max_size=20).shape == (12, 20) == \
         images.downscale(np.zeros((100, 160), np.float32), 20).shape
