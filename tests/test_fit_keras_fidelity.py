@@ -195,6 +195,7 @@ def keras_trained(keras, optimizer, x, labels, epochs):
         model.fit(x, labels, epochs=1, batch_size=8, shuffle=False, verbose=0)
     return model
 
+
 def assert_both_train_alike(in_keras, model, x, labels, tmp_path):
     """Three more epochs in Keras and in dlcore (channels-first), then the same weights."""
     for _ in range(3):
@@ -206,6 +207,24 @@ def assert_both_train_alike(in_keras, model, x, labels, tmp_path):
                             .get_weights()):
         np.testing.assert_allclose(mine, theirs, atol=1e-5)
 
+
+
+def imported_from_keras_and_trained_alike(keras, optimizer, form, tmp_path):
+    """A model Keras trained 2 epochs (4 batches each) with ``optimizer``, saved and imported:
+    its optimiser takes Keras's ``form`` (``"epsilon_form"`` or ``"momentum_form"``), it and
+    Keras's model train 3 more epochs alike, and dlcore's file of it keeps the form. The
+    imported model."""
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 6, 6, 1)).astype(np.float32)
+    labels = rng.integers(0, 3, 32)
+    in_keras = keras_trained(keras, optimizer, x, labels, 2)
+    in_keras.save(tmp_path / "keras.keras")
+    model = dlcore.load(tmp_path / "keras.keras")
+    assert getattr(model.optimizer, form) == "keras"
+    assert_both_train_alike(in_keras, model, x, labels, tmp_path)
+    dlcore.save(model, tmp_path / "model.h5")
+    assert getattr(dlcore.load(tmp_path / "model.h5").optimizer, form) == "keras"
+    return model
 
 
 @pytest.mark.parametrize("settings", [
@@ -221,17 +240,9 @@ def test_an_imported_keras_optimizer_steps_as_keras(tmp_path, settings):
     them by 2e-4 with Adam's clipnorm, 6e-2 with RMSprop's, 2e-2 with Adam's epsilon 1e-3)."""
     keras = real_keras()
     name, config = settings
-    rng = np.random.default_rng(0)
-    x = rng.random((32, 6, 6, 1)).astype(np.float32)
-    labels = rng.integers(0, 3, 32)
-    in_keras = keras_trained(keras, getattr(keras.optimizers, name)(**config), x, labels, 2)
-    in_keras.save(tmp_path / "keras.keras")
-    model = dlcore.load(tmp_path / "keras.keras")
-    assert model.optimizer.epsilon_form == "keras"
-    assert_both_train_alike(in_keras, model, x, labels, tmp_path)
-    # dlcore's file keeps the form; Keras's gets its own settings only
-    dlcore.save(model, tmp_path / "model.h5")
-    assert dlcore.load(tmp_path / "model.h5").optimizer.epsilon_form == "keras"
+    model = imported_from_keras_and_trained_alike(
+        keras, getattr(keras.optimizers, name)(**config), "epsilon_form", tmp_path)
+    # Keras's file gets its own settings only
     model.save(tmp_path / "back.keras")
     assert type(keras.models.load_model(tmp_path / "back.keras").optimizer).__name__ == name
 
@@ -294,18 +305,10 @@ def test_an_imported_keras_sgd_with_a_decaying_rate_steps_as_keras(tmp_path, nes
     converted at the current rate, moved them by 0.5). dlcore's files and its Keras files
     keep the form; Keras reads its own SGD."""
     keras = real_keras()
-    rng = np.random.default_rng(0)
-    x = rng.random((32, 6, 6, 1)).astype(np.float32)
-    labels = rng.integers(0, 3, 32)
     schedule = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=3, decay_rate=0.5)
-    in_keras = keras_trained(keras, keras.optimizers.SGD(schedule, momentum=0.9,
-                                                         nesterov=nesterov), x, labels, 2)
-    in_keras.save(tmp_path / "keras.keras")
-    model = dlcore.load(tmp_path / "keras.keras")
-    assert model.optimizer.momentum_form == "keras"
-    assert_both_train_alike(in_keras, model, x, labels, tmp_path)
-    dlcore.save(model, tmp_path / "model.h5")
-    assert dlcore.load(tmp_path / "model.h5").optimizer.momentum_form == "keras"
+    model = imported_from_keras_and_trained_alike(
+        keras, keras.optimizers.SGD(schedule, momentum=0.9, nesterov=nesterov), "momentum_form",
+        tmp_path)
     for suffix in (".keras", ".h5"):
         model.save(tmp_path / f"back{suffix}")
         assert dlcore.load(tmp_path / f"back{suffix}").optimizer.momentum_form == "keras"
