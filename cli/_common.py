@@ -352,9 +352,15 @@ def saving_trained_model(model, model_path, left=FIGURES_LEFT):
             raise TrainingInterrupted(
                 f"interrupted after training, before {model_path} was written: the trained "
                 "model was not saved; run the command again") from None
-        raise TrainingInterrupted(
-            f"interrupted after training: {model_path} is saved and complete, but {left} "
-            f"with: {resume_command(model_path)}") from None
+        raise interrupted_after_training(model_path, left) from None
+
+
+def interrupted_after_training(model_path, left=FIGURES_LEFT):
+    """The :class:`TrainingInterrupted` of a Ctrl-C once the trained model ``model_path`` is
+    saved: it is complete, what was ``left`` to do, and the command that does it."""
+    return TrainingInterrupted(
+        f"interrupted after training: {model_path} is saved and complete, but {left} with: "
+        f"{resume_command(model_path)}")
 
 
 def resume_option(function=None, *, has_epochs=True):

@@ -38,6 +38,7 @@ from dlcore.cli._common import (
     backend_option,
     checkpoint_option,
     dataset_option,
+    interrupted_after_training,
     out_folder_option,
     output_folder,
     parse_choices,
@@ -78,6 +79,8 @@ ROWS = {"dbn": ("DBN, unsupervised pre-training", ("0%", "1.2%", "1.2%"), "pretr
 PRETRAINED_STEMS = {"dbn": "dbn", "autoencoder": "stacked_autoencoder"}
 PRETRAINING = "pretraining"
 FINE_TUNING = "fine-tuning"
+#: What is left once a stage before the last is saved (:func:`saving_trained_model`).
+STAGES_LEFT = "the stages after it were not run; run them without training it again"
 #: The corruption of the stacked denoising autoencoders (Vincent et al. 2008 used 10-40 %).
 DEFAULT_CORRUPTION = 0.3
 
@@ -256,47 +259,63 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
                                                        n_seeds)
     settings = {"layers": layers, "n_classes": n_classes, "epochs_per_layer": epochs_per_layer,
                 "corruption": corruption, "learning_rate": learning_rate,
-                "batch_size": batch_size, "backend": backend}
+                "batch_size": batch_size, "backend": backend, "epochs": epochs,
+                "patience": patience}
     results = {row: [] for row in rows}
     pretrained = {}
     # each stage's file says what it was trained on and by which command (whose mnist-5k
     # split is dbn's fixed one, which cnn evaluate then measures it on)
     record = training_record(dataset, np.unique(y).tolist(), len(train[0]))
-    for index, stage in enumerate(planned):
-        row, kind, run_seed = stage
-        name = stage_file(stage, n_seeds)
-        if index < first:            # finished before the interruption
-            if kind == FINE_TUNING:
-                network = dlcore.load(folder / name)
-                results[row].append(evaluate(network, train, valid, test))
+    saved = None   # the last stage's file this run saved
+    try:
+        for index, stage in enumerate(planned):
+            row, kind, _ = stage
+            name = stage_file(stage, n_seeds)
+            if index < first:            # finished before the interruption
+                if kind == FINE_TUNING:
+                    network = dlcore.load(folder / name)
+                    results[row].append(evaluate(network, train, valid, test))
+                checkpoints.finished_files.append(name)
+                continue
+            model = train_stage(stage, resumed if index == first else None, pretrained, train,
+                                valid, checkpoints, settings, n_seeds)
+            model.training_record_ = record
+            last = index == len(planned) - 1
+            # first: a Ctrl-C in what follows loses no training
+            with saving_trained_model(model, folder / name,
+                                      FIGURES_LEFT if last else STAGES_LEFT):
+                if kind == FINE_TUNING:
+                    results[row].append(evaluate(model, train, valid, test))
+                if last:
+                    write_table(folder, rows, results, seeds, planned)
+            saved = folder / name
             checkpoints.finished_files.append(name)
-            continue
-        here = resumed if index == first else None
-        if kind == PRETRAINING:
-            model = pretrain_stage(row, run_seed, here, train, checkpoints, settings)
-            pretrained[row] = model
-        else:
-            click.echo(f"fine-tuning: {ROWS[row][0]}"
-                       + ("" if n_seeds == 1 else f" (seed {run_seed})"), err=True)
-            if here is not None:
-                model, optimizer = here, None
-            else:
-                model = initial_network(row, run_seed, pretrained.get(row), train,
-                                        checkpoints, settings)
-                optimizer = make_optimizer("sgd", learning_rate, 0.9)
-            fine_tune(model, train, valid, optimizer, epochs, batch_size, patience,
-                      checkpoints=checkpoints)
-        model.training_record_ = record
-        last = index == len(planned) - 1
-        # first: a Ctrl-C in what follows loses no training
-        with saving_trained_model(model, folder / name, FIGURES_LEFT if last else
-                                  "the stages after it were not run; run them without "
-                                  "training it again"):
-            if kind == FINE_TUNING:
-                results[row].append(evaluate(model, train, valid, test))
-            if last:
-                write_table(folder, rows, results, seeds, planned)
-        checkpoints.finished_files.append(name)
+    except KeyboardInterrupt:
+        # between two stages (the next network built, its kernels compiled), outside the
+        # handlers of both: the run goes on from the last file it saved
+        if saved is None:
+            raise
+        raise interrupted_after_training(saved, STAGES_LEFT) from None
+
+
+def train_stage(stage, resumed, pretrained, train, valid, checkpoints, settings, n_seeds):
+    """The model of ``stage``, trained from the start or on from the ``resumed`` checkpoint: a
+    DBN or stack of autoencoders pretrained (kept in ``pretrained`` for its fine-tuning), or a
+    network fine-tuned."""
+    row, kind, seed = stage
+    if kind == PRETRAINING:
+        pretrained[row] = pretrain_stage(row, seed, resumed, train, checkpoints, settings)
+        return pretrained[row]
+    click.echo(f"fine-tuning: {ROWS[row][0]}" + ("" if n_seeds == 1 else f" (seed {seed})"),
+               err=True)
+    if resumed is not None:
+        network, optimizer = resumed, None
+    else:
+        network = initial_network(row, seed, pretrained.get(row), train, checkpoints, settings)
+        optimizer = make_optimizer("sgd", settings["learning_rate"], 0.9)
+    fine_tune(network, train, valid, optimizer, settings["epochs"], settings["batch_size"],
+              settings["patience"], checkpoints=checkpoints)
+    return network
 
 
 def write_table(folder, rows, results, seeds, planned):

@@ -560,16 +560,25 @@ def test_ctrl_c_after_training_says_the_model_is_complete_and_how_to_write_the_r
         assert (out / name).stat().st_size > 0, name
 
 
+@pytest.mark.parametrize("function, call", [("evaluate", 1), ("random_network", 2)],
+                         ids=["measuring the first", "building the second"])
 def test_ctrl_c_between_the_stages_of_homework_pretraining_says_how_to_run_the_rest(
-        tmp_path, monkeypatch):
-    """A Ctrl-C as the first of two networks is measured: its file is complete, and the
-    command printed runs the second stage without training the first again, to the table of
-    an uninterrupted run."""
+        tmp_path, monkeypatch, function, call):
+    """A Ctrl-C as the first of two networks is measured, or as the second is built: the
+    first's file is complete, and the command printed runs the second stage without training
+    the first again, to the table of an uninterrupted run."""
     import dlcore.cli.homework_pretraining as homework_pretraining
     arguments = ["homework", "pretraining", "--layers", "784-8-8", "--rows", "deep,shallow",
                  "--train-size", "200", "--epochs", "2", "--backend", "cpu"]
-    monkeypatch.setattr(homework_pretraining, "evaluate",
-                        lambda *arguments: (_ for _ in ()).throw(KeyboardInterrupt))
+    original, calls = getattr(homework_pretraining, function), []
+
+    def interrupted(*arguments):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return original(*arguments)
+
+    monkeypatch.setattr(homework_pretraining, function, interrupted)
     out = tmp_path / "run"
     result = CliRunner().invoke(main, [*arguments, "--out", str(out)])
     monkeypatch.undo()
