@@ -314,10 +314,12 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
         test_accuracy = float(np.mean(predicted == y_test))
     # best_epoch counts from 0 (Keras's index); people count epochs from 1
     best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1
+    # the accuracy of the epoch kept (the lowest validation loss), not the highest of any
+    val_accuracy = history["val_accuracy"][(best_epoch or len(history["loss"])) - 1]
     publish_metrics(best_epoch=best_epoch, epochs_trained=len(history["loss"]),
-                    val_accuracy=max(history["val_accuracy"]), test_accuracy=test_accuracy)
+                    val_accuracy=val_accuracy, test_accuracy=test_accuracy)
     click.echo(f"best epoch {best_epoch} of {len(history['loss'])}: validation "
-               f"accuracy {max(history['val_accuracy']):.4f}")
+               f"accuracy {val_accuracy:.4f}")
     click.echo(f"test accuracy {test_accuracy:.4f} on "
                f"{len(y_test)} held-out {dataset} images")
     click.echo(f"wrote model.h5, training_curve.png and confusion_matrix.png to {folder}")

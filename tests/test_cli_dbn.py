@@ -411,3 +411,21 @@ def test_a_recorded_folder_that_is_gone_asks_for_dataset_in_one_line(digits, tmp
     assert result.output.strip() == (
         f"dlcore: error: {tmp_path / 'dbn' / 'dbn.h5'} was trained on the images in "
         f"{folder.resolve()}, which is no longer a folder: give their place with --dataset")
+
+
+def test_finetune_prints_the_validation_accuracy_of_the_epoch_it_keeps(tmp_path):
+    """Early stopping keeps the epoch of the lowest validation loss (here the 8th); the line
+    "best epoch 8 of 8: validation accuracy ..." gave the highest accuracy of any epoch (the
+    6th's)."""
+    images, _ = load_mnist_5k()
+    dbn = dlcore.DBN(layers=[784, 16], epochs=1, seed=0, backend="cpu")
+    dlcore.save(dbn.fit(dlcore.datasets.to_unit_interval(images[:500])), tmp_path / "dbn.h5")
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(tmp_path / "dbn.h5"), "--epochs",
+                                       "8", "--learning-rate", "0.5", "--batch-size", "256",
+                                       "--backend", "cpu", "--out", str(tmp_path / "net")])
+    assert result.exit_code == 0, result.output
+    history = dlcore.load(tmp_path / "net" / "model.h5").history
+    kept = int(np.argmin(history["val_loss"]))
+    line = next(line for line in result.stdout.splitlines() if line.startswith("best epoch"))
+    assert line == (f"best epoch {kept + 1} of {len(history['loss'])}: validation accuracy "
+                    f"{history['val_accuracy'][kept]:.4f}")
