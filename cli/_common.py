@@ -211,6 +211,15 @@ def sampling_options(function):
              "P(v = 1 | h) of that step.")(function)
 
 
+def check_rows_to_train(n_rows, n_held_out, validation_split):
+    """One line when --validation-split holds out all ``n_rows`` training images (``n_held_out``
+    of them), before the library meets an empty batch or an epoch of no updates."""
+    if n_rows - n_held_out < 1:
+        raise click.BadParameter(
+            f"{validation_split:g} holds out {n_held_out} of the {count(n_rows, 'training image')}"
+            ", which leaves none to train on: give a smaller one", param_hint="--validation-split")
+
+
 def dataset_option(default="mnist-5k"):
     return click.option("--dataset", default=default, show_default=True,
                         callback=_canonical_dataset,

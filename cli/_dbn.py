@@ -14,7 +14,7 @@ import numpy as np
 import dlcore
 from dlcore import datasets, viz
 from dlcore.backend import rng
-from dlcore.cli._common import EpochProgress
+from dlcore.cli._common import EpochProgress, check_rows_to_train
 
 HELD_OUT_PER_CLASS = 100
 SPLIT_SEED = 0
@@ -70,8 +70,9 @@ def split_off_validation(X, y, fraction, seed):
     """A seeded random ``fraction`` of (X, y) held out for early stopping:
     ``((X_fit, y_fit), (X_valid, y_valid))``; X_valid in memory even when X is lazy rows (it
     is evaluated whole every epoch)."""
-    order = rng.permutation(len(X), seed, rng.STREAM_SPLIT, 1)
     n_valid = max(1, int(round(fraction * len(X))))
+    check_rows_to_train(len(X), n_valid, fraction)
+    order = rng.permutation(len(X), seed, rng.STREAM_SPLIT, 1)
     fit, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
     return (X[fit], y[fit]), (np.asarray(X[valid]), y[valid])
 

@@ -19,6 +19,7 @@ from dlcore.cli._common import (
     SMALL_DATA_SET,
     Checkpoints,
     backend_option,
+    check_rows_to_train,
     checkpoint_option,
     dataset_option,
     load_checkpoint,
@@ -211,7 +212,9 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     if train_size is not None and train_size < len(x):   # a seeded subset, not the first
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)
-    n_train = len(x) - (held_out(len(x), validation_split) if validation_split else 0)
+    n_held_out = held_out(len(x), validation_split) if validation_split else 0
+    check_rows_to_train(len(x), n_held_out, validation_split)
+    n_train = len(x) - n_held_out
     epochs, lr_decay, dropout = size_defaults(n_train, epochs, lr_decay, dropout)
     n_classes = int(max(y.max(), y_test.max())) + 1
     class_names = dlcore.datasets.class_names(dataset, n_classes)

@@ -192,3 +192,28 @@ def test_a_dbn_given_images_of_another_width_asks_for_its_data_set(command, wide
     assert result.output.splitlines()[-1] == (
         f"dlcore: error: {wide_images} images have 600 pixels but the first layer has 784 "
         f"units: give the --dataset {tmp_path / 'dbn.h5'} was trained on")
+
+
+@pytest.mark.parametrize("command", ["cnn train", "dbn finetune"])
+def test_a_validation_split_that_leaves_nothing_to_train_on_is_one_line(command, tmp_path):
+    """It met the library's "step_size must be >= 1, got 0" (cnn train) or an empty batch
+    (dbn finetune) instead."""
+    from dlcore import DBN, save
+    if command == "cnn train":
+        arguments = ["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--train-size",
+                     "10", "--validation-split", "0.95"]
+        expected = "0.95 holds out 10 of the 10 training images"
+    else:
+        images, _ = datasets.load_mnist_5k()
+        dbn = DBN(layers=[784, 4], epochs=1, backend="cpu")
+        save(dbn.fit(datasets.to_unit_interval(images[:100])), tmp_path / "dbn.h5")
+        arguments = ["dbn", "finetune", str(tmp_path / "dbn.h5"), "--validation-split", "0.9999"]
+        expected = "0.9999 holds out 4000 of the 4000 training images"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*arguments, "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"dlcore: error: Invalid value for --validation-split: {expected}, which leaves none "
+        f"to train on: give a smaller one (see 'main {command} --help')")   # CliRunner's name
+    assert not out.exists()
