@@ -181,8 +181,10 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     click.get_current_context().params.update(
         epochs_per_layer=",".join(map(str, epochs)) if isinstance(epochs, list) else str(epochs),
         batch_size=batch_size)
+    # before training (the filters are drawn as square images), and before the width check,
+    # whose advice to start --layers with the images' width would not help
+    side = image_side(X.shape[1])
     check_width(X.shape[1], layers[0], dataset)
-    side = image_side(layers[0])   # before training: the filters are drawn as square images
     n_labels = int(y.max()) + 1 if with_labels else 0
     if resume is None:
         model = dlcore.DBN(layers=layers, epochs=epochs, learning_rate=learning_rate,

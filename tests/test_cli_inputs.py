@@ -60,9 +60,12 @@ def test_rbm_commands_refuse_non_square_images_before_training(command, wide_ima
     assert_refused_before_training(result, out, "600 visible units as a square image")
 
 
-def test_dbn_pretrain_refuses_non_square_images_before_training(wide_images, tmp_path):
+@pytest.mark.parametrize("layers", ["600-8", "784-8"])
+def test_dbn_pretrain_refuses_non_square_images_before_training(wide_images, tmp_path, layers):
+    """Whatever --layers: the square images come first (the advice to start --layers with
+    600 would lead to this refusal)."""
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "600-8",
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", layers,
                                        "--dataset", wide_images, "--epochs-per-layer", "1",
                                        "--backend", "cpu", "--out", str(out)])
     assert_refused_before_training(result, out, "600 visible units as a square image")
