@@ -848,8 +848,7 @@ class TrainingLoop:
         callbacks.sort(key=lambda callback: getattr(callback, "saves_model", False))
         for callback in callbacks:
             if not isinstance(callback, Callback):
-                raise TypeError(f"callbacks must be dlcore.callbacks.Callback objects, got "
-                                f"{type(callback).__name__}")
+                raise TypeError(_foreign_callback(callback))
             callback.set_model(self)
             callback.set_params({"verbose": verbose, "epochs": last_epoch,
                                  "steps": n_batches})
@@ -1345,3 +1344,27 @@ def check_keras_compile_options(weighted_metrics=None, run_eagerly=False, steps_
                          f"{jit_compile!r}")
     if steps_per_execution != "auto":
         check_int(steps_per_execution, "steps_per_execution", minimum=1)
+
+
+def _foreign_callback(callback):
+    """The one line refusing a callback that is not dlcore's: for a Keras callback, the
+    dlcore callback of the same name and arguments, or the ones dlcore has."""
+    from dlcore import callbacks as dlcore_callbacks
+    kind = type(callback)
+    name = kind.__name__
+    where = f"{kind.__module__.split('.')[0]}'s {name}"
+    if kind.__module__.split(".")[0] != "keras":
+        return f"callbacks must be dlcore.callbacks.Callback objects, got {name}"
+    if name == "TerminateOnNaN":
+        return ("callbacks must be dlcore's: Keras's TerminateOnNaN is built in (an epoch whose "
+                "loss is NaN or infinite raises dlcore.TrainingDiverged and puts back the last "
+                "good epoch's weights): leave it out")
+    own = getattr(dlcore_callbacks, name, None)
+    if isinstance(own, type) and issubclass(own, Callback):
+        return (f"callbacks must be dlcore's, got {where}: use dlcore.callbacks.{name}, which "
+                f"takes Keras's arguments")
+    have = ", ".join(sorted(n for n in dir(dlcore_callbacks) if isinstance(
+        getattr(dlcore_callbacks, n), type) and issubclass(getattr(dlcore_callbacks, n), Callback)
+        and not n.startswith("_") and n not in ("Callback", "ProgressBar")))
+    return (f"callbacks must be dlcore's, got {where}, which dlcore has not; dlcore.callbacks "
+            f"has {have}, and Callback to subclass")

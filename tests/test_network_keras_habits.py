@@ -611,3 +611,23 @@ def test_kerass_overwrite_and_skip_mismatch_keep_what_is_on_disk_and_in_the_mode
         model.save(tmp_path / "folder.keras", zipped=False)
     with pytest.raises(ValueError, match="max_shard_size must be None"):
         model.save_weights(tmp_path / "w.weights.h5", max_shard_size="5GB")
+
+
+def test_a_keras_callback_is_refused_naming_dlcores_own():
+    """keras.callbacks.EarlyStopping given to dlcore's fit was refused as "got EarlyStopping",
+    which reads as if EarlyStopping were not a callback; the line now names dlcore's."""
+    pytest.importorskip("keras.callbacks")
+    import keras
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                              backend="reference")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = rows(4, 3), np.array([0, 1, 0, 1])
+    for callback, message in (
+            (keras.callbacks.EarlyStopping(), "use dlcore.callbacks.EarlyStopping, which takes "
+                                              "Keras's arguments"),
+            (keras.callbacks.TerminateOnNaN(), "TerminateOnNaN is built in"),
+            (keras.callbacks.RemoteMonitor(), "RemoteMonitor, which dlcore has not; "
+                                              "dlcore.callbacks has CSVLogger, EarlyStopping")):
+        with pytest.raises(TypeError, match=message):
+            model.fit(x, y, verbose=0, callbacks=[callback])
+    assert model.epochs_done == 0
