@@ -48,6 +48,7 @@ from dlcore.training import (
     by_name,
     called_once,
     check_keras_compile_options,
+    check_keras_summary_options,
 )
 from dlcore.validation import check_batch, check_bool, check_float
 
@@ -896,10 +897,14 @@ class Model(TrainingLoop):
         self._require_built()
         return sum(layer.count_params() for layer in self.layers)
 
-    def summary(self, print_fn=print):
+    def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
+                show_trainable=False, layer_range=None):
         """The summary table (:mod:`dlcore.summary`) with a row per call of a layer and the
         tensors each takes ("inputs"); a shared layer's parameters are counted once. The rows
-        are in the order of :attr:`layers` (Keras's), a shared layer's calls together."""
+        are in the order of :attr:`layers` (Keras's), a shared layer's calls together. Keras's
+        other arguments as :meth:`dlcore.Sequential.summary`."""
+        check_keras_summary_options(line_length, positions, expand_nested, show_trainable,
+                                    layer_range)
         rows = summarize(self.name, (), self.layers, self._trains).rows
         by_layer = {id(layer): row for layer, row in zip(self.layers, rows)}
         names = {id(t): name for t, name in zip(self.inputs, self.input_names)}

@@ -52,7 +52,13 @@ from dlcore.losses import get_loss, output_channels
 from dlcore.optimizers import get_optimizer, loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
-from dlcore.training import TrainingLoop, accuracy_outputs, called_once, check_keras_compile_options
+from dlcore.training import (
+    TrainingLoop,
+    accuracy_outputs,
+    called_once,
+    check_keras_compile_options,
+    check_keras_summary_options,
+)
 
 RESERVED_LAYER_NAMES = ("layer_names",)
 
@@ -410,10 +416,16 @@ class Sequential(Model):
             raise RuntimeError("the network is not built: give it an input shape, or call "
                                "fit/predict first")
 
-    def summary(self, print_fn=print):
+    def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
+                show_trainable=False, layer_range=None):
         """Print, per layer, the output shape, the parameter count and the forward FLOPs per
         sample, then the totals (lecture "Supervised learning": "Compute flops and nr.
-        params."; the table is :mod:`dlcore.summary`'s).
+        params."; the table is :mod:`dlcore.summary`'s). ``print_fn=None`` prints nothing
+        (the table is returned). Keras's other arguments are taken: ``show_trainable`` and
+        ``expand_nested`` with any bool (the table always marks frozen layers, and a model
+        used as a layer is inlined, so always expanded), ``line_length`` and ``positions`` as
+        Keras checks them (dlcore's columns are its own, sized to fit), ``layer_range`` None
+        only.
 
         FLOPs: a multiply-add counts 2 (so a Dense layer costs 2 * in * out and a Conv2D
         2 * C k_h k_w * F * H' W' per sample); element-wise layers count 0.
@@ -422,6 +434,8 @@ class Sequential(Model):
         -------
         :class:`dlcore.summary.Summary` with the same numbers (``rows``, ``total_params``, ...).
         """
+        check_keras_summary_options(line_length, positions, expand_nested, show_trainable,
+                                    layer_range)
         self._require_built()
         summary = summarize(self.name, self.input_shape, self.layers, self._trains)
         if print_fn is not None:

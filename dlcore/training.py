@@ -107,7 +107,7 @@ from dlcore.errors import DivergenceCheck
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
-from dlcore.validation import check_batch, check_float, check_int, check_verbose
+from dlcore.validation import check_batch, check_bool, check_float, check_int, check_verbose
 
 __all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
            "accumulate_batch", "accuracy_outputs", "by_name", "held_out", "scores",
@@ -1368,3 +1368,19 @@ def _foreign_callback(callback):
         and not n.startswith("_") and n not in ("Callback", "ProgressBar")))
     return (f"callbacks must be dlcore's, got {where}, which dlcore has not; dlcore.callbacks "
             f"has {have}, and Callback to subclass")
+
+
+def check_keras_summary_options(line_length=None, positions=None, expand_nested=False,
+                                show_trainable=False, layer_range=None):
+    """Keras's ``summary`` arguments that dlcore's table has no use for, checked as Keras
+    checks them; ``layer_range``, which would leave rows out, is refused unless None."""
+    check_bool(expand_nested, "expand_nested")
+    check_bool(show_trainable, "show_trainable")
+    if line_length is not None:
+        check_int(line_length, "line_length", minimum=1)
+    if positions is not None and (isinstance(positions, str) or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) for p in positions)):
+        raise ValueError(f"summary's positions must be a list of numbers; got {positions!r}")
+    if layer_range is not None:
+        raise ValueError("summary's layer_range must be None: dlcore's table lists every "
+                         "layer (read summary().rows for a part of it)")

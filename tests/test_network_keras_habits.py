@@ -535,7 +535,7 @@ def test_the_seeds_of_dropout_and_noise_cross_keras_files(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "compile", "save",
-                                    "save_weights", "load_weights"])
+                                    "save_weights", "load_weights", "summary"])
 def test_every_keyword_of_kerass_method_is_one_of_dlcores(method):
     """A Keras user's validation_batch_size=, validation_freq=, steps=, callbacks=,
     run_eagerly=, jit_compile=, save(filepath=..., overwrite=False), skip_mismatch=...
@@ -631,3 +631,24 @@ def test_a_keras_callback_is_refused_naming_dlcores_own():
         with pytest.raises(TypeError, match=message):
             model.fit(x, y, verbose=0, callbacks=[callback])
     assert model.epochs_done == 0
+
+
+def test_summary_takes_kerass_arguments_as_the_transfer_learning_guide_writes_them():
+    """keras.io's transfer-learning guide prints model.summary(show_trainable=True) after
+    freezing the base: it stopped with "unexpected keyword argument"."""
+    model = dlcore.Sequential([Dense(4, activation="relu"), Dense(2, activation="softmax")],
+                              input_shape=(3,), backend="reference")
+    model.layers[0].trainable = False
+    printed = []
+    summary = model.summary(show_trainable=True, expand_nested=True, line_length=80,
+                            positions=[0.4, 0.6, 0.8, 1.0], print_fn=printed.append)
+    assert printed == [str(summary)] and "non-trainable: 16" in printed[0]
+    functional = dlcore.Model(model.input, model.output)
+    assert str(functional.summary(show_trainable=True, print_fn=None)) == str(
+        functional.summary(print_fn=None))
+    for options, message in (({"layer_range": ["dense", "dense_1"]}, "layer_range must be None"),
+                             ({"show_trainable": "yes"}, "show_trainable"),
+                             ({"positions": "wide"}, "positions must be a list")):
+        for owner in (model, functional):
+            with pytest.raises(ValueError, match=message):
+                owner.summary(print_fn=None, **options)
