@@ -524,6 +524,8 @@ class Model(TrainingLoop):
         ``auto_scale_loss`` as :meth:`dlcore.Sequential.compile`."""
         check_keras_compile_options(weighted_metrics, run_eagerly, steps_per_execution,
                                     jit_compile, auto_scale_loss)
+        from dlcore.io.keras_training import keras_objects_as_dlcores
+        loss, optimizer, metrics = keras_objects_as_dlcores(loss, optimizer, metrics)
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         losses = self._per_output(loss, "losses")
         self.loss_weights = None

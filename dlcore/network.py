@@ -280,6 +280,8 @@ class Sequential(Model):
         """
         check_keras_compile_options(weighted_metrics, run_eagerly, steps_per_execution,
                                     jit_compile, auto_scale_loss)
+        from dlcore.io.keras_training import keras_objects_as_dlcores
+        loss, optimizer, metrics = keras_objects_as_dlcores(loss, optimizer, metrics)
         if loss_weights is not None:
             raise ValueError("loss_weights weigh the outputs of a dlcore.Model with several; a "
                              "Sequential has one output (scale the learning rate instead)")

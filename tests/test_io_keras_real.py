@@ -947,3 +947,37 @@ def test_kerass_layout_of_a_model_nesting_a_model_is_in_the_nesting_models_order
     model.set_weights(tuned)
     in_keras.set_weights(model.get_weights(layout="keras"))
     np.testing.assert_allclose(in_keras.predict(x, verbose=0), model.predict(x), atol=1e-6)
+
+
+def test_compile_takes_kerass_optimizer_loss_and_metric_objects_and_steps_as_keras():
+    """keras.io's fine-tuning recipe compiles with Keras's objects
+    (optimizer=keras.optimizers.Adam(1e-5), loss=keras.losses....(), metrics=[keras.metrics
+    ....()]): dlcore's compile said "unknown optimizer <keras...Adam object>: ... or pass an
+    optimizer object". They become dlcore's, with Keras's steps (its epsilon, its SGD
+    velocity)."""
+    keras = real_keras()
+    x = images(16, (5,))
+    y = np.arange(16) % 3
+    for make_optimizer in (lambda: keras.optimizers.Adam(0.05),
+                           lambda: keras.optimizers.SGD(0.1, momentum=0.9)):
+        in_keras = keras.Sequential([keras.Input((5,)),
+                                     keras.layers.Dense(4, activation="tanh"),
+                                     keras.layers.Dense(3, activation="softmax")])
+        model = dlcore.Sequential([dlcore.layers.Dense(4, activation="tanh"),
+                                   dlcore.layers.Dense(3, activation="softmax")],
+                                  input_shape=(5,), seed=2)
+        in_keras.set_weights(model.get_weights(layout="keras"))
+        for network in (in_keras, model):
+            network.compile(optimizer=make_optimizer(),
+                            loss=keras.losses.SparseCategoricalCrossentropy(),
+                            metrics=[keras.metrics.SparseCategoricalAccuracy()])
+        theirs = in_keras.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+        mine = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+        np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], rtol=1e-5)
+        np.testing.assert_allclose(model.predict(x), in_keras.predict(x, verbose=0),
+                                   atol=1e-5)
+    model.compile(keras.optimizers.RMSprop(), keras.losses.categorical_crossentropy)
+    assert model.optimizer.name == "rmsprop" and model.loss.name == "cross_entropy"
+    with pytest.raises(ValueError, match=r"Keras object dlcore cannot take: the optimizer "
+                                         r"'AdamW' is not one dlcore has"):
+        model.compile(optimizer=keras.optimizers.AdamW(), loss="mse")

@@ -217,6 +217,49 @@ def compile_arguments(training_config, left_out=None):
             _compile_metrics(training_config.get("metrics"), left_out))
 
 
+def _from_keras(value):
+    """Whether ``value`` is one of Keras's objects (an optimiser, a loss or metric object, a
+    loss function), told by its module without importing Keras."""
+    module = getattr(value, "__module__", None) if callable(value) and not isinstance(
+        value, type) and type(value).__name__ == "function" else type(value).__module__
+    return isinstance(module, str) and module.split(".")[0] == "keras"
+
+
+def _keras_serialized(value):
+    import keras
+    return keras.saving.serialize_keras_object(value)
+
+
+def keras_objects_as_dlcores(loss, optimizer, metrics):
+    """``compile``'s ``(loss, optimizer, metrics)`` with Keras's objects among them, as a Keras
+    user fine-tuning writes them (``optimizer=keras.optimizers.Adam(1e-5)``,
+    ``loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)``,
+    ``metrics=[keras.metrics.SparseCategoricalAccuracy()]``), replaced by dlcore's: the ones a
+    Keras file's compile settings import as (:func:`compile_from`), so that they take Keras's
+    steps. Whatever dlcore has not is refused in one line naming it; anything else is
+    returned as it is."""
+    def converted(value):
+        if not _from_keras(value):
+            return value
+        if type(value).__name__ == "function":   # keras.losses.categorical_crossentropy
+            return _loss(value.__name__)
+        serialized = _keras_serialized(value)
+        if str(serialized.get("module", "")).startswith("keras.losses"):
+            return _loss(serialized)
+        return _compile_optimizer({"optimizer_config": serialized})
+
+    try:
+        loss, optimizer = converted(loss), converted(optimizer)
+        if isinstance(metrics, (list, tuple)) and any(_from_keras(item) for item in metrics):
+            metrics = _metrics([item if not _from_keras(item) else _keras_serialized(item)
+                                for item in metrics])
+    except ValueError as error:
+        raise ValueError(f"compile was given a Keras object dlcore cannot take: {error}; give "
+                         f"dlcore's (dlcore.optimizers, dlcore.losses, metrics=['accuracy'])"
+                         ) from None
+    return loss, optimizer, metrics
+
+
 def loss_weights(training_config):
     """The ``loss_weights`` of a Keras ``training_config``, checked: None, a list, or a dict
     by output name."""
