@@ -240,3 +240,19 @@ def test_a_model_loaded_memory_mapped_by_joblib_owns_writable_arrays(make, tmp_p
     assert arrays and all(array.flags.writeable for array in arrays)
     if isinstance(twin, dlcore.Autoencoder):
         twin.partial_fit(X)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dlcore.DBN(layers=[8, 4], epochs=np.int64(1), batch_size=np.int64(10),
+                       persistent=np.True_),
+    lambda: dlcore.StackedAutoencoder(layers=[8, 4], epochs=np.int64(1),
+                                      batch_size=np.int64(10))], ids=["DBN", "StackedAutoencoder"])
+def test_a_stack_with_numpy_hyperparameters_saves_pickles_and_copies(make, tmp_path):
+    # a grid search's values are NumPy scalars (np.arange, scipy.stats.randint): the layers'
+    # configs went through a bare json.dumps, "Object of type int64 is not JSON serializable"
+    # in dlcore.save, pickle, joblib.dump and copy.deepcopy of the best estimator
+    X = binary()
+    model = make().fit(X)
+    dlcore.save(model, tmp_path / "model.h5")
+    for twin in (dlcore.load(tmp_path / "model.h5"), pickled(model), copy.deepcopy(model)):
+        np.testing.assert_array_equal(twin.transform(X), model.transform(X))

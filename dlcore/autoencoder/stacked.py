@@ -26,6 +26,7 @@ import numpy as np
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import TrainingDiverged
 from dlcore.io import register_model
+from dlcore.io.hdf5 import json_text
 from dlcore.layer_stack import LayerStack
 from dlcore.params import (
     ParamsMixin,
@@ -376,7 +377,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         for index, autoencoder in enumerate(started):
             group = dict(autoencoder.get_state())
             group["model_class"] = type(autoencoder).__name__
-            group["hyperparameters"] = json.dumps(autoencoder.get_config(), sort_keys=True)
+            what = f"{type(autoencoder).__name__}.get_config()"
+            group["hyperparameters"] = json_text(autoencoder.get_config(), what)
             groups[f"ae_{index}"] = group
         state = {"autoencoders": groups, "training": {"seed": str(self.seed_)}}
         if len(started) < len(self.autoencoders_):

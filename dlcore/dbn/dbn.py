@@ -13,6 +13,7 @@ from dlcore.backend.rng import STREAM_GENERATE
 from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
+from dlcore.io.hdf5 import json_text
 from dlcore.layer_stack import LayerStack
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
@@ -776,7 +777,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         for index, rbm in enumerate(started):
             group = dict(rbm.get_state())
             group["model_class"] = type(rbm).__name__
-            group["hyperparameters"] = json.dumps(rbm.get_config(), sort_keys=True)
+            what = f"{type(rbm).__name__}.get_config()"
+            group["hyperparameters"] = json_text(rbm.get_config(), what)
             rbms[f"rbm_{index}"] = group
         state = {"rbms": rbms,
                  "training": {"seed": str(self.seed_), "sample_calls": self.sample_calls_,

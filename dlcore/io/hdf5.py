@@ -102,6 +102,7 @@ __all__ = [
     "ModelFileError",
     "atomic_output_path",
     "describe",
+    "json_text",
     "load",
     "register_model",
     "registered_models",
@@ -322,7 +323,7 @@ def _config_to_json(config: Any, class_name: str) -> str:
     if not isinstance(config, Mapping):
         raise TypeError(f"{class_name}.get_config() must return a dict; got "
                         f"{type(config).__name__}")
-    return _json_text(config, f"{class_name}.get_config()")
+    return json_text(config, f"{class_name}.get_config()")
 
 
 def _training_record_to_json(record: Any, class_name: str) -> str | None:
@@ -333,7 +334,7 @@ def _training_record_to_json(record: Any, class_name: str) -> str | None:
     if not isinstance(record, Mapping):
         raise TypeError(f"{class_name}.training_record_ must be a dict; got "
                         f"{type(record).__name__}")
-    text = _json_text(record, f"{class_name}.training_record_")
+    text = json_text(record, f"{class_name}.training_record_")
     try:
         parse_json(text, MAX_TRAINING_RECORD_BYTES, MAX_TRAINING_RECORD_DEPTH)
     except ValueError as error:
@@ -356,8 +357,10 @@ def _feature_names_to_json(names: Any, class_name: str) -> str | None:
     return text
 
 
-def _json_text(mapping: Mapping, what: str) -> str:
-    """``mapping`` as JSON with sorted keys; TypeError naming ``what`` when it is not JSON."""
+def json_text(mapping: Mapping, what: str) -> str:
+    """``mapping`` as JSON with sorted keys, NumPy scalars as Python numbers (a grid search's
+    ``np.int64(20)`` epochs); TypeError naming ``what`` when it is not JSON. What every config
+    in a model file goes through, a DBN's and a stack's layers' included."""
     try:
         # allow_nan=False: NaN/Infinity are not JSON, and strict readers (MATLAB's jsondecode
         # of some versions, JavaScript) refuse them.
