@@ -425,8 +425,8 @@ def test_scikit_learns_names_of_the_learned_parameters_read_ours(make):
 
 
 @pytest.mark.parametrize("model, shown", [
-    (dlcore.BernoulliRBM(sampler="pt", temperatures=np.linspace(1.0, 0.5, 3)),
-     "temperatures=array([1.  , 0.75, 0.5 ])"),
+    (dlcore.BernoulliRBM(sampler="pt", temperatures=np.geomspace(1.0, 4.0, 3)),
+     "temperatures=array([1., 2., 4.])"),
     (dlcore.DBNClassifier(hidden=np.array([6, 4])), "hidden=array([6, 4])"),
     (dlcore.DBN(layers=np.array([9, 4]), epochs=2), "layers=array([9, 4]), epochs=2")])
 def test_an_array_argument_shows_in_the_repr_a_notebook_and_clone_print(model, shown):
