@@ -231,3 +231,14 @@ def test_free_energy_gap_monitor_is_finite_with_held_out_data(random_state):
     rbm = GaussianBernoulliRBM(n_hidden=3, epochs=2, batch_size=10, backend="cpu")
     rbm.fit(X[:40], X_valid=X[40:])
     assert np.isfinite(rbm.history["free_energy_gap"]).all()
+
+
+def test_score_beyond_the_exact_limit_says_how_to_measure_instead():
+    # GridSearchCV(GaussianBernoulliRBM(), {"n_hidden": [16, 64]}) without scoring= reported
+    # "use a smaller RBM" for the 64-unit candidate
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    rbm = GaussianBernoulliRBM(n_hidden=25, epochs=1, batch_size=10).fit(X)
+    with pytest.raises(ValueError, match=r"at most 24 hidden units, this one has 25; estimate "
+                                         r"it with log_likelihood\(X\) \(AIS\), or give "
+                                         r"GridSearchCV or cross_val_score a scoring="):
+        rbm.score(X)

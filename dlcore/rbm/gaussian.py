@@ -3,6 +3,7 @@ from dlcore.io import register_model
 from dlcore.validation import check_float
 
 from .estimator import FittedAttribute, RBMBase
+from .monitors import MAX_ENUMERATED_UNITS
 from .units import GaussianVisible
 
 
@@ -124,4 +125,13 @@ class GaussianBernoulliRBM(RBMBase):
     def score_samples(self, X):
         """Exact log density log p(v) = -F(v) - log Z of each row, in nats (float64), for RBMs
         with at most 24 hidden units. (n, n_visible) -> (n,)."""
+        self._check_fitted()
+        n_hidden = self.W.shape[1]
+        if n_hidden > MAX_ENUMERATED_UNITS:
+            # GridSearchCV without scoring= lands here: "use a smaller RBM" misled
+            raise ValueError(f"score_samples and score are a GaussianBernoulliRBM's exact log "
+                             f"density, whose log Z enumerates 2**n_hidden hidden states: at "
+                             f"most {MAX_ENUMERATED_UNITS} hidden units, this one has "
+                             f"{n_hidden}; estimate it with log_likelihood(X) (AIS), or give "
+                             f"GridSearchCV or cross_val_score a scoring=")
         return -self.free_energy(X) - self.log_partition()
