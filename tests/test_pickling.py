@@ -256,3 +256,22 @@ def test_a_stack_with_numpy_hyperparameters_saves_pickles_and_copies(make, tmp_p
     dlcore.save(model, tmp_path / "model.h5")
     for twin in (dlcore.load(tmp_path / "model.h5"), pickled(model), copy.deepcopy(model)):
         np.testing.assert_array_equal(twin.transform(X), model.transform(X))
+
+
+def test_saving_a_grid_search_names_joblib_and_the_dlcore_step_to_save(tmp_path):
+    # the end of the grid-search journey: dlcore.save(search) said "save ... other libraries'
+    # models with their own tools", naming neither joblib nor the RBM inside
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    X, y = two_blobs(40, 8)
+    pipeline = make_pipeline(dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=10),
+                             LogisticRegression())
+    search = GridSearchCV(pipeline, {"logisticregression__C": [1.0]}, cv=2).fit(X, y)
+    with pytest.raises(TypeError, match=r"save it with joblib\.dump\(model, 'model\.joblib'\).*"
+                                        r"dlcore\.save\(model\.best_estimator_\.named_steps"
+                                        r"\['bernoullirbm'\], path\)"):
+        dlcore.save(search, tmp_path / "search.h5")
+    assert not list(tmp_path.iterdir())
+    dlcore.save(search.best_estimator_.named_steps["bernoullirbm"], tmp_path / "rbm.h5")

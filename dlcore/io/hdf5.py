@@ -275,7 +275,9 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     class_name = model_class.__name__
     if _MODEL_REGISTRY.get(class_name) is not model_class:
         if not (hasattr(model, "get_config") and hasattr(model, "get_state")):
-            # an array or a scikit-learn estimator: not something a subclass could register
+            if hasattr(model, "get_params") and hasattr(model, "fit"):
+                raise TypeError(_scikit_learn_estimator_refusal(model))
+            # an array or another library's object: not something a subclass could register
             raise TypeError(f"cannot save a {class_name}: dlcore.save writes dlcore's models "
                             f"(RBMs, DBNs, autoencoders, networks); save arrays with "
                             f"numpy.save or h5py, other libraries' models with their own "
@@ -317,6 +319,27 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
             for name, values in history.items():
                 history_group.create_dataset(name, data=values)
         h5file.flush()
+
+
+def _scikit_learn_estimator_refusal(estimator: Any) -> str:
+    """Why ``dlcore.save`` refuses a scikit-learn estimator (a ``Pipeline``, a grid search,
+    ...), and the two ways to keep it: joblib for the whole (dlcore's models inside pickle
+    through their file state), ``dlcore.save`` for a fitted dlcore step of a pipeline."""
+    class_name = type(estimator).__name__
+    fitted = getattr(estimator, "best_estimator_", estimator)
+    steps = [name for name, step in getattr(fitted, "named_steps", {}).items()
+             if _MODEL_REGISTRY.get(type(step).__name__) is type(step)]
+    owner = "model.best_estimator_" if fitted is not estimator else "model"
+    if steps:
+        alone = f"its dlcore step alone with dlcore.save({owner}.named_steps[{steps[0]!r}], path)"
+    elif fitted is not estimator and _MODEL_REGISTRY.get(type(fitted).__name__) is type(fitted):
+        alone = f"its best model alone with dlcore.save({owner}, path)"
+    else:
+        alone = ""
+    inside = " (dlcore's models inside pickle through their file state)" if alone else ""
+    return (f"cannot save a {class_name} with dlcore.save, which writes dlcore's models: save "
+            f"it with joblib.dump(model, 'model.joblib'), as scikit-learn's estimators are "
+            f"saved{inside}" + (f", or {alone}" if alone else ""))
 
 
 def _config_to_json(config: Any, class_name: str) -> str:
