@@ -6,6 +6,7 @@ per missing contender with the command that installs it."""
 import json
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -116,3 +117,35 @@ def test_machine_line_names_the_cpu_its_vector_isa_cores_threads_blas_and_sgemm_
     real = bench.machine_description(sgemm=False)
     assert real["cpu"] and real["isa"] and real["cores"] >= 1 and real["threads"] >= 1
     assert any(entry["used_by_dlcore"] for entry in real["blas"])
+
+
+def test_the_benchmark_data_reads_or_draws_only_the_rows_it_returns(monkeypatch):
+    """``--rows 200`` on a machine without Fashion-MNIST drew random data for all 60,000 rows
+    to keep 200 (seconds, gigabytes): only the rows returned are drawn, the same rows as the
+    first of a larger draw (each element has its own counter); and only those of
+    Fashion-MNIST are converted."""
+    import importlib
+
+    from dlcore import datasets
+    from dlcore.backend import rng
+    benchmark_data = importlib.import_module("dlcore.cli.bench").rbm_benchmark_data
+
+    def not_installed(*args, **kwargs):
+        raise OSError("Fashion-MNIST is not installed here")
+    drawn, uniform = [], rng.uniform
+    monkeypatch.setattr(datasets, "load_fashion_mnist", not_installed)
+    monkeypatch.setattr(rng, "uniform", lambda n_rows, *args: drawn.append(n_rows) or
+                        uniform(n_rows, *args))
+    X, source = benchmark_data(200)
+    assert drawn == [200] and source == "random binary data (Fashion-MNIST not installed)"
+    np.testing.assert_array_equal(X, uniform(1000, 784, 0, rng.STREAM_SPLIT)[:200] < 0.5)
+    assert X.dtype == np.float32 and X.flags.c_contiguous
+
+    images = np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    converted, to_unit_interval = [], datasets.to_unit_interval
+    monkeypatch.setattr(datasets, "load_fashion_mnist", lambda *args, **kwargs: (images, None))
+    monkeypatch.setattr(datasets, "to_unit_interval", lambda rows: converted.append(len(rows)) or
+                        to_unit_interval(rows))
+    X, source = benchmark_data(200)
+    assert converted == [200] and source == "Fashion-MNIST training images"
+    np.testing.assert_array_equal(X, images[:200].reshape(200, 784) / np.float32(255))
