@@ -51,6 +51,7 @@ from dlcore.cli._dbn import training_subset
 from dlcore.cli._digits import binarized_held_out, load_digit_split
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
+from dlcore.wording import count
 
 ROWS = {
     "cd1": ("CD-1", {"sampler": "cd", "cd_k": 1}),
@@ -219,4 +220,5 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
                        folder / "samples.png", n_columns=SAMPLES_PER_ROW, scale=None,
                        title="rows: " + ", ".join(ROWS[name][0] for name in names)
                        + f" ({sample_steps} Gibbs steps)")
-    click.echo(f"wrote samplers.csv, samples.png and {len(names)} models to {folder}")
+    click.echo(f"wrote samplers.csv, samples.png and {count(len(names), 'model')} "
+               f"({', '.join(f'{name}.h5' for name in names)}) to {folder}")

@@ -43,6 +43,7 @@ def test_homework_samplers_trains_on_a_seeded_subset_of_train_size(tmp_path):
                                        "--train-size", "2500", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "2500 training and 1000 held-out" in result.output
+    assert f"wrote samplers.csv, samples.png and 1 model (cd1.h5) to {out}" in result.output
     with open(out / "samplers.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0]["updates"] == "3"   # ceil(2,500 / 1,000), one epoch
