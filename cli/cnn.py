@@ -220,8 +220,16 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     class_names = dlcore.datasets.class_names(dataset, n_classes)
     checkpoints = Checkpoints(folder, checkpoint_every)
     if resume is None:
-        model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip, backend,
-                            seed)
+        try:
+            model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip,
+                                backend, seed)
+        except ValueError as error:   # its advice is Python's: layer arguments to change
+            if model_name != "lenet5":
+                raise
+            reason = str(error).split(":", 1)[0]
+            raise click.ClickException(
+                f"LeNet-5's layers do not fit the {x.shape[-2]} x {x.shape[-1]} images of "
+                f"{dataset} ({reason}): train --model mlp on them") from None
         batches_per_epoch = -(-n_train // batch_size)
         model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum,
                                                       lr_decay, batches_per_epoch),

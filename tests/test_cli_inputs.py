@@ -220,3 +220,17 @@ def test_a_validation_split_that_leaves_nothing_to_train_on_is_one_line(command,
         f"dlcore: error: Invalid value for --validation-split: {expected}, which leaves none "
         f"to train on: give a smaller one (see 'main {command} --help')")   # CliRunner's name
     assert not out.exists()
+
+
+def test_lenet5_on_images_its_layers_do_not_fit_is_one_line_with_the_commands_fix(
+        wide_images, tmp_path):
+    """The library's advice (MaxPool2D((2, 3), stride=2), padding='same', ...) changes layers
+    the command line cannot reach."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["cnn", "train", "--dataset", wide_images, "--epochs", "1",
+                                       "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"dlcore: error: LeNet-5's layers do not fit the 20 x 30 images of {wide_images} "
+        "(MaxPool2D does not fit along the width): train --model mlp on them")
+    assert not out.exists()
