@@ -2,6 +2,7 @@
 folders."""
 import contextlib
 import functools
+import json
 import math
 import os
 import re
@@ -695,8 +696,14 @@ def _adopt_option(context, name, trained):
     if trained is not None:
         try:
             trained = param.type_cast_value(context, trained)
-        except click.BadParameter:
-            pass
+        except (click.BadParameter, TypeError, ValueError, AttributeError):
+            # click's int() of a list raises TypeError, its bool of a number AttributeError
+            # a path stays as recorded (an image that has since moved is the command's to
+            # name); any other value the option refuses no run recorded
+            if not (isinstance(trained, str) and isinstance(param.type, click.Path)):
+                raise _damaged_record(context, param, trained) from None
+    elif param.default is not None and param.callback is None:
+        raise _damaged_record(context, param, trained)
     # a parameter type may say which values are one (a default and the value it stands for)
     # and how a value reads in a sentence ("the bundled coffee cup (coffee)", not "None")
     canonical = getattr(param.type, "canonical", lambda value: value)
@@ -713,6 +720,17 @@ def _adopt_option(context, name, trained):
             f"{shown} differs from the {was} the checkpoint was trained with: a resumed run "
             "continues the same training; drop the option or start a new run", context)
     return trained
+
+
+def _damaged_record(context, param, value):
+    """The one-line error of a --resume file whose training record gives ``param`` a value
+    the option does not take (a file edited or damaged: the record is the file's, untrusted)."""
+    path = context.params.get("resume")
+    shown = json.dumps(_json_value(value), default=repr)
+    return click.ClickException(
+        f"{path}: its training record gives {param.opts[0]} the value {shown[:80]}, which "
+        f"{param.opts[0]} does not take; the file was edited or damaged: start a new run, or "
+        f"train the model on in Python (dlcore.load)")
 
 
 def _same(given, trained):

@@ -442,6 +442,34 @@ def test_resume_refuses_an_option_that_differs_from_the_checkpoints_run(
     assert not (tmp_path / "b" / "model.h5").exists()
 
 
+@pytest.mark.parametrize("option, value, shown", [
+    ("digits", None, "--digits the value null"),
+    ("n_chains", [1, 2], "--chains the value [1, 2]"),
+    ("sparsity_target", {"a": 1}, '--sparsity-target the value {"a": 1}'),
+    ("n_chains", "x", '--chains the value "x"'),
+])
+def test_resume_refuses_a_training_record_the_options_cannot_take(
+        two_epoch_rbm, tmp_path, option, value, shown):
+    """The record is the file's, as untrusted as the rest: a value its option does not take
+    (a file edited or damaged) ended in a traceback (AttributeError: 'NoneType' object has no
+    attribute 'split'; TypeError: int() argument must be ... not 'list')."""
+    import json
+
+    import h5py
+    with h5py.File(two_epoch_rbm, "r+") as h5file:
+        record = json.loads(h5file.attrs["training_record"])
+        record["parameters"][option] = value
+        h5file.attrs["training_record"] = json.dumps(record)
+    result = CliRunner().invoke(main, [*RBM_TRAIN[:2], "--out", str(tmp_path / "b"),
+                                       "--resume", str(two_epoch_rbm)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    [line] = error_lines(result)
+    assert f"{two_epoch_rbm}: its training record gives {shown}, which" in line
+    assert "the file was edited or damaged: start a new run" in line
+    assert not (tmp_path / "b" / "model.h5").exists()
+
+
 def test_resume_takes_the_checkpoints_options_and_records_them(two_epoch_rbm, tmp_path):
     # the same value given again is accepted; --epochs (the new total) and --out may change
     result = CliRunner().invoke(main, [*RBM_TRAIN, "--hidden", "10", "--out",
