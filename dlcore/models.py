@@ -271,9 +271,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     ``safe_mode`` says."""
     from dlcore.io import load
     from dlcore.validation import check_bool
-    if custom_objects:
-        raise ValueError("custom_objects name Python code for custom Keras layers, which "
-                         "dlcore never runs: leave it out (dlcore imports Keras's own layers)")
+    _refuse_custom_objects(custom_objects)
     check_bool(safe_mode, "safe_mode")
     model = load(filepath)
     if not check_bool(compile, "compile") and isinstance(model, Model):
@@ -282,10 +280,50 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     return model
 
 
-def model_from_json(text):
+def model_from_json(json_string, custom_objects=None):
     """A :class:`dlcore.Sequential` from Keras's ``model.to_json()`` text (or dlcore's own
     :meth:`~dlcore.Sequential.to_json`), NHWC shapes turned into NCHW, weights freshly
     initialised (load them with ``load_weights``); a one-line ModelFileError names a layer
-    dlcore does not import. No code in the text is ever run."""
+    dlcore does not import. No code in the text is ever run, so Keras's ``custom_objects``
+    is taken as None only."""
     from dlcore.io.keras import model_from_json as from_json
-    return from_json(text)
+    _refuse_custom_objects(custom_objects)
+    return from_json(json_string)
+
+
+def _refuse_custom_objects(custom_objects):
+    if custom_objects:
+        raise ValueError("custom_objects name Python code for custom Keras layers, which "
+                         "dlcore never runs: leave it out (dlcore imports Keras's own layers)")
+
+
+def save_model(model, filepath, overwrite=True, zipped=None):
+    """Keras's ``keras.models.save_model``: ``model.save(filepath, overwrite, zipped)``, a
+    Keras file (:meth:`dlcore.Model.save`)."""
+    if not isinstance(model, Model):
+        raise TypeError(f"save_model writes a dlcore.Sequential or dlcore.Model as a Keras "
+                        f"file; got {type(model).__name__} (dlcore.save writes the others)")
+    model.save(filepath, overwrite=overwrite, zipped=zipped)
+
+
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None,
+                recursive=False):
+    """Keras's ``keras.models.clone_model``: a new model of the same architecture (layers,
+    names, frozen flags), uncompiled, with initial weights (the architecture's seed's, where
+    Keras draws new ones: dlcore's initial weights are a function of the seed). Keras's
+    arguments that rewrite the layers (``clone_function``, ``call_function``,
+    ``input_tensors``) are taken as None only; ``recursive`` does not matter, a nested model
+    being inlined. :meth:`dlcore.Model.clone` copies the weights and training state instead."""
+    from dlcore.validation import check_bool
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model clones a dlcore.Sequential or dlcore.Model; got "
+                        f"{type(model).__name__}")
+    for name, value in (("input_tensors", input_tensors), ("clone_function", clone_function),
+                        ("call_function", call_function)):
+        if value is not None:
+            raise ValueError(f"clone_model's {name} must be None: dlcore clones the layers as "
+                             f"they are (build the changed model with its layers instead)")
+    check_bool(recursive, "recursive")
+    config = model.get_config()
+    config.pop("compile", None)
+    return type(model).from_config(config)

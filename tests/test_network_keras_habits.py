@@ -652,3 +652,38 @@ def test_summary_takes_kerass_arguments_as_the_transfer_learning_guide_writes_th
         for owner in (model, functional):
             with pytest.raises(ValueError, match=message):
                 owner.summary(print_fn=None, **options)
+
+
+def test_kerass_model_functions_are_dlcores_with_kerass_arguments(tmp_path):
+    """keras.models has clone_model and save_model beside load_model and model_from_json:
+    dlcore.models lacked the first two (AttributeError) and model_from_json's
+    custom_objects."""
+    import inspect
+    pytest.importorskip("keras.models")
+    import keras
+
+    import dlcore.models as models
+    for name in ("load_model", "model_from_json", "clone_model", "save_model"):
+        theirs = set(inspect.signature(getattr(keras.models, name)).parameters) - {"kwargs"}
+        assert theirs - set(inspect.signature(getattr(models, name)).parameters) == set()
+    model = dlcore.Sequential([Dense(4, activation="relu"), Dense(2, activation="softmax")],
+                              input_shape=(3,), backend="reference", seed=5)
+    initial = model.get_weights()
+    model.layers[0].trainable = False
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(rows(8, 3), np.arange(8) % 2, verbose=0)
+    clone = models.clone_model(model)
+    assert clone is not model and clone.loss is None and not clone.layers[0].trainable
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    for array, start in zip(clone.get_weights(), initial):
+        np.testing.assert_array_equal(array, start)
+    assert not np.array_equal(model.get_weights()[2], initial[2])
+    models.save_model(model, tmp_path / "m.keras")
+    np.testing.assert_allclose(models.load_model(tmp_path / "m.keras").predict(rows(4, 3)),
+                               model.predict(rows(4, 3)), atol=1e-6)
+    with pytest.raises(FileExistsError):
+        models.save_model(model, tmp_path / "m.keras", overwrite=False)
+    with pytest.raises(ValueError, match="clone_function must be None"):
+        models.clone_model(model, clone_function=lambda layer: layer)
+    with pytest.raises(ValueError, match="custom_objects name Python code"):
+        models.model_from_json(model.to_json(), custom_objects={"Scale": object})
