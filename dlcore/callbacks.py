@@ -22,7 +22,8 @@ reads the running sums back from the backend, so the fit does so only for such a
 progress bar takes the logs of the batches that report, about 50 a pass, and others None).
 
 ``epoch`` is Keras's index: counted from 0, over the model's life (a model loaded after 2
-epochs starts its next fit at epoch 2); messages for people say "epoch 3/10" (epoch + 1), and
+epochs starts its next fit at epoch 2), or from fit's ``initial_epoch`` when it is given, as
+Keras counts; messages for people say "epoch 3/10" (epoch + 1), and
 ModelCheckpoint's ``{epoch}`` is epoch + 1, as in Keras. ``self.model`` is the model being
 trained; setting ``model.stop_training = True`` ends the fit after the current epoch.
 
