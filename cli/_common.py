@@ -82,7 +82,8 @@ class OneLineErrorGroup(click.Group):
             # command's) keeps it
             if "--help')" not in message:
                 message += f" (see '{_command_path(error)} --help')"
-            click.echo(f"dlcore: error: {message}", err=True)
+            if not _said_by_rank_zero(error):
+                click.echo(f"dlcore: error: {message}", err=True)
             sys.exit(2)
         except click.ClickException as error:
             click.echo(f"dlcore: error: {one_line(error.format_message())}", err=True)
@@ -153,6 +154,33 @@ def in_option_names(message, options):
         message = re.sub(rf"(?:{start}){parameter}(?:='([^']*)'|=([^\s,;:)']+))?",
                          as_option, message)
     return message
+
+
+#: What the common MPI launchers put in each rank's environment: the rank's number.
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+
+
+def launched_rank(environ=None):
+    """This process's rank in the job an MPI launcher (MPICH's or Open MPI's mpiexec, srun)
+    started, from its environment; 0 when none did."""
+    environ = os.environ if environ is None else environ
+    for name in LAUNCHER_RANK_VARIABLES:
+        try:
+            return max(0, int(environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return 0
+
+
+def _said_by_rank_zero(error):
+    """Whether the usage error ``error`` of a rank other than 0 of an MPI job goes unsaid:
+    every rank parses the same command line and meets the same error, so rank 0 says it for
+    the job (``mpiexec -n 8 dlcore rbm train --bogus`` printed it eight times). A path that
+    does not exist is said on every rank: another node's file system may differ."""
+    if launched_rank() == 0:
+        return False
+    parameter = getattr(error, "param", None)
+    return not isinstance(getattr(parameter, "type", None), click.Path)
 
 
 def _command_path(error):

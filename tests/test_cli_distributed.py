@@ -210,3 +210,29 @@ def test_a_training_that_diverges_on_every_rank_is_one_line_and_leaves_nothing(t
         "dlcore: rank 0 of 3: training diverged in epoch 1: the reconstruction loss is nan; "
         "nothing was saved; lower the learning rate (now 50: --learning-rate"), said
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["tmp"]
+
+
+@pytest.mark.parametrize("variable", ["PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"])
+def test_a_usage_error_of_an_mpi_job_is_said_once_by_rank_zero(variable, monkeypatch, tmp_path):
+    """``mpiexec -n 2 dlcore rbm train --bogus --distributed``: every rank parses the same
+    command line, so rank 0 alone says the error (each rank printed it); every rank exits with
+    code 2. A missing file is said on every rank: another node's file system may differ."""
+    from click.testing import CliRunner
+
+    from dlcore.cli import main
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    said = {}
+    for rank_number in (0, 1):
+        monkeypatch.setenv(variable, str(rank_number))
+        result = CliRunner().invoke(main, ["rbm", "train", "--bogus", "--distributed",
+                                           "--out", str(tmp_path / "run")])
+        assert result.exit_code == 2
+        said[rank_number] = result.output.strip().splitlines()
+    assert len(said[0]) == 1
+    assert said[0][0].startswith("dlcore: error: No such option '--bogus'")
+    assert said[1] == []
+    missing = CliRunner().invoke(main, ["rbm", "evaluate", str(tmp_path / "missing.h5")])
+    assert missing.exit_code == 2
+    assert "missing.h5" in missing.output and "does not exist" in missing.output
+    assert not (tmp_path / "run").exists()
