@@ -275,6 +275,12 @@ def main(cases):
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
         elif case == "fail-everywhere":   # an error every rank meets: one line, rank 0's
             raise ValueError(f"rank {comm.rank} met the error every rank meets")
+        elif case in ("interrupt-rank-1", "interrupt-everywhere"):
+            # a Ctrl-C that escapes the script: on rank 1 alone while rank 0 waits in a sum,
+            # or on every rank (the launcher passes a Ctrl-C to each)
+            if case == "interrupt-everywhere" or comm.rank == 1:
+                raise KeyboardInterrupt
+            comm.allreduce(np.ones(3, np.float32))
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)

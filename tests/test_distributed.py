@@ -40,7 +40,9 @@ def mpiexec():
 def run_ranks(ranks, *cases, timeout=240, environment=None):
     """``environment``: variables to set, or to remove where None."""
     # -n R on a machine with fewer cores: MPICH's launcher oversubscribes without being asked
-    variables = {**os.environ, "PYTHONPATH": str(HERE), **(environment or {})}
+    # the workers next to this file, and the dlcore of this checkout (not an installed one)
+    variables = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
+                 **(environment or {})}
     return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable,
                            str(HERE / "distributed_worker.py"), *cases],
                           capture_output=True, text=True, timeout=timeout, cwd=HERE,
@@ -400,6 +402,18 @@ def test_an_error_every_rank_meets_is_one_line_from_rank_0_without_mpi_s_own():
              if line.strip() and "compiling kernels" not in line]
     assert lines == ["dlcore: rank 0 of 3: ValueError: rank 0 met the error every rank "
                      "meets"], completed.stderr
+
+
+@requires_mpi4py
+@pytest.mark.parametrize("case, rank", [("interrupt-rank-1", 1), ("interrupt-everywhere", 0)])
+def test_a_ctrl_c_in_a_script_ends_every_rank_as_one_process_with_one_line(case, rank):
+    # the hook printed each interrupted rank's traceback, then "KeyboardInterrupt: " and
+    # aborted the job with MPI_Abort's exit code 1
+    completed = run_ranks(2, case, timeout=50)
+    assert completed.returncode == 130, completed.stderr
+    lines = [line for line in completed.stderr.splitlines()
+             if line.strip() and "compiling kernels" not in line]
+    assert lines == [f"dlcore: rank {rank} of 2: interrupted"], completed.stderr
 
 
 @pytest.mark.slow

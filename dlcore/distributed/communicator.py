@@ -38,6 +38,7 @@ receives it raises :class:`PeerInterrupted`, a ``KeyboardInterrupt``, and stops 
 the Ctrl-C itself: within a poll (well under a second), not after the timeout.
 """
 import atexit
+import contextlib
 import os
 import sys
 import time
@@ -66,6 +67,8 @@ FAILURE_GRACE_SECONDS = 1.0
 #: How long a rank told of another's failure waits, past that rank's grace and its line, for
 #: the job to be stopped before it stops it, silently.
 FAILURE_WAIT_SECONDS = FAILURE_GRACE_SECONDS + ABORT_GRACE_SECONDS + 5.0
+#: The exit code of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED_EXIT_CODE = 130
 
 
 class PeerInterrupted(KeyboardInterrupt):
@@ -305,6 +308,44 @@ class Communicator:
             receive.Cancel()
             receive.Wait()
 
+    def end_interrupted(self, error):
+        """End this rank of a script stopped by a Ctrl-C (``error``, the KeyboardInterrupt that
+        escaped it) as one process ends, with one line for the job: tell the other ranks
+        (:meth:`interrupt_others`), and say ``dlcore: rank r of R: interrupted`` on the lowest
+        interrupted rank alone (a launcher passes a Ctrl-C to every rank; a rank other than 0
+        waits :data:`FAILURE_GRACE_SECONDS` for a lower rank's word). A rank stopped by
+        another's interruption (:class:`PeerInterrupted`) ends silently. The caller ends the
+        process (code 130); what MPICH notes at ``MPI_Finalize`` about the requests
+        the Ctrl-C left pending is not shown."""
+        speaks = not isinstance(error, PeerInterrupted)
+        if speaks and not self.is_root:
+            waited_until = time.monotonic() + FAILURE_GRACE_SECONDS
+            while time.monotonic() < waited_until and speaks:
+                speaks = not self._lower_rank_interrupted()
+                time.sleep(POLL_SLEEP_SECONDS)
+        if speaks:
+            stream = sys.__stderr__ or sys.stderr
+            stream.write(f"dlcore: rank {self.rank} of {self.size}: interrupted\n")
+            stream.flush()
+        # then the others: told first, they end at once, and the launcher may stop this rank
+        # before its line is out
+        self.interrupt_others()
+        atexit.register(_close_stderr)   # after mpi4py's: runs before MPI_Finalize
+
+    def _lower_rank_interrupted(self):
+        """Whether a lower rank said it was interrupted (the notices that have arrived are
+        taken in; the receive is posted again for the next)."""
+        if self._interrupts is None:
+            return False
+        from mpi4py import MPI
+        control, notice, receive = self._interrupts
+        lower = False
+        while receive.Test():
+            lower = lower or int(notice[0]) < self.rank
+            receive = control.Irecv(notice, source=MPI.ANY_SOURCE, tag=INTERRUPT_TAG)
+            self._interrupts = (control, notice, receive)
+        return lower
+
     # -- a failure: one line ----------------------------------------------------------------
     def _tell_failure(self):
         """Tell every other rank that this one fails (non-blocking sends, never waited for)."""
@@ -461,11 +502,20 @@ def install_abort_on_error(communicator):
     """
     if communicator.size == 1:
         return
-    previous = sys.excepthook
 
     def hook(kind, error, traceback):
         if issubclass(kind, KeyboardInterrupt):
-            previous(kind, error, traceback)
+            # a Ctrl-C is no failure: no MPI_Abort (its exit code 1), the job ends as one
+            # process ends, with 130
+            communicator.end_interrupted(error)
+            # Python would end by killing itself with SIGINT, which the launcher reports in a
+            # banner of its own: exit as one process's Ctrl-C exits, after what runs at exit
+            # (MPI_Finalize among it)
+            atexit._run_exitfuncs()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    stream.flush()
+            os._exit(INTERRUPTED_EXIT_CODE)
         communicator.abort(f"{kind.__name__}: {error}")
 
     sys.excepthook = hook
