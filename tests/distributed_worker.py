@@ -281,6 +281,11 @@ def main(cases):
             if case == "interrupt-everywhere" or comm.rank == 1:
                 raise KeyboardInterrupt
             comm.allreduce(np.ones(3, np.float32))
+        elif case == "exit-rank-1":   # rank 1's script ends early: rank 0 waits in its fit
+            if comm.rank == 1:
+                sys.exit("rank 1 has no data")
+            X = binary_data(4, 3)
+            dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)

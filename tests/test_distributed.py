@@ -416,6 +416,21 @@ def test_a_ctrl_c_in_a_script_ends_every_rank_as_one_process_with_one_line(case,
     assert lines == [f"dlcore: rank {rank} of 2: interrupted"], completed.stderr
 
 
+@requires_mpi4py
+def test_a_rank_whose_script_ends_early_stops_the_job_at_once_in_one_line():
+    # rank 0 waited in its fit for the timeout (300 s by default, 60 s here)
+    started = time.monotonic()
+    completed = run_ranks(2, "exit-rank-1", timeout=50)
+    assert time.monotonic() - started < 40
+    assert completed.returncode != 0
+    lines = [line for line in completed.stderr.splitlines()
+             if line.strip() and "compiling kernels" not in line]
+    assert lines[0] == "rank 1 has no data", completed.stderr   # Python's own, for sys.exit
+    assert len(lines) == 2, completed.stderr
+    assert lines[1].startswith("dlcore: rank 0 of 2: rank 1 ended (a sys.exit, or the end of "
+                               "its script) while this rank waited for it in "), lines[1]
+
+
 @pytest.mark.slow
 @requires_mpi4py
 def test_ranks_that_train_on_different_data_are_refused():

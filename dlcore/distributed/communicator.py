@@ -67,6 +67,12 @@ FAILURE_GRACE_SECONDS = 1.0
 #: How long a rank told of another's failure waits, past that rank's grace and its line, for
 #: the job to be stopped before it stops it, silently.
 FAILURE_WAIT_SECONDS = FAILURE_GRACE_SECONDS + ABORT_GRACE_SECONDS + 5.0
+#: The tag of the message a rank sends the others as its process ends (at exit).
+ENDED_TAG = 3
+#: How long a rank that waits in a collective, told that another rank has ended, still waits
+#: for the collective to complete (the ended rank's last data in flight) before it stops the
+#: job: that rank will never join.
+ENDED_GRACE_SECONDS = 2.0
 #: The exit code of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
 
@@ -131,6 +137,10 @@ class Communicator:
         #: The lowest other rank that said it failed (:meth:`abort`), or None.
         self.failed_rank = None
         self._failure_heard = None   # time.monotonic() when a failure was first heard
+        self._endings = None   # (receive buffer, posted receive) of other ranks' ends
+        #: The first other rank heard to have ended (its process exiting), or None.
+        self.ended_rank = None
+        self._ended_heard = None   # time.monotonic() when it was heard
         self._notices = []   # the notices sent: alive until MPI is finalised
 
     def __repr__(self):
@@ -236,11 +246,17 @@ class Communicator:
         while not request.Test():
             self._check_interrupts()
             self._check_failures()
+            self._check_endings()
             now = time.monotonic()
             if self._failure_heard is not None:
                 # the failed rank reports and stops the job: no line about this wait
                 if now > self._failure_heard + FAILURE_WAIT_SECONDS:
                     self.abort(None)
+            elif self._ended_heard is not None and now > self._ended_heard + \
+                    ENDED_GRACE_SECONDS:
+                self.abort(f"rank {self.ended_rank} ended (a sys.exit, or the end of its "
+                           f"script) while this rank waited for it in {what}: every rank must "
+                           "make the same calls; stopping all ranks")
             elif now > deadline:
                 self.abort(f"{what} waited {self.timeout:g} s for the other ranks: one of them "
                            "failed or is stuck; stopping all ranks")
@@ -262,13 +278,33 @@ class Communicator:
         self._interrupts = (control, notice, control.Irecv(notice, source=MPI.ANY_SOURCE,
                                                            tag=INTERRUPT_TAG))
         self._post_failure_receive()
+        self._post_ending_receive()
         atexit.register(self._stop_watching)   # after mpi4py's own: runs before MPI_Finalize
+        atexit.register(self._tell_ended)      # and before that: the sends go first
 
     def _post_failure_receive(self):
         from mpi4py import MPI
         failed = np.zeros(1, np.int64)
         self._failures = (failed, self._interrupts[0].Irecv(failed, source=MPI.ANY_SOURCE,
                                                             tag=FAILURE_TAG))
+
+    def _post_ending_receive(self):
+        from mpi4py import MPI
+        ended = np.zeros(1, np.int64)
+        self._endings = (ended, self._interrupts[0].Irecv(ended, source=MPI.ANY_SOURCE,
+                                                          tag=ENDED_TAG))
+
+    def _tell_ended(self):
+        """Tell every other rank that this one's process ends (run at exit), so that a rank
+        that waits for it in a collective stops the job at once, not after the timeout."""
+        self._notify_others(ENDED_TAG)
+
+    def _check_endings(self):
+        if self._endings is not None and self._ended_heard is None and \
+                self._endings[1].Test():
+            self.ended_rank = int(self._endings[0][0])
+            self._ended_heard = time.monotonic()
+            self._endings = None
 
     def interrupt_others(self):
         """Tell every other rank that this one was interrupted, so that each stops at its next
@@ -303,10 +339,10 @@ class Communicator:
             receive = self._interrupts[2]
             receive.Cancel()
             receive.Wait()
-        if self._failures is not None:
-            receive = self._failures[1]
-            receive.Cancel()
-            receive.Wait()
+        for pending in (self._failures, self._endings):
+            if pending is not None:
+                pending[1].Cancel()
+                pending[1].Wait()
 
     def end_interrupted(self, error):
         """End this rank of a script stopped by a Ctrl-C (``error``, the KeyboardInterrupt that
