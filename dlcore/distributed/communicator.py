@@ -35,7 +35,15 @@ others waited in their next sum until the timeout. A rank that was interrupted t
 other one (:meth:`Communicator.interrupt_others`: a message on a duplicate of the communicator,
 which :meth:`Communicator.watch_interrupts` listens on); a rank waiting in a collective that
 receives it raises :class:`PeerInterrupted`, a ``KeyboardInterrupt``, and stops as if it had got
-the Ctrl-C itself: within a poll (well under a second), not after the timeout.
+the Ctrl-C itself: within a poll (well under a second), not after the timeout. A Ctrl-C that
+escapes a script ends the job as one process ends: exit code 130, one line
+(:meth:`Communicator.end_interrupted`).
+
+**A rank that ends early.** A ``sys.exit`` on one rank, or a script that makes fewer calls on
+one rank, left the others waiting for it until the timeout. Every rank tells the others as its
+process exits; a rank waiting in a collective that hears it gives the collective
+:data:`ENDED_GRACE_SECONDS` to complete (the last data of a rank that ended normally), then
+stops the job in one line naming the rank that ended.
 """
 import atexit
 import contextlib
@@ -533,8 +541,9 @@ def install_abort_on_error(communicator):
 
     Without it, the other ranks of a job whose rank 1 raised would wait in their next
     collective operation (until its timeout). The hook prints ``dlcore: rank r of R:
-    ErrorType: message`` and calls ``MPI_Abort``. Only with more than one rank: a job of one
-    process keeps Python's own traceback.
+    ErrorType: message`` and calls ``MPI_Abort``; a KeyboardInterrupt (Ctrl-C) is no failure
+    and ends the process with code 130 (:meth:`Communicator.end_interrupted`). Only with more
+    than one rank: a job of one process keeps Python's own traceback.
     """
     if communicator.size == 1:
         return
