@@ -26,7 +26,7 @@ import tempfile
 
 import click
 
-from ._common import RUNTIME_ERRORS, RunMetrics, TrainingInterrupted, one_line
+from ._common import RUNTIME_ERRORS, RunMetrics, TrainingInterrupted, launched_rank, one_line
 
 
 class _Silent(io.TextIOBase):
@@ -89,11 +89,13 @@ def launched_ranks(environ=None):
 
 def warn_unless_distributed(distributed, what="trains the whole model alone"):
     """One line on stderr when an MPI launcher started R > 1 copies of a command that was not
-    given --distributed: each copy would do all the work and write the same --out."""
+    given --distributed: each copy would do all the work and write the same --out. Said by
+    rank 0 alone: one line for the job."""
     ranks = launched_ranks()
     context = click.get_current_context(silent=True)
     in_sweep = context is not None and context.find_object(RunMetrics) is not None
-    if not distributed and ranks > 1 and not in_sweep:   # a sweep's runs: its ranks share them
+    # a sweep's runs: its ranks share them; every rank meets the same warning: rank 0 says it
+    if not distributed and ranks > 1 and not in_sweep and launched_rank() == 0:
         click.echo(f"dlcore: warning: started as one of {ranks} MPI processes without "
                    f"--distributed: each {what} and writes the same --out; add --distributed "
                    "to share the work", err=True)

@@ -365,6 +365,12 @@ def test_a_launched_command_without_distributed_warns_once_and_a_sweeps_runs_do_
     assert swept.exit_code == 0, swept.output
     warnings = [line for line in swept.stderr.splitlines() if "MPI processes" in line]
     assert len(warnings) == 1 and "runs every run" in warnings[0]
+    # rank 1 of the job meets the same warning: rank 0 says it for the job (each rank did)
+    monkeypatch.setenv("PMI_RANK", "1")
+    other_rank = CliRunner().invoke(main, [*TINY_RBM, "--out", str(tmp_path / "rank1")])
+    assert other_rank.exit_code == 0, other_rank.output
+    assert "MPI processes" not in other_rank.stderr
+    monkeypatch.delenv("PMI_RANK")
     monkeypatch.delenv("PMI_SIZE")
     quiet = CliRunner().invoke(main, [*TINY_RBM, "--out", str(tmp_path / "quiet")])
     assert "MPI processes" not in quiet.stderr
