@@ -268,7 +268,9 @@ def run_ranks(ranks, folder, *cases, timeout=240):
     return subprocess.run([dlcore.distributed.launcher(), "-n", str(ranks), sys.executable,
                            str(HERE / "lazy_rows_worker.py"), str(folder), *cases],
                           capture_output=True, text=True, timeout=timeout, cwd=HERE,
-                          env={**os.environ, "PYTHONPATH": str(HERE)}, check=False)
+                          # the worker next to this file, and this checkout's dlcore
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(HERE), str(HERE.parent)])}, check=False)
 
 
 def assert_each_rank_read_its_shards(reads, passes):
