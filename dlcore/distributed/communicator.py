@@ -80,7 +80,7 @@ ENDED_TAG = 3
 #: How long a rank that waits in a collective, told that another rank has ended, still waits
 #: for the collective to complete (the ended rank's last data in flight) before it stops the
 #: job: that rank will never join.
-ENDED_GRACE_SECONDS = 2.0
+ENDED_GRACE_SECONDS = 5.0
 #: The exit code of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
 
