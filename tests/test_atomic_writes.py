@@ -43,12 +43,13 @@ def mode_of(call, position):
 
 def writes_an_image(call):
     """True for an image writer that takes a file name: Pillow's ``Image.save(path)`` (any
-    ``.save`` but NumPy's, dlcore's own model writer ``dlcore.save`` and an object's own
-    ``self.save``) and matplotlib's ``savefig(path)``."""
+    ``.save`` but NumPy's, dlcore's own model writer ``dlcore.save``, an object's own
+    ``self.save`` and a dlcore model's ``model.save``, which write through the atomic writer
+    themselves) and matplotlib's ``savefig(path)``."""
     name = called_name(call)
     owner = getattr(getattr(call.func, "value", None), "id", None)
     return name == "savefig" or (name == "save" and isinstance(call.func, ast.Attribute)
-                                 and owner not in ("np", "numpy", "dlcore", "self"))
+                                 and owner not in ("np", "numpy", "dlcore", "self", "model"))
 
 
 def writes_a_file(call):
