@@ -23,6 +23,12 @@ from dlcore.errors import TrainingDiverged
 from dlcore.io import NoRoomError
 from dlcore.io import save as save_model
 from dlcore.io.atomic import FolderInUseError, lock_folder
+from dlcore.termination import (
+    TERMINATION_SIGNALS,
+    interrupt_on_termination,
+    raise_terminated,
+    terminating_signal,
+)
 from dlcore.wording import count, with_article
 
 # Errors the library raises on bad input or missing resources, and training that diverged:
@@ -34,7 +40,8 @@ CHECKPOINT_FILE = "checkpoint.h5"
 #: The files a training command writes in --out when it finishes (dbn pretrain: dbn.h5;
 #: homework pretraining, whose stages each save a model: its table, written last).
 FINISHED_MODEL_FILES = ("model.h5", "dbn.h5", "pretraining.csv")
-#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it); one that
+#: SIGTERM or SIGHUP stopped exits with 128 + that signal (143, 129).
 INTERRUPTED_EXIT_CODE = 130
 #: Training images from which `cnn train`, `dbn pretrain` and `dbn finetune` take their
 #: large-data-set defaults (mnist-5k's 4,000 lie below it, Fashion-MNIST's 60,000 above).
@@ -57,25 +64,29 @@ class OneLineErrorGroup(click.Group):
     """A Click group whose errors are one line on stderr: ``dlcore: error: ...``.
 
     Exit codes: 2 for usage errors (unknown option, bad value), 1 for runtime errors (missing
-    file, unreadable data, no GPU, training that diverged), 130 for Ctrl-C.
+    file, unreadable data, no GPU, training that diverged), 130 for Ctrl-C. SIGTERM and SIGHUP
+    (a cluster's time limit, ``kill``, a closed terminal) stop a command as Ctrl-C does
+    (:func:`dlcore.interrupt_on_termination`: a training command saves its checkpoint and says
+    how to resume), exit code 128 + the signal (143, 129).
     """
 
     def main(self, args=None, prog_name=None, **extra):
         started = time.time()
         try:
-            result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
-                                  **extra)
+            with interrupt_on_termination():
+                result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
+                                      **extra)
         except NoRoomError as error:
             click.echo(f"dlcore: error: {no_room_message(error, started)}", err=True)
             sys.exit(1)
         except TrainingInterrupted as interruption:
-            click.echo(f"dlcore: {interruption}", err=True)
-            sys.exit(INTERRUPTED_EXIT_CODE)
+            _say_interrupted(str(interruption), terminating_signal(interruption))
         except click.exceptions.Abort as error:
             # Click turns Ctrl-C (KeyboardInterrupt) into Abort; the cause says which it was
-            interrupted = isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
-            click.echo(f"dlcore: {'interrupted' if interrupted else 'aborted'}", err=True)
-            sys.exit(INTERRUPTED_EXIT_CODE if interrupted else 1)
+            if not isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
+                click.echo("dlcore: aborted", err=True)
+                sys.exit(1)
+            _say_interrupted("interrupted", terminating_signal(error))
         except click.UsageError as error:
             message = one_line(error.format_message())
             # one hint: a message that names the help to read (dlcore sweep names the swept
@@ -92,6 +103,22 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {one_line(error)}", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _say_interrupted(message, terminated):
+    """Print the line of a command that Ctrl-C stopped, or SIGTERM or SIGHUP (``terminated``,
+    a :class:`dlcore.Terminated`, named in it), and exit with 130 (128 + the signal)."""
+    if terminated is None:
+        code = INTERRUPTED_EXIT_CODE
+    else:
+        code = terminated.exit_code
+        named = f"interrupted by {terminated.signal_name}"
+        message = (re.sub(r"\binterrupted\b", named, message, count=1)
+                   if re.search(r"\binterrupted\b", message) else f"{named}: {message}")
+    # a SIGHUP's terminal may be gone: the checkpoint is saved, the exit code still says so
+    with contextlib.suppress(OSError):
+        click.echo(f"dlcore: {message}", err=True)
+    sys.exit(code)
 
 
 def no_room_message(error, started):
@@ -474,7 +501,8 @@ class Checkpoints:
         # but before track() below, is told what the file on disk holds
         self._found = _file_identity(self.path)
         self._saving = None
-        self._interrupt_pending = False
+        # the handler of a Ctrl-C (or SIGTERM, SIGHUP) that Python dropped, with its signal
+        self._interrupt_pending = None
 
     def track(self, model, where):
         """What Ctrl-C saves until the next epoch finishes (a resumed model)."""
@@ -501,7 +529,8 @@ class Checkpoints:
         # after the save: a Ctrl-C inside it reports where the model is, not where it was going
         self.track(model, where)
         if self._interrupt_pending:     # a Ctrl-C that Python dropped (_latching_interrupts)
-            raise KeyboardInterrupt
+            handler, number = self._interrupt_pending
+            handler(number, None)       # raises it again
 
     def network_callback(self, total_epochs):
         checkpoints = self
@@ -520,11 +549,11 @@ class Checkpoints:
         learning rate: ``rate_options`` maps the model parameter that set the rate
         (``TrainingDiverged.setting``) to this command's option (default: ``learning_rate``
         to --learning-rate; a setting not in it has no option)."""
-        previous_handler = self._latching_interrupts()
+        previous_handlers = self._latching_interrupts()
         try:
             yield self
         except KeyboardInterrupt:
-            self._interrupt_pending = False
+            self._interrupt_pending = None
             if self.model is None:
                 if self._saving is not None and _file_identity(self.path) != self._found:
                     # the first checkpoint reached the disk (written whole, then renamed)
@@ -555,25 +584,33 @@ class Checkpoints:
                                    error.epoch, error.quantity, error.value, error.problem,
                                    error.learning_rate, error.setting, error.where) from None
         finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            for number, handler in previous_handlers.items():
+                signal.signal(number, handler)
 
     def _latching_interrupts(self):
-        """Make SIGINT also set a flag that the next epoch's end raises again: Python drops
-        an exception raised while a weakref callback or ``__del__`` runs ("Exception ignored
-        in"), so a Ctrl-C landing in garbage collection (of the h5py objects a checkpoint
-        leaves, say) went unnoticed and training ran on (under mpiexec, forever). The handler
-        replaced, or None when Python's default one was not in place (or not the main
-        thread)."""
-        if threading.current_thread() is not threading.main_thread() \
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return None
+        """Make SIGINT (and SIGTERM, SIGHUP, where :func:`dlcore.interrupt_on_termination`
+        turned them into interruptions) also set a flag that the next epoch's end raises
+        again: Python drops an exception raised while a weakref callback or ``__del__`` runs
+        ("Exception ignored in"), so a Ctrl-C landing in garbage collection (of the h5py
+        objects a checkpoint leaves, say) went unnoticed and training ran on (under mpiexec,
+        forever; a cluster's SIGTERM until its SIGKILL). The handlers replaced, by signal:
+        none where Python's default (or dlcore's) was not in place, or not in the main
+        thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        raising = {signal.SIGINT: signal.default_int_handler,
+                   **{number: raise_terminated for number in TERMINATION_SIGNALS}}
+        replaced = {}
+        for number, handler in raising.items():
+            if signal.getsignal(number) is not handler:
+                continue
 
-        def interrupt(signum, frame):
-            self._interrupt_pending = True
-            raise KeyboardInterrupt
+            def interrupt(signum, frame, handler=handler):
+                self._interrupt_pending = (handler, signum)
+                handler(signum, frame)
 
-        return signal.signal(signal.SIGINT, interrupt)
+            replaced[number] = signal.signal(number, interrupt)
+        return replaced
 
 
 def _file_identity(path):

@@ -11,7 +11,8 @@ its temporary folder removed, the --out lock released. The others would otherwis
 next sum. Ctrl-C,
 which the launcher passes to every rank, is no failure: rank 0 saves the checkpoint and prints
 the one line that resumes the run (``mpiexec -n R ... --resume``), the other ranks remove their
-folders and end quietly, and the job exits with 130, as one process does. A SIGINT to one rank
+folders and end quietly, and the job exits with 130, as one process does (143 for the SIGTERM
+of a scheduler's time limit, which the launcher passes on too). A SIGINT to one rank
 alone ends the job so too: that rank tells the others, which stop at their next sum
 (:meth:`dlcore.distributed.Communicator.interrupt_others`).
 """

@@ -146,12 +146,15 @@ def _ranks_of_job(marker):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.isdir("/proc"),
                     reason='needs mpi4py (pip install "dlcore[distributed]") and /proc')
-@pytest.mark.parametrize("interrupted_rank", [1, 0])
-def test_a_sigint_to_one_rank_ends_the_job_as_a_ctrl_c_does(tmp_path, interrupted_rank):
+@pytest.mark.parametrize("interrupted_rank, signal_name", [
+    (1, "SIGINT"), (0, "SIGINT"), ("launcher", "SIGTERM")])
+def test_a_signal_to_a_rank_or_the_launcher_ends_the_job_as_a_ctrl_c_does(
+        tmp_path, interrupted_rank, signal_name):
     """``kill -INT`` to one rank of ``mpiexec -n 2 dlcore rbm train --distributed``: the job
     ends as on Ctrl-C (rank 0 saves the checkpoint and prints the line that resumes, the
     private folder of rank 1 is removed, exit code 130), at once instead of after the other
-    rank's 300 s wait in its sum (the 60 s below only bound a hang)."""
+    rank's 300 s wait in its sum (the 60 s below only bound a hang). So does a SIGTERM to the
+    launcher (a cluster's time limit), which passes it to every rank: exit code 143."""
     temporary, out = tmp_path / "tmp", tmp_path / "run"
     temporary.mkdir()
     marker = f"DLCORE_TEST_JOB={tmp_path}"
@@ -170,16 +173,18 @@ def test_a_sigint_to_one_rank_ends_the_job_as_a_ctrl_c_does(tmp_path, interrupte
             time.sleep(0.1)           # training runs: its first epoch is saved
         ranks = _ranks_of_job(marker)
         assert sorted(ranks) == [0, 1], job.stderr.read() if job.poll() is not None else ranks
-        os.kill(ranks[interrupted_rank], signal.SIGINT)
+        number = getattr(signal, signal_name)
+        os.kill(job.pid if interrupted_rank == "launcher" else ranks[interrupted_rank], number)
         _, stderr = job.communicate(timeout=60)
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
             job.communicate()
     said = [line for line in stderr.splitlines() if line.startswith("dlcore:")]
-    assert job.returncode == 130, stderr[-3000:]
-    assert len(said) == 1 and said[0].startswith("dlcore: interrupted: saved the model after "
-                                                 "epoch "), stderr[-3000:]
+    assert job.returncode == 128 + number, stderr[-3000:]
+    named = "" if signal_name == "SIGINT" else f" by {signal_name}"
+    assert len(said) == 1 and said[0].startswith(f"dlcore: interrupted{named}: saved the model "
+                                                 "after epoch "), stderr[-3000:]
     assert said[0].endswith(f"resume with: mpiexec -n 2 dlcore rbm train --digits 0-1 "
                             f"--hidden 8 --epochs 100000 --batch-size 25 --backend cpu "
                             f"--out {out} --checkpoint-every 1 --distributed --resume "

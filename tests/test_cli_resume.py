@@ -911,11 +911,15 @@ def test_resuming_task2_names_the_bundled_photograph_it_was_trained_on(tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the drop
-def test_a_ctrl_c_python_drops_stops_the_training_at_the_next_epochs_end(tmp_path):
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_ctrl_c_python_drops_stops_the_training_at_the_next_epochs_end(tmp_path, name):
     """Python drops an exception raised in a weakref callback ("Exception ignored in"): a
     Ctrl-C landing in garbage collection, such as of the h5py objects a checkpoint leaves, went
     unnoticed, and training ran on (a SIGINT to one rank under mpiexec never ended the job).
-    The handler that training commands install also records it, and the epoch's end raises."""
+    The handler that training commands install also records it, and the epoch's end raises.
+    So too a SIGTERM, which the command line makes an interruption (a cluster's, whose SIGKILL
+    follows)."""
+    import contextlib
     import signal
     import weakref
 
@@ -923,7 +927,9 @@ def test_a_ctrl_c_python_drops_stops_the_training_at_the_next_epochs_end(tmp_pat
 
     from dlcore.cli._common import Checkpoints, TrainingInterrupted
     from dlcore.cli.rbm import train
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    from dlcore.termination import terminating_signal
+    number = getattr(signal, name)
+    default = signal.getsignal(number)
     model = dlcore.BernoulliRBM(n_hidden=2, epochs=1, seed=0).fit(
         np.random.default_rng(0).random((8, 4)))
     checkpoints = Checkpoints(tmp_path)
@@ -931,17 +937,21 @@ def test_a_ctrl_c_python_drops_stops_the_training_at_the_next_epochs_end(tmp_pat
     class Garbage:
         pass
 
-    with click.Context(train, info_name="dlcore rbm train") as context:
+    as_the_command_line = (dlcore.interrupt_on_termination() if name != "SIGINT"
+                           else contextlib.nullcontext())
+    with click.Context(train, info_name="dlcore rbm train") as context, as_the_command_line:
         context.params = {"epochs": 3, "resume": None}
-        with pytest.raises(TrainingInterrupted, match="after epoch 2 of 3"):
+        with pytest.raises(TrainingInterrupted, match="after epoch 2 of 3") as stopped:
             with checkpoints.on_interrupt():
                 checkpoints.epoch_finished(model, "epoch 1 of 3")
-                handler = signal.getsignal(signal.SIGINT)
+                handler = signal.getsignal(number)
                 garbage = Garbage()
-                collected = weakref.ref(garbage, lambda _: handler(signal.SIGINT, None))
-                del garbage                                   # the Ctrl-C, dropped by Python
+                collected = weakref.ref(garbage, lambda _: handler(number, None))
+                del garbage                                   # the signal, dropped by Python
                 assert collected() is None
                 checkpoints.epoch_finished(model, "epoch 2 of 3")
-                raise AssertionError("the training went on after the Ctrl-C")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                raise AssertionError("the training went on after the signal")
+        terminated = terminating_signal(stopped.value)
+        assert (terminated and terminated.signal_name) == (None if name == "SIGINT" else name)
+    assert signal.getsignal(number) is default
     assert (tmp_path / CHECKPOINT_FILE).exists()

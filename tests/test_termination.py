@@ -1,0 +1,158 @@
+"""SIGTERM and SIGHUP stop a training command as Ctrl-C does (dlcore/termination.py): a
+cluster's time limit (SLURM's SIGTERM before its SIGKILL), ``kill PID``, ``timeout`` and a
+closed terminal killed the command at once and lost everything since the last
+--checkpoint-every file. Oracles: the Ctrl-C behaviour the README documents (the checkpoint of
+the last finished epoch, the command that resumes it), the shells' convention for the exit code
+(128 + the signal), and Python's default handlers, which a library user who did not ask keeps.
+Real signals, sent to a real process."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dlcore
+from dlcore.cli import main
+from dlcore.termination import TERMINATION_SIGNALS
+
+needs_termination_signals = pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows has no SIGTERM to send to a running process")
+SIGNALS = [pytest.param(number, id=signal.Signals(number).name)
+           for number in TERMINATION_SIGNALS]
+
+
+def signal_this_process(number):
+    """Send ``number`` to the test process, once a handler is there to take it (Python's
+    default would end the whole test session, not fail one test)."""
+    assert signal.getsignal(number) != signal.SIG_DFL, \
+        f"{signal.Signals(number).name} would end the process: no handler was installed"
+    os.kill(os.getpid(), number)
+
+
+def small_data():
+    return np.random.default_rng(0).random((40, 6))
+
+
+# -- library: Python's default unless asked -------------------------------------------------
+@needs_termination_signals
+def test_fit_keeps_pythons_default_handlers_unless_asked():
+    seen = []
+    dlcore.BernoulliRBM(n_hidden=3, epochs=1, seed=0, backend="reference").fit(
+        small_data(), on_epoch_end=lambda model: seen.extend(
+            signal.getsignal(number) for number in TERMINATION_SIGNALS))
+    assert seen == [signal.SIG_DFL] * len(TERMINATION_SIGNALS)
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("number", SIGNALS)
+def test_a_signal_inside_interrupt_on_termination_stops_fit_at_its_last_finished_epoch(number):
+    def signalled_at_the_second_epoch(model):
+        if model.epochs_done_ == 2:
+            signal_this_process(number)
+
+    model = dlcore.BernoulliRBM(n_hidden=3, epochs=5, seed=0, backend="reference")
+    with pytest.raises(dlcore.Terminated) as stopped:
+        with dlcore.interrupt_on_termination():
+            model.fit(small_data(), on_epoch_end=signalled_at_the_second_epoch)
+    assert isinstance(stopped.value, KeyboardInterrupt)      # what handles Ctrl-C handles it
+    assert stopped.value.exit_code == 128 + number
+    assert stopped.value.signal_name == signal.Signals(number).name
+    assert model.epochs_done_ == 2
+    assert len(model.history["reconstruction_error"]) == 2
+    assert signal.getsignal(number) == signal.SIG_DFL        # put back
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+def test_interrupt_on_termination_keeps_a_programs_own_handler_and_an_ignored_sighup():
+    """``nohup`` ignores SIGHUP: a closed terminal must not stop that run after all."""
+    def own(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own), signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with dlcore.interrupt_on_termination():
+            assert signal.getsignal(signal.SIGTERM) is own
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGHUP, previous[1])
+
+
+def test_interrupt_on_termination_outside_the_main_thread_does_nothing():
+    """Python sets handlers in the main thread only (elsewhere signal.signal raises)."""
+    failures = []
+
+    def in_a_thread():
+        try:
+            with dlcore.interrupt_on_termination():
+                pass
+        except Exception as error:   # noqa: BLE001 (reported below)
+            failures.append(error)
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join()
+    assert failures == []
+
+
+# -- the command line -----------------------------------------------------------------------
+@needs_termination_signals
+@pytest.mark.parametrize("number", SIGNALS)
+def test_a_signal_to_a_training_command_saves_its_checkpoint_as_ctrl_c_does(tmp_path, number):
+    """``kill -TERM`` (``-HUP``) of a running ``dlcore rbm train``: the checkpoint of its last
+    finished epoch, the line that resumes it, exit code 128 + the signal (it died at once)."""
+    out = tmp_path / "run"
+    command = ["dlcore", "rbm", "train", "--digits", "0-1", "--hidden", "8", "--epochs",
+               "100000", "--batch-size", "25", "--backend", "reference", "--out", str(out),
+               "--checkpoint-every", "1"]         # in the order of the resume line
+    training = subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "checkpoint.h5").exists() and training.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)          # its first epoch is saved
+        assert training.poll() is None, training.communicate()[1]
+        training.send_signal(number)
+        _, stderr = training.communicate(timeout=60)
+    finally:
+        if training.poll() is None:
+            training.kill()
+            training.communicate()
+    said = [line for line in stderr.splitlines() if line.startswith("dlcore:")]
+    assert training.returncode == 128 + number, stderr[-3000:]
+    name = signal.Signals(number).name
+    assert len(said) == 1 and said[0].startswith(
+        f"dlcore: interrupted by {name}: saved the model after epoch "), stderr[-3000:]
+    assert said[0].endswith(
+        f"resume with: {' '.join(command)} --resume {out / 'checkpoint.h5'}"), said[0]
+    saved = dlcore.load(out / "checkpoint.h5")
+    assert f"after epoch {saved.epochs_done_} of 100000" in said[0]
+    assert signal.getsignal(number) == signal.SIG_DFL   # the test process's own: untouched
+
+
+@needs_termination_signals
+def test_a_sigterm_after_training_says_the_model_is_complete_and_exits_143(
+        tmp_path, monkeypatch):
+    """The same command, in this process: a SIGTERM while the figures are written."""
+    import dlcore.cli.rbm as rbm_commands
+
+    def terminated(*arguments, **options):
+        signal_this_process(signal.SIGTERM)
+
+    monkeypatch.setattr(rbm_commands, "save_training_curve", terminated)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1-2", "--hidden", "6",
+                                       "--epochs", "2", "--backend", "reference", "--out",
+                                       str(out)])
+    assert result.exit_code == 143, result.output
+    assert (f"dlcore: interrupted by SIGTERM after training: {out / 'model.h5'} is saved and "
+            f"complete") in result.output
+    assert dlcore.load(out / "model.h5").epochs_done_ == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
