@@ -43,6 +43,11 @@ class FittedAttribute:
                                  "fit") from None
 
     def __set__(self, instance, value):
+        # Training updates the parameters in place: a read-only array assigned by hand (a
+        # memory map from ``np.load(f, mmap_mode="r")``, a read-only view) made the compiled
+        # kernels refuse it with a typing error, so the estimator keeps its own copy.
+        if isinstance(value, np.ndarray) and not value.flags.writeable:
+            value = np.array(value)
         instance.__dict__[self.key] = value
 
 

@@ -291,3 +291,29 @@ def test_a_file_with_a_mis_shaped_dataset_is_refused_without_a_half_built_model(
         f["hidden_bias"] = np.zeros(4, np.float32)
     with pytest.raises(dlcore.io.ModelFileError, match="hidden_bias"):
         dlcore.load(tmp_path / "model.h5")
+
+
+def test_a_read_only_array_assigned_by_hand_trains_on(digits_like):
+    # ``rbm.W = np.load(f, mmap_mode="r")``: the compiled update kernels refused the read-only
+    # weights with a Numba typing error; the estimator now keeps a writable copy
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, backend="cpu").fit(digits_like)
+    twin = copy.deepcopy(rbm)
+    weights = rbm.W.copy()
+    weights.flags.writeable = False
+    twin.W = weights
+    assert twin.W.flags.writeable and not weights.flags.writeable
+    rbm.partial_fit(digits_like)
+    twin.partial_fit(digits_like)
+    np.testing.assert_array_equal(twin.W, rbm.W)
+
+
+def test_an_autoencoders_read_only_weights_assigned_by_hand_are_copied(digits_like):
+    # an autoencoder's optimiser wrote into read-only pages: a segmentation fault
+    model = dlcore.Autoencoder(n_hidden=4, epochs=1, batch_size=10).fit(digits_like)
+    weights = model.W.copy()
+    weights.flags.writeable = False
+    model.W = weights
+    assert model.W.flags.writeable
+    model.partial_fit(digits_like)
+    np.testing.assert_array_equal(weights, weights.copy())   # the caller's array untouched
+
