@@ -1,5 +1,6 @@
 """BernoulliRBM as a scikit-learn estimator, its input checks, and its model files."""
 import copy
+import inspect
 import pickle
 
 import numpy as np
@@ -317,3 +318,44 @@ def test_an_autoencoders_read_only_weights_assigned_by_hand_are_copied(digits_li
     model.partial_fit(digits_like)
     np.testing.assert_array_equal(weights, weights.copy())   # the caller's array untouched
 
+
+FIT_WITH_SAMPLE_WEIGHT = {
+    "BernoulliRBM.fit": lambda X, w: BernoulliRBM(n_hidden=3, epochs=1).fit(X, sample_weight=w),
+    "BernoulliRBM.partial_fit": lambda X, w: BernoulliRBM(n_hidden=3).partial_fit(
+        X, sample_weight=w),
+    "GaussianBernoulliRBM.fit": lambda X, w: dlcore.GaussianBernoulliRBM(n_hidden=3).fit(
+        X, sample_weight=w),
+    "Autoencoder.fit": lambda X, w: dlcore.Autoencoder(n_hidden=3).fit(X, sample_weight=w),
+    "StackedAutoencoder.fit": lambda X, w: dlcore.StackedAutoencoder(layers=[12, 3]).fit(
+        X, sample_weight=w),
+    "DBN.fit": lambda X, w: dlcore.DBN(layers=[12, 3]).fit(X, sample_weight=w),
+    "DBNClassifier.fit": lambda X, w: dlcore.DBNClassifier(hidden=(3,)).fit(
+        X, np.arange(len(X)) % 2, sample_weight=w)}
+
+
+@pytest.mark.parametrize("call", FIT_WITH_SAMPLE_WEIGHT.values(),
+                         ids=FIT_WITH_SAMPLE_WEIGHT.keys())
+def test_sample_weight_is_refused_in_one_line_naming_the_estimator(call, digits_like):
+    # Python's "RBMBase.fit() got an unexpected keyword argument" named an internal class
+    name = next(key for key, value in FIT_WITH_SAMPLE_WEIGHT.items() if value is call)
+    with pytest.raises(TypeError) as refusal:
+        call(digits_like, np.ones(len(digits_like)))
+    message = str(refusal.value)
+    assert message.startswith(f"{name} takes no sample_weight") and "np.repeat" in message
+    assert "\n" not in message and "Base" not in message
+
+
+def test_a_hyperparameter_given_to_fit_names_the_constructor(digits_like):
+    # a Keras habit: model.fit(X, epochs=10)
+    with pytest.raises(TypeError, match=r"BernoulliRBM.fit takes no epochs: it is a parameter "
+                       r"of BernoulliRBM; give it when making the model \(BernoulliRBM\("
+                       r"epochs=10\)\)"):
+        BernoulliRBM(n_hidden=3).fit(digits_like, epochs=10)
+
+
+def test_the_fit_signature_stays_the_methods_own_for_scikit_learn():
+    # scikit-learn's BaggingClassifier passes weights where has_fit_parameter says fit takes
+    # them: the keyword check must not change what inspect sees
+    utils = pytest.importorskip("sklearn.utils.validation")
+    assert not utils.has_fit_parameter(BernoulliRBM(), "sample_weight")
+    assert "X_valid" in inspect.signature(BernoulliRBM.fit).parameters
