@@ -359,3 +359,22 @@ def test_the_fit_signature_stays_the_methods_own_for_scikit_learn():
     utils = pytest.importorskip("sklearn.utils.validation")
     assert not utils.has_fit_parameter(BernoulliRBM(), "sample_weight")
     assert "X_valid" in inspect.signature(BernoulliRBM.fit).parameters
+
+
+@pytest.mark.parametrize("method", ["transform", "reconstruct", "free_energy", "partial_fit"])
+def test_images_given_to_a_fitted_rbm_are_told_to_be_flattened(method, random_state):
+    # a fitted RBM said "X has 4 features, but BernoulliRBM is expecting 16 features" of
+    # (n, 4, 4) images: their second axis taken for the width
+    X = (random_state.random((20, 16)) < 0.3).astype(np.float32)
+    rbm = BernoulliRBM(n_hidden=3, epochs=1, batch_size=10, backend="cpu").fit(X)
+    with pytest.raises(ValueError, match=r"X must be 2-D .* got shape \(20, 4, 4\); flatten "
+                       r"images with X.reshape\(len\(X\), -1\)"):
+        getattr(rbm, method)(X.reshape(20, 4, 4))
+
+
+def test_images_given_to_a_fitted_dbn_classifier_are_told_to_be_flattened(random_state):
+    X = (random_state.random((20, 16)) < 0.3).astype(np.float32)
+    model = dlcore.DBNClassifier(hidden=(3,), pretrain_epochs=1, epochs=1, batch_size=10)
+    model.fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match=r"flatten images with X.reshape\(len\(X\), -1\)"):
+        model.predict(X.reshape(20, 1, 4, 4))

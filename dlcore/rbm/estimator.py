@@ -93,7 +93,9 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         fitted model is applied to (:meth:`dlcore.rbm.units.VisibleUnits.check`)."""
         X = self._check_matrix(X, name)
         width = self.W.shape[0] if fitted_width else None
-        if width is not None and X.shape[1] != width:
+        # images (n, 28, 28) are left to the visible layer, which says to flatten them: their
+        # second axis is no number of features
+        if width is not None and len(X.shape) == 2 and X.shape[1] != width:
             raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {width} features as input ({name} has {X.shape[1]} "
                              f"columns but the model expects {width} visible units)")
