@@ -171,6 +171,27 @@ RESUMED_CALLBACKS = (EarlyStopping, ReduceLROnPlateau)
 PENALTY_BLOCK = 4096
 
 
+def _rescales_its_inputs(model):
+    """Whether ``model`` (or a model nested in it) has a Rescaling layer, which takes 8-bit
+    pixels into [0, 1] as Keras's image models do."""
+    from dlcore.layers.core import Rescaling
+    return any(isinstance(layer, Rescaling)
+               or (hasattr(layer, "layers") and _rescales_its_inputs(layer))
+               for layer in getattr(model, "layers", ()))
+
+
+def _warn_of_unscaled_pixels(model, x):
+    """Warn, in one line with the fix, when ``fit`` is given 8-bit images (a uint8 array, as
+    the data set loaders return the pixels) and no Rescaling layer scales them: on 0-255 the
+    first epoch's loss reaches 1e12 with SGD, which then stops as a divergence whose advice
+    (a lower learning rate) is not the fix, or a ReLU network sits at chance, silently."""
+    if isinstance(x, np.ndarray) and x.dtype == np.uint8 and not _rescales_its_inputs(model):
+        warnings.warn("x holds 8-bit pixels (uint8, 0-255), which networks do not train on: "
+                      "scale them into [0, 1] with x.astype('float32') / 255, or put "
+                      "dlcore.layers.Rescaling(1 / 255) first in the model",
+                      UserWarning, stacklevel=3)
+
+
 class BatchPenalty:
     """The weight-decay term Omega(theta) of the weights as they are before a batch's update,
     added to the batch's loss sum (``totals[0]``) once per sample, on the backend: Keras's cost
@@ -746,6 +767,7 @@ class TrainingLoop:
         epochs = max(check_int(epochs, "epochs", minimum=0) - (initial_epoch or 0), 0)
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
+        _warn_of_unscaled_pixels(self, x)
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
         if epochs and self.parameters and not self.trainable_parameters:

@@ -3,6 +3,8 @@ names the fix): ``Sequential([Input(shape), ...])``, ``compile`` with the optimi
 ``batch_size=None``, inputs given as a dict by input name, Keras files whose input is
 (batch, H, W) without channels; and the summary of a model with several inputs, and the
 message of ``dlcore.save`` on a scikit-learn wrapper. Each was a QA finding."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -687,3 +689,21 @@ def test_kerass_model_functions_are_dlcores_with_kerass_arguments(tmp_path):
         models.clone_model(model, clone_function=lambda layer: layer)
     with pytest.raises(ValueError, match="custom_objects name Python code"):
         models.model_from_json(model.to_json(), custom_objects={"Scale": object})
+def test_fit_on_8_bit_pixels_warns_with_the_fix():
+    """uint8 images (the loaders' pixels) trained silently: with SGD the first epoch's loss
+    reached 1e12 and the next stopped as a divergence advising a lower learning rate."""
+    images = (np.arange(64).reshape(4, 16) * 4).astype(np.uint8)
+    labels = np.array([0, 1, 0, 1])
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(16,),
+                              backend="reference")
+    model.compile("cross_entropy", "sgd")
+    with pytest.warns(UserWarning, match=r"x holds 8-bit pixels \(uint8, 0-255\).*"
+                                         r"x.astype\('float32'\) / 255.*Rescaling\(1 / 255\)"):
+        model.fit(images, labels, verbose=0)
+    scaled = dlcore.Sequential([dlcore.layers.Rescaling(1 / 255), Dense(2, activation="softmax")],
+                               input_shape=(16,), backend="reference")
+    scaled.compile("cross_entropy", "sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # a model that rescales its inputs takes them as they are
+        scaled.fit(images, labels, verbose=0)
+        model.fit(images / 255.0, labels, verbose=0)
