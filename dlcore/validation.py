@@ -115,6 +115,13 @@ def check_width(X, name, model, width):
                          f"features as input")
 
 
+def _one_hot(labels):
+    """Whether the 2-D ``labels`` are one-hot rows (Keras's targets): 0s and a single 1."""
+    if labels.dtype.kind not in "biuf":
+        return False
+    return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
+
+
 def check_class_labels(y, model, conversion_warning=UserWarning):
     """``(classes, targets)``: the sorted distinct labels of ``y`` (any labels: numbers,
     strings) and each row's index among them, int64 (n,), for a classifier named ``model``; a
@@ -130,6 +137,9 @@ def check_class_labels(y, model, conversion_warning=UserWarning):
         warnings.warn("A column-vector y was passed when a 1d array was expected: y is "
                       "read as y.ravel()", conversion_warning, stacklevel=4)
         labels = labels.ravel()
+    if labels.ndim == 2 and labels.shape[1] > 1 and _one_hot(labels):
+        raise ValueError(f"y is one-hot, shape {labels.shape}, but {model} takes one class label "
+                         f"per sample (n_samples,): pass y.argmax(axis=1)")
     if labels.ndim != 1:
         raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
     if labels.dtype.kind == "c":

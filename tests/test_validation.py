@@ -57,3 +57,18 @@ def test_other_dtypes_are_checked_by_numpy():
     assert check_batch(np.ones((3, 2), np.int64), dtype=np.int64).dtype == np.int64
     with pytest.raises(ValueError, match="contains 1 NaN"):
         check_batch(np.array([[1.0, np.nan]], np.float16), dtype=np.float16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8, bool])
+def test_one_hot_labels_given_to_a_classifier_are_told_to_be_argmaxed(dtype):
+    # Keras's one-hot targets were refused as "y must be 1-D (n_samples,), got shape (6, 3)"
+    one_hot = np.eye(3, dtype=dtype)[[0, 1, 2, 0, 1, 2]]
+    with pytest.raises(ValueError, match=r"y is one-hot, shape \(6, 3\), but DBNClassifier "
+                       r"takes one class label per sample \(n_samples,\): pass "
+                       r"y.argmax\(axis=1\)"):
+        validation.check_class_labels(one_hot, "DBNClassifier")
+
+
+def test_two_columns_that_are_not_one_hot_keep_the_shape_message():
+    with pytest.raises(ValueError, match=r"y must be 1-D \(n_samples,\), got shape \(2, 2\)"):
+        validation.check_class_labels(np.array([[1, 1], [0, 1]]), "DBNClassifier")
