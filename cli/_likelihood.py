@@ -3,6 +3,7 @@ lines that report a log-likelihood with its interval and its RAISE to AIS bracke
 import click
 
 from dlcore.rbm.ais import DEFAULT_REVERSE_ROWS, DEFAULT_RUNS, DEFAULT_TEMPERATURES
+from dlcore.rbm.monitors import MAX_ENUMERATED_UNITS, enumerated_units
 
 
 def ais_options(function):
@@ -18,6 +19,18 @@ def ais_options(function):
         help="Inverse temperatures of AIS (Salakhutdinov & Murray used 14500).")(function)
     return click.option("--runs", type=click.IntRange(min=2), default=DEFAULT_RUNS,
                         show_default=True, help="AIS runs.")(function)
+
+
+def check_exact_fits(rbm, model_file, what="the model"):
+    """Refuse ``--exact`` for ``rbm`` (``what`` names it: "the model", "the top RBM") when its
+    log Z cannot be enumerated, in the command line's words (``--ais``), before anything is
+    measured: the library's message names its Python calls."""
+    units = enumerated_units(rbm)
+    if units > MAX_ENUMERATED_UNITS:
+        raise click.ClickException(
+            f"--exact enumerates 2**{units} states of {what} of {model_file}: at most "
+            f"{MAX_ENUMERATED_UNITS} units can be; estimate the log-likelihood with --ais "
+            "instead")
 
 
 def echo_log_likelihood(result, what="log-likelihood"):

@@ -54,7 +54,7 @@ from dlcore.cli._dbn import (
 )
 from dlcore.cli._digits import binarized_held_out, image_side
 from dlcore.cli._distributed import distributed_option, fit_options
-from dlcore.cli._likelihood import ais_options, echo_log_likelihood
+from dlcore.cli._likelihood import ais_options, check_exact_fits, echo_log_likelihood
 from dlcore.dbn.classifier import FINETUNE_DEFAULTS as CLASSIFIER_FINETUNE
 from dlcore.wording import count, with_article
 
@@ -462,6 +462,8 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
             f"{dbn_file} was pretrained --with-labels: its top RBM models the labels too, and "
             "the bound is on log p(v) of the images alone; evaluate a DBN pretrained without "
             "--with-labels")
+    if exact:
+        check_exact_fits(model.rbms_[-1], dbn_file, "the top RBM")
     dataset = trained_dataset(model, dbn_file, dataset)
     _, (X_test, _) = load_labelled_split(dataset)
     check_width(X_test.shape[1], model.layers[0], dataset, dbn_file)

@@ -44,7 +44,7 @@ from dlcore.cli._digits import (
 )
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._holdout import held_out_split, split_seed_option, training_seed
-from dlcore.cli._likelihood import ais_options, echo_log_likelihood
+from dlcore.cli._likelihood import ais_options, check_exact_fits, echo_log_likelihood
 from dlcore.rbm.chains import SAMPLERS as SAMPLER_CHOICES
 from dlcore.wording import count, with_article
 
@@ -258,6 +258,8 @@ def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temper
     importance sampling, bracketed by reverse annealing (RAISE). AIS's progress goes to
     stderr."""
     model = load_rbm(model_file, backend)
+    if exact:
+        check_exact_fits(model, model_file)
     dataset = trained_dataset(model, model_file, dataset)
     classes = parse_digits("--digits", digits, dataset)
     split_seed, split = held_out_split(model, model_file, dataset, split_seed)

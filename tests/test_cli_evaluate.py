@@ -102,3 +102,24 @@ def test_bench_ais_times_dlcore_and_numpy_on_the_same_work():
     log_zs = [r["log_z"] for r in report["results"]]
     assert np.ptp(log_zs) < 1.0 and report["temperatures"] == 40
     assert all(r["min"] > 0 and r["median"] >= r["min"] for r in report["results"])
+
+
+def test_exact_on_a_model_too_wide_to_enumerate_proposes_ais_first(model_files, tmp_path):
+    # the refusal came after the other figures, from the library, as "use a smaller RBM"
+    dbn = dlcore.DBN(layers=[784, 30, 30], epochs=1, seed=0, backend="reference")
+    dlcore.save(dbn.fit(digits(50)), tmp_path / "wide_dbn.h5")
+    for command, what in [(["rbm", "evaluate", str(model_files / "wide.h5")], "the model"),
+                          (["dbn", "evaluate", str(tmp_path / "wide_dbn.h5")], "the top RBM")]:
+        result = CliRunner().invoke(main, [*command, "--exact", "--backend", "cpu"])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        assert re.fullmatch(rf"dlcore: error: --exact enumerates 2\*\*30 states of {what} of "
+                            r".*: at most 24 units can be; estimate the log-likelihood with "
+                            r"--ais instead", result.stderr.strip())
+
+
+def test_exact_log_z_of_a_wide_rbm_in_python_proposes_ais():
+    rbm = dlcore.BernoulliRBM(n_hidden=30, epochs=1, seed=0, backend="cpu").fit(digits(50))
+    with pytest.raises(ValueError, match=r"at most 24 units are allowed: estimate it by AIS "
+                       r"instead \(rbm.log_likelihood\(X\), whose method='ais' is the default"):
+        rbm.log_likelihood(digits(50), method="exact")

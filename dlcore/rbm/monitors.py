@@ -26,6 +26,10 @@ from .model import (
 MAX_ENUMERATED_UNITS = 24
 
 
+#: What the refusal of a log Z too large to enumerate proposes: AIS estimates it for any size.
+ESTIMATE_INSTEAD = ("estimate it by AIS instead (rbm.log_likelihood(X), whose method='ais' is "
+                    "the default, or ais_log_partition(rbm, data=X))")
+
 def free_energy_gap(parameters, training_subset, validation, visible_units=None):
     """mean F(v) over ``validation`` minus mean F(v) over ``training_subset`` (both (n, V)).
 
@@ -66,6 +70,14 @@ def pseudo_log_likelihood(visible, W, visible_bias, hidden_bias, chunk=64):
     return result
 
 
+def enumerated_units(rbm):
+    """The number of units whose 2**n states :func:`exact_log_partition` of the fitted ``rbm``
+    enumerates (at most :data:`MAX_ENUMERATED_UNITS`): its smaller layer, or a Gaussian RBM's
+    hidden layer, since Gaussian visible units integrate out."""
+    n_visible, n_hidden = rbm.W.shape
+    return n_hidden if hasattr(rbm, "visible_sigma") else min(n_visible, n_hidden)
+
+
 def exact_log_partition(rbm, visible_bias=None, hidden_bias=None):
     """log Z of an RBM by enumerating every state of its smaller layer, in float64.
 
@@ -101,7 +113,7 @@ def exact_log_partition(rbm, visible_bias=None, hidden_bias=None):
         raise ValueError(
             f"exact log Z enumerates 2**{smaller} states of the smaller layer "
             f"({n_visible} visible, {n_hidden} hidden); at most {MAX_ENUMERATED_UNITS} units "
-            "are allowed: use a smaller RBM")
+            f"are allowed: {ESTIMATE_INSTEAD}")
     if n_hidden <= n_visible:
         def negative_free_energy(states):
             return -free_energy_of_hidden(states, W, visible_bias, hidden_bias)
@@ -154,7 +166,7 @@ def gaussian_exact_log_partition(W, visible_bias, hidden_bias, sigma):
     n_hidden = W.shape[1]
     if n_hidden > MAX_ENUMERATED_UNITS:
         raise ValueError(f"exact log Z enumerates 2**{n_hidden} hidden states; at most "
-                         f"{MAX_ENUMERATED_UNITS} hidden units are allowed: use a smaller RBM")
+                         f"{MAX_ENUMERATED_UNITS} hidden units are allowed: {ESTIMATE_INSTEAD}")
     terms = [-gaussian_free_energy_of_hidden(states, W, visible_bias, hidden_bias, sigma)
              for states in _binary_states(n_hidden)]
     return float(log_sum_exp(np.concatenate(terms), axis=0)[0])
