@@ -170,11 +170,16 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
     """
     array = _numbers(x, name, "(n, ...)" if sample_shape is None
                      else "(n, " + ", ".join(map(str, sample_shape)) + ")")
+    # one sample given alone (model.predict(x[0]), one image (28, 28)), as Keras refuses it too
+    one_sample = (sample_shape is not None and array.ndim <= len(sample_shape)
+                  and _without_ones(array.shape) == _without_ones(sample_shape))
+    one_sample_hint = (f"; for one sample pass a batch of one, {name}.reshape(1, "
+                       f"{', '.join(map(str, sample_shape))})" if one_sample else "")
     if array.ndim < 2 or array.shape[0] == 0:
         raise ValueError(f"{name} must be a batch (n, ...) with n >= 1, got shape "
-                         f"{array.shape}")
+                         f"{array.shape}{one_sample_hint}")
     if sample_shape is not None and tuple(array.shape[1:]) != tuple(sample_shape):
-        hint = ""
+        hint = one_sample_hint
         given, expected = tuple(array.shape[1:]), tuple(sample_shape)
         if len(given) == len(expected) == 3 and given == expected[1:] + expected[:1]:
             # Keras's channels-last images (n, H, W, C): a reshape would scramble the
@@ -187,13 +192,18 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
             hint = (f"; the network was built for channels-last images {expected}, but "
                     f"dlcore's images are channels-first, as x is: build it with "
                     f"input_shape={given}")
-        elif int(np.prod(given)) == int(np.prod(expected)):
+        elif int(np.prod(given)) == int(np.prod(expected)) and not one_sample:
             hint = f"; reshape it with {name}.reshape(-1, {', '.join(map(str, expected))})"
         raise ValueError(f"{name} has samples of shape {tuple(array.shape[1:])}; the network "
                          f"expects {tuple(sample_shape)}{hint}")
     if isinstance(array, LazyRows):   # values checked as each batch is read
         return array.checked(name)
     return _finite(np.ascontiguousarray(array, dtype=dtype), name)
+
+
+def _without_ones(shape):
+    """``shape`` without its axes of length 1: (28, 28) for an image's (1, 28, 28)."""
+    return tuple(size for size in shape if size != 1)
 
 
 def _channels_last(shape):

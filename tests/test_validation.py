@@ -1,6 +1,8 @@
 """The value checks of dlcore.validation: its one-pass scan of the bits agrees with NumPy's
 definitions (finite; within [0, 1]) on the values where bit tricks go wrong, serial and
 parallel, float32 and float64."""
+import re
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,20 @@ def test_one_hot_labels_given_to_a_classifier_are_told_to_be_argmaxed(dtype):
 def test_two_columns_that_are_not_one_hot_keep_the_shape_message():
     with pytest.raises(ValueError, match=r"y must be 1-D \(n_samples,\), got shape \(2, 2\)"):
         validation.check_class_labels(np.array([[1, 1], [0, 1]]), "DBNClassifier")
+
+
+@pytest.mark.parametrize("shape, sample_shape, fix", [
+    ((784,), (784,), "x.reshape(1, 784)"),
+    ((28, 28), (1, 28, 28), "x.reshape(1, 1, 28, 28)")])
+def test_one_sample_given_to_a_network_is_told_to_be_a_batch_of_one(shape, sample_shape, fix):
+    # model.predict(x[0]) said "x must be a batch (n, ...) with n >= 1, got shape (784,)", or
+    # of one image "x has samples of shape (28,); the network expects (1, 28, 28)", alone
+    with pytest.raises(ValueError, match=r"; for one sample pass a batch of one, "
+                       + re.escape(fix) + "$"):
+        check_batch(np.zeros(shape, np.float32), "x", sample_shape)
+
+
+def test_a_batch_of_the_wrong_width_is_not_taken_for_one_sample():
+    with pytest.raises(ValueError) as refusal:
+        check_batch(np.zeros((2, 392), np.float32), "x", (784,))
+    assert "one sample" not in str(refusal.value)
