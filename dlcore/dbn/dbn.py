@@ -376,7 +376,14 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         each label of ``y`` (int64 codes) among ``classes`` (given; the fitted ``classes_``;
         or, ``fitting``, those of ``y`` as :meth:`_classes_of` finds them); None, None
         without label units."""
-        X = check_data(check_matrix(X, x_name, "DBN"), x_name, n_columns=int(self.layers[0]),
+        X = check_matrix(X, x_name, "DBN")
+        if fitting and np.ndim(X) == 2 and X.shape[1] != int(self.layers[0]):
+            # what fit is given decides the width: the layers argument's first entry is wrong
+            raise ValueError(f"{x_name} has {X.shape[1]} columns but layers[0] is "
+                             f"{int(self.layers[0])}, the bottom RBM's visible units: start "
+                             f"layers with {X.shape[1]} (e.g. layers=[{X.shape[1]}, "
+                             f"{', '.join(str(int(size)) for size in self.layers[1:])}])")
+        X = check_data(X, x_name, n_columns=int(self.layers[0]),
                        unit_interval=self.visible == "bernoulli", columns_meaning="visible units")
         if not self.n_labels:
             return X, None, None
