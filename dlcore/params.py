@@ -17,7 +17,6 @@ files stay pickle-free: ``dlcore.load`` reads HDF5 only and never unpickles.
 :class:`SavesToFile` gives the layer-wise models ``model.save(path)``, that same file.
 """
 import copy
-import functools
 import inspect
 import sys
 import warnings
@@ -75,15 +74,6 @@ class ParamsMixin:
                                 f"{cls.__name__}({ours}={kwargs[name]!r:.40})")
         return super().__new__(cls)
 
-    def __init_subclass__(cls, **kwargs):
-        """Give the training methods a subclass defines (:data:`KEYWORD_CHECKED_METHODS`)
-        one line for an argument they do not take (:func:`checks_fit_keywords`)."""
-        super().__init_subclass__(**kwargs)
-        for name in KEYWORD_CHECKED_METHODS:
-            method = cls.__dict__.get(name)
-            if method is not None and not hasattr(method, "__wrapped__"):
-                setattr(cls, name, checks_fit_keywords(method))
-
     @classmethod
     def _param_names(cls):
         signature = inspect.signature(cls.__init__)
@@ -140,36 +130,25 @@ class ParamsMixin:
                     transformer_tags=TransformerTags(), input_tags=InputTags())
 
 
-#: The training methods whose arguments :func:`checks_fit_keywords` checks.
-KEYWORD_CHECKED_METHODS = ("fit", "partial_fit", "resume")
+def refuse_fit_arguments(estimator, method_name, unexpected):
+    """Refuse the keyword arguments ``unexpected`` that ``estimator.method_name`` (``fit``,
+    ``partial_fit``, ``resume``) collected in its ``**unexpected`` in one line naming the
+    estimator and the fix, where Python's "RBMBase.fit() got an unexpected keyword argument"
+    named an internal class: ``sample_weight`` (which scikit-learn's ``Pipeline`` passes on as
+    ``rbm__sample_weight``), and Keras's habit of giving ``epochs`` or ``batch_size`` to
+    ``fit``, when they are the estimator's parameters. The method's named parameters stay
+    what ``inspect`` sees (scikit-learn's ``has_fit_parameter``, which tells
+    ``BaggingClassifier`` whether to pass weights, answers no); a wrapper would have put its
+    own frame between the caller and the warnings ``fit`` gives."""
+    if unexpected:
+        signature = inspect.signature(getattr(type(estimator), method_name))
+        raise TypeError(_fit_argument_problem(estimator, method_name, signature, unexpected))
 
 
-def checks_fit_keywords(method):
-    """``method`` (an estimator's ``fit``, ``partial_fit`` or ``resume``), refusing the
-    arguments it does not take in one line naming the estimator and the fix, before Python's
-    "RBMBase.fit() got an unexpected keyword argument", which names an internal class:
-    ``sample_weight`` (which scikit-learn's ``Pipeline`` passes on as ``rbm__sample_weight``),
-    and Keras's habit of giving ``epochs`` or ``batch_size`` to ``fit``, when they are
-    the estimator's parameters. The signature seen by ``inspect`` (and by scikit-learn's
-    ``has_fit_parameter``, which tells ``BaggingClassifier`` whether to pass weights) stays
-    the method's own."""
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def keyword_checked(self, *args, **kwargs):
-        try:
-            signature.bind(self, *args, **kwargs)
-        except TypeError as error:
-            raise TypeError(_fit_argument_problem(self, method.__name__, signature, kwargs,
-                                                  error)) from None
-        return method(self, *args, **kwargs)
-    return keyword_checked
-
-
-def _fit_argument_problem(estimator, method_name, signature, kwargs, error):
+def _fit_argument_problem(estimator, method_name, signature, kwargs):
     """The line that says which argument of ``estimator.method_name(...)`` is wrong."""
     call = f"{type(estimator).__name__}.{method_name}"
-    unknown = [name for name in kwargs if name not in signature.parameters]
+    unknown = list(kwargs)
     if "sample_weight" in unknown:
         return (f"{call} takes no sample_weight: dlcore's RBMs, DBNs and autoencoders do not "
                 "weigh their samples; repeat each row in proportion to its weight instead "
@@ -181,10 +160,9 @@ def _fit_argument_problem(estimator, method_name, signature, kwargs, error):
             return (f"{call} takes no {name}: it is a parameter of {type(estimator).__name__}; "
                     f"give it when making the model ({type(estimator).__name__}({name}="
                     f"{kwargs[name]!r:.40})) or with set_params({name}=...)")
-    if unknown:
-        taken = ", ".join(name for name in signature.parameters if name != "self")
-        return f"{call} got an unexpected argument {unknown[0]!r}; it takes {taken}"
-    return f"{call}(): {error}"
+    taken = ", ".join(name for name, parameter in signature.parameters.items()
+                      if name != "self" and parameter.kind != parameter.VAR_KEYWORD)
+    return f"{call} got an unexpected argument {unknown[0]!r}; it takes {taken}"
 
 
 class ConfigIsParams:

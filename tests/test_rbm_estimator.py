@@ -378,3 +378,12 @@ def test_images_given_to_a_fitted_dbn_classifier_are_told_to_be_flattened(random
     model.fit(X, np.arange(20) % 2)
     with pytest.raises(ValueError, match=r"flatten images with X.reshape\(len\(X\), -1\)"):
         model.predict(X.reshape(20, 1, 4, 4))
+
+
+def test_the_argument_check_leaves_fits_warnings_at_the_callers_line(digits_like):
+    # a wrapper around fit (one way to refuse sample_weight) put its own frame between the
+    # caller and the warnings fit gives, which then pointed into dlcore
+    model = dlcore.DBNClassifier(hidden=(3,), pretrain_epochs=1, epochs=1, batch_size=10)
+    with pytest.warns(Warning, match="column-vector y") as caught:
+        model.fit(digits_like, (np.arange(len(digits_like)) % 2)[:, None])
+    assert [record.filename for record in caught] == [__file__]

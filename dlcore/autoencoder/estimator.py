@@ -31,6 +31,7 @@ from dlcore.params import (
     PicklesThroughState,
     SavesToFile,
     TransformerOutput,
+    refuse_fit_arguments,
 )
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
@@ -227,7 +228,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
-            sync_every=1):
+            sync_every=1, **unexpected):
         """Initialise the parameters, then train ``epochs`` passes over ``X``.
 
         Parameters
@@ -251,6 +252,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         -------
         self
         """
+        refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params(new_training=True)
         self._note_feature_names(X, reset=True)
@@ -261,10 +263,11 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         return self._train(X, int(self.epochs), X_valid, progress, on_epoch_end, comm)
 
     def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None,
-                    comm=None, sync_every=1):
+                    comm=None, sync_every=1, **unexpected):
         """One more pass over ``X`` from the current parameters and state (the first call
         initialises, as :meth:`fit` does); ``comm``, ``sync_every`` as for :meth:`fit`.
         Returns self."""
+        refuse_fit_arguments(self, "partial_fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params(new_training=not hasattr(self, "W"))
         self._note_feature_names(X, reset=not hasattr(self, "W"))
@@ -274,11 +277,12 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
     def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None,
-               sync_every=1):
+               sync_every=1, **unexpected):
         """Train the epochs still missing towards ``epochs`` from the current parameters and
         training state: a model saved after k epochs (or by an interrupted fit), loaded and
         resumed on the same data ends bit for bit where an uninterrupted ``fit`` ends, on the
         same backend. ``comm``, ``sync_every`` as for :meth:`fit`. Returns self."""
+        refuse_fit_arguments(self, "resume", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()

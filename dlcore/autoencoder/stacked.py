@@ -36,6 +36,7 @@ from dlcore.params import (
     check_per_layer,
     inner_layer,
     per_layer_options,
+    refuse_fit_arguments,
 )
 from dlcore.records import record_fit
 from dlcore.validation import check_int, check_matrix
@@ -177,7 +178,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         return autoencoders
 
     # -- greedy training ----------------------------------------------------------------
-    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
+    def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
+            **unexpected):
         """Greedy layer-wise training: autoencoder k on the clean codes of autoencoders
         1 .. k-1.
 
@@ -201,6 +203,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         -------
         self
         """
+        refuse_fit_arguments(self, "fit", unexpected)
         self._check_params(new_training=True)
         self._note_feature_names(X, reset=True)
         X = self._check_rows(X, "X")
@@ -211,11 +214,13 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         record_fit(self, X, n_valid=None if X_valid is None else len(X_valid))
         return self._train(X, X_valid, progress, on_epoch_end, comm)
 
-    def resume(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None):
+    def resume(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
+               **unexpected):
         """Finish a training an interruption stopped: the layers not trained yet and the
         epochs missing from a partly trained one. With the same data, a stack saved by an
         interrupted fit, loaded and resumed ends bit for bit where the uninterrupted fit ends
         (on the same backend); ``comm`` as for :meth:`fit`. Returns self."""
+        refuse_fit_arguments(self, "resume", unexpected)
         if not hasattr(self, "autoencoders_"):
             raise RuntimeError("this StackedAutoencoder has not started training: call fit(X) "
                                "instead")

@@ -33,6 +33,7 @@ from dlcore.params import (
     LogProbabilities,
     ParamsMixin,
     reduce_through_state,
+    refuse_fit_arguments,
 )
 from dlcore.validation import (
     check_class_labels,
@@ -162,9 +163,10 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         rng.check_seed(self.seed)
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, **unexpected):
         """Pretrain the DBN on ``X`` (rows in [0, 1]: its bottom units are binary), then
         fine-tune its network on (X, y). Returns self."""
+        refuse_fit_arguments(self, "fit", unexpected)
         from dlcore.callbacks import EarlyStopping
         self._check_params()
         classes, targets = self._check_labels(y)

@@ -25,6 +25,7 @@ from dlcore.params import (
     check_per_layer,
     inner_layer,
     reduce_through_state,
+    refuse_fit_arguments,
 )
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
@@ -247,7 +248,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     # -- greedy pretraining -------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
-            comm=None, sync_every=1):
+            comm=None, sync_every=1, **unexpected):
         """Greedy layer-wise pretraining (then up-down, if ``up_down_epochs``).
 
         Parameters
@@ -277,6 +278,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         -------
         self
         """
+        refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
         self._note_feature_names(X, reset=True)
@@ -299,12 +301,13 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
     def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
-               comm=None, sync_every=1):
+               comm=None, sync_every=1, **unexpected):
         """Finish the training that :meth:`fit` started and an interruption stopped: the RBMs
         not trained yet, the epochs missing from a partly trained one, and the up-down epochs
         missing towards ``up_down_epochs``. With the same data, a DBN saved by an interrupted
         fit, loaded and resumed ends bit for bit where the uninterrupted fit ends (on the same
         backend). Arguments as for :meth:`fit`; returns self."""
+        refuse_fit_arguments(self, "resume", unexpected)
         comm = periodic(comm, sync_every)
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN has not started training: call fit(X) instead")

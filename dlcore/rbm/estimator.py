@@ -39,6 +39,7 @@ from dlcore.params import (
     PicklesThroughState,
     SavesToFile,
     TransformerOutput,
+    refuse_fit_arguments,
 )
 from dlcore.records import record_fit
 from dlcore.validation import check_data, check_float, check_int, check_matrix
@@ -158,7 +159,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None, comm=None,
-            sync_every=1):
+            sync_every=1, **unexpected):
         """Initialise the parameters, then train for ``epochs`` passes over ``X``.
 
         Parameters
@@ -183,11 +184,15 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
             shards alone and the parameters and their velocities averaged every K steps and at
             the end of every epoch (:mod:`dlcore.distributed.local_sgd`): K times fewer
             all-reduces, a result that is no longer one process's.
+        **unexpected : any other keyword, refused in one line naming the fix
+            (:func:`dlcore.params.refuse_fit_arguments`): ``sample_weight`` (RBMs weigh no
+            samples), or a hyperparameter such as ``epochs``, given to the constructor.
 
         Returns
         -------
         self
         """
+        refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
         self._note_feature_names(X, reset=True)
@@ -198,10 +203,11 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         return self._train(X, self.epochs, X_valid, progress, on_epoch_end, comm)
 
     def partial_fit(self, X, y=None, X_valid=None, progress=None, on_epoch_end=None,
-                    comm=None, sync_every=1):
+                    comm=None, sync_every=1, **unexpected):
         """One more pass over ``X``, continuing from the current parameters and state (the
         first call initialises, as :meth:`fit` does); ``comm`` and ``sync_every`` as for
         :meth:`fit`. Returns self."""
+        refuse_fit_arguments(self, "partial_fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
         self._note_feature_names(X, reset=not hasattr(self, "W"))
@@ -211,13 +217,14 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
     def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None,
-               sync_every=1):
+               sync_every=1, **unexpected):
         """Train the epochs still missing towards ``epochs`` (``epochs - epochs_done_`` of them)
         from the current parameters and training state (momenta, persistent chain, Philox
         counters): a model saved after k epochs (or by an interrupted :meth:`fit`), loaded with
         ``dlcore.load`` and resumed on the same data ends bit for bit where an uninterrupted
         ``fit`` of ``epochs`` epochs ends, on the same backend. ``comm``, ``sync_every`` as for
         :meth:`fit`. Returns self."""
+        refuse_fit_arguments(self, "resume", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()
