@@ -180,11 +180,12 @@ def _rescales_its_inputs(model):
                for layer in getattr(model, "layers", ()))
 
 
-def _warn_of_unscaled_pixels(model, x):
+def warn_of_unscaled_pixels(model, x):
     """Warn, in one line with the fix, when ``fit`` is given 8-bit images (a uint8 array, as
     the data set loaders return the pixels) and no Rescaling layer scales them: on 0-255 the
     first epoch's loss reaches 1e12 with SGD, which then stops as a divergence whose advice
-    (a lower learning rate) is not the fix, or a ReLU network sits at chance, silently."""
+    (a lower learning rate) is not the fix, or a ReLU network sits at chance, silently. The
+    warning points at the caller of the ``fit`` that calls this."""
     if isinstance(x, np.ndarray) and x.dtype == np.uint8 and not _rescales_its_inputs(model):
         warnings.warn("x holds 8-bit pixels (uint8, 0-255), which networks do not train on: "
                       "scale them into [0, 1] with x.astype('float32') / 255, or put "
@@ -767,7 +768,7 @@ class TrainingLoop:
         epochs = max(check_int(epochs, "epochs", minimum=0) - (initial_epoch or 0), 0)
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
-        _warn_of_unscaled_pixels(self, x)
+        warn_of_unscaled_pixels(self, x)
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
         if epochs and self.parameters and not self.trainable_parameters:

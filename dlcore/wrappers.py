@@ -45,6 +45,7 @@ from dlcore.params import (
     TransformerOutput,
     reduce_through_state,
 )
+from dlcore.training import warn_of_unscaled_pixels
 from dlcore.validation import (
     check_bool,
     check_class_labels,
@@ -103,7 +104,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         Returns self."""
         self._check_params()
         self._note_feature_names(X, reset=True)
-        X = self._rows(X)
+        given, X = X, self._rows(X)
         warm = self.warm_start and hasattr(self, "model_")
         targets = self._targets(y, reset=not warm)
         if len(targets) != len(X):
@@ -116,6 +117,8 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
             network.build(X.shape[1:])
         self._check_output_width(network, targets.shape[1])
         self._check_network(network)
+        # the rows are float32 by now: the network's fit would not see that they were pixels
+        warn_of_unscaled_pixels(network, given)
         options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
         self.history_ = network.fit(X, targets, **options).history
         self.model_, self.n_features_in_ = network, X.shape[1]

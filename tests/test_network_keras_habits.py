@@ -707,3 +707,16 @@ def test_fit_on_8_bit_pixels_warns_with_the_fix():
         warnings.simplefilter("error")     # a model that rescales its inputs takes them as they are
         scaled.fit(images, labels, verbose=0)
         model.fit(images / 255.0, labels, verbose=0)
+
+
+def test_a_wrapper_fitted_on_8_bit_pixels_warns_at_the_callers_line():
+    # the wrapper converts X to float32 before the network's fit, which then saw no pixels
+    def build(X, y):
+        model = dlcore.Sequential([Dense(y.shape[1], activation="softmax")],
+                                  input_shape=X.shape[1:], backend="reference")
+        model.compile("cross_entropy", "sgd")
+        return model
+    images = (np.arange(64).reshape(4, 16) * 4).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"x holds 8-bit pixels") as caught:
+        SKLearnClassifier(build).fit(images, np.array([0, 1, 0, 1]))
+    assert [record.filename for record in caught] == [__file__]
