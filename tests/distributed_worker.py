@@ -2,9 +2,12 @@
 [CASE ...]``. A training case trains one small model data-parallel, then (rank 0) the same
 model in one process, and prints one JSON line with the largest difference of every parameter;
 the other cases exercise the communicator (sums, a rank that hangs, a rank that fails)."""
+import functools
 import json
+import os
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -254,6 +257,10 @@ def callbacks_case(comm, case):
 
 
 def main(cases):
+    if cases[:1] == ["--one-process"]:   # no MPI: the one process's training of each case
+        for case in cases[1:]:
+            one_process(case, functools.partial(fit_alone, case))
+        return
     if cases == ["mpi4py-comm"]:   # before any init(): the user's communicators alone
         mpi4py_communicator_case()
         return
@@ -303,18 +310,44 @@ def main(cases):
             train(comm, case)
 
 
+def fit_alone(case):
+    """``case`` trained in one process, as :func:`train` trains it on the ranks."""
+    model_class, X, options = TRAINING[case](case)
+    return model_class(**options).fit(*(X if isinstance(X, tuple) else (X,)))
+
+
+def one_process(case, fit):
+    """The parameters and monitor history of ``case`` trained in one process (``fit()``),
+    kept in the folder $DLCORE_TEST_ONE_PROCESS names where it is set: the same training
+    whatever the number of ranks, so another run of the case (2 ranks after 3, another test)
+    reads it rather than training it again while the other ranks wait."""
+    folder = os.environ.get("DLCORE_TEST_ONE_PROCESS")
+    saved = Path(folder) / f"{case}.npz" if folder else None
+    if saved is not None and saved.exists():
+        with np.load(saved) as arrays:
+            kept = dict(arrays)
+        return kept, kept.pop("_history").tolist()   # parameter names never start with _
+    alone = fit()
+    arrays, monitored = parameters(alone), history(alone)
+    if saved is not None:
+        partial = saved.with_suffix(".partial.npz")
+        np.savez(partial, _history=np.asarray(monitored, np.float64), **arrays)
+        partial.replace(saved)
+    return arrays, monitored
+
+
 def train(comm, case):
     model_class, X, options = TRAINING[case](case)
     data = X if isinstance(X, tuple) else (X,)
     together = model_class(**options).fit(*data, comm=comm)
     if not comm.is_root:
         return
-    alone = model_class(**options).fit(*data)
-    alone_parameters, together_parameters = parameters(alone), parameters(together)
+    alone_parameters, alone_history = one_process(case, functools.partial(fit_alone, case))
+    together_parameters = parameters(together)
     differences = {name: float(np.max(np.abs(together_parameters[name] - value)))
                    for name, value in alone_parameters.items()}
     print(json.dumps({"case": case, "ranks": comm.size, "differences": differences,
-                      "errors": [history(together), history(alone)],
+                      "errors": [history(together), alone_history],
                       "moved": float(np.max(np.abs(alone_parameters[next(iter(differences))]))),
                       "threads": comm.threads}))
 

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 
 import dlcore.distributed
 from conftest import requires_cuda
+from distributed_worker import TRAINING
 from dlcore.backend import get_backend
 from dlcore.distributed import Communicator, DistributedUnavailable
 from dlcore.rbm.units import softmax_labels
@@ -37,8 +39,26 @@ def mpiexec():
     return dlcore.distributed.launcher()
 
 
+# One process's training of each case (the worker's one_process), trained once for the whole
+# module, in a process of its own before the ranks start: the same whatever the number of
+# ranks that train the case together, and it compiles the case's kernels once, where every
+# rank compiled them at once on a cold kernel cache (~100 s on 2 cores).
+ONE_PROCESS = tempfile.TemporaryDirectory(prefix="dlcore-one-process-")
+
+
 def run_ranks(ranks, *cases, timeout=240, environment=None):
     """``environment``: variables to set, or to remove where None."""
+    variables = {**os.environ, "PYTHONPATH": str(HERE), "DLCORE_TEST_ONE_PROCESS":
+                 ONE_PROCESS.name, **(environment or {})}
+    variables = {key: value for key, value in variables.items() if value is not None}
+    trained = {case.removeprefix("averaged:") for case in cases}
+    untrained = sorted(case for case in trained & set(TRAINING)
+                       if not (Path(ONE_PROCESS.name) / f"{case}.npz").exists())
+    if untrained:
+        alone = subprocess.run([sys.executable, str(HERE / "distributed_worker.py"),
+                                "--one-process", *untrained], capture_output=True, text=True,
+                               timeout=timeout, cwd=HERE, env=variables, check=False)
+        assert alone.returncode == 0, alone.stderr[-3000:]
     # -n R on a machine with fewer cores: MPICH's launcher oversubscribes without being asked
     # the workers next to this file, and the dlcore of this checkout (not an installed one)
     variables = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
@@ -46,8 +66,7 @@ def run_ranks(ranks, *cases, timeout=240, environment=None):
     return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable,
                            str(HERE / "distributed_worker.py"), *cases],
                           capture_output=True, text=True, timeout=timeout, cwd=HERE,
-                          env={key: value for key, value in variables.items()
-                               if value is not None}, check=False)
+                          env=variables, check=False)
 
 
 def results(completed):
