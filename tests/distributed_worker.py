@@ -1,7 +1,9 @@
 """Run under ``mpiexec -n R`` by tests/test_distributed.py: ``python distributed_worker.py CASE
 [CASE ...]``. A training case trains one small model data-parallel, then (rank 0) the same
-model in one process, and prints one JSON line with the largest difference of every parameter;
-the other cases exercise the communicator (sums, a rank that hangs, a rank that fails)."""
+model in one process (or reads that training from $DLCORE_TEST_ONE_PROCESS, where
+``python distributed_worker.py --one-process CASE ...`` left it), and prints one JSON line with
+the largest difference of every parameter; the other cases exercise the communicator (sums, a
+rank that hangs, a rank that fails)."""
 import functools
 import json
 import os
