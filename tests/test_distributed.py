@@ -48,8 +48,9 @@ ONE_PROCESS = tempfile.TemporaryDirectory(prefix="dlcore-one-process-")
 
 def run_ranks(ranks, *cases, timeout=240, environment=None):
     """``environment``: variables to set, or to remove where None."""
-    variables = {**os.environ, "PYTHONPATH": str(HERE), "DLCORE_TEST_ONE_PROCESS":
-                 ONE_PROCESS.name, **(environment or {})}
+    # the workers next to this file, and the dlcore of this checkout (not an installed one)
+    variables = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
+                 "DLCORE_TEST_ONE_PROCESS": ONE_PROCESS.name, **(environment or {})}
     variables = {key: value for key, value in variables.items() if value is not None}
     trained = {case.removeprefix("averaged:") for case in cases}
     untrained = sorted(case for case in trained & set(TRAINING)
@@ -60,9 +61,6 @@ def run_ranks(ranks, *cases, timeout=240, environment=None):
                                timeout=timeout, cwd=HERE, env=variables, check=False)
         assert alone.returncode == 0, alone.stderr[-3000:]
     # -n R on a machine with fewer cores: MPICH's launcher oversubscribes without being asked
-    # the workers next to this file, and the dlcore of this checkout (not an installed one)
-    variables = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
-                 **(environment or {})}
     return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable,
                            str(HERE / "distributed_worker.py"), *cases],
                           capture_output=True, text=True, timeout=timeout, cwd=HERE,
