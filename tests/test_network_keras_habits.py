@@ -689,6 +689,8 @@ def test_kerass_model_functions_are_dlcores_with_kerass_arguments(tmp_path):
         models.clone_model(model, clone_function=lambda layer: layer)
     with pytest.raises(ValueError, match="custom_objects name Python code"):
         models.model_from_json(model.to_json(), custom_objects={"Scale": object})
+
+
 def test_fit_on_8_bit_pixels_warns_with_the_fix():
     """uint8 images (the loaders' pixels) trained silently: with SGD the first epoch's loss
     reached 1e12 and the next stopped as a divergence advising a lower learning rate."""

@@ -30,6 +30,7 @@ MAX_ENUMERATED_UNITS = 24
 ESTIMATE_INSTEAD = ("estimate it by AIS instead (rbm.log_likelihood(X), whose method='ais' is "
                     "the default, or ais_log_partition(rbm, data=X))")
 
+
 def free_energy_gap(parameters, training_subset, validation, visible_units=None):
     """mean F(v) over ``validation`` minus mean F(v) over ``training_subset`` (both (n, V)).
 
