@@ -187,16 +187,22 @@ def in_option_names(message, options):
 LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 
 
-def launched_rank(environ=None):
-    """This process's rank in the job an MPI launcher (MPICH's or Open MPI's mpiexec, srun)
-    started, from its environment; 0 when none did."""
+def launcher_number(names, least, environ=None):
+    """The first of the environment variables ``names`` that an MPI launcher (MPICH's or Open
+    MPI's mpiexec, srun) set to an integer, at least ``least``; ``least`` when none is set."""
     environ = os.environ if environ is None else environ
-    for name in LAUNCHER_RANK_VARIABLES:
+    for name in names:
         try:
-            return max(0, int(environ[name]))
+            return max(least, int(environ[name]))
         except (KeyError, ValueError):
             continue
-    return 0
+    return least
+
+
+def launched_rank(environ=None):
+    """This process's rank in the job an MPI launcher started, from its environment; 0 when
+    none did."""
+    return launcher_number(LAUNCHER_RANK_VARIABLES, 0, environ)
 
 
 def _said_by_rank_zero(error):

@@ -27,7 +27,14 @@ import tempfile
 
 import click
 
-from ._common import RUNTIME_ERRORS, RunMetrics, TrainingInterrupted, launched_rank, one_line
+from ._common import (
+    RUNTIME_ERRORS,
+    RunMetrics,
+    TrainingInterrupted,
+    launched_rank,
+    launcher_number,
+    one_line,
+)
 
 
 class _Silent(io.TextIOBase):
@@ -79,13 +86,7 @@ LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 def launched_ranks(environ=None):
     """The number of ranks an MPI launcher (MPICH's or Open MPI's mpiexec, srun) started this
     process as one of, from its environment; 1 when none did."""
-    environ = os.environ if environ is None else environ
-    for name in LAUNCHER_SIZE_VARIABLES:
-        try:
-            return max(1, int(environ[name]))
-        except (KeyError, ValueError):
-            continue
-    return 1
+    return launcher_number(LAUNCHER_SIZE_VARIABLES, 1, environ)
 
 
 def warn_unless_distributed(distributed, what="trains the whole model alone"):

@@ -166,7 +166,29 @@ class _Monitored(Callback):
         return float(logs[self.monitor])
 
 
-class EarlyStopping(_Monitored):
+class _Resumable(_Monitored):
+    """A watching callback whose counts a network's file keeps (``get_state``, ``check_state``)
+    and the first fit after loading continues (:meth:`set_state`)."""
+
+    #: how the saved state's errors name the callback
+    STATE_NAME = ""
+
+    def set_state(self, state):
+        """Continue from :meth:`get_state`'s ``state`` (of the same monitor) in the next fit,
+        as if the interrupted fit had gone on. ValueError when ``state`` is malformed
+        (:meth:`check_state`) or watched another number, whose best and counts would mean
+        nothing here."""
+        self.check_state(state)
+        if state.get("monitor") != self.monitor:
+            raise ValueError(f"the saved {self.STATE_NAME} state monitors "
+                             f"{state.get('monitor')!r}, not {self.monitor!r}")
+        self._continue(state)
+
+    def _continue(self, state):
+        raise NotImplementedError
+
+
+class EarlyStopping(_Resumable):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs, and with ``restore_best_weights=True`` put back the weights of the best epoch:
     Keras 3's ``EarlyStopping``, its arguments in its order and its defaults, its rule line
@@ -200,6 +222,8 @@ class EarlyStopping(_Monitored):
     epoch training stopped after (None if it ran to the end); epochs as Keras's, counted from 0
     over the model's life
     """
+
+    STATE_NAME = "early-stopping"
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
@@ -292,14 +316,7 @@ class EarlyStopping(_Monitored):
                 raise ValueError(f"the early-stopping state's best_weights {index} has shape "
                                  f"{found}, the network's weight {index} {shape}")
 
-    def set_state(self, state):
-        """Continue from :meth:`get_state`'s ``state`` (of the same monitor) in the next fit,
-        as if the interrupted fit had gone on. ValueError when ``state`` is malformed
-        (:meth:`check_state`)."""
-        self.check_state(state)
-        if state.get("monitor") != self.monitor:
-            raise ValueError(f"the saved early-stopping state monitors {state.get('monitor')!r}, "
-                             f"not {self.monitor!r}")
+    def _continue(self, state):
         weights = state.get("best_weights") or {}
         self.best = float(state["best"]) if "best" in state else None
         self.wait = int(state.get("wait", 0))
@@ -462,7 +479,7 @@ class ModelCheckpoint(_Monitored):
             click.echo(f"epoch {epoch + 1}: saved {path}", err=True)
 
 
-class ReduceLROnPlateau(_Monitored):
+class ReduceLROnPlateau(_Resumable):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for
     ``patience`` epochs (Keras's ``ReduceLROnPlateau``): the step of lecture "Supervised
     learning"'s SGD, made smaller once the validation loss stalls.
@@ -487,6 +504,8 @@ class ReduceLROnPlateau(_Monitored):
     it writes the epoch's rate (before a reduction) into the epoch's logs as
     ``learning_rate``, which the fit's History, and the callbacks listed after it, see.
     """
+
+    STATE_NAME = "ReduceLROnPlateau"
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
@@ -545,14 +564,7 @@ class ReduceLROnPlateau(_Monitored):
                 raise ValueError(f"the ReduceLROnPlateau state has no {kind} {name!r} "
                                  f"(got {value!r})")
 
-    def set_state(self, state):
-        """Continue from :meth:`get_state`'s ``state`` (of the same monitor) in the next fit,
-        as if the interrupted fit had gone on. ValueError when ``state`` is malformed
-        (:meth:`check_state`)."""
-        self.check_state(state)
-        if state["monitor"] != self.monitor:
-            raise ValueError(f"the saved ReduceLROnPlateau state monitors "
-                             f"{state['monitor']!r}, not {self.monitor!r}")
+    def _continue(self, state):
         self.best = float(state["best"]) if "best" in state else self._worst()
         self.wait = int(state["wait"])
         self.cooldown_counter = int(state["cooldown_counter"])
