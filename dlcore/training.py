@@ -511,6 +511,20 @@ def _pixel_labels(labels, classes, dtype, name):
     return np.ascontiguousarray(one_hot.transpose(0, 3, 1, 2)).reshape(len(labels), -1)
 
 
+def _wrapped_labels_hint(labels):
+    """Why unsigned labels may lie near their type's top: arithmetic wrapped around.
+
+    The dataset loaders (like Keras's ``mnist.load_data``) give uint8 labels, on which
+    ``y - 1`` turns 0 into 255 and ``-y`` turns 1 into 255, with no error from NumPy.
+    """
+    if not np.issubdtype(labels.dtype, np.unsignedinteger):
+        return ""
+    if labels.max() <= np.iinfo(labels.dtype).max // 2:
+        return ""
+    return (f": these labels are {labels.dtype}, whose arithmetic wraps around (0 - 1 gives "
+            f"{np.iinfo(labels.dtype).max}); convert first, y = y.astype(np.int64)")
+
+
 def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim > 2 and shape is not None:
         given, shape = tuple(array.shape[1:]), tuple(shape)
@@ -538,7 +552,8 @@ def _target_rows(array, n, width, dtype, name, shape):
             return labels.reshape(n, 1).astype(dtype)
         if labels.min() < 0 or labels.max() >= width:
             raise ValueError(f"{name} holds class labels in [{labels.min()}, {labels.max()}]"
-                             f"; the network has {width} outputs (labels 0..{width - 1})")
+                             f"; the network has {width} outputs (labels 0..{width - 1})"
+                             + _wrapped_labels_hint(labels))
         return np.eye(width, dtype=dtype)[labels]
     if array.ndim != 2 or array.shape[1] != width:
         raise ValueError(f"{name} must be (n,) integer labels or (n, {width}) targets, got "

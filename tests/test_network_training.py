@@ -185,6 +185,19 @@ def test_labels_out_of_range_are_an_error():
         model.fit(np.zeros((2, 8)), [0, 5], verbose=0)
 
 
+def test_uint8_labels_that_wrapped_around_are_named_as_such():
+    # the loaders give uint8 labels (as Keras's mnist.load_data does): y - 1 turns 0 into 255
+    model = dlcore.models.mlp(input_shape=(8,), hidden=(4,), n_classes=3, backend="reference")
+    model.compile("cross_entropy", "sgd")
+    wrapped = np.array([1, 2, 0], dtype=np.uint8) - np.uint8(1)
+    with pytest.raises(ValueError, match=r"uint8, whose arithmetic wraps around \(0 - 1 gives "
+                                         r"255\); convert first, y = y\.astype\(np\.int64\)"):
+        model.fit(np.zeros((3, 8)), wrapped, verbose=0)
+    with pytest.raises(ValueError, match="labels 0..2") as caught:
+        model.fit(np.zeros((2, 8)), np.array([0, 5], dtype=np.uint8), verbose=0)
+    assert "wraps" not in str(caught.value)   # 5 is merely out of range, not wrapped
+
+
 def test_fit_before_compile_is_an_error():
     model = dlcore.models.mlp(input_shape=(8,), hidden=(4,), backend="reference")
     with pytest.raises(RuntimeError, match="compile"):
