@@ -2,6 +2,7 @@
 integration over the visible units, the CD gradients written out in NumPy, the reference
 backend, and a generating model whose parameters we know."""
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -242,3 +243,20 @@ def test_score_beyond_the_exact_limit_says_how_to_measure_instead():
                                          r"it with log_likelihood\(X\) \(AIS\), or give "
                                          r"GridSearchCV or cross_val_score a scoring="):
         rbm.score(X)
+
+
+def test_unscaled_pixels_are_warned_of_once_with_the_fix_and_standardised_ones_are_not():
+    # 0-255 pixels against sigma = 1 trained silently to reconstruction errors in the thousands
+    pixels = np.random.default_rng(0).integers(0, 256, (60, 12)).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"standard deviation of 7\d\.\d.*sigma=1: standardise "
+                                         r"each column first \(scikit-learn's StandardScaler") \
+            as caught:
+        GaussianBernoulliRBM(n_hidden=3, epochs=2, backend="reference").fit(pixels)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    standardised = (pixels - pixels.mean(axis=0)) / pixels.std(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GaussianBernoulliRBM(n_hidden=3, epochs=1, backend="reference").fit(standardised)
+        GaussianBernoulliRBM(n_hidden=3, epochs=1, backend="reference").fit(pixels / 255)
+        # a wider sigma is a model of wider columns: silent too
+        GaussianBernoulliRBM(n_hidden=3, epochs=1, sigma=50.0, backend="reference").fit(pixels)

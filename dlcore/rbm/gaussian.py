@@ -1,4 +1,8 @@
 """``GaussianBernoulliRBM``: real-valued visible units with Gaussian noise, binary hidden units."""
+import warnings
+
+import numpy as np
+
 from dlcore.io import register_model
 from dlcore.validation import check_float
 
@@ -32,7 +36,8 @@ class GaussianBernoulliRBM(RBMBase):
     input has unit variance, which is what (per-patch or global) standardisation gives
     (:func:`dlcore.datasets.images.standardize`). Learning sigma (``learn_sigma=True``) is the
     option for data that cannot be standardised; it is the touchiest part of the model and has
-    its own, smaller learning rate and a floor ``min_sigma``.
+    its own, smaller learning rate and a floor ``min_sigma``. Training data whose columns
+    spread more than ten times ``sigma`` (0-255 pixels) is warned of, with the fix.
 
     **Learning rates.** Gaussian visible units have no squashing non-linearity: a reconstruction
     can overshoot without bound, and a learning rate that suits binary units (0.1) makes the
@@ -106,6 +111,28 @@ class GaussianBernoulliRBM(RBMBase):
             raise ValueError("learn_sigma=True needs sample_visible=True (or None): with mean "
                              "reconstructions the negative phase has no noise and every "
                              "sigma would shrink to min_sigma")
+
+    def _initialize(self, X):
+        self._warn_of_unscaled_data(X)
+        return super()._initialize(X)
+
+    def _warn_of_unscaled_data(self, X):
+        """Warn, in one line with the fix, when the columns of ``X`` spread far wider than the
+        sigma the model starts from (0-255 pixels against sigma = 1): CD then trains without
+        a word to a reconstruction error in the thousands per pixel. Rows of any scale a
+        standardisation or [0, 1] pixels give stay silent; only a spread ten times sigma
+        speaks. A strided sample of rows is enough for so clear a sign."""
+        if not isinstance(X, np.ndarray):   # LazyRows: not read twice for a warning
+            return
+        sample = X[::max(1, len(X) // 1000)]
+        spread = float(np.sqrt(np.mean(sample.var(axis=0, dtype=np.float64))))
+        if spread > 10 * float(self.sigma):
+            warnings.warn(f"X's columns have a typical standard deviation of {spread:.3g}, "
+                          f"but {type(self).__name__} starts from sigma={self.sigma:g}: "
+                          f"standardise each column first (scikit-learn's StandardScaler, or "
+                          f"dlcore.datasets.images.standardize for patches), as unscaled "
+                          f"data (0-255 pixels) trains to reconstruction errors in the "
+                          f"thousands", UserWarning, stacklevel=4)
 
     def _settings(self):
         settings = super()._settings()
