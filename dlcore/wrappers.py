@@ -78,6 +78,20 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
     def _rows(self, X, fitted_width=False):
         """``X`` as float32 (n, n_features), checked (one line naming the problem)."""
         name = type(self).__name__
+        shape = getattr(X, "shape", None)
+        if shape is not None and len(shape) > 2:
+            # flattening alone sends a network that takes images (LeNet-5) flat rows, which
+            # it refuses in turn: the Reshape layer is the other half of the fix
+            image_shape, transpose = tuple(shape[1:]), ""
+            if len(shape) == 4 and shape[3] in (1, 3) and shape[1] not in (1, 3):
+                # Keras's channels-last images: dlcore's networks take channels first
+                image_shape = (shape[3], shape[1], shape[2])
+                transpose = "transpose these channels-last images with X.transpose(0, 3, 1, 2), "
+            raise ValueError(f"{name} takes X as 2-D rows (n_samples, n_features), as "
+                             f"scikit-learn's estimators do, got shape {tuple(shape)}: "
+                             f"{transpose}flatten the images with X.reshape(len(X), -1), and "
+                             f"for a network that takes images (LeNet-5) put "
+                             f"dlcore.layers.Reshape({image_shape}) first in it")
         X = check_matrix(X, "X", name)
         width = self.n_features_in_ if fitted_width else None
         check_width(X, "X", name, width)

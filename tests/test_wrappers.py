@@ -330,3 +330,30 @@ def test_the_classifier_gives_log_probabilities_as_mlp_classifier_does():
     X, labels = blobs(60)
     model = SKLearnClassifier(mlp, fit_kwargs={"epochs": 2, "batch_size": 16}).fit(X, labels)
     np.testing.assert_allclose(model.predict_log_proba(X), np.log(model.predict_proba(X)))
+
+
+def lenet5_on_flat_rows(X, y):
+    """LeNet-5 taking the flattened rows scikit-learn's contract asks for: Reshape first."""
+    lenet = dlcore.models.lenet5(n_classes=y.shape[1], backend="reference")
+    network = dlcore.Sequential([dlcore.layers.Reshape((1, 28, 28)), *lenet.layers],
+                                input_shape=(X.shape[1],), backend="reference")
+    network.compile("categorical_crossentropy", "adam")
+    return network
+
+
+def test_images_are_refused_naming_both_the_flattening_and_the_networks_reshape():
+    # "flatten images" alone sent LeNet-5 flat rows, which it refused in turn
+    images = np.random.default_rng(0).random((12, 1, 28, 28), dtype=np.float32)
+    labels = np.arange(12) % 3
+    with pytest.raises(ValueError, match=r"got shape \(12, 1, 28, 28\): flatten the images "
+                                         r"with X\.reshape\(len\(X\), -1\), and for a network "
+                                         r"that takes images \(LeNet-5\) put dlcore\.layers\."
+                                         r"Reshape\(\(1, 28, 28\)\) first in it"):
+        SKLearnClassifier(lenet5_on_flat_rows, fit_kwargs={"epochs": 1}).fit(images, labels)
+    with pytest.raises(ValueError, match=r"transpose these channels-last images with X\."
+                                         r"transpose\(0, 3, 1, 2\), flatten .* dlcore\.layers"
+                                         r"\.Reshape\(\(1, 28, 28\)\)"):
+        SKLearnClassifier(lenet5_on_flat_rows).fit(images.transpose(0, 2, 3, 1), labels)
+    rows = images.reshape(len(images), -1)
+    fitted = SKLearnClassifier(lenet5_on_flat_rows, fit_kwargs={"epochs": 1}).fit(rows, labels)
+    assert fitted.predict(rows).shape == (12,) and set(fitted.predict(rows)) <= {0, 1, 2}
