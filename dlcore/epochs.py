@@ -10,6 +10,7 @@ loop around their own trainer, written once here::
         parameters, state = trainer.download()
         divergence check of the epoch's loss                    # dlcore.errors
         epochs_done += 1; record the epoch in history; on_epoch_end(model)
+        progress of the epoch's last batch (held until here)
 
 An epoch that diverges or is interrupted (Ctrl-C) leaves the model as the last finished epoch
 left it (:meth:`EpochLoop.training_snapshot`, :meth:`EpochLoop.restore_snapshot`), then the
@@ -46,9 +47,11 @@ class EpochLoop:
         """``epochs`` passes of ``trainer`` over ``data`` (rows on the trainer's backend).
 
         ``progress(epoch, epochs, batches_done, batches, loss)`` counts over the model's life
-        (a resumed run reports epochs 3 and 4 of 4); ``record_epoch(monitors, seconds)`` adds
-        the finished epoch to the history; ``on_epoch_end(model)`` runs after it (a checkpoint
-        callback saves there)."""
+        (a resumed run reports epochs 3 and 4 of 4), its report of an epoch's last batch
+        only once the epoch is complete (recorded, and ``on_epoch_end`` returned), so a line
+        "epoch 2/4" means that epoch 2 is what a Ctrl-C then saves; ``record_epoch(monitors,
+        seconds)`` adds the finished epoch to the history; ``on_epoch_end(model)`` runs after
+        it (a checkpoint callback saves there)."""
         name, history_key = self.divergence_monitor
         divergence = DivergenceCheck(name, self.learning_rate, self.history.get(history_key, ()))
         last_good = self.training_snapshot()
@@ -57,11 +60,18 @@ class EpochLoop:
             for epoch in range(epochs):
                 started = time.perf_counter()
                 order = epoch_order(data.shape[0], self.seed_, self.epochs_done_)
-                report = None
+                report, last_report = None, []
                 if progress is not None:
-                    def report(done, total, loss, epoch=epoch):
-                        progress(done_before + epoch + 1, done_before + epochs, done, total,
-                                 loss)
+                    def report(done, total, loss, epoch=epoch, last_report=last_report):
+                        arguments = (done_before + epoch + 1, done_before + epochs, done, total,
+                                     loss)
+                        if done == total:
+                            # held until the epoch is complete: a line "epoch 2/4" printed
+                            # before its checkpoint, then a Ctrl-C, was told "saved after
+                            # epoch 1"
+                            last_report.append(arguments)
+                        else:
+                            progress(*arguments)
                 self.n_updates_, monitors = trainer.epoch(data, order, self.n_updates_, report)
                 self._store(*trainer.download())
                 divergence.check(self.epochs_done_ + 1, self._epoch_loss(monitors),
@@ -71,6 +81,8 @@ class EpochLoop:
                 last_good = self.training_snapshot()
                 if on_epoch_end is not None:
                     on_epoch_end(self)
+                for arguments in last_report:
+                    progress(*arguments)
         except BaseException:
             # the trainer updates the parameters in place on host backends: put back copies
             self.restore_snapshot(last_good)

@@ -308,6 +308,19 @@ def test_up_down_epochs_walk_the_one_mini_batch_iterator(monkeypatch):
     assert dbn.up_down_updates_ == 8
 
 
+def test_an_up_down_epochs_progress_comes_after_its_epoch_end():
+    # the epoch's line after its checkpoint: a Ctrl-C after "up-down epoch 1" saves epoch 1
+    X, y = two_class_data(15)
+    dbn = DBN(layers=[16, 6, 5], epochs=1, batch_size=10, n_labels=2, seed=2,
+              backend="reference").fit(X, y)
+    events = []
+    dbn.up_down(X, y, epochs=2, batch_size=8,
+                progress=lambda epoch, epochs, error: events.append(("progress", epoch)),
+                on_epoch_end=lambda model: events.append(("epoch end",
+                                                          model.up_down_epochs_done_)))
+    assert events == [("epoch end", 1), ("progress", 1), ("epoch end", 2), ("progress", 2)]
+
+
 def test_every_random_stream_of_the_dbn_is_named_in_backend_rng_with_its_value():
     import ast
     from pathlib import Path

@@ -164,6 +164,21 @@ def test_progress_callback_sees_every_epoch_end():
     assert all(0 <= c[4] <= 1 for c in calls)
 
 
+def test_an_epochs_last_progress_report_comes_after_its_epoch_end():
+    # the CLI prints "epoch 2/4" at the last report and saves its checkpoint at the epoch's
+    # end: a Ctrl-C after the line must find epoch 2 saved, not epoch 1
+    X = prototype_data(n=50)
+    events = []
+    BernoulliRBM(n_hidden=3, epochs=2, batch_size=10, backend="cpu").fit(
+        X, progress=lambda epoch, epochs, done, total, error: events.append(
+            ("last report" if done == total else "report", epoch)),
+        on_epoch_end=lambda rbm: events.append(("epoch end", rbm.epochs_done_)))
+    finished = [event for event in events if event[0] != "report"]
+    assert finished == [("epoch end", 1), ("last report", 1),
+                        ("epoch end", 2), ("last report", 2)]
+    assert events.index(("report", 2)) > events.index(("last report", 1))
+
+
 def test_exact_log_partition_matches_brute_force_over_both_layers(random_state):
     W = random_state.normal(0, 1, (5, 3))
     b, c = random_state.normal(0, 1, 5), random_state.normal(0, 1, 3)

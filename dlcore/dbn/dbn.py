@@ -690,7 +690,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """Fine-tune the generative model by up-down (contrastive wake-sleep), untying the
         generative weights ``generative_`` from the recognition weights (the RBMs' W and
         hidden biases); see :mod:`dlcore.dbn.updown`. Needs binary visible units and at least
-        two RBMs. ``progress(epoch, epochs, error)`` and ``on_epoch_end(self)`` after each epoch.
+        two RBMs. ``on_epoch_end(self)``, then ``progress(epoch, epochs, error)``, after each
+        epoch.
         ``comm`` (a :class:`dlcore.distributed.Communicator`): train data-parallel over its
         ranks (:mod:`dlcore.distributed.updown`). Returns self."""
         self._check_fitted()
@@ -739,10 +740,12 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                     if self.verbose:
                         print(f"[DBN] up-down epoch {self.up_down_epochs_done_}: generative "
                               f"reconstruction error {error:.5f}", file=sys.stderr)
-                    if progress is not None:
-                        progress(epoch + 1, epochs, error)
+                    # the epoch's line once its checkpoint is written: what a Ctrl-C after
+                    # the line saves is the epoch the line names
                     if on_epoch_end is not None:
                         on_epoch_end(self)
+                    if progress is not None:
+                        progress(epoch + 1, epochs, error)
         except BaseException:
             self.rbms_, self.generative_ = last_good
             raise
