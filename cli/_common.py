@@ -502,6 +502,8 @@ class Checkpoints:
         self.saved = None                 # where the last periodic checkpoint was, or None
         self.finished_files = []          # what a command of several stages saved so far
         self.finished = 0
+        # more of the run's identity for the checkpoint's record (dbn finetune: which DBN)
+        self.record_details = {}
         # the file a checkpoint of this run replaces (an older run's), and where the model of
         # the periodic save under way is: a Ctrl-C that lands after that save wrote the file,
         # but before track() below, is told what the file on disk holds
@@ -523,7 +525,8 @@ class Checkpoints:
         context = click.get_current_context(silent=True)
         if context is not None:
             model.training_record_ = {"command": context.command_path,
-                                      "parameters": current_parameters(context)}
+                                      "parameters": current_parameters(context),
+                                      **self.record_details}
         save_model(model, self.path)
 
     def epoch_finished(self, model, where):

@@ -7,6 +7,7 @@ and fine-tuning never see the digits the test accuracy is measured on, whatever 
 runs use. The other data sets use their official test split.
 """
 import contextlib
+import hashlib
 
 import click
 import numpy as np
@@ -222,4 +223,33 @@ def save_layer_filters(dbn, folder, side, max_units=100):
         viz.save_tiles(fields.T.reshape(-1, side, side), folder / name, scale="each")
         names.append(name)
     return names
+
+
+def dbn_digest(dbn):
+    """A SHA-256 of the DBN's weights and biases (its content, wherever its file lies)."""
+    digest = hashlib.sha256()
+    for rbm in dbn.rbms_:
+        for name, value in sorted(rbm._parameters().items()):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(value, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def check_resumed_dbn(dbn, dbn_file, network, checkpoint_file):
+    """A ``click.UsageError`` when the fine-tuning checkpoint ``network`` was not fine-tuned
+    from ``dbn``: its hidden widths differ, or its record names another DBN's digest (a
+    checkpoint written before the digest was recorded is checked by widths only)."""
+    dense_widths = [layer.units for layer in network.layers
+                    if isinstance(layer, dlcore.layers.Dense)][:-1]
+    record = getattr(network, "training_record_", None)
+    recorded = record.get("dbn_digest") if isinstance(record, dict) else None
+    if dense_widths != list(dbn.layers[1:]):
+        widths = "-".join(map(str, dense_widths))
+        raise click.UsageError(f"{checkpoint_file} was fine-tuned from a DBN with hidden layers "
+                               f"{widths}, not from {dbn_file}; give the DBN file the first "
+                               "run fine-tuned")
+    if recorded is not None and recorded != dbn_digest(dbn):
+        raise click.UsageError(f"{checkpoint_file} was fine-tuned from another DBN than "
+                               f"{dbn_file} (other weights); give the DBN file the first run "
+                               "fine-tuned")
 

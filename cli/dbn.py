@@ -43,7 +43,9 @@ from dlcore.cli._common import (
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
     OPTIMIZERS,
+    check_resumed_dbn,
     check_width,
+    dbn_digest,
     fine_tune,
     load_labelled_split,
     make_optimizer,
@@ -293,13 +295,18 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
                                            -(-len(train[0]) // batch_size))
     else:   # compiled, with its optimiser, learning-rate schedule and early-stopping state
         network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
+        check_resumed_dbn(model, dbn_file, network, resume)
+    checkpoints = Checkpoints(folder, checkpoint_every)
+    # the DBN's content, not its path: a resume from another folder names it otherwise
+    checkpoints.record_details = {"dbn_digest": dbn_digest(model)}
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
                f"({len(valid[0])} for validation)", err=True)
     stopper = fine_tune(network, train, valid, network_optimizer, epochs, batch_size,
-                        patience, checkpoints=Checkpoints(folder, checkpoint_every),
+                        patience, checkpoints=checkpoints,
                         **fit_options(comm))
     network.training_record_ = training_record(dataset, np.unique(y).tolist(), len(train[0]),
-                                               pretraining=recorded_training(model))
+                                               pretraining=recorded_training(model),
+                                               **checkpoints.record_details)
     history = network.history
     # first: a Ctrl-C in the figures loses nothing
     with saving_trained_model(network, folder / "model.h5"):

@@ -265,6 +265,43 @@ def test_dbn_finetune_resumes_bit_identically(tmp_path, monkeypatch):
         "1", "--batch-size", "128", "--backend", "cpu"])
 
 
+def test_dbn_finetune_resume_refuses_another_dbn_and_takes_a_moved_copy(tmp_path):
+    import shutil
+    runner = CliRunner()
+    for name, layers, seed in (("first", "784-16", "0"), ("other", "784-16", "1"),
+                               ("narrow", "784-12", "0")):
+        pretrained = runner.invoke(main, ["dbn", "pretrain", "--layers", layers,
+                                          "--epochs-per-layer", "1", "--seed", seed,
+                                          "--backend", "cpu", "--out", str(tmp_path / name)])
+        assert pretrained.exit_code == 0, pretrained.output
+    finetune = ["dbn", "finetune", "--epochs", "2", "--batch-size", "256", "--backend", "cpu"]
+    first = runner.invoke(main, [*finetune, str(tmp_path / "first" / "dbn.h5"), "--epochs",
+                                 "1", "--checkpoint-every", "1", "--out", str(tmp_path / "ft")])
+    assert first.exit_code == 0, first.output
+    checkpoint = str(tmp_path / "ft" / CHECKPOINT_FILE)
+    other = runner.invoke(main, [*finetune, str(tmp_path / "other" / "dbn.h5"), "--resume",
+                                 checkpoint, "--out", str(tmp_path / "resumed_other")])
+    assert other.exit_code == 2, other.output
+    assert "fine-tuned from another DBN than" in other.output
+    assert "(other weights)" in other.output
+    narrow = runner.invoke(main, [*finetune, str(tmp_path / "narrow" / "dbn.h5"), "--resume",
+                                  checkpoint, "--out", str(tmp_path / "resumed_narrow")])
+    assert narrow.exit_code == 2, narrow.output
+    assert "with hidden layers 16, not from" in narrow.output
+    assert not (tmp_path / "resumed_other").exists()
+    finished = runner.invoke(main, [*finetune, str(tmp_path / "other" / "dbn.h5"), "--resume",
+                                    str(tmp_path / "ft" / "model.h5"), "--out",
+                                    str(tmp_path / "rewritten")])
+    assert finished.exit_code == 2, finished.output
+    assert "(other weights)" in finished.output
+    # the same DBN elsewhere (a teacher's copy): its content, not its path, identifies it
+    shutil.copy(tmp_path / "first" / "dbn.h5", tmp_path / "copy.h5")
+    moved = runner.invoke(main, [*finetune, str(tmp_path / "copy.h5"), "--resume", checkpoint,
+                                 "--out", str(tmp_path / "resumed")])
+    assert moved.exit_code == 0, moved.output
+    assert (tmp_path / "resumed" / "model.h5").exists()
+
+
 def test_checkpoint_every_n_epochs_is_resumable(tmp_path):
     runner = CliRunner()
     full = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full"),
