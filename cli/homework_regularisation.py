@@ -53,6 +53,7 @@ from dlcore import viz
 from dlcore.backend import rng
 from dlcore.callbacks import Callback, EarlyStopping
 from dlcore.cli._common import (
+    TrainingInterrupted,
     backend_option,
     dataset_option,
     out_folder_option,
@@ -304,32 +305,44 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     started = time.perf_counter()
     click.echo(f"{model_kind} on {train_size} {dataset} images, {len(test[0])} test images, "
                f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
-    for run in range(seeds):
-        current = seed + run
-        experiment = Experiment(model_kind,
-                                training_subset(X, y, train_size, current, dataset), test,
-                                current, settings, backend)
-        teacher = None
-        for method in methods:
-            began = time.perf_counter()
-            if method == "distillation" and teacher is None:
-                teacher = experiment.ensemble()["net"]
-            result = experiment.run(method, teacher)
-            if method == "ensemble":
-                teacher = result["net"]
-            result["seconds"] = time.perf_counter() - began
-            rows[method].append(result)
-            if method == "dropout" and mc_dropout:
-                mc = experiment.result(result["net"], None, attack=False,
-                                       mc_dropout=mc_dropout)
-                mc["seconds"] = 0.0
-                rows[MC_DROPOUT_ROW].append(mc)
-            click.echo(f"seed {current}: {labels[method]}: test error "
-                       f"{100 * result['test']:.2f}% ({result['seconds']:.0f} s)", err=True)
-        for name, results in rows.items():
-            records.append((name, current, results[-1]))
-            if run == 0:
-                first[name] = results[-1]
+    finished = []       # "method (seed N)" of each row trained, for a Ctrl-C's line
+    try:
+        for run in range(seeds):
+            current = seed + run
+            experiment = Experiment(model_kind,
+                                    training_subset(X, y, train_size, current, dataset), test,
+                                    current, settings, backend)
+            teacher = None
+            for method in methods:
+                began = time.perf_counter()
+                if method == "distillation" and teacher is None:
+                    teacher = experiment.ensemble()["net"]
+                result = experiment.run(method, teacher)
+                if method == "ensemble":
+                    teacher = result["net"]
+                result["seconds"] = time.perf_counter() - began
+                rows[method].append(result)
+                finished.append(f"{labels[method]} (seed {current})")
+                if method == "dropout" and mc_dropout:
+                    mc = experiment.result(result["net"], None, attack=False,
+                                           mc_dropout=mc_dropout)
+                    mc["seconds"] = 0.0
+                    rows[MC_DROPOUT_ROW].append(mc)
+                    finished.append(f"{labels[MC_DROPOUT_ROW]} (seed {current})")
+                click.echo(f"seed {current}: {labels[method]}: test error "
+                           f"{100 * result['test']:.2f}% ({result['seconds']:.0f} s)", err=True)
+            for name, results in rows.items():
+                records.append((name, current, results[-1]))
+                if run == 0:
+                    first[name] = results[-1]
+    except KeyboardInterrupt:
+        # no checkpoint and no --resume here: say truthfully which rows were lost
+        lost = (f"interrupted: the {len(finished)} finished row"
+                f"{'s' if len(finished) != 1 else ''} ({', '.join(finished)}) "
+                f"{'were' if len(finished) != 1 else 'was'} not saved" if finished else
+                "interrupted before the first row finished: nothing was saved")
+        raise TrainingInterrupted(f"{lost} (homework regularisation keeps no checkpoint); run "
+                                  "the command again for the table") from None
     print_table(rows, labels, seeds, epsilon)
     publish_metrics(**{f"{'mc_dropout' if name == MC_DROPOUT_ROW else name}_{part}_error":
                        np.mean([result[part] for result in results])

@@ -110,3 +110,25 @@ def test_curve_panels_share_colours_and_refuse_empty_input(tmp_path):
     for panels in ({}, {"train": {}}):
         with pytest.raises(ValueError, match="panels must be"):
             viz.save_curve_panels(panels, tmp_path / "x.png")
+
+
+def test_ctrl_c_names_the_finished_rows_it_could_not_save(tmp_path, monkeypatch):
+    import dlcore.cli.homework_regularisation as command
+    from dlcore.cli._common import INTERRUPTED_EXIT_CODE
+    trained = command.Experiment.run
+    calls = []
+
+    def interrupted_third(self, method, teacher=None):
+        calls.append(method)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return trained(self, method, teacher)
+
+    monkeypatch.setattr(command.Experiment, "run", interrupted_third)
+    result = CliRunner().invoke(main, ["homework", "regularisation", *TINY, "--methods",
+                                       "none,l2,dropout", "--out", str(tmp_path / "run")])
+    assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
+    assert calls == ["none", "l2", "dropout"]
+    rows = f"{NETWORKS['none'][0]} (seed 0), {NETWORKS['l2'][0]} (seed 0)"
+    assert f"the 2 finished rows ({rows}) were not saved" in result.output
+    assert not (tmp_path / "run" / "regularisation.csv").exists()
