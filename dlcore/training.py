@@ -921,7 +921,7 @@ class TrainingLoop:
         """One epoch of ``fit``: the updates, the divergence check, validation, the history
         and the callbacks."""
         # Keras's index of the epoch: from initial_epoch when given, else over the model's life
-        epoch = self.epochs_done + getattr(self, "_epoch_offset", 0)
+        epoch = self.epochs_done + self._epoch_offset
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         started = time.perf_counter()
@@ -934,7 +934,7 @@ class TrainingLoop:
             x_valid, y_valid, weights_valid = validation
             found = self._evaluate_arrays(
                 x_valid, y_valid,
-                getattr(self, "_validation_batch_size", None) or max(batch_size, 256),
+                self._validation_batch_size or max(batch_size, 256),
                 weights_valid)
             logs.update({f"val_{name}": value for name, value in found.items()})
         self.epochs_done += 1
