@@ -36,6 +36,12 @@ import numpy as np
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seed
 from dlcore.io import register_model
+from dlcore.keras_options import (
+    check_keras_compile_options,
+    check_keras_load_options,
+    check_keras_save_options,
+    check_keras_summary_options,
+)
 from dlcore.layers.base import WeightedLayer, check_shape, layer_entry
 from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
@@ -47,8 +53,6 @@ from dlcore.training import (
     accuracy_outputs,
     by_name,
     called_once,
-    check_keras_compile_options,
-    check_keras_summary_options,
 )
 from dlcore.validation import check_batch, check_bool, check_float
 
@@ -960,10 +964,7 @@ class Model(TrainingLoop):
             raise ValueError(f"{name}: model.save writes Keras files: end the name in .keras "
                              f"(Keras 3's archive) or .h5 (the legacy HDF5 file); "
                              f"dlcore.save(model, path) writes dlcore's own")
-        if zipped not in (None, True):
-            raise ValueError(f"{name}: model.save's zipped must be None or True: dlcore "
-                             f"writes Keras's archive as a zip file only")
-        _refuse_overwriting(name, overwrite, "save")
+        check_keras_save_options(name, "save", overwrite, zipped=zipped)
         save(self, filepath, format="keras")
 
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
@@ -973,10 +974,7 @@ class Model(TrainingLoop):
         must be None (one file)."""
         from dlcore.io import keras
         name = os.fspath(filepath)
-        if max_shard_size is not None:
-            raise ValueError(f"{name}: save_weights' max_shard_size must be None: dlcore "
-                             f"writes the weights as one file")
-        _refuse_overwriting(name, overwrite, "save_weights")
+        check_keras_save_options(name, "save_weights", overwrite, max_shard_size=max_shard_size)
         keras.save_weights(self, filepath)
 
     def load_weights(self, filepath, skip_mismatch=False):
@@ -985,10 +983,7 @@ class Model(TrainingLoop):
         architecture, into this built model, every shape checked first: all or nothing, so
         Keras's ``skip_mismatch`` must be False."""
         from dlcore.io import keras
-        if skip_mismatch:
-            raise ValueError(f"{os.fspath(filepath)}: load_weights' skip_mismatch must be "
-                             f"False: dlcore loads every array or none (build the model the "
-                             f"weights were saved from)")
+        check_keras_load_options(os.fspath(filepath), skip_mismatch)
         keras.load_weights(self, filepath)
 
     # -- files (the dlcore.io protocol) -------------------------------------------------
@@ -1209,11 +1204,3 @@ def _keras_layout_hint(layer, name, shape):
                 "model.set_weights(weights, layout='keras'))")
     return ""
 
-
-def _refuse_overwriting(name, overwrite, method):
-    """Keras's ``overwrite=False`` of save and save_weights: an existing file is refused in
-    one line (Keras asks on the terminal, which a script or notebook cannot answer)."""
-    check_bool(overwrite, "overwrite")
-    if not overwrite and os.path.exists(name):
-        raise FileExistsError(f"{name} exists and {method} was given overwrite=False: choose "
-                              f"another name, or remove the file first")

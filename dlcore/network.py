@@ -47,6 +47,7 @@ from dlcore.functional import (
     final_activation,
 )
 from dlcore.io import register_model
+from dlcore.keras_options import check_keras_compile_options, check_keras_summary_options
 from dlcore.layers.base import Layer, check_shape, layer_class, layer_entry
 from dlcore.losses import get_loss, output_channels
 from dlcore.optimizers import get_optimizer, loss_then_optimizer
@@ -56,8 +57,6 @@ from dlcore.training import (
     TrainingLoop,
     accuracy_outputs,
     called_once,
-    check_keras_compile_options,
-    check_keras_summary_options,
 )
 
 RESERVED_LAYER_NAMES = ("layer_names",)

@@ -104,10 +104,15 @@ from dlcore.callbacks import (
 )
 from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck
+from dlcore.keras_options import (
+    check_keras_fit_options,
+    foreign_callback,
+    refuse_steps_and_callbacks,
+)
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
-from dlcore.validation import check_batch, check_bool, check_float, check_int, check_verbose
+from dlcore.validation import check_batch, check_float, check_int, check_verbose
 
 __all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
            "accumulate_batch", "accuracy_outputs", "by_name", "held_out", "scores",
@@ -767,15 +772,7 @@ class TrainingLoop:
         """
         self.check_compiled()
         comm = periodic(comm, sync_every)
-        for name, value in (("steps_per_epoch", steps_per_epoch),
-                            ("validation_steps", validation_steps)):
-            if value is not None:
-                raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
-                                 f"(subset the arrays instead)")
-        if isinstance(validation_freq, bool) or validation_freq != 1:
-            raise ValueError(f"fit's validation_freq must be 1 (validation after every epoch); "
-                             f"got {validation_freq!r}: validate less often with "
-                             f"model.evaluate in a LambdaCallback's on_epoch_end")
+        check_keras_fit_options(steps_per_epoch, validation_steps, validation_freq)
         self._validation_batch_size = (None if validation_batch_size is None else check_int(
             validation_batch_size, "validation_batch_size", minimum=1))
         if initial_epoch is not None:
@@ -886,7 +883,7 @@ class TrainingLoop:
         callbacks.sort(key=lambda callback: getattr(callback, "saves_model", False))
         for callback in callbacks:
             if not isinstance(callback, Callback):
-                raise TypeError(_foreign_callback(callback))
+                raise TypeError(foreign_callback(callback))
             callback.set_model(self)
             callback.set_params({"verbose": verbose, "epochs": last_epoch,
                                  "steps": n_batches})
@@ -1244,7 +1241,7 @@ class TrainingLoop:
         without metrics the loss alone (:class:`LossScore`, a number), as Keras.
         """
         self.check_compiled()
-        _refuse_steps_and_callbacks("evaluate", steps, callbacks)
+        refuse_steps_and_callbacks("evaluate", steps, callbacks)
         talk = check_verbose(verbose)
         x = self._checked_inputs(x)
         batch_size = check_int(256 if batch_size is None else batch_size, "batch_size",
@@ -1311,7 +1308,7 @@ class TrainingLoop:
         samples, how long); 0 is silent. Keras's ``steps`` and ``callbacks`` must be None (or
         no callbacks): dlcore predicts whole arrays and calls no prediction hooks.
         """
-        _refuse_steps_and_callbacks("predict", steps, callbacks)
+        refuse_steps_and_callbacks("predict", steps, callbacks)
         talk = check_verbose(verbose)
         started = time.perf_counter()
         x = self._checked_inputs(x)
@@ -1352,73 +1349,3 @@ class TrainingLoop:
             return (probabilities[:, 0] > threshold).astype(np.int64)
         return probabilities.argmax(axis=1)
 
-
-def _refuse_steps_and_callbacks(method, steps, callbacks):
-    """Keras's ``steps`` and ``callbacks`` of evaluate and predict, which dlcore has not: None
-    (or an empty list of callbacks) only, anything else refused in one line."""
-    if steps is not None:
-        raise ValueError(f"{method}'s steps must be None: dlcore {method}s whole arrays "
-                         f"(subset the arrays instead)")
-    if callbacks:
-        raise ValueError(f"{method} takes no callbacks: dlcore calls none during {method} "
-                         f"(time it around the call, or give the callbacks to fit)")
-
-
-def check_keras_compile_options(weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                                jit_compile="auto", auto_scale_loss=True):
-    """Keras 3's ``compile`` options that change how Keras runs, not what it computes: dlcore
-    always runs its own compiled kernels eagerly, one batch a step, in float32, so any value
-    of ``run_eagerly``, ``jit_compile``, ``steps_per_execution`` and ``auto_scale_loss`` gives
-    the same training (each checked for its type); ``weighted_metrics``, which would change
-    the numbers reported, is refused in one line unless None or empty."""
-    if weighted_metrics:
-        raise ValueError("compile's weighted_metrics must be None: dlcore's metrics are not "
-                         "weighted by sample_weight (its loss is); give metrics=[...] instead")
-    for name, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"compile's {name} must be True or False; got {value!r}")
-    if not (isinstance(jit_compile, (bool, np.bool_)) or jit_compile == "auto"):
-        raise ValueError(f"compile's jit_compile must be True, False or 'auto'; got "
-                         f"{jit_compile!r}")
-    if steps_per_execution != "auto":
-        check_int(steps_per_execution, "steps_per_execution", minimum=1)
-
-
-def _foreign_callback(callback):
-    """The one line refusing a callback that is not dlcore's: for a Keras callback, the
-    dlcore callback of the same name and arguments, or the ones dlcore has."""
-    from dlcore import callbacks as dlcore_callbacks
-    kind = type(callback)
-    name = kind.__name__
-    where = f"{kind.__module__.split('.')[0]}'s {name}"
-    if kind.__module__.split(".")[0] != "keras":
-        return f"callbacks must be dlcore.callbacks.Callback objects, got {name}"
-    if name == "TerminateOnNaN":
-        return ("callbacks must be dlcore's: Keras's TerminateOnNaN is built in (an epoch whose "
-                "loss is NaN or infinite raises dlcore.TrainingDiverged and puts back the last "
-                "good epoch's weights): leave it out")
-    own = getattr(dlcore_callbacks, name, None)
-    if isinstance(own, type) and issubclass(own, Callback):
-        return (f"callbacks must be dlcore's, got {where}: use dlcore.callbacks.{name}, which "
-                f"takes Keras's arguments")
-    have = ", ".join(sorted(n for n in dir(dlcore_callbacks) if isinstance(
-        getattr(dlcore_callbacks, n), type) and issubclass(getattr(dlcore_callbacks, n), Callback)
-        and not n.startswith("_") and n not in ("Callback", "ProgressBar")))
-    return (f"callbacks must be dlcore's, got {where}, which dlcore has not; dlcore.callbacks "
-            f"has {have}, and Callback to subclass")
-
-
-def check_keras_summary_options(line_length=None, positions=None, expand_nested=False,
-                                show_trainable=False, layer_range=None):
-    """Keras's ``summary`` arguments that dlcore's table has no use for, checked as Keras
-    checks them; ``layer_range``, which would leave rows out, is refused unless None."""
-    check_bool(expand_nested, "expand_nested")
-    check_bool(show_trainable, "show_trainable")
-    if line_length is not None:
-        check_int(line_length, "line_length", minimum=1)
-    if positions is not None and (isinstance(positions, str) or not all(
-            isinstance(p, (int, float)) and not isinstance(p, bool) for p in positions)):
-        raise ValueError(f"summary's positions must be a list of numbers; got {positions!r}")
-    if layer_range is not None:
-        raise ValueError("summary's layer_range must be None: dlcore's table lists every "
-                         "layer (read summary().rows for a part of it)")
