@@ -467,13 +467,16 @@ class ModelCheckpoint(_Monitored):
                     click.echo(f"epoch {epoch + 1}: {self.monitor} {value:.4g} did not "
                                f"improve on {self.best:.4g}; not saved", err=True)
                 return
-            self.best = value
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             save(self.model, path, format="keras" if path.endswith(".keras") else "dlcore")
+        # only once the file is written: a failed save leaves the best to beat unchanged, so
+        # that an equal epoch of a later fit (after freeing the disk) is still saved
+        if self.save_best_only:
+            self.best = value
         self.last_path = path
         if self.verbose:
             click.echo(f"epoch {epoch + 1}: saved {path}", err=True)

@@ -81,6 +81,8 @@ one-layer model in under fifty lines.)
 
 Ctrl-C or a diverging epoch leaves the model as the last finished epoch left it: weights,
 optimiser state, counters, history and callback state (a snapshot taken after every epoch).
+A callback that raises in ``on_epoch_end`` (a ModelCheckpoint that cannot write) leaves the
+epoch it was ending trained and in the history, as Keras does, and the error reaches the caller.
 """
 import collections
 import time
@@ -841,15 +843,29 @@ class TrainingLoop:
         self._adversary = adversary
         self._data_parallel = data_parallel
         self._batch_penalty = BatchPenalty.of(self)
+        ending_epoch = False
         try:
             with backend.compute(small_products=True):
                 for _ in range(epochs):
-                    self._fit_epoch(data, targets, weights, x.shape[1:], buffers, batch_size,
-                                    shuffle, callbacks, divergence, validation)
+                    epoch, logs = self._fit_epoch(data, targets, weights, x.shape[1:], buffers,
+                                                  batch_size, shuffle, callbacks, divergence,
+                                                  validation)
+                    ending_epoch = True
+                    self._end_epoch(callbacks, epoch, logs)
+                    ending_epoch = False
                     last_good = self._training_snapshot()
                     if self.stop_training:
                         break
+        except Exception:
+            # A callback that fails at an epoch's end (a ModelCheckpoint that cannot write)
+            # comes after the epoch was trained, checked and recorded: the epoch is kept, as
+            # Keras keeps it, and only an error during the epoch puts back the last one
+            if not ending_epoch:
+                self._restore_snapshot(last_good)
+            raise
         except BaseException:
+            # Ctrl-C (SIGTERM, SIGHUP) at any point, its callbacks' included, puts back the
+            # last epoch whose callbacks all ran: a checkpoint of it resumes exactly
             self._restore_snapshot(last_good)
             raise
         finally:
@@ -915,8 +931,9 @@ class TrainingLoop:
 
     def _fit_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
                    callbacks, divergence, validation):
-        """One epoch of ``fit``: the updates, the divergence check, validation, the history
-        and the callbacks."""
+        """One epoch of ``fit`` up to its end: the callbacks' ``on_epoch_begin``, the updates,
+        the divergence check, validation and the history; returns Keras's index of the epoch
+        and its logs, for :meth:`_end_epoch`."""
         # Keras's index of the epoch: from initial_epoch when given, else over the model's life
         epoch = self.epochs_done + self._epoch_offset
         for callback in callbacks:
@@ -938,13 +955,24 @@ class TrainingLoop:
         # the model's own record keeps dlcore's rate and duration of the epoch too; the logs
         # the callbacks get hold Keras's numbers (an LR callback adds learning_rate, as Keras's)
         self._record({**logs, "learning_rate": rate, "seconds": seconds})
-        # callback_state: what resuming needs of each callback, kept up to date as they run so
-        # that a checkpointing callback saves this epoch's
+        return epoch, logs
+
+    def _end_epoch(self, callbacks, epoch, logs):
+        """The callbacks' ``on_epoch_end`` of a trained and recorded epoch, in order, and
+        ``callback_state``, what resuming needs of each callback: kept up to date as they run
+        so that a checkpointing callback saves this epoch's. When one raises, the state is
+        where each callback got to (the ones after it have not seen the epoch)."""
         self.callback_state = {}
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
-            if callable(getattr(callback, "get_state", None)):
-                self.callback_state[type(callback).__name__] = callback.get_state()
+        try:
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+                if callable(getattr(callback, "get_state", None)):
+                    self.callback_state[type(callback).__name__] = callback.get_state()
+        except Exception:
+            self.callback_state = {type(callback).__name__: callback.get_state()
+                                   for callback in callbacks
+                                   if callable(getattr(callback, "get_state", None))}
+            raise
 
     def _train_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
                      callbacks):

@@ -508,3 +508,53 @@ def test_epoch_logs_and_csv_columns_are_kerass_and_lr_callbacks_add_the_rate(
         assert "seconds" not in columns and "seconds" not in history.history
         assert history.history["learning_rate"] == model.history["learning_rate"]
     assert len(model.history["seconds"]) == 2      # dlcore's record keeps the timing
+
+
+def test_a_callback_failing_at_an_epochs_end_keeps_that_epoch_as_keras(tmp_path):
+    """Keras 3's fit calls on_epoch_end after the epoch's updates and lets its error through,
+    the weights those of the trained epoch; the epoch is in the history, and the optimiser's
+    state and the counters are those after it, so that fitting on gives the uninterrupted
+    weights (training is a pure function of the seed and the epoch counter)."""
+    class FailsAtEpoch(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise OSError(f"cannot write epoch {epoch + 1}: no space left on device")
+
+    whole = network()
+    fit(whole, 2)
+    after_one = network()
+    fit(after_one, 1)
+    failed = network()
+    stopping = EarlyStopping(patience=10)
+    with pytest.raises(OSError, match="no space left"):
+        fit(failed, 2, [FailsAtEpoch(), stopping])
+    assert failed.epochs_done == 2 and failed.n_updates == whole.n_updates
+    assert failed.history["loss"] == whole.history["loss"]
+    for mine, theirs, before in zip(failed.get_weights(), whole.get_weights(),
+                                    after_one.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+        assert not np.array_equal(mine, before)
+    # the callbacks after the failing one have not seen the epoch: their state is the last
+    # they saw, not lost
+    assert failed.callback_state["EarlyStopping"] == stopping.get_state()
+    fit(failed, 1)
+    fit(whole, 1)
+    for mine, theirs in zip(failed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_checkpoint_that_cannot_write_keeps_the_epoch_and_its_best(tmp_path, monkeypatch):
+    """A ModelCheckpoint whose save fails (a full disk) raises, the model keeps the epoch, and
+    the best to beat is not the unsaved epoch's: a later fit saves an equal epoch."""
+    import dlcore.io
+    model = network()
+    checkpoint = ModelCheckpoint(str(tmp_path / "best.h5"), save_best_only=True)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dlcore.io, "save", no_room)
+    with pytest.raises(OSError, match="No space left"):
+        fit(model, 1, [checkpoint])
+    assert model.epochs_done == 1 and len(model.history["loss"]) == 1
+    assert checkpoint.best == np.inf and not (tmp_path / "best.h5").exists()

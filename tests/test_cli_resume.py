@@ -992,3 +992,34 @@ def test_a_ctrl_c_python_drops_stops_the_training_at_the_next_epochs_end(tmp_pat
         assert (terminated and terminated.signal_name) == (None if name == "SIGINT" else name)
     assert signal.getsignal(number) is default
     assert (tmp_path / CHECKPOINT_FILE).exists()
+
+
+def test_a_checkpoint_that_finds_no_room_is_one_line_naming_the_complete_one(
+        tmp_path, monkeypatch):
+    """--checkpoint-every whose second save finds the disk full: one error line, exit code 1,
+    the file and the reason named, and the first epoch's checkpoint left whole and loadable."""
+    import errno
+
+    from dlcore.cli import _common
+    from dlcore.io import NoRoomError
+    saves = {"calls": 0}
+    original = _common.save_model
+
+    def full_after_one(model, path):
+        saves["calls"] += 1
+        if saves["calls"] == 2:
+            raise NoRoomError(path, errno.ENOSPC)
+        original(model, path)
+
+    monkeypatch.setattr(_common, "save_model", full_after_one)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--epochs", "3",
+        "--train-size", "200", "--optimizer", "sgd", "--backend", "cpu",
+        "--checkpoint-every", "1", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in error_lines(result) if line.startswith("dlcore: error:")]
+    assert len(errors) == 1
+    line = errors[0]
+    assert f"cannot write {out / CHECKPOINT_FILE}: no space left on device" in line
+    assert dlcore.load(out / CHECKPOINT_FILE).epochs_done == 1
