@@ -38,8 +38,9 @@ RUNTIME_ERRORS = (ValueError, OSError, RuntimeError, TrainingDiverged)
 #: --resume option continues from it.
 CHECKPOINT_FILE = "checkpoint.h5"
 #: The files a training command writes in --out when it finishes (dbn pretrain: dbn.h5;
-#: homework pretraining, whose stages each save a model: its table, written last).
-FINISHED_MODEL_FILES = ("model.h5", "dbn.h5", "pretraining.csv")
+#: homework pretraining, whose stages each save a model, and homework regularisation, whose
+#: rows each save the checkpoint: their table, written last).
+FINISHED_MODEL_FILES = ("model.h5", "dbn.h5", "pretraining.csv", "regularisation.csv")
 #: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it); one that
 #: SIGTERM or SIGHUP stopped exits with 128 + that signal (143, 129).
 INTERRUPTED_EXIT_CODE = 130
@@ -493,11 +494,16 @@ class Checkpoints:
     ``network_callback(total)`` is the same for ``Sequential.fit``; wrap the training in
     ``with checkpoints.on_interrupt():``, which also turns a diverged training into a message
     that says what this command saved.
+
+    A command whose unit of work is not an epoch (homework regularisation: a row of its table)
+    names it as ``unit``, and what its checkpoint holds as ``contents``, for the messages;
+    its "model" is then whatever :func:`dlcore.save` writes for it.
     """
 
-    def __init__(self, folder, every=None):
+    def __init__(self, folder, every=None, unit="epoch", contents="the model"):
         self.path = Path(folder) / CHECKPOINT_FILE
         self.every = every
+        self.unit, self.contents = unit, contents
         self.model = self.where = None
         self.saved = None                 # where the last periodic checkpoint was, or None
         self.finished_files = []          # what a command of several stages saved so far
@@ -567,16 +573,18 @@ class Checkpoints:
                 if self._saving is not None and _file_identity(self.path) != self._found:
                     # the first checkpoint reached the disk (written whole, then renamed)
                     raise TrainingInterrupted(
-                        f"interrupted: saved the model after {self._saving} to {self.path}; "
+                        f"interrupted: saved {self.contents} after {self._saving} to "
+                        f"{self.path}; "
                         f"resume with: {resume_command(self.path)}") from None
                 raise TrainingInterrupted(
-                    "interrupted before the first epoch finished: nothing was saved"
+                    f"interrupted before the first {self.unit} finished: nothing was saved"
                     if self._saving is None else
                     "interrupted while the first checkpoint was being written: nothing was "
                     "saved") from None
             self.save(self.model)
             raise TrainingInterrupted(
-                f"interrupted: saved the model after {self.position()} to {self.path}; resume "
+                f"interrupted: saved {self.contents} after {self.position()} to {self.path}; "
+                f"resume "
                 f"with: {resume_command(self.path)}") from None
         except TrainingDiverged as error:
             if rate_options is None:
@@ -652,7 +660,7 @@ RESUME_KEEPS_UNLESS_GIVEN = frozenset({"epochs"})
 _RESUMED_MODEL = "dlcore.resumed_model"
 
 
-def resumed_options(hyperparameters=None):
+def resumed_options(hyperparameters=None, may_change=RESUME_MAY_CHANGE):
     """Decorator of a training command with --resume: the options of the checkpoint's run.
 
     The values a checkpoint was trained with come from its training record (the parameters of
@@ -660,7 +668,9 @@ def resumed_options(hyperparameters=None):
     name to the model attribute it set (``{"hidden": "n_hidden"}``; the model wins). An option
     given on the command line with another value is refused in one line (exit 2); one not given
     takes the checkpoint's value, so that the training, the record and the printed resume
-    command all show the configuration actually trained. See :data:`RESUME_MAY_CHANGE`.
+    command all show the configuration actually trained. See :data:`RESUME_MAY_CHANGE`; a
+    command whose finished work an option shapes gives ``may_change`` without it (homework
+    regularisation: a row of another --epochs would not belong in the same table).
     """
     def decorate(command):
         @functools.wraps(command)
@@ -673,7 +683,7 @@ def resumed_options(hyperparameters=None):
                 model = load(path)
                 _refuse_another_commands_file(context, model, path)
                 context.meta[_RESUMED_MODEL] = (Path(path), model)
-                trained = _trained_options(context, model, hyperparameters or {})
+                trained = _trained_options(context, model, hyperparameters or {}, may_change)
                 for name, value in trained.items():
                     options[name] = context.params[name] = _adopt_option(context, name, value)
             return command(**options)
@@ -734,7 +744,7 @@ def _dlcore_command(command_path, context):
     return " ".join(["dlcore", *words[start:]])
 
 
-def _trained_options(context, model, hyperparameters):
+def _trained_options(context, model, hyperparameters, may_change=RESUME_MAY_CHANGE):
     record = recorded_training(model) or {}
     trained = {}
     if _same_command(record.get("command"), context) and isinstance(
@@ -747,7 +757,7 @@ def _trained_options(context, model, hyperparameters):
     parameters = {param.name: param for param in context.command.params
                   if isinstance(param, click.Option)}
     return {name: value for name, value in trained.items()
-            if name in parameters and (name not in RESUME_MAY_CHANGE or (
+            if name in parameters and (name not in may_change or (
                 name in RESUME_KEEPS_UNLESS_GIVEN
                 and context.get_parameter_source(name) is not ParameterSource.COMMANDLINE))}
 

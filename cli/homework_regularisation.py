@@ -41,6 +41,12 @@ everything with seeds seed..seed+N-1 (each drawing its own training subset and i
 weights) and prints mean ± standard deviation, so that a student sees which differences are
 noise. Writes regularisation.csv (a row per method and seed), regularisation_curves.png (the
 training and test error per epoch of the first seed) and adversarial_examples.png.
+
+Every row saves checkpoint.h5 in --out as it finishes (:class:`RegularisationRows`, written whole,
+then renamed): Ctrl-C (or SIGTERM) prints the command that resumes, and ``--resume`` trains the
+rows left and prints the table of an uninterrupted run. The networks are not kept: a row is its
+numbers, its curves, and for the first seed the figure's adversarial examples; a resumed
+distillation whose ensemble row was finished trains the ensemble again as its teacher.
 """
 import csv
 import time
@@ -53,17 +59,21 @@ from dlcore import viz
 from dlcore.backend import rng
 from dlcore.callbacks import Callback, EarlyStopping
 from dlcore.cli._common import (
-    TrainingInterrupted,
+    RESUME_MAY_CHANGE,
+    Checkpoints,
     backend_option,
     dataset_option,
+    load_checkpoint,
     out_folder_option,
     output_folder,
     parse_choices,
     publish_metrics,
+    resume_option,
+    resumed_options,
 )
 from dlcore.cli._dbn import load_labelled_split, training_subset
 from dlcore.cli.homework import homework
-from dlcore.io import atomic_open
+from dlcore.io import atomic_open, register_model
 from dlcore.regularizers import L1, L2, MaxNorm
 
 # name -> (label, network options); early stopping, the ensemble, distillation and
@@ -89,6 +99,68 @@ MC_DROPOUT_ROW = "dropout, MC average"
 EARLY_STOPPING_PATIENCE = 11
 EARLY_STOPPING_HOLDOUT = 0.2
 MLP_HIDDEN = (256, 128)
+#: The test images of the adversarial-examples figure: the first of each of the first ten
+#: classes.
+FIGURE_CLASSES = 10
+
+
+@register_model
+class RegularisationRows:
+    """The checkpoint of ``homework regularisation``: the rows of its table finished so far, in
+    the order the command trains them, each ``(name, seed, result)`` (``name`` a method of
+    :data:`METHODS` or :data:`MC_DROPOUT_ROW`; ``result`` the errors, the seconds, the curves
+    and, for the first seed, the figure's adversarial examples: what the table, the CSV and
+    the figures need, not the network). Saved with :func:`dlcore.save` like the models of the
+    other commands, so that their --resume plumbing (the training record, the options of the
+    run) serves it too."""
+
+    NUMBERS = ("train", "test", "fgsm", "seconds")
+
+    def __init__(self):
+        self.rows = []
+
+    def get_config(self):
+        return {}
+
+    def get_state(self):
+        rows = {}
+        for index, (name, seed, result) in enumerate(self.rows):
+            row = {"name": name, "seed": int(seed)}
+            row.update({key: float(result[key]) for key in self.NUMBERS
+                        if result.get(key) is not None})
+            if result.get("curves"):
+                row["curves"] = {part: np.asarray(values, dtype=np.float64)
+                                 for part, values in result["curves"].items()}
+            if result.get("examples"):
+                row["examples"] = dict(result["examples"])
+            rows[f"{index:05d}"] = row
+        return {"rows": rows}
+
+    def set_state(self, state):
+        rows = []
+        for key in sorted(state.get("rows", {})):
+            row = state["rows"][key]
+            name, seed = row.get("name"), row.get("seed")
+            if name not in NETWORKS and name != MC_DROPOUT_ROW:
+                raise ValueError(f"row {key} names {name!r}, not a method of the table")
+            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+                raise ValueError(f"row {key} has no seed (a non-negative integer)")
+            result = {"fgsm": None, "curves": None, "examples": None}
+            for number in self.NUMBERS:
+                value = row.get(number)
+                if value is None and number == "fgsm":
+                    continue
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise ValueError(f"row {key} has no number {number!r}")
+                result[number] = float(value)
+            if "curves" in row:
+                result["curves"] = {part: [float(value) for value in row["curves"][part]]
+                                    for part in ("train", "test")}
+            if "examples" in row:
+                result["examples"] = {part: np.asarray(row["examples"][part])
+                                      for part in EXAMPLE_PARTS}
+            rows.append((name, seed, result))
+        self.rows = rows
 
 
 def parse_methods(text):
@@ -190,6 +262,28 @@ class Experiment:
         return self.result(net, self.fit(net, **options))
 
 
+def resumed_rows(path, planned, labels):
+    """The :class:`RegularisationRows` of a --resume file, refused in one line unless its rows are
+    the first rows this run plans (the same run: its options are the checkpoint's)."""
+    finished = load_checkpoint(path, RegularisationRows)
+    expected = [key for method, seed in planned for key in (
+        [(method, seed), (MC_DROPOUT_ROW, seed)] if method == "dropout"
+        and MC_DROPOUT_ROW in labels else [(method, seed)])]
+    found = [(name, seed) for name, seed, _ in finished.rows]
+    if found != expected[:len(found)]:
+        raise click.ClickException(
+            f"cannot resume from {path}: its rows are not the first rows of this run (the file "
+            f"was edited, or written by another version of this command); start a new run")
+    return finished
+
+
+def finished_position(finished, planned, labels):
+    """How far the table got, for the messages: "row 3 of 12 (dropout 0.5, seed 0)"."""
+    name, seed, _ = next(row for row in reversed(finished.rows) if row[0] != MC_DROPOUT_ROW)
+    done = sum(1 for row in finished.rows if row[0] != MC_DROPOUT_ROW)
+    return f"row {done} of {len(planned)} ({labels[name]}, seed {seed})"
+
+
 def summary(values):
     """(mean, std) of a list (std 0 for one value), or None when the values are missing."""
     values = [v for v in values if v is not None]
@@ -222,23 +316,42 @@ def print_table(rows, labels, n_seeds, epsilon):
                    f"{percent(summary([r['fgsm'] for r in results])):>18}")
 
 
+#: What :func:`adversarial_examples` keeps of a network for the figure.
+EXAMPLE_PARTS = ("predicted", "attacked", "attacked_predicted")
+
+
+def figure_images(test):
+    """The test images of the figure and their classes: the first of each class."""
+    x, y = test
+    picks = [int(np.flatnonzero(y == label)[0]) for label in np.unique(y)[:FIGURE_CLASSES]]
+    return x[picks], y[picks]
+
+
+def adversarial_examples(net, test, epsilon):
+    """What the figure shows of ``net``: the classes it predicts for the figure's test
+    images, their FGSM examples against it and its predictions of those; computed when the
+    row finishes, so that the checkpoint keeps them instead of the network."""
+    images, labels = figure_images(test)
+    attacked = dlcore.adversarial.fgsm(net, images, labels, epsilon, clip=(0.0, 1.0))
+    return {"predicted": net.predict_classes(images), "attacked": attacked,
+            "attacked_predicted": net.predict_classes(attacked)}
+
+
 def save_adversarial_examples(plain, hardened, test, epsilon, path):
     """One test image of each class: clean, its FGSM example against the plain net, and (when
     adversarial training ran) against the adversarially trained net, titled with the class
-    each net predicts."""
-    x, y = test
-    picks = [int(np.flatnonzero(y == label)[0]) for label in np.unique(y)[:10]]
-    images, labels = x[picks], y[picks]
+    each net predicts (``plain`` and ``hardened``: :func:`adversarial_examples` of each)."""
+    images, labels = figure_images(test)
     rows, titles = [], []
     rows.append(images)
-    titles += [f"{label}: {p}" for label, p in zip(labels, plain.predict_classes(images))]
-    for name, net in (("plain", plain), ("adv.-trained", hardened)):
-        if net is None:
+    titles += [f"{label}: {p}" for label, p in zip(labels, plain["predicted"])]
+    for name, examples in (("plain", plain), ("adv.-trained", hardened)):
+        if examples is None:
             continue
-        attacked = dlcore.adversarial.fgsm(net, images, labels, epsilon, clip=(0.0, 1.0))
-        rows.append(attacked)
-        titles += [f"{name}: {p}" for p in net.predict_classes(attacked)]
-    viz.save_tiles(np.concatenate(rows).reshape((-1,) + x.shape[-2:]), path, n_columns=len(picks),
+        rows.append(examples["attacked"])
+        titles += [f"{name}: {p}" for p in examples["attacked_predicted"]]
+    viz.save_tiles(np.concatenate(rows).reshape((-1,) + images.shape[-2:]), path,
+                   n_columns=len(labels),
                    scale=None, zoom=2, tile_titles=titles,
                    title=f"FGSM, epsilon={epsilon:g}: test digits (true: predicted by the "
                          f"plain net), their attack on the plain net, on the adversarially "
@@ -271,14 +384,19 @@ def save_adversarial_examples(plain, hardened, test, epsilon, path):
               help="K dropout masks averaged for the Monte Carlo row (0: no such row).")
 @backend_option
 @out_folder_option("runs/regularisation")
+@resume_option(has_epochs=False)
+# every option shapes the rows finished (--epochs too): only where they compute and write
+@resumed_options(may_change=RESUME_MAY_CHANGE - {"epochs"})
 def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_size,
                    learning_rate, seeds, seed, ensemble_size, temperature, epsilon, mc_dropout,
-                   backend, out):
+                   backend, out, resume):
     """The regularisation lecture as a table: one network, a small training set, one method
     per row (lecture "Convolutional neural networks" (2016)).
 
     Prints the training and test error of each method, writes regularisation.csv,
-    regularisation_curves.png and adversarial_examples.png to --out.
+    regularisation_curves.png and adversarial_examples.png to --out. Saves the rows finished
+    as checkpoint.h5 in --out as they finish; --resume continues an interrupted run from its
+    next row, with that run's options (--backend and --out may change).
     """
     methods = parse_methods(methods_text)
     (X, y), test = load_labelled_split(dataset)
@@ -305,8 +423,14 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     started = time.perf_counter()
     click.echo(f"{model_kind} on {train_size} {dataset} images, {len(test[0])} test images, "
                f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
-    finished = []       # "method (seed N)" of each row trained, for a Ctrl-C's line
-    try:
+    planned = [(method, seed + run) for run in range(seeds) for method in methods]
+    checkpoints = Checkpoints(folder, every=1, unit="row", contents="the finished rows")
+    finished = RegularisationRows() if resume is None else resumed_rows(resume, planned, labels)
+    if finished.rows:
+        checkpoints.track(finished, finished_position(finished, planned, labels))
+        click.echo(f"resuming after {finished_position(finished, planned, labels)}", err=True)
+    done = {(name, row_seed): result for name, row_seed, result in finished.rows}
+    with checkpoints.on_interrupt():
         for run in range(seeds):
             current = seed + run
             experiment = Experiment(model_kind,
@@ -314,6 +438,11 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                                     current, settings, backend)
             teacher = None
             for method in methods:
+                if (method, current) in done:
+                    rows[method].append(done[(method, current)])
+                    if method == "dropout" and mc_dropout:
+                        rows[MC_DROPOUT_ROW].append(done[(MC_DROPOUT_ROW, current)])
+                    continue
                 began = time.perf_counter()
                 if method == "distillation" and teacher is None:
                     teacher = experiment.ensemble()["net"]
@@ -321,58 +450,56 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                 if method == "ensemble":
                     teacher = result["net"]
                 result["seconds"] = time.perf_counter() - began
+                if run == 0 and result["fgsm"] is not None:
+                    result["examples"] = adversarial_examples(result["net"], test, epsilon)
                 rows[method].append(result)
-                finished.append(f"{labels[method]} (seed {current})")
+                finished.rows.append((method, current, result))
                 if method == "dropout" and mc_dropout:
                     mc = experiment.result(result["net"], None, attack=False,
                                            mc_dropout=mc_dropout)
                     mc["seconds"] = 0.0
                     rows[MC_DROPOUT_ROW].append(mc)
-                    finished.append(f"{labels[MC_DROPOUT_ROW]} (seed {current})")
+                    finished.rows.append((MC_DROPOUT_ROW, current, mc))
+                checkpoints.epoch_finished(finished, finished_position(finished, planned,
+                                                                       labels))
                 click.echo(f"seed {current}: {labels[method]}: test error "
                            f"{100 * result['test']:.2f}% ({result['seconds']:.0f} s)", err=True)
             for name, results in rows.items():
                 records.append((name, current, results[-1]))
                 if run == 0:
                     first[name] = results[-1]
-    except KeyboardInterrupt:
-        # no checkpoint and no --resume here: say truthfully which rows were lost
-        lost = (f"interrupted: the {len(finished)} finished row"
-                f"{'s' if len(finished) != 1 else ''} ({', '.join(finished)}) "
-                f"{'were' if len(finished) != 1 else 'was'} not saved" if finished else
-                "interrupted before the first row finished: nothing was saved")
-        raise TrainingInterrupted(f"{lost} (homework regularisation keeps no checkpoint); run "
-                                  "the command again for the table") from None
-    print_table(rows, labels, seeds, epsilon)
-    publish_metrics(**{f"{'mc_dropout' if name == MC_DROPOUT_ROW else name}_{part}_error":
-                       np.mean([result[part] for result in results])
-                       for name, results in rows.items() for part in ("train", "test")})
-    click.echo(f"total {time.perf_counter() - started:.0f} s")
-    with atomic_open(folder / "regularisation.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["method", "seed", "train_error", "test_error", "fgsm_test_error",
-                         "epochs", "seconds"])
-        for name, current, result in records:
-            curves = result["curves"]
-            writer.writerow([labels[name], current, f"{result['train']:.6f}",
-                             f"{result['test']:.6f}",
-                             "" if result["fgsm"] is None else f"{result['fgsm']:.6f}",
-                             len(curves["test"]) if curves else "",
-                             f"{result['seconds']:.1f}"])
-    panels = {part: {labels[name]: result["curves"][part] for name, result in first.items()
-                     if result["curves"]}
-              for part in ("train", "test")}
-    finals = [curve[-1] for curve in panels["test"].values() if curve]
-    viz.save_curve_panels({"training error": panels["train"], "test error": panels["test"]},
-                          folder / "regularisation_curves.png", ylabel="error",
-                          title=f"{model_kind} on {train_size} images (seed {seed})",
-                          ylim=(0.0, min(1.0, max(0.05, 3 * max(finals)))) if finals else None)
-    written = ["regularisation.csv", "regularisation_curves.png"]
-    plain = next((first[name]["net"] for name in methods
-                  if first[name]["fgsm"] is not None and name != "adversarial"), None)
-    if plain is not None:
-        hardened = first["adversarial"]["net"] if "adversarial" in first else None
-        save_adversarial_examples(plain, hardened, test, epsilon,
-                                  folder / "adversarial_examples.png")
-        written.append("adversarial_examples.png")
+    # a Ctrl-C while the outputs are written says how to write them without training
+    with checkpoints.on_interrupt():
+        print_table(rows, labels, seeds, epsilon)
+        publish_metrics(**{f"{'mc_dropout' if name == MC_DROPOUT_ROW else name}_{part}_error":
+                           np.mean([result[part] for result in results])
+                           for name, results in rows.items() for part in ("train", "test")})
+        click.echo(f"total {time.perf_counter() - started:.0f} s")
+        with atomic_open(folder / "regularisation.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["method", "seed", "train_error", "test_error", "fgsm_test_error",
+                             "epochs", "seconds"])
+            for name, current, result in records:
+                curves = result["curves"]
+                writer.writerow([labels[name], current, f"{result['train']:.6f}",
+                                 f"{result['test']:.6f}",
+                                 "" if result["fgsm"] is None else f"{result['fgsm']:.6f}",
+                                 len(curves["test"]) if curves else "",
+                                 f"{result['seconds']:.1f}"])
+        panels = {part: {labels[name]: result["curves"][part] for name, result in first.items()
+                         if result["curves"]}
+                  for part in ("train", "test")}
+        finals = [curve[-1] for curve in panels["test"].values() if curve]
+        viz.save_curve_panels({"training error": panels["train"], "test error": panels["test"]},
+                              folder / "regularisation_curves.png", ylabel="error",
+                              title=f"{model_kind} on {train_size} images (seed {seed})",
+                              ylim=(0.0, min(1.0, max(0.05, 3 * max(finals)))) if finals else None)
+        written = ["regularisation.csv", "regularisation_curves.png"]
+        plain = next((first[name]["examples"] for name in methods
+                      if first[name]["fgsm"] is not None and name != "adversarial"), None)
+        if plain is not None:
+            hardened = first["adversarial"]["examples"] if "adversarial" in first else None
+            save_adversarial_examples(plain, hardened, test, epsilon,
+                                      folder / "adversarial_examples.png")
+            written.append("adversarial_examples.png")
     click.echo(f"wrote {', '.join(written)} to {folder}")

@@ -5,6 +5,11 @@ Oracles: the files and rows promised, the table's own arithmetic (the change aga
 is the difference of the printed test errors), the networks' layers as the method says, and
 one-line errors for bad options."""
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -112,23 +117,146 @@ def test_curve_panels_share_colours_and_refuse_empty_input(tmp_path):
             viz.save_curve_panels(panels, tmp_path / "x.png")
 
 
-def test_ctrl_c_names_the_finished_rows_it_could_not_save(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_ctrl_c_saves_the_finished_rows_and_resuming_gives_the_uninterrupted_table(
+        tmp_path, monkeypatch):
+    """Ctrl-C in the third row of six (two seeds; the MC dropout row comes with dropout's):
+    checkpoint.h5 holds the two rows finished, the message prints the command that resumes,
+    and that command trains the rows left only, ending with the uninterrupted run's table and
+    CSV (cpu backend: training is a function of the seed)."""
+    import shlex
+
     import dlcore.cli.homework_regularisation as command
     from dlcore.cli._common import INTERRUPTED_EXIT_CODE
+    arguments = ["homework", "regularisation", *TINY, "--methods", "none,dropout,adversarial",
+                 "--seeds", "2", "--train-size", "30", "--epochs", "1"]
+    runner = CliRunner()
+    whole = runner.invoke(main, [*arguments, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
     trained = command.Experiment.run
     calls = []
 
-    def interrupted_third(self, method, teacher=None):
-        calls.append(method)
+    def counted(self, method, teacher=None):
+        calls.append((method, self.seed))
         if len(calls) == 3:
             raise KeyboardInterrupt
         return trained(self, method, teacher)
 
-    monkeypatch.setattr(command.Experiment, "run", interrupted_third)
-    result = CliRunner().invoke(main, ["homework", "regularisation", *TINY, "--methods",
-                                       "none,l2,dropout", "--out", str(tmp_path / "run")])
+    monkeypatch.setattr(command.Experiment, "run", counted)
+    out = tmp_path / "part"
+    interrupted = runner.invoke(main, [*arguments, "--out", str(out)])
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    message = [line for line in interrupted.output.splitlines() if line.startswith("dlcore:")]
+    assert len(message) == 1
+    assert (f"saved the finished rows after row 2 of 6 (dropout 0.5, seed 0) to "
+            f"{out / 'checkpoint.h5'}; resume with: ") in message[0]
+    assert [(name, seed) for name, seed, _ in dlcore.load(out / "checkpoint.h5").rows] == [
+        ("none", 0), ("dropout", 0), (command.MC_DROPOUT_ROW, 0)]
+    assert not (out / "regularisation.csv").exists()
+    words = shlex.split(message[0].split("resume with: ", 1)[1])
+    assert words[0] == "dlcore" and words[-2:] == ["--resume", str(out / "checkpoint.h5")]
+    monkeypatch.undo()
+    resumed_calls = []
+
+    def recorded(self, method, teacher=None):
+        resumed_calls.append((method, self.seed))
+        return trained(self, method, teacher)
+
+    monkeypatch.setattr(command.Experiment, "run", recorded)
+    resumed = runner.invoke(main, words[1:])
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed_calls == [("adversarial", 0), ("none", 1), ("dropout", 1), ("adversarial", 1)]
+    table = [line for line in whole.stdout.splitlines() if not line.startswith(("total", "wrote"))]
+    assert table and table == [line for line in resumed.stdout.splitlines()
+                               if not line.startswith(("total", "wrote"))]
+
+    def without_seconds(folder):
+        with open(folder / "regularisation.csv") as handle:
+            return [row[:-1] for row in csv.reader(handle)]
+
+    assert without_seconds(tmp_path / "whole") == without_seconds(out)
+    assert (out / "adversarial_examples.png").read_bytes() == (
+        tmp_path / "whole" / "adversarial_examples.png").read_bytes()
+
+
+def test_resume_refuses_another_epochs_and_a_new_run_refuses_the_pending_checkpoint(
+        tmp_path, monkeypatch):
+    import dlcore.cli.homework_regularisation as command
+    trained = command.Experiment.run
+    calls = []
+
+    def interrupted_second(self, method, teacher=None):
+        calls.append(method)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return trained(self, method, teacher)
+
+    monkeypatch.setattr(command.Experiment, "run", interrupted_second)
+    arguments = ["homework", "regularisation", *TINY, "--methods", "none,l2", "--train-size",
+                 "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+    runner = CliRunner()
+    runner.invoke(main, arguments)
+    checkpoint = tmp_path / "run" / "checkpoint.h5"
+    assert checkpoint.exists()
+    again = runner.invoke(main, arguments)
+    assert again.exit_code == 1 and f"--resume {checkpoint}" in again.output, again.output
+    more = runner.invoke(main, [*arguments, "--epochs", "3", "--resume", str(checkpoint)])
+    assert more.exit_code == 2, more.output
+    assert "--epochs 3 differs from the 1 the checkpoint was trained with" in more.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
+                    reason="POSIX termination signals")
+def test_sigterm_saves_the_finished_rows_and_prints_the_resume_line(tmp_path):
+    """``kill -TERM`` of a running table (a cluster's time limit): exit code 143 and the one
+    line that resumes from the checkpoint of the rows finished."""
+    out = tmp_path / "run"
+    command = ["dlcore", "homework", "regularisation", "--train-size", "30", "--methods",
+               "none,l2", "--epochs", "1", "--seeds", "500", "--backend", "cpu", "--out",
+               str(out)]
+    running = subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.h5").exists() and running.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)          # its first row is saved
+        assert running.poll() is None, running.communicate()[1]
+        running.send_signal(signal.SIGTERM)
+        _, stderr = running.communicate(timeout=120)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.communicate()
+    said = [line for line in stderr.splitlines() if line.startswith("dlcore:")]
+    assert running.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert len(said) == 1 and said[0].startswith(
+        "dlcore: interrupted by SIGTERM: saved the finished rows after row "), said
+    assert said[0].endswith(f"--resume {out / 'checkpoint.h5'}"), said[0]
+    rows = dlcore.load(out / "checkpoint.h5").rows
+    assert f"after row {len(rows)} of 1000 " in said[0]
+
+
+def test_ctrl_c_while_the_outputs_are_written_resumes_without_training(tmp_path, monkeypatch):
+    import dlcore.cli.homework_regularisation as command
+    from dlcore.cli._common import INTERRUPTED_EXIT_CODE
+
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command.viz, "save_curve_panels", interrupted)
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["homework", "regularisation", *TINY, "--methods", "none",
+                                  "--train-size", "30", "--epochs", "1", "--out", str(out)])
     assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
-    assert calls == ["none", "l2", "dropout"]
-    rows = f"{NETWORKS['none'][0]} (seed 0), {NETWORKS['l2'][0]} (seed 0)"
-    assert f"the 2 finished rows ({rows}) were not saved" in result.output
-    assert not (tmp_path / "run" / "regularisation.csv").exists()
+    assert "saved the finished rows after row 1 of 1 (none, seed 0)" in result.output
+    monkeypatch.undo()
+    trained = []
+    monkeypatch.setattr(command.Experiment, "run", lambda *arguments: trained.append(1))
+    resumed = runner.invoke(main, ["homework", "regularisation", "--out", str(out),
+                                   "--resume", str(out / "checkpoint.h5")])
+    assert resumed.exit_code == 0, resumed.output
+    assert trained == [] and (out / "regularisation_curves.png").exists()
