@@ -74,6 +74,33 @@ def test_it_pickles_and_deep_copies(fitted, duplicate):
     assert twin.get_params() == model.get_params()
 
 
+def test_the_fine_tunings_learning_curves_are_mlp_classifiers_attributes(fitted):
+    # MLPClassifier has loss_curve_, n_iter_, validation_scores_ and best_validation_score_
+    # (best_loss_ None under early stopping); a DBNClassifier had none of them
+    model, _, _ = fitted
+    history = model.network_.history
+    assert model.loss_curve_ == [float(value) for value in history["loss"]]
+    assert model.n_iter_ == len(model.loss_curve_) == len(history["val_loss"])
+    assert model.validation_scores_ == [float(value) for value in history["val_accuracy"]]
+    kept = int(np.argmin(history["val_loss"]))      # the epoch EarlyStopping restores
+    assert model.best_validation_score_ == model.validation_scores_[kept]
+    assert model.best_loss_ is None
+    twin = pickle.loads(pickle.dumps(model))
+    assert (twin.loss_curve_, twin.n_iter_, twin.validation_scores_,
+            twin.best_validation_score_) == (model.loss_curve_, model.n_iter_,
+                                             model.validation_scores_,
+                                             model.best_validation_score_)
+
+
+def test_without_a_validation_split_the_best_loss_is_the_lowest_training_loss():
+    X, y = two_classes(60)
+    model = dlcore.DBNClassifier(**{**SMALL, "pretrain_epochs": 1, "epochs": 4,
+                                    "validation_split": 0.0}).fit(X, y)
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
+    assert model.best_loss_ == min(model.loss_curve_)
+    assert model.validation_scores_ is None and model.best_validation_score_ is None
+
+
 def test_hyperparameters_are_stored_then_checked_at_fit():
     model = dlcore.DBNClassifier(hidden=(), learning_rate=-1)
     assert model.get_params()["learning_rate"] == -1

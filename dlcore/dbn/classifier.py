@@ -120,6 +120,24 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
     n_features_in_ : int
     dbn_ : the pretrained :class:`dlcore.DBN`
     network_ : the fine-tuned :class:`dlcore.Sequential` (``predict`` gives the probabilities)
+    loss_curve_ : list of float
+        The mean training cross-entropy of every fine-tuning epoch (``MLPClassifier``'s
+        ``loss_curve_``; the pretraining's figures are in ``dbn_.history``).
+    n_iter_ : int
+        The fine-tuning epochs run (``len(loss_curve_)``): early stopping usually ends below
+        ``epochs``.
+    best_loss_ : float or None
+        The lowest of ``loss_curve_``; None with early stopping (``validation_split`` > 0),
+        as ``MLPClassifier``'s: the validation figures below then choose the weights.
+    validation_scores_ : list of float or None
+        The accuracy on the held-out rows after every epoch (``MLPClassifier``'s
+        ``validation_scores_``); None without a validation split.
+    best_validation_score_ : float or None
+        The validation accuracy of the epoch whose weights are kept. Early stopping here
+        monitors the validation loss (as ``dlcore dbn finetune`` does), not the accuracy as
+        ``MLPClassifier``'s does, so this is the accuracy of the epoch of lowest validation
+        loss, which may lie below ``max(validation_scores_)``. None without a validation
+        split.
     """
 
     def __init__(self, hidden=PRETRAIN_DEFAULTS["hidden"],
@@ -194,7 +212,28 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
                     validation_data=valid, callbacks=callbacks, verbose=int(bool(self.verbose)))
         self.classes_, self.n_features_in_ = classes, X.shape[1]
         self.dbn_, self.network_ = dbn, network
+        self._note_learning_curves()
         return self
+
+    def _note_learning_curves(self):
+        """``loss_curve_``, ``n_iter_``, ``best_loss_``, ``validation_scores_`` and
+        ``best_validation_score_`` (MLPClassifier's names) from the network's history, the one
+        record of the fine-tuning, which a pickle carries too."""
+        history = self.network_.history
+        self.loss_curve_ = [float(value) for value in history.get("loss", [])]
+        self.n_iter_ = len(self.loss_curve_)
+        if "val_loss" not in history:
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+            self.validation_scores_ = self.best_validation_score_ = None
+            return
+        self.best_loss_ = None
+        self.validation_scores_ = [float(value) for value in history["val_accuracy"]]
+        # the epoch EarlyStopping restores: the first of lowest validation loss
+        losses = np.asarray(history["val_loss"], dtype=np.float64)
+        finite = np.isfinite(losses)
+        self.best_validation_score_ = (
+            self.validation_scores_[int(np.argmin(np.where(finite, losses, np.inf)))]
+            if finite.any() else None)
 
     def _rows(self, X, name, fitted_width=False):
         """``X`` checked as the DBN's bottom RBM checks it (2-D numbers in [0, 1]; the fitted
@@ -285,6 +324,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         network.history = state["network"]["history"]
         self.classes_, self.n_features_in_ = np.asarray(state["classes"]), int(dbn.layers[0])
         self.dbn_, self.network_ = dbn, network
+        self._note_learning_curves()
 
     def __reduce_ex__(self, protocol):
         return reduce_through_state(self, fitted=hasattr(self, "network_"))
