@@ -144,18 +144,21 @@ def error_rate(network, X, y):
 
 class LayerProgress:
     """``DBN.fit``'s (or ``StackedAutoencoder.fit``'s) progress callback: one bar per layer's
-    model (``what``: "RBM", "autoencoder"), labelled with its layer, showing ``monitor``."""
+    model (``what``: "RBM", "autoencoder"), labelled with its layer's sizes (the stack's
+    ``layers_``, which ``fit`` sets from the data before the first layer trains), showing
+    ``monitor``."""
 
-    def __init__(self, layers, what="RBM", monitor="reconstruction error"):
-        self.layers, self.current, self.bar = layers, None, None
+    def __init__(self, stack, what="RBM", monitor="reconstruction error"):
+        self.stack, self.current, self.bar = stack, None, None
         self.what, self.monitor = what, monitor
 
     def __call__(self, layer, n_layers, epoch, epochs, done, total, error):
         if layer != self.current:
             self.close()
             self.current = layer
+            sizes = self.stack.layers_
             self.bar = EpochProgress(f"{self.what} {layer}/{n_layers} "
-                                     f"({self.layers[layer - 1]}-{self.layers[layer]})",
+                                     f"({sizes[layer - 1]}-{sizes[layer]})",
                                      self.monitor)
         self.bar(epoch, epochs, done, total, error)
 
@@ -174,7 +177,7 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
     with ``what="autoencoder"`` and its own ``position`` (default: :func:`training_position`,
     a DBN's). ``fit_options``: more keywords of ``fit``/``resume`` (``comm``)."""
     position = position or training_position
-    progress = LayerProgress(dbn.layers, what,
+    progress = LayerProgress(dbn, what,
                              "reconstruction error" if what == "RBM" else "loss")
     on_epoch_end, guard = None, contextlib.nullcontext()
     if checkpoints is not None:
@@ -243,7 +246,7 @@ def check_resumed_dbn(dbn, dbn_file, network, checkpoint_file):
                     if isinstance(layer, dlcore.layers.Dense)][:-1]
     record = getattr(network, "training_record_", None)
     recorded = record.get("dbn_digest") if isinstance(record, dict) else None
-    if dense_widths != list(dbn.layers[1:]):
+    if dense_widths != list(dbn.layers_[1:]):
         widths = "-".join(map(str, dense_widths))
         raise click.UsageError(f"{checkpoint_file} was fine-tuned from a DBN with hidden layers "
                                f"{widths}, not from {dbn_file}; give the DBN file the first "

@@ -197,7 +197,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
         model = load_checkpoint(resume, dlcore.DBN).set_params(backend=backend)
         for rbm in model.rbms_:
             rbm.set_params(backend=backend)
-        layers, with_labels = list(model.layers), bool(model.n_labels)
+        layers, with_labels = list(model.layers_), bool(model.n_labels)
         check_width(X.shape[1], layers[0], dataset, resume)
     click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
                + (" with their labels" if with_labels else ""), err=True)
@@ -278,7 +278,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     click.get_current_context().params["dataset"] = dataset
     folder = output_folder(out)
     (X, y), (X_test, y_test) = load_labelled_split(dataset, lazy=comm is not None)
-    check_width(X.shape[1], model.layers[0], dataset, dbn_file)
+    check_width(X.shape[1], model.layers_[0], dataset, dbn_file)
     warn_if_other_dataset(model, dbn_file, dataset)
     train, valid = split_off_validation(X, y, validation_split, seed)
     if resume is None:
@@ -421,7 +421,7 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
                    "features but a poor generator (its chains settle on a few modes); for "
                    "samples pretrain with --persistent --up-down-epochs 10, or --with-labels",
                    err=True)
-    side = image_side(model.layers[0])
+    side = image_side(model.layers_[0])
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         for part in (model, model.rbms_[-1]):
             part.seed_, part.sample_calls_ = seed, 0
@@ -473,12 +473,12 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
         check_exact_fits(model.rbms_[-1], dbn_file, "the top RBM")
     dataset = trained_dataset(model, dbn_file, dataset)
     _, (X_test, _) = load_labelled_split(dataset)
-    check_width(X_test.shape[1], model.layers[0], dataset, dbn_file)
+    check_width(X_test.shape[1], model.layers_[0], dataset, dbn_file)
     warn_if_other_dataset(model, dbn_file, dataset)
     if binarize:
         X_test = binarized_held_out(X_test, seed)
     click.echo(f"{len(X_test)} held-out {dataset} images{' (binarised)' if binarize else ''}, "
-               f"{dbn_file} ({'-'.join(str(size) for size in model.layers)})")
+               f"{dbn_file} ({'-'.join(str(size) for size in model.layers_)})")
     result = model.log_likelihood_bound(
         X_test, method="exact" if exact else "ais", n_samples=samples, n_runs=runs,
         n_temperatures=temperatures, seed=seed, reverse_rows=reverse_rows, verbose=True)

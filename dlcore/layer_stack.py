@@ -6,8 +6,23 @@ codes of the layers below. :class:`dlcore.DBN` (RBMs) and :class:`dlcore.Stacked
 they do alike with that list: whether a layer has finished its epochs, the stack's history
 (layer k's figures under ``<prefix><k>_<name>``, so that one file holds them all), and the check
 that refuses to use a stack whose training an interruption stopped.
+
+The sizes of the layers: ``hidden=[500, 500]`` names the hidden layers only, and the width of
+the bottom layer comes from the ``X`` that ``fit`` is given, as scikit-learn's estimators take
+it (``MLPClassifier(hidden_layer_sizes=...)``, ``BernoulliRBM(n_components=...)``), so one
+estimator fits data of any width (a grid search, a pipeline after a feature selector,
+scikit-learn's estimator checks). ``layers=[784, 500, 500]``, the width first, is the older
+form, kept as it was: the code, model files and command lines that give it keep working, and
+``fit`` then refuses data of another width. ``layers_`` is the fitted stack's sizes in that
+form, whichever was given.
 """
+import numpy as np
+
 from dlcore.errors import NotFittedError
+from dlcore.validation import check_int, check_width
+
+#: The hidden layers of a stack given neither ``hidden`` nor ``layers``.
+DEFAULT_HIDDEN = (500, 500)
 
 
 class LayerStack:
@@ -21,6 +36,55 @@ class LayerStack:
     layer_noun = "layer"
     #: how to finish an interrupted training, for the message that asks for it
     resume_hint = "resume(X)"
+    #: the layer whose visible units take the data, for the messages about its width
+    bottom_noun = "bottom layer"
+
+    # -- sizes: ``hidden``, or ``layers`` with the width first (module docstring) ------------
+    def _check_sizes(self):
+        """``hidden`` and ``layers`` each a list of positive sizes, at most one of them given;
+        else one line naming the argument."""
+        forms = {"layers": (2, "two sizes", "[n_visible, n_hidden, ...]"),
+                 "hidden": (1, "one size", "[n_hidden, ...]")}
+        for name, (least, words, form) in forms.items():
+            sizes = getattr(self, name)
+            if sizes is None:
+                continue
+            if isinstance(sizes, np.ndarray):
+                raise ValueError(f"{name} must be a list of sizes {form}, got an array "
+                                 f"{sizes!r:.80}: pass {name}.tolist()")
+            if not isinstance(sizes, (list, tuple)) or len(sizes) < least:
+                raise ValueError(f"{name} must list at least {words} {form}, got {sizes!r}")
+            for size in sizes:
+                check_int(size, f"every entry of {name}", minimum=1)
+        if self.layers is not None and self.hidden is not None:
+            raise ValueError(f"give hidden={list(self.hidden)} (the hidden layers; the width "
+                             f"comes from X) or layers={list(self.layers)} (the width first), "
+                             f"not both")
+
+    def _hidden_sizes(self):
+        """The hidden layers' sizes, bottom first: ``layers[1:]``, ``hidden``, or
+        :data:`DEFAULT_HIDDEN` when neither is given."""
+        if self.layers is not None:
+            return [int(size) for size in self.layers[1:]]
+        return [int(size) for size in (DEFAULT_HIDDEN if self.hidden is None else self.hidden)]
+
+    def _check_fit_width(self, X, name):
+        """With ``layers`` given, refuse rows that are not ``layers[0]`` wide, naming both
+        fixes; ``hidden`` takes any width."""
+        if self.layers is None or np.ndim(X) != 2 or X.shape[1] == int(self.layers[0]):
+            return
+        width, hidden = X.shape[1], self._hidden_sizes()
+        raise ValueError(f"{name} has {width} columns but layers[0] is {int(self.layers[0])}, "
+                         f"the {self.bottom_noun}'s visible units: start layers with {width} "
+                         f"(e.g. layers=[{width}, {', '.join(map(str, hidden))}]), or give "
+                         f"hidden={hidden} alone and the width comes from {name}")
+
+    def _check_fitted_width(self, X, name):
+        """Rows of a fitted stack's width, refused in scikit-learn's words."""
+        check_width(X, name, type(self).__name__, self.n_features_in_)
+
+    def _n_features_out(self):
+        return self._hidden_sizes()[-1]
 
     def _layer_trained(self, index):
         layer = getattr(self, self.layers_attribute)[index]

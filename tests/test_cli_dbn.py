@@ -429,3 +429,16 @@ def test_finetune_prints_the_validation_accuracy_of_the_epoch_it_keeps(tmp_path)
     line = next(line for line in result.stdout.splitlines() if line.startswith("best epoch"))
     assert line == (f"best epoch {kept + 1} of {len(history['loss'])}: validation accuracy "
                     f"{history['val_accuracy'][kept]:.4f}")
+
+
+def test_finetune_takes_a_dbn_given_its_hidden_layers_only(tmp_path):
+    """A DBN fitted in Python with hidden=[16] (the width from the data, no layers) is
+    fine-tuned by the command as one given layers=[784, 16]."""
+    images, _ = load_mnist_5k()
+    dbn = dlcore.DBN(hidden=[16], epochs=1, seed=0, backend="cpu")
+    dlcore.save(dbn.fit(to_unit_interval(images[:200])), tmp_path / "dbn.h5")
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(tmp_path / "dbn.h5"), "--epochs",
+                                       "1", "--backend", "cpu", "--out", str(tmp_path / "net")])
+    assert result.exit_code == 0, result.output
+    network = dlcore.load(tmp_path / "net" / "model.h5")
+    assert network.predict(to_unit_interval(images[:3])).shape == (3, 10)

@@ -484,9 +484,10 @@ def test_data_wider_than_layers_0_says_how_to_start_the_layers():
     # "X has 784 columns but the model expects 700 visible units" named no argument to change
     X = np.zeros((5, 12), np.float32)
     with pytest.raises(ValueError, match=r"^X has 12 columns but layers\[0\] is 10, the bottom "
-                       r"RBM's visible units: start layers with 12 \(e.g. layers=\[12, 6, 3\]\)$"):
+                       r"RBM's visible units: start layers with 12 \(e.g. layers=\[12, 6, 3\]\), "
+                       r"or give hidden=\[6, 3\] alone and the width comes from X$"):
         DBN(layers=[10, 6, 3], epochs=1).fit(X)
     with pytest.raises(ValueError) as refusal:   # the held-out rows are the wrong ones here
         DBN(layers=[12, 6, 3], epochs=1).fit(X, X_valid=np.zeros((5, 10), np.float32))
-    assert "X_valid has 10 columns" in str(refusal.value)
+    assert "X_valid has 10 features, but DBN is expecting 12" in str(refusal.value)
     assert "start layers" not in str(refusal.value)

@@ -3,9 +3,10 @@
 Lecture "Supervised learning" ("Layer-wise unsupervised + supervised backprop: train each layer
 in sequence using regularized auto-encoders or RBMs; backprop through the whole system") and
 lecture "Deep Neural Networks" (the "Deep net, auto-associator pre-training" row of Bengio et
-al. 2007). ``layers=[784, 500, 500]`` stacks two autoencoders, 784-500 and 500-500: the first
-trains on the data x (corrupting its input, reconstructing the clean x); then, its weights
-fixed, the second trains on the first's clean codes h_1 = s(x W_1 + b_1) (Vincent et al. 2008:
+al. 2007). ``hidden=[500, 500]`` fitted on 784 pixels stacks two autoencoders, 784-500 and
+500-500: the first trains on the data x (corrupting its input, reconstructing the clean x);
+then, its weights fixed, the second trains on the first's clean codes h_1 = s(x W_1 + b_1)
+(Vincent et al. 2008:
 "the corruption is only used for the initial training of each layer; once the mapping f is
 learned, it is used on uncorrupted inputs"); and so on. Afterwards :meth:`to_network` stacks the
 encoders as sigmoid ``Dense`` layers under a softmax, ready for supervised fine-tuning, as
@@ -39,7 +40,7 @@ from dlcore.params import (
     refuse_fit_arguments,
 )
 from dlcore.records import record_fit
-from dlcore.validation import check_int, check_matrix
+from dlcore.validation import check_matrix
 
 from . import model
 from .estimator import Autoencoder
@@ -60,8 +61,16 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
 
     Parameters
     ----------
-    layers : list of int
-        [n_visible, n_hidden_1, ..., n_hidden_top]: at least two sizes.
+    hidden : list of int, or None
+        [n_hidden_1, ..., n_hidden_top], the codes' sizes: at least one. The bottom
+        autoencoder's visible units are as many as the columns of the ``X`` that ``fit`` is
+        given (as scikit-learn's ``MLPClassifier(hidden_layer_sizes=...)`` takes its input
+        width). None (the default) with no ``layers``: [500, 500].
+    layers : list of int, or None
+        The older form, [n_visible, n_hidden_1, ..., n_hidden_top] (at least two sizes): the
+        same codes, and ``fit`` refuses data not ``layers[0]`` wide. Kept so that the code,
+        model files and commands that give it keep working; give ``hidden`` or ``layers``, not
+        both (:mod:`dlcore.layer_stack`).
     epochs, learning_rate, batch_size, momentum, corruption, corruption_kind, sparsity_target,
     sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or
     None
@@ -82,6 +91,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     Attributes
     ----------
     autoencoders_ : list of Autoencoder, bottom first
+    n_features_in_ : int, the visible units of the bottom autoencoder (the width of ``X``)
+    layers_ : list of int, [n_features_in_, n_hidden_1, ..., n_hidden_top]
     history : dict of per-epoch lists ``ae<k>_loss``, ``ae<k>_reconstruction_error``,
         ``ae<k>_valid_loss``, ``ae<k>_seconds`` of autoencoder k (1 = the bottom one)
 
@@ -95,26 +106,21 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     history_prefix = "ae"
     layer_noun = "layer"
     resume_hint = "resume(X)"
+    bottom_noun = "first autoencoder"
 
-    def __init__(self, layers=(784, 500, 500), epochs=10, learning_rate=None, batch_size=None,
+    # ``hidden`` comes last: code that gives the older ``layers`` by position keeps working
+    def __init__(self, layers=None, epochs=10, learning_rate=None, batch_size=None,
                  momentum=None, corruption=None, corruption_kind=None, sparsity_target=None,
                  sparsity_cost=None, tied_weights=None, activation=None, autoencoder=None,
-                 seed=0, backend="auto", verbose=False):
+                 seed=0, backend="auto", verbose=False, hidden=None):
         self._init_params(locals())   # checked in fit
 
     # -- hyperparameters ----------------------------------------------------------------
     def _check_params(self, new_training=False):
         """Refuse a bad option in one line, each autoencoder's as its own ``_check_params``
         does (``new_training``: as a fresh ``fit`` checks them)."""
-        if isinstance(self.layers, np.ndarray):
-            raise ValueError(f"layers must be a list of sizes [n_visible, n_hidden, ...], got "
-                             f"an array {self.layers!r:.80}: pass layers.tolist()")
-        if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
-            raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
-                             f"got {self.layers!r}")
-        for size in self.layers:
-            check_int(size, "every entry of layers", minimum=1)
-        n_layers = len(self.layers) - 1
+        self._check_sizes()
+        n_layers = len(self._hidden_sizes())
         check_per_layer(self, PER_LAYER_OPTIONS, n_layers, "autoencoders")
         extra = self.autoencoder
         if isinstance(extra, (list, tuple)):
@@ -137,7 +143,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         the autoencoder under it, whose codes are its input; codes of other units than the
         sigmoid's (tanh, relu, linear) are not in [0, 1], so their default reconstruction is
         the squared error through a linear decoder (module docstring)."""
-        options = {"n_hidden": int(self.layers[index + 1]), "seed": rng.layer_seed(seed, index),
+        options = {"n_hidden": self._hidden_sizes()[index], "seed": rng.layer_seed(seed, index),
                    "backend": self.backend, "verbose": self.verbose}
         options.update(per_layer_options(self, index, PER_LAYER_OPTIONS))
         extra = (self.autoencoder[index] if isinstance(self.autoencoder, (list, tuple))
@@ -157,7 +163,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         tanh, relu or linear units is refused before any layer trains."""
         autoencoders = []
         below = None
-        for index in range(len(self.layers) - 1):
+        for index in range(len(self._hidden_sizes())):
             try:
                 autoencoder = inner_layer(Autoencoder(**self._layer_options(index, seed, below)))
                 autoencoder._check_params(new_training)
@@ -185,7 +191,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
 
         Parameters
         ----------
-        X : (n, layers[0]) array (in [0, 1] for a sigmoid decoder)
+        X : (n, n_visible) array (in [0, 1] for a sigmoid decoder; ``layers[0]`` columns when
+            ``layers`` is given)
         y : ignored
         X_valid : held-out rows, passed up the stack, for each layer's ``valid_loss``
         progress : callable, optional
@@ -206,11 +213,12 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         refuse_fit_arguments(self, "fit", unexpected)
         self._check_params(new_training=True)
         self._note_feature_names(X, reset=True)
-        X = self._check_rows(X, "X")
+        X = self._check_rows(X, "X", fitting=True)
         self.seed_ = rng.check_seed(self.seed)
         self.autoencoders_ = self._build_autoencoders(self.seed_)
         self.history = {}
         self.n_features_in_ = X.shape[1]
+        self.layers_ = [X.shape[1], *self._hidden_sizes()]
         record_fit(self, X, n_valid=None if X_valid is None else len(X_valid))
         return self._train(X, X_valid, progress, on_epoch_end, comm)
 
@@ -228,11 +236,14 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         self._note_feature_names(X, reset=False)
         return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end, comm)
 
-    def _check_rows(self, X, name):
+    def _check_rows(self, X, name, fitting=False):
+        """``X`` 2-D, of any width ``layers`` allows when ``fitting``, else of the fitted
+        width; one line naming the stack otherwise."""
         X = check_matrix(X, name, type(self).__name__)
-        if np.ndim(X) == 2 and X.shape[1] != int(self.layers[0]):
-            raise ValueError(f"{name} has {X.shape[1]} columns but layers[0] is "
-                             f"{int(self.layers[0])}: the first autoencoder's visible units")
+        if fitting:
+            self._check_fit_width(X, name)
+        else:
+            self._check_fitted_width(X, name)
         return X
 
     def _train(self, X, X_valid, progress, on_epoch_end, comm=None):
@@ -240,7 +251,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         for index, autoencoder in enumerate(self.autoencoders_):
             if not self._layer_trained(index):
                 report = None if progress is None else (
-                    lambda *arguments, index=index: progress(index + 1, len(self.layers) - 1,
+                    lambda *arguments, index=index: progress(index + 1, len(self.autoencoders_),
                                                              *arguments))
 
                 def layer_epoch_end(trained, index=index):
@@ -271,7 +282,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     # -- using the stack ----------------------------------------------------------------
     def transform(self, X):
         """The top code: the clean codes passed up through every encoder,
-        (n, layers[0]) -> (n, layers[-1]) float32 (a pandas or polars table after
+        (n, n_features_in_) -> (n, layers_[-1]) float32 (a pandas or polars table after
         :meth:`set_output`)."""
         return self._wrap_output(X, self._encode(X))
 
@@ -290,7 +301,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
 
     def decode(self, codes):
         """Top codes back to the data's space through every decoder, the top one first:
-        r = s'_1(... s'_K(h W'_K + c_K) ... W'_1 + c_1), (n, layers[-1]) -> (n, layers[0])
+        r = s'_1(... s'_K(h W'_K + c_K) ... W'_1 + c_1), (n, layers_[-1]) -> (n, layers_[0])
         float32 (the deep autoencoder's decoder: each autoencoder's :meth:`Autoencoder.decode`
         in reverse order)."""
         self._check_fitted()
@@ -305,7 +316,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     def reconstruct(self, X):
         """The deep autoencoder's reconstruction of every clean row of ``X``: up through every
         encoder, then down through every decoder, ``decode(transform(X))``,
-        (n, layers[0]) float32."""
+        (n, n_features_in_) float32."""
         return self.decode(self._encode(X))
 
     def reconstruction_loss(self, X):
@@ -323,9 +334,6 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         as :meth:`Autoencoder.score`: what ``GridSearchCV`` and ``cross_val_score`` choose the
         stack's hyperparameters by without a ``scoring=``. ``y`` is ignored."""
         return -float(np.mean(self.reconstruction_loss(X)))
-
-    def _n_features_out(self):
-        return int(self.layers[-1])
 
     def to_network(self, n_classes=10, activation=None, dropout=0.0, input_dropout=0.0,
                    seed=None, backend=None):
@@ -391,9 +399,11 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         return state
 
     def set_state(self, state):
-        """Rebuild every autoencoder from its group and check its size against ``layers``;
-        assign only when all of it is valid."""
-        n_layers = len(self.layers) - 1
+        """Rebuild every autoencoder from its group and check its size against ``layers``, or,
+        with ``hidden``, against it and the width of the bottom autoencoder; assign only when
+        all of it is valid."""
+        n_layers = len(self._hidden_sizes())
+        sizes = None
         training = state["training"]
         n_started = int(training.get("layers_started", n_layers))
         if not 1 <= n_started <= n_layers:
@@ -409,17 +419,21 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
             autoencoder = inner_layer(
                 Autoencoder.from_config(json.loads(group.pop("hyperparameters"))))
             autoencoder.set_state(group)
-            expected = (int(self.layers[index]), int(self.layers[index + 1]))
+            if sizes is None:   # the width: layers[0], or the bottom autoencoder's own
+                sizes = [int(self.layers[0]) if self.layers is not None
+                         else autoencoder.W.shape[0], *self._hidden_sizes()]
+            expected = (sizes[index], sizes[index + 1])
             if autoencoder.W.shape != expected:
+                given = (f"layers={list(self.layers)}" if self.layers is not None
+                         else f"hidden={sizes[1:]}")
                 raise ValueError(f"dataset 'autoencoders/ae_{index}/W' has shape "
-                                 f"{autoencoder.W.shape}; expected {expected} from "
-                                 f"layers={list(self.layers)}")
+                                 f"{autoencoder.W.shape}; expected {expected} from {given}")
             autoencoders.append(autoencoder)
         # layers an interrupted training had not reached: built as fit builds them
         autoencoders += self._build_autoencoders(seed)[n_started:]
         self.seed_ = seed
         self.autoencoders_ = autoencoders
-        self.n_features_in_ = int(self.layers[0])
+        self.n_features_in_, self.layers_ = sizes[0], sizes
         if not hasattr(self, "history"):
             self.history = {}
 

@@ -48,7 +48,7 @@ def log_likelihood_bound(dbn, X, method="ais", n_samples=DEFAULT_SAMPLES, n_runs
     Parameters
     ----------
     dbn : a fitted :class:`dlcore.DBN` without label units
-    X : (n, layers[0]) test rows
+    X : (n, n_features_in_) test rows
     method : "ais" (log Z_top by AIS, with RAISE's bracket) or "exact" (log Z_top enumerated:
         at most 24 units in one of the top RBM's layers)
     n_samples : int, draws from Q per test row
@@ -115,7 +115,7 @@ def log_likelihood_bound(dbn, X, method="ais", n_samples=DEFAULT_SAMPLES, n_runs
 
 
 def _check_rows(dbn, X):
-    return check_data(check_matrix(X, "X", "DBN"), "X", n_columns=int(dbn.layers[0]),
+    return check_data(check_matrix(X, "X", "DBN"), "X", n_columns=int(dbn.n_features_in_),
                       unit_interval=dbn.visible == "bernoulli", columns_meaning="visible units")
 
 

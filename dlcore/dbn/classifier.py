@@ -193,7 +193,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
         shifts = self._image_shifts(X.shape[1])   # refused before anything trains
-        dbn = DBN(layers=[X.shape[1], *(int(size) for size in self.hidden)],
+        dbn = DBN(hidden=[int(size) for size in self.hidden],
                   epochs=self.pretrain_epochs, learning_rate=self.pretrain_learning_rate,
                   batch_size=self.pretrain_batch_size, propagate=self.propagate,
                   seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
@@ -322,7 +322,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         network = Sequential.from_config(state["network"]["config"])
         network.set_state(state["network"]["state"])
         network.history = state["network"]["history"]
-        self.classes_, self.n_features_in_ = np.asarray(state["classes"]), int(dbn.layers[0])
+        self.classes_, self.n_features_in_ = np.asarray(state["classes"]), dbn.n_features_in_
         self.dbn_, self.network_ = dbn, network
         self._note_learning_curves()
 

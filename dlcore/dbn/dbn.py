@@ -30,7 +30,7 @@ from dlcore.params import (
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int, check_matrix
+from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
 
 from .stack import (
     PER_LAYER_OPTIONS,
@@ -45,6 +45,7 @@ from .stack import (
 from .updown import UpDown
 
 RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)}
+
 
 
 def _listed(values, most=12):
@@ -115,10 +116,10 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
     Greedy Learning" (Hinton, Osindero & Teh 2006): "Unsupervised pre-learning provides a good
-    initialization of the network; supervised fine-tuning". ``layers=[784, 500, 500, 2000]``
-    stacks three RBMs, 784-500, 500-500 and 500-2000, trained in the lecture's three steps: RBM 1
-    on the data v; then, W1 fixed, RBM 2 on h1 ~ Q(h1 | v) (or its mean); then RBM 3 on
-    h2 ~ Q(h2 | h1); "and so on" (:mod:`dlcore.dbn.stack`). Afterwards the DBN
+    initialization of the network; supervised fine-tuning". ``hidden=[500, 500, 2000]`` fitted
+    on 784 pixels stacks three RBMs, 784-500, 500-500 and 500-2000, trained in the lecture's
+    three steps: RBM 1 on the data v; then, W1 fixed, RBM 2 on h1 ~ Q(h1 | v) (or its mean);
+    then RBM 3 on h2 ~ Q(h2 | h1); "and so on" (:mod:`dlcore.dbn.stack`). Afterwards the DBN
 
     * extracts features: :meth:`transform` (the top layer's Q(h = 1 | ...), means all the way);
     * becomes a feed-forward network for supervised fine-tuning: :meth:`to_network` (a
@@ -133,8 +134,16 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     Parameters
     ----------
-    layers : list of int
-        [n_visible, n_hidden_1, ..., n_hidden_top]: at least two sizes.
+    hidden : list of int, or None
+        [n_hidden_1, ..., n_hidden_top], the hidden layers: at least one size. The visible
+        units are as many as the columns of the ``X`` that ``fit`` is given (as scikit-learn's
+        ``MLPClassifier(hidden_layer_sizes=...)`` takes its input width). None (the default)
+        with no ``layers``: [500, 500].
+    layers : list of int, or None
+        The older form, [n_visible, n_hidden_1, ..., n_hidden_top] (at least two sizes): the
+        same hidden layers, and ``fit`` refuses data not ``layers[0]`` wide. Kept so that the
+        code, model files and ``dlcore dbn pretrain`` that give it keep working; give
+        ``hidden`` or ``layers``, not both (:mod:`dlcore.layer_stack`).
     epochs, learning_rate, batch_size, momentum, weight_decay, cd_k, persistent,
     sparsity_target : value, list of values (one per RBM), or None
         CD hyperparameters of the RBMs (see :class:`dlcore.BernoulliRBM`); None leaves each
@@ -168,6 +177,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     Attributes
     ----------
     rbms_ : list of RBMs, bottom first
+    n_features_in_ : int, the visible units of the bottom RBM (the width of ``X``)
+    layers_ : list of int, [n_features_in_, n_hidden_1, ..., n_hidden_top]
     classes_ : (n_labels,) array, with label units: the class of each label unit (the labels
         of ``y``, sorted, or 0..n_labels-1), what :meth:`predict` answers and ``sample(label=)``
         takes
@@ -186,12 +197,15 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     history_prefix = "rbm"
     layer_noun = "RBM"
     resume_hint = "dbn.resume(X) (or `dlcore dbn pretrain --resume FILE`)"
+    bottom_noun = "bottom RBM"
 
-    def __init__(self, layers=(784, 500, 500), epochs=10, learning_rate=None, batch_size=None,
+    # ``hidden`` comes last: code that gives the older ``layers`` by position keeps working
+    def __init__(self, layers=None, epochs=10, learning_rate=None, batch_size=None,
                  momentum=None, weight_decay=None, cd_k=None, persistent=None,
                  sparsity_target=None, propagate="mean", visible="bernoulli", n_labels=0,
                  rbm=None, up_down_epochs=0, up_down_learning_rate=0.01, up_down_gibbs_steps=3,
-                 up_down_batch_size=100, seed=0, backend="auto", verbose=False, sampler=None):
+                 up_down_batch_size=100, seed=0, backend="auto", verbose=False, sampler=None,
+                 hidden=None):
         self._init_params(locals())   # checked in fit (scikit-learn's rule), as the RBMs do
 
     # -- hyperparameters ----------------------------------------------------------------
@@ -199,15 +213,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """Each hyperparameter against what it may be: one line naming it (``fit``,
         ``resume``, ``up_down`` and loading a file call this; ``__init__`` and ``set_params``
         only store)."""
-        if isinstance(self.layers, np.ndarray):
-            raise ValueError(f"layers must be a list of sizes [n_visible, n_hidden, ...], got "
-                             f"an array {self.layers!r:.80}: pass layers.tolist()")
-        if not isinstance(self.layers, (list, tuple)) or len(self.layers) < 2:
-            raise ValueError(f"layers must list at least two sizes [n_visible, n_hidden, ...], "
-                             f"got {self.layers!r}")
-        for size in self.layers:
-            check_int(size, "every entry of layers", minimum=1)
-        n_rbms = len(self.layers) - 1
+        self._check_sizes()
+        n_rbms = len(self._hidden_sizes())
         check_per_layer(self, PER_LAYER_OPTIONS, n_rbms, "RBMs")
         if self.propagate not in PROPAGATE_MODES:
             raise ValueError(f"propagate must be 'mean' or 'sample', got {self.propagate!r}")
@@ -235,7 +242,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """The RBMs, bottom first, from the hyperparameters (checked here, each RBM's own
         ``_check_params``) and the DBN's ``seed_``."""
         rbms = []
-        for index in range(len(self.layers) - 1):
+        for index in range(len(self._hidden_sizes())):
             options = layer_options(self, index)
             options.setdefault("verbose", self.verbose)
             try:
@@ -253,7 +260,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
         Parameters
         ----------
-        X : (n, layers[0]) array, in [0, 1] for binary visible units; or
+        X : (n, n_visible) array, in [0, 1] for binary visible units (``layers[0]`` columns
+            when ``layers`` is given); or
             :class:`dlcore.lazy_rows.LazyRows` (read a batch at a time; the upper RBMs then
             train on :func:`~dlcore.dbn.stack.lazy_features`, needs ``propagate="mean"``)
         y : (n,) class labels, needed when ``n_labels`` > 0: numbers or strings, as any
@@ -285,17 +293,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         X, y, classes = self._check_training_data(X, y, "X", "y", fitting=True)
         if X_valid is not None:
             X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
-                                                            "y_valid", classes)
+                                                            "y_valid", classes,
+                                                            width=X.shape[1])
         if classes is None:
             self.__dict__.pop("classes_", None)
         else:
             self.classes_ = classes
         self.seed_ = rng.check_seed(self.seed)
+        self.n_features_in_ = X.shape[1]
+        self.layers_ = [X.shape[1], *self._hidden_sizes()]
         self.rbms_ = self._build_rbms()
         self.generative_ = None
         self.history = {}
         self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
-        self.n_features_in_ = X.shape[1]
         record_fit(self, X, labels=y is not None,
                    n_valid=None if X_valid is None else len(X_valid))
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
@@ -374,20 +384,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         rbm.resume(rows, X_valid=valid_rows, progress=report, on_epoch_end=on_epoch_end,
                    comm=comm)
 
-    def _check_training_data(self, X, y, x_name, y_name, classes=None, fitting=False):
-        """``(X, codes, classes)``: the rows checked and, with label units, the label unit of
-        each label of ``y`` (int64 codes) among ``classes`` (given; the fitted ``classes_``;
-        or, ``fitting``, those of ``y`` as :meth:`_classes_of` finds them); None, None
+    def _check_training_data(self, X, y, x_name, y_name, classes=None, fitting=False,
+                             width=None):
+        """``(X, codes, classes)``: the rows checked (``width`` columns: by default the fitted
+        ``n_features_in_``; ``fitting``, any width ``layers`` allows) and, with label units, the
+        label unit of each label of ``y`` (int64 codes) among ``classes`` (given; the fitted
+        ``classes_``; or, ``fitting``, those of ``y`` as :meth:`_classes_of` finds them); None, None
         without label units."""
         X = check_matrix(X, x_name, "DBN")
-        if fitting and np.ndim(X) == 2 and X.shape[1] != int(self.layers[0]):
-            # what fit is given decides the width: the layers argument's first entry is wrong
-            raise ValueError(f"{x_name} has {X.shape[1]} columns but layers[0] is "
-                             f"{int(self.layers[0])}, the bottom RBM's visible units: start "
-                             f"layers with {X.shape[1]} (e.g. layers=[{X.shape[1]}, "
-                             f"{', '.join(str(int(size)) for size in self.layers[1:])}])")
-        X = check_data(X, x_name, n_columns=int(self.layers[0]),
-                       unit_interval=self.visible == "bernoulli", columns_meaning="visible units")
+        if fitting:   # what fit is given decides the width
+            self._check_fit_width(X, x_name)
+        else:
+            check_width(X, x_name, "DBN", self.n_features_in_ if width is None else width)
+        X = check_data(X, x_name, unit_interval=self.visible == "bernoulli")
         if not self.n_labels:
             return X, None, None
         if y is None:
@@ -420,7 +429,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         return classes
 
     def _is_labelled_top(self, index):
-        return bool(self.n_labels) and index == len(self.layers) - 2
+        return bool(self.n_labels) and index == len(self._hidden_sizes()) - 1
 
     def _visible_rows(self, index, features, y):
         """What RBM ``index`` sees: the features, with the one-hot label on the top RBM."""
@@ -459,15 +468,16 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
         self._check_fitted()
         self._note_feature_names(X, reset=False)
-        features = check_data(check_matrix(X, "X", "DBN"), "X", n_columns=int(self.layers[0]),
-                              columns_meaning="visible units")
+        features = check_matrix(X, "X", "DBN")
+        self._check_fitted_width(features, "X")
+        features = check_data(features, "X")
         for rbm in self.rbms_[:-1]:
             features = rbm.transform(features)
         return features
 
     def transform(self, X):
         """Top-layer features: Q(h = 1 | ...) passed up as means through every RBM,
-        (n, layers[0]) -> (n, layers[-1]) float32 (a pandas or polars table after
+        (n, n_features_in_) -> (n, layers_[-1]) float32 (a pandas or polars table after
         :meth:`set_output`). With label units the top RBM sees no label (its label units off),
         as the network of :meth:`to_network` does."""
         features = self._lower_features(X)
@@ -481,9 +491,6 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """``fit(X, y, **fit_params)`` then :meth:`transform` of ``X`` (scikit-learn's
         ``TransformerMixin``): the top-layer features of the rows it was trained on."""
         return self.fit(X, y, **fit_params).transform(X)
-
-    def _n_features_out(self):
-        return int(self.layers[-1])
 
     def to_network(self, n_classes=None, activation="sigmoid", dropout=0.0, input_dropout=0.0,
                    seed=None, backend=None, augment=None):
@@ -513,7 +520,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
         Returns
         -------
-        Sequential, built for inputs (layers[0],)
+        Sequential, built for inputs (n_features_in_,)
         """
         from dlcore.models import stacked_network
         self._check_fitted()
@@ -618,7 +625,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
         Returns
         -------
-        (n_samples, layers[0]) float32
+        (n_samples, n_features_in_) float32
         """
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
@@ -759,7 +766,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     # -- files --------------------------------------------------------------------------
     def get_config(self):
-        """The constructor arguments, JSON-serialisable (layers and per-layer lists as lists)."""
+        """The constructor arguments, JSON-serialisable (hidden, layers and per-layer lists as
+        lists)."""
         config = self.get_params()
         for name, value in config.items():
             if isinstance(value, tuple):
@@ -807,9 +815,11 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         return state
 
     def set_state(self, state):
-        """Rebuild every RBM from its group and check every shape against ``layers``; assign
-        only when all of it is valid."""
-        n_rbms = len(self.layers) - 1
+        """Rebuild every RBM from its group and check every shape against ``layers``, or, with
+        ``hidden``, against it and the width of the bottom RBM; assign only when all of it is
+        valid."""
+        n_rbms = len(self._hidden_sizes())
+        sizes = None
         training = state["training"]
         n_started = int(training.get("rbms_started", n_rbms))
         if not 1 <= n_started <= n_rbms:
@@ -823,19 +833,23 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             rbm = inner_layer(RBM_CLASSES[class_name].from_config(
                 json.loads(group.pop("hyperparameters"))))
             rbm.set_state(group)
-            expected = (int(self.layers[index]) + (int(self.n_labels)
-                                                   if self._is_labelled_top(index) else 0),
-                        int(self.layers[index + 1]))
+            labels = int(self.n_labels) if self._is_labelled_top(index) else 0
+            if sizes is None:   # the width: layers[0], or the bottom RBM's own
+                sizes = [int(self.layers[0]) if self.layers is not None
+                         else max(rbm.W.shape[0] - labels, 0), *self._hidden_sizes()]
+            expected = (sizes[index] + labels, sizes[index + 1])
             if rbm.W.shape != expected:
+                given = (f"layers={list(self.layers)}" if self.layers is not None
+                         else f"hidden={sizes[1:]}")
                 raise ValueError(f"dataset 'rbms/rbm_{index}/W' has shape {rbm.W.shape}; "
-                                 f"expected {expected} from layers={list(self.layers)}")
+                                 f"expected {expected} from {given}")
             rbms.append(rbm)
         generative = None
         if "generative" in state:
             generative = []
             for index in range(n_rbms - 1):
                 key = f"generative/layer_{index}"
-                shape = (int(self.layers[index]), int(self.layers[index + 1]))
+                shape = (sizes[index], sizes[index + 1])
                 generative.append((
                     np.array(require_array(state, f"{key}/W", shape), np.float32),
                     np.array(require_array(state, f"{key}/visible_bias", shape[:1]),
@@ -855,7 +869,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         self.sample_calls_ = counters["sample_calls"]
         self.up_down_updates_ = counters["up_down_updates"]
         self.up_down_epochs_done_ = counters["up_down_epochs_done"]
-        self.n_features_in_ = int(self.layers[0])
+        self.n_features_in_, self.layers_ = sizes[0], sizes
         if classes is None:
             self.__dict__.pop("classes_", None)
         else:

@@ -41,8 +41,9 @@ def layer_options(dbn, index):
     """Constructor arguments of RBM ``index`` (0 = the bottom one) of ``dbn``: its size, its
     seed, the DBN-wide options (one value, or the index-th of a list; None leaves the RBM's own
     default), then ``dbn.rbm`` (one dict for all, or one per RBM) on top."""
-    n_rbms = len(dbn.layers) - 1
-    options = {"n_hidden": int(dbn.layers[index + 1]), "seed": layer_seed(dbn.seed_, index),
+    hidden = dbn._hidden_sizes()
+    n_rbms = len(hidden)
+    options = {"n_hidden": hidden[index], "seed": layer_seed(dbn.seed_, index),
                "backend": dbn.backend}
     options.update(per_layer_options(dbn, index, PER_LAYER_OPTIONS))
     if dbn.n_labels and index == n_rbms - 1:

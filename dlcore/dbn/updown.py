@@ -86,7 +86,7 @@ class UpDown:
         self.generative = [(be.asarray(G), be.asarray(g)) for G, g in dbn.generative_]
         self.top = top.cd_trainer(be, learning_rate=self.rate, cd_k=int(gibbs_steps),
                                   persistent=False, sample_visible=True, batch_size=batch_size)
-        sizes = dbn.layers[:len(lower) + 1]                  # layers[0 .. L]
+        sizes = dbn.layers_[:len(lower) + 1]                 # layers_[0 .. L]
         self.wake, self.sleep, self.scratch = (
             [be.empty((batch_size, size)) for size in sizes] for _ in range(3))
         self.top_visible = be.empty((batch_size, top.W.shape[0]))

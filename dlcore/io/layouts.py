@@ -235,9 +235,20 @@ def check_gaussian_rbm(reader: ModelFileReader, config: Any) -> None:
 DBN_COUNTERS = ("sample_calls", "up_down_updates", "up_down_epochs_done")
 
 
-def _stack_sizes(checker: ConfigChecker) -> list[int]:
-    """A greedy stack's ``layers`` (a DBN's, a stacked autoencoder's): 2 to MAX_LAYERS + 1
-    positive sizes, visible first."""
+def _stack_sizes(checker: ConfigChecker) -> list[int | None]:
+    """A greedy stack's sizes (a DBN's, a stacked autoencoder's), visible first: its
+    ``layers``, 2 to MAX_LAYERS + 1 positive sizes (the form of every file written before
+    ``hidden`` existed), or ``[None, *hidden]``, the width then the bottom layer's own
+    (:mod:`dlcore.layer_stack`)."""
+    layers, hidden = checker.config.get("layers"), checker.config.get("hidden")
+    if layers is not None and hidden is not None:
+        raise checker.fail(f"give layers = {layers!r:.40} or hidden = {hidden!r:.40}, not both")
+    if hidden is not None:
+        if not isinstance(hidden, list) or not 1 <= len(hidden) <= MAX_LAYERS:
+            raise checker.fail(f"give hidden = {hidden!r:.60}; expected a list of 1 to "
+                               f"{MAX_LAYERS} sizes")
+        return [None, *(checker.integer_value(size, "an entry of 'hidden'", 1)
+                        for size in hidden)]
     layers = checker.require("layers")
     if not isinstance(layers, list) or not 2 <= len(layers) <= MAX_LAYERS + 1:
         raise checker.fail(f"give layers = {layers!r:.60}; expected a list of 2 to "
@@ -269,11 +280,13 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
             raise reader.error(f"attribute 'model_class' of '{path}' is {class_name!r:.60}; "
                                f"expected {expected_class!r}")
         inner = reader.json_attribute(group, "hyperparameters", path)
-        labelled_top = n_labels and index == n_rbms - 1
+        labels = n_labels if n_labels and index == n_rbms - 1 else 0
         check_rbm(reader, inner, gaussian=expected_class == "GaussianBernoulliRBM",
                   prefix=f"{path}/", label=f"the hyperparameters of '{path}'",
-                  n_visible=sizes[index] + (n_labels if labelled_top else 0),
+                  n_visible=None if sizes[index] is None else sizes[index] + labels,
                   n_hidden=sizes[index + 1])
+        if sizes[index] is None:   # given hidden: the width is the bottom RBM's
+            sizes[index] = reader.dataset(f"{path}/W", (None, None)).shape[0] - labels
     if reader.group("generative", required=False) is not None:
         for index in range(n_rbms - 1):
             reader.dataset(f"generative/layer_{index}/W", (sizes[index], sizes[index + 1]))
