@@ -19,6 +19,7 @@ form, whichever was given.
 import numpy as np
 
 from dlcore.errors import NotFittedError
+from dlcore.params import FittedAttribute
 from dlcore.validation import check_int, check_width
 
 #: The hidden layers of a stack given neither ``hidden`` nor ``layers``.
@@ -38,6 +39,9 @@ class LayerStack:
     resume_hint = "resume(X)"
     #: the layer whose visible units take the data, for the messages about its width
     bottom_noun = "bottom layer"
+    #: the per-epoch figures of every layer, kept in ``history_`` (scikit-learn's rule for
+    #: what fit adds) and read under the name the layers' own histories have
+    history = FittedAttribute()
 
     # -- sizes: ``hidden``, or ``layers`` with the width first (module docstring) ------------
     def _check_sizes(self):

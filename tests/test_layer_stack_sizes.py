@@ -116,3 +116,26 @@ def test_files_written_with_layers_before_hidden_existed_load_and_answer_as_then
     with pytest.raises(ValueError, match=r"layers\[0\] is 6.*or give hidden=\[4, 3\] alone"):
         stack.fit(rows(5))
 
+
+def test_a_dbn_without_label_units_has_no_classifier_methods_as_scikit_learns_available_if():
+    # hasattr(dbn, "predict") was True and calling it a RuntimeError: scikit-learn (its
+    # checks, cross_val_predict) asks hasattr before calling
+    dbn = dlcore.DBN(hidden=[3], epochs=1, batch_size=10, backend="cpu").fit(rows(5))
+    for name in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        assert not hasattr(dbn, name)
+        with pytest.raises(RuntimeError, match=rf"^{name} needs a DBN trained with label "
+                                               r"units: .*to_network\(n_classes=10\)"):
+            getattr(dbn, name)(rows(5))
+    labelled = dlcore.DBN(hidden=[3], n_labels=2, epochs=1, batch_size=10, backend="cpu")
+    labelled.fit(rows(5), np.arange(30) % 2)
+    assert labelled.predict(rows(5)).shape == (30,)
+
+
+def test_the_stacks_fit_adds_only_trailing_underscore_attributes():
+    for stack in STACKS:
+        model = stack(hidden=[3], epochs=1, batch_size=10, backend="cpu")
+        before = dict(vars(model))
+        model.fit(rows(5))
+        added = set(vars(model)) - set(before)
+        assert all(name.endswith("_") or name.startswith("_") for name in added), added
+        assert model.history is model.history_ and "history" not in vars(model)

@@ -9,7 +9,10 @@ Those checks are declared as expected failures for that reason only: the second 
 of them on a BernoulliRBM whose inputs are squashed elementwise into (0, 1) and they pass. An
 Autoencoder with the cross-entropy loss has the same domain (its reconstructions are sigmoid
 probabilities of the pixels); with the squared error and a linear decoder it takes any real
-data and passes every check.
+data and passes every check. ``DBN`` and ``StackedAutoencoder`` are checked as the layers they
+stack: given ``hidden`` (the width comes from the data, as the checks' data of 1 to 10 columns
+needs), a DBN of binary visible units and a stack whose bottom autoencoder has a sigmoid
+decoder fail the same checks for the same reason, and pass them on squashed data.
 """
 import numpy as np
 import pytest
@@ -56,6 +59,11 @@ SMALL_CLASSIFIER = {"hidden": (8,), "pretrain_epochs": 10, "epochs": 60, "batch_
 
 
 def expected_failures(estimator):
+    if isinstance(estimator, (dlcore.DBN, dlcore.StackedAutoencoder)):
+        # the bottom layer's domain: binary visible units, a sigmoid decoder
+        in_unit_interval = estimator.__sklearn_tags__().input_tags.positive_only
+        return dict.fromkeys(BERNOULLI_DOMAIN_CHECKS if in_unit_interval else (),
+                             OUTSIDE_UNIT_INTERVAL)
     if isinstance(estimator, dlcore.Autoencoder) and estimator.loss == "cross_entropy":
         # the same checks: the cross-entropy compares data in [0, 1] with sigmoid outputs
         return dict.fromkeys(BERNOULLI_DOMAIN_CHECKS, OUTSIDE_UNIT_INTERVAL)
@@ -68,11 +76,18 @@ def expected_failures(estimator):
 
 SMALL_AE = {"n_hidden": 3, "epochs": 2, "batch_size": 10}
 REAL_VALUED_AE = {**SMALL_AE, "loss": "mse", "decoder_activation": "linear"}
+# two layers, so that the checks see the data passed up the stack
+SMALL_STACK = {"hidden": [4, 3], "epochs": 2, "batch_size": 10}
+REAL_VALUED_STACK = {**SMALL_STACK, "autoencoder": [{"loss": "mse",
+                                                    "decoder_activation": "linear"}, {}]}
 
 
 @parametrize_with_checks([dlcore.BernoulliRBM(**SMALL), dlcore.GaussianBernoulliRBM(**SMALL),
                           dlcore.DBNClassifier(**SMALL_CLASSIFIER), dlcore.Autoencoder(**SMALL_AE),
-                          dlcore.Autoencoder(**REAL_VALUED_AE)],
+                          dlcore.Autoencoder(**REAL_VALUED_AE), dlcore.DBN(**SMALL_STACK),
+                          dlcore.DBN(**SMALL_STACK, visible="gaussian"),
+                          dlcore.StackedAutoencoder(**SMALL_STACK),
+                          dlcore.StackedAutoencoder(**REAL_VALUED_STACK)],
                          expected_failed_checks=expected_failures, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -104,17 +119,46 @@ class SquashedAutoencoder(dlcore.Autoencoder):
         return 1 / (1 + np.exp(-np.asarray(array, dtype=np.float64)))
 
 
+def squashed_rows(X, name, model):
+    """``X`` as the stacks check it (2-D numbers), then squashed into (0, 1)."""
+    from dlcore.validation import check_matrix
+    array = np.asarray(check_matrix(X, name, model), dtype=np.float64)
+    return 1 / (1 + np.exp(-array))
+
+
+class SquashedDBN(dlcore.DBN):
+    """A DBN whose every input is squashed so, likewise (fit's rows and those transformed)."""
+
+    def _check_training_data(self, X, *arguments, **options):
+        return super()._check_training_data(squashed_rows(X, arguments[1], "DBN"), *arguments,
+                                            **options)
+
+    def _lower_features(self, X):
+        return super()._lower_features(squashed_rows(X, "X", "DBN"))
+
+
+class SquashedStackedAutoencoder(dlcore.StackedAutoencoder):
+    """A StackedAutoencoder (sigmoid decoders) whose every input is squashed so, likewise."""
+
+    def _check_rows(self, X, name, fitting=False):
+        return super()._check_rows(squashed_rows(X, name, "StackedAutoencoder"), name, fitting)
+
+
 # check_positive_only_tag_during_fit feeds negative data on purpose: squashing it proves nothing
 IN_DOMAIN = {
     SquashedBernoulliRBM: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
     SquashedDBNClassifier: set(CLASSIFIER_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
-    SquashedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"}}
+    SquashedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
+    SquashedDBN: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
+    SquashedStackedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS)
+    - {"check_positive_only_tag_during_fit"}}
 
 
 def in_domain_checks():
     """The (estimator, check) pairs of IN_DOMAIN, from scikit-learn's own generator."""
     for estimator in (SquashedBernoulliRBM(**SMALL), SquashedDBNClassifier(**SMALL_CLASSIFIER),
-                      SquashedAutoencoder(**SMALL_AE)):
+                      SquashedAutoencoder(**SMALL_AE), SquashedDBN(**SMALL_STACK),
+                      SquashedStackedAutoencoder(**SMALL_STACK)):
         for instance, check in estimator_checks_generator(estimator):
             name = getattr(check, "func", check).__name__
             if name in IN_DOMAIN[type(estimator)]:

@@ -437,5 +437,17 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         if not hasattr(self, "history"):
             self.history = {}
 
+    def __sklearn_tags__(self):
+        """Float32 codes; data in [0, 1] (non-negative) when the bottom autoencoder
+        reconstructs it through a sigmoid decoder (the default), as :class:`Autoencoder`'s."""
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]   # computes and returns float32
+        try:
+            bottom = Autoencoder(**self._layer_options(0, 0))
+        except (TypeError, ValueError):   # fit refuses these options, in its own words
+            bottom = Autoencoder()
+        tags.input_tags.positive_only = bottom.decoder_activation == "sigmoid"
+        return tags
+
     def _has_state(self):
         return any(hasattr(ae, "W") for ae in getattr(self, "autoencoders_", ()))

@@ -1,5 +1,6 @@
 """``DBN``: a Deep Belief Network, pretrained greedily, turned into a network or a generator."""
 import copy
+import functools
 import json
 import math
 import numbers
@@ -46,6 +47,30 @@ from .updown import UpDown
 
 RBM_CLASSES = {cls.__name__: cls for cls in (BernoulliRBM, GaussianBernoulliRBM)}
 
+
+class NoLabelUnitsError(AttributeError, RuntimeError):
+    """A classifier's method asked of a DBN without label units. An ``AttributeError``, so
+    that ``hasattr(dbn, "predict")`` is False, as scikit-learn's ``available_if`` makes a
+    method absent (its checks, ``Pipeline`` and ``cross_val_predict`` ask ``hasattr``); and a
+    ``RuntimeError``, which dlcore raised before, so code written for that catches it too."""
+
+
+class WithLabelUnits:
+    """A method only a DBN with label units has (scikit-learn's ``available_if``): reading it
+    from one without raises :class:`NoLabelUnitsError`, naming the two ways to classify."""
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        if not instance.n_labels:
+            raise NoLabelUnitsError(f"{self.method.__name__} needs a DBN trained with label "
+                                    f"units: DBN(..., n_labels=10).fit(X, y); or use "
+                                    f"to_network(n_classes=10) and fine-tune it")
+        return self.method.__get__(instance, owner)
 
 
 def _listed(values, most=12):
@@ -553,13 +578,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         return log_likelihood_bound(self, X, method=method, **options)
 
     # -- labels: classification by free energy ------------------------------------------
-    def _check_labelled(self):
-        self._check_fitted()
-        if not self.n_labels:
-            raise RuntimeError("predict needs a DBN trained with label units: "
-                               "DBN(..., n_labels=10).fit(X, y); or use "
-                               "to_network(n_classes=10) and fine-tune it")
-
+    @WithLabelUnits
     def decision_function(self, X):
         """-F([features(x), e_k]) for every class k: minus the top RBM's free energy with the
         label clamped to k, in float64 (n, n_labels). With a = c + f W_f (the features' hidden
@@ -567,7 +586,6 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
             F(f, e_k) = -b_f . f - b_k - sum_j softplus(a_j + W_kj)
         """
-        self._check_labelled()
         features = self._lower_features(X).astype(np.float64)
         top = self.rbms_[-1]
         W, b, c = (np.asarray(a, np.float64) for a in (top.W, top.visible_bias, top.hidden_bias))
@@ -579,16 +597,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                             + softplus(hidden_input + W[-K + k]).sum(axis=1))
         return scores
 
+    @WithLabelUnits
     def predict_proba(self, X):
         """P(label = k | x) = softmax_k(-F(features(x), e_k)), (n, n_labels) float64, columns
         in the order of ``classes_``."""
         return softmax(self.decision_function(X))
 
+    @WithLabelUnits
     def predict(self, X):
         """The class whose label gives the lowest free energy of the top RBM, (n,) labels of
         ``classes_``."""
-        codes = self.decision_function(X).argmax(axis=1)   # refuses a DBN without labels
-        return self.classes_[codes]
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+    predict_log_proba = WithLabelUnits(LogProbabilities.predict_log_proba)
 
     @property
     def score(self):
@@ -879,8 +900,11 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     def __sklearn_tags__(self):
         """A classifier for scikit-learn (stratified folds, ``is_classifier``) when it has
-        label units, else a transformer."""
+        label units, else a transformer; float32 features; data in [0, 1] (non-negative) for
+        binary visible units."""
         tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]   # computes and returns float32
+        tags.input_tags.positive_only = self.visible == "bernoulli"
         if self.n_labels:
             from sklearn.utils import ClassifierTags
             tags.estimator_type = "classifier"
