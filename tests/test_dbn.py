@@ -491,3 +491,18 @@ def test_data_wider_than_layers_0_says_how_to_start_the_layers():
         DBN(layers=[12, 6, 3], epochs=1).fit(X, X_valid=np.zeros((5, 10), np.float32))
     assert "X_valid has 10 features, but DBN is expecting 12" in str(refusal.value)
     assert "start layers" not in str(refusal.value)
+
+
+def test_up_down_in_fit_takes_the_labels_fit_takes():
+    # fit gave up-down the label units' codes, which it looked up among classes_ again: a DBN
+    # fitted on string labels (or 1..K) with up_down_epochs failed, "y holds labels that are
+    # not classes of the DBN: 0, 1 (its classes_ are 'a', 'b')"
+    X = binary_data()
+    labels = np.array(["a", "b"])[np.arange(len(X)) % 2]
+    options = {"layers": [12, 6, 4], "n_labels": 2, "epochs": 1, "up_down_epochs": 1,
+               "up_down_batch_size": 10, "seed": 0, "backend": "cpu"}
+    named = DBN(**options).fit(X, labels)
+    coded = DBN(**options).fit(X, np.arange(len(X)) % 2)
+    assert list(named.classes_) == ["a", "b"] and named.up_down_epochs_done_ == 1
+    np.testing.assert_array_equal(named.generative_[0][0], coded.generative_[0][0])
+    np.testing.assert_array_equal(named.predict(X), named.classes_[coded.predict(X)])

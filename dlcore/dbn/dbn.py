@@ -391,7 +391,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                     valid_features = rbm.transform(valid_features)
         remaining = int(self.up_down_epochs) - self.up_down_epochs_done_
         if remaining > 0:
-            self.up_down(X, y, epochs=remaining, on_epoch_end=on_epoch_end, comm=comm)
+            self._up_down(X, y, remaining, on_epoch_end=on_epoch_end, comm=comm)
         return self
 
     def _train_layer(self, index, features, X, y, valid_rows, report, on_epoch_end, comm=None):
@@ -724,10 +724,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         ranks (:mod:`dlcore.distributed.updown`). Returns self."""
         self._check_fitted()
         self._check_params()
+        X, codes, _ = self._check_training_data(X, y, "X", "y")
+        return self._up_down(X, codes, epochs, learning_rate, gibbs_steps, batch_size,
+                             progress, on_epoch_end, comm)
+
+    def _up_down(self, X, y, epochs, learning_rate=None, gibbs_steps=None, batch_size=None,
+                 progress=None, on_epoch_end=None, comm=None):
+        """:meth:`up_down` on checked rows ``X`` and label-unit codes ``y`` (None without
+        label units): what ``fit`` runs after pretraining, whose labels are codes already
+        (given to :meth:`up_down` again, they were looked up among ``classes_`` a second
+        time, and a fit on string labels failed)."""
         if self.visible != "bernoulli" or len(self.rbms_) < 2:
             raise ValueError("up-down fine-tuning needs binary visible units and at least two "
                              "RBMs (layers with three or more sizes)")
-        X, y, _ = self._check_training_data(X, y, "X", "y")
         epochs = check_int(epochs, "epochs", minimum=0)
         if self.generative_ is None:
             self.generative_ = [(rbm.W.copy(), rbm.visible_bias.copy())
