@@ -28,6 +28,13 @@ that mean. Targets are (n, k) arrays: one-hot rows for class labels (a network c
 labels), any rows summing to 1 for soft labels (the gradient is then p * sum(y) - y, which is
 p - y for one-hot rows).
 
+``label_smoothing=s`` (Keras's, on both cross-entropies) trains towards targets pulled
+towards the uniform ones before the loss sees them: y <- y (1 - s) + s / K for the categorical
+cross-entropy over K classes, y <- y (1 - s) + s / 2 for the binary one (each output a choice
+of two). The loss and its gradient are then those of the smoothed targets, in training and in
+``evaluate`` alike (as Keras's); the accuracy is unchanged, as the smoothing keeps each row's
+argmax and each output's side of 0.5.
+
 Each loss has a NumPy reference (:meth:`Loss.reference`) and a Numba kernel body run by the
 ``cpu`` and ``cuda`` backends (:meth:`Loss.loss_and_gradient`); both also report per sample
 whether the prediction is right (argmax against argmax, or a 0.5 threshold for a single output).
@@ -44,6 +51,14 @@ from dlcore.validation import check_float
 CLIP = 1e-7
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
+
+
+@body
+def smooth_targets_span(first, last, targets, out, keep, add):
+    """Elements first..last-1 of flat arrays: out <- keep targets + add (label smoothing:
+    keep = 1 - s, add = s / K)."""
+    for i in range(first, last):
+        out[i] = keep * targets[i] + add
 
 
 # -- per-row helpers shared by the bodies (compiled for the CPU and CUDA) -------------------
@@ -242,6 +257,8 @@ class Loss:
     fuses_with = None
     averages_outputs = False
     from_logits = False
+    #: s of the targets' smoothing (the cross-entropies' ``label_smoothing``; 0: none)
+    label_smoothing = 0.0
 
     def reference(self, outputs, targets, fused, channels=None):
         """NumPy: ``(per-sample losses (n,), dL/doutputs (n, k) of the batch mean)``.
@@ -264,6 +281,7 @@ class Loss:
         channels = width if channels is None else int(channels)
         positions = width // channels
         scale = 1.0 / (n * width) if self.averages_outputs else 1.0 / (n * positions)
+        targets = self._smoothed(backend, targets, channels)
         if not backend.launches_kernels:
             losses, gradient = self.reference(outputs, targets, logits, channels)
             row_loss[...], grad[...] = losses, gradient
@@ -272,6 +290,10 @@ class Loss:
             return
         backend.launch_1d(self._body(logits), n, outputs, targets, grad, row_loss,
                           row_correct, np.float32(scale), np.int64(channels), work=n * width)
+
+    def _smoothed(self, backend, targets, channels):
+        """``targets``: no label smoothing but the cross-entropies'."""
+        return targets
 
     def get_config(self):
         """The name, or ``{"name": ..., "from_logits": true}`` (what :func:`get_loss` takes)."""
@@ -282,14 +304,55 @@ class Loss:
 
 
 class _CrossEntropyLoss(Loss):
-    """A cross-entropy: it takes probabilities, or logits with ``from_logits=True``."""
+    """A cross-entropy: it takes probabilities, or logits with ``from_logits=True``; targets
+    smoothed by ``label_smoothing`` s in [0, 1) (module docstring)."""
 
     keras_name = None
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         if not isinstance(from_logits, (bool, np.bool_)):
             raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
         self.from_logits = bool(from_logits)
+        self.label_smoothing = check_float(label_smoothing, "label_smoothing", low=0.0,
+                                           high=1.0, high_open=True)
+
+    def smoothing_classes(self, channels):
+        """K of the smoothing y (1 - s) + s / K: the number of classes."""
+        return channels
+
+    def smooth(self, targets, channels=None):
+        """NumPy: the targets (n, k) smoothed, y (1 - s) + s / K (module docstring); the
+        rows are (C, H, W) maps of ``channels`` = C classes (None: flat rows)."""
+        classes = self.smoothing_classes(targets.shape[1] if channels is None else channels)
+        return targets * (1.0 - self.label_smoothing) + self.label_smoothing / classes
+
+    def _smoothed(self, backend, targets, channels):
+        if self.label_smoothing == 0:
+            return targets
+        if not backend.launches_kernels:
+            return self.smooth(targets, channels)
+        out = backend.empty(targets.shape, targets.dtype)
+        backend.launch_1d(smooth_targets_span, targets.size, targets.reshape(-1),
+                          out.reshape(-1), np.float32(1.0 - self.label_smoothing),
+                          np.float32(self.label_smoothing / self.smoothing_classes(channels)))
+        return out
+
+    def _config_with_options(self, name):
+        """``name``, or ``{"name": name, ...}`` with the options set (from_logits,
+        label_smoothing)."""
+        options = {"from_logits": True} if self.from_logits else {}
+        if self.label_smoothing:
+            options["label_smoothing"] = self.label_smoothing
+        return {"name": name, **options} if options else name
+
+    def get_config(self):
+        """The name, or ``{"name": ..., "from_logits": true, "label_smoothing": s}`` with the
+        options set."""
+        return self._config_with_options(self.name)
+
+    def __repr__(self):
+        smoothing = f", label_smoothing={self.label_smoothing:g}" if self.label_smoothing else ""
+        return f"<loss {self.name}{', from_logits' if self.from_logits else ''}{smoothing}>"
 
 
 class CrossEntropy(_CrossEntropyLoss):
@@ -299,6 +362,8 @@ class CrossEntropy(_CrossEntropyLoss):
     ----------
     from_logits : bool, the network's outputs are logits o (a linear last layer) and
         p = softmax(o) is computed here, with the fused gradient p - y
+    label_smoothing : float in [0, 1), s: the targets become y (1 - s) + s / K, K classes
+        (Keras's ``CategoricalCrossentropy(label_smoothing=s)``)
     """
 
     name = "cross_entropy"
@@ -311,9 +376,8 @@ class CrossEntropy(_CrossEntropyLoss):
 
     def get_config(self):
         """The name (Keras's, when the model was compiled with it), or ``{"name": ...,
-        "from_logits": true}``."""
-        return ({"name": self.config_name, "from_logits": True} if self.from_logits
-                else self.config_name)
+        "from_logits": true, "label_smoothing": s}`` with the options set."""
+        return self._config_with_options(self.config_name)
 
     def reference(self, outputs, targets, fused, channels=None):
         """The softmax over each position's channels: L = mean over positions of
@@ -344,12 +408,18 @@ class BinaryCrossEntropy(_CrossEntropyLoss):
     ----------
     from_logits : bool, the network's outputs are logits z (a linear last layer) and
         p = sigm(z) is computed here, with the fused gradient p - y
+    label_smoothing : float in [0, 1), s: the targets become y (1 - s) + s / 2 (Keras's
+        ``BinaryCrossentropy(label_smoothing=s)``)
     """
 
     name = "binary_cross_entropy"
     keras_name = "BinaryCrossentropy"
     fuses_with = "sigmoid"
     averages_outputs = True
+
+    def smoothing_classes(self, channels):
+        """2: each output is a choice of two (Keras's y (1 - s) + s / 2)."""
+        return 2
 
     def reference(self, outputs, targets, fused, channels=None):
         n, width = outputs.shape
@@ -663,12 +733,15 @@ def get_loss(identifier):
         if name == "distillation" and set(identifier) <= {"name", "from_logits", "temperature"} \
                 and isinstance(from_logits, bool):
             return Distillation(identifier.get("temperature", 2.0), from_logits=from_logits)
-        if (set(identifier) <= {"name", "from_logits"} and isinstance(name, str)
-                and name.lower() in LOSSES and isinstance(from_logits, bool)
+        if (set(identifier) <= {"name", "from_logits", "label_smoothing"}
+                and isinstance(name, str) and name.lower() in LOSSES
+                and isinstance(from_logits, bool)
                 and issubclass(LOSSES[name.lower()], _CrossEntropyLoss)):
-            return LOSSES[name.lower()](from_logits=from_logits)
+            return LOSSES[name.lower()](from_logits=from_logits, label_smoothing=identifier.get(
+                "label_smoothing", 0.0))
         raise ValueError(f"a loss config must be {{'name': 'cross_entropy' or "
-                         f"'binary_cross_entropy', 'from_logits': true or false}} or "
+                         f"'binary_cross_entropy', 'from_logits': true or false, "
+                         f"'label_smoothing': s in [0, 1)}} or "
                          f"{{'name': 'distillation', 'temperature': T}}, got "
                          f"{identifier!r:.200}")
     if isinstance(identifier, str) and identifier.lower() in LOSSES:

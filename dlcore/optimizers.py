@@ -1,5 +1,5 @@
-"""Optimisers: SGD with momentum and Nesterov, AdaGrad, RMSProp, Adam; learning-rate schedules;
-gradient clipping by norm.
+"""Optimisers: SGD with momentum and Nesterov, AdaGrad, RMSProp, Adam (and AMSGrad), AdamW,
+Nadam; learning-rate schedules; gradient clipping by norm.
 
 With g the gradient of the loss for one parameter tensor theta and eta the learning rate
 (lecture "Supervised learning", "Optimization"; lecture "Deep learning I"):
@@ -12,6 +12,10 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
     Adam          m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;          (Kingma & Ba 2015)
                   theta <- theta - eta m^ / (sqrt(v^) + eps),
                   m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
+    AMSGrad       Adam with v_max <- max(v_max, v) in v's place in v^       (Reddi et al. 2018)
+    AdamW         theta <- (1 - eta lambda) theta, then Adam's step   (Loshchilov & Hutter 2019)
+    Nadam         Adam with m^ = mu_(t+1) m / (1 - P_t mu_(t+1)) + (1 - mu_t) g / (1 - P_t),
+                  mu_t = b1 (1 - 0.5 * 0.96^t), P_t = mu_1 ... mu_t       (Dozat 2016, Keras's)
 
 The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
 Momentum") and PyTorch's. Keras's is another, ``momentum_form="keras"`` (set on a model
@@ -179,8 +183,8 @@ def _effective_gradient(theta, g, scale, l1, l2):
 
 
 @body
-def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nesterov, keras_form,
-             scale, l1, l2):
+def sgd_span(first, last, theta, grad, velocity, unused, unused_slot, rate, momentum, nesterov,
+             keras_form, scale, l1, l2):
     """``keras_form`` (1, else 0): ``velocity`` is Keras's v, not dlcore's Delta (module
     docstring)."""
     w, dw, v = theta[first:last], grad[first:last], velocity[first:last]
@@ -206,8 +210,8 @@ def sgd_span(first, last, theta, grad, velocity, unused, rate, momentum, nestero
 
 
 @body
-def adagrad_span(first, last, theta, grad, accumulator, unused, rate, epsilon, unused_a,
-                 unused_b, scale, l1, l2):
+def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rate, epsilon,
+                 unused_a, unused_b, scale, l1, l2):
     w, dw, s = theta[first:last], grad[first:last], accumulator[first:last]
     for i in range(w.shape[0]):
         g = _effective_gradient(w[i], dw[i], scale, l1, l2)
@@ -216,8 +220,8 @@ def adagrad_span(first, last, theta, grad, accumulator, unused, rate, epsilon, u
 
 
 @body
-def rmsprop_span(first, last, theta, grad, mean_square, unused, rate, rho, epsilon_outside,
-                 epsilon_inside, scale, l1, l2):
+def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rate, rho,
+                 epsilon_outside, epsilon_inside, scale, l1, l2):
     """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside): one of the two is eps,
     the other 0 (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes
     nothing)."""
@@ -229,18 +233,31 @@ def rmsprop_span(first, last, theta, grad, mean_square, unused, rate, rho, epsil
 
 
 @body
-def adam_span(first, last, theta, grad, m, v, rate, beta_1, beta_2, corrections, scale, l1, l2):
-    """``corrections`` = (1 / (1 - b1^t), 1 / (1 - b2^t), eps), computed once per update (eps
-    sqrt(1 / (1 - b2^t)) for Keras's form)."""
-    w, dw, first_moment, second_moment = theta[first:last], grad[first:last], m[first:last], \
-        v[first:last]
+def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coefficients, scale,
+              l1, l2):
+    """Adam and its variants AMSGrad, AdamW, Nadam, with ``coefficients`` = (a, b, c, eps,
+    keep, amsgrad) computed once per update (:meth:`Adam._coefficients`):
+
+        m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+        AMSGrad (amsgrad 1): v_max <- max(v_max, v), which the step then uses for v
+        theta <- keep theta - rate (a m + b g) / (sqrt(c v) + eps)
+    """
+    w, dw, first_moment, second_moment, largest = theta[first:last], grad[first:last], \
+        m[first:last], v[first:last], v_max[first:last]
+    weight_m, weight_g, correction_v, epsilon, keep, amsgrad = (
+        coefficients[0], coefficients[1], coefficients[2], coefficients[3], coefficients[4],
+        coefficients[5])
     for i in range(w.shape[0]):
         g = _effective_gradient(w[i], dw[i], scale, l1, l2)
         first_moment[i] = flush_subnormal(beta_1 * first_moment[i] + (_ONE - beta_1) * g)
         second_moment[i] = flush_subnormal(beta_2 * second_moment[i] + (_ONE - beta_2) * g * g)
-        m_hat = first_moment[i] * corrections[0]
-        v_hat = second_moment[i] * corrections[1]
-        w[i] -= rate * m_hat / (np.float32(math.sqrt(v_hat)) + corrections[2])
+        second = second_moment[i]
+        if amsgrad != _ZERO:
+            largest[i] = max(largest[i], second)
+            second = largest[i]
+        m_hat = weight_m * first_moment[i] + weight_g * g
+        v_hat = second * correction_v
+        w[i] = keep * w[i] - rate * m_hat / (np.float32(math.sqrt(v_hat)) + epsilon)
 
 
 @body
@@ -400,7 +417,7 @@ class Optimizer:
                                         per_tensor)
 
     def _flat_tensors(self, parameters):
-        """``((value, grad, slot, slot), ...)``: each parameter's arrays as flat views (its
+        """``((value, grad, slot, slot, slot), ...)``: each parameter's arrays as flat views (its
         value again for a slot the rule does not have). The same :class:`Tensors` object while
         the parameters keep their arrays, so that the backend can keep what it derived from it
         (the CPU: the arrays' addresses, which cost microseconds each to look up)."""
@@ -414,7 +431,7 @@ class Optimizer:
             for parameter in parameters:
                 value = parameter.value.reshape(-1)
                 slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
-                slots += [value] * (2 - len(slots))  # unused slot arguments
+                slots += [value] * (3 - len(slots))  # unused slot arguments
                 tensors.append((value, parameter.grad.reshape(-1), *slots))
             self._tensor_views = cached = (sources, Tensors(tensors))
         return cached[1]
@@ -665,35 +682,70 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam: momentum on the gradient and on its square, with bias correction.
+    """Adam (Kingma & Ba 2015; lecture "Deep learning I", stochastic gradient descent's "other
+    algorithms": "Adaptive learning rates: AdaGrad, RMSProp, Adam"): momentum on
+    the gradient and on its square, with bias correction. For a parameter theta and its
+    gradient g (any one shape, the slots m, v, v_max of that shape), at update t = 1, 2, ...::
+
+        m <- b1 m + (1 - b1) g,         v <- b2 v + (1 - b2) g^2
+        theta <- theta - eta m^ / (sqrt(v^) + eps),   m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
+
+    ``amsgrad`` (Reddi, Kale & Kumar 2018, as Keras and PyTorch): v_max <- max(v_max, v), the
+    largest v so far, divides in v's place (v^ = v_max / (1 - b2^t)), so that a step never
+    grows because the gradients' squares shrank.
 
     ``epsilon_form``: "dlcore" adds eps to sqrt(v^) (Kingma & Ba's Algorithm 1, PyTorch's),
     "keras" to sqrt(v) before its bias correction, Keras's step (module docstring); a model
-    compiled from a Keras file gets "keras"."""
+    compiled from a Keras file gets "keras".
+
+    The variants :class:`AdamW` and :class:`Nadam` change the coefficients of that step only
+    (:meth:`_coefficients`); the one rule, :meth:`reference_rule` and the kernel body, takes all
+    three."""
 
     name = "adam"
-    slot_names = ("m", "v")
     body = staticmethod(adam_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None, lr=None, epsilon_form="dlcore"):
+                 clipnorm=None, global_clipnorm=None, lr=None, epsilon_form="dlcore",
+                 amsgrad=False):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.epsilon_form = _check_epsilon_form(epsilon_form)
+        if not isinstance(amsgrad, (bool, np.bool_)):
+            raise TypeError(f"amsgrad must be True or False, got {amsgrad!r:.60}")
+        self.amsgrad = bool(amsgrad)
+
+    @property
+    def slot_names(self):
+        """m and v; AMSGrad's v_max too."""
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "epsilon_form": self.epsilon_form}
+                "epsilon_form": self.epsilon_form, "amsgrad": self.amsgrad}
 
-    def _corrections(self):
-        """(1 / (1 - b1^t), 1 / (1 - b2^t), the epsilon added to sqrt(v^)) of this update."""
+    def _first_moment_weights(self, t):
+        """(a, b) of the step's m^ = a m + b g at update t: Adam's a = 1 / (1 - b1^t), b = 0."""
+        return 1 / (1 - self.beta_1 ** t), 0.0
+
+    def _decay_factor(self, rate):
+        """The factor theta is multiplied by before the step: 1, no decoupled weight decay."""
+        return 1.0
+
+    def _coefficients(self, rate):
+        """(a, b, c, eps, keep, amsgrad) of this update's step theta <- keep theta - rate
+        (a m + b g) / (sqrt(c v) + eps) (v: v_max with AMSGrad)."""
         t = self.iterations + 1
-        c1, c2 = 1 / (1 - self.beta_1 ** t), 1 / (1 - self.beta_2 ** t)
-        # Keras's eps on sqrt(v) is eps sqrt(c2) on sqrt(v^) = sqrt(c2 v)
-        epsilon = self.epsilon * math.sqrt(c2) if self.epsilon_form == "keras" else self.epsilon
-        return c1, c2, epsilon
+        c2 = 1 / (1 - self.beta_2 ** t)
+        return (*self._first_moment_weights(t), c2, self._epsilon(c2),
+                self._decay_factor(rate), float(self.amsgrad))
+
+    def _epsilon(self, c2):
+        """The epsilon added to sqrt(v^), v^ = c2 v: eps, or for Keras's form eps sqrt(c2)
+        (Keras's eps on sqrt(v))."""
+        return self.epsilon * math.sqrt(c2) if self.epsilon_form == "keras" else self.epsilon
 
     def reference_rule(self, theta, g, slots, rate):
         m, v = slots["m"], slots["v"]
@@ -701,16 +753,111 @@ class Adam(Optimizer):
         m += (1 - self.beta_1) * g
         v *= self.beta_2
         v += (1 - self.beta_2) * g * g
-        c1, c2, epsilon = self._corrections()
-        theta -= rate * (m * c1) / (np.sqrt(v * c2) + epsilon)
+        if self.amsgrad:
+            np.maximum(slots["v_max"], v, out=slots["v_max"])
+            v = slots["v_max"]
+        weight_m, weight_g, c2, epsilon, keep, _ = self._coefficients(rate)
+        theta *= keep
+        theta -= rate * (weight_m * m + weight_g * g) / (np.sqrt(v * c2) + epsilon)
 
     def _kernel_hyperparameters(self):
-        corrections = np.array(self._corrections(), dtype=np.float32)
+        coefficients = np.array(self._coefficients(self.current_learning_rate()),
+                                dtype=np.float32)
         return (np.float32(self.beta_1), np.float32(self.beta_2),
-                self.backend.asarray(corrections))
+                self.backend.asarray(coefficients))
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam)}
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019, "Decoupled weight decay regularization"; Keras 3's
+    ``AdamW``): Adam whose weight decay shrinks the weights themselves instead of entering the
+    gradient (where Adam's division by sqrt(v^) would weaken it on the weights with large
+    gradients). With lambda = ``weight_decay``, at each update, before Adam's step::
+
+        theta <- theta - eta lambda theta            (then Adam's step, with the g of the
+                                                      weights before the decay)
+
+    on every parameter, biases included, as Keras (which has no exclusion by default). An L2
+    regulariser on a layer still adds lambda_2 theta to g, as in Keras.
+
+    Parameters
+    ----------
+    learning_rate, beta_1, beta_2, epsilon, amsgrad, clipnorm, global_clipnorm, lr,
+        epsilon_form : see :class:`Adam`
+    weight_decay : float >= 0 (lambda; Keras's default 0.004)
+    """
+
+    name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, clipnorm=None, global_clipnorm=None, lr=None,
+                 epsilon_form="dlcore", amsgrad=False):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr,
+                         epsilon_form, amsgrad)
+        self.weight_decay = check_float(weight_decay, "weight_decay", low=0.0)
+
+    def _hyperparameters(self):
+        return {"weight_decay": self.weight_decay, **super()._hyperparameters()}
+
+    def _decay_factor(self, rate):
+        """1 - eta lambda."""
+        return 1.0 - rate * self.weight_decay
+
+
+#: Keras's Nadam momentum schedule mu_t = b1 (1 - 0.5 * 0.96^t): 0.96^t falls below float64's
+#: resolution beside 1 after this many updates, and the factors after it are 1
+_MOMENTUM_SCHEDULE_SETTLED = 1000
+
+
+class Nadam(Adam):
+    """Nadam (Dozat 2016, "Incorporating Nesterov momentum into Adam"), as Keras 3 computes it:
+    Adam whose step looks ahead along the momentum, as Nesterov's does for SGD (lecture "Deep
+    learning I", stochastic gradient descent's "other algorithms": "Nesterov momentum",
+    "Adam"). With the momentum schedule
+
+        mu_t = b1 (1 - 0.5 * 0.96^t),   P_t = mu_1 mu_2 ... mu_t
+
+    at update t = 1, 2, ... (m, v as Adam's; all arrays of theta's shape)::
+
+        m^ = mu_(t+1) m / (1 - P_t mu_(t+1)) + (1 - mu_t) g / (1 - P_t)
+        v^ = v / (1 - b2^t)
+        theta <- theta - eta m^ / (sqrt(v^) + eps)
+
+    Keras keeps P_t as a variable; it follows from t, and dlcore computes it (no state beyond
+    m and v). Keras adds eps to sqrt(v^) here, as dlcore's Adam does: there is no
+    ``epsilon_form`` (nor ``amsgrad``). PyTorch's ``NAdam`` differs: its schedule is
+    0.96^(0.004 t).
+
+    Parameters
+    ----------
+    learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr : see :class:`Adam`
+    """
+
+    name = "nadam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 clipnorm=None, global_clipnorm=None, lr=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr)
+
+    def _hyperparameters(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _epsilon(self, c2):
+        return self.epsilon
+
+    def momentum_schedule(self, t):
+        """(mu_t, P_t) of the class docstring, for update t >= 1."""
+        steps = np.arange(1, min(t, _MOMENTUM_SCHEDULE_SETTLED) + 1, dtype=np.float64)
+        settled = float(np.prod(1.0 - 0.5 * 0.96 ** steps))
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t), self.beta_1 ** t * settled
+
+    def _first_moment_weights(self, t):
+        """(a, b) = (mu_(t+1) / (1 - P_t mu_(t+1)), (1 - mu_t) / (1 - P_t))."""
+        mu_t, product = self.momentum_schedule(t)
+        mu_next = self.beta_1 * (1.0 - 0.5 * 0.96 ** (t + 1))
+        return mu_next / (1 - product * mu_next), (1 - mu_t) / (1 - product)
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam)}
 #: Keras' spellings.
 Adagrad, RMSprop = AdaGrad, RMSProp
 
@@ -740,8 +887,9 @@ def loss_then_optimizer(loss, optimizer):
 
 
 def get_optimizer(identifier):
-    """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, with
-    their default settings), a ``{"class_name", "config"}`` dict or an instance."""
+    """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
+    ``"adamw"``, ``"nadam"``, with their default settings), a ``{"class_name", "config"}``
+    dict or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:

@@ -275,3 +275,49 @@ def test_the_output_width_is_known_from_units_before_the_build_and_from_the_shap
     model = dlcore.Sequential([Dense(4), activation], input_shape=(2,), backend="reference")
     model.predict(np.ones((1, 2)))
     assert known_output_width(activation) == 4
+
+
+def smoothed_by_formula(loss_name, outputs, targets, s, fused):
+    """Keras's label smoothing written out (float64): y (1 - s) + s / K for the categorical
+    cross-entropy over K classes, y (1 - s) + s / 2 for the binary one; each sample's loss
+    of the smoothed targets."""
+    n, k = outputs.shape
+    if loss_name == "cross_entropy":
+        smoothed = targets * (1 - s) + s / k
+        p = np.exp(outputs) / np.exp(outputs).sum(axis=1, keepdims=True) if fused else outputs
+        return -(smoothed * np.log(p)).sum(axis=1)
+    smoothed = targets * (1 - s) + s / 2
+    p = 1 / (1 + np.exp(-outputs)) if fused else outputs
+    return -(smoothed * np.log(p) + (1 - smoothed) * np.log(1 - p)).mean(axis=1)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("loss_name, fused", [("cross_entropy", True),
+                                              ("cross_entropy", False),
+                                              ("binary_cross_entropy", True),
+                                              ("binary_cross_entropy", False)],
+                         ids=["ce-softmax", "ce-probabilities", "bce-sigmoid",
+                              "bce-probabilities"])
+def test_label_smoothing_is_kerass(loss_name, fused, backend, random_state):
+    """Each sample's loss against the formula, its gradient against finite differences of the
+    mean loss, the accuracy that of the targets as given (dlcore had no label_smoothing: a
+    Keras model compiled with it loaded uncompiled)."""
+    loss = get_loss({"name": loss_name, "label_smoothing": 0.2})
+    outputs, targets = outputs_and_targets(loss, fused, random_state)
+    grad, row_loss, row_correct = run(loss, fused, outputs.astype(np.float32),
+                                      targets.astype(np.float32), backend)
+    np.testing.assert_allclose(row_loss, smoothed_by_formula(loss_name, outputs, targets, 0.2,
+                                                             fused), rtol=1e-5)
+    step = 1e-6
+    for index in [(0, 0), (2, 1), (4, 3)]:
+        shifted = outputs.copy()
+        shifted[index] += step
+        numeric = (smoothed_by_formula(loss_name, shifted, targets, 0.2, fused).mean()
+                   - smoothed_by_formula(loss_name, outputs, targets, 0.2, fused).mean()) / step
+        assert grad[index] == pytest.approx(numeric, rel=1e-3, abs=1e-5)
+    _, _, plain_correct = run(get_loss(loss_name), fused, outputs.astype(np.float32),
+                              targets.astype(np.float32), backend)
+    np.testing.assert_array_equal(row_correct, plain_correct)
+    assert get_loss(loss.get_config()).label_smoothing == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        get_loss({"name": loss_name, "label_smoothing": 1.5})

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import requires_cuda
 from dlcore.backend import get_backend
-from dlcore.optimizers import SGD, AdaGrad, Adam, Parameter, RMSProp, get_optimizer
+from dlcore.optimizers import SGD, AdaGrad, Adam, AdamW, Nadam, Parameter, RMSProp, get_optimizer
 from dlcore.regularizers import MaxNorm
 
 
@@ -88,6 +88,80 @@ def test_max_norm_rescales_long_units_only():
     np.testing.assert_allclose(theta, [[0.6, 0.1], [0.8, 0.1]], rtol=1e-5)
 
 
+def adam_family_by_formula(gradients, theta0, rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                           weight_decay=0.0, amsgrad=False, nadam=False):
+    """Keras 3's steps written out in float64 (its adam.py, adamw.py via the base optimiser's
+    weight decay, nadam.py): Adam's alpha = eta sqrt(1 - b2^t) / (1 - b1^t) before
+    m / (sqrt(v) + eps); AdamW's theta <- theta - eta lambda theta first; AMSGrad's running
+    maximum of v; Nadam's momentum schedule and its running product, as Keras keeps it."""
+    theta = np.array(theta0, dtype=np.float64)
+    m, v, v_max, u_product = np.zeros_like(theta), np.zeros_like(theta), \
+        np.zeros_like(theta), 1.0
+    for t, g in enumerate(np.asarray(gradients, dtype=np.float64), start=1):
+        theta = theta - theta * weight_decay * rate
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g * g - v) * (1 - beta_2)
+        if nadam:
+            u_t = beta_1 * (1 - 0.5 * 0.96 ** t)
+            u_next = beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
+            u_product *= u_t
+            m_hat = u_next * m / (1 - u_product * u_next) + (1 - u_t) * g / (1 - u_product)
+            theta = theta - m_hat * rate / (np.sqrt(v / (1 - beta_2 ** t)) + epsilon)
+            continue
+        v_max = np.maximum(v_max, v)
+        alpha = rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+        theta = theta - m * alpha / (np.sqrt(v_max if amsgrad else v) + epsilon)
+    return theta
+
+
+#: gradients that shrink, so that AMSGrad's largest v and Adam's v part; of several signs and
+#: sizes so that every term of Nadam's m^ counts
+SHRINKING = [[3.0, -0.2, 1.0], [0.1, 0.4, -2.0], [0.05, -0.3, 0.01], [0.02, 1.0, 0.5]]
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("make, formula", [
+    (lambda: Adam(0.1, amsgrad=True, beta_2=0.5, epsilon=1e-3, epsilon_form="keras"),
+     {"amsgrad": True, "beta_2": 0.5, "epsilon": 1e-3}),
+    (lambda: AdamW(0.1, weight_decay=0.3, epsilon_form="keras"), {"weight_decay": 0.3}),
+    (lambda: AdamW(0.1, weight_decay=0.3, amsgrad=True, beta_1=0.5, beta_2=0.5,
+                   epsilon_form="keras"),
+     {"weight_decay": 0.3, "amsgrad": True, "beta_1": 0.5, "beta_2": 0.5}),
+    (lambda: Nadam(0.1, epsilon=1e-3), {"nadam": True, "epsilon": 1e-3}),
+    (lambda: Nadam(0.1, beta_1=0.6, beta_2=0.9),
+     {"nadam": True, "beta_1": 0.6, "beta_2": 0.9}),
+], ids=["amsgrad", "adamw", "adamw-amsgrad", "nadam", "nadam-betas"])
+def test_adams_variants_take_kerass_steps(make, formula, backend):
+    """AMSGrad, AdamW and Nadam over four updates, on the NumPy reference and the cpu's
+    kernel, against Keras's equations written out (dlcore had none of them: a Keras model
+    compiled with one loaded uncompiled)."""
+    theta0 = [1.0, -2.0, 0.5]
+    theta, slots = run(make(), SHRINKING, theta0, backend)
+    np.testing.assert_allclose(theta, adam_family_by_formula(SHRINKING, theta0, 0.1, **formula),
+                               rtol=2e-6, atol=1e-6)
+    # the variants differ from Adam's steps by more than that
+    plain = adam_family_by_formula(SHRINKING, theta0, 0.1, **{
+        key: value for key, value in formula.items()
+        if key not in ("amsgrad", "weight_decay", "nadam")})
+    assert np.abs(theta - plain).max() > 1e-3
+    if formula.get("amsgrad"):
+        v = slots["v"]
+        assert np.all(slots["v_max"] >= v) and np.any(slots["v_max"] > v)
+
+
+def test_amsgrad_keeps_its_largest_v_as_a_slot_of_its_own():
+    assert Adam().slot_names == ("m", "v") and Adam(amsgrad=True).slot_names == ("m", "v", "v_max")
+    assert Nadam().slot_names == ("m", "v") and "epsilon_form" not in Nadam().get_config()
+    assert isinstance(get_optimizer("adamw"), AdamW) and get_optimizer("nadam").name == "nadam"
+    restored = get_optimizer({"class_name": "adamw", "config": AdamW(
+        0.01, weight_decay=0.2, amsgrad=True).get_config()})
+    assert restored.weight_decay == 0.2 and restored.amsgrad
+    with pytest.raises(TypeError, match="amsgrad must be True or False"):
+        Adam(amsgrad="yes")
+    with pytest.raises(ValueError, match="weight_decay"):
+        AdamW(weight_decay=-0.1)
+
+
 def test_optimizers_are_found_by_name():
     assert isinstance(get_optimizer("adam"), Adam)
     with pytest.raises(ValueError, match="unknown optimizer"):
@@ -100,9 +174,12 @@ OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lamb
               lambda: Adam(0.01, epsilon=0.5, epsilon_form="keras"),
               lambda: SGD(0.05, momentum=0.9, momentum_form="keras"),
               lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0,
-                          momentum_form="keras")]
+                          momentum_form="keras"),
+              lambda: Adam(0.01, amsgrad=True, clipnorm=1.0),
+              lambda: AdamW(0.01, weight_decay=0.5, epsilon_form="keras"),
+              lambda: Nadam(0.01, global_clipnorm=3.0)]
 OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras",
-                 "sgd-keras", "sgd-nesterov-keras"]
+                 "sgd-keras", "sgd-nesterov-keras", "amsgrad", "adamw-keras", "nadam"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [

@@ -283,14 +283,15 @@ def _vector_at(typingctx, address, probe):
 
 @njit(cache=True)
 def _tensor_views(addresses, tensor, size, probe):
-    """The four 1-D arrays of ``size`` elements at row ``tensor`` of ``addresses``."""
+    """The five 1-D arrays of ``size`` elements at row ``tensor`` of ``addresses``."""
     return (carray(_vector_at(addresses[tensor, 0], probe), size),
             carray(_vector_at(addresses[tensor, 1], probe), size),
             carray(_vector_at(addresses[tensor, 2], probe), size),
-            carray(_vector_at(addresses[tensor, 3], probe), size))
+            carray(_vector_at(addresses[tensor, 3], probe), size),
+            carray(_vector_at(addresses[tensor, 4], probe), size))
 
 
-# The tensor loops call body(a - o, b - o, *tensor t's four arrays, *shared, *per_tensor[t]) for
+# The tensor loops call body(a - o, b - o, *tensor t's five arrays, *shared, *per_tensor[t]) for
 # every tensor t whose elements o .. o' - 1 in the concatenation of all of them overlap the
 # chunk (a .. b - 1 the overlap). The loop is written in each of the two flavours: a helper
 # holding ``body`` would be a new object in every process, and Numba's disk cache would then
@@ -655,16 +656,16 @@ class CPUBackend(HostMemory, KernelBackend):
 
     def _tensor_layout(self, tensors):
         """``(offsets, addresses, probe)`` of :meth:`launch_tensors`' tensors, or None when
-        they are not four C-contiguous arrays each of one dtype and length. Kept on a
+        they are not five C-contiguous arrays each of one dtype and length. Kept on a
         :class:`Tensors` (an optimiser passes the same one at every step; looking the
         addresses up costs ~2 us an array)."""
         layout = getattr(tensors, "cpu_layout", False)
         if layout is not False:
             return layout
         layout = None
-        # the kernel reads each tensor's four arrays at their addresses for the first one's
+        # the kernel reads each tensor's five arrays at their addresses for the first one's
         # length: anything else goes the safe way, one launch per tensor
-        if tensors and all(len(arrays) == 4 and all(
+        if tensors and all(len(arrays) == 5 and all(
                 array.dtype == tensors[0][0].dtype and array.flags.c_contiguous
                 and array.ndim == 1 and array.size == arrays[0].size for array in arrays)
                 for arrays in tensors):

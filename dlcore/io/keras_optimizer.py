@@ -8,7 +8,10 @@ writes archives only: Keras 3.15 cannot train a model it loaded from a legacy fi
 them, its own files included): the update count, the learning rate (when it is a number, not a
 schedule), then the slots of each trainable array (a frozen layer's have none) in turn, layer by
 layer, kernel then bias (Keras interleaves them: Adam's m then v of the first kernel, of its
-bias, ...), each in Keras's layout (a convolution's kernel HWIO).
+bias, ...), each in Keras's layout (a convolution's kernel HWIO). AMSGrad's largest v of each
+array follow in one block of their own, after all the others (Keras builds them apart), and
+Nadam ends with its product of momenta P_t (a scalar dlcore computes from t: written, not
+read back).
 
 Adam's m and v and RMSprop's mean square are the same numbers in both libraries. Keras's SGD
 velocity is v = mu v - eta g; an SGD of ``momentum_form="keras"`` (what the Keras import
@@ -18,7 +21,8 @@ constant rate; under a schedule only Keras's form goes on with Keras's steps).
 
 The state crosses for a model (Sequential or functional: Keras's variables follow its
 ``model.layers``, the order :func:`dlcore.io.keras_weights.layer_paths` gives) compiled with
-SGD, Adam or RMSprop; a model compiled but never trained gets zero slots, which Keras expects.
+SGD, Adam (AMSGrad too), AdamW, Nadam or RMSprop; a model compiled but never trained gets
+zero slots, which Keras expects.
 A state whose variables do not match the model's starts afresh, with a warning.
 """
 from __future__ import annotations
@@ -26,19 +30,35 @@ from __future__ import annotations
 import numpy as np
 
 #: dlcore's slots in the order Keras 3 stores each trainable array's optimiser variables.
-KERAS_SLOTS = {"sgd": ("velocity",), "adam": ("m", "v"), "rmsprop": ("mean_square",)}
+KERAS_SLOTS = {"sgd": ("velocity",), "adam": ("m", "v"), "adamw": ("m", "v"),
+               "nadam": ("m", "v"), "rmsprop": ("mean_square",)}
 
 
 def _exchanged_slots(model):
     """The slot names whose state crosses to and from Keras for ``model``'s optimiser, in
-    Keras's order; None when its state does not cross (a functional model, another
-    optimiser, no optimiser)."""
+    Keras's order: those interleaved array by array, then those in a block of their own
+    after them (AMSGrad's v_max); None when its state does not cross (a functional model,
+    another optimiser, no optimiser)."""
     optimizer = model.optimizer
     if optimizer is None or optimizer.name not in KERAS_SLOTS:
         return None
     if optimizer.name == "sgd" and optimizer.momentum == 0:
         return ()        # Keras's SGD keeps no velocity without momentum
-    return KERAS_SLOTS[optimizer.name]
+    blocks = ("v_max",) if "v_max" in optimizer.slot_names else ()
+    return KERAS_SLOTS[optimizer.name] + blocks
+
+
+def _interleaved(names):
+    """The ones of ``names`` that Keras interleaves array by array (the others follow)."""
+    return tuple(name for name in names if name != "v_max")
+
+
+def _trailing_scalars(optimizer, iterations):
+    """Keras's scalar variables after the slots, after ``iterations`` updates: Nadam's product
+    of momenta P_t."""
+    if optimizer.name == "nadam":
+        return [np.float32(optimizer.momentum_schedule(iterations)[1])]
+    return []
 
 
 def _learning_rate_now(optimizer):
@@ -87,14 +107,16 @@ def keras_arrays(model, exported):
         by_slot[name] = keras.exported(_holding(model, values)).weights
     trained = {layer.name: len(layer.weight_names) for layer in model.layers
                if model._trains(layer)}
-    for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
-        if layer_name not in trained:   # Keras keeps variables of trainable arrays only
-            continue
-        for index in range(min(len(exported.weights.get(layer_name, [])),
-                               trained[layer_name])):
-            arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
-                       for name in names]
-    return arrays
+    interleaved = _interleaved(names)
+    for group in (interleaved, *((name,) for name in names if name not in interleaved)):
+        for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
+            if layer_name not in trained:   # Keras keeps variables of trainable arrays only
+                continue
+            for index in range(min(len(exported.weights.get(layer_name, [])),
+                                   trained[layer_name])):
+                arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
+                           for name in group]
+    return arrays + _trailing_scalars(optimizer, iterations)
 
 
 def _holding(model, values):
@@ -124,7 +146,9 @@ def adopt(model, imported, reader, paths) -> list[str]:
                    :len(by_name[layer_name].weight_names)])
               for layer_name, _ in keras_weights.layer_paths(imported.config)
               if layer_name in imported.converters and model._trains(by_name[layer_name])]
-    count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes)
+    scalars = len(_trailing_scalars(optimizer, 0))
+    count = 1 + stored_rate + len(names) * sum(len(layer_shapes) for _, layer_shapes in shapes) \
+        + scalars
     if len(paths) == 1 + stored_rate and count > len(paths):
         return []   # an optimiser Keras never built (compiled, not trained): nothing to carry
     if len(paths) != count:
@@ -139,12 +163,15 @@ def adopt(model, imported, reader, paths) -> list[str]:
             raise reader.error(f"the optimizer's learning rate is {rate}")
     position = 1 + stored_rate
     keras_slots = {name: {} for name in names}
+    interleaved = _interleaved(names)
+    for group in (interleaved, *((name,) for name in names if name not in interleaved)):
+        for layer_name, layer_shapes in shapes:
+            for shape in layer_shapes:
+                for name in group:
+                    keras_slots[name].setdefault(layer_name, []).append(
+                        reader.read_dataset(paths[position], shape))
+                    position += 1
     for layer_name, layer_shapes in shapes:
-        for shape in layer_shapes:
-            for name in names:
-                keras_slots[name].setdefault(layer_name, []).append(
-                    reader.read_dataset(paths[position], shape))
-                position += 1
         # the layer's state (a BatchNormalization's moving statistics) completes its arrays
         state = by_name[layer_name].get_weights()[len(layer_shapes):]
         for name in names:

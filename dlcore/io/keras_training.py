@@ -13,8 +13,11 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
 
     Keras                                   dlcore
     SGD(learning_rate, momentum, nesterov)  SGD(learning_rate, momentum, nesterov)
-    Adam(learning_rate, beta_1, beta_2,     Adam(learning_rate, beta_1, beta_2, epsilon)
-         epsilon), amsgrad off
+    Adam(learning_rate, beta_1, beta_2,     Adam(learning_rate, beta_1, beta_2, epsilon,
+         epsilon, amsgrad)                       amsgrad)
+    AdamW(learning_rate, weight_decay, ...) AdamW(learning_rate, weight_decay, ...)
+    Nadam(learning_rate, beta_1, beta_2,    Nadam(learning_rate, beta_1, beta_2, epsilon)
+          epsilon)
     RMSprop(learning_rate, rho, epsilon),   RMSProp(learning_rate, rho, epsilon)
          no momentum, not centered
     clipnorm, global_clipnorm               clipnorm, global_clipnorm
@@ -23,14 +26,17 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     binary_crossentropy                     binary_cross_entropy
     mean_squared_error, mse                 mse
     from_logits (loss objects)              from_logits
+    label_smoothing (Categorical- and       label_smoothing
+        BinaryCrossentropy objects)
     accuracy (any of Keras's accuracies)    accuracy
 
 The update rules differ in two places. Where the small epsilon enters: Keras's RMSprop
-divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam adds eps to sqrt(v)
-before the bias correction of v, dlcore after it (both eps = 1e-7 by default). And SGD's
+divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam (AdamW too) adds eps to
+sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default); Keras's
+Nadam adds it after, as dlcore's. And SGD's
 momentum: Keras's velocity is v <- mu v - eta g, dlcore's Delta <- mu Delta + g stepped by
 eta Delta, the same steps for a constant eta but not under the ExponentialDecay schedule
-Keras files carry. An Adam or RMSprop imported from a file Keras wrote takes Keras's form
+Keras files carry. An Adam, AdamW or RMSprop imported from a file Keras wrote takes Keras's form
 (``epsilon_form="keras"``), an SGD Keras's momentum (``momentum_form="keras"``), both kept in
 dlcore's files, so that training goes on with Keras's steps. Keras's optimisers have one form
 and take no such setting: dlcore writes its optimiser's forms beside Keras's settings, as
@@ -41,8 +47,10 @@ before; Keras takes its own steps.
 dlcore's cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore
 writes the one the model last trained on (``categorical_crossentropy`` for one-hot rows), or
 the one an imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels,
-the form its own examples train on). Metrics of a model with several outputs are written per output
-(dlcore's accuracy is its first output's).
+the form its own examples train on); a cross-entropy with label smoothing is written as
+Keras's categorical one (its sparse one does not smooth), which takes one-hot rows. Metrics
+of a model with several outputs are written per output (dlcore's accuracy is its first
+output's).
 """
 from __future__ import annotations
 
@@ -72,7 +80,9 @@ _TARGET_FORMS = {"categorical_crossentropy": "rows", "CategoricalCrossentropy": 
                  "SparseCategoricalCrossentropy": "labels"}
 #: Keras optimiser class -> (dlcore optimiser, settings carried, settings that must be off).
 _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
-               "Adam": ("adam", ("beta_1", "beta_2", "epsilon"), {"amsgrad": False}),
+               "Adam": ("adam", ("beta_1", "beta_2", "epsilon", "amsgrad"), {}),
+               "AdamW": ("adamw", ("weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad"), {}),
+               "Nadam": ("nadam", ("beta_1", "beta_2", "epsilon"), {}),
                "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False})}
 #: where a Keras file dlcore wrote keeps its optimiser's ``epsilon_form`` and
 #: ``momentum_form`` (module docstring)
@@ -84,7 +94,8 @@ _DLCORE_ONLY = ("learning_rate", *FORM_KEYS)
 #: Settings every Keras optimiser has that dlcore's do not: they must be off.
 _OFF = {"weight_decay": None, "clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
-_KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+_KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
+                          "rmsprop": "RMSprop"}
 
 
 def _keras_object(value, where):
@@ -108,8 +119,11 @@ def _loss(value):
     name, config = _keras_object(value, "the loss")
     if name not in _LOSS_CLASSES:
         raise ValueError(f"the loss {name[:60]!r} is not one dlcore has")
+    smoothing = config.get("label_smoothing", 0.0)
+    # Keras's categorical and binary cross-entropies smooth, as dlcore's
+    smooths = name in ("CategoricalCrossentropy", "BinaryCrossentropy")
     for key, default in (("label_smoothing", 0.0), ("ignore_class", None), ("axis", -1)):
-        if config.get(key, default) != default:
+        if config.get(key, default) != default and not (key == "label_smoothing" and smooths):
             raise ValueError(f"the loss {name} sets {key}={str(config[key])[:20]}, which dlcore "
                              f"does not have")
     if _LOSS_CLASSES[name] == "mse":
@@ -117,7 +131,12 @@ def _loss(value):
     from_logits = config.get("from_logits", False)
     if not isinstance(from_logits, bool):
         raise ValueError("the loss's from_logits is not true or false")
-    return get_loss({"name": _LOSS_CLASSES[name], "from_logits": from_logits})
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) \
+            or not 0 <= smoothing < 1:
+        raise ValueError(f"the loss's label_smoothing {str(smoothing)[:20]} is not a number in "
+                         f"[0, 1)")
+    return get_loss({"name": _LOSS_CLASSES[name], "from_logits": from_logits,
+                     "label_smoothing": float(smoothing)})
 
 
 def _compile_metrics(value, left_out=None):
@@ -169,10 +188,10 @@ def _optimizer(value):
     name, config = _keras_object(value, "the optimizer")
     if name not in _OPTIMIZERS:
         raise ValueError(f"the optimizer {name[:60]!r} is not one dlcore has (SGD, Adam, "
-                         f"RMSprop)")
+                         f"AdamW, Nadam, RMSprop)")
     dlcore_name, carried, required = _OPTIMIZERS[name]
     for key, off in {**_OFF, **required}.items():
-        if config.get(key, off) != off:
+        if key not in carried and config.get(key, off) != off:
             raise ValueError(f"the optimizer {name} sets {key}={str(config[key])[:20]}, which "
                              f"dlcore's does not have")
     settings = {key: config[key] for key in carried if key in config}
@@ -272,8 +291,9 @@ def _compile_optimizer(training_config):
         optimizer = _optimizer(training_config.get("optimizer_config"))
     except TypeError as error:
         raise ValueError(f"the optimizer's settings are not dlcore's: {error}") from None
+    settings = optimizer.get_config()
     for setting, key in FORM_KEYS.items():
-        if hasattr(optimizer, setting):
+        if setting in settings:   # Nadam has one form, Keras's and dlcore's alike
             # Keras's steps, unless dlcore wrote the file from an optimiser of its own form
             setattr(optimizer, setting, _form(key, training_config.get(key, "keras")))
     return optimizer
@@ -368,7 +388,14 @@ def _keras_loss(loss, target_form=None):
     Keras's two the model was compiled with, or for dlcore's own, Keras's categorical one when
     the model trained on target rows (``target_form`` "rows"), its sparse one otherwise."""
     target_form = getattr(loss, "target_form", None) or target_form
+    smoothing = loss.label_smoothing
     rows = loss.name == "cross_entropy" and target_form == "rows"
+    if smoothing:   # Keras's sparse cross-entropy does not smooth: its categorical one does
+        classes = {"cross_entropy": "CategoricalCrossentropy",
+                   "binary_cross_entropy": "BinaryCrossentropy"}
+        return {"module": "keras.losses", "class_name": classes[loss.name],
+                "config": {"from_logits": loss.from_logits, "label_smoothing": smoothing},
+                "registered_name": None}
     if loss.from_logits:
         classes = {"cross_entropy": "CategoricalCrossentropy" if rows
                    else "SparseCategoricalCrossentropy",
@@ -386,8 +413,8 @@ def keras_training_config(model):
         return None
     optimizer = model.optimizer
     if optimizer.name not in _KERAS_OPTIMIZER_NAMES:
-        raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, RMSprop "
-                         f"are)")
+        raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, AdamW, "
+                         f"Nadam, RMSprop are)")
     config = {key: value for key, value in optimizer.get_config().items()
               if key not in _DLCORE_ONLY and value is not None}
     config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
@@ -404,7 +431,8 @@ def keras_training_config(model):
                 "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
                 "optimizer_config": {"class_name": _KERAS_OPTIMIZER_NAMES[optimizer.name],
                                      "config": config}}
+    settings = optimizer.get_config()
     for setting, key in FORM_KEYS.items():
-        if hasattr(optimizer, setting):
-            training[key] = getattr(optimizer, setting)
+        if setting in settings:
+            training[key] = settings[setting]
     return training
