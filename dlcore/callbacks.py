@@ -157,6 +157,13 @@ class _Monitored(Callback):
             return value > than + self.min_delta
         return value < than - self.min_delta
 
+    def _unvalidated(self, logs):
+        """Whether the monitored val_ number is missing from ``logs`` because the epoch skipped
+        its fit's validation (``validation_freq``): Keras's callbacks then pass over the
+        epoch. A model that does not validate by epochs (an RBM's fit) never skips."""
+        return (self.monitor not in (logs or {}) and self.monitor.startswith("val_")
+                and getattr(self.model, "epoch_without_validation", False))
+
     def _value(self, logs):
         logs = logs or {}
         if self.monitor not in logs:
@@ -331,6 +338,8 @@ class EarlyStopping(_Resumable):
         return math.isfinite(value) if reference is None else self._better(value, reference)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._unvalidated(logs):   # Keras's: an epoch without the number does not count
+            return
         value = self._value(logs)
         if epoch < self.start_from_epoch:      # the warm-up: not monitored yet
             return
@@ -459,6 +468,10 @@ class ModelCheckpoint(_Monitored):
 
     def on_epoch_end(self, epoch, logs=None):
         from dlcore.io import save
+        if self.save_best_only and self._unvalidated(logs):
+            # not as Keras 3, which saves: the file of the best epoch would be replaced by one
+            # never validated
+            return
         path = self._path(epoch, logs)
         if self.save_best_only:
             value = self._value(logs)
@@ -575,6 +588,8 @@ class ReduceLROnPlateau(_Resumable):
 
     def on_epoch_end(self, epoch, logs=None):
         _log_learning_rate(self.model, logs)
+        if self._unvalidated(logs):   # Keras's: no count, no cooldown step without the number
+            return
         value = self._value(logs)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1

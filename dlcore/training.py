@@ -85,6 +85,7 @@ A callback that raises in ``on_epoch_end`` (a ModelCheckpoint that cannot write)
 epoch it was ending trained and in the history, as Keras does, and the error reaches the caller.
 """
 import collections
+import math
 import time
 import warnings
 from typing import NamedTuple
@@ -622,8 +623,37 @@ def called_once(layers, calls):
     return [layer for layer in layers if counts[id(layer)] == 1]
 
 
+def checked_validation_freq(validation_freq):
+    """Keras's ``validation_freq`` checked: an int k >= 1 (validate after epochs k, 2k, ...,
+    counted from 1) or a collection of epoch numbers counted from 1 (validate after those),
+    as a frozenset; one line naming what it must be otherwise."""
+    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
+        return check_int(validation_freq, "validation_freq", minimum=1)
+    if isinstance(validation_freq, (list, tuple, set, frozenset, range)) and all(
+            isinstance(number, (int, np.integer)) and not isinstance(number, bool)
+            and number >= 1 for number in validation_freq):
+        return frozenset(int(number) for number in validation_freq)
+    raise ValueError(f"fit's validation_freq must be an int k >= 1 (validate after epochs k, "
+                     f"2k, ...) or a list of epoch numbers counted from 1 (validate after "
+                     f"those), got {validation_freq!r:.60}")
+
+
+def validates_after(epoch, validation_freq):
+    """Whether fit validates after the epoch of index ``epoch`` (from 0, as the callbacks
+    number it) for a :func:`checked_validation_freq` (Keras's rule, on the epoch counted from
+    1)."""
+    number = epoch + 1
+    if isinstance(validation_freq, frozenset):
+        return number in validation_freq
+    return number % validation_freq == 0
+
+
 class TrainingLoop:
     """Keras' training methods for a model that offers the seam of the module docstring."""
+
+    #: whether the epoch whose callbacks run now skipped the validation of its fit
+    #: (``validation_freq``): the callbacks that watch a val_ number pass over it, as Keras's
+    epoch_without_validation = False
 
     @property
     def metrics_names(self):
@@ -749,8 +779,16 @@ class TrainingLoop:
             over arrays): any other value is refused in one line
         validation_batch_size : int, the batch size of validation (None: the larger of
             ``batch_size`` and 256; only the speed differs)
-        validation_freq : 1 only, validation after every epoch (Keras's default; fewer would
-            leave the epochs between without the val_ numbers dlcore's callbacks monitor)
+        validation_freq : int k >= 1 or a list of epoch numbers, Keras's: with validation data,
+            validate after epochs k, 2k, ... (1, the default: every epoch), or after the epochs
+            listed, counted from 1 as the callbacks number them plus one (from
+            ``initial_epoch``, else over the model's life). The returned History has the val_
+            numbers of those epochs only, as Keras's; the model's own ``history`` NaN for the
+            others, so that its lists stay one number an epoch. On an epoch without them,
+            ``EarlyStopping`` and ``ReduceLROnPlateau`` watching a val_ number pass over it (no
+            count of waiting epochs, no cooldown step), as Keras's do, and a ``ModelCheckpoint``
+            saving the best only does not save (Keras 3 saves, replacing the best epoch's file
+            with one never validated)
         adversarial : float >= 0, epsilon of adversarial training (Goodfellow et al. 2015; see
             :mod:`dlcore.adversarial`): each batch also trains on its fast-gradient-sign
             examples, clipped to the range of x; 0 (default): off
@@ -775,6 +813,12 @@ class TrainingLoop:
         self.check_compiled()
         comm = periodic(comm, sync_every)
         check_keras_fit_options(steps_per_epoch, validation_steps, validation_freq)
+        for name, value in (("steps_per_epoch", steps_per_epoch),
+                            ("validation_steps", validation_steps)):
+            if value is not None:
+                raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
+                                 f"(subset the arrays instead)")
+        self._validation_freq = checked_validation_freq(validation_freq)
         self._validation_batch_size = (None if validation_batch_size is None else check_int(
             validation_batch_size, "validation_batch_size", minimum=1))
         if initial_epoch is not None:
@@ -870,6 +914,7 @@ class TrainingLoop:
             raise
         finally:
             self._adversary = self._data_parallel = self._batch_penalty = None
+            self.epoch_without_validation = False
             if data_parallel is not None:
                 data_parallel.finish()
         for callback in callbacks:
@@ -944,7 +989,12 @@ class TrainingLoop:
                                  shuffle, callbacks)
         seconds = time.perf_counter() - started
         divergence.check(self.epochs_done + 1, logs["loss"], self.get_weights())
-        if validation is not None:
+        self.epoch_without_validation = validation is not None and not validates_after(
+            epoch, self._validation_freq)
+        # the model's own record keeps one number an epoch under every name
+        skipped = {f"val_{name}": math.nan for name in logs} \
+            if self.epoch_without_validation else {}
+        if validation is not None and not self.epoch_without_validation:
             x_valid, y_valid, weights_valid = validation
             found = self._evaluate_arrays(
                 x_valid, y_valid,
@@ -962,6 +1012,9 @@ class TrainingLoop:
         ``callback_state``, what resuming needs of each callback: kept up to date as they run
         so that a checkpointing callback saves this epoch's. When one raises, the state is
         where each callback got to (the ones after it have not seen the epoch)."""
+        self._record({**logs, **skipped, "learning_rate": rate, "seconds": seconds})
+        # callback_state: what resuming needs of each callback, kept up to date as they run so
+        # that a checkpointing callback saves this epoch's
         self.callback_state = {}
         try:
             for callback in callbacks:

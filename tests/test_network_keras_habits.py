@@ -571,8 +571,10 @@ def test_kerass_other_keywords_are_taken_or_refused_in_one_line():
     assert model.evaluate(x, y, steps=None, callbacks=[]) == model.evaluate(x, y)
     np.testing.assert_array_equal(model.predict(x, 4, 0, None, None), model.predict(x))
     for call, message in (
-            (lambda: model.fit(x, y, validation_freq=2, verbose=0),
-             "validation_freq must be 1 .* LambdaCallback"),
+            (lambda: model.fit(x, y, validation_freq=0, verbose=0),
+             "validation_freq must be >= 1"),
+            (lambda: model.fit(x, y, validation_freq="2", verbose=0),
+             "validation_freq must be an int k >= 1 .* or a list of epoch numbers"),
             (lambda: model.fit(x, y, validation_batch_size=0, verbose=0),
              "validation_batch_size must be >= 1"),
             (lambda: model.evaluate(x, y, steps=3), "evaluate's steps must be None"),
