@@ -5,6 +5,7 @@ validation loss and error every epoch, look at the first layer's filters, evalua
 set at the very end.
 """
 import json
+import math
 import time
 from pathlib import Path
 
@@ -132,6 +133,19 @@ def save_first_layer_filters(model, path):
                    tile_titles=[f"{what} {index + 1}" for index in range(len(kernels))])
 
 
+def json_history(history):
+    """``history`` with null for the NaN of the epochs not validated (--validation-freq):
+    JSON has no NaN."""
+    return {name: [None if math.isnan(value) else value for value in values]
+            for name, values in history.items()}
+
+
+def last_measured(values):
+    """The last number of an epoch that measured it (the last validated epoch's, for val_
+    numbers under --validation-freq); NaN when none did."""
+    return next((value for value in reversed(values) if not math.isnan(value)), math.nan)
+
+
 def write_training_outputs(folder, model, test_labels, predicted, metrics, class_names):
     history = model.history
     curves = {"training loss": history["loss"], "training error":
@@ -176,6 +190,9 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
                    f"{SMALL_DATA_SET:,} training images, {DROPOUT_LARGE:g} from there.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.1,
               show_default=True)
+@click.option("--validation-freq", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Validate after every K-th epoch only (Keras's validation_freq); the "
+                   "curves and metrics.json have the validated epochs' numbers only.")
 @click.option("--train-size", type=click.IntRange(min=2), default=None,
               help="Use only this many training images (quick runs).")
 @backend_option
@@ -186,8 +203,8 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @resumed_options()
 @distributed_option
 def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
-          augment, flip, dropout, validation_split, train_size, backend, seed, out,
-          checkpoint_every, resume, comm):
+          augment, flip, dropout, validation_split, validation_freq, train_size, backend, seed,
+          out, checkpoint_every, resume, comm):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,
     confusion_matrix.png and metrics.json to --out; print the test accuracy.
 
@@ -246,7 +263,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     started = time.perf_counter()
     with checkpoints.on_interrupt():
         model.fit(x, y, epochs=epochs - model.epochs_done, batch_size=batch_size,
-                  validation_split=validation_split,
+                  validation_split=validation_split, validation_freq=validation_freq,
                   callbacks=[checkpoints.network_callback(epochs)], **fit_options(comm))
     seconds = time.perf_counter() - started
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
@@ -261,10 +278,10 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
                    "learning_rate": model.history["learning_rate"][0], "lr_decay": lr_decay,
                    "augment": augment, "flip": flip, "dropout": dropout,
                    "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
-                   "history": model.history}
+                   "validation_freq": validation_freq, "history": json_history(model.history)}
         write_training_outputs(folder, model, y_test, predicted, metrics, class_names)
     publish_metrics(test_accuracy=accuracy, test_loss=loss, **{
-        name: values[-1] for name, values in model.history.items()
+        name: last_measured(values) for name, values in model.history.items()
         if name in ("loss", "accuracy", "val_loss", "val_accuracy")})
     click.echo(f"test accuracy: {accuracy:.4f} ({len(x_test):,} images, {test_source}); "
                f"outputs in {folder}")

@@ -300,3 +300,21 @@ def test_evaluate_measures_a_network_on_the_data_set_it_was_trained_on_by_defaul
     assert result.exit_code == 0, result.output
     assert "on 1,000 mnist-5k test images" in result.stdout
     assert "warning" not in result.stderr
+
+
+def test_validation_freq_validates_every_kth_epoch_and_metrics_json_stays_json(tmp_path):
+    """--validation-freq 2 over 3 epochs validates after epoch 2 only (it was no option):
+    metrics.json, strict JSON, has null at the others; the model file keeps NaN there."""
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--model", "mlp", "--epochs", "3",
+                                       "--validation-freq", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert metrics["validation_freq"] == 2
+    assert [value is None for value in metrics["history"]["val_loss"]] == [True, False, True]
+    assert len(metrics["history"]["loss"]) == 3 and None not in metrics["history"]["loss"]
+    history = dlcore.load(tmp_path / "model.h5").history
+    assert history["val_accuracy"][1] == metrics["history"]["val_accuracy"][1]
+    assert np.isnan(history["val_accuracy"][0])
+    assert CliRunner().invoke(main, ["cnn", "train", *TINY, "--validation-freq", "0", "--out",
+                                     str(tmp_path / "zero")]).exit_code == 2
