@@ -101,7 +101,8 @@ SCRIPT = textwrap.dedent(r'''
     # a network fuses each cross-entropy with its activation (and refuses it on other outputs):
     # the losses of outputs that are already probabilities are reached by calling them directly
     probabilities = np.full((3, 3), 1 / 3, np.float32)
-    for loss in (dlcore.losses.CrossEntropy(), dlcore.losses.BinaryCrossEntropy()):
+    for loss in (dlcore.losses.CrossEntropy(), dlcore.losses.BinaryCrossEntropy(),
+                 dlcore.losses.CrossEntropy(label_smoothing=0.1)):
         loss.loss_and_gradient(backends._instances["cpu"], probabilities,
                                np.eye(3, dtype=np.float32), np.zeros((3, 3), np.float32),
                                np.zeros(3, np.float32), np.zeros(3, np.float32), False)
@@ -144,6 +145,7 @@ def compile_report():
     "input_activation_gradient_span", "leaky_relu_span", "leaky_relu_gradient_span",
     "rescale_span", "channel_moments_span", "batch_norm_rows", "channel_gradient_sums_span",
     "batch_norm_gradient_rows", "layer_norm_rows", "layer_norm_gradient_rows",
-    "layer_norm_affine_gradient_span", "accumulate_output_losses", "place_columns_rows"])
+    "layer_norm_affine_gradient_span", "accumulate_output_losses", "place_columns_rows",
+    "smooth_targets_span"])
 def test_every_network_cuda_kernel_compiles_to_ptx_for_a_real_gpu(compile_report, kernel):
     assert f"COMPILED {kernel}" in compile_report
