@@ -43,8 +43,9 @@ from dlcore.io import atomic_open
 from dlcore.training import held_out
 from dlcore.wording import count, with_article
 
-OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam")
-DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
+OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam")
+DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001,
+                          "adamw": 0.001, "nadam": 0.001}
 #: LeNet-5 with its shifted images learns faster with twice Adam's usual rate.
 LENET5_ADAM_RATE = 0.002
 #: Test images held out per class of mnist-5k, which has no test split.
@@ -174,7 +175,8 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @click.option("--optimizer", type=click.Choice(OPTIMIZER_CHOICES), default="adam",
               show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help=f"Default: 0.01 for sgd and adagrad, 0.001 for rmsprop and adam "
+              help=f"Default: 0.01 for sgd and adagrad, 0.001 for rmsprop, adam, adamw (weight "
+                   f"decay 0.004, Keras's) and nadam "
                    f"({LENET5_ADAM_RATE} for adam with lenet5).")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
               show_default=True, help="Momentum of sgd.")

@@ -318,3 +318,15 @@ def test_validation_freq_validates_every_kth_epoch_and_metrics_json_stays_json(t
     assert np.isnan(history["val_accuracy"][0])
     assert CliRunner().invoke(main, ["cnn", "train", *TINY, "--validation-freq", "0", "--out",
                                      str(tmp_path / "zero")]).exit_code == 2
+
+
+@pytest.mark.parametrize("optimizer, name", [("adamw", "AdamW"), ("nadam", "Nadam")])
+def test_train_takes_adamw_and_nadam(tmp_path, optimizer, name):
+    """--optimizer adamw / nadam (Keras's AdamW and Nadam, which it did not offer) train the
+    network with them, at 0.001 by default, kept in its file."""
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--model", "mlp", "--optimizer",
+                                       optimizer, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    model = dlcore.load(tmp_path / "model.h5")
+    assert type(model.optimizer).__name__ == name
+    assert model.optimizer.learning_rate.initial_learning_rate == 0.001
