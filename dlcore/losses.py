@@ -682,19 +682,24 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
     if outputs.shape != targets.shape:
         raise ValueError(f"y_true has shape {targets.shape} and y_pred {outputs.shape}; they "
                          f"must match")
+    if loss.label_smoothing:
+        targets = loss.smooth(targets)
     return loss.reference(outputs, targets, from_logits)[0]
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """Each sample's -sum_k y_k log p_k (Keras' function); ``compile(loss=...)`` takes it for
-    :class:`CrossEntropy`."""
-    return _per_sample(CrossEntropy(), y_true, y_pred, from_logits)
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Each sample's -sum_k y_k log p_k (Keras' function; ``label_smoothing`` s: of the
+    targets y (1 - s) + s / K); ``compile(loss=...)`` takes it for :class:`CrossEntropy`."""
+    return _per_sample(CrossEntropy(label_smoothing=label_smoothing), y_true, y_pred,
+                       from_logits)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
-    """Each sample's -mean_k [y_k log p_k + (1 - y_k) log(1 - p_k)] (Keras' function);
-    ``compile(loss=...)`` takes it for :class:`BinaryCrossEntropy`."""
-    return _per_sample(BinaryCrossEntropy(), y_true, y_pred, from_logits)
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Each sample's -mean_k [y_k log p_k + (1 - y_k) log(1 - p_k)] (Keras' function;
+    ``label_smoothing`` s: of the targets y (1 - s) + s / 2); ``compile(loss=...)`` takes it
+    for :class:`BinaryCrossEntropy`."""
+    return _per_sample(BinaryCrossEntropy(label_smoothing=label_smoothing), y_true, y_pred,
+                       from_logits)
 
 
 def mean_squared_error(y_true, y_pred):

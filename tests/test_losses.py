@@ -321,3 +321,15 @@ def test_label_smoothing_is_kerass(loss_name, fused, backend, random_state):
     assert get_loss(loss.get_config()).label_smoothing == pytest.approx(0.2)
     with pytest.raises(ValueError, match="label_smoothing"):
         get_loss({"name": loss_name, "label_smoothing": 1.5})
+
+
+@pytest.mark.parametrize("function, loss_name", [
+    (dlcore.losses.categorical_crossentropy, "cross_entropy"),
+    (dlcore.losses.binary_crossentropy, "binary_cross_entropy")])
+def test_kerass_loss_functions_take_label_smoothing(function, loss_name, random_state):
+    """keras.losses.categorical_crossentropy(y, p, label_smoothing=s), called on arrays, and
+    its binary twin: each sample's loss of the smoothed targets (the keyword was refused)."""
+    outputs, targets = outputs_and_targets(get_loss(loss_name), False, random_state)
+    np.testing.assert_allclose(function(targets, outputs, label_smoothing=0.2),
+                               smoothed_by_formula(loss_name, outputs, targets, 0.2, False),
+                               rtol=1e-10)
