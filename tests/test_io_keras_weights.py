@@ -250,6 +250,11 @@ def with_training_config(tmp_path, edit):
      m.optimizer.epsilon == 1e-6 and m.optimizer.learning_rate == 0.002),
     (lambda c: c.update(optimizer_config={"class_name": "Adam", "config": {"amsgrad": True}}),
      lambda m: m.optimizer.name == "adam" and m.optimizer.amsgrad),
+    # Keras's base optimiser decays any optimiser's weights: Adam's are then AdamW's steps
+    (lambda c: c.update(optimizer_config={"class_name": "Adam", "config": {
+        "weight_decay": 0.02, "beta_2": 0.9}}),
+     lambda m: m.optimizer.name == "adamw" and m.optimizer.weight_decay == 0.02 and
+     m.optimizer.beta_2 == 0.9),
     (lambda c: c.update(loss={"module": "keras.losses", "class_name": "CategoricalCrossentropy",
                               "config": {"from_logits": False, "label_smoothing": 0.1}}),
      lambda m: m.loss.name == "cross_entropy" and m.loss.label_smoothing == 0.1),

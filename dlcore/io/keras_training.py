@@ -16,6 +16,7 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     Adam(learning_rate, beta_1, beta_2,     Adam(learning_rate, beta_1, beta_2, epsilon,
          epsilon, amsgrad)                       amsgrad)
     AdamW(learning_rate, weight_decay, ...) AdamW(learning_rate, weight_decay, ...)
+    Adam(..., weight_decay)                 AdamW(..., weight_decay) (the same steps)
     Nadam(learning_rate, beta_1, beta_2,    Nadam(learning_rate, beta_1, beta_2, epsilon)
           epsilon)
     RMSprop(learning_rate, rho, epsilon),   RMSProp(learning_rate, rho, epsilon)
@@ -189,6 +190,10 @@ def _optimizer(value):
     if name not in _OPTIMIZERS:
         raise ValueError(f"the optimizer {name[:60]!r} is not one dlcore has (SGD, Adam, "
                          f"AdamW, Nadam, RMSprop)")
+    if name == "Adam" and config.get("weight_decay") is not None:
+        # Keras's Adam with weight_decay takes AdamW's steps: its base optimiser decays the
+        # weights before the step, as AdamW does
+        name = "AdamW"
     dlcore_name, carried, required = _OPTIMIZERS[name]
     for key, off in {**_OFF, **required}.items():
         if key not in carried and config.get(key, off) != off:
