@@ -19,7 +19,6 @@ from dlcore.cli._common import EpochProgress, check_rows_to_train
 
 HELD_OUT_PER_CLASS = 100
 SPLIT_SEED = 0
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam")
 # The fine-tuning defaults of `dlcore dbn finetune` and `dlcore homework pretraining`;
 # patience counts as Keras's EarlyStopping does; the documented results were measured when
 # dlcore stopped one epoch later, so each default is one more than the count then used.

@@ -42,7 +42,6 @@ from dlcore.cli._common import (
 )
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
-    OPTIMIZERS,
     check_resumed_dbn,
     check_width,
     dbn_digest,
@@ -58,6 +57,7 @@ from dlcore.cli._digits import binarized_held_out, image_side
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, check_exact_fits, echo_log_likelihood
 from dlcore.dbn.classifier import FINETUNE_DEFAULTS as CLASSIFIER_FINETUNE
+from dlcore.dbn.classifier import OPTIMIZERS
 from dlcore.wording import count, with_article
 
 DEFAULT_LAYERS = "784-500-500"

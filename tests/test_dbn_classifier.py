@@ -218,3 +218,13 @@ def test_it_learns_the_bundled_digits():
     model = dlcore.DBNClassifier(hidden=(100,), pretrain_epochs=3, epochs=15, backend="cpu")
     model.fit(X[train], labels[train])
     assert model.score(X[test], labels[test]) >= 0.88
+
+
+@pytest.mark.parametrize("optimizer, name", [("adamw", "AdamW"), ("nadam", "Nadam")])
+def test_fine_tuning_takes_adamw_and_nadam(optimizer, name):
+    """optimizer="adamw" / "nadam" fine-tune with them (they were refused)."""
+    X, y = two_classes(60)
+    classifier = dlcore.DBNClassifier(**{**SMALL, "pretrain_epochs": 1, "epochs": 1},
+                                      optimizer=optimizer, learning_rate=0.01).fit(X, y)
+    assert type(classifier.network_.optimizer).__name__ == name
+    assert classifier.network_.optimizer.iterations > 0

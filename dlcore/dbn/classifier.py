@@ -62,7 +62,8 @@ FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
                      "dropout": 0.3, "input_dropout": 0.1, "shift": 2}
 #: shift="auto" moves square images of at least this many pixels a side only (MNIST's 28)
 AUTO_SHIFT_SIDE = 28
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+#: the fine-tuning optimisers by name (``dbn finetune``'s --optimizer too)
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam")
 
 
 def _data_conversion_warning():
@@ -87,7 +88,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         The DBN's ``epochs``, ``learning_rate``, ``batch_size`` and ``propagate``.
     epochs : int
         Most epochs of fine-tuning; early stopping usually ends sooner.
-    optimizer : {"sgd", "adam", "rmsprop", "adagrad"}
+    optimizer : {"sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam"}
     learning_rate, momentum : float
         Of the fine-tuning optimiser (``momentum``: SGD only).
     batch_size : int
@@ -272,8 +273,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         from dlcore import optimizers
         if self.optimizer == "sgd":
             return optimizers.SGD(learning_rate=self.learning_rate, momentum=self.momentum)
-        return {"adam": optimizers.Adam, "rmsprop": optimizers.RMSProp,
-                "adagrad": optimizers.AdaGrad}[self.optimizer](learning_rate=self.learning_rate)
+        return optimizers.OPTIMIZERS[self.optimizer](learning_rate=self.learning_rate)
 
     def _split(self, X, y):
         """``((X_fit, y_fit), (X_valid, y_valid))``, a seeded random ``validation_split`` of
