@@ -24,19 +24,15 @@ __all__ = ["check_keras_compile_options", "check_keras_fit_options", "check_kera
            "refuse_overwriting", "refuse_steps_and_callbacks"]
 
 
-def check_keras_fit_options(steps_per_epoch=None, validation_steps=None, validation_freq=1):
-    """Keras's ``fit`` options of partial epochs and sparse validation, which dlcore has not:
-    ``steps_per_epoch`` and ``validation_steps`` must be None and ``validation_freq`` 1,
-    anything else refused in one line."""
+def check_keras_fit_options(steps_per_epoch=None, validation_steps=None):
+    """Keras's ``fit`` options of partial epochs, which dlcore has not: ``steps_per_epoch`` and
+    ``validation_steps`` must be None, anything else refused in one line (``validation_freq``
+    dlcore has: :func:`dlcore.training.checked_validation_freq`)."""
     for name, value in (("steps_per_epoch", steps_per_epoch),
                         ("validation_steps", validation_steps)):
         if value is not None:
             raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
                              f"(subset the arrays instead)")
-    if isinstance(validation_freq, bool) or validation_freq != 1:
-        raise ValueError(f"fit's validation_freq must be 1 (validation after every epoch); "
-                         f"got {validation_freq!r}: validate less often with "
-                         f"model.evaluate in a LambdaCallback's on_epoch_end")
 
 
 def refuse_steps_and_callbacks(method, steps, callbacks):

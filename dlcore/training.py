@@ -812,12 +812,7 @@ class TrainingLoop:
         """
         self.check_compiled()
         comm = periodic(comm, sync_every)
-        check_keras_fit_options(steps_per_epoch, validation_steps, validation_freq)
-        for name, value in (("steps_per_epoch", steps_per_epoch),
-                            ("validation_steps", validation_steps)):
-            if value is not None:
-                raise ValueError(f"fit's {name} must be None: dlcore trains over whole epochs "
-                                 f"(subset the arrays instead)")
+        check_keras_fit_options(steps_per_epoch, validation_steps)
         self._validation_freq = checked_validation_freq(validation_freq)
         self._validation_batch_size = (None if validation_batch_size is None else check_int(
             validation_batch_size, "validation_batch_size", minimum=1))
@@ -1004,7 +999,7 @@ class TrainingLoop:
         self.epochs_done += 1
         # the model's own record keeps dlcore's rate and duration of the epoch too; the logs
         # the callbacks get hold Keras's numbers (an LR callback adds learning_rate, as Keras's)
-        self._record({**logs, "learning_rate": rate, "seconds": seconds})
+        self._record({**logs, **skipped, "learning_rate": rate, "seconds": seconds})
         return epoch, logs
 
     def _end_epoch(self, callbacks, epoch, logs):
@@ -1012,9 +1007,6 @@ class TrainingLoop:
         ``callback_state``, what resuming needs of each callback: kept up to date as they run
         so that a checkpointing callback saves this epoch's. When one raises, the state is
         where each callback got to (the ones after it have not seen the epoch)."""
-        self._record({**logs, **skipped, "learning_rate": rate, "seconds": seconds})
-        # callback_state: what resuming needs of each callback, kept up to date as they run so
-        # that a checkpointing callback saves this epoch's
         self.callback_state = {}
         try:
             for callback in callbacks:
