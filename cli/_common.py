@@ -108,12 +108,14 @@ class OneLineErrorGroup(click.Group):
 
 def _say_interrupted(message, terminated):
     """Print the line of a command that Ctrl-C stopped, or SIGTERM or SIGHUP (``terminated``,
-    a :class:`dlcore.Terminated`, named in it), and exit with 130 (128 + the signal)."""
+    a :class:`dlcore.Terminated`, named in it: "interrupted by SIGTERM"), or another rank's
+    signal (a :class:`dlcore.distributed.PeerInterrupted`: "interrupted by SIGTERM to rank 1
+    of 2"), and exit with 130 (128 + the signal)."""
     if terminated is None:
         code = INTERRUPTED_EXIT_CODE
     else:
         code = terminated.exit_code
-        named = f"interrupted by {terminated.signal_name}"
+        named = f"interrupted by {terminated.reason}"
         message = (re.sub(r"\binterrupted\b", named, message, count=1)
                    if re.search(r"\binterrupted\b", message) else f"{named}: {message}")
     # a SIGHUP's terminal may be gone: the checkpoint is saved, the exit code still says so

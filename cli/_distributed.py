@@ -12,9 +12,11 @@ next sum. Ctrl-C,
 which the launcher passes to every rank, is no failure: rank 0 saves the checkpoint and prints
 the one line that resumes the run (``mpiexec -n R ... --resume``), the other ranks remove their
 folders and end quietly, and the job exits with 130, as one process does (143 for the SIGTERM
-of a scheduler's time limit, which the launcher passes on too). A SIGINT to one rank
-alone ends the job so too: that rank tells the others, which stop at their next sum
-(:meth:`dlcore.distributed.Communicator.interrupt_others`).
+of a scheduler's time limit, which the launcher passes on too). A SIGINT or SIGTERM to one
+rank alone ends the job so too: that rank tells the others, which stop at their next sum
+(:meth:`dlcore.distributed.Communicator.interrupt_others`), rank 0's line names the rank and
+the signal ("interrupted by SIGTERM to rank 1 of 2: saved ...") and the job exits with 128 +
+that signal.
 """
 import atexit
 import contextlib
@@ -22,10 +24,13 @@ import functools
 import io
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
 import click
+
+from dlcore.termination import terminating_signal
 
 from ._common import (
     RUNTIME_ERRORS,
@@ -135,7 +140,9 @@ def data_parallel(distributed, out, sync_every=1):
             # Ctrl-C ends every rank on its own, with exit code 130: no MPI_Abort (its exit
             # code 1 and its lines); rank 0 has said what it saved. A SIGINT to this rank alone
             # reached no other: they stop at their next sum, told here (not at the timeout).
-            comm.interrupt_others()
+            terminated = terminating_signal(error)
+            comm.interrupt_others(signal.SIGINT if terminated is None else
+                                  terminated.signal_number)
             if not comm.is_root:
                 shutil.rmtree(folder, ignore_errors=True)
             atexit.register(_silence_mpi_at_exit)

@@ -29,6 +29,7 @@ class Terminated(KeyboardInterrupt):
     signal_number : int
     signal_name : str, "SIGTERM" or "SIGHUP"
     exit_code : int, 128 + ``signal_number``, as shells report a process the signal ended
+    reason : str, what interrupted the process, for its one line: ``signal_name``
     """
 
     def __init__(self, signal_number):
@@ -36,6 +37,7 @@ class Terminated(KeyboardInterrupt):
         self.signal_number = int(signal_number)
         self.signal_name = signal.Signals(self.signal_number).name
         self.exit_code = 128 + self.signal_number
+        self.reason = self.signal_name
 
     def __str__(self):
         return self.signal_name
@@ -77,12 +79,15 @@ def interrupt_on_termination():
 
 
 def terminating_signal(error):
-    """The :class:`Terminated` that ``error`` was made of (found along its causes and
-    contexts, as a command's message of an interruption is raised from it), or None when
-    none was."""
+    """The interruption that names its signal that ``error`` was made of (found along its
+    causes and contexts, as a command's message of an interruption is raised from it): a
+    :class:`Terminated`, or the :class:`dlcore.distributed.PeerInterrupted` of another rank's
+    signal (a SIGINT too: it says which rank); None when none was (a Ctrl-C of this process).
+    Either has ``signal_number``, ``signal_name``, ``exit_code`` and ``reason``."""
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, Terminated):
+        if isinstance(error, KeyboardInterrupt) and hasattr(error, "reason") and hasattr(
+                error, "exit_code"):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__

@@ -290,6 +290,12 @@ def main(cases):
             if case == "interrupt-everywhere" or comm.rank == 1:
                 raise KeyboardInterrupt
             comm.allreduce(np.ones(3, np.float32))
+        elif case == "terminate-rank-1":   # a SIGTERM to rank 1 alone, in a script that asks
+            import signal
+            with dlcore.interrupt_on_termination():
+                if comm.rank == 1:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                comm.allreduce(np.ones(3, np.float32))
         elif case == "exit-rank-1":   # rank 1's script ends early: rank 0 waits in its fit
             if comm.rank == 1:
                 sys.exit("rank 1 has no data")

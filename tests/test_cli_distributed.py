@@ -18,8 +18,10 @@ import click
 import pytest
 
 import dlcore.distributed
+from dlcore import Terminated
 from dlcore.cli import _distributed
 from dlcore.cli._common import TrainingInterrupted, resume_command
+from dlcore.distributed import PeerInterrupted
 
 
 class StandInCommunicator:
@@ -37,8 +39,8 @@ class StandInCommunicator:
         if self.on_abort is not None:
             self.on_abort()
 
-    def interrupt_others(self):
-        self.told_others = True
+    def interrupt_others(self, signal_number=signal.SIGINT):
+        self.told_others = signal_number
 
 
 @pytest.fixture
@@ -69,11 +71,52 @@ def test_a_ctrl_c_ends_every_rank_without_aborting_the_job(rank, tmp_path, numbe
         raise interruption
     assert caught.value is interruption    # OneLineErrorGroup prints it (rank 0) and exits 130
     assert communicator.aborted is None
-    assert communicator.told_others   # a SIGINT to this rank alone reached no other
+    # a SIGINT to this rank alone reached no other: told, with its signal
+    assert communicator.told_others == signal.SIGINT
     assert _distributed._silence_mpi_at_exit in at_exit
     if number == 1:
         assert private != tmp_path / "run" and "dlcore-rank1-" in str(private)
         assert not os.path.exists(private)   # its checkpoint went with it
+
+
+def test_a_rank_stopped_by_a_sigterm_tells_the_others_which_signal(rank, tmp_path):
+    # the others were told "interrupted" alone, and ended as on a Ctrl-C: code 130, no signal
+    communicator, _ = rank(1)
+    with pytest.raises(TrainingInterrupted), \
+            _distributed.data_parallel(True, tmp_path / "run") as (comm, folder):
+        try:   # what a command's checkpoints make of the signal (on_interrupt)
+            raise Terminated(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted("interrupted: saved the model after epoch 5 of 60") \
+                from None
+    assert communicator.told_others == signal.SIGTERM
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_rank_stopped_by_another_s_signal_names_it_and_exits_as_that_rank(signal_name):
+    from click.testing import CliRunner
+
+    from dlcore.cli._common import OneLineErrorGroup
+    number = getattr(signal, signal_name)
+
+    @click.group(cls=OneLineErrorGroup)
+    def main():
+        """dlcore."""
+
+    @main.command()
+    def train():
+        """A training stopped in a sum by rank 1's signal."""
+        try:
+            raise PeerInterrupted(1, 2, number)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted("interrupted: saved the model after epoch 2 of 9 to "
+                                      "c.h5; resume with: mpiexec -n 2 dlcore ...") from None
+
+    result = CliRunner().invoke(main, ["train"])
+    assert result.exit_code == 128 + number
+    assert result.output == (f"dlcore: interrupted by {signal_name} to rank 1 of 2: saved the "
+                             "model after epoch 2 of 9 to c.h5; resume with: mpiexec -n 2 "
+                             "dlcore ...\n")
 
 
 def test_a_failure_on_a_rank_still_stops_every_rank_with_its_line(rank, tmp_path):
@@ -152,14 +195,16 @@ def _ranks_of_job(marker):
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.isdir("/proc"),
                     reason='needs mpi4py (pip install "dlcore[distributed]") and /proc')
 @pytest.mark.parametrize("interrupted_rank, signal_name", [
-    (1, "SIGINT"), (0, "SIGINT"), ("launcher", "SIGTERM")])
+    (1, "SIGINT"), (0, "SIGINT"), ("launcher", "SIGTERM"), (1, "SIGTERM")])
 def test_a_signal_to_a_rank_or_the_launcher_ends_the_job_as_a_ctrl_c_does(
         tmp_path, interrupted_rank, signal_name):
     """``kill -INT`` to one rank of ``mpiexec -n 2 dlcore rbm train --distributed``: the job
     ends as on Ctrl-C (rank 0 saves the checkpoint and prints the line that resumes, the
     private folder of rank 1 is removed, exit code 130), at once instead of after the other
     rank's 300 s wait in its sum. So does a SIGTERM to the launcher (a cluster's time limit),
-    which passes it to every rank: exit code 143.
+    which passes it to every rank: exit code 143. A SIGTERM to rank 1 alone (a cluster killing
+    one task) ends the job as the launcher's does, rank 0's line naming the rank and the signal
+    (it said a bare "interrupted", and the job exited with 130).
 
     Nothing here assumes how fast the machine is: the signal goes once the first checkpoint is
     on disk, however long the kernels take to compile (minutes on a loaded machine, where a
@@ -196,7 +241,10 @@ def test_a_signal_to_a_rank_or_the_launcher_ends_the_job_as_a_ctrl_c_does(
     said = [line for line in stderr.splitlines()
             if line.startswith("dlcore:") and "compiling kernels" not in line]
     assert job.returncode == 128 + number, stderr[-3000:]
-    named = "" if signal_name == "SIGINT" else f" by {signal_name}"
+    # a rank's own signal (rank 0's, the launcher's to every rank) as in one process; another
+    # rank's, named
+    named = {(0, "SIGINT"): "", ("launcher", "SIGTERM"): " by SIGTERM"}.get(
+        (interrupted_rank, signal_name), f" by {signal_name} to rank {interrupted_rank} of 2")
     assert len(said) == 1 and said[0].startswith(f"dlcore: interrupted{named}: saved the model "
                                                  "after epoch "), stderr[-3000:]
     assert said[0].endswith(f"resume with: mpiexec -n 2 dlcore rbm train --digits 0-1 "

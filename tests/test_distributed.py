@@ -434,6 +434,16 @@ def test_a_ctrl_c_in_a_script_ends_every_rank_as_one_process_with_one_line(case,
 
 
 @requires_mpi4py
+def test_a_sigterm_to_one_rank_of_a_script_ends_the_job_with_143_and_names_it():
+    # the interrupted rank said a bare "interrupted", and every rank exited with 130
+    completed = run_ranks(2, "terminate-rank-1", timeout=50)
+    assert completed.returncode == 143, completed.stderr
+    lines = [line for line in completed.stderr.splitlines()
+             if line.strip() and "compiling kernels" not in line]
+    assert lines == ["dlcore: rank 1 of 2: interrupted by SIGTERM"], completed.stderr
+
+
+@requires_mpi4py
 def test_a_rank_whose_script_ends_early_stops_the_job_at_once_in_one_line():
     # rank 0 waited in its fit for the timeout (300 s by default, 60 s here)
     started = time.monotonic()

@@ -35,9 +35,10 @@ others waited in their next sum until the timeout. A rank that was interrupted t
 other one (:meth:`Communicator.interrupt_others`: a message on a duplicate of the communicator,
 which :meth:`Communicator.watch_interrupts` listens on); a rank waiting in a collective that
 receives it raises :class:`PeerInterrupted`, a ``KeyboardInterrupt``, and stops as if it had got
-the Ctrl-C itself: within a poll (well under a second), not after the timeout. A Ctrl-C that
-escapes a script ends the job as one process ends: exit code 130, one line
-(:meth:`Communicator.end_interrupted`).
+the Ctrl-C itself: within a poll (well under a second), not after the timeout. The notice
+carries the signal (a SIGTERM to one rank: a cluster killing one task), which the others name
+and end with (exit code 143). A Ctrl-C that escapes a script ends the job as one process ends:
+exit code 130, one line (:meth:`Communicator.end_interrupted`).
 
 **A rank that ends early.** A ``sys.exit`` on one rank, or a script that makes fewer calls on
 one rank, left the others waiting for it until the timeout. Every rank tells the others as its
@@ -48,11 +49,13 @@ stops the job in one line naming the rank that ended.
 import atexit
 import contextlib
 import os
+import signal
 import sys
 import time
 
 import numpy as np
 
+from dlcore.termination import terminating_signal
 from dlcore.validation import check_int
 
 #: Seconds a collective operation waits for the other ranks before the job is aborted.
@@ -86,19 +89,30 @@ INTERRUPTED_EXIT_CODE = 130
 
 
 class PeerInterrupted(KeyboardInterrupt):
-    """Another rank of the job was interrupted (a Ctrl-C, a SIGINT to that rank alone): raised
-    in this rank's :meth:`Communicator.wait`, so that it stops as a Ctrl-C stops it (a
-    training command saves its checkpoint on rank 0 and exits with 130) instead of waiting for
-    that rank until the timeout.
+    """Another rank of the job was interrupted (a Ctrl-C, a SIGINT or SIGTERM to that rank
+    alone): raised in this rank's :meth:`Communicator.wait`, so that it stops as a Ctrl-C stops
+    it (a training command saves its checkpoint on rank 0 and exits with 128 + the signal)
+    instead of waiting for that rank until the timeout.
 
     Attributes
     ----------
-    rank : int, the rank that was interrupted
+    rank, size : int, the rank that was interrupted, of how many
+    signal_number : int, the signal that interrupted it (SIGINT for a Ctrl-C)
+    signal_name : str, its name ("SIGINT", "SIGTERM", "SIGHUP")
+    exit_code : int, 128 + ``signal_number``: this rank ends as that rank does
+    reason : str, what interrupted the job, for its one line: "SIGTERM to rank 1 of 2"
     """
 
-    def __init__(self, rank, size):
-        super().__init__(f"rank {rank} of {size} was interrupted")
-        self.rank = rank
+    def __init__(self, rank, size, signal_number=signal.SIGINT):
+        self.rank, self.size = int(rank), int(size)
+        self.signal_number = int(signal_number)
+        try:
+            self.signal_name = signal.Signals(self.signal_number).name
+        except ValueError:   # a number this platform does not name
+            self.signal_name = f"signal {self.signal_number}"
+        self.exit_code = 128 + self.signal_number
+        self.reason = f"{self.signal_name} to rank {self.rank} of {self.size}"
+        super().__init__(f"rank {rank} of {size} was interrupted by {self.signal_name}")
 
 
 class Communicator:
@@ -282,7 +296,7 @@ class Communicator:
             return
         from mpi4py import MPI
         control = self.mpi_comm.Dup()
-        notice = np.zeros(1, np.int64)
+        notice = np.zeros(2, np.int64)   # (the interrupted rank, its signal)
         self._interrupts = (control, notice, control.Irecv(notice, source=MPI.ANY_SOURCE,
                                                            tag=INTERRUPT_TAG))
         self._post_failure_receive()
@@ -314,24 +328,27 @@ class Communicator:
             self._ended_heard = time.monotonic()
             self._endings = None
 
-    def interrupt_others(self):
-        """Tell every other rank that this one was interrupted, so that each stops at its next
-        wait (:class:`PeerInterrupted`). Non-blocking sends of a few bytes (sent eagerly), never
+    def interrupt_others(self, signal_number=signal.SIGINT):
+        """Tell every other rank that this one was interrupted, by ``signal_number`` (SIGINT
+        for a Ctrl-C, SIGTERM for a scheduler's or ``kill``'s), so that each stops at its next
+        wait (:class:`PeerInterrupted`, which names the rank and the signal, and ends as this
+        rank does: 128 + the signal). Non-blocking sends of a few bytes (sent eagerly), never
         waited for: a rank that has ended needs no notice. Nothing when this rank was itself
         stopped by another's notice (that rank told every rank) or does not watch."""
         if self.interrupted_by is None:
-            self._notify_others(INTERRUPT_TAG)
+            self._notify_others(INTERRUPT_TAG, int(signal_number))
 
-    def _notify_others(self, tag):
-        """Send every other rank this rank's number under ``tag`` on the control communicator:
-        non-blocking sends of a few bytes (sent eagerly), never waited for, kept alive until MPI
-        is finalised; nothing when this rank does not watch."""
+    def _notify_others(self, tag, *details):
+        """Send every other rank this rank's number (and ``details``, integers) under ``tag``
+        on the control communicator: non-blocking sends of a few bytes (sent eagerly), never
+        waited for, kept alive until MPI is finalised; nothing when this rank does not
+        watch."""
         if self._interrupts is None:
             return
         control = self._interrupts[0]
         for rank in range(self.size):
             if rank != self.rank:
-                notice = np.array([self.rank], np.int64)
+                notice = np.array([self.rank, *details], np.int64)
                 self._notices.append((notice, control.Isend(notice, dest=rank, tag=tag)))
 
     def _check_interrupts(self):
@@ -340,7 +357,7 @@ class Communicator:
         _, notice, receive = self._interrupts
         if receive.Test():
             self.interrupted_by = int(notice[0])
-            raise PeerInterrupted(self.interrupted_by, self.size)
+            raise PeerInterrupted(self.interrupted_by, self.size, int(notice[1]))
 
     def _stop_watching(self):
         if self._interrupts is not None and self.interrupted_by is None:
@@ -359,21 +376,25 @@ class Communicator:
         interrupted rank alone (a launcher passes a Ctrl-C to every rank; a rank other than 0
         waits :data:`FAILURE_GRACE_SECONDS` for a lower rank's word). A rank stopped by
         another's interruption (:class:`PeerInterrupted`) ends silently. The caller ends the
-        process (code 130); what MPICH notes at ``MPI_Finalize`` about the requests
-        the Ctrl-C left pending is not shown."""
+        process (code 130, 128 + the signal of a SIGTERM: :func:`interruption_exit_code`);
+        what MPICH notes at ``MPI_Finalize`` about the requests the Ctrl-C left pending is not
+        shown."""
         speaks = not isinstance(error, PeerInterrupted)
         if speaks and not self.is_root:
             waited_until = time.monotonic() + FAILURE_GRACE_SECONDS
             while time.monotonic() < waited_until and speaks:
                 speaks = not self._lower_rank_interrupted()
                 time.sleep(POLL_SLEEP_SECONDS)
+        terminated = terminating_signal(error)
         if speaks:
+            named = "" if terminated is None else f" by {terminated.signal_name}"
             stream = sys.__stderr__ or sys.stderr
-            stream.write(f"dlcore: rank {self.rank} of {self.size}: interrupted\n")
+            stream.write(f"dlcore: rank {self.rank} of {self.size}: interrupted{named}\n")
             stream.flush()
         # then the others: told first, they end at once, and the launcher may stop this rank
         # before its line is out
-        self.interrupt_others()
+        self.interrupt_others(signal.SIGINT if terminated is None else
+                              terminated.signal_number)
         atexit.register(_close_stderr)   # after mpi4py's: runs before MPI_Finalize
 
     def _lower_rank_interrupted(self):
@@ -536,13 +557,22 @@ class Periodic:
                f"{self.sync_every} steps>"
 
 
+def interruption_exit_code(error):
+    """The exit code of a process that ``error`` (a KeyboardInterrupt) stopped: 128 + the
+    signal that a :class:`dlcore.Terminated` or a :class:`PeerInterrupted` names (143 for a
+    SIGTERM, this rank's or another's), else 130, a Ctrl-C's."""
+    terminated = terminating_signal(error)
+    return INTERRUPTED_EXIT_CODE if terminated is None else terminated.exit_code
+
+
 def install_abort_on_error(communicator):
     """Make an exception that escapes on any rank stop every rank, with one message.
 
     Without it, the other ranks of a job whose rank 1 raised would wait in their next
     collective operation (until its timeout). The hook prints ``dlcore: rank r of R:
     ErrorType: message`` and calls ``MPI_Abort``; a KeyboardInterrupt (Ctrl-C) is no failure
-    and ends the process with code 130 (:meth:`Communicator.end_interrupted`). Only with more
+    and ends the process with code 130, 128 + the signal of a SIGTERM
+    (:meth:`Communicator.end_interrupted`). Only with more
     than one rank: a job of one process keeps Python's own traceback.
     """
     if communicator.size == 1:
@@ -560,7 +590,7 @@ def install_abort_on_error(communicator):
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     stream.flush()
-            os._exit(INTERRUPTED_EXIT_CODE)
+            os._exit(interruption_exit_code(error))
         communicator.abort(f"{kind.__name__}: {error}")
 
     sys.excepthook = hook
