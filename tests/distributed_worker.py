@@ -266,7 +266,8 @@ def main(cases):
     if cases == ["mpi4py-comm"]:   # before any init(): the user's communicators alone
         mpi4py_communicator_case()
         return
-    timeout = 2 if {"hang", "fail", "fail-everywhere"} & set(cases) else 60
+    timeout = 2 if {"hang", "fail", "fail-everywhere", "interrupt-rank-1-while-rank-0-blocks"
+                    } & set(cases) else 60
     comm = dlcore.distributed.init(timeout=timeout,
                                    **({"threads": 1} if "product-blocks" in cases else {}))
     for case in cases:
@@ -290,6 +291,22 @@ def main(cases):
             if case == "interrupt-everywhere" or comm.rank == 1:
                 raise KeyboardInterrupt
             comm.allreduce(np.ones(3, np.float32))
+        elif case == "interrupt-everywhere-while-rank-0-saves":
+            # the launcher's Ctrl-C on every rank; rank 0 saves a checkpoint for longer than
+            # rank 1 takes to end (its second's wait for rank 0's line, then its own)
+            import time
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                if comm.is_root:
+                    time.sleep(dlcore.distributed.communicator.FAILURE_GRACE_SECONDS + 1.5)
+                    print(json.dumps({"saved": True}), flush=True)
+                raise
+        elif case == "interrupt-rank-1-while-rank-0-blocks":
+            # rank 0 in a blocking call of mpi4py's own, which no notice reaches
+            if comm.rank == 1:
+                raise KeyboardInterrupt
+            comm.mpi_comm.Barrier()
         elif case == "terminate-rank-1":   # a SIGTERM to rank 1 alone, in a script that asks
             import signal
             with dlcore.interrupt_on_termination():

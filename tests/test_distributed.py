@@ -434,6 +434,29 @@ def test_a_ctrl_c_in_a_script_ends_every_rank_as_one_process_with_one_line(case,
 
 
 @requires_mpi4py
+def test_a_ctrl_c_on_every_rank_lets_rank_0_save_however_long_it_takes_in_one_line():
+    # rank 1 ended with os._exit, skipping MPI_Finalize (mpi4py's is a Py_AtExit hook), and
+    # MPICH's launcher killed rank 0 in its save; kept alive, rank 0 said a second line
+    completed = run_ranks(2, "interrupt-everywhere-while-rank-0-saves", timeout=50)
+    assert completed.returncode == 130, completed.stderr
+    assert json.loads(completed.stdout or "null") == {"saved": True}, completed.stderr
+    lines = [line for line in completed.stderr.splitlines()
+             if line.strip() and "compiling kernels" not in line]
+    assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
+
+
+@requires_mpi4py
+def test_an_interrupted_rank_ends_the_job_when_another_is_blocked_in_mpi4py_s_own_call():
+    # MPI_Finalize waits for every rank: the interrupted rank waited for rank 0 forever
+    started = time.monotonic()
+    completed = run_ranks(2, "interrupt-rank-1-while-rank-0-blocks", timeout=50)
+    assert time.monotonic() - started < 40   # the timeout is 2 s here
+    assert completed.returncode != 0
+    assert "dlcore: rank 1 of 2: interrupted" in completed.stderr.splitlines(), \
+        completed.stderr
+
+
+@requires_mpi4py
 def test_a_sigterm_to_one_rank_of_a_script_ends_the_job_with_143_and_names_it():
     # the interrupted rank said a bare "interrupted", and every rank exited with 130
     completed = run_ranks(2, "terminate-rank-1", timeout=50)

@@ -296,7 +296,7 @@ class Communicator:
             return
         from mpi4py import MPI
         control = self.mpi_comm.Dup()
-        notice = np.zeros(2, np.int64)   # (the interrupted rank, its signal)
+        notice = np.zeros(3, np.int64)   # (the interrupted rank, its signal, said its line)
         self._interrupts = (control, notice, control.Irecv(notice, source=MPI.ANY_SOURCE,
                                                            tag=INTERRUPT_TAG))
         self._post_failure_receive()
@@ -328,15 +328,16 @@ class Communicator:
             self._ended_heard = time.monotonic()
             self._endings = None
 
-    def interrupt_others(self, signal_number=signal.SIGINT):
+    def interrupt_others(self, signal_number=signal.SIGINT, said=False):
         """Tell every other rank that this one was interrupted, by ``signal_number`` (SIGINT
         for a Ctrl-C, SIGTERM for a scheduler's or ``kill``'s), so that each stops at its next
         wait (:class:`PeerInterrupted`, which names the rank and the signal, and ends as this
         rank does: 128 + the signal). Non-blocking sends of a few bytes (sent eagerly), never
-        waited for: a rank that has ended needs no notice. Nothing when this rank was itself
-        stopped by another's notice (that rank told every rank) or does not watch."""
+        waited for: a rank that has ended needs no notice. ``said``: this rank said the job's
+        line (:meth:`end_interrupted`). Nothing when this rank was itself stopped by another's
+        notice (that rank told every rank) or does not watch."""
         if self.interrupted_by is None:
-            self._notify_others(INTERRUPT_TAG, int(signal_number))
+            self._notify_others(INTERRUPT_TAG, int(signal_number), int(said))
 
     def _notify_others(self, tag, *details):
         """Send every other rank this rank's number (and ``details``, integers) under ``tag``
@@ -380,11 +381,15 @@ class Communicator:
         what MPICH notes at ``MPI_Finalize`` about the requests the Ctrl-C left pending is not
         shown."""
         speaks = not isinstance(error, PeerInterrupted)
-        if speaks and not self.is_root:
-            waited_until = time.monotonic() + FAILURE_GRACE_SECONDS
-            while time.monotonic() < waited_until and speaks:
-                speaks = not self._lower_rank_interrupted()
-                time.sleep(POLL_SLEEP_SECONDS)
+        # a rank other than 0 waits for a lower rank's word; any rank keeps silent once another
+        # has said the line (a rank 0 that saved a checkpoint for longer than that wait)
+        waited_until = time.monotonic() + (0 if self.is_root else FAILURE_GRACE_SECONDS)
+        while speaks:
+            lower, said = self._interruptions_heard()
+            speaks = not (lower or said)
+            if time.monotonic() >= waited_until:
+                break
+            time.sleep(POLL_SLEEP_SECONDS)
         terminated = terminating_signal(error)
         if speaks:
             named = "" if terminated is None else f" by {terminated.signal_name}"
@@ -394,22 +399,24 @@ class Communicator:
         # then the others: told first, they end at once, and the launcher may stop this rank
         # before its line is out
         self.interrupt_others(signal.SIGINT if terminated is None else
-                              terminated.signal_number)
-        atexit.register(_close_stderr)   # after mpi4py's: runs before MPI_Finalize
+                              terminated.signal_number, said=speaks)
+        atexit.register(_close_stderr)   # runs before MPI_Finalize
 
-    def _lower_rank_interrupted(self):
-        """Whether a lower rank said it was interrupted (the notices that have arrived are
-        taken in; the receive is posted again for the next)."""
+    def _interruptions_heard(self):
+        """``(lower, said)``: whether a lower rank said it was interrupted, and whether any
+        rank said the job's line (the notices that have arrived are taken in; the receive is
+        posted again for the next)."""
+        lower = said = False
         if self._interrupts is None:
-            return False
+            return lower, said
         from mpi4py import MPI
         control, notice, receive = self._interrupts
-        lower = False
         while receive.Test():
             lower = lower or int(notice[0]) < self.rank
+            said = said or bool(notice[2])
             receive = control.Irecv(notice, source=MPI.ANY_SOURCE, tag=INTERRUPT_TAG)
             self._interrupts = (control, notice, receive)
-        return lower
+        return lower, said
 
     # -- a failure: one line ----------------------------------------------------------------
     def _tell_failure(self):
@@ -557,6 +564,26 @@ class Periodic:
                f"{self.sync_every} steps>"
 
 
+def _exit_after_finalizing_mpi(exit_code, limit):
+    """End the process with ``exit_code`` after MPI_Finalize, which mpi4py leaves to Python's
+    own exit (``Py_AtExit``, not :mod:`atexit`) and ``os._exit`` skips: MPICH's launcher takes
+    a rank that exits without it for a crashed one and kills every other rank at once (a rank 0
+    still saving its checkpoint after the launcher's Ctrl-C was killed as rank 1 ended).
+    MPI_Finalize waits for the other ranks to finalize too: past ``limit`` seconds (the
+    collectives' timeout: another rank blocked in a call of its own), the process exits
+    without it, and the launcher ends the job."""
+    MPI = sys.modules.get("mpi4py.MPI")
+    if MPI is not None and MPI.Is_initialized() and not MPI.Is_finalized():
+        # faulthandler's watchdog is a C thread: it ends the process (code 1) while
+        # MPI_Finalize holds the interpreter, which a Python thread would wait for
+        import faulthandler
+        faulthandler.dump_traceback_later(limit, exit=True,
+                                          file=open(os.devnull, "w"))
+        with contextlib.suppress(Exception):   # the exit code is what matters now
+            MPI.Finalize()
+    os._exit(exit_code)
+
+
 def interruption_exit_code(error):
     """The exit code of a process that ``error`` (a KeyboardInterrupt) stopped: 128 + the
     signal that a :class:`dlcore.Terminated` or a :class:`PeerInterrupted` names (143 for a
@@ -585,12 +612,12 @@ def install_abort_on_error(communicator):
             communicator.end_interrupted(error)
             # Python would end by killing itself with SIGINT, which the launcher reports in a
             # banner of its own: exit as one process's Ctrl-C exits, after what runs at exit
-            # (MPI_Finalize among it)
+            # and MPI_Finalize
             atexit._run_exitfuncs()
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     stream.flush()
-            os._exit(interruption_exit_code(error))
+            _exit_after_finalizing_mpi(interruption_exit_code(error), communicator.timeout)
         communicator.abort(f"{kind.__name__}: {error}")
 
     sys.excepthook = hook
