@@ -258,6 +258,17 @@ def callbacks_case(comm, case):
                           "files": sorted(os.listdir(folder))}), flush=True)
 
 
+#: How many functions the compiling rank of "interrupt-rank-1-while-rank-0-compiles" compiles:
+#: tens of seconds' worth, far longer than the interrupted rank takes to say so.
+COMPILATIONS = 400
+
+
+def fresh_function(constant):
+    """A jitted function never compiled before (a new dispatcher: its first call compiles)."""
+    import numba
+    return numba.njit(lambda x: x + constant)
+
+
 def main(cases):
     if cases[:1] == ["--one-process"]:   # no MPI: the one process's training of each case
         for case in cases[1:]:
@@ -291,6 +302,19 @@ def main(cases):
             if case == "interrupt-everywhere" or comm.rank == 1:
                 raise KeyboardInterrupt
             comm.allreduce(np.ones(3, np.float32))
+        elif case == "interrupt-rank-1-while-rank-0-compiles":
+            # rank 0 compiles functions one after another, as a first epoch compiles its
+            # kernels, before its first sum; rank 1 is interrupted at once
+            if comm.rank == 1:
+                raise KeyboardInterrupt
+            compiled = 0
+            try:
+                for constant in range(COMPILATIONS):
+                    fresh_function(constant)(1.0)
+                    compiled += 1
+                comm.allreduce(np.ones(3, np.float32))
+            finally:
+                print(json.dumps({"compiled": compiled}), flush=True)
         elif case == "interrupt-everywhere-while-rank-0-saves":
             # the launcher's Ctrl-C on every rank; rank 0 saves a checkpoint for longer than
             # rank 1 takes to end (its second's wait for rank 0's line, then its own)

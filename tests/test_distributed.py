@@ -22,7 +22,7 @@ import pytest
 
 import dlcore.distributed
 from conftest import requires_cuda
-from distributed_worker import TRAINING
+from distributed_worker import COMPILATIONS, TRAINING
 from dlcore.backend import get_backend
 from dlcore.distributed import Communicator, DistributedUnavailable
 from dlcore.rbm.units import softmax_labels
@@ -443,6 +443,19 @@ def test_a_ctrl_c_on_every_rank_lets_rank_0_save_however_long_it_takes_in_one_li
     lines = [line for line in completed.stderr.splitlines()
              if line.strip() and "compiling kernels" not in line]
     assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
+
+
+@requires_mpi4py
+def test_a_rank_that_compiles_stops_at_its_next_compilation_when_another_is_interrupted():
+    # it compiled all its functions (a first epoch's kernels: tens of seconds on a cold cache)
+    # and heard of the interruption only in its first sum
+    completed = run_ranks(2, "interrupt-rank-1-while-rank-0-compiles", timeout=120)
+    assert completed.returncode == 130, completed.stderr
+    lines = [line for line in completed.stderr.splitlines()
+             if line.strip() and "compiling kernels" not in line]
+    assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
+    compiled = json.loads(completed.stdout or "null")["compiled"]
+    assert compiled < COMPILATIONS / 2, compiled
 
 
 @requires_mpi4py

@@ -35,7 +35,11 @@ others waited in their next sum until the timeout. A rank that was interrupted t
 other one (:meth:`Communicator.interrupt_others`: a message on a duplicate of the communicator,
 which :meth:`Communicator.watch_interrupts` listens on); a rank waiting in a collective that
 receives it raises :class:`PeerInterrupted`, a ``KeyboardInterrupt``, and stops as if it had got
-the Ctrl-C itself: within a poll (well under a second), not after the timeout. The notice
+the Ctrl-C itself: within a poll (well under a second), not after the timeout. A rank that
+compiles kernels (the first epoch of a cold cache: tens of seconds, minutes on a loaded
+machine) polls no collective, so it also looks for the notice as each Numba compilation starts
+(:func:`_look_for_interrupts_while_compiling`), in its own thread: no second thread ever calls
+MPI. The notice
 carries the signal (a SIGTERM to one rank: a cluster killing one task), which the others name
 and end with (exit code 143). A Ctrl-C that escapes a script ends the job as one process ends:
 exit code 130, one line (:meth:`Communicator.end_interrupted`).
@@ -51,9 +55,11 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 
 import numpy as np
+from numba.core import event as numba_events
 
 from dlcore.termination import terminating_signal
 from dlcore.validation import check_int
@@ -164,6 +170,9 @@ class Communicator:
         self.ended_rank = None
         self._ended_heard = None   # time.monotonic() when it was heard
         self._notices = []   # the notices sent: alive until MPI is finalised
+        # (process, thread) that watches: the one that makes this rank's collectives, the only
+        # one that may test the notice's receive from a compilation (a forked child never)
+        self._watcher = None
 
     def __repr__(self):
         return f"<dlcore Communicator rank {self.rank} of {self.size}>"
@@ -301,6 +310,8 @@ class Communicator:
                                                            tag=INTERRUPT_TAG))
         self._post_failure_receive()
         self._post_ending_receive()
+        self._watcher = (os.getpid(), threading.get_ident())
+        _look_for_interrupts_while_compiling(self)
         atexit.register(self._stop_watching)   # after mpi4py's own: runs before MPI_Finalize
         atexit.register(self._tell_ended)      # and before that: the sends go first
 
@@ -360,7 +371,17 @@ class Communicator:
             self.interrupted_by = int(notice[0])
             raise PeerInterrupted(self.interrupted_by, self.size, int(notice[1]))
 
+    def check_interrupts_while_compiling(self):
+        """Raise :class:`PeerInterrupted` if another rank's interruption has arrived, when
+        called in the process and thread that watch (a Numba compilation starting there:
+        :func:`_look_for_interrupts_while_compiling`); nothing elsewhere."""
+        if self._watcher == (os.getpid(), threading.get_ident()):
+            self._check_interrupts()
+
     def _stop_watching(self):
+        with contextlib.suppress(ValueError):
+            _COMPILING_WATCHERS.remove(self)
+        self._watcher = None
         if self._interrupts is not None and self.interrupted_by is None:
             receive = self._interrupts[2]
             receive.Cancel()
@@ -470,6 +491,43 @@ class Communicator:
         if pair is None or pair[0].size < n:
             pair = self._scratch[dtype] = (np.empty(n, dtype), np.empty(n, dtype))
         return pair[0][:n], pair[1][:n]
+
+
+#: The communicators whose peers' interruptions a starting Numba compilation looks for.
+_COMPILING_WATCHERS = []
+_LISTENING = []   # not empty once the listener is registered with Numba (once a process)
+
+
+def _look_for_interrupts_while_compiling(communicator):
+    """Make every Numba compilation that starts look for another rank's interruption on
+    ``communicator`` (:meth:`Communicator.check_interrupts_while_compiling`): a rank compiling
+    its kernels polls no collective, and heard of a peer's Ctrl-C or SIGTERM only once its
+    first epoch's kernels were all compiled.
+
+    A Numba event listener, called at the start of each compilation in the compiling thread,
+    so the only MPI call (a test of the posted receive) is made by the thread that makes the
+    rank's collectives, whatever thread level MPI gives; a watcher thread would need
+    MPI_THREAD_MULTIPLE (which a cluster's MPI may not give), could race the main thread's
+    test of the same request, and could only interrupt the main thread asynchronously. The
+    exception is raised as a compilation starts (a kernel's, or a function it calls while it
+    is typed), no worse a place than the Ctrl-C it stands for, which lands at any bytecode:
+    Numba releases its compiler lock on the way out, and the kernel compiles again next
+    time."""
+    if not _LISTENING:
+        numba_events.register("numba:compile", _InterruptsWhileCompiling())
+        _LISTENING.append(True)
+    _COMPILING_WATCHERS.append(communicator)
+
+
+class _InterruptsWhileCompiling(numba_events.Listener):
+    """The Numba listener of :func:`_look_for_interrupts_while_compiling`."""
+
+    def on_start(self, event):
+        for communicator in list(_COMPILING_WATCHERS):
+            communicator.check_interrupts_while_compiling()
+
+    def on_end(self, event):
+        pass
 
 
 def _close_stderr():
