@@ -147,6 +147,12 @@ def data_parallel(distributed, out, sync_every=1):
                 shutil.rmtree(folder, ignore_errors=True)
             atexit.register(_silence_mpi_at_exit)
             raise
+        if isinstance(error, click.UsageError):
+            # a bad value that the command checks itself (--digits 0-12): every rank parses the
+            # same command line and meets it, so it is the job's usage error, said by rank 0 as
+            # one process says it (the others' stderr is silenced), exit code 2 on every rank;
+            # aborting made it "rank 0 of 2: ..." and exit code 1
+            raise
         if comm.size > 1:
             if isinstance(error, click.ClickException):
                 message = one_line(error.format_message())

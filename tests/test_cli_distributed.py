@@ -119,6 +119,24 @@ def test_a_rank_stopped_by_another_s_signal_names_it_and_exits_as_that_rank(sign
                              "dlcore ...\n")
 
 
+@pytest.mark.parametrize("number", [0, 1])
+def test_a_bad_value_the_command_checks_is_the_job_s_usage_error_not_an_abort(
+        rank, tmp_path, number):
+    # mpiexec -n 2 dlcore rbm train --digits 0-12 --distributed: "dlcore: rank 0 of 2:
+    # Invalid value ..." and exit code 1, where one process says "dlcore: error: ..." with 2
+    communicator, _ = rank(number)
+    bad_value = click.BadParameter("classes '0-12': 12 is not a digit 0-9",
+                                   param_hint="--digits")
+    with pytest.raises(click.BadParameter) as caught, \
+            _distributed.data_parallel(True, tmp_path / "run") as (comm, folder):
+        private = folder
+        raise bad_value
+    assert caught.value is bad_value   # OneLineErrorGroup says it (rank 0) and exits 2
+    assert communicator.aborted is None
+    if number == 1:
+        assert not os.path.exists(private)   # its temporary folder, as always
+
+
 def test_a_failure_on_a_rank_still_stops_every_rank_with_its_line(rank, tmp_path):
     communicator, _ = rank(1)
     with pytest.raises(ValueError), \
