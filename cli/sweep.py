@@ -28,7 +28,8 @@ parsed first.
 r + 2R, ... one after another, each rank with its share of the node's cores
 (:func:`dlcore.distributed.init`); rank 0 gathers the rows and writes the CSV (atomically).
 The runs are whole trainings, not data-parallel ones: nothing is exchanged until the end,
-where rank 0 waits for the slowest rank's last run however long it takes.
+where rank 0 waits for the slowest rank's last run however long it takes. A rank interrupted
+alone (a Ctrl-C or SIGTERM to its process) tells the others, which stop before their next run.
 """
 import contextlib
 import csv
@@ -36,6 +37,7 @@ import io
 import itertools
 import math
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,6 +55,7 @@ from dlcore.cli._common import (
 from dlcore.cli._distributed import warn_unless_distributed
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
+from dlcore.termination import terminating_signal
 
 #: The columns of every row, around the grid's values and the run's figures (see module doc).
 FIRST_COLUMNS = ("run",)
@@ -348,6 +351,10 @@ def sweep(specs, out, dry_run, distributed, command):
     rows = []
     for index in range(rank, len(runs), size):
         try:
+            if size > 1:
+                # another rank was interrupted (a Ctrl-C or SIGTERM to it alone): stop now, not
+                # after every run of this rank, to fail at the gather for want of that rank
+                comm.check_interrupts()
             rows.append(runs.run(index, rank))
         except (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt) as stop:
             if size == 1 and rows:
@@ -356,6 +363,10 @@ def sweep(specs, out, dry_run, distributed, command):
                     f"sweep interrupted in run {index} ({one_line(stop) or 'interrupted'}); "
                     f"wrote the {len(rows)} finished run{'s' if len(rows) > 1 else ''} to "
                     f"{out}") from None
+            if size > 1:   # the others stop before their next run (or in its compilation)
+                terminated = terminating_signal(stop)
+                comm.interrupt_others(signal.SIGINT if terminated is None else
+                                      terminated.signal_number)
             raise
         row = rows[-1]
         click.echo(f"run {index} ({runs.describe(index)})"

@@ -374,3 +374,79 @@ def test_a_launched_command_without_distributed_warns_once_and_a_sweeps_runs_do_
     monkeypatch.delenv("PMI_SIZE")
     quiet = CliRunner().invoke(main, [*TINY_RBM, "--out", str(tmp_path / "quiet")])
     assert "MPI processes" not in quiet.stderr
+
+
+class SweepRank:
+    """Rank ``rank`` of a 2-rank distributed sweep, without MPI: ``peer_signal`` arrives (a
+    PeerInterrupted) once ``runs_before_peer`` runs have started; records what it tells."""
+
+    def __init__(self, rank, peer_signal=None, runs_before_peer=0):
+        self.rank, self.size, self.is_root, self.threads = rank, 2, rank == 0, 1
+        self.peer_signal, self.runs_before_peer = peer_signal, runs_before_peer
+        self.checked = 0
+        self.told = None
+
+    def check_interrupts(self):
+        self.checked += 1
+        if self.peer_signal is not None and self.checked > self.runs_before_peer:
+            from dlcore.distributed import PeerInterrupted
+            raise PeerInterrupted(1 - self.rank, self.size, self.peer_signal)
+
+    def interrupt_others(self, signal_number):
+        self.told = signal_number
+
+    def gather(self, value, what):
+        raise AssertionError(f"the sweep reached {what}: it should have stopped")
+
+
+def stand_in_sweep(monkeypatch, tmp_path, communicator, run):
+    import dlcore.distributed
+    from dlcore.cli import sweep as sweep_module
+    monkeypatch.setattr(dlcore.distributed, "init", lambda timeout: communicator)
+    ran = []
+
+    def fake_run(self, index, rank=0):
+        ran.append(index)
+        return run(index)
+
+    monkeypatch.setattr(sweep_module.Sweep, "run", fake_run)
+    result = sweep("--distributed", "--grid", "seed=0,1,2,3,4,5", "--out",
+                   tmp_path / "sweep.csv", "--", *TINY_RBM, "--out", tmp_path / "rbm")
+    return result, ran
+
+
+def test_a_distributed_sweep_rank_stopped_by_sigterm_tells_the_others_which_signal(
+        monkeypatch, tmp_path):
+    # it told nobody: the other ranks ran every run of theirs (hours, on a cluster) and then
+    # failed at the gather, "rank 1 ended (a sys.exit, ...)", exit code 1, no CSV
+    import signal
+
+    from dlcore import Terminated
+    from dlcore.cli._common import TrainingInterrupted
+
+    def interrupted_run(index):
+        try:
+            raise Terminated(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted("interrupted: saved the model after epoch 3 of 9") \
+                from None
+
+    communicator = SweepRank(1)
+    result, ran = stand_in_sweep(monkeypatch, tmp_path, communicator, interrupted_run)
+    assert ran == [1]
+    assert communicator.told == signal.SIGTERM
+    assert result.exit_code == 143, result.output
+
+
+def test_a_distributed_sweep_rank_stops_before_its_next_run_when_another_is_interrupted(
+        monkeypatch, tmp_path):
+    import signal
+    communicator = SweepRank(0, peer_signal=signal.SIGTERM, runs_before_peer=1)
+    result, ran = stand_in_sweep(
+        monkeypatch, tmp_path, communicator,
+        lambda index: {"run": index, "status": "ok", "error": "", "seconds": 1.0})
+    assert ran == [0]   # runs 2 and 4 were not started
+    assert result.exit_code == 143, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "dlcore: interrupted by SIGTERM to rank 1 of 2")
+    assert not (tmp_path / "sweep.csv").exists()

@@ -371,6 +371,12 @@ class Communicator:
             self.interrupted_by = int(notice[0])
             raise PeerInterrupted(self.interrupted_by, self.size, int(notice[1]))
 
+    def check_interrupts(self):
+        """Raise :class:`PeerInterrupted` if another rank's interruption has arrived: for a
+        rank that works alone for long between collectives (a sweep's runs), to stop when
+        another rank stops rather than at its next collective."""
+        self._check_interrupts()
+
     def check_interrupts_while_compiling(self):
         """Raise :class:`PeerInterrupted` if another rank's interruption has arrived, when
         called in the process and thread that watch (a Numba compilation starting there:
