@@ -19,6 +19,7 @@ from click.core import ParameterSource
 
 from dlcore.backend import BACKEND_NAMES
 from dlcore.callbacks import Callback
+from dlcore.distributed import launched_rank
 from dlcore.errors import TrainingDiverged
 from dlcore.io import NoRoomError
 from dlcore.io import save as save_model
@@ -184,28 +185,6 @@ def in_option_names(message, options):
         message = re.sub(rf"(?:{start}){parameter}(?:='([^']*)'|=([^\s,;:)']+))?",
                          as_option, message)
     return message
-
-
-#: What the common MPI launchers put in each rank's environment: the rank's number.
-LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-
-
-def launcher_number(names, least, environ=None):
-    """The first of the environment variables ``names`` that an MPI launcher (MPICH's or Open
-    MPI's mpiexec, srun) set to an integer, at least ``least``; ``least`` when none is set."""
-    environ = os.environ if environ is None else environ
-    for name in names:
-        try:
-            return max(least, int(environ[name]))
-        except (KeyError, ValueError):
-            continue
-    return least
-
-
-def launched_rank(environ=None):
-    """This process's rank in the job an MPI launcher started, from its environment; 0 when
-    none did."""
-    return launcher_number(LAUNCHER_RANK_VARIABLES, 0, environ)
 
 
 def _said_by_rank_zero(error):

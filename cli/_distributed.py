@@ -30,14 +30,13 @@ import tempfile
 
 import click
 
+from dlcore.distributed import launched_rank, launcher_number
 from dlcore.termination import terminating_signal
 
 from ._common import (
     RUNTIME_ERRORS,
     RunMetrics,
     TrainingInterrupted,
-    launched_rank,
-    launcher_number,
     one_line,
 )
 

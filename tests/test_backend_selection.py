@@ -67,6 +67,33 @@ def test_the_workers_of_joblib_leave_autos_notice_to_their_program(monkeypatch,
         == ["", ""]
 
 
+@pytest.mark.parametrize("variable", ["PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"])
+def test_the_ranks_of_an_mpi_job_leave_autos_notice_to_rank_0(
+        variable, monkeypatch, fresh_selection):
+    # mpiexec -n 64 python train.py printed it 64 times, once a rank
+    monkeypatch.setattr(backend_module, "cuda_status", backend_module.cuda_status)
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "0")
+    assert "uses the cpu: no driver here" in notice_of_auto()
+    monkeypatch.setenv(variable, "3")
+    assert notice_of_auto() == ""
+
+
+def test_the_ranks_of_an_mpi_job_leave_the_compiling_notice_to_rank_0(
+        monkeypatch, fresh_selection, capsys):
+    from dlcore.backend import cache
+    monkeypatch.setattr(cache, "kernels_compiled_before", lambda: False)
+    monkeypatch.setattr(cache, "remember_compiling", lambda: None)
+    monkeypatch.setenv("PMI_RANK", "1")
+    get_backend("cpu")
+    assert "compiling kernels" not in capsys.readouterr().err
+    monkeypatch.setattr(backend_module, "_instances", {})
+    monkeypatch.setenv("PMI_RANK", "0")
+    get_backend("cpu")
+    assert "compiling kernels" in capsys.readouterr().err
+
+
 def test_auto_never_picks_the_cuda_simulator(fresh_selection, capsys):
     from numba import config
     if not config.ENABLE_CUDASIM:

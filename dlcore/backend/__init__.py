@@ -142,7 +142,7 @@ def resolve_backend_name(name="auto"):
         _fallback_reported = True
         if usable:  # only the simulator is "usable" without being picked
             reason = "the CUDA simulator is active and auto never picks it"
-        if not started_by_multiprocessing():
+        if not (started_by_multiprocessing() or started_as_another_rank()):
             print(f"dlcore: backend 'auto' uses the cpu: {reason}.", file=sys.stderr)
     return "cpu"
 
@@ -153,6 +153,14 @@ def started_by_multiprocessing():
     started them, which would otherwise read it once per worker on one terminal."""
     import multiprocessing
     return multiprocessing.parent_process() is not None
+
+
+def started_as_another_rank():
+    """Whether this process is a rank other than 0 of a job an MPI launcher started
+    (``mpiexec -n 64 python train.py``): rank 0 says the notices every rank would say alike,
+    which were otherwise one line per rank."""
+    from dlcore.distributed import launched_rank
+    return launched_rank() != 0
 
 
 def get_backend(name="auto"):
@@ -167,7 +175,7 @@ def get_backend(name="auto"):
         elif name == "cpu":
             from .cache import kernels_compiled_before, remember_compiling
             from .cpu import CPUBackend
-            if not kernels_compiled_before():
+            if not kernels_compiled_before() and not started_as_another_rank():
                 print("dlcore: compiling kernels, first run only, about 15 s", file=sys.stderr)
                 remember_compiling()
             _instances[name] = CPUBackend()

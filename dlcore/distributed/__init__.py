@@ -39,8 +39,8 @@ from .communicator import (
 )
 
 __all__ = ["Communicator", "DistributedUnavailable", "PeerInterrupted", "Periodic",
-           "as_communicator", "available", "init", "install_abort_on_error", "launcher",
-           "local_threads", "periodic"]
+           "as_communicator", "available", "init", "install_abort_on_error", "launched_rank",
+           "launcher", "launcher_number", "local_threads", "periodic"]
 
 INSTALL_HINT = 'pip install "dlcore[distributed]"'
 
@@ -98,6 +98,28 @@ def launcher():
     if found is None:
         raise DistributedUnavailable(f"no mpiexec found: {INSTALL_HINT} brings MPICH's")
     return found
+
+
+#: What the common MPI launchers put in each rank's environment: the rank's number.
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+
+
+def launcher_number(names, least, environ=None):
+    """The first of the environment variables ``names`` that an MPI launcher (MPICH's or Open
+    MPI's mpiexec, srun) set to an integer, at least ``least``; ``least`` when none is set."""
+    environ = os.environ if environ is None else environ
+    for name in names:
+        try:
+            return max(least, int(environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return least
+
+
+def launched_rank(environ=None):
+    """This process's rank in the job an MPI launcher started, from its environment; 0 when
+    none did."""
+    return launcher_number(LAUNCHER_RANK_VARIABLES, 0, environ)
 
 
 def local_threads(ranks_on_this_node, cores=None):
