@@ -547,7 +547,19 @@ class Checkpoints:
         to --learning-rate; a setting not in it has no option)."""
         previous_handlers = self._latching_interrupts()
         try:
-            yield self
+            try:
+                yield self
+            except Exception:
+                if self._interrupt_pending is None:
+                    raise
+                # a Ctrl-C that Python dropped broke what ran next: one landing in a callback
+                # that Numba's compiler runs from C left a kernel without its machine code
+                # ("no compiled object yet for <Library ...>", a failure of rank 1 of 2 and
+                # exit code 1). The interruption is what happened: raise it again (the model is
+                # back at its last finished epoch, as fit leaves it on any exception)
+                handler, number = self._interrupt_pending
+                handler(number, None)
+                raise
         except KeyboardInterrupt:
             self._interrupt_pending = None
             if self.model is None:

@@ -1023,3 +1023,46 @@ def test_a_checkpoint_that_finds_no_room_is_one_line_naming_the_complete_one(
     line = errors[0]
     assert f"cannot write {out / CHECKPOINT_FILE}: no space left on device" in line
     assert dlcore.load(out / CHECKPOINT_FILE).epochs_done == 1
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the drop
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_an_error_after_a_ctrl_c_python_dropped_is_that_interruption(tmp_path, name):
+    """A Ctrl-C landing in a callback that Numba's compiler runs from C (Python drops it)
+    leaves the kernel without machine code, and the compilation fails next: "dlcore: rank 1 of
+    2: no compiled object yet for <Library '_half_product' ...>", exit code 1, for a Ctrl-C to
+    one rank during its first epoch (1 time in 4). The interruption is what happened."""
+    import contextlib
+    import signal
+    import weakref
+
+    import click
+
+    from dlcore.cli._common import Checkpoints, TrainingInterrupted
+    from dlcore.cli.rbm import train
+    from dlcore.termination import terminating_signal
+    number = getattr(signal, name)
+    model = dlcore.BernoulliRBM(n_hidden=2, epochs=1, seed=0).fit(
+        np.random.default_rng(0).random((8, 4)))
+    checkpoints = Checkpoints(tmp_path)
+
+    class Garbage:
+        pass
+
+    as_the_command_line = (dlcore.interrupt_on_termination() if name != "SIGINT"
+                           else contextlib.nullcontext())
+    with click.Context(train, info_name="dlcore rbm train") as context, as_the_command_line:
+        context.params = {"epochs": 3, "resume": None}
+        with pytest.raises(TrainingInterrupted, match="after epoch 1 of 3") as stopped:
+            with checkpoints.on_interrupt():
+                checkpoints.epoch_finished(model, "epoch 1 of 3")
+                handler = signal.getsignal(number)
+                garbage = Garbage()
+                collected = weakref.ref(garbage, lambda _: handler(number, None))
+                del garbage                                   # the signal, dropped by Python
+                assert collected() is None
+                raise RuntimeError("no compiled object yet for <Library '_half_product'>")
+        terminated = terminating_signal(stopped.value)
+        assert (terminated and terminated.signal_name) == (None if name == "SIGINT" else name)
+    assert (tmp_path / CHECKPOINT_FILE).exists()
+    # without a dropped Ctrl-C, an error is that error
+    with pytest.raises(RuntimeError, match="no compiled object"), checkpoints.on_interrupt():
+        raise RuntimeError("no compiled object yet for <Library '_half_product'>")
