@@ -641,8 +641,9 @@ def _exit_after_finalizing_mpi(exit_code, limit):
         # faulthandler's watchdog is a C thread: it ends the process (code 1) while
         # MPI_Finalize holds the interpreter, which a Python thread would wait for
         import faulthandler
-        faulthandler.dump_traceback_later(limit, exit=True,
-                                          file=open(os.devnull, "w"))
+        with contextlib.suppress(OverflowError):   # no limit: timeout=math.inf
+            faulthandler.dump_traceback_later(limit, exit=True,
+                                              file=open(os.devnull, "w"))
         with contextlib.suppress(Exception):   # the exit code is what matters now
             MPI.Finalize()
     os._exit(exit_code)
