@@ -70,7 +70,7 @@ def test_the_workers_of_joblib_leave_autos_notice_to_their_program(monkeypatch,
 @pytest.mark.parametrize("variable", ["PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"])
 def test_the_ranks_of_an_mpi_job_leave_autos_notice_to_rank_0(
         variable, monkeypatch, fresh_selection):
-    # mpiexec -n 64 python train.py printed it 64 times, once a rank
+    # mpiexec -n 64 python -m your_script printed it 64 times, once a rank
     monkeypatch.setattr(backend_module, "cuda_status", backend_module.cuda_status)
     for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
         monkeypatch.delenv(name, raising=False)

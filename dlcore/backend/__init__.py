@@ -157,7 +157,7 @@ def started_by_multiprocessing():
 
 def started_as_another_rank():
     """Whether this process is a rank other than 0 of a job an MPI launcher started
-    (``mpiexec -n 64 python train.py``): rank 0 says the notices every rank would say alike,
+    (``mpiexec -n 64 python -m your_script``): rank 0 says the notices every rank would say alike,
     which were otherwise one line per rank."""
     from dlcore.distributed import launched_rank
     return launched_rank() != 0
