@@ -1023,6 +1023,8 @@ def test_a_checkpoint_that_finds_no_room_is_one_line_naming_the_complete_one(
     line = errors[0]
     assert f"cannot write {out / CHECKPOINT_FILE}: no space left on device" in line
     assert dlcore.load(out / CHECKPOINT_FILE).epochs_done == 1
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the drop
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_an_error_after_a_ctrl_c_python_dropped_is_that_interruption(tmp_path, name):
