@@ -10,7 +10,7 @@ from dlcore.gradient_check import TOLERANCE
 
 
 @main.command("gradcheck")
-@click.option("--model", "model_name", type=click.Choice(["lenet5", "mlp", "lecture000"]),
+@click.option("--model", "model_name", type=click.Choice(["lenet5", "mlp", "convnet_2016"]),
               default="lenet5", show_default=True)
 @click.option("--batch", type=click.IntRange(min=1, max=64), default=2, show_default=True,
               help="Random images in the batch.")
@@ -24,7 +24,7 @@ def gradcheck(model_name, batch, entries, epsilon, seed):
     """Check every parameter tensor's gradient (and the input's) by central differences in
     float64; print the relative error per tensor. Exit status 1 if one exceeds 1e-6."""
     build = {"lenet5": dlcore.models.lenet5, "mlp": dlcore.models.mlp,
-             "lecture000": dlcore.models.lecture000_convnet}[model_name]
+             "convnet_2016": dlcore.models.convnet_2016}[model_name]
     model = build(backend="reference", seed=seed)
     model.compile("cross_entropy", "sgd")
     generator = np.random.default_rng(seed)

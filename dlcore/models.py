@@ -184,7 +184,7 @@ def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input
                       seed=seed, name=name)
 
 
-def lecture000_convnet(backend="auto", seed=0, use_bias=True):
+def convnet_2016(backend="auto", seed=0, use_bias=True):
     """The MNIST convnet of lecture "Convolutional neural networks" (2016), slide
     "Convolutional vs. non-convolutional": 5x5 convolutions with 9 and then 16 channels, each
     keeping the size ("padding: input can be padded with zeroes to keep the same size") and
@@ -204,7 +204,7 @@ def lecture000_convnet(backend="auto", seed=0, use_bias=True):
         MaxPool2D(2),
         Flatten(),
         Dense(10, activation="softmax", use_bias=use_bias),
-    ], input_shape=(1, 28, 28), backend=backend, seed=seed, name="lecture000_convnet")
+    ], input_shape=(1, 28, 28), backend=backend, seed=seed, name="convnet_2016")
 
 
 def resnet_small(input_shape=(1, 28, 28), n_classes=10, filters=8, blocks=2, backend="auto",

@@ -111,6 +111,13 @@ def test_gradcheck_prints_the_table_and_passes():
     assert "largest relative error" in result.stdout
 
 
+def test_gradcheck_names_the_2016_lectures_convnet_by_its_year():
+    # the choice was our file number of that lecture, which students never see
+    result = CliRunner().invoke(main, ["gradcheck", "--model", "convnet_2016", "--entries", "2",
+                                       "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    assert "gradient check of convnet_2016" in result.stdout and "conv2d/kernel" in result.stdout
+
 def test_homework_lenet_params_shows_the_arithmetic():
     result = CliRunner().invoke(main, ["homework", "lenet-params"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,9 @@ import dlcore
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURE_FILE_NAME = re.compile(r"\b\d{3}_[0-9a-f]{16}\b")
-LECTURE_NUMBER = re.compile(r"\b[Ll]ectures?\s+0\d\d\b")        # our file numbers, 000-004
+#: Our file numbers, 000-004, after "lecture": in a sentence, or in a name (a model builder, a
+#: command's choice, a test) joined by nothing or an underscore.
+LECTURE_NUMBER = re.compile(r"[Ll]ectures?[\s_]*0\d\d(?!\d)")
 CODE_FOLDERS = ("dlcore", "cli", "datasets")
 #: Where a ``folder/file.py`` mention points: our top-level folders, or dlcore's subpackages
 #: (``rbm/trainer.py``). Any other path cites another project (``skimage/data/_fetchers.py``).

@@ -43,14 +43,14 @@ def test_lenet5_on_32x32_is_the_papers_geometry_without_padding():
         assert model.count_params() == 61_706 and model.get_layer("c1").padding == padding
 
 
-def test_lecture_000_example_has_11665_weights_without_biases():
-    summary = dlcore.models.lecture000_convnet().summary(print_fn=None)
+def test_the_2016_lecture_example_has_11665_weights_without_biases():
+    summary = dlcore.models.convnet_2016().summary(print_fn=None)
     assert summary.total_weights == 225 + 3600 + 7840 == 11_665
     assert summary.total_biases == 9 + 16 + 10
 
 
-def test_lecture_000_example_signal_sizes_are_784_7056_3136():
-    rows = dlcore.models.lecture000_convnet().summary(print_fn=None).rows
+def test_the_2016_lecture_example_signal_sizes_are_784_7056_3136():
+    rows = dlcore.models.convnet_2016().summary(print_fn=None).rows
     sizes = [int(np.prod(row.output_shape)) for row in rows]
     assert sizes[0] == 28 * 28 * 9 == 7056 and sizes[2] == 14 * 14 * 16 == 3136
 

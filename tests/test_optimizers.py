@@ -24,8 +24,9 @@ def run(optimizer, gradients, theta0, backend="reference", **parameter_options):
     return be.to_numpy(theta), {k: be.to_numpy(v) for k, v in parameter.slots.items()}
 
 
-def test_momentum_follows_lecture_002():
-    """Delta <- 0.9 Delta + g; theta <- theta - eta Delta, twice."""
+def test_momentum_follows_the_supervised_learning_lecture():
+    """Lecture "Supervised learning", "Optimization": Delta <- 0.9 Delta + g; theta <- theta -
+    eta Delta, twice."""
     theta, slots = run(SGD(0.1, momentum=0.9), [[1.0], [2.0]], [0.0])
     # Delta_1 = 1, theta_1 = -0.1; Delta_2 = 0.9 + 2 = 2.9, theta_2 = -0.1 - 0.29
     np.testing.assert_allclose(theta, [-0.39], rtol=1e-6)
