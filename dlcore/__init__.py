@@ -30,11 +30,12 @@ from dlcore.gradient_check import gradcheck
 from dlcore.io import ModelFileError, load, save
 from dlcore.network import Sequential
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
+from dlcore.receptive_field import receptive_fields
 from dlcore.termination import Terminated, interrupt_on_termination
 
 __all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "Input",
            "Model", "ModelFileError", "NotFittedError", "Sequential", "StackedAutoencoder",
            "Terminated", "TrainingDiverged", "__version__", "adversarial", "callbacks",
            "datasets", "ensemble", "get_backend", "gradcheck", "interrupt_on_termination",
-           "layers", "load", "losses", "models", "optimizers", "pretraining", "regularizers",
-           "save"]
+           "layers", "load", "losses", "models", "optimizers", "pretraining",
+           "receptive_fields", "regularizers", "save"]
