@@ -80,7 +80,9 @@ KERAS_UNIT_AXES = {"Dense": (0,), "Conv2D": (0, 1, 2)}
 
 class MaxNorm:
     """Keep every unit's incoming weight vector within ||w_i|| <= max_value (applied by the
-    optimiser after each update): w_i <- w_i * min(1, c / ||w_i||).
+    optimiser after each update): w_i <- w_i * min(1, c / ||w_i||). The bound is on the norm,
+    as in Keras and Srivastava et al. 2014; lecture "Convolutional neural networks" (2016)
+    writes it on the squared norm, ||w_i||^2 <= c, which is ``MaxNorm(sqrt(c))``.
 
     ``max_value`` c defaults to Keras's 2 (Srivastava et al. 2014 found 3 to 4 good with
     dropout). ``axis`` (Keras's argument) may be left out: dlcore's is always each unit's

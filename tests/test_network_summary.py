@@ -55,6 +55,13 @@ def test_the_2016_lecture_example_signal_sizes_are_784_7056_3136():
     assert sizes[0] == 28 * 28 * 9 == 7056 and sizes[2] == 14 * 14 * 16 == 3136
 
 
+def test_the_2016_lectures_fully_connected_network_has_210240_weights():
+    """Lecture "Convolutional neural networks" (2016), "Convolutional vs. non-convolutional":
+    the MNIST FFNN 784-225-144-10 against the convnet's 11,665 (docs/networks.md)."""
+    summary = dlcore.models.mlp(input_shape=(784,), hidden=(225, 144)).summary(print_fn=None)
+    assert summary.total_weights == 176_400 + 32_400 + 1_440 == 210_240
+    assert [int(np.prod(row.output_shape)) for row in summary.rows] == [225, 144, 10]
+
 def test_summary_prints_a_table_with_the_totals(capsys):
     dlcore.models.lenet5().summary()
     out = capsys.readouterr().out
