@@ -1,0 +1,178 @@
+"""The Python examples of README.md and docs/*.md run as printed.
+
+Each ```python block is either run here, on the reference backend with a few hundred bundled
+digits and every ``epochs=N`` cut to ``epochs=1`` (what is checked is that the calls exist and
+fit together, not the accuracy), or listed in NOT_RUN_HERE with the reason and the test that
+covers it instead; a new block that is neither fails ``test_every_python_example_is_run_or_
+accounted_for`` until it is classified. Other tests hold what the examples print (the summary's
+counts, the receptive fields, the lecture's Keras code slide by slide)."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlcore
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["README.md"] + sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))
+
+#: (page, first line of the block) -> why it is not run here, and what covers it
+NOT_RUN_HERE = {
+    ("README.md", "# for all hidden units i"):
+        "the trainer's lines, abridged: test_docs_truth.py holds them to dlcore/rbm/trainer.py",
+    ("README.md", 'model = dlcore.load("trained.keras")'):
+        "needs a Keras model: test_io_keras_archive.py and test_network_frozen_layers.py",
+    ("README.md", "comm = dlcore.distributed.init()"): "needs mpiexec: test_distributed.py",
+    ("README.md", "import h5py"):
+        "reads runs/task1/model.h5 of `dlcore homework task1`; the docs/hdf5-format.md block "
+        "that reads a model file the same way runs here",
+    ("docs/distributed.md", "import dlcore, dlcore.distributed"):
+        "needs mpiexec: test_distributed.py",
+    ("docs/distributed.md", 'images, labels = dlcore.datasets.load_dataset("fashion-mnist"'):
+        "needs mpiexec and Fashion-MNIST: test_lazy_rows.py",
+    ("docs/networks.md", "import numpy as np"):
+        "15 epochs of Fashion-MNIST; its calls are the README's LeNet-5 example, run here",
+    ("docs/networks.md", 'Dense(500, activation="sigmoid", kernel_initializer=rbm.W'):
+        "a fragment (rbm, kernel and bias are the reader's): test_dbn.py builds networks so",
+    ("docs/networks.md", '# "Deep neural networks": layers are the building blocks'):
+        "test_lecture_keras_api.py runs it slide by slide",
+    ("docs/networks.md", "from dlcore.callbacks import CSVLogger, ModelCheckpoint"):
+        "a crash and `callbacks=[...]` are the reader's: test_callbacks_keras.py",
+    ("docs/networks.md", 'model = dlcore.load("pretrained.keras")'):
+        "needs a Keras model: test_network_frozen_layers.py",
+    ("docs/networks.md", "search = GridSearchCV(SKLearnClassifier(build"):
+        "a fragment (build is the reader's): test_wrappers.py",
+}
+
+
+def python_blocks():
+    """(page, first line, code) of every ```python block of the README and docs/."""
+    blocks = []
+    for page in PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for match in re.finditer(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
+            code = match.group(1)
+            blocks.append((page, code.splitlines()[0], code))
+    return blocks
+
+
+def block(page, first_line):
+    found = [code for p, line, code in python_blocks() if p == page and line.startswith(
+        first_line)]
+    assert len(found) == 1, f"{page}: {len(found)} python blocks start with {first_line!r}"
+    return found[0]
+
+
+@pytest.fixture
+def digits(monkeypatch, tmp_path):
+    """Reference backend, a scratch folder, and 30 bundled digits of each class."""
+    monkeypatch.setenv("DLCORE_BACKEND", "reference")
+    monkeypatch.chdir(tmp_path)
+    images, labels = dlcore.datasets.load_mnist_5k()
+    rows = np.concatenate([np.arange(500 * c, 500 * c + 30) for c in range(10)])
+    X = dlcore.datasets.to_unit_interval(images[rows])
+    x = X.reshape(-1, 1, 28, 28)
+    return {"np": np, "dlcore": dlcore, "X": X, "y": labels[rows], "labels": labels[rows],
+            "x": x, "x_train": x, "y_train": labels[rows], "X_test": X[::3],
+            "x_test": x[::3], "y_test": labels[rows][::3]}
+
+
+def run(code, namespace):
+    """Run an example with every ``epochs=N`` cut to one epoch; returns its namespace."""
+    exec(compile(re.sub(r"\bepochs=\d+", "epochs=1", code), "<example>", "exec"), namespace)
+    return namespace
+
+
+def lenet(namespace):
+    model = dlcore.models.lenet5()
+    model.compile("cross_entropy", "adam", ["accuracy"])
+    return dict(namespace, model=model)
+
+
+def with_a_model_file(namespace):
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=4, epochs=1).fit(namespace["X"]), "model.h5")
+    return namespace
+
+
+#: (page, first line) -> the reader's context the block assumes, made from the digits
+RUN_HERE = {
+    ("README.md", "import dlcore"): lambda ns: ns,
+    ("README.md", "model = dlcore.models.lenet5()"): lambda ns: ns,
+    ("README.md", "nets = [dlcore.models.mlp(seed=s) for s in range(5)]"): lambda ns: ns,
+    ("README.md", "dbn = dlcore.DBN(layers=[784, 500, 500]"): lambda ns: ns,
+    ("README.md", "ae = dlcore.Autoencoder(n_hidden=500"): lambda ns: ns,
+    ("docs/autoencoders.md", "ae = dlcore.Autoencoder(n_hidden=500, tied_weights=True"):
+        lambda ns: dict(ns, codes=np.full((4, 500), 0.5, np.float32)),
+    ("docs/hdf5-format.md", "import json"): with_a_model_file,
+    ("docs/networks.md", "from dlcore.layers import Conv2D, MaxPool2D, Flatten, Dense, Dropout"):
+        lambda ns: ns,
+    ("docs/networks.md", "inputs = dlcore.Input(shape=(1, 28, 28))"): lambda ns: ns,
+    ("docs/networks.md", "from dlcore.callbacks import EarlyStopping"): lenet,
+    ("docs/networks.md", "fields = dlcore.receptive_fields("): lambda ns: ns,
+    ("docs/networks.md", "import dlcore.viz"): lenet,
+    ("docs/networks.md", "errors = dlcore.gradcheck(model, x[:2], y[:2])"): lenet,
+    ("docs/regularisation.md", "members = [dlcore.models.mlp(seed=s) for s in range(5)]"):
+        lambda ns: ns,
+}
+
+
+#: blocks that follow another, each run by a test of its own below
+RUN_IN_TURN = {
+    ("README.md", "from sklearn.linear_model import LogisticRegression"),
+    ("docs/regularisation.md", "student = "),
+    ("docs/regularisation.md", "x_adv = "),
+    ("docs/rbm.md", "result = rbm.log_likelihood(X_test)"),
+}
+
+
+def test_every_python_example_is_run_or_accounted_for():
+    keys = set(RUN_HERE) | set(NOT_RUN_HERE) | RUN_IN_TURN
+    unclassified = [f"{page}: {line}" for page, line, _ in python_blocks()
+                    if not any(page == p and line.startswith(first) for p, first in keys)]
+    assert not unclassified, ("run these examples in tests/test_docs_examples.py, or say in "
+                              "NOT_RUN_HERE which test covers them:\n" + "\n".join(unclassified))
+    for page, first in keys:   # every entry still names a block
+        block(page, first)
+
+
+#: the examples that take over 5 s here (all 784-500 layers, or all 5,000 digits)
+SLOW = {("README.md", "import dlcore"), ("README.md", "model = dlcore.models.lenet5()"),
+        ("README.md", "dbn = dlcore.DBN(layers=[784, 500, 500]"),
+        ("docs/autoencoders.md", "ae = dlcore.Autoencoder(n_hidden=500, tied_weights=True")}
+
+
+@pytest.mark.parametrize("page, first_line", [
+    pytest.param(*key, marks=[pytest.mark.slow] if key in SLOW else [])
+    for key in sorted(RUN_HERE)], ids=lambda value: value[:40])
+def test_the_example_runs(page, first_line, digits):
+    run(block(page, first_line), RUN_HERE[(page, first_line)](dict(digits)))
+
+
+@pytest.mark.slow
+def test_the_readme_tour_runs_in_order_and_scores_on_held_out_digits(monkeypatch, tmp_path):
+    """The five lines load every digit; the pipeline after them splits with holdout_split."""
+    monkeypatch.setenv("DLCORE_BACKEND", "reference")
+    monkeypatch.chdir(tmp_path)
+    namespace = run(block("README.md", "import dlcore"), {})
+    pipeline = block("README.md", "from sklearn.linear_model import LogisticRegression")
+    run(pipeline.replace("model.fit(X[train]", "score = model.fit(X[train]"), namespace)
+    assert (tmp_path / "model.h5").is_file() and 0.5 < namespace["score"] <= 1.0
+
+
+def test_the_regularisation_examples_follow_one_another(digits):
+    """Distillation takes the ensemble the first example trained; FGSM one of its members."""
+    namespace = run(block("docs/regularisation.md", "members = "), dict(digits))
+    namespace = run(block("docs/regularisation.md", "student = "), namespace)
+    namespace = run(block("docs/regularisation.md", "x_adv = "),
+                    dict(namespace, model=namespace["members"][0]))
+    assert namespace["x_adv"].shape == digits["x_test"].shape
+
+
+@pytest.mark.slow
+def test_the_rbm_likelihood_example_runs(digits):
+    rbm = dlcore.BernoulliRBM(n_hidden=6, epochs=1, seed=0).fit(digits["X"])
+    dbn = dlcore.DBN(layers=[784, 6, 4], epochs=1, seed=0).fit(digits["X"])
+    namespace = run(block("docs/rbm.md", "result = rbm.log_likelihood(X_test)"),
+                    dict(digits, rbm=rbm, dbn=dbn))
+    assert namespace["low"] <= namespace["mean"] <= namespace["high"]
