@@ -305,14 +305,25 @@ class Model(TrainingLoop):
         return names
 
     # -- build --------------------------------------------------------------------------
-    def build(self, input_shape=None, dtype=np.float32):
+    def build(self, input_shape=None, dtype=None):
         """Create (or move to the model's backend and dtype) every layer's parameters and the
         twins of shared layers. Layers built before (a model used inside another) keep their
-        weights."""
+        weights. A model on backend ``"auto"`` (the default) whose built layers share one
+        backend, or given no ``dtype`` when they share one dtype, takes theirs: part of a
+        network, ``Model(net.input, layer.output)``, must leave that network's layers where they
+        are, or its training would step arrays its layers no longer use."""
         if input_shape is not None and tuple(check_shape(input_shape)) != tuple(self.input_shape):
             raise ValueError(f"this model's inputs have shape {self.input_shape}; got "
                              f"{tuple(input_shape)}")
-        backend = get_backend(self.backend_name)
+        built = [layer for layer in self._first_called if layer.built]
+        backends = {id(layer.backend): layer.backend for layer in built}
+        dtypes = {np.dtype(layer.dtype) for layer in built}
+        if self.backend_name == "auto" and len(backends) == 1:
+            backend, = backends.values()
+        else:
+            backend = get_backend(self.backend_name)
+        if dtype is None:
+            dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
         dtype = np.dtype(dtype)
         for index, layer in enumerate(self._first_called):
             shape = layer._graph_input_shape

@@ -111,3 +111,21 @@ def test_a_sequential_built_again_for_another_input_has_a_graph_of_that_input():
     part = dlcore.Model(network.input, network.get_layer("hidden").output)
     x = np.ones((2, 5), np.float32)
     np.testing.assert_allclose(part.predict(x), network.get_layer("hidden")(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_a_part_model_leaves_the_networks_layers_on_its_backend(backend):
+    # Model(...) defaulted to "auto" and moved the shared layers to the cpu: the network's own
+    # fit then stepped the arrays the layers had left, and "conv" stopped learning, silently
+    network = dlcore.Sequential(convnet().layers, input_shape=(1, 10, 10), backend=backend,
+                                seed=2)
+    network.compile("cross_entropy", dlcore.optimizers.SGD(0.5))
+    part = dlcore.Model(network.input, network.get_layer("conv").output)
+    before = part.predict(images())
+    kernel = network.get_layer("conv").get_weights()[0].copy()
+    network.fit(images(), np.arange(6) % 3, epochs=1, batch_size=3, verbose=0)
+    assert part.backend is network.backend
+    assert np.abs(network.get_layer("conv").get_weights()[0] - kernel).max() > 1e-4
+    np.testing.assert_allclose(part.predict(images()), by_hand(network, images(), "conv"),
+                               rtol=1e-5, atol=1e-6)
+    assert np.abs(part.predict(images()) - before).max() > 1e-4
