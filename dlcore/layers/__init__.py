@@ -6,6 +6,7 @@
 ``MaxPool2D``,         max, average and L2 pooling (pool size and stride); Keras'
 ``AvgPool2D``,         ``MaxPooling2D`` and ``AveragePooling2D`` make the first two with
 ``L2Pool2D``           Keras' rule (a remainder no pool covers is dropped)
+``L2FeaturePool(g)``   L2 pooling over features: groups of g channels, (C, H, W) -> (C/g, H, W)
 ``GlobalAvgPool2D``,   the mean or the largest value of each map, (n, C, H, W) -> (n, C)
 ``GlobalMaxPool2D``    (Keras' ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``)
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
@@ -65,6 +66,7 @@ from dlcore.layers.pooling import (
     GlobalAvgPool2D,
     GlobalMaxPool2D,
     GlobalMaxPooling2D,
+    L2FeaturePool,
     L2Pool2D,
     MaxPool2D,
     MaxPooling2D,
@@ -74,8 +76,8 @@ from dlcore.layers.upsampling import UpSampling2D
 __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate", "Conv2D",
            "Conv2DTranspose", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-           "ImageAugmentation", "L2Pool2D", "Layer", "LayerNormalization", "LeakyReLU",
-           "MaxPool2D", "ReLU", "Rescaling", "Reshape", "Sigmoid", "Softmax",
+           "ImageAugmentation", "L2FeaturePool", "L2Pool2D", "Layer", "LayerNormalization",
+           "LeakyReLU", "MaxPool2D", "ReLU", "Rescaling", "Reshape", "Sigmoid", "Softmax",
            "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
            "add", "concatenate", "dense_as_conv"]
 

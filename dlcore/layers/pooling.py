@@ -3,6 +3,8 @@
     max:      h(y, x) = max over the pool N(y, x) of the input
     average:  h(y, x) = 1/K sum over the pool           (K pixels per pool)
     L2:       h(y, x) = sqrt(sum over the pool of the input squared)
+    L2 over features (L2FeaturePool):  h_j(y, x) = sqrt(sum over the channels k of group j
+              of h_k(y, x)^2)
 
 Each channel is pooled on its own, so the number of maps is unchanged and there are no
 parameters. The output size is (N - F) / S + 1 (lecture "Convolutional Neural Networks" (2019) with
@@ -19,7 +21,7 @@ its mean their sum over their count K', and L2 pooling sums the real pixels' squ
 """
 import numpy as np
 
-from dlcore.validation import check_bool
+from dlcore.validation import check_bool, check_int
 
 from .base import Layer
 from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
@@ -135,6 +137,69 @@ class L2Pool2D(_Pool2D):
     multiplies by x / h. Parameters as :class:`MaxPool2D`."""
 
     kind = "l2"
+
+
+class L2FeaturePool(Layer):
+    """L2 pooling over features (lecture "Supervised learning", slide "Pooling Layer:
+    Examples": "L2-pooling over features", h_j(x, y) = sqrt(sum over k in N(j) of
+    h_k(x, y)^2)): the C channels of (C, H, W) maps, or the features of rows, taken in groups
+    of ``group_size`` consecutive ones, N(j) = {j g, ..., j g + g - 1}, each group becoming one
+    channel, the Euclidean norm of its values at each pixel: (C, H, W) -> (C / g, H, W).
+
+    It pools along the channels where :class:`L2Pool2D` pools along the rows and columns, and
+    runs on that layer's kernels on every backend: (n, C, H, W) in C order is (n, C / g, g, H W),
+    a view, where a g x 1 pool of stride g over each (g, H W) "image" is the sum over a group.
+    No parameters; no Keras equivalent (a file for Keras refuses it in one line).
+
+    Parameters
+    ----------
+    group_size : int >= 1 that divides the number of channels (default 2)
+    """
+
+    kind = "l2"
+
+    def __init__(self, group_size=2, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.group_size = check_int(group_size, "group_size", minimum=1)
+
+    def _config(self):
+        return {"group_size": self.group_size}
+
+    def compute_output_shape(self, input_shape):
+        channels = int(input_shape[0])
+        if len(input_shape) not in (1, 3) or channels % self.group_size:
+            raise ValueError(f"L2FeaturePool({self.group_size}) pools groups of "
+                             f"{self.group_size} channels of (C, H, W) maps (or features of "
+                             f"rows): C must be a multiple of {self.group_size}, got "
+                             f"per-sample shape {tuple(input_shape)}; choose a group_size "
+                             f"that divides {channels}")
+        return (channels // self.group_size,) + tuple(input_shape[1:])
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        groups = self.compute_output_shape(input_shape)[0]
+        pixels = int(np.prod(input_shape[1:], dtype=np.int64))
+        self.window = Window.fit((groups, self.group_size, pixels), (self.group_size, 1),
+                                 (self.group_size, 1), ((0, 0), (0, 0)), type(self).__name__,
+                                 can_pad=False)
+        return super().build(input_shape, backend, dtype, seed)
+
+    def _grouped_shape(self, n):
+        return (n, self.window.channels, self.window.height, self.window.width)
+
+    def forward(self, x, training=False, step=0):
+        self._prepare(x)
+        y = _pool(self, x.reshape(self._grouped_shape(x.shape[0])))
+        return y.reshape((x.shape[0],) + self.output_shape)
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        n = grad_y.shape[0]
+        grad_x = self._buffer("grad_input", (n,) + self.input_shape)
+        self.ops.pool_backward(self.kind, self._x, self._y, self._argmax,
+                               grad_y.reshape((n, self.window.channels, 1, self.window.width)),
+                               self.window, grad_x.reshape(self._grouped_shape(n)))
+        return grad_x
 
 
 class _GlobalPool2D(Layer):
