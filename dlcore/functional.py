@@ -311,7 +311,8 @@ class Model(TrainingLoop):
         weights. A model on backend ``"auto"`` (the default) whose built layers share one
         backend, or given no ``dtype`` when they share one dtype, takes theirs: part of a
         network, ``Model(net.input, layer.output)``, must leave that network's layers where they
-        are, or its training would step arrays its layers no longer use."""
+        are, or its training would step arrays its layers no longer use; for that reason
+        another backend named for such layers is a ValueError naming the copy to make."""
         if input_shape is not None and tuple(check_shape(input_shape)) != tuple(self.input_shape):
             raise ValueError(f"this model's inputs have shape {self.input_shape}; got "
                              f"{tuple(input_shape)}")
@@ -322,6 +323,13 @@ class Model(TrainingLoop):
             backend, = backends.values()
         else:
             backend = get_backend(self.backend_name)
+        moved = next((layer for layer in built if layer.backend is not backend), None)
+        if moved is not None and len(backends) == 1 and self.backend_name != "auto":
+            # moving it would leave the network it was built in stepping arrays it no longer uses
+            raise ValueError(f"layer {moved.name!r} is built on the {moved.backend.name} backend "
+                             f"(a network's layer); a model sharing it runs there too: leave "
+                             f"backend= out, or give this model a copy, "
+                             f"network.clone(backend={self.backend_name!r})")
         if dtype is None:
             dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
         dtype = np.dtype(dtype)

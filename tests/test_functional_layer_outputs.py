@@ -129,3 +129,16 @@ def test_a_part_model_leaves_the_networks_layers_on_its_backend(backend):
     np.testing.assert_allclose(part.predict(images()), by_hand(network, images(), "conv"),
                                rtol=1e-5, atol=1e-6)
     assert np.abs(part.predict(images()) - before).max() > 1e-4
+
+
+def test_a_part_model_on_another_backend_is_refused_with_the_copy_to_make():
+    network = dlcore.Sequential(convnet().layers, input_shape=(1, 10, 10), backend="reference",
+                                seed=2)
+    with pytest.raises(ValueError, match="reference backend") as error:
+        dlcore.Model(network.input, network.get_layer("conv").output, backend="cpu")
+    assert "\n" not in str(error.value) and "network.clone(backend='cpu')" in str(error.value)
+    assert network.get_layer("conv").backend is network.backend      # left where it was
+    copy = network.clone(backend="cpu")
+    part = dlcore.Model(copy.input, copy.get_layer("conv").output, backend="cpu")
+    np.testing.assert_allclose(part.predict(images()), by_hand(network, images(), "conv"),
+                               rtol=1e-5, atol=1e-6)
