@@ -106,8 +106,17 @@ class Sequential(Model):
         self.metrics = []
         self._reset_training()
         self._parameters = []
+        # checked as add checks each layer, then built once: building each as it comes
+        # would remake the graph of all the layers before it (quadratic in their number,
+        # minutes for the thousands of layers a hostile Keras file may list)
+        taken = set()
         for layer in layers or []:
-            self.add(layer)
+            if isinstance(layer, SymbolicTensor) and layer.is_input:
+                self._add_input(layer)
+            else:
+                self._append(layer, taken)
+        if self.layers and self.input_shape is not None:
+            self.build()
 
     # -- construction -------------------------------------------------------------------
     def add(self, layer):
@@ -118,19 +127,7 @@ class Sequential(Model):
         ``add(dlcore.Input(shape))`` first gives the input shape (Keras 3's way)."""
         if isinstance(layer, SymbolicTensor) and layer.is_input:
             return self._add_input(layer)
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add takes a dlcore layer (or dlcore.Input(shape) "
-                            f"first), got {type(layer).__name__}")
-        if layer.name is None:
-            layer.name = self._unique_name(default_layer_name(layer))
-        taken = {other.name for other in self.layers}
-        if layer.name in RESERVED_LAYER_NAMES or layer.name in taken:
-            raise ValueError(f"layer name {layer.name!r} is already used in this network"
-                             if layer.name not in RESERVED_LAYER_NAMES
-                             else f"layer name {layer.name!r} is reserved")
-        if not self.layers and self.input_shape is None and layer.input_shape is not None:
-            self.input_shape = layer.input_shape
-        self.layers.append(layer)
+        self._append(layer, {other.name for other in self.layers})
         try:
             if self.built:
                 self._build_layers(len(self.layers) - 1, self.output_shape, self.backend,
@@ -141,6 +138,23 @@ class Sequential(Model):
             self.layers.pop()   # a layer that does not fit leaves the network as it was
             raise
         return self
+
+    def _append(self, layer, taken):
+        """Append ``layer`` unbuilt, named and checked as :meth:`add` says; ``taken``, the
+        names of the layers so far, gets its name."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add takes a dlcore layer (or dlcore.Input(shape) "
+                            f"first), got {type(layer).__name__}")
+        if layer.name is None:
+            layer.name = self._unique_name(default_layer_name(layer), taken)
+        if layer.name in RESERVED_LAYER_NAMES or layer.name in taken:
+            raise ValueError(f"layer name {layer.name!r} is already used in this network"
+                             if layer.name not in RESERVED_LAYER_NAMES
+                             else f"layer name {layer.name!r} is reserved")
+        if not self.layers and self.input_shape is None and layer.input_shape is not None:
+            self.input_shape = layer.input_shape
+        self.layers.append(layer)
+        taken.add(layer.name)
 
     def _add_input(self, tensor):
         """The input shape from ``dlcore.Input(shape)``, before any layer."""
@@ -169,8 +183,8 @@ class Sequential(Model):
                 self.built, self._parameters = False, []
         return layer
 
-    def _unique_name(self, base):
-        taken = {layer.name for layer in self.layers}
+    @staticmethod
+    def _unique_name(base, taken):
         if base not in taken:
             return base
         index = 1
