@@ -3,9 +3,16 @@ HDF5 file or a dlcore model file holds, loading it must not hang, allocate witho
 load parameters that are not finite; every refusal is one line naming the file
 (dlcore/io/keras_archive.py, dlcore/io/keras.py, dlcore/io/guarded.py).
 """
+import io
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
 import dlcore
 from dlcore import functional
-from test_io_keras import edited_archive
+from test_io_keras import edited_archive, fixture
 
 
 def counted_layer_calls(monkeypatch):
@@ -50,3 +57,56 @@ def test_a_keras_archive_of_many_layers_loads_in_time_linear_in_its_layers(tmp_p
     # for each layer added was n_layers**2 / 2 calls a copy: minutes for a 1 MB config.json
     # of 20,000 layers
     assert len(calls) <= 10 * (n_layers + 3)
+
+
+def archive_with_weights(tmp_path, name, edit):
+    """A copy of the Keras archive fixture ``name`` whose model.weights.h5 ``edit(h5file)``
+    has changed (its config as it is)."""
+    with zipfile.ZipFile(fixture(name)) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    weights = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as h5file:
+        edit(h5file)
+    members["model.weights.h5"] = weights.getvalue()
+    path = tmp_path / f"weights_{name}"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return path
+
+
+def as_float64_plus(h5file, path, value):
+    array = h5file[path][()]
+    del h5file[path]
+    h5file[path] = array.astype(np.float64) + value
+
+
+@pytest.mark.parametrize("path", ["layers/conv2d/vars/0", "optimizer/vars/2"])
+def test_keras_weights_beyond_float32s_range_are_refused_not_loaded_as_infinity(tmp_path,
+                                                                                path):
+    archive = archive_with_weights(tmp_path, "keras_compiled.keras",
+                                   lambda h5file: as_float64_plus(h5file, path, 1e300))
+    with pytest.raises(dlcore.io.ModelFileError) as caught:
+        dlcore.load(archive)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(archive))
+    assert f"'{path}' holds" in message and "beyond float32's range" in message
+
+
+def test_a_dlcore_file_with_parameters_beyond_float32s_range_is_refused(tmp_path):
+    path = tmp_path / "lenet.h5"
+    dlcore.save(dlcore.models.lenet5().build(), path)
+    with h5py.File(path, "r+") as h5file:
+        as_float64_plus(h5file, "layers/c1/kernel", 1e300)
+    beyond = r"'layers/c1/kernel' holds 150 values beyond float32's range"
+    with pytest.raises(dlcore.io.ModelFileError, match=beyond):
+        dlcore.load(path)
+
+
+def test_set_weights_refuses_values_float32_cannot_hold():
+    layer = dlcore.Sequential([dlcore.layers.Dense(2)], input_shape=(3,)).layers[0]
+    before = layer.get_weights()
+    with pytest.raises(ValueError, match="kernel holds values beyond float32's range"):
+        layer.set_weights([np.full((3, 2), 1e39), np.zeros(2)])
+    for kept, now in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(kept, now)

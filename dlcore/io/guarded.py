@@ -8,7 +8,8 @@ do. :class:`ModelFileReader` is the only way :mod:`dlcore.io.hdf5` (and any late
 a Keras import) reads an HDF5 file:
 
 - ``dataset(path, shape, kinds)`` checks a dataset's declared shape and dtype against the shape
-  the hyperparameters imply *before* reading it, then refuses NaN and infinity;
+  the hyperparameters imply *before* reading it, then refuses NaN and infinity, and float64
+  values beyond float32's range (every parameter is float32, where they would be infinite);
 - ``read_array(dataset, path)`` reads any other dataset only after checking its dtype (numbers
   only: no strings, compound or complex types), its rank, its storage (no virtual or external
   data, no filter plugins) and its declared size against what the file could hold: an
@@ -58,6 +59,8 @@ MAX_GROUP_DEPTH = 16
 MAX_OBJECTS = 20_000
 #: The most attributes read from one group or dataset.
 MAX_ATTRIBUTES = 1_000
+#: The type of every parameter dlcore holds: a float array read as parameters must fit it.
+FLOAT32 = np.dtype(np.float32)
 #: The largest rank of a dataset (an NCHW kernel has 4).
 MAX_NDIM = 8
 #: Filtered (compressed) data may expand by at most this factor over its size in the file.
@@ -327,6 +330,15 @@ class ModelFileReader:
             if bad:
                 raise self.error(f"dataset '{path}' holds {bad} NaN or infinite value"
                                  f"{'s' if bad > 1 else ''}", DIVERGED_FIX)
+            if array.dtype.itemsize > FLOAT32.itemsize and array.size:
+                # every parameter of dlcore is float32: a float64 value beyond its range
+                # would be loaded as infinity
+                beyond = int(np.count_nonzero(np.abs(array) > np.finfo(FLOAT32).max))
+                if beyond:
+                    raise self.error(f"dataset '{path}' holds {beyond} value"
+                                     f"{'s' if beyond > 1 else ''} beyond float32's range "
+                                     f"(up to {float(np.abs(array).max()):.3g}), infinite "
+                                     f"as dlcore's float32 parameters", DIVERGED_FIX)
         return array
 
     def read_dataset(self, path: str, shape: tuple, kinds: str = "f",

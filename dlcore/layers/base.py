@@ -469,10 +469,15 @@ class Layer:
                                  f"expected {expected}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"layer {self.name!r}: {name} contains NaN or infinite values")
-            arrays.append(value)
+            with np.errstate(over="ignore"):
+                cast = np.ascontiguousarray(value, dtype=self.dtype)
+            if not np.all(np.isfinite(cast)):
+                raise ValueError(f"layer {self.name!r}: {name} holds values beyond "
+                                 f"{self.dtype.name}'s range (up to "
+                                 f"{float(np.abs(value).max()):.3g}), which would be infinite")
+            arrays.append(cast)
         for name, value in zip(names, arrays):
-            self.backend.copy_into(self._array(name),
-                                   np.ascontiguousarray(value, dtype=self.dtype))
+            self.backend.copy_into(self._array(name), value)
 
     # -- computing ----------------------------------------------------------------------
     def forward(self, x, training=False, step=0):
