@@ -4,6 +4,7 @@ load parameters that are not finite; every refusal is one line naming the file
 (dlcore/io/keras_archive.py, dlcore/io/keras.py, dlcore/io/guarded.py).
 """
 import io
+import struct
 import zipfile
 
 import h5py
@@ -110,3 +111,34 @@ def test_set_weights_refuses_values_float32_cannot_hold():
         layer.set_weights([np.full((3, 2), 1e39), np.zeros(2)])
     for kept, now in zip(before, layer.get_weights()):
         np.testing.assert_array_equal(kept, now)
+
+
+def test_an_archive_understating_its_member_count_is_refused_before_its_directory_is_read(
+        tmp_path, monkeypatch):
+    from dlcore.io.keras_archive import MAX_MEMBERS
+    path = tmp_path / "crowded.keras"
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as source, \
+            zipfile.ZipFile(path, "w") as archive:
+        for member in source.namelist():
+            archive.writestr(member, source.read(member))
+        for index in range(3 * MAX_MEMBERS):
+            archive.writestr(f"assets/{index}", b"")
+    data = bytearray(path.read_bytes())
+    record = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, record + 8, 3, 3)   # "3 members", before a directory of 3003
+    path.write_bytes(bytes(data))
+    built = []
+
+    class CountedZipInfo(zipfile.ZipInfo):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(zipfile, "ZipInfo", CountedZipInfo)
+    with pytest.raises(dlcore.io.ModelFileError) as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    assert f"holds over {MAX_MEMBERS} members" in str(caught.value)
+    # a directory of millions of entries, read whole into an object each, took memory and
+    # time in proportion: its entries are counted from their headers, up to the limit
+    assert not built

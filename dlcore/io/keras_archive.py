@@ -36,6 +36,7 @@ import errno
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -111,9 +112,11 @@ def _open_archive(filename: str) -> Iterator[zipfile.ZipFile]:
     """The archive, open for reading; a failure to read its directory is a ModelFileError
     (what its caller does with it is not wrapped: reads go through :func:`_copy_member`)."""
     try:
-        count = _declared_member_count(filename)
+        count = _member_count(filename)
         if count > MAX_MEMBERS:   # before zipfile builds an object for each of them
-            raise _error(filename, f"the archive holds {count} members, more than a Keras "
+            # counting stops one past the limit
+            held = count if count > MAX_MEMBERS + 1 else f"over {MAX_MEMBERS}"
+            raise _error(filename, f"the archive holds {held} members, more than a Keras "
                                    f"model archive ({MAX_MEMBERS} at most)")
         archive = zipfile.ZipFile(filename)
         infos = archive.infolist()
@@ -128,13 +131,34 @@ def _open_archive(filename: str) -> Iterator[zipfile.ZipFile]:
         yield archive
 
 
-def _declared_member_count(filename: str) -> int:
-    """The number of members the archive's end-of-directory record declares (zip64's when
-    it has one), read without reading the directory; 0 when there is none (zipfile then says
-    the archive is damaged)."""
+def _member_count(filename: str, limit: int = MAX_MEMBERS) -> int:
+    """The number of members of the archive, found without reading its directory into
+    objects: what its end-of-directory record declares (zip64's when it has one) or, when
+    more, its directory's entries counted up to ``limit + 1`` from their fixed-size headers
+    (a record may declare three members in front of a directory of millions, which zipfile
+    reads whole); 0 when there is no record (zipfile then says the archive is damaged)."""
     with open(filename, "rb") as stream:
         record = zipfile._EndRecData(stream)   # the record zipfile itself reads first
-    return 0 if record is None else int(record[zipfile._ECD_ENTRIES_TOTAL])
+        if record is None:
+            return 0
+        declared = int(record[zipfile._ECD_ENTRIES_TOTAL])
+        # where zipfile starts reading the directory: it ends at the record (and zip64's)
+        position = record[zipfile._ECD_LOCATION] - record[zipfile._ECD_SIZE]
+        if record[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+            position -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+        end, counted = position + record[zipfile._ECD_SIZE], 0
+        while 0 <= position < end and counted <= limit:
+            stream.seek(position)
+            header = stream.read(zipfile.sizeCentralDir)
+            if len(header) != zipfile.sizeCentralDir or \
+                    not header.startswith(zipfile.stringCentralDir):
+                break   # a damaged directory, which zipfile names
+            fields = struct.unpack(zipfile.structCentralDir, header)
+            position += (zipfile.sizeCentralDir + fields[zipfile._CD_FILENAME_LENGTH]
+                         + fields[zipfile._CD_EXTRA_FIELD_LENGTH]
+                         + fields[zipfile._CD_COMMENT_LENGTH])
+            counted += 1
+    return max(declared, counted)
 
 
 class TemporaryFolderError(OSError):
