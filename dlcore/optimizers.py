@@ -307,6 +307,9 @@ class Optimizer:
 
     name = None
     slot_names = ()
+    #: the slots that are sums or means of squared gradients, never negative: a negative one
+    #: (a damaged or hostile file) would make the update's square root NaN
+    squared_slots = ()
 
     def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None):
         if lr is not None:   # Keras 2's spelling, as lecture "Deep learning I" writes SGD(lr=0.01)
@@ -505,6 +508,17 @@ class Optimizer:
                 for name in self.slot_names}
         return {"iterations": int(self.iterations), "slots": slots}
 
+    def slot_problem(self, name, array):
+        """What is wrong with the values of the stored slot ``name`` (``"holds 3 negative
+        values, ..."``), or None: a slot of squared gradients is never negative."""
+        if name not in self.squared_slots:
+            return None
+        negative = int(np.count_nonzero(np.asarray(array) < 0))
+        if not negative:
+            return None
+        return (f"holds {negative} negative value{'s' if negative > 1 else ''}, which a "
+                f"{'sum' if name == 'accumulator' else 'mean'} of squared gradients never does")
+
     def check_state(self, state, parameters):
         """The slot arrays of ``state`` for ``parameters``, shape-checked (ValueError)."""
         found = {}
@@ -520,6 +534,9 @@ class Optimizer:
                 if tuple(array.shape) != tuple(parameter.value.shape):
                     raise ValueError(f"optimizer slot {parameter.key}/{name} has shape "
                                      f"{array.shape}; expected {tuple(parameter.value.shape)}")
+                problem = self.slot_problem(name, array)
+                if problem:
+                    raise ValueError(f"optimizer slot {parameter.key}/{name} {problem}")
                 found[(parameter.key, name)] = array
         return int(state.get("iterations", 0)), found
 
@@ -617,6 +634,7 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     slot_names = ("accumulator",)
+    squared_slots = ("accumulator",)
     body = staticmethod(adagrad_span)
 
     def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
@@ -654,6 +672,7 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     slot_names = ("mean_square",)
+    squared_slots = ("mean_square",)
     body = staticmethod(rmsprop_span)
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
@@ -703,6 +722,8 @@ class Adam(Optimizer):
     three."""
 
     name = "adam"
+    slot_names = ("m", "v")
+    squared_slots = ("v",)
     body = staticmethod(adam_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,

@@ -142,3 +142,38 @@ def test_an_archive_understating_its_member_count_is_refused_before_its_director
     # a directory of millions of entries, read whole into an object each, took memory and
     # time in proportion: its entries are counted from their headers, up to the limit
     assert not built
+
+
+def negate(h5file, path):
+    h5file[path][...] = -np.abs(h5file[path][()]) - 1.0
+
+
+def test_a_keras_archive_whose_adam_v_is_negative_is_refused_as_damaged(tmp_path):
+    archive = archive_with_weights(tmp_path, "keras_compiled.keras",
+                                   lambda h5file: negate(h5file, "optimizer/vars/3"))
+    # loaded, it failed in the first fit as "training diverged: lower the learning rate"
+    with pytest.raises(dlcore.io.ModelFileError) as caught:
+        dlcore.load(archive)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(archive))
+    assert "'optimizer/vars/3' (adam's v of layer 'conv') holds 27 negative values" in message
+
+
+@pytest.mark.parametrize("optimizer, slot", [("adam", "v"), ("rmsprop", "mean_square"),
+                                             ("adagrad", "accumulator")])
+def test_a_dlcore_file_whose_squared_gradient_slot_is_negative_is_refused(
+        tmp_path, optimizer, slot):
+    model = dlcore.Sequential([dlcore.layers.Dense(3, activation="softmax")], input_shape=(4,))
+    model.compile(optimizer=optimizer)
+    rows = np.random.default_rng(0).random((12, 4)).astype(np.float32)
+    model.fit(rows, np.arange(12) % 3, epochs=1, verbose=0)
+    path = tmp_path / "model.h5"
+    dlcore.save(model, path)
+    with h5py.File(path, "r+") as h5file:
+        negate(h5file, f"training/optimizer/slots/dense/kernel/{slot}")
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"slot dense/kernel/{slot} holds 12 negative values"):
+        dlcore.load(path)
+    # the slots of a trained model are never negative: its own file loads
+    dlcore.save(model, path)
+    assert dlcore.load(path).optimizer.name == optimizer
