@@ -260,8 +260,10 @@ class Model(TrainingLoop):
         #: the layers in the order of their first calls: what default names and initial
         #: weights are counted by (as before :attr:`layers` took Keras's order)
         self._first_called = []
+        called = set()   # ids: a scan of the list for each node was quadratic in the layers
         for node in self.nodes:
-            if not any(layer is node.layer for layer in self._first_called):
+            if id(node.layer) not in called:
+                called.add(id(node.layer))
                 self._first_called.append(node.layer)
         self._name_layers()
         self.layers = keras_layer_order(self.inputs, self.outputs, self.nodes)
