@@ -22,7 +22,10 @@ object and region references, compound, long double); the HDF5 file cut short or
 flipped; huge or negative integers in the hyperparameters (a LeNet-5 layer's padding, stride,
 filters or units among them); in Keras files, the ``layer_names``/``weight_names`` lists
 replaced (numbers, 2-D, 100,000 names, names climbing out of their group) and layers carrying
-code (a ``Lambda`` with bytecode, a custom object) added.
+code (a ``Lambda`` with bytecode, a custom object) added; float datasets rewritten as float64
+beyond float32's range (finite, but infinite as dlcore's float32 parameters); thousands of
+Dropout layers put into a Keras Sequential's config (loading must stay linear in the layers);
+archives whose end record declares only their real members in front of thousands more.
 
 Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
@@ -59,6 +62,7 @@ import json
 import os
 import queue
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -323,6 +327,43 @@ def non_finite_dataset(h5file, rng):
     flat[where] = _choose(rng, [np.nan, np.inf, -np.inf])
     dataset[...] = values
     return f"non-finite values in {path}"
+
+
+def beyond_float32_dataset(h5file, rng):
+    """A float dataset rewritten as float64 holding values beyond float32's range (finite, so
+    a NaN check passes them; infinite once cast to dlcore's float32 parameters)."""
+    paths = [p for p in _small_datasets(h5file) if h5file[p].dtype.kind == "f" and h5file[p].size]
+    path = _choose(rng, paths)
+    if not path:
+        return "beyond float32: no float dataset"
+    values = h5file[path][()].astype(np.float64)
+    flat = values.reshape(-1)
+    count = 1 if rng.random() < 0.7 else flat.size
+    flat[rng.choice(flat.size, size=count, replace=False)] = \
+        float(_choose(rng, [1e39, -1e39, 1e300, -3.5e38]))
+    del h5file[path]
+    h5file[path] = values
+    return f"float64 values beyond float32's range in {path}"
+
+
+def many_keras_layers(h5file, rng):
+    """Thousands of Dropout layers put into a Keras Sequential's ``model_config`` (a config.json
+    of a few hundred kB): loading must take time linear in the layers, not quadratic."""
+    if "model_config" not in h5file.attrs:
+        return "many layers: not a Keras file"
+    config = json.loads(h5file.attrs["model_config"])
+    if config.get("class_name") != "Sequential":
+        return "many layers: not a Keras Sequential"
+    layers = config["config"]["layers"]
+    count = int(rng.integers(1000, 4000))
+    position = 1 + next((index for index, layer in enumerate(layers)
+                         if layer.get("class_name") != "InputLayer"), 0)
+    layers[position:position] = [
+        {"module": "keras.layers", "class_name": "Dropout",
+         "config": {"name": f"fuzz_dropout_{index}", "rate": 0.1}, "registered_name": None}
+        for index in range(count)]
+    h5file.attrs["model_config"] = json.dumps(config)
+    return f"model_config gets {count} Dropout layers"
 
 
 def huge_dataset(h5file, rng):
@@ -788,11 +829,12 @@ def pack_archive(h5_path, archive_path, rng):
 
 
 def mutate_archive(members, archive_path, rng):
-    """Write ``members`` as a zip archive, three times in eight damaged as an archive: a member
-    left out, duplicated, or deflated; bytes flipped; the file cut short; a member's declared
-    size forged (a zip bomb's directory)."""
+    """Write ``members`` as a zip archive, about four times in nine damaged as an archive: a
+    member left out, duplicated, or deflated; bytes flipped; the file cut short; a member's
+    declared size forged (a zip bomb's directory); thousands of members behind an end record
+    that declares only the real ones (``understate``)."""
     damage = _choose(rng, [None, None, "drop", "duplicate", "deflate", "flip", "cut",
-                           "forge"]) if rng.random() < 0.5 else None
+                           "forge", "understate"]) if rng.random() < 0.5 else None
     if damage == "drop":
         del members[_choose(rng, sorted(members))]
     compression = zipfile.ZIP_DEFLATED if damage == "deflate" else zipfile.ZIP_STORED
@@ -804,10 +846,19 @@ def mutate_archive(members, archive_path, rng):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)   # zipfile's "Duplicate name"
                 archive.writestr(name, members[name])
+        if damage == "understate":
+            for index in range(int(rng.integers(1_001, 20_000))):
+                archive.writestr(f"assets/fuzz_{index}", b"")
         if damage == "forge":
             info = archive.getinfo("model.weights.h5") if "model.weights.h5" in members else None
             if info is not None:
                 info.file_size = int(_choose(rng, [2**40, 2**31, 10**9]))
+    if damage == "understate":
+        with open(archive_path, "r+b") as stream:
+            data = stream.read()
+            record = data.rfind(b"PK\x05\x06")   # the end record: its two member counts
+            stream.seek(record + 8)
+            stream.write(struct.pack("<HH", len(members), len(members)))
     if damage in ("flip", "cut"):
         with open(archive_path, "rb") as stream:
             data = bytearray(stream.read())
@@ -848,7 +899,8 @@ MUTATIONS = [
     (wrong_json_type, 12), (hostile_json_name, 6), (huge_json, 1), (huge_config_integer, 8),
     (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
     (non_utf8_attribute_name, 3), (long_history, 2), (chunk_bomb, 2), (odd_storage, 3),
-    (odd_dtype_attribute, 4), (odd_dtype_dataset, 3),
+    (odd_dtype_attribute, 4), (odd_dtype_dataset, 3), (beyond_float32_dataset, 4),
+    (many_keras_layers, 2),
 ]
 
 
