@@ -54,7 +54,7 @@ from dlcore.training import (
     by_name,
     called_once,
 )
-from dlcore.validation import check_batch, check_bool, check_float
+from dlcore.validation import check_batch, check_bool, check_float, check_model_name
 
 __all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
 
@@ -239,7 +239,7 @@ class Model(TrainingLoop):
     loss_weights = None
 
     def __init__(self, inputs, outputs, backend="auto", seed=0, name=None):
-        self.name = name or "model"
+        self.name = check_model_name(name, "model")
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
         self.inputs, _ = _as_list(inputs, "inputs")

@@ -58,6 +58,7 @@ from dlcore.training import (
     accuracy_outputs,
     called_once,
 )
+from dlcore.validation import check_model_name
 
 RESERVED_LAYER_NAMES = ("layer_names",)
 
@@ -96,7 +97,7 @@ class Sequential(Model):
     predict = TrainingLoop.predict
 
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
-        self.name = name or "sequential"
+        self.name = check_model_name(name, "sequential")
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
         self.input_shape = None if input_shape is None else check_shape(input_shape)

@@ -235,6 +235,22 @@ def _finite(array, name):
     return array
 
 
+#: The longest name of a network: what its model file keeps (dlcore.io reads at most this).
+MAX_MODEL_NAME = 256
+
+
+def check_model_name(name, default):
+    """A network's ``name``: ``default`` for None or ``""``, else a string of at most
+    :data:`MAX_MODEL_NAME` characters (its model file keeps it, and a file whose name could not
+    be read back could not be loaded)."""
+    if name is None or name == "":
+        return default
+    if not isinstance(name, str) or len(name) > MAX_MODEL_NAME:
+        raise ValueError(f"name must be a string of at most {MAX_MODEL_NAME} characters, got "
+                         f"{name!r:.60}")
+    return name
+
+
 def check_int(value, name, minimum=None):
     """An integer >= minimum (bools are refused: True is not a batch size)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

@@ -201,3 +201,24 @@ def test_a_functional_model_of_many_layers_is_built_without_a_scan_per_layer(mon
     # a scan of the layers so far for each call: n_layers**2 / 2 items, seconds for the
     # 12,000 layers a hostile Keras file may list
     assert len(scanned) <= 10 * n_layers
+
+
+def test_a_keras_model_with_a_long_name_imports_into_a_file_dlcore_reads_back(tmp_path):
+    def long_name(config):
+        config["config"]["name"] = "x" * 3000
+
+    model = dlcore.load(edited_archive(tmp_path, "keras_compiled.keras", long_name))
+    assert model.name == "sequential"     # a name a dlcore model file could not keep
+    path = tmp_path / "imported.h5"
+    dlcore.save(model, path)
+    # the name was kept and the file refused: "'name' ... at most 256 characters"
+    assert dlcore.load(path).name == "sequential"
+
+
+@pytest.mark.parametrize("name", ["x" * 257, 5])
+def test_a_network_refuses_a_name_its_model_file_could_not_keep(name):
+    with pytest.raises(ValueError, match="name must be a string of at most 256 characters"):
+        dlcore.Sequential([dlcore.layers.Dense(2)], input_shape=(3,), name=name)
+    inputs = dlcore.Input((3,))
+    with pytest.raises(ValueError, match="name must be a string of at most 256 characters"):
+        dlcore.Model(inputs, dlcore.layers.Dense(2)(inputs), name=name)

@@ -1759,6 +1759,13 @@ def parameter_count(config, filename="<json>") -> int:
     return (_FunctionalImported if functional else _Imported)(config, filename).n_parameters
 
 
+def _dlcore_model_name(name):
+    """A Keras model's name as its dlcore model's: None (the default name) for one that a
+    dlcore model file could not keep (a '/', or longer than MAX_MODEL_NAME)."""
+    from dlcore.validation import MAX_MODEL_NAME
+    return name if "/" not in name and len(name) <= MAX_MODEL_NAME else None
+
+
 def model_from_config(config, filename="<json>", file_size=None):
     """A built dlcore Sequential or Model (fresh weights) from a Keras model config, and the
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
@@ -1778,10 +1785,10 @@ def model_from_config(config, filename="<json>", file_size=None):
         if functional:
             model = Model(imported.inputs if len(imported.inputs) > 1 else imported.inputs[0],
                           imported.outputs if len(imported.outputs) > 1 else imported.outputs[0],
-                          name=imported.name if "/" not in imported.name else None)
+                          name=_dlcore_model_name(imported.name))
         else:
             model = Sequential(imported.layers, input_shape=imported.input_shape,
-                               name=imported.name if "/" not in imported.name else None)
+                               name=_dlcore_model_name(imported.name))
         model._keep_trainable(config["config"])
     except (ValueError, TypeError) as error:
         raise _config_error(filename, f"the Keras model does not build in dlcore: "

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dlcore.io.guarded import ModelFileReader
+from dlcore.validation import MAX_MODEL_NAME
 
 #: The largest size (units, filters, visible units, ...) a hyperparameter may give.
 MAX_SIZE = 2**31 - 1
@@ -405,7 +406,7 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
     """The architecture (layer classes from dlcore's registry only), the per-sample shapes it
     implies, and every kernel, bias and optimiser slot against them."""
     checker = ConfigChecker(reader, config, "the hyperparameters")
-    checker.string("name")
+    checker.string("name", MAX_MODEL_NAME)
     checker.choice("backend", BACKENDS)
     checker.seed()
     input_shape = checker.require("input_shape")
@@ -549,7 +550,7 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
     from dlcore.functional import MAX_NODE_INPUTS
 
     checker = ConfigChecker(reader, config, "the hyperparameters")
-    checker.string("name")
+    checker.string("name", MAX_MODEL_NAME)
     checker.choice("backend", BACKENDS)
     checker.seed()
     checker.boolean("several_inputs")
