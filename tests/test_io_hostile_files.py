@@ -222,3 +222,11 @@ def test_a_network_refuses_a_name_its_model_file_could_not_keep(name):
     inputs = dlcore.Input((3,))
     with pytest.raises(ValueError, match="name must be a string of at most 256 characters"):
         dlcore.Model(inputs, dlcore.layers.Dense(2)(inputs), name=name)
+
+
+def test_an_empty_zip_archive_is_refused_as_an_archive_not_as_a_non_hdf5_file(tmp_path):
+    path = tmp_path / "empty.keras"
+    zipfile.ZipFile(path, "w").close()
+    # it was "not an HDF5 file ... give the path of a model saved by dlcore"
+    with pytest.raises(dlcore.io.ModelFileError, match="the archive holds no config.json"):
+        dlcore.load(path)

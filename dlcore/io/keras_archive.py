@@ -57,6 +57,8 @@ from dlcore.io.guarded import (
 from dlcore.io.keras_training import FORM_KEYS
 
 ZIP_SIGNATURE = b"PK\x03\x04"
+#: How an archive of no members starts (its end record alone).
+EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
 WEIGHTS_MEMBER = "model.weights.h5"
@@ -82,11 +84,12 @@ KERAS_DEFAULT_LEARNING_RATES = {"sgd": ("SGD", 0.01), "adam": ("Adam", 0.001),
 
 
 def is_archive(filename: str) -> bool:
-    """Whether the file starts as a zip archive does (a ``.keras`` file, whatever its name);
-    False when it cannot be read (the HDF5 reader then says why)."""
+    """Whether the file starts as a zip archive does (a ``.keras`` file, whatever its name; an
+    empty one too, which is then refused as an archive holding no config.json); False when it
+    cannot be read (the HDF5 reader then says why)."""
     try:
         with open(filename, "rb") as stream:
-            return stream.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE
+            return stream.read(len(ZIP_SIGNATURE)) in (ZIP_SIGNATURE, EMPTY_ZIP_SIGNATURE)
     except OSError:
         return False
 
