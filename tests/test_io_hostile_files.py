@@ -230,3 +230,15 @@ def test_an_empty_zip_archive_is_refused_as_an_archive_not_as_a_non_hdf5_file(tm
     # it was "not an HDF5 file ... give the path of a model saved by dlcore"
     with pytest.raises(dlcore.io.ModelFileError, match="the archive holds no config.json"):
         dlcore.load(path)
+
+
+def test_model_from_json_takes_bytes_and_names_a_wrong_type():
+    text = dlcore.models.mlp(hidden=(4,)).build().to_json()
+    # a file opened "rb": a TypeError about a string pattern on a bytes-like object
+    assert dlcore.models.model_from_json(text.encode()).count_params() == \
+        dlcore.models.model_from_json(text).count_params()
+    with pytest.raises(dlcore.io.ModelFileError, match="the Keras model JSON is not valid"):
+        dlcore.models.model_from_json(b"\xff{}")
+    # it was "object of type 'int' has no len()"
+    with pytest.raises(TypeError, match="model_from_json takes the JSON text of a model"):
+        dlcore.models.model_from_json(5)

@@ -1808,10 +1808,16 @@ def warn_notes(notes, filename):
 def model_from_json(text: str):
     """``dlcore.models.model_from_json``: a dlcore Sequential or Model from Keras's ``to_json()``
     text (weights freshly initialised); ModelFileError naming what cannot be imported, a
-    warning naming each augmentation layer left out."""
+    warning naming each augmentation layer left out. Bytes are read as UTF-8 (text read from a
+    file opened ``"rb"``), as ``json.loads`` reads them."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise TypeError(f"model_from_json takes the JSON text of a model (what Keras's "
+                        f"model.to_json() returns), got {type(text).__name__}")
     try:
+        if not isinstance(text, str):
+            text = bytes(text).decode("utf-8")
         config = parse_json(text)
-    except ValueError as error:
+    except ValueError as error:   # UnicodeDecodeError is one
         raise _config_error("<json>", f"the Keras model JSON is not valid: {error}") from None
     model, imported = model_from_config(config)
     warn_notes(imported.notes, "<json>")
