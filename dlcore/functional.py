@@ -47,7 +47,7 @@ from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width, output_channels
 from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
-from dlcore.summary import Summary, summarize
+from dlcore.summary import LayerSummary, Summary, summarize
 from dlcore.training import (
     TrainingLoop,
     accuracy_outputs,
@@ -56,7 +56,7 @@ from dlcore.training import (
 )
 from dlcore.validation import check_batch, check_bool, check_float, check_model_name
 
-__all__ = ["Input", "Model", "SymbolicTensor", "call_layer", "is_symbolic"]
+__all__ = ["Input", "Model", "ModelCall", "SymbolicTensor", "call_layer", "is_symbolic"]
 
 #: The most tensors one node of a graph may take (a file's graph is checked against it).
 MAX_NODE_INPUTS = 64
@@ -66,9 +66,21 @@ class Node:
     """One call of a layer: ``layer``, its ``inputs`` (symbolic tensors; a list when the layer
     takes a list) and its ``output`` tensor. An :func:`Input` is a node without a layer."""
 
+    #: the :class:`ModelCall` this node belongs to when a model called on tensors made it
+    call = None
+
     def __init__(self, layer, inputs, takes_list):
         self.layer, self.inputs, self.takes_list = layer, list(inputs), takes_list
         self.output = None
+
+
+class ModelCall:
+    """One call of a model on symbolic tensors (a model used as a layer): the nodes it adds to
+    the graph carry it, so that the model that contains them lists the called ``model`` as one
+    layer (Keras's ``model.layers``) while running its layers' nodes as its own."""
+
+    def __init__(self, model):
+        self.model = model
 
 
 class SymbolicTensor:
@@ -235,6 +247,7 @@ class Model(TrainingLoop):
 
     #: (a Sequential has one input and one output, and its own single loss)
     _several_inputs = _several_outputs = False
+    _is_sequential = False
     losses = ()
     loss_weights = None
 
@@ -266,7 +279,9 @@ class Model(TrainingLoop):
                 called.add(id(node.layer))
                 self._first_called.append(node.layer)
         self._name_layers()
-        self.layers = keras_layer_order(self.inputs, self.outputs, self.nodes)
+        #: every layer that runs, a nested model's own layers in its place (Keras's order)
+        self._flat_layers = keras_layer_order(self.inputs, self.outputs, self.nodes)
+        self.layers = self._nested_layers()
         self.input_names = self._tensor_names(self.inputs, "input")
         self.input_shape = (self.inputs[0].shape if not self._several_inputs
                             else (sum(int(np.prod(t.shape)) for t in self.inputs),))
@@ -298,6 +313,65 @@ class Model(TrainingLoop):
                 raise ValueError(f"layer name {layer.name!r} is used by two layers of this model"
                                  if layer.name in seen else "layer name 'layer_names' is reserved")
             seen.add(layer.name)
+
+    def _nested_layers(self):
+        """:attr:`layers` as Keras lists them: a model called on this graph's tensors is one
+        entry, at the place of its first layer in :attr:`flat_layers` (its layers are not
+        entries of their own); its name made unique among the entries as Keras's names are.
+        Also ``_owner``: id(layer) -> the nested model that holds it."""
+        self._owner = {}
+        for node in self.nodes:
+            if node.call is not None:
+                self._owner[id(node.layer)] = node.call.model
+        view, listed = [], set()
+        for layer in self._flat_layers:
+            entry = self._owner.get(id(layer), layer)
+            if id(entry) not in listed:
+                listed.add(id(entry))
+                view.append(entry)
+        names = {entry.name for entry in view if not isinstance(entry, Model)}
+        for entry in view:
+            if isinstance(entry, Model):
+                base, index = entry.name, 1
+                while entry.name in names or entry.name == "layer_names":
+                    entry.name, index = f"{base}_{index}", index + 1
+                names.add(entry.name)
+        return view
+
+    @property
+    def flat_layers(self):
+        """Every layer that runs, in Keras's order, each nested model's layers in its place
+        (:attr:`layers` lists a nested model as one entry): the layers whose arrays
+        :meth:`get_weights` and the files hold."""
+        return self.__dict__.get("_flat_layers", self.layers)
+
+    @property
+    def nested_models(self):
+        """The models called on this model's tensors (entries of :attr:`layers`)."""
+        return [entry for entry in self.layers if isinstance(entry, Model)]
+
+    def _model_calls(self):
+        """``[(call, its input tensors, its output tensors)]`` in graph order: what a call of a
+        nested model takes from outside it and gives to the rest of the graph."""
+        calls, made = {}, {}
+        for node in self.nodes:
+            if node.call is not None:
+                calls.setdefault(id(node.call), (node.call, []))[1].append(node)
+                made[id(node.output)] = id(node.call)
+        wanted = {id(t) for t in self.outputs}
+        result = []
+        for call, nodes in calls.values():
+            inputs, seen = [], set()
+            for node in nodes:
+                for tensor in node.inputs:
+                    if made.get(id(tensor)) != id(call) and id(tensor) not in seen:
+                        seen.add(id(tensor))
+                        inputs.append(tensor)
+            used_outside = {id(t) for node in self.nodes if node.call is not call
+                            for t in node.inputs} | wanted
+            outputs = [node.output for node in nodes if id(node.output) in used_outside]
+            result.append((call, inputs, outputs))
+        return result
 
     @staticmethod
     def _tensor_names(tensors, base):
@@ -353,7 +427,7 @@ class Model(TrainingLoop):
     def _product_step_layers(self):
         # a layer called at one node only: a shared layer's gradient sums its calls, so the
         # optimiser must wait for all of them (dlcore.training.TrainingLoop._product_steps)
-        return called_once(self.layers, [node.layer for node in self.nodes])
+        return called_once(self.flat_layers, [node.layer for node in self.nodes])
 
     def _shared_layer_runners(self, backend, dtype):
         """What runs each node: the layer itself for its last call, and for each earlier call of
@@ -389,7 +463,7 @@ class Model(TrainingLoop):
         previous = {p.key: p.slots for p in self._parameters}
         self._parameters = []
         self._plan = None   # the trainable ones are among these new Parameter objects
-        for layer in self.layers:
+        for layer in self.flat_layers:
             regularizers = layer.regularizers() if isinstance(layer, WeightedLayer) else {}
             constraints = layer.constraints() if isinstance(layer, WeightedLayer) else {}
             for name in layer.weight_names:
@@ -443,8 +517,11 @@ class Model(TrainingLoop):
         self._trainable = check_bool(config.get("trainable", True), "trainable")
 
     def _trains(self, layer):
-        """Whether training updates ``layer``'s parameters."""
-        return self.trainable and layer.trainable and bool(layer.weight_names)
+        """Whether training updates ``layer``'s parameters: not while a nested model that holds
+        it is frozen (Keras's ``model.get_layer("sequential").trainable = False``)."""
+        owner = getattr(self, "_owner", {}).get(id(layer))
+        return (self.trainable and layer.trainable and bool(layer.weight_names)
+                and (owner is None or owner._trains(layer)))
 
     @property
     def trainable_parameters(self):
@@ -457,11 +534,12 @@ class Model(TrainingLoop):
         ``trainable`` flags as they are now (recomputed when one changes). A node runs
         backward when a layer that trains is at it or upstream of it: below the lowest such
         layer no gradient is needed (unless the input's is asked for)."""
-        key = (self.trainable, tuple((id(layer), layer.trainable) for layer in self.layers))
+        key = (self.trainable, tuple((id(layer), self._trains(layer))
+                                     for layer in self.flat_layers))
         cached = getattr(self, "_plan", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        training = {layer.name for layer in self.layers if self._trains(layer)}
+        training = {layer.name for layer in self.flat_layers if self._trains(layer)}
         parameters = [p for p in self._parameters if p.key.split("/")[0] in training]
         plan = (parameters, self._backward_plan(training))
         self._plan = (key, plan)
@@ -479,14 +557,14 @@ class Model(TrainingLoop):
     def trainable_weights(self):
         """The weights that training updates, as NumPy arrays (Keras's
         ``model.trainable_weights``), layer by layer."""
-        return [w for layer in self.layers if self._trains(layer)
+        return [w for layer in self.flat_layers if self._trains(layer)
                 for w in layer.get_weights()[:len(layer.weight_names)]]
 
     @property
     def non_trainable_weights(self):
         """The weights of the frozen layers (all of them while the model is frozen) and the
         layers' state (a BatchNormalization's moving statistics), as Keras lists them."""
-        return [w for layer in self.layers
+        return [w for layer in self.flat_layers
                 for w in layer.get_weights()[len(layer.weight_names) if self._trains(layer)
                                              else 0:]]
 
@@ -867,7 +945,7 @@ class Model(TrainingLoop):
         networks" (2016), "Weight decay"), from the regularizers of every layer that trains,
         in float64."""
         total = 0.0
-        for layer in self.layers:
+        for layer in self.flat_layers:
             # as Keras, a frozen layer's weights are not penalised: training cannot move them
             if isinstance(layer, WeightedLayer) and self._trains(layer) and layer.regularizers():
                 weights = dict(zip(layer.weight_names, layer.get_weights()))
@@ -889,7 +967,7 @@ class Model(TrainingLoop):
         if _weights_layout(layout) == "keras":
             from dlcore.io.keras import keras_weights
             return keras_weights(self)
-        return [w for layer in self.layers for w in layer.get_weights()]
+        return [w for layer in self.flat_layers for w in layer.get_weights()]
 
     def set_weights(self, weights, layout="dlcore"):
         """Assign the arrays of :meth:`get_weights` (every shape checked first); with
@@ -900,11 +978,11 @@ class Model(TrainingLoop):
             set_keras_weights(self, weights)
             return
         weights = list(weights)
-        expected = sum(len(layer.array_names) for layer in self.layers)
+        expected = sum(len(layer.array_names) for layer in self.flat_layers)
         if len(weights) != expected:
             raise ValueError(f"the model has {expected} weight arrays; got {len(weights)}")
         position, pending = 0, []
-        for layer in self.layers:
+        for layer in self.flat_layers:
             count = len(layer.array_names)
             chunk = weights[position:position + count]
             for name, value in zip(layer.array_names, chunk):
@@ -922,7 +1000,7 @@ class Model(TrainingLoop):
         """Number of numbers in :meth:`get_weights`, as Keras counts them: frozen layers' and
         the layers' state included (each shared layer once)."""
         self._require_built()
-        return sum(layer.count_params() for layer in self.layers)
+        return sum(layer.count_params() for layer in self.flat_layers)
 
     def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
                 show_trainable=False, layer_range=None):
@@ -932,25 +1010,46 @@ class Model(TrainingLoop):
         other arguments as :meth:`dlcore.Sequential.summary`."""
         check_keras_summary_options(line_length, positions, expand_nested, show_trainable,
                                     layer_range)
-        rows = summarize(self.name, (), self.layers, self._trains).rows
-        by_layer = {id(layer): row for layer, row in zip(self.layers, rows)}
+        own = [layer for layer in self.flat_layers if id(layer) not in self._owner]
+        by_layer = {id(layer): row for layer, row in
+                    zip(own, summarize(self.name, (), own, self._trains).rows)}
+        by_layer.update({id(model): self._nested_row(model) for model in self.nested_models})
         names = {id(t): name for t, name in zip(self.inputs, self.input_names)}
-        names.update({id(node.output): node.layer.name for node in self.nodes})
-        calls = {id(layer): [] for layer in self.layers}
-        for node in self.nodes:
-            row = copy.copy(by_layer[id(node.layer)])
-            if calls[id(node.layer)]:
-                row.weights = row.biases = row.state = 0
-            row.output_shape = node.output.shape
-            row.inputs = [names[id(t)] for t in node.inputs]
-            calls[id(node.layer)].append(row)
-        table = [row for layer in self.layers for row in calls[id(layer)]]
+        names.update({id(node.output): (node.layer if node.call is None
+                                        else node.call.model).name for node in self.nodes})
+        calls = {id(entry): [] for entry in self.layers}
+        steps = [(node.layer, node.inputs, [node.output]) for node in self.nodes
+                 if node.call is None]
+        steps += [(call.model, inputs, outputs) for call, inputs, outputs in self._model_calls()]
+        for entry, inputs, outputs in steps:
+            row = copy.copy(by_layer[id(entry)])
+            if calls[id(entry)]:
+                row.weights = row.biases = row.state = row.frozen = 0
+            row.output_shape = outputs[0].shape if outputs else row.output_shape
+            row.inputs = [names[id(t)] for t in inputs]
+            calls[id(entry)].append(row)
+        table = [row for entry in self.layers for row in calls[id(entry)]]
         summary = Summary(table, self.name, self.inputs[0].shape,
                           [(f"{name} (Input)" if len(self.inputs) > 1 else "input", t.shape)
                            for name, t in zip(self.input_names, self.inputs)])
         if print_fn is not None:
             print_fn(str(summary))
         return summary
+
+    def _nested_row(self, model):
+        """The summary row of a nested model: one row, its layers' counts summed (Keras's
+        summary without ``expand_nested``); ``frozen`` counts its parameters that do not
+        train here."""
+        layers = model.flat_layers
+        row = LayerSummary(model.name, "Sequential" if model._is_sequential else "Functional",
+                           model.output_shape, sum(layer.weight_count() for layer in layers),
+                           sum(layer.bias_count() for layer in layers),
+                           sum(layer.flops() for layer in layers),
+                           any(self._trains(layer) for layer in layers),
+                           sum(layer.state_count() for layer in layers))
+        row.frozen = sum(layer.weight_count() + layer.bias_count() for layer in layers
+                         if not self._trains(layer))
+        return row
 
     def _require_built(self):
         if not self.built:
@@ -1015,20 +1114,10 @@ class Model(TrainingLoop):
         is input k and m + j the output of node j (always an earlier node), the ``outputs``
         (tensor numbers), and the compile settings."""
         from dlcore.optimizers import serialize as serialize_optimizer
-        numbers = {id(t): index for index, t in enumerate(self.inputs)}
-        layer_index = {id(layer): index for index, layer in enumerate(self.layers)}
-        nodes = []
-        for index, node in enumerate(self.nodes):
-            nodes.append({"layer": layer_index[id(node.layer)],
-                          "inputs": [numbers[id(t)] for t in node.inputs]})
-            numbers[id(node.output)] = len(self.inputs) + index
+        layer_index = {id(layer): index for index, layer in enumerate(self.flat_layers)}
         config = {"name": self.name, "backend": self.backend_name, "seed": str(self.seed),
-                  "inputs": [{"name": name, "shape": list(t.shape)}
-                             for name, t in zip(self.input_names, self.inputs)],
-                  "several_inputs": self._several_inputs,
-                  "layers": [layer_entry(layer) for layer in self.layers],
-                  "nodes": nodes, "outputs": [numbers[id(t)] for t in self.outputs],
-                  "several_outputs": self._several_outputs}
+                  "layers": [layer_entry(layer) for layer in self.flat_layers],
+                  **_graph_config(self, layer_index)}
         if not self.trainable:
             config["trainable"] = False
         if self.loss is not None:
@@ -1058,6 +1147,11 @@ class Model(TrainingLoop):
             if layer_class(class_name) is None:
                 raise ValueError(f"unknown layer class {class_name!r}")
             layers.append(layer_class(class_name).from_config(dict(entry["config"])))
+        check_nesting(config)
+        backend = config.get("backend", "auto")
+        nested = [_nested_model_from_config(entry, layers, backend)
+                  for entry in config.get("models", [])]
+        calls = _calls_from_config(config, nested)
         tensors = list(inputs)
         for index, node in enumerate(config["nodes"]):
             layer_number = node["layer"]
@@ -1077,6 +1171,7 @@ class Model(TrainingLoop):
             arguments = [tensors[r] for r in references]
             takes_list = getattr(layer, "takes_list", False)
             tensors.append(call_layer(layer, arguments if takes_list else arguments[0]))
+            tensors[-1].node.call = _node_call(node, calls, index)
         outputs = []
         for reference in config["outputs"]:
             if isinstance(reference, bool) or not isinstance(reference, int) \
@@ -1091,9 +1186,11 @@ class Model(TrainingLoop):
                     name=config.get("name"))
         if np.dtype(dtype) != model.dtype:
             model.build(dtype=dtype)
-        unused = [layer.name for layer in layers if not any(layer is m for m in model.layers)]
+        unused = [layer.name for layer in layers
+                  if not any(layer is m for m in model.flat_layers)]
         if unused:
             raise ValueError(f"layer(s) {', '.join(unused)} are not used by the graph")
+        _check_calls_hold_their_models(model)
         model._keep_trainable(config)
         compiled = config.get("compile")
         if compiled:
@@ -1128,7 +1225,7 @@ class Model(TrainingLoop):
             weights = early["best_weights"]
         except (KeyError, TypeError, ValueError):
             return state
-        counts = {layer.name: len(layer.array_names) for layer in self.layers}
+        counts = {layer.name: len(layer.array_names) for layer in self.flat_layers}
         if not isinstance(written, list) or sorted(map(str, written)) != sorted(counts) \
                 or written == list(counts) or not isinstance(weights, dict) \
                 or sorted(weights) != sorted(map(str, range(sum(counts.values())))):
@@ -1172,10 +1269,12 @@ class Model(TrainingLoop):
             raise ValueError(f"model {self.name!r} takes {len(self.inputs)} input tensor(s), "
                              f"got {len(tensors)}")
         mapping = {id(t): new for t, new in zip(self.inputs, tensors)}
+        call = ModelCall(self)   # the outer model lists this model as one layer
         for node in self.nodes:
             arguments = [mapping[id(t)] for t in node.inputs]
             mapping[id(node.output)] = call_layer(node.layer, arguments if node.takes_list
                                                   else arguments[0])
+            mapping[id(node.output)].node.call = call
         outputs = [mapping[id(t)] for t in self.outputs]
         return outputs if self._several_outputs else outputs[0]
 
@@ -1188,6 +1287,171 @@ class Model(TrainingLoop):
     def __repr__(self):
         return (f"Model({len(self.inputs)} input(s), {len(self.outputs)} output(s), "
                 f"{len(self.layers)} layers, backend={self.backend_name!r})")
+
+
+#: The deepest nesting of models (a model in a model in ...) a file may give: a file that nests
+#: a model inside itself over and over is refused before anything recurses that deep.
+MAX_NESTING_DEPTH = 16
+#: The most nested models (at every depth together) a file may give.
+MAX_NESTED_MODELS = 256
+
+
+def _graph_config(model, layer_index):
+    """The ``inputs``, ``nodes`` and ``outputs`` of ``model``'s graph (its layers numbered by
+    ``layer_index``, their places in the outermost model's ``layers``), with the ``models``
+    called on its tensors (each its own graph, so that a file keeps the nesting) and per node
+    of such a call its number in ``calls`` (the model each call is of)."""
+    numbers = {id(t): index for index, t in enumerate(model.inputs)}
+    nested = model.nested_models
+    calls, nodes = [], []
+    for index, node in enumerate(model.nodes):
+        entry = {"layer": layer_index[id(node.layer)],
+                 "inputs": [numbers[id(t)] for t in node.inputs]}
+        if node.call is not None:
+            if not any(node.call is call for call in calls):
+                calls.append(node.call)
+            entry["call"] = next(number for number, call in enumerate(calls)
+                                 if call is node.call)
+        nodes.append(entry)
+        numbers[id(node.output)] = len(model.inputs) + index
+    config = {"inputs": [{"name": name, "shape": list(t.shape)}
+                         for name, t in zip(model.input_names, model.inputs)],
+              "several_inputs": model._several_inputs, "nodes": nodes,
+              "outputs": [numbers[id(t)] for t in model.outputs],
+              "several_outputs": model._several_outputs}
+    if nested:
+        config["models"] = [_nested_model_config(inner, layer_index) for inner in nested]
+        config["calls"] = [next(number for number, inner in enumerate(nested)
+                                if inner is call.model) for call in calls]
+    return config
+
+
+def _nested_model_config(model, layer_index):
+    """A nested model's entry in its container's config: a Sequential's layers in order, a
+    functional model's graph (with the models it nests in turn)."""
+    entry = {"class_name": "Sequential" if model._is_sequential else "Model",
+             "name": model.name, "trainable": bool(model.trainable)}
+    if model._is_sequential:
+        entry["layers"] = [layer_index[id(layer)] for layer in model.layers]
+        entry["input_shape"] = list(model.input_shape) if model.input_shape else None
+    else:
+        entry.update(_graph_config(model, layer_index))
+    return entry
+
+
+def check_nesting(config):
+    """ValueError in one line when ``config`` nests models deeper than
+    :data:`MAX_NESTING_DEPTH` or lists a nested model other than as a JSON object of a known
+    class; walked without recursion, so a hostile file cannot exhaust the stack."""
+    pending, seen = [(config, 0)], 0
+    while pending:
+        graph, depth = pending.pop()
+        models = graph.get("models", [])
+        if not isinstance(models, list):
+            raise ValueError(f"the nested models are given as {type(models).__name__}; "
+                             f"expected a list")
+        seen += len(models)
+        if seen > MAX_NESTED_MODELS:
+            raise ValueError(f"the model nests more than {MAX_NESTED_MODELS} models; dlcore "
+                             f"reads at most {MAX_NESTED_MODELS}")
+        if models and depth >= MAX_NESTING_DEPTH:
+            raise ValueError(f"the model nests models more than {MAX_NESTING_DEPTH} deep "
+                             f"(a model inside itself?); dlcore reads at most "
+                             f"{MAX_NESTING_DEPTH} levels")
+        for entry in models:
+            if not isinstance(entry, dict) or entry.get("class_name") not in (
+                    "Sequential", "Model"):
+                raise ValueError(f"a nested model is described as {entry!r:.60}; expected "
+                                 f"an entry of class Sequential or Model")
+            pending.append((entry, depth + 1))
+
+
+def _nested_model_from_config(entry, layers, backend, depth=1):
+    """The nested model of a config ``entry`` (:func:`_nested_model_config`), on the
+    container's ``layers`` (its weights are theirs); depth bounded by :func:`check_nesting`."""
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a nested model is unnamed ({name!r:.40})")
+
+    def layer_at(number, where):
+        if isinstance(number, bool) or not isinstance(number, int) \
+                or not 0 <= number < len(layers):
+            raise ValueError(f"{where} of nested model {name!r} names layer {number!r:.40}; "
+                             f"the model has {len(layers)} layers")
+        return layers[number]
+
+    if entry["class_name"] == "Sequential":
+        from dlcore.network import Sequential
+        numbers = entry.get("layers")
+        if not isinstance(numbers, list) or not numbers:
+            raise ValueError(f"nested Sequential {name!r} lists no layers")
+        model = Sequential([layer_at(number, "an entry") for number in numbers],
+                           input_shape=entry.get("input_shape"), backend=backend, name=name)
+    else:
+        if depth > MAX_NESTING_DEPTH:
+            raise ValueError(f"the model nests models more than {MAX_NESTING_DEPTH} deep")
+        nested = [_nested_model_from_config(inner, layers, backend, depth + 1)
+                  for inner in entry.get("models", [])]
+        calls = _calls_from_config(entry, nested)
+        inputs = [Input(spec["shape"], name=spec.get("name")) for spec in entry["inputs"]]
+        tensors = list(inputs)
+        for index, node in enumerate(entry["nodes"]):
+            references = node.get("inputs") if isinstance(node, dict) else None
+            if not isinstance(references, list) or not 1 <= len(references) <= \
+                    MAX_NODE_INPUTS or not all(isinstance(r, int) and not isinstance(r, bool)
+                                               and 0 <= r < len(tensors) for r in references):
+                raise ValueError(f"node {index} of nested model {name!r} refers to tensors "
+                                 f"{references!r:.40} that are not inputs or outputs of "
+                                 f"earlier nodes")
+            layer = layer_at(node.get("layer"), f"node {index}")
+            arguments = [tensors[r] for r in references]
+            tensors.append(call_layer(layer, arguments if getattr(layer, "takes_list", False)
+                                      else arguments[0]))
+            tensors[-1].node.call = _node_call(node, calls, index)
+        outputs = [tensors[r] for r in entry["outputs"]
+                   if isinstance(r, int) and 0 <= r < len(tensors)]
+        if not outputs or len(outputs) != len(entry["outputs"]):
+            raise ValueError(f"the outputs of nested model {name!r} are not tensors of its "
+                             f"graph")
+        model = Model(inputs if entry.get("several_inputs", len(inputs) > 1) else inputs[0],
+                      outputs if entry.get("several_outputs", len(outputs) > 1) else outputs[0],
+                      backend=backend, name=name)
+        _check_calls_hold_their_models(model)
+    model._keep_trainable(entry)
+    return model
+
+
+def _calls_from_config(config, nested):
+    """One :class:`ModelCall` per entry of a config's ``calls`` (the nested model of each)."""
+    numbers = config.get("calls", [])
+    if not isinstance(numbers, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n < len(nested)
+            for n in numbers):
+        raise ValueError(f"the calls of nested models {numbers!r:.60} name models the config "
+                         f"does not list")
+    return [ModelCall(nested[number]) for number in numbers]
+
+
+def _node_call(node, calls, index):
+    """The :class:`ModelCall` a config's node belongs to (None: a call of the model's own)."""
+    number = node.get("call")
+    if number is None:
+        return None
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(calls):
+        raise ValueError(f"node {index} belongs to call {number!r:.40} of a nested model; "
+                         f"there are {len(calls)} such calls")
+    return calls[number]
+
+
+def _check_calls_hold_their_models(model):
+    """ValueError in one line when a call of a nested model runs other layers than the nested
+    model's own (a file whose nesting does not match its graph)."""
+    for call, _, _ in model._model_calls():
+        own = {id(layer) for layer in call.model.flat_layers}
+        used = {id(node.layer) for node in model.nodes if node.call is call}
+        if own != used:
+            raise ValueError(f"a call of nested model {call.model.name!r} runs other layers "
+                             f"than the model's own")
 
 
 def final_activation(layer):

@@ -43,7 +43,7 @@ def _analytic_gradients(model, x, y, step):
     _, grad_x = model.loss_and_gradient(x, y, step=step, input_gradient=True)
     trained = {parameter.key for parameter in model.trainable_parameters}
     gradients = {}
-    for layer in model.layers:
+    for layer in getattr(model, "flat_layers", model.layers):
         regularizers = layer.regularizers() if hasattr(layer, "regularizers") else {}
         for name in layer.weight_names:
             g = np.array(layer.grads[name])
@@ -128,8 +128,9 @@ def _check(twin, x64, y, epsilon, max_entries, seed, step):
     targets = (twin.pack_targets(y, len(x64)) if hasattr(twin, "pack_targets")
                else target_rows(y, len(x64), int(np.prod(twin.output_shape)), np.float64))
     buffers = LossRows.empty(twin.backend, len(x64), targets.shape[1], np.float64)
+    layers = getattr(twin, "flat_layers", twin.layers)   # a nested model's layers too
     tensors = {f"{layer.name}/{name}": layer.params[name]
-               for layer in twin.layers for name in layer.weight_names}
+               for layer in layers for name in layer.weight_names}
     tensors["input"] = x64
 
     def cost():

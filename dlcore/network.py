@@ -41,6 +41,7 @@ from dlcore.backend.rng import layer_seed
 from dlcore.callbacks import EarlyStopping, ReduceLROnPlateau
 from dlcore.functional import (
     Model,
+    ModelCall,
     SymbolicTensor,
     check_loss_fits,
     default_layer_name,
@@ -95,6 +96,7 @@ class Sequential(Model):
     # the training loop's own input checks and predict (one input, one output)
     _checked_inputs = TrainingLoop._checked_inputs
     predict = TrainingLoop.predict
+    _is_sequential = True
 
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
         self.name = check_model_name(name, "sequential")
@@ -496,8 +498,8 @@ class Sequential(Model):
         ``weight_names`` index as JSON text), training counters and optimiser slots under
         ``training/`` (schema: docs/hdf5-format.md, "Sequential networks")."""
         self._require_built()
-        layers = {"layer_names": json.dumps([layer.name for layer in self.layers])}
-        for layer in self.layers:
+        layers = {"layer_names": json.dumps([layer.name for layer in self.flat_layers])}
+        for layer in self.flat_layers:
             group = {"weight_names": json.dumps(list(layer.array_names))}
             group.update(zip(layer.array_names, layer.get_weights()))
             layers[layer.name] = group
@@ -518,7 +520,7 @@ class Sequential(Model):
         if not isinstance(layers_state, dict):
             raise ValueError("group 'layers' is missing")
         weights = []
-        for layer in self.layers:
+        for layer in self.flat_layers:
             group = layers_state.get(layer.name)
             if not isinstance(group, dict):
                 raise ValueError(f"group 'layers/{layer.name}' is missing")
@@ -580,8 +582,10 @@ class Sequential(Model):
                 raise ValueError("model(x, training=True) on arrays is not dlcore's: call "
                                  "model(x) (evaluation mode), or train with train_on_batch")
             return self.predict(x)
+        call = ModelCall(self)   # the outer model lists this network as one layer
         for layer in self.layers:
             x = layer(x)
+            x.node.call = call
         return x
 
     def __reduce_ex__(self, protocol):

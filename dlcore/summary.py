@@ -23,6 +23,8 @@ class LayerSummary:
         self.state = state
         #: the names of the tensors the layer is called on (a functional model's graph)
         self.inputs = None
+        #: parameters of a trainable row that do not train (a nested model's frozen layers)
+        self.frozen = 0
 
     @property
     def params(self):
@@ -42,7 +44,8 @@ class Summary:
         self.total_biases = sum(r.biases for r in rows)
         self.total_state = sum(r.state for r in rows)
         self.total_params = self.total_weights + self.total_biases + self.total_state
-        self.non_trainable_params = sum(r.params if not r.trainable else r.state for r in rows)
+        self.non_trainable_params = sum(r.params if not r.trainable else r.state + r.frozen
+                                        for r in rows)
         self.trainable_params = self.total_params - self.non_trainable_params
         self.total_flops = sum(r.flops for r in rows)
 

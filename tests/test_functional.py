@@ -94,8 +94,10 @@ def test_residual_net_gradcheck():
 
 def test_siamese_model_gradcheck_with_a_shared_vision_model():
     model, vision = _siamese()
-    # the vision model's two convolutions appear once each: shared, weights and all
-    assert [layer.name for layer in model.layers].count("conv2d") == 1
+    # the vision model is one layer (Keras's model.layers); its two convolutions run once
+    # each in the whole model's layers: shared, weights and all
+    assert [layer.name for layer in model.layers] == [vision.name, "concatenate", "dense"]
+    assert [layer.name for layer in model.flat_layers].count("conv2d") == 1
     assert len(model.nodes) == 2 * len(vision.nodes) + 2
     model.compile("binary_cross_entropy", "sgd")
     x = [_images(3, seed=3).astype(np.float64), _images(3, seed=4).astype(np.float64)]

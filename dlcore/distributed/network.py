@@ -35,14 +35,14 @@ class DataParallelNetwork:
     """
 
     def __init__(self, model, comm):
-        others = [type(layer).__name__ for layer in model.layers
+        others = [type(layer).__name__ for layer in model.flat_layers
                   if layer.stochastic and not hasattr(layer, "first_row")]
         if others:
             raise ValueError(f"{', '.join(sorted(set(others)))} cannot train data-parallel yet "
                              "(their draws are keyed by the row of the shard): remove them or "
                              "train in one process")
         self.model, self.comm = model, comm
-        self.random_layers = [layer for layer in model.layers if layer.stochastic]
+        self.random_layers = [layer for layer in model.flat_layers if layer.stochastic]
         self._flat = None
 
     def check_callbacks(self, callbacks):
@@ -177,7 +177,7 @@ def data_parallel(model, comm, x, y):
     """A :class:`DataParallelNetwork` for ``model.fit(x, y, comm=comm)``, after checking that
     the ranks agree on the data (ValueError naming what differs)."""
     from .rbm import data_fingerprint
-    normalising = [layer.name for layer in model.layers if layer.state_names]
+    normalising = [layer.name for layer in model.flat_layers if layer.state_names]
     if normalising:
         # each rank would normalise its shard by the shard's statistics, not the batch's
         raise ValueError(f"layer {normalising[0]!r} (BatchNormalization) normalises by its "

@@ -180,7 +180,7 @@ class _Exported:
                             f"{type(model).__name__}")
         model._require_built()
         if architecture:   # a weights file holds arrays only: a layer's own code is no matter
-            for layer in model.layers:
+            for layer in model.flat_layers:
                 check_keras_layer(layer)
         self.name = model.name
         self.trainable = bool(model.trainable)
@@ -1877,7 +1877,7 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
     """Keras layer name -> its arrays, from a legacy Keras weights group, every shape checked
     before reading (against ``model``, built from ``imported``)."""
     layer_names = _string_list(reader, group, "layer_names", where)
-    by_name = {layer.name: layer for layer in model.layers}
+    by_name = {layer.name: layer for layer in model.flat_layers}
     expected = [name for name in imported.keras_names if name in imported.converters]
     with_weights = []
     nested = getattr(imported, "nested_models", {})
@@ -1912,7 +1912,7 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
 def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
     """Convert Keras's arrays to dlcore's layouts (kernels; a Dense's rows as its input's row
     layout says, its units as a Reshape after it needs) and set them."""
-    for layer in model.layers:
+    for layer in model.flat_layers:
         if layer.name in arrays_of:
             _, convert = imported.converters[layer.name]
             arrays = arrays_of[layer.name]
@@ -2064,7 +2064,7 @@ def set_keras_weights(model, weights) -> None:
     weights = list(weights)
     config = json.loads(to_json(model))
     _, imported = model_from_config(config, "<weights>")
-    by_name = {layer.name: layer for layer in model.layers}
+    by_name = {layer.name: layer for layer in model.flat_layers}
     order = [name for name in _keras_weights_order(model, config)
              if name in imported.converters]
     expected = sum(len(keras_shapes(by_name[name])) for name in order)

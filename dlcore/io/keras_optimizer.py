@@ -105,7 +105,7 @@ def keras_arrays(model, exported):
         if name == "velocity" and optimizer.momentum_form != "keras":
             values = [-rate * value for value in values]     # Keras's v = -eta Delta
         by_slot[name] = keras.exported(_holding(model, values)).weights
-    trained = {layer.name: len(layer.weight_names) for layer in model.layers
+    trained = {layer.name: len(layer.weight_names) for layer in model.flat_layers
                if model._trains(layer)}
     interleaved = _interleaved(names)
     for group in (interleaved, *((name,) for name in names if name not in interleaved)):
@@ -139,7 +139,7 @@ def adopt(model, imported, reader, paths) -> list[str]:
         return []
     optimizer = model.optimizer
     rate, stored_rate = _learning_rate_now(optimizer)
-    by_name = {layer.name: layer for layer in model.layers}
+    by_name = {layer.name: layer for layer in model.flat_layers}
     # the trainable arrays only (first in Keras's order): a BatchNormalization's moving
     # statistics have no optimiser variables
     shapes = [(layer_name, keras.keras_shapes(by_name[layer_name])[

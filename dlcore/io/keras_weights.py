@@ -171,7 +171,7 @@ def read(reader, h5file, imported, model) -> dict:
     if stray:
         raise reader.error(f"the file holds arrays at {', '.join(stray)[:200]}, for layers the "
                            f"architecture lacks", MISMATCH_FIX)
-    by_name = {layer.name: layer for layer in model.layers}
+    by_name = {layer.name: layer for layer in model.flat_layers}
     arrays_of = {}
     for name, path in expected:
         group = reader.group(path, required=False)
@@ -220,7 +220,7 @@ def read_subclassed(reader, h5file, imported, model) -> dict:
     h5file.visititems(collect)
     if len(groups) > MAX_OBJECTS:
         raise reader.error(f"the file holds more than {MAX_OBJECTS} groups", MISMATCH_FIX)
-    by_name = {layer.name: layer for layer in model.layers}
+    by_name = {layer.name: layer for layer in model.flat_layers}
     wanted = [name for name in imported.keras_names if name in imported.converters]
     found = ", ".join(f"{path.rsplit('/', 1)[0]} ({name})" for name, paths in recorded.items()
                       for path in paths)[:200] or "none"

@@ -547,10 +547,16 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
     taking only inputs or outputs of earlier nodes (so no cycle and no dangling reference), a
     shared layer called on one shape, the shapes each node implies, and every kernel, bias and
     optimiser slot against them."""
-    from dlcore.functional import MAX_NODE_INPUTS
+    from dlcore.functional import MAX_NODE_INPUTS, check_nesting
 
     checker = ConfigChecker(reader, config, "the hyperparameters")
     checker.string("name", MAX_MODEL_NAME)
+    if isinstance(config, dict):
+        try:   # before anything walks the nested models' graphs
+            check_nesting(config)
+        except ValueError as error:
+            raise reader.error(str(error), CONFIG_FIX) from None
+    checker.string("name")
     checker.choice("backend", BACKENDS)
     checker.seed()
     checker.boolean("several_inputs")

@@ -1,0 +1,187 @@
+"""Models used as layers keep their nesting, as in Keras (lecture "Deep learning I", "Defining a
+functional model": a model is callable like a layer). Transfer learning's shape: a
+``Sequential`` feature extractor called on the input under a new head. ``model.layers`` lists
+the nested model as one entry, ``get_layer`` finds it, freezing it freezes its weights in
+``fit``, ``summary`` gives it one row with its parameters, and dlcore's own file keeps the
+nesting; the arithmetic is that of the same layers inlined (the whole model's ``flat_layers``).
+
+Oracles: the weights a frozen base had before ``fit`` (compared bit for bit), the parameter
+counts of the layers themselves, and predictions before and after a save and load.
+"""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import Conv2D, Dense, Flatten
+
+
+def _transfer_model(seed=0):
+    """A small convolutional base (Sequential) under a new head: Keras's transfer-learning
+    recipe, ``keras.Model(inputs, head(base(inputs)))``."""
+    base = dlcore.Sequential([Conv2D(3, 3, activation="relu"), Flatten(),
+                              Dense(5, activation="relu")], input_shape=(1, 6, 6),
+                             backend="reference", seed=seed)
+    inputs = dlcore.Input((1, 6, 6))
+    outputs = Dense(3, activation="softmax", name="head")(base(inputs))
+    return dlcore.Model(inputs, outputs, backend="reference", seed=seed), base
+
+
+def _data(rows=12, seed=1):
+    generator = np.random.default_rng(seed)
+    return (generator.random((rows, 1, 6, 6)).astype(np.float32),
+            np.eye(3, dtype=np.float32)[np.arange(rows) % 3])
+
+
+def test_a_nested_model_is_one_layer_that_get_layer_finds():
+    model, base = _transfer_model()
+    assert model.layers == [base, model.get_layer("head")]
+    assert model.get_layer("sequential") is base
+    assert model.get_layer(index=0) is base
+    assert [layer.name for layer in model.flat_layers] == ["conv2d", "flatten", "dense", "head"]
+    # the weights are those of the layers in that order, as Keras's get_weights gives them
+    assert [w.shape for w in model.get_weights()] == \
+        [w.shape for w in base.get_weights()] + [(5, 3), (3,)]
+    assert model.count_params() == base.count_params() + 5 * 3 + 3
+
+
+def test_freezing_the_nested_model_keeps_its_weights_through_fit():
+    model, base = _transfer_model()
+    model.get_layer("sequential").trainable = False
+    model.compile("cross_entropy", "sgd")
+    before_base = [w.copy() for w in base.get_weights()]
+    before_head = [w.copy() for w in model.get_layer("head").get_weights()]
+    x, y = _data()
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    for old, new in zip(before_base, base.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert any(not np.array_equal(old, new)
+               for old, new in zip(before_head, model.get_layer("head").get_weights()))
+    assert len(model.trainable_weights) == 2          # the head's kernel and bias
+
+
+def test_a_nested_model_frozen_stays_frozen_when_one_of_its_layers_says_trainable():
+    """Keras's rule: a frozen model trains none of its layers, whatever a layer's flag."""
+    model, base = _transfer_model()
+    base.trainable = False
+    base.layers[0].trainable = True
+    model.compile("cross_entropy", "sgd")
+    kernel = base.layers[0].get_weights()[0].copy()
+    model.fit(*_data(), epochs=1, batch_size=4, verbose=0)
+    np.testing.assert_array_equal(base.layers[0].get_weights()[0], kernel)
+
+
+def test_the_summary_gives_the_nested_model_one_row_with_its_parameters():
+    model, base = _transfer_model()
+    base.trainable = False
+    summary = model.summary(print_fn=None)
+    assert [(row.name, row.class_name) for row in summary.rows] == \
+        [("sequential", "Sequential"), ("head", "Dense")]
+    assert summary.rows[0].params == base.count_params()
+    assert summary.rows[1].inputs == ["sequential"]
+    assert summary.total_params == model.count_params()
+    assert summary.non_trainable_params == base.count_params()
+    assert "sequential (Sequential, frozen)" in str(summary)
+
+
+def test_a_functional_model_nested_in_a_nested_model_saves_and_loads_with_its_nesting(
+        tmp_path):
+    """Two levels: a functional block inside a functional feature model inside the model;
+    dlcore's file keeps all of it, frozen flags included, and predicts the same."""
+    block_input = dlcore.Input((4,))
+    block = dlcore.Model(block_input, Dense(4, activation="tanh")(block_input), name="block")
+    features_input = dlcore.Input((1, 6, 6))
+    flat = Flatten()(Conv2D(2, 3)(features_input))
+    features = dlcore.Model(features_input, block(Dense(4)(flat)), name="features")
+    inputs = dlcore.Input((1, 6, 6))
+    model = dlcore.Model(inputs, Dense(2, activation="softmax")(features(inputs)),
+                         backend="reference")
+    block.trainable = False
+    x, _ = _data()
+    path = tmp_path / "nested.h5"
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    assert [layer.name for layer in loaded.layers] == ["features", "dense_2"]
+    inner = loaded.get_layer("features")
+    assert isinstance(inner, dlcore.Model)
+    assert [layer.name for layer in inner.layers] == ["conv2d", "flatten", "dense_1", "block"]
+    assert not inner.get_layer("block").trainable and inner.trainable
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_a_sequential_nested_in_a_model_saves_and_loads_with_its_nesting(tmp_path):
+    model, base = _transfer_model()
+    base.trainable = False
+    model.compile("cross_entropy", "adam")
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    path = tmp_path / "transfer.h5"
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    again = loaded.get_layer("sequential")
+    assert isinstance(again, dlcore.Sequential) and not again.trainable
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    # training on goes on as it would have: the base stays frozen, the head moves alike
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    loaded.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6)
+    np.testing.assert_array_equal(again.get_weights()[0], base.get_weights()[0])
+
+
+def test_the_lectures_shared_vision_model_is_one_layer_called_twice(tmp_path):
+    digit = dlcore.Input((1, 6, 6))
+    vision = dlcore.Model(digit, Flatten()(Conv2D(2, 3)(digit)), name="vision")
+    first, second = dlcore.Input((1, 6, 6)), dlcore.Input((1, 6, 6))
+    joined = dlcore.layers.concatenate([vision(first), vision(second)])
+    model = dlcore.Model([first, second], Dense(1, activation="sigmoid")(joined),
+                         backend="reference")
+    assert [layer.name for layer in model.layers] == ["vision", "concatenate", "dense"]
+    rows = model.summary(print_fn=None).rows
+    assert [row.name for row in rows] == ["vision", "vision", "concatenate", "dense"]
+    assert rows[1].params == 0 and rows[2].inputs == ["vision", "vision"]
+    x = [_data(seed=2)[0], _data(seed=3)[0]]
+    path = tmp_path / "siamese.h5"
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    assert [layer.name for layer in loaded.layers] == ["vision", "concatenate", "dense"]
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def _nest_deeper(config, levels):
+    """``config`` with its nested model wrapped in itself ``levels`` times: a file that nests a
+    model inside itself over and over."""
+    entry = config["models"][0]
+    for _ in range(levels):
+        entry = {**entry, "models": [entry]}
+    config["models"] = [entry]
+
+
+@pytest.mark.parametrize("levels, refusal", [(17, "nests models more than 16 deep"),
+                                             (400, "nests arrays or objects more than")])
+def test_a_file_that_nests_a_model_inside_itself_deeply_is_refused_in_one_line(
+        tmp_path, levels, refusal):
+    model, _ = _transfer_model()
+    path = tmp_path / "deep.h5"
+    dlcore.save(model, path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        _nest_deeper(config, levels)
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.ModelFileError) as caught:
+        dlcore.load(path)
+    message = str(caught.value)
+    assert refusal in message and "\n" not in message
+
+
+def test_a_file_whose_nested_model_runs_other_layers_than_its_calls_is_refused(tmp_path):
+    model, _ = _transfer_model()
+    path = tmp_path / "mismatch.h5"
+    dlcore.save(model, path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["models"][0]["layers"] = config["models"][0]["layers"][:2]
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.ModelFileError, match="runs other layers than the model's own"):
+        dlcore.load(path)
