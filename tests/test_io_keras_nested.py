@@ -2,9 +2,11 @@
 keras.Sequential([...])`` called on the input, or transfer learning's trained base under a new
 head, or the lecture's shared vision model called on two digits): inlined at import, each
 call of it becoming calls of its layers (shared), their weights read from inside the nested
-model's group; refused in one line when nested deeper or with several outputs. Keras's
-augmentation layers dlcore has no match for (RandomRotation, RandomZoom, RandomContrast,
-RandomBrightness) are the identity at inference: left out, with a warning naming them.
+model's group, the nested model one entry of ``model.layers`` as in Keras (a dlcore
+Sequential or Model on those layers); refused in one line when nested deeper or with several
+outputs. Keras's augmentation layers dlcore has no match for (RandomRotation, RandomZoom,
+RandomContrast, RandomBrightness) are the identity at inference: left out, with a warning
+naming them.
 
 Oracles: files written by Keras 3.15.1 (JAX): tests/fixtures/keras_nested.keras (RandomFlip,
 RandomRotation and RandomZoom nested, then Rescaling, a convolution, a global pool and a
@@ -33,9 +35,12 @@ def test_a_nested_augmentation_model_is_inlined_and_predicts_as_keras():
     notes = " ".join(str(warning.message) for warning in caught)
     assert "'random_rotation' (RandomRotation) is left out" in notes
     assert "'random_zoom' (RandomZoom) is left out" in notes
-    assert [type(layer).__name__ for layer in model.layers] == \
+    assert [type(layer).__name__ for layer in model.flat_layers] == \
         ["ImageAugmentation", "Rescaling", "Conv2D", "GlobalAvgPool2D", "Dense"]
-    assert model.layers[0].horizontal_flip                      # Keras's RandomFlip
+    assert model.flat_layers[0].horizontal_flip                 # Keras's RandomFlip
+    augmentation = model.layers[0]          # the nested Sequential, one layer as in Keras
+    assert isinstance(augmentation, dlcore.Sequential) and augmentation.layers == \
+        model.flat_layers[:1]
     np.testing.assert_allclose(model.predict(saved["x"].transpose(0, 3, 1, 2)), saved["y"],
                                atol=1e-6)
 
@@ -49,7 +54,11 @@ def test_a_nested_base_with_weights_predicts_and_trains_on_as_in_keras(suffix):
     saved = np.load(fixture("keras_nested_base.keras.npz"))
     x, labels = saved["x"].transpose(0, 3, 1, 2), saved["labels"]
     model = dlcore.load(fixture(f"keras_nested_base{suffix}"))
-    assert [layer.name for layer in model.layers] == ["conv2d", "flatten", "dense", "head"]
+    assert [layer.name for layer in model.layers] == ["base", "head"]   # Keras's
+    base = model.get_layer("base")
+    assert isinstance(base, dlcore.Sequential)
+    assert [layer.name for layer in base.layers] == ["conv2d", "flatten", "dense"]
+    assert model.flat_layers == base.layers + [model.get_layer("head")]
     np.testing.assert_allclose(model.predict(x), saved["y"], atol=1e-6)
     model.train_on_batch(x[:8], labels[:8])
     assert np.abs(saved["y_next"] - saved["y"]).max() > 0.01
@@ -63,8 +72,12 @@ def test_the_lectures_shared_vision_model_predicts_and_trains_on_as_in_keras(suf
     saved = np.load(fixture("keras_nested_vision.keras.npz"))
     x = [saved["x0"].transpose(0, 3, 1, 2), saved["x1"].transpose(0, 3, 1, 2)]
     model = dlcore.load(fixture(f"keras_nested_vision{suffix}"))
-    kinds = [type(layer).__name__ for layer in model.layers]
+    assert [type(layer).__name__ for layer in model.layers] == \
+        ["Model", "Concatenate", "Dense"]              # Keras's: the vision model, once
+    kinds = [type(layer).__name__ for layer in model.flat_layers]
     assert kinds.count("Conv2D") == 2 and len(model.nodes) == 2 * 4 + 2   # shared, twice
+    assert [row.name for row in model.summary(print_fn=None).rows][:2] == \
+        [model.layers[0].name] * 2                     # one row a call
     np.testing.assert_allclose(model.predict(x), saved["y"], atol=1e-6)
     model.train_on_batch([part[:8] for part in x], saved["labels"][:8])
     assert np.abs(saved["y_next"] - saved["y"]).max() > 0.01
@@ -169,3 +182,50 @@ def test_a_layer_name_that_is_not_a_string_is_refused_in_one_line(tmp_path):
         config["config"]["layers"][-1]["config"]["name"] = {}
     with pytest.raises(dlcore.ModelFileError, match="has the invalid name"):
         dlcore.load(edited_archive(tmp_path, "keras_nested_vision.keras", bad_name))
+
+
+def test_a_loaded_nested_base_freezes_with_the_transfer_learning_recipe():
+    """Keras's recipe on the loaded model: ``get_layer("base").trainable = False`` keeps the
+    base's weights through a training step while the head moves; the summary gives the base
+    one row with its parameters."""
+    saved = np.load(fixture("keras_nested_base.keras.npz"))
+    x, labels = saved["x"].transpose(0, 3, 1, 2), saved["labels"]
+    model = dlcore.load(fixture("keras_nested_base.keras"))
+    base = model.get_layer("base")
+    base.trainable = False
+    before = [w.copy() for w in base.get_weights()]
+    head = [w.copy() for w in model.get_layer("head").get_weights()]
+    model.train_on_batch(x[:8], labels[:8])
+    for old, new in zip(before, base.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert any(not np.array_equal(old, new)
+               for old, new in zip(head, model.get_layer("head").get_weights()))
+    rows = model.summary(print_fn=None).rows
+    assert [(row.name, row.class_name, row.trainable) for row in rows] == \
+        [("base", "Sequential", False), ("head", "Dense", True)]
+    assert rows[0].params == base.count_params()
+
+
+def test_a_model_keras_nests_loads_with_keras_layers(tmp_path):
+    """Real Keras: a functional feature model and a Sequential head nested in a model load
+    with Keras's ``model.layers`` (names and nesting) and Keras's predictions."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    inner_input = keras.Input((6, 6, 1))
+    features = keras.Model(inner_input, keras.layers.Flatten()(
+        keras.layers.Conv2D(2, 3, activation="relu")(inner_input)), name="features")
+    head = keras.Sequential([keras.layers.Dense(4, activation="relu"),
+                             keras.layers.Dense(3, activation="softmax")], name="head")
+    inputs = keras.Input((6, 6, 1))
+    keras_model = keras.Model(inputs, head(features(inputs)))
+    path = tmp_path / "nested.keras"
+    keras_model.save(path)
+    model = dlcore.load(path)
+    assert [layer.name for layer in model.layers] == \
+        [layer.name for layer in keras_model.layers if not isinstance(
+            layer, keras.layers.InputLayer)]
+    assert isinstance(model.get_layer("features"), dlcore.Model)
+    assert isinstance(model.get_layer("head"), dlcore.Sequential)
+    x = np.random.default_rng(0).random((4, 6, 6, 1)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0))
+    np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)), expected, atol=1e-5)

@@ -1344,6 +1344,9 @@ class _FunctionalImported(_Imported):
         if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
             raise _config_error(filename, "the Keras model_config lists no layers")
         self._aliases, self.nested_models = {}, {}
+        # Keras layer name -> (its nested model's name, its nodes per call of that model);
+        # (nested model, call number) -> the ModelCall and the nodes it made
+        self._nested_of, self._nested_entries, self._model_calls = {}, {}, {}
         entries = self._inlined(entries)
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
@@ -1447,6 +1450,7 @@ class _FunctionalImported(_Imported):
             output = built[name](first)
             self._augmented[id(output)] = built[name]
             tensors[(name, index)] = output
+            self._note_call(name, index, output)
             return
         if kind in _NORMALIZATIONS:
             _check_not_flattened_maps(name, kind, self._flat_from.get(id(first)))
@@ -1465,6 +1469,7 @@ class _FunctionalImported(_Imported):
         output = built[name](inputs)
         self._checked_shape(output.shape)
         tensors[(name, index)] = output
+        self._note_call(name, index, output)
         flat_from = self._flat_from
         flat_from[id(output)] = _row_layout(kind, name, inputs, output, flat_from,
                                             self.dense_columns.get(name))
@@ -1479,8 +1484,10 @@ class _FunctionalImported(_Imported):
         trained base under a new head, the lecture's shared ``vision_model`` called on two
         digits. Each call of the nested model becomes calls of its layers (shared: their
         weights are the nested model's), its inputs the call's tensors; a reference to its
-        output then names its output layer's call (``_aliases``). One level deep, one output;
-        another is refused in one line."""
+        output then names its output layer's call (``_aliases``); the nodes of each call are
+        marked (:meth:`_note_call`) so that the dlcore model lists the nested model as one
+        layer (:meth:`nested_model_objects`). One level deep, one output; another is refused in
+        one line."""
         inlined, outer_names = [], _layer_names(entries)
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
@@ -1501,6 +1508,9 @@ class _FunctionalImported(_Imported):
             layers, inputs, output = self._nested_graph(name, kind, config, inner)
             counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
                       for layer in layers}
+            self._nested_entries[config.get("name")] = (kind, config)
+            self._nested_of.update({layer: (config.get("name"), count)
+                                    for layer, count in counts.items() if count})
             if len(calls) * sum(counts.values()) > MAX_OBJECTS:
                 raise self._unsupported(name, kind, "it is called too often")
             for layer in layers:
@@ -1581,6 +1591,58 @@ class _FunctionalImported(_Imported):
         node_args = node.get("args")
         return {"args": moved(node_args) if isinstance(node_args, list) else node_args,
                 "kwargs": {}}
+
+    def _note_call(self, name, index, output):
+        """Mark the node that made ``output`` as part of its nested model's call (Keras layer
+        ``name``'s node ``index``), so that the model lists the nested model as one layer."""
+        from dlcore.functional import ModelCall
+        owner = self._nested_of.get(name)
+        if owner is not None:
+            key = (owner[0], index // owner[1])
+            call, nodes = self._model_calls.setdefault(key, (ModelCall(None), []))
+            output.node.call = call
+            nodes.append(output.node)
+
+    def nested_model_objects(self):
+        """Give each call of a nested model its dlcore model: a ``Sequential`` (a Keras
+        Sequential whose layers form a chain) or a ``Model`` on the same layers, replayed from
+        its first call on inputs of its own; a nested model whose layers all were left out
+        (augmentation dlcore has no match for) stays inlined."""
+        from dlcore import Input, Model, Sequential
+        from dlcore.functional import call_layer
+        for (name, number), (_, nodes) in self._model_calls.items():
+            if number != 0:
+                continue
+            kind, config = self._nested_entries[name]
+            made = {id(node.output) for node in nodes}
+            outside = []
+            for node in nodes:
+                outside += [t for t in node.inputs
+                            if id(t) not in made and all(t is not o for o in outside)]
+            key = self._aliases.get((name, 0))
+            output = self._tensors.get(key)
+            if output is None or id(output) not in made:
+                model = None
+            elif kind == "Sequential" and len(outside) == 1 and not any(
+                    node.takes_list for node in nodes):
+                model = Sequential([node.layer for node in nodes],
+                                   input_shape=outside[0].shape, name=name)
+            else:
+                inputs = [Input(tensor.shape) for tensor in outside]
+                mapping = {id(t): new for t, new in zip(outside, inputs)}
+                for node in nodes:
+                    arguments = [mapping[id(t)] for t in node.inputs]
+                    mapping[id(node.output)] = call_layer(
+                        node.layer, arguments if node.takes_list else arguments[0])
+                model = Model(inputs if len(inputs) > 1 else inputs[0], mapping[id(output)],
+                              name=name)
+            if model is not None:
+                model._keep_trainable(config)
+            for (other, _), (each, each_nodes) in self._model_calls.items():
+                if other == name:
+                    each.model = model
+                    for node in each_nodes if model is None else ():
+                        node.call = None
 
     def _tensor(self, reference):
         key = (reference[0], reference[1]) if isinstance(reference, list) and \
@@ -1783,6 +1845,7 @@ def model_from_config(config, filename="<json>", file_size=None):
                                       f"file is damaged or hostile")
     try:
         if functional:
+            imported.nested_model_objects()
             model = Model(imported.inputs if len(imported.inputs) > 1 else imported.inputs[0],
                           imported.outputs if len(imported.outputs) > 1 else imported.outputs[0],
                           name=_dlcore_model_name(imported.name))
