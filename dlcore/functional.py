@@ -319,16 +319,22 @@ class Model(TrainingLoop):
         entry, at the place of its first layer in :attr:`flat_layers` (its layers are not
         entries of their own); its name made unique among the entries as Keras's names are.
         Also ``_owner``: id(layer) -> the nested model that holds it."""
-        self._owner = {}
+        self._owner, self._called_directly = {}, set()
         for node in self.nodes:
             if node.call is not None:
                 self._owner[id(node.layer)] = node.call.model
+            else:
+                self._called_directly.add(id(node.layer))
         view, listed = [], set()
         for layer in self._flat_layers:
-            entry = self._owner.get(id(layer), layer)
-            if id(entry) not in listed:
-                listed.add(id(entry))
-                view.append(entry)
+            # a layer of a nested model called on this graph's tensors too is both (Keras's)
+            entries = [self._owner[id(layer)]] if id(layer) in self._owner else []
+            if id(layer) in self._called_directly:
+                entries.append(layer)
+            for entry in entries:
+                if id(entry) not in listed:
+                    listed.add(id(entry))
+                    view.append(entry)
         names = {entry.name for entry in view if not isinstance(entry, Model)}
         for entry in view:
             if isinstance(entry, Model):
@@ -1010,7 +1016,7 @@ class Model(TrainingLoop):
         other arguments as :meth:`dlcore.Sequential.summary`."""
         check_keras_summary_options(line_length, positions, expand_nested, show_trainable,
                                     layer_range)
-        own = [layer for layer in self.flat_layers if id(layer) not in self._owner]
+        own = [layer for layer in self.flat_layers if id(layer) in self._called_directly]
         by_layer = {id(layer): row for layer, row in
                     zip(own, summarize(self.name, (), own, self._trains).rows)}
         by_layer.update({id(model): self._nested_row(model) for model in self.nested_models})

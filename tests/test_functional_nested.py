@@ -185,3 +185,24 @@ def test_a_file_whose_nested_model_runs_other_layers_than_its_calls_is_refused(t
         h5file.attrs["hyperparameters"] = json.dumps(config)
     with pytest.raises(dlcore.ModelFileError, match="runs other layers than the model's own"):
         dlcore.load(path)
+
+
+def test_a_layer_of_a_nested_model_called_on_the_outer_graph_too_is_listed_as_both(
+        tmp_path):
+    """A nested model's layer also called directly (shared, one set of weights) is an entry
+    of ``model.layers`` besides the nested model, as Keras lists it, and has its own rows."""
+    shared = Dense(4, activation="tanh", name="shared")
+    inner_input = dlcore.Input((4,))
+    inner = dlcore.Model(inner_input, shared(inner_input), name="inner")
+    inputs = dlcore.Input((4,))
+    outputs = Dense(2, name="out")(dlcore.layers.add([inner(inputs), shared(inputs)]))
+    model = dlcore.Model(inputs, outputs, backend="reference")
+    assert [layer.name for layer in model.layers][:2] == ["inner", "shared"]
+    assert [row.name for row in model.summary(print_fn=None).rows].count("shared") == 1
+    assert model.count_params() == 4 * 4 + 4 + 4 * 2 + 2
+    path = tmp_path / "shared.h5"
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    x = np.random.default_rng(4).random((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
