@@ -229,3 +229,39 @@ def test_a_model_keras_nests_loads_with_keras_layers(tmp_path):
     x = np.random.default_rng(0).random((4, 6, 6, 1)).astype(np.float32)
     expected = keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0))
     np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)), expected, atol=1e-5)
+
+
+def test_a_dlcore_model_nesting_a_sequential_saves_to_keras_with_its_nesting(tmp_path):
+    """Real Keras: dlcore's transfer-learning model (a frozen Sequential base called once
+    under a head) written as a Keras 3 archive, and as model.to_json(), loads in Keras with the
+    base as one layer, frozen, predicting as dlcore does; dlcore reads it back nested. The
+    legacy .h5 file stays flat (the base's layers are the model's) and predicts the same."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    base = dlcore.Sequential([dlcore.layers.Conv2D(3, 3, activation="relu"),
+                              dlcore.layers.Flatten(), dlcore.layers.Dense(4)],
+                             input_shape=(1, 6, 6), name="base")
+    inputs = dlcore.Input((1, 6, 6))
+    model = dlcore.Model(inputs, dlcore.layers.Dense(2, activation="softmax",
+                                                     name="head")(base(inputs)))
+    base.trainable = False
+    x = np.random.default_rng(5).random((4, 1, 6, 6)).astype(np.float32)
+    path = tmp_path / "transfer.keras"
+    model.save(path)
+    keras_model = keras.models.load_model(path)
+    assert [layer.name for layer in keras_model.layers] == ["input", "base", "head"]
+    assert keras_model.get_layer("base").trainable_weights == []
+    nhwc = x.transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)),
+                               model.predict(x), atol=1e-5)
+    again = dlcore.load(path)
+    assert [layer.name for layer in again.layers] == ["base", "head"]
+    np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
+    from_json = keras.models.model_from_json(model.to_json())
+    assert [layer.name for layer in from_json.layers] == ["input", "base", "head"]
+    legacy = tmp_path / "transfer.h5"
+    model.save(legacy)
+    flat = keras.models.load_model(legacy)
+    assert "base" not in [layer.name for layer in flat.layers]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(flat.predict(nhwc, verbose=0)),
+                               model.predict(x), atol=1e-5)

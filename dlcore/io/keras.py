@@ -173,8 +173,9 @@ class _Exported:
     """A dlcore Sequential or Model as Keras layer configs and weight arrays (in Keras's
     layout)."""
 
-    def __init__(self, model, architecture=True):
+    def __init__(self, model, architecture=True, nest=False):
         from dlcore import Model, Sequential
+        self._nest_models = nest
         if not isinstance(model, Model):
             raise TypeError(f"format='keras' writes a dlcore.Sequential or dlcore.Model; got "
                             f"{type(model).__name__}")
@@ -397,6 +398,60 @@ class _Exported:
         self._outputs = [[refs[id(t)][0], refs[id(t)][1], 0] for t in model.outputs]
         for name, tensor in zip(model.output_names, model.outputs):
             _note_output_order(self.notes, name, flat_from.get(id(tensor)))
+        if self._nest_models:
+            for call, inputs, outputs in model._model_calls():
+                self._nest_sequential(model, call, inputs, outputs, refs, entries_of)
+
+    def _nest_sequential(self, model, call, inputs, outputs, refs, entries_of):
+        """Put the Keras entries of a nested Sequential called once back into a nested Keras
+        ``Sequential`` entry, called where its first layer was (Keras's own layout, which
+        Keras's loader and dlcore's read back as one layer); other nested models stay flat."""
+        inner = call.model
+        if not inner._is_sequential or len(inputs) != 1 or len(outputs) != 1 or \
+                sum(other is inner for other in model.layers) != 1 or \
+                sum(c.model is inner for c, _, _ in model._model_calls()) != 1:
+            return
+        names = [entry["config"]["name"] for layer in inner.layers
+                 for entry in entries_of.get(id(layer), [])]
+        entries = [entry for entry in self.layers if entry.get("name") in names]
+        if not entries or len(entries) != len(names) or any(
+                len(entry["inbound_nodes"]) != 1 for entry in entries):
+            return
+        output_name = refs[id(outputs[0])][0]
+        if output_name != names[-1]:
+            return
+        layers = [{"class_name": "InputLayer",
+                   "config": {"batch_shape": [None, *_nhwc(inputs[0].shape)],
+                              "dtype": "float32", "name": f"{inner.name}_input"}}]
+        layers += [{key: value for key, value in entry.items()
+                    if key not in ("inbound_nodes", "name")} for entry in entries]
+        nested = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                  "name": inner.name,
+                  "config": {"name": inner.name, "trainable": bool(inner.trainable),
+                             "layers": layers,
+                             "build_input_shape": [None, *_nhwc(inputs[0].shape)]},
+                  "inbound_nodes": [entries[0]["inbound_nodes"][0]]}
+        place = self.layers.index(entries[0])
+        self.layers = [entry for entry in self.layers if entry.get("name") not in names]
+        self.layers.insert(place, nested)
+
+        def renamed(item):   # a tensor of the Sequential's last layer is the Sequential's
+            if isinstance(item, list):
+                return [renamed(part) for part in item]
+            if isinstance(item, dict):
+                history = item.get("config", {}).get("keras_history") \
+                    if item.get("class_name") == "__keras_tensor__" else None
+                if history and history[0] == output_name:
+                    return {**item, "config": {**item["config"],
+                                               "keras_history": [inner.name, 0, 0]}}
+                return {key: renamed(value) for key, value in item.items()}
+            return item
+
+        for entry in self.layers:
+            if entry is not nested and "inbound_nodes" in entry:
+                entry["inbound_nodes"] = renamed(entry["inbound_nodes"])
+        self._outputs = [[inner.name, 0, 0] if ref[0] == output_name else ref
+                         for ref in self._outputs]
 
     def model_config(self):
         if self.functional:
@@ -446,9 +501,10 @@ def _reshaped_units(model):
     return columns
 
 
-def exported(model) -> _Exported:
-    """``model`` (a built dlcore Sequential or Model) as Keras layer configs and arrays."""
-    return _Exported(model)
+def exported(model, nest=False) -> _Exported:
+    """``model`` (a built dlcore Sequential or Model) as Keras layer configs and arrays;
+    ``nest``: a nested Sequential called once as a nested Keras Sequential (else flat)."""
+    return _Exported(model, nest=nest)
 
 
 # -- the order of flattened rows --------------------------------------------------------------
@@ -734,12 +790,20 @@ def _nhwc(shape):
     return [shape[1], shape[2], shape[0]] if len(shape) == 3 else list(shape)
 
 
+def _flat_config(model) -> dict:
+    """The Keras config of ``model`` with every nested model's layers in the one model: the
+    layout of dlcore's Keras weights files and of ``get_weights(layout="keras")``, as before
+    archives kept a nested Sequential."""
+    from dlcore.io.keras_archive import serialized_model
+    return serialized_model(_Exported(model))
+
+
 def to_json(model) -> str:
     """The architecture of a built dlcore Sequential or Model as Keras 3's ``to_json`` writes
     it (``model.to_json()``): what ``keras.models.model_from_json`` and
     :func:`dlcore.models.model_from_json` read."""
     from dlcore.io.keras_archive import serialized_model
-    return json.dumps(serialized_model(_Exported(model)))
+    return json.dumps(serialized_model(_Exported(model, nest=True)))
 
 
 def _write_weights(group: h5py.Group, exported: _Exported) -> None:
@@ -2056,7 +2120,7 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
         _load_dlcore_model_weights(model, filename)
         return None
     if imported is None:
-        _, imported = model_from_config(json.loads(to_json(model)), filename)
+        _, imported = model_from_config(_flat_config(model), filename)
         nested = getattr(model, "keras_nested_config_", None)
         if nested is not None:
             try:   # dlcore's own export, flat, first; then the nested Keras model it came from
@@ -2125,7 +2189,7 @@ def set_keras_weights(model, weights) -> None:
     number and shape checked before any is set."""
     model._require_built()
     weights = list(weights)
-    config = json.loads(to_json(model))
+    config = _flat_config(model)
     _, imported = model_from_config(config, "<weights>")
     by_name = {layer.name: layer for layer in model.flat_layers}
     order = [name for name in _keras_weights_order(model, config)

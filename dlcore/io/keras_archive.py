@@ -402,7 +402,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
     ``compile_config`` when it is compiled and Keras has its settings; returns the notes
     (layers and settings left out). ``keras.models.load_model`` reads it."""
     from dlcore.io import keras, keras_optimizer, keras_weights
-    exported = keras.exported(model)
+    exported = keras.exported(model, nest=True)
     config = serialized_model(exported)
     training = keras.exported_training_config(model, exported)
     # dlcore's optimiser forms are no compile arguments of Keras's: they go into
