@@ -722,8 +722,8 @@ class Adam(Optimizer):
     three."""
 
     name = "adam"
-    slot_names = ("m", "v")
-    squared_slots = ("v",)
+    #: v_max, AMSGrad's largest v so far, is a mean of squared gradients too
+    squared_slots = ("v", "v_max")
     body = staticmethod(adam_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,

@@ -168,19 +168,14 @@ def adopt(model, imported, reader, paths) -> list[str]:
         for layer_name, layer_shapes in shapes:
             for shape in layer_shapes:
                 for name in group:
-                    keras_slots[name].setdefault(layer_name, []).append(
-                        reader.read_dataset(paths[position], shape))
+                    array = reader.read_dataset(paths[position], shape)
+                    problem = optimizer.slot_problem(name, array)
+                    if problem:
+                        raise reader.error(f"dataset '{paths[position]}' ({optimizer.name}'s "
+                                           f"{name} of layer '{layer_name}') {problem}")
+                    keras_slots[name].setdefault(layer_name, []).append(array)
                     position += 1
     for layer_name, layer_shapes in shapes:
-        for shape in layer_shapes:
-            for name in names:
-                array = reader.read_dataset(paths[position], shape)
-                problem = optimizer.slot_problem(name, array)
-                if problem:
-                    raise reader.error(f"dataset '{paths[position]}' ({optimizer.name}'s "
-                                       f"{name} of layer '{layer_name}') {problem}")
-                keras_slots[name].setdefault(layer_name, []).append(array)
-                position += 1
         # the layer's state (a BatchNormalization's moving statistics) completes its arrays
         state = by_name[layer_name].get_weights()[len(layer_shapes):]
         for name in names:
