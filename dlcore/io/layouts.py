@@ -556,7 +556,6 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
             check_nesting(config)
         except ValueError as error:
             raise reader.error(str(error), CONFIG_FIX) from None
-    checker.string("name")
     checker.choice("backend", BACKENDS)
     checker.seed()
     checker.boolean("several_inputs")
