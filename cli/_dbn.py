@@ -182,6 +182,7 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
     if checkpoints is not None:
         if resuming:
             checkpoints.track(dbn, position)
+
         def on_epoch_end(model):
             checkpoints.epoch_finished(model, position)
         guard = checkpoints.on_interrupt(rate_options)

@@ -477,6 +477,7 @@ def non_utf8_name(h5file, rng):
     series.write(h5py.h5s.ALL, h5py.h5s.ALL, np.zeros(3))
     return f"dataset named {name!r} in {parent.name}"
 
+
 def non_utf8_attribute_name(h5file, rng):
     """An attribute whose name is not valid UTF-8 (a Latin-1 tool's annotation): h5py lists
     it as bytes; it holds a number, a string or any other value of ``swap_attribute_type``."""
@@ -497,6 +498,7 @@ def long_history(h5file, rng):
                                    chunks=(2**20,), compression="gzip")
     series[:] = 0
     return f"compressed history series of {length} values"
+
 
 def chunk_bomb(h5file, rng):
     """A dataset rewritten with its own values in one gzipped chunk declared far larger than

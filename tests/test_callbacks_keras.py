@@ -468,6 +468,7 @@ class SpyBar(ProgressBar):
 
 def test_batch_logs_are_read_only_where_a_callback_asks_for_them_and_the_bar_keeps_its_pace():
     x, y = X[:100].repeat(3, axis=0), Y[:100].repeat(3)       # 150 batches of 2
+
     def reads_and_reports(callbacks):
         model = network()
         logs, calls, bar_saw = model._logs, [], []

@@ -118,6 +118,7 @@ def test_gradcheck_names_the_2016_lectures_convnet_by_its_year():
     assert result.exit_code == 0, result.output
     assert "gradient check of convnet_2016" in result.stdout and "conv2d/kernel" in result.stdout
 
+
 def test_homework_lenet_params_shows_the_arithmetic():
     result = CliRunner().invoke(main, ["homework", "lenet-params"])
     assert result.exit_code == 0, result.output

@@ -17,6 +17,7 @@ from dlcore.datasets import (
 
 # --- parse_classes -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text, classes", [
     ("1-5", [1, 2, 3, 4, 5]),
     ("0,2,4", [0, 2, 4]),

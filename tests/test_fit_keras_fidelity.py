@@ -208,7 +208,6 @@ def assert_both_train_alike(in_keras, model, x, labels, tmp_path):
         np.testing.assert_allclose(mine, theirs, atol=1e-5)
 
 
-
 def imported_from_keras_and_trained_alike(keras, optimizer, form, tmp_path):
     """A model Keras trained 2 epochs (4 batches each) with ``optimizer``, saved and imported:
     its optimiser takes Keras's ``form`` (``"epsilon_form"`` or ``"momentum_form"``), it and

@@ -277,7 +277,6 @@ def test_a_pool_padding_keras_cannot_say_is_refused_on_export(tmp_path):
     assert not (tmp_path / "x.h5").exists()
 
 
-
 # --------------------------------------------------------------------------------------------
 # dlcore's own padding="same" is Keras's
 # --------------------------------------------------------------------------------------------

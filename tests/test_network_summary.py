@@ -62,6 +62,7 @@ def test_the_2016_lectures_fully_connected_network_has_210240_weights():
     assert summary.total_weights == 176_400 + 32_400 + 1_440 == 210_240
     assert [int(np.prod(row.output_shape)) for row in summary.rows] == [225, 144, 10]
 
+
 def test_summary_prints_a_table_with_the_totals(capsys):
     dlcore.models.lenet5().summary()
     out = capsys.readouterr().out

@@ -112,7 +112,6 @@ def test_functions_outside_dlcore_keep_numbas_own_cache_rules(tmp_path):
     assert not isinstance(FunctionCache(users_kernel)._impl.locator, cache.DlcoreCacheLocator)
 
 
-
 def test_the_package_digest_follows_every_python_file_and_nothing_else(tmp_path):
     (tmp_path / "layers").mkdir()
     (tmp_path / "layers" / "bodies.py").write_text("ONE = 1\n")

@@ -36,7 +36,6 @@ def test_commands_say_an_autoencoder_and_1_epoch(tmp_path):
     assert "holds an Autoencoder, not a network" in result.output
 
 
-
 @pytest.mark.parametrize("seconds, expected", [(12.34, "12.3 s"), (0.1, "0.1 s"),
                                                (0.0234, "23 ms"), (0.001, "1 ms"),
                                                (0.0004, "<1 ms")])

@@ -371,6 +371,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                                              *arguments))
                 valid_rows = (None if valid_features is None
                               else self._visible_rows(index, valid_features, y_valid))
+
                 def layer_epoch_end(rbm, index=index):
                     self._record_layer(index, rbm)
                     if on_epoch_end is not None:

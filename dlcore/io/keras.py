@@ -2065,7 +2065,6 @@ def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported,
     return keras_weights.read(reader, h5file, imported, model)
 
 
-
 def load_keras(filename: str, h5file: h5py.File):
     """The dlcore model of an open Keras HDF5 model file (``dlcore.load`` calls this), compiled
     as its ``training_config`` says when dlcore has those settings

@@ -466,6 +466,7 @@ def _layer_of_entry(checker, entry, where):
                                    f"{cls.__name__}.get_config() must return the arguments "
                                    f"its __init__() takes") from None
 
+
 def _check_layer_integers(checker: ConfigChecker, config: dict, where: str) -> None:
     """Every number in the sizes and window settings of a layer's config is an integer in
     [0, its bound] (see LAYER_INTEGER_LIMITS); text such as padding "same" is the layer's to

@@ -38,7 +38,6 @@ def relu(z):
     return np.maximum(z, 0)
 
 
-
 def elu(z):
     """z for z > 0, else exp(z) - 1 (alpha = 1)."""
     return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
