@@ -67,6 +67,13 @@ def run_ranks(ranks, *cases, timeout=240, environment=None):
                           env=variables, check=False)
 
 
+def job_lines(completed):
+    """The job's non-empty stderr lines, less the first run's "compiling kernels" notice (which
+    a cold kernel cache adds)."""
+    return [line for line in completed.stderr.splitlines()
+            if line.strip() and "compiling kernels" not in line]
+
+
 def results(completed):
     assert completed.returncode == 0, completed.stderr[-3000:]
     return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
@@ -415,8 +422,7 @@ def test_an_error_every_rank_meets_is_one_line_from_rank_0_without_mpi_s_own():
     # each rank printed its line, and MPICH added "Abort(1) on node ..." for each
     completed = run_ranks(3, "fail-everywhere", timeout=50)
     assert completed.returncode != 0
-    lines = [line for line in completed.stderr.splitlines()
-             if line.strip() and "compiling kernels" not in line]
+    lines = job_lines(completed)
     assert lines == ["dlcore: rank 0 of 3: ValueError: rank 0 met the error every rank "
                      "meets"], completed.stderr
 
@@ -430,8 +436,7 @@ def test_a_ctrl_c_in_a_script_ends_every_rank_as_one_process_with_one_line(case,
     # watchdog of MPI_Finalize must not fail
     completed = run_ranks(2, *case.split(), timeout=50)
     assert completed.returncode == 130, completed.stderr
-    lines = [line for line in completed.stderr.splitlines()
-             if line.strip() and "compiling kernels" not in line]
+    lines = job_lines(completed)
     assert lines == [f"dlcore: rank {rank} of 2: interrupted"], completed.stderr
 
 
@@ -442,8 +447,7 @@ def test_a_ctrl_c_on_every_rank_lets_rank_0_save_however_long_it_takes_in_one_li
     completed = run_ranks(2, "interrupt-everywhere-while-rank-0-saves", timeout=50)
     assert completed.returncode == 130, completed.stderr
     assert json.loads(completed.stdout or "null") == {"saved": True}, completed.stderr
-    lines = [line for line in completed.stderr.splitlines()
-             if line.strip() and "compiling kernels" not in line]
+    lines = job_lines(completed)
     assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
 
 
@@ -453,8 +457,7 @@ def test_a_rank_that_compiles_stops_at_its_next_compilation_when_another_is_inte
     # and heard of the interruption only in its first sum
     completed = run_ranks(2, "interrupt-rank-1-while-rank-0-compiles", timeout=120)
     assert completed.returncode == 130, completed.stderr
-    lines = [line for line in completed.stderr.splitlines()
-             if line.strip() and "compiling kernels" not in line]
+    lines = job_lines(completed)
     assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
     compiled = json.loads(completed.stdout or "null")["compiled"]
     assert compiled < COMPILATIONS / 2, compiled
@@ -476,8 +479,7 @@ def test_a_sigterm_to_one_rank_of_a_script_ends_the_job_with_143_and_names_it():
     # the interrupted rank said a bare "interrupted", and every rank exited with 130
     completed = run_ranks(2, "terminate-rank-1", timeout=50)
     assert completed.returncode == 143, completed.stderr
-    lines = [line for line in completed.stderr.splitlines()
-             if line.strip() and "compiling kernels" not in line]
+    lines = job_lines(completed)
     assert lines == ["dlcore: rank 1 of 2: interrupted by SIGTERM"], completed.stderr
 
 
@@ -488,8 +490,7 @@ def test_a_rank_whose_script_ends_early_stops_the_job_at_once_in_one_line():
     completed = run_ranks(2, "exit-rank-1", timeout=50)
     assert time.monotonic() - started < 40
     assert completed.returncode != 0
-    lines = [line for line in completed.stderr.splitlines()
-             if line.strip() and "compiling kernels" not in line]
+    lines = job_lines(completed)
     assert lines[0] == "rank 1 has no data", completed.stderr   # Python's own, for sys.exit
     assert len(lines) == 2, completed.stderr
     assert lines[1].startswith("dlcore: rank 0 of 2: rank 1 ended (a sys.exit, or the end of "
