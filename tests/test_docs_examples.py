@@ -100,7 +100,7 @@ RUN_HERE = {
     ("README.md", "import dlcore"): lambda ns: ns,
     ("README.md", "model = dlcore.models.lenet5()"): lambda ns: ns,
     ("README.md", "nets = [dlcore.models.mlp(seed=s) for s in range(5)]"): lambda ns: ns,
-    ("README.md", "dbn = dlcore.DBN(layers=[784, 500, 500]"): lambda ns: ns,
+    ("README.md", "dbn = dlcore.DBN(hidden=[500, 500]"): lambda ns: ns,
     ("README.md", "ae = dlcore.Autoencoder(n_hidden=500"): lambda ns: ns,
     ("docs/autoencoders.md", "ae = dlcore.Autoencoder(n_hidden=500, tied_weights=True"):
         lambda ns: dict(ns, codes=np.full((4, 500), 0.5, np.float32)),
@@ -138,7 +138,7 @@ def test_every_python_example_is_run_or_accounted_for():
 
 #: the examples that take over 5 s here (all 784-500 layers, or all 5,000 digits)
 SLOW = {("README.md", "import dlcore"), ("README.md", "model = dlcore.models.lenet5()"),
-        ("README.md", "dbn = dlcore.DBN(layers=[784, 500, 500]"),
+        ("README.md", "dbn = dlcore.DBN(hidden=[500, 500]"),
         ("docs/autoencoders.md", "ae = dlcore.Autoencoder(n_hidden=500, tied_weights=True")}
 
 

@@ -91,10 +91,12 @@ def test_a_functional_model_nested_in_a_nested_model_saves_and_loads_with_its_ne
     """Two levels: a functional block inside a functional feature model inside the model;
     dlcore's file keeps all of it, frozen flags included, and predicts the same."""
     block_input = dlcore.Input((4,))
-    block = dlcore.Model(block_input, Dense(4, activation="tanh")(block_input), name="block")
+    block = dlcore.Model(block_input, Dense(4, activation="tanh")(block_input), name="block",
+                         backend="reference")
     features_input = dlcore.Input((1, 6, 6))
     flat = Flatten()(Conv2D(2, 3)(features_input))
-    features = dlcore.Model(features_input, block(Dense(4)(flat)), name="features")
+    features = dlcore.Model(features_input, block(Dense(4)(flat)), name="features",
+                            backend="reference")
     inputs = dlcore.Input((1, 6, 6))
     model = dlcore.Model(inputs, Dense(2, activation="softmax")(features(inputs)),
                          backend="reference")
@@ -132,7 +134,8 @@ def test_a_sequential_nested_in_a_model_saves_and_loads_with_its_nesting(tmp_pat
 
 def test_the_lectures_shared_vision_model_is_one_layer_called_twice(tmp_path):
     digit = dlcore.Input((1, 6, 6))
-    vision = dlcore.Model(digit, Flatten()(Conv2D(2, 3)(digit)), name="vision")
+    vision = dlcore.Model(digit, Flatten()(Conv2D(2, 3)(digit)), name="vision",
+                          backend="reference")
     first, second = dlcore.Input((1, 6, 6)), dlcore.Input((1, 6, 6))
     joined = dlcore.layers.concatenate([vision(first), vision(second)])
     model = dlcore.Model([first, second], Dense(1, activation="sigmoid")(joined),
@@ -193,7 +196,7 @@ def test_a_layer_of_a_nested_model_called_on_the_outer_graph_too_is_listed_as_bo
     of ``model.layers`` besides the nested model, as Keras lists it, and has its own rows."""
     shared = Dense(4, activation="tanh", name="shared")
     inner_input = dlcore.Input((4,))
-    inner = dlcore.Model(inner_input, shared(inner_input), name="inner")
+    inner = dlcore.Model(inner_input, shared(inner_input), name="inner", backend="reference")
     inputs = dlcore.Input((4,))
     outputs = Dense(2, name="out")(dlcore.layers.add([inner(inputs), shared(inputs)]))
     model = dlcore.Model(inputs, outputs, backend="reference")

@@ -643,7 +643,7 @@ def _exit_after_finalizing_mpi(exit_code, limit):
         import faulthandler
         with contextlib.suppress(OverflowError):   # no limit: timeout=math.inf
             faulthandler.dump_traceback_later(limit, exit=True,
-                                              file=open(os.devnull, "w"))
+                                              file=os.open(os.devnull, os.O_WRONLY))
         with contextlib.suppress(Exception):   # the exit code is what matters now
             MPI.Finalize()
     os._exit(exit_code)
