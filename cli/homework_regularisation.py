@@ -157,10 +157,24 @@ class RegularisationRows:
                 result["curves"] = {part: [float(value) for value in row["curves"][part]]
                                     for part in ("train", "test")}
             if "examples" in row:
-                result["examples"] = {part: np.asarray(row["examples"][part])
-                                      for part in EXAMPLE_PARTS}
+                result["examples"] = checked_examples(row["examples"], key)
             rows.append((name, seed, result))
         self.rows = rows
+
+
+def checked_examples(examples, key):
+    """A stored row's figure examples (see :func:`adversarial_examples`): ``attacked``, images
+    of values in [0, 1], and the classes predicted of them and of the clean images, one
+    integer an image; else a ValueError naming the row."""
+    attacked = np.asarray(examples["attacked"])
+    predicted = {part: np.asarray(examples[part]) for part in ("predicted", "attacked_predicted")}
+    if (attacked.dtype.kind != "f" or attacked.ndim < 2
+            or not np.all((attacked >= 0) & (attacked <= 1))):
+        raise ValueError(f"row {key}'s adversarial examples are not images of values in [0, 1]")
+    for part, classes in predicted.items():
+        if classes.dtype.kind not in "iu" or classes.shape != attacked.shape[:1]:
+            raise ValueError(f"row {key}'s {part} classes are not one integer an image")
+    return {"attacked": attacked, **predicted}
 
 
 def parse_methods(text):
@@ -262,10 +276,18 @@ class Experiment:
         return self.result(net, self.fit(net, **options))
 
 
-def resumed_rows(path, planned, labels):
+def resumed_rows(path, planned, labels, figure_shape):
     """The :class:`RegularisationRows` of a --resume file, refused in one line unless its rows are
-    the first rows this run plans (the same run: its options are the checkpoint's)."""
+    the first rows this run plans (the same run: its options are the checkpoint's) and their
+    figure examples are of this run's figure images, of shape ``figure_shape``."""
     finished = load_checkpoint(path, RegularisationRows)
+    if any(result.get("examples") is not None
+           and result["examples"]["attacked"].shape != tuple(figure_shape)
+           for _, _, result in finished.rows):
+        raise click.ClickException(
+            f"cannot resume from {path}: its adversarial examples are not of this run's figure "
+            f"images, of shape {tuple(figure_shape)} (the file was edited, or written by "
+            f"another version of this command); start a new run")
     expected = [key for method, seed in planned for key in (
         [(method, seed), (MC_DROPOUT_ROW, seed)] if method == "dropout"
         and MC_DROPOUT_ROW in labels else [(method, seed)])]
@@ -425,7 +447,8 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
     planned = [(method, seed + run) for run in range(seeds) for method in methods]
     checkpoints = Checkpoints(folder, every=1, unit="row", contents="the finished rows")
-    finished = RegularisationRows() if resume is None else resumed_rows(resume, planned, labels)
+    finished = RegularisationRows() if resume is None else resumed_rows(
+        resume, planned, labels, figure_images(test)[0].shape)
     if finished.rows:
         checkpoints.track(finished, finished_position(finished, planned, labels))
         click.echo(f"resuming after {finished_position(finished, planned, labels)}", err=True)

@@ -91,7 +91,8 @@ BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", 
               "archive_rescaled", "archive_activations", "archive_layer_norm",
               "archive_smooth_activations", "archive_flat_joins", "archive_reshaped",
               "archive_nested", "archive_nested_base", "keras_nested_base",
-              "archive_nested_vision", "keras_nested_vision")
+              "archive_nested_vision", "keras_nested_vision", "nested_model", "dbn_hidden",
+              "amsgrad", "nadam", "regularisation_rows")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
@@ -167,6 +168,19 @@ def save_base_models(folder):
     student.fit(data.random((8, 6)).astype(np.float32), np.full((8, 3), 1 / 3), epochs=1,
                 batch_size=4, verbose=0)
     models["distilled"] = student
+    # the fifth pass's contents: a model nesting a frozen Sequential (its models/calls), a DBN
+    # given hidden= (layers null), AMSGrad's and Nadam's slots, homework regularisation's rows
+    models["nested_model"] = _nested_model(data)
+    models["dbn_hidden"] = dlcore.DBN(hidden=[4, 3], epochs=1, batch_size=8,
+                                      backend="reference").fit(binary)
+    for name, optimizer in (("amsgrad", dlcore.optimizers.Adam(amsgrad=True)),
+                            ("nadam", dlcore.optimizers.Nadam())):
+        mlp = dlcore.models.mlp(input_shape=(6,), hidden=(4,), n_classes=3,
+                                backend="reference")
+        mlp.compile("cross_entropy", optimizer, ["accuracy"])
+        mlp.fit(binary, np.arange(24) % 3, epochs=1, batch_size=8, verbose=0)
+        models[name] = mlp
+    models["regularisation_rows"] = _regularisation_rows(data)
     paths = {}
     for name, model in models.items():
         paths[name] = os.path.join(folder, f"{name}.h5")
@@ -970,6 +984,37 @@ def _functional_model(data):
     return model
 
 
+def _nested_model(data):
+    """A trained model nesting a frozen Sequential base under a head (Keras's transfer-learning
+    shape), which dlcore's file keeps nested."""
+    import dlcore
+    from dlcore.layers import Dense
+    base = dlcore.Sequential([Dense(4, activation="relu")], input_shape=(6,),
+                             backend="reference", name="base")
+    base.trainable = False
+    inputs = dlcore.Input(shape=(6,))
+    model = dlcore.Model(inputs, Dense(3, activation="softmax")(base(inputs)),
+                         backend="reference")
+    model.compile("cross_entropy", "adam", ["accuracy"])
+    model.fit(data.random((6, 6)).astype(np.float32), np.arange(6) % 3, epochs=1, batch_size=3,
+              verbose=0)
+    return model
+
+
+def _regularisation_rows(data):
+    """The checkpoint of ``dlcore homework regularisation``: two finished rows, the first with
+    its curves and the figure's adversarial examples."""
+    from dlcore.cli.homework_regularisation import EXAMPLE_PARTS, RegularisationRows
+    rows = RegularisationRows()
+    examples = {part: data.random((2, 4)).astype(np.float32) for part in EXAMPLE_PARTS}
+    rows.rows = [("none", 0, {"train": 0.1, "test": 0.2, "fgsm": 0.5, "seconds": 1.0,
+                              "curves": {"train": [0.3, 0.1], "test": [0.4, 0.2]},
+                              "examples": examples}),
+                 ("l2", 0, {"train": 0.1, "test": 0.2, "fgsm": None, "seconds": 1.0,
+                            "curves": None, "examples": None})]
+    return rows
+
+
 def _use(model):
     """Run the model once on a small input; returns its output."""
     import dlcore
@@ -979,6 +1024,11 @@ def _use(model):
     if isinstance(model, dlcore.Sequential):
         x = np.random.default_rng(1).random((2,) + tuple(model.input_shape)).astype(np.float32)
         return model.predict(x)
+    if hasattr(model, "rows"):   # homework regularisation's checkpoint: what its table takes
+        return np.asarray([[result[number] or 0.0 for number in model.NUMBERS]
+                           + [np.mean(result["curves"]["test"]) if result["curves"] else 0.0]
+                           + [result["examples"]["attacked"].mean() if result["examples"]
+                              else 0.0] for _, _, result in model.rows])
     n_visible = model.n_features_in_
     x = (np.random.default_rng(1).random((3, n_visible)) < 0.5).astype(np.float32)
     return model.transform(x)

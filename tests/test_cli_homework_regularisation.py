@@ -205,6 +205,62 @@ def test_resume_refuses_another_epochs_and_a_new_run_refuses_the_pending_checkpo
     assert "--epochs 3 differs from the 1 the checkpoint was trained with" in more.output
 
 
+def test_a_checkpoint_whose_figure_examples_were_damaged_is_refused_in_one_line(
+        tmp_path, monkeypatch):
+    """Examples of another shape (another run's figure, an edited file) resumed, and the
+    figure at the end failed with numpy's "all the input array dimensions ... must match",
+    after every row left had trained; values out of [0, 1] or classes that are not integers
+    loaded as if sound. Both are refused at --resume, in one line."""
+    import h5py
+
+    import dlcore.cli.homework_regularisation as command
+    trained = command.Experiment.run
+    calls = []
+
+    def interrupted_second(self, method, teacher=None):
+        calls.append(method)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return trained(self, method, teacher)
+
+    monkeypatch.setattr(command.Experiment, "run", interrupted_second)
+    arguments = ["homework", "regularisation", *TINY, "--methods", "none,l2", "--train-size",
+                 "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+    runner = CliRunner()
+    runner.invoke(main, arguments)
+    monkeypatch.undo()
+    checkpoint = tmp_path / "run" / "checkpoint.h5"
+    rows = dlcore.load(checkpoint)
+    examples = rows.rows[0][2]["examples"]
+    assert examples["attacked"].ndim >= 2
+    damages = {"another shape": ("attacked", examples["attacked"][:, ..., :-1]),
+               "values out of [0, 1]": ("attacked", examples["attacked"] + 2),
+               "classes that are not integers": ("predicted",
+                                                 examples["predicted"].astype(np.float32))}
+    for damage, (part, value) in damages.items():
+        copy = tmp_path / f"{damage}.h5"
+        copy.write_bytes(checkpoint.read_bytes())
+        with h5py.File(copy, "r+") as h5file:
+            dataset = next(name for name in _dataset_names(h5file)
+                           if name.endswith(f"examples/{part}"))
+            del h5file[dataset]
+            h5file[dataset] = value
+        resumed = runner.invoke(main, [*arguments[:-1], str(tmp_path / damage),
+                                       "--resume", str(copy)])
+        assert resumed.exit_code in (1, 2), (damage, resumed.output)
+        errors = [line for line in resumed.output.splitlines() if line.startswith("dlcore:")]
+        assert len(errors) == 1 and ("examples" in errors[0] or "classes" in errors[0]), \
+            (damage, resumed.output)
+        assert "Traceback" not in resumed.output
+        assert not (tmp_path / damage / "regularisation.csv").exists()
+
+
+def _dataset_names(h5file):
+    names = []
+    h5file.visititems(lambda name, item: names.append(name) if hasattr(item, "shape") else None)
+    return names
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
                     reason="POSIX termination signals")
