@@ -63,7 +63,8 @@ def receptive_fields(model):
     -------
     dict
         ``{layer name: ReceptiveField(size=(h, w), jump=(h, w))}`` in ``model.layers`` order
-        (a layer called several times: the largest of its calls); None for a layer whose units
+        (a layer called several times: the largest of its calls; a nested model: the field of
+        its outputs, followed by its own layers'); None for a layer whose units
         have no one field in input pixels: an up-sampling or a transposed convolution (each
         input pixel spread over several outputs, a U-Net's way up), a Reshape of maps, and
         every layer that takes their outputs.
@@ -93,9 +94,20 @@ def receptive_fields(model):
         fields[id(node.output)] = field
         name = node.layer.name
         by_layer[name] = _widest([by_layer[name], field]) if name in by_layer else field
-    return {layer.name: None if by_layer[layer.name] is None
-            else ReceptiveField(by_layer[layer.name].size, by_layer[layer.name].jump)
-            for layer in model.layers if layer.name in by_layer}
+    # a nested model (one entry of model.layers, as in Keras) sees what its outputs see
+    nested_models = getattr(model, "nested_models", [])
+    for call, _, outputs in model._model_calls() if nested_models else ():
+        name, field = call.model.name, _widest([fields[id(tensor)] for tensor in outputs])
+        by_layer[name] = _widest([by_layer[name], field]) if name in by_layer else field
+    nested = {id(entry) for entry in nested_models}
+    listed = []
+    for entry in model.layers:
+        listed.append(entry.name)
+        if id(entry) in nested:
+            listed.extend(layer.name for layer in entry.flat_layers)
+    return {name: None if by_layer[name] is None
+            else ReceptiveField(by_layer[name].size, by_layer[name].jump)
+            for name in listed if name in by_layer}
 
 
 def _graph_nodes(model):

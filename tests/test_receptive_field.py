@@ -9,6 +9,7 @@ import pytest
 
 import dlcore
 from dlcore.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
+from dlcore.receptive_field import ReceptiveField
 
 
 @pytest.mark.parametrize("kernel", [3, 5])
@@ -86,3 +87,17 @@ def test_the_way_up_of_a_unet_has_no_field_and_the_way_down_has():
     fields = dlcore.receptive_fields(dlcore.models.unet_small(backend="reference"))
     assert fields["pool1"].size == (4, 4) and fields["down2"].size == (8, 8)
     assert fields["up1"] is None and fields["mask"] is None
+
+
+def test_a_nested_model_is_listed_with_the_field_of_its_outputs_then_its_layers():
+    """Transfer learning's base under a new head: model.layers lists the base as one entry (as
+    Keras does), and its layers' fields were missing from the result, the base's too."""
+    base = dlcore.Sequential([Conv2D(2, 5, name="c1"), MaxPool2D(2, name="s2")],
+                             input_shape=(1, 28, 28), backend="reference", name="base")
+    inputs = dlcore.Input((1, 28, 28))
+    outputs = Dense(3)(Flatten()(Conv2D(2, 3, name="c3")(base(inputs))))
+    fields = dlcore.receptive_fields(dlcore.Model(inputs, outputs, backend="reference"))
+    assert list(fields)[:4] == ["base", "c1", "s2", "c3"]
+    assert fields["base"] == fields["s2"] == ReceptiveField((6, 6), (2, 2))
+    assert fields["c1"].size == (5, 5)
+    assert fields["c3"] == ReceptiveField((10, 10), (2, 2))
