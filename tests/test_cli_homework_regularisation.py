@@ -179,8 +179,9 @@ def test_ctrl_c_saves_the_finished_rows_and_resuming_gives_the_uninterrupted_tab
         tmp_path / "whole" / "adversarial_examples.png").read_bytes()
 
 
-def test_resume_refuses_another_epochs_and_a_new_run_refuses_the_pending_checkpoint(
-        tmp_path, monkeypatch):
+def interrupted_in_its_second_row(tmp_path, monkeypatch):
+    """A run of the rows none and l2 (one epoch each) in tmp_path/run, Ctrl-C'd as its second
+    row trains; returns its arguments and its checkpoint (holding the first row)."""
     import dlcore.cli.homework_regularisation as command
     trained = command.Experiment.run
     calls = []
@@ -191,13 +192,19 @@ def test_resume_refuses_another_epochs_and_a_new_run_refuses_the_pending_checkpo
             raise KeyboardInterrupt
         return trained(self, method, teacher)
 
-    monkeypatch.setattr(command.Experiment, "run", interrupted_second)
-    arguments = ["homework", "regularisation", *TINY, "--methods", "none,l2", "--train-size",
-                 "30", "--epochs", "1", "--out", str(tmp_path / "run")]
-    runner = CliRunner()
-    runner.invoke(main, arguments)
-    checkpoint = tmp_path / "run" / "checkpoint.h5"
+    with monkeypatch.context() as patched:
+        patched.setattr(command.Experiment, "run", interrupted_second)
+        arguments = ["homework", "regularisation", *TINY, "--methods", "none,l2",
+                     "--train-size", "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+        CliRunner().invoke(main, arguments)
+    return arguments, tmp_path / "run" / "checkpoint.h5"
+
+
+def test_resume_refuses_another_epochs_and_a_new_run_refuses_the_pending_checkpoint(
+        tmp_path, monkeypatch):
+    arguments, checkpoint = interrupted_in_its_second_row(tmp_path, monkeypatch)
     assert checkpoint.exists()
+    runner = CliRunner()
     again = runner.invoke(main, arguments)
     assert again.exit_code == 1 and f"--resume {checkpoint}" in again.output, again.output
     more = runner.invoke(main, [*arguments, "--epochs", "3", "--resume", str(checkpoint)])
@@ -213,23 +220,8 @@ def test_a_checkpoint_whose_figure_examples_were_damaged_is_refused_in_one_line(
     loaded as if sound. Both are refused at --resume, in one line."""
     import h5py
 
-    import dlcore.cli.homework_regularisation as command
-    trained = command.Experiment.run
-    calls = []
-
-    def interrupted_second(self, method, teacher=None):
-        calls.append(method)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return trained(self, method, teacher)
-
-    monkeypatch.setattr(command.Experiment, "run", interrupted_second)
-    arguments = ["homework", "regularisation", *TINY, "--methods", "none,l2", "--train-size",
-                 "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+    arguments, checkpoint = interrupted_in_its_second_row(tmp_path, monkeypatch)
     runner = CliRunner()
-    runner.invoke(main, arguments)
-    monkeypatch.undo()
-    checkpoint = tmp_path / "run" / "checkpoint.h5"
     rows = dlcore.load(checkpoint)
     examples = rows.rows[0][2]["examples"]
     assert examples["attacked"].ndim >= 2

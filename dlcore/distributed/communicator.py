@@ -39,10 +39,9 @@ the Ctrl-C itself: within a poll (well under a second), not after the timeout. A
 compiles kernels (the first epoch of a cold cache: tens of seconds, minutes on a loaded
 machine) polls no collective, so it also looks for the notice as each Numba compilation starts
 (:func:`_look_for_interrupts_while_compiling`), in its own thread: no second thread ever calls
-MPI. The notice
-carries the signal (a SIGTERM to one rank: a cluster killing one task), which the others name
-and end with (exit code 143). A Ctrl-C that escapes a script ends the job as one process ends:
-exit code 130, one line (:meth:`Communicator.end_interrupted`).
+MPI. The notice carries the signal (a SIGTERM to one rank: a cluster killing one task), which
+the others name and end with (exit code 143). A Ctrl-C that escapes a script ends the job as
+one process ends: exit code 130, one line (:meth:`Communicator.end_interrupted`).
 
 **A rank that ends early.** A ``sys.exit`` on one rank, or a script that makes fewer calls on
 one rank, left the others waiting for it until the timeout. Every rank tells the others as its
