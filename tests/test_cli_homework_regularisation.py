@@ -308,3 +308,23 @@ def test_ctrl_c_while_the_outputs_are_written_resumes_without_training(tmp_path,
                                    "--resume", str(out / "checkpoint.h5")])
     assert resumed.exit_code == 0, resumed.output
     assert trained == [] and (out / "regularisation_curves.png").exists()
+
+
+def test_dlcore_load_opens_the_checkpoint_in_a_program_that_never_imported_the_command(
+        tmp_path, monkeypatch):
+    import dlcore.cli as cli_package
+    from dlcore.cli import homework_regularisation as command
+    from dlcore.io import hdf5
+    rows = command.RegularisationRows()
+    rows.rows = [("none", 3, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
+                              "curves": None, "examples": None})]
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(rows, path)
+    # A fresh notebook: neither the class nor its module is known yet (both come back after).
+    monkeypatch.delitem(hdf5._MODEL_REGISTRY, "RegularisationRows")
+    monkeypatch.delitem(sys.modules, command.__name__)
+    monkeypatch.setattr(cli_package, "homework_regularisation", command)
+    loaded = dlcore.load(path)
+    assert type(loaded).__module__ == command.__name__
+    assert type(loaded).__name__ == "RegularisationRows"
+    assert loaded.rows == rows.rows

@@ -144,6 +144,13 @@ PROTOCOL_METHODS = ("get_config", "get_state", "set_state")
 MODEL_REJECTION_ERRORS = (ValueError, KeyError, TypeError, ArithmeticError)
 
 _MODEL_REGISTRY: dict[str, type] = {}
+#: dlcore's own registered classes that ``import dlcore`` does not import (they belong to a
+#: command), and the dlcore module that defines each. ``load`` imports the module when a file
+#: names such a class: a fixed table of dlcore's code, so a file still only chooses among
+#: classes dlcore ships and never names a module to import.
+DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP = {
+    "RegularisationRows": "dlcore.cli.homework_regularisation",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -704,12 +711,29 @@ def _registered_class(class_name: Any, filename: str) -> type:
         raise ModelFileError(filename, f"{filename} has no 'model_class' attribute naming the "
                                        f"model class; {DAMAGED_FIX}")
     model_class = _MODEL_REGISTRY.get(class_name)
+    if model_class is None and class_name in DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP:
+        model_class = _imported_dlcore_class(class_name, filename)
     if model_class is None:
         known = ", ".join(sorted(_MODEL_REGISTRY)) or "none"
         raise ModelFileError(filename, f"{filename} holds an unknown model class "
                                        f"{class_name!r:.80} (registered: {known}); import the "
                                        f"module that defines it before loading")
     return model_class
+
+
+def _imported_dlcore_class(class_name: str, filename: str) -> type:
+    """The class ``class_name`` of :data:`DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP`, registered
+    registered by importing its dlcore module."""
+    import importlib
+    module_name = DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP[class_name]
+    try:
+        importlib.import_module(module_name)
+    except ImportError as error:
+        raise ModelFileError(filename, f"{filename} holds dlcore's {class_name}, defined in "
+                                       f"{module_name}, which cannot be imported here "
+                                       f"({error}); install dlcore with its dependencies"
+                                       ) from error
+    return _MODEL_REGISTRY[class_name]
 
 
 def _parse_hyperparameters(reader: ModelFileReader) -> dict:
