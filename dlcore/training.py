@@ -82,7 +82,8 @@ one-layer model in under fifty lines.)
 Ctrl-C or a diverging epoch leaves the model as the last finished epoch left it: weights,
 optimiser state, counters, history and callback state (a snapshot taken after every epoch).
 A callback that raises in ``on_epoch_end`` (a ModelCheckpoint that cannot write) leaves the
-epoch it was ending trained and in the history, as Keras does, and the error reaches the caller.
+epoch it was ending trained and in the history, as Keras does, and the error reaches the caller
+once the callbacks after it have ended the epoch too (all callbacks' state is of that epoch).
 """
 import collections
 import math
@@ -1005,19 +1006,24 @@ class TrainingLoop:
     def _end_epoch(self, callbacks, epoch, logs):
         """The callbacks' ``on_epoch_end`` of a trained and recorded epoch, in order, and
         ``callback_state``, what resuming needs of each callback: kept up to date as they run
-        so that a checkpointing callback saves this epoch's. When one raises, the state is
-        where each callback got to (the ones after it have not seen the epoch)."""
+        so that a checkpointing callback saves this epoch's. One that raises does not keep the
+        callbacks after it from ending the epoch: the epoch stays trained (as in Keras 3), so
+        every callback's state, saved and resumed, is that of the same epoch; the first error
+        is then raised (a later one is a warning)."""
         self.callback_state = {}
-        try:
-            for callback in callbacks:
+        failure = None
+        for callback in callbacks:
+            try:
                 callback.on_epoch_end(epoch, logs)
-                if callable(getattr(callback, "get_state", None)):
-                    self.callback_state[type(callback).__name__] = callback.get_state()
-        except Exception:
-            self.callback_state = {type(callback).__name__: callback.get_state()
-                                   for callback in callbacks
-                                   if callable(getattr(callback, "get_state", None))}
-            raise
+            except Exception as error:
+                if failure is not None:
+                    warnings.warn(f"{type(callback).__name__}.on_epoch_end failed too: "
+                                  f"{error}", RuntimeWarning, stacklevel=2)
+                failure = failure or error
+            if callable(getattr(callback, "get_state", None)):
+                self.callback_state[type(callback).__name__] = callback.get_state()
+        if failure is not None:
+            raise failure
 
     def _train_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
                      callbacks):

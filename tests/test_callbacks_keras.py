@@ -522,11 +522,12 @@ def test_a_callback_failing_at_an_epochs_end_keeps_that_epoch_as_keras(tmp_path)
                 raise OSError(f"cannot write epoch {epoch + 1}: no space left on device")
 
     whole = network()
-    fit(whole, 2)
+    uninterrupted_stopping = EarlyStopping(monitor="loss", patience=10)
+    fit(whole, 2, [uninterrupted_stopping])
     after_one = network()
     fit(after_one, 1)
     failed = network()
-    stopping = EarlyStopping(patience=10)
+    stopping = EarlyStopping(monitor="loss", patience=10)
     with pytest.raises(OSError, match="no space left"):
         fit(failed, 2, [FailsAtEpoch(), stopping])
     assert failed.epochs_done == 2 and failed.n_updates == whole.n_updates
@@ -535,9 +536,10 @@ def test_a_callback_failing_at_an_epochs_end_keeps_that_epoch_as_keras(tmp_path)
                                     after_one.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
         assert not np.array_equal(mine, before)
-    # the callbacks after the failing one have not seen the epoch: their state is the last
-    # they saw, not lost
-    assert failed.callback_state["EarlyStopping"] == stopping.get_state()
+    # the callbacks after the failing one end the epoch too: the state a resumed fit takes
+    # is the uninterrupted run's, not one epoch behind
+    assert failed.callback_state["EarlyStopping"] == uninterrupted_stopping.get_state()
+    assert stopping.get_state() == uninterrupted_stopping.get_state()
     fit(failed, 1)
     fit(whole, 1)
     for mine, theirs in zip(failed.get_weights(), whole.get_weights()):
