@@ -440,9 +440,11 @@ def checkpoint_option(function):
              "saves it too).")(function)
 
 
-def resume_command(checkpoint):
+def resume_command(checkpoint, options=True):
     """The running command line with ``--resume checkpoint``: the options that differ from
-    their defaults, as the user would type them."""
+    their defaults, as the user would type them; with ``options=False`` only its arguments
+    and --out (a resumed run takes its other options from the file: another run's command
+    line might give them other values, which --resume refuses)."""
     context = click.get_current_context()
     words = ["dlcore"] + context.command_path.split()[1:]
     if context.params.get("distributed"):
@@ -455,7 +457,7 @@ def resume_command(checkpoint):
         if isinstance(param, click.Argument):
             words.append(shlex.quote(str(value)))
             continue
-        if value is None or value == param.default:
+        if value is None or value == param.default or not options and param.name != "out":
             continue
         if param.is_flag:
             flags = param.opts if value else param.secondary_opts
@@ -567,8 +569,7 @@ class Checkpoints:
                     # the first checkpoint reached the disk (written whole, then renamed)
                     raise TrainingInterrupted(
                         f"interrupted: saved {self.contents} after {self._saving} to "
-                        f"{self.path}; "
-                        f"resume with: {resume_command(self.path)}") from None
+                        f"{self.path}; resume with: {resume_command(self.path)}") from None
                 raise TrainingInterrupted(
                     f"interrupted before the first {self.unit} finished: nothing was saved"
                     if self._saving is None else
@@ -577,8 +578,7 @@ class Checkpoints:
             self.save(self.model)
             raise TrainingInterrupted(
                 f"interrupted: saved {self.contents} after {self.position()} to {self.path}; "
-                f"resume "
-                f"with: {resume_command(self.path)}") from None
+                f"resume with: {resume_command(self.path)}") from None
         except TrainingDiverged as error:
             if rate_options is None:
                 rate_options = {"learning_rate": "--learning-rate"}
@@ -702,9 +702,9 @@ def _refuse_to_overwrite_a_checkpoint(out, resume):
         if finished.is_file() and finished.stat().st_mtime_ns >= pending.stat().st_mtime_ns:
             return   # the run that checkpointed there went on: its model file supersedes it
     raise click.ClickException(
-        f"--out {out} already holds {pending}, a checkpoint this run would overwrite: resume "
-        f"it with --resume {shlex.quote(str(pending))}, or choose another --out (or delete "
-        "the file)")
+        f"--out {shlex.quote(str(out))} holds the checkpoint of an interrupted run, which "
+        f"this run would overwrite; resume it with: {resume_command(pending, options=False)}"
+        f" (or choose another --out, or delete {shlex.quote(str(pending))})")
 
 
 def _same_file(path, other):

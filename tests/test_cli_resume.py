@@ -4,6 +4,7 @@ exits 130, and resuming gives bit for bit the model of an uninterrupted run (cpu
 Also --checkpoint-every, at library and CLI level."""
 import contextlib
 import shlex
+import shutil
 import signal
 import weakref
 
@@ -817,10 +818,12 @@ def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, argument
     words = [word.format(model=tmp_path / "dbn.h5") for word in arguments]
     result = CliRunner().invoke(main, [*words, "--backend", "cpu", "--out", str(out)])
     assert result.exit_code == 1, result.output
+    # the command that resumes it: the arguments and --out only, as the others come from
+    # the file (this run's --backend might not be that run's)
     assert error_lines(result) == [
-        f"dlcore: error: --out {out} already holds {out / CHECKPOINT_FILE}, a checkpoint this "
-        f"run would overwrite: resume it with --resume {out / CHECKPOINT_FILE}, or choose "
-        "another --out (or delete the file)"]
+        f"dlcore: error: --out {out} holds the checkpoint of an interrupted run, which this run "
+        f"would overwrite; resume it with: dlcore {' '.join(words)} --out {out} --resume "
+        f"{out / CHECKPOINT_FILE} (or choose another --out, or delete {out / CHECKPOINT_FILE})"]
     assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
     assert sorted(path.name for path in out.iterdir()) == [CHECKPOINT_FILE]
 
@@ -843,7 +846,7 @@ def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_pat
     assert again.exit_code == 0, again.output
     (out / CHECKPOINT_FILE).write_bytes(b"pending work")     # newer than model.h5
     refused = CliRunner().invoke(main, arguments)
-    assert refused.exit_code == 1 and "a checkpoint this run would overwrite" in \
+    assert refused.exit_code == 1 and "which this run would overwrite" in \
         error_lines(refused)[0]
 
 
@@ -855,8 +858,24 @@ def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
     result = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(out),
                                        "--resume", str(two_epoch_rbm)])
     assert result.exit_code == 1, result.output
-    assert "a checkpoint this run would overwrite" in error_lines(result)[0]
+    assert "which this run would overwrite" in error_lines(result)[0]
     assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
+
+
+def test_the_command_a_refused_run_prints_resumes_the_checkpoint_in_a_folder_with_a_space(
+        two_epoch_rbm, tmp_path):
+    out = tmp_path / "my runs"
+    out.mkdir()
+    shutil.copyfile(two_epoch_rbm, out / CHECKPOINT_FILE)
+    # another run in that folder, with options of its own (10 epochs, not the file's 4)
+    refused = CliRunner().invoke(main, [*RBM_TRAIN[:-4], "10", *RBM_TRAIN[-3:],
+                                        "--out", str(out)])
+    assert refused.exit_code == 1, refused.output
+    words = shlex.split(error_lines(refused)[0].split("resume it with: ", 1)[1].split(" (")[0])
+    assert words[0] == "dlcore" and words[-2:] == ["--resume", str(out / CHECKPOINT_FILE)]
+    resumed = CliRunner().invoke(main, words[1:])
+    assert resumed.exit_code == 0, resumed.output
+    assert dlcore.load(out / "model.h5").learning_rate == 0.05   # the file's run's
 
 
 @pytest.mark.parametrize("command, new_total", [
