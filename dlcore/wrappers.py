@@ -27,6 +27,11 @@ dicts for ``model_kwargs``)::
     search = GridSearchCV(SKLearnClassifier(mlp, fit_kwargs={"epochs": 20}),
                           {"model_kwargs": [{"hidden": 32}, {"hidden": 128}]}, n_jobs=2)
 
+``X`` is rows (n, n_features), or, for a network that takes images, the images (n, C, H, W)
+or (n, H, W) of its input shape (scikeras takes them; Keras 3's wrappers refuse them):
+scikit-learn's splitters index only the first axis. ``input_shape_`` is a sample's shape and
+``n_features_in_`` its number of values.
+
 Unlike Keras's, training is reproducible (a network's seed fixes its initial weights, shuffles
 and dropout), so refitting gives the same model, and scikit-learn need not be installed: the
 estimator contract is :mod:`dlcore.params`'s. Pickles (joblib's workers) carry the fitted
@@ -56,6 +61,20 @@ from dlcore.validation import (
 from dlcore.wording import count
 
 
+def _samples_text(shape):
+    """"784 features" for rows, "samples of shape (1, 28, 28)" for images."""
+    return f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {tuple(shape)}"
+
+
+def _channels_last_hint(shape, expected):
+    """The fix for Keras's channels-last images ``shape`` given to a network of dlcore's
+    channels-first ``expected`` sample shape, or ""."""
+    channels_last = tuple(expected[1:]) + tuple(expected[:1]) if len(expected) == 3 else None
+    if tuple(shape[1:]) == channels_last:
+        return ": these are channels-last images; transpose them with X.transpose(0, 3, 1, 2)"
+    return ""
+
+
 class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
     """What both wrappers share: building the network, fitting it, checking the rows."""
 
@@ -76,26 +95,45 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
                                 f"{type(value).__name__}")
 
     def _rows(self, X, fitted_width=False):
-        """``X`` as float32 (n, n_features), checked (one line naming the problem)."""
+        """``X`` as float32, checked (one line naming the problem): 2-D rows (n, n_features),
+        or samples of a network that takes images, (n, C, H, W) or (n, H, W)."""
         name = type(self).__name__
         shape = getattr(X, "shape", None)
         if shape is not None and len(shape) > 2:
-            # flattening alone sends a network that takes images (LeNet-5) flat rows, which
-            # it refuses in turn: the Reshape layer is the other half of the fix
-            image_shape, transpose = tuple(shape[1:]), ""
-            if len(shape) == 4 and shape[3] in (1, 3) and shape[1] not in (1, 3):
-                # Keras's channels-last images: dlcore's networks take channels first
-                image_shape = (shape[3], shape[1], shape[2])
-                transpose = "transpose these channels-last images with X.transpose(0, 3, 1, 2), "
-            raise ValueError(f"{name} takes X as 2-D rows (n_samples, n_features), as "
-                             f"scikit-learn's estimators do, got shape {tuple(shape)}: "
-                             f"{transpose}flatten the images with X.reshape(len(X), -1), and "
-                             f"for a network that takes images (LeNet-5) put "
-                             f"dlcore.layers.Reshape({image_shape}) first in it")
+            return self._images(X, fitted_width)
         X = check_matrix(X, "X", name)
+        if fitted_width and getattr(self, "input_shape_", (None,))[1:]:
+            raise ValueError(f"X has shape {X.shape}, but {name} was fitted on samples of "
+                             f"shape {self.input_shape_}: give X of shape (n, "
+                             f"{', '.join(map(str, self.input_shape_))})")
         width = self.n_features_in_ if fitted_width else None
         check_width(X, "X", name, width)
         return check_data(X, "X", n_columns=width)
+
+    def _images(self, X, fitted_width):
+        """``X`` of more than two dimensions as float32, checked: the sample shape is the one
+        fitted on (with ``fitted_width``), its values finite."""
+        name = type(self).__name__
+        array = check_matrix(X, "X", name)
+        if 0 in array.shape:
+            raise ValueError(f"X is empty (shape {array.shape}): it needs at least one sample "
+                             f"of at least one value")
+        if fitted_width and array.shape[1:] != self.input_shape_:
+            raise ValueError(f"X has samples of shape {array.shape[1:]}, but {name} was "
+                             f"fitted on samples of shape {self.input_shape_}"
+                             f"{_channels_last_hint(array.shape, self.input_shape_)}")
+        rows = check_data(array.reshape(len(array), -1), "X")
+        return rows.reshape(array.shape)
+
+    def _check_input_shape(self, network, X):
+        """Images (X of more than two dimensions) only for a network that takes samples of
+        their shape: refused before training otherwise, with the fix."""
+        expected = tuple(network.input_shape)
+        if X.ndim <= 2 or X.shape[1:] == expected:
+            return
+        hint = _channels_last_hint(X.shape, expected) or ": give it samples of that shape"
+        raise ValueError(f"X has samples of shape {X.shape[1:]}, but the network takes "
+                         f"{expected}{hint}")
 
     def _build(self, X, y):
         """A fresh compiled network: ``model``'s config again, or ``model(X=X, y=y, ...)``."""
@@ -123,19 +161,22 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         targets = self._targets(y, reset=not warm)
         if len(targets) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)}")
-        if warm and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; the network fitted before (warm "
-                             f"start) takes {self.n_features_in_}")
+        if warm and X.shape[1:] != self.input_shape_:
+            raise ValueError(f"X has {_samples_text(X.shape[1:])}; the network fitted "
+                             f"before (warm start) takes {_samples_text(self.input_shape_)}")
         network = self.model_ if warm else self._build(X, targets)
         if not network.built:
             network.build(X.shape[1:])
+        self._check_input_shape(network, X)
         self._check_output_width(network, targets.shape[1])
         self._check_network(network)
         # the rows are float32 by now: the network's fit would not see that they were pixels
         warn_of_unscaled_pixels(network, given)
         options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
         self.history_ = network.fit(X, targets, **options).history
-        self.model_, self.n_features_in_ = network, X.shape[1]
+        # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
+        self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
+        self.input_shape_ = tuple(X.shape[1:])
         return self
 
     def _check_output_width(self, network, width):
@@ -173,7 +214,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         return {"network": {"class": type(network), "config": network.get_config(),
                             "state": network.get_state(), "history": network.history},
                 "history": self.history_, "n_features_in": self.n_features_in_,
-                **self._output_state()}
+                "input_shape": self.input_shape_, **self._output_state()}
 
     def set_state(self, state):
         saved = state["network"]
@@ -182,6 +223,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         network.history = saved["history"]
         self.model_, self.history_ = network, state["history"]
         self.n_features_in_ = int(state["n_features_in"])
+        self.input_shape_ = tuple(state.get("input_shape", (self.n_features_in_,)))
         self._set_output_state(state)
 
     def __reduce_ex__(self, protocol):

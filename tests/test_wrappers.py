@@ -341,19 +341,49 @@ def lenet5_on_flat_rows(X, y):
     return network
 
 
-def test_images_are_refused_naming_both_the_flattening_and_the_networks_reshape():
-    # "flatten images" alone sent LeNet-5 flat rows, which it refused in turn
+def lenet5(X, y):
+    """LeNet-5 taking images (n, 1, 28, 28), as a CNN user's model function builds it."""
+    network = dlcore.models.lenet5(n_classes=y.shape[1], backend="reference")
+    network.compile("categorical_crossentropy", "adam")
+    return network
+
+
+def test_a_network_that_takes_images_is_fitted_on_images_and_cross_validated():
+    # scikit-learn's splitters and cross_val_score index only the first axis of X
+    from sklearn.model_selection import cross_val_score
     images = np.random.default_rng(0).random((12, 1, 28, 28), dtype=np.float32)
     labels = np.arange(12) % 3
-    with pytest.raises(ValueError, match=r"got shape \(12, 1, 28, 28\): flatten the images "
-                                         r"with X\.reshape\(len\(X\), -1\), and for a network "
-                                         r"that takes images \(LeNet-5\) put dlcore\.layers\."
-                                         r"Reshape\(\(1, 28, 28\)\) first in it"):
-        SKLearnClassifier(lenet5_on_flat_rows, fit_kwargs={"epochs": 1}).fit(images, labels)
-    with pytest.raises(ValueError, match=r"transpose these channels-last images with X\."
-                                         r"transpose\(0, 3, 1, 2\), flatten .* dlcore\.layers"
-                                         r"\.Reshape\(\(1, 28, 28\)\)"):
-        SKLearnClassifier(lenet5_on_flat_rows).fit(images.transpose(0, 2, 3, 1), labels)
+    fitted = SKLearnClassifier(lenet5, fit_kwargs={"epochs": 1}).fit(images, labels)
+    assert fitted.input_shape_ == (1, 28, 28) and fitted.n_features_in_ == 784
+    np.testing.assert_allclose(fitted.predict_proba(images), fitted.model_.predict(images),
+                               rtol=1e-6)
+    copy = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(copy.predict(images), fitted.predict(images))
+    scores = cross_val_score(SKLearnClassifier(lenet5, fit_kwargs={"epochs": 1}), images,
+                             labels, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_images_of_another_shape_than_the_networks_are_refused_with_the_fix():
+    images = np.random.default_rng(0).random((6, 1, 28, 28), dtype=np.float32)
+    labels = np.arange(6) % 3
+    channels_last = images.transpose(0, 2, 3, 1)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(28, 28, 1\), but the "
+                                         r"network takes \(1, 28, 28\): these are "
+                                         r"channels-last images; transpose them with "
+                                         r"X\.transpose\(0, 3, 1, 2\)"):
+        SKLearnClassifier(lenet5, fit_kwargs={"epochs": 1}).fit(channels_last, labels)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(1, 28, 28\), but the "
+                                         r"network takes \(784,\): give it samples"):
+        SKLearnClassifier(lenet5_on_flat_rows(images.reshape(6, -1), np.eye(3)),
+                          fit_kwargs={"epochs": 1}).fit(images, labels)
+    fitted = SKLearnClassifier(lenet5, fit_kwargs={"epochs": 1}).fit(images, labels)
+    with pytest.raises(ValueError, match=r"fitted on samples of shape \(1, 28, 28\): these "
+                                         r"are channels-last images"):
+        fitted.predict(channels_last)
+    with pytest.raises(ValueError, match=r"X has shape \(6, 784\), but SKLearnClassifier was "
+                                         r"fitted on samples of shape \(1, 28, 28\)"):
+        fitted.predict(images.reshape(6, -1))
     rows = images.reshape(len(images), -1)
-    fitted = SKLearnClassifier(lenet5_on_flat_rows, fit_kwargs={"epochs": 1}).fit(rows, labels)
-    assert fitted.predict(rows).shape == (12,) and set(fitted.predict(rows)) <= {0, 1, 2}
+    flat = SKLearnClassifier(lenet5_on_flat_rows, fit_kwargs={"epochs": 1}).fit(rows, labels)
+    assert flat.predict(rows).shape == (6,) and set(flat.predict(rows)) <= {0, 1, 2}
