@@ -429,7 +429,8 @@ def resume_option(function=None, *, has_epochs=True):
              "interrupted or checkpointing run of this command), with the options of that "
              "run, for the epochs it had left: on the cpu backend the result is bit for bit "
              f"that of an uninterrupted run. {may_change}, --out and --checkpoint-every may "
-             f"change; any other option given must have the value that run had.{total}"
+             f"change; any other option given must have the value that run had.{total} "
+             "Without --out it goes on in the file's folder."
     )(function)
 
 
@@ -670,6 +671,11 @@ def resumed_options(hyperparameters=None, may_change=RESUME_MAY_CHANGE):
         def run(**options):
             path = options.get("resume")
             context = click.get_current_context()
+            if path is not None and "out" in options and context.get_parameter_source(
+                    "out") is not ParameterSource.COMMANDLINE:
+                # the run goes on where its file is, not in the command's default folder,
+                # where it would leave that checkpoint pending and its outputs apart
+                options["out"] = context.params["out"] = Path(path).parent
             _refuse_to_overwrite_a_checkpoint(options.get("out"), path)
             if path is not None:
                 from dlcore.io import load

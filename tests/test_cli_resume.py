@@ -862,6 +862,21 @@ def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
     assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
 
 
+def test_resume_without_out_goes_on_in_the_folder_of_its_file(two_epoch_rbm, tmp_path,
+                                                              monkeypatch):
+    """Not in the command's default folder (runs/rbm), which left the checkpoint pending and
+    the run's files in two folders."""
+    out = tmp_path / "x"
+    out.mkdir()
+    shutil.copyfile(two_epoch_rbm, out / CHECKPOINT_FILE)
+    monkeypatch.chdir(tmp_path)
+    resumed = CliRunner().invoke(main, ["rbm", "train", "--epochs", "3", "--backend", "cpu",
+                                        "--resume", str(out / CHECKPOINT_FILE)])
+    assert resumed.exit_code == 0, resumed.output
+    assert dlcore.load(out / "model.h5").epochs_done_ == 3
+    assert not (tmp_path / "runs").exists()
+
+
 def test_the_command_a_refused_run_prints_resumes_the_checkpoint_in_a_folder_with_a_space(
         two_epoch_rbm, tmp_path):
     out = tmp_path / "my runs"
