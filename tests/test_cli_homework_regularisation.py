@@ -328,3 +328,27 @@ def test_dlcore_load_opens_the_checkpoint_in_a_program_that_never_imported_the_c
     assert type(loaded).__module__ == command.__name__
     assert type(loaded).__name__ == "RegularisationRows"
     assert loaded.rows == rows.rows
+
+
+def test_dlcore_info_checks_that_the_checkpoint_loads(tmp_path, monkeypatch):
+    """It is dlcore's own class: info loads it (and finds a damaged row), not "not one of
+    dlcore's model classes", in a program that has not imported the command."""
+    import h5py
+
+    import dlcore.cli as cli_package
+    from dlcore.cli import homework_regularisation as command
+    from dlcore.io import hdf5
+    rows = command.RegularisationRows()
+    rows.rows = [("none", 3, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
+                              "curves": None, "examples": None})]
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(rows, path)
+    with h5py.File(path, "a") as h5file:
+        h5file["rows/00000"].attrs["seed"] = -3
+    monkeypatch.delitem(hdf5._MODEL_REGISTRY, "RegularisationRows")
+    monkeypatch.delitem(sys.modules, command.__name__)
+    monkeypatch.setattr(cli_package, "homework_regularisation", command)
+    result = CliRunner().invoke(main, ["info", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "RegularisationRows rejects the stored state: row 00000 has no seed" in \
+        result.output.splitlines()[-1]

@@ -949,6 +949,8 @@ def why_load_is_not_checked(path: str | os.PathLike) -> str | None:
     if version > FORMAT_VERSION:
         return (f"whether it loads (format {version} is newer than this dlcore reads; upgrade "
                 f"dlcore)")
+    if class_name in DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP:
+        return None   # dlcore's own, registered by the load that imports its module
     model_class = _MODEL_REGISTRY.get(class_name) if isinstance(class_name, str) else None
     if model_class is None or not model_class.__module__.startswith("dlcore."):
         return (f"whether it loads ({str(class_name)[:80]!r} is not one of dlcore's model "
