@@ -676,7 +676,9 @@ class CSVLogger(Callback):
         half-written
     separator : str, one character
     append : bool, keep the rows already in the file (a resumed training) instead of starting
-        it afresh
+        it afresh; the rows of the epochs this fit trains again are dropped (a Ctrl-C that
+        came after this callback's row of an epoch, while a later callback such as a
+        ModelCheckpoint was ending it, put the model back to the epoch before)
     """
 
     def __init__(self, filename, separator=",", append=False):
@@ -694,6 +696,7 @@ class CSVLogger(Callback):
             raise FileNotFoundError(f"CSVLogger cannot write {self.filename}: directory "
                                     f"{folder} does not exist; create it first")
         self._text, self._names = "", None
+        self._first_epoch = True
         if self.append and os.path.isfile(self.filename):
             with open(self.filename, encoding="utf-8", newline="") as file:
                 self._text = file.read()
@@ -704,6 +707,9 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         from dlcore.io.atomic import atomic_open
         logs = logs or {}
+        if getattr(self, "_first_epoch", False):
+            self._first_epoch = False
+            self._text = _rows_before(self._text, epoch, self.separator)
         rows = io.StringIO()
         writer = csv.writer(rows, delimiter=self.separator, lineterminator="\n")
         if self._names is None:
@@ -713,6 +719,17 @@ class CSVLogger(Callback):
         self._text += rows.getvalue()
         with atomic_open(self.filename, "w", encoding="utf-8", newline="") as file:
             file.write(self._text)
+
+
+def _rows_before(text, epoch, separator):
+    """``text``, a CSVLogger's file, without the rows of epochs ``epoch`` and later: a fit
+    that trains those epochs again writes them again."""
+    kept = []
+    for number, line in enumerate(text.splitlines(keepends=True)):
+        first = line.split(separator, 1)[0].strip()
+        if number == 0 or not first.lstrip("-").isdigit() or int(first) < epoch:
+            kept.append(line)
+    return "".join(kept)
 
 
 class LambdaCallback(Callback):

@@ -561,3 +561,23 @@ def test_a_checkpoint_that_cannot_write_keeps_the_epoch_and_its_best(tmp_path, m
         fit(model, 1, [checkpoint])
     assert model.epochs_done == 1 and len(model.history["loss"]) == 1
     assert checkpoint.best == np.inf and not (tmp_path / "best.h5").exists()
+
+
+def test_a_csv_log_resumed_after_ctrl_c_in_an_epochs_end_has_each_epoch_once(tmp_path):
+    """Ctrl-C while a later callback (a checkpoint) ends epoch 1 puts the model back to epoch
+    0, after the CSVLogger wrote epoch 1's row: the resumed fit trains epoch 1 again, and the
+    file holds it once, as an uninterrupted run's does."""
+    class CtrlCAtEpoch(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    whole = network()
+    fit(whole, 3, [CSVLogger(tmp_path / "whole.csv")])
+    interrupted = network()
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, 3, [CSVLogger(tmp_path / "log.csv"), CtrlCAtEpoch()])
+    assert interrupted.epochs_done == 1
+    fit(interrupted, 2, [CSVLogger(tmp_path / "log.csv", append=True)])
+    with open(tmp_path / "log.csv") as log, open(tmp_path / "whole.csv") as uninterrupted:
+        assert log.read() == uninterrupted.read()
