@@ -168,7 +168,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         if not network.built:
             network.build(X.shape[1:])
         self._check_input_shape(network, X)
-        self._check_output_width(network, targets.shape[1])
+        self._check_output_width(network, int(np.prod(targets.shape[1:])))
         self._check_network(network)
         # the rows are float32 by now: the network's fit would not see that they were pixels
         warn_of_unscaled_pixels(network, given)
@@ -450,6 +450,9 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
             return None
         targets = np.asarray(y)
         targets = targets.reshape(-1, 1) if targets.ndim == 1 else targets
+        if targets.ndim > 2:   # images to reproduce (a convolutional autoencoder's)
+            rows = check_data(targets.reshape(len(targets), -1), "y", columns_meaning="outputs")
+            return rows.reshape(targets.shape)
         return check_data(check_matrix(targets, "y", type(self).__name__), "y",
                           columns_meaning="outputs")
 

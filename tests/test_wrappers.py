@@ -387,3 +387,23 @@ def test_images_of_another_shape_than_the_networks_are_refused_with_the_fix():
     rows = images.reshape(len(images), -1)
     flat = SKLearnClassifier(lenet5_on_flat_rows, fit_kwargs={"epochs": 1}).fit(rows, labels)
     assert flat.predict(rows).shape == (6,) and set(flat.predict(rows)) <= {0, 1, 2}
+
+
+def convolutional_autoencoder(X, y):
+    """Two same-padded convolutions: images in, images of the same shape out."""
+    network = dlcore.Sequential([dlcore.layers.Conv2D(2, 3, padding="same", activation="relu"),
+                                 dlcore.layers.Conv2D(1, 3, padding="same",
+                                                      activation="sigmoid")],
+                                input_shape=X.shape[1:], backend="reference")
+    network.compile("mse", "adam")
+    return network
+
+
+def test_the_transformer_trains_a_convolutional_autoencoder_to_reproduce_its_images():
+    # its target is X itself, images: refused before as "y must be 2-D"
+    images = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+    features = SKLearnTransformer(convolutional_autoencoder,
+                                  fit_kwargs={"epochs": 1}).fit_transform(images)
+    direct = convolutional_autoencoder(images, None)
+    direct.fit(images, images, epochs=1, verbose=0)
+    np.testing.assert_array_equal(features, direct.predict(images).reshape(8, 64))
