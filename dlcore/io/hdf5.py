@@ -723,7 +723,7 @@ def _registered_class(class_name: Any, filename: str) -> type:
 
 def _imported_dlcore_class(class_name: str, filename: str) -> type:
     """The class ``class_name`` of :data:`DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP`, registered
-    registered by importing its dlcore module."""
+    by importing its dlcore module; a ModelFileError when that module cannot be imported."""
     import importlib
     module_name = DLCORE_MODELS_OUTSIDE_THE_PACKAGE_TOP[class_name]
     try:
