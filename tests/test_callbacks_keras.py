@@ -546,6 +546,22 @@ def test_a_callback_failing_at_an_epochs_end_keeps_that_epoch_as_keras(tmp_path)
         np.testing.assert_array_equal(mine, theirs)
 
 
+def test_two_callbacks_failing_at_an_epochs_end_raise_the_first_and_warn_of_the_second():
+    class Fails(Callback):
+        def __init__(self, reason):
+            self.reason = reason
+
+        def on_epoch_end(self, epoch, logs=None):
+            raise OSError(self.reason)
+
+    model = network()
+    stopping = EarlyStopping(monitor="loss", patience=10)
+    with pytest.raises(OSError, match="first"), \
+            pytest.warns(RuntimeWarning, match="Fails.on_epoch_end failed too: second"):
+        fit(model, 1, [Fails("first"), Fails("second"), stopping])
+    assert stopping.best == model.history["loss"][0]
+
+
 def test_a_checkpoint_that_cannot_write_keeps_the_epoch_and_its_best(tmp_path, monkeypatch):
     """A ModelCheckpoint whose save fails (a full disk) raises, the model keeps the epoch, and
     the best to beat is not the unsaved epoch's: a later fit saves an equal epoch."""
