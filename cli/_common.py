@@ -27,7 +27,10 @@ from dlcore.io.atomic import FolderInUseError, lock_folder
 from dlcore.termination import (
     TERMINATION_SIGNALS,
     interrupt_on_termination,
+    interruption_behind,
+    noting_dropped_interruptions,
     raise_terminated,
+    take_dropped_interruption,
     terminating_signal,
 )
 from dlcore.wording import count, with_article
@@ -75,7 +78,7 @@ class OneLineErrorGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         started = time.time()
         try:
-            with interrupt_on_termination():
+            with interrupt_on_termination(), noting_dropped_interruptions():
                 result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
                                       **extra)
         except NoRoomError as error:
@@ -105,6 +108,20 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {one_line(error)}", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except Exception as error:
+            # a Ctrl-C that Python dropped (in a callback Numba's compiler runs from C, before
+            # training) broke what ran next: "no compiled object yet for <Library ...>". The
+            # interruption is what happened, and is said as one
+            behind = interruption_behind(error)
+            if behind is error:
+                raise
+            raise behind from None
 
 
 def _say_interrupted(message, terminated):
@@ -530,6 +547,9 @@ class Checkpoints:
         if self._interrupt_pending:     # a Ctrl-C that Python dropped (_latching_interrupts)
             handler, number = self._interrupt_pending
             handler(number, None)       # raises it again
+        dropped = take_dropped_interruption()   # one dropped before these handlers were set
+        if dropped is not None:
+            raise dropped.with_traceback(None)
 
     def network_callback(self, total_epochs):
         checkpoints = self
@@ -552,9 +572,13 @@ class Checkpoints:
         try:
             try:
                 yield self
-            except Exception:
+            except Exception as error:
                 if self._interrupt_pending is None:
-                    raise
+                    behind = interruption_behind(error)   # dropped before this handler's time
+                    if behind is error:
+                        raise
+                    raise behind from None
+                take_dropped_interruption()   # the one latched here, raised again below
                 # a Ctrl-C that Python dropped broke what ran next: one landing in a callback
                 # that Numba's compiler runs from C left a kernel without its machine code
                 # ("no compiled object yet for <Library ...>", a failure of rank 1 of 2 and
@@ -565,6 +589,7 @@ class Checkpoints:
                 raise
         except KeyboardInterrupt:
             self._interrupt_pending = None
+            take_dropped_interruption()   # this one, if Python dropped it first
             if self.model is None:
                 if self._saving is not None and _file_identity(self.path) != self._found:
                     # the first checkpoint reached the disk (written whole, then renamed)

@@ -31,7 +31,7 @@ import tempfile
 import click
 
 from dlcore.distributed import launched_rank, launcher_number
-from dlcore.termination import terminating_signal
+from dlcore.termination import interruption_behind, terminating_signal
 
 from ._common import (
     RUNTIME_ERRORS,
@@ -134,7 +134,10 @@ def data_parallel(distributed, out, sync_every=1):
         folder = tempfile.mkdtemp(prefix=f"dlcore-rank{comm.rank}-")
     try:
         yield comm, folder
-    except BaseException as error:
+    except BaseException as caught:
+        # a Ctrl-C that Python dropped (while Numba compiled a kernel) and the failure it
+        # caused: the interruption, not a failure that aborts the job with "rank 1 of 2: ..."
+        error = interruption_behind(caught)
         if interrupted(error):
             # Ctrl-C ends every rank on its own, with exit code 130: no MPI_Abort (its exit
             # code 1 and its lines); rank 0 has said what it saved. A SIGINT to this rank alone
@@ -145,7 +148,9 @@ def data_parallel(distributed, out, sync_every=1):
             if not comm.is_root:
                 shutil.rmtree(folder, ignore_errors=True)
             atexit.register(_silence_mpi_at_exit)
-            raise
+            if error is caught:
+                raise
+            raise error from None
         if isinstance(error, click.UsageError):
             # a bad value that the command checks itself (--digits 0-12): every rank parses the
             # same command line and meets it, so it is the job's usage error, said by rank 0 as

@@ -95,7 +95,9 @@ class LayerStack:
         return hasattr(layer, "W") and layer.epochs_done_ >= int(layer.epochs)
 
     def _record_layer(self, index, layer):
-        for name, values in layer.history.items():
+        # a layer interrupted while it was set up (a Ctrl-C as its first kernels compile) has
+        # weights but no history yet: nothing to record, and the interruption must go on up
+        for name, values in getattr(layer, "history", {}).items():
             self.history[f"{self.history_prefix}{index + 1}_{name}"] = list(values)
 
     def _restore_layer_history(self, index, layer):

@@ -12,6 +12,7 @@ that imports it may have its own use for these signals.
 """
 import contextlib
 import signal
+import sys
 import threading
 
 #: The signals :func:`interrupt_on_termination` turns into :class:`Terminated`, those of them
@@ -92,3 +93,52 @@ def terminating_signal(error):
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+#: The interruption Python dropped inside :func:`noting_dropped_interruptions` (one at most:
+#: the first), until :func:`take_dropped_interruption` takes it.
+_DROPPED = []
+
+
+@contextlib.contextmanager
+def noting_dropped_interruptions():
+    """Within the block, a Ctrl-C (or a :class:`Terminated`) that Python drops is kept for
+    :func:`take_dropped_interruption` instead of printed.
+
+    Python cannot raise an exception out of a callback that C code makes (llvmlite's object
+    cache while Numba compiles a kernel, a ``ctypes`` callback), a weakref callback or a
+    ``__del__``: it prints "Exception ignored in ..." with a traceback and goes on. A Ctrl-C
+    landing there left a kernel without its machine code, so the next call failed ("no
+    compiled object yet for <Library ...>"), or was lost altogether. Other exceptions Python
+    drops are printed as before (the previous ``sys.unraisablehook``)."""
+    previous = sys.unraisablehook
+
+    def keep_interruptions(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            if not _DROPPED:
+                _DROPPED.append(unraisable.exc_value)
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = keep_interruptions
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        _DROPPED.clear()
+
+
+def take_dropped_interruption():
+    """The interruption that Python dropped since the last call (a ``KeyboardInterrupt``,
+    :func:`noting_dropped_interruptions`), or None; forgotten once taken."""
+    return _DROPPED.pop() if _DROPPED else None
+
+
+def interruption_behind(error):
+    """What ``error`` stands for: the interruption Python dropped before it, if there was one
+    (the failure that followed it, e.g. a kernel left without code, is its consequence), else
+    ``error`` itself. A ``KeyboardInterrupt`` is its own; the dropped one is then forgotten."""
+    dropped = take_dropped_interruption()
+    if dropped is None or isinstance(error, KeyboardInterrupt):
+        return error
+    return dropped.with_traceback(None)

@@ -321,3 +321,32 @@ def test_a_usage_error_of_an_mpi_job_is_said_once_by_rank_zero(variable, monkeyp
     assert missing.exit_code == 2
     assert "missing.h5" in missing.output and "does not exist" in missing.output
     assert not (tmp_path / "run").exists()
+
+
+class _DropsWhenCollected:
+    """An object whose ``__del__`` raises ``interruption``, which Python drops, as it drops a
+    signal landing in a callback that Numba's compiler runs from C."""
+
+    def __init__(self, interruption):
+        self.interruption = interruption
+
+    def __del__(self):
+        raise self.interruption
+
+
+def test_a_signal_python_dropped_while_compiling_ends_the_rank_as_that_signal(
+        rank, tmp_path, capsys):
+    """A SIGTERM to rank 1 as its kernels compiled, before training: Python dropped it, the
+    kernel left without code failed, and rank 1 aborted the job ("rank 1 of 2: no compiled
+    object yet ...", exit code 1). Now the rank ends as interrupted by that signal, and tells
+    the others which."""
+    from dlcore.termination import noting_dropped_interruptions
+    communicator, _ = rank(1)
+    with noting_dropped_interruptions(), pytest.raises(Terminated), \
+            _distributed.data_parallel(True, tmp_path / "run"):
+        dropped = _DropsWhenCollected(Terminated(signal.SIGTERM))
+        del dropped
+        raise RuntimeError("no compiled object yet for <Library '_half_product'>")
+    assert communicator.aborted is None
+    assert communicator.told_others == signal.SIGTERM
+    assert "Exception ignored" not in capsys.readouterr().err

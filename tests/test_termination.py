@@ -156,3 +156,60 @@ def test_a_sigterm_after_training_says_the_model_is_complete_and_exits_143(
             f"complete") in result.output
     assert dlcore.load(out / "model.h5").epochs_done_ == 2
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+class _DropsWhenCollected:
+    """An object whose ``__del__`` raises ``interruption``: Python drops it ("Exception ignored
+    in ..."), as it drops a Ctrl-C landing in a callback that Numba's compiler runs from C."""
+
+    def __init__(self, interruption):
+        self.interruption = interruption
+
+    def __del__(self):
+        raise self.interruption
+
+
+@pytest.mark.parametrize("interruption, exit_code, said", [
+    (KeyboardInterrupt(), 130, "dlcore: interrupted"),
+    (dlcore.Terminated(signal.SIGTERM), 143, "dlcore: interrupted by SIGTERM")])
+def test_a_ctrl_c_python_dropped_before_a_failure_is_said_as_the_interruption(
+        interruption, exit_code, said):
+    """A Ctrl-C (or SIGTERM) during the kernels' first compilation, before training (outside
+    the checkpoints' handler): Python printed "Exception ignored on calling ctypes callback
+    function" with its traceback, and the kernel left without code failed next, a second
+    error. One line now, that of an interruption, and its exit code."""
+    import click
+
+    from dlcore.cli._common import OneLineErrorGroup
+
+    @click.group(cls=OneLineErrorGroup)
+    def group():
+        """dlcore."""
+
+    @group.command()
+    def prepare():
+        """Compiles a kernel that a dropped Ctrl-C left without code."""
+        dropped = _DropsWhenCollected(interruption)
+        del dropped
+        raise RuntimeError("no compiled object yet for <Library '_half_product'>")
+
+    result = CliRunner().invoke(group, ["prepare"])
+    assert result.exit_code == exit_code, result.output
+    assert [line for line in result.output.splitlines() if line] == [said]
+
+
+def test_a_dbn_interrupted_as_its_first_rbm_is_set_up_raises_the_interruption(monkeypatch):
+    """A Ctrl-C in the first RBM's pass over the data that sets its visible biases (where its
+    first kernels compile): the DBN's record of the layer's history raised "AttributeError:
+    BernoulliRBM has no 'history' before fit" instead (under mpiexec, a failure that aborted
+    the job, exit code 1)."""
+    from dlcore.rbm.units import BernoulliVisible
+
+    def interrupted(self, X):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BernoulliVisible, "initial_parameters", interrupted)
+    model = dlcore.DBN(layers=[6, 3, 2], epochs=1, backend="reference")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(small_data())
+    assert not hasattr(model.rbms_[0], "W")   # no half set-up RBM for a resume to take

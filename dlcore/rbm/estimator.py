@@ -247,8 +247,11 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
     def _initialize(self, X):
         self.seed_ = rng.check_seed(self.seed)
         n_visible, n_hidden = X.shape[1], int(self.n_hidden)
-        self.W = rng.normal(n_visible, n_hidden, self.seed_, rng.STREAM_INIT, scale=0.01)
+        W = rng.normal(n_visible, n_hidden, self.seed_, rng.STREAM_INIT, scale=0.01)
+        # the data's pass first: W tells a fitted RBM (hasattr), and an RBM interrupted in that
+        # pass (a Ctrl-C as its first kernels compile) is then no half-fitted one
         visible, visible_training = self._visible_units(initial=True).initial_parameters(X)
+        self.W = W
         self.visible_bias = visible.pop("visible_bias")
         self.hidden_bias = np.zeros(n_hidden, dtype=np.float32)
         self._training = {name: np.zeros_like(getattr(self, name[len("velocity_"):]))
