@@ -30,6 +30,11 @@ r + 2R, ... one after another, each rank with its share of the node's cores
 The runs are whole trainings, not data-parallel ones: nothing is exchanged until the end,
 where rank 0 waits for the slowest rank's last run however long it takes. A rank interrupted
 alone (a Ctrl-C or SIGTERM to its process) tells the others, which stop before their next run.
+
+**Interrupted**, the sweep writes the rows of the runs that finished (over MPI, those rank 0
+gathers within :data:`ARRIVED_ROWS_SECONDS`) and its line names the missing runs and the
+command that runs them: the same with ``--resume``, which keeps the CSV's rows, trains a run
+the interruption stopped on from its checkpoint, and writes the uninterrupted sweep's CSV.
 """
 import contextlib
 import csv
@@ -46,13 +51,14 @@ import click
 
 from dlcore.cli import main
 from dlcore.cli._common import (
+    CHECKPOINT_FILE,
     RUNTIME_ERRORS,
     RunMetrics,
     TrainingInterrupted,
     one_line,
     output_folder,
 )
-from dlcore.cli._distributed import warn_unless_distributed
+from dlcore.cli._distributed import _Silent, warn_unless_distributed
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
 from dlcore.termination import terminating_signal
@@ -61,6 +67,12 @@ from dlcore.termination import terminating_signal
 FIRST_COLUMNS = ("run",)
 STATUS_COLUMNS = ("status", "error")
 LAST_COLUMNS = ("seconds", "rank", "command")
+#: How long rank 0 of an interrupted distributed sweep waits for the other ranks' finished
+#: rows (they stop within a poll of the interruption, or at their current run's next kernel
+#: compilation or end): a rank not heard from by then is left out of the CSV, its runs named
+#: missing. Short of a scheduler's grace period between its SIGTERM and its SIGKILL (SLURM's
+#: default is 30 s).
+ARRIVED_ROWS_SECONDS = 20.0
 #: What each run's folder holds besides the command's own files: what the run printed.
 RUN_OUTPUT_FILE = "output.txt"
 
@@ -243,9 +255,23 @@ class Sweep:
     def command_line(self, index):
         return shlex.join(["dlcore", *self.names, *self.run_arguments(index)])
 
-    def run(self, index, rank=0):
-        """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep."""
+    def checkpoint_of(self, index):
+        """The checkpoint that run ``index`` left when a Ctrl-C stopped it (in its --out
+        folder), if the command resumes one (--resume); else None."""
+        if not self.out_is_folder or not any(param.name == "resume"
+                                             for param in self.command.params):
+            return None
+        path = self.run_out(index) / CHECKPOINT_FILE
+        return path if path.is_file() else None
+
+    def run(self, index, rank=0, resume=False):
+        """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep.
+        ``resume``: a run that an interrupted sweep stopped trains on from the checkpoint it
+        left (its row is the uninterrupted run's, command line included)."""
         arguments = [*self.names, *self.run_arguments(index)]
+        checkpoint = self.checkpoint_of(index) if resume else None
+        if checkpoint is not None:
+            arguments += ["--resume", str(checkpoint)]
         metrics, printed = RunMetrics(), io.StringIO()
         status, error = "ok", ""
         argv = sys.argv
@@ -299,6 +325,50 @@ def write_rows(path, rows, axes):
         writer.writerows(rows)
 
 
+def read_finished_rows(path, runs):
+    """The rows of ``path``, the CSV of an interrupted sweep of ``runs`` (the same grid and
+    command), by run index: what ``--resume`` keeps. A usage error in one line for a file that
+    is not such a CSV, or holds a run of another sweep."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise click.UsageError(f"--resume: {path} does not exist: give the --out of the "
+                               "interrupted sweep") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise click.UsageError(f"--resume: cannot read {path}: {one_line(error)}") from None
+    finished = {}
+    for row in rows:
+        text = row.get("run") or ""
+        index = int(text) if text.isdigit() else -1
+        if not 0 <= index < len(runs) or row.get("command") != runs.command_line(index):
+            raise click.UsageError(
+                f"--resume: {path} holds a run of another sweep (run {text or '?'}: "
+                f"{row.get('command') or 'no command'}); give the grid and command of the "
+                "sweep that wrote it, or another --out")
+        # as the run's own row was: a figure it did not have is no column of it
+        finished[index] = {**{name: value for name, value in row.items() if value != ""},
+                           "run": index}
+    return finished
+
+
+def run_list(indices):
+    """``"3, 5 and 7"``: run indices as a sentence names them."""
+    names = [str(index) for index in sorted(indices)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def sweep_resume_command(specs, out, distributed, command, ranks):
+    """The command line that resumes this sweep (its options and ``--resume``)."""
+    words = ["dlcore", "sweep"]
+    for spec in specs:
+        words += ["--grid", spec]
+    words += ["--out", str(out), *(["--distributed"] if distributed else []), "--resume",
+              "--", *command]
+    prefix = f"mpiexec -n {ranks} " if distributed else ""
+    return prefix + shlex.join(words)
+
+
 def summary(rows, path, ranks):
     failed = sum(row["status"] != "ok" for row in rows)
     over = f" over {ranks} ranks" if ranks > 1 else ""
@@ -318,8 +388,13 @@ def summary(rows, path, ranks):
               help="Spread the runs over the ranks of the MPI job this command runs in "
                    "(mpiexec -n R dlcore sweep ...): rank r runs runs r, r + R, ...; rank 0 "
                    'writes --out. Needs pip install "dlcore[distributed]".')
+@click.option("--resume", is_flag=True,
+              help="Keep the rows that --out already holds (the CSV of an interrupted sweep "
+                   "with this grid and command) and run only the runs it lacks, those that the "
+                   "interruption stopped from the checkpoint they left; the CSV is then that "
+                   "of an uninterrupted sweep.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def sweep(specs, out, dry_run, distributed, command):
+def sweep(specs, out, dry_run, distributed, resume, command):
     """Run a dlcore training COMMAND once per point of a grid; one CSV row per run with its
     final figures (loss, accuracy, reconstruction error, ...).
 
@@ -336,6 +411,7 @@ def sweep(specs, out, dry_run, distributed, command):
         for index in range(len(runs)):
             click.echo(f"run {index}: {runs.command_line(index)}")
         return
+    finished = read_finished_rows(out, runs) if resume else {}
     output_folder(out.parent, exclusive=False)        # now, not after hours of runs
     warn_unless_distributed(distributed, what="runs every run")
     comm = None
@@ -346,28 +422,43 @@ def sweep(specs, out, dry_run, distributed, command):
     if rank == 0:
         threads = f", {comm.threads} thread{'s' if comm.threads != 1 else ''} each" if (
             size > 1 and comm.threads) else ""
-        click.echo(f"{len(runs)} runs of {runs.command_path}"
+        kept = f" ({len(finished)} finished before, kept)" if finished else ""
+        click.echo(f"{len(runs)} runs of {runs.command_path}{kept}"
                    + (f" over {size} ranks{threads}" if size > 1 else ""), err=True)
+    pending = [index for index in range(len(runs)) if index not in finished]
     rows = []
-    for index in range(rank, len(runs), size):
+    for index in pending[rank::size]:
         try:
             if size > 1:
                 # another rank was interrupted (a Ctrl-C or SIGTERM to it alone): stop now, not
                 # after every run of this rank, to fail at the gather for want of that rank
                 comm.check_interrupts()
-            rows.append(runs.run(index, rank))
+            rows.append(runs.run(index, rank, resume))
         except (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt) as stop:
-            if size == 1 and rows:
-                write_rows(out, rows, runs.axes)
-                raise TrainingInterrupted(
-                    f"sweep interrupted in run {index} ({one_line(stop) or 'interrupted'}); "
-                    f"wrote the {len(rows)} finished run{'s' if len(rows) > 1 else ''} to "
-                    f"{out}") from None
             if size > 1:   # the others stop before their next run (or in its compilation)
                 terminated = terminating_signal(stop)
                 comm.interrupt_others(signal.SIGINT if terminated is None else
                                       terminated.signal_number)
-            raise
+                arrived = comm.gather_arrived((index, rows), ARRIVED_ROWS_SECONDS)
+                if not comm.is_root:   # rank 0 says the job's line
+                    sys.stdout = sys.stderr = _Silent()
+                    raise
+                stopped_in = sorted(stopped for stopped, _ in arrived.values())
+                rows = [row for _, part in arrived.values() for row in part]
+            else:
+                stopped_in = [index]
+            rows += finished.values()
+            if not rows:
+                raise
+            write_rows(out, rows, runs.axes)
+            missing = sorted(set(range(len(runs))) - {int(row["run"]) for row in rows})
+            where = "run" if len(stopped_in) == 1 else "runs"
+            raise TrainingInterrupted(
+                f"sweep interrupted in {where} {run_list(stopped_in)} "
+                f"({one_line(stop) or 'interrupted'}); wrote the {len(rows)} finished "
+                f"run{'s' if len(rows) > 1 else ''} to {out} (run{'s' if len(missing) > 1 else ''}"
+                f" {run_list(missing)} missing); run the missing ones with: "
+                f"{sweep_resume_command(specs, out, distributed, command, size)}") from None
         row = rows[-1]
         click.echo(f"run {index} ({runs.describe(index)})"
                    + (f" on rank {rank}" if size > 1 else "")
@@ -379,6 +470,7 @@ def sweep(specs, out, dry_run, distributed, command):
         comm.timeout = DEFAULT_TIMEOUT   # the ranks are all here now
         if comm.is_root:
             rows = [row for part in gathered for row in part]
+    rows += finished.values()
     if rank == 0:
         try:
             write_rows(out, rows, runs.axes)

@@ -108,6 +108,38 @@ def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
     assert [(row["run"], row["status"]) for row in read_rows(tmp_path / "sweep.csv")] == [
         ("0", "ok")]
     assert len(calls) == 2      # run 2 never started
+    # it said nothing of how to finish the sweep, and a second sweep redid every run
+    resume = (f"dlcore sweep --grid seed=0,1,2 --out {tmp_path / 'sweep.csv'} --resume -- "
+              f"{' '.join(TINY_RBM)} --out {tmp_path / 'rbm'}")
+    assert result.output.strip().endswith(
+        f"(runs 1 and 2 missing); run the missing ones with: {resume}"), result.output
+    first = read_rows(tmp_path / "sweep.csv")[0]
+    resumed = sweep(*resume.split()[2:])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(calls) == 4      # runs 1 and 2 only
+    rows = read_rows(tmp_path / "sweep.csv")
+    assert [(row["run"], row["status"]) for row in rows] == [("0", "ok"), ("1", "ok"),
+                                                             ("2", "ok")]
+    assert rows[0] == first
+    for row in rows:    # the row of the run its model file was trained by, command and all
+        model = dlcore.load(tmp_path / "rbm" / f"run-{row['run']}" / "model.h5")
+        assert float(row["reconstruction_error"]) == model.history["reconstruction_error"][-1]
+        assert row["command"] == " ".join(["dlcore", *TINY_RBM, "--seed", row["run"], "--out",
+                                           str(tmp_path / "rbm" / f"run-{row['run']}")])
+
+
+def test_resume_refuses_a_csv_of_another_sweep_in_one_line(tmp_path):
+    with open(tmp_path / "sweep.csv", "w") as handle:
+        handle.write("run,seed,status,command\n0,0,ok,dlcore rbm train --seed 0\n")
+    result = sweep("--grid", "seed=0,1", "--out", tmp_path / "sweep.csv", "--resume", "--",
+                   *TINY_RBM, "--out", tmp_path / "rbm")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"dlcore: error: --resume: {tmp_path / 'sweep.csv'} holds "
+                                    "a run of another sweep (run 0: dlcore rbm train --seed 0)")
+    missing = sweep("--grid", "seed=0,1", "--out", tmp_path / "none.csv", "--resume", "--",
+                    *TINY_RBM)
+    assert missing.exit_code == 2 and "none.csv does not exist" in missing.output
+    assert not (tmp_path / "rbm").exists()
 
 
 @pytest.mark.parametrize("grid, message", [
@@ -398,6 +430,13 @@ class SweepRank:
     def gather(self, value, what):
         raise AssertionError(f"the sweep reached {what}: it should have stopped")
 
+    def gather_arrived(self, value, seconds):
+        """Rank 1 stopped in run 3, after run 1."""
+        if not self.is_root:
+            return None
+        return {0: value, 1: (3, [{"run": 1, "seed": "1", "status": "ok", "error": "",
+                                   "seconds": 1.0, "rank": 1}])}
+
 
 def stand_in_sweep(monkeypatch, tmp_path, communicator, run):
     import dlcore.distributed
@@ -405,7 +444,7 @@ def stand_in_sweep(monkeypatch, tmp_path, communicator, run):
     monkeypatch.setattr(dlcore.distributed, "init", lambda timeout: communicator)
     ran = []
 
-    def fake_run(self, index, rank=0):
+    def fake_run(self, index, rank=0, resume=False):
         ran.append(index)
         return run(index)
 
@@ -447,6 +486,14 @@ def test_a_distributed_sweep_rank_stops_before_its_next_run_when_another_is_inte
         lambda index: {"run": index, "status": "ok", "error": "", "seconds": 1.0})
     assert ran == [0]   # runs 2 and 4 were not started
     assert result.exit_code == 143, result.output
-    assert result.output.strip().splitlines()[-1] == (
-        "dlcore: interrupted by SIGTERM to rank 1 of 2")
-    assert not (tmp_path / "sweep.csv").exists()
+    # the finished runs of every rank were lost: no CSV
+    said = result.output.strip().splitlines()[-1]
+    assert said.startswith("dlcore: sweep interrupted by SIGTERM to rank 1 of 2 in runs 2 and "
+                           "3 (")
+    assert said.endswith(f"wrote the 2 finished runs to {tmp_path / 'sweep.csv'} (runs 2, 3, "
+                         "4 and 5 missing); run the missing ones with: mpiexec -n 2 dlcore "
+                         f"sweep --grid seed=0,1,2,3,4,5 --out {tmp_path / 'sweep.csv'} "
+                         f"--distributed --resume -- {' '.join(TINY_RBM)} --out "
+                         f"{tmp_path / 'rbm'}"), said
+    assert [(row["run"], row["rank"]) for row in read_rows(tmp_path / "sweep.csv")] == [
+        ("0", ""), ("1", "1")]

@@ -89,6 +89,9 @@ ENDED_TAG = 3
 #: for the collective to complete (the ended rank's last data in flight) before it stops the
 #: job: that rank will never join.
 ENDED_GRACE_SECONDS = 5.0
+#: The tag of the values :meth:`Communicator.gather_arrived` sends rank 0 (after an
+#: interruption, when the collectives can no longer be trusted to be reached by every rank).
+ARRIVED_TAG = 4
 #: The exit code of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
 
@@ -258,6 +261,45 @@ class Communicator:
             return None
         return [pickle.loads(data[first:stop].tobytes())  # noqa: S301 (ours)
                 for first, stop in zip(offsets[:-1], offsets[1:])]
+
+    def gather_arrived(self, value, seconds):
+        """What rank 0 can still gather once the job is interrupted: ``{rank: value}`` of
+        the ranks whose ``value`` (any picklable object) reached rank 0 within ``seconds``
+        (rank 0's own included), on rank 0; None on the others, which send theirs and wait for
+        it to be received at most ``seconds``.
+
+        Not a collective: an interrupted rank cannot count on every other to reach one (a rank
+        killed, or still in a long computation that hears of the interruption late), so a rank
+        that does not send in time is left out, and nothing aborts the job. Point-to-point
+        messages on the control communicator of :meth:`watch_interrupts` (no other message
+        can match them); without it (a communicator that does not watch), rank 0's value
+        alone."""
+        if self.is_root and (self.size == 1 or self._interrupts is None):
+            return {0: value}
+        if self._interrupts is None:
+            return None
+        import pickle
+
+        from mpi4py import MPI
+        control = self._interrupts[0]
+        deadline = time.monotonic() + seconds
+        if not self.is_root:
+            payload = np.frombuffer(pickle.dumps(value), np.uint8).copy()
+            request = control.Isend(payload, dest=0, tag=ARRIVED_TAG)
+            self._notices.append((payload, request))   # alive until MPI is finalised
+            while not request.Test() and time.monotonic() < deadline:
+                time.sleep(POLL_SLEEP_SECONDS)
+            return None
+        arrived, status = {0: value}, MPI.Status()
+        while len(arrived) < self.size and time.monotonic() < deadline:
+            if control.Iprobe(source=MPI.ANY_SOURCE, tag=ARRIVED_TAG, status=status):
+                data = np.empty(status.Get_count(MPI.BYTE), np.uint8)
+                source = status.Get_source()
+                control.Recv(data, source=source, tag=ARRIVED_TAG)
+                arrived[source] = pickle.loads(data.tobytes())  # noqa: S301 (ours)
+            else:
+                time.sleep(POLL_SLEEP_SECONDS)
+        return arrived
 
     def check_same(self, what, value):
         """ValueError on the ranks whose ``value`` (a picklable, comparable object) differs
