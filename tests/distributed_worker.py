@@ -285,6 +285,8 @@ def main(cases):
     comm = dlcore.distributed.init(timeout=timeout,
                                    **({"threads": 1} if "product-blocks" in cases else {}))
     for case in cases:
+        if comm.is_root:   # where this case's lines begin, for a job that several tests share
+            print(json.dumps({"begin": case}), flush=True)
         if case == "allreduce":
             allreduce_case(comm)
         elif case == "hang":   # rank 1 never joins the sum: rank 0 must give up and stop all

@@ -74,9 +74,91 @@ def job_lines(completed):
             if line.strip() and "compiling kernels" not in line]
 
 
-def results(completed):
+def json_lines(completed):
     assert completed.returncode == 0, completed.stderr[-3000:]
     return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+
+
+def printed(completed):
+    """The one object rank 0 printed for a job that stopped (whatever its exit code), the
+    worker's marks of where each case begins left out; None if not exactly one."""
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    objects = [line for line in lines if "begin" not in line]
+    return objects[0] if len(objects) == 1 else None
+
+
+def results(completed):
+    """What rank 0 printed of the job's cases (the worker's marks of where each begins left
+    out)."""
+    return [result for result in json_lines(completed) if "begin" not in result]
+
+
+# The training cases that the tests below compare with one process, by the number of ranks of
+# the job they run in. Each number of ranks is one mpiexec job for all the selected tests that
+# need it (:func:`shared_job`): a job costs its ranks' start (importing NumPy, Numba, mpi4py,
+# loading the kernels: seconds each on 2 cores) before the cases' milliseconds of training.
+RBM_CASES_ON_2 = ["rbm", "rbm-pcd", "rbm-pcd-last-batch"]
+DBN_CASES_ON_2 = ["dbn", "dbn-labels-sample"]
+CASES_ON_3 = ["rbm", "rbm-pcd", "rbm-cd2-mean-field", "gaussian", "dbn", "dbn-labels-sample"]
+NETWORK_CASES = ["mlp-dropout", "conv-net", "mlp-noise-adversarial", "conv-augment-noise",
+                 "autoencoder", "autoencoder-untied-gaussian", "autoencoder-sparse",
+                 "autoencoder-sparse-untied", "stacked-autoencoder"]
+UP_DOWN_CASES = ["dbn-up-down", "dbn-up-down-labels"]
+AVERAGED_CASES = ["rbm", "rbm-pcd", "mlp-dropout", "autoencoder"]
+# local SGD, K = 3 (23 rows in batches of 7: 4 steps an epoch): {case: (epochs, all-reduces
+# per epoch)}
+LOCAL_SGD_CASES = {"rbm-learn": (10, 2 + 1), "rbm-pcd": (3, 2 * 2 + 1), "dbn": (2, 2 * (2 + 1)),
+                   "mlp-dropout": (12, 2 + 1), "autoencoder": (3, 2 + 3),
+                   "autoencoder-sparse": (3, 2 + 3)}
+LOCAL_SGD_JOB = [f"local:{case}:3:{epochs}" for case, (epochs, _) in LOCAL_SGD_CASES.items()]
+SHARED_CASES = {
+    2: {"test_two_ranks_train_the_rbm_of_one_process_cd_and_pcd": RBM_CASES_ON_2,
+        "test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike":
+            ["callbacks-logging"],
+        "test_two_ranks_pretrain_the_dbn_of_one_process_layer_by_layer": DBN_CASES_ON_2,
+        "test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks":
+            NETWORK_CASES,
+        "test_up_down_fine_tuning_trains_the_dbn_of_one_process_on_2_and_3_ranks":
+            UP_DOWN_CASES,
+        "test_averaging_after_every_step_is_the_exact_step_on_two_ranks":
+            [f"averaged:{case}" for case in AVERAGED_CASES],
+        "test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces":
+            LOCAL_SGD_JOB},
+    3: {"test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank": ["allreduce"],
+        "test_three_ranks_train_the_rbms_and_dbns_of_one_process": CASES_ON_3,
+        "test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks":
+            NETWORK_CASES,
+        "test_up_down_fine_tuning_trains_the_dbn_of_one_process_on_2_and_3_ranks":
+            UP_DOWN_CASES}}
+#: Under pytest-xdist, ``--dist loadgroup`` keeps the tests of one shared job on one worker.
+shares_a_job = pytest.mark.xdist_group("dlcore-mpi-jobs")
+
+
+@pytest.fixture(scope="module")
+def shared_job(request):
+    """``shared_job(ranks, cases)``: what rank 0 printed for ``cases``, in their order, from
+    the one job of ``ranks`` ranks that runs the cases of every selected test listed in
+    :data:`SHARED_CASES` (a case two tests read runs once). Its cases are independent models
+    with their own seeds, so a case trains as in a job of its own."""
+    selected = {item.originalname for item in request.session.items
+                if getattr(item, "module", None) is request.module}
+    jobs = {}
+
+    def outcome(ranks, cases):
+        if ranks not in jobs:
+            wanted = [case for test, listed in SHARED_CASES[ranks].items()
+                      if test in selected for case in listed]
+            by_case = {}
+            for line in json_lines(run_ranks(ranks, *dict.fromkeys(wanted + list(cases)),
+                                             timeout=600)):
+                if "begin" in line:
+                    current = by_case.setdefault(line["begin"], [])
+                else:
+                    current.append(line)
+            jobs[ranks] = by_case
+        return [line for case in cases for line in jobs[ranks][case]]
+
+    return outcome
 
 
 def assert_equal_to_one_process(result):
@@ -240,19 +322,21 @@ def test_threads_per_rank_share_the_cores_of_the_node():
 
 
 # -- under mpiexec ---------------------------------------------------------------------------
+@shares_a_job
 @requires_mpi4py
-def test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank():
-    outcome = results(run_ranks(3, "allreduce"))
+def test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank(shared_job):
+    outcome = shared_job(3, ["allreduce"])
     assert [result["equal"] for result in outcome] == [True] * 3
 
 
+@shares_a_job
 @requires_mpi4py
-def test_two_ranks_train_the_rbm_of_one_process_cd_and_pcd():
+def test_two_ranks_train_the_rbm_of_one_process_cd_and_pcd(shared_job):
     # PCD's chains are compared too; 410 digits in batches of 20 end each epoch with a batch
     # of 10 rows, whose sum over the ranks zeroed chains 10..19 (one process leaves them):
     # the weights then parted by 0.3 after 2 epochs (measured)
-    cases = ["rbm", "rbm-pcd", "rbm-pcd-last-batch"]
-    outcome = results(run_ranks(2, *cases))
+    cases = RBM_CASES_ON_2
+    outcome = shared_job(2, cases)
     assert [result["case"] for result in outcome] == cases
     for result in outcome:
         assert result["ranks"] == 2
@@ -287,11 +371,12 @@ def test_a_communicator_that_is_neither_dlcore_s_nor_mpi4py_s_is_refused_in_one_
 
 
 @pytest.mark.slow
+@shares_a_job
 @requires_mpi4py
-def test_three_ranks_train_the_rbms_and_dbns_of_one_process():
+def test_three_ranks_train_the_rbms_and_dbns_of_one_process(shared_job):
     # 3 ranks, batches of 7 then 2 rows: shards of 3, 2, 2 and then 1, 1, 0 rows
-    cases = ["rbm", "rbm-pcd", "rbm-cd2-mean-field", "gaussian", "dbn", "dbn-labels-sample"]
-    outcome = results(run_ranks(3, *cases))
+    cases = CASES_ON_3
+    outcome = shared_job(3, cases)
     assert [result["case"] for result in outcome] == cases
     for result in outcome:
         assert result["ranks"] == 3
@@ -299,38 +384,39 @@ def test_three_ranks_train_the_rbms_and_dbns_of_one_process():
 
 
 @pytest.mark.slow
+@shares_a_job
 @requires_mpi4py
-def test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks():
+def test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks(shared_job):
     # dropout masks and corruption keyed by the global row: keyed by the shard's row instead,
     # the weights part by ~0.05 (measured)
     # the sparse ones: rho^ of the global batch (one more all-reduce); of the shard, ~0.1 off
     # the noise and augmentation layers' draws too; and FGSM examples, each rank its rows'
-    cases = ["mlp-dropout", "conv-net", "mlp-noise-adversarial", "conv-augment-noise",
-             "autoencoder", "autoencoder-untied-gaussian", "autoencoder-sparse",
-             "autoencoder-sparse-untied", "stacked-autoencoder"]
+    cases = NETWORK_CASES
     for ranks in (2, 3):
-        outcome = results(run_ranks(ranks, *cases))
+        outcome = shared_job(ranks, cases)
         assert [result["case"] for result in outcome] == cases
         for result in outcome:
             assert_equal_to_one_process(result)
 
 
 @pytest.mark.slow
+@shares_a_job
 @requires_mpi4py
-def test_two_ranks_pretrain_the_dbn_of_one_process_layer_by_layer():
+def test_two_ranks_pretrain_the_dbn_of_one_process_layer_by_layer(shared_job):
     # the second case passes sampled states up and trains a top RBM with softmax label units
-    for result in results(run_ranks(2, "dbn", "dbn-labels-sample")):
+    for result in shared_job(2, DBN_CASES_ON_2):
         assert len(result["differences"]) == 6   # two RBMs, three arrays each
         assert_equal_to_one_process(result)
 
 
 @pytest.mark.slow
+@shares_a_job
 @requires_mpi4py
-def test_up_down_fine_tuning_trains_the_dbn_of_one_process_on_2_and_3_ranks():
+def test_up_down_fine_tuning_trains_the_dbn_of_one_process_on_2_and_3_ranks(shared_job):
     # wake, top CD-k and sleep draws keyed by the global row: keyed by the shard's row instead,
     # the weights part by ~0.3 (measured); with and without a labelled top RBM
     for ranks in (2, 3):
-        outcome = results(run_ranks(ranks, "dbn-up-down", "dbn-up-down-labels"))
+        outcome = shared_job(ranks, UP_DOWN_CASES)
         assert [result["case"] for result in outcome] == ["dbn-up-down", "dbn-up-down-labels"]
         for result, n_lower in zip(outcome, (2, 1)):
             assert sum(name.startswith("generative") for name in result["differences"]) == \
@@ -387,10 +473,11 @@ def test_a_callback_that_can_stop_training_on_rank_0_alone_is_refused_in_one_lin
         "any with changes_training = False) may stay on rank 0"], completed.stderr
 
 
+@shares_a_job
 @requires_mpi4py
-def test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike():
+def test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike(shared_job):
     # Horovod's habit: files and messages from rank 0 only; the same EarlyStopping everywhere
-    (result,) = results(run_ranks(2, "callbacks-logging", timeout=60))
+    (result,) = shared_job(2, ["callbacks-logging"])
     assert result["epochs"] == [2, 2]   # min_delta=1.0: the second epoch does not improve
     assert result["crc"][0] == result["crc"][1]   # the same weights, bit for bit
     assert result["files"] == ["log.csv", "model.h5"]
@@ -446,7 +533,7 @@ def test_a_ctrl_c_on_every_rank_lets_rank_0_save_however_long_it_takes_in_one_li
     # MPICH's launcher killed rank 0 in its save; kept alive, rank 0 said a second line
     completed = run_ranks(2, "interrupt-everywhere-while-rank-0-saves", timeout=50)
     assert completed.returncode == 130, completed.stderr
-    assert json.loads(completed.stdout or "null") == {"saved": True}, completed.stderr
+    assert printed(completed) == {"saved": True}, completed.stderr
     lines = job_lines(completed)
     assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
 
@@ -459,7 +546,7 @@ def test_a_rank_that_compiles_stops_at_its_next_compilation_when_another_is_inte
     assert completed.returncode == 130, completed.stderr
     lines = job_lines(completed)
     assert lines == ["dlcore: rank 1 of 2: interrupted"], completed.stderr
-    compiled = json.loads(completed.stdout or "null")["compiled"]
+    compiled = printed(completed)["compiled"]
     assert compiled < COMPILATIONS / 2, compiled
 
 
@@ -677,27 +764,26 @@ def test_with_one_rank_local_sgd_is_one_process_bit_for_bit():
 
 
 @pytest.mark.slow
+@shares_a_job
 @requires_mpi4py
-def test_averaging_after_every_step_is_the_exact_step_on_two_ranks():
+def test_averaging_after_every_step_is_the_exact_step_on_two_ranks(shared_job):
     # SGD and CD with momentum are linear in the gradient: averaging the ranks' parameters and
     # velocities with the weights n_k / N after every step gives the summed step. Equal weights
     # 1/2 (shards of 4 and 3 rows) or velocities left local part the weights by ~1e-2.
-    cases = ["rbm", "rbm-pcd", "mlp-dropout", "autoencoder"]
-    outcome = results(run_ranks(2, *[f"averaged:{case}" for case in cases]))
+    cases = AVERAGED_CASES
+    outcome = shared_job(2, [f"averaged:{case}" for case in cases])
     assert [result["case"] for result in outcome] == cases
     for result in outcome:
         assert_equal_to_one_process(result)
 
 
 @pytest.mark.slow
+@shares_a_job
 @requires_mpi4py
-def test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces():
+def test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces(shared_job):
     # 23 rows in batches of 7: 4 steps an epoch, averaged after steps 3 and 4 with K = 3
-    cases = {"rbm-learn": (10, 2 + 1), "rbm-pcd": (3, 2 * 2 + 1), "dbn": (2, 2 * (2 + 1)),
-             "mlp-dropout": (12, 2 + 1), "autoencoder": (3, 2 + 3),
-             "autoencoder-sparse": (3, 2 + 3)}
-    outcome = results(run_ranks(2, *[f"local:{case}:3:{epochs}"
-                                     for case, (epochs, _) in cases.items()]))
+    cases = LOCAL_SGD_CASES
+    outcome = shared_job(2, LOCAL_SGD_JOB)
     assert len(outcome) == 2 * len(cases)
     for case, (epochs, per_epoch) in cases.items():
         ranks = [result for result in outcome if result["case"] == case]
