@@ -350,3 +350,29 @@ def test_a_signal_python_dropped_while_compiling_ends_the_rank_as_that_signal(
     assert communicator.aborted is None
     assert communicator.told_others == signal.SIGTERM
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("interruption, number", [
+    (KeyboardInterrupt(), signal.SIGINT), (Terminated(signal.SIGTERM), signal.SIGTERM)])
+def test_a_rank_interrupted_as_init_sets_its_threads_tells_the_others(
+        monkeypatch, interruption, number):
+    """A SIGTERM to rank 1 of ``mpiexec -n 2 dlcore sweep --distributed`` as it started: rank
+    1 ended without a word to the others, rank 0 ran all its runs, then stopped the job for
+    want of rank 1 ("rank 1 ended (a sys.exit ...)"), exit code 1 and no CSV."""
+    import types
+
+    import numba
+    communicator = StandInCommunicator(1)
+    node = types.SimpleNamespace(Get_size=lambda: 2, Free=lambda: None)
+    communicator.mpi_comm = types.SimpleNamespace(Split_type=lambda kind: node)
+    mpi = types.SimpleNamespace(COMM_WORLD=object(), COMM_TYPE_SHARED=0)
+    monkeypatch.setattr(dlcore.distributed, "_mpi", lambda: mpi)
+    monkeypatch.setattr(dlcore.distributed, "wrap", lambda comm, timeout: communicator)
+
+    def interrupted(count):
+        raise interruption
+
+    monkeypatch.setattr(numba, "set_num_threads", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dlcore.distributed.init()
+    assert communicator.told_others == number

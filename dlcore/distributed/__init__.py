@@ -25,7 +25,10 @@ install in one line.
 import glob
 import importlib.util
 import os
+import signal
 import sys
+
+from dlcore.termination import terminating_signal
 
 from .communicator import (
     DEFAULT_TIMEOUT,
@@ -164,6 +167,21 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
         raise TypeError("init(comm=...) takes an mpi4py communicator; this one is already "
                         "dlcore's Communicator: pass it to fit as it is")
     communicator = wrap(MPI.COMM_WORLD if comm is None else comm, timeout=timeout)
+    try:
+        _set_threads(communicator, threads, MPI)
+    except KeyboardInterrupt as error:
+        # the other ranks watch for this rank's interruption from now on (wrap): told, they
+        # stop at their next wait; untold, a sweep's ranks ran all their runs and then stopped
+        # the job for want of this rank ("rank 1 ended ..."), with exit code 1
+        terminated = terminating_signal(error)
+        communicator.interrupt_others(signal.SIGINT if terminated is None else
+                                      terminated.signal_number)
+        raise
+    return communicator
+
+
+def _set_threads(communicator, threads, MPI):
+    """Numba's threads of this rank and the blocks of its products (:func:`init`)."""
     if threads is not None:
         import numba
         if threads == "auto":
@@ -177,4 +195,3 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
             # machine whatever its cores (docs/rbm.md, "Reproducibility")
             from dlcore.backend.cpu import use_product_parts
             use_product_parts(communicator.threads)
-    return communicator
