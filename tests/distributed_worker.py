@@ -352,6 +352,14 @@ def main(cases):
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
         elif case == "no-timeout":
             pass
+        elif case == "gather-arrived":   # what an interrupted sweep's rank 0 collects
+            every_rank = comm.gather_arrived({"rows": list(range(comm.rank + 1))}, 60)
+            # then rank 1 sends nothing: rank 0 keeps its own value after its wait
+            alone = comm.gather_arrived("rank 0's", 0.5) if comm.is_root else None
+            if comm.is_root:
+                print(json.dumps({"case": case, "every_rank": {str(rank): value for rank, value
+                                                               in every_rank.items()},
+                                  "alone": alone}), flush=True)
         elif case == "product-blocks":   # the blocks of the products after init()
             from dlcore.backend.cpu import product_parts
             if comm.is_root:

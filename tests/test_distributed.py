@@ -123,7 +123,9 @@ SHARED_CASES = {
         "test_averaging_after_every_step_is_the_exact_step_on_two_ranks":
             [f"averaged:{case}" for case in AVERAGED_CASES],
         "test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces":
-            LOCAL_SGD_JOB},
+            LOCAL_SGD_JOB,
+        "test_rank_0_gathers_what_arrives_and_leaves_out_a_rank_that_sends_nothing":
+            ["gather-arrived"]},
     3: {"test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank": ["allreduce"],
         "test_three_ranks_train_the_rbms_and_dbns_of_one_process": CASES_ON_3,
         "test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks":
@@ -471,6 +473,16 @@ def test_a_callback_that_can_stop_training_on_rank_0_alone_is_refused_in_one_lin
         "on every rank, as their decisions (stopping, the learning rate) must be the same "
         "everywhere; logging-only ones (History, ProgressBar, CSVLogger, ModelCheckpoint, or "
         "any with changes_training = False) may stay on rank 0"], completed.stderr
+
+
+@shares_a_job
+@requires_mpi4py
+def test_rank_0_gathers_what_arrives_and_leaves_out_a_rank_that_sends_nothing(shared_job):
+    # an interrupted distributed sweep: the ranks' finished rows, where a collective gather
+    # would wait for a rank that may never come (and abort the job)
+    (result,) = shared_job(2, ["gather-arrived"])
+    assert result["every_rank"] == {"0": {"rows": [0]}, "1": {"rows": [0, 1]}}
+    assert result["alone"] == {"0": "rank 0's"}
 
 
 @shares_a_job
