@@ -351,6 +351,11 @@ class Model(TrainingLoop):
         :meth:`get_weights` and the files hold."""
         return self.__dict__.get("_flat_layers", self.layers)
 
+    def running_layers(self):
+        """What runs the graph's calls, in order: a shared layer's twin for each of its calls
+        but the last (:meth:`_shared_layer_runners`), each layer of a nested model in place."""
+        return self._runners
+
     @property
     def nested_models(self):
         """The models called on this model's tensors (entries of :attr:`layers`)."""
@@ -676,7 +681,8 @@ class Model(TrainingLoop):
         for index, loss in enumerate(self.losses if self.loss is not None else []):
             last = self._output_layer(index)
             fused.append(loss.fuses_with is not None and last is not None
-                         and final_activation(last) == loss.fuses_with)
+                         and final_activation(last) == loss.fuses_with
+                         and not penalises_outputs(last))
         return fused
 
     @property
@@ -783,6 +789,7 @@ class Model(TrainingLoop):
         if weights is not None:
             self._weigh(rows.grad.reshape(n, -1), weights)
             self._weigh(rows.loss.reshape(-1, 1), weights)
+        add_activity_penalties(self, rows.loss)
         if gradient:
             return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
         return None
@@ -830,6 +837,7 @@ class Model(TrainingLoop):
             self._weigh(rows.loss.reshape(-1, 1), weights)
             if rows.parts is not None:
                 self._weigh(rows.parts, weights, rows.outputs)
+        add_activity_penalties(self, rows.loss)
         if gradient:
             return self._backward(grads, fused, input_gradient)
         return None
@@ -1458,6 +1466,23 @@ def _check_calls_hold_their_models(model):
         if own != used:
             raise ValueError(f"a call of nested model {call.model.name!r} runs other layers "
                              f"than the model's own")
+
+
+def penalises_outputs(layer):
+    """Whether ``layer`` has an ``activity_regularizer`` (a penalty on its outputs, after its
+    activation): a network then never fuses that activation into its loss."""
+    return getattr(layer, "activity_regularizer", None) is not None
+
+
+def add_activity_penalties(model, row_loss):
+    """``row_loss`` (n,) += the activity penalty of every layer of ``model`` that has one, on
+    the outputs of the last forward pass (each call of a shared layer, the layers of nested
+    models): Keras 3's penalty(h) / batch size, as each sample's share of the batch mean."""
+    for runner in model.running_layers():
+        if isinstance(runner, Model):
+            add_activity_penalties(runner, row_loss)
+        elif penalises_outputs(runner):
+            runner.add_activity_penalty(row_loss)
 
 
 def final_activation(layer):

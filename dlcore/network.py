@@ -43,9 +43,11 @@ from dlcore.functional import (
     Model,
     ModelCall,
     SymbolicTensor,
+    add_activity_penalties,
     check_loss_fits,
     default_layer_name,
     final_activation,
+    penalises_outputs,
 )
 from dlcore.io import register_model
 from dlcore.keras_options import check_keras_compile_options, check_keras_summary_options
@@ -327,7 +329,8 @@ class Sequential(Model):
         """True when the loss absorbs the last layer's activation (softmax + cross-entropy,
         sigmoid + binary cross-entropy): the last layer then hands over pre-activations."""
         return (self.loss is not None and self.loss.fuses_with is not None
-                and final_activation(self.layers[-1]) == self.loss.fuses_with)
+                and final_activation(self.layers[-1]) == self.loss.fuses_with
+                and not penalises_outputs(self.layers[-1]))
 
     # -- computing ----------------------------------------------------------------------
     def forward(self, x, training=False, step=0):
@@ -352,6 +355,10 @@ class Sequential(Model):
         each Parameter's ``grad``) with dL/dweights. Returns dL/dx, (n, *input_shape), when
         ``need_input_gradient``, else None."""
         return self._backward(grad, fused=False, need_input_gradient=need_input_gradient)
+
+    def running_layers(self):
+        """The layers in the order they run (a nested model as one entry)."""
+        return self.layers
 
     def _product_step_layers(self):
         # the same layer object twice in the stack would have one gradient for two calls
@@ -390,6 +397,7 @@ class Sequential(Model):
         if weights is not None:
             self._weigh(rows.grad.reshape(len(weights), -1), weights)
             self._weigh(rows.loss.reshape(-1, 1), weights)
+        add_activity_penalties(self, rows.loss)
         if gradient:
             return self._backward(rows.grad.reshape(outputs.shape), fused, input_gradient)
         return None

@@ -229,23 +229,19 @@ def test_a_sparsity_target_on_relu_codes_says_why_and_what_makes_a_sparse_code()
     # KL penalty compares mean activations in (0, 1), which relu codes are not
     with pytest.raises(ValueError, match=r"got activation='relu', whose mean activation is no "
                                          r"rate in \(0, 1\) to compare with the target; for a "
-                                         r"sparse code keep sigmoid units \(dlcore has no L1 "
-                                         r"penalty on relu codes, Keras's "
-                                         r"activity_regularizer\)") as caught:
+                                         r"sparse code keep sigmoid units, or build the "
+                                         r"autoencoder as a Sequential with Dense\(\.\.\., "
+                                         r"activation='relu', activity_regularizer=L1\(\.\.\.\)"
+                                         r"\)") as caught:
         dlcore.Autoencoder(activation="relu", sparsity_target=0.05, **SMALL).fit(binary())
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("regularizer", ["l1", dlcore.regularizers.L1(1e-5)])
-def test_keras_activity_regularizer_is_refused_pointing_to_dlcores_sparse_autoencoder(
-        regularizer):
-    # the Keras tutorial's sparse code; weight decay, Dropout and noise penalise no code
-    with pytest.raises(ValueError, match=r"dlcore has no penalty on a layer's outputs; for a "
-                                         r"sparse code .* use "
-                                         r"dlcore.Autoencoder\(sparsity_target=0.05\)") as caught:
-        dlcore.layers.Dense(32, activation="relu", activity_regularizer=regularizer)
-    assert "\n" not in str(caught.value)
-    assert "Dropout or GaussianNoise" not in str(caught.value)
+def test_keras_sparse_autoencoders_code_layer_is_taken():
+    # the Keras tutorial's sparse code: an L1 penalty on relu codes, not refused any more
+    layer = dlcore.layers.Dense(32, activation="relu",
+                                activity_regularizer=dlcore.regularizers.l1(10e-5))
+    assert layer.activity_regularizer.l1 == pytest.approx(10e-5)
 
 
 def test_data_outside_the_unit_interval_is_refused_for_a_sigmoid_decoder_only():

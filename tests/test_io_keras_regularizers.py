@@ -83,8 +83,13 @@ def test_dlcores_decay_and_max_norm_are_written_in_keras_spelling(tmp_path):
     (lambda c: c["kernel_constraint"]["config"].update(axis=1),   # the axis, which is why
      r"its kernel_constraint MaxNorm\(max_value=2.0, axis=1\) is left out \(dlcore imports a "
      r"MaxNorm over each unit's incoming weights: axis=0 for a Dense\)"),
-    (lambda c: c.update(activity_regularizer={"class_name": "L2", "config": {"l2": 0.1}}),
-     "its activity_regularizer is left out"),
+    (lambda c: c.update(activity_regularizer={"module": "keras.regularizers",
+                                              "class_name": "OrthogonalRegularizer",
+                                              "config": {"factor": 0.01}}),
+     r"its activity_regularizer OrthogonalRegularizer\(factor=0.01\) is left out"),
+    (lambda c: c.update(bias_constraint={"module": "keras.constraints",
+                                         "class_name": "NonNeg", "config": {}}),
+     "its bias_constraint is left out"),
     (lambda c: c["kernel_regularizer"]["config"].update(l2="much"), "its kernel_regularizer"),
 ])
 def test_what_has_no_match_is_left_out_with_a_warning_naming_it(tmp_path, edit, left_out):

@@ -97,10 +97,9 @@ def test_dense_takes_every_parameter_of_the_slide_at_its_default():
     conv = dlcore.layers.Conv2D(4, (3, 3), activity_regularizer=None, bias_constraint=None)
     assert conv.get_config() == dlcore.layers.Conv2D(4, (3, 3)).get_config()
     # what dlcore does not have is refused in one line that names the alternative
-    for keyword in ("activity_regularizer", "bias_constraint"):
-        with pytest.raises(ValueError) as caught:
-            dlcore.layers.Dense(10, **{keyword: "l2"})
-        assert keyword in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        dlcore.layers.Dense(10, bias_constraint="max_norm")
+    assert "bias_constraint" in str(caught.value) and "\n" not in str(caught.value)
 
 
 # -- slide "Training the NN model" (cross-entropy, SGD with momentum 0.9, learning rate 0.01) --

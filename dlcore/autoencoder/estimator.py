@@ -162,13 +162,15 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
                         low_open=True, high_open=True)
             if self.activation != "sigmoid":
                 # Keras's sparse autoencoder puts an L1 penalty on relu codes
-                # (activity_regularizer), which dlcore has not: name what does make them sparse
+                # (activity_regularizer): name where dlcore has it
                 raise ValueError(f"sparsity_target needs activation='sigmoid' (the KL penalty "
                                  f"compares mean activations in (0, 1)), got "
                                  f"activation={self.activation!r}, whose mean activation is no "
                                  f"rate in (0, 1) to compare with the target; for a sparse "
-                                 f"code keep sigmoid units (dlcore has no L1 penalty on "
-                                 f"{self.activation} codes, Keras's activity_regularizer)")
+                                 f"code keep sigmoid units, or build the autoencoder as a "
+                                 f"Sequential with Dense(..., activation="
+                                 f"{self.activation!r}, activity_regularizer=L1(...)) as its "
+                                 f"code layer (Keras's L1 penalty on the code)")
         if self.sparsity_cost is not None:
             check_float(self.sparsity_cost, "sparsity_cost", low=0.0)
             if new_training and self.sparsity_target is None and self.sparsity_cost > 0:

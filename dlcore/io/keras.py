@@ -690,7 +690,8 @@ def _keras_regularizer(regularizer):
 def _weight_settings(layer):
     """A Dense or convolution's weight decay and max-norm as Keras's layer arguments."""
     settings = {"kernel_regularizer": _keras_regularizer(layer.kernel_regularizer),
-                "bias_regularizer": _keras_regularizer(layer.bias_regularizer)}
+                "bias_regularizer": _keras_regularizer(layer.bias_regularizer),
+                "activity_regularizer": _keras_regularizer(layer.activity_regularizer)}
     constraint = layer.kernel_constraint
     if constraint is not None:
         axes = KERAS_UNIT_AXES[kind_of(layer)]
@@ -702,12 +703,13 @@ def _weight_settings(layer):
 
 
 def _imported_weight_settings(kind, config, notes, name):
-    """dlcore's kernel_regularizer, bias_regularizer and kernel_constraint for a Keras layer's
-    config; what dlcore has no match for (another regulariser or constraint, an activity
-    regulariser, a bias constraint) goes into ``notes`` (a warning each: it only trains)."""
+    """dlcore's kernel_regularizer, bias_regularizer, activity_regularizer and
+    kernel_constraint for a Keras layer's config; what dlcore has no match for (another
+    regulariser or constraint, a bias constraint) goes into ``notes`` (a warning each: it only
+    trains)."""
     from dlcore.regularizers import L1, L1L2, L2, MaxNorm
     settings = {}
-    for key in ("kernel_regularizer", "bias_regularizer"):
+    for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
         value = config.get(key)
         if value is None:
             continue
@@ -742,10 +744,9 @@ def _imported_weight_settings(kind, config, notes, name):
                          f"{_keras_object_text(constraint)} is left out (dlcore imports a "
                          f"MaxNorm over each unit's incoming weights"
                          + (f": axis={axis} for a {kind})" if expected else ")"))
-    for key in ("activity_regularizer", "bias_constraint"):
-        if config.get(key) is not None:
-            notes.append(f"Keras layer {name!r} ({kind}): its {key} is left out (dlcore has "
-                         f"none)")
+    if config.get("bias_constraint") is not None:
+        notes.append(f"Keras layer {name!r} ({kind}): its bias_constraint is left out (dlcore "
+                     f"has none)")
     return settings
 
 

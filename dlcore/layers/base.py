@@ -558,9 +558,17 @@ class WeightedLayer(Layer):
     kernel_regularizer, bias_regularizer : None, "l1", "l2" (Keras's l1(0.01), l2(0.01)) or a
         :mod:`dlcore.regularizers` object (weight decay)
     kernel_constraint : None, "max_norm" or :class:`dlcore.regularizers.MaxNorm`
-    activity_regularizer, bias_constraint : None only: Keras' signature has them (lecture "Deep
-        learning I" lists Dense's parameters); dlcore penalises weights, not activations, and
-        constrains kernels only, so any other value is refused in one line
+    activity_regularizer : None, "l1", "l2" or a :mod:`dlcore.regularizers` object: a penalty
+        on the layer's outputs h (after its activation), lecture "Convolutional neural networks"
+        (2016), "Sparse representations": an L1 penalty on the hidden representation makes it
+        sparse. As in Keras 3, each sample's Omega(h) is averaged over the batch and added to
+        the loss (``fit``, ``evaluate`` and the reported loss), and its gradient
+        (l1 sign(h) + l2 h) / n to dL/dh. Not the RBMs' and the autoencoder's
+        ``sparsity_target``, which pulls each unit's mean activation towards a target rate
+        (a KL penalty on the batch mean); this penalises every output of every sample.
+    bias_constraint : None only: Keras' signature has it (lecture "Deep learning I" lists
+        Dense's parameters); dlcore constrains kernels only, so any other value is refused in
+        one line
     trainable : bool, False freezes the layer (see :class:`Layer`)
     """
 
@@ -574,13 +582,6 @@ class WeightedLayer(Layer):
                  kernel_constraint=None, name=None, input_shape=None, activity_regularizer=None,
                  bias_constraint=None, trainable=True):
         from dlcore import regularizers
-        if activity_regularizer is not None:
-            raise ValueError(f"activity_regularizer={activity_regularizer!r}: dlcore has no "
-                             f"penalty on a layer's outputs; for a sparse code (Keras's sparse "
-                             f"autoencoder) use dlcore.Autoencoder(sparsity_target=0.05), whose "
-                             f"KL penalty pulls each sigmoid code unit's mean activation to the "
-                             f"target (kernel_regularizer, Dropout and GaussianNoise regularise "
-                             f"weights and inputs, not codes)")
         if bias_constraint is not None:
             raise ValueError(f"bias_constraint={bias_constraint!r}: dlcore constrains kernels "
                              f"only (kernel_constraint='max_norm')")
@@ -599,6 +600,8 @@ class WeightedLayer(Layer):
                                                                "kernel_regularizer")
         self.bias_regularizer = regularizers.get_regularizer(bias_regularizer,
                                                              "bias_regularizer")
+        self.activity_regularizer = regularizers.get_regularizer(activity_regularizer,
+                                                                 "activity_regularizer")
         self.kernel_constraint = regularizers.get_constraint(kernel_constraint)
         if self.kernel_constraint is not None:
             self.kernel_constraint.check_axis(type(self).__name__)
@@ -610,7 +613,9 @@ class WeightedLayer(Layer):
                 "bias_initializer": initializers.config_name(self.bias_initializer),
                 "kernel_regularizer": serialize(self.kernel_regularizer),
                 "bias_regularizer": serialize(self.bias_regularizer),
-                "kernel_constraint": serialize(self.kernel_constraint)}
+                "kernel_constraint": serialize(self.kernel_constraint),
+                **({} if self.activity_regularizer is None else
+                   {"activity_regularizer": serialize(self.activity_regularizer)})}
 
     def _draw_weights(self, kernel_shape, fan_in, fan_out, seed):
         weights = {"kernel": initializers.initial_values(
@@ -631,6 +636,28 @@ class WeightedLayer(Layer):
         if self.kernel_constraint is None:
             return {}
         return {"kernel": (self.kernel_constraint, self._units_axis)}
+
+    def add_activity_penalty(self, row_loss):
+        """``row_loss`` (n,) += each sample's activity penalty Omega(h) of the outputs of the
+        last forward pass (nothing without an ``activity_regularizer``)."""
+        if self.activity_regularizer is not None:
+            self.ops.activity_penalty(self._y, self.activity_regularizer.l1,
+                                      self.activity_regularizer.l2, row_loss)
+
+    def _with_activity_gradient(self, grad_y, apply_activation):
+        """dL/dh plus the activity penalty's gradient (l1 sign(h) + l2 h) / n, in a buffer of
+        the layer's own (``grad_y`` is the caller's); ``grad_y`` itself without a penalty."""
+        if self.activity_regularizer is None:
+            return grad_y
+        if not apply_activation and self.activation != "linear":
+            # a network never fuses such a layer into its loss (see penalises_outputs)
+            raise RuntimeError(f"layer {self.name!r}: its activity penalty is on its "
+                               f"activations, which a backward pass without them has not")
+        out = self._buffer("grad_with_activity", grad_y.shape)
+        regularizer = self.activity_regularizer
+        self.ops.activity_gradient(self._y, grad_y, regularizer.l1, regularizer.l2,
+                                   1.0 / grad_y.shape[0], out)
+        return out
 
     def weight_count(self):
         return int(np.prod(self.params["kernel"].shape)) if self.built else 0

@@ -859,6 +859,28 @@ def rescale_span(first, last, x, out, scale, offset):
 
 
 @body
+def activity_penalty_rows(row, first, last, h, row_loss, l1, l2):
+    """row_loss[row] += l1 sum_j |h[row, j]| + l2 / 2 sum_j h[row, j]^2, summed in float64
+    (launched with one unit a row: the whole row is one sum)."""
+    absolute = 0.0
+    squares = 0.0
+    for j in range(h.shape[1]):
+        value = h[row, j]
+        absolute += abs(value)
+        squares += value * value
+    row_loss[row] += l1 * absolute + 0.5 * l2 * squares
+
+
+@body
+def activity_gradient_span(first, last, h, grad_y, out, l1, l2, scale):
+    """out[i] = grad_y[i] + scale (l1 sign(h[i]) + l2 h[i])."""
+    for i in range(first, last):
+        value = h[i]
+        sign = 1.0 if value > 0 else -1.0 if value < 0 else 0.0
+        out[i] = grad_y[i] + scale * (l1 * sign + l2 * value)
+
+
+@body
 def leaky_relu_span(first, last, x, out, slope):
     """out[i] = x[i] for x[i] > 0, else slope x[i] (the LeakyReLU layer's own slope)."""
     for i in range(first, last):

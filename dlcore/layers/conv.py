@@ -117,6 +117,7 @@ class Conv2D(WeightedLayer):
         return self._y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        grad_y = self._with_activity_gradient(grad_y, apply_activation)
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
             if need_input_gradient else None
         grad_y = self._activation_gradient(grad_y, apply_activation)

@@ -51,10 +51,10 @@ class Conv2DTranspose(WeightedLayer):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
-                 stride=None, trainable=True):
+                 stride=None, trainable=True, activity_regularizer=None):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
-                         trainable=trainable)
+                         activity_regularizer=activity_regularizer, trainable=trainable)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.strides = kernel_pair(strides if stride is None else stride, "strides")
@@ -107,6 +107,7 @@ class Conv2DTranspose(WeightedLayer):
         return self._y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        grad_y = self._with_activity_gradient(grad_y, apply_activation)
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
             if need_input_gradient else None
         grad_y = self._activation_gradient(grad_y, apply_activation)

@@ -77,6 +77,7 @@ class Dense(WeightedLayer):
         return self._y
 
     def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        grad_y = self._with_activity_gradient(grad_y, apply_activation)
         n = grad_y.shape[0]
         grad_x = self._buffer("grad_input", (n,) + self.input_shape) if need_input_gradient \
             else None

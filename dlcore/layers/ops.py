@@ -27,6 +27,8 @@ from dlcore.layers.bodies import (
     SOFTMAX,
     accumulate_span,
     activation_gradient_rows,
+    activity_gradient_span,
+    activity_penalty_rows,
     batch_norm_gradient_rows,
     batch_norm_rows,
     bias_activation_rows,
@@ -169,6 +171,13 @@ class ReferenceOps:
 
     def rescale(self, x, scale, offset, out):
         out[...] = ref.rescale(x, scale, offset)
+
+    def activity_penalty(self, h, l1, l2, row_loss):
+        """row_loss (n,) += each sample's l1 ||h||_1 + l2 / 2 ||h||^2."""
+        row_loss[...] += ref.activity_penalty(h, l1, l2).astype(row_loss.dtype)
+
+    def activity_gradient(self, h, grad_y, l1, l2, scale, out):
+        out[...] = ref.activity_penalty_gradient(h, grad_y, l1, l2, scale)
 
     def leaky_relu_forward(self, x, slope, out):
         out[...] = ref.leaky_relu(x, slope)
@@ -493,6 +502,18 @@ class KernelOps:
     def rescale(self, x, scale, offset, out):
         self.backend.launch_1d(rescale_span, out.size, x.reshape(-1), out.reshape(-1),
                                x.dtype.type(scale), x.dtype.type(offset))
+
+    def activity_penalty(self, h, l1, l2, row_loss):
+        n = h.shape[0]
+        rows = h.reshape(n, -1)
+        self.backend.launch_rows(activity_penalty_rows, n, 1, rows, row_loss, h.dtype.type(l1),
+                                 h.dtype.type(l2), work=h.size)
+
+    def activity_gradient(self, h, grad_y, l1, l2, scale, out):
+        cast = h.dtype.type
+        self.backend.launch_1d(activity_gradient_span, out.size, h.reshape(-1),
+                               grad_y.reshape(-1), out.reshape(-1), cast(l1), cast(l2),
+                               cast(scale))
 
     def leaky_relu_forward(self, x, slope, out):
         self.backend.launch_1d(leaky_relu_span, out.size, x.reshape(-1), out.reshape(-1),

@@ -373,6 +373,20 @@ def l2_pool_backward(x, y, grad_y, window):
 # -- dropout (lecture "Convolutional neural networks" (2016); Srivastava et al. 2014) ------
 
 
+def activity_penalty(h, l1, l2):
+    """Each sample's activity penalty Omega(h) = l1 ||h||_1 + l2 / 2 ||h||^2 over its outputs h
+    (lecture "Convolutional neural networks" (2016), "Sparse representations": an L1 penalty on
+    the hidden representation makes it sparse), (n,) in float64."""
+    rows = np.asarray(h, dtype=np.float64).reshape(len(h), -1)
+    return l1 * np.abs(rows).sum(axis=1) + 0.5 * l2 * (rows * rows).sum(axis=1)
+
+
+def activity_penalty_gradient(h, grad_y, l1, l2, scale):
+    """dL/dh with the activity penalty of ``scale`` (1 / n: the batch mean) added:
+    grad_y + scale (l1 sign(h) + l2 h)."""
+    return grad_y + scale * (l1 * np.sign(h) + l2 * h)
+
+
 def rescale(x, scale, offset):
     """y = scale x + offset (Keras's Rescaling: 8-bit pixels into [0, 1] with scale 1/255)."""
     return x * scale + offset
