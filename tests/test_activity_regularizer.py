@@ -75,9 +75,11 @@ def test_kernels_train_as_the_reference(backend, convolution):
         np.testing.assert_allclose(mine, expected, atol=1e-5)
 
 
-def test_it_is_kept_by_model_files_and_given_as_keras_names(tmp_path):
+@pytest.mark.parametrize("save", [dlcore.save, lambda model, path: model.save(path)],
+                         ids=["dlcore", "keras-legacy-h5"])
+def test_it_is_kept_by_model_files_and_given_as_keras_names(tmp_path, save):
     model = penalised_net()
-    model.save(tmp_path / "m.h5")
+    save(model, tmp_path / "m.h5")
     back = dlcore.load(tmp_path / "m.h5")
     for name in ("conv", "hidden", "out"):
         a, b = model.get_layer(name).activity_regularizer, back.get_layer(name).activity_regularizer
