@@ -283,6 +283,11 @@ class _Exported:
                                       negative_slope=layer.negative_slope))
         elif kind == "ImageAugmentation":
             self._augmentation(layer)
+        elif kind == "LocallyConnected2D":
+            raise ValueError(f"layer {layer.name!r} (LocallyConnected2D) cannot be written to a "
+                             f"Keras file: Keras 3 removed LocallyConnected2D (tf.keras 2 had "
+                             f"it); dlcore.save(model, path) writes dlcore's own file, which "
+                             f"keeps it")
         else:
             raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
                              f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "

@@ -497,7 +497,14 @@ def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
 def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
     """name -> shape of the arrays (parameters and state) of ``layer`` for per-sample inputs of
     ``input_shape``."""
-    from dlcore.layers import BatchNormalization, Conv2D, Conv2DTranspose, Dense, LayerNormalization
+    from dlcore.layers import (
+        BatchNormalization,
+        Conv2D,
+        Conv2DTranspose,
+        Dense,
+        LayerNormalization,
+        LocallyConnected2D,
+    )
     names = tuple(getattr(layer, "array_names", ()))
     if isinstance(layer, (BatchNormalization, LayerNormalization)):
         shapes = dict.fromkeys(("gamma", "beta", "moving_mean", "moving_variance"),
@@ -508,6 +515,12 @@ def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
         kernel_height, kernel_width = layer.kernel_size
         shapes = {"kernel": (layer.filters, input_shape[0], kernel_height, kernel_width),
                   "bias": (layer.filters,)}
+    elif isinstance(layer, LocallyConnected2D):
+        kernel_height, kernel_width = layer.kernel_size
+        filters, out_height, out_width = layer.compute_output_shape(input_shape)
+        shapes = {"kernel": (out_height, out_width, filters, input_shape[0], kernel_height,
+                             kernel_width),
+                  "bias": (filters, out_height, out_width)}
     elif isinstance(layer, Conv2DTranspose):
         kernel_height, kernel_width = layer.kernel_size
         shapes = {"kernel": (input_shape[0], layer.filters, kernel_height, kernel_width),

@@ -9,6 +9,8 @@
 ``L2FeaturePool(g)``   L2 pooling over features: groups of g channels, (C, H, W) -> (C/g, H, W)
 ``GlobalAvgPool2D``,   the mean or the largest value of each map, (n, C, H, W) -> (n, C)
 ``GlobalMaxPool2D``    (Keras' ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``)
+``LocallyConnected2D`` a convolution without weight sharing: filters of its own per output
+                       position, kernel (H', W', F, C, k_h, k_w) (not in Keras 3)
 ``Conv2DTranspose``    transposed convolution (U-Net up-sampling), kernel (C, F, k_h, k_w)
 ``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
@@ -57,6 +59,7 @@ from dlcore.layers.core import (
     Tanh,
 )
 from dlcore.layers.dense import Dense
+from dlcore.layers.locally_connected import LocallyConnected2D
 from dlcore.layers.merge import Add, Concatenate, add, concatenate
 from dlcore.layers.normalization import BatchNormalization, LayerNormalization
 from dlcore.layers.pooling import (
@@ -77,9 +80,9 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate"
            "Conv2DTranspose", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
            "ImageAugmentation", "L2FeaturePool", "L2Pool2D", "Layer", "LayerNormalization",
-           "LeakyReLU", "MaxPool2D", "ReLU", "Rescaling", "Reshape", "Sigmoid", "Softmax",
-           "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D", "Input", "MaxPooling2D",
-           "add", "concatenate", "dense_as_conv"]
+           "LeakyReLU", "LocallyConnected2D", "MaxPool2D", "ReLU", "Rescaling", "Reshape",
+           "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D",
+           "Input", "MaxPooling2D", "add", "concatenate", "dense_as_conv"]
 
 # Keras also offers Input among its layers (``from keras.layers import Input, Dense``, lecture
 # "Deep learning I"); imported last, as the functional module builds on the layers above.

@@ -858,6 +858,58 @@ def rescale_span(first, last, x, out, scale, offset):
         out[i] = x[i] * scale + offset
 
 
+# -- locally connected layer: kernel (P, F, K), fields cols (K, n P), maps (n, F, P) --------
+@body
+def locally_connected_rows(row, first, last, cols, kernel, bias, z):
+    """z[n, f, p] = bias[f, p] + sum_k kernel[p, f, k] cols[k, n P + p] for the positions p
+    first .. last-1, row = n F + f: each position's own filter."""
+    n_filters, positions = z.shape[1], z.shape[2]
+    n, f = row // n_filters, row % n_filters
+    for p in range(first, last):
+        total = bias[f, p]
+        for k in range(kernel.shape[2]):
+            total += kernel[p, f, k] * cols[k, n * positions + p]
+        z[n, f, p] = total
+
+
+@body
+def locally_connected_kernel_gradient_rows(row, first, last, g, cols, grad_kernel):
+    """grad_kernel[p, f, k] = sum_n g[n, f, p] cols[k, n P + p], row = p F + f, k in
+    first .. last-1."""
+    n_samples, n_filters, positions = g.shape
+    p, f = row // n_filters, row % n_filters
+    for k in range(first, last):
+        total = _ZERO
+        for n in range(n_samples):
+            total += g[n, f, p] * cols[k, n * positions + p]
+        grad_kernel[p, f, k] = total
+
+
+@body
+def locally_connected_bias_gradient_span(first, last, g, grad_bias):
+    """grad_bias[f, p] = sum_n g[n, f, p], over the flat indices f P + p first .. last-1."""
+    n_samples, _, positions = g.shape
+    for index in range(first, last):
+        f, p = index // positions, index % positions
+        total = _ZERO
+        for n in range(n_samples):
+            total += g[n, f, p]
+        grad_bias[f, p] = total
+
+
+@body
+def locally_connected_input_rows(row, first, last, g, kernel, grad_cols):
+    """grad_cols[k, n P + p] = sum_f kernel[p, f, k] g[n, f, p], row = k, columns
+    first .. last-1 (what :func:`col2im_rows` adds back onto the pixels)."""
+    n_filters, positions = g.shape[1], g.shape[2]
+    for column in range(first, last):
+        n, p = column // positions, column % positions
+        total = _ZERO
+        for f in range(n_filters):
+            total += kernel[p, f, row] * g[n, f, p]
+        grad_cols[row, column] = total
+
+
 @body
 def activity_penalty_rows(row, first, last, h, row_loss, l1, l2):
     """row_loss[row] += l1 sum_j |h[row, j]| + l2 / 2 sum_j h[row, j]^2, summed in float64

@@ -46,6 +46,10 @@ from dlcore.layers.bodies import (
     layer_norm_rows,
     leaky_relu_gradient_span,
     leaky_relu_span,
+    locally_connected_bias_gradient_span,
+    locally_connected_input_rows,
+    locally_connected_kernel_gradient_rows,
+    locally_connected_rows,
     multiply_span,
     place_columns_rows,
     pool_gradient_rows,
@@ -100,6 +104,19 @@ class ReferenceOps:
                         grad_bias, grad_x, workspace):
         grad_z = ref.activation_backward(activation, y, grad_y)
         gx, gk, gb = ref.conv2d_backward(x, kernel, grad_z, window)
+        grad_kernel[...], grad_bias[...] = gk, gb
+        if grad_x is not None:
+            grad_x[...] = gx
+
+    # locally connected: kernel (H', W', F, C, k_h, k_w), bias (F, H', W')
+    def locally_connected_forward(self, x, kernel, bias, window, activation, out, workspace):
+        out[...] = ref.activation_forward(
+            activation, ref.locally_connected_forward(x, kernel, bias, window))
+
+    def locally_connected_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
+                                   grad_bias, grad_x, workspace):
+        grad_z = ref.activation_backward(activation, y, grad_y)
+        gx, gk, gb = ref.locally_connected_backward(x, kernel, grad_z, window)
         grad_kernel[...], grad_bias[...] = gk, gb
         if grad_x is not None:
             grad_x[...] = gx
@@ -356,6 +373,43 @@ class KernelOps:
         self.backend.gemm(kernel2d, products, grad_cols, trans_a=True)
         self.backend.launch_rows(col2im_rows, n * w.channels, w.height, grad_cols, grad_x,
                                  *conv_geometry(w), work=grad_cols.size)
+
+    # locally connected: the convolution's fields (im2col) and col2im, no GEMM (no sharing)
+    def locally_connected_forward(self, x, kernel, bias, window, activation, out, workspace):
+        n, filters, positions = x.shape[0], kernel.shape[2], window.out_pixels
+        cols = workspace("cols", (window.patch_size, n * positions))
+        z = workspace("preactivations", (n, filters, positions))
+        self.backend.launch_rows(im2col_rows, window.patch_size * n, window.out_height, x, cols,
+                                 *conv_geometry(window), work=cols.size)
+        self.backend.launch_rows(locally_connected_rows, n * filters, positions, cols,
+                                 kernel.reshape(positions, filters, -1),
+                                 bias.reshape(filters, positions), z,
+                                 work=n * kernel.size)
+        self._activate(z.reshape(-1), self._no_bias, out.reshape(n, filters, positions),
+                       ACTIVATION_CODES[activation], filters * positions, positions)
+
+    def locally_connected_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
+                                   grad_bias, grad_x, workspace):
+        n, filters, positions = x.shape[0], kernel.shape[2], window.out_pixels
+        weights = kernel.reshape(positions, filters, -1)
+        cols = workspace("cols", (window.patch_size, n * positions))   # the forward pass's
+        g = workspace("grad_preactivations", (n, filters, positions))
+        self.backend.launch_rows(activation_gradient_rows, n * filters, positions,
+                                 y.reshape(n, filters, positions),
+                                 grad_y.reshape(n, filters, positions), g.reshape(-1),
+                                 ACTIVATION_CODES[activation], filters * positions, positions)
+        self.backend.launch_1d(locally_connected_bias_gradient_span, filters * positions, g,
+                               grad_bias.reshape(filters, positions), work=g.size)
+        self.backend.launch_rows(locally_connected_kernel_gradient_rows, positions * filters,
+                                 window.patch_size, g, cols,
+                                 grad_kernel.reshape(weights.shape), work=n * kernel.size)
+        if grad_x is None:
+            return
+        grad_cols = workspace("grad_cols", (window.patch_size, n * positions))
+        self.backend.launch_rows(locally_connected_input_rows, window.patch_size, n * positions,
+                                 g, weights, grad_cols, work=n * kernel.size)
+        self.backend.launch_rows(col2im_rows, n * window.channels, window.height, grad_cols,
+                                 grad_x, *conv_geometry(window), work=grad_cols.size)
 
     # pooling
     @staticmethod

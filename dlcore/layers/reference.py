@@ -272,6 +272,39 @@ def conv2d_backward(x, kernel, grad_z, window):
     return grad_x, grad_kernel, g.sum(axis=1)
 
 
+def locally_connected_forward(x, kernel, bias, window):
+    """A convolution without weight sharing (lecture "Supervised learning", "Locally Connected
+    Layer"): every output position (y, x) has filters of its own,
+
+        z[n, f, y, x] = b[f, y, x] + sum_{c, i, j} K[y, x, f, c, i, j] xpad[n, c, S y + i, S x + j]
+
+    with the receptive fields of :func:`im2col`. (n, C, H, W) -> (n, F, H_out, W_out)."""
+    n, positions = x.shape[0], window.out_pixels
+    filters = kernel.shape[2]
+    cols = im2col(x, window).reshape(window.patch_size, n, positions)
+    z = np.einsum("pfk,knp->nfp", kernel.reshape(positions, filters, -1), cols)
+    return z.reshape(n, filters, window.out_height, window.out_width) + bias
+
+
+def locally_connected_backward(x, kernel, grad_z, window):
+    """Back-propagation through :func:`locally_connected_forward`, G = dL/dz as (n, F, P):
+
+        dL/dK[p, f] = sum_n G[n, f, p] fields[n, p]      (each position's own filters)
+        dL/db[f, p] = sum_n G[n, f, p]
+        dL/dx       = col2im(sum_f K[p, f]' G[n, f, p])
+
+    Returns ``(dL/dx, dL/dK, dL/db)``."""
+    n, positions = x.shape[0], window.out_pixels
+    filters = kernel.shape[2]
+    weights = kernel.reshape(positions, filters, -1)
+    g = grad_z.reshape(n, filters, positions)
+    cols = im2col(x, window).reshape(window.patch_size, n, positions)
+    grad_kernel = np.einsum("nfp,knp->pfk", g, cols).reshape(kernel.shape)
+    grad_cols = np.einsum("pfk,nfp->knp", weights, g).reshape(window.patch_size, n * positions)
+    grad_bias = g.sum(axis=0).reshape(filters, window.out_height, window.out_width)
+    return col2im(grad_cols, n, window), grad_kernel, grad_bias
+
+
 # -- pooling (lecture "Supervised learning", "Pooling Layer": max, average, L2; no weights) --
 
 

@@ -1,0 +1,140 @@
+"""The locally connected layer: a convolution without weight sharing.
+
+Lecture "Supervised learning" (CVPR 2014), slide "Locally Connected Layer": every hidden unit
+sees a small field of the image, as in a convolution, but each output position has filters of
+its own (200x200 image, 40K hidden units, 10x10 filters: 4M parameters; "good when input image
+is registered (e.g., face recognition)"); the next slide, "Convolutional Layer", shares them
+across positions ("STATIONARITY? Statistics is similar at different locations"). Lecture "Deep
+Neural Networks", slide "Fully Connected vs. Convolutional Net", counts the same for 400,000
+hidden units: fully connected 16 billion parameters, locally connected with 10x10 fields 40
+million.
+
+    z[n, f, y, x] = b[f, y, x] + sum_{c, i, j} K[y, x, f, c, i, j] xpad[n, c, S y + i, S x + j]
+
+The fields are a convolution's (im2col, the same padding and strides, :mod:`.geometry`); the
+reference is :func:`dlcore.layers.reference.locally_connected_forward`, the kernels' bodies
+``locally_connected_*`` in :mod:`dlcore.layers.bodies` (no GEMM: each position multiplies its
+own small matrix).
+
+Keras 3 has no such layer (tf.keras 2's ``LocallyConnected2D`` was removed), so a model with
+one is refused by ``format="keras"`` in one line; dlcore's own model files keep it.
+"""
+import numpy as np
+
+from dlcore.validation import check_int
+
+from .base import WeightedLayer
+from .conv import Conv2D
+from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
+
+
+class LocallyConnected2D(WeightedLayer):
+    """Like :class:`Conv2D`, (n, C, H, W) -> (n, F, H', W'), but with one filter bank per
+    output position (see the module docstring).
+
+    Parameters
+    ----------
+    filters : int, F, the outputs per position
+    kernel_size : int or (k_h, k_w), each field's size
+    stride : int or pair (``strides``, Keras's spelling, too)
+    padding, floor : as :class:`Conv2D`'s (padding "valid", "same", an int, a pair or per
+        side; ``floor=True`` drops a remainder no field covers)
+    activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+    bias_regularizer, activity_regularizer : see :class:`dlcore.layers.base.WeightedLayer`
+        (no ``kernel_constraint``: a unit's incoming weights lie along no single axis)
+    name, input_shape, trainable : see :class:`dlcore.layers.Layer`
+
+    Attributes
+    ----------
+    params["kernel"] : (H', W', F, C, k_h, k_w): ``kernel[y, x]`` is position (y, x)'s filters,
+        shaped as a Conv2D kernel;  params["bias"] : (F, H', W'), one bias per output unit
+    """
+
+    _units_axis = 2
+
+    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
+                 strides=None, floor=False, activity_regularizer=None, trainable=True):
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, None, name, input_shape,
+                         activity_regularizer, None, trainable)
+        self.filters = check_int(filters, "filters", minimum=1)
+        self.kernel_size = kernel_pair(kernel_size, "kernel_size")
+        self.stride = kernel_pair(stride if strides is None else strides, "stride")
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+        self._given_padding = padding_sides(padding, self.kernel_size)
+        self.floor = bool(floor)
+
+    # the geometry is a convolution's
+    compute_output_shape = Conv2D.compute_output_shape
+
+    def _config(self):
+        config = Conv2D._config(self)
+        del config["kernel_constraint"]
+        return config
+
+    def _window(self, input_shape):
+        return Window.fit(input_shape, self.kernel_size, self.stride, self._given_padding,
+                          "LocallyConnected2D", floor=self.floor, filters=self.filters)
+
+    def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
+        self.window = self._window(input_shape)
+        warn_if_channels_last("LocallyConnected2D", input_shape, self.kernel_size)
+        return super().build(input_shape, backend, dtype, seed)
+
+    def _initial_weights(self, input_shape, seed):
+        window = self._window(input_shape)
+        kh, kw = self.kernel_size
+        channels = input_shape[0]
+        # the fans of one position's filters, as a Conv2D's (Keras's LocallyConnected2D too)
+        weights = self._draw_weights(
+            (window.out_height, window.out_width, self.filters, channels, kh, kw),
+            channels * kh * kw, self.filters * kh * kw, seed)
+        if self.use_bias:
+            weights["bias"] = np.broadcast_to(
+                weights["bias"].reshape(-1, 1, 1),
+                (self.filters, window.out_height, window.out_width)).copy()
+        return weights
+
+    def bias_count(self):
+        return int(self.params["bias"].size) if self.built and self.use_bias else 0
+
+    def _bias(self):
+        if self.use_bias:
+            return self.params["bias"]
+        zeros = self._workspace.get("zero_bias")
+        if zeros is None:
+            zeros = self._workspace["zero_bias"] = self.backend.zeros(self.output_shape,
+                                                                      self.dtype)
+        return zeros
+
+    def _bias_gradient(self):
+        if self.use_bias:
+            return self.grads["bias"]
+        return self._buffer("unused_bias_gradient", self.output_shape)
+
+    def flops(self):
+        """2 * the weights: each weight one multiply-add per sample (as a Dense layer)."""
+        return 2 * self.weight_count()
+
+    def forward(self, x, training=False, step=0, apply_activation=True):
+        self._prepare(x)
+        z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
+        self.ops.locally_connected_forward(x, self.params["kernel"], self._bias(), self.window,
+                                           self._activation_for(apply_activation), z,
+                                           self._buffer)
+        self._x, self._y = x, self._activate(z, apply_activation)
+        return self._y
+
+    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        grad_y = self._with_activity_gradient(grad_y, apply_activation)
+        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
+            if need_input_gradient else None
+        grad_y = self._activation_gradient(grad_y, apply_activation)
+        self.ops.locally_connected_backward(self._x, self.params["kernel"], self._y, grad_y,
+                                            self.window,
+                                            self._activation_for(apply_activation),
+                                            self.grads["kernel"], self._bias_gradient(), grad_x,
+                                            self._buffer)
+        return grad_x
