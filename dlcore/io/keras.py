@@ -206,6 +206,10 @@ class _Exported:
         """Append the Keras layer entries of ``layer``, frozen when it is."""
         before = len(self.layers)
         self._add_entries(layer)
+        if getattr(layer, "kernel_noise", None):
+            self.notes.append(f"layer {layer.name!r}: its kernel_noise={layer.kernel_noise:g} "
+                              f"(noise on the weights while training) is left out of the Keras "
+                              f"file: Keras has none")
         for entry in self.layers[before:]:
             entry["config"]["trainable"] = bool(layer.trainable)
 

@@ -9,7 +9,10 @@ applied to input data, to hidden activations, or to weights".
   same as zero-padding by ``max_shift`` and cropping at a random place), optionally mirrors it
   left-right, and optionally rotates it by a small random angle (bilinear interpolation, zeros
   outside). It must be a network's first layer: it prepares the data and passes no gradient.
-* :class:`GaussianNoise` adds N(0, stddev^2) noise to its input, wherever it is placed.
+* :class:`GaussianNoise` adds N(0, stddev^2) noise to its input, wherever it is placed: the
+  slide's noise on input data (first layer) or on hidden activations (after a hidden layer).
+  The slide's third kind, noise on the weights, is the ``kernel_noise=`` argument of Dense,
+  Conv2D, Conv2DTranspose and LocallyConnected2D (:func:`add_gaussian_noise` draws both).
 
 Both draw from the layer's Philox key with the network's update number as the step, so every
 batch gets fresh randomness, and a seed gives the same images on every backend. In evaluation
@@ -130,6 +133,20 @@ def gaussian_noise_rows(row, first, last, x, out, stddev, k0, k1, stream, step, 
     for column in range(first, last):
         out[row, column] = x[row, column] + stddev * normal_at(global_row, column, k0, k1,
                                                                stream, step)
+
+
+def add_gaussian_noise(backend, x, out, stddev, seed, stream, step, first_row=0):
+    """out = x + stddev * z on ``backend``, x and out (rows, columns), z[r, c] the Philox
+    normal of (key ``seed``, row ``first_row + r``, column c, ``stream``, ``step``): the same
+    numbers on the reference (:func:`dlcore.backend.rng.normal`) and the kernels."""
+    n, columns = x.shape
+    if not backend.launches_kernels:
+        noise = rng.normal(n, columns, seed, stream, step, first_row=first_row)
+        out[...] = x + stddev * noise.astype(x.dtype)
+        return
+    k0, k1 = rng.key_from_seed(seed)
+    backend.launch_rows(gaussian_noise_rows, n, columns, x, out, np.float32(stddev), k0, k1,
+                        np.uint64(stream), np.uint64(step), np.uint64(first_row))
 
 
 # -- layers ---------------------------------------------------------------------------------
@@ -254,18 +271,9 @@ class GaussianNoise(Layer):
         if not draws_noise(training):
             return x
         n = x.shape[0]
-        rows = x.reshape(n, -1)
         y = self._buffer("output", x.shape)
-        if not self.backend.launches_kernels:
-            noise = rng.normal(n, rows.shape[1], self.seed_, rng.STREAM_NOISE, step,
-                               first_row=self.first_row)
-            y[...] = (rows + self.stddev * noise.astype(x.dtype)).reshape(x.shape)
-        else:
-            k0, k1 = rng.key_from_seed(self.seed_)
-            self.backend.launch_rows(gaussian_noise_rows, n, rows.shape[1], rows,
-                                     y.reshape(n, -1), np.float32(self.stddev), k0, k1,
-                                     np.uint64(rng.STREAM_NOISE), np.uint64(step),
-                                     np.uint64(self.first_row))
+        add_gaussian_noise(self.backend, x.reshape(n, -1), y.reshape(n, -1), self.stddev,
+                           self.seed_, rng.STREAM_NOISE, step, self.first_row)
         return y
 
     def backward(self, grad_y, need_input_gradient=True):

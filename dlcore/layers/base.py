@@ -24,7 +24,8 @@ import numbers
 import numpy as np
 
 from dlcore.backend import get_backend
-from dlcore.validation import check_bool, check_int
+from dlcore.backend.rng import STREAM_WEIGHT_NOISE
+from dlcore.validation import check_bool, check_float, check_int
 
 from . import initializers
 from .bodies import ACTIVATION_CODES, NEEDS_PREACTIVATION
@@ -566,6 +567,15 @@ class WeightedLayer(Layer):
         (l1 sign(h) + l2 h) / n to dL/dh. Not the RBMs' and the autoencoder's
         ``sparsity_target``, which pulls each unit's mean activation towards a target rate
         (a KL penalty on the batch mean); this penalises every output of every sample.
+    kernel_noise : float >= 0 or None, the standard deviation sigma of noise on the weights
+        (not in Keras): lecture "Convolutional neural networks" (2016), slide "Injecting noise"
+        (Sietsma and Dow, 1991): "Inject random noise during training separately in each
+        epoch. Can be applied to input data, to hidden activations, or to weights" (the first
+        two are :class:`dlcore.layers.GaussianNoise`). While training, every update computes
+        the layer with kernel + sigma z, z ~ N(0, 1) drawn afresh from the layer's Philox key
+        (stream ``STREAM_WEIGHT_NOISE``, step the update: the same noise on every backend),
+        and back-propagates through that noisy kernel, whose gradient is the kernel's; the
+        bias is left as it is, and ``predict`` and ``evaluate`` use the kernel itself
     bias_constraint : None only: Keras' signature has it (lecture "Deep learning I" lists
         Dense's parameters); dlcore constrains kernels only, so any other value is refused in
         one line
@@ -580,7 +590,7 @@ class WeightedLayer(Layer):
     def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, name=None, input_shape=None, activity_regularizer=None,
-                 bias_constraint=None, trainable=True):
+                 bias_constraint=None, trainable=True, kernel_noise=None):
         from dlcore import regularizers
         if bias_constraint is not None:
             raise ValueError(f"bias_constraint={bias_constraint!r}: dlcore constrains kernels "
@@ -602,6 +612,8 @@ class WeightedLayer(Layer):
                                                              "bias_regularizer")
         self.activity_regularizer = regularizers.get_regularizer(activity_regularizer,
                                                                  "activity_regularizer")
+        self.kernel_noise = None if kernel_noise is None else \
+            check_float(kernel_noise, "kernel_noise", low=0.0)
         self.kernel_constraint = regularizers.get_constraint(kernel_constraint)
         if self.kernel_constraint is not None:
             self.kernel_constraint.check_axis(type(self).__name__)
@@ -615,7 +627,8 @@ class WeightedLayer(Layer):
                 "bias_regularizer": serialize(self.bias_regularizer),
                 "kernel_constraint": serialize(self.kernel_constraint),
                 **({} if self.activity_regularizer is None else
-                   {"activity_regularizer": serialize(self.activity_regularizer)})}
+                   {"activity_regularizer": serialize(self.activity_regularizer)}),
+                **({} if not self.kernel_noise else {"kernel_noise": self.kernel_noise})}
 
     def _draw_weights(self, kernel_shape, fan_in, fan_out, seed):
         weights = {"kernel": initializers.initial_values(
@@ -636,6 +649,29 @@ class WeightedLayer(Layer):
         if self.kernel_constraint is None:
             return {}
         return {"kernel": (self.kernel_constraint, self._units_axis)}
+
+    def _forward_kernel(self, training, step):
+        """The kernel this forward pass computes with, kept for its backward pass: the kernel
+        itself, or while training with ``kernel_noise`` sigma, kernel + sigma z (fresh z each
+        update, see the class docstring)."""
+        kernel = self.params["kernel"]
+        if self.kernel_noise and draws_noise(training):
+            from .augmentation import add_gaussian_noise
+            noisy = self._buffer("noisy_kernel", kernel.shape)
+            rows = kernel.shape[0]
+            add_gaussian_noise(self.backend, kernel.reshape(rows, -1), noisy.reshape(rows, -1),
+                               self.kernel_noise, self.seed_, STREAM_WEIGHT_NOISE, step)
+            kernel = noisy
+        self._used_kernel = kernel
+        return kernel
+
+    def _kernel_step(self):
+        """The optimiser's step from the kernel's gradient product (see
+        :attr:`product_steps`), or None where the backward pass ran on a noisy kernel: the
+        step computes dL/dx from the kernel itself."""
+        if self._used_kernel is not self.params["kernel"]:
+            return None
+        return self.product_steps.get("kernel")
 
     def add_activity_penalty(self, row_loss):
         """``row_loss`` (n,) += each sample's activity penalty Omega(h) of the outputs of the

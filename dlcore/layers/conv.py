@@ -52,10 +52,12 @@ class Conv2D(WeightedLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  name=None, input_shape=None, strides=None, floor=False,
-                 activity_regularizer=None, bias_constraint=None, trainable=True):
+                 activity_regularizer=None, bias_constraint=None, trainable=True,
+                 kernel_noise=None):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
-                         input_shape, activity_regularizer, bias_constraint, trainable)
+                         input_shape, activity_regularizer, bias_constraint, trainable,
+                         kernel_noise)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.stride = kernel_pair(stride if strides is None else strides, "stride")
@@ -110,7 +112,8 @@ class Conv2D(WeightedLayer):
     def forward(self, x, training=False, step=0, apply_activation=True):
         self._prepare(x)
         z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
-        self.ops.conv2d_forward(x, self.params["kernel"], self._bias(), self.window,
+        self.ops.conv2d_forward(x, self._forward_kernel(training, step), self._bias(),
+                                self.window,
                                 self._activation_for(apply_activation), z, self._buffer,
                                 keep_columns=training)
         self._x, self._y = x, self._activate(z, apply_activation)
@@ -121,7 +124,7 @@ class Conv2D(WeightedLayer):
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
             if need_input_gradient else None
         grad_y = self._activation_gradient(grad_y, apply_activation)
-        self.ops.conv2d_backward(self._x, self.params["kernel"], self._y, grad_y, self.window,
+        self.ops.conv2d_backward(self._x, self._used_kernel, self._y, grad_y, self.window,
                                  self._activation_for(apply_activation), self.grads["kernel"],
                                  self._bias_gradient(), grad_x, self._buffer)
         return grad_x

@@ -51,10 +51,11 @@ class Conv2DTranspose(WeightedLayer):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
-                 stride=None, trainable=True, activity_regularizer=None):
+                 stride=None, trainable=True, activity_regularizer=None, kernel_noise=None):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
-                         activity_regularizer=activity_regularizer, trainable=trainable)
+                         activity_regularizer=activity_regularizer, trainable=trainable,
+                         kernel_noise=kernel_noise)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.strides = kernel_pair(strides if stride is None else stride, "strides")
@@ -100,7 +101,8 @@ class Conv2DTranspose(WeightedLayer):
     def forward(self, x, training=False, step=0, apply_activation=True):
         self._prepare(x)
         z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
-        self.ops.conv2d_transpose_forward(x, self.params["kernel"], self._bias(), self.window,
+        self.ops.conv2d_transpose_forward(x, self._forward_kernel(training, step), self._bias(),
+                                          self.window,
                                           self._activation_for(apply_activation), z,
                                           self._buffer)
         self._x, self._y = x, self._activate(z, apply_activation)
@@ -111,7 +113,7 @@ class Conv2DTranspose(WeightedLayer):
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
             if need_input_gradient else None
         grad_y = self._activation_gradient(grad_y, apply_activation)
-        self.ops.conv2d_transpose_backward(self._x, self.params["kernel"], self._y, grad_y,
+        self.ops.conv2d_transpose_backward(self._x, self._used_kernel, self._y, grad_y,
                                            self.window, self._activation_for(apply_activation),
                                            self.grads["kernel"], self._bias_gradient(), grad_x,
                                            self._buffer)

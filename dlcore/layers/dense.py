@@ -41,12 +41,13 @@ class Dense(WeightedLayer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  name=None, input_shape=None, input_dim=None, activity_regularizer=None,
-                 bias_constraint=None, trainable=True):
+                 bias_constraint=None, trainable=True, kernel_noise=None):
         if input_dim is not None:
             input_shape = (check_int(input_dim, "input_dim", minimum=1),)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
-                         input_shape, activity_regularizer, bias_constraint, trainable)
+                         input_shape, activity_regularizer, bias_constraint, trainable,
+                         kernel_noise)
         self.units = check_int(units, "units", minimum=1)
 
     def _config(self):
@@ -71,7 +72,7 @@ class Dense(WeightedLayer):
         self._prepare(x)
         n = x.shape[0]
         z = self._kernel_output((n, self.units), apply_activation)
-        self.ops.dense_forward(x, self.params["kernel"], self._bias(),
+        self.ops.dense_forward(x, self._forward_kernel(training, step), self._bias(),
                                self._activation_for(apply_activation), z, self._buffer)
         self._x, self._y = x, self._activate(z, apply_activation)
         return self._y
@@ -82,8 +83,8 @@ class Dense(WeightedLayer):
         grad_x = self._buffer("grad_input", (n,) + self.input_shape) if need_input_gradient \
             else None
         grad_y = self._activation_gradient(grad_y, apply_activation)
-        self.ops.dense_backward(self._x, self.params["kernel"], self._y, grad_y,
+        self.ops.dense_backward(self._x, self._used_kernel, self._y, grad_y,
                                 self._activation_for(apply_activation), self.grads["kernel"],
                                 self._bias_gradient(), grad_x, self._buffer,
-                                self.product_steps.get("kernel"))
+                                self._kernel_step())
         return grad_x

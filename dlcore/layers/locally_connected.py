@@ -40,7 +40,8 @@ class LocallyConnected2D(WeightedLayer):
     padding, floor : as :class:`Conv2D`'s (padding "valid", "same", an int, a pair or per
         side; ``floor=True`` drops a remainder no field covers)
     activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-    bias_regularizer, activity_regularizer : see :class:`dlcore.layers.base.WeightedLayer`
+    bias_regularizer, activity_regularizer, kernel_noise : see
+        :class:`dlcore.layers.base.WeightedLayer`
         (no ``kernel_constraint``: a unit's incoming weights lie along no single axis)
     name, input_shape, trainable : see :class:`dlcore.layers.Layer`
 
@@ -55,10 +56,11 @@ class LocallyConnected2D(WeightedLayer):
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
-                 strides=None, floor=False, activity_regularizer=None, trainable=True):
+                 strides=None, floor=False, activity_regularizer=None, trainable=True,
+                 kernel_noise=None):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
-                         activity_regularizer, None, trainable)
+                         activity_regularizer, None, trainable, kernel_noise)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.stride = kernel_pair(stride if strides is None else strides, "stride")
@@ -121,7 +123,8 @@ class LocallyConnected2D(WeightedLayer):
     def forward(self, x, training=False, step=0, apply_activation=True):
         self._prepare(x)
         z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
-        self.ops.locally_connected_forward(x, self.params["kernel"], self._bias(), self.window,
+        self.ops.locally_connected_forward(x, self._forward_kernel(training, step), self._bias(),
+                                           self.window,
                                            self._activation_for(apply_activation), z,
                                            self._buffer)
         self._x, self._y = x, self._activate(z, apply_activation)
@@ -132,7 +135,7 @@ class LocallyConnected2D(WeightedLayer):
         grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
             if need_input_gradient else None
         grad_y = self._activation_gradient(grad_y, apply_activation)
-        self.ops.locally_connected_backward(self._x, self.params["kernel"], self._y, grad_y,
+        self.ops.locally_connected_backward(self._x, self._used_kernel, self._y, grad_y,
                                             self.window,
                                             self._activation_for(apply_activation),
                                             self.grads["kernel"], self._bias_gradient(), grad_x,
