@@ -55,7 +55,7 @@ def test_the_penalty_is_the_batch_mean_of_each_samples_and_enters_the_gradient()
 
 
 def train(backend, convolution):
-    x, y = data(8)
+    x, y = data(4)
     model = penalised_net(backend)
     if not convolution:   # the simulator runs kernels in Python threads: Dense layers only
         model = dlcore.Sequential(model.layers[2:], input_shape=(25,), backend=backend, seed=3)
