@@ -235,7 +235,7 @@ def test_a_dlcore_model_nesting_a_sequential_saves_to_keras_with_its_nesting(tmp
     """Real Keras: dlcore's transfer-learning model (a frozen Sequential base called once
     under a head) written as a Keras 3 archive, and as model.to_json(), loads in Keras with the
     base as one layer, frozen, predicting as dlcore does; dlcore reads it back nested. The
-    legacy .h5 file stays flat (the base's layers are the model's) and predicts the same."""
+    legacy .h5 file (``model.save("m.h5")``) keeps the nesting too."""
     from test_io_keras import real_keras
     keras = real_keras()
     base = dlcore.Sequential([dlcore.layers.Conv2D(3, 3, activation="relu"),
@@ -261,7 +261,93 @@ def test_a_dlcore_model_nesting_a_sequential_saves_to_keras_with_its_nesting(tmp
     assert [layer.name for layer in from_json.layers] == ["input", "base", "head"]
     legacy = tmp_path / "transfer.h5"
     model.save(legacy)
-    flat = keras.models.load_model(legacy)
-    assert "base" not in [layer.name for layer in flat.layers]
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(flat.predict(nhwc, verbose=0)),
-                               model.predict(x), atol=1e-5)
+    from_legacy = keras.models.load_model(legacy)
+    assert [layer.name for layer in from_legacy.layers] == ["input", "base", "head"]
+    assert from_legacy.get_layer("base").trainable_weights == []
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(from_legacy.predict(nhwc, verbose=0)), model.predict(x),
+        atol=1e-5)
+
+
+def _siamese(frozen_layer=False):
+    """The lecture's shared vision model (functional, with a batch normalisation) called on
+    two digits under a Dense, compiled with SGD; ``frozen_layer``: its convolution frozen."""
+    digit = dlcore.Input((1, 6, 6))
+    features = dlcore.layers.BatchNormalization(name="norm")(
+        dlcore.layers.Conv2D(2, 3, activation="relu", name="conv")(digit))
+    vision = dlcore.Model(digit, dlcore.layers.Dense(3, name="code")(
+        dlcore.layers.Flatten(name="flat")(features)), name="vision")
+    vision.get_layer("conv").trainable = not frozen_layer
+    first, second = dlcore.Input((1, 6, 6), name="a"), dlcore.Input((1, 6, 6), name="b")
+    joined = dlcore.layers.concatenate([vision(first), vision(second)])
+    model = dlcore.Model([first, second],
+                         dlcore.layers.Dense(1, activation="sigmoid", name="same")(joined))
+    model.compile("binary_crossentropy", dlcore.optimizers.SGD(learning_rate=0.5))
+    return model
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_shared_functional_model_saves_to_keras_nested_and_trains_on_as_keras(
+        tmp_path, suffix):
+    """Real Keras: a functional model called twice (shared weights) written as a Keras archive,
+    a legacy .h5 file or to_json is one nested Keras model called twice, as Keras's own
+    siamese model: ``get_layer("vision")`` finds it, its arrays are one set (Keras's legacy
+    order of a model's arrays: the trainable ones first, a frozen layer's and the moving
+    statistics after), predictions and one more SGD step agree with dlcore's, and dlcore reads
+    the file back nested."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    generator = np.random.default_rng(7)
+    x = [generator.random((4, 1, 6, 6)).astype(np.float32) for _ in range(2)]
+    labels = np.array([[1.0], [0.0], [1.0], [0.0]], np.float32)
+    model = _siamese(frozen_layer=True)
+    model.train_on_batch(x, labels)         # moving statistics away from their start
+    path = tmp_path / f"siamese{suffix}"
+    model.save(path)
+    keras_model = keras.models.load_model(path)
+    assert [layer.name for layer in keras_model.layers] == \
+        ["a", "b", "vision", "concatenate", "same"]
+    vision = keras_model.get_layer("vision")
+    assert [layer.name for layer in vision.layers] == \
+        ["vision_input", "conv", "norm", "flat", "code"]
+    assert len(keras_model.weights) == len(model.get_weights())       # shared, not copied
+    assert not vision.get_layer("conv").trainable
+    nhwc = [part.transpose(0, 2, 3, 1) for part in x]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)), model.predict(x),
+        atol=1e-6)
+    again = dlcore.load(path)
+    assert [layer.name for layer in again.layers] == ["vision", "concatenate", "same"]
+    np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
+    keras_model.train_on_batch(nhwc, labels)
+    again.train_on_batch(x, labels)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)), again.predict(x),
+        atol=1e-5)
+    from_json = keras.models.model_from_json(model.to_json())
+    assert [layer.name for layer in from_json.layers] == \
+        ["a", "b", "vision", "concatenate", "same"]
+
+
+def test_a_frozen_functional_base_saves_to_keras_nested_and_frozen(tmp_path):
+    """Real Keras: transfer learning with a functional base (as keras.applications' are)
+    frozen under a new head, saved as an archive: Keras finds ``get_layer("base")``, frozen,
+    and predicts as dlcore does."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    image = dlcore.Input((1, 6, 6))
+    base = dlcore.Model(image, dlcore.layers.Flatten()(dlcore.layers.Conv2D(2, 3)(image)),
+                        name="base")
+    inputs = dlcore.Input((1, 6, 6))
+    model = dlcore.Model(inputs, dlcore.layers.Dense(2, activation="softmax",
+                                                     name="head")(base(inputs)))
+    base.trainable = False
+    path = tmp_path / "transfer.keras"
+    model.save(path)
+    keras_model = keras.models.load_model(path)
+    assert [layer.name for layer in keras_model.layers] == ["input", "base", "head"]
+    assert keras_model.get_layer("base").trainable_weights == []
+    x = np.random.default_rng(3).random((3, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(x.transpose(0, 2, 3, 1), verbose=0)),
+        model.predict(x), atol=1e-6)

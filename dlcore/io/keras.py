@@ -408,59 +408,90 @@ class _Exported:
         for name, tensor in zip(model.output_names, model.outputs):
             _note_output_order(self.notes, name, flat_from.get(id(tensor)))
         if self._nest_models:
-            for call, inputs, outputs in model._model_calls():
-                self._nest_sequential(model, call, inputs, outputs, refs, entries_of)
+            self._nest(model, refs, entries_of)
 
-    def _nest_sequential(self, model, call, inputs, outputs, refs, entries_of):
-        """Put the Keras entries of a nested Sequential called once back into a nested Keras
-        ``Sequential`` entry, called where its first layer was (Keras's own layout, which
-        Keras's loader and dlcore's read back as one layer); other nested models stay flat."""
-        inner = call.model
-        if not inner._is_sequential or len(inputs) != 1 or len(outputs) != 1 or \
-                sum(other is inner for other in model.layers) != 1 or \
-                sum(c.model is inner for c, _, _ in model._model_calls()) != 1:
-            return
-        names = [entry["config"]["name"] for layer in inner.layers
+    def _nest(self, model, refs, entries_of):
+        """Put the Keras entries of each model called on this graph back into one nested Keras
+        model entry (a ``Sequential`` or a ``Functional``, Keras's own layout, which Keras's
+        loader and dlcore's read back as one layer), called once for each of its calls, where
+        its first layer was; the tensors its last layer made are then the nested model's.
+        The arrays stay those of the flat export (the weights paths follow from the config).
+        A nested model Keras could not call so (several inputs or outputs, a layer of it also
+        called on this graph, a model nested in it) stays flat."""
+        renamed_tensors = {}   # (flat layer name, node index) -> (nested model, call index)
+        calls_of = {}
+        for call, inputs, outputs in model._model_calls():
+            calls_of.setdefault(id(call.model), (call.model, []))[1].append((inputs, outputs))
+        for inner, calls in calls_of.values():
+            entry = self._nested_entry(model, inner, calls, refs, entries_of)
+            if entry is None:
+                continue
+            names = {layer["config"]["name"] for layer in entry["config"]["layers"]
+                     if layer["class_name"] != "InputLayer"}
+            place = next(index for index, layer in enumerate(self.layers)
+                         if layer.get("name") in names)
+            self.layers = [layer for layer in self.layers if layer.get("name") not in names]
+            self.layers.insert(place, entry)
+            for index, (_, outputs) in enumerate(calls):
+                name, node_index, _ = refs[id(outputs[0])]
+                renamed_tensors[(name, node_index)] = (inner.name, index)
+
+        def renamed(history):   # a tensor a nested model's last layer made is the model's
+            name, index = renamed_tensors.get((history[0], history[1]), history[:2])
+            return [name, index, *history[2:]]
+
+        if renamed_tensors:
+            for entry in self.layers:
+                if "inbound_nodes" in entry:
+                    entry["inbound_nodes"] = _with_history(entry["inbound_nodes"], renamed)
+            self._outputs = [list(renamed_tensors.get((ref[0], ref[1]), ref[:2])) + [0]
+                             for ref in self._outputs]
+
+    def _nested_entry(self, model, inner, calls, refs, entries_of):
+        """The Keras entry of the model ``inner`` called on ``model``'s graph as ``calls``
+        (``[(input tensors, output tensors)]``), or None when it stays flat."""
+        own = inner.flat_layers
+        if len(inner.inputs) != 1 or len(inner.outputs) != 1 or inner.nested_models or \
+                any(id(layer) in model._called_directly for layer in own) or \
+                any(len(inputs) != 1 or len(outputs) != 1 or
+                    outputs[0].node.layer is not inner.outputs[0].node.layer
+                    for inputs, outputs in calls):
+            return None
+        names = [entry["config"]["name"] for layer in own
                  for entry in entries_of.get(id(layer), [])]
+        if any(refs[id(outputs[0])][0] not in names for _, outputs in calls):
+            return None   # its last layer is left out of the file (augmentation)
         entries = [entry for entry in self.layers if entry.get("name") in names]
         if not entries or len(entries) != len(names) or any(
-                len(entry["inbound_nodes"]) != 1 for entry in entries):
-            return
-        output_name = refs[id(outputs[0])][0]
-        if output_name != names[-1]:
-            return
-        layers = [{"class_name": "InputLayer",
-                   "config": {"batch_shape": [None, *_nhwc(inputs[0].shape)],
-                              "dtype": "float32", "name": f"{inner.name}_input"}}]
-        layers += [{key: value for key, value in entry.items()
-                    if key not in ("inbound_nodes", "name")} for entry in entries]
-        nested = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-                  "name": inner.name,
-                  "config": {"name": inner.name, "trainable": bool(inner.trainable),
-                             "layers": layers,
-                             "build_input_shape": [None, *_nhwc(inputs[0].shape)]},
-                  "inbound_nodes": [entries[0]["inbound_nodes"][0]]}
-        place = self.layers.index(entries[0])
-        self.layers = [entry for entry in self.layers if entry.get("name") not in names]
-        self.layers.insert(place, nested)
-
-        def renamed(item):   # a tensor of the Sequential's last layer is the Sequential's
-            if isinstance(item, list):
-                return [renamed(part) for part in item]
-            if isinstance(item, dict):
-                history = item.get("config", {}).get("keras_history") \
-                    if item.get("class_name") == "__keras_tensor__" else None
-                if history and history[0] == output_name:
-                    return {**item, "config": {**item["config"],
-                                               "keras_history": [inner.name, 0, 0]}}
-                return {key: renamed(value) for key, value in item.items()}
-            return item
-
-        for entry in self.layers:
-            if entry is not nested and "inbound_nodes" in entry:
-                entry["inbound_nodes"] = renamed(entry["inbound_nodes"])
-        self._outputs = [[inner.name, 0, 0] if ref[0] == output_name else ref
-                         for ref in self._outputs]
+                len(entry["inbound_nodes"]) != len(calls) for entry in entries):
+            return None
+        try:   # the nested model's own config: its layers called on its own input
+            config = _Exported(inner).model_config()
+        except ValueError:
+            return None
+        layers = config["config"]["layers"]
+        if sorted(layer["config"]["name"] for layer in layers
+                  if layer["class_name"] != "InputLayer") != sorted(names):
+            return None
+        # Keras's default InputLayer names are unique in a session: the nested model's own
+        input_name = f"{inner.name}_input"
+        old_name = layers[0]["config"]["name"]   # the one input comes first
+        layers[0]["config"]["name"] = input_name
+        for layer in layers[1:]:
+            if "inbound_nodes" in layer:
+                layer["inbound_nodes"] = _with_history(
+                    layer["inbound_nodes"],
+                    lambda history: [input_name, *history[1:]] if history[0] == old_name
+                    else history)
+        if config["class_name"] == "Functional":
+            layers[0]["name"] = input_name
+            config["config"]["input_layers"] = [input_name, 0, 0]
+        config["config"].update(name=inner.name, trainable=bool(inner.trainable))
+        from dlcore.io.keras_archive import serialized_config
+        entry = serialized_config(config)
+        entry.update(name=inner.name, inbound_nodes=[
+            {"args": [_tensor_ref(refs[id(inputs[0])])], "kwargs": {}} for inputs, _ in calls])
+        return entry
 
     def model_config(self):
         if self.functional:
@@ -512,7 +543,7 @@ def _reshaped_units(model):
 
 def exported(model, nest=False) -> _Exported:
     """``model`` (a built dlcore Sequential or Model) as Keras layer configs and arrays;
-    ``nest``: a nested Sequential called once as a nested Keras Sequential (else flat)."""
+    ``nest``: each nested model as a nested Keras model (else its layers are the model's)."""
     return _Exported(model, nest=nest)
 
 
@@ -772,6 +803,20 @@ def _check_not_flattened_maps(name, kind, layout):
                          f"the Flatten")
 
 
+def _with_history(item, renamed):
+    """``item`` (inbound nodes, or a part of them) with each Keras tensor's ``keras_history``
+    replaced by ``renamed(history)``."""
+    if isinstance(item, list):
+        return [_with_history(part, renamed) for part in item]
+    if isinstance(item, dict):
+        history = item.get("config", {}).get("keras_history") \
+            if item.get("class_name") == "__keras_tensor__" else None
+        if history:
+            return {**item, "config": {**item["config"], "keras_history": renamed(history)}}
+        return {key: _with_history(value, renamed) for key, value in item.items()}
+    return item
+
+
 def _tensor_ref(ref):
     name, node_index, shape = ref
     return {"class_name": "__keras_tensor__",
@@ -820,22 +865,52 @@ def _write_weights(group: h5py.Group, exported: _Exported) -> None:
     from dlcore.io.keras_weights import keras_layer_order
     # Keras's legacy loader gives the groups with arrays to its model.layers by position, so
     # they are listed in that order (map_graph's for a graph), not in the order of the config
-    names = [name for name, kind in keras_layer_order(exported.model_config())
-             if kind != "InputLayer"]
+    config = exported.model_config()
+    names = [name for name, kind in keras_layer_order(config) if kind != "InputLayer"]
     _string_list_attribute(group, "layer_names", names)
     group.attrs["backend"] = KERAS_BACKEND
     group.attrs["keras_version"] = KERAS_VERSION
-    kinds = {entry["config"]["name"]: entry["class_name"] for entry in exported.layers}
+    entries = {entry["config"]["name"]: entry for entry in config["config"]["layers"]}
     for name in names:
         layer_group = group.create_group(name)
-        arrays = exported.weights.get(name, [])
-        # Keras's variable names: a normalisation's own, else kernel and bias
-        weights = (exported.normalization_arrays.get(name) if kinds[name] in _NORMALIZATIONS
-                   else ("kernel", "bias"))
-        paths = [f"{exported.name}/{name}/{weight}" for weight in weights[:len(arrays)]]
-        _string_list_attribute(layer_group, "weight_names", paths)
-        for path, array in zip(paths, arrays):
+        entry = entries[name]
+        if entry["class_name"] in ("Sequential", "Functional"):
+            # a nested model's group holds its layers' arrays as <layer>/<array>, in the order
+            # of Keras's legacy weights of a model: its trainable arrays, then the others
+            arrays = _nested_legacy_arrays(exported, entry)
+        else:
+            arrays = [(f"{exported.name}/{name}/{weight}", array)
+                      for weight, array, _ in _named_arrays(exported, entry)]
+        _string_list_attribute(layer_group, "weight_names", [path for path, _ in arrays])
+        for path, array in arrays:
             layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _named_arrays(exported: _Exported, entry) -> list:
+    """``[(Keras's variable name, array, trainable)]`` of the layer of Keras ``entry``: a
+    normalisation's own names (its moving statistics not trainable), else kernel and bias."""
+    name = entry["config"]["name"]
+    arrays = exported.weights.get(name, [])
+    weights = (exported.normalization_arrays.get(name) if entry["class_name"] in _NORMALIZATIONS
+               else ("kernel", "bias"))
+    trainable = entry["config"].get("trainable", True)
+    return [(weight, array, trainable and not weight.startswith("moving_"))
+            for weight, array in zip(weights, arrays)]
+
+
+def _nested_legacy_arrays(exported: _Exported, entry) -> list:
+    """``[(weight name, array)]`` of the nested model of Keras ``entry`` as Keras's legacy file
+    holds them (Keras's ``trainable_weights + non_trainable_weights`` of the model: with the
+    model frozen, every array in its layers' order)."""
+    from dlcore.io.keras_weights import keras_layer_order
+    inner = {layer["config"]["name"]: layer for layer in entry["config"]["layers"]}
+    named = [(f"{name}/{weight}", array, trainable)
+             for name, kind in keras_layer_order(entry) if kind != "InputLayer"
+             for weight, array, trainable in _named_arrays(exported, inner[name])]
+    if not entry["config"].get("trainable", True):
+        return [(path, array) for path, array, _ in named]
+    return [(path, array) for path, array, trainable in named if trainable] + \
+        [(path, array) for path, array, trainable in named if not trainable]
 
 
 def _string_list_attribute(group, name, values):
@@ -866,7 +941,7 @@ def save_keras(model, path: str | os.PathLike) -> list[str]:
     Returns the notes (layers and settings left out); raises ValueError naming a layer without
     a Keras equivalent (L2Pool2D) and TypeError for anything but a dlcore model, before writing.
     """
-    exported = _Exported(model)
+    exported = _Exported(model, nest=True)
     config = json.dumps(exported.model_config())
     training = exported_training_config(model, exported)
     # No optimizer_weights, though Keras reads them (and dlcore.load does): Keras 3.15 cannot

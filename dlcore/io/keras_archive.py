@@ -389,7 +389,12 @@ def serialized_model(exported) -> dict:
     """The model of an export (:func:`dlcore.io.keras.exported`) as Keras 3 serialises it:
     ``model_config`` with the ``module`` and ``registered_name`` where Keras's deserializer
     finds the class (``config.json``, what ``keras.models.model_from_json`` reads)."""
-    config = exported.model_config()
+    return serialized_config(exported.model_config())
+
+
+def serialized_config(config) -> dict:
+    """A model's Keras ``config`` (``{"class_name": ..., "config": ...}``) with the ``module``
+    and ``registered_name`` where Keras's deserializer finds its class."""
     # a Sequential is public, Functional is not
     if config["class_name"] == "Functional":
         return {"module": "keras.src.models.functional", **config,
