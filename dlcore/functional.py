@@ -253,6 +253,8 @@ class Model(TrainingLoop):
 
     def __init__(self, inputs, outputs, backend="auto", seed=0, name=None):
         self.name = check_model_name(name, "model")
+        #: the name dlcore chose (None when the user gave one): see :meth:`_nested_layers`
+        self._automatic_name = None if name else self.name
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
         self.inputs, _ = _as_list(inputs, "inputs")
@@ -335,13 +337,27 @@ class Model(TrainingLoop):
                 if id(entry) not in listed:
                     listed.add(id(entry))
                     view.append(entry)
-        names = {entry.name for entry in view if not isinstance(entry, Model)}
+        # Keras names a model uniquely when it is made and refuses two entries of one name; a
+        # name the user gave is kept (a clash refused, as Keras does), and only a model named
+        # by default ("sequential", "model") gets a free name, once, as Keras's would have
+        automatic = [entry for entry in view if isinstance(entry, Model)
+                     and getattr(entry, "_automatic_name", None) == entry.name]
+        names = set()
         for entry in view:
-            if isinstance(entry, Model):
-                base, index = entry.name, 1
-                while entry.name in names or entry.name == "layer_names":
-                    entry.name, index = f"{base}_{index}", index + 1
+            if all(entry is not other for other in automatic):
+                if entry.name in names or entry.name == "layer_names":
+                    raise ValueError(
+                        f"nested model {entry.name!r}: the name 'layer_names' is reserved"
+                        if entry.name == "layer_names" else
+                        f"the name {entry.name!r} is used by two layers of this model (a "
+                        f"nested model is one); Keras refuses it too: give one another name=")
                 names.add(entry.name)
+        for entry in automatic:
+            base, index = entry.name, 1
+            while entry.name in names or entry.name == "layer_names":
+                entry.name, index = f"{base}_{index}", index + 1
+            entry._automatic_name = None   # fixed now, as a Keras model's name once made
+            names.add(entry.name)
         return view
 
     @property

@@ -102,6 +102,8 @@ class Sequential(Model):
 
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
         self.name = check_model_name(name, "sequential")
+        #: the name dlcore chose (None when the user gave one): see Model._nested_layers
+        self._automatic_name = None if name else self.name
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
         self.input_shape = None if input_shape is None else check_shape(input_shape)

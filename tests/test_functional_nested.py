@@ -209,3 +209,32 @@ def test_a_layer_of_a_nested_model_called_on_the_outer_graph_too_is_listed_as_bo
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     x = np.random.default_rng(4).random((5, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_a_nested_model_keeps_the_name_its_user_gave_and_a_clash_is_refused():
+    """Keras refuses two entries of one name ("The name 'base' is used 2 times in the
+    model") and never renames the user's model: dlcore renamed ``base`` to ``base_1``, so
+    ``get_layer("base")`` found the Dense."""
+    base = dlcore.Sequential([Dense(3, name="features")], input_shape=(4,), name="base")
+    inputs = dlcore.Input((4,))
+    with pytest.raises(ValueError, match="the name 'base' is used by two layers of this "
+                                         "model.*give one another name="):
+        dlcore.Model(inputs, Dense(2, name="base")(base(inputs)))
+    assert base.name == "base"
+    model = dlcore.Model(inputs, Dense(2, name="head")(base(inputs)))
+    assert model.get_layer("base") is base
+
+
+def test_a_model_named_by_default_gets_a_free_name_once_and_keeps_it():
+    """Two models named by default ("sequential") in one model: the second is named
+    ``sequential_1``, as Keras names models when they are made; a model using it later finds
+    it by that name, and a layer given its name there is refused (it no longer moves)."""
+    base = dlcore.Sequential([Dense(3, name="features")], input_shape=(4,))
+    head = dlcore.Sequential([Dense(2, name="scores")], input_shape=(3,))
+    inputs = dlcore.Input((4,))
+    first = dlcore.Model(inputs, head(base(inputs)))
+    assert [layer.name for layer in first.layers] == ["sequential", "sequential_1"]
+    other = dlcore.Input((3,))
+    with pytest.raises(ValueError, match="the name 'sequential_1' is used by two layers"):
+        dlcore.Model(other, head(Dense(3, name="sequential_1")(other)))
+    assert first.get_layer("sequential_1") is head
