@@ -351,3 +351,31 @@ def test_a_frozen_functional_base_saves_to_keras_nested_and_frozen(tmp_path):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras_model.predict(x.transpose(0, 2, 3, 1), verbose=0)),
         model.predict(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_sequential_nesting_a_sequential_loads_nested_and_goes_back(tmp_path, suffix):
+    """Real Keras: ``keras.Sequential([base, head])`` with a Sequential base was inlined (its
+    layers the model's, ``get_layer("base")`` failing); it now loads as Keras lists it, the
+    base one layer (a dlcore Sequential), with Keras's predictions, and saves back to Keras
+    with the base nested."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    base = keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(2, 3),
+                             keras.layers.Flatten()], name="base")
+    keras_model = keras.Sequential([keras.Input((5, 5, 1)), base,
+                                    keras.layers.Dense(2, name="head")])
+    path = tmp_path / f"stacked{suffix}"
+    keras_model.save(path)
+    model = dlcore.load(path)
+    assert [layer.name for layer in model.layers] == ["base", "head"]
+    assert isinstance(model.get_layer("base"), dlcore.Sequential)
+    x = np.random.default_rng(4).random((3, 5, 5, 1)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0))
+    np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)), expected, atol=1e-6)
+    back = tmp_path / "back.keras"
+    model.save(back)
+    again = keras.models.load_model(back)
+    assert [layer.name for layer in again.layers][1:] == ["base", "head"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
+                               expected, atol=1e-6)

@@ -1046,7 +1046,8 @@ class _Imported:
         """``entries`` with each Keras Sequential nested in this one (keras.io's
         ``data_augmentation``, a pretrained base) replaced by its layers (its InputLayer
         dropped); ``nested_models`` records which layers each held (their weights are stored
-        under it)."""
+        under it). A well-formed Sequential that nests a model comes as a functional config
+        (:func:`_as_functional`); this inlines or refuses what that leaves."""
         inlined, outer_names = [], _layer_names(entries)
         for entry in entries:
             config = entry.get("config") if isinstance(entry, dict) else None
@@ -1962,9 +1963,48 @@ def _reshaped_dense_units(entries):
     return columns
 
 
+def _as_functional(config):
+    """A Keras ``Sequential`` config that lists a model among its layers (a Sequential base
+    under a Sequential head) as the functional config of the same chain of calls, whose nested
+    models dlcore imports as Keras lists them (one entry of ``model.layers``, ``get_layer``);
+    any other ``config`` as it is. The weights' paths stay those of the Sequential (Keras
+    counts them by ``model.layers``, the same in both)."""
+    body = config.get("config") if isinstance(config, dict) else None
+    if config.get("class_name") != "Sequential" or not isinstance(body, dict) or \
+            not isinstance(body.get("layers"), list) or len(body["layers"]) > MAX_OBJECTS:
+        return config
+    entries = body["layers"]
+    if not all(isinstance(entry, dict) and isinstance(entry.get("config"), dict)
+               for entry in entries) or \
+            not any(entry.get("class_name") in _MODEL_CLASSES for entry in entries):
+        return config
+    first = entries[0]
+    if first.get("class_name") == "InputLayer":
+        entries = entries[1:]
+    else:
+        shape = body.get("build_input_shape")
+        first = {"class_name": "InputLayer",
+                 "config": {"batch_shape": shape, "dtype": "float32", "name": "input_layer"}}
+    previous = first["config"].get("name")
+    if not isinstance(previous, str) or not entries:
+        return config
+    layers = [{**first, "name": previous, "inbound_nodes": []}]
+    for entry in entries:
+        layers.append({**entry, "name": entry["config"].get("name"), "inbound_nodes": [
+            {"args": [_keras_tensor(previous, 0)], "kwargs": {}}]})
+        previous = entry["config"].get("name")
+    return {**{key: value for key, value in config.items() if key != "module"},
+            "class_name": "Functional",
+            "config": {**{key: value for key, value in body.items()
+                          if key not in ("layers", "build_input_shape")},
+                       "layers": layers, "input_layers": [layers[0]["name"], 0, 0],
+                       "output_layers": [previous, 0, 0]}}
+
+
 def parameter_count(config, filename="<json>") -> int:
     """The number of parameters the Keras model ``config`` declares, from the config alone
     (nothing is built); a ModelFileError for a config dlcore cannot import."""
+    config = _as_functional(config)
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     return (_FunctionalImported if functional else _Imported)(config, filename).n_parameters
@@ -1982,6 +2022,7 @@ def model_from_config(config, filename="<json>", file_size=None):
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
     parameters must fit in the file (4 bytes each) before any is created."""
     from dlcore import Model, Sequential
+    config = _as_functional(config)
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     imported = (_FunctionalImported if functional else _Imported)(config, filename)
