@@ -13,7 +13,8 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   theta <- theta - eta m^ / (sqrt(v^) + eps),
                   m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
     AMSGrad       Adam with v_max <- max(v_max, v) in v's place in v^       (Reddi et al. 2018)
-    AdamW         theta <- (1 - eta lambda) theta, then Adam's step   (Loshchilov & Hutter 2019)
+    AdamW         theta <- (1 - eta lambda) theta, then Adam's step   (Loshchilov & Hutter 2019):
+                  Adam with ``weight_decay``, which every rule above takes (as in Keras 3)
     Nadam         Adam with m^ = mu_(t+1) m / (1 - P_t mu_(t+1)) + (1 - mu_t) g / (1 - P_t),
                   mu_t = b1 (1 - 0.5 * 0.96^t), P_t = mu_1 ... mu_t       (Dozat 2016, Keras's)
 
@@ -55,6 +56,9 @@ loss, regularisation losses included (PyTorch's ``weight_decay`` is added after
 steps. Afterwards max-norm constraints
 rescale the units that grew too long. ``learning_rate`` is a number or a schedule evaluated at
 the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
+
+Decoupled weight decay (``weight_decay`` = lambda, any optimiser) multiplies theta by
+1 - eta lambda in the same kernel, after g is computed and before the rule's step.
 
 Each rule is written twice: a NumPy reference (``reference_rule``) and a kernel body compiled for
 the CPU and CUDA (``body``), held to each other by ``tests/test_optimizers.py``. The kernels
@@ -178,25 +182,36 @@ def _effective_gradient(theta, g, scale, l1, l2):
     return scale * (g + l2 * theta + l1 * sign)
 
 
+@shared
+def _decayed_gradient(w, dw, i, scale, l1, l2, keep):
+    """The gradient of the cost at w[i] (:func:`_effective_gradient`), then w[i] <- keep w[i]:
+    every rule's decoupled weight decay (keep = 1 - eta lambda, 1 without it), taken before
+    the rule's step on the weight its gradient was computed at, as Keras's base optimiser
+    does."""
+    g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+    w[i] *= keep
+    return g
+
+
 # Each body loops from 0 over views of its element range: with range(first, last) Numba cannot
 # rule out negative indices and tests each one, which stops vectorisation (measured: 5x).
 
 
 @body
 def sgd_span(first, last, theta, grad, velocity, unused, unused_slot, rate, momentum, nesterov,
-             keras_form, scale, l1, l2):
+             keras_form, scale, l1, l2, keep):
     """``keras_form`` (1, else 0): ``velocity`` is Keras's v, not dlcore's Delta (module
     docstring)."""
     w, dw, v = theta[first:last], grad[first:last], velocity[first:last]
     if momentum != _ZERO and not nesterov and keras_form == _ZERO and scale == _ONE \
-            and l1 == _ZERO and l2 == _ZERO:
+            and l1 == _ZERO and l2 == _ZERO and keep == _ONE:
         for i in range(w.shape[0]):   # the lecture's momentum, plain
             delta = flush_subnormal(momentum * v[i] + dw[i])
             v[i] = delta
             w[i] -= rate * delta
         return
     for i in range(w.shape[0]):
-        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         if momentum == _ZERO:
             w[i] -= rate * g
         elif keras_form != _ZERO:
@@ -211,32 +226,33 @@ def sgd_span(first, last, theta, grad, velocity, unused, unused_slot, rate, mome
 
 @body
 def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rate, epsilon,
-                 unused_a, unused_b, scale, l1, l2):
+                 unused_a, unused_b, scale, l1, l2, keep):
     w, dw, s = theta[first:last], grad[first:last], accumulator[first:last]
     for i in range(w.shape[0]):
-        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         s[i] += g * g
         w[i] -= rate * g / (np.float32(math.sqrt(s[i])) + epsilon)
 
 
 @body
 def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rate, rho,
-                 epsilon_outside, epsilon_inside, scale, l1, l2):
+                 epsilon_outside, epsilon_inside, scale, l1, l2, keep):
     """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside): one of the two is eps,
     the other 0 (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes
     nothing)."""
     w, dw, s = theta[first:last], grad[first:last], mean_square[first:last]
     for i in range(w.shape[0]):
-        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
         w[i] -= rate * g / (np.float32(math.sqrt(s[i] + epsilon_inside)) + epsilon_outside)
 
 
 @body
 def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coefficients, scale,
-              l1, l2):
-    """Adam and its variants AMSGrad, AdamW, Nadam, with ``coefficients`` = (a, b, c, eps,
-    keep, amsgrad) computed once per update (:meth:`Adam._coefficients`):
+              l1, l2, keep):
+    """Adam and its variants AMSGrad, Nadam (AdamW: any of them with weight decay), with
+    ``coefficients`` = (a, b, c, eps, amsgrad) computed once per update
+    (:meth:`Adam._coefficients`):
 
         m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
         AMSGrad (amsgrad 1): v_max <- max(v_max, v), which the step then uses for v
@@ -244,11 +260,10 @@ def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coeff
     """
     w, dw, first_moment, second_moment, largest = theta[first:last], grad[first:last], \
         m[first:last], v[first:last], v_max[first:last]
-    weight_m, weight_g, correction_v, epsilon, keep, amsgrad = (
-        coefficients[0], coefficients[1], coefficients[2], coefficients[3], coefficients[4],
-        coefficients[5])
+    weight_m, weight_g, correction_v, epsilon, amsgrad = (
+        coefficients[0], coefficients[1], coefficients[2], coefficients[3], coefficients[4])
     for i in range(w.shape[0]):
-        g = _effective_gradient(w[i], dw[i], scale, l1, l2)
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         first_moment[i] = flush_subnormal(beta_1 * first_moment[i] + (_ONE - beta_1) * g)
         second_moment[i] = flush_subnormal(beta_2 * second_moment[i] + (_ONE - beta_2) * g * g)
         second = second_moment[i]
@@ -257,7 +272,7 @@ def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coeff
             second = largest[i]
         m_hat = weight_m * first_moment[i] + weight_g * g
         v_hat = second * correction_v
-        w[i] = keep * w[i] - rate * m_hat / (np.float32(math.sqrt(v_hat)) + epsilon)
+        w[i] -= rate * m_hat / (np.float32(math.sqrt(v_hat)) + epsilon)
 
 
 @body
@@ -303,6 +318,13 @@ class Optimizer:
     global_clipnorm : float or None, clip all those gradients together to this joint norm
     lr : float, optional, Keras 2's name for ``learning_rate`` (``SGD(lr=0.01, momentum=0.9)``,
         lecture "Deep learning I"); every optimiser takes it
+    weight_decay : float >= 0 or None (lambda), decoupled weight decay, as Keras 3 gives every
+        optimiser (Loshchilov & Hutter 2019): at each update, before the rule's step (taken
+        with the gradient of the weights before the decay), theta <- (1 - eta lambda) theta,
+        on every parameter, biases included (Keras's default: no exclusion). Unlike a
+        layer's L2 regulariser it does not enter g, so that an adaptive rule's division does
+        not weaken it. None (the default) or 0: none. :class:`AdamW` is :class:`Adam` with
+        it, 0.004 by default
     """
 
     name = None
@@ -311,7 +333,8 @@ class Optimizer:
     #: (a damaged or hostile file) would make the update's square root NaN
     squared_slots = ()
 
-    def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None):
+    def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None,
+                 weight_decay=None):
         if lr is not None:   # Keras 2's spelling, as lecture "Deep learning I" writes SGD(lr=0.01)
             default = inspect.signature(type(self).__init__).parameters["learning_rate"].default
             if learning_rate != default:
@@ -322,6 +345,8 @@ class Optimizer:
             clipnorm, "clipnorm", low=0.0, low_open=True)
         self.global_clipnorm = None if global_clipnorm is None else check_float(
             global_clipnorm, "global_clipnorm", low=0.0, low_open=True)
+        self.weight_decay = None if weight_decay is None else check_float(
+            weight_decay, "weight_decay", low=0.0)
         self.iterations = 0
 
     def __getstate__(self):
@@ -342,7 +367,8 @@ class Optimizer:
         if isinstance(rate, Schedule):
             rate = {"class_name": type(rate).__name__, "config": rate.get_config()}
         return {"learning_rate": rate, "clipnorm": self.clipnorm,
-                "global_clipnorm": self.global_clipnorm, **self._hyperparameters()}
+                "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay,
+                **self._hyperparameters()}
 
     @classmethod
     def from_config(cls, config):
@@ -402,7 +428,13 @@ class Optimizer:
 
     def _reference_update(self, parameter, rate, scale):
         g = scale * self._cost_gradient(parameter)
+        parameter.value *= self._decay_factor(rate)   # after g: the decay is not in it
         self.reference_rule(parameter.value, g, parameter.slots, rate)
+
+    def _decay_factor(self, rate):
+        """keep = 1 - eta lambda, the factor the weights are multiplied by before the rule's
+        step (the class docstring's ``weight_decay``); 1 without it."""
+        return 1.0 - rate * self.weight_decay if self.weight_decay else 1.0
 
     def reference_rule(self, theta, g, slots, rate):
         """NumPy: update ``theta`` and the ``slots`` in place from the effective gradient g."""
@@ -412,7 +444,8 @@ class Optimizer:
         """``body`` over every parameter in one launch (the CPU makes it one parallel region)."""
         tensors = self._flat_tensors(parameters)
         f32 = np.float32
-        per_tensor = [(f32(scale), f32(parameter.l1), f32(parameter.l2))
+        keep = f32(self._decay_factor(rate))
+        per_tensor = [(f32(scale), f32(parameter.l1), f32(parameter.l2), keep)
                       for parameter, scale in zip(parameters, scales)]
         if tensors:
             self.backend.launch_tensors(self.body, tensors,
@@ -553,7 +586,7 @@ class SGD(Optimizer):
     learning_rate : float or Schedule (eta)
     momentum : float in [0, 1) (mu; 0 is plain SGD)
     nesterov : bool
-    clipnorm, global_clipnorm : see :class:`Optimizer`
+    clipnorm, global_clipnorm, weight_decay : see :class:`Optimizer`
     momentum_form : "dlcore" (Delta <- mu Delta + g, theta <- theta - eta Delta: lecture
         "Supervised learning", PyTorch) or "keras" (v <- mu v - eta g, theta <- theta + v);
         the same steps at a constant rate, Keras's under a schedule only with "keras", which a
@@ -565,8 +598,8 @@ class SGD(Optimizer):
     body = staticmethod(sgd_span)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 global_clipnorm=None, lr=None, momentum_form="dlcore"):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
+                 global_clipnorm=None, lr=None, momentum_form="dlcore", weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
         self.nesterov = bool(nesterov)
         if momentum_form not in MOMENTUM_FORMS:
@@ -598,10 +631,11 @@ class SGD(Optimizer):
 
     def product_step(self, parameter):
         # the plain rule only: Nesterov's needs g itself, clipping needs every gradient's norm
-        # first, weight decay the parameter before the step; Keras's form scales g by the rate
-        # before it enters the velocity, which the product does not
+        # first, weight decay the parameter before the step (a regulariser's and the
+        # decoupled one); Keras's form scales g by the rate before it enters the velocity,
+        # which the product does not
         if (self.nesterov or self.clipnorm is not None or self.global_clipnorm is not None
-                or self.momentum_form == "keras"
+                or self.momentum_form == "keras" or self.weight_decay
                 or parameter.l1 or parameter.l2 or "velocity" not in parameter.slots
                 or not getattr(getattr(self, "backend", None), "launches_kernels", False)):
             return None
@@ -638,8 +672,8 @@ class AdaGrad(Optimizer):
     body = staticmethod(adagrad_span)
 
     def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
-                 lr=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
+                 lr=None, weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
 
     def _hyperparameters(self):
@@ -676,8 +710,8 @@ class RMSProp(Optimizer):
     body = staticmethod(rmsprop_span)
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
-                 global_clipnorm=None, lr=None, epsilon_form="dlcore"):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
+                 global_clipnorm=None, lr=None, epsilon_form="dlcore", weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.epsilon_form = _check_epsilon_form(epsilon_form)
@@ -717,9 +751,12 @@ class Adam(Optimizer):
     "keras" to sqrt(v) before its bias correction, Keras's step (module docstring); a model
     compiled from a Keras file gets "keras".
 
-    The variants :class:`AdamW` and :class:`Nadam` change the coefficients of that step only
-    (:meth:`_coefficients`); the one rule, :meth:`reference_rule` and the kernel body, takes all
-    three."""
+    ``weight_decay`` (see :class:`Optimizer`): Adam with it is AdamW, the one computation under
+    either name, as in Keras (whose AdamW is its Adam with a default weight decay).
+
+    The variant :class:`Nadam` changes the coefficients of that step only
+    (:meth:`_coefficients`); the one rule, :meth:`reference_rule` and the kernel body, takes
+    them all."""
 
     name = "adam"
     #: v_max, AMSGrad's largest v so far, is a mean of squared gradients too
@@ -728,8 +765,8 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  clipnorm=None, global_clipnorm=None, lr=None, epsilon_form="dlcore",
-                 amsgrad=False):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr)
+                 amsgrad=False, weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
@@ -751,17 +788,12 @@ class Adam(Optimizer):
         """(a, b) of the step's m^ = a m + b g at update t: Adam's a = 1 / (1 - b1^t), b = 0."""
         return 1 / (1 - self.beta_1 ** t), 0.0
 
-    def _decay_factor(self, rate):
-        """The factor theta is multiplied by before the step: 1, no decoupled weight decay."""
-        return 1.0
-
-    def _coefficients(self, rate):
-        """(a, b, c, eps, keep, amsgrad) of this update's step theta <- keep theta - rate
-        (a m + b g) / (sqrt(c v) + eps) (v: v_max with AMSGrad)."""
+    def _coefficients(self):
+        """(a, b, c, eps, amsgrad) of this update's step theta <- theta - rate (a m + b g) /
+        (sqrt(c v) + eps) (v: v_max with AMSGrad), taken after the weight decay."""
         t = self.iterations + 1
         c2 = 1 / (1 - self.beta_2 ** t)
-        return (*self._first_moment_weights(t), c2, self._epsilon(c2),
-                self._decay_factor(rate), float(self.amsgrad))
+        return (*self._first_moment_weights(t), c2, self._epsilon(c2), float(self.amsgrad))
 
     def _epsilon(self, c2):
         """The epsilon added to sqrt(v^), v^ = c2 v: eps, or for Keras's form eps sqrt(c2)
@@ -777,13 +809,11 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(slots["v_max"], v, out=slots["v_max"])
             v = slots["v_max"]
-        weight_m, weight_g, c2, epsilon, keep, _ = self._coefficients(rate)
-        theta *= keep
+        weight_m, weight_g, c2, epsilon, _ = self._coefficients()
         theta -= rate * (weight_m * m + weight_g * g) / (np.sqrt(v * c2) + epsilon)
 
     def _kernel_hyperparameters(self):
-        coefficients = np.array(self._coefficients(self.current_learning_rate()),
-                                dtype=np.float32)
+        coefficients = np.array(self._coefficients(), dtype=np.float32)
         return (np.float32(self.beta_1), np.float32(self.beta_2),
                 self.backend.asarray(coefficients))
 
@@ -800,6 +830,10 @@ class AdamW(Adam):
     on every parameter, biases included, as Keras (which has no exclusion by default). An L2
     regulariser on a layer still adds lambda_2 theta to g, as in Keras.
 
+    That decay is every optimiser's ``weight_decay`` (:class:`Optimizer`): AdamW is
+    ``Adam(weight_decay=...)``, the same computation, named apart (as Keras names its AdamW)
+    for its default 0.004 and its place second among the arguments.
+
     Parameters
     ----------
     learning_rate, beta_1, beta_2, epsilon, amsgrad, clipnorm, global_clipnorm, lr,
@@ -812,16 +846,10 @@ class AdamW(Adam):
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, clipnorm=None, global_clipnorm=None, lr=None,
                  epsilon_form="dlcore", amsgrad=False):
+        # a number, as Keras's AdamW requires: None would be Adam's "no decay"
         super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr,
-                         epsilon_form, amsgrad)
-        self.weight_decay = check_float(weight_decay, "weight_decay", low=0.0)
-
-    def _hyperparameters(self):
-        return {"weight_decay": self.weight_decay, **super()._hyperparameters()}
-
-    def _decay_factor(self, rate):
-        """1 - eta lambda."""
-        return 1.0 - rate * self.weight_decay
+                         epsilon_form, amsgrad,
+                         weight_decay=check_float(weight_decay, "weight_decay", low=0.0))
 
 
 #: Keras's Nadam momentum schedule mu_t = b1 (1 - 0.5 * 0.96^t): 0.96^t falls below float64's
@@ -850,14 +878,16 @@ class Nadam(Adam):
 
     Parameters
     ----------
-    learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr : see :class:`Adam`
+    learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr, weight_decay : see
+        :class:`Adam`
     """
 
     name = "nadam"
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None, lr=None):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr)
+                 clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr,
+                         weight_decay=weight_decay)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

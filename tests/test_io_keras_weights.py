@@ -250,11 +250,15 @@ def with_training_config(tmp_path, edit):
      m.optimizer.epsilon == 1e-6 and m.optimizer.learning_rate == 0.002),
     (lambda c: c.update(optimizer_config={"class_name": "Adam", "config": {"amsgrad": True}}),
      lambda m: m.optimizer.name == "adam" and m.optimizer.amsgrad),
-    # Keras's base optimiser decays any optimiser's weights: Adam's are then AdamW's steps
+    # Keras's base optimiser decays any optimiser's weights, and so does dlcore's: Adam's
+    # with it are AdamW's steps; SGD's and RMSprop's were refused
     (lambda c: c.update(optimizer_config={"class_name": "Adam", "config": {
         "weight_decay": 0.02, "beta_2": 0.9}}),
-     lambda m: m.optimizer.name == "adamw" and m.optimizer.weight_decay == 0.02 and
+     lambda m: m.optimizer.name == "adam" and m.optimizer.weight_decay == 0.02 and
      m.optimizer.beta_2 == 0.9),
+    (lambda c: c.update(optimizer_config={"class_name": "RMSprop", "config": {
+        "weight_decay": 0.03, "rho": 0.8}}),
+     lambda m: m.optimizer.name == "rmsprop" and m.optimizer.weight_decay == 0.03),
     (lambda c: c.update(loss={"module": "keras.losses", "class_name": "CategoricalCrossentropy",
                               "config": {"from_logits": False, "label_smoothing": 0.1}}),
      lambda m: m.loss.name == "cross_entropy" and m.loss.label_smoothing == 0.1),
@@ -278,7 +282,7 @@ def test_metrics_dlcore_does_not_report_are_left_out_and_the_model_compiled(tmp_
 
 @pytest.mark.parametrize("edit, why", [
     (lambda c: c["optimizer_config"].update(class_name="Adamax"), "the optimizer 'Adamax'"),
-    (lambda c: c["optimizer_config"]["config"].update(weight_decay=0.01), "weight_decay=0.01"),
+    (lambda c: c["optimizer_config"]["config"].update(use_ema=True), "use_ema=True"),
     (lambda c: c.update(optimizer_config={"class_name": "RMSprop", "config": {
         "centered": True}}), "centered=True"),
     (lambda c: c.update(loss="huber"), "the loss 'huber'"),

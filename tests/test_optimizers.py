@@ -178,9 +178,14 @@ OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lamb
                           momentum_form="keras"),
               lambda: Adam(0.01, amsgrad=True, clipnorm=1.0),
               lambda: AdamW(0.01, weight_decay=0.5, epsilon_form="keras"),
-              lambda: Nadam(0.01, global_clipnorm=3.0)]
+              lambda: Nadam(0.01, global_clipnorm=3.0),
+              lambda: SGD(0.05, momentum=0.9, weight_decay=0.2),
+              lambda: AdaGrad(0.1, weight_decay=0.2),
+              lambda: RMSProp(0.01, epsilon_form="keras", weight_decay=0.2),
+              lambda: Nadam(0.01, weight_decay=0.2)]
 OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras",
-                 "sgd-keras", "sgd-nesterov-keras", "amsgrad", "adamw-keras", "nadam"]
+                 "sgd-keras", "sgd-nesterov-keras", "amsgrad", "adamw-keras", "nadam",
+                 "sgd-decay", "adagrad-decay", "rmsprop-decay", "nadam-decay"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [

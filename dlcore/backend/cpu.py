@@ -310,7 +310,7 @@ def _parallel_tensors(body, body_fingerprint):
                     scalars = per_tensor[tensor]
                     body(max(first, start) - start, min(last, stop) - start,
                          *_tensor_views(addresses, tensor, stop - start, probe), *shared,
-                         scalars[0], scalars[1], scalars[2])
+                         scalars[0], scalars[1], scalars[2], scalars[3])
     return kernel
 
 
@@ -322,7 +322,7 @@ def _serial_tensors(body, body_fingerprint):
             start, stop = offsets[tensor], offsets[tensor + 1]
             scalars = per_tensor[tensor]
             body(0, stop - start, *_tensor_views(addresses, tensor, stop - start, probe),
-                 *shared, scalars[0], scalars[1], scalars[2])
+                 *shared, scalars[0], scalars[1], scalars[2], scalars[3])
     return kernel
 
 
@@ -643,7 +643,7 @@ class CPUBackend(HostMemory, KernelBackend):
         # does not depend on their number: one compilation serves every network.
         layout = self._tensor_layout(tensors)
         scalars = np.array(per_tensor, dtype=np.float32)
-        if layout is None or scalars.shape != (len(tensors), 3):
+        if layout is None or scalars.shape != (len(tensors), 4):
             super().launch_tensors(body, tensors, shared, per_tensor)
             return
         offsets, addresses, probe = layout

@@ -187,7 +187,7 @@ class KernelBackend(Backend):
         """``body(first, last, *arrays, *shared, *scalars)`` over every element of every tensor:
         ``tensors`` (a sequence, or :class:`Tensors` to be passed again) holds the
         equal-length 1-D arrays of each tensor (five: an optimiser's
-        parameter, gradient and three slots), ``per_tensor`` its scalars (three), ``shared`` the
+        parameter, gradient and three slots), ``per_tensor`` its scalars (four), ``shared`` the
         scalars common to all. ``body`` works element by element, as for :meth:`launch_1d`:
         any split of a tensor's range gives the same numbers. One launch per tensor here; the
         CPU makes it one launch."""

@@ -16,12 +16,13 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     Adam(learning_rate, beta_1, beta_2,     Adam(learning_rate, beta_1, beta_2, epsilon,
          epsilon, amsgrad)                       amsgrad)
     AdamW(learning_rate, weight_decay, ...) AdamW(learning_rate, weight_decay, ...)
-    Adam(..., weight_decay)                 AdamW(..., weight_decay) (the same steps)
     Nadam(learning_rate, beta_1, beta_2,    Nadam(learning_rate, beta_1, beta_2, epsilon)
           epsilon)
     RMSprop(learning_rate, rho, epsilon),   RMSProp(learning_rate, rho, epsilon)
          no momentum, not centered
     clipnorm, global_clipnorm               clipnorm, global_clipnorm
+    weight_decay (any of those optimisers)  weight_decay (the same decoupled decay, on every
+                                            parameter; exclude_from_weight_decay refused)
     ExponentialDecay schedule               ExponentialDecay schedule
     (sparse_)categorical_crossentropy       cross_entropy (labels or one-hot rows)
     binary_crossentropy                     binary_cross_entropy
@@ -82,9 +83,12 @@ _TARGET_FORMS = {"categorical_crossentropy": "rows", "CategoricalCrossentropy": 
 #: Keras optimiser class -> (dlcore optimiser, settings carried, settings that must be off).
 _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "Adam": ("adam", ("beta_1", "beta_2", "epsilon", "amsgrad"), {}),
-               "AdamW": ("adamw", ("weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad"), {}),
+               "AdamW": ("adamw", ("beta_1", "beta_2", "epsilon", "amsgrad"), {}),
                "Nadam": ("nadam", ("beta_1", "beta_2", "epsilon"), {}),
                "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False})}
+#: Settings every Keras optimiser has, carried to dlcore's (Keras 3's base optimiser applies
+#: its decoupled weight decay, and clips, for all of them as dlcore's does).
+_CARRIED_BY_ALL = ("weight_decay", "clipnorm", "global_clipnorm")
 #: where a Keras file dlcore wrote keeps its optimiser's ``epsilon_form`` and
 #: ``momentum_form`` (module docstring)
 EPSILON_FORM_KEY = "dlcore_epsilon_form"
@@ -93,7 +97,7 @@ FORM_KEYS = {"epsilon_form": EPSILON_FORM_KEY, "momentum_form": MOMENTUM_FORM_KE
 #: dlcore's settings that Keras's optimisers do not take: left out of an export
 _DLCORE_ONLY = ("learning_rate", *FORM_KEYS)
 #: Settings every Keras optimiser has that dlcore's do not: they must be off.
-_OFF = {"weight_decay": None, "clipvalue": None, "use_ema": False, "loss_scale_factor": None,
+_OFF = {"clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
 _KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
                           "rmsprop": "RMSprop"}
@@ -190,17 +194,13 @@ def _optimizer(value):
     if name not in _OPTIMIZERS:
         raise ValueError(f"the optimizer {name[:60]!r} is not one dlcore has (SGD, Adam, "
                          f"AdamW, Nadam, RMSprop)")
-    if name == "Adam" and config.get("weight_decay") is not None:
-        # Keras's Adam with weight_decay takes AdamW's steps: its base optimiser decays the
-        # weights before the step, as AdamW does
-        name = "AdamW"
     dlcore_name, carried, required = _OPTIMIZERS[name]
     for key, off in {**_OFF, **required}.items():
         if key not in carried and config.get(key, off) != off:
             raise ValueError(f"the optimizer {name} sets {key}={str(config[key])[:20]}, which "
                              f"dlcore's does not have")
     settings = {key: config[key] for key in carried if key in config}
-    settings.update({key: config[key] for key in ("clipnorm", "global_clipnorm")
+    settings.update({key: config[key] for key in _CARRIED_BY_ALL
                      if config.get(key) is not None})
     return OPTIMIZERS[dlcore_name](learning_rate=_learning_rate(config.get("learning_rate",
                                                                            0.01)), **settings)
@@ -270,6 +270,7 @@ def keras_objects_as_dlcores(loss, optimizer, metrics):
         serialized = _keras_serialized(value)
         if str(serialized.get("module", "")).startswith("keras.losses"):
             return _loss(serialized)
+        _refuse_weight_decay_exclusion(value)
         return _compile_optimizer({"optimizer_config": serialized})
 
     try:
@@ -282,6 +283,18 @@ def keras_objects_as_dlcores(loss, optimizer, metrics):
                          f"dlcore's (dlcore.optimizers, dlcore.losses, metrics=['accuracy'])"
                          ) from None
     return loss, optimizer, metrics
+
+
+def _refuse_weight_decay_exclusion(optimizer):
+    """ValueError when a Keras optimiser object excludes variables from its weight decay
+    (``exclude_from_weight_decay``, which its config does not hold, so that it would be lost
+    silently): dlcore's decays every parameter."""
+    excluded = getattr(optimizer, "_exclude_from_weight_decay", None) or getattr(
+        optimizer, "_exclude_from_weight_decay_pattern", None) is not None
+    if excluded and getattr(optimizer, "weight_decay", None) is not None:
+        raise ValueError(f"its {type(optimizer).__name__} excludes variables from its weight "
+                         f"decay (exclude_from_weight_decay), which dlcore's weight decay does "
+                         f"not (it decays every parameter): leave the exclusion out")
 
 
 def loss_weights(training_config):

@@ -1,0 +1,117 @@
+"""Decoupled weight decay on every optimiser (``weight_decay``, as Keras 3's base optimiser
+gives it to all of them), its import from and export to Keras (dlcore/optimizers.py,
+dlcore/io/keras_training.py).
+
+Oracles: the rule worked by hand (theta <- (1 - eta lambda) theta, then the step with the
+gradient of the weights before the decay); AdamW computed by Adam with the same decay; and
+Keras 3.15 itself (torch backend), skipped where Keras is not installed: on the same weights
+and batches both report the same losses and weights, within 1e-6.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import Dense
+from dlcore.optimizers import SGD, Adam, AdamW, get_optimizer
+from test_io_keras import real_keras
+from test_optimizers import run
+
+X = np.random.default_rng(0).random((12, 5)).astype(np.float32)
+LABELS = np.random.default_rng(1).integers(0, 3, 12)
+
+#: Keras's optimisers with weight decay (session 25's dlcore refused all but Adam's)
+DECAYING = {"sgd": ("SGD", {"learning_rate": 0.2, "momentum": 0.9, "weight_decay": 0.3}),
+            "rmsprop": ("RMSprop", {"learning_rate": 0.02, "weight_decay": 0.3}),
+            "nadam": ("Nadam", {"learning_rate": 0.02, "weight_decay": 0.3}),
+            "adam": ("Adam", {"learning_rate": 0.02, "weight_decay": 0.3})}
+
+
+def test_weight_decay_shrinks_the_weights_before_the_step_worked_by_hand():
+    """SGD, eta 0.1, lambda 0.5, theta 2, g 1: theta <- 2 (1 - 0.05) - 0.1 = 1.8; then g 3:
+    1.8 * 0.95 - 0.3 = 1.41 (the gradient is the one given, not one of the decayed weight)."""
+    theta, _ = run(SGD(0.1, weight_decay=0.5), [[1.0], [3.0]], [2.0])
+    np.testing.assert_allclose(theta, [1.41], rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_adam_with_weight_decay_is_adamw(backend, random_state):
+    """One computation under two names: the same weights, bit for bit, and AdamW's config
+    reads back as Adam's with the decay."""
+    gradients = random_state.standard_normal((3, 4, 3))
+    theta0 = random_state.standard_normal((4, 3))
+    adam, _ = run(Adam(0.05, weight_decay=0.1), gradients, theta0, backend, l2=0.1)
+    adamw, _ = run(AdamW(0.05, weight_decay=0.1), gradients, theta0, backend, l2=0.1)
+    np.testing.assert_array_equal(adam, adamw)
+    assert get_optimizer({"class_name": "adam", "config": AdamW(
+        0.05, weight_decay=0.1).get_config()}).weight_decay == 0.1
+
+
+def test_weight_decay_is_checked_in_one_line():
+    with pytest.raises(ValueError, match="weight_decay"):
+        SGD(0.1, weight_decay=-1.0)
+
+
+def keras_network(keras, case):
+    name, settings = DECAYING[case]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(getattr(keras.optimizers, name)(**settings),
+                  "sparse_categorical_crossentropy")
+    return model
+
+
+def dlcore_network():
+    return dlcore.Sequential([Dense(4, activation="tanh", input_shape=(5,)),
+                              Dense(3, activation="softmax")], backend="cpu")
+
+
+@pytest.mark.parametrize("case", list(DECAYING))
+def test_every_optimizer_with_weight_decay_fits_as_kerass(case):
+    """compile takes Keras's optimiser with weight_decay (refused but for Adam's); from the
+    same weights, 2 epochs of 3 batches: Keras's losses and weights."""
+    keras = real_keras()
+    in_keras = keras_network(keras, case)
+    model = dlcore_network()
+    model.compile(optimizer=in_keras.optimizer, loss="sparse_categorical_crossentropy")
+    model.build((5,))
+    model.set_weights(in_keras.get_weights())
+    assert model.optimizer.weight_decay == pytest.approx(0.3)
+    theirs = in_keras.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    mine = model.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-6)
+    for got, expected in zip(model.get_weights(), in_keras.get_weights()):
+        # rtol: Adam's Keras form reorders its epsilon, ~1e-6 apart without any decay too
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["sgd", "nadam"])
+def test_a_keras_file_with_weight_decay_loads_compiled_and_exports_it_back(case, tmp_path):
+    """A Keras file whose optimiser decays loads compiled (it loaded uncompiled, warning),
+    with the decay; dlcore's Keras file of it compiles in Keras with the same optimiser and
+    decay."""
+    keras = real_keras()
+    keras_network(keras, case).save(tmp_path / "keras.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = dlcore.load(tmp_path / "keras.keras")
+    assert model.optimizer.weight_decay == pytest.approx(0.3)
+    model.save(tmp_path / "dlcore.keras")
+    back = keras.models.load_model(tmp_path / "dlcore.keras")
+    assert type(back.optimizer).__name__ == DECAYING[case][0]
+    assert back.optimizer.get_config()["weight_decay"] == pytest.approx(0.3)
+
+
+def test_a_keras_optimizer_excluding_variables_from_weight_decay_is_refused_in_one_line():
+    """Keras's exclude_from_weight_decay is not in the optimiser's config: taken, it would be
+    lost silently."""
+    keras = real_keras()
+    optimizer = keras.optimizers.AdamW(0.01, weight_decay=0.1)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    model = dlcore_network()
+    with pytest.raises(ValueError, match="exclude_from_weight_decay.*leave the exclusion out") \
+            as raised:
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    assert "\n" not in str(raised.value)
