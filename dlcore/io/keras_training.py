@@ -50,7 +50,11 @@ dlcore's cross-entropy takes labels and one-hot rows alike; Keras tells them apa
 writes the one the model last trained on (``categorical_crossentropy`` for one-hot rows), or
 the one an imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels,
 the form its own examples train on); a cross-entropy with label smoothing is written as
-Keras's categorical one (its sparse one does not smooth), which takes one-hot rows. Metrics
+Keras's categorical one (its sparse one does not smooth, and Keras 3 has no other way to
+smooth labels), which takes one-hot rows; for a model that trained on integer labels (or was
+compiled with ``SparseCategoricalCrossentropy``) the compile settings are left out with a note
+naming the fix (fit on one-hot rows before saving), as Keras could not train it on the same
+labels. Metrics
 of a model with several outputs are written per output (dlcore's accuracy is its first
 output's).
 """
@@ -404,10 +408,18 @@ def _keras_learning_rate(rate):
 def _keras_loss(loss, target_form=None):
     """Keras's name (or object, for logits) of ``loss``; a cross-entropy is the one of
     Keras's two the model was compiled with, or for dlcore's own, Keras's categorical one when
-    the model trained on target rows (``target_form`` "rows"), its sparse one otherwise."""
+    the model trained on target rows (``target_form`` "rows"), its sparse one otherwise. A
+    smoothed cross-entropy of a model that trained on labels is refused: Keras's sparse
+    cross-entropy does not smooth, and its categorical one does not take labels."""
+    trained_on = target_form
     target_form = getattr(loss, "target_form", None) or target_form
     smoothing = loss.label_smoothing
     rows = loss.name == "cross_entropy" and target_form == "rows"
+    if smoothing and loss.name == "cross_entropy" and (trained_on or target_form) == "labels":
+        raise ValueError(f"its cross-entropy smooths (label_smoothing={smoothing:g}) integer "
+                         f"labels, which Keras's SparseCategoricalCrossentropy cannot: fit it on "
+                         f"one-hot rows (keras.utils.to_categorical(y)) before saving, which "
+                         f"Keras's CategoricalCrossentropy takes, or save it in dlcore's format")
     if smoothing:   # Keras's sparse cross-entropy does not smooth: its categorical one does
         classes = {"cross_entropy": "CategoricalCrossentropy",
                    "binary_cross_entropy": "BinaryCrossentropy"}
