@@ -1001,7 +1001,12 @@ class Model(TrainingLoop):
 
     def set_weights(self, weights, layout="dlcore"):
         """Assign the arrays of :meth:`get_weights` (every shape checked first); with
-        ``layout="keras"`` those of ``keras_model.get_weights()`` for the same architecture."""
+        ``layout="keras"`` those of ``keras_model.get_weights()`` for the same architecture.
+
+        Arrays from Keras given without ``layout="keras"`` are refused where a shape tells
+        (a Conv2D kernel in HWIO), in one line naming it; where both layouts have the same
+        shape (a 3 x 3 kernel from 3 to 3 channels, a Dense after a Flatten of maps) no check
+        can tell them from dlcore's own, and they are taken in dlcore's."""
         self._require_built()
         if _weights_layout(layout) == "keras":
             from dlcore.io.keras import set_keras_weights
@@ -1020,7 +1025,7 @@ class Model(TrainingLoop):
                 if np.shape(value) != tuple(current.shape):
                     raise ValueError(f"layer {layer.name!r}: {name} has shape "
                                      f"{np.shape(value)}; expected {tuple(current.shape)}"
-                                     f"{_keras_layout_hint(layer, name, np.shape(value))}")
+                                     f"{keras_layout_hint(layer, name, np.shape(value))}")
             pending.append((layer, chunk))
             position += count
         for layer, chunk in pending:
@@ -1525,14 +1530,22 @@ def _weights_layout(layout):
     return layout
 
 
-def _keras_layout_hint(layer, name, shape):
+def keras_layout_hint(layer, name, shape, of_model=True):
     """The fix to add to a shape mismatch when ``shape`` is the shape Keras stores the layer's
-    array ``name`` in (a Conv2D kernel in HWIO): the arrays came from a Keras model."""
+    array ``name`` in (a Conv2D kernel in HWIO): the arrays came from a Keras model. Arrays
+    whose shape is the same in both layouts (a 3 x 3 kernel from 3 to 3 channels, a Dense
+    after a Flatten of maps) cannot be told apart, so only the layout argument converts them.
+    ``of_model``: the mismatch is in a model's ``set_weights``, else in a layer's (which takes
+    dlcore's layout only: the fix is the model's, or the transposition)."""
     from dlcore.io.keras import keras_shapes
     position = list(layer.array_names).index(name)
     keras_shape = keras_shapes(layer)[position]
-    if tuple(shape) == keras_shape:
+    if tuple(shape) != keras_shape:
+        return ""
+    if of_model:
         return (" (Keras's layout of the array: give keras_model.get_weights() as "
                 "model.set_weights(weights, layout='keras'))")
-    return ""
+    return (" (Keras's layout of the array, (k_h, k_w, ...): set the whole model's with "
+            "model.set_weights(keras_model.get_weights(), layout='keras'), or give "
+            "kernel.transpose(3, 2, 0, 1))")
 

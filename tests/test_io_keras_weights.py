@@ -106,6 +106,24 @@ def test_kerass_arrays_given_in_dlcores_layout_are_refused_naming_the_keras_layo
         model.set_weights(keras_arrays[:-1], layout="keras")
 
 
+def test_a_layers_set_weights_and_the_keras_layout_name_the_other_layout_in_one_line():
+    """A layer given Keras's HWIO kernel (``layer.set_weights(keras_layer.get_weights())``)
+    said only the shapes; dlcore's arrays given with layout="keras" said "Keras's layout".
+    Each now names the fix; nothing is assigned."""
+    model = small_convnet()
+    conv = model.get_layer("conv_same")   # (4, 3, 3, 3): its HWIO shape differs
+    kernel, bias = conv.get_weights()
+    hwio = kernel.transpose(2, 3, 1, 0)
+    with pytest.raises(ValueError, match=r"layout='keras'.*transpose\(3, 2, 0, 1\)") as error:
+        conv.set_weights([hwio, bias])
+    assert "\n" not in str(error.value)
+    np.testing.assert_array_equal(conv.get_weights()[0], kernel)
+    conv.set_weights([hwio.transpose(3, 2, 0, 1), bias])   # the transposition the line names
+    np.testing.assert_array_equal(conv.get_weights()[0], kernel)
+    with pytest.raises(ValueError, match=r"dlcore's layout: .* without layout='keras'"):
+        model.set_weights(model.get_weights(), layout="keras")
+
+
 def test_an_architecture_given_as_a_dlcore_model_is_copied_not_changed():
     architecture = model_from_json(model_config("residual"))
     before = architecture.get_weights()

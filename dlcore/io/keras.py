@@ -2327,11 +2327,15 @@ def set_keras_weights(model, weights) -> None:
     arrays_of, position = {}, 0
     for name in order:
         shapes = keras_shapes(by_name[name])
+        own_shapes = [tuple(array.shape) for array in by_name[name].get_weights()]
         chunk = [np.asarray(value) for value in weights[position:position + len(shapes)]]
-        for value, shape in zip(chunk, shapes):
+        for value, shape, own_shape in zip(chunk, shapes, own_shapes):
             if value.shape != shape:
+                why = ("dlcore's layout: give model.get_weights()'s arrays without "
+                       "layout='keras'") if value.shape == own_shape \
+                    else "Keras's layout of the layer's arrays"
                 raise ValueError(f"layer {name!r}: Keras's array has shape {value.shape}; "
-                                 f"expected {shape} (Keras's layout of the layer's arrays)")
+                                 f"expected {shape} ({why})")
         arrays_of[name] = chunk
         position += len(shapes)
     backup = model.get_weights()

@@ -466,8 +466,10 @@ class Layer:
             value = np.asarray(value)
             expected = tuple(self._array(name).shape)
             if value.shape != expected:
+                from dlcore.functional import keras_layout_hint
                 raise ValueError(f"layer {self.name!r}: {name} has shape {value.shape}; "
-                                 f"expected {expected}")
+                                 f"expected {expected}"
+                                 f"{keras_layout_hint(self, name, value.shape, of_model=False)}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"layer {self.name!r}: {name} contains NaN or infinite values")
             with np.errstate(over="ignore"):
