@@ -225,13 +225,15 @@ def sgd_span(first, last, theta, grad, velocity, unused, unused_slot, rate, mome
 
 
 @body
-def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rate, epsilon,
-                 unused_a, unused_b, scale, l1, l2, keep):
+def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rate,
+                 epsilon_outside, epsilon_inside, unused_a, scale, l1, l2, keep):
+    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside), as :func:`rmsprop_span`
+    (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps))."""
     w, dw, s = theta[first:last], grad[first:last], accumulator[first:last]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         s[i] += g * g
-        w[i] -= rate * g / (np.float32(math.sqrt(s[i])) + epsilon)
+        w[i] -= rate * g / (np.float32(math.sqrt(s[i] + epsilon_inside)) + epsilon_outside)
 
 
 @body
@@ -389,8 +391,15 @@ class Optimizer:
         for parameter in parameters:
             for slot in self.slot_names:
                 if slot not in parameter.slots:
-                    parameter.slots[slot] = backend.zeros(parameter.value.shape,
-                                                          parameter.value.dtype)
+                    start = self._initial_slot_value(slot)
+                    parameter.slots[slot] = backend.zeros(
+                        parameter.value.shape, parameter.value.dtype) if not start else \
+                        backend.asarray(np.full(parameter.value.shape, start),
+                                        parameter.value.dtype)
+
+    def _initial_slot_value(self, name):
+        """Where the slot ``name`` starts: 0 (AdaGrad's accumulator may start higher)."""
+        return 0.0
 
     # the update
     def apply(self, parameters):
@@ -664,7 +673,12 @@ class _ProductStep:
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad: per-weight rates shrinking with the accumulated squared gradients."""
+    """AdaGrad (Duchi et al. 2011): per-weight rates shrinking with the accumulated squared
+    gradients.
+
+    ``initial_accumulator_value``: where s starts (Duchi's 0; Keras's ``Adagrad`` 0.1).
+    ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
+    Keras's step; a model compiled from a Keras file gets "keras"."""
 
     name = "adagrad"
     slot_names = ("accumulator",)
@@ -672,19 +686,33 @@ class AdaGrad(Optimizer):
     body = staticmethod(adagrad_span)
 
     def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
-                 lr=None, weight_decay=None):
+                 lr=None, weight_decay=None, initial_accumulator_value=0.0,
+                 epsilon_form="dlcore"):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+        self.initial_accumulator_value = check_float(
+            initial_accumulator_value, "initial_accumulator_value", low=0.0)
+        self.epsilon_form = _check_epsilon_form(epsilon_form)
 
     def _hyperparameters(self):
-        return {"epsilon": self.epsilon}
+        return {"epsilon": self.epsilon,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon_form": self.epsilon_form}
+
+    def _initial_slot_value(self, name):
+        return self.initial_accumulator_value
 
     def reference_rule(self, theta, g, slots, rate):
         slots["accumulator"] += g * g
-        theta -= rate * g / (np.sqrt(slots["accumulator"]) + self.epsilon)
+        if self.epsilon_form == "keras":
+            theta -= rate * g / np.sqrt(slots["accumulator"] + self.epsilon)
+        else:
+            theta -= rate * g / (np.sqrt(slots["accumulator"]) + self.epsilon)
 
     def _kernel_hyperparameters(self):
-        return np.float32(self.epsilon), np.float32(0), np.float32(0)
+        inside = self.epsilon_form == "keras"
+        return (np.float32(0 if inside else self.epsilon),
+                np.float32(self.epsilon if inside else 0), np.float32(0))
 
 
 #: where the optimisers with an epsilon add it: dlcore's (the papers') or Keras's

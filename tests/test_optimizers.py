@@ -182,10 +182,12 @@ OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lamb
               lambda: SGD(0.05, momentum=0.9, weight_decay=0.2),
               lambda: AdaGrad(0.1, weight_decay=0.2),
               lambda: RMSProp(0.01, epsilon_form="keras", weight_decay=0.2),
-              lambda: Nadam(0.01, weight_decay=0.2)]
+              lambda: Nadam(0.01, weight_decay=0.2),
+              lambda: AdaGrad(0.1, epsilon=0.5, epsilon_form="keras",
+                              initial_accumulator_value=0.1)]
 OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras",
                  "sgd-keras", "sgd-nesterov-keras", "amsgrad", "adamw-keras", "nadam",
-                 "sgd-decay", "adagrad-decay", "rmsprop-decay", "nadam-decay"]
+                 "sgd-decay", "adagrad-decay", "rmsprop-decay", "nadam-decay", "adagrad-keras"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [

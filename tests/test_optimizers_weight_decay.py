@@ -25,7 +25,9 @@ LABELS = np.random.default_rng(1).integers(0, 3, 12)
 DECAYING = {"sgd": ("SGD", {"learning_rate": 0.2, "momentum": 0.9, "weight_decay": 0.3}),
             "rmsprop": ("RMSprop", {"learning_rate": 0.02, "weight_decay": 0.3}),
             "nadam": ("Nadam", {"learning_rate": 0.02, "weight_decay": 0.3}),
-            "adam": ("Adam", {"learning_rate": 0.02, "weight_decay": 0.3})}
+            "adam": ("Adam", {"learning_rate": 0.02, "weight_decay": 0.3}),
+            # Keras's Adagrad (its accumulator from 0.1, eps inside the root) was refused
+            "adagrad": ("Adagrad", {"learning_rate": 0.05, "weight_decay": 0.3})}
 
 
 def test_weight_decay_shrinks_the_weights_before_the_step_worked_by_hand():
@@ -102,6 +104,28 @@ def test_a_keras_file_with_weight_decay_loads_compiled_and_exports_it_back(case,
     back = keras.models.load_model(tmp_path / "dlcore.keras")
     assert type(back.optimizer).__name__ == DECAYING[case][0]
     assert back.optimizer.get_config()["weight_decay"] == pytest.approx(0.3)
+
+
+def test_a_keras_adagrad_crosses_both_ways_with_its_accumulators(tmp_path):
+    """Keras's Adagrad loaded the model uncompiled; now dlcore goes on from Keras's
+    accumulators as Keras does, and Keras from dlcore's archive."""
+    keras = real_keras()
+    in_keras = keras_network(keras, "adagrad")
+    in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    in_keras.save(tmp_path / "keras.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = dlcore.load(tmp_path / "keras.keras")
+    assert model.optimizer.initial_accumulator_value == pytest.approx(0.1)
+    theirs = in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    mine = model.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-6)
+    model.save(tmp_path / "dlcore.keras")
+    back = keras.models.load_model(tmp_path / "dlcore.keras")
+    assert type(back.optimizer).__name__ == "Adagrad" and int(back.optimizer.iterations) == 6
+    theirs = in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    again = back.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(again.history["loss"], theirs.history["loss"], atol=1e-6)
 
 
 def test_a_keras_optimizer_excluding_variables_from_weight_decay_is_refused_in_one_line():

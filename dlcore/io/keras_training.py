@@ -20,6 +20,9 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
           epsilon)
     RMSprop(learning_rate, rho, epsilon),   RMSProp(learning_rate, rho, epsilon)
          no momentum, not centered
+    Adagrad(learning_rate,                  AdaGrad(learning_rate, initial_accumulator_value,
+            initial_accumulator_value,              epsilon)
+            epsilon)
     clipnorm, global_clipnorm               clipnorm, global_clipnorm
     weight_decay (any of those optimisers)  weight_decay (the same decoupled decay, on every
                                             parameter; exclude_from_weight_decay refused)
@@ -34,15 +37,16 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
 
 The update rules differ in two places. Where the small epsilon enters: Keras's RMSprop
 divides by sqrt(s + eps), dlcore's by sqrt(s) + eps, and Keras's Adam (AdamW too) adds eps to
-sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default); Keras's
+sqrt(v) before the bias correction of v, dlcore after it (both eps = 1e-7 by default), and
+Keras's Adagrad, as its RMSprop, by sqrt(s + eps); Keras's
 Nadam adds it after, as dlcore's. And SGD's
 momentum: Keras's velocity is v <- mu v - eta g, dlcore's Delta <- mu Delta + g stepped by
 eta Delta, the same steps for a constant eta but not under the ExponentialDecay schedule
-Keras files carry. An Adam, AdamW or RMSprop imported from a file Keras wrote takes Keras's form
-(``epsilon_form="keras"``), an SGD Keras's momentum (``momentum_form="keras"``), both kept in
-dlcore's files, so that training goes on with Keras's steps. Keras's optimisers have one form
-and take no such setting: dlcore writes its optimiser's forms beside Keras's settings, as
-``dlcore_epsilon_form`` and ``dlcore_momentum_form`` (top-level keys of a legacy file's
+Keras files carry. An Adam, AdamW, RMSprop or Adagrad imported from a file Keras wrote takes
+Keras's form (``epsilon_form="keras"``), an SGD Keras's momentum (``momentum_form="keras"``),
+both kept in dlcore's files, so that training goes on with Keras's steps. Keras's optimisers
+have one form and take no such setting: dlcore writes its optimiser's forms beside Keras's
+settings, as ``dlcore_epsilon_form`` and ``dlcore_momentum_form`` (top-level keys of a legacy file's
 ``training_config``, which Keras reads key by key; in an archive's ``metadata.json``, which
 Keras does not read), so that a model dlcore saved in a Keras file and loads back steps as
 before; Keras takes its own steps.
@@ -89,6 +93,7 @@ _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "Adam": ("adam", ("beta_1", "beta_2", "epsilon", "amsgrad"), {}),
                "AdamW": ("adamw", ("beta_1", "beta_2", "epsilon", "amsgrad"), {}),
                "Nadam": ("nadam", ("beta_1", "beta_2", "epsilon"), {}),
+               "Adagrad": ("adagrad", ("initial_accumulator_value", "epsilon"), {}),
                "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False})}
 #: Settings every Keras optimiser has, carried to dlcore's (Keras 3's base optimiser applies
 #: its decoupled weight decay, and clips, for all of them as dlcore's does).
@@ -104,7 +109,7 @@ _DLCORE_ONLY = ("learning_rate", *FORM_KEYS)
 _OFF = {"clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
 _KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
-                          "rmsprop": "RMSprop"}
+                          "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 
 
 def _keras_object(value, where):
@@ -197,7 +202,7 @@ def _optimizer(value):
     name, config = _keras_object(value, "the optimizer")
     if name not in _OPTIMIZERS:
         raise ValueError(f"the optimizer {name[:60]!r} is not one dlcore has (SGD, Adam, "
-                         f"AdamW, Nadam, RMSprop)")
+                         f"AdamW, Nadam, RMSprop, Adagrad)")
     dlcore_name, carried, required = _OPTIMIZERS[name]
     for key, off in {**_OFF, **required}.items():
         if key not in carried and config.get(key, off) != off:
@@ -444,7 +449,7 @@ def keras_training_config(model):
     optimizer = model.optimizer
     if optimizer.name not in _KERAS_OPTIMIZER_NAMES:
         raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, AdamW, "
-                         f"Nadam, RMSprop are)")
+                         f"Nadam, RMSprop, Adagrad are)")
     config = {key: value for key, value in optimizer.get_config().items()
               if key not in _DLCORE_ONLY and value is not None}
     config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
