@@ -199,10 +199,12 @@ def test_training_with_product_steps_gives_the_weights_of_the_unfused_update(
     assert np.abs(np.asarray(kernel.grad)).max() > 0
 
 
-@pytest.mark.parametrize("case", ["nesterov", "clipnorm", "weight decay", "adversarial"])
+@pytest.mark.parametrize("case", ["nesterov", "clipnorm", "weight decay", "adversarial",
+                                  "decoupled weight decay"])
 def test_rules_that_need_the_gradient_itself_take_no_product_step(monkeypatch, case):
     optimizer = SGD(0.1, momentum=0.9, nesterov=case == "nesterov",
-                    clipnorm=1.0 if case == "clipnorm" else None)
+                    clipnorm=1.0 if case == "clipnorm" else None,
+                    weight_decay=0.1 if case == "decoupled weight decay" else None)
     dense = {"kernel_regularizer": dlcore.regularizers.l2(1e-3)} if case == "weight decay" \
         else {}
     calls = []
