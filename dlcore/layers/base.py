@@ -749,3 +749,39 @@ class WeightedLayer(Layer):
             return self.grads["bias"]
         return self._buffer("unused_bias_gradient", (self.params["kernel"].shape[
             self._units_axis],))
+
+
+
+class WindowedLayer(WeightedLayer):
+    """A weighted layer that slides a window over (C, H, W) maps (Conv2D, Conv2DTranspose,
+    LocallyConnected2D): its two passes are the backend's ``<operation>_forward`` and
+    ``<operation>_backward``, which take the layer's :class:`Window` besides what a Dense
+    layer's take. The subclass names ``operation`` and builds ``self.window``."""
+
+    #: the stem of the layer's two backend operations ("conv2d": conv2d_forward, ...)
+    operation = ""
+
+    def _forward_options(self, training):
+        """Keyword arguments of the forward operation beyond the shared ones."""
+        return {}
+
+    def forward(self, x, training=False, step=0, apply_activation=True):
+        self._prepare(x)
+        z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
+        forward = getattr(self.ops, f"{self.operation}_forward")
+        forward(x, self._forward_kernel(training, step), self._bias(), self.window,
+                self._activation_for(apply_activation), z, self._buffer,
+                **self._forward_options(training))
+        self._x, self._y = x, self._activate(z, apply_activation)
+        return self._y
+
+    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
+        grad_y = self._with_activity_gradient(grad_y, apply_activation)
+        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
+            if need_input_gradient else None
+        grad_y = self._activation_gradient(grad_y, apply_activation)
+        backward = getattr(self.ops, f"{self.operation}_backward")
+        backward(self._x, self._used_kernel, self._y, grad_y, self.window,
+                 self._activation_for(apply_activation), self.grads["kernel"],
+                 self._bias_gradient(), grad_x, self._buffer)
+        return grad_x

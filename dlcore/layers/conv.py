@@ -16,11 +16,11 @@ import numpy as np
 
 from dlcore.validation import check_int
 
-from .base import WeightedLayer
+from .base import WindowedLayer
 from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
 
 
-class Conv2D(WeightedLayer):
+class Conv2D(WindowedLayer):
     """2-D convolution (cross-correlation) of NCHW images, (n, C, H, W) -> (n, F, H', W').
 
     Parameters
@@ -47,6 +47,7 @@ class Conv2D(WeightedLayer):
     """
 
     _units_axis = 0
+    operation = "conv2d"
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -109,25 +110,9 @@ class Conv2D(WeightedLayer):
         "Supervised learning" ("Convolutional Layer"), times 2."""
         return 2 * self.weight_count() * self.window.out_pixels if self.built else 0
 
-    def forward(self, x, training=False, step=0, apply_activation=True):
-        self._prepare(x)
-        z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
-        self.ops.conv2d_forward(x, self._forward_kernel(training, step), self._bias(),
-                                self.window,
-                                self._activation_for(apply_activation), z, self._buffer,
-                                keep_columns=training)
-        self._x, self._y = x, self._activate(z, apply_activation)
-        return self._y
-
-    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
-        grad_y = self._with_activity_gradient(grad_y, apply_activation)
-        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
-            if need_input_gradient else None
-        grad_y = self._activation_gradient(grad_y, apply_activation)
-        self.ops.conv2d_backward(self._x, self._used_kernel, self._y, grad_y, self.window,
-                                 self._activation_for(apply_activation), self.grads["kernel"],
-                                 self._bias_gradient(), grad_x, self._buffer)
-        return grad_x
+    def _forward_options(self, training):
+        # the columns of the samples, for the backward pass that follows a training pass
+        return {"keep_columns": training}
 
 
 def dense_as_conv(dense, input_shape):

@@ -23,12 +23,12 @@ import numpy as np
 
 from dlcore.validation import check_int
 
-from .base import WeightedLayer
+from .base import WindowedLayer
 from .conv import Conv2D
 from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
 
 
-class LocallyConnected2D(WeightedLayer):
+class LocallyConnected2D(WindowedLayer):
     """Like :class:`Conv2D`, (n, C, H, W) -> (n, F, H', W'), but with one filter bank per
     output position (see the module docstring).
 
@@ -52,6 +52,7 @@ class LocallyConnected2D(WeightedLayer):
     """
 
     _units_axis = 2
+    operation = "locally_connected"
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -119,25 +120,3 @@ class LocallyConnected2D(WeightedLayer):
     def flops(self):
         """2 * the weights: each weight one multiply-add per sample (as a Dense layer)."""
         return 2 * self.weight_count()
-
-    def forward(self, x, training=False, step=0, apply_activation=True):
-        self._prepare(x)
-        z = self._kernel_output((x.shape[0],) + self.output_shape, apply_activation)
-        self.ops.locally_connected_forward(x, self._forward_kernel(training, step), self._bias(),
-                                           self.window,
-                                           self._activation_for(apply_activation), z,
-                                           self._buffer)
-        self._x, self._y = x, self._activate(z, apply_activation)
-        return self._y
-
-    def backward(self, grad_y, need_input_gradient=True, apply_activation=True):
-        grad_y = self._with_activity_gradient(grad_y, apply_activation)
-        grad_x = self._buffer("grad_input", (grad_y.shape[0],) + self.input_shape) \
-            if need_input_gradient else None
-        grad_y = self._activation_gradient(grad_y, apply_activation)
-        self.ops.locally_connected_backward(self._x, self._used_kernel, self._y, grad_y,
-                                            self.window,
-                                            self._activation_for(apply_activation),
-                                            self.grads["kernel"], self._bias_gradient(), grad_x,
-                                            self._buffer)
-        return grad_x

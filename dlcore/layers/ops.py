@@ -67,6 +67,18 @@ from dlcore.layers.bodies import (
 )
 
 
+def _windowed_backward(reference_backward, x, kernel, y, grad_y, window, activation,
+                       grad_kernel, grad_bias, grad_x):
+    """The reference backward pass of a windowed layer (convolution, transposed or locally
+    connected): dL/dz through the activation, then ``reference_backward``'s gradients of the
+    input, kernel and bias written into the layer's arrays (the input's when asked for)."""
+    grad_z = ref.activation_backward(activation, y, grad_y)
+    gx, gk, gb = reference_backward(x, kernel, grad_z, window)
+    grad_kernel[...], grad_bias[...] = gk, gb
+    if grad_x is not None:
+        grad_x[...] = gx
+
+
 class ReferenceOps:
     """Layer operations as the NumPy functions of :mod:`dlcore.layers.reference`."""
 
@@ -102,11 +114,8 @@ class ReferenceOps:
 
     def conv2d_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
                         grad_bias, grad_x, workspace):
-        grad_z = ref.activation_backward(activation, y, grad_y)
-        gx, gk, gb = ref.conv2d_backward(x, kernel, grad_z, window)
-        grad_kernel[...], grad_bias[...] = gk, gb
-        if grad_x is not None:
-            grad_x[...] = gx
+        _windowed_backward(ref.conv2d_backward, x, kernel, y, grad_y, window, activation,
+                           grad_kernel, grad_bias, grad_x)
 
     # locally connected: kernel (H', W', F, C, k_h, k_w), bias (F, H', W')
     def locally_connected_forward(self, x, kernel, bias, window, activation, out, workspace):
@@ -115,11 +124,8 @@ class ReferenceOps:
 
     def locally_connected_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
                                    grad_bias, grad_x, workspace):
-        grad_z = ref.activation_backward(activation, y, grad_y)
-        gx, gk, gb = ref.locally_connected_backward(x, kernel, grad_z, window)
-        grad_kernel[...], grad_bias[...] = gk, gb
-        if grad_x is not None:
-            grad_x[...] = gx
+        _windowed_backward(ref.locally_connected_backward, x, kernel, y, grad_y, window, activation,
+                           grad_kernel, grad_bias, grad_x)
 
     # pooling
     def pool_forward(self, kind, x, window, out, argmax):
@@ -155,11 +161,8 @@ class ReferenceOps:
 
     def conv2d_transpose_backward(self, x, kernel, y, grad_y, window, activation, grad_kernel,
                                   grad_bias, grad_x, workspace):
-        grad_z = ref.activation_backward(activation, y, grad_y)
-        gx, gk, gb = ref.conv2d_transpose_backward(x, kernel, grad_z, window)
-        grad_kernel[...], grad_bias[...] = gk, gb
-        if grad_x is not None:
-            grad_x[...] = gx
+        _windowed_backward(ref.conv2d_transpose_backward, x, kernel, y, grad_y, window, activation,
+                           grad_kernel, grad_bias, grad_x)
 
     # element-wise
     def activation_forward(self, activation, x, out):
