@@ -158,3 +158,37 @@ def test_a_product_split_across_threads_as_the_first_call_of_a_process_is_right(
         run = subprocess.run([sys.executable, "-c", _FIRST_PRODUCT_SPLIT], env=environment,
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 0 and run.stdout.split()[-1:] == ["1"], run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("name", ["cpu", "reference"])
+def test_compute_finds_the_blas_libraries_once_not_at_every_fit(name, monkeypatch):
+    # threadpoolctl walked every shared object of the process at each compute() (3.7 ms, a
+    # fixed price on each fit and transform); the list is kept until a module is imported
+    import threadpoolctl
+
+    from dlcore.backend import get_backend
+    made, original_init = [], threadpoolctl.ThreadpoolController.__init__
+
+    def counted_init(self, *arguments, **options):
+        made.append(self)
+        original_init(self, *arguments, **options)
+
+    monkeypatch.setattr(threadpoolctl.ThreadpoolController, "__init__", counted_init)
+    backend = get_backend(name)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        made.clear()
+        for _ in range(3):
+            with backend.compute(small_products=True):
+                inside = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                          if pool["user_api"] == "blas"
+                          and pool.get("threading_layer") != "sequential"]
+                assert inside and all(count == 1 for count in inside)
+        found_inside = len(made) - 3    # threadpool_info above makes one each time
+        assert found_inside <= 1
+        assert all(pool["num_threads"] == 2 for pool in threadpoolctl.threadpool_info()
+                   if pool["user_api"] == "blas"
+                   and pool.get("threading_layer") != "sequential")
+        monkeypatch.setitem(sys.modules, "a_module_that_may_load_a_blas", object())
+        made.clear()
+        with backend.compute(small_products=True):
+            assert len(made) == 1

@@ -226,3 +226,23 @@ def choose_blas(requested=None, vendor=None, mkl_paths=None):
 
 def _because(blas, reason):
     return Blas(blas.gemm, blas.library_file, blas.name, reason)
+
+
+#: ``(len(sys.modules) when it was made, threadpoolctl.ThreadpoolController)``: finding the
+#: loaded BLAS libraries walks every shared object of the process (3.7 ms with NumPy, SciPy and
+#: Numba loaded, more beside pandas or PyTorch), which ``threadpool_limits`` did at each
+#: ``compute()``, a fixed price on every fit and transform, larger than a small transform's
+#: work. A library is loaded with the module that needs it, so the list is made again only
+#: after new modules were imported.
+_BLAS_POOLS = [None, None]
+
+
+def one_blas_thread():
+    """A context manager: inside it every BLAS library loaded in the process runs on one thread
+    (threadpoolctl); on leaving, each goes back to the thread count it had."""
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+    if _BLAS_POOLS[0] != len(sys.modules):
+        _BLAS_POOLS[:] = [len(sys.modules), ThreadpoolController()]
+    return _BLAS_POOLS[1].limit(limits=1, user_api="blas")

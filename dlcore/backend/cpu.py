@@ -39,7 +39,7 @@ from numba.extending import intrinsic
 
 from . import registry
 from .base import HostMemory
-from .blas import choose_blas, function_address
+from .blas import choose_blas, function_address, one_blas_thread
 from .flush_to_zero import flush_to_zero_on, restore_float_modes
 from .kernel_backend import (
     KernelBackend,
@@ -613,8 +613,7 @@ class CPUBackend(HostMemory, KernelBackend):
 
     @contextlib.contextmanager
     def compute(self, small_products=False):
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             self._compute_depth += 1
             try:
                 yield self

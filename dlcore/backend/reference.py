@@ -10,6 +10,7 @@ import numpy as np
 
 from . import rng
 from .base import Backend, HostMemory
+from .blas import one_blas_thread
 
 # -- the squashing functions, in NumPy: the one home of every reference that needs them ----
 # (the layers' activations, the losses, the RBMs' conditionals, AIS). The kernel bodies' own
@@ -54,8 +55,7 @@ class ReferenceBackend(HostMemory, Backend):
         if not small_products:
             yield self
             return
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             yield self
 
     def copy_into(self, destination, source):
