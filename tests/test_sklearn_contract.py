@@ -87,10 +87,30 @@ REAL_VALUED_STACK = {**SMALL_STACK, "autoencoder": [{"loss": "mse",
                           dlcore.Autoencoder(**REAL_VALUED_AE), dlcore.DBN(**SMALL_STACK),
                           dlcore.DBN(**SMALL_STACK, visible="gaussian"),
                           dlcore.StackedAutoencoder(**SMALL_STACK),
-                          dlcore.StackedAutoencoder(**REAL_VALUED_STACK)],
-                         expected_failed_checks=expected_failures, xfail_strict=True)
+                          dlcore.StackedAutoencoder(**REAL_VALUED_STACK)])
 def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
+    """Each check passes, or it is declared an expected failure and fails on the domain
+    refusal (any other error, or a pass, fails the test). The expected failures are handled
+    here rather than by ``expected_failed_checks``: pytest formatted each xfail's traceback,
+    parsing scikit-learn's 5,000-line estimator_checks.py once per frame, two thirds of this
+    file's time (measured with cProfile)."""
+    name = getattr(check, "func", check).__name__
+    reason = expected_failures(estimator).get(name)
+    if reason is None:
+        check(estimator)
+        return
+    with pytest.raises(Exception) as refused:
+        check(estimator)
+    assert any("must lie in [0, 1]" in str(error) for error in causes(refused.value)), \
+        f"{name} failed, but not on the domain refusal: {refused.value!r}"
+    pytest.xfail(f"{name}: {reason}")
+
+
+def causes(error):
+    """``error`` and the exceptions it was raised from, innermost last."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
 
 
 class SquashedBernoulliRBM(dlcore.BernoulliRBM):
