@@ -122,6 +122,16 @@ def _one_hot(labels):
     return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
 
 
+def data_conversion_warning():
+    """scikit-learn's DataConversionWarning when scikit-learn is installed (a UserWarning),
+    else UserWarning: imported only on the path that warns."""
+    try:
+        from sklearn.exceptions import DataConversionWarning
+    except ImportError:
+        return UserWarning
+    return DataConversionWarning
+
+
 def check_class_labels(y, model, conversion_warning=UserWarning):
     """``(classes, targets)``: the sorted distinct labels of ``y`` (any labels: numbers,
     strings) and each row's index among them, int64 (n,), for a classifier named ``model``; a

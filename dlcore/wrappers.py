@@ -260,9 +260,9 @@ class SKLearnClassifier(AccuracyScore, LogProbabilities, _SKLearnWrapper):
 
     def _targets(self, y, reset):
         """``y`` one-hot encoded over ``classes_``, float32 (n, n_classes)."""
-        from dlcore.dbn.classifier import _data_conversion_warning
+        from dlcore.validation import data_conversion_warning
         classes, indices = check_class_labels(y, type(self).__name__,
-                                              _data_conversion_warning())
+                                              data_conversion_warning())
         if reset:
             self.classes_ = classes
         elif not np.array_equal(classes, self.classes_):

@@ -273,7 +273,8 @@ def test_a_hyperparameter_set_badly_is_refused_by_fit_resume_up_down_and_load(tm
 
 
 def test_a_labelled_dbn_needs_labels_and_an_unlabelled_one_cannot_predict():
-    with pytest.raises(ValueError, match="y is needed"):
+    with pytest.raises(ValueError, match="DBN requires y to be passed, but the target y is "
+                                         "None: this DBN has n_labels=2 label units"):
         DBN(layers=[12, 4], n_labels=2, backend="cpu").fit(binary_data())
     plain = DBN(layers=[12, 4], epochs=1, backend="cpu").fit(binary_data())
     with pytest.raises(RuntimeError, match=r"label units.*to_network\(n_classes=10\)"):

@@ -41,6 +41,7 @@ from dlcore.validation import (
     check_int,
     check_matrix,
     check_width,
+    data_conversion_warning,
 )
 
 from .dbn import DBN
@@ -64,16 +65,6 @@ FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
 AUTO_SHIFT_SIDE = 28
 #: the fine-tuning optimisers by name (``dbn finetune``'s --optimizer too)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam")
-
-
-def _data_conversion_warning():
-    """scikit-learn's DataConversionWarning when scikit-learn is installed (a UserWarning),
-    else UserWarning: imported only on the path that warns."""
-    try:
-        from sklearn.exceptions import DataConversionWarning
-    except ImportError:
-        return UserWarning
-    return DataConversionWarning
 
 
 class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureNamesIn,
@@ -267,7 +258,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         return {"max_shift": int(shift), "image_shape": (1, side, side)}
 
     def _check_labels(self, y):
-        return check_class_labels(y, "DBNClassifier", _data_conversion_warning())
+        return check_class_labels(y, "DBNClassifier", data_conversion_warning())
 
     def _optimizer(self):
         from dlcore import optimizers

@@ -5,6 +5,7 @@ import json
 import math
 import numbers
 import sys
+import warnings
 
 import numpy as np
 
@@ -31,7 +32,14 @@ from dlcore.params import (
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
+from dlcore.validation import (
+    check_data,
+    check_float,
+    check_int,
+    check_matrix,
+    check_width,
+    data_conversion_warning,
+)
 
 from .stack import (
     PER_LAYER_OPTIONS,
@@ -93,9 +101,10 @@ def _numbers_or_strings(labels, y_name):
                          f"dtype {labels.dtype}")
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)
                                                & (np.mod(labels, 1) == 0)):
-        raise ValueError(f"{y_name} holds values that are not class labels (NaN, infinite or "
-                         f"not whole numbers, e.g. {_listed(labels[np.mod(labels, 1) != 0][:3])})"
-                         ": a classifier needs class labels")
+        examples = _listed(labels[np.mod(labels, 1) != 0][:3])
+        raise ValueError(f"{y_name} holds continuous values, not class labels (NaN, infinite "
+                         f"or not whole numbers, e.g. {examples}): a classifier needs class "
+                         "labels")
     return labels
 
 
@@ -426,9 +435,16 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if not self.n_labels:
             return X, None, None
         if y is None:
-            raise ValueError(f"{y_name} is needed: this DBN has n_labels={self.n_labels} label "
-                             "units on its top RBM")
+            # in scikit-learn's words, which its checks (and users of its classifiers) know
+            raise ValueError(f"DBN requires {y_name} to be passed, but the target {y_name} is "
+                             f"None: this DBN has n_labels={self.n_labels} label units on its "
+                             "top RBM")
         labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            warnings.warn(f"A column-vector {y_name} was passed when a 1d array was expected: "
+                          f"{y_name} is read as {y_name}.ravel()", data_conversion_warning(),
+                          stacklevel=3)
+            labels = labels.ravel()
         if labels.shape != (len(X),):
             raise ValueError(f"{y_name} must hold one class label per row of {x_name}, shape "
                              f"({len(X)},), got shape {labels.shape}")
@@ -608,7 +624,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     def predict(self, X):
         """The class whose label gives the lowest free energy of the top RBM, (n,) labels of
         ``classes_``."""
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
+        scores = self.decision_function(X)   # first: an unfitted DBN has no classes_
+        return self.classes_[scores.argmax(axis=1)]
 
     predict_log_proba = WithLabelUnits(LogProbabilities.predict_log_proba)
 
