@@ -627,3 +627,21 @@ def test_an_unfitted_dbn_with_label_units_says_so_when_it_predicts(method):
     with pytest.raises(dlcore.NotFittedError, match="this DBN is not fitted yet"):
         getattr(dlcore.DBN(layers=(3, 2), n_labels=2), method)(*((X,) if method == "predict"
                                                                  else (X, y)))
+
+
+def test_a_two_class_dbns_decision_function_is_scikit_learns_one_score_per_row():
+    # it gave (n, 2): roc_auc scoring (which takes decision_function first) failed on every
+    # fold ("Scoring failed ... set to nan") and check_decision_proba_consistency failed
+    from sklearn.metrics import get_scorer
+    from sklearn.utils.estimator_checks import check_decision_proba_consistency
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(40, 4)), np.array(["no", "yes"])[np.arange(40) % 2]
+    dbn = dlcore.DBN(layers=[4, 3], n_labels=2, epochs=1, batch_size=10, seed=0).fit(X, y)
+    scores, probabilities = dbn.decision_function(X), dbn.predict_proba(X)
+    assert scores.shape == (40,)
+    np.testing.assert_allclose(scores, np.log(probabilities[:, 1] / probabilities[:, 0]))
+    np.testing.assert_array_equal(dbn.predict(X), dbn.classes_[(scores > 0).astype(int)])
+    assert np.isfinite(get_scorer("roc_auc")(dbn, X, y))
+    check_decision_proba_consistency("DBN", SquashedDBN(**{**LABELLED_STACK, "n_labels": 2}))
+    three = dlcore.DBN(layers=[4, 3], n_labels=3, epochs=1, batch_size=10).fit(X, np.arange(40) % 3)
+    assert three.decision_function(X).shape == (40, 3)

@@ -598,11 +598,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     @WithLabelUnits
     def decision_function(self, X):
         """-F([features(x), e_k]) for every class k: minus the top RBM's free energy with the
-        label clamped to k, in float64 (n, n_labels). With a = c + f W_f (the features' hidden
-        input) and W_k the row of label unit k:
+        label clamped to k, in float64 (n, n_labels); with two label units scikit-learn's one
+        score per row, (n,), that of the second class: -F(.., e_1) + F(.., e_0), the log-odds
+        of ``classes_[1]`` (what ``roc_auc`` scoring and ``RocCurveDisplay`` take). With
+        a = c + f W_f (the features' hidden input) and W_k the row of label unit k:
 
             F(f, e_k) = -b_f . f - b_k - sum_j softplus(a_j + W_kj)
         """
+        scores = self._minus_free_energies(X)
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+
+    def _minus_free_energies(self, X):
+        """-F([features(x), e_k]), (n, n_labels) float64: :meth:`decision_function`'s scores
+        of every class."""
         features = self._lower_features(X).astype(np.float64)
         top = self.rbms_[-1]
         W, b, c = (np.asarray(a, np.float64) for a in (top.W, top.visible_bias, top.hidden_bias))
@@ -618,13 +626,13 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     def predict_proba(self, X):
         """P(label = k | x) = softmax_k(-F(features(x), e_k)), (n, n_labels) float64, columns
         in the order of ``classes_``."""
-        return softmax(self.decision_function(X))
+        return softmax(self._minus_free_energies(X))
 
     @WithLabelUnits
     def predict(self, X):
         """The class whose label gives the lowest free energy of the top RBM, (n,) labels of
         ``classes_``."""
-        scores = self.decision_function(X)   # first: an unfitted DBN has no classes_
+        scores = self._minus_free_energies(X)   # first: an unfitted DBN has no classes_
         return self.classes_[scores.argmax(axis=1)]
 
     predict_log_proba = WithLabelUnits(LogProbabilities.predict_log_proba)
