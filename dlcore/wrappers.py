@@ -444,11 +444,20 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
         except ValueError as error:
             raise ValueError(f"output_layer={layer!r}: {error}") from None
 
+    #: what a transformer fitted on class labels is told: a Pipeline hands every step the
+    #: labels, which an autoencoder must not learn
+    _REPRODUCE_X = ("pass target='X' to train it to reproduce X (an autoencoder; a Pipeline "
+                    "or cross_val_score hands every step the labels)")
+
     def _targets(self, y, reset):
         """``y`` as float32 (n, n_outputs), or None (the rows themselves: see :meth:`fit`)."""
         if y is None:
             return None
         targets = np.asarray(y)
+        if targets.dtype.kind in "USO" and any(isinstance(value, str)
+                                               for value in targets.ravel()):
+            raise ValueError(f"y holds labels (strings) that {type(self).__name__}(target='y') "
+                             f"would train its network to output: {self._REPRODUCE_X}")
         targets = targets.reshape(-1, 1) if targets.ndim == 1 else targets
         if targets.ndim > 2:   # images to reproduce (a convolutional autoencoder's)
             rows = check_data(targets.reshape(len(targets), -1), "y", columns_meaning="outputs")
@@ -462,6 +471,12 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
         self._check_params()
         # an autoencoder's target is X: the labels a Pipeline hands every step are not its
         return super().fit(X, X if y is None or self.target == "X" else y, **kwargs)
+
+    def _check_output_width(self, network, width):
+        try:
+            super()._check_output_width(network, width)
+        except ValueError as error:
+            raise ValueError(f"{error}; or {self._REPRODUCE_X}") from None
 
     def _output_state(self):
         return {}

@@ -645,3 +645,32 @@ def test_a_two_class_dbns_decision_function_is_scikit_learns_one_score_per_row()
     check_decision_proba_consistency("DBN", SquashedDBN(**{**LABELLED_STACK, "n_labels": 2}))
     three = dlcore.DBN(layers=[4, 3], n_labels=3, epochs=1, batch_size=10).fit(X, np.arange(40) % 3)
     assert three.decision_function(X).shape == (40, 3)
+
+
+def small_autoencoder(X, y, hidden=2):
+    """A model function for SKLearnTransformer: X's width out, a code layer in the middle."""
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(hidden, activation="sigmoid", name="code"),
+                               Dense(X.shape[1], activation="sigmoid")],
+                              input_shape=(X.shape[1],))
+    model.compile("mse", "adam")
+    return model
+
+
+@pytest.mark.parametrize("labels", [np.array(["a", "b", "c"]), np.arange(3)])
+def test_an_autoencoder_wrapper_handed_a_pipelines_labels_is_told_of_target_x(labels):
+    # "y must hold numbers, got dtype <U1" and "the network gives 6 outputs for 1 targets"
+    # named no way out: a Pipeline hands every step the labels, which target="X" ignores
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from dlcore.wrappers import SKLearnTransformer
+    X = np.random.default_rng(0).uniform(size=(30, 6))
+    y = labels[np.arange(30) % 3]
+    features = SKLearnTransformer(small_autoencoder, fit_kwargs={"epochs": 1},
+                                  output_layer="code")
+    with pytest.raises(ValueError, match=r"pass target='X' to train it to reproduce X") as told:
+        make_pipeline(features, LogisticRegression()).fit(X, y)
+    assert "\n" not in str(told.value)
+    pipeline = make_pipeline(features.set_params(target="X"), LogisticRegression()).fit(X, y)
+    assert pipeline[0].transform(X).shape == (30, 2)
