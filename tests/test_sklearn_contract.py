@@ -674,3 +674,14 @@ def test_an_autoencoder_wrapper_handed_a_pipelines_labels_is_told_of_target_x(la
     assert "\n" not in str(told.value)
     pipeline = make_pipeline(features.set_params(target="X"), LogisticRegression()).fit(X, y)
     assert pipeline[0].transform(X).shape == (30, 2)
+
+
+def test_label_units_on_a_single_gaussian_rbm_are_refused_with_the_fix():
+    # "RBM 1 of the DBN: GaussianBernoulliRBM.__init__() got an unexpected keyword argument
+    # 'n_labels'" named no fix
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError, match=r"n_labels=2 with visible='gaussian' needs two RBMs "
+                                         r"or more: .*give two hidden layers \(e\.g\. hidden="):
+        dlcore.DBN(hidden=[4], visible="gaussian", n_labels=2).fit(X, y)
+    two = dlcore.DBN(hidden=[4, 3], visible="gaussian", n_labels=2, epochs=1, batch_size=10)
+    assert two.fit(X, y).predict(X).shape == (20,)

@@ -255,6 +255,13 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if self.visible not in VISIBLE_KINDS:
             raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible!r}")
         check_int(self.n_labels, "n_labels", minimum=0)
+        if self.n_labels and self.visible == "gaussian" and n_rbms == 1:
+            # the label units are binary visible units of the top RBM, which here is the
+            # Gaussian one of the data
+            raise ValueError(f"n_labels={self.n_labels} with visible='gaussian' needs two RBMs "
+                             "or more: the label units join the top RBM's binary visible "
+                             "units, and this DBN's one RBM has the data's Gaussian ones; "
+                             "give two hidden layers (e.g. hidden=[16, 16])")
         if isinstance(self.rbm, (list, tuple)):
             if len(self.rbm) != n_rbms or not all(isinstance(d, dict) or d is None
                                                   for d in self.rbm):
