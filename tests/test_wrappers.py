@@ -6,6 +6,7 @@ for the model function, a fresh network at each fit, labels mapped back); the ne
 wrapper fits against the same network fitted by hand.
 """
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from dlcore.layers import Dense
 from dlcore.wrappers import SKLearnClassifier, SKLearnRegressor, SKLearnTransformer
 
 sklearn = pytest.importorskip("sklearn")
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.utils.estimator_checks import (  # noqa: E402
+    _get_check_estimator_ids, parametrize_with_checks)
 
 
 def mlp(X, y, hidden=16, loss="categorical_crossentropy", output="softmax", seed=0):
@@ -41,7 +43,18 @@ def transformer(**options):
                               fit_kwargs={"epochs": 30, "batch_size": 16}, **options)
 
 
-@parametrize_with_checks([classifier(), regressor(), transformer(), transformer(target="X")])
+def address_free_id(value):
+    """scikit-learn's test id of an estimator or check without the model function's memory
+    address, which differs between pytest-xdist's worker processes (they must collect the same
+    test names)."""
+    return re.sub(r"at0x[0-9a-f]+", "", _get_check_estimator_ids(value))
+
+
+ESTIMATOR_CHECKS = parametrize_with_checks(
+    [classifier(), regressor(), transformer(), transformer(target="X")]).mark
+
+
+@pytest.mark.parametrize(*ESTIMATOR_CHECKS.args, ids=address_free_id)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
