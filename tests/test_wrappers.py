@@ -16,8 +16,7 @@ from dlcore.layers import Dense
 from dlcore.wrappers import SKLearnClassifier, SKLearnRegressor, SKLearnTransformer
 
 sklearn = pytest.importorskip("sklearn")
-from sklearn.utils.estimator_checks import (  # noqa: E402
-    _get_check_estimator_ids, parametrize_with_checks)
+from sklearn.utils.estimator_checks import _get_check_estimator_ids, parametrize_with_checks  # noqa: E402
 
 
 def mlp(X, y, hidden=16, loss="categorical_crossentropy", output="softmax", seed=0):
