@@ -34,7 +34,7 @@ import os
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
-from dlcore.backend.rng import layer_seed
+from dlcore.backend.rng import layer_seeds
 from dlcore.io import register_model
 from dlcore.keras_options import (
     check_keras_compile_options,
@@ -436,10 +436,11 @@ class Model(TrainingLoop):
         if dtype is None:
             dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
         dtype = np.dtype(dtype)
-        for index, layer in enumerate(self._first_called):
+        seeds = layer_seeds(self.seed, len(self._first_called))
+        for layer, seed in zip(self._first_called, seeds):
             shape = layer._graph_input_shape
             if not layer.built or _shape_key(layer.input_shape) != _shape_key(shape):
-                layer.build(shape, backend, dtype, seed=layer_seed(self.seed, index))
+                layer.build(shape, backend, dtype, seed=seed)
             elif layer.backend is not backend or layer.dtype != dtype:
                 layer.rebind(backend, dtype)
         self._runners = self._shared_layer_runners(backend, dtype)

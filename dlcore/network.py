@@ -37,7 +37,7 @@ import json
 import numpy as np
 
 from dlcore.backend import check_backend_name, get_backend, rng
-from dlcore.backend.rng import layer_seed
+from dlcore.backend.rng import layer_seeds
 from dlcore.callbacks import EarlyStopping, ReduceLROnPlateau
 from dlcore.functional import (
     Model,
@@ -220,8 +220,9 @@ class Sequential(Model):
             if index > 0 and isinstance(layer, ImageAugmentation):
                 raise ValueError(f"ImageAugmentation must be the first layer (it is layer "
                                  f"{index}, {layer.name!r})")
-        for index, layer in enumerate(self.layers[first:], start=first):
-            layer.build(shape, backend, dtype, seed=layer_seed(self.seed, index))
+        seeds = layer_seeds(self.seed, len(self.layers) - first, first)
+        for layer, seed in zip(self.layers[first:], seeds):
+            layer.build(shape, backend, dtype, seed=seed)
             shape = layer.output_shape
         self.output_shape, self.backend, self.dtype = shape, backend, np.dtype(dtype)
         self.built = True

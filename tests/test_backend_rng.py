@@ -120,3 +120,20 @@ def test_every_stream_constant_is_distinct():
     """No two uses of randomness share a counter (the rule above the STREAM_* constants)."""
     streams = {name: value for name, value in vars(rng).items() if name.startswith("STREAM_")}
     assert len(set(streams.values())) == len(streams), streams
+
+
+@pytest.mark.parametrize("layer_index", [0, 5, 2 ** 32 - 1])
+def test_layer_seed_is_its_own_row_of_philox_without_the_rows_before(layer_index):
+    # each layer's key is drawn alone: drawing every row up to it made a network of n layers
+    # cost n**2 / 2 rows (and a large index a MemoryError)
+    seed = 2 ** 63 + 12345
+    k0, k1 = rng.key_from_seed(seed)
+    w0, w1, _, _ = rng.philox4x32(U(0), U(layer_index), U(0), U(rng.STREAM_INIT), k0, k1)
+    expected = int(w0) | (int(w1) << 32)
+    assert rng.layer_seed(seed, layer_index) == expected
+    assert rng.layer_seeds(seed, 3, layer_index)[0] == expected
+
+
+def test_layer_seeds_at_once_are_the_layer_seeds_one_by_one():
+    assert rng.layer_seeds(7, 6, 2) == [rng.layer_seed(7, index) for index in range(2, 8)]
+    assert rng.layer_seeds(7, 0) == []
