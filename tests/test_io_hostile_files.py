@@ -4,6 +4,7 @@ load parameters that are not finite; every refusal is one line naming the file
 (dlcore/io/keras_archive.py, dlcore/io/keras.py, dlcore/io/guarded.py).
 """
 import io
+import json
 import struct
 import zipfile
 
@@ -242,3 +243,52 @@ def test_model_from_json_takes_bytes_and_names_a_wrong_type():
     # it was "object of type 'int' has no len()"
     with pytest.raises(TypeError, match="model_from_json takes the JSON text of a model"):
         dlcore.models.model_from_json(5)
+
+
+def dropout_entries(count, prefix="dropout"):
+    return [{"class_name": "Dropout", "config": {"name": f"{prefix}_{index}", "rate": 0.1}}
+            for index in range(count)]
+
+
+def test_a_keras_config_of_more_layers_than_the_import_limit_is_refused_before_building():
+    from dlcore.io.keras import MAX_KERAS_LAYERS
+    # each list within the limit, the model with its nested Sequential beyond it: the limit
+    # counts what would be built (a 1 MB config.json listed 20,000 layers, 25 s to build)
+    half = MAX_KERAS_LAYERS // 2 + 1
+    inner = {"class_name": "Sequential",
+             "config": {"name": "base", "layers": dropout_entries(half, "inner")}}
+    config = {"class_name": "Sequential", "config": {"name": "deep", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "pixels", "batch_shape": [None, 4]}},
+        inner, *dropout_entries(half)]}}
+    with pytest.raises(dlcore.io.ModelFileError, match=f"has {2 * half + 1} layers, its nested "
+                       f"models' included, more than the {MAX_KERAS_LAYERS} dlcore imports"):
+        dlcore.models.model_from_json(json.dumps(config))
+    config["config"]["layers"] = config["config"]["layers"][:1] + dropout_entries(
+        MAX_KERAS_LAYERS + 5)
+    with pytest.raises(dlcore.io.ModelFileError, match=f"has {MAX_KERAS_LAYERS + 6} layers, "
+                                                       f"more than"):
+        dlcore.models.model_from_json(json.dumps(config))
+
+
+def test_a_functional_keras_config_calling_a_layer_beyond_the_limit_is_refused():
+    from dlcore.io.keras import MAX_KERAS_LAYERS
+
+    def tensor(layer, node=0):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": [None, 4], "dtype": "float32",
+                           "keras_history": [layer, node, 0]}}
+
+    calls = MAX_KERAS_LAYERS + 1
+    # one shared Dropout called on its own output, again and again
+    nodes = [{"args": [tensor("pixels" if index == 0 else "shared", index - 1)], "kwargs": {}}
+             for index in range(calls)]
+    config = {"class_name": "Functional", "config": {
+        "name": "looped", "layers": [
+            {"class_name": "InputLayer", "name": "pixels", "inbound_nodes": [],
+             "config": {"name": "pixels", "batch_shape": [None, 4]}},
+            {"class_name": "Dropout", "name": "shared", "inbound_nodes": nodes,
+             "config": {"name": "shared", "rate": 0.1}}],
+        "input_layers": [["pixels", 0, 0]], "output_layers": [["shared", calls - 1, 0]]}}
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"has {calls} calls of layers, more than the {MAX_KERAS_LAYERS}"):
+        dlcore.models.model_from_json(json.dumps(config))

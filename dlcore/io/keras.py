@@ -95,6 +95,11 @@ MAX_UNITS = 2**24
 #: The most parameters a model built from JSON alone may have (a file's arrays must also fit in
 #: the file itself).
 MAX_PARAMETERS = 2**27
+#: The most layers, and calls of layers, a Keras model imports with, its nested models'
+#: included: about four times keras.applications' largest (NASNetLarge, 1,041 layers;
+#: EfficientNetB7 has 816, ResNet152V2 566). A config at the limit imports in seconds; the
+#: JSON limit alone let a config list 20,000 layers, half a minute to build.
+MAX_KERAS_LAYERS = 4_000
 #: The longest name read from a ``layer_names`` or ``weight_names`` attribute.
 _MAX_NAME = 1_000
 _SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])
@@ -1009,11 +1014,13 @@ class _Imported:
                                           f"imports Keras Sequential and Functional models")
         body = config["config"]
         entries = body.get("layers")
-        if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
+        if not isinstance(entries, list) or not entries:
             raise _config_error(filename, "the Keras model_config lists no layers")
+        _check_layer_count(filename, len(entries), "layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "sequential"
         self.nested_models = {}   # Keras name of a nested model -> its layers' names
         entries = self._inlined_sequentials(entries)
+        _check_layer_count(filename, len(entries), "layers, its nested models' included")
         self.input_shape = self._batch_shape(body.get("build_input_shape"))
         self.layers = []          # dlcore layers
         self.converters = {}      # Keras layer name -> (dlcore layer name, function on arrays)
@@ -1491,13 +1498,20 @@ class _FunctionalImported(_Imported):
         self.filename = filename
         body = config.get("config")
         entries = body.get("layers") if isinstance(body, dict) else None
-        if not isinstance(entries, list) or not entries or len(entries) > MAX_OBJECTS:
+        if not isinstance(entries, list) or not entries:
             raise _config_error(filename, "the Keras model_config lists no layers")
+        _check_layer_count(filename, len(entries), "layers")
         self._aliases, self.nested_models = {}, {}
         # Keras layer name -> (its nested model's name, its nodes per call of that model);
         # (nested model, call number) -> the ModelCall and the nodes it made
         self._nested_of, self._nested_entries, self._model_calls = {}, {}, {}
         entries = self._inlined(entries)
+        _check_layer_count(filename, len(entries), "layers, its nested models' included")
+        _check_layer_count(filename, sum(len(entry.get("inbound_nodes") or ())
+                                         for entry in entries
+                                         if isinstance(entry, dict) and
+                                         isinstance(entry.get("inbound_nodes"), list)),
+                           "calls of layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
         renamed = {nested: layer for (nested, _), (layer, _) in self._aliases.items()}
@@ -1850,6 +1864,16 @@ class _Padded:
         if not hasattr(tensor, "shape"):
             raise ValueError("a ZeroPadding2D takes one tensor")
         self.tensor, self.padding = tensor, padding
+
+
+def _check_layer_count(filename, count, what):
+    """Refuse a Keras model of more than :data:`MAX_KERAS_LAYERS` layers (or calls of layers),
+    ``what`` saying which were counted, before any is built."""
+    if count > MAX_KERAS_LAYERS:
+        raise _config_error(filename, f"the Keras model has {count} {what}, more than the "
+                                      f"{MAX_KERAS_LAYERS} dlcore imports (keras.applications' "
+                                      f"largest model, NASNetLarge, has 1,041 layers); the "
+                                      f"file is damaged or hostile")
 
 
 def _sides(conv):
