@@ -14,7 +14,7 @@ import pytest
 
 import dlcore
 from dlcore import functional
-from test_io_keras import edited_archive, fixture
+from test_io_keras import edited_archive, fixture, with_layer_config
 
 
 def counted_layer_calls(monkeypatch):
@@ -292,3 +292,54 @@ def test_a_functional_keras_config_calling_a_layer_beyond_the_limit_is_refused()
     with pytest.raises(dlcore.io.ModelFileError,
                        match=f"has {calls} calls of layers, more than the {MAX_KERAS_LAYERS}"):
         dlcore.models.model_from_json(json.dumps(config))
+
+
+def declaring_size(path, member, size):
+    """``path`` with its central directory declaring ``size`` bytes for ``member`` once
+    inflated (what the guards read before inflating anything)."""
+    data = bytearray(path.read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    while True:
+        name_length = struct.unpack_from("<H", data, entry + 28)[0]
+        if data[entry + 46:entry + 46 + name_length] == member.encode():
+            struct.pack_into("<I", data, entry + 24, size)
+            path.write_bytes(bytes(data))
+            return path
+        extra, comment = struct.unpack_from("<HH", data, entry + 30)
+        entry += 46 + name_length + extra + comment
+
+
+def test_a_large_keras_weights_member_expanding_over_100_times_is_refused_before_inflating(
+        tmp_path):
+    # a Dense wide enough for the declared weights: 2.9 M parameters may take 110 MiB
+    path = with_layer_config(tmp_path, "keras_compiled.keras", "out", units=60_000)
+    with zipfile.ZipFile(path) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    members["model.weights.h5"] = np.random.default_rng(0).bytes(400 * 2**10)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    # 400 KiB inflating 256 times, to 100 MiB: within 1,000 times, the limit of a small member
+    declaring_size(path, "model.weights.h5", 100 * 2**20)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"model\.weights\.h5 would expand 400\.\d KiB into 100\.0 MiB \(at "
+                             r"most 64\.0 MiB is read\): a zip bomb, not a model"):
+        dlcore.load(path)
+
+
+def test_compressed_datasets_inflating_past_64_mib_and_100_times_the_file_are_not_read(
+        tmp_path):
+    path = tmp_path / "bomb.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file["padding"] = np.random.default_rng(0).integers(0, 255, 2**18, dtype=np.uint8)
+        # 80 MiB of zeros in compressed chunks never written: the file stays 260 KiB, and
+        # reading it allocates the whole array (within 1,000 times the file's size)
+        h5file.create_dataset("bomb", shape=(80 * 2**18,), dtype=np.float32,
+                              chunks=(2**18,), compression="gzip")
+    with h5py.File(path, "r") as h5file:
+        reader = dlcore.io.guarded.ModelFileReader(h5file, str(path))
+        with pytest.raises(dlcore.io.ModelFileError,
+                           match=r"declares shape \(20971520,\) of float32 \(80\.0 MiB\), more "
+                                 r"than this 25\d\.\d KiB file can hold \(its compressed "
+                                 r"data may inflate to 64\.0 MiB in all\)"):
+            reader.read_array(h5file["bomb"], "bomb")

@@ -63,8 +63,14 @@ MAX_ATTRIBUTES = 1_000
 FLOAT32 = np.dtype(np.float32)
 #: The largest rank of a dataset (an NCHW kernel has 4).
 MAX_NDIM = 8
-#: Filtered (compressed) data may expand by at most this factor over its size in the file.
+#: Filtered (compressed) data may expand by at most this factor over its size in the file...
 MAX_COMPRESSION_RATIO = 1_000
+#: ... and, beyond :data:`SMALL_INFLATION_BYTES` in all, by at most
+#: :data:`MAX_LARGE_INFLATION_RATIO` (Keras's own archive check allows 100): real parameters
+#: barely compress (Keras stores its archives' members, and neither dlcore nor Keras compresses
+#: an HDF5 dataset), so a file of 1.6 MB inflating to 1.6 GB holds zeros or a bomb, not a model.
+SMALL_INFLATION_BYTES = 64 * 2**20
+MAX_LARGE_INFLATION_RATIO = 100
 #: The largest chunk of a dataset read, unless the dataset itself is larger: HDF5 inflates a
 #: whole chunk to read any element of it, and a chunk may be declared far larger than its
 #: dataset (up to 4 GiB for a dataset of one number; h5py and Keras write chunks of at most
@@ -101,6 +107,16 @@ def shape_text(shape: Iterable[int | None]) -> str:
     """``(3,)``, ``(any, 4)``: a shape as in messages (``None`` matches any length)."""
     parts = ["any" if length is None else str(length) for length in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def inflation_limit(stored_bytes: int) -> int:
+    """The most bytes that ``stored_bytes`` of compressed data (a zip member, the filtered
+    datasets of an HDF5 file) may inflate to: :data:`MAX_COMPRESSION_RATIO` times as much, and
+    no more than :data:`SMALL_INFLATION_BYTES` or :data:`MAX_LARGE_INFLATION_RATIO` times as
+    much, whichever is more."""
+    stored_bytes = max(int(stored_bytes), 1)
+    return min(MAX_COMPRESSION_RATIO * stored_bytes,
+               max(SMALL_INFLATION_BYTES, MAX_LARGE_INFLATION_RATIO * stored_bytes))
 
 
 def json_nesting_depth(text: str, limit: int) -> int:
@@ -172,12 +188,18 @@ class ModelFileReader:
     filename : str, the path named in every message
     file_size : int, the file's size in bytes (by default that of the file ``filename``; given
         for an HDF5 file read out of an archive)
+    stored_size : int, the bytes the file takes where it is stored (by default ``file_size``;
+        for an HDF5 file inflated out of an archive, its compressed size there): its filtered
+        datasets may inflate to :func:`inflation_limit` of it in all, so that a file inflated
+        from a zip member cannot inflate as much again
     """
 
-    def __init__(self, h5file: h5py.File, filename: str, file_size: int | None = None):
+    def __init__(self, h5file: h5py.File, filename: str, file_size: int | None = None,
+                 stored_size: int | None = None):
         self.file = h5file
         self.filename = filename
         self.file_size = os.path.getsize(filename) if file_size is None else file_size
+        self.stored_size = self.file_size if stored_size is None else stored_size
         self._bytes_read = 0
         self._compressed_bytes_read = 0
         self._objects_read = 0
@@ -311,13 +333,16 @@ class ModelFileReader:
         if charged:
             budget = math.inf   # read (and counted) before, e.g. by a layout check
         elif filters:
-            budget = MAX_COMPRESSION_RATIO * self.file_size - self._compressed_bytes_read
+            budget = inflation_limit(self.stored_size) - self._compressed_bytes_read
         else:
             budget = self.file_size - self._bytes_read
         if n_bytes > budget:
             raise self.error(f"dataset '{path}' declares shape {shape_text(shape)} of "
                              f"{dataset.dtype} ({size_text(n_bytes)}), more than this "
-                             f"{size_text(self.file_size)} file can hold")
+                             f"{size_text(self.file_size)} file can hold"
+                             + (f" (its compressed data may inflate to "
+                                f"{size_text(inflation_limit(self.stored_size))} in all)"
+                                if filters else ""))
         if not charged:
             self._charged.add(dataset.id)
             if filters:

@@ -21,8 +21,10 @@ every model file: at most :data:`MAX_MEMBERS` members; only the three above are 
 extracted to a path the archive names; members must be stored or deflated (Keras stores them),
 unencrypted, no larger than their limits (the JSON ones :data:`MAX_JSON_BYTES`, the weights
 what the architecture's parameters need, :func:`weights_limit`, and :data:`MAX_WEIGHTS_BYTES`
-at most) and expanding at most :data:`MAX_COMPRESSION_RATIO` times, so that a zip bomb is
-refused before it is inflated; the weights go through the guarded HDF5 reader.
+at most) and expanding no more than :func:`~dlcore.io.guarded.inflation_limit` allows (1,000
+times, and beyond 64 MiB 100 times), so that a zip bomb is refused before it is inflated; the
+weights go through the guarded HDF5 reader, whose compressed datasets may inflate as much
+again of the member's size in the archive, not of its inflated size.
 
 Weights over :data:`IN_MEMORY_BYTES` are unpacked into the temporary folder (``TMPDIR``): a
 failure to write there (a full disk) is a :class:`TemporaryFolderError` naming that folder,
@@ -48,9 +50,9 @@ from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import (
     DAMAGED_FIX,
-    MAX_COMPRESSION_RATIO,
     MAX_JSON_BYTES,
     ModelFileReader,
+    inflation_limit,
     parse_json,
     size_text,
 )
@@ -249,9 +251,11 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int, filename: str,
                                f"{size_text(limit)}"
                                + ("" if limit in (MAX_JSON_BYTES, MAX_WEIGHTS_BYTES) else
                                   " (what the parameters of its architecture need)"))
-    if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+    if info.file_size > inflation_limit(info.compress_size):
         raise _error(filename, f"{name} would expand {size_text(info.compress_size)} into "
-                               f"{size_text(info.file_size)}: a zip bomb, not a model")
+                               f"{size_text(info.file_size)} (at most "
+                               f"{size_text(inflation_limit(info.compress_size))} is read): a "
+                               f"zip bomb, not a model")
     return info
 
 
@@ -301,7 +305,8 @@ def weights_file(filename: str, n_parameters: int | None = None) -> Iterator[Mod
                 raise _error(label, f"not a readable HDF5 file ({reason})") from None
             try:
                 with h5file:
-                    yield ModelFileReader(h5file, label, file_size=size)
+                    yield ModelFileReader(h5file, label, file_size=size,
+                                          stored_size=info.compress_size)
             except (OSError, RuntimeError, KeyError) as error:
                 from dlcore.io.hdf5 import _raised_inside_h5py
                 if isinstance(error, (RuntimeError, KeyError)) and \
