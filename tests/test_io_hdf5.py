@@ -1206,3 +1206,18 @@ def test_a_failed_model_save_leaves_the_previous_file_intact(tmp_path, monkeypat
         model.save(tmp_path / "model.h5")
     assert (tmp_path / "model.h5").read_bytes() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.h5"]
+
+
+def test_a_state_of_more_groups_and_arrays_than_a_file_holds_is_refused_before_writing(
+        tmp_path):
+    # the reader stops at MAX_OBJECTS; such a file was written and could never be loaded
+    bag = IoTestBag()
+    bag.state = {"layers": {f"layer_{index}": {"w": np.zeros(1, np.float32)}
+                            for index in range(guarded.MAX_OBJECTS // 2)}}
+    path = tmp_path / "bag.h5"
+    with pytest.raises(ValueError, match=f"cannot save this IoTestBag: its state has "
+                                         f"{guarded.MAX_OBJECTS + 1} groups and arrays, more "
+                                         f"than the {guarded.MAX_OBJECTS} a dlcore model file "
+                                         f"holds"):
+        dio.save(bag, path)
+    assert not path.exists()

@@ -343,3 +343,28 @@ def test_compressed_datasets_inflating_past_64_mib_and_100_times_the_file_are_no
                                  r"than this 25\d\.\d KiB file can hold \(its compressed "
                                  r"data may inflate to 64\.0 MiB in all\)"):
             reader.read_array(h5file["bomb"], "bomb")
+
+
+def test_a_network_of_more_than_512_layers_is_saved_and_read_back(tmp_path):
+    # the file format read at most 512 layers, which dlcore.save wrote without a word
+    # (ResNet152V2 has 566): the file could never be loaded
+    net = dlcore.Sequential([dlcore.layers.Dropout(0.1) for _ in range(520)]
+                            + [dlcore.layers.Dense(2)], input_shape=(3,))
+    dlcore.save(net, tmp_path / "deep.h5")
+    loaded = dlcore.load(tmp_path / "deep.h5")
+    x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
+    assert len(loaded.layers) == 521
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+
+
+def test_saving_a_network_its_file_could_not_hold_is_refused_before_writing(tmp_path):
+    from dlcore.io.layouts import MAX_LAYERS
+    path = tmp_path / "deep.h5"
+    path.write_bytes(b"an earlier model")
+    net = dlcore.Sequential([dlcore.layers.Dropout(0.1) for _ in range(MAX_LAYERS + 1)],
+                            input_shape=(3,))
+    with pytest.raises(ValueError, match=f"cannot save this Sequential of {MAX_LAYERS + 1} "
+                                         f"layers: a dlcore model file holds at most "
+                                         f"{MAX_LAYERS}, and dlcore.load would refuse it"):
+        dlcore.save(net, path)
+    assert path.read_bytes() == b"an earlier model"

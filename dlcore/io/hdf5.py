@@ -85,13 +85,14 @@ from dlcore.io.guarded import (
     DAMAGED_FIX,
     MAX_ATTRIBUTES,
     MAX_JSON_BYTES,
+    MAX_OBJECTS,
     ModelFileReader,
     name_text,
     parse_json,
     shape_text,
     size_text,
 )
-from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS
+from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS, MAX_GRAPH_NODES, MAX_LAYERS
 from dlcore.wording import count
 
 __all__ = [
@@ -300,7 +301,8 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
                             f"or joblib.dump, as scikit-learn's estimators{network}")
         raise TypeError(f"cannot save a {class_name}: the class is not registered; decorate it "
                         f"with @dlcore.io.register_model")
-    hyperparameters = _config_to_json(model.get_config(), class_name)
+    config = model.get_config()
+    hyperparameters = _config_to_json(config, class_name)
     state = model.get_state()
     if not isinstance(state, Mapping):
         raise TypeError(f"{class_name}.get_state() must return a dict; got "
@@ -310,6 +312,7 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
         raise ValueError(f"{class_name}.get_state() uses the reserved top-level name(s) "
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
+    _check_loadable_size(class_name, config, state, history)
     record = _training_record_to_json(getattr(model, "training_record_", None), class_name)
     feature_names = _feature_names_to_json(getattr(model, "feature_names_in_", None),
                                            class_name)
@@ -434,6 +437,41 @@ def _write_root_attributes(h5file: h5py.File, class_name: str, hyperparameters: 
     h5file.attrs.create("model_class", class_name, dtype=UTF8_STRING)
     h5file.attrs.create("hyperparameters", hyperparameters, dtype=UTF8_STRING)
     h5file.attrs.create("created", created, dtype=UTF8_STRING)
+
+
+def _check_loadable_size(class_name: str, config: Any, state: Mapping,
+                         history: Mapping | None) -> None:
+    """Refuse, before anything is written, a model whose file :func:`load` would refuse for
+    its size alone: a network of more than MAX_LAYERS layers (MAX_GRAPH_NODES calls of
+    layers), a state of more than MAX_OBJECTS groups and arrays. Writing it lost nothing yet
+    gave a file that could never be read back (a 600-layer Keras import among them)."""
+    keep = "keep it with pickle (or joblib.dump), which has no such limit"
+    for key, limit, what in (("layers", MAX_LAYERS, "layers"),
+                             ("nodes", MAX_GRAPH_NODES, "calls of layers")):
+        entries = config.get(key) if isinstance(config, dict) else None
+        if isinstance(entries, list) and len(entries) > limit and \
+                all(isinstance(entry, dict) for entry in entries):
+            raise ValueError(f"cannot save this {class_name} of {len(entries)} {what}: a "
+                             f"dlcore model file holds at most {limit}, and dlcore.load would "
+                             f"refuse it; {keep}")
+    objects = _object_count(state) + (1 + len(history) if history else 0)
+    if objects > MAX_OBJECTS:
+        raise ValueError(f"cannot save this {class_name}: its state has {objects} groups and "
+                         f"arrays, more than the {MAX_OBJECTS} a dlcore model file holds, and "
+                         f"dlcore.load would refuse it; {keep}")
+
+
+def _object_count(state: Mapping) -> int:
+    """The groups and datasets :func:`_write_group` writes for ``state``."""
+    count, pending = 0, [state]
+    while pending:
+        for value in pending.pop().values():
+            if isinstance(value, Mapping):
+                pending.append(value)
+                count += 1
+            elif isinstance(value, np.ndarray):
+                count += 1
+    return count
 
 
 def _write_group(group: h5py.Group, state: Mapping, prefix: str) -> None:

@@ -53,6 +53,7 @@ import numpy as np
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import MAX_OBJECTS, OTHER_MODEL_FIX, ModelFileReader, parse_json, shape_text
+from dlcore.io.layouts import MAX_LAYERS
 from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
 from dlcore.regularizers import KERAS_UNIT_AXES
@@ -98,8 +99,9 @@ MAX_PARAMETERS = 2**27
 #: The most layers, and calls of layers, a Keras model imports with, its nested models'
 #: included: about four times keras.applications' largest (NASNetLarge, 1,041 layers;
 #: EfficientNetB7 has 816, ResNet152V2 566). A config at the limit imports in seconds; the
-#: JSON limit alone let a config list 20,000 layers, half a minute to build.
-MAX_KERAS_LAYERS = 4_000
+#: JSON limit alone let a config list 20,000 layers, half a minute to build. A dlcore model
+#: file holds as many, so that an imported model is saved and read back.
+MAX_KERAS_LAYERS = MAX_LAYERS
 #: The longest name read from a ``layer_names`` or ``weight_names`` attribute.
 _MAX_NAME = 1_000
 _SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])

@@ -26,8 +26,10 @@ from dlcore.validation import MAX_MODEL_NAME
 MAX_SIZE = 2**31 - 1
 #: Counters (updates, epochs, sample calls) stay below this.
 MAX_COUNTER = 2**62
-#: The most layers (of a network) or RBMs (of a DBN) a file may describe.
-MAX_LAYERS = 512
+#: The most layers (of a network) or RBMs (of a DBN) a file may describe: as many as a Keras
+#: model imports with (dlcore.io.keras.MAX_KERAS_LAYERS), so that an imported model can be
+#: saved and read back (ResNet152V2 has 566 layers); dlcore.save refuses more before writing.
+MAX_LAYERS = 4_000
 #: A per-sample input or activation may have at most this many elements (a 4096x4096 RGB image
 #: has 50 million); more would make predict allocate without bound.
 MAX_SAMPLE_ELEMENTS = 2**26
