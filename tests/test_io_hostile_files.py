@@ -368,3 +368,20 @@ def test_saving_a_network_its_file_could_not_hold_is_refused_before_writing(tmp_
                                          f"{MAX_LAYERS}, and dlcore.load would refuse it"):
         dlcore.save(net, path)
     assert path.read_bytes() == b"an earlier model"
+
+
+def test_a_member_listed_but_not_found_by_its_name_is_refused_in_one_line(tmp_path):
+    # a flipped byte in a name of a group's local heap: iterating the group lists the new name,
+    # which the lookup's search tree (sorted by the old one) does not find; describe walked
+    # into None ("'NoneType' object has no attribute 'id'")
+    path = tmp_path / "keras_convnet.h5"
+    with open(fixture("keras_convnet.h5"), "rb") as stream:
+        data = stream.read()
+    name = "top_level_model_weights"   # a group no attribute lists: only a walk reaches it
+    assert data.count(name.encode() + b"\0") == 1
+    # renamed to sort first, where the search tree does not look for it
+    path.write_bytes(data.replace(name.encode() + b"\0", b"a" * len(name) + b"\0"))
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"keras_convnet.h5: 'model_weights/\w+' is listed in its group but "
+                             r"cannot be opened by its name \(the group's index is damaged\)"):
+        dlcore.io.describe(path)   # what dlcore info prints; load reads the listed layers only

@@ -486,6 +486,11 @@ class ModelFileReader:
                 continue
             path = f"{where}/{name}" if where else name
             item = self.member(path)
+            if item is None:
+                # listed by the group's iteration but not found by its name: a damaged index
+                # (a flipped byte in a name that the lookup's search tree sorts elsewhere)
+                raise self.error(f"'{path}' is listed in its group but cannot be opened by "
+                                 f"its name (the group's index is damaged)")
             self._objects_read += 1
             if self._objects_read > MAX_OBJECTS:
                 raise self.error(f"the file holds more than {MAX_OBJECTS} groups and datasets "
