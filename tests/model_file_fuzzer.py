@@ -25,7 +25,12 @@ replaced (numbers, 2-D, 100,000 names, names climbing out of their group) and la
 code (a ``Lambda`` with bytecode, a custom object) added; float datasets rewritten as float64
 beyond float32's range (finite, but infinite as dlcore's float32 parameters); thousands of
 Dropout layers put into a Keras Sequential's config (loading must stay linear in the layers);
-archives whose end record declares only their real members in front of thousands more.
+archives whose end record declares only their real members in front of thousands more; odd
+values for the settings of training (an optimiser's learning rate, betas, weight decay, AMSGrad,
+momentum and epsilon forms; a loss's label smoothing), wherever a file keeps them. The bases
+also hold archives dlcore writes of AdamW with a smoothed cross-entropy and of an SGD of
+Keras's momentum form, more Keras files (a Siamese pair, transposed convolutions, an MLP, batch
+normalisation, a global average pool) and a dlcore file of an earlier version.
 
 Every copy is loaded with ``dlcore.load`` in a worker process that has an address-space limit
 (``RLIMIT_AS``, 4 GiB by default) and a time limit per file, and the outcome is one of:
@@ -70,6 +75,7 @@ import threading
 import time
 import warnings
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -92,14 +98,19 @@ BASE_NAMES = ("bernoulli_rbm", "gaussian_rbm", "dbn", "lenet5", "keras_lenet5", 
               "archive_smooth_activations", "archive_flat_joins", "archive_reshaped",
               "archive_nested", "archive_nested_base", "keras_nested_base",
               "archive_nested_vision", "keras_nested_vision", "nested_model", "dbn_hidden",
-              "amsgrad", "nadam", "regularisation_rows")
+              "amsgrad", "nadam", "regularisation_rows", "archive_adamw", "archive_sgd_keras",
+              "archive_global_avg", "keras_siamese", "keras_transposed", "keras_mlp",
+              "keras_batch_norm", "dlcore_residual_2026_12")
 #: A Keras HDF5 model file written by real Keras (tests/fixtures/make_keras_fixtures.py).
 KERAS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
                              "keras_convnet.h5")
 #: Fixtures copied as they are (written by Keras: tests/fixtures/make_keras_fixtures.py).
 KERAS_COPIES = ("keras_residual", "keras_same_geometry", "keras_unet", "keras_compiled",
                 "keras_augmented", "keras_shared_late", "keras_nested_base",
-                "keras_nested_vision")
+                "keras_nested_vision", "keras_siamese", "keras_transposed", "keras_mlp",
+                "keras_batch_norm")
+#: A dlcore model file written by an earlier version (tests/fixtures/make_dlcore_fixtures.py).
+DLCORE_COPIES = ("dlcore_residual_2026_12",)
 #: Keras 3 archives (``.keras``): LeNet-5 written by dlcore (trained: with its optimiser's
 #: state), and those written by Keras itself (a frozen layer; a global pool; batch
 #: normalisation; weight decay and max-norm; Rescaling; the other activations;
@@ -112,7 +123,8 @@ ARCHIVE_BASES = ("archive_lenet5", "archive_compiled", "archive_residual", "arch
                  "archive_global_max", "archive_batch_norm", "archive_regularized",
                  "archive_rescaled", "archive_activations", "archive_layer_norm",
                  "archive_smooth_activations", "archive_flat_joins", "archive_reshaped",
-                 "archive_nested", "archive_nested_base", "archive_nested_vision")
+                 "archive_nested", "archive_nested_base", "archive_nested_vision",
+                 "archive_adamw", "archive_sgd_keras", "archive_global_avg")
 #: A Keras weights-only file holds no architecture: the worker loads each with the one of its
 #: base, kept unfuzzed beside the fuzzed files (``<base>.json``).
 WEIGHTS_BASES = ("keras_weights_residual", "keras_weights_lenet5")
@@ -195,8 +207,26 @@ def save_base_models(folder):
         shutil.copyfile(KERAS_FIXTURE.replace("keras_convnet", name), paths[name])
     paths["archive_lenet5"] = os.path.join(folder, "archive_lenet5.keras")
     network.save(paths["archive_lenet5"])
-    for name in ("compiled", "residual", "frozen", "global_max", "batch_norm", "regularized",
-                 "rescaled", "activations", "layer_norm", "smooth_activations",
+    for name in DLCORE_COPIES:
+        paths[name] = os.path.join(folder, f"{name}.h5")
+        shutil.copyfile(KERAS_FIXTURE.replace("keras_convnet", name), paths[name])
+    # the fifth pass's Keras training settings, in archives dlcore writes and reads compiled
+    # with their state: AdamW's weight decay and a smoothed cross-entropy; an SGD of Keras's
+    # momentum form (metadata.json keeps the form)
+    for name, optimizer, loss in (
+            ("archive_adamw", dlcore.optimizers.AdamW(0.01, weight_decay=0.004),
+             dlcore.losses.CategoricalCrossentropy(label_smoothing=0.1)),
+            ("archive_sgd_keras", dlcore.optimizers.SGD(0.01, momentum=0.9, nesterov=True,
+                                                        momentum_form="keras"),
+             "cross_entropy")):
+        mlp = dlcore.models.mlp(input_shape=(6,), hidden=(4,), n_classes=3,
+                                backend="reference")
+        mlp.compile(loss, optimizer, ["accuracy"])
+        mlp.fit(binary, np.arange(24) % 3, epochs=1, batch_size=8, verbose=0)
+        paths[name] = os.path.join(folder, f"{name}.keras")
+        mlp.save(paths[name])
+    for name in ("compiled", "residual", "frozen", "global_max", "global_avg", "batch_norm",
+                 "regularized", "rescaled", "activations", "layer_norm", "smooth_activations",
                  "flat_joins", "reshaped", "nested", "nested_base", "nested_vision"):
         paths[f"archive_{name}"] = os.path.join(folder, f"archive_{name}.keras")
         shutil.copyfile(KERAS_FIXTURE.replace("convnet.h5", f"{name}.keras"),
@@ -527,9 +557,39 @@ def chunk_bomb(h5file, rng):
     side = max(1, int((chunk_bytes // itemsize) ** (1 / values.ndim)))
     chunks = tuple(max(length, side) for length in values.shape)
     del h5file[path]
-    h5file.create_dataset(path, data=values, maxshape=tuple(None for _ in values.shape),
-                          chunks=chunks, compression="gzip")
+    dataset = h5file.create_dataset(path, shape=values.shape, dtype=values.dtype,
+                                    maxshape=tuple(None for _ in values.shape), chunks=chunks,
+                                    compression="gzip")
+    dataset.id.write_direct_chunk((0,) * values.ndim, _gzipped_chunk(values, chunks))
     return f"{path} in a gzipped chunk of shape {chunks}"
+
+
+def _zero_mebibyte_blocks():
+    """Deflate blocks of one MiB of zeros that stand alone (no reference before them, byte
+    aligned, not final): repeated, any number of MiB of zeros."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return compressor.compress(bytes(2**20)) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def _gzipped_chunk(values, chunks):
+    """The zlib stream HDF5's gzip filter writes for a chunk of shape ``chunks`` holding
+    ``values`` in its corner, zeros elsewhere, made without deflating the hundreds of MiB of
+    zeros (seconds a chunk): the rows holding values are deflated, then the blocks of
+    :func:`_zero_mebibyte_blocks` repeated, a final empty block and the Adler-32 of it all
+    (zeros leave its sum A alone and add A to B once per byte)."""
+    corner = np.zeros((values.shape[0],) + chunks[1:], dtype=values.dtype)
+    corner[tuple(slice(0, length) for length in values.shape)] = values
+    head = corner.tobytes()
+    zeros = int(np.prod(chunks)) * values.dtype.itemsize - len(head)
+    padding, mebibytes = zeros % 2**20, zeros // 2**20
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 15)
+    stream = compressor.compress(head + bytes(padding)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    stream += _zero_mebibyte_blocks() * mebibytes
+    stream += zlib.compressobj(6, zlib.DEFLATED, -15).flush()   # the final, empty block
+    checksum = zlib.adler32(head + bytes(padding))
+    total, running = checksum & 0xFFFF, checksum >> 16
+    running = (running + mebibytes * 2**20 * total) % 65521
+    return stream + struct.pack(">I", (running << 16) | total)
 
 
 def odd_storage(h5file, rng):
@@ -708,6 +768,35 @@ def hostile_json_name(h5file, rng):
     return f"JSON {path}@{name} at {where} set to {hostile!r}"
 
 
+#: The settings of training a file may hold (compile_config, training_config, dlcore's
+#: training record, an archive's metadata.json): optimisers (AdamW's weight decay, AMSGrad,
+#: Nadam, Keras's momentum and epsilon forms), losses (label smoothing), validation.
+TRAINING_KEYS = frozenset({"learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon",
+                           "amsgrad", "momentum", "nesterov", "rho", "use_ema", "ema_momentum",
+                           "clipnorm", "clipvalue", "global_clipnorm", "label_smoothing",
+                           "from_logits", "loss_weights", "momentum_form", "epsilon_form",
+                           "validation_freq", "iterations", "decay_steps", "decay_rate",
+                           "initial_learning_rate", "staircase", "reduction", "temperature",
+                           "gradient_accumulation_steps", "loss_scale_factor"})
+TRAINING_VALUES = (-1, 0, 1, 2, 1.0000001, -1e-7, 1e308, -1e308, 5e-324, 2**63, 10**400, True,
+                   False, None, "keras", "dlcore", "sum", "", [], {}, [0.5, 0.5], {"a": 1})
+
+
+def training_setting(h5file, rng):
+    """An odd value for one setting of training (an optimiser's, a loss's, the forms of
+    dlcore's optimisers in an archive's metadata), wherever a JSON attribute holds one."""
+    found = []
+    for path, name in _json_attribute_owners(h5file):
+        value = json.loads(h5file[path].attrs[name])
+        found += [(path, name, where) for where in _json_paths(value)
+                  if where and isinstance(where[-1], str) and where[-1] in TRAINING_KEYS]
+    path, name, where = _choose(rng, found)
+    new = _choose(rng, TRAINING_VALUES)
+    value = _set_json(json.loads(h5file[path].attrs[name]), where, new)
+    h5file[path].attrs[name] = json.dumps(value)
+    return f"JSON {path}@{name} at {where} set to {str(new)[:30]!r}"
+
+
 HUGE_INTEGERS = (10**12, 2**63, 2**64, -1, 2**31, 10**7, 2**20 + 1)
 #: The sizes and window settings of layers, which a huge integer most often goes to.
 LAYER_SIZE_KEYS = frozenset({"padding", "stride", "kernel_size", "pool_size", "filters",
@@ -863,7 +952,8 @@ def mutate_archive(members, archive_path, rng):
                 warnings.simplefilter("ignore", UserWarning)   # zipfile's "Duplicate name"
                 archive.writestr(name, members[name])
         if damage == "understate":
-            for index in range(int(rng.integers(1_001, 20_000))):
+            # past the archive's limit of 1,000 members (20,000 cost seconds of writing)
+            for index in range(int(rng.integers(1_001, 3_000))):
                 archive.writestr(f"assets/fuzz_{index}", b"")
         if damage == "forge":
             info = archive.getinfo("model.weights.h5") if "model.weights.h5" in members else None
@@ -916,7 +1006,7 @@ MUTATIONS = [
     (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
     (non_utf8_attribute_name, 3), (long_history, 2), (chunk_bomb, 2), (odd_storage, 3),
     (odd_dtype_attribute, 4), (odd_dtype_dataset, 3), (beyond_float32_dataset, 4),
-    (many_keras_layers, 2),
+    (many_keras_layers, 2), (training_setting, 6),
 ]
 
 
@@ -1193,8 +1283,10 @@ def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
     try:
         base_paths = save_base_models(folder)
         files = make_fuzzed_files(base_paths, folder, n_files, seed)
+        used = {base for _, base, _ in files}   # warming a base up costs 0.1-0.5 s
         results = load_all([path for path, _, _ in files], memory_limit, timeout,
-                           warmup=list(base_paths.values()), memory_hog=memory_hog)
+                           warmup=[path for base, path in base_paths.items() if base in used],
+                           memory_hog=memory_hog)
     finally:
         if own_folder:
             shutil.rmtree(folder, ignore_errors=True)

@@ -67,3 +67,21 @@ def test_the_storage_and_type_mutations_make_files_that_are_refused_or_work(
         outcome, detail = model_file_fuzzer.classify(str(path), dlcore.load, ModelFileError,
                                                      describe)
         assert outcome in model_file_fuzzer.GOOD_OUTCOMES, f"{what}: {outcome}: {detail}"
+
+
+def test_the_chunk_bombs_zlib_stream_assembled_without_deflating_its_zeros_reads_back():
+    """The fuzzer assembles a bomb's chunk as a zlib stream (deflating 256 MiB of zeros took
+    seconds a file): HDF5 must read it as the dataset's own values (a smaller chunk here)."""
+    import io
+
+    import h5py
+    import numpy as np
+    values = np.arange(1, 19, dtype=np.float32).reshape(6, 3)
+    chunks = (1000, 1100)   # 4.2 MiB: whole MiB of zeros and a part of one
+    memory = io.BytesIO()
+    with h5py.File(memory, "w") as h5file:
+        dataset = h5file.create_dataset("W", shape=values.shape, dtype=values.dtype,
+                                        maxshape=(None, None), chunks=chunks,
+                                        compression="gzip")
+        dataset.id.write_direct_chunk((0, 0), model_file_fuzzer._gzipped_chunk(values, chunks))
+        np.testing.assert_array_equal(h5file["W"][()], values)
