@@ -288,8 +288,15 @@ def check_verbose(verbose):
 
 def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
     """A finite real number in the interval given by low/high (open ends when asked)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:   # an integer beyond any float (10**400 from a JSON file)
+        text = str(value)
+        raise ValueError(f"{name} must be a finite number, got an integer of {len(text)} "
+                         f"digits ({text[:12]}...)") from None
+    if not finite:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)

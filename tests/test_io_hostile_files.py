@@ -385,3 +385,23 @@ def test_a_member_listed_but_not_found_by_its_name_is_refused_in_one_line(tmp_pa
                        match=r"keras_convnet.h5: 'model_weights/\w+' is listed in its group but "
                              r"cannot be opened by its name \(the group's index is damaged\)"):
         dlcore.io.describe(path)   # what dlcore info prints; load reads the listed layers only
+
+
+def test_integers_beyond_any_float_in_a_keras_files_settings_are_named_not_overflowing(
+        tmp_path):
+    # JSON integers have no size limit: float(10**400) raised OverflowError, no ValueError
+    huge = 10**400
+
+    def huge_rate(config):
+        config["compile_config"]["optimizer"]["config"]["learning_rate"] = huge
+
+    with pytest.warns(UserWarning, match="loaded uncompiled .* the learning rate must be a "
+                                         "finite number, got an integer of 401 digits"):
+        model = dlcore.load(edited_archive(tmp_path, "keras_compiled.keras", huge_rate))
+    assert model.optimizer is None
+    regularized = with_layer_config(tmp_path, "keras_compiled.keras", "conv",
+                                    kernel_regularizer={"module": "keras.regularizers",
+                                                        "class_name": "L2",
+                                                        "config": {"l2": huge}})
+    with pytest.warns(UserWarning, match="'conv' .* its kernel_regularizer L2.* is left out"):
+        assert dlcore.load(regularized).layers[0].kernel_regularizer is None

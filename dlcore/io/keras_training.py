@@ -186,10 +186,11 @@ def _metrics(value, left_out=None):
 
 def _learning_rate(value):
     from dlcore.optimizers import ExponentialDecay
+    from dlcore.validation import check_float
     if isinstance(value, bool):
         raise ValueError("the learning rate is not a number")
     if isinstance(value, (int, float)):
-        return float(value)
+        return check_float(value, "the learning rate")
     name, config = _keras_object(value, "the learning rate schedule")
     if name != "ExponentialDecay":
         raise ValueError(f"the learning rate schedule {name[:60]!r} is not one dlcore has")
