@@ -67,6 +67,9 @@ from dlcore.termination import terminating_signal
 FIRST_COLUMNS = ("run",)
 STATUS_COLUMNS = ("status", "error")
 LAST_COLUMNS = ("seconds", "rank", "command")
+#: What stops a sweep: a Ctrl-C or SIGTERM to this rank (said by the run, or heard between
+#: runs), or the notice that another rank was (PeerInterrupted, a KeyboardInterrupt).
+INTERRUPTIONS = (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt)
 #: How long rank 0 of an interrupted distributed sweep waits for the other ranks' finished
 #: rows (they stop within a poll of the interruption, or at their current run's next kernel
 #: compilation or end): a rank not heard from by then is left out of the CSV, its runs named
@@ -369,6 +372,42 @@ def sweep_resume_command(specs, out, distributed, command, ranks):
     return prefix + shlex.join(words)
 
 
+def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed, command):
+    """Write the rows of the runs that finished before the interruption ``stop`` and raise
+    the line naming the missing runs and the command that runs them (on rank 0; the other
+    ranks of a distributed sweep send rank 0 their rows and stop silently). ``index`` is
+    the run the interruption stopped this rank in, None when it had run all its runs (it
+    was waiting for the others at the end)."""
+    size = comm.size if comm is not None else 1
+    if size > 1:   # the others stop before their next run (or in its compilation)
+        terminated = terminating_signal(stop)
+        comm.interrupt_others(signal.SIGINT if terminated is None else
+                              terminated.signal_number)
+        arrived = comm.gather_arrived((index, rows), ARRIVED_ROWS_SECONDS)
+        if not comm.is_root:   # rank 0 says the job's line
+            sys.stdout = sys.stderr = _Silent()
+            raise stop
+        stopped_in = sorted(stopped for stopped, _ in arrived.values() if stopped is not None)
+        rows = [row for _, part in arrived.values() for row in part]
+    else:
+        stopped_in = [index]
+    rows = [*rows, *finished.values()]
+    if not rows:
+        raise stop
+    write_rows(out, rows, runs.axes)
+    missing = sorted(set(range(len(runs))) - {int(row["run"]) for row in rows})
+    where = (f" in run {run_list(stopped_in)}" if len(stopped_in) == 1 else
+             f" in runs {run_list(stopped_in)}" if stopped_in else "")
+    names_missing = (f" (run{'s' if len(missing) > 1 else ''} {run_list(missing)} missing); "
+                     "run the missing ones with: "
+                     f"{sweep_resume_command(specs, out, distributed, command, size)}"
+                     if missing else "")
+    raise TrainingInterrupted(
+        f"sweep interrupted{where} ({one_line(stop) or 'interrupted'}); wrote the "
+        f"{len(rows)} finished run{'s' if len(rows) > 1 else ''} to {out}{names_missing}"
+        ) from None
+
+
 def summary(rows, path, ranks):
     failed = sum(row["status"] != "ok" for row in rows)
     over = f" over {ranks} ranks" if ranks > 1 else ""
@@ -434,39 +473,23 @@ def sweep(specs, out, dry_run, distributed, resume, command):
                 # after every run of this rank, to fail at the gather for want of that rank
                 comm.check_interrupts()
             rows.append(runs.run(index, rank, resume))
-        except (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt) as stop:
-            if size > 1:   # the others stop before their next run (or in its compilation)
-                terminated = terminating_signal(stop)
-                comm.interrupt_others(signal.SIGINT if terminated is None else
-                                      terminated.signal_number)
-                arrived = comm.gather_arrived((index, rows), ARRIVED_ROWS_SECONDS)
-                if not comm.is_root:   # rank 0 says the job's line
-                    sys.stdout = sys.stderr = _Silent()
-                    raise
-                stopped_in = sorted(stopped for stopped, _ in arrived.values())
-                rows = [row for _, part in arrived.values() for row in part]
-            else:
-                stopped_in = [index]
-            rows += finished.values()
-            if not rows:
-                raise
-            write_rows(out, rows, runs.axes)
-            missing = sorted(set(range(len(runs))) - {int(row["run"]) for row in rows})
-            where = "run" if len(stopped_in) == 1 else "runs"
-            raise TrainingInterrupted(
-                f"sweep interrupted in {where} {run_list(stopped_in)} "
-                f"({one_line(stop) or 'interrupted'}); wrote the {len(rows)} finished "
-                f"run{'s' if len(rows) > 1 else ''} to {out} (run{'s' if len(missing) > 1 else ''}"
-                f" {run_list(missing)} missing); run the missing ones with: "
-                f"{sweep_resume_command(specs, out, distributed, command, size)}") from None
+        except INTERRUPTIONS as stop:
+            stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed,
+                          command)
         row = rows[-1]
         click.echo(f"run {index} ({runs.describe(index)})"
                    + (f" on rank {rank}" if size > 1 else "")
                    + f": {row['status']} in {float(row['seconds']):.1f} s"
                    + (f": {row['error']}" if row["error"] else ""), err=True)
     failed, message = 0, ""
+    own_rows = rows
     if size > 1:
-        gathered = comm.gather(rows, "collecting the runs' rows")
+        try:
+            gathered = comm.gather(rows, "collecting the runs' rows")
+        except INTERRUPTIONS as stop:
+            # this rank ran all its runs, another is still in one: its rows are kept too
+            stopped_sweep(stop, None, rows, finished, comm, runs, specs, out, distributed,
+                          command)
         comm.timeout = DEFAULT_TIMEOUT   # the ranks are all here now
         if comm.is_root:
             rows = [row for part in gathered for row in part]
@@ -478,7 +501,15 @@ def sweep(specs, out, dry_run, distributed, resume, command):
         except OSError as error:
             failed, message = -1, one_line(error)
     if size > 1:
-        failed, message = comm.broadcast((failed, message), "the sweep's outcome")
+        try:
+            failed, message = comm.broadcast((failed, message), "the sweep's outcome")
+        except INTERRUPTIONS as stop:
+            if comm.is_root:   # after the CSV of every run
+                raise
+            # this rank's rows left in the gather (a small message needs no receiver to leave),
+            # but rank 0, still in a run, never took them: they go to what it gathers now
+            stopped_sweep(stop, None, own_rows, finished, comm, runs, specs, out,
+                          distributed, command)
     if failed < 0:
         raise click.ClickException(message)
     if rank == 0:

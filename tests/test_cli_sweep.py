@@ -477,6 +477,56 @@ def test_a_distributed_sweep_rank_stopped_by_sigterm_tells_the_others_which_sign
     assert result.exit_code == 143, result.output
 
 
+class SweepRankDoneFirst(SweepRank):
+    """Rank ``rank`` of a 2-rank distributed sweep that ran all its runs: the other rank's
+    interruption (SIGTERM) reaches it while it waits at the end, in the gather of the rows on
+    rank 0, in the broadcast of the outcome on the others (their part of the gather left
+    at once, as a small message does); records what it handed over."""
+
+    def gather(self, value, what):
+        if not self.is_root:
+            return None
+        self.interrupted()
+
+    def broadcast(self, value, what):
+        self.interrupted()
+
+    def interrupted(self):
+        import signal
+
+        from dlcore.distributed import PeerInterrupted
+        raise PeerInterrupted(1 - self.rank, self.size, signal.SIGTERM)
+
+    def gather_arrived(self, value, seconds):
+        self.handed_over = value
+        return super().gather_arrived(value, seconds)
+
+
+def test_a_distributed_sweep_keeps_the_rows_of_a_rank_that_had_finished_its_runs(
+        monkeypatch, tmp_path):
+    # rank 0, done with runs 0, 2 and 4, heard of rank 1's interruption in the gather: the
+    # interruption left the sweep there, no CSV, every finished run of every rank lost
+    def finished_run(index):
+        return {"run": index, "status": "ok", "error": "", "seconds": 1.0}
+
+    communicator = SweepRankDoneFirst(0)
+    result, ran = stand_in_sweep(monkeypatch, tmp_path, communicator, finished_run)
+    assert ran == [0, 2, 4]
+    assert result.exit_code == 143, result.output
+    said = result.output.strip().splitlines()[-1]
+    assert said.startswith("dlcore: sweep interrupted by SIGTERM to rank 1 of 2 in run 3 ("), said
+    assert f"wrote the 4 finished runs to {tmp_path / 'sweep.csv'} (runs 3 and 5 missing)" \
+        in said
+    assert [row["run"] for row in read_rows(tmp_path / "sweep.csv")] == ["0", "1", "2", "4"]
+    # rank 1, done with runs 1, 3 and 5 while rank 0 is in a run: its rows are handed over
+    communicator = SweepRankDoneFirst(1)
+    result, ran = stand_in_sweep(monkeypatch, tmp_path / "rank1", communicator, finished_run)
+    assert ran == [1, 3, 5]
+    assert result.exit_code == 143, result.output
+    stopped_in, handed_over = communicator.handed_over
+    assert stopped_in is None and [row["run"] for row in handed_over] == [1, 3, 5]
+
+
 def test_a_distributed_sweep_rank_stops_before_its_next_run_when_another_is_interrupted(
         monkeypatch, tmp_path):
     import signal
