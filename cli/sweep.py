@@ -331,15 +331,29 @@ def write_rows(path, rows, axes):
 def read_finished_rows(path, runs):
     """The rows of ``path``, the CSV of an interrupted sweep of ``runs`` (the same grid and
     command), by run index: what ``--resume`` keeps. A usage error in one line for a file that
-    is not such a CSV, or holds a run of another sweep."""
+    is not such a CSV (a damaged row included), or holds a run of another sweep. A file that
+    a spreadsheet saved (Excel's "CSV UTF-8" begins with a byte-order mark) reads as written."""
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = reader.fieldnames or []
     except FileNotFoundError:
         raise click.UsageError(f"--resume: {path} does not exist: give the --out of the "
                                "interrupted sweep") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise click.UsageError(f"--resume: cannot read {path}: {one_line(error)}") from None
+    if rows and not {"run", "command"} <= set(columns):
+        raise click.UsageError(
+            f"--resume: {path} is not the CSV of a sweep: its first line names the columns "
+            f"{', '.join(map(repr, columns)) or 'none'}, with no 'run' or 'command' (saved "
+            "with another separator?); give the CSV that dlcore sweep wrote, or another --out")
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            values = len(columns) + len(row.get(None, ())) - list(row.values()).count(None)
+            raise click.UsageError(
+                f"--resume: row {line} of {path} has {values} values for {len(columns)} "
+                f"columns; mend it or delete it (its run runs again), or give another --out")
     finished = {}
     for row in rows:
         text = row.get("run") or ""

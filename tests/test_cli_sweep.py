@@ -142,6 +142,48 @@ def test_resume_refuses_a_csv_of_another_sweep_in_one_line(tmp_path):
     assert not (tmp_path / "rbm").exists()
 
 
+@pytest.mark.parametrize("edit, said", [
+    # saved by a spreadsheet (Excel's "CSV UTF-8" begins with a byte-order mark): it was
+    # refused as another sweep's, "run ?", though its runs were this sweep's
+    (lambda lines: ["\ufeff" + lines[0], lines[1]], None),
+    # a value too many: written back under a column without a name, as "['0.5']"
+    (lambda lines: [lines[0], lines[1] + ",0.5", lines[2]],
+     "row 2 of {csv} has 9 values for 8 columns; mend it or delete it"),
+    # a value too few: "holds a run of another sweep (run 0: no command)"
+    (lambda lines: [lines[0], lines[1].rsplit(",", 2)[0]],
+     "row 2 of {csv} has 6 values for 8 columns"),
+    (lambda lines: [line.replace(",", ";") for line in lines],
+     "{csv} is not the CSV of a sweep: its first line names the columns "
+     "'run;seed;status;error;loss;seconds;rank;command', with no 'run' or 'command'"),
+], ids=["spreadsheet-byte-order-mark", "a-value-too-many", "a-value-too-few",
+        "another-separator"])
+def test_resume_reads_an_edited_csv_or_names_what_is_wrong_with_it(edit, said, monkeypatch,
+                                                                   tmp_path):
+    from dlcore.cli import sweep as sweep_module
+
+    def finished_run(self, index, rank=0, resume=False):
+        return {"run": index, "seed": str(index), "status": "ok", "error": "", "loss": 0.5,
+                "seconds": 1.0, "rank": rank, "command": self.command_line(index)}
+
+    monkeypatch.setattr(sweep_module.Sweep, "run", finished_run)
+    arguments = ["--grid", "seed=0,1", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
+                 "--out", tmp_path / "rbm"]
+    assert sweep(*arguments).exit_code == 0
+    written = (tmp_path / "sweep.csv").read_text()
+    edited = "\n".join(edit(written.splitlines())) + "\n"
+    (tmp_path / "sweep.csv").write_text(edited, encoding="utf-8")
+    resumed = sweep("--resume", *arguments)
+    if said is None:
+        assert resumed.exit_code == 0, resumed.output
+        assert "(1 finished before, kept)" in resumed.output
+        assert (tmp_path / "sweep.csv").read_text() == written
+    else:
+        assert resumed.exit_code == 2
+        assert resumed.output.startswith("dlcore: error: --resume: " + said.format(
+            csv=tmp_path / "sweep.csv")), resumed.output
+        assert (tmp_path / "sweep.csv").read_text(encoding="utf-8") == edited
+
+
 @pytest.mark.parametrize("grid, message", [
     (["seed"], "'seed': give NAME=V1,V2,..."),
     (["seed="], "'seed=': a value is empty"),
