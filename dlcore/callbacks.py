@@ -676,9 +676,10 @@ class CSVLogger(Callback):
         half-written
     separator : str, one character
     append : bool, keep the rows already in the file (a resumed training) instead of starting
-        it afresh; the rows of the epochs this fit trains again are dropped (a Ctrl-C that
-        came after this callback's row of an epoch, while a later callback such as a
-        ModelCheckpoint was ending it, put the model back to the epoch before)
+        it afresh (Keras's: the rows of earlier runs stay); a resumed fit drops the file's last
+        row when it is of the epoch the fit starts with (a Ctrl-C that came after this
+        callback's row of an epoch, while a later callback such as a ModelCheckpoint was ending
+        it, put the model back to the epoch before)
     """
 
     def __init__(self, filename, separator=",", append=False):
@@ -722,14 +723,18 @@ class CSVLogger(Callback):
 
 
 def _rows_before(text, epoch, separator):
-    """``text``, a CSVLogger's file, without the rows of epochs ``epoch`` and later: a fit
-    that trains those epochs again writes them again."""
-    kept = []
-    for number, line in enumerate(text.splitlines(keepends=True)):
-        first = line.split(separator, 1)[0].strip()
-        if number == 0 or not first.lstrip("-").isdigit() or int(first) < epoch:
-            kept.append(line)
-    return "".join(kept)
+    """``text``, a CSVLogger's file, without its last row when that row is of epoch ``epoch``,
+    the first this fit trains, and the fit resumes (``epoch`` > 0): a Ctrl-C while a later
+    callback ended that epoch put the model back to the epoch before, after the row was
+    written. Every other row is kept, as Keras's ``append=True`` keeps them: the rows of
+    other runs (a new model's fit starts at epoch 0; one resumed from an older checkpoint
+    starts below the file's last epoch) are not this fit's to drop."""
+    lines = text.splitlines(keepends=True)
+    if epoch > 0 and len(lines) > 1:
+        first = lines[-1].split(separator, 1)[0].strip()
+        if first.isdigit() and int(first) == epoch:
+            del lines[-1]
+    return "".join(lines)
 
 
 class LambdaCallback(Callback):

@@ -597,3 +597,17 @@ def test_a_csv_log_resumed_after_ctrl_c_in_an_epochs_end_has_each_epoch_once(tmp
     fit(interrupted, 2, [CSVLogger(tmp_path / "log.csv", append=True)])
     with open(tmp_path / "log.csv") as log, open(tmp_path / "whole.csv") as uninterrupted:
         assert log.read() == uninterrupted.read()
+
+
+def test_a_csv_log_appended_to_keeps_the_rows_of_the_runs_before(tmp_path):
+    """Keras's append=True keeps every row: one file for the runs of a comparison (a new model
+    for each learning rate, each from epoch 0), or a run after an older one. The resumed fit's
+    rule (drop the epochs it trains again) dropped every row of the runs before."""
+    path = tmp_path / "log.csv"
+    for learning_rate in (0.2, 0.05):
+        fit(network(learning_rate), 2, [CSVLogger(path, append=True)])
+    resumed = network()
+    fit(resumed, 2)
+    fit(resumed, 1, [CSVLogger(path, append=True)])     # epoch 2
+    with open(path, newline="") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "0", "1", "2"]
