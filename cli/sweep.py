@@ -36,6 +36,7 @@ gathers within :data:`ARRIVED_ROWS_SECONDS`) and its line names the missing runs
 command that runs them: the same with ``--resume``, which keeps the CSV's rows, trains a run
 the interruption stopped on from its checkpoint, and writes the uninterrupted sweep's CSV.
 """
+import atexit
 import contextlib
 import csv
 import io
@@ -58,7 +59,7 @@ from dlcore.cli._common import (
     one_line,
     output_folder,
 )
-from dlcore.cli._distributed import _Silent, warn_unless_distributed
+from dlcore.cli._distributed import _silence_mpi_at_exit, _Silent, warn_unless_distributed
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
 from dlcore.termination import terminating_signal
@@ -398,6 +399,9 @@ def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distribut
         comm.interrupt_others(signal.SIGINT if terminated is None else
                               terminated.signal_number)
         arrived = comm.gather_arrived((index, rows), ARRIVED_ROWS_SECONDS)
+        # MPICH's note at MPI_Finalize of the requests the interruption left pending ("Builtin
+        # communicator ... has pending 1 references") says nothing to the user: after the line
+        atexit.register(_silence_mpi_at_exit)
         if not comm.is_root:   # rank 0 says the job's line
             sys.stdout = sys.stderr = _Silent()
             raise stop
