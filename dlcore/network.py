@@ -149,6 +149,14 @@ class Sequential(Model):
     def _append(self, layer, taken):
         """Append ``layer`` unbuilt, named and checked as :meth:`add` says; ``taken``, the
         names of the layers so far, gets its name."""
+        if isinstance(layer, Model):
+            # Keras's transfer-learning recipe, keras.Sequential([base, Dense(...)]): dlcore
+            # nests a model through the functional API only, where it is one entry too
+            raise TypeError(
+                f"Sequential.add takes dlcore layers, not a model ({type(layer).__name__} "
+                f"{layer.name!r}): nest it with the functional API, inputs = "
+                f"dlcore.Input(shape); outputs = Dense(...)({layer.name}(inputs)); "
+                "dlcore.Model(inputs, outputs)")
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add takes a dlcore layer (or dlcore.Input(shape) "
                             f"first), got {type(layer).__name__}")

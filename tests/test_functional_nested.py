@@ -238,3 +238,12 @@ def test_a_model_named_by_default_gets_a_free_name_once_and_keeps_it():
     with pytest.raises(ValueError, match="the name 'sequential_1' is used by two layers"):
         dlcore.Model(other, head(Dense(3, name="sequential_1")(other)))
     assert first.get_layer("sequential_1") is head
+
+
+def test_a_model_given_to_a_sequential_is_refused_naming_the_functional_api():
+    """Keras's transfer learning writes keras.Sequential([base, Dense(2)]); dlcore nests a
+    model with the functional API only, and its refusal said "got Sequential", not that."""
+    base = dlcore.Sequential([Dense(3)], input_shape=(4,), name="base")
+    with pytest.raises(TypeError, match=r"not a model \(Sequential 'base'\): nest it with "
+                                        r"the functional API.*Dense\(\.\.\.\)\(base\(inputs"):
+        dlcore.Sequential([base, Dense(2)], input_shape=(4,))
