@@ -440,7 +440,9 @@ def summary(rows, path, ranks):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("runs/sweep.csv"), show_default=True,
               help="The CSV file: one row per run.")
-@click.option("--dry-run", is_flag=True, help="Print each run's command line; run nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print each run's command line (with --resume, of the runs it would run); "
+                   "run nothing.")
 @click.option("--distributed", is_flag=True,
               help="Spread the runs over the ranks of the MPI job this command runs in "
                    "(mpiexec -n R dlcore sweep ...): rank r runs runs r, r + R, ...; rank 0 "
@@ -464,11 +466,18 @@ def sweep(specs, out, dry_run, distributed, resume, command):
     1 at the end); a bad grid is refused before any run starts.
     """
     runs = Sweep(command, specs)
-    if dry_run:
-        for index in range(len(runs)):
-            click.echo(f"run {index}: {runs.command_line(index)}")
-        return
     finished = read_finished_rows(out, runs) if resume else {}
+    if dry_run:   # what this command would run: with --resume, the runs the CSV lacks
+        for index in range(len(runs)):
+            if index in finished:
+                continue
+            checkpoint = runs.checkpoint_of(index) if resume else None
+            line = runs.command_line(index) + (
+                f" --resume {shlex.quote(str(checkpoint))}" if checkpoint else "")
+            click.echo(f"run {index}: {line}")
+        if finished:
+            click.echo(f"({len(finished)} finished before, in {out}, kept)")
+        return
     output_folder(out.parent, exclusive=False)        # now, not after hours of runs
     warn_unless_distributed(distributed, what="runs every run")
     comm = None

@@ -241,6 +241,27 @@ def test_dry_run_prints_each_command_line_with_flags_set_from_true_and_false(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_dry_run_of_a_resume_prints_the_runs_it_would_run(tmp_path):
+    # it printed every run of the grid, the finished ones too, and none with its checkpoint
+    runs = tmp_path / "rbm"
+    (runs / "run-2").mkdir(parents=True)
+    (runs / "run-2" / "checkpoint.h5").write_bytes(b"")
+    arguments = ["--grid", "seed=0,1,2,3", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
+                 "--out", runs]
+    dry = sweep("--dry-run", *arguments)
+    lines = [line for line in dry.output.splitlines() if line.startswith("run ")]
+    command_of = {int(line.split(":")[0][4:]): line.split(": ", 1)[1] for line in lines}
+    with open(tmp_path / "sweep.csv", "w") as handle:
+        handle.write("run,seed,status,command\n")
+        handle.write(f"0,0,ok,{command_of[0]}\n3,3,ok,{command_of[3]}\n")
+    resumed = sweep("--dry-run", "--resume", *arguments)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output.splitlines() == [
+        f"run 1: {command_of[1]}",
+        f"run 2: {command_of[2]} --resume {runs / 'run-2' / 'checkpoint.h5'}",
+        f"(2 finished before, in {tmp_path / 'sweep.csv'}, kept)"]
+
+
 def test_run_folders_are_numbered_to_the_width_of_the_last_run(tmp_path):
     result = sweep("--dry-run", "--grid", "seed=" + ",".join(map(str, range(11))),
                    "--", *TINY_RBM, "--out", tmp_path)
