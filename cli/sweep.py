@@ -274,8 +274,10 @@ class Sweep:
         left (its row is the uninterrupted run's, command line included)."""
         arguments = [*self.names, *self.run_arguments(index)]
         checkpoint = self.checkpoint_of(index) if resume else None
+        earlier = ""
         if checkpoint is not None:
             arguments += ["--resume", str(checkpoint)]
+            earlier = self.printed_before(index)   # the resumed run's output goes on after it
         metrics, printed = RunMetrics(), io.StringIO()
         status, error = "ok", ""
         argv = sys.argv
@@ -288,7 +290,11 @@ class Sweep:
                                         standalone_mode=False, obj=metrics)
             if isinstance(code, int) and code != 0:
                 status, error = "error", f"exit code {code}"
-        except (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt):
+        except INTERRUPTIONS as stop:
+            # what the run printed up to the interruption, and where it saved: kept in its
+            # folder as a finished run's is
+            self.save_printed(index, earlier + printed.getvalue()
+                              + f"{one_line(stop) or 'interrupted'}\n")
             raise
         except (click.ClickException, *RUNTIME_ERRORS) as failure:
             status = "error"
@@ -299,11 +305,19 @@ class Sweep:
         finally:
             seconds = time.perf_counter() - started
             sys.argv = argv
-        self.save_printed(index, printed.getvalue())
+        self.save_printed(index, earlier + printed.getvalue())
         return {"run": index, **{axis.name: value for axis, value in
                                  zip(self.axes, self.points[index])},
                 "status": status, "error": error, **metrics, "seconds": f"{seconds:.3f}",
                 "rank": rank, "command": self.command_line(index)}
+
+    def printed_before(self, index):
+        """What run ``index`` printed before an interruption stopped it (its ``output.txt``),
+        or ""."""
+        try:
+            return (self.run_out(index) / RUN_OUTPUT_FILE).read_text()
+        except (OSError, UnicodeDecodeError):
+            return ""
 
     def save_printed(self, index, text):
         """What run ``index`` printed, as ``output.txt`` in its folder (when it has one)."""

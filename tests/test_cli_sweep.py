@@ -108,6 +108,9 @@ def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
     assert [(row["run"], row["status"]) for row in read_rows(tmp_path / "sweep.csv")] == [
         ("0", "ok")]
     assert len(calls) == 2      # run 2 never started
+    # what the stopped run printed, and where it saved, is kept in its folder (it was lost)
+    stopped_output = (tmp_path / "rbm" / "run-1" / "output.txt").read_text()
+    assert "epoch 1/1" in stopped_output.lower() and "interrupted after train" in stopped_output
     # it said nothing of how to finish the sweep, and a second sweep redid every run
     resume = (f"dlcore sweep --grid seed=0,1,2 --out {tmp_path / 'sweep.csv'} --resume -- "
               f"{' '.join(TINY_RBM)} --out {tmp_path / 'rbm'}")
@@ -126,6 +129,20 @@ def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
         assert float(row["reconstruction_error"]) == model.history["reconstruction_error"][-1]
         assert row["command"] == " ".join(["dlcore", *TINY_RBM, "--seed", row["run"], "--out",
                                            str(tmp_path / "rbm" / f"run-{row['run']}")])
+
+
+def test_a_resumed_run_s_output_goes_on_after_what_it_printed_before_the_interruption(
+        tmp_path):
+    stopped = tmp_path / "rbm" / "run-0"
+    stopped.mkdir(parents=True)
+    (stopped / "checkpoint.h5").write_bytes(b"")            # its checkpoint: here, damaged
+    (stopped / "output.txt").write_text("epoch 1 of the stopped run\n")
+    (tmp_path / "sweep.csv").write_text("run,seed,status,command\n")
+    resumed = sweep("--grid", "seed=0", "--out", tmp_path / "sweep.csv", "--resume", "--",
+                    *TINY_RBM, "--out", tmp_path / "rbm")
+    assert "checkpoint.h5" in read_rows(tmp_path / "sweep.csv")[0]["error"], resumed.output
+    printed = (stopped / "output.txt").read_text()
+    assert printed.startswith("epoch 1 of the stopped run\n")   # it was overwritten
 
 
 def test_resume_refuses_a_csv_of_another_sweep_in_one_line(tmp_path):
