@@ -94,18 +94,36 @@ def test_dlcores_decay_and_max_norm_are_written_in_keras_spelling(tmp_path):
 ])
 def test_what_has_no_match_is_left_out_with_a_warning_naming_it(tmp_path, edit, left_out):
     """Only training uses them: the model still loads and predicts, and says what it lost."""
+    with pytest.warns(UserWarning, match=f"'dense' \\(Dense\\): {left_out}"):
+        model = dlcore.load(edited_file(tmp_path, "dense", edit))
+    assert model.predict(np.zeros((1, 1, 5, 5), np.float32)).shape == (1, 3)
+
+
+def edited_file(tmp_path, layer_name, edit):
+    """A Keras file of :func:`regularized_net` whose layer ``layer_name``'s config ``edit``
+    changed."""
     path = tmp_path / "m.keras"
     regularized_net().save(path)
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     config = json.loads(members["config.json"])
     edit(next(entry["config"] for entry in config["config"]["layers"]
-              if entry["config"]["name"] == "dense"))
+              if entry["config"]["name"] == layer_name))
     members["config.json"] = json.dumps(config).encode()
     edited = tmp_path / "edited.keras"
     with zipfile.ZipFile(edited, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    with pytest.warns(UserWarning, match=f"'dense' \\(Dense\\): {left_out}"):
-        model = dlcore.load(edited)
+    return edited
+
+
+def test_an_activity_regularizer_on_a_layer_without_weights_is_named_as_left_out(tmp_path):
+    """Keras lets any layer (a Flatten, an Activation) penalise its outputs; dlcore's layers
+    with weights only, and the penalty was dropped from the loss without a word."""
+    def penalise(config):
+        config["activity_regularizer"] = {"module": "keras.regularizers", "class_name": "L1",
+                                          "config": {"l1": 0.1}, "registered_name": None}
+    with pytest.warns(UserWarning, match=r"'flatten' \(Flatten\): its activity_regularizer "
+                                         r"L1\(l1=0.1\) is left out"):
+        model = dlcore.load(edited_file(tmp_path, "flatten", penalise))
     assert model.predict(np.zeros((1, 1, 5, 5), np.float32)).shape == (1, 3)

@@ -1268,6 +1268,14 @@ class _Imported:
         layer = self._new_layer(kind, name, config, layers)
         if layer is not None:
             layer.trainable = config.get("trainable", True)
+        if config.get("activity_regularizer") is not None and \
+                not hasattr(layer, "activity_regularizer"):
+            # Keras lets every layer penalise its outputs; dlcore's weighted layers only: the
+            # penalty would be gone from the loss without a word
+            self.notes.append(f"Keras layer {name!r} ({kind}): its activity_regularizer "
+                              f"{_keras_object_text(config['activity_regularizer'])} is left "
+                              f"out (dlcore's layers with weights take one: give it to the "
+                              f"Dense or convolution whose outputs this layer passes on)")
         return layer
 
     def _new_layer(self, kind, name, config, layers):   # noqa: C901 - one case per layer class
