@@ -10,13 +10,15 @@ units are ``j`` input pixels apart and each see ``r`` of them, gives
     r_out = r + (F - 1) j,        j_out = j S
 
 (Araujo, Norris & Sim 2019, "Computing receptive fields of convolutional neural networks").
-Padding moves where a field lies, not its size. A Dense layer on rows flattened from H x W maps
-is the convolution whose kernel covers the maps (lecture "Supervised learning", slide
-"ConvNets: Training": "the first fully connected layer can be seen as a conv. layer"), so its
-units see ``r + (H - 1) j`` pixels; a global pool likewise. Element-wise layers (activations,
-dropout, noise, normalisation) change nothing; a join (``add``, ``concatenate``) sees what the
-widest of its inputs sees. The sizes are the theoretical ones: a field may reach into the
-zero padding around the image, so it can be larger than the image itself.
+Padding moves where a field lies, not its size. A locally connected layer's fields are a
+convolution's (its filters are not shared, its windows are the same). A Dense layer on rows
+flattened from H x W maps is the convolution whose kernel covers the maps (lecture "Supervised
+learning", slide "ConvNets: Training": "the first fully connected layer can be seen as a conv.
+layer"), so its units see ``r + (H - 1) j`` pixels; a global pool likewise. Element-wise
+layers (activations, dropout, noise, normalisation) change nothing; a join (``add``,
+``concatenate``) sees what the widest of its inputs sees. The sizes are the theoretical ones:
+a field may reach into the zero padding around the image, so it can be larger than the image
+itself.
 """
 from dataclasses import dataclass
 
@@ -117,7 +119,8 @@ def _graph_nodes(model):
 
 def _layer_field(layer, tensors, inputs):
     """The field of ``layer``'s output, given its input tensors and their fields."""
-    from dlcore.layers import Conv2D, Conv2DTranspose, Dense, Flatten, Reshape, UpSampling2D
+    from dlcore.layers import Conv2DTranspose, Dense, Flatten, Reshape, UpSampling2D
+    from dlcore.layers.base import WindowedLayer
     from dlcore.layers.merge import Merge
     from dlcore.layers.pooling import _GlobalPool2D, _Pool2D
     label = f"layer {layer.name!r} ({type(layer).__name__})"
@@ -138,7 +141,9 @@ def _layer_field(layer, tensors, inputs):
         return _Field(field.size, field.jump, field.flat_from or tuple(tensor.shape[1:]))
     if isinstance(layer, Reshape):
         return None     # its units rearranged: no longer a map of the input's layout
-    if isinstance(layer, (Conv2D, _Pool2D)):
+    if isinstance(layer, (WindowedLayer, _Pool2D)):
+        # a convolution, or a locally connected layer: the same fields, whether or not the
+        # filters are shared (a transposed convolution has none, above)
         window = layer._window(tuple(tensor.shape))
         return _grown(field, (window.kernel_height, window.kernel_width),
                       (window.stride_height, window.stride_width))

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
+from dlcore.layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    LocallyConnected2D,
+    MaxPool2D,
+    ReLU,
+    Reshape,
+)
 from dlcore.receptive_field import ReceptiveField
 
 
@@ -66,7 +75,13 @@ def strided_model():
     (strided_model, ["conv2d", "max_pooling2d", "conv2d_1", "average_pooling2d"]),
     (lambda: dlcore.models.resnet_small(input_shape=(1, 24, 24), filters=2, backend="reference"),
      ["stem_pool", "block1_b", "block1_add", "block2_a"]),
-], ids=["lenet5", "strides-and-same-padding", "residual"])
+    # filters of its own per position, the same fields as a convolution's (they were taken
+    # for an element-wise layer's, 1 x 1)
+    (lambda: dlcore.Sequential([LocallyConnected2D(2, 3, stride=2, padding="same"),
+                                MaxPool2D(2), LocallyConnected2D(2, 2)],
+                               input_shape=(1, 16, 16), backend="reference"),
+     ["locally_connected2d", "max_pooling2d", "locally_connected2d_1"]),
+], ids=["lenet5", "strides-and-same-padding", "residual", "locally-connected"])
 def test_the_fields_are_the_pixels_a_unit_depends_on(build, names):
     model = build()
     fields = dlcore.receptive_fields(model)
