@@ -1354,11 +1354,10 @@ class TrainingLoop:
                                   epoch_order(n, self.seed, 0, shuffle=False), batch_size):
             x_batch, y_batch, w_batch = batch.arrays
             rows = buffers.loss_rows(x_batch.shape[0])
-            self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows)
-            if w_batch is not None:
-                self._weigh(rows.loss.reshape(-1, 1), w_batch)
-                if rows.parts is not None:
-                    self._weigh(rows.parts, w_batch, rows.outputs)
+            # weighed inside, as fit's: a layer's activity penalty, added there after the
+            # weights, is not weighted (Keras 3 neither)
+            self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows,
+                           weights=w_batch)
             self._accumulate(rows, totals)
         logs = self._logs(totals)
         logs["loss"] += float(self.penalty())

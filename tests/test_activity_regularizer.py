@@ -54,6 +54,21 @@ def test_the_penalty_is_the_batch_mean_of_each_samples_and_enters_the_gradient()
     assert max(errors.values()) < 1e-6
 
 
+def test_sample_weights_weigh_the_data_loss_and_not_the_penalty_in_evaluate_as_in_fit():
+    """Keras 3 adds the activity penalty to the weighted loss unweighted; evaluate weighed it
+    with the samples (a sample of weight 0 lost its penalty), where fit did not."""
+    x, y = data()
+    weights = np.array([0.5, 2.0, 0.0, 1.0, 3.0, 1.5], np.float32)
+    model, plain = penalised_net(), penalised_net(penalised=False)
+    penalty = model.evaluate(x, y, verbose=0) - plain.evaluate(x, y, verbose=0)
+    assert penalty > 0.01
+    weighted = model.evaluate(x, y, verbose=0, sample_weight=weights)
+    assert weighted == pytest.approx(
+        plain.evaluate(x, y, verbose=0, sample_weight=weights) + penalty, rel=1e-5)
+    assert float(model.train_on_batch(x, y, sample_weight=weights)) == pytest.approx(
+        weighted, rel=1e-5)
+
+
 def train(backend, convolution):
     x, y = data(4)
     model = penalised_net(backend)
