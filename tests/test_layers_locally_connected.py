@@ -7,7 +7,7 @@ import pytest
 
 import dlcore
 from conftest import requires_cuda
-from dlcore.layers import Conv2D, Dense, Flatten, LocallyConnected2D
+from dlcore.layers import Conv2D, Conv2DTranspose, Dense, Flatten, LocallyConnected2D
 
 
 def images(n=3, shape=(2, 6, 5), seed=0):
@@ -101,3 +101,16 @@ def test_model_files_keep_it_and_keras_files_refuse_it_in_one_line(tmp_path):
         model.save(tmp_path / "m.keras")   # Keras's model.save writes Keras's file
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.mark.parametrize("layer", [LocallyConnected2D, Conv2DTranspose])
+def test_keras_constraint_arguments_are_refused_in_one_line_and_none_taken(layer):
+    """Keras's signatures (Conv2DTranspose; tf.keras 2's LocallyConnected2D) have
+    kernel_constraint and bias_constraint: a TypeError about an unexpected keyword was all a
+    user porting one got."""
+    with pytest.raises(ValueError, match=r"kernel_constraint=MaxNorm\(max_value=2\): dlcore's "
+                                         r"max-norm bounds the kernels of Dense and Conv2D only"):
+        layer(2, 3, kernel_constraint=dlcore.regularizers.MaxNorm(2.0))
+    with pytest.raises(ValueError, match="bias_constraint='non_neg': dlcore constrains kernels"):
+        layer(2, 3, bias_constraint="non_neg")
+    assert layer(2, 3, kernel_constraint=None, bias_constraint=None).filters == 2

@@ -752,6 +752,16 @@ class WeightedLayer(Layer):
 
 
 
+def refuse_kernel_constraint(layer_kind, kernel_constraint):
+    """ValueError in one line for a ``kernel_constraint`` (Keras's argument, which Keras 3's
+    Conv2DTranspose and tf.keras 2's LocallyConnected2D take) on a ``layer_kind`` layer, whose
+    units' incoming weights dlcore's max-norm does not bound; None passes."""
+    if kernel_constraint is not None:
+        raise ValueError(f"kernel_constraint={kernel_constraint!r:.60}: dlcore's max-norm bounds "
+                         f"the kernels of Dense and Conv2D only, not a {layer_kind}'s; leave it "
+                         f"out (or use a Conv2D)")
+
+
 class WindowedLayer(WeightedLayer):
     """A weighted layer that slides a window over (C, H, W) maps (Conv2D, Conv2DTranspose,
     LocallyConnected2D): its two passes are the backend's ``<operation>_forward`` and

@@ -23,7 +23,7 @@ import numpy as np
 
 from dlcore.validation import check_int
 
-from .base import WindowedLayer
+from .base import WindowedLayer, refuse_kernel_constraint
 from .geometry import kernel_pair, transpose_window
 
 
@@ -37,7 +37,9 @@ class Conv2DTranspose(WindowedLayer):
     strides : int or pair, S (``stride`` is accepted as dlcore's Conv2D spelling)
     padding : "valid" (H' = H S + max(k - S, 0)) or "same" (H' = H S), Keras's rules
     activation, use_bias, kernel_initializer, ... : see
-        :class:`dlcore.layers.base.WeightedLayer` (no kernel constraint)
+        :class:`dlcore.layers.base.WeightedLayer`
+    kernel_constraint, bias_constraint : None only (Keras's signature has them; dlcore's
+        max-norm bounds Dense and Conv2D kernels), anything else refused in one line
 
     Attributes
     ----------
@@ -52,11 +54,13 @@ class Conv2DTranspose(WindowedLayer):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
-                 stride=None, trainable=True, activity_regularizer=None, kernel_noise=None):
+                 stride=None, trainable=True, activity_regularizer=None, kernel_noise=None,
+                 kernel_constraint=None, bias_constraint=None):
+        refuse_kernel_constraint("Conv2DTranspose", kernel_constraint)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
                          activity_regularizer=activity_regularizer, trainable=trainable,
-                         kernel_noise=kernel_noise)
+                         kernel_noise=kernel_noise, bias_constraint=bias_constraint)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.strides = kernel_pair(strides if stride is None else stride, "strides")

@@ -23,7 +23,7 @@ import numpy as np
 
 from dlcore.validation import check_int
 
-from .base import WindowedLayer
+from .base import WindowedLayer, refuse_kernel_constraint
 from .conv import Conv2D
 from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
 
@@ -42,7 +42,9 @@ class LocallyConnected2D(WindowedLayer):
     activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
     bias_regularizer, activity_regularizer, kernel_noise : see
         :class:`dlcore.layers.base.WeightedLayer`
-        (no ``kernel_constraint``: a unit's incoming weights lie along no single axis)
+    kernel_constraint, bias_constraint : None only (tf.keras 2's signature had them; a unit's
+        incoming weights lie along no single axis of the kernel), anything else refused in
+        one line
     name, input_shape, trainable : see :class:`dlcore.layers.Layer`
 
     Attributes
@@ -58,10 +60,11 @@ class LocallyConnected2D(WindowedLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
                  strides=None, floor=False, activity_regularizer=None, trainable=True,
-                 kernel_noise=None):
+                 kernel_noise=None, kernel_constraint=None, bias_constraint=None):
+        refuse_kernel_constraint("LocallyConnected2D", kernel_constraint)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
-                         activity_regularizer, None, trainable, kernel_noise)
+                         activity_regularizer, bias_constraint, trainable, kernel_noise)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.stride = kernel_pair(stride if strides is None else strides, "stride")
