@@ -3,8 +3,9 @@
 Lecture "Supervised learning" (CVPR 2014), slide "Locally Connected Layer": every hidden unit
 sees a small field of the image, as in a convolution, but each output position has filters of
 its own (200x200 image, 40K hidden units, 10x10 filters: 4M parameters; "good when input image
-is registered (e.g., face recognition)"); the next slide, "Convolutional Layer", shares them
-across positions ("STATIONARITY? Statistics is similar at different locations"). Lecture "Deep
+is registered (e.g., face recognition)"); its second version asks "STATIONARITY? Statistics is
+similar at different locations", and the next slide, "Convolutional Layer", answers it: "Share
+the same parameters across different locations". Lecture "Deep
 Neural Networks", slide "Fully Connected vs. Convolutional Net", counts the same for 400,000
 hidden units: fully connected 16 billion parameters, locally connected with 10x10 fields 40
 million.
