@@ -93,3 +93,21 @@ def test_the_noise_changes_training_and_is_kept_by_model_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quiet.save(tmp_path / "quiet.keras")
+
+
+def test_a_float64_network_draws_the_same_noise_on_the_kernels_as_the_reference():
+    """The kernels scaled the noise by float32(sigma) whatever the network's dtype: a float64
+    network's noisy outputs (on its weights, and GaussianNoise's on its inputs) were ~2e-8 off
+    the reference's, not the same draw."""
+    x = np.random.default_rng(0).normal(size=(3, 5))
+    outputs = []
+    for backend in ("reference", "cpu"):
+        model = dlcore.Sequential([dlcore.layers.GaussianNoise(0.3),
+                                   Dense(4, kernel_noise=0.2, name="out")],
+                                  input_shape=(5,), backend=backend, seed=1)
+        model.build((5,), dtype=np.float64)
+        noisy = model.layers[0].forward(model.backend.asarray(x, dtype=np.float64),
+                                        training=True, step=3)
+        outputs.append(np.asarray(model.layers[1].forward(noisy, training=True, step=3)))
+    assert outputs[0].dtype == np.float64
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-13, atol=1e-13)

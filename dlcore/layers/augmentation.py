@@ -145,7 +145,7 @@ def add_gaussian_noise(backend, x, out, stddev, seed, stream, step, first_row=0)
         out[...] = x + stddev * noise.astype(x.dtype)
         return
     k0, k1 = rng.key_from_seed(seed)
-    backend.launch_rows(gaussian_noise_rows, n, columns, x, out, np.float32(stddev), k0, k1,
+    backend.launch_rows(gaussian_noise_rows, n, columns, x, out, x.dtype.type(stddev), k0, k1,
                         np.uint64(stream), np.uint64(step), np.uint64(first_row))
 
 
