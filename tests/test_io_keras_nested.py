@@ -16,6 +16,7 @@ twice) predict and train one more step as Keras did.
 """
 import copy
 
+import h5py
 import numpy as np
 import pytest
 
@@ -379,3 +380,51 @@ def test_a_keras_sequential_nesting_a_sequential_loads_nested_and_goes_back(tmp_
     assert [layer.name for layer in again.layers][1:] == ["base", "head"]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
                                expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_the_weights_of_a_nesting_model_go_both_ways_with_keras_nested(tmp_path, suffix):
+    """Real Keras: ``save_weights`` of a model that nests another wrote the flat layout, which
+    Keras's model of the same architecture (the nested model one layer) refused ("expected 2
+    variables, but received 0", "Layer count mismatch"), and dlcore refused Keras's nested
+    file. Both files now keep the nesting: Keras loads dlcore's weights, dlcore Keras's (its
+    ``.weights.h5``, its legacy model file), into the shared vision model with a frozen layer
+    and moving statistics; dlcore still reads its earlier flat files."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    generator = np.random.default_rng(11)
+    x = [generator.random((4, 1, 6, 6)).astype(np.float32) for _ in range(2)]
+    model = _siamese(frozen_layer=True)
+    model.train_on_batch(x, np.array([[1.0], [0.0], [1.0], [0.0]], np.float32))
+    nhwc = [part.transpose(0, 2, 3, 1) for part in x]
+    model.save(tmp_path / "siamese.keras")
+    keras_model = keras.models.load_model(tmp_path / "siamese.keras")
+    for variable in keras_model.weights:
+        variable.assign(np.zeros(variable.shape, np.float32))
+    ours = tmp_path / f"ours{suffix}"
+    model.save_weights(ours)
+    keras_model.load_weights(ours)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)), model.predict(x),
+        atol=1e-6)
+    theirs = tmp_path / f"theirs{suffix}"
+    if suffix == ".h5":
+        keras_model.save(theirs)   # Keras 3 writes legacy weights only inside a model file
+    else:
+        keras_model.save_weights(theirs)
+    for path in (theirs, ours):
+        fresh = _siamese(frozen_layer=True)
+        fresh.load_weights(path)
+        np.testing.assert_allclose(fresh.predict(x), model.predict(x), atol=1e-6)
+    flat = tmp_path / f"flat{suffix}"   # the flat layout dlcore wrote before
+    from dlcore.io import keras as keras_io
+    with h5py.File(flat, "w") as h5file:
+        exported = keras_io._Exported(model, architecture=False)
+        if suffix == ".h5":
+            keras_io._write_weights(h5file, exported)
+        else:
+            from dlcore.io import keras_weights
+            keras_weights.write(h5file, exported)
+    fresh = _siamese(frozen_layer=True)
+    fresh.load_weights(flat)
+    np.testing.assert_allclose(fresh.predict(x), model.predict(x), atol=1e-6)

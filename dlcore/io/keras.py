@@ -968,8 +968,10 @@ def save_weights(model, path: str | os.PathLike) -> None:
     """``model.save_weights(path)``: Keras's HDF5 weights layout, kernels in Keras's NHWC
     order: Keras 3's (:mod:`dlcore.io.keras_weights`) when the name ends in ``.weights.h5``, as
     Keras 3 requires of its weights files, else the legacy one (``layer_names`` at the root, a
-    group per layer with ``weight_names``)."""
-    exported = _Exported(model, architecture=False)
+    group per layer with ``weight_names``). A nested model keeps its nesting as Keras's own
+    model of the architecture holds it (its layers' arrays inside its group), so that Keras's
+    ``load_weights`` reads the file; one dlcore cannot nest in Keras is written flat."""
+    exported = _Exported(model, architecture=False, nest=True)
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
         if str(path).endswith(".weights.h5"):
             from dlcore.io import keras_weights
@@ -2280,9 +2282,9 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
         return None
     if imported is None:
         _, imported = model_from_config(_flat_config(model), filename)
-        nested = getattr(model, "keras_nested_config_", None)
+        nested = _nested_keras_config(model)
         if nested is not None:
-            try:   # dlcore's own export, flat, first; then the nested Keras model it came from
+            try:   # the flat layout (dlcore's files before 2026-12) first; then Keras's nested
                 return load_weights(model, path, imported)
             except ModelFileError:
                 _, imported = model_from_config(nested, filename)
@@ -2302,6 +2304,18 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
     except BaseException:
         model.set_weights(backup)
         raise
+
+
+def _nested_keras_config(model) -> dict | None:
+    """The Keras config of ``model`` with its nested models nested, as Keras's own model of the
+    architecture holds them (the Keras model it was imported from, else dlcore's export), or
+    None when that is the flat one."""
+    nested = getattr(model, "keras_nested_config_", None)
+    if nested is not None or not model.nested_models:
+        return nested
+    from dlcore.io.keras_archive import serialized_model
+    config = serialized_model(_Exported(model, nest=True))
+    return None if config == _flat_config(model) else config
 
 
 def keras_weights(model) -> list:
