@@ -96,16 +96,26 @@ def test_a_nested_model_with_two_outputs_is_refused_in_one_line(tmp_path):
         dlcore.load(edited_archive(tmp_path, "keras_nested_vision.keras", two_outputs))
 
 
-def test_a_model_nested_two_deep_is_refused_not_followed(tmp_path):
-    def nest_again(config):
+def test_a_model_nested_deeper_than_dlcore_files_nest_is_refused_not_followed(tmp_path):
+    """A file nesting a Sequential in itself more deeply than dlcore's own files may (a hostile
+    file) is refused in one line before the importer recurses that deep."""
+    from dlcore.functional import MAX_NESTING_DEPTH
+
+    def nest_deeper(config):
         entry = nested_entry(config)
-        inner = copy.deepcopy({key: value for key, value in entry.items()
-                               if key != "inbound_nodes"})
-        inner["config"]["name"] = "deeper"
-        entry["config"]["layers"].append(inner)
-    with pytest.raises(dlcore.ModelFileError, match="'data_augmentation' \\(Sequential\\) "
-                       "cannot be imported: a model nested in a nested model is not imported"):
-        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", nest_again))
+        for level in range(MAX_NESTING_DEPTH + 1):
+            inner = copy.deepcopy({key: value for key, value in entry.items()
+                                   if key != "inbound_nodes"})
+            inner["config"]["name"] = f"deeper{level}"
+            inner["config"]["layers"] = [
+                {**layer, "config": {**layer["config"],
+                                     "name": f"{layer['config']['name']}{level}"}}
+                for layer in inner["config"]["layers"][:1]]
+            entry["config"]["layers"].append(inner)
+            entry = inner
+    with pytest.raises(dlcore.ModelFileError, match=f"nests models more than "
+                       f"{MAX_NESTING_DEPTH} deep"):
+        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", nest_deeper))
 
 
 def test_a_custom_model_class_nested_is_refused_not_inlined(tmp_path):
@@ -428,3 +438,40 @@ def test_the_weights_of_a_nesting_model_go_both_ways_with_keras_nested(tmp_path,
     fresh = _siamese(frozen_layer=True)
     fresh.load_weights(flat)
     np.testing.assert_allclose(fresh.predict(x), model.predict(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_model_nested_two_deep_loads_and_predicts_as_keras(tmp_path, suffix):
+    """Real Keras: transfer learning's base (functional) that itself calls a block model (a
+    Sequential), under a head, was refused at import ("a model nested in a nested model is not
+    imported"). It loads: ``model.layers`` and ``get_layer("base")`` as Keras's, the block's
+    layers the base's (dlcore's import keeps the outer nesting), predictions Keras's; Keras's
+    nested weights file loads into it, and it saves back to Keras with the base nested."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    block = keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(2, 3, name="conv"),
+                              keras.layers.ReLU(name="relu")], name="block")
+    image = keras.Input((5, 5, 1))
+    base = keras.Model(image, keras.layers.Flatten(name="flat")(block(image)), name="base")
+    inputs = keras.Input((5, 5, 1), name="image")
+    keras_model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
+    x = np.random.default_rng(8).random((3, 5, 5, 1)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0))
+    path = tmp_path / f"deep{suffix}"
+    keras_model.save(path)
+    model = dlcore.load(path)
+    assert [layer.name for layer in model.layers] == ["base", "head"]
+    assert [layer.name for layer in model.get_layer("base").layers] == ["conv", "relu", "flat"]
+    nchw = x.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(model.predict(nchw), expected, atol=1e-6)
+    weights = tmp_path / "deep.weights.h5"
+    keras_model.save_weights(weights)
+    model.set_weights([np.zeros_like(array) for array in model.get_weights()])
+    model.load_weights(weights)
+    np.testing.assert_allclose(model.predict(nchw), expected, atol=1e-6)
+    back = tmp_path / "back.keras"
+    model.save(back)
+    again = keras.models.load_model(back)
+    assert [layer.name for layer in again.layers] == ["image", "base", "head"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
+                               expected, atol=1e-6)

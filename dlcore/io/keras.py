@@ -1654,7 +1654,7 @@ class _FunctionalImported(_Imported):
                                  flat_from.get(id(first)))
             self.dense_inputs[name] = flat_from.get(id(first))
 
-    def _inlined(self, entries):
+    def _inlined(self, entries, depth=0):
         """``entries`` with each Keras model nested in the model replaced by its layers:
         keras.io's ``data_augmentation = keras.Sequential([...])`` called on the input, a
         trained base under a new head, the lecture's shared ``vision_model`` called on two
@@ -1662,8 +1662,11 @@ class _FunctionalImported(_Imported):
         weights are the nested model's), its inputs the call's tensors; a reference to its
         output then names its output layer's call (``_aliases``); the nodes of each call are
         marked (:meth:`_note_call`) so that the dlcore model lists the nested model as one
-        layer (:meth:`nested_model_objects`). One level deep, one output; another is refused in
-        one line."""
+        layer (:meth:`nested_model_objects`). A model nested in a nested model is inlined into
+        it first (:meth:`_flattened_inner`), as deep as dlcore's own files nest
+        (``MAX_NESTING_DEPTH``, ``MAX_NESTED_MODELS`` in all); a nested model with other than
+        one output is refused in one line."""
+        from dlcore.functional import MAX_NESTED_MODELS, MAX_NESTING_DEPTH
         inlined, outer_names = [], _layer_names(entries)
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
@@ -1672,6 +1675,12 @@ class _FunctionalImported(_Imported):
                 inlined.append(entry)
                 continue
             name = str(config.get("name"))[:80]
+            self._model_count = getattr(self, "_model_count", 0) + 1
+            if depth >= MAX_NESTING_DEPTH or self._model_count > MAX_NESTED_MODELS:
+                raise self._unsupported(name, kind, f"the Keras model nests models more than "
+                                                    f"{MAX_NESTING_DEPTH} deep or more than "
+                                                    f"{MAX_NESTED_MODELS} in all; dlcore "
+                                                    f"imports at most that")
             inner = config.get("layers")
             calls = entry.get("inbound_nodes")
             if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
@@ -1680,8 +1689,10 @@ class _FunctionalImported(_Imported):
                 raise self._unsupported(name, kind, "it lists no layers")
             if not isinstance(calls, list) or not calls or len(calls) > MAX_OBJECTS:
                 raise self._unsupported(name, kind, "its calls are not Keras 3's list")
-            self._note_nested(entry, inner, outer_names)
             layers, inputs, output = self._nested_graph(name, kind, config, inner)
+            if any(layer.get("class_name") in _MODEL_CLASSES for layer in layers):
+                layers, output = self._flattened_inner(layers, output, depth)
+            self._note_nested(entry, layers, outer_names)
             counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
                       for layer in layers}
             self._nested_entries[config.get("name")] = (kind, config)
@@ -1699,6 +1710,38 @@ class _FunctionalImported(_Imported):
                 self._aliases[(config.get("name"), index)] = \
                     (output[0], output[1] + index * counts[output[0]])
         return inlined
+
+    def _flattened_inner(self, layers, output, depth):
+        """``(layers, output)`` of a nested model (:meth:`_nested_graph`'s) with each model
+        nested in it replaced by its layers, recursively, and every reference to such a
+        model's output turned into one to its output layer's call: the nested model's own
+        layers then form one graph, inlined as one level is. The deeper models' own nesting
+        is not kept (their layers are the nested model's)."""
+        saved = (self._aliases, self._nested_of, self._nested_entries, self.nested_models)
+        self._aliases, self._nested_of, self._nested_entries, self.nested_models = {}, {}, {}, {}
+        try:
+            flat = self._inlined(layers, depth + 1)
+            aliases = self._aliases
+        finally:
+            self._aliases, self._nested_of, self._nested_entries, self.nested_models = saved
+
+        def resolved(item):
+            if isinstance(item, list):
+                return [resolved(part) for part in item]
+            tensor = item.get("config") if isinstance(item, dict) else None
+            history = tensor.get("keras_history") if isinstance(tensor, dict) else None
+            if not isinstance(history, list) or len(history) != 3 or \
+                    not isinstance(history[0], str) or isinstance(history[1], bool) or \
+                    not isinstance(history[1], int):
+                return item
+            key = aliases.get((history[0], history[1]))
+            return item if key is None else _keras_tensor(key[0], key[1], history[2])
+
+        flat = [{**layer, "inbound_nodes": [{**node, "args": resolved(node.get("args"))}
+                                            if isinstance(node, dict) else node
+                                            for node in layer["inbound_nodes"]]}
+                for layer in flat]
+        return flat, aliases.get(output, output)
 
     def _nested_graph(self, name, kind, config, inner):
         """``(layers, input names, output (layer, node))`` of a nested model: a Sequential's

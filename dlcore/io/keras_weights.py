@@ -132,23 +132,22 @@ def layer_paths(config) -> list[tuple[str, str]]:
     """``(layer name, path of its vars group)`` in Keras's order; a model nested in the model
     (which dlcore inlines) gives its layers' paths inside its own group,
     ``layers/sequential/layers/<layer>/vars`` (``layers/functional/...``), their names counted
-    anew within it."""
+    anew within it, and so on for a model nested in it (the importer bounds the depth)."""
+    return _scoped_paths(config, "layers")
+
+
+def _scoped_paths(config, prefix):
     entries = {entry["config"]["name"]: entry for entry in config["config"]["layers"]
                if isinstance(entry, dict) and isinstance(entry.get("config"), dict)}
-    return _scoped_paths(keras_layer_order(config), entries, "layers")
-
-
-def _scoped_paths(layers, entries, prefix):
     counts, paths = {}, []
-    for name, class_name in layers:
+    for name, class_name in keras_layer_order(config):
         base = snake_case(class_name)
         counts[base] = counts.get(base, -1) + 1
         group = f"{prefix}/{base}_{counts[base]}" if counts[base] else f"{prefix}/{base}"
         entry = entries.get(name)
-        if class_name in ("Sequential", "Functional") and entry is not None and \
-                prefix == "layers":
-            inner = keras_layer_order({"class_name": class_name, "config": entry["config"]})
-            paths += _scoped_paths(inner, {}, f"{group}/layers")
+        if class_name in ("Sequential", "Functional") and entry is not None:
+            paths += _scoped_paths({"class_name": class_name, "config": entry["config"]},
+                                   f"{group}/layers")
         else:
             paths.append((name, f"{group}/vars"))
     return paths
