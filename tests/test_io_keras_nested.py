@@ -441,12 +441,12 @@ def test_the_weights_of_a_nesting_model_go_both_ways_with_keras_nested(tmp_path,
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_a_keras_model_nested_two_deep_loads_and_predicts_as_keras(tmp_path, suffix):
+def test_a_keras_model_nested_two_deep_loads_nested_and_goes_back(tmp_path, suffix):
     """Real Keras: transfer learning's base (functional) that itself calls a block model (a
     Sequential), under a head, was refused at import ("a model nested in a nested model is not
-    imported"). It loads: ``model.layers`` and ``get_layer("base")`` as Keras's, the block's
-    layers the base's (dlcore's import keeps the outer nesting), predictions Keras's; Keras's
-    nested weights file loads into it, and it saves back to Keras with the base nested."""
+    imported"). It loads nested as Keras lists it (``model.layers``, ``get_layer`` at each
+    level), predicting as Keras; Keras's nested weights file loads into it; it saves back to
+    Keras (archive and legacy file) nested two deep, and so do its weights files."""
     from test_io_keras import real_keras
     keras = real_keras()
     block = keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(2, 3, name="conv"),
@@ -461,17 +461,66 @@ def test_a_keras_model_nested_two_deep_loads_and_predicts_as_keras(tmp_path, suf
     keras_model.save(path)
     model = dlcore.load(path)
     assert [layer.name for layer in model.layers] == ["base", "head"]
-    assert [layer.name for layer in model.get_layer("base").layers] == ["conv", "relu", "flat"]
+    loaded_base = model.get_layer("base")
+    assert [layer.name for layer in loaded_base.layers] == ["block", "flat"]
+    assert isinstance(loaded_base.get_layer("block"), dlcore.Sequential)
+    assert [layer.name for layer in loaded_base.get_layer("block").layers] == ["conv", "relu"]
     nchw = x.transpose(0, 3, 1, 2)
     np.testing.assert_allclose(model.predict(nchw), expected, atol=1e-6)
-    weights = tmp_path / "deep.weights.h5"
-    keras_model.save_weights(weights)
+    theirs = tmp_path / "theirs.weights.h5"
+    keras_model.save_weights(theirs)
     model.set_weights([np.zeros_like(array) for array in model.get_weights()])
-    model.load_weights(weights)
+    model.load_weights(theirs)
     np.testing.assert_allclose(model.predict(nchw), expected, atol=1e-6)
-    back = tmp_path / "back.keras"
+    back = tmp_path / f"back{suffix}"
     model.save(back)
     again = keras.models.load_model(back)
     assert [layer.name for layer in again.layers] == ["image", "base", "head"]
+    assert [layer.name for layer in again.get_layer("base").layers] == \
+        ["base_input", "block", "flat"]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
                                expected, atol=1e-6)
+    ours = tmp_path / f"ours{'.weights.h5' if suffix == '.keras' else '.h5'}"
+    model.save_weights(ours)
+    for variable in again.weights:
+        variable.assign(np.zeros(variable.shape, np.float32))
+    again.load_weights(ours)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
+                               expected, atol=1e-6)
+
+
+def test_a_dlcore_model_nesting_a_frozen_block_two_deep_saves_to_keras_nested(tmp_path):
+    """Real Keras: a frozen block (with moving statistics) in a base under a head was written
+    flat (a nested model that nested a model); the legacy file now nests it two deep, its
+    arrays in Keras's order (a frozen model's after the trainable ones), so Keras predicts as
+    dlcore and reads dlcore's legacy weights file."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    block = dlcore.Sequential([dlcore.layers.Conv2D(2, 3, name="conv"),
+                               dlcore.layers.BatchNormalization(name="norm")],
+                              input_shape=(1, 5, 5), name="block")
+    image = dlcore.Input((1, 5, 5))
+    base = dlcore.Model(image, dlcore.layers.Dense(3, name="code")(
+        dlcore.layers.Flatten(name="flat")(block(image))), name="base")
+    inputs = dlcore.Input((1, 5, 5))
+    model = dlcore.Model(inputs, dlcore.layers.Dense(2, name="head")(base(inputs)))
+    block.trainable = False
+    x = np.random.default_rng(9).random((3, 1, 5, 5)).astype(np.float32)
+    model.compile("mse", "sgd")
+    model.train_on_batch(x, np.ones((3, 2), np.float32))
+    model.save(tmp_path / "frozen.h5")
+    keras_model = keras.models.load_model(tmp_path / "frozen.h5")
+    assert [layer.name for layer in keras_model.get_layer("base").layers] == \
+        ["base_input", "block", "flat", "code"]
+    assert keras_model.get_layer("base").get_layer("block").trainable_weights == []
+    nhwc = x.transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)), model.predict(x),
+        atol=1e-6)
+    model.save_weights(tmp_path / "frozen_weights.h5")
+    for variable in keras_model.weights:
+        variable.assign(np.zeros(variable.shape, np.float32))
+    keras_model.load_weights(tmp_path / "frozen_weights.h5")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)), model.predict(x),
+        atol=1e-6)

@@ -424,7 +424,7 @@ class _Exported:
         its first layer was; the tensors its last layer made are then the nested model's.
         The arrays stay those of the flat export (the weights paths follow from the config).
         A nested model Keras could not call so (several inputs or outputs, a layer of it also
-        called on this graph, a model nested in it) stays flat."""
+        called on this graph) stays flat; a model nested in it is nested in it in turn."""
         renamed_tensors = {}   # (flat layer name, node index) -> (nested model, call index)
         calls_of = {}
         for call, inputs, outputs in model._model_calls():
@@ -433,8 +433,7 @@ class _Exported:
             entry = self._nested_entry(model, inner, calls, refs, entries_of)
             if entry is None:
                 continue
-            names = {layer["config"]["name"] for layer in entry["config"]["layers"]
-                     if layer["class_name"] != "InputLayer"}
+            names = set(_leaf_names(entry["config"]["layers"]))
             place = next(index for index, layer in enumerate(self.layers)
                          if layer.get("name") in names)
             self.layers = [layer for layer in self.layers if layer.get("name") not in names]
@@ -458,7 +457,7 @@ class _Exported:
         """The Keras entry of the model ``inner`` called on ``model``'s graph as ``calls``
         (``[(input tensors, output tensors)]``), or None when it stays flat."""
         own = inner.flat_layers
-        if len(inner.inputs) != 1 or len(inner.outputs) != 1 or inner.nested_models or \
+        if len(inner.inputs) != 1 or len(inner.outputs) != 1 or \
                 any(id(layer) in model._called_directly for layer in own) or \
                 any(len(inputs) != 1 or len(outputs) != 1 or
                     outputs[0].node.layer is not inner.outputs[0].node.layer
@@ -473,12 +472,11 @@ class _Exported:
                 len(entry["inbound_nodes"]) != len(calls) for entry in entries):
             return None
         try:   # the nested model's own config: its layers called on its own input
-            config = _Exported(inner).model_config()
+            config = _Exported(inner, nest=True).model_config()
         except ValueError:
             return None
         layers = config["config"]["layers"]
-        if sorted(layer["config"]["name"] for layer in layers
-                  if layer["class_name"] != "InputLayer") != sorted(names):
+        if sorted(_leaf_names(layers)) != sorted(names):
             return None
         # Keras's default InputLayer names are unique in a session: the nested model's own
         input_name = f"{inner.name}_input"
@@ -893,6 +891,18 @@ def _write_weights(group: h5py.Group, exported: _Exported) -> None:
             layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
 
 
+def _leaf_names(entries) -> list[str]:
+    """The names of the layers (no InputLayer) of Keras layer ``entries``, those of a model
+    nested in them included (in its place)."""
+    names = []
+    for entry in entries:
+        if entry["class_name"] in ("Sequential", "Functional"):
+            names += _leaf_names(entry["config"]["layers"])
+        elif entry["class_name"] != "InputLayer":
+            names.append(entry["config"]["name"])
+    return names
+
+
 def _named_arrays(exported: _Exported, entry) -> list:
     """``[(Keras's variable name, array, trainable)]`` of the layer of Keras ``entry``: a
     normalisation's own names (its moving statistics not trainable), else kernel and bias."""
@@ -909,15 +919,29 @@ def _nested_legacy_arrays(exported: _Exported, entry) -> list:
     """``[(weight name, array)]`` of the nested model of Keras ``entry`` as Keras's legacy file
     holds them (Keras's ``trainable_weights + non_trainable_weights`` of the model: with the
     model frozen, every array in its layers' order)."""
-    from dlcore.io.keras_weights import keras_layer_order
-    inner = {layer["config"]["name"]: layer for layer in entry["config"]["layers"]}
-    named = [(f"{name}/{weight}", array, trainable)
-             for name, kind in keras_layer_order(entry) if kind != "InputLayer"
-             for weight, array, trainable in _named_arrays(exported, inner[name])]
+    named = _nested_named_arrays(exported, entry, "")
     if not entry["config"].get("trainable", True):
         return [(path, array) for path, array, _ in named]
     return [(path, array) for path, array, trainable in named if trainable] + \
         [(path, array) for path, array, trainable in named if not trainable]
+
+
+def _nested_named_arrays(exported: _Exported, entry, prefix) -> list:
+    """``[(path, array, trainable)]`` of the layers of the nested model of Keras ``entry`` in
+    its layers' order, a model nested in it giving its own in its place
+    (``<model>/<layer>/<array>``), trainable only when every model around it is."""
+    from dlcore.io.keras_weights import keras_layer_order
+    inner = {layer["config"]["name"]: layer for layer in entry["config"]["layers"]}
+    named = []
+    for name, kind in keras_layer_order(entry):
+        if kind in ("Sequential", "Functional"):
+            frozen = not inner[name]["config"].get("trainable", True)
+            named += [(path, array, trainable and not frozen) for path, array, trainable in
+                      _nested_named_arrays(exported, inner[name], f"{prefix}{name}/")]
+        elif kind != "InputLayer":
+            named += [(f"{prefix}{name}/{weight}", array, trainable)
+                      for weight, array, trainable in _named_arrays(exported, inner[name])]
+    return named
 
 
 def _string_list_attribute(group, name, values):
@@ -1084,7 +1108,8 @@ class _Imported:
 
     def _note_nested(self, entry, inner, outer_names=()):
         """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
-        models (a custom subclass may compute otherwise), one level deep."""
+        models (a custom subclass may compute otherwise), and ``inner`` holding no model (the
+        functional importer inlines deeper models first: :meth:`_flattened_inner`)."""
         name, kind = entry["config"].get("name"), entry.get("class_name")
         if entry.get("registered_name") not in (None, kind) or entry.get("module") not in (
                 None, "keras", "keras.models", "keras.src.models.functional"):
@@ -1517,6 +1542,9 @@ class _FunctionalImported(_Imported):
         # Keras layer name -> (its nested model's name, its nodes per call of that model);
         # (nested model, call number) -> the ModelCall and the nodes it made
         self._nested_of, self._nested_entries, self._model_calls = {}, {}, {}
+        # nested model -> how the models nested in it were inlined into it (_flattened_inner);
+        # id(node) -> (Keras layer name, node index) of each node a nested model's call made
+        self._plans, self._node_keys = {}, {}
         entries = self._inlined(entries)
         _check_layer_count(filename, len(entries), "layers, its nested models' included")
         _check_layer_count(filename, sum(len(entry.get("inbound_nodes") or ())
@@ -1691,7 +1719,8 @@ class _FunctionalImported(_Imported):
                 raise self._unsupported(name, kind, "its calls are not Keras 3's list")
             layers, inputs, output = self._nested_graph(name, kind, config, inner)
             if any(layer.get("class_name") in _MODEL_CLASSES for layer in layers):
-                layers, output = self._flattened_inner(layers, output, depth)
+                layers, output = self._flattened_inner(config.get("name"), layers, output,
+                                                       depth)
             self._note_nested(entry, layers, outer_names)
             counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
                       for layer in layers}
@@ -1711,19 +1740,25 @@ class _FunctionalImported(_Imported):
                     (output[0], output[1] + index * counts[output[0]])
         return inlined
 
-    def _flattened_inner(self, layers, output, depth):
+    def _flattened_inner(self, name, layers, output, depth):
         """``(layers, output)`` of a nested model (:meth:`_nested_graph`'s) with each model
         nested in it replaced by its layers, recursively, and every reference to such a
         model's output turned into one to its output layer's call: the nested model's own
-        layers then form one graph, inlined as one level is. The deeper models' own nesting
-        is not kept (their layers are the nested model's)."""
-        saved = (self._aliases, self._nested_of, self._nested_entries, self.nested_models)
-        self._aliases, self._nested_of, self._nested_entries, self.nested_models = {}, {}, {}, {}
+        layers then form one graph, inlined as one level is. How they were inlined is kept
+        (``_plans[name]``) so that the dlcore model of ``name`` nests them in turn
+        (:meth:`_model_of`)."""
+        saved = (self._aliases, self._nested_of, self._nested_entries, self.nested_models,
+                 self._plans)
+        self._aliases, self._nested_of, self._nested_entries, self.nested_models, \
+            self._plans = {}, {}, {}, {}, {}
         try:
             flat = self._inlined(layers, depth + 1)
             aliases = self._aliases
+            plan = (self._nested_of, self._nested_entries, aliases, self._plans)
         finally:
-            self._aliases, self._nested_of, self._nested_entries, self.nested_models = saved
+            self._aliases, self._nested_of, self._nested_entries, self.nested_models, \
+                self._plans = saved
+        self._plans[name] = plan
 
         def resolved(item):
             if isinstance(item, list):
@@ -1821,47 +1856,94 @@ class _FunctionalImported(_Imported):
             call, nodes = self._model_calls.setdefault(key, (ModelCall(None), []))
             output.node.call = call
             nodes.append(output.node)
+            self._node_keys[id(output.node)] = (name, index - key[1] * owner[1])
 
     def nested_model_objects(self):
         """Give each call of a nested model its dlcore model: a ``Sequential`` (a Keras
         Sequential whose layers form a chain) or a ``Model`` on the same layers, replayed from
         its first call on inputs of its own; a nested model whose layers all were left out
         (augmentation dlcore has no match for) stays inlined."""
-        from dlcore import Input, Model, Sequential
-        from dlcore.functional import call_layer
         for (name, number), (_, nodes) in self._model_calls.items():
             if number != 0:
                 continue
             kind, config = self._nested_entries[name]
-            made = {id(node.output) for node in nodes}
-            outside = []
-            for node in nodes:
-                outside += [t for t in node.inputs
-                            if id(t) not in made and all(t is not o for o in outside)]
             key = self._aliases.get((name, 0))
             output = self._tensors.get(key)
-            if output is None or id(output) not in made:
-                model = None
-            elif kind == "Sequential" and len(outside) == 1 and not any(
-                    node.takes_list for node in nodes):
-                model = Sequential([node.layer for node in nodes],
-                                   input_shape=outside[0].shape, name=name)
-            else:
-                inputs = [Input(tensor.shape) for tensor in outside]
-                mapping = {id(t): new for t, new in zip(outside, inputs)}
-                for node in nodes:
-                    arguments = [mapping[id(t)] for t in node.inputs]
-                    mapping[id(node.output)] = call_layer(
-                        node.layer, arguments if node.takes_list else arguments[0])
-                model = Model(inputs if len(inputs) > 1 else inputs[0], mapping[id(output)],
-                              name=name)
-            if model is not None:
-                model._keep_trainable(config)
+            model = None if output is None else self._model_of(
+                name, kind, config, nodes, self._node_keys, self._plans.get(name), output)
             for (other, _), (each, each_nodes) in self._model_calls.items():
                 if other == name:
                     each.model = model
                     for node in each_nodes if model is None else ():
                         node.call = None
+
+    def _model_of(self, name, kind, config, nodes, keys, plan, output):
+        """The dlcore model of nested model ``name`` replayed from the ``nodes`` of one call
+        (``keys``: id(node) -> (Keras layer, node index within the model)), its output
+        ``output``; the models nested in it (``plan``, :meth:`_flattened_inner`) are built so
+        in turn and called in it, as Keras nests them. None when ``output`` is not its own."""
+        from dlcore import Input, Model, Sequential
+        from dlcore.functional import call_layer
+        made = {id(node.output) for node in nodes}
+        if id(output) not in made:
+            return None
+        outside = []
+        for node in nodes:
+            outside += [t for t in node.inputs
+                        if id(t) not in made and all(t is not o for o in outside)]
+        nested_of, entries, aliases, plans = plan if plan is not None else ({}, {}, {}, {})
+        groups = {}   # (model nested in this one, call number) -> its nodes
+        for node in nodes:
+            layer, index = keys[id(node)]
+            owner = nested_of.get(layer)
+            if owner is not None:
+                groups.setdefault((owner[0], index // owner[1]), []).append(node)
+        if not groups and kind == "Sequential" and len(outside) == 1 and not any(
+                node.takes_list for node in nodes):
+            model = Sequential([node.layer for node in nodes], input_shape=outside[0].shape,
+                               name=name)
+            model._keep_trainable(config)
+            return model
+        by_key = {keys[id(node)]: node for node in nodes}
+        inner_models, group_of, group_output = {}, {}, {}
+        for (inner, number), group in groups.items():
+            inner_key = aliases.get((inner, number))
+            group_output[(inner, number)] = by_key[inner_key].output if inner_key in by_key \
+                else None
+            for node in group:
+                group_of[id(node)] = (inner, number)
+            if number == 0:
+                count = nested_of[keys[id(group[0])][0]][1]
+                inner_keys = {id(node): (keys[id(node)][0], keys[id(node)][1] % count)
+                              for node in group}
+                inner_kind, inner_config = entries[inner]
+                inner_models[inner] = self._model_of(
+                    inner, inner_kind, inner_config, group, inner_keys, plans.get(inner),
+                    group_output[(inner, 0)])
+        inputs = [Input(tensor.shape) for tensor in outside]
+        mapping = {id(t): new for t, new in zip(outside, inputs)}
+        called = set()
+        for node in nodes:
+            group = group_of.get(id(node))
+            if group is not None and inner_models.get(group[0]) is not None:
+                if group not in called:
+                    called.add(group)
+                    members = groups[group]
+                    own = {id(member.output) for member in members}
+                    given = []
+                    for member in members:
+                        given += [t for t in member.inputs
+                                  if id(t) not in own and all(t is not g for g in given)]
+                    result = inner_models[group[0]]([mapping[id(t)] for t in given]
+                                                    if len(given) > 1 else mapping[id(given[0])])
+                    mapping[id(group_output[group])] = result
+                continue
+            arguments = [mapping[id(t)] for t in node.inputs]
+            mapping[id(node.output)] = call_layer(
+                node.layer, arguments if node.takes_list else arguments[0])
+        model = Model(inputs if len(inputs) > 1 else inputs[0], mapping[id(output)], name=name)
+        model._keep_trainable(config)
+        return model
 
     def _tensor(self, reference):
         key = (reference[0], reference[1]) if isinstance(reference, list) and \
