@@ -751,7 +751,6 @@ class WeightedLayer(Layer):
             self._units_axis],))
 
 
-
 def refuse_kernel_constraint(layer_kind, kernel_constraint):
     """ValueError in one line for a ``kernel_constraint`` (Keras's argument, which Keras 3's
     Conv2DTranspose and tf.keras 2's LocallyConnected2D take) on a ``layer_kind`` layer, whose
