@@ -92,7 +92,7 @@ class Conv2D(WindowedLayer):
 
     def _window(self, input_shape):
         return Window.fit(input_shape, self.kernel_size, self.stride, self._given_padding,
-                          "Conv2D", floor=self.floor, filters=self.filters)
+                          type(self).__name__, floor=self.floor, filters=self.filters)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = self._window(input_shape)

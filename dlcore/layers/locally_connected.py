@@ -26,7 +26,7 @@ from dlcore.validation import check_int
 
 from .base import WindowedLayer, refuse_kernel_constraint
 from .conv import Conv2D
-from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
+from .geometry import kernel_pair, padding_sides, warn_if_channels_last
 
 
 class LocallyConnected2D(WindowedLayer):
@@ -75,15 +75,12 @@ class LocallyConnected2D(WindowedLayer):
 
     # the geometry is a convolution's
     compute_output_shape = Conv2D.compute_output_shape
+    _window = Conv2D._window
 
     def _config(self):
         config = Conv2D._config(self)
         del config["kernel_constraint"]
         return config
-
-    def _window(self, input_shape):
-        return Window.fit(input_shape, self.kernel_size, self.stride, self._given_padding,
-                          "LocallyConnected2D", floor=self.floor, filters=self.filters)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         self.window = self._window(input_shape)
