@@ -1355,9 +1355,10 @@ class TrainingLoop:
             x_batch, y_batch, w_batch = batch.arrays
             rows = buffers.loss_rows(x_batch.shape[0])
             # weighed inside, as fit's: a layer's activity penalty, added there after the
-            # weights, is not weighted (Keras 3 neither)
+            # weights, is not weighted (Keras 3 neither); weights only when given, as fit
+            # passes them (a model class of the seam may not weigh samples)
             self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows,
-                           weights=w_batch)
+                           **({} if w_batch is None else {"weights": w_batch}))
             self._accumulate(rows, totals)
         logs = self._logs(totals)
         logs["loss"] += float(self.penalty())
