@@ -310,45 +310,44 @@ def test_ctrl_c_while_the_outputs_are_written_resumes_without_training(tmp_path,
     assert trained == [] and (out / "regularisation_curves.png").exists()
 
 
-def test_dlcore_load_opens_the_checkpoint_in_a_program_that_never_imported_the_command(
-        tmp_path, monkeypatch):
-    import dlcore.cli as cli_package
-    from dlcore.cli import homework_regularisation as command
-    from dlcore.io import hdf5
-    rows = command.RegularisationRows()
-    rows.rows = [("none", 3, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
-                              "curves": None, "examples": None})]
-    path = tmp_path / "checkpoint.h5"
+def saved_checkpoint(path, seed=3):
+    """A regularisation checkpoint of one finished row, written to ``path``."""
+    from dlcore.cli.homework_regularisation import RegularisationRows
+    rows = RegularisationRows()
+    rows.rows = [("none", seed, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
+                                 "curves": None, "examples": None})]
     dlcore.save(rows, path)
-    # A fresh notebook: neither the class nor its module is known yet (both come back after).
-    monkeypatch.delitem(hdf5._MODEL_REGISTRY, "RegularisationRows")
-    monkeypatch.delitem(sys.modules, command.__name__)
-    monkeypatch.setattr(cli_package, "homework_regularisation", command)
-    loaded = dlcore.load(path)
-    assert type(loaded).__module__ == command.__name__
-    assert type(loaded).__name__ == "RegularisationRows"
-    assert loaded.rows == rows.rows
+    return rows
 
 
-def test_dlcore_info_checks_that_the_checkpoint_loads(tmp_path, monkeypatch):
+def in_a_fresh_program(*arguments):
+    """A new Python (a fresh notebook, another shell): neither the command module nor its class
+    imported. Not simulated here by removing them from this process: a command module attaches
+    itself to the dlcore command again when imported again, which later tests would run."""
+    return subprocess.run([sys.executable, *arguments], capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_dlcore_load_opens_the_checkpoint_in_a_program_that_never_imported_the_command(
+        tmp_path):
+    rows = saved_checkpoint(tmp_path / "checkpoint.h5")
+    code = ("import sys, dlcore; loaded = dlcore.load(sys.argv[1]); "
+            "print(type(loaded).__module__, type(loaded).__name__, loaded.rows[0][:2])")
+    completed = in_a_fresh_program("-c", code, str(tmp_path / "checkpoint.h5"))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split(maxsplit=2) == [
+        "dlcore.cli.homework_regularisation", "RegularisationRows", f"{rows.rows[0][:2]}\n"]
+
+
+def test_dlcore_info_checks_that_the_checkpoint_loads(tmp_path):
     """It is dlcore's own class: info loads it (and finds a damaged row), not "not one of
     dlcore's model classes", in a program that has not imported the command."""
     import h5py
-
-    import dlcore.cli as cli_package
-    from dlcore.cli import homework_regularisation as command
-    from dlcore.io import hdf5
-    rows = command.RegularisationRows()
-    rows.rows = [("none", 3, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
-                              "curves": None, "examples": None})]
     path = tmp_path / "checkpoint.h5"
-    dlcore.save(rows, path)
+    saved_checkpoint(path)
     with h5py.File(path, "a") as h5file:
         h5file["rows/00000"].attrs["seed"] = -3
-    monkeypatch.delitem(hdf5._MODEL_REGISTRY, "RegularisationRows")
-    monkeypatch.delitem(sys.modules, command.__name__)
-    monkeypatch.setattr(cli_package, "homework_regularisation", command)
-    result = CliRunner().invoke(main, ["info", str(path)])
-    assert result.exit_code == 1, result.output
+    completed = in_a_fresh_program("-m", "dlcore", "info", str(path))
+    assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "RegularisationRows rejects the stored state: row 00000 has no seed" in \
-        result.output.splitlines()[-1]
+        (completed.stdout + completed.stderr).strip().splitlines()[-1]
