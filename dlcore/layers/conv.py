@@ -59,9 +59,15 @@ class Conv2D(WindowedLayer):
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape, activity_regularizer, bias_constraint, trainable,
                          kernel_noise)
+        self._set_geometry(filters, kernel_size, stride if strides is None else strides,
+                           padding, floor)
+
+    def _set_geometry(self, filters, kernel_size, stride, padding, floor):
+        """The checked filters, window size, stride and padding (``strides`` is Keras's
+        name for ``stride``)."""
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
-        self.stride = kernel_pair(stride if strides is None else strides, "stride")
+        self.stride = kernel_pair(stride, "stride")
         self.padding = padding.lower() if isinstance(padding, str) else padding
         self._given_padding = padding_sides(padding, self.kernel_size)
         self.floor = bool(floor)

@@ -22,11 +22,9 @@ one is refused by ``format="keras"`` in one line; dlcore's own model files keep 
 """
 import numpy as np
 
-from dlcore.validation import check_int
-
 from .base import WindowedLayer, refuse_kernel_constraint
 from .conv import Conv2D
-from .geometry import kernel_pair, padding_sides, warn_if_channels_last
+from .geometry import warn_if_channels_last
 
 
 class LocallyConnected2D(WindowedLayer):
@@ -66,12 +64,8 @@ class LocallyConnected2D(WindowedLayer):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
                          activity_regularizer, bias_constraint, trainable, kernel_noise)
-        self.filters = check_int(filters, "filters", minimum=1)
-        self.kernel_size = kernel_pair(kernel_size, "kernel_size")
-        self.stride = kernel_pair(stride if strides is None else strides, "stride")
-        self.padding = padding.lower() if isinstance(padding, str) else padding
-        self._given_padding = padding_sides(padding, self.kernel_size)
-        self.floor = bool(floor)
+        Conv2D._set_geometry(self, filters, kernel_size,
+                             stride if strides is None else strides, padding, floor)
 
     # the geometry is a convolution's
     compute_output_shape = Conv2D.compute_output_shape
