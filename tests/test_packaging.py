@@ -40,7 +40,10 @@ def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     script = ("import setuptools.build_meta as b, sys; "
               f"print(b.build_wheel({str(out)!r}))")
-    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+    # built from a copy: setuptools writes build/ and the egg-info into the source folder, where
+    # another pytest-xdist worker building its own wheel at the same time would meet them
+    source = copy_of_the_repository(tmp_path_factory.mktemp("source"))
+    completed = subprocess.run([sys.executable, "-c", script], cwd=source, capture_output=True,
                                text=True, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert setuptools_build
