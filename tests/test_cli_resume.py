@@ -1001,12 +1001,19 @@ def interrupted_rbm_training(tmp_path, name):
     checkpoints = Checkpoints(tmp_path)
     as_the_command_line = (dlcore.interrupt_on_termination() if name != "SIGINT"
                            else contextlib.nullcontext())
-    with click.Context(train, info_name="dlcore rbm train") as context, as_the_command_line:
-        context.params = {"epochs": 3, "resume": None}
-        with pytest.raises(TrainingInterrupted) as stopped:
-            yield model, checkpoints, stopped, number
-        terminated = terminating_signal(stopped.value)
-        assert (terminated and terminated.signal_name) == (None if name == "SIGINT" else name)
+    # Python's own Ctrl-C handler, as a command line starts with: the one the checkpoints
+    # latch onto (a test run in the same worker process before may have left another)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with click.Context(train, info_name="dlcore rbm train") as context, as_the_command_line:
+            context.params = {"epochs": 3, "resume": None}
+            with pytest.raises(TrainingInterrupted) as stopped:
+                yield model, checkpoints, stopped, number
+            terminated = terminating_signal(stopped.value)
+            assert (terminated and terminated.signal_name) == (None if name == "SIGINT"
+                                                               else name)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (tmp_path / CHECKPOINT_FILE).exists()
 
 
