@@ -50,6 +50,7 @@ distillation whose ensemble row was finished trains the ensemble again as its te
 """
 import csv
 import time
+from collections.abc import Mapping
 
 import click
 import numpy as np
@@ -154,12 +155,25 @@ class RegularisationRows:
                     raise ValueError(f"row {key} has no number {number!r}")
                 result[number] = float(value)
             if "curves" in row:
-                result["curves"] = {part: [float(value) for value in row["curves"][part]]
-                                    for part in ("train", "test")}
+                result["curves"] = checked_curves(row["curves"], key)
             if "examples" in row:
                 result["examples"] = checked_examples(row["examples"], key)
             rows.append((name, seed, result))
         self.rows = rows
+
+
+def checked_curves(curves, key):
+    """A stored row's learning curves: ``train`` and ``test``, each a list of the errors of its
+    epochs (numbers); else a ValueError naming the row."""
+    checked = {}
+    for part in ("train", "test"):
+        values = np.asarray(curves[part]) if isinstance(curves, Mapping) and part in curves \
+            else None
+        if values is None or values.ndim != 1 or values.dtype.kind not in "iuf":
+            raise ValueError(f"row {key}'s learning curves are not two lists of numbers "
+                             f"(train, test)")
+        checked[part] = [float(value) for value in values]
+    return checked
 
 
 def checked_examples(examples, key):

@@ -351,3 +351,34 @@ def test_dlcore_info_checks_that_the_checkpoint_loads(tmp_path):
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "RegularisationRows rejects the stored state: row 00000 has no seed" in \
         (completed.stdout + completed.stderr).strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("damage", ["a dataset", "a group without test", "a table of numbers"])
+def test_a_checkpoint_whose_learning_curves_were_damaged_is_refused_in_one_line(tmp_path,
+                                                                              damage):
+    """The model-file fuzzer's find: curves replaced by a dataset failed with NumPy's
+    IndexError ("only integers, slices ...") out of dlcore.load."""
+    import h5py
+
+    from dlcore.cli.homework_regularisation import RegularisationRows
+    from dlcore.io import ModelFileError
+    rows = RegularisationRows()
+    rows.rows = [("none", 3, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
+                              "curves": {"train": [0.5, 0.25], "test": [0.75, 0.5]},
+                              "examples": None})]
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(rows, path)
+    assert dlcore.load(path).rows[0][2]["curves"] == {"train": [0.5, 0.25], "test": [0.75, 0.5]}
+    with h5py.File(path, "r+") as h5file:
+        curves = next(name for name in _dataset_names(h5file) if name.endswith("curves/test"))
+        group = curves.rsplit("/", 1)[0]
+        if damage == "a dataset":
+            del h5file[group]
+            h5file[group] = np.arange(3.0)
+        elif damage == "a group without test":
+            del h5file[curves]
+        else:
+            del h5file[curves]
+            h5file[curves] = np.ones((2, 2))
+    with pytest.raises(ModelFileError, match="learning curves are not two lists of numbers"):
+        dlcore.load(path)
