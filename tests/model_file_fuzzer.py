@@ -193,6 +193,9 @@ def save_base_models(folder):
         mlp.fit(binary, np.arange(24) % 3, epochs=1, batch_size=8, verbose=0)
         models[name] = mlp
     models["regularisation_rows"] = _regularisation_rows(data)
+    # the sixth pass's contents: a locally connected layer (a kernel per output position), noise
+    # on a kernel, activity penalties, an optimiser's decoupled weight decay
+    models["sixth_pass_layers"] = _sixth_pass_layers(data)
     paths = {}
     for name, model in models.items():
         paths[name] = os.path.join(folder, f"{name}.h5")
@@ -222,7 +225,10 @@ def save_base_models(folder):
         mlp = dlcore.models.mlp(input_shape=(6,), hidden=(4,), n_classes=3,
                                 backend="reference")
         mlp.compile(loss, optimizer, ["accuracy"])
-        mlp.fit(binary, np.arange(24) % 3, epochs=1, batch_size=8, verbose=0)
+        # one-hot rows: a smoothed cross-entropy of integer labels exports uncompiled (Keras's
+        # sparse cross-entropy does not smooth), and the archive is to keep its training state
+        mlp.fit(binary, np.eye(3, dtype=np.float32)[np.arange(24) % 3], epochs=1, batch_size=8,
+                verbose=0)
         paths[name] = os.path.join(folder, f"{name}.keras")
         mlp.save(paths[name])
     for name in ("compiled", "residual", "frozen", "global_max", "global_avg", "batch_norm",
@@ -247,6 +253,24 @@ def save_base_models(folder):
         with open(os.path.join(folder, f"{name}.json"), "w", encoding="utf-8") as stream:
             stream.write(architecture)
     return paths
+
+
+def _sixth_pass_layers(data):
+    """A trained LocallyConnected2D (kernel noise, an L1 activity penalty) -> Flatten ->
+    Dense (an L2 activity penalty), compiled with Adam and a weight decay."""
+    import dlcore
+    from dlcore.layers import Dense, Flatten, LocallyConnected2D
+    network = dlcore.Sequential(
+        [LocallyConnected2D(2, 3, kernel_noise=0.01,
+                            activity_regularizer=dlcore.regularizers.l1(1e-3)),
+         Flatten(), Dense(3, activation="softmax",
+                          activity_regularizer=dlcore.regularizers.l2(1e-3))],
+        input_shape=(1, 5, 5), backend="reference", seed=0)
+    network.compile("cross_entropy", dlcore.optimizers.Adam(0.01, weight_decay=0.01),
+                    ["accuracy"])
+    network.fit(data.random((8, 1, 5, 5)).astype(np.float32), np.arange(8) % 3, epochs=1,
+                batch_size=4, verbose=0)
+    return network
 
 
 def load_for_fuzz(path):
