@@ -354,8 +354,8 @@ def test_dlcore_info_checks_that_the_checkpoint_loads(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["a dataset", "a group without test", "a table of numbers"])
-def test_a_checkpoint_whose_learning_curves_were_damaged_is_refused_in_one_line(tmp_path,
-                                                                              damage):
+def test_a_checkpoint_whose_learning_curves_were_damaged_is_refused_in_one_line(
+        tmp_path, damage):
     """The model-file fuzzer's find: curves replaced by a dataset failed with NumPy's
     IndexError ("only integers, slices ...") out of dlcore.load."""
     import h5py
