@@ -8,7 +8,8 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
     rbm = dlcore.BernoulliRBM(n_hidden=49, epochs=10).fit(dlcore.datasets.to_unit_interval(X))
     dlcore.save(rbm, "model.h5")
 """
-from dlcore import (
+from dlcore import (  # _source_checkout first: it lets a clone's root import the rest
+    _source_checkout,  # noqa: F401
     adversarial,
     callbacks,
     datasets,

@@ -187,6 +187,31 @@ def test_the_folder_above_a_clone_imports_the_whole_package_with_a_plain_install
         assert "BernoulliRBM (5000, 28, 28)" in output
 
 
+def test_the_clone_s_own_folder_imports_the_whole_package(tmp_path):
+    # README command 1 (`pip install .`) leaves the user in the clone's root, where ./dlcore
+    # comes first on sys.path, before any installed dlcore, but holds neither cli/ nor
+    # datasets/: `import dlcore` there failed with a "circular import". The clone is rebuilt
+    # from links, so that no link a developer made inside dlcore/ (to cli/ or datasets/) hides
+    # the failure; no dlcore is installed, as the clone's own folder is found first anyway.
+    clone = tmp_path / "clone"
+    (clone / "dlcore").mkdir(parents=True)
+    for entry in (ROOT / "dlcore").iterdir():
+        if entry.name not in ("cli", "datasets", "__pycache__"):
+            (clone / "dlcore" / entry.name).symlink_to(entry)
+    for name in ("cli", "datasets"):
+        (clone / name).symlink_to(ROOT / name, target_is_directory=True)
+    # -S: no editable finder of this environment, whose site-packages only lend the
+    # dependencies; -B: nothing written beside the sources
+    completed = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", IMPORT_FROM_THE_PARENT_FOLDER], cwd=clone,
+        capture_output=True, text=True, check=False,
+        env={"PYTHONPATH": sysconfig.get_paths()["purelib"], "PATH": "/usr/bin:/bin",
+             "HOME": str(tmp_path), "DLCORE_CACHE": str(tmp_path / "kernels")})
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "BernoulliRBM (5000, 28, 28)" in completed.stdout
+    assert f"{clone / 'cli' / '__init__.py'}" in completed.stdout, completed.stdout
+
+
 def test_setup_cfg_lists_every_package_folder_of_dlcore():
     # setup.cfg names its packages one by one: a new folder left out installs in editable mode
     # but is missing from a plain install (README command 1), so `dlcore homework` breaks there.
