@@ -108,6 +108,9 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     with saving_trained_model(rbm, folder / "model.h5"):
         table = reconstruction_table(rbm, test_images, test_labels, train_digits)
         write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
+    # what the table measures, lest it be read as the training lines' error on trained images
+    click.echo(f"held-out images ({len(test_images)}, none of them trained on), reconstructed by "
+               "one up-down pass x -> Q(h = 1 | x) -> P(x' = 1 | h): squared error per pixel")
     means = print_reconstruction_table(table, dlcore.datasets.class_names(
         dataset, int(test_labels.max()) + 1), dlcore.datasets.class_noun(dataset))
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1],

@@ -52,6 +52,18 @@ def test_task1_prints_and_writes_the_error_per_digit_marking_unseen_ones(task1_r
     assert result.stdout.count("no (unseen)") == 4
 
 
+def test_task1_says_that_its_table_measures_held_out_images_and_how(task1_run):
+    # the training lines above the table measure training batches: a student must not read the
+    # table's "seen in training: yes" rows as errors on images the RBM was trained on
+    result, out = task1_run
+    lines = result.stdout.splitlines()
+    header = next(k for k, line in enumerate(lines) if "seen in training" in line)
+    with open(out / "reconstruction_error.csv") as handle:
+        n_images = sum(int(row["n_images"]) for row in csv.DictReader(handle))
+    assert f"held-out images ({n_images}, none of them trained on)" in lines[header - 1]
+    assert "Q(h = 1 | x)" in lines[header - 1], lines[header - 1]
+
+
 def test_task1_unseen_digits_reconstruct_worse_than_seen_ones(task1_run):
     _, out = task1_run
     with open(out / "reconstruction_error.csv") as handle:
