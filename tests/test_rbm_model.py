@@ -46,6 +46,26 @@ def test_transform_is_the_hidden_conditional(tiny_rbm):
     assert tiny_rbm.transform(visible).dtype == np.float32
 
 
+def test_the_slide_rbm_weight_update_read_with_its_own_letters_gives_the_conditionals(
+        tiny_rbm):
+    # the slide "RBM Weight Update" indexes hidden units by i and visible units by j, the other
+    # way round from "Learning an RBM" and from W's storage: the model's docstring must say so
+    # (a student reading W_ij on both finds opposite units) and the mapping it gives must hold
+    doc = model.__doc__
+    assert "its W_ij, from visible unit j to hidden unit i, is our ``W[j, i]``" in doc
+    assert "Q(h_1i = 1 | x_1) = sigm(c_i + sum_j W_ij x_1j)" in doc
+    assert "P(x_2j = 1 | h_1) = sigm(b_j + sum_i W_ij h_1i)" in doc
+    W, b, c = parameters64(tiny_rbm)
+    slide_W = W.T                                   # slide_W[i, j]: hidden i, visible j
+    x1, h1 = all_states(6)[7], all_states(4)[5]
+    for i in range(4):
+        q = 1 / (1 + np.exp(-(c[i] + sum(slide_W[i, j] * x1[j] for j in range(6)))))
+        assert model.hidden_probability(x1[None], W, c)[0, i] == pytest.approx(q, rel=1e-12)
+    for j in range(6):
+        p = 1 / (1 + np.exp(-(b[j] + sum(slide_W[i, j] * h1[i] for i in range(4)))))
+        assert model.visible_probability(h1[None], W, b)[0, j] == pytest.approx(p, rel=1e-12)
+
+
 def test_hidden_conditional_matches_ratio_of_joint_probabilities(tiny_rbm):
     W, b, c = parameters64(tiny_rbm)
     v = np.array([[1, 0, 1, 1, 0, 0]], float)

@@ -8,11 +8,19 @@ The restricted Boltzmann machine (Smolensky 1986; Lecture "Deep Neural Networks"
     P(v, h) = exp(-E(v, h)) / Z,   Z = sum_{v,h} exp(-E(v, h))
 
 with ``W`` (n_visible, n_hidden), visible bias ``b`` (n_visible,) and hidden bias ``c``
-(n_hidden,). No hidden-hidden or visible-visible connections make the conditionals factorise
-(the lecture's "for all hidden units i do ... compute Q(h_1i = 1 | x_1)"):
+(n_hidden,). No hidden-hidden or visible-visible connections make the conditionals factorise:
 
     Q(h_j = 1 | v) = sigm(c_j + sum_i v_i W_ij)
     P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)
+
+The letters are those of the lecture's slide "Learning an RBM" (Delta w_ij = eps (<v_i h_j>^0 -
+<v_i h_j>^1)): visible unit i, hidden unit j, W_ij = ``W[i, j]``. Its slide "RBM Weight Update"
+names them the other way round, hidden unit i and visible unit j, and writes x for v, so that
+its W_ij, from visible unit j to hidden unit i, is our ``W[j, i]`` (its W is our ``W`` transposed).
+The same two lines in that slide's letters, as :mod:`dlcore.rbm.trainer` quotes them:
+
+    Q(h_1i = 1 | x_1) = sigm(c_i + sum_j W_ij x_1j)      here: hidden_probability(x1, W, c)[:, i]
+    P(x_2j = 1 | h_1) = sigm(b_j + sum_i W_ij h_1i)      here: visible_probability(h1, W, b)[:, j]
 
 and summing out the hidden units gives the free energy
 

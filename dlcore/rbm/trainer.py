@@ -148,6 +148,11 @@ class ContrastiveDivergence:
         Update" line by line (module docstring). ``update`` numbers it (the Philox step) so
         that every update draws fresh, reproducible samples.
 
+        The arrays bear the slide's names, one row per training vector: ``q1`` is
+        Q(h1 = 1 | x1) and ``h1`` its sample; ``p2`` is P(x2 = 1 | h1) and ``x2`` its sample
+        (``p2`` itself with ``sample_visible=False``); ``q2`` is Q(h2 = 1 | x2). ``input1``
+        and ``input2`` are what multiplies W (x1 and x2 themselves for binary units).
+
         ``shard`` (data-parallel training, :mod:`dlcore.distributed.rbm`): ``x1`` is rows
         ``shard.first_row ..`` of a larger global batch; the draws are keyed by those global
         rows and ``shard.update`` sums the statistics over the ranks before the update."""
@@ -224,6 +229,7 @@ class ContrastiveDivergence:
             # for all visible units j do
             #     compute P(x2j = 1 | h1)  (for binomial units, sigm(b_j + sum_i W_ij h1i))
             #     sample x2j in {0, 1} from P(x2j = 1 | h1)
+            # (h is h1 in CD-1's only step; CD-k's later steps start from the last hidden sample)
             units.sample_from_hidden(be, h, self.W, p2, self.visible_bias,
                                      x2 if s.sample_visible else None, s.seed,
                                      STREAM_GIBBS + 2 * t + 1, update, first)

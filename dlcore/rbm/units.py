@@ -21,6 +21,8 @@ on a backend:
 * ``weight_input``: what multiplies W on the way up and in the weight statistics (v itself for
   binary units, v / sigma for Gaussian units with sigma != 1);
 * ``sample``: turn the top-down input sum_j W_ij h_j into the visible means (and a sample);
+  the letters of :mod:`dlcore.rbm.model` (visible unit i, hidden unit j, W_ij = ``W[i, j]``),
+  which the slide "RBM Weight Update" swaps (its sum_i W_ij h_1i, for visible unit j);
 * ``update``: the visible parameters' CD step (the visible biases; sigma when it is learned);
 * ``download``: the layer's own parameters and training state, as NumPy arrays.
 
