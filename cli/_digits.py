@@ -91,14 +91,16 @@ def image_side(n_pixels):
     return side
 
 
-def reconstruction_table(rbm, images, labels, train_digits):
+def reconstruction_table(rbm, images, labels, train_digits, sample_hidden=False):
     """Per class: mean squared error per pixel between held-out images and their one-pass
-    mean-field reconstructions. Rows of (class, seen_in_training, mse, n_images), where
-    seen_in_training is None when ``train_digits`` is None (a model with no training record)."""
+    reconstructions, mean-field or, with ``sample_hidden``, through sampled hidden states (as
+    :meth:`dlcore.BernoulliRBM.reconstruct`). Rows of (class, seen_in_training, mse, n_images),
+    where seen_in_training is None when ``train_digits`` is None (a model with no training
+    record)."""
     rows = []
     for digit in sorted(set(labels.tolist())):
         x = images[labels == digit]
-        mse = float(np.mean((x - rbm.reconstruct(x)) ** 2))
+        mse = float(np.mean((x - rbm.reconstruct(x, sample_hidden=sample_hidden)) ** 2))
         seen = None if train_digits is None else digit in train_digits
         rows.append((int(digit), seen, mse, len(x)))
     return rows

@@ -185,7 +185,9 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     warn_if_other_dataset(model, model_file, dataset)
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         model.seed_, model.sample_calls_ = seed, 0
-    table = reconstruction_table(model, images, labels, trained_classes(model, dataset))
+    # the errors of the reconstructions asked for: --sample-hidden ones are worse
+    table = reconstruction_table(model, images, labels, trained_classes(model, dataset),
+                                 sample_hidden)
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
     save_reconstruction_grid(model, images, labels, table, out, per_digit, sample_hidden,
                              names)

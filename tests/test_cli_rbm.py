@@ -272,6 +272,34 @@ def test_rbm_evaluate_uses_the_split_seed_the_model_was_trained_with(seed_3_task
             result.stdout
 
 
+def test_rbm_reconstruct_sample_hidden_prints_the_errors_of_sampled_reconstructions(tmp_path):
+    # the table printed the mean-field errors under a picture of sampled reconstructions
+    from dlcore.cli._digits import load_digit_split
+    images, _ = dlcore.datasets.load_mnist_5k()
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=1, seed=0, backend="cpu")
+    rbm.fit(dlcore.datasets.to_unit_interval(images[:50]))
+    rbm.training_record_ = {"dataset": "mnist-5k", "classes": [0], "class_names": ["0"],
+                            "n_images": 50, "command": "dlcore rbm train",
+                            "parameters": {"seed": 0}}
+    dlcore.save(rbm, tmp_path / "model.h5")
+    printed = {}
+    for options in ([], ["--sample-hidden", "--seed", "5"]):
+        result = CliRunner().invoke(main, ["rbm", "reconstruct", str(tmp_path / "model.h5"),
+                                           "--digits", "0-1", "--backend", "cpu", *options,
+                                           "--out", str(tmp_path / "rec.png")])
+        assert result.exit_code == 0, result.output
+        printed[bool(options)] = [float(line.split()[-2]) for line in result.stdout.splitlines()
+                                  if line.strip()[:1].isdigit()]
+    _, held_out, labels = load_digit_split("mnist-5k", [0, 1], [0, 1], 0)
+    model = dlcore.load(tmp_path / "model.h5")
+    model.seed_, model.sample_calls_ = 5, 0
+    for sample_hidden in (False, True):
+        expected = [np.mean((x - model.reconstruct(x, sample_hidden=sample_hidden)) ** 2)
+                    for x in (held_out[labels == digit] for digit in (0, 1))]
+        assert printed[sample_hidden] == pytest.approx(expected, abs=1e-5)
+    assert printed[True] != pytest.approx(printed[False], abs=1e-5)
+
+
 @pytest.mark.parametrize("trained_on, seen", [
     ("fashion-mnist", ["no (unseen)"] * 4),
     ("mnist-5k", ["no (unseen)", "yes", "yes", "no (unseen)"]),
