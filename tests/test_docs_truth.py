@@ -201,3 +201,11 @@ def test_the_readme_cd1_update_is_the_trainers_code_line_by_line():
                  "W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')",
                  "c <- c + eps (h1 - Q(h2. = 1 | x2))"):
         assert line in slides
+
+
+def test_docs_rbm_says_that_the_cd1_slide_swaps_the_letters_of_its_model_table():
+    # the table writes Q(h_j = 1 | v) (hidden j) under a heading that cites "RBM Weight
+    # Update", whose hidden units are i: the page must say which letters are whose
+    text = without_spaces((ROOT / "docs" / "rbm.md").read_text(encoding="utf-8"))
+    assert without_spaces('"RBM Weight Update" swaps them (hidden i, visible j') in text
+    assert without_spaces("its W_ij is our `W[j, i]`") in text
