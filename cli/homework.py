@@ -75,6 +75,11 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True)
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.5,
+              show_default=True,
+              help="Momentum of every step (Hinton 2010); the slide's update has none: 0.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=2e-4, show_default=True,
+              help="L2 decay of W (Hinton 2010); the slide's update has none: 0.")
 @seed_option
 @backend_option
 @dataset_option()
@@ -83,7 +88,8 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
 @resume_option
 @resumed_options(RBM_HYPERPARAMETERS)
 def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
-          learning_rate, seed, backend, dataset, out, checkpoint_every, resume):
+          learning_rate, momentum, weight_decay, seed, backend, dataset, out, checkpoint_every,
+          resume):
     """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture "Deep Neural Networks").
 
     Writes model.h5, filters.png, reconstructions.png, training_curve.png and
@@ -96,12 +102,17 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     folder = output_folder(out)
     if resume is None:
         rbm = dlcore.BernoulliRBM(n_hidden=hidden, learning_rate=learning_rate, cd_k=cd_k,
-                                  persistent=persistent, batch_size=batch_size, epochs=epochs,
-                                  seed=seed, backend=backend)
+                                  persistent=persistent, momentum=momentum,
+                                  weight_decay=weight_decay, batch_size=batch_size,
+                                  epochs=epochs, seed=seed, backend=backend)
     else:
         rbm = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
+    # the slide's update has neither momentum nor weight decay: say what this run adds
     click.echo(f"training a {train_images.shape[1]}-{rbm.n_hidden} RBM on {len(train_images)} "
-               f"images of classes {','.join(map(str, train_digits))} ({dataset})", err=True)
+               f"images of classes {','.join(map(str, train_digits))} ({dataset}): "
+               f"{'PCD' if rbm.persistent else 'CD'}-{rbm.cd_k}, learning rate "
+               f"{rbm.learning_rate:g}, momentum {rbm.momentum:g}, weight decay "
+               f"{rbm.weight_decay:g}", err=True)
     train_rbm(rbm, train_images, Checkpoints(folder, checkpoint_every), resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     # before the tables: a Ctrl-C there loses nothing

@@ -64,6 +64,23 @@ def test_task1_says_that_its_table_measures_held_out_images_and_how(task1_run):
     assert "Q(h = 1 | x)" in lines[header - 1], lines[header - 1]
 
 
+def test_task1_trains_the_slides_plain_update_when_asked_and_says_what_it_adds(tmp_path):
+    # the slide "RBM Weight Update" has neither momentum nor weight decay; task1 added both
+    # (0.5, 2e-4) unsaid and had no option to leave them out, as rbm train has
+    runner = CliRunner()
+    result = runner.invoke(main, ["homework", "task1", "--epochs", "1", "--hidden", "4",
+                                  "--train-digits", "1", "--test-digits", "1",
+                                  "--backend", "cpu", "--momentum", "0", "--weight-decay", "0",
+                                  "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "CD-1, learning rate 0.1, momentum 0, weight decay 0" in result.stderr
+    model = dlcore.load(tmp_path / "model.h5")
+    assert (model.momentum, model.weight_decay) == (0.0, 0.0)
+    refused = runner.invoke(main, ["homework", "task1", "--epochs", "2", "--momentum", "0.5",
+                                   "--resume", str(tmp_path / "model.h5")])
+    assert refused.exit_code == 2 and "--momentum" in refused.output, refused.output
+
+
 def test_task1_unseen_digits_reconstruct_worse_than_seen_ones(task1_run):
     _, out = task1_run
     with open(out / "reconstruction_error.csv") as handle:
