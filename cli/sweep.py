@@ -29,7 +29,8 @@ r + 2R, ... one after another, each rank with its share of the node's cores
 (:func:`dlcore.distributed.init`); rank 0 gathers the rows and writes the CSV (atomically).
 The runs are whole trainings, not data-parallel ones: nothing is exchanged until the end,
 where rank 0 waits for the slowest rank's last run however long it takes. A rank interrupted
-alone (a Ctrl-C or SIGTERM to its process) tells the others, which stop before their next run.
+alone (a Ctrl-C or SIGTERM to its process) tells the others, which stop within a fraction of
+a second, in their current run (saving its checkpoint) or before their next.
 
 **Interrupted**, the sweep writes the rows of the runs that finished (over MPI, those rank 0
 gathers within :data:`ARRIVED_ROWS_SECONDS`) and its line names the missing runs and the
@@ -72,8 +73,9 @@ LAST_COLUMNS = ("seconds", "rank", "command")
 #: runs), or the notice that another rank was (PeerInterrupted, a KeyboardInterrupt).
 INTERRUPTIONS = (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt)
 #: How long rank 0 of an interrupted distributed sweep waits for the other ranks' finished
-#: rows (they stop within a poll of the interruption, or at their current run's next kernel
-#: compilation or end): a rank not heard from by then is left out of the CSV, its runs named
+#: rows (they stop within :data:`~dlcore.distributed.communicator.PEER_POLL_SECONDS` of the
+#: interruption and save their run's checkpoint): a rank not heard from by then (killed, or
+#: stuck in a kernel that never returns to Python) is left out of the CSV, its runs named
 #: missing. Short of a scheduler's grace period between its SIGTERM and its SIGKILL (SLURM's
 #: default is 30 s).
 ARRIVED_ROWS_SECONDS = 20.0
@@ -268,10 +270,12 @@ class Sweep:
         path = self.run_out(index) / CHECKPOINT_FILE
         return path if path.is_file() else None
 
-    def run(self, index, rank=0, resume=False):
+    def run(self, index, rank=0, resume=False, comm=None):
         """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep.
         ``resume``: a run that an interrupted sweep stopped trains on from the checkpoint it
-        left (its row is the uninterrupted run's, command line included)."""
+        left (its row is the uninterrupted run's, command line included). ``comm``: the
+        communicator of a distributed sweep, whose other ranks' interruptions stop the run
+        within a fraction of a second (``Communicator.hearing_peers_while_busy``)."""
         arguments = [*self.names, *self.run_arguments(index)]
         checkpoint = self.checkpoint_of(index) if resume else None
         earlier = ""
@@ -285,7 +289,9 @@ class Sweep:
         sys.argv = ["dlcore", *arguments]
         started = time.perf_counter()
         try:
-            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), (
+                    contextlib.nullcontext() if comm is None else
+                    comm.hearing_peers_while_busy()):
                 code = click.Group.main(main, arguments, prog_name="dlcore",
                                         standalone_mode=False, obj=metrics)
             if isinstance(code, int) and code != 0:
@@ -513,7 +519,7 @@ def sweep(specs, out, dry_run, distributed, resume, command):
                 # another rank was interrupted (a Ctrl-C or SIGTERM to it alone): stop now, not
                 # after every run of this rank, to fail at the gather for want of that rank
                 comm.check_interrupts()
-            rows.append(runs.run(index, rank, resume))
+            rows.append(runs.run(index, rank, resume, comm if size > 1 else None))
         except INTERRUPTIONS as stop:
             stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed,
                           command)

@@ -270,6 +270,33 @@ def fresh_function(constant):
     return numba.njit(lambda x: x + constant)
 
 
+def busy_rank_hears_a_peer(comm):
+    """Rank 1 says it got a SIGTERM half a second after both ranks set off, while rank 0
+    computes in Python without any MPI call (a sweep's run, for up to 30 s): rank 0 prints
+    after how many seconds it stopped, and as what. On a communicator of its own, so that
+    the job's own goes on watching for the other cases."""
+    import signal
+    import time
+
+    from dlcore.distributed.communicator import Communicator
+    own = Communicator(comm.mpi_comm.Dup())
+    own.watch_interrupts()
+    comm.barrier()
+    started = time.monotonic()
+    if own.rank == 1:
+        time.sleep(0.5)
+        own.interrupt_others(signal.SIGTERM)
+        return
+    heard = None
+    try:
+        with own.hearing_peers_while_busy():
+            while time.monotonic() - started < 30:
+                sum(range(1000))
+    except dlcore.distributed.PeerInterrupted as error:
+        heard = {"reason": error.reason, "seconds": time.monotonic() - started}
+    print(json.dumps({"case": "peer-interrupted-while-busy", "heard": heard}), flush=True)
+
+
 def main(cases):
     if cases[:1] == ["--one-process"]:   # no MPI: the one process's training of each case
         for case in cases[1:]:
@@ -360,6 +387,8 @@ def main(cases):
                 print(json.dumps({"case": case, "every_rank": {str(rank): value for rank, value
                                                                in every_rank.items()},
                                   "alone": alone}), flush=True)
+        elif case == "peer-interrupted-while-busy":
+            busy_rank_hears_a_peer(comm)
         elif case == "product-blocks":   # the blocks of the products after init()
             from dlcore.backend.cpu import product_parts
             if comm.is_root:

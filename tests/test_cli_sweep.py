@@ -178,7 +178,7 @@ def test_resume_reads_an_edited_csv_or_names_what_is_wrong_with_it(edit, said, m
                                                                    tmp_path):
     from dlcore.cli import sweep as sweep_module
 
-    def finished_run(self, index, rank=0, resume=False):
+    def finished_run(self, index, rank=0, resume=False, comm=None):
         return {"run": index, "seed": str(index), "status": "ok", "error": "", "loss": 0.5,
                 "seconds": 1.0, "rank": rank, "command": self.command_line(index)}
 
@@ -524,7 +524,7 @@ def stand_in_sweep(monkeypatch, tmp_path, communicator, run):
     monkeypatch.setattr(dlcore.distributed, "init", lambda timeout: communicator)
     ran = []
 
-    def fake_run(self, index, rank=0, resume=False):
+    def fake_run(self, index, rank=0, resume=False, comm=None):
         ran.append(index)
         return run(index)
 

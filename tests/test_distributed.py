@@ -125,7 +125,9 @@ SHARED_CASES = {
         "test_local_sgd_ends_every_rank_with_the_same_model_in_fewer_allreduces":
             LOCAL_SGD_JOB,
         "test_rank_0_gathers_what_arrives_and_leaves_out_a_rank_that_sends_nothing":
-            ["gather-arrived"]},
+            ["gather-arrived"],
+        "test_a_rank_busy_without_collectives_hears_another_s_signal_within_a_second":
+            ["peer-interrupted-while-busy"]},
     3: {"test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank": ["allreduce"],
         "test_three_ranks_train_the_rbms_and_dbns_of_one_process": CASES_ON_3,
         "test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks":
@@ -483,6 +485,18 @@ def test_rank_0_gathers_what_arrives_and_leaves_out_a_rank_that_sends_nothing(sh
     (result,) = shared_job(2, ["gather-arrived"])
     assert result["every_rank"] == {"0": {"rows": [0]}, "1": {"rows": [0, 1]}}
     assert result["alone"] == {"0": "rank 0's"}
+
+
+@shares_a_job
+@requires_mpi4py
+def test_a_rank_busy_without_collectives_hears_another_s_signal_within_a_second(shared_job):
+    # a distributed sweep's rank in a long run heard of another rank's SIGTERM only at its
+    # next kernel compilation or the run's end (rank 0 waited 20 s, then named its runs
+    # missing): rank 1's notice leaves 0.5 s in, and rank 0 computes for up to 30 s
+    (result,) = shared_job(2, ["peer-interrupted-while-busy"])
+    assert result["heard"] is not None, "rank 0 computed on for 30 s"
+    assert result["heard"]["reason"] == "SIGTERM to rank 1 of 2"
+    assert result["heard"]["seconds"] < 0.5 + 2.0, result
 
 
 @shares_a_job

@@ -92,6 +92,9 @@ ENDED_GRACE_SECONDS = 5.0
 #: The tag of the values :meth:`Communicator.gather_arrived` sends rank 0 (after an
 #: interruption, when the collectives can no longer be trusted to be reached by every rank).
 ARRIVED_TAG = 4
+#: How often a rank busy with work of its own (:meth:`Communicator.hearing_peers_while_busy`)
+#: looks for another rank's interruption.
+PEER_POLL_SECONDS = 0.2
 #: The exit code of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
 
@@ -175,6 +178,9 @@ class Communicator:
         # (process, thread) that watches: the one that makes this rank's collectives, the only
         # one that may test the notice's receive from a compilation (a forked child never)
         self._watcher = None
+        self._interrupt_lock = threading.RLock()
+        # the PeerInterrupted that hearing_peers_while_busy heard and did not see raised
+        self._undelivered = None
 
     def __repr__(self):
         return f"<dlcore Communicator rank {self.rank} of {self.size}>"
@@ -404,19 +410,88 @@ class Communicator:
                 notice = np.array([self.rank, *details], np.int64)
                 self._notices.append((notice, control.Isend(notice, dest=rank, tag=tag)))
 
-    def _check_interrupts(self):
-        if self._interrupts is None or self.interrupted_by is not None:
-            return
-        _, notice, receive = self._interrupts
-        if receive.Test():
+    def _take_interrupt(self):
+        """The :class:`PeerInterrupted` of another rank's notice if it has arrived (taken in
+        once: :attr:`interrupted_by` is set), else None. The receive is tested under a lock:
+        the thread of :meth:`hearing_peers_while_busy` tests it too."""
+        with self._interrupt_lock:
+            if self._interrupts is None or self.interrupted_by is not None:
+                return None
+            _, notice, receive = self._interrupts
+            if not receive.Test():
+                return None
             self.interrupted_by = int(notice[0])
-            raise PeerInterrupted(self.interrupted_by, self.size, int(notice[1]))
+            return PeerInterrupted(self.interrupted_by, self.size, int(notice[1]))
+
+    def _check_interrupts(self):
+        heard = self._take_interrupt()
+        if heard is not None:
+            raise heard
 
     def check_interrupts(self):
         """Raise :class:`PeerInterrupted` if another rank's interruption has arrived: for a
         rank that works alone for long between collectives (a sweep's runs), to stop when
-        another rank stops rather than at its next collective."""
+        another rank stops rather than at its next collective. Also raises the one
+        :meth:`hearing_peers_while_busy` heard but could not deliver before its block
+        ended."""
+        undelivered, self._undelivered = self._undelivered, None
+        if undelivered is not None:
+            raise undelivered
         self._check_interrupts()
+
+    @contextlib.contextmanager
+    def hearing_peers_while_busy(self):
+        """Within the block, another rank's interruption reaches this rank within
+        :data:`PEER_POLL_SECONDS`, as a :class:`PeerInterrupted` raised in the main thread
+        wherever it is (as a Ctrl-C lands), for work that makes no collective for long: a
+        sweep's run, a whole training of its own (tens of minutes), heard of it only at its
+        next kernel compilation or its end, and the interrupted sweep's rank 0 waited for its
+        rows in vain.
+
+        A thread tests the notice's receive every :data:`PEER_POLL_SECONDS` (under the lock
+        that the main thread's tests take, so MPI_THREAD_SERIALIZED suffices; the main thread
+        makes no other MPI call in such a block) and raises the exception in the main thread
+        with ``PyThreadState_SetAsyncExc``, which the interpreter delivers between two
+        bytecodes, as it does a signal's handler. Costs a wake-up of a thread five times a
+        second. Where it cannot work (one rank, no watcher, not the watching main thread, an
+        MPI without threads, an interpreter without ``ctypes.pythonapi``), the block runs as
+        it is."""
+        main_thread = threading.main_thread()
+        if not (self.size > 1 and self._interrupts is not None
+                and self._watcher == (os.getpid(), threading.get_ident())
+                and threading.current_thread() is main_thread and _threads_may_call_mpi()
+                and _async_raise is not None):
+            yield
+            return
+        stop = threading.Event()
+
+        def listen():
+            while not stop.wait(PEER_POLL_SECONDS):
+                with self._interrupt_lock:
+                    if stop.is_set():
+                        return
+                    heard = self._take_interrupt()
+                    if heard is not None:
+                        self._undelivered = heard
+                        _async_raise(main_thread.ident, _raising(heard))
+                        return
+
+        listener = threading.Thread(target=listen, name="dlcore-peer-interrupts",
+                                    daemon=True)
+        listener.start()
+        try:
+            yield
+        except KeyboardInterrupt:
+            self._undelivered = None   # it was delivered (or a Ctrl-C of this rank came first)
+            raise
+        finally:
+            with self._interrupt_lock:
+                stop.set()
+            listener.join()
+            if self._undelivered is not None:
+                # heard as the block ended, not yet raised: not raised later, in whatever runs
+                # next; check_interrupts raises it
+                _async_raise(main_thread.ident, None)
 
     def check_interrupts_while_compiling(self):
         """Raise :class:`PeerInterrupted` if another rank's interruption has arrived, when
@@ -575,6 +650,39 @@ class _InterruptsWhileCompiling(numba_events.Listener):
 
     def on_end(self, event):
         pass
+
+
+def _threads_may_call_mpi():
+    """Whether MPI was initialised with a thread level that lets a second thread call it
+    (MPI_THREAD_SERIALIZED or more; mpi4py asks for MULTIPLE, MPICH's wheel gives it)."""
+    MPI = sys.modules.get("mpi4py.MPI")
+    return MPI is not None and MPI.Is_initialized() and \
+        MPI.Query_thread() >= MPI.THREAD_SERIALIZED
+
+
+def _raise_in_thread(thread_id, exception_class):
+    """Have the interpreter raise ``exception_class`` in the thread ``thread_id`` at its next
+    bytecode; None: forget one set and not yet raised."""
+    import ctypes
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id),
+        ctypes.c_void_p(None) if exception_class is None else ctypes.py_object(exception_class))
+
+
+try:
+    import ctypes
+    _async_raise = _raise_in_thread if hasattr(ctypes, "pythonapi") else None
+except ImportError:   # an interpreter without ctypes
+    _async_raise = None
+
+
+def _raising(error):
+    """A class whose instance, made with no arguments (as the interpreter makes an
+    asynchronous exception), is ``error``'s :class:`PeerInterrupted`."""
+    return type("PeerInterrupted", (PeerInterrupted,), {
+        "__init__": lambda self: PeerInterrupted.__init__(self, error.rank, error.size,
+                                                          error.signal_number),
+        "__module__": PeerInterrupted.__module__})
 
 
 def _close_stderr():
