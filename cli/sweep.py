@@ -35,7 +35,8 @@ a second, in their current run (saving its checkpoint) or before their next.
 **Interrupted**, the sweep writes the rows of the runs that finished (over MPI, those rank 0
 gathers within :data:`ARRIVED_ROWS_SECONDS`) and its line names the missing runs and the
 command that runs them: the same with ``--resume``, which keeps the CSV's rows, trains a run
-the interruption stopped on from its checkpoint, and writes the uninterrupted sweep's CSV.
+the interruption stopped on from its checkpoint (a run whose model file was saved whole gives
+its row from that file, trained no more), and writes the uninterrupted sweep's CSV.
 """
 import atexit
 import contextlib
@@ -54,6 +55,7 @@ import click
 from dlcore.cli import main
 from dlcore.cli._common import (
     CHECKPOINT_FILE,
+    FINISHED_MODEL_FILES,
     RUNTIME_ERRORS,
     RunMetrics,
     TrainingInterrupted,
@@ -261,14 +263,42 @@ class Sweep:
     def command_line(self, index):
         return shlex.join(["dlcore", *self.names, *self.run_arguments(index)])
 
-    def checkpoint_of(self, index):
-        """The checkpoint that run ``index`` left when a Ctrl-C stopped it (in its --out
-        folder), if the command resumes one (--resume); else None."""
+    def resume_file_of(self, index):
+        """The file that run ``index`` goes on from under ``--resume``, in its --out folder, if
+        the command resumes one (--resume); else None. The finished model file that this run
+        wrote (``model.h5``, ``dbn.h5``: its training is done, but an interruption, or a killed
+        job, lost its row before the figures were written), from which the command trains
+        nothing and writes the row; else the checkpoint that a Ctrl-C left."""
         if not self.out_is_folder or not any(param.name == "resume"
                                              for param in self.command.params):
             return None
-        path = self.run_out(index) / CHECKPOINT_FILE
-        return path if path.is_file() else None
+        folder = self.run_out(index)
+        finished = [folder / name for name in FINISHED_MODEL_FILES if name.endswith(".h5")]
+        checkpoint = folder / CHECKPOINT_FILE
+        for path in finished:
+            if self.made_by_run(path, index) and not (
+                    checkpoint.is_file()
+                    and checkpoint.stat().st_mtime_ns > path.stat().st_mtime_ns):
+                return path
+        return checkpoint if checkpoint.is_file() else None
+
+    def made_by_run(self, path, index):
+        """Whether ``path`` is a whole model file that run ``index`` of this sweep wrote (its
+        training record's command line is the run's: a file another sweep left in the folder
+        is not resumed from). A model file is written whole and then renamed: one that opens
+        and holds its record is complete."""
+        import json
+
+        import h5py
+        try:
+            with h5py.File(path, "r") as handle:
+                record = json.loads(handle.attrs["training_record"])
+        except (OSError, KeyError, ValueError, TypeError):
+            return False
+        line = record.get("command_line") if isinstance(record, dict) else None
+        run_line = " ".join(["dlcore", *self.names, *self.run_arguments(index)])
+        return isinstance(line, str) and (line == run_line or line.startswith(
+            run_line + " --resume "))
 
     def run(self, index, rank=0, resume=False, comm=None):
         """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep.
@@ -277,7 +307,7 @@ class Sweep:
         communicator of a distributed sweep, whose other ranks' interruptions stop the run
         within a fraction of a second (``Communicator.hearing_peers_while_busy``)."""
         arguments = [*self.names, *self.run_arguments(index)]
-        checkpoint = self.checkpoint_of(index) if resume else None
+        checkpoint = self.resume_file_of(index) if resume else None
         earlier = ""
         if checkpoint is not None:
             arguments += ["--resume", str(checkpoint)]
@@ -470,8 +500,9 @@ def summary(rows, path, ranks):
 @click.option("--resume", is_flag=True,
               help="Keep the rows that --out already holds (the CSV of an interrupted sweep "
                    "with this grid and command) and run only the runs it lacks, those that the "
-                   "interruption stopped from the checkpoint they left; the CSV is then that "
-                   "of an uninterrupted sweep.")
+                   "interruption stopped from the checkpoint they left (or, trained, from "
+                   "their model file: no training again); the CSV is then that of an "
+                   "uninterrupted sweep.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def sweep(specs, out, dry_run, distributed, resume, command):
     """Run a dlcore training COMMAND once per point of a grid; one CSV row per run with its
@@ -491,7 +522,7 @@ def sweep(specs, out, dry_run, distributed, resume, command):
         for index in range(len(runs)):
             if index in finished:
                 continue
-            checkpoint = runs.checkpoint_of(index) if resume else None
+            checkpoint = runs.resume_file_of(index) if resume else None
             line = runs.command_line(index) + (
                 f" --resume {shlex.quote(str(checkpoint))}" if checkpoint else "")
             click.echo(f"run {index}: {line}")

@@ -117,9 +117,17 @@ def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
     assert result.output.strip().endswith(
         f"(runs 1 and 2 missing); run the missing ones with: {resume}"), result.output
     first = read_rows(tmp_path / "sweep.csv")[0]
+    trained = []
+    fit = dlcore.BernoulliRBM.fit
+    monkeypatch.setattr(dlcore.BernoulliRBM, "fit",
+                        lambda self, *args, **kwargs: trained.append(self.seed) or fit(
+                            self, *args, **kwargs))
     resumed = sweep(*resume.split()[2:])
     assert resumed.exit_code == 0, resumed.output
     assert len(calls) == 4      # runs 1 and 2 only
+    # run 1's model.h5 was saved whole before the interruption: its row is written from it,
+    # it is not trained again (it was: an interrupted sweep of long runs redid them)
+    assert trained == [2], resumed.output
     rows = read_rows(tmp_path / "sweep.csv")
     assert [(row["run"], row["status"]) for row in rows] == [("0", "ok"), ("1", "ok"),
                                                              ("2", "ok")]
