@@ -465,9 +465,12 @@ def resume_command(checkpoint, options=True):
     line might give them other values, which --resume refuses)."""
     context = click.get_current_context()
     words = ["dlcore"] + context.command_path.split()[1:]
-    if context.params.get("distributed"):
-        from dlcore.cli._distributed import launched_ranks
-        words = ["mpiexec", "-n", str(launched_ranks()), *words]
+    unknown = ""
+    if context.params.get("distributed"):   # as the job was launched (its host file, ...)
+        from dlcore.cli._distributed import LAUNCHER_OPTIONS_UNKNOWN, launch_words, launched_ranks
+        launcher, known = launch_words(launched_ranks())
+        words = [*map(shlex.quote, launcher), *words[1:]]
+        unknown = "" if known else " " + LAUNCHER_OPTIONS_UNKNOWN
     for param in context.command.params:
         value = context.params.get(param.name)
         if param.name == "resume" or param.expose_value is False:
@@ -482,7 +485,7 @@ def resume_command(checkpoint, options=True):
             words += flags[:1]
             continue
         words += [param.opts[0], shlex.quote(str(value))]
-    return " ".join(words + ["--resume", shlex.quote(str(checkpoint))])
+    return " ".join(words + ["--resume", shlex.quote(str(checkpoint))]) + unknown
 
 
 class Checkpoints:

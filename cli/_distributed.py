@@ -93,6 +93,56 @@ def launched_ranks(environ=None):
     return launcher_number(LAUNCHER_SIZE_VARIABLES, 1, environ)
 
 
+#: The launchers whose command line a rank finds among its ancestors (MPICH's Hydra and Open
+#: MPI start the ranks of their own node through a proxy process, a child of theirs).
+LAUNCHER_PROGRAMS = ("mpiexec", "mpirun", "orterun", "prterun")
+#: How far up its ancestors a rank looks for the launcher (rank, proxy, launcher: two).
+LAUNCHER_ANCESTORS = 4
+#: Said after a resume command whose launcher's options are not known.
+LAUNCHER_OPTIONS_UNKNOWN = ("(start it as you started this job: add the launcher's other "
+                            "options, such as its host file)")
+
+
+def _ancestor_command_lines(depth=LAUNCHER_ANCESTORS):
+    """The command lines (lists of words) of this process's parent, its parent's parent, ...
+    (``depth`` at most), read from /proc; none where /proc cannot tell."""
+    lines, pid = [], os.getppid()
+    for _ in range(depth):
+        if pid <= 1:
+            break
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                words = [word.decode(errors="replace")
+                         for word in stream.read().split(b"\0")[:-1]]
+            with open(f"/proc/{pid}/stat", "rb") as stream:
+                pid = int(stream.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        lines.append(words)
+    return lines
+
+
+def launch_words(ranks, argv=None, ancestors=None):
+    """``(words, known)``: the words that start this job again as the user started it, up to
+    and including the program, which a resume command goes on after (``mpiexec -f hosts -n 4
+    dlcore``, ``mpirun -np 4 python -m dlcore``), from the launcher's command line among this
+    process's ancestors (``ancestors``: their command lines, nearest first) less this
+    process's own arguments (``argv``: ``sys.argv``); ``known`` True. Else, on another node
+    than the launcher's, or under ``srun``: ``mpiexec -n ranks dlcore`` and False (a host
+    file, ``-ppn``, ``--mpi=pmix`` are not known: :data:`LAUNCHER_OPTIONS_UNKNOWN`)."""
+    argv = sys.argv if argv is None else argv
+    arguments = list(argv[1:])
+    for words in _ancestor_command_lines() if ancestors is None else ancestors:
+        program = os.path.basename(words[0]) if words else ""
+        if not program.startswith(LAUNCHER_PROGRAMS):
+            continue
+        if len(words) > len(arguments) + 1 and (
+                not arguments or words[-len(arguments):] == arguments):
+            return words[:len(words) - len(arguments)], True
+        break
+    return ["mpiexec", "-n", str(ranks), "dlcore"], False
+
+
 def warn_unless_distributed(distributed, what="trains the whole model alone"):
     """One line on stderr when an MPI launcher started R > 1 copies of a command that was not
     given --distributed: each copy would do all the work and write the same --out. Said by

@@ -62,7 +62,13 @@ from dlcore.cli._common import (
     one_line,
     output_folder,
 )
-from dlcore.cli._distributed import _silence_mpi_at_exit, _Silent, warn_unless_distributed
+from dlcore.cli._distributed import (
+    LAUNCHER_OPTIONS_UNKNOWN,
+    _silence_mpi_at_exit,
+    _Silent,
+    launch_words,
+    warn_unless_distributed,
+)
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
 from dlcore.termination import terminating_signal
@@ -433,8 +439,11 @@ def sweep_resume_command(specs, out, distributed, command, ranks):
         words += ["--grid", spec]
     words += ["--out", str(out), *(["--distributed"] if distributed else []), "--resume",
               "--", *command]
-    prefix = f"mpiexec -n {ranks} " if distributed else ""
-    return prefix + shlex.join(words)
+    if not distributed:
+        return shlex.join(words)
+    launcher, known = launch_words(ranks)   # as the job was launched (its host file, ...)
+    return shlex.join([*launcher, *words[1:]]) + ("" if known else
+                                                  " " + LAUNCHER_OPTIONS_UNKNOWN)
 
 
 def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed, command):

@@ -8,6 +8,7 @@ waited in its next sum until the 300 s timeout)."""
 import atexit
 import importlib.util
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -178,11 +179,28 @@ def test_the_resume_command_of_a_distributed_run_starts_as_many_ranks(monkeypatc
         """A training command's options."""
 
     monkeypatch.setenv("PMI_SIZE", "2")
+    arguments = ["rbm", "train", "--epochs", "60", "--distributed"]
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/dlcore", *arguments])
+    # a rank on another node than the launcher's (its parent: the proxy alone): what the
+    # launcher was given is not known, and the line says so
+    monkeypatch.setattr(_distributed, "_ancestor_command_lines",
+                        lambda: [["hydra_pmi_proxy", "--control-port", "n1:4242"]])
     with click.Context(train, info_name="dlcore rbm train") as context:
         context.params = {"epochs": 60, "distributed": True, "resume": None}
         assert resume_command(tmp_path / "checkpoint.h5") == (
             f"mpiexec -n 2 dlcore rbm train --epochs 60 --distributed --resume "
-            f"{tmp_path / 'checkpoint.h5'}")
+            f"{tmp_path / 'checkpoint.h5'} (start it as you started this job: add the "
+            "launcher's other options, such as its host file)")
+        # the launcher among the rank's ancestors: its options were dropped ("-f hosts", the
+        # ranks on the nodes it names, lost), the program as the user typed it
+        for launched in (["mpiexec", "-f", "my hosts", "-n", "2", "dlcore"],
+                         ["/opt/mpi/bin/mpirun", "-np", "2", "python3", "-m", "dlcore"]):
+            monkeypatch.setattr(_distributed, "_ancestor_command_lines",
+                                lambda launched=launched: [["hydra_pmi_proxy"],
+                                                           [*launched, *arguments]])
+            assert resume_command(tmp_path / "checkpoint.h5") == (
+                f"{shlex.join(launched)} rbm train --epochs 60 --distributed --resume "
+                f"{tmp_path / 'checkpoint.h5'}")
         context.params["distributed"] = False
         assert resume_command("c.h5") == "dlcore rbm train --epochs 60 --resume c.h5"
 
@@ -265,7 +283,10 @@ def test_a_signal_to_a_rank_or_the_launcher_ends_the_job_as_a_ctrl_c_does(
         (interrupted_rank, signal_name), f" by {signal_name} to rank {interrupted_rank} of 2")
     assert len(said) == 1 and said[0].startswith(f"dlcore: interrupted{named}: saved the model "
                                                  "after epoch "), stderr[-3000:]
-    assert said[0].endswith(f"resume with: mpiexec -n 2 dlcore rbm train --digits 0-1 "
+    # as the job was launched (the launcher's options, the program as given)
+    launched = shlex.join([dlcore.distributed.launcher(), "-n", "2", sys.executable, "-m",
+                           "dlcore"])
+    assert said[0].endswith(f"resume with: {launched} rbm train --digits 0-1 "
                             f"--hidden 8 --epochs 100000 --batch-size 25 --backend cpu "
                             f"--out {out} --checkpoint-every 1 --distributed --resume "
                             f"{out / 'checkpoint.h5'}"), said[0]

@@ -537,6 +537,8 @@ def stand_in_sweep(monkeypatch, tmp_path, communicator, run):
         return run(index)
 
     monkeypatch.setattr(sweep_module.Sweep, "run", fake_run)
+    # no launcher among the ancestors (a rank on another node than the launcher's)
+    monkeypatch.setattr("dlcore.cli._distributed._ancestor_command_lines", lambda: [])
     result = sweep("--distributed", "--grid", "seed=0,1,2,3,4,5", "--out",
                    tmp_path / "sweep.csv", "--", *TINY_RBM, "--out", tmp_path / "rbm")
     return result, ran
@@ -641,6 +643,7 @@ def test_a_distributed_sweep_rank_stops_before_its_next_run_when_another_is_inte
                          "4 and 5 missing); run the missing ones with: mpiexec -n 2 dlcore "
                          f"sweep --grid seed=0,1,2,3,4,5 --out {tmp_path / 'sweep.csv'} "
                          f"--distributed --resume -- {' '.join(TINY_RBM)} --out "
-                         f"{tmp_path / 'rbm'}"), said
+                         f"{tmp_path / 'rbm'} (start it as you started this job: add the "
+                         "launcher's other options, such as its host file)"), said
     assert [(row["run"], row["rank"]) for row in read_rows(tmp_path / "sweep.csv")] == [
         ("0", ""), ("1", "1")]
