@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from dlcore import _starting
 from dlcore.backend import BACKEND_NAMES
 from dlcore.callbacks import Callback
 from dlcore.distributed import launched_rank
@@ -77,6 +78,7 @@ class OneLineErrorGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         started = time.time()
+        _starting.hand_over()   # the handlers of its imports give way to the command's
         try:
             with interrupt_on_termination(), noting_dropped_interruptions():
                 result = super().main(args=args, prog_name=prog_name, standalone_mode=False,

@@ -10,6 +10,8 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
 """
 from dlcore import (  # _source_checkout first: it lets a clone's root import the rest
     _source_checkout,  # noqa: F401
+from dlcore import (  # _starting first: an interrupted start of the command line is one line
+    _starting,  # noqa: F401 (imported for the handlers it installs)
     adversarial,
     callbacks,
     datasets,

@@ -1,0 +1,102 @@
+"""The ``dlcore`` command's signals while it starts: importing NumPy, Numba, h5py and the
+commands takes seconds, before the command line can install its handlers
+(:class:`dlcore.cli._common.OneLineErrorGroup`). A Ctrl-C then printed Python's traceback of
+whatever import it landed in, and a SIGTERM or SIGHUP (a scheduler, ``kill``, a closed
+terminal) ended the process without a word. Nothing has been done yet, so nothing needs saving:
+the process says one line and exits as the command does when interrupted (128 + the signal).
+
+Imported first by ``dlcore/__init__.py``, it installs its handlers as it is imported, and only
+for the command line (``python -m dlcore``, the ``dlcore`` script): a program that imports
+dlcore keeps Python's handlers. It imports nothing heavy, so it acts from the first line of
+dlcore that runs (a signal in the first tenth of a second, while Python imports its own
+``site``, still gets Python's default: no dlcore code has run).
+"""
+import os
+import signal
+import sys
+
+#: The signals the command line turns into its one line (those the platform has).
+STARTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                         if hasattr(signal, name))
+#: The variables an MPI launcher sets to a process's rank and to the job's number of ranks.
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+_REPLACED = {}   # signal number: the handler it had, while ours is installed
+
+
+def started_as_command_line(argv=None, orig_argv=None):
+    """Whether this process is the ``dlcore`` command (its script, or ``python -m dlcore``,
+    whose ``sys.argv[0]`` is "-m" while the package is imported)."""
+    argv = sys.argv if argv is None else argv
+    orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv
+    if not argv:
+        return False
+    if argv[0] == "-m":
+        for first, second in zip(orig_argv, orig_argv[1:]):
+            if first == "-m":
+                return second == "dlcore"
+            if first == "-mdlcore":
+                return True
+        return "-mdlcore" in orig_argv[-1:]
+    name = os.path.basename(argv[0]).lower()
+    return name in ("dlcore", "dlcore.exe", "dlcore-script.py")
+
+
+def _launcher_number(names, default):
+    for name in names:
+        try:
+            return int(os.environ[name])
+        except (KeyError, ValueError):
+            continue
+    return default
+
+
+def _interrupted_while_starting(number, frame):
+    """Say the one line and exit with 128 + the signal: nothing was done yet."""
+    name = signal.Signals(number).name
+    rank, size = _launcher_number(RANK_VARIABLES, 0), _launcher_number(SIZE_VARIABLES, 1)
+    named = "" if number == signal.SIGINT else f" by {name}"
+    who = f"rank {rank} of {size}: " if size > 1 else ""
+    stream = sys.__stderr__ or sys.stderr
+    try:
+        # a launcher passes a Ctrl-C or SIGTERM to every rank: one line for the job, rank
+        # 0's (the ranks cannot tell each other yet: MPI is not started)
+        if rank == 0:
+            stream.write(f"dlcore: {who}interrupted{named} as it started (loading its "
+                         "libraries): nothing was run\n")
+            stream.flush()
+    except (OSError, ValueError, AttributeError):   # a SIGHUP's terminal may be gone
+        pass
+    if size > 1:
+        # a rank that exits before MPI is started leaves the others waiting in MPI's start-up
+        # for ever; one that the signal kills makes the launcher stop the job
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    os._exit(128 + number)
+
+
+def install(argv=None, orig_argv=None):
+    """Install the handlers of a starting command line, where Python's own are in place (a
+    signal the parent ignores, as ``nohup`` leaves SIGHUP, stays ignored); nothing for a
+    program that imports dlcore, or outside the main thread."""
+    import threading
+    if _REPLACED or not started_as_command_line(argv, orig_argv) or \
+            threading.current_thread() is not threading.main_thread():
+        return
+    for number in STARTING_SIGNALS:
+        current = signal.getsignal(number)
+        if current in (signal.SIG_DFL, signal.default_int_handler):
+            _REPLACED[number] = signal.signal(number, _interrupted_while_starting)
+
+
+def hand_over():
+    """Put back the handlers :func:`install` replaced (the command line then installs its
+    own, which save what a command has trained)."""
+    while _REPLACED:
+        number, handler = _REPLACED.popitem()
+        if signal.getsignal(number) is _interrupted_while_starting:
+            signal.signal(number, handler)
+
+
+install()

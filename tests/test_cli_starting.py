@@ -1,0 +1,63 @@
+"""The ``dlcore`` command interrupted while it starts (dlcore/_starting.py): seconds of imports
+(NumPy, Numba, h5py) before the command line installs its handlers."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dlcore import _starting
+
+
+@pytest.mark.parametrize("argv, orig_argv, expected", [
+    (["-m"], ["python", "-m", "dlcore", "rbm", "train"], True),
+    (["-m"], ["python", "-X", "importtime", "-mdlcore"], True),
+    (["-m"], ["python", "-m", "pytest", "-q"], False),
+    (["/venv/bin/dlcore", "rbm", "train"], ["python", "/venv/bin/dlcore"], True),
+    (["script.py"], ["python", "script.py"], False),
+    ([], ["python"], False)])
+def test_only_the_command_line_takes_the_signals_while_it_starts(argv, orig_argv, expected):
+    # a program that imports dlcore keeps Python's handlers
+    assert _starting.started_as_command_line(argv, orig_argv) is expected
+
+
+def _numpy_loaded(pid):
+    """Whether process ``pid`` has loaded NumPy's core: dlcore's imports are under way."""
+    try:
+        with open(f"/proc/{pid}/maps") as stream:
+            return "_multiarray_umath" in stream.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_command_imports_its_libraries_is_one_line(signal_name):
+    # a Ctrl-C printed the traceback of the import it landed in; a SIGTERM (a scheduler, kill)
+    # ended the process without a word, killed by the signal (-15)
+    number = getattr(signal, signal_name)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [os.path.dirname(os.path.dirname(_starting.__file__)),
+         os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "dlcore", "--help"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment)
+    try:
+        deadline = time.monotonic() + 60
+        while not _numpy_loaded(process.pid) and process.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert process.poll() is None, "the command ended before NumPy was seen loaded"
+        process.send_signal(number)   # Numba and the commands still to import: seconds
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 128 + number, stderr[-2000:]
+    lines = stderr.strip().splitlines()
+    named = "" if signal_name == "SIGINT" else f" by {signal_name}"
+    assert lines == [f"dlcore: interrupted{named} as it started (loading its libraries): "
+                     "nothing was run"], stderr[-2000:]
