@@ -469,8 +469,8 @@ def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distribut
     else:
         stopped_in = [index]
     rows = [*rows, *finished.values()]
-    if not rows:
-        raise stop
+    # with no run finished too: the CSV that --resume goes on from (its header), and the line
+    # that says so (it was the interrupted run's own, whose resume ran that run alone)
     write_rows(out, rows, runs.axes)
     missing = sorted(set(range(len(runs))) - {int(row["run"]) for row in rows})
     where = (f" in run {run_list(stopped_in)}" if len(stopped_in) == 1 else
@@ -480,8 +480,9 @@ def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distribut
                      f"{sweep_resume_command(specs, out, distributed, command, size)}"
                      if missing else "")
     raise TrainingInterrupted(
-        f"sweep interrupted{where} ({one_line(stop) or 'interrupted'}); wrote the "
-        f"{len(rows)} finished run{'s' if len(rows) > 1 else ''} to {out}{names_missing}"
+        f"sweep interrupted{where} ({one_line(stop) or 'interrupted'}); wrote "
+        + (f"the {len(rows)} finished run{'s' if len(rows) > 1 else ''}" if rows else
+           "no finished run (none had finished: its header)") + f" to {out}{names_missing}"
         ) from None
 
 

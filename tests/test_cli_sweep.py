@@ -139,6 +139,36 @@ def test_ctrl_c_stops_the_sweep_and_writes_the_rows_of_the_finished_runs(
                                            str(tmp_path / "rbm" / f"run-{row['run']}")])
 
 
+def test_a_sweep_interrupted_in_its_first_run_says_how_to_resume_the_sweep(
+        monkeypatch, tmp_path):
+    # its line was the run's own, "resume with: dlcore rbm train ... --resume
+    # run-0/checkpoint.h5", which trains that run alone, and no CSV for --resume to go on from
+    from dlcore.cli import sweep as sweep_module
+    from dlcore.cli._common import TrainingInterrupted
+
+    def interrupted_run(self, index, rank=0, resume=False, comm=None):
+        raise TrainingInterrupted("interrupted: saved the model after epoch 3 of 9 to "
+                                  "run-0/checkpoint.h5; resume with: dlcore rbm train ...")
+
+    monkeypatch.setattr(sweep_module.Sweep, "run", interrupted_run)
+    arguments = ["--grid", "seed=0,1", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
+                 "--out", tmp_path / "rbm"]
+    result = sweep(*arguments)
+    assert result.exit_code == 130, result.output
+    said = result.output.strip().splitlines()[-1]
+    assert said.startswith("dlcore: sweep interrupted in run 0 (interrupted: saved the model "
+                           "after epoch 3 of 9 "), said
+    assert said.endswith("wrote no finished run (none had finished: its header) to "
+                         f"{tmp_path / 'sweep.csv'} (runs 0 and 1 missing); run the missing "
+                         "ones with: dlcore sweep "
+                         f"--grid seed=0,1 --out {tmp_path / 'sweep.csv'} --resume -- "
+                         f"{' '.join(TINY_RBM)} --out {tmp_path / 'rbm'}"), said
+    assert read_rows(tmp_path / "sweep.csv") == []
+    resumed = sweep("--resume", "--dry-run", *arguments)   # the CSV it names is there
+    assert resumed.exit_code == 0, resumed.output
+    assert [line.split(":")[0] for line in resumed.output.splitlines()] == ["run 0", "run 1"]
+
+
 def test_a_resumed_run_s_output_goes_on_after_what_it_printed_before_the_interruption(
         tmp_path):
     stopped = tmp_path / "rbm" / "run-0"
