@@ -480,10 +480,19 @@ def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distribut
                      f"{sweep_resume_command(specs, out, distributed, command, size)}"
                      if missing else "")
     raise TrainingInterrupted(
-        f"sweep interrupted{where} ({one_line(stop) or 'interrupted'}); wrote "
+        f"sweep interrupted{where} ({run_said(stop)}); wrote "
         + (f"the {len(rows)} finished run{'s' if len(rows) > 1 else ''}" if rows else
            "no finished run (none had finished: its header)") + f" to {out}{names_missing}"
         ) from None
+
+
+def run_said(stop):
+    """What the run that ``stop`` interrupted said, less the command it offered to go on with
+    (that run's own, alone: the sweep's line gives the sweep's, which goes on with it)."""
+    said = one_line(stop) or "interrupted"
+    for offer in ("; resume with: ", " with: dlcore ", " with: mpiexec "):
+        said = said.split(offer)[0]
+    return said
 
 
 def summary(rows, path, ranks):

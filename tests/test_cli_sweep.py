@@ -156,8 +156,9 @@ def test_a_sweep_interrupted_in_its_first_run_says_how_to_resume_the_sweep(
     result = sweep(*arguments)
     assert result.exit_code == 130, result.output
     said = result.output.strip().splitlines()[-1]
+    # the run's own resume line is left out: the sweep's alone, one command to copy
     assert said.startswith("dlcore: sweep interrupted in run 0 (interrupted: saved the model "
-                           "after epoch 3 of 9 "), said
+                           "after epoch 3 of 9 to run-0/checkpoint.h5); wrote "), said
     assert said.endswith("wrote no finished run (none had finished: its header) to "
                          f"{tmp_path / 'sweep.csv'} (runs 0 and 1 missing); run the missing "
                          "ones with: dlcore sweep "
