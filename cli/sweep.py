@@ -20,7 +20,8 @@ sweep through :func:`dlcore.cli._common.publish_metrics`; nothing printed is par
 
 **The row** of a run: its index, its grid values, status (``ok`` or ``error``) and the one-line
 error, the run's final figures, its wall-clock seconds, the rank that ran it and its command
-line. A failing run is a row, not the end of the sweep (the sweep then exits with code 1); a bad
+line (the CSV, written and read back by ``--resume``: :mod:`dlcore.cli._sweep_csv`). A
+failing run is a row, not the end of the sweep (the sweep then exits with code 1); a bad
 grid is refused in one line (exit code 2) before any run starts: every run's command line is
 parsed first.
 
@@ -40,7 +41,6 @@ its row from that file, trained no more), and writes the uninterrupted sweep's C
 """
 import atexit
 import contextlib
-import csv
 import io
 import itertools
 import math
@@ -69,14 +69,11 @@ from dlcore.cli._distributed import (
     launch_words,
     warn_unless_distributed,
 )
+from dlcore.cli._sweep_csv import read_finished_rows, write_rows
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
 from dlcore.termination import terminating_signal
 
-#: The columns of every row, around the grid's values and the run's figures (see module doc).
-FIRST_COLUMNS = ("run",)
-STATUS_COLUMNS = ("status", "error")
-LAST_COLUMNS = ("seconds", "rank", "command")
 #: What stops a sweep: a Ctrl-C or SIGTERM to this rank (said by the run, or heard between
 #: runs), or the notice that another rank was (PeerInterrupted, a KeyboardInterrupt).
 INTERRUPTIONS = (TrainingInterrupted, click.exceptions.Abort, KeyboardInterrupt)
@@ -370,60 +367,6 @@ class Sweep:
             out.mkdir(parents=True, exist_ok=True)
             with atomic_open(out / RUN_OUTPUT_FILE, "w") as stream:
                 stream.write(text)
-
-
-def write_rows(path, rows, axes):
-    """The CSV: one row per run in run order; the figures' columns in order of appearance."""
-    rows = sorted(rows, key=lambda row: row["run"])
-    fixed = {*FIRST_COLUMNS, *(axis.name for axis in axes), *STATUS_COLUMNS, *LAST_COLUMNS}
-    figures = list(dict.fromkeys(name for row in rows for name in row if name not in fixed))
-    columns = [*FIRST_COLUMNS, *(axis.name for axis in axes), *STATUS_COLUMNS, *figures,
-               *LAST_COLUMNS]
-    with atomic_open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_finished_rows(path, runs):
-    """The rows of ``path``, the CSV of an interrupted sweep of ``runs`` (the same grid and
-    command), by run index: what ``--resume`` keeps. A usage error in one line for a file that
-    is not such a CSV (a damaged row included), or holds a run of another sweep. A file that
-    a spreadsheet saved (Excel's "CSV UTF-8" begins with a byte-order mark) reads as written."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except FileNotFoundError:
-        raise click.UsageError(f"--resume: {path} does not exist: give the --out of the "
-                               "interrupted sweep") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise click.UsageError(f"--resume: cannot read {path}: {one_line(error)}") from None
-    if rows and not {"run", "command"} <= set(columns):
-        raise click.UsageError(
-            f"--resume: {path} is not the CSV of a sweep: its first line names the columns "
-            f"{', '.join(map(repr, columns)) or 'none'}, with no 'run' or 'command' (saved "
-            "with another separator?); give the CSV that dlcore sweep wrote, or another --out")
-    for line, row in enumerate(rows, start=2):
-        if None in row or None in row.values():
-            values = len(columns) + len(row.get(None, ())) - list(row.values()).count(None)
-            raise click.UsageError(
-                f"--resume: row {line} of {path} has {values} values for {len(columns)} "
-                f"columns; mend it or delete it (its run runs again), or give another --out")
-    finished = {}
-    for row in rows:
-        text = row.get("run") or ""
-        index = int(text) if text.isdigit() else -1
-        if not 0 <= index < len(runs) or row.get("command") != runs.command_line(index):
-            raise click.UsageError(
-                f"--resume: {path} holds a run of another sweep (run {text or '?'}: "
-                f"{row.get('command') or 'no command'}); give the grid and command of the "
-                "sweep that wrote it, or another --out")
-        # as the run's own row was: a figure it did not have is no column of it
-        finished[index] = {**{name: value for name, value in row.items() if value != ""},
-                           "run": index}
-    return finished
 
 
 def run_list(indices):
