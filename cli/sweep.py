@@ -410,7 +410,7 @@ def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distribut
         stopped_in = sorted(stopped for stopped, _ in arrived.values() if stopped is not None)
         rows = [row for _, part in arrived.values() for row in part]
     else:
-        stopped_in = [index]
+        stopped_in = [] if index is None else [index]
     rows = [*rows, *finished.values()]
     # with no run finished too: the CSV that --resume goes on from (its header), and the line
     # that says so (it was the interrupted run's own, whose resume ran that run alone)
@@ -507,14 +507,16 @@ def sweep(specs, out, dry_run, distributed, resume, command):
     pending = [index for index in range(len(runs)) if index not in finished]
     rows = []
     for index in pending[rank::size]:
+        started = None   # the run this rank is in: none until it starts
         try:
             if size > 1:
                 # another rank was interrupted (a Ctrl-C or SIGTERM to it alone): stop now, not
                 # after every run of this rank, to fail at the gather for want of that rank
                 comm.check_interrupts()
+            started = index
             rows.append(runs.run(index, rank, resume, comm if size > 1 else None))
         except INTERRUPTIONS as stop:
-            stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed,
+            stopped_sweep(stop, started, rows, finished, comm, runs, specs, out, distributed,
                           command)
         row = rows[-1]
         click.echo(f"run {index} ({runs.describe(index)})"
