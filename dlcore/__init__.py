@@ -8,9 +8,10 @@ runs fast through Numba kernels on the CPU (``cpu``) and on NVIDIA GPUs (``cuda`
     rbm = dlcore.BernoulliRBM(n_hidden=49, epochs=10).fit(dlcore.datasets.to_unit_interval(X))
     dlcore.save(rbm, "model.h5")
 """
-from dlcore import (  # _source_checkout first: it lets a clone's root import the rest
+# the two underscored modules first: _source_checkout lets a clone's root import the rest, and
+# _starting makes an interrupted start of the command line one line
+from dlcore import (
     _source_checkout,  # noqa: F401
-from dlcore import (  # _starting first: an interrupted start of the command line is one line
     _starting,  # noqa: F401 (imported for the handlers it installs)
     adversarial,
     callbacks,
