@@ -5,6 +5,7 @@ extractions, so a file name such as ``NNN_<16 hex digits>.txt`` or its number "l
 tells them nothing), the files on disk (the README's Layout section is the map of the code: every
 module in it, nothing that is gone), and the code the docs describe."""
 import re
+import subprocess
 from pathlib import Path
 
 import dlcore
@@ -90,21 +91,39 @@ def test_lectures_are_cited_by_title_not_by_our_numbers():
                        "numbers are our file names, not the students':\n" + "\n".join(found))
 
 
+def tracked_files():
+    """The repository's files as a clone holds them (``git ls-files``), relative to ROOT; outside
+    a git checkout, every file but caches, virtualenvs and run outputs."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                            check=False)
+    if listed.returncode == 0 and listed.stdout:
+        return [Path(name) for name in listed.stdout.decode().split("\0") if name]
+    return [relative for relative, path in
+            ((path.relative_to(ROOT), path) for path in ROOT.rglob("*") if path.is_file())
+            if not any(part in SKIPPED_FOLDERS or part.endswith(".egg-info")
+                       or part.startswith(".") and part != ".ci" for part in relative.parts)]
+
+
 def modules_and_docs():
-    """Every module of dlcore/, cli/ and datasets/ (the packages' __init__.py aside) and every
-    page of docs/, as paths relative to ROOT."""
-    files = [path for folder in CODE_FOLDERS for path in (ROOT / folder).rglob("*.py")
-             if "__pycache__" not in path.parts and path.name != "__init__.py"]
-    files += (ROOT / "docs").glob("*.md")
-    return {str(path.relative_to(ROOT)) for path in files}
+    """Every module of the repository but the tests themselves (``test_*.py``: the Layout
+    names them by pattern), every package's __init__.py included, and every page of docs/, as
+    paths relative to ROOT."""
+    return {str(relative) for relative in tracked_files()
+            if relative.suffix == ".py" and not relative.name.startswith("test_")
+            or relative.parts[0] == "docs" and relative.suffix == ".md"}
 
 
-def readme_layout():
-    """The files the README's Layout section names, as paths relative to ROOT.
+def tracked_folders():
+    """Every folder that holds a tracked file, as ``folder/`` relative to ROOT."""
+    return {"/".join(relative.parts[:depth]) + "/" for relative in tracked_files()
+            for depth in range(1, len(relative.parts))}
 
-    The section is one code block: a line that starts with ``folder/`` opens that folder, the
-    indented lines after it continue it, and every ``name.py`` or ``name.md`` in a folder's text
-    is a file of that folder."""
+
+def readme_layout_texts():
+    """The README's Layout section, as {folder: its text}.
+
+    The section is one code block: a line that starts with ``folder/`` opens that folder
+    (``./`` the repository's top), the indented lines after it continue it."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("\n## Layout\n"):]
     block = re.search(r"```\n(.*?)```", section, re.DOTALL).group(1)
@@ -113,9 +132,25 @@ def readme_layout():
         if line and not line[0].isspace():
             folder, _, line = line.partition(" ")
             assert folder.endswith("/"), f"a Layout line starts with a folder: {folder!r}"
+            folder = folder.removeprefix("./")
         texts[folder] = texts.get(folder, "") + " " + line
-    return {folder + name for folder, text in texts.items()
+    return texts
+
+
+def readme_layout():
+    """The files the README's Layout section names, as paths relative to ROOT: every
+    ``name.py`` or ``name.md`` in a folder's text is a file of that folder."""
+    return {folder + name for folder, text in readme_layout_texts().items()
             for name in re.findall(r"(?<![\w./-])[\w/-]+\.(?:py|md)\b", text)}
+
+
+def readme_layout_folders():
+    """The folders the Layout section names: those that open a line, and a ``name/`` in a
+    folder's text (a folder of that folder)."""
+    texts = readme_layout_texts()
+    return {folder for folder in texts if folder} | {
+        folder + name for folder, text in texts.items()
+        for name in re.findall(r"(?<![\w./<>-])[\w-]+/(?![\w.])", text)}
 
 
 def test_the_readme_layout_names_every_module():
@@ -128,6 +163,21 @@ def test_the_readme_layout_names_only_files_that_exist():
     gone = sorted(name for name in readme_layout() if not (ROOT / name).is_file())
     assert not gone, ("the README's Layout section names files that do not exist:\n"
                       + "\n".join(gone))
+
+
+def test_the_readme_layout_names_every_folder_and_only_folders_that_exist():
+    listed = readme_layout_folders()
+    missing = sorted(tracked_folders() - listed)
+    assert not missing, ("the README's Layout section is the map of the repository; add what "
+                         "each of these folders holds:\n" + "\n".join(missing))
+    gone = sorted(folder for folder in listed if not (ROOT / folder).is_dir())
+    assert not gone, ("the README's Layout section names folders that do not exist:\n"
+                      + "\n".join(gone))
+
+
+def test_the_layout_reader_finds_top_level_files_and_nested_folders():
+    assert {"__init__.py", "dlcore/__init__.py", "tests/conftest.py"} <= modules_and_docs()
+    assert {"datasets/mnist-5k/", "tests/fixtures/", "dlcore/rbm/"} <= tracked_folders()
 
 
 def test_the_layout_reader_finds_files_of_nested_folders():
