@@ -209,7 +209,7 @@ def training_position(dbn):
 def receptive_fields(dbn, index):
     """What hidden units of RBM ``index`` look for in pixel space: the product of the weights
     from the pixels up, W_1 W_2 ... W_k (n_pixels, n_hidden); for the first RBM, W_1 itself
-    (the lecture's "Weights 49 x 16x16")."""
+    (lecture "Deep Neural Networks", the figure "Weights 49 x 16x16")."""
     fields = dbn.rbms_[0].W
     for rbm in dbn.rbms_[1:index + 1]:
         fields = fields @ rbm.W[:fields.shape[1]]

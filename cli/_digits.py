@@ -131,7 +131,8 @@ def print_reconstruction_table(table, names=None, noun="digit"):
 
 
 def save_filters(rbm, path):
-    """Every hidden unit's incoming weights as one tile (the lecture's 'Weights 49 x 16x16')."""
+    """Every hidden unit's incoming weights as one tile (lecture "Deep Neural Networks",
+    the figure "Weights 49 x 16x16")."""
     side = image_side(rbm.W.shape[0])
     viz.save_tiles(rbm.W.T.reshape(-1, side, side), path, scale="each")
 

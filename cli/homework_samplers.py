@@ -6,7 +6,7 @@ from the intensities, as theirs) with the same learning rate, momentum, weight d
 size and number of updates, differing only in the sampler of the negative phase
 (:mod:`dlcore.rbm.chains`):
 
-    cd1    CD-1, the lecture's update (Hinton 2002)
+    cd1    CD-1, "Deep Neural Networks", slide "RBM Weight Update" (Hinton 2002)
     cd10   CD-10
     pcd    persistent CD with --chains chains (Tieleman 2008)
     fpcd   fast PCD, the same chains on W + W_fast (Tieleman & Hinton 2009)

@@ -5,7 +5,8 @@ Each function returns :class:`dlcore.bench.Contender` objects (or the
 run, so that :func:`dlcore.bench.check_equal_work` can hold the two sides to the same work:
 
 * **RBM CD-1 epoch** (``dlcore bench rbm``, ``bench dbn``): shuffle the rows, then for every
-  mini-batch of B rows the lecture's update (hidden units sampled; visible units sampled or
+  mini-batch of B rows the update of lecture "Deep Neural Networks", slide "RBM Weight
+  Update" (hidden units sampled; visible units sampled or
   mean-field), with momentum, weight decay and the bias steps: five products of 2 B V H flops.
   dlcore's :class:`~dlcore.BernoulliRBM`, PyTorch written as an expert would (preallocated
   buffers, in-place ``addmm_``, ``sigmoid_``, ``bernoulli_``) and as a student would (new

@@ -237,7 +237,7 @@ def test_functional_model_for_classification_trains_and_equals_the_sequential_on
     np.testing.assert_allclose(sequential.predict(data), model.predict(data), atol=1e-6)
 
 
-# -- slide "Most common use cases: models with shared layers" (a residual connection) ---------
+# -- slide "Most common use cases", "Models with shared layers" (a residual connection) -------
 def test_add_a_convolution_to_its_own_input():
     from dlcore.layers import Conv2D, Input
 
@@ -255,7 +255,8 @@ def test_add_a_convolution_to_its_own_input():
                                rtol=1e-5, atol=1e-5)
 
 
-# -- slide "Most common use cases: models with multiple inputs, shared layers" (siamese) --------
+# -- slide "Most common use cases", "Models with multiple input and/or multiple outputs" and
+#    "Models with shared layers" (siamese) -----------------------------------------------------
 def the_tell_digits_apart_model():
     """The slide's code; NCHW: Input(shape=(1, 27, 27)) for Keras' (27, 27, 1)."""
     from dlcore.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D

@@ -26,7 +26,8 @@ on a backend:
 * ``update``: the visible parameters' CD step (the visible biases; sigma when it is learned);
 * ``download``: the layer's own parameters and training state, as NumPy arrays.
 
-:class:`BernoulliVisible` is the lecture's binary layer; :class:`SoftmaxLabelVisible` adds the
+:class:`BernoulliVisible` is the binary layer of lecture "Deep Neural Networks", slide
+"RBM Weight Update"; :class:`SoftmaxLabelVisible` adds the
 label units of a DBN's top RBM. :class:`GaussianVisible` is the Gaussian layer of
 :class:`dlcore.GaussianBernoulliRBM`, whose CD statistics follow from the energy
 E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j
