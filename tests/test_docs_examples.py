@@ -5,10 +5,14 @@ digits and every ``epochs=N`` cut to ``epochs=1`` (what is checked is that the c
 fit together, not the accuracy), or listed in NOT_RUN_HERE with the reason and the test that
 covers it instead; a new block that is neither fails ``test_every_python_example_is_run_or_
 accounted_for`` until it is classified. Other tests hold what the examples print (the summary's
-counts, the receptive fields, the lecture's Keras code slide by slide)."""
+counts, the receptive fields, the lecture's Keras code slide by slide). Every ``dlcore`` command
+line of the pages' shell blocks is parsed by Click, running nothing (its options and choices
+exist)."""
 import re
+import shlex
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 
@@ -188,3 +192,68 @@ def test_the_rbm_likelihood_example_runs(digits):
     namespace = run(block("docs/rbm.md", "result = rbm.log_likelihood(X_test)"),
                     dict(digits, rbm=rbm, dbn=dbn))
     assert namespace["low"] <= namespace["mean"] <= namespace["high"]
+
+
+def command_lines():
+    """(page, line number, arguments) of every ``dlcore`` command line in the ```bash and ```sh
+    blocks of the README and docs/, and in their indented command examples (a synopsis with
+    ``[--option]`` aside): after ``mpiexec -n R``, ``srun ...`` or ``python -m``, each command
+    of an ``&&`` chain, comments and line continuations removed."""
+    found = []
+    for page in PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        lines = [(match.start(), line) for match in re.finditer(
+            r"^```(?:bash|sh)\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+            for line in match.group(1).replace("\\\n", " ").splitlines()]
+        lines += [(match.start(), match.group(1)) for match in re.finditer(
+            r"^    (dlcore [^\[\n]*)$", text, re.MULTILINE)]
+        for start, line in lines:
+            for command in line.split(" #")[0].split("&&"):
+                words = shlex.split(command)
+                while words and words[0] in ("mpiexec", "srun", "python", "-m") or words[:1] and (
+                        words[0].startswith("-") or words[0].isdigit()):
+                    words = words[1:]   # the launcher and its options, up to dlcore
+                if words[:1] != ["dlcore"]:
+                    continue
+                line_number = text.count("\n", 0, start) + 1
+                found.append((page, line_number, words[1:]))
+                if words[1] == "sweep" and "--" in words:   # the command it runs, first values
+                    grid = [value.split("=") for option, value in zip(words, words[1:])
+                            if option == "--grid"]
+                    found.append((page, line_number, words[words.index("--") + 1:] + [
+                        word for name, values in grid for word in (f"--{name}",
+                                                                   values.split(",")[0])]))
+    return found
+
+
+def test_the_docs_show_command_lines_of_every_kind():
+    commands = {" ".join(words[:2]) for _, _, words in command_lines()}
+    assert {"homework task1", "rbm train", "cnn train", "dbn pretrain", "sweep --grid",
+            "--version"} <= commands
+
+
+def test_every_command_line_of_the_docs_parses(tmp_path, monkeypatch):
+    """Each option and choice the docs show exists (Click parses the line; nothing runs): a
+    renamed option or a dropped choice fails here, not in a student's terminal. The files the
+    lines read are made empty in a scratch folder, so that every option after them is parsed."""
+    from dlcore.cli import main
+    monkeypatch.chdir(tmp_path)
+    failed = []
+    for page, line, words in command_lines():
+        for word in words:
+            if re.fullmatch(r"[\w./-]+\.(?:h5|keras|jpg|png|json)", word) and "*" not in word:
+                (tmp_path / word).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / word).touch()
+        command, rest, context = main, list(words), None
+        try:
+            while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+                context = click.Context(command, info_name=command.name, parent=context)
+                command, rest = command.get_command(context, rest[0]), rest[1:]
+                if command is None:
+                    raise click.UsageError(f"no such command {words[0]!r}")
+            command.make_context(command.name, rest, parent=context).close()
+        except click.exceptions.Exit:   # --version, --help
+            pass
+        except click.ClickException as error:
+            failed.append(f"{page}:{line}: dlcore {' '.join(words)}\n    {error.format_message()}")
+    assert not failed, "command lines of the docs that dlcore refuses:\n" + "\n".join(failed)
