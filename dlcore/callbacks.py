@@ -2,7 +2,8 @@
 :class:`dlcore.Sequential` inherits): the History it returns, early stopping, the progress
 bar, and Keras's others: checkpoints (:class:`ModelCheckpoint`), the learning rate lowered on
 a plateau (:class:`ReduceLROnPlateau`) or set per epoch (:class:`LearningRateScheduler`), the
-epochs' numbers in a CSV file (:class:`CSVLogger`) and functions as callbacks
+epochs' numbers in a CSV file (:class:`CSVLogger`), the training state backed up each epoch and
+restored when the script runs again (:class:`BackupAndRestore`) and functions as callbacks
 (:class:`LambdaCallback`).
 
 A callback is told when training starts and ends, and when each epoch and each batch starts
@@ -661,6 +662,154 @@ def _constant_learning_rate(model, name):
         raise ValueError(f"{name} sets a constant learning rate, but the optimiser follows "
                          f"the schedule {type(model.optimizer.learning_rate).__name__}: give it "
                          f"a number (learning_rate=0.01) or drop the callback")
+
+
+class BackupAndRestore(Callback):
+    """Back up the whole training state at the end of every epoch, and restore it when a fit
+    starts (Keras's ``BackupAndRestore``): a script interrupted by anything (Ctrl-C, a closed
+    laptop, a cluster's time limit, a crash) and run again as it was goes on from the last
+    finished epoch instead of from the start, and ends with the weights an uninterrupted fit
+    would have had, bit for bit on a backend that sums in a fixed order (cpu).
+
+    The backup is one dlcore model file, ``<backup_dir>/backup.h5`` (:func:`dlcore.save`):
+    weights, optimiser state, seed, epochs done, history and the other callbacks' state
+    (:class:`EarlyStopping`, :class:`ReduceLROnPlateau`). The fit given this callback first
+    puts all of that into the network when the file exists, then trains the epochs the
+    interrupted fit had left: ``fit(epochs=10, callbacks=[BackupAndRestore("backup")])``
+    stopped after epoch 6 runs epochs 7 to 10 when run again (the History it returns has
+    those), as Keras's. More than Keras keeps: the optimiser's slots (Keras's backup holds
+    the weights only), the seed and the epoch count that seed each epoch's batch order and
+    dropout masks (so that the resumed epochs draw what the uninterrupted ones would).
+
+    Parameters
+    ----------
+    backup_dir : str or os.PathLike, the folder of the backup (created when needed); one
+        folder per training run: a backup of another network is refused
+    save_freq : "epoch" only (Keras also takes a number of batches; dlcore backs up at the
+        ends of epochs, where the training state is whole and a resumed fit draws the same
+        batches)
+    double_checkpoint : bool, also keep the previous epoch's backup
+        (``backup.h5.bkp``), restored when the latest cannot be read (a disk that damaged
+        it), as Keras's. Each file is written whole or not at all (written aside, then
+        renamed), so an interruption while saving never loses the previous backup either way
+    delete_checkpoint : bool, delete the backup when the fit ends (all its epochs trained,
+        or stopped early by a callback), as Keras's; dlcore deletes its own files and then
+        the folder only if empty, where Keras deletes the whole folder. A fit that ends in
+        an error or an interruption keeps it
+
+    Raises (when the fit starts)
+    ----------------------------
+    ValueError, in one line, for a backup that cannot be read (damaged: delete it to start
+    over), one of another network (another architecture, optimiser or seed), or one that
+    has trained fewer epochs than the network already has (a backup of an earlier run).
+    """
+
+    #: run after the other callbacks of an epoch: the backup then holds their state of it
+    saves_model = True
+
+    #: the name of the backup file in ``backup_dir``
+    FILE_NAME = "backup.h5"
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
+                 delete_checkpoint=True):
+        try:
+            self.backup_dir = os.fspath(backup_dir)
+        except TypeError:
+            raise ValueError(f"backup_dir must name a folder, got {backup_dir!r}") from None
+        if not isinstance(self.backup_dir, str) or not self.backup_dir:
+            raise ValueError(f"backup_dir must name a folder, got {backup_dir!r}")
+        if save_freq != "epoch":
+            raise ValueError(f"save_freq must be 'epoch', got {save_freq!r}: dlcore backs up "
+                             "at the end of epochs, where the training state is whole")
+        self.save_freq = save_freq
+        self.double_checkpoint = check_bool(double_checkpoint, "double_checkpoint")
+        self.delete_checkpoint = check_bool(delete_checkpoint, "delete_checkpoint")
+
+    @property
+    def path(self):
+        """The backup file."""
+        return os.path.join(self.backup_dir, self.FILE_NAME)
+
+    @property
+    def previous_path(self):
+        """The previous epoch's backup, kept with ``double_checkpoint``."""
+        return self.path + ".bkp"
+
+    def restore(self, model):
+        """Put the backup's training state into ``model`` (called by ``fit`` before its
+        validation split and its callbacks' ``on_train_begin``: the seed and the other
+        callbacks' state come from the backup). Returns whether there was a backup.
+
+        Raises
+        ------
+        ValueError : a backup that cannot be read or is not of this network, in one line
+        """
+        if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
+            raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is a file, "
+                             "not a folder: give a folder of its own")
+        paths = [self.path] + ([self.previous_path] if self.double_checkpoint else [])
+        paths = [path for path in paths if os.path.exists(path)]
+        if not paths:
+            return False
+        from dlcore.io import load
+        for path in paths:
+            try:
+                saved = load(path)
+                break
+            except ValueError as error:   # ModelFileError: the file is at fault
+                if path == paths[-1]:
+                    raise ValueError(f"BackupAndRestore cannot restore {path}: {error}; "
+                                     "delete the backup to start the fit over") from None
+        _check_same_network(saved, model, path)
+        state = saved.get_state()
+        model.set_state(state)
+        model.history = {name: list(values) for name, values in saved.history.items()}
+        return True
+
+    def on_epoch_end(self, epoch, logs=None):
+        from dlcore.io import save
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self.path):
+            # a hard link, not a copy: the latest file is replaced by a rename, never written
+            # in place, so the link keeps the previous epoch's whole
+            if os.path.exists(self.previous_path):
+                os.remove(self.previous_path)
+            os.link(self.path, self.previous_path)
+        save(self.model, self.path)
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint:
+            return
+        for path in (self.path, self.previous_path):
+            if os.path.exists(path):
+                os.remove(path)
+        try:
+            os.rmdir(self.backup_dir)   # only when empty: the folder may hold the user's files
+        except OSError:
+            pass
+
+
+def _check_same_network(saved, model, path):
+    """ValueError, in one line, unless the network ``saved`` in the backup ``path`` is of
+    ``model``'s class, layers (with their weights' shapes), optimiser and seed: a backup
+    of another network would make the fit go on from someone else's training."""
+    fix = "give each training run a backup_dir of its own, or delete the backup to start over"
+    if type(saved) is not type(model):
+        raise ValueError(f"BackupAndRestore's backup {path} is of a {type(saved).__name__}, "
+                         f"not of this {type(model).__name__}: {fix}")
+    shapes = [np.shape(weight) for weight in saved.get_weights()]
+    if shapes != [np.shape(weight) for weight in model.get_weights()]:
+        raise ValueError(f"BackupAndRestore's backup {path} is of another architecture "
+                         f"(weights of shapes {shapes}): {fix}")
+    kinds = [type(getattr(network, "optimizer", None)).__name__ for network in (saved, model)]
+    if kinds[0] != kinds[1]:
+        raise ValueError(f"BackupAndRestore's backup {path} was trained with {kinds[0]}, "
+                         f"this fit uses {kinds[1]}: {fix}")
+    if getattr(saved, "seed", None) != getattr(model, "seed", None):
+        raise ValueError(f"BackupAndRestore's backup {path} is of a network of seed "
+                         f"{saved.seed}, not {model.seed}: build the network with "
+                         f"seed={saved.seed} (a network without a seed draws a new one in each "
+                         "run), or delete the backup to start over")
 
 
 class CSVLogger(Callback):

@@ -98,6 +98,7 @@ from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.batches import epoch_order, mini_batches
 from dlcore.callbacks import (
+    BackupAndRestore,
     Callback,
     EarlyStopping,
     History,
@@ -117,6 +118,7 @@ from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
+from dlcore.wording import count
 
 __all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
            "accumulate_batch", "accuracy_outputs", "by_name", "held_out", "scores",
@@ -825,6 +827,11 @@ class TrainingLoop:
         warn_of_unscaled_pixels(self, x)
         x = self._checked_inputs(x)
         self.optimizer.build(self.parameters, self.backend)
+        # the epochs done when the first epoch of this fit starts (Keras's initial_epoch may
+        # move it on): the fit ends with first_epoch_done + epochs of them
+        first_epoch_done = self.epochs_done if not (epochs and initial_epoch is not None) \
+            else max(self.epochs_done, initial_epoch)
+        epochs = self._restore_backup(callbacks, first_epoch_done, epochs)
         if epochs and self.parameters and not self.trainable_parameters:
             # Keras says the same, and trains on: a frozen model still reports its loss
             warnings.warn("the model does not have any trainable weights: every layer is "
@@ -857,7 +864,7 @@ class TrainingLoop:
             # seeds each epoch's batch order, never goes back: a model trained further keeps it,
             # and only the numbers the callbacks see start at initial_epoch
             self.epochs_done = max(self.epochs_done, initial_epoch)
-        self._epoch_offset = 0 if initial_epoch is None else initial_epoch - self.epochs_done
+        self._epoch_offset = 0 if initial_epoch is None else initial_epoch - first_epoch_done
         history = History()
         callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
                                     self.epochs_done + self._epoch_offset + epochs, verbose)
@@ -916,6 +923,29 @@ class TrainingLoop:
         for callback in callbacks:
             callback.on_train_end()
         return history
+
+    def _restore_backup(self, callbacks, first_epoch_done, epochs):
+        """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
+        ``callbacks`` into the network when its backup exists (before the validation split,
+        which the seed draws, and before the callbacks are given their saved state), and
+        return how many of the fit's ``epochs`` (its passes from ``first_epoch_done``) are
+        left: Keras's resumed fit runs the epochs from the backup's to ``epochs``."""
+        for callback in callbacks or ():   # refused before the backup changes the network
+            if not isinstance(callback, Callback):
+                raise TypeError(foreign_callback(callback))
+        backups = [callback for callback in callbacks or ()
+                   if isinstance(callback, BackupAndRestore)]
+        if len(backups) > 1:
+            raise ValueError("fit takes one BackupAndRestore callback, got "
+                             f"{len(backups)}: the backups would restore different epochs")
+        if not backups or not backups[0].restore(self):
+            return epochs
+        if self.epochs_done < first_epoch_done:
+            raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
+                             f"{count(self.epochs_done, 'epoch')} of training, but this fit "
+                             f"starts after {first_epoch_done}: it is a backup of an earlier "
+                             "run; delete it, or give this run a backup_dir of its own")
+        return max(first_epoch_done + epochs - self.epochs_done, 0)
 
     def _adversary_of(self, epsilon, weight, x):
         """The :class:`dlcore.adversarial.AdversarialTraining` of ``fit``'s options (None when

@@ -630,8 +630,11 @@ def test_a_keras_callback_is_refused_naming_dlcores_own():
             (keras.callbacks.EarlyStopping(), "use dlcore.callbacks.EarlyStopping, which takes "
                                               "Keras's arguments"),
             (keras.callbacks.TerminateOnNaN(), "TerminateOnNaN is built in"),
+            (keras.callbacks.BackupAndRestore("unused"), "use dlcore.callbacks.BackupAndRestore, "
+                                                         "which takes Keras's arguments"),
             (keras.callbacks.RemoteMonitor(), "RemoteMonitor, which dlcore has not; "
-                                              "dlcore.callbacks has CSVLogger, EarlyStopping")):
+                                              "dlcore.callbacks has BackupAndRestore, CSVLogger, "
+                                              "EarlyStopping")):
         with pytest.raises(TypeError, match=message):
             model.fit(x, y, verbose=0, callbacks=[callback])
     assert model.epochs_done == 0

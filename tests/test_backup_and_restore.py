@@ -1,0 +1,112 @@
+"""Keras's BackupAndRestore (dlcore/callbacks.py, restored by fit in dlcore/training.py).
+
+Oracles: training is a pure function of the seed and the epoch counter, so a fit interrupted
+(Ctrl-C) and run again as it was, with the same callback, ends with the weights, optimiser
+state and history of the uninterrupted fit, bit for bit on cpu; Keras's rules for what the
+resumed fit runs (the epochs from the backup's to ``epochs``) and for deleting the backup.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.callbacks import BackupAndRestore, EarlyStopping, LambdaCallback
+from dlcore.layers import Dense, Dropout
+from dlcore.optimizers import Adam
+
+X = np.random.default_rng(0).random((96, 6)).astype(np.float32)
+Y = np.random.default_rng(1).integers(0, 3, 96)
+
+
+def network(seed=4):
+    model = dlcore.Sequential([Dense(10, activation="relu", input_shape=(6,)), Dropout(0.3),
+                               Dense(3, activation="softmax")], backend="cpu", seed=seed)
+    model.compile(optimizer=Adam(0.01), metrics=["accuracy"])
+    return model
+
+
+def fit(model, callbacks, epochs=4, **options):
+    return model.fit(X, Y, epochs=epochs, batch_size=16, validation_split=0.25, verbose=0,
+                     callbacks=callbacks, **options)
+
+
+def interrupt_at(epoch):
+    """A callback pressing Ctrl-C as Keras's epoch ``epoch`` starts."""
+    def press(index, logs):
+        if index == epoch:
+            raise KeyboardInterrupt
+    return LambdaCallback(on_epoch_begin=press)
+
+
+def test_an_interrupted_fit_run_again_ends_as_the_uninterrupted_one(tmp_path):
+    whole = network()
+    fit(whole, [EarlyStopping(patience=10)])
+    backup = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        fit(network(), [BackupAndRestore(backup), EarlyStopping(patience=10), interrupt_at(2)])
+    assert dlcore.load(backup / "backup.h5").epochs_done == 2
+    resumed = network()                       # the script run again, as it was
+    history = fit(resumed, [BackupAndRestore(backup), EarlyStopping(patience=10)])
+    assert history.epoch == [2, 3]            # Keras: the epochs the interrupted fit had left
+    for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert resumed.history["val_loss"] == whole.history["val_loss"]
+    assert resumed.optimizer.iterations == whole.optimizer.iterations
+    assert not backup.exists()                # delete_checkpoint=True: the fit ended
+
+
+def test_initial_epoch_and_a_finished_backup_follow_keras(tmp_path):
+    (tmp_path / "notes.txt").write_text("the user's")
+    whole = network()
+    fit(whole, [], epochs=5, initial_epoch=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(network(), [BackupAndRestore(tmp_path), interrupt_at(3)], epochs=5,
+            initial_epoch=2)
+    resumed = network()
+    history = fit(resumed, [BackupAndRestore(tmp_path, delete_checkpoint=False)], epochs=5,
+                  initial_epoch=2)
+    assert history.epoch == [3, 4]
+    np.testing.assert_array_equal(resumed.get_weights()[0], whole.get_weights()[0])
+    assert (tmp_path / "backup.h5").exists()  # kept when asked
+    again = network()                         # a third run: nothing is left to train
+    assert fit(again, [BackupAndRestore(tmp_path)], epochs=5, initial_epoch=2).epoch == []
+    np.testing.assert_array_equal(again.get_weights()[0], whole.get_weights()[0])
+    assert os.listdir(tmp_path) == ["notes.txt"]    # not Keras's rmtree: the user's file stays
+
+
+def test_a_damaged_or_foreign_backup_is_refused_in_one_line(tmp_path):
+    backup = tmp_path / "backup"
+    fit(network(), [BackupAndRestore(backup, delete_checkpoint=False)], epochs=1)
+    saved = (backup / "backup.h5").read_bytes()
+    (backup / "backup.h5").write_bytes(saved[:len(saved) // 2])
+    with pytest.raises(ValueError, match=r"^BackupAndRestore cannot restore .*backup\.h5: .*"
+                       r"delete the backup to start the fit over$") as refused:
+        fit(network(), [BackupAndRestore(backup)])
+    assert "\n" not in str(refused.value)
+    (backup / "backup.h5").write_bytes(saved)
+    with pytest.raises(ValueError, match="seed 4, not 5: build the network with seed=4"):
+        fit(network(seed=5), [BackupAndRestore(backup)])
+    wider = dlcore.Sequential([Dense(11, activation="relu", input_shape=(6,)),
+                               Dense(3, activation="softmax")], backend="cpu", seed=4)
+    wider.compile(optimizer=Adam(0.01))
+    with pytest.raises(ValueError, match="another architecture"):
+        fit(wider, [BackupAndRestore(backup)])
+    trained = network()
+    fit(trained, [], epochs=2)
+    with pytest.raises(ValueError, match="holds 1 epoch of training, but this fit starts "
+                       "after 2: it is a backup of an earlier run"):
+        fit(trained, [BackupAndRestore(backup)])
+    with pytest.raises(ValueError, match="save_freq must be 'epoch'"):
+        BackupAndRestore(backup, save_freq=10)
+
+
+def test_double_checkpoint_falls_back_on_the_previous_epoch(tmp_path):
+    backup = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        fit(network(), [BackupAndRestore(backup, double_checkpoint=True), interrupt_at(2)])
+    assert dlcore.load(backup / "backup.h5.bkp").epochs_done == 1
+    (backup / "backup.h5").write_bytes(b"not a file")
+    resumed = network()
+    assert fit(resumed, [BackupAndRestore(backup, double_checkpoint=True)]).epoch == [1, 2, 3]
+    assert not backup.exists()                # its own files deleted, then the empty folder
