@@ -606,10 +606,11 @@ class Checkpoints:
                     if self._saving is None else
                     "interrupted while the first checkpoint was being written: nothing was "
                     "saved") from None
-            self.save(self.model)
+            with _holding_interruptions() as held:
+                self.save(self.model)
             raise TrainingInterrupted(
-                f"interrupted: saved {self.contents} after {self.position()} to {self.path}; "
-                f"resume with: {resume_command(self.path)}") from None
+                f"interrupted: saved {self.contents} after {self.position()} to {self.path}"
+                f"{_held_note(held)}; resume with: {resume_command(self.path)}") from None
         except TrainingDiverged as error:
             if rate_options is None:
                 rate_options = {"learning_rate": "--learning-rate"}
@@ -652,6 +653,42 @@ class Checkpoints:
 
             replaced[number] = signal.signal(number, interrupt)
         return replaced
+
+
+@contextlib.contextmanager
+def _holding_interruptions():
+    """Within the block (the save of the checkpoint that a Ctrl-C asked for), hold a second
+    Ctrl-C, SIGTERM or SIGHUP instead of raising it: one landing in the save threw the
+    checkpoint away (or left it whole but unannounced), and the line said "interrupted by
+    SIGTERM" with no word of the epochs trained. The first interruption wins: its line and
+    exit code (130 for Ctrl-C) are the command's, and the signals held are named in the line
+    (:func:`_held_note`). Yields the list of the signals' names held."""
+    held = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum, frame):
+        name = signal.Signals(signum).name
+        if name not in held:
+            held.append(name)
+
+    previous = {number: signal.signal(number, hold)
+                for number in (signal.SIGINT, *TERMINATION_SIGNALS)
+                if signal.getsignal(number) not in (signal.SIG_IGN, signal.SIG_DFL, None)}
+    try:
+        yield held
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _held_note(held):
+    """What the interruption line adds about the signals :func:`_holding_interruptions` held."""
+    if not held:
+        return ""
+    names = " and ".join("a Ctrl-C" if name == "SIGINT" else f"a {name}" for name in held)
+    return f" ({names} came during the save and waited for the file to be whole)"
 
 
 def _file_identity(path):

@@ -985,11 +985,12 @@ def test_resuming_task2_names_the_bundled_photograph_it_was_trained_on(tmp_path)
 
 
 @contextlib.contextmanager
-def interrupted_rbm_training(tmp_path, name):
+def interrupted_rbm_training(tmp_path, name, stopped_by=None):
     """The checkpoints of a `dlcore rbm train` of 3 epochs, over a fitted RBM, under the
     handler of signal ``name`` that the command line installs (SIGTERM's by
     interrupt_on_termination); yields (model, checkpoints, the raised TrainingInterrupted's
-    pytest.raises info, the signal's number)."""
+    pytest.raises info, the signal's number). ``stopped_by``: the signal the interruption
+    names ("SIGINT" for a Ctrl-C), ``name`` unless given."""
     import click
 
     from dlcore.cli._common import Checkpoints, TrainingInterrupted
@@ -1010,8 +1011,9 @@ def interrupted_rbm_training(tmp_path, name):
             with pytest.raises(TrainingInterrupted) as stopped:
                 yield model, checkpoints, stopped, number
             terminated = terminating_signal(stopped.value)
-            assert (terminated and terminated.signal_name) == (None if name == "SIGINT"
-                                                               else name)
+            stopped_by = stopped_by or name
+            assert (terminated and terminated.signal_name) == (None if stopped_by == "SIGINT"
+                                                               else stopped_by)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert (tmp_path / CHECKPOINT_FILE).exists()
@@ -1098,3 +1100,35 @@ def test_an_error_after_a_ctrl_c_python_dropped_is_that_interruption(tmp_path, n
     # without a dropped Ctrl-C, an error is that error
     with pytest.raises(RuntimeError, match="no compiled object"), checkpoints.on_interrupt():
         raise RuntimeError("no compiled object yet for <Library '_half_product'>")
+
+
+@pytest.mark.parametrize("during", ["before the file is written", "after it is renamed"])
+def test_a_sigterm_during_the_save_of_a_ctrl_c_waits_and_the_ctrl_c_is_the_exit_code(
+        tmp_path, monkeypatch, during):
+    """Ctrl-C, then a SIGTERM (the cluster's time limit, `timeout`) while the checkpoint that
+    the Ctrl-C asked for is written: the SIGTERM threw the checkpoint away (or left it on disk
+    unannounced) and the line said "interrupted by SIGTERM" (exit 143) with no word of the
+    epochs trained. The first interruption wins: the save finishes, the line names the file,
+    the resume command and the held SIGTERM, and the exit code is the Ctrl-C's."""
+    from dlcore.cli import _common
+    original = _common.save_model
+
+    def save_under_a_sigterm(model, path):
+        if during.startswith("before"):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        original(model, path)
+        if during.startswith("after"):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+
+    with interrupted_rbm_training(tmp_path, "SIGTERM", stopped_by="SIGINT") as (
+            model, checkpoints, stopped, _):
+        monkeypatch.setattr(_common, "save_model", save_under_a_sigterm)
+        with checkpoints.on_interrupt():
+            checkpoints.epoch_finished(model, "epoch 1 of 3")
+            raise KeyboardInterrupt     # Ctrl-C during epoch 2
+    assert str(stopped.value).startswith(
+        f"interrupted: saved the model after epoch 1 of 3 to {tmp_path / CHECKPOINT_FILE} (a "
+        "SIGTERM came during the save and waited for the file to be whole); resume with: "
+        "dlcore rbm train ")     # and the harness checks the exit code: the Ctrl-C's, 130
+    np.testing.assert_array_equal(dlcore.load(tmp_path / CHECKPOINT_FILE).components_,
+                                  model.components_)
