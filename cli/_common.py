@@ -795,9 +795,30 @@ def _refuse_another_commands_file(context, model, path):
         return
     writer = _dlcore_command(recorded, context)
     running = _dlcore_command(context.command_path, context)
+    resume = _writers_resume_command(context, writer, recorded_training(model), path)
     raise click.ClickException(
         f"{path} was written by '{writer}', not by '{running}': a resumed run continues "
-        f"the same training; resume it with '{writer} --resume {shlex.quote(str(path))}'")
+        f"the same training; resume it with: {resume}")
+
+
+def _writers_resume_command(context, writer, record, path):
+    """The command line that resumes ``path`` with the command that wrote it (``writer``,
+    "dlcore dbn finetune"): its arguments as the file's record has them (`dbn finetune`
+    takes the DBN it fine-tunes), then ``--resume path``; the options come from the file."""
+    command = context.find_root().command
+    for name in writer.split()[1:]:
+        command = (command.get_command(context, name) if isinstance(command, click.Group)
+                   else None)
+    parameters = record.get("parameters") if isinstance(record.get("parameters"), dict) \
+        else {}
+    words = [writer]
+    for param in getattr(command, "params", ()):
+        if isinstance(param, click.Argument):
+            value = parameters.get(param.name)
+            values = value if isinstance(value, list) else [value]
+            words += [shlex.quote(str(item)) if item is not None else param.human_readable_name
+                      for item in values]
+    return " ".join(words + ["--resume", shlex.quote(str(path))])
 
 
 def _dlcore_command(command_path, context):

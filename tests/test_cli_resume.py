@@ -787,8 +787,8 @@ def test_resume_refuses_a_checkpoint_another_command_wrote(tmp_path, monkeypatch
     assert result.exit_code == 1, result.output
     assert error_lines(result) == [
         f"dlcore: error: {checkpoint} was written by 'dlcore rbm train', not by 'dlcore "
-        "homework task1': a resumed run continues the same training; resume it with "
-        f"'dlcore rbm train --resume {checkpoint}'"]
+        "homework task1': a resumed run continues the same training; resume it with: "
+        f"dlcore rbm train --resume {checkpoint}"]
     assert not (tmp_path / "x").exists()
 
 
@@ -1132,3 +1132,22 @@ def test_a_sigterm_during_the_save_of_a_ctrl_c_waits_and_the_ctrl_c_is_the_exit_
         "dlcore rbm train ")     # and the harness checks the exit code: the Ctrl-C's, 130
     np.testing.assert_array_equal(dlcore.load(tmp_path / CHECKPOINT_FILE).components_,
                                   model.components_)
+
+
+def test_the_refusal_of_another_commands_file_gives_a_command_that_resumes_it(tmp_path):
+    """`dbn finetune` takes its DBN as an argument: the refusal of its checkpoint by another
+    command said "resume it with 'dlcore dbn finetune --resume X'", which Click refuses
+    (missing argument DBN_FILE). It now gives the DBN the file was trained from, quoted, at
+    the end of the line (copy-pasteable)."""
+    model = dlcore.BernoulliRBM(n_hidden=2, epochs=1, seed=0).fit(
+        np.random.default_rng(0).random((8, 4)))
+    pretrained = tmp_path / "my runs" / "dbn.h5"
+    model.training_record_ = {"command": "dlcore dbn finetune",
+                              "parameters": {"dbn_file": str(pretrained), "epochs": 5}}
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    dlcore.save(model, checkpoint)
+    result = CliRunner().invoke(main, ["rbm", "train", "--resume", str(checkpoint),
+                                       "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1, result.output
+    assert error_lines(result)[0].endswith(
+        f"resume it with: dlcore dbn finetune '{pretrained}' --resume {checkpoint}")
