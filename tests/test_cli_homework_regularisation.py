@@ -341,14 +341,24 @@ def test_dlcore_load_opens_the_checkpoint_in_a_program_that_never_imported_the_c
 
 def test_dlcore_info_checks_that_the_checkpoint_loads(tmp_path):
     """It is dlcore's own class: info loads it (and finds a damaged row), not "not one of
-    dlcore's model classes", in a program that has not imported the command."""
+    dlcore's model classes", in a program that has not imported the command. The command
+    line imports every command module, which registers the class: the check that decides
+    whether info loads the file is run first, before dlcore.cli is imported (else this test
+    passed without the class's entry in dlcore's table of models outside the package top)."""
     import h5py
     path = tmp_path / "checkpoint.h5"
     saved_checkpoint(path)
     with h5py.File(path, "a") as h5file:
         h5file["rows/00000"].attrs["seed"] = -3
-    completed = in_a_fresh_program("-m", "dlcore", "info", str(path))
+    code = ("import sys\n"
+            "from dlcore.io.hdf5 import why_load_is_not_checked\n"
+            "assert not [name for name in sys.modules if name.startswith('dlcore.cli')]\n"
+            "print('not checked because:', why_load_is_not_checked(sys.argv[1]))\n"
+            "from dlcore.cli import main\n"
+            "main(['info', sys.argv[1]], prog_name='dlcore')\n")
+    completed = in_a_fresh_program("-c", code, str(path))
     assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert completed.stdout.splitlines()[0] == "not checked because: None"
     assert "RegularisationRows rejects the stored state: row 00000 has no seed" in \
         (completed.stdout + completed.stderr).strip().splitlines()[-1]
 
