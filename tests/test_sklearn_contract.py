@@ -71,7 +71,7 @@ CLASSIFIER_DOMAIN_CHECKS = (
 #: The checks that feed a DBN with label units data above 1, beside the transformer's and the
 #: classifier's: they fit on classes of data above 1 first.
 LABELLED_DOMAIN_CHECKS = ("check_classifiers_regression_target", "check_decision_proba_consistency",
-                          "check_requires_y_none")
+                          "check_estimators_partial_fit_n_features", "check_requires_y_none")
 #: The checks that a DBN with 3 label units fails whatever its data (the reasons above).
 LABELLED_DBN_FAILURES = {"check_dtype_object": FIXED_CLASS_COUNT,
                          "check_classifiers_classes": FIXED_CLASS_COUNT,

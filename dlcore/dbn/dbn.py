@@ -370,6 +370,96 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                                             "y_valid")
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
+    def partial_fit(self, X, y=None, classes=None, **unexpected):
+        """One pass of greedy pretraining over the batch ``X``, layer by layer, continuing
+        from the current RBMs (the first call builds them, as :meth:`fit` does): RBM 1 trains
+        one epoch on ``X`` (:meth:`dlcore.BernoulliRBM.partial_fit`), then RBM 2 one epoch on
+        ``X`` passed up through the RBM 1 just updated, and so on; with label units the top
+        RBM sees the one-hot ``y``. For data that comes in parts (a stream, a data set larger
+        than memory), as scikit-learn's ``BernoulliRBM.partial_fit`` and ``MLPClassifier``'s.
+
+        What is sound, after lecture "Deep Neural Networks" (slide "DBN Greedy Learning"):
+        the greedy scheme trains RBM 2 on the features of an RBM 1 that is *fixed*, since the
+        bound that each added layer improves holds for the lower layers' weights as they are.
+        A pass of partial_fit keeps that within the pass (each RBM trains on the features of
+        the layers below as they are after their own update), but over several passes the
+        upper RBMs learn from features that keep changing: the lecture's scheme is
+        :meth:`fit` (one RBM to the end of its epochs before the next). Hence the one case
+        where both agree: a first ``partial_fit(X)`` is ``fit(X)`` with ``epochs=1`` (the same
+        weights, bit for bit on cpu), and so are k passes of a DBN of one RBM and
+        ``epochs=k``; a DBN of several RBMs trained by k passes is not the greedy one of k
+        epochs. Up-down fine-tuning (``up_down_epochs``) is not run: call :meth:`up_down`
+        when the pretraining is done.
+
+        Parameters
+        ----------
+        X : (n, n_visible) array, the batch (the width of the first call's ``X`` after it)
+        y : (n,) labels, needed with label units (``n_labels`` > 0)
+        classes : array of all the labels, or None: with label units on the first call, the
+            labels of every batch to come (scikit-learn's argument: a first batch may lack
+            some); None takes those of ``y`` (or the codes 0..n_labels-1)
+
+        Returns
+        -------
+        self. After each call every RBM counts as trained (its ``epochs`` is the passes it has
+        had): the DBN transforms, samples, saves and loads as a fitted one.
+        """
+        refuse_fit_arguments(self, "partial_fit", unexpected)
+        first = not hasattr(self, "rbms_")
+        if not first:
+            if self.generative_ is not None:
+                raise RuntimeError("this DBN was fine-tuned by up-down, which untied its "
+                                   "generative weights from the RBMs: partial_fit would "
+                                   "pretrain the RBMs under them; call fit(X) to start over")
+            self._check_fitted()   # an interrupted fit: finish it with resume first
+        self._check_params()
+        self._note_feature_names(X, reset=first)
+        if first:
+            known = None
+            if classes is not None and self.n_labels:
+                known = self._classes_of(_numbers_or_strings(np.unique(np.asarray(classes)),
+                                                             "classes"), "classes")
+            X, y, known = self._check_training_data(X, y, "X", "y", classes=known,
+                                                    fitting=True)
+            if known is None:
+                self.__dict__.pop("classes_", None)
+            else:
+                self.classes_ = known
+            self.seed_ = rng.check_seed(self.seed)
+            self.n_features_in_ = X.shape[1]
+            self.layers_ = [X.shape[1], *self._hidden_sizes()]
+            self.rbms_ = self._build_rbms()
+            self.generative_ = None
+            self.history = {}
+            self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
+            record_fit(self, X, labels=y is not None, partial=True)
+        else:
+            X, y, _ = self._check_training_data(X, y, "X", "y")
+        if isinstance(X, LazyRows) and self.propagate == "sample" and len(self.rbms_) > 1:
+            raise ValueError('propagate="sample" draws every row\'s states afresh each pass, '
+                             'which lazy rows (data on disk) cannot give: use propagate="mean" '
+                             "or pass the data as an array")
+        features = X
+        for index, rbm in enumerate(self.rbms_):
+            if self.propagate == "sample" and index > 0:
+                # states drawn afresh for the pass, from the stream fit draws that epoch's
+                step = rbm.epochs_done_ if hasattr(rbm, "W") else 0
+                features = layer_input(self.rbms_, X, index, "sample", self.seed_, step)
+            if hasattr(rbm, "W"):
+                self._restore_layer_history(index, rbm)
+            try:
+                rbm.partial_fit(self._visible_rows(index, features, y))
+            except TrainingDiverged as error:
+                raise error.located(f"RBM {index + 1} of the DBN: ") from None
+            finally:
+                if hasattr(rbm, "W"):
+                    self._record_layer(index, rbm)
+                    rbm.epochs = max(rbm.epochs_done_, 1)   # trained: transform, save take it
+            if index + 1 < len(self.rbms_) and self.propagate == "mean":
+                features = (lazy_features(features, [rbm]) if isinstance(X, LazyRows)
+                            else rbm.transform(features))
+        return self
+
     def _pretrain(self, X, y, X_valid, y_valid, progress, on_epoch_end=None, comm=None):
         """Train every RBM that is not fully trained yet, bottom up, then the missing up-down
         epochs. A layer that diverges or is interrupted keeps its last finished epoch, and its

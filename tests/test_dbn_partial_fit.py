@@ -1,0 +1,64 @@
+"""DBN.partial_fit (dlcore/dbn/dbn.py): one pass of greedy pretraining over a batch, layer by
+layer, as scikit-learn's BernoulliRBM.partial_fit is one more pass for one RBM.
+
+Oracles: the greedy fit of lecture "Deep Neural Networks" where it coincides with passes (a
+first pass is fit with epochs=1, for any number of RBMs and both propagations; k passes of a
+one-RBM DBN are fit with epochs=k), bit for bit on cpu; scikit-learn's rules for
+n_features_in_ and for the ``classes`` of a first batch.
+"""
+import numpy as np
+import pytest
+
+import dlcore
+
+X = (np.random.default_rng(0).random((48, 10)) > 0.5).astype(np.float32)
+Y = np.random.default_rng(1).integers(0, 3, 48)
+
+
+def dbn(hidden=(6, 4), epochs=5, **options):
+    return dlcore.DBN(hidden=list(hidden), epochs=epochs, batch_size=16, seed=3, backend="cpu",
+                      **options)
+
+
+def same_rbms(first, second):
+    return all(np.array_equal(a.W, b.W) and np.array_equal(a.hidden_bias, b.hidden_bias)
+               for a, b in zip(first.rbms_, second.rbms_, strict=True))
+
+
+@pytest.mark.parametrize("propagate", ["mean", "sample"])
+def test_a_first_pass_is_the_greedy_fit_of_one_epoch(propagate):
+    assert same_rbms(dbn(propagate=propagate).partial_fit(X),
+                     dbn(epochs=1, propagate=propagate).fit(X))
+
+
+def test_passes_of_one_rbm_are_its_epochs_and_the_dbn_is_usable_after_each(tmp_path):
+    passes = dbn(hidden=(6,))
+    for _ in range(3):
+        assert passes.partial_fit(X) is passes
+    assert same_rbms(passes, dbn(hidden=(6,), epochs=3).fit(X))
+    assert passes.get_params()["epochs"] == 5       # hyperparameters untouched
+    stacked = dbn().partial_fit(X[:20]).partial_fit(X[20:])
+    assert stacked.n_features_in_ == 10 and len(stacked.history["rbm2_seconds"]) == 2
+    dlcore.save(stacked, tmp_path / "dbn.h5")
+    np.testing.assert_array_equal(dlcore.load(tmp_path / "dbn.h5").transform(X),
+                                  stacked.transform(X))
+
+
+def test_a_batch_of_another_width_or_an_up_down_dbn_is_refused():
+    model = dbn().partial_fit(X)
+    with pytest.raises(ValueError, match="X has 4 features, but DBN is expecting 10 features"):
+        model.partial_fit(X[:, :4])
+    model.up_down(X, epochs=1)
+    with pytest.raises(RuntimeError, match="fine-tuned by up-down.*call fit"):
+        model.partial_fit(X)
+
+
+def test_classes_of_the_first_batch_name_the_labels_to_come():
+    names = np.array(["cat", "dog", "owl"])[Y]
+    model = dbn(n_labels=3)
+    model.partial_fit(X[:8], names[:8], classes=["owl", "dog", "cat"])
+    model.partial_fit(X[8:], names[8:])
+    assert model.classes_.tolist() == ["cat", "dog", "owl"]
+    assert set(model.predict(X)) <= {"cat", "dog", "owl"}
+    with pytest.raises(ValueError, match="emu"):
+        model.partial_fit(X[:4], np.array(["emu"] * 4))
