@@ -236,6 +236,65 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         self._note_feature_names(X, reset=False)
         return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end, comm)
 
+    def partial_fit(self, X, y=None, **unexpected):
+        """One pass of greedy training over the batch ``X``, layer by layer, continuing from
+        the current autoencoders (the first call builds them, as :meth:`fit` does):
+        autoencoder 1 trains one epoch on ``X`` (:meth:`dlcore.Autoencoder.partial_fit`),
+        then autoencoder 2 one epoch on the clean codes of the autoencoder 1 just updated,
+        and so on. For data that comes in parts (a stream, more than memory holds), as
+        scikit-learn's ``partial_fit``.
+
+        What is sound, after lecture "Deep Neural Networks" (greedy layer-wise training): a
+        layer trains on the codes of the layers below *fixed*. Within a pass that holds (each
+        layer sees the codes of the layers as updated before it), but over several passes the
+        upper layers learn from codes that keep changing: the lecture's scheme is :meth:`fit`
+        (one layer to the end of its epochs before the next). Both agree where both are one
+        pass: a first ``partial_fit(X)`` is ``fit(X)`` with ``epochs=1``, and k passes of a
+        one-layer stack are ``epochs=k`` (bit for bit on cpu).
+
+        Parameters
+        ----------
+        X : (n, n_visible) array, the batch (the width of the first call's ``X`` after it)
+        y : ignored
+
+        Returns
+        -------
+        self. After each call every autoencoder counts as trained (its ``epochs`` is the
+        passes it has had): the stack transforms, saves and loads as a fitted one.
+        """
+        refuse_fit_arguments(self, "partial_fit", unexpected)
+        first = not hasattr(self, "autoencoders_")
+        if not first:
+            self._check_fitted()   # an interrupted fit: finish it with resume first
+        self._check_params(new_training=first)
+        self._note_feature_names(X, reset=first)
+        X = self._check_rows(X, "X", fitting=first)
+        if first:
+            self.seed_ = rng.check_seed(self.seed)
+            self.autoencoders_ = self._build_autoencoders(self.seed_, new_training=True)
+            self.history = {}
+            self.n_features_in_ = X.shape[1]
+            self.layers_ = [X.shape[1], *self._hidden_sizes()]
+            record_fit(self, X, partial=True)
+        features = X
+        for index, autoencoder in enumerate(self.autoencoders_):
+            if hasattr(autoencoder, "W"):
+                self._restore_layer_history(index, autoencoder)
+            try:
+                autoencoder.partial_fit(features)
+            except TrainingDiverged as error:
+                raise error.located(f"autoencoder {index + 1} of the stack: ") from None
+            except ValueError as error:
+                raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
+            finally:
+                if hasattr(autoencoder, "W"):
+                    self._record_layer(index, autoencoder)
+                    # trained: transform and save take it
+                    autoencoder.epochs = max(autoencoder.epochs_done_, 1)
+            if index + 1 < len(self.autoencoders_):
+                features = autoencoder.transform(features)
+        return self
+
     def _check_rows(self, X, name, fitting=False):
         """``X`` 2-D, of any width ``layers`` allows when ``fitting``, else of the fitted
         width; one line naming the stack otherwise."""
