@@ -62,6 +62,7 @@ CLASSIFIER_DOMAIN_CHECKS = (
     "check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train",
     "check_dict_unchanged", "check_dont_overwrite_parameters", "check_estimators_dtypes",
     "check_estimators_fit_returns_self", "check_estimators_overwrite_params",
+    "check_estimators_partial_fit_n_features",
     "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1feature",
     "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
     "check_methods_sample_order_invariance", "check_methods_subset_invariance",

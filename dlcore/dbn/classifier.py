@@ -207,6 +207,71 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         self._note_learning_curves()
         return self
 
+    def partial_fit(self, X, y, classes=None, **unexpected):
+        """One step of training on the batch (X, y), as ``MLPClassifier.partial_fit``: the
+        first call pretrains the DBN with one pass over the batch (:meth:`dlcore.DBN.partial_fit`),
+        builds its network and fine-tunes it one epoch; every later call fine-tunes the
+        network one more epoch on its batch (no validation split, no early stopping, as
+        MLPClassifier's ``partial_fit`` has neither). Returns self.
+
+        Lecture "Deep Neural Networks": pretraining, then supervised fine-tuning of the
+        network it initialises. Once the network is built its weights are its own (copies of
+        the RBMs'), so later batches cannot pretrain further: fine-tuning is what a stream of
+        labelled batches can still improve. A first ``partial_fit`` therefore equals ``fit``
+        with ``pretrain_epochs=1, epochs=1, validation_split=0``, and k calls on the same
+        batch ``epochs=k`` (bit for bit on cpu); ``pretrain_epochs``, ``epochs``,
+        ``patience`` and ``validation_split`` are ``fit``'s.
+
+        Parameters
+        ----------
+        X : (n, n_features) rows in [0, 1] (the first call's width after it)
+        y : (n,) labels, each one of ``classes``
+        classes : array of every label, or None: on the first call, the labels of all the
+            batches to come (scikit-learn's argument: a first batch may lack some); None takes
+            those of ``y``. Ignored afterwards (``classes_`` is fixed)
+        """
+        refuse_fit_arguments(self, "partial_fit", unexpected)
+        first = not hasattr(self, "network_")
+        self._check_params()
+        if first:
+            known, _ = self._check_labels(y if classes is None else classes)
+        else:
+            known = self.classes_
+        labels = np.asarray(y)
+        labels = labels.ravel() if labels.ndim == 2 and labels.shape[1] == 1 else labels
+        if labels.ndim != 1:
+            raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
+        unknown = labels[~np.isin(labels, known)]
+        if len(unknown):
+            raise ValueError(f"y holds {unknown[0].item()!r}, which is not one of the classes "
+                             f"{known.tolist()!r:.200}: give every label in the first call's "
+                             f"classes")
+        targets = np.searchsorted(known, labels).astype(np.int64)
+        self._note_feature_names(X, reset=first)
+        X = self._rows(X, "X", fitted_width=not first)
+        if len(X) != len(targets):
+            raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+        if first:
+            shifts = self._image_shifts(X.shape[1])   # refused before anything trains
+            dbn = DBN(hidden=[int(size) for size in self.hidden], epochs=1,
+                      learning_rate=self.pretrain_learning_rate,
+                      batch_size=self.pretrain_batch_size, propagate=self.propagate,
+                      seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
+            dbn.partial_fit(X)
+            network = dbn.to_network(n_classes=len(known), dropout=self.dropout,
+                                     input_dropout=self.input_dropout, seed=self.seed,
+                                     backend=self.backend, augment=shifts)
+            network.compile(loss="cross_entropy", optimizer=self._optimizer(),
+                            metrics=["accuracy"])
+        else:
+            dbn, network = self.dbn_, self.network_
+        network.fit(X, targets, epochs=1, batch_size=int(self.batch_size),
+                    verbose=int(bool(self.verbose)))
+        self.classes_, self.n_features_in_ = known, X.shape[1]
+        self.dbn_, self.network_ = dbn, network
+        self._note_learning_curves()
+        return self
+
     def _note_learning_curves(self):
         """``loss_curve_``, ``n_iter_``, ``best_loss_``, ``validation_scores_`` and
         ``best_validation_score_`` (MLPClassifier's names) from the network's history, the one

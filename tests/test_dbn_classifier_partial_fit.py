@@ -1,0 +1,37 @@
+"""DBNClassifier.partial_fit (dlcore/dbn/classifier.py): MLPClassifier's partial_fit for a
+pretrained network: the first call pretrains one pass and fine-tunes one epoch, later calls
+fine-tune one epoch each.
+
+Oracles: fit where both are the same steps (pretrain_epochs=1, epochs=k, no validation split),
+bit for bit on cpu; scikit-learn's rules for ``classes`` and n_features_in_.
+"""
+import numpy as np
+import pytest
+
+import dlcore
+
+X = np.random.default_rng(0).random((40, 9)).astype(np.float32)
+NAMES = np.array(["cat", "dog", "owl"])[np.random.default_rng(1).integers(0, 3, 40)]
+OPTIONS = {"hidden": (6,), "pretrain_batch_size": 10, "batch_size": 8, "dropout": 0.0,
+           "input_dropout": 0.0, "shift": 0, "seed": 2, "backend": "cpu"}
+
+
+def test_calls_on_one_batch_are_the_fit_of_as_many_fine_tuning_epochs():
+    steps = dlcore.DBNClassifier(**OPTIONS)
+    steps.partial_fit(X, NAMES).partial_fit(X, NAMES)
+    whole = dlcore.DBNClassifier(**OPTIONS, pretrain_epochs=1, epochs=2,
+                                 validation_split=0.0).fit(X, NAMES)
+    np.testing.assert_array_equal(steps.predict_proba(X), whole.predict_proba(X))
+    assert steps.n_iter_ == 2 and steps.loss_curve_ == whole.loss_curve_
+
+
+def test_the_first_calls_classes_name_the_labels_to_come_and_the_width_is_kept():
+    model = dlcore.DBNClassifier(**OPTIONS)
+    model.partial_fit(X[:6], np.array(["cat"] * 6), classes=["owl", "dog", "cat"])
+    model.partial_fit(X[6:], NAMES[6:])
+    assert model.classes_.tolist() == ["cat", "dog", "owl"] and model.n_features_in_ == 9
+    assert model.predict_proba(X).shape == (40, 3)
+    with pytest.raises(ValueError, match="y holds 'emu', which is not one of the classes"):
+        model.partial_fit(X[:2], ["emu", "cat"])
+    with pytest.raises(ValueError, match="X has 4 features, but DBNClassifier is expecting 9"):
+        model.partial_fit(X[:2, :4], ["dog", "cat"])
