@@ -36,6 +36,7 @@ import csv
 import io
 import math
 import os
+import shutil
 import sys
 
 import click
@@ -770,12 +771,22 @@ class BackupAndRestore(Callback):
         from dlcore.io import save
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self.path):
-            # a hard link, not a copy: the latest file is replaced by a rename, never written
-            # in place, so the link keeps the previous epoch's whole
-            if os.path.exists(self.previous_path):
-                os.remove(self.previous_path)
-            os.link(self.path, self.previous_path)
+            self._keep_previous()
         save(self.model, self.path)
+
+    def _keep_previous(self):
+        """The latest backup as the previous one: a hard link (the latest is replaced by a
+        rename, never written in place, so the link keeps the previous epoch's whole), or
+        on a file system without hard links (FAT, some network shares) a copy written aside
+        and renamed."""
+        if os.path.exists(self.previous_path):
+            os.remove(self.previous_path)
+        try:
+            os.link(self.path, self.previous_path)
+        except OSError:
+            aside = self.previous_path + ".partial"
+            shutil.copyfile(self.path, aside)
+            os.replace(aside, self.previous_path)
 
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint:
