@@ -701,8 +701,9 @@ class BackupAndRestore(Callback):
     Raises (when the fit starts)
     ----------------------------
     ValueError, in one line, for a backup that cannot be read (damaged: delete it to start
-    over), one of another network (another architecture, optimiser or seed), or one that
-    has trained fewer epochs than the network already has (a backup of an earlier run).
+    over), one of another network (another architecture, optimiser or seed), one that has
+    trained fewer epochs than the network already has (a backup of an earlier run), and in
+    a data-parallel fit (``comm``: each rank would restore from its own disk).
     """
 
     #: run after the other callbacks of an epoch: the backup then holds their state of it

@@ -831,7 +831,7 @@ class TrainingLoop:
         # move it on): the fit ends with first_epoch_done + epochs of them
         first_epoch_done = self.epochs_done if not (epochs and initial_epoch is not None) \
             else max(self.epochs_done, initial_epoch)
-        epochs = self._restore_backup(callbacks, first_epoch_done, epochs)
+        epochs = self._restore_backup(callbacks, first_epoch_done, epochs, comm)
         if epochs and self.parameters and not self.trainable_parameters:
             # Keras says the same, and trains on: a frozen model still reports its loss
             warnings.warn("the model does not have any trainable weights: every layer is "
@@ -924,7 +924,7 @@ class TrainingLoop:
             callback.on_train_end()
         return history
 
-    def _restore_backup(self, callbacks, first_epoch_done, epochs):
+    def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None):
         """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
         ``callbacks`` into the network when its backup exists (before the validation split,
         which the seed draws, and before the callbacks are given their saved state), and
@@ -938,6 +938,12 @@ class TrainingLoop:
         if len(backups) > 1:
             raise ValueError("fit takes one BackupAndRestore callback, got "
                              f"{len(backups)}: the backups would restore different epochs")
+        if backups and comm is not None:
+            # each rank would restore from its own disk: a rank that finds no backup (node-
+            # local storage) would train other epochs than the others and wait in a sum forever
+            raise ValueError("BackupAndRestore is not taken by a data-parallel fit (comm): "
+                             "give rank 0 a ModelCheckpoint, and after an interruption "
+                             "dlcore.load its last file on every rank and fit the epochs left")
         if not backups or not backups[0].restore(self):
             return epochs
         if self.epochs_done < first_epoch_done:

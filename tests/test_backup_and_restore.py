@@ -115,3 +115,23 @@ def test_double_checkpoint_falls_back_on_the_previous_epoch(tmp_path, monkeypatc
     resumed = network()
     assert fit(resumed, [BackupAndRestore(backup, double_checkpoint=True)]).epoch == [1, 2, 3]
     assert not backup.exists()                # its own files deleted, then the empty folder
+
+
+def test_a_data_parallel_fit_refuses_it_before_restoring(tmp_path):
+    """Each rank would restore from its own disk: one that finds no backup (node-local
+    storage) trains other epochs than the others and waits in a sum forever."""
+    from dlcore.distributed import Communicator
+
+    class OneOfOne:     # what Communicator reads of an mpi4py communicator
+        def Get_rank(self):  # noqa: N802 (mpi4py's name)
+            return 0
+
+        def Get_size(self):  # noqa: N802
+            return 1
+
+    fit(network(), [BackupAndRestore(tmp_path / "backup", delete_checkpoint=False)], epochs=1)
+    model = network()
+    with pytest.raises(ValueError, match="^BackupAndRestore is not taken by a data-parallel "
+                       "fit"):
+        fit(model, [BackupAndRestore(tmp_path / "backup")], comm=Communicator(OneOfOne()))
+    assert model.epochs_done == 0
