@@ -420,19 +420,23 @@ def saving_trained_model(model, model_path, left=FIGURES_LEFT):
         save_trained_model(model, model_path)
         yield
     except KeyboardInterrupt:
+        held = []
         if _file_identity(model_path) == found:
-            raise TrainingInterrupted(
-                f"interrupted after training, before {model_path} was written: the trained "
-                "model was not saved; run the command again") from None
-        raise interrupted_after_training(model_path, left) from None
+            # the interruption landed in the save (or just before it): the trained model is
+            # whole in memory, so it is saved again, holding a second signal, rather than
+            # lost with the training that made it
+            with _holding_interruptions() as held:
+                save_trained_model(model, model_path)
+        raise interrupted_after_training(model_path, left, held) from None
 
 
-def interrupted_after_training(model_path, left=FIGURES_LEFT):
+def interrupted_after_training(model_path, left=FIGURES_LEFT, held=()):
     """The :class:`TrainingInterrupted` of a Ctrl-C once the trained model ``model_path`` is
-    saved: it is complete, what was ``left`` to do, and the command that does it."""
+    saved: it is complete, what was ``left`` to do, and the command that does it (``held``:
+    the signals that came while it was saved, :func:`_holding_interruptions`)."""
     return TrainingInterrupted(
-        f"interrupted after training: {model_path} is saved and complete, but {left} with: "
-        f"{resume_command(model_path)}")
+        f"interrupted after training: {model_path} is saved and complete{_held_note(held)}, "
+        f"but {left} with: {resume_command(model_path)}")
 
 
 def resume_option(function=None, *, has_epochs=True):
