@@ -345,6 +345,10 @@ BLAS = choose_blas()
 #: fine-tuning epoch), an integer in C.
 BLAS_GEMM = {dtype: (function_address(function), integer_type)
              for dtype, (function, integer_type) in BLAS.gemm.items()}
+#: {dtype: an empty array of BLAS_GEMM's integer type}: the ``integer_probe`` that types the
+#: kernels' BLAS calls, made once rather than at every launch
+_INTEGER_PROBES = {dtype: np.empty(0, integer_type)
+                   for dtype, (_, integer_type) in BLAS_GEMM.items()}
 BLAS_LIBRARY = BLAS.library_file
 
 
@@ -607,6 +611,7 @@ class CPUBackend(HostMemory, KernelBackend):
 
     def __init__(self):
         self._compute_depth = 0
+        self._compute_parts = None
 
     def copy_into(self, destination, source):
         np.copyto(destination, source)
@@ -619,6 +624,8 @@ class CPUBackend(HostMemory, KernelBackend):
                 yield self
             finally:
                 self._compute_depth -= 1
+                if self._compute_depth == 0:
+                    self._compute_parts = None
 
     def launch_rows(self, body, n_rows, n_units, *args, work=None):
         if n_rows > 0 and n_units > 0:
@@ -677,6 +684,16 @@ class CPUBackend(HostMemory, KernelBackend):
             tensors.cpu_layout = layout
         return layout
 
+    def _parts(self):
+        """:func:`product_parts`, read once inside :meth:`compute` (a fit): looking
+        ``$DLCORE_PRODUCT_BLOCKS`` up cost ~1 us at each of a batch's five split products."""
+        parts = self._compute_parts
+        if parts is None:
+            parts = product_parts()
+            if self._compute_depth > 0:
+                self._compute_parts = parts
+        return parts
+
     def _splits_products(self, out, k):
         """Whether a product into ``out`` with inner dimension ``k`` is split across Numba's
         threads (inside :meth:`compute`, and large enough)."""
@@ -712,12 +729,12 @@ class CPUBackend(HostMemory, KernelBackend):
                                trans_b=False, first_row=0):
         if self.sums_inner_halves(a, b, trans_b):
             k0, k1 = key_from_seed(seed)
-            blas, integer_type = BLAS_GEMM[out.dtype]
+            blas = BLAS_GEMM[out.dtype][0]
             kind = ("halves then rows" if self._splits_products(out, a.shape[1])
                     else "serial halves then rows")
             _kernel(kind, sigmoid_bernoulli_span)(
                 a, b, out, self._second_half(out), bool(trans_b), blas,
-                np.empty(0, integer_type), product_parts(), 4, out, bias,
+                _INTEGER_PROBES[out.dtype], self._parts(), 4, out, bias,
                 self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
                 np.uint64(first_row))
             return
@@ -726,26 +743,26 @@ class CPUBackend(HostMemory, KernelBackend):
                                            trans_b, first_row)
             return
         k0, k1 = key_from_seed(seed)
-        blas, integer_type = BLAS_GEMM[out.dtype]
+        blas = BLAS_GEMM[out.dtype][0]
         _kernel("gemm then rows", sigmoid_bernoulli_span)(
-            a, b, out, bool(trans_b), blas, np.empty(0, integer_type), product_parts(),
+            a, b, out, bool(trans_b), blas, _INTEGER_PROBES[out.dtype], self._parts(),
             4, out, bias, self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
             np.uint64(first_row))
 
     def gemm_then_rows(self, a, b, out, body, *args):
         if self.sums_inner_halves(a, b, False):
-            blas, integer_type = BLAS_GEMM[out.dtype]
+            blas = BLAS_GEMM[out.dtype][0]
             kind = ("halves then rows" if self._splits_products(out, a.shape[1])
                     else "serial halves then rows")
             _kernel(kind, body)(a, b, out, self._second_half(out), False, blas,
-                                np.empty(0, integer_type), product_parts(), 1, *args)
+                                _INTEGER_PROBES[out.dtype], self._parts(), 1, *args)
             return
         if not self._splits_products(out, a.shape[1]):
             super().gemm_then_rows(a, b, out, body, *args)
             return
-        blas, integer_type = BLAS_GEMM[out.dtype]
-        _kernel("gemm then rows", body)(a, b, out, False, blas, np.empty(0, integer_type),
-                                        product_parts(), 1, *args)
+        blas = BLAS_GEMM[out.dtype][0]
+        _kernel("gemm then rows", body)(a, b, out, False, blas, _INTEGER_PROBES[out.dtype],
+                                        self._parts(), 1, *args)
 
     def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
                                 negative_b, positive_rate, negative_rate, momentum, decay):
@@ -756,11 +773,11 @@ class CPUBackend(HostMemory, KernelBackend):
                                             negative_a, negative_b, positive_rate,
                                             negative_rate, momentum, decay)
             return
-        blas, integer_type = BLAS_GEMM[velocity.dtype]
+        blas = BLAS_GEMM[velocity.dtype][0]
         _weight_step(weights, velocity, positive_a, positive_b, float(positive_rate),
                      negative_a, negative_b, -float(negative_rate), float(momentum), False,
-                     velocity.dtype.type(decay), blas, np.empty(0, integer_type),
-                     product_parts(), velocity[:0], velocity[:0])
+                     velocity.dtype.type(decay), blas, _INTEGER_PROBES[velocity.dtype],
+                     self._parts(), velocity[:0], velocity[:0])
 
     def fuses_weight_step(self, velocity, k):
         # measured on an Intel Xeon (MKL, 2 threads), batch 32, gradient product and its
@@ -776,10 +793,10 @@ class CPUBackend(HostMemory, KernelBackend):
         if grad_x is not None and not self._steps_input_gradient_blocks(grad_x, weights):
             self.gemm(grad_z, weights, grad_x, trans_b=True)
             grad_x = None
-        blas, integer_type = BLAS_GEMM[velocity.dtype]
+        blas = BLAS_GEMM[velocity.dtype][0]
         _weight_step(weights, velocity, x, grad_z, 1.0, x[:0], grad_z[:0], 0.0,
                      float(momentum), True, velocity.dtype.type(rate), blas,
-                     np.empty(0, integer_type), product_parts(),
+                     _INTEGER_PROBES[velocity.dtype], self._parts(),
                      velocity[:0] if grad_x is None else grad_x, grad_z)
 
     def _steps_input_gradient_blocks(self, grad_x, weights):
@@ -798,13 +815,13 @@ class CPUBackend(HostMemory, KernelBackend):
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         k = a.shape[0] if trans_a else a.shape[1]
         if self._compute_depth > 0:
-            blas, integer_type = BLAS_GEMM[out.dtype]
+            blas = BLAS_GEMM[out.dtype][0]
             if out.shape[0] * out.shape[1] * k < SERIAL_MULTIPLY_ADDS:
-                serial_gemm(blas, np.empty(0, integer_type), a, b, out, bool(trans_a),
+                serial_gemm(blas, _INTEGER_PROBES[out.dtype], a, b, out, bool(trans_a),
                             bool(trans_b), alpha, beta)
             else:
                 _parallel_gemm(a, b, out, bool(trans_a), bool(trans_b), alpha, beta, blas,
-                               np.empty(0, integer_type), product_parts())
+                               _INTEGER_PROBES[out.dtype], self._parts())
         elif alpha == 1.0 and beta == 0.0:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
         else:  # C^T = alpha op(B)^T op(A)^T + beta C^T, on Fortran views, in place

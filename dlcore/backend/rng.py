@@ -217,10 +217,23 @@ def check_seed(seed):
     return seed
 
 
+#: {seed: its key words}: the kernels ask for a model's key at every batch (a dropout
+#: layer's, an RBM's), where checking the seed and making the words cost ~2 us a call
+_KEYS = {}
+
+
 def key_from_seed(seed):
     """The Philox key words (k0, k1) of a seed: its low and high 32 bits."""
+    if type(seed) is int:
+        key = _KEYS.get(seed)
+        if key is not None:
+            return key
     seed = check_seed(seed)
-    return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    key = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    if len(_KEYS) >= 256:   # a caller drawing fresh seeds: keep the few in use
+        _KEYS.clear()
+    _KEYS[seed] = key
+    return key
 
 
 def random_words(n_rows, n_columns, seed, stream, step=0, first_row=0):

@@ -531,13 +531,23 @@ class Layer:
     def _buffer(self, key, shape, dtype=None):
         """A reusable array of ``shape`` (a view of a flat allocation that only ever grows):
         the layer's outputs, gradients and workspace, allocated once per batch size."""
+        workspace = self._workspace
+        # the same view again for the same request (a layer asks for its buffers at every
+        # batch, where making the view cost ~1 us)
+        view_key = (key, tuple(shape), dtype)
+        view = workspace.get(view_key)
+        if view is not None:
+            return view
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         size = math.prod(shape)
-        flat = self._workspace.get(key)
+        flat = workspace.get(key)
         if flat is None or flat.shape[0] < size or flat.dtype != dtype:
             flat = self.backend.empty((max(size, 1),), dtype=dtype)
-            self._workspace[key] = flat
-        return flat[:size].reshape(tuple(shape))
+            for stale in [name for name in workspace if isinstance(name, tuple)]:
+                del workspace[stale]   # views of the array this one replaces
+            workspace[key] = flat
+        view = workspace[view_key] = flat[:size].reshape(tuple(shape))
+        return view
 
 
 class WeightedLayer(Layer):
