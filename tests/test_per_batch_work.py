@@ -5,8 +5,17 @@ fine-tuning batch's ~0.7 ms (issue 11, ``dlcore bench mlp``)."""
 import collections
 
 import numpy as np
+import pytest
 
 import dlcore
+
+
+def counting(calls, name, function):
+    """``function``, counting its calls in ``calls[name]``."""
+    def wrapper(*args, **kwargs):
+        calls[name] += 1
+        return function(*args, **kwargs)
+    return wrapper
 
 
 def counted_fits(monkeypatch, batch_counts):
@@ -16,16 +25,11 @@ def counted_fits(monkeypatch, batch_counts):
     from dlcore.backend import cpu, rng
     from dlcore.layers import base
     calls = collections.Counter()
-
-    def counting(name, function):
-        def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return function(*args, **kwargs)
-        return wrapper
-    monkeypatch.setattr(cpu, "product_parts", counting("product blocks", cpu.product_parts))
-    monkeypatch.setattr(rng, "check_seed", counting("seed checks", rng.check_seed))
-    monkeypatch.setattr(np, "prod", counting("np.prod", np.prod))
-    monkeypatch.setattr(base.Layer, "_buffer", counting("buffers", base.Layer._buffer))
+    monkeypatch.setattr(cpu, "product_parts",
+                        counting(calls, "product blocks", cpu.product_parts))
+    monkeypatch.setattr(rng, "check_seed", counting(calls, "seed checks", rng.check_seed))
+    monkeypatch.setattr(np, "prod", counting(calls, "np.prod", np.prod))
+    monkeypatch.setattr(base.Layer, "_buffer", counting(calls, "buffers", base.Layer._buffer))
     data = np.random.default_rng(0).random((32 * max(batch_counts), 256), dtype=np.float32)
     labels = np.arange(len(data)) % 10
     model = dlcore.models.mlp(input_shape=(256,), hidden=(256,), n_classes=10,
@@ -51,3 +55,43 @@ def test_a_fit_looks_up_its_blocks_keys_and_sizes_once_not_at_every_batch(monkey
     # the buffers are asked for at every batch: each shape's view is made once and kept
     assert many["buffers"] > few["buffers"] > 0
     assert views["tuple"] > 0
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh", "linear"])
+@pytest.mark.parametrize("n, units", [(32, 500), (100, 500), (7, 13)])  # (100, 500): threads
+def test_a_dense_layers_gradients_are_one_launch_with_the_numbers_of_two(
+        monkeypatch, activation, n, units):
+    """dL/dz and dL/db of a Dense layer come from one launch, bit for bit those of the two
+    launches they fuse (the activation's gradient, then the bias gradient's sums)."""
+    from dlcore.backend import get_backend
+    from dlcore.layers.bodies import (
+        ACTIVATION_CODES,
+        activation_gradient_rows,
+        bias_gradient_span,
+    )
+    from dlcore.layers.ops import KernelOps
+    be = get_backend("cpu")
+    rng = np.random.default_rng(1)
+    x = rng.random((n, 9), dtype=np.float32)
+    y = rng.random((n, units), dtype=np.float32)
+    grad_y = rng.standard_normal((n, units)).astype(np.float32)
+    code = ACTIVATION_CODES[activation]
+    expected_g, expected_bias = np.empty(n * units, np.float32), np.empty(units, np.float32)
+    grad_kernel, grad_bias = np.empty((9, units), np.float32), np.empty(units, np.float32)
+    workspace = {}
+    launches = collections.Counter()
+
+    def buffer(key, shape):
+        return workspace.setdefault(key, np.empty(shape, np.float32))
+    with be.compute():
+        be.launch_rows(activation_gradient_rows, n, units, y.reshape(n, 1, units),
+                       grad_y.reshape(n, 1, units), expected_g, code, units, 0)
+        be.launch_1d(bias_gradient_span, units, expected_g, expected_bias, n, 1, units, 1,
+                     work=n * units)
+        for name in ("launch_rows", "launch_1d"):
+            monkeypatch.setattr(be, name, counting(launches, name, getattr(be, name)))
+        KernelOps(be).dense_backward(x, np.ones((9, units), np.float32), y, grad_y, activation,
+                                     grad_kernel, grad_bias, None, buffer)
+    assert sum(launches.values()) == 1
+    np.testing.assert_array_equal(workspace["grad_preactivation"].reshape(-1), expected_g)
+    np.testing.assert_array_equal(grad_bias, expected_bias)

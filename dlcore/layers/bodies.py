@@ -451,6 +451,25 @@ def activation_gradient_rows(row, first, last, y, grad_y, g, code, n_stride, f_s
 
 
 @body
+def dense_gradient_span(first, last, y, grad_y, g, grad_bias, code):
+    """A Dense layer's gradients on its units first..last-1 of (n, units) rows, in one launch:
+    g[n units + f] = dL/dz from y and dL/dy (:func:`activation_gradient_rows`; not a softmax)
+    and grad_bias[f] = the sum over n of g (:func:`bias_gradient_span`: the same sums, added
+    in the same order), while the units' rows of g are in cache. Two launches and a pass over
+    g less at every batch (measured: 3 of the fine-tuning net's six launches)."""
+    n_samples, units = y.shape
+    sums = grad_bias[first:last]
+    for f in range(sums.shape[0]):
+        sums[f] = _ZERO
+    for n in range(n_samples):
+        start = n * units + first
+        out = g[start:start + last - first]
+        _activation_span(y[n, first:last], grad_y[n, first:last], out, _ZERO, code, GRADIENT)
+        for f in range(sums.shape[0]):
+            sums[f] += out[f]
+
+
+@body
 def bias_gradient_span(first, last, g, out, n_samples, n_pixels, n_stride, f_stride):
     """out[f] = sum over n and p of g[n n_stride + f f_stride + p] (dL/db), f in first..last-1."""
     if n_pixels == 1 and f_stride == 1:

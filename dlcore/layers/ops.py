@@ -38,6 +38,7 @@ from dlcore.layers.bodies import (
     col2im_rows,
     conv_geometry,
     copy_span,
+    dense_gradient_span,
     dropout_rows,
     im2col_rows,
     input_activation_gradient_span,
@@ -301,12 +302,11 @@ class KernelOps:
             self.backend.launch_rows(activation_gradient_rows, n * units, 1,
                                      y.reshape(n, units, 1), grad_y.reshape(n, units, 1),
                                      g.reshape(-1), code, units, 1)
+            self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1,
+                                   units, 1, work=n * units)
         else:
-            self.backend.launch_rows(activation_gradient_rows, n, units,
-                                     y.reshape(n, 1, units), grad_y.reshape(n, 1, units),
-                                     g.reshape(-1), code, units, 0)
-        self.backend.launch_1d(bias_gradient_span, units, g.reshape(-1), grad_bias, n, 1, units,
-                               1, work=n * units)
+            self.backend.launch_1d(dense_gradient_span, units, y, grad_y, g.reshape(-1),
+                                   grad_bias, code, work=n * units)
         if kernel_step is not None and kernel_step(x, g, grad_x):
             return   # the step, and dL/dx from the kernel before it
         if grad_x is not None:
