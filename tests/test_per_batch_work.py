@@ -95,3 +95,32 @@ def test_a_dense_layers_gradients_are_one_launch_with_the_numbers_of_two(
     assert sum(launches.values()) == 1
     np.testing.assert_array_equal(workspace["grad_preactivation"].reshape(-1), expected_g)
     np.testing.assert_array_equal(grad_bias, expected_bias)
+
+
+def test_the_optimisers_scalars_launch_as_one_array_kept_while_they_hold(monkeypatch):
+    """The (scale, l1, l2, keep) of each parameter reach the optimiser's launch as one array,
+    the same one at every batch while they do not change, and a new one when they do (weight
+    decay set between two fits changes keep = 1 - eta lambda)."""
+    from dlcore.backend import cpu
+    seen = []
+    launch = cpu.CPUBackend.launch_tensors
+
+    def spying(self, body, tensors, shared, per_tensor):
+        seen.append((per_tensor, np.array(per_tensor, dtype=np.float32)))
+        return launch(self, body, tensors, shared, per_tensor)
+    monkeypatch.setattr(cpu.CPUBackend, "launch_tensors", spying)
+    data = np.random.default_rng(0).random((96, 20), dtype=np.float32)
+    labels = np.arange(96) % 3
+    model = dlcore.models.mlp(input_shape=(20,), hidden=(8,), n_classes=3, backend="cpu",
+                              seed=0)
+    model.compile("cross_entropy", dlcore.optimizers.SGD(0.1))
+    model.fit(data, labels, epochs=1, batch_size=32, verbose=0)
+    model.optimizer.weight_decay = 0.5
+    model.fit(data, labels, epochs=1, batch_size=32, verbose=0)
+    assert len(seen) == 6
+    first, second = seen[:3], seen[3:]
+    assert all(per_tensor is first[0][0] for per_tensor, _ in first)
+    assert all(per_tensor is second[0][0] for per_tensor, _ in second)
+    np.testing.assert_array_equal(first[0][1][:, 3], 1)
+    np.testing.assert_array_equal(second[0][1][:, 3], np.float32(1 - 0.1 * 0.5))
+    np.testing.assert_array_equal(second[0][1][:, :3], first[0][1][:, :3])

@@ -648,7 +648,7 @@ class CPUBackend(HostMemory, KernelBackend):
         # on a 784-500-500-10 net). The tensors are passed by address so that the kernel's type
         # does not depend on their number: one compilation serves every network.
         layout = self._tensor_layout(tensors)
-        scalars = np.array(per_tensor, dtype=np.float32)
+        scalars = np.asarray(per_tensor, dtype=np.float32)
         if layout is None or scalars.shape != (len(tensors), 4):
             super().launch_tensors(body, tensors, shared, per_tensor)
             return
