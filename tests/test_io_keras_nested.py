@@ -524,3 +524,52 @@ def test_a_dlcore_model_nesting_a_frozen_block_two_deep_saves_to_keras_nested(tm
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras_model.predict(nhwc, verbose=0)), model.predict(x),
         atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_nested_model_calling_its_own_layer_twice_saves_to_keras_nested(tmp_path, suffix):
+    """Real Keras: a nested model that calls one of its layers twice (one Dense applied two
+    times: a layer of several inbound nodes in its config), itself called twice on the model,
+    is one nested Keras model as Keras's own: ``get_layer("twice")`` finds it, its arrays are
+    one set, predictions agree, its weights file loads into Keras's model of it, and dlcore
+    reads the file back nested. It was written flat without a word."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    rows = dlcore.Input((4,))
+    shared = dlcore.layers.Dense(4, activation="tanh", name="shared")
+    twice = dlcore.Model(rows, shared(shared(rows)), name="twice")
+    given = dlcore.Input((4,))
+    model = dlcore.Model(given, dlcore.layers.Dense(2, name="head")(twice(twice(given))))
+    x = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+    path = tmp_path / f"twice{suffix}"
+    model.save(path)
+    keras_model = keras.models.load_model(path)
+    assert [layer.name for layer in keras_model.layers][1:] == ["twice", "head"]
+    assert [layer.name for layer in keras_model.get_layer("twice").layers] == \
+        ["twice_input", "shared"]
+    assert len(keras_model.weights) == len(model.get_weights()) == 4      # shared, not copied
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)), model.predict(x),
+        atol=1e-6)
+    model.save_weights(tmp_path / "twice.weights.h5")
+    keras_model.set_weights([np.zeros_like(w) for w in keras_model.get_weights()])
+    keras_model.load_weights(tmp_path / "twice.weights.h5")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)), model.predict(x),
+        atol=1e-6)
+    again = dlcore.load(path)
+    assert [layer.name for layer in again.layers] == ["twice", "head"]
+    np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
+
+
+def test_a_nested_model_keras_files_cannot_nest_is_written_flat_with_a_warning(tmp_path):
+    """A nested model of two inputs is written with its layers the model's: a warning names
+    the model and why (it was written flat without a word, get_layer then failing in Keras)."""
+    left, right = dlcore.Input((3,)), dlcore.Input((2,))
+    pair = dlcore.Model([left, right], dlcore.layers.concatenate([left, right]), name="pair")
+    first, second = dlcore.Input((3,)), dlcore.Input((2,))
+    model = dlcore.Model([first, second], dlcore.layers.Dense(1, name="head")(
+        dlcore.layers.Dense(4, name="mix")(pair([first, second]))))
+    with pytest.warns(UserWarning, match="the nested model 'pair' is written flat .*one input "
+                                         "and one output"):
+        model.save(tmp_path / "pair.keras")

@@ -457,27 +457,37 @@ class _Exported:
         """The Keras entry of the model ``inner`` called on ``model``'s graph as ``calls``
         (``[(input tensors, output tensors)]``), or None when it stays flat."""
         own = inner.flat_layers
-        if len(inner.inputs) != 1 or len(inner.outputs) != 1 or \
-                any(id(layer) in model._called_directly for layer in own) or \
-                any(len(inputs) != 1 or len(outputs) != 1 or
-                    outputs[0].node.layer is not inner.outputs[0].node.layer
-                    for inputs, outputs in calls):
-            return None
+
+        def flat(why):
+            self.notes.append(f"the nested model {inner.name!r} is written flat (its layers "
+                              f"the model's, get_layer({inner.name!r}) then failing in Keras): "
+                              f"{why}")
+
+        if len(inner.inputs) != 1 or len(inner.outputs) != 1:
+            return flat("dlcore nests a model of one input and one output in a Keras file")
+        if any(id(layer) in model._called_directly for layer in own):
+            return flat("a layer of it is also called on the model's own tensors")
+        if any(len(inputs) != 1 or len(outputs) != 1 or
+               outputs[0].node.layer is not inner.outputs[0].node.layer
+               for inputs, outputs in calls):
+            return flat("a call of it gives the model a tensor other than its output")
         names = [entry["config"]["name"] for layer in own
                  for entry in entries_of.get(id(layer), [])]
         if any(refs[id(outputs[0])][0] not in names for _, outputs in calls):
-            return None   # its last layer is left out of the file (augmentation)
+            return flat("its last layer is left out of the file")
         entries = [entry for entry in self.layers if entry.get("name") in names]
-        if not entries or len(entries) != len(names) or any(
-                len(entry["inbound_nodes"]) != len(calls) for entry in entries):
-            return None
         try:   # the nested model's own config: its layers called on its own input
             config = _Exported(inner, nest=True).model_config()
         except ValueError:
-            return None
+            return None   # a layer Keras has no match for: the flat export refuses it
         layers = config["config"]["layers"]
-        if sorted(_leaf_names(layers)) != sorted(names):
-            return None
+        # each layer of it is called as often per call of the model as its own config says
+        # (a layer it calls twice, a model it calls twice): the graph's calls are those calls
+        calls_per_call = _leaf_call_counts(config)
+        if sorted(calls_per_call) != sorted(names) or len(entries) != len(names) or any(
+                len(entry["inbound_nodes"]) != len(calls) * calls_per_call[entry["name"]]
+                for entry in entries):
+            return flat("its layers are not called as its own graph calls them")
         # Keras's default InputLayer names are unique in a session: the nested model's own
         input_name = f"{inner.name}_input"
         old_name = layers[0]["config"]["name"]   # the one input comes first
@@ -901,6 +911,22 @@ def _leaf_names(entries) -> list[str]:
         elif entry["class_name"] != "InputLayer":
             names.append(entry["config"]["name"])
     return names
+
+
+def _leaf_call_counts(config, times=1) -> dict:
+    """{layer name: how often one call of the Keras model ``config`` calls it} for each layer
+    of it (no InputLayer), those of a model nested in it included: a layer of a functional
+    model as often as it has inbound nodes, times the calls of the models around it."""
+    counts = {}
+    for entry in config["config"]["layers"]:
+        calls = times * len(entry.get("inbound_nodes") or [None])
+        if entry["class_name"] in ("Sequential", "Functional"):
+            for name, count in _leaf_call_counts(entry, calls).items():
+                counts[name] = counts.get(name, 0) + count
+        elif entry["class_name"] != "InputLayer":
+            name = entry["config"]["name"]
+            counts[name] = counts.get(name, 0) + calls
+    return counts
 
 
 def _named_arrays(exported: _Exported, entry) -> list:
