@@ -15,6 +15,7 @@ Conv2D, Flatten, Dense) and keras_nested_vision.keras and .h5 (a functional mode
 twice) predict and train one more step as Keras did.
 """
 import copy
+import json
 
 import h5py
 import numpy as np
@@ -573,3 +574,56 @@ def test_a_nested_model_keras_files_cannot_nest_is_written_flat_with_a_warning(t
     with pytest.warns(UserWarning, match="the nested model 'pair' is written flat .*one input "
                                          "and one output"):
         model.save(tmp_path / "pair.keras")
+
+
+def _dense_entry(name, units):
+    return {"class_name": "Dense", "config": {"name": name, "units": units}}
+
+
+def _sequential_nesting(base_kind, first, *after):
+    """A Keras Sequential config (``first`` and ``after`` around it) nesting a ``base_kind``
+    base of one Dense on 4 features."""
+    base_input = {"class_name": "InputLayer", "name": "base_in",
+                  "config": {"name": "base_in", "batch_shape": [None, 4]}}
+    dense = {**_dense_entry("d1", 3), "name": "d1", "inbound_nodes": [
+        {"args": [{"class_name": "__keras_tensor__",
+                   "config": {"shape": [None, 4], "keras_history": ["base_in", 0, 0]}}],
+         "kwargs": {}}]}
+    base = {"class_name": "Sequential", "config": {"name": "base", "layers": [
+        base_input, _dense_entry("d1", 3)]}} if base_kind == "Sequential" else \
+        {"class_name": "Functional", "config": {
+            "name": "base", "layers": [base_input, dense],
+            "input_layers": ["base_in", 0, 0], "output_layers": ["d1", 0, 0]}}
+    layers = ([first] if first is not None else []) + [base, *after]
+    return {"class_name": "Sequential", "config": {"name": "outer", "layers": layers}}
+
+
+@pytest.mark.parametrize("base_kind", ["Sequential", "Functional"])
+@pytest.mark.parametrize("first, after, message", [
+    ({"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 4]}},
+     ["junk", _dense_entry("head", 2)], "a layer of the Keras model_config is not an object "
+                                        "with a config"),
+    ({"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}},
+     [_dense_entry("head", 2)], "a Keras InputLayer layer has the invalid name 'None'"),
+    (None, [_dense_entry("head", 2)], "the Keras model does not say its input shape"),
+], ids=["not-a-layer", "unnamed-input", "no-input-shape"])
+def test_a_damaged_sequential_nesting_a_model_is_refused_in_one_line(base_kind, first, after,
+                                                                     message):
+    """A damaged Keras Sequential that nests a model (an entry no layer, an InputLayer without
+    a name, no input shape) is refused in one line naming the damage by the importer that
+    reads a well-formed one: the older importer that inlined a nested Sequential called a
+    functional base "not imported" and named an InputLayer the file does not have."""
+    text = json.dumps(_sequential_nesting(base_kind, first, *after))
+    with pytest.raises(dlcore.ModelFileError, match=message) as caught:
+        dlcore.models.model_from_json(text)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("base_kind", ["Sequential", "Functional"])
+def test_a_sequential_config_nesting_a_model_loads_nested(base_kind):
+    """The well-formed configs beside the damaged ones above: the base is one layer."""
+    first = {"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 4]}}
+    model = dlcore.models.model_from_json(json.dumps(
+        _sequential_nesting(base_kind, first, _dense_entry("head", 2))))
+    assert [layer.name for layer in model.layers] == ["base", "head"]
+    assert model.predict(np.ones((2, 4), np.float32)).shape == (2, 2)

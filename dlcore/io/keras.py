@@ -71,7 +71,7 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
                    "Rescaling", "Reshape", "RandomRotation", "RandomZoom", "RandomContrast",
                    "RandomBrightness")
-#: Keras's model classes, which a model may nest (see _Imported._inlined_sequentials)
+#: Keras's model classes, which a model may nest (see _FunctionalImported._inlined)
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
 #: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
 _NORMALIZATIONS = ("BatchNormalization", "LayerNormalization")
@@ -1072,9 +1072,8 @@ class _Imported:
             raise _config_error(filename, "the Keras model_config lists no layers")
         _check_layer_count(filename, len(entries), "layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "sequential"
-        self.nested_models = {}   # Keras name of a nested model -> its layers' names
-        entries = self._inlined_sequentials(entries)
-        _check_layer_count(filename, len(entries), "layers, its nested models' included")
+        # a Sequential that nests a model comes as a functional config (_as_functional)
+        self.nested_models = {}
         self.input_shape = self._batch_shape(body.get("build_input_shape"))
         self.layers = []          # dlcore layers
         self.converters = {}      # Keras layer name -> (dlcore layer name, function on arrays)
@@ -1102,35 +1101,6 @@ class _Imported:
                                                "(no InputLayer or batch_shape)")
         if self.keras_names and self._current is not None and len(self._current) == 1:
             _note_output_order(self.notes, self.keras_names[-1], self._flat_maps)
-
-    def _inlined_sequentials(self, entries):
-        """``entries`` with each Keras Sequential nested in this one (keras.io's
-        ``data_augmentation``, a pretrained base) replaced by its layers (its InputLayer
-        dropped); ``nested_models`` records which layers each held (their weights are stored
-        under it). A well-formed Sequential that nests a model comes as a functional config
-        (:func:`_as_functional`); this inlines or refuses what that leaves."""
-        inlined, outer_names = [], _layer_names(entries)
-        for entry in entries:
-            config = entry.get("config") if isinstance(entry, dict) else None
-            if isinstance(config, dict) and entry.get("class_name") in ("Functional", "Model"):
-                raise self._unsupported(config.get("name"), entry.get("class_name"),
-                                        "a functional model nested in a Sequential is not "
-                                        "imported (a Sequential is)")
-            if not isinstance(config, dict) or entry.get("class_name") != "Sequential":
-                inlined.append(entry)
-                continue
-            inner = config.get("layers")
-            if not isinstance(inner, list) or not inner or len(inner) > MAX_OBJECTS or \
-                    not all(isinstance(layer, dict) for layer in inner):
-                raise self._unsupported(config.get("name"), "Sequential", "it lists no layers")
-            self._note_nested(entry, inner, outer_names)
-            first = next((layer for layer in inner if layer.get("class_name") == "InputLayer"),
-                         None)
-            if first is not None and not any(isinstance(e, dict) and e.get("class_name") ==
-                                             "InputLayer" for e in inlined) and not inlined:
-                inlined.append(first)   # the nested model's input is the model's
-            inlined.extend(layer for layer in inner if layer.get("class_name") != "InputLayer")
-        return inlined
 
     def _note_nested(self, entry, inner, outer_names=()):
         """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
@@ -2150,31 +2120,35 @@ def _reshaped_dense_units(entries):
     return columns
 
 
-def _as_functional(config):
+def _as_functional(config, filename="<json>"):
     """A Keras ``Sequential`` config that lists a model among its layers (a Sequential base
     under a Sequential head) as the functional config of the same chain of calls, whose nested
     models dlcore imports as Keras lists them (one entry of ``model.layers``, ``get_layer``);
     any other ``config`` as it is. The weights' paths stay those of the Sequential (Keras
-    counts them by ``model.layers``, the same in both)."""
+    counts them by ``model.layers``, the same in both). A damaged one is refused in one line
+    (the functional importer checks the names, calls and shapes)."""
     body = config.get("config") if isinstance(config, dict) else None
     if config.get("class_name") != "Sequential" or not isinstance(body, dict) or \
-            not isinstance(body.get("layers"), list) or len(body["layers"]) > MAX_OBJECTS:
+            not isinstance(body.get("layers"), list) or len(body["layers"]) > MAX_OBJECTS or \
+            not any(isinstance(entry, dict) and entry.get("class_name") in _MODEL_CLASSES
+                    for entry in body["layers"]):
         return config
     entries = body["layers"]
     if not all(isinstance(entry, dict) and isinstance(entry.get("config"), dict)
-               for entry in entries) or \
-            not any(entry.get("class_name") in _MODEL_CLASSES for entry in entries):
-        return config
+               for entry in entries):
+        raise _config_error(filename, "a layer of the Keras model_config is not an object "
+                                      "with a config")
     first = entries[0]
     if first.get("class_name") == "InputLayer":
         entries = entries[1:]
     else:
         shape = body.get("build_input_shape")
+        if shape is None:
+            raise _config_error(filename, "the Keras model does not say its input shape (no "
+                                          "InputLayer or build_input_shape)")
         first = {"class_name": "InputLayer",
                  "config": {"batch_shape": shape, "dtype": "float32", "name": "input_layer"}}
     previous = first["config"].get("name")
-    if not isinstance(previous, str) or not entries:
-        return config
     layers = [{**first, "name": previous, "inbound_nodes": []}]
     for entry in entries:
         layers.append({**entry, "name": entry["config"].get("name"), "inbound_nodes": [
@@ -2191,7 +2165,7 @@ def _as_functional(config):
 def parameter_count(config, filename="<json>") -> int:
     """The number of parameters the Keras model ``config`` declares, from the config alone
     (nothing is built); a ModelFileError for a config dlcore cannot import."""
-    config = _as_functional(config)
+    config = _as_functional(config, filename)
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     return (_FunctionalImported if functional else _Imported)(config, filename).n_parameters
@@ -2209,7 +2183,7 @@ def model_from_config(config, filename="<json>", file_size=None):
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
     parameters must fit in the file (4 bytes each) before any is created."""
     from dlcore import Model, Sequential
-    config = _as_functional(config)
+    config = _as_functional(config, filename)
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     imported = (_FunctionalImported if functional else _Imported)(config, filename)
