@@ -70,7 +70,7 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
                    "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
                    "Rescaling", "Reshape", "RandomRotation", "RandomZoom", "RandomContrast",
-                   "RandomBrightness")
+                   "RandomBrightness", "LocallyConnected2D")
 #: Keras's model classes, which a model may nest (see _FunctionalImported._inlined)
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
 #: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
@@ -1331,6 +1331,8 @@ class _Imported:
                 padding = self._same_padding(kernel, strides)
             return layers.Conv2D(config.get("filters"), kernel, stride=strides, padding=padding,
                                  floor=True, **options)
+        if kind == "LocallyConnected2D":
+            return self._locally_connected(name, config, layers)
         if kind == "Dense":
             layer = layers.Dense(config.get("units"), activation=self._activation(config),
                                  use_bias=config.get("use_bias", True), name=name,
@@ -1401,6 +1403,33 @@ class _Imported:
                                  f"imported (dlcore's ELU has Keras's default alpha 1)")
             return layers.ELU(name=name)
         return layers.Softmax(self._softmax_axis(config.get("axis", -1)), name=name)
+
+    def _locally_connected(self, name, config, layers):
+        """tf.keras 2's LocallyConnected2D (Keras 3 removed it) as dlcore's: its 'same'
+        windows start ``k // 2`` before ``stride * position`` (tf.keras 2's
+        ``conv_connected_inputs``), dlcore's padding of that many zeros at the top and left,
+        and as many at the bottom and right as the last window needs."""
+        implementation = config.get("implementation", 1)
+        if implementation not in (1, 2, 3) or isinstance(implementation, bool):
+            raise ValueError(f"its implementation {str(implementation)[:20]} is not tf.keras "
+                             f"2's 1, 2 or 3")
+        padding = config.get("padding", "valid")
+        if padding not in ("valid", "same") or (padding == "same" and implementation == 1):
+            raise ValueError(f"padding {str(padding)[:20]!r} is not imported ('valid', and "
+                             f"'same' with implementation 2 or 3, are)")
+        kernel, strides = _pair(config.get("kernel_size")), _pair(config.get("strides", 1))
+        if padding == "same":
+            shape = self._current or self.input_shape
+            if shape is None or len(shape) != 3:
+                raise ValueError("a 'same' LocallyConnected2D needs images of a known size")
+            padding = [[k // 2, max(0, (-(-n // s) - 1) * s + k - k // 2 - n)]
+                       for n, k, s in zip(shape[1:], kernel, strides)]
+        options = {"activation": self._activation(config), "name": name,
+                   "use_bias": config.get("use_bias", True),
+                   **_imported_weight_settings("LocallyConnected2D", config, self.notes, name)}
+        self.converters[name] = (name, _locally_connected_converter(implementation))
+        return layers.LocallyConnected2D(config.get("filters"), kernel, stride=strides,
+                                         padding=padding, floor=True, **options)
 
     def _softmax_axis(self, axis):
         """dlcore's axis of Keras's Softmax over ``axis``: its last (the channels of (H, W, C)
@@ -2034,6 +2063,10 @@ def _parameter_count(layer, input_shape):
     if kind in ("Conv2D", "Conv2DTranspose"):
         kh, kw = layer.kernel_size
         return (input_shape[0] * kh * kw + layer.use_bias) * layer.filters
+    if kind == "LocallyConnected2D":   # a Conv2D's at each output position
+        kh, kw = layer.kernel_size
+        _, rows, columns = layer.compute_output_shape(tuple(input_shape))
+        return (input_shape[0] * kh * kw + layer.use_bias) * layer.filters * rows * columns
     if kind == "BatchNormalization":
         return 4 * int(input_shape[0])
     if kind == "LayerNormalization":
@@ -2055,6 +2088,83 @@ def _kernel_converter(arrays):
     Keras's (k_h, k_w, filters, channels) as dlcore's (channels, filters, k_h, k_w) for a
     Conv2DTranspose: one permutation."""
     return [arrays[0].transpose(3, 2, 0, 1), *arrays[1:]]
+
+
+def _locally_connected_windows(layer):
+    """``(ys, xs)`` of a built LocallyConnected2D: the input row of each (output row, window
+    row) and the input column of each (output column, window column), -1 in the padding."""
+    _, height, width = layer.input_shape
+    _, rows, columns = layer.output_shape
+    (kh, kw), (sh, sw), window = layer.kernel_size, layer.stride, layer.window
+    ys = np.arange(rows)[:, None] * sh - window.pad_height + np.arange(kh)[None, :]
+    xs = np.arange(columns)[:, None] * sw - window.pad_width + np.arange(kw)[None, :]
+    ys[(ys < 0) | (ys >= height)], xs[(xs < 0) | (xs >= width)] = -1, -1
+    return ys, xs
+
+
+def _locally_connected_converter(implementation):
+    """tf.keras 2's LocallyConnected2D arrays (channels last) as dlcore's kernel
+    (H', W', F, C, k_h, k_w) and bias (F, H', W'), for ``implementation``
+    (``convert(arrays, layer)``, ``layer`` the built dlcore layer; ``convert.keras_shapes(layer)``
+    the shapes the file holds):
+
+    1. kernel (H' W', k_h k_w C, F): position (y, x)'s row ``y W' + x``, its patch in
+       (k_h, k_w, C) order (tf.keras 2's ``local_conv``);
+    2. kernel (H, W, C, H', W', F): the weight from each input unit to each output unit, those
+       outside an output's window unused (masked);
+    3. kernel (n,): the weights of the sorted (output, input) index pairs of a (H' W' F,
+       H W C) matrix, each connected pair once (``conv_kernel_idxs``).
+
+    A window cell in dlcore's padding (tf.keras 2's 'same' edges) weighs nothing: zero."""
+    def keras_shapes(layer):
+        channels, height, width = layer.input_shape
+        filters, rows, columns = layer.output_shape
+        (kh, kw), (ys, xs) = layer.kernel_size, _locally_connected_windows(layer)
+        kernel = {1: (rows * columns, kh * kw * channels, filters),
+                  2: (height, width, channels, rows, columns, filters),
+                  3: (int((ys >= 0).sum(axis=1).sum() * (xs >= 0).sum(axis=1).sum()) *
+                      channels * filters,)}[implementation]
+        return [kernel] + [(rows, columns, filters)] * layer.use_bias
+
+    def convert(arrays, layer):
+        kernel, *bias = [np.asarray(array) for array in arrays]
+        channels, height, width = layer.input_shape
+        filters, rows, columns = layer.output_shape
+        (kh, kw), (ys, xs) = layer.kernel_size, _locally_connected_windows(layer)
+        expected = keras_shapes(layer)
+        if [tuple(array.shape) for array in [kernel, *bias]] != expected:
+            raise ValueError(f"layer {layer.name!r}: tf.keras 2's LocallyConnected2D "
+                             f"(implementation {implementation}) arrays "
+                             f"{[tuple(a.shape) for a in [kernel, *bias]]} are not those of "
+                             f"its config {expected}")
+        bias = [b.transpose(2, 0, 1) for b in bias]
+        if implementation == 1:
+            return [np.ascontiguousarray(kernel.reshape(rows, columns, kh, kw, channels,
+                                                        filters).transpose(0, 1, 5, 4, 2, 3)),
+                    *bias]
+        if implementation == 3:   # the sorted pairs' weights into implementation 2's kernel
+            pairs = sorted(
+                ((y * columns + x) * filters + f, (iy * width + ix) * channels + c)
+                for y in range(rows) for x in range(columns)
+                for iy in ys[y] if iy >= 0 for ix in xs[x] if ix >= 0
+                for c in range(channels) for f in range(filters))
+            matrix = np.zeros((rows * columns * filters, height * width * channels),
+                              kernel.dtype)
+            outputs, inputs = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
+            matrix[outputs, inputs] = kernel
+            kernel = matrix.reshape(rows, columns, filters, height, width, channels) \
+                .transpose(3, 4, 5, 0, 1, 2)
+        dense = np.zeros((rows, columns, filters, channels, kh, kw), kernel.dtype)
+        for y in range(rows):
+            for x in range(columns):
+                for dy, iy in enumerate(ys[y]):
+                    for dx, ix in enumerate(xs[x]):
+                        if iy >= 0 and ix >= 0:
+                            dense[y, x, :, :, dy, dx] = kernel[iy, ix, :, y, x, :].T
+        return [dense, *bias]
+
+    convert.keras_shapes = keras_shapes
+    return convert
 
 
 def _dense_converter():
@@ -2314,7 +2424,9 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
                            f"{', '.join(expected)[:200] or 'none'}")
     arrays_of = {}
     for name, layer_group, paths in with_weights:
-        shapes = keras_shapes(by_name[name])
+        # tf.keras 2's LocallyConnected2D: its implementation's shapes
+        shapes = getattr(imported.converters[name][1], "keras_shapes", keras_shapes)(
+            by_name[name])
         if len(paths) != len(shapes):
             raise reader.error(f"layer '{name}' has {len(paths)} weight arrays; the "
                                f"model's layer has {len(shapes)}")
@@ -2333,6 +2445,8 @@ def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
             if kind_of(layer) == "Dense":
                 arrays = convert(arrays, imported.dense_inputs.get(layer.name),
                                  imported.dense_columns.get(layer.name))
+            elif kind_of(layer) == "LocallyConnected2D":
+                arrays = convert(arrays, layer)
             else:
                 arrays = convert(arrays)
             layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
