@@ -627,3 +627,39 @@ def test_a_sequential_config_nesting_a_model_loads_nested(base_kind):
         _sequential_nesting(base_kind, first, _dense_entry("head", 2))))
     assert [layer.name for layer in model.layers] == ["base", "head"]
     assert model.predict(np.ones((2, 4), np.float32)).shape == (2, 2)
+
+
+def test_a_keras_sequential_nesting_a_model_inside_a_model_goes_back_a_sequential(tmp_path):
+    """Real Keras: a functional model calling a Sequential that nests a Sequential (dlcore's
+    Sequential holds layers only, so the middle one loads as a dlcore Model) goes back to Keras
+    a Sequential: dlcore's weights file of it loads into Keras's own model (Keras names a
+    nested model's weights by its class, ``layers/sequential/...``; it failed, "expected 2
+    variables, but received 0"), and the archive's middle model is a keras.Sequential."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    layers = keras.layers
+    inner = keras.Sequential([keras.Input((5,)), layers.Dense(4, name="inner_dense")],
+                             name="inner")
+    middle = keras.Sequential([keras.Input((5,)), inner, layers.Dense(3, name="middle_dense")],
+                              name="middle")
+    given = keras.Input((5,))
+    keras_model = keras.Model(given, layers.Dense(2, name="head")(middle(given)))
+    path = tmp_path / "middle.keras"
+    keras_model.save(path)
+    x = np.random.default_rng(5).normal(size=(3, 5)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0))
+    model = dlcore.load(path)
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    model.save_weights(tmp_path / "middle.weights.h5")
+    keras_model.set_weights([np.zeros_like(w) for w in keras_model.get_weights()])
+    keras_model.load_weights(tmp_path / "middle.weights.h5")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
+                               expected, atol=1e-6)
+    model.save(tmp_path / "back.keras")
+    again = keras.models.load_model(tmp_path / "back.keras")
+    assert isinstance(again.get_layer("middle"), keras.Sequential)
+    assert [layer.name for layer in again.get_layer("middle").layers] == \
+        ["inner", "middle_dense"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
+                               expected, atol=1e-6)
+

@@ -195,6 +195,8 @@ class _Exported:
         self.notes = []
         self.normalization_arrays = {}   # layer name -> its arrays' names
         self.functional = not isinstance(model, Sequential)
+        # a Keras Sequential that nested a model, imported as a dlcore Model
+        self.keras_sequential = bool(getattr(model, "keras_sequential_", False))
         if self.functional:
             self._graph(model)
             return
@@ -417,6 +419,21 @@ class _Exported:
         if self._nest_models:
             self._nest(model, refs, entries_of)
 
+    def _as_sequential(self):
+        """A model imported from a Keras Sequential that nests a model (a dlcore ``Model``,
+        dlcore's Sequential holding layers only) as the Keras ``Sequential`` config it came
+        from, when its graph is still that chain: Keras's weights files name a nested model
+        by its class (``layers/sequential/...``), so Keras's model of the architecture loads
+        them. None otherwise."""
+        if not getattr(self, "keras_sequential", False):
+            return None
+        layers = _chain_layers(self.layers, self._inputs, self._outputs)
+        if layers is None:
+            return None
+        return {"class_name": "Sequential",
+                "config": {"name": self.name, "trainable": self.trainable, "layers": layers,
+                           "build_input_shape": layers[0]["config"]["batch_shape"]}}
+
     def _nest(self, model, refs, entries_of):
         """Put the Keras entries of each model called on this graph back into one nested Keras
         model entry (a ``Sequential`` or a ``Functional``, Keras's own layout, which Keras's
@@ -509,6 +526,9 @@ class _Exported:
         return entry
 
     def model_config(self):
+        sequential = self._as_sequential() if self.functional else None
+        if sequential is not None:
+            return sequential
         if self.functional:
             return {"class_name": "Functional",
                     "config": {"name": self.name, "trainable": self.trainable,
@@ -521,6 +541,28 @@ class _Exported:
                 "config": {"name": self.name, "trainable": self.trainable,
                            "layers": self.layers,
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
+
+
+def _chain_layers(layers, inputs, outputs):
+    """The Keras entries ``layers`` of a functional config as a Keras Sequential's (no inbound
+    nodes), when they form one chain of single calls from one input to the output; else
+    None."""
+    if len(inputs) != 1 or len(outputs) != 1 or not layers or \
+            layers[0]["class_name"] != "InputLayer":
+        return None
+    previous = (layers[0]["name"], 0)
+    chain = [{key: value for key, value in layers[0].items()
+              if key not in ("name", "inbound_nodes")}]
+    for entry in layers[1:]:
+        nodes = entry.get("inbound_nodes") or []
+        arg = nodes[0]["args"][0] if len(nodes) == 1 and len(nodes[0]["args"]) == 1 else None
+        if not isinstance(arg, dict) or \
+                tuple(arg["config"]["keras_history"][:2]) != previous:
+            return None
+        chain.append({key: value for key, value in entry.items()
+                      if key not in ("name", "inbound_nodes")})
+        previous = (entry["name"], 0)
+    return chain if list(previous) == list(outputs[0][:2]) else None
 
 
 def _reshaped_units(model):
@@ -1968,6 +2010,8 @@ class _FunctionalImported(_Imported):
                 node.layer, arguments if node.takes_list else arguments[0])
         model = Model(inputs if len(inputs) > 1 else inputs[0], mapping[id(output)], name=name)
         model._keep_trainable(config)
+        # dlcore's Sequential holds layers only: the Keras class is kept for the export
+        model.keras_sequential_ = kind == "Sequential"
         return model
 
     def _tensor(self, reference):
