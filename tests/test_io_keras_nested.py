@@ -663,3 +663,26 @@ def test_a_keras_sequential_nesting_a_model_inside_a_model_goes_back_a_sequentia
     np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
                                expected, atol=1e-6)
 
+
+def test_a_nested_model_of_two_inputs_takes_them_in_keras_order(tmp_path):
+    """Real Keras: a nested model whose layers read its second input first loads with its
+    inputs in Keras's order (its input_layers), so that the nested model, called on its own,
+    computes what Keras's does: it took them in the order its layers first read them, which
+    swapped them."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    layers = keras.layers
+    first, second = keras.Input((4,), name="first"), keras.Input((4,), name="second")
+    pair = keras.Model([first, second], layers.Concatenate(name="joined")(
+        [layers.Dense(3, name="of_second")(second), layers.Dense(3, name="of_first")(first)]),
+        name="pair")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    keras_model = keras.Model([a, b], layers.Dense(1, name="head")(pair([a, b])))
+    keras_model.save(tmp_path / "pair.keras")
+    model = dlcore.load(tmp_path / "pair.keras")
+    generator = np.random.default_rng(6)
+    x = [generator.normal(size=(3, 4)).astype(np.float32) for _ in range(2)]
+    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
+        keras_model.predict(x, verbose=0)), atol=1e-6)
+    np.testing.assert_allclose(model.get_layer("pair").predict(x), keras.ops.convert_to_numpy(
+        keras_model.get_layer("pair").predict(x, verbose=0)), atol=1e-6)

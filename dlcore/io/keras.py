@@ -1972,7 +1972,7 @@ class _FunctionalImported(_Imported):
             model._keep_trainable(config)
             return model
         by_key = {keys[id(node)]: node for node in nodes}
-        inner_models, group_of, group_output = {}, {}, {}
+        inner_models, group_of, group_output, group_keys = {}, {}, {}, {}
         for (inner, number), group in groups.items():
             inner_key = aliases.get((inner, number))
             group_output[(inner, number)] = by_key[inner_key].output if inner_key in by_key \
@@ -1987,6 +1987,8 @@ class _FunctionalImported(_Imported):
                 inner_models[inner] = self._model_of(
                     inner, inner_kind, inner_config, group, inner_keys, plans.get(inner),
                     group_output[(inner, 0)])
+                group_keys[inner] = (inner_config, inner_keys, count)
+        outside = _in_input_order(config, outside, nodes, keys)
         inputs = [Input(tensor.shape) for tensor in outside]
         mapping = {id(t): new for t, new in zip(outside, inputs)}
         called = set()
@@ -2001,6 +2003,11 @@ class _FunctionalImported(_Imported):
                     for member in members:
                         given += [t for t in member.inputs
                                   if id(t) not in own and all(t is not g for g in given)]
+                    # in the order of the inputs of the inner model (Keras's input_layers)
+                    inner_config, _, count = group_keys[group[0]]
+                    given = _in_input_order(inner_config, given, members, {
+                        id(member): (keys[id(member)][0], keys[id(member)][1] % count)
+                        for member in members})
                     result = inner_models[group[0]]([mapping[id(t)] for t in given]
                                                     if len(given) > 1 else mapping[id(given[0])])
                     mapping[id(group_output[group])] = result
@@ -2061,6 +2068,41 @@ class _FunctionalImported(_Imported):
         if rank == 1 and axis == 1 or rank == 2 and axis in (1, 2):
             return axis   # rows, or (H, W) without channels: the same axes in both
         raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
+
+
+def _in_input_order(config, tensors, nodes, keys):
+    """``tensors``, the tensors from outside that the ``nodes`` of one call of the nested
+    Keras model ``config`` take (in the order its layers first take them), in the order of its
+    ``input_layers`` (``keys``: id(node) -> (Keras layer, node index within the model)): each
+    input is the tensor given where its config first reads it. As they are when that cannot be
+    told (one input, an input read first by a model nested in it)."""
+    names = [reference[0] for reference in _references(config.get("input_layers"))
+             if isinstance(reference, list) and reference]
+    if len(tensors) < 2 or len(names) != len(tensors):
+        return tensors
+    by_key = {keys[id(node)]: node for node in nodes}
+    first_read = {}   # input name -> the tensor its first reader takes there
+    for layer in config.get("layers") or ():
+        layer_config = layer.get("config") if isinstance(layer, dict) else None
+        calls = layer.get("inbound_nodes") if isinstance(layer, dict) else None
+        if not isinstance(layer_config, dict) or not isinstance(calls, list):
+            continue
+        for index, call in enumerate(calls):
+            node = by_key.get((layer_config.get("name"), index))
+            args = call.get("args") if isinstance(call, dict) else None
+            if node is None or not isinstance(args, list) or not args:
+                continue
+            items = args[0] if isinstance(args[0], list) else [args[0]]
+            for position, item in enumerate(items[:len(node.inputs)]):
+                tensor = item.get("config") if isinstance(item, dict) else None
+                history = tensor.get("keras_history") if isinstance(tensor, dict) else None
+                if isinstance(history, list) and history and history[0] in names:
+                    first_read.setdefault(history[0], node.inputs[position])
+    ordered = [first_read.get(name) for name in names]
+    if any(tensor is None for tensor in ordered) or \
+            sorted(map(id, ordered)) != sorted(map(id, tensors)):
+        return tensors
+    return ordered
 
 
 class _Padded:
