@@ -564,16 +564,48 @@ def test_a_nested_model_calling_its_own_layer_twice_saves_to_keras_nested(tmp_pa
 
 
 def test_a_nested_model_keras_files_cannot_nest_is_written_flat_with_a_warning(tmp_path):
-    """A nested model of two inputs is written with its layers the model's: a warning names
-    the model and why (it was written flat without a word, get_layer then failing in Keras)."""
+    """A nested model one of whose layers the model also calls on its own tensors is written
+    with its layers the model's: a warning names the model and why (it was written flat
+    without a word, get_layer then failing in Keras)."""
+    rows = dlcore.Input((3,))
+    shared = dlcore.layers.Dense(3, name="shared")
+    inner = dlcore.Model(rows, shared(rows), name="inner")
+    given = dlcore.Input((3,))
+    model = dlcore.Model(given, dlcore.layers.Dense(1, name="head")(shared(inner(given))))
+    with pytest.warns(UserWarning, match="the nested model 'inner' is written flat .*also "
+                                         "called on the model's own tensors"):
+        model.save(tmp_path / "inner.keras")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_nested_model_of_two_inputs_saves_to_keras_nested(tmp_path, suffix):
+    """Real Keras: a nested model of two inputs whose layers read its second input first is
+    one nested Keras model called on the model's two tensors, each on its own input: Keras
+    finds get_layer("pair") and predicts as dlcore, the pair alone too, and dlcore reads the
+    file back nested (it was written flat)."""
+    from test_io_keras import real_keras
+    keras = real_keras()
     left, right = dlcore.Input((3,)), dlcore.Input((2,))
-    pair = dlcore.Model([left, right], dlcore.layers.concatenate([left, right]), name="pair")
+    pair = dlcore.Model([left, right], dlcore.layers.concatenate(
+        [dlcore.layers.Dense(2, name="of_right")(right),
+         dlcore.layers.Dense(2, name="of_left")(left)]), name="pair")
     first, second = dlcore.Input((3,)), dlcore.Input((2,))
     model = dlcore.Model([first, second], dlcore.layers.Dense(1, name="head")(
-        dlcore.layers.Dense(4, name="mix")(pair([first, second]))))
-    with pytest.warns(UserWarning, match="the nested model 'pair' is written flat .*one input "
-                                         "and one output"):
-        model.save(tmp_path / "pair.keras")
+        pair([first, second])))
+    generator = np.random.default_rng(8)
+    x = [generator.normal(size=(4, 3)).astype(np.float32),
+         generator.normal(size=(4, 2)).astype(np.float32)]
+    path = tmp_path / f"pair{suffix}"
+    model.save(path)
+    keras_model = keras.models.load_model(path)
+    assert [layer.name for layer in keras_model.layers][2:] == ["pair", "head"]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
+                               model.predict(x), atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(
+        keras_model.get_layer("pair").predict(x, verbose=0)), pair.predict(x), atol=1e-6)
+    again = dlcore.load(path)
+    assert [layer.name for layer in again.layers] == ["pair", "head"]
+    np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
 
 
 def _dense_entry(name, units):

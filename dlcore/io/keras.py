@@ -445,7 +445,8 @@ class _Exported:
         renamed_tensors = {}   # (flat layer name, node index) -> (nested model, call index)
         calls_of = {}
         for call, inputs, outputs in model._model_calls():
-            calls_of.setdefault(id(call.model), (call.model, []))[1].append((inputs, outputs))
+            calls_of.setdefault(id(call.model), (call.model, []))[1].append(
+                (_given_inputs(model, call) or inputs, outputs))
         for inner, calls in calls_of.values():
             entry = self._nested_entry(model, inner, calls, refs, entries_of)
             if entry is None:
@@ -480,11 +481,14 @@ class _Exported:
                               f"the model's, get_layer({inner.name!r}) then failing in Keras): "
                               f"{why}")
 
-        if len(inner.inputs) != 1 or len(inner.outputs) != 1:
-            return flat("dlcore nests a model of one input and one output in a Keras file")
+        if len(inner.outputs) != 1:
+            return flat("dlcore nests a model of one output in a Keras file")
         if any(id(layer) in model._called_directly for layer in own):
             return flat("a layer of it is also called on the model's own tensors")
-        if any(len(inputs) != 1 or len(outputs) != 1 or
+        if any(len(inputs) != len(inner.inputs) for inputs, _ in calls):
+            return flat("which of a call's tensors is which of its inputs cannot be told (an "
+                        "input must be read by a layer it calls once)")
+        if any(len(outputs) != 1 or
                outputs[0].node.layer is not inner.outputs[0].node.layer
                for inputs, outputs in calls):
             return flat("a call of it gives the model a tensor other than its output")
@@ -506,23 +510,29 @@ class _Exported:
                 for entry in entries):
             return flat("its layers are not called as its own graph calls them")
         # Keras's default InputLayer names are unique in a session: the nested model's own
-        input_name = f"{inner.name}_input"
-        old_name = layers[0]["config"]["name"]   # the one input comes first
-        layers[0]["config"]["name"] = input_name
-        for layer in layers[1:]:
+        # (its inputs come first, in order)
+        count = len(inner.inputs)
+        new_names = {layer["config"]["name"]: f"{inner.name}_input" + (f"_{k}" if k else "")
+                     for k, layer in enumerate(layers[:count])}
+        for layer in layers[:count]:
+            layer["config"]["name"] = new_names[layer["config"]["name"]]
+            if config["class_name"] == "Functional":
+                layer["name"] = layer["config"]["name"]
+        for layer in layers[count:]:
             if "inbound_nodes" in layer:
                 layer["inbound_nodes"] = _with_history(
                     layer["inbound_nodes"],
-                    lambda history: [input_name, *history[1:]] if history[0] == old_name
-                    else history)
+                    lambda history: [new_names.get(history[0], history[0]), *history[1:]])
         if config["class_name"] == "Functional":
-            layers[0]["name"] = input_name
-            config["config"]["input_layers"] = [input_name, 0, 0]
+            input_layers = [[layer["name"], 0, 0] for layer in layers[:count]]
+            config["config"]["input_layers"] = input_layers if count > 1 else input_layers[0]
         config["config"].update(name=inner.name, trainable=bool(inner.trainable))
         from dlcore.io.keras_archive import serialized_config
         entry = serialized_config(config)
         entry.update(name=inner.name, inbound_nodes=[
-            {"args": [_tensor_ref(refs[id(inputs[0])])], "kwargs": {}} for inputs, _ in calls])
+            {"args": [[_tensor_ref(refs[id(t)]) for t in inputs] if count > 1
+                      else _tensor_ref(refs[id(inputs[0])])], "kwargs": {}}
+            for inputs, _ in calls])
         return entry
 
     def model_config(self):
@@ -953,6 +963,30 @@ def _leaf_names(entries) -> list[str]:
         elif entry["class_name"] != "InputLayer":
             names.append(entry["config"]["name"])
     return names
+
+
+def _given_inputs(model, call):
+    """The tensors of ``model``'s graph that ``call`` (of a nested model) gives its inputs, in
+    the order of the nested model's ``inputs``, or None when that cannot be told: each input
+    is matched through a layer that the nested model calls once, on that input."""
+    inner = call.model
+    if len(inner.inputs) < 2:
+        return None
+    made_by = {}   # id(layer) -> the call's nodes of it
+    for node in model.nodes:
+        if node.call is call:
+            made_by.setdefault(id(node.layer), []).append(node)
+    calls_of_layer = collections.Counter(id(node.layer) for node in inner.nodes)
+    given = []
+    for tensor in inner.inputs:
+        found = next(((made_by[id(node.layer)][0], position) for node in inner.nodes
+                      if calls_of_layer[id(node.layer)] == 1 and
+                      len(made_by.get(id(node.layer), ())) == 1
+                      for position, each in enumerate(node.inputs) if each is tensor), None)
+        if found is None:
+            return None
+        given.append(found[0].inputs[found[1]])
+    return given
 
 
 def _leaf_call_counts(config, times=1) -> dict:
