@@ -58,7 +58,8 @@ rescale the units that grew too long. ``learning_rate`` is a number or a schedul
 the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
 
 Decoupled weight decay (``weight_decay`` = lambda, any optimiser) multiplies theta by
-1 - eta lambda in the same kernel, after g is computed and before the rule's step.
+1 - eta lambda in the same kernel, after g is computed and before the rule's step; the
+parameters named by :meth:`Optimizer.exclude_from_weight_decay` (Keras 3's) keep 1 instead.
 
 Each rule is written twice: a NumPy reference (``reference_rule``) and a kernel body compiled for
 the CPU and CUDA (``body``), held to each other by ``tests/test_optimizers.py``. The kernels
@@ -77,6 +78,7 @@ product added into Delta, then theta <- theta - eta Delta, the gradient never st
 """
 import inspect
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -326,7 +328,8 @@ class Optimizer:
         on every parameter, biases included (Keras's default: no exclusion). Unlike a
         layer's L2 regulariser it does not enter g, so that an adaptive rule's division does
         not weaken it. None (the default) or 0: none. :class:`AdamW` is :class:`Adam` with
-        it, 0.004 by default
+        it, 0.004 by default; :meth:`exclude_from_weight_decay` leaves parameters out of it
+        (biases, batch normalisation's scale and shift), as in Keras
     """
 
     name = None
@@ -350,6 +353,61 @@ class Optimizer:
         self.weight_decay = None if weight_decay is None else check_float(
             weight_decay, "weight_decay", low=0.0)
         self.iterations = 0
+        self.exclude_from_weight_decay()
+
+    # which parameters the decoupled weight decay leaves out
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Leave parameters out of the decoupled weight decay (``weight_decay``), as Keras 3's
+        ``optimizer.exclude_from_weight_decay(var_list=None, var_names=None)``: each call
+        replaces the exclusion of the one before (none: every parameter decays again).
+
+        Parameters
+        ----------
+        var_list : list of :class:`Parameter` (``model.parameters``) or of their keys
+            ``"layer_name/weight_name"`` (``"dense_1/bias"``): those parameters
+        var_names : list of str, regular expressions searched in each parameter's weight name
+            (Keras's ``re.search`` in ``variable.name``, which is the weight's name without its
+            layer's): ``["bias"]`` leaves out every bias, ``["gamma", "beta"]`` batch
+            normalisation's scale and shift; dlcore names its weights as Keras does
+            (``kernel``, ``bias``, ``gamma``, ``beta``)
+
+        The exclusion is saved with the optimiser (:meth:`get_config`), in dlcore's files and
+        in the Keras files dlcore writes, where Keras itself does not keep it (its
+        ``get_config`` leaves it out): Keras decays every parameter of such a file.
+        """
+        keys = []
+        for item in _name_list(var_list, "var_list"):
+            key = item.key if isinstance(item, Parameter) else item
+            if not isinstance(key, str) or key.count("/") != 1:
+                raise ValueError(f"exclude_from_weight_decay's var_list takes the model's "
+                                 f"parameters (model.parameters) or their keys "
+                                 f"'layer_name/weight_name', got {item!r:.60}")
+            keys.append(key)
+        names = _name_list(var_names, "var_names")
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"exclude_from_weight_decay's var_names are names of weights "
+                                 f"(strings such as 'bias'), got {name!r:.60}")
+            try:
+                re.compile(name)
+            except re.error as error:
+                raise ValueError(f"exclude_from_weight_decay's var_name {name!r:.60} is not a "
+                                 f"regular expression ({error}): escape it with "
+                                 f"re.escape") from None
+        self._excluded_keys = tuple(dict.fromkeys(keys))
+        self._excluded_names = tuple(dict.fromkeys(names))
+        self._excluded_pattern = re.compile("|".join(self._excluded_names)) if names else None
+        self._decays_cache = {}
+
+    def _decays(self, parameter):
+        """Whether the decoupled weight decay applies to ``parameter``."""
+        decays = self._decays_cache.get(parameter.key)
+        if decays is None:
+            weight = parameter.key.rsplit("/", 1)[-1]
+            decays = self._decays_cache[parameter.key] = \
+                parameter.key not in self._excluded_keys and not (
+                    self._excluded_pattern is not None and self._excluded_pattern.search(weight))
+        return decays
 
     def __getstate__(self):
         # the flat views of the parameters last updated, and what the backend derived from them
@@ -370,13 +428,24 @@ class Optimizer:
         rate = self.learning_rate
         if isinstance(rate, Schedule):
             rate = {"class_name": type(rate).__name__, "config": rate.get_config()}
-        return {"learning_rate": rate, "clipnorm": self.clipnorm,
-                "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay,
-                **self._hyperparameters()}
+        config = {"learning_rate": rate, "clipnorm": self.clipnorm,
+                  "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay,
+                  **self._hyperparameters()}
+        if self._excluded_keys or self._excluded_names:
+            config["exclude_from_weight_decay"] = {"var_list": list(self._excluded_keys),
+                                                   "var_names": list(self._excluded_names)}
+        return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        excluded = config.pop("exclude_from_weight_decay", None) or {}
+        if not isinstance(excluded, dict) or set(excluded) - {"var_list", "var_names"}:
+            raise ValueError(f"exclude_from_weight_decay must be a dict of var_list and "
+                             f"var_names, got {excluded!r:.60}")
+        optimizer = cls(**config)
+        optimizer.exclude_from_weight_decay(**excluded)
+        return optimizer
 
     def __repr__(self):
         return f"{type(self).__name__}({self.get_config()})"
@@ -390,6 +459,11 @@ class Optimizer:
     def build(self, parameters, backend):
         """Create the zero slots (velocity, ...) of every Parameter that lacks them."""
         self.backend = backend
+        unknown = set(self._excluded_keys) - {parameter.key for parameter in parameters}
+        if unknown:
+            raise ValueError(f"exclude_from_weight_decay names {', '.join(sorted(unknown))[:80]}"
+                             f", which the model has not: its parameters are "
+                             f"{', '.join(p.key for p in parameters)[:120]}")
         for parameter in parameters:
             for slot in self.slot_names:
                 if slot not in parameter.slots:
@@ -439,13 +513,15 @@ class Optimizer:
 
     def _reference_update(self, parameter, rate, scale):
         g = scale * self._cost_gradient(parameter)
-        parameter.value *= self._decay_factor(rate)   # after g: the decay is not in it
+        parameter.value *= self._decay_factor(rate, parameter)   # after g: the decay is not in it
         self.reference_rule(parameter.value, g, parameter.slots, rate)
 
-    def _decay_factor(self, rate):
-        """keep = 1 - eta lambda, the factor the weights are multiplied by before the rule's
-        step (the class docstring's ``weight_decay``); 1 without it."""
-        return 1.0 - rate * self.weight_decay if self.weight_decay else 1.0
+    def _decay_factor(self, rate, parameter):
+        """keep = 1 - eta lambda, the factor ``parameter`` is multiplied by before the rule's
+        step (the class docstring's ``weight_decay``); 1 without it, or where
+        :meth:`exclude_from_weight_decay` leaves the parameter out."""
+        return 1.0 - rate * self.weight_decay if self.weight_decay and self._decays(parameter) \
+            else 1.0
 
     def reference_rule(self, theta, g, slots, rate):
         """NumPy: update ``theta`` and the ``slots`` in place from the effective gradient g."""
@@ -455,6 +531,9 @@ class Optimizer:
         """``body`` over every parameter in one launch (the CPU makes it one parallel region)."""
         tensors = self._flat_tensors(parameters)
         f32 = np.float32
+        per_tensor = [(f32(scale), f32(parameter.l1), f32(parameter.l2),
+                       f32(self._decay_factor(rate, parameter)))
+                      for parameter, scale in zip(parameters, scales)]
         if tensors:
             self.backend.launch_tensors(self.body, tensors,
                                         (f32(rate), *self._kernel_hyperparameters()),
@@ -594,6 +673,17 @@ class Optimizer:
                     raise ValueError(f"optimizer slot {parameter.key}/{name} {problem}")
                 found[(parameter.key, name)] = array
         return int(state.get("iterations", 0)), found
+
+
+def _name_list(value, name):
+    """``value`` (None, a list or tuple) as a list; a lone string refused in one line (Keras
+    would take each of its letters as a name)."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"exclude_from_weight_decay's {name} takes a list, got {value!r:.60}: "
+                         f"write {name}=[{value!r:.60}]")
+    return list(value)
 
 
 #: how SGD's momentum keeps its velocity: the lecture's (and PyTorch's) or Keras's

@@ -128,16 +128,85 @@ def test_a_keras_adagrad_crosses_both_ways_with_its_accumulators(tmp_path):
     np.testing.assert_allclose(again.history["loss"], theirs.history["loss"], atol=1e-6)
 
 
-def test_a_keras_optimizer_excluding_variables_from_weight_decay_is_refused_in_one_line():
-    """Keras's exclude_from_weight_decay is not in the optimiser's config: taken, it would be
-    lost silently."""
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_excluded_parameters_keep_their_values_under_weight_decay(backend):
+    """exclude_from_weight_decay (Keras 3's; dlcore refused it): a zero gradient leaves an
+    excluded parameter as it was and shrinks the others by 1 - eta lambda, by weight name
+    (a regular expression searched in it, as Keras's var_names) or by key (var_list)."""
+    model = dlcore_network().compile("cross_entropy", SGD(0.1, weight_decay=0.5))
+    model.optimizer.exclude_from_weight_decay(var_list=[model.parameters[0]],
+                                              var_names=["^b"])
+    model.build((5,))
+    model = model.clone(backend=backend) if backend != "cpu" else model
+    before = [np.array(p.value) for p in model.parameters]
+    for parameter in model.parameters:
+        parameter.grad[...] = 0
+    model.optimizer.build(model.parameters, model.backend)
+    model.optimizer.apply(model.parameters)
+    kept = {p.key: np.array_equal(p.value, old) for p, old in zip(model.parameters, before)}
+    assert kept == {"dense/kernel": True, "dense/bias": True, "dense_1/kernel": False,
+                    "dense_1/bias": True}
+    np.testing.assert_allclose(model.parameters[2].value, 0.95 * before[2], rtol=1e-6)
+
+
+def test_the_exclusion_is_checked_in_one_line():
+    optimizer = AdamW()
+    for arguments, message in [({"var_names": "bias"}, r"takes a list.*var_names=\['bias'\]"),
+                               ({"var_names": ["(bias"]}, "not a regular expression"),
+                               ({"var_names": [3]}, "names of weights"),
+                               ({"var_list": ["bias"]}, "layer_name/weight_name")]:
+        with pytest.raises(ValueError, match=message) as raised:
+            optimizer.exclude_from_weight_decay(**arguments)
+        assert "\n" not in str(raised.value)
+    optimizer.exclude_from_weight_decay(var_list=["dense_9/bias"])
+    with pytest.raises(ValueError, match="names dense_9/bias, which the model has not"):
+        dlcore_network().compile("cross_entropy", optimizer).build((5,))
+
+
+def test_the_exclusion_is_kept_in_dlcore_files_and_in_the_keras_files_dlcore_writes(tmp_path):
+    """dlcore's file and its Keras files (legacy and archive) keep var_list and var_names;
+    Keras's optimiser config (which has no place for them) is left as Keras reads it."""
+    model = dlcore_network().compile("cross_entropy", AdamW(0.01, weight_decay=0.1))
+    model.optimizer.exclude_from_weight_decay(var_list=["dense/kernel"],
+                                              var_names=["bias", "gamma"])
+    model.build((5,))
+    dlcore.save(model, tmp_path / "model.dlcore")
+    excluded = {"var_list": ["dense/kernel"], "var_names": ["bias", "gamma"]}
+    assert dlcore.load(tmp_path / "model.dlcore").optimizer.get_config()[
+        "exclude_from_weight_decay"] == excluded
+    for name in ("model.h5", "model.keras"):
+        with pytest.warns(UserWarning, match="exclude_from_weight_decay is kept for dlcore"):
+            model.save(tmp_path / name)
+        assert dlcore.load(tmp_path / name).optimizer.get_config()[
+            "exclude_from_weight_decay"] == excluded
+    from dlcore.io.keras_training import keras_training_config
+    assert "exclude_from_weight_decay" not in \
+        keras_training_config(model)["optimizer_config"]["config"]
+
+
+def test_a_keras_optimizer_excluding_biases_from_weight_decay_fits_as_kerass():
+    """A Keras AdamW whose exclude_from_weight_decay leaves out the biases was refused by
+    compile; now the same losses and weights as Keras's fit."""
     keras = real_keras()
-    optimizer = keras.optimizers.AdamW(0.01, weight_decay=0.1)
+    keras.utils.set_random_seed(0)
+    in_keras = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
+                                 keras.layers.Dense(3, activation="softmax")])
+    optimizer = keras.optimizers.AdamW(0.02, weight_decay=0.5)
     optimizer.exclude_from_weight_decay(var_names=["bias"])
+    in_keras.compile(optimizer, "sparse_categorical_crossentropy")
     model = dlcore_network()
-    with pytest.raises(ValueError, match="exclude_from_weight_decay.*leave the exclusion out") \
-            as raised:
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.build((5,))
+    model.set_weights(in_keras.get_weights())
+    theirs = in_keras.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    mine = model.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-6)
+    for got, expected in zip(model.get_weights(), in_keras.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    by_list = keras.optimizers.AdamW(0.02, weight_decay=0.5)
+    by_list.exclude_from_weight_decay(var_list=in_keras.layers[0].trainable_variables)
+    with pytest.raises(ValueError, match="var_list, Keras's variables.*var_names") as raised:
+        dlcore_network().compile(optimizer=by_list, loss="sparse_categorical_crossentropy")
     assert "\n" not in str(raised.value)
 
 

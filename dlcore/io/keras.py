@@ -1059,7 +1059,7 @@ def exported_training_config(model, exported: _Exported) -> dict | None:
     (the model then loads uncompiled in Keras)."""
     from dlcore.io.keras_training import keras_training_config
     try:
-        return keras_training_config(model)
+        return keras_training_config(model, exported.notes)
     except ValueError as error:
         exported.notes.append(f"the compile settings are left out of the Keras file (the model "
                               f"loads uncompiled in Keras): {error}")

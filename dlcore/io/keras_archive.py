@@ -56,7 +56,7 @@ from dlcore.io.guarded import (
     parse_json,
     size_text,
 )
-from dlcore.io.keras_training import FORM_KEYS
+from dlcore.io.keras_training import DLCORE_KEYS
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 #: How an archive of no members starts (its end record alone).
@@ -369,7 +369,7 @@ def load_archive(filename: str):
             training = training_config(config["compile_config"])
             # dlcore's optimiser forms, where dlcore wrote the archive (keras_training)
             metadata = read_metadata(filename)
-            training.update({key: metadata[key] for key in FORM_KEYS.values()
+            training.update({key: metadata[key] for key in DLCORE_KEYS
                              if metadata.get(key) is not None})
             notes += keras.compile_as_keras_did(model, imported, reader, training,
                                                 "compile_config",
@@ -417,7 +417,7 @@ def save_archive(model, path: str | os.PathLike) -> list[str]:
     training = keras.exported_training_config(model, exported)
     # dlcore's optimiser forms are no compile arguments of Keras's: they go into
     # metadata.json, which Keras does not read
-    forms = {} if training is None else {key: training.pop(key) for key in FORM_KEYS.values()
+    forms = {} if training is None else {key: training.pop(key) for key in DLCORE_KEYS
                                          if key in training}
     if training is not None:
         optimizer = training.pop("optimizer_config")

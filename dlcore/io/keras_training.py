@@ -24,8 +24,10 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
             initial_accumulator_value,              epsilon)
             epsilon)
     clipnorm, global_clipnorm               clipnorm, global_clipnorm
-    weight_decay (any of those optimisers)  weight_decay (the same decoupled decay, on every
-                                            parameter; exclude_from_weight_decay refused)
+    weight_decay (any of those optimisers)  weight_decay (the same decoupled decay)
+    exclude_from_weight_decay(var_names)    exclude_from_weight_decay(var_names) (of an
+        (of an optimiser object; its            optimiser object given to compile; in a file,
+        config does not hold it)                dlcore's key, below)
     ExponentialDecay schedule               ExponentialDecay schedule
     (sparse_)categorical_crossentropy       cross_entropy (labels or one-hot rows)
     binary_crossentropy                     binary_cross_entropy
@@ -49,7 +51,12 @@ have one form and take no such setting: dlcore writes its optimiser's forms besi
 settings, as ``dlcore_epsilon_form`` and ``dlcore_momentum_form`` (top-level keys of a legacy file's
 ``training_config``, which Keras reads key by key; in an archive's ``metadata.json``, which
 Keras does not read), so that a model dlcore saved in a Keras file and loads back steps as
-before; Keras takes its own steps.
+before; Keras takes its own steps. The same holds for the parameters left out of the weight
+decay (``exclude_from_weight_decay``): Keras's ``get_config`` does not hold them, so that a
+Keras file never carries them; dlcore writes them as ``dlcore_exclude_from_weight_decay``,
+which dlcore reads back and Keras ignores (it decays every parameter of such a file, and the
+export says so in a note). A Keras optimiser object given to ``compile`` keeps its
+``var_names``; its ``var_list`` (Keras's variables, not dlcore's) is refused in one line.
 dlcore's cross-entropy takes labels and one-hot rows alike; Keras tells them apart, and dlcore
 writes the one the model last trained on (``categorical_crossentropy`` for one-hot rows), or
 the one an imported model was compiled with, else ``sparse_categorical_crossentropy`` (labels,
@@ -103,8 +110,12 @@ _CARRIED_BY_ALL = ("weight_decay", "clipnorm", "global_clipnorm")
 EPSILON_FORM_KEY = "dlcore_epsilon_form"
 MOMENTUM_FORM_KEY = "dlcore_momentum_form"
 FORM_KEYS = {"epsilon_form": EPSILON_FORM_KEY, "momentum_form": MOMENTUM_FORM_KEY}
+#: where a Keras file dlcore wrote keeps the optimiser's exclusion from its weight decay
+EXCLUSION_KEY = "dlcore_exclude_from_weight_decay"
+#: the keys dlcore writes beside Keras's compile settings (module docstring)
+DLCORE_KEYS = (*FORM_KEYS.values(), EXCLUSION_KEY)
 #: dlcore's settings that Keras's optimisers do not take: left out of an export
-_DLCORE_ONLY = ("learning_rate", *FORM_KEYS)
+_DLCORE_ONLY = ("learning_rate", "exclude_from_weight_decay", *FORM_KEYS)
 #: Settings every Keras optimiser has that dlcore's do not: they must be off.
 _OFF = {"clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
@@ -280,8 +291,9 @@ def keras_objects_as_dlcores(loss, optimizer, metrics):
         serialized = _keras_serialized(value)
         if str(serialized.get("module", "")).startswith("keras.losses"):
             return _loss(serialized)
-        _refuse_weight_decay_exclusion(value)
-        return _compile_optimizer({"optimizer_config": serialized})
+        optimizer = _compile_optimizer({"optimizer_config": serialized})
+        optimizer.exclude_from_weight_decay(var_names=_excluded_var_names(value))
+        return optimizer
 
     try:
         loss, optimizer = converted(loss), converted(optimizer)
@@ -295,16 +307,17 @@ def keras_objects_as_dlcores(loss, optimizer, metrics):
     return loss, optimizer, metrics
 
 
-def _refuse_weight_decay_exclusion(optimizer):
-    """ValueError when a Keras optimiser object excludes variables from its weight decay
-    (``exclude_from_weight_decay``, which its config does not hold, so that it would be lost
-    silently): dlcore's decays every parameter."""
-    excluded = getattr(optimizer, "_exclude_from_weight_decay", None) or getattr(
-        optimizer, "_exclude_from_weight_decay_pattern", None) is not None
-    if excluded and getattr(optimizer, "weight_decay", None) is not None:
+def _excluded_var_names(optimizer):
+    """The ``var_names`` a Keras optimiser object leaves out of its weight decay
+    (``exclude_from_weight_decay``, which its config does not hold): Keras keeps them as one
+    regular expression, which dlcore's ``var_names`` take as they are. ValueError for its
+    ``var_list``, Keras's own variables, which name no dlcore parameter."""
+    if getattr(optimizer, "_exclude_from_weight_decay", None):
         raise ValueError(f"its {type(optimizer).__name__} excludes variables from its weight "
-                         f"decay (exclude_from_weight_decay), which dlcore's weight decay does "
-                         f"not (it decays every parameter): leave the exclusion out")
+                         f"decay by var_list, Keras's variables, not dlcore's: name them with "
+                         f"exclude_from_weight_decay(var_names=['bias']) instead")
+    pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+    return None if pattern is None else [pattern.pattern]
 
 
 def loss_weights(training_config):
@@ -324,6 +337,12 @@ def _compile_optimizer(training_config):
         if setting in settings:   # Nadam has one form, Keras's and dlcore's alike
             # Keras's steps, unless dlcore wrote the file from an optimiser of its own form
             setattr(optimizer, setting, _form(key, training_config.get(key, "keras")))
+    excluded = training_config.get(EXCLUSION_KEY)
+    if excluded is not None:
+        if not isinstance(excluded, dict) or set(excluded) - {"var_list", "var_names"}:
+            raise ValueError(f"its {EXCLUSION_KEY} {str(excluded)[:40]!r} is not a dict of "
+                             f"var_list and var_names")
+        optimizer.exclude_from_weight_decay(**excluded)
     return optimizer
 
 
@@ -441,9 +460,10 @@ def _keras_loss(loss, target_form=None):
     return "categorical_crossentropy" if rows else _KERAS_LOSS_NAMES[loss.name]
 
 
-def keras_training_config(model):
+def keras_training_config(model, notes=None):
     """The ``training_config`` of a compiled dlcore model, as Keras writes it; None when it is
-    not compiled; ValueError naming what Keras has no equivalent of."""
+    not compiled; ValueError naming what Keras has no equivalent of. What Keras will not take
+    from it goes into ``notes`` (a list) when given."""
     from dlcore import Sequential
     if model.loss is None or model.optimizer is None:
         return None
@@ -471,4 +491,11 @@ def keras_training_config(model):
     for setting, key in FORM_KEYS.items():
         if setting in settings:
             training[key] = settings[setting]
+    if "exclude_from_weight_decay" in settings:
+        training[EXCLUSION_KEY] = settings["exclude_from_weight_decay"]
+        if optimizer.weight_decay and notes is not None:
+            notes.append("the optimizer's exclude_from_weight_decay is kept for dlcore only: "
+                         "Keras's optimizer config has no place for it, and Keras decays every "
+                         "weight of this file (call its exclude_from_weight_decay after "
+                         "loading)")
     return training
