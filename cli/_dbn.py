@@ -90,17 +90,20 @@ def training_subset(X, y, size, seed, dataset):
     return X[rows], None if y is None else y[rows]
 
 
-def make_optimizer(name, learning_rate, momentum, decay=1.0, batches_per_epoch=1):
+def make_optimizer(name, learning_rate, momentum, decay=1.0, batches_per_epoch=1,
+                   weight_decay=None):
     """The optimiser ``name`` at ``learning_rate`` (``momentum``: SGD only); with ``decay`` < 1
     its rate is multiplied by ``decay`` after every epoch of ``batches_per_epoch`` updates (a
-    StepDecay)."""
+    StepDecay); ``weight_decay`` its decoupled weight decay (None: the optimiser's default,
+    AdamW's 0.004 and none for the others)."""
     optimizers = dlcore.optimizers
     if decay < 1:
         learning_rate = optimizers.StepDecay(learning_rate, step_size=batches_per_epoch,
                                              drop=decay)
+    options = {} if weight_decay is None else {"weight_decay": weight_decay}
     if name == "sgd":
-        return optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
-    return optimizers.OPTIMIZERS[name](learning_rate=learning_rate)
+        return optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **options)
+    return optimizers.OPTIMIZERS[name](learning_rate=learning_rate, **options)
 
 
 def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1,

@@ -180,6 +180,10 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
                    f"({LENET5_ADAM_RATE} for adam with lenet5).")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
               show_default=True, help="Momentum of sgd.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="Decoupled weight decay lambda of any --optimizer (Keras 3's weight_decay): "
+                   "before each step the weights are multiplied by 1 - learning rate * lambda. "
+                   "Default: 0.004 for adamw (Keras's), none for the others.")
 @click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=None,
               help=f"Multiply the learning rate by this after every epoch (1: constant). "
                    f"Default: {LR_FALL} ** (1 / epochs), so it ends at {LR_FALL:g} of its start.")
@@ -204,9 +208,9 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @resume_option
 @resumed_options()
 @distributed_option
-def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum, lr_decay,
-          augment, flip, dropout, validation_split, validation_freq, train_size, backend, seed,
-          out, checkpoint_every, resume, comm):
+def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum,
+          weight_decay, lr_decay, augment, flip, dropout, validation_split, validation_freq,
+          train_size, backend, seed, out, checkpoint_every, resume, comm):
     """Train a network and test it; write model.h5, training_curve.png, filters.png,
     confusion_matrix.png and metrics.json to --out; print the test accuracy.
 
@@ -225,6 +229,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     if learning_rate is None and resume is None:
         learning_rate = LENET5_ADAM_RATE if (model_name, optimizer) == ("lenet5", "adam") \
             else DEFAULT_LEARNING_RATES[optimizer]
+    if resume is None:
+        check_weight_decay(weight_decay, learning_rate)
     folder = output_folder(out)
     (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed,
                                                                 lazy=comm is not None)
@@ -251,10 +257,12 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
                 f"{dataset} ({reason}): train --model mlp on them") from None
         batches_per_epoch = -(-n_train // batch_size)
         model.compile("cross_entropy", make_optimizer(optimizer, learning_rate, momentum,
-                                                      lr_decay, batches_per_epoch),
+                                                      lr_decay, batches_per_epoch,
+                                                      weight_decay),
                       ["accuracy"])
     else:   # compiled, with its optimiser state and learning-rate schedule position
         model = load_checkpoint(resume, dlcore.Sequential)
+        weight_decay = resumed_weight_decay(model, weight_decay)
         if epochs < model.epochs_done:
             raise click.BadParameter(f"{resume} has trained {count(model.epochs_done, 'epoch')} "
                                      f"already; give --epochs {model.epochs_done} or more",
@@ -278,6 +286,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
                    "test_images": len(x_test), "test_accuracy": accuracy, "test_loss": loss,
                    "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
                    "learning_rate": model.history["learning_rate"][0], "lr_decay": lr_decay,
+                   "weight_decay": model.optimizer.weight_decay,
                    "augment": augment, "flip": flip, "dropout": dropout,
                    "backend": model.backend.name, "seed": seed, "training_seconds": seconds,
                    "validation_freq": validation_freq, "history": json_history(model.history)}
@@ -287,6 +296,33 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         if name in ("loss", "accuracy", "val_loss", "val_accuracy")})
     click.echo(f"test accuracy: {accuracy:.4f} ({len(x_test):,} images, {test_source}); "
                f"outputs in {folder}")
+
+
+def check_weight_decay(weight_decay, learning_rate):
+    """Refuse in one line a --weight-decay that, at --learning-rate, would multiply the weights
+    by 1 - learning rate * lambda <= 0 at every step: it would zero or flip them, not shrink
+    them."""
+    if weight_decay is not None and learning_rate * weight_decay >= 1:
+        raise click.BadParameter(
+            f"{weight_decay:g} at --learning-rate {learning_rate:g} multiplies the weights by "
+            f"1 - {learning_rate:g} * {weight_decay:g} = {1 - learning_rate * weight_decay:g} "
+            f"before each step, which zeroes or flips them: give a weight decay below "
+            f"{1 / learning_rate:g} (Keras's AdamW: 0.004)", param_hint="--weight-decay")
+
+
+def resumed_weight_decay(model, weight_decay):
+    """The weight decay a resumed run trains with: its checkpoint's optimiser's. One given on
+    the command line must be it (a checkpoint written before --weight-decay existed has none in
+    its record, which the resume would otherwise let pass unused)."""
+    trained = model.optimizer.weight_decay
+    if weight_decay is not None and not math.isclose(weight_decay, trained or 0.0,
+                                                     rel_tol=1e-6):
+        raise click.UsageError(
+            f"--weight-decay {weight_decay:g} differs from the "
+            f"{'weight decay ' + format(trained, 'g') if trained else 'no weight decay'} the "
+            f"checkpoint was trained with: a resumed run continues the same training; drop "
+            f"the option or start a new run")
+    return trained
 
 
 @cnn.command("evaluate")

@@ -20,7 +20,7 @@ TINY = ["--dataset", "mnist-5k", "--train-size", "256", "--epochs", "1", "--batc
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
     result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--dropout", "0.2", "--augment",
-                                       "--out", str(out)])
+                                       "--weight-decay", "0.25", "--out", str(out)])
     return result, out
 
 
@@ -338,3 +338,38 @@ def test_train_takes_adamw_and_nadam(tmp_path, optimizer, name):
     model = dlcore.load(tmp_path / "model.h5")
     assert type(model.optimizer).__name__ == name
     assert model.optimizer.learning_rate.initial_learning_rate == 0.001
+
+
+def test_weight_decay_is_an_option_of_every_optimizer_recorded_and_resumed(trained_run,
+                                                                           tmp_path):
+    """cnn train had no --weight-decay (adamw's was a fixed 0.004): it now sets any
+    optimiser's (the run's Adam), is refused in one line where it would zero the weights, is
+    recorded, and a resumed run keeps the checkpoint's (another value refused)."""
+    _, out = trained_run
+    assert json.loads((out / "metrics.json").read_text())["weight_decay"] == 0.25
+    assert dlcore.load(out / "model.h5").optimizer.weight_decay == 0.25
+    runner = CliRunner()
+    refused = runner.invoke(main, ["cnn", "train", "--resume", str(out / "model.h5"),
+                                   "--weight-decay", "0.5", "--out", str(tmp_path / "more")])
+    assert refused.exit_code == 2 and "--weight-decay 0.5 differs" in refused.output \
+        and "start a new run" in refused.output, refused.output
+    for bad, message in [("200", "zeroes or flips them"), ("-1", "x>=0")]:
+        result = runner.invoke(main, ["cnn", "train", "--optimizer", "sgd", "--weight-decay",
+                                      bad, "--out", str(tmp_path / "bad")])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output and not (tmp_path / "bad").exists()
+
+
+def test_a_resumed_run_refuses_a_weight_decay_its_checkpoint_did_not_train_with(tmp_path):
+    """A checkpoint whose record has no --weight-decay (written before it existed): a value
+    given on resuming, which the checkpoint's optimiser would silently not take, is refused."""
+    import click
+
+    from dlcore.cli.cnn import resumed_weight_decay
+    model = dlcore.Sequential([dlcore.layers.Dense(2, input_shape=(3,))]).compile(
+        "mse", dlcore.optimizers.AdamW())
+    assert resumed_weight_decay(model, None) == 0.004
+    assert resumed_weight_decay(model, 0.004) == 0.004
+    with pytest.raises(click.UsageError, match="--weight-decay 0.1 differs from the weight "
+                                               "decay 0.004"):
+        resumed_weight_decay(model, 0.1)
