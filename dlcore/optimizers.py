@@ -63,6 +63,8 @@ parameters named by :meth:`Optimizer.exclude_from_weight_decay` (Keras 3's) keep
 
 Each rule is written twice: a NumPy reference (``reference_rule``) and a kernel body compiled for
 the CPU and CUDA (``body``), held to each other by ``tests/test_optimizers.py``. The kernels
+take their settings (rate, betas, epsilon, decays, clipping factors) in the parameters'
+precision: a float64 network steps in float64 throughout, as the reference does. The kernels
 flush a decaying state (Delta, s, m, v) to 0 once it falls below float32's smallest normal
 number, 2^-126 (:func:`dlcore.backend.kernel_math.flush_subnormal`): a dead ReLU unit's
 momentum decays through about 150 subnormal steps, each operation on one costing ~100 cycles on
@@ -235,7 +237,7 @@ def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rat
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         s[i] += g * g
-        w[i] -= rate * g / (np.float32(math.sqrt(s[i] + epsilon_inside)) + epsilon_outside)
+        w[i] -= rate * g / (math.sqrt(s[i] + epsilon_inside) + epsilon_outside)
 
 
 @body
@@ -248,7 +250,7 @@ def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rat
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
-        w[i] -= rate * g / (np.float32(math.sqrt(s[i] + epsilon_inside)) + epsilon_outside)
+        w[i] -= rate * g / (math.sqrt(s[i] + epsilon_inside) + epsilon_outside)
 
 
 @body
@@ -276,7 +278,7 @@ def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coeff
             second = largest[i]
         m_hat = weight_m * first_moment[i] + weight_g * g
         v_hat = second * correction_v
-        w[i] -= rate * m_hat / (np.float32(math.sqrt(v_hat)) + epsilon)
+        w[i] -= rate * m_hat / (math.sqrt(v_hat) + epsilon)
 
 
 @body
@@ -300,7 +302,7 @@ def max_norm_units(first, last, weights, n_inputs, unit_stride, input_stride, ma
         for k in range(n_inputs):
             w = weights[unit * unit_stride + k * input_stride]
             total += w * w
-        norm = np.float32(math.sqrt(total))
+        norm = math.sqrt(total)
         if norm > max_value:
             factor = max_value / norm
             for k in range(n_inputs):
@@ -530,9 +532,13 @@ class Optimizer:
     def _kernel_update(self, parameters, rate, scales):
         """``body`` over every parameter in one launch (the CPU makes it one parallel region)."""
         tensors = self._flat_tensors(parameters)
-        f32 = np.float32
-        per_tensor = [(f32(scale), f32(parameter.l1), f32(parameter.l2),
-                       f32(self._decay_factor(rate, parameter)))
+        if not tensors:
+            return
+        # the settings in the parameters' own precision: a float64 network steps in float64
+        # throughout, a float32 one in float32 (as fast as before)
+        real = getattr(tensors, "real", np.float32)
+        per_tensor = [(real(scale), real(parameter.l1), real(parameter.l2),
+                       real(self._decay_factor(rate, parameter)))
                       for parameter, scale in zip(parameters, scales)]
         if tensors:
             self.backend.launch_tensors(self.body, tensors,
@@ -552,10 +558,14 @@ class Optimizer:
                                dtype=np.float32).reshape(len(parameters), 4)
             self._scalars = cached = (settings, scalars)
         return cached[1]
+        self.backend.launch_tensors(self.body, tensors,
+                                    (real(rate), *self._kernel_hyperparameters(real)),
+                                    per_tensor)
 
     def _flat_tensors(self, parameters):
         """``((value, grad, slot, slot, slot), ...)``: each parameter's arrays as flat views (its
-        value again for a slot the rule does not have). The same :class:`Tensors` object while
+        value again for a slot the rule does not have), with ``real`` the NumPy type of the
+        kernel's settings (float64 for a float64 network). The same :class:`Tensors` object while
         the parameters keep their arrays, so that the backend can keep what it derived from it
         (the CPU: the arrays' addresses, which cost microseconds each to look up)."""
         sources = tuple(array for parameter in parameters
@@ -570,11 +580,15 @@ class Optimizer:
                 slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
                 slots += [value] * (3 - len(slots))  # unused slot arguments
                 tensors.append((value, parameter.grad.reshape(-1), *slots))
-            self._tensor_views = cached = (sources, Tensors(tensors))
+            views = Tensors(tensors)
+            # the type of their settings: float64 where a parameter is (the widest)
+            views.real = np.result_type(np.float32, *(array.dtype for array in sources)).type
+            self._tensor_views = cached = (sources, views)
         return cached[1]
 
-    def _kernel_hyperparameters(self):
-        """The three rule-specific scalar arguments of ``body``."""
+    def _kernel_hyperparameters(self, real):
+        """The three rule-specific scalar arguments of ``body``, of the type ``real`` of the
+        parameters (np.float32 or np.float64)."""
         raise NotImplementedError
 
     # clipping
@@ -603,7 +617,7 @@ class Optimizer:
         blocks = -(-flat.shape[0] // NORM_BLOCK)
         partial = backend.zeros((blocks,), np.float64)
         backend.launch_rows(squared_norm_blocks, blocks, 1, flat, parameter.value.reshape(-1),
-                            np.float32(parameter.l1), np.float32(parameter.l2), partial,
+                            flat.dtype.type(parameter.l1), flat.dtype.type(parameter.l2), partial,
                             NORM_BLOCK)
         return float(np.sum(backend.to_numpy(partial)))
 
@@ -628,7 +642,7 @@ class Optimizer:
         unit_stride, input_stride = (1, n_units) if axis == len(shape) - 1 and axis > 0 \
             else (n_inputs, 1)
         self.backend.launch_1d(max_norm_units, n_units, theta.reshape(-1), n_inputs,
-                               unit_stride, input_stride, np.float32(constraint.max_value),
+                               unit_stride, input_stride, theta.dtype.type(constraint.max_value),
                                work=theta.size)
 
     # state for the model file
@@ -737,9 +751,8 @@ class SGD(Optimizer):
         velocity += g
         theta -= rate * (g + self.momentum * velocity) if self.nesterov else rate * velocity
 
-    def _kernel_hyperparameters(self):
-        return (np.float32(self.momentum), self.nesterov,
-                np.float32(self.momentum_form == "keras"))
+    def _kernel_hyperparameters(self, real):
+        return (real(self.momentum), self.nesterov, real(self.momentum_form == "keras"))
 
     def product_step(self, parameter):
         # the plain rule only: Nesterov's needs g itself, clipping needs every gradient's norm
@@ -812,10 +825,10 @@ class AdaGrad(Optimizer):
         else:
             theta -= rate * g / (np.sqrt(slots["accumulator"]) + self.epsilon)
 
-    def _kernel_hyperparameters(self):
+    def _kernel_hyperparameters(self, real):
         inside = self.epsilon_form == "keras"
-        return (np.float32(0 if inside else self.epsilon),
-                np.float32(self.epsilon if inside else 0), np.float32(0))
+        return (real(0 if inside else self.epsilon), real(self.epsilon if inside else 0),
+                real(0))
 
 
 #: where the optimisers with an epsilon add it: dlcore's (the papers') or Keras's
@@ -859,10 +872,10 @@ class RMSProp(Optimizer):
         else:
             theta -= rate * g / (np.sqrt(s) + self.epsilon)
 
-    def _kernel_hyperparameters(self):
+    def _kernel_hyperparameters(self, real):
         inside = self.epsilon_form == "keras"
-        return (np.float32(self.rho), np.float32(0 if inside else self.epsilon),
-                np.float32(self.epsilon if inside else 0))
+        return (real(self.rho), real(0 if inside else self.epsilon),
+                real(self.epsilon if inside else 0))
 
 
 class Adam(Optimizer):
@@ -943,10 +956,10 @@ class Adam(Optimizer):
         weight_m, weight_g, c2, epsilon, _ = self._coefficients()
         theta -= rate * (weight_m * m + weight_g * g) / (np.sqrt(v * c2) + epsilon)
 
-    def _kernel_hyperparameters(self):
-        coefficients = np.array(self._coefficients(), dtype=np.float32)
-        return (np.float32(self.beta_1), np.float32(self.beta_2),
-                self.backend.asarray(coefficients))
+    def _kernel_hyperparameters(self, real):
+        coefficients = np.array(self._coefficients(), dtype=real)
+        return (real(self.beta_1), real(self.beta_2),
+                self.backend.asarray(coefficients, dtype=real))
 
 
 class AdamW(Adam):

@@ -303,3 +303,36 @@ def test_a_copied_or_pickled_optimizer_updates_its_own_arrays(random_state):
         for before, parameter, copied in zip(original, parameters, parameters_copy):
             np.testing.assert_array_equal(parameter.value, before)      # untouched
             assert not np.array_equal(copied.value, before)             # the copy moved
+
+
+@pytest.mark.parametrize("backend, shape", [("cpu", (7, 5)),
+                                            pytest.param("cuda", (3, 4), marks=requires_cuda)])
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
+def test_a_float64_network_steps_in_float64_as_the_reference(make, backend, shape,
+                                                             random_state):
+    """The kernels took their settings (learning rate, betas, epsilon, weight decay, the
+    parameters' L1/L2 and clipping factors) as float32 in float64 networks too: the cpu was
+    ~1e-8 from the reference. Now float64 throughout, max-norm included: float64's
+    precision (cuda: the simulator, tiny)."""
+    gradients = random_state.standard_normal((3,) + shape)
+    theta0 = random_state.standard_normal(shape)
+
+    def trained(backend):
+        be = get_backend(backend)
+        theta = be.asarray(theta0.copy(), np.float64)   # the reference's is a view
+        grad = be.zeros(shape, np.float64)
+        parameter = Parameter("layer/kernel", theta, grad, l1=0.01, l2=0.1,
+                              constraint=MaxNorm(1.5), units_axis=1)
+        optimizer = make()
+        optimizer.build([parameter], be)
+        for g in gradients:
+            be.copy_into(grad, g)
+            optimizer.apply([parameter])
+        return be.to_numpy(theta), {k: be.to_numpy(v) for k, v in parameter.slots.items()}
+
+    expected, expected_slots = trained("reference")
+    got, got_slots = trained(backend)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    for name, slot in expected_slots.items():
+        np.testing.assert_allclose(got_slots[name], slot, rtol=1e-13, atol=1e-14)

@@ -649,6 +649,8 @@ class CPUBackend(HostMemory, KernelBackend):
         # does not depend on their number: one compilation serves every network.
         layout = self._tensor_layout(tensors)
         scalars = np.asarray(per_tensor, dtype=np.float32)
+        # in the tensors' precision: float32 settings would round a float64 step's
+        scalars = np.array(per_tensor, dtype=np.float32 if layout is None else layout[2].dtype)
         if layout is None or scalars.shape != (len(tensors), 4):
             super().launch_tensors(body, tensors, shared, per_tensor)
             return
