@@ -1,5 +1,5 @@
 """Optimisers: SGD with momentum and Nesterov, AdaGrad, RMSProp, Adam (and AMSGrad), AdamW,
-Nadam; learning-rate schedules; gradient clipping by norm.
+Nadam, Adamax, Adadelta; learning-rate schedules; gradient clipping by norm.
 
 With g the gradient of the loss for one parameter tensor theta and eta the learning rate
 (lecture "Supervised learning", "Optimization"; lecture "Deep learning I"):
@@ -17,6 +17,11 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   Adam with ``weight_decay``, which every rule above takes (as in Keras 3)
     Nadam         Adam with m^ = mu_(t+1) m / (1 - P_t mu_(t+1)) + (1 - mu_t) g / (1 - P_t),
                   mu_t = b1 (1 - 0.5 * 0.96^t), P_t = mu_1 ... mu_t       (Dozat 2016, Keras's)
+    Adamax        m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g|);         (Kingma & Ba 2015, 7.1)
+                  theta <- theta - eta m / ((1 - b1^t) (u + eps))          (Keras's)
+    Adadelta      s <- rho s + (1 - rho) g^2;                                    (Zeiler 2012)
+                  Delta = -sqrt(d + eps) g / sqrt(s + eps);
+                  d <- rho d + (1 - rho) Delta^2;  theta <- theta + eta Delta   (Keras's)
 
 The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
 Momentum") and PyTorch's. Keras's is another, ``momentum_form="keras"`` (set on a model
@@ -279,6 +284,41 @@ def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coeff
         m_hat = weight_m * first_moment[i] + weight_g * g
         v_hat = second * correction_v
         w[i] -= rate * m_hat / (math.sqrt(v_hat) + epsilon)
+
+
+@body
+def adamax_span(first, last, theta, grad, m, u, unused_slot, rate, beta_1, beta_2,
+                coefficients, scale, l1, l2, keep):
+    """Adamax, with ``coefficients`` = (1 - b1^t, eps) of this update::
+
+        m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g|);  theta -= rate m / ((1 - b1^t) (u + eps))
+    """
+    w, dw, first_moment, norm = theta[first:last], grad[first:last], m[first:last], \
+        u[first:last]
+    correction, epsilon = coefficients[0], coefficients[1]
+    for i in range(w.shape[0]):
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
+        first_moment[i] = flush_subnormal(beta_1 * first_moment[i] + (_ONE - beta_1) * g)
+        norm[i] = flush_subnormal(max(beta_2 * norm[i], abs(g)))
+        w[i] -= rate * first_moment[i] / (correction * (norm[i] + epsilon))
+
+
+@body
+def adadelta_span(first, last, theta, grad, accumulated_grad, accumulated_delta, unused_slot,
+                  rate, rho, epsilon, unused_a, scale, l1, l2, keep):
+    """Adadelta: s, d the running means of g^2 and of the steps' Delta^2::
+
+        s <- rho s + (1 - rho) g^2;  Delta = -sqrt(d + eps) g / sqrt(s + eps)
+        d <- rho d + (1 - rho) Delta^2;  theta += rate Delta
+    """
+    w, dw, s, d = theta[first:last], grad[first:last], accumulated_grad[first:last], \
+        accumulated_delta[first:last]
+    for i in range(w.shape[0]):
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
+        s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
+        delta = -(math.sqrt(d[i] + epsilon) * g) / math.sqrt(s[i] + epsilon)
+        d[i] = flush_subnormal(rho * d[i] + (_ONE - rho) * delta * delta)
+        w[i] += rate * delta
 
 
 @body
@@ -664,8 +704,9 @@ class Optimizer:
         negative = int(np.count_nonzero(np.asarray(array) < 0))
         if not negative:
             return None
+        kind = _NONNEGATIVE_SLOT_KINDS.get(name, "mean of squared gradients")
         return (f"holds {negative} negative value{'s' if negative > 1 else ''}, which a "
-                f"{'sum' if name == 'accumulator' else 'mean'} of squared gradients never does")
+                f"{kind} never does")
 
     def check_state(self, state, parameters):
         """The slot arrays of ``state`` for ``parameters``, shape-checked (ValueError)."""
@@ -687,6 +728,12 @@ class Optimizer:
                     raise ValueError(f"optimizer slot {parameter.key}/{name} {problem}")
                 found[(parameter.key, name)] = array
         return int(state.get("iterations", 0)), found
+
+
+#: what the never-negative slots other than a mean of squared gradients are
+_NONNEGATIVE_SLOT_KINDS = {"accumulator": "sum of squared gradients",
+                           "u": "running maximum of absolute gradients",
+                           "accumulated_delta_var": "mean of squared steps"}
 
 
 def _name_list(value, name):
@@ -1052,7 +1099,107 @@ class Nadam(Adam):
         return mu_next / (1 - product * mu_next), (1 - mu_t) / (1 - product)
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam)}
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba 2015, section 7.1; Keras 3's ``Adamax``): Adam with the infinity
+    norm of the gradients in place of their root mean square. For a parameter theta and its
+    gradient g (the slots m, u of theta's shape), at update t = 1, 2, ...::
+
+        m <- b1 m + (1 - b1) g,       u <- max(b2 u, |g|)
+        theta <- theta - eta m / ((1 - b1^t) (u + eps))
+
+    Keras's step (eps added to u); PyTorch's ``Adamax`` adds it to |g| inside the maximum.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; Keras's default 0.001)
+    beta_1, beta_2 : float in [0, 1) (0.9, 0.999)
+    epsilon : float > 0 (1e-7)
+    clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    """
+
+    name = "adamax"
+    slot_names = ("m", "u")
+    #: u, the running maximum of |g|, is never negative
+    squared_slots = ("u",)
+    body = staticmethod(adamax_span)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+        self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
+        self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def _hyperparameters(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _correction(self):
+        """1 - b1^t of this update."""
+        return 1 - self.beta_1 ** (self.iterations + 1)
+
+    def reference_rule(self, theta, g, slots, rate):
+        m, u = slots["m"], slots["u"]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        np.maximum(self.beta_2 * u, np.abs(g), out=u)
+        theta -= rate * m / (self._correction() * (u + self.epsilon))
+
+    def _kernel_hyperparameters(self, real):
+        coefficients = np.array((self._correction(), self.epsilon), dtype=real)
+        return (real(self.beta_1), real(self.beta_2),
+                self.backend.asarray(coefficients, dtype=real))
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012; Keras 3's ``Adadelta``): RMSProp whose step is scaled by the
+    running RMS of the past steps instead of a learning rate alone. With s, d (theta's shape)
+    the running means of g^2 and of the steps' Delta^2::
+
+        s <- rho s + (1 - rho) g^2
+        Delta = -sqrt(d + eps) g / sqrt(s + eps)
+        d <- rho d + (1 - rho) Delta^2
+        theta <- theta + eta Delta
+
+    Keras's step and defaults (eta 0.001, rho 0.95, eps 1e-7); Zeiler's rule is eta = 1
+    (PyTorch's default, with eps 1e-6).
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta)
+    rho : float in [0, 1)
+    epsilon : float > 0
+    clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    """
+
+    name = "adadelta"
+    slot_names = ("accumulated_grad", "accumulated_delta_var")
+    squared_slots = ("accumulated_grad", "accumulated_delta_var")
+    body = staticmethod(adadelta_span)
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, clipnorm=None,
+                 global_clipnorm=None, lr=None, weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+        self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def _hyperparameters(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+    def reference_rule(self, theta, g, slots, rate):
+        s, d = slots["accumulated_grad"], slots["accumulated_delta_var"]
+        s *= self.rho
+        s += (1 - self.rho) * g * g
+        delta = -(np.sqrt(d + self.epsilon) * g) / np.sqrt(s + self.epsilon)
+        d *= self.rho
+        d += (1 - self.rho) * delta * delta
+        theta += rate * delta
+
+    def _kernel_hyperparameters(self, real):
+        return (real(self.rho), real(self.epsilon), real(0))
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam, Adamax,
+                                        Adadelta)}
 #: Keras' spellings.
 Adagrad, RMSprop = AdaGrad, RMSProp
 
@@ -1083,8 +1230,8 @@ def loss_then_optimizer(loss, optimizer):
 
 def get_optimizer(identifier):
     """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
-    ``"adamw"``, ``"nadam"``, with their default settings), a ``{"class_name", "config"}``
-    dict or an instance."""
+    ``"adamw"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``, with their default settings), a
+    ``{"class_name", "config"}`` dict or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:

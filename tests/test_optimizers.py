@@ -8,7 +8,18 @@ import pytest
 
 from conftest import requires_cuda
 from dlcore.backend import get_backend
-from dlcore.optimizers import SGD, AdaGrad, Adam, AdamW, Nadam, Parameter, RMSProp, get_optimizer
+from dlcore.optimizers import (
+    SGD,
+    Adadelta,
+    AdaGrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Nadam,
+    Parameter,
+    RMSProp,
+    get_optimizer,
+)
 from dlcore.regularizers import MaxNorm
 
 
@@ -188,11 +199,17 @@ OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lamb
 OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras",
                  "sgd-keras", "sgd-nesterov-keras", "amsgrad", "adamw-keras", "nadam",
                  "sgd-decay", "adagrad-decay", "rmsprop-decay", "nadam-decay", "adagrad-keras"]
+#: every rule, for the tests of the rules themselves (the cpu's one launch over all tensors is
+#: the same loop around any rule: it is tested on the ones above, without compiling its
+#: parallel kernel for two more)
+EVERY_RULE = OPTIMIZERS + [lambda: Adamax(0.01, clipnorm=1.0),
+                           lambda: Adadelta(1.0, weight_decay=0.2)]
+EVERY_RULE_IDS = OPTIMIZER_IDS + ["adamax", "adadelta"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [
     ("cpu", (7, 5), 1), pytest.param("cuda", (3, 4), 0, marks=requires_cuda)])
-@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
+@pytest.mark.parametrize("make", EVERY_RULE, ids=EVERY_RULE_IDS)
 def test_kernels_follow_the_reference(make, backend, shape, units_axis, random_state):
     """cpu kernels on a Dense-like kernel (units are columns), cuda (simulator, tiny) on a
     Conv-like one (units are rows)."""
@@ -307,7 +324,7 @@ def test_a_copied_or_pickled_optimizer_updates_its_own_arrays(random_state):
 
 @pytest.mark.parametrize("backend, shape", [("cpu", (7, 5)),
                                             pytest.param("cuda", (3, 4), marks=requires_cuda)])
-@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
+@pytest.mark.parametrize("make", EVERY_RULE, ids=EVERY_RULE_IDS)
 def test_a_float64_network_steps_in_float64_as_the_reference(make, backend, shape,
                                                              random_state):
     """The kernels took their settings (learning rate, betas, epsilon, weight decay, the
@@ -336,3 +353,54 @@ def test_a_float64_network_steps_in_float64_as_the_reference(make, backend, shap
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
     for name, slot in expected_slots.items():
         np.testing.assert_allclose(got_slots[name], slot, rtol=1e-13, atol=1e-14)
+
+
+def adamax_by_kerass_equations(gradients, theta0, rate, beta_1=0.9, beta_2=0.999,
+                               epsilon=1e-7):
+    """Keras 3's Adamax update_step (its adamax.py) written out in float64."""
+    theta = np.array(theta0, dtype=np.float64)
+    m, u = np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(np.asarray(gradients, dtype=np.float64), start=1):
+        m = m + (g - m) * (1 - beta_1)
+        u = np.maximum(beta_2 * u, np.abs(g))
+        theta = theta - rate * m / ((1 - beta_1 ** t) * (u + epsilon))
+    return theta
+
+
+def adadelta_by_kerass_equations(gradients, theta0, rate, rho=0.95, epsilon=1e-7):
+    """Keras 3's Adadelta update_step (its adadelta.py) written out in float64."""
+    theta = np.array(theta0, dtype=np.float64)
+    accumulated_grad, accumulated_delta_var = np.zeros_like(theta), np.zeros_like(theta)
+    for g in np.asarray(gradients, dtype=np.float64):
+        accumulated_grad = rho * accumulated_grad + (1 - rho) * g ** 2
+        delta_var = -np.sqrt(accumulated_delta_var + epsilon) * g / np.sqrt(
+            accumulated_grad + epsilon)
+        accumulated_delta_var = rho * accumulated_delta_var + (1 - rho) * delta_var ** 2
+        theta = theta + rate * delta_var
+    return theta
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("make, by_kerass_equations", [
+    (lambda: Adamax(0.1), lambda *args: adamax_by_kerass_equations(*args, 0.1)),
+    (lambda: Adamax(0.1, beta_1=0.5, beta_2=0.6, epsilon=1e-3),
+     lambda *args: adamax_by_kerass_equations(*args, 0.1, 0.5, 0.6, 1e-3)),
+    (lambda: Adadelta(1.0), lambda *args: adadelta_by_kerass_equations(*args, 1.0)),
+    (lambda: Adadelta(0.5, rho=0.5, epsilon=1e-3),
+     lambda *args: adadelta_by_kerass_equations(*args, 0.5, 0.5, 1e-3)),
+], ids=["adamax", "adamax-settings", "adadelta", "adadelta-settings"])
+def test_adamax_and_adadelta_take_kerass_steps(make, by_kerass_equations, backend):
+    """Adamax and Adadelta (dlcore had neither: a Keras model compiled with one loaded
+    uncompiled) over four updates, on the NumPy reference and the cpu's kernel, against
+    Keras's update equations written out; Keras's names and defaults."""
+    theta0 = [1.0, -2.0, 0.5]
+    theta, slots = run(make(), SHRINKING, theta0, backend)
+    np.testing.assert_allclose(theta, by_kerass_equations(SHRINKING, theta0), rtol=2e-6,
+                               atol=1e-6)
+    assert np.abs(theta - np.array(theta0)).max() > 1e-3      # they moved
+    assert Adamax().get_config() == {**Adamax().get_config(), "learning_rate": 0.001,
+                                     "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+    assert Adadelta().get_config() == {**Adadelta().get_config(), "learning_rate": 0.001,
+                                       "rho": 0.95, "epsilon": 1e-7}
+    assert isinstance(get_optimizer("adamax"), Adamax) and isinstance(
+        get_optimizer("adadelta"), Adadelta)

@@ -27,7 +27,10 @@ DECAYING = {"sgd": ("SGD", {"learning_rate": 0.2, "momentum": 0.9, "weight_decay
             "nadam": ("Nadam", {"learning_rate": 0.02, "weight_decay": 0.3}),
             "adam": ("Adam", {"learning_rate": 0.02, "weight_decay": 0.3}),
             # Keras's Adagrad (its accumulator from 0.1, eps inside the root) was refused
-            "adagrad": ("Adagrad", {"learning_rate": 0.05, "weight_decay": 0.3})}
+            "adagrad": ("Adagrad", {"learning_rate": 0.05, "weight_decay": 0.3}),
+            # Keras's Adamax and Adadelta: dlcore had neither
+            "adamax": ("Adamax", {"learning_rate": 0.02, "weight_decay": 0.3}),
+            "adadelta": ("Adadelta", {"learning_rate": 1.0, "weight_decay": 0.3})}
 
 
 def test_weight_decay_shrinks_the_weights_before_the_step_worked_by_hand():
@@ -106,23 +109,28 @@ def test_a_keras_file_with_weight_decay_loads_compiled_and_exports_it_back(case,
     assert back.optimizer.get_config()["weight_decay"] == pytest.approx(0.3)
 
 
-def test_a_keras_adagrad_crosses_both_ways_with_its_accumulators(tmp_path):
-    """Keras's Adagrad loaded the model uncompiled; now dlcore goes on from Keras's
-    accumulators as Keras does, and Keras from dlcore's archive."""
+@pytest.mark.parametrize("case", ["adagrad", "adamax", "adadelta"])
+def test_a_keras_optimizer_dlcore_lacked_crosses_both_ways_with_its_state(case, tmp_path):
+    """Keras's Adagrad, Adamax and Adadelta loaded the model uncompiled; now dlcore goes on
+    from Keras's accumulators (Adamax's momentum and norm, Adadelta's two running means) as
+    Keras does, and Keras from dlcore's archive."""
     keras = real_keras()
-    in_keras = keras_network(keras, "adagrad")
+    in_keras = keras_network(keras, case)
     in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
     in_keras.save(tmp_path / "keras.keras")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = dlcore.load(tmp_path / "keras.keras")
-    assert model.optimizer.initial_accumulator_value == pytest.approx(0.1)
+    assert model.optimizer.name == case and model.optimizer.weight_decay == pytest.approx(0.3)
+    if case == "adagrad":
+        assert model.optimizer.initial_accumulator_value == pytest.approx(0.1)
     theirs = in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
     mine = model.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
     np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-6)
     model.save(tmp_path / "dlcore.keras")
     back = keras.models.load_model(tmp_path / "dlcore.keras")
-    assert type(back.optimizer).__name__ == "Adagrad" and int(back.optimizer.iterations) == 6
+    assert type(back.optimizer).__name__ == DECAYING[case][0] \
+        and int(back.optimizer.iterations) == 6
     theirs = in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
     again = back.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
     np.testing.assert_allclose(again.history["loss"], theirs.history["loss"], atol=1e-6)
