@@ -1,5 +1,5 @@
 """Optimisers: SGD with momentum and Nesterov, AdaGrad, RMSProp, Adam (and AMSGrad), AdamW,
-Nadam, Adamax, Adadelta; learning-rate schedules; gradient clipping by norm.
+Nadam, Adamax, Adadelta, Lion; learning-rate schedules; gradient clipping by norm.
 
 With g the gradient of the loss for one parameter tensor theta and eta the learning rate
 (lecture "Supervised learning", "Optimization"; lecture "Deep learning I"):
@@ -19,6 +19,8 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   mu_t = b1 (1 - 0.5 * 0.96^t), P_t = mu_1 ... mu_t       (Dozat 2016, Keras's)
     Adamax        m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g|);         (Kingma & Ba 2015, 7.1)
                   theta <- theta - eta m / ((1 - b1^t) (u + eps))          (Keras's)
+    Lion          theta <- theta - eta sign(b1 m + (1 - b1) g);          (Chen et al. 2023)
+                  m <- b2 m + (1 - b2) g                                    (Keras's)
     Adadelta      s <- rho s + (1 - rho) g^2;                                    (Zeiler 2012)
                   Delta = -sqrt(d + eps) g / sqrt(s + eps);
                   d <- rho d + (1 - rho) Delta^2;  theta <- theta + eta Delta   (Keras's)
@@ -319,6 +321,20 @@ def adadelta_span(first, last, theta, grad, accumulated_grad, accumulated_delta,
         delta = -(math.sqrt(d[i] + epsilon) * g) / math.sqrt(s[i] + epsilon)
         d[i] = flush_subnormal(rho * d[i] + (_ONE - rho) * delta * delta)
         w[i] += rate * delta
+
+
+@body
+def lion_span(first, last, theta, grad, m, unused, unused_slot, rate, beta_1, beta_2, unused_a,
+              scale, l1, l2, keep):
+    """Lion: theta -= rate sign(b1 m + (1 - b1) g), then m <- b2 m + (1 - b2) g."""
+    w, dw, momentum = theta[first:last], grad[first:last], m[first:last]
+    for i in range(w.shape[0]):
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
+        direction = beta_1 * momentum[i] + (_ONE - beta_1) * g
+        # sign(direction), NaN staying NaN as NumPy's
+        sign = _ONE if direction > _ZERO else (-_ONE if direction < _ZERO else direction)
+        w[i] -= rate * sign
+        momentum[i] = flush_subnormal(beta_2 * momentum[i] + (_ONE - beta_2) * g)
 
 
 @body
@@ -1198,8 +1214,51 @@ class Adadelta(Optimizer):
         return (real(self.rho), real(self.epsilon), real(0))
 
 
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023, "Symbolic discovery of optimization algorithms"; Keras 3's
+    ``Lion``): a step of the same size eta for every weight, in the direction of the sign of
+    an interpolation between the momentum and the gradient. For a parameter theta, its
+    gradient g and its momentum m (theta's shape)::
+
+        theta <- theta - eta sign(b1 m + (1 - b1) g)
+        m <- b2 m + (1 - b2) g
+
+    Every step moves each weight by eta: the paper advises a learning rate 3-10 times smaller
+    than AdamW's, and a weight decay that much larger.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; Keras's default 0.001)
+    beta_1 : float in (0, 1] (0.9; 0 would be sign SGD, refused as Keras does)
+    beta_2 : float in [0, 1] (0.99)
+    clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    """
+
+    name = "lion"
+    slot_names = ("m",)
+    body = staticmethod(lion_span)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, clipnorm=None,
+                 global_clipnorm=None, lr=None, weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+        self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, low_open=True)
+        self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0)
+
+    def _hyperparameters(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+    def reference_rule(self, theta, g, slots, rate):
+        m = slots["m"]
+        theta -= rate * np.sign(self.beta_1 * m + (1 - self.beta_1) * g)
+        m *= self.beta_2
+        m += (1 - self.beta_2) * g
+
+    def _kernel_hyperparameters(self, real):
+        return (real(self.beta_1), real(self.beta_2), real(0))
+
+
 OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam, Adamax,
-                                        Adadelta)}
+                                        Adadelta, Lion)}
 #: Keras' spellings.
 Adagrad, RMSprop = AdaGrad, RMSProp
 
@@ -1230,7 +1289,8 @@ def loss_then_optimizer(loss, optimizer):
 
 def get_optimizer(identifier):
     """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
-    ``"adamw"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``, with their default settings), a
+    ``"adamw"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``, ``"lion"``, with their default
+    settings), a
     ``{"class_name", "config"}`` dict or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier

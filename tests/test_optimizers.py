@@ -15,6 +15,7 @@ from dlcore.optimizers import (
     Adam,
     Adamax,
     AdamW,
+    Lion,
     Nadam,
     Parameter,
     RMSProp,
@@ -203,8 +204,9 @@ OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-ker
 #: the same loop around any rule: it is tested on the ones above, without compiling its
 #: parallel kernel for two more)
 EVERY_RULE = OPTIMIZERS + [lambda: Adamax(0.01, clipnorm=1.0),
-                           lambda: Adadelta(1.0, weight_decay=0.2)]
-EVERY_RULE_IDS = OPTIMIZER_IDS + ["adamax", "adadelta"]
+                           lambda: Adadelta(1.0, weight_decay=0.2),
+                           lambda: Lion(0.01, global_clipnorm=3.0, weight_decay=0.2)]
+EVERY_RULE_IDS = OPTIMIZER_IDS + ["adamax", "adadelta", "lion"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [
@@ -380,6 +382,16 @@ def adadelta_by_kerass_equations(gradients, theta0, rate, rho=0.95, epsilon=1e-7
     return theta
 
 
+def lion_by_kerass_equations(gradients, theta0, rate, beta_1=0.9, beta_2=0.99):
+    """Keras 3's Lion update_step (its lion.py) written out in float64."""
+    theta = np.array(theta0, dtype=np.float64)
+    m = np.zeros_like(theta)
+    for g in np.asarray(gradients, dtype=np.float64):
+        theta = theta - rate * np.sign(m * beta_1 + g * (1 - beta_1))
+        m = m * beta_2 + g * (1 - beta_2)
+    return theta
+
+
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("make, by_kerass_equations", [
     (lambda: Adamax(0.1), lambda *args: adamax_by_kerass_equations(*args, 0.1)),
@@ -388,9 +400,12 @@ def adadelta_by_kerass_equations(gradients, theta0, rate, rho=0.95, epsilon=1e-7
     (lambda: Adadelta(1.0), lambda *args: adadelta_by_kerass_equations(*args, 1.0)),
     (lambda: Adadelta(0.5, rho=0.5, epsilon=1e-3),
      lambda *args: adadelta_by_kerass_equations(*args, 0.5, 0.5, 1e-3)),
-], ids=["adamax", "adamax-settings", "adadelta", "adadelta-settings"])
-def test_adamax_and_adadelta_take_kerass_steps(make, by_kerass_equations, backend):
-    """Adamax and Adadelta (dlcore had neither: a Keras model compiled with one loaded
+    (lambda: Lion(0.1), lambda *args: lion_by_kerass_equations(*args, 0.1)),
+    (lambda: Lion(0.1, beta_1=0.3, beta_2=0.5),
+     lambda *args: lion_by_kerass_equations(*args, 0.1, 0.3, 0.5)),
+], ids=["adamax", "adamax-settings", "adadelta", "adadelta-settings", "lion", "lion-settings"])
+def test_adamax_adadelta_and_lion_take_kerass_steps(make, by_kerass_equations, backend):
+    """Adamax, Adadelta and Lion (dlcore had none: a Keras model compiled with one loaded
     uncompiled) over four updates, on the NumPy reference and the cpu's kernel, against
     Keras's update equations written out; Keras's names and defaults."""
     theta0 = [1.0, -2.0, 0.5]
@@ -402,5 +417,9 @@ def test_adamax_and_adadelta_take_kerass_steps(make, by_kerass_equations, backen
                                      "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
     assert Adadelta().get_config() == {**Adadelta().get_config(), "learning_rate": 0.001,
                                        "rho": 0.95, "epsilon": 1e-7}
+    assert Lion().get_config() == {**Lion().get_config(), "learning_rate": 0.001,
+                                   "beta_1": 0.9, "beta_2": 0.99}
     assert isinstance(get_optimizer("adamax"), Adamax) and isinstance(
-        get_optimizer("adadelta"), Adadelta)
+        get_optimizer("adadelta"), Adadelta) and isinstance(get_optimizer("lion"), Lion)
+    with pytest.raises(ValueError, match="beta_1"):
+        Lion(beta_1=0.0)

@@ -30,7 +30,8 @@ DECAYING = {"sgd": ("SGD", {"learning_rate": 0.2, "momentum": 0.9, "weight_decay
             "adagrad": ("Adagrad", {"learning_rate": 0.05, "weight_decay": 0.3}),
             # Keras's Adamax and Adadelta: dlcore had neither
             "adamax": ("Adamax", {"learning_rate": 0.02, "weight_decay": 0.3}),
-            "adadelta": ("Adadelta", {"learning_rate": 1.0, "weight_decay": 0.3})}
+            "adadelta": ("Adadelta", {"learning_rate": 1.0, "weight_decay": 0.3}),
+            "lion": ("Lion", {"learning_rate": 0.005, "weight_decay": 0.3})}
 
 
 def test_weight_decay_shrinks_the_weights_before_the_step_worked_by_hand():
@@ -109,11 +110,11 @@ def test_a_keras_file_with_weight_decay_loads_compiled_and_exports_it_back(case,
     assert back.optimizer.get_config()["weight_decay"] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("case", ["adagrad", "adamax", "adadelta"])
+@pytest.mark.parametrize("case", ["adagrad", "adamax", "adadelta", "lion"])
 def test_a_keras_optimizer_dlcore_lacked_crosses_both_ways_with_its_state(case, tmp_path):
-    """Keras's Adagrad, Adamax and Adadelta loaded the model uncompiled; now dlcore goes on
-    from Keras's accumulators (Adamax's momentum and norm, Adadelta's two running means) as
-    Keras does, and Keras from dlcore's archive."""
+    """Keras's Adagrad, Adamax, Adadelta and Lion loaded the model uncompiled; now dlcore goes
+    on from Keras's accumulators (Adamax's momentum and norm, Adadelta's two running means,
+    Lion's momentum) as Keras does, and Keras from dlcore's archive."""
     keras = real_keras()
     in_keras = keras_network(keras, case)
     in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
