@@ -467,6 +467,27 @@ class Optimizer:
                     self._excluded_pattern is not None and self._excluded_pattern.search(weight))
         return decays
 
+    @property
+    def learning_rate(self):
+        """eta: a positive number or a :class:`Schedule`. Settable, as Keras's
+        ``model.optimizer.learning_rate = 1e-5`` before fine-tuning, and checked as the
+        constructor checks it (one line naming the value)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = _check_learning_rate(value)
+
+    @property
+    def lr(self):
+        """Keras 2's name of :attr:`learning_rate` (lecture "Deep learning I" writes
+        ``SGD(lr=0.01)``): ``optimizer.lr = 0.001`` sets the rate the updates take."""
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = value
+
     def __getstate__(self):
         # the flat views of the parameters last updated, and what the backend derived from them
         # (the CPU: their addresses), belong to this process and these arrays only; so do the

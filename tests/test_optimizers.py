@@ -423,3 +423,22 @@ def test_adamax_adadelta_and_lion_take_kerass_steps(make, by_kerass_equations, b
         get_optimizer("adadelta"), Adadelta) and isinstance(get_optimizer("lion"), Lion)
     with pytest.raises(ValueError, match="beta_1"):
         Lion(beta_1=0.0)
+
+
+def test_a_learning_rate_set_on_the_optimizer_is_checked_and_taken(random_state):
+    """Keras's fine-tuning idiom ``model.optimizer.learning_rate = 1e-5``: a negative rate
+    (gradient ascent), a string or None was taken silently or failed later with an unrelated
+    TypeError; Keras 2's ``optimizer.lr = ...`` set an attribute no update read. Both now set
+    the rate the updates take, checked in one line."""
+    optimizer = SGD(0.1)
+    for bad, message in [(-1.0, r"learning_rate must be in \(0.0, inf\], got -1.0"),
+                         ("0.1", "learning_rate must be a finite number"),
+                         (None, "learning_rate must be a finite number")]:
+        with pytest.raises(ValueError, match=message) as raised:
+            optimizer.learning_rate = bad
+        assert "\n" not in str(raised.value)
+    assert optimizer.learning_rate == 0.1
+    optimizer.lr = 0.5
+    assert optimizer.learning_rate == 0.5 and optimizer.get_config()["learning_rate"] == 0.5
+    theta, _ = run(optimizer, [[1.0]], [0.0])
+    np.testing.assert_allclose(theta, [-0.5])
