@@ -8,6 +8,7 @@ runs use. The other data sets use their official test split.
 """
 import contextlib
 import hashlib
+import math
 
 import click
 import numpy as np
@@ -104,6 +105,41 @@ def make_optimizer(name, learning_rate, momentum, decay=1.0, batches_per_epoch=1
     if name == "sgd":
         return optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **options)
     return optimizers.OPTIMIZERS[name](learning_rate=learning_rate, **options)
+
+
+#: ``--weight-decay`` of the commands that train a network with a choice of --optimizer
+weight_decay_option = click.option(
+    "--weight-decay", type=click.FloatRange(min=0), default=None,
+    help="Decoupled weight decay lambda of any --optimizer (Keras 3's weight_decay): before "
+         "each step the weights are multiplied by 1 - learning rate * lambda. Default: 0.004 "
+         "for adamw (Keras's), none for the others.")
+
+
+def check_weight_decay(weight_decay, learning_rate):
+    """Refuse in one line a --weight-decay that, at --learning-rate, would multiply the weights
+    by 1 - learning rate * lambda <= 0 at every step: it would zero or flip them, not shrink
+    them."""
+    if weight_decay is not None and learning_rate * weight_decay >= 1:
+        raise click.BadParameter(
+            f"{weight_decay:g} at --learning-rate {learning_rate:g} multiplies the weights by "
+            f"1 - {learning_rate:g} * {weight_decay:g} = {1 - learning_rate * weight_decay:g} "
+            f"before each step, which zeroes or flips them: give a weight decay below "
+            f"{1 / learning_rate:g} (Keras's AdamW: 0.004)", param_hint="--weight-decay")
+
+
+def resumed_weight_decay(model, weight_decay):
+    """The weight decay a resumed run trains with: its checkpoint's optimiser's. One given on
+    the command line must be it (a checkpoint written before --weight-decay existed has none in
+    its record, which the resume would otherwise let pass unused)."""
+    trained = model.optimizer.weight_decay
+    if weight_decay is not None and not math.isclose(weight_decay, trained or 0.0,
+                                                     rel_tol=1e-6):
+        raise click.UsageError(
+            f"--weight-decay {weight_decay:g} differs from the "
+            f"{'weight decay ' + format(trained, 'g') if trained else 'no weight decay'} the "
+            f"checkpoint was trained with: a resumed run continues the same training; drop "
+            f"the option or start a new run")
+    return trained
 
 
 def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1,

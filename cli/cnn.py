@@ -36,7 +36,12 @@ from dlcore.cli._common import (
     training_record,
     warn_if_other_dataset,
 )
-from dlcore.cli._dbn import make_optimizer
+from dlcore.cli._dbn import (
+    check_weight_decay,
+    make_optimizer,
+    resumed_weight_decay,
+    weight_decay_option,
+)
 from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._holdout import held_out_split, split_seed_option
 from dlcore.io import atomic_open
@@ -180,10 +185,7 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
                    f"({LENET5_ADAM_RATE} for adam with lenet5).")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
               show_default=True, help="Momentum of sgd.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
-              help="Decoupled weight decay lambda of any --optimizer (Keras 3's weight_decay): "
-                   "before each step the weights are multiplied by 1 - learning rate * lambda. "
-                   "Default: 0.004 for adamw (Keras's), none for the others.")
+@weight_decay_option
 @click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=None,
               help=f"Multiply the learning rate by this after every epoch (1: constant). "
                    f"Default: {LR_FALL} ** (1 / epochs), so it ends at {LR_FALL:g} of its start.")
@@ -296,33 +298,6 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         if name in ("loss", "accuracy", "val_loss", "val_accuracy")})
     click.echo(f"test accuracy: {accuracy:.4f} ({len(x_test):,} images, {test_source}); "
                f"outputs in {folder}")
-
-
-def check_weight_decay(weight_decay, learning_rate):
-    """Refuse in one line a --weight-decay that, at --learning-rate, would multiply the weights
-    by 1 - learning rate * lambda <= 0 at every step: it would zero or flip them, not shrink
-    them."""
-    if weight_decay is not None and learning_rate * weight_decay >= 1:
-        raise click.BadParameter(
-            f"{weight_decay:g} at --learning-rate {learning_rate:g} multiplies the weights by "
-            f"1 - {learning_rate:g} * {weight_decay:g} = {1 - learning_rate * weight_decay:g} "
-            f"before each step, which zeroes or flips them: give a weight decay below "
-            f"{1 / learning_rate:g} (Keras's AdamW: 0.004)", param_hint="--weight-decay")
-
-
-def resumed_weight_decay(model, weight_decay):
-    """The weight decay a resumed run trains with: its checkpoint's optimiser's. One given on
-    the command line must be it (a checkpoint written before --weight-decay existed has none in
-    its record, which the resume would otherwise let pass unused)."""
-    trained = model.optimizer.weight_decay
-    if weight_decay is not None and not math.isclose(weight_decay, trained or 0.0,
-                                                     rel_tol=1e-6):
-        raise click.UsageError(
-            f"--weight-decay {weight_decay:g} differs from the "
-            f"{'weight decay ' + format(trained, 'g') if trained else 'no weight decay'} the "
-            f"checkpoint was trained with: a resumed run continues the same training; drop "
-            f"the option or start a new run")
-    return trained
 
 
 @cnn.command("evaluate")

@@ -43,6 +43,7 @@ from dlcore.cli._common import (
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
     check_resumed_dbn,
+    check_weight_decay,
     check_width,
     dbn_digest,
     fine_tune,
@@ -50,8 +51,10 @@ from dlcore.cli._dbn import (
     make_optimizer,
     parse_layers,
     pretrain,
+    resumed_weight_decay,
     save_layer_filters,
     split_off_validation,
+    weight_decay_option,
 )
 from dlcore.cli._digits import binarized_held_out, image_side
 from dlcore.cli._distributed import distributed_option, fit_options
@@ -231,6 +234,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
               default=FINETUNE_DEFAULTS["learning_rate"], show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True),
               default=FINETUNE_DEFAULTS["momentum"], show_default=True, help="SGD only.")
+@weight_decay_option
 @click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=None,
               help=f"Multiply the learning rate by this after every epoch (1: constant). "
                    f"Default: 1 below {SMALL_DATA_SET:,} training images, else "
@@ -263,15 +267,18 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @resume_option
 @resumed_options()
 @distributed_option
-def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum, lr_decay,
-                     batch_size, patience, validation_split, dropout, input_dropout, augment, flip,
-                     seed, backend, out, checkpoint_every, resume, comm):
+def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum,
+                     weight_decay, lr_decay, batch_size, patience, validation_split, dropout,
+                     input_dropout, augment, flip, seed, backend, out, checkpoint_every, resume,
+                     comm):
     """Fine-tune a pretrained DBN as a classifier; writes model.h5, prints test accuracy.
 
     The network is DBN.to_network(): the RBMs' weights as sigmoid Dense layers (with dropout),
     plus a softmax layer; it is trained by back-propagation with cross-entropy and stopped early
     on a validation split. `dlcore.load("model.h5").predict(X)` takes flat (n, 784) rows in [0, 1].
     """
+    if resume is None:
+        check_weight_decay(weight_decay, learning_rate)
     model = load_dbn(dbn_file)
     dataset = trained_dataset(model, dbn_file, dataset)
     # the record and a resume command then name the data set fine-tuned on
@@ -292,9 +299,10 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
                                    augment=image_shifts(X.shape[1], augment, dataset,
                                                         len(train[0]), flip))
         network_optimizer = make_optimizer(optimizer, learning_rate, momentum, lr_decay,
-                                           -(-len(train[0]) // batch_size))
+                                           -(-len(train[0]) // batch_size), weight_decay)
     else:   # compiled, with its optimiser, learning-rate schedule and early-stopping state
         network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
+        resumed_weight_decay(network, weight_decay)
         check_resumed_dbn(model, dbn_file, network, resume)
     checkpoints = Checkpoints(folder, checkpoint_every)
     # the DBN's content, not its path: a resume from another folder names it otherwise

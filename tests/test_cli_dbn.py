@@ -45,8 +45,22 @@ def finetuned(pretrained, digits, tmp_path_factory):
     out = tmp_path_factory.mktemp("finetune")
     result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
                                        "--dataset", digits, "--epochs", "1", "--backend", "cpu",
-                                       "--out", str(out)])
+                                       "--weight-decay", "0.25", "--out", str(out)])
     return result, out
+
+
+def test_finetune_takes_a_weight_decay_checked_in_one_line(pretrained, finetuned, tmp_path):
+    """dbn finetune's optimisers (adamw's fixed 0.004, none for the others) now take
+    --weight-decay, as cnn train's: recorded with the model, refused where it would zero the
+    weights."""
+    result, out = finetuned
+    assert result.exit_code == 0, result.output
+    assert dlcore.load(out / "model.h5").optimizer.weight_decay == 0.25
+    refused = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                        "--learning-rate", "0.5", "--weight-decay", "2",
+                                        "--out", str(tmp_path / "bad")])
+    assert refused.exit_code == 2 and "zeroes or flips them" in refused.output, refused.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_pretrain_writes_the_dbn_and_the_filters_of_every_layer(pretrained):
