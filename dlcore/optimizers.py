@@ -1,5 +1,5 @@
 """Optimisers: SGD with momentum and Nesterov, AdaGrad, RMSProp, Adam (and AMSGrad), AdamW,
-Nadam, Adamax, Adadelta, Lion; learning-rate schedules; gradient clipping by norm.
+Nadam, Adamax, Adadelta, Lion, Ftrl; learning-rate schedules; gradient clipping by norm.
 
 With g the gradient of the loss for one parameter tensor theta and eta the learning rate
 (lecture "Supervised learning", "Optimization"; lecture "Deep learning I"):
@@ -21,6 +21,9 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   theta <- theta - eta m / ((1 - b1^t) (u + eps))          (Keras's)
     Lion          theta <- theta - eta sign(b1 m + (1 - b1) g);          (Chen et al. 2023)
                   m <- b2 m + (1 - b2) g                                    (Keras's)
+    Ftrl          n' = n + g^2;  z <- z + g + 2 l2s theta - (n'^p - n^p) / eta theta;
+                  theta <- (clip(z, -l1, l1) - z) / (n'^p / eta + 2 l2 + beta / eta);
+                  n <- n'   (p = -learning_rate_power)         (McMahan et al. 2013, Keras's)
     Adadelta      s <- rho s + (1 - rho) g^2;                                    (Zeiler 2012)
                   Delta = -sqrt(d + eps) g / sqrt(s + eps);
                   d <- rho d + (1 - rho) Delta^2;  theta <- theta + eta Delta   (Keras's)
@@ -335,6 +338,25 @@ def lion_span(first, last, theta, grad, m, unused, unused_slot, rate, beta_1, be
         sign = _ONE if direction > _ZERO else (-_ONE if direction < _ZERO else direction)
         w[i] -= rate * sign
         momentum[i] = flush_subnormal(beta_2 * momentum[i] + (_ONE - beta_2) * g)
+
+
+@body
+def ftrl_span(first, last, theta, grad, accumulator, linear, unused_slot, rate, power,
+              l1_strength, coefficients, scale, l1, l2, keep):
+    """Ftrl-proximal with ``power`` = -learning_rate_power and ``coefficients`` = (2 l2 +
+    beta / rate, 2 l2_shrinkage) of this update (:class:`Ftrl`)."""
+    w, dw, n, z = theta[first:last], grad[first:last], accumulator[first:last], \
+        linear[first:last]
+    l2_twice, shrinkage_twice = coefficients[0], coefficients[1]
+    for i in range(w.shape[0]):
+        g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
+        weight = w[i]
+        grown = n[i] + g * g
+        grown_power = grown ** power
+        z[i] += g + shrinkage_twice * weight - (grown_power - n[i] ** power) / rate * weight
+        clipped = min(max(z[i], -l1_strength), l1_strength)
+        w[i] = (clipped - z[i]) / (grown_power / rate + l2_twice)
+        n[i] = grown
 
 
 @body
@@ -1278,8 +1300,88 @@ class Lion(Optimizer):
         return (real(self.beta_1), real(self.beta_2), real(0))
 
 
+class Ftrl(Optimizer):
+    """FTRL-proximal ("Follow the regularized leader", McMahan et al. 2013, "Ad click
+    prediction"; Keras 3's ``Ftrl``): per weight, an accumulator n of squared gradients and a
+    linear term z, the weight solved from them in closed form, exactly 0 while |z| <= l1
+    (sparse weights). With p = -``learning_rate_power`` (0.5: AdaGrad's rates)::
+
+        n' = n + g^2
+        z <- z + g + 2 l2s theta - (n'^p - n^p) / eta theta
+        theta <- (clip(z, -l1, l1) - z) / (n'^p / eta + 2 l2 + beta / eta);  n <- n'
+
+    Keras's step and defaults.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.001)
+    learning_rate_power : float <= 0 (-0.5)
+    initial_accumulator_value : float >= 0 (where n starts: 0.1)
+    l1_regularization_strength, l2_regularization_strength,
+        l2_shrinkage_regularization_strength : floats >= 0 (l1, l2, l2s: 0)
+    beta : float (0)
+    clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    """
+
+    name = "ftrl"
+    slot_names = ("accumulator", "linear")
+    squared_slots = ("accumulator",)
+    body = staticmethod(ftrl_span)
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+                 beta=0.0, clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+        self.learning_rate_power = check_float(learning_rate_power, "learning_rate_power",
+                                               high=0.0)
+        self.initial_accumulator_value = check_float(
+            initial_accumulator_value, "initial_accumulator_value", low=0.0)
+        self.l1_regularization_strength = check_float(
+            l1_regularization_strength, "l1_regularization_strength", low=0.0)
+        self.l2_regularization_strength = check_float(
+            l2_regularization_strength, "l2_regularization_strength", low=0.0)
+        self.l2_shrinkage_regularization_strength = check_float(
+            l2_shrinkage_regularization_strength, "l2_shrinkage_regularization_strength",
+            low=0.0)
+        self.beta = check_float(beta, "beta")
+
+    def _hyperparameters(self):
+        return {"learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength":
+                    self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+    def _initial_slot_value(self, name):
+        return self.initial_accumulator_value if name == "accumulator" else 0.0
+
+    def _coefficients(self, rate):
+        """(2 l2 + beta / rate, 2 l2_shrinkage) of an update at ``rate``."""
+        return (2 * (self.l2_regularization_strength + self.beta / (2.0 * rate)),
+                2 * self.l2_shrinkage_regularization_strength)
+
+    def reference_rule(self, theta, g, slots, rate):
+        n, z = slots["accumulator"], slots["linear"]
+        power = -self.learning_rate_power
+        l2_twice, shrinkage_twice = self._coefficients(rate)
+        grown = n + g * g
+        grown_power = grown ** power
+        z += g + shrinkage_twice * theta - (grown_power - n ** power) / rate * theta
+        l1 = self.l1_regularization_strength
+        theta[...] = (np.clip(z, -l1, l1) - z) / (grown_power / rate + l2_twice)
+        n[...] = grown
+
+    def _kernel_hyperparameters(self, real):
+        coefficients = np.array(self._coefficients(self.current_learning_rate()), dtype=real)
+        return (real(-self.learning_rate_power), real(self.l1_regularization_strength),
+                self.backend.asarray(coefficients, dtype=real))
+
+
 OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam, Adamax,
-                                        Adadelta, Lion)}
+                                        Adadelta, Lion, Ftrl)}
 #: Keras' spellings.
 Adagrad, RMSprop = AdaGrad, RMSProp
 
@@ -1310,8 +1412,8 @@ def loss_then_optimizer(loss, optimizer):
 
 def get_optimizer(identifier):
     """An Optimizer from a name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
-    ``"adamw"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``, ``"lion"``, with their default
-    settings), a
+    ``"adamw"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``, ``"lion"``, ``"ftrl"``, with their
+    default settings), a
     ``{"class_name", "config"}`` dict or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier

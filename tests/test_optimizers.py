@@ -15,6 +15,7 @@ from dlcore.optimizers import (
     Adam,
     Adamax,
     AdamW,
+    Ftrl,
     Lion,
     Nadam,
     Parameter,
@@ -205,8 +206,11 @@ OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-ker
 #: parallel kernel for two more)
 EVERY_RULE = OPTIMIZERS + [lambda: Adamax(0.01, clipnorm=1.0),
                            lambda: Adadelta(1.0, weight_decay=0.2),
-                           lambda: Lion(0.01, global_clipnorm=3.0, weight_decay=0.2)]
-EVERY_RULE_IDS = OPTIMIZER_IDS + ["adamax", "adadelta", "lion"]
+                           lambda: Lion(0.01, global_clipnorm=3.0, weight_decay=0.2),
+                           lambda: Ftrl(0.1, l1_regularization_strength=0.01,
+                                        l2_regularization_strength=0.1, beta=0.5,
+                                        l2_shrinkage_regularization_strength=0.05)]
+EVERY_RULE_IDS = OPTIMIZER_IDS + ["adamax", "adadelta", "lion", "ftrl"]
 
 
 @pytest.mark.parametrize("backend, shape, units_axis", [
@@ -392,6 +396,22 @@ def lion_by_kerass_equations(gradients, theta0, rate, beta_1=0.9, beta_2=0.99):
     return theta
 
 
+def ftrl_by_kerass_equations(gradients, theta0, rate, power=-0.5, initial=0.1, l1=0.0, l2=0.0,
+                             shrinkage=0.0, beta=0.0):
+    """Keras 3's Ftrl update_step (its ftrl.py) written out in float64."""
+    theta = np.array(theta0, dtype=np.float64)
+    accum, linear = np.full_like(theta, initial), np.zeros_like(theta)
+    for g in np.asarray(gradients, dtype=np.float64):
+        l2_reg = l2 + beta / (2.0 * rate)
+        grad_to_use = g + 2 * shrinkage * theta
+        new_accum = accum + g ** 2
+        linear = linear + grad_to_use - (new_accum ** -power - accum ** -power) / rate * theta
+        quadratic = new_accum ** -power / rate + 2 * l2_reg
+        theta = (np.clip(linear, -l1, l1) - linear) / quadratic
+        accum = new_accum
+    return theta
+
+
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("make, by_kerass_equations", [
     (lambda: Adamax(0.1), lambda *args: adamax_by_kerass_equations(*args, 0.1)),
@@ -403,7 +423,13 @@ def lion_by_kerass_equations(gradients, theta0, rate, beta_1=0.9, beta_2=0.99):
     (lambda: Lion(0.1), lambda *args: lion_by_kerass_equations(*args, 0.1)),
     (lambda: Lion(0.1, beta_1=0.3, beta_2=0.5),
      lambda *args: lion_by_kerass_equations(*args, 0.1, 0.3, 0.5)),
-], ids=["adamax", "adamax-settings", "adadelta", "adadelta-settings", "lion", "lion-settings"])
+    (lambda: Ftrl(0.1), lambda *args: ftrl_by_kerass_equations(*args, 0.1)),
+    (lambda: Ftrl(0.1, learning_rate_power=-0.7, initial_accumulator_value=0.5,
+                  l1_regularization_strength=0.05, l2_regularization_strength=0.1,
+                  l2_shrinkage_regularization_strength=0.2, beta=0.3),
+     lambda *args: ftrl_by_kerass_equations(*args, 0.1, -0.7, 0.5, 0.05, 0.1, 0.2, 0.3)),
+], ids=["adamax", "adamax-settings", "adadelta", "adadelta-settings", "lion", "lion-settings",
+        "ftrl", "ftrl-settings"])
 def test_adamax_adadelta_and_lion_take_kerass_steps(make, by_kerass_equations, backend):
     """Adamax, Adadelta and Lion (dlcore had none: a Keras model compiled with one loaded
     uncompiled) over four updates, on the NumPy reference and the cpu's kernel, against

@@ -31,7 +31,9 @@ DECAYING = {"sgd": ("SGD", {"learning_rate": 0.2, "momentum": 0.9, "weight_decay
             # Keras's Adamax and Adadelta: dlcore had neither
             "adamax": ("Adamax", {"learning_rate": 0.02, "weight_decay": 0.3}),
             "adadelta": ("Adadelta", {"learning_rate": 1.0, "weight_decay": 0.3}),
-            "lion": ("Lion", {"learning_rate": 0.005, "weight_decay": 0.3})}
+            "lion": ("Lion", {"learning_rate": 0.005, "weight_decay": 0.3}),
+            "ftrl": ("Ftrl", {"learning_rate": 0.1, "weight_decay": 0.3,
+                              "l1_regularization_strength": 0.01, "beta": 0.2})}
 
 
 def test_weight_decay_shrinks_the_weights_before_the_step_worked_by_hand():
@@ -110,7 +112,7 @@ def test_a_keras_file_with_weight_decay_loads_compiled_and_exports_it_back(case,
     assert back.optimizer.get_config()["weight_decay"] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("case", ["adagrad", "adamax", "adadelta", "lion"])
+@pytest.mark.parametrize("case", ["adagrad", "adamax", "adadelta", "lion", "ftrl"])
 def test_a_keras_optimizer_dlcore_lacked_crosses_both_ways_with_its_state(case, tmp_path):
     """Keras's Adagrad, Adamax, Adadelta and Lion loaded the model uncompiled; now dlcore goes
     on from Keras's accumulators (Adamax's momentum and norm, Adadelta's two running means,
@@ -123,7 +125,7 @@ def test_a_keras_optimizer_dlcore_lacked_crosses_both_ways_with_its_state(case, 
         warnings.simplefilter("error")
         model = dlcore.load(tmp_path / "keras.keras")
     assert model.optimizer.name == case and model.optimizer.weight_decay == pytest.approx(0.3)
-    if case == "adagrad":
+    if case in ("adagrad", "ftrl"):
         assert model.optimizer.initial_accumulator_value == pytest.approx(0.1)
     theirs = in_keras.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)
     mine = model.fit(X, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0)

@@ -14,8 +14,8 @@ Nadam ends with its product of momenta P_t (a scalar dlcore computes from t: wri
 read back).
 
 Adam's m and v, RMSprop's mean square, Adagrad's accumulator, Adamax's m and u (Keras's
-momentum and norm), Adadelta's two running means and Lion's momentum are the same numbers in
-both libraries.
+momentum and norm), Adadelta's two running means, Lion's momentum and Ftrl's accumulator and
+linear term are the same numbers in both libraries.
 Keras's SGD velocity is v = mu v - eta g; an SGD of ``momentum_form="keras"`` (what the Keras import
 compiles) keeps that v itself, while the default form's is Delta = mu Delta + g (lecture
 "Supervised learning"), crossing as v = -eta Delta at the current learning rate (exact for a
@@ -23,8 +23,8 @@ constant rate; under a schedule only Keras's form goes on with Keras's steps).
 
 The state crosses for a model (Sequential or functional: Keras's variables follow its
 ``model.layers``, the order :func:`dlcore.io.keras_weights.layer_paths` gives) compiled with
-SGD, Adam (AMSGrad too), AdamW, Nadam, RMSprop, Adagrad, Adamax, Adadelta or Lion; a model
-compiled but never trained gets zero slots, which Keras expects.
+SGD, Adam (AMSGrad too), AdamW, Nadam, RMSprop, Adagrad, Adamax, Adadelta, Lion or Ftrl; a
+model compiled but never trained gets zero slots, which Keras expects.
 A state whose variables do not match the model's starts afresh, with a warning.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 KERAS_SLOTS = {"sgd": ("velocity",), "adam": ("m", "v"), "adamw": ("m", "v"),
                "nadam": ("m", "v"), "rmsprop": ("mean_square",), "adagrad": ("accumulator",),
                "adamax": ("m", "u"), "adadelta": ("accumulated_grad", "accumulated_delta_var"),
-               "lion": ("m",)}
+               "lion": ("m",), "ftrl": ("accumulator", "linear")}
 
 
 def _exchanged_slots(model):

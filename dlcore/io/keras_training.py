@@ -27,6 +27,7 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
            epsilon)
     Adadelta(learning_rate, rho, epsilon)   Adadelta(learning_rate, rho, epsilon)
     Lion(learning_rate, beta_1, beta_2)     Lion(learning_rate, beta_1, beta_2)
+    Ftrl(learning_rate, ...)                Ftrl(learning_rate, ...) (all its settings)
     clipnorm, global_clipnorm               clipnorm, global_clipnorm
     weight_decay (any of those optimisers)  weight_decay (the same decoupled decay)
     exclude_from_weight_decay(var_names)    exclude_from_weight_decay(var_names) (of an
@@ -108,7 +109,10 @@ _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False}),
                "Adamax": ("adamax", ("beta_1", "beta_2", "epsilon"), {}),
                "Adadelta": ("adadelta", ("rho", "epsilon"), {}),
-               "Lion": ("lion", ("beta_1", "beta_2"), {})}
+               "Lion": ("lion", ("beta_1", "beta_2"), {}),
+               "Ftrl": ("ftrl", ("learning_rate_power", "initial_accumulator_value",
+                                 "l1_regularization_strength", "l2_regularization_strength",
+                                 "l2_shrinkage_regularization_strength", "beta"), {})}
 #: Settings every Keras optimiser has, carried to dlcore's (Keras 3's base optimiser applies
 #: its decoupled weight decay, and clips, for all of them as dlcore's does).
 _CARRIED_BY_ALL = ("weight_decay", "clipnorm", "global_clipnorm")
@@ -128,7 +132,7 @@ _OFF = {"clipvalue": None, "use_ema": False, "loss_scale_factor": None,
         "gradient_accumulation_steps": None}
 _KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
                           "rmsprop": "RMSprop", "adagrad": "Adagrad", "adamax": "Adamax",
-                          "adadelta": "Adadelta", "lion": "Lion"}
+                          "adadelta": "Adadelta", "lion": "Lion", "ftrl": "Ftrl"}
 
 
 def _keras_object(value, where):
@@ -222,7 +226,7 @@ def _optimizer(value):
     name, config = _keras_object(value, "the optimizer")
     if name not in _OPTIMIZERS:
         raise ValueError(f"the optimizer {name[:60]!r} is not one dlcore has (SGD, Adam, "
-                         f"AdamW, Nadam, RMSprop, Adagrad, Adamax, Adadelta, Lion)")
+                         f"AdamW, Nadam, RMSprop, Adagrad, Adamax, Adadelta, Lion, Ftrl)")
     dlcore_name, carried, required = _OPTIMIZERS[name]
     for key, off in {**_OFF, **required}.items():
         if key not in carried and config.get(key, off) != off:
@@ -478,7 +482,7 @@ def keras_training_config(model, notes=None):
     optimizer = model.optimizer
     if optimizer.name not in _KERAS_OPTIMIZER_NAMES:
         raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, AdamW, "
-                         f"Nadam, RMSprop, Adagrad, Adamax, Adadelta, Lion are)")
+                         f"Nadam, RMSprop, Adagrad, Adamax, Adadelta, Lion, Ftrl are)")
     config = {key: value for key, value in optimizer.get_config().items()
               if key not in _DLCORE_ONLY and value is not None}
     config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
