@@ -636,30 +636,25 @@ class Optimizer:
         # the settings in the parameters' own precision: a float64 network steps in float64
         # throughout, a float32 one in float32 (as fast as before)
         real = getattr(tensors, "real", np.float32)
-        per_tensor = [(real(scale), real(parameter.l1), real(parameter.l2),
-                       real(self._decay_factor(rate, parameter)))
-                      for parameter, scale in zip(parameters, scales)]
-        if tensors:
-            self.backend.launch_tensors(self.body, tensors,
-                                        (f32(rate), *self._kernel_hyperparameters()),
-                                        self._tensor_scalars(parameters, scales, rate))
-
-    def _tensor_scalars(self, parameters, scales, rate):
-        """The (scale, l1, l2, keep) of each parameter as a float32 (n, 4) array, the same
-        array again while they do not change (building it cost ~5 us at every batch)."""
-        keep = self._decay_factor(rate)
-        settings = (keep, *scales, *(value for parameter in parameters
-                                     for value in (parameter.l1, parameter.l2)))
-        cached = self.__dict__.get("_scalars")
-        if cached is None or cached[0] != settings:
-            scalars = np.array([(scale, parameter.l1, parameter.l2, keep)
-                                for parameter, scale in zip(parameters, scales)],
-                               dtype=np.float32).reshape(len(parameters), 4)
-            self._scalars = cached = (settings, scalars)
-        return cached[1]
         self.backend.launch_tensors(self.body, tensors,
                                     (real(rate), *self._kernel_hyperparameters(real)),
-                                    per_tensor)
+                                    self._tensor_scalars(parameters, scales, rate, real))
+
+    def _tensor_scalars(self, parameters, scales, rate, real):
+        """The (scale, l1, l2, keep) of each parameter as an (n, 4) array of type ``real``, the
+        same array again while they do not change (building it cost ~5 us at every batch)."""
+        settings = (real, *scales, *(self._decay_factor(rate, parameter)
+                                     for parameter in parameters),
+                    *(value for parameter in parameters
+                      for value in (parameter.l1, parameter.l2)))
+        cached = self.__dict__.get("_scalars")
+        if cached is None or cached[0] != settings:
+            scalars = np.array([(scale, parameter.l1, parameter.l2,
+                                 self._decay_factor(rate, parameter))
+                                for parameter, scale in zip(parameters, scales)],
+                               dtype=real).reshape(len(parameters), 4)
+            self._scalars = cached = (settings, scalars)
+        return cached[1]
 
     def _flat_tensors(self, parameters):
         """``((value, grad, slot, slot, slot), ...)``: each parameter's arrays as flat views (its

@@ -648,9 +648,9 @@ class CPUBackend(HostMemory, KernelBackend):
         # on a 784-500-500-10 net). The tensors are passed by address so that the kernel's type
         # does not depend on their number: one compilation serves every network.
         layout = self._tensor_layout(tensors)
-        scalars = np.asarray(per_tensor, dtype=np.float32)
-        # in the tensors' precision: float32 settings would round a float64 step's
-        scalars = np.array(per_tensor, dtype=np.float32 if layout is None else layout[2].dtype)
+        # in the tensors' precision (float32 settings would round a float64 step's); an
+        # optimiser passes an array of that type already, taken as it is
+        scalars = np.asarray(per_tensor, dtype=np.float32 if layout is None else layout[2].dtype)
         if layout is None or scalars.shape != (len(tensors), 4):
             super().launch_tensors(body, tensors, shared, per_tensor)
             return
