@@ -410,3 +410,58 @@ def test_integers_beyond_any_float_in_a_keras_files_settings_are_named_not_overf
                                                         "config": {"l2": huge}})
     with pytest.warns(UserWarning, match="'conv' .* its kernel_regularizer L2.* is left out"):
         assert dlcore.load(regularized).layers[0].kernel_regularizer is None
+
+
+def nested_model_file(tmp_path, depth):
+    """A saved model nesting the Sequential ``base`` (inputs of shape (6,)) ``depth`` deep:
+    at depth 2 inside the functional model ``middle``."""
+    from dlcore.layers import Dense
+    base = dlcore.Sequential([Dense(4)], input_shape=(6,), backend="reference", name="base")
+    inner = base
+    if depth == 2:
+        given = dlcore.Input(shape=(6,))
+        inner = dlcore.Model(given, Dense(5)(base(given)), backend="reference", name="middle")
+    inputs = dlcore.Input(shape=(6,))
+    model = dlcore.Model(inputs, Dense(3)(inner(inputs)), backend="reference")
+    path = tmp_path / f"nested_{depth}.h5"
+    dlcore.save(model, path)
+    return path
+
+
+def nested_entry(config, name):
+    """The entry of the nested model ``name`` in a functional model's config, at any depth."""
+    pending = list(config.get("models", []))
+    while pending:
+        entry = pending.pop()
+        if entry["name"] == name:
+            return entry
+        pending += entry.get("models", [])
+    raise AssertionError(f"no nested model {name}")
+
+
+@pytest.mark.parametrize("depth, name", [(1, "base"), (2, "base"), (2, "middle")])
+@pytest.mark.parametrize("size, problem", [
+    (10**12, r"give an entry of the [\w ]+ of nested model '{name}' = 1000000000000; "
+             r"expected an integer in \[1, 2147483647\]"),
+    (2**26 + 1, r"make the \w+( of input 0)? of nested model '{name}' \(67108865,\) per "
+                r"sample \(67108865 values\), more than 67108864"),
+    (7, r"build layer \d \(dense\w*\) in (node 0 of )?nested model '{name}' on inputs of "
+        r"shape \(7,\); the graph calls it on \(6,\)")])
+def test_a_nested_models_input_shape_is_checked_against_the_graph_before_it_is_built(
+        tmp_path, depth, name, size, problem):
+    # the nested Sequential was built on the input_shape its entry gave, unchecked:
+    # 10**12 made NumPy allocate 7.28 TiB (model-file fuzzer, seed 69); a size within the
+    # limits but not the graph's made gigabytes of parameters the file never held
+    path = nested_model_file(tmp_path, depth)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        entry = nested_entry(config, name)
+        if name == "base":
+            entry["input_shape"] = [size]
+        else:
+            entry["inputs"][0]["shape"] = [size]
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"nested_{depth}.h5: the hyperparameters "
+                             + problem.format(name=name)):
+        dlcore.load(path)

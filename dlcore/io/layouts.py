@@ -646,6 +646,7 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
         shapes.append(output)
     if len(first_call) != len(layers):
         raise checker.fail("list layers that no node calls")
+    _check_nested_models(checker, config, layers, first_call)
     outputs = checker.require("outputs")
     if not isinstance(outputs, list) or not 1 <= len(outputs) <= MAX_GRAPH_OUTPUTS:
         raise checker.fail(f"give outputs = {outputs!r:.60}; expected a list of 1 to "
@@ -657,6 +658,81 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
         reader.dataset(path, weight_shape)
     _check_optimizer_group(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
+
+
+def _check_nested_models(checker: ConfigChecker, config: dict, layers: list,
+                         first_call: dict[int, Any]) -> None:
+    """Every model nested in a functional model's config, at any depth, against the graph
+    checked before: loading builds each nested model on the input shapes it declares, which
+    creates its layers' parameters on them, so each of its layers must be built on the shape
+    the graph calls it on (``first_call``: layer number -> its checked input shape). A
+    nested model declaring any other shape (a hostile ``input_shape`` of 10**12) is refused
+    here, before anything is allocated. :func:`dlcore.functional.check_nesting` has bounded
+    the depth and the number of the nested models."""
+    from dlcore.functional import MAX_NODE_INPUTS
+
+    def layer_number(value, what):
+        return checker.integer_value(value, what, 0, len(layers) - 1)
+
+    def declared_shape(value, what):
+        if not isinstance(value, list) or not 1 <= len(value) <= 4:
+            raise checker.fail(f"give {what} = {value!r:.60}; expected a list of 1 to 4 sizes")
+        shape = tuple(checker.integer_value(size, f"an entry of {what}", 1) for size in value)
+        _check_sample_size(checker, shape, what)
+        return shape
+
+    def called_on(number, shape, where):
+        if shape != first_call[number]:
+            raise checker.fail(f"build layer {number} ({layers[number].name}) in {where} on "
+                               f"inputs of shape {shape}; the graph calls it on "
+                               f"{first_call[number]}")
+        return tuple(layers[number].compute_output_shape(shape))
+
+    pending = list(config.get("models", []))
+    while pending:
+        entry = pending.pop()
+        where = f"nested model {entry.get('name')!r:.60}"
+        if entry["class_name"] == "Sequential":
+            numbers = entry.get("layers")
+            if not isinstance(numbers, list) or not 1 <= len(numbers) <= MAX_LAYERS:
+                raise checker.fail(f"give {where} layers = {numbers!r:.60}; expected a list of "
+                                   f"1 to {MAX_LAYERS} layer numbers")
+            numbers = [layer_number(number, f"an entry of {where}") for number in numbers]
+            shape = entry.get("input_shape")
+            if shape is None:   # Sequential takes its first layer's, if that has one
+                shape = getattr(layers[numbers[0]], "input_shape", None)
+            if shape is None:   # built only when the graph calls it, on the checked shapes
+                continue
+            shape = declared_shape(list(shape), f"the input_shape of {where}")
+            for number in numbers:
+                shape = called_on(number, shape, where)
+            continue
+        inputs = entry.get("inputs")
+        if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_GRAPH_INPUTS:
+            raise checker.fail(f"give {where} inputs = {inputs!r:.60}; expected a list of 1 "
+                               f"to {MAX_GRAPH_INPUTS} inputs")
+        shapes: list = [declared_shape(spec.get("shape") if isinstance(spec, dict) else spec,
+                                       f"the shape of input {index} of {where}")
+                        for index, spec in enumerate(inputs)]
+        nodes = entry.get("nodes")
+        if not isinstance(nodes, list) or not 1 <= len(nodes) <= MAX_GRAPH_NODES:
+            raise checker.fail(f"give {where} nodes = {nodes!r:.60}; expected a list of 1 to "
+                               f"{MAX_GRAPH_NODES} layer calls")
+        for index, node in enumerate(nodes):
+            references = node.get("inputs") if isinstance(node, dict) else None
+            if not isinstance(references, list) or not 1 <= len(references) <= \
+                    MAX_NODE_INPUTS:
+                raise checker.fail(f"describe node {index} of {where} as {node!r:.60}; "
+                                   f"expected {{'layer': index, 'inputs': [tensor, ...]}}")
+            number = layer_number(node.get("layer"), f"the layer of node {index} of {where}")
+            arguments = [shapes[checker.integer_value(
+                reference, f"an input tensor of node {index} of {where}", 0, len(shapes) - 1)]
+                for reference in references]
+            takes_list = getattr(layers[number], "takes_list", False)
+            shapes.append(called_on(number, arguments if takes_list or len(arguments) > 1
+                                    else arguments[0], f"node {index} of {where}"))
+        models = entry.get("models", [])
+        pending.extend(models if isinstance(models, list) else [])
 
 
 def _check_compile_settings(reader: ModelFileReader, config: dict) -> None:
