@@ -5,6 +5,7 @@ load parameters that are not finite; every refusal is one line naming the file
 """
 import io
 import json
+import re
 import struct
 import zipfile
 
@@ -465,3 +466,66 @@ def test_a_nested_models_input_shape_is_checked_against_the_graph_before_it_is_b
                        match=f"nested_{depth}.h5: the hyperparameters "
                              + problem.format(name=name)):
         dlcore.load(path)
+
+
+def odd_dataset(h5file, kind):
+    """Write the dataset ``extra`` of an element type dlcore never writes into ``h5file``."""
+    if kind == "region reference":
+        h5file["extra"] = np.zeros(3, dtype=np.float32)
+        h5file.create_dataset("odd", (1,), dtype=h5py.regionref_dtype)[0] = \
+            h5file["extra"].regionref[1:]
+        del h5file["extra"]
+        h5file.move("odd", "extra")
+    elif kind == "object reference":
+        h5file.create_dataset("extra", (1,), dtype=h5py.ref_dtype)[0] = h5file.ref
+    elif kind == "variable-length sequence":
+        h5file.create_dataset("extra", (1,), dtype=h5py.vlen_dtype(np.int64))[0] = \
+            np.arange(3)
+    elif kind == "compound":
+        h5file["extra"] = np.zeros(2, dtype=[("a", np.float32), ("b", np.int8)])
+    elif kind == "enumeration":
+        h5file["extra"] = np.array([1, 2], dtype=h5py.enum_dtype({"A": 1, "B": 2},
+                                                                 basetype="i1"))
+
+
+@pytest.mark.parametrize("kind, wording", [
+    ("region reference", "references"), ("object reference", "references"),
+    ("variable-length sequence", "variable-length sequences"),
+    ("compound", "a compound type"), ("enumeration", "an enumeration")])
+def test_datasets_of_element_types_dlcore_never_writes_are_refused_before_decoding(
+        tmp_path, kind, wording):
+    # h5py decoded them into Python objects (a non-bool enumeration was read as integers)
+    # before dlcore looked; describe listed them as "object"
+    path = tmp_path / "odd.h5"
+    dlcore.save(dlcore.Sequential([dlcore.layers.Dense(2)], input_shape=(3,)), path)
+    with h5py.File(path, "r+") as h5file:
+        odd_dataset(h5file, kind)
+    problem = f"odd.h5: dataset 'extra' holds {wording}, which dlcore never writes"
+    with pytest.raises(dlcore.io.ModelFileError, match=problem):
+        dlcore.io.describe(path)
+    with pytest.raises(dlcore.io.ModelFileError, match=problem):
+        dlcore.load(path)
+
+
+def test_an_attribute_whose_string_type_is_damaged_is_refused_not_a_type_error(tmp_path):
+    # a flipped byte in the type of Keras's root attribute 'keras_version': h5py failed with
+    # "TypeError: Unknown string encoding (value 15)" (model-file fuzzer, seed 69)
+    path = tmp_path / "keras_convnet.h5"
+    with h5py.File(fixture("keras_convnet.h5"), "r") as h5file:
+        version = h5file.attrs["keras_version"]
+    with open(fixture("keras_convnet.h5"), "rb") as stream:
+        data = stream.read()
+    path.write_bytes(data)
+    with h5py.File(path, "r+") as h5file:   # a fixed-length string of a size no other has
+        h5file.attrs["keras_version"] = np.bytes_(str(version).ljust(77))
+    data = path.read_bytes()
+    # an HDF5 string type: class 3, version 1, then the character set in the high 4 bits
+    type_bytes = re.compile(rb"\x13([\x00-\x1f])\x00\x00" + struct.pack("<I", 77))
+    assert len(type_bytes.findall(data)) == 1
+    path.write_bytes(type_bytes.sub(lambda match: b"\x13" + bytes([match.group(1)[0] | 0xf0])
+                                    + b"\x00\x00" + struct.pack("<I", 77), data))
+    problem = (r"keras_convnet.h5: attribute 'keras_version' of '/' holds strings in an "
+               r"unknown character set \(HDF5 code 15\)")
+    with pytest.raises(dlcore.io.ModelFileError, match=problem):
+        dlcore.io.describe(path)
+    assert len(dlcore.load(path).layers) > 1   # which reads no version

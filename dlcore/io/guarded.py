@@ -81,6 +81,21 @@ BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SZIP,
                              h5py.h5z.FILTER_NBIT, h5py.h5z.FILTER_SCALEOFFSET, 32000})
 
+#: HDF5 type classes whose elements dlcore reads: numbers, strings (attributes, names) and
+#: enumerations (h5py stores NumPy's bool as one: any other enumeration is refused). Any other
+#: class is refused before h5py decodes it: it decodes references, variable-length sequences
+#: and compound types into Python objects, and fails with TypeError on a type whose bytes were
+#: damaged (a string encoding of 15).
+_READ_TYPE_CLASSES = frozenset({h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING,
+                                h5py.h5t.ENUM})
+_TYPE_CLASS_NAMES = {h5py.h5t.REFERENCE: "references", h5py.h5t.VLEN:
+                     "variable-length sequences", h5py.h5t.COMPOUND: "a compound type",
+                     h5py.h5t.ARRAY: "an array type", h5py.h5t.OPAQUE: "opaque bytes",
+                     h5py.h5t.BITFIELD: "bit fields", h5py.h5t.TIME: "a time type",
+                     h5py.h5t.ENUM: "an enumeration"}
+#: The character sets of HDF5 strings: h5py decodes no other.
+_STRING_CHARSETS = frozenset({h5py.h5t.CSET_ASCII, h5py.h5t.CSET_UTF8})
+
 #: What to do about a file that is damaged or was not written by dlcore.
 DAMAGED_FIX = "the file is damaged or was not written by dlcore: save the model again"
 #: What to do about weights that do not fit the model they are loaded into.
@@ -299,9 +314,42 @@ class ModelFileReader:
         self.check_dtype(item, path, kinds)
         return item
 
+    def element_dtype(self, object_id: Any, label: str) -> np.dtype:
+        """The NumPy dtype of the elements of a dataset or attribute (``object_id``: its
+        low-level id, ``dataset.id`` or ``attrs.get_id(name)``; ``label`` names it in
+        messages), once its HDF5 type is known to be a number, a string of a known encoding,
+        or h5py's bool: anything else (references, variable-length sequences, compound and
+        other enumerations, a type damaged past decoding) is refused in one line before h5py
+        decodes it."""
+        try:
+            type_id = object_id.get_type()
+            type_class = type_id.get_class()
+            charset = type_id.get_cset() if type_class == h5py.h5t.STRING else None
+        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+            raise self._undecodable(label, error) from None
+        if type_class not in _READ_TYPE_CLASSES:
+            raise self.error(f"{label} holds "
+                             f"{_TYPE_CLASS_NAMES.get(type_class, 'an unknown HDF5 type')}, "
+                             f"which dlcore never writes")
+        if charset is not None and charset not in _STRING_CHARSETS:
+            raise self.error(f"{label} holds strings in an unknown character set (HDF5 code "
+                             f"{charset})")
+        try:
+            dtype = object_id.dtype
+        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+            raise self._undecodable(label, error) from None
+        if type_class == h5py.h5t.ENUM and h5py.check_enum_dtype(dtype) is not None:
+            raise self.error(f"{label} holds an enumeration, which dlcore never writes")
+        return dtype
+
+    def _undecodable(self, label: str, error: Exception) -> ModelFileError:
+        """h5py's own failure to decode a type's description (its bytes damaged)."""
+        return self.error(f"{label} has an HDF5 type that cannot be decoded "
+                          f"({str(error).splitlines()[0][:120] if str(error) else error!r})")
+
     def check_dtype(self, dataset: h5py.Dataset, path: str, kinds: str = "biuf") -> None:
         """Refuse a dataset whose element type is not a number of one of ``kinds``."""
-        dtype = dataset.dtype
+        dtype = self.element_dtype(dataset.id, f"dataset '{path}'")
         if dtype.fields is not None or h5py.check_vlen_dtype(dtype) is not None \
                 or h5py.check_string_dtype(dtype) is not None or dtype.kind not in "biuf" \
                 or dtype.itemsize > 8:
@@ -421,7 +469,7 @@ class ModelFileReader:
                 raise self.error(f"{label} is missing")
             return default
         attribute_id = owner.attrs.get_id(name)
-        dtype = attribute_id.dtype
+        dtype = self.element_dtype(attribute_id, label)
         space = attribute_id.get_space()
         if space.get_simple_extent_type() == h5py.h5s.NULL:
             raise self.error(f"{label} is empty (no value)")

@@ -808,7 +808,7 @@ def _read_history(reader: ModelFileReader,
         path = f"{HISTORY_GROUP}/{name}"
         dataset = reader.member(path)
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or \
-                dataset.dtype.kind not in "biuf" or dataset.dtype.fields is not None:
+                reader.element_dtype(dataset.id, f"dataset '{path}'").kind not in "biuf":
             raise reader.error(f"history/{name} should be a 1-D numeric dataset")
         _check_history_length(reader, dataset, path, limit)
         history[name] = reader.read_array(dataset, path, finite=False).astype(
@@ -1061,7 +1061,8 @@ def _describe_feature_names(text: Any) -> str:
 
 
 def _describe_datasets(reader: ModelFileReader, items: list) -> str:
-    rows = [(path, str(item.shape), str(item.dtype), _statistics_text(reader, item, path))
+    rows = [(path, str(item.shape), str(reader.element_dtype(item.id, f"dataset '{path}'")),
+             _statistics_text(reader, item, path))
             for path, item in items if isinstance(item, h5py.Dataset)]
     if not rows:
         return "datasets\n  (none)"

@@ -2483,18 +2483,19 @@ def _string_list(reader: ModelFileReader, owner, name: str, where: str) -> list[
     names = []
     for key in keys:
         attribute_id = owner.attrs.get_id(key)
+        dtype = reader.element_dtype(attribute_id, f"attribute '{key}' of '{where}'")
         space = attribute_id.get_space()
         count = (0 if space.get_simple_extent_type() == h5py.h5s.NULL
                  else space.get_simple_extent_npoints())
         if count == 0:
             continue
         if count > MAX_OBJECTS or len(attribute_id.shape or ()) != 1 or \
-                h5py.check_string_dtype(attribute_id.dtype) is None:
+                h5py.check_string_dtype(dtype) is None:
             raise reader.error(f"attribute '{key}' of '{where}' should be a list of names; "
                                f"found shape {shape_text(attribute_id.shape or ())} of "
-                               f"{attribute_id.dtype}")
-        if h5py.check_string_dtype(attribute_id.dtype).length is not None and \
-                h5py.check_string_dtype(attribute_id.dtype).length > _MAX_NAME:
+                               f"{dtype}")
+        if h5py.check_string_dtype(dtype).length is not None and \
+                h5py.check_string_dtype(dtype).length > _MAX_NAME:
             raise reader.error(f"attribute '{key}' of '{where}' holds names longer than "
                                f"{_MAX_NAME} characters")
         for value in owner.attrs[key]:
