@@ -529,3 +529,18 @@ def test_an_attribute_whose_string_type_is_damaged_is_refused_not_a_type_error(t
     with pytest.raises(dlcore.io.ModelFileError, match=problem):
         dlcore.io.describe(path)
     assert len(dlcore.load(path).layers) > 1   # which reads no version
+
+
+@pytest.mark.parametrize("extra", [1, 16_001])
+def test_a_nested_keras_model_of_too_many_layers_is_refused_naming_the_count(extra):
+    from dlcore.io.keras import MAX_KERAS_LAYERS
+    # beyond 20,000 entries it was refused as "it lists no layers"
+    count = MAX_KERAS_LAYERS + extra
+    config = {"class_name": "Sequential", "config": {"name": "deep", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "pixels", "batch_shape": [None, 4]}},
+        {"class_name": "Sequential",
+         "config": {"name": "base", "layers": dropout_entries(count, "inner")}}]}}
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"has {count} layers in its nested model 'base', more than the "
+                             f"{MAX_KERAS_LAYERS} dlcore imports"):
+        dlcore.models.model_from_json(json.dumps(config))
