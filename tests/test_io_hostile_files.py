@@ -544,3 +544,40 @@ def test_a_nested_keras_model_of_too_many_layers_is_refused_naming_the_count(ext
                        match=f"has {count} layers in its nested model 'base', more than the "
                              f"{MAX_KERAS_LAYERS} dlcore imports"):
         dlcore.models.model_from_json(json.dumps(config))
+
+
+def interrupted_dbn(hidden):
+    """A DBN whose pretraining was interrupted after its first RBM's first epoch: its file
+    holds that RBM and the sizes of all."""
+    def interrupt(model):
+        raise KeyboardInterrupt
+
+    dbn = dlcore.DBN(hidden=hidden, epochs=1, batch_size=4, backend="reference")
+    x = (np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit(x, on_epoch_end=interrupt)
+    return dbn
+
+
+@pytest.mark.parametrize("absurd", ["long", "wide"])
+def test_saving_a_dbn_whose_hidden_sizes_load_would_refuse_is_refused_before_writing(
+        tmp_path, monkeypatch, absurd):
+    # the file was written, and dlcore.load refused it ("give hidden = [...]; expected a list
+    # of 1 to 4000 sizes")
+    from dlcore.io import hdf5
+    from dlcore.io.layouts import MAX_LAYERS, MAX_SIZE
+    assert (hdf5.MAX_LAYERS, hdf5.MAX_SIZE) == (MAX_LAYERS, MAX_SIZE)   # load's limits
+    monkeypatch.setattr(hdf5, "MAX_LAYERS", 4)   # 4,000 RBMs take 20 s to set up
+    path = tmp_path / "dbn.h5"
+    path.write_bytes(b"an earlier model")
+    if absurd == "long":
+        dbn, problem = interrupted_dbn([3] * 5), (" of hidden=5 sizes: a dlcore model file "
+                                                  "holds at most 4")
+    else:
+        dbn, problem = (interrupted_dbn([3, MAX_SIZE + 1]),
+                        f": hidden gives a layer of {MAX_SIZE + 1} units, more than the "
+                        f"{MAX_SIZE} a dlcore model file holds")
+    with pytest.raises(ValueError, match=f"cannot save this DBN{problem}, and dlcore.load "
+                                         f"would refuse it"):
+        dlcore.save(dbn, path)
+    assert path.read_bytes() == b"an earlier model"

@@ -92,7 +92,7 @@ from dlcore.io.guarded import (
     shape_text,
     size_text,
 )
-from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS, MAX_GRAPH_NODES, MAX_LAYERS
+from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS, MAX_GRAPH_NODES, MAX_LAYERS, MAX_SIZE
 from dlcore.wording import count
 
 __all__ = [
@@ -454,6 +454,22 @@ def _check_loadable_size(class_name: str, config: Any, state: Mapping,
             raise ValueError(f"cannot save this {class_name} of {len(entries)} {what}: a "
                              f"dlcore model file holds at most {limit}, and dlcore.load would "
                              f"refuse it; {keep}")
+    for key, longest in (("hidden", MAX_LAYERS), ("layers", MAX_LAYERS + 1)):
+        # a greedy stack's sizes (a DBN's, a stacked autoencoder's): an interrupted
+        # pretraining saves the layers it reached, and the sizes of all
+        sizes = config.get(key) if isinstance(config, dict) else None
+        if not isinstance(sizes, list) or any(isinstance(size, dict) for size in sizes):
+            continue
+        if len(sizes) > longest:
+            raise ValueError(f"cannot save this {class_name} of {key}={len(sizes)} sizes: a "
+                             f"dlcore model file holds at most {longest}, and dlcore.load "
+                             f"would refuse it; {keep}")
+        beyond = [size for size in sizes if isinstance(size, numbers.Integral)
+                  and not isinstance(size, bool) and size > MAX_SIZE]
+        if beyond:
+            raise ValueError(f"cannot save this {class_name}: {key} gives a layer of "
+                             f"{beyond[0]} units, more than the {MAX_SIZE} a dlcore model file "
+                             f"holds, and dlcore.load would refuse it; {keep}")
     objects = _object_count(state) + (1 + len(history) if history else 0)
     if objects > MAX_OBJECTS:
         raise ValueError(f"cannot save this {class_name}: its state has {objects} groups and "
