@@ -28,7 +28,6 @@ given as a list of arrays; the loop sees them packed side by side as rows (``inp
 then the packed width), and ``forward`` takes them apart again.
 """
 import copy
-import json
 import os
 
 import numpy as np
@@ -1255,8 +1254,11 @@ class Model(TrainingLoop):
         ``layers`` took Keras's order list a residual block's shortcut before its main path.
         The weights themselves are stored by layer name; a state this cannot map is left as it
         is, for :meth:`set_state`'s checks to name what is wrong."""
+        from dlcore.io.guarded import parse_json
         try:
-            written = json.loads(state["layers"]["layer_names"])
+            # a flat list of names: a file nesting it 200,000 deep made json.loads recurse out
+            # of the stack (RecursionError; model-file fuzzer, seed 70)
+            written = parse_json(state["layers"]["layer_names"], limit_depth=1)
             early = dict(state["training"]["callbacks"]["EarlyStopping"])
             weights = early["best_weights"]
         except (KeyError, TypeError, ValueError):

@@ -581,3 +581,18 @@ def test_saving_a_dbn_whose_hidden_sizes_load_would_refuse_is_refused_before_wri
                                          f"would refuse it"):
         dlcore.save(dbn, path)
     assert path.read_bytes() == b"an earlier model"
+
+
+def test_a_functional_models_layer_names_nested_deep_are_ignored_not_a_recursion_error(
+        tmp_path):
+    # json.loads of the list of layer names (kept for an EarlyStopping's best weights) ran
+    # out of stack on one nested 200,000 deep (model-file fuzzer, seed 70)
+    from dlcore.layers import Dense
+    inputs = dlcore.Input(shape=(3,))
+    model = dlcore.Model(inputs, Dense(2)(inputs), backend="reference")
+    path = tmp_path / "functional.h5"
+    dlcore.save(model, path)
+    with h5py.File(path, "r+") as h5file:
+        h5file["layers"].attrs["layer_names"] = "[" * 20_000 + "]" * 20_000
+    x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
