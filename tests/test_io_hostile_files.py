@@ -596,3 +596,20 @@ def test_a_functional_models_layer_names_nested_deep_are_ignored_not_a_recursion
         h5file["layers"].attrs["layer_names"] = "[" * 20_000 + "]" * 20_000
     x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+
+
+def test_a_nested_sequential_without_an_input_shape_is_checked_on_its_first_layers(
+        tmp_path):
+    # a nested Sequential given no input_shape takes its first layer's own (Keras's
+    # input_shape= on a layer), and is built on it
+    path = nested_model_file(tmp_path, 1)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        nested_entry(config, "base")["input_shape"] = None
+        config["layers"][nested_entry(config, "base")["layers"][0]]["config"][
+            "input_shape"] = [2**13, 2**13]
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"build layer 0 \(dense\) in nested model 'base' on inputs of "
+                             r"shape \(8192, 8192\); the graph calls it on \(6,\)"):
+        dlcore.load(path)
