@@ -850,6 +850,44 @@ def huge_config_integer(h5file, rng):
     return f"JSON {path}@{name} at {where} set to {new}"
 
 
+#: The keys of the shapes a model declares (dlcore's nested models' ``input_shape`` and
+#: inputs' ``shape``, Keras's ``batch_shape``, ``batch_input_shape``, ``build_input_shape``).
+SHAPE_KEYS = frozenset({"input_shape", "shape", "batch_shape", "batch_input_shape",
+                        "build_input_shape"})
+
+
+def nested_shape(h5file, rng):
+    """A shape a model declares, a nested model's above all (loading builds a nested model on
+    the shapes it declares), set just over dlcore's limits (2**26 + 1 values a sample), to an
+    absurd size, one off, or to another rank."""
+    found, nested = [], []
+    for path, name in _json_attribute_owners(h5file):
+        value = json.loads(h5file[path].attrs[name])
+        for where in _json_paths(value):
+            if where and isinstance(where[-1], str) and where[-1] in SHAPE_KEYS and \
+                    isinstance(_json_at(value, where), list):
+                found.append((path, name, where))
+                if "models" in where or where.count("layers") > 1:
+                    nested.append((path, name, where))
+    target = _choose(rng, nested if nested and rng.random() < 0.8 else found)
+    if target is None:
+        return "nested shape: no shape in the JSON attributes"
+    path, name, where = target
+    value = json.loads(h5file[path].attrs[name])
+    shape = list(_json_at(value, where))
+    batch = 1 if shape[:1] == [None] else 0   # Keras's shapes lead with the batch's None
+    if len(shape) > batch and rng.random() < 0.6:
+        axis = int(rng.integers(batch, len(shape)))
+        old = shape[axis] if isinstance(shape[axis], int) else 1
+        shape[axis] = _choose(rng, [2**26 + 1, 10**12, old + 1, max(old - 1, 1), 2**31 - 1,
+                                    2**13 * 2**13 // max(old, 1)])
+    else:
+        shape = shape[:batch] + _choose(rng, [[2**13, 2**13], [4096, 4096, 5], [3, 2**26],
+                                              [1], [2**31 - 1] * 4])
+    h5file[path].attrs[name] = json.dumps(_set_json(value, where, shape))
+    return f"JSON {path}@{name} at {where} set to {str(shape)[:60]}"
+
+
 def _json_at(value, path):
     for key in path:
         value = value[key]
@@ -1030,7 +1068,7 @@ MUTATIONS = [
     (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
     (non_utf8_attribute_name, 3), (long_history, 2), (chunk_bomb, 2), (odd_storage, 3),
     (odd_dtype_attribute, 4), (odd_dtype_dataset, 3), (beyond_float32_dataset, 4),
-    (many_keras_layers, 2), (training_setting, 6),
+    (many_keras_layers, 2), (training_setting, 6), (nested_shape, 6),
 ]
 
 
@@ -1100,15 +1138,21 @@ def _functional_model(data):
 
 def _nested_model(data):
     """A trained model nesting a frozen Sequential base under a head (Keras's transfer-learning
-    shape), which dlcore's file keeps nested."""
+    shape), which dlcore's file keeps nested, then a block model that nests a Sequential in
+    turn (two deep): the shapes each nested model declares are the fuzzer's to change."""
     import dlcore
     from dlcore.layers import Dense
     base = dlcore.Sequential([Dense(4, activation="relu")], input_shape=(6,),
                              backend="reference", name="base")
     base.trainable = False
+    inner = dlcore.Sequential([Dense(5, activation="relu", name="inner_dense")],
+                              input_shape=(4,), backend="reference", name="inner")
+    given = dlcore.Input(shape=(4,))
+    block = dlcore.Model(given, Dense(4, name="block_dense")(inner(given)),
+                         backend="reference", name="block")
     inputs = dlcore.Input(shape=(6,))
-    model = dlcore.Model(inputs, Dense(3, activation="softmax")(base(inputs)),
-                         backend="reference")
+    model = dlcore.Model(inputs, Dense(3, activation="softmax", name="head")(
+        block(base(inputs))), backend="reference")
     model.compile("cross_entropy", "adam", ["accuracy"])
     model.fit(data.random((6, 6)).astype(np.float32), np.arange(6) % 3, epochs=1, batch_size=3,
               verbose=0)

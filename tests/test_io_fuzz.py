@@ -69,6 +69,33 @@ def test_the_storage_and_type_mutations_make_files_that_are_refused_or_work(
         assert outcome in model_file_fuzzer.GOOD_OUTCOMES, f"{what}: {outcome}: {detail}"
 
 
+def test_the_nested_shape_mutation_of_a_model_nesting_two_deep_is_refused_before_building(
+        tmp_path):
+    """The shapes that the nested models of the fuzzer's nested base declare (a Sequential one
+    deep, a Sequential in a block model two deep), set just over the limits, absurd, one off or
+    of another rank, are refused in one line before any nested model is built (one of 10**12
+    made NumPy allocate 7.28 TiB; seed 69)."""
+    import h5py
+    import numpy as np
+
+    import dlcore
+    from dlcore.io import ModelFileError, describe
+    base = tmp_path / "nested.h5"
+    dlcore.save(model_file_fuzzer._nested_model(np.random.default_rng(0)), base)
+    rng = np.random.default_rng(69)
+    refused = []
+    for index in range(12):
+        path = tmp_path / f"copy{index}.h5"
+        path.write_bytes(base.read_bytes())
+        with h5py.File(path, "r+") as h5file:
+            what = model_file_fuzzer.nested_shape(h5file, rng)
+        outcome, detail = model_file_fuzzer.classify(str(path), dlcore.load, ModelFileError,
+                                                     describe)
+        assert outcome in model_file_fuzzer.GOOD_OUTCOMES, f"{what}: {outcome}: {detail}"
+        refused += ["nested model" in detail and "'models'" in what]
+    assert sum(refused) >= 6, refused   # the nested models' shapes above all
+
+
 def test_the_chunk_bombs_zlib_stream_assembled_without_deflating_its_zeros_reads_back():
     """The fuzzer assembles a bomb's chunk as a zlib stream (deflating 256 MiB of zeros took
     seconds a file): HDF5 must read it as the dataset's own values (a smaller chunk here)."""
