@@ -481,8 +481,6 @@ def odd_dataset(h5file, kind):
     elif kind == "variable-length sequence":
         h5file.create_dataset("extra", (1,), dtype=h5py.vlen_dtype(np.int64))[0] = \
             np.arange(3)
-    elif kind == "compound":
-        h5file["extra"] = np.zeros(2, dtype=[("a", np.float32), ("b", np.int8)])
     elif kind == "enumeration":
         h5file["extra"] = np.array([1, 2], dtype=h5py.enum_dtype({"A": 1, "B": 2},
                                                                  basetype="i1"))
@@ -491,7 +489,7 @@ def odd_dataset(h5file, kind):
 @pytest.mark.parametrize("kind, wording", [
     ("region reference", "references"), ("object reference", "references"),
     ("variable-length sequence", "variable-length sequences"),
-    ("compound", "a compound type"), ("enumeration", "an enumeration")])
+    ("enumeration", "an enumeration")])
 def test_datasets_of_element_types_dlcore_never_writes_are_refused_before_decoding(
         tmp_path, kind, wording):
     # h5py decoded them into Python objects (a non-bool enumeration was read as integers)

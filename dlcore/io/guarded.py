@@ -81,13 +81,14 @@ BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SZIP,
                              h5py.h5z.FILTER_NBIT, h5py.h5z.FILTER_SCALEOFFSET, 32000})
 
-#: HDF5 type classes whose elements dlcore reads: numbers, strings (attributes, names) and
-#: enumerations (h5py stores NumPy's bool as one: any other enumeration is refused). Any other
-#: class is refused before h5py decodes it: it decodes references, variable-length sequences
-#: and compound types into Python objects, and fails with TypeError on a type whose bytes were
-#: damaged (a string encoding of 15).
+#: HDF5 type classes whose description h5py may decode: numbers, strings (attributes, names),
+#: enumerations (h5py stores NumPy's bool as one: any other enumeration is refused) and
+#: compound types (complex numbers are one; the callers refuse them by their NumPy dtype). Any
+#: other class is refused before h5py decodes it (it decodes references and variable-length
+#: sequences into Python objects), and a type whose bytes were damaged past decoding (a string
+#: encoding of 15: h5py's TypeError) is refused in one line.
 _READ_TYPE_CLASSES = frozenset({h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING,
-                                h5py.h5t.ENUM})
+                                h5py.h5t.ENUM, h5py.h5t.COMPOUND})
 _TYPE_CLASS_NAMES = {h5py.h5t.REFERENCE: "references", h5py.h5t.VLEN:
                      "variable-length sequences", h5py.h5t.COMPOUND: "a compound type",
                      h5py.h5t.ARRAY: "an array type", h5py.h5t.OPAQUE: "opaque bytes",
@@ -318,9 +319,9 @@ class ModelFileReader:
         """The NumPy dtype of the elements of a dataset or attribute (``object_id``: its
         low-level id, ``dataset.id`` or ``attrs.get_id(name)``; ``label`` names it in
         messages), once its HDF5 type is known to be a number, a string of a known encoding,
-        or h5py's bool: anything else (references, variable-length sequences, compound and
-        other enumerations, a type damaged past decoding) is refused in one line before h5py
-        decodes it."""
+        h5py's bool or a compound type (for the caller to refuse by its dtype): anything else
+        (references, variable-length sequences, other enumerations, a type damaged past
+        decoding) is refused in one line before h5py decodes it."""
         try:
             type_id = object_id.get_type()
             type_class = type_id.get_class()
