@@ -139,8 +139,14 @@ class RegularisationRows:
 
     def set_state(self, state):
         rows = []
-        for key in sorted(state.get("rows", {})):
-            row = state["rows"][key]
+        stored = state.get("rows", {})
+        if not isinstance(stored, Mapping):
+            raise ValueError("'rows' is not a group of finished rows")
+        for key in sorted(stored):
+            row = stored[key]
+            if not isinstance(row, Mapping):
+                raise ValueError(f"row {key} is not a group (its name, seed, errors and "
+                                 f"curves)")
             name, seed = row.get("name"), row.get("seed")
             if name not in NETWORKS and name != MC_DROPOUT_ROW:
                 raise ValueError(f"row {key} names {name!r}, not a method of the table")
@@ -180,6 +186,10 @@ def checked_examples(examples, key):
     """A stored row's figure examples (see :func:`adversarial_examples`): ``attacked``, images
     of values in [0, 1], and the classes predicted of them and of the clean images, one
     integer an image; else a ValueError naming the row."""
+    parts = ("attacked", "predicted", "attacked_predicted")
+    if not isinstance(examples, Mapping) or not all(part in examples for part in parts):
+        raise ValueError(f"row {key}'s adversarial examples are not a group of images and "
+                         f"their classes")
     attacked = np.asarray(examples["attacked"])
     predicted = {part: np.asarray(examples[part]) for part in ("predicted", "attacked_predicted")}
     if (attacked.dtype.kind != "f" or attacked.ndim < 2

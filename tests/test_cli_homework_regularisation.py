@@ -392,3 +392,30 @@ def test_a_checkpoint_whose_learning_curves_were_damaged_is_refused_in_one_line(
             h5file[curves] = np.ones((2, 2))
     with pytest.raises(ModelFileError, match="learning curves are not two lists of numbers"):
         dlcore.load(path)
+
+
+@pytest.mark.parametrize("damaged, problem", [
+    ("rows", "'rows' is not a group of finished rows"),
+    ("rows/00000", "row 00000 is not a group"),
+    ("rows/00000/examples", "row 00000's adversarial examples are not a group of images")])
+def test_a_checkpoint_whose_rows_were_replaced_by_datasets_is_refused_in_one_line(
+        tmp_path, damaged, problem):
+    """The model-file fuzzer's find (seed 83): the group of rows replaced by a dataset failed
+    with NumPy's IndexError out of dlcore.load, as a row or its examples would."""
+    import h5py
+
+    from dlcore.cli.homework_regularisation import RegularisationRows
+    from dlcore.io import ModelFileError
+    rows = RegularisationRows()
+    examples = {"attacked": np.full((2, 1, 2, 2), 0.5), "predicted": np.arange(2),
+                "attacked_predicted": np.arange(2)}
+    rows.rows = [("none", 3, {"train": 0.25, "test": 0.5, "fgsm": 0.75, "seconds": 1.5,
+                              "curves": None, "examples": examples})]
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(rows, path)
+    assert dlcore.load(path).rows[0][2]["examples"]["predicted"].tolist() == [0, 1]
+    with h5py.File(path, "r+") as h5file:
+        del h5file[damaged]
+        h5file[damaged] = np.arange(3.0)
+    with pytest.raises(ModelFileError, match=problem):
+        dlcore.load(path)
