@@ -1261,7 +1261,7 @@ class Model(TrainingLoop):
             written = parse_json(state["layers"]["layer_names"], limit_depth=1)
             early = dict(state["training"]["callbacks"]["EarlyStopping"])
             weights = early["best_weights"]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, IndexError):   # an array indexed by a name
             return state
         counts = {layer.name: len(layer.array_names) for layer in self.flat_layers}
         if not isinstance(written, list) or sorted(map(str, written)) != sorted(counts) \

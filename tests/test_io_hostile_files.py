@@ -611,3 +611,19 @@ def test_a_nested_sequential_without_an_input_shape_is_checked_on_its_first_laye
                        match=r"build layer 0 \(dense\) in nested model 'base' on inputs of "
                              r"shape \(8192, 8192\); the graph calls it on \(6,\)"):
         dlcore.load(path)
+
+
+def test_a_functional_models_callbacks_state_replaced_by_a_dataset_is_not_an_index_error(
+        tmp_path):
+    # looking for an EarlyStopping's best weights indexed the array by a name: NumPy's
+    # IndexError out of dlcore.load (found by a sweep replacing each group of the fuzzer's
+    # bases by a dataset)
+    from dlcore.layers import Dense
+    inputs = dlcore.Input(shape=(3,))
+    model = dlcore.Model(inputs, Dense(2)(inputs), backend="reference")
+    path = tmp_path / "functional.h5"
+    dlcore.save(model, path)
+    with h5py.File(path, "r+") as h5file:
+        h5file.require_group("training")["callbacks"] = np.arange(3.0)
+    x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
