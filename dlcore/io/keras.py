@@ -1178,36 +1178,6 @@ class _Imported:
         if self.keras_names and self._current is not None and len(self._current) == 1:
             _note_output_order(self.notes, self.keras_names[-1], self._flat_maps)
 
-    def _inlined_sequentials(self, entries):
-        """``entries`` with each Keras Sequential nested in this one (keras.io's
-        ``data_augmentation``, a pretrained base) replaced by its layers (its InputLayer
-        dropped); ``nested_models`` records which layers each held (their weights are stored
-        under it). A well-formed Sequential that nests a model comes as a functional config
-        (:func:`_as_functional`); this inlines or refuses what that leaves."""
-        inlined, outer_names = [], _layer_names(entries)
-        for entry in entries:
-            config = entry.get("config") if isinstance(entry, dict) else None
-            if isinstance(config, dict) and entry.get("class_name") in ("Functional", "Model"):
-                raise self._unsupported(config.get("name"), entry.get("class_name"),
-                                        "a functional model nested in a Sequential is not "
-                                        "imported (a Sequential is)")
-            if not isinstance(config, dict) or entry.get("class_name") != "Sequential":
-                inlined.append(entry)
-                continue
-            inner = config.get("layers")
-            if not isinstance(inner, list) or not inner or \
-                    not all(isinstance(layer, dict) for layer in inner):
-                raise self._unsupported(config.get("name"), "Sequential", "it lists no layers")
-            _check_nested_count(self.filename, config.get("name"), len(inner), "layers")
-            self._note_nested(entry, inner, outer_names)
-            first = next((layer for layer in inner if layer.get("class_name") == "InputLayer"),
-                         None)
-            if first is not None and not any(isinstance(e, dict) and e.get("class_name") ==
-                                             "InputLayer" for e in inlined) and not inlined:
-                inlined.append(first)   # the nested model's input is the model's
-            inlined.extend(layer for layer in inner if layer.get("class_name") != "InputLayer")
-        return inlined
-
     def _note_nested(self, entry, inner, outer_names=()):
         """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
         models (a custom subclass may compute otherwise), and ``inner`` holding no model (the
