@@ -4,22 +4,49 @@
 That folder lacks ``cli/`` and ``datasets/``: they sit beside it, and setup.cfg maps them under
 ``dlcore`` on installation. Without them, ``import dlcore`` there failed with an ImportError
 about a "circular import" that points nowhere, right after the README's ``pip install .``.
-Imported first by ``dlcore/__init__.py``, this module adds the clone's root to the package's
-search path, as the root's own ``__init__.py`` does for the folder above a clone; an installed
-dlcore, which holds both folders, is left as it is.
+Imported first by ``dlcore/__init__.py``, this module lets ``dlcore.cli`` and
+``dlcore.datasets`` (those two names, nothing else of the clone's root: not its tests, nor the
+clone's ``dlcore/`` a second time) be found beside the package; an installed dlcore, which holds
+both folders, is left as it is.
 """
+import importlib.abc
+import importlib.util
 import os
 import sys
 
+#: The packages that live beside ``dlcore/`` in a clone and inside it once installed.
+BESIDE_THE_PACKAGE = ("cli", "datasets")
 
-def _join_the_clone_root(package):
+
+class BesideTheClone(importlib.abc.MetaPathFinder):
+    """Finds ``dlcore.cli`` and ``dlcore.datasets`` in the clone's ``root``, and nothing else
+    (their own modules then come from their folders, as any package's do)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def find_spec(self, fullname, path=None, target=None):
+        package, _, name = fullname.partition(".")
+        if package != "dlcore" or name not in BESIDE_THE_PACKAGE:
+            return None
+        folder = os.path.join(self.root, name)
+        return importlib.util.spec_from_file_location(
+            fullname, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
+
+
+def _find_beside_the_clone(package):
     here = os.path.dirname(os.path.abspath(package.__file__))
     root = os.path.dirname(here)
-    installed = os.path.isfile(os.path.join(here, "datasets", "__init__.py"))
+    installed = all(os.path.isfile(os.path.join(here, name, "__init__.py"))
+                    for name in BESIDE_THE_PACKAGE)
     beside = all(os.path.isfile(os.path.join(root, name, "__init__.py"))
-                 for name in ("cli", "datasets"))
-    if not installed and beside and root not in package.__path__:
-        package.__path__.append(root)
+                 for name in BESIDE_THE_PACKAGE)
+    if installed or not beside or root in package.__path__:
+        return   # installed, or the folder above a clone (its __init__.py joined the root)
+    if not any(isinstance(finder, BesideTheClone) and finder.root == root
+               for finder in sys.meta_path):
+        # first: an editable install's own finder may map these names to another clone
+        sys.meta_path.insert(0, BesideTheClone(root))
 
 
-_join_the_clone_root(sys.modules[__package__])
+_find_beside_the_clone(sys.modules[__package__])
