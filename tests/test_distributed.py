@@ -499,6 +499,72 @@ def test_a_rank_busy_without_collectives_hears_another_s_signal_within_a_second(
     assert result["heard"]["seconds"] < 0.5 + 2.0, result
 
 
+class _PeerNoticeArrived:
+    """A communicator's watch as a notice of rank 1's SIGTERM has arrived: its receive's
+    Test() is True (no MPI: the listener's own logic, as a sweep's run sees it)."""
+
+    def __init__(self, monkeypatch):
+        import signal
+        import threading
+
+        from dlcore.distributed import communicator
+        monkeypatch.setattr(communicator, "_threads_may_call_mpi", lambda: True)
+        monkeypatch.setattr(communicator, "PEER_POLL_SECONDS", 0.01)
+
+        class Arrived:
+            def Test(self):
+                return True
+
+        class TwoRanks:
+            def Get_rank(self):
+                return 0
+
+            def Get_size(self):
+                return 2
+
+        self.comm = Communicator(TwoRanks())
+        self.comm._interrupts = (None, np.array([1, signal.SIGTERM, 0], np.int64), Arrived())
+        self.comm._watcher = (os.getpid(), threading.get_ident())
+
+
+def _compute_for(seconds):
+    """Python bytecodes for ``seconds`` (where an asynchronous exception lands)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def test_a_busy_rank_hears_a_peer_s_notice_in_its_block(monkeypatch):
+    comm = _PeerNoticeArrived(monkeypatch).comm
+    with pytest.raises(dlcore.distributed.PeerInterrupted) as heard:
+        with comm.hearing_peers_while_busy():
+            _compute_for(2.0)
+    assert heard.value.reason == "SIGTERM to rank 1 of 2"
+    comm.check_interrupts()   # delivered once: not raised again
+
+
+def test_a_peer_s_notice_waits_while_this_rank_saves_after_its_own_ctrl_c(monkeypatch):
+    # mpiexec passes a Ctrl-C to every rank, and each tells the others: rank 0's notice
+    # reached a sweep's rank 1 while it wrote its run's checkpoint after its own Ctrl-C, and
+    # the listener raised it in the middle of the save (the checkpoint lost, the line rank
+    # 0's). The first interruption wins: the notice is heard once this rank is done with its
+    # own, by its next check
+    comm = _PeerNoticeArrived(monkeypatch).comm
+    saved = []
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with comm.hearing_peers_while_busy():
+            try:
+                raise KeyboardInterrupt   # this rank's own Ctrl-C
+            except KeyboardInterrupt:
+                _compute_for(0.3)   # its checkpoint's save: thirty of the listener's polls
+                saved.append("checkpoint")
+                raise
+    assert saved == ["checkpoint"]
+    assert type(stopped.value) is KeyboardInterrupt
+    with pytest.raises(dlcore.distributed.PeerInterrupted):
+        comm.check_interrupts()
+
+
 @shares_a_job
 @requires_mpi4py
 def test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike(shared_job):

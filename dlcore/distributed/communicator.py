@@ -453,14 +453,18 @@ class Communicator:
         makes no other MPI call in such a block) and raises the exception in the main thread
         with ``PyThreadState_SetAsyncExc``, which the interpreter delivers between two
         bytecodes, as it does a signal's handler. Costs a wake-up of a thread five times a
-        second. Where it cannot work (one rank, no watcher, not the watching main thread, an
-        MPI without threads, an interpreter without ``ctypes.pythonapi``), the block runs as
-        it is."""
+        second. Nothing is raised while the main thread handles an exception (in an
+        ``except`` or ``finally`` clause, or a function called from one): that is this rank's
+        own interruption saving its checkpoint (after a launcher's Ctrl-C to every rank, the
+        others' notices arrive then), which it must not cut; the notice waits for the next
+        check. Where it cannot work (one rank, no watcher, not the watching main thread, an
+        MPI without threads, an interpreter without ``ctypes.pythonapi`` or
+        ``sys._current_exceptions``), the block runs as it is."""
         main_thread = threading.main_thread()
         if not (self.size > 1 and self._interrupts is not None
                 and self._watcher == (os.getpid(), threading.get_ident())
                 and threading.current_thread() is main_thread and _threads_may_call_mpi()
-                and _async_raise is not None):
+                and _async_raise is not None and hasattr(sys, "_current_exceptions")):
             yield
             return
         stop = threading.Event()
@@ -470,6 +474,11 @@ class Communicator:
                 with self._interrupt_lock:
                     if stop.is_set():
                         return
+                    if _handling_an_exception(main_thread):
+                        # this rank's own interruption (or error) is being dealt with: a
+                        # checkpoint's save that the notice would cut. The first interruption
+                        # wins; the notice waits for the next check
+                        continue
                     heard = self._take_interrupt()
                     if heard is not None:
                         self._undelivered = heard
@@ -658,6 +667,15 @@ def _threads_may_call_mpi():
     MPI = sys.modules.get("mpi4py.MPI")
     return MPI is not None and MPI.Is_initialized() and \
         MPI.Query_thread() >= MPI.THREAD_SERIALIZED
+
+
+def _handling_an_exception(thread):
+    """Whether ``thread`` is handling an exception: what ``sys.exc_info()`` would give in it
+    (its value; Python 3.11's ``sys._current_exceptions`` gives the whole triple)."""
+    handled = sys._current_exceptions().get(thread.ident)
+    if isinstance(handled, tuple):
+        handled = handled[1]
+    return handled is not None
 
 
 def _raise_in_thread(thread_id, exception_class):
