@@ -790,8 +790,21 @@ class BackupAndRestore(Callback):
             os.replace(aside, self.previous_path)
 
     def on_train_end(self, logs=None):
-        if not self.delete_checkpoint:
-            return
+        if self.delete_checkpoint:
+            self.delete_backup()
+
+    def for_member(self, index):
+        """The backup of member ``index`` of an ensemble (:meth:`dlcore.ensemble.Ensemble.fit`,
+        whose members are fitted one after another with the same callbacks): in a folder of
+        its own, ``<backup_dir>/member-<index>``, kept when its fit ends (the ensemble deletes
+        the members' backups when the last member is done, so that a run again after an
+        interruption restores the finished members instead of training them again)."""
+        return BackupAndRestore(os.path.join(self.backup_dir, f"member-{index}"),
+                                double_checkpoint=self.double_checkpoint,
+                                delete_checkpoint=False)
+
+    def delete_backup(self):
+        """Delete the backup's files, then its folder if that is left empty."""
         for path in (self.path, self.previous_path):
             if os.path.exists(path):
                 os.remove(path)

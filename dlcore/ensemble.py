@@ -28,6 +28,7 @@ Distillation (:class:`dlcore.losses.Distillation`) trains a single network to mi
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.callbacks import BackupAndRestore
 from dlcore.losses import output_channels
 from dlcore.validation import check_int
 
@@ -100,7 +101,9 @@ class Ensemble:
             order)
         fit_options : passed on to every member's ``fit`` (``validation_data``, ``callbacks``,
             ``adversarial``...; with bagging prefer ``validation_data`` to
-            ``validation_split``, which would hold out rows that also sit in the sample)
+            ``validation_split``, which would hold out rows that also sit in the sample); a
+            :class:`dlcore.callbacks.BackupAndRestore` backs up each member in a folder of its
+            own (``backup_dir/member-<m>``), all deleted when the last member is done
 
         Returns
         -------
@@ -109,11 +112,28 @@ class Ensemble:
         x, y = np.asarray(x), np.asarray(y)
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows and y {len(y)}; give one target per sample")
-        histories = []
+        callbacks = fit_options.pop("callbacks", None)
+        backups = [callback for callback in (callbacks if isinstance(callbacks, (list, tuple))
+                                             else ()) if isinstance(callback, BackupAndRestore)]
+        histories, members_backups = [], []
         for member, model in enumerate(self.models):
             rows = bootstrap_rows(len(x), self.seed, member) if self.bagging else slice(None)
+            if backups:
+                # a backup per member: one shared would be restored into the first member
+                # by a run again after an interruption in a later one
+                own = {id(backup): backup.for_member(member) for backup in backups}
+                members_backups += own.values()
+                fit_options["callbacks"] = [own.get(id(callback), callback)
+                                            for callback in callbacks]
+            elif callbacks is not None:
+                fit_options["callbacks"] = callbacks
             histories.append(model.fit(x[rows], y[rows], epochs=epochs, batch_size=batch_size,
                                        verbose=verbose, **fit_options))
+        if any(backup.delete_checkpoint for backup in backups):
+            for backup in members_backups:
+                backup.delete_backup()
+            for backup in backups:
+                backup.delete_backup()   # the folder, if the members' were all it held
         return histories
 
     # -- predictions ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 import dlcore
 from dlcore.callbacks import BackupAndRestore, EarlyStopping, LambdaCallback
+from dlcore.ensemble import Ensemble
 from dlcore.layers import Dense, Dropout
 from dlcore.optimizers import Adam
 
@@ -135,3 +136,29 @@ def test_a_data_parallel_fit_refuses_it_before_restoring(tmp_path):
                        "fit"):
         fit(model, [BackupAndRestore(tmp_path / "backup")], comm=Communicator(OneOfOne()))
     assert model.epochs_done == 0
+
+
+def test_an_ensemble_s_members_each_restore_their_own_backup(tmp_path):
+    # Ensemble.fit passed the one BackupAndRestore to every member's fit: run again after an
+    # interruption in member 1, member 0 restored member 1's backup (refused, "build the
+    # network with seed=5"; with equal seeds and bagging, silently member 1's training)
+    whole = Ensemble([network(4), network(5)], bagging=True)
+    whole.fit(X, Y, epochs=3, batch_size=16)
+    backup = tmp_path / "backup"
+    starts = []
+
+    def press_in_member_1(index, logs):
+        starts.append(index)
+        if len(starts) == 3 + 2:   # member 1's epoch 2 (Keras's index 1)
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        Ensemble([network(4), network(5)], bagging=True).fit(
+            X, Y, epochs=3, batch_size=16,
+            callbacks=[BackupAndRestore(backup), LambdaCallback(on_epoch_begin=press_in_member_1)])
+    resumed = Ensemble([network(4), network(5)], bagging=True)   # run again, as it was
+    histories = resumed.fit(X, Y, epochs=3, batch_size=16, callbacks=[BackupAndRestore(backup)])
+    assert [history.epoch for history in histories] == [[], [1, 2]]   # member 0 was done
+    for member, reference in zip(resumed.models, whole.models):
+        for mine, theirs in zip(member.get_weights(), reference.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    assert not backup.exists()   # delete_checkpoint=True: the ensemble's fit ended
