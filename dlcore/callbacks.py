@@ -678,9 +678,10 @@ class BackupAndRestore(Callback):
     puts all of that into the network when the file exists, then trains the epochs the
     interrupted fit had left: ``fit(epochs=10, callbacks=[BackupAndRestore("backup")])``
     stopped after epoch 6 runs epochs 7 to 10 when run again (the History it returns has
-    those), as Keras's. More than Keras keeps: the optimiser's slots (Keras's backup holds
-    the weights only), the seed and the epoch count that seed each epoch's batch order and
-    dropout masks (so that the resumed epochs draw what the uninterrupted ones would).
+    those), as Keras's. Keras 3's backup holds the weights, the optimiser's variables and the
+    epoch; dlcore's also the history, the other callbacks' state and the seed, which with the
+    epoch count seeds each epoch's batch order and dropout masks (so that the resumed epochs
+    draw what the uninterrupted ones would).
 
     Parameters
     ----------
