@@ -132,6 +132,19 @@ def data_conversion_warning():
     return DataConversionWarning
 
 
+def check_same_classes(classes, fitted, model):
+    """Refuse in one line the ``classes`` (sorted distinct labels) that a later
+    ``partial_fit`` call of ``model`` gives unlike the first call's, ``fitted`` (its
+    ``classes_``), as scikit-learn's ``partial_fit`` refuses them: the first call fixed the
+    outputs (label units) that the labels are learnt on."""
+    if not np.array_equal(classes, fitted):
+        listed = [value.item() if isinstance(value, np.generic) else value for value in classes]
+        known = [value.item() if isinstance(value, np.generic) else value for value in fitted]
+        raise ValueError(f"classes={listed!r:.200} are not the first call's {known!r:.200} "
+                         f"(classes_): {model}'s outputs were made for those; give the same "
+                         "classes, or leave classes out after the first call")
+
+
 def check_class_labels(y, model, conversion_warning=UserWarning):
     """``(classes, targets)``: the sorted distinct labels of ``y`` (any labels: numbers,
     strings) and each row's index among them, int64 (n,), for a classifier named ``model``; a

@@ -35,3 +35,9 @@ def test_the_first_calls_classes_name_the_labels_to_come_and_the_width_is_kept()
         model.partial_fit(X[:2], ["emu", "cat"])
     with pytest.raises(ValueError, match="X has 4 features, but DBNClassifier is expecting 9"):
         model.partial_fit(X[:2, :4], ["dog", "cat"])
+    # scikit-learn's partial_fit refuses other classes after the first call (they were
+    # silently ignored: the network's three outputs stayed, a fourth label went unlearnt)
+    model.partial_fit(X[:2], ["dog", "cat"], classes=["owl", "cat", "dog"])   # the same
+    with pytest.raises(ValueError, match=r"classes=\['cat', 'dog', 'emu', 'owl'\] are not "
+                                         "the first call's"):
+        model.partial_fit(X[:2], ["dog", "cat"], classes=["cat", "dog", "owl", "emu"])

@@ -62,3 +62,7 @@ def test_classes_of_the_first_batch_name_the_labels_to_come():
     assert set(model.predict(X)) <= {"cat", "dog", "owl"}
     with pytest.raises(ValueError, match="emu"):
         model.partial_fit(X[:4], np.array(["emu"] * 4))
+    # scikit-learn's partial_fit refuses other classes after the first call (ignored before)
+    with pytest.raises(ValueError, match=r"classes=\['cat', 'dog', 'emu'\] are not the first "
+                                         "call's"):
+        model.partial_fit(X[:4], names[:4], classes=["cat", "dog", "emu"])

@@ -40,6 +40,7 @@ from dlcore.validation import (
     check_float,
     check_int,
     check_matrix,
+    check_same_classes,
     check_width,
     data_conversion_warning,
 )
@@ -228,7 +229,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         y : (n,) labels, each one of ``classes``
         classes : array of every label, or None: on the first call, the labels of all the
             batches to come (scikit-learn's argument: a first batch may lack some); None takes
-            those of ``y``. Ignored afterwards (``classes_`` is fixed)
+            those of ``y``. Afterwards the same classes or None (``classes_`` is fixed; others
+            are refused, as scikit-learn refuses them)
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
         first = not hasattr(self, "network_")
@@ -237,6 +239,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             known, _ = self._check_labels(y if classes is None else classes)
         else:
             known = self.classes_
+            if classes is not None:
+                check_same_classes(self._check_labels(classes)[0], known, "DBNClassifier")
         labels = np.asarray(y)
         labels = labels.ravel() if labels.ndim == 2 and labels.shape[1] == 1 else labels
         if labels.ndim != 1:

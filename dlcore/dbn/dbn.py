@@ -37,6 +37,7 @@ from dlcore.validation import (
     check_float,
     check_int,
     check_matrix,
+    check_same_classes,
     check_width,
     data_conversion_warning,
 )
@@ -397,7 +398,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         y : (n,) labels, needed with label units (``n_labels`` > 0)
         classes : array of all the labels, or None: with label units on the first call, the
             labels of every batch to come (scikit-learn's argument: a first batch may lack
-            some); None takes those of ``y`` (or the codes 0..n_labels-1)
+            some); None takes those of ``y`` (or the codes 0..n_labels-1). Afterwards the
+            same classes or None (others are refused, as scikit-learn refuses them)
 
         Returns
         -------
@@ -434,6 +436,10 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
             record_fit(self, X, labels=y is not None, partial=True)
         else:
+            if classes is not None and self.n_labels:
+                check_same_classes(self._classes_of(_numbers_or_strings(
+                    np.unique(np.asarray(classes)), "classes"), "classes"),
+                    getattr(self, "classes_", np.arange(int(self.n_labels))), "DBN")
             X, y, _ = self._check_training_data(X, y, "X", "y")
         if isinstance(X, LazyRows) and self.propagate == "sample" and len(self.rbms_) > 1:
             raise ValueError('propagate="sample" draws every row\'s states afresh each pass, '
