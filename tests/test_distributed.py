@@ -565,6 +565,32 @@ def test_a_peer_s_notice_waits_while_this_rank_saves_after_its_own_ctrl_c(monkey
         comm.check_interrupts()
 
 
+def test_a_notice_delivered_as_the_block_ends_is_raised_once(monkeypatch):
+    # the listener heard the notice as the block's work ended: the main thread, leaving the
+    # block, waited for the listener's lock and got the PeerInterrupted there, outside the
+    # block's "except" that marks it delivered; check_interrupts raised it a second time
+    import threading
+    watch = _PeerNoticeArrived(monkeypatch)
+    comm, ending, testing = watch.comm, threading.Event(), threading.Event()
+
+    class ArrivesAsTheBlockEnds:
+        def Test(self):
+            if not ending.is_set():
+                return False
+            testing.set()
+            time.sleep(0.2)   # the listener holds its lock while the block ends
+            return True
+    comm._interrupts = (*comm._interrupts[:2], ArrivesAsTheBlockEnds())
+    with pytest.raises(dlcore.distributed.PeerInterrupted):
+        with comm.hearing_peers_while_busy():
+            ending.set()
+            assert testing.wait(2.0)
+    try:
+        comm.check_interrupts()
+    except dlcore.distributed.PeerInterrupted:   # a KeyboardInterrupt: would stop pytest
+        pytest.fail("the notice delivered as the block ended was raised again")
+
+
 @shares_a_job
 @requires_mpi4py
 def test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike(shared_job):

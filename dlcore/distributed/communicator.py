@@ -482,7 +482,7 @@ class Communicator:
                     heard = self._take_interrupt()
                     if heard is not None:
                         self._undelivered = heard
-                        _async_raise(main_thread.ident, _raising(heard))
+                        _async_raise(main_thread.ident, _raising(heard, self))
                         return
 
         listener = threading.Thread(target=listen, name="dlcore-peer-interrupts",
@@ -694,13 +694,17 @@ except ImportError:   # an interpreter without ctypes
     _async_raise = None
 
 
-def _raising(error):
+def _raising(error, communicator):
     """A class whose instance, made with no arguments (as the interpreter makes an
-    asynchronous exception), is ``error``'s :class:`PeerInterrupted`."""
+    asynchronous exception, in the thread it raises it in), is ``error``'s
+    :class:`PeerInterrupted`, and marks it delivered: ``communicator``'s
+    :meth:`~Communicator.check_interrupts` then does not raise it again, wherever it landed
+    (in the block, or in its end after the block's work, as the listener heard it then)."""
+    def __init__(self):
+        communicator._undelivered = None
+        PeerInterrupted.__init__(self, error.rank, error.size, error.signal_number)
     return type("PeerInterrupted", (PeerInterrupted,), {
-        "__init__": lambda self: PeerInterrupted.__init__(self, error.rank, error.size,
-                                                          error.signal_number),
-        "__module__": PeerInterrupted.__module__})
+        "__init__": __init__, "__module__": PeerInterrupted.__module__})
 
 
 def _close_stderr():
