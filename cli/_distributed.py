@@ -30,6 +30,7 @@ import tempfile
 
 import click
 
+from dlcore._starting import LAUNCHER_SIZE_VARIABLES
 from dlcore.distributed import launched_rank, launcher_number
 from dlcore.termination import interruption_behind, terminating_signal
 
@@ -81,10 +82,6 @@ def distributed_option(command):
         help="Train data-parallel over the ranks of the MPI job this command runs in "
              "(mpiexec -n R dlcore ...): rank 0 alone prints and writes --out. Needs "
              'pip install "dlcore[distributed]".')(run)
-
-
-#: What the common MPI launchers put in each rank's environment: the number of ranks.
-LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 
 def launched_ranks(environ=None):

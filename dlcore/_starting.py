@@ -18,9 +18,11 @@ import sys
 #: The signals the command line turns into its one line (those the platform has).
 STARTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                          if hasattr(signal, name))
-#: The variables an MPI launcher sets to a process's rank and to the job's number of ranks.
-RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+#: What the common MPI launchers put in each rank's environment: the rank's number, and the
+#: number of ranks (here, as this module imports nothing of dlcore's; :mod:`dlcore.distributed`
+#: and the command line read them through :func:`launcher_number` too).
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 _REPLACED = {}   # signal number: the handler it had, while ours is installed
 
@@ -43,19 +45,23 @@ def started_as_command_line(argv=None, orig_argv=None):
     return name in ("dlcore", "dlcore.exe", "dlcore-script.py")
 
 
-def _launcher_number(names, default):
+def launcher_number(names, least, environ=None):
+    """The first of the environment variables ``names`` that an MPI launcher (MPICH's or Open
+    MPI's mpiexec, srun) set to an integer, at least ``least``; ``least`` when none is set."""
+    environ = os.environ if environ is None else environ
     for name in names:
         try:
-            return int(os.environ[name])
+            return max(least, int(environ[name]))
         except (KeyError, ValueError):
             continue
-    return default
+    return least
 
 
 def _interrupted_while_starting(number, frame):
     """Say the one line and exit with 128 + the signal: nothing was done yet."""
     name = signal.Signals(number).name
-    rank, size = _launcher_number(RANK_VARIABLES, 0), _launcher_number(SIZE_VARIABLES, 1)
+    rank = launcher_number(LAUNCHER_RANK_VARIABLES, 0)
+    size = launcher_number(LAUNCHER_SIZE_VARIABLES, 1)
     named = "" if number == signal.SIGINT else f" by {name}"
     who = f"rank {rank} of {size}: " if size > 1 else ""
     stream = sys.__stderr__ or sys.stderr

@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 
+from dlcore._starting import LAUNCHER_RANK_VARIABLES, launcher_number
 from dlcore.termination import terminating_signal
 
 from .communicator import (
@@ -101,22 +102,6 @@ def launcher():
     if found is None:
         raise DistributedUnavailable(f"no mpiexec found: {INSTALL_HINT} brings MPICH's")
     return found
-
-
-#: What the common MPI launchers put in each rank's environment: the rank's number.
-LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-
-
-def launcher_number(names, least, environ=None):
-    """The first of the environment variables ``names`` that an MPI launcher (MPICH's or Open
-    MPI's mpiexec, srun) set to an integer, at least ``least``; ``least`` when none is set."""
-    environ = os.environ if environ is None else environ
-    for name in names:
-        try:
-            return max(least, int(environ[name]))
-        except (KeyError, ValueError):
-            continue
-    return least
 
 
 def launched_rank(environ=None):
