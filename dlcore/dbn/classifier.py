@@ -185,17 +185,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         X = self._rows(X, "X")
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
-        shifts = self._image_shifts(X.shape[1])   # refused before anything trains
-        dbn = DBN(hidden=[int(size) for size in self.hidden],
-                  epochs=self.pretrain_epochs, learning_rate=self.pretrain_learning_rate,
-                  batch_size=self.pretrain_batch_size, propagate=self.propagate,
-                  seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
-        dbn.fit(X)
-        network = dbn.to_network(n_classes=len(classes), dropout=self.dropout,
-                                 input_dropout=self.input_dropout, seed=self.seed,
-                                 backend=self.backend, augment=shifts)
-        network.compile(loss="cross_entropy", optimizer=self._optimizer(),
-                        metrics=["accuracy"])
+        dbn, network = self._pretrained_network(X, len(classes))
         train, valid = self._split(X, targets)
         callbacks = []
         if valid is not None:
@@ -256,17 +246,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
         if first:
-            shifts = self._image_shifts(X.shape[1])   # refused before anything trains
-            dbn = DBN(hidden=[int(size) for size in self.hidden], epochs=1,
-                      learning_rate=self.pretrain_learning_rate,
-                      batch_size=self.pretrain_batch_size, propagate=self.propagate,
-                      seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
-            dbn.partial_fit(X)
-            network = dbn.to_network(n_classes=len(known), dropout=self.dropout,
-                                     input_dropout=self.input_dropout, seed=self.seed,
-                                     backend=self.backend, augment=shifts)
-            network.compile(loss="cross_entropy", optimizer=self._optimizer(),
-                            metrics=["accuracy"])
+            dbn, network = self._pretrained_network(X, len(known), one_pass=True)
         else:
             dbn, network = self.dbn_, self.network_
         network.fit(X, targets, epochs=1, batch_size=int(self.batch_size),
@@ -275,6 +255,28 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         self.dbn_, self.network_ = dbn, network
         self._note_learning_curves()
         return self
+
+    def _pretrained_network(self, X, n_classes, one_pass=False):
+        """``(dbn, network)``: the DBN pretrained on ``X`` (``pretrain_epochs`` of greedy
+        training, or with ``one_pass`` the one pass of :meth:`DBN.partial_fit`) and the
+        network of ``n_classes`` outputs it initialises, compiled for fine-tuning: what
+        :meth:`fit` and a first :meth:`partial_fit` build alike."""
+        shifts = self._image_shifts(X.shape[1])   # refused before anything trains
+        dbn = DBN(hidden=[int(size) for size in self.hidden],
+                  epochs=1 if one_pass else self.pretrain_epochs,
+                  learning_rate=self.pretrain_learning_rate,
+                  batch_size=self.pretrain_batch_size, propagate=self.propagate,
+                  seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
+        if one_pass:
+            dbn.partial_fit(X)
+        else:
+            dbn.fit(X)
+        network = dbn.to_network(n_classes=n_classes, dropout=self.dropout,
+                                 input_dropout=self.input_dropout, seed=self.seed,
+                                 backend=self.backend, augment=shifts)
+        network.compile(loss="cross_entropy", optimizer=self._optimizer(),
+                        metrics=["accuracy"])
+        return dbn, network
 
     def _note_learning_curves(self):
         """``loss_curve_``, ``n_iter_``, ``best_loss_``, ``validation_scores_`` and
