@@ -35,6 +35,7 @@ initialization").
 import csv
 import io
 import math
+import numbers
 import os
 import shutil
 import sys
@@ -767,6 +768,7 @@ class BackupAndRestore(Callback):
         state = saved.get_state()
         model.set_state(state)
         model.history = {name: list(values) for name, values in saved.history.items()}
+        _restore_learning_rate(saved, model)
         return True
 
     def on_epoch_end(self, epoch, logs=None):
@@ -813,6 +815,18 @@ class BackupAndRestore(Callback):
             os.rmdir(self.backup_dir)   # only when empty: the folder may hold the user's files
         except OSError:
             pass
+
+
+def _restore_learning_rate(saved, model):
+    """The optimiser's rate as the backup has it, where both are numbers: a rate that
+    :class:`ReduceLROnPlateau` lowered is the optimiser's setting, not part of the state that
+    ``set_state`` restores, and the resumed epochs would train at the compiled rate (Keras 3's
+    backup restores it, a variable of its optimiser). A schedule's rate follows from the
+    restored update count."""
+    rates = [getattr(getattr(network, "optimizer", None), "learning_rate", None)
+             for network in (saved, model)]
+    if all(isinstance(rate, numbers.Real) and not isinstance(rate, bool) for rate in rates):
+        model.optimizer.learning_rate = rates[0]
 
 
 def _check_same_network(saved, model, path):

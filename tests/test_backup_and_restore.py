@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore.callbacks import BackupAndRestore, EarlyStopping, LambdaCallback
+from dlcore.callbacks import BackupAndRestore, EarlyStopping, LambdaCallback, ReduceLROnPlateau
 from dlcore.ensemble import Ensemble
 from dlcore.layers import Dense, Dropout
 from dlcore.optimizers import Adam
@@ -162,3 +162,22 @@ def test_an_ensemble_s_members_each_restore_their_own_backup(tmp_path):
         for mine, theirs in zip(member.get_weights(), reference.get_weights()):
             np.testing.assert_array_equal(mine, theirs)
     assert not backup.exists()   # delete_checkpoint=True: the ensemble's fit ended
+
+
+def test_a_rate_that_reduce_lr_on_plateau_lowered_is_restored(tmp_path):
+    # the backup's optimiser state held the slots but not the rate ReduceLROnPlateau had
+    # lowered: the resumed epochs trained at the compiled rate (Keras 3 restores it, a
+    # variable of its optimiser)
+    def callbacks(*more):
+        return [ReduceLROnPlateau(factor=0.5, patience=0, min_delta=10.0), *more]
+    whole = network()
+    fit(whole, callbacks())
+    backup = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        fit(network(), callbacks(BackupAndRestore(backup), interrupt_at(3)))
+    resumed = network()
+    fit(resumed, callbacks(BackupAndRestore(backup)))
+    assert resumed.history["learning_rate"] == whole.history["learning_rate"]
+    assert whole.history["learning_rate"][-1] < whole.history["learning_rate"][0]
+    for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
