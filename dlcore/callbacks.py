@@ -693,8 +693,9 @@ class BackupAndRestore(Callback):
         batches)
     double_checkpoint : bool, also keep the previous epoch's backup
         (``backup.h5.bkp``), restored when the latest cannot be read (a disk that damaged
-        it), as Keras's. Each file is written whole or not at all (written aside, then
-        renamed), so an interruption while saving never loses the previous backup either way
+        it) and copied over it, as Keras's. Each file is written whole or not at all
+        (written aside, then renamed), so an interruption while saving never loses the
+        previous backup either way
     delete_checkpoint : bool, delete the backup when the fit ends (all its epochs trained,
         or stopped early by a callback), as Keras's; dlcore deletes its own files and then
         the folder only if empty, where Keras deletes the whole folder. A fit that ends in
@@ -765,6 +766,10 @@ class BackupAndRestore(Callback):
                     raise ValueError(f"BackupAndRestore cannot restore {path}: {error}; "
                                      "delete the backup to start the fit over") from None
         _check_same_network(saved, model, path)
+        if path == self.previous_path and os.path.exists(self.path):
+            # the damaged latest replaced by the previous one (as Keras copies it), lest the
+            # next epoch keep the damaged file as its previous backup
+            self._copy_whole(self.previous_path, self.path)
         state = saved.get_state()
         model.set_state(state)
         model.history = {name: list(values) for name, values in saved.history.items()}
@@ -788,9 +793,14 @@ class BackupAndRestore(Callback):
         try:
             os.link(self.path, self.previous_path)
         except OSError:
-            aside = self.previous_path + ".partial"
-            shutil.copyfile(self.path, aside)
-            os.replace(aside, self.previous_path)
+            self._copy_whole(self.path, self.previous_path)
+
+    @staticmethod
+    def _copy_whole(source, target):
+        """``source`` copied to ``target``, written aside and renamed: whole or not at all."""
+        aside = target + ".partial"
+        shutil.copyfile(source, aside)
+        os.replace(aside, target)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint:

@@ -181,3 +181,18 @@ def test_a_rate_that_reduce_lr_on_plateau_lowered_is_restored(tmp_path):
     assert whole.history["learning_rate"][-1] < whole.history["learning_rate"][0]
     for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_after_falling_back_the_damaged_backup_never_becomes_the_previous_one(tmp_path):
+    # restored from backup.h5.bkp because backup.h5 was damaged, the fit's next epoch made the
+    # damaged file the previous backup (a hard link to it): a second damage then found no
+    # backup to restore. Keras copies the previous backup over the damaged one as it restores
+    backup = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        fit(network(), [BackupAndRestore(backup, double_checkpoint=True), interrupt_at(2)])
+    (backup / "backup.h5").write_bytes(b"not a file")
+    with pytest.raises(KeyboardInterrupt):    # epoch 1 again from the previous backup
+        fit(network(), [BackupAndRestore(backup, double_checkpoint=True), interrupt_at(2)])
+    assert dlcore.load(backup / "backup.h5.bkp").epochs_done == 1
+    (backup / "backup.h5").write_bytes(b"not a file")
+    assert fit(network(), [BackupAndRestore(backup, double_checkpoint=True)]).epoch == [1, 2, 3]
