@@ -200,6 +200,7 @@ def test_the_clone_s_own_folder_imports_the_whole_package(tmp_path):
             (clone / "dlcore" / entry.name).symlink_to(entry)
     for name in ("cli", "datasets"):
         (clone / name).symlink_to(ROOT / name, target_is_directory=True)
+    (clone / "setup.cfg").symlink_to(ROOT / "setup.cfg")   # what makes the folder a clone's
     # -S: no editable finder of this environment, whose site-packages only lend the
     # dependencies; -B: nothing written beside the sources
     completed = subprocess.run(
@@ -210,6 +211,27 @@ def test_the_clone_s_own_folder_imports_the_whole_package(tmp_path):
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "BernoulliRBM (5000, 28, 28)" in completed.stdout
     assert f"{clone / 'cli' / '__init__.py'}" in completed.stdout, completed.stdout
+
+
+def test_a_copy_of_the_package_beside_a_project_s_own_datasets_is_not_joined_to_them(tmp_path):
+    # a student's project folder with the dlcore/ folder copied in, beside its own cli/ and
+    # datasets/ packages: `import dlcore` there took them for the clone's and ran the
+    # project's datasets/__init__.py as dlcore.datasets. Only a clone's root (its setup.cfg
+    # maps dlcore.datasets to datasets/) is joined to the package
+    project = tmp_path / "project"
+    (project / "dlcore").mkdir(parents=True)
+    for entry in (ROOT / "dlcore").iterdir():
+        if entry.name not in ("cli", "datasets", "__pycache__"):
+            (project / "dlcore" / entry.name).symlink_to(entry)
+    for name in ("cli", "datasets"):
+        (project / name).mkdir()
+        (project / name / "__init__.py").write_text(f"print('the project s own {name}')\n")
+    completed = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", "import dlcore"], cwd=project,
+        capture_output=True, text=True, check=False,
+        env={"PYTHONPATH": sysconfig.get_paths()["purelib"], "PATH": "/usr/bin:/bin",
+             "HOME": str(tmp_path), "DLCORE_CACHE": str(tmp_path / "kernels")})
+    assert "the project s own" not in completed.stdout, completed.stdout
 
 
 def test_setup_cfg_lists_every_package_folder_of_dlcore():
