@@ -6,12 +6,9 @@ That folder lacks ``cli/`` and ``datasets/``: they sit beside it, and setup.cfg 
 about a "circular import" that points nowhere, right after the README's ``pip install .``.
 Imported first by ``dlcore/__init__.py``, this module lets ``dlcore.cli`` and
 ``dlcore.datasets`` (those two names, nothing else of the clone's root: not its tests, nor the
-clone's ``dlcore/`` a second time) be found beside the package; an installed dlcore, which holds
-both folders, is left as it is.
-Imported first by ``dlcore/__init__.py``, this module adds the clone's root to the package's
-search path, as the root's own ``__init__.py`` does for the folder above a clone; an installed
-dlcore, which holds both folders, is left as it is, and so is a copy of the ``dlcore/`` folder
-alone beside a project's own ``cli/`` and ``datasets/`` (no setup.cfg of dlcore's there).
+clone's ``dlcore/`` a second time) be found beside the package. An installed dlcore, which holds
+both folders, is left as it is, and so is a copy of the ``dlcore/`` folder alone beside a
+project's own ``cli/`` and ``datasets/`` (no setup.cfg of dlcore's there).
 """
 import importlib.abc
 import importlib.util
@@ -22,21 +19,6 @@ import sys
 BESIDE_THE_PACKAGE = ("cli", "datasets")
 #: What a clone's setup.cfg says, and no other folder's: dlcore.datasets comes from datasets/.
 CLONE_MAPPING = "dlcore.datasets = datasets"
-
-
-def _is_the_clone_root(root):
-    """Whether ``root`` is dlcore's repository (or an unpacked source archive): its cli/ and
-    datasets/ packages, and a setup.cfg that maps them under dlcore. A folder that merely has
-    packages of those names (a project that copied the dlcore/ folder in) is not."""
-    if not all(os.path.isfile(os.path.join(root, name, "__init__.py"))
-               for name in ("cli", "datasets")):
-        return False
-    try:
-        with open(os.path.join(root, "setup.cfg"), encoding="utf-8") as stream:
-            return any(line.strip() == CLONE_MAPPING for line in stream)
-    except (OSError, UnicodeDecodeError):
-        return False
-
 
 
 class BesideTheClone(importlib.abc.MetaPathFinder):
@@ -55,22 +37,31 @@ class BesideTheClone(importlib.abc.MetaPathFinder):
             fullname, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
 
 
+def _is_the_clone_root(root):
+    """Whether ``root`` is dlcore's repository (or an unpacked source archive): its cli/ and
+    datasets/ packages, and a setup.cfg that maps them under dlcore. A folder that merely has
+    packages of those names (a project that copied the dlcore/ folder in) is not."""
+    if not all(os.path.isfile(os.path.join(root, name, "__init__.py"))
+               for name in BESIDE_THE_PACKAGE):
+        return False
+    try:
+        with open(os.path.join(root, "setup.cfg"), encoding="utf-8") as stream:
+            return any(line.strip() == CLONE_MAPPING for line in stream)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _find_beside_the_clone(package):
     here = os.path.dirname(os.path.abspath(package.__file__))
     root = os.path.dirname(here)
     installed = all(os.path.isfile(os.path.join(here, name, "__init__.py"))
                     for name in BESIDE_THE_PACKAGE)
-    beside = all(os.path.isfile(os.path.join(root, name, "__init__.py"))
-                 for name in BESIDE_THE_PACKAGE)
-    if installed or not beside or root in package.__path__:
-        return   # installed, or the folder above a clone (its __init__.py joined the root)
+    if installed or root in package.__path__ or not _is_the_clone_root(root):
+        return   # installed, the folder above a clone (its __init__.py did it), or no clone
     if not any(isinstance(finder, BesideTheClone) and finder.root == root
                for finder in sys.meta_path):
         # first: an editable install's own finder may map these names to another clone
         sys.meta_path.insert(0, BesideTheClone(root))
-    installed = os.path.isfile(os.path.join(here, "datasets", "__init__.py"))
-    if not installed and root not in package.__path__ and _is_the_clone_root(root):
-        package.__path__.append(root)
 
 
 _find_beside_the_clone(sys.modules[__package__])
