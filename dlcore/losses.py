@@ -116,13 +116,13 @@ def softmax_cross_entropy_rows(first, last, logits, targets, grad, row_loss, row
         for position in range(positions):
             top, total = max_and_exp_sum(logits[row], position, positions, channels,
                                          logits[row, :0])
-            log_total = np.float32(math.log(total)) + top   # log sum_c exp(o_c), stably
+            log_total = math.log(total) + top   # log sum_c exp(o_c), stably, in o's type
             target_sum = _ZERO
             for k in range(position, logits.shape[1], positions):
                 target_sum += targets[row, k]
                 loss += targets[row, k] * (log_total - logits[row, k])
             for k in range(position, logits.shape[1], positions):
-                p = np.float32(math.exp(logits[row, k] - log_total))
+                p = math.exp(logits[row, k] - log_total)
                 grad[row, k] = scale * (p * target_sum - targets[row, k])
         row_loss[row] = loss / np.float32(positions)
         row_correct[row] = _row_correct(logits, targets, row, _ZERO, channels)
@@ -200,7 +200,7 @@ def _softened(target, inverse_temperature):
     """q^(1/T) of one teacher probability (0 for q <= 0)."""
     if target <= _ZERO:
         return _ZERO
-    return np.float32(math.exp(math.log(target) * inverse_temperature))
+    return math.exp(math.log(target) * inverse_temperature)
 
 
 @shared
@@ -208,7 +208,7 @@ def _tempered_logit(output, logits, low, inverse_temperature):
     """z / T of one output: the logit z itself, or z = log p of a probability."""
     if logits:
         return output * inverse_temperature
-    return np.float32(math.log(max(output, low))) * inverse_temperature
+    return math.log(max(output, low)) * inverse_temperature
 
 
 @body
@@ -224,13 +224,14 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
         top = _tempered_logit(outputs[row, 0], logits, low, inverse)
         for k in range(1, width):
             top = max(top, _tempered_logit(outputs[row, k], logits, low, inverse))
-        total = _ZERO
-        target_total = _ZERO
+        # sums in the outputs' precision (top * 0: a zero of that type; an infinite top
+        # makes the sum NaN anyway)
+        total = top * _ZERO
+        target_total = top * _ZERO
         for k in range(width):
-            total += np.float32(math.exp(_tempered_logit(outputs[row, k], logits, low, inverse)
-                                         - top))
+            total += math.exp(_tempered_logit(outputs[row, k], logits, low, inverse) - top)
             target_total += _softened(targets[row, k], inverse)
-        log_total = np.float32(math.log(total)) + top
+        log_total = math.log(total) + top
         has_targets = _ONE if target_total > _ZERO else _ZERO
         norm = target_total if target_total > _ZERO else _ONE
         loss = _ZERO
@@ -238,8 +239,8 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
             q = _softened(targets[row, k], inverse) / norm
             log_p = _tempered_logit(outputs[row, k], logits, low, inverse) - log_total
             if q > _ZERO:
-                loss += q * (np.float32(math.log(q)) - log_p)
-            g = scale * temperature * (np.float32(math.exp(log_p)) * has_targets - q)
+                loss += q * (math.log(q) - log_p)
+            g = scale * temperature * (math.exp(log_p) * has_targets - q)
             if not logits:
                 g = g / max(outputs[row, k], low)
             grad[row, k] = g
@@ -289,7 +290,8 @@ class Loss:
                                                    0.0 if logits else 0.5, channels)
             return
         backend.launch_1d(self._body(logits), n, outputs, targets, grad, row_loss,
-                          row_correct, np.float32(scale), np.int64(channels), work=n * width)
+                          row_correct, outputs.dtype.type(scale), np.int64(channels),
+                          work=n * width)
 
     def _smoothed(self, backend, targets, channels):
         """``targets``: no label smoothing but the cross-entropies'."""
@@ -333,8 +335,9 @@ class _CrossEntropyLoss(Loss):
             return self.smooth(targets, channels)
         out = backend.empty(targets.shape, targets.dtype)
         backend.launch_1d(smooth_targets_span, targets.size, targets.reshape(-1),
-                          out.reshape(-1), np.float32(1.0 - self.label_smoothing),
-                          np.float32(self.label_smoothing / self.smoothing_classes(channels)))
+                          out.reshape(-1), targets.dtype.type(1.0 - self.label_smoothing),
+                          targets.dtype.type(self.label_smoothing
+                                             / self.smoothing_classes(channels)))
         return out
 
     def _config_with_options(self, name):
@@ -517,7 +520,8 @@ class Distillation(CrossEntropy):
                                       fused)
             return
         backend.launch_1d(distillation_rows, n, outputs, targets, grad, row_loss, row_correct,
-                          np.float32(1.0 / n), np.float32(self.temperature), bool(logits),
+                          outputs.dtype.type(1.0 / n), outputs.dtype.type(self.temperature),
+                          bool(logits),
                           work=n * width)
 
     def get_config(self):

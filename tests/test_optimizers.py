@@ -361,6 +361,41 @@ def test_a_float64_network_steps_in_float64_as_the_reference(make, backend, shap
         np.testing.assert_allclose(got_slots[name], slot, rtol=1e-13, atol=1e-14)
 
 
+@pytest.mark.parametrize("activation, loss", [
+    ("softmax", "cross_entropy"),
+    ("softmax", "label_smoothing"),
+    ("linear", "mse"),
+    ("softmax", "distillation")])
+def test_a_float64_network_trains_in_float64_as_the_reference(activation, loss):
+    """A float64 network's step came from float32 numbers on the cpu: the softmax's sum of
+    exponentials (its outputs ~6e-8 from the reference's), and the loss gradient's 1 / n,
+    label smoothing's and distillation's factors. Now the cpu's weights after a few steps are
+    the reference's to float64's precision."""
+    import dlcore
+    from dlcore import layers, losses
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((12, 4))
+    labels = generator.integers(0, 3, 12)
+    targets = {"mse": np.eye(3)[labels], "label_smoothing": np.eye(3)[labels],
+               "distillation": generator.dirichlet(np.ones(3), 12)}.get(loss, labels)
+    loss = {"label_smoothing": losses.CategoricalCrossentropy(label_smoothing=0.1),
+            "distillation": losses.Distillation(temperature=2.0)}.get(loss, loss)
+
+    def trained(backend):
+        model = dlcore.Sequential([layers.Dense(5, activation="sigmoid"),
+                                   layers.Dense(3, activation=activation)],
+                                  input_shape=(4,), backend=backend, seed=1)
+        model.build(dtype=np.float64)
+        model.compile(loss, SGD(0.5, momentum=0.5))
+        predicted = model.predict(x)
+        model.fit(x, targets, epochs=2, batch_size=6, verbose=0, shuffle=False)
+        return [predicted] + model.get_weights()
+
+    for got, expected in zip(trained("cpu"), trained("reference"), strict=True):
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+
+
 def adamax_by_kerass_equations(gradients, theta0, rate, beta_1=0.9, beta_2=0.999,
                                epsilon=1e-7):
     """Keras 3's Adamax update_step (its adamax.py) written out in float64."""

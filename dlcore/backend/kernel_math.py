@@ -53,18 +53,22 @@ def max_and_exp_sum(values, start, stride, count, bias):
 
         m = max_k a_k,    s = sum_k exp(a_k - m)          (k = 0 .. count - 1, in that order)
 
-    ``values`` is a 1-D float32 view (a row of logits, or a flattened batch of maps read with
-    a stride); ``bias`` (count,) float32, or empty for none. Shifting by m keeps every exp in
+    ``values`` is a 1-D float32 or float64 view (a row of logits, or a flattened batch of maps
+    read with a stride); ``bias`` (count,) of the same type, or empty for none; m and s are of
+    that type. Shifting by m keeps every exp in
     [0, 1], so s is in [1, count] and never overflows.
     """
     has_bias = bias.shape[0] > 0
     top = values[start] + (bias[0] if has_bias else ZERO)
     for k in range(1, count):
         top = max(top, values[start + k * stride] + (bias[k] if has_bias else ZERO))
-    total = ZERO
+    # 0 in the values' precision: a float32 total rounded a float64 network's softmax to
+    # float32's ~6e-8 (top is finite whenever the sum is: an infinite or NaN top makes
+    # exp(a_k - m) NaN for its own k anyway)
+    total = top * ZERO
     for k in range(count):
         value = values[start + k * stride] + (bias[k] if has_bias else ZERO)
-        total += np.float32(math.exp(value - top))
+        total += math.exp(value - top)
     return top, total
 
 

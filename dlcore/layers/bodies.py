@@ -428,7 +428,7 @@ def softmax_rows(row, first, last, z, bias, y, n_stride, f_stride):
         top, total = max_and_exp_sum(z, row * n_stride + p, f_stride, n_maps, bias)
         for f in range(n_maps):
             value = z[row * n_stride + f * f_stride + p] + (bias[f] if has_bias else _ZERO)
-            y[row, f, p] = np.float32(math.exp(value - top)) / total
+            y[row, f, p] = math.exp(value - top) / total
 
 
 @body
@@ -599,7 +599,7 @@ def pool_rows(row, first, last, x, y, argmax, kind, kh, kw, sh, sw, ph, pw):
             elif kind == 1:
                 y[row, oy, ox] = total / np.float32((stop_row - top_row) * (stop_column - left))
             else:
-                y[row, oy, ox] = np.float32(math.sqrt(total))
+                y[row, oy, ox] = math.sqrt(total)
 
 
 @body
