@@ -7,16 +7,18 @@ device name and memory, or why there is none) and the kernel cache folder. It re
 the network.
 
 :func:`self_test` holds every usable kernel backend (``cpu``; ``cuda`` on a GPU or under the
-simulator) to the NumPy reference in seconds, on tiny inputs, with the oracles the test suite
-uses:
+simulator) to the NumPy reference in seconds once its kernels are compiled (a first run
+compiles them: see :data:`CONV_CHECK_LAYER`), on tiny inputs, with the oracles the test
+suite uses:
 
 * ``RBM CD-1 step``: two CD-1 epochs of a 12 -> 6 :class:`~dlcore.BernoulliRBM` (batches of 10,
   momentum, weight decay) give the reference's W and biases (the samples come from the same
   Philox stream, so the trained weights agree to float32 rounding);
 * ``sampling stream``: Bernoulli samples at p = 0.5 exactly, and Gaussian samples, are the
   reference's (the same (seed, stream, step, index) counters, whatever the thread count);
-* ``conv2d forward+backward`` and ``max pool forward+backward``: output, input gradient and
-  parameter gradients of a layer, as the layer tests compare them.
+* ``conv2d forward+backward`` (LeNet-5's first layer's geometry) and ``max pool
+  forward+backward``: output, input gradient and parameter gradients of a layer, as the layer
+  tests compare them.
 
 Each check is ok or FAIL with the largest deviation it saw; an exception is a FAIL that names it.
 """
@@ -217,11 +219,22 @@ def _check_layer(make_layer, input_shape, backend):
                       _layer_results(make_layer, "reference", x, grad_y))
 
 
+#: The conv2d check's layer, (filters, kernel size, padding), on one-channel 8x8 images: the
+#: geometry of LeNet-5's first layer (:func:`dlcore.models.lenet5`, ``dlcore cnn train``), so
+#: that the CPU compiles the kernels a LeNet-5 training compiles and finds in the kernel cache.
+#: A first run compiles kernels for ~1-2 min on a busy 2-core machine; a geometry of the
+#: check's own (it was 2 channels, 3x3) had a forward kernel compiled for the doctor alone
+#: (the CPU's direct convolution is compiled once per channels x kernel size).
+CONV_CHECK_LAYER = (3, 5, 2)
+
+
 def check_conv(backend):
-    """Conv2D (3 filters 3x3, padding 1, ReLU) forward and backward against the reference."""
+    """Conv2D (LeNet-5's first layer's geometry: 1 channel, 5x5 filters, padding 2; 3 of them,
+    ReLU) forward and backward against the reference."""
     from dlcore.layers import Conv2D
-    return _check_layer(lambda: Conv2D(3, 3, padding=1, activation="relu"), (2, 2, 6, 6),
-                        backend)
+    filters, size, padding = CONV_CHECK_LAYER
+    return _check_layer(lambda: Conv2D(filters, size, padding=padding, activation="relu"),
+                        (2, 1, 8, 8), backend)
 
 
 def check_max_pool(backend):

@@ -112,3 +112,27 @@ def test_doctor_says_when_openblas_coretype_holds_dlcores_blas_below_the_cpu(isa
     assert bool(line) == said
     if said:
         assert f"OPENBLAS_CORETYPE={coretype}" in line and "unset it" in line
+
+
+def test_the_conv_check_compiles_the_direct_kernel_of_lenet5s_first_layer(monkeypatch):
+    """The CPU compiles its direct convolution once per (channels, kernel height, kernel
+    width), ~15-50 s on a first run of a busy machine: the check's own geometry (2 channels,
+    3x3) was compiled for the doctor alone (78 s for the check, "in seconds" promised). It is
+    now LeNet-5's first layer's, whose kernel a training compiles into the cache too."""
+    from dlcore.layers import cpu_convolution
+    from dlcore.models import lenet5
+
+    class Recording(dict):
+        asked = set()
+
+        def __getitem__(self, geometry):
+            self.asked.add(geometry)
+            return super().__getitem__(geometry)
+
+    monkeypatch.setattr(cpu_convolution, "_DIRECT_FORWARD",
+                        Recording(cpu_convolution._DIRECT_FORWARD))
+    ok, detail = doctor.check_conv("cpu")
+    assert ok, detail
+    first_conv = next(layer for layer in lenet5(seed=0).build().layers
+                      if "kernel" in layer.weight_names)
+    assert Recording.asked == {tuple(first_conv.params["kernel"].shape[1:])} == {(1, 5, 5)}
