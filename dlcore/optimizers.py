@@ -461,7 +461,7 @@ class Optimizer:
             if not isinstance(key, str) or key.count("/") != 1:
                 raise ValueError(f"exclude_from_weight_decay's var_list takes the model's "
                                  f"parameters (model.parameters) or their keys "
-                                 f"'layer_name/weight_name', got {item!r:.60}")
+                                 f"'layer_name/weight_name', got {_described(item)}")
             keys.append(key)
         names = _name_list(var_names, "var_names")
         for name in names:
@@ -796,9 +796,21 @@ def _name_list(value, name):
     if value is None:
         return []
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        raise ValueError(f"exclude_from_weight_decay's {name} takes a list, got {value!r:.60}: "
-                         f"write {name}=[{value!r:.60}]")
+        if isinstance(value, str):
+            raise ValueError(f"exclude_from_weight_decay's {name} takes a list, got "
+                             f"{value!r:.60}: write {name}=[{value!r:.60}]")
+        raise ValueError(f"exclude_from_weight_decay's {name} takes a list, got "
+                         f"{_described(value)}")
     return list(value)
+
+
+def _described(item):
+    """``item`` in a few words on one line: an array by its shape (a weight array of
+    ``model.trainable_weights``, Keras's way, has no name here to match), else its repr."""
+    if hasattr(item, "shape") and hasattr(item, "dtype"):
+        return (f"an array of shape {tuple(item.shape)}: dlcore's weight arrays carry no "
+                f"name, so pass their keys ('dense/bias') or var_names=['bias']")
+    return " ".join(repr(item).split())[:60]
 
 
 #: how SGD's momentum keeps its velocity: the lecture's (and PyTorch's) or Keras's

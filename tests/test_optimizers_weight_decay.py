@@ -165,7 +165,13 @@ def test_the_exclusion_is_checked_in_one_line():
     for arguments, message in [({"var_names": "bias"}, r"takes a list.*var_names=\['bias'\]"),
                                ({"var_names": ["(bias"]}, "not a regular expression"),
                                ({"var_names": [3]}, "names of weights"),
-                               ({"var_list": ["bias"]}, "layer_name/weight_name")]:
+                               ({"var_list": ["bias"]}, "layer_name/weight_name"),
+                               # Keras's way, the arrays of model.trainable_weights: their
+                               # repr ran over several lines, and said nothing of a name
+                               ({"var_list": [np.zeros((4, 3))]},
+                                r"array of shape \(4, 3\).*no name.*'dense/bias'"),
+                               ({"var_list": np.zeros((2, 2))},
+                                r"takes a list, got an array of shape \(2, 2\)")]:
         with pytest.raises(ValueError, match=message) as raised:
             optimizer.exclude_from_weight_decay(**arguments)
         assert "\n" not in str(raised.value)
