@@ -497,11 +497,23 @@ class Model(TrainingLoop):
                 regularizer = regularizers.get(name)
                 constraint, axis = constraints.get(name, (None, 0))
                 key = f"{layer.name}/{name}"
+                value = layer.params[name]
+                slots = {slot: self._carried_slot(array, value)
+                         for slot, array in previous.get(key, {}).items()}
                 self._parameters.append(Parameter(
-                    key, layer.params[name], layer.grads[name],
+                    key, value, layer.grads[name],
                     l1=regularizer.l1 if regularizer else 0.0,
                     l2=regularizer.l2 if regularizer else 0.0,
-                    constraint=constraint, units_axis=axis, slots=previous.get(key, {})))
+                    constraint=constraint, units_axis=axis, slots=slots))
+
+    def _carried_slot(self, array, value):
+        """An optimiser slot kept across a build, in the dtype and on the backend of its weight
+        ``value``: a float32 network built again in float64 kept float32 slots (its momenta
+        rounded to float32 at every step, though the weights step in float64)."""
+        if type(array) is type(value) and array.dtype == value.dtype:
+            return array
+        host = array.copy_to_host() if hasattr(array, "copy_to_host") else array
+        return self.backend.asarray(np.asarray(host), dtype=value.dtype)
 
     @property
     def parameters(self):

@@ -396,6 +396,29 @@ def test_a_float64_network_trains_in_float64_as_the_reference(activation, loss):
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
 
 
+def test_a_network_built_again_in_float64_steps_its_optimiser_slots_in_float64():
+    """The slots a network's optimiser had kept their float32 type when the network was built
+    again in float64 (model.build(dtype=np.float64)): Adam's moments were rounded to float32
+    at every step of a float64 network. They now follow their weights' type, values kept."""
+    import dlcore
+    from dlcore import layers
+    generator = np.random.default_rng(0)
+    x, labels = generator.standard_normal((12, 4)), generator.integers(0, 3, 12)
+    model = dlcore.Sequential([layers.Dense(3, activation="softmax")], input_shape=(4,),
+                              backend="cpu", seed=1)
+    model.compile("cross_entropy", Adam(0.1))
+    model.fit(x.astype(np.float32), labels, epochs=1, batch_size=6, verbose=0)
+    before = {p.key: {name: slot.copy() for name, slot in p.slots.items()}
+              for p in model.parameters}
+    model.build(dtype=np.float64)
+    for parameter in model.parameters:
+        for name, slot in parameter.slots.items():
+            assert slot.dtype == np.float64, (parameter.key, name)
+            np.testing.assert_array_equal(slot, before[parameter.key][name])
+    model.fit(x, labels, epochs=1, batch_size=6, verbose=0)
+    assert all(slot.dtype == np.float64 for p in model.parameters for slot in p.slots.values())
+
+
 def adamax_by_kerass_equations(gradients, theta0, rate, beta_1=0.9, beta_2=0.999,
                                epsilon=1e-7):
     """Keras 3's Adamax update_step (its adamax.py) written out in float64."""
