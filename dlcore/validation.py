@@ -314,8 +314,9 @@ def check_float(value, name, low=None, high=None, low_open=False, high_open=Fals
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        # an unbounded end is open: infinities are refused above as not finite
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
         lower, upper = "-inf" if low is None else low, "inf" if high is None else high
         interval = f"{left}{lower}, {upper}{right}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")

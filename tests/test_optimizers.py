@@ -515,7 +515,9 @@ def test_a_learning_rate_set_on_the_optimizer_is_checked_and_taken(random_state)
     TypeError; Keras 2's ``optimizer.lr = ...`` set an attribute no update read. Both now set
     the rate the updates take, checked in one line."""
     optimizer = SGD(0.1)
-    for bad, message in [(-1.0, r"learning_rate must be in \(0.0, inf\], got -1.0"),
+    # the interval open at inf, which is refused (it said "(0.0, inf]")
+    for bad, message in [(-1.0, r"learning_rate must be in \(0.0, inf\), got -1.0"),
+                         (float("inf"), "learning_rate must be a finite number"),
                          ("0.1", "learning_rate must be a finite number"),
                          (None, "learning_rate must be a finite number")]:
         with pytest.raises(ValueError, match=message) as raised:
