@@ -139,7 +139,7 @@ def probability_cross_entropy_rows(first, last, probabilities, targets, grad, ro
         loss = _ZERO
         for k in range(probabilities.shape[1]):
             p = min(max(probabilities[row, k], low), _ONE - low)
-            loss -= targets[row, k] * np.float32(math.log(p))
+            loss -= targets[row, k] * math.log(p)
             grad[row, k] = -scale * targets[row, k] / p
         row_loss[row] = loss / np.float32(positions)
         row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5),
@@ -156,8 +156,7 @@ def sigmoid_binary_cross_entropy_rows(first, last, logits, targets, grad, row_lo
         loss = _ZERO
         for k in range(logits.shape[1]):
             z = logits[row, k]
-            loss += max(z, _ZERO) - z * targets[row, k] + np.float32(
-                math.log1p(math.exp(-abs(z))))
+            loss += max(z, _ZERO) - z * targets[row, k] + math.log1p(math.exp(-abs(z)))
             grad[row, k] = scale * (sigmoid(z) - targets[row, k])
         row_loss[row] = loss / width
         row_correct[row] = _row_correct(logits, targets, row, _ZERO, channels)
@@ -174,7 +173,7 @@ def probability_binary_cross_entropy_rows(first, last, probabilities, targets, g
         for k in range(probabilities.shape[1]):
             p = min(max(probabilities[row, k], low), _ONE - low)
             y = targets[row, k]
-            loss -= y * np.float32(math.log(p)) + (_ONE - y) * np.float32(math.log(_ONE - p))
+            loss -= y * math.log(p) + (_ONE - y) * math.log(_ONE - p)
             grad[row, k] = scale * (p - y) / (p * (_ONE - p))
         row_loss[row] = loss / width
         row_correct[row] = _row_correct(probabilities, targets, row, np.float32(0.5), channels)

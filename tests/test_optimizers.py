@@ -365,21 +365,27 @@ def test_a_float64_network_steps_in_float64_as_the_reference(make, backend, shap
     ("softmax", "cross_entropy"),
     ("softmax", "label_smoothing"),
     ("linear", "mse"),
-    ("softmax", "distillation")])
+    ("softmax", "distillation"),
+    ("sigmoid", "binary_crossentropy"),
+    ("softmax", "probabilities")])
 def test_a_float64_network_trains_in_float64_as_the_reference(activation, loss):
     """A float64 network's step came from float32 numbers on the cpu: the softmax's sum of
     exponentials (its outputs ~6e-8 from the reference's), and the loss gradient's 1 / n,
-    label smoothing's and distillation's factors. Now the cpu's weights after a few steps are
-    the reference's to float64's precision."""
+    label smoothing's and distillation's factors, and the binary cross-entropies' and the
+    cross-entropy of probabilities' logs in the loss. Now the cpu's losses and weights after a
+    few steps are the reference's to float64's precision."""
     import dlcore
     from dlcore import layers, losses
     generator = np.random.default_rng(0)
     x = generator.standard_normal((12, 4))
     labels = generator.integers(0, 3, 12)
     targets = {"mse": np.eye(3)[labels], "label_smoothing": np.eye(3)[labels],
-               "distillation": generator.dirichlet(np.ones(3), 12)}.get(loss, labels)
+               "distillation": generator.dirichlet(np.ones(3), 12),
+               "binary_crossentropy": generator.integers(0, 2, (12, 3)).astype(float),
+               "probabilities": np.eye(3)[labels]}.get(loss, labels)
     loss = {"label_smoothing": losses.CategoricalCrossentropy(label_smoothing=0.1),
-            "distillation": losses.Distillation(temperature=2.0)}.get(loss, loss)
+            "distillation": losses.Distillation(temperature=2.0),
+            "probabilities": losses.CrossEntropy()}.get(loss, loss)
 
     def trained(backend):
         model = dlcore.Sequential([layers.Dense(5, activation="sigmoid"),
@@ -388,8 +394,8 @@ def test_a_float64_network_trains_in_float64_as_the_reference(activation, loss):
         model.build(dtype=np.float64)
         model.compile(loss, SGD(0.5, momentum=0.5))
         predicted = model.predict(x)
-        model.fit(x, targets, epochs=2, batch_size=6, verbose=0, shuffle=False)
-        return [predicted] + model.get_weights()
+        history = model.fit(x, targets, epochs=2, batch_size=6, verbose=0, shuffle=False)
+        return [predicted, np.array(history.history["loss"])] + model.get_weights()
 
     for got, expected in zip(trained("cpu"), trained("reference"), strict=True):
         assert got.dtype == np.float64
