@@ -176,6 +176,22 @@ def test_cpu_gemm_works_in_float64(random_state):
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
 
 
+@requires_cuda
+def test_cuda_tiled_gemm_works_in_float64(random_state):
+    """The CUDA GEMM of its own (the simulator's, and a GPU's without CuPy) staged its tiles in
+    float32 shared memory: a float64 network's products were float32's ~1e-7 off."""
+    backend = get_backend("cuda")
+    trans_a, trans_b, beta = True, False, 0.5   # one tile of the output (the simulator is slow)
+    a, b = random_state.random((10, 20)), random_state.random((20, 12))
+    a = a.T.copy()
+    start = random_state.random((10, 12))
+    out = backend.asarray(start, np.float64)
+    backend.gemm(backend.asarray(a, np.float64), backend.asarray(b, np.float64), out,
+                 trans_a=trans_a, trans_b=trans_b, alpha=0.3, beta=beta)
+    expected = 0.3 * (a.T if trans_a else a) @ (b.T if trans_b else b) + beta * start
+    np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-13)
+
+
 def test_cpu_kernel_cache_key_changes_when_a_helper_of_the_body_changes():
     from dlcore.backend.cpu import fingerprint
     from dlcore.backend.registry import register_for_kernels

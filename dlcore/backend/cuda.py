@@ -15,7 +15,7 @@ import types
 import warnings
 
 import numpy as np
-from numba import config, cuda, float32
+from numba import config, cuda, float32, float64
 
 from . import registry
 from .kernel_backend import KernelBackend
@@ -104,39 +104,50 @@ def elements_launch(body, n, args):
     return _elements_kernel(body), (n, tuple(args))
 
 
-@cuda.jit
-def tiled_gemm(a, b, out, trans_a, trans_b, alpha, beta):
-    """out <- alpha * op(a) @ op(b) + beta * out, one TILE x TILE block of ``out`` per thread
-    block, op(a) and op(b) staged through shared memory a TILE-wide slab at a time."""
-    tile_a = cuda.shared.array((TILE, TILE), float32)
-    tile_b = cuda.shared.array((TILE, TILE), float32)
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    row = cuda.blockIdx.y * TILE + ty
-    column = cuda.blockIdx.x * TILE + tx
-    n_rows, n_columns = out.shape
-    depth = a.shape[0] if trans_a else a.shape[1]
-    total = float32(0.0)
-    for start in range(0, depth, TILE):
-        k = start + tx
-        value = float32(0.0)
-        if row < n_rows and k < depth:
-            value = a[k, row] if trans_a else a[row, k]
-        tile_a[ty, tx] = value
-        k = start + ty
-        value = float32(0.0)
-        if k < depth and column < n_columns:
-            value = b[column, k] if trans_b else b[k, column]
-        tile_b[ty, tx] = value
-        cuda.syncthreads()
-        for i in range(TILE):
-            total += tile_a[ty, i] * tile_b[i, tx]
-        cuda.syncthreads()
-    if row < n_rows and column < n_columns:
-        if beta == 0.0:
-            out[row, column] = alpha * total
-        else:
-            out[row, column] = alpha * total + beta * out[row, column]
+def _tiled_gemm_kernel(real):
+    """:func:`tiled_gemm` for arrays of the Numba type ``real`` (float32 or float64): its tiles
+    in shared memory and its sums of that type (float32 tiles rounded a float64 network's
+    products to float32's ~6e-8)."""
+    @cuda.jit
+    def tiled_gemm(a, b, out, trans_a, trans_b, alpha, beta):
+        """out <- alpha * op(a) @ op(b) + beta * out, one TILE x TILE block of ``out`` per
+        thread block, op(a) and op(b) staged through shared memory a TILE-wide slab at a
+        time."""
+        tile_a = cuda.shared.array((TILE, TILE), real)
+        tile_b = cuda.shared.array((TILE, TILE), real)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        row = cuda.blockIdx.y * TILE + ty
+        column = cuda.blockIdx.x * TILE + tx
+        n_rows, n_columns = out.shape
+        depth = a.shape[0] if trans_a else a.shape[1]
+        total = real(0.0)
+        for start in range(0, depth, TILE):
+            k = start + tx
+            value = real(0.0)
+            if row < n_rows and k < depth:
+                value = a[k, row] if trans_a else a[row, k]
+            tile_a[ty, tx] = value
+            k = start + ty
+            value = real(0.0)
+            if k < depth and column < n_columns:
+                value = b[column, k] if trans_b else b[k, column]
+            tile_b[ty, tx] = value
+            cuda.syncthreads()
+            for i in range(TILE):
+                total += tile_a[ty, i] * tile_b[i, tx]
+            cuda.syncthreads()
+        if row < n_rows and column < n_columns:
+            if beta == 0.0:
+                out[row, column] = alpha * total
+            else:
+                out[row, column] = alpha * total + beta * out[row, column]
+    return tiled_gemm
+
+
+#: The shared-memory GEMM of float32 arrays, and {dtype: the one of that dtype}.
+tiled_gemm = _tiled_gemm_kernel(float32)
+TILED_GEMMS = {np.dtype(np.float32): tiled_gemm, np.dtype(np.float64): _tiled_gemm_kernel(float64)}
 
 
 def _import_cupy():
@@ -286,8 +297,9 @@ class CUDABackend(KernelBackend):
             return
         n_rows, n_columns = out.shape
         blocks = (-(-n_columns // TILE), -(-n_rows // TILE))
-        tiled_gemm[blocks, (TILE, TILE)](a, b, out, bool(trans_a), bool(trans_b),
-                                         np.float32(alpha), np.float32(beta))
+        real = out.dtype.type
+        TILED_GEMMS[out.dtype][blocks, (TILE, TILE)](a, b, out, bool(trans_a), bool(trans_b),
+                                                     real(alpha), real(beta))
 
     def _sgemm(self, a, b, out, trans_a, trans_b, alpha, beta):
         """cuBLAS's SGEMM on the arrays' device pointers: CuPy's ``cublas.gemm`` wrapper and the
