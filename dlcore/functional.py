@@ -172,6 +172,62 @@ def default_layer_name(layer):
     return snake_case(getattr(type(layer), "keras_class_name", type(layer).__name__))
 
 
+class LayerParameter(Parameter):
+    """A layer's weight array as the optimiser sees it, its ``key`` ("layer_name/weight_name")
+    following the layer's name: a model assembled later may rename a layer dlcore named
+    (:func:`name_layers_uniquely`), and the models that hold it already go on finding it."""
+
+    def __init__(self, layer, weight_name, *arguments, **options):
+        self._layer, self._weight_name = layer, weight_name
+        super().__init__(None, *arguments, **options)
+
+    @property
+    def key(self):
+        return f"{self._layer.name}/{self._weight_name}"
+
+    @key.setter
+    def key(self, _):
+        """(the dataclass's __init__ sets it; the layer's name is the key)"""
+
+
+def has_automatic_name(layer):
+    """Whether ``layer``'s name is the one dlcore gave it (the user gave none)."""
+    return layer.name is not None and getattr(layer, "_automatic_name", None) == layer.name
+
+
+def name_layers_uniquely(layers, where):
+    """Give each of ``layers`` (in the order they are first called) a name of its own, as
+    Keras's names are (it names a layer uniquely when it is made: ``dense``, ``dense_1``).
+
+    A layer without a name gets its class's (:func:`default_layer_name`), numbered past those
+    taken; so does one that dlcore named before (in another model: two Sequentials each with
+    a ``dense``, combined as Keras's transfer-learning recipe combines a base and a head) whose
+    name a layer listed earlier, or one the user named, holds. A name the user gave is never
+    changed: two such, the same, are refused in one line naming the fix.
+    """
+    def automatic(layer):
+        return layer.name is None or has_automatic_name(layer)
+
+    taken = set()
+    for layer in layers:
+        if not automatic(layer):
+            if layer.name in taken:
+                raise ValueError(f"layer name {layer.name!r} is used by two layers of {where}: "
+                                 f"give one of them another name=")
+            taken.add(layer.name)
+    if "layer_names" in taken:
+        raise ValueError("layer name 'layer_names' is reserved (dlcore's files list the "
+                         "layers under it): give the layer another name=")
+    for layer in layers:
+        if automatic(layer) and (layer.name is None or layer.name in taken):
+            base, index = default_layer_name(layer), 1
+            name = base
+            while name in taken or name == "layer_names":
+                name, index = f"{base}_{index}", index + 1
+            layer.name = layer._automatic_name = name
+        taken.add(layer.name)
+
+
 def topological_nodes(inputs, outputs):
     """The layer nodes the outputs depend on, each after the nodes of its inputs (iterative
     depth-first search: no recursion limit); ValueError in one line for a tensor that depends on
@@ -299,21 +355,11 @@ class Model(TrainingLoop):
         self.build()
 
     def _name_layers(self):
-        names = {layer.name for layer in self._first_called if layer.name is not None}
+        name_layers_uniquely(self._first_called, "this model")
         for layer in self._first_called:
-            if layer.name is None:
-                base = default_layer_name(layer)
-                name, index = base, 1
-                while name in names:
-                    name, index = f"{base}_{index}", index + 1
-                layer.name = name
-                names.add(name)
-        seen = set()
-        for layer in self._first_called:
-            if layer.name in seen or layer.name == "layer_names":
-                raise ValueError(f"layer name {layer.name!r} is used by two layers of this model"
-                                 if layer.name in seen else "layer name 'layer_names' is reserved")
-            seen.add(layer.name)
+            # fixed now, as a nested model's name (:meth:`_nested_layers`): renumbered again
+            # in another model, it could take a name this one's other layers hold
+            layer._automatic_name = None
 
     def _nested_layers(self):
         """:attr:`layers` as Keras lists them: a model called on this graph's tensors is one
@@ -502,6 +548,8 @@ class Model(TrainingLoop):
                          for slot, array in previous.get(key, {}).items()}
                 self._parameters.append(Parameter(
                     key, value, layer.grads[name],
+                self._parameters.append(LayerParameter(
+                    layer, name, layer.params[name], layer.grads[name],
                     l1=regularizer.l1 if regularizer else 0.0,
                     l2=regularizer.l2 if regularizer else 0.0,
                     constraint=constraint, units_axis=axis, slots=slots))

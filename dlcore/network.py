@@ -47,6 +47,7 @@ from dlcore.functional import (
     check_loss_fits,
     default_layer_name,
     final_activation,
+    has_automatic_name,
     penalises_outputs,
 )
 from dlcore.io import register_model
@@ -160,12 +161,16 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add takes a dlcore layer (or dlcore.Input(shape) "
                             f"first), got {type(layer).__name__}")
-        if layer.name is None:
+        if layer.name is None or layer.name in taken and has_automatic_name(layer):
+            # dlcore's name (here or in another model, as name_layers_uniquely renumbers it)
             layer.name = self._unique_name(default_layer_name(layer), taken)
+            layer._automatic_name = layer.name
         if layer.name in RESERVED_LAYER_NAMES or layer.name in taken:
-            raise ValueError(f"layer name {layer.name!r} is already used in this network"
+            raise ValueError(f"layer name {layer.name!r} is already used in this network: "
+                             f"give one of them another name="
                              if layer.name not in RESERVED_LAYER_NAMES
-                             else f"layer name {layer.name!r} is reserved")
+                             else f"layer name {layer.name!r} is reserved: give the layer "
+                                  f"another name=")
         if not self.layers and self.input_shape is None and layer.input_shape is not None:
             self.input_shape = layer.input_shape
         self.layers.append(layer)

@@ -247,3 +247,40 @@ def test_a_model_given_to_a_sequential_is_refused_naming_the_functional_api():
     with pytest.raises(TypeError, match=r"not a model \(Sequential 'base'\): nest it with "
                                         r"the functional API.*Dense\(\.\.\.\)\(base\(inputs"):
         dlcore.Sequential([base, Dense(2)], input_shape=(4,))
+
+
+def test_two_sequentials_whose_layers_dlcore_named_combine_as_keras_names_them(tmp_path):
+    """Keras's transfer learning, ``keras.Model(inputs, head(base(inputs)))`` with a base and a
+    head whose layers have default names: Keras names layers uniquely when it makes them
+    (``dense``, ``dense_1``), dlcore refused "layer name 'dense' is used by two layers of this
+    model". The head's layer is renumbered; the head alone still trains it (its optimiser's
+    keys follow the name), and the model's file keeps the names and the predictions."""
+    base = dlcore.Sequential([Dense(4, activation="relu")], input_shape=(6,), name="base",
+                             backend="reference")
+    head = dlcore.Sequential([Dense(3)], input_shape=(4,), name="head", backend="reference")
+    inputs = dlcore.Input((6,))
+    model = dlcore.Model(inputs, head(base(inputs)), backend="reference")
+    assert [layer.name for layer in model.flat_layers] == ["dense", "dense_1"]
+    assert head.get_layer("dense_1") is head.layers[0]
+    x = np.random.default_rng(5).random((4, 6)).astype(np.float32)
+    path = tmp_path / "transfer.h5"
+    model.save(path)
+    np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+    head.compile(loss="mse", optimizer="sgd")
+    kernel = head.get_weights()[0].copy()
+    head.fit(x[:, :4], np.ones((4, 3), np.float32), epochs=1, batch_size=4, verbose=0)
+    assert not np.allclose(head.get_weights()[0], kernel)
+
+
+def test_a_name_the_user_gave_is_kept_and_a_clash_of_two_is_refused_naming_the_fix():
+    """dlcore renumbers only the names it chose: the user's ``dense`` keeps its name even
+    where a layer dlcore named ``dense`` comes first; two layers the user named alike are
+    refused in one line saying what to do."""
+    base = dlcore.Sequential([Dense(4)], input_shape=(6,), name="base")
+    inputs = dlcore.Input((6,))
+    model = dlcore.Model(inputs, Dense(2, name="dense")(base(inputs)))
+    assert [layer.name for layer in model.flat_layers] == ["dense_1", "dense"]
+    named = dlcore.Sequential([Dense(4, name="features")], input_shape=(6,), name="named")
+    with pytest.raises(ValueError, match=r"^layer name 'features' is used by two layers of "
+                                         r"this model: give one of them another name=$"):
+        dlcore.Model(inputs, Dense(2, name="features")(named(inputs)))
