@@ -627,3 +627,18 @@ def test_a_functional_models_callbacks_state_replaced_by_a_dataset_is_not_an_ind
         h5file.require_group("training")["callbacks"] = np.arange(3.0)
     x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("shape", [6, 6.0, True])
+def test_a_nested_sequentials_input_shape_that_is_no_list_is_refused_in_one_line(
+        tmp_path, shape):
+    # list(6) raised TypeError "'int' object is not iterable" out of dlcore.load
+    path = nested_model_file(tmp_path, 1)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        nested_entry(config, "base")["input_shape"] = shape
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"give the input_shape of nested model 'base' = \w+\.?\d*; "
+                             r"expected a list of 1 to 4 sizes"):
+        dlcore.load(path)

@@ -411,13 +411,8 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
     checker.string("name", MAX_MODEL_NAME)
     checker.choice("backend", BACKENDS)
     checker.seed()
-    input_shape = checker.require("input_shape")
-    if not isinstance(input_shape, list) or not 1 <= len(input_shape) <= 4:
-        raise checker.fail(f"give input_shape = {input_shape!r:.60}; expected a list of 1 to "
-                           f"4 sizes")
-    shape = tuple(checker.integer_value(size, "an entry of 'input_shape'", 1)
-                  for size in input_shape)
-    _check_sample_size(checker, shape, "the input")
+    shape = _declared_shape(checker, checker.require("input_shape"), "input_shape",
+                            "the input")
     entries = checker.require("layers")
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
         raise checker.fail(f"give layers = {entries!r:.60}; expected a list of 1 to "
@@ -485,6 +480,17 @@ def _check_layer_integers(checker: ConfigChecker, config: dict, where: str) -> N
                 pending.extend(value)
             elif isinstance(value, numbers.Number):
                 checker.integer_value(value, f"'{key}' of {where}", 0, limit)
+
+
+def _declared_shape(checker: ConfigChecker, value: Any, what: str,
+                    sample: str | None = None) -> tuple:
+    """A per-sample shape a config declares (``what`` names it): a list of 1 to 4 positive
+    sizes within :data:`MAX_SAMPLE_ELEMENTS` values (``sample`` names them, else ``what``)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 4:
+        raise checker.fail(f"give {what} = {value!r:.60}; expected a list of 1 to 4 sizes")
+    shape = tuple(checker.integer_value(size, f"an entry of {what}", 1) for size in value)
+    _check_sample_size(checker, shape, sample or what)
+    return shape
 
 
 def _check_sample_size(checker: ConfigChecker, shape: tuple, what: str) -> None:
@@ -674,13 +680,6 @@ def _check_nested_models(checker: ConfigChecker, config: dict, layers: list,
     def layer_number(value, what):
         return checker.integer_value(value, what, 0, len(layers) - 1)
 
-    def declared_shape(value, what):
-        if not isinstance(value, list) or not 1 <= len(value) <= 4:
-            raise checker.fail(f"give {what} = {value!r:.60}; expected a list of 1 to 4 sizes")
-        shape = tuple(checker.integer_value(size, f"an entry of {what}", 1) for size in value)
-        _check_sample_size(checker, shape, what)
-        return shape
-
     def called_on(number, shape, where):
         if shape != first_call[number]:
             raise checker.fail(f"build layer {number} ({layers[number].name}) in {where} on "
@@ -703,7 +702,8 @@ def _check_nested_models(checker: ConfigChecker, config: dict, layers: list,
                 shape = getattr(layers[numbers[0]], "input_shape", None)
             if shape is None:   # built only when the graph calls it, on the checked shapes
                 continue
-            shape = declared_shape(list(shape), f"the input_shape of {where}")
+            shape = _declared_shape(checker, list(shape) if isinstance(shape, tuple) else shape,
+                                    f"the input_shape of {where}")
             for number in numbers:
                 shape = called_on(number, shape, where)
             continue
@@ -711,8 +711,8 @@ def _check_nested_models(checker: ConfigChecker, config: dict, layers: list,
         if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_GRAPH_INPUTS:
             raise checker.fail(f"give {where} inputs = {inputs!r:.60}; expected a list of 1 "
                                f"to {MAX_GRAPH_INPUTS} inputs")
-        shapes: list = [declared_shape(spec.get("shape") if isinstance(spec, dict) else spec,
-                                       f"the shape of input {index} of {where}")
+        shapes: list = [_declared_shape(checker, spec.get("shape") if isinstance(spec, dict)
+                                        else spec, f"the shape of input {index} of {where}")
                         for index, spec in enumerate(inputs)]
         nodes = entry.get("nodes")
         if not isinstance(nodes, list) or not 1 <= len(nodes) <= MAX_GRAPH_NODES:
