@@ -718,3 +718,35 @@ def test_a_nested_model_of_two_inputs_takes_them_in_keras_order(tmp_path):
         keras_model.predict(x, verbose=0)), atol=1e-6)
     np.testing.assert_allclose(model.get_layer("pair").predict(x), keras.ops.convert_to_numpy(
         keras_model.get_layer("pair").predict(x, verbose=0)), atol=1e-6)
+
+
+@pytest.mark.parametrize("nested_reads", ["first", "both"])
+def test_a_nested_model_whose_input_a_model_in_it_reads_first_keeps_keras_order(tmp_path,
+                                                                                nested_reads):
+    """Real Keras: a nested model of two inputs, one read first by a model nested in it (a
+    Sequential) and the other by its own Dense: its inputs are in Keras's order (it is the
+    input left); the nested model called on its own took them swapped, without a word. When
+    models nested in it read both first, the order cannot be told: a warning says so."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    layers = keras.layers
+    first, second = keras.Input((4,), name="first"), keras.Input((4,), name="second")
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="inner_dense")],
+                             name="inner")
+    other = layers.Dense(3, name="of_second") if nested_reads == "first" else keras.Sequential(
+        [keras.Input((4,)), layers.Dense(3, name="other_dense")], name="other")
+    pair = keras.Model([first, second], layers.Add(name="joined")([other(second),
+                                                                   inner(first)]), name="pair")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    keras_model = keras.Model([a, b], layers.Dense(1, name="head")(pair([a, b])))
+    keras_model.save(tmp_path / "pair.keras")
+    generator = np.random.default_rng(7)
+    x = [generator.normal(size=(3, 4)).astype(np.float32) for _ in range(2)]
+    if nested_reads == "both":
+        with pytest.warns(UserWarning, match="the nested model 'pair' takes its inputs in the "
+                                             "order its layers first read them"):
+            dlcore.load(tmp_path / "pair.keras")
+        return
+    model = dlcore.load(tmp_path / "pair.keras")
+    np.testing.assert_allclose(model.get_layer("pair").predict(x), keras.ops.convert_to_numpy(
+        keras_model.get_layer("pair").predict(x, verbose=0)), atol=1e-6)

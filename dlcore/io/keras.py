@@ -2024,7 +2024,7 @@ class _FunctionalImported(_Imported):
                     inner, inner_kind, inner_config, group, inner_keys, plans.get(inner),
                     group_output[(inner, 0)])
                 group_keys[inner] = (inner_config, inner_keys, count)
-        outside = _in_input_order(config, outside, nodes, keys)
+        outside = _in_input_order(config, outside, nodes, keys, self.notes)
         inputs = [Input(tensor.shape) for tensor in outside]
         mapping = {id(t): new for t, new in zip(outside, inputs)}
         called = set()
@@ -2039,11 +2039,12 @@ class _FunctionalImported(_Imported):
                     for member in members:
                         given += [t for t in member.inputs
                                   if id(t) not in own and all(t is not g for g in given)]
-                    # in the order of the inputs of the inner model (Keras's input_layers)
+                    # in the order of the inputs of the inner model (Keras's input_layers;
+                    # its own making noted an order that cannot be told)
                     inner_config, _, count = group_keys[group[0]]
                     given = _in_input_order(inner_config, given, members, {
                         id(member): (keys[id(member)][0], keys[id(member)][1] % count)
-                        for member in members})
+                        for member in members}, [])
                     result = inner_models[group[0]]([mapping[id(t)] for t in given]
                                                     if len(given) > 1 else mapping[id(given[0])])
                     mapping[id(group_output[group])] = result
@@ -2106,12 +2107,13 @@ class _FunctionalImported(_Imported):
         raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
 
 
-def _in_input_order(config, tensors, nodes, keys):
+def _in_input_order(config, tensors, nodes, keys, notes):
     """``tensors``, the tensors from outside that the ``nodes`` of one call of the nested
     Keras model ``config`` take (in the order its layers first take them), in the order of its
     ``input_layers`` (``keys``: id(node) -> (Keras layer, node index within the model)): each
-    input is the tensor given where its config first reads it. As they are when that cannot be
-    told (one input, an input read first by a model nested in it)."""
+    input is the tensor given where its config first reads it, or the one left when a single
+    input is read first by a model nested in it. As they are, with a note in ``notes``, when
+    that cannot be told (inputs read first by models nested in it)."""
     names = [reference[0] for reference in _references(config.get("input_layers"))
              if isinstance(reference, list) and reference]
     if len(tensors) < 2 or len(names) != len(tensors):
@@ -2135,8 +2137,16 @@ def _in_input_order(config, tensors, nodes, keys):
                 if isinstance(history, list) and history and history[0] in names:
                     first_read.setdefault(history[0], node.inputs[position])
     ordered = [first_read.get(name) for name in names]
+    left = [t for t in tensors if all(t is not o for o in ordered)]
+    if sum(tensor is None for tensor in ordered) == 1 and len(left) == 1:
+        # the one input its own layers do not read first (a model nested in it does)
+        ordered[[tensor is None for tensor in ordered].index(True)] = left[0]
     if any(tensor is None for tensor in ordered) or \
             sorted(map(id, ordered)) != sorted(map(id, tensors)):
+        notes.append(f"the nested model {str(config.get('name'))[:80]!r} takes its inputs in "
+                     f"the order its layers first read them, which may not be Keras's "
+                     f"{names[:8]} (models nested in it read them first): check the order "
+                     f"before calling it on its own")
         return tensors
     return ordered
 
