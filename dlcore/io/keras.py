@@ -2240,6 +2240,26 @@ def _locally_connected_windows(layer):
     return ys, xs
 
 
+def _sorted_pairs_kernel(values, layer):
+    """dlcore's kernel (H', W', F, C, k_h, k_w) of a built LocallyConnected2D from tf.keras 2's
+    implementation 3 ``values``: the weights of the connected (output, input) pairs of its
+    (H' W' F, H W C) matrix, sorted (``conv_kernel_idxs``), each pair a cell of dlcore's kernel.
+    Indexed in the kernel's own size: that matrix, H W / (k_h k_w) times larger (gigabytes for
+    64 x 64 images), is never made."""
+    channels, height, width = layer.input_shape
+    filters, rows, columns = layer.output_shape
+    (kh, kw), (ys, xs) = layer.kernel_size, _locally_connected_windows(layer)
+    y, x, f, dy, dx, c = np.ogrid[:rows, :columns, :filters, :kh, :kw, :channels]
+    in_y, in_x = ys[y, dy], xs[x, dx]
+    shape = (rows, columns, filters, kh, kw, channels)
+    cells = np.flatnonzero(np.broadcast_to((in_y >= 0) & (in_x >= 0), shape))
+    outputs = np.broadcast_to((y * columns + x) * filters + f, shape).ravel()[cells]
+    inputs = np.broadcast_to((in_y * width + in_x) * channels + c, shape).ravel()[cells]
+    kernel = np.zeros(int(np.prod(shape)), values.dtype)
+    kernel[cells[np.lexsort((inputs, outputs))]] = values
+    return np.ascontiguousarray(kernel.reshape(shape).transpose(0, 1, 2, 5, 3, 4))
+
+
 def _locally_connected_converter(implementation):
     """tf.keras 2's LocallyConnected2D arrays (channels last) as dlcore's kernel
     (H', W', F, C, k_h, k_w) and bias (F, H', W'), for ``implementation``
@@ -2251,7 +2271,7 @@ def _locally_connected_converter(implementation):
     2. kernel (H, W, C, H', W', F): the weight from each input unit to each output unit, those
        outside an output's window unused (masked);
     3. kernel (n,): the weights of the sorted (output, input) index pairs of a (H' W' F,
-       H W C) matrix, each connected pair once (``conv_kernel_idxs``).
+       H W C) matrix, each connected pair once (``conv_kernel_idxs``; :func:`_sorted_pairs_kernel`).
 
     A window cell in dlcore's padding (tf.keras 2's 'same' edges) weighs nothing: zero."""
     def keras_shapes(layer):
@@ -2280,18 +2300,8 @@ def _locally_connected_converter(implementation):
             return [np.ascontiguousarray(kernel.reshape(rows, columns, kh, kw, channels,
                                                         filters).transpose(0, 1, 5, 4, 2, 3)),
                     *bias]
-        if implementation == 3:   # the sorted pairs' weights into implementation 2's kernel
-            pairs = sorted(
-                ((y * columns + x) * filters + f, (iy * width + ix) * channels + c)
-                for y in range(rows) for x in range(columns)
-                for iy in ys[y] if iy >= 0 for ix in xs[x] if ix >= 0
-                for c in range(channels) for f in range(filters))
-            matrix = np.zeros((rows * columns * filters, height * width * channels),
-                              kernel.dtype)
-            outputs, inputs = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
-            matrix[outputs, inputs] = kernel
-            kernel = matrix.reshape(rows, columns, filters, height, width, channels) \
-                .transpose(3, 4, 5, 0, 1, 2)
+        if implementation == 3:
+            return [_sorted_pairs_kernel(kernel, layer), *bias]
         dense = np.zeros((rows, columns, filters, channels, kh, kw), kernel.dtype)
         for y in range(rows):
             for x in range(columns):
