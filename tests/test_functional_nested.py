@@ -284,3 +284,19 @@ def test_a_name_the_user_gave_is_kept_and_a_clash_of_two_is_refused_naming_the_f
     with pytest.raises(ValueError, match=r"^layer name 'features' is used by two layers of "
                                          r"this model: give one of them another name=$"):
         dlcore.Model(inputs, Dense(2, name="features")(named(inputs)))
+
+
+def test_a_sequential_of_two_models_layers_named_by_default_numbers_them_on():
+    """``Sequential([*base.layers, *head.layers])``: each had its ``dense``; the head's is
+    renumbered as a Model renumbers it (it was "already used in this network"), and the head
+    alone still finds its weights by the new name; a user's two alike are refused naming the
+    fix."""
+    base = dlcore.Sequential([Dense(4)], input_shape=(6,))
+    head = dlcore.Sequential([Dense(3)], input_shape=(4,))
+    joined = dlcore.Sequential([*base.layers, *head.layers], input_shape=(6,))
+    assert [layer.name for layer in joined.layers] == ["dense", "dense_1"]
+    assert [parameter.key for parameter in head.parameters] == ["dense_1/kernel",
+                                                                "dense_1/bias"]
+    with pytest.raises(ValueError, match="^layer name 'a' is already used in this network: "
+                                         "give one of them another name=$"):
+        dlcore.Sequential([Dense(2, name="a"), Dense(2, name="a")])
