@@ -152,22 +152,62 @@ def test_keras_own_weights_files_load_into_the_imported_nested_model():
     np.testing.assert_allclose(again.predict(x), saved["y"], atol=1e-6)
 
 
-def test_a_nested_layer_named_as_a_layer_of_the_model_is_refused_in_one_line(tmp_path):
-    """Keras keeps each model's names apart; dlcore inlines the nested model's layers."""
+def test_a_nested_layer_named_as_a_layer_of_the_model_is_numbered_on(tmp_path):
+    """Keras keeps each model's names apart; dlcore inlines the nested model's layers, so the
+    nested one is renamed (``conv_1``, its references inside its model with it): it was
+    refused, "rename one in Keras". The model predicts as Keras's."""
+    saved = np.load(fixture("keras_nested.keras.npz"))
+
     def clash(config):
         entry = next(layer for layer in config["config"]["layers"]
                      if layer["class_name"] == "Sequential")
-        entry["config"]["layers"][-1]["config"]["name"] = "conv"
-        for layer in config["config"]["layers"]:
-            for node in layer.get("inbound_nodes", []):
-                for item in node["args"]:
-                    history = item.get("config", {}).get("keras_history") \
-                        if isinstance(item, dict) else None
-                    if history and history[0] == "random_zoom":
-                        history[0] = "conv"
-    with pytest.raises(dlcore.ModelFileError, match="'conv' has the name of a layer of the "
-                                                    "model.*rename one in Keras"):
-        dlcore.load(edited_archive(tmp_path, "keras_nested.keras", clash))
+        entry["config"]["layers"][1]["config"]["name"] = "conv"      # its RandomFlip
+    with pytest.warns(UserWarning):
+        model = dlcore.load(edited_archive(tmp_path, "keras_nested.keras", clash))
+    assert model.layers[0].layers[0].name == "conv_1"
+    assert [layer.name for layer in model.flat_layers].count("conv") == 1
+    np.testing.assert_allclose(model.predict(saved["x"].transpose(0, 3, 1, 2)), saved["y"],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("both", [False, True], ids=["head-dense", "two-bases"])
+def test_keras_models_loaded_in_a_new_session_combine_with_their_names(
+        tmp_path, suffix, both):
+    """Real Keras: a base loaded from its file in a new session keeps its ``dense``, and the
+    new head's Dense is ``dense`` too (Keras needs names unique only among a model's own
+    layers); so are two loaded Sequentials' layers. dlcore refused both files ("its layer
+    'dense' has the name of a layer of the model", "names two layers 'dense'"): the nested
+    layer is numbered on, its weights read under its name in the file, and the model goes
+    back to Keras predicting the same."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    layers = keras.layers
+    for name, sizes in (("base", (6, 4)), ("head", (4, 2))):
+        keras.backend.clear_session()   # each made in a session of its own: both 'dense'
+        keras.Sequential([keras.Input(sizes[:1]), layers.Dense(sizes[1])], name=name).save(
+            tmp_path / f"{name}.keras")
+    keras.backend.clear_session()
+    base = keras.models.load_model(tmp_path / "base.keras")
+    given = keras.Input((6,))
+    head = keras.models.load_model(tmp_path / "head.keras") if both else layers.Dense(2)
+    keras_model = keras.Model(given, head(base(given)))
+    path = tmp_path / f"transfer{suffix}"
+    keras_model.save(path)
+    x = np.random.default_rng(8).normal(size=(3, 6)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0))
+    model = dlcore.load(path)
+    assert sorted(layer.name for layer in model.flat_layers) == ["dense", "dense_1"]
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    model.set_weights([np.zeros_like(array) for array in model.get_weights()])
+    model.load_weights(path)   # Keras's names in the file, the renamed layer's included
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    np.testing.assert_allclose(dlcore.load(path, architecture=model).predict(x), expected,
+                               atol=1e-6)
+    model.save(tmp_path / f"back{suffix}")
+    again = keras.models.load_model(tmp_path / f"back{suffix}")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
+                               expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("history, message", [

@@ -43,6 +43,7 @@ order of their inputs, as Keras does, whatever the order of ``layers`` in the fi
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import os
 import warnings
@@ -1178,7 +1179,7 @@ class _Imported:
         if self.keras_names and self._current is not None and len(self._current) == 1:
             _note_output_order(self.notes, self.keras_names[-1], self._flat_maps)
 
-    def _note_nested(self, entry, inner, outer_names=()):
+    def _note_nested(self, entry, inner):
         """Record the nested model of layer ``entry`` and its layers' names: only Keras's own
         models (a custom subclass may compute otherwise), and ``inner`` holding no model (the
         functional importer inlines deeper models first: :meth:`_flattened_inner`)."""
@@ -1198,11 +1199,6 @@ class _Imported:
         if not isinstance(name, str) or not all(isinstance(n, str) for n in names):
             raise _config_error(self.filename, f"a model nested in the Keras model has an "
                                                f"invalid name {str(name)[:60]!r}")
-        clash = [n for n in names if n in outer_names]
-        if clash:
-            raise self._unsupported(name, kind, f"its layer {clash[0][:60]!r} has the name of "
-                                                f"a layer of the model, which dlcore's inlined "
-                                                f"layers cannot share: rename one in Keras")
         self.nested_models[name] = names
 
     def _unsupported(self, name, kind, why=None):
@@ -1796,7 +1792,7 @@ class _FunctionalImported(_Imported):
         (``MAX_NESTING_DEPTH``, ``MAX_NESTED_MODELS`` in all); a nested model with other than
         one output is refused in one line."""
         from dlcore.functional import MAX_NESTED_MODELS, MAX_NESTING_DEPTH
-        inlined, outer_names = [], _layer_names(entries)
+        inlined = []
         for entry in entries:
             kind = entry.get("class_name") if isinstance(entry, dict) else None
             config = entry.get("config") if isinstance(entry, dict) else None
@@ -1824,7 +1820,7 @@ class _FunctionalImported(_Imported):
             if any(layer.get("class_name") in _MODEL_CLASSES for layer in layers):
                 layers, output = self._flattened_inner(config.get("name"), layers, output,
                                                        depth)
-            self._note_nested(entry, layers, outer_names)
+            self._note_nested(entry, layers)
             counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
                       for layer in layers}
             self._nested_entries[config.get("name")] = (kind, config)
@@ -2420,10 +2416,78 @@ def _as_functional(config, filename="<json>"):
                        "output_layers": [previous, 0, 0]}}
 
 
+def _nested_names_unique(config):
+    """``(config, file_names)``: a Keras functional ``config`` whose nested models' layers
+    have names of their own, and ``{new name: the name in the file}`` for each layer renamed.
+    Keras needs a name unique only among a model's own layers, so a base loaded from a file
+    keeps its ``dense`` beside a new head's ``dense`` (and two such bases each keep theirs);
+    dlcore's layers are one namespace. A clashing layer of a nested model is numbered on
+    (``dense_1``), the later one, as dlcore names its own (``name_layers_uniquely``), and the
+    references inside its model follow; a config without such a clash is returned as it is."""
+    body = config.get("config") if isinstance(config, dict) else None
+    entries = body.get("layers") if isinstance(body, dict) else None
+    if not isinstance(entries, list) or not any(
+            isinstance(entry, dict) and entry.get("class_name") in _MODEL_CLASSES
+            for entry in entries):
+        return config, {}
+    config = copy.deepcopy(config)
+    entries = config["config"]["layers"]
+    taken, file_names = set(_layer_names(entries)), {}
+    pending = collections.deque(entry for entry in entries if isinstance(entry, dict)
+                                and entry.get("class_name") in _MODEL_CLASSES)
+    while pending:
+        model_config = pending.popleft().get("config")
+        inner = model_config.get("layers") if isinstance(model_config, dict) else None
+        if not isinstance(inner, list):
+            continue   # the importer refuses it
+        renamed = {}
+        for layer in inner:
+            kind = layer.get("class_name") if isinstance(layer, dict) else None
+            layer_config = layer.get("config") if isinstance(layer, dict) else None
+            name = layer_config.get("name") if isinstance(layer_config, dict) else None
+            if kind in _MODEL_CLASSES:
+                pending.append(layer)
+            elif isinstance(name, str) and kind != "InputLayer":
+                if name in taken:
+                    number = 1
+                    while f"{name}_{number}" in taken:
+                        number += 1
+                    renamed[name] = layer_config["name"] = f"{name}_{number}"
+                    if "name" in layer:
+                        layer["name"] = renamed[name]
+                    file_names[renamed[name]] = name
+                taken.add(layer_config["name"])
+        if renamed:
+            _rename_references(model_config, renamed)
+    return config, file_names
+
+
+def _rename_references(model_config, renamed):
+    """Each reference to a layer of ``renamed`` (old name -> new) inside a nested model's
+    config (its layers' ``keras_history``, its ``input_layers`` and ``output_layers``), not
+    inside the models nested in it (a scope of their own)."""
+    def moved(item):
+        if isinstance(item, list):
+            if len(item) == 3 and isinstance(item[0], str) and item[0] in renamed:
+                return [renamed[item[0]], *item[1:]]   # a keras_history or a layer reference
+            return [moved(part) for part in item]
+        if isinstance(item, dict):
+            return {key: moved(value) for key, value in item.items()}
+        return item
+
+    for key in ("input_layers", "output_layers"):
+        if key in model_config:
+            model_config[key] = moved(model_config[key])
+    for layer in model_config.get("layers") or ():
+        if isinstance(layer, dict) and layer.get("class_name") not in _MODEL_CLASSES and \
+                "inbound_nodes" in layer:
+            layer["inbound_nodes"] = moved(layer["inbound_nodes"])
+
+
 def parameter_count(config, filename="<json>") -> int:
     """The number of parameters the Keras model ``config`` declares, from the config alone
     (nothing is built); a ModelFileError for a config dlcore cannot import."""
-    config = _as_functional(config, filename)
+    config, _ = _nested_names_unique(_as_functional(config, filename))
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     return (_FunctionalImported if functional else _Imported)(config, filename).n_parameters
@@ -2441,11 +2505,11 @@ def model_from_config(config, filename="<json>", file_size=None):
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
     parameters must fit in the file (4 bytes each) before any is created."""
     from dlcore import Model, Sequential
-    config = _as_functional(config, filename)
+    config, file_names = _nested_names_unique(_as_functional(config, filename))
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     imported = (_FunctionalImported if functional else _Imported)(config, filename)
-    imported.config = config
+    imported.config, imported.file_names = config, file_names
     limit = MAX_PARAMETERS if file_size is None else file_size // 4
     if imported.n_parameters > limit:
         raise _config_error(filename, f"the Keras model_config declares {imported.n_parameters} "
@@ -2467,7 +2531,8 @@ def model_from_config(config, filename="<json>", file_size=None):
                                       f"{str(error).splitlines()[0][:300]}") from None
     if imported.nested_models:
         # Keras's own weights files of it keep the nested layout: load_weights reads them
-        model.keras_nested_config_ = config
+        # (a legacy one under the names in the file of the layers renamed here)
+        model.keras_nested_config_, model.keras_file_names_ = config, file_names
     return model, imported
 
 
@@ -2554,13 +2619,15 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
     expected = [name for name in imported.keras_names if name in imported.converters]
     with_weights = []
     nested = getattr(imported, "nested_models", {})
+    file_names = getattr(imported, "file_names", {})   # a nested layer renamed at import
     for name in layer_names:
         layer_group = reader.group(f"{where}/{name}".lstrip("/"))
         paths = _string_list(reader, layer_group, "weight_names", f"{where}/{name}")
         if paths and name in nested:
             # a nested model's group lists its layers' arrays as [<model>/]<layer>/<array>
             for inner in nested[name]:
-                mine = [path for path in paths if path.split("/")[-2:-1] == [inner]]
+                mine = [path for path in paths if path.split("/")[-2:-1] ==
+                        [file_names.get(inner, inner)]]
                 if mine:
                     with_weights.append((inner, layer_group, mine))
         elif paths:
@@ -2676,6 +2743,7 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
                 return load_weights(model, path, imported)
             except ModelFileError:
                 _, imported = model_from_config(nested, filename)
+                imported.file_names = getattr(model, "keras_file_names_", {})
     backup = model.get_weights()
     from dlcore.io import keras_archive
     if keras_archive.is_archive(filename):   # the weights member of a Keras 3 archive
@@ -2830,6 +2898,7 @@ def load_with_architecture(path: str | os.PathLike, architecture):
         nested = getattr(architecture, "keras_nested_config_", None)
         if nested is not None:
             model.keras_nested_config_ = nested
+            model.keras_file_names_ = getattr(architecture, "keras_file_names_", {})
     elif isinstance(architecture, (str, bytes, dict)):
         config = architecture
         if not isinstance(config, dict):
