@@ -642,3 +642,20 @@ def test_a_nested_sequentials_input_shape_that_is_no_list_is_refused_in_one_line
                        match=r"give the input_shape of nested model 'base' = \w+\.?\d*; "
                              r"expected a list of 1 to 4 sizes"):
         dlcore.load(path)
+
+
+def test_thousands_of_nested_keras_layers_of_one_name_are_renamed_in_linear_time():
+    # a nested layer named as one before is numbered on (dense_1, ...): numbering each from 1
+    # again took time quadratic in a hostile file's 20,000 entries of one name (a minute)
+    import time
+    config = {"class_name": "Sequential", "config": {"name": "deep", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "pixels", "batch_shape": [None, 4]}},
+        {"class_name": "Sequential", "config": {"name": "base", "layers": [
+            {"class_name": "Dropout", "config": {"name": "same", "rate": 0.1}}
+            for _ in range(20_000)]}},
+        {"class_name": "Dropout", "config": {"name": "same", "rate": 0.1}}]}}
+    started = time.perf_counter()
+    with pytest.raises(dlcore.io.ModelFileError, match="has 20000 layers in its nested model "
+                                                       "'base'"):
+        dlcore.models.model_from_json(json.dumps(config))
+    assert time.perf_counter() - started < 10

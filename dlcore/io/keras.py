@@ -2433,6 +2433,7 @@ def _nested_names_unique(config):
     config = copy.deepcopy(config)
     entries = config["config"]["layers"]
     taken, file_names = set(_layer_names(entries)), {}
+    numbers = {}   # name -> the next number to try: a hostile file's thousands of one name
     pending = collections.deque(entry for entry in entries if isinstance(entry, dict)
                                 and entry.get("class_name") in _MODEL_CLASSES)
     while pending:
@@ -2449,9 +2450,10 @@ def _nested_names_unique(config):
                 pending.append(layer)
             elif isinstance(name, str) and kind != "InputLayer":
                 if name in taken:
-                    number = 1
+                    number = numbers.get(name, 1)
                     while f"{name}_{number}" in taken:
                         number += 1
+                    numbers[name] = number + 1
                     renamed[name] = layer_config["name"] = f"{name}_{number}"
                     if "name" in layer:
                         layer["name"] = renamed[name]
