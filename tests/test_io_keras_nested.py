@@ -170,8 +170,8 @@ def test_a_nested_layer_named_as_a_layer_of_the_model_is_numbered_on(tmp_path):
                                atol=1e-6)
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
-@pytest.mark.parametrize("both", [False, True], ids=["head-dense", "two-bases"])
+@pytest.mark.parametrize("suffix, both", [(".keras", False), (".h5", True)],
+                         ids=["head-dense-archive", "two-bases-legacy"])
 def test_keras_models_loaded_in_a_new_session_combine_with_their_names(
         tmp_path, suffix, both):
     """Real Keras: a base loaded from its file in a new session keeps its ``dense``, and the
