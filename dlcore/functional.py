@@ -195,6 +195,19 @@ def has_automatic_name(layer):
     return layer.name is not None and getattr(layer, "_automatic_name", None) == layer.name
 
 
+def keep_automatic_names(model, copy):
+    """Mark the names of ``copy`` (a clone of ``model``, from its config) that dlcore chose
+    in ``model`` as its own again: a model assembled later numbers them on, as it would the
+    original's (two clones of a net side by side, Keras's ``clone_model`` habit). Returns
+    ``copy``."""
+    if getattr(model, "_automatic_name", None) == model.name:
+        copy._automatic_name = copy.name
+    for layer, copied in zip(model.flat_layers, copy.flat_layers):
+        if has_automatic_name(layer):
+            copied._automatic_name = copied.name
+    return copy
+
+
 def name_layers_uniquely(layers, where):
     """Give each of ``layers`` (in the order they are first called) a name of its own, as
     Keras's names are (it names a layer uniquely when it is made: ``dense``, ``dense_1``).
@@ -1344,6 +1357,7 @@ class Model(TrainingLoop):
         if backend is not None:
             config["backend"] = check_backend_name(backend)
         twin = type(self).from_config(config, dtype=self.dtype if dtype is None else dtype)
+        keep_automatic_names(self, twin)
         twin.set_weights(self.get_weights())
         twin.seed, twin.epochs_done, twin.n_updates = self.seed, self.epochs_done, self.n_updates
         twin.history = copy.deepcopy(self.history)

@@ -324,6 +324,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
             raise ValueError(f"clone_model's {name} must be None: dlcore clones the layers as "
                              f"they are (build the changed model with its layers instead)")
     check_bool(recursive, "recursive")
+    from dlcore.functional import keep_automatic_names
     config = model.get_config()
     config.pop("compile", None)
-    return type(model).from_config(config)
+    return keep_automatic_names(model, type(model).from_config(config))

@@ -48,6 +48,7 @@ from dlcore.functional import (
     default_layer_name,
     final_activation,
     has_automatic_name,
+    keep_automatic_names,
     penalises_outputs,
 )
 from dlcore.io import register_model
@@ -587,7 +588,7 @@ class Sequential(Model):
         if backend is not None:
             config["backend"] = check_backend_name(backend)
         config["input_shape"] = None
-        twin = Sequential.from_config(config)
+        twin = keep_automatic_names(self, Sequential.from_config(config))
         twin.build(self.input_shape, dtype=self.dtype if dtype is None else dtype)
         twin.set_weights(self.get_weights())
         twin.seed, twin.epochs_done, twin.n_updates = self.seed, self.epochs_done, self.n_updates

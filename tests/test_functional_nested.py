@@ -300,3 +300,21 @@ def test_a_sequential_of_two_models_layers_named_by_default_numbers_them_on():
     with pytest.raises(ValueError, match="^layer name 'a' is already used in this network: "
                                          "give one of them another name=$"):
         dlcore.Sequential([Dense(2, name="a"), Dense(2, name="a")])
+
+
+def test_two_clones_of_a_net_named_by_default_combine_side_by_side():
+    """An ensemble of copies, ``Model(i, Concatenate()([a(i), b(i)]))`` with ``a``, ``b``
+    clones of one net (``clone()`` or Keras's ``clone_model``): Keras keeps each nested model's
+    names apart; dlcore refused "layer name 'dense' is used by two layers", its copies' names
+    no longer its own. The second copy's are numbered on, and each still predicts as the net."""
+    from dlcore.layers import Concatenate
+    net = dlcore.Sequential([Dense(4), Dense(2)], input_shape=(6,), backend="reference")
+    first, second = net.clone(), dlcore.models.clone_model(net)
+    second.set_weights(net.get_weights())
+    inputs = dlcore.Input((6,))
+    model = dlcore.Model(inputs, Concatenate()([first(inputs), second(inputs)]),
+                         backend="reference")
+    assert len({layer.name for layer in model.flat_layers}) == 5
+    assert [entry.name for entry in model.layers[:2]] == ["sequential", "sequential_1"]
+    x = np.random.default_rng(9).random((3, 6)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), np.tile(net.predict(x), 2), rtol=1e-6)
