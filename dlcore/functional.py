@@ -195,16 +195,26 @@ def has_automatic_name(layer):
     return layer.name is not None and getattr(layer, "_automatic_name", None) == layer.name
 
 
-def keep_automatic_names(model, copy):
-    """Mark the names of ``copy`` (a clone of ``model``, from its config) that dlcore chose
-    in ``model`` as its own again: a model assembled later numbers them on, as it would the
-    original's (two clones of a net side by side, Keras's ``clone_model`` habit). Returns
-    ``copy``."""
-    if getattr(model, "_automatic_name", None) == model.name:
+def automatic_names(model):
+    """Which names of ``model`` dlcore chose, ``(its own?, [positions in flat_layers])``: what
+    a copy made from its config (:func:`keep_automatic_names`, pickle) marks again."""
+    return (getattr(model, "_automatic_name", None) == model.name,
+            [index for index, layer in enumerate(model.flat_layers)
+             if has_automatic_name(layer)])
+
+
+def keep_automatic_names(model, copy, names=None):
+    """Mark the names of ``copy`` (made from ``model``'s config) that dlcore chose in
+    ``model`` (or ``names``, :func:`automatic_names`' of it) as its own again: a model
+    assembled later numbers them on, as it would the original's (two clones of a net side by
+    side, Keras's ``clone_model`` habit). Returns ``copy``."""
+    own, positions = automatic_names(model) if names is None else names
+    if own:
         copy._automatic_name = copy.name
-    for layer, copied in zip(model.flat_layers, copy.flat_layers):
-        if has_automatic_name(layer):
-            copied._automatic_name = copied.name
+    layers = copy.flat_layers
+    for index in positions:
+        if 0 <= index < len(layers):
+            layers[index]._automatic_name = layers[index].name
     return copy
 
 

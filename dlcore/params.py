@@ -413,6 +413,9 @@ def reduce_through_state(model, fitted):
                "training_record": getattr(model, "training_record_", None),
                "feature_names_in": getattr(model, "feature_names_in_", None),
                "output_config": getattr(model, "_sklearn_output_config", None)}
+    if hasattr(model, "flat_layers"):   # a network: which names dlcore chose
+        from dlcore.functional import automatic_names
+        payload["automatic_names"] = automatic_names(model)
     return rebuild_from_state, (type(model), copy.deepcopy(payload))
 
 
@@ -433,6 +436,9 @@ def rebuild_from_state(cls, payload):
         model.feature_names_in_ = payload["feature_names_in"]
     if payload.get("output_config") is not None:
         model._sklearn_output_config = payload["output_config"]
+    if payload.get("automatic_names") is not None:
+        from dlcore.functional import keep_automatic_names
+        keep_automatic_names(None, model, payload["automatic_names"])
     return model
 
 

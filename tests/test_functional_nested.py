@@ -318,3 +318,20 @@ def test_two_clones_of_a_net_named_by_default_combine_side_by_side():
     assert [entry.name for entry in model.layers[:2]] == ["sequential", "sequential_1"]
     x = np.random.default_rng(9).random((3, 6)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x), np.tile(net.predict(x), 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("copying", ["pickle", "deepcopy"])
+def test_two_pickled_copies_of_a_net_named_by_default_combine_side_by_side(copying):
+    """pickle and copy.deepcopy go through the net's config as clone() does: they keep which
+    names dlcore chose too (two copies were refused, "'dense' is used by two layers")."""
+    import copy
+    import pickle
+
+    from dlcore.layers import Concatenate
+    net = dlcore.Sequential([Dense(3)], input_shape=(4,), backend="reference")
+    copies = [pickle.loads(pickle.dumps(net)) if copying == "pickle" else copy.deepcopy(net)
+              for _ in range(2)]
+    inputs = dlcore.Input((4,))
+    model = dlcore.Model(inputs, Concatenate()([each(inputs) for each in copies]),
+                         backend="reference")
+    assert [layer.name for layer in model.flat_layers] == ["dense", "dense_1", "concatenate"]
