@@ -569,10 +569,8 @@ class Model(TrainingLoop):
                 value = layer.params[name]
                 slots = {slot: self._carried_slot(array, value)
                          for slot, array in previous.get(key, {}).items()}
-                self._parameters.append(Parameter(
-                    key, value, layer.grads[name],
                 self._parameters.append(LayerParameter(
-                    layer, name, layer.params[name], layer.grads[name],
+                    layer, name, value, layer.grads[name],
                     l1=regularizer.l1 if regularizer else 0.0,
                     l2=regularizer.l2 if regularizer else 0.0,
                     constraint=constraint, units_axis=axis, slots=slots))
