@@ -337,19 +337,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
                                                             "y_valid", classes,
                                                             width=X.shape[1])
-        if classes is None:
-            self.__dict__.pop("classes_", None)
-        else:
-            self.classes_ = classes
-        self.seed_ = rng.check_seed(self.seed)
-        self.n_features_in_ = X.shape[1]
-        self.layers_ = [X.shape[1], *self._hidden_sizes()]
-        self.rbms_ = self._build_rbms()
-        self.generative_ = None
-        self.history = {}
-        self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
-        record_fit(self, X, labels=y is not None,
-                   n_valid=None if X_valid is None else len(X_valid))
+        self._start_afresh(X, classes, labels=y is not None,
+                           n_valid=None if X_valid is None else len(X_valid))
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
     def resume(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
@@ -370,6 +359,23 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
                                                             "y_valid")
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
+
+    def _start_afresh(self, X, classes, **record):
+        """The state of a DBN that starts training on ``X`` (n, v) from nothing (``fit``, and
+        ``partial_fit``'s first call): ``classes`` (or none), seed, layer sizes, fresh RBMs, no
+        history; ``record`` goes to :func:`record_fit`."""
+        if classes is None:
+            self.__dict__.pop("classes_", None)
+        else:
+            self.classes_ = classes
+        self.seed_ = rng.check_seed(self.seed)
+        self.n_features_in_ = X.shape[1]
+        self.layers_ = [X.shape[1], *self._hidden_sizes()]
+        self.rbms_ = self._build_rbms()
+        self.generative_ = None
+        self.history = {}
+        self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
+        record_fit(self, X, **record)
 
     def partial_fit(self, X, y=None, classes=None, **unexpected):
         """One pass of greedy pretraining over the batch ``X``, layer by layer, continuing
@@ -423,18 +429,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                                              "classes"), "classes")
             X, y, known = self._check_training_data(X, y, "X", "y", classes=known,
                                                     fitting=True)
-            if known is None:
-                self.__dict__.pop("classes_", None)
-            else:
-                self.classes_ = known
-            self.seed_ = rng.check_seed(self.seed)
-            self.n_features_in_ = X.shape[1]
-            self.layers_ = [X.shape[1], *self._hidden_sizes()]
-            self.rbms_ = self._build_rbms()
-            self.generative_ = None
-            self.history = {}
-            self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0
-            record_fit(self, X, labels=y is not None, partial=True)
+            self._start_afresh(X, known, labels=y is not None, partial=True)
         else:
             if classes is not None and self.n_labels:
                 check_same_classes(self._classes_of(_numbers_or_strings(
