@@ -20,6 +20,7 @@ real-valued inputs (an affine decoder and the squared error; the sigmoid and the
 cross-entropy for inputs in [0, 1]); a sigmoid decoder chosen over them is refused before any
 layer trains.
 """
+import contextlib
 import json
 
 import numpy as np
@@ -281,19 +282,28 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
             if hasattr(autoencoder, "W"):
                 self._restore_layer_history(index, autoencoder)
             try:
-                autoencoder.partial_fit(features)
-            except TrainingDiverged as error:
-                raise error.located(f"autoencoder {index + 1} of the stack: ") from None
-            except ValueError as error:
-                raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
+                with self._training_layer(index, autoencoder):
+                    autoencoder.partial_fit(features)
             finally:
-                if hasattr(autoencoder, "W"):
-                    self._record_layer(index, autoencoder)
-                    # trained: transform and save take it
+                if hasattr(autoencoder, "W"):   # trained: transform and save take it
                     autoencoder.epochs = max(autoencoder.epochs_done_, 1)
             if index + 1 < len(self.autoencoders_):
                 features = autoencoder.transform(features)
         return self
+
+    @contextlib.contextmanager
+    def _training_layer(self, index, autoencoder):
+        """Train the stack's autoencoder ``index`` in the block: its errors name it in the
+        stack, and what it trained is recorded however the block ends (a Ctrl-C included)."""
+        try:
+            yield
+        except TrainingDiverged as error:
+            raise error.located(f"autoencoder {index + 1} of the stack: ") from None
+        except ValueError as error:
+            raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
+        finally:
+            if hasattr(autoencoder, "W"):
+                self._record_layer(index, autoencoder)
 
     def _check_rows(self, X, name, fitting=False):
         """``X`` 2-D, of any width ``layers`` allows when ``fitting``, else of the fitted
@@ -317,7 +327,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                     self._record_layer(index, trained)
                     if on_epoch_end is not None:
                         on_epoch_end(self)
-                try:
+                with self._training_layer(index, autoencoder):
                     if hasattr(autoencoder, "W"):
                         self._restore_layer_history(index, autoencoder)
                         autoencoder.resume(features, X_valid=valid, progress=report,
@@ -325,13 +335,6 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                     else:
                         autoencoder.fit(features, X_valid=valid, progress=report,
                                         on_epoch_end=layer_epoch_end, comm=comm)
-                except TrainingDiverged as error:
-                    raise error.located(f"autoencoder {index + 1} of the stack: ") from None
-                except ValueError as error:
-                    raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
-                finally:
-                    if hasattr(autoencoder, "W"):
-                        self._record_layer(index, autoencoder)
             if index + 1 < len(self.autoencoders_):
                 features = autoencoder.transform(features)
                 if valid is not None:
