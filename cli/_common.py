@@ -83,6 +83,13 @@ class OneLineErrorGroup(click.Group):
             with interrupt_on_termination(), noting_dropped_interruptions():
                 result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
                                       **extra)
+                dropped = take_dropped_interruption()
+                if dropped is not None:
+                    # a Ctrl-C that Python dropped (it landed in a __del__ or a callback made
+                    # from C) as the command ran: it finished, but the user asked it to stop,
+                    # and the exit code says so rather than 0
+                    _say_interrupted("interrupted as it ended (what it did is complete)",
+                                     terminating_signal(dropped))
         except NoRoomError as error:
             click.echo(f"dlcore: error: {no_room_message(error, started)}", err=True)
             sys.exit(1)
