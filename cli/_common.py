@@ -554,12 +554,17 @@ class Checkpoints:
 
     def epoch_finished(self, model, where):
         self.finished += 1
-        if self.every and self.finished % self.every == 0:
-            self._saving = where(model) if callable(where) else where
-            self.save(model)
-            self.saved = self._saving
-        # after the save: a Ctrl-C inside it reports where the model is, not where it was going
-        self.track(model, where)
+        # a signal between the save and the tracking below said the position before the save
+        # of a file that held the one after it ("after row 1" of a file of two rows): held
+        # until both are done, then raised as it came
+        with _holding_interruptions() as held:
+            if self.every and self.finished % self.every == 0:
+                self._saving = where(model) if callable(where) else where
+                self.save(model)
+                self.saved = self._saving
+            self.track(model, where)
+        if held:
+            signal.raise_signal(signal.Signals[held[0]])
         if self._interrupt_pending:     # a Ctrl-C that Python dropped (_latching_interrupts)
             handler, number = self._interrupt_pending
             handler(number, None)       # raises it again

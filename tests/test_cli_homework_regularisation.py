@@ -419,3 +419,30 @@ def test_a_checkpoint_whose_rows_were_replaced_by_datasets_is_refused_in_one_lin
         h5file[damaged] = np.arange(3.0)
     with pytest.raises(ModelFileError, match=problem):
         dlcore.load(path)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
+                    reason="POSIX termination signals")
+def test_a_sigterm_just_after_a_row_is_saved_names_the_rows_the_file_holds(
+        tmp_path, monkeypatch):
+    """The race of a real SIGTERM as a row's checkpoint lands: the line said the row before
+    ("after row 1") of a file holding two rows."""
+    import dlcore.cli._common as common
+    original_save, calls = common.save_model, []
+
+    def save_then_terminated(model, path):
+        original_save(model, path)
+        calls.append(path)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)   # lands before the command notes the row
+
+    monkeypatch.setattr(common, "save_model", save_then_terminated)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["homework", "regularisation", "--train-size", "30",
+                                       "--methods", "none,l2", "--epochs", "1", "--seeds", "3",
+                                       "--backend", "cpu", "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == 128 + signal.SIGTERM, result.output
+    rows = dlcore.load(out / "checkpoint.h5").rows
+    [said] = [line for line in result.output.splitlines() if line.startswith("dlcore:")]
+    assert f"after row {len(rows)} of " in said, (len(rows), said)

@@ -72,8 +72,8 @@ def test_a_signal_while_the_command_imports_its_libraries_is_one_line(signal_nam
 @pytest.mark.parametrize("dropped, exit_code, named", [
     (KeyboardInterrupt, 130, ""),
     (lambda: Terminated(signal.SIGTERM), 143, " by SIGTERM")], ids=["Ctrl-C", "SIGTERM"])
-def test_an_interruption_python_dropped_as_a_command_ran_is_not_lost(monkeypatch, dropped,
-                                                                       exit_code, named):
+def test_an_interruption_python_dropped_as_a_command_ran_is_not_lost(
+        monkeypatch, dropped, exit_code, named):
     # a Ctrl-C landing in a __del__ (or a callback made from C) is dropped by Python: the
     # command went on to its end, and `dlcore --help` interrupted while it printed exited 0
     import click
