@@ -10,6 +10,9 @@ import subprocess
 import sys
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# a subprocess that crashes (SIGSEGV, SIGABRT) prints its Python stack in the failure's stderr:
+# without it, a crash seen once under load left nothing to find it by
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -2,6 +2,7 @@
 never the installed package (whose stray .nbi/.nbc files break a later pip install -e)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def test_kernels_are_cached_under_dlcore_cache_and_never_in_the_package(tmp_path
     written = numba_cache_files([tmp_path / "kernels" / cache.__version__])
     assert {path.suffix for path in written if "_wide_offset" in path.name} == {".nbi", ".nbc"}
     assert numba_cache_files(PACKAGE_FOLDERS) == before
+    # named by the digest of their entry's key, not numbered (a race of two processes)
+    assert all(re.search(r"\.[0-9a-f]{24}\.nbc$", path.name)
+               for path in written if path.suffix == ".nbc"), written
 
 
 def test_an_unwritable_cache_folder_falls_back_to_a_private_temporary_one(tmp_path):
@@ -110,6 +114,40 @@ def test_functions_outside_dlcore_keep_numbas_own_cache_rules(tmp_path):
     assert cache.DlcoreCacheLocator.from_function(users_kernel, str(source)) is None
     from numba.core.caching import FunctionCache
     assert not isinstance(FunctionCache(users_kernel)._impl.locator, cache.DlcoreCacheLocator)
+
+
+def two_processes_cache_files(tmp_path):
+    """Two processes' views of one dlcore kernel's cache (index and code files): Numba's own
+    class, as Numba's Cache builds it, in a folder of :class:`DlcoreCacheLocator`."""
+    from numba.core import caching
+    folder = dlcore_cache_folder(tmp_path / "dlcore" / "backend" / "example.py")
+    return [caching.IndexDataCacheFile(os.fspath(folder), "example.kernel-1.py311", "stamp")
+            for _ in range(2)]
+
+
+def test_a_kernel_saved_beside_another_process_never_overwrites_its_code(tmp_path):
+    """Two processes compiling one kernel for two signatures at once (pytest's workers,
+    GridSearchCV(n_jobs=2) on a fresh install) both read the index before either wrote it:
+    Numba numbered both code files 1, and the index named, for the first signature, the second
+    one's machine code (a crash without a traceback in a later process)."""
+    first, second = two_processes_cache_files(tmp_path)
+    first.save("float32 key", "float32 code")
+    named_by_first = first._load_index()
+    second._load_index = lambda: {}     # read before the first process wrote it
+    second.save("float64 key", "float64 code")
+    first._save_index(named_by_first)   # the first process's index written last
+    del second._load_index
+    assert first.load("float32 key") == second.load("float32 key") == "float32 code"
+
+
+def test_a_code_file_of_another_signature_is_never_loaded(tmp_path):
+    """An index left naming another entry's code file (by an older dlcore, or a race) gives
+    a kernel compiled again, not the other signature's machine code."""
+    first, _ = two_processes_cache_files(tmp_path)
+    first.save("float32 key", "float32 code")
+    first._save_index({"float64 key": first._load_index()["float32 key"]})
+    assert first.load("float64 key") is None
+    assert first.load("float32 key") is None
 
 
 def test_the_package_digest_follows_every_python_file_and_nothing_else(tmp_path):

@@ -25,6 +25,17 @@ editable install after ``git pull``, a developer's edit: found when a tanh netwo
 the old tanh). So a dlcore kernel's cache entry is also keyed on a digest of every Python file of
 the ``dlcore`` package (:func:`package_source_digest`): any change to dlcore compiles every kernel
 again once.
+
+Numba names a kernel's code files by number, in the order its signatures were first saved,
+and two processes that compile one kernel at the same moment (pytest's workers, a
+``GridSearchCV(n_jobs=2)``, two students' runs on a fresh install) can both take number 1 for
+two different signatures: the index then names, for one signature, a file holding the other's
+machine code, which every later process loads and calls on arguments of the wrong types (a
+crash without a traceback, or wrong numbers; Numba's own issue 4807). dlcore's entries are
+written by :class:`KeyedIndexDataCacheFile` instead: each code file is named by a digest of its
+entry's key and holds the key, written whole before the index names it, and a file whose key is
+not the one looked up is never loaded (the kernel compiles again). At worst, two processes
+saving at once leave one entry out of the index: compiled again next time, never wrong.
 """
 import atexit
 import functools
@@ -144,7 +155,57 @@ class DlcoreCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLo
         """A locator for ``folder``, which exists and is writable (else OSError)."""
         locator = cls(py_func, py_file, folder)
         locator.ensure_cache_path()
+        _DLCORE_CACHE_PATHS.add(os.path.normpath(locator.get_cache_path()))
         return locator
+
+
+class KeyedIndexDataCacheFile(caching.IndexDataCacheFile):
+    """Numba's index and code files of one function's cache, safe for processes that save
+    entries of it at the same moment (see the module docstring), in the folders of
+    :class:`DlcoreCacheLocator`; anywhere else (your own functions) exactly Numba's.
+
+    A code file is named ``<function>.<digest of its key>.nbc`` and holds ``(key, data)``.
+    """
+
+    def __init__(self, cache_path, filename_base, source_stamp):
+        super().__init__(cache_path, filename_base, source_stamp)
+        self._keyed = os.path.normpath(cache_path) in _DLCORE_CACHE_PATHS
+        self._filename_base = filename_base
+
+    def save(self, key, data):
+        if not self._keyed:
+            return super().save(key, data)
+        data_name = self.keyed_data_name(key)
+        # the code first: an index never names a file that is not whole yet
+        self._save_data(data_name, (key, data))
+        overloads = self._load_index()
+        if overloads.get(key) != data_name:
+            overloads[key] = data_name
+            self._save_index(overloads)
+
+    def load(self, key):
+        if not self._keyed:
+            return super().load(key)
+        data_name = self._load_index().get(key)
+        if data_name is None:
+            return None
+        try:
+            stored = self._load_data(data_name)
+        except OSError:   # removed since the index was read
+            return None
+        if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
+            return None   # another entry's code (an older layout): compiled again, never run
+        return stored[1]
+
+    def keyed_data_name(self, key):
+        """The code file's name of the entry ``key`` (Numba's signature, target and source
+        digests): the same in every process, different for every key."""
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+        return f"{self._filename_base}.{digest}.nbc"
+
+
+#: The cache folders :class:`DlcoreCacheLocator` handed to Numba (normalised paths).
+_DLCORE_CACHE_PATHS = set()
 
 
 def _report_unwritable(error):
@@ -235,9 +296,13 @@ def remember_compiling():
 def install():
     """Put :class:`DlcoreCacheLocator` first in Numba's list of locators (once). It must run
     before the first dlcore function is decorated with ``cache=True``: Numba picks a function's
-    cache folder when it is decorated."""
+    cache folder when it is decorated. Numba's caches then write their entries through
+    :class:`KeyedIndexDataCacheFile` (Numba's own behaviour outside dlcore's folders)."""
     if DlcoreCacheLocator not in _CACHE_IMPL._locator_classes:
         _CACHE_IMPL._locator_classes.insert(0, DlcoreCacheLocator)
+    # Numba's Cache builds its index-and-data file from this module-level name
+    if not issubclass(caching.IndexDataCacheFile, KeyedIndexDataCacheFile):
+        caching.IndexDataCacheFile = KeyedIndexDataCacheFile
 
 
 install()
