@@ -705,8 +705,11 @@ class BackupAndRestore(Callback):
     ----------------------------
     ValueError, in one line, for a backup that cannot be read (damaged: delete it to start
     over), one of another network (another architecture, optimiser or seed), one that has
-    trained fewer epochs than the network already has (a backup of an earlier run), and in
-    a data-parallel fit (``comm``: each rank would restore from its own disk).
+    trained fewer epochs than the network already has (a backup of an earlier run).
+
+    In a data-parallel fit (``comm``, given the callback on every rank) rank 0 alone writes,
+    restores and deletes the backup, and hands what it restored to the other ranks
+    (:func:`dlcore.distributed.network.restore_backup`): they need not see its file.
     """
 
     #: run after the other callbacks of an epoch: the backup then holds their state of it
@@ -714,6 +717,10 @@ class BackupAndRestore(Callback):
 
     #: the name of the backup file in ``backup_dir``
     FILE_NAME = "backup.h5"
+
+    #: whether this process writes and deletes the backup (``fit`` sets it: False on the ranks
+    #: of a data-parallel fit other than 0)
+    _writes = True
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
                  delete_checkpoint=True):
@@ -778,6 +785,8 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         from dlcore.io import save
+        if not self._writes:
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self.path):
             self._keep_previous()
@@ -818,6 +827,8 @@ class BackupAndRestore(Callback):
 
     def delete_backup(self):
         """Delete the backup's files, then its folder if that is left empty."""
+        if not self._writes:
+            return
         for path in (self.path, self.previous_path):
             if os.path.exists(path):
                 os.remove(path)

@@ -938,13 +938,16 @@ class TrainingLoop:
         if len(backups) > 1:
             raise ValueError("fit takes one BackupAndRestore callback, got "
                              f"{len(backups)}: the backups would restore different epochs")
-        if backups and comm is not None:
-            # each rank would restore from its own disk: a rank that finds no backup (node-
-            # local storage) would train other epochs than the others and wait in a sum forever
-            raise ValueError("BackupAndRestore is not taken by a data-parallel fit (comm): "
-                             "give rank 0 a ModelCheckpoint, and after an interruption "
-                             "dlcore.load its last file on every rank and fit the epochs left")
-        if not backups or not backups[0].restore(self):
+        if backups:   # rank 0 alone writes it in a data-parallel fit
+            backups[0]._writes = comm is None or comm.is_root
+        if comm is not None:
+            # rank 0 restores, every rank takes its state: read on each rank's own disk, a rank
+            # that found no backup (node-local storage) trained other epochs than the others
+            from dlcore.distributed.network import restore_backup
+            restored = restore_backup(self, backups[0] if backups else None, comm)
+        else:
+            restored = bool(backups) and backups[0].restore(self)
+        if not restored:
             return epochs
         if self.epochs_done < first_epoch_done:
             raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "

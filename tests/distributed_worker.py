@@ -259,6 +259,59 @@ def callbacks_case(comm, case):
                           "files": sorted(os.listdir(folder))}), flush=True)
 
 
+def backup_case(comm, case):
+    """A network with dropout and momentum fitted for 4 epochs with a BackupAndRestore of the
+    relative folder "backup", each rank in a folder of its own under $DLCORE_TEST_BACKUP (a
+    node's local disk: rank 1 never sees rank 0's file). ``backup-interrupted``: rank 1 sends
+    itself a SIGINT in the third epoch (the job ends with 130). ``backup-rerun``: the same fit
+    run again, and the same network fitted without interruption; rank 0 prints, for every
+    rank, whether the resumed fit ended with the uninterrupted weights and losses, bit for
+    bit, the epochs it ran and what is left in the rank's folder."""
+    import signal
+
+    from dlcore import callbacks as keras_like
+
+    class SigintOnRank1(keras_like.Callback):
+        changes_training = False   # on rank 1 alone
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.epochs_done == 2 and batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    folder = Path(os.environ["DLCORE_TEST_BACKUP"]) / f"rank-{comm.rank}"
+    folder.mkdir(exist_ok=True)
+    started_in = os.getcwd()
+    os.chdir(folder)
+    try:   # the cases after it in a shared job run where the job started
+        backup_run(comm, case, SigintOnRank1)
+    finally:
+        os.chdir(started_in)
+
+
+def backup_run(comm, case, interruption):
+    """:func:`backup_case`'s fits, in the rank's folder."""
+    from dlcore import callbacks as keras_like
+    x, y = binary_data(23, 12), np.arange(23) % 3
+    callbacks = [keras_like.BackupAndRestore("backup")]
+    if case == "backup-interrupted":
+        network = Network(False, seed=4, backend="cpu").model
+        network.fit(x, y, batch_size=7, epochs=4, verbose=0, comm=comm,
+                    callbacks=callbacks + ([interruption()] if comm.rank == 1 else []))
+        return
+    uninterrupted = Network(False, seed=4, backend="cpu").model
+    uninterrupted.fit(x, y, batch_size=7, epochs=4, verbose=0, comm=comm)
+    found = sorted(os.listdir("."))
+    resumed = Network(False, seed=4, backend="cpu").model
+    ran = resumed.fit(x, y, batch_size=7, epochs=4, verbose=0, comm=comm, callbacks=callbacks)
+    every_rank = comm.gather({
+        "found": found, "epochs": ran.epoch, "left": sorted(os.listdir(".")),
+        "same_weights": all(np.array_equal(a, b) for a, b in
+                            zip(resumed.get_weights(), uninterrupted.get_weights())),
+        "same_losses": resumed.history["loss"] == uninterrupted.history["loss"]})
+    if comm.is_root:
+        print(json.dumps({"case": case, "ranks": every_rank}), flush=True)
+
+
 #: How many functions the compiling rank of "interrupt-rank-1-while-rank-0-compiles" compiles:
 #: tens of seconds' worth, far longer than the interrupted rank takes to say so.
 COMPILATIONS = 400
@@ -395,6 +448,8 @@ def main(cases):
                 print(json.dumps({"threads": comm.threads, "blocks": product_parts()}))
         elif case.startswith("callbacks-"):
             callbacks_case(comm, case)
+        elif case.startswith("backup-"):
+            backup_case(comm, case)
         elif case.startswith("local:"):
             train_local(comm, *case.split(":")[1:])
         elif case.startswith("averaged:"):   # local SGD averaging after every step

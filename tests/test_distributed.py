@@ -127,13 +127,20 @@ SHARED_CASES = {
         "test_rank_0_gathers_what_arrives_and_leaves_out_a_rank_that_sends_nothing":
             ["gather-arrived"],
         "test_a_rank_busy_without_collectives_hears_another_s_signal_within_a_second":
-            ["peer-interrupted-while-busy"]},
+            ["peer-interrupted-while-busy"],
+        "test_a_data_parallel_fit_interrupted_and_run_again_resumes_its_backup_bit_for_bit":
+            ["backup-rerun"]},
     3: {"test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank": ["allreduce"],
         "test_three_ranks_train_the_rbms_and_dbns_of_one_process": CASES_ON_3,
         "test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks":
             NETWORK_CASES,
         "test_up_down_fine_tuning_trains_the_dbn_of_one_process_on_2_and_3_ranks":
             UP_DOWN_CASES}}
+#: The jobs that end before the shared job of their ranks starts, by the test that reads them
+#: (:func:`shared_job`): a job that ends by its interruption, whose case in the shared job
+#: runs the script again in the folder it left.
+PRELUDES = {2: {"test_a_data_parallel_fit_interrupted_and_run_again_resumes_its_backup_bit_for_bit":
+                "backup-interrupted"}}
 #: Under pytest-xdist, ``--dist loadgroup`` keeps the tests of one shared job on one worker.
 shares_a_job = pytest.mark.xdist_group("dlcore-mpi-jobs")
 
@@ -143,18 +150,26 @@ def shared_job(request):
     """``shared_job(ranks, cases)``: what rank 0 printed for ``cases``, in their order, from
     the one job of ``ranks`` ranks that runs the cases of every selected test listed in
     :data:`SHARED_CASES` (a case two tests read runs once). Its cases are independent models
-    with their own seeds, so a case trains as in a job of its own."""
+    with their own seeds, so a case trains as in a job of its own. ``shared_job.preludes``:
+    {case: the completed job} of the :data:`PRELUDES` that ran before it, in the folder
+    $DLCORE_TEST_BACKUP that the shared job is given too."""
     selected = {item.originalname for item in request.session.items
                 if getattr(item, "module", None) is request.module}
     jobs = {}
+    folder = request.getfixturevalue("tmp_path_factory").mktemp("shared-job")
+    environment = {"DLCORE_TEST_BACKUP": str(folder)}
 
     def outcome(ranks, cases):
         if ranks not in jobs:
+            for test, case in PRELUDES.get(ranks, {}).items():
+                if test in selected:
+                    outcome.preludes[case] = run_ranks(ranks, case, environment=environment,
+                                                       timeout=240)
             wanted = [case for test, listed in SHARED_CASES[ranks].items()
                       if test in selected for case in listed]
             by_case = {}
             for line in json_lines(run_ranks(ranks, *dict.fromkeys(wanted + list(cases)),
-                                             timeout=600)):
+                                             environment=environment, timeout=600)):
                 if "begin" in line:
                     current = by_case.setdefault(line["begin"], [])
                 else:
@@ -162,6 +177,7 @@ def shared_job(request):
             jobs[ranks] = by_case
         return [line for case in cases for line in jobs[ranks][case]]
 
+    outcome.preludes = {}
     return outcome
 
 
@@ -600,6 +616,86 @@ def test_logging_callbacks_on_rank_0_alone_train_and_stop_every_rank_alike(share
     assert result["epochs"] == [2, 2]   # min_delta=1.0: the second epoch does not improve
     assert result["crc"][0] == result["crc"][1]   # the same weights, bit for bit
     assert result["files"] == ["log.csv", "model.h5"]
+
+
+# a job of its own before the shared one (PRELUDES), which ends by its Ctrl-C: ~3 s of
+# starting 2 ranks that no other test's job can share
+@pytest.mark.slow
+@shares_a_job
+@requires_mpi4py
+def test_a_data_parallel_fit_interrupted_and_run_again_resumes_its_backup_bit_for_bit(
+        shared_job):
+    # BackupAndRestore was refused in a data-parallel fit: a job on a course's cluster lost
+    # its epochs at the time limit. Rank 0 writes the backup; each rank runs in a folder of
+    # its own (a node's disk), and the rerun is a case of the shared job
+    (rerun,) = shared_job(2, ["backup-rerun"])
+    interrupted = shared_job.preludes["backup-interrupted"]
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert job_lines(interrupted) == ["dlcore: rank 1 of 2: interrupted"], interrupted.stderr
+    # what each rank found when it ran again: rank 0 its backup, rank 1 nothing it wrote
+    assert [rank["found"] for rank in rerun["ranks"]] == [["backup"], []], rerun
+    for rank in rerun["ranks"]:
+        assert rank["epochs"] == [2, 3], rank   # the epochs the interruption left
+        assert rank["same_weights"] and rank["same_losses"], rank
+        assert rank["left"] == [], rank   # the backup deleted at the end, by rank 0
+
+
+def assert_same_state(state, reference):
+    """``state`` (a model's ``get_state()``: nested dicts of arrays and values) equals
+    ``reference``, bit for bit."""
+    assert isinstance(state, dict) and sorted(state) == sorted(reference)
+    for key, value in reference.items():
+        if isinstance(value, dict):
+            assert_same_state(state[key], value)
+        else:
+            np.testing.assert_array_equal(state[key], value)
+
+
+class BroadcastingRank:
+    """What :func:`dlcore.distributed.network.restore_backup` asks of a communicator: rank 0
+    keeps what it broadcasts (``sent``), another rank receives ``sent``."""
+
+    def __init__(self, rank, sent=None):
+        self.rank, self.is_root, self.sent = rank, rank == 0, sent
+
+    def broadcast(self, value, what):
+        if self.is_root:
+            self.sent = value
+        return self.sent
+
+
+def test_a_rank_that_cannot_see_the_backup_takes_rank_0_s_state_and_errors(tmp_path):
+    from distributed_worker import Network, binary_data
+    from dlcore.callbacks import BackupAndRestore, ReduceLROnPlateau
+    from dlcore.distributed.network import restore_backup
+    x, y = binary_data(23, 12), np.arange(23) % 3
+    trained = Network(False, seed=4, backend="cpu").model
+    trained.fit(x, y, batch_size=7, epochs=2, verbose=0, callbacks=[
+        ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=10),
+        BackupAndRestore(tmp_path / "rank-0", delete_checkpoint=False)])
+    models = [Network(False, seed=4, backend="cpu").model for _ in range(2)]
+    root = BroadcastingRank(0)
+    assert restore_backup(models[0], BackupAndRestore(tmp_path / "rank-0"), root)
+    # rank 1's folder (a disk of its own) holds nothing
+    assert restore_backup(models[1], BackupAndRestore(tmp_path / "rank-1"),
+                          BroadcastingRank(1, root.sent))
+    restored = [model.get_state() for model in models]
+    assert restored[1]["training"]["epochs_done"] == 2
+    assert_same_state(restored[1], restored[0])   # weights, momenta, seed, counters
+    for mine, rank_0s in zip(models[1].get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(mine, rank_0s)
+    assert models[1].history == trained.history
+    assert models[1].optimizer.learning_rate == trained.optimizer.learning_rate == 0.05
+    assert not (tmp_path / "rank-1").exists()
+    # a backup rank 0 cannot restore: its error on every rank, not a wait in the next sum
+    (tmp_path / "rank-0" / "backup.h5").write_bytes(b"damaged")
+    root = BroadcastingRank(0)
+    with pytest.raises(ValueError, match="^BackupAndRestore cannot restore ") as on_rank_0:
+        restore_backup(models[0], BackupAndRestore(tmp_path / "rank-0"), root)
+    with pytest.raises(ValueError) as on_rank_1:
+        restore_backup(models[1], BackupAndRestore(tmp_path / "rank-1"),
+                       BroadcastingRank(1, root.sent))
+    assert str(on_rank_1.value) == str(on_rank_0.value)
 
 
 def test_callbacks_are_compared_by_their_settings_but_not_verbose_or_logging_only_ones():

@@ -20,6 +20,8 @@ parameters (the mean's 1/b_k does not change a sign), so each rank makes its row
 and its gradient a g_k(x) + (1 - a) g_k(x_adv), a mean over its b_k rows, is weighted by
 b_k / B like any other.
 """
+import numbers
+
 import numpy as np
 
 from .communicator import Periodic
@@ -189,3 +191,43 @@ def data_parallel(model, comm, x, y):
         from .local_sgd import PeriodicNetwork
         return PeriodicNetwork(model, comm)
     return DataParallelNetwork(model, comm)
+
+
+def restore_backup(model, backup, comm):
+    """Restore a :class:`dlcore.callbacks.BackupAndRestore` in a data-parallel ``fit``: rank 0
+    reads ``backup`` into ``model`` and broadcasts the state it restored (weights, optimiser
+    slots, seed, epochs and updates done, history, the other callbacks' state, the learning
+    rate), which every other rank puts into its model: the ranks go on from the same epoch
+    with the same bits, and a rank that cannot see the file (node-local storage) needs none.
+    One collective on every rank, whether its ``backup`` is None or not (a rank without the
+    callback is refused afterwards by :meth:`DataParallelNetwork.check_callbacks`). Returns
+    whether a backup was restored; a backup that rank 0 cannot restore raises its ValueError
+    on every rank."""
+    restored = None
+    if comm.is_root and backup is not None:
+        try:
+            if backup.restore(model):
+                rate = getattr(model.optimizer, "learning_rate", None)
+                restored = ("restored", model.get_state(), model.history,
+                            rate if _is_number(rate) else None)
+        except ValueError as error:
+            restored = ("refused", str(error))
+    restored = comm.broadcast(restored, "restoring BackupAndRestore's backup")
+    if restored is None:
+        return False
+    if restored[0] == "refused":
+        raise ValueError(restored[1])
+    if backup is None:
+        return False
+    if not comm.is_root:
+        _, state, history, rate = restored
+        model.set_state(state)
+        model.history = history
+        if rate is not None and _is_number(getattr(model.optimizer, "learning_rate", None)):
+            # a rate that ReduceLROnPlateau lowered is no part of the state (BackupAndRestore)
+            model.optimizer.learning_rate = rate
+    return True
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
