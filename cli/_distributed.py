@@ -30,7 +30,7 @@ import tempfile
 
 import click
 
-from dlcore._starting import LAUNCHER_SIZE_VARIABLES
+from dlcore._starting import LAUNCHER_SIZE_VARIABLES, take_held_signal
 from dlcore.distributed import launched_rank, launcher_number
 from dlcore.termination import interruption_behind, terminating_signal
 
@@ -180,6 +180,7 @@ def data_parallel(distributed, out, sync_every=1):
         sys.stdout = sys.stderr = _Silent()
         folder = tempfile.mkdtemp(prefix=f"dlcore-rank{comm.rank}-")
     try:
+        raise_held_signal()
         yield comm, folder
     except BaseException as caught:
         # a Ctrl-C that Python dropped (while Numba compiled a kernel) and the failure it
@@ -220,6 +221,20 @@ def data_parallel(distributed, out, sync_every=1):
     finally:
         if not comm.is_root:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def raise_held_signal():
+    """Raise the interruption of the signal this rank got while it started (held until the
+    ranks joined MPI: :func:`dlcore._starting.take_held_signal`), as a command's message,
+    from the :class:`dlcore.Terminated` of a SIGTERM or SIGHUP: the command then tells the
+    others as it does for any interruption of one rank. Nothing without one."""
+    number = take_held_signal()
+    if number is None:
+        return
+    from dlcore import Terminated
+    cause = KeyboardInterrupt() if number == signal.SIGINT else Terminated(number)
+    raise TrainingInterrupted("interrupted as it started (loading its libraries): nothing "
+                              "was run") from cause
 
 
 def _close_contexts():

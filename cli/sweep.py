@@ -67,6 +67,7 @@ from dlcore.cli._distributed import (
     _silence_mpi_at_exit,
     _Silent,
     launch_words,
+    raise_held_signal,
     warn_unless_distributed,
 )
 from dlcore.cli._sweep_csv import read_finished_rows, write_rows
@@ -497,6 +498,11 @@ def sweep(specs, out, dry_run, distributed, resume, command):
     if distributed:
         import dlcore.distributed
         comm = dlcore.distributed.init(timeout=math.inf)
+        try:
+            raise_held_signal()
+        except INTERRUPTIONS as stop:   # no run started: it names them all
+            stopped_sweep(stop, None, [], finished, comm, runs, specs, out, distributed,
+                          command)
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     if rank == 0:
         threads = f", {comm.threads} thread{'s' if comm.threads != 1 else ''} each" if (

@@ -25,6 +25,7 @@ LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 _REPLACED = {}   # signal number: the handler it had, while ours is installed
+_HELD = []       # the signal a rank of a --distributed job holds until MPI is started
 
 
 def started_as_command_line(argv=None, orig_argv=None):
@@ -57,11 +58,35 @@ def launcher_number(names, least, environ=None):
     return least
 
 
+def joins_mpi(argv=None):
+    """Whether the command line ``argv`` (``sys.argv``) starts MPI: its ``--distributed``
+    (a training command's, or ``dlcore sweep``'s before the ``--`` of the swept command)."""
+    argv = sys.argv if argv is None else argv
+    words = list(argv[1:])
+    return "--distributed" in (words[:words.index("--")] if "--" in words else words)
+
+
+def take_held_signal():
+    """The signal that came while this rank of a ``--distributed`` job started, held until
+    its ranks joined MPI (:func:`_interrupted_while_starting`), or None; taken once."""
+    return _HELD.pop() if _HELD else None
+
+
 def _interrupted_while_starting(number, frame):
-    """Say the one line and exit with 128 + the signal: nothing was done yet."""
+    """Say the one line and exit with 128 + the signal: nothing was done yet. A rank of a
+    ``--distributed`` job holds its first signal instead (:func:`take_held_signal`): MPI is
+    not started, so it cannot tell the others, and ended, it left them waiting in MPI's
+    start-up (killed by the signal, it left the launcher's exit code, 2 or 15 and, for a
+    signal to a rank other than 0, no line); the command delivers it once the ranks joined,
+    as the interruption of one rank that it tells the others. A second signal stops it at
+    once."""
     name = signal.Signals(number).name
     rank = launcher_number(LAUNCHER_RANK_VARIABLES, 0)
     size = launcher_number(LAUNCHER_SIZE_VARIABLES, 1)
+    distributed = size > 1 and joins_mpi()
+    if distributed and not _HELD:
+        _HELD.append(number)
+        return
     named = "" if number == signal.SIGINT else f" by {name}"
     who = f"rank {rank} of {size}: " if size > 1 else ""
     stream = sys.__stderr__ or sys.stderr
@@ -74,7 +99,7 @@ def _interrupted_while_starting(number, frame):
             stream.flush()
     except (OSError, ValueError, AttributeError):   # a SIGHUP's terminal may be gone
         pass
-    if size > 1:
+    if distributed:
         # a rank that exits before MPI is started leaves the others waiting in MPI's start-up
         # for ever; one that the signal kills makes the launcher stop the job
         signal.signal(number, signal.SIG_DFL)

@@ -93,6 +93,22 @@ def test_a_rank_stopped_by_a_sigterm_tells_the_others_which_signal(rank, tmp_pat
     assert communicator.told_others == signal.SIGTERM
 
 
+@pytest.mark.parametrize("held", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_a_rank_held_while_it_started_is_told_once_mpi_runs(
+        rank, monkeypatch, tmp_path, held):
+    from dlcore import _starting
+    from dlcore.termination import terminating_signal
+    communicator, _ = rank(1)
+    monkeypatch.setattr(_starting, "_HELD", [held])
+    with pytest.raises(TrainingInterrupted, match="^interrupted as it started .*: nothing was "
+                                                  "run$") as caught, \
+            _distributed.data_parallel(True, tmp_path / "run"):
+        pytest.fail("the command ran")
+    assert communicator.told_others == held and communicator.aborted is None
+    terminated = terminating_signal(caught.value)   # the exit code and the line's name
+    assert (signal.SIGINT if terminated is None else terminated.signal_number) == held
+
+
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_a_rank_stopped_by_another_s_signal_names_it_and_exits_as_that_rank(signal_name):
     from click.testing import CliRunner
@@ -225,6 +241,43 @@ def _ranks_of_job(marker):
                 if item.startswith(b"PMI_RANK="):
                     found[int(item[len(b"PMI_RANK="):])] = int(pid)
     return found
+
+
+# a job of its own, ended as its ranks import dlcore (seconds: slow)
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.isdir("/proc"),
+                    reason='needs mpi4py (pip install "dlcore[distributed]") and /proc')
+def test_a_sigterm_to_rank_1_as_the_job_starts_ends_it_with_143_and_one_line(tmp_path):
+    # rank 1 killed itself by the signal before MPI started (a rank that ended otherwise left
+    # the others waiting in MPI's start-up): the job ended with MPICH's exit code 15, and
+    # without a line, rank 0 knowing nothing of it
+    from test_cli_starting import _numpy_loaded
+    marker = f"DLCORE_TEST_JOB={tmp_path}"
+    environment = {**os.environ, "NUMBA_NUM_THREADS": "1", marker.split("=")[0]: str(tmp_path)}
+    job = subprocess.Popen(
+        [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-m", "dlcore", "rbm",
+         "train", "--digits", "0-1", "--hidden", "8", "--epochs", "1", "--backend", "cpu",
+         "--out", str(tmp_path / "run"), "--distributed"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=environment, start_new_session=True)
+    try:
+        deadline = time.monotonic() + JOB_HANG_SECONDS
+        ranks = {}
+        while not (len(ranks) == 2 and all(map(_numpy_loaded, ranks.values()))) \
+                and job.poll() is None and time.monotonic() < deadline:
+            ranks = _ranks_of_job(marker)   # found as they start, importing dlcore's libraries
+            time.sleep(0.005)
+        assert job.poll() is None, job.communicate()[1][-3000:]
+        os.kill(ranks[1], signal.SIGTERM)
+        _, stderr = job.communicate(timeout=JOB_HANG_SECONDS)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.communicate()
+    assert job.returncode == 143, stderr[-3000:]
+    said = [line for line in stderr.splitlines()
+            if line.startswith("dlcore:") and "compiling kernels" not in line]
+    assert len(said) == 1 and said[0].startswith(
+        "dlcore: interrupted by SIGTERM to rank 1 of 2 "), stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -72,6 +72,63 @@ def test_a_signal_while_the_command_imports_its_libraries_is_one_line(signal_nam
                      "nothing was run"], stderr[-2000:]
 
 
+@pytest.fixture
+def starting_rank(monkeypatch):
+    """``starting_rank(argv)``: this process as rank 1 of an mpiexec job of 2 whose command
+    line is ``argv``, the handler's way out recorded (``ended``: the signal it killed itself
+    by, or its exit code) instead of ending the test's process."""
+    monkeypatch.setenv("PMI_RANK", "1")
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setattr(_starting, "_HELD", [])
+    ended = []
+
+    class Ended(BaseException):
+        pass
+
+    def exit_with(code):
+        ended.append(code)
+        raise Ended
+
+    monkeypatch.setattr(os, "kill", lambda pid, number: ended.append(signal.Signals(number)))
+    monkeypatch.setattr(os, "_exit", exit_with)
+    monkeypatch.setattr(signal, "signal", lambda number, handler: None)
+
+    def as_rank(argv, number=signal.SIGTERM):
+        monkeypatch.setattr(sys, "argv", argv)
+        try:
+            _starting._interrupted_while_starting(number, None)
+        except Ended:
+            pass
+        return ended
+
+    return as_rank
+
+
+def test_a_rank_of_a_distributed_command_holds_a_signal_while_it_starts(starting_rank, capfd):
+    # it killed itself by the signal: the job ended with MPICH's 15 (2 for SIGINT), and a
+    # signal to rank 1 alone said nothing; held, the command tells the others once MPI runs
+    assert starting_rank(["-m", "rbm", "train", "--distributed"]) == []
+    assert _starting.take_held_signal() == signal.SIGTERM
+    assert _starting.take_held_signal() is None   # delivered once
+    assert capfd.readouterr().err == ""
+    # a second signal while the first is held: at once, by the signal
+    starting_rank(["-m", "rbm", "train", "--distributed"], signal.SIGINT)
+    assert starting_rank(["-m", "rbm", "train", "--distributed"]) == [signal.SIGTERM, 143]
+
+
+@pytest.mark.parametrize("argv, joins", [
+    (["dlcore", "sweep", "--distributed", "--grid", "seed=1", "--", "rbm", "train"], True),
+    (["dlcore", "sweep", "--grid", "seed=1", "--", "rbm", "train", "--distributed"], False),
+    (["-m", "cnn", "train", "--epochs", "3"], False)])
+def test_only_a_distributed_command_starts_mpi(argv, joins):
+    assert _starting.joins_mpi(argv) is joins
+
+
+def test_a_rank_of_a_command_without_mpi_ends_with_its_exit_code(starting_rank):
+    # killed by the signal (MPICH's exit code 15), where no MPI start-up waits for it
+    assert starting_rank(["-m", "rbm", "train", "--epochs", "3"]) == [143]
+
+
 @pytest.mark.parametrize("dropped, exit_code, named", [
     (KeyboardInterrupt, 130, ""),
     (lambda: Terminated(signal.SIGTERM), 143, " by SIGTERM")], ids=["Ctrl-C", "SIGTERM"])
