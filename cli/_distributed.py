@@ -93,6 +93,10 @@ def launched_ranks(environ=None):
 #: The launchers whose command line a rank finds among its ancestors (MPICH's Hydra and Open
 #: MPI start the ranks of their own node through a proxy process, a child of theirs).
 LAUNCHER_PROGRAMS = ("mpiexec", "mpirun", "orterun", "prterun")
+#: The processes through which an MPI launcher starts the ranks of a node (MPICH's and Intel
+#: MPI's Hydra, Open MPI 4 and 5): a rank below one was started by mpiexec, even where Slurm
+#: started the proxy (``mpiexec`` in a Slurm job), not by ``srun``.
+LAUNCHER_PROXIES = ("hydra_pmi_proxy", "pmi_proxy", "orted", "prted")
 #: How far up its ancestors a rank looks for the launcher (rank, proxy, launcher: two).
 LAUNCHER_ANCESTORS = 4
 #: Said after a resume command whose launcher's options are not known.
@@ -119,17 +123,21 @@ def _ancestor_command_lines(depth=LAUNCHER_ANCESTORS):
     return lines
 
 
-def launch_words(ranks, argv=None, ancestors=None):
+def launch_words(ranks, argv=None, ancestors=None, environ=None, orig_argv=None):
     """``(words, known)``: the words that start this job again as the user started it, up to
     and including the program, which a resume command goes on after (``mpiexec -f hosts -n 4
     dlcore``, ``mpirun -np 4 python -m dlcore``), from the launcher's command line among this
     process's ancestors (``ancestors``: their command lines, nearest first) less this
-    process's own arguments (``argv``: ``sys.argv``); ``known`` True. Else, on another node
-    than the launcher's, or under ``srun``: ``mpiexec -n ranks dlcore`` and False (a host
-    file, ``-ppn``, ``--mpi=pmix`` are not known: :data:`LAUNCHER_OPTIONS_UNKNOWN`)."""
+    process's own arguments (``argv``: ``sys.argv``); ``known`` True. Under ``srun`` (Slurm's
+    environment, ``environ``, says that it started this process's step, and no MPI launcher's
+    proxy did): ``srun -N nodes -n ranks [--mpi=...] [-c cpus] dlcore`` and True. Else, on
+    another node than the launcher's: ``mpiexec -n ranks dlcore`` and False (a host file,
+    ``-ppn`` are not known: :data:`LAUNCHER_OPTIONS_UNKNOWN`). The program is ``dlcore``, or
+    ``python -m dlcore`` as its command line typed it (``orig_argv``: ``sys.orig_argv``)."""
     argv = sys.argv if argv is None else argv
     arguments = list(argv[1:])
-    for words in _ancestor_command_lines() if ancestors is None else ancestors:
+    ancestors = _ancestor_command_lines() if ancestors is None else ancestors
+    for words in ancestors:
         program = os.path.basename(words[0]) if words else ""
         if not program.startswith(LAUNCHER_PROGRAMS):
             continue
@@ -137,7 +145,48 @@ def launch_words(ranks, argv=None, ancestors=None):
                 not arguments or words[-len(arguments):] == arguments):
             return words[:len(words) - len(arguments)], True
         break
-    return ["mpiexec", "-n", str(ranks), "dlcore"], False
+    program = program_words(argv, orig_argv)
+    slurm = srun_options(ranks, ancestors, environ)
+    if slurm is not None:
+        return ["srun", *slurm, *program], True
+    return ["mpiexec", "-n", str(ranks), *program], False
+
+
+def program_words(argv=None, orig_argv=None):
+    """How this process's command line names dlcore: ``python -m dlcore`` (the interpreter and
+    its options as typed) for the module, else ``dlcore`` (the script, found on the PATH)."""
+    argv = sys.argv if argv is None else argv
+    orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv
+    arguments = list(argv[1:])
+    if arguments and list(orig_argv[-len(arguments):]) != arguments:
+        return ["dlcore"]
+    head = list(orig_argv[:len(orig_argv) - len(arguments)])
+    return head if head[-2:] == ["-m", "dlcore"] and len(head) > 2 else ["dlcore"]
+
+
+def srun_options(ranks, ancestors, environ=None):
+    """The options of the ``srun`` that started this job's ``ranks`` tasks (``-N`` nodes,
+    ``-n`` tasks, ``--mpi``, ``-c`` cpus per task, read from the variables Slurm sets in a
+    step's tasks), or None where srun did not: outside a step, a step of another number of
+    tasks, or a rank below an MPI launcher's proxy (``mpiexec`` in a Slurm job, whose proxies
+    Slurm may start)."""
+    environ = os.environ if environ is None else environ
+    if "SLURM_STEP_ID" not in environ or any(
+            os.path.basename(words[0]).startswith(LAUNCHER_PROXIES)
+            for words in ancestors if words):
+        return None
+    tasks = launcher_number(("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"), 0, environ)
+    if tasks != ranks:
+        return None
+    nodes = launcher_number(("SLURM_STEP_NUM_NODES", "SLURM_NNODES"), 0, environ)
+    options = (["-N", str(nodes)] if nodes else []) + ["-n", str(ranks)]
+    mpi = environ.get("SLURM_MPI_TYPE", "")
+    if mpi and mpi != "none":
+        options.append(f"--mpi={mpi}")
+    cpus = launcher_number(("SLURM_CPUS_PER_TASK",), 0, environ)
+    if cpus:
+        options += ["-c", str(cpus)]
+    return options
 
 
 def warn_unless_distributed(distributed, what="trains the whole model alone"):

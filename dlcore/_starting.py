@@ -20,9 +20,12 @@ STARTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM",
                          if hasattr(signal, name))
 #: What the common MPI launchers put in each rank's environment: the rank's number, and the
 #: number of ranks (here, as this module imports nothing of dlcore's; :mod:`dlcore.distributed`
-#: and the command line read them through :func:`launcher_number` too).
-LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+#: and the command line read them through :func:`launcher_number` too). Slurm's, last: the task
+#: and the tasks of the ``srun`` step (its PMI plugin may set none of the others; an mpiexec
+#: inside a step sets its own, read first).
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
+                           "SLURM_STEP_NUM_TASKS")
 
 _REPLACED = {}   # signal number: the handler it had, while ours is installed
 _HELD = []       # the signal a rank of a --distributed job holds until MPI is started

@@ -221,6 +221,56 @@ def test_the_resume_command_of_a_distributed_run_starts_as_many_ranks(monkeypatc
         assert resume_command("c.h5") == "dlcore rbm train --epochs 60 --resume c.h5"
 
 
+#: What Slurm's srun sets in each task of a step (``srun -N 2 -n 4 --mpi=pmix -c 8``); no
+#: PMI_SIZE: Slurm's PMIx plugin does not set it.
+SRUN_TASK = {"SLURM_JOB_ID": "1234", "SLURM_STEP_ID": "0", "SLURM_PROCID": "0",
+             "SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "4", "SLURM_STEP_NUM_NODES": "2",
+             "SLURM_NNODES": "2", "SLURM_MPI_TYPE": "pmix", "SLURM_CPUS_PER_TASK": "8"}
+
+
+@pytest.mark.parametrize("typed", [["dlcore"], ["python3", "-X", "utf8", "-m", "dlcore"]])
+def test_the_resume_command_of_a_job_srun_started_is_srun_s(monkeypatch, tmp_path, typed):
+    # it was "mpiexec -n 4 dlcore ... (start it as you started this job: add the launcher's
+    # other options, such as its host file)" on every Slurm cluster's srun, and "-n 1"
+    # where the PMI plugin set no PMI_SIZE
+    @click.command()
+    @click.option("--epochs", type=int, default=10)
+    @click.option("--distributed", is_flag=True)
+    @click.option("--resume", default=None)
+    def train(epochs, distributed, resume):
+        """A training command's options."""
+
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_CPUS_PER_TASK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in SRUN_TASK.items():
+        monkeypatch.setenv(name, value)
+    arguments = ["rbm", "train", "--epochs", "60", "--distributed"]
+    main = "/venv/lib/dlcore/__main__.py" if "-m" in typed else "/venv/bin/dlcore"
+    monkeypatch.setattr(sys, "argv", [main, *arguments])
+    monkeypatch.setattr(sys, "orig_argv", [*typed, *arguments], raising=False)
+    monkeypatch.setattr(_distributed, "_ancestor_command_lines",
+                        lambda: [["slurmstepd: [1234.0]"]])
+    checkpoint = tmp_path / "checkpoint.h5"
+    # the job's ranks for the warning of a command without --distributed too (each of the 4
+    # tasks would train alone), and this task's
+    assert _distributed.launched_ranks() == 4
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    assert dlcore.distributed.launched_rank() == 3
+    with click.Context(train, info_name="dlcore rbm train") as context:
+        context.params = {"epochs": 60, "distributed": True, "resume": None}
+        assert resume_command(checkpoint) == (
+            f"srun -N 2 -n 4 --mpi=pmix -c 8 {shlex.join(typed)} rbm train --epochs 60 "
+            f"--distributed --resume {checkpoint}")
+        # mpiexec in a Slurm job, a rank on another node than mpiexec's: Slurm started the
+        # proxy (one task a node), not the ranks
+        monkeypatch.setenv("PMI_SIZE", "8")
+        monkeypatch.setattr(_distributed, "_ancestor_command_lines",
+                            lambda: [["hydra_pmi_proxy"], ["slurmstepd: [1234.0]"]])
+        assert resume_command(checkpoint).startswith(
+            f"mpiexec -n 8 {shlex.join(typed)} rbm train --epochs 60 --distributed --resume "
+            f"{checkpoint} (start it as you started this job")
+
+
 #: How long a test's MPI job may take to reach a point (its first epoch) or to end before it
 #: is taken for hung: a bound for a loaded machine, never waited for by a job that works.
 JOB_HANG_SECONDS = 600
