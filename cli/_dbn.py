@@ -14,9 +14,10 @@ import click
 import numpy as np
 
 import dlcore
-from dlcore import datasets, viz
+from dlcore import datasets
 from dlcore.backend import rng
 from dlcore.cli._common import EpochProgress, check_rows_to_train
+from dlcore.cli._digits import save_weight_tiles
 
 HELD_OUT_PER_CLASS = 100
 SPLIT_SEED = 0
@@ -262,7 +263,9 @@ def save_layer_filters(dbn, folder, side, max_units=100):
     for index in range(len(dbn.rbms_)):
         fields = receptive_fields(dbn, index)[:, :max_units]
         name = f"filters_layer{index + 1}.png"
-        viz.save_tiles(fields.T.reshape(-1, side, side), folder / name, scale="each")
+        save_weight_tiles(fields.T.reshape(-1, side, side), folder / name,
+                          f"DBN layer {index + 1}: the receptive field of each unit, "
+                          + ("W_1" if index == 0 else f"W_1 ... W_{index + 1}"))
         names.append(name)
     return names
 

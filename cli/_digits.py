@@ -130,11 +130,23 @@ def print_reconstruction_table(table, names=None, noun="digit"):
     return means
 
 
-def save_filters(rbm, path):
+def save_filters(model, path, what="RBM"):
     """Every hidden unit's incoming weights as one tile (lecture "Deep Neural Networks",
-    the figure "Weights 49 x 16x16")."""
-    side = image_side(rbm.W.shape[0])
-    viz.save_tiles(rbm.W.T.reshape(-1, side, side), path, scale="each")
+    the figure "Weights 49 x 16x16"), under a title and above a grey-scale key: ``what``
+    names the model in the title."""
+    side = image_side(model.W.shape[0])
+    save_weight_tiles(model.W.T.reshape(-1, side, side), path,
+                      f"{what} filters: the weights from the pixels to each hidden unit")
+
+
+def save_weight_tiles(weights, path, title, zoom=2):
+    """``weights`` (n, h, w), one tile each, as a teacher would hand them out: white a positive
+    weight, black a negative one, mid-grey zero in every tile (each tile scaled to its own
+    largest |weight|, which the key below gives), under ``title``."""
+    viz.save_tiles(weights, path, scale="signed", zoom=zoom,
+                   title=f"{title} ({len(weights)} tiles of {weights.shape[1]}x"
+                         f"{weights.shape[2]})",
+                   key="weight")
 
 
 def save_reconstruction_grid(rbm, images, labels, table, path, per_digit=10,

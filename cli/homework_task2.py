@@ -47,6 +47,7 @@ from dlcore.cli._common import (
     train_rbm,
     training_record,
 )
+from dlcore.cli._digits import save_weight_tiles
 from dlcore.cli.homework import homework
 from dlcore.datasets import images
 from dlcore.io import atomic_open
@@ -210,8 +211,9 @@ def print_error_table(rows):
 
 
 def write_outputs(folder, rbm, rows, feature_maps, patch_size):
-    viz.save_tiles(rbm.W.T.reshape(-1, patch_size, patch_size), folder / "filters.png",
-                   scale="each", zoom=4)
+    save_weight_tiles(rbm.W.T.reshape(-1, patch_size, patch_size), folder / "filters.png",
+                      "Gaussian RBM filters: the weights from a patch's pixels to each hidden "
+                      "unit", zoom=4)
     picture_rows, labels = [], []
     canvas = tuple(max(image.shape[axis] for _, _, image, _, _ in rows) for axis in (0, 1))
     for role, name, image, rebuilt, _ in rows:

@@ -31,9 +31,11 @@ __all__ = [
     "tile_images",
 ]
 
-SCALES = ("each", "all", None)
+SCALES = ("each", "all", "signed", None)
 #: The grey between tiles: distinct from both the black and the white of scaled images.
 PADDING_GREY = 128
+#: The grey between tiles of ``scale="signed"``, whose mid-grey means zero: the page's white.
+SIGNED_PADDING = 255
 PLOT_DPI = 100
 
 
@@ -41,7 +43,7 @@ PLOT_DPI = 100
 # Image grids
 # --------------------------------------------------------------------------------------------
 def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: str | None = "each",
-                padding_value: int = PADDING_GREY) -> np.ndarray:
+                padding_value: int | None = None) -> np.ndarray:
     """Arrange equally sized grey images in a grid, as one uint8 image.
 
     The tiles fill the grid row by row; ``padding`` pixels of ``padding_value`` separate
@@ -61,9 +63,13 @@ def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: s
     scale : how values become grey levels 0..255
         ``"each"``: each tile's own min..max maps to 0..255 (right for RBM filters, whose
         weights have any sign and scale); ``"all"``: one min..max over all tiles, so tiles can be
-        compared; ``None``: values are intensities in [0, 1], clipped, then times 255. A range
-        with max == min maps to 0.
-    padding_value : int in 0..255, grey level of the padding
+        compared; ``"signed"``: each tile's own largest absolute value m maps -m to black, 0
+        to mid-grey (128) and +m to white, so that mid-grey means zero in every tile (right
+        for weights whose sign matters); ``None``: values are intensities in [0, 1], clipped,
+        then times 255. A range with max == min maps to 0 (``"signed"``: an all-zero tile to
+        mid-grey).
+    padding_value : int in 0..255, grey level of the padding; default ``PADDING_GREY`` (128),
+        or white (255) for ``scale="signed"``, whose mid-grey is a weight of zero
 
     Returns
     -------
@@ -75,13 +81,15 @@ def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: s
     """
     stack = _image_stack(images, "images")
     n_columns = _column_count(n_columns, len(stack))
+    if padding_value is None:
+        padding_value = SIGNED_PADDING if scale == "signed" else PADDING_GREY
     _check_padding(padding, padding_value)
     return _arrange_grid(_to_grey_levels(stack, scale), n_columns, padding, padding_value)
 
 
 def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, padding: int = 1,
                scale: str | None = "each", zoom: int = 2, title: str | None = None,
-               tile_titles: Sequence[str] | None = None) -> None:
+               tile_titles: Sequence[str] | None = None, key: str | None = None) -> None:
     """Write :func:`tile_images` of ``images`` to the PNG file ``path``.
 
     Parameters
@@ -93,15 +101,22 @@ def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, pa
         exactly the grid, zoomed
     tile_titles : one string per image, drawn above its tile (e.g. "filter 1"); the tiles are
         then spaced apart so that the titles fit
+    key : what the values are (e.g. "weight"): a grey-scale key is drawn below the grid,
+        naming what black, mid-grey and white stand for under ``scale`` (for ``"signed"``:
+        -m, 0 and +m, m being each tile's largest absolute value, whose range it gives; for
+        ``"all"``: the values themselves). Not with ``tile_titles``.
     """
     stack = _image_stack(images, "images")
     if tile_titles is not None and len(tile_titles) != len(stack):
         raise ValueError(f"tile_titles has {len(tile_titles)} titles for {len(stack)} images")
+    if tile_titles is not None and key is not None:
+        raise ValueError("key goes with a grid, not with tile_titles; give one of them")
     grid = tile_images(stack, n_columns=n_columns, padding=padding, scale=scale)
-    if title is None and tile_titles is None:
+    if title is None and tile_titles is None and key is None:
         _write_png(_zoomed(grid, zoom), path)
     elif tile_titles is None:
-        _write_titled_grid(_zoomed(grid, zoom), str(title), path)
+        _write_titled_grid(_zoomed(grid, zoom), title, path,
+                           None if key is None else _grey_key(stack, scale, str(key)))
     else:
         _check_zoom(zoom)
         _write_titled_tiles(_to_grey_levels(stack, scale), [str(t) for t in tile_titles],
@@ -216,6 +231,9 @@ def _to_grey_levels(stack: np.ndarray, scale: str | None) -> np.ndarray:
     """(n, h, w) floats -> (n, h, w) uint8 according to ``scale`` (see tile_images)."""
     if scale is None:
         unit = np.clip(stack, 0.0, 1.0)
+    elif scale == "signed":
+        reach = np.abs(stack).max(axis=(1, 2), keepdims=True)
+        unit = 0.5 + 0.5 * np.divide(stack, reach, out=np.zeros_like(stack), where=reach > 0)
     elif scale in ("each", "all"):
         axes = (1, 2) if scale == "each" else None
         low = stack.min(axis=axes, keepdims=True)
@@ -294,16 +312,52 @@ def _write_labelled_rows(grid: np.ndarray, labels: list[str], column_labels: lis
     _save_figure(figure, path, facecolor="white")
 
 
-def _write_titled_grid(grey: np.ndarray, title: str, path: str | os.PathLike) -> None:
-    """A uint8 grid shown pixel for pixel under a title line."""
+def _grey_key(stack: np.ndarray, scale: str | None, name: str) -> tuple[list[str], str]:
+    """What black, mid-grey and white stand for under ``scale``, and the key's caption."""
+    if scale == "signed":
+        reach = np.abs(stack).max(axis=(1, 2))
+        return (["-m", "0", "+m"],
+                f"{name}; m: each tile's own largest |{name}|, "
+                f"from {reach.min():.3g} to {reach.max():.3g}")
+    if scale == "each":
+        return (["lowest", "middle", "highest"],
+                f"{name}, each tile from its own lowest to its own highest")
+    if scale == "all":
+        low, high = float(stack.min()), float(stack.max())
+        return [f"{value:.3g}" for value in (low, (low + high) / 2, high)], name
+    return ["0", "0.5", "1"], name
+
+
+def _write_titled_grid(grey: np.ndarray, title: str | None, path: str | os.PathLike,
+                       key: tuple[list[str], str] | None = None) -> None:
+    """A uint8 grid shown pixel for pixel under a title line, and above a grey-scale key
+    (its three tick labels, black to white, and its caption) when ``key`` is given."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     height, width = grey.shape
-    title_margin = 0.35  # inches
-    figure = _new_figure(max(width / PLOT_DPI, 0.1 * len(title) + 0.2),
-                         height / PLOT_DPI + title_margin)
-    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0 - title_margin / figure.get_figheight()))
+    title_margin = 0.35 if title else 0.05  # inches
+    key_margin = 0.85 if key else 0.0
+    texts = [title or ""] + ([key[1]] if key else [])
+    figure = _new_figure(max(width / PLOT_DPI, 0.09 * max(map(len, texts)) + 0.3),
+                         height / PLOT_DPI + title_margin + key_margin)
+    figure_width, figure_height = figure.get_figwidth(), figure.get_figheight()
+    left = (figure_width - width / PLOT_DPI) / 2 / figure_width   # centred
+    axes = figure.add_axes((left, key_margin / figure_height, width / PLOT_DPI / figure_width,
+                            height / PLOT_DPI / figure_height))
     axes.imshow(grey, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     axes.set_axis_off()
-    figure.suptitle(title, y=1.0 - 0.05 / figure.get_figheight(), va="top")
+    if title:
+        figure.suptitle(title, y=1.0 - 0.05 / figure_height, va="top")
+    if key:
+        bar_width = min(3.0, width / PLOT_DPI)
+        key_axes = figure.add_axes(((figure_width - bar_width) / 2 / figure_width,
+                                    0.55 / figure_height, bar_width / figure_width,
+                                    0.12 / figure_height))
+        bar = figure.colorbar(ScalarMappable(Normalize(0, 255), "gray"), cax=key_axes,
+                              orientation="horizontal", ticks=[0, 127.5, 255])
+        bar.ax.set_xticklabels(key[0])
+        bar.set_label(key[1])
     _save_figure(figure, path, facecolor="white")
 
 

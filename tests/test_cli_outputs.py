@@ -272,3 +272,30 @@ def test_the_rbm_curve_shows_the_free_energy_gap_when_it_was_measured(tmp_path, 
     with_gap, without_gap = figures
     assert len(with_gap.axes) == 2 and "free-energy gap" in with_gap.axes[1].get_ylabel()
     assert len(without_gap.axes) == 1
+
+
+def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_path,
+                                                                         monkeypatch):
+    from types import SimpleNamespace
+
+    from dlcore import viz
+    from dlcore.cli._digits import save_filters
+    figures = []
+    save = viz._save_figure
+    monkeypatch.setattr(viz, "_save_figure",
+                        lambda figure, path, **options: (figures.append(figure),
+                                                         save(figure, path, **options)))
+    # two filters of 2x2 pixels: one mostly positive, one mostly negative, each with a zero
+    weights = np.array([[[0.0, 0.5], [2.0, -1.0]], [[0.0, -0.3], [-0.6, 0.2]]])
+    save_filters(SimpleNamespace(W=weights.reshape(2, 4).T), tmp_path / "filters.png")
+    figure, = figures
+    assert "filters" in figure.texts[0].get_text() and "2 tiles of 2x2" in \
+        figure.texts[0].get_text()
+    grid_axes, key_axes = figure.axes
+    grid = grid_axes.images[0].get_array()
+    zoom = 2
+    # a weight of zero is mid-grey in both tiles; each tile's largest |weight| is black or white
+    assert grid[0, 0] == grid[0, 3 * zoom] == 128
+    assert grid[2, 0] == 255 and grid[2, 3 * zoom] == 0
+    assert [label.get_text() for label in key_axes.get_xticklabels()] == ["-m", "0", "+m"]
+    assert "weight" in key_axes.get_xlabel() and "0.6 to 2" in key_axes.get_xlabel()

@@ -357,3 +357,26 @@ def test_secondary_curves_get_their_own_axis_and_join_the_legend(tmp_path, monke
     assert labels == ["error", "free-energy gap"]
     with pytest.raises(ValueError, match="secondary must be a non-empty dict"):
         viz.save_curves({"error": [1.0]}, tmp_path / "d.png", secondary={})
+
+
+def test_signed_scale_puts_zero_at_mid_grey_in_every_tile_hand_computed():
+    # tile 0 reaches |-4|, tile 1 |2|: -m -> 0, 0 -> 128, +m -> 255; white padding, not a weight
+    images = np.array([[[-4.0, 0.0], [2.0, 4.0]], [[0.0, 1.0], [-2.0, 2.0]]])
+    grid = viz.tile_images(images, n_columns=2, scale="signed")
+    np.testing.assert_array_equal(grid, [[0, 128, 255, 128, 191],
+                                         [191, 255, 255, 0, 255]])
+    assert viz.tile_images(np.zeros((1, 2, 2)), scale="signed").tolist() == [[128, 128]] * 2
+
+
+def test_a_key_names_what_black_and_white_stand_for(tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
+    images = np.array([[[-4.0, 0.0], [2.0, 4.0]], [[0.0, 1.0], [-2.0, 2.0]]])
+    viz.save_tiles(images, tmp_path / "all.png", scale="all", key="weight")
+    viz.save_tiles(images, tmp_path / "signed.png", scale="signed", key="weight", title="W")
+    keys = [figure.axes[-1] for figure in figures]
+    assert [t.get_text() for t in keys[0].get_xticklabels()] == ["-4", "0", "4"]
+    assert [t.get_text() for t in keys[1].get_xticklabels()] == ["-m", "0", "+m"]
+    assert keys[1].get_xlabel().endswith("from 2 to 4")
+    with pytest.raises(ValueError, match="key goes with a grid"):
+        viz.save_tiles(images, tmp_path / "x.png", key="weight", tile_titles=["a", "b"])
+    assert sorted(os.listdir(tmp_path)) == ["all.png", "signed.png"]
