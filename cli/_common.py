@@ -962,16 +962,22 @@ def resumed_rbm(path, model_class, epochs, backend):
     return model.set_params(epochs=epochs, backend=backend)
 
 
+#: What an RBM's training lines measure, after their figure: not the held-out tables' error.
+TRAINING_ERROR_UNIT = "per pixel on the training batches"
+
+
 def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error", **fit_options):
-    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``, the
-    checkpoints and Ctrl-C handling of :class:`Checkpoints` (an RBM, or any model trained by
-    epochs with the same ``fit``/``resume``/``epochs_done_``, such as an Autoencoder)."""
+    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor`` (a
+    reconstruction error followed by :data:`TRAINING_ERROR_UNIT`), the checkpoints and Ctrl-C
+    handling of :class:`Checkpoints` (an RBM, or any model trained by epochs with the same
+    ``fit``/``resume``/``epochs_done_``, such as an Autoencoder)."""
     def where(rbm):
         return f"epoch {rbm.epochs_done_} of {rbm.epochs}"
 
     if resuming:
         checkpoints.track(model, where)
-    progress = EpochProgress("training", monitor)
+    progress = EpochProgress("training", monitor, TRAINING_ERROR_UNIT
+                             if monitor == "reconstruction error" else None)
     with checkpoints.on_interrupt():
         try:
             train = model.resume if resuming else model.fit
@@ -1048,11 +1054,13 @@ class EpochProgress:
     nothing, one line per finished epoch instead.
 
     Use as ``progress=`` callback of a model's ``fit`` (signature
-    ``(epoch, epochs, batches_done, n_batches, value)``).
+    ``(epoch, epochs, batches_done, n_batches, value)``); ``unit`` follows the figure (an
+    RBM's "per pixel on the training batches").
     """
 
-    def __init__(self, label, monitor="reconstruction error"):
+    def __init__(self, label, monitor="reconstruction error", unit=None):
         self.label, self.monitor = label, monitor
+        self.unit = f" {unit}" if unit else ""
         self.bar = None
         self.position = 0
         self.interactive = sys.stderr.isatty()
@@ -1060,17 +1068,18 @@ class EpochProgress:
     def __call__(self, epoch, epochs, batches_done, n_batches, value):
         if not self.interactive:
             if batches_done == n_batches:
-                click.echo(f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}",
-                           err=True)
+                click.echo(f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}"
+                           f"{self.unit}", err=True)
             return
         if self.bar is None:
-            self.bar = click.progressbar(length=epochs * n_batches, label=self.label,
+            # width 0: the bar takes what the terminal leaves beside the figures and their unit
+            self.bar = click.progressbar(length=epochs * n_batches, label=self.label, width=0,
                                          file=sys.stderr, show_eta=True,
                                          item_show_func=lambda text: text)
             self.bar.__enter__()
         target = (epoch - 1) * n_batches + batches_done
         self.bar.update(target - self.position,
-                        f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}")
+                        f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}{self.unit}")
         self.position = target
 
     def close(self):

@@ -38,6 +38,9 @@ from dlcore.cli._digits import (
 )
 from dlcore.io import atomic_open
 
+#: The CSV's name for the table's error, lest it be read as the training lines' one.
+HELD_OUT_ERROR_COLUMN = "held_out_mse_per_pixel"
+
 
 @main.group()
 def homework():
@@ -53,8 +56,8 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
     save_training_curve(rbm, folder / "training_curve.png")
     with atomic_open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([dlcore.datasets.class_noun(dataset), "seen_in_training", "mse",
-                         "n_images"])
+        writer.writerow([dlcore.datasets.class_noun(dataset), "seen_in_training",
+                         HELD_OUT_ERROR_COLUMN, "n_images"])
         for digit, seen, mse, n in table:
             writer.writerow([digit, str(seen).lower(), f"{mse:.6f}", n])
 
@@ -121,7 +124,8 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
         write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
     # what the table measures, lest it be read as the training lines' error on trained images
     click.echo(f"held-out images ({len(test_images)}, none of them trained on), reconstructed by "
-               "one up-down pass x -> Q(h = 1 | x) -> P(x' = 1 | h): squared error per pixel")
+               "one up-down pass x -> Q(h = 1 | x) -> P(x' = 1 | h): mean squared error per "
+               "pixel (the training lines': on the training batches, through a sampled h)")
     means = print_reconstruction_table(table, dlcore.datasets.class_names(
         dataset, int(test_labels.max()) + 1), dlcore.datasets.class_noun(dataset))
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1],

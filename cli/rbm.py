@@ -9,6 +9,7 @@ from dlcore import viz
 from dlcore.cli import main
 from dlcore.cli._common import (
     RBM_HYPERPARAMETERS,
+    TRAINING_ERROR_UNIT,
     Checkpoints,
     PngPath,
     backend_option,
@@ -146,8 +147,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     history = model.history
     publish_metrics(reconstruction_error=history["reconstruction_error"][-1],
                     free_energy_gap=history["free_energy_gap"][-1])
-    click.echo(f"reconstruction error {history['reconstruction_error'][-1]:.5f} per pixel, "
-               f"free-energy gap {history['free_energy_gap'][-1]:.3f} after "
+    click.echo(f"reconstruction error {history['reconstruction_error'][-1]:.5f} "
+               f"{TRAINING_ERROR_UNIT}, free-energy gap {history['free_energy_gap'][-1]:.3f} after "
                f"{count(epochs, 'epoch')}")
     click.echo(f"wrote model.h5, filters.png and training_curve.png to {folder}")
 
