@@ -42,9 +42,10 @@ def class_names_of(dataset):
 
 def load_digit_split(dataset, train_digits, test_digits, seed,
                      options=("--train-digits", "--test-digits"), comm=None):
-    """Training images of ``train_digits`` and held-out images and labels of ``test_digits``,
-    as float32 (n, pixels) in [0, 1]. The bundled mnist-5k keeps 100 images per class out of
-    training; the other data sets use their official test split. A usage error naming
+    """Training images of ``train_digits`` and held-out images and labels of ``test_digits``
+    (None: of every class), as float32 (n, pixels) in [0, 1]. The bundled mnist-5k keeps 100
+    images per class out of training; the other data sets use their official test split. A
+    usage error naming
     ``options`` (the options that chose the classes) when a selection is empty, and an error
     when the images are not square (they could not be drawn after training). With ``comm`` (a
     data-parallel rank) the training images stay on disk, :class:`dlcore.lazy_rows.LazyRows`
@@ -62,6 +63,8 @@ def load_digit_split(dataset, train_digits, test_digits, seed,
     for (images, labels), classes, option, what in ((train, train_digits, options[0],
                                                      "training"),
                                                     (test, test_digits, options[1], "held-out")):
+        if classes is None:
+            classes = np.unique(labels).tolist()
         absent = sorted(set(classes) - set(np.unique(labels).tolist()))
         if absent:
             raise click.BadParameter(f"no {what} images of classes {absent} in {dataset} "

@@ -67,8 +67,10 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
               help="Digits the RBM is trained on: a range '1-5' or a list '0,2,4'; "
                    "Fashion-MNIST's classes also by name, as the outputs show them "
                    "('Sandal,Sneaker').")
-@click.option("--test-digits", default="1-9", show_default=True,
-              help="Digits whose held-out images are reconstructed.")
+@click.option("--test-digits", default=None,
+              help="Digits whose held-out images are reconstructed [default: 1-9, the "
+                   "homework's, for the digits of mnist-5k and mnist; every class of the "
+                   "other data sets].")
 @click.option("--hidden", type=click.IntRange(min=1), default=49, show_default=True,
               help="Hidden units (the lecture shows 49 filters).")
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
@@ -93,13 +95,19 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
 def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_size,
           learning_rate, momentum, weight_decay, seed, backend, dataset, out, checkpoint_every,
           resume):
-    """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture "Deep Neural Networks").
+    """Task 1: train an RBM on digits 1-5, reconstruct digits 1-9 (lecture "Deep Neural Networks");
+    on Fashion-MNIST or a folder of IDX files, reconstruct every class.
 
     Writes model.h5, filters.png, reconstructions.png, training_curve.png and
     reconstruction_error.csv to --out, and prints the error per digit.
     """
     train_digits = parse_digits("--train-digits", train_digits, dataset)
-    test_digits = parse_digits("--test-digits", test_digits, dataset)
+    if test_digits is None and dlcore.datasets.class_noun(dataset) == "digit":
+        test_digits = "1-9"   # the slide's "reconstruction on digits from 1 to 9"
+    # None: every class of the held-out images (a Fashion-MNIST user expects each garment,
+    # T-shirt/top, class 0, too)
+    if test_digits is not None:
+        test_digits = parse_digits("--test-digits", test_digits, dataset)
     train_images, test_images, test_labels = load_digit_split(
         dataset, train_digits, test_digits, seed)
     folder = output_folder(out)

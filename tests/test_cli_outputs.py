@@ -132,6 +132,20 @@ def test_task1_on_fashion_mnist_names_garments_never_digits(fake_fashion, tmp_pa
     assert record["class_names"] == ["T-shirt/top", "Trouser"]
 
 
+def test_task1_on_fashion_mnist_reconstructs_every_class_by_default(fake_fashion, tmp_path,
+                                                                    monkeypatch):
+    # the digits' homework leaves 0 out ("reconstruction on digits from 1 to 9"); a garment
+    # data set has no such rule, and its class 0 (T-shirt/top) was missing from the table
+    monkeypatch.setenv("DLCORE_DATA", str(fake_fashion))
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", "fashion-mnist",
+                                       "--train-digits", "Sandal", *TINY_RBM,
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "reconstruction_error.csv") as handle:
+        assert [row["class"] for row in csv.DictReader(handle)] == [str(k) for k in range(10)]
+    assert "T-shirt/top" in result.stdout   # (digits keep 1-9: test_cli_rbm's task1 tests)
+
+
 # --------------------------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------------------------
