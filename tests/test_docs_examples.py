@@ -244,16 +244,55 @@ def test_every_command_line_of_the_docs_parses(tmp_path, monkeypatch):
             if re.fullmatch(r"[\w./-]+\.(?:h5|keras|jpg|png|json)", word) and "*" not in word:
                 (tmp_path / word).parent.mkdir(parents=True, exist_ok=True)
                 (tmp_path / word).touch()
-        command, rest, context = main, list(words), None
         try:
-            while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
-                context = click.Context(command, info_name=command.name, parent=context)
-                command, rest = command.get_command(context, rest[0]), rest[1:]
-                if command is None:
-                    raise click.UsageError(f"no such command {words[0]!r}")
-            command.make_context(command.name, rest, parent=context).close()
+            parsed_options(main, words)
         except click.exceptions.Exit:   # --version, --help
             pass
         except click.ClickException as error:
             failed.append(f"{page}:{line}: dlcore {' '.join(words)}\n    {error.format_message()}")
     assert not failed, "command lines of the docs that dlcore refuses:\n" + "\n".join(failed)
+
+
+def parsed_options(main, words):
+    """The options (defaults included) of the ``dlcore`` command line ``words``, as Click
+    parses them; nothing runs."""
+    command, rest, context = main, list(words), None
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+        context = click.Context(command, info_name=command.name, parent=context)
+        command, rest = command.get_command(context, rest[0]), rest[1:]
+        if command is None:
+            raise click.UsageError(f"no such command {words[0]!r}")
+    with command.make_context(command.name, rest, parent=context) as parsed:
+        return dict(parsed.params)
+
+
+def test_no_line_of_the_readme_tour_replaces_the_files_of_another(tmp_path, monkeypatch):
+    """Run one after the other, as a student does, each line of the README's command-line
+    tour writes its own --out (given or the command's default): a line that reused the one
+    before's replaced that run's model and figures (a second task1 over runs/task1)."""
+    from dlcore.cli import main
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = re.search(r"^### The command line\n\n```bash\n(.*?)^```", text,
+                     re.DOTALL | re.MULTILINE).group(1)
+    writers = {}
+    for line in tour.splitlines():
+        for command in line.split(" #")[0].split("&&"):
+            words = shlex.split(command)
+            if words[:1] != ["dlcore"]:
+                continue   # python -m dlcore --version
+            words = words[1:]
+            for word in words:   # the files a line reads, present (empty) so that it parses
+                if word.endswith(".h5"):
+                    (tmp_path / word).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp_path / word).touch()
+            if words[:1] == ["sweep"]:
+                continue   # a sweep sets its runs' --out itself
+            try:
+                out = parsed_options(main, words).get("out")
+            except click.exceptions.Exit:
+                continue
+            if out is not None:
+                writers.setdefault(str(out), []).append(" ".join(words))
+    shared = {out: lines for out, lines in writers.items() if len(lines) > 1}
+    assert len(writers) > 10 and not shared, shared
