@@ -144,13 +144,15 @@ def threading_layer():
 @dataclass
 class Check:
     """One self-test result: ``backend``, ``name``, ``ok``, ``detail`` (the deviation, or the
-    error), ``seconds``."""
+    error), ``seconds`` (in all) and ``compile_seconds`` (of them, compiling kernels that the
+    cache did not hold: a first run's)."""
 
     backend: str
     name: str
     ok: bool
     detail: str
     seconds: float
+    compile_seconds: float = 0.0
 
 
 def _deviation(got, expected):
@@ -258,16 +260,23 @@ def kernel_backends():
 
 def self_test(backends=None, report=None):
     """Run :data:`CHECKS` on every backend of ``backends`` (default :func:`kernel_backends`);
-    ``report(check)`` is called after each. Returns the list of :class:`Check`."""
+    ``report(check)`` is called after each. Returns the list of :class:`Check`, each with the
+    seconds Numba spent compiling for it (a first run's, ~20 s of one core for the conv2d
+    check's kernels, several times that on a busy machine) told apart from its own (about a
+    second for all the checks), so that a first run's wait is not read as a slow kernel."""
+    from numba.core import event
     checks = []
     for backend in backends or kernel_backends():
         for name, check in CHECKS:
-            started = time.perf_counter()
-            try:
-                ok, detail = check(backend)
-            except Exception as error:   # noqa: BLE001  (a crashing kernel is a FAIL, named)
-                ok, detail = False, f"{type(error).__name__}: {error}".splitlines()[0]
-            checks.append(Check(backend, name, ok, detail, time.perf_counter() - started))
+            started, compiling = time.perf_counter(), []
+            # the outermost compilations only: a kernel's callees compile within it
+            with event.install_timer("numba:compile", compiling.append):
+                try:
+                    ok, detail = check(backend)
+                except Exception as error:   # noqa: BLE001  (a crashing kernel is a FAIL, named)
+                    ok, detail = False, f"{type(error).__name__}: {error}".splitlines()[0]
+            checks.append(Check(backend, name, ok, detail, time.perf_counter() - started,
+                                sum(compiling)))
             if report is not None:
                 report(checks[-1])
     return checks
@@ -318,10 +327,22 @@ def environment_lines(env):
     return lines
 
 
+#: Compiling shorter than this is not worth a word.
+COMPILE_NOTE_SECONDS = 0.05
+
+
+def _compiling_note(seconds):
+    return (f", after {seconds:.1f} s compiling its kernels (first run only)"
+            if seconds >= COMPILE_NOTE_SECONDS else "")
+
+
 def check_line(check):
-    """``  cpu   RBM CD-1 step               ok    max |difference| 3.0e-08  (0.41 s)``."""
+    """``  cpu   RBM CD-1 step               ok    max |difference| 3.0e-08  (0.41 s)``, the
+    check's own time; a first run adds ``, after 21.3 s compiling its kernels (first run
+    only)``."""
     return (f"  {check.backend:5s} {check.name:27s} {'ok' if check.ok else 'FAIL':5s} "
-            f"{check.detail}  ({check.seconds:.2f} s)")
+            f"{check.detail}  ({check.seconds - check.compile_seconds:.2f} s"
+            f"{_compiling_note(check.compile_seconds)})")
 
 
 def summary_lines(checks):
@@ -329,9 +350,12 @@ def summary_lines(checks):
     lines = []
     for backend in dict.fromkeys(check.backend for check in checks):
         failed = [check.name for check in checks if check.backend == backend and not check.ok]
-        total = sum(check.seconds for check in checks if check.backend == backend)
+        compiling = sum(check.compile_seconds for check in checks if check.backend == backend)
+        total = sum(check.seconds for check in checks if check.backend == backend) - compiling
         count = sum(check.backend == backend for check in checks)
+        note = (f"; compiling their kernels took {compiling:.1f} s more, first run only: "
+                "a training finds them compiled" if compiling >= COMPILE_NOTE_SECONDS else "")
         verdict = (f"FAIL ({', '.join(failed)})" if failed
-                   else f"ok ({count} checks against the reference, {total:.1f} s)")
+                   else f"ok ({count} checks against the reference, {total:.1f} s{note})")
         lines.append(f"{backend}: {verdict}")
     return lines

@@ -136,3 +136,28 @@ def test_the_conv_check_compiles_the_direct_kernel_of_lenet5s_first_layer(monkey
     first_conv = next(layer for layer in lenet5(seed=0).build().layers
                       if "kernel" in layer.weight_names)
     assert Recording.asked == {tuple(first_conv.params["kernel"].shape[1:])} == {(1, 5, 5)}
+
+
+def test_the_self_test_tells_its_own_seconds_from_a_first_runs_compiling(monkeypatch):
+    """A first run compiles the checks' kernels (the conv2d check's took 73 s of a busy
+    2-core machine, its run 0.2 s): the lines said "(72.71 s)", read as a kernel 300 times
+    too slow. The compiling is now told apart, and said to happen once."""
+    from numba import njit
+
+    def compiling_check(backend):
+        njit(lambda value: value + 1)(1)   # a function of its own: compiled here, never cached
+        return True, "fine"
+
+    monkeypatch.setattr(doctor, "CHECKS", (("compiling", compiling_check),
+                                           ("compiled", lambda backend: (True, "fine"))))
+    compiled_now, compiled_before = doctor.self_test(["cpu"])
+    assert 0 < compiled_now.compile_seconds <= compiled_now.seconds
+    assert compiled_before.compile_seconds == 0
+    own = compiled_now.seconds - compiled_now.compile_seconds
+    assert doctor.check_line(compiled_now).endswith(
+        f"({own:.2f} s, after {compiled_now.compile_seconds:.1f} s compiling its kernels "
+        "(first run only))")
+    assert doctor.check_line(compiled_before).endswith(f"({compiled_before.seconds:.2f} s)")
+    summary, = doctor.summary_lines([compiled_now, compiled_before])
+    assert f"compiling their kernels took {compiled_now.compile_seconds:.1f} s more, first " \
+        "run only" in summary
