@@ -1,4 +1,6 @@
 """Choosing a backend: names, $DLCORE_BACKEND, auto's fallback and the missing-GPU error."""
+import os
+
 import pytest
 
 import dlcore.backend as backend_module
@@ -114,8 +116,27 @@ def test_cuda_status_names_a_missing_numba_cuda(monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: None if name == "numba_cuda" else real_find_spec(name))
+    monkeypatch.setattr(backend_module, "nvidia_driver_present", lambda: True)
     usable, reason = backend_module.cuda_status()
     assert not usable and "numba-cuda" in reason and "pip install" in reason
+
+
+_real_exists = os.path.exists
+
+
+def test_a_machine_without_an_nvidia_driver_is_not_told_to_install_numba_cuda(monkeypatch):
+    # a fresh `pip install .` on a laptop said "numba-cuda is not installed (pip install
+    # 'dlcore[cuda]')" at every command: installing it would not have given it a GPU
+    import ctypes.util
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "numba_cuda" else real_find_spec(name))
+    monkeypatch.setattr(os.path, "exists",
+                        lambda path: path != "/proc/driver/nvidia/version" and _real_exists(path))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    usable, reason = backend_module.cuda_status()
+    assert (usable, reason) == (False, "no NVIDIA GPU driver was found")
 
 
 def _blas_threads():

@@ -41,6 +41,9 @@ def cuda_status():
     ``NUMBA_ENABLE_CUDASIM=1`` the simulator counts as usable (for tests), with that reason.
     """
     if importlib.util.find_spec("numba_cuda") is None:
+        if not nvidia_driver_present():
+            # numba-cuda would not help: a laptop's student is not sent to install it
+            return False, "no NVIDIA GPU driver was found"
         return False, "numba-cuda is not installed (pip install 'dlcore[cuda]')"
     from numba import config, cuda
     if config.ENABLE_CUDASIM:
@@ -62,6 +65,14 @@ def cuda_status():
     if problem is not None:
         return False, problem
     return True, "a CUDA device is available"
+
+
+def nvidia_driver_present():
+    """Whether this machine has an NVIDIA driver (its kernel module on Linux, or its CUDA
+    driver library anywhere), without numba-cuda, which may be missing."""
+    import ctypes.util
+    return (os.path.exists("/proc/driver/nvidia/version")
+            or any(ctypes.util.find_library(name) for name in ("cuda", "nvcuda")))
 
 
 def kernel_compile_problem(compile_probe=None):
