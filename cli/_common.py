@@ -964,20 +964,22 @@ def resumed_rbm(path, model_class, epochs, backend):
 
 #: What an RBM's training lines measure, after their figure: not the held-out tables' error.
 TRAINING_ERROR_UNIT = "per pixel on the training batches"
+#: The same for an RBM whose visible units are not pixels (a DBN's upper layers).
+TRAINING_ERROR_UNIT_OF_UNITS = "per visible unit on the training batches"
 
 
-def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error", **fit_options):
-    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor`` (a
-    reconstruction error followed by :data:`TRAINING_ERROR_UNIT`), the checkpoints and Ctrl-C
-    handling of :class:`Checkpoints` (an RBM, or any model trained by epochs with the same
+def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
+              unit=TRAINING_ERROR_UNIT, **fit_options):
+    """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``
+    followed by ``unit`` (what it is measured in and on), the checkpoints and Ctrl-C handling
+    of :class:`Checkpoints` (an RBM, or any model trained by epochs with the same
     ``fit``/``resume``/``epochs_done_``, such as an Autoencoder)."""
     def where(rbm):
         return f"epoch {rbm.epochs_done_} of {rbm.epochs}"
 
     if resuming:
         checkpoints.track(model, where)
-    progress = EpochProgress("training", monitor, TRAINING_ERROR_UNIT
-                             if monitor == "reconstruction error" else None)
+    progress = EpochProgress("training", monitor, unit)
     with checkpoints.on_interrupt():
         try:
             train = model.resume if resuming else model.fit

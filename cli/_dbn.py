@@ -16,7 +16,7 @@ import numpy as np
 import dlcore
 from dlcore import datasets
 from dlcore.backend import rng
-from dlcore.cli._common import TRAINING_ERROR_UNIT, EpochProgress, check_rows_to_train
+from dlcore.cli._common import TRAINING_ERROR_UNIT_OF_UNITS, EpochProgress, check_rows_to_train
 from dlcore.cli._digits import save_weight_tiles
 
 HELD_OUT_PER_CLASS = 100
@@ -198,7 +198,7 @@ class LayerProgress:
             sizes = self.stack.layers_
             self.bar = EpochProgress(f"{self.what} {layer}/{n_layers} "
                                      f"({sizes[layer - 1]}-{sizes[layer]})",
-                                     self.monitor, TRAINING_ERROR_UNIT
+                                     self.monitor, TRAINING_ERROR_UNIT_OF_UNITS
                                      if self.monitor == "reconstruction error" else None)
         self.bar(epoch, epochs, done, total, error)
 

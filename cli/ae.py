@@ -117,7 +117,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     if resume is not None:
         model = resumed_rbm(resume, dlcore.Autoencoder, epochs, backend)
     train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
-              monitor="loss", X_valid=held_out, **fit_options(comm))
+              monitor="loss", unit="per image (training, corrupted inputs)", X_valid=held_out,
+              **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     # first: a Ctrl-C in the figures loses nothing
     with saving_trained_model(model, folder / "model.h5"):

@@ -20,6 +20,7 @@ from dlcore.backend import rng
 from dlcore.cli import main
 from dlcore.cli._common import (
     SMALL_DATA_SET,
+    TRAINING_ERROR_UNIT_OF_UNITS,
     Checkpoints,
     PngPath,
     backend_option,
@@ -217,7 +218,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
         error = model.history[f"rbm{index + 1}_reconstruction_error"][-1]
         publish_metrics(**{f"rbm{index + 1}_reconstruction_error": error})
         click.echo(f"RBM {index + 1} ({layers[index]}-{layers[index + 1]}): reconstruction "
-                   f"error {error:.5f} per unit after {count(model.rbms_[index].epochs, 'epoch')}")
+                   f"error {error:.5f} {TRAINING_ERROR_UNIT_OF_UNITS} after "
+                   f"{count(model.rbms_[index].epochs, 'epoch')}")
     if with_labels:
         publish_metrics(test_accuracy=accuracy)
         click.echo(f"classification by the top RBM's free energy: test accuracy {accuracy:.4f}")

@@ -30,6 +30,9 @@ def test_ae_train_writes_the_model_and_the_three_pictures(trained):
     assert model.epochs_done_ == 2 and len(model.history["valid_loss"]) == 2
     assert model.training_record_["classes"] == [1, 2]
     assert "held-out (clean inputs)" in result.stdout
+    epoch_lines = [line for line in result.stderr.splitlines() if "epoch" in line]
+    assert len(epoch_lines) == 2 and all(
+        line.endswith("per image (training, corrupted inputs)") for line in epoch_lines)
 
 
 @pytest.mark.slow

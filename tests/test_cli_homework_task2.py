@@ -43,6 +43,14 @@ def test_task2_writes_every_promised_file(task2_run):
                                "feature_maps.png", "reconstruction_error.csv"])
 
 
+def test_task2_says_its_training_error_is_of_standardised_pixels(task2_run):
+    # the training lines' error (0.53) is of the standardised patches, the table's (0.0038)
+    # of the photograph's grey levels: "per pixel" alone made them look like one measure
+    result, _ = task2_run
+    line, = [line for line in result.stderr.splitlines() if "epoch 1/1" in line]
+    assert line.endswith("per standardised pixel on the training batches"), line
+
+
 def test_task2_saves_a_loadable_gaussian_rbm_with_one_filter_per_hidden_unit(task2_run):
     _, out = task2_run
     rbm = dlcore.load(out / "model.h5")

@@ -288,6 +288,21 @@ def test_the_rbm_curve_shows_the_free_energy_gap_when_it_was_measured(tmp_path, 
     assert len(without_gap.axes) == 1
 
 
+def test_a_dbns_upper_rbms_error_is_per_visible_unit_not_per_pixel(capsys):
+    from types import SimpleNamespace
+
+    from dlcore.cli._dbn import LayerProgress
+    progress = LayerProgress(SimpleNamespace(layers_=[784, 50, 30]))
+    for layer in (1, 2):
+        progress(layer, 2, 1, 1, 10, 10, 0.05)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["RBM 1/2 (784-50): epoch 1/1  reconstruction error 0.0500 per visible unit "
+                     "on the training batches",
+                     "RBM 2/2 (50-30): epoch 1/1  reconstruction error 0.0500 per visible unit "
+                     "on the training batches"]
+
+
 def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_path,
                                                                          monkeypatch):
     from types import SimpleNamespace
