@@ -174,6 +174,40 @@ def started_as_another_rank():
     return launched_rank() != 0
 
 
+#: What a process says as Numba starts compiling its first dlcore kernel.
+COMPILING_NOTICE = ("dlcore: compiling kernels this command has not run here before (once: "
+                    "later runs load them from the kernel cache); tens of seconds, a network's "
+                    "a minute or more")
+_compiling_listener = []
+#: Holds True once the notice was said in this process (by whichever listener heard first).
+_compiling_said = []
+
+
+def _announce_compiling():
+    """Say once per process, as Numba starts compiling a dlcore kernel that the kernel cache
+    did not hold, that it compiles (once): each kind of model compiles its own kernels on its
+    first run (an RBM's ~15 s, LeNet-5's a minute on a busy 2-core machine), not only the
+    first command after an install, which was all a notice at the backend's creation knew."""
+    from numba.core import event
+
+    from .cache import _is_dlcore_function
+
+    class CompilingNotice(event.Listener):
+        def on_start(self, compiling):
+            dispatcher = compiling.data.get("dispatcher") if compiling.data else None
+            if not _compiling_said and _is_dlcore_function(getattr(dispatcher, "py_func",
+                                                                   None)):
+                _compiling_said.append(True)
+                print(COMPILING_NOTICE, file=sys.stderr)
+
+        def on_end(self, compiling):
+            pass
+
+    if not _compiling_listener:
+        _compiling_listener.append(CompilingNotice())
+        event.register("numba:compile", _compiling_listener[0])
+
+
 def get_backend(name="auto"):
     """The backend object for ``name`` (see the module docstring); a Backend passes through."""
     if isinstance(name, Backend):
@@ -186,9 +220,10 @@ def get_backend(name="auto"):
         elif name == "cpu":
             from .cache import kernels_compiled_before, remember_compiling
             from .cpu import CPUBackend
-            if not kernels_compiled_before() and not started_as_another_rank():
-                print("dlcore: compiling kernels, first run only, about 15 s", file=sys.stderr)
+            if not kernels_compiled_before():
                 remember_compiling()
+            if not started_as_another_rank():
+                _announce_compiling()
             _instances[name] = CPUBackend()
         else:
             usable, reason = cuda_status()
