@@ -138,6 +138,7 @@ def test_a_class_name_that_is_not_one_lists_every_number_and_name(tmp_path):
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert "cannot read 'Sandals'" in line and "'Sandals,Sneaker'" in line
+    assert "write a class '3'" in line and "(classes 0-9)" in line and "a digit" not in line
     assert ("the classes of fashion-mnist: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, "
             "4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot") in line
 
