@@ -320,8 +320,10 @@ def environment_lines(env):
         lines.append(f"gpu: none usable: {gpu['reason']}; CuPy "
                      f"{'installed' if gpu['cublas'] else 'not installed'}")
     lines.append(f"kernel cache: {cache['folder']} ("
-                 + (f"{cache['files']} files, {cache['megabytes']} MB; CPU kernels compiled "
-                    f"{'before' if cache['cpu_kernels_compiled'] else 'not yet'}"
+                 + (f"{cache['files']} files, {cache['megabytes']} MB; "
+                    + ("this dlcore's CPU kernels compiled before, those of each kind of model "
+                       "on its first run" if cache["cpu_kernels_compiled"]
+                       else "this dlcore's CPU kernels not compiled yet")
                     if cache["exists"] else "empty: the first run compiles")
                  + "; set DLCORE_CACHE to move it)")
     return lines

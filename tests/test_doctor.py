@@ -138,6 +138,19 @@ def test_the_conv_check_compiles_the_direct_kernel_of_lenet5s_first_layer(monkey
     assert Recording.asked == {tuple(first_conv.params["kernel"].shape[1:])} == {(1, 5, 5)}
 
 
+def test_the_cache_line_does_not_promise_that_every_kernel_is_compiled(monkeypatch, no_gpu):
+    # "CPU kernels compiled before" preceded 72 s of compiling the conv2d check's kernels:
+    # the stamp says that some kernels of this dlcore were, each model compiles its own
+    monkeypatch.setattr(doctor, "cache_description", lambda: {
+        "folder": "/cache", "exists": True, "files": 3, "megabytes": 1.0,
+        "cpu_kernels_compiled": True})
+    line, = [line for line in doctor.environment_lines(doctor.environment())
+             if line.startswith("kernel cache: ")]
+    assert line == ("kernel cache: /cache (3 files, 1.0 MB; this dlcore's CPU kernels compiled "
+                    "before, those of each kind of model on its first run; set DLCORE_CACHE to "
+                    "move it)")
+
+
 def test_the_self_test_tells_its_own_seconds_from_a_first_runs_compiling(monkeypatch):
     """A first run compiles the checks' kernels (the conv2d check's took 73 s of a busy
     2-core machine, its run 0.2 s): the lines said "(72.71 s)", read as a kernel 300 times
