@@ -91,3 +91,20 @@ def assert_same_on_any_number_of_threads(train):
     for other in results[1:]:
         for first, second in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(first, second)
+
+
+def assert_fits_as_keras(model, in_keras, x, targets, *, epochs, batch_size, loss_tolerance,
+                         weight_tolerance):
+    """``model`` (dlcore's, compiled) given the weights of ``in_keras`` (Keras's, compiled),
+    then both fit on ``x`` and ``targets`` alike, unshuffled: dlcore reports Keras's losses
+    and ends with its weights, within ``loss_tolerance`` and ``weight_tolerance``
+    (``np.testing.assert_allclose``'s rtol and atol)."""
+    model.build(x.shape[1:])
+    model.set_weights(in_keras.get_weights())
+    theirs = in_keras.fit(x, targets, epochs=epochs, batch_size=batch_size, shuffle=False,
+                          verbose=0)
+    mine = model.fit(x, targets, epochs=epochs, batch_size=batch_size, shuffle=False,
+                     verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], **loss_tolerance)
+    for got, expected in zip(model.get_weights(), in_keras.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, **weight_tolerance)

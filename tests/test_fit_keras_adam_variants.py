@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from conftest import assert_fits_as_keras
 from dlcore.layers import Dense
 from dlcore.losses import BinaryCrossEntropy, CategoricalCrossentropy
 from dlcore.optimizers import Adam, AdamW, Nadam
@@ -60,13 +61,8 @@ def test_dlcore_fits_as_keras_with_kerass_optimizer_and_loss(case):
     model = dlcore.Sequential([Dense(4, activation="relu", input_shape=(5,)),
                                Dense(3, activation=activation)], backend="cpu")
     model.compile(optimizer=in_keras.optimizer, loss=in_keras.loss)
-    model.build((5,))
-    model.set_weights(in_keras.get_weights())
-    theirs = in_keras.fit(X, targets, epochs=4, batch_size=8, shuffle=False, verbose=0)
-    mine = model.fit(X, targets, epochs=4, batch_size=8, shuffle=False, verbose=0)
-    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-5)
-    for got, expected in zip(model.get_weights(), in_keras.get_weights()):
-        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert_fits_as_keras(model, in_keras, X, targets, epochs=4, batch_size=8,
+                         loss_tolerance={"atol": 1e-5}, weight_tolerance={"atol": 1e-5})
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -581,19 +581,31 @@ def test_saving_a_dbn_whose_hidden_sizes_load_would_refuse_is_refused_before_wri
     assert path.read_bytes() == b"an earlier model"
 
 
-def test_a_functional_models_layer_names_nested_deep_are_ignored_not_a_recursion_error(
-        tmp_path):
-    # json.loads of the list of layer names (kept for an EarlyStopping's best weights) ran
-    # out of stack on one nested 200,000 deep (model-file fuzzer, seed 70)
+@pytest.fixture
+def saved_functional_model(tmp_path):
+    """A small functional model and the file it is saved in, for a test to damage."""
     from dlcore.layers import Dense
     inputs = dlcore.Input(shape=(3,))
     model = dlcore.Model(inputs, Dense(2)(inputs), backend="reference")
     path = tmp_path / "functional.h5"
     dlcore.save(model, path)
-    with h5py.File(path, "r+") as h5file:
-        h5file["layers"].attrs["layer_names"] = "[" * 20_000 + "]" * 20_000
+    return model, path
+
+
+def assert_loads_predicting_as(path, model):
+    """``dlcore.load(path)`` predicts what ``model`` does."""
     x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+
+
+def test_a_functional_models_layer_names_nested_deep_are_ignored_not_a_recursion_error(
+        saved_functional_model):
+    # json.loads of the list of layer names (kept for an EarlyStopping's best weights) ran
+    # out of stack on one nested 200,000 deep (model-file fuzzer, seed 70)
+    model, path = saved_functional_model
+    with h5py.File(path, "r+") as h5file:
+        h5file["layers"].attrs["layer_names"] = "[" * 20_000 + "]" * 20_000
+    assert_loads_predicting_as(path, model)
 
 
 def test_a_nested_sequential_without_an_input_shape_is_checked_on_its_first_layers(
@@ -614,19 +626,14 @@ def test_a_nested_sequential_without_an_input_shape_is_checked_on_its_first_laye
 
 
 def test_a_functional_models_callbacks_state_replaced_by_a_dataset_is_not_an_index_error(
-        tmp_path):
+        saved_functional_model):
     # looking for an EarlyStopping's best weights indexed the array by a name: NumPy's
     # IndexError out of dlcore.load (found by a sweep replacing each group of the fuzzer's
     # bases by a dataset)
-    from dlcore.layers import Dense
-    inputs = dlcore.Input(shape=(3,))
-    model = dlcore.Model(inputs, Dense(2)(inputs), backend="reference")
-    path = tmp_path / "functional.h5"
-    dlcore.save(model, path)
+    model, path = saved_functional_model
     with h5py.File(path, "r+") as h5file:
         h5file.require_group("training")["callbacks"] = np.arange(3.0)
-    x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
-    np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+    assert_loads_predicting_as(path, model)
 
 
 @pytest.mark.parametrize("shape", [6, 6.0, True])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from conftest import assert_fits_as_keras
 from dlcore.layers import Dense
 from dlcore.optimizers import SGD, Adam, AdamW, get_optimizer
 from test_io_keras import real_keras
@@ -84,15 +85,11 @@ def test_every_optimizer_with_weight_decay_fits_as_kerass(case):
     in_keras = keras_network(keras, case)
     model = dlcore_network()
     model.compile(optimizer=in_keras.optimizer, loss="sparse_categorical_crossentropy")
-    model.build((5,))
-    model.set_weights(in_keras.get_weights())
     assert model.optimizer.weight_decay == pytest.approx(0.3)
-    theirs = in_keras.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
-    mine = model.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
-    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-6)
-    for got, expected in zip(model.get_weights(), in_keras.get_weights()):
-        # rtol: Adam's Keras form reorders its epsilon, ~1e-6 apart without any decay too
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # rtol: Adam's Keras form reorders its epsilon, ~1e-6 apart without any decay too
+    assert_fits_as_keras(model, in_keras, X, LABELS, epochs=2, batch_size=4,
+                         loss_tolerance={"atol": 1e-6},
+                         weight_tolerance={"rtol": 1e-5, "atol": 1e-6})
 
 
 @pytest.mark.parametrize("case", ["sgd", "nadam"])
@@ -213,13 +210,9 @@ def test_a_keras_optimizer_excluding_biases_from_weight_decay_fits_as_kerass():
     in_keras.compile(optimizer, "sparse_categorical_crossentropy")
     model = dlcore_network()
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-    model.build((5,))
-    model.set_weights(in_keras.get_weights())
-    theirs = in_keras.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
-    mine = model.fit(X, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
-    np.testing.assert_allclose(mine.history["loss"], theirs.history["loss"], atol=1e-6)
-    for got, expected in zip(model.get_weights(), in_keras.get_weights()):
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert_fits_as_keras(model, in_keras, X, LABELS, epochs=2, batch_size=4,
+                         loss_tolerance={"atol": 1e-6},
+                         weight_tolerance={"rtol": 1e-5, "atol": 1e-6})
     by_list = keras.optimizers.AdamW(0.02, weight_decay=0.5)
     by_list.exclude_from_weight_decay(var_list=in_keras.layers[0].trainable_variables)
     with pytest.raises(ValueError, match="var_list, Keras's variables.*var_names") as raised:

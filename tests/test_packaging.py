@@ -187,27 +187,39 @@ def test_the_folder_above_a_clone_imports_the_whole_package_with_a_plain_install
         assert "BernoulliRBM (5000, 28, 28)" in output
 
 
+def package_linked_into(folder):
+    """``folder``, made, holding a dlcore/ of links to this checkout's package files, without
+    cli/ and datasets/ (which a clone keeps beside dlcore/); so that no link a developer made
+    inside dlcore/ hides what is tested. Returns ``folder``."""
+    (folder / "dlcore").mkdir(parents=True)
+    for entry in (ROOT / "dlcore").iterdir():
+        if entry.name not in ("cli", "datasets", "__pycache__"):
+            (folder / "dlcore" / entry.name).symlink_to(entry)
+    return folder
+
+
+def run_uninstalled(code, folder, tmp_path):
+    """Python ``code`` run in ``folder`` where no dlcore is installed: -S, no editable finder
+    of this environment, whose site-packages only lend the dependencies; -B, nothing written
+    beside the sources; HOME and the kernel cache under ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, "-S", "-B", "-c", code], cwd=folder, capture_output=True, text=True,
+        check=False, env={"PYTHONPATH": sysconfig.get_paths()["purelib"],
+                          "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                          "DLCORE_CACHE": str(tmp_path / "kernels")})
+
+
 def test_the_clone_s_own_folder_imports_the_whole_package(tmp_path):
     # README command 1 (`pip install .`) leaves the user in the clone's root, where ./dlcore
     # comes first on sys.path, before any installed dlcore, but holds neither cli/ nor
     # datasets/: `import dlcore` there failed with a "circular import". The clone is rebuilt
     # from links, so that no link a developer made inside dlcore/ (to cli/ or datasets/) hides
     # the failure; no dlcore is installed, as the clone's own folder is found first anyway.
-    clone = tmp_path / "clone"
-    (clone / "dlcore").mkdir(parents=True)
-    for entry in (ROOT / "dlcore").iterdir():
-        if entry.name not in ("cli", "datasets", "__pycache__"):
-            (clone / "dlcore" / entry.name).symlink_to(entry)
+    clone = package_linked_into(tmp_path / "clone")
     for name in ("cli", "datasets"):
         (clone / name).symlink_to(ROOT / name, target_is_directory=True)
     (clone / "setup.cfg").symlink_to(ROOT / "setup.cfg")   # what makes the folder a clone's
-    # -S: no editable finder of this environment, whose site-packages only lend the
-    # dependencies; -B: nothing written beside the sources
-    completed = subprocess.run(
-        [sys.executable, "-S", "-B", "-c", IMPORT_FROM_THE_PARENT_FOLDER], cwd=clone,
-        capture_output=True, text=True, check=False,
-        env={"PYTHONPATH": sysconfig.get_paths()["purelib"], "PATH": "/usr/bin:/bin",
-             "HOME": str(tmp_path), "DLCORE_CACHE": str(tmp_path / "kernels")})
+    completed = run_uninstalled(IMPORT_FROM_THE_PARENT_FOLDER, clone, tmp_path)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "BernoulliRBM (5000, 28, 28)" in completed.stdout
     assert f"{clone / 'cli' / '__init__.py'}" in completed.stdout, completed.stdout
@@ -218,19 +230,11 @@ def test_a_copy_of_the_package_beside_a_project_s_own_datasets_is_not_joined_to_
     # datasets/ packages: `import dlcore` there took them for the clone's and ran the
     # project's datasets/__init__.py as dlcore.datasets. Only a clone's root (its setup.cfg
     # maps dlcore.datasets to datasets/) is joined to the package
-    project = tmp_path / "project"
-    (project / "dlcore").mkdir(parents=True)
-    for entry in (ROOT / "dlcore").iterdir():
-        if entry.name not in ("cli", "datasets", "__pycache__"):
-            (project / "dlcore" / entry.name).symlink_to(entry)
+    project = package_linked_into(tmp_path / "project")
     for name in ("cli", "datasets"):
         (project / name).mkdir()
         (project / name / "__init__.py").write_text(f"print('the project s own {name}')\n")
-    completed = subprocess.run(
-        [sys.executable, "-S", "-B", "-c", "import dlcore"], cwd=project,
-        capture_output=True, text=True, check=False,
-        env={"PYTHONPATH": sysconfig.get_paths()["purelib"], "PATH": "/usr/bin:/bin",
-             "HOME": str(tmp_path), "DLCORE_CACHE": str(tmp_path / "kernels")})
+    completed = run_uninstalled("import dlcore", project, tmp_path)
     assert "the project s own" not in completed.stdout, completed.stdout
 
 
