@@ -201,7 +201,9 @@ def test_a_hostile_padding_is_refused_at_once(can_pad):
                    "Conv2D", can_pad)
     with pytest.raises(ValueError, match="does not fit"):
         Window.fit((1, 28, 28), (10**12 + 1,) * 2, (2, 2), (10**12, 10**12), "Conv2D", can_pad)
-    assert time.perf_counter() - start < 0.1
+    # a fraction of a millisecond; counting up to P would take hours. The bound only tells the
+    # two apart: a tenth of a second is one descheduling on a loaded machine
+    assert time.perf_counter() - start < 5
 
 
 # --------------------------------------------------------------------------------------------
