@@ -17,6 +17,10 @@ import numpy as np
 import dlcore
 import dlcore.distributed
 
+#: A wait longer than any test lets a job take (test_distributed.JOB_HANG_SECONDS): a rank's
+#: sleep that only the product's stopping ends, a timeout that must never be what ends a job.
+NEVER_SECONDS = 900
+
 
 def binary_data(n_rows, n_columns, seed=3):
     generator = np.random.default_rng(seed)
@@ -325,7 +329,8 @@ def fresh_function(constant):
 
 def busy_rank_hears_a_peer(comm):
     """Rank 1 says it got a SIGTERM half a second after both ranks set off, while rank 0
-    computes in Python without any MPI call (a sweep's run, for up to 30 s): rank 0 prints
+    computes in Python without any MPI call (a sweep's run, until it hears it, for
+    :data:`NEVER_SECONDS` at most): rank 0 prints
     after how many seconds it stopped, and as what. On a communicator of its own, so that
     the job's own goes on watching for the other cases."""
     import signal
@@ -343,7 +348,7 @@ def busy_rank_hears_a_peer(comm):
     heard = None
     try:
         with own.hearing_peers_while_busy():
-            while time.monotonic() - started < 30:
+            while time.monotonic() - started < NEVER_SECONDS:
                 sum(range(1000))
     except dlcore.distributed.PeerInterrupted as error:
         heard = {"reason": error.reason, "seconds": time.monotonic() - started}
@@ -360,6 +365,8 @@ def main(cases):
         return
     timeout = 2 if {"hang", "fail", "fail-everywhere", "interrupt-rank-1-while-rank-0-blocks"
                     } & set(cases) else 60
+    if "exit-rank-1" in cases:   # rank 0 must stop at once, not after the timeout
+        timeout = NEVER_SECONDS
     if "no-timeout" in cases:   # what dlcore sweep gives its ranks
         timeout = math.inf
     comm = dlcore.distributed.init(timeout=timeout,
@@ -372,7 +379,7 @@ def main(cases):
         elif case == "hang":   # rank 1 never joins the sum: rank 0 must give up and stop all
             if comm.rank == 1:
                 import time
-                time.sleep(60)
+                time.sleep(NEVER_SECONDS)
             comm.allreduce(np.ones(3, np.float32))
         elif case == "fail":   # rank 1 fails before training: every rank must stop at once
             if comm.rank == 1:
