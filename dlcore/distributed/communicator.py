@@ -49,6 +49,7 @@ process exits; a rank waiting in a collective that hears it gives the collective
 :data:`ENDED_GRACE_SECONDS` to complete (the last data of a rank that ended normally), then
 stops the job in one line naming the rank that ended.
 """
+import _thread
 import atexit
 import contextlib
 import os
@@ -450,10 +451,12 @@ class Communicator:
 
         A thread tests the notice's receive every :data:`PEER_POLL_SECONDS` (under the lock
         that the main thread's tests take, so MPI_THREAD_SERIALIZED suffices; the main thread
-        makes no other MPI call in such a block) and raises the exception in the main thread
-        with ``PyThreadState_SetAsyncExc``, which the interpreter delivers between two
-        bytecodes, as it does a signal's handler. Costs a wake-up of a thread five times a
-        second. Nothing is raised while the main thread handles an exception (in an
+        makes no other MPI call in such a block) and has the main thread run, between two
+        bytecodes, the handler of a real-time signal that nothing else handles (tripped with
+        ``_thread.interrupt_main``: no signal is sent), which raises the exception there; where
+        there is no such signal, it raises it with ``PyThreadState_SetAsyncExc``, which cannot
+        look at what the main thread does when it lands. Costs a wake-up of a thread five times
+        a second. Nothing is raised while the main thread handles an exception (in an
         ``except`` or ``finally`` clause, or a function called from one): that is this rank's
         own interruption saving its checkpoint (after a launcher's Ctrl-C to every rank, the
         others' notices arrive then), which it must not cut; the notice waits for the next
@@ -469,6 +472,20 @@ class Communicator:
             return
         stop = threading.Event()
 
+        def deliver(signum, frame):
+            # run by the main thread between two bytecodes, as a signal's handler: the notice
+            # is raised only if the main thread is not handling an exception by then (its own
+            # Ctrl-C, landing as the listener took the notice: the launcher passes one to every
+            # rank, and the notice raised in the save that it began cut it); else the listener
+            # tries again at its next poll
+            if not stop.is_set() and self._undelivered is not None and \
+                    sys.exc_info()[1] is None:
+                stop.set()
+                raise _raising(self._undelivered, self)()
+
+        deliverer = _free_signal()
+        handler = signal.signal(deliverer, deliver) if deliverer is not None else None
+
         def listen():
             while not stop.wait(PEER_POLL_SECONDS):
                 with self._interrupt_lock:
@@ -479,24 +496,29 @@ class Communicator:
                         # checkpoint's save that the notice would cut. The first interruption
                         # wins; the notice waits for the next check
                         continue
-                    heard = self._take_interrupt()
-                    if heard is not None:
-                        self._undelivered = heard
-                        _async_raise(main_thread.ident, _raising(heard, self))
-                        return
+                    if self._undelivered is None:
+                        self._undelivered = self._take_interrupt()
+                    if self._undelivered is None:
+                        continue
+                    if deliverer is not None:   # the main thread decides, when it can
+                        _thread.interrupt_main(deliverer)
+                        continue
+                    _async_raise(main_thread.ident, _raising(self._undelivered, self))
+                    return
 
         listener = threading.Thread(target=listen, name="dlcore-peer-interrupts",
                                     daemon=True)
         listener.start()
         try:
             yield
-        except KeyboardInterrupt:
-            self._undelivered = None   # it was delivered (or a Ctrl-C of this rank came first)
-            raise
         finally:
-            with self._interrupt_lock:
-                stop.set()
-            listener.join()
+            try:
+                with self._interrupt_lock:
+                    stop.set()
+                listener.join()
+            finally:   # the notice raised here, as the block ends, still puts the handler back
+                if deliverer is not None:
+                    signal.signal(deliverer, handler)
             if self._undelivered is not None:
                 # heard as the block ended, not yet raised: not raised later, in whatever runs
                 # next; check_interrupts raises it
@@ -692,6 +714,18 @@ try:
     _async_raise = _raise_in_thread if hasattr(ctypes, "pythonapi") else None
 except ImportError:   # an interpreter without ctypes
     _async_raise = None
+
+
+def _free_signal():
+    """A real-time signal that nothing handles (at its default), for
+    :meth:`Communicator.hearing_peers_while_busy` to have its handler run by the main thread
+    (``_thread.interrupt_main`` trips it without sending it), or None where there is none."""
+    if not hasattr(signal, "SIGRTMIN"):
+        return None
+    for number in range(signal.SIGRTMAX - 1, signal.SIGRTMIN, -1):
+        if signal.getsignal(number) == signal.SIG_DFL:
+            return number
+    return None
 
 
 def _raising(error, communicator):
