@@ -264,7 +264,9 @@ def test_random_and_trailing_bytes_are_refused_as_read_idx_refuses_them(tmp_path
 
 
 # -- under mpiexec: each rank reads its rows only ---------------------------------------------
-def run_ranks(ranks, folder, *cases, timeout=240):
+def run_ranks(ranks, folder, *cases, timeout=600):
+    """``timeout``: a hang's bound only: a job on a cold kernel cache (each rank compiling the
+    RBM's and the network's kernels at once) took 56 s here at a load of 13, 5 s warm."""
     return subprocess.run([dlcore.distributed.launcher(), "-n", str(ranks), sys.executable,
                            str(HERE / "lazy_rows_worker.py"), str(folder), *cases],
                           capture_output=True, text=True, timeout=timeout, cwd=HERE,
