@@ -790,3 +790,39 @@ def test_a_nested_model_whose_input_a_model_in_it_reads_first_keeps_keras_order(
     model = dlcore.load(tmp_path / "pair.keras")
     np.testing.assert_allclose(model.get_layer("pair").predict(x), keras.ops.convert_to_numpy(
         keras_model.get_layer("pair").predict(x, verbose=0)), atol=1e-6)
+
+
+def _keras_arrays(keras, values):
+    values = values if isinstance(values, list) else [values]
+    return [keras.ops.convert_to_numpy(value) for value in values]
+
+
+def _assert_same_arrays(got, expected):
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(expected)
+    for one, other in zip(got, expected):
+        np.testing.assert_allclose(one, other, atol=1e-5)
+
+
+def test_the_outputs_of_a_nested_functional_models_calls_cross_keras_files(tmp_path):
+    """Real Keras: the outputs of a model are a functional model's two calls (and a head on
+    the second). Keras's output_layers number such a model's calls from 1 ('base', 1, 0 is
+    its first call; 0 its last): dlcore read Keras's file with the second call's output
+    first (1.9 off), and wrote ('base', 0, 0), which Keras read as the second call."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    layers = keras.layers
+    rows = keras.Input((4,))
+    base = keras.Model(rows, layers.Dense(2, name="dense")(rows), name="base")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    keras_model = keras.Model([a, b], [base(a), layers.Dense(1, name="head")(base(b)),
+                                       base(b)])
+    generator = np.random.default_rng(13)
+    x = [generator.normal(size=(3, 4)).astype(np.float32) for _ in range(2)]
+    expected = _keras_arrays(keras, keras_model.predict(x, verbose=0))
+    keras_model.save(tmp_path / "keras.keras")
+    model = dlcore.load(tmp_path / "keras.keras")
+    _assert_same_arrays(model.predict(x), expected)
+    model.save(tmp_path / "dlcore.keras")
+    _assert_same_arrays(_keras_arrays(keras, keras.models.load_model(
+        tmp_path / "dlcore.keras").predict(x, verbose=0)), expected)

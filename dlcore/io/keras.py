@@ -54,6 +54,7 @@ import numpy as np
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import MAX_OBJECTS, OTHER_MODEL_FIX, ModelFileReader, parse_json, shape_text
+from dlcore.io.keras_weights import entry_is_functional, output_references
 from dlcore.io.layouts import MAX_LAYERS
 from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
@@ -541,13 +542,16 @@ class _Exported:
         if sequential is not None:
             return sequential
         if self.functional:
+            # Keras numbers a nested functional model's calls from 1 there (output_references)
+            functional = {entry["name"] for entry in self.layers if entry_is_functional(entry)}
+            outputs = [[name, node + 1 if name in functional else node, tensor]
+                       for name, node, tensor in self._outputs]
             return {"class_name": "Functional",
                     "config": {"name": self.name, "trainable": self.trainable,
                                "layers": self.layers,
                                "input_layers": self._inputs if len(self._inputs) > 1
                                else self._inputs[0],
-                               "output_layers": self._outputs if len(self._outputs) > 1
-                               else self._outputs[0]}}
+                               "output_layers": outputs if len(outputs) > 1 else outputs[0]}}
         return {"class_name": "Sequential",
                 "config": {"name": self.name, "trainable": self.trainable,
                            "layers": self.layers,
@@ -1684,8 +1688,11 @@ class _FunctionalImported(_Imported):
             order.append(name)
         self._call_in_order(order, pending)
         self.inputs = [self._tensor(ref) for ref in _references(body.get("input_layers"))]
-        self.outputs = [self._tensor(ref) for ref in _references(body.get("output_layers"))]
-        for reference, tensor in zip(_references(body.get("output_layers")), self.outputs):
+        # Keras's own numbering of a nested functional model's calls there (see
+        # output_references), on the entries before their nested models were inlined
+        outputs = output_references(body)
+        self.outputs = [self._tensor(ref) for ref in outputs]
+        for reference, tensor in zip(outputs, self.outputs):
             _note_output_order(self.notes, reference[0], self._flat_from.get(id(tensor)))
 
     def _call_in_order(self, order, pending):
@@ -1894,7 +1901,7 @@ class _FunctionalImported(_Imported):
             return layers, [first], (previous, 0)
         inputs = [reference[0] for reference in _references(config.get("input_layers"))
                   if isinstance(reference, list) and len(reference) == 3]
-        outputs = [reference for reference in _references(config.get("output_layers"))
+        outputs = [reference for reference in output_references(config)
                    if isinstance(reference, list) and len(reference) == 3]
         if len(outputs) != 1 or not isinstance(outputs[0][1], int):
             raise self._unsupported(name, kind, "a nested model with other than one output is "

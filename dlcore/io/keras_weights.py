@@ -67,9 +67,47 @@ def keras_layer_order(config) -> list[tuple[str, str]]:
             arg = node["args"][0]
             items = arg if isinstance(arg, list) else [arg]
             nodes[(name, index)] = [tuple(item["config"]["keras_history"][:2]) for item in items]
-    outputs = _references(config["config"]["output_layers"])
+    outputs = [tuple(reference[:2]) for reference in output_references(config["config"])]
     inputs = _references(config["config"]["input_layers"])
     return [(name, classes[name]) for name in map_graph(nodes, inputs, outputs)]
+
+
+def output_references(body) -> list:
+    """The ``output_layers`` of a Keras functional config's ``body`` as ``[layer, node index,
+    tensor index]`` each, the node index of a nested functional model's output its call's:
+    Keras 3's ``get_config`` numbers that model's calls from 1 (for a node such models once
+    started with) and ``functional_from_config`` takes the 1 away again, so that a 0 there is
+    the model's last call (Python's index -1), as Keras reads it. Other entries as they are."""
+    value = body.get("output_layers") if isinstance(body, dict) else None
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        value = [value]
+    if not isinstance(value, list) or not 0 < len(value) <= 64:
+        return [value]
+    calls = {}
+    for entry in body.get("layers") if isinstance(body.get("layers"), list) else ():
+        config = entry.get("config") if isinstance(entry, dict) else None
+        if entry_is_functional(entry) and isinstance(config, dict) and \
+                isinstance(entry.get("inbound_nodes"), list) and entry["inbound_nodes"]:
+            calls[config.get("name")] = len(entry["inbound_nodes"])
+    references = []
+    for reference in value:
+        if isinstance(reference, list) and len(reference) == 3 and \
+                isinstance(reference[0], str) and reference[0] in calls and \
+                isinstance(reference[1], int) and not isinstance(reference[1], bool) and \
+                reference[1] >= 0:
+            node = reference[1] - 1
+            reference = [reference[0], node + calls[reference[0]] if node < 0 else node,
+                         reference[2]]
+        references.append(reference)
+    return references
+
+
+def entry_is_functional(entry) -> bool:
+    """Whether the Keras layer ``entry`` is a functional model (Keras's class ``Functional``,
+    or ``Model`` with a graph), whose calls ``output_layers`` numbers from 1."""
+    return isinstance(entry, dict) and (entry.get("class_name") == "Functional" or (
+        entry.get("class_name") == "Model" and isinstance(entry.get("config"), dict) and
+        "output_layers" in entry["config"]))
 
 
 def _references(value):
