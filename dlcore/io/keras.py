@@ -440,17 +440,17 @@ class _Exported:
         """Put the Keras entries of each model called on this graph back into one nested Keras
         model entry (a ``Sequential`` or a ``Functional``, Keras's own layout, which Keras's
         loader and dlcore's read back as one layer), called once for each of its calls, where
-        its first layer was; the tensors its last layer made are then the nested model's.
-        The arrays stay those of the flat export (the weights paths follow from the config).
-        A nested model Keras could not call so (several inputs or outputs, a layer of it also
-        called on this graph) stays flat; a model nested in it is nested in it in turn."""
-        renamed_tensors = {}   # (flat layer name, node index) -> (nested model, call index)
+        its first layer was; the tensors of its outputs are then the nested model's (its
+        output k of call i: ``[model, i, k]``). The arrays stay those of the flat export (the
+        weights paths follow from the config). A nested model Keras could not call so (a layer
+        of it also called on this graph, a call that gives the graph a tensor other than its
+        outputs) stays flat, with a warning; a model nested in it is nested in it in turn."""
+        renamed_tensors = {}   # (flat layer name, node index) -> (nested model, call, output)
         calls_of = {}
-        for call, inputs, outputs in model._model_calls():
-            calls_of.setdefault(id(call.model), (call.model, []))[1].append(
-                (_given_inputs(model, call) or inputs, outputs))
+        for call, _, _ in model._model_calls():
+            calls_of.setdefault(id(call.model), (call.model, []))[1].append(call)
         for inner, calls in calls_of.values():
-            entry = self._nested_entry(model, inner, calls, refs, entries_of)
+            entry = self._nested_entry(model, inner, calls, refs, entries_of, renamed_tensors)
             if entry is None:
                 continue
             names = set(_leaf_names(entry["config"]["layers"]))
@@ -458,24 +458,20 @@ class _Exported:
                          if layer.get("name") in names)
             self.layers = [layer for layer in self.layers if layer.get("name") not in names]
             self.layers.insert(place, entry)
-            for index, (_, outputs) in enumerate(calls):
-                name, node_index, _ = refs[id(outputs[0])]
-                renamed_tensors[(name, node_index)] = (inner.name, index)
 
-        def renamed(history):   # a tensor a nested model's last layer made is the model's
-            name, index = renamed_tensors.get((history[0], history[1]), history[:2])
-            return [name, index, *history[2:]]
+        def renamed(history):   # a tensor a nested model's output layer made is the model's
+            return list(renamed_tensors.get((history[0], history[1]), history))
 
         if renamed_tensors:
             for entry in self.layers:
                 if "inbound_nodes" in entry:
                     entry["inbound_nodes"] = _with_history(entry["inbound_nodes"], renamed)
-            self._outputs = [list(renamed_tensors.get((ref[0], ref[1]), ref[:2])) + [0]
-                             for ref in self._outputs]
+            self._outputs = [renamed(ref) for ref in self._outputs]
 
-    def _nested_entry(self, model, inner, calls, refs, entries_of):
+    def _nested_entry(self, model, inner, calls, refs, entries_of, renamed_tensors):
         """The Keras entry of the model ``inner`` called on ``model``'s graph as ``calls``
-        (``[(input tensors, output tensors)]``), or None when it stays flat."""
+        (its :class:`~dlcore.functional.ModelCall` objects), or None when it stays flat; the
+        tensors its calls give the graph are noted in ``renamed_tensors``."""
         own = inner.flat_layers
 
         def flat(why):
@@ -483,34 +479,49 @@ class _Exported:
                               f"the model's, get_layer({inner.name!r}) then failing in Keras): "
                               f"{why}")
 
-        if len(inner.outputs) != 1:
-            return flat("dlcore nests a model of one output in a Keras file")
         if any(id(layer) in model._called_directly for layer in own):
             return flat("a layer of it is also called on the model's own tensors")
-        if any(len(inputs) != len(inner.inputs) for inputs, _ in calls):
-            return flat("which of a call's tensors is which of its inputs cannot be told (an "
-                        "input must be read by a layer it calls once)")
-        if any(len(outputs) != 1 or
-               outputs[0].node.layer is not inner.outputs[0].node.layer
-               for inputs, outputs in calls):
-            return flat("a call of it gives the model a tensor other than its output")
+        own_ids = {id(layer) for layer in own}
+        if any(id(node.layer) in own_ids and node.call.model is not inner
+               for node in model.nodes if node.call is not None):
+            return flat("a layer of it is also a layer of another nested model")
+        nodes_of = {id(call): [] for call in calls}
+        for node in model.nodes:
+            if node.call is not None and id(node.call) in nodes_of:
+                nodes_of[id(node.call)].append(node)
+        used_outside = {id(t) for t in model.outputs}
+        for node in model.nodes:
+            used_outside.update(id(t) for t in node.inputs
+                                if t.node.call is not node.call or node.call is None)
+        matched = []   # per call: (its input tensors, {id(output tensor): output number})
+        for call in calls:
+            image = _matched_call(inner, nodes_of[id(call)])
+            if image is None:
+                return flat("its calls on the model's tensors could not be matched to its own "
+                            "graph")
+            given = [image.get(id(tensor)) for tensor in inner.inputs]
+            if any(tensor is None for tensor in given):
+                return flat("an input of it is read by no layer the model runs")
+            numbers = {}
+            for number, tensor in enumerate(inner.outputs):
+                if id(tensor) in image:
+                    numbers.setdefault(id(image[id(tensor)]), number)
+            if any(id(node.output) in used_outside and id(node.output) not in numbers
+                   for node in nodes_of[id(call)]):
+                return flat("a call of it gives the model a tensor other than its outputs")
+            matched.append((given, numbers))
         names = [entry["config"]["name"] for layer in own
                  for entry in entries_of.get(id(layer), [])]
-        if any(refs[id(outputs[0])][0] not in names for _, outputs in calls):
-            return flat("its last layer is left out of the file")
-        entries = [entry for entry in self.layers if entry.get("name") in names]
+        for call, (_, numbers) in zip(calls, matched):
+            for node in nodes_of[id(call)]:
+                if id(node.output) in numbers and refs[id(node.output)][0] not in names:
+                    return flat("a layer giving one of its outputs is left out of the file")
         try:   # the nested model's own config: its layers called on its own input
-            config = _Exported(inner, nest=True).model_config()
+            inner_exported = _Exported(inner, nest=True)
+            config = inner_exported.model_config()
         except ValueError:
             return None   # a layer Keras has no match for: the flat export refuses it
         layers = config["config"]["layers"]
-        # each layer of it is called as often per call of the model as its own config says
-        # (a layer it calls twice, a model it calls twice): the graph's calls are those calls
-        calls_per_call = _leaf_call_counts(config)
-        if sorted(calls_per_call) != sorted(names) or len(entries) != len(names) or any(
-                len(entry["inbound_nodes"]) != len(calls) * calls_per_call[entry["name"]]
-                for entry in entries):
-            return flat("its layers are not called as its own graph calls them")
         # Keras's default InputLayer names are unique in a session: the nested model's own
         # (its inputs come first, in order)
         count = len(inner.inputs)
@@ -529,12 +540,25 @@ class _Exported:
             input_layers = [[layer["name"], 0, 0] for layer in layers[:count]]
             config["config"]["input_layers"] = input_layers if count > 1 else input_layers[0]
         config["config"].update(name=inner.name, trainable=bool(inner.trainable))
+        # the arrays of a layer the model's graph does not run (it makes an output of the
+        # nested model that the model leaves unused) as the nested model alone has them
+        for name in _leaf_names(layers):
+            if name not in self.weights and name in inner_exported.weights:
+                self.weights[name] = inner_exported.weights[name]
+                if name in inner_exported.normalization_arrays:
+                    self.normalization_arrays[name] = inner_exported.normalization_arrays[name]
         from dlcore.io.keras_archive import serialized_config
         entry = serialized_config(config)
         entry.update(name=inner.name, inbound_nodes=[
-            {"args": [[_tensor_ref(refs[id(t)]) for t in inputs] if count > 1
-                      else _tensor_ref(refs[id(inputs[0])])], "kwargs": {}}
-            for inputs, _ in calls])
+            {"args": [[_tensor_ref(refs[id(t)]) for t in given] if count > 1
+                      else _tensor_ref(refs[id(given[0])])], "kwargs": {}}
+            for given, _ in matched])
+        for index, (call, (_, numbers)) in enumerate(zip(calls, matched)):
+            for node in nodes_of[id(call)]:
+                if id(node.output) in numbers:
+                    name, node_index, _ = refs[id(node.output)]
+                    renamed_tensors[(name, node_index)] = \
+                        [inner.name, index, numbers[id(node.output)]]
         return entry
 
     def model_config(self):
@@ -970,44 +994,74 @@ def _leaf_names(entries) -> list[str]:
     return names
 
 
-def _given_inputs(model, call):
-    """The tensors of ``model``'s graph that ``call`` (of a nested model) gives its inputs, in
-    the order of the nested model's ``inputs``, or None when that cannot be told: each input
-    is matched through a layer that the nested model calls once, on that input."""
-    inner = call.model
-    if len(inner.inputs) < 2:
-        return None
-    made_by = {}   # id(layer) -> the call's nodes of it
-    for node in model.nodes:
-        if node.call is call:
-            made_by.setdefault(id(node.layer), []).append(node)
-    calls_of_layer = collections.Counter(id(node.layer) for node in inner.nodes)
-    given = []
-    for tensor in inner.inputs:
-        found = next(((made_by[id(node.layer)][0], position) for node in inner.nodes
-                      if calls_of_layer[id(node.layer)] == 1 and
-                      len(made_by.get(id(node.layer), ())) == 1
-                      for position, each in enumerate(node.inputs) if each is tensor), None)
-        if found is None:
+def _matched_call(inner, nodes, budget=100_000):
+    """{id(tensor of ``inner``'s graph): the tensor of one call of it that stands for it} for
+    the ``nodes`` a call of the nested model ``inner`` added to a graph (the same layers on
+    other tensors), or None when no match is found within ``budget`` steps. Each node of
+    ``inner`` in turn is matched to a node of the call of its layer on the tensors matched to
+    its inputs, an input of ``inner`` taking the tensor found in its place; a choice that
+    later fails is undone (a layer called on each of two inputs is matched by what reads its
+    outputs). A node the graph does not run (it makes an output of ``inner`` that the graph
+    leaves unused) is left unmatched; every node of the call must be matched."""
+    from dlcore.functional import topological_nodes
+    inner_nodes = inner.nodes if hasattr(inner, "nodes") else \
+        topological_nodes(inner.inputs, inner.outputs)   # a Sequential's chain
+    by_layer = collections.defaultdict(list)
+    for node in nodes:
+        by_layer[id(node.layer)].append(node)
+    inputs = {id(tensor) for tensor in inner.inputs}
+    image, used = {}, set()
+
+    def candidates(node):
+        """The call's nodes ``node`` may be, and for each the inputs of ``inner`` it binds;
+        then None: the node left unmatched."""
+        for other in by_layer.get(id(node.layer), ()):
+            if id(other) in used or len(other.inputs) != len(node.inputs) or \
+                    other.takes_list != node.takes_list:
+                continue
+            bound, fits = {}, True
+            for mine, theirs in zip(node.inputs, other.inputs):
+                known = image.get(id(mine), bound.get(id(mine)))
+                if known is None and id(mine) in inputs:
+                    bound[id(mine)] = theirs
+                elif known is not theirs:
+                    fits = False
+                    break
+            if fits:
+                yield other, bound
+        yield None, {}
+
+    # a depth-first search over the choices, without recursion (graphs of thousands of nodes)
+    stack, position = [], 0
+    while position < len(inner_nodes):
+        budget -= 1
+        if budget < 0:
             return None
-        given.append(found[0].inputs[found[1]])
-    return given
-
-
-def _leaf_call_counts(config, times=1) -> dict:
-    """{layer name: how often one call of the Keras model ``config`` calls it} for each layer
-    of it (no InputLayer), those of a model nested in it included: a layer of a functional
-    model as often as it has inbound nodes, times the calls of the models around it."""
-    counts = {}
-    for entry in config["config"]["layers"]:
-        calls = times * len(entry.get("inbound_nodes") or [None])
-        if entry["class_name"] in ("Sequential", "Functional"):
-            for name, count in _leaf_call_counts(entry, calls).items():
-                counts[name] = counts.get(name, 0) + count
-        elif entry["class_name"] != "InputLayer":
-            name = entry["config"]["name"]
-            counts[name] = counts.get(name, 0) + calls
-    return counts
+        if len(stack) == position:
+            stack.append((candidates(inner_nodes[position]), None, {}))
+        choices, chosen, bound = stack[position]
+        if chosen is not None:   # undo the last choice before the next
+            used.discard(id(chosen))
+            image.pop(id(inner_nodes[position].output), None)
+        for key in bound:
+            image.pop(key, None)
+        try:
+            chosen, bound = next(choices)
+        except StopIteration:
+            stack.pop()
+            position -= 1
+            if position < 0:
+                return None
+            continue
+        if chosen is not None:
+            used.add(id(chosen))
+            image.update(bound)
+            image[id(inner_nodes[position].output)] = chosen.output
+        stack[position] = (choices, chosen, bound)
+        position += 1
+        if position == len(inner_nodes) and len(used) != len(nodes):
+            position -= 1   # a call's node is left over: look further
+    return image
 
 
 def _named_arrays(exported: _Exported, entry) -> list:
@@ -1655,7 +1709,7 @@ class _FunctionalImported(_Imported):
                            "calls of layers")
         self.name = body.get("name") if isinstance(body.get("name"), str) else "model"
         self.converters, self.keras_names, self.dense_inputs = {}, [], {}
-        renamed = {nested: layer for (nested, _), (layer, _) in self._aliases.items()}
+        renamed = {nested: layer for (nested, _, _), (layer, _) in self._aliases.items()}
         self.dense_columns = _reshaped_dense_units(
             (entry["config"].get("name"), entry.get("class_name"), entry["config"],
              [renamed.get(_first_input_name(entry), _first_input_name(entry))])
@@ -1827,6 +1881,10 @@ class _FunctionalImported(_Imported):
             if any(layer.get("class_name") in _MODEL_CLASSES for layer in layers):
                 layers, output = self._flattened_inner(config.get("name"), layers, output,
                                                        depth)
+            if any(len(key) == 3 and key[2] != 0 for key in output):
+                raise self._unsupported(name, kind, f"its output_layers {str(output)[:60]} "
+                                                    f"name an output its layer does not have")
+            output = [tuple(key[:2]) for key in output]
             self._note_nested(entry, layers)
             counts = {layer["config"].get("name"): len(layer["inbound_nodes"])
                       for layer in layers}
@@ -1842,8 +1900,9 @@ class _FunctionalImported(_Imported):
                     for index, call in enumerate(calls) for node in layer["inbound_nodes"]]
                 inlined.append(layer)
             for index in range(len(calls)):
-                self._aliases[(config.get("name"), index)] = \
-                    (output[0], output[1] + index * counts[output[0]])
+                for number, (layer, node) in enumerate(output):
+                    self._aliases[(config.get("name"), index, number)] = \
+                        (layer, node + index * counts[layer])
         return inlined
 
     def _flattened_inner(self, name, layers, output, depth):
@@ -1875,18 +1934,19 @@ class _FunctionalImported(_Imported):
                     not isinstance(history[0], str) or isinstance(history[1], bool) or \
                     not isinstance(history[1], int):
                 return item
-            key = aliases.get((history[0], history[1]))
-            return item if key is None else _keras_tensor(key[0], key[1], history[2])
+            key = aliases.get((history[0], history[1], history[2]))
+            return item if key is None else _keras_tensor(key[0], key[1])
 
         flat = [{**layer, "inbound_nodes": [{**node, "args": resolved(node.get("args"))}
                                             if isinstance(node, dict) else node
                                             for node in layer["inbound_nodes"]]}
                 for layer in flat]
-        return flat, aliases.get(output, output)
+        return flat, [aliases.get(tuple(key), key) for key in output]
 
     def _nested_graph(self, name, kind, config, inner):
-        """``(layers, input names, output (layer, node))`` of a nested model: a Sequential's
-        layers one after the other from its input, a functional model's as its config says."""
+        """``(layers, input names, outputs [(layer, node, tensor)])`` of a nested model: a
+        Sequential's layers one after the other from its input, a functional model's as its
+        config says."""
         if kind == "Sequential":
             first = next((layer["config"].get("name") for layer in inner
                           if layer.get("class_name") == "InputLayer"), None)
@@ -1898,25 +1958,29 @@ class _FunctionalImported(_Imported):
                 layers.append({**layer, "inbound_nodes": [{"args": [_keras_tensor(previous, 0)],
                                                            "kwargs": {}}]})
                 previous = layer["config"].get("name")
-            return layers, [first], (previous, 0)
+            return layers, [first], [(previous, 0, 0)]
         inputs = [reference[0] for reference in _references(config.get("input_layers"))
                   if isinstance(reference, list) and len(reference) == 3]
         outputs = [reference for reference in output_references(config)
                    if isinstance(reference, list) and len(reference) == 3]
-        if len(outputs) != 1 or not isinstance(outputs[0][1], int):
-            raise self._unsupported(name, kind, "a nested model with other than one output is "
-                                                "not imported")
+        if not outputs or len(outputs) > MAX_OBJECTS or any(
+                any(isinstance(part, bool) or not isinstance(part, int) or part < 0
+                    for part in output[1:]) for output in outputs):
+            raise self._unsupported(name, kind, f"its output_layers "
+                                                f"{str(config.get('output_layers'))[:60]} are "
+                                                f"not Keras 3's tensors of its layers")
         layers = [layer for layer in inner if layer.get("class_name") != "InputLayer"]
         if not all(isinstance(layer.get("inbound_nodes"), list) for layer in layers):
             raise self._unsupported(name, kind, "its layers' inbound_nodes are not Keras 3's")
         own_inputs = {layer["config"].get("name") for layer in inner
                       if layer.get("class_name") == "InputLayer"}
         own_layers = {layer["config"].get("name") for layer in layers}
-        if not inputs or not set(inputs) <= own_inputs or outputs[0][0] not in own_layers:
+        if not inputs or not set(inputs) <= own_inputs or \
+                any(output[0] not in own_layers for output in outputs):
             raise self._unsupported(name, kind, f"its input_layers {str(inputs)[:60]} or "
-                                                f"output_layers {str(outputs[0])[:60]} are not "
+                                                f"output_layers {str(outputs)[:60]} are not "
                                                 f"its own")
-        return layers, inputs, (outputs[0][0], outputs[0][1])
+        return layers, inputs, [tuple(output) for output in outputs]
 
     def _nested_node(self, name, kind, node, call, inputs, counts, index):
         """An inner ``node`` of a nested model for its call number ``index`` (``call``): its
@@ -1973,25 +2037,24 @@ class _FunctionalImported(_Imported):
             if number != 0:
                 continue
             kind, config = self._nested_entries[name]
-            key = self._aliases.get((name, 0))
-            output = self._tensors.get(key)
-            model = None if output is None else self._model_of(
-                name, kind, config, nodes, self._node_keys, self._plans.get(name), output)
+            outputs = [self._tensors.get(key) for key in _output_keys(self._aliases, name, 0)]
+            model = None if any(output is None for output in outputs) else self._model_of(
+                name, kind, config, nodes, self._node_keys, self._plans.get(name), outputs)
             for (other, _), (each, each_nodes) in self._model_calls.items():
                 if other == name:
                     each.model = model
                     for node in each_nodes if model is None else ():
                         node.call = None
 
-    def _model_of(self, name, kind, config, nodes, keys, plan, output):
+    def _model_of(self, name, kind, config, nodes, keys, plan, outputs):
         """The dlcore model of nested model ``name`` replayed from the ``nodes`` of one call
-        (``keys``: id(node) -> (Keras layer, node index within the model)), its output
-        ``output``; the models nested in it (``plan``, :meth:`_flattened_inner`) are built so
-        in turn and called in it, as Keras nests them. None when ``output`` is not its own."""
+        (``keys``: id(node) -> (Keras layer, node index within the model)), its output tensors
+        ``outputs``; the models nested in it (``plan``, :meth:`_flattened_inner`) are built so
+        in turn and called in it, as Keras nests them. None when an output is not its own."""
         from dlcore import Input, Model, Sequential
         from dlcore.functional import call_layer
         made = {id(node.output) for node in nodes}
-        if id(output) not in made:
+        if any(output is None or id(output) not in made for output in outputs):
             return None
         outside = []
         for node in nodes:
@@ -2013,9 +2076,9 @@ class _FunctionalImported(_Imported):
         by_key = {keys[id(node)]: node for node in nodes}
         inner_models, group_of, group_output, group_keys = {}, {}, {}, {}
         for (inner, number), group in groups.items():
-            inner_key = aliases.get((inner, number))
-            group_output[(inner, number)] = by_key[inner_key].output if inner_key in by_key \
-                else None
+            group_output[(inner, number)] = [
+                by_key[key].output if key in by_key else None
+                for key in _output_keys(aliases, inner, number)]
             for node in group:
                 group_of[id(node)] = (inner, number)
             if number == 0:
@@ -2027,7 +2090,20 @@ class _FunctionalImported(_Imported):
                     inner, inner_kind, inner_config, group, inner_keys, plans.get(inner),
                     group_output[(inner, 0)])
                 group_keys[inner] = (inner_config, inner_keys, count)
-        outside = _in_input_order(config, outside, nodes, keys, self.notes)
+        group_given = {}   # (model nested in this one, call number) -> the tensors it takes
+        for group, members in groups.items():
+            own = {id(member.output) for member in members}
+            given = []
+            for member in members:
+                given += [t for t in member.inputs
+                          if id(t) not in own and all(t is not g for g in given)]
+            # in the order of the inputs of the inner model (Keras's input_layers; its own
+            # making noted an order that cannot be told)
+            inner_config, _, count = group_keys[group[0]]
+            group_given[group] = _in_input_order(inner_config, given, members, {
+                id(member): (keys[id(member)][0], keys[id(member)][1] % count)
+                for member in members}, [])
+        outside = _in_input_order(config, outside, nodes, keys, self.notes, group_given)
         inputs = [Input(tensor.shape) for tensor in outside]
         mapping = {id(t): new for t, new in zip(outside, inputs)}
         called = set()
@@ -2036,35 +2112,32 @@ class _FunctionalImported(_Imported):
             if group is not None and inner_models.get(group[0]) is not None:
                 if group not in called:
                     called.add(group)
-                    members = groups[group]
-                    own = {id(member.output) for member in members}
-                    given = []
-                    for member in members:
-                        given += [t for t in member.inputs
-                                  if id(t) not in own and all(t is not g for g in given)]
-                    # in the order of the inputs of the inner model (Keras's input_layers;
-                    # its own making noted an order that cannot be told)
-                    inner_config, _, count = group_keys[group[0]]
-                    given = _in_input_order(inner_config, given, members, {
-                        id(member): (keys[id(member)][0], keys[id(member)][1] % count)
-                        for member in members}, [])
+                    given = group_given[group]
                     result = inner_models[group[0]]([mapping[id(t)] for t in given]
                                                     if len(given) > 1 else mapping[id(given[0])])
-                    mapping[id(group_output[group])] = result
+                    results = result if isinstance(result, list) else [result]
+                    for tensor, made_here in zip(group_output[group], results):
+                        if tensor is not None:
+                            mapping[id(tensor)] = made_here
                 continue
             arguments = [mapping[id(t)] for t in node.inputs]
             mapping[id(node.output)] = call_layer(
                 node.layer, arguments if node.takes_list else arguments[0])
-        model = Model(inputs if len(inputs) > 1 else inputs[0], mapping[id(output)], name=name)
+        outputs = [mapping[id(output)] for output in outputs]
+        model = Model(inputs if len(inputs) > 1 else inputs[0],
+                      outputs if len(outputs) > 1 else outputs[0], name=name)
         model._keep_trainable(config)
         # dlcore's Sequential holds layers only: the Keras class is kept for the export
         model.keras_sequential_ = kind == "Sequential"
         return model
 
     def _tensor(self, reference):
-        key = (reference[0], reference[1]) if isinstance(reference, list) and \
-            len(reference) == 3 else None
-        key = self._aliases.get(key, key)
+        key = self._aliases.get(tuple(reference)) if isinstance(reference, list) and \
+            len(reference) == 3 and all(isinstance(part, (str, int)) for part in reference) \
+            else None
+        if key is None and isinstance(reference, list) and len(reference) == 3 and \
+                reference[2] == 0:
+            key = (reference[0], reference[1])
         if key not in self._tensors or isinstance(self._tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
@@ -2087,12 +2160,16 @@ class _FunctionalImported(_Imported):
         tensor = item.get("config") if isinstance(item, dict) and \
             item.get("class_name") == "__keras_tensor__" else None
         history = tensor.get("keras_history") if isinstance(tensor, dict) else None
-        if not isinstance(history, list) or len(history) != 3 or history[2] != 0 or \
-                not isinstance(history[0], str) or isinstance(history[1], bool) or \
-                not isinstance(history[1], int):
+        if not isinstance(history, list) or len(history) != 3 or \
+                not isinstance(history[0], str) or any(
+                    isinstance(part, bool) or not isinstance(part, int) for part in history[1:]):
             raise ValueError("an input is not a Keras tensor of one layer's output")
-        key = (history[0], history[1])
-        key = self._aliases.get(key, key)
+        key = self._aliases.get(tuple(history))
+        if key is None:
+            if history[2] != 0:
+                raise ValueError(f"an input {str(history)[:60]} names an output its layer "
+                                 f"does not have")
+            key = (history[0], history[1])
         if key not in self._tensors:
             raise _Waiting(key)
         return self._tensors[key]
@@ -2110,13 +2187,24 @@ class _FunctionalImported(_Imported):
         raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
 
 
-def _in_input_order(config, tensors, nodes, keys, notes):
+def _output_keys(aliases, name, call):
+    """The (Keras layer, node index) of each output, in order, of call ``call`` of the nested
+    model ``name`` (``aliases``: (model, call, output) -> (layer, node))."""
+    keys = []
+    while (name, call, len(keys)) in aliases:
+        keys.append(aliases[(name, call, len(keys))])
+    return keys
+
+
+def _in_input_order(config, tensors, nodes, keys, notes, nested_given=None):
     """``tensors``, the tensors from outside that the ``nodes`` of one call of the nested
     Keras model ``config`` take (in the order its layers first take them), in the order of its
     ``input_layers`` (``keys``: id(node) -> (Keras layer, node index within the model)): each
-    input is the tensor given where its config first reads it, or the one left when a single
-    input is read first by a model nested in it. As they are, with a note in ``notes``, when
-    that cannot be told (inputs read first by models nested in it)."""
+    input is the tensor given where its config first reads it, by a layer or by a model nested
+    in it (``nested_given``: (that model, call number) -> the tensors that call takes, in its
+    inputs' order), or the one left when a single input cannot be told so. As they are, with
+    a note in ``notes``, when that cannot be told (inputs read first by models nested deeper
+    in it)."""
     names = [reference[0] for reference in _references(config.get("input_layers"))
              if isinstance(reference, list) and reference]
     if len(tensors) < 2 or len(names) != len(tensors):
@@ -2127,6 +2215,20 @@ def _in_input_order(config, tensors, nodes, keys, notes):
         layer_config = layer.get("config") if isinstance(layer, dict) else None
         calls = layer.get("inbound_nodes") if isinstance(layer, dict) else None
         if not isinstance(layer_config, dict) or not isinstance(calls, list):
+            continue
+        if layer.get("class_name") in _MODEL_CLASSES:   # a model nested in it: its calls
+            for index, call in enumerate(calls):
+                given = (nested_given or {}).get((layer_config.get("name"), index)) or ()
+                args = call.get("args") if isinstance(call, dict) else None
+                if not isinstance(args, list) or not args:
+                    continue
+                items = args[0] if isinstance(args[0], list) else [args[0]]
+                for item, tensor in zip(items, given if len(given) == len(items) else ()):
+                    history = item.get("config", {}).get("keras_history") \
+                        if isinstance(item, dict) and isinstance(item.get("config"), dict) \
+                        else None
+                    if isinstance(history, list) and history and history[0] in names:
+                        first_read.setdefault(history[0], tensor)
             continue
         for index, call in enumerate(calls):
             node = by_key.get((layer_config.get("name"), index))
@@ -2538,11 +2640,32 @@ def model_from_config(config, filename="<json>", file_size=None):
     except (ValueError, TypeError) as error:
         raise _config_error(filename, f"the Keras model does not build in dlcore: "
                                       f"{str(error).splitlines()[0][:300]}") from None
+    _check_nested_layers_run(model, filename)
     if imported.nested_models:
         # Keras's own weights files of it keep the nested layout: load_weights reads them
         # (a legacy one under the names in the file of the layers renamed here)
         model.keras_nested_config_, model.keras_file_names_ = config, file_names
     return model, imported
+
+
+def _check_nested_layers_run(model, filename):
+    """Refuse in one line a Keras model whose nested model has layers the model never runs
+    (they make an output of it that the model leaves unused): a dlcore model runs, holds and
+    saves only what its outputs need, so their weights would have no place in it."""
+    pending = [model]
+    while pending:
+        outer = pending.pop()
+        running = {id(layer) for layer in outer.flat_layers}
+        for inner in getattr(outer, "nested_models", ()):
+            lost = [layer.name for layer in inner.flat_layers if id(layer) not in running]
+            if lost:
+                raise _config_error(filename, f"the nested model {inner.name!r} gives an output "
+                                              f"that {outer.name!r} leaves unused, made by "
+                                              f"{', '.join(lost[:4])[:200]}: a dlcore model "
+                                              f"runs only what its outputs need, so those "
+                                              f"layers would be lost; use that output, or "
+                                              f"leave it out of the nested model, in Keras")
+            pending.append(inner)
 
 
 def warn_notes(notes, filename):
