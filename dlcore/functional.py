@@ -621,8 +621,12 @@ class Model(TrainingLoop):
 
     def _keep_trainable(self, config):
         """Set the model's own flag from a file's config (its layers keep their own flags: a
-        layer unfrozen after ``model.trainable = False`` stays unfrozen)."""
+        layer unfrozen after ``model.trainable = False`` stays unfrozen), and the Keras class
+        of a model imported from a Keras ``Sequential`` that nests a model (dlcore's
+        Sequential holds layers only), so that it goes back to Keras a Sequential."""
         self._trainable = check_bool(config.get("trainable", True), "trainable")
+        if config.get("keras_class") == "Sequential" and not self._is_sequential:
+            self.keras_sequential_ = True
 
     def _trains(self, layer):
         """Whether training updates ``layer``'s parameters: not while a nested model that holds
@@ -1236,6 +1240,8 @@ class Model(TrainingLoop):
                   **_graph_config(self, layer_index)}
         if not self.trainable:
             config["trainable"] = False
+        if getattr(self, "keras_sequential_", False):
+            config["keras_class"] = "Sequential"
         if self.loss is not None:
             config["compile"] = {"loss": ([loss.get_config() for loss in self.losses]
                                           if self._several_outputs
@@ -1456,6 +1462,8 @@ def _nested_model_config(model, layer_index):
         entry["input_shape"] = list(model.input_shape) if model.input_shape else None
     else:
         entry.update(_graph_config(model, layer_index))
+        if getattr(model, "keras_sequential_", False):
+            entry["keras_class"] = "Sequential"
     return entry
 
 

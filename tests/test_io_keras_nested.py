@@ -943,3 +943,33 @@ def test_a_nested_output_the_model_leaves_unused_is_refused_in_one_line():
                                                     "second") as caught:
         dlcore.models.model_from_json(json.dumps(config))
     assert "\n" not in str(caught.value)
+
+
+def test_a_keras_sequential_nesting_a_model_goes_back_a_sequential_through_dlcore_files(
+        tmp_path):
+    """Real Keras: ``keras.Sequential([base, head])`` loaded into dlcore (a dlcore Model, its
+    Sequential holding layers only) goes back to Keras a ``keras.Sequential``, directly and
+    after a dlcore model file in between, and so does a Sequential nesting a model nested in
+    a model: both went back as functional models (the nested one after dlcore's file)."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    layers = keras.layers
+    base = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="tanh",
+                                                             name="base_dense")], name="base")
+    top = keras.Sequential([keras.Input((4,)), base, layers.Dense(2, name="head")], name="top")
+    given = keras.Input((4,))
+    middle = keras.Sequential([keras.Input((4,)), base, layers.Dense(2, name="middle_dense")],
+                              name="middle")
+    outer = keras.Model(given, layers.Dense(1, name="out")(middle(given)), name="outer")
+    x = np.random.default_rng(14).normal(size=(3, 4)).astype(np.float32)
+    for keras_model in (top, outer):
+        keras_model.save(tmp_path / "keras.keras")
+        model = dlcore.load(tmp_path / "keras.keras")
+        dlcore.save(model, tmp_path / "dlcore.h5")
+        for source in (model, dlcore.load(tmp_path / "dlcore.h5")):
+            source.save(tmp_path / "back.keras")
+            again = keras.models.load_model(tmp_path / "back.keras")
+            assert isinstance(again if keras_model is top else again.get_layer("middle"),
+                              keras.Sequential)
+            _assert_same_arrays(_keras_arrays(keras, again.predict(x, verbose=0)),
+                                _keras_arrays(keras, keras_model.predict(x, verbose=0)))

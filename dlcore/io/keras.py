@@ -2616,6 +2616,7 @@ def model_from_config(config, filename="<json>", file_size=None):
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
     parameters must fit in the file (4 bytes each) before any is created."""
     from dlcore import Model, Sequential
+    keras_sequential = isinstance(config, dict) and config.get("class_name") == "Sequential"
     config, file_names = _nested_names_unique(_as_functional(config, filename))
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
@@ -2633,6 +2634,8 @@ def model_from_config(config, filename="<json>", file_size=None):
             model = Model(imported.inputs if len(imported.inputs) > 1 else imported.inputs[0],
                           imported.outputs if len(imported.outputs) > 1 else imported.outputs[0],
                           name=_dlcore_model_name(imported.name))
+            # a Keras Sequential that nests a model: it goes back to Keras a Sequential
+            model.keras_sequential_ = keras_sequential
         else:
             model = Sequential(imported.layers, input_shape=imported.input_shape,
                                name=_dlcore_model_name(imported.name))
