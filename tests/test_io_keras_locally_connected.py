@@ -191,3 +191,28 @@ def test_tf_keras_2_locally_connected_implementation_3_loads_in_memory_of_its_ke
     loaded = model.layers[0].get_weights()[0]
     assert np.count_nonzero(loaded) == kernel.size
     np.testing.assert_allclose(np.sort(loaded[loaded != 0]), np.sort(kernel), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernel_size, stride", [((3, 3), 1), ((2, 3), 2)])
+def test_tf_keras_2_locally_connected_same_counts_its_parameters_as_tf_keras_2(
+        tmp_path, kernel_size, stride):
+    """With padding 'same' tf.keras 2 (implementation 3) keeps a weight only where a field
+    reads an input pixel: its count_params is its kernel's size and bias's, 1,089 for 5x5x2
+    images, 3 filters of 3x3. dlcore's kernel keeps a (zero) place for the cells in the
+    padding, and its count_params and summary counted them (1,425): they count as tf.keras
+    2's now."""
+    height, width, channels, filters = 5, 5, 2, 3
+    kernel_shape, bias_shape = _kernel_shape(height, width, channels, kernel_size, stride,
+                                             "same", filters, 3)
+    path = tmp_path / "same.h5"
+    _tf_keras_2_file(path, {"filters": filters, "kernel_size": list(kernel_size),
+                            "strides": [stride, stride], "padding": "same",
+                            "implementation": 3},
+                     np.ones(kernel_shape, np.float32), np.ones(bias_shape, np.float32),
+                     (height, width, channels))
+    model = dlcore.load(path)
+    expected = int(np.prod(kernel_shape)) + int(np.prod(bias_shape))
+    assert model.count_params() == expected
+    assert model.summary(print_fn=None).total_params == expected
+    if kernel_size == (3, 3):
+        assert expected == 1089

@@ -95,6 +95,26 @@ class LocallyConnected2D(WindowedLayer):
                 (self.filters, window.out_height, window.out_width)).copy()
         return weights
 
+    def weight_count(self):
+        """The weights that read an input pixel: a field's cells in the padding (zeros) are
+        not counted, though the kernel keeps a place for them (one small matrix per position,
+        as a convolution's field). tf.keras 2 kept only the others (its implementation 3's
+        count, 1,014 weights for 5x5x2 inputs, 3 filters of 3x3, padding "same"), and its
+        ``count_params`` counted those: so do dlcore's, its ``summary`` and ``flops``."""
+        if not self.built:
+            return 0
+        window = self.window
+
+        def cells(size, kernel, stride, before, outputs):
+            return sum(min(kernel, size + before - stride * position) -
+                       max(0, before - stride * position) for position in range(outputs))
+
+        return self.filters * window.channels * \
+            cells(window.height, window.kernel_height, window.stride_height,
+                  window.pad_height, window.out_height) * \
+            cells(window.width, window.kernel_width, window.stride_width, window.pad_width,
+                  window.out_width)
+
     def bias_count(self):
         return int(self.params["bias"].size) if self.built and self.use_bias else 0
 
