@@ -216,3 +216,59 @@ def test_tf_keras_2_locally_connected_same_counts_its_parameters_as_tf_keras_2(
     assert model.summary(print_fn=None).total_params == expected
     if kernel_size == (3, 3):
         assert expected == 1089
+
+
+@pytest.mark.parametrize("implementation, padding", [(1, "valid"), (3, "same")])
+def test_a_tf_keras_2_functional_model_with_locally_connected_loads(
+        tmp_path, implementation, padding):
+    """tf.keras 2's functional models (``model.save("m.h5")`` of tf.keras 2.x) list each call
+    as Keras 2's ``[[layer, node, tensor, kwargs]]``: a LocallyConnected2D under a Dense there
+    loads and predicts as tf.keras 2 computes. Such files were refused ("its inbound_nodes are
+    not Keras 3's"), Keras 3 itself reading them."""
+    generator = np.random.default_rng(20 + implementation)
+    height, width, channels, filters, kernel_size = 5, 5, 2, 3, (3, 3)
+    kernel_shape, bias_shape = _kernel_shape(height, width, channels, kernel_size, 1, padding,
+                                             filters, implementation)
+    kernel = generator.normal(size=kernel_shape).astype(np.float32)
+    bias = generator.normal(size=bias_shape).astype(np.float32)
+    dense = generator.normal(size=(int(np.prod(bias_shape)), 2)).astype(np.float32)
+
+    def node(source):
+        return [[[source, 0, 0, {}]]]
+
+    config = {"class_name": "Functional", "config": {"name": "model", "layers": [
+        {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [], "config": {
+            "batch_input_shape": [None, height, width, channels], "name": "input_1"}},
+        {"class_name": "LocallyConnected2D", "name": "local", "inbound_nodes": node("input_1"),
+         "config": {"name": "local", "filters": filters, "kernel_size": list(kernel_size),
+                    "strides": [1, 1], "padding": padding, "data_format": "channels_last",
+                    "activation": "linear", "use_bias": True,
+                    "implementation": implementation}},
+        {"class_name": "Flatten", "name": "flatten", "inbound_nodes": node("local"),
+         "config": {"name": "flatten", "data_format": "channels_last"}},
+        {"class_name": "Dense", "name": "dense", "inbound_nodes": node("flatten"),
+         "config": {"name": "dense", "units": 2, "activation": "linear", "use_bias": False}}],
+        "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+    path = tmp_path / "functional.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file.attrs["model_config"] = json.dumps(config)
+        h5file.attrs["keras_version"] = "2.15.0"
+        h5file.attrs["backend"] = "tensorflow"
+        weights = h5file.create_group("model_weights")
+        weights.attrs["layer_names"] = np.array([b"input_1", b"local", b"flatten", b"dense"])
+        for name, arrays in (("input_1", {}), ("flatten", {}),
+                             ("local", {"kernel:0": kernel, "bias:0": bias}),
+                             ("dense", {"kernel:0": dense})):
+            group = weights.create_group(name)
+            group.attrs["weight_names"] = np.array([f"{name}/{array}".encode()
+                                                    for array in arrays])
+            for array, value in arrays.items():
+                group.create_dataset(f"{name}/{array}", data=value)
+    model = dlcore.load(path)
+    assert [type(layer).__name__ for layer in model.layers] == \
+        ["LocallyConnected2D", "Flatten", "Dense"]
+    x = generator.normal(size=(3, height, width, channels)).astype(np.float32)
+    local = _tf_keras_2(x.astype(np.float64), kernel, bias, kernel_size, 1, padding,
+                        implementation)
+    np.testing.assert_allclose(model.predict(x.transpose(0, 3, 1, 2)),
+                               local.reshape(3, -1) @ dense, atol=1e-4)

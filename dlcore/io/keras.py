@@ -2483,6 +2483,37 @@ def _reshaped_dense_units(entries):
     return columns
 
 
+def _keras_3_nodes(config):
+    """A tf.keras 2 functional ``config`` (``model.save("m.h5")`` or ``to_json`` of tf.keras
+    2.x: each inbound node a list of ``[layer, node index, tensor index, kwargs]``) with its
+    nodes in Keras 3's form (``{"args": [tensor or list of tensors], "kwargs": {}}``), as Keras
+    3's own loader reads them (keras.src.models.functional.deserialize_node); any other
+    ``config`` as it is. One that nests a model stays as it is (refused by the importer in
+    one line): tf.keras 2 numbered a nested model's calls otherwise."""
+    body = config.get("config") if isinstance(config, dict) else None
+    entries = body.get("layers") if isinstance(body, dict) else None
+    if not isinstance(entries, list) or config.get("class_name") not in ("Functional", "Model") \
+            or len(entries) > MAX_OBJECTS or \
+            not all(isinstance(entry, dict) for entry in entries) or \
+            any(entry.get("class_name") in _MODEL_CLASSES for entry in entries):
+        return config
+
+    def keras_3(node):
+        if not isinstance(node, list) or not 0 < len(node) <= MAX_OBJECTS or not all(
+                isinstance(item, list) and len(item) in (3, 4) for item in node):
+            return node   # not Keras 2's form either: the importer names the problem
+        tensors = [_keras_tensor(item[0], item[1], item[2]) for item in node]
+        return {"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": {}}
+
+    layers = []
+    for entry in entries:
+        nodes = entry.get("inbound_nodes")
+        if isinstance(nodes, list) and len(nodes) <= MAX_OBJECTS:
+            entry = {**entry, "inbound_nodes": [keras_3(node) for node in nodes]}
+        layers.append(entry)
+    return {**config, "config": {**body, "layers": layers}}
+
+
 def _as_functional(config, filename="<json>"):
     """A Keras ``Sequential`` config that lists a model among its layers (a Sequential base
     under a Sequential head) as the functional config of the same chain of calls, whose nested
@@ -2490,6 +2521,7 @@ def _as_functional(config, filename="<json>"):
     any other ``config`` as it is. The weights' paths stay those of the Sequential (Keras
     counts them by ``model.layers``, the same in both). A damaged one is refused in one line
     (the functional importer checks the names, calls and shapes)."""
+    config = _keras_3_nodes(config)
     body = config.get("config") if isinstance(config, dict) else None
     if config.get("class_name") != "Sequential" or not isinstance(body, dict) or \
             not isinstance(body.get("layers"), list) or len(body["layers"]) > MAX_OBJECTS or \
