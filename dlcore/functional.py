@@ -223,10 +223,12 @@ def name_layers_uniquely(layers, where):
     Keras's names are (it names a layer uniquely when it is made: ``dense``, ``dense_1``).
 
     A layer without a name gets its class's (:func:`default_layer_name`), numbered past those
-    taken; so does one that dlcore named before (in another model: two Sequentials each with
-    a ``dense``, combined as Keras's transfer-learning recipe combines a base and a head) whose
-    name a layer listed earlier, or one the user named, holds. A name the user gave is never
-    changed: two such, the same, are refused in one line naming the fix.
+    that the others hold (a layer named in another model keeps its name there and here, as a
+    Keras layer keeps the name it was made with); so does one that dlcore named before (in
+    another model: two Sequentials each with a ``dense``, combined as Keras's
+    transfer-learning recipe combines a base and a head) whose name a layer listed earlier,
+    or one the user named, holds. A name the user gave is never changed: two such, the same,
+    are refused in one line naming the fix.
     """
     def automatic(layer):
         return layer.name is None or has_automatic_name(layer)
@@ -241,14 +243,22 @@ def name_layers_uniquely(layers, where):
     if "layer_names" in taken:
         raise ValueError("layer name 'layer_names' is reserved (dlcore's files list the "
                          "layers under it): give the layer another name=")
+    # the names dlcore gave before stay with the first layer holding each: a fresh layer is
+    # named past them, not they past it (which renamed them in the models holding them)
+    owner = {}
     for layer in layers:
-        if automatic(layer) and (layer.name is None or layer.name in taken):
-            base, index = default_layer_name(layer), 1
-            name = base
-            while name in taken or name == "layer_names":
-                name, index = f"{base}_{index}", index + 1
-            layer.name = layer._automatic_name = name
-        taken.add(layer.name)
+        if automatic(layer) and layer.name is not None and layer.name not in taken:
+            owner.setdefault(layer.name, layer)
+    taken |= set(owner)
+    for layer in layers:
+        if not automatic(layer) or layer.name is not None and owner.get(layer.name) is layer:
+            continue   # a name the user gave, or dlcore's, kept
+        base, index = default_layer_name(layer), 1
+        name = base
+        while name in taken or name == "layer_names":
+            name, index = f"{base}_{index}", index + 1
+        layer.name = layer._automatic_name = name
+        taken.add(name)
 
 
 def topological_nodes(inputs, outputs):

@@ -118,12 +118,17 @@ class Sequential(Model):
         # checked as add checks each layer, then built once: building each as it comes
         # would remake the graph of all the layers before it (quadratic in their number,
         # minutes for the thousands of layers a hostile Keras file may list)
+        layers = list(layers or [])
+        # a layer named before (in another model) keeps its name: a fresh one is named past
+        # it, as Keras names a layer once, when it is made
+        named = {layer.name for layer in layers if isinstance(layer, Layer) and
+                 layer.name is not None}
         taken = set()
-        for layer in layers or []:
+        for layer in layers:
             if isinstance(layer, SymbolicTensor) and layer.is_input:
                 self._add_input(layer)
             else:
-                self._append(layer, taken)
+                self._append(layer, taken, named)
         if self.layers and self.input_shape is not None:
             self.build()
 
@@ -148,9 +153,10 @@ class Sequential(Model):
             raise
         return self
 
-    def _append(self, layer, taken):
+    def _append(self, layer, taken, named=()):
         """Append ``layer`` unbuilt, named and checked as :meth:`add` says; ``taken``, the
-        names of the layers so far, gets its name."""
+        names of the layers so far, gets its name; a fresh name is none of ``named`` either
+        (the names of the layers still to come)."""
         if isinstance(layer, Model):
             # Keras's transfer-learning recipe, keras.Sequential([base, Dense(...)]): dlcore
             # nests a model through the functional API only, where it is one entry too
@@ -164,7 +170,8 @@ class Sequential(Model):
                             f"first), got {type(layer).__name__}")
         if layer.name is None or layer.name in taken and has_automatic_name(layer):
             # dlcore's name (here or in another model, as name_layers_uniquely renumbers it)
-            layer.name = self._unique_name(default_layer_name(layer), taken)
+            layer.name = self._unique_name(default_layer_name(layer),
+                                           taken | (set(named) - {layer.name}))
             layer._automatic_name = layer.name
         if layer.name in RESERVED_LAYER_NAMES or layer.name in taken:
             raise ValueError(f"layer name {layer.name!r} is already used in this network: "

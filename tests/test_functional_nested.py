@@ -302,6 +302,22 @@ def test_a_sequential_of_two_models_layers_named_by_default_numbers_them_on():
         dlcore.Sequential([Dense(2, name="a"), Dense(2, name="a")])
 
 
+def test_a_layer_named_in_one_model_keeps_its_name_in_the_next_as_in_keras():
+    """A layer dlcore named in one Sequential, then listed in another after a fresh layer of
+    its class (or called after one in a functional model): Keras names a layer once, when it
+    is made, so it keeps ``dense`` and the fresh one is numbered past it. dlcore renamed the
+    shared layer ``dense_1``, in the first Sequential too (its get_layer("dense") failing)."""
+    shared = Dense(2)
+    first = dlcore.Sequential([shared], input_shape=(4,))
+    second = dlcore.Sequential([Dense(4), shared], input_shape=(4,))
+    assert [layer.name for layer in second.layers] == ["dense_1", "dense"]
+    assert first.get_layer("dense") is shared
+    inputs = dlcore.Input((4,))
+    model = dlcore.Model(inputs, shared(Dense(4)(inputs)))
+    assert [layer.name for layer in model.flat_layers] == ["dense_1", "dense"]
+    assert first.get_layer("dense") is shared and second.get_layer("dense") is shared
+
+
 def test_two_clones_of_a_net_named_by_default_combine_side_by_side():
     """An ensemble of copies, ``Model(i, Concatenate()([a(i), b(i)]))`` with ``a``, ``b``
     clones of one net (``clone()`` or Keras's ``clone_model``): Keras keeps each nested model's
