@@ -1845,13 +1845,13 @@ class _FunctionalImported(_Imported):
         keras.io's ``data_augmentation = keras.Sequential([...])`` called on the input, a
         trained base under a new head, the lecture's shared ``vision_model`` called on two
         digits. Each call of the nested model becomes calls of its layers (shared: their
-        weights are the nested model's), its inputs the call's tensors; a reference to its
-        output then names its output layer's call (``_aliases``); the nodes of each call are
-        marked (:meth:`_note_call`) so that the dlcore model lists the nested model as one
-        layer (:meth:`nested_model_objects`). A model nested in a nested model is inlined into
-        it first (:meth:`_flattened_inner`), as deep as dlcore's own files nest
-        (``MAX_NESTING_DEPTH``, ``MAX_NESTED_MODELS`` in all); a nested model with other than
-        one output is refused in one line."""
+        weights are the nested model's), its inputs the call's tensors; a reference to one of
+        its outputs then names the call of the layer making it (``_aliases``: (model, call,
+        output) -> (layer, node)); the nodes of each call are marked (:meth:`_note_call`) so
+        that the dlcore model lists the nested model as one layer
+        (:meth:`nested_model_objects`). A model nested in a nested model is inlined into it
+        first (:meth:`_flattened_inner`), as deep as dlcore's own files nest
+        (``MAX_NESTING_DEPTH``, ``MAX_NESTED_MODELS`` in all)."""
         from dlcore.functional import MAX_NESTED_MODELS, MAX_NESTING_DEPTH
         inlined = []
         for entry in entries:
