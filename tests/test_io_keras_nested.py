@@ -804,14 +804,6 @@ def _assert_same_arrays(got, expected):
         np.testing.assert_allclose(one, other, atol=1e-5)
 
 
-def _legacy_keras_weights(keras_model, path):
-    """Keras's legacy weights file of ``keras_model`` (Keras 3 writes it with ``model.save``'s
-    .h5 code; its save_weights takes .weights.h5 only)."""
-    from keras.src.legacy.saving import legacy_h5_format
-    with h5py.File(path, "w") as h5file:
-        legacy_h5_format.save_weights_to_hdf5_group(h5file, keras_model)
-
-
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_a_nested_model_of_two_outputs_goes_keras_dlcore_keras_dlcore(tmp_path, suffix):
     """Real Keras: a nested model of two outputs called twice (an output of its first call an
@@ -851,8 +843,8 @@ def test_a_nested_model_of_two_outputs_goes_keras_dlcore_keras_dlcore(tmp_path, 
     keras_weights = tmp_path / ("k.weights.h5" if suffix == ".keras" else "k.h5")
     if suffix == ".keras":
         keras_model.save_weights(keras_weights)
-    else:
-        _legacy_keras_weights(keras_model, keras_weights)
+    else:   # Keras 3's save_weights takes .weights.h5 only: its legacy model file's weights
+        keras_model.save(keras_weights)
     model.set_weights([np.zeros_like(array) for array in model.get_weights()])
     model.load_weights(keras_weights)
     _assert_same_arrays(model.predict(x), expected)
