@@ -1171,7 +1171,9 @@ class Model(TrainingLoop):
         summary without ``expand_nested``); ``frozen`` counts its parameters that do not
         train here."""
         layers = model.flat_layers
-        row = LayerSummary(model.name, "Sequential" if model._is_sequential else "Functional",
+        # a model imported from a Keras Sequential that nests a model is one too in Keras
+        sequential = model._is_sequential or getattr(model, "keras_sequential_", False)
+        row = LayerSummary(model.name, "Sequential" if sequential else "Functional",
                            model.output_shape, sum(layer.weight_count() for layer in layers),
                            sum(layer.bias_count() for layer in layers),
                            sum(layer.flops() for layer in layers),

@@ -965,3 +965,6 @@ def test_a_keras_sequential_nesting_a_model_goes_back_a_sequential_through_dlcor
                               keras.Sequential)
             _assert_same_arrays(_keras_arrays(keras, again.predict(x, verbose=0)),
                                 _keras_arrays(keras, keras_model.predict(x, verbose=0)))
+        if keras_model is outer:   # its summary row names the class Keras's names
+            assert [row.class_name for row in model.summary(print_fn=None).rows] == \
+                ["Sequential", "Dense"]
