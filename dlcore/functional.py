@@ -1156,6 +1156,8 @@ class Model(TrainingLoop):
             if calls[id(entry)]:
                 row.weights = row.biases = row.state = row.frozen = 0
             row.output_shape = outputs[0].shape if outputs else row.output_shape
+            if getattr(entry, "_several_outputs", False):   # a nested model's: all, as Keras
+                row.output_shape = tuple(tuple(t.shape) for t in entry.outputs)
             row.inputs = [names[id(t)] for t in inputs]
             calls[id(entry)].append(row)
         table = [row for entry in self.layers for row in calls[id(entry)]]

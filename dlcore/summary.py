@@ -102,4 +102,8 @@ def summarize(name, input_shape, layers, trains=None):
 
 
 def _shape_text(shape):
+    """``(None, 2)``; a list of them for a row of several outputs (a nested model's, as
+    Keras's summary shows them)."""
+    if shape and all(isinstance(part, tuple) for part in shape):
+        return "[" + ", ".join(_shape_text(part) for part in shape) + "]"
     return "(None, " + ", ".join(str(v) for v in shape) + ")"

@@ -830,6 +830,10 @@ def test_a_nested_model_of_two_outputs_goes_keras_dlcore_keras_dlcore(tmp_path, 
         model = dlcore.load(tmp_path / f"keras{suffix}")
         assert [layer.name for layer in model.layers] == ["two", "joined", "head"]
         _assert_same_arrays(model.predict(x), expected)
+        # its summary rows give both outputs' shapes, as Keras's (it gave the first used)
+        summary = model.summary(print_fn=None)
+        assert [row.output_shape for row in summary.rows][:2] == [((2,), (3,))] * 2
+        assert "[(None, 2), (None, 3)]" in str(summary)
         model.save(tmp_path / f"dlcore{suffix}")      # nested, without a warning
     again = keras.models.load_model(tmp_path / f"dlcore{suffix}")
     assert len(again.get_layer("two").outputs) == 2
