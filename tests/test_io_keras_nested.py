@@ -412,7 +412,7 @@ def test_a_keras_sequential_nesting_a_sequential_loads_nested_and_goes_back(tmp_
     """Real Keras: ``keras.Sequential([base, head])`` with a Sequential base was inlined (its
     layers the model's, ``get_layer("base")`` failing); it now loads as Keras lists it, the
     base one layer (a dlcore Sequential), with Keras's predictions, and saves back to Keras
-    with the base nested."""
+    with the base nested, a keras.Sequential again."""
     from test_io_keras import real_keras
     keras = real_keras()
     base = keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(2, 3),
@@ -430,7 +430,8 @@ def test_a_keras_sequential_nesting_a_sequential_loads_nested_and_goes_back(tmp_
     back = tmp_path / "back.keras"
     model.save(back)
     again = keras.models.load_model(back)
-    assert [layer.name for layer in again.layers][1:] == ["base", "head"]
+    assert isinstance(again, keras.Sequential)
+    assert [layer.name for layer in again.layers] == ["base", "head"]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(again.predict(x, verbose=0)),
                                expected, atol=1e-6)
 
