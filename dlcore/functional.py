@@ -1468,7 +1468,15 @@ def _graph_config(model, layer_index):
 
 def _nested_model_config(model, layer_index):
     """A nested model's entry in its container's config: a Sequential's layers in order, a
-    functional model's graph (with the models it nests in turn)."""
+    functional model's graph (with the models it nests in turn). ValueError in one line for
+    a nested model with layers its container never runs (they make an output of it that the
+    container leaves unused): the file lists the container's layers only."""
+    lost = [layer.name for layer in model.flat_layers if id(layer) not in layer_index]
+    if lost:
+        raise ValueError(f"nested model {model.name!r} has layers the model never runs "
+                         f"({', '.join(map(str, lost[:4]))}: they make an output of it that "
+                         f"the model leaves unused), which dlcore's file cannot hold: use "
+                         f"that output, or build the nested model without it")
     entry = {"class_name": "Sequential" if model._is_sequential else "Model",
              "name": model.name, "trainable": bool(model.trainable)}
     if model._is_sequential:

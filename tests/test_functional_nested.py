@@ -351,3 +351,21 @@ def test_two_pickled_copies_of_a_net_named_by_default_combine_side_by_side(copyi
     model = dlcore.Model(inputs, Concatenate()([each(inputs) for each in copies]),
                          backend="reference")
     assert [layer.name for layer in model.flat_layers] == ["dense", "dense_1", "concatenate"]
+
+
+def test_a_nested_output_the_model_leaves_unused_is_refused_by_its_file_in_one_line(tmp_path):
+    """A nested model of two outputs whose second, made by a layer of its own, the model
+    leaves unused: the model runs and holds only what its outputs need, so its file cannot
+    list that layer. dlcore.save failed with a bare KeyError; it is refused in one line
+    naming the layer and the fix, and no file is left."""
+    rows = dlcore.Input((4,))
+    hidden = Dense(3, name="hidden")(rows)
+    two = dlcore.Model(rows, [Dense(2, name="first")(hidden), Dense(3, name="second")(hidden)],
+                       name="two")
+    inputs = dlcore.Input((4,))
+    model = dlcore.Model(inputs, Dense(1, name="head")(two(inputs)[0]))
+    with pytest.raises(ValueError, match=r"nested model 'two' has layers the model never "
+                                         r"runs \(second: .*use that output") as caught:
+        dlcore.save(model, tmp_path / "unused.h5")
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "unused.h5").exists()
