@@ -39,6 +39,7 @@ import numbers
 import os
 import shutil
 import sys
+from copy import deepcopy
 
 import click
 import numpy as np
@@ -710,6 +711,15 @@ class BackupAndRestore(Callback):
     In a data-parallel fit (``comm``, given the callback on every rank) rank 0 alone writes,
     restores and deletes the backup, and hands what it restored to the other ranks
     (:func:`dlcore.distributed.network.restore_backup`): they need not see its file.
+    trained fewer epochs than the network already has (a backup of an earlier run), and in
+    a data-parallel fit (``comm``: each rank would restore from its own disk).
+    ValueError, in one line, when another fit (in this process or another) holds
+    ``backup_dir``: a fit holds its backup folder from its start to its end (an OS-level
+    lock, freed however the process ends), since two fits sharing it would restore and
+    overwrite each other's training. The scikit-learn wrappers
+    (:class:`dlcore.wrappers.SKLearnClassifier`, ...) give each of their fits a folder of its
+    own inside ``backup_dir`` (see :meth:`for_fit`), so that a grid search's fits, in turn
+    or at once (``n_jobs``), each restore their own.
     """
 
     #: run after the other callbacks of an epoch: the backup then holds their state of it
@@ -736,6 +746,7 @@ class BackupAndRestore(Callback):
         self.save_freq = save_freq
         self.double_checkpoint = check_bool(double_checkpoint, "double_checkpoint")
         self.delete_checkpoint = check_bool(delete_checkpoint, "delete_checkpoint")
+        self._lock = None   # the folder's lock while a fit holds it (hold, release)
 
     @property
     def path(self):
@@ -759,6 +770,7 @@ class BackupAndRestore(Callback):
         if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
             raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is a file, "
                              "not a folder: give a folder of its own")
+        self.hold()
         paths = [self.path] + ([self.previous_path] if self.double_checkpoint else [])
         paths = [path for path in paths if os.path.exists(path)]
         if not paths:
@@ -782,6 +794,44 @@ class BackupAndRestore(Callback):
         model.history = {name: list(values) for name, values in saved.history.items()}
         _restore_learning_rate(saved, model)
         return True
+
+    def hold(self):
+        """Lock ``backup_dir`` for the fit that starts (:func:`dlcore.io.atomic.lock_folder`,
+        created when needed), until :meth:`release`: a second fit given the same folder while
+        this one runs would restore this one's epochs as its own and overwrite its backup.
+
+        Raises
+        ------
+        ValueError : another fit holds the folder, in one line naming the fix
+        """
+        from dlcore.io.atomic import FolderInUseError, lock_folder
+        self.release()   # a lock of this callback's earlier fit, if any, is this fit's now
+        os.makedirs(self.backup_dir, exist_ok=True)
+        try:
+            self._lock = lock_folder(self.backup_dir,
+                                     f"pid {os.getpid()}: a fit with BackupAndRestore")
+        except FolderInUseError as error:
+            raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
+                             f"another fit ({error.holder}): give each fit that runs at the "
+                             "same time a backup_dir of its own") from None
+
+    def release(self):
+        """Free ``backup_dir`` for other fits (fit's end, however it ends)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __deepcopy__(self, memo):
+        # a copy (scikit-learn's clone of the callbacks in fit_kwargs) is a callback that
+        # holds no folder yet: the lock stays with the fit that took it
+        copy = type(self).__new__(type(self))
+        memo[id(self)] = copy
+        for name, value in vars(self).items():
+            setattr(copy, name, None if name == "_lock" else deepcopy(value, memo))
+        return copy
+
+    def __getstate__(self):
+        return {**vars(self), "_lock": None}
 
     def on_epoch_end(self, epoch, logs=None):
         from dlcore.io import save
@@ -814,6 +864,7 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if self.delete_checkpoint:
             self.delete_backup()
+        self.release()
 
     def for_member(self, index):
         """The backup of member ``index`` of an ensemble (:meth:`dlcore.ensemble.Ensemble.fit`,
@@ -825,6 +876,16 @@ class BackupAndRestore(Callback):
                                 double_checkpoint=self.double_checkpoint,
                                 delete_checkpoint=False)
 
+    def for_fit(self, key):
+        """The backup of one fit among several given this callback (a scikit-learn wrapper's,
+        whose grid search fits every candidate on every fold, in turn or at once): in a
+        folder of its own, ``<backup_dir>/fit-<key>``, ``key`` naming the fit's data and
+        settings, so that a run again after an interruption restores each fit its own
+        epochs and fits at once never share a backup."""
+        return BackupAndRestore(os.path.join(self.backup_dir, f"fit-{key}"),
+                                double_checkpoint=self.double_checkpoint,
+                                delete_checkpoint=self.delete_checkpoint)
+
     def delete_backup(self):
         """Delete the backup's files, then its folder if that is left empty."""
         if not self._writes:
@@ -832,6 +893,7 @@ class BackupAndRestore(Callback):
         for path in (self.path, self.previous_path):
             if os.path.exists(path):
                 os.remove(path)
+        self.release()   # its lock file, lest it keep the folder
         try:
             os.rmdir(self.backup_dir)   # only when empty: the folder may hold the user's files
         except OSError:

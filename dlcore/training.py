@@ -832,97 +832,102 @@ class TrainingLoop:
         first_epoch_done = self.epochs_done if not (epochs and initial_epoch is not None) \
             else max(self.epochs_done, initial_epoch)
         epochs = self._restore_backup(callbacks, first_epoch_done, epochs, comm)
-        if epochs and self.parameters and not self.trainable_parameters:
-            # Keras says the same, and trains on: a frozen model still reports its loss
-            warnings.warn("the model does not have any trainable weights: every layer is "
-                          "frozen (trainable=False), so fit leaves the weights as they are; "
-                          "set trainable = True on the layers to train", stacklevel=2)
-        y = self._targets_in_order(y)
-        weights = sample_weights(y, len(x), sample_weight, class_weight)
-        self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
-        y = self._target_rows(y, len(x))
-        x, y, weights, validation = self._validation(x, y, weights, validation_split,
-                                                     validation_data)
-        n = len(x)
-        adversary = self._adversary_of(adversarial, adversarial_weight, x)
-        if weights is not None and (adversary is not None or comm is not None):
-            raise ValueError("sample and class weights are not taken with adversarial training "
-                             "or a data-parallel fit (comm): weigh by resampling the rows there")
-        data_parallel = None
-        if comm is not None:
-            from dlcore.distributed.network import data_parallel as data_parallel_of
-            data_parallel = data_parallel_of(self, comm, x, y)
-        record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
-                   validation_split=validation_split,
-                   validation_data=validation_data is not None, shuffle=bool(shuffle),
-                   **({} if weights is None else {"sample_weights": True}),
-                   **({} if adversary is None else {"adversarial": adversary.epsilon,
-                                                    "adversarial_weight": adversary.weight}))
-        if epochs and initial_epoch is not None:
-            # Keras's resuming convention: the first epoch's index is initial_epoch (History.epoch
-            # [2, 3] for fit(epochs=4, initial_epoch=2) on a new model). dlcore's own count, which
-            # seeds each epoch's batch order, never goes back: a model trained further keeps it,
-            # and only the numbers the callbacks see start at initial_epoch
-            self.epochs_done = max(self.epochs_done, initial_epoch)
-        self._epoch_offset = 0 if initial_epoch is None else initial_epoch - first_epoch_done
-        history = History()
-        callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
-                                    self.epochs_done + self._epoch_offset + epochs, verbose)
-        if data_parallel is not None:   # their decisions must be every rank's
-            data_parallel.check_callbacks(callbacks)
-        self.stop_training = False
-        backend = self.backend
-        data = x.reshape(n, -1)   # lazy rows stay on disk, read a batch at a time
-        data = data if isinstance(data, LazyRows) else backend.asarray(data, dtype=self.dtype)
-        targets = backend.asarray(y, dtype=self.dtype)
-        if weights is not None:
-            weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
-        buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
-                                self.dtype, weighted=weights is not None,
-                                outputs=self._output_count())
-        for callback in callbacks:
-            callback.on_train_begin()
-        # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
-        # as the last finished epoch left it, optimiser state and counters included.
-        divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
-                                     self.history.get("loss", ()))
-        last_good = self._training_snapshot()
-        self._adversary = adversary
-        self._data_parallel = data_parallel
-        self._batch_penalty = BatchPenalty.of(self)
-        ending_epoch = False
-        try:
-            with backend.compute(small_products=True):
-                for _ in range(epochs):
-                    epoch, logs = self._fit_epoch(data, targets, weights, x.shape[1:], buffers,
-                                                  batch_size, shuffle, callbacks, divergence,
-                                                  validation)
-                    ending_epoch = True
-                    self._end_epoch(callbacks, epoch, logs)
-                    ending_epoch = False
-                    last_good = self._training_snapshot()
-                    if self.stop_training:
-                        break
-        except Exception:
-            # A callback that fails at an epoch's end (a ModelCheckpoint that cannot write)
-            # comes after the epoch was trained, checked and recorded: the epoch is kept, as
-            # Keras keeps it, and only an error during the epoch puts back the last one
-            if not ending_epoch:
+        try:   # the backup's folder is this fit's until it ends, however it ends
+            if epochs and self.parameters and not self.trainable_parameters:
+                # Keras says the same, and trains on: a frozen model still reports its loss
+                warnings.warn("the model does not have any trainable weights: every layer is "
+                              "frozen (trainable=False), so fit leaves the weights as they are; "
+                              "set trainable = True on the layers to train", stacklevel=2)
+            y = self._targets_in_order(y)
+            weights = sample_weights(y, len(x), sample_weight, class_weight)
+            self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
+            y = self._target_rows(y, len(x))
+            x, y, weights, validation = self._validation(x, y, weights, validation_split,
+                                                         validation_data)
+            n = len(x)
+            adversary = self._adversary_of(adversarial, adversarial_weight, x)
+            if weights is not None and (adversary is not None or comm is not None):
+                raise ValueError("sample and class weights are not taken with adversarial "
+                                 "training or a data-parallel fit (comm): weigh by resampling "
+                                 "the rows there")
+            data_parallel = None
+            if comm is not None:
+                from dlcore.distributed.network import data_parallel as data_parallel_of
+                data_parallel = data_parallel_of(self, comm, x, y)
+            record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
+                       validation_split=validation_split,
+                       validation_data=validation_data is not None, shuffle=bool(shuffle),
+                       **({} if weights is None else {"sample_weights": True}),
+                       **({} if adversary is None else {"adversarial": adversary.epsilon,
+                                                        "adversarial_weight": adversary.weight}))
+            if epochs and initial_epoch is not None:
+                # Keras's resuming convention: the first epoch's index is initial_epoch
+                # (History.epoch [2, 3] for fit(epochs=4, initial_epoch=2) on a new model).
+                # dlcore's own count, which seeds each epoch's batch order, never goes back: a
+                # model trained further keeps it, and only the numbers the callbacks see start
+                # at initial_epoch
+                self.epochs_done = max(self.epochs_done, initial_epoch)
+            self._epoch_offset = 0 if initial_epoch is None else initial_epoch - first_epoch_done
+            history = History()
+            callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
+                                        self.epochs_done + self._epoch_offset + epochs, verbose)
+            if data_parallel is not None:   # their decisions must be every rank's
+                data_parallel.check_callbacks(callbacks)
+            self.stop_training = False
+            backend = self.backend
+            data = x.reshape(n, -1)   # lazy rows stay on disk, read a batch at a time
+            data = data if isinstance(data, LazyRows) else backend.asarray(data, dtype=self.dtype)
+            targets = backend.asarray(y, dtype=self.dtype)
+            if weights is not None:
+                weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
+            buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
+                                    self.dtype, weighted=weights is not None,
+                                    outputs=self._output_count())
+            for callback in callbacks:
+                callback.on_train_begin()
+            # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
+            # as the last finished epoch left it, optimiser state and counters included.
+            divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
+                                         self.history.get("loss", ()))
+            last_good = self._training_snapshot()
+            self._adversary = adversary
+            self._data_parallel = data_parallel
+            self._batch_penalty = BatchPenalty.of(self)
+            ending_epoch = False
+            try:
+                with backend.compute(small_products=True):
+                    for _ in range(epochs):
+                        epoch, logs = self._fit_epoch(data, targets, weights, x.shape[1:], buffers,
+                                                      batch_size, shuffle, callbacks, divergence,
+                                                      validation)
+                        ending_epoch = True
+                        self._end_epoch(callbacks, epoch, logs)
+                        ending_epoch = False
+                        last_good = self._training_snapshot()
+                        if self.stop_training:
+                            break
+            except Exception:
+                # A callback that fails at an epoch's end (a ModelCheckpoint that cannot write)
+                # comes after the epoch was trained, checked and recorded: the epoch is kept, as
+                # Keras keeps it, and only an error during the epoch puts back the last one
+                if not ending_epoch:
+                    self._restore_snapshot(last_good)
+                raise
+            except BaseException:
+                # Ctrl-C (SIGTERM, SIGHUP) at any point, its callbacks' included, puts back the
+                # last epoch whose callbacks all ran: a checkpoint of it resumes exactly
                 self._restore_snapshot(last_good)
-            raise
-        except BaseException:
-            # Ctrl-C (SIGTERM, SIGHUP) at any point, its callbacks' included, puts back the
-            # last epoch whose callbacks all ran: a checkpoint of it resumes exactly
-            self._restore_snapshot(last_good)
-            raise
+                raise
+            finally:
+                self._adversary = self._data_parallel = self._batch_penalty = None
+                self.epoch_without_validation = False
+                if data_parallel is not None:
+                    data_parallel.finish()
+            for callback in callbacks:
+                callback.on_train_end()
+            return history
         finally:
-            self._adversary = self._data_parallel = self._batch_penalty = None
-            self.epoch_without_validation = False
-            if data_parallel is not None:
-                data_parallel.finish()
-        for callback in callbacks:
-            callback.on_train_end()
-        return history
+            self._release_backup()
 
     def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None):
         """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
@@ -948,13 +953,38 @@ class TrainingLoop:
         else:
             restored = bool(backups) and backups[0].restore(self)
         if not restored:
+        if backups and comm is not None:
+            # each rank would restore from its own disk: a rank that finds no backup (node-
+            # local storage) would train other epochs than the others and wait in a sum forever
+            raise ValueError("BackupAndRestore is not taken by a data-parallel fit (comm): "
+                             "give rank 0 a ModelCheckpoint, and after an interruption "
+                             "dlcore.load its last file on every rank and fit the epochs left")
+        if not backups:
             return epochs
-        if self.epochs_done < first_epoch_done:
-            raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
-                             f"{count(self.epochs_done, 'epoch')} of training, but this fit "
-                             f"starts after {first_epoch_done}: it is a backup of an earlier "
-                             "run; delete it, or give this run a backup_dir of its own")
+        self._held_backup = backups[0]   # its folder held until the fit ends (_release_backup)
+        try:
+            if not backups[0].restore(self):
+                return epochs
+            if self.epochs_done < first_epoch_done:
+                raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
+                                 f"{count(self.epochs_done, 'epoch')} of training, but this "
+                                 f"fit starts after {first_epoch_done}: it is a backup of an "
+                                 "earlier run; delete it, or give this run a backup_dir of "
+                                 "its own")
+        except BaseException:
+            self._release_backup()
+            raise
         return max(first_epoch_done + epochs - self.epochs_done, 0)
+
+    def _release_backup(self):
+        """Free the folder of the fit's :class:`dlcore.callbacks.BackupAndRestore` as the fit
+        ends, however it ends (an error in its arguments after the backup was restored, a
+        failing callback, Ctrl-C): the callback holds the folder from the fit's start, and a
+        fit run again in the same session (a notebook) would otherwise find it held by the one
+        that failed."""
+        backup = vars(self).pop("_held_backup", None)
+        if backup is not None:
+            backup.release()
 
     def _adversary_of(self, epsilon, weight, x):
         """The :class:`dlcore.adversarial.AdversarialTraining` of ``fit``'s options (None when

@@ -38,6 +38,8 @@ estimator contract is :mod:`dlcore.params`'s. Pickles (joblib's workers) carry t
 network as its file does, through its config and state; a ``model`` function travels by
 reference (define it at a module's top level, as for any joblib job).
 """
+import hashlib
+
 import numpy as np
 
 from dlcore.errors import NotFittedError
@@ -73,6 +75,39 @@ def _channels_last_hint(shape, expected):
     if tuple(shape[1:]) == channels_last:
         return ": these are channels-last images; transpose them with X.transpose(0, 3, 1, 2)"
     return ""
+
+
+def _stable_text(value):
+    """``value`` as text that is the same in every run (no memory addresses), for the name of
+    a fit's backup folder: arrays by their shape, type and a digest of their bytes, functions
+    and classes by their module and name, networks by their config, callbacks by their
+    settings (the BackupAndRestore itself by its class: each fit gets its own)."""
+    from dlcore.callbacks import BackupAndRestore, Callback
+    from dlcore.functional import Model
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
+        return repr(value)
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        digest = hashlib.sha256(data.view(np.uint8) if data.dtype.kind != "O"
+                                else repr(data.tolist()).encode()).hexdigest()
+        return f"array({data.shape}, {data.dtype}, {digest})"
+    if isinstance(value, dict):
+        items = sorted(f"{_stable_text(key)}: {_stable_text(item)}"
+                       for key, item in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}[{', '.join(map(_stable_text, value))}]"
+    if isinstance(value, Model):
+        return f"{type(value).__qualname__}({_stable_text(value.get_config())})"
+    if isinstance(value, BackupAndRestore):
+        return type(value).__qualname__
+    if isinstance(value, Callback):
+        settings = {name: item for name, item in vars(value).items()
+                    if not name.startswith("_") and name not in ("model", "params")}
+        return f"{type(value).__qualname__}({_stable_text(settings)})"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    return type(value).__qualname__
 
 
 class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
@@ -173,11 +208,37 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         # the rows are float32 by now: the network's fit would not see that they were pixels
         warn_of_unscaled_pixels(network, given)
         options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
+        options = self._own_backup(options, X, targets)
         self.history_ = network.fit(X, targets, **options).history
         # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
         self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
         return self
+
+    def _own_backup(self, options, X, targets):
+        """``options`` with a :class:`dlcore.callbacks.BackupAndRestore` among its callbacks
+        replaced by this fit's own (:meth:`~dlcore.callbacks.BackupAndRestore.for_fit`): a
+        grid search hands every fit of every candidate the same callback, whose one backup
+        the fits at once (``n_jobs``) would overwrite and restore as their own, and which a
+        search run again after an interruption would restore into its first fit. The folder
+        is named by what makes this fit this one (the data, the wrapper's parameters and the
+        fit's options), the same in a run again."""
+        from dlcore.callbacks import BackupAndRestore
+        callbacks = options.get("callbacks")
+        if not isinstance(callbacks, (list, tuple)) or not any(
+                isinstance(callback, BackupAndRestore) for callback in callbacks):
+            return options
+        digest = hashlib.sha256()
+        for array in (X, targets):
+            digest.update(_stable_text(array).encode())
+        params = {name: value for name, value in self.get_params(deep=False).items()
+                  if name != "fit_kwargs"}
+        digest.update(_stable_text([params, {name: value for name, value in options.items()
+                                             if name != "verbose"}]).encode())
+        key = digest.hexdigest()[:16]
+        return {**options, "callbacks": [
+            callback.for_fit(key) if isinstance(callback, BackupAndRestore) else callback
+            for callback in callbacks]}
 
     def _check_output_width(self, network, width):
         """One output unit per class (per target): refused before training otherwise (a

@@ -1,0 +1,105 @@
+"""A BackupAndRestore folder shared by fits (dlcore/callbacks.py, dlcore/training.py,
+dlcore/wrappers.py): fits at once, and a grid search's fits in turn.
+
+Oracles: a fit holds its backup folder from start to end (an OS-level lock), so a second
+fit given it at the same time is refused in one line instead of restoring the first's
+epochs; the scikit-learn wrappers give each fit a folder of its own, so that a grid search
+with a BackupAndRestore (in turn, at once, and run again after an interruption) scores as
+the same search without one (training is a pure function of the seed, the data and the
+settings).
+"""
+import os
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.callbacks import BackupAndRestore, LambdaCallback
+from dlcore.io.atomic import lock_folder
+from dlcore.layers import Dense
+from dlcore.wrappers import SKLearnClassifier
+
+X = np.random.default_rng(0).random((48, 5)).astype(np.float32)
+Y = np.random.default_rng(1).integers(0, 2, 48)
+
+
+def mlp(X, y, hidden=6):
+    network = dlcore.Sequential([Dense(hidden, activation="relu"),
+                                 Dense(y.shape[1], activation="softmax")],
+                                input_shape=(X.shape[1],), backend="cpu", seed=2)
+    network.compile("categorical_crossentropy", "adam")
+    return network
+
+
+def interrupt_at(epoch):
+    """A callback pressing Ctrl-C as Keras's epoch ``epoch`` starts."""
+    def press(index, logs):
+        if index == epoch:
+            raise KeyboardInterrupt
+    return LambdaCallback(on_epoch_begin=press)
+
+
+def test_a_backup_dir_that_another_fit_holds_is_refused_in_one_line(tmp_path):
+    other_fit = lock_folder(tmp_path, "pid 12345: a fit with BackupAndRestore")
+    network = mlp(X, np.eye(2)[Y])
+    before = [weight.copy() for weight in network.get_weights()]
+    with pytest.raises(ValueError) as refused:
+        network.fit(X, Y, epochs=1, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
+    message = str(refused.value)
+    assert "\n" not in message and "in use by another fit (pid 12345" in message
+    assert message.endswith("give each fit that runs at the same time a backup_dir of its own")
+    for weight, old in zip(network.get_weights(), before):
+        np.testing.assert_array_equal(weight, old)
+    other_fit.release()
+    backup = BackupAndRestore(tmp_path)
+    with pytest.raises(ValueError, match="validation_split"):   # fails after holding it
+        network.fit(X, Y, epochs=1, verbose=0, callbacks=[backup], validation_split=2.0)
+    # the failed fit let go of the folder: a fit run again in the same session takes it
+    network.fit(X, Y, epochs=1, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
+    assert not tmp_path.exists()             # its backup and lock gone, then the folder
+
+
+def test_a_wrapper_s_fits_each_restore_their_own_backup(tmp_path):
+    first, second = slice(0, 24), slice(24, 48)
+    armed = []
+
+    def press_once(index, logs):   # Ctrl-C as epoch 2 of the fit armed starts, once
+        if index == 2 and armed and not armed[0]:
+            armed[0] = True
+            raise KeyboardInterrupt
+
+    def fitted(rows, backup=True):
+        callbacks = [LambdaCallback(on_epoch_begin=press_once)]
+        return SKLearnClassifier(mlp, fit_kwargs={
+            "epochs": 3, "batch_size": 8,
+            "callbacks": callbacks + ([BackupAndRestore(tmp_path)] if backup else [])}) \
+            .fit(X[rows], Y[rows])
+    whole = [fitted(rows, backup=False).model_.get_weights() for rows in (first, second)]
+    fitted(first)
+    armed.append(False)
+    with pytest.raises(KeyboardInterrupt):   # the second fit, stopped after its epoch 2
+        fitted(second)
+    # the script run again: the first fit trains afresh (it had ended), the second resumes
+    again = [fitted(rows) for rows in (first, second)]
+    assert [len(fit.history_["loss"]) for fit in again] == [3, 1]
+    for mine, theirs in zip(again, whole):
+        for weight, expected in zip(mine.model_.get_weights(), theirs):
+            np.testing.assert_array_equal(weight, expected)
+    assert os.listdir(tmp_path) == []        # each fit's folder deleted as it ended
+
+
+def test_a_grid_search_with_two_jobs_at_once_scores_as_without_a_backup(tmp_path):
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    def scores(callbacks):
+        search = GridSearchCV(
+            SKLearnClassifier(mlp, fit_kwargs={"epochs": 2, "batch_size": 8,
+                                               "callbacks": callbacks}),
+            {"model_kwargs": [{"hidden": 4}, {"hidden": 6}]}, cv=2, n_jobs=2,
+            error_score="raise")
+        with parallel_backend("threading"):   # the fits at once in one process: quick
+            search.fit(X, Y)
+        return [search.cv_results_[f"split{fold}_test_score"] for fold in (0, 1)]
+    np.testing.assert_array_equal(scores([BackupAndRestore(tmp_path)]), scores([]))
+    assert os.listdir(tmp_path) == []
