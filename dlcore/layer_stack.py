@@ -16,6 +16,8 @@ form, kept as it was: the code, model files and command lines that give it keep 
 ``fit`` then refuses data of another width. ``layers_`` is the fitted stack's sizes in that
 form, whichever was given.
 """
+import contextlib
+
 import numpy as np
 
 from dlcore.errors import NotFittedError
@@ -106,6 +108,33 @@ class LayerStack:
         layer.history = {name[len(prefix):]: list(values)
                          for name, values in self.history.items()
                          if name.startswith(prefix)} or layer.history
+
+    @contextlib.contextmanager
+    def _whole_pass_or_none(self):
+        """``partial_fit``'s pass over every layer in the block, or, when the block ends in an
+        exception (Ctrl-C, SIGTERM, a diverged layer), none: the stack is put back as the
+        call found it, as each layer's own ``partial_fit`` puts back its pass. A pass stopped
+        halfway would leave the lower layers one pass ahead of the upper ones (a layer not
+        trained at all after a first call, which every later use refused with the advice to
+        ``resume``, whose epochs are ``fit``'s, not a pass), so the call run again, on the
+        same batch, ends as the uninterrupted one."""
+        found = dict(vars(self))
+        history = {name: list(values) for name, values in found.get("history_", {}).items()}
+        layers = [(layer, layer.training_snapshot(), layer.epochs,
+                   {name: list(values) for name, values in layer.history.items()})
+                  for layer in found.get(self.layers_attribute, ()) if hasattr(layer, "W")]
+        try:
+            yield
+        except BaseException:
+            for layer, snapshot, epochs, layer_history in layers:
+                layer.history = layer_history
+                layer.restore_snapshot(snapshot)
+                layer.epochs = epochs
+            self.__dict__.clear()
+            self.__dict__.update(found)
+            if "history_" in found:
+                self.history = history
+            raise
 
     def _check_fitted(self):
         name = type(self).__name__

@@ -66,3 +66,45 @@ def test_classes_of_the_first_batch_name_the_labels_to_come():
     with pytest.raises(ValueError, match=r"classes=\['cat', 'dog', 'emu'\] are not the first "
                                          "call's"):
         model.partial_fit(X[:4], names[:4], classes=["cat", "dog", "emu"])
+
+
+def interrupt_the_layer_of_width_once(monkeypatch, width):
+    """Ctrl-C as the layer whose visible units are ``width`` starts its pass, once."""
+    from dlcore.epochs import EpochLoop
+    run, armed = EpochLoop._run_epochs, [True]
+
+    def run_or_interrupt(layer, *arguments):
+        if layer.n_features_in_ == width and armed:
+            armed.clear()
+            raise KeyboardInterrupt
+        return run(layer, *arguments)
+    monkeypatch.setattr(EpochLoop, "_run_epochs", run_or_interrupt)
+
+
+def figures(history):
+    """A history without its seconds, which no two runs share."""
+    return {name: values for name, values in history.items() if not name.endswith("seconds")}
+
+
+@pytest.mark.parametrize("passes_before", [0, 2])
+def test_a_pass_interrupted_in_an_upper_rbm_is_undone_and_run_again_ends_as_uninterrupted(
+        monkeypatch, passes_before):
+    whole = dbn()
+    for _ in range(passes_before + 1):
+        whole.partial_fit(X)
+    model = dbn()
+    for _ in range(passes_before):
+        model.partial_fit(X)
+    interrupt_the_layer_of_width_once(monkeypatch, 6)
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X)
+    # as the call found it: RBM 1's pass undone too (it was a pass ahead of RBM 2, and RBM 2
+    # of a first call untrained, which every later use refused, asking for resume(X))
+    if passes_before:
+        assert [rbm.epochs_done_ for rbm in model.rbms_] == [passes_before] * 2
+    else:
+        assert not hasattr(model, "rbms_")
+    model.partial_fit(X)                       # the call run again
+    assert same_rbms(model, whole)
+    assert figures(model.history) == figures(whole.history)
+    np.testing.assert_array_equal(model.transform(X), whole.transform(X))

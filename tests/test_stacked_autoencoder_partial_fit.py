@@ -40,3 +40,17 @@ def test_the_stack_is_usable_after_each_pass_and_refuses_another_width(tmp_path)
     with pytest.raises(ValueError, match="X has 3 features, but StackedAutoencoder is "
                        "expecting 10 features"):
         model.partial_fit(X[:, :3])
+
+
+def test_a_pass_interrupted_in_an_upper_layer_is_undone_and_run_again_ends_as_uninterrupted(
+        monkeypatch):
+    from test_dbn_partial_fit import figures, interrupt_the_layer_of_width_once
+    whole = stack().partial_fit(X).partial_fit(X)
+    model = stack().partial_fit(X)
+    interrupt_the_layer_of_width_once(monkeypatch, 6)
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X)
+    assert [layer.epochs_done_ for layer in model.autoencoders_] == [1, 1]
+    model.partial_fit(X)
+    assert same_layers(model, whole)
+    assert figures(model.history) == figures(whole.history)

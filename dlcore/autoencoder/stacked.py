@@ -261,9 +261,15 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         Returns
         -------
         self. After each call every autoencoder counts as trained (its ``epochs`` is the
-        passes it has had): the stack transforms, saves and loads as a fitted one.
+        passes it has had): the stack transforms, saves and loads as a fitted one. A call
+        that ends in an exception (Ctrl-C, a diverged layer) leaves the stack as it found it:
+        run again on the same batch, it ends as the uninterrupted call.
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
+        with self._whole_pass_or_none():
+            return self._partial_fit(X)
+
+    def _partial_fit(self, X):
         first = not hasattr(self, "autoencoders_")
         if not first:
             self._check_fitted()   # an interrupted fit: finish it with resume first

@@ -410,9 +410,16 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         Returns
         -------
         self. After each call every RBM counts as trained (its ``epochs`` is the passes it has
-        had): the DBN transforms, samples, saves and loads as a fitted one.
+        had): the DBN transforms, samples, saves and loads as a fitted one. A call that ends
+        in an exception (Ctrl-C, a diverged RBM) leaves the DBN as it found it, every RBM
+        included (each RBM's own ``partial_fit`` does so for its pass): run again on the same
+        batch, it ends as the uninterrupted call.
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
+        with self._whole_pass_or_none():
+            return self._partial_fit(X, y, classes)
+
+    def _partial_fit(self, X, y, classes):
         first = not hasattr(self, "rbms_")
         if not first:
             if self.generative_ is not None:
