@@ -208,27 +208,28 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         # the rows are float32 by now: the network's fit would not see that they were pixels
         warn_of_unscaled_pixels(network, given)
         options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
-        options = self._own_backup(options, X, targets)
+        options = self._own_backup(options, X, targets, network.epochs_done)
         self.history_ = network.fit(X, targets, **options).history
         # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
         self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
         return self
 
-    def _own_backup(self, options, X, targets):
+    def _own_backup(self, options, X, targets, epochs_before):
         """``options`` with a :class:`dlcore.callbacks.BackupAndRestore` among its callbacks
         replaced by this fit's own (:meth:`~dlcore.callbacks.BackupAndRestore.for_fit`): a
         grid search hands every fit of every candidate the same callback, whose one backup
         the fits at once (``n_jobs``) would overwrite and restore as their own, and which a
         search run again after an interruption would restore into its first fit. The folder
-        is named by what makes this fit this one (the data, the wrapper's parameters and the
-        fit's options), the same in a run again."""
+        is named by what makes this fit this one (the data, the wrapper's parameters, the
+        fit's options and the epochs the network had before it: a warm start's second fit on
+        the same data is another fit), the same in a run again."""
         from dlcore.callbacks import BackupAndRestore
         callbacks = options.get("callbacks")
         if not isinstance(callbacks, (list, tuple)) or not any(
                 isinstance(callback, BackupAndRestore) for callback in callbacks):
             return options
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(f"after {int(epochs_before)} epochs".encode())
         for array in (X, targets):
             digest.update(_stable_text(array).encode())
         params = {name: value for name, value in self.get_params(deep=False).items()

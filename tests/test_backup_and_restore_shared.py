@@ -103,3 +103,29 @@ def test_a_grid_search_with_two_jobs_at_once_scores_as_without_a_backup(tmp_path
         return [search.cv_results_[f"split{fold}_test_score"] for fold in (0, 1)]
     np.testing.assert_array_equal(scores([BackupAndRestore(tmp_path)]), scores([]))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_warm_start_s_fits_on_the_same_data_each_restore_their_own_backup(tmp_path):
+    armed = []
+
+    def press_once(index, logs):   # Ctrl-C as the armed fit's second epoch starts, once
+        if armed and not armed[0] and index in (1, 3):
+            armed[0] = True
+            raise KeyboardInterrupt
+
+    def wrapper(backup=True):
+        return SKLearnClassifier(mlp, warm_start=True, fit_kwargs={
+            "epochs": 2, "batch_size": 8, "callbacks": [LambdaCallback(
+                on_epoch_begin=press_once)] + ([BackupAndRestore(tmp_path)] if backup else [])})
+    whole = wrapper(backup=False).fit(X, Y).fit(X, Y)
+    interrupted = wrapper().fit(X, Y)
+    armed.append(False)
+    with pytest.raises(KeyboardInterrupt):   # the second fit, stopped after its epoch 1
+        interrupted.fit(X, Y)
+    # the script run again: the first fit trains afresh, the second resumes its own backup
+    again = wrapper().fit(X, Y)
+    assert len(again.history_["loss"]) == 2
+    again.fit(X, Y)
+    assert len(again.history_["loss"]) == 1 and again.model_.epochs_done == 4
+    for weight, expected in zip(again.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(weight, expected)
