@@ -77,11 +77,13 @@ def _channels_last_hint(shape, expected):
     return ""
 
 
-def _stable_text(value):
+def _stable_text(value, depth=0):
     """``value`` as text that is the same in every run (no memory addresses), for the name of
     a fit's backup folder: arrays by their shape, type and a digest of their bytes, functions
     and classes by their module and name, networks by their config, callbacks by their
-    settings (the BackupAndRestore itself by its class: each fit gets its own)."""
+    settings (the BackupAndRestore itself by its class: each fit gets its own), other
+    objects (an optimiser, a regulariser given to a model function) by their config or
+    attributes: two candidates of a grid search that differ only there are two fits."""
     from dlcore.callbacks import BackupAndRestore, Callback
     from dlcore.functional import Model
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
@@ -92,22 +94,30 @@ def _stable_text(value):
                                 else repr(data.tolist()).encode()).hexdigest()
         return f"array({data.shape}, {data.dtype}, {digest})"
     if isinstance(value, dict):
-        items = sorted(f"{_stable_text(key)}: {_stable_text(item)}"
+        items = sorted(f"{_stable_text(key, depth)}: {_stable_text(item, depth)}"
                        for key, item in value.items())
         return "{" + ", ".join(items) + "}"
     if isinstance(value, (list, tuple)):
-        return f"{type(value).__name__}[{', '.join(map(_stable_text, value))}]"
+        return f"{type(value).__name__}[{', '.join(_stable_text(item, depth) for item in value)}]"
     if isinstance(value, Model):
-        return f"{type(value).__qualname__}({_stable_text(value.get_config())})"
+        return f"{type(value).__qualname__}({_stable_text(value.get_config(), depth + 1)})"
     if isinstance(value, BackupAndRestore):
         return type(value).__qualname__
     if isinstance(value, Callback):
         settings = {name: item for name, item in vars(value).items()
                     if not name.startswith("_") and name not in ("model", "params")}
-        return f"{type(value).__qualname__}({_stable_text(settings)})"
+        return f"{type(value).__qualname__}({_stable_text(settings, depth + 1)})"
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    return type(value).__qualname__
+    name = type(value).__qualname__
+    if depth < 4 and callable(getattr(value, "get_config", None)):
+        try:
+            return f"{name}({_stable_text(value.get_config(), depth + 1)})"
+        except Exception:   # a config that needs what the object lacks: its attributes then
+            pass
+    if depth < 4 and hasattr(value, "__dict__"):
+        return f"{name}({_stable_text(vars(value), depth + 1)})"
+    return name
 
 
 class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):

@@ -23,11 +23,11 @@ X = np.random.default_rng(0).random((48, 5)).astype(np.float32)
 Y = np.random.default_rng(1).integers(0, 2, 48)
 
 
-def mlp(X, y, hidden=6):
+def mlp(X, y, hidden=6, optimizer="adam"):
     network = dlcore.Sequential([Dense(hidden, activation="relu"),
                                  Dense(y.shape[1], activation="softmax")],
                                 input_shape=(X.shape[1],), backend="cpu", seed=2)
-    network.compile("categorical_crossentropy", "adam")
+    network.compile("categorical_crossentropy", optimizer)
     return network
 
 
@@ -129,3 +129,23 @@ def test_a_warm_start_s_fits_on_the_same_data_each_restore_their_own_backup(tmp_
     assert len(again.history_["loss"]) == 1 and again.model_.epochs_done == 4
     for weight, expected in zip(again.model_.get_weights(), whole.model_.get_weights()):
         np.testing.assert_array_equal(weight, expected)
+
+
+def test_candidates_that_differ_only_in_an_optimiser_object_each_have_their_backup(tmp_path):
+    from dlcore.optimizers import Adam
+    stop = [True]
+
+    def press_once(index, logs):
+        if index == 1 and stop:
+            stop.clear()
+            raise KeyboardInterrupt
+
+    def fitted(rate):
+        return SKLearnClassifier(mlp, model_kwargs={"optimizer": Adam(rate)}, fit_kwargs={
+            "epochs": 2, "batch_size": 8, "callbacks": [
+                LambdaCallback(on_epoch_begin=press_once), BackupAndRestore(tmp_path)]}) \
+            .fit(X, Y)
+    with pytest.raises(KeyboardInterrupt):   # the candidate of rate 0.001, after epoch 1
+        fitted(0.001)
+    # the other candidate (same seed and architecture) restored that backup as its own
+    assert len(fitted(0.01).history_["loss"]) == 2
