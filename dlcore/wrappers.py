@@ -198,32 +198,41 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
     def fit(self, X, y, **kwargs):
         """Build the network (or, with ``warm_start``, keep the one fitted before) and train
         it on (X, y) with ``fit_kwargs`` updated by ``kwargs`` (``verbose=0`` unless given).
-        Returns self."""
-        self._check_params()
-        self._note_feature_names(X, reset=True)
-        given, X = X, self._rows(X)
-        warm = self.warm_start and hasattr(self, "model_")
-        targets = self._targets(y, reset=not warm)
-        if len(targets) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(targets)}")
-        if warm and X.shape[1:] != self.input_shape_:
-            raise ValueError(f"X has {_samples_text(X.shape[1:])}; the network fitted "
-                             f"before (warm start) takes {_samples_text(self.input_shape_)}")
-        network = self.model_ if warm else self._build(X, targets)
-        if not network.built:
-            network.build(X.shape[1:])
-        self._check_input_shape(network, X)
-        self._check_output_width(network, int(np.prod(targets.shape[1:])))
-        self._check_network(network)
-        # the rows are float32 by now: the network's fit would not see that they were pixels
-        warn_of_unscaled_pixels(network, given)
-        options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
-        options = self._own_backup(options, X, targets, network.epochs_done)
-        self.history_ = network.fit(X, targets, **options).history
-        # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
-        self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
-        self.input_shape_ = tuple(X.shape[1:])
-        return self
+        Returns self. A fit that ends in an exception (Ctrl-C, bad data, a failed callback)
+        leaves the wrapper as it found it: the classes, feature names and network of one fit
+        never mix with another's (the labels of a refit on other classes were mapped onto the
+        network fitted before)."""
+        found = dict(vars(self))
+        try:
+            self._check_params()
+            self._note_feature_names(X, reset=True)
+            given, X = X, self._rows(X)
+            warm = self.warm_start and hasattr(self, "model_")
+            targets = self._targets(y, reset=not warm)
+            if len(targets) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(targets)}")
+            if warm and X.shape[1:] != self.input_shape_:
+                raise ValueError(f"X has {_samples_text(X.shape[1:])}; the network fitted "
+                                 f"before (warm start) takes {_samples_text(self.input_shape_)}")
+            network = self.model_ if warm else self._build(X, targets)
+            if not network.built:
+                network.build(X.shape[1:])
+            self._check_input_shape(network, X)
+            self._check_output_width(network, int(np.prod(targets.shape[1:])))
+            self._check_network(network)
+            # the rows are float32 by now: the network's fit would not see that they were pixels
+            warn_of_unscaled_pixels(network, given)
+            options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
+            options = self._own_backup(options, X, targets, network.epochs_done)
+            self.history_ = network.fit(X, targets, **options).history
+            # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
+            self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
+            self.input_shape_ = tuple(X.shape[1:])
+            return self
+        except BaseException:   # not half of this fit over the last one
+            self.__dict__.clear()
+            self.__dict__.update(found)
+            raise
 
     def _own_backup(self, options, X, targets, epochs_before):
         """``options`` with a :class:`dlcore.callbacks.BackupAndRestore` among its callbacks

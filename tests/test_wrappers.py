@@ -151,6 +151,24 @@ def test_grid_search_with_two_workers_reaches_inside_model_kwargs():
     assert search.best_estimator_.model_.layers[0].units == 16
 
 
+def test_a_refit_that_ends_in_an_exception_leaves_the_fitted_wrapper_as_it_was():
+    from dlcore.callbacks import LambdaCallback
+    X, labels = blobs(n=48)
+    clf = SKLearnClassifier(mlp, fit_kwargs={"epochs": 2, "batch_size": 16})
+    clf.fit(X, np.array(["cat", "dog", "emu"])[labels])
+    before = clf.predict(X)
+
+    def press(epoch, logs):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):   # a refit on other labels, Ctrl-C in its epoch
+        clf.fit(X, labels % 2, callbacks=[LambdaCallback(on_epoch_begin=press)])
+    with pytest.raises(ValueError, match="epochs"):
+        clf.fit(X, labels % 2, epochs=-1)
+    # the labels of the refit were mapped onto the network fitted before: ['0' '1' ...]
+    assert list(clf.classes_) == ["cat", "dog", "emu"]
+    np.testing.assert_array_equal(clf.predict(X), before)
+
+
 def test_fitted_wrappers_pickle_as_their_networks_files_do():
     X, labels = blobs()
     clf = classifier().fit(X, labels)
