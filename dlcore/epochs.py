@@ -43,6 +43,17 @@ class EpochLoop:
     def _epoch_loss(self, monitors):
         return monitors
 
+    def _check_fitted_size(self, call):
+        """``n_hidden`` that a ``set_params`` changed after training started is refused by
+        ``call`` (``partial_fit``, ``resume``), which would train the fitted units on while
+        ``get_params`` names others: one line naming both fixes."""
+        fitted = self.W.shape[1]
+        if int(self.n_hidden) != fitted:
+            raise ValueError(f"n_hidden={self.n_hidden} differs from the {fitted} hidden units "
+                             f"this {type(self).__name__} was fitted with, which {call} would "
+                             f"train on: call fit(X) to train {self.n_hidden} from the start, "
+                             f"or set_params(n_hidden={fitted}) to go on")
+
     def _run_epochs(self, trainer, data, epochs, progress, on_epoch_end, record_epoch):
         """``epochs`` passes of ``trainer`` over ``data`` (rows on the trainer's backend).
 

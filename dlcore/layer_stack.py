@@ -109,6 +109,21 @@ class LayerStack:
                          for name, values in self.history.items()
                          if name.startswith(prefix)} or layer.history
 
+    def _check_fitted_sizes(self, call):
+        """``hidden`` (or ``layers``) that a ``set_params`` changed after training started is
+        refused by ``call`` (``partial_fit``, ``resume``), which would train the fitted layers
+        on while ``get_params`` names others: one line naming both fixes."""
+        fitted = [int(size) for size in self.layers_]
+        if self.layers is not None:
+            name, given, kept = "layers", [int(size) for size in self.layers], fitted
+        else:
+            name, given, kept = "hidden", self._hidden_sizes(), fitted[1:]
+        if given != kept:
+            raise ValueError(f"{name}={given} differs from the sizes this "
+                             f"{type(self).__name__} was fitted with, {name}={kept}, which "
+                             f"{call} would train on: call fit(X) to train the new sizes from "
+                             f"the start, or set_params({name}={kept}) to go on")
+
     @contextlib.contextmanager
     def _whole_pass_or_none(self):
         """``partial_fit``'s pass over every layer in the block, or, when the block ends in an

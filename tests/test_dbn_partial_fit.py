@@ -108,3 +108,26 @@ def test_a_pass_interrupted_in_an_upper_rbm_is_undone_and_run_again_ends_as_unin
     assert same_rbms(model, whole)
     assert figures(model.history) == figures(whole.history)
     np.testing.assert_array_equal(model.transform(X), whole.transform(X))
+
+
+@pytest.mark.parametrize("make, sizes", [
+    (lambda: dbn(), {"hidden": [8, 3]}),
+    (lambda: dlcore.StackedAutoencoder(hidden=[6, 4], epochs=2, batch_size=16, seed=3,
+                                       backend="cpu"), {"hidden": [8, 3]}),
+    (lambda: dlcore.BernoulliRBM(n_hidden=6, epochs=2, batch_size=16, seed=3, backend="cpu"),
+     {"n_hidden": 8}),
+    (lambda: dlcore.Autoencoder(n_hidden=6, epochs=2, batch_size=16, seed=3, backend="cpu"),
+     {"n_hidden": 8})])
+def test_sizes_changed_by_set_params_after_training_started_are_refused(make, sizes):
+    model = make().partial_fit(X)
+    name, value = next(iter(sizes.items()))
+    fitted = model.get_params()[name]
+    model.set_params(**sizes)
+    for call in (model.partial_fit, model.resume):   # trained the fitted sizes on, silently
+        with pytest.raises(ValueError) as refused:
+            call(X)
+        message = str(refused.value)
+        assert "\n" not in message and f"{name}={value}" in message
+        assert message.endswith(f"set_params({name}={fitted}) to go on")
+    model.set_params(**{name: fitted})
+    assert model.partial_fit(X) is model

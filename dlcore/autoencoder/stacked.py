@@ -234,6 +234,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
             raise RuntimeError("this StackedAutoencoder has not started training: call fit(X) "
                                "instead")
         self._check_params()
+        self._check_fitted_sizes("resume")
         self._note_feature_names(X, reset=False)
         return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end, comm)
 
@@ -274,6 +275,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         if not first:
             self._check_fitted()   # an interrupted fit: finish it with resume first
         self._check_params(new_training=first)
+        if not first:
+            self._check_fitted_sizes("partial_fit")
         self._note_feature_names(X, reset=first)
         X = self._check_rows(X, "X", fitting=first)
         if first:

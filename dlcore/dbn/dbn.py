@@ -353,6 +353,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN has not started training: call fit(X) instead")
         self._check_params()
+        self._check_fitted_sizes("resume")
         self._note_feature_names(X, reset=False)
         X, y, _ = self._check_training_data(X, y, "X", "y")
         if X_valid is not None:
@@ -428,6 +429,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                    "pretrain the RBMs under them; call fit(X) to start over")
             self._check_fitted()   # an interrupted fit: finish it with resume first
         self._check_params()
+        if not first:
+            self._check_fitted_sizes("partial_fit")
         self._note_feature_names(X, reset=first)
         if first:
             known = None
