@@ -131,3 +131,9 @@ def test_sizes_changed_by_set_params_after_training_started_are_refused(make, si
         assert message.endswith(f"set_params({name}={fitted}) to go on")
     model.set_params(**{name: fitted})
     assert model.partial_fit(X) is model
+
+
+def test_the_warnings_of_partial_fit_s_checks_name_the_caller_s_line():
+    with pytest.warns(UserWarning, match="column-vector y") as caught:
+        dbn(n_labels=3).partial_fit(X, Y.reshape(-1, 1))
+    assert [record.filename for record in caught] == [__file__]

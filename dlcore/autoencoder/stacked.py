@@ -267,38 +267,35 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         run again on the same batch, it ends as the uninterrupted call.
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
-        with self._whole_pass_or_none():
-            return self._partial_fit(X)
-
-    def _partial_fit(self, X):
-        first = not hasattr(self, "autoencoders_")
-        if not first:
-            self._check_fitted()   # an interrupted fit: finish it with resume first
-        self._check_params(new_training=first)
-        if not first:
-            self._check_fitted_sizes("partial_fit")
-        self._note_feature_names(X, reset=first)
-        X = self._check_rows(X, "X", fitting=first)
-        if first:
-            self.seed_ = rng.check_seed(self.seed)
-            self.autoencoders_ = self._build_autoencoders(self.seed_, new_training=True)
-            self.history = {}
-            self.n_features_in_ = X.shape[1]
-            self.layers_ = [X.shape[1], *self._hidden_sizes()]
-            record_fit(self, X, partial=True)
-        features = X
-        for index, autoencoder in enumerate(self.autoencoders_):
-            if hasattr(autoencoder, "W"):
-                self._restore_layer_history(index, autoencoder)
-            try:
-                with self._training_layer(index, autoencoder):
-                    autoencoder.partial_fit(features)
-            finally:
-                if hasattr(autoencoder, "W"):   # trained: transform and save take it
-                    autoencoder.epochs = max(autoencoder.epochs_done_, 1)
-            if index + 1 < len(self.autoencoders_):
-                features = autoencoder.transform(features)
-        return self
+        with self._whole_pass_or_none():   # the whole pass, or none of it
+            first = not hasattr(self, "autoencoders_")
+            if not first:
+                self._check_fitted()   # an interrupted fit: finish it with resume first
+            self._check_params(new_training=first)
+            if not first:
+                self._check_fitted_sizes("partial_fit")
+            self._note_feature_names(X, reset=first)
+            X = self._check_rows(X, "X", fitting=first)
+            if first:
+                self.seed_ = rng.check_seed(self.seed)
+                self.autoencoders_ = self._build_autoencoders(self.seed_, new_training=True)
+                self.history = {}
+                self.n_features_in_ = X.shape[1]
+                self.layers_ = [X.shape[1], *self._hidden_sizes()]
+                record_fit(self, X, partial=True)
+            features = X
+            for index, autoencoder in enumerate(self.autoencoders_):
+                if hasattr(autoencoder, "W"):
+                    self._restore_layer_history(index, autoencoder)
+                try:
+                    with self._training_layer(index, autoencoder):
+                        autoencoder.partial_fit(features)
+                finally:
+                    if hasattr(autoencoder, "W"):   # trained: transform and save take it
+                        autoencoder.epochs = max(autoencoder.epochs_done_, 1)
+                if index + 1 < len(self.autoencoders_):
+                    features = autoencoder.transform(features)
+            return self
 
     @contextlib.contextmanager
     def _training_layer(self, index, autoencoder):

@@ -417,59 +417,56 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         batch, it ends as the uninterrupted call.
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
-        with self._whole_pass_or_none():
-            return self._partial_fit(X, y, classes)
-
-    def _partial_fit(self, X, y, classes):
-        first = not hasattr(self, "rbms_")
-        if not first:
-            if self.generative_ is not None:
-                raise RuntimeError("this DBN was fine-tuned by up-down, which untied its "
-                                   "generative weights from the RBMs: partial_fit would "
-                                   "pretrain the RBMs under them; call fit(X) to start over")
-            self._check_fitted()   # an interrupted fit: finish it with resume first
-        self._check_params()
-        if not first:
-            self._check_fitted_sizes("partial_fit")
-        self._note_feature_names(X, reset=first)
-        if first:
-            known = None
-            if classes is not None and self.n_labels:
-                known = self._classes_of(_numbers_or_strings(np.unique(np.asarray(classes)),
-                                                             "classes"), "classes")
-            X, y, known = self._check_training_data(X, y, "X", "y", classes=known,
-                                                    fitting=True)
-            self._start_afresh(X, known, labels=y is not None, partial=True)
-        else:
-            if classes is not None and self.n_labels:
-                check_same_classes(self._classes_of(_numbers_or_strings(
-                    np.unique(np.asarray(classes)), "classes"), "classes"),
-                    getattr(self, "classes_", np.arange(int(self.n_labels))), "DBN")
-            X, y, _ = self._check_training_data(X, y, "X", "y")
-        if isinstance(X, LazyRows) and self.propagate == "sample" and len(self.rbms_) > 1:
-            raise ValueError('propagate="sample" draws every row\'s states afresh each pass, '
-                             'which lazy rows (data on disk) cannot give: use propagate="mean" '
-                             "or pass the data as an array")
-        features = X
-        for index, rbm in enumerate(self.rbms_):
-            if self.propagate == "sample" and index > 0:
-                # states drawn afresh for the pass, from the stream fit draws that epoch's
-                step = rbm.epochs_done_ if hasattr(rbm, "W") else 0
-                features = layer_input(self.rbms_, X, index, "sample", self.seed_, step)
-            if hasattr(rbm, "W"):
-                self._restore_layer_history(index, rbm)
-            try:
-                rbm.partial_fit(self._visible_rows(index, features, y))
-            except TrainingDiverged as error:
-                raise error.located(f"RBM {index + 1} of the DBN: ") from None
-            finally:
+        with self._whole_pass_or_none():   # the whole pass, or none of it
+            first = not hasattr(self, "rbms_")
+            if not first:
+                if self.generative_ is not None:
+                    raise RuntimeError("this DBN was fine-tuned by up-down, which untied its "
+                                       "generative weights from the RBMs: partial_fit would "
+                                       "pretrain the RBMs under them; call fit(X) to start over")
+                self._check_fitted()   # an interrupted fit: finish it with resume first
+            self._check_params()
+            if not first:
+                self._check_fitted_sizes("partial_fit")
+            self._note_feature_names(X, reset=first)
+            if first:
+                known = None
+                if classes is not None and self.n_labels:
+                    known = self._classes_of(_numbers_or_strings(np.unique(np.asarray(classes)),
+                                                                 "classes"), "classes")
+                X, y, known = self._check_training_data(X, y, "X", "y", classes=known,
+                                                        fitting=True)
+                self._start_afresh(X, known, labels=y is not None, partial=True)
+            else:
+                if classes is not None and self.n_labels:
+                    check_same_classes(self._classes_of(_numbers_or_strings(
+                        np.unique(np.asarray(classes)), "classes"), "classes"),
+                        getattr(self, "classes_", np.arange(int(self.n_labels))), "DBN")
+                X, y, _ = self._check_training_data(X, y, "X", "y")
+            if isinstance(X, LazyRows) and self.propagate == "sample" and len(self.rbms_) > 1:
+                raise ValueError('propagate="sample" draws every row\'s states afresh each pass, '
+                                 'which lazy rows (data on disk) cannot give: use propagate="mean" '
+                                 "or pass the data as an array")
+            features = X
+            for index, rbm in enumerate(self.rbms_):
+                if self.propagate == "sample" and index > 0:
+                    # states drawn afresh for the pass, from the stream fit draws that epoch's
+                    step = rbm.epochs_done_ if hasattr(rbm, "W") else 0
+                    features = layer_input(self.rbms_, X, index, "sample", self.seed_, step)
                 if hasattr(rbm, "W"):
-                    self._record_layer(index, rbm)
-                    rbm.epochs = max(rbm.epochs_done_, 1)   # trained: transform, save take it
-            if index + 1 < len(self.rbms_) and self.propagate == "mean":
-                features = (lazy_features(features, [rbm]) if isinstance(X, LazyRows)
-                            else rbm.transform(features))
-        return self
+                    self._restore_layer_history(index, rbm)
+                try:
+                    rbm.partial_fit(self._visible_rows(index, features, y))
+                except TrainingDiverged as error:
+                    raise error.located(f"RBM {index + 1} of the DBN: ") from None
+                finally:
+                    if hasattr(rbm, "W"):
+                        self._record_layer(index, rbm)
+                        rbm.epochs = max(rbm.epochs_done_, 1)   # trained: transform, save take it
+                if index + 1 < len(self.rbms_) and self.propagate == "mean":
+                    features = (lazy_features(features, [rbm]) if isinstance(X, LazyRows)
+                                else rbm.transform(features))
+            return self
 
     def _pretrain(self, X, y, X_valid, y_valid, progress, on_epoch_end=None, comm=None):
         """Train every RBM that is not fully trained yet, bottom up, then the missing up-down
