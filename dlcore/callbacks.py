@@ -805,11 +805,12 @@ class BackupAndRestore(Callback):
         ValueError : another fit holds the folder, in one line naming the fix
         """
         from dlcore.io.atomic import FolderInUseError, lock_folder
-        self.release()   # a lock of this callback's earlier fit, if any, is this fit's now
-        os.makedirs(self.backup_dir, exist_ok=True)
+        holder = f"pid {os.getpid()}: a fit with BackupAndRestore"
         try:
-            self._lock = lock_folder(self.backup_dir,
-                                     f"pid {os.getpid()}: a fit with BackupAndRestore")
+            if self._lock is not None:   # this very callback, in a fit running now
+                raise FolderInUseError(self.backup_dir, holder)
+            os.makedirs(self.backup_dir, exist_ok=True)
+            self._lock = lock_folder(self.backup_dir, holder)
         except FolderInUseError as error:
             raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
                              f"another fit ({error.holder}): give each fit that runs at the "

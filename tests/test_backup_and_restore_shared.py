@@ -52,6 +52,10 @@ def test_a_backup_dir_that_another_fit_holds_is_refused_in_one_line(tmp_path):
         np.testing.assert_array_equal(weight, old)
     other_fit.release()
     backup = BackupAndRestore(tmp_path)
+    nested = LambdaCallback(on_epoch_begin=lambda epoch, logs: mlp(X, np.eye(2)[Y]).fit(
+        X, Y, epochs=1, verbose=0, callbacks=[backup]))
+    with pytest.raises(ValueError, match="in use by another fit"):   # the same callback
+        mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0, callbacks=[backup, nested])
     with pytest.raises(ValueError, match="validation_split"):   # fails after holding it
         network.fit(X, Y, epochs=1, verbose=0, callbacks=[backup], validation_split=2.0)
     # the failed fit let go of the folder: a fit run again in the same session takes it
