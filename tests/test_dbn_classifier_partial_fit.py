@@ -41,3 +41,24 @@ def test_the_first_calls_classes_name_the_labels_to_come_and_the_width_is_kept()
     with pytest.raises(ValueError, match=r"classes=\['cat', 'dog', 'emu', 'owl'\] are not "
                                          "the first call's"):
         model.partial_fit(X[:2], ["dog", "cat"], classes=["cat", "dog", "owl", "emu"])
+
+
+def test_a_refit_stopped_by_ctrl_c_keeps_the_feature_names_of_the_network_it_keeps(
+        monkeypatch):
+    pandas = pytest.importorskip("pandas")
+    from dlcore.training import TrainingLoop
+    rows = np.random.default_rng(0).random((24, 6)).astype(np.float32)
+    labels = np.arange(24) % 2
+    clf = dlcore.DBNClassifier(hidden=[4], pretrain_epochs=1, epochs=1, seed=0, backend="cpu")
+    clf.fit(pandas.DataFrame(rows, columns=list("abcdef")), labels)
+
+    def press(*arguments, **options):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(TrainingLoop, "fit", press)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(pandas.DataFrame(rows, columns=list("uvwxyz")), labels)
+    monkeypatch.undo()
+    # the names of the refit's columns with the network of the first fit: predict on the
+    # first fit's own columns was refused, on the refit's it used the old network
+    assert list(clf.feature_names_in_) == list("abcdef")
+    clf.predict(pandas.DataFrame(rows, columns=list("abcdef")))

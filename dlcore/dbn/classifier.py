@@ -178,11 +178,32 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         """Pretrain the DBN on ``X`` (rows in [0, 1]: its bottom units are binary), then
         fine-tune its network on (X, y). Returns self."""
         refuse_fit_arguments(self, "fit", unexpected)
-        from dlcore.callbacks import EarlyStopping
         self._check_params()
         classes, targets = self._check_labels(y)
-        self._note_feature_names(X, reset=True)
-        X = self._rows(X, "X")
+        found_names = vars(self).get("feature_names_in_")
+        try:   # the names of this fit's X only once its network is this fit's too
+            self._note_feature_names(X, reset=True)
+            X = self._rows(X, "X")
+            dbn, network = self._fit_network(X, targets, classes)
+        except BaseException:
+            self._put_back_feature_names(found_names)
+            raise
+        self.classes_, self.n_features_in_ = classes, X.shape[1]
+        self.dbn_, self.network_ = dbn, network
+        self._note_learning_curves()
+        return self
+
+    def _put_back_feature_names(self, names):
+        """``feature_names_in_`` as a fit that failed found it (its network is the old one)."""
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = names
+
+    def _fit_network(self, X, targets, classes):
+        """``(dbn, network)`` of :meth:`fit`: the DBN pretrained on ``X``, its network
+        fine-tuned on (X, targets), early stopping on the held-out part."""
+        from dlcore.callbacks import EarlyStopping
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
         dbn, network = self._pretrained_network(X, len(classes))
@@ -193,10 +214,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
                                            restore_best_weights=True))
         network.fit(*train, epochs=int(self.epochs), batch_size=int(self.batch_size),
                     validation_data=valid, callbacks=callbacks, verbose=int(bool(self.verbose)))
-        self.classes_, self.n_features_in_ = classes, X.shape[1]
-        self.dbn_, self.network_ = dbn, network
-        self._note_learning_curves()
-        return self
+        return dbn, network
 
     def partial_fit(self, X, y, classes=None, **unexpected):
         """One step of training on the batch (X, y), as ``MLPClassifier.partial_fit``: the
