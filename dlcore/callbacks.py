@@ -707,12 +707,6 @@ class BackupAndRestore(Callback):
     ValueError, in one line, for a backup that cannot be read (damaged: delete it to start
     over), one of another network (another architecture, optimiser or seed), one that has
     trained fewer epochs than the network already has (a backup of an earlier run).
-
-    In a data-parallel fit (``comm``, given the callback on every rank) rank 0 alone writes,
-    restores and deletes the backup, and hands what it restored to the other ranks
-    (:func:`dlcore.distributed.network.restore_backup`): they need not see its file.
-    trained fewer epochs than the network already has (a backup of an earlier run), and in
-    a data-parallel fit (``comm``: each rank would restore from its own disk).
     ValueError, in one line, when another fit (in this process or another) holds
     ``backup_dir``: a fit holds its backup folder from its start to its end (an OS-level
     lock, freed however the process ends), since two fits sharing it would restore and
@@ -720,6 +714,10 @@ class BackupAndRestore(Callback):
     (:class:`dlcore.wrappers.SKLearnClassifier`, ...) give each of their fits a folder of its
     own inside ``backup_dir`` (see :meth:`for_fit`), so that a grid search's fits, in turn
     or at once (``n_jobs``), each restore their own.
+
+    In a data-parallel fit (``comm``, given the callback on every rank) rank 0 alone writes,
+    restores, holds and deletes the backup, and hands what it restored to the other ranks
+    (:func:`dlcore.distributed.network.restore_backup`): they need not see its file.
     """
 
     #: run after the other callbacks of an epoch: the backup then holds their state of it

@@ -945,25 +945,20 @@ class TrainingLoop:
                              f"{len(backups)}: the backups would restore different epochs")
         if backups:   # rank 0 alone writes it in a data-parallel fit
             backups[0]._writes = comm is None or comm.is_root
-        if comm is not None:
-            # rank 0 restores, every rank takes its state: read on each rank's own disk, a rank
-            # that found no backup (node-local storage) trained other epochs than the others
-            from dlcore.distributed.network import restore_backup
-            restored = restore_backup(self, backups[0] if backups else None, comm)
-        else:
-            restored = bool(backups) and backups[0].restore(self)
-        if not restored:
-        if backups and comm is not None:
-            # each rank would restore from its own disk: a rank that finds no backup (node-
-            # local storage) would train other epochs than the others and wait in a sum forever
-            raise ValueError("BackupAndRestore is not taken by a data-parallel fit (comm): "
-                             "give rank 0 a ModelCheckpoint, and after an interruption "
-                             "dlcore.load its last file on every rank and fit the epochs left")
-        if not backups:
+        elif comm is None:
             return epochs
-        self._held_backup = backups[0]   # its folder held until the fit ends (_release_backup)
+        if backups:
+            self._held_backup = backups[0]   # its folder held until the fit ends (_release_backup)
         try:
-            if not backups[0].restore(self):
+            if comm is not None:
+                # rank 0 restores, every rank takes its state: read on each rank's own disk, a
+                # rank that found no backup (node-local storage) trained other epochs than the
+                # others (one collective on every rank, with the callback or without)
+                from dlcore.distributed.network import restore_backup
+                restored = restore_backup(self, backups[0] if backups else None, comm)
+            else:
+                restored = backups[0].restore(self)
+            if not restored:
                 return epochs
             if self.epochs_done < first_epoch_done:
                 raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "

@@ -732,7 +732,9 @@ def test_a_rank_that_cannot_see_the_backup_takes_rank_0_s_state_and_errors(tmp_p
         BackupAndRestore(tmp_path / "rank-0", delete_checkpoint=False)])
     models = [Network(False, seed=4, backend="cpu").model for _ in range(2)]
     root = BroadcastingRank(0)
-    assert restore_backup(models[0], BackupAndRestore(tmp_path / "rank-0"), root)
+    rank_0s_backup = BackupAndRestore(tmp_path / "rank-0")
+    assert restore_backup(models[0], rank_0s_backup, root)
+    rank_0s_backup.release()   # as its fit ends: the folder is free for the next one
     # rank 1's folder (a disk of its own) holds nothing
     assert restore_backup(models[1], BackupAndRestore(tmp_path / "rank-1"),
                           BroadcastingRank(1, root.sent))
