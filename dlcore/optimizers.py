@@ -387,7 +387,67 @@ def max_norm_units(first, last, weights, n_inputs, unit_stride, input_stride, ma
                 weights[unit * unit_stride + k * input_stride] *= factor
 
 
+@body
+def clipped_cost_gradient_span(first, last, grad, theta, l1, l2, limit):
+    """grad <- the gradient of the cost (:func:`_effective_gradient`) clipped to [-limit,
+    limit] element by element (``clipvalue``); a NaN stays NaN, as Keras's clip keeps it."""
+    g, w = grad[first:last], theta[first:last]
+    for i in range(g.shape[0]):
+        value = _effective_gradient(w[i], g[i], _ONE, l1, l2)
+        g[i] = limit if value > limit else (-limit if value < -limit else value)
+
+
+@body
+def accumulate_span(first, last, total, grad):
+    """total += grad (``gradient_accumulation_steps``: a batch that takes no step)."""
+    t, g = total[first:last], grad[first:last]
+    for i in range(g.shape[0]):
+        t[i] += g[i]
+
+
+@body
+def accumulated_mean_span(first, last, grad, total, steps):
+    """grad <- (grad + total) / steps, then total <- 0: the mean gradient of the batches of
+    one step, as Keras divides it."""
+    g, t = grad[first:last], total[first:last]
+    for i in range(g.shape[0]):
+        g[i] = (g[i] + t[i]) / steps
+        t[i] = _ZERO
+
+
+@body
+def moving_average_span(first, last, average, theta, momentum):
+    """average <- momentum average + (1 - momentum) theta (``use_ema``, Keras's order)."""
+    a, w = average[first:last], theta[first:last]
+    for i in range(a.shape[0]):
+        a[i] = momentum * a[i] + (_ONE - momentum) * w[i]
+
+
+def _numpy_accumulate(total, grad):
+    total += grad
+
+
+def _numpy_accumulated_mean(grad, total, steps):
+    grad[...] = (grad + total) / steps
+    total[...] = 0
+
+
+def _numpy_moving_average(average, theta, momentum):
+    average[...] = momentum * average + (1 - momentum) * theta
+
+
+#: the reference backend's NumPy for the element-wise bodies above (by the body's name)
+_NUMPY_SPANS = {"accumulate_span": _numpy_accumulate,
+                "accumulated_mean_span": _numpy_accumulated_mean,
+                "moving_average_span": _numpy_moving_average}
+
 NORM_BLOCK = 4096
+
+#: Keras 3's base settings of every optimiser with their defaults, which :meth:`get_config`
+#: leaves out
+_BASE_DEFAULTS = {"clipvalue": None, "use_ema": False, "ema_momentum": 0.99,
+                  "ema_overwrite_frequency": None, "gradient_accumulation_steps": None,
+                  "name": None}
 
 
 # -- optimisers ------------------------------------------------------------------------------
@@ -410,6 +470,24 @@ class Optimizer:
         not weaken it. None (the default) or 0: none. :class:`AdamW` is :class:`Adam` with
         it, 0.004 by default; :meth:`exclude_from_weight_decay` leaves parameters out of it
         (biases, batch normalisation's scale and shift), as in Keras
+    clipvalue : float > 0 or None, clip each element of each gradient of the cost to
+        [-clipvalue, clipvalue] (Keras's; not together with a clipping by norm, as Keras)
+    use_ema : bool, keep an exponential moving average of each trained parameter, as Keras 3:
+        after each update (its step, before a max-norm constraint), average <- m average +
+        (1 - m) theta, with m = ``ema_momentum`` (0.99), except at the first update (t = 0),
+        where the average starts at theta; every ``ema_overwrite_frequency`` updates (None:
+        never) theta <- average; and at the end of a ``fit`` of at least one epoch the
+        parameters take their averages (:meth:`finalize_variable_values`). The averages are
+        saved with the optimiser's state
+    gradient_accumulation_steps : int >= 2 or None, Keras 3's gradient accumulation: an
+        update takes a step every that many batches only, with the mean of their gradients;
+        the other batches add theirs to an accumulator (saved with the state). As in Keras,
+        the rules' update number t (Adam's bias correction) counts the steps taken, while a
+        learning-rate schedule is evaluated at the number of batches
+    name : str or None, Keras's ``name=`` (the optimiser's name in its config), kept as
+        ``given_name`` and saved: ``name`` is the rule's (``"adam"``), which files use
+    loss_scale_factor : refused unless None: Keras's loss scaling for float16 training, which
+        dlcore does not do
     """
 
     name = None
@@ -419,7 +497,14 @@ class Optimizer:
     squared_slots = ()
 
     def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None,
-                 weight_decay=None):
+                 weight_decay=None, clipvalue=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, gradient_accumulation_steps=None, name=None,
+                 loss_scale_factor=None):
+        if loss_scale_factor is not None:
+            raise ValueError(f"loss_scale_factor={loss_scale_factor!r:.20} is Keras's loss "
+                             f"scaling for float16 (mixed-precision) training, which dlcore "
+                             f"does not do: leave it out (float32 and float64 gradients do "
+                             f"not underflow, and scaling would give the same steps)")
         if lr is not None:   # Keras 2's spelling, as lecture "Deep learning I" writes SGD(lr=0.01)
             default = inspect.signature(type(self).__init__).parameters["learning_rate"].default
             if learning_rate != default:
@@ -432,8 +517,36 @@ class Optimizer:
             global_clipnorm, "global_clipnorm", low=0.0, low_open=True)
         self.weight_decay = None if weight_decay is None else check_float(
             weight_decay, "weight_decay", low=0.0)
+        self.clipvalue = None if clipvalue is None else check_float(
+            clipvalue, "clipvalue", low=0.0, low_open=True)
+        if self.clipvalue is not None and (clipnorm is not None or global_clipnorm is not None):
+            raise ValueError("give clipvalue or a norm clipping (clipnorm, global_clipnorm), "
+                             "not both: Keras takes one of them")
+        if not isinstance(use_ema, (bool, np.bool_)):
+            raise ValueError(f"use_ema must be True or False, got {use_ema!r:.60}")
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = check_float(ema_momentum, "ema_momentum", low=0.0, high=1.0)
+        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else check_int(
+            ema_overwrite_frequency, "ema_overwrite_frequency", minimum=1)
+        if self.ema_overwrite_frequency is not None and not self.use_ema:
+            raise ValueError("ema_overwrite_frequency is the period of use_ema's overwriting "
+                             "of the weights by their moving average: give use_ema=True too")
+        self.gradient_accumulation_steps = None if gradient_accumulation_steps is None \
+            else check_int(gradient_accumulation_steps, "gradient_accumulation_steps",
+                           minimum=2)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string, got {name!r:.60}")
+        self.given_name = name
         self.iterations = 0
         self.exclude_from_weight_decay()
+
+    @property
+    def state_slot_names(self):
+        """The per-parameter arrays of the optimiser's state: the rule's slots
+        (:attr:`slot_names`, which its kernel steps), then the exponential moving average
+        (``use_ema``) and the gradient accumulator (``gradient_accumulation_steps``)."""
+        return (*self.slot_names, *(("average",) if self.use_ema else ()),
+                *(("gradient_accumulator",) if self.gradient_accumulation_steps else ()))
 
     # which parameters the decoupled weight decay leaves out
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
@@ -532,6 +645,12 @@ class Optimizer:
         config = {"learning_rate": rate, "clipnorm": self.clipnorm,
                   "global_clipnorm": self.global_clipnorm, "weight_decay": self.weight_decay,
                   **self._hyperparameters()}
+        # Keras's base settings, where they are not their defaults (a file of an optimiser
+        # without them reads as before)
+        for key, default in _BASE_DEFAULTS.items():
+            value = self.given_name if key == "name" else getattr(self, key)
+            if value != default:
+                config[key] = value
         if self._excluded_keys or self._excluded_names:
             config["exclude_from_weight_decay"] = {"var_list": list(self._excluded_keys),
                                                    "var_names": list(self._excluded_names)}
@@ -566,8 +685,13 @@ class Optimizer:
                              f", which the model has not: its parameters are "
                              f"{', '.join(p.key for p in parameters)[:120]}")
         for parameter in parameters:
-            for slot in self.slot_names:
-                if slot not in parameter.slots:
+            for slot in self.state_slot_names:
+                if slot == "average" and slot not in parameter.slots:
+                    # where Keras's average starts (overwritten at the first update)
+                    parameter.slots[slot] = backend.zeros(parameter.value.shape,
+                                                          parameter.value.dtype)
+                    backend.copy_into(parameter.slots[slot], parameter.value)
+                elif slot not in parameter.slots:
                     start = self._initial_slot_value(slot)
                     parameter.slots[slot] = backend.zeros(
                         parameter.value.shape, parameter.value.dtype) if not start else \
@@ -587,16 +711,74 @@ class Optimizer:
         rate = self.current_learning_rate()
         stepped = self.__dict__.pop("_stepped", None)
         remaining = [p for p in parameters if id(p) not in stepped] if stepped else parameters
-        scales = self._clip_scales(remaining)
-        if backend.launches_kernels:
-            self._kernel_update(remaining, rate, scales)
+        steps = self.gradient_accumulation_steps
+        if steps and (self.iterations + 1) % steps:
+            for parameter in remaining:   # Keras's: no step, the gradient kept for the next
+                self._elementwise(accumulate_span, parameter.slots["gradient_accumulator"],
+                                  parameter.grad)
         else:
-            for parameter, scale in zip(remaining, scales):
-                self._reference_update(parameter, rate, scale)
+            if steps:
+                for parameter in remaining:
+                    self._elementwise(accumulated_mean_span, parameter.grad,
+                                      parameter.slots["gradient_accumulator"], steps)
+            scales = self._clip_scales(remaining)
+            if backend.launches_kernels:
+                if self.clipvalue is not None:
+                    for parameter in remaining:
+                        self._elementwise(clipped_cost_gradient_span, parameter.grad,
+                                          parameter.value, parameter.l1, parameter.l2,
+                                          self.clipvalue)
+                self._kernel_update(remaining, rate, scales)
+            else:
+                for parameter, scale in zip(remaining, scales):
+                    self._reference_update(parameter, rate, scale)
+        if self.use_ema:
+            self._update_moving_averages(parameters)
         for parameter in parameters:
             if parameter.constraint is not None:
                 self._apply_constraint(parameter)
         self.iterations += 1
+
+    def _update_number(self):
+        """The number of steps taken before this update: the update count t - 1 of the
+        rules (Adam's bias correction) and of the moving average, which with
+        ``gradient_accumulation_steps`` counts the steps only, as Keras's
+        ``optimizer.iterations`` (the learning-rate schedule counts every batch)."""
+        steps = self.gradient_accumulation_steps
+        return self.iterations // steps if steps else self.iterations
+
+    def _elementwise(self, span, target, *arguments):
+        """``span(first, last, target, *arguments)`` over every element of ``target`` (flat
+        arrays of its shape; numbers in its precision): a kernel, or NumPy on the reference
+        backend, where the bodies run as Python."""
+        real = target.dtype.type
+        arrays = [argument.reshape(-1) if hasattr(argument, "shape") else real(argument)
+                  for argument in arguments]
+        if self.backend.launches_kernels:
+            self.backend.launch_1d(span, target.size, target.reshape(-1), *arrays,
+                                   work=target.size // 8)
+        else:
+            _NUMPY_SPANS[span.__name__](target.reshape(-1), *arrays)
+
+    def _update_moving_averages(self, parameters):
+        """``use_ema``: Keras's moving average of each parameter after this update's step,
+        and its overwriting of the parameters every ``ema_overwrite_frequency`` steps."""
+        t = self._update_number()
+        momentum = self.ema_momentum if t else 0.0   # Keras's first average is theta itself
+        for parameter in parameters:
+            self._elementwise(moving_average_span, parameter.slots["average"], parameter.value,
+                              momentum)
+        if self.ema_overwrite_frequency and (t + 1) % self.ema_overwrite_frequency == 0:
+            self.finalize_variable_values(parameters)
+
+    def finalize_variable_values(self, parameters):
+        """Keras's ``optimizer.finalize_variable_values(var_list)``: with ``use_ema``, every
+        parameter of ``parameters`` (``model.trainable_parameters``) takes its moving
+        average, as ``fit`` does at its end; without, nothing changes."""
+        if not self.use_ema:
+            return
+        for parameter in parameters:
+            self.backend.copy_into(parameter.value, parameter.slots["average"])
 
     def product_step(self, parameter):
         """The step of this update for ``parameter`` taken straight from the product that its
@@ -614,6 +796,8 @@ class Optimizer:
 
     def _reference_update(self, parameter, rate, scale):
         g = scale * self._cost_gradient(parameter)
+        if self.clipvalue is not None:
+            g = np.clip(g, -self.clipvalue, self.clipvalue)
         parameter.value *= self._decay_factor(rate, parameter)   # after g: the decay is not in it
         self.reference_rule(parameter.value, g, parameter.slots, rate)
 
@@ -643,15 +827,17 @@ class Optimizer:
     def _tensor_scalars(self, parameters, scales, rate, real):
         """The (scale, l1, l2, keep) of each parameter as an (n, 4) array of type ``real``, the
         same array again while they do not change (building it cost ~5 us at every batch)."""
+        # with clipvalue the gradient holds the penalty already (clipped_cost_gradient_span)
+        penalties = [(0.0, 0.0) if self.clipvalue is not None else (parameter.l1, parameter.l2)
+                     for parameter in parameters]
         settings = (real, *scales, *(self._decay_factor(rate, parameter)
                                      for parameter in parameters),
-                    *(value for parameter in parameters
-                      for value in (parameter.l1, parameter.l2)))
+                    *(value for penalty in penalties for value in penalty))
         cached = self.__dict__.get("_scalars")
         if cached is None or cached[0] != settings:
-            scalars = np.array([(scale, parameter.l1, parameter.l2,
-                                 self._decay_factor(rate, parameter))
-                                for parameter, scale in zip(parameters, scales)],
+            scalars = np.array([(scale, *penalty, self._decay_factor(rate, parameter))
+                                for parameter, scale, penalty in zip(parameters, scales,
+                                                                     penalties)],
                                dtype=real).reshape(len(parameters), 4)
             self._scalars = cached = (settings, scalars)
         return cached[1]
@@ -747,7 +933,7 @@ class Optimizer:
             layer, weight = parameter.key.split("/")
             slots.setdefault(layer, {})[weight] = {
                 name: np.array(self.backend.to_numpy(parameter.slots[name]))
-                for name in self.slot_names}
+                for name in self.state_slot_names}
         return {"iterations": int(self.iterations), "slots": slots}
 
     def slot_problem(self, name, array):
@@ -768,7 +954,7 @@ class Optimizer:
         slots = state.get("slots", {})
         for parameter in parameters:
             layer, weight = parameter.key.split("/")
-            for name in self.slot_names:
+            for name in self.state_slot_names:
                 try:
                     array = slots[layer][weight][name]
                 except (KeyError, TypeError):
@@ -826,6 +1012,9 @@ class SGD(Optimizer):
     momentum : float in [0, 1) (mu; 0 is plain SGD)
     nesterov : bool
     clipnorm, global_clipnorm, weight_decay : see :class:`Optimizer`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     momentum_form : "dlcore" (Delta <- mu Delta + g, theta <- theta - eta Delta: lecture
         "Supervised learning", PyTorch) or "keras" (v <- mu v - eta g, theta <- theta + v);
         the same steps at a constant rate, Keras's under a schedule only with "keras", which a
@@ -837,8 +1026,10 @@ class SGD(Optimizer):
     body = staticmethod(sgd_span)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 global_clipnorm=None, lr=None, momentum_form="dlcore", weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 global_clipnorm=None, lr=None, momentum_form="dlcore", weight_decay=None,
+                 **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
         self.nesterov = bool(nesterov)
         if momentum_form not in MOMENTUM_FORMS:
@@ -873,6 +1064,7 @@ class SGD(Optimizer):
         # decoupled one); Keras's form scales g by the rate before it enters the velocity,
         # which the product does not
         if (self.nesterov or self.clipnorm is not None or self.global_clipnorm is not None
+                or self.clipvalue is not None or self.gradient_accumulation_steps
                 or self.momentum_form == "keras" or self.weight_decay
                 or parameter.l1 or parameter.l2 or "velocity" not in parameter.slots
                 or not getattr(getattr(self, "backend", None), "launches_kernels", False)):
@@ -916,8 +1108,9 @@ class AdaGrad(Optimizer):
 
     def __init__(self, learning_rate=0.01, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
                  lr=None, weight_decay=None, initial_accumulator_value=0.0,
-                 epsilon_form="dlcore"):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 epsilon_form="dlcore", **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.initial_accumulator_value = check_float(
             initial_accumulator_value, "initial_accumulator_value", low=0.0)
@@ -967,8 +1160,10 @@ class RMSProp(Optimizer):
     body = staticmethod(rmsprop_span)
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
-                 global_clipnorm=None, lr=None, epsilon_form="dlcore", weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 global_clipnorm=None, lr=None, epsilon_form="dlcore", weight_decay=None,
+                 **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.epsilon_form = _check_epsilon_form(epsilon_form)
@@ -1022,8 +1217,9 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  clipnorm=None, global_clipnorm=None, lr=None, epsilon_form="dlcore",
-                 amsgrad=False, weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 amsgrad=False, weight_decay=None, **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
@@ -1048,7 +1244,7 @@ class Adam(Optimizer):
     def _coefficients(self):
         """(a, b, c, eps, amsgrad) of this update's step theta <- theta - rate (a m + b g) /
         (sqrt(c v) + eps) (v: v_max with AMSGrad), taken after the weight decay."""
-        t = self.iterations + 1
+        t = self._update_number() + 1
         c2 = 1 / (1 - self.beta_2 ** t)
         return (*self._first_moment_weights(t), c2, self._epsilon(c2), float(self.amsgrad))
 
@@ -1095,6 +1291,9 @@ class AdamW(Adam):
     ----------
     learning_rate, beta_1, beta_2, epsilon, amsgrad, clipnorm, global_clipnorm, lr,
         epsilon_form : see :class:`Adam`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     weight_decay : float >= 0 (lambda; Keras's default 0.004)
     """
 
@@ -1102,11 +1301,12 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, clipnorm=None, global_clipnorm=None, lr=None,
-                 epsilon_form="dlcore", amsgrad=False):
+                 epsilon_form="dlcore", amsgrad=False, **options):
         # a number, as Keras's AdamW requires: None would be Adam's "no decay"
         super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr,
                          epsilon_form, amsgrad,
-                         weight_decay=check_float(weight_decay, "weight_decay", low=0.0))
+                         weight_decay=check_float(weight_decay, "weight_decay", low=0.0),
+                         **options)
 
 
 #: Keras's Nadam momentum schedule mu_t = b1 (1 - 0.5 * 0.96^t): 0.96^t falls below float64's
@@ -1142,9 +1342,9 @@ class Nadam(Adam):
     name = "nadam"
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None):
+                 clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None, **options):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr,
-                         weight_decay=weight_decay)
+                         weight_decay=weight_decay, **options)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -1181,6 +1381,9 @@ class Adamax(Optimizer):
     beta_1, beta_2 : float in [0, 1) (0.9, 0.999)
     epsilon : float > 0 (1e-7)
     clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     """
 
     name = "adamax"
@@ -1190,8 +1393,9 @@ class Adamax(Optimizer):
     body = staticmethod(adamax_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None, **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
@@ -1201,7 +1405,7 @@ class Adamax(Optimizer):
 
     def _correction(self):
         """1 - b1^t of this update."""
-        return 1 - self.beta_1 ** (self.iterations + 1)
+        return 1 - self.beta_1 ** (self._update_number() + 1)
 
     def reference_rule(self, theta, g, slots, rate):
         m, u = slots["m"], slots["u"]
@@ -1235,6 +1439,9 @@ class Adadelta(Optimizer):
     rho : float in [0, 1)
     epsilon : float > 0
     clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     """
 
     name = "adadelta"
@@ -1243,8 +1450,9 @@ class Adadelta(Optimizer):
     body = staticmethod(adadelta_span)
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, clipnorm=None,
-                 global_clipnorm=None, lr=None, weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 global_clipnorm=None, lr=None, weight_decay=None, **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
 
@@ -1282,6 +1490,9 @@ class Lion(Optimizer):
     beta_1 : float in (0, 1] (0.9; 0 would be sign SGD, refused as Keras does)
     beta_2 : float in [0, 1] (0.99)
     clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     """
 
     name = "lion"
@@ -1289,8 +1500,9 @@ class Lion(Optimizer):
     body = staticmethod(lion_span)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, clipnorm=None,
-                 global_clipnorm=None, lr=None, weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 global_clipnorm=None, lr=None, weight_decay=None, **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, low_open=True)
         self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0)
 
@@ -1328,6 +1540,9 @@ class Ftrl(Optimizer):
         l2_shrinkage_regularization_strength : floats >= 0 (l1, l2, l2s: 0)
     beta : float (0)
     clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     """
 
     name = "ftrl"
@@ -1338,8 +1553,10 @@ class Ftrl(Optimizer):
     def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
                  initial_accumulator_value=0.1, l1_regularization_strength=0.0,
                  l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
-                 beta=0.0, clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay)
+                 beta=0.0, clipnorm=None, global_clipnorm=None, lr=None, weight_decay=None,
+                 **options):
+        super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
+                         **options)
         self.learning_rate_power = check_float(learning_rate_power, "learning_rate_power",
                                                high=0.0)
         self.initial_accumulator_value = check_float(

@@ -928,6 +928,16 @@ class TrainingLoop:
             return history
         finally:
             self._release_backup()
+            self._adversary = self._data_parallel = self._batch_penalty = None
+            self.epoch_without_validation = False
+            if data_parallel is not None:
+                data_parallel.finish()
+        if epochs > 0:
+            # Keras's fit ends so: with use_ema the weights take their moving averages
+            self.optimizer.finalize_variable_values(self.trainable_parameters)
+        for callback in callbacks:
+            callback.on_train_end()
+        return history
 
     def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None):
         """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
@@ -1281,7 +1291,7 @@ class TrainingLoop:
     def _adopt_optimizer_state(self, iterations, slots):
         """Copy checked optimiser slots (``Optimizer.check_state``'s) into the parameters'."""
         for parameter in self.parameters:
-            for name in self.optimizer.slot_names:
+            for name in self.optimizer.state_slot_names:
                 self.backend.copy_into(parameter.slots[name], np.ascontiguousarray(
                     slots[(parameter.key, name)], dtype=self.dtype))
         self.optimizer.iterations = iterations

@@ -163,7 +163,7 @@ class PeriodicNetwork(Averaging, DataParallelNetwork):
         self.start_window()
 
     def averaged_arrays(self):
-        slots = self.model.optimizer.slot_names
+        slots = self.model.optimizer.state_slot_names
         return [array for p in self.model.parameters
                 for array in [p.value] + [p.slots[name] for name in slots]]
 

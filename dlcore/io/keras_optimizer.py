@@ -11,7 +11,10 @@ layer, kernel then bias (Keras interleaves them: Adam's m then v of the first ke
 bias, ...), each in Keras's layout (a convolution's kernel HWIO). AMSGrad's largest v of each
 array follow in one block of their own, after all the others (Keras builds them apart), and
 Nadam ends with its product of momenta P_t (a scalar dlcore computes from t: written, not
-read back).
+read back). With ``use_ema`` the moving averages of the trainable arrays come first, in a
+block of their own, and with ``gradient_accumulation_steps`` their gradient accumulators
+after them (Keras's base optimiser builds both before the rule's slots): dlcore's ``average``
+and ``gradient_accumulator`` slots.
 
 Adam's m and v, RMSprop's mean square, Adagrad's accumulator, Adamax's m and u (Keras's
 momentum and norm), Adadelta's two running means, Lion's momentum and Ftrl's accumulator and
@@ -46,15 +49,32 @@ def _exchanged_slots(model):
     optimizer = model.optimizer
     if optimizer is None or optimizer.name not in KERAS_SLOTS:
         return None
+    # Keras's base optimiser builds its moving averages and gradient accumulators first
+    leading = tuple(name for name in _LEADING_BLOCKS if name in optimizer.state_slot_names)
     if optimizer.name == "sgd" and optimizer.momentum == 0:
-        return ()        # Keras's SGD keeps no velocity without momentum
+        return leading   # Keras's SGD keeps no velocity without momentum
     blocks = ("v_max",) if "v_max" in optimizer.slot_names else ()
-    return KERAS_SLOTS[optimizer.name] + blocks
+    return leading + KERAS_SLOTS[optimizer.name] + blocks
+
+
+#: the slots Keras keeps in a block of their own before the rule's (``use_ema``'s averages,
+#: then ``gradient_accumulation_steps``' accumulators), and after them (AMSGrad's v_max)
+_LEADING_BLOCKS = ("average", "gradient_accumulator")
+_TRAILING_BLOCKS = ("v_max",)
 
 
 def _interleaved(names):
-    """The ones of ``names`` that Keras interleaves array by array (the others follow)."""
-    return tuple(name for name in names if name != "v_max")
+    """The ones of ``names`` that Keras interleaves array by array (the others are blocks)."""
+    return tuple(name for name in names if name not in _LEADING_BLOCKS + _TRAILING_BLOCKS)
+
+
+def _groups(names):
+    """``names`` grouped in Keras's order: each leading block, the interleaved slots, each
+    trailing block."""
+    interleaved = _interleaved(names)
+    return (*((name,) for name in _LEADING_BLOCKS if name in names),
+            *((interleaved,) if interleaved else ()),
+            *((name,) for name in _TRAILING_BLOCKS if name in names))
 
 
 def _trailing_scalars(optimizer, iterations):
@@ -78,7 +98,7 @@ def _learning_rate_now(optimizer):
 def _slot_lists(model, slots):
     """``slots[(parameter key, slot)]`` per slot name as lists in :meth:`get_weights` order."""
     return {name: [slots[(parameter.key, name)] for parameter in model.parameters]
-            for name in model.optimizer.slot_names}
+            for name in model.optimizer.state_slot_names}
 
 
 def keras_arrays(model, exported):
@@ -99,7 +119,7 @@ def keras_arrays(model, exported):
         iterations, slots = 0, {(parameter.key, name): np.zeros(parameter.value.shape,
                                                                 np.float32)
                                 for parameter in model.parameters
-                                for name in optimizer.slot_names}
+                                for name in optimizer.state_slot_names}
     rate, stored_rate = _learning_rate_now(optimizer)
     arrays = [np.int32(min(iterations, 2**31 - 1))] + ([np.float32(rate)] if stored_rate else [])
     by_slot = {}
@@ -111,8 +131,7 @@ def keras_arrays(model, exported):
         by_slot[name] = keras.exported(_holding(model, values)).weights
     trained = {layer.name: len(layer.weight_names) for layer in model.flat_layers
                if model._trains(layer)}
-    interleaved = _interleaved(names)
-    for group in (interleaved, *((name,) for name in names if name not in interleaved)):
+    for group in _groups(names):
         for layer_name, _ in keras_weights.layer_paths(exported.model_config()):
             if layer_name not in trained:   # Keras keeps variables of trainable arrays only
                 continue
@@ -167,8 +186,7 @@ def adopt(model, imported, reader, paths) -> list[str]:
             raise reader.error(f"the optimizer's learning rate is {rate}")
     position = 1 + stored_rate
     keras_slots = {name: {} for name in names}
-    interleaved = _interleaved(names)
-    for group in (interleaved, *((name,) for name in names if name not in interleaved)):
+    for group in _groups(names):
         for layer_name, layer_shapes in shapes:
             for shape in layer_shapes:
                 for name in group:
@@ -186,7 +204,7 @@ def adopt(model, imported, reader, paths) -> list[str]:
             keras_slots[name].setdefault(layer_name, []).extend(state)
     slots = {}
     trained = {parameter.key for parameter in model.trainable_parameters}
-    for name in optimizer.slot_names:
+    for name in optimizer.state_slot_names:
         if name in names:
             shadow = model.clone()
             keras.set_weights(shadow, imported, keras_slots[name])

@@ -28,7 +28,13 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     Adadelta(learning_rate, rho, epsilon)   Adadelta(learning_rate, rho, epsilon)
     Lion(learning_rate, beta_1, beta_2)     Lion(learning_rate, beta_1, beta_2)
     Ftrl(learning_rate, ...)                Ftrl(learning_rate, ...) (all its settings)
-    clipnorm, global_clipnorm               clipnorm, global_clipnorm
+    clipnorm, global_clipnorm, clipvalue    clipnorm, global_clipnorm, clipvalue
+    use_ema, ema_momentum,                  use_ema, ema_momentum, ema_overwrite_frequency
+        ema_overwrite_frequency                 (the averages cross with the state)
+    gradient_accumulation_steps             gradient_accumulation_steps (its accumulators
+                                                cross with the state)
+    name                                    given_name (saved as name)
+    loss_scale_factor (float16 training)    refused: dlcore trains no float16
     weight_decay (any of those optimisers)  weight_decay (the same decoupled decay)
     exclude_from_weight_decay(var_names)    exclude_from_weight_decay(var_names) (of an
         (of an optimiser object; its            optimiser object given to compile; in a file,
@@ -113,9 +119,13 @@ _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "Ftrl": ("ftrl", ("learning_rate_power", "initial_accumulator_value",
                                  "l1_regularization_strength", "l2_regularization_strength",
                                  "l2_shrinkage_regularization_strength", "beta"), {})}
+#: Keras's moving-average settings, carried only where its use_ema is on (Keras saves their
+#: defaults with every optimiser, and ignores them without it)
+_EMA_SETTINGS = ("ema_momentum", "ema_overwrite_frequency")
 #: Settings every Keras optimiser has, carried to dlcore's (Keras 3's base optimiser applies
 #: its decoupled weight decay, and clips, for all of them as dlcore's does).
-_CARRIED_BY_ALL = ("weight_decay", "clipnorm", "global_clipnorm")
+_CARRIED_BY_ALL = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "use_ema",
+                   *_EMA_SETTINGS, "gradient_accumulation_steps", "name")
 #: where a Keras file dlcore wrote keeps its optimiser's ``epsilon_form`` and
 #: ``momentum_form`` (module docstring)
 EPSILON_FORM_KEY = "dlcore_epsilon_form"
@@ -128,8 +138,7 @@ DLCORE_KEYS = (*FORM_KEYS.values(), EXCLUSION_KEY)
 #: dlcore's settings that Keras's optimisers do not take: left out of an export
 _DLCORE_ONLY = ("learning_rate", "exclude_from_weight_decay", *FORM_KEYS)
 #: Settings every Keras optimiser has that dlcore's do not: they must be off.
-_OFF = {"clipvalue": None, "use_ema": False, "loss_scale_factor": None,
-        "gradient_accumulation_steps": None}
+_OFF = {"loss_scale_factor": None}
 _KERAS_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
                           "rmsprop": "RMSprop", "adagrad": "Adagrad", "adamax": "Adamax",
                           "adadelta": "Adadelta", "lion": "Lion", "ftrl": "Ftrl"}
@@ -234,7 +243,8 @@ def _optimizer(value):
                              f"dlcore's does not have")
     settings = {key: config[key] for key in carried if key in config}
     settings.update({key: config[key] for key in _CARRIED_BY_ALL
-                     if config.get(key) is not None})
+                     if config.get(key) is not None
+                     and (key not in _EMA_SETTINGS or config.get("use_ema"))})
     return OPTIMIZERS[dlcore_name](learning_rate=_learning_rate(config.get("learning_rate",
                                                                            0.01)), **settings)
 

@@ -1,0 +1,140 @@
+"""Keras 3's settings of every optimiser: clipvalue, use_ema (ema_momentum,
+ema_overwrite_frequency), gradient_accumulation_steps, name; loss_scale_factor refused.
+
+Oracles: Keras's own optimisers applied to the same gradients (``optimizer.apply``), and a
+model trained in Keras, carried to dlcore and back through ``.keras`` archives, whose next
+steps match (skipped where Keras is not installed)."""
+import numpy as np
+import pytest
+
+import dlcore
+from conftest import requires_cuda
+from dlcore.layers import Dense
+from dlcore.optimizers import SGD, Adam, RMSProp, get_optimizer
+from test_io_keras import real_keras
+from test_io_keras_real import predict_nchw
+from test_optimizers import run
+
+GRADIENTS = [[0.5, -3.0, 0.2], [2.0, 0.1, -0.4], [-1.0, 0.3, 0.9], [0.2, -0.2, 5.0],
+             [1.0, 1.0, 1.0], [0.3, -2.0, 0.1]]
+THETA0 = [1.0, -2.0, 0.5]
+SETTINGS = [{"clipvalue": 0.5},
+            {"use_ema": True, "ema_momentum": 0.7, "ema_overwrite_frequency": 2},
+            {"gradient_accumulation_steps": 3, "use_ema": True, "ema_momentum": 0.6},
+            {"gradient_accumulation_steps": 2, "clipvalue": 0.3}]
+RULES = [("SGD", {"learning_rate": 0.1, "momentum": 0.9}, {"momentum_form": "keras"}),
+         ("Adam", {"learning_rate": 0.1}, {"epsilon_form": "keras"})]
+
+
+def by_keras(keras, optimizer):
+    """Keras's variable after ``optimizer`` applied GRADIENTS, then finalised (fit's end)."""
+    variable = keras.Variable(np.array(THETA0, np.float32))
+    for gradient in GRADIENTS:
+        optimizer.apply([keras.ops.convert_to_tensor(np.array(gradient, np.float32))],
+                        [variable])
+    optimizer.finalize_variable_values([variable])
+    return keras.ops.convert_to_numpy(variable)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu",
+                                     pytest.param("cuda", marks=requires_cuda)])
+@pytest.mark.parametrize("settings", SETTINGS, ids=["clipvalue", "ema-overwrite",
+                                                    "accumulation-ema", "accumulation-clip"])
+def test_kerass_base_settings_take_kerass_steps(settings, backend):
+    """Python's "unexpected keyword argument" for each before: now Keras's steps, on the
+    reference and the kernels, to float32 rounding."""
+    keras = real_keras()
+    for keras_name, common, form in RULES:
+        expected = by_keras(keras, getattr(keras.optimizers, keras_name)(**common, **settings))
+        optimizer = get_optimizer({"class_name": keras_name.lower(),
+                                   "config": {**common, **form, **settings}})
+        theta, slots = run(optimizer, GRADIENTS, THETA0, backend)
+        if optimizer.use_ema:   # what fit's end gives the weights
+            theta = slots["average"]
+        np.testing.assert_allclose(theta, expected, rtol=1e-5, atol=1e-5)
+        plain, _ = run(get_optimizer({"class_name": keras_name.lower(),
+                                      "config": {**common, **form}}), GRADIENTS, THETA0,
+                       backend)
+        assert np.abs(plain - theta).max() > 1e-3        # the setting changed the steps
+
+
+def test_kerass_base_settings_are_checked_and_saved():
+    optimizer = Adam(0.01, clipvalue=0.5, use_ema=True, ema_momentum=0.9,
+                     ema_overwrite_frequency=5, gradient_accumulation_steps=4, name="head")
+    config = optimizer.get_config()
+    again = get_optimizer({"class_name": "adam", "config": config})
+    assert again.get_config() == config and again.given_name == "head"
+    assert again.state_slot_names == ("m", "v", "average", "gradient_accumulator")
+    assert "use_ema" not in Adam().get_config()     # files without them read as before
+    for bad, words in [({"loss_scale_factor": 128.0}, "float16"),
+                       ({"clipvalue": 0.5, "clipnorm": 1.0}, "not both"),
+                       ({"ema_overwrite_frequency": 3}, "use_ema=True"),
+                       ({"gradient_accumulation_steps": 1}, ">= 2"),
+                       ({"use_ema": True, "ema_momentum": 1.5}, "ema_momentum"),
+                       ({"name": 3}, "name")]:
+        with pytest.raises(ValueError, match=words):
+            RMSProp(**bad)
+
+
+def test_ema_and_accumulation_cross_keras_archives_both_ways(tmp_path):
+    """Keras trains with use_ema, gradient accumulation and clipvalue, saves; dlcore loads
+    the settings and the averages and accumulators with the state, takes Keras's next
+    epoch (its end finalising the weights to their averages), and writes an archive that
+    Keras loads without a warning and trains on as dlcore does."""
+    import warnings
+    keras = real_keras()
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 1, 1, 6)).astype(np.float32)
+    labels = rng.integers(0, 3, 24)
+    x_nchw = x.transpose(0, 3, 1, 2)
+    keras.utils.set_random_seed(0)
+    in_keras = keras.Sequential([keras.Input((1, 1, 6)), keras.layers.Flatten(),
+                                 keras.layers.Dense(5, activation="relu"),
+                                 keras.layers.Dense(3, activation="softmax")])
+    settings = {"use_ema": True, "ema_momentum": 0.8, "gradient_accumulation_steps": 2,
+                "clipvalue": 0.05}
+    in_keras.compile(keras.optimizers.Adam(0.05, **settings), "sparse_categorical_crossentropy")
+    # 3 batches an epoch: an accumulator left half full at the epoch's end crosses too
+    step = {"epochs": 1, "batch_size": 8, "shuffle": False, "verbose": 0}
+    in_keras.fit(x, labels, **step)
+    in_keras.save(tmp_path / "keras.keras")
+    model = dlcore.load(tmp_path / "keras.keras")
+    assert {key: model.optimizer.get_config()[key] for key in settings} == settings
+    model.fit(x_nchw, labels, **step)
+    in_keras.fit(x, labels, **step)
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(in_keras, x_nchw),
+                               atol=2e-6)
+    model.save(tmp_path / "dlcore.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        back = keras.models.load_model(tmp_path / "dlcore.keras")
+    back.fit(x, labels, **step)
+    model.fit(x_nchw, labels, **step)
+    np.testing.assert_allclose(model.predict(x_nchw), predict_nchw(back, x_nchw), atol=2e-6)
+    # and dlcore's own file keeps them, state included
+    dlcore.save(model, tmp_path / "dlcore.h5")
+    again = dlcore.load(tmp_path / "dlcore.h5")
+    assert again.optimizer.get_config() == model.optimizer.get_config()
+    again.fit(x_nchw, labels, **step)
+    model.fit(x_nchw, labels, **step)
+    np.testing.assert_allclose(again.predict(x_nchw), model.predict(x_nchw), atol=1e-7)
+
+
+def test_fit_ends_with_the_moving_averages_as_keras_does():
+    """use_ema: the weights after fit are the averages (Keras's finalize_variable_values),
+    which differ from the last step's."""
+    rng = np.random.default_rng(1)
+    x, labels = rng.random((16, 4)).astype(np.float32), rng.integers(0, 2, 16)
+
+    def trained(optimizer):
+        model = dlcore.Sequential([Dense(2, activation="softmax", input_shape=(4,))],
+                                  seed=0, backend="reference")
+        model.compile("cross_entropy", optimizer)
+        model.fit(x, labels, epochs=2, batch_size=4, verbose=0, shuffle=False)
+        return model
+
+    averaged = trained(SGD(0.5, use_ema=True, ema_momentum=0.5))
+    plain = trained(SGD(0.5))
+    parameter = averaged.trainable_parameters[0]
+    np.testing.assert_array_equal(parameter.value, parameter.slots["average"])
+    assert np.abs(averaged.get_weights()[0] - plain.get_weights()[0]).max() > 1e-4
