@@ -48,9 +48,13 @@ from dlcore.io import atomic_open
 from dlcore.training import held_out
 from dlcore.wording import count, with_article
 
-OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam")
+OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax",
+                     "adadelta", "lion", "ftrl")
+#: Keras's defaults, but Adadelta's: Keras's 0.001 barely moves the weights in the epochs
+#: of a run, and Zeiler's rule (PyTorch's default) is 1
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001,
-                          "adamw": 0.001, "nadam": 0.001}
+                          "adamw": 0.001, "nadam": 0.001, "adamax": 0.001, "adadelta": 1.0,
+                          "lion": 0.001, "ftrl": 0.001}
 #: LeNet-5 with its shifted images learns faster with twice Adam's usual rate.
 LENET5_ADAM_RATE = 0.002
 #: Test images held out per class of mnist-5k, which has no test split.
@@ -180,9 +184,9 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @click.option("--optimizer", type=click.Choice(OPTIMIZER_CHOICES), default="adam",
               show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help=f"Default: 0.01 for sgd and adagrad, 0.001 for rmsprop, adam, adamw (weight "
-                   f"decay 0.004, Keras's) and nadam "
-                   f"({LENET5_ADAM_RATE} for adam with lenet5).")
+              help=f"Default: 0.01 for sgd and adagrad, 1 for adadelta (Zeiler's rule), 0.001 "
+                   f"for the others, Keras's: rmsprop, adam, adamw (weight decay 0.004), nadam, "
+                   f"adamax, lion, ftrl ({LENET5_ADAM_RATE} for adam with lenet5).")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
               show_default=True, help="Momentum of sgd.")
 @weight_decay_option

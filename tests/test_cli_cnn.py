@@ -340,6 +340,30 @@ def test_train_takes_adamw_and_nadam(tmp_path, optimizer, name):
     assert model.optimizer.learning_rate.initial_learning_rate == 0.001
 
 
+@pytest.mark.slow   # a whole cnn train run (mnist-5k read, its pictures drawn): ~3-7 s
+def test_train_takes_adamax_adadelta_lion_and_ftrl(tmp_path):
+    """--optimizer adamax / adadelta / lion / ftrl, which the library and Keras files had,
+    were no choice of cnn train nor of dbn finetune: they are (a resumed run takes its
+    record's optimiser through the same choice), and adadelta, the one with a default rate
+    of its own, Zeiler's 1, trains and is recorded. One optimiser runs: each run costs
+    seconds."""
+    from dlcore.cli.cnn import train
+    from dlcore.cli.dbn import finetune_command
+    for command in (train, finetune_command):
+        choices = next(param.type.choices for param in command.params
+                       if param.name == "optimizer")
+        assert {"adamax", "adadelta", "lion", "ftrl"} <= set(choices)
+    optimizer, name = "adadelta", "Adadelta"
+    runner = CliRunner()
+    result = runner.invoke(main, ["cnn", "train", *TINY, "--model", "mlp", "--optimizer",
+                                  optimizer, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "metrics.json").read_text())["optimizer"] == optimizer
+    model = dlcore.load(tmp_path / "model.h5")
+    assert type(model.optimizer).__name__ == name
+    assert model.optimizer.learning_rate.initial_learning_rate == 1.0
+
+
 def test_weight_decay_is_an_option_of_every_optimizer_recorded_and_resumed(trained_run,
                                                                            tmp_path):
     """cnn train had no --weight-decay (adamw's was a fixed 0.004): it now sets any

@@ -65,7 +65,8 @@ FINETUNE_DEFAULTS = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
 #: shift="auto" moves square images of at least this many pixels a side only (MNIST's 28)
 AUTO_SHIFT_SIDE = 28
 #: the fine-tuning optimisers by name (``dbn finetune``'s --optimizer too)
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam")
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam", "adamax", "adadelta",
+              "lion", "ftrl")
 
 
 class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureNamesIn,
@@ -80,7 +81,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         The DBN's ``epochs``, ``learning_rate``, ``batch_size`` and ``propagate``.
     epochs : int
         Most epochs of fine-tuning; early stopping usually ends sooner.
-    optimizer : {"sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam"}
+    optimizer : {"sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam", "adamax", "adadelta",
+        "lion", "ftrl"}
     learning_rate, momentum : float
         Of the fine-tuning optimiser (``momentum``: SGD only).
     batch_size : int
