@@ -4,6 +4,7 @@ import contextlib
 import functools
 import json
 import math
+import operator
 import os
 import re
 import shlex
@@ -742,7 +743,8 @@ def resumed_options(hyperparameters=None, may_change=RESUME_MAY_CHANGE):
 
     The values a checkpoint was trained with come from its training record (the parameters of
     the command that wrote it) and from the model itself, ``hyperparameters`` mapping an option
-    name to the model attribute it set (``{"hidden": "n_hidden"}``; the model wins). An option
+    name to the model attribute it set (``{"hidden": "n_hidden"}``, or a path of attributes:
+    ``"optimizer.weight_decay"``; the model wins). An option
     given on the command line with another value is refused in one line (exit 2); one not given
     takes the checkpoint's value, so that the training, the record and the printed resume
     command all show the configuration actually trained. See :data:`RESUME_MAY_CHANGE`; a
@@ -854,7 +856,10 @@ def _trained_options(context, model, hyperparameters, may_change=RESUME_MAY_CHAN
             record.get("parameters"), dict):
         trained.update(record["parameters"])
     for name, attribute in hyperparameters.items():
-        value = getattr(model, attribute, None)
+        try:   # a path of attributes ("optimizer.weight_decay"): the model's or its parts'
+            value = operator.attrgetter(attribute)(model)
+        except AttributeError:
+            value = None
         if value is not None:
             trained[name] = value.item() if hasattr(value, "item") else value
     parameters = {param.name: param for param in context.command.params

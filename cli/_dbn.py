@@ -108,6 +108,9 @@ def make_optimizer(name, learning_rate, momentum, decay=1.0, batches_per_epoch=1
     return optimizers.OPTIMIZERS[name](learning_rate=learning_rate, **options)
 
 
+#: where a resumed network keeps the --weight-decay it trained with: its optimiser's, which
+#: holds adamw's default decay where the record has no --weight-decay (``resumed_options``)
+RESUMED_WEIGHT_DECAY = {"weight_decay": "optimizer.weight_decay"}
 #: ``--weight-decay`` of the commands that train a network with a choice of --optimizer
 weight_decay_option = click.option(
     "--weight-decay", type=click.FloatRange(min=0), default=None,

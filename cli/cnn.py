@@ -37,6 +37,7 @@ from dlcore.cli._common import (
     warn_if_other_dataset,
 )
 from dlcore.cli._dbn import (
+    RESUMED_WEIGHT_DECAY,
     check_weight_decay,
     make_optimizer,
     resumed_weight_decay,
@@ -212,7 +213,7 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 @out_folder_option("runs/cnn")
 @checkpoint_option
 @resume_option
-@resumed_options()
+@resumed_options(RESUMED_WEIGHT_DECAY)
 @distributed_option
 def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, momentum,
           weight_decay, lr_decay, augment, flip, dropout, validation_split, validation_freq,

@@ -43,6 +43,7 @@ from dlcore.cli._common import (
 )
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
+    RESUMED_WEIGHT_DECAY,
     check_resumed_dbn,
     check_weight_decay,
     check_width,
@@ -267,7 +268,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @out_folder_option("runs/finetune")
 @checkpoint_option
 @resume_option
-@resumed_options()
+@resumed_options(RESUMED_WEIGHT_DECAY)
 @distributed_option
 def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, momentum,
                      weight_decay, lr_decay, batch_size, patience, validation_split, dropout,

@@ -384,6 +384,26 @@ def test_weight_decay_is_an_option_of_every_optimizer_recorded_and_resumed(train
         assert "Traceback" not in result.output and not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow   # two whole cnn train runs (a run and its resumption): ~6-8 s
+def test_a_resumed_adamw_run_takes_its_default_weight_decay_given_again(tmp_path):
+    """A run of adamw without --weight-decay trains with Keras's 0.004: resumed with
+    --weight-decay 0.004, the same decay, it was refused as differing "from the default
+    value" (its record's None); now it goes on, and another value is still refused."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["cnn", "train", *TINY, "--model", "mlp", "--optimizer",
+                                  "adamw", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    checkpoint = str(tmp_path / "model.h5")
+    refused = runner.invoke(main, ["cnn", "train", "--resume", checkpoint, "--epochs", "2",
+                                   "--weight-decay", "0.01", "--out", str(tmp_path / "other")])
+    assert refused.exit_code == 2 and "--weight-decay 0.01 differs from the 0.004" in \
+        refused.output, refused.output
+    resumed = runner.invoke(main, ["cnn", "train", "--resume", checkpoint, "--epochs", "2",
+                                   "--weight-decay", "0.004", "--out", str(tmp_path / "more")])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((tmp_path / "more" / "metrics.json").read_text())["weight_decay"] == 0.004
+
+
 def test_a_resumed_run_refuses_a_weight_decay_its_checkpoint_did_not_train_with(tmp_path):
     """A checkpoint whose record has no --weight-decay (written before it existed): a value
     given on resuming, which the checkpoint's optimiser would silently not take, is refused."""
