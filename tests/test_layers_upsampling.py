@@ -96,6 +96,27 @@ def test_upsampling_kernels_equal_the_reference(backend, shape, interpolation):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+def test_float64_bilinear_upsampling_is_pytorchs_to_float64_precision(backend):
+    """The kernels' interpolation weights were float32 numbers: a float64 network's
+    up-sampled maps were ~1e-6 from float64's (PyTorch's interpolate on the same doubles),
+    and so were its gradients; now both are float64's, and float32 keeps its numbers."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(5).standard_normal((1, 2, 4, 5))
+    layer = UpSampling2D((3, 2), interpolation="bilinear")
+    y = run(layer, x, backend)
+    source = torch.from_numpy(x).requires_grad_(True)
+    expected = torch.nn.functional.interpolate(source, scale_factor=(3, 2), mode="bilinear",
+                                               align_corners=False)
+    grad_y = np.cos(y)
+    expected.backward(torch.from_numpy(grad_y))
+    grad_x = np.array(layer.backend.to_numpy(layer.backward(layer.backend.asarray(
+        grad_y, dtype=np.float64))))
+    assert y.dtype == grad_x.dtype == np.float64
+    np.testing.assert_allclose(y, expected.detach().numpy(), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(grad_x, source.grad.numpy(), rtol=1e-13, atol=1e-14)
+
+
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 def test_upsampling_gradients_match_finite_differences(interpolation):
     model = dlcore.Sequential([Conv2D(2, 2, activation="tanh"),

@@ -1012,55 +1012,39 @@ def upsample_nearest_gradient_rows(row, first, last, grad_y, grad_x, sh, sw):
             target[w] = total
 
 
-@shared
-def bilinear_source(d, scale, n_in):
-    """``(low, high, fraction)``: output d of a bilinear up-sampling by ``scale`` reads the
-    input at s = max((d + 1/2) / S - 1/2, 0) (half-pixel centres), between rows low = floor(s)
-    and high = min(low + 1, n_in - 1), with weights 1 - fraction and fraction = s - low."""
-    # written without branches: Numba's inlining of a shared function mis-scopes the variables
-    # that branches merge (NumbaIRAssumptionWarning)
-    source = max((np.float32(d) + np.float32(0.5)) / np.float32(scale) - np.float32(0.5), _ZERO)
-    low = int(source)
-    return low, min(low + 1, n_in - 1), source - np.float32(low)
-
-
-@shared
-def bilinear_weight(d, scale, n_in, target):
-    """The weight output d gives input row ``target`` (0 when it does not read it)."""
-    low, high, fraction = bilinear_source(d, scale, n_in)
-    return (_ONE - fraction) * np.float32(low == target) + fraction * np.float32(high == target)
-
-
 @body
-def upsample_bilinear_rows(row, first, last, x, y, sh, sw):
+def upsample_bilinear_rows(row, first, last, x, y, rows_low, rows_high, rows_fraction,
+                           columns_low, columns_high, columns_fraction):
     """Output rows first..last-1 of plane ``row``: the bilinear interpolation of the four
-    input pixels around the output's source point (see :func:`bilinear_source`)."""
-    height, width = x.shape[1], x.shape[2]
+    input pixels around the output's source point, each axis's rows and weights given
+    (:func:`dlcore.layers.reference.bilinear_sources`, in the planes' precision: float32
+    weights rounded a float64 network's outputs by ~1e-6)."""
     for h in range(first, last):
-        top, bottom, fy = bilinear_source(h, sh, height)
+        top, bottom, fy = rows_low[h], rows_high[h], rows_fraction[h]
         for w in range(y.shape[2]):
-            left, right, fx = bilinear_source(w, sw, width)
+            left, right, fx = columns_low[w], columns_high[w], columns_fraction[w]
             upper = (_ONE - fx) * x[row, top, left] + fx * x[row, top, right]
             lower = (_ONE - fx) * x[row, bottom, left] + fx * x[row, bottom, right]
             y[row, h, w] = (_ONE - fy) * upper + fy * lower
 
 
 @body
-def upsample_bilinear_gradient_rows(row, first, last, grad_y, grad_x, sh, sw):
+def upsample_bilinear_gradient_rows(row, first, last, grad_y, grad_x, sh, sw, rows_weights,
+                                    columns_weights):
     """Input rows first..last-1 of plane ``row``: dL/dx[h, w] gathers the gradient of every
-    output that read pixel (h, w), times its weight; only outputs (h - 1) S .. (h + 2) S - 1
+    output that read pixel (h, w), times its weight (the axes' matrices of
+    :func:`dlcore.layers.reference.bilinear_matrix`); only outputs (h - 1) S .. (h + 2) S - 1
     can (each thread owns its input pixels)."""
-    height, width = grad_x.shape[1], grad_x.shape[2]
+    width = grad_x.shape[2]
     out_h, out_w = grad_y.shape[1], grad_y.shape[2]
     for h in range(first, last):
         for w in range(width):
             total = _ZERO
             for d in range(max(0, (h - 1) * sh), min(out_h, (h + 2) * sh)):
-                weight_y = bilinear_weight(d, sh, height, h)
+                weight_y = rows_weights[d, h]
                 if weight_y != _ZERO:
                     for e in range(max(0, (w - 1) * sw), min(out_w, (w + 2) * sw)):
-                        total += weight_y * bilinear_weight(e, sw, width, w) * \
-                            grad_y[row, d, e]
+                        total += weight_y * columns_weights[e, w] * grad_y[row, d, e]
             grad_x[row, h, w] = total
 
 

@@ -444,16 +444,40 @@ class KernelOps:
 
     # up-sampling and transposed convolution (the convolution's im2col and col2im bodies)
     def upsample_forward(self, x, size, interpolation, out):
-        body = upsample_bilinear_rows if interpolation == "bilinear" else upsample_nearest_rows
-        self.backend.launch_rows(body, x.shape[0] * x.shape[1], out.shape[2], self._planes(x),
-                                 self._planes(out), *size, work=out.size)
+        if interpolation == "bilinear":
+            tables = [array for axis in (0, 1) for array in self._bilinear_tables(
+                out.shape[2 + axis], size[axis], x.shape[2 + axis], x.dtype)[:3]]
+            self.backend.launch_rows(upsample_bilinear_rows, x.shape[0] * x.shape[1],
+                                     out.shape[2], self._planes(x), self._planes(out),
+                                     *tables, work=out.size)
+            return
+        self.backend.launch_rows(upsample_nearest_rows, x.shape[0] * x.shape[1], out.shape[2],
+                                 self._planes(x), self._planes(out), *size, work=out.size)
 
     def upsample_backward(self, grad_y, size, interpolation, grad_x):
+        matrices = () if interpolation != "bilinear" else tuple(
+            self._bilinear_tables(grad_y.shape[2 + axis], size[axis], grad_x.shape[2 + axis],
+                                  grad_x.dtype)[3] for axis in (0, 1))
         body = upsample_bilinear_gradient_rows if interpolation == "bilinear" else \
             upsample_nearest_gradient_rows
         self.backend.launch_rows(body, grad_x.shape[0] * grad_x.shape[1], grad_x.shape[2],
                                  self._planes(grad_y), self._planes(grad_x), *size,
-                                 work=grad_y.size)
+                                 *matrices, work=grad_y.size)
+
+    def _bilinear_tables(self, n_out, scale, n_in, dtype):
+        """``(low, high, fraction, matrix)`` of one axis of a bilinear up-sampling
+        (:func:`dlcore.layers.reference.bilinear_sources`, :func:`~dlcore.layers.reference.
+        bilinear_matrix`) on the backend, in ``dtype``; made once per axis and type."""
+        key = (n_out, scale, n_in, np.dtype(dtype).str)
+        cache = self.__dict__.setdefault("_bilinear", {})
+        if key not in cache:
+            low, high, fraction = ref.bilinear_sources(n_out, scale, n_in, dtype)
+            cache[key] = (self.backend.asarray(low, np.int64),
+                          self.backend.asarray(high, np.int64),
+                          self.backend.asarray(fraction, dtype),
+                          self.backend.asarray(ref.bilinear_matrix(n_out, scale, n_in, dtype),
+                                               dtype))
+        return cache[key]
 
     @staticmethod
     def _pixels_geometry(w):

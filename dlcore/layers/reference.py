@@ -518,15 +518,21 @@ def upsample_nearest_backward(grad_y, size):
     return grad_y.reshape(n, channels, height // sh, sh, width // sw, sw).sum(axis=(3, 5))
 
 
-def bilinear_matrix(n_out, scale, n_in, dtype=np.float64):
-    """The (n_out, n_in) matrix of bilinear up-sampling along one axis, with half-pixel
-    centres (Keras's ``interpolation="bilinear"``, PyTorch's ``align_corners=False``): output
-    d reads the input at s = max((d + 1/2) / S - 1/2, 0), between rows floor(s) and
-    min(floor(s) + 1, n_in - 1), with weights 1 - (s - floor(s)) and s - floor(s)."""
-    source = np.maximum((np.arange(n_out, dtype=dtype) + 0.5) / scale - 0.5, 0)
+def bilinear_sources(n_out, scale, n_in, dtype=np.float64):
+    """``(low, high, fraction)``, arrays (n_out,): along one axis of a bilinear up-sampling
+    with half-pixel centres (Keras's ``interpolation="bilinear"``, PyTorch's
+    ``align_corners=False``) output d reads the input at s = max((d + 1/2) / S - 1/2, 0),
+    between rows low = floor(s) and high = min(low + 1, n_in - 1), with weights 1 - fraction
+    and fraction = s - low, computed in ``dtype`` (the kernels take them from here)."""
+    source = np.maximum((np.arange(n_out, dtype=dtype) + 0.5) / scale - 0.5, 0).astype(dtype)
     low = np.floor(source).astype(np.int64)
-    high = np.minimum(low + 1, n_in - 1)
-    fraction = source - low
+    return low, np.minimum(low + 1, n_in - 1), (source - low).astype(dtype)
+
+
+def bilinear_matrix(n_out, scale, n_in, dtype=np.float64):
+    """The (n_out, n_in) matrix of bilinear up-sampling along one axis: row d holds the
+    weights of :func:`bilinear_sources` (one 1 where low = high)."""
+    low, high, fraction = bilinear_sources(n_out, scale, n_in, dtype)
     matrix = np.zeros((n_out, n_in), dtype=dtype)
     np.add.at(matrix, (np.arange(n_out), low), 1 - fraction)
     np.add.at(matrix, (np.arange(n_out), high), fraction)
