@@ -51,6 +51,15 @@ from dlcore.validation import check_float
 CLIP = 1e-7
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
+#: 1 / CLIP, exact in float32: 1 over it is CLIP correctly rounded in either precision
+_CLIP_INVERSE = np.float32(1e7)
+
+
+@shared
+def _clip_bound(scale):
+    """CLIP in the type of ``scale`` (a positive finite number of the outputs' type): the
+    float32 constant rounded a float64 network's clipped probabilities (a loss ~1e-8 off)."""
+    return (scale * _ZERO + _ONE) / _CLIP_INVERSE
 
 
 @body
@@ -133,7 +142,7 @@ def probability_cross_entropy_rows(first, last, probabilities, targets, grad, ro
                                    row_correct, scale, channels):
     """Cross-entropy of outputs that are already probabilities: -sum y log p over a
     position's channels, the mean over positions; grad -y / p."""
-    low = np.float32(CLIP)
+    low = _clip_bound(scale)
     positions = probabilities.shape[1] // channels
     for row in range(first, last):
         loss = _ZERO
@@ -167,7 +176,7 @@ def probability_binary_cross_entropy_rows(first, last, probabilities, targets, g
                                           row_correct, scale, channels):
     """Binary cross-entropy of probabilities: -mean_k y log p + (1 - y) log(1 - p)."""
     width = np.float32(probabilities.shape[1])
-    low = np.float32(CLIP)
+    low = _clip_bound(scale)
     for row in range(first, last):
         loss = _ZERO
         for k in range(probabilities.shape[1]):
@@ -217,7 +226,7 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
     q = t^(1/T) / sum t^(1/T), loss = T^2 sum q (log q - log p) and grad = scale T (p - q)
     (divided by the probability when the outputs are probabilities, z = log p)."""
     inverse = _ONE / temperature
-    low = np.float32(CLIP)
+    low = _clip_bound(scale)
     width = outputs.shape[1]
     for row in range(first, last):
         top = _tempered_logit(outputs[row, 0], logits, low, inverse)

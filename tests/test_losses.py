@@ -14,6 +14,7 @@ from dlcore.losses import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
     CrossEntropy,
+    Distillation,
     MeanSquaredError,
     check_output_activation,
     get_loss,
@@ -78,6 +79,29 @@ def test_cpu_kernels_follow_the_reference(loss, fused, random_state):
     for got, expected in zip(run(loss, fused, outputs, targets, "cpu"),
                              run(loss, fused, outputs, targets, "reference")):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["cpu"])
+@pytest.mark.parametrize("loss", [CrossEntropy(), BinaryCrossEntropy(),
+                                  Distillation(temperature=2.0)],
+                         ids=["ce-probabilities", "bce-probabilities", "distillation"])
+def test_float64_probabilities_are_clipped_at_float64s_bound(loss, backend):
+    """The kernels clipped probabilities at float32's 1e-7 (1.0000000117e-7): a float64
+    network's loss and gradient at a clipped probability were ~1e-8 from NumPy's float64
+    (the reference, np.clip(p, 1e-7, 1 - 1e-7)); now float64's bound, within 1e-13."""
+    outputs = np.array([[1e-9, 1 - 1e-9 - 1e-12, 1e-12], [0.2, 1 - 1e-8 - 0.2, 1e-8],
+                        [0.5, 0.25, 0.25]])
+    targets = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    if isinstance(loss, Distillation):
+        targets = np.array([[0.6, 0.2, 0.2], [0.1, 0.3, 0.6], [0.2, 0.3, 0.5]])
+    be = get_backend(backend)
+    grad, row_loss, row_correct = (be.empty(shape, np.float64)
+                                   for shape in ((3, 3), (3,), (3,)))
+    loss.loss_and_gradient(be, be.asarray(outputs, np.float64), be.asarray(targets, np.float64),
+                           grad, row_loss, row_correct, False)
+    expected_loss, expected_grad = loss.reference(outputs, targets, False)
+    np.testing.assert_allclose(be.to_numpy(row_loss), expected_loss, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(be.to_numpy(grad), expected_grad, rtol=1e-13, atol=0)
 
 
 @requires_cuda
