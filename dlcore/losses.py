@@ -240,7 +240,7 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
             total += math.exp(_tempered_logit(outputs[row, k], logits, low, inverse) - top)
             target_total += _softened(targets[row, k], inverse)
         log_total = math.log(total) + top
-        has_targets = _ONE if target_total > _ZERO else _ZERO
+        has_targets = target_total > _ZERO
         norm = target_total if target_total > _ZERO else _ONE
         loss = _ZERO
         for k in range(width):
@@ -248,7 +248,10 @@ def distillation_rows(first, last, outputs, targets, grad, row_loss, row_correct
             log_p = _tempered_logit(outputs[row, k], logits, low, inverse) - log_total
             if q > _ZERO:
                 loss += q * (math.log(q) - log_p)
-            g = scale * temperature * (math.exp(log_p) * has_targets - q)
+            # p chosen, not multiplied by a float32 1 or 0: under the CUDA simulator exp is a
+            # Python float, which NumPy 2 rounds to float32 beside one (a GPU types it float64)
+            p = math.exp(log_p) if has_targets else _ZERO
+            g = scale * temperature * (p - q)
             if not logits:
                 g = g / max(outputs[row, k], low)
             grad[row, k] = g

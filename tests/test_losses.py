@@ -81,7 +81,7 @@ def test_cpu_kernels_follow_the_reference(loss, fused, random_state):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["cpu"])
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=requires_cuda)])
 @pytest.mark.parametrize("loss", [CrossEntropy(), BinaryCrossEntropy(),
                                   Distillation(temperature=2.0)],
                          ids=["ce-probabilities", "bce-probabilities", "distillation"])
