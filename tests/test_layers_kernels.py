@@ -262,6 +262,26 @@ def test_a_float64_network_on_the_cpu_follows_the_reference(activation):
                                    atol=1e-12 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+def test_float64_average_pools_pass_their_gradient_on_in_float64(backend):
+    """A 3 x 3 average pool that tiles its input (stride >= size, LeNet's form) passed
+    g times float32's 1 / 9 on: a float64 network's input gradients were ~1e-8 from
+    NumPy's g / 9 (the reference); now g / 9 in float64."""
+    x = np.random.default_rng(6).standard_normal((2, 2, 6, 6))
+    grad_y = np.random.default_rng(7).standard_normal((2, 2, 2, 2))
+    gradients = []
+    for name in (backend, "reference"):
+        layer = AvgPool2D(3).build(x.shape[1:], backend=name, dtype=np.float64)
+        be = layer.backend
+        layer.forward(be.asarray(x, np.float64), training=True)
+        gradients.append(np.array(be.to_numpy(layer.backward(be.asarray(grad_y, np.float64)))))
+    assert gradients[0].dtype == np.float64
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(gradients[1][:, :, :3, :3],
+                               np.repeat(np.repeat(grad_y / 9, 3, axis=2), 3, axis=3)[
+                                   :, :, :3, :3], rtol=1e-15, atol=0)
+
+
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh"])
 def test_float64_layers_on_the_cpu_compute_their_activations_in_float64(activation):
     """Element-wise activations of float64 layers keep float64's precision on the cpu (tanh

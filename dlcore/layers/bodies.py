@@ -671,7 +671,9 @@ def pool_gradient_tiles_rows(row, first, last, x, y, argmax, grad_y, grad_x, kin
             for ox in range(out_w):
                 plane[where[oy, ox]] = grads[oy, ox]
         return
-    scale = _ONE / np.float32(kh * kw)
+    # g / K as the reference divides: g times a float32 1 / K put a float64 network's
+    # gradients ~1e-8 from float64's where 1 / K is inexact (a 3 x 3 pool)
+    count = np.float32(kh * kw)
     for oy in range(first, last):
         for h in range(oy * sh, min(height, oy * sh + sh)):
             for w in range(width):
@@ -682,7 +684,7 @@ def pool_gradient_tiles_rows(row, first, last, x, y, argmax, grad_y, grad_x, kin
                 for j in range(kw):
                     h, w = oy * sh + i, ox * sw + j
                     if kind == 1:
-                        grad_x[row, h, w] = g * scale
+                        grad_x[row, h, w] = g / count
                     elif y[row, oy, ox] > _ZERO:
                         grad_x[row, h, w] = g * x[row, h, w] / y[row, oy, ox]
 
