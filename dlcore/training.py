@@ -923,21 +923,14 @@ class TrainingLoop:
                 self.epoch_without_validation = False
                 if data_parallel is not None:
                     data_parallel.finish()
+            if epochs > 0:
+                # Keras's fit ends so: with use_ema the weights take their moving averages
+                self.optimizer.finalize_variable_values(self.trainable_parameters)
             for callback in callbacks:
                 callback.on_train_end()
             return history
         finally:
             self._release_backup()
-            self._adversary = self._data_parallel = self._batch_penalty = None
-            self.epoch_without_validation = False
-            if data_parallel is not None:
-                data_parallel.finish()
-        if epochs > 0:
-            # Keras's fit ends so: with use_ema the weights take their moving averages
-            self.optimizer.finalize_variable_values(self.trainable_parameters)
-        for callback in callbacks:
-            callback.on_train_end()
-        return history
 
     def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None):
         """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
