@@ -113,7 +113,9 @@ def test_functions_outside_dlcore_keep_numbas_own_cache_rules(tmp_path):
     source.write_text("")
     assert cache.DlcoreCacheLocator.from_function(users_kernel, str(source)) is None
     from numba.core.caching import FunctionCache
-    assert not isinstance(FunctionCache(users_kernel)._impl.locator, cache.DlcoreCacheLocator)
+    users_cache = FunctionCache(users_kernel)
+    assert not isinstance(users_cache._impl.locator, cache.DlcoreCacheLocator)
+    assert type(users_cache._cache_file) is cache._NUMBAS_CACHE_FILE   # numbered, as Numba's
 
 
 def two_processes_cache_files(tmp_path):

@@ -159,7 +159,11 @@ class DlcoreCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLo
         return locator
 
 
-class KeyedIndexDataCacheFile(caching.IndexDataCacheFile):
+#: Numba's own index-and-data cache file (before :func:`install` put dlcore's in its place).
+_NUMBAS_CACHE_FILE = getattr(caching.IndexDataCacheFile, "numbas_class", caching.IndexDataCacheFile)
+
+
+class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
     """Numba's index and code files of one function's cache, safe for processes that save
     entries of it at the same moment (see the module docstring), in the folders of
     :class:`DlcoreCacheLocator`; anywhere else (your own functions) exactly Numba's.
@@ -167,14 +171,19 @@ class KeyedIndexDataCacheFile(caching.IndexDataCacheFile):
     A code file is named ``<function>.<digest of its key>.nbc`` and holds ``(key, data)``.
     """
 
+    numbas_class = _NUMBAS_CACHE_FILE
+
+    def __new__(cls, cache_path, filename_base, source_stamp):
+        if os.path.normpath(cache_path) not in _DLCORE_CACHE_PATHS:
+            # not one of dlcore's folders: Numba's own class, untouched
+            return _NUMBAS_CACHE_FILE(cache_path, filename_base, source_stamp)
+        return super().__new__(cls)
+
     def __init__(self, cache_path, filename_base, source_stamp):
         super().__init__(cache_path, filename_base, source_stamp)
-        self._keyed = os.path.normpath(cache_path) in _DLCORE_CACHE_PATHS
         self._filename_base = filename_base
 
     def save(self, key, data):
-        if not self._keyed:
-            return super().save(key, data)
         data_name = self.keyed_data_name(key)
         # the code first: an index never names a file that is not whole yet
         self._save_data(data_name, (key, data))
@@ -184,8 +193,6 @@ class KeyedIndexDataCacheFile(caching.IndexDataCacheFile):
             self._save_index(overloads)
 
     def load(self, key):
-        if not self._keyed:
-            return super().load(key)
         data_name = self._load_index().get(key)
         if data_name is None:
             return None
@@ -301,8 +308,7 @@ def install():
     if DlcoreCacheLocator not in _CACHE_IMPL._locator_classes:
         _CACHE_IMPL._locator_classes.insert(0, DlcoreCacheLocator)
     # Numba's Cache builds its index-and-data file from this module-level name
-    if not issubclass(caching.IndexDataCacheFile, KeyedIndexDataCacheFile):
-        caching.IndexDataCacheFile = KeyedIndexDataCacheFile
+    caching.IndexDataCacheFile = KeyedIndexDataCacheFile
 
 
 install()
