@@ -676,3 +676,45 @@ def test_thousands_of_nested_keras_layers_of_one_name_are_renamed_in_linear_time
                                                        "model 'base'"):
         dlcore.models.model_from_json(json.dumps(config))
     assert 0 < CountedSet.lookups < 10 * n_layers
+
+
+def interrupted_stack(kind, hidden):
+    """A DBN or StackedAutoencoder of ``hidden`` whose pretraining was interrupted after its
+    first layer's first epoch (its file holds that layer and the sizes of all)."""
+    def interrupt(model):
+        raise KeyboardInterrupt
+
+    model = getattr(dlcore, kind)(hidden=hidden, epochs=1, batch_size=4, backend="reference")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
+                  on_epoch_end=interrupt)
+    return model
+
+
+@pytest.mark.parametrize("kind, layer", [("DBN", "RBM"), ("StackedAutoencoder", "autoencoder")])
+def test_layers_not_reached_by_an_interrupted_pretraining_are_bounded_at_load_and_save(
+        tmp_path, kind, layer):
+    # a file may declare a layer it does not store of 2**31 - 1 units: load was fine and
+    # resume allocated what the file asked (MemoryError, or gigabytes)
+    limit = 2**27   # docs/hdf5-format.md: what resume builds from sizes alone
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(interrupted_stack(kind, [3, 2]), path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["hidden"] = [3, 2**31 - 1]
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    problem = (f"checkpoint.h5: the {kind}'s {layer}s not reached by its interrupted "
+               f"pretraining declare {3 * (2**31 - 1)} weights in all \\({layer} 2: 3 x "
+               f"{2**31 - 1}\\), more than the {limit} that resume builds")
+    with pytest.raises(dlcore.io.ModelFileError, match=problem):
+        dlcore.load(path)
+    # save refuses what load would refuse, before writing; a size just within is saved
+    path.write_bytes(b"an earlier model")
+    too_wide = limit // 3 + 1
+    with pytest.raises(ValueError, match=f"cannot save this {kind}: the {kind}'s {layer}s not "
+                                         f"reached by its interrupted pretraining declare "
+                                         f"{3 * too_wide} weights"):
+        dlcore.save(interrupted_stack(kind, [3, too_wide]), path)
+    assert path.read_bytes() == b"an earlier model"
+    dlcore.save(interrupted_stack(kind, [3, too_wide - 1]), path)
+    assert dlcore.load(path).get_params()["hidden"] == [3, too_wide - 1]

@@ -92,7 +92,15 @@ from dlcore.io.guarded import (
     shape_text,
     size_text,
 )
-from dlcore.io.layouts import CONFIG_FIX, LAYOUT_CHECKS, MAX_GRAPH_NODES, MAX_LAYERS, MAX_SIZE
+from dlcore.io.layouts import (
+    CONFIG_FIX,
+    LAYOUT_CHECKS,
+    MAX_GRAPH_NODES,
+    MAX_LAYERS,
+    MAX_SIZE,
+    STACK_LAYERS,
+    unstored_layers_problem,
+)
 from dlcore.wording import count
 
 __all__ = [
@@ -470,11 +478,36 @@ def _check_loadable_size(class_name: str, config: Any, state: Mapping,
             raise ValueError(f"cannot save this {class_name}: {key} gives a layer of "
                              f"{beyond[0]} units, more than the {MAX_SIZE} a dlcore model file "
                              f"holds, and dlcore.load would refuse it; {keep}")
+    problem = _stack_problem(class_name, config, state)
+    if problem is not None:
+        raise ValueError(f"cannot save this {class_name}: {problem}, and dlcore.load would "
+                         f"refuse it; {keep}")
     objects = _object_count(state) + (1 + len(history) if history else 0)
     if objects > MAX_OBJECTS:
         raise ValueError(f"cannot save this {class_name}: its state has {objects} groups and "
                          f"arrays, more than the {MAX_OBJECTS} a dlcore model file holds, and "
                          f"dlcore.load would refuse it; {keep}")
+
+
+def _stack_problem(class_name: str, config: Any, state: Mapping) -> str | None:
+    """What load would refuse in the layers of an interrupted greedy stack (a DBN's RBMs, a
+    stack's autoencoders) that its state does not hold, or None (every other model)."""
+    if class_name not in STACK_LAYERS or not isinstance(config, dict):
+        return None
+    groups, prefix, counter = (("rbms", "rbm_", "rbms_started") if class_name == "DBN"
+                               else ("autoencoders", "ae_", "layers_started"))
+    training = state.get("training", {})
+    n_labels = int(config.get("n_labels") or 0)
+    try:
+        sizes = config.get("layers") or [None, *config["hidden"]]
+        if sizes[0] is None:   # given hidden: the width is the bottom layer's
+            bottom = state[groups][f"{prefix}0"]["W"].shape[0]
+            sizes = [bottom - (n_labels if len(sizes) == 2 else 0), *sizes[1:]]
+        started = int(training.get(counter, len(sizes) - 1))
+        return unstored_layers_problem([int(size) for size in sizes], started, n_labels,
+                                       class_name)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None   # not the stack's own state: load reports what is wrong with it
 
 
 def _object_count(state: Mapping) -> int:

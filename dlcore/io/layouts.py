@@ -46,6 +46,12 @@ LAYER_INTEGER_LIMITS = {"units": MAX_UNITS, "filters": MAX_UNITS,
                         "max_shift": MAX_WINDOW, "input_shape": MAX_SAMPLE_ELEMENTS}
 BACKENDS = ("auto", "cpu", "cuda", "reference")
 MAX_TEMPERATURES = 1000    # rungs of a parallel-tempering ladder
+#: The most weights the layers of an interrupted greedy pretraining that a file does not store
+#: (a DBN's RBMs, a stack's autoencoders not reached yet) may declare in all: ``resume`` builds
+#: them from their sizes alone, so the file's own size does not bound them. As many as a Keras
+#: model built from JSON alone (dlcore.io.keras.MAX_PARAMETERS): 512 MiB of float32, 16 times
+#: the RBMs of 784-4096-4096-4096.
+MAX_UNSTORED_WEIGHTS = 2**27
 CONFIG_FIX = "the hyperparameters were edited or damaged: save the model again"
 
 
@@ -273,7 +279,8 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
     checker.seed()
     n_rbms = len(sizes) - 1
     reader.group("rbms")
-    for index in range(_rbms_started(reader, n_rbms)):
+    started = _rbms_started(reader, n_rbms)
+    for index in range(started):
         path = f"rbms/rbm_{index}"
         group = reader.group(path)
         expected_class = ("GaussianBernoulliRBM" if index == 0 and visible == "gaussian"
@@ -290,6 +297,7 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
                   n_hidden=sizes[index + 1])
         if sizes[index] is None:   # given hidden: the width is the bottom RBM's
             sizes[index] = reader.dataset(f"{path}/W", (None, None)).shape[0] - labels
+    check_unstored_layers(reader, sizes, started, n_labels, "DBN")
     if reader.group("generative", required=False) is not None:
         for index in range(n_rbms - 1):
             reader.dataset(f"generative/layer_{index}/W", (sizes[index], sizes[index + 1]))
@@ -313,6 +321,47 @@ def _check_dbn_classes(reader: ModelFileReader, n_labels: int) -> None:
         classes_from_list(classes, n_labels)
     except ValueError as error:
         raise reader.error(f"the 'classes' attribute {error}") from None
+
+
+def unstored_weights(sizes: list[int], started: int, n_labels: int = 0) -> tuple[int, int]:
+    """The weights of the layers of a greedy stack (``sizes``, visible first) that an
+    interrupted pretraining had not reached (those from ``started`` on), which a file holds
+    the sizes of only; ``n_labels`` label units join the top layer's inputs (a DBN's).
+    Returns ``(weights in all, index of the largest layer)``."""
+    weights = [(sizes[index] + (n_labels if index == len(sizes) - 2 else 0))
+               * sizes[index + 1] for index in range(started, len(sizes) - 1)]
+    if not weights:
+        return 0, started
+    return sum(weights), started + weights.index(max(weights))
+
+
+#: A greedy stack's class -> what its layers are called.
+STACK_LAYERS = {"DBN": "RBM", "StackedAutoencoder": "autoencoder"}
+
+
+def unstored_layers_problem(sizes: list[int], started: int, n_labels: int,
+                            class_name: str) -> str | None:
+    """What is wrong with a greedy stack (a ``class_name`` of STACK_LAYERS) whose layers not
+    reached by its interrupted pretraining declare more than MAX_UNSTORED_WEIGHTS weights, or
+    None. Shared by ``load`` and ``save``, which must agree."""
+    layer = STACK_LAYERS[class_name]
+    weights, largest = unstored_weights(sizes, started, n_labels)
+    if weights <= MAX_UNSTORED_WEIGHTS:
+        return None
+    inputs = sizes[largest] + (n_labels if largest == len(sizes) - 2 else 0)
+    return (f"the {class_name}'s {layer}s not reached by its interrupted pretraining declare "
+            f"{weights} weights in all ({layer} {largest + 1}: {inputs} x "
+            f"{sizes[largest + 1]}), more than the {MAX_UNSTORED_WEIGHTS} that resume builds "
+            f"from sizes alone")
+
+
+def check_unstored_layers(reader: ModelFileReader, sizes: list[int], started: int,
+                          n_labels: int, class_name: str) -> None:
+    """Refuse a file whose layers not stored (see :func:`unstored_layers_problem`) would
+    make ``resume`` allocate what the file's contents do not justify."""
+    problem = unstored_layers_problem(sizes, started, n_labels, class_name)
+    if problem is not None:
+        raise reader.error(problem)
 
 
 def _rbms_started(reader: ModelFileReader, n_rbms: int) -> int:
@@ -395,6 +444,9 @@ def check_stacked_autoencoder(reader: ModelFileReader, config: Any) -> None:
         check_autoencoder(reader, inner, prefix=f"{path}/",
                           label=f"the hyperparameters of '{path}'", n_visible=sizes[index],
                           n_hidden=sizes[index + 1])
+        if sizes[index] is None:   # given hidden: the width is the bottom autoencoder's
+            sizes[index] = reader.dataset(f"{path}/W", (None, None)).shape[0]
+    check_unstored_layers(reader, sizes, started, 0, "StackedAutoencoder")
     check_counters(reader, "training")
 
 
