@@ -718,3 +718,36 @@ def test_layers_not_reached_by_an_interrupted_pretraining_are_bounded_at_load_an
     assert path.read_bytes() == b"an earlier model"
     dlcore.save(interrupted_stack(kind, [3, too_wide - 1]), path)
     assert dlcore.load(path).get_params()["hidden"] == [3, too_wide - 1]
+
+
+@pytest.mark.parametrize("failing", ["get_type", "dtype"])
+def test_an_unreadable_type_header_is_refused_naming_the_dataset(tmp_path, failing):
+    # h5py reports HDF5's failure to read a type message as an OSError, which element_dtype
+    # let through where it caught h5py's other failures: load said the whole file was damaged
+    # without naming what, and describe's listing and the Keras name lists raised it
+    from dlcore.io.guarded import ModelFileReader
+
+    class UnreadableTypeHeader:
+        """The low-level id of a dataset whose type message HDF5 cannot read back."""
+
+        def __init__(self, dataset_id):
+            self.dataset_id = dataset_id
+
+        def get_type(self):
+            if failing == "get_type":
+                raise OSError("Unable to synchronously get datatype (bad datatype version)")
+            return self.dataset_id.get_type()
+
+        @property
+        def dtype(self):
+            raise OSError("Unable to synchronously get datatype (addr overflow)")
+
+    path = tmp_path / "model.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file["W"] = np.zeros((2, 3), np.float32)
+        reader = ModelFileReader(h5file, str(path))
+        assert reader.element_dtype(h5file["W"].id, "dataset 'W'") == np.float32
+        with pytest.raises(dlcore.io.ModelFileError,
+                           match=r"model.h5: dataset 'W' has an HDF5 type that cannot be "
+                                 r"decoded \(Unable to synchronously get datatype"):
+            reader.element_dtype(UnreadableTypeHeader(h5file["W"].id), "dataset 'W'")

@@ -96,6 +96,10 @@ _TYPE_CLASS_NAMES = {h5py.h5t.REFERENCE: "references", h5py.h5t.VLEN:
                      h5py.h5t.ENUM: "an enumeration"}
 #: The character sets of HDF5 strings: h5py decodes no other.
 _STRING_CHARSETS = frozenset({h5py.h5t.CSET_ASCII, h5py.h5t.CSET_UTF8})
+#: What h5py raises when it cannot describe a type: TypeError for an unknown string encoding,
+#: the others for HDF5's own failures, an unreadable type header among them (h5py reports an
+#: HDF5 I/O failure as an OSError).
+_TYPE_ERRORS = (TypeError, ValueError, KeyError, RuntimeError, OSError)
 
 #: What to do about a file that is damaged or was not written by dlcore.
 DAMAGED_FIX = "the file is damaged or was not written by dlcore: save the model again"
@@ -326,7 +330,7 @@ class ModelFileReader:
             type_id = object_id.get_type()
             type_class = type_id.get_class()
             charset = type_id.get_cset() if type_class == h5py.h5t.STRING else None
-        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+        except _TYPE_ERRORS as error:
             raise self._undecodable(label, error) from None
         if type_class not in _READ_TYPE_CLASSES:
             raise self.error(f"{label} holds "
@@ -337,7 +341,7 @@ class ModelFileReader:
                              f"{charset})")
         try:
             dtype = object_id.dtype
-        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+        except _TYPE_ERRORS as error:
             raise self._undecodable(label, error) from None
         if type_class == h5py.h5t.ENUM and h5py.check_enum_dtype(dtype) is not None:
             raise self.error(f"{label} holds an enumeration, which dlcore never writes")
@@ -345,8 +349,10 @@ class ModelFileReader:
 
     def _undecodable(self, label: str, error: Exception) -> ModelFileError:
         """h5py's own failure to decode a type's description (its bytes damaged)."""
-        return self.error(f"{label} has an HDF5 type that cannot be decoded "
-                          f"({str(error).splitlines()[0][:120] if str(error) else error!r})")
+        # (a conversion after a conditional expression applies to the whole of it: the text
+        # is chosen first, so that h5py's message is not shown as a quoted repr)
+        reason = str(error).splitlines()[0][:120] if str(error) else repr(error)
+        return self.error(f"{label} has an HDF5 type that cannot be decoded ({reason})")
 
     def check_dtype(self, dataset: h5py.Dataset, path: str, kinds: str = "biuf") -> None:
         """Refuse a dataset whose element type is not a number of one of ``kinds``."""
