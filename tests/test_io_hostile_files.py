@@ -751,3 +751,33 @@ def test_an_unreadable_type_header_is_refused_naming_the_dataset(tmp_path, faili
                            match=r"model.h5: dataset 'W' has an HDF5 type that cannot be "
                                  r"decoded \(Unable to synchronously get datatype"):
             reader.element_dtype(UnreadableTypeHeader(h5file["W"].id), "dataset 'W'")
+
+
+@pytest.mark.parametrize("nested", ["Functional", "Sequential"])
+@pytest.mark.parametrize("name", [["a", "list"], {"an": "object"}, 7])
+def test_a_nested_models_layer_named_by_no_string_is_refused_in_one_line(nested, name):
+    # a list or an object as the name of a layer of a nested functional model failed with
+    # "TypeError: unhashable type: 'list'" (the exhaustive sweep of a model nesting a model
+    # of two inputs), in dlcore.load, model_from_json and dlcore info
+    from dlcore.layers import Dense
+    left, right = dlcore.Input((3,)), dlcore.Input((2,))
+    if nested == "Functional":
+        inner = dlcore.Model([left, right], dlcore.layers.concatenate(
+            [Dense(2, name="of_right")(right), Dense(2, name="of_left")(left)]), name="pair",
+            backend="reference")
+        outputs = Dense(1, name="head")(inner([left, right]))
+    else:
+        inner = dlcore.Sequential([Dense(2, name="of_left")], input_shape=(3,), name="pair",
+                                  backend="reference")
+        outputs = Dense(1, name="head")(inner(left))
+    config = json.loads(dlcore.Model([left, right], outputs, backend="reference").to_json())
+    pair = next(layer for layer in config["config"]["layers"]
+                if layer["config"].get("name") == "pair")
+    layer = next(layer for layer in pair["config"]["layers"]
+                 if layer["config"].get("name") == "of_left")
+    layer["config"]["name"] = name
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=re.escape(f"a layer of the model 'pair' nested in the Keras model "
+                                       f"has the invalid name {str(name)!r}")) as caught:
+        dlcore.models.model_from_json(json.dumps(config))
+    assert "\n" not in str(caught.value)

@@ -1877,6 +1877,7 @@ class _FunctionalImported(_Imported):
             if not isinstance(calls, list) or not calls:
                 raise self._unsupported(name, kind, "its calls are not Keras 3's list")
             _check_nested_count(self.filename, name, len(calls), "calls")
+            _check_nested_names(self.filename, name, inner)
             layers, inputs, output = self._nested_graph(name, kind, config, inner)
             if any(layer.get("class_name") in _MODEL_CLASSES for layer in layers):
                 layers, output = self._flattened_inner(config.get("name"), layers, output,
@@ -2634,6 +2635,22 @@ def parameter_count(config, filename="<json>") -> int:
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
     return (_FunctionalImported if functional else _Imported)(config, filename).n_parameters
+
+
+def _check_nested_names(filename, model_name, inner):
+    """Refuse a nested model ``model_name`` whose layers (``inner``, its config's entries)
+    are not all named by strings (an InputLayer may have no name: its model's own is used),
+    before its graph is read: a list or an object for a name failed there as
+    "unhashable type"."""
+    for layer in inner:
+        layer_name = layer["config"].get("name")
+        if not isinstance(layer_name, str) and not (
+                layer_name is None and layer.get("class_name") == "InputLayer"):
+            raise _config_error(filename, f"a layer of the model {model_name!r} nested in the "
+                                          f"Keras model has the invalid name "
+                                          f"{str(layer_name)[:60]!r}; Keras names every "
+                                          f"layer by a string: the config was edited or "
+                                          f"damaged")
 
 
 def _dlcore_model_name(name):
