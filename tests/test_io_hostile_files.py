@@ -753,12 +753,9 @@ def test_an_unreadable_type_header_is_refused_naming_the_dataset(tmp_path, faili
             reader.element_dtype(UnreadableTypeHeader(h5file["W"].id), "dataset 'W'")
 
 
-@pytest.mark.parametrize("nested", ["Functional", "Sequential"])
-@pytest.mark.parametrize("name", [["a", "list"], {"an": "object"}, 7])
-def test_a_nested_models_layer_named_by_no_string_is_refused_in_one_line(nested, name):
-    # a list or an object as the name of a layer of a nested functional model failed with
-    # "TypeError: unhashable type: 'list'" (the exhaustive sweep of a model nesting a model
-    # of two inputs), in dlcore.load, model_from_json and dlcore info
+def nesting_config(nested):
+    """The Keras config (a dict) of a model of two inputs calling a model 'pair' nested in
+    it: a functional one of both inputs, or a Sequential one of the first."""
     from dlcore.layers import Dense
     left, right = dlcore.Input((3,)), dlcore.Input((2,))
     if nested == "Functional":
@@ -773,11 +770,44 @@ def test_a_nested_models_layer_named_by_no_string_is_refused_in_one_line(nested,
     config = json.loads(dlcore.Model([left, right], outputs, backend="reference").to_json())
     pair = next(layer for layer in config["config"]["layers"]
                 if layer["config"].get("name") == "pair")
+    return config, pair
+
+
+@pytest.mark.parametrize("nested", ["Functional", "Sequential"])
+@pytest.mark.parametrize("name", [["a", "list"], {"an": "object"}, 7])
+def test_a_nested_models_layer_named_by_no_string_is_refused_in_one_line(nested, name):
+    # a list or an object as the name of a layer of a nested functional model failed with
+    # "TypeError: unhashable type: 'list'" (the exhaustive sweep of a model nesting a model
+    # of two inputs), in dlcore.load, model_from_json and dlcore info
+    config, pair = nesting_config(nested)
     layer = next(layer for layer in pair["config"]["layers"]
                  if layer["config"].get("name") == "of_left")
     layer["config"]["name"] = name
     with pytest.raises(dlcore.io.ModelFileError,
                        match=re.escape(f"a layer of the model 'pair' nested in the Keras model "
                                        f"has the invalid name {str(name)!r}")) as caught:
+        dlcore.models.model_from_json(json.dumps(config))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where, message", [
+    ("the model's input_layers", "names the tensor"),
+    ("the nested model's input_layers", "are not its own"),
+    ("a nested layer's keras_history", "which it does not make")])
+@pytest.mark.parametrize("name", [["a", "list"], {"an": "object"}])
+def test_a_tensor_named_by_a_list_is_refused_in_one_line(where, message, name):
+    # a list or an object where a Keras config names a layer's tensor (its input_layers, a
+    # call's keras_history) failed with "TypeError: unhashable type" (the exhaustive sweep of
+    # the JSON config of a model nesting a model of two inputs)
+    config, pair = nesting_config("Functional")
+    if where == "the model's input_layers":
+        config["config"]["input_layers"][0][0] = name
+    elif where == "the nested model's input_layers":
+        pair["config"]["input_layers"][0][0] = name
+    else:
+        layer = next(layer for layer in pair["config"]["layers"]
+                     if layer["config"].get("name") == "of_left")
+        layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = name
+    with pytest.raises(dlcore.io.ModelFileError, match=message) as caught:
         dlcore.models.model_from_json(json.dumps(config))
     assert "\n" not in str(caught.value)

@@ -1978,6 +1978,10 @@ class _FunctionalImported(_Imported):
         own_layers = {layer["config"].get("name") for layer in layers}
         if not inputs or not set(inputs) <= own_inputs or \
                 any(output[0] not in own_layers for output in outputs):
+        # (names checked to be strings before they are hashed: a list is not)
+        if not inputs or not all(isinstance(given, str) for given in inputs) or \
+                not set(inputs) <= own_inputs or not isinstance(outputs[0][0], str) or \
+                outputs[0][0] not in own_layers:
             raise self._unsupported(name, kind, f"its input_layers {str(inputs)[:60]} or "
                                                 f"output_layers {str(outputs)[:60]} are not "
                                                 f"its own")
@@ -2002,7 +2006,8 @@ class _FunctionalImported(_Imported):
             if not isinstance(history, list) or len(history) != 3:
                 return item
             node_index = history[1]
-            if history[0] in by_input and node_index == 0 and history[2] == 0:
+            if isinstance(history[0], str) and history[0] in by_input and node_index == 0 \
+                    and history[2] == 0:
                 return by_input[history[0]]
             if not isinstance(history[0], str) or history[0] not in counts or \
                     isinstance(node_index, bool) or not isinstance(node_index, int) or \
@@ -2139,6 +2144,11 @@ class _FunctionalImported(_Imported):
         if key is None and isinstance(reference, list) and len(reference) == 3 and \
                 reference[2] == 0:
             key = (reference[0], reference[1])
+        # a name or node index of another type (a list: unhashable) names no tensor
+        key = (reference[0], reference[1]) if isinstance(reference, list) and \
+            len(reference) == 3 and isinstance(reference[0], str) and \
+            isinstance(reference[1], int) else None
+        key = self._aliases.get(key, key)
         if key not in self._tensors or isinstance(self._tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
