@@ -811,3 +811,42 @@ def test_a_tensor_named_by_a_list_is_refused_in_one_line(where, message, name):
     with pytest.raises(dlcore.io.ModelFileError, match=message) as caught:
         dlcore.models.model_from_json(json.dumps(config))
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["rbm", "dbn"])
+def test_persistent_chains_a_file_declares_but_does_not_store_are_bounded(tmp_path, where):
+    # an RBM file of PCD without its chains (none before the first persistent update) and
+    # n_chains = 2**31 - 1 loaded, and its next partial_fit or resume allocated 40 GiB
+    # (MemoryError; with fewer chains, gigabytes filled with the data's states)
+    limit = 2**27   # docs/hdf5-format.md: what training builds from sizes alone
+    x = (np.arange(60).reshape(12, 5) % 3 == 0).astype(np.float32)
+    options = dict(n_hidden=4, epochs=1, batch_size=4, backend="reference")
+    model = (dlcore.BernoulliRBM(**options) if where == "rbm"
+             else dlcore.DBN(layers=[5, 4], epochs=1, batch_size=4, backend="reference"))
+    model.fit(x)   # CD: no chains stored
+    path, group = tmp_path / "model.h5", "" if where == "rbm" else "rbms/rbm_0"
+    dlcore.save(model, path)
+    with h5py.File(path, "r+") as h5file:
+        owner = h5file[group] if group else h5file
+        config = json.loads(owner.attrs["hyperparameters"])
+        config.update(sampler="pcd", n_chains=2**31 - 1)
+        owner.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"give persistent chains of {2**31 - 1} x 4 states, which the "
+                             f"file does not store .*more than the {limit} that training "
+                             f"builds from sizes alone") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    # save refuses what load would refuse; chains just within the limit are saved and loaded
+    rbm = model if where == "rbm" else model.rbms_[0]
+    rbm.set_params(sampler="pcd", n_chains=limit // 4 + 1)
+    path.write_bytes(b"an earlier model")
+    with pytest.raises(ValueError, match=f"cannot save this {type(model).__name__}: "
+                                         f"(rbms/rbm_0: )?its hyperparameters give persistent "
+                                         f"chains of {limit // 4 + 1} x 4 states"):
+        dlcore.save(model, path)
+    assert path.read_bytes() == b"an earlier model"
+    rbm.set_params(n_chains=limit // 4)
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    assert (loaded if where == "rbm" else loaded.rbms_[0]).n_chains == limit // 4

@@ -99,6 +99,7 @@ from dlcore.io.layouts import (
     MAX_LAYERS,
     MAX_SIZE,
     STACK_LAYERS,
+    unstored_chain_problem,
     unstored_layers_problem,
 )
 from dlcore.wording import count
@@ -478,7 +479,8 @@ def _check_loadable_size(class_name: str, config: Any, state: Mapping,
             raise ValueError(f"cannot save this {class_name}: {key} gives a layer of "
                              f"{beyond[0]} units, more than the {MAX_SIZE} a dlcore model file "
                              f"holds, and dlcore.load would refuse it; {keep}")
-    problem = _stack_problem(class_name, config, state)
+    problem = _stack_problem(class_name, config, state) or _chains_problem(class_name, config,
+                                                                           state)
     if problem is not None:
         raise ValueError(f"cannot save this {class_name}: {problem}, and dlcore.load would "
                          f"refuse it; {keep}")
@@ -508,6 +510,38 @@ def _stack_problem(class_name: str, config: Any, state: Mapping) -> str | None:
                                        class_name)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None   # not the stack's own state: load reports what is wrong with it
+
+
+def _chains_problem(class_name: str, config: Any, state: Mapping) -> str | None:
+    """What load would refuse in the persistent chains an RBM's settings declare but its
+    state does not hold (before its first persistent update; a lone RBM's or a DBN's), or
+    None."""
+    from dlcore.rbm.chains import chain_rows
+    if class_name in ("BernoulliRBM", "GaussianBernoulliRBM"):
+        rbms = [("", config, state.get("training", {}))]
+    elif class_name == "DBN":
+        rbms = []
+        for name, group in state.get("rbms", {}).items():
+            try:
+                rbms.append((f"rbms/{name}: ", json.loads(group["hyperparameters"]),
+                             group.get("training", {})))
+            except (KeyError, TypeError, ValueError):
+                continue   # not the DBN's own state: load reports what is wrong with it
+    else:
+        return None
+    for where, settings, training in rbms:
+        if not isinstance(settings, dict) or "persistent_chain" in training:
+            continue
+        try:
+            rows = chain_rows(settings.get("sampler"), settings.get("persistent", False),
+                              settings.get("n_chains"), settings["batch_size"],
+                              settings.get("n_temperatures", 10), settings.get("temperatures"))
+            problem = unstored_chain_problem(int(rows), int(settings["n_hidden"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if problem is not None:
+            return f"{where}its hyperparameters {problem}"
+    return None
 
 
 def _object_count(state: Mapping) -> int:

@@ -199,8 +199,12 @@ def check_rbm(reader: ModelFileReader, config: Any, gaussian: bool, prefix: str 
         expected.update({"visible_sigma": (visible,), "training/velocity_log_sigma": (visible,)})
     for path, shape in expected.items():
         reader.dataset(prefix + path, shape)
-    reader.dataset(f"{prefix}training/persistent_chain",
-                   (check_sampler(checker, batch_size), hidden), required=False)
+    rows = check_sampler(checker, batch_size)
+    if reader.dataset(f"{prefix}training/persistent_chain", (rows, hidden),
+                      required=False) is None:
+        problem = unstored_chain_problem(rows, hidden)
+        if problem is not None:
+            raise checker.fail(problem)
     reader.dataset(f"{prefix}training/fast_W", (visible, hidden), required=False)
     check_counters(reader, f"{prefix}training", counters=RBM_COUNTERS)
     if gaussian:
@@ -228,6 +232,17 @@ def check_sampler(checker: ConfigChecker, batch_size: int) -> int:
                           batch_size, config.get("n_temperatures", 10), temperatures)
     except ValueError as error:
         raise checker.fail(f"give other sampler settings: {error}") from None
+
+
+def unstored_chain_problem(rows: int, hidden: int) -> str | None:
+    """What is wrong with persistent chains of ``rows`` x ``hidden`` states that a file
+    declares (by an RBM's sampler settings) but does not store, which the next training
+    creates from those sizes alone, or None. Shared by ``load`` and ``save``."""
+    if rows * hidden <= MAX_UNSTORED_WEIGHTS:
+        return None
+    return (f"give persistent chains of {rows} x {hidden} states, which the file does not "
+            f"store (the next training starts them), more than the {MAX_UNSTORED_WEIGHTS} "
+            f"that training builds from sizes alone")
 
 
 def check_bernoulli_rbm(reader: ModelFileReader, config: Any) -> None:
