@@ -850,3 +850,27 @@ def test_persistent_chains_a_file_declares_but_does_not_store_are_bounded(tmp_pa
     dlcore.save(model, path)
     loaded = dlcore.load(path)
     assert (loaded if where == "rbm" else loaded.rbms_[0]).n_chains == limit // 4
+
+
+def test_an_integer_of_thousands_of_digits_in_a_config_is_named_without_pythons_advice(
+        tmp_path):
+    # the line passed on Python's "Exceeds the limit (4300 digits) for integer string
+    # conversion ...; use sys.set_int_max_str_digits() to increase the limit": no fix for a
+    # reader of a damaged file (hand-made hostile archives of the eighth pass)
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(3)], input_shape=(4,), backend="reference")
+    path = tmp_path / "digits.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    config = members["config.json"].decode()
+    assert config.count('"units": 3') == 1
+    members["config.json"] = config.replace('"units": 3', '"units": 1' + "0" * 5000).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"digits.keras: config.json is not valid JSON: it holds an integer "
+                             r"of more than 4300 digits; the file is damaged") as caught:
+        dlcore.load(path)
+    assert "set_int_max_str_digits" not in str(caught.value)

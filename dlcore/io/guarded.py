@@ -196,7 +196,12 @@ def parse_json(text: str, limit_bytes: int = MAX_JSON_BYTES,
     try:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-        raise ValueError(str(error)[:200]) from None
+        problem = str(error)
+        if "integer string conversion" in problem:
+            # Python's own limit on int() of long digit strings, whose message advises
+            # sys.set_int_max_str_digits(): no fix for a file's reader
+            problem = "it holds an integer of more than 4300 digits"
+        raise ValueError(problem[:200]) from None
 
 
 class ModelFileReader:
