@@ -874,3 +874,32 @@ def test_an_integer_of_thousands_of_digits_in_a_config_is_named_without_pythons_
                              r"of more than 4300 digits; the file is damaged") as caught:
         dlcore.load(path)
     assert "set_int_max_str_digits" not in str(caught.value)
+
+
+@pytest.mark.parametrize("metadata", [b'{"keras_version": "3.15', b"[1, 2]"])
+def test_an_archive_whose_metadata_cannot_be_read_says_the_settings_it_lost(
+        tmp_path, metadata):
+    # dlcore keeps its optimiser settings that Keras lacks in metadata.json, which Keras never
+    # reads: a damaged member loaded the model compiled without them, silently (an AdamW
+    # decaying the biases it was told to exclude)
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(3)], input_shape=(4,), backend="reference")
+    optimizer = dlcore.optimizers.AdamW(0.01, weight_decay=0.004)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    model.compile("mse", optimizer)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    excluded = {"var_list": [], "var_names": ["bias"]}
+    assert dlcore.load(path).optimizer.get_config()["exclude_from_weight_decay"] == excluded
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members["metadata.json"] = metadata
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.warns(UserWarning, match=r"model.keras: metadata.json .*: the optimiser "
+                                         r"settings dlcore keeps there \(.*"
+                                         r"dlcore_exclude_from_weight_decay\) are not "
+                                         r"restored"):
+        loaded = dlcore.load(path)
+    assert "exclude_from_weight_decay" not in loaded.optimizer.get_config()

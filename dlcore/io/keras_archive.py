@@ -327,14 +327,34 @@ def read_config(filename: str) -> dict:
 
 
 def read_metadata(filename: str) -> dict:
-    """The archive's ``metadata.json`` (who wrote it, when), only shown to people: empty when
-    it is missing or damaged (a load never reads it)."""
+    """The archive's ``metadata.json`` (who wrote it, when) as ``dlcore info`` shows it: empty
+    when it is missing or damaged (a load reads dlcore's settings in it through
+    :func:`_dlcore_metadata`, which says when it cannot)."""
     try:
         with _open_archive(filename) as archive:
             metadata = _read_json(archive, METADATA_MEMBER, filename, required=False)
     except ModelFileError:
         return {}
     return metadata if isinstance(metadata, dict) else {}
+
+
+def _dlcore_metadata(filename: str) -> tuple[dict, str | None]:
+    """``metadata.json`` as a load reads it, for dlcore's optimiser settings kept there (the
+    forms of an export, ``exclude_from_weight_decay``), and a note when the member is there
+    but cannot be read: Keras ignores it, so the model loads as Keras's would, but the
+    settings it lost are said, not dropped in silence."""
+    try:
+        with _open_archive(filename) as archive:
+            metadata = _read_json(archive, METADATA_MEMBER, filename, required=False)
+    except ModelFileError as error:
+        reason = str(error).removeprefix(f"{filename}: ").split("; ")[0]
+    else:
+        if metadata is None or isinstance(metadata, dict):
+            return metadata or {}, None
+        reason = f"{METADATA_MEMBER} holds a JSON {type(metadata).__name__}, not an object"
+    return {}, (f"{reason[:200]}: the optimiser settings dlcore keeps there "
+                f"({', '.join(DLCORE_KEYS)}) are not restored, and the model is compiled "
+                f"with Keras's; compile it again as it was trained")
 
 
 def training_config(compile_config) -> dict:
@@ -368,7 +388,9 @@ def load_archive(filename: str):
         if config.get("compile_config"):   # Keras writes {} for a model never compiled
             training = training_config(config["compile_config"])
             # dlcore's optimiser forms, where dlcore wrote the archive (keras_training)
-            metadata = read_metadata(filename)
+            metadata, damage = _dlcore_metadata(filename)
+            if damage is not None:
+                notes.append(damage)
             training.update({key: metadata[key] for key in DLCORE_KEYS
                              if metadata.get(key) is not None})
             notes += keras.compile_as_keras_did(model, imported, reader, training,
