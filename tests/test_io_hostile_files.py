@@ -903,3 +903,40 @@ def test_an_archive_whose_metadata_cannot_be_read_says_the_settings_it_lost(
                                          r"restored"):
         loaded = dlcore.load(path)
     assert "exclude_from_weight_decay" not in loaded.optimizer.get_config()
+
+
+def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(tmp_path):
+    # the DBN's rbm= settings of an RBM not reached yet could give n_chains = 2**31 - 1: the
+    # file loaded, and resume allocated 32 GiB (MemoryError)
+    limit = 2**27   # docs/hdf5-format.md: what training builds from sizes alone
+
+    def interrupted(n_chains):
+        def interrupt(model):
+            raise KeyboardInterrupt
+
+        dbn = dlcore.DBN(hidden=[3, 4], epochs=1, batch_size=4, backend="reference",
+                         rbm=[{}, {"sampler": "pcd", "n_chains": n_chains}])
+        with pytest.raises(KeyboardInterrupt):
+            dbn.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
+                    on_epoch_end=interrupt)
+        return dbn
+
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(interrupted(2), path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["rbm"][1]["n_chains"] = 2**31 - 1
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"checkpoint.h5: the settings of RBM 2, not reached by the "
+                             f"interrupted pretraining, give persistent chains of "
+                             f"{2**31 - 1} x 4 states") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    path.write_bytes(b"an earlier model")
+    with pytest.raises(ValueError, match=f"cannot save this DBN: the settings of RBM 2, .* "
+                                         f"chains of {limit // 4 + 1} x 4 states"):
+        dlcore.save(interrupted(limit // 4 + 1), path)
+    assert path.read_bytes() == b"an earlier model"
+    dlcore.save(interrupted(limit // 4), path)
+    assert dlcore.load(path).rbms_[1].n_chains == limit // 4

@@ -322,6 +322,11 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
     _check_loadable_size(class_name, config, state, history)
+    problem = _unbuilt_chains_problem(model)
+    if problem is not None:
+        raise ValueError(f"cannot save this {class_name}: {problem}, and dlcore.load would "
+                         f"refuse it; keep it with pickle (or joblib.dump), which has no such "
+                         f"limit")
     record = _training_record_to_json(getattr(model, "training_record_", None), class_name)
     feature_names = _feature_names_to_json(getattr(model, "feature_names_in_", None),
                                            class_name)
@@ -981,7 +986,24 @@ def _build_model(model_class: type, config: dict, state: dict, filename: str) ->
     except MODEL_REJECTION_ERRORS as error:
         raise ModelFileError(filename, f"{filename}: {class_name} rejects the stored state: "
                                        f"{_error_text(error)}; {DAMAGED_FIX}") from error
+    problem = _unbuilt_chains_problem(model)
+    if problem is not None:
+        raise ModelFileError(filename, f"{filename}: {problem}; {DAMAGED_FIX}")
     return model
+
+
+def _unbuilt_chains_problem(model: Any) -> str | None:
+    """What is wrong with the persistent chains that the RBMs of an interrupted DBN not
+    reached yet (built by ``set_state`` from the DBN's settings, ``rbm=`` included, with no
+    parameters) declare, which ``resume`` creates from those sizes alone; or None."""
+    for index, rbm in enumerate(getattr(model, "rbms_", None) or ()):
+        if hasattr(rbm, "W") or not hasattr(rbm, "_chain_rows"):
+            continue
+        problem = unstored_chain_problem(int(rbm._chain_rows()), int(rbm.n_hidden))
+        if problem is not None:
+            return f"the settings of RBM {index + 1}, not reached by the interrupted " \
+                   f"pretraining, {problem}"
+    return None
 
 
 def _error_text(error: BaseException) -> str:
