@@ -940,3 +940,25 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
     assert path.read_bytes() == b"an earlier model"
     dlcore.save(interrupted(limit // 4), path)
     assert dlcore.load(path).rbms_[1].n_chains == limit // 4
+
+
+def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):
+    # a flipped byte in a legacy Keras file's weight_names (variable-length UTF-8 strings):
+    # h5py decoded the entry with a surrogate for the byte, and looking it up as a path
+    # failed with "UnicodeEncodeError: surrogates not allowed" (model-file fuzzer, seed 111)
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(3, name="out")], input_shape=(4,), backend="reference")
+    path = tmp_path / "keras.h5"
+    dlcore.save(model, path, format="keras")
+    with h5py.File(path, "r+") as h5file:
+        group = h5file["model_weights/out"]
+        names = [str(name) for name in group.attrs["weight_names"]]
+        assert names[0].endswith("kernel")
+        group.attrs.create("weight_names", [names[0][:-3].encode() + b"\xaael",
+                                            names[1].encode()],
+                           dtype=h5py.string_dtype("utf-8"))
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"keras.h5: the file names '.*ker\\udcaael', which is not a valid "
+                             r"UTF-8 name") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)

@@ -256,6 +256,12 @@ class ModelFileReader:
         for part in [part for part in path.split("/") if part]:
             if not isinstance(item, h5py.Group):
                 return None
+            if not _encodes_as_utf8(part):
+                # a name read from the file (a Keras weight_names entry) whose bytes are not
+                # UTF-8: h5py gave it with surrogates, which it cannot encode to look it up
+                shown = path.encode("utf-8", errors="backslashreplace").decode("ascii")
+                raise self.error(f"the file names '{shown}', which is not a valid UTF-8 name "
+                                 f"and which dlcore never writes")
             link = item.get(part, getlink=True)
             if link is None:
                 return None
@@ -605,6 +611,16 @@ class ModelFileReader:
                              f"file holds ({MAX_ATTRIBUTES})")
         return {name: self.attribute(owner, name, label, finite=finite)
                 for name in self.attribute_names(owner) if name not in skip}
+
+
+def _encodes_as_utf8(text: str) -> bool:
+    """Whether ``text`` holds no lone surrogates (h5py's stand-ins for bytes of a stored
+    string that are not UTF-8), so that it can be encoded to look a name up."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def name_text(name: str | bytes) -> str:
