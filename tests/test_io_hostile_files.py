@@ -888,7 +888,8 @@ def test_an_archive_whose_metadata_cannot_be_read_says_the_settings_it_lost(
     optimizer.exclude_from_weight_decay(var_names=["bias"])
     model.compile("mse", optimizer)
     path = tmp_path / "model.keras"
-    model.save(path)
+    with pytest.warns(UserWarning, match="exclude_from_weight_decay is kept for dlcore only"):
+        model.save(path)
     excluded = {"var_list": [], "var_names": ["bias"]}
     assert dlcore.load(path).optimizer.get_config()["exclude_from_weight_decay"] == excluded
     with zipfile.ZipFile(path) as archive:
