@@ -1976,12 +1976,11 @@ class _FunctionalImported(_Imported):
         own_inputs = {layer["config"].get("name") for layer in inner
                       if layer.get("class_name") == "InputLayer"}
         own_layers = {layer["config"].get("name") for layer in layers}
-        if not inputs or not set(inputs) <= own_inputs or \
-                any(output[0] not in own_layers for output in outputs):
         # (names checked to be strings before they are hashed: a list is not)
         if not inputs or not all(isinstance(given, str) for given in inputs) or \
-                not set(inputs) <= own_inputs or not isinstance(outputs[0][0], str) or \
-                outputs[0][0] not in own_layers:
+                not set(inputs) <= own_inputs or \
+                any(not isinstance(output[0], str) or output[0] not in own_layers
+                    for output in outputs):
             raise self._unsupported(name, kind, f"its input_layers {str(inputs)[:60]} or "
                                                 f"output_layers {str(outputs)[:60]} are not "
                                                 f"its own")
@@ -2141,14 +2140,11 @@ class _FunctionalImported(_Imported):
         key = self._aliases.get(tuple(reference)) if isinstance(reference, list) and \
             len(reference) == 3 and all(isinstance(part, (str, int)) for part in reference) \
             else None
+        # a name or node index of another type (a list: unhashable) names no tensor
         if key is None and isinstance(reference, list) and len(reference) == 3 and \
+                isinstance(reference[0], str) and isinstance(reference[1], int) and \
                 reference[2] == 0:
             key = (reference[0], reference[1])
-        # a name or node index of another type (a list: unhashable) names no tensor
-        key = (reference[0], reference[1]) if isinstance(reference, list) and \
-            len(reference) == 3 and isinstance(reference[0], str) and \
-            isinstance(reference[1], int) else None
-        key = self._aliases.get(key, key)
         if key not in self._tensors or isinstance(self._tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
