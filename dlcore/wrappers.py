@@ -39,6 +39,7 @@ network as its file does, through its config and state; a ``model`` function tra
 reference (define it at a module's top level, as for any joblib job).
 """
 import hashlib
+import inspect
 
 import numpy as np
 
@@ -80,8 +81,9 @@ def _channels_last_hint(shape, expected):
 def _stable_text(value, depth=0):
     """``value`` as text that is the same in every run (no memory addresses), for the name of
     a fit's backup folder: arrays by their shape, type and a digest of their bytes, functions
-    and classes by their module and name, networks by their config, callbacks by their
-    settings (the BackupAndRestore itself by its class: each fit gets its own), other
+    and classes by their module and name, networks by their config, callbacks by the
+    settings they were made with (the BackupAndRestore itself by its class: each fit gets
+    its own), other
     objects (an optimiser, a regulariser given to a model function) by their config or
     attributes: two candidates of a grid search that differ only there are two fits."""
     from dlcore.callbacks import BackupAndRestore, Callback
@@ -104,9 +106,7 @@ def _stable_text(value, depth=0):
     if isinstance(value, BackupAndRestore):
         return type(value).__qualname__
     if isinstance(value, Callback):
-        settings = {name: item for name, item in vars(value).items()
-                    if not name.startswith("_") and name not in ("model", "params")}
-        return f"{type(value).__qualname__}({_stable_text(settings, depth + 1)})"
+        return f"{type(value).__qualname__}({_stable_text(_callback_settings(value), depth + 1)})"
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
     name = type(value).__qualname__
@@ -118,6 +118,21 @@ def _stable_text(value, depth=0):
     if depth < 4 and hasattr(value, "__dict__"):
         return f"{name}({_stable_text(vars(value), depth + 1)})"
     return name
+
+
+def _callback_settings(callback):
+    """What ``callback`` was made with: its attributes named as its constructor's arguments,
+    not those that a fit changes (EarlyStopping's ``best`` and ``wait``), which after a fit
+    that a Ctrl-C stopped would name another fit when the same callbacks fit again (a
+    notebook's cell run again), and leave the backup of the one interrupted behind."""
+    try:
+        parameters = inspect.signature(type(callback).__init__).parameters.values()
+    except (TypeError, ValueError):   # a constructor without a signature: its class alone
+        return {}
+    given = vars(callback)
+    return {parameter.name: given[parameter.name] for parameter in parameters
+            if parameter.name in given and parameter.name != "self"
+            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
 
 class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):

@@ -153,3 +153,33 @@ def test_candidates_that_differ_only_in_an_optimiser_object_each_have_their_back
         fitted(0.001)
     # the other candidate (same seed and architecture) restored that backup as its own
     assert len(fitted(0.01).history_["loss"]) == 2
+
+
+def test_a_wrapper_fit_run_again_in_the_same_session_resumes_with_its_early_stopping(tmp_path):
+    """A notebook's cell run again after a Ctrl-C: the callbacks are the same objects, and
+    their state of the interrupted fit (EarlyStopping's best, wait) names no other fit."""
+    from dlcore.callbacks import EarlyStopping
+    armed = [False]
+
+    def press_once(index, logs):   # Ctrl-C as epoch 2 starts, once
+        if index == 2 and not armed[0]:
+            armed[0] = True
+            raise KeyboardInterrupt
+
+    def wrapper(backup):
+        return SKLearnClassifier(mlp, fit_kwargs={
+            "epochs": 3, "batch_size": 8, "callbacks": [
+                EarlyStopping(monitor="loss", patience=5),
+                LambdaCallback(on_epoch_begin=press_once)]
+            + ([BackupAndRestore(tmp_path)] if backup else [])})
+    armed[0] = True
+    whole = wrapper(backup=False).fit(X, Y)
+    armed[0] = False
+    classifier = wrapper(backup=True)
+    with pytest.raises(KeyboardInterrupt):
+        classifier.fit(X, Y)
+    classifier.fit(X, Y)   # the cell run again
+    assert len(classifier.history_["loss"]) == 1
+    for weight, expected in zip(classifier.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(weight, expected)
+    assert os.listdir(tmp_path) == []
