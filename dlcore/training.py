@@ -87,6 +87,7 @@ once the callbacks after it have ended the epoch too (all callbacks' state is of
 """
 import collections
 import math
+import os
 import time
 import warnings
 from typing import NamedTuple
@@ -831,7 +832,8 @@ class TrainingLoop:
         # move it on): the fit ends with first_epoch_done + epochs of them
         first_epoch_done = self.epochs_done if not (epochs and initial_epoch is not None) \
             else max(self.epochs_done, initial_epoch)
-        epochs = self._restore_backup(callbacks, first_epoch_done, epochs, comm)
+        epochs, first_epoch_done = self._restore_backup(callbacks, first_epoch_done, epochs,
+                                                        comm)
         try:   # the backup's folder is this fit's until it ends, however it ends
             if epochs and self.parameters and not self.trainable_parameters:
                 # Keras says the same, and trains on: a frozen model still reports its loss
@@ -928,6 +930,7 @@ class TrainingLoop:
                 self.optimizer.finalize_variable_values(self.trainable_parameters)
             for callback in callbacks:
                 callback.on_train_end()
+            vars(self).pop("_backup_fit_started", None)   # ended: a fit run again is another
             return history
         finally:
             self._release_backup()
@@ -937,7 +940,12 @@ class TrainingLoop:
         ``callbacks`` into the network when its backup exists (before the validation split,
         which the seed draws, and before the callbacks are given their saved state), and
         return how many of the fit's ``epochs`` (its passes from ``first_epoch_done``) are
-        left: Keras's resumed fit runs the epochs from the backup's to ``epochs``."""
+        left, and the epochs done when the fit began: Keras's resumed fit runs the epochs from
+        the backup's to ``epochs``. Run again on the network that the interrupted fit left
+        (a notebook's cell run again after a Ctrl-C: the network is at the backup's epoch
+        already), the fit began where the interrupted one did (``_backup_fit_started``, kept
+        until a fit with the backup ends), so it ends as the uninterrupted one, not
+        ``epochs`` further."""
         for callback in callbacks or ():   # refused before the backup changes the network
             if not isinstance(callback, Callback):
                 raise TypeError(foreign_callback(callback))
@@ -949,9 +957,11 @@ class TrainingLoop:
         if backups:   # rank 0 alone writes it in a data-parallel fit
             backups[0]._writes = comm is None or comm.is_root
         elif comm is None:
-            return epochs
+            return epochs, first_epoch_done
         if backups:
             self._held_backup = backups[0]   # its folder held until the fit ends (_release_backup)
+            folder = os.path.realpath(backups[0].backup_dir)
+            interrupted = vars(self).get("_backup_fit_started")
         try:
             if comm is not None:
                 # rank 0 restores, every rank takes its state: read on each rank's own disk, a
@@ -961,18 +971,24 @@ class TrainingLoop:
                 restored = restore_backup(self, backups[0] if backups else None, comm)
             else:
                 restored = backups[0].restore(self)
-            if not restored:
-                return epochs
-            if self.epochs_done < first_epoch_done:
-                raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
-                                 f"{count(self.epochs_done, 'epoch')} of training, but this "
-                                 f"fit starts after {first_epoch_done}: it is a backup of an "
-                                 "earlier run; delete it, or give this run a backup_dir of "
-                                 "its own")
+            if restored:
+                if self.epochs_done < first_epoch_done:
+                    raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
+                                     f"{count(self.epochs_done, 'epoch')} of training, but "
+                                     f"this fit starts after {first_epoch_done}: it is a "
+                                     "backup of an earlier run; delete it, or give this run a "
+                                     "backup_dir of its own")
+                if interrupted is not None and interrupted[0] == folder and \
+                        interrupted[1] <= first_epoch_done:
+                    first_epoch_done = interrupted[1]
         except BaseException:
             self._release_backup()
             raise
-        return max(first_epoch_done + epochs - self.epochs_done, 0)
+        if backups:
+            self._backup_fit_started = (folder, first_epoch_done)
+        if not restored:
+            return epochs, first_epoch_done
+        return max(first_epoch_done + epochs - self.epochs_done, 0), first_epoch_done
 
     def _release_backup(self):
         """Free the folder of the fit's :class:`dlcore.callbacks.BackupAndRestore` as the fit

@@ -57,6 +57,23 @@ def test_an_interrupted_fit_run_again_ends_as_the_uninterrupted_one(tmp_path):
     assert not backup.exists()                # delete_checkpoint=True: the fit ended
 
 
+def test_a_fit_run_again_on_the_interrupted_network_ends_as_the_uninterrupted_one(tmp_path):
+    """A notebook's cell run again after its Ctrl-C, on the same network object (which the
+    interruption left at its last finished epoch): Keras trains to the interrupted fit's
+    ``epochs``, not that many more."""
+    whole = network()
+    fit(whole, [])
+    resumed = network()
+    with pytest.raises(KeyboardInterrupt):
+        fit(resumed, [BackupAndRestore(tmp_path), interrupt_at(2)])
+    assert resumed.epochs_done == 2
+    history = fit(resumed, [BackupAndRestore(tmp_path)])   # the cell run again
+    assert history.epoch == [2, 3]
+    for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert fit(resumed, [BackupAndRestore(tmp_path)], epochs=1).epoch == [4]   # then more
+
+
 def test_initial_epoch_and_a_finished_backup_follow_keras(tmp_path):
     (tmp_path / "notes.txt").write_text("the user's")
     whole = network()
