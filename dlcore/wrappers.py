@@ -40,6 +40,7 @@ reference (define it at a module's top level, as for any joblib job).
 """
 import hashlib
 import inspect
+import os
 
 import numpy as np
 
@@ -238,7 +239,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
             # the rows are float32 by now: the network's fit would not see that they were pixels
             warn_of_unscaled_pixels(network, given)
             options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
-            options = self._own_backup(options, X, targets, network.epochs_done)
+            options = self._own_backup(options, X, targets, network)
             self.history_ = network.fit(X, targets, **options).history
             # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
             self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
@@ -249,7 +250,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
             self.__dict__.update(found)
             raise
 
-    def _own_backup(self, options, X, targets, epochs_before):
+    def _own_backup(self, options, X, targets, network):
         """``options`` with a :class:`dlcore.callbacks.BackupAndRestore` among its callbacks
         replaced by this fit's own (:meth:`~dlcore.callbacks.BackupAndRestore.for_fit`): a
         grid search hands every fit of every candidate the same callback, whose one backup
@@ -257,12 +258,21 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         search run again after an interruption would restore into its first fit. The folder
         is named by what makes this fit this one (the data, the wrapper's parameters, the
         fit's options and the epochs the network had before it: a warm start's second fit on
-        the same data is another fit), the same in a run again."""
+        the same data is another fit), the same in a run again, and in a warm start's fit run
+        again on the network its interruption left (a notebook's cell run again: the epochs
+        before are those the interrupted fit began with, which the network remembers)."""
         from dlcore.callbacks import BackupAndRestore
         callbacks = options.get("callbacks")
         if not isinstance(callbacks, (list, tuple)) or not any(
                 isinstance(callback, BackupAndRestore) for callback in callbacks):
             return options
+        backup = next(callback for callback in callbacks
+                      if isinstance(callback, BackupAndRestore))
+        epochs_before = network.epochs_done
+        interrupted = vars(network).get("_backup_fit_started")
+        if interrupted is not None and interrupted[1] <= epochs_before and \
+                os.path.dirname(interrupted[0]) == os.path.realpath(backup.backup_dir):
+            epochs_before = interrupted[1]
         digest = hashlib.sha256(f"after {int(epochs_before)} epochs".encode())
         for array in (X, targets):
             digest.update(_stable_text(array).encode())

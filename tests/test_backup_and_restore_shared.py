@@ -183,3 +183,27 @@ def test_a_wrapper_fit_run_again_in_the_same_session_resumes_with_its_early_stop
     for weight, expected in zip(classifier.model_.get_weights(), whole.model_.get_weights()):
         np.testing.assert_array_equal(weight, expected)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_warm_start_s_interrupted_fit_run_again_in_the_same_session_resumes(tmp_path):
+    armed = [True]
+
+    def press_once(index, logs):   # Ctrl-C as the second fit's second epoch starts, once
+        if not armed[0] and index == 3:
+            armed[0] = True
+            raise KeyboardInterrupt
+
+    def wrapper(backup=True):
+        return SKLearnClassifier(mlp, warm_start=True, fit_kwargs={
+            "epochs": 2, "batch_size": 8, "callbacks": [LambdaCallback(
+                on_epoch_begin=press_once)] + ([BackupAndRestore(tmp_path)] if backup else [])})
+    whole = wrapper(backup=False).fit(X, Y).fit(X, Y)
+    classifier = wrapper().fit(X, Y)
+    armed[0] = False
+    with pytest.raises(KeyboardInterrupt):
+        classifier.fit(X, Y)
+    classifier.fit(X, Y)   # the cell run again, on the network the interruption left
+    assert classifier.model_.epochs_done == 4 and len(classifier.history_["loss"]) == 1
+    for weight, expected in zip(classifier.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(weight, expected)
+    assert os.listdir(tmp_path) == []
