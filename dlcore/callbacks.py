@@ -765,10 +765,18 @@ class BackupAndRestore(Callback):
         ------
         ValueError : a backup that cannot be read or is not of this network, in one line
         """
+        self._check_backup_dir()
+        self.hold()
+        return self._restore_into(model)
+
+    def _check_backup_dir(self):
         if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
             raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is a file, "
                              "not a folder: give a folder of its own")
-        self.hold()
+
+    def _restore_into(self, model):
+        """:meth:`restore` in a fit that holds the folder already (:meth:`hold`)."""
+        self._check_backup_dir()
         paths = [self.path] + ([self.previous_path] if self.double_checkpoint else [])
         paths = [path for path in paths if os.path.exists(path)]
         if not paths:
@@ -798,6 +806,10 @@ class BackupAndRestore(Callback):
         created when needed), until :meth:`release`: a second fit given the same folder while
         this one runs would restore this one's epochs as its own and overwrite its backup.
 
+        Returns
+        -------
+        the lock taken, for :meth:`release`
+
         Raises
         ------
         ValueError : another fit holds the folder, in one line naming the fix
@@ -813,10 +825,13 @@ class BackupAndRestore(Callback):
             raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
                              f"another fit ({error.holder}): give each fit that runs at the "
                              "same time a backup_dir of its own") from None
+        return self._lock
 
-    def release(self):
-        """Free ``backup_dir`` for other fits (fit's end, however it ends)."""
-        if self._lock is not None:
+    def release(self, lock=None):
+        """Free ``backup_dir`` for other fits (fit's end, however it ends); given ``lock``
+        (what :meth:`hold` returned), only while that lock is still the one held: a fit that
+        was refused the folder does not free it under the fit that holds it."""
+        if self._lock is not None and (lock is None or lock is self._lock):
             self._lock.release()
             self._lock = None
 

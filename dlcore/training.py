@@ -959,8 +959,11 @@ class TrainingLoop:
         elif comm is None:
             return epochs, first_epoch_done
         if backups:
-            self._held_backup = backups[0]   # its folder held until the fit ends (_release_backup)
             folder = os.path.realpath(backups[0].backup_dir)
+            if comm is None:   # its folder held until the fit ends (_release_backup); in a
+                # data-parallel fit, rank 0 holds it within the collective (restore_backup)
+                backups[0]._check_backup_dir()
+                self._held_backup = (backups[0], backups[0].hold())
             interrupted = vars(self).get("_backup_fit_started")
         try:
             if comm is not None:
@@ -970,7 +973,7 @@ class TrainingLoop:
                 from dlcore.distributed.network import restore_backup
                 restored = restore_backup(self, backups[0] if backups else None, comm)
             else:
-                restored = backups[0].restore(self)
+                restored = backups[0]._restore_into(self)
             if restored:
                 if self.epochs_done < first_epoch_done:
                     raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
@@ -996,9 +999,10 @@ class TrainingLoop:
         failing callback, Ctrl-C): the callback holds the folder from the fit's start, and a
         fit run again in the same session (a notebook) would otherwise find it held by the one
         that failed."""
-        backup = vars(self).pop("_held_backup", None)
-        if backup is not None:
-            backup.release()
+        held = vars(self).pop("_held_backup", None)
+        if held is not None:
+            backup, lock = held
+            backup.release(lock)
 
     def _adversary_of(self, epsilon, weight, x):
         """The :class:`dlcore.adversarial.AdversarialTraining` of ``fit``'s options (None when

@@ -207,3 +207,23 @@ def test_a_warm_start_s_interrupted_fit_run_again_in_the_same_session_resumes(tm
     for weight, expected in zip(classifier.model_.get_weights(), whole.model_.get_weights()):
         np.testing.assert_array_equal(weight, expected)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_fit_refused_the_folder_leaves_it_held_by_the_fit_that_runs(tmp_path):
+    from dlcore.io.atomic import FolderInUseError
+    backup = BackupAndRestore(tmp_path)
+    found = []
+
+    def nested(index, logs):   # a fit given the running fit's callback, refused; then another
+        if index == 0:
+            with pytest.raises(ValueError, match="in use by another fit"):
+                mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0, callbacks=[backup])
+            try:
+                lock_folder(tmp_path, "pid 1: another fit").release()
+                found.append("taken")
+            except FolderInUseError:
+                found.append("held")
+    mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0,
+                             callbacks=[LambdaCallback(on_epoch_begin=nested), backup])
+    assert found == ["held"]
+    assert not tmp_path.exists()

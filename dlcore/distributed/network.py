@@ -206,7 +206,10 @@ def restore_backup(model, backup, comm):
     restored = None
     if comm.is_root and backup is not None:
         try:
-            if backup.restore(model):
+            backup._check_backup_dir()
+            # the fit holds the folder until it ends (TrainingLoop._release_backup)
+            model._held_backup = (backup, backup.hold())
+            if backup._restore_into(model):
                 rate = getattr(model.optimizer, "learning_rate", None)
                 restored = ("restored", model.get_state(), model.history,
                             rate if _is_number(rate) else None)
