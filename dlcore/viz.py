@@ -115,7 +115,7 @@ def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, pa
     if title is None and tile_titles is None and key is None:
         _write_png(_zoomed(grid, zoom), path)
     elif tile_titles is None:
-        _write_titled_grid(_zoomed(grid, zoom), title, path,
+        _write_titled_grid(_zoomed(grid, zoom), None if title is None else str(title), path,
                            None if key is None else _grey_key(stack, scale, str(key)))
     else:
         _check_zoom(zoom)

@@ -330,6 +330,9 @@ def test_a_title_alone_is_drawn_above_the_exact_grid(tmp_path):
     viz.save_tiles(np.ones((4, 3, 3)), tmp_path / "titled.png", zoom=4, title="samples")
     plain, titled = png(tmp_path / "plain.png").size, png(tmp_path / "titled.png").size
     assert titled[1] > plain[1] and titled[0] >= plain[0]
+    # a title that is not text (a year, an epoch) is drawn as its text, as it was
+    viz.save_tiles(np.ones((4, 3, 3)), tmp_path / "year.png", zoom=4, title=2026)
+    assert png(tmp_path / "year.png").size[1] > plain[1]
 
 
 def test_tile_titles_must_match_the_images(tmp_path):
