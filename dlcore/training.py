@@ -930,7 +930,12 @@ class TrainingLoop:
                 self.optimizer.finalize_variable_values(self.trainable_parameters)
             for callback in callbacks:
                 callback.on_train_end()
-            vars(self).pop("_backup_fit_started", None)   # ended: a fit run again is another
+            started = vars(self).get("_backup_fit_started")
+            if started is not None and not started[2]:
+                # ended, its backup deleted: a fit run again is another. A backup kept
+                # (delete_checkpoint=False, an Ensemble's members') still names this fit: run
+                # again, it has nothing left to train, as on a new network
+                del self._backup_fit_started
             return history
         finally:
             self._release_backup()
@@ -943,9 +948,10 @@ class TrainingLoop:
         left, and the epochs done when the fit began: Keras's resumed fit runs the epochs from
         the backup's to ``epochs``. Run again on the network that the interrupted fit left
         (a notebook's cell run again after a Ctrl-C: the network is at the backup's epoch
-        already), the fit began where the interrupted one did (``_backup_fit_started``, kept
-        until a fit with the backup ends), so it ends as the uninterrupted one, not
-        ``epochs`` further."""
+        already), the fit began where the interrupted one did (``_backup_fit_started``: the
+        folder, the epochs done as that fit began, and whether its backup outlives it; kept
+        until a fit with the backup ends and deletes it), so it ends as the uninterrupted one,
+        not ``epochs`` further."""
         for callback in callbacks or ():   # refused before the backup changes the network
             if not isinstance(callback, Callback):
                 raise TypeError(foreign_callback(callback))
@@ -988,7 +994,8 @@ class TrainingLoop:
             self._release_backup()
             raise
         if backups:
-            self._backup_fit_started = (folder, first_epoch_done)
+            self._backup_fit_started = (folder, first_epoch_done,
+                                        not backups[0].delete_checkpoint)
         if not restored:
             return epochs, first_epoch_done
         return max(first_epoch_done + epochs - self.epochs_done, 0), first_epoch_done

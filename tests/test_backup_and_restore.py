@@ -186,6 +186,28 @@ def test_an_ensemble_s_members_each_restore_their_own_backup(tmp_path):
     assert not backup.exists()   # delete_checkpoint=True: the ensemble's fit ended
 
 
+def test_an_ensemble_s_fit_run_again_on_its_interrupted_members_ends_as_uninterrupted(tmp_path):
+    """The notebook's cell run again on the same Ensemble: member 0 had ended (its backup
+    kept for the run again), member 1 was interrupted; neither trains more than asked."""
+    whole = Ensemble([network(4), network(5)])
+    whole.fit(X, Y, epochs=2, batch_size=16)
+    starts = []
+
+    def press_in_member_1(index, logs):
+        starts.append(index)
+        if len(starts) == 2 + 2:   # member 1's second epoch
+            raise KeyboardInterrupt
+    resumed = Ensemble([network(4), network(5)])
+    callbacks = [BackupAndRestore(tmp_path), LambdaCallback(on_epoch_begin=press_in_member_1)]
+    with pytest.raises(KeyboardInterrupt):
+        resumed.fit(X, Y, epochs=2, batch_size=16, callbacks=callbacks)
+    histories = resumed.fit(X, Y, epochs=2, batch_size=16, callbacks=callbacks)
+    assert [history.epoch for history in histories] == [[], [1]]
+    for member, reference in zip(resumed.models, whole.models):
+        for mine, theirs in zip(member.get_weights(), reference.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+
+
 def test_a_rate_that_reduce_lr_on_plateau_lowered_is_restored(tmp_path):
     # the backup's optimiser state held the slots but not the rate ReduceLROnPlateau had
     # lowered: the resumed epochs trained at the compiled rate (Keras 3 restores it, a
