@@ -931,11 +931,14 @@ class TrainingLoop:
             for callback in callbacks:
                 callback.on_train_end()
             started = vars(self).get("_backup_fit_started")
-            if started is not None and not started[2]:
+            if started is not None:
                 # ended, its backup deleted: a fit run again is another. A backup kept
                 # (delete_checkpoint=False, an Ensemble's members') still names this fit: run
                 # again, it has nothing left to train, as on a new network
-                del self._backup_fit_started
+                if started[2]:
+                    self._backup_fit_started = (*started[:3], True)
+                else:
+                    del self._backup_fit_started
             return history
         finally:
             self._release_backup()
@@ -949,9 +952,9 @@ class TrainingLoop:
         the backup's to ``epochs``. Run again on the network that the interrupted fit left
         (a notebook's cell run again after a Ctrl-C: the network is at the backup's epoch
         already), the fit began where the interrupted one did (``_backup_fit_started``: the
-        folder, the epochs done as that fit began, and whether its backup outlives it; kept
-        until a fit with the backup ends and deletes it), so it ends as the uninterrupted one,
-        not ``epochs`` further."""
+        folder, the epochs done as that fit began, whether its backup outlives it and whether
+        it ended; kept until a fit with the backup ends and deletes it), so it ends as the
+        uninterrupted one, not ``epochs`` further."""
         for callback in callbacks or ():   # refused before the backup changes the network
             if not isinstance(callback, Callback):
                 raise TypeError(foreign_callback(callback))
@@ -995,7 +998,7 @@ class TrainingLoop:
             raise
         if backups:
             self._backup_fit_started = (folder, first_epoch_done,
-                                        not backups[0].delete_checkpoint)
+                                        not backups[0].delete_checkpoint, False)
         if not restored:
             return epochs, first_epoch_done
         return max(first_epoch_done + epochs - self.epochs_done, 0), first_epoch_done

@@ -269,8 +269,8 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         backup = next(callback for callback in callbacks
                       if isinstance(callback, BackupAndRestore))
         epochs_before = network.epochs_done
-        interrupted = vars(network).get("_backup_fit_started")
-        if interrupted is not None and interrupted[1] <= epochs_before and \
+        interrupted = vars(network).get("_backup_fit_started")   # a fit that did not end
+        if interrupted is not None and not interrupted[3] and interrupted[1] <= epochs_before and \
                 os.path.dirname(interrupted[0]) == os.path.realpath(backup.backup_dir):
             epochs_before = interrupted[1]
         digest = hashlib.sha256(f"after {int(epochs_before)} epochs".encode())

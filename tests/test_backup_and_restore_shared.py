@@ -207,6 +207,10 @@ def test_a_warm_start_s_interrupted_fit_run_again_in_the_same_session_resumes(tm
     for weight, expected in zip(classifier.model_.get_weights(), whole.model_.get_weights()):
         np.testing.assert_array_equal(weight, expected)
     assert os.listdir(tmp_path) == []
+    kept = SKLearnClassifier(mlp, warm_start=True, fit_kwargs={   # backups kept: each fit's own
+        "epochs": 2, "batch_size": 8,
+        "callbacks": [BackupAndRestore(tmp_path / "kept", delete_checkpoint=False)]})
+    assert kept.fit(X, Y).fit(X, Y).model_.epochs_done == 4
 
 
 def test_a_fit_refused_the_folder_leaves_it_held_by_the_fit_that_runs(tmp_path):
