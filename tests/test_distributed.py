@@ -1148,3 +1148,24 @@ def test_the_sparsity_penalty_trains_one_process_s_weights_with_one_rank_on_both
         np.testing.assert_array_equal(together.W, alone.W)
         np.testing.assert_allclose(together.history["loss"], alone.history["loss"],
                                    rtol=1e-6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's sigaction")
+def test_the_peer_notice_s_signal_is_none_that_a_library_handles_in_c():
+    """A handler a C library installed after Python started (Python's table still says
+    SIG_DFL) is not taken over by hearing_peers_while_busy's signal, then reset to SIG_DFL."""
+    import ctypes
+    import signal
+
+    from dlcore.distributed.communicator import _free_signal
+    libc = ctypes.CDLL(None, use_errno=True)
+    number = _free_signal()
+    assert number is not None
+    ignore, kept = ctypes.create_string_buffer(512), ctypes.create_string_buffer(512)
+    ctypes.c_void_p.from_buffer(ignore).value = 1   # SIG_IGN, set behind Python's back
+    assert libc.sigaction(number, ignore, kept) == 0
+    try:
+        assert signal.getsignal(number) == signal.SIG_DFL
+        assert _free_signal() not in (number, None)
+    finally:
+        assert libc.sigaction(number, kept, None) == 0

@@ -719,13 +719,32 @@ except ImportError:   # an interpreter without ctypes
 def _free_signal():
     """A real-time signal that nothing handles (at its default), for
     :meth:`Communicator.hearing_peers_while_busy` to have its handler run by the main thread
-    (``_thread.interrupt_main`` trips it without sending it), or None where there is none."""
+    (``_thread.interrupt_main`` trips it without sending it), or None where there is none.
+    At its default for Python and for the system: a handler that a library installed in C
+    after Python started (Python's table still says SIG_DFL) would be replaced by ours, and
+    then by SIG_DFL as the block ends, the library's signal ending the process."""
     if not hasattr(signal, "SIGRTMIN"):
         return None
     for number in range(signal.SIGRTMAX - 1, signal.SIGRTMIN, -1):
-        if signal.getsignal(number) == signal.SIG_DFL:
+        if signal.getsignal(number) == signal.SIG_DFL and not _handled_in_c(number):
             return number
     return None
+
+
+def _handled_in_c(number):
+    """Whether the system's action for signal ``number`` is other than its default (Linux's
+    ``sigaction``; False where it cannot be asked: Python's table is then all there is)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        action = ctypes.create_string_buffer(512)   # larger than any libc's struct sigaction
+        if ctypes.CDLL(None, use_errno=True).sigaction(number, None, action) != 0:
+            return True
+    except (OSError, AttributeError):
+        return False
+    # the handler is the struct's first member; SIG_DFL is 0
+    return bool(ctypes.c_void_p.from_buffer(action).value)
 
 
 def _raising(error, communicator):
