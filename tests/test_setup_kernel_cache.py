@@ -152,6 +152,46 @@ def test_a_code_file_of_another_signature_is_never_loaded(tmp_path):
     assert first.load("float32 key") is None
 
 
+def test_two_signatures_of_one_text_keep_a_code_file_each(tmp_path):
+    """A kernel taking ``*own`` is typed Tuple from Python and StarArgTuple from another
+    kernel (dlcore.rbm.cpu_annealing's anneal_rows): both print 'Tuple((int64, float32))'.
+    Named by repr(key), the two shared one code file, each save dropping the other's
+    machine code, and that kernel compiled again in the runs that followed."""
+    from numba.core import types
+    elements = (types.int64, types.float32)
+    from_python = ((types.Tuple(elements),), ("cpu",), ("code",))
+    from_a_kernel = ((types.StarArgTuple(elements),), ("cpu",), ("code",))
+    assert repr(from_python) == repr(from_a_kernel)   # the case at hand
+    first, _ = two_processes_cache_files(tmp_path)
+    first.save(from_python, "code typed from Python")
+    first.save(from_a_kernel, "code typed from a kernel")
+    assert first.load(from_python) == "code typed from Python"
+    assert first.load(from_a_kernel) == "code typed from a kernel"
+
+
+def test_code_compiled_from_another_source_is_never_loaded(tmp_path):
+    """A run started before an edit of dlcore (or a git pull) and one started after save the
+    same kernel, whose own code and key are unchanged, from two sources of the package. Named
+    by the key alone, the older run's save replaced the newer source's code under the index
+    the newer run wrote, and the next run loaded the old code (the stale tanh the package
+    digest exists to prevent)."""
+    from numba.core import caching
+    folder = os.fspath(dlcore_cache_folder(tmp_path / "dlcore" / "backend" / "example.py"))
+    # (Numba's stamp of the file, the package's digest), as DlcoreCacheLocator gives them
+    before_the_edit, after_the_edit, touched = (
+        caching.IndexDataCacheFile(folder, "example.kernel-1.py311", stamp)
+        for stamp in (((1.0, 10), "digest before"), ((2.0, 12), "digest after"),
+                      ((3.0, 12), "digest after")))
+    after_the_edit.save("float32 key", "code of the edited source")
+    index_after_the_edit = after_the_edit._load_index()
+    before_the_edit._load_index = lambda: {}   # read the index before it was written
+    before_the_edit.save("float32 key", "code of the source before the edit")
+    after_the_edit._save_index(index_after_the_edit)   # the newer run's index written last
+    assert after_the_edit.load("float32 key") in ("code of the edited source", None)
+    # a file touched (a git checkout), its content unchanged, reuses the file: no new set
+    assert touched.keyed_data_name("float32 key") == after_the_edit.keyed_data_name("float32 key")
+
+
 def test_the_package_digest_follows_every_python_file_and_nothing_else(tmp_path):
     (tmp_path / "layers").mkdir()
     (tmp_path / "layers" / "bodies.py").write_text("ONE = 1\n")

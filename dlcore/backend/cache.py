@@ -33,9 +33,11 @@ two different signatures: the index then names, for one signature, a file holdin
 machine code, which every later process loads and calls on arguments of the wrong types (a
 crash without a traceback, or wrong numbers; Numba's own issue 4807). dlcore's entries are
 written by :class:`KeyedIndexDataCacheFile` instead: each code file is named by a digest of its
-entry's key and holds the key, written whole before the index names it, and a file whose key is
-not the one looked up is never loaded (the kernel compiles again). At worst, two processes
-saving at once leave one entry out of the index: compiled again next time, never wrong.
+entry's key and of the package's source (a run started before an edit never replaces the code
+of a run started after it) and holds them, written whole before the index names it, and a file
+whose key or source is not the one looked up is never loaded (the kernel compiles again). At
+worst, two processes saving at once leave one entry out of the index: compiled again next time,
+never wrong.
 """
 import atexit
 import functools
@@ -48,6 +50,7 @@ import time
 from pathlib import Path
 
 from numba.core import caching
+from numba.core import types as numba_types
 
 from dlcore._version import __version__
 
@@ -168,7 +171,8 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
     entries of it at the same moment (see the module docstring), in the folders of
     :class:`DlcoreCacheLocator`; anywhere else (your own functions) exactly Numba's.
 
-    A code file is named ``<function>.<digest of its key>.nbc`` and holds ``(key, data)``.
+    A code file is named ``<function>.<digest of its key and the package's digest>.nbc`` and
+    holds ``((key, package's digest), data)``.
     """
 
     numbas_class = _NUMBAS_CACHE_FILE
@@ -182,11 +186,16 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
     def __init__(self, cache_path, filename_base, source_stamp):
         super().__init__(cache_path, filename_base, source_stamp)
         self._filename_base = filename_base
+        # the package's content digest that DlcoreCacheLocator's stamp ends with, not Numba's
+        # part (the file's time): a touch or a git checkout of unchanged files would otherwise
+        # leave a whole set of code files behind each time
+        self._source_digest = (source_stamp[-1] if isinstance(source_stamp, tuple)
+                               else source_stamp)
 
     def save(self, key, data):
         data_name = self.keyed_data_name(key)
         # the code first: an index never names a file that is not whole yet
-        self._save_data(data_name, (key, data))
+        self._save_data(data_name, ((key, self._source_digest), data))
         overloads = self._load_index()
         if overloads.get(key) != data_name:
             overloads[key] = data_name
@@ -200,15 +209,40 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
             stored = self._load_data(data_name)
         except OSError:   # removed since the index was read
             return None
-        if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
-            return None   # another entry's code (an older layout): compiled again, never run
+        if not (isinstance(stored, tuple) and len(stored) == 2
+                and stored[0] == (key, self._source_digest)):
+            # another entry's code, or another source's (an older layout, a digest's
+            # collision): compiled again, never run
+            return None
         return stored[1]
 
     def keyed_data_name(self, key):
-        """The code file's name of the entry ``key`` (Numba's signature, target and source
-        digests): the same in every process, different for every key."""
-        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+        """The code file's name of the entry ``key`` (Numba's signature, target and digests
+        of the function's code) for this source of the package: the same in every process,
+        different for every key and source. Two runs of two sources of dlcore (one started
+        before an edit or a ``git pull``, one after) save a kernel of one key with different
+        machine code: one file for both could leave the newer index naming the older code."""
+        text = stable_text((key, self._source_digest))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:24]
         return f"{self._filename_base}.{digest}.nbc"
+
+
+def stable_text(value):
+    """``repr(value)`` with the class of every Numba type in it, the same in every process.
+
+    Numba types of different classes may print alike (``Tuple`` and ``StarArgTuple``, which
+    a kernel taking ``*args`` is given from Python and from another kernel): a code file
+    named by ``repr`` alone would be shared by two signatures, each save dropping the other's.
+    """
+    if isinstance(value, numba_types.Type):
+        kind = type(value)
+        parts = f"{{{stable_text(value.key)}}}" if isinstance(value.key, tuple) else ""
+        return f"{kind.__module__}.{kind.__qualname__}:{value!r}{parts}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(stable_text(part) for part in value) + ",)"
+    if isinstance(value, list):
+        return "[" + ", ".join(stable_text(part) for part in value) + "]"
+    return repr(value)
 
 
 #: The cache folders :class:`DlcoreCacheLocator` handed to Numba (normalised paths).
