@@ -832,24 +832,57 @@ def test_persistent_chains_a_file_declares_but_does_not_store_are_bounded(tmp_pa
         config.update(sampler="pcd", n_chains=2**31 - 1)
         owner.attrs["hyperparameters"] = json.dumps(config)
     with pytest.raises(dlcore.io.ModelFileError,
-                       match=f"give persistent chains of {2**31 - 1} x 4 states, which the "
-                             f"file does not store .*more than the {limit} that training "
-                             f"builds from sizes alone") as caught:
+                       match=f"give persistent chains of {2**31 - 1} x 4 hidden and "
+                             f"{2**31 - 1} x 5 visible states, which the file does not store "
+                             f".*more than the {limit} that training builds from sizes "
+                             f"alone") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
     # save refuses what load would refuse; chains just within the limit are saved and loaded
     rbm = model if where == "rbm" else model.rbms_[0]
-    rbm.set_params(sampler="pcd", n_chains=limit // 4 + 1)
+    most = limit // (4 + 5)   # 4 hidden and 5 visible states a chain
+    rbm.set_params(sampler="pcd", n_chains=most + 1)
     path.write_bytes(b"an earlier model")
     with pytest.raises(ValueError, match=f"cannot save this {type(model).__name__}: "
                                          f"(rbms/rbm_0: )?its hyperparameters give persistent "
-                                         f"chains of {limit // 4 + 1} x 4 states"):
+                                         f"chains of {most + 1} x 4 hidden"):
         dlcore.save(model, path)
     assert path.read_bytes() == b"an earlier model"
-    rbm.set_params(n_chains=limit // 4)
+    rbm.set_params(n_chains=most)
     dlcore.save(model, path)
     loaded = dlcore.load(path)
-    assert (loaded if where == "rbm" else loaded.rbms_[0]).n_chains == limit // 4
+    assert (loaded if where == "rbm" else loaded.rbms_[0]).n_chains == most
+
+
+@pytest.mark.parametrize("where", ["rbm", "dbn"])
+def test_persistent_chains_bound_their_visible_states_stored_or_not(tmp_path, where):
+    # a file of a few weights and one hidden state per chain, 64 visible units and 2**26
+    # chains passed the check of the chains' hidden states (2**26 <= 2**27), and its next
+    # partial_fit asked for 16 GiB of visible states; storing those chains (256 MiB in a file
+    # of 4 bytes a chain, or fewer compressed) bounded nothing more
+    x = (np.arange(48).reshape(6, 8) % 3 == 0).astype(np.float32)
+    model = (dlcore.BernoulliRBM(n_hidden=1, epochs=1, batch_size=3, backend="reference")
+             if where == "rbm" else
+             dlcore.DBN(layers=[8, 1], epochs=1, batch_size=3, backend="reference"))
+    model.fit(x)
+    path, group = tmp_path / "model.h5", "" if where == "rbm" else "rbms/rbm_0"
+    dlcore.save(model, path)
+    rows = 2**27 // (8 + 1) + 1
+    for stored in (False, True):
+        with h5py.File(path, "r+") as h5file:
+            owner = h5file[group] if group else h5file
+            config = json.loads(owner.attrs["hyperparameters"])
+            config.update(sampler="pcd", n_chains=rows)
+            owner.attrs["hyperparameters"] = json.dumps(config)
+            if stored:
+                owner.create_dataset("training/persistent_chain", shape=(rows, 1),
+                                     dtype=np.float32, compression="gzip")
+        with pytest.raises(dlcore.io.ModelFileError,
+                           match=f"give persistent chains of {rows} x 1 hidden and {rows} x 8 "
+                                 f"visible states(, which .*)?, more than") as caught:
+            dlcore.load(path)
+        assert ("which the file does not store" in str(caught.value)) is not stored
+        assert "\n" not in str(caught.value)
 
 
 def test_an_integer_of_thousands_of_digits_in_a_config_is_named_without_pythons_advice(

@@ -518,31 +518,31 @@ def _stack_problem(class_name: str, config: Any, state: Mapping) -> str | None:
 
 
 def _chains_problem(class_name: str, config: Any, state: Mapping) -> str | None:
-    """What load would refuse in the persistent chains an RBM's settings declare but its
-    state does not hold (before its first persistent update; a lone RBM's or a DBN's), or
-    None."""
+    """What load would refuse in the persistent chains an RBM's settings declare (a lone
+    RBM's or a DBN's; :func:`dlcore.io.layouts.unstored_chain_problem`), or None."""
     from dlcore.rbm.chains import chain_rows
     if class_name in ("BernoulliRBM", "GaussianBernoulliRBM"):
-        rbms = [("", config, state.get("training", {}))]
+        rbms = [("", config, state)]
     elif class_name == "DBN":
         rbms = []
         for name, group in state.get("rbms", {}).items():
             try:
-                rbms.append((f"rbms/{name}: ", json.loads(group["hyperparameters"]),
-                             group.get("training", {})))
+                rbms.append((f"rbms/{name}: ", json.loads(group["hyperparameters"]), group))
             except (KeyError, TypeError, ValueError):
                 continue   # not the DBN's own state: load reports what is wrong with it
     else:
         return None
-    for where, settings, training in rbms:
-        if not isinstance(settings, dict) or "persistent_chain" in training:
+    for where, settings, group in rbms:
+        if not isinstance(settings, dict):
             continue
         try:
             rows = chain_rows(settings.get("sampler"), settings.get("persistent", False),
                               settings.get("n_chains"), settings["batch_size"],
                               settings.get("n_temperatures", 10), settings.get("temperatures"))
-            problem = unstored_chain_problem(int(rows), int(settings["n_hidden"]))
-        except (KeyError, TypeError, ValueError):
+            problem = unstored_chain_problem(
+                int(rows), int(settings["n_hidden"]), int(group["W"].shape[0]),
+                stored="persistent_chain" in group.get("training", {}))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             continue
         if problem is not None:
             return f"{where}its hyperparameters {problem}"

@@ -200,11 +200,11 @@ def check_rbm(reader: ModelFileReader, config: Any, gaussian: bool, prefix: str 
     for path, shape in expected.items():
         reader.dataset(prefix + path, shape)
     rows = check_sampler(checker, batch_size)
-    if reader.dataset(f"{prefix}training/persistent_chain", (rows, hidden),
-                      required=False) is None:
-        problem = unstored_chain_problem(rows, hidden)
-        if problem is not None:
-            raise checker.fail(problem)
+    stored = reader.dataset(f"{prefix}training/persistent_chain", (rows, hidden),
+                            required=False) is not None
+    problem = unstored_chain_problem(rows, hidden, visible, stored)
+    if problem is not None:
+        raise checker.fail(problem)
     reader.dataset(f"{prefix}training/fast_W", (visible, hidden), required=False)
     check_counters(reader, f"{prefix}training", counters=RBM_COUNTERS)
     if gaussian:
@@ -234,15 +234,20 @@ def check_sampler(checker: ConfigChecker, batch_size: int) -> int:
         raise checker.fail(f"give other sampler settings: {error}") from None
 
 
-def unstored_chain_problem(rows: int, hidden: int) -> str | None:
+def unstored_chain_problem(rows: int, hidden: int, visible: int = 0,
+                           stored: bool = False) -> str | None:
     """What is wrong with persistent chains of ``rows`` x ``hidden`` states that a file
-    declares (by an RBM's sampler settings) but does not store, which the next training
-    creates from those sizes alone, or None. Shared by ``load`` and ``save``."""
-    if rows * hidden <= MAX_UNSTORED_WEIGHTS:
+    declares (by an RBM's sampler settings), or None. Unless ``stored``, the next training
+    creates them from those sizes alone; stored or not, each of its steps makes ``rows`` x
+    ``visible`` visible states of them, which a file of a few weights and a few hidden states
+    per chain does not bound. Shared by ``load`` and ``save``."""
+    if rows * (hidden + visible) <= MAX_UNSTORED_WEIGHTS:
         return None
-    return (f"give persistent chains of {rows} x {hidden} states, which the file does not "
-            f"store (the next training starts them), more than the {MAX_UNSTORED_WEIGHTS} "
-            f"that training builds from sizes alone")
+    states = (f"{rows} x {hidden} hidden and {rows} x {visible} visible states" if visible
+              else f"{rows} x {hidden} states")
+    unstored = "" if stored else ", which the file does not store (the next training starts them)"
+    return (f"give persistent chains of {states}{unstored}, more than the "
+            f"{MAX_UNSTORED_WEIGHTS} that training builds from sizes alone")
 
 
 def check_bernoulli_rbm(reader: ModelFileReader, config: Any) -> None:
