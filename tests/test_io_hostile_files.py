@@ -943,6 +943,7 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
     # the DBN's rbm= settings of an RBM not reached yet could give n_chains = 2**31 - 1: the
     # file loaded, and resume allocated 32 GiB (MemoryError)
     limit = 2**27   # docs/hdf5-format.md: what training builds from sizes alone
+    most = limit // (4 + 3)   # RBM 2: 4 hidden and 3 visible states a chain
 
     def interrupted(n_chains):
         def interrupt(model):
@@ -964,16 +965,19 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
     with pytest.raises(dlcore.io.ModelFileError,
                        match=f"checkpoint.h5: the settings of RBM 2, not reached by the "
                              f"interrupted pretraining, give persistent chains of "
-                             f"{2**31 - 1} x 4 states") as caught:
+                             f"{2**31 - 1} x 4 hidden and {2**31 - 1} x 3 visible "
+                             f"states") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
     path.write_bytes(b"an earlier model")
+    # the visible states count too: each training step makes them
     with pytest.raises(ValueError, match=f"cannot save this DBN: the settings of RBM 2, .* "
-                                         f"chains of {limit // 4 + 1} x 4 states"):
-        dlcore.save(interrupted(limit // 4 + 1), path)
+                                         f"chains of {most + 1} x 4 hidden and {most + 1} x 3 "
+                                         f"visible states"):
+        dlcore.save(interrupted(most + 1), path)
     assert path.read_bytes() == b"an earlier model"
-    dlcore.save(interrupted(limit // 4), path)
-    assert dlcore.load(path).rbms_[1].n_chains == limit // 4
+    dlcore.save(interrupted(most), path)
+    assert dlcore.load(path).rbms_[1].n_chains == most
 
 
 def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):

@@ -996,10 +996,14 @@ def _unbuilt_chains_problem(model: Any) -> str | None:
     """What is wrong with the persistent chains that the RBMs of an interrupted DBN not
     reached yet (built by ``set_state`` from the DBN's settings, ``rbm=`` included, with no
     parameters) declare, which ``resume`` creates from those sizes alone; or None."""
+    sizes = getattr(model, "layers_", None) or ()
     for index, rbm in enumerate(getattr(model, "rbms_", None) or ()):
         if hasattr(rbm, "W") or not hasattr(rbm, "_chain_rows"):
             continue
-        problem = unstored_chain_problem(int(rbm._chain_rows()), int(rbm.n_hidden))
+        # its visible units: the layer below it, with the label units for the top RBM
+        visible = int(sizes[index]) + (int(model.n_labels) if model._is_labelled_top(index)
+                                       else 0) if index < len(sizes) else 0
+        problem = unstored_chain_problem(int(rbm._chain_rows()), int(rbm.n_hidden), visible)
         if problem is not None:
             return f"the settings of RBM {index + 1}, not reached by the interrupted " \
                    f"pretraining, {problem}"
