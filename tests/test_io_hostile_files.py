@@ -1000,3 +1000,34 @@ def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp
                              r"UTF-8 name") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("settings", ["list", "dict"])
+def test_the_ladder_of_rbms_an_interrupted_pretraining_had_not_reached_is_bounded(
+        tmp_path, settings):
+    # the DBN's rbm= settings are all a file holds of the RBMs not reached yet: with
+    # n_temperatures = 2**40 load built their ladder (np.arange of 8 TiB: MemoryError with a
+    # traceback, or swap with a smaller one); a stored RBM's is bounded at 1000 rungs
+    def interrupt(model):
+        raise KeyboardInterrupt
+
+    dbn = dlcore.DBN(hidden=[3, 4], epochs=1, batch_size=4, backend="reference",
+                     rbm=({"sampler": "pt", "n_chains": 2} if settings == "dict"
+                          else [{}, {"sampler": "pt", "n_chains": 2}]))
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
+                on_epoch_end=interrupt)
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(dbn, path)
+    assert dlcore.load(path).rbms_[1].n_temperatures == 10
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        (config["rbm"][1] if settings == "list" else config["rbm"])["n_temperatures"] = 2**40
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    where = r"rbm\[1\]" if settings == "list" else "rbm"
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"checkpoint.h5: the hyperparameters' {where} give "
+                             f"'n_temperatures' = {2**40}; expected an integer in "
+                             r"\[2, 1000\]") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)

@@ -297,6 +297,15 @@ def check_dbn(reader: ModelFileReader, config: Any) -> None:
     checker.choice("propagate", ("mean", "sample"))
     checker.choice("backend", BACKENDS)
     checker.seed()
+    # the rbm= settings of the RBMs an interrupted pretraining had not reached are all the
+    # file holds of them: their ladder is built from n_temperatures alone
+    settings = config.get("rbm")
+    for index, rbm in enumerate(settings if isinstance(settings, list) else [settings]):
+        if isinstance(rbm, dict):
+            where = (f"the hyperparameters' rbm[{index}]" if isinstance(settings, list)
+                     else "the hyperparameters' rbm")
+            ConfigChecker(reader, rbm, where).integer("n_temperatures", low=2,
+                                                      high=MAX_TEMPERATURES)
     n_rbms = len(sizes) - 1
     reader.group("rbms")
     started = _rbms_started(reader, n_rbms)
