@@ -175,7 +175,7 @@ def started_as_another_rank():
 
 
 #: What a process says as Numba starts compiling its first dlcore kernel.
-COMPILING_NOTICE = ("dlcore: compiling kernels this command has not run here before (once: "
+COMPILING_NOTICE = ("dlcore: compiling kernels not yet compiled on this machine (once: "
                     "later runs load them from the kernel cache); tens of seconds, a network's "
                     "a minute or more")
 _compiling_listener = []
