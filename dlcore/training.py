@@ -877,14 +877,7 @@ class TrainingLoop:
                 data_parallel.check_callbacks(callbacks)
             self.stop_training = False
             backend = self.backend
-            data = x.reshape(n, -1)   # lazy rows stay on disk, read a batch at a time
-            data = data if isinstance(data, LazyRows) else backend.asarray(data, dtype=self.dtype)
-            targets = backend.asarray(y, dtype=self.dtype)
-            if weights is not None:
-                weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
-            buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], y.shape[1],
-                                    self.dtype, weighted=weights is not None,
-                                    outputs=self._output_count())
+            data, targets, weights, buffers = self._batch_arrays(x, y, weights, batch_size)
             for callback in callbacks:
                 callback.on_train_begin()
             # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
@@ -1433,22 +1426,30 @@ class TrainingLoop:
                        f"{format_logs(found)}", err=True)
         return scores(found, return_dict)
 
-    def _evaluate_arrays(self, x, targets, batch_size, weights=None):
-        """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included; each
-        sample's loss weighted by ``weights`` (n,) when given."""
-        backend = self.backend
-        n = len(x)
-        data = backend.asarray(x.reshape(n, -1), dtype=self.dtype)
+    def _batch_arrays(self, x, targets, weights, batch_size):
+        """x (n, ...) as rows (n, features) on the backend (lazy rows stay on disk, read a
+        batch at a time), targets (n, k) and weights (n,) when given (as (n, 1)), and the
+        buffers of a mini-batch of them."""
+        backend, n = self.backend, len(x)
+        data = x.reshape(n, -1)
+        data = data if isinstance(data, LazyRows) else backend.asarray(data, dtype=self.dtype)
         targets = backend.asarray(targets, dtype=self.dtype)
         if weights is not None:
             weights = backend.asarray(weights.reshape(n, 1), dtype=self.dtype)
         buffers = _BatchBuffers(backend, min(batch_size, n), data.shape[1], targets.shape[1],
                                 self.dtype, weighted=weights is not None,
                                 outputs=self._output_count())
+        return data, targets, weights, buffers
+
+    def _evaluate_arrays(self, x, targets, batch_size, weights=None):
+        """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included; each
+        sample's loss weighted by ``weights`` (n,) when given."""
+        backend = self.backend
+        data, targets, weights, buffers = self._batch_arrays(x, targets, weights, batch_size)
         totals = self._new_totals()
         for batch in mini_batches(backend, (data, targets, weights),
                                   (buffers.x, buffers.y, buffers.w),
-                                  epoch_order(n, self.seed, 0, shuffle=False), batch_size):
+                                  epoch_order(len(x), self.seed, 0, shuffle=False), batch_size):
             x_batch, y_batch, w_batch = batch.arrays
             rows = buffers.loss_rows(x_batch.shape[0])
             # weighed inside, as fit's: a layer's activity penalty, added there after the
