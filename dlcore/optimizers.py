@@ -1122,7 +1122,8 @@ class AdaGrad(Optimizer):
                 "epsilon_form": self.epsilon_form}
 
     def _initial_slot_value(self, name):
-        return self.initial_accumulator_value
+        # the sum of squares only: gradient_accumulation_steps' accumulator starts at 0
+        return self.initial_accumulator_value if name == "accumulator" else 0.0
 
     def reference_rule(self, theta, g, slots, rate):
         slots["accumulator"] += g * g

@@ -10,7 +10,7 @@ import pytest
 import dlcore
 from conftest import requires_cuda
 from dlcore.layers import Dense
-from dlcore.optimizers import SGD, Adam, RMSProp, get_optimizer
+from dlcore.optimizers import SGD, AdaGrad, Adam, RMSProp, get_optimizer
 from test_io_keras import real_keras
 from test_io_keras_real import predict_nchw
 from test_optimizers import run
@@ -138,3 +138,20 @@ def test_fit_ends_with_the_moving_averages_as_keras_does():
     parameter = averaged.trainable_parameters[0]
     np.testing.assert_array_equal(parameter.value, parameter.slots["average"])
     assert np.abs(averaged.get_weights()[0] - plain.get_weights()[0]).max() > 1e-4
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_adagrads_gradient_accumulator_starts_at_zero(backend):
+    """AdaGrad's initial_accumulator_value (Keras's 0.1) is where its sum of squares starts,
+    not the gradient accumulator's: two accumulated batches step as one batch of their mean
+    gradient (the accumulator started at 0.1 put 0.05 into the first step's gradient)."""
+    gradients = [[0.2, -0.1], [0.4, 0.05]]
+    accumulated, slots = run(AdaGrad(0.1, initial_accumulator_value=0.1,
+                                     gradient_accumulation_steps=2), gradients, [1.0, -1.0],
+                             backend)
+    mean, _ = run(AdaGrad(0.1, initial_accumulator_value=0.1), [np.mean(gradients, axis=0)],
+                  [1.0, -1.0], backend)
+    np.testing.assert_allclose(accumulated, mean, rtol=1e-6)
+    np.testing.assert_allclose(slots["accumulator"], 0.1 + np.mean(gradients, axis=0) ** 2,
+                               rtol=1e-6)
+    np.testing.assert_array_equal(slots["gradient_accumulator"], 0)
