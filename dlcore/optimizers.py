@@ -398,20 +398,22 @@ def clipped_cost_gradient_span(first, last, grad, theta, l1, l2, limit):
 
 
 @body
-def accumulate_span(first, last, total, grad):
-    """total += grad (``gradient_accumulation_steps``: a batch that takes no step)."""
-    t, g = total[first:last], grad[first:last]
+def accumulate_span(first, last, total, grad, theta, l1, l2):
+    """total += the gradient of the cost (:func:`_effective_gradient`, the penalty's at this
+    batch's weights, as Keras's gradient holds it) (``gradient_accumulation_steps``: a batch
+    that takes no step)."""
+    t, g, w = total[first:last], grad[first:last], theta[first:last]
     for i in range(g.shape[0]):
-        t[i] += g[i]
+        t[i] += _effective_gradient(w[i], g[i], _ONE, l1, l2)
 
 
 @body
-def accumulated_mean_span(first, last, grad, total, steps):
-    """grad <- (grad + total) / steps, then total <- 0: the mean gradient of the batches of
-    one step, as Keras divides it."""
-    g, t = grad[first:last], total[first:last]
+def accumulated_mean_span(first, last, grad, total, theta, l1, l2, steps):
+    """grad <- (the gradient of the cost + total) / steps, then total <- 0: the mean gradient
+    of the cost over the batches of one step, as Keras divides it."""
+    g, t, w = grad[first:last], total[first:last], theta[first:last]
     for i in range(g.shape[0]):
-        g[i] = (g[i] + t[i]) / steps
+        g[i] = (_effective_gradient(w[i], g[i], _ONE, l1, l2) + t[i]) / steps
         t[i] = _ZERO
 
 
@@ -423,12 +425,17 @@ def moving_average_span(first, last, average, theta, momentum):
         a[i] = momentum * a[i] + (_ONE - momentum) * w[i]
 
 
-def _numpy_accumulate(total, grad):
-    total += grad
+def _numpy_cost_gradient(grad, theta, l1, l2):
+    """NumPy: g + lambda_2 theta + lambda_1 sign(theta) (:func:`_effective_gradient`)."""
+    return grad + l2 * theta + l1 * np.sign(theta)
 
 
-def _numpy_accumulated_mean(grad, total, steps):
-    grad[...] = (grad + total) / steps
+def _numpy_accumulate(total, grad, theta, l1, l2):
+    total += _numpy_cost_gradient(grad, theta, l1, l2)
+
+
+def _numpy_accumulated_mean(grad, total, theta, l1, l2, steps):
+    grad[...] = (_numpy_cost_gradient(grad, theta, l1, l2) + total) / steps
     total[...] = 0
 
 
@@ -715,18 +722,20 @@ class Optimizer:
         if steps and (self.iterations + 1) % steps:
             for parameter in remaining:   # Keras's: no step, the gradient kept for the next
                 self._elementwise(accumulate_span, parameter.slots["gradient_accumulator"],
-                                  parameter.grad)
+                                  parameter.grad, parameter.value, parameter.l1, parameter.l2)
         else:
-            if steps:
+            if steps:   # each batch's penalty at its own weights (a constraint or an EMA
+                # overwrite may move them between the batches of a step), as Keras sums them
                 for parameter in remaining:
                     self._elementwise(accumulated_mean_span, parameter.grad,
-                                      parameter.slots["gradient_accumulator"], steps)
+                                      parameter.slots["gradient_accumulator"],
+                                      parameter.value, parameter.l1, parameter.l2, steps)
             scales = self._clip_scales(remaining)
             if backend.launches_kernels:
                 if self.clipvalue is not None:
                     for parameter in remaining:
                         self._elementwise(clipped_cost_gradient_span, parameter.grad,
-                                          parameter.value, parameter.l1, parameter.l2,
+                                          parameter.value, *self._penalty(parameter),
                                           self.clipvalue)
                 self._kernel_update(remaining, rate, scales)
             else:
@@ -828,7 +837,7 @@ class Optimizer:
         """The (scale, l1, l2, keep) of each parameter as an (n, 4) array of type ``real``, the
         same array again while they do not change (building it cost ~5 us at every batch)."""
         # with clipvalue the gradient holds the penalty already (clipped_cost_gradient_span)
-        penalties = [(0.0, 0.0) if self.clipvalue is not None else (parameter.l1, parameter.l2)
+        penalties = [(0.0, 0.0) if self.clipvalue is not None else self._penalty(parameter)
                      for parameter in parameters]
         settings = (real, *scales, *(self._decay_factor(rate, parameter)
                                      for parameter in parameters),
@@ -896,16 +905,19 @@ class Optimizer:
         flat = parameter.grad.reshape(-1)
         blocks = -(-flat.shape[0] // NORM_BLOCK)
         partial = backend.zeros((blocks,), np.float64)
+        l1, l2 = self._penalty(parameter)
         backend.launch_rows(squared_norm_blocks, blocks, 1, flat, parameter.value.reshape(-1),
-                            flat.dtype.type(parameter.l1), flat.dtype.type(parameter.l2), partial,
-                            NORM_BLOCK)
+                            flat.dtype.type(l1), flat.dtype.type(l2), partial, NORM_BLOCK)
         return float(np.sum(backend.to_numpy(partial)))
 
-    @staticmethod
-    def _cost_gradient(parameter):
+    def _penalty(self, parameter):
+        """(lambda_1, lambda_2) of ``parameter``'s regulariser still to add to its gradient:
+        none with ``gradient_accumulation_steps``, whose mean gradient holds each batch's."""
+        return (0.0, 0.0) if self.gradient_accumulation_steps else (parameter.l1, parameter.l2)
+
+    def _cost_gradient(self, parameter):
         """NumPy: g + lambda_2 theta + lambda_1 sign(theta)."""
-        theta = parameter.value
-        return parameter.grad + parameter.l2 * theta + parameter.l1 * np.sign(theta)
+        return _numpy_cost_gradient(parameter.grad, parameter.value, *self._penalty(parameter))
 
     # constraints
     def _apply_constraint(self, parameter):

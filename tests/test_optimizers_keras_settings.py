@@ -11,6 +11,7 @@ import dlcore
 from conftest import requires_cuda
 from dlcore.layers import Dense
 from dlcore.optimizers import SGD, AdaGrad, Adam, RMSProp, get_optimizer
+from dlcore.regularizers import MaxNorm
 from test_io_keras import real_keras
 from test_io_keras_real import predict_nchw
 from test_optimizers import run
@@ -155,3 +156,22 @@ def test_adagrads_gradient_accumulator_starts_at_zero(backend):
     np.testing.assert_allclose(slots["accumulator"], 0.1 + np.mean(gradients, axis=0) ** 2,
                                rtol=1e-6)
     np.testing.assert_array_equal(slots["gradient_accumulator"], 0)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu",
+                                     pytest.param("cuda", marks=requires_cuda)])
+def test_accumulated_gradients_hold_each_batchs_penalty(backend):
+    """Keras sums each batch's gradient of the cost, its regulariser's at that batch's
+    weights: the max-norm constraint applied after the first batch (which takes no step)
+    moves the weights the second batch's penalty is taken at. dlcore added the penalty of
+    the step's weights to the mean instead (6e-4 off a Keras Dense after one step)."""
+    # a Dense kernel (2 inputs, 1 unit) of norm 5, constrained to 1
+    theta0, l2, rate = np.array([[3.0], [-4.0]]), 0.5, 0.1
+    gradients = [[[0.2], [-0.1]], [[0.4], [0.05]]]
+    theta, _ = run(SGD(rate, gradient_accumulation_steps=2), gradients, theta0, backend,
+                   l2=l2, constraint=MaxNorm(1.0), units_axis=1)
+    constrained = theta0 / 5
+    mean = (np.add(gradients[0], l2 * theta0) + np.add(gradients[1], l2 * constrained)) / 2
+    stepped = constrained - rate * mean
+    np.testing.assert_allclose(theta, stepped * min(1.0, 1 / np.linalg.norm(stepped)),
+                               rtol=1e-6)
