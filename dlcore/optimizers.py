@@ -488,7 +488,8 @@ class Optimizer:
         saved with the optimiser's state
     gradient_accumulation_steps : int >= 2 or None, Keras 3's gradient accumulation: an
         update takes a step every that many batches only, with the mean of their gradients;
-        the other batches add theirs to an accumulator (saved with the state). As in Keras,
+        the other batches add theirs (of the cost, their penalty included, as Keras's) to an
+        accumulator (saved with the state). As in Keras,
         the rules' update number t (Adam's bias correction) counts the steps taken, while a
         learning-rate schedule is evaluated at the number of batches
     name : str or None, Keras's ``name=`` (the optimiser's name in its config), kept as
