@@ -45,7 +45,7 @@ from dlcore.layers.base import WeightedLayer, check_shape, layer_entry
 from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
 from dlcore.losses import check_output_activation, get_loss, known_output_width, output_channels
-from dlcore.optimizers import Parameter, get_optimizer, loss_then_optimizer
+from dlcore.optimizers import Parameter, loss_then_optimizer
 from dlcore.summary import LayerSummary, Summary, summarize
 from dlcore.training import (
     TrainingLoop,
@@ -762,7 +762,7 @@ class Model(TrainingLoop):
         for index, item in enumerate(self.losses):
             self._checked_loss(item, index)
         self.loss = self.losses[0]
-        self.optimizer = get_optimizer(optimizer)
+        self.optimizer = self._compiled_optimizer(optimizer)
         chosen = accuracy_outputs(metrics, self.output_names)
         self.metrics = ["accuracy"] if any(chosen) else []
         self.output_metrics = tuple(chosen) if self._several_outputs else None

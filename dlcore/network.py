@@ -55,7 +55,7 @@ from dlcore.io import register_model
 from dlcore.keras_options import check_keras_compile_options, check_keras_summary_options
 from dlcore.layers.base import Layer, check_shape, layer_class, layer_entry
 from dlcore.losses import get_loss, output_channels
-from dlcore.optimizers import get_optimizer, loss_then_optimizer
+from dlcore.optimizers import loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
 from dlcore.training import (
@@ -329,7 +329,7 @@ class Sequential(Model):
                              "Sequential has one output (scale the learning rate instead)")
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         self.loss = self._checked_loss(get_loss(loss))
-        self.optimizer = get_optimizer(optimizer)
+        self.optimizer = self._compiled_optimizer(optimizer)
         self.metrics = ["accuracy"] if accuracy_outputs(metrics, ["output"])[0] else []
         if self.built:
             self.optimizer.build(self._parameters, self.backend)

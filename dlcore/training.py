@@ -683,6 +683,19 @@ class TrainingLoop:
         frozen layers says otherwise."""
         return self.parameters
 
+    def _compiled_optimizer(self, optimizer):
+        """The optimiser ``compile`` takes (:func:`dlcore.optimizers.get_optimizer`). One that
+        is not the model's already starts from empty slots, as Keras's compile gives a new
+        optimiser fresh variables: the parameters kept the last one's moments (which the new
+        one, its count at 0, bias-corrected as a first step's) and a half-full gradient
+        accumulator."""
+        from dlcore.optimizers import get_optimizer
+        chosen = get_optimizer(optimizer)
+        if chosen is not getattr(self, "optimizer", None):
+            for parameter in getattr(self, "_parameters", None) or ():
+                parameter.slots.clear()
+        return chosen
+
     def _reset_training(self):
         """The training state of a new model: no history, no epochs or updates done."""
         self.history = {}

@@ -175,3 +175,32 @@ def test_accumulated_gradients_hold_each_batchs_penalty(backend):
     stepped = constrained - rate * mean
     np.testing.assert_allclose(theta, stepped * min(1.0, 1 / np.linalg.norm(stepped)),
                                rtol=1e-6)
+
+
+def test_compile_with_another_optimizer_starts_its_state_afresh():
+    """Keras's compile gives a new optimiser fresh variables. dlcore's parameters kept the
+    last optimiser's slots: a new Adam stepped the old moments with its count from 0, and a
+    new accumulator started half full. The same optimiser object keeps its state."""
+    rng = np.random.default_rng(2)
+    x, labels = rng.random((12, 4)).astype(np.float32), rng.integers(0, 2, 12)
+    step = {"epochs": 1, "batch_size": 4, "verbose": 0, "shuffle": False}
+
+    def network():
+        return dlcore.Sequential([Dense(2, activation="softmax", input_shape=(4,))], seed=0,
+                                 backend="reference")
+
+    trained = network().compile("cross_entropy", Adam(0.1, gradient_accumulation_steps=2))
+    trained.fit(x, labels, **step)      # 3 batches: the accumulator holds the third's
+    weights = trained.get_weights()
+    trained.compile("cross_entropy", Adam(0.1, gradient_accumulation_steps=2))
+    trained.fit(x, labels, **step)
+    fresh = network().compile("cross_entropy", Adam(0.1, gradient_accumulation_steps=2))
+    fresh.build((4,))
+    fresh.set_weights(weights)
+    fresh.fit(x, labels, **step)
+    for got, expected in zip(trained.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    kept = trained.optimizer
+    moments = trained.parameters[0].slots["m"].copy()
+    trained.compile("cross_entropy", kept)
+    np.testing.assert_array_equal(trained.parameters[0].slots["m"], moments)
