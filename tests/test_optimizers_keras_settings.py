@@ -204,3 +204,21 @@ def test_compile_with_another_optimizer_starts_its_state_afresh():
     moments = trained.parameters[0].slots["m"].copy()
     trained.compile("cross_entropy", kept)
     np.testing.assert_array_equal(trained.parameters[0].slots["m"], moments)
+
+
+def test_an_optimizer_clipping_by_both_norms_is_left_out_of_keras_files(tmp_path):
+    """dlcore's optimisers may clip by clipnorm and global_clipnorm together, Keras's refuse
+    the pair: the archive dlcore wrote made Keras's load_model fail on the whole file ("Only
+    one of clipnorm, clipvalue and global_clipnorm"). The compile settings are left out with
+    a note, and the model loads (uncompiled) in Keras."""
+    import json
+    import zipfile
+    model = dlcore.Sequential([Dense(2, activation="softmax", input_shape=(4,))], seed=0,
+                              backend="reference")
+    model.compile("cross_entropy", Adam(0.01, clipnorm=1.0, global_clipnorm=2.0))
+    with pytest.warns(UserWarning, match="both clipnorm and global_clipnorm"):
+        model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        assert json.loads(archive.read("config.json")).get("compile_config") is None
+    np.testing.assert_array_equal(dlcore.load(tmp_path / "m.keras").get_weights()[0],
+                                  model.get_weights()[0])

@@ -493,6 +493,11 @@ def keras_training_config(model, notes=None):
     if optimizer.name not in _KERAS_OPTIMIZER_NAMES:
         raise ValueError(f"its optimizer {optimizer.name!r} is not exported (SGD, Adam, AdamW, "
                          f"Nadam, RMSprop, Adagrad, Adamax, Adadelta, Lion, Ftrl are)")
+    if optimizer.clipnorm is not None and optimizer.global_clipnorm is not None:
+        # Keras's constructor refuses the pair: its load_model would fail on the whole file
+        raise ValueError("its optimizer clips by both clipnorm and global_clipnorm, which "
+                         "Keras's optimizers refuse (they take one of clipnorm, clipvalue and "
+                         "global_clipnorm)")
     config = {key: value for key, value in optimizer.get_config().items()
               if key not in _DLCORE_ONLY and value is not None}
     config["learning_rate"] = _keras_learning_rate(optimizer.learning_rate)
