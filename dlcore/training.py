@@ -835,7 +835,11 @@ class TrainingLoop:
             validation_batch_size, "validation_batch_size", minimum=1))
         if initial_epoch is not None:
             initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
-        epochs = max(check_int(epochs, "epochs", minimum=0) - (initial_epoch or 0), 0)
+        # Keras's fit ends by finalising the optimiser's variables whenever it is asked for
+        # epochs, those initial_epoch or a backup leave to run none included
+        epochs = check_int(epochs, "epochs", minimum=0)
+        finalizes = epochs > 0
+        epochs = max(epochs - (initial_epoch or 0), 0)
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size",
                                minimum=1)
         warn_of_unscaled_pixels(self, x)
@@ -931,7 +935,7 @@ class TrainingLoop:
                 self.epoch_without_validation = False
                 if data_parallel is not None:
                     data_parallel.finish()
-            if epochs > 0:
+            if finalizes:
                 # Keras's fit ends so: with use_ema the weights take their moving averages
                 self.optimizer.finalize_variable_values(self.trainable_parameters)
             for callback in callbacks:

@@ -222,3 +222,23 @@ def test_an_optimizer_clipping_by_both_norms_is_left_out_of_keras_files(tmp_path
         assert json.loads(archive.read("config.json")).get("compile_config") is None
     np.testing.assert_array_equal(dlcore.load(tmp_path / "m.keras").get_weights()[0],
                                   model.get_weights()[0])
+
+
+def test_a_fit_left_no_epoch_by_initial_epoch_still_takes_the_averages(tmp_path):
+    """Keras's fit(epochs=2, initial_epoch=2) runs no epoch and still ends with
+    finalize_variable_values: a model loaded from the checkpoint of its last epoch (saved
+    before fit's end, with the last step's weights) takes its moving averages. dlcore's fit
+    finalised only after an epoch it ran, leaving the last step's weights."""
+    from dlcore.callbacks import ModelCheckpoint
+    rng = np.random.default_rng(3)
+    x, labels = rng.random((12, 4)).astype(np.float32), rng.integers(0, 2, 12)
+    model = dlcore.Sequential([Dense(2, activation="softmax", input_shape=(4,))], seed=0,
+                              backend="reference")
+    model.compile("cross_entropy", SGD(0.5, use_ema=True, ema_momentum=0.5))
+    model.fit(x, labels, epochs=2, batch_size=4, verbose=0,
+              callbacks=[ModelCheckpoint(str(tmp_path / "epoch{epoch}.h5"))])
+    loaded = dlcore.load(tmp_path / "epoch2.h5")
+    parameter = loaded.trainable_parameters[0]
+    assert np.abs(parameter.value - parameter.slots["average"]).max() > 1e-4
+    loaded.fit(x, labels, epochs=2, initial_epoch=2, batch_size=4, verbose=0)
+    np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
