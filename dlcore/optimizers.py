@@ -783,10 +783,24 @@ class Optimizer:
 
     def finalize_variable_values(self, parameters):
         """Keras's ``optimizer.finalize_variable_values(var_list)``: with ``use_ema``, every
-        parameter of ``parameters`` (``model.trainable_parameters``) takes its moving
-        average, as ``fit`` does at its end; without, nothing changes."""
+        parameter of ``parameters`` (``model.trainable_parameters``; Keras's
+        ``model.trainable_weights``, arrays without state here, are refused in one line) takes
+        its moving average, as ``fit`` does at its end; without, nothing changes."""
         if not self.use_ema:
             return
+        parameters = list(parameters)
+        for parameter in parameters:   # all checked before any weight changes
+            if not isinstance(parameter, Parameter):
+                # Keras's var_list are its variables, which hold no state here
+                what = (f"an array of shape {tuple(parameter.shape)}"
+                        if hasattr(parameter, "shape") else " ".join(repr(parameter).split()))
+                raise ValueError(f"finalize_variable_values takes the model's parameters, "
+                                 f"got {what[:60]}: dlcore's weight arrays carry no moving "
+                                 f"average; pass model.trainable_parameters")
+            if "average" not in parameter.slots:
+                raise ValueError(f"{parameter.key} has no moving average yet: the optimiser "
+                                 f"averages the parameters of the model it trains (fit or "
+                                 f"train_on_batch first)")
         for parameter in parameters:
             self.backend.copy_into(parameter.value, parameter.slots["average"])
 

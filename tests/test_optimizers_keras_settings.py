@@ -242,3 +242,25 @@ def test_a_fit_left_no_epoch_by_initial_epoch_still_takes_the_averages(tmp_path)
     assert np.abs(parameter.value - parameter.slots["average"]).max() > 1e-4
     loaded.fit(x, labels, epochs=2, initial_epoch=2, batch_size=4, verbose=0)
     np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+
+
+def test_finalize_variable_values_names_what_it_takes():
+    """Keras's finalize_variable_values(model.trainable_weights), a Keras user's call after a
+    custom loop, raised AttributeError ('numpy.ndarray' object has no attribute 'value') from
+    dlcore: one line now names model.trainable_parameters, and no weight changed."""
+    rng = np.random.default_rng(4)
+    x, labels = rng.random((8, 4)).astype(np.float32), rng.integers(0, 2, 8)
+    model = dlcore.Sequential([Dense(2, activation="softmax", input_shape=(4,))], seed=0,
+                              backend="reference")
+    model.compile("cross_entropy", SGD(0.5, use_ema=True, ema_momentum=0.5))
+    for start in (0, 4):
+        model.train_on_batch(x[start:start + 4], labels[start:start + 4])
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="pass model.trainable_parameters"):
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    for got, kept in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, kept)
+    model.optimizer.finalize_variable_values(model.trainable_parameters)
+    np.testing.assert_array_equal(model.get_weights()[0],
+                                  model.trainable_parameters[0].slots["average"])
+    assert np.abs(model.get_weights()[0] - before[0]).max() > 1e-4
