@@ -39,6 +39,15 @@ def interrupt_at(epoch):
     return LambdaCallback(on_epoch_begin=press)
 
 
+def warm_start_wrapper(on_epoch_begin, backup_dir):
+    """A warm-start wrapper of two epochs a fit, calling ``on_epoch_begin`` (the test's
+    Ctrl-C) at each epoch, with a BackupAndRestore in ``backup_dir`` (None: without one)."""
+    backups = [] if backup_dir is None else [BackupAndRestore(backup_dir)]
+    return SKLearnClassifier(mlp, warm_start=True, fit_kwargs={
+        "epochs": 2, "batch_size": 8,
+        "callbacks": [LambdaCallback(on_epoch_begin=on_epoch_begin), *backups]})
+
+
 def test_a_backup_dir_that_another_fit_holds_is_refused_in_one_line(tmp_path):
     other_fit = lock_folder(tmp_path, "pid 12345: a fit with BackupAndRestore")
     network = mlp(X, np.eye(2)[Y])
@@ -118,9 +127,7 @@ def test_a_warm_start_s_fits_on_the_same_data_each_restore_their_own_backup(tmp_
             raise KeyboardInterrupt
 
     def wrapper(backup=True):
-        return SKLearnClassifier(mlp, warm_start=True, fit_kwargs={
-            "epochs": 2, "batch_size": 8, "callbacks": [LambdaCallback(
-                on_epoch_begin=press_once)] + ([BackupAndRestore(tmp_path)] if backup else [])})
+        return warm_start_wrapper(press_once, tmp_path if backup else None)
     whole = wrapper(backup=False).fit(X, Y).fit(X, Y)
     interrupted = wrapper().fit(X, Y)
     armed.append(False)
@@ -194,9 +201,7 @@ def test_a_warm_start_s_interrupted_fit_run_again_in_the_same_session_resumes(tm
             raise KeyboardInterrupt
 
     def wrapper(backup=True):
-        return SKLearnClassifier(mlp, warm_start=True, fit_kwargs={
-            "epochs": 2, "batch_size": 8, "callbacks": [LambdaCallback(
-                on_epoch_begin=press_once)] + ([BackupAndRestore(tmp_path)] if backup else [])})
+        return warm_start_wrapper(press_once, tmp_path if backup else None)
     whole = wrapper(backup=False).fit(X, Y).fit(X, Y)
     classifier = wrapper().fit(X, Y)
     armed[0] = False
