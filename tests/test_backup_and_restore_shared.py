@@ -39,6 +39,22 @@ def interrupt_at(epoch):
     return LambdaCallback(on_epoch_begin=press)
 
 
+class CtrlCOnce:
+    """An ``on_epoch_begin`` pressing Ctrl-C as Keras's epoch ``epoch`` starts, once, after
+    :meth:`arm` (the fits before it run whole)."""
+
+    def __init__(self, epoch):
+        self.epoch, self.state = epoch, "waiting"
+
+    def arm(self):
+        self.state = "armed"
+
+    def __call__(self, index, logs):
+        if self.state == "armed" and index == self.epoch:
+            self.state = "pressed"
+            raise KeyboardInterrupt
+
+
 def warm_start_wrapper(on_epoch_begin, backup_dir):
     """A warm-start wrapper of two epochs a fit, calling ``on_epoch_begin`` (the test's
     Ctrl-C) at each epoch, with a BackupAndRestore in ``backup_dir`` (None: without one)."""
@@ -119,18 +135,13 @@ def test_a_grid_search_with_two_jobs_at_once_scores_as_without_a_backup(tmp_path
 
 
 def test_a_warm_start_s_fits_on_the_same_data_each_restore_their_own_backup(tmp_path):
-    armed = []
-
-    def press_once(index, logs):   # Ctrl-C as the armed fit's second epoch starts, once
-        if armed and not armed[0] and index in (1, 3):
-            armed[0] = True
-            raise KeyboardInterrupt
+    press_once = CtrlCOnce(3)   # as the second fit's second epoch starts
 
     def wrapper(backup=True):
         return warm_start_wrapper(press_once, tmp_path if backup else None)
     whole = wrapper(backup=False).fit(X, Y).fit(X, Y)
     interrupted = wrapper().fit(X, Y)
-    armed.append(False)
+    press_once.arm()
     with pytest.raises(KeyboardInterrupt):   # the second fit, stopped after its epoch 1
         interrupted.fit(X, Y)
     # the script run again: the first fit trains afresh, the second resumes its own backup
@@ -193,18 +204,13 @@ def test_a_wrapper_fit_run_again_in_the_same_session_resumes_with_its_early_stop
 
 
 def test_a_warm_start_s_interrupted_fit_run_again_in_the_same_session_resumes(tmp_path):
-    armed = [True]
-
-    def press_once(index, logs):   # Ctrl-C as the second fit's second epoch starts, once
-        if not armed[0] and index == 3:
-            armed[0] = True
-            raise KeyboardInterrupt
+    press_once = CtrlCOnce(3)   # as the second fit's second epoch starts
 
     def wrapper(backup=True):
         return warm_start_wrapper(press_once, tmp_path if backup else None)
     whole = wrapper(backup=False).fit(X, Y).fit(X, Y)
     classifier = wrapper().fit(X, Y)
-    armed[0] = False
+    press_once.arm()
     with pytest.raises(KeyboardInterrupt):
         classifier.fit(X, Y)
     classifier.fit(X, Y)   # the cell run again, on the network the interruption left

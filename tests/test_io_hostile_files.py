@@ -678,6 +678,16 @@ def test_thousands_of_nested_keras_layers_of_one_name_are_renamed_in_linear_time
     assert 0 < CountedSet.lookups < 10 * n_layers
 
 
+def edit_hyperparameters(path, change, group=""):
+    """Apply ``change`` (a function of the dict) to the JSON hyperparameters of the model
+    file ``path``, or of its ``group`` (an RBM of a DBN's file: "rbms/rbm_0")."""
+    with h5py.File(path, "r+") as h5file:
+        owner = h5file[group] if group else h5file
+        config = json.loads(owner.attrs["hyperparameters"])
+        change(config)
+        owner.attrs["hyperparameters"] = json.dumps(config)
+
+
 def interrupted_stack(kind, hidden):
     """A DBN or StackedAutoencoder of ``hidden`` whose pretraining was interrupted after its
     first layer's first epoch (its file holds that layer and the sizes of all)."""
@@ -699,10 +709,7 @@ def test_layers_not_reached_by_an_interrupted_pretraining_are_bounded_at_load_an
     limit = 2**27   # docs/hdf5-format.md: what resume builds from sizes alone
     path = tmp_path / "checkpoint.h5"
     dlcore.save(interrupted_stack(kind, [3, 2]), path)
-    with h5py.File(path, "r+") as h5file:
-        config = json.loads(h5file.attrs["hyperparameters"])
-        config["hidden"] = [3, 2**31 - 1]
-        h5file.attrs["hyperparameters"] = json.dumps(config)
+    edit_hyperparameters(path, lambda config: config.update(hidden=[3, 2**31 - 1]))
     problem = (f"checkpoint.h5: the {kind}'s {layer}s not reached by its interrupted "
                f"pretraining declare {3 * (2**31 - 1)} weights in all \\({layer} 2: 3 x "
                f"{2**31 - 1}\\), more than the {limit} that resume builds")
@@ -826,11 +833,8 @@ def test_persistent_chains_a_file_declares_but_does_not_store_are_bounded(tmp_pa
     model.fit(x)   # CD: no chains stored
     path, group = tmp_path / "model.h5", "" if where == "rbm" else "rbms/rbm_0"
     dlcore.save(model, path)
-    with h5py.File(path, "r+") as h5file:
-        owner = h5file[group] if group else h5file
-        config = json.loads(owner.attrs["hyperparameters"])
-        config.update(sampler="pcd", n_chains=2**31 - 1)
-        owner.attrs["hyperparameters"] = json.dumps(config)
+    edit_hyperparameters(path, lambda config: config.update(sampler="pcd", n_chains=2**31 - 1),
+                         group)
     with pytest.raises(dlcore.io.ModelFileError,
                        match=f"give persistent chains of {2**31 - 1} x 4 hidden and "
                              f"{2**31 - 1} x 5 visible states, which the file does not store "
@@ -869,14 +873,13 @@ def test_persistent_chains_bound_their_visible_states_stored_or_not(tmp_path, wh
     dlcore.save(model, path)
     rows = 2**27 // (8 + 1) + 1
     for stored in (False, True):
-        with h5py.File(path, "r+") as h5file:
-            owner = h5file[group] if group else h5file
-            config = json.loads(owner.attrs["hyperparameters"])
-            config.update(sampler="pcd", n_chains=rows)
-            owner.attrs["hyperparameters"] = json.dumps(config)
-            if stored:
-                owner.create_dataset("training/persistent_chain", shape=(rows, 1),
-                                     dtype=np.float32, compression="gzip")
+        edit_hyperparameters(path, lambda config: config.update(sampler="pcd", n_chains=rows),
+                             group)
+        if stored:
+            with h5py.File(path, "r+") as h5file:
+                (h5file[group] if group else h5file).create_dataset(
+                    "training/persistent_chain", shape=(rows, 1), dtype=np.float32,
+                    compression="gzip")
         with pytest.raises(dlcore.io.ModelFileError,
                            match=f"give persistent chains of {rows} x 1 hidden and {rows} x 8 "
                                  f"visible states(, which .*)?, more than") as caught:
@@ -958,10 +961,7 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
 
     path = tmp_path / "checkpoint.h5"
     dlcore.save(interrupted(2), path)
-    with h5py.File(path, "r+") as h5file:
-        config = json.loads(h5file.attrs["hyperparameters"])
-        config["rbm"][1]["n_chains"] = 2**31 - 1
-        h5file.attrs["hyperparameters"] = json.dumps(config)
+    edit_hyperparameters(path, lambda config: config["rbm"][1].update(n_chains=2**31 - 1))
     with pytest.raises(dlcore.io.ModelFileError,
                        match=f"checkpoint.h5: the settings of RBM 2, not reached by the "
                              f"interrupted pretraining, give persistent chains of "
