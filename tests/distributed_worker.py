@@ -202,6 +202,19 @@ def allreduce_case(comm):
             print(json.dumps({"rank": rank, "equal": bool(equal[rank] == 1)}), flush=True)
 
 
+def node_local_rank_case(comm):
+    """Each rank's number on its node (all here), as :func:`dlcore.distributed.init` found it
+    and handed it to the backend, and the GPU that gives it on a node of two."""
+    from dlcore import backend
+    mine = {"local_rank": comm.local_rank, "local_size": comm.local_size,
+            "backend_knows": backend._node_local_rank[0],
+            "device_of_two": backend.cuda_device_index(2)}
+    every_rank = comm.mpi_comm.gather(mine, root=0)
+    if comm.is_root:
+        for rank, seen in enumerate(every_rank):
+            print(json.dumps({"rank": rank, **seen}), flush=True)
+
+
 def mpi4py_communicator_case():
     """The user's own mpi4py communicators, with no init(): ``MPI.COMM_WORLD`` and a Split of
     it (every rank in one group, in reverse order) given to ``fit`` as they are, and to
@@ -437,6 +450,8 @@ def main(cases):
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
+        elif case == "node-local-rank":
+            node_local_rank_case(comm)
         elif case == "no-timeout":
             pass
         elif case == "gather-arrived":   # what an interrupted sweep's rank 0 collects

@@ -488,8 +488,7 @@ def test_a_rank_interrupted_as_init_sets_its_threads_tells_the_others(
 
     import numba
     communicator = StandInCommunicator(1)
-    node = types.SimpleNamespace(Get_size=lambda: 2, Free=lambda: None)
-    communicator.mpi_comm = types.SimpleNamespace(Split_type=lambda kind: node)
+    communicator.local_rank, communicator.local_size = 1, 2   # what wrap found on its node
     mpi = types.SimpleNamespace(COMM_WORLD=object(), COMM_TYPE_SHARED=0)
     monkeypatch.setattr(dlcore.distributed, "_mpi", lambda: mpi)
     monkeypatch.setattr(dlcore.distributed, "wrap", lambda comm, timeout: communicator)

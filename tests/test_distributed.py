@@ -139,6 +139,7 @@ SHARED_CASES = {
         "test_a_data_parallel_fit_interrupted_and_run_again_resumes_its_backup_bit_for_bit":
             ["backup-rerun"]},
     3: {"test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank": ["allreduce"],
+        "test_each_rank_of_a_node_knows_its_node_local_rank_and_gpu": ["node-local-rank"],
         "test_three_ranks_train_the_rbms_and_dbns_of_one_process": CASES_ON_3,
         "test_networks_and_autoencoders_train_as_in_one_process_on_2_and_3_ranks":
             NETWORK_CASES,
@@ -355,6 +356,95 @@ def test_threads_per_rank_share_the_cores_of_the_node():
 def test_the_sum_over_ranks_is_the_sum_in_rank_order_on_every_rank(shared_job):
     outcome = shared_job(3, ["allreduce"])
     assert [result["equal"] for result in outcome] == [True] * 3
+
+
+@shares_a_job
+@requires_mpi4py
+def test_each_rank_of_a_node_knows_its_node_local_rank_and_gpu(shared_job):
+    # the three ranks share this machine: node-local ranks 0, 1, 2; two GPUs take turns
+    outcome = shared_job(3, ["node-local-rank"])
+    assert [(seen["local_rank"], seen["local_size"], seen["backend_knows"])
+            for seen in outcome] == [(0, 3, 0), (1, 3, 1), (2, 3, 2)]
+    assert [seen["device_of_two"] for seen in outcome] == [0, 1, 0]
+
+
+class FakeCudaDevice:
+    def __init__(self, number):
+        self.id = number
+        self.compute_capability = (8, number)
+
+
+@pytest.fixture
+def gpus_on_the_node(monkeypatch):
+    """``gpus_on_the_node(count, local_rank)``: Numba's CUDA driver made to see ``count``
+    devices, this process the rank ``local_rank`` of its node, and a list that records every
+    device selected (a context created); the device's compute capability (8, its index)
+    tells which device a compilation was for. A context made by Numba's default, on device 0,
+    fails the test."""
+    import numba
+    from numba import cuda
+    from numba.cuda.cudadrv.driver import driver
+
+    from dlcore import backend
+
+    selected = []
+
+    def on_device_0(*args, **kwargs):
+        raise AssertionError("a CUDA context was created on device 0")
+
+    def setup(count, local_rank):
+        monkeypatch.setattr(backend, "_node_local_rank", [])
+        monkeypatch.setattr(backend, "_instances", {})
+        monkeypatch.setattr(driver, "get_device_count", lambda: count)
+        monkeypatch.setattr(driver, "get_device", FakeCudaDevice, raising=False)
+        monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 0)   # the tests' simulator off
+        monkeypatch.setattr(cuda, "select_device",
+                            lambda number: selected.append(number) or FakeCudaDevice(number))
+        monkeypatch.setattr(cuda, "compile_ptx_for_current_device", on_device_0)
+        monkeypatch.setattr(cuda, "get_current_device", on_device_0)
+        assert backend.use_node_local_rank(local_rank) is None
+        return selected
+
+    return setup
+
+
+@pytest.mark.parametrize("count, local_rank, device", [(2, 3, 1), (4, 2, 2), (1, 1, 0)])
+def test_the_cuda_probe_compiles_for_the_rank_s_gpu_without_a_context_on_device_0(
+        gpus_on_the_node, monkeypatch, count, local_rank, device):
+    from numba import cuda
+
+    from dlcore import backend
+    gpus_on_the_node(count, local_rank)
+    compiled_for = []
+    monkeypatch.setattr(cuda, "compile_ptx", lambda *args, cc: compiled_for.append(cc))
+    backend._compile_small_kernel()
+    # one visible device (a launcher's CUDA_VISIBLE_DEVICES per rank) is every rank's
+    assert compiled_for == [(8, device)]
+
+
+def test_the_cuda_backend_starts_on_the_gpu_of_the_rank_s_node_local_rank(
+        gpus_on_the_node, monkeypatch):
+    import dlcore.backend.cuda as cuda_backend
+    from dlcore import backend
+    selected = gpus_on_the_node(2, 1)
+    monkeypatch.setattr(backend, "cuda_status", lambda: (True, "a CUDA device is available"))
+    monkeypatch.setattr(cuda_backend, "CUDABackend", lambda: ("started after", list(selected)))
+    assert backend.get_backend("cuda") == ("started after", [1])
+
+
+def test_a_rank_whose_cuda_backend_started_on_another_gpu_is_told_to_init_first(
+        gpus_on_the_node, monkeypatch):
+    from numba import cuda
+
+    from dlcore import backend
+    gpus_on_the_node(2, 0)
+    backend._instances["cuda"] = "a model's backend, built before the job was joined"
+    monkeypatch.setattr(cuda, "get_current_device", lambda: FakeCudaDevice(0))
+    assert backend.use_node_local_rank(0) is None   # its own device: nothing to say
+    warning = backend.use_node_local_rank(1)
+    assert "CUDA device 0, not its own device 1" in warning
+    assert "dlcore.distributed.init() before building" in warning
+    assert "\n" not in warning
 
 
 @shares_a_job

@@ -101,13 +101,70 @@ def _small_kernel_problem():
 
 def _compile_small_kernel():
     from numba import cuda, float32
+    from numba.cuda.cudadrv.driver import driver
 
     def scale(values, factor):
         index = cuda.grid(1)
         if index < values.shape[0]:
             values[index] *= factor
 
-    cuda.compile_ptx_for_current_device(scale, (float32[::1], float32))
+    # for the device this process will use, read without a context: one made here would sit
+    # on device 0, which a data-parallel rank could then never leave (use_node_local_rank)
+    device = driver.get_device(cuda_device_index(driver.get_device_count()))
+    cuda.compile_ptx(scale, (float32[::1], float32), cc=device.compute_capability)
+
+
+#: The node-local rank of this process in a data-parallel job, once joined
+#: (:func:`use_node_local_rank`): which of the node's CUDA devices it uses.
+_node_local_rank = []
+
+
+def cuda_device_for_rank(local_rank, device_count):
+    """The CUDA device (an index among those visible to the process) on which the rank
+    ``local_rank`` of its node trains: ``local_rank % device_count``, Horovod's choice of
+    ``local_rank``, the ranks sharing the devices in turn when the node has more ranks than
+    GPUs. Where a launcher gives each rank a GPU of its own (``CUDA_VISIBLE_DEVICES`` of one
+    device), that one: index 0."""
+    return local_rank % device_count if device_count > 0 else 0
+
+
+def cuda_device_index(device_count):
+    """The device this process uses among ``device_count`` visible: its node-local rank's
+    (:func:`cuda_device_for_rank`) in a data-parallel job, else 0 (Numba's default)."""
+    if not _node_local_rank:
+        return 0
+    return cuda_device_for_rank(_node_local_rank[0], device_count)
+
+
+def use_node_local_rank(local_rank):
+    """Make this process, the rank ``local_rank`` of its node in a data-parallel job, create
+    its CUDA context on its own device (:func:`cuda_device_for_rank`) when the ``cuda``
+    backend starts, instead of every rank on device 0. Returns a one-line warning where the
+    backend had already started on another device (a model built before the job was joined),
+    else None; nothing is started here (a cpu run never touches a GPU)."""
+    _node_local_rank[:] = [int(local_rank)]
+    if "cuda" not in _instances:
+        return None
+    from numba import config, cuda
+    from numba.cuda.cudadrv.driver import driver
+    if config.ENABLE_CUDASIM:
+        return None
+    wanted = cuda_device_index(driver.get_device_count())
+    current = cuda.get_current_device().id
+    if current == wanted:
+        return None
+    return (f"dlcore: warning: node-local rank {local_rank} trains on CUDA device {current}, "
+            f"not its own device {wanted}: the cuda backend started before the job was "
+            "joined; call dlcore.distributed.init() before building or fitting a model")
+
+
+def _enter_rank_device():
+    """Create the CUDA context on this process's device (:func:`cuda_device_index`) before the
+    backend's first allocation would create it on device 0."""
+    from numba import config, cuda
+    from numba.cuda.cudadrv.driver import driver
+    if _node_local_rank and not config.ENABLE_CUDASIM:
+        cuda.select_device(cuda_device_index(driver.get_device_count()))
 
 
 def describe_compile_failure(error):
@@ -231,6 +288,7 @@ def get_backend(name="auto"):
                 raise RuntimeError(f"backend 'cuda' is not usable here: {reason}; "
                                    "choose the cpu or the auto backend")
             from .cuda import CUDABackend
+            _enter_rank_device()
             _instances[name] = CUDABackend()
     return _instances[name]
 

@@ -153,7 +153,7 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
                         "dlcore's Communicator: pass it to fit as it is")
     communicator = wrap(MPI.COMM_WORLD if comm is None else comm, timeout=timeout)
     try:
-        _set_threads(communicator, threads, MPI)
+        _set_threads(communicator, threads)
     except KeyboardInterrupt as error:
         # the other ranks watch for this rank's interruption from now on (wrap): told, they
         # stop at their next wait; untold, a sweep's ranks ran all their runs and then stopped
@@ -165,14 +165,12 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
     return communicator
 
 
-def _set_threads(communicator, threads, MPI):
+def _set_threads(communicator, threads):
     """Numba's threads of this rank and the blocks of its products (:func:`init`)."""
     if threads is not None:
         import numba
         if threads == "auto":
-            node = communicator.mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
-            threads = local_threads(node.Get_size())
-            node.Free()
+            threads = local_threads(communicator.local_size)
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         communicator.threads = numba.get_num_threads()
         if not os.environ.get("DLCORE_PRODUCT_BLOCKS", "").strip():

@@ -158,6 +158,9 @@ class Communicator:
         self.is_root = self.rank == 0
         self.timeout = timeout
         self.threads = None
+        #: This rank's number among the communicator's ranks on its node, and their number
+        #: (:func:`wrap`: MPI's shared-memory split): which GPU it uses, its threads.
+        self.local_rank, self.local_size = 0, 1
         self._scratch = {}
         #: Seconds spent in :meth:`allreduce` (communication and waiting), for the benchmarks.
         self.allreduce_seconds = 0.0
@@ -826,6 +829,15 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
         raise TypeError(f"comm must be the Communicator of dlcore.distributed.init() or an "
                         f"mpi4py intracommunicator (MPI.COMM_WORLD, a Split of it), got {what}")
     communicator = Communicator(mpi_comm, timeout=timeout)
+    node = mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
+    communicator.local_rank, communicator.local_size = node.Get_rank(), node.Get_size()
+    node.Free()
+    # each rank of a node its own GPU (before the cuda backend makes its first context), not
+    # every rank on device 0
+    from dlcore.backend import use_node_local_rank
+    warning = use_node_local_rank(communicator.local_rank)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     install_abort_on_error(communicator)
     communicator.watch_interrupts()
     _WRAPPED[id(mpi_comm)] = (mpi_comm, communicator)
