@@ -71,8 +71,37 @@ def joins_mpi(argv=None):
 
 def take_held_signal():
     """The signal that came while this rank of a ``--distributed`` job started, held until
-    its ranks joined MPI (:func:`_interrupted_while_starting`), or None; taken once."""
+    its ranks joined MPI (:func:`_interrupted_while_starting`), or None; taken once. Called
+    once the ranks joined: the handlers that held give way to the command's from here on
+    (:func:`_hand_over_after_joining`)."""
+    _hand_over_after_joining()
     return _HELD.pop() if _HELD else None
+
+
+def _joins_a_job():
+    """Whether this process is one of several ranks of a command that starts MPI."""
+    return launcher_number(LAUNCHER_SIZE_VARIABLES, 1) > 1 and joins_mpi()
+
+
+def _hand_over_after_joining():
+    """Put back the handlers a rank kept holding through :func:`hand_over` until it joined
+    MPI: Python's Ctrl-C, and for SIGTERM and SIGHUP the command line's
+    (:func:`dlcore.termination.raise_terminated`: its ``interrupt_on_termination`` found
+    them held and left them) until the process exits, Python's default then (MPI's
+    finalisation at exit is no place for an exception)."""
+    if not _REPLACED:
+        return
+    from dlcore.termination import raise_terminated
+    originals = {}
+    while _REPLACED:
+        number, handler = _REPLACED.popitem()
+        if signal.getsignal(number) is _interrupted_while_starting:
+            originals[number] = handler
+            signal.signal(number, handler if number == signal.SIGINT or
+                          handler != signal.SIG_DFL else raise_terminated)
+    import atexit
+    atexit.register(lambda: [signal.signal(number, handler)
+                             for number, handler in originals.items()])
 
 
 def _interrupted_while_starting(number, frame):
@@ -86,7 +115,7 @@ def _interrupted_while_starting(number, frame):
     name = signal.Signals(number).name
     rank = launcher_number(LAUNCHER_RANK_VARIABLES, 0)
     size = launcher_number(LAUNCHER_SIZE_VARIABLES, 1)
-    distributed = size > 1 and joins_mpi()
+    distributed = _joins_a_job()
     if distributed and not _HELD:
         _HELD.append(number)
         return
@@ -126,7 +155,13 @@ def install(argv=None, orig_argv=None):
 
 def hand_over():
     """Put back the handlers :func:`install` replaced (the command line then installs its
-    own, which save what a command has trained)."""
+    own, which save what a command has trained). A rank of a ``--distributed`` job keeps them
+    until its ranks have joined MPI (:func:`take_held_signal`): its command line's parsing,
+    mpi4py's import and MPI's start-up are still a window in which a rank that ended left the
+    others waiting in MPI's start-up, a signal to it alone said nothing (killed by the
+    signal, the job ended with MPICH's exit code 15)."""
+    if _REPLACED and _joins_a_job():
+        return
     while _REPLACED:
         number, handler = _REPLACED.popitem()
         if signal.getsignal(number) is _interrupted_while_starting:

@@ -330,6 +330,64 @@ def test_a_sigterm_to_rank_1_as_the_job_starts_ends_it_with_143_and_one_line(tmp
         "dlcore: interrupted by SIGTERM to rank 1 of 2 "), stderr[-3000:]
 
 
+#: ``python -c`` of a rank that runs the dlcore command and holds open the window between its
+#: command line's hand-over and MPI_Init: before it joins, it writes its pid into the folder
+#: $DLCORE_TEST_WINDOW under its rank and waits for the file "go" there.
+RANK_HOLDING_ITS_WINDOW_OPEN = """
+import os, pathlib, runpy, sys, time
+sys.argv[0] = "dlcore"
+import dlcore.distributed
+window = pathlib.Path(os.environ["DLCORE_TEST_WINDOW"])
+joins = dlcore.distributed.init
+def init_late(*args, **kwargs):
+    (window / os.environ["PMI_RANK"]).write_text(str(os.getpid()))
+    deadline = time.monotonic() + 120
+    while not (window / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return joins(*args, **kwargs)
+dlcore.distributed.init = init_late
+runpy.run_module("dlcore", run_name="__main__")
+"""
+
+
+# a job of its own (seconds: slow), whose rank 1 waits in the window for the test's signal
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None,
+                    reason='needs mpi4py (pip install "dlcore[distributed]")')
+def test_a_sigterm_to_rank_1_after_its_command_line_parsed_ends_the_job_with_one_line(tmp_path):
+    # the window between the hand-over and MPI_Init took the signal unheld: rank 1 ended
+    # alone before MPI started, with its own line, and the job with MPICH's exit code
+    window = tmp_path / "window"
+    window.mkdir()
+    environment = {**os.environ, "NUMBA_NUM_THREADS": "1", "DLCORE_TEST_WINDOW": str(window)}
+    job = subprocess.Popen(
+        [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-c",
+         RANK_HOLDING_ITS_WINDOW_OPEN, "rbm", "train", "--digits", "0-1", "--hidden", "8",
+         "--epochs", "1", "--backend", "cpu", "--out", str(tmp_path / "run"), "--distributed"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + JOB_HANG_SECONDS
+        while not (window / "1").exists() and job.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert job.poll() is None, job.communicate()[1][-3000:]
+        time.sleep(0.05)   # the pid is written whole
+        os.kill(int((window / "1").read_text()), signal.SIGTERM)
+        (window / "go").touch()
+        _, stderr = job.communicate(timeout=JOB_HANG_SECONDS)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.communicate()
+    assert job.returncode == 143, stderr[-3000:]
+    said = [line for line in stderr.splitlines()
+            if line.startswith("dlcore:") and "compiling kernels" not in line]
+    assert len(said) == 1 and said[0].startswith(
+        "dlcore: interrupted by SIGTERM to rank 1 of 2 "), stderr[-3000:]
+    assert not (tmp_path / "run").exists()   # nothing was run: no folder left behind
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.isdir("/proc"),
                     reason='needs mpi4py (pip install "dlcore[distributed]") and /proc')

@@ -116,6 +116,38 @@ def test_a_rank_of_a_distributed_command_holds_a_signal_while_it_starts(starting
     assert starting_rank(["-m", "rbm", "train", "--distributed"]) == [signal.SIGTERM, 143]
 
 
+def test_a_rank_holds_signals_through_the_hand_over_until_its_ranks_joined_mpi(monkeypatch):
+    # the command line's parsing, mpi4py's import and MPI_Init came after the hand-over: a
+    # SIGTERM there killed the rank (MPICH's exit code 15, no line for a signal to rank 1)
+    import atexit
+    argv = ["dlcore", "rbm", "train", "--distributed"]
+    monkeypatch.setenv("PMI_RANK", "1")
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(_starting, "_HELD", [])
+    monkeypatch.setattr(_starting, "_REPLACED", {})
+    at_exit = []
+    monkeypatch.setattr(atexit, "register", at_exit.append)
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(_starting, "STARTING_SIGNALS", tuple(before))
+    try:
+        _starting.install(argv, ["python", *argv])
+        _starting.hand_over()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert handler is _starting._interrupted_while_starting
+        handler(signal.SIGTERM, None)   # in the window
+        assert _starting.take_held_signal() == signal.SIGTERM
+        # from here the command's: Python's Ctrl-C, and a SIGTERM raises Terminated
+        assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+        from dlcore.termination import raise_terminated
+        assert signal.getsignal(signal.SIGTERM) is raise_terminated
+        at_exit[0]()   # MPI's finalisation at exit: Python's default again
+        assert signal.getsignal(signal.SIGTERM) is before[signal.SIGTERM]
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
 @pytest.mark.parametrize("argv, joins", [
     (["dlcore", "sweep", "--distributed", "--grid", "seed=1", "--", "rbm", "train"], True),
     (["dlcore", "sweep", "--grid", "seed=1", "--", "rbm", "train", "--distributed"], False),
