@@ -390,12 +390,14 @@ def sweep_resume_command(specs, out, distributed, command, ranks):
                                                   " " + LAUNCHER_OPTIONS_UNKNOWN)
 
 
-def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed, command):
+def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distributed, command,
+                  as_it_started=False):
     """Write the rows of the runs that finished before the interruption ``stop`` and raise
     the line naming the missing runs and the command that runs them (on rank 0; the other
     ranks of a distributed sweep send rank 0 their rows and stop silently). ``index`` is
     the run the interruption stopped this rank in, None when it had run all its runs (it
-    was waiting for the others at the end)."""
+    was waiting for the others at the end). ``as_it_started``: the signal came before any
+    run, while the ranks started (held until they joined MPI)."""
     size = comm.size if comm is not None else 1
     if size > 1:   # the others stop before their next run (or in its compilation)
         terminated = terminating_signal(stop)
@@ -423,8 +425,12 @@ def stopped_sweep(stop, index, rows, finished, comm, runs, specs, out, distribut
                      "run the missing ones with: "
                      f"{sweep_resume_command(specs, out, distributed, command, size)}"
                      if missing else "")
+    # a run's words in parentheses; none ran: the sweep's own, without the run's "interrupted
+    # as it started (loading its libraries): nothing was run" nested in them
+    said = (" as it started, before any run" if as_it_started else
+            f"{where} ({run_said(stop)})")
     raise TrainingInterrupted(
-        f"sweep interrupted{where} ({run_said(stop)}); wrote "
+        f"sweep interrupted{said}; wrote "
         + (f"the {len(rows)} finished run{'s' if len(rows) > 1 else ''}" if rows else
            "no finished run (none had finished: its header)") + f" to {out}{names_missing}"
         ) from None
@@ -502,7 +508,7 @@ def sweep(specs, out, dry_run, distributed, resume, command):
             raise_held_signal()
         except INTERRUPTIONS as stop:   # no run started: it names them all
             stopped_sweep(stop, None, [], finished, comm, runs, specs, out, distributed,
-                          command)
+                          command, as_it_started=True)
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     if rank == 0:
         threads = f", {comm.threads} thread{'s' if comm.threads != 1 else ''} each" if (

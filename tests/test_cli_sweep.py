@@ -598,6 +598,27 @@ def test_a_distributed_sweep_rank_stopped_by_sigterm_tells_the_others_which_sign
     assert result.exit_code == 143, result.output
 
 
+@pytest.mark.parametrize("held", ["SIGTERM", "SIGINT"])
+def test_a_distributed_sweep_interrupted_as_it_started_says_so_in_one_plain_line(
+        monkeypatch, tmp_path, held):
+    # "sweep interrupted by SIGTERM (interrupted as it started (loading its libraries):
+    # nothing was run); wrote ...": a run's words, nested parentheses, for a sweep with no run
+    import signal
+
+    from dlcore import _starting
+    monkeypatch.setattr(_starting, "_HELD", [getattr(signal, held)])
+    result, ran = stand_in_sweep(monkeypatch, tmp_path, SweepRank(0), lambda index: None)
+    assert ran == []
+    assert result.exit_code == 128 + getattr(signal, held), result.output
+    named = "" if held == "SIGINT" else " by SIGTERM"
+    said = result.output.strip().splitlines()[-1]
+    # (the stand-in rank 1 hands over a finished run 1)
+    assert said.startswith(f"dlcore: sweep interrupted{named} as it started, before any run; "
+                           f"wrote the 1 finished run to {tmp_path / 'sweep.csv'} (runs 0, 2, "
+                           "3, 4 and 5 missing); run the missing ones with: mpiexec "), said
+    assert "((" not in said and "))" not in said, said
+
+
 class SweepRankDoneFirst(SweepRank):
     """Rank ``rank`` of a 2-rank distributed sweep that ran all its runs: the other rank's
     interruption (SIGTERM) reaches it while it waits at the end, in the gather of the rows on
