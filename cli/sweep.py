@@ -289,8 +289,10 @@ class Sweep:
     def made_by_run(self, path, index):
         """Whether ``path`` is a whole model file that run ``index`` of this sweep wrote (its
         training record's command line is the run's: a file another sweep left in the folder
-        is not resumed from). A model file is written whole and then renamed: one that opens
-        and holds its record is complete."""
+        is not resumed from) and that loads. A model file is written whole and then renamed,
+        but one damaged since (a dataset lost to an edit or a faulty disk) gave its run an
+        error row on every --resume, "save the model again", which no sweep can: not loading,
+        it is no finished run's, and the run trains again."""
         import json
 
         import h5py
@@ -301,8 +303,15 @@ class Sweep:
             return False
         line = record.get("command_line") if isinstance(record, dict) else None
         run_line = " ".join(["dlcore", *self.names, *self.run_arguments(index)])
-        return isinstance(line, str) and (line == run_line or line.startswith(
-            run_line + " --resume "))
+        if not (isinstance(line, str) and (line == run_line or line.startswith(
+                run_line + " --resume "))):
+            return False
+        import dlcore
+        try:
+            dlcore.load(path)
+        except Exception:   # noqa: BLE001 (whatever a damaged file raises, it is not whole)
+            return False
+        return True
 
     def run(self, index, rank=0, resume=False, comm=None):
         """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep.

@@ -598,6 +598,29 @@ def test_a_distributed_sweep_rank_stopped_by_sigterm_tells_the_others_which_sign
     assert result.exit_code == 143, result.output
 
 
+def test_resume_trains_again_a_run_whose_finished_model_file_no_longer_loads(tmp_path):
+    # its record named the run's command line, so it was trusted: every --resume gave the run
+    # an error row, "dataset 'W' is missing ...: save the model again", which no sweep can
+    import h5py
+    arguments = ["--grid", "seed=0", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
+                 "--out", tmp_path / "runs"]
+    (tmp_path / "sweep.csv").write_text("run,seed,status,error,seconds,rank,command\n")
+    model = tmp_path / "runs" / "run-0" / "model.h5"
+    model.parent.mkdir(parents=True)
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=1, backend="reference", seed=0)
+    dlcore.save(rbm.fit(np.random.default_rng(0).random((20, 784)).astype(np.float32)), model)
+    line = " ".join(["dlcore", *TINY_RBM, "--seed", "0", "--out", str(model.parent)])
+    with h5py.File(model, "a") as handle:
+        handle.attrs["training_record"] = json.dumps({"command_line": line})
+    whole = sweep("--resume", "--dry-run", *arguments)
+    assert whole.output.splitlines() == [f"run 0: {line} --resume {model}"], whole.output
+    with h5py.File(model, "a") as handle:
+        del handle["W"]
+    damaged = sweep("--resume", "--dry-run", *arguments)
+    assert damaged.exit_code == 0, damaged.output
+    assert damaged.output.splitlines() == [f"run 0: {line}"], damaged.output
+
+
 @pytest.mark.parametrize("held", ["SIGTERM", "SIGINT"])
 def test_a_distributed_sweep_interrupted_as_it_started_says_so_in_one_plain_line(
         monkeypatch, tmp_path, held):
