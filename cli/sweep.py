@@ -71,6 +71,7 @@ from dlcore.cli._distributed import (
     warn_unless_distributed,
 )
 from dlcore.cli._sweep_csv import read_finished_rows, write_rows
+from dlcore.distributed import launched_rank
 from dlcore.distributed.communicator import DEFAULT_TIMEOUT
 from dlcore.io import atomic_open
 from dlcore.termination import terminating_signal
@@ -497,6 +498,8 @@ def sweep(specs, out, dry_run, distributed, resume, command):
     runs = Sweep(command, specs)
     finished = read_finished_rows(out, runs) if resume else {}
     if dry_run:   # what this command would run: with --resume, the runs the CSV lacks
+        if distributed and launched_rank() != 0:
+            return   # every rank would print the same plan: rank 0's is the job's (no MPI)
         for index in range(len(runs)):
             if index in finished:
                 continue

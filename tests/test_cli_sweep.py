@@ -598,6 +598,18 @@ def test_a_distributed_sweep_rank_stopped_by_sigterm_tells_the_others_which_sign
     assert result.exit_code == 143, result.output
 
 
+@pytest.mark.parametrize("rank, printed", [("0", 2), ("1", 0)])
+def test_a_distributed_dry_run_prints_its_plan_once_for_the_job(monkeypatch, tmp_path, rank,
+                                                                printed):
+    # under mpiexec -n 2, every rank printed the whole plan: each run's line twice
+    monkeypatch.setenv("PMI_RANK", rank)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    result = sweep("--distributed", "--dry-run", "--grid", "seed=0,1", "--out",
+                   tmp_path / "sweep.csv", "--", *TINY_RBM, "--out", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == printed, result.output
+
+
 def test_resume_trains_again_a_run_whose_finished_model_file_no_longer_loads(tmp_path):
     # its record named the run's command line, so it was trusted: every --resume gave the run
     # an error row, "dataset 'W' is missing ...: save the model again", which no sweep can
