@@ -345,6 +345,35 @@ def test_without_mpi4py_asking_for_distribution_says_what_to_install(monkeypatch
         dlcore.distributed.init()
 
 
+@pytest.mark.parametrize("world, launched, refused", [(1, "2", True), (2, "2", False),
+                                                      (1, None, False)])
+def test_a_launcher_of_another_mpi_than_mpi4py_s_is_refused_in_one_line(
+        monkeypatch, world, launched, refused):
+    # Open MPI's mpirun with the mpich wheel: every process a job of one, each training the
+    # whole model alone into the same --out, under two lines of mpi4py's own warning
+    import types
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+    if launched is not None:
+        monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", launched)
+    mpi = types.SimpleNamespace(
+        COMM_WORLD=types.SimpleNamespace(Get_size=lambda: world),
+        Get_library_version=lambda: "MPICH Version:      5.0.2\nMPICH Release date: ...")
+    monkeypatch.setattr(dlcore.distributed, "_mpi", lambda: mpi)
+    monkeypatch.setattr(dlcore.distributed, "wrap", lambda comm, timeout: "joined")
+    monkeypatch.setattr(dlcore.distributed, "_set_threads", lambda comm, threads: None)
+    if not refused:
+        assert dlcore.distributed.init() == "joined"
+        return
+    with pytest.raises(DistributedUnavailable) as caught:
+        dlcore.distributed.init()
+    said = str(caught.value)
+    assert said.startswith("a launcher started this process as one of 2, but the MPI library "
+                           "that mpi4py loads (MPICH Version: 5.0.2) sees it alone"), said
+    assert f"start the job with {dlcore.distributed.launcher()} -n 2" in said
+    assert "MPI4PY_LIBMPI" in said and "\n" not in said
+
+
 def test_threads_per_rank_share_the_cores_of_the_node():
     assert dlcore.distributed.local_threads(2, cores=16) == 8
     assert dlcore.distributed.local_threads(3, cores=2) == 1

@@ -151,6 +151,8 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
     if isinstance(comm, Communicator):
         raise TypeError("init(comm=...) takes an mpi4py communicator; this one is already "
                         "dlcore's Communicator: pass it to fit as it is")
+    if comm is None:
+        _check_the_launcher_is_mpi4py_s(MPI)
     communicator = wrap(MPI.COMM_WORLD if comm is None else comm, timeout=timeout)
     try:
         _set_threads(communicator, threads)
@@ -163,6 +165,23 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
                                       terminated.signal_number)
         raise
     return communicator
+
+
+def _check_the_launcher_is_mpi4py_s(MPI, environ=None):
+    """DistributedUnavailable in one line where a launcher started this process as one of R >
+    1 but the MPI library mpi4py loaded sees it alone: the launcher is another MPI's (a
+    cluster's ``module load openmpi`` and its ``mpirun``, with the ``mpich`` wheel), and every
+    process would otherwise train the whole model alone and write the same --out (mpi4py says
+    so only in a warning of its own)."""
+    from dlcore._starting import LAUNCHER_SIZE_VARIABLES
+    launched = launcher_number(LAUNCHER_SIZE_VARIABLES, 1, environ)
+    if launched > 1 and MPI.COMM_WORLD.Get_size() == 1:
+        library = " ".join(MPI.Get_library_version().split()[:3]) or "its MPI"
+        raise DistributedUnavailable(
+            f"a launcher started this process as one of {launched}, but the MPI library that "
+            f"mpi4py loads ({library}) sees it alone: the launcher belongs to another MPI; "
+            f"start the job with {launcher()} -n {launched} ..., or point mpi4py at the "
+            "launcher's MPI (MPI4PY_LIBMPI=/path/to/its/libmpi.so)")
 
 
 def _set_threads(communicator, threads):
