@@ -221,9 +221,17 @@ def data_parallel(distributed, out, sync_every=1):
     if comm.is_root:
         averaging = (f", parameters averaged every {sync_every} steps (local SGD)"
                      if sync_every > 1 else "")
-        click.echo(f"data-parallel training over {comm.size} ranks, {comm.threads} thread"
-                   f"{'s' if comm.threads != 1 else ''} each (the node's cores / its ranks)"
-                   f"{averaging}", err=True)
+        if comm.size == 1:
+            # --distributed typed without the launcher: it said "over 1 ranks" and went on,
+            # one process training alone, with no word of how to share the work
+            click.echo(f"data-parallel training over 1 rank: this process alone, not started by "
+                       f"an MPI launcher (mpiexec -n R {' '.join(program_words())} ... trains "
+                       f"over R ranks), {comm.threads} thread{'s' if comm.threads != 1 else ''}",
+                       err=True)
+        else:
+            click.echo(f"data-parallel training over {comm.size} ranks, {comm.threads} thread"
+                       f"{'s' if comm.threads != 1 else ''} each (the node's cores / its ranks)"
+                       f"{averaging}", err=True)
         folder = out
     else:
         sys.stdout = sys.stderr = _Silent()

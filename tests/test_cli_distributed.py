@@ -80,6 +80,18 @@ def test_a_ctrl_c_ends_every_rank_without_aborting_the_job(rank, tmp_path, numbe
         assert not os.path.exists(private)   # its checkpoint went with it
 
 
+def test_distributed_without_a_launcher_says_it_trains_alone_and_how_to_share(
+        rank, tmp_path, capsys):
+    # "data-parallel training over 1 ranks, 2 threads each (the node's cores / its ranks)"
+    communicator, _ = rank(0)
+    communicator.size = 1
+    with _distributed.data_parallel(True, tmp_path / "run") as (comm, folder):
+        assert folder == tmp_path / "run"
+    said = capsys.readouterr().err.splitlines()
+    assert said == ["data-parallel training over 1 rank: this process alone, not started by an "
+                    "MPI launcher (mpiexec -n R dlcore ... trains over R ranks), 1 thread"]
+
+
 def test_a_rank_stopped_by_a_sigterm_tells_the_others_which_signal(rank, tmp_path):
     # the others were told "interrupted" alone, and ended as on a Ctrl-C: code 130, no signal
     communicator, _ = rank(1)
