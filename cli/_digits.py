@@ -20,14 +20,13 @@ def parse_digits(option, text, dataset=None):
     numbered = ",".join(str(names[item.lower()]) if item.lower() in names else item
                         for item in items)
     try:
-        return datasets.parse_classes(numbered if names else text)
+        # garments are not digits: the message calls them classes
+        return datasets.parse_classes(numbered if names else text,
+                                      noun="class" if names else "digit")
     except ValueError as error:
         # the message quotes the text as given, not with the names already numbered
         message = str(error).replace(repr(numbered), repr(text), 1)
         if names:
-            # garments are not digits: the shared wording of the forms says "digit"
-            message = message.replace("a digit '3'", "a class '3'").replace(
-                "(digits 0-9)", f"(classes 0-{len(names) - 1})")
             message += (f", or name them; the classes of {dataset}: "
                         + ", ".join(f"{label} {name}"
                                     for label, name in enumerate(class_names_of(dataset))))

@@ -12,14 +12,25 @@ from dlcore.backend import rng
 from dlcore.lazy_rows import LazyRows
 
 CLASSES_FORMS = "a digit '3', a range '1-5', or a comma list of those like '0,2,4' or '1-3,7'"
+
+
+def _classes_forms(noun):
+    """The accepted forms of a class selection, naming each item a ``noun`` ('digit', 'class')."""
+    return CLASSES_FORMS.replace("a digit", f"a {noun}", 1)
 _CLASS_ITEM = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
 
 
-def _class_error(text, problem):
-    return ValueError(f"classes {text!r}: {problem}; write {CLASSES_FORMS} (digits 0-9)")
+def _class_error(text, problem, noun):
+    return ValueError(f"classes {text!r}: {problem}; write {_classes_forms(noun)} "
+                      f"({_plural(noun)} 0-9)")
 
 
-def parse_classes(text):
+def _plural(noun):
+    """'digit' -> 'digits', 'class' -> 'classes'."""
+    return noun + ("es" if noun.endswith("s") else "s")
+
+
+def parse_classes(text, noun="digit"):
     """Parse the command line's class selection: ``"1-5"``, ``"0,2,4"``, ``"1-3,7"``, ``"3"``.
 
     Parameters
@@ -27,6 +38,9 @@ def parse_classes(text):
     text : str
         Comma-separated items, each a digit 0-9 or a rising range ``a-b`` of them; spaces
         around items are ignored.
+    noun : str, default "digit"
+        What the error message calls an item: ``"class"`` for a data set whose classes are
+        not digits (Fashion-MNIST's garments).
 
     Returns
     -------
@@ -43,18 +57,18 @@ def parse_classes(text):
     if not isinstance(text, str):
         raise TypeError(f"classes must be text such as '1-5', got {type(text).__name__}")
     if not text.strip():
-        raise _class_error(text, "empty")
+        raise _class_error(text, "empty", noun)
     classes = set()
     for item in text.split(","):
         match = _CLASS_ITEM.match(item.strip())
         if match is None:
-            raise _class_error(text, f"cannot read {item.strip()!r}")
+            raise _class_error(text, f"cannot read {item.strip()!r}", noun)
         first = int(match.group(1))
         last = first if match.group(2) is None else int(match.group(2))
         if last > 9:
-            raise _class_error(text, f"{last} is not a digit 0-9")
+            raise _class_error(text, f"{last} is not a {noun} 0-9", noun)
         if last < first:
-            raise _class_error(text, f"the range {first}-{last} runs backwards")
+            raise _class_error(text, f"the range {first}-{last} runs backwards", noun)
         classes.update(range(first, last + 1))
     return sorted(classes)
 

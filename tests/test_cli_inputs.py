@@ -143,6 +143,27 @@ def test_a_class_name_that_is_not_one_lists_every_number_and_name(tmp_path):
             "4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot") in line
 
 
+@pytest.mark.parametrize("classes, problem", [
+    ("12", "12 is not a class 0-9"),
+    ("3-1", "the range 3-1 runs backwards"),
+    ("Sandal,", "cannot read ''"),
+])
+def test_a_garment_selection_out_of_range_never_speaks_of_digits(classes, problem):
+    from dlcore.cli._digits import parse_digits
+    with pytest.raises(click.BadParameter) as error:
+        parse_digits("--train-digits", classes, "fashion-mnist")
+    message = str(error.value)
+    assert problem in message and "(classes 0-9)" in message
+    assert "digit" not in message
+
+
+def test_a_digit_selection_out_of_range_still_speaks_of_digits():
+    from dlcore.cli._digits import parse_digits
+    with pytest.raises(click.BadParameter) as error:
+        parse_digits("--digits", "12", "mnist-5k")
+    assert "12 is not a digit 0-9" in str(error.value) and "(digits 0-9)" in str(error.value)
+
+
 def test_digits_have_no_names_to_list():
     from dlcore.cli._digits import parse_digits
     with pytest.raises(click.BadParameter) as error:
