@@ -117,6 +117,9 @@ class OneLineErrorGroup(click.Group):
         except RUNTIME_ERRORS as error:
             click.echo(f"dlcore: error: {one_line(error)}", err=True)
             sys.exit(1)
+        except MemoryError as error:
+            click.echo(f"dlcore: error: {out_of_memory_message(error)}", err=True)
+            sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx):
@@ -132,6 +135,16 @@ class OneLineErrorGroup(click.Group):
             if behind is error:
                 raise
             raise behind from None
+
+
+def out_of_memory_message(error):
+    """The one line of a command whose arrays did not fit in memory (a ``MemoryError``: a
+    typo's ``--hidden 2000000000``, a batch of a whole data set on a laptop): what it could not
+    allocate, as NumPy says it, and the fix, where a traceback ended in NumPy's internals."""
+    detail = one_line(error)
+    what = f"out of memory ({detail[:1].lower()}{detail[1:]})" if detail else "out of memory"
+    return (f"{what}; choose smaller sizes (such as --hidden, --batch-size or the number of "
+            f"images), or run on a machine with more memory")
 
 
 def _say_interrupted(message, terminated):

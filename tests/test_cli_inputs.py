@@ -256,3 +256,15 @@ def test_lenet5_on_images_its_layers_do_not_fit_is_one_line_with_the_commands_fi
         f"dlcore: error: LeNet-5's layers do not fit the 20 x 30 images of {wide_images} "
         "(MaxPool2D does not fit along the width): train --model mlp on them")
     assert not out.exists()
+
+
+def test_a_size_too_large_for_memory_is_one_line_naming_the_fix(tmp_path):
+    # 784 x 2**40 float32 weights are 3 PiB: more than any machine's address space, so NumPy's
+    # allocation fails at once everywhere, before any training
+    result = CliRunner().invoke(main, ["rbm", "train", "--hidden", str(2 ** 40), "--epochs",
+                                       "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: out of memory (unable to allocate ")
+    assert "(784, 1099511627776)" in line and "choose smaller sizes (such as --hidden" in line
+    assert not (tmp_path / "run" / "model.h5").exists()
