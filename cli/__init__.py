@@ -5,7 +5,7 @@ import importlib
 import click
 
 from dlcore._version import __version__
-from dlcore.cli._common import OneLineErrorGroup
+from dlcore.cli._common import OneLineErrorGroup, describe_shared_options
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +22,5 @@ _COMMAND_MODULES = ["homework", "rbm", "info", "bench", "cnn", "gradcheck", "hom
 
 for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
+
+describe_shared_options(main)

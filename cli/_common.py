@@ -67,6 +67,43 @@ def one_line(text):
     return joined
 
 
+#: What an option means, for the options of that name that many commands share and that had
+#: no help of their own: a student reading --help saw "--batch-size INTEGER RANGE [default: 20;
+#: x>=1]" with neither the unit (images? batches?) nor the meaning. An option's own help wins.
+SHARED_OPTION_HELP = {
+    "--epochs": "Passes over the training data.",
+    "--batch-size": "Training examples (images, or patches) per mini-batch: one update of "
+                    "the weights each.",
+    "--learning-rate": "Step size of each update (epsilon in the lectures' update rules).",
+    "--hidden": "Hidden units.",
+    "--momentum": "Fraction of the previous update added to each update (0: none).",
+    "--weight-decay": "L2 weight decay: the gradient of W gains - (this) * W (0: none).",
+    "--cd-k": "Gibbs steps k of the negative phase of CD-k (1: the lecture's CD-1).",
+    "--seed": "Seed of the Philox generator.",
+    "--n": "Fantasies drawn: the images of the PNG's grid.",
+    "--out": "The PNG image written.",
+    "--per-digit": "Held-out images reconstructed of each class.",
+    "--optimizer": "The update rule of the gradient steps.",
+    "--validation-split": "Fraction of the training images held out to validate on after "
+                          "each epoch (never trained on).",
+    "--patience": "Epochs without a better validation loss before early stopping ends the "
+                  "training.",
+    "--train-images": "Fashion-MNIST training images of the timed epoch.",
+    "--test-images": "Fashion-MNIST test images of the timed inference.",
+    "--repeats": "Timed runs of each contender.",
+}
+
+
+def describe_shared_options(command):
+    """Give each option of ``command`` and of its sub-commands that has no help the meaning in
+    :data:`SHARED_OPTION_HELP`, so that --help says what every option is and its unit."""
+    for parameter in command.params:
+        if isinstance(parameter, click.Option) and not parameter.help:
+            parameter.help = SHARED_OPTION_HELP.get(parameter.opts[0])
+    for sub_command in getattr(command, "commands", {}).values():
+        describe_shared_options(sub_command)
+
+
 class OneLineErrorGroup(click.Group):
     """A Click group whose errors are one line on stderr: ``dlcore: error: ...``.
 

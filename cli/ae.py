@@ -68,14 +68,18 @@ def ae():
               help="Fraction of inputs masked or salted, or the std of Gaussian noise; 0: a "
                    "plain autoencoder.")
 @click.option("--corruption-kind", type=click.Choice(CORRUPTION_KINDS), default="masking",
-              show_default=True)
+              show_default=True,
+              help="masking: inputs set to 0; salt_and_pepper: set to 0 or 1 by a fair coin; "
+                   "gaussian: noise of std --corruption added.")
 @click.option("--tied/--untied", default=True, show_default=True,
               help="Decoder weights W' = W^T, or a matrix of their own.")
 @click.option("--activation", type=click.Choice(ENCODER_ACTIVATIONS), default="sigmoid",
               show_default=True, help="Hidden units.")
 @click.option("--decoder-activation", type=click.Choice(DECODER_ACTIVATIONS), default="sigmoid",
-              show_default=True)
-@click.option("--loss", type=click.Choice(LOSSES), default="cross_entropy", show_default=True)
+              show_default=True, help="Reconstruction units (sigmoid: pixels in [0, 1]).")
+@click.option("--loss", type=click.Choice(LOSSES), default="cross_entropy", show_default=True,
+              help="Reconstruction error trained on: cross-entropy (binary inputs in [0, 1]) "
+                   "or the squared error.")
 @click.option("--sparsity-target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=None, help="The desired sparsity level: the mean activation the KL "
                                  "penalty pulls each hidden unit to (e.g. 0.05).")

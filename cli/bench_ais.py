@@ -77,12 +77,14 @@ def _log_z(log_weights, base_bias, n_hidden):
 
 @bench.command("ais")
 @click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--runs", type=click.IntRange(min=2), default=100, show_default=True)
+@click.option("--runs", type=click.IntRange(min=2), default=100, show_default=True,
+              help="AIS runs (independent annealing chains).")
 @click.option("--temperatures", type=click.IntRange(min=1), default=14_500, show_default=True,
               help="Inverse temperatures (Salakhutdinov & Murray: 14500).")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed runs of dlcore (the others get --slow-repeats).")
-@click.option("--slow-repeats", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--slow-repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Timed runs of NumPy and PyTorch.")
 @click.option("--skip", multiple=True, type=click.Choice(["numpy", "torch"]),
               help="Leave a contender out (repeatable).")
 @backend_option

@@ -101,7 +101,8 @@ def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size,
 
 
 @bench.command("dbn")
-@click.option("--layers", "layers_text", default="784-500-500-2000", show_default=True)
+@click.option("--layers", "layers_text", default="784-500-500-2000", show_default=True,
+              help="Layer sizes joined by '-', visible first.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
               help="CD-1 epochs per layer.")
 @click.option("--rows", type=click.IntRange(min=100, max=60_000), default=60_000,

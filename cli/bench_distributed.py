@@ -20,7 +20,8 @@ PREDICTED_RANKS = (2, 4, 8, 16, 32, 64)
 
 
 @bench.command("distributed")
-@click.option("--rows", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--rows", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Training rows (images) of the timed epoch.")
 @click.option("--hidden", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)

@@ -21,7 +21,7 @@ from dlcore.cli.bench_cnn import benchmark_images, torch_note
 @click.option("--layers", "layers_text", default="784-500-500-10", show_default=True,
               help="Inputs, hidden layers, classes.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
-              show_default=True)
+              show_default=True, help="Dropout rate after each hidden layer.")
 @click.option("--train-images", type=click.IntRange(min=32, max=60_000), default=60_000,
               show_default=True)
 @click.option("--test-images", type=click.IntRange(min=32, max=60_000), default=10_000,

@@ -176,7 +176,8 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
 
 @cnn.command("train")
 @click.option("--model", "model_name", type=click.Choice(["lenet5", "mlp"]), default="lenet5",
-              show_default=True)
+              show_default=True,
+              help="LeNet-5 (convolutional) or a multilayer perceptron (dense layers only).")
 @dataset_option("fashion-mnist")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help=f"Default: {EPOCHS_SMALL} below {SMALL_DATA_SET:,} training images, "
@@ -309,7 +310,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
 @click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
 @model_dataset_option("fashion-mnist")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test",
-              show_default=True)
+              show_default=True, help="The images evaluated on: the data set's test or training "
+                                      "split.")
 @split_seed_option
 @backend_option
 def evaluate(model_file, dataset, split, split_seed, backend):

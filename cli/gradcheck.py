@@ -11,14 +11,15 @@ from dlcore.gradient_check import TOLERANCE
 
 @main.command("gradcheck")
 @click.option("--model", "model_name", type=click.Choice(["lenet5", "mlp", "convnet_2016"]),
-              default="lenet5", show_default=True)
+              default="lenet5", show_default=True, help="The network whose gradients are checked.")
 @click.option("--batch", type=click.IntRange(min=1, max=64), default=2, show_default=True,
               help="Random images in the batch.")
 @click.option("--entries", type=click.IntRange(min=1), default=20, show_default=True,
               help="Entries checked per tensor (chosen at random; each costs two forward "
                    "passes).")
 @click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-6,
-              show_default=True)
+              show_default=True,
+              help="Step h of the central differences (f(x + h) - f(x - h)) / 2h.")
 @seed_option
 def gradcheck(model_name, batch, entries, epsilon, seed):
     """Check every parameter tensor's gradient (and the input's) by central differences in

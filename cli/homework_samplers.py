@@ -156,14 +156,16 @@ def telling_what_was_saved(folder, names, ais_runs, ais_temperatures, reverse_ro
               show_default=True, help="Rungs of each ladder.")
 @click.option("--max-temperature", type=click.FloatRange(min=1, min_open=True), default=1.5,
               show_default=True, help="The hottest rung's temperature T (beta = 1 / T).")
-@click.option("--ais-runs", type=click.IntRange(min=2), default=50, show_default=True)
+@click.option("--ais-runs", type=click.IntRange(min=2), default=50, show_default=True,
+              help="AIS runs (independent annealing chains) per model.")
 @click.option("--ais-temperatures", type=click.IntRange(min=1), default=5000,
               show_default=True, help="Inverse temperatures of AIS (Salakhutdinov & Murray "
                                       "used 14,500 and 100 runs).")
 @click.option("--reverse-rows", type=click.IntRange(min=0), default=0, show_default=True,
               help="Held-out rows whose reverse chains (RAISE) bracket the estimate; 0: AIS "
                    "alone.")
-@click.option("--sample-steps", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--sample-steps", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Gibbs steps of the fantasies each model draws for the figure.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @backend_option
 @out_folder_option("runs/homework-samplers")

@@ -268,3 +268,27 @@ def test_a_size_too_large_for_memory_is_one_line_naming_the_fix(tmp_path):
     assert line.startswith("dlcore: error: out of memory (unable to allocate ")
     assert "(784, 1099511627776)" in line and "choose smaller sizes (such as --hidden" in line
     assert not (tmp_path / "run" / "model.h5").exists()
+
+
+def _every_command(command, path=()):
+    if isinstance(command, click.Group):
+        for name, sub_command in command.commands.items():
+            yield from _every_command(sub_command, (*path, name))
+    else:
+        yield " ".join(path), command
+
+
+def test_every_option_of_every_command_says_what_it_is_in_its_help():
+    bare = [f"{path} {option.opts[0]}" for path, command in _every_command(main)
+            for option in command.params
+            if isinstance(option, click.Option) and not (option.help or "").strip()]
+    assert bare == []
+
+
+def test_a_shared_options_help_says_its_unit_on_the_help_page():
+    result = CliRunner().invoke(main, ["rbm", "train", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    page = " ".join(result.output.split())
+    assert ("--batch-size INTEGER RANGE Training examples (images, or patches) per mini-batch: "
+            "one update of the weights each. [default: 20; x>=1]") in page
+    assert "--hidden INTEGER RANGE Hidden units. [default: 100; x>=1]" in page
