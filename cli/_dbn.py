@@ -79,15 +79,21 @@ def split_off_validation(X, y, fraction, seed):
     return (X[fit], y[fit]), (np.asarray(X[valid]), y[valid])
 
 
+def check_train_size(size, n_images, dataset):
+    """``--train-size`` above the ``n_images`` training images of ``dataset`` is one line: the
+    run would otherwise train on fewer images than asked for, unsaid."""
+    if size is not None and size > n_images:
+        raise click.BadParameter(f"{size} is more than the {n_images} training images of "
+                                 f"{dataset}", param_hint="--train-size")
+
+
 def training_subset(X, y, size, seed, dataset):
     """``size`` rows of (X, y) drawn by Philox(seed, STREAM_SPLIT, step 2), in their order; all
     of them when ``size`` is None; ``--train-size`` above the rows there are is one line.
     ``y`` may be None (unlabelled images)."""
     if size is None:
         return X, y
-    if size > len(X):
-        raise click.BadParameter(f"{size} is more than the {len(X)} training images of "
-                                 f"{dataset}", param_hint="--train-size")
+    check_train_size(size, len(X), dataset)
     rows = np.sort(rng.permutation(len(X), seed, rng.STREAM_SPLIT, 2)[:size])
     return X[rows], None if y is None else y[rows]
 

@@ -38,6 +38,7 @@ from dlcore.cli._common import (
 )
 from dlcore.cli._dbn import (
     RESUMED_WEIGHT_DECAY,
+    check_train_size,
     check_weight_decay,
     make_optimizer,
     resumed_weight_decay,
@@ -242,6 +243,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     folder = output_folder(out)
     (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed,
                                                                 lazy=comm is not None)
+    check_train_size(train_size, len(x), dataset)
     if train_size is not None and train_size < len(x):   # a seeded subset, not the first
         keep = np.sort(rng.permutation(len(x), seed, rng.STREAM_SPLIT, 1)[:train_size])
         x, y = x[keep], y[keep]                              # rows (mnist-5k is class-sorted)

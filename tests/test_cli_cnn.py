@@ -89,6 +89,16 @@ def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, code, tmp
     assert len(result.stderr.strip().splitlines()) == 1 and "error" in result.stderr
 
 
+def test_a_train_size_above_the_training_images_is_one_line_not_a_smaller_run(tmp_path):
+    # mnist-5k keeps 1,000 of its 5,000 images for the test: 4,000 to train on
+    result = CliRunner().invoke(main, ["cnn", "train", "--dataset", "mnist-5k", "--train-size",
+                                       "100000", "--epochs", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "--train-size: 100000 is more than the 4000 training images of mnist-5k" in line
+    assert not (tmp_path / "model.h5").exists()
+
+
 def test_an_unwritable_output_folder_is_one_line_and_exit_1(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
