@@ -281,6 +281,14 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                         patch_size, max_size)
     test_name, test = load_photograph(test_image, DEFAULT_TEST_IMAGE, "--test-image",
                                       patch_size, max_size)
+    if train.shape == test.shape and np.array_equal(train, test):
+        # the table would call the training photograph "unseen": its rows are already there
+        others = ", ".join(f"'{name}'" for name in images.BUNDLED_IMAGES if name != train_name)
+        raise click.BadParameter(f"{test_name} is the photograph trained on (--train-image "
+                                 f"{train_name}), whose rows the table already has as "
+                                 f"'training': choose another photograph to reconstruct "
+                                 f"unseen ({others}, or an image file)",
+                                 param_hint="--test-image")
     folder = output_folder(out)
     z, _ = standardized_patches(train, patch_size, per_patch)
     if resume is None:

@@ -283,3 +283,20 @@ def test_task2_a_name_that_is_neither_a_file_nor_bundled_is_one_line(tmp_path):
                                        "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "--train-image" in result.stderr and "'dog' does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("test_image", ["coffee", "copy"])
+def test_task2_refuses_to_call_the_training_photograph_unseen(test_image, tmp_path):
+    """The default training photograph given again, by name or as a copy elsewhere: the table
+    would list it as 'unseen'. One line before training, naming the other bundled one."""
+    if test_image == "copy":
+        test_image = str(tmp_path / "copy.png")
+        Image.open(images.bundled_image_path("coffee")).save(test_image)
+    result = CliRunner().invoke(main, ["homework", "task2", "--test-image", test_image, *TINY,
+                                       "--max-size", "30", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    # the lines above it say --max-size scaled each photograph down
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("dlcore: ")]
+    assert "--test-image" in line and "is the photograph trained on (--train-image coffee)" in line
+    assert "('chelsea', or an image file)" in line
+    assert not (tmp_path / "run" / "model.h5").exists()
