@@ -137,8 +137,16 @@ FASHION_MNIST = DatasetSpec(
 
 
 def check_split(split):
+    """``split`` when it is 'train' or 'test', else a ValueError; a folder given there (Keras's
+    ``mnist.load_data(path)`` takes the path first) is told to go to ``path=``."""
     if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        message = f"split must be 'train' or 'test', got {split!r}"
+        if isinstance(split, os.PathLike) or (
+                isinstance(split, str) and (os.sep in split or os.path.exists(split))):
+            folder = os.fspath(split)
+            message += (f"; {folder!r} is a path: give it as path={folder!r} (the split "
+                        f"comes first: split='train', path={folder!r})")
+        raise ValueError(message)
     return split
 
 

@@ -414,3 +414,19 @@ def test_write_idx_output_is_what_the_loaders_read(tmp_path):
     write_idx(directory / "train-labels-idx1-ubyte", np.array([4, 5, 6], dtype=np.uint8))
     loaded, labels = load_mnist(path=directory, download=False)
     assert np.array_equal(loaded, images) and labels.tolist() == [4, 5, 6]
+
+
+@pytest.mark.parametrize("as_path", [str, Path])
+def test_a_folder_given_as_the_split_is_told_to_go_to_path(as_path, tmp_path):
+    # Keras's mnist.load_data(path) takes the path first; dlcore's loaders take the split
+    with pytest.raises(ValueError) as error:
+        load_mnist(as_path(tmp_path), download=False)
+    message = str(error.value)
+    assert message.startswith("split must be 'train' or 'test'")
+    assert f"give it as path={str(tmp_path)!r}" in message
+
+
+def test_a_misspelt_split_gets_no_path_advice():
+    with pytest.raises(ValueError) as error:
+        load_mnist("validation", download=False)
+    assert str(error.value) == "split must be 'train' or 'test', got 'validation'"
