@@ -410,7 +410,8 @@ def output_folder(path, exclusive=True):
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise click.ClickException(f"cannot create the output folder {folder}: "
-                                   f"{error.strerror or error}") from None
+                                   f"{error.strerror or error}; choose another with --out"
+                                   ) from None
     context = click.get_current_context(silent=True)
     if created and context is not None:
         context.call_on_close(lambda: _remove_empty_folders(created))

@@ -124,8 +124,9 @@ def test_task1_unwritable_output_folder_is_one_line(tmp_path):
     blocker.write_text("not a folder")
     result = CliRunner().invoke(main, ["homework", "task1", "--out", str(blocker / "sub")])
     assert result.exit_code == 1
-    assert result.stderr.strip().startswith("dlcore: error: cannot create the output folder")
-    assert len(result.stderr.strip().splitlines()) == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line == (f"dlcore: error: cannot create the output folder {blocker / 'sub'}: Not a "
+                    f"directory; choose another with --out")
 
 
 def test_rbm_train_then_reconstruct_then_sample_then_info(tmp_path):
