@@ -322,7 +322,9 @@ def evaluate(model_file, dataset, split, split_seed, backend):
     model = dlcore.load(model_file)
     if not isinstance(model, dlcore.Sequential):
         raise click.ClickException(f"{model_file} holds {with_article(type(model).__name__)}, "
-                                   "not a network")
+                                   "not a network: give the model.h5 of `dlcore cnn train` or "
+                                   "`dlcore dbn finetune` (`dlcore info` says which command "
+                                   "wrote a file)")
     dataset = trained_dataset(model, model_file, dataset, "fashion-mnist")
     split_seed, held_out_images = held_out_split(model, model_file, dataset, split_seed)
     if dlcore.datasets.dataset_key(dataset) == "mnist-5k":

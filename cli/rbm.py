@@ -60,7 +60,9 @@ def load_rbm(path, backend="auto"):
     model = dlcore.load(path)
     if not isinstance(model, dlcore.BernoulliRBM):
         raise click.ClickException(f"{path} holds {with_article(type(model).__name__)}, not a "
-                                   "BernoulliRBM")
+                                   "BernoulliRBM: give the model.h5 of `dlcore rbm train` or "
+                                   "`dlcore homework task1` (`dlcore info` says which command "
+                                   "wrote a file)")
     return model.set_params(backend=backend)
 
 

@@ -78,7 +78,8 @@ def test_dbn_evaluate_prints_the_bound_with_ais_and_exactly(model_files):
 
 
 @pytest.mark.parametrize("command, message", [
-    (["rbm", "evaluate", "dbn.h5"], "holds a DBN, not a BernoulliRBM"),
+    (["rbm", "evaluate", "dbn.h5"],
+     "holds a DBN, not a BernoulliRBM: give the model.h5 of `dlcore rbm train`"),
     (["rbm", "evaluate", "wide.h5", "--exact"], "at most 24 units"),
     (["dbn", "evaluate", "rbm.h5"], "not a DBN"),
     (["rbm", "evaluate", "rbm.h5", "--runs", "1"], "--runs"),
