@@ -493,5 +493,10 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
         return load_fashion_mnist(split, path, download, progress, mirrors, lazy=lazy)
     if Path(name).is_dir():
         return load_idx_directory(name, split, lazy)
+    if Path(name).is_file():
+        # one IDX file (train-images-idx3-ubyte.gz) names its folder, which holds its labels
+        raise ValueError(f"{str(name)!r} is a file; a data set is read from the folder that "
+                         f"holds its IDX files (images and labels): give that folder, "
+                         f"{str(Path(name).parent)!r}, or one of {', '.join(DATASET_NAMES)}")
     raise ValueError(f"unknown data set {str(name)!r}: choose one of "
                      f"{', '.join(DATASET_NAMES)}, or a directory holding IDX files")

@@ -430,3 +430,13 @@ def test_a_misspelt_split_gets_no_path_advice():
     with pytest.raises(ValueError) as error:
         load_mnist("validation", download=False)
     assert str(error.value) == "split must be 'train' or 'test', got 'validation'"
+
+
+def test_an_idx_file_given_as_the_data_set_is_told_to_give_its_folder(tmp_path):
+    images_file = tmp_path / "train-images-idx3-ubyte.gz"
+    images_file.write_bytes(b"not read")
+    with pytest.raises(ValueError) as error:
+        load_dataset(str(images_file))
+    assert str(error.value).startswith(f"{str(images_file)!r} is a file; a data set is read "
+                                       f"from the folder that holds its IDX files")
+    assert f"give that folder, {str(tmp_path)!r}, or one of mnist-5k" in str(error.value)
