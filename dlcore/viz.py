@@ -36,6 +36,9 @@ SCALES = ("each", "all", "signed", None)
 PADDING_GREY = 128
 #: The grey between tiles of ``scale="signed"``, whose mid-grey means zero: the page's white.
 SIGNED_PADDING = 255
+#: The cells of a grid's last row left without a tile: the page's white, not the padding grey,
+#: whose whole cell read as one more tile (a sample of P = 0.5 everywhere).
+EMPTY_CELL = 255
 PLOT_DPI = 100
 
 
@@ -47,8 +50,8 @@ def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: s
     """Arrange equally sized grey images in a grid, as one uint8 image.
 
     The tiles fill the grid row by row; ``padding`` pixels of ``padding_value`` separate
-    neighbouring tiles (none around the border), and unused cells of the last row are filled with
-    ``padding_value`` too. The result has shape::
+    neighbouring tiles (none around the border), and unused cells of the last row are the page's
+    white (:data:`EMPTY_CELL`), so that they do not read as tiles. The result has shape::
 
         (n_rows * h + (n_rows - 1) * padding,  n_columns * w + (n_columns - 1) * padding)
 
@@ -129,7 +132,7 @@ def save_image_rows(rows: Sequence, path: str | os.PathLike,
     """Write rows of images as one PNG grid: e.g. digits above their reconstructions.
 
     Row ``i`` shows the images of ``rows[i]`` from left to right; rows may hold different numbers
-    of images (a shorter row is filled with the padding grey). One pixel of padding separates all
+    of images (a shorter row ends in the page's white). One pixel of padding separates all
     tiles. With ``scale="all"`` one range covers every row, so rows can be compared.
 
     Parameters
@@ -253,6 +256,7 @@ def _arrange_grid(tiles: np.ndarray, n_columns: int, padding: int,
     # Give every tile its padding below and to the right, add blank cells to fill the last row,
     # lay the cells out as (rows, h+p, columns, w+p), and cut the padding off the outer edge.
     cells = np.full((n_rows * n_columns, h + padding, w + padding), padding_value, np.uint8)
+    cells[n:] = EMPTY_CELL
     cells[:n, :h, :w] = tiles
     grid = cells.reshape(n_rows, n_columns, h + padding, w + padding).transpose(0, 2, 1, 3)
     grid = grid.reshape(n_rows * (h + padding), n_columns * (w + padding))

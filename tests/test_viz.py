@@ -34,10 +34,11 @@ def only_file_in(directory, name):
 # tile_images
 # --------------------------------------------------------------------------------------------
 def test_each_tile_is_scaled_to_its_own_range_hand_computed():
-    # tile 0: 0..3, tile 1: 4..7 -> both map to 0, 85, 170, 255; the third cell is padding.
+    # tile 0: 0..3, tile 1: 4..7 -> both map to 0, 85, 170, 255; the third cell is empty.
     images = np.arange(8.0).reshape(2, 2, 2)
-    expected = np.array([[0, 85, G, 0, 85, G, G, G],
-                         [170, 255, G, 170, 255, G, G, G]], np.uint8)
+    empty = viz.EMPTY_CELL
+    expected = np.array([[0, 85, G, 0, 85, G, empty, empty],
+                         [170, 255, G, 170, 255, G, empty, empty]], np.uint8)
     grid = viz.tile_images(images, n_columns=3)
     assert grid.dtype == np.uint8
     np.testing.assert_array_equal(grid, expected)
@@ -77,7 +78,7 @@ def test_grid_size_follows_the_column_count(n, columns, expected_grid):
     assert grid.shape == (rows * h + (rows - 1) * padding, cols * w + (cols - 1) * padding)
 
 
-def test_padding_pixels_and_empty_cells_are_grey_and_tiles_land_row_by_row():
+def test_padding_pixels_are_grey_empty_cells_white_and_tiles_land_row_by_row():
     images = np.stack([np.full((2, 3), float(i)) for i in range(5)])
     grid = viz.tile_images(images, n_columns=2, padding=1, scale="all")
     assert grid.shape == (3 * 2 + 2, 2 * 3 + 1)
@@ -86,7 +87,8 @@ def test_padding_pixels_and_empty_cells_are_grey_and_tiles_land_row_by_row():
         row, column = divmod(index, 2)
         assert np.all(grid[row * 3: row * 3 + 2, column * 4: column * 4 + 3] == level)
     assert np.all(grid[2] == G) and np.all(grid[5] == G) and np.all(grid[:, 3] == G)
-    assert np.all(grid[6:, 4:] == G)  # the empty sixth cell
+    # the empty sixth cell: white, where a grey cell read as a tile of P = 0.5
+    assert np.all(grid[6:, 4:] == viz.EMPTY_CELL) and viz.EMPTY_CELL != G
 
 
 def test_padding_value_and_no_padding():
@@ -162,7 +164,8 @@ def test_image_rows_without_labels_are_the_exact_grid(tmp_path):
     grid = pixels[::2, ::2]
     np.testing.assert_array_equal(grid[:6], viz.tile_images(originals, n_columns=4, scale=None))
     np.testing.assert_array_equal(grid[7:13, :5], np.rint(originals[0] * 0.5 * 255))
-    assert np.all(grid[6] == G) and np.all(grid[14:, 11:] == G)  # separator; short last row
+    assert np.all(grid[6] == G) and np.all(grid[14:, 11] == G)  # separators
+    assert np.all(grid[14:, 12:] == viz.EMPTY_CELL)   # the short last row ends in white
     assert only_file_in(tmp_path, "rows.png")
 
 
