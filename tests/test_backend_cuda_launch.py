@@ -61,3 +61,40 @@ def test_leading_rows_slices_only_when_the_view_is_not_the_whole_buffer(stop, st
         assert view is buffer
     else:
         np.testing.assert_array_equal(view, expected)
+
+
+@requires_cuda
+def test_a_launch_over_more_rows_than_a_grid_holds_stays_within_cudas_grid_limit(monkeypatch):
+    # a transform of 600,000 rows asked a real GPU for gridDim.y = 75,000 > 65,535 blocks
+    # (CUDA_ERROR_INVALID_VALUE); the simulator does not check the limit, so the grid is read
+    from dlcore.backend import get_backend
+    from dlcore.backend.cuda import CUDABackend
+    grids = []
+    monkeypatch.setattr(CUDABackend, "_launch",
+                        lambda self, kernel, arguments, blocks, threads: grids.append(blocks))
+    backend = get_backend("cuda")
+    backend.launch_rows(lambda *args: None, 600_000, 196, np.zeros(0, np.float32))
+    assert grids and grids[0][1] <= 65535
+
+
+@requires_cuda
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_kernels_stride_over_rows_past_the_grids_last_block(monkeypatch, random_state, trans_a):
+    # a grid of two blocks of rows must still reach every row: the rows kernel and the tiled GEMM
+    from dlcore.backend import cuda as cuda_module
+    from dlcore.backend import get_backend
+    monkeypatch.setattr(cuda_module, "MAX_GRID_Y", 2)
+    backend = get_backend("cuda")
+    pre = random_state.standard_normal((45, 6)).astype(np.float32)
+    bias = random_state.standard_normal(6).astype(np.float32)
+    probability = backend.asarray(pre)
+    backend.sigmoid_bernoulli(probability, backend.asarray(bias), None, 1, 16, 0)
+    np.testing.assert_allclose(backend.to_numpy(probability), 1 / (1 + np.exp(-(pre + bias))),
+                               rtol=1e-5)
+    # 40 rows of the product: three tiles of sixteen rows on a grid of two
+    a = random_state.standard_normal((7, 40) if trans_a else (40, 7)).astype(np.float32)
+    b = random_state.standard_normal((7, 5)).astype(np.float32)
+    out = backend.zeros((40, 5))
+    backend.gemm(backend.asarray(a), backend.asarray(b), out, trans_a=trans_a)
+    np.testing.assert_allclose(backend.to_numpy(out), (a.T if trans_a else a) @ b, rtol=1e-5,
+                               atol=1e-5)

@@ -25,6 +25,9 @@ SIMULATED = bool(config.ENABLE_CUDASIM)
 THREADS_1D = 32 if SIMULATED else 256
 THREADS_2D = (8, 4) if SIMULATED else (32, 8)
 TILE = 16
+#: CUDA's limit on a grid's y (and z) dimension, which counts blocks of rows: past it, a kernel
+#: strides over the rows (a transform of 600,000 rows needs 75,000 blocks of eight rows)
+MAX_GRID_Y = 65535
 
 _DEVICE_FUNCTIONS = {}
 
@@ -66,8 +69,11 @@ def _rows_kernel(body):
         @cuda.jit
         def kernel(n_rows, n_units, arguments):
             unit, row = cuda.grid(2)  # x runs along a row: neighbouring threads, coalesced
-            if row < n_rows and unit < n_units:
-                device_body(row, unit, unit + 1, *arguments)
+            rows_per_grid = cuda.gridsize(2)[1]
+            if unit < n_units:
+                while row < n_rows:  # more rows than the grid's MAX_GRID_Y blocks hold
+                    device_body(row, unit, unit + 1, *arguments)
+                    row += rows_per_grid
         _KERNELS_ROWS[body] = kernel
     return kernel
 
@@ -110,38 +116,40 @@ def _tiled_gemm_kernel(real):
     products to float32's ~6e-8)."""
     @cuda.jit
     def tiled_gemm(a, b, out, trans_a, trans_b, alpha, beta):
-        """out <- alpha * op(a) @ op(b) + beta * out, one TILE x TILE block of ``out`` per
-        thread block, op(a) and op(b) staged through shared memory a TILE-wide slab at a
-        time."""
+        """out <- alpha * op(a) @ op(b) + beta * out, one TILE x TILE block of ``out`` at a
+        time per thread block (striding down the rows past :data:`MAX_GRID_Y` blocks), op(a)
+        and op(b) staged through shared memory a TILE-wide slab at a time."""
         tile_a = cuda.shared.array((TILE, TILE), real)
         tile_b = cuda.shared.array((TILE, TILE), real)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * TILE + ty
         column = cuda.blockIdx.x * TILE + tx
         n_rows, n_columns = out.shape
         depth = a.shape[0] if trans_a else a.shape[1]
-        total = real(0.0)
-        for start in range(0, depth, TILE):
-            k = start + tx
-            value = real(0.0)
-            if row < n_rows and k < depth:
-                value = a[k, row] if trans_a else a[row, k]
-            tile_a[ty, tx] = value
-            k = start + ty
-            value = real(0.0)
-            if k < depth and column < n_columns:
-                value = b[column, k] if trans_b else b[k, column]
-            tile_b[ty, tx] = value
-            cuda.syncthreads()
-            for i in range(TILE):
-                total += tile_a[ty, i] * tile_b[i, tx]
-            cuda.syncthreads()
-        if row < n_rows and column < n_columns:
-            if beta == 0.0:
-                out[row, column] = alpha * total
-            else:
-                out[row, column] = alpha * total + beta * out[row, column]
+        # every thread of a block takes the same tiles of rows: the barriers stay uniform
+        for row_tile in range(cuda.blockIdx.y, -(-n_rows // TILE), cuda.gridDim.y):
+            row = row_tile * TILE + ty
+            total = real(0.0)
+            for start in range(0, depth, TILE):
+                k = start + tx
+                value = real(0.0)
+                if row < n_rows and k < depth:
+                    value = a[k, row] if trans_a else a[row, k]
+                tile_a[ty, tx] = value
+                k = start + ty
+                value = real(0.0)
+                if k < depth and column < n_columns:
+                    value = b[column, k] if trans_b else b[k, column]
+                tile_b[ty, tx] = value
+                cuda.syncthreads()
+                for i in range(TILE):
+                    total += tile_a[ty, i] * tile_b[i, tx]
+                cuda.syncthreads()
+            if row < n_rows and column < n_columns:
+                if beta == 0.0:
+                    out[row, column] = alpha * total
+                else:
+                    out[row, column] = alpha * total + beta * out[row, column]
     return tiled_gemm
 
 
@@ -252,7 +260,7 @@ class CUDABackend(KernelBackend):
     def launch_rows(self, body, n_rows, n_units, *args, work=None):
         if n_rows > 0 and n_units > 0:
             threads_x, threads_y = THREADS_2D
-            blocks = (-(-n_units // threads_x), -(-n_rows // threads_y), 1)
+            blocks = (-(-n_units // threads_x), min(-(-n_rows // threads_y), MAX_GRID_Y), 1)
             self._launch(*rows_launch(body, n_rows, n_units, args), blocks,
                          (threads_x, threads_y, 1))
 
@@ -296,7 +304,7 @@ class CUDABackend(KernelBackend):
                            cp.asarray(b), out=cp.asarray(out), alpha=alpha, beta=beta)
             return
         n_rows, n_columns = out.shape
-        blocks = (-(-n_columns // TILE), -(-n_rows // TILE))
+        blocks = (-(-n_columns // TILE), min(-(-n_rows // TILE), MAX_GRID_Y))
         real = out.dtype.type
         TILED_GEMMS[out.dtype][blocks, (TILE, TILE)](a, b, out, bool(trans_a), bool(trans_b),
                                                      real(alpha), real(beta))
