@@ -11,6 +11,7 @@ Arrays here are ``numba.cuda`` device arrays. Models keep their parameters, mome
 persistent chains on the device for a whole fit; only mini-batch indices go up and only monitors
 come down.
 """
+import math
 import types
 import warnings
 
@@ -37,11 +38,10 @@ def device_function(function):
 
     A fresh function is built from the same code, with every kernel function it calls replaced
     by that function's own twin, and compiled with ``cuda.jit(device=True)``: CUDA kernels never
-    touch the CPU's registrations (see ``register_for_kernels``). Under the simulator the plain
-    Python function is its own twin.
+    touch the CPU's registrations (see ``register_for_kernels``). Under the simulator the twin
+    stays Python, its ``math`` replaced by :data:`SIMULATED_MATH`, which types float64 as a
+    GPU does.
     """
-    if SIMULATED:
-        return function
     twin = _DEVICE_FUNCTIONS.get(function)
     if twin is None:
         namespace = dict(function.__globals__)
@@ -49,12 +49,33 @@ def device_function(function):
             # co_names holds attribute names too: the shared tanh calls math.tanh, and its own
             # global name is not a call of itself
             value = namespace.get(name)
-            if value in registry.KERNEL_FUNCTIONS and value is not function:
+            if (isinstance(value, types.FunctionType) and value in registry.KERNEL_FUNCTIONS
+                    and value is not function):
                 namespace[name] = device_function(value)
+            elif SIMULATED and value is math:
+                namespace[name] = SIMULATED_MATH
         copy = types.FunctionType(function.__code__, namespace, function.__name__,
                                   function.__defaults__, function.__closure__)
-        twin = _DEVICE_FUNCTIONS[function] = cuda.jit(device=True)(copy)
+        twin = _DEVICE_FUNCTIONS[function] = copy if SIMULATED else cuda.jit(device=True)(copy)
     return twin
+
+
+def _float64_preserving(function):
+    def typed(*arguments):
+        result = function(*arguments)
+        if isinstance(result, float) and any(isinstance(a, np.float64) for a in arguments):
+            return np.float64(result)
+        return result
+    return typed
+
+
+#: ``math`` for the simulator's twins: a float64 argument gives a NumPy float64, as a GPU
+#: types ``math.exp`` of a float64. Python's own float would be a "weak" scalar to NumPy 2,
+#: so ``ONE + math.exp(-x)`` (ONE a float32) rounded a float64 network's sigmoid to float32
+#: in the simulator alone.
+SIMULATED_MATH = types.SimpleNamespace(**{
+    name: _float64_preserving(value) if callable(value) else value
+    for name, value in vars(math).items() if not name.startswith("_")})
 
 
 _KERNELS_ROWS = {}
