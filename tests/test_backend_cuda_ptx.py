@@ -59,8 +59,10 @@ SCRIPT = textwrap.dedent(r'''
             compile_launch(body, cuda_backend.elements_launch(body, n, args))
             super().launch_1d(body, n, *args, work=work)
 
-        # as the CUDA backend does it: one launch_1d per tensor (the CPU makes them one)
+        # as the CUDA backend does it: one launch_1d per tensor (the CPU makes them one), and
+        # a CD update's momentum and bias steps as one launch
         launch_tensors = KernelBackend.launch_tensors
+        fuses_parameter_steps = True
 
         def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
             arguments = (a, b, out, bool(trans_a), bool(trans_b), np.float32(alpha),
@@ -104,6 +106,7 @@ def compile_report():
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel", [
     "sigmoid_bernoulli_span", "gaussian_sample_span", "gather_rows_span", "momentum_step_span",
-    "bias_step_span", "sparsity_step_span", "squared_error_span", "tiled_gemm"])
+    "bias_step_span", "sparsity_step_span", "squared_error_span", "tiled_gemm",
+    "momentum_and_bias_steps_span"])
 def test_every_cuda_kernel_compiles_to_ptx_for_a_real_gpu(compile_report, kernel):
     assert f"COMPILED {kernel} " in compile_report

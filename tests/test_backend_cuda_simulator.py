@@ -22,3 +22,82 @@ def test_float64_layers_keep_float64_precision_on_cuda(name):
                for backend in ("cuda", "reference")]
     np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-12, atol=1e-14)
 
+
+def _count_launches(monkeypatch):
+    """{"kernel": n, "gemm": n}, counted from now on for every CUDA backend."""
+    import collections
+
+    from dlcore.backend.cuda import CUDABackend
+    counts = collections.Counter()
+    launch, gemm = CUDABackend._launch, CUDABackend.gemm
+
+    def counted_launch(self, *arguments):
+        counts["kernel"] += 1
+        launch(self, *arguments)
+
+    def counted_gemm(self, *arguments, **options):
+        counts["gemm"] += 1
+        gemm(self, *arguments, **options)
+    monkeypatch.setattr(CUDABackend, "_launch", counted_launch)
+    monkeypatch.setattr(CUDABackend, "gemm", counted_gemm)
+    return counts
+
+
+def _trainer(n_visible, n_hidden, **changes):
+    """A CD trainer of a small RBM on the cuda backend (no estimator around it)."""
+    from dlcore.backend import get_backend
+    from dlcore.rbm.trainer import CDSettings, ContrastiveDivergence
+    values = dict(learning_rate=0.5, cd_k=1, persistent=False, momentum=0.0, weight_decay=0.0,
+                  sparsity_target=None, sparsity_cost=0.0, sparsity_decay=0.9,
+                  sample_visible=True, batch_size=5, seed=3)
+    values.update(changes)
+    generator = np.random.default_rng(2)
+    parameters = {"W": generator.standard_normal((n_visible, n_hidden), np.float32) * 0.1,
+                  "visible_bias": np.zeros(n_visible, np.float32),
+                  "hidden_bias": np.zeros(n_hidden, np.float32)}
+    state = {"velocity_W": np.zeros((n_visible, n_hidden), np.float32),
+             "velocity_visible_bias": np.zeros(n_visible, np.float32),
+             "velocity_hidden_bias": np.zeros(n_hidden, np.float32),
+             "sparsity_mean": np.zeros(n_hidden, np.float32), "persistent_chain": None}
+    backend = get_backend("cuda")
+    return backend, ContrastiveDivergence(backend, parameters, state, CDSettings(**values))
+
+
+def _binary_rows(n_rows, n_columns):
+    return (np.random.default_rng(1).random((n_rows, n_columns)) < 0.5).astype(np.float32)
+
+
+@requires_cuda
+def test_a_cd1_batch_makes_six_kernel_launches_and_five_products(monkeypatch):
+    # each launch costs 30-55 us of Python on a GPU's host, more than a batch's maths: a
+    # change that adds one must change this count on purpose. The batch: the gather, three
+    # sigmoid + Bernoulli passes, the squared error, the momentum and both bias steps as one;
+    # the three products of the Gibbs step and the two of the weight gradient.
+    backend, trainer = _trainer(8, 4)
+    data = backend.asarray(_binary_rows(10, 8))
+    counts = _count_launches(monkeypatch)
+    per_epoch = []
+    for n_batches in (1, 2):
+        counts.clear()
+        trainer.epoch(data, np.arange(5 * n_batches), 1)
+        per_epoch.append(dict(counts))
+    assert {name: per_epoch[1][name] - per_epoch[0][name] for name in per_epoch[0]} == {
+        "kernel": 6, "gemm": 5}
+
+
+@requires_cuda
+def test_the_fused_parameter_steps_give_the_separate_launches_numbers(monkeypatch):
+    # n_chains != batch_size: both bias steps take means of rows, in buffers of their own
+    from dlcore.backend.cuda import CUDABackend
+    rows = _binary_rows(10, 6)
+
+    def train():
+        backend, trainer = _trainer(6, 6, persistent=True, n_chains=3, momentum=0.5,
+                                    weight_decay=0.01)
+        trainer.epoch(backend.asarray(rows), np.arange(10), 0)
+        return [backend.to_numpy(array) for array in
+                (trainer.W, trainer.visible_bias, trainer.hidden_bias)]
+    fused = train()
+    monkeypatch.setattr(CUDABackend, "fuses_parameter_steps", False)
+    for got, expected in zip(fused, train()):
+        np.testing.assert_array_equal(got, expected)

@@ -120,6 +120,13 @@ class Backend:
                   beta=1.0)
         self.momentum_step(weights, velocity, decay)
 
+    def parameter_steps(self):
+        """A context for the steps of one update: :meth:`momentum_step` and :meth:`bias_step`
+        called inside may run only as it ends, together (CUDA: one launch for an RBM's weight
+        and two bias steps). Nothing inside may read what those steps write. Here: each runs
+        when called."""
+        return contextlib.nullcontext()
+
     def gaussian_sample(self, mean, bias, sigma, sample, seed, stream, step, first_row=0):
         """Means of Gaussian units, and optionally a sample of them, in one pass:
 

@@ -16,6 +16,8 @@ The scalar maths inside comes from :mod:`dlcore.backend.kernel_math` (sigmoid) a
 launches; :mod:`dlcore.backend.cpu` and :mod:`dlcore.backend.cuda` only say how to launch,
 allocate and multiply matrices.
 """
+import contextlib
+
 import numpy as np
 
 from .base import Backend
@@ -127,6 +129,25 @@ def bias_step_span(first, last, bias, velocity, positive, negative, learning_rat
 
 
 @body
+def momentum_and_bias_steps_span(first, last, parameter, velocity, decay, bias_a, velocity_a,
+                                 positive_a, negative_a, rate_a, momentum_a, bias_b,
+                                 velocity_b, positive_b, negative_b, rate_b, momentum_b):
+    """Elements first..last-1 of the parameter, then of bias a, then of bias b, laid end to
+    end: :func:`momentum_step_span` on the parameter's, :func:`bias_step_span` on each bias's
+    (the same numbers as the three launches; none reads what another writes)."""
+    end_parameter = parameter.shape[0]
+    end_a = end_parameter + bias_a.shape[0]
+    if first < end_parameter:
+        momentum_step_span(first, min(last, end_parameter), parameter, velocity, decay)
+    if first < end_a and last > end_parameter:
+        bias_step_span(max(first, end_parameter) - end_parameter, min(last, end_a) - end_parameter,
+                       bias_a, velocity_a, positive_a, negative_a, rate_a, momentum_a)
+    if last > end_a:
+        bias_step_span(max(first, end_a) - end_a, last - end_a, bias_b, velocity_b, positive_b,
+                       negative_b, rate_b, momentum_b)
+
+
+@body
 def sparsity_step_span(first, last, probability, running_mean, hidden_bias, decay, rate, target):
     share = (ONE - decay) / np.float32(probability.shape[0])
     running_mean, hidden_bias = running_mean[first:last], hidden_bias[first:last]
@@ -172,6 +193,10 @@ class KernelBackend(Backend):
 
     _no_array = None
     launches_kernels = True
+    #: Whether :meth:`parameter_steps` holds back the momentum and bias steps (a launch costs
+    #: more than such a step on a GPU; the CPU runs them as they come)
+    fuses_parameter_steps = False
+    _held_steps = None
 
     def launch_rows(self, body, n_rows, n_units, *args, work=None):
         """``body(row, first, last, *args)`` over ``n_rows`` rows of ``n_units`` units;
@@ -223,7 +248,28 @@ class KernelBackend(Backend):
         self.launch_rows(gather_rows_span, *out.shape, source, self._indices(indices), out,
                          work=out.size // 32)
 
+    @contextlib.contextmanager
+    def parameter_steps(self):
+        if not self.fuses_parameter_steps or self._held_steps is not None:
+            yield
+            return
+        held = self._held_steps = []
+        try:
+            yield
+        finally:
+            self._held_steps = None
+        kinds = [kind for kind, _ in held]
+        if kinds == ["bias", "momentum", "bias"]:  # an RBM's CD update: one launch
+            (_, visible), (_, (parameter, velocity, decay)), (_, hidden) = held
+            self.momentum_and_bias_steps(parameter, velocity, decay, (visible, hidden))
+            return
+        for kind, arguments in held:
+            (self.bias_step if kind == "bias" else self.momentum_step)(*arguments)
+
     def momentum_step(self, parameter, velocity, decay):
+        if self._held_steps is not None:
+            self._held_steps.append(("momentum", (parameter, velocity, decay)))
+            return
         # two multiply-adds an element, streamed: a task1 RBM's 784 x 49 weights take ~20 us
         # on one thread, and its 2,000 parallel launches cost 6-9 s on a busy 2-core machine
         self.launch_1d(momentum_step_span, parameter.size, parameter.reshape(-1),
@@ -234,9 +280,26 @@ class KernelBackend(Backend):
                        _f32(rate), work=weights.size // 8)
 
     def bias_step(self, bias, velocity, positive, negative, learning_rate, momentum):
+        if self._held_steps is not None:
+            self._held_steps.append(("bias", (bias, velocity, positive, negative,
+                                              learning_rate, momentum)))
+            return
         # two reads and a multiply-add per element: cheaper than the maths of most kernels
         self.launch_1d(bias_step_span, bias.shape[0], bias, velocity, positive, negative,
                        _f32(learning_rate), _f32(momentum), work=positive.size // 4)
+
+    def momentum_and_bias_steps(self, parameter, velocity, decay, bias_steps):
+        """:meth:`momentum_step` and :meth:`bias_step` of each of the two tuples of
+        ``bias_steps`` (its arguments), in one launch (see :meth:`parameter_steps`)."""
+        (bias_a, velocity_a, positive_a, negative_a, rate_a, momentum_a), \
+            (bias_b, velocity_b, positive_b, negative_b, rate_b, momentum_b) = bias_steps
+        self.launch_1d(momentum_and_bias_steps_span,
+                       parameter.size + bias_a.shape[0] + bias_b.shape[0],
+                       parameter.reshape(-1), velocity.reshape(-1), _f32(decay), bias_a,
+                       velocity_a, positive_a, negative_a, _f32(rate_a), _f32(momentum_a),
+                       bias_b, velocity_b, positive_b, negative_b, _f32(rate_b),
+                       _f32(momentum_b), work=parameter.size // 8 + positive_a.size // 4
+                       + positive_b.size // 4)
 
     def sparsity_step(self, hidden_probability, running_mean, hidden_bias, decay, rate, target):
         self.launch_1d(sparsity_step_span, hidden_bias.shape[0], hidden_probability,

@@ -201,20 +201,23 @@ class ContrastiveDivergence:
                     beta=s.fast_decay)
             be.gemm(input2, q2, self.chains.fast_W, trans_a=True, alpha=-fast / x2.shape[0],
                     beta=1.0)
-        # b <- b + eps (x1 - x2)
-        #     first: it may read W as it was (the Gaussian layer's sigma step)
-        units.update(be, CDBatch(x1, x2, h1, q2, self.W, self.means), self.visible_bias,
-                     self.velocity_visible_bias, s)
-        # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
-        #     our W is the slide's transposed: eps (x1' h1 / b - x2' Q(h2. = 1 | x2) / m), m = b
-        #     (or the number of persistent chains), through the momentum buffer, with the
-        #     weight decay
-        be.contrastive_weight_step(self.W, self.velocity_W, input1, h1, input2, q2,
-                                   s.learning_rate / b, s.learning_rate / x2.shape[0],
-                                   s.momentum, s.learning_rate * s.weight_decay)
-        # c <- c + eps (h1 - Q(h2. = 1 | x2))
-        contrastive_bias_step(be, self.hidden_bias, self.velocity_hidden_bias, h1, q2,
-                              s.learning_rate, s.momentum, self.means)
+        # the three steps below read nothing another writes: a backend may run their
+        # element-wise passes together as the block ends (one launch on CUDA)
+        with be.parameter_steps():
+            # b <- b + eps (x1 - x2)
+            #     first: it may read W as it was (the Gaussian layer's sigma step)
+            units.update(be, CDBatch(x1, x2, h1, q2, self.W, self.means), self.visible_bias,
+                         self.velocity_visible_bias, s)
+            # W <- W + eps (h1 x1' - Q(h2. = 1 | x2) x2')
+            #     our W is the slide's transposed: eps (x1' h1 / b - x2' Q(h2. = 1 | x2) / m),
+            #     m = b (or the number of persistent chains), through the momentum buffer,
+            #     with the weight decay
+            be.contrastive_weight_step(self.W, self.velocity_W, input1, h1, input2, q2,
+                                       s.learning_rate / b, s.learning_rate / x2.shape[0],
+                                       s.momentum, s.learning_rate * s.weight_decay)
+            # c <- c + eps (h1 - Q(h2. = 1 | x2))
+            contrastive_bias_step(be, self.hidden_bias, self.velocity_hidden_bias, h1, q2,
+                                  s.learning_rate, s.momentum, self.means, "hidden")
         if s.sparsity_target is not None:
             be.sparsity_step(q1, self.sparsity_mean, self.hidden_bias, s.sparsity_decay,
                              s.learning_rate * s.sparsity_cost, s.sparsity_target)

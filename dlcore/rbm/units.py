@@ -128,7 +128,7 @@ class VisibleUnits:
             velocity <- momentum velocity + eps mean(x1 - x2);   b <- b + velocity
         """
         contrastive_bias_step(backend, visible_bias, velocity, batch.x1, batch.x2,
-                              settings.learning_rate, settings.momentum, batch.means)
+                              settings.learning_rate, settings.momentum, batch.means, "visible")
 
     def download(self, backend):
         """``(parameters, state)``: the layer's own NumPy arrays (none for binary units)."""
@@ -256,13 +256,15 @@ class RowMeans:
 
 
 def contrastive_bias_step(backend, bias, velocity, positive, negative, learning_rate, momentum,
-                          means=None):
+                          means=None, layer=""):
     """velocity <- momentum velocity + eps (mean_r positive[r] - mean_s negative[s]);
     bias <- bias + velocity. ``positive`` (b, m) and ``negative`` (m', m) may have different
-    numbers of rows (then ``means``, a :class:`RowMeans`, reduces each to one row first); with
-    equal rows it is the backend's ``bias_step`` itself."""
+    numbers of rows (then ``means``, a :class:`RowMeans`, reduces each to one row first, in
+    buffers named after ``layer``: inside the backend's ``parameter_steps`` the step may run
+    after another layer's means); with equal rows it is the backend's ``bias_step`` itself."""
     if positive.shape[0] != negative.shape[0]:
-        positive, negative = means(positive, "positive"), means(negative, "negative")
+        positive = means(positive, f"{layer} positive")
+        negative = means(negative, f"{layer} negative")
     backend.bias_step(bias, velocity, positive, negative, learning_rate, momentum)
 
 
