@@ -22,10 +22,11 @@ from . import registry
 from .kernel_backend import KernelBackend
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
-# The simulator runs one Python thread per CUDA thread: keep its blocks small.
+# The simulator runs one Python thread per CUDA thread: keep its blocks small (the tiled
+# GEMM's tiles too: its sums run over the inner dimension in the same order for any tile)
 THREADS_1D = 32 if SIMULATED else 256
 THREADS_2D = (8, 4) if SIMULATED else (32, 8)
-TILE = 16
+TILE = 8 if SIMULATED else 16
 #: CUDA's limit on a grid's y (and z) dimension, which counts blocks of rows: past it, a kernel
 #: strides over the rows (a transform of 600,000 rows needs 75,000 blocks of eight rows)
 MAX_GRID_Y = 65535
