@@ -59,7 +59,8 @@ def package_versions():
 def gpu_description():
     """``{"usable", "reason", ...}``: whether the ``cuda`` backend can run, and why not; on a
     real GPU also ``name``, ``compute_capability``, ``memory_gib``, ``driver`` and ``runtime``
-    (CUDA versions) and ``cublas`` (whether CuPy gives dlcore cuBLAS)."""
+    (CUDA versions) and ``cublas`` (whether CuPy gives dlcore cuBLAS; ``cublas_problem``:
+    why not). Without a usable GPU, ``cublas`` says whether CuPy is installed."""
     from dlcore.backend import cuda_status
     usable, reason = cuda_status()
     description = {"usable": usable, "reason": reason,
@@ -83,6 +84,12 @@ def gpu_description():
         description["runtime"] = ".".join(map(str, cuda.runtime.get_version()))
     except Exception as error:   # noqa: BLE001  (any driver error: report it, do not crash)
         description["error"] = f"{type(error).__name__}: {error}"
+    # installed is not usable: a CuPy for another CUDA leaves the backend the tiled GEMM
+    from dlcore.backend.cuda import cupy_with_cublas
+    cupy, problem = cupy_with_cublas()
+    description["cublas"] = cupy is not None
+    if problem:
+        description["cublas_problem"] = problem
     return description
 
 
@@ -315,6 +322,8 @@ def environment_lines(env):
                      f"{gpu.get('compute_capability', '?')}, {gpu.get('memory_gib', '?')} GiB; "
                      f"CUDA driver {gpu.get('driver', '?')}, runtime {gpu.get('runtime', '?')}"
                      f"; CuPy (cuBLAS) {'yes' if gpu['cublas'] else 'no: tiled GEMM'}"
+                     + (f" ({gpu['cublas_problem']})" if gpu.get("cublas_problem")
+                        else "")
                      + (f"; {gpu['error']}" if gpu.get("error") else ""))
     else:
         lines.append(f"gpu: none usable: {gpu['reason']}; CuPy "

@@ -98,3 +98,56 @@ def test_kernels_stride_over_rows_past_the_grids_last_block(monkeypatch, random_
     backend.gemm(backend.asarray(a), backend.asarray(b), out, trans_a=trans_a)
     np.testing.assert_allclose(backend.to_numpy(out), (a.T if trans_a else a) @ b, rtol=1e-5,
                                atol=1e-5)
+
+
+@pytest.fixture
+def cupy_for_another_cuda(monkeypatch):
+    """A CuPy that imports but fails at its first cuBLAS call (built for another CUDA), on
+    what the CUDA backend takes for a real GPU."""
+    import importlib.machinery
+    import sys
+    import types
+
+    from dlcore.backend import cuda as cuda_module
+
+    def no_cublas():
+        raise RuntimeError("CUDA driver version is insufficient for CUDA runtime version")
+    cupy = types.ModuleType("cupy")
+    cupy.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
+    cupy.cuda = types.SimpleNamespace(device=types.SimpleNamespace(get_cublas_handle=no_cublas))
+    cupy.cublas = types.ModuleType("cupy.cublas")
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy.cublas", cupy.cublas)
+    monkeypatch.setattr(cuda_module, "SIMULATED", False)
+
+
+@requires_cuda
+def test_a_cupy_for_another_cuda_leaves_the_tiled_gemm(cupy_for_another_cuda, random_state):
+    # such a CuPy imports, then failed at the first product of a fit
+    from dlcore.backend.cuda import CUDABackend, cupy_with_cublas
+    cupy, problem = cupy_with_cublas()
+    assert cupy is None and "driver version is insufficient" in problem
+    backend = CUDABackend()
+    assert backend.gemm_engine == "tiled Numba kernel"
+    a, b = random_state.random((3, 4), np.float32), random_state.random((4, 2), np.float32)
+    out = backend.zeros((3, 2))
+    backend.gemm(backend.asarray(a), backend.asarray(b), out)
+    np.testing.assert_allclose(backend.to_numpy(out), a @ b, rtol=1e-5)
+
+
+@requires_cuda
+def test_doctor_on_a_gpu_says_a_cupy_for_another_cuda_is_no_cublas(monkeypatch,
+                                                                   cupy_for_another_cuda):
+    from numba import config
+
+    import dlcore.backend
+    from dlcore import doctor
+    monkeypatch.setattr(dlcore.backend, "cuda_status", lambda: (True, "a GPU"))
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)  # the device's own details: unread here
+    gpu = doctor.gpu_description()
+    assert gpu["cublas"] is False and "driver version is insufficient" in gpu["cublas_problem"]
+    env = {"versions": {}, "blas": [], "gpu": gpu,
+           "cpu": {"cpu": "x", "isa": "AVX2", "flags": [], "cores": 2, "threads": 2},
+           "cache": {"folder": "f", "exists": False}}
+    line = next(line for line in doctor.environment_lines(env) if line.startswith("gpu:"))
+    assert "CuPy (cuBLAS) no: tiled GEMM (RuntimeError: CUDA driver version" in line

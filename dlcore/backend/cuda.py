@@ -180,15 +180,34 @@ tiled_gemm = _tiled_gemm_kernel(float32)
 TILED_GEMMS = {np.dtype(np.float32): tiled_gemm, np.dtype(np.float64): _tiled_gemm_kernel(float64)}
 
 
-def _import_cupy():
+def cupy_with_cublas():
+    """``(cupy, "")`` when CuPy gives this process cuBLAS, else ``(None, why not)``: one line.
+
+    CuPy loads the CUDA runtime and cuBLAS only when first used, so a CuPy built for another
+    CUDA (``cupy-cuda11x`` beside a CUDA 12 driver) imports, then failed at the first product
+    of a fit; a cuBLAS handle is asked for here instead, and the tiled kernel serves without.
+    """
     if SIMULATED:
-        return None
+        return None, "the CUDA simulator runs the tiled GEMM"
     try:
         import cupy
         import cupy.cublas  # noqa: F401  (cupy.cublas is a submodule, not imported by cupy)
-    except Exception:  # ImportError, or a CuPy built for another CUDA: use the tiled kernel
-        return None
-    return cupy
+        cupy.cuda.device.get_cublas_handle()
+    except ModuleNotFoundError as error:
+        if error.name == "cupy":
+            return None, "CuPy is not installed"
+        return None, _one_line(error)
+    except Exception as error:  # noqa: BLE001  (CuPy's runtime and library errors alike)
+        return None, _one_line(error)
+    return cupy, ""
+
+
+def _one_line(error):
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:200]
+
+
+def _import_cupy():
+    return cupy_with_cublas()[0]
 
 
 def quiet_small_grid_warnings():
