@@ -745,6 +745,7 @@ class BackupAndRestore(Callback):
         self.double_checkpoint = check_bool(double_checkpoint, "double_checkpoint")
         self.delete_checkpoint = check_bool(delete_checkpoint, "delete_checkpoint")
         self._lock = None   # the folder's lock while a fit holds it (hold, release)
+        self._owner = None   # the network whose fit holds it
 
     @property
     def path(self):
@@ -801,39 +802,52 @@ class BackupAndRestore(Callback):
         _restore_learning_rate(saved, model)
         return True
 
-    def hold(self):
+    def hold(self, owner=None):
         """Lock ``backup_dir`` for the fit that starts (:func:`dlcore.io.atomic.lock_folder`,
         created when needed), until :meth:`release`: a second fit given the same folder while
         this one runs would restore this one's epochs as its own and overwrite its backup.
 
+        Parameters
+        ----------
+        owner : the fit's network (or None): :meth:`release` given it frees only a lock that
+            this owner took. The lock is the callback's from before the system takes it, so
+            that a Ctrl-C at any point leaves it where the fit's clean-up frees it.
+
         Returns
         -------
-        the lock taken, for :meth:`release`
+        the lock taken
 
         Raises
         ------
         ValueError : another fit holds the folder, in one line naming the fix
         """
-        from dlcore.io.atomic import FolderInUseError, lock_folder
+        from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
         holder = f"pid {os.getpid()}: a fit with BackupAndRestore"
+        if self._lock is not None:   # this very callback, in a fit running now
+            raise self._in_use(FolderInUseError(self.backup_dir, holder))
+        self._owner = owner
+        lock = self._lock = FolderLock()
         try:
-            if self._lock is not None:   # this very callback, in a fit running now
-                raise FolderInUseError(self.backup_dir, holder)
             os.makedirs(self.backup_dir, exist_ok=True)
-            self._lock = lock_folder(self.backup_dir, holder)
+            lock_folder(self.backup_dir, holder, into=lock)
         except FolderInUseError as error:
-            raise ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
-                             f"another fit ({error.holder}): give each fit that runs at the "
-                             "same time a backup_dir of its own") from None
-        return self._lock
+            self._lock = self._owner = None
+            raise self._in_use(error) from None
+        return lock
 
-    def release(self, lock=None):
-        """Free ``backup_dir`` for other fits (fit's end, however it ends); given ``lock``
-        (what :meth:`hold` returned), only while that lock is still the one held: a fit that
-        was refused the folder does not free it under the fit that holds it."""
-        if self._lock is not None and (lock is None or lock is self._lock):
-            self._lock.release()
-            self._lock = None
+    def _in_use(self, error):
+        return ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
+                          f"another fit ({error.holder}): give each fit that runs at the same "
+                          "time a backup_dir of its own")
+
+    def release(self, owner=None):
+        """Free ``backup_dir`` for other fits (fit's end, however it ends); given ``owner``,
+        only a lock that owner holds: a fit that was refused the folder does not free it under
+        the fit that holds it."""
+        if self._lock is None or (owner is not None and self._owner is not owner):
+            return
+        self._lock.release()
+        self._lock = self._owner = None
 
     def __deepcopy__(self, memo):
         # a copy (scikit-learn's clone of the callbacks in fit_kwargs) is a callback that
@@ -841,11 +855,11 @@ class BackupAndRestore(Callback):
         copy = type(self).__new__(type(self))
         memo[id(self)] = copy
         for name, value in vars(self).items():
-            setattr(copy, name, None if name == "_lock" else deepcopy(value, memo))
+            setattr(copy, name, _NOT_HELD[name] if name in _NOT_HELD else deepcopy(value, memo))
         return copy
 
     def __getstate__(self):
-        return {**vars(self), "_lock": None}
+        return {**vars(self), **_NOT_HELD}
 
     def on_epoch_end(self, epoch, logs=None):
         from dlcore.io import save
@@ -912,6 +926,10 @@ class BackupAndRestore(Callback):
             os.rmdir(self.backup_dir)   # only when empty: the folder may hold the user's files
         except OSError:
             pass
+
+
+#: What a copy or a pickle of a BackupAndRestore holds in place of a running fit's lock
+_NOT_HELD = {"_lock": None, "_owner": None}
 
 
 def _restore_learning_rate(saved, model):

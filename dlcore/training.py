@@ -849,9 +849,9 @@ class TrainingLoop:
         # move it on): the fit ends with first_epoch_done + epochs of them
         first_epoch_done = self.epochs_done if not (epochs and initial_epoch is not None) \
             else max(self.epochs_done, initial_epoch)
-        epochs, first_epoch_done = self._restore_backup(callbacks, first_epoch_done, epochs,
-                                                        comm)
         try:   # the backup's folder is this fit's until it ends, however it ends
+            epochs, first_epoch_done = self._restore_backup(callbacks, first_epoch_done,
+                                                            epochs, comm)
             if epochs and self.parameters and not self.trainable_parameters:
                 # Keras says the same, and trains on: a frozen model still reports its loss
                 warnings.warn("the model does not have any trainable weights: every layer is "
@@ -979,33 +979,32 @@ class TrainingLoop:
             return epochs, first_epoch_done
         if backups:
             folder = os.path.realpath(backups[0].backup_dir)
-            if comm is None:   # its folder held until the fit ends (_release_backup); in a
-                # data-parallel fit, rank 0 holds it within the collective (restore_backup)
+            # its folder held until the fit ends: fit's clean-up (_release_backup) frees
+            # what the callback holds for this network, whatever the point a Ctrl-C lands at
+            self._held_backup = backups[0]
+            if comm is None:   # in a data-parallel fit, rank 0 holds it within the
+                # collective (restore_backup)
                 backups[0]._check_backup_dir()
-                self._held_backup = (backups[0], backups[0].hold())
+                backups[0].hold(owner=self)
             interrupted = vars(self).get("_backup_fit_started")
-        try:
-            if comm is not None:
-                # rank 0 restores, every rank takes its state: read on each rank's own disk, a
-                # rank that found no backup (node-local storage) trained other epochs than the
-                # others (one collective on every rank, with the callback or without)
-                from dlcore.distributed.network import restore_backup
-                restored = restore_backup(self, backups[0] if backups else None, comm)
-            else:
-                restored = backups[0]._restore_into(self)
-            if restored:
-                if self.epochs_done < first_epoch_done:
-                    raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
-                                     f"{count(self.epochs_done, 'epoch')} of training, but "
-                                     f"this fit starts after {first_epoch_done}: it is a "
-                                     "backup of an earlier run; delete it, or give this run a "
-                                     "backup_dir of its own")
-                if interrupted is not None and interrupted[0] == folder and \
-                        interrupted[1] <= first_epoch_done:
-                    first_epoch_done = interrupted[1]
-        except BaseException:
-            self._release_backup()
-            raise
+        if comm is not None:
+            # rank 0 restores, every rank takes its state: read on each rank's own disk, a
+            # rank that found no backup (node-local storage) trained other epochs than the
+            # others (one collective on every rank, with the callback or without)
+            from dlcore.distributed.network import restore_backup
+            restored = restore_backup(self, backups[0] if backups else None, comm)
+        else:
+            restored = backups[0]._restore_into(self)
+        if restored:
+            if self.epochs_done < first_epoch_done:
+                raise ValueError(f"BackupAndRestore's backup {backups[0].path} holds "
+                                 f"{count(self.epochs_done, 'epoch')} of training, but "
+                                 f"this fit starts after {first_epoch_done}: it is a "
+                                 "backup of an earlier run; delete it, or give this run a "
+                                 "backup_dir of its own")
+            if interrupted is not None and interrupted[0] == folder and \
+                    interrupted[1] <= first_epoch_done:
+                first_epoch_done = interrupted[1]
         if backups:
             self._backup_fit_started = (folder, first_epoch_done,
                                         not backups[0].delete_checkpoint, False)
@@ -1019,10 +1018,9 @@ class TrainingLoop:
         failing callback, Ctrl-C): the callback holds the folder from the fit's start, and a
         fit run again in the same session (a notebook) would otherwise find it held by the one
         that failed."""
-        held = vars(self).pop("_held_backup", None)
-        if held is not None:
-            backup, lock = held
-            backup.release(lock)
+        backup = vars(self).pop("_held_backup", None)
+        if backup is not None:
+            backup.release(owner=self)
 
     def _adversary_of(self, epsilon, weight, x):
         """The :class:`dlcore.adversarial.AdversarialTraining` of ``fit``'s options (None when

@@ -242,3 +242,30 @@ def test_a_fit_refused_the_folder_leaves_it_held_by_the_fit_that_runs(tmp_path):
                              callbacks=[LambdaCallback(on_epoch_begin=nested), backup])
     assert found == ["held"]
     assert not tmp_path.exists()
+
+
+def ctrl_c_after(function):
+    """``function`` that presses Ctrl-C as it returns (a signal landing between its return
+    and the caller's next bytecode)."""
+    def pressed(*args, **kwargs):
+        function(*args, **kwargs)
+        raise KeyboardInterrupt
+    return pressed
+
+
+@pytest.mark.parametrize("where", ["lock taken", "hold returned", "lock file written"])
+def test_a_ctrl_c_as_a_fit_takes_its_backup_folder_leaves_it_free(tmp_path, monkeypatch, where):
+    import dlcore.io.atomic as atomic
+    patches = {"lock taken": (atomic, "lock_folder", ctrl_c_after(atomic.lock_folder)),
+               "hold returned": (BackupAndRestore, "hold", ctrl_c_after(BackupAndRestore.hold)),
+               "lock file written": (os, "write", ctrl_c_after(os.write))}
+    with monkeypatch.context() as patched:
+        patched.setattr(*patches[where])
+        with pytest.raises(KeyboardInterrupt):
+            mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0,
+                                     callbacks=[BackupAndRestore(tmp_path / "backup")])
+    # the notebook's cell run again: the folder is free, and the fit leaves nothing behind
+    mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0,
+                             callbacks=[BackupAndRestore(tmp_path / "backup")])
+    assert os.listdir(tmp_path) == []
+

@@ -208,7 +208,7 @@ def restore_backup(model, backup, comm):
         try:
             backup._check_backup_dir()
             # the fit holds the folder until it ends (TrainingLoop._release_backup)
-            model._held_backup = (backup, backup.hold())
+            backup.hold(owner=model)
             if backup._restore_into(model):
                 rate = getattr(model.optimizer, "learning_rate", None)
                 restored = ("restored", model.get_state(), model.history,

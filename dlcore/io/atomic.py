@@ -256,9 +256,11 @@ class FolderInUseError(OSError):
 
 class FolderLock:
     """The lock :func:`lock_folder` took; :meth:`release` removes the lock file and frees it
-    (the system frees it too when the process ends, however it ends)."""
+    (the system frees it too when the process ends, however it ends). ``FolderLock()``, with
+    neither path nor descriptor, holds nothing: :func:`lock_folder` takes the lock in it when
+    given it as ``into``."""
 
-    def __init__(self, path: str | None, descriptor: int | None):
+    def __init__(self, path: str | None = None, descriptor: int | None = None):
         self.path, self.descriptor = path, descriptor
 
     def release(self) -> None:
@@ -276,45 +278,61 @@ class FolderLock:
         self.descriptor = None
 
 
-def lock_folder(folder: str | os.PathLike, holder: str) -> FolderLock:
+def lock_folder(folder: str | os.PathLike, holder: str,
+                into: FolderLock | None = None) -> FolderLock:
     """Hold ``folder`` for this process: an OS-level lock (``flock``; ``msvcrt.locking`` on
     Windows) on the file :data:`LOCK_FILE_NAME` in it, which also records ``holder`` (who
     holds it: the pid and the command line). The system frees the lock when the process ends,
     even when it is killed, so a crashed run never blocks the folder.
 
+    ``into``: a ``FolderLock()`` that takes the lock, instead of a new one. A caller that
+    keeps it where its clean-up finds it before calling loses no lock to a Ctrl-C that lands
+    as this function returns, before the caller could store a lock returned (a notebook's
+    next run would find the folder held until the kernel restarts). An interruption inside
+    this function closes what it opened.
+
     Returns
     -------
-    FolderLock, to :meth:`~FolderLock.release` at the end; a lock that does nothing where the
-    folder's file system locks no files (some network mounts) or the lock file cannot be made.
+    FolderLock (``into`` when given), to :meth:`~FolderLock.release` at the end; a lock that
+    does nothing where the folder's file system locks no files (some network mounts) or the
+    lock file cannot be made.
 
     Raises
     ------
     FolderInUseError (an OSError) when another process holds it.
     """
+    lock = FolderLock() if into is None else into
     path = os.path.join(os.fspath(folder), LOCK_FILE_NAME)
     if fcntl is None and msvcrt is None:  # pragma: no cover - neither POSIX nor Windows
-        return FolderLock(None, None)
+        return lock
     for _ in range(100):
         try:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError:
-            return FolderLock(None, None)
+            return lock
         try:
-            _lock_descriptor(descriptor)
-        except BlockingIOError:
-            os.close(descriptor)
-            raise FolderInUseError(folder, _holder_of(path)) from None
-        except OSError:   # no locks on this file system: run unlocked, as before
-            os.close(descriptor)
-            return FolderLock(None, None)
-        try:   # the run that held it may have removed the file since we opened it
-            on_disk = os.path.samestat(os.fstat(descriptor), os.stat(path))
-        except OSError:
-            on_disk = False
-        if on_disk:
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, holder.encode("utf-8", errors="replace"))
-            return FolderLock(path, descriptor)
+            try:
+                _lock_descriptor(descriptor)
+            except BlockingIOError:
+                os.close(descriptor)
+                raise FolderInUseError(folder, _holder_of(path)) from None
+            except OSError:   # no locks on this file system: run unlocked, as before
+                os.close(descriptor)
+                return lock
+            try:   # the run that held it may have removed the file since we opened it
+                on_disk = os.path.samestat(os.fstat(descriptor), os.stat(path))
+            except OSError:
+                on_disk = False
+            if on_disk:
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, holder.encode("utf-8", errors="replace"))
+                lock.path, lock.descriptor = path, descriptor
+                return lock
+        except BaseException as error:   # Ctrl-C: no lock left open that nobody can release
+            if not isinstance(error, FolderInUseError) and lock.descriptor != descriptor:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+            raise
         os.close(descriptor)
     raise FolderInUseError(folder, "pid unknown")
 
