@@ -746,6 +746,7 @@ class BackupAndRestore(Callback):
         self.delete_checkpoint = check_bool(delete_checkpoint, "delete_checkpoint")
         self._lock = None   # the folder's lock while a fit holds it (hold, release)
         self._owner = None   # the network whose fit holds it
+        self._created = ()   # the folders hold created, deepest first
 
     @property
     def path(self):
@@ -826,6 +827,7 @@ class BackupAndRestore(Callback):
         if self._lock is not None:   # this very callback, in a fit running now
             raise self._in_use(FolderInUseError(self.backup_dir, holder))
         self._owner = owner
+        self._created = _missing_folders(self.backup_dir)
         lock = self._lock = FolderLock()
         try:
             os.makedirs(self.backup_dir, exist_ok=True)
@@ -841,13 +843,21 @@ class BackupAndRestore(Callback):
                           "time a backup_dir of its own")
 
     def release(self, owner=None):
-        """Free ``backup_dir`` for other fits (fit's end, however it ends); given ``owner``,
-        only a lock that owner holds: a fit that was refused the folder does not free it under
-        the fit that holds it."""
+        """Free ``backup_dir`` for other fits (fit's end, however it ends), and remove the
+        folders that :meth:`hold` created if they are still empty: a fit that failed or was
+        stopped before its first backup leaves no trace. Given ``owner``, only a lock that
+        owner holds: a fit that was refused the folder does not free it under the fit that
+        holds it."""
         if self._lock is None or (owner is not None and self._owner is not owner):
             return
         self._lock.release()
         self._lock = self._owner = None
+        created, self._created = self._created, ()
+        for folder in created:   # deepest first
+            try:
+                os.rmdir(folder)   # only when empty
+            except OSError:
+                break
 
     def __deepcopy__(self, memo):
         # a copy (scikit-learn's clone of the callbacks in fit_kwargs) is a callback that
@@ -929,7 +939,16 @@ class BackupAndRestore(Callback):
 
 
 #: What a copy or a pickle of a BackupAndRestore holds in place of a running fit's lock
-_NOT_HELD = {"_lock": None, "_owner": None}
+_NOT_HELD = {"_lock": None, "_owner": None, "_created": ()}
+
+
+def _missing_folders(folder):
+    """The folders that creating ``folder`` would create, deepest first."""
+    missing, folder = [], os.path.abspath(folder)
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return tuple(missing)
 
 
 def _restore_learning_rate(saved, model):

@@ -269,3 +269,22 @@ def test_a_ctrl_c_as_a_fit_takes_its_backup_folder_leaves_it_free(tmp_path, monk
                              callbacks=[BackupAndRestore(tmp_path / "backup")])
     assert os.listdir(tmp_path) == []
 
+
+def test_a_fit_that_fails_before_its_first_backup_leaves_no_folder(tmp_path):
+    backup = BackupAndRestore(tmp_path / "runs" / "backup")
+    with pytest.raises(ValueError, match="validation_split"):
+        mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0, callbacks=[backup],
+                                 validation_split=2.0)
+    with pytest.raises(KeyboardInterrupt):
+        mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=2, verbose=0,
+                                 callbacks=[interrupt_at(0), backup])
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "mine").mkdir()   # a folder of the user's own stays, though empty
+    with pytest.raises(KeyboardInterrupt):
+        mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=2, verbose=0,
+                                 callbacks=[interrupt_at(0), BackupAndRestore(tmp_path / "mine")])
+    assert os.listdir(tmp_path) == ["mine"] and os.listdir(tmp_path / "mine") == []
+    with pytest.raises(KeyboardInterrupt):   # stopped after a backup: that is kept
+        mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=2, verbose=0,
+                                 callbacks=[interrupt_at(1), backup])
+    assert os.listdir(tmp_path / "runs" / "backup") == [BackupAndRestore.FILE_NAME]
