@@ -38,6 +38,7 @@ estimator contract is :mod:`dlcore.params`'s. Pickles (joblib's workers) carry t
 network as its file does, through its config and state; a ``model`` function travels by
 reference (define it at a module's top level, as for any joblib job).
 """
+import functools
 import hashlib
 import inspect
 import os
@@ -108,8 +109,11 @@ def _stable_text(value, depth=0):
         return type(value).__qualname__
     if isinstance(value, Callback):
         return f"{type(value).__qualname__}({_stable_text(_callback_settings(value), depth + 1)})"
+    if isinstance(value, functools.partial):
+        return (f"partial({_stable_text(value.func, depth + 1)}, "
+                f"{_setting_text((value.args, tuple(sorted(value.keywords.items()))), depth)})")
     if callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+        return _function_text(value, depth)
     name = type(value).__qualname__
     if depth < 4 and callable(getattr(value, "get_config", None)):
         try:
@@ -121,6 +125,56 @@ def _stable_text(value, depth=0):
     return name
 
 
+def _function_text(function, depth):
+    """A function (or class) by its module and name and, for one written in Python, what it
+    does: a digest of its code, and the defaults and closure values that are settings
+    (numbers, text, functions: ``lambda epoch, rate, factor=0.5: ...``). Two lambdas of one
+    scope share a name, and two candidates of a grid search given different ones are two
+    fits. A mutable value (a list a callback appends to) counts by its type alone: a fit
+    changes it, and a notebook's cell run again after a Ctrl-C must name the same fit."""
+    name = f"{getattr(function, '__module__', '')}.{function.__qualname__}"
+    code = getattr(function, "__code__", None)
+    if code is None or depth >= 4:
+        return name
+    cells = []
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:   # a name its scope has not bound yet
+            cells.append(None)
+    keywords = sorted((getattr(function, "__kwdefaults__", None) or {}).items())
+    given = (getattr(function, "__defaults__", None) or (), tuple(keywords), tuple(cells))
+    return f"{name}[{_code_digest(code)}, {_setting_text(given, depth + 1)}]"
+
+
+def _setting_text(value, depth):
+    """``value`` as :func:`_stable_text` says it when it cannot change between fits (a number,
+    text, a function, a tuple of those), else by its type."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
+        return repr(value)
+    if isinstance(value, tuple) and depth < 8:
+        return f"({', '.join(_setting_text(item, depth + 1) for item in value)})"
+    if isinstance(value, functools.partial) or callable(value) and hasattr(value, "__qualname__"):
+        return _stable_text(value, depth)
+    return type(value).__qualname__
+
+
+def _code_digest(code):
+    """A digest of a code object that is the same in every run: its bytecode, names and
+    constants, nested functions' code by their own digest (a code object's repr holds its
+    address), sets of constants in sorted order (a set's order follows the run's hash seed)."""
+    digest = hashlib.sha256(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for constant in code.co_consts:
+        if hasattr(constant, "co_code"):
+            digest.update(_code_digest(constant).encode())
+        elif isinstance(constant, frozenset):
+            digest.update(repr(sorted(map(repr, constant))).encode())
+        else:
+            digest.update(repr(constant).encode())
+    return digest.hexdigest()[:16]
+
+
 def _callback_settings(callback):
     """What ``callback`` was made with: its attributes named as its constructor's arguments,
     not those that a fit changes (EarlyStopping's ``best`` and ``wait``), which after a fit
@@ -130,7 +184,14 @@ def _callback_settings(callback):
         parameters = inspect.signature(type(callback).__init__).parameters.values()
     except (TypeError, ValueError):   # a constructor without a signature: its class alone
         return {}
+    from dlcore.callbacks import LambdaCallback
     given = vars(callback)
+    if isinstance(callback, LambdaCallback):
+        # its constructor's functions, by hook; an object called (one that counts the
+        # epochs, or presses Ctrl-C once) by its class: a fit changes its attributes
+        given = {**given, **{hook: function if function is None or isinstance(
+            function, functools.partial) or hasattr(function, "__qualname__")
+            else type(function) for hook, function in callback.functions.items()}}
     return {parameter.name: given[parameter.name] for parameter in parameters
             if parameter.name in given and parameter.name != "self"
             and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}

@@ -8,6 +8,7 @@ with a BackupAndRestore (in turn, at once, and run again after an interruption) 
 the same search without one (training is a pure function of the seed, the data and the
 settings).
 """
+import functools
 import os
 
 import numpy as np
@@ -288,3 +289,43 @@ def test_a_fit_that_fails_before_its_first_backup_leaves_no_folder(tmp_path):
         mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=2, verbose=0,
                                  callbacks=[interrupt_at(1), backup])
     assert os.listdir(tmp_path / "runs" / "backup") == [BackupAndRestore.FILE_NAME]
+
+
+def press_at(epoch, logs, at):
+    """Ctrl-C as Keras's epoch ``at`` starts."""
+    if epoch == at:
+        raise KeyboardInterrupt
+
+
+def test_grid_search_candidates_that_differ_in_a_callback_s_functions_have_their_own_backups(
+        tmp_path):
+    from sklearn.base import clone
+    candidates = {   # the hook of a fit stopped after its epoch 1; that of another candidate
+        "lambdas of other code": (lambda epoch, logs: press_at(epoch, logs, 1),
+                                  lambda epoch, logs: None),
+        "lambdas of other defaults": (lambda epoch, logs, at=1: press_at(epoch, logs, at),
+                                      lambda epoch, logs, at=5: press_at(epoch, logs, at)),
+        "partials of other arguments": (functools.partial(press_at, at=1),
+                                        functools.partial(press_at, at=5))}
+    for name, (stopped, other) in candidates.items():
+        def wrapper(hook, folder=tmp_path / name):
+            return SKLearnClassifier(mlp, fit_kwargs={
+                "epochs": 3, "batch_size": 8,
+                "callbacks": [LambdaCallback(on_epoch_begin=hook), BackupAndRestore(folder)]})
+        with pytest.raises(KeyboardInterrupt):
+            wrapper(stopped).fit(X, Y)
+        # trained afresh: the other candidate's backup is not its own
+        assert len(wrapper(other).fit(X, Y).history_["loss"]) == 3, name
+    # the same candidate run again (a clone, as a search makes) resumes its own, though the
+    # fit changed what its functions hold (a list they append to)
+    pressed = []
+
+    def press_once(epoch, logs):
+        if epoch == 1 and not pressed:
+            pressed.append(epoch)
+            raise KeyboardInterrupt
+    wrapper = SKLearnClassifier(mlp, fit_kwargs={"epochs": 3, "batch_size": 8, "callbacks": [
+        LambdaCallback(on_epoch_begin=press_once), BackupAndRestore(tmp_path / "same")]})
+    with pytest.raises(KeyboardInterrupt):
+        clone(wrapper).fit(X, Y)
+    assert len(clone(wrapper).fit(X, Y).history_["loss"]) == 2
