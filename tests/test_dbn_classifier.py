@@ -228,3 +228,33 @@ def test_fine_tuning_takes_adamw_and_nadam(optimizer, name):
                                       optimizer=optimizer, learning_rate=0.01).fit(X, y)
     assert type(classifier.network_.optimizer).__name__ == name
     assert classifier.network_.optimizer.iterations > 0
+
+
+def test_sample_weight_weighs_the_fine_tuning_as_mlp_classifiers():
+    # MLPClassifier.fit and partial_fit take sample_weight; DBNClassifier refused it
+    X, y = two_classes(60)
+    weights = np.random.default_rng(3).uniform(0.2, 3.0, 60)
+    quick = {**SMALL, "hidden": (6,), "pretrain_epochs": 1, "epochs": 2, "validation_split": 0.25}
+
+    def fitted(sample_weight, **settings):
+        model = dlcore.DBNClassifier(**{**quick, **settings})
+        return model.fit(X, y, sample_weight=sample_weight).network_
+
+    unweighted, weighted = fitted(None), fitted(weights)
+    for one, other in zip(fitted(np.ones(60)).get_weights(), unweighted.get_weights()):
+        np.testing.assert_array_equal(one, other)
+    assert weighted.history["loss"][0] != unweighted.history["loss"][0]
+    # the held-out rows' weights weigh the validation loss only
+    _, held_out = dlcore.DBNClassifier(**quick)._split_rows(60)
+    only_held_out = np.ones(60)
+    only_held_out[held_out] = weights[held_out]
+    held_out_weighted = fitted(only_held_out)
+    assert held_out_weighted.history["loss"][0] == unweighted.history["loss"][0]
+    assert held_out_weighted.history["val_loss"][0] != unweighted.history["val_loss"][0]
+    # a first partial_fit is fit with one pass, one epoch and no split: weights included
+    stepped = dlcore.DBNClassifier(**quick).partial_fit(X, y, sample_weight=weights).network_
+    for one, other in zip(stepped.get_weights(), fitted(weights, pretrain_epochs=1, epochs=1,
+                                                        validation_split=0).get_weights()):
+        np.testing.assert_array_equal(one, other)
+    with pytest.raises(ValueError, match=r"one weight per sample, shape \(60,\)"):
+        dlcore.DBNClassifier(**quick).fit(X, y, sample_weight=weights[:5])

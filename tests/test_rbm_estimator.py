@@ -328,9 +328,8 @@ FIT_WITH_SAMPLE_WEIGHT = {
     "Autoencoder.fit": lambda X, w: dlcore.Autoencoder(n_hidden=3).fit(X, sample_weight=w),
     "StackedAutoencoder.fit": lambda X, w: dlcore.StackedAutoencoder(layers=[12, 3]).fit(
         X, sample_weight=w),
-    "DBN.fit": lambda X, w: dlcore.DBN(layers=[12, 3]).fit(X, sample_weight=w),
-    "DBNClassifier.fit": lambda X, w: dlcore.DBNClassifier(hidden=(3,)).fit(
-        X, np.arange(len(X)) % 2, sample_weight=w)}
+    # DBNClassifier's fit takes it, as MLPClassifier's (tests/test_dbn_classifier.py)
+    "DBN.fit": lambda X, w: dlcore.DBN(layers=[12, 3]).fit(X, sample_weight=w)}
 
 
 @pytest.mark.parametrize("call", FIT_WITH_SAMPLE_WEIGHT.values(),

@@ -176,9 +176,14 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         rng.check_seed(self.seed)
 
     # -- training -----------------------------------------------------------------------
-    def fit(self, X, y, **unexpected):
+    def fit(self, X, y, sample_weight=None, **unexpected):
         """Pretrain the DBN on ``X`` (rows in [0, 1]: its bottom units are binary), then
-        fine-tune its network on (X, y). Returns self."""
+        fine-tune its network on (X, y). Returns self.
+
+        ``sample_weight`` : (n,) weights >= 0 or None, as ``MLPClassifier.fit``'s: each row's
+        loss in fine-tuning weighted (the held-out rows' too, in the validation loss that
+        early stopping watches); the pretraining, which sees no labels, weighs every row
+        alike."""
         refuse_fit_arguments(self, "fit", unexpected)
         self._check_params()
         classes, targets = self._check_labels(y)
@@ -186,7 +191,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         try:   # the names of this fit's X only once its network is this fit's too
             self._note_feature_names(X, reset=True)
             X = self._rows(X, "X")
-            dbn, network = self._fit_network(X, targets, classes)
+            weights = self._weights(sample_weight, len(targets))
+            dbn, network = self._fit_network(X, targets, classes, weights)
         except BaseException:
             self._put_back_feature_names(found_names)
             raise
@@ -202,23 +208,40 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         else:
             self.feature_names_in_ = names
 
-    def _fit_network(self, X, targets, classes):
+    @staticmethod
+    def _weights(sample_weight, n):
+        """``sample_weight`` checked (one weight >= 0 per label, not all zero), float64, or
+        None."""
+        from dlcore.training import sample_weights
+        weights = sample_weights(None, n, sample_weight, None)
+        if weights is not None and not weights.any():
+            raise ValueError("sample_weight is zero for every row: fine-tuning would learn "
+                             "nothing; give the rows to learn from a weight above 0")
+        return weights
+
+    def _fit_network(self, X, targets, classes, weights=None):
         """``(dbn, network)`` of :meth:`fit`: the DBN pretrained on ``X``, its network
-        fine-tuned on (X, targets), early stopping on the held-out part."""
+        fine-tuned on (X, targets), each row's loss weighted by ``weights`` (or None), early
+        stopping on the held-out part."""
         from dlcore.callbacks import EarlyStopping
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+        fit_rows, valid_rows = self._split_rows(len(X))   # refused before anything trains
         dbn, network = self._pretrained_network(X, len(classes))
-        train, valid = self._split(X, targets)
-        callbacks = []
-        if valid is not None:
+        train, fit_weights, valid, callbacks = (X, targets), weights, None, []
+        if valid_rows is not None:
+            train = (X[fit_rows], targets[fit_rows])
+            valid = (X[valid_rows], targets[valid_rows])
+            if weights is not None:
+                fit_weights, valid = weights[fit_rows], (*valid, weights[valid_rows])
             callbacks.append(EarlyStopping(monitor="val_loss", patience=int(self.patience),
                                            restore_best_weights=True))
         network.fit(*train, epochs=int(self.epochs), batch_size=int(self.batch_size),
-                    validation_data=valid, callbacks=callbacks, verbose=int(bool(self.verbose)))
+                    validation_data=valid, callbacks=callbacks, verbose=int(bool(self.verbose)),
+                    sample_weight=fit_weights)
         return dbn, network
 
-    def partial_fit(self, X, y, classes=None, **unexpected):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, **unexpected):
         """One step of training on the batch (X, y), as ``MLPClassifier.partial_fit``: the
         first call pretrains the DBN with one pass over the batch (:meth:`dlcore.DBN.partial_fit`),
         builds its network and fine-tunes it one epoch; every later call fine-tunes the
@@ -241,6 +264,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             batches to come (scikit-learn's argument: a first batch may lack some); None takes
             those of ``y``. Afterwards the same classes or None (``classes_`` is fixed; others
             are refused, as scikit-learn refuses them)
+        sample_weight : (n,) weights >= 0 or None: each row's loss in fine-tuning weighted
+            (``SGDClassifier.partial_fit``'s order of arguments); a first call's one pass of
+            pretraining weighs every row alike
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
         first = not hasattr(self, "network_")
@@ -265,12 +291,13 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         X = self._rows(X, "X", fitted_width=not first)
         if len(X) != len(targets):
             raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+        weights = self._weights(sample_weight, len(targets))
         if first:
             dbn, network = self._pretrained_network(X, len(known), one_pass=True)
         else:
             dbn, network = self.dbn_, self.network_
         network.fit(X, targets, epochs=1, batch_size=int(self.batch_size),
-                    verbose=int(bool(self.verbose)))
+                    verbose=int(bool(self.verbose)), sample_weight=weights)
         self.classes_, self.n_features_in_ = known, X.shape[1]
         self.dbn_, self.network_ = dbn, network
         self._note_learning_curves()
@@ -357,18 +384,18 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             return optimizers.SGD(learning_rate=self.learning_rate, momentum=self.momentum)
         return optimizers.OPTIMIZERS[self.optimizer](learning_rate=self.learning_rate)
 
-    def _split(self, X, y):
-        """``((X_fit, y_fit), (X_valid, y_valid))``, a seeded random ``validation_split`` of
-        the rows held out (as ``dlcore dbn finetune`` splits), or ``((X, y), None)``."""
+    def _split_rows(self, n):
+        """``(fit_rows, valid_rows)`` of ``n`` rows: a seeded random ``validation_split`` of
+        them held out (as ``dlcore dbn finetune`` splits), each in order; valid_rows None
+        without one."""
         if not self.validation_split:
-            return (X, y), None
-        n_valid = max(1, int(round(self.validation_split * len(X))))
-        if n_valid >= len(X):
+            return np.arange(n), None
+        n_valid = max(1, int(round(self.validation_split * n)))
+        if n_valid >= n:
             raise ValueError(f"validation_split={self.validation_split} leaves no row of "
-                             f"{len(X)} to train on; lower it or set it to 0")
-        order = rng.permutation(len(X), self.seed, rng.STREAM_SPLIT, 1)
-        fit, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
-        return (X[fit], y[fit]), (X[valid], y[valid])
+                             f"{n} to train on; lower it or set it to 0")
+        order = rng.permutation(n, self.seed, rng.STREAM_SPLIT, 1)
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
     # -- using a trained model ----------------------------------------------------------
     def _check_fitted(self):
