@@ -973,3 +973,42 @@ def test_a_keras_sequential_nesting_a_model_goes_back_a_sequential_through_dlcor
         if keras_model is outer:   # its summary row names the class Keras's names
             assert [row.class_name for row in model.summary(print_fn=None).rows] == \
                 ["Sequential", "Dense"]
+
+
+def _keras_layer_shared_across_nesting(keras):
+    """Keras: ``d = Dense(4)`` called in a base model and again beside it, on the base's
+    input (one layer, one set of weights), compiled with SGD."""
+    shared = keras.layers.Dense(4, name="shared")
+    rows = keras.Input((3,))
+    base = keras.Model(rows, keras.layers.Dense(4, name="inner")(shared(rows)), name="base")
+    given = keras.Input((3,))
+    model = keras.Model(given, keras.layers.Add()([shared(given), base(given)]))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_layer_shared_with_a_nested_model_loads_one_layer_and_trains_as_keras(
+        tmp_path, suffix):
+    """Real Keras: a layer that a model and a model nested in it both call is one dlcore
+    layer (was two, the .h5's 6 arrays where Keras has 4, untied by training; the archive,
+    which writes its arrays once, refused as "another architecture"), and three SGD steps
+    land where Keras's do."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    keras_model = _keras_layer_shared_across_nesting(keras)
+    path = tmp_path / f"tied{suffix}"
+    keras_model.save(path)
+    model = dlcore.load(path)
+    assert model.get_layer("base").get_layer("shared") is model.get_layer("shared")
+    assert len(model.get_weights()) == len(keras_model.get_weights()) == 4
+    generator = np.random.default_rng(3)
+    x = generator.normal(size=(8, 3)).astype(np.float32)
+    y = generator.normal(size=(8, 4)).astype(np.float32)
+    for _ in range(3):
+        keras_model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
+        keras_model.predict(x, verbose=0)), atol=1e-5)
+    keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
+    _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)

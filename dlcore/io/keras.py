@@ -1685,9 +1685,12 @@ class _FunctionalImported(_Imported):
 
     graph = True
 
-    def __init__(self, config, filename):
+    def __init__(self, config, filename, same_as=None):
         from dlcore import Input
         self.filename = filename
+        # a nested model's layer (renamed by _nested_names_unique) -> the layer of the model it
+        # is (:func:`shared_across_nesting`): its calls call that one dlcore layer
+        self.same_as = dict(same_as or {})
         body = config.get("config")
         entries = body.get("layers") if isinstance(body, dict) else None
         if not isinstance(entries, list) or not entries:
@@ -1784,9 +1787,11 @@ class _FunctionalImported(_Imported):
         node ``index``'s inputs, and record its output tensor."""
         from dlcore.layers import Add, Concatenate
         tensors, built = self._tensors, self._built
+        # the tensors keep the file's name of the call; the layer is the one it shares
+        tensor_name, name = name, self.same_as.get(name, name)
         if kind == "ZeroPadding2D":   # merged into the convolution it feeds
             self._layer(kind, name, layer_config, None)
-            tensors[(name, index)] = _Padded(inputs, self._padding)
+            tensors[(tensor_name, index)] = _Padded(inputs, self._padding)
             self._padding = None
             return
         padded = [t for t in (inputs if isinstance(inputs, list) else [inputs])
@@ -1806,13 +1811,13 @@ class _FunctionalImported(_Imported):
                 layer = self._augmentation(kind, name, layer_config, previous,
                                            first.is_input or previous is not None)
                 if layer is None:   # merged into the layer before, or left out
-                    tensors[(name, index)] = first
+                    tensors[(tensor_name, index)] = first
                     return
                 built[name] = layer
             output = built[name](first)
             self._augmented[id(output)] = built[name]
-            tensors[(name, index)] = output
-            self._note_call(name, index, output)
+            tensors[(tensor_name, index)] = output
+            self._note_call(tensor_name, index, output)
             return
         if kind in _NORMALIZATIONS:
             _check_not_flattened_maps(name, kind, self._flat_from.get(id(first)))
@@ -1830,8 +1835,8 @@ class _FunctionalImported(_Imported):
                 self.n_parameters += _parameter_count(built[name], first.shape)
         output = built[name](inputs)
         self._checked_shape(output.shape)
-        tensors[(name, index)] = output
-        self._note_call(name, index, output)
+        tensors[(tensor_name, index)] = output
+        self._note_call(tensor_name, index, output)
         flat_from = self._flat_from
         flat_from[id(output)] = _row_layout(kind, name, inputs, output, flat_from,
                                             self.dense_columns.get(name))
@@ -2666,16 +2671,19 @@ def _dlcore_model_name(name):
     return name if "/" not in name and len(name) <= MAX_MODEL_NAME else None
 
 
-def model_from_config(config, filename="<json>", file_size=None):
+def model_from_config(config, filename="<json>", file_size=None, same_as=None):
     """A built dlcore Sequential or Model (fresh weights) from a Keras model config, and the
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
-    parameters must fit in the file (4 bytes each) before any is created."""
+    parameters must fit in the file (4 bytes each) before any is created. ``same_as``: the
+    layers of nested models that are one layer with another of the model
+    (:func:`shared_across_nesting`)."""
     from dlcore import Model, Sequential
     keras_sequential = isinstance(config, dict) and config.get("class_name") == "Sequential"
     config, file_names = _nested_names_unique(_as_functional(config, filename))
     functional = isinstance(config, dict) and config.get("class_name") in ("Functional",
                                                                            "Model")
-    imported = (_FunctionalImported if functional else _Imported)(config, filename)
+    imported = (_FunctionalImported(config, filename, same_as) if functional
+                else _Imported(config, filename))
     imported.config, imported.file_names = config, file_names
     limit = MAX_PARAMETERS if file_size is None else file_size // 4
     if imported.n_parameters > limit:
@@ -2703,7 +2711,47 @@ def model_from_config(config, filename="<json>", file_size=None):
         # Keras's own weights files of it keep the nested layout: load_weights reads them
         # (a legacy one under the names in the file of the layers renamed here)
         model.keras_nested_config_, model.keras_file_names_ = config, file_names
+        model.keras_same_as_ = dict(same_as or {})
     return model, imported
+
+
+def shared_across_nesting(imported, holds_its_arrays) -> dict:
+    """``{layer of a nested model: the layer of the model it is}`` for the layers Keras shares
+    across a nesting (``d = Dense(4)`` called in a model and in a model nested in it: one
+    layer, one set of weights, trained by both calls), told from the file, since Keras's
+    config lists such a layer in each model (a name a nested model may give a layer of its
+    own too: a base loaded from a file keeps its ``dense`` beside a new head's ``dense``).
+    A layer renamed on import (:func:`_nested_names_unique`) is the one whose name it had
+    when it has the same class and settings and ``holds_its_arrays(renamed, name)`` says the
+    file holds its weights so (a Keras archive writes a shared layer's arrays once, at its
+    first place: none at the other; a legacy file writes them at each, the same values)."""
+    entries, pending = {}, [imported.config]
+    while pending:
+        body = pending.pop().get("config")
+        for entry in (body.get("layers") if isinstance(body, dict) else None) or ():
+            if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+                continue
+            if entry.get("class_name") in _MODEL_CLASSES:
+                pending.append(entry)
+            elif isinstance(entry["config"].get("name"), str):
+                entries.setdefault(entry["config"]["name"], entry)
+
+    def settings(value, top=True):
+        # (Keras's archive marks an object it serialises again, the same dtype policy of
+        # another layer, with its shared_object_id: not a setting)
+        if isinstance(value, dict):
+            return {key: settings(item, False) for key, item in value.items()
+                    if key != "shared_object_id" and not (top and key == "name")}
+        return [settings(item, False) for item in value] if isinstance(value, list) else value
+
+    same_as = {}
+    for renamed, name in getattr(imported, "file_names", {}).items():
+        if renamed in entries and name in entries and name in imported.converters and \
+                entries[renamed].get("class_name") == entries[name].get("class_name") and \
+                settings(entries[renamed]["config"]) == settings(entries[name]["config"]) and \
+                holds_its_arrays(renamed, name):
+            same_as[renamed] = name
+    return same_as
 
 
 def _check_nested_layers_run(model, filename):
@@ -2816,6 +2864,8 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
         if paths and name in nested:
             # a nested model's group lists its layers' arrays as [<model>/]<layer>/<array>
             for inner in nested[name]:
+                if inner in getattr(imported, "same_as", {}):
+                    continue   # the model's own layer, whose arrays are read at its place
                 mine = [path for path in paths if path.split("/")[-2:-1] ==
                         [file_names.get(inner, inner)]]
                 if mine:
@@ -2880,8 +2930,18 @@ def load_keras(filename: str, h5file: h5py.File):
     reader = ModelFileReader(h5file, filename)
     config = reader.json_attribute(h5file, "model_config", "/")
     model, imported = model_from_config(config, filename, reader.file_size)
-    set_weights(model, imported, _legacy_arrays(reader, reader.group("model_weights"),
-                                                "model_weights", imported, model))
+    arrays_of = _legacy_arrays(reader, reader.group("model_weights"), "model_weights",
+                               imported, model)
+
+    def same_arrays(renamed, name):
+        return name in arrays_of and len(arrays_of[renamed]) == len(arrays_of[name]) and all(
+            np.array_equal(mine, theirs)
+            for mine, theirs in zip(arrays_of[renamed], arrays_of[name]))
+
+    same_as = shared_across_nesting(imported, same_arrays)
+    if same_as:   # built again with one layer where Keras has one
+        model, imported = model_from_config(config, filename, reader.file_size, same_as)
+    set_weights(model, imported, arrays_of)
     notes = list(imported.notes)
     training = reader.json_attribute(h5file, "training_config", "/", default=None)
     if training is not None:
@@ -2932,7 +2992,8 @@ def load_weights(model, path: str | os.PathLike, imported: _Imported | None = No
             try:   # the flat layout (dlcore's files before 2026-12) first; then Keras's nested
                 return load_weights(model, path, imported)
             except ModelFileError:
-                _, imported = model_from_config(nested, filename)
+                _, imported = model_from_config(nested, filename,
+                                                same_as=getattr(model, "keras_same_as_", None))
                 imported.file_names = getattr(model, "keras_file_names_", {})
     backup = model.get_weights()
     from dlcore.io import keras_archive
@@ -2997,7 +3058,10 @@ def _keras_weights_order(model, flat_config) -> list[str]:
                 names.append(name)
         return names
 
-    order = expanded(nested)
+    # a layer shared across the nesting is listed in each model that calls it; Keras's
+    # get_weights() gives its arrays once, at its first place
+    same_as = getattr(model, "keras_same_as_", {})
+    order = [name for name in expanded(nested) if name not in same_as]
     # a layer renamed on import (a clash of names across the nesting) leaves the flat order
     return order if sorted(order) == sorted(flat) else flat
 
@@ -3089,6 +3153,7 @@ def load_with_architecture(path: str | os.PathLike, architecture):
         if nested is not None:
             model.keras_nested_config_ = nested
             model.keras_file_names_ = getattr(architecture, "keras_file_names_", {})
+            model.keras_same_as_ = getattr(architecture, "keras_same_as_", {})
     elif isinstance(architecture, (str, bytes, dict)):
         config = architecture
         if not isinstance(config, dict):

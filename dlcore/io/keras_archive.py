@@ -382,6 +382,11 @@ def load_archive(filename: str):
         model, imported = keras.model_from_config(config, filename, reader.file_size)
         if not keras_weights.is_weights_file(reader.file):
             raise reader.error("it has no 'layers' group: not Keras 3's weights layout")
+        same_as = keras.shared_across_nesting(
+            imported, keras_weights.written_once(reader, imported))
+        if same_as:   # built again with one layer where Keras has one
+            model, imported = keras.model_from_config(config, filename, reader.file_size,
+                                                      same_as)
         arrays_of = keras_weights.read(reader, reader.file, imported, model)
         keras.set_weights(model, imported, arrays_of)
         notes = list(imported.notes)

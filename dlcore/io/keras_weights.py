@@ -224,6 +224,18 @@ def read(reader, h5file, imported, model) -> dict:
     return arrays_of
 
 
+def written_once(reader, imported):
+    """Whether a Keras 3 weights file holds a layer's arrays at the place of layer ``name``
+    and none at that of ``renamed`` (:func:`dlcore.io.keras.shared_across_nesting`): Keras
+    writes the arrays of a layer it reaches twice (shared across a nesting) once."""
+    paths = dict(layer_paths(imported.config))
+
+    def holds(renamed, name):
+        return renamed in paths and name in paths and \
+            _array_count(reader, paths[renamed]) == 0 and _array_count(reader, paths[name]) > 0
+    return holds
+
+
 def is_subclassed_weights_file(h5file: h5py.File) -> bool:
     """Whether an open HDF5 file is Keras 3's weights file of a subclassed ``keras.Model``:
     the model's own ``vars`` at the root, its layers under the names of the attributes that
