@@ -1012,3 +1012,31 @@ def test_a_layer_shared_with_a_nested_model_loads_one_layer_and_trains_as_keras(
         keras_model.predict(x, verbose=0)), atol=1e-5)
     keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
     _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_nested_model_of_two_inputs_given_one_tensor_twice_keeps_both(tmp_path, suffix):
+    """Real Keras: ``pair([x, x])``, a nested model of two inputs called on one tensor for
+    both, loads with two inputs as Keras's (it had one: ``get_layer("pair")`` took one array)
+    that compute as Keras's on two different arrays, and goes back to Keras so."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    first, second = keras.Input((3,), name="first"), keras.Input((3,), name="second")
+    pair = keras.Model([first, second], keras.layers.Concatenate()([
+        keras.layers.Dense(2, name="from_first")(first),
+        keras.layers.Dense(2, name="from_second")(second)]), name="pair")
+    given = keras.Input((3,))
+    keras_model = keras.Model(given, keras.layers.Dense(1, name="out")(pair([given, given])))
+    keras_model.save(tmp_path / f"pair{suffix}")
+    model = dlcore.load(tmp_path / f"pair{suffix}")
+    rows = np.random.default_rng(5).normal(size=(4, 3)).astype(np.float32)
+    others = rows[::-1].copy()
+    assert len(model.get_layer("pair").inputs) == 2
+    np.testing.assert_allclose(model.get_layer("pair").predict([rows, others]),
+                               keras.ops.convert_to_numpy(pair.predict([rows, others],
+                                                                       verbose=0)), atol=1e-5)
+    np.testing.assert_allclose(model.predict(rows), keras.ops.convert_to_numpy(
+        keras_model.predict(rows, verbose=0)), atol=1e-5)
+    model.save(tmp_path / f"back{suffix}")
+    back = keras.models.load_model(tmp_path / f"back{suffix}")
+    assert len(back.get_layer("pair").inputs) == 2

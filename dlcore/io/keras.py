@@ -2113,9 +2113,15 @@ class _FunctionalImported(_Imported):
             group_given[group] = _in_input_order(inner_config, given, members, {
                 id(member): (keys[id(member)][0], keys[id(member)][1] % count)
                 for member in members}, [])
-        outside = _in_input_order(config, outside, nodes, keys, self.notes, group_given)
+        given_twice = None if groups else _one_tensor_given_twice(config, nodes, keys, made)
+        outside = _in_input_order(config, outside, nodes, keys, self.notes, group_given) \
+            if given_twice is None else []
         inputs = [Input(tensor.shape) for tensor in outside]
         mapping = {id(t): new for t, new in zip(outside, inputs)}
+        if given_twice is not None:
+            names, reads, shapes = given_twice
+            by_name = {name: Input(shapes[name]) for name in names}
+            inputs = [by_name[name] for name in names]
         called = set()
         for node in nodes:
             group = group_of.get(id(node))
@@ -2130,7 +2136,12 @@ class _FunctionalImported(_Imported):
                         if tensor is not None:
                             mapping[id(tensor)] = made_here
                 continue
-            arguments = [mapping[id(t)] for t in node.inputs]
+            if given_twice is None:
+                arguments = [mapping[id(t)] for t in node.inputs]
+            else:   # each argument the input its config reads there
+                arguments = [mapping[id(t)] if id(t) in made else
+                             by_name[reads[(*keys[id(node)], position)]]
+                             for position, t in enumerate(node.inputs)]
             mapping[id(node.output)] = call_layer(
                 node.layer, arguments if node.takes_list else arguments[0])
         outputs = [mapping[id(output)] for output in outputs]
@@ -2206,6 +2217,46 @@ def _output_keys(aliases, name, call):
     while (name, call, len(keys)) in aliases:
         keys.append(aliases[(name, call, len(keys))])
     return keys
+
+
+def _one_tensor_given_twice(config, nodes, keys, made):
+    """``(input names, reads, shapes)`` when one call of the nested Keras model ``config``
+    gives one tensor for several of its inputs (``pair([x, x])``), else None: Keras's model
+    keeps its inputs, so the dlcore model gets one for each name of its ``input_layers``, and
+    ``reads`` says which one each node's argument is ((Keras layer, node index, position) ->
+    input name); ``shapes`` the shape of each. ``keys``: id(node) -> (Keras layer, node index
+    within the model); ``made``: the ids of the tensors the call's own nodes make."""
+    names = [reference[0] for reference in _references(config.get("input_layers"))
+             if isinstance(reference, list) and reference and isinstance(reference[0], str)]
+    given = {id(t) for node in nodes for t in node.inputs if id(t) not in made}
+    if len(names) < 2 or len(set(names)) != len(names) or len(given) >= len(names):
+        return None
+    reads = {}
+    for layer in config.get("layers") or ():
+        layer_config = layer.get("config") if isinstance(layer, dict) else None
+        calls = layer.get("inbound_nodes") if isinstance(layer, dict) else None
+        if not isinstance(layer_config, dict) or not isinstance(calls, list):
+            continue
+        for index, call in enumerate(calls):
+            args = call.get("args") if isinstance(call, dict) else None
+            if not isinstance(args, list) or not args:
+                continue
+            items = args[0] if isinstance(args[0], list) else [args[0]]
+            for position, item in enumerate(items):
+                tensor = item.get("config") if isinstance(item, dict) else None
+                history = tensor.get("keras_history") if isinstance(tensor, dict) else None
+                if isinstance(history, list) and history and history[0] in names:
+                    reads[(layer_config.get("name"), index, position)] = history[0]
+    shapes = {}
+    for node in nodes:
+        for position, tensor in enumerate(node.inputs):
+            if id(tensor) in made:
+                continue
+            name = reads.get((*keys[id(node)], position))
+            if name is None:
+                return None   # an argument from outside that reads no input: not Keras's
+            shapes.setdefault(name, tensor.shape)
+    return (names, reads, shapes) if set(shapes) == set(names) else None
 
 
 def _in_input_order(config, tensors, nodes, keys, notes, nested_given=None):
