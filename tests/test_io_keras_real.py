@@ -981,3 +981,40 @@ def test_compile_takes_kerass_optimizer_loss_and_metric_objects_and_steps_as_ker
     with pytest.raises(ValueError, match=r"Keras object dlcore cannot take: the optimizer "
                                          r"'Lamb' is not one dlcore has"):
         model.compile(optimizer=keras.optimizers.Lamb(), loss="mse")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_model_of_named_inputs_and_outputs_loads_in_keras_order(tmp_path, suffix):
+    """Real Keras: keras.io's functional API guide names a model's inputs and outputs by the
+    keys of dicts (``keras.Model(inputs={...}, outputs={"score": ...})``), compiled with a
+    loss per key; dlcore refused it ("names the tensor {...}, which no layer makes"). It now
+    loads with the inputs and outputs in Keras's order (``model.inputs``/``outputs``: by
+    sorted key), predicting as Keras, each output compiled with its own loss."""
+    keras = real_keras()
+    layers = keras.layers
+    title, body = keras.Input((6,), name="title"), keras.Input((5,), name="body")
+    joined = layers.concatenate([layers.Dense(4, name="of_title")(title),
+                                 layers.Dense(4, name="of_body")(body)])
+    keras_model = keras.Model(
+        inputs={"title": title, "body": body},
+        outputs={"score": layers.Dense(1, name="priority")(joined),
+                 "group": layers.Dense(3, activation="softmax", name="department")(joined)})
+    keras_model.compile(optimizer="sgd", loss={"score": "mse",
+                                               "group": "categorical_crossentropy"})
+    keras_model.save(tmp_path / f"named{suffix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)   # compiled as Keras did, no word
+        model = dlcore.load(tmp_path / f"named{suffix}")
+    assert model.input_names == ["body", "title"] and \
+        model.output_names == ["department", "priority"]
+    generator = np.random.default_rng(2)
+    x = {"title": generator.random((6, 6), np.float32),
+         "body": generator.random((6, 5), np.float32)}
+    y = {"score": generator.random((6, 1), np.float32),
+         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    expected = keras_model.predict(x, verbose=0)
+    for got, key in zip(model.predict([x["body"], x["title"]]), ["group", "score"]):
+        np.testing.assert_allclose(got, keras.ops.convert_to_numpy(expected[key]), atol=1e-6)
+    scores = model.evaluate([x["body"], x["title"]], [y["group"], y["score"]], verbose=0)
+    np.testing.assert_allclose(scores[0], keras_model.evaluate(x, y, verbose=0)[0],
+                               rtol=1e-5)

@@ -2350,7 +2350,10 @@ def _sides(conv):
 
 
 def _references(value):
-    """Keras's ``input_layers``/``output_layers``: ``[name, 0, 0]`` or a list of them."""
+    """Keras's ``input_layers``/``output_layers``: ``[name, 0, 0]``, a list of them, or a dict
+    of them (:func:`dlcore.io.keras_weights.flattened_references`)."""
+    from dlcore.io.keras_weights import flattened_references
+    value = flattened_references(value)
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         return [value]
     if isinstance(value, list) and 0 < len(value) <= 64:
@@ -2750,6 +2753,10 @@ def model_from_config(config, filename="<json>", file_size=None, same_as=None):
                           name=_dlcore_model_name(imported.name))
             # a Keras Sequential that nests a model: it goes back to Keras a Sequential
             model.keras_sequential_ = keras_sequential
+            outputs = config["config"].get("output_layers")
+            if isinstance(outputs, dict) and len(outputs) == len(model.outputs):
+                # outputs={"score": ...}: the keys (sorted, Keras's order) its compile takes
+                model.keras_output_keys_ = sorted(outputs)
         else:
             model = Sequential(imported.layers, input_shape=imported.input_shape,
                                name=_dlcore_model_name(imported.name))
@@ -3009,11 +3016,29 @@ def compile_as_keras_did(model, imported, reader, training, where, variable_path
     what cannot be carried over."""
     from dlcore.io import keras_optimizer
     from dlcore.io.keras_training import compile_from
-    why = compile_from(model, training)
+    why = compile_from(model, _by_output_name(model, training))
     if why is not None:
         return [f"the model is loaded uncompiled (compile it before fit): its Keras {where} "
                 f"does not map onto dlcore's: {why}"]
     return keras_optimizer.adopt(model, imported, reader, variable_paths)
+
+
+def _by_output_name(model, training):
+    """``training`` (a Keras ``training_config``) with its losses, loss weights and metrics by
+    output given by the names of the model's outputs (Keras's ``output_names``, those of the
+    layers making them), where the Keras model named its outputs by the keys of a dict
+    (``outputs={"score": ...}``: ``model.keras_output_keys_``), which Keras's compile then
+    takes them by."""
+    keys = getattr(model, "keras_output_keys_", None)
+    if not keys or not isinstance(training, dict):
+        return training
+    names = dict(zip(keys, model.output_names))
+    renamed = dict(training)
+    for what in ("loss", "loss_weights", "metrics"):
+        value = training.get(what)
+        if isinstance(value, dict) and "class_name" not in value and set(value) <= set(names):
+            renamed[what] = {names[key]: item for key, item in value.items()}
+    return renamed
 
 
 def _optimizer_weight_paths(reader: ModelFileReader) -> list[str] | None:

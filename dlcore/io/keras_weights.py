@@ -72,13 +72,25 @@ def keras_layer_order(config) -> list[tuple[str, str]]:
     return [(name, classes[name]) for name in map_graph(nodes, inputs, outputs)]
 
 
+def flattened_references(value):
+    """Keras's ``input_layers`` or ``output_layers`` given as a dict (a model of named inputs or
+    outputs, ``keras.Model(inputs={"title": ...}, outputs={"priority": ...})``, as keras.io's
+    functional API guide builds them) as the list of its references in Keras's order of
+    ``model.inputs``/``model.outputs`` (``keras.tree.flatten``: by sorted key); any other
+    value as it is."""
+    if isinstance(value, dict) and 0 < len(value) <= 64 and all(
+            isinstance(key, str) for key in value):
+        return [value[key] for key in sorted(value)]
+    return value
+
+
 def output_references(body) -> list:
     """The ``output_layers`` of a Keras functional config's ``body`` as ``[layer, node index,
     tensor index]`` each, the node index of a nested functional model's output its call's:
     Keras 3's ``get_config`` numbers that model's calls from 1 (for a node such models once
     started with) and ``functional_from_config`` takes the 1 away again, so that a 0 there is
     the model's last call (Python's index -1), as Keras reads it. Other entries as they are."""
-    value = body.get("output_layers") if isinstance(body, dict) else None
+    value = flattened_references(body.get("output_layers") if isinstance(body, dict) else None)
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]
     if not isinstance(value, list) or not 0 < len(value) <= 64:
@@ -111,6 +123,7 @@ def entry_is_functional(entry) -> bool:
 
 
 def _references(value):
+    value = flattened_references(value)
     return [tuple(value[:2])] if isinstance(value[0], str) else [tuple(v[:2]) for v in value]
 
 
