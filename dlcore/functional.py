@@ -1153,7 +1153,8 @@ class Model(TrainingLoop):
         steps += [(call.model, inputs, outputs) for call, inputs, outputs in self._model_calls()]
         for entry, inputs, outputs in steps:
             row = copy.copy(by_layer[id(entry)])
-            if calls[id(entry)]:
+            if calls[id(entry)] or id(entry) in self._owner:
+                # counted once: at its first call, or in the row of the nested model holding it
                 row.weights = row.biases = row.state = row.frozen = 0
             row.output_shape = outputs[0].shape if outputs else row.output_shape
             if getattr(entry, "_several_outputs", False):   # a nested model's: all, as Keras

@@ -211,6 +211,24 @@ def test_a_layer_of_a_nested_model_called_on_the_outer_graph_too_is_listed_as_bo
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
 
+def test_the_summary_counts_a_layer_shared_with_a_nested_model_once():
+    """A layer the model and a model nested in it both call has its parameters in the nested
+    model's row; its own row adds none (the totals counted them twice: 52 parameters of a
+    model of 36), as a shared layer's later calls add none, and Keras's totals."""
+    shared = Dense(4, name="shared")
+    inner_input = dlcore.Input((3,))
+    base = dlcore.Model(inner_input, Dense(4, name="inner")(shared(inner_input)), name="base",
+                        backend="reference")
+    inputs = dlcore.Input((3,))
+    model = dlcore.Model(inputs, dlcore.layers.add([shared(inputs), base(inputs)]),
+                         backend="reference")
+    summary = model.summary(print_fn=None)
+    rows = {row.name: row for row in summary.rows}
+    assert rows["base"].params == base.count_params() and rows["shared"].params == 0
+    assert summary.total_params == summary.trainable_params == model.count_params() == 36
+    assert rows["shared"].flops == 2 * 3 * 4   # its call still costs its FLOPs
+
+
 def test_a_nested_model_keeps_the_name_its_user_gave_and_a_clash_is_refused():
     """Keras refuses two entries of one name ("The name 'base' is used 2 times in the
     model") and never renames the user's model: dlcore renamed ``base`` to ``base_1``, so
