@@ -323,7 +323,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
             X_valid = self._check_input(X_valid, "X_valid", fitted_width=True)
         backend = get_backend(self.backend)
         trainer = AutoencoderTrainer(backend, self._parameters(), self._training,
-                                     self._settings())
+                                     self._settings(), rows=X.shape[0])
         if comm is not None:
             from dlcore.distributed.autoencoder import data_parallel
             trainer = data_parallel(trainer, comm, X)

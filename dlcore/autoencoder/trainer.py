@@ -15,8 +15,9 @@ the autoencoder's parameter arrays; its velocities are the model's training stat
 of the corruption come from Philox at (``seed``, ``STREAM_CORRUPT``, step = the update number),
 so a run is reproducible and a resumed one continues the same sequence.
 
-All arrays live on the backend; the batch buffers are allocated once per trainer and an epoch
-walks its mini-batches with :func:`dlcore.batches.mini_batches`, as the RBM trainer does.
+All arrays live on the backend; the batch buffers (of ``min(batch_size, rows of the data)``
+rows) are allocated once per trainer and an epoch walks its mini-batches with
+:func:`dlcore.batches.mini_batches`, as the RBM trainer does.
 """
 from dataclasses import dataclass
 
@@ -68,9 +69,13 @@ class AutoencoderTrainer:
         (n_hidden, n_visible). On host backends they are updated in place.
     state : dict: ``velocity_<name>`` for every parameter (same shapes)
     settings : AESettings
+    rows : int, optional
+        The rows of the data it will train on: the batch buffers hold ``min(batch_size,
+        rows)`` rows (a ``batch_size`` beyond the data allocates no more than the data;
+        default ``batch_size``).
     """
 
-    def __init__(self, backend, parameters, state, settings):
+    def __init__(self, backend, parameters, state, settings, rows=None):
         self.backend = be = backend
         self.settings = settings
         self.ops = ops_for(backend)
@@ -85,7 +90,7 @@ class AutoencoderTrainer:
         self.optimizer = SGD(learning_rate=settings.learning_rate, momentum=settings.momentum)
         self.optimizer.build(self.slots, be)
         n_visible, n_hidden = self.parameters["W"].shape
-        batch = settings.batch_size
+        batch = settings.batch_size if rows is None else max(1, min(settings.batch_size, int(rows)))
         self.x, self.x_tilde, self.r = (be.empty((batch, n_visible)) for _ in range(3))
         self.h = be.empty((batch, n_hidden))
         self.workspace = Workspace(be.empty((batch, n_visible)), be.empty((batch, n_hidden)),

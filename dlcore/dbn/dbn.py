@@ -874,7 +874,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                 for rbm in self.rbms_[:-1]]
         learner = UpDown(self, learning_rate or self.up_down_learning_rate,
                          gibbs_steps or self.up_down_gibbs_steps,
-                         batch_size or self.up_down_batch_size)
+                         batch_size or self.up_down_batch_size, rows=X.shape[0])
         be = learner.backend
         passes = learner
         if comm is not None:

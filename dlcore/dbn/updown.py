@@ -75,12 +75,16 @@ class UpDown:
     learning_rate : float, eps of every update
     gibbs_steps : int, k of the top RBM's CD-k
     batch_size : int
+    rows : int, optional
+        The rows of the data it will train on: a ``batch_size`` beyond them is one batch of
+        the whole data, and the buffers hold no more (default ``batch_size``).
     """
 
-    def __init__(self, dbn, learning_rate, gibbs_steps, batch_size):
+    def __init__(self, dbn, learning_rate, gibbs_steps, batch_size, rows=None):
         self.dbn = dbn
         self.backend = be = get_backend(dbn.backend)
         self.rate, self.seed = float(learning_rate), dbn.seed_
+        batch_size = int(batch_size) if rows is None else max(1, min(int(batch_size), int(rows)))
         lower, top = dbn.rbms_[:-1], dbn.rbms_[-1]
         self.recognition = [(be.asarray(r.W), be.asarray(r.hidden_bias)) for r in lower]
         self.generative = [(be.asarray(G), be.asarray(g)) for G, g in dbn.generative_]

@@ -109,7 +109,10 @@ class PeriodicCD(AveragedEpochs, DataParallelCD):
 
     def __init__(self, trainer, comm):
         super().__init__(trainer, comm)
-        self.owner = np.zeros(trainer.settings.batch_size, np.int64)
+        # one entry per PCD chain row (a chain per batch row: the batch's rows reach them)
+        chains = trainer.chains
+        self.owner = np.zeros(trainer.batch_rows if chains is None else chains.hidden.shape[0],
+                              np.int64)
         self.start_window()
 
     def averaged_arrays(self):

@@ -103,7 +103,7 @@ class DataParallelCD:
         self.sums = {name: views[name].reshape(1, -1) for name in ("x1", "x2", "h1", "q2", "q1")}
         self.chain = views["chain"].reshape(-1, n_hidden)
         self.chain_zeros = be.zeros(self.chain.shape)
-        self.ones = be.asarray(np.ones((1, batch), dtype=np.float32))
+        self.ones = be.asarray(np.ones((1, trainer.batch_rows), dtype=np.float32))
 
     def shard(self, first_row, batch_rows):
         """What :meth:`ContrastiveDivergence.step` gets for rows ``first_row ..`` of a global

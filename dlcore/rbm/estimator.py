@@ -280,7 +280,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         if X_valid is not None:
             X_valid = self._check_visible(X_valid, "X_valid", fitted_width=True)
         backend = get_backend(self.backend)
-        trainer = self.cd_trainer(backend)
+        trainer = self.cd_trainer(backend, rows=X.shape[0])
         if comm is not None:
             from dlcore.distributed.rbm import data_parallel
             trainer = data_parallel(trainer, comm, X)
@@ -293,11 +293,12 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self.adopt_trainer(trainer)
         return self
 
-    def cd_trainer(self, backend=None, **settings):
+    def cd_trainer(self, backend=None, rows=None, **settings):
         """A :class:`~dlcore.rbm.trainer.ContrastiveDivergence` on this RBM's parameters and
         training state, on ``backend`` (default: the model's), with CD settings replaced by
         keyword (``learning_rate=0.01``, ``cd_k=3``...). For training loops of their own (a
-        DBN's up-down fine-tuning); :meth:`adopt_trainer` takes the results back."""
+        DBN's up-down fine-tuning); :meth:`adopt_trainer` takes the results back. ``rows``:
+        the rows of the data it will train on, which bound its per-batch buffers."""
         self._check_fitted()
         backend = get_backend(self.backend if backend is None else backend)
         cd_settings = self._settings()
@@ -308,7 +309,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
                 raise ValueError(f"unknown CD setting {name!r}")
             setattr(cd_settings, name, value)
         return ContrastiveDivergence(backend, self._parameters(), self._training, cd_settings,
-                                     self._visible_units(backend))
+                                     self._visible_units(backend), rows=rows)
 
     def adopt_trainer(self, trainer):
         """Take the parameters and training state of ``trainer`` (from :meth:`cd_trainer`)."""

@@ -45,8 +45,9 @@ The visible layer is a strategy (:mod:`dlcore.rbm.units`): binary units as above
 units (:class:`dlcore.GaussianBernoulliRBM`), for which the input to the weights is x / sigma
 and the visible parameters have their own step. With binary units every line is the slide's.
 
-All arrays live on the backend; the per-batch buffers are allocated once per trainer, and an
-epoch walks its mini-batches with :func:`dlcore.batches.mini_batches`.
+All arrays live on the backend; the per-batch buffers are allocated once per trainer (of
+``min(batch_size, rows of the data)`` rows), and an epoch walks its mini-batches with
+:func:`dlcore.batches.mini_batches`.
 """
 from dataclasses import dataclass
 
@@ -110,9 +111,14 @@ class ContrastiveDivergence:
         ``sparsity_mean`` (n_hidden,).
     settings : CDSettings
     visible_units : a :class:`dlcore.rbm.units.VisibleUnits` (default BernoulliVisible)
+    rows : int, optional
+        The rows of the data it will train on: the per-batch buffers hold
+        ``min(batch_size, rows)`` rows (a ``batch_size`` beyond the data, a whole-data batch,
+        allocates no more than the data; default ``batch_size``). The persistent chains are
+        the model's state and keep their ``n_chains`` (or ``batch_size``) rows.
     """
 
-    def __init__(self, backend, parameters, state, settings, visible_units=None):
+    def __init__(self, backend, parameters, state, settings, visible_units=None, rows=None):
         self.backend = be = backend
         self.settings = settings
         self.visible_units = visible_units or BernoulliVisible()
@@ -139,8 +145,11 @@ class ContrastiveDivergence:
         # data-parallel shard its own rows' (as PCD always did here)
         self._row_aligned = self.sampler == "pcd" and not settings.n_chains
         self.means = RowMeans(be)
-        self.x1, self.p2, self.x2 = (be.empty((batch, n_visible)) for _ in range(3))
-        self.q1, self.h1, self.q2, self.h2 = (be.empty((batch, n_hidden)) for _ in range(4))
+        #: the rows of the per-batch buffers: the largest batch an epoch over the data makes
+        self.batch_rows = batch if rows is None else max(1, min(batch, int(rows)))
+        self.x1, self.p2, self.x2 = (be.empty((self.batch_rows, n_visible)) for _ in range(3))
+        self.q1, self.h1, self.q2, self.h2 = (be.empty((self.batch_rows, n_hidden))
+                                              for _ in range(4))
         self.squared_error = be.zeros((n_visible,))
 
     def step(self, x1, update, shard=None):

@@ -1,0 +1,54 @@
+"""A batch_size beyond the data's rows (a whole-data batch, or a hostile model file's setting)
+trains as one batch of the data: the trainers' per-batch buffers hold min(batch_size, rows)
+rows, as scikit-learn's estimators take any batch_size."""
+import numpy as np
+
+import dlcore
+
+#: a batch_size whose buffers alone would need tens of GiB
+HUGE = 2 ** 31 - 1
+
+
+def binary_rows(rows=20, columns=6):
+    return (np.random.default_rng(0).random((rows, columns)) > 0.5).astype(np.float32)
+
+
+def test_rbm_batch_beyond_the_data_is_one_batch_of_it():
+    X = binary_rows()
+    whole = dlcore.BernoulliRBM(n_hidden=4, batch_size=len(X), epochs=2, seed=0,
+                                backend="reference").fit(X)
+    huge = dlcore.BernoulliRBM(n_hidden=4, batch_size=HUGE, epochs=2, seed=0,
+                               backend="reference").fit(X)
+    np.testing.assert_array_equal(huge.W, whole.W)
+    assert huge.batch_size == HUGE   # the setting itself is kept (and saved)
+
+
+def test_gaussian_rbm_and_resume_of_a_huge_batch_setting():
+    X = np.random.default_rng(1).normal(size=(12, 5)).astype(np.float32)
+    model = dlcore.GaussianBernoulliRBM(n_hidden=3, batch_size=12, epochs=1, seed=0,
+                                        backend="reference").fit(X)
+    model.set_params(batch_size=HUGE, epochs=2)   # as a file's config may give it
+    model.resume(X)
+    assert model.epochs_done_ == 2 and np.all(np.isfinite(model.W))
+
+
+def test_autoencoder_batch_beyond_the_data_is_one_batch_of_it():
+    X = binary_rows()
+    whole = dlcore.Autoencoder(n_hidden=4, batch_size=len(X), epochs=2, seed=0,
+                               backend="reference").fit(X)
+    huge = dlcore.Autoencoder(n_hidden=4, batch_size=HUGE, epochs=2, seed=0,
+                              backend="reference").fit(X)
+    np.testing.assert_array_equal(huge.W, whole.W)
+
+
+def test_dbn_up_down_batch_beyond_the_data_is_one_batch_of_it():
+    X = binary_rows()
+
+    def dbn(up_down_batch_size):
+        return dlcore.DBN(layers=[6, 4, 3], epochs=1, batch_size=5, up_down_epochs=1,
+                          up_down_batch_size=up_down_batch_size, seed=0,
+                          backend="reference").fit(X)
+
+    whole, huge = dbn(len(X)), dbn(HUGE)
+    for (G, _), (G_whole, _) in zip(huge.generative_, whole.generative_):
+        np.testing.assert_array_equal(G, G_whole)
