@@ -545,7 +545,8 @@ class Optimizer:
         if name is not None and not isinstance(name, str):
             raise ValueError(f"name must be a string, got {name!r:.60}")
         self.given_name = name
-        self.iterations = 0
+        # the batches applied (what files and Keras archives store, Keras's ``_iterations``)
+        self._iterations = 0
         self.exclude_from_weight_decay()
 
     @property
@@ -631,6 +632,25 @@ class Optimizer:
     def lr(self, value):
         self.learning_rate = value
 
+    @property
+    def iterations(self):
+        """The steps taken, as Keras 3's ``optimizer.iterations``: every update's batch, but
+        with ``gradient_accumulation_steps`` k one step every k batches (the batches applied
+        divided by k, rounded down; a file, as a Keras archive's ``iteration`` variable,
+        stores the batches). Setting it starts the count there (at a step's first batch)."""
+        steps = self.gradient_accumulation_steps
+        return self._iterations // steps if steps else self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self._iterations = int(value) * (self.gradient_accumulation_steps or 1)
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if "iterations" in state:   # pickled before the batch count had its own name
+            state["_iterations"] = state.pop("iterations")
+        self.__dict__.update(state)
+
     def __getstate__(self):
         # the flat views of the parameters last updated, and what the backend derived from them
         # (the CPU: their addresses), belong to this process and these arrays only; so do the
@@ -681,7 +701,7 @@ class Optimizer:
     def current_learning_rate(self):
         """eta at the current update number."""
         rate = self.learning_rate
-        return float(rate(self.iterations)) if isinstance(rate, Schedule) else rate
+        return float(rate(self._iterations)) if isinstance(rate, Schedule) else rate
 
     # slots
     def build(self, parameters, backend):
@@ -720,7 +740,7 @@ class Optimizer:
         stepped = self.__dict__.pop("_stepped", None)
         remaining = [p for p in parameters if id(p) not in stepped] if stepped else parameters
         steps = self.gradient_accumulation_steps
-        if steps and (self.iterations + 1) % steps:
+        if steps and (self._iterations + 1) % steps:
             for parameter in remaining:   # Keras's: no step, the gradient kept for the next
                 self._elementwise(accumulate_span, parameter.slots["gradient_accumulator"],
                                   parameter.grad, parameter.value, parameter.l1, parameter.l2)
@@ -747,15 +767,14 @@ class Optimizer:
         for parameter in parameters:
             if parameter.constraint is not None:
                 self._apply_constraint(parameter)
-        self.iterations += 1
+        self._iterations += 1
 
     def _update_number(self):
         """The number of steps taken before this update: the update count t - 1 of the
         rules (Adam's bias correction) and of the moving average, which with
         ``gradient_accumulation_steps`` counts the steps only, as Keras's
         ``optimizer.iterations`` (the learning-rate schedule counts every batch)."""
-        steps = self.gradient_accumulation_steps
-        return self.iterations // steps if steps else self.iterations
+        return self.iterations
 
     def _elementwise(self, span, target, *arguments):
         """``span(first, last, target, *arguments)`` over every element of ``target`` (flat
@@ -961,7 +980,7 @@ class Optimizer:
             slots.setdefault(layer, {})[weight] = {
                 name: np.array(self.backend.to_numpy(parameter.slots[name]))
                 for name in self.state_slot_names}
-        return {"iterations": int(self.iterations), "slots": slots}
+        return {"iterations": int(self._iterations), "slots": slots}
 
     def slot_problem(self, name, array):
         """What is wrong with the values of the stored slot ``name`` (``"holds 3 negative

@@ -1325,7 +1325,7 @@ class TrainingLoop:
             for name in self.optimizer.state_slot_names:
                 self.backend.copy_into(parameter.slots[name], np.ascontiguousarray(
                     slots[(parameter.key, name)], dtype=self.dtype))
-        self.optimizer.iterations = iterations
+        self.optimizer._iterations = iterations   # the batches applied, as files hold them
 
     # -- one batch ----------------------------------------------------------------------
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):

@@ -264,3 +264,42 @@ def test_finalize_variable_values_names_what_it_takes():
     np.testing.assert_array_equal(model.get_weights()[0],
                                   model.trainable_parameters[0].slots["average"])
     assert np.abs(model.get_weights()[0] - before[0]).max() > 1e-4
+
+
+def test_iterations_counts_steps_with_accumulation_as_kerass(tmp_path):
+    """Keras 3's ``optimizer.iterations`` is the steps taken (its ``_iterations``, which its
+    archives store as ``iteration``, the batches): dlcore's counted the batches. Files keep
+    the batches, a loaded model resumes as the uninterrupted one, and a Keras archive's Nadam
+    product of momenta is that of the steps (Keras multiplies it once a step)."""
+    import io
+    import pickle
+    import zipfile
+
+    import h5py
+
+    from dlcore.optimizers import Nadam
+    rng = np.random.default_rng(2)
+    x, labels = rng.random((12, 4)).astype(np.float32), rng.integers(0, 2, 12)
+    step = {"batch_size": 3, "verbose": 0, "shuffle": False}
+    model = dlcore.Sequential([Dense(2, activation="softmax", input_shape=(4,))], seed=0,
+                              backend="reference")
+    model.compile("cross_entropy", Nadam(0.1, gradient_accumulation_steps=2))
+    model.fit(x, labels, epochs=2, **step)           # 8 batches, 4 steps
+    assert model.optimizer.iterations == 4
+    dlcore.save(model, tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    assert loaded.optimizer.iterations == 4
+    assert pickle.loads(pickle.dumps(model.optimizer)).iterations == 4
+    model.save(tmp_path / "model.keras")
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+            variables = weights["optimizer/vars"]
+            stored_batches = int(variables["0"][()])
+            product = float(variables[str(len(variables) - 1)][()])
+    assert stored_batches == 8
+    np.testing.assert_allclose(product, model.optimizer.momentum_schedule(4)[1], rtol=1e-6)
+    loaded.fit(x, labels, epochs=1, **step)
+    model.fit(x, labels, epochs=1, **step)
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 6
+    for got, expected in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, expected)

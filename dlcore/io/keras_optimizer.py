@@ -91,7 +91,7 @@ def _learning_rate_now(optimizer):
     from dlcore.optimizers import Schedule
     rate = optimizer.learning_rate
     if isinstance(rate, Schedule):
-        return float(rate(optimizer.iterations)), False
+        return float(rate(optimizer._iterations)), False
     return float(rate), True
 
 
@@ -139,7 +139,9 @@ def keras_arrays(model, exported):
                                    trained[layer_name])):
                 arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
                            for name in group]
-    return arrays + _trailing_scalars(optimizer, iterations)
+    # Keras's Nadam multiplies its product once a step (not every accumulated batch)
+    return arrays + _trailing_scalars(
+        optimizer, iterations // (optimizer.gradient_accumulation_steps or 1))
 
 
 def _holding(model, values):
