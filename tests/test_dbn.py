@@ -507,3 +507,36 @@ def test_up_down_in_fit_takes_the_labels_fit_takes():
     assert list(named.classes_) == ["a", "b"] and named.up_down_epochs_done_ == 1
     np.testing.assert_array_equal(named.generative_[0][0], coded.generative_[0][0])
     np.testing.assert_array_equal(named.predict(X), named.classes_[coded.predict(X)])
+
+
+def test_a_dbn_interrupted_before_its_up_down_names_resume(monkeypatch, tmp_path):
+    """A fit stopped after its pretraining, before the up-down epochs it owes, left a DBN that
+    transformed, predicted and sampled as if finished (up-down moves the recognition weights
+    too): it is now refused in one line naming resume, saved and loaded alike, and resume
+    finishes it as the uninterrupted fit. partial_fit owes no up-down epochs."""
+    from functools import partial
+
+    from dlcore.dbn.updown import UpDown
+    X, y = binary_data(n=20, width=6), np.arange(20) % 2
+    settings = {"layers": [6, 4, 3], "epochs": 1, "batch_size": 10, "up_down_epochs": 1,
+                "up_down_batch_size": 10, "n_labels": 2, "seed": 0, "backend": "reference"}
+    finished = DBN(**settings).fit(X, y)
+
+    def interrupted(*arguments, **keywords):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UpDown, "epoch", interrupted)
+        stopped = DBN(**settings)
+        with pytest.raises(KeyboardInterrupt):
+            stopped.fit(X, y)
+    stopped.save(tmp_path / "stopped.h5")
+    for unfinished in (stopped, dlcore.load(tmp_path / "stopped.h5")):
+        for use in (partial(unfinished.transform, X), partial(unfinished.predict, X),
+                    partial(unfinished.sample, 2)):
+            with pytest.raises(RuntimeError, match=r"up-down epoch 0 of 1 .*resume\(X, y\)"):
+                use()
+    stopped.resume(X, y)
+    np.testing.assert_array_equal(stopped.predict_proba(X), finished.predict_proba(X))
+    streamed = DBN(**settings).partial_fit(X, y)
+    assert streamed.transform(X).shape == (20, 3)

@@ -611,6 +611,24 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                             on_epoch_end=on_epoch_end, comm=comm)
 
     # -- using the stack ----------------------------------------------------------------
+    def _check_fitted(self):
+        """Every RBM trained, and the up-down epochs that ``fit`` owes done: a DBN that an
+        interruption stopped before (or during) its up-down fine-tuning is not the model its
+        settings describe (up-down moves the recognition weights too), so it is refused in
+        one line naming ``resume``. A DBN built by ``partial_fit`` owes none (it never runs
+        up-down: :meth:`up_down` fine-tunes it)."""
+        super()._check_fitted()
+        record = getattr(self, "training_record_", None)
+        fit_record = record.get("fit") if isinstance(record, dict) else None
+        if isinstance(fit_record, dict) and fit_record.get("partial") is True:
+            return
+        done, owed = self.up_down_epochs_done_, int(self.up_down_epochs)
+        if done < owed:
+            raise RuntimeError(f"this DBN's training was interrupted before its up-down "
+                               f"fine-tuning ended (up-down epoch {done} of {owed} done): "
+                               f"finish it with dbn.resume(X{', y' if self.n_labels else ''})"
+                               f" (or `dlcore dbn pretrain --resume FILE`)")
+
     def _lower_features(self, X):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
         self._check_fitted()
@@ -853,7 +871,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         epoch.
         ``comm`` (a :class:`dlcore.distributed.Communicator`): train data-parallel over its
         ranks (:mod:`dlcore.distributed.updown`). Returns self."""
-        self._check_fitted()
+        LayerStack._check_fitted(self)   # every RBM trained (up-down epochs may be owed)
         self._check_params()
         X, codes, _ = self._check_training_data(X, y, "X", "y")
         return self._up_down(X, codes, epochs, learning_rate, gibbs_steps, batch_size,
