@@ -2,6 +2,7 @@
 trains as one batch of the data: the trainers' per-batch buffers hold min(batch_size, rows)
 rows, as scikit-learn's estimators take any batch_size."""
 import numpy as np
+import pytest
 
 import dlcore
 
@@ -52,3 +53,20 @@ def test_dbn_up_down_batch_beyond_the_data_is_one_batch_of_it():
     whole, huge = dbn(len(X)), dbn(HUGE)
     for (G, _), (G_whole, _) in zip(huge.generative_, whole.generative_):
         np.testing.assert_array_equal(G, G_whole)
+
+
+def test_persistent_chains_beyond_memory_are_refused_in_one_line(monkeypatch):
+    """PCD's chains are the model's state (n_chains, or one per batch row: batch_size rows,
+    the saved chain's shape); chains that do not fit in memory are refused naming n_chains,
+    not with NumPy's MemoryError traceback."""
+    from dlcore.rbm import trainer
+
+    def out_of_memory(*arguments, **keywords):
+        raise MemoryError("Unable to allocate 32.0 GiB")
+
+    monkeypatch.setattr(trainer, "Chains", out_of_memory)
+    model = dlcore.BernoulliRBM(n_hidden=4, batch_size=HUGE, epochs=1, seed=0,
+                                sampler="pcd", backend="reference")
+    with pytest.raises(ValueError, match=r"2147483647 persistent chains .* give a smaller "
+                                         r"n_chains"):
+        model.fit(binary_rows())

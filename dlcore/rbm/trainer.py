@@ -135,11 +135,14 @@ class ContrastiveDivergence:
         self.chains = None
         if self.sampler != "cd":
             # chains of another shape (the settings changed) start again at the data
-            self.chains = Chains(be, self.visible_units, n_visible, n_hidden,
-                                 settings.n_chains or batch,
-                                 settings.betas if self.sampler == "pt" else (1.0,),
-                                 state.get("persistent_chain"), state.get("fast_W"),
-                                 fast=self.sampler == "fpcd")
+            try:
+                self.chains = Chains(be, self.visible_units, n_visible, n_hidden,
+                                     settings.n_chains or batch,
+                                     settings.betas if self.sampler == "pt" else (1.0,),
+                                     state.get("persistent_chain"), state.get("fast_W"),
+                                     fast=self.sampler == "fpcd")
+            except MemoryError:
+                raise ValueError(self._chains_too_large(n_visible, n_hidden)) from None
         # PCD with one chain per batch row (n_chains None): chain r goes with row r of the
         # batch, so a shorter last batch advances its first rows' chains only, and a
         # data-parallel shard its own rows' (as PCD always did here)
@@ -151,6 +154,16 @@ class ContrastiveDivergence:
         self.q1, self.h1, self.q2, self.h2 = (be.empty((self.batch_rows, n_hidden))
                                               for _ in range(4))
         self.squared_error = be.zeros((n_visible,))
+
+    def _chains_too_large(self, n_visible, n_hidden):
+        """The line that refuses persistent chains that do not fit in memory."""
+        s = self.settings
+        rungs = f" x {len(s.betas)} temperatures" if self.sampler == "pt" else ""
+        count = (f"n_chains={s.n_chains}" if s.n_chains else
+                 f"n_chains=None: one chain per row of a batch, batch_size={s.batch_size}")
+        return (f"sampler={self.sampler!r} keeps {s.n_chains or s.batch_size}{rungs} "
+                f"persistent chains ({count}) of {n_hidden} hidden and {n_visible} visible "
+                f"units, which do not fit in memory: give a smaller n_chains (or batch_size)")
 
     def step(self, x1, update, shard=None):
         """One CD-k update from the mini-batch ``x1`` (b, n_visible): the slide "RBM Weight
