@@ -540,3 +540,22 @@ def test_a_dbn_interrupted_before_its_up_down_names_resume(monkeypatch, tmp_path
     np.testing.assert_array_equal(stopped.predict_proba(X), finished.predict_proba(X))
     streamed = DBN(**settings).partial_fit(X, y)
     assert streamed.transform(X).shape == (20, 3)
+
+
+def test_resume_refuses_settings_changed_since_the_rbms_were_set_up():
+    """dbn.set_params(epochs=3).resume(X) after a fit of 2 epochs trained nothing and said
+    nothing (each RBM keeps the settings it was built with); it is refused in one line naming
+    the RBM, the setting and both ways on. A DBN built by partial_fit (its RBMs' epochs are
+    their passes) still resumes."""
+    X = binary_data(n=20, width=6)
+    dbn = DBN(layers=[6, 4, 3], epochs=2, batch_size=10, seed=0, backend="reference").fit(X)
+    weights = dbn.rbms_[0].W.copy()
+    dbn.set_params(epochs=3, momentum=0.9)
+    with pytest.raises(ValueError, match=r"RBM 1 epochs=3, .* with epochs=2: .*fit\(X\)"):
+        dbn.resume(X)
+    np.testing.assert_array_equal(dbn.rbms_[0].W, weights)
+    dbn.set_params(epochs=2, momentum=None)
+    dbn.resume(X)
+    streamed = DBN(layers=[6, 4, 3], epochs=5, batch_size=10, seed=0, backend="reference")
+    streamed.partial_fit(X).resume(X)
+    assert [rbm.epochs_done_ for rbm in streamed.rbms_] == [1, 1]
