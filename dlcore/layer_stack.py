@@ -151,6 +151,35 @@ class LayerStack:
                 self.history = history
             raise
 
+    def _built_by_partial_fit(self):
+        """Whether ``partial_fit`` started this stack (its layers' ``epochs`` are the passes
+        they had), by its training record."""
+        record = getattr(self, "training_record_", None)
+        fit_record = record.get("fit") if isinstance(record, dict) else None
+        return isinstance(fit_record, dict) and fit_record.get("partial") is True
+
+    def _layer_settings(self, index):
+        """The constructor arguments that the stack's settings give layer ``index`` now."""
+        raise NotImplementedError
+
+    def _check_resumed_settings(self):
+        """``resume`` continues the training that the layers were set up for: a stack setting
+        changed since (``set_params(epochs=20)``) would be ignored by the layers it was built
+        into, so it is refused in one line naming the layer, the setting and the fix."""
+        passes = self._built_by_partial_fit()
+        for index, layer in enumerate(getattr(self, self.layers_attribute)):
+            own = layer.get_params()
+            for name, wanted in self._layer_settings(index).items():
+                if name in ("seed", "backend", "verbose") or (name == "epochs" and passes):
+                    continue
+                if name in own and not _same_setting(own[name], wanted):
+                    raise ValueError(
+                        f"this {type(self).__name__}'s settings give {self.layer_noun} "
+                        f"{index + 1} {name}={wanted!r}, but it was set up (and trained) with "
+                        f"{name}={own[name]!r}: resume continues that training; call fit(X) "
+                        f"to train afresh with the new settings, or set_params({name}="
+                        f"{own[name]!r}) back to resume")
+
     def _check_fitted(self):
         name = type(self).__name__
         if not hasattr(self, self.layers_attribute):
@@ -162,3 +191,11 @@ class LayerStack:
             raise RuntimeError(f"this {name}'s training was interrupted in {self.layer_noun} "
                                f"{unfinished[0] + 1} of {len(layers)}: finish it with "
                                f"{self.resume_hint}")
+
+
+def _same_setting(own, wanted):
+    """Whether a layer's setting ``own`` is the stack's ``wanted`` (a list and a tuple of the
+    same numbers alike)."""
+    if isinstance(own, (list, tuple)) and isinstance(wanted, (list, tuple)):
+        return len(own) == len(wanted) and all(map(_same_setting, own, wanted))
+    return own == wanted

@@ -54,3 +54,19 @@ def test_a_pass_interrupted_in_an_upper_layer_is_undone_and_run_again_ends_as_un
     model.partial_fit(X)
     assert same_layers(model, whole)
     assert figures(model.history) == figures(whole.history)
+
+
+def test_resume_refuses_settings_changed_since_the_layers_were_set_up():
+    """set_params(epochs=3).resume(X) after a fit of 2 epochs trained nothing and said nothing
+    (each autoencoder keeps the settings it was built with): refused in one line naming the
+    layer and the setting. A stack built by partial_fit (epochs: its passes) still resumes."""
+    def reference_stack(epochs):
+        return stack(epochs=epochs).set_params(backend="reference")
+
+    fitted = reference_stack(2).fit(X)
+    fitted.set_params(epochs=3)
+    with pytest.raises(ValueError, match=r"layer 1 epochs=3, .* with epochs=2: .*fit\(X\)"):
+        fitted.resume(X)
+    streamed = reference_stack(5)
+    streamed.partial_fit(X).resume(X)
+    assert [layer.epochs_done_ for layer in streamed.autoencoders_] == [1, 1]

@@ -157,6 +157,10 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         options.update(extra)
         return options
 
+    def _layer_settings(self, index):
+        below = self.autoencoders_[index - 1] if index else None
+        return self._layer_options(index, 0, below)   # (the seeds are not compared)
+
     def _build_autoencoders(self, seed, new_training=False):
         """The autoencoders, bottom first, each checked (its own ``_check_params``, with
         ``new_training`` for a fresh ``fit``), and its reconstruction against the codes of the
@@ -235,6 +239,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                                "instead")
         self._check_params()
         self._check_fitted_sizes("resume")
+        self._check_resumed_settings()
         self._note_feature_names(X, reset=False)
         return self._train(self._check_rows(X, "X"), X_valid, progress, on_epoch_end, comm)
 

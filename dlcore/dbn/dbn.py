@@ -362,29 +362,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                                             "y_valid")
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
-    def _built_by_partial_fit(self):
-        """Whether ``partial_fit`` started this DBN (its RBMs' ``epochs`` are the passes they
-        had, and it owes no up-down epochs), by its training record."""
-        record = getattr(self, "training_record_", None)
-        fit_record = record.get("fit") if isinstance(record, dict) else None
-        return isinstance(fit_record, dict) and fit_record.get("partial") is True
-
-    def _check_resumed_settings(self):
-        """``resume`` continues the training that the RBMs were set up for: a DBN setting
-        changed since (``dbn.set_params(epochs=20)``) would be ignored by the RBMs it was
-        built into, so it is refused in one line naming the RBM, the setting and the fix."""
-        passes = self._built_by_partial_fit()
-        for index, rbm in enumerate(self.rbms_):
-            own = rbm.get_params()
-            for name, wanted in layer_options(self, index).items():
-                if name in ("seed", "backend", "verbose") or (name == "epochs" and passes):
-                    continue
-                if name in own and not _same_setting(own[name], wanted):
-                    raise ValueError(
-                        f"this DBN's settings give RBM {index + 1} {name}={wanted!r}, but it "
-                        f"was set up (and trained) with {name}={own[name]!r}: resume continues "
-                        f"that training; call fit(X) to train afresh with the new settings, "
-                        f"or set_params({name}={own[name]!r}) back to resume")
+    def _layer_settings(self, index):
+        return layer_options(self, index)
 
     def _start_afresh(self, X, classes, **record):
         """The state of a DBN that starts training on ``X`` (n, v) from nothing (``fit``, and
@@ -1099,11 +1078,3 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         trained an epoch has no state."""
         started = any(hasattr(rbm, "W") for rbm in getattr(self, "rbms_", ()))
         return reduce_through_state(self, fitted=started)
-
-
-def _same_setting(own, wanted):
-    """Whether an RBM's setting ``own`` is the DBN's ``wanted`` (a list and a tuple of the
-    same numbers alike)."""
-    if isinstance(own, (list, tuple)) and isinstance(wanted, (list, tuple)):
-        return len(own) == len(wanted) and all(map(_same_setting, own, wanted))
-    return own == wanted
