@@ -70,3 +70,19 @@ def test_persistent_chains_beyond_memory_are_refused_in_one_line(monkeypatch):
     with pytest.raises(ValueError, match=r"2147483647 persistent chains .* give a smaller "
                                          r"n_chains"):
         model.fit(binary_rows())
+
+
+def test_chains_of_changed_settings_are_not_saved_into_a_file_load_refuses(tmp_path):
+    """PCD's chains have batch_size rows (n_chains=None); set_params(batch_size=5) after
+    training with 10 (or sampler="cd") made dlcore.save write a file that dlcore.load refused
+    as damaged. The next training restarts such chains at the data, so they are left out: the
+    file loads and resumes as the model in memory does."""
+    X = binary_rows()
+    model = dlcore.BernoulliRBM(n_hidden=3, batch_size=10, epochs=1, seed=0, sampler="pcd",
+                                backend="reference").fit(X)
+    model.set_params(batch_size=5, epochs=2)
+    dlcore.save(model, tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    loaded.resume(X)
+    model.resume(X)
+    np.testing.assert_array_equal(loaded.W, model.W)

@@ -552,6 +552,12 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         for name in ("persistent_chain", "fast_W"):
             if self._training.get(name) is not None:
                 training[name] = self._training[name]
+        chain = training.get("persistent_chain")
+        if chain is not None and tuple(chain.shape) != (self._chain_rows(), self.W.shape[1]):
+            # chains of settings changed since (set_params(batch_size=...), sampler="cd"):
+            # the next training starts them again at the data, and load checks the chain
+            # against the settings, so they are left out (the file then loads)
+            del training["persistent_chain"]
         training.update(seed=str(self.seed_), n_updates=self.n_updates_,
                         epochs_done=self.epochs_done_, sample_calls=self.sample_calls_)
         return {**self._parameters(), "training": training}
