@@ -260,7 +260,7 @@ def receptive_fields(dbn, index):
     """What hidden units of RBM ``index`` look for in pixel space: the product of the weights
     from the pixels up, W_1 W_2 ... W_k (n_pixels, n_hidden); for the first RBM, W_1 itself
     (lecture "Deep Neural Networks", the figure "Weights 49 x 16x16")."""
-    fields = dbn.rbms_[0].W
+    fields = dbn.rbms_[0].W[:dbn.layers_[0]]   # the pixels' rows (not a top RBM's label units)
     for rbm in dbn.rbms_[1:index + 1]:
         fields = fields @ rbm.W[:fields.shape[1]]
     return fields

@@ -153,8 +153,9 @@ def parse_epochs(text, n_rbms):
                    "Default: on with --with-labels (a better generative model), else CD-1.")
 @click.option("--up-down-epochs", type=click.IntRange(min=0), default=None,
               help="Epochs of up-down (contrastive wake-sleep) fine-tuning of the generative "
-                   f"model after pretraining. Default: {GENERATIVE_UP_DOWN_EPOCHS} with "
-                   "--with-labels, else 0.")
+                   f"model after pretraining (needs two RBMs). Default: "
+                   f"{GENERATIVE_UP_DOWN_EPOCHS} with --with-labels and two RBMs or more, "
+                   "else 0.")
 @seed_option
 @backend_option
 @out_folder_option("runs/dbn")
@@ -175,9 +176,9 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     """
     if persistent is None:
         persistent = with_labels
-    if up_down_epochs is None:
-        up_down_epochs = GENERATIVE_UP_DOWN_EPOCHS if with_labels else 0
     layers = parse_layers(layers_text)
+    if up_down_epochs is None:   # (up-down needs two RBMs: a label-clamped one-RBM DBN has none)
+        up_down_epochs = GENERATIVE_UP_DOWN_EPOCHS if with_labels and len(layers) > 2 else 0
     epochs = None if epochs_per_layer is None else parse_epochs(epochs_per_layer,
                                                                 len(layers) - 1)
     folder = output_folder(out)

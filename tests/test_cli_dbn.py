@@ -456,3 +456,14 @@ def test_finetune_takes_a_dbn_given_its_hidden_layers_only(tmp_path):
     assert result.exit_code == 0, result.output
     network = dlcore.load(tmp_path / "net" / "model.h5")
     assert network.predict(to_unit_interval(images[:3])).shape == (3, 10)
+
+
+def test_with_labels_on_one_rbm_pretrains_without_up_down(digits, tmp_path):
+    """--with-labels defaults to up-down fine-tuning, which needs two RBMs: a one-RBM DBN
+    (--layers 784-16) failed after its pretraining; it now pretrains without up-down."""
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-16",
+                                       "--epochs-per-layer", "1", "--backend", "cpu",
+                                       "--with-labels", "--dataset", digits,
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert dlcore.load(tmp_path / "dbn.h5").up_down_epochs == 0

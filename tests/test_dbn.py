@@ -559,3 +559,13 @@ def test_resume_refuses_settings_changed_since_the_rbms_were_set_up():
     streamed = DBN(layers=[6, 4, 3], epochs=5, batch_size=10, seed=0, backend="reference")
     streamed.partial_fit(X).resume(X)
     assert [rbm.epochs_done_ for rbm in streamed.rbms_] == [1, 1]
+
+
+def test_up_down_epochs_where_up_down_cannot_run_are_refused_before_the_pretraining():
+    """One RBM (or Gaussian visible units) with up_down_epochs: refused only after the whole
+    pretraining, which left a DBN owing up-down epochs it can never take."""
+    for settings in ({"layers": [6, 4]}, {"layers": [6, 4, 3], "visible": "gaussian"}):
+        dbn = DBN(up_down_epochs=1, epochs=1, seed=0, backend="reference", **settings)
+        with pytest.raises(ValueError, match=r"up_down_epochs=1: .* give up_down_epochs=0"):
+            dbn.fit(binary_data(n=20, width=6))
+        assert not hasattr(dbn, "rbms_")

@@ -331,6 +331,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
+        self._check_up_down_possible()
         self._note_feature_names(X, reset=True)
         X, y, classes = self._check_training_data(X, y, "X", "y", fitting=True)
         if X_valid is not None:
@@ -353,6 +354,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if not hasattr(self, "rbms_"):
             raise RuntimeError("this DBN has not started training: call fit(X) instead")
         self._check_params()
+        self._check_up_down_possible()
         self._check_fitted_sizes("resume")
         self._check_resumed_settings()
         self._note_feature_names(X, reset=False)
@@ -361,6 +363,15 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
                                                             "y_valid")
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
+
+    def _check_up_down_possible(self):
+        """``up_down_epochs`` where up-down cannot run, refused before the pretraining (it
+        was refused after it, and the DBN left owing the epochs)."""
+        if int(self.up_down_epochs) and (self.visible != "bernoulli"
+                                         or len(self._hidden_sizes()) < 2):
+            raise ValueError(f"up_down_epochs={self.up_down_epochs}: up-down fine-tuning needs "
+                             f"binary visible units and at least two RBMs (layers with three "
+                             f"or more sizes); give up_down_epochs=0, or such a DBN")
 
     def _layer_settings(self, index):
         return layer_options(self, index)
