@@ -462,7 +462,7 @@ def test_with_labels_on_one_rbm_pretrains_without_up_down(digits, tmp_path):
     """--with-labels defaults to up-down fine-tuning, which needs two RBMs: a one-RBM DBN
     (--layers 784-16) failed after its pretraining; it now pretrains without up-down."""
     result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-16",
-                                       "--epochs-per-layer", "1", "--backend", "cpu",
+                                       "--epochs-per-layer", "1", "--backend", "reference",
                                        "--with-labels", "--dataset", digits,
                                        "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
