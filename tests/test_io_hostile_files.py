@@ -980,6 +980,46 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
     assert dlcore.load(path).rbms_[1].n_chains == most
 
 
+def test_chains_of_all_the_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(
+        tmp_path):
+    # each RBM not reached yet was bounded alone, but a finished RBM keeps its chains while
+    # resume trains the next: thousands of RBMs of chains just under the bound added up
+    limit = 2**27   # docs/hdf5-format.md: what training builds from sizes alone
+    half = limit // (2 * (3 + 3))   # RBMs 2 and 3: 3 hidden and 3 visible states a chain
+
+    def interrupted(n_chains):
+        def interrupt(model):
+            raise KeyboardInterrupt
+
+        settings = {"sampler": "pcd", "n_chains": n_chains}
+        dbn = dlcore.DBN(hidden=[3, 3, 3], epochs=1, batch_size=4, backend="reference",
+                         rbm=[{}, settings, settings])
+        with pytest.raises(KeyboardInterrupt):
+            dbn.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
+                    on_epoch_end=interrupt)
+        return dbn
+
+    path = tmp_path / "checkpoint.h5"
+    dlcore.save(interrupted(2), path)
+    each = limit // 6   # within the bound of one RBM
+    edit_hyperparameters(path, lambda config: [rbm.update(n_chains=each)
+                                               for rbm in config["rbm"][1:]])
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"checkpoint.h5: the settings of the RBMs not reached by the "
+                             f"interrupted pretraining give persistent chains of "
+                             f"{2 * 6 * each} hidden and visible states in all .*more than "
+                             f"the {limit}") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    path.write_bytes(b"an earlier model")
+    with pytest.raises(ValueError, match=f"cannot save this DBN: the settings of the RBMs not "
+                                         f"reached .* {2 * 6 * (half + 1)} hidden and visible"):
+        dlcore.save(interrupted(half + 1), path)
+    assert path.read_bytes() == b"an earlier model"
+    dlcore.save(interrupted(half), path)
+    assert dlcore.load(path).rbms_[2].n_chains == half
+
+
 def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):
     # a flipped byte in a legacy Keras file's weight_names (variable-length UTF-8 strings):
     # h5py decoded the entry with a surrogate for the byte, and looking it up as a path

@@ -98,6 +98,7 @@ from dlcore.io.layouts import (
     MAX_GRAPH_NODES,
     MAX_LAYERS,
     MAX_SIZE,
+    MAX_UNSTORED_WEIGHTS,
     STACK_LAYERS,
     unstored_chain_problem,
     unstored_layers_problem,
@@ -995,18 +996,32 @@ def _build_model(model_class: type, config: dict, state: dict, filename: str) ->
 def _unbuilt_chains_problem(model: Any) -> str | None:
     """What is wrong with the persistent chains that the RBMs of an interrupted DBN not
     reached yet (built by ``set_state`` from the DBN's settings, ``rbm=`` included, with no
-    parameters) declare, which ``resume`` creates from those sizes alone; or None."""
+    parameters) declare, which ``resume`` creates from those sizes alone; or None.
+
+    Each RBM's chains are bounded, and so is their total: a finished RBM keeps its chains'
+    hidden states (they are saved with it) while ``resume`` trains the next, so thousands of
+    RBMs of chains just under the bound would add up to terabytes."""
     sizes = getattr(model, "layers_", None) or ()
+    total, largest = 0, (0, 0, 0, 0)
     for index, rbm in enumerate(getattr(model, "rbms_", None) or ()):
         if hasattr(rbm, "W") or not hasattr(rbm, "_chain_rows"):
             continue
         # its visible units: the layer below it, with the label units for the top RBM
         visible = int(sizes[index]) + (int(model.n_labels) if model._is_labelled_top(index)
                                        else 0) if index < len(sizes) else 0
-        problem = unstored_chain_problem(int(rbm._chain_rows()), int(rbm.n_hidden), visible)
+        rows, hidden = int(rbm._chain_rows()), int(rbm.n_hidden)
+        problem = unstored_chain_problem(rows, hidden, visible)
         if problem is not None:
             return f"the settings of RBM {index + 1}, not reached by the interrupted " \
                    f"pretraining, {problem}"
+        total += rows * (hidden + visible)
+        largest = max(largest, (rows * (hidden + visible), index + 1, rows, hidden))
+    if total > MAX_UNSTORED_WEIGHTS:
+        _, index, rows, hidden = largest
+        return (f"the settings of the RBMs not reached by the interrupted pretraining give "
+                f"persistent chains of {total} hidden and visible states in all (RBM {index}: "
+                f"{rows} x {hidden} hidden states), more than the {MAX_UNSTORED_WEIGHTS} that "
+                f"training builds from sizes alone")
     return None
 
 
