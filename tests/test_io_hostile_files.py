@@ -1020,6 +1020,36 @@ def test_chains_of_all_the_rbms_an_interrupted_pretraining_had_not_reached_are_b
     assert dlcore.load(path).rbms_[2].n_chains == half
 
 
+def test_a_keras_layer_name_holding_a_lone_surrogate_is_refused_at_load(tmp_path):
+    # a .keras archive's config.json naming a layer "o\\udcaat" loaded, and saving the model
+    # then failed in h5py with "UnicodeEncodeError: surrogates not allowed"
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(3, name="out")], input_shape=(4,), backend="reference")
+    saved = tmp_path / "model.keras"
+    dlcore.save(model, saved, format="keras")
+
+    def renamed(name, layer_name):
+        path = tmp_path / name
+        with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as archive:
+            for info in source.infolist():
+                data = source.read(info.filename)
+                if info.filename == "config.json":
+                    data = data.replace(b'"out"', layer_name)
+                archive.writestr(info, data)
+        return path
+
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"bad.keras: config.json .* the string 'o\\udcaat', whose "
+                             r"'\\udcaa' is a lone surrogate, not a character") as caught:
+        dlcore.load(renamed("bad.keras", b'"o\\udcaat"'))
+    assert "\n" not in str(caught.value)
+    # a pair of escapes is one character, which a file stores
+    paired = dlcore.load(renamed("paired.keras", b'"o\\ud83d\\ude00t"'))
+    assert paired.layers[-1].name == "o\U0001f600t"
+    dlcore.save(paired, tmp_path / "paired.h5")
+    assert dlcore.load(tmp_path / "paired.h5").layers[-1].name == "o\U0001f600t"
+
+
 def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):
     # a flipped byte in a legacy Keras file's weight_names (variable-length UTF-8 strings):
     # h5py decoded the entry with a surrogate for the byte, and looking it up as a path

@@ -185,7 +185,9 @@ def parse_json(text: str, limit_bytes: int = MAX_JSON_BYTES,
     """``json.loads`` of untrusted text within limits; ValueError naming the problem otherwise.
 
     Refuses text longer than ``limit_bytes`` characters, nesting deeper than ``limit_depth``,
-    ``NaN``/``Infinity``, floats that overflow and integers of more than 4300 digits.
+    ``NaN``/``Infinity``, floats that overflow, integers of more than 4300 digits and strings
+    holding a lone surrogate (``"\\udcaa"``, or a byte that is not UTF-8 as h5py decodes it):
+    no HDF5 file can store such a name, so a model loaded with one could not be saved.
     """
     if len(text) > limit_bytes:
         raise ValueError(f"it is {size_text(len(text))} long, more than the "
@@ -194,7 +196,7 @@ def parse_json(text: str, limit_bytes: int = MAX_JSON_BYTES,
     if depth > limit_depth:
         raise ValueError(f"it nests arrays or objects more than {limit_depth} deep")
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         problem = str(error)
         if "integer string conversion" in problem:
@@ -202,6 +204,44 @@ def parse_json(text: str, limit_bytes: int = MAX_JSON_BYTES,
             # sys.set_int_max_str_digits(): no fix for a file's reader
             problem = "it holds an integer of more than 4300 digits"
         raise ValueError(problem[:200]) from None
+    problem = _lone_surrogate(text, value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A JSON escape of a surrogate code point: only text with one (or with a raw surrogate) needs
+#: the exact check, so that the check of a plain config costs one scan.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(text: str, value: Any) -> str | None:
+    """What is wrong with the first string of ``value`` (parsed from ``text``) that holds a
+    lone surrogate, or None. A pair of escapes is one character, fine."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        if _SURROGATE_ESCAPE.search(text) is None:
+            return None
+    pending = [value]
+    while pending:   # flat, as the depth of a hostile config is only bounded, not small
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                start = max(0, error.start - 30)
+                return (f"it holds the string {ascii(item[start:error.start + 30])}, whose "
+                        f"'\\u{ord(item[error.start]):04x}' is a lone surrogate, not a "
+                        f"character: no file can store it")
+    return None
 
 
 class ModelFileReader:
