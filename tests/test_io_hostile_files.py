@@ -1050,6 +1050,46 @@ def test_a_keras_layer_name_holding_a_lone_surrogate_is_refused_at_load(tmp_path
     assert dlcore.load(tmp_path / "paired.h5").layers[-1].name == "o\U0001f600t"
 
 
+def keras_tensor(name):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": [None, 2], "dtype": "float32", "keras_history": [name, 0, 0]}}
+
+
+def keras_functional(n_outputs, n_joined):
+    """A Keras 3 functional config: one input, ``n_outputs`` Dense layers on it, each an
+    output, and an Add of the first ``n_joined`` (more than ``n_outputs``: one named twice)."""
+    dense = [{"class_name": "Dense", "name": f"d{index}",
+              "config": {"name": f"d{index}", "units": 2},
+              "inbound_nodes": [{"args": [keras_tensor("in")], "kwargs": {}}]}
+             for index in range(n_outputs)]
+    add = {"class_name": "Add", "name": "add", "config": {"name": "add"},
+           "inbound_nodes": [{"args": [[keras_tensor(f"d{index % n_outputs}")
+                                        for index in range(n_joined)]], "kwargs": {}}]}
+    return json.dumps({"class_name": "Functional", "config": {
+        "name": "model", "input_layers": [["in", 0, 0]],
+        "output_layers": [[f"d{index}", 0, 0] for index in range(n_outputs)],
+        "layers": [{"class_name": "InputLayer", "name": "in", "inbound_nodes": [],
+                    "config": {"name": "in", "batch_shape": [None, 2]}}, *dense, add]}})
+
+
+def test_a_keras_model_of_more_outputs_or_joined_tensors_than_imported_says_so():
+    # a Keras model of 65 outputs was refused as "names the tensor [['d0', 0, 0], ['d1', 0,
+    # 0], ..., which no layer makes", though every layer makes its own; an Add of 65 tensors
+    # as "it takes an empty or too long list of tensors", naming no limit (64: the inputs,
+    # outputs and joined tensors of a dlcore model file, docs/hdf5-format.md)
+    model = dlcore.models.model_from_json(keras_functional(64, 64))
+    assert len(model.outputs) == 64
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"^<json>: the Keras model lists 65 tensors as its inputs or "
+                             r"outputs \(input_layers, output_layers\), more than the 64 "
+                             r"dlcore imports"):
+        dlcore.models.model_from_json(keras_functional(65, 2))
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=r"Keras layer 'add' \(Add\) cannot be imported: it takes a list of "
+                             r"65 tensors; dlcore imports a list of 1 to 64"):
+        dlcore.models.model_from_json(keras_functional(64, 65))
+
+
 def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):
     # a flipped byte in a legacy Keras file's weight_names (variable-length UTF-8 strings):
     # h5py decoded the entry with a surrogate for the byte, and looking it up as a path

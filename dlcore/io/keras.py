@@ -55,7 +55,7 @@ from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import MAX_OBJECTS, OTHER_MODEL_FIX, ModelFileReader, parse_json, shape_text
 from dlcore.io.keras_weights import entry_is_functional, output_references
-from dlcore.io.layouts import MAX_LAYERS
+from dlcore.io.layouts import MAX_GRAPH_INPUTS, MAX_LAYERS
 from dlcore.layers.base import ACTIVATION_NAMES
 from dlcore.layers.geometry import keras_same_padding
 from dlcore.regularizers import KERAS_UNIT_AXES
@@ -2161,6 +2161,13 @@ class _FunctionalImported(_Imported):
                 isinstance(reference[0], str) and isinstance(reference[1], int) and \
                 reference[2] == 0:
             key = (reference[0], reference[1])
+        if key is None and isinstance(reference, list) and len(reference) > MAX_MODEL_TENSORS \
+                and all(isinstance(item, list) for item in reference[:MAX_MODEL_TENSORS + 1]):
+            # _references leaves a longer list whole: it is not one tensor's name
+            raise _config_error(self.filename, f"the Keras model lists {len(reference)} "
+                                               f"tensors as its inputs or outputs "
+                                               f"(input_layers, output_layers), more than the "
+                                               f"{MAX_MODEL_TENSORS} dlcore imports")
         if key not in self._tensors or isinstance(self._tensors[key], _Padded):
             raise _config_error(self.filename, f"the Keras model names the tensor "
                                                f"{str(reference)[:80]}, which no layer makes")
@@ -2174,8 +2181,9 @@ class _FunctionalImported(_Imported):
             raise ValueError("its inbound_nodes are not Keras 3's (one argument of tensors)")
         arg = args[0]
         if isinstance(arg, list):
-            if not arg or len(arg) > 64:
-                raise ValueError("it takes an empty or too long list of tensors")
+            if not arg or len(arg) > MAX_MODEL_TENSORS:
+                raise ValueError(f"it takes a list of {len(arg)} tensors; dlcore imports a "
+                                 f"list of 1 to {MAX_MODEL_TENSORS}")
             return [self._history(item) for item in arg]
         return self._history(arg)
 
@@ -2349,6 +2357,11 @@ def _sides(conv):
     return tuple(tuple(side) for side in conv._padding)
 
 
+#: The most inputs or outputs of a model, and tensors into one call, that an import takes: as
+#: many as a dlcore model file holds (docs/hdf5-format.md).
+MAX_MODEL_TENSORS = MAX_GRAPH_INPUTS
+
+
 def _references(value):
     """Keras's ``input_layers``/``output_layers``: ``[name, 0, 0]``, a list of them, or a dict
     of them (:func:`dlcore.io.keras_weights.flattened_references`)."""
@@ -2356,7 +2369,7 @@ def _references(value):
     value = flattened_references(value)
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         return [value]
-    if isinstance(value, list) and 0 < len(value) <= 64:
+    if isinstance(value, list) and 0 < len(value) <= MAX_MODEL_TENSORS:
         return value
     return [value]
 
