@@ -6,6 +6,7 @@ load parameters that are not finite; every refusal is one line naming the file
 import io
 import json
 import re
+import shutil
 import struct
 import zipfile
 
@@ -1088,6 +1089,26 @@ def test_a_keras_model_of_more_outputs_or_joined_tensors_than_imported_says_so()
                        match=r"Keras layer 'add' \(Add\) cannot be imported: it takes a list of "
                              r"65 tensors; dlcore imports a list of 1 to 64"):
         dlcore.models.model_from_json(keras_functional(64, 65))
+
+
+def test_a_nested_keras_input_layer_of_no_name_loads_with_its_optimiser(tmp_path,
+                                                                        monkeypatch):
+    # a compiled Keras .h5 nesting a Sequential whose InputLayer config had no name (or was
+    # empty): the model imported, then restoring the optimiser looked the nested model's
+    # layers up by name and raised KeyError: 'name' (sweep of the nested bases, session 29)
+    monkeypatch.setenv("DLCORE_BACKEND", "reference")   # no kernels to compile
+    path = tmp_path / "nested.h5"
+    shutil.copyfile(fixture("keras_nested_base.h5"), path)
+    with h5py.File(path, "r+") as h5file:
+        config = json.loads(h5file.attrs["model_config"])
+        nested = config["config"]["layers"][1]
+        assert nested["class_name"] == "Sequential"
+        assert nested["config"]["layers"][0]["class_name"] == "InputLayer"
+        nested["config"]["layers"][0]["config"] = {}
+        h5file.attrs["model_config"] = json.dumps(config)
+    model = dlcore.load(path)
+    assert model.optimizer is not None
+    assert np.isfinite(model.predict(np.ones((1, *model.input_shape), np.float32))).all()
 
 
 def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):

@@ -188,7 +188,8 @@ def layer_paths(config) -> list[tuple[str, str]]:
 
 
 def _scoped_paths(config, prefix):
-    entries = {entry["config"]["name"]: entry for entry in config["config"]["layers"]
+    # an entry of no name (an InputLayer may have none) is no nested model to look into
+    entries = {entry["config"].get("name"): entry for entry in config["config"]["layers"]
                if isinstance(entry, dict) and isinstance(entry.get("config"), dict)}
     counts, paths = {}, []
     for name, class_name in keras_layer_order(config):
