@@ -1220,10 +1220,13 @@ def classify(path, load, model_file_error, describe=None):
     if not all(np.isfinite(array).all() for array in _float_arrays(state)):
         return "non-finite-load", ""
     try:
-        output = np.asarray(_use(model))
+        output = _use(model)
+        # a model of several outputs gives a list of arrays, of shapes that need not match
+        outputs = [np.asarray(array) for array in
+                   (output if isinstance(output, (list, tuple)) else [output])]
     except Exception as error:  # noqa: BLE001
         return "loaded-but-broken", f"{type(error).__name__}: {str(error)[:200]}"
-    if not np.isfinite(output).all():
+    if not all(np.isfinite(array).all() for array in outputs):
         return "loaded-but-broken", "non-finite output"
     return "loaded-and-works", ""
 
