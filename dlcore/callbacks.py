@@ -798,7 +798,15 @@ class BackupAndRestore(Callback):
             # next epoch keep the damaged file as its previous backup
             self._copy_whole(self.previous_path, self.path)
         state = saved.get_state()
-        model.set_state(state)
+        try:
+            model.set_state(state)
+        except ValueError as error:
+            # the optimiser's settings that shape its slots (use_ema: an average of each
+            # weight) may differ between the runs though its class is the same
+            raise ValueError(f"BackupAndRestore's backup {path} does not fit this fit's "
+                             f"optimiser ({error}): compile with the optimiser settings of the "
+                             f"interrupted run, give each training run a backup_dir of its "
+                             f"own, or delete the backup to start over") from None
         model.history = {name: list(values) for name, values in saved.history.items()}
         _restore_learning_rate(saved, model)
         return True

@@ -6,6 +6,7 @@ state and history of the uninterrupted fit, bit for bit on cpu; Keras's rules fo
 resumed fit runs (the epochs from the backup's to ``epochs``) and for deleting the backup.
 """
 import os
+import re
 
 import numpy as np
 import pytest
@@ -158,6 +159,40 @@ def test_a_data_parallel_fit_restores_it_as_one_process_does(tmp_path):
     for mine, theirs in zip(resumed.get_weights(), whole.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
     assert not (tmp_path / "backup").exists()
+
+
+@pytest.mark.parametrize("data_parallel", [False, True])
+def test_a_backup_of_an_optimiser_without_use_ema_is_refused_naming_it(
+        tmp_path, data_parallel):
+    # the run again compiled with use_ema=True: "ValueError: optimizer slot
+    # hidden_1/kernel/average is missing", naming neither the backup nor a fix
+    from dlcore.distributed import Communicator
+
+    class OneOfOne:     # what Communicator reads of an mpi4py communicator
+        def Get_rank(self):  # noqa: N802 (mpi4py's name)
+            return 0
+
+        def Get_size(self):  # noqa: N802
+            return 1
+
+    def small(**settings):
+        model = dlcore.models.mlp(input_shape=(6,), hidden=(4,), n_classes=3,
+                                  backend="reference", seed=3)
+        model.compile("cross_entropy", Adam(0.01, **settings))
+        return model
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(small(), [BackupAndRestore(tmp_path / "backup"), interrupt_at(1)], epochs=3)
+    backup = tmp_path / "backup" / "backup.h5"
+    saved = backup.read_bytes()
+    options = {"comm": Communicator(OneOfOne())} if data_parallel else {}
+    with pytest.raises(ValueError, match=f"^BackupAndRestore's backup {re.escape(str(backup))} "
+                                         f"does not fit this fit's optimiser \\(optimizer slot "
+                                         f".*average is missing\\): compile with the "
+                                         f"optimiser settings of the interrupted run") as caught:
+        fit(small(use_ema=True), [BackupAndRestore(tmp_path / "backup")], epochs=3, **options)
+    assert "\n" not in str(caught.value)
+    assert backup.read_bytes() == saved
 
 
 def test_an_ensemble_s_members_each_restore_their_own_backup(tmp_path):
