@@ -1111,6 +1111,19 @@ def test_a_nested_keras_input_layer_of_no_name_loads_with_its_optimiser(tmp_path
     assert np.isfinite(model.predict(np.ones((1, *model.input_shape), np.float32))).all()
 
 
+def test_a_keras_rescaling_beyond_float32_is_refused_at_load():
+    # a Rescaling of scale 1e308 (finite as a float64) loaded, and predict gave infinity:
+    # the layer computes in float32 (model-file fuzzer, seed 148)
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 2]}},
+        {"class_name": "Rescaling", "config": {"name": "r", "scale": 1e308, "offset": 0.0}}]}}
+    with pytest.raises(dlcore.io.ModelFileError, match=r"scale must be in \[-3.40.*e\+38, "
+                                                       r"3.40.*e\+38\], got 1e\+308"):
+        dlcore.models.model_from_json(json.dumps(config))
+    config["config"]["layers"][1]["config"]["scale"] = 3e38
+    assert dlcore.models.model_from_json(json.dumps(config)).layers[-1].scale == 3e38
+
+
 def test_a_keras_weight_name_that_is_not_utf8_is_refused_not_a_unicode_error(tmp_path):
     # a flipped byte in a legacy Keras file's weight_names (variable-length UTF-8 strings):
     # h5py decoded the entry with a surrogate for the byte, and looking it up as a path

@@ -191,8 +191,10 @@ class Rescaling(Layer):
 
     def __init__(self, scale, offset=0.0, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
-        self.scale = check_float(scale, "scale")
-        self.offset = check_float(offset, "offset")
+        # the layer computes in float32, where a larger number is infinite
+        largest = float(np.finfo(np.float32).max)
+        self.scale = check_float(scale, "scale", low=-largest, high=largest)
+        self.offset = check_float(offset, "offset", low=-largest, high=largest)
 
     def _config(self):
         return {"scale": self.scale, "offset": self.offset}
