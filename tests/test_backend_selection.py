@@ -175,3 +175,46 @@ def test_a_gpu_whose_kernels_cannot_compile_is_not_usable_and_the_reason_names_t
     reason = backend_module.kernel_compile_problem(nvvm_missing)
     assert "NVVM" in reason and "CUDA_HOME" in reason and "\n" not in reason
     assert backend_module.kernel_compile_problem(lambda: None) is None
+
+
+@pytest.fixture
+def gpu_that_refuses_a_context(monkeypatch, fresh_selection):
+    """A GPU that passes the check (its probe compiles without a context) but refuses this
+    process a context as the backend starts, as one held by another process in
+    exclusive-process mode does."""
+    import numba
+    from numba import cuda
+    from numba.cuda.cudadrv import driver
+
+    import dlcore.backend.cuda as cuda_backend
+
+    def refused():
+        raise driver.CudaAPIError("Call to cuDevicePrimaryCtxRetain results in "
+                                  "CUDA_ERROR_DEVICE_UNAVAILABLE")
+    monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 0)   # the tests' simulator off
+    monkeypatch.setattr(cuda, "is_available", lambda: True)
+    monkeypatch.setattr(backend_module, "_small_kernel_problem", lambda: None)
+    monkeypatch.setattr(backend_module, "_cuda_start_problem", [], raising=False)
+    monkeypatch.setattr(cuda_backend, "CUDABackend", refused)
+
+
+def test_asking_for_a_gpu_that_refuses_a_context_says_so_in_one_line(
+        gpu_that_refuses_a_context):
+    assert backend_module.cuda_status()[0]
+    with pytest.raises(RuntimeError) as raised:
+        get_backend("cuda")
+    message = str(raised.value)
+    assert "backend 'cuda' is not usable here: CUDA device 0" in message
+    assert "CUDA_ERROR_DEVICE_UNAVAILABLE" in message and "exclusive-process" in message
+    assert message.endswith("choose the cpu or the auto backend") and "\n" not in message
+    # the check says so from now on: no second try at the device
+    assert not backend_module.cuda_status()[0]
+
+
+def test_auto_takes_the_cpu_when_the_gpu_refuses_a_context(gpu_that_refuses_a_context, capsys):
+    assert resolve_backend_name("auto") == "cuda"
+    assert get_backend("auto").name == "cpu"
+    notice = capsys.readouterr().err
+    assert "backend 'auto' uses the cpu: CUDA device 0" in notice
+    assert "CUDA_ERROR_DEVICE_UNAVAILABLE" in notice and notice.count("\n") == 1
+    assert resolve_backend_name("auto") == "cpu"

@@ -48,6 +48,8 @@ def cuda_status():
     from numba import config, cuda
     if config.ENABLE_CUDASIM:
         return True, "the Numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1)"
+    if _cuda_start_problem:
+        return False, _cuda_start_problem[0]
     try:
         from numba.cuda.cudadrv.driver import driver
         n_devices = driver.get_device_count()
@@ -156,6 +158,50 @@ def use_node_local_rank(local_rank):
     return (f"dlcore: warning: node-local rank {local_rank} trains on CUDA device {current}, "
             f"not its own device {wanted}: the cuda backend started before the job was "
             "joined; call dlcore.distributed.init() before building or fitting a model")
+
+
+#: Why the cuda backend could not start in this process (:func:`_start_cuda_backend`), once it
+#: failed: :func:`cuda_status` says so from then on, and ``auto`` picks the cpu.
+_cuda_start_problem = []
+
+
+def _start_cuda_backend():
+    """The :class:`~dlcore.backend.cuda.CUDABackend`, on this process's device; a CUDA driver
+    error as it starts (the device's context) becomes :data:`_cuda_start_problem` and a
+    RuntimeError of one line.
+
+    The GPU check's probe compiles without a context (a rank must not make one on device 0), so
+    a device that refuses this process a context passes it: one held by another process in
+    exclusive-process mode (a data-parallel rank sharing a node's GPU with another rank, a
+    lab's GPU in use), or whose memory another process has taken."""
+    from numba.cuda.cudadrv import driver as cuda_driver
+
+    from .cuda import CUDABackend
+    driver_errors = tuple(getattr(cuda_driver, name) for name in
+                          ("CudaDriverError", "CudaAPIError", "CudaSupportError")
+                          if isinstance(getattr(cuda_driver, name, None), type))
+    try:
+        _enter_rank_device()
+        return CUDABackend()
+    except driver_errors as error:
+        detail = " ".join(str(error).split())[:200] or type(error).__name__
+        _cuda_start_problem[:] = [
+            f"CUDA device {_device_named()} did not start for this process ({detail}): another "
+            "process may hold it (exclusive-process compute mode) or all its memory; "
+            "nvidia-smi lists them"]
+        raise _CudaStartFailure(_cuda_start_problem[0]) from None
+
+
+class _CudaStartFailure(RuntimeError):
+    """The cuda backend could not start here (:func:`_start_cuda_backend`)."""
+
+
+def _device_named():
+    try:
+        from numba.cuda.cudadrv.driver import driver
+        return cuda_device_index(driver.get_device_count())
+    except Exception:  # noqa: BLE001  (the driver that just failed may fail again)
+        return cuda_device_index(1)
 
 
 def _enter_rank_device():
@@ -269,7 +315,7 @@ def get_backend(name="auto"):
     """The backend object for ``name`` (see the module docstring); a Backend passes through."""
     if isinstance(name, Backend):
         return name
-    name = resolve_backend_name(name)
+    asked, name = name, resolve_backend_name(name)
     if name not in _instances:
         if name == "reference":
             from .reference import ReferenceBackend
@@ -287,9 +333,14 @@ def get_backend(name="auto"):
             if not usable:
                 raise RuntimeError(f"backend 'cuda' is not usable here: {reason}; "
                                    "choose the cpu or the auto backend")
-            from .cuda import CUDABackend
-            _enter_rank_device()
-            _instances[name] = CUDABackend()
+            try:
+                _instances[name] = _start_cuda_backend()
+            except _CudaStartFailure as failure:
+                # auto chose the GPU by a check that makes no context: now it says why not
+                if check_backend_name(asked) == "auto" and resolve_backend_name(asked) == "cpu":
+                    return get_backend("cpu")
+                raise RuntimeError(f"backend 'cuda' is not usable here: {failure}; choose the "
+                                   "cpu or the auto backend") from None
     return _instances[name]
 
 
