@@ -101,3 +101,28 @@ def test_the_fused_parameter_steps_give_the_separate_launches_numbers(monkeypatc
     monkeypatch.setattr(CUDABackend, "fuses_parameter_steps", False)
     for got, expected in zip(fused, train()):
         np.testing.assert_array_equal(got, expected)
+
+
+@requires_cuda
+def test_a_thread_s_steps_are_not_held_back_by_another_thread_s_parameter_steps():
+    # the backend is one object per process: a fit in a thread pool's other thread stepped
+    # only when this thread's CD update ended (or never, were its step appended after the
+    # held steps had run)
+    import threading
+
+    from dlcore.backend import get_backend
+    backend = get_backend("cuda")
+    bias, velocity = backend.zeros((4,)), backend.zeros((4,))
+    positive, negative = backend.asarray(np.ones((2, 4))), backend.zeros((2, 4))
+    seen = []
+
+    def another_fit():
+        backend.bias_step(bias, velocity, positive, negative, 0.5, 0.0)
+        seen.append(backend.to_numpy(bias))
+
+    with backend.parameter_steps():
+        other = threading.Thread(target=another_fit)
+        other.start()
+        other.join()
+        assert backend._held_steps == []   # this thread's block holds nothing of the other's
+    np.testing.assert_array_equal(seen[0], np.full(4, 0.5, dtype=np.float32))

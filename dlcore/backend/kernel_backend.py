@@ -17,6 +17,7 @@ launches; :mod:`dlcore.backend.cpu` and :mod:`dlcore.backend.cuda` only say how 
 allocate and multiply matrices.
 """
 import contextlib
+import threading
 
 import numpy as np
 
@@ -196,7 +197,6 @@ class KernelBackend(Backend):
     #: Whether :meth:`parameter_steps` holds back the momentum and bias steps (a launch costs
     #: more than such a step on a GPU; the CPU runs them as they come)
     fuses_parameter_steps = False
-    _held_steps = None
 
     def launch_rows(self, body, n_rows, n_units, *args, work=None):
         """``body(row, first, last, *args)`` over ``n_rows`` rows of ``n_units`` units;
@@ -247,6 +247,23 @@ class KernelBackend(Backend):
         # a copy costs far less per element than the maths of the other kernels
         self.launch_rows(gather_rows_span, *out.shape, source, self._indices(indices), out,
                          work=out.size // 32)
+
+    @property
+    def _held_steps(self):
+        """The steps this thread's :meth:`parameter_steps` holds back, or None. Per thread: the
+        backend is one object for the process, and a fit in another thread (a thread pool's
+        grid search) steps as it calls, not when this thread's block ends."""
+        return getattr(self._holding(), "steps", None)
+
+    @_held_steps.setter
+    def _held_steps(self, steps):
+        self._holding().steps = steps
+
+    def _holding(self):
+        holding = self.__dict__.get("_holding_by_thread")
+        if holding is None:
+            holding = self.__dict__.setdefault("_holding_by_thread", threading.local())
+        return holding
 
     @contextlib.contextmanager
     def parameter_steps(self):
