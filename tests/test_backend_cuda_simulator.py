@@ -126,3 +126,15 @@ def test_a_thread_s_steps_are_not_held_back_by_another_thread_s_parameter_steps(
         other.join()
         assert backend._held_steps == []   # this thread's block holds nothing of the other's
     np.testing.assert_array_equal(seen[0], np.full(4, 0.5, dtype=np.float32))
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_what_overflows_on_cuda_is_inf_as_on_a_gpu_not_a_python_error(dtype):
+    # math.exp(800.0) raised OverflowError in the simulator alone: a GPU's exp gives inf, and
+    # the sigmoid of -800 is 0 (the reference's too)
+    x = np.array([[-800.0, 800.0, 0.5]], dtype=dtype)
+    outputs = [np.asarray(Dense(2, activation="sigmoid").build((3,), backend=backend,
+                                                               dtype=dtype, seed=4).forward(x))
+               for backend in ("cuda", "reference")]
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-6, atol=1e-30)

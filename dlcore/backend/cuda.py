@@ -61,21 +61,32 @@ def device_function(function):
     return twin
 
 
-def _float64_preserving(function):
+def _as_on_a_gpu(name, function):
+    # NumPy's ufunc of the same maths gives the IEEE answer (inf, nan) where math raises
+    numpy_twin = getattr(np, {"pow": "power"}.get(name, name), None)
+
     def typed(*arguments):
-        result = function(*arguments)
+        try:
+            result = function(*arguments)
+        except (OverflowError, ValueError):
+            if not (isinstance(numpy_twin, np.ufunc) and numpy_twin.nin == len(arguments)):
+                raise
+            with np.errstate(all="ignore"):
+                return numpy_twin(*arguments)
         if isinstance(result, float) and any(isinstance(a, np.float64) for a in arguments):
             return np.float64(result)
         return result
     return typed
 
 
-#: ``math`` for the simulator's twins: a float64 argument gives a NumPy float64, as a GPU
-#: types ``math.exp`` of a float64. Python's own float would be a "weak" scalar to NumPy 2,
-#: so ``ONE + math.exp(-x)`` (ONE a float32) rounded a float64 network's sigmoid to float32
-#: in the simulator alone.
+#: ``math`` for the simulator's twins, as a GPU computes it: a float64 argument gives a NumPy
+#: float64, as a GPU types ``math.exp`` of a float64 (Python's own float would be a "weak"
+#: scalar to NumPy 2, so ``ONE + math.exp(-x)``, ONE a float32, rounded a float64 network's
+#: sigmoid to float32 in the simulator alone); and what overflows or leaves the domain is inf
+#: or nan, not Python's OverflowError or ValueError (``math.exp(800.0)``: the sigmoid of
+#: -800 is 0 on a GPU, and raised "math range error" in the simulator alone).
 SIMULATED_MATH = types.SimpleNamespace(**{
-    name: _float64_preserving(value) if callable(value) else value
+    name: _as_on_a_gpu(name, value) if callable(value) else value
     for name, value in vars(math).items() if not name.startswith("_")})
 
 
