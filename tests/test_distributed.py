@@ -476,6 +476,36 @@ def test_a_rank_whose_cuda_backend_started_on_another_gpu_is_told_to_init_first(
     assert "\n" not in warning
 
 
+class RankOneOfTwo:
+    """What Communicator reads of an mpi4py communicator: rank 1 of 2."""
+
+    def Get_rank(self):  # noqa: N802 (mpi4py's name)
+        return 1
+
+    def Get_size(self):  # noqa: N802
+        return 2
+
+
+def test_a_rank_whose_auto_backend_differs_from_rank_0_s_is_refused_in_one_line(monkeypatch):
+    # auto chooses on each rank: a GPU-less node's rank, or one whose GPU refused it a
+    # context, trained on the cpu beside cuda ranks, their steps rounding apart unsaid
+    from dlcore import BernoulliRBM, backend
+    from dlcore.distributed.rbm import data_parallel
+    monkeypatch.setattr(backend, "cuda_status", lambda: (False, "no NVIDIA GPU driver here"))
+    rows = (np.arange(24).reshape(6, 4) % 3 == 0).astype(np.float32)
+    rbm = BernoulliRBM(n_hidden=3, batch_size=2, backend="cpu").initialize(rows)
+    comm = Communicator(RankOneOfTwo())
+    # rank 0's answers: the same data and settings, but its backend is cuda
+    monkeypatch.setattr(comm, "broadcast", lambda value, what: (
+        "cuda" if what == "checking the backend" else value))
+    with pytest.raises(ValueError) as refused:
+        data_parallel(rbm.cd_trainer(get_backend("cpu")), comm, rows)
+    message = str(refused.value)
+    assert message.startswith("rank 1 trains on the cpu backend (no NVIDIA GPU driver here), "
+                              "rank 0 on the cuda backend")
+    assert "--backend cpu" in message and "\n" not in message
+
+
 @shares_a_job
 @requires_mpi4py
 def test_two_ranks_train_the_rbm_of_one_process_cd_and_pcd(shared_job):

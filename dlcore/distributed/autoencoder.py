@@ -32,6 +32,7 @@ def data_parallel(trainer, comm, X):
     of ``comm``, after checking that they agree on the data and the settings."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the autoencoder settings", dataclasses.asdict(trainer.settings))
+    comm.check_same_backend(trainer.backend)
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
         from .local_sgd import PeriodicAutoencoder
         return PeriodicAutoencoder(trainer, comm)

@@ -320,6 +320,23 @@ class Communicator:
                              f"{reference!r}): every rank must call fit with the same data "
                              "and settings")
 
+    def check_same_backend(self, backend):
+        """ValueError on the ranks whose backend (a :class:`dlcore.backend.Backend`) is not
+        rank 0's: ``auto`` chooses on each rank (a GPU-less node, a GPU that refuses a rank a
+        context), and ranks on cpu and cuda round their steps apart, the result no one
+        process's and the job as slow as its cpu ranks."""
+        reference = self.broadcast(backend.name, "checking the backend")
+        if reference != backend.name:
+            why = ""
+            if backend.name == "cpu":
+                from dlcore.backend import cuda_status
+                usable, reason = cuda_status()
+                why = "" if usable else f" ({reason})"
+            raise ValueError(f"rank {self.rank} trains on the {backend.name} backend{why}, rank "
+                             f"0 on the {reference} backend: every rank must train on the "
+                             f"same one; give them the same GPU setup, or --backend cpu "
+                             "(backend='cpu') to all")
+
     def wait(self, request, what):
         """Poll ``request`` until it completes; past the timeout, abort every rank. A notice
         that another rank was interrupted raises :class:`PeerInterrupted`."""

@@ -187,6 +187,7 @@ def data_parallel(model, comm, x, y):
                          f"ranks: train it in one process")
     comm.check_same("the training data (shape and CRC-32)",
                     (data_fingerprint(x), data_fingerprint(y)))
+    comm.check_same_backend(model.backend)
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
         from .local_sgd import PeriodicNetwork
         return PeriodicNetwork(model, comm)

@@ -51,6 +51,7 @@ def data_parallel(trainer, comm, X):
     differs; :func:`dlcore.distributed.install_abort_on_error` then stops every rank)."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the CD settings", dataclasses.asdict(trainer.settings))
+    comm.check_same_backend(trainer.backend)
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
         from .local_sgd import PeriodicCD
         return PeriodicCD(trainer, comm)

@@ -43,6 +43,7 @@ def data_parallel(learner, comm, X, y):
                     (data_fingerprint(X), None if y is None else data_fingerprint(y)))
     comm.check_same("the up-down settings", (learner.rate, learner.wake[0].shape[0],
                                              dataclasses.asdict(learner.top.settings)))
+    comm.check_same_backend(learner.backend)
     return DataParallelUpDown(learner, comm)
 
 
