@@ -423,6 +423,7 @@ def gpus_on_the_node(monkeypatch):
 
     def setup(count, local_rank):
         monkeypatch.setattr(backend, "_node_local_rank", [])
+        monkeypatch.setattr(backend, "_started_on_a_rank_s_device", [], raising=False)
         monkeypatch.setattr(backend, "_instances", {})
         monkeypatch.setattr(driver, "get_device_count", lambda: count)
         monkeypatch.setattr(driver, "get_device", FakeCudaDevice, raising=False)
@@ -474,6 +475,23 @@ def test_a_rank_whose_cuda_backend_started_on_another_gpu_is_told_to_init_first(
     assert "CUDA device 0, not its own device 1" in warning
     assert "dlcore.distributed.init() before building" in warning
     assert "\n" not in warning
+
+
+def test_a_group_s_fit_after_init_keeps_the_rank_s_gpu_without_a_false_warning(
+        gpus_on_the_node, monkeypatch):
+    # init() put world rank 1 of a node on device 1; fit(comm=group) numbers the group's
+    # ranks afresh (0 here), and was told it trained on device 1 "not its own device 0: the
+    # cuda backend started before the job was joined; call init() before building"
+    from numba import cuda
+
+    import dlcore.backend.cuda as cuda_backend
+    from dlcore import backend
+    gpus_on_the_node(2, 1)
+    monkeypatch.setattr(backend, "cuda_status", lambda: (True, "a CUDA device is available"))
+    monkeypatch.setattr(cuda_backend, "CUDABackend", lambda: "started on the rank's GPU")
+    backend.get_backend("cuda")
+    monkeypatch.setattr(cuda, "get_current_device", lambda: FakeCudaDevice(1))
+    assert backend.use_node_local_rank(0) is None
 
 
 class RankOneOfTwo:

@@ -119,6 +119,9 @@ def _compile_small_kernel():
 #: The node-local rank of this process in a data-parallel job, once joined
 #: (:func:`use_node_local_rank`): which of the node's CUDA devices it uses.
 _node_local_rank = []
+#: Holds True once the cuda backend started on the device of the rank's job
+#: (:func:`_enter_rank_device`), not on device 0 before a job was joined.
+_started_on_a_rank_s_device = []
 
 
 def cuda_device_for_rank(local_rank, device_count):
@@ -145,7 +148,9 @@ def use_node_local_rank(local_rank):
     backend had already started on another device (a model built before the job was joined),
     else None; nothing is started here (a cpu run never touches a GPU)."""
     _node_local_rank[:] = [int(local_rank)]
-    if "cuda" not in _instances:
+    if "cuda" not in _instances or _started_on_a_rank_s_device:
+        # started on the device of the job it joined first: a Split's group (fit(comm=group)
+        # after init()) numbers its ranks afresh, and its rank 0 is not told to move
         return None
     from numba import config, cuda
     from numba.cuda.cudadrv.driver import driver
@@ -211,6 +216,7 @@ def _enter_rank_device():
     from numba.cuda.cudadrv.driver import driver
     if _node_local_rank and not config.ENABLE_CUDASIM:
         cuda.select_device(cuda_device_index(driver.get_device_count()))
+        _started_on_a_rank_s_device.append(True)
 
 
 def describe_compile_failure(error):
