@@ -305,6 +305,34 @@ def _ranks_of_job(marker):
     return found
 
 
+def _job_given_a_sigterm_to_rank_1(command, environment, rank_1, then=None):
+    """Start the mpiexec job ``command`` in a session of its own, send SIGTERM to the pid
+    that ``rank_1(job)`` finds (then call ``then()``), and give (exit code, stderr); a job
+    still running at the end is killed."""
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=environment, start_new_session=True)
+    try:
+        pid = rank_1(job)
+        assert job.poll() is None and pid is not None, job.communicate()[1][-3000:]
+        os.kill(pid, signal.SIGTERM)
+        if then is not None:
+            then()
+        _, stderr = job.communicate(timeout=JOB_HANG_SECONDS)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.communicate()
+    return job.returncode, stderr
+
+
+def _assert_one_line_for_a_sigterm_to_rank_1(returncode, stderr):
+    assert returncode == 143, stderr[-3000:]
+    said = [line for line in stderr.splitlines()
+            if line.startswith("dlcore:") and "compiling kernels" not in line]
+    assert len(said) == 1 and said[0].startswith(
+        "dlcore: interrupted by SIGTERM to rank 1 of 2 "), stderr[-3000:]
+
+
 # a job of its own, ended as its ranks import dlcore (seconds: slow)
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or not os.path.isdir("/proc"),
@@ -316,30 +344,21 @@ def test_a_sigterm_to_rank_1_as_the_job_starts_ends_it_with_143_and_one_line(tmp
     from test_cli_starting import _numpy_loaded
     marker = f"DLCORE_TEST_JOB={tmp_path}"
     environment = {**os.environ, "NUMBA_NUM_THREADS": "1", marker.split("=")[0]: str(tmp_path)}
-    job = subprocess.Popen(
-        [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-m", "dlcore", "rbm",
-         "train", "--digits", "0-1", "--hidden", "8", "--epochs", "1", "--backend", "cpu",
-         "--out", str(tmp_path / "run"), "--distributed"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=environment, start_new_session=True)
-    try:
+    command = [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-m", "dlcore", "rbm",
+               "train", "--digits", "0-1", "--hidden", "8", "--epochs", "1", "--backend", "cpu",
+               "--out", str(tmp_path / "run"), "--distributed"]
+
+    def rank_1_importing(job):
         deadline = time.monotonic() + JOB_HANG_SECONDS
         ranks = {}
         while not (len(ranks) == 2 and all(map(_numpy_loaded, ranks.values()))) \
                 and job.poll() is None and time.monotonic() < deadline:
             ranks = _ranks_of_job(marker)   # found as they start, importing dlcore's libraries
             time.sleep(0.005)
-        assert job.poll() is None, job.communicate()[1][-3000:]
-        os.kill(ranks[1], signal.SIGTERM)
-        _, stderr = job.communicate(timeout=JOB_HANG_SECONDS)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.communicate()
-    assert job.returncode == 143, stderr[-3000:]
-    said = [line for line in stderr.splitlines()
-            if line.startswith("dlcore:") and "compiling kernels" not in line]
-    assert len(said) == 1 and said[0].startswith(
-        "dlcore: interrupted by SIGTERM to rank 1 of 2 "), stderr[-3000:]
+        return ranks.get(1)
+
+    _assert_one_line_for_a_sigterm_to_rank_1(
+        *_job_given_a_sigterm_to_rank_1(command, environment, rank_1_importing))
 
 
 #: ``python -c`` of a rank that runs the dlcore command and holds open the window between its
@@ -372,31 +391,21 @@ def test_a_sigterm_to_rank_1_after_its_command_line_parsed_ends_the_job_with_one
     window = tmp_path / "window"
     window.mkdir()
     environment = {**os.environ, "NUMBA_NUM_THREADS": "1", "DLCORE_TEST_WINDOW": str(window)}
-    job = subprocess.Popen(
-        [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-c",
-         RANK_HOLDING_ITS_WINDOW_OPEN, "rbm", "train", "--digits", "0-1", "--hidden", "8",
-         "--epochs", "1", "--backend", "cpu", "--out", str(tmp_path / "run"), "--distributed"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
-        start_new_session=True)
-    try:
+    command = [dlcore.distributed.launcher(), "-n", "2", sys.executable, "-c",
+               RANK_HOLDING_ITS_WINDOW_OPEN, "rbm", "train", "--digits", "0-1", "--hidden", "8",
+               "--epochs", "1", "--backend", "cpu", "--out", str(tmp_path / "run"),
+               "--distributed"]
+
+    def rank_1_in_its_window(job):
         deadline = time.monotonic() + JOB_HANG_SECONDS
         while not (window / "1").exists() and job.poll() is None and \
                 time.monotonic() < deadline:
             time.sleep(0.01)
-        assert job.poll() is None, job.communicate()[1][-3000:]
         time.sleep(0.05)   # the pid is written whole
-        os.kill(int((window / "1").read_text()), signal.SIGTERM)
-        (window / "go").touch()
-        _, stderr = job.communicate(timeout=JOB_HANG_SECONDS)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.communicate()
-    assert job.returncode == 143, stderr[-3000:]
-    said = [line for line in stderr.splitlines()
-            if line.startswith("dlcore:") and "compiling kernels" not in line]
-    assert len(said) == 1 and said[0].startswith(
-        "dlcore: interrupted by SIGTERM to rank 1 of 2 "), stderr[-3000:]
+        return int((window / "1").read_text()) if (window / "1").exists() else None
+
+    _assert_one_line_for_a_sigterm_to_rank_1(*_job_given_a_sigterm_to_rank_1(
+        command, environment, rank_1_in_its_window, then=(window / "go").touch))
     assert not (tmp_path / "run").exists()   # nothing was run: no folder left behind
 
 

@@ -943,6 +943,19 @@ def test_an_archive_whose_metadata_cannot_be_read_says_the_settings_it_lost(
     assert "exclude_from_weight_decay" not in loaded.optimizer.get_config()
 
 
+def dbn_interrupted_in_its_first_rbm(hidden, rbm):
+    """A DBN of ``hidden`` units and ``rbm`` settings whose pretraining a Ctrl-C stopped at
+    the end of its first RBM's first epoch: the RBMs above it are settings only."""
+    def interrupt(model):
+        raise KeyboardInterrupt
+
+    dbn = dlcore.DBN(hidden=hidden, epochs=1, batch_size=4, backend="reference", rbm=rbm)
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
+                on_epoch_end=interrupt)
+    return dbn
+
+
 def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(tmp_path):
     # the DBN's rbm= settings of an RBM not reached yet could give n_chains = 2**31 - 1: the
     # file loaded, and resume allocated 32 GiB (MemoryError)
@@ -950,15 +963,8 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
     most = limit // (4 + 3)   # RBM 2: 4 hidden and 3 visible states a chain
 
     def interrupted(n_chains):
-        def interrupt(model):
-            raise KeyboardInterrupt
-
-        dbn = dlcore.DBN(hidden=[3, 4], epochs=1, batch_size=4, backend="reference",
-                         rbm=[{}, {"sampler": "pcd", "n_chains": n_chains}])
-        with pytest.raises(KeyboardInterrupt):
-            dbn.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
-                    on_epoch_end=interrupt)
-        return dbn
+        return dbn_interrupted_in_its_first_rbm(
+            [3, 4], [{}, {"sampler": "pcd", "n_chains": n_chains}])
 
     path = tmp_path / "checkpoint.h5"
     dlcore.save(interrupted(2), path)
@@ -989,16 +995,8 @@ def test_chains_of_all_the_rbms_an_interrupted_pretraining_had_not_reached_are_b
     half = limit // (2 * (3 + 3))   # RBMs 2 and 3: 3 hidden and 3 visible states a chain
 
     def interrupted(n_chains):
-        def interrupt(model):
-            raise KeyboardInterrupt
-
         settings = {"sampler": "pcd", "n_chains": n_chains}
-        dbn = dlcore.DBN(hidden=[3, 3, 3], epochs=1, batch_size=4, backend="reference",
-                         rbm=[{}, settings, settings])
-        with pytest.raises(KeyboardInterrupt):
-            dbn.fit((np.arange(40).reshape(8, 5) % 3 == 0).astype(np.float32),
-                    on_epoch_end=interrupt)
-        return dbn
+        return dbn_interrupted_in_its_first_rbm([3, 3, 3], [{}, settings, settings])
 
     path = tmp_path / "checkpoint.h5"
     dlcore.save(interrupted(2), path)

@@ -14,12 +14,11 @@ def binary_rows(rows=20, columns=6):
     return (np.random.default_rng(0).random((rows, columns)) > 0.5).astype(np.float32)
 
 
-def test_rbm_batch_beyond_the_data_is_one_batch_of_it():
+@pytest.mark.parametrize("estimator", [dlcore.BernoulliRBM, dlcore.Autoencoder])
+def test_a_batch_beyond_the_data_is_one_batch_of_it(estimator):
     X = binary_rows()
-    whole = dlcore.BernoulliRBM(n_hidden=4, batch_size=len(X), epochs=2, seed=0,
-                                backend="reference").fit(X)
-    huge = dlcore.BernoulliRBM(n_hidden=4, batch_size=HUGE, epochs=2, seed=0,
-                               backend="reference").fit(X)
+    whole, huge = (estimator(n_hidden=4, batch_size=batch_size, epochs=2, seed=0,
+                             backend="reference").fit(X) for batch_size in (len(X), HUGE))
     np.testing.assert_array_equal(huge.W, whole.W)
     assert huge.batch_size == HUGE   # the setting itself is kept (and saved)
 
@@ -31,15 +30,6 @@ def test_gaussian_rbm_and_resume_of_a_huge_batch_setting():
     model.set_params(batch_size=HUGE, epochs=2)   # as a file's config may give it
     model.resume(X)
     assert model.epochs_done_ == 2 and np.all(np.isfinite(model.W))
-
-
-def test_autoencoder_batch_beyond_the_data_is_one_batch_of_it():
-    X = binary_rows()
-    whole = dlcore.Autoencoder(n_hidden=4, batch_size=len(X), epochs=2, seed=0,
-                               backend="reference").fit(X)
-    huge = dlcore.Autoencoder(n_hidden=4, batch_size=HUGE, epochs=2, seed=0,
-                              backend="reference").fit(X)
-    np.testing.assert_array_equal(huge.W, whole.W)
 
 
 def test_dbn_up_down_batch_beyond_the_data_is_one_batch_of_it():
