@@ -38,6 +38,7 @@ estimator contract is :mod:`dlcore.params`'s. Pickles (joblib's workers) carry t
 network as its file does, through its config and state; a ``model`` function travels by
 reference (define it at a module's top level, as for any joblib job).
 """
+import dis
 import functools
 import hashlib
 import inspect
@@ -130,26 +131,53 @@ def _function_text(function, depth):
     does: a digest of its code, and the defaults and closure values that are settings
     (numbers, text, functions: ``lambda epoch, rate, factor=0.5: ...``). Two lambdas of one
     scope share a name, and two candidates of a grid search given different ones are two
-    fits. A mutable value (a list a callback appends to) counts by its type alone: a fit
-    changes it, and a notebook's cell run again after a Ctrl-C must name the same fit."""
+    fits. A mutable value (a list a callback appends to) and a name the function assigns
+    (``nonlocal calls; calls += 1``) count by their type alone: a fit changes them, and a
+    notebook's cell run again after a Ctrl-C must name the same fit."""
     name = f"{getattr(function, '__module__', '')}.{function.__qualname__}"
     code = getattr(function, "__code__", None)
     if code is None or depth >= 4:
         return name
-    cells = []
-    for cell in getattr(function, "__closure__", None) or ():
+    cells, rebound = [], _rebound_free_names(code)
+    for free_name, cell in zip(code.co_freevars, getattr(function, "__closure__", None) or ()):
         try:
-            cells.append(cell.cell_contents)
+            value = cell.cell_contents
         except ValueError:   # a name its scope has not bound yet
-            cells.append(None)
+            value = None
+        # a name the function assigns (nonlocal calls; calls += 1) is its state, not a
+        # setting: by its type, as a list it appends to
+        cells.append(_ByType(value) if free_name in rebound else value)
     keywords = sorted((getattr(function, "__kwdefaults__", None) or {}).items())
     given = (getattr(function, "__defaults__", None) or (), tuple(keywords), tuple(cells))
     return f"{name}[{_code_digest(code)}, {_setting_text(given, depth + 1)}]"
 
 
+class _ByType:
+    """A closure value that :func:`_setting_text` names by its type alone."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _rebound_free_names(code):
+    """The names of ``code``'s closure that it (or a function nested in it) assigns or
+    deletes: ``nonlocal calls; calls += 1``."""
+    rebound = set()
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("STORE_DEREF", "DELETE_DEREF") and \
+                instruction.argval in code.co_freevars:
+            rebound.add(instruction.argval)
+    for constant in code.co_consts:
+        if hasattr(constant, "co_code"):
+            rebound.update(set(_rebound_free_names(constant)) & set(code.co_freevars))
+    return rebound
+
+
 def _setting_text(value, depth):
     """``value`` as :func:`_stable_text` says it when it cannot change between fits (a number,
     text, a function, a tuple of those), else by its type."""
+    if isinstance(value, _ByType):
+        return type(value.value).__qualname__
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
         return repr(value)
     if isinstance(value, tuple) and depth < 8:

@@ -329,3 +329,22 @@ def test_grid_search_candidates_that_differ_in_a_callback_s_functions_have_their
     with pytest.raises(KeyboardInterrupt):
         clone(wrapper).fit(X, Y)
     assert len(clone(wrapper).fit(X, Y).history_["loss"]) == 2
+
+
+def test_a_candidate_whose_function_counts_in_its_closure_resumes_its_own_backup(tmp_path):
+    # a hook counting its calls in a variable of its scope (nonlocal): the fit changes the
+    # number it closes over, and the candidate run again must still name the same fit
+    def counting_hook():
+        calls = 0
+
+        def hook(epoch, logs):
+            nonlocal calls
+            calls += 1
+            if calls == 2:   # Ctrl-C as Keras's epoch 1 starts, once
+                raise KeyboardInterrupt
+        return hook
+    wrapper = SKLearnClassifier(mlp, fit_kwargs={"epochs": 3, "batch_size": 8, "callbacks": [
+        LambdaCallback(on_epoch_begin=counting_hook()), BackupAndRestore(tmp_path)]})
+    with pytest.raises(KeyboardInterrupt):
+        wrapper.fit(X, Y)
+    assert len(wrapper.fit(X, Y).history_["loss"]) == 2   # resumed after its epoch 0
