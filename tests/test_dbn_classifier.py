@@ -258,3 +258,33 @@ def test_sample_weight_weighs_the_fine_tuning_as_mlp_classifiers():
         np.testing.assert_array_equal(one, other)
     with pytest.raises(ValueError, match=r"one weight per sample, shape \(60,\)"):
         dlcore.DBNClassifier(**quick).fit(X, y, sample_weight=weights[:5])
+
+
+def test_sample_weight_scaled_as_a_whole_trains_the_same_model_as_mlp_classifiers():
+    # MLPClassifier's loss is the weighted mean (np.average): weights given as counts (all 40s)
+    # are its weights of 1; the sum over the batch size made them a 40 times larger step
+    X, y = two_classes(32)
+    weights = np.random.default_rng(4).uniform(0.2, 3.0, 32)
+    quick = {**SMALL, "hidden": (6,), "pretrain_epochs": 1, "epochs": 1, "validation_split": 0.25}
+    for call in ("fit", "partial_fit"):
+        one, scaled = (getattr(dlcore.DBNClassifier(**quick), call)(
+            X, y, sample_weight=scale * weights).network_ for scale in (1, 40))
+        for mine, theirs in zip(one.get_weights(), scaled.get_weights()):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6, err_msg=call)
+        assert one.history["loss"] == pytest.approx(scaled.history["loss"], rel=1e-5)
+
+
+def test_sample_weight_leaving_the_fit_or_its_held_out_rows_nothing_is_refused_in_one_line():
+    # all-zero weights on the held-out rows gave a validation loss of 0 every epoch: early
+    # stopping kept the first epoch's weights, silently; on the rows it trains on, nothing learnt
+    X, y = two_classes(40)
+    quick = {**SMALL, "hidden": (6,), "pretrain_epochs": 1, "epochs": 2, "validation_split": 0.25}
+    _, held_out = dlcore.DBNClassifier(**quick)._split_rows(40)
+    trained_on = np.setdiff1d(np.arange(40), held_out)
+    for zero, which in ((held_out, "holds out"), (trained_on, "trains on")):
+        weights = np.ones(40)
+        weights[zero] = 0
+        pattern = rf"sample_weight is zero for every row .*{which}.*validation_split"
+        with pytest.raises(ValueError, match=pattern) as error:
+            dlcore.DBNClassifier(**quick).fit(X, y, sample_weight=weights)
+        assert "\n" not in str(error.value)

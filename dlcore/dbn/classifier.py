@@ -44,6 +44,7 @@ from dlcore.validation import (
     check_width,
     data_conversion_warning,
 )
+from dlcore.wording import count
 
 from .dbn import DBN
 
@@ -182,8 +183,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
 
         ``sample_weight`` : (n,) weights >= 0 or None, as ``MLPClassifier.fit``'s: each row's
         loss in fine-tuning weighted (the held-out rows' too, in the validation loss that
-        early stopping watches); the pretraining, which sees no labels, weighs every row
-        alike."""
+        early stopping watches), the losses a weighted mean, so that weights scaled as a
+        whole (counts) train the same model; the pretraining, which sees no labels, weighs
+        every row alike."""
         refuse_fit_arguments(self, "fit", unexpected)
         self._check_params()
         classes, targets = self._check_labels(y)
@@ -214,10 +216,22 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         None."""
         from dlcore.training import sample_weights
         weights = sample_weights(None, n, sample_weight, None)
-        if weights is not None and not weights.any():
-            raise ValueError("sample_weight is zero for every row: fine-tuning would learn "
-                             "nothing; give the rows to learn from a weight above 0")
-        return weights
+        return None if weights is None else _mean_one(weights)
+
+    def _fit_and_held_out_weights(self, weights, fit_rows, valid_rows):
+        """The weights of the rows fine-tuning trains on and of those it holds out, each
+        part's scaled to a mean of 1 (:func:`_mean_one`), refused in one line where a part's
+        are all zero."""
+        parts, split = [], f"validation_split={self.validation_split} holds out"
+        rows_held = f"{len(valid_rows)} of {count(len(weights), 'row')}"
+        for rows, which in ((fit_rows, f"fine-tuning trains on ({split} the other {rows_held})"),
+                            (valid_rows, f"{split} ({rows_held}, at random)")):
+            part = weights[rows]
+            if not part.any():
+                raise ValueError(f"sample_weight is zero for every row that {which}: give some "
+                                 "of them a weight above 0, or set validation_split=0")
+            parts.append(_mean_one(part))
+        return parts
 
     def _fit_network(self, X, targets, classes, weights=None):
         """``(dbn, network)`` of :meth:`fit`: the DBN pretrained on ``X``, its network
@@ -233,7 +247,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             train = (X[fit_rows], targets[fit_rows])
             valid = (X[valid_rows], targets[valid_rows])
             if weights is not None:
-                fit_weights, valid = weights[fit_rows], (*valid, weights[valid_rows])
+                fit_weights, valid_weights = self._fit_and_held_out_weights(
+                    weights, fit_rows, valid_rows)
+                valid = (*valid, valid_weights)
             callbacks.append(EarlyStopping(monitor="val_loss", patience=int(self.patience),
                                            restore_best_weights=True))
         network.fit(*train, epochs=int(self.epochs), batch_size=int(self.batch_size),
@@ -264,8 +280,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             batches to come (scikit-learn's argument: a first batch may lack some); None takes
             those of ``y``. Afterwards the same classes or None (``classes_`` is fixed; others
             are refused, as scikit-learn refuses them)
-        sample_weight : (n,) weights >= 0 or None: each row's loss in fine-tuning weighted
-            (``SGDClassifier.partial_fit``'s order of arguments); a first call's one pass of
+        sample_weight : (n,) weights >= 0 or None: each row's loss in fine-tuning weighted,
+            the batch's loss their weighted mean (as :meth:`fit`'s;
+            ``SGDClassifier.partial_fit``'s order of arguments); a first call's one pass of
             pretraining weighs every row alike
         """
         refuse_fit_arguments(self, "partial_fit", unexpected)
@@ -446,3 +463,15 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         tags.target_tags.required = True
         tags.input_tags.positive_only = True   # the bottom RBM's binary units: data in [0, 1]
         return tags
+
+
+def _mean_one(weights):
+    """``weights`` (>= 0) scaled to a mean of 1, as MLPClassifier's weighted mean loss takes
+    them (weights given as counts train as their proportions; the fine-tuning network's loss
+    sums the weighted losses over the batch size, Keras's reduction, where all 40s would be a
+    40 times larger step); refused in one line when all are zero."""
+    mean = weights.mean()
+    if not mean > 0:
+        raise ValueError("sample_weight is zero for every row: fine-tuning would learn "
+                         "nothing; give the rows to learn from a weight above 0")
+    return weights / mean
