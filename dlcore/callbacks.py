@@ -39,6 +39,7 @@ import numbers
 import os
 import shutil
 import sys
+import threading
 from copy import deepcopy
 
 import click
@@ -832,16 +833,21 @@ class BackupAndRestore(Callback):
         """
         from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
         holder = f"pid {os.getpid()}: a fit with BackupAndRestore"
-        if self._lock is not None:   # this very callback, in a fit running now
-            raise self._in_use(FolderInUseError(self.backup_dir, holder))
-        self._owner = owner
-        self._created = _missing_folders(self.backup_dir)
-        lock = self._lock = FolderLock()
+        # checked and claimed at once: two threads' fits given this callback together both
+        # passed the check, and the refused one's clean-up cleared the other's lock, which
+        # nothing then freed (the folder held by the process itself until it ended)
+        with _CLAIMING:
+            if self._lock is not None:   # this very callback, in a fit running now
+                raise self._in_use(FolderInUseError(self.backup_dir, holder))
+            self._owner = owner
+            lock = self._lock = FolderLock()
         try:
+            self._created = _missing_folders(self.backup_dir)
             os.makedirs(self.backup_dir, exist_ok=True)
             lock_folder(self.backup_dir, holder, into=lock)
         except FolderInUseError as error:
             self._lock = self._owner = None
+            self._created = ()
             raise self._in_use(error) from None
         return lock
 
@@ -945,6 +951,9 @@ class BackupAndRestore(Callback):
         except OSError:
             pass
 
+
+#: Held while :meth:`BackupAndRestore.hold` checks and claims a callback for a fit
+_CLAIMING = threading.Lock()
 
 #: What a copy or a pickle of a BackupAndRestore holds in place of a running fit's lock
 _NOT_HELD = {"_lock": None, "_owner": None, "_created": ()}

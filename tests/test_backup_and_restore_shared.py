@@ -348,3 +348,37 @@ def test_a_candidate_whose_function_counts_in_its_closure_resumes_its_own_backup
     with pytest.raises(KeyboardInterrupt):
         wrapper.fit(X, Y)
     assert len(wrapper.fit(X, Y).history_["loss"]) == 2   # resumed after its epoch 0
+
+
+def test_two_threads_fitting_with_one_callback_at_once_leave_no_lock_behind(
+        tmp_path, monkeypatch):
+    # two fits of a notebook's thread pool given the same callback start together: the
+    # second was refused after both had passed hold()'s check, and its refusal cleared the
+    # lock that the first took, which nothing then freed: the folder stayed locked by the
+    # notebook's own kernel until it restarted
+    import threading
+    import time
+
+    from dlcore import callbacks
+    found = callbacks._missing_folders
+
+    def slow_missing_folders(folder):   # a file system that takes its time to answer
+        time.sleep(0.2)
+        return found(folder)
+    monkeypatch.setattr(callbacks, "_missing_folders", slow_missing_folders)
+    backup, owners, refused = BackupAndRestore(tmp_path / "backup"), ("first", "second"), []
+
+    def hold(owner):
+        try:
+            backup.hold(owner=owner)
+        except ValueError as error:
+            refused.append((owner, str(error)))
+    threads = [threading.Thread(target=hold, args=(owner,)) for owner in owners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(refused) == 1 and "in use by another fit" in refused[0][1]
+    for owner in owners:   # each fit's clean-up
+        backup.release(owner=owner)
+    lock_folder(tmp_path / "backup", "the next fit").release()   # free again
