@@ -819,9 +819,11 @@ class BackupAndRestore(Callback):
 
         Parameters
         ----------
-        owner : the fit's network (or None): :meth:`release` given it frees only a lock that
-            this owner took. The lock is the callback's from before the system takes it, so
-            that a Ctrl-C at any point leaves it where the fit's clean-up frees it.
+        owner : the fit's own object (or None): :meth:`release` given it frees only a lock
+            that this owner took (not the network: a fit refused inside another of the same
+            network must not free the running fit's). The lock is the callback's from before
+            the system takes it, so that a Ctrl-C at any point leaves it where the fit's
+            clean-up frees it.
 
         Returns
         -------

@@ -849,9 +849,12 @@ class TrainingLoop:
         # move it on): the fit ends with first_epoch_done + epochs of them
         first_epoch_done = self.epochs_done if not (epochs and initial_epoch is not None) \
             else max(self.epochs_done, initial_epoch)
+        # this fit's BackupAndRestore once it holds its folder, and the owner of that lock:
+        # a fit refused inside it (a callback fitting the network again) frees nothing of it
+        held = []
         try:   # the backup's folder is this fit's until it ends, however it ends
             epochs, first_epoch_done = self._restore_backup(callbacks, first_epoch_done,
-                                                            epochs, comm)
+                                                            epochs, comm, held)
             if epochs and self.parameters and not self.trainable_parameters:
                 # Keras says the same, and trains on: a frozen model still reports its loss
                 warnings.warn("the model does not have any trainable weights: every layer is "
@@ -951,9 +954,9 @@ class TrainingLoop:
                     del self._backup_fit_started
             return history
         finally:
-            self._release_backup()
+            self._release_backup(held)
 
-    def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None):
+    def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None, held=None):
         """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
         ``callbacks`` into the network when its backup exists (before the validation split,
         which the seed draws, and before the callbacks are given their saved state), and
@@ -980,19 +983,21 @@ class TrainingLoop:
         if backups:
             folder = os.path.realpath(backups[0].backup_dir)
             # its folder held until the fit ends: fit's clean-up (_release_backup) frees
-            # what the callback holds for this network, whatever the point a Ctrl-C lands at
-            self._held_backup = backups[0]
+            # what the callback holds for this fit (``held``, its owner), whatever the point a
+            # Ctrl-C lands at
+            held = [] if held is None else held
+            held.append(backups[0])
             if comm is None:   # in a data-parallel fit, rank 0 holds it within the
                 # collective (restore_backup)
                 backups[0]._check_backup_dir()
-                backups[0].hold(owner=self)
+                backups[0].hold(owner=held)
             interrupted = vars(self).get("_backup_fit_started")
         if comm is not None:
             # rank 0 restores, every rank takes its state: read on each rank's own disk, a
             # rank that found no backup (node-local storage) trained other epochs than the
             # others (one collective on every rank, with the callback or without)
             from dlcore.distributed.network import restore_backup
-            restored = restore_backup(self, backups[0] if backups else None, comm)
+            restored = restore_backup(self, backups[0] if backups else None, comm, owner=held)
         else:
             restored = backups[0]._restore_into(self)
         if restored:
@@ -1012,15 +1017,15 @@ class TrainingLoop:
             return epochs, first_epoch_done
         return max(first_epoch_done + epochs - self.epochs_done, 0), first_epoch_done
 
-    def _release_backup(self):
+    def _release_backup(self, held):
         """Free the folder of the fit's :class:`dlcore.callbacks.BackupAndRestore` as the fit
         ends, however it ends (an error in its arguments after the backup was restored, a
         failing callback, Ctrl-C): the callback holds the folder from the fit's start, and a
         fit run again in the same session (a notebook) would otherwise find it held by the one
-        that failed."""
-        backup = vars(self).pop("_held_backup", None)
-        if backup is not None:
-            backup.release(owner=self)
+        that failed. ``held`` (what :meth:`_restore_backup` was given) owns the lock: a fit
+        refused inside this one, on the same network, frees nothing of it."""
+        for backup in held:
+            backup.release(owner=held)
 
     def _adversary_of(self, epsilon, weight, x):
         """The :class:`dlcore.adversarial.AdversarialTraining` of ``fit``'s options (None when

@@ -382,3 +382,34 @@ def test_two_threads_fitting_with_one_callback_at_once_leave_no_lock_behind(
     for owner in owners:   # each fit's clean-up
         backup.release(owner=owner)
     lock_folder(tmp_path / "backup", "the next fit").release()   # free again
+
+
+@pytest.mark.parametrize("inner_callback", ["the same", "another for the folder"])
+def test_a_fit_refused_inside_a_fit_of_the_same_network_leaves_the_running_fit_s_lock(
+        tmp_path, inner_callback):
+    # a callback fitting its own network again (the same callback, or another given the
+    # folder): the inner fit is refused, and its clean-up freed the running fit's lock (the
+    # folder open to another process's fit while this one writes its backups) or, given
+    # another callback, dropped the running fit's record of it (the lock left until the
+    # process ended)
+    from dlcore.io.atomic import FolderInUseError
+    targets = np.eye(2)[Y]
+    network, backup = mlp(X, targets), BackupAndRestore(tmp_path / "backup")
+    inner_backup = backup if inner_callback == "the same" else BackupAndRestore(
+        tmp_path / "backup")
+    seen = []
+
+    def fit_again(epoch, logs):
+        if epoch == 0:
+            with pytest.raises(ValueError, match="in use by another fit"):
+                network.fit(X, targets, epochs=1, verbose=0, callbacks=[inner_backup])
+            try:
+                lock_folder(tmp_path / "backup", "another process's fit").release()
+                seen.append("free")
+            except FolderInUseError:
+                seen.append("held")
+    with pytest.raises(KeyboardInterrupt):   # Ctrl-C in its epoch 1
+        network.fit(X, targets, epochs=3, verbose=0, callbacks=[
+            LambdaCallback(on_epoch_end=fit_again), interrupt_at(1), backup])
+    assert seen == ["held"]   # still the running fit's
+    lock_folder(tmp_path / "backup", "the next fit").release()   # freed as it ended

@@ -194,7 +194,7 @@ def data_parallel(model, comm, x, y):
     return DataParallelNetwork(model, comm)
 
 
-def restore_backup(model, backup, comm):
+def restore_backup(model, backup, comm, owner=None):
     """Restore a :class:`dlcore.callbacks.BackupAndRestore` in a data-parallel ``fit``: rank 0
     reads ``backup`` into ``model`` and broadcasts the state it restored (weights, optimiser
     slots, seed, epochs and updates done, history, the other callbacks' state, the learning
@@ -203,13 +203,14 @@ def restore_backup(model, backup, comm):
     One collective on every rank, whether its ``backup`` is None or not (a rank without the
     callback is refused afterwards by :meth:`DataParallelNetwork.check_callbacks`). Returns
     whether a backup was restored; a backup that rank 0 cannot restore raises its ValueError
-    on every rank."""
+    on every rank. ``owner``: what owns the lock rank 0 takes (the fit's, for
+    :meth:`~dlcore.callbacks.BackupAndRestore.release`); ``model`` when None."""
     restored = None
     if comm.is_root and backup is not None:
         try:
             backup._check_backup_dir()
             # the fit holds the folder until it ends (TrainingLoop._release_backup)
-            backup.hold(owner=model)
+            backup.hold(owner=model if owner is None else owner)
             if backup._restore_into(model):
                 rate = getattr(model.optimizer, "learning_rate", None)
                 restored = ("restored", model.get_state(), model.history,
