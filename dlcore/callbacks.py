@@ -845,8 +845,13 @@ class BackupAndRestore(Callback):
             lock = self._lock = FolderLock()
         try:
             self._created = _missing_folders(self.backup_dir)
-            os.makedirs(self.backup_dir, exist_ok=True)
-            lock_folder(self.backup_dir, holder, into=lock)
+            for _ in range(3):
+                os.makedirs(self.backup_dir, exist_ok=True)
+                lock_folder(self.backup_dir, holder, into=lock)
+                # another fit's end may remove the folder, empty, between the two: its lock
+                # file then cannot be made, and the fit would run unlocked
+                if lock.descriptor is not None or os.path.isdir(self.backup_dir):
+                    break
         except FolderInUseError as error:
             self._lock = self._owner = None
             self._created = ()

@@ -413,3 +413,25 @@ def test_a_fit_refused_inside_a_fit_of_the_same_network_leaves_the_running_fit_s
             LambdaCallback(on_epoch_end=fit_again), interrupt_at(1), backup])
     assert seen == ["held"]   # still the running fit's
     lock_folder(tmp_path / "backup", "the next fit").release()   # freed as it ended
+
+
+def test_a_folder_removed_by_another_fit_s_end_as_this_one_takes_it_is_made_again_and_locked(
+        tmp_path, monkeypatch):
+    # another process's fit with the folder ended (removing it, empty) between this fit's
+    # making it and locking it: the lock file could not be made, and this fit ran unlocked
+    from dlcore.io import atomic
+    from dlcore.io.atomic import FolderInUseError
+    folder, found, calls = tmp_path / "backup", atomic.lock_folder, []
+
+    def after_the_other_fit_ended(path, holder, into=None):
+        if not calls:
+            os.rmdir(path)
+        calls.append(path)
+        return found(path, holder, into=into)
+    monkeypatch.setattr(atomic, "lock_folder", after_the_other_fit_ended)
+    backup = BackupAndRestore(folder)
+    backup.hold(owner="this fit")
+    with pytest.raises(FolderInUseError):   # held: a second fit is refused
+        found(folder, "another process's fit")
+    backup.release(owner="this fit")
+    assert not folder.exists()   # and made by this fit, it goes with it
