@@ -374,6 +374,19 @@ def test_a_launcher_of_another_mpi_than_mpi4py_s_is_refused_in_one_line(
     assert "MPI4PY_LIBMPI" in said and "\n" not in said
 
 
+def test_the_foreign_launcher_line_names_open_mpi_s_library_without_its_comma(monkeypatch):
+    # mpi4py built on a cluster's Open MPI, the job started by the mpich wheel's mpiexec: Open
+    # MPI's version text goes on after a comma, which the line kept: "(Open MPI v4.1.5,)"
+    import types
+    monkeypatch.setenv("PMI_SIZE", "4")
+    mpi = types.SimpleNamespace(
+        COMM_WORLD=types.SimpleNamespace(Get_size=lambda: 1),
+        Get_library_version=lambda: "Open MPI v4.1.5, package: Open MPI builder@host "
+                                    "Distribution, ident: 4.1.5, repo rev: v4.1.5, Feb 23, 2023")
+    with pytest.raises(DistributedUnavailable, match=r"mpi4py loads \(Open MPI v4\.1\.5\) sees"):
+        dlcore.distributed._check_the_launcher_is_mpi4py_s(mpi)
+
+
 def test_threads_per_rank_share_the_cores_of_the_node():
     assert dlcore.distributed.local_threads(2, cores=16) == 8
     assert dlcore.distributed.local_threads(3, cores=2) == 1

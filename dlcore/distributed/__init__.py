@@ -176,7 +176,8 @@ def _check_the_launcher_is_mpi4py_s(MPI, environ=None):
     from dlcore._starting import LAUNCHER_SIZE_VARIABLES
     launched = launcher_number(LAUNCHER_SIZE_VARIABLES, 1, environ)
     if launched > 1 and MPI.COMM_WORLD.Get_size() == 1:
-        library = " ".join(MPI.Get_library_version().split()[:3]) or "its MPI"
+        # its name and version: MPICH's first line, Open MPI's text before its first comma
+        library = " ".join(MPI.Get_library_version().split(",")[0].split()[:3]) or "its MPI"
         raise DistributedUnavailable(
             f"a launcher started this process as one of {launched}, but the MPI library that "
             f"mpi4py loads ({library}) sees it alone: the launcher belongs to another MPI; "
