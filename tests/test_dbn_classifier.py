@@ -288,3 +288,10 @@ def test_sample_weight_leaving_the_fit_or_its_held_out_rows_nothing_is_refused_i
         with pytest.raises(ValueError, match=pattern) as error:
             dlcore.DBNClassifier(**quick).fit(X, y, sample_weight=weights)
         assert "\n" not in str(error.value)
+
+
+def test_a_label_short_of_the_rows_is_named_before_their_weights():
+    # X's 40 rows and 40 weights with 39 labels: the line blamed sample_weight ("shape (39,)")
+    X, y = two_classes(40)
+    with pytest.raises(ValueError, match=r"^X has 40 rows but y has 39 labels"):
+        dlcore.DBNClassifier(**SMALL).fit(X, y[:39], sample_weight=np.ones(40))

@@ -193,6 +193,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         try:   # the names of this fit's X only once its network is this fit's too
             self._note_feature_names(X, reset=True)
             X = self._rows(X, "X")
+            self._check_lengths(X, targets)   # before the weights: y's length is at fault
             weights = self._weights(sample_weight, len(targets))
             dbn, network = self._fit_network(X, targets, classes, weights)
         except BaseException:
@@ -209,6 +210,11 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             self.__dict__.pop("feature_names_in_", None)
         else:
             self.feature_names_in_ = names
+
+    @staticmethod
+    def _check_lengths(X, targets):
+        if len(X) != len(targets):
+            raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
 
     @staticmethod
     def _weights(sample_weight, n):
@@ -238,8 +244,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         fine-tuned on (X, targets), each row's loss weighted by ``weights`` (or None), early
         stopping on the held-out part."""
         from dlcore.callbacks import EarlyStopping
-        if len(X) != len(targets):
-            raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+        self._check_lengths(X, targets)
         fit_rows, valid_rows = self._split_rows(len(X))   # refused before anything trains
         dbn, network = self._pretrained_network(X, len(classes))
         train, fit_weights, valid, callbacks = (X, targets), weights, None, []
@@ -306,8 +311,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         targets = np.searchsorted(known, labels).astype(np.int64)
         self._note_feature_names(X, reset=first)
         X = self._rows(X, "X", fitted_width=not first)
-        if len(X) != len(targets):
-            raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+        self._check_lengths(X, targets)
         weights = self._weights(sample_weight, len(targets))
         if first:
             dbn, network = self._pretrained_network(X, len(known), one_pass=True)
