@@ -62,3 +62,15 @@ def test_a_refit_stopped_by_ctrl_c_keeps_the_feature_names_of_the_network_it_kee
     # first fit's own columns was refused, on the refit's it used the old network
     assert list(clf.feature_names_in_) == list("abcdef")
     clf.predict(pandas.DataFrame(rows, columns=list("abcdef")))
+
+
+@pytest.mark.parametrize("weights", [np.ones(40), np.linspace(0.5, 2.0, 40)])
+def test_weights_given_third_as_mlp_classifier_takes_them_are_told_to_go_by_name(weights):
+    # MLPClassifier.partial_fit(X, y, sample_weight, classes); DBNClassifier keeps
+    # SGDClassifier's (X, y, classes, sample_weight): the weights were checked as classes and
+    # the line blamed y ("y holds continuous values", "y holds 1 class")
+    X = (np.random.default_rng(0).random((40, 6)) < 0.5).astype(np.float32)
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match=r"^classes .*sample_weight=") as error:
+        dlcore.DBNClassifier(hidden=(4,), backend="cpu").partial_fit(X, y, weights)
+    assert "y holds" not in str(error.value) and "\n" not in str(error.value)

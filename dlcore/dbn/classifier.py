@@ -294,11 +294,12 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         first = not hasattr(self, "network_")
         self._check_params()
         if first:
-            known, _ = self._check_labels(y if classes is None else classes)
+            known = self._check_labels(y)[0] if classes is None else self._checked_classes(
+                classes)
         else:
             known = self.classes_
             if classes is not None:
-                check_same_classes(self._check_labels(classes)[0], known, "DBNClassifier")
+                check_same_classes(self._checked_classes(classes), known, "DBNClassifier")
         labels = np.asarray(y)
         labels = labels.ravel() if labels.ndim == 2 and labels.shape[1] == 1 else labels
         if labels.ndim != 1:
@@ -398,6 +399,21 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
 
     def _check_labels(self, y):
         return check_class_labels(y, "DBNClassifier", data_conversion_warning())
+
+    def _checked_classes(self, classes):
+        """The class labels of :meth:`partial_fit`'s ``classes``, refused in its own words:
+        weights given third, as ``MLPClassifier.partial_fit`` takes them, land here."""
+        try:
+            return self._check_labels(classes)[0]
+        except ValueError:
+            values = np.asarray(classes, dtype=object).ravel()
+            shown = ", ".join(repr(value.item() if isinstance(value, np.generic) else value)[:8]
+                              for value in values[:3]) + (", ..." if len(values) > 3 else "")
+            raise ValueError(f"classes [{shown}] ({count(len(values), 'value')}) are no class "
+                             "labels: give every batch's labels, np.unique(y_all), and the "
+                             "weights by name, partial_fit(X, y, sample_weight=w) "
+                             "(MLPClassifier's third argument is sample_weight; "
+                             "DBNClassifier's is classes, as SGDClassifier's)") from None
 
     def _optimizer(self):
         from dlcore import optimizers
