@@ -3005,9 +3005,12 @@ def load_keras(filename: str, h5file: h5py.File):
                                imported, model)
 
     def same_arrays(renamed, name):
+        # equal constants prove nothing: two distinct untrained layers hold their initial
+        # values (a fresh BatchNormalization's 1, 0, 0, 1; a zero-initialised Dense) alike
         return name in arrays_of and len(arrays_of[renamed]) == len(arrays_of[name]) and all(
             np.array_equal(mine, theirs)
-            for mine, theirs in zip(arrays_of[renamed], arrays_of[name]))
+            for mine, theirs in zip(arrays_of[renamed], arrays_of[name])) and any(
+            np.size(array) > 1 and np.ptp(array) > 0 for array in arrays_of[name])
 
     same_as = shared_across_nesting(imported, same_arrays)
     if same_as:   # built again with one layer where Keras has one
