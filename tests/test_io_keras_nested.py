@@ -1085,3 +1085,36 @@ def test_two_untrained_layers_of_one_name_across_nesting_stay_two_layers(tmp_pat
             model.train_on_batch(x, y)
         np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
             keras_model.predict(x, verbose=0)), atol=1e-6)
+
+
+def test_a_layer_shared_with_a_nested_model_called_first_there_loads_from_the_archive(
+        tmp_path):
+    """Real Keras archive: a layer shared by a model and a model nested in it, where the
+    nested model comes first in Keras's ``model.layers`` (so the archive writes the layer's
+    arrays at the nested model's place, none at the model's own), was refused as "weights
+    for another architecture". It loads as one layer, ``get_weights(layout="keras")`` in
+    Keras's order (the shared layer's arrays at the nested model's place), and trains as
+    Keras's."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    shared = keras.layers.Dense(4, name="shared")
+    rows = keras.Input((4,))   # every kernel 4 x 4: arrays in a wrong order would fit too
+    base = keras.Model(rows, keras.layers.Dense(4, name="inner")(shared(rows)), name="base")
+    given = keras.Input((4,))
+    keras_model = keras.Model(given, keras.layers.Add()(
+        [base(given), shared(keras.layers.Dense(4, name="before")(given))]))
+    keras_model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    assert [layer.name for layer in keras_model.layers][2:4] == ["base", "shared"]
+    keras_model.save(tmp_path / "tied.keras")
+    model = dlcore.load(tmp_path / "tied.keras")
+    assert model.get_layer("base").get_layer("shared") is model.get_layer("shared")
+    generator = np.random.default_rng(5)
+    x = generator.normal(size=(8, 4)).astype(np.float32)
+    y = generator.normal(size=(8, 4)).astype(np.float32)
+    for _ in range(3):
+        keras_model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
+        keras_model.predict(x, verbose=0)), atol=1e-5)
+    keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
+    _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)

@@ -3151,9 +3151,10 @@ def _keras_weights_order(model, flat_config) -> list[str]:
         return names
 
     # a layer shared across the nesting is listed in each model that calls it; Keras's
-    # get_weights() gives its arrays once, at its first place
+    # get_weights() gives its arrays once, at its first place (the nested model's, where
+    # that model comes first), the one dlcore layer's name
     same_as = getattr(model, "keras_same_as_", {})
-    order = [name for name in expanded(nested) if name not in same_as]
+    order = list(dict.fromkeys(same_as.get(name, name) for name in expanded(nested)))
     # a layer renamed on import (a clash of names across the nesting) leaves the flat order
     return order if sorted(order) == sorted(flat) else flat
 

@@ -214,7 +214,7 @@ def read(reader, h5file, imported, model) -> dict:
     present = list(reader.names(layers_group, "layers"))
     if len(present) > MAX_OBJECTS:
         raise reader.error(f"group 'layers' holds {len(present)} layers", MISMATCH_FIX)
-    expected = layer_paths(imported.config)
+    expected = _shared_read_where_written(reader, layer_paths(imported.config), imported)
     known = {path.split("/")[1] for _, path in expected}
     # a layer without arrays (a padding, a pool) may be missing or extra: only arrays count
     stray = [f"layers/{name}/vars" for name in present if name not in known
@@ -239,15 +239,31 @@ def read(reader, h5file, imported, model) -> dict:
 
 
 def written_once(reader, imported):
-    """Whether a Keras 3 weights file holds a layer's arrays at the place of layer ``name``
-    and none at that of ``renamed`` (:func:`dlcore.io.keras.shared_across_nesting`): Keras
-    writes the arrays of a layer it reaches twice (shared across a nesting) once."""
+    """Whether a Keras 3 weights file holds a layer's arrays at the place of one of layers
+    ``name`` and ``renamed`` and none at the other's
+    (:func:`dlcore.io.keras.shared_across_nesting`): Keras writes the arrays of a layer it
+    reaches twice (shared across a nesting) once, at the place it reaches first."""
     paths = dict(layer_paths(imported.config))
 
     def holds(renamed, name):
-        return renamed in paths and name in paths and \
-            _array_count(reader, paths[renamed]) == 0 and _array_count(reader, paths[name]) > 0
+        return renamed in paths and name in paths and sorted(
+            bool(_array_count(reader, paths[place])) for place in (renamed, name)) == \
+            [False, True]
     return holds
+
+
+def _shared_read_where_written(reader, expected, imported):
+    """``expected`` (``(layer name, path)`` in Keras's order) with the places of a layer
+    shared across a nesting and of its renamed entry swapped where Keras wrote its arrays at
+    the nested model's place (the nested model comes first in ``model.layers``): the one
+    dlcore layer, under ``name``, reads them there."""
+    same_as = getattr(imported, "same_as", {})
+    paths = dict(expected)
+    swapped = {}
+    for renamed, name in same_as.items():
+        if renamed in paths and name in paths and _array_count(reader, paths[renamed]):
+            swapped[renamed], swapped[name] = paths[name], paths[renamed]
+    return [(name, swapped.get(name, path)) for name, path in expected]
 
 
 def is_subclassed_weights_file(h5file: h5py.File) -> bool:
