@@ -1143,7 +1143,6 @@ class Model(TrainingLoop):
         own = [layer for layer in self.flat_layers if id(layer) in self._called_directly]
         by_layer = {id(layer): row for layer, row in
                     zip(own, summarize(self.name, (), own, self._trains).rows)}
-        by_layer.update({id(model): self._nested_row(model) for model in self.nested_models})
         names = {id(t): name for t, name in zip(self.inputs, self.input_names)}
         names.update({id(node.output): (node.layer if node.call is None
                                         else node.call.model).name for node in self.nodes})
@@ -1151,7 +1150,11 @@ class Model(TrainingLoop):
         steps = [(node.layer, node.inputs, [node.output]) for node in self.nodes
                  if node.call is None]
         steps += [(call.model, inputs, outputs) for call, inputs, outputs in self._model_calls()]
+        counted = set()   # the layers a nested model's row has counted
         for entry, inputs, outputs in steps:
+            if id(entry) not in by_layer:   # a nested model, at its first call
+                by_layer[id(entry)] = self._nested_row(entry, counted)
+                counted.update(id(layer) for layer in entry.flat_layers)
             row = copy.copy(by_layer[id(entry)])
             if calls[id(entry)] or id(entry) in self._owner:
                 # counted once: at its first call, or in the row of the nested model holding it
@@ -1169,18 +1172,21 @@ class Model(TrainingLoop):
             print_fn(str(summary))
         return summary
 
-    def _nested_row(self, model):
+    def _nested_row(self, model, counted=frozenset()):
         """The summary row of a nested model: one row, its layers' counts summed (Keras's
-        summary without ``expand_nested``); ``frozen`` counts its parameters that do not
+        summary without ``expand_nested``), but for the parameters of the layers ``counted``
+        (ids) in the row of a model before it (a layer two nested models share counts once);
+        its FLOPs those of all its layers; ``frozen`` counts its parameters that do not
         train here."""
-        layers = model.flat_layers
+        every_layer = model.flat_layers
+        layers = [layer for layer in every_layer if id(layer) not in counted]
         # a model imported from a Keras Sequential that nests a model is one too in Keras
         sequential = model._is_sequential or getattr(model, "keras_sequential_", False)
         row = LayerSummary(model.name, "Sequential" if sequential else "Functional",
                            model.output_shape, sum(layer.weight_count() for layer in layers),
                            sum(layer.bias_count() for layer in layers),
-                           sum(layer.flops() for layer in layers),
-                           any(self._trains(layer) for layer in layers),
+                           sum(layer.flops() for layer in every_layer),
+                           any(self._trains(layer) for layer in every_layer),
                            sum(layer.state_count() for layer in layers))
         row.frozen = sum(layer.weight_count() + layer.bias_count() for layer in layers
                          if not self._trains(layer))

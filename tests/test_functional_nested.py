@@ -229,6 +229,27 @@ def test_the_summary_counts_a_layer_shared_with_a_nested_model_once():
     assert rows["shared"].flops == 2 * 3 * 4   # its call still costs its FLOPs
 
 
+def test_the_summary_counts_a_layer_shared_by_two_nested_models_once():
+    """A layer two sibling nested models both hold was counted in each model's row: the
+    totals said 72 parameters of a model of 56 (``count_params()``, Keras's summary). The
+    first model's row counts it; the second's adds only its own layers' (as a shared layer's
+    later calls add none), its FLOPs still those of all its layers."""
+    shared = Dense(4, name="shared")
+    first_input, second_input = dlcore.Input((3,)), dlcore.Input((3,))
+    first = dlcore.Model(first_input, Dense(4, name="head_a")(shared(first_input)),
+                         name="first", backend="reference")
+    second = dlcore.Model(second_input, Dense(4, name="head_b")(shared(second_input)),
+                          name="second", backend="reference")
+    inputs = dlcore.Input((3,))
+    model = dlcore.Model(inputs, dlcore.layers.add([first(inputs), second(inputs)]),
+                         backend="reference")
+    summary = model.summary(print_fn=None)
+    assert summary.total_params == summary.trainable_params == model.count_params() == 56
+    rows = {row.name: row for row in summary.rows}
+    assert sorted([rows["first"].params, rows["second"].params]) == [20, 36]
+    assert rows["first"].flops == rows["second"].flops == 2 * (3 * 4 + 4 * 4)
+
+
 def test_a_nested_model_keeps_the_name_its_user_gave_and_a_clash_is_refused():
     """Keras refuses two entries of one name ("The name 'base' is used 2 times in the
     model") and never renames the user's model: dlcore renamed ``base`` to ``base_1``, so
