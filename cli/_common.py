@@ -151,11 +151,16 @@ class OneLineErrorGroup(click.Group):
         except click.ClickException as error:
             click.echo(f"dlcore: error: {one_line(error.format_message())}", err=True)
             sys.exit(error.exit_code)
-        except RUNTIME_ERRORS as error:
-            click.echo(f"dlcore: error: {one_line(error)}", err=True)
-            sys.exit(1)
         except MemoryError as error:
             click.echo(f"dlcore: error: {out_of_memory_message(error)}", err=True)
+            sys.exit(1)
+        except Exception as error:
+            if is_gpu_out_of_memory(error):   # Numba's CudaAPIError: no MemoryError
+                click.echo(f"dlcore: error: {out_of_memory_message(error)}", err=True)
+            elif isinstance(error, RUNTIME_ERRORS):
+                click.echo(f"dlcore: error: {one_line(error)}", err=True)
+            else:
+                raise
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
@@ -174,14 +179,26 @@ class OneLineErrorGroup(click.Group):
             raise behind from None
 
 
+def is_gpu_out_of_memory(error) -> bool:
+    """Whether ``error`` is the GPU's memory running out: Numba's driver raises its
+    ``CudaAPIError`` (no ``MemoryError``) when ``cuMemAlloc`` fails so."""
+    return "CUDA_ERROR_OUT_OF_MEMORY" in str(error)
+
+
 def out_of_memory_message(error):
     """The one line of a command whose arrays did not fit in memory (a ``MemoryError``: a
-    typo's ``--hidden 2000000000``, a batch of a whole data set on a laptop): what it could not
-    allocate, as NumPy says it, and the fix, where a traceback ended in NumPy's internals."""
-    detail = one_line(error)
-    what = f"out of memory ({detail[:1].lower()}{detail[1:]})" if detail else "out of memory"
+    typo's ``--hidden 2000000000``, a batch of a whole data set on a laptop; or the GPU's,
+    :func:`is_gpu_out_of_memory`): what it could not allocate, as NumPy or Numba's driver says
+    it, and the fix, where a traceback ended in NumPy's or Numba's internals."""
+    gpu = is_gpu_out_of_memory(error)
+    # Numba's CudaAPIError reads "[<code>] <msg>": its msg says it
+    detail = one_line(getattr(error, "msg", None) if gpu and isinstance(
+        getattr(error, "msg", None), str) else error)
+    what = "out of GPU memory" if gpu else "out of memory"
+    what = f"{what} ({detail[:1].lower()}{detail[1:]})" if detail else what
     return (f"{what}; choose smaller sizes (such as --hidden, --batch-size or the number of "
-            f"images), or run on a machine with more memory")
+            f"images), or run " + ("on the CPU (--backend cpu)" if gpu else
+                                   "on a machine with more memory"))
 
 
 def _say_interrupted(message, terminated):

@@ -292,3 +292,29 @@ def test_a_shared_options_help_says_its_unit_on_the_help_page():
     assert ("--batch-size INTEGER RANGE Training examples (images, or patches) per mini-batch: "
             "one update of the weights each. [default: 20; x>=1]") in page
     assert "--hidden INTEGER RANGE Hidden units. [default: 100; x>=1]" in page
+
+
+def test_a_size_too_large_for_the_gpus_memory_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    """On a GPU (--backend auto), a size that fits the machine's memory but not the GPU's is
+    Numba's CudaAPIError, not a MemoryError: it ended in a traceback through Numba's driver."""
+    class CudaAPIError(Exception):
+        """Numba's driver's (numba.cuda.cudadrv.driver; the suite runs Numba's simulator,
+        whose class of that name is another): an Exception, ``code`` and ``msg``."""
+
+        def __init__(self, code, msg):
+            super().__init__(code, msg)
+            self.code, self.msg = code, msg
+
+        def __str__(self):
+            return f"[{self.code}] {self.msg}"
+
+    def gpu_out_of_memory(path):
+        # as Numba's driver raises it when cuMemAlloc fails (code CUDA_ERROR_OUT_OF_MEMORY)
+        raise CudaAPIError(2, "Call to cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY")
+    monkeypatch.setattr("dlcore.cli.info.describe", gpu_out_of_memory)
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "model.h5")])
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line == ("dlcore: error: out of GPU memory (call to cuMemAlloc results in "
+                    "CUDA_ERROR_OUT_OF_MEMORY); choose smaller sizes (such as --hidden, "
+                    "--batch-size or the number of images), or run on the CPU (--backend cpu)")
