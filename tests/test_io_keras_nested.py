@@ -1118,3 +1118,29 @@ def test_a_layer_shared_with_a_nested_model_called_first_there_loads_from_the_ar
         keras_model.predict(x, verbose=0)), atol=1e-5)
     keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
     _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)
+
+
+@pytest.mark.parametrize("nested_first", [False, True])
+def test_a_layer_shared_with_a_nested_model_goes_back_to_kerass_model_by_save_weights(
+        tmp_path, nested_first):
+    """Real Keras: a model imported with a layer shared across its nesting, trained on in
+    dlcore, wrote its ``.weights.h5`` in the flat layout of dlcore's export, which Keras's own
+    (nested) model refused to load_weights. It is now written as Keras writes it: nested,
+    the shared layer's arrays once."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    shared = keras.layers.Dense(4, name="shared")
+    rows = keras.Input((4,))
+    base = keras.Model(rows, keras.layers.Dense(4, name="inner")(shared(rows)), name="base")
+    given = keras.Input((4,))
+    calls = [shared(given), base(given)]
+    keras_model = keras.Model(given, keras.layers.Add()(calls[::-1] if nested_first
+                                                        else calls))
+    keras_model.save(tmp_path / "tied.keras")
+    model = dlcore.load(tmp_path / "tied.keras")
+    model.set_weights([array + 1 for array in model.get_weights()])   # as after a fit
+    model.save_weights(tmp_path / "tuned.weights.h5")
+    keras_model.load_weights(tmp_path / "tuned.weights.h5")
+    x = np.random.default_rng(6).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
+                               model.predict(x), atol=1e-5)

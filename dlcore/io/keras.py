@@ -1157,10 +1157,14 @@ def save_weights(model, path: str | os.PathLike) -> None:
     model of the architecture holds it (its layers' arrays inside its group), so that Keras's
     ``load_weights`` reads the file; one dlcore cannot nest in Keras is written flat."""
     exported = _Exported(model, architecture=False, nest=True)
+    same_as = getattr(model, "keras_same_as_", None)
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
         if str(path).endswith(".weights.h5"):
             from dlcore.io import keras_weights
-            keras_weights.write(h5file, exported)
+            # a layer shared across the nesting of the Keras model it came from: the export
+            # is flat, Keras's own model nested (its load_weights reads that layout)
+            keras_weights.write(h5file, exported, same_as and model.keras_nested_config_,
+                                same_as)
         else:
             _write_weights(h5file, exported)
         h5file.flush()

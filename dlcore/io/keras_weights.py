@@ -330,10 +330,21 @@ def _array_count(reader, path):
     return 0 if group is None else len(group)
 
 
-def write(h5file, exported) -> None:
+def write(h5file, exported, config=None, same_as=None) -> None:
     """Keras 3's weights layout of an exported model (:class:`dlcore.io.keras._Exported`):
-    what ``keras.Model.load_weights("m.weights.h5")`` reads into the same architecture."""
-    for name, path in layer_paths(exported.model_config()):
+    what ``keras.Model.load_weights("m.weights.h5")`` reads into the same architecture.
+
+    ``config``: the Keras config whose layout to write instead of the export's, with
+    ``same_as`` (:func:`dlcore.io.keras.shared_across_nesting`): a model imported from a Keras
+    model that shares a layer across its nesting, which the export writes flat while Keras's
+    own model of it is nested. Such a layer's arrays are written once, at the first of its
+    places, as Keras writes them."""
+    same_as, written = same_as or {}, set()
+    for name, path in layer_paths(config or exported.model_config()):
+        name = same_as.get(name, name)
+        if name in written:
+            continue
+        written.add(name)
         group = h5file.create_group(path)
         group.attrs["name"] = name
         for index, array in enumerate(exported.weights.get(name, [])):
