@@ -88,8 +88,6 @@ SHARED_OPTION_HELP = {
                           "each epoch (never trained on).",
     "--patience": "Epochs without a better validation loss before early stopping ends the "
                   "training.",
-    "--train-images": "Fashion-MNIST training images of the timed epoch.",
-    "--test-images": "Fashion-MNIST test images of the timed inference.",
     "--repeats": "Timed runs of each contender.",
 }
 

@@ -18,6 +18,16 @@ from dlcore.cli.bench import bench, json_option, repeats_option, run_benchmark
 
 LEARNING_RATE, MOMENTUM = 0.01, 0.9
 
+#: Help of the options both network benchmarks share (the shared table's --batch-size and
+#: --test-images said "one update of the weights each" and "test images": the batch is the
+#: inference's too, and the inference's images are the first training images).
+TRAIN_IMAGES_HELP = ("Images of the timed training epoch: the first of Fashion-MNIST's "
+                     "training split (random images when it is not installed).")
+INFERENCE_IMAGES_HELP = ("Images of the timed inference: the first of the same training "
+                         "images.")
+BATCH_SIZE_HELP = ("Images per mini-batch, of the timed epoch (one update of the weights "
+                   "each) and of the timed inference.")
+
 
 def benchmark_images(n_train, n_test):
     """Fashion-MNIST images in [0, 1] as (n, 1, 28, 28) float32 when installed, else random
@@ -48,10 +58,11 @@ def torch_note(skip_torch):
 
 @bench.command("cnn")
 @click.option("--train-images", type=click.IntRange(min=64, max=60_000), default=60_000,
-              show_default=True)
+              show_default=True, help=TRAIN_IMAGES_HELP)
 @click.option("--test-images", type=click.IntRange(min=64, max=60_000), default=10_000,
-              show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+              show_default=True, help=INFERENCE_IMAGES_HELP)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help=BATCH_SIZE_HELP)
 @repeats_option(3)
 @click.option("--skip-torch", is_flag=True, help="Time dlcore only.")
 @backend_option

@@ -14,7 +14,13 @@ import dlcore
 from dlcore.cli._common import backend_option
 from dlcore.cli._dbn import parse_layers
 from dlcore.cli.bench import bench, json_option, repeats_option, run_benchmark
-from dlcore.cli.bench_cnn import benchmark_images, torch_note
+from dlcore.cli.bench_cnn import (
+    BATCH_SIZE_HELP,
+    INFERENCE_IMAGES_HELP,
+    TRAIN_IMAGES_HELP,
+    benchmark_images,
+    torch_note,
+)
 
 
 @bench.command("mlp")
@@ -23,10 +29,11 @@ from dlcore.cli.bench_cnn import benchmark_images, torch_note
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
               show_default=True, help="Dropout rate after each hidden layer.")
 @click.option("--train-images", type=click.IntRange(min=32, max=60_000), default=60_000,
-              show_default=True)
+              show_default=True, help=TRAIN_IMAGES_HELP)
 @click.option("--test-images", type=click.IntRange(min=32, max=60_000), default=10_000,
-              show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+              show_default=True, help=INFERENCE_IMAGES_HELP)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help=BATCH_SIZE_HELP)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,

@@ -318,3 +318,17 @@ def test_a_size_too_large_for_the_gpus_memory_is_one_line_naming_the_fix(tmp_pat
     assert line == ("dlcore: error: out of GPU memory (call to cuMemAlloc results in "
                     "CUDA_ERROR_OUT_OF_MEMORY); choose smaller sizes (such as --hidden, "
                     "--batch-size or the number of images), or run on the CPU (--backend cpu)")
+
+
+@pytest.mark.parametrize("network", ["cnn", "mlp"])
+def test_a_network_benchmarks_help_says_its_batch_and_images_are_the_inferences_too(network):
+    """bench cnn/mlp time an epoch and an inference of --batch-size images a batch, the
+    inference's images the first training images: --help said "one update of the weights
+    each" of the batch and called those images "Fashion-MNIST test images"."""
+    result = CliRunner().invoke(main, ["bench", network, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    page = " ".join(result.output.split())
+    assert ("--batch-size INTEGER RANGE Images per mini-batch, of the timed epoch (one update "
+            "of the weights each) and of the timed inference.") in page
+    assert "Images of the timed inference: the first of the same training images." in page
+    assert "test images" not in page
