@@ -569,3 +569,20 @@ def test_up_down_epochs_where_up_down_cannot_run_are_refused_before_the_pretrain
         with pytest.raises(ValueError, match=r"up_down_epochs=1: .* give up_down_epochs=0"):
             dbn.fit(binary_data(n=20, width=6))
         assert not hasattr(dbn, "rbms_")
+
+
+def test_on_epoch_end_uses_the_dbn_between_its_up_down_epochs():
+    """A callback that samples the generative model after each up-down epoch (as a teacher
+    watches it improve) was refused as 'interrupted before its up-down fine-tuning ended':
+    the DBN it is given mid-fit is the model so far, usable as before."""
+    X = binary_data(n=20, width=6)
+    seen = []
+
+    def watch(dbn):
+        if dbn.up_down_epochs_done_:   # (pretraining's RBMs are unfinished until the last)
+            seen.append(dbn.sample(2, gibbs_steps=5).shape)
+
+    dbn = DBN(layers=[6, 4, 3], epochs=1, batch_size=10, up_down_epochs=2,
+              up_down_batch_size=10, seed=0, backend="reference").fit(X, on_epoch_end=watch)
+    assert seen == [(2, 6), (2, 6)]
+    assert "_fine_tuning" not in vars(dbn) and dbn.transform(X).shape == (20, 3)

@@ -631,9 +631,10 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         interruption stopped before (or during) its up-down fine-tuning is not the model its
         settings describe (up-down moves the recognition weights too), so it is refused in
         one line naming ``resume``. A DBN built by ``partial_fit`` owes none (it never runs
-        up-down: :meth:`up_down` fine-tunes it)."""
+        up-down: :meth:`up_down` fine-tunes it); the DBN that ``on_epoch_end`` is given
+        between up-down epochs is the model so far, in use as Keras's callbacks use theirs."""
         super()._check_fitted()
-        if self._built_by_partial_fit():
+        if self._built_by_partial_fit() or getattr(self, "_fine_tuning", False):
             return
         done, owed = self.up_down_epochs_done_, int(self.up_down_epochs)
         if done < owed:
@@ -922,6 +923,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         # The learner updates the arrays it was given in place on host backends: the DBN keeps
         # copies, refreshed after every good epoch and kept when an epoch fails.
         last_good = self._up_down_snapshot(learner)
+        # the DBN that on_epoch_end is given between up-down epochs is in use, not stopped
+        self._fine_tuning = True
         try:
             with be.compute():
                 for epoch in range(epochs):
@@ -948,6 +951,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         except BaseException:
             self.rbms_, self.generative_ = last_good
             raise
+        finally:
+            self.__dict__.pop("_fine_tuning", None)
         return self
 
     def _up_down_snapshot(self, learner):
