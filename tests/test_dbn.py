@@ -586,3 +586,21 @@ def test_on_epoch_end_uses_the_dbn_between_its_up_down_epochs():
               up_down_batch_size=10, seed=0, backend="reference").fit(X, on_epoch_end=watch)
     assert seen == [(2, 6), (2, 6)]
     assert "_fine_tuning" not in vars(dbn) and dbn.transform(X).shape == (20, 3)
+
+
+def test_up_down_epochs_raised_after_fit_are_named_and_none_owed_without_up_down():
+    """up_down_epochs raised after a fit (the DBN owes the new epochs) was refused as
+    'interrupted', which it was not, with resume as the only way; a DBN that cannot run
+    up-down (one RBM: a file of a dlcore that let it pretrain) owed epochs for ever."""
+    X = binary_data(n=20, width=6)
+    settings = {"epochs": 1, "batch_size": 10, "up_down_batch_size": 10, "seed": 0,
+                "backend": "reference"}
+    dbn = DBN(layers=[6, 4, 3], up_down_epochs=1, **settings).fit(X)
+    dbn.set_params(up_down_epochs=3)
+    with pytest.raises(RuntimeError, match=r"epoch 1 of 3 \(.*or up_down_epochs was raised "
+                                           r"since\): .*resume\(X\).*"
+                                           r"set_params\(up_down_epochs=1\)"):
+        dbn.transform(X)
+    assert dbn.set_params(up_down_epochs=1).transform(X).shape == (20, 3)
+    single = DBN(layers=[6, 4], **settings).fit(X).set_params(up_down_epochs=2)
+    assert single.transform(X).shape == (20, 4)

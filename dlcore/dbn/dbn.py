@@ -364,11 +364,18 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
                                                             "y_valid")
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
 
+    def _up_down_can_run(self, n_rbms=None):
+        """Whether up-down fine-tuning can run on this DBN (of ``n_rbms`` RBMs; default: as
+        its settings give): binary visible units and two RBMs or more. A fitted DBN that
+        cannot owes no up-down epochs, whatever ``up_down_epochs`` says (a file of a dlcore
+        that let such a DBN pretrain)."""
+        n_rbms = len(self._hidden_sizes()) if n_rbms is None else n_rbms
+        return self.visible == "bernoulli" and n_rbms >= 2
+
     def _check_up_down_possible(self):
         """``up_down_epochs`` where up-down cannot run, refused before the pretraining (it
         was refused after it, and the DBN left owing the epochs)."""
-        if int(self.up_down_epochs) and (self.visible != "bernoulli"
-                                         or len(self._hidden_sizes()) < 2):
+        if int(self.up_down_epochs) and not self._up_down_can_run():
             raise ValueError(f"up_down_epochs={self.up_down_epochs}: up-down fine-tuning needs "
                              f"binary visible units and at least two RBMs (layers with three "
                              f"or more sizes); give up_down_epochs=0, or such a DBN")
@@ -634,14 +641,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         up-down: :meth:`up_down` fine-tunes it); the DBN that ``on_epoch_end`` is given
         between up-down epochs is the model so far, in use as Keras's callbacks use theirs."""
         super()._check_fitted()
-        if self._built_by_partial_fit() or getattr(self, "_fine_tuning", False):
+        if self._built_by_partial_fit() or getattr(self, "_fine_tuning", False) \
+                or not self._up_down_can_run(len(self.rbms_)):
             return
         done, owed = self.up_down_epochs_done_, int(self.up_down_epochs)
         if done < owed:
-            raise RuntimeError(f"this DBN's training was interrupted before its up-down "
-                               f"fine-tuning ended (up-down epoch {done} of {owed} done): "
-                               f"finish it with dbn.resume(X{', y' if self.n_labels else ''})"
-                               f" (or `dlcore dbn pretrain --resume FILE`)")
+            # (a fit's settings are not stored apart: up_down_epochs raised since the fit
+            # owes epochs too)
+            raise RuntimeError(f"this DBN has done up-down epoch {done} of {owed} (its training "
+                               f"was interrupted before its up-down fine-tuning ended, or "
+                               f"up_down_epochs was raised since): finish it with "
+                               f"dbn.resume(X{', y' if self.n_labels else ''}) (or `dlcore dbn "
+                               f"pretrain --resume FILE`), or set_params(up_down_epochs={done}) "
+                               f"to use it as it is")
 
     def _lower_features(self, X):
         """Q(h = 1 | ...) of the penultimate layer: the means up through every RBM but the top."""
