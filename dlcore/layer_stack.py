@@ -194,8 +194,11 @@ class LayerStack:
 
 
 def _same_setting(own, wanted):
-    """Whether a layer's setting ``own`` is the stack's ``wanted`` (a list and a tuple of the
-    same numbers alike)."""
+    """Whether a layer's setting ``own`` is the stack's ``wanted`` (a list, a tuple and a NumPy
+    array of the same numbers alike: ``temperatures=np.array([1.0, 2.0])`` is a setting the
+    layers take, whose ``==`` is no truth value)."""
+    own, wanted = (value.tolist() if isinstance(value, np.ndarray) else value
+                   for value in (own, wanted))
     if isinstance(own, (list, tuple)) and isinstance(wanted, (list, tuple)):
         return len(own) == len(wanted) and all(map(_same_setting, own, wanted))
     return own == wanted

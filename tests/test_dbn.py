@@ -604,3 +604,27 @@ def test_up_down_epochs_raised_after_fit_are_named_and_none_owed_without_up_down
     assert dbn.set_params(up_down_epochs=1).transform(X).shape == (20, 3)
     single = DBN(layers=[6, 4], **settings).fit(X).set_params(up_down_epochs=2)
     assert single.transform(X).shape == (20, 4)
+
+
+def test_resume_takes_settings_given_as_numpy_arrays():
+    """resume's check of the RBMs' settings compared a NumPy array setting (temperatures,
+    which the RBMs take, for parallel tempering) with ==, whose answer is an array: an
+    interrupted DBN could not resume ('The truth value of an array ... is ambiguous')."""
+    X = binary_data(n=20, width=6)
+    # (sampler="cd": the RBMs keep the temperatures; "pt" costs a kernel compile, 4 s)
+    settings = {"layers": [6, 4, 3], "epochs": 2, "batch_size": 10, "seed": 0,
+                "backend": "reference", "rbm": {"temperatures": np.array([1.0, 2.0])}}
+    finished = DBN(**settings).fit(X)
+    epochs_ended = []
+
+    def stop_after_the_first(dbn):
+        epochs_ended.append(1)
+        if len(epochs_ended) == 1:
+            raise KeyboardInterrupt
+
+    stopped = DBN(**settings)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X, on_epoch_end=stop_after_the_first)
+    stopped.resume(X)
+    for resumed, uninterrupted in zip(stopped.rbms_, finished.rbms_):
+        np.testing.assert_array_equal(resumed.W, uninterrupted.W)
