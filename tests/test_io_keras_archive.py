@@ -391,6 +391,29 @@ def test_an_optimizer_state_that_does_not_fit_the_model_is_dropped_with_a_warnin
         dlcore.load(without(7, "gap.keras"))
 
 
+@pytest.mark.parametrize("damaged", ["optimizer", "optimizer/vars"])
+def test_an_archive_whose_optimizer_state_is_missing_says_it_starts_afresh(tmp_path, damaged):
+    """Keras stores the optimiser of every compiled model (its update count and learning rate
+    at least): without it the state is lost, which Keras warns about ("Skipping variable
+    loading for optimizer"), and so does dlcore, naming the file."""
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights, "a") as h5file:
+        del h5file[damaged]
+    path = rewritten(tmp_path, {"model.weights.h5": weights.getvalue()}, name="lost.keras")
+    with pytest.warns(UserWarning) as caught:
+        model = dlcore.load(path)
+    messages = [str(warning.message) for warning in caught]
+    assert len(messages) == 1 and messages[0].startswith(f"{path}: ")
+    assert "no optimizer state ('optimizer/vars' of model.weights.h5)" in messages[0]
+    assert "adam starts afresh" in messages[0]
+    assert model.optimizer.name == "adam" and model.optimizer.iterations == 0
+    with zipfile.ZipFile(fixture("keras_compiled.keras")) as archive:   # the weights loaded
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5file:
+            kernel = h5file["layers/conv2d/vars/0"][()]
+    np.testing.assert_array_equal(model.get_weights()[0], kernel.transpose(3, 2, 0, 1))
+
+
 def test_an_optimizer_keras_never_built_starts_afresh_without_a_warning(tmp_path):
     """A model Keras compiled but did not train stores its optimiser's update count and
     learning rate only: nothing to carry, and nothing to warn about."""

@@ -3029,18 +3029,20 @@ def load_keras(filename: str, h5file: h5py.File):
     return model
 
 
-def compile_as_keras_did(model, imported, reader, training, where, variable_paths):
+def compile_as_keras_did(model, imported, reader, training, where, variable_paths,
+                         state_missing=None):
     """Compile an imported ``model`` with the settings of a Keras ``training_config``
     (``where`` names the file's entry they came from) and adopt the optimiser's state stored
     at ``variable_paths`` (:mod:`dlcore.io.keras_optimizer`); the notes (a warning each) for
-    what cannot be carried over."""
+    what cannot be carried over. ``state_missing``: where the state should be, when the
+    file's format always holds it (``keras_optimizer.adopt``'s ``missing``)."""
     from dlcore.io import keras_optimizer
     from dlcore.io.keras_training import compile_from
     why = compile_from(model, _by_output_name(model, training))
     if why is not None:
         return [f"the model is loaded uncompiled (compile it before fit): its Keras {where} "
                 f"does not map onto dlcore's: {why}"]
-    return keras_optimizer.adopt(model, imported, reader, variable_paths)
+    return keras_optimizer.adopt(model, imported, reader, variable_paths, state_missing)
 
 
 def _by_output_name(model, training):

@@ -400,7 +400,8 @@ def load_archive(filename: str):
                              if metadata.get(key) is not None})
             notes += keras.compile_as_keras_did(model, imported, reader, training,
                                                 "compile_config",
-                                                _archive_variable_paths(reader))
+                                                _archive_variable_paths(reader),
+                                                f"'optimizer/vars' of {WEIGHTS_MEMBER}")
     keras.warn_notes(notes, filename)
     return model
 

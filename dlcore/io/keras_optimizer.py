@@ -154,14 +154,25 @@ def _holding(model, values):
     return shadow
 
 
-def adopt(model, imported, reader, paths) -> list[str]:
+def adopt(model, imported, reader, paths, missing=None) -> list[str]:
     """Set the compiled ``model``'s optimiser state from the datasets at ``paths`` (Keras's
     optimiser variables in Keras's order, None when the file has none) when they match it;
-    the notes (a warning each) otherwise. Every shape is checked before anything is set."""
+    the notes (a warning each) otherwise. Every shape is checked before anything is set.
+
+    ``missing``: where the file keeps the state when its format always holds one for a
+    compiled model (a ``.keras`` archive; a legacy file saved with
+    ``include_optimizer=False`` has none by choice): without it the state is lost, which
+    is said, as Keras says it."""
     from dlcore.io import keras, keras_weights
     names = _exchanged_slots(model)
-    if paths is None or names is None:    # a functional model's starts afresh (docstring)
+    if names is None:    # a functional model's starts afresh (docstring)
         return []
+    if paths is None:
+        if missing is None:
+            return []
+        return [f"it holds no optimizer state ({missing}): dlcore's {model.optimizer.name} "
+                f"starts afresh (update count 0, its slots zero), so training resumed from "
+                f"it does not go on as the run that saved it would have"]
     optimizer = model.optimizer
     rate, stored_rate = _learning_rate_now(optimizer)
     by_name = {layer.name: layer for layer in model.flat_layers}
