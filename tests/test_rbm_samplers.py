@@ -308,3 +308,25 @@ def test_rbm_sample_command_takes_a_sampler(tmp_path):
     bad = CliRunner().invoke(main, ["rbm", "sample", str(tmp_path / "model.h5"), "--sampler",
                                     "fpcd"])
     assert bad.exit_code == 2
+
+
+def test_row_aligned_chains_beyond_a_short_first_chunk_start_at_their_rows_data():
+    """PCD with a chain per batch row (n_chains None) fed by partial_fit chunks that grow: the
+    first chunk (3 rows, batch_size 4) starts chains 0-2 at its data; chain 3 used to start
+    at zeros when the next chunk reached it. Its fantasy particle starts at its row's data as
+    the others did: with weights that copy each visible unit to a hidden one and back, each
+    chain holds the pattern it started at (zeros: the all-off pattern, which stays all off)."""
+    first = np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=np.float32)
+    later = np.tile(np.array([[0, 1, 0, 1]], dtype=np.float32), (4, 1))
+    rbm = dlcore.BernoulliRBM(n_hidden=4, batch_size=4, sampler="pcd", learning_rate=1e-6,
+                              momentum=0.0, seed=3, backend="reference")
+    rbm.initialize(first)
+    rbm.W = 20 * np.eye(4, dtype=np.float32)
+    rbm.visible_bias = rbm.hidden_bias = np.full(4, -10.0, dtype=np.float32)
+    rbm.partial_fit(first)
+    started = rbm._training["persistent_chain"].copy()
+    assert sorted(map(tuple, started[:3])) == sorted(map(tuple, first))
+    rbm.partial_fit(later)   # chains 0-2 go on from where they were
+    chain = rbm._training["persistent_chain"]
+    np.testing.assert_array_equal(chain[:3], started[:3])
+    np.testing.assert_array_equal(chain[3], later[0])

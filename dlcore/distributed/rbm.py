@@ -132,6 +132,8 @@ class DataParallelCD:
             # the batch's rows only: the chains a shorter last batch does not reach are zeros
             # in every rank's buffer, and keep their states (one process leaves them so)
             be.copy_into(trainer.chain[:batch_rows], self.chain[:batch_rows])
+            # every rank started its rows of the batch: all of them have started now
+            trainer.chains.unstarted[:batch_rows] = False
         # b <- b + eps (x1 - x2): the summed rows stand for the batch, at eps / B
         trainer.visible_units.update(
             be, _batch_of_sums(sums, trainer.W), trainer.visible_bias,

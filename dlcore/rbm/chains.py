@@ -169,17 +169,24 @@ class Chains:
     chain : (K m, n_hidden) hidden states to continue from, or None (started by :meth:`start`)
     fast_W : (n_visible, n_hidden) the fast weights of "fpcd" (None: zeros, or no fast weights)
     fast : bool, whether the chains run on W + W_fast
+    unstarted : (K m,) bool, the rows of ``chain`` not started yet (None: all started)
     """
 
     def __init__(self, backend, visible_units, n_visible, n_hidden, n_chains, betas,
-                 chain=None, fast_W=None, fast=False):
+                 chain=None, fast_W=None, fast=False, unstarted=None):
         be = self.backend = backend
         self.units = visible_units
         self.m = int(n_chains)
         self.betas = np.asarray(betas, dtype=np.float64)
         rows = len(self.betas) * self.m
-        self.started = chain is not None and tuple(chain.shape) == (rows, n_hidden)
-        self.hidden = be.asarray(chain) if self.started else be.zeros((rows, n_hidden))
+        continued = chain is not None and tuple(chain.shape) == (rows, n_hidden)
+        self.hidden = be.asarray(chain) if continued else be.zeros((rows, n_hidden))
+        #: the rows not started at the data yet (host bools): PCD with a chain per batch row
+        #: starts each when a batch first reaches it, and a first batch shorter than the
+        #: chains (partial_fit's first chunk) leaves the rows beyond it for a later one
+        self.unstarted = np.full(rows, not continued)
+        if continued and unstarted is not None and np.shape(unstarted) == (rows,):
+            self.unstarted[...] = unstarted
         self.fast_W = None
         if fast:
             self.fast_W = (be.asarray(fast_W) if fast_W is not None
@@ -193,12 +200,38 @@ class Chains:
         self.accepted = np.zeros(max(len(self.betas) - 1, 0), dtype=np.int64)
         self.sweeps = 0
 
+    @property
+    def started(self):
+        """Whether the chains have started at the data (some of them, for PCD with a chain
+        per batch row: ``unstarted`` says which not)."""
+        return not self.unstarted.all()
+
+    @started.setter
+    def started(self, started):
+        self.unstarted[...] = not started
+
     def start(self, hidden):
         """Start every chain at a hidden row of the first mini-batch (row r at ``hidden``'s
         row r mod b): the fantasy particles begin at the data (Tieleman 2008)."""
         indices = np.arange(self.hidden.shape[0]) % hidden.shape[0]
         self.backend.gather_rows(hidden, indices, self.hidden)
         self.started = True
+
+    def start_rows(self, hidden, first):
+        """Start the chains of rows ``first .. first + b`` not started yet at the same rows
+        of ``hidden`` (b, n_hidden), a batch's hidden sample of its data (PCD with a chain
+        per batch row); the others go on from where they are."""
+        unstarted = self.unstarted[first:first + hidden.shape[0]]
+        chain = self.hidden[first:first + hidden.shape[0]]
+        if unstarted.all():
+            self.backend.copy_into(chain, hidden)
+        else:
+            # each run of consecutive unstarted rows (the tail beyond a shorter first batch)
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], unstarted.view(np.int8),
+                                                           [0]))))
+            for begin, end in zip(edges[::2], edges[1::2]):
+                self.backend.copy_into(chain[begin:end], hidden[begin:end])
+        unstarted[...] = False
 
     def _product(self, x, W, out, trans_b):
         """out = beta_k x_k op(W) (+ beta_k x_k op(W_fast)) for each block k of K."""

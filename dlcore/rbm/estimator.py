@@ -261,6 +261,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self._training["sparsity_mean"] = np.full(
             n_hidden, self.sparsity_target or 0.0, dtype=np.float32)
         self._training["persistent_chain"] = None
+        self._training["persistent_chain_unstarted"] = None
         self._training["fast_W"] = None
         for name, value in visible.items():
             setattr(self, name, value)

@@ -107,6 +107,8 @@ class ContrastiveDivergence:
     state : dict
         ``velocity_W``, ``velocity_visible_bias``, ``velocity_hidden_bias`` (shapes as above),
         ``persistent_chain`` (K n_chains, n_hidden) or None before the first persistent update,
+        ``persistent_chain_unstarted`` (K n_chains,) bool or None: the rows of the chain
+        not started at the data yet (a first batch shorter than the chains; None: all),
         ``fast_W`` (n_visible, n_hidden) or None (fast PCD's fast weights),
         ``sparsity_mean`` (n_hidden,).
     settings : CDSettings
@@ -140,7 +142,8 @@ class ContrastiveDivergence:
                                      settings.n_chains or batch,
                                      settings.betas if self.sampler == "pt" else (1.0,),
                                      state.get("persistent_chain"), state.get("fast_W"),
-                                     fast=self.sampler == "fpcd")
+                                     fast=self.sampler == "fpcd",
+                                     unstarted=state.get("persistent_chain_unstarted"))
             except MemoryError:
                 raise ValueError(self._chains_too_large(n_visible, n_hidden)) from None
         # PCD with one chain per batch row (n_chains None): chain r goes with row r of the
@@ -280,9 +283,9 @@ class ContrastiveDivergence:
         (b, .) each."""
         be, s, units, chains = self.backend, self.settings, self.visible_units, self.chains
         chain = chains.hidden[first:first + x1.shape[0]]
-        if not chains.started:
-            be.copy_into(chain, h1)  # the fantasy particles start at the data
-            chains.started = True
+        # the fantasy particles start at the data: all of them with the first batch, and
+        # those a first batch shorter than the chains did not reach with the batch that does
+        chains.start_rows(h1, first)
         self._monitor_reconstruction(x1, h1, p2)
         for t in range(s.cd_k):
             be.gemm(chain, self.W, p2, trans_b=True)
@@ -366,6 +369,9 @@ class ContrastiveDivergence:
         chains = self.chains
         state["persistent_chain"] = (to_numpy(chains.hidden) if chains is not None
                                      and chains.started else None)
+        state["persistent_chain_unstarted"] = (
+            chains.unstarted.copy() if state["persistent_chain"] is not None
+            and chains.unstarted.any() else None)
         state["fast_W"] = (to_numpy(chains.fast_W) if chains is not None
                            and chains.fast_W is not None else None)
         visible_parameters, visible_state = self.visible_units.download(self.backend)
