@@ -695,6 +695,7 @@ class Checkpoints:
                 f"interrupted: saved {self.contents} after {self.position()} to {self.path}"
                 f"{_held_note(held)}; resume with: {resume_command(self.path)}") from None
         except TrainingDiverged as error:
+            default_options = rate_options is None
             if rate_options is None:
                 rate_options = {"learning_rate": "--learning-rate"}
             outcome = "nothing was saved"
@@ -704,10 +705,17 @@ class Checkpoints:
             if self.saved is not None:
                 outcome += f" but the checkpoint after {self.saved} in {self.path}"
             option = rate_options.get(error.setting)
+            # a weight decay that diverges by itself: --weight-decay where the command's
+            # options are the default ones (the RBMs', the networks'); no option elsewhere
+            decay_option = (rate_options.get(error.decay["setting"], "--weight-decay")
+                            if error.decay is not None and default_options else None)
             raise TrainingDiverged(error.describe(outcome, option and f"{option} on the "
+                                                  "command line",
+                                                  decay_option and f"{decay_option} on the "
                                                   "command line"),
                                    error.epoch, error.quantity, error.value, error.problem,
-                                   error.learning_rate, error.setting, error.where) from None
+                                   error.learning_rate, error.setting, error.where,
+                                   error.decay) from None
         finally:
             for number, handler in previous_handlers.items():
                 signal.signal(number, handler)

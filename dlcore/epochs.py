@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from dlcore.batches import epoch_order
-from dlcore.errors import DivergenceCheck
+from dlcore.errors import DivergenceCheck, decay_diverges
 
 
 class EpochLoop:
@@ -64,7 +64,11 @@ class EpochLoop:
         seconds)`` adds the finished epoch to the history; ``on_epoch_end(model)`` runs after
         it (a checkpoint callback saves there)."""
         name, history_key = self.divergence_monitor
-        divergence = DivergenceCheck(name, self.learning_rate, self.history.get(history_key, ()))
+        # an RBM's weight decay goes through its momentum buffer (dlcore.rbm.trainer)
+        decay = decay_diverges(self.learning_rate, getattr(self, "weight_decay", None),
+                               getattr(self, "momentum", 0.0))
+        divergence = DivergenceCheck(name, self.learning_rate, self.history.get(history_key, ()),
+                                     decay=decay)
         last_good = self.training_snapshot()
         done_before = self.epochs_done_
         try:

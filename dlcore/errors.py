@@ -10,6 +10,14 @@ than :data:`DIVERGENCE_FACTOR` over its best value so far; otherwise it puts bac
 of the last good epoch (a copy taken at the end of each good epoch) and raises
 :class:`TrainingDiverged`. Nothing non-finite is ever left in the model, so nothing non-finite can
 be saved.
+
+A weight decay that is too large diverges by itself, whatever the gradient: each update takes
+eta lambda W off W (eta the learning rate, lambda the decay), which overshoots zero, and grows
+W, once eta lambda passes 2 (heavy-ball momentum mu through the same buffer, as an RBM's
+update: 2 (1 + mu), the step's stability bound on the decay's quadratic). Where the settings
+show that (:func:`decay_diverges`: the decay past that bound at a learning rate where a usual
+one, :data:`USUAL_WEIGHT_DECAY`, would not be), the message names the weight decay, not the
+learning rate alone.
 """
 import functools
 import math
@@ -18,7 +26,7 @@ import sys
 import numpy as np
 
 __all__ = ["DIVERGENCE_FACTOR", "GROWTH_FLOOR", "DivergenceCheck", "NotFittedError",
-           "TrainingDiverged"]
+           "TrainingDiverged", "decay_diverges"]
 
 #: An epoch whose monitored loss or error exceeds this multiple of the best epoch's has diverged.
 #: Large on purpose: ordinary noise (a bad epoch of SGD, a PCD chain mixing) moves these
@@ -27,6 +35,10 @@ DIVERGENCE_FACTOR = 1e3
 #: Growth is measured from at least this value: a loss near zero (1e-7) that moves to 1e-4 is
 #: noise at the floating-point resolution, not an overshooting learning rate.
 GROWTH_FLOOR = 1e-3
+#: The largest weight decay in common use (Hinton 2010, sec. 10: the weight-cost of RBMs
+#: typically 0.01 to 0.00001): a learning rate at which even this one diverges by itself is
+#: the setting to blame, not the decay.
+USUAL_WEIGHT_DECAY = 0.01
 
 
 class NotFittedError(ValueError, AttributeError, RuntimeError):
@@ -57,6 +69,28 @@ def _also_sklearns():
                 {"__module__": __name__, "__doc__": NotFittedError.__doc__})
 
 
+def decay_diverges(learning_rate, weight_decay, momentum=0.0, setting="weight_decay",
+                   option=None):
+    """What makes the weight decay alone diverge, or None: a dict of the ``setting`` (the
+    model parameter), its ``value``, the ``product`` eta lambda and the ``bound`` it reaches
+    (2 (1 + ``momentum``), the heavy-ball step's stability bound on lambda |W|^2 / 2; 2 for a
+    decay outside the momentum, as the optimisers' decoupled one: ``momentum`` 0), and the
+    ``option`` that sets it in the message (default: the ``setting``'s argument). None too
+    where the learning rate is what is off: a usual decay (:data:`USUAL_WEIGHT_DECAY`) would
+    diverge at it as well."""
+    try:
+        product = float(learning_rate) * float(weight_decay or 0.0)
+    except (TypeError, ValueError):   # a schedule's rate: no one number to judge
+        return None
+    bound = 2.0 * (1.0 + float(momentum or 0.0))
+    if not math.isfinite(product) or product < bound \
+            or float(learning_rate) * USUAL_WEIGHT_DECAY >= bound:
+        return None
+    return {"setting": setting, "value": float(weight_decay), "product": product,
+            "bound": bound, "momentum": float(momentum or 0.0),
+            "option": option or f"the {setting}= argument"}
+
+
 class TrainingDiverged(FloatingPointError):
     """Training stopped because the monitored quantity became NaN or inf, or grew by more than
     :data:`DIVERGENCE_FACTOR` over its best; the model holds the parameters of the last good
@@ -72,29 +106,43 @@ class TrainingDiverged(FloatingPointError):
     setting : str or None, the model parameter that sets it (``"learning_rate"``,
         ``"up_down_learning_rate"``): lets a caller name its own option in the advice
     where : str, the part of a larger model that diverged (``"RBM 2 of the DBN: "``) or ""
+    decay : dict or None, the weight decay that diverges by itself at this learning rate
+        (:func:`decay_diverges`): the message then names it
     """
 
     def __init__(self, message, epoch=None, quantity=None, value=None, problem=None,
-                 learning_rate=None, setting=None, where=""):
+                 learning_rate=None, setting=None, where="", decay=None):
         super().__init__(message)
         self.epoch, self.quantity, self.value = epoch, quantity, value
         self.problem, self.learning_rate, self.setting = problem, learning_rate, setting
-        self.where = where
+        self.where, self.decay = where, decay
 
     def located(self, where):
         """The same error prefixed with ``where`` (``"RBM 2 of the DBN: "``)."""
         return TrainingDiverged(f"{where}{self}", self.epoch, self.quantity, self.value,
                                 self.problem, self.learning_rate, self.setting,
-                                where + self.where)
+                                where + self.where, self.decay)
 
-    def describe(self, outcome, option=None):
-        """The one-line message with ``outcome`` (what was kept or saved) and the learning-rate
-        advice naming ``option`` (the caller's name for :attr:`setting`; None: no option sets
-        it)."""
+    def describe(self, outcome, option=None, decay_option=None):
+        """The one-line message with ``outcome`` (what was kept or saved) and the advice:
+        lower the learning rate, naming ``option`` (the caller's name for :attr:`setting`;
+        None: no option sets it), or, where :attr:`decay` says the weight decay diverges by
+        itself, lower that, naming ``decay_option`` (the caller's name for its setting)."""
         how = f": {option}" if option else ""
-        return (f"{self.where}training diverged in epoch {self.epoch}: {self.problem}; "
-                f"{outcome}; lower the learning rate (now {self.learning_rate:g}{how}) and "
-                "train again")
+        start = f"{self.where}training diverged in epoch {self.epoch}: {self.problem}; {outcome}"
+        if self.decay is None:
+            return (f"{start}; lower the learning rate (now {self.learning_rate:g}{how}) and "
+                    "train again")
+        decay = self.decay
+        bound = (f"2 (1 + momentum {decay['momentum']:g}) = {decay['bound']:g}"
+                 if decay["momentum"] else "2")
+        return (f"{start}; the weight decay diverges by itself: learning rate x weight decay = "
+                f"{self.learning_rate:g} x {decay['value']:g} = {decay['product']:g} is not "
+                f"below {bound}, so each update takes the weights past zero and further out; "
+                f"lower the weight decay (now {decay['value']:g}"
+                f"{f': {decay_option}' if decay_option else ''}) or the learning rate (now "
+                f"{self.learning_rate:g}{how}) until their product is well below that, and "
+                f"train again")
 
 
 class DivergenceCheck:
@@ -107,6 +155,8 @@ class DivergenceCheck:
     history : earlier values of the quantity (a resumed run keeps its best)
     factor : float, see :data:`DIVERGENCE_FACTOR`
     setting : str, the model parameter that sets the learning rate (carried by the error)
+    decay : dict or None, :func:`decay_diverges` of the training's weight decay: a divergence
+        then names the weight decay
     option : str or None, what the message tells the user to change; None (the default): the
         Python argument ``setting`` names (``the learning_rate= argument``), since the models
         train from Python. The command line names its own option instead: it rewrites the
@@ -115,9 +165,9 @@ class DivergenceCheck:
     """
 
     def __init__(self, quantity, learning_rate, history=(), factor=DIVERGENCE_FACTOR,
-                 setting="learning_rate", option=None):
+                 setting="learning_rate", option=None, decay=None):
         self.quantity, self.learning_rate, self.factor = quantity, learning_rate, float(factor)
-        self.setting, self.option = setting, option
+        self.setting, self.option, self.decay = setting, option, decay
         finite = [float(v) for v in history if math.isfinite(float(v))]
         self.best = min(finite, default=math.inf)
 
@@ -140,8 +190,9 @@ class DivergenceCheck:
             kept = ("its initial parameters" if epoch <= 1
                     else f"its parameters of epoch {epoch - 1}")
             error = TrainingDiverged("", epoch, self.quantity, value, problem,
-                                     self.learning_rate, self.setting, where)
+                                     self.learning_rate, self.setting, where, self.decay)
             option = self.option or f"the {self.setting}= argument"
-            error.args = (error.describe(f"the model keeps {kept}", option),)
+            decay_option = None if self.decay is None else self.decay["option"]
+            error.args = (error.describe(f"the model keeps {kept}", option, decay_option),)
             raise error
         self.best = min(self.best, value)

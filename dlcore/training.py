@@ -109,7 +109,7 @@ from dlcore.callbacks import (
     format_logs,
 )
 from dlcore.distributed.communicator import periodic
-from dlcore.errors import DivergenceCheck
+from dlcore.errors import DivergenceCheck, decay_diverges
 from dlcore.keras_options import (
     check_keras_fit_options,
     foreign_callback,
@@ -902,8 +902,12 @@ class TrainingLoop:
                 callback.on_train_begin()
             # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
             # as the last finished epoch left it, optimiser state and counters included.
-            divergence = DivergenceCheck("loss", self.optimizer.current_learning_rate(),
-                                         self.history.get("loss", ()))
+            rate = self.optimizer.current_learning_rate()
+            # the optimisers' decoupled decay multiplies the weights by 1 - eta lambda
+            divergence = DivergenceCheck("loss", rate, self.history.get("loss", ()),
+                                         decay=decay_diverges(
+                                             rate, getattr(self.optimizer, "weight_decay", None),
+                                             option="the optimizer's weight_decay= argument"))
             last_good = self._training_snapshot()
             self._adversary = adversary
             self._data_parallel = data_parallel

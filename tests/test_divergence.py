@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import dlcore
 from dlcore.cli import main
-from dlcore.errors import DIVERGENCE_FACTOR, DivergenceCheck, TrainingDiverged
+from dlcore.errors import DIVERGENCE_FACTOR, DivergenceCheck, TrainingDiverged, decay_diverges
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +181,60 @@ def test_python_fit_names_the_python_argument_not_a_command_line_option(digits, 
     text = str(caught.value)
     assert "the learning_rate= argument) and train again" in text
     assert "command line" not in text and "--learning-rate" not in text
+
+
+def tiny_rows():
+    return (np.random.default_rng(0).random((40, 6)) > 0.5).astype(np.float32)
+
+
+def test_an_rbm_diverging_through_its_weight_decay_is_told_to_lower_the_decay():
+    """learning_rate 0.1 with weight_decay 1e6 takes 1e5 W off W each update (momentum 0.5:
+    unstable from 3 on): the line said "lower the learning rate (now 0.1...)", a rate that is
+    fine; it names the weight decay, and what the product is to stay below."""
+    rbm = dlcore.BernoulliRBM(n_hidden=4, weight_decay=1e6, epochs=3, batch_size=10, seed=0,
+                              backend="reference")
+    with pytest.warns(RuntimeWarning), pytest.raises(TrainingDiverged) as caught:
+        rbm.fit(tiny_rows())
+    text = str(caught.value)
+    assert "\n" not in text and "the weight decay diverges by itself" in text
+    assert "0.1 x 1e+06 = 100000 is not below 2 (1 + momentum 0.5) = 3" in text
+    assert "lower the weight decay (now 1e+06: the weight_decay= argument)" in text
+    assert caught.value.decay["setting"] == "weight_decay"
+
+
+def test_a_network_diverging_through_its_decoupled_weight_decay_names_the_optimizers():
+    network = dlcore.Sequential([dlcore.layers.Dense(3, activation="softmax")], input_shape=(6,),
+                                backend="reference", seed=0)
+    network.compile("cross_entropy", dlcore.optimizers.AdamW(0.1, weight_decay=1e6))
+    with pytest.raises(TrainingDiverged) as caught:
+        network.fit(tiny_rows(), np.arange(40) % 3, epochs=3, verbose=0)
+    text = str(caught.value)
+    assert "= 100000 is not below 2, so each update" in text
+    assert "lower the weight decay (now 1e+06: the optimizer's weight_decay= argument)" in text
+
+
+@pytest.mark.parametrize("learning_rate, weight_decay, momentum, blamed", [
+    (0.1, 1e6, 0.5, True), (1.0, 2.0, 0.0, True), (1.0, 1.99, 0.0, False),
+    (1.0, 5.0, 0.9, True), (1.0, 3.7, 0.9, False),
+    (1e20, 2e-4, 0.5, False),    # the learning rate is off: a usual decay diverges there too
+    (0.1, None, 0.0, False)])
+def test_the_decay_is_blamed_where_it_diverges_by_itself(learning_rate, weight_decay,
+                                                         momentum, blamed):
+    decay = decay_diverges(learning_rate, weight_decay, momentum)
+    check = DivergenceCheck("loss", learning_rate, history=[0.1], decay=decay)
+    with pytest.raises(TrainingDiverged) as caught:
+        check.check(2, float("nan"))
+    assert ("lower the weight decay" in str(caught.value)) == blamed
+    assert ("lower the learning rate" in str(caught.value)) != blamed
+
+
+def test_the_cli_names_weight_decay_where_the_decay_diverges(tmp_path):
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1-2", "--hidden", "8",
+                                       "--epochs", "2", "--weight-decay", "1e6",
+                                       "--backend", "reference", "--out", str(tmp_path / "r")])
+    line = one_error_line(result)
+    assert "lower the weight decay (now 1e+06: --weight-decay on the command line)" in line
+    assert "--learning-rate on the command line" in line
 
 
 def diverging_at(monkeypatch, cls, call):
