@@ -222,6 +222,8 @@ class Chains:
         of ``hidden`` (b, n_hidden), a batch's hidden sample of its data (PCD with a chain
         per batch row); the others go on from where they are."""
         unstarted = self.unstarted[first:first + hidden.shape[0]]
+        if not unstarted.any():   # every batch after the first: nothing to start
+            return
         chain = self.hidden[first:first + hidden.shape[0]]
         if unstarted.all():
             self.backend.copy_into(chain, hidden)
