@@ -987,6 +987,21 @@ def _keras_layer_shared_across_nesting(keras):
     return model
 
 
+def _assert_three_steps_land_as_kerass(keras, keras_model, model, seed, inputs):
+    """Three SGD steps of the Keras model and its dlcore import on one batch of 8 rows of
+    ``inputs`` columns (4 targets) land on the same predictions and weights."""
+    generator = np.random.default_rng(seed)
+    x = generator.normal(size=(8, inputs)).astype(np.float32)
+    y = generator.normal(size=(8, 4)).astype(np.float32)
+    for _ in range(3):
+        keras_model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
+        keras_model.predict(x, verbose=0)), atol=1e-5)
+    keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
+    _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)
+
+
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_a_layer_shared_with_a_nested_model_loads_one_layer_and_trains_as_keras(
         tmp_path, suffix):
@@ -1002,16 +1017,7 @@ def test_a_layer_shared_with_a_nested_model_loads_one_layer_and_trains_as_keras(
     model = dlcore.load(path)
     assert model.get_layer("base").get_layer("shared") is model.get_layer("shared")
     assert len(model.get_weights()) == len(keras_model.get_weights()) == 4
-    generator = np.random.default_rng(3)
-    x = generator.normal(size=(8, 3)).astype(np.float32)
-    y = generator.normal(size=(8, 4)).astype(np.float32)
-    for _ in range(3):
-        keras_model.train_on_batch(x, y)
-        model.train_on_batch(x, y)
-    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
-        keras_model.predict(x, verbose=0)), atol=1e-5)
-    keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
-    _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)
+    _assert_three_steps_land_as_kerass(keras, keras_model, model, seed=3, inputs=3)
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
@@ -1077,14 +1083,7 @@ def test_two_untrained_layers_of_one_name_across_nesting_stay_two_layers(tmp_pat
     # (not BatchNormalization's training: Keras 3.15 itself trains two of one name otherwise
     # than the same model whose two have names of their own, as dlcore trains them)
     if kind == "Dense":
-        generator = np.random.default_rng(4)
-        x = generator.normal(size=(8, 3)).astype(np.float32)
-        y = generator.normal(size=(8, 4)).astype(np.float32)
-        for _ in range(3):
-            keras_model.train_on_batch(x, y)
-            model.train_on_batch(x, y)
-        np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
-            keras_model.predict(x, verbose=0)), atol=1e-6)
+        _assert_three_steps_land_as_kerass(keras, keras_model, model, seed=4, inputs=3)
 
 
 def test_a_layer_shared_with_a_nested_model_called_first_there_loads_from_the_archive(
@@ -1108,16 +1107,7 @@ def test_a_layer_shared_with_a_nested_model_called_first_there_loads_from_the_ar
     keras_model.save(tmp_path / "tied.keras")
     model = dlcore.load(tmp_path / "tied.keras")
     assert model.get_layer("base").get_layer("shared") is model.get_layer("shared")
-    generator = np.random.default_rng(5)
-    x = generator.normal(size=(8, 4)).astype(np.float32)
-    y = generator.normal(size=(8, 4)).astype(np.float32)
-    for _ in range(3):
-        keras_model.train_on_batch(x, y)
-        model.train_on_batch(x, y)
-    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(
-        keras_model.predict(x, verbose=0)), atol=1e-5)
-    keras_arrays = [keras.ops.convert_to_numpy(w) for w in keras_model.get_weights()]
-    _assert_same_arrays(model.get_weights(layout="keras"), keras_arrays)
+    _assert_three_steps_land_as_kerass(keras, keras_model, model, seed=5, inputs=4)
 
 
 @pytest.mark.parametrize("nested_first", [False, True])
