@@ -185,6 +185,11 @@ class Tensors(tuple):
         return Tensors, (tuple(self),)   # what a backend kept stays with these arrays
 
 
+#: Per thread, the steps each backend's :meth:`KernelBackend.parameter_steps` holds back
+#: ({id(backend): steps}).
+_HELD_BY_THREAD = threading.local()
+
+
 class KernelBackend(Backend):
     """Backend operations as launches of the shared bodies (see the module docstring).
 
@@ -252,18 +257,17 @@ class KernelBackend(Backend):
     def _held_steps(self):
         """The steps this thread's :meth:`parameter_steps` holds back, or None. Per thread: the
         backend is one object for the process, and a fit in another thread (a thread pool's
-        grid search) steps as it calls, not when this thread's block ends."""
-        return getattr(self._holding(), "steps", None)
+        grid search) steps as it calls, not when this thread's block ends. Kept outside the
+        object, which pickles with the optimisers and models that hold it."""
+        return getattr(_HELD_BY_THREAD, "steps", {}).get(id(self))
 
     @_held_steps.setter
     def _held_steps(self, steps):
-        self._holding().steps = steps
-
-    def _holding(self):
-        holding = self.__dict__.get("_holding_by_thread")
-        if holding is None:
-            holding = self.__dict__.setdefault("_holding_by_thread", threading.local())
-        return holding
+        held = _HELD_BY_THREAD.__dict__.setdefault("steps", {})
+        if steps is None:
+            held.pop(id(self), None)
+        else:
+            held[id(self)] = steps
 
     @contextlib.contextmanager
     def parameter_steps(self):

@@ -327,11 +327,10 @@ class Communicator:
         process's and the job as slow as its cpu ranks."""
         reference = self.broadcast(backend.name, "checking the backend")
         if reference != backend.name:
-            why = ""
-            if backend.name == "cpu":
-                from dlcore.backend import cuda_status
-                usable, reason = cuda_status()
-                why = "" if usable else f" ({reason})"
+            # a rank without the GPU that rank 0 has says why (a rank on the GPU has none)
+            from dlcore.backend import cuda_status
+            usable, reason = cuda_status()
+            why = "" if usable else f" ({reason})"
             raise ValueError(f"rank {self.rank} trains on the {backend.name} backend{why}, rank "
                              f"0 on the {reference} backend: every rank must train on the "
                              f"same one; give them the same GPU setup, or --backend cpu "
