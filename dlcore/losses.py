@@ -308,6 +308,33 @@ class Loss:
         """``targets``: no label smoothing but the cross-entropies'."""
         return targets
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The loss of a batch, as a Keras loss object gives it (``loss_fn(y_true, y_pred)``):
+        each sample's loss, summed over the n samples and divided by n (Keras's reduction
+        ``"sum_over_batch_size"``; with ``sample_weight`` (n,), each sample's loss is weighted
+        first, and the sum is still divided by n).
+
+        Parameters
+        ----------
+        y_true : (n, k) targets (one-hot or soft rows), or for a categorical cross-entropy
+            (n,) integer class labels
+        y_pred : (n, k) outputs: probabilities, or logits with ``from_logits=True``
+        sample_weight : (n,) weights, optional
+
+        Returns
+        -------
+        float
+        """
+        losses = _per_sample(self, y_true, y_pred, self.from_logits)
+        if sample_weight is None:
+            return float(losses.mean())
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape not in ((losses.size,), (losses.size, 1)):
+            raise ValueError(f"sample_weight has shape {weights.shape}, but y_pred has "
+                             f"{losses.size} samples: give one weight per sample, "
+                             f"shape ({losses.size},)")
+        return float((weights.reshape(-1) * losses).sum() / losses.size)
+
     def get_config(self):
         """The name, or ``{"name": ..., "from_logits": true}`` (what :func:`get_loss` takes)."""
         return {"name": self.name, "from_logits": True} if self.from_logits else self.name
@@ -692,9 +719,24 @@ LOSSES = {
 # keras.losses.categorical_crossentropy, ...)``): called on arrays they give each sample's loss,
 # as Keras's do; given to ``compile`` they stand for the Loss class above.
 def _per_sample(loss, y_true, y_pred, from_logits=False):
-    """(n,) losses of (n, k) NumPy targets and outputs (a 1-D pair is one sample)."""
+    """(n,) losses of (n, k) NumPy targets and outputs (a 1-D pair is one sample); a
+    categorical cross-entropy also takes (n,) integer labels as the targets."""
     outputs = np.atleast_2d(np.asarray(y_pred, dtype=np.float64))
-    targets = np.atleast_2d(np.asarray(y_true, dtype=np.float64))
+    if outputs.ndim != 2:
+        raise ValueError(f"y_pred has shape {outputs.shape}: a loss function here takes rows "
+                         f"(n, k); flatten each sample's outputs first")
+    labels = np.asarray(y_true)
+    label_shapes = ((outputs.shape[0],), (outputs.shape[0], 1))
+    if isinstance(loss, CrossEntropy) and labels.shape in label_shapes and outputs.shape[1] > 1:
+        labels = labels.reshape(-1)
+        classes = outputs.shape[1]
+        if labels.dtype.kind not in "biuf" or labels.size and (
+                not np.all(np.mod(labels, 1) == 0) or labels.min() < 0
+                or labels.max() >= classes):
+            raise ValueError(f"y_true holds {labels.shape[0]} labels, which must be whole "
+                             f"numbers in [0, {classes}) for the {classes} columns of y_pred")
+        labels = np.eye(classes)[labels.astype(np.int64)]
+    targets = np.atleast_2d(np.asarray(labels, dtype=np.float64))
     if outputs.shape != targets.shape:
         raise ValueError(f"y_true has shape {targets.shape} and y_pred {outputs.shape}; they "
                          f"must match")
@@ -708,6 +750,12 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     targets y (1 - s) + s / K); ``compile(loss=...)`` takes it for :class:`CrossEntropy`."""
     return _per_sample(CrossEntropy(label_smoothing=label_smoothing), y_true, y_pred,
                        from_logits)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Each sample's -log p_y of integer class labels y (n,) (Keras' function);
+    ``compile(loss=...)`` takes it for :class:`SparseCategoricalCrossentropy`."""
+    return _per_sample(SparseCategoricalCrossentropy(), y_true, y_pred, from_logits)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
@@ -726,6 +774,7 @@ def mean_squared_error(y_true, y_pred):
 
 mse = mean_squared_error
 LOSS_FUNCTIONS = {categorical_crossentropy: CategoricalCrossentropy,
+                  sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
                   binary_crossentropy: BinaryCrossEntropy, mean_squared_error: MeanSquaredError}
 
 

@@ -357,3 +357,38 @@ def test_kerass_loss_functions_take_label_smoothing(function, loss_name, random_
     np.testing.assert_allclose(function(targets, outputs, label_smoothing=0.2),
                                smoothed_by_formula(loss_name, outputs, targets, 0.2, False),
                                rtol=1e-10)
+
+
+def test_a_loss_object_called_on_arrays_gives_kerass_batch_loss(random_state):
+    """loss_fn = CategoricalCrossentropy(); loss_fn(y, p): Keras's loss objects are callable
+    and give the batch's loss, the mean of each sample's -sum_j y_j log p_j (lecture
+    "Supervised learning", "How Good is a Network?"); with sample_weight the weighted sum
+    over n (Keras's "sum_over_batch_size"). dlcore's were not callable (TypeError)."""
+    probabilities = random_state.dirichlet(np.ones(4), 5)
+    labels = np.array([0, 3, 1, 2, 2])
+    by_formula = -np.log(probabilities[np.arange(5), labels])
+    weights = np.array([1.0, 0.5, 2.0, 0.0, 1.0])
+    loss_fn = CategoricalCrossentropy()
+    assert loss_fn(np.eye(4)[labels], probabilities) == pytest.approx(by_formula.mean())
+    assert loss_fn(labels, probabilities) == pytest.approx(by_formula.mean())
+    assert loss_fn(labels, probabilities, sample_weight=weights) == pytest.approx(
+        (weights * by_formula).sum() / 5)
+    logits = np.log(probabilities) + 3.0       # the same softmax
+    assert dlcore.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        labels, logits) == pytest.approx(by_formula.mean())
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(2,\).*shape \(5,\)"):
+        loss_fn(labels, probabilities, sample_weight=[1.0, 2.0])
+
+
+def test_kerass_sparse_categorical_crossentropy_function_takes_integer_labels(random_state):
+    """keras.losses.sparse_categorical_crossentropy(labels, p): each sample's -log p_label,
+    and compile(loss=...) takes it (it did not exist)."""
+    probabilities = random_state.dirichlet(np.ones(3), 4)
+    labels = np.array([2, 0, 1, 2])
+    np.testing.assert_allclose(
+        dlcore.losses.sparse_categorical_crossentropy(labels, probabilities),
+        -np.log(probabilities[np.arange(4), labels]), rtol=1e-12)
+    assert get_loss(dlcore.losses.sparse_categorical_crossentropy).get_config() == \
+        "sparse_categorical_crossentropy"
+    with pytest.raises(ValueError, match=r"whole numbers in \[0, 3\)"):
+        dlcore.losses.sparse_categorical_crossentropy(np.array([2, 0, 3, 2]), probabilities)
