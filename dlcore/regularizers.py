@@ -7,7 +7,9 @@ A penalty Omega(theta) is added to the training cost, C = loss + Omega(theta):
     L1:  Omega = lambda * ||theta||_1         gradient  lambda * sign(theta)   (sparsity)
 
 (the deck writes lambda/2 ||theta||_1 for L1 but gives the gradient lambda sign(theta); dlcore
-keeps the gradient and writes the penalty to match it). Keras's ``L2(lambda)`` penalises
+keeps the gradient and writes the penalty to match it). Lecture "Deep learning I", "Other
+regularization techniques", writes L2 without the half, J + lambda w^T w: that lecture's lambda
+is ``l2(lambda)`` (Keras's meaning, below), ``L2(2 lambda)``. Keras's ``L2(lambda)`` penalises
 lambda ||theta||^2, twice dlcore's ``L2`` at the same lambda; Keras's spellings here
 (``l1(...)``, ``l2(...)``, ``l1_l2(...)``, ``max_norm(...)``, the strings ``"l1"``, ``"l2"``)
 mean what they mean in Keras: ``l2(0.01)`` is ``L2(0.02)``, so that a model ported from a Keras
