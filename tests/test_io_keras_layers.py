@@ -216,11 +216,13 @@ def test_augmentation_exports_as_keras_random_flip_and_translation(tmp_path):
     np.testing.assert_allclose(again.predict(x), model.predict(x), atol=1e-6)
 
 
-def test_a_rotation_has_no_keras_match_and_is_left_out_with_a_note(tmp_path):
-    model = dlcore.Sequential([ImageAugmentation(1, max_rotation=10, name="turn"), Flatten(),
+@pytest.mark.parametrize("options", [{"max_rotation": 10}, {"max_zoom": 0.1}],
+                         ids=["rotation", "zoom"])
+def test_a_rotation_has_no_keras_match_and_is_left_out_with_a_note(tmp_path, options):
+    model = dlcore.Sequential([ImageAugmentation(1, name="turn", **options), Flatten(),
                                Dense(2)], input_shape=(1, 4, 4), backend="reference")
     with pytest.warns(UserWarning, match="'turn' .* left out of the Keras file: Keras's "
-                                         "RandomRotation"):
+                                         "RandomRotation and RandomZoom"):
         dlcore.save(model, tmp_path / "turn.h5", format="keras")
     assert "ImageAugmentation" not in json.dumps(config_of(tmp_path / "turn.h5"))
 

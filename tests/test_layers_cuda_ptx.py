@@ -81,7 +81,7 @@ SCRIPT = textwrap.dedent(r'''
                                   ("mse", "linear", dlcore.optimizers.SGD(0.1, momentum=0.9,
                                                                           global_clipnorm=1))]:
         model = dlcore.Sequential([
-            ImageAugmentation(1, horizontal_flip=True, max_rotation=5),
+            ImageAugmentation(1, horizontal_flip=True, max_rotation=5, max_zoom=0.1),
             Rescaling(0.5, 0.1),
             Conv2D(2, 3, padding=1, activation="relu", kernel_constraint="max_norm"),
             BatchNormalization(), LayerNormalization(), LeakyReLU(0.1), MaxPool2D(2),

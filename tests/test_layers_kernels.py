@@ -333,6 +333,37 @@ def test_cpu_augmentation_of_flat_rows_draws_the_reference_images():
                           images(6, 40), input_gradient=False)
 
 
+def test_cpu_augmentation_with_a_zoom_draws_the_reference_images():
+    assert_backends_agree(lambda: ImageAugmentation(1, horizontal_flip=True, max_rotation=10,
+                                                    max_zoom=0.3),
+                          images(6, 2, 9, 8), input_gradient=False)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_augmentation_scales_each_image_about_its_centre(backend):
+    """Lecture "Supervised learning": augmentation by "random translation, left/right
+    flipping, scaling"; dlcore had no scaling (max_zoom was refused). On a ramp (the row
+    number: bilinear sampling is exact there) an image scaled by s about its centre c reads
+    c + (y - c) / s: every row of the output one value, rows 1 / s apart, the centre kept, s in
+    [1 - max_zoom, 1 + max_zoom] and drawn afresh per image."""
+    ramp = np.broadcast_to(np.arange(9, dtype=np.float32)[:, None], (9, 9))
+    x = np.ascontiguousarray(np.broadcast_to(ramp, (6, 1, 9, 9)))
+    layer = ImageAugmentation(0, max_zoom=0.25).build((1, 9, 9), backend=backend, seed=3)
+    out = np.asarray(layer.forward(x, training=True, step=5))[:, 0, 3:6, 2:7]   # inside
+    steps = out[:, 2, 0] - out[:, 1, 0]
+    each_column = np.broadcast_to(steps[:, None], (6, 5))
+    np.testing.assert_allclose(out[:, 1], 4.0, atol=1e-5)                      # the centre
+    np.testing.assert_allclose(out[:, 2] - out[:, 1], each_column, atol=1e-5)
+    np.testing.assert_allclose(out[:, 1] - out[:, 0], each_column, atol=1e-5)
+    scales = 1.0 / steps
+    assert np.all((scales >= 0.75 - 1e-5) & (scales <= 1.25 + 1e-5)), scales
+    assert np.ptp(scales) > 0.05, scales
+    assert layer.forward(x, training=False) is x
+    assert ImageAugmentation.from_config(layer.get_config()).max_zoom == 0.25
+    with pytest.raises(ValueError, match="max_zoom"):
+        ImageAugmentation(1, max_zoom=1.0)
+
+
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 def test_augmentation_of_flat_rows_moves_the_images_those_rows_hold(backend):
     rows = images(5, 2 * 6 * 7)
@@ -391,3 +422,5 @@ def test_cuda_mc_dropout_draws_the_reference_mask():
 def test_cuda_augmentation_draws_the_reference_images():
     assert_backends_agree(lambda: ImageAugmentation(1, horizontal_flip=True, max_rotation=10),
                           images(2, 1, 4, 5), backend="cuda", input_gradient=False)
+    assert_backends_agree(lambda: ImageAugmentation(1, max_zoom=0.3), images(2, 1, 4, 5),
+                          backend="cuda", input_gradient=False)

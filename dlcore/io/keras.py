@@ -316,10 +316,10 @@ class _Exported:
         """Keras's RandomFlip("horizontal") for the mirror images, RandomTranslation (zeros
         filled, nearest pixel) for the whole-pixel shifts: the same augmentation, the identity
         at inference. A rotation has no such match: the layer is left out, with a note."""
-        if layer.max_rotation or layer.image_shape is not None or not (
+        if layer.max_rotation or layer.max_zoom or layer.image_shape is not None or not (
                 layer.max_shift or layer.horizontal_flip):
-            why = ("Keras's RandomRotation turns by other angles and fills otherwise"
-                   if layer.max_rotation else
+            why = ("Keras's RandomRotation and RandomZoom draw other angles and scales and "
+                   "fill otherwise" if layer.max_rotation or layer.max_zoom else
                    "Keras's RandomTranslation takes images, this layer flat rows"
                    if layer.image_shape is not None else "it changes nothing")
             self.notes.append(f"layer {layer.name!r} (ImageAugmentation, the identity at "

@@ -7,8 +7,10 @@ applied to input data, to hidden activations, or to weights".
 
 * :class:`ImageAugmentation` moves each training image by a random whole number of pixels (the
   same as zero-padding by ``max_shift`` and cropping at a random place), optionally mirrors it
-  left-right, and optionally rotates it by a small random angle (bilinear interpolation, zeros
-  outside). It must be a network's first layer: it prepares the data and passes no gradient.
+  left-right, optionally rotates it by a small random angle and optionally scales it by a
+  random factor about its centre (bilinear interpolation, zeros outside): lecture "Supervised
+  learning", "Architecture for Classification": "random translation, left/right flipping,
+  scaling". It must be a network's first layer: it prepares the data and passes no gradient.
 * :class:`GaussianNoise` adds N(0, stddev^2) noise to its input, wherever it is placed: the
   slide's noise on input data (first layer) or on hidden activations (after a hidden layer).
   The slide's third kind, noise on the weights, is the ``kernel_noise=`` argument of Dense,
@@ -24,13 +26,18 @@ Per image n (its row in the batch; in data-parallel training, in the global batc
     shift_y = floor(u_0 (2 s + 1)) - s,   shift_x = floor(u_1 (2 s + 1)) - s   (s = max_shift)
     flip    = horizontal_flip and u_2 < 1/2
     angle   = (2 u_3 - 1) * max_rotation   (degrees)
+    scale   = 1 + (2 u_4 - 1) * max_zoom     (u_4: the first uniform of Philox counter
+                                              (1, n, step, STREAM_AUGMENT); drawn only with
+                                              a zoom, so that the other draws stay as they were)
 
 and output pixel (y, x) reads the input at the point found by undoing the shift, then the flip,
-then the rotation about the image centre:
+then the rotation and the scaling about the image centre:
 
     (y', x') = (y - shift_y, x - shift_x);  x' <- W - 1 - x' if flip
-    y_s = c_y + cos(a) (y' - c_y) + sin(a) (x' - c_x)
-    x_s = c_x - sin(a) (y' - c_y) + cos(a) (x' - c_x)
+    y_s = c_y + (cos(a) (y' - c_y) + sin(a) (x' - c_x)) / scale
+    x_s = c_x + (-sin(a) (y' - c_y) + cos(a) (x' - c_x)) / scale
+
+(a scale above 1 enlarges the picture, cropping its border; below 1 it shrinks it inside zeros).
 """
 import math
 
@@ -45,21 +52,23 @@ from dlcore.validation import check_float, check_int
 
 # -- reference ------------------------------------------------------------------------------
 def augmentation_parameters(n, seed, step, max_shift, horizontal_flip, max_rotation,
-                            first_row=0):
-    """NumPy: per image (shift_y, shift_x, flip, angle in radians), each an (n,) array;
+                            first_row=0, max_zoom=0.0):
+    """NumPy: per image (shift_y, shift_x, flip, angle in radians, scale), each an (n,) array;
     image n drawn at Philox row ``first_row + n`` (its row in a data-parallel global batch)."""
-    u = rng.uniform(n, 4, seed, rng.STREAM_AUGMENT, step, first_row).astype(np.float64)
+    u = rng.uniform(n, 5 if max_zoom else 4, seed, rng.STREAM_AUGMENT, step,
+                    first_row).astype(np.float64)
     width = 2 * max_shift + 1
     shift_y = np.floor(u[:, 0] * width) - max_shift
     shift_x = np.floor(u[:, 1] * width) - max_shift
     flip = np.logical_and(horizontal_flip, u[:, 2] < 0.5)
     angle = (2 * u[:, 3] - 1) * math.radians(max_rotation)
-    return shift_y, shift_x, flip, angle
+    scale = 1.0 + (2 * u[:, 4] - 1) * max_zoom if max_zoom else np.ones(n)
+    return shift_y, shift_x, flip, angle, scale
 
 
-def augment_images(x, shift_y, shift_x, flip, angle):
-    """NumPy reference: every image of x (n, C, H, W) moved, mirrored and rotated as the module
-    docstring says, sampled bilinearly with zeros outside."""
+def augment_images(x, shift_y, shift_x, flip, angle, scale=None):
+    """NumPy reference: every image of x (n, C, H, W) moved, mirrored, rotated and scaled as
+    the module docstring says, sampled bilinearly with zeros outside (``scale`` None: 1)."""
     n, channels, height, width = x.shape
     cy, cx = (height - 1) / 2, (width - 1) / 2
     y, xx = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
@@ -67,8 +76,10 @@ def augment_images(x, shift_y, shift_x, flip, angle):
     xt = xx[None] - shift_x[:, None, None]
     xt = np.where(flip[:, None, None], width - 1 - xt, xt)
     cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    ys = cy + cos * (yt - cy) + sin * (xt - cx)
-    xs = cx - sin * (yt - cy) + cos * (xt - cx)
+    scale = np.ones(n) if scale is None else np.asarray(scale, dtype=np.float64)
+    scale = scale[:, None, None]
+    ys = cy + (cos * (yt - cy) + sin * (xt - cx)) / scale
+    xs = cx + (-sin * (yt - cy) + cos * (xt - cx)) / scale
     y0, x0 = np.floor(ys), np.floor(xs)
     out = np.zeros_like(x)
     samples = np.arange(n)[:, None, None]
@@ -87,7 +98,7 @@ def augment_images(x, shift_y, shift_x, flip, angle):
 # -- kernels --------------------------------------------------------------------------------
 @body
 def augment_rows(row, first, last, x, out, k0, k1, step, stream, max_shift, flip_allowed,
-                 max_radians, first_row):
+                 max_radians, first_row, max_zoom):
     """Output rows first..last-1 of plane ``row`` (= sample * C + channel); the sample's
     Philox row is ``first_row + sample``."""
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
@@ -99,6 +110,10 @@ def augment_rows(row, first, last, x, out, k0, k1, step, stream, max_shift, flip
     shift_x = math.floor(np.float64(uniform_from_bits(w1)) * span) - max_shift
     flip = flip_allowed and uniform_from_bits(w2) < np.float32(0.5)
     angle = (2.0 * np.float64(uniform_from_bits(w3)) - 1.0) * max_radians
+    scale = 1.0
+    if max_zoom > 0.0:
+        z0 = philox4x32(np.uint64(1), np.uint64(sample) + first_row, step, stream, k0, k1)[0]
+        scale = 1.0 + (2.0 * np.float64(uniform_from_bits(z0)) - 1.0) * max_zoom
     cos, sin = math.cos(angle), math.sin(angle)
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
     for y in range(first, last):
@@ -107,8 +122,8 @@ def augment_rows(row, first, last, x, out, k0, k1, step, stream, max_shift, flip
             xt = x_out - shift_x
             if flip:
                 xt = width - 1 - xt
-            ys = cy + cos * (yt - cy) + sin * (xt - cx)
-            xs = cx - sin * (yt - cy) + cos * (xt - cx)
+            ys = cy + (cos * (yt - cy) + sin * (xt - cx)) / scale
+            xs = cx + (-sin * (yt - cy) + cos * (xt - cx)) / scale
             out[sample, channel, y, x_out] = _bilinear(x, sample, channel, ys, xs)
 
 
@@ -159,6 +174,9 @@ class ImageAugmentation(Layer):
     horizontal_flip : bool, mirror half of the images left-right (right for clothes, wrong
         for digits)
     max_rotation : float >= 0, the largest rotation in degrees
+    max_zoom : float in [0, 1), the largest change of scale: each image is scaled about its
+        centre by a factor drawn uniformly from [1 - max_zoom, 1 + max_zoom] (0.1: up to 10 %
+        larger or smaller)
     image_shape : (channels, height, width) or None. None: the inputs are images, (n, C, H, W).
         Given: the inputs are flat rows (n, C * H * W) holding such images in the order
         ``Flatten`` writes them, as a DBN's or an MLP's inputs do; the output is flat too.
@@ -173,11 +191,12 @@ class ImageAugmentation(Layer):
     first_row = 0
 
     def __init__(self, max_shift=2, horizontal_flip=False, max_rotation=0.0, image_shape=None,
-                 name=None, input_shape=None):
+                 max_zoom=0.0, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         self.max_shift = check_int(max_shift, "max_shift", minimum=0)
         self.horizontal_flip = bool(horizontal_flip)
         self.max_rotation = check_float(max_rotation, "max_rotation", low=0.0, high=180.0)
+        self.max_zoom = check_float(max_zoom, "max_zoom", low=0.0, high=1.0, high_open=True)
         if image_shape is not None:
             if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__") \
                     or len(image_shape) != 3:
@@ -188,9 +207,11 @@ class ImageAugmentation(Layer):
         self.image_shape = image_shape
 
     def _config(self):
+        # max_zoom only when set: a file without a zoom stays readable by older versions
         return {"max_shift": self.max_shift, "horizontal_flip": self.horizontal_flip,
                 "max_rotation": self.max_rotation,
-                "image_shape": None if self.image_shape is None else list(self.image_shape)}
+                "image_shape": None if self.image_shape is None else list(self.image_shape),
+                **({"max_zoom": self.max_zoom} if self.max_zoom else {})}
 
     def compute_output_shape(self, input_shape):
         if self.image_shape is not None:
@@ -216,7 +237,7 @@ class ImageAugmentation(Layer):
         if not self.backend.launches_kernels:
             parameters = augmentation_parameters(x.shape[0], self.seed_, step, self.max_shift,
                                                  self.horizontal_flip, self.max_rotation,
-                                                 self.first_row)
+                                                 self.first_row, self.max_zoom)
             y[...] = augment_images(x, *parameters)
         else:
             k0, k1 = rng.key_from_seed(self.seed_)
@@ -225,7 +246,7 @@ class ImageAugmentation(Layer):
                                      np.uint64(step), np.uint64(rng.STREAM_AUGMENT),
                                      self.max_shift, self.horizontal_flip,
                                      math.radians(self.max_rotation), np.uint64(self.first_row),
-                                     work=x.size)
+                                     float(self.max_zoom), work=x.size)
         return y.reshape(rows.shape)
 
     def backward(self, grad_y, need_input_gradient=True):
