@@ -425,3 +425,39 @@ def test_the_output_size_formula_of_the_convolutional_kernels_slide(input_size, 
                    2*padding)/stride + 1  # noqa: E226  (the slide's spelling)
     layer = dlcore.layers.Conv2D(1, kernel_size, stride=stride, padding=padding)
     assert layer.compute_output_shape((1, input_size, input_size))[1:] == (output_size,) * 2
+
+
+def test_image_layers_take_kerass_data_format_channels_first_and_refuse_channels_last():
+    """The lecture's Keras layers written with Keras's data_format="channels_first" (dlcore's
+    NCHW) build as without it: only the global pools took the argument, every other image
+    layer died with TypeError. Keras's "channels_last" is refused in one line naming the
+    transpose that brings NHWC data over."""
+    from dlcore.layers import (
+        AveragePooling2D,
+        AvgPool2D,
+        Conv2D,
+        Conv2DTranspose,
+        Dense,
+        Flatten,
+        LocallyConnected2D,
+        MaxPool2D,
+        MaxPooling2D,
+        UpSampling2D,
+    )
+    channels_first = dict(data_format="channels_first")
+    model = dlcore.Sequential([
+        Conv2D(2, (3, 3), padding="same", **channels_first), MaxPooling2D((2, 2), **channels_first),
+        UpSampling2D(**channels_first), Conv2DTranspose(2, 2, **channels_first),
+        AvgPool2D(3, **channels_first), LocallyConnected2D(1, 2, **channels_first),
+        MaxPool2D(2, floor=True, **channels_first), AveragePooling2D(1, **channels_first),
+        Flatten(**channels_first), Dense(2)], input_shape=(1, 8, 8), backend="reference")
+    assert model.output_shape == (2,)
+    assert [layer.output_shape for layer in model.layers[:4]] == [
+        (2, 8, 8), (2, 4, 4), (2, 8, 8), (2, 9, 9)]
+    for make in (lambda: Conv2D(2, 3, data_format="channels_last"),
+                 lambda: MaxPooling2D(data_format="channels_last"),
+                 lambda: Flatten(data_format="channels_last")):
+        with pytest.raises(ValueError, match=r"channels first \(N, C, H, W\), so data_format "
+                                             r"must be None or 'channels_first', got "
+                                             r"'channels_last'; .*x\.transpose\(0, 3, 1, 2\)"):
+            make()

@@ -17,7 +17,13 @@ import numpy as np
 from dlcore.validation import check_int
 
 from .base import WindowedLayer
-from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
+from .geometry import (
+    Window,
+    check_data_format,
+    kernel_pair,
+    padding_sides,
+    warn_if_channels_last,
+)
 
 
 class Conv2D(WindowedLayer):
@@ -54,7 +60,8 @@ class Conv2D(WindowedLayer):
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  name=None, input_shape=None, strides=None, floor=False,
                  activity_regularizer=None, bias_constraint=None, trainable=True,
-                 kernel_noise=None):
+                 kernel_noise=None, data_format=None):
+        check_data_format(data_format, type(self).__name__)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape, activity_regularizer, bias_constraint, trainable,

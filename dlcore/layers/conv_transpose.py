@@ -24,7 +24,7 @@ import numpy as np
 from dlcore.validation import check_int
 
 from .base import WindowedLayer, refuse_kernel_constraint
-from .geometry import kernel_pair, transpose_window
+from .geometry import check_data_format, kernel_pair, transpose_window
 
 
 class Conv2DTranspose(WindowedLayer):
@@ -55,7 +55,8 @@ class Conv2DTranspose(WindowedLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
                  stride=None, trainable=True, activity_regularizer=None, kernel_noise=None,
-                 kernel_constraint=None, bias_constraint=None):
+                 kernel_constraint=None, bias_constraint=None, data_format=None):
+        check_data_format(data_format, "Conv2DTranspose")
         refuse_kernel_constraint("Conv2DTranspose", kernel_constraint)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,

@@ -17,6 +17,7 @@ from dlcore.validation import check_float
 
 from .base import ACTIVATION_NAMES, MC_DROPOUT, Layer, check_activation, draws_noise, own_seed
 from .bodies import NEEDS_PREACTIVATION
+from .geometry import check_data_format
 
 
 class Activation(Layer):
@@ -267,7 +268,8 @@ class Flatten(Reshape):
     """(n, C, H, W) -> (n, C*H*W) in C order (channel, then row, then column): a view, no
     copy and no kernel (a :class:`Reshape` to ``(-1,)``)."""
 
-    def __init__(self, name=None, input_shape=None):
+    def __init__(self, name=None, input_shape=None, data_format=None):
+        check_data_format(data_format, "Flatten")
         super().__init__((-1,), name=name, input_shape=input_shape)
 
     def _config(self):

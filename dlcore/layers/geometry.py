@@ -194,6 +194,17 @@ def channels_last_advice(input_shape):
             f"it make {first}")
 
 
+def check_data_format(data_format, layer):
+    """Keras's ``data_format`` argument of the image layers: None or ``"channels_first"``,
+    dlcore's only layout (NCHW); anything else (Keras's default ``"channels_last"``) refused in
+    one line saying how to bring the data over."""
+    if data_format not in (None, "channels_first"):
+        raise ValueError(f"{layer}: dlcore's images are channels first (N, C, H, W), so "
+                         f"data_format must be None or 'channels_first', got "
+                         f"{data_format!r:.40}; give input_shape=(C, H, W) and move the data's "
+                         f"channel axis with x.transpose(0, 3, 1, 2)")
+
+
 def stacklevel_outside_dlcore():
     """The ``stacklevel`` of :func:`warnings.warn`, called by the caller of this function, that
     names the user's line (the first frame outside the dlcore package) rather than a line of

@@ -24,7 +24,7 @@ import numpy as np
 
 from .base import WindowedLayer, refuse_kernel_constraint
 from .conv import Conv2D
-from .geometry import warn_if_channels_last
+from .geometry import check_data_format, warn_if_channels_last
 
 
 class LocallyConnected2D(WindowedLayer):
@@ -59,7 +59,9 @@ class LocallyConnected2D(WindowedLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
                  strides=None, floor=False, activity_regularizer=None, trainable=True,
-                 kernel_noise=None, kernel_constraint=None, bias_constraint=None):
+                 kernel_noise=None, kernel_constraint=None, bias_constraint=None,
+                 data_format=None):
+        check_data_format(data_format, "LocallyConnected2D")
         refuse_kernel_constraint("LocallyConnected2D", kernel_constraint)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,

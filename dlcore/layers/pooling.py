@@ -24,7 +24,13 @@ import numpy as np
 from dlcore.validation import check_bool, check_int
 
 from .base import Layer
-from .geometry import Window, kernel_pair, padding_sides, warn_if_channels_last
+from .geometry import (
+    Window,
+    check_data_format,
+    kernel_pair,
+    padding_sides,
+    warn_if_channels_last,
+)
 
 
 class _Pool2D(Layer):
@@ -33,8 +39,9 @@ class _Pool2D(Layer):
     kind = None
 
     def __init__(self, pool_size=2, stride=None, name=None, input_shape=None, strides=None,
-                 floor=False, padding="valid"):
+                 floor=False, padding="valid", data_format=None):
         super().__init__(name=name, input_shape=input_shape)
+        check_data_format(data_format, type(self).__name__)
         self.floor = bool(floor)   # Keras's rule: the remainder dropped (imported layers)
         self.pool_size = kernel_pair(pool_size, "pool_size")
         stride = stride if strides is None else strides
@@ -211,9 +218,7 @@ class _GlobalPool2D(Layer):
 
     def __init__(self, keepdims=False, name=None, input_shape=None, data_format=None):
         super().__init__(name=name, input_shape=input_shape)
-        if data_format not in (None, "channels_first"):
-            raise ValueError(f"dlcore's images are channels first (NCHW): data_format must be "
-                             f"None or 'channels_first', got {data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         self.keepdims = check_bool(keepdims, "keepdims")
 
     def _config(self):
@@ -271,23 +276,28 @@ GlobalAveragePooling2D, GlobalMaxPooling2D = GlobalAvgPool2D, GlobalMaxPool2D
 
 
 # -- Keras' names (lecture "Deep learning I": ``from keras.layers import MaxPooling2D``) --------
-def _keras_pooling(cls, pool_size, strides, padding, name, input_shape):
+def _keras_pooling(cls, pool_size, strides, padding, name, input_shape, data_format):
+    check_data_format(data_format, cls.keras_class_name)
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"pooling padding must be 'valid' or 'same', got {padding!r}")
     return cls(pool_size, name=name, input_shape=input_shape, strides=strides, floor=True,
                padding=padding)
 
 
-def MaxPooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None):
+def MaxPooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None,
+                 data_format=None):
     """Keras' ``MaxPooling2D``: a :class:`MaxPool2D` with Keras' geometry rule, the rows and
     columns no pool covers dropped (``floor=True``), as the lecture's siamese model needs (2x2
     pools of 23x23 maps give 11x11), or ``padding="same"``, Keras's (ceil(N / S) outputs, the
     padded cells ignored). dlcore's own ``MaxPool2D`` refuses a geometry that drops pixels
     unless given ``floor=True``."""
-    return _keras_pooling(MaxPool2D, pool_size, strides, padding, name, input_shape)
+    return _keras_pooling(MaxPool2D, pool_size, strides, padding, name, input_shape,
+                          data_format)
 
 
-def AveragePooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None):
+def AveragePooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None,
+                     data_format=None):
     """Keras' ``AveragePooling2D``: an :class:`AvgPool2D` with Keras' geometry rule (see
     :func:`MaxPooling2D`)."""
-    return _keras_pooling(AvgPool2D, pool_size, strides, padding, name, input_shape)
+    return _keras_pooling(AvgPool2D, pool_size, strides, padding, name, input_shape,
+                          data_format)

@@ -13,7 +13,7 @@ max((d + 1/2) / S - 1/2, 0). No parameters; each channel on its own. The maths i
 ``upsample_*_rows`` of :mod:`dlcore.layers.bodies` for ``cpu`` and ``cuda``.
 """
 from .base import Layer
-from .geometry import kernel_pair
+from .geometry import check_data_format, kernel_pair
 
 INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -27,8 +27,10 @@ class UpSampling2D(Layer):
     interpolation : "nearest" (repeat each pixel) or "bilinear"
     """
 
-    def __init__(self, size=(2, 2), interpolation="nearest", name=None, input_shape=None):
+    def __init__(self, size=(2, 2), interpolation="nearest", name=None, input_shape=None,
+                 data_format=None):
         super().__init__(name=name, input_shape=input_shape)
+        check_data_format(data_format, "UpSampling2D")
         self.size = kernel_pair(size, "size")
         if not isinstance(interpolation, str) or interpolation.lower() not in INTERPOLATIONS:
             raise ValueError(f"UpSampling2D interpolation must be 'nearest' or 'bilinear', got "
