@@ -736,6 +736,8 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
             raise ValueError(f"y_true holds {labels.shape[0]} labels, which must be whole "
                              f"numbers in [0, {classes}) for the {classes} columns of y_pred")
         labels = np.eye(classes)[labels.astype(np.int64)]
+    elif labels.ndim == 1 and outputs.shape == (labels.shape[0], 1):
+        labels = labels[:, None]     # one output per sample: Keras's loss objects take (n,)
     targets = np.atleast_2d(np.asarray(labels, dtype=np.float64))
     if outputs.shape != targets.shape:
         raise ValueError(f"y_true has shape {targets.shape} and y_pred {outputs.shape}; they "

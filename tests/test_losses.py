@@ -392,3 +392,14 @@ def test_kerass_sparse_categorical_crossentropy_function_takes_integer_labels(ra
         "sparse_categorical_crossentropy"
     with pytest.raises(ValueError, match=r"whole numbers in \[0, 3\)"):
         dlcore.losses.sparse_categorical_crossentropy(np.array([2, 0, 3, 2]), probabilities)
+
+
+def test_a_loss_object_takes_one_target_per_sample_for_a_single_output():
+    """BinaryCrossentropy()(y, p) with labels (n,) and a sigmoid's (n, 1) outputs, as Keras's
+    loss objects take them: dlcore read the labels as one row and refused the shapes."""
+    labels = np.array([0.0, 1.0, 1.0, 0.0])
+    outputs = np.array([[0.2], [0.7], [0.9], [0.4]])
+    by_formula = -np.log(np.where(labels == 1, outputs[:, 0], 1 - outputs[:, 0])).mean()
+    assert BinaryCrossentropy()(labels, outputs) == pytest.approx(by_formula)
+    assert MeanSquaredError()(labels, outputs) == pytest.approx(
+        ((outputs[:, 0] - labels) ** 2).mean())
