@@ -12,6 +12,8 @@ persistent chains on the device for a whole fit; only mini-batch indices go up a
 come down.
 """
 import math
+import sys
+import threading
 import types
 import warnings
 
@@ -88,6 +90,46 @@ def _as_on_a_gpu(name, function):
 SIMULATED_MATH = types.SimpleNamespace(**{
     name: _as_on_a_gpu(name, value) if callable(value) else value
     for name, value in vars(math).items() if not name.startswith("_")})
+
+
+def _make_simulated_shared_arrays_atomic():
+    """Under the simulator, have each ``cuda.shared.array`` line of a launch make its array
+    once for all the threads of the block, however Python switches between them.
+
+    The simulator runs a block's threads as Python threads; its ``cuda.shared.array`` looked
+    up the array of the calling line and, when none was there, made one and stored it, with
+    no lock between the look-up and the store. Threads switched in between (a loaded machine
+    switches anywhere) each took an array of their own, and the tiled GEMM summed tiles that
+    the other threads never filled (a product wrong in a few elements, now and then: a mask's
+    accuracy read 0.51 for 0.5 once in a full test run). A GPU has one shared array per block
+    by construction. Arrays are keyed as the simulator keys them, by the calling line.
+    """
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared, numpy_support
+    from numba.cuda.simulator.kernelapi import types as numba_types
+    if getattr(FakeCUDAShared, "made_once_per_line", False):
+        return
+    unlocked = FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory; unsupported options
+            return unlocked(self, shape, dtype, alignment)
+        caller = sys._getframe(1)
+        line = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            made = self._allocations.get(line)
+            if made is None:
+                if isinstance(dtype, numba_types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                made = self._allocations[line] = np.empty(shape, dtype)
+        return made
+
+    FakeCUDAShared.array = array
+    FakeCUDAShared.made_once_per_line = True
+
+
+if SIMULATED:
+    _make_simulated_shared_arrays_atomic()
 
 
 _KERNELS_ROWS = {}
