@@ -26,6 +26,10 @@ STARTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM",
 LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
                            "SLURM_STEP_NUM_TASKS")
+#: The rank's number among the job's ranks on its node (MPICH's Hydra, Open MPI, MVAPICH,
+#: Slurm), whatever communicator the rank trains on: which of the node's GPUs it uses.
+LAUNCHER_LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK",
+                                 "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
 
 _REPLACED = {}   # signal number: the handler it had, while ours is installed
 _HELD = []       # the signal a rank of a --distributed job holds until MPI is started

@@ -209,6 +209,11 @@ def node_local_rank_case(comm):
     mine = {"local_rank": comm.local_rank, "local_size": comm.local_size,
             "backend_knows": backend._node_local_rank[0],
             "device_of_two": backend.cuda_device_index(2)}
+    # two groups of a Split on the node, ranks (0, 1) and (2,), each numbering its ranks
+    # afresh: the GPUs still go by the job's node-local ranks
+    group = comm.mpi_comm.Split(comm.rank // 2, comm.rank)
+    dlcore.distributed.as_communicator(group)
+    mine["in_a_group_device_of_four"] = backend.cuda_device_index(4)
     every_rank = comm.mpi_comm.gather(mine, root=0)
     if comm.is_root:
         for rank, seen in enumerate(every_rank):

@@ -408,6 +408,8 @@ def test_each_rank_of_a_node_knows_its_node_local_rank_and_gpu(shared_job):
     assert [(seen["local_rank"], seen["local_size"], seen["backend_knows"])
             for seen in outcome] == [(0, 3, 0), (1, 3, 1), (2, 3, 2)]
     assert [seen["device_of_two"] for seen in outcome] == [0, 1, 0]
+    # groups (0, 1) and (2,) of a Split: rank 2 is its group's first, not the node's
+    assert [seen["in_a_group_device_of_four"] for seen in outcome] == [0, 1, 2]
 
 
 class FakeCudaDevice:
@@ -1349,3 +1351,14 @@ def test_the_peer_notice_s_signal_is_none_that_a_library_handles_in_c():
         assert _free_signal() not in (number, None)
     finally:
         assert libc.sigaction(number, kept, None) == 0
+
+
+@pytest.mark.parametrize("environ, group_local_rank, expected", [
+    ({"MPI_LOCALRANKID": "2"}, 0, 2),              # MPICH's Hydra
+    ({"OMPI_COMM_WORLD_LOCAL_RANK": "3"}, 1, 3),   # Open MPI
+    ({"SLURM_LOCALID": "1"}, 0, 1),                # srun
+    ({}, 1, 1)])                                   # no launcher: the group's own
+def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
+        environ, group_local_rank, expected):
+    from dlcore.distributed.communicator import rank_among_the_node_s_gpus
+    assert rank_among_the_node_s_gpus(group_local_rank, environ) == expected

@@ -833,6 +833,19 @@ def as_communicator(comm):
     return wrap(comm)
 
 
+def rank_among_the_node_s_gpus(group_local_rank, environ=None):
+    """The node-local rank by which this process takes one of its node's GPUs: the launcher's
+    (the rank among all the job's ranks on the node) where the launcher says it, else
+    ``group_local_rank``, the rank among the node's ranks of the communicator joined.
+
+    A ``Split`` numbers its groups' ranks afresh: two groups sharing a node took the same
+    GPUs by their own node-local ranks (0 and 1 each, on a node of four GPUs), two ranks a
+    GPU, while the other two GPUs stayed idle."""
+    from dlcore._starting import LAUNCHER_LOCAL_RANK_VARIABLES, launcher_number
+    job_local_rank = launcher_number(LAUNCHER_LOCAL_RANK_VARIABLES, -1, environ)
+    return job_local_rank if job_local_rank >= 0 else group_local_rank
+
+
 def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     """A new :class:`Communicator` of the mpi4py intracommunicator ``mpi_comm``, with
     :func:`install_abort_on_error` and :meth:`Communicator.watch_interrupts` (collective over
@@ -851,7 +864,7 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     # each rank of a node its own GPU (before the cuda backend makes its first context), not
     # every rank on device 0
     from dlcore.backend import use_node_local_rank
-    warning = use_node_local_rank(communicator.local_rank)
+    warning = use_node_local_rank(rank_among_the_node_s_gpus(communicator.local_rank))
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     install_abort_on_error(communicator)
