@@ -169,3 +169,35 @@ def test_the_tiled_gemm_is_right_when_its_threads_switch_while_taking_their_shar
     backend.gemm(device_a, device_b, out)
     monkeypatch.undo()
     np.testing.assert_allclose(backend.to_numpy(out), a @ b, rtol=1e-5, atol=1e-5)
+
+
+@requires_cuda
+def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monkeypatch,
+                                                                           random_state):
+    # numba-cuda's contexts are per thread: a rank on device 1 whose model was used from
+    # another thread (a grid search's thread pool) allocated and launched there on device 0
+    import threading
+    import types
+
+    from numba import cuda
+
+    from dlcore.backend import cuda as cuda_module
+    monkeypatch.setattr(cuda_module, "_THREAD_DEVICE", threading.local(), raising=False)
+    monkeypatch.setattr(cuda, "get_current_device", lambda: types.SimpleNamespace(id=1))
+    selected = []
+    monkeypatch.setattr(cuda, "select_device", lambda number: selected.append(
+        (threading.current_thread().name, number)))
+    backend = cuda_module.CUDABackend()              # the rank's device, 1, on this thread
+    rows = random_state.standard_normal((3, 4)).astype(np.float32)
+    results = []
+
+    def fit_in_a_thread():
+        probability = backend.asarray(rows)
+        backend.sigmoid_bernoulli(probability, backend.zeros(4), None, 1, 16, 0)
+        results.append(backend.to_numpy(probability))
+    worker = threading.Thread(target=fit_in_a_thread, name="pool worker")
+    worker.start()
+    worker.join()
+    backend.zeros(2)                                 # the building thread is there already
+    assert selected == [("pool worker", 1)]          # once, before the thread's first call
+    np.testing.assert_allclose(results[0], 1 / (1 + np.exp(-rows)), rtol=1e-5)

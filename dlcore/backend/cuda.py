@@ -11,6 +11,7 @@ Arrays here are ``numba.cuda`` device arrays. Models keep their parameters, mome
 persistent chains on the device for a whole fit; only mini-batch indices go up and only monitors
 come down.
 """
+import functools
 import math
 import sys
 import threading
@@ -311,6 +312,25 @@ def _column_major_gemm(cupy):
     return cublas, handle, host_pointers
 
 
+#: Per thread, the CUDA device this thread last made current for a backend: numba-cuda's
+#: contexts are per thread, and a thread with none gets device 0's at its first CUDA call.
+_THREAD_DEVICE = threading.local()
+
+
+def _on_the_backend_s_device(method):
+    """``method`` run with the backend's device current on the calling thread: a rank's model
+    on device 1 fitted or used from another thread (a thread pool's grid search, a notebook's
+    background fit, a web server's request) allocated and launched on device 0, beside arrays
+    that live on device 1."""
+    @functools.wraps(method)
+    def on_the_device(self, *arguments, **options):
+        if getattr(_THREAD_DEVICE, "number", 0) != self.device_number:
+            cuda.select_device(self.device_number)
+            _THREAD_DEVICE.number = self.device_number
+        return method(self, *arguments, **options)
+    return on_the_device
+
+
 class CUDABackend(KernelBackend):
     name = "cuda"
     # a launch costs 30-55 us of Python on a GPU's host: a CD update's momentum step and two
@@ -321,6 +341,9 @@ class CUDABackend(KernelBackend):
         quiet_small_grid_warnings()
         self._cupy = _import_cupy()
         self._no_array = cuda.device_array((0, 0), dtype=np.float32)
+        # the device the process chose (a data-parallel rank's): every thread uses it
+        # (the simulator's one device has no number: 0)
+        self.device_number = _THREAD_DEVICE.number = getattr(cuda.get_current_device(), "id", 0)
         self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
         self._raw_gemm = _column_major_gemm(self._cupy)
         self._scalars = np.zeros(2, dtype=np.float32)  # alpha, beta, read by cuBLAS from host
@@ -332,25 +355,31 @@ class CUDABackend(KernelBackend):
     def is_device_array(array):
         return not isinstance(array, np.ndarray) and hasattr(array, "copy_to_host")
 
+    @_on_the_backend_s_device
     def asarray(self, array, dtype=np.float32):
         if self.is_device_array(array):
             return array
         return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
 
+    @_on_the_backend_s_device
     def empty(self, shape, dtype=np.float32):
         return cuda.device_array(shape, dtype=dtype)
 
+    @_on_the_backend_s_device
     def zeros(self, shape, dtype=np.float32):
         return cuda.to_device(np.zeros(shape, dtype=dtype))
 
+    @_on_the_backend_s_device
     def to_numpy(self, array):
         if self.is_device_array(array):
             return array.copy_to_host()
         return np.asarray(array)
 
+    @_on_the_backend_s_device
     def copy_into(self, destination, source):
         destination.copy_to_device(source)
 
+    @_on_the_backend_s_device
     def synchronize(self):
         cuda.synchronize()
 
@@ -366,6 +395,7 @@ class CUDABackend(KernelBackend):
             self._launch(*elements_launch(body, n, args), (-(-n // THREADS_1D), 1, 1),
                          (THREADS_1D, 1, 1))
 
+    @_on_the_backend_s_device
     def _launch(self, kernel, arguments, blocks, threads):
         """``kernel[blocks, threads](*arguments)``, through numba-cuda's own dispatch the first
         time for each :func:`launch_key`, then straight to the compiled kernel it chose.
@@ -392,6 +422,7 @@ class CUDABackend(KernelBackend):
             self._stream = stream
             self._compiled[key] = compiled
 
+    @_on_the_backend_s_device
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         if self._raw_gemm is not None and _row_major(a, b, out):
             self._sgemm(a, b, out, trans_a, trans_b, alpha, beta)
@@ -426,6 +457,7 @@ class CUDABackend(KernelBackend):
                      scalars, _pointer(b), b.shape[1], _pointer(a), a.shape[1],
                      scalars + 4, _pointer(out), n_columns)
 
+    @_on_the_backend_s_device
     def _indices(self, indices):
         """``indices`` (n,) as int64 on the device, staged through a pinned host buffer kept
         per length: a fresh device array and a pageable copy cost 155 us a batch on an H200
