@@ -203,6 +203,20 @@ def warn_unless_distributed(distributed, what="trains the whole model alone"):
                    "to share the work", err=True)
 
 
+def join_job(**options):
+    """``dlcore.distributed.init(**options)`` for a command's ``--distributed``; where a
+    launcher of another MPI started the job, its rank 0 alone says so, and the others end
+    with the same exit code, unsaid: each process is alone in its MPI and meets the same
+    launcher (``mpirun -n 8`` printed the line eight times)."""
+    import dlcore.distributed
+    try:
+        return dlcore.distributed.init(**options)
+    except dlcore.distributed.LauncherOfAnotherMPI:
+        if launched_rank() != 0:
+            sys.exit(1)
+        raise
+
+
 def fit_options(comm):
     """The keyword a ``fit`` takes to train data-parallel: none without a communicator."""
     return {} if comm is None else {"comm": comm}
@@ -217,7 +231,7 @@ def data_parallel(distributed, out, sync_every=1):
         yield None, out
         return
     import dlcore.distributed
-    comm = dlcore.distributed.periodic(dlcore.distributed.init(), sync_every)
+    comm = dlcore.distributed.periodic(join_job(), sync_every)
     if comm.is_root:
         averaging = (f", parameters averaged every {sync_every} steps (local SGD)"
                      if sync_every > 1 else "")

@@ -66,6 +66,7 @@ from dlcore.cli._distributed import (
     LAUNCHER_OPTIONS_UNKNOWN,
     _silence_mpi_at_exit,
     _Silent,
+    join_job,
     launch_words,
     raise_held_signal,
     warn_unless_distributed,
@@ -514,8 +515,7 @@ def sweep(specs, out, dry_run, distributed, resume, command):
     warn_unless_distributed(distributed, what="runs every run")
     comm = None
     if distributed:
-        import dlcore.distributed
-        comm = dlcore.distributed.init(timeout=math.inf)
+        comm = join_job(timeout=math.inf)
         try:
             raise_held_signal()
         except INTERRUPTIONS as stop:   # no run started: it names them all

@@ -579,3 +579,23 @@ def test_a_rank_interrupted_as_init_sets_its_threads_tells_the_others(
     with pytest.raises(KeyboardInterrupt):
         dlcore.distributed.init()
     assert communicator.told_others == number
+
+
+@pytest.mark.parametrize("launcher_rank", ["0", "1"])
+def test_a_launcher_of_another_mpi_is_said_once_by_its_rank_0(monkeypatch, launcher_rank):
+    # each process of Open MPI's mpirun with the mpich wheel is alone in its MPI: every one
+    # printed the line (mpirun -n 8: eight times); the others now end with the same code
+    def refused(**options):
+        raise dlcore.distributed.LauncherOfAnotherMPI("a launcher started this process as "
+                                                      "one of 2, but ...")
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", launcher_rank)
+    monkeypatch.setattr(dlcore.distributed, "init", refused)
+    if launcher_rank == "0":
+        with pytest.raises(dlcore.distributed.LauncherOfAnotherMPI, match="one of 2"):
+            _distributed.join_job()
+    else:
+        with pytest.raises(SystemExit) as ended:
+            _distributed.join_job()
+        assert ended.value.code == 1

@@ -1362,3 +1362,19 @@ def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
         environ, group_local_rank, expected):
     from dlcore.distributed.communicator import rank_among_the_node_s_gpus
     assert rank_among_the_node_s_gpus(group_local_rank, environ) == expected
+
+
+@requires_mpi4py
+def test_a_launcher_of_another_mpi_gets_init_s_line_without_mpi4py_s_warning():
+    # mpi4py's "RuntimeWarning: suspicious MPI execution environment" came first, in three
+    # lines on every process, before init()'s own line said what was wrong and the fix
+    environ = {name: value for name, value in os.environ.items()
+               if not name.startswith(("PMI_", "OMPI_", "PMIX_", "SLURM_", "MPI_LOCAL"))}
+    completed = subprocess.run(
+        [sys.executable, "-c", "import dlcore.distributed; dlcore.distributed.init()"],
+        env={**environ, "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "0"},
+        capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    assert "a launcher started this process as one of 2, but the MPI library" in (
+        completed.stderr)
+    assert "suspicious" not in completed.stderr, completed.stderr

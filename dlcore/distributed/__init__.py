@@ -27,6 +27,7 @@ import importlib.util
 import os
 import signal
 import sys
+import warnings
 
 from dlcore._starting import LAUNCHER_RANK_VARIABLES, launcher_number
 from dlcore.termination import terminating_signal
@@ -42,7 +43,8 @@ from .communicator import (
     wrap,
 )
 
-__all__ = ["Communicator", "DistributedUnavailable", "PeerInterrupted", "Periodic",
+__all__ = ["Communicator", "DistributedUnavailable", "LauncherOfAnotherMPI", "PeerInterrupted",
+           "Periodic",
            "as_communicator", "available", "init", "install_abort_on_error", "launched_rank",
            "launcher", "launcher_number", "local_threads", "periodic"]
 
@@ -51,6 +53,11 @@ INSTALL_HINT = 'pip install "dlcore[distributed]"'
 
 class DistributedUnavailable(RuntimeError):
     """Distribution was asked for, and mpi4py or an MPI library is missing."""
+
+
+class LauncherOfAnotherMPI(DistributedUnavailable):
+    """A launcher of another MPI than mpi4py's started this process (:func:`init`): every
+    process of the job meets it alike, each alone in its MPI."""
 
 
 def available():
@@ -76,7 +83,12 @@ def _mpi():
         if libraries and not glob.glob(os.path.join(sys.prefix, "lib", "libmpi.so*")):
             os.environ["MPI4PY_LIBMPI"] = libraries[0]
     try:
-        from mpi4py import MPI
+        with warnings.catch_warnings():
+            # its "suspicious MPI execution environment" (a launcher of another MPI) came in
+            # three lines before init()'s own one, on every process of the job
+            warnings.filterwarnings("ignore", "suspicious MPI execution environment",
+                                    RuntimeWarning)
+            from mpi4py import MPI
     except (ImportError, RuntimeError) as error:
         reason = str(error).splitlines()[0]
         raise DistributedUnavailable(f"mpi4py finds no MPI library ({reason}): {INSTALL_HINT} "
@@ -168,17 +180,18 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
 
 
 def _check_the_launcher_is_mpi4py_s(MPI, environ=None):
-    """DistributedUnavailable in one line where a launcher started this process as one of R >
+    """LauncherOfAnotherMPI in one line where a launcher started this process as one of R >
     1 but the MPI library mpi4py loaded sees it alone: the launcher is another MPI's (a
     cluster's ``module load openmpi`` and its ``mpirun``, with the ``mpich`` wheel), and every
-    process would otherwise train the whole model alone and write the same --out (mpi4py says
-    so only in a warning of its own)."""
+    process would otherwise train the whole model alone and write the same --out (mpi4py's
+    own three-line warning, which :func:`_mpi` silences, said only that the environment
+    looked suspicious)."""
     from dlcore._starting import LAUNCHER_SIZE_VARIABLES
     launched = launcher_number(LAUNCHER_SIZE_VARIABLES, 1, environ)
     if launched > 1 and MPI.COMM_WORLD.Get_size() == 1:
         # its name and version: MPICH's first line, Open MPI's text before its first comma
         library = " ".join(MPI.Get_library_version().split(",")[0].split()[:3]) or "its MPI"
-        raise DistributedUnavailable(
+        raise LauncherOfAnotherMPI(
             f"a launcher started this process as one of {launched}, but the MPI library that "
             f"mpi4py loads ({library}) sees it alone: the launcher belongs to another MPI; "
             f"start the job with {launcher()} -n {launched} ..., or point mpi4py at the "
