@@ -74,3 +74,16 @@ def test_weights_given_third_as_mlp_classifier_takes_them_are_told_to_go_by_name
     with pytest.raises(ValueError, match=r"^classes .*sample_weight=") as error:
         dlcore.DBNClassifier(hidden=(4,), backend="cpu").partial_fit(X, y, weights)
     assert "y holds" not in str(error.value) and "\n" not in str(error.value)
+
+
+def test_count_weights_given_third_whose_values_are_labels_are_not_taken_as_classes():
+    # bagging-like counts 0, 1, 2 with y in {0, 1}, given where MLPClassifier takes them:
+    # they passed as classes (0, 1, 2), the weights were ignored and a third class learnt
+    X = (np.random.default_rng(0).random((12, 6)) < 0.5).astype(np.float32)
+    y = np.arange(12) % 2
+    counts = np.arange(12) % 3
+    model = dlcore.DBNClassifier(hidden=(4,), backend="cpu")
+    with pytest.raises(ValueError, match=r"^classes \[0, 1, 2, \.\.\.\] \(12 values\) repeat "
+                                         r"labels \(3 distinct\): .*sample_weight=w") as error:
+        model.partial_fit(X, y, counts)
+    assert "\n" not in str(error.value) and not hasattr(model, "classes_")

@@ -402,18 +402,27 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
 
     def _checked_classes(self, classes):
         """The class labels of :meth:`partial_fit`'s ``classes``, refused in its own words:
-        weights given third, as ``MLPClassifier.partial_fit`` takes them, land here."""
+        weights given third, as ``MLPClassifier.partial_fit`` takes them, land here. Labels
+        given twice are refused too (scikit-learn drops the repeats): integer count weights
+        whose values happen to be labels (0, 1, 2 with y in {0, 1}) were taken as classes,
+        the weights ignored and a phantom class learnt."""
+        values = np.asarray(classes, dtype=object).ravel()
         try:
-            return self._check_labels(classes)[0]
+            labels = self._check_labels(classes)[0]
         except ValueError:
-            values = np.asarray(classes, dtype=object).ravel()
-            shown = ", ".join(repr(value.item() if isinstance(value, np.generic) else value)[:8]
-                              for value in values[:3]) + (", ..." if len(values) > 3 else "")
-            raise ValueError(f"classes [{shown}] ({count(len(values), 'value')}) are no class "
-                             "labels: give every batch's labels, np.unique(y_all), and the "
-                             "weights by name, partial_fit(X, y, sample_weight=w) "
-                             "(MLPClassifier's third argument is sample_weight; "
-                             "DBNClassifier's is classes, as SGDClassifier's)") from None
+            labels, problem = None, "are no class labels"
+        else:
+            problem = (f"repeat labels ({len(labels)} distinct)"
+                       if len(labels) < len(values) else None)
+        if problem is None:
+            return labels
+        shown = ", ".join(repr(value.item() if isinstance(value, np.generic) else value)[:8]
+                          for value in values[:3]) + (", ..." if len(values) > 3 else "")
+        raise ValueError(f"classes [{shown}] ({count(len(values), 'value')}) {problem}: give "
+                         "every batch's labels once, np.unique(y_all), and the weights by "
+                         "name, partial_fit(X, y, sample_weight=w) (MLPClassifier's third "
+                         "argument is sample_weight; DBNClassifier's is classes, as "
+                         "SGDClassifier's)")
 
     def _optimizer(self):
         from dlcore import optimizers
