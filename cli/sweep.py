@@ -217,6 +217,8 @@ class Sweep:
         self.out_is_folder = self.out_option is not None and getattr(
             self.out_option.type, "file_okay", True) is False
         self.arguments = arguments
+        # each run's --resume file, found once (resume_file_of): before the first run trains
+        self.resume_files = {}
         base = self.check(arguments, "the command")
         self.base_out = base.get("out") if self.out_option is not None else None
         if self.out_option is not None:
@@ -275,6 +277,12 @@ class Sweep:
         wrote (``model.h5``, ``dbn.h5``: its training is done, but an interruption, or a killed
         job, lost its row before the figures were written), from which the command trains
         nothing and writes the row; else the checkpoint that a Ctrl-C left."""
+        if index not in self.resume_files:
+            self.resume_files[index] = self.find_resume_file(index)
+        return self.resume_files[index]
+
+    def find_resume_file(self, index):
+        """:meth:`resume_file_of` as the files in run ``index``'s folder are now."""
         if not self.out_is_folder or not any(param.name == "resume"
                                              for param in self.command.params):
             return None
@@ -294,26 +302,52 @@ class Sweep:
         is not resumed from) and that loads. A model file is written whole and then renamed,
         but one damaged since (a dataset lost to an edit or a faulty disk) gave its run an
         error row on every --resume, "save the model again", which no sweep can: not loading,
-        it is no finished run's, and the run trains again."""
+        it is no finished run's, and the run trains again.
+
+        A file that cannot be read now for a reason of this machine's (another process holds
+        it locked, too many open files, no memory) is no damaged one: training the run again
+        would throw away a finished run, and overwrite the file another process is using.
+        That raises :class:`click.ClickException` naming the file and the reason instead."""
         import json
 
         import h5py
+
+        import dlcore
         try:
-            with h5py.File(path, "r") as handle:
+            # locking=False as dlcore.load reads: a file another process has open is
+            # readable, and HDF5's lock refusal is no sign of damage
+            with h5py.File(path, "r", locking=False) as handle:
                 record = json.loads(handle.attrs["training_record"])
-        except (OSError, KeyError, ValueError, TypeError):
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            if error.errno is None:   # HDF5's own refusal: truncated, no HDF5 signature
+                return False
+            raise self.unreadable(path, index, error) from error
+        except (KeyError, ValueError, TypeError):
             return False
         line = record.get("command_line") if isinstance(record, dict) else None
         run_line = " ".join(["dlcore", *self.names, *self.run_arguments(index)])
         if not (isinstance(line, str) and (line == run_line or line.startswith(
                 run_line + " --resume "))):
             return False
-        import dlcore
         try:
             dlcore.load(path)
-        except Exception:   # noqa: BLE001 (whatever a damaged file raises, it is not whole)
+        except dlcore.ModelFileError:   # damaged or foreign: not a finished run's
             return False
+        except (OSError, MemoryError) as error:
+            raise self.unreadable(path, index, error) from error
         return True
+
+    @staticmethod
+    def unreadable(path, index, error):
+        """The one-line error for run ``index``'s model file ``path`` that ``error`` (of the
+        machine, not the file) stopped --resume from reading."""
+        reason = one_line(error) or type(error).__name__
+        return click.ClickException(
+            f"cannot tell whether run {index} finished: reading {path} failed ({reason}); "
+            "run the sweep with --resume again once that is resolved (nothing was run, so "
+            "that a finished run is not trained again and lost)")
 
     def run(self, index, rank=0, resume=False, comm=None):
         """Run ``index`` in this process: its row (a dict). Ctrl-C stops the sweep.
@@ -522,13 +556,18 @@ def sweep(specs, out, dry_run, distributed, resume, command):
             stopped_sweep(stop, None, [], finished, comm, runs, specs, out, distributed,
                           command, as_it_started=True)
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    pending = [index for index in range(len(runs)) if index not in finished]
+    if resume:
+        # which file each run goes on from, before any run trains: a file this machine
+        # cannot read now stops the sweep here in one line, with nothing trained or lost
+        for index in pending[rank::size]:
+            runs.resume_file_of(index)
     if rank == 0:
         threads = f", {comm.threads} thread{'s' if comm.threads != 1 else ''} each" if (
             size > 1 and comm.threads) else ""
         kept = f" ({len(finished)} finished before, kept)" if finished else ""
         click.echo(f"{len(runs)} runs of {runs.command_path}{kept}"
                    + (f" over {size} ranks{threads}" if size > 1 else ""), err=True)
-    pending = [index for index in range(len(runs)) if index not in finished]
     rows = []
     for index in pending[rank::size]:
         started = None   # the run this rank is in: none until it starts

@@ -633,6 +633,47 @@ def test_resume_trains_again_a_run_whose_finished_model_file_no_longer_loads(tmp
     assert damaged.output.splitlines() == [f"run 0: {line}"], damaged.output
 
 
+@pytest.mark.parametrize("trouble", ["locked by another program", "no memory"])
+def test_resume_trains_no_finished_run_again_for_a_file_this_machine_cannot_read_now(
+        monkeypatch, tmp_path, trouble):
+    # the check above took any error for damage: a model file locked by a program holding it
+    # open (HDF5's lock), or a MemoryError, trained the finished run again over its file
+    import fcntl
+
+    import h5py
+    arguments = ["--grid", "seed=0", "--out", tmp_path / "sweep.csv", "--", *TINY_RBM,
+                 "--out", tmp_path / "runs"]
+    (tmp_path / "sweep.csv").write_text("run,seed,status,error,seconds,rank,command\n")
+    model = tmp_path / "runs" / "run-0" / "model.h5"
+    model.parent.mkdir(parents=True)
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=1, batch_size=50, backend="reference",
+                              seed=0)
+    dlcore.save(rbm.fit(np.random.default_rng(0).random((20, 784)).astype(np.float32)), model)
+    line = " ".join(["dlcore", *TINY_RBM, "--seed", "0", "--out", str(model.parent)])
+    with h5py.File(model, "a") as handle:
+        handle.attrs["training_record"] = json.dumps({"command_line": line})
+    written = model.read_bytes()
+    with open(model, "rb") as holder:
+        if trouble == "no memory":
+            def no_memory(path):
+                raise MemoryError
+            monkeypatch.setattr(dlcore, "load", no_memory)
+        else:   # as HDF5 locks a file it writes (h5py.File(path, "a") in a notebook)
+            fcntl.flock(holder, fcntl.LOCK_EX)
+        planned = sweep("--resume", "--dry-run", *arguments)
+        ran = sweep("--resume", *arguments)
+    if trouble == "no memory":
+        for result in (planned, ran):
+            assert result.exit_code == 1, result.output
+            said = result.output.strip().splitlines()
+            assert len(said) == 1 and said[0].startswith(
+                "dlcore: error: cannot tell whether run 0 finished: reading "), said
+        assert read_rows(tmp_path / "sweep.csv") == [] and model.read_bytes() == written
+    else:   # readable, as dlcore.load reads it: the finished run is resumed, not retrained
+        assert planned.output.splitlines() == [f"run 0: {line} --resume {model}"], planned.output
+        assert ran.exit_code == 0, ran.output
+
+
 @pytest.mark.parametrize("held", ["SIGTERM", "SIGINT"])
 def test_a_distributed_sweep_interrupted_as_it_started_says_so_in_one_plain_line(
         monkeypatch, tmp_path, held):
