@@ -43,6 +43,9 @@ import functools
 import hashlib
 import inspect
 import os
+import sys
+import threading
+import time
 
 import numpy as np
 
@@ -225,6 +228,70 @@ def _callback_settings(callback):
             and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
 
+#: The files that the wrapper fits of each thread hold (:func:`_hold_written_files`)
+_WRITING = threading.local()
+
+
+def _hold_written_files(callbacks, held):
+    """Hold, for the fit that starts, each file that a :class:`~dlcore.callbacks.ModelCheckpoint`
+    or :class:`~dlcore.callbacks.CSVLogger` among ``callbacks`` writes (a lock file of its own
+    beside it, removed at the end), waiting while another fit holds it; each lock is appended
+    to ``held`` before the system takes it (the caller releases them however the fit ends).
+
+    A grid search hands every fit of every candidate the same callbacks: fits at once
+    (``n_jobs=2``) wrote one file in turn, one candidate's checkpoint over another's, their
+    CSV rows lost to each other's. Fits that share a file now write it one after the other,
+    each whole, as the fits of a search in turn do (the last, the refit of the best
+    parameters, leaves its own). A fit started inside a fit that holds the file, in the same
+    thread, would wait for ever: ValueError in one line."""
+    from dlcore.callbacks import CSVLogger, ModelCheckpoint
+    from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
+    targets = {}
+    for callback in callbacks if isinstance(callbacks, (list, tuple)) else ():
+        if isinstance(callback, (ModelCheckpoint, CSVLogger)):
+            target = callback.filepath if isinstance(callback, ModelCheckpoint) else \
+                callback.filename
+            targets.setdefault(os.path.abspath(target), (type(callback).__name__, target))
+    writing = vars(_WRITING).setdefault("files", [])
+    told = False
+    for path in sorted(targets):   # in one order: fits that share two files never deadlock
+        kind, target = targets[path]
+        if path in writing:
+            raise ValueError(f"{kind}'s file {target!r} is written by the fit this one was "
+                             "started in, which holds it until it ends: give this fit's "
+                             f"{kind} another file")
+        folder, name = os.path.split(path)
+        lock = FolderLock()
+        held.append(lock)
+        while True:   # a folder that is missing: the callback says so itself
+            try:
+                lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}", into=lock,
+                            name=f".{name}.dlcore-fit.lock")
+                break
+            except FolderInUseError as error:
+                if not told:
+                    print(f"waiting for another fit writing {kind}'s file {target!r} "
+                          f"({error.holder}) to end: fits at once would overwrite each "
+                          "other's", file=sys.stderr, flush=True)
+                    told = True
+                time.sleep(WRITTEN_FILE_POLL_SECONDS)
+        lock.written = path
+        writing.append(path)
+
+
+def _release_written_files(held):
+    """Free the files :func:`_hold_written_files` held for a fit."""
+    writing = vars(_WRITING).setdefault("files", [])
+    for lock in held:
+        if getattr(lock, "written", None) in writing:
+            writing.remove(lock.written)
+        lock.release()
+
+
+#: How often a wrapper fit waiting for another's file (:func:`_hold_written_files`) looks
+WRITTEN_FILE_POLL_SECONDS = 0.1
+
+
 class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
     """What both wrappers share: building the network, fitting it, checking the rows."""
 
@@ -329,7 +396,12 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
             warn_of_unscaled_pixels(network, given)
             options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
             options = self._own_backup(options, X, targets, network)
-            self.history_ = network.fit(X, targets, **options).history
+            held = []
+            try:
+                _hold_written_files(options.get("callbacks"), held)
+                self.history_ = network.fit(X, targets, **options).history
+            finally:
+                _release_written_files(held)
             # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
             self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
             self.input_shape_ = tuple(X.shape[1:])

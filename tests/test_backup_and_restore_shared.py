@@ -435,3 +435,41 @@ def test_a_folder_removed_by_another_fit_s_end_as_this_one_takes_it_is_made_agai
         found(folder, "another process's fit")
     backup.release(owner="this fit")
     assert not folder.exists()   # and made by this fit, it goes with it
+
+
+def test_wrapper_fits_at_once_sharing_a_checkpoint_and_log_write_them_one_after_the_other(
+        tmp_path, capfd):
+    # a grid search's fits at once (n_jobs=2) all wrote the one ModelCheckpoint file and CSV
+    # log in fit_kwargs: candidates overwrote each other's checkpoints, lost each other's rows
+    import threading
+    import time
+
+    from dlcore.callbacks import CSVLogger, ModelCheckpoint
+    options = {"epochs": 2, "batch_size": 8, "callbacks": [
+        ModelCheckpoint(tmp_path / "best.h5", monitor="loss"), CSVLogger(tmp_path / "log.csv")]}
+    began, other = [], []
+
+    def second_fit():
+        began.append("second")
+        SKLearnClassifier(mlp, fit_kwargs={**options, "epochs": 3, "callbacks": [
+            LambdaCallback(on_train_begin=lambda logs: began.append("second trains")),
+            *options["callbacks"]]}).fit(X, Y)
+
+    def start_another(epoch, logs):
+        if epoch == 0:
+            other.append(threading.Thread(target=second_fit))
+            other[0].start()
+            time.sleep(0.3)   # the second fit waits for this one's end to train
+            began.append("first goes on")
+            with pytest.raises(ValueError, match=r"^ModelCheckpoint's file .* is written by "
+                                                 "the fit this one was started in"):
+                SKLearnClassifier(mlp, fit_kwargs=options).fit(X, Y)   # would wait for ever
+    SKLearnClassifier(mlp, fit_kwargs={**options, "callbacks": [
+        LambdaCallback(on_epoch_begin=start_another), *options["callbacks"]]}).fit(X, Y)
+    other[0].join()
+    assert began == ["second", "first goes on", "second trains"]
+    assert "waiting for another fit writing ModelCheckpoint's file" in capfd.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["best.h5", "log.csv"]   # no lock file left
+    # the files are the second fit's whole: its three epochs, its three rows
+    assert len(dlcore.load(tmp_path / "best.h5").history["loss"]) == 3
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 4

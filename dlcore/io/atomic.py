@@ -279,7 +279,7 @@ class FolderLock:
 
 
 def lock_folder(folder: str | os.PathLike, holder: str,
-                into: FolderLock | None = None) -> FolderLock:
+                into: FolderLock | None = None, name: str = LOCK_FILE_NAME) -> FolderLock:
     """Hold ``folder`` for this process: an OS-level lock (``flock``; ``msvcrt.locking`` on
     Windows) on the file :data:`LOCK_FILE_NAME` in it, which also records ``holder`` (who
     holds it: the pid and the command line). The system frees the lock when the process ends,
@@ -290,6 +290,10 @@ def lock_folder(folder: str | os.PathLike, holder: str,
     as this function returns, before the caller could store a lock returned (a notebook's
     next run would find the folder held until the kernel restarts). An interruption inside
     this function closes what it opened.
+
+    ``name``: the lock file's name, :data:`LOCK_FILE_NAME` unless given: a lock of one file
+    in the folder (a scikit-learn wrapper's fit holds the files its callbacks write) that
+    leaves the folder's own lock to the runs that take it.
 
     Returns
     -------
@@ -302,7 +306,7 @@ def lock_folder(folder: str | os.PathLike, holder: str,
     FolderInUseError (an OSError) when another process holds it.
     """
     lock = FolderLock() if into is None else into
-    path = os.path.join(os.fspath(folder), LOCK_FILE_NAME)
+    path = os.path.join(os.fspath(folder), name)
     if fcntl is None and msvcrt is None:  # pragma: no cover - neither POSIX nor Windows
         return lock
     for _ in range(100):
