@@ -32,6 +32,7 @@ Early stopping is lecture "Convolutional neural networks" (2016)'s: "Monitor val
 during training; stop when it starts to deteriorate" (it "keeps the solution close to the
 initialization").
 """
+import contextlib
 import csv
 import io
 import math
@@ -879,6 +880,7 @@ class BackupAndRestore(Callback):
                 os.rmdir(folder)   # only when empty
             except OSError:
                 break
+        self._leave_shared_folder(created)
 
     def __deepcopy__(self, memo):
         # a copy (scikit-learn's clone of the callbacks in fit_kwargs) is a callback that
@@ -941,9 +943,11 @@ class BackupAndRestore(Callback):
         folder of its own, ``<backup_dir>/fit-<key>``, ``key`` naming the fit's data and
         settings, so that a run again after an interruption restores each fit its own
         epochs and fits at once never share a backup."""
-        return BackupAndRestore(os.path.join(self.backup_dir, f"fit-{key}"),
-                                double_checkpoint=self.double_checkpoint,
-                                delete_checkpoint=self.delete_checkpoint)
+        backup = BackupAndRestore(os.path.join(self.backup_dir, f"fit-{key}"),
+                                  double_checkpoint=self.double_checkpoint,
+                                  delete_checkpoint=self.delete_checkpoint)
+        backup._shared_dir = self.backup_dir   # the folder of all the fits' (release)
+        return backup
 
     def delete_backup(self):
         """Delete the backup's files, then its folder if that is left empty."""
@@ -956,6 +960,34 @@ class BackupAndRestore(Callback):
         try:
             os.rmdir(self.backup_dir)   # only when empty: the folder may hold the user's files
         except OSError:
+            pass
+        self._leave_shared_folder()
+
+    #: The file that marks the ``backup_dir`` of a wrapper's fits as made by one of them
+    #: (:meth:`_leave_shared_folder`), while other fits' folders are in it
+    MADE_BY_FITS = ".dlcore-made-by-fits"
+
+    def _leave_shared_folder(self, created=()):
+        """For the backup of one fit among several (:meth:`for_fit`), whose folder is in
+        the ``backup_dir`` that the fits share: remove that folder as the last of the fits
+        leaves it, where a fit made it. The fit that made it (``created``, the folders its
+        hold made) finds it holding the folders of fits still running, and marks it; the
+        last fit to leave finds only the mark, and removes both. A folder the user made
+        bears no mark and stays."""
+        shared = getattr(self, "_shared_dir", None)
+        if shared is None or not self._writes:
+            return
+        mark = os.path.join(shared, self.MADE_BY_FITS)
+        if os.path.abspath(shared) in created and os.path.isdir(shared):
+            with contextlib.suppress(OSError):
+                with open(mark, "a"):
+                    pass
+        try:
+            if os.listdir(shared) != [self.MADE_BY_FITS]:
+                return
+            os.remove(mark)
+            os.rmdir(shared)
+        except OSError:   # another fit's folder made meanwhile, or the last one removed it
             pass
 
 

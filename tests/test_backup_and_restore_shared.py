@@ -473,3 +473,40 @@ def test_wrapper_fits_at_once_sharing_a_checkpoint_and_log_write_them_one_after_
     # the files are the second fit's whole: its three epochs, its three rows
     assert len(dlcore.load(tmp_path / "best.h5").history["loss"]) == 3
     assert len((tmp_path / "log.csv").read_text().splitlines()) == 4
+
+
+def test_the_backup_dir_a_wrapper_fit_made_goes_with_the_last_fit_though_another_made_it(
+        tmp_path):
+    # the fit that made backup_dir ended first, with another fit's folder in it; the other,
+    # which had not made it, left it behind, empty
+    import threading
+    shared = tmp_path / "backups"
+    second_trains, first_ended, failures = threading.Event(), threading.Event(), []
+
+    def wrapper(on_epoch_begin, hidden):
+        return SKLearnClassifier(mlp, model_kwargs={"hidden": hidden}, fit_kwargs={
+            "epochs": 2, "batch_size": 8, "callbacks": [
+                LambdaCallback(on_epoch_begin=on_epoch_begin), BackupAndRestore(shared)]})
+
+    def second(epoch, logs):
+        if epoch == 1:   # the first fit's folder and its own are in backup_dir now
+            second_trains.set()
+            first_ended.wait(60)
+
+    def run_second():
+        try:
+            wrapper(second, 4).fit(X, Y)
+        except BaseException as error:   # said by the test, not lost in the thread
+            failures.append(error)
+            second_trains.set()
+    other = []
+
+    def first(epoch, logs):
+        if epoch == 1:
+            other.append(threading.Thread(target=run_second))
+            other[0].start()
+            second_trains.wait(60)
+    wrapper(first, 6).fit(X, Y)
+    first_ended.set()
+    other[0].join()
+    assert failures == [] and os.listdir(tmp_path) == []
