@@ -187,10 +187,35 @@ class LayerStack:
                                  "dlcore.load() a saved one")
         layers = getattr(self, self.layers_attribute)
         unfinished = [index for index in range(len(layers)) if not self._layer_trained(index)]
+        if unfinished and id(self) in _IN_FIT:
+            done = unfinished[0]
+            trained = (f", and its trained {self.layer_noun}s used "
+                       f"({self.layers_attribute}[:{done}])" if done else "")
+            raise RuntimeError(f"this {name} is in the middle of its fit ({self.layer_noun} "
+                               f"{done + 1} of {len(layers)} not trained yet), as "
+                               f"on_epoch_end is given it: it can be saved (dlcore.save, a "
+                               f"checkpoint that resume finishes){trained}; use the whole "
+                               f"{name} once fit returns")
         if unfinished:
             raise RuntimeError(f"this {name}'s training was interrupted in {self.layer_noun} "
                                f"{unfinished[0] + 1} of {len(layers)}: finish it with "
                                f"{self.resume_hint}")
+
+
+#: The ids of the stacks whose fit (or resume) runs now: the stack that ``on_epoch_end`` is
+#: given between two epochs is not one whose training an interruption stopped
+_IN_FIT = set()
+
+
+@contextlib.contextmanager
+def fitting(stack):
+    """Mark ``stack`` as in its fit while the block runs (:meth:`LayerStack._check_fitted`'s
+    words for it); a copy taken meanwhile is a stack whose training stopped."""
+    _IN_FIT.add(id(stack))
+    try:
+        yield
+    finally:
+        _IN_FIT.discard(id(stack))
 
 
 def _same_setting(own, wanted):

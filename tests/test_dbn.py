@@ -628,3 +628,26 @@ def test_resume_takes_settings_given_as_numpy_arrays():
     stopped.resume(X)
     for resumed, uninterrupted in zip(stopped.rbms_, finished.rbms_):
         np.testing.assert_array_equal(resumed.W, uninterrupted.W)
+
+
+@pytest.mark.parametrize("stack", [dlcore.DBN, dlcore.StackedAutoencoder])
+def test_the_stack_on_epoch_end_is_given_mid_fit_is_not_called_interrupted(stack):
+    # "this DBN's training was interrupted in RBM 2 of 2: finish it with dbn.resume(X)",
+    # said to a callback of the fit that runs
+    rows = (np.random.default_rng(0).random((30, 8)) < 0.5).astype(np.float32)
+    said = []
+
+    def evaluate(model):
+        try:
+            model.transform(rows)
+            said.append("used")
+        except RuntimeError as error:
+            said.append(str(error))
+    stack(hidden=[5, 3], epochs=1, batch_size=10, backend="cpu", seed=0).fit(
+        rows, on_epoch_end=evaluate)
+    name, noun = stack.__name__, stack.layer_noun
+    assert said == [f"this {name} is in the middle of its fit ({noun} 2 of 2 not trained yet), "
+                    "as on_epoch_end is given it: it can be saved (dlcore.save, a checkpoint "
+                    f"that resume finishes), and its trained {noun}s used "
+                    f"({stack.layers_attribute}[:1]); use the whole {name} once fit returns",
+                    "used"]

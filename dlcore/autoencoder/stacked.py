@@ -29,7 +29,7 @@ from dlcore.backend import check_backend_name, rng
 from dlcore.errors import TrainingDiverged
 from dlcore.io import register_model
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack
+from dlcore.layer_stack import LayerStack, fitting
 from dlcore.params import (
     ParamsMixin,
     PicklesThroughState,
@@ -327,6 +327,10 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         return X
 
     def _train(self, X, X_valid, progress, on_epoch_end, comm=None):
+        with fitting(self):
+            return self._train_layers(X, X_valid, progress, on_epoch_end, comm)
+
+    def _train_layers(self, X, X_valid, progress, on_epoch_end, comm=None):
         features, valid = X, X_valid
         for index, autoencoder in enumerate(self.autoencoders_):
             if not self._layer_trained(index):

@@ -16,7 +16,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack
+from dlcore.layer_stack import LayerStack, fitting
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     AccuracyScore,
@@ -494,6 +494,11 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """Train every RBM that is not fully trained yet, bottom up, then the missing up-down
         epochs. A layer that diverges or is interrupted keeps its last finished epoch, and its
         history so far is recorded (what :meth:`resume` continues from)."""
+        with fitting(self):
+            return self._pretrain_layers(X, y, X_valid, y_valid, progress, on_epoch_end, comm)
+
+    def _pretrain_layers(self, X, y, X_valid, y_valid, progress, on_epoch_end=None,
+                         comm=None):
         features, valid_features = X, X_valid
         lazy = isinstance(X, LazyRows)
         if lazy and self.propagate == "sample" and len(self.rbms_) > 1:
