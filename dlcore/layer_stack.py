@@ -165,12 +165,19 @@ class LayerStack:
     def _check_resumed_settings(self):
         """``resume`` continues the training that the layers were set up for: a stack setting
         changed since (``set_params(epochs=20)``) would be ignored by the layers it was built
-        into, so it is refused in one line naming the layer, the setting and the fix."""
+        into, so it is refused in one line naming the layer, the setting and the fix. A
+        layer's ``epochs`` above the stack's, all done, is no change: ``partial_fit`` after
+        ``fit`` sets it to the passes the layer has had, and resume then has nothing to
+        train (as Keras's fit whose ``initial_epoch`` is its ``epochs``)."""
         passes = self._built_by_partial_fit()
         for index, layer in enumerate(getattr(self, self.layers_attribute)):
             own = layer.get_params()
             for name, wanted in self._layer_settings(index).items():
                 if name in ("seed", "backend", "verbose") or (name == "epochs" and passes):
+                    continue
+                if name == "epochs" and isinstance(wanted, int) and \
+                        own.get(name) == getattr(layer, "epochs_done_", None) and \
+                        isinstance(own.get(name), int) and wanted <= own[name]:
                     continue
                 if name in own and not _same_setting(own[name], wanted):
                     raise ValueError(

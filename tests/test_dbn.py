@@ -651,3 +651,17 @@ def test_the_stack_on_epoch_end_is_given_mid_fit_is_not_called_interrupted(stack
                     f"that resume finishes), and its trained {noun}s used "
                     f"({stack.layers_attribute}[:1]); use the whole {name} once fit returns",
                     "used"]
+
+
+@pytest.mark.parametrize("stack", [dlcore.DBN, dlcore.StackedAutoencoder])
+def test_resume_after_fit_and_partial_fit_trains_nothing_rather_than_refusing(stack):
+    # partial_fit after fit sets each layer's epochs to its passes (3 of the fit's 2):
+    # resume was refused, "settings give RBM 1 epochs=2, but it was set up with epochs=3"
+    rows = (np.random.default_rng(0).random((30, 8)) < 0.5).astype(np.float32)
+    model = stack(hidden=[5, 3], epochs=2, batch_size=10, backend="cpu", seed=0).fit(rows)
+    model.partial_fit(rows)
+    before = model.transform(rows)
+    np.testing.assert_array_equal(model.resume(rows).transform(rows), before)
+    model.set_params(epochs=4)   # more epochs than the layers had: still refused
+    with pytest.raises(ValueError, match="epochs=4, but it was set up"):
+        model.resume(rows)
