@@ -330,3 +330,32 @@ def test_row_aligned_chains_beyond_a_short_first_chunk_start_at_their_rows_data(
     chain = rbm._training["persistent_chain"]
     np.testing.assert_array_equal(chain[:3], started[:3])
     np.testing.assert_array_equal(chain[3], later[0])
+
+
+def test_a_file_saved_between_chunks_starts_the_chains_no_batch_reached_at_their_data(
+        tmp_path):
+    """The test above, saved and loaded between the chunks: which chains had started was
+    kept in memory only, so the loaded model counted chain 3 started and ran it from zeros
+    (the all-off pattern) instead of the row the later chunk brings it."""
+    first = np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=np.float32)
+    later = np.tile(np.array([[0, 1, 0, 1]], dtype=np.float32), (4, 1))
+    rbm = dlcore.BernoulliRBM(n_hidden=4, batch_size=4, sampler="pcd", learning_rate=1e-6,
+                              momentum=0.0, seed=3, backend="reference")
+    rbm.initialize(first)
+    rbm.W = 20 * np.eye(4, dtype=np.float32)
+    rbm.visible_bias = rbm.hidden_bias = np.full(4, -10.0, dtype=np.float32)
+    rbm.partial_fit(first)
+    dlcore.save(rbm, tmp_path / "rbm.h5")
+    loaded = dlcore.load(tmp_path / "rbm.h5")
+    loaded.partial_fit(later)
+    np.testing.assert_array_equal(loaded._training["persistent_chain"][3], later[0])
+    rbm.partial_fit(later)   # bit for bit the model that was not saved
+    np.testing.assert_array_equal(loaded._training["persistent_chain"],
+                                  rbm._training["persistent_chain"])
+    np.testing.assert_array_equal(loaded.W, rbm.W)
+    dlcore.save(loaded, tmp_path / "all_started.h5")   # every chain started: no flags kept
+    import h5py
+    with h5py.File(tmp_path / "rbm.h5", "r") as saved, \
+            h5py.File(tmp_path / "all_started.h5", "r") as done:
+        assert saved["training/persistent_chain_unstarted"][()].tolist() == [0, 0, 0, 1]
+        assert "persistent_chain_unstarted" not in done["training"]

@@ -205,6 +205,8 @@ def check_rbm(reader: ModelFileReader, config: Any, gaussian: bool, prefix: str 
     problem = unstored_chain_problem(rows, hidden, visible, stored)
     if problem is not None:
         raise checker.fail(problem)
+    reader.dataset(f"{prefix}training/persistent_chain_unstarted", (rows,), kinds="iub",
+                   required=False)
     reader.dataset(f"{prefix}training/fast_W", (visible, hidden), required=False)
     check_counters(reader, f"{prefix}training", counters=RBM_COUNTERS)
     if gaussian:

@@ -559,6 +559,12 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
             # the next training starts them again at the data, and load checks the chain
             # against the settings, so they are left out (the file then loads)
             del training["persistent_chain"]
+        unstarted = self._training.get("persistent_chain_unstarted")
+        if "persistent_chain" in training and unstarted is not None:
+            # the row-aligned chains that no batch has reached yet (a partial_fit chunk
+            # shorter than batch_size): a file saved between chunks starts them at their
+            # rows' data when a later chunk reaches them, as the model that saved it would
+            training["persistent_chain_unstarted"] = np.asarray(unstarted, dtype=np.uint8)
         training.update(seed=str(self.seed_), n_updates=self.n_updates_,
                         epochs_done=self.epochs_done_, sample_calls=self.sample_calls_)
         return {**self._parameters(), "training": training}
@@ -584,6 +590,14 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
             expected["training/persistent_chain"] = (self._chain_rows(), n_hidden)
         if "fast_W" in training:
             expected["training/fast_W"] = (n_visible, n_hidden)
+        unstarted = None
+        if "persistent_chain" in training and "persistent_chain_unstarted" in training:
+            unstarted = np.asarray(training["persistent_chain_unstarted"])
+            if unstarted.shape != (self._chain_rows(),) or not np.isin(unstarted, (0, 1)).all():
+                raise ValueError(f"dataset 'training/persistent_chain_unstarted' has shape "
+                                 f"{unstarted.shape} or values other than 0 and 1; expected "
+                                 f"({self._chain_rows()},) flags, one per chain")
+            unstarted = unstarted.astype(bool) if unstarted.any() else None
         arrays = {}
         for path, shape in expected.items():
             group, _, name = path.rpartition("/")
@@ -599,6 +613,8 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self._training = {name: arrays.get(f"training/{name}")
                           for name in _TRAINING_STATE_ARRAYS + self._visible_training_names()
                           + ("persistent_chain", "fast_W")}
+        # a file without the flags (saved before they were kept) counts every chain started
+        self._training["persistent_chain_unstarted"] = unstarted
         self.seed_ = counters["seed"]
         self.n_updates_ = counters["n_updates"]
         self.epochs_done_ = counters["epochs_done"]
