@@ -860,9 +860,14 @@ class BackupAndRestore(Callback):
         return lock
 
     def _in_use(self, error):
+        # the holder's pid is this process's own: a thread's fit, or one started inside the
+        # running fit (a callback's), which "another fit (pid <own>)" left to be guessed
+        here = error.holder.startswith(f"pid {os.getpid()}:")
+        where = " in this process (a thread's, or the fit this one was started in)" if here \
+            else ""
         return ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
-                          f"another fit ({error.holder}): give each fit that runs at the same "
-                          "time a backup_dir of its own")
+                          f"another fit{where} ({error.holder}): give each fit that runs at "
+                          "the same time a backup_dir of its own")
 
     def release(self, owner=None):
         """Free ``backup_dir`` for other fits (fit's end, however it ends), and remove the

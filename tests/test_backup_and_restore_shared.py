@@ -82,6 +82,15 @@ def test_a_backup_dir_that_another_fit_holds_is_refused_in_one_line(tmp_path):
         X, Y, epochs=1, verbose=0, callbacks=[backup]))
     with pytest.raises(ValueError, match="in use by another fit"):   # the same callback
         mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0, callbacks=[backup, nested])
+    # a second callback on the same folder, in a fit started inside the running one: said
+    # to be this process's own, where "another fit (pid <own pid>)" was left to be guessed
+    inside = LambdaCallback(on_epoch_begin=lambda epoch, logs: mlp(X, np.eye(2)[Y]).fit(
+        X, Y, epochs=1, verbose=0, callbacks=[BackupAndRestore(tmp_path)]))
+    with pytest.raises(ValueError, match=r"in use by another fit in this process \(a "
+                                         r"thread's, or the fit this one was started in\) "
+                                         rf"\(pid {os.getpid()}: "):
+        mlp(X, np.eye(2)[Y]).fit(X, Y, epochs=1, verbose=0,
+                                 callbacks=[BackupAndRestore(tmp_path), inside])
     with pytest.raises(ValueError, match="validation_split"):   # fails after holding it
         network.fit(X, Y, epochs=1, verbose=0, callbacks=[backup], validation_split=2.0)
     # the failed fit let go of the folder: a fit run again in the same session takes it
