@@ -244,7 +244,7 @@ def _hold_written_files(callbacks, held):
     each whole, as the fits of a search in turn do (the last, the refit of the best
     parameters, leaves its own). A fit started inside a fit that holds the file, in the same
     thread, would wait for ever: ValueError in one line."""
-    from dlcore.callbacks import CSVLogger, ModelCheckpoint
+    from dlcore.callbacks import CSVLogger, ModelCheckpoint, _missing_folders
     from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
     targets = {}
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else ():
@@ -263,7 +263,12 @@ def _hold_written_files(callbacks, held):
         folder, name = os.path.split(path)
         lock = FolderLock()
         held.append(lock)
-        while True:   # a folder that is missing: the callback says so itself
+        if kind == "ModelCheckpoint":
+            # it makes a missing folder at its first save, too late for the lock: the first
+            # fits of a search would write unlocked; made now, removed again while empty
+            lock.made = _missing_folders(folder)
+            os.makedirs(folder, exist_ok=True)
+        while True:   # a CSVLogger's missing folder: the callback says so itself
             try:
                 lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}", into=lock,
                             name=f".{name}.dlcore-fit.lock")
@@ -286,6 +291,11 @@ def _release_written_files(held):
         if getattr(lock, "written", None) in writing:
             writing.remove(lock.written)
         lock.release()
+        for folder in getattr(lock, "made", ()):   # deepest first, only while empty
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
 
 
 #: How often a wrapper fit waiting for another's file (:func:`_hold_written_files`) looks

@@ -454,15 +454,17 @@ def test_wrapper_fits_at_once_sharing_a_checkpoint_and_log_write_them_one_after_
     import time
 
     from dlcore.callbacks import CSVLogger, ModelCheckpoint
+    # the checkpoint's folder missing, as ModelCheckpoint makes it: held from the start too
     options = {"epochs": 2, "batch_size": 8, "callbacks": [
-        ModelCheckpoint(tmp_path / "best.h5", monitor="loss"), CSVLogger(tmp_path / "log.csv")]}
+        ModelCheckpoint(tmp_path / "runs" / "best.h5", monitor="loss"),
+        CSVLogger(tmp_path / "log.csv")]}
     began, other = [], []
 
     def second_fit():
         began.append("second")
         SKLearnClassifier(mlp, fit_kwargs={**options, "epochs": 3, "callbacks": [
             LambdaCallback(on_train_begin=lambda logs: began.append("second trains")),
-            *options["callbacks"]]}).fit(X, Y)
+            options["callbacks"][0]]}).fit(X, Y)   # the checkpoint alone
 
     def start_another(epoch, logs):
         if epoch == 0:
@@ -470,18 +472,23 @@ def test_wrapper_fits_at_once_sharing_a_checkpoint_and_log_write_them_one_after_
             other[0].start()
             time.sleep(0.3)   # the second fit waits for this one's end to train
             began.append("first goes on")
-            with pytest.raises(ValueError, match=r"^ModelCheckpoint's file .* is written by "
-                                                 "the fit this one was started in"):
+            with pytest.raises(ValueError, match=r"^(CSVLogger|ModelCheckpoint)'s file .* is "
+                                                 "written by the fit this one was started in"):
                 SKLearnClassifier(mlp, fit_kwargs=options).fit(X, Y)   # would wait for ever
     SKLearnClassifier(mlp, fit_kwargs={**options, "callbacks": [
         LambdaCallback(on_epoch_begin=start_another), *options["callbacks"]]}).fit(X, Y)
     other[0].join()
     assert began == ["second", "first goes on", "second trains"]
     assert "waiting for another fit writing ModelCheckpoint's file" in capfd.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == ["best.h5", "log.csv"]   # no lock file left
-    # the files are the second fit's whole: its three epochs, its three rows
-    assert len(dlcore.load(tmp_path / "best.h5").history["loss"]) == 3
-    assert len((tmp_path / "log.csv").read_text().splitlines()) == 4
+    assert sorted(os.listdir(tmp_path)) == ["log.csv", "runs"]   # no lock file left
+    assert os.listdir(tmp_path / "runs") == ["best.h5"]
+    # the checkpoint is the second fit's whole (its three epochs), the log the first's
+    assert len(dlcore.load(tmp_path / "runs" / "best.h5").history["loss"]) == 3
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 3
+    with pytest.raises(ValueError, match="validation_split"):   # failed: no folder left
+        SKLearnClassifier(mlp, fit_kwargs={**options, "validation_split": 2.0, "callbacks": [
+            ModelCheckpoint(tmp_path / "new" / "best.h5")]}).fit(X, Y)
+    assert not (tmp_path / "new").exists()
 
 
 def test_the_backup_dir_a_wrapper_fit_made_goes_with_the_last_fit_though_another_made_it(
