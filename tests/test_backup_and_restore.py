@@ -221,6 +221,14 @@ def test_an_ensemble_s_members_each_restore_their_own_backup(tmp_path):
     assert not backup.exists()   # delete_checkpoint=True: the ensemble's fit ended
 
 
+def test_an_ensemble_s_fit_leaves_no_folder_it_made_above_its_backup_dir(tmp_path):
+    # BackupAndRestore("runs/backup") with runs/ missing: the members' backups and backup/
+    # went as the fit ended, runs/ (made by member 0's fit, forgotten as it ended) stayed
+    Ensemble([network(4), network(5)]).fit(
+        X, Y, epochs=1, batch_size=16, callbacks=[BackupAndRestore(tmp_path / "runs" / "backup")])
+    assert os.listdir(tmp_path) == []
+
+
 def test_an_ensemble_s_fit_run_again_on_its_interrupted_members_ends_as_uninterrupted(tmp_path):
     """The notebook's cell run again on the same Ensemble: member 0 had ended (its backup
     kept for the run again), member 1 was interrupted; neither trains more than asked."""
