@@ -983,17 +983,28 @@ class BackupAndRestore(Callback):
         if shared is None or not self._writes:
             return
         mark = os.path.join(shared, self.MADE_BY_FITS)
-        if os.path.abspath(shared) in created and os.path.isdir(shared):
+        top = os.path.abspath(shared)
+        if top in created and os.path.isdir(shared):
+            # with the folders above it that the fit made too (runs/ of runs/backup)
+            above = created[created.index(top) + 1:]
+            from dlcore.io.atomic import atomic_open
             with contextlib.suppress(OSError):
-                with open(mark, "a"):
-                    pass
+                with atomic_open(mark, "w", encoding="utf-8") as stream:
+                    stream.write("".join(f"{folder}\n" for folder in above))
         try:
             if os.listdir(shared) != [self.MADE_BY_FITS]:
                 return
+            with open(mark, encoding="utf-8") as stream:
+                above = stream.read().splitlines()
             os.remove(mark)
             os.rmdir(shared)
-        except OSError:   # another fit's folder made meanwhile, or the last one removed it
-            pass
+        except (OSError, UnicodeDecodeError):   # another fit's folder made meanwhile, or
+            return                               # the last one removed it
+        for folder in above:   # deepest first, only while empty
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
 
 
 #: Held while :meth:`BackupAndRestore.hold` checks and claims a callback for a fit

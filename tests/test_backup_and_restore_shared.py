@@ -496,7 +496,7 @@ def test_the_backup_dir_a_wrapper_fit_made_goes_with_the_last_fit_though_another
     # the fit that made backup_dir ended first, with another fit's folder in it; the other,
     # which had not made it, left it behind, empty
     import threading
-    shared = tmp_path / "backups"
+    shared = tmp_path / "runs" / "backups"   # runs/ made by the first fit too
     second_trains, first_ended, failures = threading.Event(), threading.Event(), []
 
     def wrapper(on_epoch_begin, hidden):
