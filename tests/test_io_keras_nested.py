@@ -1110,13 +1110,16 @@ def test_a_layer_shared_with_a_nested_model_called_first_there_loads_from_the_ar
     _assert_three_steps_land_as_kerass(keras, keras_model, model, seed=5, inputs=4)
 
 
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
 @pytest.mark.parametrize("nested_first", [False, True])
 def test_a_layer_shared_with_a_nested_model_goes_back_to_kerass_model_by_save_weights(
-        tmp_path, nested_first):
+        tmp_path, nested_first, suffix):
     """Real Keras: a model imported with a layer shared across its nesting, trained on in
-    dlcore, wrote its ``.weights.h5`` in the flat layout of dlcore's export, which Keras's own
-    (nested) model refused to load_weights. It is now written as Keras writes it: nested,
-    the shared layer's arrays once."""
+    dlcore, wrote its ``.weights.h5`` and its legacy ``save_weights("m.h5")`` in the flat
+    layout of dlcore's export, which Keras's own (nested) model refused to load_weights
+    ("Weight count mismatch"). Each is now written as Keras writes it: nested, the shared
+    layer's arrays once in ``.weights.h5``, at each of its places in the legacy file (a
+    nested model's group holds all its weights there)."""
     from test_io_keras import real_keras
     keras = real_keras()
     shared = keras.layers.Dense(4, name="shared")
@@ -1129,8 +1132,8 @@ def test_a_layer_shared_with_a_nested_model_goes_back_to_kerass_model_by_save_we
     keras_model.save(tmp_path / "tied.keras")
     model = dlcore.load(tmp_path / "tied.keras")
     model.set_weights([array + 1 for array in model.get_weights()])   # as after a fit
-    model.save_weights(tmp_path / "tuned.weights.h5")
-    keras_model.load_weights(tmp_path / "tuned.weights.h5")
+    model.save_weights(tmp_path / f"tuned{suffix}")
+    keras_model.load_weights(tmp_path / f"tuned{suffix}")
     x = np.random.default_rng(6).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
                                model.predict(x), atol=1e-5)

@@ -957,11 +957,17 @@ def to_json(model) -> str:
     return json.dumps(serialized_model(_Exported(model, nest=True)))
 
 
-def _write_weights(group: h5py.Group, exported: _Exported) -> None:
+def _write_weights(group: h5py.Group, exported: _Exported, config=None, same_as=None) -> None:
+    """Keras's legacy weights layout of an exported model into ``group``. ``config`` and
+    ``same_as`` as for :func:`dlcore.io.keras_weights.write`: the layout of Keras's own
+    (nested) model of a model imported with a layer shared across its nesting, whose export
+    is flat. Keras's legacy file holds such a layer's arrays at each of its places (a nested
+    model's group holds all its weights), so they are written at each."""
     from dlcore.io.keras_weights import keras_layer_order
     # Keras's legacy loader gives the groups with arrays to its model.layers by position, so
     # they are listed in that order (map_graph's for a graph), not in the order of the config
-    config = exported.model_config()
+    config = config or exported.model_config()
+    same_as = same_as or {}
     names = [name for name, kind in keras_layer_order(config) if kind != "InputLayer"]
     _string_list_attribute(group, "layer_names", names)
     group.attrs["backend"] = KERAS_BACKEND
@@ -973,10 +979,10 @@ def _write_weights(group: h5py.Group, exported: _Exported) -> None:
         if entry["class_name"] in ("Sequential", "Functional"):
             # a nested model's group holds its layers' arrays as <layer>/<array>, in the order
             # of Keras's legacy weights of a model: its trainable arrays, then the others
-            arrays = _nested_legacy_arrays(exported, entry)
+            arrays = _nested_legacy_arrays(exported, entry, same_as)
         else:
             arrays = [(f"{exported.name}/{name}/{weight}", array)
-                      for weight, array, _ in _named_arrays(exported, entry)]
+                      for weight, array, _ in _named_arrays(exported, entry, same_as)]
         _string_list_attribute(layer_group, "weight_names", [path for path, _ in arrays])
         for path, array in arrays:
             layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
@@ -1064,10 +1070,11 @@ def _matched_call(inner, nodes, budget=100_000):
     return image
 
 
-def _named_arrays(exported: _Exported, entry) -> list:
-    """``[(Keras's variable name, array, trainable)]`` of the layer of Keras ``entry``: a
-    normalisation's own names (its moving statistics not trainable), else kernel and bias."""
-    name = entry["config"]["name"]
+def _named_arrays(exported: _Exported, entry, same_as=None) -> list:
+    """``[(Keras's variable name, array, trainable)]`` of the layer of Keras ``entry`` (the
+    layer ``same_as`` names for it, if any): a normalisation's own names (its moving
+    statistics not trainable), else kernel and bias."""
+    name = (same_as or {}).get(entry["config"]["name"], entry["config"]["name"])
     arrays = exported.weights.get(name, [])
     weights = (exported.normalization_arrays.get(name) if entry["class_name"] in _NORMALIZATIONS
                else ("kernel", "bias"))
@@ -1076,18 +1083,18 @@ def _named_arrays(exported: _Exported, entry) -> list:
             for weight, array in zip(weights, arrays)]
 
 
-def _nested_legacy_arrays(exported: _Exported, entry) -> list:
+def _nested_legacy_arrays(exported: _Exported, entry, same_as=None) -> list:
     """``[(weight name, array)]`` of the nested model of Keras ``entry`` as Keras's legacy file
     holds them (Keras's ``trainable_weights + non_trainable_weights`` of the model: with the
     model frozen, every array in its layers' order)."""
-    named = _nested_named_arrays(exported, entry, "")
+    named = _nested_named_arrays(exported, entry, "", same_as or {})
     if not entry["config"].get("trainable", True):
         return [(path, array) for path, array, _ in named]
     return [(path, array) for path, array, trainable in named if trainable] + \
         [(path, array) for path, array, trainable in named if not trainable]
 
 
-def _nested_named_arrays(exported: _Exported, entry, prefix) -> list:
+def _nested_named_arrays(exported: _Exported, entry, prefix, same_as) -> list:
     """``[(path, array, trainable)]`` of the layers of the nested model of Keras ``entry`` in
     its layers' order, a model nested in it giving its own in its place
     (``<model>/<layer>/<array>``), trainable only when every model around it is."""
@@ -1098,10 +1105,12 @@ def _nested_named_arrays(exported: _Exported, entry, prefix) -> list:
         if kind in ("Sequential", "Functional"):
             frozen = not inner[name]["config"].get("trainable", True)
             named += [(path, array, trainable and not frozen) for path, array, trainable in
-                      _nested_named_arrays(exported, inner[name], f"{prefix}{name}/")]
+                      _nested_named_arrays(exported, inner[name], f"{prefix}{name}/",
+                                           same_as)]
         elif kind != "InputLayer":
-            named += [(f"{prefix}{name}/{weight}", array, trainable)
-                      for weight, array, trainable in _named_arrays(exported, inner[name])]
+            named += [(f"{prefix}{same_as.get(name, name)}/{weight}", array, trainable)
+                      for weight, array, trainable in _named_arrays(exported, inner[name],
+                                                                    same_as)]
     return named
 
 
@@ -1166,7 +1175,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
             keras_weights.write(h5file, exported, same_as and model.keras_nested_config_,
                                 same_as)
         else:
-            _write_weights(h5file, exported)
+            _write_weights(h5file, exported, same_as and model.keras_nested_config_, same_as)
         h5file.flush()
 
 
