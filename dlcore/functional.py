@@ -200,7 +200,8 @@ def automatic_names(model):
     a copy made from its config (:func:`keep_automatic_names`, pickle) marks again."""
     return (getattr(model, "_automatic_name", None) == model.name,
             [index for index, layer in enumerate(model.flat_layers)
-             if has_automatic_name(layer)])
+             if has_automatic_name(layer) or layer.name is not None
+             and getattr(layer, "_dlcore_name", None) == layer.name])
 
 
 def keep_automatic_names(model, copy, names=None):
@@ -218,7 +219,7 @@ def keep_automatic_names(model, copy, names=None):
     return copy
 
 
-def name_layers_uniquely(layers, where):
+def name_layers_uniquely(layers, where, avoid=()):
     """Give each of ``layers`` (in the order they are first called) a name of its own, as
     Keras's names are (it names a layer uniquely when it is made: ``dense``, ``dense_1``).
 
@@ -228,7 +229,7 @@ def name_layers_uniquely(layers, where):
     another model: two Sequentials each with a ``dense``, combined as Keras's
     transfer-learning recipe combines a base and a head) whose name a layer listed earlier,
     or one the user named, holds. A name the user gave is never changed: two such, the same,
-    are refused in one line naming the fix.
+    are refused in one line naming the fix. A name numbered on is none of ``avoid`` either.
     """
     def automatic(layer):
         return layer.name is None or has_automatic_name(layer)
@@ -255,7 +256,7 @@ def name_layers_uniquely(layers, where):
             continue   # a name the user gave, or dlcore's, kept
         base, index = default_layer_name(layer), 1
         name = base
-        while name in taken or name == "layer_names":
+        while name in taken or name in avoid or name == "layer_names":
             name, index = f"{base}_{index}", index + 1
         layer.name = layer._automatic_name = name
         taken.add(name)
@@ -388,10 +389,24 @@ class Model(TrainingLoop):
         self.build()
 
     def _name_layers(self):
-        name_layers_uniquely(self._first_called, "this model")
+        nested = {id(node.call.model): node.call.model for node in self.nodes
+                  if node.call is not None}
+        for node in self.nodes:
+            # a name dlcore chose in a model called here may be numbered on (two models of
+            # one builder, each with its dense and dense_1, side by side: Keras names them
+            # dense .. dense_3 when it makes them), past every name of the models called
+            # here, so that it takes none of theirs
+            if node.call is not None and node.layer.name is not None and \
+                    getattr(node.layer, "_dlcore_name", None) == node.layer.name:
+                node.layer._automatic_name = node.layer.name
+        name_layers_uniquely(self._first_called, "this model", avoid={
+            layer.name for model in nested.values() for layer in model.flat_layers})
         for layer in self._first_called:
+            if has_automatic_name(layer):
+                layer._dlcore_name = layer.name
             # fixed now, as a nested model's name (:meth:`_nested_layers`): renumbered again
-            # in another model, it could take a name this one's other layers hold
+            # in another model that does not call this one, it could take a name this one's
+            # other layers hold
             layer._automatic_name = None
 
     def _nested_layers(self):

@@ -375,6 +375,42 @@ def test_two_clones_of_a_net_named_by_default_combine_side_by_side():
     np.testing.assert_allclose(model.predict(x), np.tile(net.predict(x), 2), rtol=1e-6)
 
 
+def test_two_functional_models_of_one_builder_combine_side_by_side_as_keras_names_them(
+        tmp_path):
+    """keras.io's functional guide calls a model built by one function twice over, side by
+    side (``Model(i, Add()([block()(i), block()(i)]))``): each block's layers have default
+    names, ``dense`` and ``dense_1`` in each; Keras names them dense .. dense_3 when it makes
+    them. dlcore refused "layer name 'dense' is used by two layers of this model"; the second
+    block's are numbered on (past every name of the blocks), each block finds its layers by
+    their names, its clone and pickled copy combine too, and the model's file keeps names and
+    predictions."""
+    import pickle
+
+    from dlcore.layers import Add
+
+    def block():
+        rows = dlcore.Input((3,))
+        return dlcore.Model(rows, Dense(2)(Dense(4)(rows)), backend="reference")
+    first, second = block(), block()
+    inputs = dlcore.Input((3,))
+    model = dlcore.Model(inputs, Add()([first(inputs), second(inputs)]), backend="reference")
+    assert sorted(layer.name for layer in model.flat_layers) == [
+        "add", "dense", "dense_1", "dense_2", "dense_3"]
+    assert [layer.name for layer in second.flat_layers] == ["dense_2", "dense_3"]
+    assert model.get_layer("model_1").get_layer("dense_3") is second.flat_layers[1]
+    x = np.random.default_rng(2).random((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), first.predict(x) + second.predict(x),
+                               rtol=1e-6)
+    dlcore.save(model, tmp_path / "blocks.h5")
+    np.testing.assert_array_equal(dlcore.load(tmp_path / "blocks.h5").predict(x),
+                                  model.predict(x))
+    third = block()
+    copies = [third, third.clone(), pickle.loads(pickle.dumps(third))]
+    joined = dlcore.Model(inputs, Add()([each(inputs) for each in copies]),
+                          backend="reference")
+    assert len({layer.name for layer in joined.flat_layers}) == 7
+
+
 @pytest.mark.parametrize("copying", ["pickle", "deepcopy"])
 def test_two_pickled_copies_of_a_net_named_by_default_combine_side_by_side(copying):
     """pickle and copy.deepcopy go through the net's config as clone() does: they keep which
