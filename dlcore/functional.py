@@ -27,6 +27,7 @@ Training is :class:`dlcore.training.TrainingLoop`'s, as for ``Sequential``. Seve
 given as a list of arrays; the loop sees them packed side by side as rows (``input_shape`` is
 then the packed width), and ``forward`` takes them apart again.
 """
+import collections
 import copy
 import os
 
@@ -415,15 +416,20 @@ class Model(TrainingLoop):
         entries of their own); its name made unique among the entries as Keras's names are.
         Also ``_owner``: id(layer) -> the nested model that holds it."""
         self._owner, self._called_directly = {}, set()
+        holders = collections.defaultdict(list)   # id(layer) -> the nested models holding it
         for node in self.nodes:
             if node.call is not None:
                 self._owner[id(node.layer)] = node.call.model
+                if all(model is not node.call.model for model in holders[id(node.layer)]):
+                    holders[id(node.layer)].append(node.call.model)
             else:
                 self._called_directly.add(id(node.layer))
         view, listed = [], set()
         for layer in self._flat_layers:
-            # a layer of a nested model called on this graph's tensors too is both (Keras's)
-            entries = [self._owner[id(layer)]] if id(layer) in self._owner else []
+            # a layer of a nested model called on this graph's tensors too is both (Keras's);
+            # a layer two nested models share puts each at its place, in the order of their
+            # calls (Keras's, which lists the models as nodes of this graph)
+            entries = list(holders.get(id(layer), ()))
             if id(layer) in self._called_directly:
                 entries.append(layer)
             for entry in entries:

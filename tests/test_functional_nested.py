@@ -411,6 +411,31 @@ def test_two_functional_models_of_one_builder_combine_side_by_side_as_keras_name
     assert len({layer.name for layer in joined.flat_layers}) == 7
 
 
+@pytest.mark.parametrize("b_first", [False, True])
+def test_two_nested_models_sharing_a_layer_are_listed_in_the_order_of_their_calls(b_first):
+    """Two models ``A`` and ``B`` sharing their first layer, called side by side: Keras 3.15's
+    ``model.layers`` lists them in the order of their calls (``A, B`` for
+    ``Add()([A(x), B(x)])``, ``B, A`` for ``Add()([B(x), A(x)])``); dlcore listed the model
+    that called the shared layer last first (B, A for both), and the summary's rows so."""
+    from dlcore.layers import Add
+    shared = Dense(4, name="shared")
+    models = {}
+    for name in ("A", "B"):
+        rows = dlcore.Input((3,))
+        models[name] = dlcore.Model(rows, Dense(2, name=f"{name}_out")(shared(rows)),
+                                    name=name, backend="reference")
+    order = ["B", "A"] if b_first else ["A", "B"]
+    inputs = dlcore.Input((3,))
+    model = dlcore.Model(inputs, Add()([models[name](inputs) for name in order]),
+                         backend="reference")
+    assert [entry.name for entry in model.layers] == [*order, "add"]
+    lines = []
+    model.summary(print_fn=lines.append)
+    rows = [line.split()[0] for line in "\n".join(lines).splitlines()
+            if line.split() and line.split()[0] in ("A", "B")]
+    assert rows == order
+
+
 @pytest.mark.parametrize("copying", ["pickle", "deepcopy"])
 def test_two_pickled_copies_of_a_net_named_by_default_combine_side_by_side(copying):
     """pickle and copy.deepcopy go through the net's config as clone() does: they keep which
