@@ -658,6 +658,18 @@ class Model(TrainingLoop):
         self._trainable = check_bool(config.get("trainable", True), "trainable")
         if config.get("keras_class") == "Sequential" and not self._is_sequential:
             self.keras_sequential_ = True
+        # the keys of a Keras model's dict inputs and outputs, which its export writes again
+        for what in ("input", "output"):
+            keys = config.get(f"keras_{what}_keys")
+            if keys is None:
+                continue
+            tensors = self.inputs if what == "input" else self.outputs
+            if not isinstance(keys, list) or len(keys) != len(tensors) or \
+                    len(set(map(str, keys))) != len(keys) or \
+                    not all(isinstance(key, str) for key in keys):
+                raise ValueError(f"keras_{what}_keys {str(keys)[:80]} are not "
+                                 f"{len(tensors)} distinct names, one per {what} of the model")
+            setattr(self, f"keras_{what}_keys_", list(keys))
 
     def _trains(self, layer):
         """Whether training updates ``layer``'s parameters: not while a nested model that holds
@@ -840,7 +852,8 @@ class Model(TrainingLoop):
         """One array, a list of one array per input, or a dict of them by input name (as
         Keras takes them), packed side by side as rows."""
         if isinstance(x, dict):
-            x = by_name(x, self.input_names, "inputs", name)
+            x = by_name(x, self.input_names, "inputs", name,
+                        getattr(self, "keras_input_keys_", None))
         if not self._several_inputs or isinstance(x, np.ndarray):
             if isinstance(x, (list, tuple)) and len(x) == 1:
                 x = x[0]
@@ -875,18 +888,21 @@ class Model(TrainingLoop):
     def predict(self, x, batch_size=256, verbose=0, steps=None, callbacks=None, *,
                 mc_dropout=0):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of
-        arrays for several outputs (``verbose``, ``steps``, ``callbacks``, ``mc_dropout``: as
+        arrays for several outputs, or, for a model imported from a Keras model whose outputs
+        were a dict (``keras_output_keys_``), a dict of them by those keys, as Keras's predict
+        gives them (``verbose``, ``steps``, ``callbacks``, ``mc_dropout``: as
         :meth:`TrainingLoop.predict`)."""
         out = TrainingLoop.predict(self, x, batch_size, verbose, steps, callbacks,
                                    mc_dropout=mc_dropout)
+        keys = getattr(self, "keras_output_keys_", None)
         if not self._several_outputs:
-            return out
+            return {keys[0]: out} if keys and len(keys) == 1 else out
         parts, offset = [], 0
         for tensor in self.outputs:
             width = int(np.prod(tensor.shape))
             parts.append(out[:, offset:offset + width].reshape((len(out),) + tensor.shape))
             offset += width
-        return parts
+        return dict(zip(keys, parts)) if keys and len(keys) == len(parts) else parts
 
     # -- computing ----------------------------------------------------------------------
     def _buffer(self, key, shape):
@@ -1284,6 +1300,10 @@ class Model(TrainingLoop):
             config["trainable"] = False
         if getattr(self, "keras_sequential_", False):
             config["keras_class"] = "Sequential"
+        for what in ("input", "output"):
+            keys = getattr(self, f"keras_{what}_keys_", None)
+            if keys and len(keys) == len(self.inputs if what == "input" else self.outputs):
+                config[f"keras_{what}_keys"] = list(keys)
         if self.loss is not None:
             config["compile"] = {"loss": ([loss.get_config() for loss in self.losses]
                                           if self._several_outputs

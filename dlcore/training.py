@@ -450,9 +450,13 @@ def accuracy_outputs(metrics, names):
     return [_asks_accuracy(list(metrics))] * len(names)
 
 
-def by_name(values, names, what, name):
+def by_name(values, names, what, name, keys=None):
     """A dict of arrays by name (Keras's way of giving several inputs or targets) as the list
-    of them in the order of ``names``; one line naming the names when its keys differ."""
+    of them in the order of ``names`` (or by ``keys``, one per name: the keys of a Keras
+    model's dict inputs or outputs, which its fit and predict take); one line naming the names
+    when its keys differ."""
+    if keys and len(keys) == len(names) and set(values) == set(keys) != set(names):
+        return [values[key] for key in keys]
     if set(values) != set(names):
         raise ValueError(f"{name} is a dict with the keys {sorted(map(str, values))[:8]}; the "
                          f"model's {what} are named {list(names)}: give one array per name")
@@ -1253,7 +1257,8 @@ class TrainingLoop:
         if not self._output_count():
             raise ValueError(f"{name} is a dict: a model with one output takes its targets as "
                              f"one array")
-        return by_name(y, self.output_names, "outputs", name)
+        return by_name(y, self.output_names, "outputs", name,
+                       getattr(self, "keras_output_keys_", None))
 
     def _output_count(self):
         """How many outputs report a loss of their own: a model's with several, else 0."""

@@ -1013,8 +1013,55 @@ def test_a_keras_model_of_named_inputs_and_outputs_loads_in_keras_order(tmp_path
     y = {"score": generator.random((6, 1), np.float32),
          "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
     expected = keras_model.predict(x, verbose=0)
-    for got, key in zip(model.predict([x["body"], x["title"]]), ["group", "score"]):
-        np.testing.assert_allclose(got, keras.ops.convert_to_numpy(expected[key]), atol=1e-6)
+    got = model.predict([x["body"], x["title"]])
+    for key in ["group", "score"]:
+        np.testing.assert_allclose(got[key], keras.ops.convert_to_numpy(expected[key]),
+                                   atol=1e-6)
     scores = model.evaluate([x["body"], x["title"]], [y["group"], y["score"]], verbose=0)
     np.testing.assert_allclose(scores[0], keras_model.evaluate(x, y, verbose=0)[0],
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_keras_model_of_dict_outputs_predicts_dicts_and_goes_back_with_them(tmp_path, suffix):
+    """Real Keras: a model of dict inputs and outputs (keras.io's functional API guide) went
+    back to Keras with lists (Keras's predict then gave a list), and also so after dlcore's own
+    file, pickle or clone; dlcore's predict gave a list, and fit/evaluate refused dicts keyed
+    as the Keras model's (``{"score": ...}`` where the layer is ``priority``). Now predict gives
+    a dict by those keys, as Keras's; evaluate takes the dicts Keras takes, to Keras's loss;
+    and the export (direct, or after dlcore's file, pickle, clone) has the dicts again."""
+    import pickle
+    keras = real_keras()
+    layers = keras.layers
+    title, body = keras.Input((6,), name="title"), keras.Input((5,), name="body")
+    joined = layers.concatenate([title, body])
+    keras_model = keras.Model(
+        inputs={"title": title, "body": body},
+        outputs={"score": layers.Dense(1, name="priority")(joined),
+                 "group": layers.Dense(3, activation="softmax", name="department")(joined)})
+    keras_model.compile(optimizer="sgd", loss={"score": "mse",
+                                               "group": "categorical_crossentropy"})
+    keras_model.save(tmp_path / f"named{suffix}")
+    model = dlcore.load(tmp_path / f"named{suffix}")
+    generator = np.random.default_rng(3)
+    x = {"title": generator.random((6, 6), np.float32),
+         "body": generator.random((6, 5), np.float32)}
+    y = {"score": generator.random((6, 1), np.float32),
+         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    expected = {key: keras.ops.convert_to_numpy(value)
+                for key, value in keras_model.predict(x, verbose=0).items()}
+    got = model.predict(x)
+    assert sorted(got) == ["group", "score"]
+    for key in got:
+        np.testing.assert_allclose(got[key], expected[key], atol=1e-6)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0)[0],
+                               keras_model.evaluate(x, y, verbose=0)[0], rtol=1e-5)
+    dlcore.save(model, tmp_path / "own.h5")
+    for name, copy in [("direct", model), ("file", dlcore.load(tmp_path / "own.h5")),
+                       ("pickle", pickle.loads(pickle.dumps(model))), ("clone", model.clone())]:
+        copy.save(tmp_path / f"{name}{suffix}")
+        back = keras.models.load_model(tmp_path / f"{name}{suffix}", compile=False)
+        predicted = back.predict(x, verbose=0)
+        assert isinstance(predicted, dict) and sorted(predicted) == ["group", "score"], name
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(predicted["score"]),
+                                   expected["score"], atol=1e-6)

@@ -199,6 +199,9 @@ class _Exported:
         self.functional = not isinstance(model, Sequential)
         # a Keras Sequential that nested a model, imported as a dlcore Model
         self.keras_sequential = bool(getattr(model, "keras_sequential_", False))
+        # the keys of a Keras model's dict inputs and outputs (Keras's flattened order)
+        self.input_keys = _tensor_keys(model, "keras_input_keys_", model.inputs)
+        self.output_keys = _tensor_keys(model, "keras_output_keys_", model.outputs)
         if self.functional:
             self._graph(model)
             return
@@ -570,16 +573,28 @@ class _Exported:
             functional = {entry["name"] for entry in self.layers if entry_is_functional(entry)}
             outputs = [[name, node + 1 if name in functional else node, tensor]
                        for name, node, tensor in self._outputs]
+            inputs = self._inputs
             return {"class_name": "Functional",
                     "config": {"name": self.name, "trainable": self.trainable,
                                "layers": self.layers,
-                               "input_layers": self._inputs if len(self._inputs) > 1
-                               else self._inputs[0],
-                               "output_layers": outputs if len(outputs) > 1 else outputs[0]}}
+                               "input_layers": dict(zip(self.input_keys, inputs))
+                               if self.input_keys else inputs if len(inputs) > 1
+                               else inputs[0],
+                               "output_layers": dict(zip(self.output_keys, outputs))
+                               if self.output_keys else outputs if len(outputs) > 1
+                               else outputs[0]}}
         return {"class_name": "Sequential",
                 "config": {"name": self.name, "trainable": self.trainable,
                            "layers": self.layers,
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
+
+
+def _tensor_keys(model, attribute, tensors):
+    """The keys of a Keras model's dict inputs or outputs (``model.keras_input_keys_``,
+    ``keras_output_keys_``: sorted, Keras's flattened order, one per tensor), or None when the
+    model has none or no longer one per tensor."""
+    keys = getattr(model, attribute, None)
+    return list(keys) if keys and len(keys) == len(tensors) else None
 
 
 def _chain_layers(layers, inputs, outputs):
@@ -2781,8 +2796,12 @@ def model_from_config(config, filename="<json>", file_size=None, same_as=None):
             model.keras_sequential_ = keras_sequential
             outputs = config["config"].get("output_layers")
             if isinstance(outputs, dict) and len(outputs) == len(model.outputs):
-                # outputs={"score": ...}: the keys (sorted, Keras's order) its compile takes
+                # outputs={"score": ...}: the keys (sorted, Keras's order) its compile takes,
+                # and its export writes again (Keras's predict then gives a dict)
                 model.keras_output_keys_ = sorted(outputs)
+            inputs = config["config"].get("input_layers")
+            if isinstance(inputs, dict) and len(inputs) == len(model.inputs):
+                model.keras_input_keys_ = sorted(inputs)
         else:
             model = Sequential(imported.layers, input_shape=imported.input_shape,
                                name=_dlcore_model_name(imported.name))
