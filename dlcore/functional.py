@@ -652,9 +652,12 @@ class Model(TrainingLoop):
 
     def _keep_trainable(self, config):
         """Set the model's own flag from a file's config (its layers keep their own flags: a
-        layer unfrozen after ``model.trainable = False`` stays unfrozen), and the Keras class
-        of a model imported from a Keras ``Sequential`` that nests a model (dlcore's
-        Sequential holds layers only), so that it goes back to Keras a Sequential."""
+        layer unfrozen after ``model.trainable = False`` stays unfrozen), and what a model
+        imported from Keras keeps of the Keras model for its way back: the Keras class of a
+        Keras ``Sequential`` that nests a model (dlcore's Sequential holds layers only), so
+        that it goes back to Keras a Sequential; the keys of dict inputs and outputs; the
+        Keras model's own nesting (``keras_nested_config_``, ``keras_same_as_``,
+        ``keras_file_names_``)."""
         self._trainable = check_bool(config.get("trainable", True), "trainable")
         if config.get("keras_class") == "Sequential" and not self._is_sequential:
             self.keras_sequential_ = True
@@ -670,6 +673,10 @@ class Model(TrainingLoop):
                 raise ValueError(f"keras_{what}_keys {str(keys)[:80]} are not "
                                  f"{len(tensors)} distinct names, one per {what} of the model")
             setattr(self, f"keras_{what}_keys_", list(keys))
+        if config.get("keras_nesting") is not None:
+            from dlcore.io.keras import kept_keras_nesting
+            self.keras_nested_config_, self.keras_same_as_, self.keras_file_names_ = \
+                kept_keras_nesting(self, config["keras_nesting"])
 
     def _trains(self, layer):
         """Whether training updates ``layer``'s parameters: not while a nested model that holds
@@ -1304,6 +1311,13 @@ class Model(TrainingLoop):
             keys = getattr(self, f"keras_{what}_keys_", None)
             if keys and len(keys) == len(self.inputs if what == "input" else self.outputs):
                 config[f"keras_{what}_keys"] = list(keys)
+        if getattr(self, "keras_nested_config_", None) is not None:
+            # the Keras model's own nesting, which dlcore's may not follow (a layer shared
+            # across it), for its weights files and get_weights(layout="keras")
+            config["keras_nesting"] = {"config": self.keras_nested_config_,
+                                       "same_as": dict(getattr(self, "keras_same_as_", {})),
+                                       "file_names": dict(getattr(self, "keras_file_names_",
+                                                                  {}))}
         if self.loss is not None:
             config["compile"] = {"loss": ([loss.get_config() for loss in self.losses]
                                           if self._several_outputs

@@ -1137,3 +1137,44 @@ def test_a_layer_shared_with_a_nested_model_goes_back_to_kerass_model_by_save_we
     x = np.random.default_rng(6).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
                                model.predict(x), atol=1e-5)
+
+
+def test_a_model_sharing_a_layer_across_keras_nesting_keeps_it_through_dlcore_copies(tmp_path):
+    """Real Keras: a model imported with a layer shared across its nesting, then kept in
+    dlcore's own file (or pickled, or cloned), lost what it knew of the Keras model's nesting:
+    its ``save_weights`` (``.weights.h5`` and legacy ``.h5``) went back flat, refused by the
+    Keras model's ``load_weights``, and ``get_weights(layout="keras")`` took another order. Each
+    copy now gives Keras what the model it was copied from gives; a damaged record of the
+    nesting in dlcore's file is refused in one line."""
+    import pickle
+
+    from test_io_keras import real_keras
+    keras = real_keras()
+    shared = keras.layers.Dense(4, name="shared")
+    rows = keras.Input((4,))
+    base = keras.Model(rows, keras.layers.Dense(4, name="inner")(shared(rows)), name="base")
+    given = keras.Input((4,))
+    keras_model = keras.Model(given, keras.layers.Add()(
+        [base(given), shared(keras.layers.Dense(4, name="before")(given))]))
+    keras_model.save(tmp_path / "tied.keras")
+    model = dlcore.load(tmp_path / "tied.keras")
+    model.set_weights([array + 1 for array in model.get_weights()])   # as after a fit
+    dlcore.save(model, tmp_path / "own.h5")
+    x = np.random.default_rng(7).normal(size=(5, 4)).astype(np.float32)
+    copies = {"file": dlcore.load(tmp_path / "own.h5"),
+              "pickle": pickle.loads(pickle.dumps(model)), "clone": model.clone()}
+    for name, copy_ in copies.items():
+        _assert_same_arrays(copy_.get_weights(layout="keras"),
+                            model.get_weights(layout="keras"))
+        for suffix in (".weights.h5", ".h5"):
+            copy_.save_weights(tmp_path / f"{name}{suffix}")
+            keras_model.load_weights(tmp_path / f"{name}{suffix}")
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(
+                keras_model.predict(x, verbose=0)), model.predict(x), atol=1e-5)
+    with h5py.File(tmp_path / "own.h5", "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        config["keras_nesting"]["same_as"] = {"shared_1": "nowhere"}
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.ModelFileError, match="keras_nesting is not the Keras nesting "
+                                                    "of this model's layers"):
+        dlcore.load(tmp_path / "own.h5")

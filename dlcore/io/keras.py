@@ -3162,6 +3162,33 @@ def keras_weights(model) -> list:
             for array in exported.weights.get(name, [])]
 
 
+def kept_keras_nesting(model, kept) -> tuple:
+    """``(keras_nested_config_, keras_same_as_, keras_file_names_)`` of ``model`` from the
+    ``keras_nesting`` its dlcore file (or pickle, clone) kept: ValueError in one line unless
+    the config nests exactly the model's layers (those ``same_as`` names for the others) and
+    the two maps are of layer names."""
+    problem = "keras_nesting is not the Keras nesting of this model's layers"
+    if not isinstance(kept, dict):
+        raise ValueError(problem)
+    config, same_as, file_names = (kept.get(key) for key in ("config", "same_as",
+                                                             "file_names"))
+    names = {layer.name for layer in model.flat_layers}
+    for mapping in (same_as, file_names):
+        if not isinstance(mapping, dict) or not all(
+                isinstance(key, str) and isinstance(value, str)
+                for key, value in mapping.items()):
+            raise ValueError(problem)
+    if not set(same_as.values()) <= names:
+        raise ValueError(problem)
+    try:
+        nested = {same_as.get(name, name) for name in _leaf_names(config["config"]["layers"])}
+    except (KeyError, TypeError, AttributeError, RecursionError):
+        nested = None
+    if nested != names or config.get("class_name") not in _MODEL_CLASSES:
+        raise ValueError(problem)
+    return config, dict(same_as), dict(file_names)
+
+
 def _keras_weights_order(model, flat_config) -> list[str]:
     """The names of ``model``'s layers in the order of Keras's ``get_weights()``: that of the
     flat model dlcore exports (``flat_config``), or, for a model imported from a Keras model
