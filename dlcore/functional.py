@@ -723,6 +723,13 @@ class Model(TrainingLoop):
                 for w in layer.get_weights()[:len(layer.weight_names)]]
 
     @property
+    def weights(self):
+        """Every weight array, layer by layer, as :meth:`get_weights` gives them (Keras's
+        ``model.weights``, which ``get_weights`` reads: the trainable ones and the others, a
+        BatchNormalization's moving statistics included); none before the model is built."""
+        return self.get_weights() if self.built else []
+
+    @property
     def non_trainable_weights(self):
         """The weights of the frozen layers (all of them while the model is frozen) and the
         layers' state (a BatchNormalization's moving statistics), as Keras lists them."""

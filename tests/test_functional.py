@@ -505,3 +505,24 @@ def test_a_functional_model_has_keras_json_and_weights_files(tmp_path):
     model.save_weights(tmp_path / "weights.h5")
     twin.load_weights(tmp_path / "weights.h5")
     np.testing.assert_allclose(twin.predict(data), model.predict(data), atol=1e-6)
+
+
+def test_a_models_weights_are_kerass_model_weights():
+    """keras.io's Sequential guide reads ``model.weights`` (empty before the model is built,
+    then every weight, the trainable and the others, as ``get_weights`` gives them): dlcore
+    had ``trainable_weights`` and ``non_trainable_weights`` but no ``weights``
+    (AttributeError), on a Sequential and a functional Model alike."""
+    from dlcore.layers import BatchNormalization
+    assert dlcore.Sequential(name="my_sequential").weights == []
+    sequential = dlcore.Sequential([Dense(2), BatchNormalization(), Dense(3)], input_shape=(4,),
+                                   backend="reference")
+    inputs = dlcore.Input((4,))
+    functional = dlcore.Model(inputs, Dense(3)(BatchNormalization()(Dense(2)(inputs))),
+                              backend="reference")
+    for model in (sequential, functional):
+        weights = model.weights
+        assert [w.shape for w in weights] == [(4, 2), (2,), (2,), (2,), (2,), (2,), (2, 3),
+                                              (3,)]
+        for got, expected in zip(weights, model.get_weights()):
+            np.testing.assert_array_equal(got, expected)
+        assert len(weights) == len(model.trainable_weights) + len(model.non_trainable_weights)
