@@ -1178,3 +1178,32 @@ def test_a_model_sharing_a_layer_across_keras_nesting_keeps_it_through_dlcore_co
     with pytest.raises(dlcore.ModelFileError, match="keras_nesting is not the Keras nesting "
                                                     "of this model's layers"):
         dlcore.load(tmp_path / "own.h5")
+
+
+def test_two_nested_models_side_by_side_exchange_weights_in_kerass_order(tmp_path):
+    """Real Keras: a dlcore model of two nested models side by side, every kernel 4 x 4:
+    ``get_weights(layout="keras")`` gave the layers in the flat graph's order (first, second,
+    first, second), where the Keras model of its export lists each nested model's weights
+    together: ``keras_model.set_weights`` put them in the wrong layers without a word. Both
+    directions now predict alike."""
+    from dlcore.layers import Add, Dense
+    from test_io_keras import real_keras
+    keras = real_keras()
+
+    def block(name):
+        rows = dlcore.Input((4,))
+        return dlcore.Model(rows, Dense(4)(Dense(4, activation="relu")(rows)), name=name)
+    inputs = dlcore.Input((4,))
+    model = dlcore.Model(inputs, Add()([block("first")(inputs), block("second")(inputs)]))
+    model.save(tmp_path / "blocks.keras")
+    keras_model = keras.models.load_model(tmp_path / "blocks.keras")
+    x = np.random.default_rng(8).normal(size=(5, 4)).astype(np.float32)
+    model.set_weights([array * 2 + 0.1 for array in model.get_weights()])
+    keras_model.set_weights(model.get_weights(layout="keras"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
+                               model.predict(x), atol=1e-5)
+    tuned = [keras.ops.convert_to_numpy(w) * 0.5 for w in keras_model.get_weights()]
+    keras_model.set_weights(tuned)
+    model.set_weights(tuned, layout="keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
+                               model.predict(x), atol=1e-5)

@@ -3191,13 +3191,15 @@ def kept_keras_nesting(model, kept) -> tuple:
 
 def _keras_weights_order(model, flat_config) -> list[str]:
     """The names of ``model``'s layers in the order of Keras's ``get_weights()``: that of the
-    flat model dlcore exports (``flat_config``), or, for a model imported from a Keras model
-    that nests models (inlined here), that of the Keras model it came from, where each nested
-    model's layers come together at its place."""
+    flat model dlcore exports (``flat_config``), or, for a model that nests models, that of
+    the Keras model it came from (imported: its nested models inlined here) or of its nested
+    export, where each nested model's layers come together at its place."""
     from dlcore.io.keras_weights import keras_layer_order
     flat = [name for name, class_name in keras_layer_order(flat_config)
             if class_name != "InputLayer"]
-    nested = getattr(model, "keras_nested_config_", None)
+    # a dlcore model that nests models goes to Keras nested (its export), where each nested
+    # model's weights come together, not in the flat graph's order (two nested side by side)
+    nested = _nested_keras_config(model)
     if nested is None:
         return flat
 
