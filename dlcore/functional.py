@@ -762,6 +762,18 @@ class Model(TrainingLoop):
                 else (tensor.name or f"output_{index}")
                 for index, tensor in enumerate(self.outputs)]
 
+    def _by_output_name(self, value):
+        """``value`` (a compile setting) by output name where it is a dict by the keys of a
+        Keras model's dict outputs (``keras_output_keys_``), as Keras's compile takes them for
+        such a model; anything else as it is."""
+        keys = getattr(self, "keras_output_keys_", None)
+        names = self.output_names
+        if not keys or len(keys) != len(names) or not isinstance(value, dict) or not value \
+                or not set(value) <= set(keys) or set(value) <= set(names):
+            return value
+        by_key = dict(zip(keys, names))
+        return {by_key[key]: item for key, item in value.items()}
+
     def _per_output(self, value, what):
         """``value`` as a list of one entry per output: a list of them, a dict of them by
         output name (Keras's way), or one for every output."""
@@ -799,6 +811,8 @@ class Model(TrainingLoop):
         from dlcore.io.keras_training import keras_objects_as_dlcores
         loss, optimizer, metrics = keras_objects_as_dlcores(loss, optimizer, metrics)
         loss, optimizer = loss_then_optimizer(loss, optimizer)
+        loss, loss_weights, metrics = (self._by_output_name(value)
+                                       for value in (loss, loss_weights, metrics))
         losses = self._per_output(loss, "losses")
         self.loss_weights = None
         if loss_weights is not None:

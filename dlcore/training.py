@@ -670,10 +670,18 @@ class TrainingLoop:
         "<name>_loss", then "<name>_accuracy" of each output compiled with accuracy."""
         if not self._output_count():
             return ["loss"] + (["accuracy"] if self.metrics else [])
-        names = self.output_names
+        names = self._score_names()
         return (["loss"] + [f"{name}_loss" for name in names]
                 + [f"{name}_accuracy" for name, chosen in zip(names, self._accuracy_outputs())
                    if chosen])
+
+    def _score_names(self):
+        """What each output's scores are named after: the output's name (Keras's
+        ``output_names``), or the key of a Keras model's dict outputs (``keras_output_keys_``),
+        as Keras names them for such a model (``score_loss``)."""
+        keys = getattr(self, "keras_output_keys_", None)
+        names = self.output_names
+        return list(keys) if keys and len(keys) == len(names) else names
 
     def _accuracy_outputs(self):
         """Per output of a model with several, whether it reports its accuracy (compile's
@@ -1299,7 +1307,7 @@ class TrainingLoop:
             if self.metrics:
                 logs["accuracy"] = float(correct / count)
             return logs
-        names = self.output_names
+        names = self._score_names()
         for name, part in zip(names, sums[3:3 + outputs]):
             logs[f"{name}_loss"] = float(part / count)
         for name, chosen, flags in zip(names, self._accuracy_outputs(), sums[3 + outputs:]):

@@ -1065,3 +1065,39 @@ def test_a_keras_model_of_dict_outputs_predicts_dicts_and_goes_back_with_them(tm
         assert isinstance(predicted, dict) and sorted(predicted) == ["group", "score"], name
         np.testing.assert_allclose(keras.ops.convert_to_numpy(predicted["score"]),
                                    expected["score"], atol=1e-6)
+
+
+def test_a_keras_model_of_dict_outputs_names_its_scores_and_compiles_by_its_keys(tmp_path):
+    """Real Keras: a model of dict outputs keyed otherwise than its output layers are named
+    (``{"score": Dense(name="priority")}``) reports ``score_loss`` in Keras (history and
+    evaluate) and compiles by those keys; dlcore named the scores after the layers
+    (``priority_loss``: ``history.history["score_loss"]`` a KeyError) and refused a compile by
+    the keys. Both now follow the keys: the same history keys and scores as Keras's."""
+    keras = real_keras()
+    layers = keras.layers
+    title, body = keras.Input((6,), name="title"), keras.Input((5,), name="body")
+    joined = layers.concatenate([title, body])
+    keras_model = keras.Model(
+        inputs={"title": title, "body": body},
+        outputs={"score": layers.Dense(1, name="priority")(joined),
+                 "group": layers.Dense(3, activation="softmax", name="department")(joined)})
+    keras_model.save(tmp_path / "named.keras")
+    model = dlcore.load(tmp_path / "named.keras")
+    settings = dict(loss={"score": "mse", "group": "categorical_crossentropy"},
+                    loss_weights={"score": 1.0, "group": 0.5}, metrics={"group": ["accuracy"]})
+    keras_model.compile(optimizer="sgd", **settings)
+    model.compile(optimizer="sgd", **settings)
+    generator = np.random.default_rng(4)
+    x = {"title": generator.random((6, 6), np.float32),
+         "body": generator.random((6, 5), np.float32)}
+    y = {"score": generator.random((6, 1), np.float32),
+         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    expected = keras_model.evaluate(x, y, verbose=0, return_dict=True)
+    got = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5)
+    history = model.fit(x, y, epochs=1, batch_size=6, verbose=0, validation_data=(x, y))
+    keras_history = keras_model.fit(x, y, epochs=1, batch_size=6, verbose=0,
+                                    validation_data=(x, y))
+    assert sorted(history.history) == sorted(keras_history.history)
