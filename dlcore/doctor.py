@@ -231,9 +231,9 @@ def _check_layer(make_layer, input_shape, backend):
 #: The conv2d check's layer, (filters, kernel size, padding), on one-channel 8x8 images: the
 #: geometry of LeNet-5's first layer (:func:`dlcore.models.lenet5`, ``dlcore cnn train``), so
 #: that the CPU compiles the kernels a LeNet-5 training compiles and finds in the kernel cache.
-#: A first run compiles kernels for ~1-2 min on a busy 2-core machine; a geometry of the
-#: check's own (it was 2 channels, 3x3) had a forward kernel compiled for the doctor alone
-#: (the CPU's direct convolution is compiled once per channels x kernel size).
+#: A first run compiles its kernels for ~10 s of CPU (30 s on a busy 2-core machine); a
+#: geometry of the check's own (it was 2 channels, 3x3) had a forward kernel compiled for the
+#: doctor alone (the CPU's direct convolution is compiled once per channels x kernel size).
 CONV_CHECK_LAYER = (3, 5, 2)
 
 
@@ -268,7 +268,7 @@ def kernel_backends():
 def self_test(backends=None, report=None):
     """Run :data:`CHECKS` on every backend of ``backends`` (default :func:`kernel_backends`);
     ``report(check)`` is called after each. Returns the list of :class:`Check`, each with the
-    seconds Numba spent compiling for it (a first run's, ~20 s of one core for the conv2d
+    seconds Numba spent compiling for it (a first run's, ~10 s of one core for the conv2d
     check's kernels, several times that on a busy machine) told apart from its own (about a
     second for all the checks), so that a first run's wait is not read as a slow kernel."""
     from numba.core import event

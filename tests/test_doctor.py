@@ -177,3 +177,21 @@ def test_the_self_test_tells_its_own_seconds_from_a_first_runs_compiling(monkeyp
     summary, = doctor.summary_lines([compiled_now, compiled_before])
     assert f"compiling their kernels took {compiled_now.compile_seconds:.1f} s more, first " \
         "run only" in summary
+
+
+def test_the_conv_kernels_copy_their_padding_without_numpys_broadcasting_code():
+    """A first `dlcore doctor` spent most of its time compiling the conv2d check's two
+    kernels (25 s of a 35 s run on a busy 2-core machine): the padding copy and the input
+    gradient's copy were slice assignments, which Numba compiles with its broadcasting
+    errors' string formatting (366 kB of LLVM IR for the padding helper alone, 2 s), and
+    the parameter gradients' sums a NumPy reduction compiled inside the kernel. The copies
+    are element loops and the sums NumPy's, after the kernel: no string code is compiled."""
+    from numba import njit
+
+    from dlcore.layers import cpu_convolution
+    fresh = njit(cache=False)(cpu_convolution._pad_into.py_func)
+    padded = np.zeros((1, 6, 6), np.float32)
+    fresh(np.ones((1, 2, 2), np.float32), padded, 2, 2)
+    assert padded.sum() == 4 and padded[0, 2:4, 2:4].all()
+    code = "".join(fresh.inspect_llvm().values())
+    assert "unicode" not in code

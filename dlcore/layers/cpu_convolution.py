@@ -162,8 +162,13 @@ def _pad_into(image, padded, ph, pw):
     """padded (C, H + 2 P_h, W + 2 P_w) <- image (C, H, W) with zero borders."""
     padded[:] = 0
     height, width = image.shape[1], image.shape[2]
+    # element loops, not a slice assignment: Numba compiles a broadcasting assignment with
+    # its error messages' string formatting, seconds of a first run for one copy
     for c in range(image.shape[0]):
-        padded[c, ph:ph + height, pw:pw + width] = image[c]
+        for y in range(height):
+            source, target = image[c, y], padded[c, ph + y, pw:pw + width]
+            for x in range(width):
+                target[x] = source[x]
 
 
 def _wide_passes(activation, backward):
@@ -386,7 +391,7 @@ def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, 
 
 
 @njit(parallel=True, cache=True)
-def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x, cols, direct,
+def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_x, cols, direct,
                          padded, grads, grad_cols, kernel_parts, bias_parts, kh, kw, ph, pw, code,
                          need_input_gradient, blas, integers):
     """The backward pass of :func:`conv2d_forward_wide`, a group of G samples at a time as
@@ -445,9 +450,11 @@ def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_kernel, grad_bias, grad_x,
                     for p in range(span):
                         target[p] += source[p]
                 for c in range(grad_x.shape[1]):
-                    grad_x[start + j, c] = image[c, ph:ph + height, pw:pw + width]
-    grad_kernel[:] = kernel_parts.sum(axis=0).T
-    grad_bias[:] = bias_parts.sum(axis=0)
+                    for row in range(height):
+                        source = image[c, ph + row, pw:pw + width]
+                        target = grad_x[start + j, c, row]
+                        for column in range(width):
+                            target[column] = source[column]
 
 
 class CPUConvolution:
@@ -547,17 +554,19 @@ class CPUConvolution:
         parts, span = self._parts(x.shape[0]), self._wide_span(w)
         direct = self._direct(w)
         group = 1 if direct else WIDE_GROUP
+        kernel_parts, bias_parts = self._parameter_parts(workspace, parts, kernel2d)
         conv2d_backward_wide(
-            x, kernel2d, y, grad_y, grad_kernel.reshape(kernel2d.shape), grad_bias,
-            x if grad_x is None else grad_x,
+            x, kernel2d, y, grad_y, x if grad_x is None else grad_x,
             np.empty((parts, 0, 0), x.dtype) if direct else
             self._wide_scratch(w, parts, w.patch_size, workspace, "thread_wide_cols"), direct,
             self._padded(w, parts, workspace),
             workspace("thread_grads", (parts, kernel2d.shape[0], group * span)),
             workspace("thread_grad_cols", (parts, w.patch_size, group * span)),
-            *self._parameter_parts(workspace, parts, kernel2d), w.kernel_height,
-            w.kernel_width, w.pad_height, w.pad_width, code, grad_x is not None,
-            *self._blas(x.dtype))
+            kernel_parts, bias_parts, w.kernel_height, w.kernel_width, w.pad_height,
+            w.pad_width, code, grad_x is not None, *self._blas(x.dtype))
+        # the shares' sums added up in order, as the kernel did (NumPy: nothing to compile)
+        np.sum(kernel_parts, axis=0, out=grad_kernel.reshape(kernel2d.shape).T)
+        np.sum(bias_parts, axis=0, out=grad_bias)
 
     def _backward_samples(self, x, kernel2d, y, grad_y, w, code, grad_kernel, grad_bias,
                           grad_x, workspace):
