@@ -140,7 +140,36 @@ def test_a_machine_without_an_nvidia_driver_is_not_told_to_install_numba_cuda(mo
                         lambda path: path != "/proc/driver/nvidia/version" and _real_exists(path))
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     usable, reason = backend_module.cuda_status()
-    assert (usable, reason) == (False, "no NVIDIA GPU driver was found")
+    assert not usable and reason.startswith("no NVIDIA GPU driver was found")
+    assert "numba-cuda" not in reason
+
+
+def test_numba_cudas_driver_error_is_told_in_a_students_words(
+        monkeypatch, capsys, fresh_selection):
+    """numba-cuda installed on a machine without NVIDIA's driver (a laptop, this project's
+    virtualenv): auto's line quoted Numba, "the NVIDIA CUDA driver was not found or failed to
+    start (Error at driver init CUDA driver library cannot be found)"."""
+    import ctypes.util
+    import importlib.util
+
+    from numba import config
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
+
+    def no_driver():   # numba-cuda's CudaSupportError, as it reads
+        raise RuntimeError("Error at driver init: \nCUDA driver library cannot be found.")
+    monkeypatch.setattr(backend_module, "_cuda_device_count", no_driver, raising=False)
+    monkeypatch.setattr(backend_module, "_cuda_start_problem", [])
+    monkeypatch.setattr(os.path, "exists",
+                        lambda path: path != "/proc/driver/nvidia/version" and _real_exists(path))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert resolve_backend_name("auto") == "cpu"
+    line = capsys.readouterr().err
+    assert line.startswith("dlcore: backend 'auto' uses the cpu: no NVIDIA GPU driver was found")
+    assert "Error at driver init" not in line and "driver library" not in line
+    assert "CPU runs everything" in line and line.count("\n") == 1
 
 
 def _blas_threads():

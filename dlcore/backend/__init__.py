@@ -33,6 +33,11 @@ def check_backend_name(name):
     return name.lower()
 
 
+#: Why the ``cuda`` backend cannot run on a machine without NVIDIA's driver.
+NO_DRIVER_REASON = ("no NVIDIA GPU driver was found (a GPU needs an NVIDIA card and its "
+                    "driver; the CPU runs everything)")
+
+
 def cuda_status():
     """``(usable, reason)``: whether the ``cuda`` backend can run here, and if not, why.
 
@@ -43,7 +48,7 @@ def cuda_status():
     if importlib.util.find_spec("numba_cuda") is None:
         if not nvidia_driver_present():
             # numba-cuda would not help: a laptop's student is not sent to install it
-            return False, "no NVIDIA GPU driver was found"
+            return False, NO_DRIVER_REASON
         return False, "numba-cuda is not installed (pip install 'dlcore[cuda]')"
     from numba import config, cuda
     if config.ENABLE_CUDASIM:
@@ -51,12 +56,15 @@ def cuda_status():
     if _cuda_start_problem:
         return False, _cuda_start_problem[0]
     try:
-        from numba.cuda.cudadrv.driver import driver
-        n_devices = driver.get_device_count()
+        n_devices = _cuda_device_count()
     except Exception as error:  # the driver raises several types; each means "no driver"
+        if not nvidia_driver_present():
+            # Numba's own words ("Error at driver init CUDA driver library cannot be found")
+            # tell a student nothing: say what is missing and what would give a GPU
+            return False, NO_DRIVER_REASON
         detail = " ".join(str(error).replace(":", " ").split()).split(".")[0]
         detail = detail or type(error).__name__
-        return False, f"the NVIDIA CUDA driver was not found or failed to start ({detail})"
+        return False, f"the NVIDIA CUDA driver was found but failed to start ({detail})"
     if n_devices == 0:
         return False, ("the NVIDIA driver is present but no CUDA device is visible "
                        "(check CUDA_VISIBLE_DEVICES)")
@@ -67,6 +75,12 @@ def cuda_status():
     if problem is not None:
         return False, problem
     return True, "a CUDA device is available"
+
+
+def _cuda_device_count():
+    """The CUDA devices numba-cuda's driver sees; raises when the driver cannot start."""
+    from numba.cuda.cudadrv.driver import driver
+    return driver.get_device_count()
 
 
 def nvidia_driver_present():
