@@ -1047,6 +1047,18 @@ TRAINING_ERROR_UNIT = "per pixel on the training batches"
 TRAINING_ERROR_UNIT_OF_UNITS = "per visible unit on the training batches"
 
 
+def note_batch_size(batch_size, n_rows, noun="training images"):
+    """One line when ``--batch-size`` is more than the ``n_rows`` rows an epoch walks: an
+    epoch is then a single batch of them all, one update, which the run would otherwise do
+    unsaid (scikit-learn's MLP warns "Got `batch_size` ... larger than sample size. It is
+    going to be clipped"; Keras clips without a word)."""
+    from dlcore.backend import started_as_another_rank
+    if batch_size is not None and batch_size > n_rows > 0 and not started_as_another_rank():
+        click.echo(f"dlcore: --batch-size {batch_size} is more than the {n_rows:,} {noun}: "
+                   f"each epoch is one batch of {n_rows:,}, a single update (a smaller "
+                   "--batch-size updates more often)", err=True)
+
+
 def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
               unit=TRAINING_ERROR_UNIT, **fit_options):
     """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``
@@ -1058,6 +1070,7 @@ def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
 
     if resuming:
         checkpoints.track(model, where)
+    note_batch_size(getattr(model, "batch_size", None), len(X))
     progress = EpochProgress("training", monitor, unit)
     with checkpoints.on_interrupt():
         try:

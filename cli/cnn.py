@@ -25,6 +25,7 @@ from dlcore.cli._common import (
     dataset_option,
     load_checkpoint,
     model_dataset_option,
+    note_batch_size,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -280,6 +281,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         checkpoints.track(model, f"epoch {model.epochs_done} of {epochs}")
     click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
                f"backend, {model.count_params():,} parameters)", err=True)
+    note_batch_size(batch_size, n_train)
     started = time.perf_counter()
     with checkpoints.on_interrupt():
         model.fit(x, y, epochs=epochs - model.epochs_done, batch_size=batch_size,

@@ -366,3 +366,21 @@ def test_rbm_reconstruct_calls_a_class_seen_only_in_the_data_set_trained_on(
     row_labels = recording.labels[1::2]
     assert [label.endswith(", unseen") for label in row_labels] == \
         [word != "yes" for word in seen]
+
+
+def test_a_batch_larger_than_the_training_images_is_said_once(tmp_path, capsys):
+    """`rbm train --batch-size 100000` on 4,000 images trained one batch an epoch unsaid
+    (scikit-learn's MLP warns that its batch size is clipped)."""
+    arguments = ["rbm", "train", "--digits", "0", "--epochs", "2", "--hidden", "4",
+                 "--backend", "cpu"]
+    result = CliRunner().invoke(main, [*arguments, "--batch-size", "100000",
+                                       "--out", str(tmp_path / "large")])
+    assert result.exit_code == 0, result.output
+    n_images = dlcore.load(tmp_path / "large" / "model.h5").training_record_["n_images"]
+    notes = [line for line in result.stderr.splitlines() if "--batch-size" in line]
+    assert notes == [f"dlcore: --batch-size 100000 is more than the {n_images:,} training "
+                     f"images: each epoch is one batch of {n_images:,}, a single update (a "
+                     "smaller --batch-size updates more often)"]
+    from dlcore.cli._common import note_batch_size
+    note_batch_size(n_images, n_images)   # a batch of them all, asked for: nothing to say
+    assert capsys.readouterr().err == ""
