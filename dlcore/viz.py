@@ -39,6 +39,11 @@ SIGNED_PADDING = 255
 #: The cells of a grid's last row left without a tile: the page's white, not the padding grey,
 #: whose whole cell read as one more tile (a sample of P = 0.5 everywhere).
 EMPTY_CELL = 255
+#: An empty cell of at least this many pixels a side is crossed out by its two diagonals in the
+#: padding grey: white alone is also a tile of P = 1 everywhere in a picture of probabilities
+#: (``scale=None``), and the cross is the frame's mark, not a tile's (a scaled tile always
+#: holds a black pixel). Smaller cells have no room for a cross that leaves any white.
+EMPTY_CELL_CROSS_MIN = 5
 PLOT_DPI = 100
 
 
@@ -51,7 +56,9 @@ def tile_images(images, n_columns: int | None = None, padding: int = 1, scale: s
 
     The tiles fill the grid row by row; ``padding`` pixels of ``padding_value`` separate
     neighbouring tiles (none around the border), and unused cells of the last row are the page's
-    white (:data:`EMPTY_CELL`), so that they do not read as tiles. The result has shape::
+    white (:data:`EMPTY_CELL`), crossed out in grey when at least
+    :data:`EMPTY_CELL_CROSS_MIN` pixels a side, so that they do not read as tiles (not even as
+    a tile of P = 1 under ``scale=None``). The result has shape::
 
         (n_rows * h + (n_rows - 1) * padding,  n_columns * w + (n_columns - 1) * padding)
 
@@ -257,6 +264,12 @@ def _arrange_grid(tiles: np.ndarray, n_columns: int, padding: int,
     # lay the cells out as (rows, h+p, columns, w+p), and cut the padding off the outer edge.
     cells = np.full((n_rows * n_columns, h + padding, w + padding), padding_value, np.uint8)
     cells[n:] = EMPTY_CELL
+    if n_rows * n_columns > n and min(h, w) >= EMPTY_CELL_CROSS_MIN:
+        rows = np.arange(max(h, w))
+        down = np.rint(rows * (h - 1) / (len(rows) - 1)).astype(int)
+        across = np.rint(rows * (w - 1) / (len(rows) - 1)).astype(int)
+        cells[n:, down, across] = PADDING_GREY
+        cells[n:, down, w - 1 - across] = PADDING_GREY
     cells[:n, :h, :w] = tiles
     grid = cells.reshape(n_rows, n_columns, h + padding, w + padding).transpose(0, 2, 1, 3)
     grid = grid.reshape(n_rows * (h + padding), n_columns * (w + padding))

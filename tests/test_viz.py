@@ -91,6 +91,21 @@ def test_padding_pixels_are_grey_empty_cells_white_and_tiles_land_row_by_row():
     assert np.all(grid[6:, 4:] == viz.EMPTY_CELL) and viz.EMPTY_CELL != G
 
 
+@pytest.mark.parametrize("scale", [None, "signed"])
+def test_an_empty_cell_is_not_a_white_tile_of_p_equal_one(scale):
+    """Empty cells were plain white: in a picture of probabilities (rbm sample --n 3) that is
+    also a sample of P = 1 everywhere, bounded by the same grey lines. They are crossed out."""
+    tiles = np.ones((3, 7, 6))
+    grid = viz.tile_images(tiles, n_columns=2, scale=scale)
+    full_tile, empty_cell = grid[8:, :6], grid[8:, 7:]
+    assert np.all(full_tile == 255) and empty_cell.shape == full_tile.shape
+    assert not np.array_equal(empty_cell, full_tile)
+    diagonal = np.rint(np.arange(7) * 5 / 6).astype(int)
+    assert np.all(empty_cell[np.arange(7), diagonal] == G)
+    assert np.all(empty_cell[np.arange(7), 5 - diagonal] == G)
+    assert np.mean(empty_cell == viz.EMPTY_CELL) > 0.5   # still mostly the page's white
+
+
 def test_padding_value_and_no_padding():
     grid = viz.tile_images(np.ones((2, 1, 1)), n_columns=2, padding=1, padding_value=7)
     np.testing.assert_array_equal(grid, [[0, 7, 0]])
@@ -165,7 +180,9 @@ def test_image_rows_without_labels_are_the_exact_grid(tmp_path):
     np.testing.assert_array_equal(grid[:6], viz.tile_images(originals, n_columns=4, scale=None))
     np.testing.assert_array_equal(grid[7:13, :5], np.rint(originals[0] * 0.5 * 255))
     assert np.all(grid[6] == G) and np.all(grid[14:, 11] == G)  # separators
-    assert np.all(grid[14:, 12:] == viz.EMPTY_CELL)   # the short last row ends in white
+    # the short last row ends in empty cells: white, crossed out in grey
+    empty = grid[14:, 12:]
+    assert set(np.unique(empty)) == {G, viz.EMPTY_CELL} and np.all(empty[0, [0, 4]] == G)
     assert only_file_in(tmp_path, "rows.png")
 
 
