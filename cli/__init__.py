@@ -5,7 +5,11 @@ import importlib
 import click
 
 from dlcore._version import __version__
-from dlcore.cli._common import OneLineErrorGroup, describe_shared_options
+from dlcore.cli._common import (
+    OneLineErrorGroup,
+    describe_shared_options,
+    refuse_non_finite_numbers,
+)
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,3 +28,4 @@ for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 
 describe_shared_options(main)
+refuse_non_finite_numbers(main)

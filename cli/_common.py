@@ -102,6 +102,32 @@ def describe_shared_options(command):
         describe_shared_options(sub_command)
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A ``click.FloatRange`` that refuses nan and inf: Click's range lets nan through (it
+    compares false with both bounds) and inf through an open top, and the value then failed
+    deep inside ("learning_rate must be a finite number", "cannot convert float NaN to
+    integer") without naming the option."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number; give a number in the range "
+                      f"{self._describe_range()}", param, ctx)
+        return number
+
+
+def refuse_non_finite_numbers(command):
+    """Make each ``click.FloatRange`` option of ``command`` and of its sub-commands a
+    :class:`FiniteFloatRange` with the same bounds."""
+    for parameter in command.params:
+        kind = parameter.type
+        if isinstance(kind, click.FloatRange) and not isinstance(kind, FiniteFloatRange):
+            parameter.type = FiniteFloatRange(kind.min, kind.max, kind.min_open, kind.max_open,
+                                              kind.clamp)
+    for sub_command in getattr(command, "commands", {}).values():
+        refuse_non_finite_numbers(sub_command)
+
+
 class OneLineErrorGroup(click.Group):
     """A Click group whose errors are one line on stderr: ``dlcore: error: ...``.
 

@@ -332,3 +332,27 @@ def test_a_network_benchmarks_help_says_its_batch_and_images_are_the_inferences_
             "of the weights each) and of the timed inference.") in page
     assert "Images of the timed inference: the first of the same training images." in page
     assert "test images" not in page
+
+
+def _float_options(command, path=()):
+    """(command words, option) of every number-range option of ``command`` and below."""
+    for parameter in command.params:
+        if isinstance(parameter.type, click.FloatRange):
+            yield path, parameter
+    for name, sub_command in getattr(command, "commands", {}).items():
+        yield from _float_options(sub_command, (*path, name))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+def test_a_number_option_refuses_nan_and_inf_naming_itself(value):
+    """Click's FloatRange lets nan pass (it compares false with both bounds) and inf pass an
+    open top: `cnn train --validation-split nan` ended in "cannot convert float NaN to
+    integer", `rbm train --learning-rate nan` named the Python argument learning_rate."""
+    options = list(_float_options(main))
+    assert len(options) > 30
+    for words, option in options:
+        result = CliRunner().invoke(main, [*words, option.opts[0], value])
+        assert result.exit_code == 2, (words, option.opts[0], result.output)
+        line = result.stderr.strip()
+        assert len(line.splitlines()) == 1 and option.opts[0] in line
+        assert "not a finite number" in line or "not in the range" in line
