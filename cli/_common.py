@@ -424,10 +424,24 @@ def _canonical_dataset(context, param, value):
     return dataset_key(value) or value
 
 
+class OutFolder(click.Path):
+    """The folder a command writes into: an empty name (``--out "$RUNS"`` with $RUNS unset) is
+    a usage error, where it was the current folder, whose files the run replaced."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r} is an empty folder name; give a folder such as "
+                      f"{param.default if param is not None else 'runs'}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def out_folder_option(default):
     """``--out DIR``, the folder a command writes its files into (created when missing)."""
-    return click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path(default), show_default=True, help="Output folder.")
+    return click.option("--out", type=OutFolder(), default=Path(default), show_default=True,
+                        help="Output folder.")
 
 
 def output_folder(path, exclusive=True):

@@ -356,3 +356,24 @@ def test_a_number_option_refuses_nan_and_inf_naming_itself(value):
         line = result.stderr.strip()
         assert len(line.splitlines()) == 1 and option.opts[0] in line
         assert "not a finite number" in line or "not in the range" in line
+
+
+def _out_folder_commands(command, path=()):
+    for parameter in command.params:
+        if parameter.name == "out" and getattr(parameter.type, "file_okay", True) is False:
+            yield path
+    for name, sub_command in getattr(command, "commands", {}).items():
+        yield from _out_folder_commands(sub_command, (*path, name))
+
+
+def test_an_empty_out_folder_is_refused_not_taken_for_the_current_folder(tmp_path, monkeypatch):
+    """`rbm train --out "$RUNS"` with $RUNS unset wrote model.h5 and its pictures into the
+    current folder, replacing a model.h5 there."""
+    monkeypatch.chdir(tmp_path)
+    commands = list(_out_folder_commands(main))
+    assert ("rbm", "train") in commands and ("homework", "task1") in commands
+    for words in commands:
+        result = CliRunner().invoke(main, [*words, "--out", ""])
+        assert result.exit_code == 2, (words, result.output)
+        assert "empty folder name" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
