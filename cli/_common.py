@@ -179,7 +179,9 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {out_of_memory_message(error)}", err=True)
             sys.exit(1)
         except Exception as error:
-            if is_gpu_out_of_memory(error):   # Numba's CudaAPIError: no MemoryError
+            # Numba's CudaAPIError, NumPy's ValueError for a size past any array's: no
+            # MemoryError
+            if is_gpu_out_of_memory(error) or is_past_any_array(error):
                 click.echo(f"dlcore: error: {out_of_memory_message(error)}", err=True)
             elif isinstance(error, RUNTIME_ERRORS):
                 click.echo(f"dlcore: error: {one_line(error)}", err=True)
@@ -209,6 +211,17 @@ def is_gpu_out_of_memory(error) -> bool:
     return "CUDA_ERROR_OUT_OF_MEMORY" in str(error)
 
 
+#: How NumPy refuses an array larger than any it can index (``--hidden 10**20``), before
+#: asking for memory: a ValueError, not a MemoryError.
+NUMPY_SIZE_LIMIT_MESSAGES = ("Maximum allowed dimension exceeded", "array is too big")
+
+
+def is_past_any_array(error):
+    """Whether ``error`` is NumPy's refusal of a size past any array's
+    (:data:`NUMPY_SIZE_LIMIT_MESSAGES`)."""
+    return isinstance(error, ValueError) and str(error).startswith(NUMPY_SIZE_LIMIT_MESSAGES)
+
+
 def out_of_memory_message(error):
     """The one line of a command whose arrays did not fit in memory (a ``MemoryError``: a
     typo's ``--hidden 2000000000``, a batch of a whole data set on a laptop; or the GPU's,
@@ -218,11 +231,13 @@ def out_of_memory_message(error):
     # Numba's CudaAPIError reads "[<code>] <msg>": its msg says it
     detail = one_line(getattr(error, "msg", None) if gpu and isinstance(
         getattr(error, "msg", None), str) else error)
-    what = "out of GPU memory" if gpu else "out of memory"
+    past_any_array = is_past_any_array(error)
+    what = ("a size too large for any array" if past_any_array
+            else "out of GPU memory" if gpu else "out of memory")
     what = f"{what} ({detail[:1].lower()}{detail[1:]})" if detail else what
     return (f"{what}; choose smaller sizes (such as --hidden, --batch-size or the number of "
-            f"images), or run " + ("on the CPU (--backend cpu)" if gpu else
-                                   "on a machine with more memory"))
+            "images)" + ("" if past_any_array else ", or run " + (
+                "on the CPU (--backend cpu)" if gpu else "on a machine with more memory")))
 
 
 def _say_interrupted(message, terminated):

@@ -270,6 +270,20 @@ def test_a_size_too_large_for_memory_is_one_line_naming_the_fix(tmp_path):
     assert not (tmp_path / "run" / "model.h5").exists()
 
 
+def test_a_size_past_any_array_is_one_line_naming_the_fix(tmp_path):
+    """`--hidden 100000000000000000000` (a typo's extra zeros) said NumPy's "Maximum allowed
+    dimension exceeded", naming no option and no fix: NumPy refuses such a shape with a
+    ValueError before asking for memory."""
+    result = CliRunner().invoke(main, ["rbm", "train", "--hidden", str(10 ** 20), "--digits",
+                                       "0", "--epochs", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line == ("dlcore: error: a size too large for any array (maximum allowed dimension "
+                    "exceeded); choose smaller sizes (such as --hidden, --batch-size or the "
+                    "number of images)")
+    assert not (tmp_path / "run" / "model.h5").exists()
+
+
 def _every_command(command, path=()):
     if isinstance(command, click.Group):
         for name, sub_command in command.commands.items():
