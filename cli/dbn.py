@@ -28,6 +28,7 @@ from dlcore.cli._common import (
     dataset_option,
     load_checkpoint,
     model_dataset_option,
+    note_batch_size,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -185,6 +186,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     (X, y), _ = load_labelled_split(dataset, lazy=comm is not None)
     X = X if comm is None else X.over(comm)   # a rank reads its rows only, the mean its stripe
     epochs, batch_size = pretrain_size_defaults(len(X), epochs, batch_size)
+    note_batch_size(batch_size, len(X))
     # the training record then shows the values trained with, not None
     click.get_current_context().params.update(
         epochs_per_layer=",".join(map(str, epochs)) if isinstance(epochs, list) else str(epochs),
@@ -313,6 +315,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     checkpoints.record_details = {"dbn_digest": dbn_digest(model)}
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "
                f"({len(valid[0])} for validation)", err=True)
+    note_batch_size(batch_size, len(train[0]))
     stopper = fine_tune(network, train, valid, network_optimizer, epochs, batch_size,
                         patience, checkpoints=checkpoints,
                         **fit_options(comm))

@@ -467,3 +467,23 @@ def test_with_labels_on_one_rbm_pretrains_without_up_down(digits, tmp_path):
                                        "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert dlcore.load(tmp_path / "dbn.h5").up_down_epochs == 0
+
+
+def test_a_batch_larger_than_the_training_images_is_said_once(digits, pretrained, tmp_path):
+    """`dbn pretrain --batch-size 100000` (and finetune) trained one batch an epoch unsaid,
+    as `rbm train` did."""
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-4",
+                                       "--epochs-per-layer", "1", "--backend", "cpu",
+                                       "--dataset", digits, "--batch-size", "100000",
+                                       "--out", str(tmp_path / "dbn")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "--batch-size 100000" in line]
+    assert notes == ["dlcore: --batch-size 100000 is more than the 400 training images: each "
+                     "epoch is one batch of 400, a single update (a smaller --batch-size "
+                     "updates more often)"]
+    tuned = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                      "--dataset", digits, "--epochs", "1", "--backend", "cpu",
+                                      "--batch-size", "100000", "--out", str(tmp_path / "net")])
+    assert tuned.exit_code == 0, tuned.output
+    assert sum("--batch-size 100000 is more than the" in line
+               for line in tuned.stderr.splitlines()) == 1
