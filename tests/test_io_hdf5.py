@@ -1221,3 +1221,15 @@ def test_a_state_of_more_groups_and_arrays_than_a_file_holds_is_refused_before_w
                                          f"holds"):
         dio.save(bag, path)
     assert not path.exists()
+
+
+def test_describe_says_a_history_of_nan_only_was_not_measured(tmp_path):
+    """`dlcore info` of a `homework task1` model (trained without X_valid) printed
+    `free_energy_gap  1 epoch, last nan`, which read as a broken run."""
+    X = (np.random.default_rng(0).random((20, 6)) < 0.5).astype(np.float32)
+    rbm = dlcore.BernoulliRBM(n_hidden=3, epochs=2, batch_size=10, seed=0).fit(X)
+    path = tmp_path / "model.h5"
+    dlcore.save(rbm, path)
+    lines = dio.describe(path).splitlines()
+    assert "  free_energy_gap       2 epochs, not measured (nan)" in lines
+    assert any(line.startswith("  reconstruction_error  2 epochs, last ") for line in lines)

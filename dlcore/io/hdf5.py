@@ -1261,5 +1261,9 @@ def _describe_history(reader: ModelFileReader, limit: tuple[int, str]) -> str:
             lines.append(f"  {name:<{width}}  (not read: {str(error).split(': ', 1)[-1]})")
             continue
         last = f", last {float(values[-1]):.4g}" if len(values) else ""
+        if len(values) and np.all(np.isnan(values)):
+            # a monitor that had nothing to measure (an RBM's free-energy gap without
+            # X_valid, as `homework task1` trains): "last nan" read as a broken run
+            last = ", not measured (nan)"
         lines.append(f"  {name:<{width}}  {count(len(values), 'epoch')}{last}")
     return "history\n" + "\n".join(lines)
