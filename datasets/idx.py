@@ -17,6 +17,7 @@ path and says what is wrong, so that a damaged download or a wrong file is recog
 """
 import contextlib
 import gzip
+import io
 import math
 import os
 import struct
@@ -88,6 +89,15 @@ def parse_header(data, file_size, source="<bytes>"):
         For bad magic bytes, an unknown type code, zero dimensions, a truncated header or
         data section, or bytes after the data (one line, as :func:`parse_idx`).
     """
+    dtype, dims, header_size = _header_fields(data, file_size, source)
+    _check_data_size(dtype, dims, file_size - header_size, source)
+    return dtype, dims, header_size
+
+
+def _header_fields(data, file_size, source):
+    """``(dtype, dims, header size)`` of the header at the start of ``data`` (a file of
+    ``file_size`` bytes), checked as :func:`parse_header` checks it but for the size of the
+    data after it."""
     if file_size < 4:
         raise ValueError(f"{source}: truncated: {file_size} bytes, too short for the 4-byte "
                          "IDX magic number")
@@ -105,18 +115,30 @@ def parse_header(data, file_size, source="<bytes>"):
         raise ValueError(f"{source}: truncated: the header declares {ndim} dimensions, which "
                          f"need {header_size} header bytes, but the file has only {file_size}")
     dims = struct.unpack(f">{ndim}I", data[4:header_size])
-    dtype = IDX_DTYPES[type_code]
-    # Python integers: a forged header cannot overflow the size or make us allocate it.
-    expected = math.prod(dims) * dtype.itemsize
-    present = file_size - header_size
+    return IDX_DTYPES[type_code], dims, header_size
+
+
+def _data_bytes(dtype, dims):
+    """The bytes of data a header of ``dims`` and ``dtype`` promises (a Python integer: a
+    forged header cannot overflow it or make us allocate it)."""
+    return math.prod(dims) * dtype.itemsize
+
+
+def _check_data_size(dtype, dims, present, source, more=False):
+    """A ValueError line unless ``present`` bytes of data are what the header promises;
+    ``more``: bytes follow the ``present`` ones, left uninflated (counted as one)."""
+    expected = _data_bytes(dtype, dims)
     what = f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {expected:,} bytes of data"
     if present < expected:
         raise ValueError(f"{source}: truncated: the header promises {what} but only "
                          f"{present:,} follow")
+    if more:
+        raise ValueError(f"{source}: trailing garbage: the header promises {what} but more "
+                         f"bytes follow in the gzip stream (not inflated: a few MB of gzip "
+                         f"can inflate to gigabytes)")
     if present > expected:
         raise ValueError(f"{source}: {present - expected:,} bytes of trailing garbage: the "
                          f"header promises {what} but {present:,} follow")
-    return dtype, dims, header_size
 
 
 def parse_idx(data, source="<bytes>"):
@@ -159,9 +181,34 @@ def _gzip_errors(source, size):
                          f"{error}") from None
 
 
+def _inflate(compressed, size, source, write):
+    """Inflate the gzip stream of an IDX file (``compressed``, a binary file of ``size``
+    bytes), handing its bytes to ``write`` in pieces, and stop where its header says the data
+    ends: a few MB of gzip can inflate to gigabytes (a decompression bomb), so what lies
+    beyond that end is refused uninflated rather than held in memory or on disk. Every
+    problem is one ValueError line, as :func:`parse_header` gives."""
+    with _gzip_errors(source, size), gzip.GzipFile(fileobj=compressed, mode="rb") as stream:
+        head = stream.read(4)
+        if len(head) == 4:
+            head += stream.read(4 * head[3])
+        dtype, dims, _ = _header_fields(head, len(head), source)
+        write(head)
+        remaining = _data_bytes(dtype, dims)
+        while remaining:
+            piece = stream.read(min(remaining, UNPACK_CHUNK_BYTES))
+            if not piece:
+                break
+            write(piece)
+            remaining -= len(piece)
+        # one byte more, if any: also makes gzip check the stream's CRC and length
+        more = stream.read(1) if not remaining else b""
+    _check_data_size(dtype, dims, _data_bytes(dtype, dims) - remaining, source, bool(more))
+
+
 def _decompress(compressed, source):
-    with _gzip_errors(source, len(compressed)):
-        return gzip.decompress(compressed)
+    pieces = []
+    _inflate(io.BytesIO(compressed), len(compressed), source, pieces.append)
+    return b"".join(pieces)
 
 
 def read_idx(path):
@@ -277,13 +324,8 @@ def _unpacked(source, folder):
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _gzip_errors(source, status.st_size), gzip.open(source, "rb") as compressed, \
-            atomic_writer(target) as file:
-        while True:
-            chunk = compressed.read(UNPACK_CHUNK_BYTES)
-            if not chunk:
-                break
-            file.write(chunk)
+    with open(source, "rb") as compressed, atomic_writer(target) as file:
+        _inflate(compressed, status.st_size, source, file.write)
     return target
 
 

@@ -2,6 +2,8 @@
 written out by hand (header tests), and 'a ValueError naming the file' for every damage."""
 import gzip
 import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dlcore.datasets import read_idx, write_idx
+from dlcore.datasets import open_idx, read_idx, write_idx
 from dlcore.datasets.idx import format_idx
 
 IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
@@ -162,6 +164,46 @@ def test_a_header_promising_terabytes_fails_fast_without_allocating(tmp_path):
     path.write_bytes(b"\x00\x00\x0e\x03" + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 9))
     with pytest.raises(ValueError, match="truncated"):
         read_idx(path)
+
+
+def gzip_bomb(path, header, mebibytes):
+    """A gzip file of ``header`` followed by ``mebibytes`` MiB of zeros (a few kB a MiB)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)   # 31: a gzip stream
+    zeros = bytes(2**20)
+    path.write_bytes(compressor.compress(header) + b"".join(
+        compressor.compress(zeros) for _ in range(mebibytes)) + compressor.flush())
+
+
+@pytest.mark.parametrize("reader", ["read_idx", "open_idx"])
+def test_a_gzip_bomb_behind_a_small_header_is_refused_uninflated(tmp_path, reader):
+    # 64 KiB of gzip: a header promising 10 labels, then 64 MiB of zeros, which read_idx
+    # inflated whole into memory (a 1 MB file took 2 GB) and open_idx onto the cache's disk,
+    # left there, before either said "trailing garbage"
+    path = tmp_path / "labels-idx1-ubyte.gz"
+    gzip_bomb(path, b"\x00\x00\x08\x01" + struct.pack(">I", 10) + bytes(10), 64)
+    unpacked = tmp_path / "unpacked"
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="trailing garbage: the header promises 10 uint8 "
+                           "= 10 bytes of data but more bytes follow") as caught:
+            read_idx(path) if reader == "read_idx" else open_idx(path, unpack_to=unpacked)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+    assert peak < 8 * 2**20, peak
+    assert not unpacked.exists() or not list(unpacked.iterdir())
+
+
+@pytest.mark.parametrize("cut", [0, 10])
+def test_a_gzip_stream_cut_in_its_data_says_what_the_header_promised(tmp_path, cut):
+    # the data are inflated a piece at a time, counted against what the header promises
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(valid_idx_bytes()[:16 + cut]))
+    with pytest.raises(ValueError) as caught:
+        read_idx(path)
+    assert str(caught.value) == (f"{path}: truncated: the header promises 2x3x4 uint8 = 24 "
+                                 f"bytes of data but only {cut} follow")
 
 
 @FAST
