@@ -956,6 +956,27 @@ def dbn_interrupted_in_its_first_rbm(hidden, rbm):
     return dbn
 
 
+def assert_chains_bounded_at_load_and_save(path, interrupted, edit, load_match, most,
+                                           save_match, rbm_index):
+    """The checks of a bound on the chains of the RBMs an interrupted pretraining had not
+    reached: a file edited by ``edit`` (its hyperparameters' config) to pass the bound is
+    refused at load in one line matching ``load_match``; ``dlcore.save`` of
+    ``interrupted(most + 1)`` is refused (``save_match``), the earlier file kept whole; and
+    ``interrupted(most)``, just within the bound, saves and loads with RBM ``rbm_index``'s
+    ``n_chains`` kept."""
+    dlcore.save(interrupted(2), path)
+    edit_hyperparameters(path, edit)
+    with pytest.raises(dlcore.io.ModelFileError, match=load_match) as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    path.write_bytes(b"an earlier model")
+    with pytest.raises(ValueError, match=save_match):
+        dlcore.save(interrupted(most + 1), path)
+    assert path.read_bytes() == b"an earlier model"
+    dlcore.save(interrupted(most), path)
+    assert dlcore.load(path).rbms_[rbm_index].n_chains == most
+
+
 def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(tmp_path):
     # the DBN's rbm= settings of an RBM not reached yet could give n_chains = 2**31 - 1: the
     # file loaded, and resume allocated 32 GiB (MemoryError)
@@ -966,25 +987,15 @@ def test_chains_of_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(t
         return dbn_interrupted_in_its_first_rbm(
             [3, 4], [{}, {"sampler": "pcd", "n_chains": n_chains}])
 
-    path = tmp_path / "checkpoint.h5"
-    dlcore.save(interrupted(2), path)
-    edit_hyperparameters(path, lambda config: config["rbm"][1].update(n_chains=2**31 - 1))
-    with pytest.raises(dlcore.io.ModelFileError,
-                       match=f"checkpoint.h5: the settings of RBM 2, not reached by the "
-                             f"interrupted pretraining, give persistent chains of "
-                             f"{2**31 - 1} x 4 hidden and {2**31 - 1} x 3 visible "
-                             f"states") as caught:
-        dlcore.load(path)
-    assert "\n" not in str(caught.value)
-    path.write_bytes(b"an earlier model")
-    # the visible states count too: each training step makes them
-    with pytest.raises(ValueError, match=f"cannot save this DBN: the settings of RBM 2, .* "
-                                         f"chains of {most + 1} x 4 hidden and {most + 1} x 3 "
-                                         f"visible states"):
-        dlcore.save(interrupted(most + 1), path)
-    assert path.read_bytes() == b"an earlier model"
-    dlcore.save(interrupted(most), path)
-    assert dlcore.load(path).rbms_[1].n_chains == most
+    # the visible states count too (each training step makes them): the save's bound
+    assert_chains_bounded_at_load_and_save(
+        tmp_path / "checkpoint.h5", interrupted,
+        lambda config: config["rbm"][1].update(n_chains=2**31 - 1),
+        f"checkpoint.h5: the settings of RBM 2, not reached by the interrupted pretraining, "
+        f"give persistent chains of {2**31 - 1} x 4 hidden and {2**31 - 1} x 3 visible "
+        f"states", most,
+        f"cannot save this DBN: the settings of RBM 2, .* chains of {most + 1} x 4 hidden and "
+        f"{most + 1} x 3 visible states", rbm_index=1)
 
 
 def test_chains_of_all_the_rbms_an_interrupted_pretraining_had_not_reached_are_bounded(
@@ -993,30 +1004,20 @@ def test_chains_of_all_the_rbms_an_interrupted_pretraining_had_not_reached_are_b
     # resume trains the next: thousands of RBMs of chains just under the bound added up
     limit = 2**27   # docs/hdf5-format.md: what training builds from sizes alone
     half = limit // (2 * (3 + 3))   # RBMs 2 and 3: 3 hidden and 3 visible states a chain
+    each = limit // 6   # within the bound of one RBM
 
     def interrupted(n_chains):
         settings = {"sampler": "pcd", "n_chains": n_chains}
         return dbn_interrupted_in_its_first_rbm([3, 3, 3], [{}, settings, settings])
 
-    path = tmp_path / "checkpoint.h5"
-    dlcore.save(interrupted(2), path)
-    each = limit // 6   # within the bound of one RBM
-    edit_hyperparameters(path, lambda config: [rbm.update(n_chains=each)
-                                               for rbm in config["rbm"][1:]])
-    with pytest.raises(dlcore.io.ModelFileError,
-                       match=f"checkpoint.h5: the settings of the RBMs not reached by the "
-                             f"interrupted pretraining give persistent chains of "
-                             f"{2 * 6 * each} hidden and visible states in all .*more than "
-                             f"the {limit}") as caught:
-        dlcore.load(path)
-    assert "\n" not in str(caught.value)
-    path.write_bytes(b"an earlier model")
-    with pytest.raises(ValueError, match=f"cannot save this DBN: the settings of the RBMs not "
-                                         f"reached .* {2 * 6 * (half + 1)} hidden and visible"):
-        dlcore.save(interrupted(half + 1), path)
-    assert path.read_bytes() == b"an earlier model"
-    dlcore.save(interrupted(half), path)
-    assert dlcore.load(path).rbms_[2].n_chains == half
+    assert_chains_bounded_at_load_and_save(
+        tmp_path / "checkpoint.h5", interrupted,
+        lambda config: [rbm.update(n_chains=each) for rbm in config["rbm"][1:]],
+        f"checkpoint.h5: the settings of the RBMs not reached by the interrupted pretraining "
+        f"give persistent chains of {2 * 6 * each} hidden and visible states in all .*more "
+        f"than the {limit}", half,
+        f"cannot save this DBN: the settings of the RBMs not reached .* {2 * 6 * (half + 1)} "
+        f"hidden and visible", rbm_index=2)
 
 
 def test_a_keras_layer_name_holding_a_lone_surrogate_is_refused_at_load(tmp_path):
