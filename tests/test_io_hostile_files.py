@@ -1174,3 +1174,49 @@ def test_the_ladder_of_rbms_an_interrupted_pretraining_had_not_reached_is_bounde
                              r"\[2, 1000\]") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+
+def with_scale_offset_parameter(path, index, value):
+    """Rewrite the RBM file ``path``'s weights with HDF5's scale-offset filter (chunks of
+    8 x 8: 64 elements), then set the filter's parameter ``index`` to ``value`` in the file's
+    bytes (as a damaged or hostile file holds it); ``value`` None keeps HDF5's own."""
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), scaleoffset=3)
+        parameters = stored.id.get_create_plist().get_filter(0)[2]
+    if value is None:
+        return
+    changed = list(parameters)
+    changed[index] = value
+    packed = struct.pack(f"<{len(parameters)}I", *parameters)
+    content = path.read_bytes()
+    assert content.count(packed) == 1
+    path.write_bytes(content.replace(packed, struct.pack(f"<{len(changed)}I", *changed)))
+
+
+@pytest.mark.parametrize("index, name, value", [(2, "elements a chunk", 65),
+                                                (4, "element size", 8),
+                                                (6, "byte order", 1)])
+def test_scale_offset_parameters_that_do_not_fit_their_dataset_are_refused(
+        tmp_path, index, name, value):
+    # HDF5 trusts a scale-offset filter's parameters: a chunk of 2**31 - 1 elements in a
+    # file of 30 kB crashed the process (SIGSEGV), 2**26 of them took 256 MiB a chunk, and
+    # one more than the chunk holds loaded quietly. Parameters as HDF5 writes them load.
+    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
+    rbm = dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8,
+                              backend="reference").fit(data)
+    path = tmp_path / "rbm.h5"
+    dlcore.save(rbm, path)
+    with_scale_offset_parameter(path, index, None)
+    np.testing.assert_allclose(dlcore.load(path).components_, rbm.components_, atol=1e-3)
+    dlcore.save(rbm, path)
+    with_scale_offset_parameter(path, index, value)
+    assert f"({name} {value}, not " in dlcore.io.describe(path)   # dlcore info: not read
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"rbm.h5: dataset 'W' is stored with HDF5's scale-offset filter, "
+                             f"whose parameters do not fit it \\({name} {value}, "
+                             f"not ") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)

@@ -12,8 +12,9 @@ a Keras import) reads an HDF5 file:
   values beyond float32's range (every parameter is float32, where they would be infinite);
 - ``read_array(dataset, path)`` reads any other dataset only after checking its dtype (numbers
   only: no strings, compound or complex types), its rank, its storage (no virtual or external
-  data, no filter plugins) and its declared size against what the file could hold: an
-  uncompressed array cannot be larger than the file, and all arrays together neither;
+  data, no filter plugins, scale-offset parameters that fit the dataset) and its declared size
+  against what the file could hold: an uncompressed array cannot be larger than the file, and
+  all arrays together neither;
 - ``attribute(owner, name)`` reads a single number or string, checking the attribute's type and
   size first;
 - ``json_attribute(owner, name)`` refuses JSON over a size limit or nested deeper than a limit
@@ -504,12 +505,33 @@ class ModelFileReader:
         if plist.get_external_count():
             raise self.error(f"dataset '{path}' keeps its data in an external file, which "
                              f"dlcore never writes")
-        filters = [plist.get_filter(index)[0] for index in range(plist.get_nfilters())]
+        pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
+        filters = [filter_id for filter_id, *_ in pipeline]
         unknown = sorted(set(filters) - BUILTIN_FILTERS)
         if unknown:
             raise self.error(f"dataset '{path}' needs the HDF5 filter plugin(s) "
                              f"{', '.join(map(str, unknown))}, which dlcore does not load")
+        for filter_id, _, values, _ in pipeline:
+            if filter_id == h5py.h5z.FILTER_SCALEOFFSET:
+                self._check_scale_offset(dataset, path, values)
         return filters
+
+    def _check_scale_offset(self, dataset: h5py.Dataset, path: str, values: tuple) -> None:
+        """Refuse scale-offset parameters other than those HDF5 derives from the dataset when
+        it writes one: HDF5 reads them back unchecked, and the chunk's element count sizes the
+        buffer it inflates into (2**31 - 1 of them crashed the process; 2**26, 256 MiB a
+        chunk of a few bytes)."""
+        expected = {2: ("elements a chunk", math.prod(dataset.chunks or (0,))),
+                    3: ("type class", 1 if dataset.dtype.kind == "f" else 0),
+                    4: ("element size", dataset.dtype.itemsize),
+                    6: ("byte order", 1 if dataset.dtype.byteorder == ">" else 0)}
+        for index, (name, value) in expected.items():
+            found = values[index] if len(values) > index else None
+            if found != value:
+                raise self.error(f"dataset '{path}' is stored with HDF5's scale-offset filter, "
+                                 f"whose parameters do not fit it ({name} {found}, not "
+                                 f"{value}) and would make HDF5 overrun or oversize its "
+                                 f"buffers")
 
     # -- attributes -----------------------------------------------------------------------
     def attribute(self, owner: Any, name: str, where: str, default: Any = ...,
