@@ -1220,3 +1220,23 @@ def test_scale_offset_parameters_that_do_not_fit_their_dataset_are_refused(
                              f"not ") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_dataset_stored_with_szip_is_refused_unread(tmp_path):
+    # HDF5 divides by an SZIP filter's parameters unchecked: a file whose pixels-per-block
+    # was 0 killed the process (SIGFPE, fuzzer seed 153); neither dlcore nor Keras writes SZIP
+    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
+    path = tmp_path / "rbm.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8,
+                                    backend="reference").fit(data), path)
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        h5file.create_dataset("W", data=weights, chunks=(8, 8), compression="szip")
+    refusal = ("rbm.h5: dataset 'W' is stored with HDF5's SZIP filter, which neither dlcore "
+               "nor Keras writes and which HDF5 cannot read safely from a damaged file; save "
+               "the model again with dlcore.save")
+    assert refusal.split(": ", 1)[1].split(";")[0] in dlcore.io.describe(path)
+    with pytest.raises(dlcore.io.ModelFileError, match=refusal) as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)

@@ -79,8 +79,12 @@ MAX_LARGE_INFLATION_RATIO = 100
 MAX_CHUNK_BYTES = 16 * 2**20
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
-                             h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SZIP,
-                             h5py.h5z.FILTER_NBIT, h5py.h5z.FILTER_SCALEOFFSET, 32000})
+                             h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
+                             h5py.h5z.FILTER_SCALEOFFSET, 32000})
+#: HDF5's own filters that neither dlcore nor Keras writes and that HDF5 cannot read safely
+#: from a damaged file: SZIP divides by its parameters unchecked (a pixels-per-block of 0
+#: killed the process with SIGFPE).
+REFUSED_FILTERS = {h5py.h5z.FILTER_SZIP: "SZIP"}
 
 #: HDF5 type classes whose description h5py may decode: numbers, strings (attributes, names),
 #: enumerations (h5py stores NumPy's bool as one: any other enumeration is refused) and
@@ -507,7 +511,15 @@ class ModelFileReader:
                              f"dlcore never writes")
         pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
         filters = [filter_id for filter_id, *_ in pipeline]
-        unknown = sorted(set(filters) - BUILTIN_FILTERS)
+        refused = [REFUSED_FILTERS[filter_id] for filter_id in filters
+                   if filter_id in REFUSED_FILTERS]
+        if refused:
+            raise self.error(f"dataset '{path}' is stored with HDF5's {refused[0]} filter, "
+                             f"which neither dlcore nor Keras writes and which HDF5 cannot "
+                             f"read safely from a damaged file",
+                             "save the model again with dlcore.save (or convert the file "
+                             "with h5repack -f NONE)")
+        unknown = sorted(set(filters) - BUILTIN_FILTERS - set(REFUSED_FILTERS))
         if unknown:
             raise self.error(f"dataset '{path}' needs the HDF5 filter plugin(s) "
                              f"{', '.join(map(str, unknown))}, which dlcore does not load")
