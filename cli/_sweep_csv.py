@@ -61,10 +61,12 @@ def read_finished_rows(path, runs):
     finished = {}
     for row in rows:
         text = row.get("run") or ""
-        index = int(text) if text.isdigit() else -1
+        # str.isdigit alone passes "²" and digits past int()'s 4300: a traceback, not a line
+        index = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else -1
         if not 0 <= index < len(runs) or row.get("command") != runs.command_line(index):
+            shown = text if len(text) <= 20 else f"{text[:20]}..."
             raise click.UsageError(
-                f"--resume: {path} holds a run of another sweep (run {text or '?'}: "
+                f"--resume: {path} holds a run of another sweep (run {shown or '?'}: "
                 f"{row.get('command') or 'no command'}); give the grid and command of the "
                 "sweep that wrote it, or another --out")
         # as the run's own row was: a figure it did not have is no column of it

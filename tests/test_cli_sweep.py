@@ -211,8 +211,13 @@ def test_resume_refuses_a_csv_of_another_sweep_in_one_line(tmp_path):
     (lambda lines: [line.replace(",", ";") for line in lines],
      "{csv} is not the CSV of a sweep: its first line names the columns "
      "'run;seed;status;error;loss;seconds;rank;command', with no 'run' or 'command'"),
+    # a run number that str.isdigit passes but int() does not take: a ValueError traceback
+    (lambda lines: [lines[0], "\u00b2" + lines[1][1:]],
+     "{csv} holds a run of another sweep (run \u00b2: dlcore rbm train"),
+    (lambda lines: [lines[0], "9" * 5000 + lines[1][1:]],
+     "{csv} holds a run of another sweep (run 99999999999999999999...: dlcore rbm train"),
 ], ids=["spreadsheet-byte-order-mark", "a-value-too-many", "a-value-too-few",
-        "another-separator"])
+        "another-separator", "a-superscript-run", "a-run-of-5000-digits"])
 def test_resume_reads_an_edited_csv_or_names_what_is_wrong_with_it(edit, said, monkeypatch,
                                                                    tmp_path):
     from dlcore.cli import sweep as sweep_module
