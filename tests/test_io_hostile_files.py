@@ -1240,3 +1240,28 @@ def test_a_dataset_stored_with_szip_is_refused_unread(tmp_path):
     with pytest.raises(dlcore.io.ModelFileError, match=refusal) as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_global_heap_whose_free_space_is_0_bytes_is_refused_before_hdf5_loops_on_it(
+        tmp_path):
+    # a byte flipped in the global heap where HDF5 keeps a file's strings (its JSON among
+    # them) left a free-space object of 0 bytes: HDF5 stepped by it forever at the first
+    # string read, holding the interpreter (dlcore info and load hung; fuzzer seed 172)
+    data = (np.random.default_rng(0).random((8, 6)) < 0.5).astype(np.float32)
+    path = tmp_path / "rbm.h5"
+    dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
+                                    backend="reference").fit(data), path)
+    content = bytearray(path.read_bytes())
+    position = content.index(b"GCOL") + 16
+    while int.from_bytes(content[position:position + 2], "little") != 0:   # to free space
+        length = int.from_bytes(content[position + 8:position + 16], "little")
+        position += 16 + -(-length // 8) * 8
+    content[position + 8:position + 16] = bytes(8)
+    path.write_bytes(bytes(content))
+    for read in (dlcore.io.describe, dlcore.load):
+        with pytest.raises(dlcore.io.ModelFileError,
+                           match=f"rbm.h5: its global heap \\(where HDF5 keeps strings\\) at "
+                                 f"byte \\d+ is damaged: a free-space object of 0 bytes at "
+                                 f"byte {position}, on which HDF5 would loop forever") as caught:
+            read(path)
+        assert "\n" not in str(caught.value)

@@ -16,7 +16,8 @@ a Keras import) reads an HDF5 file:
   against what the file could hold: an uncompressed array cannot be larger than the file, and
   all arrays together neither;
 - ``attribute(owner, name)`` reads a single number or string, checking the attribute's type and
-  size first;
+  size first; the global heap where HDF5 keeps strings is checked once, when the reader is
+  made (:func:`global_heap_problem`);
 - ``json_attribute(owner, name)`` refuses JSON over a size limit or nested deeper than a limit
   (found by scanning the brackets, without recursion) before ``json.loads`` sees it, and refuses
   ``NaN``, ``Infinity`` and numbers that overflow a float;
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -249,6 +251,60 @@ def _lone_surrogate(text: str, value: Any) -> str | None:
     return None
 
 
+#: The signature of an HDF5 global heap collection, where HDF5 keeps variable-length data
+#: (every string attribute h5py writes, a model file's JSON among them), its header's size and
+#: its least size (HDF5's H5HG_MINSIZE); an object's header is 16 bytes too.
+GLOBAL_HEAP_SIGNATURE = b"GCOL"
+GLOBAL_HEAP_HEADER_BYTES = 16
+GLOBAL_HEAP_MIN_BYTES = 4096
+
+
+def global_heap_problem(content: Any) -> str | None:
+    """What is wrong with the first damaged global heap collection of the HDF5 file
+    ``content`` (bytes, or a memory map of the file), or None.
+
+    HDF5 walks a collection's objects trusting each one's size: a free-space object (index
+    0) of 0 bytes makes it loop forever, holding the interpreter (Ctrl-C does not stop it), at
+    the first string attribute read. A collection is found by its signature, version 1 and
+    reserved zeros, and checked as HDF5 walks it: its objects must tile it, at most 65,536
+    (HDF5's indexes are 16-bit), so the check is linear in the file's size.
+    """
+    position = content.find(GLOBAL_HEAP_SIGNATURE)
+    while position >= 0:
+        header = bytes(content[position:position + GLOBAL_HEAP_HEADER_BYTES])
+        size = int.from_bytes(header[8:16], "little")
+        if len(header) == GLOBAL_HEAP_HEADER_BYTES and header[4:8] == b"\x01\x00\x00\x00" \
+                and GLOBAL_HEAP_MIN_BYTES <= size <= len(content) - position:
+            problem = _collection_problem(content, position, size)
+            if problem is not None:
+                return (f"its global heap (where HDF5 keeps strings) at byte {position} is "
+                        f"damaged: {problem}")
+        position = content.find(GLOBAL_HEAP_SIGNATURE, position + 1)
+    return None
+
+
+def _collection_problem(content: Any, start: int, size: int) -> str | None:
+    """What is wrong with the global heap collection of ``size`` bytes at ``start``."""
+    end, position = start + size, start + GLOBAL_HEAP_HEADER_BYTES
+    for _ in range(2**16 + 1):
+        if position + GLOBAL_HEAP_HEADER_BYTES > end:
+            return None   # HDF5 takes a tail too short for an object's header as free space
+        index = int.from_bytes(content[position:position + 2], "little")
+        length = int.from_bytes(content[position + 8:position + 16], "little")
+        # as HDF5 steps: free space (index 0) by its size alone, an object by its header
+        # and its data padded to 8 bytes
+        step = length if index == 0 else GLOBAL_HEAP_HEADER_BYTES + -(-length // 8) * 8
+        if step == 0:
+            return (f"a free-space object of 0 bytes at byte {position}, on which HDF5 "
+                    f"would loop forever")
+        if position + step > end:
+            return f"the object at byte {position} runs past the collection's end"
+        position += step
+        if position == end:
+            return None
+    return "it holds more objects than HDF5 can index"
+
+
 class ModelFileReader:
     """Guarded access to an open HDF5 file (see the module docstring).
 
@@ -282,6 +338,22 @@ class ModelFileReader:
         #: :data:`DAMAGED_FIX`; weights read into a model the caller built
         #: (``load_weights``) may be another model's (:data:`OTHER_MODEL_FIX`)
         self.fix = DAMAGED_FIX
+        if file_size is None:
+            self._check_global_heaps()
+
+    def _check_global_heaps(self) -> None:
+        """Refuse a file whose global heap would make HDF5 loop forever (see
+        :func:`global_heap_problem`), before any string is read."""
+        if self.file_size == 0:
+            return
+        try:
+            with open(self.filename, "rb") as stream, \
+                    mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as content:
+                problem = global_heap_problem(content)
+        except (OSError, ValueError):
+            return   # not a mappable file (a pipe): HDF5's own reading decides
+        if problem is not None:
+            raise self.error(problem)
 
     # -- errors ---------------------------------------------------------------------------
     def error(self, problem: str, fix: str | None = None) -> ModelFileError:
