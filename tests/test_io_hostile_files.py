@@ -1265,3 +1265,27 @@ def test_a_global_heap_whose_free_space_is_0_bytes_is_refused_before_hdf5_loops_
                                  f"byte {position}, on which HDF5 would loop forever") as caught:
             read(path)
         assert "\n" not in str(caught.value)
+
+
+def test_a_dataset_stored_in_thousands_of_tiny_chunks_is_refused_unread(tmp_path):
+    # HDF5 spends kilobytes on each chunk it reads: a 2.7 MB Keras file whose 400 x 120
+    # kernel was stored in 48,000 chunks of one number took 182 MiB to load (fuzzer seed 172)
+    data = (np.random.default_rng(0).random((8, 64)) < 0.5).astype(np.float32)
+    path = tmp_path / "rbm.h5"
+    rbm = dlcore.BernoulliRBM(n_hidden=32, epochs=1, batch_size=8,
+                              backend="reference").fit(data)
+    for chunks, refused in (((2, 1), False), ((1, 1), True)):   # 1,024 chunks, then 2,048
+        dlcore.save(rbm, path)
+        with h5py.File(path, "r+") as h5file:
+            weights = h5file["W"][()]
+            del h5file["W"]
+            h5file.create_dataset("W", data=weights, chunks=chunks, fletcher32=True)
+        if not refused:
+            np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
+            continue
+        with pytest.raises(dlcore.io.ModelFileError,
+                           match=r"rbm.h5: dataset 'W' of shape \(64, 32\) \(8.0 KiB\) is "
+                                 r"stored in 2048 chunks of shape \(1, 1\) \(4 bytes each\), "
+                                 r"which HDF5 would read one by one") as caught:
+            dlcore.load(path)
+        assert "\n" not in str(caught.value)

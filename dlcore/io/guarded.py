@@ -79,6 +79,12 @@ MAX_LARGE_INFLATION_RATIO = 100
 #: dataset (up to 4 GiB for a dataset of one number; h5py and Keras write chunks of at most
 #: 1 MiB).
 MAX_CHUNK_BYTES = 16 * 2**20
+#: A dataset may be stored in at most this many chunks, or one chunk per
+#: :data:`MIN_BYTES_PER_CHUNK` of its data if more: HDF5 spends kilobytes of memory on every
+#: chunk it reads (a 2.7 MB file storing a 400 x 120 kernel in 48,000 chunks of one number
+#: took 182 MiB to read), and h5py's own chunks hold 8 KiB or more.
+MAX_SMALL_CHUNKS = 1024
+MIN_BYTES_PER_CHUNK = 4096
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
@@ -526,6 +532,7 @@ class ModelFileReader:
                              + (f" (its compressed data may inflate to "
                                 f"{size_text(inflation_limit(self.stored_size))} in all)"
                                 if filters else ""))
+        self._check_chunk_count(dataset, path, n_bytes)
         if not charged:
             self._charged.add(dataset.id)
             if filters:
@@ -572,6 +579,21 @@ class ModelFileReader:
                              f"it would inflate whole (a decompression bomb)")
         return math.prod(-(-length // chunk) * chunk
                          for length, chunk in zip(dataset.shape, chunks)) * itemsize
+
+    def _check_chunk_count(self, dataset: h5py.Dataset, path: str, n_bytes: int) -> None:
+        """Refuse a chunked ``dataset`` (``n_bytes`` of data) stored in more chunks than
+        :data:`MAX_SMALL_CHUNKS` and one per :data:`MIN_BYTES_PER_CHUNK` of its data."""
+        chunks = dataset.chunks
+        if not chunks or len(chunks) != len(dataset.shape):
+            return
+        n_chunks = math.prod(-(-length // chunk) for length, chunk in zip(dataset.shape, chunks))
+        if n_chunks > max(MAX_SMALL_CHUNKS, n_bytes // MIN_BYTES_PER_CHUNK):
+            chunk_bytes = math.prod(chunks) * dataset.dtype.itemsize
+            raise self.error(f"dataset '{path}' of shape {shape_text(dataset.shape)} "
+                             f"({size_text(n_bytes)}) is stored in {n_chunks} chunks of shape "
+                             f"{shape_text(chunks)} ({size_text(chunk_bytes)} each), which "
+                             f"HDF5 would read one by one at kilobytes of memory each "
+                             f"(h5py's own chunks hold 8 KiB or more)")
 
     def _check_storage(self, dataset: h5py.Dataset, path: str) -> list:
         if dataset.is_virtual:
