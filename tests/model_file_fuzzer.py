@@ -27,7 +27,11 @@ beyond float32's range (finite, but infinite as dlcore's float32 parameters); th
 Dropout layers put into a Keras Sequential's config (loading must stay linear in the layers);
 archives whose end record declares only their real members in front of thousands more; odd
 values for the settings of training (an optimiser's learning rate, betas, weight decay, AMSGrad,
-momentum and epsilon forms; a loss's label smoothing), wherever a file keeps them. The bases
+momentum and epsilon forms; a loss's label smoothing), wherever a file keeps them; datasets
+stored through the filters no base uses (LZF, shuffle, Fletcher-32, scale-offset, N-bit, SZIP)
+in chunks as small as one element, partly unwritten with a fill value of NaN, infinity or
+beyond float32's range, or with the filter's parameters damaged in the file's bytes; groups
+nested hundreds deep; thousands of attributes on one object. The bases
 also hold archives dlcore writes of AdamW with a smoothed cross-entropy and of an SGD of
 Keras's momentum form, more Keras files (a Siamese pair, transposed convolutions, an MLP, batch
 normalisation, a global average pool) and a dlcore file of an earlier version.
@@ -646,6 +650,119 @@ def odd_storage(h5file, rng):
     return f"{path} stored as {choice}"
 
 
+#: Byte patches a mutation asks for once the file is closed (h5py cannot write a filter's
+#: parameters as HDF5 stores them): file name -> [(old bytes, new bytes)].
+PENDING_PATCHES = collections.defaultdict(list)
+#: Parameter values that reach HDF5's edge cases: sizes of 0, 1, powers of two, the top of
+#: 31 and 32 bits.
+FILTER_PARAMETER_EDGES = (0, 1, 2, 3, 4, 7, 8, 16, 31, 32, 33, 63, 64, 65, 255, 256, 2**16,
+                          2**31 - 1, 2**31, 2**32 - 1)
+
+
+def _filtered_dataset(h5file, rng, kinds):
+    """A small integer or float dataset rewritten through one of HDF5's filters or h5py's
+    LZF (``kinds``), in chunks of one element along some axes; returns (path, kind) or
+    (None, None)."""
+    import h5py
+    path = _choose(rng, [p for p in _small_datasets(h5file) if h5file[p].shape
+                         and h5file[p].dtype.kind in "iuf" and 0 < h5file[p].size])
+    if not path:
+        return None, None
+    values = h5file[path][()]
+    kind = _choose(rng, kinds)
+    chunks = tuple(1 if rng.random() < 0.3 else length for length in values.shape)
+    if kind == "szip":   # HDF5 writes SZIP chunks of at least 32 elements only
+        chunks = values.shape
+        kind = kind if values.size >= 32 else "deflate"
+    options = {"lzf": {"compression": "lzf"}, "deflate": {"compression": "gzip"},
+               "shuffle": {"shuffle": True, "compression": "gzip"},
+               "fletcher32": {"fletcher32": True}, "szip": {"compression": "szip"},
+               "scaleoffset": {"scaleoffset": 3 if values.dtype.kind == "f" else 0}}.get(kind)
+    if options is None:   # N-bit: h5py has no keyword for it
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk(chunks)
+        dcpl.set_filter(h5py.h5z.FILTER_NBIT, 0, ())
+        options = {"dcpl": dcpl}
+    fill = None
+    if values.dtype.kind == "f" and kind != "scaleoffset" and rng.random() < 0.3:
+        fill = _choose(rng, [np.nan, np.inf, 1e300, -0.0])
+    dtype = np.float64 if fill == 1e300 else values.dtype
+    del h5file[path]
+    dataset = h5file.create_dataset(path, shape=values.shape, dtype=dtype, chunks=chunks,
+                                    fillvalue=fill, **options)
+    if fill is None or rng.random() < 0.5:
+        dataset[...] = values
+    else:
+        dataset[:1] = values[:1]   # the rest: chunks never written, read as the fill value
+    return path, kind + ("" if fill is None else f" (fill value {fill})")
+
+
+def filtered_storage(h5file, rng):
+    """A dataset stored through HDF5's own filters, which no base file uses (LZF, shuffle,
+    Fletcher-32, scale-offset, N-bit, SZIP), in chunks as small as one element, maybe partly
+    unwritten with a fill value of NaN, infinity or beyond float32's range."""
+    path, kind = _filtered_dataset(h5file, rng, ["lzf", "shuffle", "fletcher32", "scaleoffset",
+                                                 "nbit", "szip"])
+    return f"{path} stored with {kind}" if path else "filtered storage: no dataset"
+
+
+def filter_parameters(h5file, rng):
+    """A dataset stored through a filter of several parameters (scale-offset, N-bit, SZIP),
+    whose parameters are then damaged in the file's bytes (once it is closed): HDF5 reads
+    them back unchecked (a scale-offset chunk of 2**31 - 1 elements crashed it)."""
+    import struct as struct_module
+    path, kind = _filtered_dataset(h5file, rng, ["scaleoffset", "nbit", "szip"])
+    if not path:
+        return "filter parameters: no dataset"
+    plist = h5file[path].id.get_create_plist()
+    parameters = [plist.get_filter(index)[2] for index in range(plist.get_nfilters())]
+    parameters = _choose(rng, [values for values in parameters if len(values) > 1])
+    if parameters is None:
+        return f"{path} stored with {kind}: no parameters"
+    changed, damage = list(parameters), []
+    for _ in range(int(rng.integers(1, 4))):
+        index = int(rng.integers(len(changed)))
+        changed[index] = (int(_choose(rng, FILTER_PARAMETER_EDGES)) if rng.random() < 0.7
+                          else int(rng.integers(2**32)))
+        damage.append(f"{index}={changed[index]}")
+    PENDING_PATCHES[h5file.filename].append(
+        (struct_module.pack(f"<{len(parameters)}I", *parameters),
+         struct_module.pack(f"<{len(changed)}I", *changed)))
+    return f"{path} stored with {kind} of parameters {', '.join(damage)}"
+
+
+def apply_pending_patches(path):
+    """Apply the byte patches mutations asked for (each only where its bytes occur once)."""
+    patches = PENDING_PATCHES.pop(path, [])
+    if not patches:
+        return
+    with open(path, "rb") as stream:
+        data = stream.read()
+    for old, new in patches:
+        if data.count(old) == 1:
+            data = data.replace(old, new)
+    with open(path, "wb") as stream:
+        stream.write(data)
+
+
+def deep_groups(h5file, rng):
+    """Groups nested far deeper than a model file's (20 to 400), under a group of the file."""
+    group = h5file[_choose(rng, ["/"] + _groups(h5file))]
+    depth = int(rng.choice([20, 100, 400]))
+    for level in range(depth):
+        group = group.create_group(f"n{level}")
+    return f"groups nested {depth} deep"
+
+
+def many_attributes(h5file, rng):
+    """Thousands of tiny attributes on the root, a group or a dataset (stored densely)."""
+    owner = h5file[_choose(rng, ["/"] + _groups(h5file) + _datasets(h5file))]
+    count = int(rng.choice([1_001, 5_000]))
+    for index in range(count):
+        owner.attrs[f"a{index}"] = np.int8(index % 100)
+    return f"{count} attributes on {owner.name}"
+
+
 def _odd_dtype_value(h5file, rng):
     """(value, dtype) of a type no model file holds: an enum, opaque bytes, a variable-length
     sequence, an object or region reference, a compound, a long double."""
@@ -1068,7 +1185,8 @@ MUTATIONS = [
     (hard_link_fan_out, 3), (keras_names, 3), (keras_code_layer, 2), (non_utf8_name, 3),
     (non_utf8_attribute_name, 3), (long_history, 2), (chunk_bomb, 2), (odd_storage, 3),
     (odd_dtype_attribute, 4), (odd_dtype_dataset, 3), (beyond_float32_dataset, 4),
-    (many_keras_layers, 2), (training_setting, 6), (nested_shape, 6),
+    (many_keras_layers, 2), (training_setting, 6), (nested_shape, 6), (filtered_storage, 4),
+    (filter_parameters, 4), (deep_groups, 2), (many_attributes, 2),
 ]
 
 
@@ -1098,6 +1216,7 @@ def make_fuzzed_files(base_paths, folder, n_files, seed):
                     # A mutation that does not apply to this file (e.g. its target was deleted
                     # by the previous one): the file is still a valid test case.
                     descriptions.append(f"{function.__name__} skipped ({type(error).__name__})")
+        apply_pending_patches(path)
         if not archive and rng.random() < 0.1:
             descriptions.append(damage_bytes(path, rng))
         if archive:
