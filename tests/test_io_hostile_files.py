@@ -1242,6 +1242,18 @@ def test_a_dataset_stored_with_szip_is_refused_unread(tmp_path):
     assert "\n" not in str(caught.value)
 
 
+def with_free_space_of_0_bytes(content):
+    """The HDF5 file ``content`` with the free-space object of its first global heap
+    collection set to 0 bytes, and the object's position."""
+    content = bytearray(content)
+    position = content.index(b"GCOL") + 16
+    while int.from_bytes(content[position:position + 2], "little") != 0:   # to free space
+        length = int.from_bytes(content[position + 8:position + 16], "little")
+        position += 16 + -(-length // 8) * 8
+    content[position + 8:position + 16] = bytes(8)
+    return bytes(content), position
+
+
 def test_a_global_heap_whose_free_space_is_0_bytes_is_refused_before_hdf5_loops_on_it(
         tmp_path):
     # a byte flipped in the global heap where HDF5 keeps a file's strings (its JSON among
@@ -1251,13 +1263,8 @@ def test_a_global_heap_whose_free_space_is_0_bytes_is_refused_before_hdf5_loops_
     path = tmp_path / "rbm.h5"
     dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
                                     backend="reference").fit(data), path)
-    content = bytearray(path.read_bytes())
-    position = content.index(b"GCOL") + 16
-    while int.from_bytes(content[position:position + 2], "little") != 0:   # to free space
-        length = int.from_bytes(content[position + 8:position + 16], "little")
-        position += 16 + -(-length // 8) * 8
-    content[position + 8:position + 16] = bytes(8)
-    path.write_bytes(bytes(content))
+    content, position = with_free_space_of_0_bytes(path.read_bytes())
+    path.write_bytes(content)
     for read in (dlcore.io.describe, dlcore.load):
         with pytest.raises(dlcore.io.ModelFileError,
                            match=f"rbm.h5: its global heap \\(where HDF5 keeps strings\\) at "
@@ -1289,3 +1296,24 @@ def test_a_dataset_stored_in_thousands_of_tiny_chunks_is_refused_unread(tmp_path
                                  r"which HDF5 would read one by one") as caught:
             dlcore.load(path)
         assert "\n" not in str(caught.value)
+
+
+def test_a_keras_archives_weights_of_a_damaged_global_heap_are_refused_unread(tmp_path):
+    # the check of a file's global heap (above) ran for files at a path only: a .keras
+    # archive's weights member, copied out of the archive, was read unchecked
+    def note(h5file):
+        h5file.attrs["note"] = "a string: kept in the global heap"
+
+    path = archive_with_weights(tmp_path, "keras_compiled.keras", note)
+    with zipfile.ZipFile(path) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    members["model.weights.h5"], position = with_free_space_of_0_bytes(
+        members["model.weights.h5"])
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"keras_compiled.keras \\(model.weights.h5\\): its global heap "
+                             f".* a free-space object of 0 bytes at byte {position}") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)

@@ -324,10 +324,13 @@ class ModelFileReader:
         for an HDF5 file inflated out of an archive, its compressed size there): its filtered
         datasets may inflate to :func:`inflation_limit` of it in all, so that a file inflated
         from a zip member cannot inflate as much again
+    content : bytes-like, the file's bytes when it is not at the path ``filename`` (an archive's
+        member), for the check of its global heap (:func:`global_heap_problem`) that a file at
+        a path gets from its path
     """
 
     def __init__(self, h5file: h5py.File, filename: str, file_size: int | None = None,
-                 stored_size: int | None = None):
+                 stored_size: int | None = None, content: Any = None):
         self.file = h5file
         self.filename = filename
         self.file_size = os.path.getsize(filename) if file_size is None else file_size
@@ -344,7 +347,11 @@ class ModelFileReader:
         #: :data:`DAMAGED_FIX`; weights read into a model the caller built
         #: (``load_weights``) may be another model's (:data:`OTHER_MODEL_FIX`)
         self.fix = DAMAGED_FIX
-        if file_size is None:
+        if content is not None:
+            problem = global_heap_problem(content)
+            if problem is not None:
+                raise self.error(problem)
+        elif file_size is None:
             self._check_global_heaps()
 
     def _check_global_heaps(self) -> None:

@@ -37,12 +37,14 @@ import datetime
 import errno
 import io
 import json
+import mmap
 import os
 import struct
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import h5py
 
@@ -281,6 +283,20 @@ def weights_limit(n_parameters: int | None) -> int:
 
 
 @contextlib.contextmanager
+def _member_bytes(copy: Any, size: int) -> Iterator[Any]:
+    """The ``size`` bytes of the weights member copied into ``copy`` (a spooled temporary
+    file), for the reader's check of its global heap: read from memory, or memory-mapped
+    where the copy was spooled to a file."""
+    if size <= IN_MEMORY_BYTES:   # kept in memory by the SpooledTemporaryFile
+        copy.seek(0)   # (h5py seeks to where it reads, each time)
+        content = copy.read()
+        yield content
+        return
+    with mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_READ) as content:
+        yield content
+
+
+@contextlib.contextmanager
 def weights_file(filename: str, n_parameters: int | None = None) -> Iterator[ModelFileReader]:
     """A guarded reader of the archive's ``model.weights.h5``, copied out of the archive into
     memory (or a temporary file when large), never to a path the archive names; a member
@@ -304,9 +320,9 @@ def weights_file(filename: str, n_parameters: int | None = None) -> Iterator[Mod
                 reason = " ".join(str(error).split())[:200]
                 raise _error(label, f"not a readable HDF5 file ({reason})") from None
             try:
-                with h5file:
+                with h5file, _member_bytes(copy, size) as content:
                     yield ModelFileReader(h5file, label, file_size=size,
-                                          stored_size=info.compress_size)
+                                          stored_size=info.compress_size, content=content)
             except (OSError, RuntimeError, KeyError) as error:
                 from dlcore.io.hdf5 import _raised_inside_h5py
                 if isinstance(error, (RuntimeError, KeyError)) and \
