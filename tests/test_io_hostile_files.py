@@ -1317,3 +1317,22 @@ def test_a_keras_archives_weights_of_a_damaged_global_heap_are_refused_unread(tm
                              f".* a free-space object of 0 bytes at byte {position}") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("config", ["[1, 2]", '"Sequential"', "3", "null"])
+def test_a_keras_model_config_that_is_no_json_object_is_refused_in_one_line(tmp_path, config):
+    # a Keras .h5 whose model_config was a JSON list (fuzzer seed 161) raised
+    # "AttributeError: 'list' object has no attribute 'get'"
+    from dlcore.io.keras import model_from_json
+    path = tmp_path / "model.h5"
+    shutil.copyfile(fixture("keras_convnet.h5"), path)
+    with h5py.File(path, "r+") as h5file:
+        h5file.attrs["model_config"] = config
+    kind = type(json.loads(config)).__name__
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"model.h5: the Keras model config is a JSON {kind}, not an "
+                             f"object") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(dlcore.io.ModelFileError, match=f"a JSON {kind}, not an object"):
+        model_from_json(config)

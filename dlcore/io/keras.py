@@ -1226,7 +1226,12 @@ class _Imported:
         self.filename = filename
         if not isinstance(config, dict) or config.get("class_name") != "Sequential" \
                 or not isinstance(config.get("config"), dict):
-            kind = config.get("class_name") if isinstance(config, dict) else None
+            if not isinstance(config, dict):   # a damaged file's JSON list, string or number
+                raise _config_error(filename, f"the Keras model config is a JSON "
+                                              f"{type(config).__name__}, not an object of a "
+                                              f"class_name and a config; the file is damaged "
+                                              f"or was not written by Keras")
+            kind = config.get("class_name")
             raise _config_error(filename, f"the Keras model is a {str(kind)[:60]!r}; dlcore "
                                           f"imports Keras Sequential and Functional models")
         body = config["config"]
@@ -2630,7 +2635,7 @@ def _as_functional(config, filename="<json>"):
     (the functional importer checks the names, calls and shapes)."""
     config = _keras_3_nodes(config)
     body = config.get("config") if isinstance(config, dict) else None
-    if config.get("class_name") != "Sequential" or not isinstance(body, dict) or \
+    if not isinstance(body, dict) or config.get("class_name") != "Sequential" or \
             not isinstance(body.get("layers"), list) or len(body["layers"]) > MAX_OBJECTS or \
             not any(isinstance(entry, dict) and entry.get("class_name") in _MODEL_CLASSES
                     for entry in body["layers"]):
