@@ -263,16 +263,18 @@ def _hold_written_files(callbacks, held):
         folder, name = os.path.split(path)
         lock = FolderLock()
         held.append(lock)
-        if kind == "ModelCheckpoint":
-            # it makes a missing folder at its first save, too late for the lock: the first
-            # fits of a search would write unlocked; made now, removed again while empty
-            lock.made = _missing_folders(folder)
-            os.makedirs(folder, exist_ok=True)
+        lock.made, remade = (), 0
         while True:   # a CSVLogger's missing folder: the callback says so itself
+            if kind == "ModelCheckpoint":
+                # it makes a missing folder at its first save, too late for the lock: the
+                # first fits of a search would write unlocked; made now, removed again while
+                # empty (also where the end of the fit waited for removed it, empty)
+                missing = _missing_folders(folder)
+                lock.made = max(lock.made, missing, key=len)
+                os.makedirs(folder, exist_ok=True)
             try:
                 lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}", into=lock,
                             name=f".{name}.dlcore-fit.lock")
-                break
             except FolderInUseError as error:
                 if not told:
                     print(f"waiting for another fit writing {kind}'s file {target!r} "
@@ -280,6 +282,13 @@ def _hold_written_files(callbacks, held):
                           "other's", file=sys.stderr, flush=True)
                     told = True
                 time.sleep(WRITTEN_FILE_POLL_SECONDS)
+                continue
+            # the folder gone as the lock file was made (the end of a fit that had made it
+            # and wrote nothing): unlocked, this fit and the next would write at once
+            remade += 1
+            if lock.descriptor is not None or kind != "ModelCheckpoint" or remade == 3 \
+                    or os.path.isdir(folder):
+                break
         lock.written = path
         writing.append(path)
 

@@ -526,3 +526,37 @@ def test_the_backup_dir_a_wrapper_fit_made_goes_with_the_last_fit_though_another
     first_ended.set()
     other[0].join()
     assert failures == [] and os.listdir(tmp_path) == []
+
+
+def test_a_fit_waiting_for_a_checkpoint_whose_folder_the_holder_s_end_removed_holds_it_again(
+        tmp_path, monkeypatch):
+    # the fit that held the checkpoint failed before its first save and removed the folder it
+    # had made, empty: the waiting fit's lock file could no longer be made, and it (then every
+    # later fit) wrote the checkpoint unlocked, one fit's over another's
+    import threading
+    import time
+    import types
+
+    from dlcore import wrappers
+    from dlcore.callbacks import ModelCheckpoint
+    waits = threading.Event()
+
+    def wait(seconds):
+        waits.set()
+        time.sleep(0.01)
+    monkeypatch.setattr(wrappers, "time", types.SimpleNamespace(sleep=wait))
+    callbacks = [ModelCheckpoint(tmp_path / "runs" / "best.h5")]
+    first, second = [], []
+    wrappers._hold_written_files(callbacks, first)   # the failing fit's: it made runs/
+    waiting = threading.Thread(target=wrappers._hold_written_files, args=(callbacks, second))
+    waiting.start()
+    assert waits.wait(5)   # the second fit waits for the file
+    wrappers._release_written_files(first)   # the first fit's end: the empty runs/ goes
+    waiting.join(5)
+    assert not waiting.is_alive()
+    try:
+        assert second[0].descriptor is not None   # held, not unlocked
+        assert (tmp_path / "runs" / ".best.h5.dlcore-fit.lock").is_file()
+    finally:
+        wrappers._release_written_files(second)
+    assert not (tmp_path / "runs").exists()   # the second fit made it again: gone with it
