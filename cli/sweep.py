@@ -560,8 +560,26 @@ def sweep(specs, out, dry_run, distributed, resume, command):
     if resume:
         # which file each run goes on from, before any run trains: a file this machine
         # cannot read now stops the sweep here in one line, with nothing trained or lost
-        for index in pending[rank::size]:
-            runs.resume_file_of(index)
+        problem = None
+        try:
+            try:
+                for index in pending[rank::size]:
+                    runs.resume_file_of(index)
+            except click.ClickException as error:
+                problem = error.format_message()
+            if size > 1:
+                # on every rank: a rank stopped alone left the others to train all their runs
+                # and then stop the job at the gather, for want of it, with no CSV
+                problems = comm.gather(problem, "checking the runs' files")
+                problem = comm.broadcast(next(filter(None, problems), None) if comm.is_root
+                                         else None, "checking the runs' files")
+        except INTERRUPTIONS as stop:   # no run started (the files of many take a while)
+            stopped_sweep(stop, None, [], finished, comm, runs, specs, out, distributed,
+                          command, as_it_started=True)
+        if problem is not None:
+            if rank != 0:   # rank 0 says it for the job
+                sys.stdout = sys.stderr = _Silent()
+            raise click.ClickException(problem)
     if rank == 0:
         threads = f", {comm.threads} thread{'s' if comm.threads != 1 else ''} each" if (
             size > 1 and comm.threads) else ""

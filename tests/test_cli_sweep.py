@@ -679,6 +679,46 @@ def test_resume_trains_no_finished_run_again_for_a_file_this_machine_cannot_read
         assert ran.exit_code == 0, ran.output
 
 
+class SweepRankWhosePeerCannotRead(SweepRank):
+    """Rank ``rank`` of a 2-rank distributed sweep --resume whose rank 1 could not read a
+    finished run's model file (run 1's, the stand-in rank 1 reading none); records what it
+    was asked to share."""
+
+    CANNOT = ("cannot tell whether run 1 finished: reading run-1/model.h5 failed (Permission "
+              "denied); run the sweep with --resume again once that is resolved")
+
+    def gather(self, value, what):
+        self.gathered = value
+        return [value, self.CANNOT] if self.is_root else None
+
+    def broadcast(self, value, what):
+        return value if self.is_root else self.CANNOT
+
+
+@pytest.mark.parametrize("rank, said", [(0, 1), (1, 0)])
+def test_a_distributed_sweep_resumed_stops_on_every_rank_when_one_cannot_read_a_run_s_file(
+        monkeypatch, tmp_path, rank, said):
+    # the rank that could not read stopped alone: the others trained all their runs (hours)
+    # and then stopped the job at the gather, "rank 1 ended (a sys.exit, ...)", with no CSV;
+    # rank 0 says the line for the job
+    communicator = SweepRankWhosePeerCannotRead(rank)
+    import dlcore.distributed
+    from dlcore.cli import sweep as sweep_module
+    monkeypatch.setattr(dlcore.distributed, "init", lambda timeout: communicator)
+    ran = []
+    monkeypatch.setattr(sweep_module.Sweep, "run", lambda self, index, *rest, **options:
+                        ran.append(index))
+    monkeypatch.setattr("dlcore.cli._distributed._ancestor_command_lines", lambda: [])
+    (tmp_path / "sweep.csv").write_text("run,seed,status,error,seconds,rank,command\n")
+    result = sweep("--distributed", "--resume", "--grid", "seed=0,1,2,3", "--out",
+                   tmp_path / "sweep.csv", "--", *TINY_RBM, "--out", tmp_path / "rbm")
+    assert ran == []
+    assert communicator.gathered is None   # this rank read its runs' files
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"dlcore: error: {SweepRankWhosePeerCannotRead.CANNOT}"][:said], result.output
+
+
 @pytest.mark.parametrize("held", ["SIGTERM", "SIGINT"])
 def test_a_distributed_sweep_interrupted_as_it_started_says_so_in_one_plain_line(
         monkeypatch, tmp_path, held):
