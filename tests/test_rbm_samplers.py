@@ -359,3 +359,21 @@ def test_a_file_saved_between_chunks_starts_the_chains_no_batch_reached_at_their
             h5py.File(tmp_path / "all_started.h5", "r") as done:
         assert saved["training/persistent_chain_unstarted"][()].tolist() == [0, 0, 0, 1]
         assert "persistent_chain_unstarted" not in done["training"]
+
+
+def test_a_file_whose_chain_flags_are_not_0_or_1_is_refused_for_its_values_not_its_shape(
+        tmp_path):
+    # "has shape (4,) or values other than 0 and 1; expected (4,) flags": the shape was right,
+    # and the line left the reader to find which of the two was wrong
+    import h5py
+    rbm = dlcore.BernoulliRBM(n_hidden=3, batch_size=4, sampler="pcd", seed=0,
+                              backend="reference")
+    rbm.partial_fit(np.ones((2, 5), dtype=np.float32))
+    dlcore.save(rbm, tmp_path / "rbm.h5")
+    with h5py.File(tmp_path / "rbm.h5", "a") as handle:
+        handle["training/persistent_chain_unstarted"][...] = [0, 0, 2, 1]
+    with pytest.raises(dlcore.ModelFileError) as refused:
+        dlcore.load(tmp_path / "rbm.h5")
+    said = str(refused.value)
+    assert "'training/persistent_chain_unstarted' holds values other than 0 and 1" in said
+    assert "shape" not in said and "\n" not in said

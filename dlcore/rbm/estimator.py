@@ -593,10 +593,14 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         unstarted = None
         if "persistent_chain" in training and "persistent_chain_unstarted" in training:
             unstarted = np.asarray(training["persistent_chain_unstarted"])
-            if unstarted.shape != (self._chain_rows(),) or not np.isin(unstarted, (0, 1)).all():
+            if unstarted.shape != (self._chain_rows(),):
                 raise ValueError(f"dataset 'training/persistent_chain_unstarted' has shape "
-                                 f"{unstarted.shape} or values other than 0 and 1; expected "
-                                 f"({self._chain_rows()},) flags, one per chain")
+                                 f"{unstarted.shape}; expected ({self._chain_rows()},), a "
+                                 "flag per chain")
+            if not np.isin(unstarted, (0, 1)).all():
+                raise ValueError("dataset 'training/persistent_chain_unstarted' holds values "
+                                 "other than 0 and 1; expected a flag per chain (1: not "
+                                 "started yet)")
             unstarted = unstarted.astype(bool) if unstarted.any() else None
         arrays = {}
         for path, shape in expected.items():
