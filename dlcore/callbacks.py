@@ -845,9 +845,9 @@ class BackupAndRestore(Callback):
             self._owner = owner
             lock = self._lock = FolderLock()
         try:
-            self._created = _missing_folders(self.backup_dir)
+            self._created = ()
             for _ in range(3):
-                os.makedirs(self.backup_dir, exist_ok=True)
+                self._created = _deepest_first(self._created + _make_folders(self.backup_dir))
                 lock_folder(self.backup_dir, holder, into=lock)
                 # another fit's end may remove the folder, empty, between the two: its lock
                 # file then cannot be made, and the fit would run unlocked
@@ -1021,6 +1021,32 @@ def _missing_folders(folder):
         missing.append(folder)
         folder = os.path.dirname(folder)
     return tuple(missing)
+
+
+def _make_folders(folder):
+    """Make ``folder`` and the missing folders above it (``os.makedirs``): the ones this call
+    made, deepest first. Those it finds missing are not all its own: another fit's end may
+    remove a folder above, empty, after it was found there (made again here, it is this
+    call's), and another fit may make one first (that fit's)."""
+    made = []
+    for _ in range(3):
+        for path in reversed(_missing_folders(folder)):   # top down
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            except FileNotFoundError:   # the folder above removed meanwhile: again
+                break
+            made.append(path)
+        if os.path.isdir(folder):
+            break
+    os.makedirs(folder, exist_ok=True)   # what it could not make says why
+    return _deepest_first(made)
+
+
+def _deepest_first(folders):
+    """``folders`` (absolute paths) once each, the deepest first."""
+    return tuple(sorted(set(folders), key=lambda path: (-path.count(os.sep), path)))
 
 
 def _restore_learning_rate(saved, model):

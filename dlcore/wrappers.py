@@ -244,7 +244,7 @@ def _hold_written_files(callbacks, held):
     each whole, as the fits of a search in turn do (the last, the refit of the best
     parameters, leaves its own). A fit started inside a fit that holds the file, in the same
     thread, would wait for ever: ValueError in one line."""
-    from dlcore.callbacks import CSVLogger, ModelCheckpoint, _missing_folders
+    from dlcore.callbacks import CSVLogger, ModelCheckpoint, _deepest_first, _make_folders
     from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
     targets = {}
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else ():
@@ -269,9 +269,7 @@ def _hold_written_files(callbacks, held):
                 # it makes a missing folder at its first save, too late for the lock: the
                 # first fits of a search would write unlocked; made now, removed again while
                 # empty (also where the end of the fit waited for removed it, empty)
-                missing = _missing_folders(folder)
-                lock.made = max(lock.made, missing, key=len)
-                os.makedirs(folder, exist_ok=True)
+                lock.made = _deepest_first(lock.made + _make_folders(folder))
             try:
                 lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}", into=lock,
                             name=f".{name}.dlcore-fit.lock")

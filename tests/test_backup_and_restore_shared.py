@@ -560,3 +560,25 @@ def test_a_fit_waiting_for_a_checkpoint_whose_folder_the_holder_s_end_removed_ho
     finally:
         wrappers._release_written_files(second)
     assert not (tmp_path / "runs").exists()   # the second fit made it again: gone with it
+
+
+def test_a_shared_backup_dir_the_last_fit_removed_as_another_started_goes_with_that_one(
+        tmp_path, monkeypatch):
+    # the last of a search's fits to leave removed backup_dir (its mark alone in it) as
+    # another fit started, between that fit's finding the folder there and making its own in
+    # it: the starting fit made backup_dir again, knew it not, and left it behind, empty
+    from dlcore import callbacks
+    shared, found, calls = tmp_path / "runs", callbacks._missing_folders, []
+    shared.mkdir()
+
+    def as_the_last_fit_leaves(folder):
+        missing = found(folder)
+        if not calls:
+            shared.rmdir()
+        calls.append(folder)
+        return missing
+    monkeypatch.setattr(callbacks, "_missing_folders", as_the_last_fit_leaves)
+    backup = BackupAndRestore(shared).for_fit("key")
+    backup.hold(owner="this fit")
+    backup.release(owner="this fit")
+    assert os.listdir(tmp_path) == []
