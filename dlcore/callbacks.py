@@ -1000,6 +1000,12 @@ class BackupAndRestore(Callback):
             os.rmdir(shared)
         except (OSError, UnicodeDecodeError):   # another fit's folder made meanwhile, or
             return                               # the last one removed it
+        # only folders above it: a mark left by a killed search, in a tree moved since,
+        # names where the folders were, perhaps a user's folders now
+        ancestors = [os.path.dirname(top)]
+        while os.path.dirname(ancestors[-1]) != ancestors[-1]:
+            ancestors.append(os.path.dirname(ancestors[-1]))
+        above = [folder for folder in above if folder in ancestors]
         for folder in above:   # deepest first, only while empty
             try:
                 os.rmdir(folder)

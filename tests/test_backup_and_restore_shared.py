@@ -582,3 +582,16 @@ def test_a_shared_backup_dir_the_last_fit_removed_as_another_started_goes_with_t
     backup.hold(owner="this fit")
     backup.release(owner="this fit")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_last_fit_removes_only_folders_above_backup_dir_that_its_mark_names(tmp_path):
+    # the mark, left by a killed search in a folder moved since, named the folders above it
+    # where it was: the last fit's end removed those (empty) folders of the user's elsewhere
+    moved, elsewhere = tmp_path / "moved" / "backup", tmp_path / "runs"
+    moved.mkdir(parents=True)
+    elsewhere.mkdir()
+    (moved / BackupAndRestore.MADE_BY_FITS).write_text(f"{elsewhere}\n{moved.parent}\n")
+    backup = BackupAndRestore(moved).for_fit("key")
+    backup.hold(owner="this fit")
+    backup.release(owner="this fit")
+    assert sorted(os.listdir(tmp_path)) == ["runs"]   # the mark's folder and moved/ went
