@@ -251,7 +251,9 @@ def _hold_written_files(callbacks, held):
         if isinstance(callback, (ModelCheckpoint, CSVLogger)):
             target = callback.filepath if isinstance(callback, ModelCheckpoint) else \
                 callback.filename
-            targets.setdefault(os.path.abspath(target), (type(callback).__name__, target))
+            # the file itself, however named (a symbolic link in the path): a fit nested in
+            # the fit holding it would else wait for that fit, in its own thread, for ever
+            targets.setdefault(os.path.realpath(target), (type(callback).__name__, target))
     writing = vars(_WRITING).setdefault("files", [])
     told = False
     for path in sorted(targets):   # in one order: fits that share two files never deadlock

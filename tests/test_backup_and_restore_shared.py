@@ -595,3 +595,30 @@ def test_the_last_fit_removes_only_folders_above_backup_dir_that_its_mark_names(
     backup.hold(owner="this fit")
     backup.release(owner="this fit")
     assert sorted(os.listdir(tmp_path)) == ["runs"]   # the mark's folder and moved/ went
+
+
+def test_a_fit_nested_in_the_fit_holding_its_checkpoint_under_another_path_is_refused(
+        tmp_path, monkeypatch):
+    # the same file named through a symbolic link: the nested fit found its own thread's
+    # lock held and waited for the fit it was started in, for ever
+    import types
+
+    from dlcore import wrappers
+    from dlcore.callbacks import ModelCheckpoint
+
+    def wait(seconds):
+        raise AssertionError("waited for the fit it was started in")
+    monkeypatch.setattr(wrappers, "time", types.SimpleNamespace(sleep=wait))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    outer, inner = [], []
+    wrappers._hold_written_files([ModelCheckpoint(tmp_path / "real" / "best.h5")], outer)
+    try:
+        with pytest.raises(ValueError, match=r"^ModelCheckpoint's file .*link.* is written by "
+                                             "the fit this one was started in"):
+            wrappers._hold_written_files([ModelCheckpoint(tmp_path / "link" / "best.h5")],
+                                         inner)
+    finally:
+        wrappers._release_written_files(inner)
+        wrappers._release_written_files(outer)
+    assert sorted(os.listdir(tmp_path / "real")) == []
