@@ -845,9 +845,12 @@ class BackupAndRestore(Callback):
             self._owner = owner
             lock = self._lock = FolderLock()
         try:
-            self._created = ()
+            self._created, made = (), []
             for _ in range(3):
-                self._created = _deepest_first(self._created + _make_folders(self.backup_dir))
+                try:
+                    _make_folders(self.backup_dir, made)
+                finally:   # release removes them, however this ends
+                    self._created = _deepest_first(made)
                 lock_folder(self.backup_dir, holder, into=lock)
                 # another fit's end may remove the folder, empty, between the two: its lock
                 # file then cannot be made, and the fit would run unlocked
@@ -1029,12 +1032,12 @@ def _missing_folders(folder):
     return tuple(missing)
 
 
-def _make_folders(folder):
-    """Make ``folder`` and the missing folders above it (``os.makedirs``): the ones this call
-    made, deepest first. Those it finds missing are not all its own: another fit's end may
-    remove a folder above, empty, after it was found there (made again here, it is this
-    call's), and another fit may make one first (that fit's)."""
-    made = []
+def _make_folders(folder, made):
+    """Make ``folder`` and the missing folders above it (``os.makedirs``), appending to the
+    list ``made`` each one this call made, also where it then fails (an over-long name, a
+    full disk: the caller removes them again). Those found missing are not all its own:
+    another fit's end may remove a folder above, empty, after it was found there (made
+    again here, it is this call's), and another fit may make one first (that fit's)."""
     for _ in range(3):
         for path in reversed(_missing_folders(folder)):   # top down
             try:
@@ -1045,9 +1048,8 @@ def _make_folders(folder):
                 break
             made.append(path)
         if os.path.isdir(folder):
-            break
+            return
     os.makedirs(folder, exist_ok=True)   # what it could not make says why
-    return _deepest_first(made)
 
 
 def _deepest_first(folders):

@@ -265,13 +265,16 @@ def _hold_written_files(callbacks, held):
         folder, name = os.path.split(path)
         lock = FolderLock()
         held.append(lock)
-        lock.made, remade = (), 0
+        lock.made, made, remade = (), [], 0
         while True:   # a CSVLogger's missing folder: the callback says so itself
             if kind == "ModelCheckpoint":
                 # it makes a missing folder at its first save, too late for the lock: the
                 # first fits of a search would write unlocked; made now, removed again while
                 # empty (also where the end of the fit waited for removed it, empty)
-                lock.made = _deepest_first(lock.made + _make_folders(folder))
+                try:
+                    _make_folders(folder, made)
+                finally:
+                    lock.made = _deepest_first(made)
             try:
                 lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}", into=lock,
                             name=f".{name}.dlcore-fit.lock")

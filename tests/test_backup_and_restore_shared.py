@@ -622,3 +622,12 @@ def test_a_fit_nested_in_the_fit_holding_its_checkpoint_under_another_path_is_re
         wrappers._release_written_files(inner)
         wrappers._release_written_files(outer)
     assert sorted(os.listdir(tmp_path / "real")) == []
+
+
+def test_a_backup_dir_that_cannot_be_made_leaves_none_of_the_folders_made_above_it(tmp_path):
+    # runs/ made, then the over-long name refused: runs/ stayed, empty, after the fit failed
+    backup = BackupAndRestore(tmp_path / "runs" / ("x" * 300))
+    with pytest.raises(OSError):
+        backup.hold(owner="this fit")
+    backup.release(owner="this fit")
+    assert os.listdir(tmp_path) == []
