@@ -280,7 +280,10 @@ def _hold_written_files(callbacks, held):
                             name=f".{name}.dlcore-fit.lock")
             except FolderInUseError as error:
                 if not told:
-                    print(f"waiting for another fit writing {kind}'s file {target!r} "
+                    # a fit of this very process (a thread's): not another program
+                    here = " in this process (a thread's)" if error.holder.startswith(
+                        f"pid {os.getpid()}:") else ""
+                    print(f"waiting for another fit{here} writing {kind}'s file {target!r} "
                           f"({error.holder}) to end: fits at once would overwrite each "
                           "other's", file=sys.stderr, flush=True)
                     told = True

@@ -479,7 +479,8 @@ def test_wrapper_fits_at_once_sharing_a_checkpoint_and_log_write_them_one_after_
         LambdaCallback(on_epoch_begin=start_another), *options["callbacks"]]}).fit(X, Y)
     other[0].join()
     assert began == ["second", "first goes on", "second trains"]
-    assert "waiting for another fit writing ModelCheckpoint's file" in capfd.readouterr().err
+    assert "waiting for another fit in this process (a thread's) writing ModelCheckpoint's " \
+        "file" in capfd.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["log.csv", "runs"]   # no lock file left
     assert os.listdir(tmp_path / "runs") == ["best.h5"]
     # the checkpoint is the second fit's whole (its three epochs), the log the first's
@@ -631,3 +632,28 @@ def test_a_backup_dir_that_cannot_be_made_leaves_none_of_the_folders_made_above_
         backup.hold(owner="this fit")
     backup.release(owner="this fit")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_fit_waiting_for_a_file_a_thread_of_this_process_holds_says_so(
+        tmp_path, monkeypatch, capfd):
+    # "waiting for another fit ... (pid <this process's own pid>: ...)" read as another
+    # program, as BackupAndRestore's refusal did
+    import types
+
+    from dlcore import wrappers
+    from dlcore.callbacks import CSVLogger
+    holder = []
+    wrappers._hold_written_files([CSVLogger(tmp_path / "log.csv")], holder)
+
+    def wait(seconds):   # the holder's end, as the waiting fit polls
+        wrappers._release_written_files(holder)
+    monkeypatch.setattr(wrappers, "time", types.SimpleNamespace(sleep=wait))
+    monkeypatch.setattr(wrappers, "_WRITING", types.SimpleNamespace())   # another thread's
+    waiting = []
+    try:
+        wrappers._hold_written_files([CSVLogger(tmp_path / "log.csv")], waiting)
+    finally:
+        wrappers._release_written_files(waiting)
+    said = capfd.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(
+        "waiting for another fit in this process (a thread's) writing CSVLogger's file "), said
