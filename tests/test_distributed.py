@@ -1354,14 +1354,30 @@ def test_the_peer_notice_s_signal_is_none_that_a_library_handles_in_c():
 
 
 @pytest.mark.parametrize("environ, group_local_rank, expected", [
-    ({"MPI_LOCALRANKID": "2"}, 0, 2),              # MPICH's Hydra
-    ({"OMPI_COMM_WORLD_LOCAL_RANK": "3"}, 1, 3),   # Open MPI
-    ({"SLURM_LOCALID": "1"}, 0, 1),                # srun
+    ({"MPI_LOCALRANKID": "2", "PMI_RANK": "3", "PMI_SIZE": "4"}, 0, 2),   # MPICH's Hydra
+    ({"OMPI_COMM_WORLD_LOCAL_RANK": "3", "OMPI_COMM_WORLD_RANK": "3"}, 1, 3),   # Open MPI
+    ({"SLURM_LOCALID": "1", "SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "4"}, 0, 1),  # srun
     ({}, 1, 1)])                                   # no launcher: the group's own
 def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
         environ, group_local_rank, expected):
     from dlcore.distributed.communicator import rank_among_the_node_s_gpus
-    assert rank_among_the_node_s_gpus(group_local_rank, environ) == expected
+    assert rank_among_the_node_s_gpus(group_local_rank, (3, 4), environ) == expected
+
+
+@pytest.mark.parametrize("environ", [
+    # mpiexec.gforker (mpi4py's MPICH), which sets no local rank, in a Slurm batch job: every
+    # rank inherits the batch step's SLURM_LOCALID=0 and SLURM_PROCID=0
+    {"PMI_RANK": "1", "PMI_SIZE": "2", "SLURM_LOCALID": "0", "SLURM_PROCID": "0"},
+    # a process of a job of its own started by a rank (its variables inherited)
+    {"MPI_LOCALRANKID": "0", "PMI_RANK": "0", "PMI_SIZE": "4"},
+    {"OMPI_COMM_WORLD_LOCAL_RANK": "0", "OMPI_COMM_WORLD_RANK": "1",
+     "OMPI_COMM_WORLD_SIZE": "3"}])
+def test_a_local_rank_another_launcher_left_in_the_environment_is_not_taken(environ):
+    """Rank 1 of 2 on its node took device 0 beside rank 0 where the launcher's node-local
+    rank variable was set by the launcher that started mpiexec: its own rank is the one MPI
+    gives it on the node."""
+    from dlcore.distributed.communicator import rank_among_the_node_s_gpus
+    assert rank_among_the_node_s_gpus(1, (1, 2), environ) == 1
 
 
 @requires_mpi4py

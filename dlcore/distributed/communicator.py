@@ -833,17 +833,34 @@ def as_communicator(comm):
     return wrap(comm)
 
 
-def rank_among_the_node_s_gpus(group_local_rank, environ=None):
+def rank_among_the_node_s_gpus(group_local_rank, world, environ=None):
     """The node-local rank by which this process takes one of its node's GPUs: the launcher's
     (the rank among all the job's ranks on the node) where the launcher says it, else
     ``group_local_rank``, the rank among the node's ranks of the communicator joined.
 
     A ``Split`` numbers its groups' ranks afresh: two groups sharing a node took the same
     GPUs by their own node-local ranks (0 and 1 each, on a node of four GPUs), two ranks a
-    GPU, while the other two GPUs stayed idle."""
+    GPU, while the other two GPUs stayed idle.
+
+    Parameters
+    ----------
+    group_local_rank : int, the rank among the node's ranks of the communicator joined
+    world : (rank, size) of this process in ``MPI.COMM_WORLD``. A launcher's local rank is
+        taken only where the same launcher's rank and size are these: the variables of a
+        launcher that started the launcher (``mpiexec`` inside a Slurm job, whose ranks all
+        inherit the batch step's ``SLURM_LOCALID=0``) would put every rank on device 0
+    environ : mapping, default ``os.environ``
+    """
+    environ = os.environ if environ is None else environ
     from dlcore._starting import LAUNCHER_LOCAL_RANK_VARIABLES, launcher_number
-    job_local_rank = launcher_number(LAUNCHER_LOCAL_RANK_VARIABLES, -1, environ)
-    return job_local_rank if job_local_rank >= 0 else group_local_rank
+    rank, size = world
+    for local_name, rank_name, size_name in LAUNCHER_LOCAL_RANK_VARIABLES:
+        local_rank = launcher_number((local_name,), -1, environ)
+        launched_size = launcher_number((size_name,), -1, environ)   # -1: not said
+        if (local_rank >= 0 and launcher_number((rank_name,), -1, environ) == rank
+                and launched_size in (-1, size)):
+            return local_rank
+    return group_local_rank
 
 
 def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
@@ -864,7 +881,8 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     # each rank of a node its own GPU (before the cuda backend makes its first context), not
     # every rank on device 0
     from dlcore.backend import use_node_local_rank
-    warning = use_node_local_rank(rank_among_the_node_s_gpus(communicator.local_rank))
+    warning = use_node_local_rank(rank_among_the_node_s_gpus(
+        communicator.local_rank, (MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size())))
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     install_abort_on_error(communicator)
