@@ -247,3 +247,40 @@ def test_auto_takes_the_cpu_when_the_gpu_refuses_a_context(gpu_that_refuses_a_co
     assert "backend 'auto' uses the cpu: CUDA device 0" in notice
     assert "CUDA_ERROR_DEVICE_UNAVAILABLE" in notice and notice.count("\n") == 1
     assert resolve_backend_name("auto") == "cpu"
+
+
+def test_a_kernel_driver_without_its_cuda_library_is_not_called_a_driver_found(
+        monkeypatch, capsys, fresh_selection):
+    """A container started without the host's GPUs sees NVIDIA's kernel driver
+    (/proc/driver/nvidia) but no libcuda: auto's line read "the NVIDIA CUDA driver was found
+    but failed to start (Error at driver init CUDA driver library cannot be found)"."""
+    import ctypes
+    import ctypes.util
+    import importlib.util
+
+    from numba import config
+    real_find_spec, real_cdll = importlib.util.find_spec, ctypes.CDLL
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
+
+    def no_library():   # numba-cuda's CudaSupportError, as it reads
+        raise RuntimeError("Error at driver init: \nCUDA driver library cannot be found.")
+
+    def loader(name, *arguments, **options):
+        if name and "cuda" in str(name):
+            raise OSError(f"{name}: cannot open shared object file")
+        return real_cdll(name, *arguments, **options)
+    monkeypatch.setattr(backend_module, "_cuda_device_count", no_library)
+    monkeypatch.setattr(backend_module, "_cuda_start_problem", [])
+    monkeypatch.setattr(os.path, "exists",
+                        lambda path: path == "/proc/driver/nvidia/version" or _real_exists(path))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(ctypes, "CDLL", loader)
+    monkeypatch.delenv("NUMBA_CUDA_DRIVER", raising=False)
+    assert resolve_backend_name("auto") == "cpu"
+    line = capsys.readouterr().err
+    assert line.startswith("dlcore: backend 'auto' uses the cpu: NVIDIA's kernel driver is "
+                           "loaded but its CUDA library (libcuda.so) was not found")
+    assert "was found but failed" not in line and "docker run --gpus all" in line
+    assert line.count("\n") == 1

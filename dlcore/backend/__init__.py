@@ -36,6 +36,12 @@ def check_backend_name(name):
 #: Why the ``cuda`` backend cannot run on a machine without NVIDIA's driver.
 NO_DRIVER_REASON = ("no NVIDIA GPU driver was found (a GPU needs an NVIDIA card and its "
                     "driver; the CPU runs everything)")
+#: Why the ``cuda`` backend cannot run where NVIDIA's kernel driver is loaded but its CUDA
+#: library is missing: mostly a container started without the host's GPUs.
+NO_CUDA_LIBRARY_REASON = (
+    "NVIDIA's kernel driver is loaded but its CUDA library (libcuda.so) was not found: start "
+    "a container with the host's GPUs (docker run --gpus all, apptainer --nv), else reinstall "
+    "the NVIDIA driver; the CPU runs everything")
 
 
 def cuda_status():
@@ -62,6 +68,10 @@ def cuda_status():
             # Numba's own words ("Error at driver init CUDA driver library cannot be found")
             # tell a student nothing: say what is missing and what would give a GPU
             return False, NO_DRIVER_REASON
+        if not _cuda_library_loads():
+            # "the driver was found but failed to start (... driver library cannot be found)"
+            # contradicted itself: the kernel's driver is there, its library is not
+            return False, NO_CUDA_LIBRARY_REASON
         detail = " ".join(str(error).replace(":", " ").split()).split(".")[0]
         detail = detail or type(error).__name__
         return False, f"the NVIDIA CUDA driver was found but failed to start ({detail})"
@@ -81,6 +91,25 @@ def _cuda_device_count():
     """The CUDA devices numba-cuda's driver sees; raises when the driver cannot start."""
     from numba.cuda.cudadrv.driver import driver
     return driver.get_device_count()
+
+
+def _cuda_library_loads():
+    """Whether NVIDIA's CUDA driver library loads, where numba-cuda looks for it
+    (``$NUMBA_CUDA_DRIVER`` of older versions, else the loader's search path, /usr/lib and
+    /usr/lib64)."""
+    import ctypes
+    named = os.environ.get("NUMBA_CUDA_DRIVER")
+    names = ("libcuda.so.1", "libcuda.so")
+    candidates = (named,) if named else names + tuple(
+        os.path.join(folder, name) for folder in ("/usr/lib", "/usr/lib64") for name in names
+    ) + ("nvcuda.dll",)
+    for name in candidates:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def nvidia_driver_present():
