@@ -205,15 +205,19 @@ def warn_unless_distributed(distributed, what="trains the whole model alone"):
 
 def join_job(**options):
     """``dlcore.distributed.init(**options)`` for a command's ``--distributed``; where a
-    launcher of another MPI started the job, its rank 0 alone says so, and the others end
-    with the same exit code, unsaid: each process is alone in its MPI and meets the same
-    launcher (``mpirun -n 8`` printed the line eight times)."""
+    launcher of another MPI started the job, its rank 0 alone says so and ends with code 1,
+    the job's, and the others end unsaid with code 0: each process is alone in its MPI and
+    meets the same launcher (``mpirun -n 8`` printed the line eight times). Not with code 1:
+    Open MPI's ``mpirun`` (and ``srun --kill-on-bad-exit``) kills every other process of the
+    job at the first that ends with a code other than 0, and a rank 0 that reached this
+    point a moment later (started or imported later than the others) was killed before it
+    said the line: the job ended with the launcher's own lines alone."""
     import dlcore.distributed
     try:
         return dlcore.distributed.init(**options)
     except dlcore.distributed.LauncherOfAnotherMPI:
         if launched_rank() != 0:
-            sys.exit(1)
+            sys.exit(0)
         raise
 
 

@@ -584,7 +584,8 @@ def test_a_rank_interrupted_as_init_sets_its_threads_tells_the_others(
 @pytest.mark.parametrize("launcher_rank", ["0", "1"])
 def test_a_launcher_of_another_mpi_is_said_once_by_its_rank_0(monkeypatch, launcher_rank):
     # each process of Open MPI's mpirun with the mpich wheel is alone in its MPI: every one
-    # printed the line (mpirun -n 8: eight times); the others now end with the same code
+    # printed the line (mpirun -n 8: eight times); the others now end unsaid, with code 0:
+    # mpirun kills the job at a process's code 1, rank 0 too before it said the line
     def refused(**options):
         raise dlcore.distributed.LauncherOfAnotherMPI("a launcher started this process as "
                                                       "one of 2, but ...")
@@ -598,4 +599,4 @@ def test_a_launcher_of_another_mpi_is_said_once_by_its_rank_0(monkeypatch, launc
     else:
         with pytest.raises(SystemExit) as ended:
             _distributed.join_job()
-        assert ended.value.code == 1
+        assert ended.value.code == 0
