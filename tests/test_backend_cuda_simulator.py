@@ -201,3 +201,32 @@ def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monke
     backend.zeros(2)                                 # the building thread is there already
     assert selected == [("pool worker", 1)]          # once, before the thread's first call
     np.testing.assert_allclose(results[0], 1 / (1 + np.exp(-rows)), rtol=1e-5)
+
+
+@requires_cuda
+def test_a_fit_in_another_thread_does_not_change_this_thread_s_mini_batch_rows(monkeypatch):
+    # the cuda backend staged every thread's mini-batch indices of one length in one device
+    # buffer: a thread switched between its copy and its gather's launch (two fits of a thread
+    # pool's grid search) gathered the other fit's rows
+    import threading
+
+    from dlcore.backend import get_backend
+    backend = get_backend("cuda")
+    rows = np.arange(40, dtype=np.float32).reshape(10, 4)
+    source, mine, theirs = backend.asarray(rows), backend.zeros((3, 4)), backend.zeros((3, 4))
+    launch_rows, switched = backend.launch_rows, []
+
+    def launch_after_the_other_thread_s_gather(*arguments, **options):
+        if not switched:
+            switched.append(True)
+            other = threading.Thread(target=backend.gather_rows, args=(source, [7, 8, 9], theirs))
+            other.start()
+            other.join()
+        return launch_rows(*arguments, **options)
+
+    monkeypatch.setattr(backend, "launch_rows", launch_after_the_other_thread_s_gather)
+    backend.gather_rows(source, np.array([0, 1, 2]), mine)
+    monkeypatch.undo()
+    assert switched
+    np.testing.assert_array_equal(backend.to_numpy(mine), rows[:3])
+    np.testing.assert_array_equal(backend.to_numpy(theirs), rows[7:])

@@ -315,6 +315,11 @@ def _column_major_gemm(cupy):
 #: Per thread, the CUDA device this thread last made current for a backend: numba-cuda's
 #: contexts are per thread, and a thread with none gets device 0's at its first CUDA call.
 _THREAD_DEVICE = threading.local()
+#: Per thread, each backend's buffers that a call fills and a launch or cuBLAS then reads
+#: ({id(backend): buffers}): fits in two threads (a thread pool's grid search) shared one of
+#: each, and a thread switched between the two steps launched on the other fit's mini-batch
+#: indices, or multiplied by its alpha and beta.
+_THREAD_BUFFERS = threading.local()
 
 
 def _on_the_backend_s_device(method):
@@ -346,10 +351,8 @@ class CUDABackend(KernelBackend):
         self.device_number = _THREAD_DEVICE.number = getattr(cuda.get_current_device(), "id", 0)
         self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
         self._raw_gemm = _column_major_gemm(self._cupy)
-        self._scalars = np.zeros(2, dtype=np.float32)  # alpha, beta, read by cuBLAS from host
         self._compiled = {}
         self._stream = None
-        self._index_buffers = {}
 
     @staticmethod
     def is_device_array(array):
@@ -448,8 +451,9 @@ class CUDABackend(KernelBackend):
         cublas, handle, host_pointers = self._raw_gemm
         n_rows, n_columns = out.shape
         depth = a.shape[0] if trans_a else a.shape[1]
-        self._scalars[0], self._scalars[1] = alpha, beta
-        scalars = self._scalars.ctypes.data
+        host_scalars = self._thread_s_buffers().scalars
+        host_scalars[0], host_scalars[1] = alpha, beta
+        scalars = host_scalars.ctypes.data
         # the handle is CuPy's: its own calls may leave another stream or pointer mode set
         cublas.setStream(handle, 0)  # numba-cuda's launches run on the legacy default stream
         cublas.setPointerMode(handle, host_pointers)
@@ -457,18 +461,31 @@ class CUDABackend(KernelBackend):
                      scalars, _pointer(b), b.shape[1], _pointer(a), a.shape[1],
                      scalars + 4, _pointer(out), n_columns)
 
+    def _thread_s_buffers(self):
+        """The calling thread's host buffers of this backend (:data:`_THREAD_BUFFERS`)."""
+        by_backend = getattr(_THREAD_BUFFERS, "by_backend", None)
+        if by_backend is None:
+            by_backend = _THREAD_BUFFERS.by_backend = {}
+        buffers = by_backend.get(id(self))
+        if buffers is None:
+            # alpha and beta, read by cuBLAS from the host as it is called; index buffers by length
+            buffers = by_backend[id(self)] = types.SimpleNamespace(
+                scalars=np.zeros(2, dtype=np.float32), index_buffers={})
+        return buffers
+
     @_on_the_backend_s_device
     def _indices(self, indices):
         """``indices`` (n,) as int64 on the device, staged through a pinned host buffer kept
-        per length: a fresh device array and a pageable copy cost 155 us a batch on an H200
-        host. The copy runs on the legacy default stream, after the launches that read the
-        buffer's previous contents."""
+        per length and per thread: a fresh device array and a pageable copy cost 155 us a
+        batch on an H200 host. The copy runs on the legacy default stream, after the launches
+        that read the buffer's previous contents."""
         indices = np.asarray(indices)
-        buffers = self._index_buffers.get(len(indices))
+        index_buffers = self._thread_s_buffers().index_buffers
+        buffers = index_buffers.get(len(indices))
         if buffers is None:
-            if len(self._index_buffers) >= 8:  # a few batch sizes recur; bound the rest
-                self._index_buffers.clear()
-            buffers = self._index_buffers[len(indices)] = (
+            if len(index_buffers) >= 8:  # a few batch sizes recur; bound the rest
+                index_buffers.clear()
+            buffers = index_buffers[len(indices)] = (
                 cuda.pinned_array(len(indices), dtype=np.int64),
                 cuda.device_array(len(indices), dtype=np.int64))
         host, device = buffers
