@@ -1207,3 +1207,67 @@ def test_two_nested_models_side_by_side_exchange_weights_in_kerass_order(tmp_pat
     model.set_weights(tuned, layout="keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model.predict(x, verbose=0)),
                                model.predict(x), atol=1e-5)
+
+
+
+def test_a_model_imported_with_layers_left_out_keeps_its_keras_nesting_through_copies(
+        tmp_path):
+    """A nested Keras model whose RandomRotation and RandomZoom the import leaves out (the
+    identity at inference) was saved to dlcore's file, and its load refused the file
+    ("keras_nesting is not the Keras nesting of this model's layers"); pickle and clone()
+    refused it too. Each copy now has the model's weights in Keras's order."""
+    import pickle
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = dlcore.load(fixture("keras_nested.keras"))
+    model.set_weights([array + 1 for array in model.get_weights()])
+    dlcore.save(model, tmp_path / "own.h5")
+    for copy_ in (dlcore.load(tmp_path / "own.h5"), pickle.loads(pickle.dumps(model)),
+                  model.clone()):
+        assert copy_.keras_nested_config_ == model.keras_nested_config_
+        _assert_same_arrays(copy_.get_weights(layout="keras"),
+                            model.get_weights(layout="keras"))
+
+
+def _nested_in(nesting):
+    return next(entry for entry in nesting["config"]["config"]["layers"]
+                if entry["class_name"] in ("Sequential", "Functional"))
+
+
+def _damage_inbound_nodes(nesting):
+    _nested_in(nesting)["inbound_nodes"] = [{"args": [1, 2]}]
+
+
+def _damage_keras_history(nesting):
+    called = [entry for entry in nesting["config"]["config"]["layers"]
+              if entry.get("inbound_nodes") and entry is not _nested_in(nesting)]
+    called[-1]["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["gone", 9, 0]
+
+
+def _damage_output_layers(nesting):
+    nesting["config"]["config"]["output_layers"] = ["gone", 0, 0]
+
+
+def _damage_same_as(nesting):
+    # the Keras names still map onto the model's layers, two of them onto each other
+    nesting["same_as"] = {"conv2d": "dense", "dense": "conv2d"}
+
+
+@pytest.mark.parametrize("damage", [_damage_inbound_nodes, _damage_keras_history,
+                                    _damage_output_layers, _damage_same_as])
+def test_a_damaged_keras_nesting_in_dlcores_file_is_refused_at_load(tmp_path, damage):
+    """A dlcore file whose record of the Keras nesting (``keras_nesting``) had a damaged
+    graph loaded, and ``get_weights(layout="keras")`` and ``save_weights`` then died with a
+    KeyError or TypeError; a ``same_as`` that sent a layer's Keras name to another layer
+    loaded and wrote the weights to the wrong layers. Each is refused at load in one line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dlcore.save(dlcore.load(fixture("keras_nested_base.keras")), tmp_path / "own.h5")
+    with h5py.File(tmp_path / "own.h5", "r+") as h5file:
+        config = json.loads(h5file.attrs["hyperparameters"])
+        damage(config["keras_nesting"])
+        h5file.attrs["hyperparameters"] = json.dumps(config)
+    with pytest.raises(dlcore.ModelFileError, match="keras_nesting is not the Keras nesting "
+                                                    "of this model's layers") as caught:
+        dlcore.load(tmp_path / "own.h5")
+    assert "\n" not in str(caught.value)

@@ -1003,14 +1003,14 @@ def _write_weights(group: h5py.Group, exported: _Exported, config=None, same_as=
             layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
 
 
-def _leaf_names(entries) -> list[str]:
-    """The names of the layers (no InputLayer) of Keras layer ``entries``, those of a model
-    nested in them included (in its place)."""
+def _leaf_names(entries, skipped=()) -> list[str]:
+    """The names of the layers (no InputLayer, none of the classes ``skipped``) of Keras layer
+    ``entries``, those of a model nested in them included (in its place)."""
     names = []
     for entry in entries:
         if entry["class_name"] in ("Sequential", "Functional"):
-            names += _leaf_names(entry["config"]["layers"])
-        elif entry["class_name"] != "InputLayer":
+            names += _leaf_names(entry["config"]["layers"], skipped)
+        elif entry["class_name"] != "InputLayer" and entry["class_name"] not in skipped:
             names.append(entry["config"]["name"])
     return names
 
@@ -3170,8 +3170,9 @@ def keras_weights(model) -> list:
 def kept_keras_nesting(model, kept) -> tuple:
     """``(keras_nested_config_, keras_same_as_, keras_file_names_)`` of ``model`` from the
     ``keras_nesting`` its dlcore file (or pickle, clone) kept: ValueError in one line unless
-    the config nests exactly the model's layers (those ``same_as`` names for the others) and
-    the two maps are of layer names."""
+    the config is a Keras config the importer takes, nesting the model's layers (those
+    ``same_as`` names for the others, besides the layers the import merges or leaves out),
+    and the two maps are of layer names."""
     problem = "keras_nesting is not the Keras nesting of this model's layers"
     if not isinstance(kept, dict):
         raise ValueError(problem)
@@ -3185,12 +3186,25 @@ def kept_keras_nesting(model, kept) -> tuple:
             raise ValueError(problem)
     if not set(same_as.values()) <= names:
         raise ValueError(problem)
+    # the import merges or leaves out some layers (an augmentation that is the identity at
+    # inference, a ZeroPadding2D folded into its convolution): the model has the others
     try:
-        nested = {same_as.get(name, name) for name in _leaf_names(config["config"]["layers"])}
+        listed, built = ({same_as.get(name, name)
+                          for name in _leaf_names(config["config"]["layers"], skipped)}
+                         for skipped in ((), _AUGMENTATION + ("ZeroPadding2D",)))
     except (KeyError, TypeError, AttributeError, RecursionError):
-        nested = None
-    if nested != names or config.get("class_name") not in _MODEL_CLASSES:
+        listed = built = None
+    # a layer shared across the nesting has one dlcore layer, named as its first place: a
+    # same_as key that is a layer of the model would send its weights to another layer
+    if listed is None or not built <= names <= listed or \
+            config.get("class_name") not in _MODEL_CLASSES or set(same_as) & names:
         raise ValueError(problem)
+    # the weights files and get_weights(layout="keras") walk the config's graph as an import
+    # does, trusting what the import checked: a damaged graph is refused here, not there
+    try:
+        parameter_count(copy.deepcopy(config), "<keras_nesting>")
+    except ModelFileError:
+        raise ValueError(problem) from None
     return config, dict(same_as), dict(file_names)
 
 
