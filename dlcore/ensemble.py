@@ -149,9 +149,11 @@ class Ensemble:
     def predict(self, x, batch_size=256):
         """(1/M) sum_m p_m(y | x): the members' ``predict`` averaged, (n, outputs) NumPy
         float32."""
+        from dlcore.training import one_output
         total = None
         for index, model in enumerate(self.models):
-            probabilities = np.asarray(model.predict(x, batch_size=batch_size), np.float64)
+            probabilities = np.asarray(one_output(model.predict(x, batch_size=batch_size)),
+                                       np.float64)
             if total is not None and probabilities.shape != total.shape:
                 raise ValueError(f"member {index} predicts shape {probabilities.shape}, member "
                                  f"0 {total.shape}: the members need the same outputs")

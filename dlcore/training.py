@@ -450,6 +450,14 @@ def accuracy_outputs(metrics, names):
     return [_asks_accuracy(list(metrics))] * len(names)
 
 
+def one_output(predicted):
+    """What ``predict`` gives for a model of one output as that output's array, also where
+    it is a dict of it by its key (a Keras model's dict output, ``{"score": ...}``)."""
+    if isinstance(predicted, dict) and len(predicted) == 1:
+        return next(iter(predicted.values()))
+    return predicted
+
+
 def by_name(values, names, what, name, keys=None):
     """A dict of arrays by name (Keras's way of giving several inputs or targets) as the list
     of them in the order of ``names`` (or by ``keys``, one per name: the keys of a Keras
@@ -1262,11 +1270,14 @@ class TrainingLoop:
         list of them in the order of the outputs; anything else as it is."""
         if not isinstance(y, dict):
             return y
+        keys = getattr(self, "keras_output_keys_", None)
         if not self._output_count():
+            if keys and len(keys) == 1:
+                # a Keras model of one output given as a dict: Keras's fit takes {key: y}
+                return by_name(y, self.output_names, "outputs", name, keys)[0]
             raise ValueError(f"{name} is a dict: a model with one output takes its targets as "
                              f"one array")
-        return by_name(y, self.output_names, "outputs", name,
-                       getattr(self, "keras_output_keys_", None))
+        return by_name(y, self.output_names, "outputs", name, keys)
 
     def _output_count(self):
         """How many outputs report a loss of their own: a model's with several, else 0."""
@@ -1557,7 +1568,7 @@ class TrainingLoop:
     def predict_classes(self, x, batch_size=256):
         """Class labels: the argmax of :meth:`predict` (or, for one output, output > 0.5, or
         > 0 when the loss takes logits)."""
-        probabilities = self.predict(x, batch_size).reshape(len(x), -1)
+        probabilities = one_output(self.predict(x, batch_size)).reshape(len(x), -1)
         if probabilities.shape[1] == 1:
             threshold = 0.0 if self.loss is not None and self.loss.from_logits else 0.5
             return (probabilities[:, 0] > threshold).astype(np.int64)

@@ -526,3 +526,33 @@ def test_a_models_weights_are_kerass_model_weights():
         for got, expected in zip(weights, model.get_weights()):
             np.testing.assert_array_equal(got, expected)
         assert len(weights) == len(model.trainable_weights) + len(model.non_trainable_weights)
+
+
+def test_a_keras_model_of_one_dict_output_trains_and_classifies_by_its_key():
+    """A Keras model of one output given as a dict, ``keras.Model(x, {"score": ...})``, whose
+    predict gives ``{"score": ...}`` as Keras's: ``fit`` and ``evaluate`` refused the targets
+    as Keras takes them, ``{"score": y}`` ("a model with one output takes its targets as one
+    array"); ``predict_classes`` died with ``AttributeError: 'dict' object has no attribute
+    'reshape'`` and an ``Ensemble`` of such models with a TypeError."""
+    import json
+
+    from dlcore.ensemble import Ensemble
+    from dlcore.models import model_from_json
+    rows = dlcore.Input((4,), name="features")
+    config = json.loads(dlcore.Model(rows, Dense(3, activation="softmax", name="group")(rows),
+                                     name="one").to_json())
+    config["config"]["output_layers"] = {"score": config["config"]["output_layers"]}
+    model = model_from_json(json.dumps(config))
+    model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    generator = np.random.default_rng(4)
+    x = generator.random((6, 4), np.float32)
+    y = np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]
+    probabilities = model.predict(x)["score"]
+    assert model.evaluate(x, {"score": y}) == model.evaluate(x, y)
+    assert model.evaluate(x, {"group": y}) == model.evaluate(x, y)
+    np.testing.assert_array_equal(model.predict_classes(x), probabilities.argmax(axis=1))
+    np.testing.assert_allclose(Ensemble([model, model]).predict(x), probabilities, rtol=1e-6)
+    history = model.fit(x, {"score": y}, epochs=1, batch_size=6, verbose=0).history
+    assert sorted(history) == ["accuracy", "loss"]
+    with pytest.raises(ValueError, match=r"the model's outputs are named \['group'\]"):
+        model.evaluate(x, {"scores": y})
