@@ -318,8 +318,9 @@ class Loss:
         ----------
         y_true : (n, k) targets (one-hot or soft rows), or for a categorical cross-entropy
             (n,) integer class labels
-        y_pred : (n, k) outputs: probabilities, or logits with ``from_logits=True``
-        sample_weight : (n,) weights, optional
+        y_pred : (n, k) outputs: probabilities (a categorical cross-entropy divides each row
+            by its sum first, as Keras's), or logits with ``from_logits=True``
+        sample_weight : (n,) weights, or one number scaling the loss (Keras's), optional
 
         Returns
         -------
@@ -329,10 +330,10 @@ class Loss:
         if sample_weight is None:
             return float(losses.mean())
         weights = np.asarray(sample_weight, dtype=np.float64)
-        if weights.shape not in ((losses.size,), (losses.size, 1)):
+        if weights.shape not in ((), (losses.size,), (losses.size, 1)):
             raise ValueError(f"sample_weight has shape {weights.shape}, but y_pred has "
                              f"{losses.size} samples: give one weight per sample, "
-                             f"shape ({losses.size},)")
+                             f"shape ({losses.size},), or one number for all")
         return float((weights.reshape(-1) * losses).sum() / losses.size)
 
     def get_config(self):
@@ -720,7 +721,8 @@ LOSSES = {
 # as Keras's do; given to ``compile`` they stand for the Loss class above.
 def _per_sample(loss, y_true, y_pred, from_logits=False):
     """(n,) losses of (n, k) NumPy targets and outputs (a 1-D pair is one sample); a
-    categorical cross-entropy also takes (n,) integer labels as the targets."""
+    categorical cross-entropy also takes (n,) integer labels as the targets, and divides
+    rows of probabilities by their sums, as Keras's does."""
     outputs = np.atleast_2d(np.asarray(y_pred, dtype=np.float64))
     if outputs.ndim != 2:
         raise ValueError(f"y_pred has shape {outputs.shape}: a loss function here takes rows "
@@ -744,6 +746,10 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
                          f"must match")
     if loss.label_smoothing:
         targets = loss.smooth(targets)
+    if isinstance(loss, CrossEntropy) and not from_logits:
+        # Keras's categorical cross-entropies read each row of probabilities as a
+        # distribution: divided by its sum (a softmax's rows already sum to 1)
+        outputs = outputs / outputs.sum(axis=1, keepdims=True)
     return loss.reference(outputs, targets, from_logits)[0]
 
 

@@ -403,3 +403,22 @@ def test_a_loss_object_takes_one_target_per_sample_for_a_single_output():
     assert BinaryCrossentropy()(labels, outputs) == pytest.approx(by_formula)
     assert MeanSquaredError()(labels, outputs) == pytest.approx(
         ((outputs[:, 0] - labels) ** 2).mean())
+
+
+def test_a_categorical_loss_of_rows_not_summing_to_one_and_a_scalar_weight_are_kerass():
+    """Keras's categorical cross-entropies divide probability rows by their sum before the
+    log (a student's hand-made p = [0.1, 0.3, 0.1] is [0.2, 0.6, 0.2]), and Keras's loss
+    objects take a scalar ``sample_weight`` as a factor of the loss. dlcore took the log of
+    the raw rows (-log 0.3 for Keras's -log 0.6) and refused the scalar weight."""
+    targets = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    raw = np.array([[0.1, 0.3, 0.1], [0.5, 0.25, 0.25]])
+    expected = -np.log([0.6, 0.5])
+    np.testing.assert_allclose(dlcore.losses.categorical_crossentropy(targets, raw), expected,
+                               rtol=1e-12)
+    np.testing.assert_allclose(dlcore.losses.sparse_categorical_crossentropy([1, 0], raw),
+                               expected, rtol=1e-12)
+    assert CategoricalCrossentropy()(targets, raw) == pytest.approx(expected.mean())
+    assert CategoricalCrossentropy()(targets, raw, sample_weight=2.5) == pytest.approx(
+        2.5 * expected.mean())
+    assert MeanSquaredError()(targets, raw, sample_weight=0.5) == pytest.approx(
+        0.5 * ((raw - targets) ** 2).mean())
