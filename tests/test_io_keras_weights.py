@@ -450,6 +450,26 @@ def test_losses_weights_and_metrics_by_output_name_import_from_keras():
     assert model.output_metrics == (True, False)
 
 
+def test_metrics_by_output_name_of_a_model_of_one_output_import_from_keras():
+    """Keras's compile of one output by its name, ``compile(loss={"score": ...},
+    metrics={"score": ["accuracy"]})`` (a Keras model of one dict output, as keras.io's
+    functional API guide names outputs): the file loaded uncompiled, with the warning "a
+    metric "{'cls': ['accuracy']}" is not a Keras object"."""
+    from dlcore.io.keras_training import compile_from
+    inputs = dlcore.Input(shape=(4,))
+    model = dlcore.Model(inputs, Dense(3, activation="softmax", name="cls")(inputs))
+    why = compile_from(model, {
+        "loss": {"cls": "categorical_crossentropy"}, "metrics": {"cls": ["accuracy"]},
+        "optimizer_config": {"class_name": "SGD", "config": {"learning_rate": 0.1}}})
+    assert why is None
+    assert model.loss.name == "cross_entropy" and model.metrics == ["accuracy"]
+    with pytest.warns(UserWarning, match="the metric.* mae are left out"):
+        assert compile_from(model, {
+            "loss": "mse", "metrics": {"cls": ["mae"]},
+            "optimizer_config": {"class_name": "SGD", "config": {}}}) is None
+    assert model.metrics == []
+
+
 def test_weights_of_another_model_are_named_as_such_not_as_a_damaged_file(tmp_path):
     """The teacher changed the hidden size and loaded the old weights: the intact file was
     called "damaged or not written by dlcore"; the model is what differs."""

@@ -385,11 +385,15 @@ def _target_form(value):
 def _per_output_metrics(model, training_config):
     """``training_config`` with the metrics of a model with several outputs given per output
     (a dict by output name, or a list of one list per output, as Keras 3 takes them) as
-    dlcore's compile takes them: per output ``["accuracy"]`` or none. An output's metrics that
+    dlcore's compile takes them: per output ``["accuracy"]`` or none (a model of one output:
+    its entry of such a dict, as for one output). An output's metrics that
     dlcore does not report are left out with a warning (its loss is still reported)."""
     from dlcore import Sequential
     metrics = training_config.get("metrics") if isinstance(training_config, dict) else None
     outputs = 1 if isinstance(model, Sequential) else len(model.outputs)
+    if outputs == 1 and isinstance(metrics, dict) and len(metrics) == 1:
+        # one output's metrics by its name (or its key, for a Keras model's dict output)
+        return {**training_config, "metrics": next(iter(metrics.values()))}
     if outputs < 2 or not isinstance(metrics, (dict, list)):
         return training_config
     names = model.output_names
