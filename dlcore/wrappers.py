@@ -59,7 +59,7 @@ from dlcore.params import (
     TransformerOutput,
     reduce_through_state,
 )
-from dlcore.training import warn_of_unscaled_pixels
+from dlcore.training import one_output, warn_of_unscaled_pixels
 from dlcore.validation import (
     check_bool,
     check_class_labels,
@@ -494,7 +494,7 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
         """The network's outputs on ``X``, (n, n_outputs)."""
         self._check_fitted()
         self._note_feature_names(X, reset=False)
-        outputs = np.asarray(self.model_.predict(self._rows(X, fitted_width=True)))
+        outputs = np.asarray(one_output(self.model_.predict(self._rows(X, fitted_width=True))))
         return outputs.reshape(len(outputs), -1)
 
     # -- copies (pickle, deepcopy, joblib) ------------------------------------------------

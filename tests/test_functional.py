@@ -528,15 +528,10 @@ def test_a_models_weights_are_kerass_model_weights():
         assert len(weights) == len(model.trainable_weights) + len(model.non_trainable_weights)
 
 
-def test_a_keras_model_of_one_dict_output_trains_and_classifies_by_its_key():
-    """A Keras model of one output given as a dict, ``keras.Model(x, {"score": ...})``, whose
-    predict gives ``{"score": ...}`` as Keras's: ``fit`` and ``evaluate`` refused the targets
-    as Keras takes them, ``{"score": y}`` ("a model with one output takes its targets as one
-    array"); ``predict_classes`` died with ``AttributeError: 'dict' object has no attribute
-    'reshape'`` and an ``Ensemble`` of such models with a TypeError."""
+def _one_dict_output_model(**_):
+    """A compiled model as dlcore imports ``keras.Model(x, {"score": softmax})``."""
     import json
 
-    from dlcore.ensemble import Ensemble
     from dlcore.models import model_from_json
     rows = dlcore.Input((4,), name="features")
     config = json.loads(dlcore.Model(rows, Dense(3, activation="softmax", name="group")(rows),
@@ -544,6 +539,32 @@ def test_a_keras_model_of_one_dict_output_trains_and_classifies_by_its_key():
     config["config"]["output_layers"] = {"score": config["config"]["output_layers"]}
     model = model_from_json(json.dumps(config))
     model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    return model
+
+
+def test_a_scikit_learn_wrapper_of_a_keras_model_of_one_dict_output_predicts():
+    """SKLearnClassifier around a model whose predict gives ``{"score": ...}`` (a Keras
+    model of one dict output) fitted, then predict died with ``TypeError: len() of unsized
+    object``."""
+    from dlcore.wrappers import SKLearnClassifier
+    generator = np.random.default_rng(5)
+    x, labels = generator.random((6, 4), np.float32), np.array([0, 1, 2, 0, 1, 2])
+    classifier = SKLearnClassifier(_one_dict_output_model,
+                                   fit_kwargs={"epochs": 1, "verbose": 0}).fit(x, labels)
+    probabilities = classifier.predict_proba(x)
+    np.testing.assert_allclose(probabilities, classifier.model_.predict(x)["score"],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(classifier.predict(x), probabilities.argmax(axis=1))
+
+
+def test_a_keras_model_of_one_dict_output_trains_and_classifies_by_its_key():
+    """A Keras model of one output given as a dict, ``keras.Model(x, {"score": ...})``, whose
+    predict gives ``{"score": ...}`` as Keras's: ``fit`` and ``evaluate`` refused the targets
+    as Keras takes them, ``{"score": y}`` ("a model with one output takes its targets as one
+    array"); ``predict_classes`` died with ``AttributeError: 'dict' object has no attribute
+    'reshape'`` and an ``Ensemble`` of such models with a TypeError."""
+    from dlcore.ensemble import Ensemble
+    model = _one_dict_output_model()
     generator = np.random.default_rng(4)
     x = generator.random((6, 4), np.float32)
     y = np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]
