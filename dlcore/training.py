@@ -466,8 +466,11 @@ def by_name(values, names, what, name, keys=None):
     if keys and len(keys) == len(names) and set(values) == set(keys) != set(names):
         return [values[key] for key in keys]
     if set(values) != set(names):
+        # a Keras model's dict keys are what its user wrote: named first
+        keyed = f"keyed {list(keys)} (named {list(names)})" if keys and \
+            len(keys) == len(names) else f"named {list(names)}"
         raise ValueError(f"{name} is a dict with the keys {sorted(map(str, values))[:8]}; the "
-                         f"model's {what} are named {list(names)}: give one array per name")
+                         f"model's {what} are {keyed}: give one array per name")
     return [values[key] for key in names]
 
 

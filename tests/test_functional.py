@@ -575,5 +575,6 @@ def test_a_keras_model_of_one_dict_output_trains_and_classifies_by_its_key():
     np.testing.assert_allclose(Ensemble([model, model]).predict(x), probabilities, rtol=1e-6)
     history = model.fit(x, {"score": y}, epochs=1, batch_size=6, verbose=0).history
     assert sorted(history) == ["accuracy", "loss"]
-    with pytest.raises(ValueError, match=r"the model's outputs are named \['group'\]"):
+    with pytest.raises(ValueError, match=r"the model's outputs are keyed \['score'\] \(named "
+                                         r"\['group'\]\): give one array per name"):
         model.evaluate(x, {"scores": y})
