@@ -1333,6 +1333,9 @@ class Model(TrainingLoop):
             if keys and len(keys) == len(self.inputs if what == "input" else self.outputs):
                 config[f"keras_{what}_keys"] = list(keys)
         if getattr(self, "keras_nested_config_", None) is not None:
+            from dlcore.io.keras import forget_stale_keras_nesting
+            forget_stale_keras_nesting(self)
+        if getattr(self, "keras_nested_config_", None) is not None:
             # the Keras model's own nesting, which dlcore's may not follow (a layer shared
             # across it), for its weights files and get_weights(layout="keras")
             config["keras_nesting"] = {"config": self.keras_nested_config_,

@@ -1229,6 +1229,28 @@ def test_a_model_imported_with_layers_left_out_keeps_its_keras_nesting_through_c
                             model.get_weights(layout="keras"))
 
 
+def test_a_layer_renamed_after_a_nested_import_leaves_the_model_savable(tmp_path):
+    """A layer of a model imported from a nested Keras model renamed (``layer.name = ...``),
+    then ``dlcore.save``: the file kept the Keras nesting of the old name, and its load
+    refused it ("keras_nesting is not the Keras nesting of this model's layers"; pickle and
+    clone too): the model was lost. The stale nesting is now dropped (the model goes on as
+    dlcore nests it), and each copy loads with the new name and the weights."""
+    import pickle
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = dlcore.load(fixture("keras_nested_base.keras"))
+    model.get_layer("head").name = "classifier"
+    dlcore.save(model, tmp_path / "renamed.h5")
+    model.save_weights(tmp_path / "renamed.weights.h5")
+    for copy_ in (dlcore.load(tmp_path / "renamed.h5"), pickle.loads(pickle.dumps(model)),
+                  model.clone()):
+        assert copy_.get_layer("classifier") is not None
+        _assert_same_arrays(copy_.get_weights(), model.get_weights())
+        copy_.set_weights([array * 0 for array in model.get_weights()])
+        copy_.load_weights(tmp_path / "renamed.weights.h5")
+        _assert_same_arrays(copy_.get_weights(), model.get_weights())
+
+
 def _nested_in(nesting):
     return next(entry for entry in nesting["config"]["config"]["layers"]
                 if entry["class_name"] in ("Sequential", "Functional"))

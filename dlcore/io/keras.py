@@ -1181,6 +1181,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
     model of the architecture holds it (its layers' arrays inside its group), so that Keras's
     ``load_weights`` reads the file; one dlcore cannot nest in Keras is written flat."""
     exported = _Exported(model, architecture=False, nest=True)
+    forget_stale_keras_nesting(model)
     same_as = getattr(model, "keras_same_as_", None)
     with atomic_output_path(path) as temporary, h5py.File(temporary, "w") as h5file:
         if str(path).endswith(".weights.h5"):
@@ -3148,6 +3149,7 @@ def _nested_keras_config(model) -> dict | None:
     """The Keras config of ``model`` with its nested models nested, as Keras's own model of the
     architecture holds them (the Keras model it was imported from, else dlcore's export), or
     None when that is the flat one."""
+    forget_stale_keras_nesting(model)
     nested = getattr(model, "keras_nested_config_", None)
     if nested is not None or not model.nested_models:
         return nested
@@ -3167,6 +3169,38 @@ def keras_weights(model) -> list:
             for array in exported.weights.get(name, [])]
 
 
+def _nests_the_layers(model, config, same_as) -> bool:
+    """Whether the Keras ``config`` nests the layers of ``model`` (``same_as``: the names of
+    the layers it shares across its nesting, by the name of the one dlcore layer)."""
+    names = {layer.name for layer in model.flat_layers}
+    # the import merges or leaves out some layers (an augmentation that is the identity at
+    # inference, a ZeroPadding2D folded into its convolution): the model has the others
+    try:
+        listed, built = ({same_as.get(name, name)
+                          for name in _leaf_names(config["config"]["layers"], skipped)}
+                         for skipped in ((), _AUGMENTATION + ("ZeroPadding2D",)))
+        kind = config.get("class_name")
+    except (KeyError, TypeError, AttributeError, RecursionError):
+        return False
+    # a layer shared across the nesting has one dlcore layer, named as its first place: a
+    # same_as key that is a layer of the model would send its weights to another layer
+    return built <= names <= listed and set(same_as.values()) <= names and \
+        kind in _MODEL_CLASSES and not set(same_as) & names
+
+
+def forget_stale_keras_nesting(model) -> None:
+    """Drop the Keras nesting ``model`` was imported with (``keras_nested_config_``,
+    ``keras_same_as_``, ``keras_file_names_``) once its layers no longer are the ones it
+    nests (a layer renamed since): the model then goes to Keras, and into dlcore's file, as
+    dlcore nests it, rather than into a file that would not load again."""
+    config = getattr(model, "keras_nested_config_", None)
+    if config is not None and not _nests_the_layers(
+            model, config, getattr(model, "keras_same_as_", None) or {}):
+        for attribute in ("keras_nested_config_", "keras_same_as_", "keras_file_names_"):
+            if hasattr(model, attribute):
+                delattr(model, attribute)
+
+
 def kept_keras_nesting(model, kept) -> tuple:
     """``(keras_nested_config_, keras_same_as_, keras_file_names_)`` of ``model`` from the
     ``keras_nesting`` its dlcore file (or pickle, clone) kept: ValueError in one line unless
@@ -3178,26 +3212,12 @@ def kept_keras_nesting(model, kept) -> tuple:
         raise ValueError(problem)
     config, same_as, file_names = (kept.get(key) for key in ("config", "same_as",
                                                              "file_names"))
-    names = {layer.name for layer in model.flat_layers}
     for mapping in (same_as, file_names):
         if not isinstance(mapping, dict) or not all(
                 isinstance(key, str) and isinstance(value, str)
                 for key, value in mapping.items()):
             raise ValueError(problem)
-    if not set(same_as.values()) <= names:
-        raise ValueError(problem)
-    # the import merges or leaves out some layers (an augmentation that is the identity at
-    # inference, a ZeroPadding2D folded into its convolution): the model has the others
-    try:
-        listed, built = ({same_as.get(name, name)
-                          for name in _leaf_names(config["config"]["layers"], skipped)}
-                         for skipped in ((), _AUGMENTATION + ("ZeroPadding2D",)))
-    except (KeyError, TypeError, AttributeError, RecursionError):
-        listed = built = None
-    # a layer shared across the nesting has one dlcore layer, named as its first place: a
-    # same_as key that is a layer of the model would send its weights to another layer
-    if listed is None or not built <= names <= listed or \
-            config.get("class_name") not in _MODEL_CLASSES or set(same_as) & names:
+    if not _nests_the_layers(model, config, same_as):
         raise ValueError(problem)
     # the weights files and get_weights(layout="keras") walk the config's graph as an import
     # does, trusting what the import checked: a damaged graph is refused here, not there
