@@ -725,8 +725,12 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
     rows of probabilities by their sums, as Keras's does."""
     outputs = np.atleast_2d(np.asarray(y_pred, dtype=np.float64))
     if outputs.ndim != 2:
+        # flattened maps are right for a mean over every output, not for a softmax per pixel
+        fix = ("one distribution per row; model.evaluate(x, y) reports the loss of (n, C, H, W) "
+               "maps, per pixel over its C channels" if isinstance(loss, CrossEntropy)
+               else "flatten each sample's outputs first, y_pred.reshape(len(y_pred), -1)")
         raise ValueError(f"y_pred has shape {outputs.shape}: a loss function here takes rows "
-                         f"(n, k); flatten each sample's outputs first")
+                         f"(n, k), {fix}")
     labels = np.asarray(y_true)
     label_shapes = ((outputs.shape[0],), (outputs.shape[0], 1))
     if isinstance(loss, CrossEntropy) and labels.shape in label_shapes and outputs.shape[1] > 1:

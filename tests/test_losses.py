@@ -422,3 +422,16 @@ def test_a_categorical_loss_of_rows_not_summing_to_one_and_a_scalar_weight_are_k
         2.5 * expected.mean())
     assert MeanSquaredError()(targets, raw, sample_weight=0.5) == pytest.approx(
         0.5 * ((raw - targets) ** 2).mean())
+
+
+def test_a_loss_of_maps_called_on_arrays_says_what_gives_the_per_pixel_loss():
+    """CategoricalCrossentropy()(y, p) on (n, C, H, W) maps said "flatten each sample's outputs
+    first", which gives one softmax over the whole map, not Keras's loss per pixel (a number
+    H W times too large); it now points to evaluate. For the mean squared error flattening is
+    right and still advised."""
+    maps = np.full((2, 3, 2, 2), 1 / 3)
+    with pytest.raises(ValueError, match=r"one distribution per row; model.evaluate\(x, y\) "
+                                         r"reports the loss of \(n, C, H, W\) maps"):
+        CategoricalCrossentropy()(maps, maps)
+    with pytest.raises(ValueError, match="flatten each sample's outputs first"):
+        MeanSquaredError()(maps, maps)
