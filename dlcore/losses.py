@@ -49,6 +49,8 @@ from dlcore.backend.registry import body, shared
 from dlcore.validation import check_float
 
 CLIP = 1e-7
+#: Keras's reductions of a loss object's call (``loss_fn(y_true, y_pred)``); None: "none"
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
 #: 1 / CLIP, exact in float32: 1 over it is CLIP correctly rounded in either precision
@@ -271,6 +273,8 @@ class Loss:
     from_logits = False
     #: s of the targets' smoothing (the cross-entropies' ``label_smoothing``; 0: none)
     label_smoothing = 0.0
+    #: how a call reduces the samples' losses (Keras's ``reduction``); training takes the mean
+    reduction = "sum_over_batch_size"
 
     def reference(self, outputs, targets, fused, channels=None):
         """NumPy: ``(per-sample losses (n,), dL/doutputs (n, k) of the batch mean)``.
@@ -312,7 +316,9 @@ class Loss:
         """The loss of a batch, as a Keras loss object gives it (``loss_fn(y_true, y_pred)``):
         each sample's loss, summed over the n samples and divided by n (Keras's reduction
         ``"sum_over_batch_size"``; with ``sample_weight`` (n,), each sample's loss is weighted
-        first, and the sum is still divided by n).
+        first, and the sum is still divided by n). The object's ``reduction`` as Keras's:
+        ``"sum"``, ``"mean_with_sample_weight"`` (divided by the weights' sum), or ``"none"``
+        (None): each sample's weighted loss, an (n,) array.
 
         Parameters
         ----------
@@ -324,17 +330,24 @@ class Loss:
 
         Returns
         -------
-        float
+        float, or the (n,) losses for the reduction ``"none"``
         """
         losses = _per_sample(self, y_true, y_pred, self.from_logits)
-        if sample_weight is None:
-            return float(losses.mean())
-        weights = np.asarray(sample_weight, dtype=np.float64)
-        if weights.shape not in ((), (losses.size,), (losses.size, 1)):
+        weights = np.ones(1) if sample_weight is None else \
+            np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape not in ((), (1,), (losses.size,), (losses.size, 1)):
             raise ValueError(f"sample_weight has shape {weights.shape}, but y_pred has "
                              f"{losses.size} samples: give one weight per sample, "
                              f"shape ({losses.size},), or one number for all")
-        return float((weights.reshape(-1) * losses).sum() / losses.size)
+        weighted = np.broadcast_to(weights.reshape(-1), losses.shape) * losses
+        if self.reduction in ("none", None):
+            return weighted
+        if self.reduction == "sum":
+            return float(weighted.sum())
+        if self.reduction == "mean_with_sample_weight":
+            return float(weighted.sum() / np.broadcast_to(weights.reshape(-1),
+                                                          losses.shape).sum())
+        return float(weighted.sum() / losses.size)
 
     def get_config(self):
         """The name, or ``{"name": ..., "from_logits": true}`` (what :func:`get_loss` takes)."""
@@ -350,12 +363,13 @@ class _CrossEntropyLoss(Loss):
 
     keras_name = None
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
+    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size"):
         if not isinstance(from_logits, (bool, np.bool_)):
             raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
         self.from_logits = bool(from_logits)
         self.label_smoothing = check_float(label_smoothing, "label_smoothing", low=0.0,
                                            high=1.0, high_open=True)
+        self.reduction = check_reduction(reduction)
 
     def smoothing_classes(self, channels):
         """K of the smoothing y (1 - s) + s / K: the number of classes."""
@@ -406,6 +420,7 @@ class CrossEntropy(_CrossEntropyLoss):
         p = softmax(o) is computed here, with the fused gradient p - y
     label_smoothing : float in [0, 1), s: the targets become y (1 - s) + s / K, K classes
         (Keras's ``CategoricalCrossentropy(label_smoothing=s)``)
+    reduction : Keras's reduction of a call of the object (see :meth:`Loss.__call__`)
     """
 
     name = "cross_entropy"
@@ -452,6 +467,7 @@ class BinaryCrossEntropy(_CrossEntropyLoss):
         p = sigm(z) is computed here, with the fused gradient p - y
     label_smoothing : float in [0, 1), s: the targets become y (1 - s) + s / 2 (Keras's
         ``BinaryCrossentropy(label_smoothing=s)``)
+    reduction : Keras's reduction of a call of the object (see :meth:`Loss.__call__`)
     """
 
     name = "binary_cross_entropy"
@@ -480,10 +496,18 @@ class BinaryCrossEntropy(_CrossEntropyLoss):
 
 
 class MeanSquaredError(Loss):
-    """L = mean_k (out_k - y_k)^2."""
+    """L = mean_k (out_k - y_k)^2.
+
+    Parameters
+    ----------
+    reduction : Keras's reduction of a call of the object (see :meth:`Loss.__call__`)
+    """
 
     name = "mse"
     averages_outputs = True
+
+    def __init__(self, reduction="sum_over_batch_size"):
+        self.reduction = check_reduction(reduction)
 
     def reference(self, outputs, targets, fused, channels=None):
         n, width = outputs.shape
@@ -573,6 +597,15 @@ class Distillation(CrossEntropy):
     def __repr__(self):
         return f"<loss distillation, temperature={self.temperature:g}" \
                f"{', from_logits' if self.from_logits else ''}>"
+
+
+def check_reduction(reduction):
+    """Keras's ``reduction`` of a loss object (:data:`REDUCTIONS`), or ValueError in one
+    line."""
+    if not (reduction is None or isinstance(reduction, str) and reduction in REDUCTIONS):
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got "
+                         f"{reduction!r:.40}")
+    return reduction
 
 
 def soft_targets(targets, temperature):
@@ -809,6 +842,10 @@ def get_loss(identifier):
     "from_logits": true}`` (``{"name": "distillation", "temperature": T}``), or a Loss
     instance."""
     if isinstance(identifier, Loss):
+        if identifier.reduction != "sum_over_batch_size":
+            raise ValueError(f"{identifier!r} has reduction={identifier.reduction!r}, for "
+                             f"calling it; compile trains on the mean over the batch: give it "
+                             f"without reduction")
         return identifier
     if isinstance(identifier, dict):
         name, from_logits = identifier.get("name"), identifier.get("from_logits", False)

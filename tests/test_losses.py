@@ -435,3 +435,28 @@ def test_a_loss_of_maps_called_on_arrays_says_what_gives_the_per_pixel_loss():
         CategoricalCrossentropy()(maps, maps)
     with pytest.raises(ValueError, match="flatten each sample's outputs first"):
         MeanSquaredError()(maps, maps)
+
+
+def test_a_loss_object_takes_kerass_reduction_when_called_and_compile_refuses_it():
+    """Keras's custom training loops write ``CategoricalCrossentropy(reduction=None)`` for
+    each sample's loss (or ``"sum"``); dlcore's loss objects died with ``TypeError: unexpected
+    keyword argument 'reduction'``. Called, they now reduce as Keras's do; ``compile`` trains
+    on the batch mean and refuses another reduction in one line rather than ignore it."""
+    targets = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    outputs = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    weights = np.array([1.0, 2.0, 0.0])
+    each = -np.log([0.8, 0.6, 0.5])
+    np.testing.assert_allclose(CategoricalCrossentropy(reduction=None)(targets, outputs), each,
+                               rtol=1e-12)
+    np.testing.assert_allclose(CategoricalCrossentropy(reduction="none")(
+        targets, outputs, sample_weight=weights), weights * each, rtol=1e-12)
+    assert CategoricalCrossentropy(reduction="sum")(targets, outputs) == pytest.approx(
+        each.sum())
+    assert MeanSquaredError(reduction="mean_with_sample_weight")(
+        targets, outputs, sample_weight=weights) == pytest.approx(
+        (weights * ((outputs - targets) ** 2).mean(axis=1)).sum() / weights.sum())
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        BinaryCrossentropy(reduction="max")
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,))
+    with pytest.raises(ValueError, match=r"reduction='sum'.*compile trains on the mean"):
+        model.compile(loss=CategoricalCrossentropy(reduction="sum"), optimizer="sgd")
