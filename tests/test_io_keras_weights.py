@@ -308,6 +308,11 @@ def test_metrics_dlcore_does_not_report_are_left_out_and_the_model_compiled(tmp_
     (lambda c: c.update(loss={"class_name": "MyLoss", "config": {},
                               "registered_name": "Custom>MyLoss"}), "custom object"),
     (lambda c: c.update(loss="binary_crossentropy"), "binary_cross_entropy"),   # on a softmax
+    # a loss summed over the batch trains with steps n times the mean's: it was trained on
+    # the mean, unsaid
+    (lambda c: c.update(loss={"module": "keras.losses", "class_name": "CategoricalCrossentropy",
+                              "config": {"from_logits": False, "reduction": "sum"}}),
+     "reduction=sum"),
 ])
 def test_settings_dlcore_does_not_have_load_uncompiled_with_one_warning(tmp_path, edit, why):
     with pytest.warns(UserWarning) as caught:

@@ -172,6 +172,10 @@ def _loss(value):
         if config.get(key, default) != default and not (key == "label_smoothing" and smooths):
             raise ValueError(f"the loss {name} sets {key}={str(config[key])[:20]}, which dlcore "
                              f"does not have")
+    # dlcore trains on the batch mean ("mean" is Keras's other name for it)
+    if config.get("reduction", "sum_over_batch_size") not in ("sum_over_batch_size", "mean"):
+        raise ValueError(f"the loss {name} sets reduction={str(config['reduction'])[:30]}; "
+                         f"dlcore trains on the mean over the batch")
     if _LOSS_CLASSES[name] == "mse":
         return get_loss("mse")
     from_logits = config.get("from_logits", False)
