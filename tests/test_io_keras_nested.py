@@ -1251,6 +1251,29 @@ def test_a_layer_renamed_after_a_nested_import_leaves_the_model_savable(tmp_path
         _assert_same_arrays(copy_.get_weights(), model.get_weights())
 
 
+def test_a_layer_renamed_at_a_nested_import_loads_back_from_its_legacy_weights(tmp_path):
+    """Keras's transfer-learning recipe names a base's layer and the head's alike (``dense``
+    in each); dlcore renames the base's on import (``dense_1``). Its legacy
+    ``save_weights("m.h5")`` writes that name in the base's group, and ``load_weights`` of the
+    same file looked for the Keras name there and refused it ("the weights are for the
+    layers dense ... another model's"); so did the model's clone."""
+    from dlcore.layers import Dense
+    from dlcore.models import model_from_json
+    rows = dlcore.Input((4,))
+    base = dlcore.Model(rows, Dense(4, name="inner")(rows), name="base")
+    given = dlcore.Input((4,))
+    keras_json = dlcore.Model(given, Dense(2, name="dense")(base(given))).to_json()
+    model = model_from_json(keras_json.replace('"inner"', '"dense"'))
+    assert model.keras_file_names_ == {"dense_1": "dense"}
+    saved = [array + 1 for array in model.get_weights()]
+    model.set_weights(saved)
+    model.save_weights(tmp_path / "m.h5")
+    for copy_ in (model.clone(), model):
+        copy_.set_weights([array * 0 for array in saved])
+        copy_.load_weights(tmp_path / "m.h5")
+        _assert_same_arrays(copy_.get_weights(), saved)
+
+
 def _nested_in(nesting):
     return next(entry for entry in nesting["config"]["config"]["layers"]
                 if entry["class_name"] in ("Sequential", "Functional"))

@@ -2975,8 +2975,10 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
             for inner in nested[name]:
                 if inner in getattr(imported, "same_as", {}):
                     continue   # the model's own layer, whose arrays are read at its place
-                mine = [path for path in paths if path.split("/")[-2:-1] ==
-                        [file_names.get(inner, inner)]]
+                # under its name in Keras's file, or under dlcore's, which dlcore's own
+                # legacy files write (renamed from a clash, it is a name the file has not)
+                mine = [path for path in paths if path.split("/")[-2:-1] in
+                        ([file_names.get(inner, inner)], [inner])]
                 if mine:
                     with_weights.append((inner, layer_group, mine))
         elif paths:
