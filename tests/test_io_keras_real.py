@@ -983,6 +983,29 @@ def test_compile_takes_kerass_optimizer_loss_and_metric_objects_and_steps_as_ker
         model.compile(optimizer=keras.optimizers.Lamb(), loss="mse")
 
 
+def keras_model_of_dict_outputs(keras):
+    """keras.io's functional API guide's model of dict inputs (``title``, ``body``) and dict
+    outputs keyed otherwise than their layers (``score``: ``priority``, ``group``:
+    ``department``), uncompiled."""
+    layers = keras.layers
+    title, body = keras.Input((6,), name="title"), keras.Input((5,), name="body")
+    joined = layers.concatenate([title, body])
+    return keras.Model(
+        inputs={"title": title, "body": body},
+        outputs={"score": layers.Dense(1, name="priority")(joined),
+                 "group": layers.Dense(3, activation="softmax", name="department")(joined)})
+
+
+def title_and_body_batch(seed):
+    """Six rows of inputs and targets for the dict models above, keyed as their Keras code."""
+    generator = np.random.default_rng(seed)
+    x = {"title": generator.random((6, 6), np.float32),
+         "body": generator.random((6, 5), np.float32)}
+    y = {"score": generator.random((6, 1), np.float32),
+         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    return x, y
+
+
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_a_keras_model_of_named_inputs_and_outputs_loads_in_keras_order(tmp_path, suffix):
     """Real Keras: keras.io's functional API guide names a model's inputs and outputs by the
@@ -1007,11 +1030,7 @@ def test_a_keras_model_of_named_inputs_and_outputs_loads_in_keras_order(tmp_path
         model = dlcore.load(tmp_path / f"named{suffix}")
     assert model.input_names == ["body", "title"] and \
         model.output_names == ["department", "priority"]
-    generator = np.random.default_rng(2)
-    x = {"title": generator.random((6, 6), np.float32),
-         "body": generator.random((6, 5), np.float32)}
-    y = {"score": generator.random((6, 1), np.float32),
-         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    x, y = title_and_body_batch(seed=2)
     expected = keras_model.predict(x, verbose=0)
     got = model.predict([x["body"], x["title"]])
     for key in ["group", "score"]:
@@ -1032,22 +1051,12 @@ def test_a_keras_model_of_dict_outputs_predicts_dicts_and_goes_back_with_them(tm
     and the export (direct, or after dlcore's file, pickle, clone) has the dicts again."""
     import pickle
     keras = real_keras()
-    layers = keras.layers
-    title, body = keras.Input((6,), name="title"), keras.Input((5,), name="body")
-    joined = layers.concatenate([title, body])
-    keras_model = keras.Model(
-        inputs={"title": title, "body": body},
-        outputs={"score": layers.Dense(1, name="priority")(joined),
-                 "group": layers.Dense(3, activation="softmax", name="department")(joined)})
+    keras_model = keras_model_of_dict_outputs(keras)
     keras_model.compile(optimizer="sgd", loss={"score": "mse",
                                                "group": "categorical_crossentropy"})
     keras_model.save(tmp_path / f"named{suffix}")
     model = dlcore.load(tmp_path / f"named{suffix}")
-    generator = np.random.default_rng(3)
-    x = {"title": generator.random((6, 6), np.float32),
-         "body": generator.random((6, 5), np.float32)}
-    y = {"score": generator.random((6, 1), np.float32),
-         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    x, y = title_and_body_batch(seed=3)
     expected = {key: keras.ops.convert_to_numpy(value)
                 for key, value in keras_model.predict(x, verbose=0).items()}
     got = model.predict(x)
@@ -1074,24 +1083,14 @@ def test_a_keras_model_of_dict_outputs_names_its_scores_and_compiles_by_its_keys
     (``priority_loss``: ``history.history["score_loss"]`` a KeyError) and refused a compile by
     the keys. Both now follow the keys: the same history keys and scores as Keras's."""
     keras = real_keras()
-    layers = keras.layers
-    title, body = keras.Input((6,), name="title"), keras.Input((5,), name="body")
-    joined = layers.concatenate([title, body])
-    keras_model = keras.Model(
-        inputs={"title": title, "body": body},
-        outputs={"score": layers.Dense(1, name="priority")(joined),
-                 "group": layers.Dense(3, activation="softmax", name="department")(joined)})
+    keras_model = keras_model_of_dict_outputs(keras)
     keras_model.save(tmp_path / "named.keras")
     model = dlcore.load(tmp_path / "named.keras")
     settings = dict(loss={"score": "mse", "group": "categorical_crossentropy"},
                     loss_weights={"score": 1.0, "group": 0.5}, metrics={"group": ["accuracy"]})
     keras_model.compile(optimizer="sgd", **settings)
     model.compile(optimizer="sgd", **settings)
-    generator = np.random.default_rng(4)
-    x = {"title": generator.random((6, 6), np.float32),
-         "body": generator.random((6, 5), np.float32)}
-    y = {"score": generator.random((6, 1), np.float32),
-         "group": np.eye(3, dtype=np.float32)[generator.integers(0, 3, 6)]}
+    x, y = title_and_body_batch(seed=4)
     expected = keras_model.evaluate(x, y, verbose=0, return_dict=True)
     got = model.evaluate(x, y, verbose=0, return_dict=True)
     assert sorted(got) == sorted(expected)

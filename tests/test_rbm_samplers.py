@@ -310,12 +310,10 @@ def test_rbm_sample_command_takes_a_sampler(tmp_path):
     assert bad.exit_code == 2
 
 
-def test_row_aligned_chains_beyond_a_short_first_chunk_start_at_their_rows_data():
-    """PCD with a chain per batch row (n_chains None) fed by partial_fit chunks that grow: the
-    first chunk (3 rows, batch_size 4) starts chains 0-2 at its data; chain 3 used to start
-    at zeros when the next chunk reached it. Its fantasy particle starts at its row's data as
-    the others did: with weights that copy each visible unit to a hidden one and back, each
-    chain holds the pattern it started at (zeros: the all-off pattern, which stays all off)."""
+def copying_rbm_and_growing_chunks():
+    """A row-aligned PCD RBM (a chain per batch row, batch_size 4) whose weights copy each
+    visible unit to a hidden one and back, so that each chain holds the pattern it started
+    at, and two partial_fit chunks: the first of 3 rows, the later of 4 equal rows."""
     first = np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=np.float32)
     later = np.tile(np.array([[0, 1, 0, 1]], dtype=np.float32), (4, 1))
     rbm = dlcore.BernoulliRBM(n_hidden=4, batch_size=4, sampler="pcd", learning_rate=1e-6,
@@ -323,6 +321,16 @@ def test_row_aligned_chains_beyond_a_short_first_chunk_start_at_their_rows_data(
     rbm.initialize(first)
     rbm.W = 20 * np.eye(4, dtype=np.float32)
     rbm.visible_bias = rbm.hidden_bias = np.full(4, -10.0, dtype=np.float32)
+    return rbm, first, later
+
+
+def test_row_aligned_chains_beyond_a_short_first_chunk_start_at_their_rows_data():
+    """PCD with a chain per batch row (n_chains None) fed by partial_fit chunks that grow: the
+    first chunk (3 rows, batch_size 4) starts chains 0-2 at its data; chain 3 used to start
+    at zeros when the next chunk reached it. Its fantasy particle starts at its row's data as
+    the others did: with weights that copy each visible unit to a hidden one and back, each
+    chain holds the pattern it started at (zeros: the all-off pattern, which stays all off)."""
+    rbm, first, later = copying_rbm_and_growing_chunks()
     rbm.partial_fit(first)
     started = rbm._training["persistent_chain"].copy()
     assert sorted(map(tuple, started[:3])) == sorted(map(tuple, first))
@@ -337,13 +345,7 @@ def test_a_file_saved_between_chunks_starts_the_chains_no_batch_reached_at_their
     """The test above, saved and loaded between the chunks: which chains had started was
     kept in memory only, so the loaded model counted chain 3 started and ran it from zeros
     (the all-off pattern) instead of the row the later chunk brings it."""
-    first = np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=np.float32)
-    later = np.tile(np.array([[0, 1, 0, 1]], dtype=np.float32), (4, 1))
-    rbm = dlcore.BernoulliRBM(n_hidden=4, batch_size=4, sampler="pcd", learning_rate=1e-6,
-                              momentum=0.0, seed=3, backend="reference")
-    rbm.initialize(first)
-    rbm.W = 20 * np.eye(4, dtype=np.float32)
-    rbm.visible_bias = rbm.hidden_bias = np.full(4, -10.0, dtype=np.float32)
+    rbm, first, later = copying_rbm_and_growing_chunks()
     rbm.partial_fit(first)
     dlcore.save(rbm, tmp_path / "rbm.h5")
     loaded = dlcore.load(tmp_path / "rbm.h5")
