@@ -266,7 +266,12 @@ def _check_target_shape(shape):
 
 class Flatten(Reshape):
     """(n, C, H, W) -> (n, C*H*W) in C order (channel, then row, then column): a view, no
-    copy and no kernel (a :class:`Reshape` to ``(-1,)``)."""
+    copy and no kernel (a :class:`Reshape` to ``(-1,)``).
+
+    ``data_format="channels_first"`` is taken for Keras code that names dlcore's layout, but
+    the order stays channel, row, column, where Keras's ``Flatten(data_format=
+    "channels_first")`` orders row, column, channel; the Keras import and export permute the
+    next Dense's rows between the two, so only the flat rows themselves differ from Keras's."""
 
     def __init__(self, name=None, input_shape=None, data_format=None):
         check_data_format(data_format, "Flatten")
