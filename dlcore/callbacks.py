@@ -173,9 +173,12 @@ class _Monitored(Callback):
     def _value(self, logs):
         logs = logs or {}
         if self.monitor not in logs:
+            validated = any(name.startswith("val_") for name in logs)
+            fix = ("give validation_split or validation_data for val_ monitors"
+                   if self.monitor.startswith("val_") and not validated
+                   else "monitor one of those")
             raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which this fit "
-                             f"does not report (it reports {', '.join(sorted(logs))}); give "
-                             "validation_split or validation_data for val_ monitors")
+                             f"does not report (it reports {', '.join(sorted(logs))}); {fix}")
         return float(logs[self.monitor])
 
 

@@ -208,6 +208,19 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement_as_keras
                           [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]) == trained
 
 
+@pytest.mark.parametrize("logs, fix", [
+    ({"loss": 1.0}, "give validation_split or validation_data for val_ monitors"),
+    ({"loss": 1.0, "val_loss": 1.0}, "monitor one of those")])
+def test_early_stopping_of_a_number_the_fit_lacks_names_the_fix_that_fits(logs, fix):
+    # a fit that validates but reports no val_auc was told to give validation data
+    stopper = EarlyStopping(monitor="val_auc")
+    stopper.set_model(_WeightsModel())
+    stopper.on_train_begin()
+    with pytest.raises(ValueError, match=f"monitors 'val_auc', which this fit does not "
+                                         f"report \\(it reports [a-z_, ]+\\); {fix}$"):
+        stopper.on_epoch_end(0, logs)
+
+
 def test_early_stopping_counts_from_the_last_improvement_by_more_than_min_delta():
     # epoch 1 improves by 0.05 <= min_delta (not counted), epoch 2 by 0.2 (counted): wait
     # restarts at 2, then 3 and 4 stall and patience 2 stops at 4, restoring 2's weights (Keras
