@@ -263,6 +263,8 @@ def _lone_surrogate(text: str, value: Any) -> str | None:
 GLOBAL_HEAP_SIGNATURE = b"GCOL"
 GLOBAL_HEAP_HEADER_BYTES = 16
 GLOBAL_HEAP_MIN_BYTES = 4096
+#: At most this many objects in one collection: 65,535 indexed (16-bit) and its free space.
+MAX_GLOBAL_HEAP_OBJECTS = 2**16 + 1
 
 
 def global_heap_problem(content: Any) -> str | None:
@@ -273,15 +275,24 @@ def global_heap_problem(content: Any) -> str | None:
     0) of 0 bytes makes it loop forever, holding the interpreter (Ctrl-C does not stop it), at
     the first string attribute read. A collection is found by its signature, version 1 and
     reserved zeros, and checked as HDF5 walks it: its objects must tile it, at most 65,536
-    (HDF5's indexes are 16-bit), so the check is linear in the file's size.
+    (HDF5's indexes are 16-bit). HDF5's collections never overlap, and each object's header
+    takes 16 bytes, so a file's objects are at most one per 16 bytes of it: a file whose
+    signatures start collections inside collections (a 4 MB file of them took the walk an hour
+    when each was walked in full) is refused when its objects pass that count, which keeps
+    the check linear in the file's size.
     """
+    objects_left = len(content) // GLOBAL_HEAP_HEADER_BYTES + MAX_GLOBAL_HEAP_OBJECTS
     position = content.find(GLOBAL_HEAP_SIGNATURE)
     while position >= 0:
         header = bytes(content[position:position + GLOBAL_HEAP_HEADER_BYTES])
         size = int.from_bytes(header[8:16], "little")
         if len(header) == GLOBAL_HEAP_HEADER_BYTES and header[4:8] == b"\x01\x00\x00\x00" \
                 and GLOBAL_HEAP_MIN_BYTES <= size <= len(content) - position:
-            problem = _collection_problem(content, position, size)
+            problem, walked = _collection_problem(content, position, size, objects_left)
+            objects_left -= walked
+            if problem is None and objects_left <= 0:
+                problem = (f"its collections hold more objects than a file of {len(content)} "
+                           f"bytes has room for (they overlap, which HDF5 never writes)")
             if problem is not None:
                 return (f"its global heap (where HDF5 keeps strings) at byte {position} is "
                         f"damaged: {problem}")
@@ -289,12 +300,15 @@ def global_heap_problem(content: Any) -> str | None:
     return None
 
 
-def _collection_problem(content: Any, start: int, size: int) -> str | None:
-    """What is wrong with the global heap collection of ``size`` bytes at ``start``."""
+def _collection_problem(content: Any, start: int, size: int,
+                        objects_left: int) -> tuple[str | None, int]:
+    """What is wrong with the global heap collection of ``size`` bytes at ``start`` (or None),
+    and the number of its objects walked, at most ``objects_left``."""
     end, position = start + size, start + GLOBAL_HEAP_HEADER_BYTES
-    for _ in range(2**16 + 1):
+    for walked in range(min(MAX_GLOBAL_HEAP_OBJECTS, objects_left)):
         if position + GLOBAL_HEAP_HEADER_BYTES > end:
-            return None   # HDF5 takes a tail too short for an object's header as free space
+            # HDF5 takes a tail too short for an object's header as free space
+            return None, walked
         index = int.from_bytes(content[position:position + 2], "little")
         length = int.from_bytes(content[position + 8:position + 16], "little")
         # as HDF5 steps: free space (index 0) by its size alone, an object by its header
@@ -302,13 +316,15 @@ def _collection_problem(content: Any, start: int, size: int) -> str | None:
         step = length if index == 0 else GLOBAL_HEAP_HEADER_BYTES + -(-length // 8) * 8
         if step == 0:
             return (f"a free-space object of 0 bytes at byte {position}, on which HDF5 "
-                    f"would loop forever")
+                    f"would loop forever"), walked
         if position + step > end:
-            return f"the object at byte {position} runs past the collection's end"
+            return f"the object at byte {position} runs past the collection's end", walked
         position += step
         if position == end:
-            return None
-    return "it holds more objects than HDF5 can index"
+            return None, walked + 1
+    if objects_left < MAX_GLOBAL_HEAP_OBJECTS:
+        return None, objects_left   # the caller refuses the file: its objects are too many
+    return "it holds more objects than HDF5 can index", MAX_GLOBAL_HEAP_OBJECTS
 
 
 class ModelFileReader:
