@@ -439,17 +439,40 @@ def _canonical_dataset(context, param, value):
     return dataset_key(value) or value
 
 
+def refuse_empty_name(path_type, value, param, ctx, what, example):
+    """Fail ``path_type``'s conversion of an empty or blank ``value`` (``--out "$RUNS"`` with
+    $RUNS unset), naming ``what`` it should name and the parameter's default, else
+    ``example``: Path("") is the current folder, whose files a run replaced (or, for a file,
+    which it could not write after all its work)."""
+    if isinstance(value, str) and not value.strip():
+        default = getattr(param, "default", None)
+        path_type.fail(f"{value!r} is an empty {what} name; give a {what} such as "
+                       f"{default if isinstance(default, (str, Path)) else example}",
+                       param, ctx)
+
+
 class OutFolder(click.Path):
-    """The folder a command writes into: an empty name (``--out "$RUNS"`` with $RUNS unset) is
-    a usage error, where it was the current folder, whose files the run replaced."""
+    """The folder a command writes into: an empty name is a usage error
+    (:func:`refuse_empty_name`)."""
 
     def __init__(self):
         super().__init__(file_okay=False, path_type=Path)
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and not value.strip():
-            self.fail(f"{value!r} is an empty folder name; give a folder such as "
-                      f"{param.default if param is not None else 'runs'}", param, ctx)
+        refuse_empty_name(self, value, param, ctx, "folder", "runs")
+        return super().convert(value, param, ctx)
+
+
+class OutFile(click.Path):
+    """A file a command writes (sweep's CSV): an empty name is a usage error
+    (:func:`refuse_empty_name`), where it was the current folder, found unwritable only when
+    the command had done its work."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        refuse_empty_name(self, value, param, ctx, "file", "out.csv")
         return super().convert(value, param, ctx)
 
 
@@ -517,6 +540,7 @@ class PngPath(click.Path):
         super().__init__(dir_okay=False, path_type=Path)
 
     def convert(self, value, param, ctx):
+        refuse_empty_name(self, value, param, ctx, "file", "samples.png")
         path = super().convert(value, param, ctx)
         if Path(path).suffix.lower() != ".png":
             self.fail(f"{str(value)!r} does not end in .png: this command writes a PNG image; "

@@ -57,6 +57,7 @@ from dlcore.cli._common import (
     CHECKPOINT_FILE,
     FINISHED_MODEL_FILES,
     RUNTIME_ERRORS,
+    OutFile,
     RunMetrics,
     TrainingInterrupted,
     one_line,
@@ -501,8 +502,7 @@ def summary(rows, path, ranks):
 @click.option("--grid", "specs", multiple=True, metavar="NAME=V1,V2,...",
               help="An option of the command and its values; several --grid: every "
                    "combination (the first outermost).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("runs/sweep.csv"), show_default=True,
+@click.option("--out", type=OutFile(), default=Path("runs/sweep.csv"), show_default=True,
               help="The CSV file: one row per run.")
 @click.option("--dry-run", is_flag=True,
               help="Print each run's command line (with --resume, of the runs it would run); "

@@ -391,3 +391,32 @@ def test_an_empty_out_folder_is_refused_not_taken_for_the_current_folder(tmp_pat
         assert result.exit_code == 2, (words, result.output)
         assert "empty folder name" in result.stderr and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def _out_file_commands(command, path=()):
+    for parameter in command.params:
+        if parameter.name == "out" and getattr(parameter.type, "dir_okay", True) is False:
+            yield path, command
+    for name, sub_command in getattr(command, "commands", {}).items():
+        yield from _out_file_commands(sub_command, (*path, name))
+
+
+def test_an_empty_out_file_is_refused_before_the_command_works(tmp_path, monkeypatch):
+    """`sweep --out "$CSV"` with $CSV unset ran every run and only then failed to write its
+    table ("cannot write .: it is a directory"); `rbm sample --out ""` said "PosixPath('.')
+    has an empty name"."""
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"")
+    commands = dict(_out_file_commands(main))
+    assert {("sweep",), ("rbm", "sample"), ("dbn", "sample")} <= set(commands)
+    for words, command in commands.items():
+        if words == ("sweep",):
+            arguments = ["--dry-run", "--grid", "seed=0", "--", "rbm", "train"]
+        else:
+            arguments = [str(model) for parameter in command.params
+                         if isinstance(parameter, click.Argument) and parameter.required]
+        result = CliRunner().invoke(main, [*words, "--out", "", *arguments])
+        assert result.exit_code == 2, (words, result.output)
+        assert "empty file name" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [model]
