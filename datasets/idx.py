@@ -124,11 +124,18 @@ def _data_bytes(dtype, dims):
     return math.prod(dims) * dtype.itemsize
 
 
+def _promised_text(dtype, dims):
+    """What a header of ``dims`` and ``dtype`` promises, in words (``2x3 uint8 = 6 bytes of
+    data``)."""
+    return (f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {_data_bytes(dtype, dims):,} "
+            f"bytes of data")
+
+
 def _check_data_size(dtype, dims, present, source, more=False):
     """A ValueError line unless ``present`` bytes of data are what the header promises;
     ``more``: bytes follow the ``present`` ones, left uninflated (counted as one)."""
     expected = _data_bytes(dtype, dims)
-    what = f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {expected:,} bytes of data"
+    what = _promised_text(dtype, dims)
     if present < expected:
         raise ValueError(f"{source}: truncated: the header promises {what} but only "
                          f"{present:,} follow")
@@ -181,6 +188,11 @@ def _gzip_errors(source, size):
                          f"{error}") from None
 
 
+#: The most bytes deflate inflates out of one (zlib's FAQ: 1032 to 1, each repeat of 258 bytes
+#: costing two bits at least); a gzip file's headers, one per member, only lower it.
+MAX_INFLATION_RATIO = 1032
+
+
 def _inflate(compressed, size, source, write):
     """Inflate the gzip stream of an IDX file (``compressed``, a binary file of ``size``
     bytes), handing its bytes to ``write`` in pieces, and stop where its header says the data
@@ -192,8 +204,14 @@ def _inflate(compressed, size, source, write):
         if len(head) == 4:
             head += stream.read(4 * head[3])
         dtype, dims, _ = _header_fields(head, len(head), source)
-        write(head)
         remaining = _data_bytes(dtype, dims)
+        if remaining > MAX_INFLATION_RATIO * size:
+            # its data cannot all be there: said before inflating, where a bomb of zeros
+            # behind the header was inflated in full (a 4 MB file, 4 GB) to find it short
+            raise ValueError(f"{source}: truncated: the header promises "
+                             f"{_promised_text(dtype, dims)} but {size:,} bytes of gzip "
+                             f"inflate to at most {MAX_INFLATION_RATIO * size:,}")
+        write(head)
         while remaining:
             piece = stream.read(min(remaining, UNPACK_CHUNK_BYTES))
             if not piece:

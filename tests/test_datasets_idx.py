@@ -195,6 +195,30 @@ def test_a_gzip_bomb_behind_a_small_header_is_refused_uninflated(tmp_path, reade
     assert not unpacked.exists() or not list(unpacked.iterdir())
 
 
+@pytest.mark.parametrize("reader", ["read_idx", "open_idx"])
+def test_a_header_promising_more_than_its_gzip_can_inflate_to_is_refused_uninflated(
+        tmp_path, reader):
+    # the header's promise bounded the inflating, but a header promising a TiB let a bomb
+    # inflate whole (a 4 MB file, 4 GB of zeros) before "truncated" was said: deflate gives
+    # at most 1032 bytes a byte, so the shortfall shows from the file's size
+    path = tmp_path / "images-idx3-ubyte.gz"
+    gzip_bomb(path, b"\x00\x00\x08\x03" + struct.pack(">3I", 2**24, 256, 256), 16)
+    unpacked = tmp_path / "unpacked"
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as caught:
+            read_idx(path) if reader == "read_idx" else open_idx(path, unpack_to=unpacked)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = path.stat().st_size
+    assert str(caught.value) == (f"{path}: truncated: the header promises 16777216x256x256 "
+                                 f"uint8 = {2**40:,} bytes of data but {size:,} bytes of gzip "
+                                 f"inflate to at most {1032 * size:,}")
+    assert peak < 4 * 2**20, peak
+    assert not unpacked.exists() or not list(unpacked.iterdir())
+
+
 @pytest.mark.parametrize("cut", [0, 10])
 def test_a_gzip_stream_cut_in_its_data_says_what_the_header_promised(tmp_path, cut):
     # the data are inflated a piece at a time, counted against what the header promises
