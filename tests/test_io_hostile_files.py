@@ -1222,6 +1222,54 @@ def test_scale_offset_parameters_that_do_not_fit_their_dataset_are_refused(
     assert "\n" not in str(caught.value)
 
 
+def with_nbit_parameter(path, index, value):
+    """Rewrite the RBM file ``path``'s weights with HDF5's N-bit filter (chunks of 8 x 8),
+    then set the filter's parameter ``index`` to ``value`` in the file's bytes; ``value``
+    None keeps HDF5's own."""
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        creation.set_chunk((8, 8))
+        creation.set_filter(h5py.h5z.FILTER_NBIT, 0, ())
+        stored = h5file.create_dataset("W", data=weights, dcpl=creation)
+        parameters = stored.id.get_create_plist().get_filter(0)[2]
+    assert parameters == (8, 1, 64, 1, 4, 0, 32, 0)   # a full-precision float32: no packing
+    if value is None:
+        return
+    changed = list(parameters)
+    changed[index] = value
+    packed = struct.pack(f"<{len(parameters)}I", *parameters)
+    content = path.read_bytes()
+    assert content.count(packed) == 1
+    path.write_bytes(content.replace(packed, struct.pack(f"<{len(changed)}I", *changed)))
+
+
+@pytest.mark.parametrize("index, name, value", [(1, "no-packing flag", 0),
+                                                (2, "elements a chunk", 65),
+                                                (6, "precision", 16)])
+def test_nbit_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, index, name,
+                                                                   value):
+    # the scale-offset check left HDF5's N-bit filter, whose parameters HDF5 trusts as much:
+    # packed (flag 0) chunks of 2**26 elements where 18 were stored crashed the process
+    # (SIGSEGV, dlcore.load and dlcore info); lesser damage loaded wrong weights quietly
+    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
+    rbm = dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8,
+                              backend="reference").fit(data)
+    path = tmp_path / "rbm.h5"
+    dlcore.save(rbm, path)
+    with_nbit_parameter(path, index, None)
+    np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
+    dlcore.save(rbm, path)
+    with_nbit_parameter(path, index, value)
+    assert f"({name} {value}, not " in dlcore.io.describe(path)   # dlcore info: not read
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=f"rbm.h5: dataset 'W' is stored with HDF5's N-bit filter, whose "
+                             f"parameters do not fit it \\({name} {value}, not ") as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+
+
 def test_a_dataset_stored_with_szip_is_refused_unread(tmp_path):
     # HDF5 divides by an SZIP filter's parameters unchecked: a file whose pixels-per-block
     # was 0 killed the process (SIGFPE, fuzzer seed 153); neither dlcore nor Keras writes SZIP

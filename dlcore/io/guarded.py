@@ -12,9 +12,9 @@ a Keras import) reads an HDF5 file:
   values beyond float32's range (every parameter is float32, where they would be infinite);
 - ``read_array(dataset, path)`` reads any other dataset only after checking its dtype (numbers
   only: no strings, compound or complex types), its rank, its storage (no virtual or external
-  data, no filter plugins, scale-offset parameters that fit the dataset) and its declared size
-  against what the file could hold: an uncompressed array cannot be larger than the file, and
-  all arrays together neither;
+  data, no filter plugins, scale-offset and N-bit parameters that fit the dataset) and its
+  declared size against what the file could hold: an uncompressed array cannot be larger than
+  the file, and all arrays together neither;
 - ``attribute(owner, name)`` reads a single number or string, checking the attribute's type and
   size first; the global heap where HDF5 keeps strings is checked once, when the reader is
   made (:func:`global_heap_problem`);
@@ -643,6 +643,8 @@ class ModelFileReader:
         for filter_id, _, values, _ in pipeline:
             if filter_id == h5py.h5z.FILTER_SCALEOFFSET:
                 self._check_scale_offset(dataset, path, values)
+            elif filter_id == h5py.h5z.FILTER_NBIT:
+                self._check_nbit(dataset, path, values)
         return filters
 
     def _check_scale_offset(self, dataset: h5py.Dataset, path: str, values: tuple) -> None:
@@ -654,10 +656,42 @@ class ModelFileReader:
                     3: ("type class", 1 if dataset.dtype.kind == "f" else 0),
                     4: ("element size", dataset.dtype.itemsize),
                     6: ("byte order", 1 if dataset.dtype.byteorder == ">" else 0)}
+        self._check_filter_parameters(path, "scale-offset", values, expected)
+
+    def _check_nbit(self, dataset: h5py.Dataset, path: str, values: tuple) -> None:
+        """Refuse N-bit parameters other than those HDF5 derives from the dataset when it
+        writes one (H5Z's set_local of the N-bit filter): as scale-offset's, they are read back
+        unchecked, and a chunk of 2**26 elements where it holds 18 crashed the process
+        (SIGSEGV). A number's are its count, whether it needs no packing (full precision at
+        offset 0), the chunk's elements, the class (1: a number), its size, byte order,
+        precision and offset; h5py's bool, an enumeration, needs no packing at all."""
+        n_elements = math.prod(dataset.chunks or (0,))
+        if dataset.dtype.kind == "b":
+            layout = (("parameter count", 3), ("no-packing flag", 1),
+                      ("elements a chunk", n_elements))
+        else:
+            stored = dataset.id.get_type()
+            size, precision, offset = (dataset.dtype.itemsize, stored.get_precision(),
+                                       stored.get_offset())
+            layout = (("parameter count", 8),
+                      ("no-packing flag", int(precision == 8 * size and offset == 0)),
+                      ("elements a chunk", n_elements), ("type class", 1),
+                      ("element size", size),
+                      ("byte order", int(stored.get_order() == h5py.h5t.ORDER_BE)),
+                      ("precision", precision), ("offset", offset))
+        expected = dict(enumerate(layout))
+        if len(values) != len(layout):   # a count that does not fit: named as the first
+            values = (len(values), *values[1:])
+        self._check_filter_parameters(path, "N-bit", values, expected)
+
+    def _check_filter_parameters(self, path: str, filter_name: str, values: tuple,
+                                 expected: dict[int, tuple[str, int]]) -> None:
+        """Refuse the dataset at ``path`` unless its filter's parameters ``values`` hold each
+        ``expected`` (index: (name, value))."""
         for index, (name, value) in expected.items():
             found = values[index] if len(values) > index else None
             if found != value:
-                raise self.error(f"dataset '{path}' is stored with HDF5's scale-offset filter, "
+                raise self.error(f"dataset '{path}' is stored with HDF5's {filter_name} filter, "
                                  f"whose parameters do not fit it ({name} {found}, not "
                                  f"{value}) and would make HDF5 overrun or oversize its "
                                  f"buffers")
