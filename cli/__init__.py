@@ -8,6 +8,7 @@ from dlcore._version import __version__
 from dlcore.cli._common import (
     OneLineErrorGroup,
     describe_shared_options,
+    refuse_counts_past_model_files,
     refuse_non_finite_numbers,
 )
 
@@ -29,3 +30,4 @@ for _module in _COMMAND_MODULES:
 
 describe_shared_options(main)
 refuse_non_finite_numbers(main)
+refuse_counts_past_model_files(main)

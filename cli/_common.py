@@ -119,13 +119,52 @@ class FiniteFloatRange(click.FloatRange):
 def refuse_non_finite_numbers(command):
     """Make each ``click.FloatRange`` option of ``command`` and of its sub-commands a
     :class:`FiniteFloatRange` with the same bounds."""
-    for parameter in command.params:
-        kind = parameter.type
+    def finite(kind, parameter):
         if isinstance(kind, click.FloatRange) and not isinstance(kind, FiniteFloatRange):
-            parameter.type = FiniteFloatRange(kind.min, kind.max, kind.min_open, kind.max_open,
-                                              kind.clamp)
+            return FiniteFloatRange(kind.min, kind.max, kind.min_open, kind.max_open,
+                                    kind.clamp)
+        return None
+    _retype_options(command, finite)
+
+
+#: The largest count a dlcore model file holds (``dlcore.io.layouts.MAX_SIZE``: sizes, batch
+#: sizes, epochs and steps are 32-bit there).
+MAX_COUNT = 2**31 - 1
+
+
+class CountRange(click.IntRange):
+    """A ``click.IntRange`` without a top that refuses counts past :data:`MAX_COUNT`:
+    `rbm train --batch-size 100000000000000000000` trained (one batch an epoch) and saved a
+    model.h5 that dlcore.load then refused ("'batch_size' = 100000000000000000000; expected an
+    integer in [1, 2147483647]"), its training lost. Its help still shows the bottom alone."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number > MAX_COUNT:
+            self.fail(f"{value} is more than {MAX_COUNT:,}, the largest count a dlcore model "
+                      f"file holds; give a smaller number", param, ctx)
+        return number
+
+
+def refuse_counts_past_model_files(command):
+    """Make each ``click.IntRange`` option without a top (but the seeds, whose own top is
+    NumPy's) of ``command`` and of its sub-commands a :class:`CountRange`."""
+    def count(kind, parameter):
+        if type(kind) is click.IntRange and kind.max is None and "seed" not in parameter.name:
+            return CountRange(kind.min, None, kind.min_open, False, kind.clamp)
+        return None
+    _retype_options(command, count)
+
+
+def _retype_options(command, retype):
+    """Give each option of ``command`` and of its sub-commands the type ``retype(type,
+    option)`` returns, where it returns one."""
+    for parameter in command.params:
+        kind = retype(parameter.type, parameter)
+        if kind is not None:
+            parameter.type = kind
     for sub_command in getattr(command, "commands", {}).values():
-        refuse_non_finite_numbers(sub_command)
+        _retype_options(sub_command, retype)
 
 
 class OneLineErrorGroup(click.Group):

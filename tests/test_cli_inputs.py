@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from dlcore import datasets
 from dlcore.cli import main
+from dlcore.cli._common import OneLineErrorGroup
 from dlcore.datasets.mnist import split_file_names
 
 
@@ -259,23 +260,31 @@ def test_lenet5_on_images_its_layers_do_not_fit_is_one_line_with_the_commands_fi
 
 
 def test_a_size_too_large_for_memory_is_one_line_naming_the_fix(tmp_path):
-    # 784 x 2**40 float32 weights are 3 PiB: more than any machine's address space, so NumPy's
-    # allocation fails at once everywhere, before any training
-    result = CliRunner().invoke(main, ["rbm", "train", "--hidden", str(2 ** 40), "--epochs",
+    # 784 x (2**31 - 1) float32 weights are 6 TiB: more than any machine here has, so NumPy's
+    # allocation fails at once, before any training (a larger --hidden is no model file's)
+    result = CliRunner().invoke(main, ["rbm", "train", "--hidden", str(2 ** 31 - 1), "--epochs",
                                        "1", "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("dlcore: error: out of memory (unable to allocate ")
-    assert "(784, 1099511627776)" in line and "choose smaller sizes (such as --hidden" in line
+    assert "(784, 2147483647)" in line and "choose smaller sizes (such as --hidden" in line
     assert not (tmp_path / "run" / "model.h5").exists()
 
 
 def test_a_size_past_any_array_is_one_line_naming_the_fix(tmp_path):
     """`--hidden 100000000000000000000` (a typo's extra zeros) said NumPy's "Maximum allowed
     dimension exceeded", naming no option and no fix: NumPy refuses such a shape with a
-    ValueError before asking for memory."""
-    result = CliRunner().invoke(main, ["rbm", "train", "--hidden", str(10 ** 20), "--digits",
-                                       "0", "--epochs", "1", "--out", str(tmp_path / "run")])
+    ValueError before asking for memory. Such an option is now refused as no model file's;
+    a size computed past any array's still gets the line."""
+    @click.group(cls=OneLineErrorGroup)
+    def probe():
+        pass
+
+    @probe.command()
+    def allocate():
+        np.zeros((10 ** 20, 784), np.float32)
+
+    result = CliRunner().invoke(probe, ["allocate"])
     assert result.exit_code == 1
     [line] = result.stderr.strip().splitlines()
     assert line == ("dlcore: error: a size too large for any array (maximum allowed dimension "
@@ -370,6 +379,38 @@ def test_a_number_option_refuses_nan_and_inf_naming_itself(value):
         line = result.stderr.strip()
         assert len(line.splitlines()) == 1 and option.opts[0] in line
         assert "not a finite number" in line or "not in the range" in line
+
+
+def _count_options(command, path=()):
+    """(command words, option) of every integer-range option without a top, seeds aside."""
+    for parameter in command.params:
+        if isinstance(parameter.type, click.IntRange) and parameter.type.max is None \
+                and "seed" not in parameter.name:
+            yield path, parameter
+    for name, sub_command in getattr(command, "commands", {}).items():
+        yield from _count_options(sub_command, (*path, name))
+
+
+def test_a_count_past_what_a_model_file_holds_is_refused_naming_the_option(
+        tmp_path, monkeypatch):
+    """`rbm train --batch-size 100000000000000000000` trained and saved a model.h5 that
+    dlcore.load refused ("'batch_size' = 100000000000000000000; expected an integer in [1,
+    2147483647]"): its training was lost. A count is refused before any work; the largest
+    a model file holds still passes."""
+    monkeypatch.chdir(tmp_path)
+    options = list(_count_options(main))
+    assert (("rbm", "train"), "batch_size") in {(words, o.name) for words, o in options}
+    assert len(options) > 60
+    for words, option in options:
+        result = CliRunner().invoke(main, [*words, option.opts[0], str(2**31)])
+        assert result.exit_code == 2, (words, option.opts[0], result.output)
+        line = result.stderr.strip()
+        assert len(line.splitlines()) == 1 and option.opts[0] in line
+        assert "2147483648 is more than 2,147,483,647, the largest count a dlcore model file " \
+               "holds" in line
+        largest = option.type.convert(str(2**31 - 1), option, None)
+        assert largest == 2**31 - 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def _out_folder_commands(command, path=()):
