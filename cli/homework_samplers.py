@@ -51,6 +51,7 @@ from dlcore.cli._dbn import training_subset
 from dlcore.cli._digits import binarized_held_out, load_digit_split
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
+from dlcore.validation import MAX_TEMPERATURES
 from dlcore.wording import count
 
 ROWS = {
@@ -152,7 +153,8 @@ def telling_what_was_saved(folder, names, ais_runs, ais_temperatures, reverse_ro
               help="Persistent chains of PCD and FPCD.")
 @click.option("--pt-chains", type=click.IntRange(min=1), default=20, show_default=True,
               help="Ladders of parallel tempering.")
-@click.option("--temperatures", "n_temperatures", type=click.IntRange(min=2), default=5,
+@click.option("--temperatures", "n_temperatures",
+              type=click.IntRange(2, MAX_TEMPERATURES), default=5,
               show_default=True, help="Rungs of each ladder.")
 @click.option("--max-temperature", type=click.FloatRange(min=1, min_open=True), default=1.5,
               show_default=True, help="The hottest rung's temperature T (beta = 1 / T).")

@@ -47,6 +47,7 @@ from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._holdout import held_out_split, split_seed_option, training_seed
 from dlcore.cli._likelihood import ais_options, check_exact_fits, echo_log_likelihood
 from dlcore.rbm.chains import SAMPLERS as SAMPLER_CHOICES
+from dlcore.validation import MAX_TEMPERATURES
 from dlcore.wording import count, with_article
 
 
@@ -95,7 +96,8 @@ def trained_classes(model, dataset):
                    "them.")
 @click.option("--chains", "n_chains", type=click.IntRange(min=1), default=None,
               help="Persistent chains of pcd, fpcd and pt (default: --batch-size).")
-@click.option("--temperatures", "n_temperatures", type=click.IntRange(min=2), default=10,
+@click.option("--temperatures", "n_temperatures",
+              type=click.IntRange(2, MAX_TEMPERATURES), default=10,
               show_default=True, help="Rungs of pt's geometric ladder, T = 1 to 10.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,

@@ -258,6 +258,11 @@ def _finite(array, name):
     return array
 
 
+#: The most rungs a parallel-tempering ladder may have: what a dlcore model file holds
+#: (dlcore.load refuses more), so that no model is trained with more and then saved to a file
+#: that no load takes.
+MAX_TEMPERATURES = 1000
+
 #: The longest name of a network: what its model file keeps (dlcore.io reads at most this).
 MAX_MODEL_NAME = 256
 

@@ -209,6 +209,22 @@ def test_bad_sampler_settings_say_what_to_fix(options, message):
         dlcore.BernoulliRBM(epochs=1, **options).fit(prototype_data(n=20))
 
 
+@pytest.mark.parametrize("ladder", [{"n_temperatures": 1001},
+                                    {"temperatures": list(range(1, 1002))}])
+def test_a_ladder_longer_than_a_model_file_holds_is_refused_before_training(tmp_path, ladder):
+    # an RBM of 1,001 rungs trained (`rbm train --sampler pt --temperatures 1001` too) and was
+    # saved to a file that dlcore.load refused ("'n_temperatures' = 1001; expected an integer
+    # in [2, 1000]"): its training lost; the 1,000 rungs a file holds still save and load
+    X = prototype_data(n=20)
+    with pytest.raises(ValueError, match="from 2 to 1000"):
+        dlcore.BernoulliRBM(n_hidden=2, epochs=1, batch_size=2, sampler="pt",
+                            backend="reference", **ladder).fit(X)
+    rbm = dlcore.BernoulliRBM(n_hidden=2, epochs=1, batch_size=2, sampler="pt", n_chains=1,
+                              n_temperatures=1000, backend="reference").fit(X)
+    dlcore.save(rbm, tmp_path / "rbm.h5")
+    assert dlcore.load(tmp_path / "rbm.h5").n_temperatures == 1000
+
+
 def test_persistent_true_is_the_spelling_of_pcd():
     X = prototype_data(n=40)
     common = dict(n_hidden=4, epochs=2, batch_size=10, seed=2, backend="reference")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dlcore.io.guarded import ModelFileReader
-from dlcore.validation import MAX_MODEL_NAME
+from dlcore.validation import MAX_MODEL_NAME, MAX_TEMPERATURES
 
 #: The largest size (units, filters, visible units, ...) a hyperparameter may give.
 MAX_SIZE = 2**31 - 1
@@ -45,7 +45,6 @@ LAYER_INTEGER_LIMITS = {"units": MAX_UNITS, "filters": MAX_UNITS,
                         "pool_size": MAX_WINDOW, "padding": MAX_WINDOW, "size": MAX_WINDOW,
                         "max_shift": MAX_WINDOW, "input_shape": MAX_SAMPLE_ELEMENTS}
 BACKENDS = ("auto", "cpu", "cuda", "reference")
-MAX_TEMPERATURES = 1000    # rungs of a parallel-tempering ladder
 #: The most weights the layers of an interrupted greedy pretraining that a file does not store
 #: (a DBN's RBMs, a stack's autoencoders not reached yet) may declare in all: ``resume`` builds
 #: them from their sizes alone, so the file's own size does not bound them. As many as a Keras

@@ -61,6 +61,7 @@ import numpy as np
 from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.backend.rng import STREAM_SAMPLE, STREAM_SAMPLE_SWAP
+from dlcore.validation import MAX_TEMPERATURES
 
 SAMPLERS = ("cd", "pcd", "fpcd", "pt")
 SAMPLING_METHODS = ("gibbs", "pt")
@@ -90,18 +91,19 @@ def temperature_ladder(n_temperatures, temperatures=None):
     ValueError naming the fix otherwise."""
     if temperatures is None or isinstance(temperatures, str) and temperatures == "geometric":
         K = int(n_temperatures)
-        if K < 2:
-            raise ValueError(f"n_temperatures must be at least 2, got {n_temperatures!r}")
+        if not 2 <= K <= MAX_TEMPERATURES:
+            raise ValueError(f"n_temperatures must be from 2 to {MAX_TEMPERATURES} (the rungs "
+                             f"a dlcore model file holds), got {n_temperatures!r}")
         return MAX_TEMPERATURE ** (-np.arange(K) / (K - 1))
     try:
         T = np.asarray(temperatures, dtype=np.float64)
     except (TypeError, ValueError):
         T = None
-    if T is None or T.ndim != 1 or T.size < 2 or not np.all(np.isfinite(T)) or T[0] != 1 \
-            or np.any(np.diff(T) <= 0):
+    if T is None or T.ndim != 1 or not 2 <= T.size <= MAX_TEMPERATURES \
+            or not np.all(np.isfinite(T)) or T[0] != 1 or np.any(np.diff(T) <= 0):
         raise ValueError(f"temperatures must be 'geometric' or an increasing list starting at "
-                         f"1.0 with at least two entries (e.g. [1, 2, 4, 8]), got "
-                         f"{temperatures!r}")
+                         f"1.0 with from 2 to {MAX_TEMPERATURES} entries (e.g. [1, 2, 4, 8]), "
+                         f"got {temperatures!r:.200}")
     return 1.0 / T
 
 
