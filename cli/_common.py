@@ -1178,17 +1178,18 @@ def note_batch_size(batch_size, n_rows, noun="training images"):
 
 
 def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
-              unit=TRAINING_ERROR_UNIT, **fit_options):
+              unit=TRAINING_ERROR_UNIT, rows="training images", **fit_options):
     """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``
     followed by ``unit`` (what it is measured in and on), the checkpoints and Ctrl-C handling
     of :class:`Checkpoints` (an RBM, or any model trained by epochs with the same
-    ``fit``/``resume``/``epochs_done_``, such as an Autoencoder)."""
+    ``fit``/``resume``/``epochs_done_``, such as an Autoencoder). ``rows``: what the rows of
+    ``X`` are, for the line of a --batch-size above their number."""
     def where(rbm):
         return f"epoch {rbm.epochs_done_} of {rbm.epochs}"
 
     if resuming:
         checkpoints.track(model, where)
-    note_batch_size(getattr(model, "batch_size", None), len(X))
+    note_batch_size(getattr(model, "batch_size", None), len(X), rows)
     progress = EpochProgress("training", monitor, unit)
     with checkpoints.on_interrupt():
         try:

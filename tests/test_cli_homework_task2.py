@@ -67,6 +67,18 @@ def test_task2_prints_and_writes_the_error_of_both_images_and_both_feature_kinds
     assert result.stdout.count("training  ") == 2 and result.stdout.count("unseen  ") == 2
 
 
+def test_a_batch_size_above_the_patches_is_said_of_patches(photographs, tmp_path):
+    # task2 trains on the photograph's patches (21 x 21 = 441 of 4 x 4 in 24 x 24): the line
+    # of a --batch-size above them said "more than the 441 training images"
+    train, test = photographs
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", train,
+                                       "--test-image", test, *TINY, "--batch-size", "1000",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert ("dlcore: --batch-size 1000 is more than the 441 training patches: each epoch is "
+            "one batch of 441") in result.stderr
+
+
 @pytest.mark.parametrize("per_patch", [True, False], ids=["per-patch", "global"])
 def test_conv2d_feature_maps_are_the_hidden_probabilities_of_every_patch(per_patch,
                                                                          random_state):
