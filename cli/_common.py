@@ -1177,6 +1177,25 @@ def note_batch_size(batch_size, n_rows, noun="training images"):
                    "--batch-size updates more often)", err=True)
 
 
+def refuse_unsaveable_chains(model, n_visible):
+    """A usage error, before training, for an RBM whose persistent chains are more states than
+    a model file holds (``dlcore.io.layouts.unstored_chain_problem``, which ``dlcore.save``
+    and ``dlcore.load`` apply): `--sampler pt --temperatures 1000 --batch-size 200` trained
+    and only then was refused its model.h5, its training lost."""
+    from dlcore.io.layouts import MAX_UNSTORED_WEIGHTS, unstored_chain_problem
+    from dlcore.rbm.chains import chain_rows
+    if not hasattr(model, "n_temperatures"):   # an autoencoder: no chains
+        return
+    rows = chain_rows(model.sampler, model.persistent, model.n_chains, model.batch_size,
+                      model.n_temperatures, model.temperatures)
+    if unstored_chain_problem(rows, model.n_hidden, n_visible) is not None:
+        raise click.UsageError(
+            f"the persistent chains would hold {rows:,} x ({model.n_hidden:,} hidden + "
+            f"{n_visible:,} visible) states, more than the {MAX_UNSTORED_WEIGHTS:,} a model "
+            "file holds, so the trained model could not be saved; give a smaller --chains, "
+            "--batch-size or --temperatures")
+
+
 def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
               unit=TRAINING_ERROR_UNIT, rows="training images", **fit_options):
     """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``
@@ -1189,6 +1208,7 @@ def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
 
     if resuming:
         checkpoints.track(model, where)
+    refuse_unsaveable_chains(model, X.shape[1])
     note_batch_size(getattr(model, "batch_size", None), len(X), rows)
     progress = EpochProgress("training", monitor, unit)
     with checkpoints.on_interrupt():

@@ -384,3 +384,20 @@ def test_a_batch_larger_than_the_training_images_is_said_once(tmp_path, capsys):
     from dlcore.cli._common import note_batch_size
     note_batch_size(n_images, n_images)   # a batch of them all, asked for: nothing to say
     assert capsys.readouterr().err == ""
+
+
+def test_chains_past_what_a_model_file_holds_are_refused_before_training(tmp_path):
+    """`--sampler pt --temperatures 1000 --batch-size 200`: 200,000 chains of 4 + 784 units
+    trained (13 s here, hours on a data set) and then dlcore.save refused the model ("more
+    than the 134217728 that training builds from sizes alone"), the training lost."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "0", "--epochs", "1",
+                                       "--hidden", "4", "--sampler", "pt", "--temperatures",
+                                       "1000", "--batch-size", "200", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: the persistent chains would hold 200,000 x (4 "
+                           "hidden + 784 visible) states, more than the 134,217,728 a model "
+                           "file holds, so the trained model could not be saved; give a "
+                           "smaller --chains, --batch-size or --temperatures")
+    assert not (out / "model.h5").exists()
