@@ -82,7 +82,8 @@ MAX_CHUNK_BYTES = 16 * 2**20
 #: A dataset may be stored in at most this many chunks, or one chunk per
 #: :data:`MIN_BYTES_PER_CHUNK` of its data if more: HDF5 spends kilobytes of memory on every
 #: chunk it reads (a 2.7 MB file storing a 400 x 120 kernel in 48,000 chunks of one number
-#: took 182 MiB to read), and h5py's own chunks hold 8 KiB or more.
+#: took 182 MiB to read). dlcore and Keras write their arrays unchunked, and h5py's automatic
+#: chunks hold kilobytes each (a dataset grown row by row from one row can have smaller ones).
 MAX_SMALL_CHUNKS = 1024
 MIN_BYTES_PER_CHUNK = 4096
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
@@ -616,7 +617,7 @@ class ModelFileReader:
                              f"({size_text(n_bytes)}) is stored in {n_chunks} chunks of shape "
                              f"{shape_text(chunks)} ({size_text(chunk_bytes)} each), which "
                              f"HDF5 would read one by one at kilobytes of memory each "
-                             f"(h5py's own chunks hold 8 KiB or more)")
+                             f"(dlcore and Keras write arrays unchunked)")
 
     def _check_storage(self, dataset: h5py.Dataset, path: str) -> list:
         if dataset.is_virtual:
