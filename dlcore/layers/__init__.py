@@ -26,7 +26,8 @@
 ``LayerNormalization`` each sample normalised over its channels, then scaled and shifted
 ``Add``, ``add``,      merge a list of tensors of a functional model: sum, or join
 ``Concatenate``,       along an axis (channels by default); in :mod:`dlcore.layers.merge`
-``concatenate``
+``concatenate``        (also ``Average``, ``Subtract``, ``Multiply``, ``Maximum``,
+                       ``Minimum`` and their functions ``average``, ... as Keras's)
 ``Input(shape)``       a functional model's input, :func:`dlcore.Input` (Keras has it here too)
 ``GaussianNoise``,     noise injection and data augmentation (training only; in
 ``ImageAugmentation``  :mod:`dlcore.layers.augmentation`)
@@ -60,7 +61,22 @@ from dlcore.layers.core import (
 )
 from dlcore.layers.dense import Dense
 from dlcore.layers.locally_connected import LocallyConnected2D
-from dlcore.layers.merge import Add, Concatenate, add, concatenate
+from dlcore.layers.merge import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from dlcore.layers.normalization import BatchNormalization, LayerNormalization
 from dlcore.layers.pooling import (
     AveragePooling2D,
@@ -82,7 +98,9 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate"
            "ImageAugmentation", "L2FeaturePool", "L2Pool2D", "Layer", "LayerNormalization",
            "LeakyReLU", "LocallyConnected2D", "MaxPool2D", "ReLU", "Rescaling", "Reshape",
            "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D",
-           "Input", "MaxPooling2D", "add", "concatenate", "dense_as_conv"]
+           "Input", "MaxPooling2D", "add", "concatenate", "dense_as_conv", "Average",
+           "Subtract", "Multiply", "Maximum", "Minimum", "average", "subtract", "multiply",
+           "maximum", "minimum"]
 
 # Keras also offers Input among its layers (``from keras.layers import Input, Dense``, lecture
 # "Deep learning I"); imported last, as the functional module builds on the layers above.

@@ -1079,3 +1079,26 @@ def take_columns_rows(row, first, last, source, target, offset):
     """target[row, c] = source[row, offset + c] (2-D arrays)."""
     for c in range(first, last):
         target[row, c] = source[row, offset + c]
+
+
+# -- Maximum and Minimum: the extreme of k tensors, and which input held it ------------------
+@body
+def extremum_span(first, last, x, index, sign, out, chosen):
+    """Merge input number ``index`` into the running extreme: out[i] = x[i] and chosen[i] =
+    index where sign x[i] > sign out[i] (sign 1: the maximum, -1: the minimum), or a NaN
+    arrives (it spreads, as in Keras); input 0 starts the extreme. The comparison is strict, so
+    a tie stays with the earlier input (TensorFlow's gradient of ``maximum``)."""
+    for i in range(first, last):
+        if index == 0 or sign * x[i] > sign * out[i] or (x[i] != x[i] and out[i] == out[i]):
+            out[i] = x[i]
+            chosen[i] = index
+
+
+@body
+def chosen_gradient_span(first, last, chosen, index, grad_y, grad_x):
+    """grad_x[i] = dL/dy[i] where input number ``index`` held the extreme, else 0."""
+    for i in range(first, last):
+        if chosen[i] == index:
+            grad_x[i] = grad_y[i]
+        else:
+            grad_x[i] = _ZERO

@@ -1,4 +1,5 @@
-"""Layers that merge several tensors: ``Add`` and ``Concatenate`` (and ``add``, ``concatenate``).
+"""Layers that merge several tensors: ``Add``, ``Average``, ``Subtract``, ``Multiply``,
+``Maximum``, ``Minimum`` and ``Concatenate`` (and ``add``, ``average``, ... ``concatenate``).
 
 Lecture "Deep learning I", "Defining a functional model": Keras' functional API joins branches
 with ``keras.layers.add`` and ``keras.layers.concatenate``; lecture "Convolutional Neural
@@ -6,15 +7,27 @@ Networks" (2019), residual networks: a residual block adds its input to its outp
 y = x + F(x). The maths:
 
 * ``Add``: y = x_1 + ... + x_k (same shapes); dL/dx_i = dL/dy for every i.
+* ``Average``: y = (x_1 + ... + x_k) / k; dL/dx_i = dL/dy / k. Keras's functional API guide
+  builds an ensemble with ``layers.average([y1, y2, y3])`` (lecture "Convolutional neural
+  networks" (2016), regularisation: ensembles).
+* ``Subtract``: y = x_1 - x_2, exactly two tensors (as Keras); dL/dx_1 = dL/dy,
+  dL/dx_2 = -dL/dy.
+* ``Multiply``: y = x_1 * ... * x_k element by element (a gate); dL/dx_i = dL/dy times the
+  product of the other inputs.
+* ``Maximum``, ``Minimum``: y = the element-wise extreme; dL/dx_i = dL/dy where x_i was
+  chosen, 0 elsewhere. A tie goes to the first of the tied inputs, as TensorFlow's gradient of
+  ``maximum`` sends it to its first argument (Keras on torch or JAX halves it instead); a NaN
+  spreads to y.
 * ``Concatenate(axis)``: y = [x_1, ..., x_k] along ``axis`` (1, the channels of NCHW images or
   the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled. Maps joined
   along H or W warn: a U-Net's skip connection copied from Keras, ``concatenate([up, conv],
   axis=3)`` or Keras's default ``axis=-1``, means the channels of NHWC maps, which are axis 1 of
   dlcore's NCHW ones.
 
-Both are copies and sums, written once: the NumPy reference in
-:mod:`dlcore.layers.reference` (``add_forward``, ``concatenate_forward``, ...) and the kernel
-bodies in :mod:`dlcore.layers.bodies` (``copy_span``, ``accumulate_span``,
+All are written once: the NumPy reference in :mod:`dlcore.layers.reference`
+(``add_forward``, ``average_forward``, ``extremum_forward``, ``concatenate_forward``, ...) and
+the kernel bodies in :mod:`dlcore.layers.bodies` (``copy_span``, ``accumulate_span``,
+``rescale_span``, ``multiply_span``, ``extremum_span`` and ``chosen_gradient_span``,
 ``place_columns_rows``, ``take_columns_rows``: a concatenation joins the columns of 2-D views),
 dispatched by :mod:`dlcore.layers.ops` as for every layer. A functional model sums the gradients
 of a tensor used twice with the same operations.
@@ -77,15 +90,24 @@ class Merge(Layer):
         return np.array(self.backend.to_numpy(y))
 
 
-class Add(Merge):
-    """y = x_1 + ... + x_k, tensors of one shape (Keras' ``Add``; a residual connection)."""
+class ElementwiseMerge(Merge):
+    """A merge of tensors of one shape, element by element (the output has their shape)."""
+
+    #: how the error names the merge ("add needs tensors of one shape")
+    verb = "merge"
 
     def compute_output_shape(self, input_shape):
         shapes = self._checked_shapes(input_shape)
         if any(shape != shapes[0] for shape in shapes):
-            raise ValueError(f"add needs tensors of one shape; got "
+            raise ValueError(f"{self.verb} needs tensors of one shape; got "
                              f"{', '.join(str(s) for s in shapes)}")
         return shapes[0]
+
+
+class Add(ElementwiseMerge):
+    """y = x_1 + ... + x_k, tensors of one shape (Keras' ``Add``; a residual connection)."""
+
+    verb = "add"
 
     def forward(self, xs, training=False, step=0):
         self._check_built()
@@ -99,6 +121,117 @@ class Add(Merge):
         if not need_input_gradient:
             return None
         return [grad_y] * len(self.input_shape)
+
+
+class Average(ElementwiseMerge):
+    """y = (x_1 + ... + x_k) / k, tensors of one shape (Keras' ``Average``: the mean of an
+    ensemble's outputs)."""
+
+    verb = "average"
+
+    def forward(self, xs, training=False, step=0):
+        self._check_built()
+        n = self._check_inputs(xs)
+        out = self._buffer("y", (n,) + self.output_shape)
+        self.ops.average_forward(xs, out)
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        """dL/dx_i = dL/dy / k: one array, the same for every input."""
+        if not need_input_gradient:
+            return None
+        grad = self._buffer("grad_x", grad_y.shape)
+        self.ops.average_backward(grad_y, len(self.input_shape), grad)
+        return [grad] * len(self.input_shape)
+
+
+class Subtract(ElementwiseMerge):
+    """y = x_1 - x_2, exactly two tensors of one shape (Keras' ``Subtract``)."""
+
+    verb = "subtract"
+
+    def _checked_shapes(self, shapes):
+        shapes = super()._checked_shapes(shapes)
+        if len(shapes) != 2:
+            raise ValueError(f"Subtract takes exactly two tensors (x_1 - x_2), got "
+                             f"{len(shapes)}; subtract a sum: subtract([a, add([b, c])])")
+        return shapes
+
+    def forward(self, xs, training=False, step=0):
+        self._check_built()
+        n = self._check_inputs(xs)
+        out = self._buffer("y", (n,) + self.output_shape)
+        self.ops.subtract_forward(xs, out)
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        """dL/dx_1 = dL/dy, dL/dx_2 = -dL/dy."""
+        if not need_input_gradient:
+            return None
+        grad_x2 = self._buffer("grad_x2", grad_y.shape)
+        self.ops.subtract_backward(grad_y, grad_x2)
+        return [grad_y, grad_x2]
+
+
+class Multiply(ElementwiseMerge):
+    """y = x_1 * ... * x_k element by element, tensors of one shape (Keras' ``Multiply``: a
+    gate, one branch scaling another)."""
+
+    verb = "multiply"
+
+    def forward(self, xs, training=False, step=0):
+        self._check_built()
+        n = self._check_inputs(xs)
+        out = self._buffer("y", (n,) + self.output_shape)
+        self.ops.multiply_forward(xs, out)
+        # the backward pass needs the factors (views of the inputs, as a Dense keeps its x)
+        self._factors = list(xs)
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        """dL/dx_i = dL/dy times the product of the other inputs."""
+        if not need_input_gradient:
+            return None
+        grads = [self._buffer(f"grad_x{index}", grad_y.shape)
+                 for index in range(len(self.input_shape))]
+        self.ops.multiply_backward(self._factors, grad_y, grads)
+        return grads
+
+
+class Maximum(ElementwiseMerge):
+    """y = the element-wise maximum of tensors of one shape (Keras' ``Maximum``). The gradient
+    goes to the input that was chosen; on a tie, to the first of them in the list (as
+    TensorFlow's; Keras on torch or JAX halves it between the tied inputs)."""
+
+    verb = "maximum"
+    #: 1: the largest value is chosen; -1 (Minimum): the smallest
+    sign = 1
+
+    def forward(self, xs, training=False, step=0):
+        self._check_built()
+        n = self._check_inputs(xs)
+        out = self._buffer("y", (n,) + self.output_shape)
+        chosen = self._buffer("chosen", (n,) + self.output_shape, dtype=np.int32)
+        self.ops.extremum_forward(xs, self.sign, out, chosen)
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        """dL/dx_i = dL/dy where x_i was chosen, 0 elsewhere."""
+        if not need_input_gradient:
+            return None
+        chosen = self._buffer("chosen", grad_y.shape, dtype=np.int32)
+        grads = [self._buffer(f"grad_x{index}", grad_y.shape)
+                 for index in range(len(self.input_shape))]
+        self.ops.extremum_backward(chosen, grad_y, grads)
+        return grads
+
+
+class Minimum(Maximum):
+    """y = the element-wise minimum of tensors of one shape (Keras' ``Minimum``); gradients as
+    :class:`Maximum`'s."""
+
+    verb = "minimum"
+    sign = -1
 
 
 class Concatenate(Merge):
@@ -189,3 +322,28 @@ def concatenate(inputs, axis=1, **kwargs):
     """``Concatenate(axis, **kwargs)(inputs)`` (Keras' ``layers.concatenate``; NCHW, so the
     default axis 1 joins channels, where Keras's default -1 does)."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average(**kwargs)(inputs)``: the mean of a list of tensors (Keras' ``layers.average``)."""
+    return Average(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract(**kwargs)(inputs)``: x_1 - x_2 (Keras' ``layers.subtract``)."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply(**kwargs)(inputs)``: the element-wise product (Keras' ``layers.multiply``)."""
+    return Multiply(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum(**kwargs)(inputs)``: the element-wise maximum (Keras' ``layers.maximum``)."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum(**kwargs)(inputs)``: the element-wise minimum (Keras' ``layers.minimum``)."""
+    return Minimum(**kwargs)(inputs)

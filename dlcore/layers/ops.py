@@ -35,11 +35,13 @@ from dlcore.layers.bodies import (
     bias_gradient_span,
     channel_gradient_sums_span,
     channel_moments_span,
+    chosen_gradient_span,
     col2im_rows,
     conv_geometry,
     copy_span,
     dense_gradient_span,
     dropout_rows,
+    extremum_span,
     im2col_rows,
     input_activation_gradient_span,
     layer_norm_affine_gradient_span,
@@ -233,6 +235,32 @@ class ReferenceOps:
     # merging tensors, and the sums of a graph's backward pass
     def add_forward(self, xs, out):
         out[...] = ref.add_forward(xs)
+
+    def average_forward(self, xs, out):
+        out[...] = ref.average_forward(xs)
+
+    def average_backward(self, grad_y, k, grad_x):
+        grad_x[...] = ref.average_backward(grad_y, k)[0]
+
+    def subtract_forward(self, xs, out):
+        out[...] = ref.subtract_forward(xs)
+
+    def subtract_backward(self, grad_y, grad_x2):
+        grad_x2[...] = ref.subtract_backward(grad_y)[1]
+
+    def multiply_forward(self, xs, out):
+        out[...] = ref.multiply_forward(xs)
+
+    def multiply_backward(self, xs, grad_y, grads):
+        for grad, part in zip(grads, ref.multiply_backward(xs, grad_y)):
+            grad[...] = part
+
+    def extremum_forward(self, xs, sign, out, chosen):
+        out[...], chosen[...] = ref.extremum_forward(xs, sign)
+
+    def extremum_backward(self, chosen, grad_y, grads):
+        for grad, part in zip(grads, ref.extremum_backward(chosen, grad_y, len(grads))):
+            grad[...] = part
 
     def concatenate_forward(self, xs, axis, out):
         out[...] = ref.concatenate_forward(xs, axis)
@@ -651,6 +679,42 @@ class KernelOps:
         self.copy(xs[0], out)
         for x in xs[1:]:
             self.accumulate(x, out)
+
+    def average_forward(self, xs, out):
+        self.add_forward(xs, out)
+        self.rescale(out, 1.0 / len(xs), 0.0, out)
+
+    def average_backward(self, grad_y, k, grad_x):
+        self.rescale(grad_y, 1.0 / k, 0.0, grad_x)
+
+    def subtract_forward(self, xs, out):
+        self.rescale(xs[1], -1.0, 0.0, out)
+        self.accumulate(xs[0], out)
+
+    def subtract_backward(self, grad_y, grad_x2):
+        self.rescale(grad_y, -1.0, 0.0, grad_x2)
+
+    def multiply_forward(self, xs, out):
+        self.copy(xs[0], out)
+        for x in xs[1:]:
+            self.multiply(out, x, out)
+
+    def multiply_backward(self, xs, grad_y, grads):
+        for i, grad in enumerate(grads):
+            self.copy(grad_y, grad)
+            for j, x in enumerate(xs):
+                if j != i:
+                    self.multiply(grad, x, grad)
+
+    def extremum_forward(self, xs, sign, out, chosen):
+        for index, x in enumerate(xs):
+            self.backend.launch_1d(extremum_span, out.size, x.reshape(-1), np.int32(index),
+                                   x.dtype.type(sign), out.reshape(-1), chosen.reshape(-1))
+
+    def extremum_backward(self, chosen, grad_y, grads):
+        for index, grad in enumerate(grads):
+            self.backend.launch_1d(chosen_gradient_span, grad.size, chosen.reshape(-1),
+                                   np.int32(index), grad_y.reshape(-1), grad.reshape(-1))
 
     def concatenate_forward(self, xs, axis, out):
         target, offset = self._joined_columns(out, axis), 0

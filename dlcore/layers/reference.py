@@ -649,3 +649,57 @@ def concatenate_backward(grad_y, sizes, axis):
     """dL/dx_i = the slice of dL/dy that x_i filled: ``sizes[i]`` entries of ``axis``, in
     order."""
     return np.split(grad_y, np.cumsum(sizes)[:-1], axis=axis)
+
+
+def average_forward(xs):
+    """y = (x_1 + ... + x_k) / k, tensors of one shape (the mean of an ensemble's outputs)."""
+    return add_forward(xs) / len(xs)
+
+
+def average_backward(grad_y, k):
+    """dL/dx_i = dL/dy / k for each of the k averaged tensors."""
+    return [grad_y / k for _ in range(k)]
+
+
+def subtract_forward(xs):
+    """y = x_1 - x_2 (two tensors of one shape)."""
+    return xs[0] - xs[1]
+
+
+def subtract_backward(grad_y):
+    """dL/dx_1 = dL/dy, dL/dx_2 = -dL/dy."""
+    return [grad_y.copy(), -grad_y]
+
+
+def multiply_forward(xs):
+    """y = x_1 * ... * x_k element by element (a gate: one branch scales another)."""
+    product = xs[0].copy()
+    for x in xs[1:]:
+        product *= x
+    return product
+
+
+def multiply_backward(xs, grad_y):
+    """dL/dx_i = dL/dy times the product of the other tensors."""
+    grads = []
+    for i in range(len(xs)):
+        grad = grad_y.copy()
+        for j, x in enumerate(xs):
+            if j != i:
+                grad *= x
+        grads.append(grad)
+    return grads
+
+
+def extremum_forward(xs, sign):
+    """y = the element-wise maximum (sign 1) or minimum (sign -1) of the tensors, and which
+    input held it: the first in the list on a tie (np.argmax's rule, and TensorFlow's
+    gradient of ``maximum``/``minimum``, which sends a tie to its first argument)."""
+    stacked = np.stack(xs)
+    chosen = np.argmax(sign * stacked, axis=0)
+    return np.take_along_axis(stacked, chosen[None], axis=0)[0], chosen
+
+
+def extremum_backward(chosen, grad_y, k):
+    """dL/dx_i = dL/dy where x_i was chosen, 0 elsewhere: only the chosen input moved y."""
+    return [np.where(chosen == i, grad_y, np.zeros_like(grad_y)) for i in range(k)]

@@ -1,0 +1,111 @@
+"""Keras's other merge layers (lecture "Deep learning I", "Defining a functional model";
+lecture "Convolutional neural networks" (2016), regularisation: an ensemble averages its
+members' outputs): Average, Subtract, Multiply, Maximum and Minimum, on every backend, against
+NumPy and finite differences."""
+import numpy as np
+import pytest
+
+import dlcore
+from conftest import requires_cuda
+from dlcore.layers import (
+    Average,
+    Dense,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    average,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+
+BACKENDS = ["reference", "cpu", pytest.param("cuda", marks=requires_cuda)]
+TOLERANCE = 1e-6
+
+
+def _inputs(k, shape=(2, 3, 4), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(np.float32) for _ in range(k)]
+
+
+def _numpy_gradients(kind, xs, grad_y):
+    """dL/dx_i of each merge, written out with NumPy (ties: the first input gets it)."""
+    k = len(xs)
+    if kind is Average:
+        return [grad_y / k] * k
+    if kind is Subtract:
+        return [grad_y, -grad_y]
+    if kind is Multiply:
+        return [grad_y * np.prod([x for j, x in enumerate(xs) if j != i], axis=0)
+                for i in range(k)]
+    pick = np.argmax if kind is Maximum else np.argmin
+    chosen = pick(np.stack(xs), axis=0)
+    return [np.where(chosen == i, grad_y, 0) for i in range(k)]
+
+
+_FORWARD = {Average: lambda xs: np.mean(xs, axis=0), Subtract: lambda xs: xs[0] - xs[1],
+            Multiply: lambda xs: np.prod(xs, axis=0), Maximum: lambda xs: np.max(xs, axis=0),
+            Minimum: lambda xs: np.min(xs, axis=0)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", [Average, Subtract, Multiply, Maximum, Minimum])
+def test_each_merge_matches_numpy_forward_and_backward(kind, backend):
+    xs = _inputs(2 if kind is Subtract else 3)
+    # ties: a copied input, so the first of the tied inputs must get the whole gradient
+    xs[1][0, 0] = xs[0][0, 0]
+    layer = kind()
+    layer.build([x.shape[1:] for x in xs], backend=backend)
+    y = layer.forward([layer.backend.asarray(x) for x in xs])
+    np.testing.assert_allclose(layer.backend.to_numpy(y), _FORWARD[kind](xs), rtol=1e-6,
+                               atol=1e-7)
+    grad_y = _inputs(1, seed=5)[0]
+    grads = layer.backward(layer.backend.asarray(grad_y))
+    for got, want in zip(grads, _numpy_gradients(kind, xs, grad_y)):
+        np.testing.assert_allclose(layer.backend.to_numpy(got), want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("merge", [average, subtract, multiply, maximum, minimum])
+def test_each_merge_gradcheck(merge):
+    inputs = dlcore.Input(shape=(4,))
+    x = Dense(3, activation="tanh")(inputs)
+    y = Dense(3, activation="sigmoid")(inputs)
+    out = Dense(2, activation="softmax")(merge([x, y]))
+    model = dlcore.Model(inputs, out, backend="reference")
+    model.compile("cross_entropy", "sgd")
+    errors = dlcore.gradcheck(model, np.random.default_rng(2).random((3, 4)), [0, 1, 1],
+                              verbose=False)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_subtract_takes_exactly_two_tensors():
+    inputs = dlcore.Input(shape=(3,))
+    with pytest.raises(ValueError, match="Subtract takes exactly two tensors.*got 3"):
+        subtract([inputs, inputs, inputs])
+
+
+def test_merges_of_different_shapes_name_the_shapes():
+    with pytest.raises(ValueError, match=r"multiply needs tensors of one shape; got \(3,\), "
+                                         r"\(4,\)"):
+        multiply([dlcore.Input(shape=(3,)), dlcore.Input(shape=(4,))])
+
+
+@pytest.mark.parametrize("writer", ["dlcore"])
+def test_an_averaged_ensemble_saves_and_loads(tmp_path, writer):
+    inputs = dlcore.Input(shape=(4,))
+    members = [Dense(2, activation="softmax")(inputs) for _ in range(3)]
+    gate = multiply([Dense(2, activation="sigmoid")(inputs), average(members)])
+    spread = subtract([maximum(members), minimum(members)])
+    model = dlcore.Model(inputs, [gate, spread], backend="reference")
+    x = np.random.default_rng(3).random((5, 4)).astype(np.float32)
+    path = tmp_path / "ensemble.h5"
+    if writer == "dlcore":
+        dlcore.save(model, path)
+        loaded = dlcore.load(path)
+    else:   # a Keras legacy HDF5 file, read back by dlcore's Keras import
+        model.save(path)
+        loaded = dlcore.load(path)
+    for got, want in zip(loaded.predict(x), model.predict(x)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
