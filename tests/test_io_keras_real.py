@@ -1100,3 +1100,28 @@ def test_a_keras_model_of_dict_outputs_names_its_scores_and_compiles_by_its_keys
     keras_history = keras_model.fit(x, y, epochs=1, batch_size=6, verbose=0,
                                     validation_data=(x, y))
     assert sorted(history.history) == sorted(keras_history.history)
+
+
+def test_keras_models_with_each_merge_cross_to_dlcore_and_back(tmp_path):
+    """Keras's Average (an ensemble), Subtract, Multiply (a gate), Maximum and Minimum of
+    maps and of rows: dlcore predicts Keras's file as Keras does, and Keras dlcore's export."""
+    keras = real_keras()
+    layers = keras.layers
+    image = keras.Input(shape=(5, 4, 3))
+    branches = [layers.Conv2D(2, 3, padding="same", activation=activation)(image)
+                for activation in ("tanh", "sigmoid", "relu")]
+    maps = layers.subtract([layers.maximum(branches), layers.minimum(branches)])
+    gated = layers.multiply([layers.average(branches), maps])
+    rows = layers.Flatten()(gated)
+    members = [layers.Dense(3, activation="softmax")(rows) for _ in range(2)]
+    model = keras.Model(image, layers.average(members))
+    x = images(4, (3, 5, 4))
+    expected = model.predict(x.transpose(0, 2, 3, 1), verbose=0)
+    model.save(tmp_path / "merges.keras")
+    ours = dlcore.load(tmp_path / "merges.keras")
+    assert {type(layer).__name__ for layer in ours.layers} >= {
+        "Average", "Subtract", "Multiply", "Maximum", "Minimum"}
+    np.testing.assert_allclose(ours.predict(x), expected, atol=1e-6)
+    ours.save(tmp_path / "back.h5")
+    np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "back.h5"), x),
+                               expected, atol=1e-6)

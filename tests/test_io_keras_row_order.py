@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore.layers import BatchNormalization, Conv2D, Dense, Flatten, add, concatenate
+from dlcore.layers import BatchNormalization, Conv2D, Dense, Flatten, add, concatenate, multiply
 from test_io_keras import fixture, images
 
 
@@ -166,3 +166,14 @@ def test_an_output_of_flattened_maps_is_ordered_differently_and_says_so(tmp_path
     notes = [str(warning.message) for warning in caught]
     assert any("output 'maps'" in note for note in notes)
     assert not any("output 'head'" in note for note in notes)
+
+
+def test_multiplying_rows_in_two_orders_is_refused_in_one_line(tmp_path):
+    image = dlcore.Input(shape=(3, 4, 4))
+    flat = Flatten()(image)
+    gated = multiply([flat, Dense(48, activation="sigmoid")(flat)])   # a gate of the maps
+    model = dlcore.Model(image, Dense(2)(gated))
+    with pytest.raises(ValueError, match=r"\(Multiply\) merges rows in different orders.*"
+                                         r"merge the maps before flattening them"):
+        model.save(tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()

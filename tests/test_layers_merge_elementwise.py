@@ -92,7 +92,7 @@ def test_merges_of_different_shapes_name_the_shapes():
         multiply([dlcore.Input(shape=(3,)), dlcore.Input(shape=(4,))])
 
 
-@pytest.mark.parametrize("writer", ["dlcore"])
+@pytest.mark.parametrize("writer", ["dlcore", "keras"])
 def test_an_averaged_ensemble_saves_and_loads(tmp_path, writer):
     inputs = dlcore.Input(shape=(4,))
     members = [Dense(2, activation="softmax")(inputs) for _ in range(3)]

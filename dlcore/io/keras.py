@@ -23,9 +23,9 @@ CPU) is NHWC (``channels_last``). So:
 - the first Dense after a Flatten of a (C, H, W) image gets its rows permuted from C,H,W order to
   H,W,C order (Keras flattens NHWC maps): without this the file loads and predicts wrong. Rows
   joined by a Concatenate are permuted block by block (a row layout, :func:`_keras_rows`), rows
-  added by an Add must share one order; a Reshape of rows into (C, H, W) maps (Keras's target
-  (H, W, C)) takes rows in Keras's H, W, C order: a flattened map's, or a Dense's whose units
-  are reordered (:func:`_reshaped_units`);
+  merged by an Add (Average, Multiply, ...) must share one order; a Reshape of rows into
+  (C, H, W) maps (Keras's target (H, W, C)) takes rows in Keras's H, W, C order: a flattened
+  map's, or a Dense's whose units are reordered (:func:`_reshaped_units`);
 - an integer padding P becomes ``ZeroPadding2D(P)`` followed by a ``valid`` convolution.
 
 Import reads every byte through :class:`dlcore.io.guarded.ModelFileReader` and builds only the
@@ -65,7 +65,7 @@ from dlcore.wording import with_article
 KERAS_VERSION = "3.15.1"
 #: What ``backend`` says in a file dlcore writes (the arrays are backend-independent).
 KERAS_BACKEND = "dlcore"
-#: The Keras layers dlcore imports (and, in functional models, Add and Concatenate).
+#: The Keras layers dlcore imports (and, in functional models, the merges and Concatenate).
 IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooling2D",
                    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
                    "UpSampling2D", "Flatten", "Dropout", "GaussianNoise", "ZeroPadding2D",
@@ -80,8 +80,10 @@ _NORMALIZATIONS = ("BatchNormalization", "LayerNormalization")
 #: dlcore's global pools by Keras's names
 _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
+#: Keras's element-wise merges of tensors of one shape (dlcore's classes of the same names)
+_ELEMENTWISE_MERGES = ("Add", "Average", "Subtract", "Multiply", "Maximum", "Minimum")
 #: The layers a functional model may have: these, and its joins.
-_GRAPH_LAYERS = IMPORTED_LAYERS + ("Add", "Concatenate")
+_GRAPH_LAYERS = IMPORTED_LAYERS + _ELEMENTWISE_MERGES + ("Concatenate",)
 #: Keras's augmentation layers (the identity at inference) that dlcore imports: the first two
 #: as its ImageAugmentation where it does what they do, the others left out with a note.
 _AUGMENTATION = ("RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
@@ -388,9 +390,9 @@ class _Exported:
             if id(layer) not in entries_of:
                 before = len(self.layers)
                 self._flattened = flat_from.get(id(first))
-                if kind in ("Add", "Concatenate"):
-                    config = {} if kind == "Add" else {"axis": _keras_axis(layer.axis,
-                                                                           len(first.shape))}
+                if kind in _ELEMENTWISE_MERGES + ("Concatenate",):
+                    config = {} if kind != "Concatenate" else {
+                        "axis": _keras_axis(layer.axis, len(first.shape))}
                     self.layers.append(_layer(kind, layer.name, **config))
                 else:
                     self._add(layer)
@@ -687,12 +689,13 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
         return _reshaped_layout(name, inputs[0].shape, found[0], output.shape)
     if kind in _ROW_KEEPING:
         return found[0]
-    if kind == "Add":
+    if kind in _ELEMENTWISE_MERGES:
         if any(layout != found[0] for layout in found):
-            raise ValueError(f"layer {name!r} (Add) adds rows in different orders "
+            verb, result = ("add", "sum") if kind == "Add" else ("merge", "result")
+            raise ValueError(f"layer {name!r} ({kind}) {verb}s rows in different orders "
                              f"({', '.join(str(layout) for layout in found)}): dlcore "
-                             f"flattens maps C, H, W and Keras H, W, C, so the sum differs; "
-                             f"add the maps before flattening them")
+                             f"flattens maps C, H, W and Keras H, W, C, so the {result} "
+                             f"differs; {verb} the maps before flattening them")
         return found[0]
     if kind == "Concatenate" and len(output.shape) == 1 and any(found):
         return tuple(block for layout, tensor in zip(found, inputs)
@@ -1819,7 +1822,7 @@ class _FunctionalImported(_Imported):
     def _call(self, kind, name, layer_config, index, inputs):   # noqa: C901 - one call
         """Call (building it on its first call) the dlcore layer of Keras layer ``name`` on
         node ``index``'s inputs, and record its output tensor."""
-        from dlcore.layers import Add, Concatenate
+        from dlcore import layers
         tensors, built = self._tensors, self._built
         # the tensors keep the file's name of the call; the layer is the one it shares
         tensor_name, name = name, self.same_as.get(name, name)
@@ -1856,14 +1859,13 @@ class _FunctionalImported(_Imported):
         if kind in _NORMALIZATIONS:
             _check_not_flattened_maps(name, kind, self._flat_from.get(id(first)))
         if name not in built:
-            if kind == "Add":
-                built[name] = Add(name=name)
+            if kind in _ELEMENTWISE_MERGES:
+                built[name] = getattr(layers, kind)(name=name)
             elif kind == "Concatenate":
-                built[name] = Concatenate(self._axis(layer_config.get("axis", -1),
-                                                     len(first.shape)), name=name)
+                built[name] = layers.Concatenate(self._axis(layer_config.get("axis", -1),
+                                                            len(first.shape)), name=name)
                 built[name].warn_spatial_join = False   # the file's own axis, moved to NCHW
             else:
-                from dlcore import layers
                 built[name] = self._layer(kind, name, layer_config, layers)
             if not isinstance(inputs, list):
                 self.n_parameters += _parameter_count(built[name], first.shape)
