@@ -119,6 +119,14 @@ SCRIPT = textwrap.dedent(r'''
     two.compile(["cross_entropy", "mse"], "sgd", loss_weights=[1.0, 0.5])
     two.fit(rs.random((6, 4), dtype=np.float32), [rs.integers(0, 3, 6),
             rs.random((6, 1), dtype=np.float32)], epochs=1, batch_size=3, verbose=0)
+    # the element-wise merges: the running extreme and the gradient to the chosen input
+    first, second = Dense(3)(inputs), Dense(3)(inputs)
+    merged = dlcore.Model(inputs, Dense(2)(multiply([
+        average([first, second]), subtract([maximum([first, second]),
+                                            minimum([first, second])])])), backend="cpu")
+    merged.compile("mse", "sgd")
+    merged.fit(rs.random((6, 4), dtype=np.float32), rs.random((6, 2), dtype=np.float32),
+               epochs=1, batch_size=3, verbose=0)
     for name in sorted({name for name, _ in compiled}):
         print("COMPILED", name)
 ''')
@@ -146,6 +154,6 @@ def compile_report():
     "rescale_span", "channel_moments_span", "batch_norm_rows", "channel_gradient_sums_span",
     "batch_norm_gradient_rows", "layer_norm_rows", "layer_norm_gradient_rows",
     "layer_norm_affine_gradient_span", "accumulate_output_losses", "place_columns_rows",
-    "smooth_targets_span"])
+    "smooth_targets_span", "extremum_span", "chosen_gradient_span", "copy_span"])
 def test_every_network_cuda_kernel_compiles_to_ptx_for_a_real_gpu(compile_report, kernel):
     assert f"COMPILED {kernel}" in compile_report
