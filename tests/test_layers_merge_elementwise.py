@@ -80,10 +80,11 @@ def test_each_merge_gradcheck(merge):
     assert max(errors.values()) < TOLERANCE, errors
 
 
-def test_subtract_takes_exactly_two_tensors():
+@pytest.mark.parametrize("count", [1, 3])
+def test_subtract_takes_exactly_two_tensors(count):
     inputs = dlcore.Input(shape=(3,))
-    with pytest.raises(ValueError, match="Subtract takes exactly two tensors.*got 3"):
-        subtract([inputs, inputs, inputs])
+    with pytest.raises(ValueError, match=f"Subtract takes exactly two tensors.*got {count};"):
+        subtract([inputs] * count)
 
 
 def test_merges_of_different_shapes_name_the_shapes():

@@ -151,11 +151,10 @@ class Subtract(ElementwiseMerge):
     verb = "subtract"
 
     def _checked_shapes(self, shapes):
-        shapes = super()._checked_shapes(shapes)
-        if len(shapes) != 2:
+        if isinstance(shapes, (list, tuple)) and len(shapes) != 2:
             raise ValueError(f"Subtract takes exactly two tensors (x_1 - x_2), got "
                              f"{len(shapes)}; subtract a sum: subtract([a, add([b, c])])")
-        return shapes
+        return super()._checked_shapes(shapes)
 
     def forward(self, xs, training=False, step=0):
         self._check_built()
