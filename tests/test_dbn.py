@@ -665,3 +665,16 @@ def test_resume_after_fit_and_partial_fit_trains_nothing_rather_than_refusing(st
     model.set_params(epochs=4)   # more epochs than the layers had: still refused
     with pytest.raises(ValueError, match="epochs=4, but it was set up"):
         model.resume(rows)
+
+
+def test_an_rbm_whose_chains_a_model_file_cannot_hold_is_refused_before_pretraining():
+    # RBM 2's 200,000 tempered chains of 4 + 784 units were refused by dlcore.save only after
+    # the whole pretraining (by RBM 2's own fit after RBM 1 trained, since that check)
+    X = np.zeros((3, 4), dtype=np.float32)
+    dbn = DBN(hidden=[784, 4], epochs=1, backend="reference",
+              rbm=[None, {"sampler": "pt", "n_temperatures": 1000, "batch_size": 200}])
+    for train in (dbn.fit, dbn.partial_fit):
+        with pytest.raises(ValueError, match=r"^RBM 2 of the DBN: the persistent chains would "
+                                             r"hold 200,000 x \(4 hidden \+ 784 visible\)"):
+            train(X)
+        assert not hasattr(dbn, "rbms_")

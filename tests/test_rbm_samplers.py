@@ -395,3 +395,23 @@ def test_a_file_whose_chain_flags_are_not_0_or_1_is_refused_for_its_values_not_i
     said = str(refused.value)
     assert "'training/persistent_chain_unstarted' holds values other than 0 and 1" in said
     assert "shape" not in said and "\n" not in said
+
+
+@pytest.mark.parametrize("train", ["fit", "partial_fit"])
+def test_chains_past_what_a_model_file_holds_are_refused_before_training(train):
+    # sampler="pt", n_temperatures=1000, batch_size=200 (200,000 chains of 4 + 784 units)
+    # trained in full and then dlcore.save refused the model, its training lost
+    X = np.zeros((3, 784), dtype=np.float32)
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=0, batch_size=200, sampler="pt",
+                              n_temperatures=1000, backend="reference")
+    with pytest.raises(ValueError) as refused:
+        getattr(rbm, train)(X)
+    assert str(refused.value) == (
+        "the persistent chains would hold 200,000 x (4 hidden + 784 visible) states, more than "
+        "the 134,217,728 a model file holds, so the trained model could not be saved; give a "
+        "smaller n_chains (or batch_size, with n_chains=None) or n_temperatures (or "
+        "temperatures)")
+    assert not hasattr(rbm, "W")
+    # 170,000 chains of 788 units, 133,960,000 states, fit in a file: left untouched
+    rbm.set_params(batch_size=170)
+    assert rbm.initialize(X) is rbm and rbm._check_saveable_chains(784) is None

@@ -280,12 +280,12 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if self.seed is not None:
             rng.check_seed(self.seed)
 
-    def _build_rbms(self):
+    def _build_rbms(self, seed=None):
         """The RBMs, bottom first, from the hyperparameters (checked here, each RBM's own
-        ``_check_params``) and the DBN's ``seed_``."""
+        ``_check_params``) and ``seed`` (by default the DBN's ``seed_``)."""
         rbms = []
         for index in range(len(self._hidden_sizes())):
-            options = layer_options(self, index)
+            options = layer_options(self, index, seed)
             options.setdefault("verbose", self.verbose)
             try:
                 rbm = inner_layer(rbm_class(index, self.visible)(**options))
@@ -294,6 +294,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             except (TypeError, ValueError) as error:
                 raise ValueError(f"RBM {index + 1} of the DBN: {error}") from None
         return rbms
+
+    def _check_saveable_chains(self, rbms, n_features):
+        """Each of ``rbms``' persistent chains against what a model file holds
+        (:meth:`dlcore.BernoulliRBM._check_saveable_chains`), all before the first RBM trains:
+        an RBM past it was refused after its RBMs below had trained (by ``dlcore.save``, after
+        the whole pretraining, until the RBMs checked their own)."""
+        sizes = [int(n_features), *self._hidden_sizes()]
+        for index, rbm in enumerate(rbms):
+            labels = int(self.n_labels) if self._is_labelled_top(index) else 0
+            try:
+                rbm._check_saveable_chains(sizes[index] + labels)
+            except ValueError as error:
+                raise ValueError(f"RBM {index + 1} of the DBN: {error}") from None
 
     # -- greedy pretraining -------------------------------------------------------------
     def fit(self, X, y=None, X_valid=None, y_valid=None, progress=None, on_epoch_end=None,
@@ -386,15 +399,19 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     def _start_afresh(self, X, classes, **record):
         """The state of a DBN that starts training on ``X`` (n, v) from nothing (``fit``, and
         ``partial_fit``'s first call): ``classes`` (or none), seed, layer sizes, fresh RBMs, no
-        history; ``record`` goes to :func:`record_fit`."""
+        history; ``record`` goes to :func:`record_fit`. RBMs whose chains a model file
+        cannot hold are refused first, the DBN left as it was."""
+        seed = rng.check_seed(self.seed)
+        rbms = self._build_rbms(seed)
+        self._check_saveable_chains(rbms, X.shape[1])
         if classes is None:
             self.__dict__.pop("classes_", None)
         else:
             self.classes_ = classes
-        self.seed_ = rng.check_seed(self.seed)
+        self.seed_ = seed
         self.n_features_in_ = X.shape[1]
         self.layers_ = [X.shape[1], *self._hidden_sizes()]
-        self.rbms_ = self._build_rbms()
+        self.rbms_ = rbms
         self.generative_ = None
         self.history = {}
         self.sample_calls_ = self.up_down_updates_ = self.up_down_epochs_done_ = 0

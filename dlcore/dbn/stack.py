@@ -37,13 +37,15 @@ def rbm_class(index, visible):
     return GaussianBernoulliRBM if index == 0 and visible == "gaussian" else BernoulliRBM
 
 
-def layer_options(dbn, index):
+def layer_options(dbn, index, seed=None):
     """Constructor arguments of RBM ``index`` (0 = the bottom one) of ``dbn``: its size, its
-    seed, the DBN-wide options (one value, or the index-th of a list; None leaves the RBM's own
-    default), then ``dbn.rbm`` (one dict for all, or one per RBM) on top."""
+    seed (from ``seed``, by default the DBN's ``seed_``), the DBN-wide options (one value, or
+    the index-th of a list; None leaves the RBM's own default), then ``dbn.rbm`` (one dict for
+    all, or one per RBM) on top."""
     hidden = dbn._hidden_sizes()
     n_rbms = len(hidden)
-    options = {"n_hidden": hidden[index], "seed": layer_seed(dbn.seed_, index),
+    seed = dbn.seed_ if seed is None else seed
+    options = {"n_hidden": hidden[index], "seed": layer_seed(seed, index),
                "backend": dbn.backend}
     options.update(per_layer_options(dbn, index, PER_LAYER_OPTIONS))
     if dbn.n_labels and index == n_rbms - 1:

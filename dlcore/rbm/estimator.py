@@ -141,6 +141,25 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         chains.temperature_ladder(self.n_temperatures, self.temperatures)
         return sampler_name
 
+    def _check_saveable_chains(self, n_visible):
+        """Refuse, before training, persistent chains of more states than a model file holds
+        (:func:`dlcore.io.layouts.unstored_chain_problem`, which ``dlcore.save`` and
+        ``dlcore.load`` apply): ``sampler="pt", n_temperatures=1000, batch_size=200`` trained
+        in full and only then was refused by ``dlcore.save``, its training lost."""
+        from dlcore.io.layouts import MAX_UNSTORED_WEIGHTS, unstored_chain_problem
+        rows = chains.chain_rows(self.sampler, self.persistent, self.n_chains, self.batch_size,
+                                 self.n_temperatures, self.temperatures)
+        n_hidden = int(self.n_hidden)
+        if unstored_chain_problem(rows, n_hidden, n_visible) is None:
+            return
+        rungs = (" or n_temperatures (or temperatures)"
+                 if chains.resolve_sampler(self.sampler, self.persistent) == "pt" else "")
+        raise ValueError(
+            f"the persistent chains would hold {rows:,} x ({n_hidden:,} hidden + "
+            f"{n_visible:,} visible) states, more than the {MAX_UNSTORED_WEIGHTS:,} a model "
+            f"file holds, so the trained model could not be saved; give a smaller n_chains "
+            f"(or batch_size, with n_chains=None){rungs}")
+
     def _settings(self):
         return CDSettings(
             learning_rate=float(self.learning_rate), cd_k=int(self.cd_k),
@@ -197,6 +216,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self._check_params()
         self._note_feature_names(X, reset=True)
         X = self._check_visible(X, "X")
+        self._check_saveable_chains(X.shape[1])
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
                    n_valid=None if X_valid is None else len(X_valid))
@@ -212,6 +232,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self._check_params()
         self._note_feature_names(X, reset=not hasattr(self, "W"))
         X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
+        self._check_saveable_chains(X.shape[1])
         if not hasattr(self, "W"):
             self._initialize(X)
         self._check_fitted_size("partial_fit")
