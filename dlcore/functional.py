@@ -384,6 +384,9 @@ class Model(TrainingLoop):
         #: per output of a model with several, whether it reports its accuracy (compile's
         #: metrics); None otherwise
         self.output_metrics = None
+        #: the order of the outputs' ``<name>_loss`` scores where it is not theirs (a Keras
+        #: model of dict outputs compiled with a dict of losses: :meth:`_loss_order`)
+        self.output_loss_order = None
         self.built = False
         self._reset_training()
         self._parameters = []
@@ -774,6 +777,20 @@ class Model(TrainingLoop):
         by_key = dict(zip(keys, names))
         return {by_key[key]: item for key, item in value.items()}
 
+    def _loss_order(self, loss):
+        """The outputs (their indices) in the order a Keras model of dict outputs compiled
+        with a dict of losses lists their ``<key>_loss`` scores: the dict's (Keras 3 tracks a
+        loss per key as it is given; ``evaluate``'s list unpacked by position swapped values
+        when dlcore listed them by sorted key); None, the outputs' order, for any other model
+        or ``loss``, as Keras's (a dict for list outputs is listed in their order)."""
+        keys = getattr(self, "keras_output_keys_", None)
+        names = self.output_names
+        if not keys or len(keys) != len(names) or not isinstance(loss, dict) or \
+                set(loss) != set(names):
+            return None
+        order = tuple(names.index(name) for name in loss)
+        return None if order == tuple(range(len(names))) else order
+
     def _per_output(self, value, what):
         """``value`` as a list of one entry per output: a list of them, a dict of them by
         output name (Keras's way), or one for every output."""
@@ -814,6 +831,7 @@ class Model(TrainingLoop):
         loss, loss_weights, metrics = (self._by_output_name(value)
                                        for value in (loss, loss_weights, metrics))
         losses = self._per_output(loss, "losses")
+        self.output_loss_order = self._loss_order(loss)
         self.loss_weights = None
         if loss_weights is not None:
             weights = [check_float(weight, "a loss weight", low=0.0)
@@ -1353,6 +1371,8 @@ class Model(TrainingLoop):
                 config["compile"]["metric_outputs"] = list(chosen)
             if self.loss_weights is not None:
                 config["compile"]["loss_weights"] = list(self.loss_weights)
+            if getattr(self, "output_loss_order", None) is not None:
+                config["compile"]["loss_order"] = list(self.output_loss_order)
         return config
 
     @classmethod
@@ -1421,6 +1441,12 @@ class Model(TrainingLoop):
                        else [["accuracy"] if flag else [] for flag in chosen])
             model.compile(compiled["loss"], compiled["optimizer"], metrics,
                           loss_weights=compiled.get("loss_weights"))
+            order = compiled.get("loss_order")
+            if order is not None:
+                if sorted(order) != list(range(len(model.outputs))):
+                    raise ValueError(f"loss_order {str(order)[:80]} is not an order of the "
+                                     f"model's {len(model.outputs)} outputs")
+                model.output_loss_order = tuple(order)
         return model
 
     def get_state(self):

@@ -682,7 +682,8 @@ class TrainingLoop:
         if not self._output_count():
             return ["loss"] + (["accuracy"] if self.metrics else [])
         names = self._score_names()
-        return (["loss"] + [f"{name}_loss" for name in names]
+        order = getattr(self, "output_loss_order", None) or range(len(names))
+        return (["loss"] + [f"{names[index]}_loss" for index in order]
                 + [f"{name}_accuracy" for name, chosen in zip(names, self._accuracy_outputs())
                    if chosen])
 
@@ -1308,7 +1309,8 @@ class TrainingLoop:
     def _logs(self, totals):
         """The mean loss and the metrics of the summed ``totals``, in
         :attr:`metrics_names`' order: a model with several outputs reports each output's mean
-        loss as ``<output name>_loss`` (before the loss weights) and the accuracy of those
+        loss as ``<output name>_loss`` (before the loss weights; in ``output_loss_order``, that of a
+        Keras model of dict outputs compiled with a dict of losses) and the accuracy of those
         compiled with it as ``<output name>_accuracy`` (Keras's names; no bare "accuracy",
         whose output would be ambiguous). The loss is what the totals sum: the cost, weight
         decay included, after :meth:`_train_step`'s batches, the loss alone otherwise."""
@@ -1322,8 +1324,9 @@ class TrainingLoop:
                 logs["accuracy"] = float(correct / count)
             return logs
         names = self._score_names()
-        for name, part in zip(names, sums[3:3 + outputs]):
-            logs[f"{name}_loss"] = float(part / count)
+        parts = sums[3:3 + outputs]
+        for index in getattr(self, "output_loss_order", None) or range(outputs):
+            logs[f"{names[index]}_loss"] = float(parts[index] / count)
         for name, chosen, flags in zip(names, self._accuracy_outputs(), sums[3 + outputs:]):
             if chosen:
                 logs[f"{name}_accuracy"] = float(flags / count)

@@ -578,3 +578,29 @@ def test_a_keras_model_of_one_dict_output_trains_and_classifies_by_its_key():
     with pytest.raises(ValueError, match=r"the model's outputs are keyed \['score'\] \(named "
                                          r"\['group'\]\): give one array per name"):
         model.evaluate(x, {"scores": y})
+
+
+def test_a_file_whose_loss_order_is_no_order_of_the_outputs_is_refused(tmp_path):
+    # "loss_order" (a Keras model of dict outputs compiled with a dict of losses: the order
+    # of its <key>_loss scores) is checked before the model is built, in one line
+    import json
+
+    import h5py
+    model = _two_outputs()
+    model.compile(["mse", "cross_entropy"], "sgd")
+    dlcore.save(model, tmp_path / "two.h5")
+    refused = {(0, 0): r"give loss_order = \[0, 0\]; expected the outputs' numbers 0, 1, "
+                       r"\.\.\. in some order",
+               (0, 1, 2): r"loss_order \[0, 1, 2\] is not an order of the model's 2 outputs"}
+    for order, loads in [([1, 0], True), ([0, 0], False), ([0, 1, 2], False)]:
+        with h5py.File(tmp_path / "two.h5", "r+") as f:
+            config = json.loads(f.attrs["hyperparameters"])
+            config["compile"]["loss_order"] = order
+            f.attrs["hyperparameters"] = json.dumps(config)
+        if loads:
+            loaded = dlcore.load(tmp_path / "two.h5")
+            assert loaded.metrics_names == ["loss", "dense_2_loss", "dense_1_loss"]
+            continue
+        with pytest.raises(ValueError, match=refused[tuple(order)]) as error:
+            dlcore.load(tmp_path / "two.h5")
+        assert "\n" not in str(error.value)

@@ -1125,3 +1125,30 @@ def test_keras_models_with_each_merge_cross_to_dlcore_and_back(tmp_path):
     ours.save(tmp_path / "back.h5")
     np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "back.h5"), x),
                                expected, atol=1e-6)
+def test_a_keras_model_of_dict_outputs_lists_its_losses_in_its_loss_dicts_order(tmp_path):
+    """Real Keras: Keras 3 lists the ``<key>_loss`` scores of a model of dict outputs compiled
+    with a dict of losses in that dict's order (``loss={"score": ..., "group": ...}``: score
+    first), also after load_model; dlcore listed them by sorted key (group first), so that
+    ``loss, score_loss, group_loss = model.evaluate(x, y)`` swapped the two. Now as Keras,
+    compiled in dlcore or from Keras's file, and after dlcore's file, pickle and Keras export."""
+    import pickle
+    keras = real_keras()
+    keras_model = keras_model_of_dict_outputs(keras)
+    keras_model.save(tmp_path / "uncompiled.keras")
+    settings = dict(loss={"score": "mse", "group": "categorical_crossentropy"},
+                    metrics={"group": ["accuracy"]})
+    keras_model.compile(optimizer="sgd", **settings)
+    keras_model.save(tmp_path / "compiled.keras")
+    x, y = title_and_body_batch(seed=5)
+    expected = keras_model.evaluate(x, y, verbose=0)
+    model = dlcore.load(tmp_path / "uncompiled.keras")
+    model.compile(optimizer="sgd", **settings)
+    assert model.metrics_names == ["loss", "score_loss", "group_loss", "group_accuracy"]
+    dlcore.save(model, tmp_path / "own.h5")
+    model.save(tmp_path / "back.keras")
+    for name, copy in [("compiled here", model), ("Keras's file", dlcore.load(
+            tmp_path / "compiled.keras")), ("dlcore's file", dlcore.load(tmp_path / "own.h5")),
+            ("pickle", pickle.loads(pickle.dumps(model))),
+            ("Keras's load_model", keras.models.load_model(tmp_path / "back.keras"))]:
+        got = copy.evaluate(x, y, verbose=0)
+        np.testing.assert_allclose(list(got), expected, rtol=1e-5, err_msg=name)

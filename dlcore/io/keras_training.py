@@ -516,6 +516,12 @@ def keras_training_config(model, notes=None):
     metrics = list(model.metrics) or None
     if metrics and len(losses) > 1:   # Keras 3 takes a list per output
         metrics = [["accuracy"] if chosen else [] for chosen in model._accuracy_outputs()]
+    order = getattr(model, "output_loss_order", None)
+    keys = getattr(model, "keras_output_keys_", None)
+    if order is not None and keys and len(keys) == len(loss):
+        # a dict of losses by key, in the order Keras lists their scores (its list of loss
+        # weights and of metrics goes by sorted key, as dlcore writes them)
+        loss = {keys[index]: loss[index] for index in order}
     training = {"loss": loss[0] if len(loss) == 1 else loss,
                 "loss_weights": getattr(model, "loss_weights", None),
                 "metrics": metrics, "weighted_metrics": None,

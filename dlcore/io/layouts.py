@@ -840,6 +840,12 @@ def _check_compile_settings(reader: ModelFileReader, config: dict) -> None:
             isinstance(flag, bool) for flag in chosen)):
         raise checker.fail(f"give metric_outputs = {chosen!r:.60}; expected a short list of "
                            f"true or false, one per output")
+    order = compiled.get("loss_order")
+    if order is not None and (not isinstance(order, list) or len(order) > 64 or not all(
+            isinstance(index, int) and not isinstance(index, bool) for index in order)
+            or sorted(order) != list(range(len(order)))):
+        raise checker.fail(f"give loss_order = {order!r:.60}; expected the outputs' numbers "
+                           f"0, 1, ... in some order")
     weights = compiled.get("loss_weights")
     if weights is not None and (not isinstance(weights, list) or len(weights) > 64 or not all(
             isinstance(weight, (int, float)) and not isinstance(weight, bool)
