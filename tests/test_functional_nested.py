@@ -469,3 +469,27 @@ def test_a_nested_output_the_model_leaves_unused_is_refused_by_its_file_in_one_l
         dlcore.save(model, tmp_path / "unused.h5")
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "unused.h5").exists()
+
+
+def test_a_sequential_renumbered_by_the_model_calling_it_loads_its_earlier_weights(tmp_path):
+    # a functional model calling a second Sequential renumbers its dense, dense_1 (dense_2,
+    # dense_3 beside the first's): its own save_weights file of before was refused ("the
+    # weights are for the layers dense, dense_1"); Keras reads a legacy file in order
+    from dlcore.layers import Input
+    base = dlcore.Sequential([Dense(4), Dense(2)], input_shape=(3,), backend="reference")
+    head = dlcore.Sequential([Dense(4), Dense(2)], input_shape=(2,), backend="reference")
+    head.save_weights(tmp_path / "head.h5")
+    saved = head.get_weights()
+    inputs = Input((3,))
+    dlcore.Model(inputs, head(base(inputs)))
+    assert [layer.name for layer in head.layers] == ["dense_2", "dense_3"]
+    head.set_weights([np.zeros_like(array) for array in saved])
+    head.load_weights(tmp_path / "head.h5")
+    for got, expected in zip(head.get_weights(), saved):
+        np.testing.assert_array_equal(got, expected)
+    # a name the user gave is no name dlcore chose: such a file stays refused
+    named = dlcore.Sequential([Dense(4, name="hidden"), Dense(2)], input_shape=(2,),
+                              backend="reference")
+    with pytest.raises(ValueError, match="the weights are for the layers dense, dense_1; the "
+                                         "model's layers with weights are hidden, dense"):
+        named.load_weights(tmp_path / "head.h5")

@@ -2986,6 +2986,8 @@ def _legacy_arrays(reader: ModelFileReader, group: h5py.Group, where: str,
         elif paths:
             with_weights.append((name, layer_group, paths))
     # by name, whatever the order (Keras lists a graph's layers by depth, not as its config)
+    if sorted(name for name, _, _ in with_weights) != sorted(expected) and not nested:
+        with_weights = _renumbered_in_order(model, with_weights, expected) or with_weights
     if sorted(name for name, _, _ in with_weights) != sorted(expected):
         raise reader.error(f"the weights are for the layers "
                            f"{', '.join(n for n, _, _ in with_weights)[:200] or 'none'}; the "
@@ -3019,6 +3021,26 @@ def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
             else:
                 arrays = convert(arrays)
             layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
+
+
+def _renumbered_in_order(model, with_weights: list, expected: list) -> list | None:
+    """``with_weights`` (a legacy file's layers with arrays, in its order) under the names of
+    ``expected`` (the model's, in its order) where a dlcore Sequential's layers differ from
+    the file's only in names dlcore gave, which a functional model that called it renumbered
+    (``dense``, ``dense_1`` become ``dense_2``, ``dense_3``; docs/networks.md, "What is
+    renamed"): then its own weights file, written before, reads in order, as Keras's
+    ``load_weights`` reads a legacy file. None otherwise (a graph's order is no proof)."""
+    from dlcore.functional import has_automatic_name
+    from dlcore.network import Sequential
+    if not isinstance(model, Sequential) or len(with_weights) != len(expected):
+        return None
+    by_name = {layer.name: layer for layer in model.flat_layers}
+    for (name, _, _), mine in zip(with_weights, expected):
+        layer = by_name.get(mine)
+        if name != mine and (layer is None or not (
+                has_automatic_name(layer) or getattr(layer, "_dlcore_name", None) == mine)):
+            return None
+    return [(mine, group, paths) for (_, group, paths), mine in zip(with_weights, expected)]
 
 
 def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported, model):
