@@ -1125,6 +1125,8 @@ def test_keras_models_with_each_merge_cross_to_dlcore_and_back(tmp_path):
     ours.save(tmp_path / "back.h5")
     np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / "back.h5"), x),
                                expected, atol=1e-6)
+
+
 def test_a_keras_model_of_dict_outputs_lists_its_losses_in_its_loss_dicts_order(tmp_path):
     """Real Keras: Keras 3 lists the ``<key>_loss`` scores of a model of dict outputs compiled
     with a dict of losses in that dict's order (``loss={"score": ..., "group": ...}``: score
