@@ -55,10 +55,13 @@ def test_persistent_chains_beyond_memory_are_refused_in_one_line(monkeypatch):
         raise MemoryError("Unable to allocate 32.0 GiB")
 
     monkeypatch.setattr(trainer, "Chains", out_of_memory)
-    model = dlcore.BernoulliRBM(n_hidden=4, batch_size=HUGE, epochs=1, seed=0,
+    # within what a model file holds (chains beyond it are refused before training, by a
+    # line of their own)
+    chains = 10_000_000
+    model = dlcore.BernoulliRBM(n_hidden=4, batch_size=chains, epochs=1, seed=0,
                                 sampler="pcd", backend="reference")
-    with pytest.raises(ValueError, match=r"2147483647 persistent chains .* give a smaller "
-                                         r"n_chains"):
+    with pytest.raises(ValueError, match=f"{chains} persistent chains .* give a smaller "
+                                         f"n_chains"):
         model.fit(binary_rows())
 
 
