@@ -13,7 +13,12 @@ from dlcore.layers import (
     Flatten,
     MaxPool2D,
     add,
+    average,
     concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 
 TOLERANCE = 1e-6
@@ -69,7 +74,8 @@ def test_add_and_concatenate_against_numpy(backend):
     np.testing.assert_allclose(last([a, b]), np.concatenate([a, b], axis=-1), rtol=1e-6)
 
 
-@pytest.mark.parametrize("merge", [add, concatenate])
+@pytest.mark.parametrize("merge", [add, concatenate, average, subtract, multiply, maximum,
+                                   minimum])
 def test_merge_gradcheck(merge):
     inputs = dlcore.Input(shape=(4,))
     x = Dense(3, activation="tanh")(inputs)

@@ -1180,15 +1180,16 @@ def test_the_ladder_of_rbms_an_interrupted_pretraining_had_not_reached_is_bounde
 
 
 
-def with_scale_offset_parameter(path, index, value):
-    """Rewrite the RBM file ``path``'s weights with HDF5's scale-offset filter (chunks of
-    8 x 8: 64 elements), then set the filter's parameter ``index`` to ``value`` in the file's
-    bytes (as a damaged or hostile file holds it); ``value`` None keeps HDF5's own."""
-    with h5py.File(path, "r+") as h5file:
-        weights = h5file["W"][()]
-        del h5file["W"]
-        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), scaleoffset=3)
-        parameters = stored.id.get_create_plist().get_filter(0)[2]
+def small_trained_rbm():
+    """An RBM of 16 visible and 8 hidden units trained an epoch: 8 x 16 weights, the 8 x 8
+    chunks of the filter tests' files."""
+    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
+    return dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8, backend="reference").fit(data)
+
+
+def damage_filter_parameter(path, parameters, index, value):
+    """Set parameter ``index`` of the filter whose ``parameters`` the file ``path`` stores to
+    ``value`` in the file's bytes, as a damaged or hostile file holds it (None: unchanged)."""
     if value is None:
         return
     changed = list(parameters)
@@ -1199,6 +1200,18 @@ def with_scale_offset_parameter(path, index, value):
     path.write_bytes(content.replace(packed, struct.pack(f"<{len(changed)}I", *changed)))
 
 
+def with_scale_offset_parameter(path, index, value):
+    """Rewrite the RBM file ``path``'s weights with HDF5's scale-offset filter (chunks of
+    8 x 8: 64 elements), then set the filter's parameter ``index`` to ``value`` in the file's
+    bytes (as a damaged or hostile file holds it); ``value`` None keeps HDF5's own."""
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), scaleoffset=3)
+        parameters = stored.id.get_create_plist().get_filter(0)[2]
+    damage_filter_parameter(path, parameters, index, value)
+
+
 @pytest.mark.parametrize("index, name, value", [(2, "elements a chunk", 65),
                                                 (4, "element size", 8),
                                                 (6, "byte order", 1)])
@@ -1207,9 +1220,7 @@ def test_scale_offset_parameters_that_do_not_fit_their_dataset_are_refused(
     # HDF5 trusts a scale-offset filter's parameters: a chunk of 2**31 - 1 elements in a
     # file of 30 kB crashed the process (SIGSEGV), 2**26 of them took 256 MiB a chunk, and
     # one more than the chunk holds loaded quietly. Parameters as HDF5 writes them load.
-    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
-    rbm = dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8,
-                              backend="reference").fit(data)
+    rbm = small_trained_rbm()
     path = tmp_path / "rbm.h5"
     dlcore.save(rbm, path)
     with_scale_offset_parameter(path, index, None)
@@ -1238,14 +1249,7 @@ def with_nbit_parameter(path, index, value):
         stored = h5file.create_dataset("W", data=weights, dcpl=creation)
         parameters = stored.id.get_create_plist().get_filter(0)[2]
     assert parameters == (8, 1, 64, 1, 4, 0, 32, 0)   # a full-precision float32: no packing
-    if value is None:
-        return
-    changed = list(parameters)
-    changed[index] = value
-    packed = struct.pack(f"<{len(parameters)}I", *parameters)
-    content = path.read_bytes()
-    assert content.count(packed) == 1
-    path.write_bytes(content.replace(packed, struct.pack(f"<{len(changed)}I", *changed)))
+    damage_filter_parameter(path, parameters, index, value)
 
 
 @pytest.mark.parametrize("index, name, value", [(1, "no-packing flag", 0),
@@ -1256,9 +1260,7 @@ def test_nbit_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, ind
     # the scale-offset check left HDF5's N-bit filter, whose parameters HDF5 trusts as much:
     # packed (flag 0) chunks of 2**26 elements where 18 were stored crashed the process
     # (SIGSEGV, dlcore.load and dlcore info); lesser damage loaded wrong weights quietly
-    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
-    rbm = dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8,
-                              backend="reference").fit(data)
+    rbm = small_trained_rbm()
     path = tmp_path / "rbm.h5"
     dlcore.save(rbm, path)
     with_nbit_parameter(path, index, None)
