@@ -63,19 +63,29 @@ def test_a_keras_archive_of_many_layers_loads_in_time_linear_in_its_layers(tmp_p
     assert len(calls) <= 10 * (n_layers + 3)
 
 
+def archive_members(path):
+    """The members of the zip archive at ``path``: {name: bytes}, in the archive's order."""
+    with zipfile.ZipFile(path) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def write_archive(path, members, compression=zipfile.ZIP_STORED):
+    """Write ``members`` ({name: bytes}) as the zip archive at ``path``, replacing it."""
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
 def archive_with_weights(tmp_path, name, edit):
     """A copy of the Keras archive fixture ``name`` whose model.weights.h5 ``edit(h5file)``
     has changed (its config as it is)."""
-    with zipfile.ZipFile(fixture(name)) as archive:
-        members = {member: archive.read(member) for member in archive.namelist()}
+    members = archive_members(fixture(name))
     weights = io.BytesIO(members["model.weights.h5"])
     with h5py.File(weights, "r+") as h5file:
         edit(h5file)
     members["model.weights.h5"] = weights.getvalue()
     path = tmp_path / f"weights_{name}"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
+    write_archive(path, members)
     return path
 
 
@@ -315,12 +325,9 @@ def test_a_large_keras_weights_member_expanding_over_100_times_is_refused_before
         tmp_path):
     # a Dense wide enough for the declared weights: 2.9 M parameters may take 110 MiB
     path = with_layer_config(tmp_path, "keras_compiled.keras", "out", units=60_000)
-    with zipfile.ZipFile(path) as archive:
-        members = {member: archive.read(member) for member in archive.namelist()}
+    members = archive_members(path)
     members["model.weights.h5"] = np.random.default_rng(0).bytes(400 * 2**10)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
+    write_archive(path, members, compression=zipfile.ZIP_DEFLATED)
     # 400 KiB inflating 256 times, to 100 MiB: within 1,000 times, the limit of a small member
     declaring_size(path, "model.weights.h5", 100 * 2**20)
     with pytest.raises(dlcore.io.ModelFileError,
@@ -898,14 +905,11 @@ def test_an_integer_of_thousands_of_digits_in_a_config_is_named_without_pythons_
     model = dlcore.Sequential([Dense(3)], input_shape=(4,), backend="reference")
     path = tmp_path / "digits.keras"
     model.save(path)
-    with zipfile.ZipFile(path) as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members = archive_members(path)
     config = members["config.json"].decode()
     assert config.count('"units": 3') == 1
     members["config.json"] = config.replace('"units": 3', '"units": 1' + "0" * 5000).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    write_archive(path, members)
     with pytest.raises(dlcore.io.ModelFileError,
                        match=r"digits.keras: config.json is not valid JSON: it holds an integer "
                              r"of more than 4300 digits; the file is damaged") as caught:
@@ -929,12 +933,9 @@ def test_an_archive_whose_metadata_cannot_be_read_says_the_settings_it_lost(
         model.save(path)
     excluded = {"var_list": [], "var_names": ["bias"]}
     assert dlcore.load(path).optimizer.get_config()["exclude_from_weight_decay"] == excluded
-    with zipfile.ZipFile(path) as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members = archive_members(path)
     members["metadata.json"] = metadata
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    write_archive(path, members)
     with pytest.warns(UserWarning, match=r"model.keras: metadata.json .*: the optimiser "
                                          r"settings dlcore keeps there \(.*"
                                          r"dlcore_exclude_from_weight_decay\) are not "
@@ -1389,13 +1390,10 @@ def test_a_keras_archives_weights_of_a_damaged_global_heap_are_refused_unread(tm
         h5file.attrs["note"] = "a string: kept in the global heap"
 
     path = archive_with_weights(tmp_path, "keras_compiled.keras", note)
-    with zipfile.ZipFile(path) as archive:
-        members = {member: archive.read(member) for member in archive.namelist()}
+    members = archive_members(path)
     members["model.weights.h5"], position = with_free_space_of_0_bytes(
         members["model.weights.h5"])
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
+    write_archive(path, members)
     with pytest.raises(dlcore.io.ModelFileError,
                        match=f"keras_compiled.keras \\(model.weights.h5\\): its global heap "
                              f".* a free-space object of 0 bytes at byte {position}") as caught:

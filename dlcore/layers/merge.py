@@ -76,6 +76,13 @@ class Merge(Layer):
                                  f"{[tuple(x.shape) for x in xs]}")
         return n
 
+    def _checked_output(self, xs):
+        """The (n, ...) output buffer of a forward pass, once the layer is known to be built and
+        ``xs`` to match its input shapes (every merge's forward begins so)."""
+        self._check_built()
+        n = self._check_inputs(xs)
+        return self._buffer("y", (n,) + self.output_shape)
+
     def __call__(self, x, training=False, step=0):
         """On symbolic tensors: a graph node; on a list of NumPy batches: the NumPy output."""
         from dlcore.functional import is_symbolic
@@ -110,9 +117,7 @@ class Add(ElementwiseMerge):
     verb = "add"
 
     def forward(self, xs, training=False, step=0):
-        self._check_built()
-        n = self._check_inputs(xs)
-        out = self._buffer("y", (n,) + self.output_shape)
+        out = self._checked_output(xs)
         self.ops.add_forward(xs, out)
         return out
 
@@ -130,9 +135,7 @@ class Average(ElementwiseMerge):
     verb = "average"
 
     def forward(self, xs, training=False, step=0):
-        self._check_built()
-        n = self._check_inputs(xs)
-        out = self._buffer("y", (n,) + self.output_shape)
+        out = self._checked_output(xs)
         self.ops.average_forward(xs, out)
         return out
 
@@ -157,9 +160,7 @@ class Subtract(ElementwiseMerge):
         return super()._checked_shapes(shapes)
 
     def forward(self, xs, training=False, step=0):
-        self._check_built()
-        n = self._check_inputs(xs)
-        out = self._buffer("y", (n,) + self.output_shape)
+        out = self._checked_output(xs)
         self.ops.subtract_forward(xs, out)
         return out
 
@@ -179,9 +180,7 @@ class Multiply(ElementwiseMerge):
     verb = "multiply"
 
     def forward(self, xs, training=False, step=0):
-        self._check_built()
-        n = self._check_inputs(xs)
-        out = self._buffer("y", (n,) + self.output_shape)
+        out = self._checked_output(xs)
         self.ops.multiply_forward(xs, out)
         # the backward pass needs the factors (views of the inputs, as a Dense keeps its x)
         self._factors = list(xs)
@@ -207,10 +206,8 @@ class Maximum(ElementwiseMerge):
     sign = 1
 
     def forward(self, xs, training=False, step=0):
-        self._check_built()
-        n = self._check_inputs(xs)
-        out = self._buffer("y", (n,) + self.output_shape)
-        chosen = self._buffer("chosen", (n,) + self.output_shape, dtype=np.int32)
+        out = self._checked_output(xs)
+        chosen = self._buffer("chosen", out.shape, dtype=np.int32)
         self.ops.extremum_forward(xs, self.sign, out, chosen)
         return out
 
@@ -296,9 +293,7 @@ class Concatenate(Merge):
         return self._sample_axis(len(self.output_shape)) + 1
 
     def forward(self, xs, training=False, step=0):
-        self._check_built()
-        n = self._check_inputs(xs)
-        out = self._buffer("y", (n,) + self.output_shape)
+        out = self._checked_output(xs)
         self.ops.concatenate_forward(xs, self._batch_axis(), out)
         return out
 
