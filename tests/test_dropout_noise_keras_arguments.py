@@ -73,3 +73,16 @@ def test_what_dlcore_does_not_take_is_a_one_line_error(make, message):
 
 def test_noise_shape_none_is_taken():
     assert Dropout(0.5, noise_shape=None).get_config()["rate"] == 0.5
+
+
+def test_a_noise_level_of_zero_is_taken_as_keras_takes_it(tmp_path):
+    # a sweep of the lecture's noise levels starting at 0 (Keras's GaussianNoise(0) adds
+    # nothing) was refused: "stddev must be in (0.0, inf)"
+    model = network(0, GaussianNoise(0.0), 1, backend="reference")
+    model.compile(loss="mse", optimizer="sgd")
+    np.testing.assert_array_equal(drawn(model, 3), ONES)     # training: the identity
+    assert model.layers[1].get_config()["stddev"] == 0.0
+    dlcore.save(model, tmp_path / "m.h5")
+    assert dlcore.load(tmp_path / "m.h5").layers[1].stddev == 0.0
+    with pytest.raises(ValueError, match="stddev must be in \\[0.0, inf\\)"):
+        GaussianNoise(-0.1)

@@ -263,7 +263,8 @@ class GaussianNoise(Layer):
 
     Parameters
     ----------
-    stddev : float > 0
+    stddev : float >= 0 (0 adds nothing, as Keras's ``GaussianNoise(0)``: the first of a sweep
+        of noise levels)
     seed : int in [0, 2**64) or None, Keras's: the Philox key of this layer's noise, instead of
         the model's key for it (the same noise wherever the layer sits); kept in the layer's
         config and so in the model's files
@@ -276,7 +277,7 @@ class GaussianNoise(Layer):
 
     def __init__(self, stddev, seed=None, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
-        self.stddev = check_float(stddev, "stddev", low=0.0, low_open=True)
+        self.stddev = check_float(stddev, "stddev", low=0.0)
         self.seed = own_seed(seed)
 
     def _config(self):
@@ -289,7 +290,7 @@ class GaussianNoise(Layer):
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
-        if not draws_noise(training):
+        if not draws_noise(training) or not self.stddev:
             return x
         n = x.shape[0]
         y = self._buffer("output", x.shape)
