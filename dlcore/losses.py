@@ -332,7 +332,8 @@ class Loss:
         -------
         float, or the (n,) losses for the reduction ``"none"``
         """
-        losses = _per_sample(self, y_true, y_pred, self.from_logits)
+        sample_losses = _per_sample(self, y_true, y_pred, self.from_logits)
+        losses = np.atleast_1d(sample_losses)
         weights = np.ones(1) if sample_weight is None else \
             np.asarray(sample_weight, dtype=np.float64)
         if weights.shape not in ((), (1,), (losses.size,), (losses.size, 1)):
@@ -341,7 +342,7 @@ class Loss:
                              f"shape ({losses.size},), or one number for all")
         weighted = np.broadcast_to(weights.reshape(-1), losses.shape) * losses
         if self.reduction in ("none", None):
-            return weighted
+            return weighted.reshape(sample_losses.shape)
         if self.reduction == "sum":
             return float(weighted.sum())
         if self.reduction == "mean_with_sample_weight":
@@ -753,10 +754,18 @@ LOSSES = {
 # keras.losses.categorical_crossentropy, ...)``): called on arrays they give each sample's loss,
 # as Keras's do; given to ``compile`` they stand for the Loss class above.
 def _per_sample(loss, y_true, y_pred, from_logits=False):
-    """(n,) losses of (n, k) NumPy targets and outputs (a 1-D pair is one sample); a
-    categorical cross-entropy also takes (n,) integer labels as the targets, and divides
-    rows of probabilities by their sums, as Keras's does."""
-    outputs = np.atleast_2d(np.asarray(y_pred, dtype=np.float64))
+    """(n,) losses of (n, k) NumPy targets and outputs; a categorical cross-entropy also takes
+    (n,) integer labels as the targets, and divides rows of probabilities by their sums, as
+    Keras's does. Shaped as Keras's, which reduce the last axis: a 1-D pair is one sample, whose
+    loss is a number (0-d), and predictions (n,) beside labels (n, 1) are one output each."""
+    predictions = np.asarray(y_pred, dtype=np.float64)
+    labels = np.asarray(y_true)
+    if predictions.ndim == 1 and labels.shape == (predictions.shape[0], 1):
+        predictions = predictions[:, None]     # Keras expands the predictions to the labels
+    one_sample = predictions.ndim == 1 and labels.ndim <= 1
+    if one_sample and labels.ndim == 0:
+        labels = labels.reshape(1)             # one sample's class label
+    outputs = np.atleast_2d(predictions)
     if outputs.ndim != 2:
         # flattened maps are right for a mean over every output, not for a softmax per pixel
         fix = ("one distribution per row; model.evaluate(x, y) reports the loss of (n, C, H, W) "
@@ -764,7 +773,6 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
                else "flatten each sample's outputs first, y_pred.reshape(len(y_pred), -1)")
         raise ValueError(f"y_pred has shape {outputs.shape}: a loss function here takes rows "
                          f"(n, k), {fix}")
-    labels = np.asarray(y_true)
     label_shapes = ((outputs.shape[0],), (outputs.shape[0], 1))
     if isinstance(loss, CrossEntropy) and labels.shape in label_shapes and outputs.shape[1] > 1:
         labels = labels.reshape(-1)
@@ -787,7 +795,8 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         # Keras's categorical cross-entropies read each row of probabilities as a
         # distribution: divided by its sum (a softmax's rows already sum to 1)
         outputs = outputs / outputs.sum(axis=1, keepdims=True)
-    return loss.reference(outputs, targets, from_logits)[0]
+    losses = loss.reference(outputs, targets, from_logits)[0]
+    return losses.reshape(()) if one_sample else losses
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):

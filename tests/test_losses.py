@@ -460,3 +460,26 @@ def test_a_loss_object_takes_kerass_reduction_when_called_and_compile_refuses_it
     model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,))
     with pytest.raises(ValueError, match=r"reduction='sum'.*compile trains on the mean"):
         model.compile(loss=CategoricalCrossentropy(reduction="sum"), optimizer="sgd")
+
+
+def test_a_loss_function_shapes_its_result_as_kerass():
+    """Keras's loss functions reduce the last axis: labels (n, 1) beside predictions (n,)
+    (``model.predict(x).ravel()``) are one output per sample, and a 1-D pair is one sample,
+    whose loss is a number. dlcore read 1-D predictions as one row: it refused the first
+    ("y_true has shape (3, 1) and y_pred (1, 3)", shapes the user never gave) and gave the
+    second as a (1,) array."""
+    labels = np.array([[1.0], [0.0], [1.0]])
+    predictions = np.array([0.5, 0.25, 0.75])
+    np.testing.assert_allclose(dlcore.losses.mean_squared_error(labels, predictions),
+                               (predictions - labels[:, 0]) ** 2, rtol=1e-12)
+    by_formula = -np.log([0.5, 0.75, 0.75])
+    np.testing.assert_allclose(dlcore.losses.binary_crossentropy(labels, predictions),
+                               by_formula, rtol=1e-12)
+    assert BinaryCrossentropy()(labels, predictions) == pytest.approx(by_formula.mean())
+    one = dlcore.losses.categorical_crossentropy(np.array([0.0, 1.0, 0.0]),
+                                                 np.array([0.2, 0.5, 0.3]))
+    assert np.shape(one) == () and one == pytest.approx(-np.log(0.5))
+    one = dlcore.losses.sparse_categorical_crossentropy(1, np.array([0.2, 0.5, 0.3]))
+    assert np.shape(one) == () and one == pytest.approx(-np.log(0.5))
+    assert np.shape(CategoricalCrossentropy(reduction=None)(np.array([0.0, 1.0]),
+                                                            np.array([0.4, 0.6]))) == ()
