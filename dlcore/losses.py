@@ -758,7 +758,8 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
     (n,) integer labels as the targets, and divides rows of probabilities by their sums, as
     Keras's does. Shaped as Keras's, which reduce the last axis: a 1-D pair is one sample, whose
     loss is a number (0-d), and predictions (n,) beside labels (n, 1) are one output each."""
-    predictions = np.asarray(y_pred, dtype=np.float64)
+    given = np.asarray(y_pred)
+    predictions = given.astype(np.float64)
     labels = np.asarray(y_true)
     if predictions.ndim == 1 and labels.shape == (predictions.shape[0], 1):
         predictions = predictions[:, None]     # Keras expands the predictions to the labels
@@ -795,6 +796,11 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         # Keras's categorical cross-entropies read each row of probabilities as a
         # distribution: divided by its sum (a softmax's rows already sum to 1)
         outputs = outputs / outputs.sum(axis=1, keepdims=True)
+    if isinstance(loss, _CrossEntropyLoss) and not from_logits:
+        # Keras clips in the predictions' precision: float32's 1 - 1e-7 is 1 - 1.19e-7, which
+        # a saturated output's log(1 - p) reads (15.94, not float64's 16.12)
+        low = given.dtype.type(CLIP) if given.dtype in (np.float16, np.float32) else CLIP
+        outputs = np.clip(outputs, float(low), float(1 - low))
     losses = loss.reference(outputs, targets, from_logits)[0]
     return losses.reshape(()) if one_sample else losses
 

@@ -483,3 +483,20 @@ def test_a_loss_function_shapes_its_result_as_kerass():
     assert np.shape(one) == () and one == pytest.approx(-np.log(0.5))
     assert np.shape(CategoricalCrossentropy(reduction=None)(np.array([0.0, 1.0]),
                                                             np.array([0.4, 0.6]))) == ()
+
+
+def test_a_loss_function_clips_float32_predictions_at_float32s_bound_as_kerass():
+    """Keras's loss functions clip probabilities to [1e-7, 1 - 1e-7] in the predictions'
+    precision: a saturated float32 sigmoid's 1.0 beside the label 0 costs
+    -log(1 - float32(1 - 1e-7)) = 15.94, as dlcore's float32 kernels clip. Called on arrays,
+    dlcore clipped in float64 (16.12): 0.5% off Keras for each saturated output."""
+    labels = np.array([[0.0], [1.0], [1.0]])
+    predictions = np.array([[1.0], [0.0], [0.5]], dtype=np.float32)
+    upper = np.float32(1) - np.float32(1e-7)
+    expected = -np.log([1 - np.float64(upper), np.float64(np.float32(1e-7)), 0.5])
+    np.testing.assert_allclose(dlcore.losses.binary_crossentropy(labels, predictions),
+                               expected, rtol=1e-7)
+    assert BinaryCrossentropy()(labels, predictions) == pytest.approx(expected.mean(), rel=1e-7)
+    # float64 predictions keep float64's bound: -log(1e-7)
+    assert dlcore.losses.binary_crossentropy(labels[0], predictions[0].astype(np.float64)) \
+        == pytest.approx(-np.log(1e-7), rel=1e-9)
