@@ -810,9 +810,9 @@ class TrainingLoop:
             network continues the file's early-stopping state in an ``EarlyStopping`` of the
             same monitor (as ``dlcore`` commands do with --resume)
         verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
-        class_weight : dict {class index: weight} or None: each sample's loss (and gradient)
-            weighted by its class's weight, 1 for a class left out (Keras's rule; the class of
-            a target row is its argmax)
+        class_weight : dict {class index: weight} or None: each training sample's loss (and
+            gradient) weighted by its class's weight, 1 for a class left out (Keras's rule; the
+            class of a target row is its argmax); the validation loss is not weighted (Keras's)
         sample_weight : (n,) weights >= 0 or None: each sample's loss weighted, the batch's
             loss the sum of the weighted losses over the batch size (Keras's reduction); the
             validation rows keep theirs (``validation_data`` may be a triple with weights)
@@ -890,6 +890,9 @@ class TrainingLoop:
             y = self._target_rows(y, len(x))
             x, y, weights, validation = self._validation(x, y, weights, validation_split,
                                                          validation_data)
+            if class_weight is not None and validation is not None:
+                # Keras weighs the training rows alone by class: val_loss stays the plain loss
+                validation = (*validation[:2], None)
             n = len(x)
             adversary = self._adversary_of(adversarial, adversarial_weight, x)
             if weights is not None and (adversary is not None or comm is not None):

@@ -106,6 +106,22 @@ def test_validation_rows_keep_their_weights():
         model.evaluate(x[40:], labels[40:], sample_weight=weights[40:])[0], rel=1e-5)
 
 
+def test_class_weights_weigh_the_training_rows_only_as_kerass():
+    """Keras applies ``class_weight`` to the training data alone: ``val_loss`` after
+    ``fit(x, y, class_weight=..., validation_split=...)`` is the plain loss of the held-out
+    rows (``sample_weight`` there goes with its rows). dlcore weighed the held-out rows by
+    their class too: a val_loss, and an EarlyStopping on it, 2.5 times Keras's with weights
+    {0: 1, 1: 3}, and a different number for each class weighting of one model."""
+    x, labels = data(50)
+    model = network()
+    model.compile("cross_entropy", dlcore.optimizers.SGD(1e-30))   # nothing moves
+    history = model.fit(x, labels, epochs=1, validation_split=0.2, verbose=0,
+                        class_weight={0: 1.0, 1: 3.0, 2: 0.5}).history
+    from dlcore.training import split_validation
+    _, _, (x_valid, y_valid) = split_validation(x, labels, 0.2, model.seed)
+    assert history["val_loss"][0] == pytest.approx(model.evaluate(x_valid, y_valid), rel=1e-5)
+
+
 def test_a_functional_model_with_two_outputs_weighs_both():
     from dlcore import Input, Model
     x, labels = data(16)
