@@ -859,6 +859,7 @@ class BackupAndRestore(Callback):
                 # file then cannot be made, and the fit would run unlocked
                 if lock.descriptor is not None or os.path.isdir(self.backup_dir):
                     break
+            _note_held_here(self.backup_dir)
         except FolderInUseError as error:
             self._lock = self._owner = None
             self._created = ()
@@ -866,9 +867,9 @@ class BackupAndRestore(Callback):
         return lock
 
     def _in_use(self, error):
-        # the holder's pid is this process's own: a thread's fit, or one started inside the
-        # running fit (a callback's), which "another fit (pid <own>)" left to be guessed
-        here = error.holder.startswith(f"pid {os.getpid()}:")
+        # held by a fit of this process: a thread's, or one started inside the running fit
+        # (a callback's), which "another fit (pid <own>)" left to be guessed
+        here = self._lock is not None or _holding_thread_here(self.backup_dir) is not None
         where = " in this process (a thread's, or the fit this one was started in)" if here \
             else ""
         return ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
@@ -883,6 +884,7 @@ class BackupAndRestore(Callback):
         holds it."""
         if self._lock is None or (owner is not None and self._owner is not owner):
             return
+        _note_let_go_here(self.backup_dir)
         self._lock.release()
         self._lock = self._owner = None
         created, self._created = self._created, ()
@@ -1024,6 +1026,27 @@ _CLAIMING = threading.Lock()
 
 #: What a copy or a pickle of a BackupAndRestore holds in place of a running fit's lock
 _NOT_HELD = {"_lock": None, "_owner": None, "_created": ()}
+
+#: The files and folders (``os.path.realpath``) that fits of this process hold locked, each
+#: with the pid and thread of the fit holding it: whether a lock is this process's own is
+#: known here, where the pid in its lock file could be another's (two containers sharing a
+#: volume both run pid 1); the pid kept tells a forked child's copy from its own
+_HELD_HERE = {}
+
+
+def _note_held_here(path):
+    """Note ``path`` as held by the calling thread's fit (:data:`_HELD_HERE`)."""
+    _HELD_HERE[os.path.realpath(path)] = (os.getpid(), threading.get_ident())
+
+
+def _holding_thread_here(path):
+    """The thread of this process whose fit holds ``path``, or None (another process's)."""
+    pid, thread = _HELD_HERE.get(os.path.realpath(path), (None, None))
+    return thread if pid == os.getpid() else None
+
+
+def _note_let_go_here(path):
+    _HELD_HERE.pop(os.path.realpath(path), None)
 
 
 def _missing_folders(folder):

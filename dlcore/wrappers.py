@@ -228,10 +228,6 @@ def _callback_settings(callback):
             and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
 
-#: The files that the wrapper fits of each thread hold (:func:`_hold_written_files`)
-_WRITING = threading.local()
-
-
 def _hold_written_files(callbacks, held):
     """Hold, for the fit that starts, each file that a :class:`~dlcore.callbacks.ModelCheckpoint`
     or :class:`~dlcore.callbacks.CSVLogger` among ``callbacks`` writes (a lock file of its own
@@ -243,8 +239,17 @@ def _hold_written_files(callbacks, held):
     CSV rows lost to each other's. Fits that share a file now write it one after the other,
     each whole, as the fits of a search in turn do (the last, the refit of the best
     parameters, leaves its own). A fit started inside a fit that holds the file, in the same
-    thread, would wait for ever: ValueError in one line."""
-    from dlcore.callbacks import CSVLogger, ModelCheckpoint, _deepest_first, _make_folders
+    thread, would wait for ever: ValueError in one line. One started inside it in another
+    thread or process (a callback's own search) cannot be told from a fit that merely runs
+    beside it: the notice of the wait says what to do if it never ends."""
+    from dlcore.callbacks import (
+        CSVLogger,
+        ModelCheckpoint,
+        _deepest_first,
+        _holding_thread_here,
+        _make_folders,
+        _note_held_here,
+    )
     from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
     targets = {}
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else ():
@@ -254,11 +259,10 @@ def _hold_written_files(callbacks, held):
             # the file itself, however named (a symbolic link in the path): a fit nested in
             # the fit holding it would else wait for that fit, in its own thread, for ever
             targets.setdefault(os.path.realpath(target), (type(callback).__name__, target))
-    writing = vars(_WRITING).setdefault("files", [])
     told = False
     for path in sorted(targets):   # in one order: fits that share two files never deadlock
         kind, target = targets[path]
-        if path in writing:
+        if _holding_thread_here(path) == threading.get_ident():
             raise ValueError(f"{kind}'s file {target!r} is written by the fit this one was "
                              "started in, which holds it until it ends: give this fit's "
                              f"{kind} another file")
@@ -280,12 +284,9 @@ def _hold_written_files(callbacks, held):
                             name=f".{name}.dlcore-fit.lock")
             except FolderInUseError as error:
                 if not told:
-                    # a fit of this very process (a thread's): not another program
-                    here = " in this process (a thread's)" if error.holder.startswith(
-                        f"pid {os.getpid()}:") else ""
-                    print(f"waiting for another fit{here} writing {kind}'s file {target!r} "
-                          f"({error.holder}) to end: fits at once would overwrite each "
-                          "other's", file=sys.stderr, flush=True)
+                    print(_waiting_notice(kind, target, error.holder,
+                                          _holding_thread_here(path) is not None),
+                          file=sys.stderr, flush=True)
                     told = True
                 time.sleep(WRITTEN_FILE_POLL_SECONDS)
                 continue
@@ -296,15 +297,27 @@ def _hold_written_files(callbacks, held):
                     or os.path.isdir(folder):
                 break
         lock.written = path
-        writing.append(path)
+        _note_held_here(path)
+
+
+def _waiting_notice(kind, target, holder, held_here):
+    """The line a fit says as it starts waiting for another's file: which fit holds it (one
+    of this very process, known from :data:`dlcore.callbacks._HELD_HERE`, not from the pid in
+    the lock file, which in another container may be this one's), and what to do where the
+    wait never ends: a fit started inside the holder (its callback's ``cross_val_score``,
+    whose workers are other threads or processes) waits for it for ever."""
+    where = " in this process (a thread's)" if held_here else ""
+    return (f"waiting for another fit{where} writing {kind}'s file {target!r} ({holder}) to "
+            "end: fits at once would overwrite each other's; if this fit was started inside "
+            f"that one, it waits for ever: stop it and give it another {kind} file")
 
 
 def _release_written_files(held):
     """Free the files :func:`_hold_written_files` held for a fit."""
-    writing = vars(_WRITING).setdefault("files", [])
+    from dlcore.callbacks import _note_let_go_here
     for lock in held:
-        if getattr(lock, "written", None) in writing:
-            writing.remove(lock.written)
+        if getattr(lock, "written", None) is not None:
+            _note_let_go_here(lock.written)
         lock.release()
         for folder in getattr(lock, "made", ()):   # deepest first, only while empty
             try:

@@ -638,17 +638,20 @@ def test_a_fit_waiting_for_a_file_a_thread_of_this_process_holds_says_so(
         tmp_path, monkeypatch, capfd):
     # "waiting for another fit ... (pid <this process's own pid>: ...)" read as another
     # program, as BackupAndRestore's refusal did
+    import threading
     import types
 
     from dlcore import wrappers
     from dlcore.callbacks import CSVLogger
     holder = []
-    wrappers._hold_written_files([CSVLogger(tmp_path / "log.csv")], holder)
+    thread = threading.Thread(target=wrappers._hold_written_files,   # another thread's fit
+                              args=([CSVLogger(tmp_path / "log.csv")], holder))
+    thread.start()
+    thread.join()
 
     def wait(seconds):   # the holder's end, as the waiting fit polls
         wrappers._release_written_files(holder)
     monkeypatch.setattr(wrappers, "time", types.SimpleNamespace(sleep=wait))
-    monkeypatch.setattr(wrappers, "_WRITING", types.SimpleNamespace())   # another thread's
     waiting = []
     try:
         wrappers._hold_written_files([CSVLogger(tmp_path / "log.csv")], waiting)
@@ -657,3 +660,35 @@ def test_a_fit_waiting_for_a_file_a_thread_of_this_process_holds_says_so(
     said = capfd.readouterr().err.strip().splitlines()
     assert len(said) == 1 and said[0].startswith(
         "waiting for another fit in this process (a thread's) writing CSVLogger's file "), said
+
+
+def test_a_fit_of_another_process_that_has_this_process_s_pid_is_not_said_to_be_this_one_s(
+        tmp_path, monkeypatch, capfd):
+    # decided by the pid in the lock file: a fit in another container sharing the volume
+    # (both pid 1) was said to be "in this process (a thread's ...)"; the waiting notice now
+    # also says what to do where the holder is the fit this one was started in (waits for ever)
+    import types
+
+    from dlcore import wrappers
+    from dlcore.callbacks import CSVLogger
+    stand_in = f"pid {os.getpid()}: a fit with "   # the other container's process, pid alike
+    other = lock_folder(tmp_path, stand_in + "BackupAndRestore")
+    with pytest.raises(ValueError) as refused:
+        BackupAndRestore(tmp_path).hold(owner="this fit")
+    other.release()
+    assert "in this process" not in str(refused.value)
+    assert f"in use by another fit ({stand_in}BackupAndRestore)" in str(refused.value)
+    other = lock_folder(tmp_path, stand_in + "CSVLogger", name=".log.csv.dlcore-fit.lock")
+    monkeypatch.setattr(wrappers, "time", types.SimpleNamespace(
+        sleep=lambda seconds: other.release()))   # the other fit ends as this one polls
+    waiting = []
+    try:
+        wrappers._hold_written_files([CSVLogger(tmp_path / "log.csv")], waiting)
+    finally:
+        wrappers._release_written_files(waiting)
+    said = capfd.readouterr().err.strip()
+    assert said.startswith("waiting for another fit writing CSVLogger's file ") and \
+        "\n" not in said, said
+    assert said.endswith("if this fit was started inside that one, it waits for ever: stop "
+                         "it and give it another CSVLogger file"), said
+    assert os.listdir(tmp_path) == []
