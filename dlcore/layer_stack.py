@@ -17,6 +17,7 @@ form, kept as it was: the code, model files and command lines that give it keep 
 form, whichever was given.
 """
 import contextlib
+import numbers
 
 import numpy as np
 
@@ -175,9 +176,10 @@ class LayerStack:
             for name, wanted in self._layer_settings(index).items():
                 if name in ("seed", "backend", "verbose") or (name == "epochs" and passes):
                     continue
-                if name == "epochs" and isinstance(wanted, int) and \
-                        own.get(name) == getattr(layer, "epochs_done_", None) and \
-                        isinstance(own.get(name), int) and wanted <= own[name]:
+                # any whole number: epochs=np.int64(2), a grid's value, was refused as a change
+                if name == "epochs" and _whole(wanted) is not None and \
+                        _whole(own.get(name)) == getattr(layer, "epochs_done_", None) and \
+                        _whole(own.get(name)) is not None and wanted <= own[name]:
                     continue
                 if name in own and not _same_setting(own[name], wanted):
                     raise ValueError(
@@ -207,6 +209,14 @@ class LayerStack:
             raise RuntimeError(f"this {name}'s training was interrupted in {self.layer_noun} "
                                f"{unfinished[0] + 1} of {len(layers)}: finish it with "
                                f"{self.resume_hint}")
+
+
+def _whole(value):
+    """``value`` as an int where it is a whole number of any integer type (NumPy's too, not
+    a bool), else None."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return None
 
 
 #: The ids of the stacks whose fit (or resume) runs now: the stack that ``on_epoch_end`` is

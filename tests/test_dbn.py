@@ -678,3 +678,17 @@ def test_an_rbm_whose_chains_a_model_file_cannot_hold_is_refused_before_pretrain
                                              r"hold 200,000 x \(4 hidden \+ 784 visible\)"):
             train(X)
         assert not hasattr(dbn, "rbms_")
+
+
+def test_resume_after_fit_and_partial_fit_with_numpy_epochs_trains_nothing_too():
+    # epochs=np.int64(2) (a grid's value): the "all done, no change" exemption took only int,
+    # and resume was refused, "settings give RBM 1 epochs=2, but it was set up with epochs=3"
+    rows = (np.random.default_rng(0).random((30, 8)) < 0.5).astype(np.float32)
+    model = dlcore.DBN(hidden=[5, 3], epochs=np.int64(2), batch_size=10, backend="cpu",
+                       seed=0).fit(rows)
+    model.partial_fit(rows)
+    before = model.transform(rows)
+    np.testing.assert_array_equal(model.resume(rows).transform(rows), before)
+    model.set_params(epochs=np.int64(4))   # more epochs than the layers had: still refused
+    with pytest.raises(ValueError, match=r"epochs=(np\.int64\()?4\)?, but it was set up"):
+        model.resume(rows)
