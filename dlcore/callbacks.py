@@ -946,9 +946,13 @@ class BackupAndRestore(Callback):
         its own, ``<backup_dir>/member-<index>``, kept when its fit ends (the ensemble deletes
         the members' backups when the last member is done, so that a run again after an
         interruption restores the finished members instead of training them again)."""
-        return BackupAndRestore(os.path.join(self.backup_dir, f"member-{index}"),
-                                double_checkpoint=self.double_checkpoint,
-                                delete_checkpoint=False)
+        backup = BackupAndRestore(os.path.join(self.backup_dir, f"member-{index}"),
+                                  double_checkpoint=self.double_checkpoint,
+                                  delete_checkpoint=False)
+        # backup_dir goes with the last member's backup where a member's fit made it, also
+        # where that fit was an interrupted run's (_leave_shared_folder)
+        backup._shared_dir = self.backup_dir
+        return backup
 
     def for_fit(self, key):
         """The backup of one fit among several given this callback (a scikit-learn wrapper's,

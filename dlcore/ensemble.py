@@ -25,13 +25,11 @@ file of its own: save the members one by one (``dlcore.save(member, f"member{m}.
 rebuild it from the loaded members (``Ensemble([dlcore.load(path) for path in paths])``).
 Distillation (:class:`dlcore.losses.Distillation`) trains a single network to mimic it.
 """
-import contextlib
-import os
 
 import numpy as np
 
 from dlcore.backend import rng
-from dlcore.callbacks import BackupAndRestore, _missing_folders
+from dlcore.callbacks import BackupAndRestore
 from dlcore.losses import output_channels
 from dlcore.validation import check_int
 
@@ -119,9 +117,6 @@ class Ensemble:
         backups = [callback for callback in (callbacks if isinstance(callbacks, (list, tuple))
                                              else ()) if isinstance(callback, BackupAndRestore)]
         histories, members_backups = [], []
-        # the folders above backup_dir that the members' fits make: each member's own fit
-        # forgets them when it ends (its backup kept for a run again), and they stayed, empty
-        made = [folder for backup in backups for folder in _missing_folders(backup.backup_dir)]
         for member, model in enumerate(self.models):
             rows = bootstrap_rows(len(x), self.seed, member) if self.bagging else slice(None)
             if backups:
@@ -140,9 +135,6 @@ class Ensemble:
                 backup.delete_backup()
             for backup in backups:
                 backup.delete_backup()   # the folder, if the members' were all it held
-            for folder in made:   # deepest first, only while empty
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)
         return histories
 
     # -- predictions ----------------------------------------------------------------------

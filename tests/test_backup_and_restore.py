@@ -229,6 +229,22 @@ def test_an_ensemble_s_fit_leaves_no_folder_it_made_above_its_backup_dir(tmp_pat
     assert os.listdir(tmp_path) == []
 
 
+def test_an_ensemble_s_fit_run_again_after_an_interruption_leaves_no_folder_it_made(tmp_path):
+    # runs/backup made by the interrupted run: the run again, which found them there, left
+    # runs/ behind, empty (only the folders it found missing itself were its own)
+    def press_in_member_1(index, logs):
+        if member_epochs.append(index) or len(member_epochs) == 2:   # member 1's first
+            raise KeyboardInterrupt
+    member_epochs, backup = [], BackupAndRestore(tmp_path / "runs" / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        Ensemble([network(4), network(5)]).fit(
+            X, Y, epochs=1, batch_size=16,
+            callbacks=[backup, LambdaCallback(on_epoch_begin=press_in_member_1)])
+    assert os.listdir(tmp_path / "runs" / "backup") != []   # member 0's backup, kept
+    Ensemble([network(4), network(5)]).fit(X, Y, epochs=1, batch_size=16, callbacks=[backup])
+    assert os.listdir(tmp_path) == []
+
+
 def test_an_ensemble_s_fit_run_again_on_its_interrupted_members_ends_as_uninterrupted(tmp_path):
     """The notebook's cell run again on the same Ensemble: member 0 had ended (its backup
     kept for the run again), member 1 was interrupted; neither trains more than asked."""
