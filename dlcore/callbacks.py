@@ -860,6 +860,7 @@ class BackupAndRestore(Callback):
                 if lock.descriptor is not None or os.path.isdir(self.backup_dir):
                     break
             _note_held_here(self.backup_dir)
+            self._mark_shared_folder()
         except FolderInUseError as error:
             self._lock = self._owner = None
             self._created = ()
@@ -893,7 +894,7 @@ class BackupAndRestore(Callback):
                 os.rmdir(folder)   # only when empty
             except OSError:
                 break
-        self._leave_shared_folder(created)
+        self._leave_shared_folder()
 
     def __deepcopy__(self, memo):
         # a copy (scikit-learn's clone of the callbacks in fit_kwargs) is a callback that
@@ -980,29 +981,38 @@ class BackupAndRestore(Callback):
             pass
         self._leave_shared_folder()
 
-    #: The file that marks the ``backup_dir`` of a wrapper's fits as made by one of them
-    #: (:meth:`_leave_shared_folder`), while other fits' folders are in it
+    #: The file that marks the ``backup_dir`` of a wrapper's fits (an ensemble's members) as
+    #: made by one of them (:meth:`_mark_shared_folder`, :meth:`_leave_shared_folder`)
     MADE_BY_FITS = ".dlcore-made-by-fits"
 
-    def _leave_shared_folder(self, created=()):
-        """For the backup of one fit among several (:meth:`for_fit`), whose folder is in
-        the ``backup_dir`` that the fits share: remove that folder as the last of the fits
-        leaves it, where a fit made it. The fit that made it (``created``, the folders its
-        hold made) finds it holding the folders of fits still running, and marks it; the
-        last fit to leave finds only the mark, and removes both. A folder the user made
-        bears no mark and stays."""
+    def _mark_shared_folder(self):
+        """Where :meth:`hold` made the ``backup_dir`` that the fits share (:meth:`for_fit`,
+        :meth:`for_member`), mark it at once, naming the folders above it that it made too
+        (runs/ of runs/backup): a mark written only as the fit ended was never written by
+        a search or ensemble killed before (SIGKILL, a power cut), and the run again, which
+        found the folders there, left them behind, empty."""
+        shared = getattr(self, "_shared_dir", None)
+        top = os.path.abspath(shared) if shared is not None else None
+        if top not in self._created or not self._writes:
+            return
+        above = self._created[self._created.index(top) + 1:]
+        from dlcore.io.atomic import atomic_open
+        with contextlib.suppress(OSError):
+            with atomic_open(os.path.join(shared, self.MADE_BY_FITS), "w",
+                             encoding="utf-8") as stream:
+                stream.write("".join(f"{folder}\n" for folder in above))
+
+    def _leave_shared_folder(self):
+        """For the backup of one fit among several (:meth:`for_fit`, :meth:`for_member`),
+        whose folder is in the ``backup_dir`` that the fits share: remove that folder as the
+        last of the fits leaves it, where a fit made it (and marked it,
+        :meth:`_mark_shared_folder`): the last fit to leave finds only the mark, and removes
+        both. A folder the user made bears no mark and stays."""
         shared = getattr(self, "_shared_dir", None)
         if shared is None or not self._writes:
             return
         mark = os.path.join(shared, self.MADE_BY_FITS)
         top = os.path.abspath(shared)
-        if top in created and os.path.isdir(shared):
-            # with the folders above it that the fit made too (runs/ of runs/backup)
-            above = created[created.index(top) + 1:]
-            from dlcore.io.atomic import atomic_open
-            with contextlib.suppress(OSError):
-                with atomic_open(mark, "w", encoding="utf-8") as stream:
-                    stream.write("".join(f"{folder}\n" for folder in above))
         try:
             if os.listdir(shared) != [self.MADE_BY_FITS]:
                 return

@@ -692,3 +692,35 @@ def test_a_fit_of_another_process_that_has_this_process_s_pid_is_not_said_to_be_
     assert said.endswith("if this fit was started inside that one, it waits for ever: stop "
                          "it and give it another CSVLogger file"), said
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("made_by", ["wrapper", "ensemble"])
+def test_the_backup_dir_a_killed_run_made_goes_with_the_run_again(tmp_path, monkeypatch,
+                                                                  made_by):
+    # the mark naming backup_dir as the fits' own was written as the fit that made it ended:
+    # a run killed (SIGKILL) before left none, and the run again, which found runs/backup
+    # there, left both folders behind, empty
+    from dlcore.ensemble import Ensemble
+    shared = tmp_path / "runs" / "backup"
+
+    def killed(self, owner=None):   # the system frees the lock of a killed process, no more
+        if self._lock is not None and self._lock.descriptor is not None:
+            os.close(self._lock.descriptor)
+    monkeypatch.setattr(BackupAndRestore, "release", killed)
+
+    press = CtrlCOnce(1)   # the same callbacks in both runs: the same fit, restored
+
+    def run():
+        callbacks = [BackupAndRestore(shared), LambdaCallback(on_epoch_begin=press)]
+        if made_by == "wrapper":
+            SKLearnClassifier(mlp, fit_kwargs={"epochs": 2, "batch_size": 16,
+                                               "callbacks": callbacks}).fit(X, Y)
+        else:
+            Ensemble([mlp(X, np.eye(2)[Y])]).fit(X, np.eye(2)[Y], epochs=2, batch_size=16,
+                                                 callbacks=callbacks)
+    press.arm()
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.undo()
+    run()
+    assert os.listdir(tmp_path) == []
