@@ -87,3 +87,16 @@ def test_count_weights_given_third_whose_values_are_labels_are_not_taken_as_clas
                                          r"labels \(3 distinct\): .*sample_weight=w") as error:
         model.partial_fit(X, y, counts)
     assert "\n" not in str(error.value) and not hasattr(model, "classes_")
+
+
+def test_classes_that_repeat_labels_are_taken_once_where_they_cannot_be_weights():
+    # partial_fit(X, y, classes=y), scikit-learn's habit (it takes np.unique(classes)), was
+    # refused as "repeat labels"; so was classes=y_all, the labels of every batch to come
+    first = dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:20], NAMES[:20], classes=NAMES[:20])
+    once = dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:20], NAMES[:20],
+                                                       classes=np.unique(NAMES[:20]))
+    assert first.classes_.tolist() == once.classes_.tolist() == sorted(set(NAMES[:20]))
+    np.testing.assert_array_equal(first.predict_proba(X), once.predict_proba(X))
+    first.partial_fit(X[20:], NAMES[20:], classes=NAMES[20:])   # the same classes, repeated
+    streamed = dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:6], NAMES[:6], classes=NAMES)
+    assert streamed.classes_.tolist() == ["cat", "dog", "owl"]

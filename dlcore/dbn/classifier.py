@@ -284,7 +284,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         classes : array of every label, or None: on the first call, the labels of all the
             batches to come (scikit-learn's argument: a first batch may lack some); None takes
             those of ``y``. Afterwards the same classes or None (``classes_`` is fixed; others
-            are refused, as scikit-learn refuses them)
+            are refused, as scikit-learn refuses them). Repeats are taken once (scikit-learn's
+            ``np.unique(classes)``) where they cannot be weights given third: ``classes=y``,
+            or another length than y's
         sample_weight : (n,) weights >= 0 or None: each row's loss in fine-tuning weighted,
             the batch's loss their weighted mean (as :meth:`fit`'s;
             ``SGDClassifier.partial_fit``'s order of arguments); a first call's one pass of
@@ -295,11 +297,11 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         self._check_params()
         if first:
             known = self._check_labels(y)[0] if classes is None else self._checked_classes(
-                classes)
+                classes, y)
         else:
             known = self.classes_
             if classes is not None:
-                check_same_classes(self._checked_classes(classes), known, "DBNClassifier")
+                check_same_classes(self._checked_classes(classes, y), known, "DBNClassifier")
         labels = np.asarray(y)
         labels = labels.ravel() if labels.ndim == 2 and labels.shape[1] == 1 else labels
         if labels.ndim != 1:
@@ -400,20 +402,24 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
     def _check_labels(self, y):
         return check_class_labels(y, "DBNClassifier", data_conversion_warning())
 
-    def _checked_classes(self, classes):
+    def _checked_classes(self, classes, y):
         """The class labels of :meth:`partial_fit`'s ``classes``, refused in its own words:
         weights given third, as ``MLPClassifier.partial_fit`` takes them, land here. Labels
-        given twice are refused too (scikit-learn drops the repeats): integer count weights
-        whose values happen to be labels (0, 1, 2 with y in {0, 1}) were taken as classes,
-        the weights ignored and a phantom class learnt."""
+        given twice are taken once, as scikit-learn's ``np.unique(classes)`` takes them,
+        where they cannot be weights given third: ``classes=y`` itself, or a length other
+        than y's (``classes=y_all``). Other repeats, one per row of y, are refused: integer
+        count weights whose values happen to be labels (0, 1, 2 with y in {0, 1}) were taken
+        as classes, the weights ignored and a phantom class learnt."""
         values = np.asarray(classes, dtype=object).ravel()
+        rows = np.asarray(y, dtype=object).ravel()
         try:
             labels = self._check_labels(classes)[0]
         except ValueError:
             labels, problem = None, "are no class labels"
         else:
+            weights_like = len(values) == len(rows) and not np.array_equal(values, rows)
             problem = (f"repeat labels ({len(labels)} distinct)"
-                       if len(labels) < len(values) else None)
+                       if len(labels) < len(values) and weights_like else None)
         if problem is None:
             return labels
         shown = ", ".join(repr(value.item() if isinstance(value, np.generic) else value)[:8]
