@@ -5,8 +5,9 @@ way (Hinton, "A Practical Guide to Training Restricted Boltzmann Machines", sect
 mini-batches of a shuffled training set). The epoch's order is a permutation drawn from the
 counter-based RNG, ``Philox(seed, STREAM_SHUFFLE, step = epoch)`` (:mod:`dlcore.backend.rng`),
 so it is the same on every backend and thread count; each batch of rows is copied from the
-device-resident data into buffers allocated once per fit (``backend.gather_rows``), or read from
-a file, only those rows, when the data is :class:`dlcore.lazy_rows.LazyRows`; progress is
+device-resident data into buffers allocated once per fit (``backend.gather_rows``, from the
+pass's order sent to the device once), or read from a file, only those rows, when the data is
+:class:`dlcore.lazy_rows.LazyRows`; progress is
 reported about fifty times a pass, and always after the last batch. A data-parallel rank
 (:mod:`dlcore.distributed`) gathers only its shard of each batch.
 """
@@ -66,7 +67,8 @@ def mini_batches(backend, sources, buffers, order, batch_size, report_every=None
         from disk a batch at a time), or None for a source a caller lacks
     buffers : sequence of (capacity, m_k) backend arrays, capacity >= min(batch_size, N); the
         batch ``rows = order[start:start + batch_size]`` is gathered into ``buffer[:len(rows)]``
-    order : (N,) int64 host array, e.g. from :func:`epoch_order`
+    order : (N,) int64 host array, e.g. from :func:`epoch_order`; it is sent to the backend
+        once (``backend.asarray``) and every batch gathers from its own slice of that copy
     batch_size : int >= 1; the last batch holds what is left
     report_every : int or None; default max(1, n_batches // 50)
     shard : callable or None; ``shard(len(rows)) -> (first, stop)``: only the rows
@@ -76,6 +78,12 @@ def mini_batches(backend, sources, buffers, order, batch_size, report_every=None
     """
     n_batches = -(-len(order) // batch_size)
     report_every = report_every or max(1, n_batches // REPORTS_PER_PASS)
+    # the order goes up once a pass and each batch gathers from its slice: a copy from the
+    # host per batch (per source) waited on CUDA for every launch before it, so the host never
+    # queued a batch's launches while the device ran the last batch's
+    on_backend = None
+    if any(source is not None and not isinstance(source, LazyRows) for source in sources):
+        on_backend = backend.asarray(order, dtype=np.int64)
     for index, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start:start + batch_size]
         first, stop = (0, len(rows)) if shard is None else shard(len(rows))
@@ -86,17 +94,19 @@ def mini_batches(backend, sources, buffers, order, batch_size, report_every=None
                 continue
             view = leading_rows(buffer, len(rows))
             if stop > first:
-                gather(backend, source, rows[first:stop], leading_rows(view, stop, first))
+                gather(backend, source, rows[first:stop], leading_rows(view, stop, first),
+                       on_backend, start + first)
             views.append(view)
         reports = (index + 1) % report_every == 0 or index + 1 == n_batches
         yield Batch(index, n_batches, start + len(rows), tuple(views), reports)
 
 
-def gather(backend, source, rows, out):
-    """``out[r] = source[rows[r]]``: from device-resident data (``backend.gather_rows``), or
+def gather(backend, source, rows, out, on_backend, first):
+    """``out[r] = source[rows[r]]``: from device-resident data (``backend.gather_rows`` of
+    ``on_backend``, the pass's order on the backend, whose rows ``first ..`` are ``rows``), or
     read from a :class:`~dlcore.lazy_rows.LazyRows` (only those rows) and copied in."""
     if isinstance(source, LazyRows):
         values = np.ascontiguousarray(source.rows(rows).reshape(out.shape), dtype=out.dtype)
         backend.copy_into(out, values)
     else:
-        backend.gather_rows(source, rows, out)
+        backend.gather_rows(source, on_backend, out, first)

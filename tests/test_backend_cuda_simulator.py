@@ -43,6 +43,25 @@ def _count_launches(monkeypatch):
     return counts
 
 
+def _count_uploads(monkeypatch):
+    """A list that gets one entry per copy from the host to the (simulated) device."""
+    from numba import cuda
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+    uploads, to_device, copy_to_device = [], cuda.to_device, FakeCUDAArray.copy_to_device
+
+    def counted_to_device(array, *arguments, **options):
+        uploads.append(np.shape(array))
+        return to_device(array, *arguments, **options)
+
+    def counted_copy_to_device(self, array, *arguments, **options):
+        if not isinstance(array, FakeCUDAArray):   # a copy between device arrays stays there
+            uploads.append(np.shape(array))
+        return copy_to_device(self, array, *arguments, **options)
+    monkeypatch.setattr(cuda, "to_device", counted_to_device)
+    monkeypatch.setattr(FakeCUDAArray, "copy_to_device", counted_copy_to_device)
+    return uploads
+
+
 def _trainer(n_visible, n_hidden, **changes):
     """A CD trainer of a small RBM on the cuda backend (no estimator around it)."""
     from dlcore.backend import get_backend
@@ -68,21 +87,28 @@ def _binary_rows(n_rows, n_columns):
 
 
 @requires_cuda
-def test_a_cd1_batch_makes_six_kernel_launches_and_five_products(monkeypatch):
+def test_a_cd1_batch_makes_six_kernel_launches_five_products_and_no_copy_from_the_host(
+        monkeypatch):
     # each launch costs 30-55 us of Python on a GPU's host, more than a batch's maths: a
     # change that adds one must change this count on purpose. The batch: the gather, three
     # sigmoid + Bernoulli passes, the squared error, the momentum and both bias steps as one;
     # the three products of the Gibbs step and the two of the weight gradient.
+    # A copy from the host on CUDA's default stream waits for every launch before it: each
+    # batch's indices (one copy per source: a network's data and targets, two) held the host
+    # until the GPU had finished the batch before, so no launch was queued ahead. The pass's
+    # order goes up once (dlcore.batches.mini_batches, which every trainer walks).
     backend, trainer = _trainer(8, 4)
     data = backend.asarray(_binary_rows(10, 8))
     counts = _count_launches(monkeypatch)
+    uploads = _count_uploads(monkeypatch)
     per_epoch = []
     for n_batches in (1, 2):
         counts.clear()
+        uploads.clear()
         trainer.epoch(data, np.arange(5 * n_batches), 1)
-        per_epoch.append(dict(counts))
+        per_epoch.append({**counts, "upload": len(uploads)})
     assert {name: per_epoch[1][name] - per_epoch[0][name] for name in per_epoch[0]} == {
-        "kernel": 6, "gemm": 5}
+        "kernel": 6, "gemm": 5, "upload": 0}
 
 
 @requires_cuda
@@ -230,3 +256,4 @@ def test_a_fit_in_another_thread_does_not_change_this_thread_s_mini_batch_rows(m
     assert switched
     np.testing.assert_array_equal(backend.to_numpy(mine), rows[:3])
     np.testing.assert_array_equal(backend.to_numpy(theirs), rows[7:])
+

@@ -63,8 +63,8 @@ SCRIPT = textwrap.dedent(r'''
         def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
             out[...] = alpha * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + beta * out
 
-        def gather_rows(self, source, indices, out):
-            out[...] = source[indices]
+        def gather_rows(self, source, indices, out, first=0):
+            out[...] = source[indices[first:first + len(out)]]
 
         def zeros(self, shape, dtype=np.float32):
             return np.zeros(shape, dtype=dtype)

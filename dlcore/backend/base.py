@@ -139,9 +139,11 @@ class Backend:
         """
         raise NotImplementedError
 
-    def gather_rows(self, source, indices, out):
-        """``out[r] = source[indices[r]]``: a mini-batch of rows. ``source`` (N, m) float32,
-        ``indices`` (n,) int64 on the host, ``out`` (n, m)."""
+    def gather_rows(self, source, indices, out, first=0):
+        """``out[r] = source[indices[first + r]]``: a mini-batch of rows. ``source`` (N, m)
+        float32, ``indices`` (>= first + n,) int64 on the host or as ``asarray(indices,
+        np.int64)`` put it on the backend (a pass's order, sent once; ``first`` its batch's
+        first row), ``out`` (n, m)."""
         raise NotImplementedError
 
     def momentum_step(self, parameter, velocity, decay):

@@ -8,8 +8,8 @@ launched one thread per unit. Matrix products go to cuBLAS through CuPy when CuP
 (``NUMBA_ENABLE_CUDASIM=1``) runs in the tests.
 
 Arrays here are ``numba.cuda`` device arrays. Models keep their parameters, momenta and
-persistent chains on the device for a whole fit; only mini-batch indices go up and only monitors
-come down.
+persistent chains on the device for a whole fit; only each pass's row order goes up (once, the
+batches gather from slices of it) and only monitors come down.
 """
 import functools
 import math
@@ -478,7 +478,10 @@ class CUDABackend(KernelBackend):
         """``indices`` (n,) as int64 on the device, staged through a pinned host buffer kept
         per length and per thread: a fresh device array and a pageable copy cost 155 us a
         batch on an H200 host. The copy runs on the legacy default stream, after the launches
-        that read the buffer's previous contents."""
+        that read the buffer's previous contents. Indices already on the device (a pass's
+        order, :func:`dlcore.batches.mini_batches`) are used as they are."""
+        if self.is_device_array(indices):
+            return indices
         indices = np.asarray(indices)
         index_buffers = self._thread_s_buffers().index_buffers
         buffers = index_buffers.get(len(indices))

@@ -78,8 +78,8 @@ class ReferenceBackend(HostMemory, Backend):
                            first_row=first_row)
             sample[...] = mean + sigma * z
 
-    def gather_rows(self, source, indices, out):
-        out[...] = source[indices]
+    def gather_rows(self, source, indices, out, first=0):
+        out[...] = source[np.asarray(indices)[first:first + out.shape[0]]]
 
     def momentum_step(self, parameter, velocity, decay):
         velocity -= decay * parameter
