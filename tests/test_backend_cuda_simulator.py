@@ -230,6 +230,45 @@ def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monke
 
 
 @requires_cuda
+def test_each_thread_multiplies_with_its_own_cupy_cublas_handle(monkeypatch):
+    # CuPy keeps a cuBLAS handle per thread and destroys it when the thread ends; the backend
+    # took the handle of the thread that built it and gave it to every thread: a backend first
+    # asked for in a thread pool's worker multiplied with a destroyed handle once the worker
+    # had ended
+    import sys
+    import threading
+    import types
+
+    from dlcore.backend import cuda as cuda_module
+    handles, calls = {}, []
+
+    def get_cublas_handle():
+        return handles.setdefault(threading.current_thread().name, 1000 + len(handles))
+
+    def sgemm(handle, *arguments):
+        calls.append((threading.current_thread().name, handle))
+    cublas = types.SimpleNamespace(CUBLAS_POINTER_MODE_HOST=0, setPointerMode=lambda *a: None,
+                                   setStream=lambda *a: None, sgemm=sgemm)
+    libs = types.SimpleNamespace(cublas=cublas)
+    monkeypatch.setitem(sys.modules, "cupy_backends", types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "cupy_backends.cuda", types.SimpleNamespace(libs=libs))
+    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs", libs)
+    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs.cublas", cublas)
+    cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        device=types.SimpleNamespace(get_cublas_handle=get_cublas_handle)))
+    monkeypatch.setattr(cuda_module, "_import_cupy", lambda: cupy)
+    built = []
+    builder = threading.Thread(target=lambda: built.append(cuda_module.CUDABackend()),
+                               name="pool worker")
+    builder.start()
+    builder.join()
+    matrix = types.SimpleNamespace(shape=(2, 2), device_ctypes_pointer=types.SimpleNamespace(
+        value=0))
+    built[0]._sgemm(matrix, matrix, matrix, False, False, 1.0, 0.0)
+    assert calls == [("MainThread", handles.get("MainThread"))]
+
+
+@requires_cuda
 def test_a_fit_in_another_thread_does_not_change_this_thread_s_mini_batch_rows(monkeypatch):
     # the cuda backend staged every thread's mini-batch indices of one length in one device
     # buffer: a thread switched between its copy and its gather's launch (two fits of a thread

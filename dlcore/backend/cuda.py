@@ -299,17 +299,17 @@ def _argument_key(value):
 
 
 def _column_major_gemm(cupy):
-    """``cupy_backends``' raw ``sgemm`` and what it needs, or None where this CuPy lacks it."""
+    """``(cupy_backends' cublas, its host pointer mode)``, for the raw ``sgemm``, or None where
+    this CuPy lacks it."""
     if cupy is None:
         return None
     try:
         from cupy_backends.cuda.libs import cublas
-        handle = cupy.cuda.device.get_cublas_handle()
-        host_pointers = cublas.CUBLAS_POINTER_MODE_HOST
-        cublas.setPointerMode(handle, host_pointers)
+        cublas.setPointerMode(cupy.cuda.device.get_cublas_handle(),
+                              cublas.CUBLAS_POINTER_MODE_HOST)
     except Exception:  # another CuPy layout: its cublas.gemm wrapper serves
         return None
-    return cublas, handle, host_pointers
+    return cublas, cublas.CUBLAS_POINTER_MODE_HOST
 
 
 #: Per thread, the CUDA device this thread last made current for a backend: numba-cuda's
@@ -448,13 +448,19 @@ class CUDABackend(KernelBackend):
         cuBLAS is column-major, and a row-major (r, c) array is the column-major (c, r) array
         of its transpose, so out = op(a) op(b) is computed as out' = op(b)' op(a)', each
         leading dimension the row length of the array as stored."""
-        cublas, handle, host_pointers = self._raw_gemm
+        cublas, host_pointers = self._raw_gemm
+        # CuPy keeps a cuBLAS handle per thread (and device) and destroys it when the thread
+        # ends: one taken on the thread that built the backend was shared by every thread, and
+        # was a destroyed handle once that thread had ended (a backend first asked for in a
+        # thread pool's worker)
+        handle = self._cupy.cuda.device.get_cublas_handle()
         n_rows, n_columns = out.shape
         depth = a.shape[0] if trans_a else a.shape[1]
         host_scalars = self._thread_s_buffers().scalars
         host_scalars[0], host_scalars[1] = alpha, beta
         scalars = host_scalars.ctypes.data
-        # the handle is CuPy's: its own calls may leave another stream or pointer mode set
+        # the handle is CuPy's for this thread: its own calls may leave another stream or
+        # pointer mode set
         cublas.setStream(handle, 0)  # numba-cuda's launches run on the legacy default stream
         cublas.setPointerMode(handle, host_pointers)
         cublas.sgemm(handle, int(bool(trans_b)), int(bool(trans_a)), n_columns, n_rows, depth,
