@@ -197,22 +197,37 @@ def test_the_tiled_gemm_is_right_when_its_threads_switch_while_taking_their_shar
     np.testing.assert_allclose(backend.to_numpy(out), a @ b, rtol=1e-5, atol=1e-5)
 
 
-@requires_cuda
-def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monkeypatch,
-                                                                           random_state):
-    # numba-cuda's contexts are per thread: a rank on device 1 whose model was used from
-    # another thread (a grid search's thread pool) allocated and launched there on device 0
+def _fake_devices(monkeypatch):
+    """Fake CUDA devices under the simulator: the calling thread's current context is that
+    of the device it last selected, 100 + its number (none, 0, before); ``selected`` lists
+    (thread name, device) of each numba.cuda.select_device. The backend starts on device 1."""
     import threading
     import types
 
     from numba import cuda
 
     from dlcore.backend import cuda as cuda_module
-    monkeypatch.setattr(cuda_module, "_THREAD_DEVICE", threading.local(), raising=False)
+    current, selected = threading.local(), []
+
+    def select_device(number):
+        selected.append((threading.current_thread().name, number))
+        current.context = 100 + number
+    monkeypatch.setattr(cuda_module, "_current_context", lambda: getattr(current, "context", 0))
     monkeypatch.setattr(cuda, "get_current_device", lambda: types.SimpleNamespace(id=1))
-    selected = []
-    monkeypatch.setattr(cuda, "select_device", lambda number: selected.append(
-        (threading.current_thread().name, number)))
+    monkeypatch.setattr(cuda, "select_device", select_device)
+    current.context = 101        # the rank's device, chosen before the backend was built
+    return selected
+
+
+@requires_cuda
+def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monkeypatch,
+                                                                           random_state):
+    # numba-cuda's contexts are per thread: a rank on device 1 whose model was used from
+    # another thread (a grid search's thread pool) allocated and launched there on device 0
+    import threading
+
+    from dlcore.backend import cuda as cuda_module
+    selected = _fake_devices(monkeypatch)
     backend = cuda_module.CUDABackend()              # the rank's device, 1, on this thread
     rows = random_state.standard_normal((3, 4)).astype(np.float32)
     results = []
@@ -227,6 +242,24 @@ def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monke
     backend.zeros(2)                                 # the building thread is there already
     assert selected == [("pool worker", 1)]          # once, before the thread's first call
     np.testing.assert_allclose(results[0], 1 / (1 + np.exp(-rows)), rtol=1e-5)
+
+
+@requires_cuda
+def test_a_thread_that_makes_another_gpu_current_between_calls_gets_the_backend_s_back(
+        monkeypatch):
+    # the backend remembered per thread that it had selected its device there: a thread's own
+    # numba.cuda.select_device(0) (or torch.cuda.set_device(0)) after the backend's first
+    # call left the backend's next allocations and launches on device 0
+    from numba import cuda
+
+    from dlcore.backend import cuda as cuda_module
+    selected = _fake_devices(monkeypatch)
+    backend = cuda_module.CUDABackend()
+    backend.zeros(2)
+    cuda.select_device(0)                            # the user's own code, between two calls
+    backend.zeros(2)
+    backend.zeros(2)
+    assert selected == [("MainThread", 0), ("MainThread", 1)]
 
 
 @requires_cuda

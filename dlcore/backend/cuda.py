@@ -312,9 +312,29 @@ def _column_major_gemm(cupy):
     return cublas, cublas.CUBLAS_POINTER_MODE_HOST
 
 
-#: Per thread, the CUDA device this thread last made current for a backend: numba-cuda's
-#: contexts are per thread, and a thread with none gets device 0's at its first CUDA call.
-_THREAD_DEVICE = threading.local()
+try:  # the binding numba-cuda itself calls the CUDA driver through
+    from cuda.bindings import driver as _cuda_driver
+except ImportError:  # an older numba-cuda's ctypes binding: ask numba-cuda (a microsecond more)
+    _cuda_driver = None
+try:  # int() of a binding's object is deprecated for its address since cuda-bindings 12.9.1
+    from cuda.bindings.utils import get_cuda_native_handle as _native_handle
+except ImportError:
+    _native_handle = int
+
+
+def _current_context():
+    """The handle (an int) of the CUDA context current on the calling thread, 0 where it has
+    none; under the simulator, 0 (its one device has no context to switch)."""
+    if config.ENABLE_CUDASIM:
+        return 0
+    if _cuda_driver is None:
+        from numba.cuda.cudadrv.driver import driver
+        with driver.get_active_context() as active:
+            return int(active.context_handle.value or 0) if active else 0
+    error, context = _cuda_driver.cuCtxGetCurrent()
+    return _native_handle(context) if error == _cuda_driver.CUresult.CUDA_SUCCESS else 0
+
+
 #: Per thread, each backend's buffers that a call fills and a launch or cuBLAS then reads
 #: ({id(backend): buffers}): fits in two threads (a thread pool's grid search) shared one of
 #: each, and a thread switched between the two steps launched on the other fit's mini-batch
@@ -326,12 +346,15 @@ def _on_the_backend_s_device(method):
     """``method`` run with the backend's device current on the calling thread: a rank's model
     on device 1 fitted or used from another thread (a thread pool's grid search, a notebook's
     background fit, a web server's request) allocated and launched on device 0, beside arrays
-    that live on device 1."""
+    that live on device 1. numba-cuda's contexts are per thread, and a thread with none gets
+    device 0's at its first CUDA call; a thread's own code may also make another device
+    current between two calls (``numba.cuda.select_device``, ``torch.cuda.set_device``), so
+    the thread's current context is asked each call (one driver call, well under a
+    microsecond), not remembered."""
     @functools.wraps(method)
     def on_the_device(self, *arguments, **options):
-        if getattr(_THREAD_DEVICE, "number", 0) != self.device_number:
+        if _current_context() != self.context:
             cuda.select_device(self.device_number)
-            _THREAD_DEVICE.number = self.device_number
         return method(self, *arguments, **options)
     return on_the_device
 
@@ -346,9 +369,11 @@ class CUDABackend(KernelBackend):
         quiet_small_grid_warnings()
         self._cupy = _import_cupy()
         self._no_array = cuda.device_array((0, 0), dtype=np.float32)
-        # the device the process chose (a data-parallel rank's): every thread uses it
-        # (the simulator's one device has no number: 0)
-        self.device_number = _THREAD_DEVICE.number = getattr(cuda.get_current_device(), "id", 0)
+        # the device the process chose (a data-parallel rank's) and its primary context, which
+        # numba-cuda made current here: every thread uses them (the simulator's one device has
+        # no number: 0)
+        self.device_number = getattr(cuda.get_current_device(), "id", 0)
+        self.context = _current_context()
         self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
         self._raw_gemm = _column_major_gemm(self._cupy)
         self._compiled = {}
