@@ -214,6 +214,18 @@ def node_local_rank_case(comm):
     group = comm.mpi_comm.Split(comm.rank // 2, comm.rank)
     dlcore.distributed.as_communicator(group)
     mine["in_a_group_device_of_four"] = backend.cuda_device_index(4)
+    # the same under a launcher that says no node-local rank (mpiexec.gforker inside a Slurm
+    # job: only the batch step's SLURM_LOCALID=0 and SLURM_PROCID=0), after init()
+    launchers = {name: os.environ.pop(name) for name in list(os.environ)
+                 if name.startswith(("MPI_LOCAL", "OMPI_", "MV2_", "SLURM_"))}
+    os.environ.update(SLURM_LOCALID="0", SLURM_PROCID="0")
+    try:
+        dlcore.distributed.as_communicator(comm.mpi_comm.Split(comm.rank // 2, comm.rank))
+        mine["unsaid_in_a_group_device_of_four"] = backend.cuda_device_index(4)
+    finally:
+        for name in ("SLURM_LOCALID", "SLURM_PROCID"):
+            os.environ.pop(name)
+        os.environ.update(launchers)
     every_rank = comm.mpi_comm.gather(mine, root=0)
     if comm.is_root:
         for rank, seen in enumerate(every_rank):

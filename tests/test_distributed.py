@@ -410,6 +410,9 @@ def test_each_rank_of_a_node_knows_its_node_local_rank_and_gpu(shared_job):
     assert [seen["device_of_two"] for seen in outcome] == [0, 1, 0]
     # groups (0, 1) and (2,) of a Split: rank 2 is its group's first, not the node's
     assert [seen["in_a_group_device_of_four"] for seen in outcome] == [0, 1, 2]
+    # the launcher does not say it (mpiexec.gforker in a Slurm job): the job's node-local
+    # ranks as init() found them, not rank 2's own group's 0
+    assert [seen["unsaid_in_a_group_device_of_four"] for seen in outcome] == [0, 1, 2]
 
 
 class FakeCudaDevice:
@@ -1362,6 +1365,9 @@ def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
         environ, group_local_rank, expected):
     from dlcore.distributed.communicator import rank_among_the_node_s_gpus
     assert rank_among_the_node_s_gpus(group_local_rank, (3, 4), environ) == expected
+    # init() joined the whole job first, which counted this rank 2 of the node
+    said = rank_among_the_node_s_gpus(group_local_rank, (3, 4), environ, job_local_rank=2)
+    assert said == (expected if environ else 2)
 
 
 @pytest.mark.parametrize("environ", [

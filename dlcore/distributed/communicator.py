@@ -833,10 +833,18 @@ def as_communicator(comm):
     return wrap(comm)
 
 
-def rank_among_the_node_s_gpus(group_local_rank, world, environ=None):
+#: This process's rank among the job's ranks on its node, once a communicator of every rank
+#: of ``MPI.COMM_WORLD`` was wrapped (``init()``): what a later ``Split`` group's ranks take
+#: their GPUs by where the launcher does not say it.
+_JOB_NODE_LOCAL_RANK = []
+
+
+def rank_among_the_node_s_gpus(group_local_rank, world, environ=None, job_local_rank=None):
     """The node-local rank by which this process takes one of its node's GPUs: the launcher's
     (the rank among all the job's ranks on the node) where the launcher says it, else
-    ``group_local_rank``, the rank among the node's ranks of the communicator joined.
+    ``job_local_rank``, the same rank as MPI counted it when a communicator of the whole job
+    was joined, else ``group_local_rank``, the rank among the node's ranks of the
+    communicator joined.
 
     A ``Split`` numbers its groups' ranks afresh: two groups sharing a node took the same
     GPUs by their own node-local ranks (0 and 1 each, on a node of four GPUs), two ranks a
@@ -845,6 +853,10 @@ def rank_among_the_node_s_gpus(group_local_rank, world, environ=None):
     Parameters
     ----------
     group_local_rank : int, the rank among the node's ranks of the communicator joined
+    job_local_rank : int or None, the rank among the node's ranks of a communicator of the
+        whole job joined before (``init()``): a launcher that says no local rank
+        (``mpiexec.gforker``) left a ``Split`` group's ranks their group's numbers, and two
+        groups on a node the same GPUs
     world : (rank, size) of this process in ``MPI.COMM_WORLD``. A launcher's local rank is
         taken only where the same launcher's rank and size are these: the variables of a
         launcher that started the launcher (``mpiexec`` inside a Slurm job, whose ranks all
@@ -860,7 +872,7 @@ def rank_among_the_node_s_gpus(group_local_rank, world, environ=None):
         if (local_rank >= 0 and launcher_number((rank_name,), -1, environ) == rank
                 and launched_size in (-1, size)):
             return local_rank
-    return group_local_rank
+    return group_local_rank if job_local_rank is None else job_local_rank
 
 
 def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
@@ -878,11 +890,15 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     node = mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
     communicator.local_rank, communicator.local_size = node.Get_rank(), node.Get_size()
     node.Free()
+    world = (MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size())
+    if communicator.size == world[1]:   # every rank of the job: their node-local ranks
+        _JOB_NODE_LOCAL_RANK[:] = [communicator.local_rank]
     # each rank of a node its own GPU (before the cuda backend makes its first context), not
     # every rank on device 0
     from dlcore.backend import use_node_local_rank
     warning = use_node_local_rank(rank_among_the_node_s_gpus(
-        communicator.local_rank, (MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size())))
+        communicator.local_rank, world,
+        job_local_rank=_JOB_NODE_LOCAL_RANK[0] if _JOB_NODE_LOCAL_RANK else None))
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     install_abort_on_error(communicator)
