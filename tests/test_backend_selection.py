@@ -284,3 +284,33 @@ def test_a_kernel_driver_without_its_cuda_library_is_not_called_a_driver_found(
                            "loaded but its CUDA library (libcuda.so) was not found")
     assert "was found but failed" not in line and "docker run --gpus all" in line
     assert line.count("\n") == 1
+
+
+@pytest.mark.parametrize("visible", ["", "-1"])
+def test_cuda_visible_devices_hiding_every_gpu_is_named_not_called_a_driver_failure(
+        monkeypatch, capsys, fresh_selection, visible):
+    """CUDA_VISIBLE_DEVICES="" (or -1, which a GPU-less job sets) makes the driver's cuInit
+    fail with CUDA_ERROR_NO_DEVICE, not count 0 devices: auto's line read "the NVIDIA CUDA
+    driver was found but failed to start (Error at driver init Call to cuInit results in
+    CUDA_ERROR_NO_DEVICE (100))", the variable unnamed."""
+    import importlib.util
+
+    from numba import config
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
+
+    def no_device():   # numba-cuda's CudaSupportError, as it reads
+        raise RuntimeError("Error at driver init: Call to cuInit results in "
+                           "CUDA_ERROR_NO_DEVICE (100)")
+    monkeypatch.setattr(backend_module, "_cuda_device_count", no_device)
+    monkeypatch.setattr(backend_module, "_cuda_start_problem", [])
+    monkeypatch.setattr(backend_module, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(backend_module, "_cuda_library_loads", lambda: True)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert resolve_backend_name("auto") == "cpu"
+    line = capsys.readouterr().err
+    assert line.startswith("dlcore: backend 'auto' uses the cpu: the NVIDIA driver is present "
+                           f"but no CUDA device is visible: CUDA_VISIBLE_DEVICES='{visible}'")
+    assert "failed to start" not in line and line.count("\n") == 1

@@ -72,12 +72,15 @@ def cuda_status():
             # "the driver was found but failed to start (... driver library cannot be found)"
             # contradicted itself: the kernel's driver is there, its library is not
             return False, NO_CUDA_LIBRARY_REASON
+        if "CUDA_ERROR_NO_DEVICE" in str(error):
+            # the driver starts only with a device to show: CUDA_VISIBLE_DEVICES="" (or -1, a
+            # GPU-less job's) makes cuInit itself fail, never a count of 0
+            return False, no_visible_device_reason()
         detail = " ".join(str(error).replace(":", " ").split()).split(".")[0]
         detail = detail or type(error).__name__
         return False, f"the NVIDIA CUDA driver was found but failed to start ({detail})"
     if n_devices == 0:
-        return False, ("the NVIDIA driver is present but no CUDA device is visible "
-                       "(check CUDA_VISIBLE_DEVICES)")
+        return False, no_visible_device_reason()
     if not cuda.is_available():
         return False, ("a CUDA device is present but Numba cannot use it "
                        "(run `numba -s` for details)")
@@ -85,6 +88,19 @@ def cuda_status():
     if problem is not None:
         return False, problem
     return True, "a CUDA device is available"
+
+
+def no_visible_device_reason(environ=None):
+    """Why the ``cuda`` backend cannot run where the NVIDIA driver is present but shows no
+    device: one line, naming ``CUDA_VISIBLE_DEVICES`` where it is set."""
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return ("the NVIDIA driver is present but shows no CUDA device (nvidia-smi lists the "
+                "GPUs it sees)")
+    return (f"the NVIDIA driver is present but no CUDA device is visible: "
+            f"CUDA_VISIBLE_DEVICES={visible!r} hides them (unset it, or name a GPU as "
+            "nvidia-smi numbers them: CUDA_VISIBLE_DEVICES=0)")
 
 
 def _cuda_device_count():
