@@ -69,7 +69,8 @@ def torch_note(skip_torch):
 @json_option
 def bench_cnn(train_images, test_images, batch_size, repeats, skip_torch, backend, as_json):
     """LeNet-5: one training epoch (60,000 images, batch 64, SGD with momentum) and inference
-    (10,000 images), dlcore vs PyTorch CPU, min and median of --repeats alternating runs."""
+    (10,000 images), dlcore vs PyTorch (on its CUDA device for --backend cuda, else its CPU),
+    min and median of --repeats alternating runs."""
     import numba
 
     from dlcore import bench_workloads as workloads

@@ -45,7 +45,8 @@ from dlcore.cli.bench_cnn import (
 def bench_mlp(layers_text, dropout, train_images, test_images, batch_size, learning_rate,
               momentum, repeats, skip_torch, backend, as_json):
     """Fine-tuning a DBN's net (784-500-500-10, sigmoid, dropout 0.2, batch 32, SGD with
-    momentum): one training epoch and inference, dlcore vs PyTorch CPU."""
+    momentum): one training epoch and inference, dlcore vs PyTorch (on its CUDA device for
+    --backend cuda, else its CPU)."""
     import numba
 
     from dlcore import bench_workloads as workloads

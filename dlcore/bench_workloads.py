@@ -71,12 +71,21 @@ def dlcore_rbm_contender(X, n_hidden, batch_size, backend, sample_visible=True,
                      warm_up=lambda: rbm.partial_fit(warm), repeats=repeats)
 
 
+def torch_device(wanted):
+    """The PyTorch device a contender runs on: ``wanted`` ("cuda" where dlcore's backend is
+    on a GPU, :func:`dlcore.bench.on_a_gpu`), or "cpu" where this PyTorch has no CUDA (a
+    CPU-only build beside a GPU; the contender's name says "cpu")."""
+    import torch
+    return wanted if wanted == "cpu" or torch.cuda.is_available() else "cpu"
+
+
 def torch_rbm_contenders(X, n_hidden, batch_size, device, threads, sample_visible=True):
     """PyTorch's CD-1 epoch written as an expert would (``in-place``: preallocated buffers,
     ``addmm_``, ``sigmoid_``, ``bernoulli_``) and as a student would (``plain``: new tensors
-    every step), both with the settings of :func:`rbm_work`."""
+    every step), both with the settings of :func:`rbm_work`, on :func:`torch_device`."""
     import torch
     torch.set_num_threads(threads)
+    device = torch_device(device)
     data = torch.from_numpy(np.ascontiguousarray(X)).to(device)
     n_visible = data.shape[1]
     generator = torch.Generator(device=device).manual_seed(0)
@@ -317,35 +326,46 @@ def dlcore_network_contenders(model, x, y, x_test, batch_size):
 
 
 def torch_network_contenders(module, x, y, x_test, batch_size, learning_rate, momentum,
-                             threads):
+                             threads, device="cpu"):
     """The same for a PyTorch ``nn.Sequential`` ending in logits: SGD with momentum and
-    ``CrossEntropyLoss`` in training mode; ``softmax`` in evaluation mode (``no_grad``)."""
+    ``CrossEntropyLoss`` in training mode; ``softmax`` in evaluation mode (``no_grad``); on
+    :func:`torch_device` (``device``), the data put there once, as dlcore's fit keeps it on
+    its GPU for the epoch."""
     import torch
     torch.set_num_threads(threads)
+    device = torch_device(device)
+    module = module.to(device)
     loss_function = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(module.parameters(), lr=learning_rate, momentum=momentum)
-    images, labels = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    test = torch.from_numpy(x_test)
+    images = torch.from_numpy(x).to(device)
+    labels = torch.from_numpy(y.astype(np.int64)).to(device)
+    test = torch.from_numpy(x_test).to(device)
     layers = describe_torch_network(module, loss_function)
     settings = optimizer.param_groups[0]
+
+    def finished():   # a GPU's launches return before their work is done
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     def train(n=None):
         n = len(images) if n is None else n
         module.train()
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=device)
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
             optimizer.zero_grad()
             loss_function(module(images[rows]), labels[rows]).backward()
             optimizer.step()
+        finished()
 
     def infer():
         module.eval()
         with torch.no_grad():
             for start in range(0, len(test), batch_size):
                 torch.softmax(module(test[start:start + batch_size]), dim=1)
+        finished()
 
-    name = f"PyTorch {torch.__version__.split('+')[0]} cpu"
+    name = f"PyTorch {torch.__version__.split('+')[0]} {device}"
     train_work = network_training_work(layers, len(images), batch_size, settings["lr"],
                                        settings["momentum"], settings["nesterov"])
     return (Contender(name, train, train_work,
@@ -359,14 +379,17 @@ def network_comparisons(dlcore_model, torch_network, x, y, x_test, batch_size, t
     ``torch_network`` is not None, the same network in PyTorch (with dlcore's SGD settings),
     built and run in PyTorch's own process (:mod:`dlcore.bench_process`). ``torch_network``:
     ``(builder, arguments)``, the name of a function here that builds the module
-    (:func:`torch_lenet5`, :func:`torch_mlp`) and its arguments."""
+    (:func:`torch_lenet5`, :func:`torch_mlp`) and its arguments. PyTorch runs on its CUDA
+    device where dlcore's backend is on a GPU, as ``dlcore bench rbm`` races it."""
     train, infer = dlcore_network_contenders(dlcore_model, x, y, x_test, batch_size)
     trains, infers = [train], [infer]
     if torch_network is not None:
         optimizer = dlcore_model.optimizer
+        device = "cuda" if bench.on_a_gpu(dlcore_model.backend) else "cpu"
         torch_train, torch_infer = shared_process("torch").contenders(
             "dlcore.bench_workloads:built_torch_network_contenders", *torch_network, x, y,
-            x_test, batch_size, float(optimizer.learning_rate), optimizer.momentum, threads)
+            x_test, batch_size, float(optimizer.learning_rate), optimizer.momentum, threads,
+            device)
         trains.append(torch_train)
         infers.append(torch_infer)
     return [Comparison(f"training epoch, {len(x):,} images, batch {batch_size}", trains),

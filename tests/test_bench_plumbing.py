@@ -149,6 +149,36 @@ def test_a_different_pytorch_network_is_refused():
             bench.check_equal_work([train, other])
 
 
+@requires_cuda
+def test_a_network_bench_on_a_gpu_races_pytorch_on_its_gpu(monkeypatch):
+    # `dlcore bench cnn/mlp --backend cuda` raced dlcore's GPU against PyTorch's CPU, where
+    # `dlcore bench rbm --backend cuda` races PyTorch on its CUDA device
+    pytest.importorskip("torch")
+    asked = []
+
+    class TorchProcess:
+        def contenders(self, *arguments):
+            asked.append(arguments)
+            return None, None
+    monkeypatch.setattr(bench_workloads, "shared_process", lambda name: TorchProcess())
+    x, y = np.zeros((8, 6), np.float32), np.zeros(8, np.int64)
+    for backend, device in (("cuda", "cuda"), ("cpu", "cpu")):
+        model = compiled(dlcore.models.mlp((6,), (5,), backend=backend), 0.1, 0.9)
+        bench_workloads.network_comparisons(model, ("torch_mlp", (6, (5,), 10, 0.0)), x, y, x,
+                                            4, 1)
+        assert asked.pop()[-1] == device
+
+
+def test_pytorch_without_cuda_beside_a_gpu_races_on_its_cpu_and_says_so():
+    torch = pytest.importorskip("torch")
+    x, y = np.zeros((8, 6), np.float32), np.zeros(8, np.int64)
+    train, infer = bench_workloads.torch_network_contenders(
+        bench_workloads.torch_mlp(6, (5,), 10, 0.0), x, y, x, 4, 0.1, 0.9, 1, "cuda")
+    train.run()
+    infer.run()
+    assert train.name.endswith("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def fake_machine(**changes):
     machine = {"cpu": "Some CPU 9000", "isa": "AVX2", "flags": ["avx2", "fma"], "cores": 2,
                "threads": 2, "blas": [{"library": "OpenBLAS", "version": "0.3.31",
