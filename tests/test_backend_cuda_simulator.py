@@ -44,8 +44,18 @@ def _count_launches(monkeypatch):
 
 
 def _count_uploads(monkeypatch):
-    """A list that gets one entry per copy from the host to the (simulated) device."""
-    from numba import cuda
+    """A list that gets one entry per copy from the host to the device (simulated, or a GPU's
+    under NUMBA_ENABLE_CUDASIM=0, where every such copy goes through one driver call)."""
+    from numba import config, cuda
+    if not config.ENABLE_CUDASIM:
+        from numba.cuda.cudadrv import driver
+        uploads, host_to_device = [], driver.host_to_device
+
+        def counted_host_to_device(destination, source, *arguments, **options):
+            uploads.append(np.shape(source))
+            return host_to_device(destination, source, *arguments, **options)
+        monkeypatch.setattr(driver, "host_to_device", counted_host_to_device)
+        return uploads
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
     uploads, to_device, copy_to_device = [], cuda.to_device, FakeCUDAArray.copy_to_device
 
