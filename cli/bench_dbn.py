@@ -48,10 +48,12 @@ def dlcore_pretraining(X, layers, epochs, batch_size, backend):
     return Contender(f"dlcore {get_backend(backend).name}", run, work), warm
 
 
-def torch_pretraining(warm, X, epochs, batch_size, threads):
+def torch_pretraining(warm, X, epochs, batch_size, threads, backend="cpu"):
     """PyTorch's in-place CD-1, ``epochs`` epochs per layer on the data the warm-up DBN's RBMs
     propagate, plus each propagation: built and run in PyTorch's own process
-    (:mod:`dlcore.bench_process`)."""
+    (:mod:`dlcore.bench_process`), on its CUDA device where dlcore's ``backend`` is on a GPU
+    (as ``dlcore bench rbm`` races it)."""
+    from dlcore import bench
     from dlcore.bench_process import shared_process
     layer_data, data = [], X
     for rbm in warm.rbms_:
@@ -61,23 +63,26 @@ def torch_pretraining(warm, X, epochs, batch_size, threads):
         "dlcore.cli.bench_dbn:torch_pretraining_on", layer_data,
         [rbm.W.shape[1] for rbm in warm.rbms_],
         [rbm.get_params()["sample_visible"] for rbm in warm.rbms_], epochs, batch_size,
-        threads)[0]
+        threads, "cuda" if bench.on_a_gpu(backend) else "cpu")[0]
 
 
-def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size, threads):
+def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size, threads,
+                         device="cpu"):
     """The contender of :func:`torch_pretraining` (in PyTorch's process): layer k trains on
     ``layer_data[k]`` (what the warm-up DBN propagates), ``hidden[k]`` units, its visible units
-    sampled as ``sample_visible[k]`` says. Returns a list of one contender."""
+    sampled as ``sample_visible[k]`` says, on :func:`~dlcore.bench_workloads.torch_device`
+    (``device``). Returns a list of one contender."""
     import torch
 
     from dlcore import bench_workloads as workloads
+    device = workloads.torch_device(device)
     layer_runs, flags = [], list(sample_visible)
     for index, (data, n_hidden) in enumerate(zip(layer_data, hidden)):
-        contender = workloads.torch_rbm_contenders(data, n_hidden, batch_size, "cpu", threads,
+        contender = workloads.torch_rbm_contenders(data, n_hidden, batch_size, device, threads,
                                                    flags[index])[0]
-        rows = torch.from_numpy(data)
-        weights = torch.randn(data.shape[1], n_hidden) * 0.01
-        bias = torch.zeros(n_hidden)
+        rows = torch.from_numpy(data).to(device)
+        weights = torch.randn(data.shape[1], n_hidden, device=device) * 0.01
+        bias = torch.zeros(n_hidden, device=device)
         last = index + 1 == len(layer_data)
         layer_runs.append((contender, None if last else (
             lambda rows=rows, weights=weights, bias=bias:
@@ -97,7 +102,7 @@ def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size,
     work = pretraining_work([first["visible"]] + [c.work["hidden"] for c, _ in layer_runs],
                             epochs, first["rows"], first["batch_size"], flags,
                             first["learning_rate"], first["momentum"], first["weight_decay"])
-    return [Contender("PyTorch cpu in-place (addmm_)", run, work, warm_up=warm_up)]
+    return [Contender(f"PyTorch {device} in-place (addmm_)", run, work, warm_up=warm_up)]
 
 
 @bench.command("dbn")
@@ -113,7 +118,8 @@ def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size,
 @backend_option
 @json_option
 def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backend, as_json):
-    """Pretraining 784-500-500-2000 for N epochs per layer: dlcore vs PyTorch CPU (CD-1)."""
+    """Pretraining 784-500-500-2000 for N epochs per layer: dlcore vs PyTorch (CD-1; on its
+    CUDA device for --backend cuda, else its CPU)."""
     import numba
 
     from dlcore.backend import resolve_backend_name
@@ -131,7 +137,8 @@ def bench_dbn(layers_text, epochs, rows, batch_size, repeats, skip_torch, backen
         dlcore_side, warm = dlcore_pretraining(X, layers, epochs, batch_size, backend)
         contenders = [dlcore_side]
         if not skip_torch and not missing:
-            contenders.append(torch_pretraining(warm, X, epochs, batch_size, threads))
+            contenders.append(torch_pretraining(warm, X, epochs, batch_size, threads,
+                                                backend))
         return [Comparison(f"DBN {layers_text} greedy pretraining, {epochs} CD-1 "
                            f"epoch{'s' if epochs > 1 else ''} per layer", contenders,
                            note="visible units sampled, momentum 0.5, weight decay 2e-4")]

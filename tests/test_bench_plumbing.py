@@ -179,6 +179,30 @@ def test_pytorch_without_cuda_beside_a_gpu_races_on_its_cpu_and_says_so():
     assert train.name.endswith("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@requires_cuda
+def test_the_dbn_bench_on_a_gpu_races_pytorch_on_its_gpu(monkeypatch):
+    # `dlcore bench dbn --backend cuda` raced PyTorch's CPU ("PyTorch cpu in-place")
+    import types
+
+    from dlcore import bench_process
+    from dlcore.cli import bench_dbn
+    asked = []
+    monkeypatch.setattr(bench_process, "shared_process", lambda name: types.SimpleNamespace(
+        contenders=lambda *arguments: asked.append(arguments) or [None]))
+    rbm = types.SimpleNamespace(W=np.zeros((6, 4)), transform=lambda rows: rows[:, :4],
+                                get_params=lambda: {"sample_visible": True})
+    warm = types.SimpleNamespace(rbms_=[rbm, rbm])
+    for backend, device in (("cuda", "cuda"), ("cpu", "cpu")):
+        bench_dbn.torch_pretraining(warm, np.zeros((8, 6), np.float32), 1, 4, 1, backend)
+        assert asked.pop()[-1] == device
+    torch = pytest.importorskip("torch")
+    contender, = bench_dbn.torch_pretraining_on(
+        [np.zeros((8, 6), np.float32), np.zeros((8, 4), np.float32)], [4, 2], [True, False],
+        1, 4, 1, "cuda")
+    contender.run()
+    assert contender.name.startswith(f"PyTorch {'cuda' if torch.cuda.is_available() else 'cpu'}")
+
+
 def fake_machine(**changes):
     machine = {"cpu": "Some CPU 9000", "isa": "AVX2", "flags": ["avx2", "fma"], "cores": 2,
                "threads": 2, "blas": [{"library": "OpenBLAS", "version": "0.3.31",
