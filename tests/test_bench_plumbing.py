@@ -177,6 +177,10 @@ def test_pytorch_without_cuda_beside_a_gpu_races_on_its_cpu_and_says_so():
     train.run()
     infer.run()
     assert train.name.endswith("cuda" if torch.cuda.is_available() else "cpu")
+    # the RBM's rows asked a CPU-only PyTorch for a CUDA generator and failed
+    in_place, plain = bench_workloads.torch_rbm_contenders(x, 3, 4, "cuda", 1)
+    in_place.run()
+    assert plain.name.startswith(f"PyTorch {'cuda' if torch.cuda.is_available() else 'cpu'}")
 
 
 @requires_cuda
