@@ -392,6 +392,30 @@ def test_threads_per_rank_share_the_cores_of_the_node():
     assert dlcore.distributed.local_threads(3, cores=2) == 1
 
 
+@pytest.mark.parametrize("job_on_the_node, counted", [([(2, 4)], 4), ([], 2)])
+def test_a_group_s_auto_threads_share_the_node_with_the_job_s_other_groups(
+        monkeypatch, job_on_the_node, counted):
+    # init(), then init(comm=group) for two groups of two ranks on a 16-core node: each rank
+    # took 16 // 2 = 8 threads, 32 threads on 16 cores; without init() first only the group
+    # is known
+    import types
+
+    import numba
+
+    from dlcore.distributed import communicator
+    asked = []
+    monkeypatch.setattr(dlcore.distributed, "local_threads",
+                        lambda ranks: asked.append(ranks) or 1)
+    monkeypatch.setattr(communicator, "_JOB_ON_THE_NODE", job_on_the_node)
+    monkeypatch.setenv("DLCORE_PRODUCT_BLOCKS", "1")   # the products' blocks left as they are
+    threads = numba.get_num_threads()
+    try:
+        dlcore.distributed._set_threads(types.SimpleNamespace(local_size=2), "auto")
+    finally:
+        numba.set_num_threads(threads)
+    assert asked == [counted]
+
+
 # -- under mpiexec ---------------------------------------------------------------------------
 @shares_a_job
 @requires_mpi4py

@@ -145,9 +145,10 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
     threads : "auto", int or None: Numba's compute threads in this rank, and the blocks its
         products are split into (:func:`dlcore.backend.cpu.use_product_parts`) unless
         ``$DLCORE_PRODUCT_BLOCKS`` is set, which then says how many. "auto": the
-        node's cores divided by the ranks on the node (``NUMBA_NUM_THREADS`` still caps it);
-        None leaves them as they are; "auto" counts the ranks of ``comm`` on the node: give
-        a number where other groups share the node
+        node's cores divided by the job's ranks on the node (``NUMBA_NUM_THREADS`` still caps
+        it); None leaves them as they are. For ``comm`` a ``Split`` group, "auto" counts the
+        job's ranks on the node where ``init()`` joined the whole job first, else only the
+        group's: give a number there where other groups share the node
 
     Started without ``mpiexec``, the job has one rank and training is the ordinary one. With
     more than one rank, an exception escaping on any rank stops every rank
@@ -203,7 +204,10 @@ def _set_threads(communicator, threads):
     if threads is not None:
         import numba
         if threads == "auto":
-            threads = local_threads(communicator.local_size)
+            # every group of a Split on the node shares its cores: two groups of two ranks on
+            # 16 cores took 8 threads a rank, 32 threads
+            from .communicator import ranks_sharing_the_node
+            threads = local_threads(ranks_sharing_the_node(communicator))
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         communicator.threads = numba.get_num_threads()
         if not os.environ.get("DLCORE_PRODUCT_BLOCKS", "").strip():

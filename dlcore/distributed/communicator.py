@@ -833,10 +833,18 @@ def as_communicator(comm):
     return wrap(comm)
 
 
-#: This process's rank among the job's ranks on its node, once a communicator of every rank
-#: of ``MPI.COMM_WORLD`` was wrapped (``init()``): what a later ``Split`` group's ranks take
-#: their GPUs by where the launcher does not say it.
-_JOB_NODE_LOCAL_RANK = []
+#: ``(rank, size)``: this process's rank among the job's ranks on its node and their number,
+#: once a communicator of every rank of ``MPI.COMM_WORLD`` was wrapped (``init()``): what a
+#: later ``Split`` group's ranks take their GPUs by where the launcher does not say it, and
+#: share the node's cores by (:func:`ranks_sharing_the_node`).
+_JOB_ON_THE_NODE = []
+
+
+def ranks_sharing_the_node(communicator):
+    """How many of the job's ranks share this rank's node: as counted when ``init()`` joined
+    the whole job, else the ranks of ``communicator`` on the node (a ``Split`` group given to
+    ``fit`` first knows only its own)."""
+    return _JOB_ON_THE_NODE[0][1] if _JOB_ON_THE_NODE else communicator.local_size
 
 
 def rank_among_the_node_s_gpus(group_local_rank, world, environ=None, job_local_rank=None):
@@ -892,13 +900,13 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     node.Free()
     world = (MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size())
     if communicator.size == world[1]:   # every rank of the job: their node-local ranks
-        _JOB_NODE_LOCAL_RANK[:] = [communicator.local_rank]
+        _JOB_ON_THE_NODE[:] = [(communicator.local_rank, communicator.local_size)]
     # each rank of a node its own GPU (before the cuda backend makes its first context), not
     # every rank on device 0
     from dlcore.backend import use_node_local_rank
     warning = use_node_local_rank(rank_among_the_node_s_gpus(
         communicator.local_rank, world,
-        job_local_rank=_JOB_NODE_LOCAL_RANK[0] if _JOB_NODE_LOCAL_RANK else None))
+        job_local_rank=_JOB_ON_THE_NODE[0][0] if _JOB_ON_THE_NODE else None))
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     install_abort_on_error(communicator)
