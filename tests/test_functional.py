@@ -88,6 +88,25 @@ def test_merge_gradcheck(merge):
     assert max(errors.values()) < TOLERANCE, errors
 
 
+@pytest.mark.parametrize("merge", [add, average, subtract, multiply, maximum, minimum])
+def test_a_merge_that_broadcasts_a_gate_over_maps_gradchecks(merge):
+    """A squeeze-and-excitation block (Keras's ``Multiply()([x, Reshape((1, 1, C))(gate)])``):
+    (C, H, W) maps merged with a (C, 1, 1) gate; the gate's gradient is summed over the
+    pixels it scaled. Was refused ("needs tensors of one shape")."""
+    from dlcore.layers import GlobalAveragePooling2D, Reshape
+    inputs = dlcore.Input(shape=(1, 4, 4))
+    maps = Conv2D(2, 3, padding="same", activation="tanh")(inputs)
+    gate = Dense(2, activation="sigmoid")(GlobalAveragePooling2D()(maps))
+    merged = merge([maps, Reshape((2, 1, 1))(gate)])
+    model = dlcore.Model(inputs, Dense(3, activation="softmax")(Flatten()(merged)),
+                         backend="reference")
+    model.compile("cross_entropy", "sgd")
+    errors = dlcore.gradcheck(model, _images(3, (1, 4, 4)).astype(np.float64), [0, 1, 2],
+                              verbose=False)
+    assert {"dense/kernel", "input"} <= set(errors)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
 # -- whole graphs against finite differences ------------------------------------------------
 def test_residual_net_gradcheck():
     model = _residual_model()
@@ -476,7 +495,8 @@ def _functional_ptx_script():
         rs = np.random.default_rng(0)
         a, b = dlcore.Input(shape=(1, 6, 6)), dlcore.Input(shape=(1, 6, 6))
         shared = Conv2D(2, 3, padding="same", activation="relu")
-        joined = Flatten()(concatenate([add([shared(a), shared(b)]), b]))
+        # the pooled (2, 1, 1) map broadcasts over the other's pixels
+        joined = Flatten()(concatenate([add([shared(a), MaxPool2D(6)(shared(b))]), b]))
         model = dlcore.Model([a, b], [Dense(3, activation="softmax")(joined), Dense(2)(joined)],
                              backend="cpu")
         model.compile(["cross_entropy", "mse"], "sgd")
@@ -492,7 +512,8 @@ def _functional_ptx_script():
 def test_the_merge_and_graph_kernels_compile_to_ptx_for_a_real_gpu():
     from conftest import ptx_compile_report
     report = ptx_compile_report(_functional_ptx_script())
-    for kernel in ("copy_span", "accumulate_span", "place_columns_rows", "take_columns_rows"):
+    for kernel in ("copy_span", "accumulate_span", "place_columns_rows", "take_columns_rows",
+                   "broadcast_span", "broadcast_sum_span"):
         assert f"COMPILED {kernel}" in report, report[-2000:]
 
 

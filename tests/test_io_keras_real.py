@@ -1127,6 +1127,38 @@ def test_keras_models_with_each_merge_cross_to_dlcore_and_back(tmp_path):
                                expected, atol=1e-6)
 
 
+def test_keras_squeeze_and_excitation_blocks_broadcast_across_the_seam(tmp_path):
+    """Keras applications' squeeze-and-excitation block, ``Multiply()([x, Reshape((1, 1, C))
+    (gate)])``, and the other merges of maps with a (1, 1, C) tensor or of rows with a (1,)
+    one (Keras broadcasts them): dlcore refused the file ("needs tensors of one shape"). Now
+    it predicts Keras's file as Keras does, fine-tunes it, and Keras predicts its export as
+    dlcore does."""
+    keras = real_keras()
+    layers = keras.layers
+    image = keras.Input(shape=(5, 4, 3))
+    maps = layers.Conv2D(3, 3, padding="same", activation="relu")(image)
+    gate = layers.Dense(3, activation="sigmoid")(layers.GlobalAveragePooling2D()(maps))
+    gate = layers.Reshape((1, 1, 3))(gate)
+    maps = layers.Add()([layers.Multiply()([maps, gate]), image])
+    maps = layers.Maximum()([layers.Subtract()([maps, gate]), layers.Average()([gate, maps])])
+    rows = layers.Flatten()(layers.Minimum()([maps, gate]))
+    scale = layers.Dense(1, activation="softplus")(rows)
+    output = layers.Dense(2, activation="softmax")(layers.Multiply()([rows, scale]))
+    keras.Model(image, output).save(tmp_path / "se.keras")
+    x = images(4, (3, 5, 4))
+    expected = predict_nchw(keras.models.load_model(tmp_path / "se.keras"), x)
+    model = dlcore.load(tmp_path / "se.keras")
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    model.compile("sparse_categorical_crossentropy", "sgd")
+    model.fit(x, np.array([0, 1, 1, 0]), epochs=2, batch_size=2, verbose=0)
+    tuned = model.predict(x)
+    assert np.abs(tuned - expected).max() > 1e-4
+    for name in ("back.keras", "back.h5"):
+        model.save(tmp_path / name)
+        np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / name), x),
+                                   tuned, atol=1e-6)
+
+
 def test_a_keras_model_of_dict_outputs_lists_its_losses_in_its_loss_dicts_order(tmp_path):
     """Real Keras: Keras 3 lists the ``<key>_loss`` scores of a model of dict outputs compiled
     with a dict of losses in that dict's order (``loss={"score": ..., "group": ...}``: score

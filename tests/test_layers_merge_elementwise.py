@@ -8,6 +8,7 @@ import pytest
 import dlcore
 from conftest import requires_cuda
 from dlcore.layers import (
+    Add,
     Average,
     Dense,
     Maximum,
@@ -73,10 +74,47 @@ def test_subtract_takes_exactly_two_tensors(count):
         subtract([inputs] * count)
 
 
+def _repeated_gradient(grad, shape):
+    """dL/dx of an x of per-sample ``shape`` repeated to grad's: grad summed where x has 1."""
+    axes = tuple(axis + 1 for axis, size in enumerate(shape) if size == 1 and
+                 grad.shape[axis + 1] != 1)
+    return grad.sum(axis=axes, keepdims=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", [Add, Average, Subtract, Multiply, Maximum, Minimum])
+def test_each_merge_broadcasts_axes_of_size_one_as_keras(kind, backend):
+    """A squeeze-and-excitation block multiplies (C, H, W) maps by a (C, 1, 1) gate, and
+    Keras's Add, Subtract, ... broadcast so too: dlcore refused ("needs tensors of one
+    shape"). Now an axis of size 1 repeats (forward), and its gradient is dL/dy summed over
+    the repeats; here also two inputs that each repeat another axis."""
+    shapes = [(3, 4, 5), (3, 1, 1)] if kind is Subtract else [(3, 4, 5), (3, 1, 1), (1, 4, 1)]
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal((2,) + shape).astype(np.float32) for shape in shapes]
+    layer = kind()
+    layer.build(shapes, backend=backend)
+    assert layer.output_shape == (3, 4, 5)
+    repeated = list(np.broadcast_arrays(*xs))
+    forward = {Add: lambda arrays: np.sum(arrays, axis=0), **_FORWARD}[kind]
+    y = layer.forward([layer.backend.asarray(x) for x in xs])
+    np.testing.assert_allclose(layer.backend.to_numpy(y), forward(repeated), rtol=1e-6,
+                               atol=1e-6)
+    grad_y = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    full = [grad_y] * len(xs) if kind is Add else _numpy_gradients(kind, repeated, grad_y)
+    grads = layer.backward(layer.backend.asarray(grad_y))
+    for got, want, shape in zip(grads, full, shapes):
+        assert tuple(got.shape) == (2,) + shape
+        np.testing.assert_allclose(layer.backend.to_numpy(got), _repeated_gradient(want, shape),
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_merges_of_different_shapes_name_the_shapes():
-    with pytest.raises(ValueError, match=r"multiply needs tensors of one shape; got \(3,\), "
-                                         r"\(4,\)"):
+    with pytest.raises(ValueError, match=r"multiply needs tensors of one shape, or of shapes "
+                                         r"that broadcast .*; got \(3,\), \(4,\)$"):
         multiply([dlcore.Input(shape=(3,)), dlcore.Input(shape=(4,))])
+    with pytest.raises(ValueError, match=r"add needs tensors of one rank; got \(4, 6, 5\), "
+                                         r"\(4,\): .*Reshape\(\(C, 1, 1\)\)\)$"):
+        dlcore.layers.add([dlcore.Input(shape=(4, 6, 5)), dlcore.Input(shape=(4,))])
 
 
 @pytest.mark.parametrize("writer", ["dlcore", "keras"])

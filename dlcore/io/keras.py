@@ -690,6 +690,9 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
     if kind in _ROW_KEEPING:
         return found[0]
     if kind in _ELEMENTWISE_MERGES:
+        # an input broadcast along the rows (one row, (1,)) is the same in either order
+        found = [layout for layout, tensor in zip(found, inputs)
+                 if tuple(tensor.shape) == tuple(output.shape)]
         if any(layout != found[0] for layout in found):
             verb, result = ("add", "sum") if kind == "Add" else ("merge", "result")
             raise ValueError(f"layer {name!r} ({kind}) {verb}s rows in different orders "

@@ -1081,6 +1081,38 @@ def take_columns_rows(row, first, last, source, target, offset):
         target[row, c] = source[row, offset + c]
 
 
+# -- broadcasting a merge's input: axes of size 1 repeated (a (C, 1, 1) gate over (C, H, W)) --
+# Both bodies walk flat C-order indices: an index's position along each axis comes from the
+# last axis first, so one body serves every rank (the shapes and strides are small tables).
+@body
+def broadcast_span(first, last, source, target, shape, source_strides):
+    """target[i] = source[the entry target's flat index i repeats]: ``shape`` is target's
+    shape, ``source_strides`` source's strides in entries, 0 along the axes it repeats."""
+    for i in range(first, last):
+        rest, offset = i, 0
+        for axis in range(shape.shape[0] - 1, -1, -1):
+            offset += (rest % shape[axis]) * source_strides[axis]
+            rest //= shape[axis]
+        target[i] = source[offset]
+
+
+@body
+def broadcast_sum_span(first, last, grad_y, grad_x, shape, repeats, strides, copies):
+    """grad_x[j] = the sum of grad_y over the ``copies`` entries that repeated x's entry j:
+    ``shape`` is grad_x's shape, ``repeats`` how often each axis of x was repeated (1 where
+    it was not), ``strides`` grad_y's strides in entries."""
+    for j in range(first, last):
+        total = _ZERO
+        for copy in range(copies):
+            rest, rest_copy, offset = j, copy, 0
+            for axis in range(shape.shape[0] - 1, -1, -1):
+                offset += (rest % shape[axis] + rest_copy % repeats[axis]) * strides[axis]
+                rest //= shape[axis]
+                rest_copy //= repeats[axis]
+            total += grad_y[offset]
+        grad_x[j] = total
+
+
 # -- Maximum and Minimum: the extreme of k tensors, and which input held it ------------------
 @body
 def extremum_span(first, last, x, index, sign, out, chosen):

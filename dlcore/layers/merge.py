@@ -6,7 +6,7 @@ with ``keras.layers.add`` and ``keras.layers.concatenate``; lecture "Convolution
 Networks" (2019), residual networks: a residual block adds its input to its output,
 y = x + F(x). The maths:
 
-* ``Add``: y = x_1 + ... + x_k (same shapes); dL/dx_i = dL/dy for every i.
+* ``Add``: y = x_1 + ... + x_k; dL/dx_i = dL/dy for every i.
 * ``Average``: y = (x_1 + ... + x_k) / k; dL/dx_i = dL/dy / k. Keras's functional API guide
   builds an ensemble with ``layers.average([y1, y2, y3])`` (lecture "Convolutional neural
   networks" (2016), regularisation: ensembles).
@@ -18,6 +18,11 @@ y = x + F(x). The maths:
   chosen, 0 elsewhere. A tie goes to the first of the tied inputs, as TensorFlow's gradient of
   ``maximum`` sends it to its first argument (Keras on torch or JAX halves it instead); a NaN
   spreads to y.
+* Broadcasting (all but ``Concatenate``, as Keras's and NumPy's): tensors of one rank may
+  differ along an axis where one of them has size 1; that one is repeated along the axis
+  before merging (a squeeze-and-excitation block scales (C, H, W) maps by a (C, 1, 1) gate,
+  Keras's ``Reshape((1, 1, C))`` of NHWC maps), and its gradient is the merged gradient
+  summed over the repeats (``broadcast_forward``, ``broadcast_backward``).
 * ``Concatenate(axis)``: y = [x_1, ..., x_k] along ``axis`` (1, the channels of NCHW images or
   the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled. Maps joined
   along H or W warn: a U-Net's skip connection copied from Keras, ``concatenate([up, conv],
@@ -28,7 +33,8 @@ All are written once: the NumPy reference in :mod:`dlcore.layers.reference`
 (``add_forward``, ``average_forward``, ``extremum_forward``, ``concatenate_forward``, ...) and
 the kernel bodies in :mod:`dlcore.layers.bodies` (``copy_span``, ``accumulate_span``,
 ``rescale_span``, ``multiply_span``, ``extremum_span`` and ``chosen_gradient_span``,
-``place_columns_rows``, ``take_columns_rows``: a concatenation joins the columns of 2-D views),
+``broadcast_span`` and ``broadcast_sum_span``, ``place_columns_rows``, ``take_columns_rows``:
+a concatenation joins the columns of 2-D views),
 dispatched by :mod:`dlcore.layers.ops` as for every layer. A functional model sums the gradients
 of a tensor used twice with the same operations.
 """
@@ -98,26 +104,66 @@ class Merge(Layer):
 
 
 class ElementwiseMerge(Merge):
-    """A merge of tensors of one shape, element by element (the output has their shape)."""
+    """A merge of tensors element by element. As Keras's (and NumPy's) broadcasting, tensors
+    of one rank may differ along axes where one of them has size 1: that one is repeated along
+    the axis (a squeeze-and-excitation block's (C, 1, 1) gate scales (C, H, W) maps), and its
+    gradient is dL/dy summed over the axes it was repeated along."""
 
     #: how the error names the merge ("add needs tensors of one shape")
     verb = "merge"
 
     def compute_output_shape(self, input_shape):
         shapes = self._checked_shapes(input_shape)
-        if any(shape != shapes[0] for shape in shapes):
-            raise ValueError(f"{self.verb} needs tensors of one shape; got "
-                             f"{', '.join(str(s) for s in shapes)}")
-        return shapes[0]
+        if any(len(shape) != len(shapes[0]) for shape in shapes):
+            # Keras would insert axes after the batch axis (an (H, W, C) map and a (C,) gate:
+            # per channel); NumPy before the last ones. Neither reads NCHW maps alike.
+            raise ValueError(f"{self.verb} needs tensors of one rank; got "
+                             f"{', '.join(str(s) for s in shapes)}: reshape the smaller one "
+                             f"first (a (C,) gate of (C, H, W) maps: Reshape((C, 1, 1)))")
+        output = []
+        for sizes in zip(*shapes):
+            repeated = set(sizes) - {1}
+            if len(repeated) > 1:
+                raise ValueError(f"{self.verb} needs tensors of one shape, or of shapes that "
+                                 f"broadcast (an axis of size 1 repeats: a (C, 1, 1) gate "
+                                 f"scales (C, H, W) maps); got "
+                                 f"{', '.join(str(s) for s in shapes)}")
+            output.append(repeated.pop() if repeated else 1)
+        return tuple(output)
+
+    def _output_and_inputs(self, xs):
+        """The output buffer of a forward pass and the inputs at the output's shape: those
+        that broadcast repeated into buffers of their own."""
+        out = self._checked_output(xs)
+        full = []
+        for index, (x, shape) in enumerate(zip(xs, self.input_shape)):
+            if shape != self.output_shape:
+                repeated = self._buffer(f"broadcast_x{index}", out.shape)
+                self.ops.broadcast_forward(x, repeated)
+                x = repeated
+            full.append(x)
+        return out, full
+
+    def _input_gradients(self, grads):
+        """dL/dx_i from the gradients at the output's shape: summed over the axes an input
+        that broadcasts was repeated along."""
+        summed = []
+        for index, (grad, shape) in enumerate(zip(grads, self.input_shape)):
+            if shape != self.output_shape:
+                small = self._buffer(f"grad_broadcast_x{index}", (grad.shape[0],) + shape)
+                self.ops.broadcast_backward(grad, small)
+                grad = small
+            summed.append(grad)
+        return summed
 
 
 class Add(ElementwiseMerge):
-    """y = x_1 + ... + x_k, tensors of one shape (Keras' ``Add``; a residual connection)."""
+    """y = x_1 + ... + x_k (Keras' ``Add``; a residual connection)."""
 
     verb = "add"
 
     def forward(self, xs, training=False, step=0):
-        out = self._checked_output(xs)
+        out, xs = self._output_and_inputs(xs)
         self.ops.add_forward(xs, out)
         return out
 
@@ -125,17 +171,16 @@ class Add(ElementwiseMerge):
         """dL/dx_i = dL/dy: the same array for every input (nothing is computed)."""
         if not need_input_gradient:
             return None
-        return [grad_y] * len(self.input_shape)
+        return self._input_gradients([grad_y] * len(self.input_shape))
 
 
 class Average(ElementwiseMerge):
-    """y = (x_1 + ... + x_k) / k, tensors of one shape (Keras' ``Average``: the mean of an
-    ensemble's outputs)."""
+    """y = (x_1 + ... + x_k) / k (Keras' ``Average``: the mean of an ensemble's outputs)."""
 
     verb = "average"
 
     def forward(self, xs, training=False, step=0):
-        out = self._checked_output(xs)
+        out, xs = self._output_and_inputs(xs)
         self.ops.average_forward(xs, out)
         return out
 
@@ -145,11 +190,11 @@ class Average(ElementwiseMerge):
             return None
         grad = self._buffer("grad_x", grad_y.shape)
         self.ops.average_backward(grad_y, len(self.input_shape), grad)
-        return [grad] * len(self.input_shape)
+        return self._input_gradients([grad] * len(self.input_shape))
 
 
 class Subtract(ElementwiseMerge):
-    """y = x_1 - x_2, exactly two tensors of one shape (Keras' ``Subtract``)."""
+    """y = x_1 - x_2, exactly two tensors (Keras' ``Subtract``)."""
 
     verb = "subtract"
 
@@ -160,7 +205,7 @@ class Subtract(ElementwiseMerge):
         return super()._checked_shapes(shapes)
 
     def forward(self, xs, training=False, step=0):
-        out = self._checked_output(xs)
+        out, xs = self._output_and_inputs(xs)
         self.ops.subtract_forward(xs, out)
         return out
 
@@ -170,17 +215,17 @@ class Subtract(ElementwiseMerge):
             return None
         grad_x2 = self._buffer("grad_x2", grad_y.shape)
         self.ops.subtract_backward(grad_y, grad_x2)
-        return [grad_y, grad_x2]
+        return self._input_gradients([grad_y, grad_x2])
 
 
 class Multiply(ElementwiseMerge):
-    """y = x_1 * ... * x_k element by element, tensors of one shape (Keras' ``Multiply``: a
-    gate, one branch scaling another)."""
+    """y = x_1 * ... * x_k element by element (Keras' ``Multiply``: a gate, one branch scaling
+    another, as a squeeze-and-excitation block's (C, 1, 1) gate scales its (C, H, W) maps)."""
 
     verb = "multiply"
 
     def forward(self, xs, training=False, step=0):
-        out = self._checked_output(xs)
+        out, xs = self._output_and_inputs(xs)
         self.ops.multiply_forward(xs, out)
         # the backward pass needs the factors (views of the inputs, as a Dense keeps its x)
         self._factors = list(xs)
@@ -193,11 +238,11 @@ class Multiply(ElementwiseMerge):
         grads = [self._buffer(f"grad_x{index}", grad_y.shape)
                  for index in range(len(self.input_shape))]
         self.ops.multiply_backward(self._factors, grad_y, grads)
-        return grads
+        return self._input_gradients(grads)
 
 
 class Maximum(ElementwiseMerge):
-    """y = the element-wise maximum of tensors of one shape (Keras' ``Maximum``). The gradient
+    """y = the element-wise maximum of tensors (Keras' ``Maximum``). The gradient
     goes to the input that was chosen; on a tie, to the first of them in the list (as
     TensorFlow's; Keras on torch or JAX halves it between the tied inputs)."""
 
@@ -206,7 +251,7 @@ class Maximum(ElementwiseMerge):
     sign = 1
 
     def forward(self, xs, training=False, step=0):
-        out = self._checked_output(xs)
+        out, xs = self._output_and_inputs(xs)
         chosen = self._buffer("chosen", out.shape, dtype=np.int32)
         self.ops.extremum_forward(xs, self.sign, out, chosen)
         return out
@@ -219,11 +264,11 @@ class Maximum(ElementwiseMerge):
         grads = [self._buffer(f"grad_x{index}", grad_y.shape)
                  for index in range(len(self.input_shape))]
         self.ops.extremum_backward(chosen, grad_y, grads)
-        return grads
+        return self._input_gradients(grads)
 
 
 class Minimum(Maximum):
-    """y = the element-wise minimum of tensors of one shape (Keras' ``Minimum``); gradients as
+    """y = the element-wise minimum of tensors (Keras' ``Minimum``); gradients as
     :class:`Maximum`'s."""
 
     verb = "minimum"

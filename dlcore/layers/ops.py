@@ -33,6 +33,8 @@ from dlcore.layers.bodies import (
     batch_norm_rows,
     bias_activation_rows,
     bias_gradient_span,
+    broadcast_span,
+    broadcast_sum_span,
     channel_gradient_sums_span,
     channel_moments_span,
     chosen_gradient_span,
@@ -261,6 +263,12 @@ class ReferenceOps:
     def extremum_backward(self, chosen, grad_y, grads):
         for grad, part in zip(grads, ref.extremum_backward(chosen, grad_y, len(grads))):
             grad[...] = part
+
+    def broadcast_forward(self, x, out):
+        out[...] = ref.broadcast_forward(x, out.shape)
+
+    def broadcast_backward(self, grad_y, grad_x):
+        grad_x[...] = ref.broadcast_backward(grad_y, grad_x.shape)
 
     def concatenate_forward(self, xs, axis, out):
         out[...] = ref.concatenate_forward(xs, axis)
@@ -715,6 +723,34 @@ class KernelOps:
         for index, grad in enumerate(grads):
             self.backend.launch_1d(chosen_gradient_span, grad.size, chosen.reshape(-1),
                                    np.int32(index), grad_y.reshape(-1), grad.reshape(-1))
+
+    def _broadcast_tables(self, small, full):
+        """``(small, full, source strides, repeats, full strides)``: the int64 tables of
+        :func:`broadcast_span` and :func:`broadcast_sum_span` for an array of shape ``small``
+        repeated along its axes of size 1 to ``full`` (strides in entries, the source's 0
+        along the repeated axes), on the backend; made once per pair of shapes."""
+        key = (tuple(small), tuple(full))
+        cache = self.__dict__.setdefault("_broadcast", {})
+        if key not in cache:
+            def strides(shape):
+                return np.cumprod((tuple(shape[1:]) + (1,))[::-1])[::-1]
+            repeated = [size == 1 and whole != 1 for size, whole in zip(small, full)]
+            tables = (small, full, np.where(repeated, 0, strides(small)),
+                      np.where(repeated, full, 1), strides(full))
+            cache[key] = tuple(self.backend.asarray(np.asarray(table, np.int64), np.int64)
+                               for table in tables)
+        return cache[key]
+
+    def broadcast_forward(self, x, out):
+        _, shape, source_strides, _, _ = self._broadcast_tables(x.shape, out.shape)
+        self.backend.launch_1d(broadcast_span, out.size, x.reshape(-1), out.reshape(-1), shape,
+                               source_strides)
+
+    def broadcast_backward(self, grad_y, grad_x):
+        shape, _, _, repeats, strides = self._broadcast_tables(grad_x.shape, grad_y.shape)
+        self.backend.launch_1d(broadcast_sum_span, grad_x.size, grad_y.reshape(-1),
+                               grad_x.reshape(-1), shape, repeats, strides,
+                               np.int64(grad_y.size // grad_x.size), work=grad_y.size)
 
     def concatenate_forward(self, xs, axis, out):
         target, offset = self._joined_columns(out, axis), 0

@@ -691,6 +691,20 @@ def multiply_backward(xs, grad_y):
     return grads
 
 
+def broadcast_forward(x, shape):
+    """x repeated along its axes of size 1 to the batch ``shape`` (Keras's and NumPy's
+    broadcasting of a merge's input: a (C, 1, 1) gate over (C, H, W) maps)."""
+    return np.broadcast_to(x, shape).copy()
+
+
+def broadcast_backward(grad_y, shape):
+    """dL/dx of an x of batch ``shape`` that was repeated to dL/dy's shape: dL/dy summed over
+    the axes x was repeated along (each copy of an entry passes its gradient back to it)."""
+    repeated = tuple(axis for axis, (size, full) in enumerate(zip(shape, grad_y.shape))
+                     if size == 1 and full != 1)
+    return grad_y.sum(axis=repeated, keepdims=True)
+
+
 def extremum_forward(xs, sign):
     """y = the element-wise maximum (sign 1) or minimum (sign -1) of the tensors, and which
     input held it: the first in the list on a tie (np.argmax's rule, and TensorFlow's
