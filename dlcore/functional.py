@@ -155,6 +155,19 @@ def _shape_key(shape):
     return tuple(shape)
 
 
+def _keyed(value, what):
+    """A dict of tensors (Keras's ``Model(inputs={...}, outputs={"score": ...})``) as its
+    sorted keys, Keras's flattened order, and its tensors in that order; anything else as it
+    is, without keys."""
+    if not isinstance(value, dict):
+        return None, value
+    if not value or not all(isinstance(key, str) for key in value):
+        raise TypeError(f"Model {what} given as a dict need string keys, one per tensor, got "
+                        f"{sorted(map(repr, value))[:8]}")
+    keys = sorted(value)
+    return keys, [value[key] for key in keys]
+
+
 def _as_list(value, what):
     if isinstance(value, SymbolicTensor):
         return [value], False
@@ -319,8 +332,11 @@ class Model(TrainingLoop):
 
     Parameters
     ----------
-    inputs : a tensor of :func:`Input` or a list of them
-    outputs : a tensor the inputs lead to, or a list of them
+    inputs : a tensor of :func:`Input`, a list of them, or a dict of them by name (Keras's
+        ``inputs={"title": ..., "body": ...}``: ``model.inputs`` in sorted key order)
+    outputs : a tensor the inputs lead to, a list of them, or a dict of them by name (Keras's
+        ``outputs={"priority": ..., "class": ...}``: ``predict`` and ``model(tensors)`` give a
+        dict by those keys; ``fit``, ``evaluate`` and ``compile`` take dicts by them)
     backend : "auto", "cpu", "cuda" or "reference"
     seed : int, the Philox key of the initial weights (layer i's from ``layer_seed(seed, i)``,
         i counting the layers in the order the graph first calls them), of the validation
@@ -347,10 +363,19 @@ class Model(TrainingLoop):
         self._automatic_name = None if name else self.name
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
+        input_keys, inputs = _keyed(inputs, "inputs")
+        output_keys, outputs = _keyed(outputs, "outputs")
         self.inputs, _ = _as_list(inputs, "inputs")
         # a list of one input is that input: Keras's Model(model.inputs, ...) idiom
         self._several_inputs = len(self.inputs) > 1
         self.outputs, self._several_outputs = _as_list(outputs, "outputs")
+        self._several_outputs = len(self.outputs) > 1 if output_keys else self._several_outputs
+        # dicts' keys, by which fit, evaluate and predict take and give arrays, and model(...)
+        # tensors, as Keras's; kept by dlcore's file and written to Keras's
+        if input_keys:
+            self.keras_input_keys_ = input_keys
+        if output_keys:
+            self.keras_output_keys_ = output_keys
         for tensor in self.inputs:
             if not isinstance(tensor, SymbolicTensor) or not tensor.is_input:
                 raise ValueError(f"Model inputs must be tensors of dlcore.Input, got "
@@ -1346,10 +1371,7 @@ class Model(TrainingLoop):
             config["trainable"] = False
         if getattr(self, "keras_sequential_", False):
             config["keras_class"] = "Sequential"
-        for what in ("input", "output"):
-            keys = getattr(self, f"keras_{what}_keys_", None)
-            if keys and len(keys) == len(self.inputs if what == "input" else self.outputs):
-                config[f"keras_{what}_keys"] = list(keys)
+        config.update(_keys_config(self))
         if getattr(self, "keras_nested_config_", None) is not None:
             from dlcore.io.keras import forget_stale_keras_nesting
             forget_stale_keras_nesting(self)
@@ -1510,7 +1532,13 @@ class Model(TrainingLoop):
         """The model on symbolic tensors: its nodes again on ``x`` (the same layers, weights
         shared), returning its output tensor(s). On arrays, as Keras's ``model(x)``: the
         outputs in evaluation mode, as :meth:`predict` gives them (NumPy arrays);
-        ``training=True`` (dropout and noise drawing) is refused: use ``train_on_batch``."""
+        ``training=True`` (dropout and noise drawing) is refused: use ``train_on_batch``.
+        A model imported from a Keras model of dict inputs or outputs takes a dict of tensors
+        by its input names or keys and returns a dict of tensors by its output keys, as
+        Keras's model does on symbolic tensors."""
+        if isinstance(x, dict) and x and all(isinstance(t, SymbolicTensor) for t in x.values()):
+            x = by_name(x, self.input_names, "inputs", "x",
+                        getattr(self, "keras_input_keys_", None))
         tensors = [x] if isinstance(x, SymbolicTensor) else list(x) if is_symbolic(x) else None
         if tensors is None:
             if training:
@@ -1528,6 +1556,9 @@ class Model(TrainingLoop):
                                                   else arguments[0])
             mapping[id(node.output)].node.call = call
         outputs = [mapping[id(t)] for t in self.outputs]
+        keys = getattr(self, "keras_output_keys_", None)
+        if keys and len(keys) == len(outputs):
+            return dict(zip(keys, outputs))
         return outputs if self._several_outputs else outputs[0]
 
     def __reduce_ex__(self, protocol):
@@ -1598,7 +1629,20 @@ def _nested_model_config(model, layer_index):
         entry.update(_graph_config(model, layer_index))
         if getattr(model, "keras_sequential_", False):
             entry["keras_class"] = "Sequential"
+        entry.update(_keys_config(model))
     return entry
+
+
+def _keys_config(model):
+    """``keras_input_keys`` and ``keras_output_keys`` of a config: the keys of a model's dict
+    inputs and outputs (Keras's, or given to :class:`Model`), one per tensor, where it has
+    them (:meth:`Model._keep_trainable` reads them back)."""
+    config = {}
+    for what in ("input", "output"):
+        keys = getattr(model, f"keras_{what}_keys_", None)
+        if keys and len(keys) == len(model.inputs if what == "input" else model.outputs):
+            config[f"keras_{what}_keys"] = list(keys)
+    return config
 
 
 def check_nesting(config):

@@ -368,6 +368,46 @@ def test_errors_are_one_clear_line():
 
 
 # -- files -----------------------------------------------------------------------------------
+def _model_of_dict_inputs_and_outputs():
+    """keras.io's functional API guide's model: named inputs and outputs, as dicts."""
+    title, body = dlcore.Input((6,), name="title"), dlcore.Input((5,), name="body")
+    joined = concatenate([title, body])
+    return dlcore.Model(inputs={"title": title, "body": body},
+                        outputs={"score": Dense(1, name="priority")(joined),
+                                 "group": Dense(3, activation="softmax",
+                                                name="department")(joined)},
+                        backend="reference")
+
+
+def test_a_model_of_dict_outputs_called_on_tensors_gives_a_dict_of_tensors(tmp_path):
+    """Keras's ``Model(inputs={...}, outputs={"score": ..., "group": ...})``, then
+    ``inner({"title": t, "body": b})`` inside another model: Keras gives a dict of tensors by
+    the output keys. dlcore refused dicts in Model (TypeError), a dict of tensors in the call
+    (read as arrays), and gave a list. Now dicts, through dlcore's file, pickle and clone."""
+    import pickle
+    inner = _model_of_dict_inputs_and_outputs()
+    rows = np.random.default_rng(4)
+    x = {"title": rows.random((3, 6), np.float32), "body": rows.random((3, 5), np.float32)}
+    assert sorted(inner.predict(x)) == ["group", "score"]
+    title, body = dlcore.Input((6,)), dlcore.Input((5,))
+    got = inner({"body": body, "title": title})
+    assert sorted(got) == ["group", "score"] and got["score"].shape == (1,)
+    outer = dlcore.Model([title, body], {"s": got["score"], "g": Dense(2)(got["group"])},
+                         backend="reference")
+    expected = outer.predict([x["title"], x["body"]])
+    assert sorted(expected) == ["g", "s"]
+    np.testing.assert_allclose(expected["s"], inner.predict(x)["score"], rtol=1e-6)
+    dlcore.save(outer, tmp_path / "outer.h5")
+    for name, copy in [("file", dlcore.load(tmp_path / "outer.h5")),
+                       ("pickle", pickle.loads(pickle.dumps(outer))), ("clone", outer.clone())]:
+        nested = copy.get_layer(inner.name)
+        again = nested({"title": dlcore.Input((6,)), "body": dlcore.Input((5,))})
+        assert sorted(again) == ["group", "score"], name
+        predicted = copy.predict([x["title"], x["body"]])
+        for key in ("g", "s"):
+            np.testing.assert_allclose(predicted[key], expected[key], rtol=1e-6, err_msg=name)
+
+
 def test_save_and_load_a_functional_model_continues_training_exactly(tmp_path):
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "adam", ["accuracy"])

@@ -1159,6 +1159,41 @@ def test_keras_squeeze_and_excitation_blocks_broadcast_across_the_seam(tmp_path)
                                    tuned, atol=1e-6)
 
 
+def test_a_keras_model_of_dict_outputs_nested_in_another_keeps_its_dicts(tmp_path):
+    """Real Keras: ``inner({"title": t, "body": b})`` in an outer model (Keras gives a dict of
+    tensors by the output keys; its file calls the inner model on a dict). dlcore refused
+    the file ("a call of it does not give its inputs") and its nested model returned a list
+    on tensors. Now the file predicts as in Keras, the nested model takes and gives dicts of
+    tensors, and Keras reads dlcore's export with the nested model's outputs a dict."""
+    keras = real_keras()
+    inner = keras_model_of_dict_outputs(keras)
+    title, body = keras.Input((6,), name="t"), keras.Input((5,), name="b")
+    got = inner({"title": title, "body": body})
+    keras.Model([title, body], {"s": got["score"], "g": keras.layers.Dense(2)(got["group"])}
+                ).save(tmp_path / "outer.keras")
+    x, _ = title_and_body_batch(seed=2)
+    rows = [x["title"], x["body"]]
+    expected = keras.models.load_model(tmp_path / "outer.keras").predict(rows, verbose=0)
+    model = dlcore.load(tmp_path / "outer.keras")
+    predicted = model.predict(rows)
+    nested = model.get_layer(inner.name)
+    again = nested({"title": dlcore.Input((6,)), "body": dlcore.Input((5,))})
+    assert sorted(predicted) == sorted(expected) == ["g", "s"]
+    assert sorted(again) == ["group", "score"]
+    model.save(tmp_path / "back.keras")
+    back = keras.models.load_model(tmp_path / "back.keras")
+    assert sorted(back.get_layer(inner.name).output) == ["group", "score"]
+    assert sorted(back.get_layer(inner.name).input) == ["body", "title"]
+    model.save_weights(tmp_path / "outer.weights.h5")
+    keras_file = keras.models.load_model(tmp_path / "outer.keras")
+    keras_file.load_weights(tmp_path / "outer.weights.h5")
+    for key in ("g", "s"):
+        np.testing.assert_allclose(predicted[key], expected[key], atol=1e-6)
+        for copy in (back, keras_file):
+            np.testing.assert_allclose(copy.predict(rows, verbose=0)[key], expected[key],
+                                       atol=1e-6)
+
+
 def test_a_keras_model_of_dict_outputs_lists_its_losses_in_its_loss_dicts_order(tmp_path):
     """Real Keras: Keras 3 lists the ``<key>_loss`` scores of a model of dict outputs compiled
     with a dict of losses in that dict's order (``loss={"score": ..., "group": ...}``: score

@@ -532,6 +532,14 @@ class _Exported:
         count = len(inner.inputs)
         new_names = {layer["config"]["name"]: f"{inner.name}_input" + (f"_{k}" if k else "")
                      for k, layer in enumerate(layers[:count])}
+        keys = _tensor_keys(inner, "keras_input_keys_", inner.inputs)
+        taken = {layer.name for layer in model.flat_layers} | set(model.input_names) | \
+            {layer.name for layer in own}
+        if keys and not taken & set(keys):
+            # dict inputs: Keras wants each InputLayer named as its key (a warning else)
+            by_input = dict(zip(inner.input_names, keys))
+            new_names = {layer["config"]["name"]: by_input[layer["config"]["name"]]
+                         for layer in layers[:count]}
         for layer in layers[:count]:
             layer["config"]["name"] = new_names[layer["config"]["name"]]
             if config["class_name"] == "Functional":
@@ -543,7 +551,8 @@ class _Exported:
                     lambda history: [new_names.get(history[0], history[0]), *history[1:]])
         if config["class_name"] == "Functional":
             input_layers = [[layer["name"], 0, 0] for layer in layers[:count]]
-            config["config"]["input_layers"] = input_layers if count > 1 else input_layers[0]
+            config["config"]["input_layers"] = dict(zip(keys, input_layers)) if keys else \
+                input_layers if count > 1 else input_layers[0]
         config["config"].update(name=inner.name, trainable=bool(inner.trainable))
         # the arrays of a layer the model's graph does not run (it makes an output of the
         # nested model that the model leaves unused) as the nested model alone has them
@@ -554,8 +563,10 @@ class _Exported:
                     self.normalization_arrays[name] = inner_exported.normalization_arrays[name]
         from dlcore.io.keras_archive import serialized_config
         entry = serialized_config(config)
+        # a model of dict inputs is called on a dict of tensors by its keys, as in Keras
         entry.update(name=inner.name, inbound_nodes=[
-            {"args": [[_tensor_ref(refs[id(t)]) for t in given] if count > 1
+            {"args": [{key: _tensor_ref(refs[id(t)]) for key, t in zip(keys, given)} if keys
+                      else [_tensor_ref(refs[id(t)]) for t in given] if count > 1
                       else _tensor_ref(refs[id(given[0])])], "kwargs": {}}
             for given, _ in matched])
         for index, (call, (_, numbers)) in enumerate(zip(calls, matched)):
@@ -2170,7 +2181,9 @@ class _FunctionalImported(_Imported):
                     given = group_given[group]
                     result = inner_models[group[0]]([mapping[id(t)] for t in given]
                                                     if len(given) > 1 else mapping[id(given[0])])
-                    results = result if isinstance(result, list) else [result]
+                    # (a model of dict outputs gives them by key: its outputs' order)
+                    results = list(result.values()) if isinstance(result, dict) else \
+                        result if isinstance(result, list) else [result]
                     for tensor, made_here in zip(group_output[group], results):
                         if tensor is not None:
                             mapping[id(tensor)] = made_here
@@ -2187,6 +2200,7 @@ class _FunctionalImported(_Imported):
         model = Model(inputs if len(inputs) > 1 else inputs[0],
                       outputs if len(outputs) > 1 else outputs[0], name=name)
         model._keep_trainable(config)
+        _keep_dict_keys(model, config)
         # dlcore's Sequential holds layers only: the Keras class is kept for the export
         model.keras_sequential_ = kind == "Sequential"
         return model
@@ -2632,6 +2646,38 @@ def _keras_3_nodes(config):
     return {**config, "config": {**body, "layers": layers}}
 
 
+def _listed_dict_calls(config, depth=0):
+    """``config`` with every call of a model of dict inputs on a dict of tensors
+    (``model({"title": t, "body": b})``, an inbound node whose argument is that dict) given
+    as the list of them in the model's input order (:func:`~dlcore.io.keras_weights.
+    call_tensors`), in the models it nests too, so that the importer reads one form; anything
+    else as it is."""
+    from dlcore.functional import MAX_NESTING_DEPTH
+    from dlcore.io.keras_weights import call_tensors
+    body = config.get("config") if isinstance(config, dict) else None
+    entries = body.get("layers") if isinstance(body, dict) else None
+    if not isinstance(entries, list) or len(entries) > MAX_OBJECTS or \
+            depth > MAX_NESTING_DEPTH:
+        return config
+
+    def listed(node):
+        args = node.get("args") if isinstance(node, dict) else None
+        if isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict) and \
+                call_tensors(args[0]) != [args[0]]:
+            return {**node, "args": [call_tensors(args[0])]}
+        return node
+
+    layers = []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("class_name") in _MODEL_CLASSES:
+            entry = _listed_dict_calls(entry, depth + 1)
+        nodes = entry.get("inbound_nodes") if isinstance(entry, dict) else None
+        if isinstance(nodes, list) and len(nodes) <= MAX_OBJECTS:
+            entry = {**entry, "inbound_nodes": [listed(node) for node in nodes]}
+        layers.append(entry)
+    return {**config, "config": {**body, "layers": layers}}
+
+
 def _as_functional(config, filename="<json>"):
     """A Keras ``Sequential`` config that lists a model among its layers (a Sequential base
     under a Sequential head) as the functional config of the same chain of calls, whose nested
@@ -2639,7 +2685,7 @@ def _as_functional(config, filename="<json>"):
     any other ``config`` as it is. The weights' paths stay those of the Sequential (Keras
     counts them by ``model.layers``, the same in both). A damaged one is refused in one line
     (the functional importer checks the names, calls and shapes)."""
-    config = _keras_3_nodes(config)
+    config = _listed_dict_calls(_keras_3_nodes(config))
     body = config.get("config") if isinstance(config, dict) else None
     if not isinstance(body, dict) or config.get("class_name") != "Sequential" or \
             not isinstance(body.get("layers"), list) or len(body["layers"]) > MAX_OBJECTS or \
@@ -2777,6 +2823,17 @@ def _dlcore_model_name(name):
     return name if "/" not in name and len(name) <= MAX_MODEL_NAME else None
 
 
+def _keep_dict_keys(model, body):
+    """Keep the keys of a Keras functional model's dict inputs and outputs (``body``, its
+    config's ``config``: ``outputs={"score": ...}``) on its dlcore ``model``, sorted (Keras's
+    order): its compile, fit and predict take and give dicts by them, its calls on tensors
+    too, and its export writes them again (Keras's predict then gives a dict)."""
+    for what, tensors in (("input", model.inputs), ("output", model.outputs)):
+        references = body.get(f"{what}_layers")
+        if isinstance(references, dict) and len(references) == len(tensors):
+            setattr(model, f"keras_{what}_keys_", sorted(references))
+
+
 def model_from_config(config, filename="<json>", file_size=None, same_as=None):
     """A built dlcore Sequential or Model (fresh weights) from a Keras model config, and the
     :class:`_Imported` that says how to convert Keras's arrays. With ``file_size`` the
@@ -2805,14 +2862,7 @@ def model_from_config(config, filename="<json>", file_size=None, same_as=None):
                           name=_dlcore_model_name(imported.name))
             # a Keras Sequential that nests a model: it goes back to Keras a Sequential
             model.keras_sequential_ = keras_sequential
-            outputs = config["config"].get("output_layers")
-            if isinstance(outputs, dict) and len(outputs) == len(model.outputs):
-                # outputs={"score": ...}: the keys (sorted, Keras's order) its compile takes,
-                # and its export writes again (Keras's predict then gives a dict)
-                model.keras_output_keys_ = sorted(outputs)
-            inputs = config["config"].get("input_layers")
-            if isinstance(inputs, dict) and len(inputs) == len(model.inputs):
-                model.keras_input_keys_ = sorted(inputs)
+            _keep_dict_keys(model, config["config"])
         else:
             model = Sequential(imported.layers, input_shape=imported.input_shape,
                                name=_dlcore_model_name(imported.name))

@@ -64,12 +64,24 @@ def keras_layer_order(config) -> list[tuple[str, str]]:
             nodes[(name, 0)] = []
             continue
         for index, node in enumerate(entry.get("inbound_nodes", [])):
-            arg = node["args"][0]
-            items = arg if isinstance(arg, list) else [arg]
+            items = call_tensors(node["args"][0])
             nodes[(name, index)] = [tuple(item["config"]["keras_history"][:2]) for item in items]
     outputs = [tuple(reference[:2]) for reference in output_references(config["config"])]
     inputs = _references(config["config"]["input_layers"])
     return [(name, classes[name]) for name in map_graph(nodes, inputs, outputs)]
+
+
+def call_tensors(arg):
+    """The tensors a Keras 3 inbound node's first argument gives a layer, as a list: a list
+    as it is, a dict of tensors by key (a model of dict inputs called as
+    ``model({"title": t, "body": b})``) by sorted key, Keras's order of ``model.inputs``
+    (:func:`flattened_references`), one tensor as a list of it."""
+    if isinstance(arg, list):
+        return arg
+    if isinstance(arg, dict) and arg.get("class_name") != "__keras_tensor__" and \
+            0 < len(arg) <= 64 and all(isinstance(key, str) for key in arg):
+        return [arg[key] for key in sorted(arg)]
+    return [arg]
 
 
 def flattened_references(value):
