@@ -233,6 +233,39 @@ def keep_automatic_names(model, copy, names=None):
     return copy
 
 
+def _refuse_copies_side_by_side(models):
+    """ValueError in one line when two different ``models`` called in one model share their
+    name (two copies of one file: Keras refuses them, "The name 'functional' is used 2 times
+    in the model"), or hold different layers of one name that the user or a file gave (Keras
+    scopes a layer's name by its model; dlcore names a model's layers once, its nested
+    models' included). The line gives the renaming that lets them side by side."""
+    def fix(model, renamed=None):
+        start = (f"rename one copy and its layers before calling it: copy.name = "
+                 f"{renamed!r}; " if renamed else "rename the layers of one before calling it: ")
+        return (f"{start}for layer in copy.flat_layers: layer.name = "
+                f"'{renamed or model.name}_' + layer.name")
+
+    seen, holder = {}, {}
+    for model in models:
+        other = seen.setdefault(model.name, model)
+        if other is not model and getattr(model, "_automatic_name", None) != model.name:
+            raise ValueError(f"two different models called here are both named "
+                             f"{model.name!r} (two copies of one file?), which Keras refuses "
+                             f"too (\"the name is used 2 times\"): "
+                             f"{fix(model, model.name + '_copy')}")
+        for layer in model.flat_layers:
+            if layer.name is None or has_automatic_name(layer) or \
+                    getattr(layer, "_dlcore_name", None) == layer.name:
+                continue   # a name dlcore chose is numbered on (name_layers_uniquely)
+            owner, first = holder.setdefault(layer.name, (model, layer))
+            if first is not layer and owner is not model:
+                raise ValueError(f"layer name {layer.name!r} is held by different layers of "
+                                 f"the models {owner.name!r} and {model.name!r} called here "
+                                 f"(two copies of one file?): dlcore names a model's layers "
+                                 f"once, its nested models' included (Keras names them per "
+                                 f"model): {fix(model)}")
+
+
 def name_layers_uniquely(layers, where, avoid=()):
     """Give each of ``layers`` (in the order they are first called) a name of its own, as
     Keras's names are (it names a layer uniquely when it is made: ``dense``, ``dense_1``).
@@ -420,6 +453,7 @@ class Model(TrainingLoop):
     def _name_layers(self):
         nested = {id(node.call.model): node.call.model for node in self.nodes
                   if node.call is not None}
+        _refuse_copies_side_by_side(list(nested.values()))
         for node in self.nodes:
             # a name dlcore chose in a model called here may be numbered on (two models of
             # one builder, each with its dense and dense_1, side by side: Keras names them

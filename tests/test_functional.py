@@ -408,6 +408,38 @@ def test_a_model_of_dict_outputs_called_on_tensors_gives_a_dict_of_tensors(tmp_p
             np.testing.assert_allclose(predicted[key], expected[key], rtol=1e-6, err_msg=name)
 
 
+def test_two_copies_of_one_file_side_by_side_are_refused_in_one_line_naming_the_fix(
+        tmp_path):
+    """Two copies of one loaded Keras file called side by side: Keras refuses their one
+    model name ("The name 'functional' is used 2 times"), and with one copy renamed takes
+    them (it names layers per model). dlcore refused both ways with "layer name 'dense_1'
+    is used by two layers of this model: give one of them another name=", which a loaded
+    model has no place for. Now one line each says which models clash and the renaming
+    that works, and does."""
+    inputs = dlcore.Input((4,))
+    base = dlcore.Model(inputs, Dense(2)(Dense(3)(inputs)), backend="reference",
+                        name="functional")
+    base.save(tmp_path / "base.keras")
+    first, copy = (dlcore.load(tmp_path / "base.keras") for _ in range(2))
+    x = dlcore.Input((4,))
+    with pytest.raises(ValueError, match=r"^two different models called here are both named "
+                                         r"'functional' \(two copies of one file\?\), which "
+                                         r"Keras refuses too .*: rename one copy and its "
+                                         r"layers .*copy.name = 'functional_copy'; "):
+        dlcore.Model(x, add([first(x), copy(x)]))
+    copy.name = "functional_copy"
+    with pytest.raises(ValueError, match=r"^layer name 'dense(_1)?' is held by different "
+                                         r"layers of the models 'functional' and "
+                                         r"'functional_copy' called here .*: rename the "
+                                         r"layers of one before calling it: for layer in "):
+        dlcore.Model(x, add([first(x), copy(x)]))
+    for layer in copy.flat_layers:
+        layer.name = "functional_copy_" + layer.name
+    model = dlcore.Model(x, add([first(x), copy(x)]))
+    rows = _images(3, (4,))
+    np.testing.assert_allclose(model.predict(rows), 2 * first.predict(rows), rtol=1e-6)
+
+
 def test_save_and_load_a_functional_model_continues_training_exactly(tmp_path):
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "adam", ["accuracy"])
