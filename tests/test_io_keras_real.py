@@ -1129,8 +1129,9 @@ def test_keras_models_with_each_merge_cross_to_dlcore_and_back(tmp_path):
 
 def test_keras_squeeze_and_excitation_blocks_broadcast_across_the_seam(tmp_path):
     """Keras applications' squeeze-and-excitation block, ``Multiply()([x, Reshape((1, 1, C))
-    (gate)])``, and the other merges of maps with a (1, 1, C) tensor or of rows with a (1,)
-    one (Keras broadcasts them): dlcore refused the file ("needs tensors of one shape"). Now
+    (gate)])`` (or the (C,) gate itself), and the other merges of maps with a (1, 1, C) tensor
+    or of rows with a (1,) one (Keras broadcasts them): dlcore refused the file ("needs tensors
+    of one shape"). Now
     it predicts Keras's file as Keras does, fine-tunes it, and Keras predicts its export as
     dlcore does."""
     keras = real_keras()
@@ -1141,6 +1142,9 @@ def test_keras_squeeze_and_excitation_blocks_broadcast_across_the_seam(tmp_path)
     gate = layers.Reshape((1, 1, 3))(gate)
     maps = layers.Add()([layers.Multiply()([maps, gate]), image])
     maps = layers.Maximum()([layers.Subtract()([maps, gate]), layers.Average()([gate, maps])])
+    # a (C,) gate without the Reshape: Keras reads it per channel too
+    maps = layers.Multiply()([maps, layers.Dense(3, activation="sigmoid")(
+        layers.GlobalMaxPooling2D()(maps))])
     rows = layers.Flatten()(layers.Minimum()([maps, gate]))
     scale = layers.Dense(1, activation="softplus")(rows)
     output = layers.Dense(2, activation="softmax")(layers.Multiply()([rows, scale]))

@@ -112,9 +112,31 @@ def test_merges_of_different_shapes_name_the_shapes():
     with pytest.raises(ValueError, match=r"multiply needs tensors of one shape, or of shapes "
                                          r"that broadcast .*; got \(3,\), \(4,\)$"):
         multiply([dlcore.Input(shape=(3,)), dlcore.Input(shape=(4,))])
-    with pytest.raises(ValueError, match=r"add needs tensors of one rank; got \(4, 6, 5\), "
-                                         r"\(4,\): .*Reshape\(\(C, 1, 1\)\)\)$"):
-        dlcore.layers.add([dlcore.Input(shape=(4, 6, 5)), dlcore.Input(shape=(4,))])
+    with pytest.raises(ValueError, match=r"add needs tensors of one rank, or \(C,\) vectors "
+                                         r"with \(C, H, W\) maps; got \(4, 6, 5\), \(4, 6\): "
+                                         r"reshape the smaller one first$"):
+        dlcore.layers.add([dlcore.Input(shape=(4, 6, 5)), dlcore.Input(shape=(4, 6))])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_vector_scales_maps_per_channel_as_keras_reads_it(backend):
+    """Keras takes ``multiply([maps, gate])`` of (H, W, C) maps and a (C,) Dense output (no
+    Reshape: it inserts the axes after the batch axis), each channel scaled by its gate; dlcore
+    refused the ranks. A (C,) vector with (C, H, W) maps is now read per channel."""
+    rng = np.random.default_rng(3)
+    maps, gate, grad_y = (rng.standard_normal(shape).astype(np.float32)
+                          for shape in [(2, 3, 4, 5), (2, 3), (2, 3, 4, 5)])
+    layer = Multiply()
+    layer.build([(3, 4, 5), (3,)], backend=backend)
+    y = layer.forward([layer.backend.asarray(maps), layer.backend.asarray(gate)])
+    np.testing.assert_allclose(layer.backend.to_numpy(y), maps * gate[:, :, None, None],
+                               rtol=1e-6)
+    grad_maps, grad_gate = layer.backward(layer.backend.asarray(grad_y))
+    np.testing.assert_allclose(layer.backend.to_numpy(grad_maps), grad_y * gate[:, :, None, None],
+                               rtol=1e-6)
+    assert tuple(grad_gate.shape) == (2, 3)
+    np.testing.assert_allclose(layer.backend.to_numpy(grad_gate),
+                               (grad_y * maps).sum(axis=(2, 3)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("writer", ["dlcore", "keras"])

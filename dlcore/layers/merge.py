@@ -22,7 +22,9 @@ y = x + F(x). The maths:
   differ along an axis where one of them has size 1; that one is repeated along the axis
   before merging (a squeeze-and-excitation block scales (C, H, W) maps by a (C, 1, 1) gate,
   Keras's ``Reshape((1, 1, C))`` of NHWC maps), and its gradient is the merged gradient
-  summed over the repeats (``broadcast_forward``, ``broadcast_backward``).
+  summed over the repeats (``broadcast_forward``, ``broadcast_backward``). A (C,) vector
+  merged with (C, H, W) maps is read as (C, 1, 1), per channel, as Keras reads a (C,) tensor
+  merged with (H, W, C) maps.
 * ``Concatenate(axis)``: y = [x_1, ..., x_k] along ``axis`` (1, the channels of NCHW images or
   the features of rows, by default); dL/dx_i is the slice of dL/dy that x_i filled. Maps joined
   along H or W warn: a U-Net's skip connection copied from Keras, ``concatenate([up, conv],
@@ -107,19 +109,15 @@ class ElementwiseMerge(Merge):
     """A merge of tensors element by element. As Keras's (and NumPy's) broadcasting, tensors
     of one rank may differ along axes where one of them has size 1: that one is repeated along
     the axis (a squeeze-and-excitation block's (C, 1, 1) gate scales (C, H, W) maps), and its
-    gradient is dL/dy summed over the axes it was repeated along."""
+    gradient is dL/dy summed over the axes it was repeated along. A (C,) vector among (C, H, W)
+    maps is a (C, 1, 1) one (Keras's reading of a (C,) tensor with (H, W, C) maps)."""
 
     #: how the error names the merge ("add needs tensors of one shape")
     verb = "merge"
 
     def compute_output_shape(self, input_shape):
-        shapes = self._checked_shapes(input_shape)
-        if any(len(shape) != len(shapes[0]) for shape in shapes):
-            # Keras would insert axes after the batch axis (an (H, W, C) map and a (C,) gate:
-            # per channel); NumPy before the last ones. Neither reads NCHW maps alike.
-            raise ValueError(f"{self.verb} needs tensors of one rank; got "
-                             f"{', '.join(str(s) for s in shapes)}: reshape the smaller one "
-                             f"first (a (C,) gate of (C, H, W) maps: Reshape((C, 1, 1)))")
+        checked = self._checked_shapes(input_shape)
+        shapes = self._aligned_shapes(checked)
         output = []
         for sizes in zip(*shapes):
             repeated = set(sizes) - {1}
@@ -127,19 +125,33 @@ class ElementwiseMerge(Merge):
                 raise ValueError(f"{self.verb} needs tensors of one shape, or of shapes that "
                                  f"broadcast (an axis of size 1 repeats: a (C, 1, 1) gate "
                                  f"scales (C, H, W) maps); got "
-                                 f"{', '.join(str(s) for s in shapes)}")
+                                 f"{', '.join(str(s) for s in checked)}")
             output.append(repeated.pop() if repeated else 1)
         return tuple(output)
+
+    def _aligned_shapes(self, shapes):
+        """The per-sample ``shapes`` at one rank: a (k,) vector among (C, H, W) maps is a
+        (k, 1, 1) one, per channel, as Keras reads a (C,) tensor merged with (H, W, C) maps
+        (it inserts the axes after the batch axis); other ranks that differ are refused."""
+        rank = max(len(shape) for shape in shapes)
+        if rank == 3 and all(len(shape) in (1, 3) for shape in shapes):
+            return [shape + (1, 1) if len(shape) == 1 else shape for shape in shapes]
+        if any(len(shape) != rank for shape in shapes):
+            raise ValueError(f"{self.verb} needs tensors of one rank, or (C,) vectors with "
+                             f"(C, H, W) maps; got {', '.join(str(s) for s in shapes)}: "
+                             f"reshape the smaller one first")
+        return shapes
 
     def _output_and_inputs(self, xs):
         """The output buffer of a forward pass and the inputs at the output's shape: those
         that broadcast repeated into buffers of their own."""
         out = self._checked_output(xs)
         full = []
-        for index, (x, shape) in enumerate(zip(xs, self.input_shape)):
+        aligned = self._aligned_shapes(self.input_shape)
+        for index, (x, shape) in enumerate(zip(xs, aligned)):
             if shape != self.output_shape:
                 repeated = self._buffer(f"broadcast_x{index}", out.shape)
-                self.ops.broadcast_forward(x, repeated)
+                self.ops.broadcast_forward(x.reshape((x.shape[0],) + shape), repeated)
                 x = repeated
             full.append(x)
         return out, full
@@ -148,11 +160,12 @@ class ElementwiseMerge(Merge):
         """dL/dx_i from the gradients at the output's shape: summed over the axes an input
         that broadcasts was repeated along."""
         summed = []
-        for index, (grad, shape) in enumerate(zip(grads, self.input_shape)):
+        aligned = self._aligned_shapes(self.input_shape)
+        for index, (grad, shape, own) in enumerate(zip(grads, aligned, self.input_shape)):
             if shape != self.output_shape:
                 small = self._buffer(f"grad_broadcast_x{index}", (grad.shape[0],) + shape)
                 self.ops.broadcast_backward(grad, small)
-                grad = small
+                grad = small.reshape((grad.shape[0],) + own)
             summed.append(grad)
         return summed
 
