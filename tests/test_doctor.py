@@ -135,7 +135,8 @@ def test_the_conv_check_compiles_the_direct_kernel_of_lenet5s_first_layer(monkey
     assert ok, detail
     first_conv = next(layer for layer in lenet5(seed=0).build().layers
                       if "kernel" in layer.weight_names)
-    assert Recording.asked == {tuple(first_conv.params["kernel"].shape[1:])} == {(1, 5, 5)}
+    asked_geometries = {key[:3] for key in Recording.asked}
+    assert asked_geometries == {tuple(first_conv.params["kernel"].shape[1:])} == {(1, 5, 5)}
 
 
 def test_the_cache_line_does_not_promise_that_every_kernel_is_compiled(monkeypatch, no_gpu):

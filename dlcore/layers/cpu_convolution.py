@@ -24,6 +24,8 @@ Three strategies, chosen per layer by :meth:`CPUConvolution.path`:
 This module imports :mod:`dlcore.backend.cpu`: only :class:`dlcore.layers.ops.KernelOps` of a
 backend with ``host_kernels`` imports it, so the CUDA path never loads the CPU backend.
 """
+import functools
+
 import numpy as np
 from numba import njit, prange
 
@@ -227,7 +229,11 @@ _linear_to_images, _linear_to_wide_gradient = _wide_passes(*ELEMENTWISE_ACTIVATI
 WIDE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 
 
-@njit(cache=True)
+# The two dispatchers below are copied into each kernel that calls them (inline="always", in
+# Numba's intermediate code, before type inference): a kernel that holds its activation's code as
+# a constant (:func:`_wide_kernels`, :func:`_direct_forward_kernel`) then keeps only that
+# activation's branch, and compiles only its passes.
+@njit(inline="always")
 def _wide_to_images(products, offset, bias, images, width_p, code):
     """The ``to_images`` pass of :func:`_wide_passes` for the element-wise activation
     ``code``."""
@@ -241,7 +247,7 @@ def _wide_to_images(products, offset, bias, images, width_p, code):
         _linear_to_images(products, offset, bias, images, width_p)
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _images_to_wide_gradient(outputs, grad_outputs, grads, offset, width_p, code):
     """The ``to_wide_gradient`` pass of :func:`_wide_passes` for the element-wise activation
     ``code``."""
@@ -315,10 +321,12 @@ def _direct_wide_kernel_gradient(grads, flat, kernel_sum, kh, kw, height_p, widt
             kernel_sum[k, f] += total
 
 
-def _direct_forward_kernel(channels, kh, kw):
-    """The kernel of the ``direct`` strategy for one filter geometry (C, k_h, k_w), made once
-    per geometry (:data:`_DIRECT_FORWARD`) and cached on disk like the module's other kernels
-    (the three integers, closure values, are part of Numba's cache key).
+def _direct_forward_kernel(channels, kh, kw, code):
+    """The kernel of the ``direct`` strategy for one filter geometry (C, k_h, k_w) and
+    element-wise activation ``code``, made once per geometry and activation
+    (:data:`_DIRECT_FORWARD`) and cached on disk like the module's other kernels (the four
+    integers, closure values, are part of Numba's cache key; the activation's alone is compiled
+    in, as in :func:`_wide_kernels`).
 
     Per sample, per filter f and wide column p (see the comment above
     :func:`conv2d_forward_wide`): products[f, p] = sum_k K[f, k] xpad[a_k + p], the taps k in
@@ -330,7 +338,7 @@ def _direct_forward_kernel(channels, kh, kw):
     compiler guards each against a negative index and gathers instead of loading (8x slower).
     """
     @njit(parallel=True, cache=True, error_model="numpy")
-    def conv2d_forward_direct(x, kernel2d, bias, out, padded, products, ph, pw, code):
+    def conv2d_forward_direct(x, kernel2d, bias, out, padded, products, ph, pw):
         """out (n, F, H', W') <- activation(products + b), products (T, F, L) each share's
         scratch, ``padded`` (T, C, H_p, W_p); element-wise activations only."""
         n, n_parts = x.shape[0], padded.shape[0]
@@ -357,104 +365,118 @@ def _direct_forward_kernel(channels, kh, kw):
     return conv2d_forward_direct
 
 
-#: {(C, k_h, k_w): the ``direct`` kernel of that geometry} (:func:`_direct_forward_kernel`).
+#: {(C, k_h, k_w, activation code): the ``direct`` kernel of that geometry and activation}
+#: (:func:`_direct_forward_kernel`).
 _DIRECT_FORWARD = {}
 
 
-@njit(parallel=True, cache=True)
-def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, ph, pw, code,
-                        blas, integers):
-    """Stride-1 convolution of every sample through wide columns (see above): each share
-    takes its samples in groups of G = :data:`WIDE_GROUP` whose columns lie side by side in
-    its ``cols`` (T, C k_h k_w, G L), and multiplies them at once; ``padded`` (T, C, H_p, W_p),
-    ``products`` (T, F, G L), ``out`` (n, F, H', W'), L = (H' - 1) W_p + W'. Element-wise
-    activations only."""
-    n, n_parts = x.shape[0], padded.shape[0]
-    height_p, width_p = padded.shape[2], padded.shape[3]
-    span = (out.shape[2] - 1) * width_p + out.shape[3]
-    group = products.shape[2] // span
-    chunk = -(-n // n_parts)
-    for part in prange(n_parts):
-        image, columns, block = padded[part], cols[part], products[part]
-        flat = image.reshape(-1)
-        first, last = part * chunk, min(n, (part + 1) * chunk)
-        for start in range(first, last, group):
-            count = min(group, last - start)
-            for j in range(count):
-                _pad_into(x[start + j], image, ph, pw)
-                _wide_columns(flat, columns, j * span, span, kh, kw, height_p, width_p)
-            # K @ the group's columns side by side (the first count of them)
-            serial_gemm(blas, integers, kernel2d, columns[:, :count * span],
-                        block[:, :count * span], False, False, 1.0, 0.0)
-            for j in range(count):
-                _wide_to_images(block, j * span, bias, out[start + j], width_p, code)
+@functools.cache
+def _wide_kernels(code):
+    """The ``wide`` strategy's kernels ``(conv2d_forward_wide, conv2d_backward_wide)`` for the
+    element-wise activation ``code``, made on first use and cached on disk like the module's
+    other kernels (``code``, a closure value, is part of Numba's cache key).
 
-
-@njit(parallel=True, cache=True)
-def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_x, cols, direct,
-                         padded, grads, grad_cols, kernel_parts, bias_parts, kh, kw, ph, pw, code,
-                         need_input_gradient, blas, integers):
-    """The backward pass of :func:`conv2d_forward_wide`, a group of G samples at a time as
-    the forward pass took them (G = 1: ``direct``): G (F, G L) with zeros in the gaps;
-    dL/db += sums of G; dL/dK' += cols @ G', the group's columns built again in ``cols``
-    (T, C k_h k_w, G L) (``direct``: from the padded x by :func:`_direct_wide_kernel_gradient`,
-    without columns); dL/dx[s] = the interior of the wide col2im of the sample's part of
-    K' @ G (row k added onto xpad[a_k : a_k + L]). ``grads`` (T, F, G L) and ``grad_cols``
-    (T, C k_h k_w, G L) are the shares' scratch.
-
-    The forward pass keeps no columns: building a group's columns again here, while they
-    stay in the thread's cache, measured faster than reading back the whole batch's columns
-    (LeNet-5's second layer, batch 64, 2 cores, alternating processes: forward and backward
-    415 + 702 -> 311 + 718 us)."""
-    n, n_parts = y.shape[0], padded.shape[0]
-    filters, patch = kernel2d.shape
-    height_p, width_p = padded.shape[2], padded.shape[3]
-    height, width = grad_x.shape[2], grad_x.shape[3]
-    span = (y.shape[2] - 1) * width_p + y.shape[3]
-    group = grads.shape[2] // span
-    chunk = -(-n // n_parts)
-    for part in prange(n_parts):
-        kernel_sum, bias_sum, block = kernel_parts[part], bias_parts[part], grads[part]
-        kernel_sum[:] = 0
-        bias_sum[:] = 0
-        image, columns, block_cols = padded[part], cols[part], grad_cols[part]
-        flat = image.reshape(-1)
-        first, last = part * chunk, min(n, (part + 1) * chunk)
-        for start in range(first, last, group):
-            count = min(group, last - start)
-            used = count * span
-            for j in range(count):
-                _images_to_wide_gradient(y[start + j], grad_y[start + j], block, j * span,
-                                         width_p, code)
-            for f in range(filters):
-                bias_sum[f] += _row_sum(block[f, :used])
-            if direct:
-                _pad_into(x[start], image, ph, pw)
-                _direct_wide_kernel_gradient(block, flat, kernel_sum, kh, kw, height_p, width_p)
-            else:
+    ``code`` is a constant of each kernel, so its passes of :func:`_wide_to_images` and
+    :func:`_images_to_wide_gradient` are those of its activation alone: with the activation
+    given at run time each kernel compiled the passes of all four (``dlcore doctor``'s ReLU
+    conv2d check: 9.7 s of one core compiling, 6.6 s with its own activation's alone).
+    """
+    @njit(parallel=True, cache=True)
+    def conv2d_forward_wide(x, kernel2d, bias, out, cols, padded, products, kh, kw, ph, pw, blas,
+                            integers):
+        """Stride-1 convolution of every sample through wide columns (see above): each share
+        takes its samples in groups of G = :data:`WIDE_GROUP` whose columns lie side by side in
+        its ``cols`` (T, C k_h k_w, G L), and multiplies them at once; ``padded`` (T, C, H_p, W_p),
+        ``products`` (T, F, G L), ``out`` (n, F, H', W'), L = (H' - 1) W_p + W'. Element-wise
+        activations only."""
+        n, n_parts = x.shape[0], padded.shape[0]
+        height_p, width_p = padded.shape[2], padded.shape[3]
+        span = (out.shape[2] - 1) * width_p + out.shape[3]
+        group = products.shape[2] // span
+        chunk = -(-n // n_parts)
+        for part in prange(n_parts):
+            image, columns, block = padded[part], cols[part], products[part]
+            flat = image.reshape(-1)
+            first, last = part * chunk, min(n, (part + 1) * chunk)
+            for start in range(first, last, group):
+                count = min(group, last - start)
                 for j in range(count):
                     _pad_into(x[start + j], image, ph, pw)
                     _wide_columns(flat, columns, j * span, span, kh, kw, height_p, width_p)
-                serial_gemm(blas, integers, columns[:, :used], block[:, :used], kernel_sum,
-                            False, True, 1.0, 1.0)
-            if not need_input_gradient:
-                continue
-            serial_gemm(blas, integers, kernel2d, block[:, :used], block_cols[:, :used],
-                        True, False, 1.0, 0.0)
-            for j in range(count):
-                image[:] = 0
-                for k in range(patch):
-                    a_k = _wide_offset(k, kh, kw, height_p, width_p)
-                    target = flat[a_k:a_k + span]
-                    source = block_cols[k, j * span:(j + 1) * span]
-                    for p in range(span):
-                        target[p] += source[p]
-                for c in range(grad_x.shape[1]):
-                    for row in range(height):
-                        source = image[c, ph + row, pw:pw + width]
-                        target = grad_x[start + j, c, row]
-                        for column in range(width):
-                            target[column] = source[column]
+                # K @ the group's columns side by side (the first count of them)
+                serial_gemm(blas, integers, kernel2d, columns[:, :count * span],
+                            block[:, :count * span], False, False, 1.0, 0.0)
+                for j in range(count):
+                    _wide_to_images(block, j * span, bias, out[start + j], width_p, code)
+
+
+    @njit(parallel=True, cache=True)
+    def conv2d_backward_wide(x, kernel2d, y, grad_y, grad_x, cols, direct,
+                             padded, grads, grad_cols, kernel_parts, bias_parts, kh, kw, ph, pw,
+                             need_input_gradient, blas, integers):
+        """The backward pass of :func:`conv2d_forward_wide`, a group of G samples at a time as
+        the forward pass took them (G = 1: ``direct``): G (F, G L) with zeros in the gaps;
+        dL/db += sums of G; dL/dK' += cols @ G', the group's columns built again in ``cols``
+        (T, C k_h k_w, G L) (``direct``: from the padded x by :func:`_direct_wide_kernel_gradient`,
+        without columns); dL/dx[s] = the interior of the wide col2im of the sample's part of
+        K' @ G (row k added onto xpad[a_k : a_k + L]). ``grads`` (T, F, G L) and ``grad_cols``
+        (T, C k_h k_w, G L) are the shares' scratch.
+
+        The forward pass keeps no columns: building a group's columns again here, while they
+        stay in the thread's cache, measured faster than reading back the whole batch's columns
+        (LeNet-5's second layer, batch 64, 2 cores, alternating processes: forward and backward
+        415 + 702 -> 311 + 718 us)."""
+        n, n_parts = y.shape[0], padded.shape[0]
+        filters, patch = kernel2d.shape
+        height_p, width_p = padded.shape[2], padded.shape[3]
+        height, width = grad_x.shape[2], grad_x.shape[3]
+        span = (y.shape[2] - 1) * width_p + y.shape[3]
+        group = grads.shape[2] // span
+        chunk = -(-n // n_parts)
+        for part in prange(n_parts):
+            kernel_sum, bias_sum, block = kernel_parts[part], bias_parts[part], grads[part]
+            kernel_sum[:] = 0
+            bias_sum[:] = 0
+            image, columns, block_cols = padded[part], cols[part], grad_cols[part]
+            flat = image.reshape(-1)
+            first, last = part * chunk, min(n, (part + 1) * chunk)
+            for start in range(first, last, group):
+                count = min(group, last - start)
+                used = count * span
+                for j in range(count):
+                    _images_to_wide_gradient(y[start + j], grad_y[start + j], block, j * span,
+                                             width_p, code)
+                for f in range(filters):
+                    bias_sum[f] += _row_sum(block[f, :used])
+                if direct:
+                    _pad_into(x[start], image, ph, pw)
+                    _direct_wide_kernel_gradient(block, flat, kernel_sum, kh, kw, height_p, width_p)
+                else:
+                    for j in range(count):
+                        _pad_into(x[start + j], image, ph, pw)
+                        _wide_columns(flat, columns, j * span, span, kh, kw, height_p, width_p)
+                    serial_gemm(blas, integers, columns[:, :used], block[:, :used], kernel_sum,
+                                False, True, 1.0, 1.0)
+                if not need_input_gradient:
+                    continue
+                serial_gemm(blas, integers, kernel2d, block[:, :used], block_cols[:, :used],
+                            True, False, 1.0, 0.0)
+                for j in range(count):
+                    image[:] = 0
+                    for k in range(patch):
+                        a_k = _wide_offset(k, kh, kw, height_p, width_p)
+                        target = flat[a_k:a_k + span]
+                        source = block_cols[k, j * span:(j + 1) * span]
+                        for p in range(span):
+                            target[p] += source[p]
+                    for c in range(grad_x.shape[1]):
+                        for row in range(height):
+                            source = image[c, ph + row, pw:pw + width]
+                            target = grad_x[start + j, c, row]
+                            for column in range(width):
+                                target[column] = source[column]
+
+    return conv2d_forward_wide, conv2d_backward_wide
 
 
 class CPUConvolution:
@@ -520,20 +542,21 @@ class CPUConvolution:
         parts, span = self._parts(x.shape[0]), self._wide_span(w)
         padded = self._padded(w, parts, workspace)
         if self._direct(w):
-            geometry = (w.channels, w.kernel_height, w.kernel_width)
-            if geometry not in _DIRECT_FORWARD:
-                _DIRECT_FORWARD[geometry] = _direct_forward_kernel(*geometry)
-            _DIRECT_FORWARD[geometry](
+            key = (w.channels, w.kernel_height, w.kernel_width, code)
+            if key not in _DIRECT_FORWARD:
+                _DIRECT_FORWARD[key] = _direct_forward_kernel(*key)
+            _DIRECT_FORWARD[key](
                 x, kernel2d, bias, out, padded,
                 workspace("thread_products", (parts, kernel2d.shape[0], span)),
-                w.pad_height, w.pad_width, code)
+                w.pad_height, w.pad_width)
             return
+        conv2d_forward_wide, _ = _wide_kernels(code)
         conv2d_forward_wide(x, kernel2d, bias, out,
                             self._wide_scratch(w, parts, w.patch_size, workspace,
                                                "thread_wide_cols"), padded,
                             self._wide_scratch(w, parts, kernel2d.shape[0], workspace,
                                                "thread_group_products"),
-                            w.kernel_height, w.kernel_width, w.pad_height, w.pad_width, code,
+                            w.kernel_height, w.kernel_width, w.pad_height, w.pad_width,
                             *self._blas(x.dtype))
 
     def _forward_samples(self, x, kernel2d, bias, w, code, out, workspace, keep_columns):
@@ -555,6 +578,7 @@ class CPUConvolution:
         direct = self._direct(w)
         group = 1 if direct else WIDE_GROUP
         kernel_parts, bias_parts = self._parameter_parts(workspace, parts, kernel2d)
+        _, conv2d_backward_wide = _wide_kernels(code)
         conv2d_backward_wide(
             x, kernel2d, y, grad_y, x if grad_x is None else grad_x,
             np.empty((parts, 0, 0), x.dtype) if direct else
@@ -563,7 +587,7 @@ class CPUConvolution:
             workspace("thread_grads", (parts, kernel2d.shape[0], group * span)),
             workspace("thread_grad_cols", (parts, w.patch_size, group * span)),
             kernel_parts, bias_parts, w.kernel_height, w.kernel_width, w.pad_height,
-            w.pad_width, code, grad_x is not None, *self._blas(x.dtype))
+            w.pad_width, grad_x is not None, *self._blas(x.dtype))
         # the shares' sums added up in order, as the kernel did (NumPy: nothing to compile)
         np.sum(kernel_parts, axis=0, out=grad_kernel.reshape(kernel2d.shape).T)
         np.sum(bias_parts, axis=0, out=grad_bias)
