@@ -113,15 +113,50 @@ def test_cnn_evaluate_refuses_labels_beyond_the_outputs(tmp_path, small_digits):
     assert len(lines) == 1 and "labels up to 4" in lines[0] and "3 outputs" in lines[0]
 
 
-def test_a_missing_choice_option_lists_its_choices_on_one_readable_line(tmp_path):
+def test_a_missing_choice_option_lists_its_choices_on_one_readable_line():
     # Click lists the choices one per line ("Choose from:", "keras,", "dlcore"): joined with
-    # "; " they read "Choose from:; keras,; dlcore"
-    result = CliRunner().invoke(main, ["convert", str(tmp_path / "model.h5"),
-                                       str(tmp_path / "out.h5")])
+    # "; " they read "Choose from:; keras,; dlcore" (no dlcore command has a required choice
+    # since `convert` takes the format from a .keras name: a command of the test's own)
+    group = OneLineErrorGroup("dlcore")
+
+    @group.command("pick")
+    @click.option("--to", type=click.Choice(["keras", "dlcore"]), required=True)
+    def pick(to):
+        """A required choice."""
+    result = CliRunner().invoke(group, ["pick"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert "Missing option '--to'. Choose from: keras, dlcore (see '" in lines[0]
+
+
+def test_convert_takes_a_keras_name_as_the_format_and_asks_for_to_where_a_name_is_either(
+        tmp_path):
+    """`dlcore convert IN OUT.keras` was refused "Missing option '--to'" though .keras names
+    Keras's archive; a .h5 name is either format (Keras's legacy HDF5 model file, dlcore's
+    own), so there --to is still asked for, in one line, before IN is read; `--to dlcore` of
+    a .keras name is refused before IN is read too (it was refused after loading it, with
+    advice for the Python API)."""
+    import zipfile
+
+    import dlcore
+    from dlcore.layers import Dense
+    model_file = tmp_path / "model.h5"
+    dlcore.save(dlcore.models.Sequential([Dense(2, input_shape=(3,))]).build(), model_file)
+    archive = tmp_path / "out.keras"
+    result = CliRunner().invoke(main, ["convert", str(model_file), str(archive)])
+    assert result.exit_code == 0, result.output
+    assert zipfile.is_zipfile(archive) and "keras format" in result.output
+    missing = str(tmp_path / "not-there.h5")   # refused before it is read
+    for name, to, said in [("out.h5", [], "give --to keras or --to dlcore"),
+                           ("out", [], "give --to keras or --to dlcore"),
+                           ("x.keras", ["--to", "dlcore"], "give --to keras, or name the "
+                                                           "dlcore file x.h5")]:
+        result = CliRunner().invoke(main, ["convert", missing, str(tmp_path / name), *to])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and said in lines[0], lines
+        assert not (tmp_path / name).exists()
 
 
 def test_fashion_mnist_classes_are_taken_by_the_names_the_outputs_print():

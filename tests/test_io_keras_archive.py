@@ -462,5 +462,5 @@ def test_dlcore_info_and_convert_take_archives(tmp_path):
     np.testing.assert_allclose(dlcore.load(exported).predict(x), data["y"], atol=1e-5)
     result = runner.invoke(main, ["convert", imported, str(tmp_path / "x.keras"),
                                   "--to", "dlcore"])
-    assert result.exit_code == 1 and "a .keras file is a Keras 3 archive" in result.output
+    assert result.exit_code == 2 and "a .keras file is a Keras 3 archive" in result.output
     assert not os.path.exists(tmp_path / "x.keras")
