@@ -490,6 +490,17 @@ def refuse_empty_name(path_type, value, param, ctx, what, example):
                        param, ctx)
 
 
+def refuse_write_protected_file(path_type, path, param, ctx):
+    """A file to write that exists and that this user may not write (``chmod a-w``, another
+    user's) is a usage error, before the command works: the new file is renamed over the old
+    one (:mod:`dlcore.io.atomic`), which the folder's permissions allow, so the protection the
+    user set was dropped with the file (as ``>`` in a shell, Keras's ``model.save`` and
+    Matplotlib's ``savefig`` refuse it)."""
+    if os.path.isfile(path) and not os.access(path, os.W_OK):
+        path_type.fail(f"{os.fspath(path)!r} is write-protected: choose another name, or let "
+                       f"it be replaced (chmod u+w {shlex.quote(os.fspath(path))})", param, ctx)
+
+
 class OutFolder(click.Path):
     """The folder a command writes into: an empty name is a usage error
     (:func:`refuse_empty_name`)."""
@@ -512,7 +523,9 @@ class OutFile(click.Path):
 
     def convert(self, value, param, ctx):
         refuse_empty_name(self, value, param, ctx, "file", "out.csv")
-        return super().convert(value, param, ctx)
+        path = super().convert(value, param, ctx)
+        refuse_write_protected_file(self, path, param, ctx)
+        return path
 
 
 def out_folder_option(default):
@@ -549,7 +562,7 @@ def output_folder(path, exclusive=True):
         context.call_on_close(lambda: _remove_empty_folders(created))
     if not os.access(folder, os.W_OK):
         raise click.ClickException(f"cannot write in the output folder {folder}: "
-                                   "choose another with --out")
+                                   f"{_why_unwritable(folder)}; choose another with --out")
     if exclusive and context is not None:
         try:
             lock = lock_folder(folder, f"pid {os.getpid()}: {shlex.join(sys.argv)}")
@@ -559,6 +572,17 @@ def output_folder(path, exclusive=True):
                                        f"another --out") from None
         context.call_on_close(lock.release)
     return folder
+
+
+def _why_unwritable(folder):
+    """The system's reason that ``folder`` takes no new file ("Permission denied", "Read-only
+    file system"), from trying to create one that leaves no name behind."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return "not writable"
 
 
 def _remove_empty_folders(folders):
@@ -584,6 +608,7 @@ class PngPath(click.Path):
         if Path(path).suffix.lower() != ".png":
             self.fail(f"{str(value)!r} does not end in .png: this command writes a PNG image; "
                       f"give a name such as {Path(path).with_suffix('.png').name}", param, ctx)
+        refuse_write_protected_file(self, path, param, ctx)
         return path
 
 

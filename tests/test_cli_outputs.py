@@ -5,7 +5,9 @@ with a seed, the compiling notice, per-epoch progress off a terminal, --backend 
 Oracles: what the commands were told (classes, data set, parameters), the records they wrote,
 the words they print, and the pixels of PNGs written twice."""
 import csv
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -355,3 +357,68 @@ def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_pat
     assert grid[2, 0] == 255 and grid[2, 3 * zoom] == 0
     assert [label.get_text() for label in key_axes.get_xticklabels()] == ["-m", "0", "+m"]
     assert "weight" in key_axes.get_xlabel() and "0.6 to 2" in key_axes.get_xlabel()
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs the user may not write
+# --------------------------------------------------------------------------------------------
+_INVOKE_EACH = """
+import json, sys
+from click.testing import CliRunner
+from dlcore.cli import main
+print(json.dumps([(result.exit_code, result.output.strip().splitlines())
+                  for result in (CliRunner().invoke(main, words)
+                                 for words in json.loads(sys.argv[1]))]))
+"""
+
+
+def run_without_root_rights(commands):
+    """Each dlcore command line of ``commands`` in one process that file permissions bind:
+    as root (these tests' helpers run as root, whom no permission stops), root without its
+    capabilities (setpriv), which still reaches pytest's folders (another user, nobody, could
+    not: they are root's alone). [(exit code, output lines)] per command."""
+    prefix = []
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+        if shutil.which("setpriv") is None or subprocess.run(
+                [*prefix, "true"], capture_output=True).returncode != 0:
+            pytest.skip("needs setpriv, allowed to drop root's rights (CAP_SETPCAP)")
+    result = subprocess.run([*prefix, sys.executable, "-c", _INVOKE_EACH, json.dumps(commands)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_outputs_the_user_may_not_write_are_refused_in_one_line_and_nothing_is_written(
+        rbm_on_1_and_2, tmp_path):
+    """A write-protected --out file (chmod a-w) was replaced, its protection dropped (the new
+    file is renamed over it, which the folder allows); a folder the user may not write in was
+    refused without a reason. Now one line each, before the command works, and nothing is
+    written."""
+    _, model_file = rbm_on_1_and_2
+    protected = tmp_path / "keep.png"
+    protected.write_bytes(b"the user's own picture")
+    protected.chmod(0o444)
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    closed.chmod(0o555)
+    outcomes = run_without_root_rights([
+        ["rbm", "sample", str(model_file), "--n", "4", "--steps", "1", "--out", str(protected)],
+        ["rbm", "sample", str(model_file), "--n", "4", "--steps", "1",
+         "--out", str(closed / "samples.png")],
+        ["homework", "task1", "--out", str(closed)],
+        ["homework", "task1", "--out", str(closed / "task1")]])
+    said = [(code, [line for line in lines if line.startswith("dlcore: error")])
+            for code, lines in outcomes]
+    assert said[0][0] == 2 and len(said[0][1]) == 1 and "is write-protected" in said[0][1][0]
+    assert f"chmod u+w {protected}" in said[0][1][0]
+    for code, lines in said[1:3]:
+        assert code == 1 and len(lines) == 1, lines
+        assert "cannot write in the output folder" in lines[0] and "Permission denied" in lines[0]
+    code, lines = said[3]
+    assert code == 1 and lines == [f"dlcore: error: cannot create the output folder "
+                                   f"{closed / 'task1'}: Permission denied; choose another "
+                                   f"with --out"]
+    assert protected.read_bytes() == b"the user's own picture"
+    assert list(closed.iterdir()) == []
+    assert not any("training:" in line for _, lines in outcomes for line in lines)
