@@ -24,6 +24,7 @@ patch, one too large to decode, or one of no contrast (a black frame, whose vari
 table divides by) is refused before training.
 """
 import csv
+import os
 from pathlib import Path
 
 import click
@@ -73,6 +74,12 @@ class Photograph(click.Path):
         if isinstance(value, str) and value in images.BUNDLED_IMAGES \
                 and not Path(value).exists():
             return value
+        if isinstance(value, (str, Path)) and not os.path.lexists(value):
+            # Click's "File 'cat' does not exist." left out the bundled names the help gives
+            bundled = " or ".join(f"{name} (the {subject})"
+                                  for name, subject in BUNDLED_SUBJECTS.items())
+            self.fail(f"{os.fspath(value)!r} does not exist: give an image file, or {bundled}",
+                      param, ctx)
         return super().convert(value, param, ctx)
 
     def describe(self, value):

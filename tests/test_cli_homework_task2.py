@@ -295,6 +295,9 @@ def test_task2_a_name_that_is_neither_a_file_nor_bundled_is_one_line(tmp_path):
                                        "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "--train-image" in result.stderr and "'dog' does not exist" in result.stderr
+    # the fix, too: Click's "File 'dog' does not exist." named neither bundled photograph
+    assert "give an image file, or coffee (the coffee cup) or chelsea (the cat)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("test_image", ["coffee", "copy"])
