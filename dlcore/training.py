@@ -812,7 +812,8 @@ class TrainingLoop:
         verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
         class_weight : dict {class index: weight} or None: each training sample's loss (and
             gradient) weighted by its class's weight, 1 for a class left out (Keras's rule; the
-            class of a target row is its argmax); the validation loss is not weighted (Keras's)
+            class of a target row is its argmax); the validation loss is not weighted by class
+            (Keras's: only a ``validation_data`` triple's own weights weigh it)
         sample_weight : (n,) weights >= 0 or None: each sample's loss weighted, the batch's
             loss the sum of the weighted losses over the batch size (Keras's reduction); the
             validation rows keep theirs (``validation_data`` may be a triple with weights)
@@ -890,8 +891,9 @@ class TrainingLoop:
             y = self._target_rows(y, len(x))
             x, y, weights, validation = self._validation(x, y, weights, validation_split,
                                                          validation_data)
-            if class_weight is not None and validation is not None:
-                # Keras weighs the training rows alone by class: val_loss stays the plain loss
+            if class_weight is not None and validation is not None and validation_data is None:
+                # Keras weighs the training rows alone by class: the held-out rows' loss is
+                # the plain one (a validation_data triple's own weights still weigh theirs)
                 validation = (*validation[:2], None)
             n = len(x)
             adversary = self._adversary_of(adversarial, adversarial_weight, x)

@@ -122,6 +122,22 @@ def test_class_weights_weigh_the_training_rows_only_as_kerass():
     assert history["val_loss"][0] == pytest.approx(model.evaluate(x_valid, y_valid), rel=1e-5)
 
 
+def test_class_weights_keep_the_weights_of_a_validation_data_triple_as_kerass():
+    """Keras's ``fit(class_weight=..., validation_data=(x_val, y_val, w_val))`` weighs the
+    validation loss by ``w_val`` (class weights reach the training rows alone): checked with
+    Keras 3.15, whose val_loss there equals ``evaluate(x_val, y_val, sample_weight=w_val)``.
+    dlcore dropped ``w_val`` whenever class weights were given."""
+    x, labels = data(50)
+    weights = np.random.default_rng(3).random(10) * 2
+    model = network()
+    model.compile("cross_entropy", dlcore.optimizers.SGD(1e-30))   # nothing moves
+    history = model.fit(x[:40], labels[:40], epochs=1, verbose=0,
+                        validation_data=(x[40:], labels[40:], weights),
+                        class_weight={0: 1.0, 1: 3.0, 2: 0.5}).history
+    assert history["val_loss"][0] == pytest.approx(
+        model.evaluate(x[40:], labels[40:], sample_weight=weights)[0], rel=1e-5)
+
+
 def test_a_functional_model_with_two_outputs_weighs_both():
     from dlcore import Input, Model
     x, labels = data(16)
