@@ -984,6 +984,8 @@ class BackupAndRestore(Callback):
     #: The file that marks the ``backup_dir`` of a wrapper's fits (an ensemble's members) as
     #: made by one of them (:meth:`_mark_shared_folder`, :meth:`_leave_shared_folder`)
     MADE_BY_FITS = ".dlcore-made-by-fits"
+    #: How the folders of the fits' own backups in it begin (:meth:`for_fit`, :meth:`for_member`)
+    _FIT_FOLDER_PREFIXES = ("fit-", "member-")
 
     def _mark_shared_folder(self):
         """Where :meth:`hold` made the ``backup_dir`` that the fits share (:meth:`for_fit`,
@@ -1007,18 +1009,26 @@ class BackupAndRestore(Callback):
         whose folder is in the ``backup_dir`` that the fits share: remove that folder as the
         last of the fits leaves it, where a fit made it (and marked it,
         :meth:`_mark_shared_folder`): the last fit to leave finds only the mark, and removes
-        both. A folder the user made bears no mark and stays."""
+        both. A folder the user made bears no mark and stays; one a fit made that holds the
+        user's files by then (a ``ModelCheckpoint`` of the same folder) stays too, its mark
+        removed with the last fit's backup."""
         shared = getattr(self, "_shared_dir", None)
         if shared is None or not self._writes:
             return
         mark = os.path.join(shared, self.MADE_BY_FITS)
         top = os.path.abspath(shared)
         try:
-            if os.listdir(shared) != [self.MADE_BY_FITS]:
+            entries = os.listdir(shared)
+            others = [entry for entry in entries if entry != self.MADE_BY_FITS]
+            # fits' backups still there (a fit running, or kept for a run again) need the mark
+            if len(others) == len(entries) or any(
+                    entry.startswith(self._FIT_FOLDER_PREFIXES) for entry in others):
                 return
             with open(mark, encoding="utf-8") as stream:
                 above = stream.read().splitlines()
             os.remove(mark)
+            if others:   # the user's files: their folder now, left without a mark
+                return
             os.rmdir(shared)
         except (OSError, UnicodeDecodeError):   # another fit's folder made meanwhile, or
             return                               # the last one removed it

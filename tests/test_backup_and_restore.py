@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore.callbacks import BackupAndRestore, EarlyStopping, LambdaCallback, ReduceLROnPlateau
+from dlcore.callbacks import (
+    BackupAndRestore,
+    EarlyStopping,
+    LambdaCallback,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+)
 from dlcore.ensemble import Ensemble
 from dlcore.layers import Dense, Dropout
 from dlcore.optimizers import Adam
@@ -243,6 +249,18 @@ def test_an_ensemble_s_fit_run_again_after_an_interruption_leaves_no_folder_it_m
     assert os.listdir(tmp_path / "runs" / "backup") != []   # member 0's backup, kept
     Ensemble([network(4), network(5)]).fit(X, Y, epochs=1, batch_size=16, callbacks=[backup])
     assert os.listdir(tmp_path) == []
+
+
+def test_an_ensemble_s_fit_leaves_no_mark_beside_the_users_files_in_a_folder_it_made(tmp_path):
+    # BackupAndRestore("runs") and ModelCheckpoint("runs/best.h5"), runs/ missing: member 0's
+    # fit made runs/ and marked it as the fits' own; the checkpoint made it the user's
+    # results folder, where the hidden mark stayed for good (and would have had a later
+    # run remove runs/ once emptied of the user's files)
+    runs = tmp_path / "runs"
+    Ensemble([network(4), network(5)]).fit(
+        X, Y, epochs=1, batch_size=16,
+        callbacks=[BackupAndRestore(runs), ModelCheckpoint(runs / "best.h5")])
+    assert os.listdir(runs) == ["best.h5"]
 
 
 def test_an_ensemble_s_fit_run_again_on_its_interrupted_members_ends_as_uninterrupted(tmp_path):
