@@ -800,7 +800,10 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         # Keras clips in the predictions' precision: float32's 1 - 1e-7 is 1 - 1.19e-7, which
         # a saturated output's log(1 - p) reads (15.94, not float64's 16.12)
         low = given.dtype.type(CLIP) if given.dtype in (np.float16, np.float32) else CLIP
-        outputs = np.clip(outputs, float(low), float(1 - low))
+        # distillation (no Keras loss) clips the low end alone, as its kernels: its log is a
+        # logit, and a float64 student's 1.0 stays 1.0
+        high = np.inf if isinstance(loss, Distillation) else float(1 - low)
+        outputs = np.clip(outputs, float(low), high)
     losses = loss.reference(outputs, targets, from_logits)[0]
     return losses.reshape(()) if one_sample else losses
 
