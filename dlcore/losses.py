@@ -788,8 +788,9 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         labels = labels[:, None]     # one output per sample: Keras's loss objects take (n,)
     targets = np.atleast_2d(np.asarray(labels, dtype=np.float64))
     if outputs.shape != targets.shape:
-        raise ValueError(f"y_true has shape {targets.shape} and y_pred {outputs.shape}; they "
-                         f"must match")
+        # the shapes given: those read here (one sample's row (1, n)) were never the user's
+        raise ValueError(f"y_true has shape {np.shape(y_true)} and y_pred {given.shape}; they "
+                         "must match")
     if loss.label_smoothing:
         targets = loss.smooth(targets)
     if isinstance(loss, CrossEntropy) and not from_logits:

@@ -2,6 +2,8 @@
 
 Oracles: dL/do = p - y (lecture "Supervised learning", "HOMEWORK: prove it!"); finite differences
 of the loss value; the NumPy reference for the kernel bodies."""
+import re
+
 import numpy as np
 import pytest
 
@@ -516,3 +518,15 @@ def test_a_distillation_object_called_on_float64_arrays_is_its_kernels_loss():
     loss.loss_and_gradient(be, be.asarray(student, np.float64), be.asarray(teacher, np.float64),
                            grad, row_loss, row_correct, False)
     assert loss(teacher, student) == pytest.approx(be.to_numpy(row_loss).mean(), rel=1e-13)
+
+
+@pytest.mark.parametrize("label_shape, prediction_shape", [((4, 3), (4,)), ((4,), (4, 3)),
+                                                           ((3,), (4,))])
+def test_a_loss_function_refuses_shapes_that_do_not_match_naming_the_shapes_given(
+        label_shape, prediction_shape):
+    # labels (4, 3) beside predictions (4,) were refused as "y_pred (1, 4)", a shape the
+    # user never gave (the predictions read as one sample)
+    labels, predictions = np.ones(label_shape), np.full(prediction_shape, 0.5)
+    with pytest.raises(ValueError, match=re.escape(
+            f"y_true has shape {label_shape} and y_pred {prediction_shape}")):
+        dlcore.losses.mean_squared_error(labels, predictions)
