@@ -45,14 +45,22 @@ from dlcore.keras_options import (
 from dlcore.layers.base import WeightedLayer, check_shape, layer_entry
 from dlcore.layers.core import Activation
 from dlcore.layers.ops import ops_for
-from dlcore.losses import check_output_activation, get_loss, known_output_width, output_channels
+from dlcore.losses import (
+    check_output_activation,
+    elementwise_correct,
+    get_loss,
+    known_output_width,
+    output_channels,
+)
 from dlcore.optimizers import Parameter, loss_then_optimizer
 from dlcore.summary import LayerSummary, Summary, summarize
 from dlcore.training import (
     TrainingLoop,
-    accuracy_outputs,
+    accuracy_names,
     by_name,
     called_once,
+    is_elementwise_accuracy,
+    unfuse_for_accuracy,
 )
 from dlcore.validation import check_batch, check_bool, check_float, check_model_name
 
@@ -901,8 +909,11 @@ class Model(TrainingLoop):
             self._checked_loss(item, index)
         self.loss = self.losses[0]
         self.optimizer = self._compiled_optimizer(optimizer)
-        chosen = accuracy_outputs(metrics, self.output_names)
-        self.metrics = ["accuracy"] if any(chosen) else []
+        asked = accuracy_names(metrics, self.output_names)
+        chosen = [bool(names) for names in asked]
+        # the outputs' names together (each once): every output that reports its accuracy
+        # reports it under them, and binary_accuracy is not mixed with the argmax's
+        self.metrics = accuracy_names([name for names in asked for name in names], [None])[0]
         self.output_metrics = tuple(chosen) if self._several_outputs else None
         if self.built:
             self.optimizer.build(self._parameters, self.backend)
@@ -931,7 +942,8 @@ class Model(TrainingLoop):
             last = self._output_layer(index)
             fused.append(loss.fuses_with is not None and last is not None
                          and final_activation(last) == loss.fuses_with
-                         and not penalises_outputs(last))
+                         and not penalises_outputs(last)
+                         and not unfuse_for_accuracy(loss, self.metrics))
         return fused
 
     @property
@@ -1038,6 +1050,9 @@ class Model(TrainingLoop):
         self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
                                     rows.loss, rows.correct, fused[0],
                                     output_channels(self.outputs[0].shape))
+        if is_elementwise_accuracy(self.metrics):
+            elementwise_correct(self.backend, outputs.reshape(n, -1), targets, rows.correct,
+                                fused[0] or self.loss.from_logits)
         self._scale_by_loss_weight(0, rows.grad, rows.loss)
         if weights is not None:
             self._weigh(rows.grad.reshape(n, -1), weights)
@@ -1076,6 +1091,9 @@ class Model(TrainingLoop):
             row_correct = rows.correct if index == 0 else self._buffer(f"correct{index}", (n,))
             loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
                                    fused[index], output_channels(tensor.shape))
+            if is_elementwise_accuracy(self.metrics):
+                elementwise_correct(backend, outputs, part, row_correct,
+                                    fused[index] or loss.from_logits)
             if rows.parts is not None:   # this output's own loss, before its loss weight
                 self.ops.place_columns(row_loss.reshape(n, 1), rows.parts, index)
                 self.ops.place_columns(row_correct.reshape(n, 1), rows.parts,
@@ -1494,7 +1512,8 @@ class Model(TrainingLoop):
         if compiled:
             chosen = compiled.get("metric_outputs")
             metrics = (compiled.get("metrics") if chosen is None
-                       else [["accuracy"] if flag else [] for flag in chosen])
+                       else [list(compiled.get("metrics") or ["accuracy"]) if flag else []
+                             for flag in chosen])
             model.compile(compiled["loss"], compiled["optimizer"], metrics,
                           loss_weights=compiled.get("loss_weights"))
             order = compiled.get("loss_order")

@@ -732,6 +732,27 @@ def correct_predictions(outputs, targets, threshold=0.5, channels=None):
     return (o.argmax(axis=1) == t.argmax(axis=1)).mean(axis=1).astype(outputs.dtype)
 
 
+@body
+def elementwise_correct_rows(first, last, outputs, targets, row_correct, threshold):
+    """Rows first..last-1: the fraction of each row's outputs on the right side of the
+    threshold (Keras's ``binary_accuracy``: every output is its own yes/no question)."""
+    for row in range(first, last):
+        row_correct[row] = _row_correct(outputs, targets, row, threshold, 1)
+
+
+def elementwise_correct(backend, outputs, targets, row_correct, logits):
+    """Overwrite ``row_correct`` (n,) with each row's fraction of outputs right, each output
+    against 0.5 (0 for ``logits``) as its own yes/no question (Keras's ``binary_accuracy``,
+    for multi-label sigmoid outputs), where the loss's own flags take the argmax of rows of
+    several outputs. ``outputs``, ``targets``: (n, k) backend arrays."""
+    threshold = 0.0 if logits else 0.5
+    if not backend.launches_kernels:
+        row_correct[...] = correct_predictions(outputs, targets, threshold, channels=1)
+        return
+    backend.launch_1d(elementwise_correct_rows, outputs.shape[0], outputs, targets, row_correct,
+                      outputs.dtype.type(threshold), work=outputs.size)
+
+
 def output_channels(shape):
     """The channels the loss and the accuracy read a sample's output of ``shape`` in: C of
     (C, H, W) maps (a softmax per pixel over its channels, Keras's per-pixel accuracy), else

@@ -54,14 +54,16 @@ from dlcore.functional import (
 from dlcore.io import register_model
 from dlcore.keras_options import check_keras_compile_options, check_keras_summary_options
 from dlcore.layers.base import Layer, check_shape, layer_class, layer_entry
-from dlcore.losses import get_loss, output_channels
+from dlcore.losses import elementwise_correct, get_loss, output_channels
 from dlcore.optimizers import loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
 from dlcore.summary import summarize
 from dlcore.training import (
     TrainingLoop,
-    accuracy_outputs,
+    accuracy_names,
     called_once,
+    is_elementwise_accuracy,
+    unfuse_for_accuracy,
 )
 from dlcore.validation import check_model_name
 
@@ -305,7 +307,10 @@ class Sequential(Model):
             layer; a cross-entropy on outputs that are not probabilities is refused
         optimizer : "sgd", "adagrad", "rmsprop", "adam" or a :mod:`dlcore.optimizers` object
         metrics : list, ``["accuracy"]`` (or Keras's names of it: "acc",
-            "categorical_accuracy", ...) or empty
+            "categorical_accuracy", ...) or empty; the logs name it as given (``acc``,
+            ``val_acc``). ``"binary_accuracy"`` counts each output right against 0.5 (Keras's,
+            for multi-label sigmoid outputs); the others, as Keras resolves "accuracy", take
+            the argmax of a row of several outputs (a 0.5 threshold for one output)
         loss_weights : None (Keras's argument: a :class:`dlcore.Model` with several outputs
             takes them)
         weighted_metrics : None (dlcore's metrics are not weighted; anything else is refused)
@@ -330,7 +335,7 @@ class Sequential(Model):
         loss, optimizer = loss_then_optimizer(loss, optimizer)
         self.loss = self._checked_loss(get_loss(loss))
         self.optimizer = self._compiled_optimizer(optimizer)
-        self.metrics = ["accuracy"] if accuracy_outputs(metrics, ["output"])[0] else []
+        self.metrics = accuracy_names(metrics, ["output"])[0]
         if self.built:
             self.optimizer.build(self._parameters, self.backend)
         return self
@@ -354,7 +359,8 @@ class Sequential(Model):
         sigmoid + binary cross-entropy): the last layer then hands over pre-activations."""
         return (self.loss is not None and self.loss.fuses_with is not None
                 and final_activation(self.layers[-1]) == self.loss.fuses_with
-                and not penalises_outputs(self.layers[-1]))
+                and not penalises_outputs(self.layers[-1])
+                and not unfuse_for_accuracy(self.loss, self.metrics))
 
     # -- computing ----------------------------------------------------------------------
     def forward(self, x, training=False, step=0):
@@ -418,6 +424,9 @@ class Sequential(Model):
         self.loss.loss_and_gradient(self.backend, outputs.reshape(n, -1), targets, rows.grad,
                                     rows.loss, rows.correct, fused,
                                     output_channels(self.output_shape))
+        if is_elementwise_accuracy(self.metrics):
+            elementwise_correct(self.backend, outputs.reshape(n, -1), targets, rows.correct,
+                                fused or self.loss.from_logits)
         if weights is not None:
             self._weigh(rows.grad.reshape(len(weights), -1), weights)
             self._weigh(rows.loss.reshape(-1, 1), weights)

@@ -404,15 +404,21 @@ def scores(logs, return_dict=False):
     return Scores(logs.keys(), logs.values())
 
 
-#: compile's metric names that dlcore reports, all as its accuracy (Keras's strings for it; the
-#: argmax, or a 0.5 threshold for one output, as Keras resolves "accuracy").
+#: compile's metric names that dlcore reports, all as its accuracy (Keras's strings for it):
+#: "binary_accuracy" counts each output right against a 0.5 threshold (Keras's, for multi-label
+#: sigmoid outputs); the others, as Keras 3 resolves "accuracy", the argmax of a row of several
+#: outputs, and a 0.5 threshold for one output.
 ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
                   "binary_accuracy")
 
+#: the accuracy that takes every output as its own yes/no question
+ELEMENTWISE_ACCURACY = "binary_accuracy"
 
-def _asks_accuracy(items):
-    """Whether one output's metrics (None, a name, or a list of names) ask for the accuracy;
-    ValueError in one line for a metric dlcore does not report."""
+
+def _accuracy_names(items):
+    """One output's metrics (None, a name, or a list of names) as the names the logs report
+    them by, as the user spelled them and in order, each once (Keras names a metric as asked:
+    "acc" is logged as ``acc``); ValueError in one line for a metric dlcore does not report."""
     items = [] if items is None else [items] if isinstance(items, str) else items
     if not isinstance(items, (list, tuple)):
         raise ValueError(f"metrics must be names such as 'accuracy', got {items!r:.60}")
@@ -421,23 +427,42 @@ def _asks_accuracy(items):
     if unknown:
         raise ValueError(f"unknown metric(s) {[str(item)[:40] for item in unknown][:4]}: dlcore "
                          f"reports accuracy (and each loss)")
-    return bool(items)
+    names = list(dict.fromkeys(items))
+    if 0 < sum(is_elementwise_accuracy([name]) for name in names) < len(names):
+        raise ValueError(f"metrics {names[:4]} mix binary_accuracy (each output a yes/no "
+                         f"question) with the argmax accuracy: dlcore reports one accuracy per "
+                         f"output, so ask for one of them")
+    return names
 
 
-def accuracy_outputs(metrics, names):
-    """Per output (``names``, in order), whether compile's ``metrics`` ask for its accuracy.
+def is_elementwise_accuracy(names):
+    """Whether compile's metric ``names`` (one output's, from :func:`accuracy_names`) ask for
+    Keras's ``binary_accuracy``: each output right or wrong against a 0.5 threshold."""
+    return any(name.lower() == ELEMENTWISE_ACCURACY for name in names)
+
+
+def unfuse_for_accuracy(loss, names):
+    """Whether a final softmax must hand over its probabilities rather than fuse with
+    ``loss``: ``binary_accuracy`` (``names``) thresholds each probability at 0.5, which its
+    logit alone does not tell (a sigmoid's does: logit > 0)."""
+    return loss.fuses_with == "softmax" and is_elementwise_accuracy(names)
+
+
+def accuracy_names(metrics, names):
+    """Per output (``names``, in order), the names of the accuracy compile's ``metrics`` ask
+    for (``[]``: none; see :func:`_accuracy_names`).
 
     ``metrics``: None or a list of names for every output (tf.keras's rule: ``["accuracy"]``
     reports each output's accuracy), or per output as Keras 3 takes them: a list with one entry
     (None, a name or a list of names) per output, or a dict of them by output name."""
     if metrics is None or isinstance(metrics, str):
-        return [_asks_accuracy(metrics)] * len(names)
+        return [_accuracy_names(metrics)] * len(names)
     if isinstance(metrics, dict):
         strangers = [str(key)[:40] for key in metrics if key not in names]
         if strangers:
             raise ValueError(f"metrics are given for {strangers[:4]}; the model's outputs are "
                              f"named {list(names)[:8]}")
-        return [_asks_accuracy(metrics.get(name)) for name in names]
+        return [_accuracy_names(metrics.get(name)) for name in names]
     if not isinstance(metrics, (list, tuple)):
         raise ValueError(f"metrics must be a list of names (or one per output), got "
                          f"{type(metrics).__name__}")
@@ -446,8 +471,14 @@ def accuracy_outputs(metrics, names):
             raise ValueError(f"metrics per output need one entry per output: {len(names)} "
                              f"output(s) ({', '.join(map(str, names[:8]))}), {len(metrics)} "
                              f"given")
-        return [_asks_accuracy(item) for item in metrics]
-    return [_asks_accuracy(list(metrics))] * len(names)
+        return [_accuracy_names(item) for item in metrics]
+    return [_accuracy_names(list(metrics))] * len(names)
+
+
+def accuracy_outputs(metrics, names):
+    """Per output (``names``, in order), whether compile's ``metrics`` ask for its accuracy
+    (see :func:`accuracy_names`)."""
+    return [bool(asked) for asked in accuracy_names(metrics, names)]
 
 
 def one_output(predicted):
@@ -677,15 +708,17 @@ class TrainingLoop:
     @property
     def metrics_names(self):
         """The names of the numbers :meth:`evaluate` returns, in order (Keras's): "loss", then
-        "accuracy" when compiled with it; with several outputs "loss", each output's
-        "<name>_loss", then "<name>_accuracy" of each output compiled with accuracy."""
+        the accuracy by the name compile was given (``accuracy``, ``acc``, ``binary_accuracy``
+        ...); with several outputs "loss", each output's "<name>_loss", then
+        "<name>_<metric>" (``<name>_accuracy``) of each output compiled with accuracy."""
         if not self._output_count():
-            return ["loss"] + (["accuracy"] if self.metrics else [])
+            return ["loss"] + list(self.metrics)
         names = self._score_names()
         order = getattr(self, "output_loss_order", None) or range(len(names))
         return (["loss"] + [f"{names[index]}_loss" for index in order]
-                + [f"{name}_accuracy" for name, chosen in zip(names, self._accuracy_outputs())
-                   if chosen])
+                + [f"{name}_{metric}"
+                   for name, chosen in zip(names, self._accuracy_outputs()) if chosen
+                   for metric in self.metrics])
 
     def _score_names(self):
         """What each output's scores are named after: the output's name (Keras's
@@ -1316,17 +1349,19 @@ class TrainingLoop:
         :attr:`metrics_names`' order: a model with several outputs reports each output's mean
         loss as ``<output name>_loss`` (before the loss weights; in ``output_loss_order``, that of a
         Keras model of dict outputs compiled with a dict of losses) and the accuracy of those
-        compiled with it as ``<output name>_accuracy`` (Keras's names; no bare "accuracy",
-        whose output would be ambiguous). The loss is what the totals sum: the cost, weight
-        decay included, after :meth:`_train_step`'s batches, the loss alone otherwise."""
+        compiled with it as ``<output name>_<metric>`` (Keras's names, ``out_accuracy``; no bare
+        "accuracy", whose output would be ambiguous); a model of one output names its accuracy
+        as compile was given it (``acc``, ``binary_accuracy``: Keras's keys). The loss is what
+        the totals sum: the cost, weight decay included, after :meth:`_train_step`'s batches,
+        the loss alone otherwise."""
         sums = self.backend.to_numpy(totals)
         loss, correct, count = sums[:3]
         count = max(count, 1)
         logs = {"loss": float(loss / count)}
         outputs = (len(sums) - 3) // 2
         if not outputs:
-            if self.metrics:
-                logs["accuracy"] = float(correct / count)
+            for metric in self.metrics:
+                logs[metric] = float(correct / count)
             return logs
         names = self._score_names()
         parts = sums[3:3 + outputs]
@@ -1334,7 +1369,8 @@ class TrainingLoop:
             logs[f"{names[index]}_loss"] = float(parts[index] / count)
         for name, chosen, flags in zip(names, self._accuracy_outputs(), sums[3 + outputs:]):
             if chosen:
-                logs[f"{name}_accuracy"] = float(flags / count)
+                for metric in self.metrics:
+                    logs[f"{name}_{metric}"] = float(flags / count)
         return logs
 
     def _record(self, logs):

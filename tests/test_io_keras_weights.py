@@ -255,7 +255,7 @@ def with_training_config(tmp_path, edit):
                               "config": {"from_logits": False, "ignore_class": None}},
                         metrics=[{"module": "keras.metrics", "class_name":
                                   "SparseCategoricalAccuracy", "config": {}}]),
-     lambda m: m.loss.name == "cross_entropy" and m.metrics == ["accuracy"]),
+     lambda m: m.loss.name == "cross_entropy" and m.metrics == ["sparse_categorical_accuracy"]),
     (lambda c: c.update(metrics=None), lambda m: m.metrics == []),
     # AdamW, Nadam, AMSGrad and label smoothing loaded the model uncompiled, with a warning
     (lambda c: c.update(optimizer_config={"class_name": "AdamW", "config": {
@@ -401,14 +401,21 @@ def test_an_imported_cross_entropy_is_exported_under_its_keras_name(tmp_path, ke
     assert exported_training_config(model, tmp_path / "back.h5")["loss"] == keras_loss
 
 
-@pytest.mark.parametrize("metric", ["categorical_accuracy", "sparse_categorical_accuracy",
-                                    "binary_accuracy", "acc"])
-def test_keras_accuracy_metric_names_import_as_accuracy(tmp_path, metric):
+@pytest.mark.parametrize("metric, name", [
+    ("categorical_accuracy", "categorical_accuracy"), ("acc", "acc"),
+    ("sparse_categorical_accuracy", "sparse_categorical_accuracy"),
+    ("binary_accuracy", "binary_accuracy"),
+    ({"module": "keras.metrics", "class_name": "BinaryAccuracy",
+      "config": {"name": "binary_accuracy", "threshold": 0.5}}, "binary_accuracy")])
+def test_keras_accuracy_metrics_import_under_their_keras_names(tmp_path, metric, name):
+    """Keras logs an accuracy under the name it was compiled with (``acc``), and
+    binary_accuracy counts each output against 0.5: the import keeps both."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = dlcore.load(with_training_config(tmp_path, lambda c: c.update(
             metrics=[metric])))
-    assert model.metrics == ["accuracy"]
+    assert model.metrics == [name]
+    assert model.metrics_names == ["loss", name]
 
 
 @pytest.mark.parametrize("metrics, per_output", [

@@ -289,22 +289,23 @@ def test_metrics_keras_gave_other_outputs_are_left_out_with_a_warning():
                                    "reg_accuracy"]
 
 
+# (compile's metrics, the outputs that report, the name Keras logs their accuracy by)
 METRICS_REPORTED = [
-    (["accuracy"], ["cls", "other"]),                      # tf.keras's rule: every output
-    (["accuracy", None], ["cls"]),                         # Keras 3's: one entry per output
-    ([[], ["acc"]], ["other"]),
-    ({"other": "categorical_accuracy"}, ["other"]),        # by output name
-    ({"cls": ["accuracy"], "other": ["accuracy"]}, ["cls", "other"]),
-    (None, []),
+    (["accuracy"], ["cls", "other"], "accuracy"),          # tf.keras's rule: every output
+    (["accuracy", None], ["cls"], "accuracy"),             # Keras 3's: one entry per output
+    ([[], ["acc"]], ["other"], "acc"),
+    ({"other": "categorical_accuracy"}, ["other"], "categorical_accuracy"),   # by output name
+    ({"cls": ["accuracy"], "other": ["accuracy"]}, ["cls", "other"], "accuracy"),
+    (None, [], "accuracy"),
 ]
 
 
 # Which outputs report is decided before any kernel runs, so the simulated CUDA kernels (seconds
 # a case) are held to it on the case that computes both outputs' accuracies only.
-@pytest.mark.parametrize("backend, metrics, reported", [
+@pytest.mark.parametrize("backend, metrics, reported, metric", [
     *[(backend, *case) for backend in ("reference", "cpu") for case in METRICS_REPORTED],
     pytest.param("cuda", *METRICS_REPORTED[0], marks=requires_cuda)])
-def test_each_outputs_accuracy_is_reported_in_keras_order(backend, metrics, reported):
+def test_each_outputs_accuracy_is_reported_in_keras_order(backend, metrics, reported, metric):
     """Keras 3 reports <output>_accuracy for each output compiled with it, after the losses
     (``loss, cls_loss, other_loss, cls_accuracy, other_accuracy = model.evaluate(...)``);
     only the first output's accuracy was reported, and before the losses, so that a Keras
@@ -317,7 +318,7 @@ def test_each_outputs_accuracy_is_reported_in_keras_order(backend, metrics, repo
                                   Dense(4, activation="softmax", name="other")(hidden)],
                          backend=backend, seed=4)
     model.compile(["cross_entropy", "cross_entropy"], "sgd", metrics)
-    names = ["loss", "cls_loss", "other_loss"] + [f"{name}_accuracy" for name in reported]
+    names = ["loss", "cls_loss", "other_loss"] + [f"{name}_{metric}" for name in reported]
     assert model.metrics_names == names
     first, second = model.predict(x)
     accuracy = {"cls": np.mean(first.argmax(1) == labels),
@@ -331,15 +332,15 @@ def test_each_outputs_accuracy_is_reported_in_keras_order(backend, metrics, repo
         assert scores[f"{name}_loss"] == pytest.approx((weights * losses[name]).mean(),
                                                        rel=1e-5)
     for name in reported:
-        assert scores[f"{name}_accuracy"] == pytest.approx(accuracy[name], abs=1e-9)
+        assert scores[f"{name}_{metric}"] == pytest.approx(accuracy[name], abs=1e-9)
     step = model.train_on_batch(x, [labels, others], return_dict=True)
     assert list(step) == names
     for name in reported:   # the batch's accuracy before its update
-        assert step[f"{name}_accuracy"] == pytest.approx(accuracy[name], abs=1e-9)
+        assert step[f"{name}_{metric}"] == pytest.approx(accuracy[name], abs=1e-9)
     history = model.fit(x, [labels, others], epochs=1, batch_size=10, verbose=0,
                         validation_data=(x, [labels, others])).history
-    assert sorted(key for key in history if key.endswith("accuracy")) == sorted(
-        [f"{name}_accuracy" for name in reported] + [f"val_{name}_accuracy" for name in reported])
+    assert sorted(key for key in history if key.endswith(metric)) == sorted(
+        [f"{name}_{metric}" for name in reported] + [f"val_{name}_{metric}" for name in reported])
 
 
 def test_per_output_metrics_survive_a_save_and_are_checked_in_one_line(tmp_path):

@@ -99,9 +99,14 @@ _LOSS_CLASSES = {"CategoricalCrossentropy": "categorical_crossentropy",
                  "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
                  "BinaryCrossentropy": "binary_cross_entropy",
                  "MeanSquaredError": "mse"}
-_ACCURACIES = ("accuracy", "acc", "Accuracy", "CategoricalAccuracy",
-               "SparseCategoricalAccuracy", "BinaryAccuracy", "categorical_accuracy",
-               "sparse_categorical_accuracy", "binary_accuracy")
+#: Keras's accuracies -> the name dlcore's compile takes (a string is kept as spelled, as
+#: Keras names the logs after it: "acc" -> ``acc``)
+_ACCURACIES = {"accuracy": "accuracy", "acc": "acc", "Accuracy": "accuracy",
+               "CategoricalAccuracy": "categorical_accuracy",
+               "SparseCategoricalAccuracy": "sparse_categorical_accuracy",
+               "BinaryAccuracy": "binary_accuracy", "categorical_accuracy": "categorical_accuracy",
+               "sparse_categorical_accuracy": "sparse_categorical_accuracy",
+               "binary_accuracy": "binary_accuracy"}
 #: The form of targets Keras's cross-entropies take (dlcore's takes both): rows or labels.
 _TARGET_FORMS = {"categorical_crossentropy": "rows", "CategoricalCrossentropy": "rows",
                  "sparse_categorical_crossentropy": "labels",
@@ -199,25 +204,30 @@ def _compile_metrics(value, left_out=None):
 
 
 def _metrics(value, left_out=None):
-    """``["accuracy"]`` when Keras's metrics ``value`` hold one of its accuracies, else ``[]``;
-    the names of the others go into ``left_out`` (a list) when given, else are refused."""
+    """The accuracies among Keras's metrics ``value`` by dlcore's names (``["acc"]``,
+    ``["binary_accuracy"]``; ``[]`` for none), those of the first one's kind (dlcore reports
+    one accuracy per output: binary_accuracy or the argmax's); the names of the others go into
+    ``left_out`` (a list) when given, else are refused."""
+    from dlcore.training import is_elementwise_accuracy
     items, pending = [], [value]
     while pending:
-        item = pending.pop()
+        item = pending.pop(0)
         if item is None:
             continue
         if isinstance(item, list) and len(item) <= 16:
-            pending.extend(item)
+            pending[:0] = item
             continue
         name = item if isinstance(item, str) else _keras_object(item, "a metric")[0]
         if name in _ACCURACIES:
-            items.append("accuracy")
+            if _ACCURACIES[name] not in items:
+                items.append(_ACCURACIES[name])
         elif left_out is not None:
             left_out.append(str(name)[:40])
         else:
             raise ValueError(f"the metric {str(name)[:60]!r} is not one dlcore reports "
                              f"(accuracy)")
-    return items[:1]
+    return [name for name in items
+            if is_elementwise_accuracy([name]) == is_elementwise_accuracy(items[:1])]
 
 
 def _learning_rate(value):
@@ -515,7 +525,7 @@ def keras_training_config(model, notes=None):
     loss = [_keras_loss(item, form) for item, form in zip(losses, forms)]
     metrics = list(model.metrics) or None
     if metrics and len(losses) > 1:   # Keras 3 takes a list per output
-        metrics = [["accuracy"] if chosen else [] for chosen in model._accuracy_outputs()]
+        metrics = [list(model.metrics) if chosen else [] for chosen in model._accuracy_outputs()]
     order = getattr(model, "output_loss_order", None)
     keys = getattr(model, "keras_output_keys_", None)
     if order is not None and keys and len(keys) == len(loss):

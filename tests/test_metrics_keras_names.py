@@ -1,0 +1,124 @@
+"""Compile's accuracy metrics as Keras resolves and names them: ``binary_accuracy`` counts each
+output of a multi-label model against 0.5, "accuracy" / "acc" take the argmax of a row of
+several outputs (Keras 3's rule for ``y_pred`` wider than 1), and the logs, history and
+evaluate's dict name each as compile was given it (``acc``, ``val_acc``)."""
+
+import csv
+import pickle
+
+import numpy as np
+import pytest
+
+import dlcore
+from conftest import requires_cuda
+from dlcore.callbacks import CSVLogger, EarlyStopping
+from dlcore.layers import Dense
+from test_io_keras import real_keras
+
+
+def multi_label_data(n=24, features=4, labels=3, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype(np.float32)
+    y = (rng.random((n, labels)) > 0.5).astype(np.float32)
+    return x, y
+
+
+def sigmoid_model(backend, metrics, loss="binary_crossentropy", activation="sigmoid"):
+    model = dlcore.Sequential([Dense(3, activation=activation)], input_shape=(4,),
+                              backend=backend, seed=5)
+    model.compile(loss=loss, optimizer="sgd", metrics=metrics)
+    return model
+
+
+def keras_binary_accuracy(probabilities, y):
+    """Keras's BinaryAccuracy of the formula: each output > 0.5 against its 0/1 label."""
+    return float(np.mean((probabilities > 0.5) == (y > 0.5)))
+
+
+# a softmax's probabilities are thresholded by the kernel of the sigmoid's (checked on the GPU)
+@pytest.mark.parametrize("backend, loss, activation", [
+    ("reference", "binary_crossentropy", "sigmoid"), ("cpu", "binary_crossentropy", "sigmoid"),
+    pytest.param("cuda", "binary_crossentropy", "sigmoid", marks=requires_cuda),
+    ("reference", "categorical_crossentropy", "softmax"),
+    ("cpu", "categorical_crossentropy", "softmax")])
+def test_binary_accuracy_counts_each_output_of_a_multi_label_model(backend, loss, activation):
+    x, y = multi_label_data()
+    model = sigmoid_model(backend, ["binary_accuracy"], loss, activation)
+    expected = keras_binary_accuracy(model.predict(x), y)
+    argmax = float(np.mean(model.predict(x).argmax(1) == y.argmax(1)))
+    assert expected != pytest.approx(argmax)      # the two accuracies tell these apart
+    scores = model.evaluate(x, y, return_dict=True)
+    assert scores["binary_accuracy"] == pytest.approx(expected, abs=1e-6)
+    history = model.fit(x, y, epochs=1, batch_size=8, verbose=0, validation_data=(x, y))
+    assert history.history["val_binary_accuracy"][0] == pytest.approx(
+        keras_binary_accuracy(model.predict(x), y), abs=1e-6)
+    # "accuracy" stays the argmax of the row, as Keras 3 resolves it for 3 outputs
+    model.compile(loss=loss, optimizer="sgd", metrics=["accuracy"])
+    assert model.evaluate(x, y, return_dict=True)["accuracy"] == pytest.approx(
+        float(np.mean(model.predict(x).argmax(1) == y.argmax(1))))
+
+
+def test_accuracies_equal_keras_s_on_the_same_weights():
+    keras = real_keras()
+    x, y = multi_label_data()
+    for metrics in (["binary_accuracy"], ["acc"], ["accuracy"], ["categorical_accuracy"]):
+        model = sigmoid_model("cpu", metrics)
+        in_keras = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "sigmoid")])
+        in_keras.compile(loss="binary_crossentropy", metrics=metrics)
+        in_keras.set_weights(model.get_weights())
+        theirs = in_keras.evaluate(x, y, verbose=0, return_dict=True)
+        ours = model.evaluate(x, y, return_dict=True)
+        assert sorted(ours) == sorted(theirs)
+        assert ours[metrics[0]] == pytest.approx(theirs[metrics[0]], abs=1e-6)
+
+
+def test_history_and_callbacks_use_the_names_compile_was_given(tmp_path):
+    x, y = multi_label_data()
+    model = sigmoid_model("reference", ["acc"])
+    log = tmp_path / "log.csv"
+    stop = EarlyStopping(monitor="val_acc", patience=0)
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_split=0.25,
+                        callbacks=[stop, CSVLogger(str(log))])
+    assert {"acc", "val_acc"} <= set(history.history)
+    assert "accuracy" not in history.history
+    assert stop.mode == "max" and stop.best == max(history.history["val_acc"])
+    with open(log, newline="") as file:
+        assert {"acc", "val_acc"} <= set(next(csv.reader(file)))
+    assert model.metrics_names == ["loss", "acc"]
+    assert list(model.evaluate(x, y, return_dict=True)) == ["loss", "acc"]
+
+
+def test_binary_accuracy_is_kept_by_files_pickle_clone_and_keras_export(tmp_path):
+    x, y = multi_label_data()
+    model = sigmoid_model("reference", ["binary_accuracy"])
+    expected = model.evaluate(x, y, return_dict=True)
+    dlcore.save(model, str(tmp_path / "m.h5"))
+    dlcore.save(model, str(tmp_path / "k.h5"), format="keras")
+    copies = [dlcore.load(str(tmp_path / "m.h5")), pickle.loads(pickle.dumps(model)),
+              dlcore.models.clone_model(model), dlcore.load(str(tmp_path / "k.h5"))]
+    copies[2].compile(loss="binary_crossentropy", metrics=model.metrics)
+    copies[2].set_weights(model.get_weights())
+    for copy in copies:
+        assert copy.metrics == ["binary_accuracy"]
+        assert copy.evaluate(x, y, return_dict=True) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_model_with_two_outputs_names_and_counts_binary_accuracy_per_output():
+    x, y = multi_label_data()
+    inputs = dlcore.Input((4,))
+    first = Dense(3, activation="sigmoid", name="first")(inputs)
+    second = Dense(3, activation="sigmoid", name="second")(inputs)
+    model = dlcore.Model(inputs, [first, second], backend="reference", seed=2)
+    model.compile(loss="binary_crossentropy", metrics=[["binary_accuracy"], []])
+    scores = model.evaluate(x, [y, 1 - y], return_dict=True)
+    assert "second_binary_accuracy" not in scores
+    assert scores["first_binary_accuracy"] == pytest.approx(
+        keras_binary_accuracy(model.predict(x)[0], y), abs=1e-6)
+
+
+@pytest.mark.parametrize("metrics", [["binary_accuracy", "accuracy"],
+                                     ["acc", "Binary_Accuracy"]])
+def test_mixing_binary_accuracy_with_the_argmax_s_is_refused_in_one_line(metrics):
+    with pytest.raises(ValueError, match="one accuracy per output") as error:
+        sigmoid_model("reference", metrics)
+    assert "\n" not in str(error.value)
