@@ -278,6 +278,7 @@ def sample_weights(y, n, sample_weight, class_weight):
         if not isinstance(class_weight, dict):
             raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
                             f"{type(class_weight).__name__}")
+        check_labels_given(y, n)
         labels = np.asarray(y)
         if labels.ndim == 2:
             labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
@@ -515,6 +516,15 @@ def target_forms(y, several_outputs=False):
                  for item in items)
 
 
+def check_labels_given(y, n, name="y"):
+    """ValueError in one line when ``y`` is None (``fit(x, None)``): NumPy would read it as an
+    array of no rows, and the error named a count of rows rather than the missing labels."""
+    if y is None:
+        raise ValueError(f"{name} is None: no labels were given for the {n} samples; pass "
+                         f"their targets with them, e.g. model.fit(x, y) or "
+                         f"model.evaluate(x, y) (one label or row per sample)")
+
+
 def target_rows(y, n, width, dtype, name="y", shape=None, loss=None):
     """Targets as (n, width) rows of ``dtype``: integer class labels (n,) or (n, 1) become
     one-hot rows; for a single output, (n,) values are its targets (0/1 labels, smoothed
@@ -523,6 +533,7 @@ def target_rows(y, n, width, dtype, name="y", shape=None, loss=None):
     autoencoder's images) become their rows. A shape of the same size but another layout
     (Keras's (H, W, 1)) is refused: its rows would be in another order. Strings, and for a
     binary cross-entropy ``loss`` targets outside [0, 1], are refused in one line."""
+    check_labels_given(y, n, name)
     array = np.asarray(y)
     if array.shape[0:1] != (n,):
         raise ValueError(f"{name} has {array.shape[0] if array.ndim else 0} rows for {n} "

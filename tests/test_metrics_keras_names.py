@@ -122,3 +122,13 @@ def test_mixing_binary_accuracy_with_the_argmax_s_is_refused_in_one_line(metrics
     with pytest.raises(ValueError, match="one accuracy per output") as error:
         sigmoid_model("reference", metrics)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("call, options", [("fit", {}), ("evaluate", {}),
+                                           ("fit", {"class_weight": {0: 1.0, 1: 2.0}})])
+def test_labels_left_out_are_named_in_one_line(call, options):
+    x, _ = multi_label_data()
+    model = sigmoid_model("reference", ["accuracy"])
+    with pytest.raises(ValueError, match=r"^y is None: no labels .*fit\(x, y\)") as error:
+        getattr(model, call)(x, None, verbose=0, **options)
+    assert "\n" not in str(error.value)
