@@ -58,6 +58,19 @@ def test_evaluate_prints_loss_and_accuracy(trained_run):
     assert "accuracy" in result.stdout and "1,000 mnist-5k test images" in result.stdout
 
 
+def test_evaluate_prints_the_classes_accuracy_whatever_its_compile(trained_run, tmp_path):
+    """A model compiled with binary_accuracy (each of its 10 outputs against 0.5) printed that
+    as its accuracy; the command reports how many images it classifies right."""
+    _, out = trained_run
+    model = dlcore.load(out / "model.h5")
+    model.compile(model.loss, model.optimizer, ["binary_accuracy"])
+    dlcore.save(model, tmp_path / "binary.h5")
+    printed = [CliRunner().invoke(main, ["cnn", "evaluate", str(path), "--dataset",
+                                         "mnist-5k"]).stdout.split(":", 1)[-1]
+               for path in (out / "model.h5", tmp_path / "binary.h5")]
+    assert "accuracy" in printed[0] and printed[0] == printed[1]
+
+
 def test_flips_and_a_decaying_learning_rate_are_recorded(tmp_path):
     result = CliRunner().invoke(main, ["cnn", "train", *TINY, "--epochs", "2", "--flip",
                                        "--optimizer", "sgd", "--lr-decay", "0.5", "--out",
