@@ -208,25 +208,53 @@ def test_the_tiled_gemm_is_right_when_its_threads_switch_while_taking_their_shar
 
 
 def _fake_devices(monkeypatch):
-    """Fake CUDA devices under the simulator: the calling thread's current context is that
-    of the device it last selected, 100 + its number (none, 0, before); ``selected`` lists
-    (thread name, device) of each numba.cuda.select_device. The backend starts on device 1."""
+    """Fake CUDA devices under the simulator, each thread with its stack of contexts as
+    numba-cuda keeps it: device k's context is 100 + k, the current one the stack's top (none,
+    0, on a new thread); ``numba.cuda.select_device(k)`` pushes k's (numba-cuda's
+    ``_activate_context_for``), ``with numba.cuda.gpus[k]:`` pushes it and pops it after,
+    checking that it is on top (numba-cuda's ``Context.pop`` asserts so). Returns (``selected``,
+    (thread name, device) of each select_device; ``stack()``, the calling thread's stack).
+    The backend starts on device 1."""
+    import contextlib
     import threading
     import types
 
     from numba import cuda
 
     from dlcore.backend import cuda as cuda_module
-    current, selected = threading.local(), []
+    contexts, selected = threading.local(), []
+
+    def stack():
+        if not hasattr(contexts, "stack"):
+            contexts.stack = []
+        return contexts.stack
 
     def select_device(number):
         selected.append((threading.current_thread().name, number))
-        current.context = 100 + number
-    monkeypatch.setattr(cuda_module, "_current_context", lambda: getattr(current, "context", 0))
+        stack().append(100 + number)
+
+    @contextlib.contextmanager
+    def gpu(number):
+        stack().append(100 + number)
+        yield
+        assert stack().pop() == 100 + number, "popped another device's context"
+    monkeypatch.setattr(cuda_module, "_current_context",
+                        lambda: stack()[-1] if stack() else 0)
     monkeypatch.setattr(cuda, "get_current_device", lambda: types.SimpleNamespace(id=1))
     monkeypatch.setattr(cuda, "select_device", select_device)
-    current.context = 101        # the rank's device, chosen before the backend was built
-    return selected
+    monkeypatch.setattr(cuda, "gpus", _Indexed(gpu))
+    stack().append(101)          # the rank's device, chosen before the backend was built
+    return selected, stack
+
+
+class _Indexed:
+    """``thing[k]`` as ``function(k)``: numba.cuda.gpus faked."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __getitem__(self, number):
+        return self.function(number)
 
 
 @requires_cuda
@@ -237,7 +265,7 @@ def test_another_thread_uses_the_backend_on_the_backend_s_gpu_not_device_0(monke
     import threading
 
     from dlcore.backend import cuda as cuda_module
-    selected = _fake_devices(monkeypatch)
+    selected, _ = _fake_devices(monkeypatch)
     backend = cuda_module.CUDABackend()              # the rank's device, 1, on this thread
     rows = random_state.standard_normal((3, 4)).astype(np.float32)
     results = []
@@ -263,13 +291,46 @@ def test_a_thread_that_makes_another_gpu_current_between_calls_gets_the_backend_
     from numba import cuda
 
     from dlcore.backend import cuda as cuda_module
-    selected = _fake_devices(monkeypatch)
+    _fake_devices(monkeypatch)
     backend = cuda_module.CUDABackend()
+    allocated_on = _record_the_context_of_each_upload(monkeypatch, cuda_module)
     backend.zeros(2)
     cuda.select_device(0)                            # the user's own code, between two calls
     backend.zeros(2)
     backend.zeros(2)
-    assert selected == [("MainThread", 0), ("MainThread", 1)]
+    assert allocated_on == [101, 101, 101]
+
+
+def _record_the_context_of_each_upload(monkeypatch, cuda_module):
+    """A list that gets the current context of each ``numba.cuda.to_device`` from now on."""
+    from numba import cuda
+    contexts, to_device = [], cuda.to_device
+
+    def recorded(*arguments, **options):
+        contexts.append(cuda_module._current_context())
+        return to_device(*arguments, **options)
+    monkeypatch.setattr(cuda, "to_device", recorded)
+    return contexts
+
+
+@requires_cuda
+def test_a_call_under_another_current_gpu_gives_the_caller_its_gpu_back(monkeypatch):
+    # numba.cuda.select_device pushes a context and leaves it: the backend pushed its device's
+    # at each call made while the caller had made another GPU current and never popped it, so
+    # the caller's own next allocations (numba's, PyTorch's) went to the backend's GPU, the
+    # thread's stack of contexts grew by one a call, and a `with numba.cuda.gpus[0]:` around
+    # a call ended in numba-cuda's AssertionError (it popped the backend's context, not its own)
+    from numba import cuda
+
+    from dlcore.backend import cuda as cuda_module
+    _, stack = _fake_devices(monkeypatch)
+    backend = cuda_module.CUDABackend()
+    allocated_on = _record_the_context_of_each_upload(monkeypatch, cuda_module)
+    with cuda.gpus[0]:
+        backend.zeros(2)
+        assert cuda_module._current_context() == 100     # the caller's GPU, as it chose
+        backend.zeros(2)
+    assert stack() == [101] and allocated_on == [101, 101]
 
 
 @requires_cuda

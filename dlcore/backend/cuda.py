@@ -350,12 +350,24 @@ def _on_the_backend_s_device(method):
     device 0's at its first CUDA call; a thread's own code may also make another device
     current between two calls (``numba.cuda.select_device``, ``torch.cuda.set_device``), so
     the thread's current context is asked each call (one driver call, well under a
-    microsecond), not remembered."""
+    microsecond), not remembered.
+
+    A thread with no context keeps the backend's from its first call on, as numba-cuda's own
+    first call keeps device 0's. Under another device's context, the backend's is pushed for
+    the call and popped after it: ``numba.cuda.select_device`` pushes one and leaves it, so
+    the caller's next allocations (PyTorch's, numba's) went to the backend's device, the
+    thread's stack of contexts grew by one a call, and a ``with numba.cuda.gpus[0]:`` around
+    a call failed as it ended (numba-cuda pops and checks its own context)."""
     @functools.wraps(method)
     def on_the_device(self, *arguments, **options):
-        if _current_context() != self.context:
+        current = _current_context()
+        if current == self.context:
+            return method(self, *arguments, **options)
+        if not current:
             cuda.select_device(self.device_number)
-        return method(self, *arguments, **options)
+            return method(self, *arguments, **options)
+        with cuda.gpus[self.device_number]:
+            return method(self, *arguments, **options)
     return on_the_device
 
 
