@@ -78,8 +78,10 @@ def torch_pretraining_on(layer_data, hidden, sample_visible, epochs, batch_size,
     device = workloads.torch_device(device)
     layer_runs, flags = [], list(sample_visible)
     for index, (data, n_hidden) in enumerate(zip(layer_data, hidden)):
+        # the first layer's run starts from the NumPy rows, as dlcore's DBN.fit copies them to
+        # its GPU; the upper layers' data dlcore propagates on the device, as `propagate` does
         contender = workloads.torch_rbm_contenders(data, n_hidden, batch_size, device, threads,
-                                                   flags[index])[0]
+                                                   flags[index], from_host=index == 0)[0]
         rows = torch.from_numpy(data).to(device)
         weights = torch.randn(data.shape[1], n_hidden, device=device) * 0.01
         bias = torch.zeros(n_hidden, device=device)

@@ -71,6 +71,15 @@ def dlcore_rbm_contender(X, n_hidden, batch_size, backend, sample_visible=True,
                      warm_up=lambda: rbm.partial_fit(warm), repeats=repeats)
 
 
+def from_the_host(array, device):
+    """The NumPy ``array`` as a tensor on ``device``, copied there inside a timed run: dlcore's
+    ``fit``, ``partial_fit`` and ``predict`` take NumPy arrays and copy them to the GPU in every
+    run, so PyTorch's side starts each run from the host's arrays too (equal work; on the CPU
+    the tensor is a view, no copy)."""
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
 def torch_device(wanted):
     """The PyTorch device a contender runs on: ``wanted`` ("cuda" where dlcore's backend is
     on a GPU, :func:`dlcore.bench.on_a_gpu`), or "cpu" where this PyTorch has no CUDA (a
@@ -79,15 +88,19 @@ def torch_device(wanted):
     return wanted if wanted == "cpu" or torch.cuda.is_available() else "cpu"
 
 
-def torch_rbm_contenders(X, n_hidden, batch_size, device, threads, sample_visible=True):
+def torch_rbm_contenders(X, n_hidden, batch_size, device, threads, sample_visible=True,
+                         from_host=True):
     """PyTorch's CD-1 epoch written as an expert would (``in-place``: preallocated buffers,
     ``addmm_``, ``sigmoid_``, ``bernoulli_``) and as a student would (``plain``: new tensors
-    every step), both with the settings of :func:`rbm_work`, on :func:`torch_device`."""
+    every step), both with the settings of :func:`rbm_work`, on :func:`torch_device`; each run
+    starts from the NumPy ``X`` (:func:`from_the_host`), as dlcore's ``partial_fit(X)`` does,
+    or, ``from_host`` False, from ``X`` put on the device once (a DBN's upper layer, whose
+    data dlcore's DBN propagates on its device)."""
     import torch
     torch.set_num_threads(threads)
     device = torch_device(device)
-    data = torch.from_numpy(np.ascontiguousarray(X)).to(device)
-    n_visible = data.shape[1]
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n_visible = X.shape[1]
     generator = torch.Generator(device=device).manual_seed(0)
     lr, m, wd = RBM_LEARNING_RATE, RBM_MOMENTUM, RBM_WEIGHT_DECAY
 
@@ -140,18 +153,20 @@ def torch_rbm_contenders(X, n_hidden, batch_size, device, threads, sample_visibl
             b.add_(vb)
             c.add_(vc)
 
+    resident = None if from_host else from_the_host(X, device)
+
     def synchronised(epoch, rows):
         def run():
-            epoch(rows)
+            epoch(from_the_host(rows, device) if resident is None else resident[:len(rows)])
             if device != "cpu":
                 torch.cuda.synchronize()
         return run
 
-    work = rbm_work(len(data), n_visible, W.shape[1], batch_size, sample_visible, lr, m, wd)
-    warm = data[:warm_up_rows(len(data), batch_size)]
-    return [Contender(f"PyTorch {device} in-place (addmm_)", synchronised(in_place_epoch, data),
+    work = rbm_work(len(X), n_visible, W.shape[1], batch_size, sample_visible, lr, m, wd)
+    warm = X[:warm_up_rows(len(X), batch_size)]
+    return [Contender(f"PyTorch {device} in-place (addmm_)", synchronised(in_place_epoch, X),
                       work, warm_up=synchronised(in_place_epoch, warm)),
-            Contender(f"PyTorch {device} plain", synchronised(plain_epoch, data), dict(work),
+            Contender(f"PyTorch {device} plain", synchronised(plain_epoch, X), dict(work),
                       warm_up=synchronised(plain_epoch, warm))]
 
 
@@ -329,17 +344,16 @@ def torch_network_contenders(module, x, y, x_test, batch_size, learning_rate, mo
                              threads, device="cpu"):
     """The same for a PyTorch ``nn.Sequential`` ending in logits: SGD with momentum and
     ``CrossEntropyLoss`` in training mode; ``softmax`` in evaluation mode (``no_grad``); on
-    :func:`torch_device` (``device``), the data put there once, as dlcore's fit keeps it on
-    its GPU for the epoch."""
+    :func:`torch_device` (``device``). Each run starts from the NumPy arrays and inference
+    ends with the probabilities back on the host, as dlcore's ``fit`` and ``predict`` do
+    (:func:`from_the_host`)."""
     import torch
     torch.set_num_threads(threads)
     device = torch_device(device)
     module = module.to(device)
     loss_function = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(module.parameters(), lr=learning_rate, momentum=momentum)
-    images = torch.from_numpy(x).to(device)
-    labels = torch.from_numpy(y.astype(np.int64)).to(device)
-    test = torch.from_numpy(x_test).to(device)
+    labels_on_the_host = np.ascontiguousarray(y, dtype=np.int64)
     layers = describe_torch_network(module, loss_function)
     settings = optimizer.param_groups[0]
 
@@ -348,7 +362,9 @@ def torch_network_contenders(module, x, y, x_test, batch_size, learning_rate, mo
             torch.cuda.synchronize()
 
     def train(n=None):
-        n = len(images) if n is None else n
+        n = len(x) if n is None else n
+        images = from_the_host(x[:n], device)
+        labels = from_the_host(labels_on_the_host[:n], device)
         module.train()
         order = torch.randperm(n, device=device)
         for start in range(0, n, batch_size):
@@ -359,18 +375,21 @@ def torch_network_contenders(module, x, y, x_test, batch_size, learning_rate, mo
         finished()
 
     def infer():
+        test = from_the_host(x_test, device)
         module.eval()
         with torch.no_grad():
-            for start in range(0, len(test), batch_size):
-                torch.softmax(module(test[start:start + batch_size]), dim=1)
+            probabilities = torch.cat([torch.softmax(module(test[start:start + batch_size]),
+                                                     dim=1)
+                                       for start in range(0, len(test), batch_size)])
+        probabilities.cpu()
         finished()
 
     name = f"PyTorch {torch.__version__.split('+')[0]} {device}"
-    train_work = network_training_work(layers, len(images), batch_size, settings["lr"],
+    train_work = network_training_work(layers, len(x), batch_size, settings["lr"],
                                        settings["momentum"], settings["nesterov"])
     return (Contender(name, train, train_work,
-                      warm_up=lambda: train(min(len(images), 10 * batch_size))),
-            Contender(name, infer, network_inference_work(layers, len(test), batch_size),
+                      warm_up=lambda: train(min(len(x), 10 * batch_size))),
+            Contender(name, infer, network_inference_work(layers, len(x_test), batch_size),
                       warm_up=infer))
 
 

@@ -207,6 +207,32 @@ def test_the_dbn_bench_on_a_gpu_races_pytorch_on_its_gpu(monkeypatch):
     assert contender.name.startswith(f"PyTorch {'cuda' if torch.cuda.is_available() else 'cpu'}")
 
 
+def test_pytorch_starts_each_timed_run_from_the_numpy_arrays_as_dlcore_does(monkeypatch):
+    # dlcore's fit, partial_fit and predict take NumPy arrays and copy them to the GPU in every
+    # timed run; PyTorch's contenders put theirs on its GPU once, before the timing, so the GPU
+    # rows compared unequal work (a copy of the whole data set a run on dlcore's side only)
+    torch = pytest.importorskip("torch")
+    from dlcore.cli import bench_dbn
+    x, y = np.zeros((8, 6), np.float32), np.zeros(8, np.int64)
+    train, infer = bench_workloads.torch_network_contenders(
+        bench_workloads.torch_mlp(6, (5,), 10, 0.0), x, y, x[:4], 4, 0.1, 0.9, 1)
+    in_place, plain = bench_workloads.torch_rbm_contenders(x, 3, 4, "cpu", 1)
+    dbn, = bench_dbn.torch_pretraining_on([x, np.zeros((8, 4), np.float32)], [4, 2],
+                                          [True, False], 1, 4, 1)
+    converted, from_numpy = [], torch.from_numpy
+    monkeypatch.setattr(torch, "from_numpy",
+                        lambda array: converted.append(array.shape) or from_numpy(array))
+    runs = {}
+    for name, contender in (("train", train), ("infer", infer), ("in-place", in_place),
+                            ("plain", plain), ("dbn", dbn)):
+        converted.clear()
+        contender.run()
+        runs[name] = list(converted)
+    # the DBN's upper layer trains on what dlcore's DBN propagates on its device
+    assert runs == {"train": [(8, 6), (8,)], "infer": [(4, 6)], "in-place": [(8, 6)],
+                    "plain": [(8, 6)], "dbn": [(8, 6)]}
+
+
 def fake_machine(**changes):
     machine = {"cpu": "Some CPU 9000", "isa": "AVX2", "flags": ["avx2", "fma"], "cores": 2,
                "threads": 2, "blas": [{"library": "OpenBLAS", "version": "0.3.31",
