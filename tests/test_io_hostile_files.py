@@ -9,6 +9,7 @@ import re
 import shutil
 import struct
 import zipfile
+import zlib
 
 import h5py
 import numpy as np
@@ -1274,6 +1275,34 @@ def test_nbit_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, ind
                              f"parameters do not fit it \\({name} {value}, not ") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+def with_deflated_chunk(path, stream_of):
+    """Rewrite the RBM file ``path``'s weights deflated in chunks of 8 x 8, then store the
+    zlib stream ``stream_of(weights)`` as the first chunk's bytes, as a hostile file may."""
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), compression="gzip")
+        stored.id.write_direct_chunk((0, 0), stream_of(weights), 0)
+
+
+def test_a_deflated_chunk_that_inflates_beyond_its_chunk_is_refused_unread(tmp_path):
+    # HDF5's deflate filter inflates a chunk's stream to its end, whatever the chunk's size: a
+    # 1 MB file whose chunk of 100 numbers inflated to 1 GiB of zeros took 1.1 GiB to load
+    # (and loaded); a chunk inflating to its own size loads
+    rbm = small_trained_rbm()
+    path = tmp_path / "rbm.h5"
+    dlcore.save(rbm, path)
+    with_deflated_chunk(path, lambda weights: zlib.compress(weights[:8, :8].tobytes()))
+    np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
+    with_deflated_chunk(path, lambda weights: zlib.compress(bytes(2**22)))
+    refusal = ("rbm.h5: dataset 'W' has a chunk at (0, 0) that inflates beyond the 256 bytes "
+               "of its chunk (a decompression bomb); ")
+    with pytest.raises(dlcore.io.ModelFileError, match=re.escape(refusal)) as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
+    assert refusal.split(": ", 1)[1].split(";")[0] in dlcore.io.describe(path)
 
 
 def test_a_dataset_stored_with_szip_is_refused_unread(tmp_path):

@@ -12,7 +12,8 @@ a Keras import) reads an HDF5 file:
   values beyond float32's range (every parameter is float32, where they would be infinite);
 - ``read_array(dataset, path)`` reads any other dataset only after checking its dtype (numbers
   only: no strings, compound or complex types), its rank, its storage (no virtual or external
-  data, no filter plugins, scale-offset and N-bit parameters that fit the dataset) and its
+  data, no filter plugins, scale-offset and N-bit parameters that fit the dataset, no stored
+  chunk inflating beyond its chunk's size: :meth:`~ModelFileReader.check_chunks`) and its
   declared size against what the file could hold: an uncompressed array cannot be larger than
   the file, and all arrays together neither;
 - ``attribute(owner, name)`` reads a single number or string, checking the attribute's type and
@@ -44,6 +45,7 @@ import math
 import mmap
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -86,6 +88,13 @@ MAX_CHUNK_BYTES = 16 * 2**20
 #: chunks hold kilobytes each (a dataset grown row by row from one row can have smaller ones).
 MAX_SMALL_CHUNKS = 1024
 MIN_BYTES_PER_CHUNK = 4096
+#: A filter's output may exceed its chunk's bytes by this much: Fletcher-32's checksum and
+#: scale-offset's header are kept with the data they guard. A deflated chunk inflating to
+#: more is refused unread: HDF5's deflate filter doubles its buffer until the stream ends,
+#: whatever the chunk's size (a chunk of 100 numbers inflating to 1 GiB of zeros, 1 MB in the
+#: file, took 1.1 GiB of memory), and its SZIP filter allocates the size a chunk's first four
+#: bytes declare (up to 4 GiB).
+CHUNK_SLACK_BYTES = 1024
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
@@ -557,6 +566,8 @@ class ModelFileReader:
                                 f"{size_text(inflation_limit(self.stored_size))} in all)"
                                 if filters else ""))
         self._check_chunk_count(dataset, path, n_bytes)
+        if filters and not charged:
+            self.check_chunks(dataset, path)
         if not charged:
             self._charged.add(dataset.id)
             if filters:
@@ -618,6 +629,40 @@ class ModelFileReader:
                              f"{shape_text(chunks)} ({size_text(chunk_bytes)} each), which "
                              f"HDF5 would read one by one at kilobytes of memory each "
                              f"(dlcore and Keras write arrays unchunked)")
+
+    def check_chunks(self, dataset: h5py.Dataset, path: str,
+                     chunk_offsets: Iterable[tuple] | None = None) -> None:
+        """Refuse the filtered ``dataset`` if one of its stored chunks (those at
+        ``chunk_offsets``, by default all) would inflate beyond its chunk's size.
+
+        Each chunk's stored bytes are followed back through the filters as HDF5 reads them:
+        Fletcher-32 and shuffle as HDF5 undoes them, deflate inflated here up to the chunk's
+        size plus :data:`CHUNK_SLACK_BYTES`, SZIP's declared size read from its first four
+        bytes. Scale-offset's and N-bit's outputs are sized by their checked parameters and
+        LZF's by its parameters and its ratio (at most about 90:1, within the file's inflation
+        budget); a deflate or SZIP stage after one of those cannot be followed, and is refused.
+        """
+        plist = dataset.id.get_create_plist()
+        pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
+        chunk_bytes = math.prod(dataset.chunks) * dataset.dtype.itemsize
+        if chunk_offsets is None:
+            stored: list = []
+            dataset.id.chunk_iter(stored.append)
+        else:
+            stored = [dataset.id.get_chunk_info_by_coord(offset) for offset in chunk_offsets]
+        for info in stored:
+            if info.byte_offset is None or not info.size:
+                continue   # never written: read as the fill value
+            if info.size > self.file_size:
+                raise self.error(f"dataset '{path}' has a chunk of {size_text(info.size)} at "
+                                 f"{shape_text(info.chunk_offset)}, more than the file holds "
+                                 f"(its chunk index is damaged)")
+            filter_mask, raw = dataset.id.read_direct_chunk(info.chunk_offset)
+            problem = _inflated_chunk_problem(pipeline, filter_mask, raw, chunk_bytes,
+                                              dataset.dtype.itemsize)
+            if problem is not None:
+                raise self.error(f"dataset '{path}' has a chunk at "
+                                 f"{shape_text(info.chunk_offset)} that {problem}")
 
     def _check_storage(self, dataset: h5py.Dataset, path: str) -> list:
         if dataset.is_virtual:
@@ -837,6 +882,54 @@ class ModelFileReader:
                              f"file holds ({MAX_ATTRIBUTES})")
         return {name: self.attribute(owner, name, label, finite=finite)
                 for name in self.attribute_names(owner) if name not in skip}
+
+
+def _inflated_chunk_problem(pipeline: list, filter_mask: int, raw: bytes, chunk_bytes: int,
+                            itemsize: int) -> str | None:
+    """How the chunk stored as ``raw`` would inflate beyond its ``chunk_bytes`` (and
+    :data:`CHUNK_SLACK_BYTES`) through the filter
+    ``pipeline`` (HDF5's (id, flags, parameters, name) tuples, undone last to first, those
+    whose bit is set in ``filter_mask`` skipped for this chunk), or None."""
+    limit = chunk_bytes + CHUNK_SLACK_BYTES
+    beyond = f"beyond the {size_text(chunk_bytes)} of its chunk (a decompression bomb)"
+    data: bytes | None = raw   # None once a stage's output cannot be followed here
+    for index in reversed(range(len(pipeline))):
+        if filter_mask & (1 << index):
+            continue
+        filter_id, values = pipeline[index][0], pipeline[index][2]
+        if filter_id in (h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SZIP) and data is None:
+            name = "deflate" if filter_id == h5py.h5z.FILTER_DEFLATE else "SZIP"
+            return (f"is undone by {name} after a filter whose output dlcore cannot follow "
+                    f"(an order of filters h5py never writes): its size cannot be checked")
+        if filter_id == h5py.h5z.FILTER_FLETCHER32:
+            data = None if data is None else data[:-4]
+        elif filter_id == h5py.h5z.FILTER_SHUFFLE:
+            data = None if data is None else _unshuffled(data, values[0] if values else itemsize)
+        elif filter_id == h5py.h5z.FILTER_DEFLATE:
+            try:
+                data = zlib.decompressobj().decompress(data, limit + 1)
+            except zlib.error:
+                return None   # HDF5's own reading reports the damage
+            if len(data) > limit:
+                return f"inflates {beyond}"
+        elif filter_id == h5py.h5z.FILTER_SZIP:
+            declared = int.from_bytes(data[:4], "little")
+            if declared > limit:
+                return f"declares {size_text(declared)} of SZIP data, {beyond}"
+            data = None
+        else:   # LZF, scale-offset, N-bit: sized by their parameters
+            data = None
+    return None
+
+
+def _unshuffled(data: bytes, size: int) -> bytes:
+    """``data`` as HDF5's shuffle filter restores it: the k-th bytes of its ``size``-byte
+    elements were stored together; bytes beyond the last whole element stay in place."""
+    count = len(data) // size if size > 0 else 0
+    if size <= 1 or count <= 1:
+        return data
+    body = np.frombuffer(data, np.uint8, count * size).reshape(size, count).T
+    return body.tobytes() + data[count * size:]
 
 
 def _encodes_as_utf8(text: str) -> bool:
