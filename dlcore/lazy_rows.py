@@ -21,6 +21,7 @@ a slice, an index array or a boolean mask gives another view and reads nothing; 
 likewise; :meth:`LazyRows.rows` reads; ``numpy.asarray`` reads every row of the view (what a
 small validation subset wants, and what a full training set must not get).
 """
+import itertools
 import os
 import zlib
 
@@ -254,24 +255,45 @@ def file_identity(path, size, header):
     return (os.path.basename(os.fspath(path)), int(size), zlib.crc32(header))
 
 
+#: What to do about a data file that the checks of :class:`Hdf5Reader` refuse.
+DATA_FILE_FIX = ("the file is damaged or stores its rows in a way dlcore does not read: write "
+                 "them again with h5py, e.g. h5py.File(path, 'w').create_dataset(name, "
+                 "data=rows, compression='gzip')")
+
+
 class Hdf5Reader:
-    """The rows of one dataset of an HDF5 file (h5py), read by sorted selections."""
+    """The rows of one dataset of an HDF5 file (h5py), read by sorted selections.
+
+    A data file may come from anyone (a classmate's, a download): it is checked as a model
+    file is (:class:`dlcore.io.guarded.ModelFileReader`): hard links only, numbers only,
+    storage and filters HDF5 can read safely, a declared size the file can hold; the stored
+    chunks of compressed rows are checked as batches reach them, and what HDF5 cannot read
+    is one line. Errors are :class:`ValueError` (a :class:`dlcore.io.ModelFileError`)."""
 
     def __init__(self, path, dataset):
         import h5py
+
+        from dlcore.io.guarded import ModelFileReader
         self.path = os.fspath(path)
         try:
-            self.file = h5py.File(self.path, "r")
+            self.file = h5py.File(self.path, "r", locking=False)
         except OSError as error:
             raise ValueError(f"{self.path}: not a readable HDF5 file ({error})") from None
-        if dataset not in self.file or not isinstance(self.file[dataset], h5py.Dataset):
-            names = []
-            self.file.visititems(lambda name, item: names.append(name)
-                                 if isinstance(item, h5py.Dataset) else None)
+        try:
+            # the file's size given: no walk of its global heap, which holds only the strings
+            # and variable-length data that the checks below refuse unread
+            self.guard = ModelFileReader(self.file, self.path, os.path.getsize(self.path))
+            self.guard.fix = DATA_FILE_FIX
+            item = self.guard.member(dataset)
+            if not isinstance(item, h5py.Dataset):
+                raise self.guard.error(f"no dataset {dataset!r}; its datasets: "
+                                       f"{', '.join(self._dataset_names()) or 'none'}",
+                                       "give one of them")
+            self.filters = self.guard.check_rows(item, dataset)
+        except BaseException:
             self.file.close()
-            raise ValueError(f"{self.path}: no dataset {dataset!r}; its datasets: "
-                             f"{', '.join(names) or 'none'}")
-        self.dataset = self.file[dataset]
+            raise
+        self.dataset = item
         if self.dataset.ndim < 1 or not (np.issubdtype(self.dataset.dtype, np.number)
                                          and not np.iscomplexobj(np.empty(0,
                                                                           self.dataset.dtype))):
@@ -282,6 +304,24 @@ class Hdf5Reader:
         self.row_shape = self.dataset.shape[1:]
         self.dtype = self.dataset.dtype.newbyteorder("=")
         self.rows_read = 0
+        self._checked_chunks = set()
+
+    def _dataset_names(self, most=20):
+        """The paths of the first ``most`` datasets of the file (through the guarded walk:
+        hard links, bounded depth; a file it refuses lists what came before)."""
+        import h5py
+
+        from dlcore.io.errors import ModelFileError
+        names = []
+        try:
+            for path, item in self.guard.walk(self.file):
+                if isinstance(item, h5py.Dataset):
+                    names.append(path)
+                if len(names) == most:
+                    break
+        except ModelFileError:
+            pass
+        return names
 
     def identity(self):
         header = f"{self.dataset.name} {self.dataset.dtype.str} {self.dataset.shape}".encode()
@@ -290,12 +330,31 @@ class Hdf5Reader:
     def read(self, indices):
         if len(indices) == 0:
             return np.empty((0,) + self.row_shape, self.dtype)
-        return self.dataset[indices].astype(self.dtype, copy=False)
+        if self.filters:
+            self._check_chunks_of(indices)
+        try:
+            return self.dataset[indices].astype(self.dtype, copy=False)
+        except OSError as error:
+            reason = str(error).splitlines()[0][:120]
+            raise self.guard.error(f"rows of dataset '{self.dataset.name.lstrip('/')}' cannot "
+                                   f"be read ({reason})") from None
+
+    def _check_chunks_of(self, indices):
+        """Check the stored chunks that rows ``indices`` lie in, once each."""
+        chunks = self.dataset.chunks
+        first = np.unique(np.asarray(indices) // chunks[0]) * chunks[0]
+        across = [range(0, length, chunk) for length, chunk in zip(self.row_shape, chunks[1:])]
+        offsets = [offset for offset in itertools.product(first.tolist(), *across)
+                   if offset not in self._checked_chunks]
+        if offsets:
+            self.guard.check_chunks(self.dataset, self.dataset.name.lstrip("/"), offsets)
+            self._checked_chunks.update(offsets)
 
 
 def open_hdf5(path, dataset):
     """The rows of dataset ``dataset`` (e.g. ``"images"``) of the HDF5 file ``path`` as a
     :class:`LazyRows`: nothing is read until a batch is asked for. ValueError (one line)
-    for a file that is not HDF5, a missing dataset (its datasets named) or non-numeric
-    values."""
+    for a file that is not HDF5, a missing dataset (its datasets named), non-numeric values,
+    and what :class:`Hdf5Reader` checks (links, storage, filters, declared size, chunks that
+    would inflate beyond their size, unreadable rows)."""
     return LazyRows(Hdf5Reader(path, dataset))

@@ -596,6 +596,37 @@ class ModelFileReader:
         """:meth:`dataset` then :meth:`read_array`."""
         return self.read_array(self.dataset(path, shape, kinds), path, finite)
 
+    def check_rows(self, dataset: h5py.Dataset, path: str) -> list:
+        """Check a dataset read a few rows at a time (a data set's rows:
+        :func:`dlcore.datasets.open_hdf5`) as :meth:`read_array` checks one it reads whole,
+        before any of it is read, and return its filters' ids.
+
+        Its type must be a number's and its storage sound (no virtual or external data, no
+        filter plugins, filter parameters that fit it); its declared size must fit the file
+        (:data:`MAX_COMPRESSION_RATIO` times it, compressed: a data set is large, and read in
+        batches, not whole), so that a small file cannot declare rows that training would go
+        through for ever; a compressed chunk may not be larger than both the dataset and
+        :data:`MAX_CHUNK_BYTES`. Its stored chunks are checked as batches reach them
+        (:meth:`check_chunks`); the count of its chunks is not bounded, as a batch reads only
+        the chunks of its rows (a data set stored a row a chunk is common)."""
+        self.element_dtype(dataset.id, f"dataset '{path}'")
+        if dataset.shape is None or len(dataset.shape) > MAX_NDIM:
+            raise self.error(f"dataset '{path}' has "
+                             f"{'no shape' if dataset.shape is None else len(dataset.shape)} "
+                             f"dimensions; rows have at most {MAX_NDIM}")
+        filters = self._check_storage(dataset, path)
+        n_bytes = math.prod(dataset.shape) * dataset.dtype.itemsize
+        budget = self.file_size
+        if filters:
+            n_bytes = self._chunked_bytes(dataset, path, n_bytes)
+            budget = MAX_COMPRESSION_RATIO * max(self.file_size, 1)
+        if n_bytes > budget:
+            raise self.error(f"dataset '{path}' declares shape {shape_text(dataset.shape)} of "
+                             f"{dataset.dtype} ({size_text(n_bytes)}), more than this "
+                             f"{size_text(self.file_size)} file can hold"
+                             + (" compressed" if filters else ""))
+        return filters
+
     def _chunked_bytes(self, dataset: h5py.Dataset, path: str, n_bytes: int) -> int:
         """The bytes HDF5 inflates to read the whole of the filtered ``dataset`` (``n_bytes``
         of array): its chunks, edge chunks whole. A chunk larger than both the array and

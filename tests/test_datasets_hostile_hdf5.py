@@ -1,0 +1,81 @@
+"""Hostile HDF5 data files: ``dlcore.datasets.open_hdf5`` reads a file anyone may have written
+(a classmate's, a download) with the checks a model file gets. Every file is written here,
+small; the oracle of a sound file is the array written, that of a hostile one a refusal in one
+line naming the file, the dataset and the problem."""
+import zlib
+
+import h5py
+import numpy as np
+import pytest
+
+from dlcore.datasets import open_hdf5
+
+ROWS = (np.arange(16 * 6 * 6) % 251).astype(np.uint8).reshape(16, 6, 6)
+
+
+def write_rows(path, **options):
+    """The file ``path`` holding ROWS as dataset 'images', created with ``options``."""
+    with h5py.File(path, "w") as h5file:
+        return h5file.create_dataset("images", data=ROWS, **options).id.get_create_plist()
+
+
+def external_storage(path):
+    """Rows kept in another file's bytes (HDF5's external storage)."""
+    (path.parent / "elsewhere.bin").write_bytes(ROWS.tobytes())
+    with h5py.File(path, "w") as h5file:
+        h5file.create_dataset("images", shape=ROWS.shape, dtype=ROWS.dtype,
+                              external=[(str(path.parent / "elsewhere.bin"), 0, ROWS.nbytes)])
+
+
+def external_link(path):
+    """'images' an external link to another HDF5 file's dataset."""
+    write_rows(path.parent / "other.h5")
+    with h5py.File(path, "w") as h5file:
+        h5file["images"] = h5py.ExternalLink(str(path.parent / "other.h5"), "images")
+
+
+def declared_beyond_the_file(path):
+    """A billion rows declared, none written: read as zeros for ever."""
+    with h5py.File(path, "w") as h5file:
+        h5file.create_dataset("images", shape=(10**9, 6, 6), dtype=np.uint8, chunks=(1, 6, 6))
+
+
+def chunk_bomb(path):
+    """Gzip-compressed rows whose first chunk's stream inflates to 4 MiB of zeros."""
+    write_rows(path, chunks=(4, 6, 6), compression="gzip")
+    with h5py.File(path, "r+") as h5file:
+        h5file["images"].id.write_direct_chunk((0, 0, 0), zlib.compress(bytes(2**22)), 0)
+
+
+@pytest.mark.parametrize("make, refusal", [
+    (external_storage, "dataset 'images' keeps its data in an external file"),
+    (external_link, "'/images' is a ExternalLink (to "),
+    (declared_beyond_the_file, "dataset 'images' declares shape (1000000000, 6, 6) of uint8 "
+                               "(33.5 GiB), more than this "),
+    (chunk_bomb, "dataset 'images' has a chunk at (0, 0, 0) that inflates beyond the 144 bytes "
+                 "of its chunk (a decompression bomb)"),
+])
+def test_a_hostile_data_file_is_refused_in_one_line_before_its_rows_are_used(
+        tmp_path, make, refusal):
+    # open_hdf5 read a data file without the checks of a model file: it trained on another
+    # file's bytes (external storage), opened the file an external link named (a KeyError
+    # traceback), went through a billion rows of a 1 kB file, and inflated a 1 MB file's chunk
+    # to 1 GiB (1.1 GiB of memory a batch)
+    path = tmp_path / "data.h5"
+    make(path)
+    with pytest.raises(ValueError) as caught:
+        open_hdf5(path, "images").rows(np.arange(8))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {refusal}")
+    assert "write them again with h5py" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("options", [{}, {"chunks": (4, 6, 6), "compression": "gzip"},
+                                     {"chunks": (1, 6, 6), "shuffle": True,
+                                      "compression": "lzf", "fletcher32": True}])
+def test_sound_data_files_read_the_rows_written(tmp_path, options):
+    # the checks of a hostile file leave a sound one's rows alone, one row a chunk included
+    write_rows(tmp_path / "data.h5", **options)
+    rows = open_hdf5(tmp_path / "data.h5", "images")
+    np.testing.assert_array_equal(rows.rows(np.array([9, 2, 2, 15])), ROWS[[9, 2, 2, 15]])
+    np.testing.assert_array_equal(np.asarray(rows), ROWS)
