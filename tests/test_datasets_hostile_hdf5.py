@@ -72,7 +72,8 @@ def test_a_hostile_data_file_is_refused_in_one_line_before_its_rows_are_used(
 
 @pytest.mark.parametrize("options", [{}, {"chunks": (4, 6, 6), "compression": "gzip"},
                                      {"chunks": (1, 6, 6), "shuffle": True,
-                                      "compression": "lzf", "fletcher32": True}])
+                                      "compression": "lzf", "fletcher32": True},
+                                     {"chunks": (4, 6, 6), "compression": "szip"}])
 def test_sound_data_files_read_the_rows_written(tmp_path, options):
     # the checks of a hostile file leave a sound one's rows alone, one row a chunk included
     write_rows(tmp_path / "data.h5", **options)

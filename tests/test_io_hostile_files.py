@@ -1305,24 +1305,78 @@ def test_a_deflated_chunk_that_inflates_beyond_its_chunk_is_refused_unread(tmp_p
     assert refusal.split(": ", 1)[1].split(";")[0] in dlcore.io.describe(path)
 
 
-def test_a_dataset_stored_with_szip_is_refused_unread(tmp_path):
-    # HDF5 divides by an SZIP filter's parameters unchecked: a file whose pixels-per-block
-    # was 0 killed the process (SIGFPE, fuzzer seed 153); neither dlcore nor Keras writes SZIP
-    data = (np.random.default_rng(0).random((8, 16)) < 0.5).astype(np.float32)
-    path = tmp_path / "rbm.h5"
-    dlcore.save(dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8,
-                                    backend="reference").fit(data), path)
+def with_szip(path, options=("nn", 8)):
+    """Rewrite the RBM file ``path``'s weights SZIP-compressed in chunks of 8 x 8; return the
+    filter's parameters as HDF5 stored them."""
     with h5py.File(path, "r+") as h5file:
         weights = h5file["W"][()]
         del h5file["W"]
-        h5file.create_dataset("W", data=weights, chunks=(8, 8), compression="szip")
-    refusal = ("rbm.h5: dataset 'W' is stored with HDF5's SZIP filter, which neither dlcore "
-               "nor Keras writes and which HDF5 cannot read safely from a damaged file; save "
-               "the model again with dlcore.save")
-    assert refusal.split(": ", 1)[1].split(";")[0] in dlcore.io.describe(path)
-    with pytest.raises(dlcore.io.ModelFileError, match=refusal) as caught:
+        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), compression="szip",
+                                       compression_opts=options)
+        return stored.id.get_create_plist().get_filter(0)[2]
+
+
+@pytest.mark.parametrize("options", [("nn", 8), ("ec", 32)])
+def test_an_undamaged_szip_dataset_loads(tmp_path, options):
+    # this HDF5 decodes SZIP (libaec), which every undamaged file was refused for as if it
+    # were damaged ("which HDF5 cannot read safely from a damaged file")
+    rbm = small_trained_rbm()
+    path = tmp_path / "rbm.h5"
+    dlcore.save(rbm, path)
+    with_szip(path, options)
+    np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
+
+
+def test_szip_without_a_decoder_is_refused_as_unsupported_not_as_damaged(
+        tmp_path, monkeypatch):
+    # an HDF5 built without libaec cannot read SZIP: the file is sound, the line says so
+    path = tmp_path / "rbm.h5"
+    dlcore.save(small_trained_rbm(), path)
+    with_szip(path)
+    monkeypatch.setattr(dlcore.io.guarded, "SZIP_DECODES", False)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=re.escape("rbm.h5: dataset 'W' is stored with HDF5's SZIP filter, "
+                                       "which this HDF5 cannot decode (it was built without "
+                                       "libaec); convert the file with h5repack -f NONE")):
+        dlcore.load(path)
+
+
+@pytest.mark.parametrize("index, name, value", [(1, "pixels a block", 0),
+                                                (1, "pixels a block", 7),
+                                                (2, "bits a pixel", 8),
+                                                (3, "pixels a scanline", 2**31 - 1),
+                                                (0, "options", 2**32 - 1)])
+def test_szip_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, index, name,
+                                                                   value):
+    # HDF5 divides by an SZIP filter's parameters unchecked: a pixels-per-block of 0 killed
+    # the process (SIGFPE, fuzzer seed 153); they must be those HDF5 derives from the dataset
+    path = tmp_path / "rbm.h5"
+    dlcore.save(small_trained_rbm(), path)
+    damage_filter_parameter(path, with_szip(path), index, value)
+    refusal = (f"rbm.h5: dataset 'W' is stored with HDF5's SZIP filter, whose parameters do "
+               f"not fit it ({name} {value}, not ")
+    assert refusal.split(": ", 1)[1] in dlcore.io.describe(path)   # dlcore info: not read
+    with pytest.raises(dlcore.io.ModelFileError, match=re.escape(refusal)) as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+def test_an_szip_chunk_declaring_more_than_its_chunk_is_refused_unread(tmp_path):
+    # HDF5's SZIP filter allocates the size a chunk's first four bytes declare (up to 4 GiB)
+    # and decodes into it
+    path = tmp_path / "rbm.h5"
+    dlcore.save(small_trained_rbm(), path)
+    with_szip(path)
+    with h5py.File(path, "r+") as h5file:
+        # (filter mask 0: SZIP decodes the chunk; random weights are stored unfiltered, their
+        # filter's bit set, as SZIP does not make them smaller)
+        _, chunk = h5file["W"].id.read_direct_chunk((0, 0))
+        h5file["W"].id.write_direct_chunk((0, 0), struct.pack("<I", 2**32 - 1) + chunk, 0)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=re.escape("rbm.h5: dataset 'W' has a chunk at (0, 0) that "
+                                       "declares 4.0 GiB of SZIP data, beyond the 256 bytes "
+                                       "of its chunk (a decompression bomb); ")):
+        dlcore.load(path)
 
 
 def with_free_space_of_0_bytes(content):

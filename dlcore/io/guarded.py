@@ -99,10 +99,17 @@ CHUNK_SLACK_BYTES = 1024
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
                              h5py.h5z.FILTER_SCALEOFFSET, 32000})
-#: HDF5's own filters that neither dlcore nor Keras writes and that HDF5 cannot read safely
-#: from a damaged file: SZIP divides by its parameters unchecked (a pixels-per-block of 0
-#: killed the process with SIGFPE).
-REFUSED_FILTERS = {h5py.h5z.FILTER_SZIP: "SZIP"}
+#: HDF5's SZIP filter (libaec), when this HDF5 can decode it: HDF5 divides by its parameters
+#: unchecked (a pixels-per-block of 0 killed the process with SIGFPE), so they must be those
+#: HDF5 derives from the dataset (:meth:`ModelFileReader._check_szip`); without a decoder it
+#: is refused as unsupported.
+SZIP_DECODES = bool(h5py.h5z.filter_avail(h5py.h5z.FILTER_SZIP)) and bool(
+    h5py.h5z.get_filter_info(h5py.h5z.FILTER_SZIP) & h5py.h5z.FILTER_CONFIG_DECODE_ENABLED)
+#: SZIP's option bits as HDF5 stores them: K13 and raw always, the byte order of the type,
+#: and the coding the writer chose (entropy coding, nearest neighbour), free.
+SZIP_ALWAYS, SZIP_LSB, SZIP_MSB, SZIP_CODINGS = 1 | 128, 8, 16, 4 | 32
+#: HDF5's bounds on SZIP's pixels: at most 32 a block, and 128 blocks (4,096 pixels) a scanline.
+SZIP_MAX_PIXELS_PER_BLOCK, SZIP_MAX_BLOCKS_PER_SCANLINE = 32, 128
 
 #: HDF5 type classes whose description h5py may decode: numbers, strings (attributes, names),
 #: enumerations (h5py stores NumPy's bool as one: any other enumeration is refused) and
@@ -705,15 +712,12 @@ class ModelFileReader:
                              f"dlcore never writes")
         pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
         filters = [filter_id for filter_id, *_ in pipeline]
-        refused = [REFUSED_FILTERS[filter_id] for filter_id in filters
-                   if filter_id in REFUSED_FILTERS]
-        if refused:
-            raise self.error(f"dataset '{path}' is stored with HDF5's {refused[0]} filter, "
-                             f"which neither dlcore nor Keras writes and which HDF5 cannot "
-                             f"read safely from a damaged file",
-                             "save the model again with dlcore.save (or convert the file "
-                             "with h5repack -f NONE)")
-        unknown = sorted(set(filters) - BUILTIN_FILTERS - set(REFUSED_FILTERS))
+        if h5py.h5z.FILTER_SZIP in filters and not SZIP_DECODES:
+            raise self.error(f"dataset '{path}' is stored with HDF5's SZIP filter, which this "
+                             f"HDF5 cannot decode (it was built without libaec)",
+                             "convert the file with h5repack -f NONE where HDF5 has SZIP, or "
+                             "install an h5py built with it")
+        unknown = sorted(set(filters) - BUILTIN_FILTERS - {h5py.h5z.FILTER_SZIP})
         if unknown:
             raise self.error(f"dataset '{path}' needs the HDF5 filter plugin(s) "
                              f"{', '.join(map(str, unknown))}, which dlcore does not load")
@@ -722,7 +726,48 @@ class ModelFileReader:
                 self._check_scale_offset(dataset, path, values)
             elif filter_id == h5py.h5z.FILTER_NBIT:
                 self._check_nbit(dataset, path, values)
+            elif filter_id == h5py.h5z.FILTER_SZIP:
+                self._check_szip(dataset, path, values)
         return filters
+
+    def _check_szip(self, dataset: h5py.Dataset, path: str, values: tuple) -> None:
+        """Refuse SZIP parameters other than those HDF5 derives from the dataset when it writes
+        one (H5Z's set_local of the SZIP filter): HDF5 divides by them unchecked. They are the
+        options (:data:`SZIP_ALWAYS`, the byte order, any of :data:`SZIP_CODINGS`), the pixels
+        a block (even, 2 to 32), the bits a pixel (the type's precision, 25 to 32 bits
+        stored as 32, more as 64) and the pixels a scanline (the chunk's last axis, within 128
+        blocks; the chunk's elements when the axis holds less than a block)."""
+        stored = dataset.id.get_type()
+        size_bits = 8 * dataset.dtype.itemsize
+        if isinstance(stored, h5py.h5t.TypeAtomicID):
+            precision = stored.get_precision()
+            if precision < size_bits and stored.get_offset() != 0:
+                precision = size_bits
+        else:   # h5py's bool, an enumeration of one byte
+            precision = size_bits
+        if precision > 24:
+            precision = 32 if precision <= 32 else 64
+        if len(values) != 4:
+            self._check_filter_parameters(path, "SZIP", (len(values),),
+                                          {0: ("parameter count", 4)})
+        options, per_block = values[0], values[1]
+        if per_block % 2 or not 2 <= per_block <= min(SZIP_MAX_PIXELS_PER_BLOCK,
+                                                      math.prod(dataset.chunks or (0,))):
+            self._check_filter_parameters(path, "SZIP", values, {1: (
+                "pixels a block", "an even number from 2 to 32 within the chunk")})
+        chunks = dataset.chunks or (0,)
+        scanline = chunks[-1]
+        if scanline < per_block:
+            scanline = min(per_block * SZIP_MAX_BLOCKS_PER_SCANLINE, math.prod(chunks))
+        elif scanline <= SZIP_MAX_PIXELS_PER_BLOCK * SZIP_MAX_BLOCKS_PER_SCANLINE:
+            scanline = min(per_block * SZIP_MAX_BLOCKS_PER_SCANLINE, scanline)
+        else:
+            scanline = per_block * SZIP_MAX_BLOCKS_PER_SCANLINE
+        order = SZIP_MSB if dataset.dtype.byteorder == ">" else SZIP_LSB
+        expected = {0: ("options", (options & SZIP_CODINGS) | SZIP_ALWAYS | order),
+                    1: ("pixels a block", per_block), 2: ("bits a pixel", precision),
+                    3: ("pixels a scanline", scanline)}
+        self._check_filter_parameters(path, "SZIP", values, expected)
 
     def _check_scale_offset(self, dataset: h5py.Dataset, path: str, values: tuple) -> None:
         """Refuse scale-offset parameters other than those HDF5 derives from the dataset when
