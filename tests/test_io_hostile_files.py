@@ -5,6 +5,7 @@ load parameters that are not finite; every refusal is one line naming the file
 """
 import io
 import json
+import math
 import re
 import shutil
 import struct
@@ -1275,6 +1276,31 @@ def test_nbit_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, ind
                              f"parameters do not fit it \\({name} {value}, not ") as caught:
         dlcore.load(path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("chunks, damage", [((10,), None), ((3, 5), None), ((10,), 11)])
+def test_bool_datasets_stored_with_nbit_as_hdf5_2_writes_them_load(tmp_path, chunks, damage):
+    # h5py's bool is an HDF5 enumeration, which N-bit leaves unpacked: HDF5 2.0.0 stores three
+    # parameters (count 3, no-packing 1, the chunk's elements); a damaged count of elements
+    # is refused as a number's is
+    values = np.arange(50).reshape((-1,) + chunks[1:]) % 3 == 0
+    creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    creation.set_chunk(chunks)
+    creation.set_filter(h5py.h5z.FILTER_NBIT, 0, ())
+    path = tmp_path / "flags.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file.create_dataset("flags", shape=values.shape, dtype=bool, dcpl=creation)[...] = values
+        parameters = h5file["flags"].id.get_create_plist().get_filter(0)[2]
+    assert parameters == (3, 1, math.prod(chunks))
+    damage_filter_parameter(path, parameters, 2, damage)
+    with h5py.File(path, "r") as h5file:
+        reader = dlcore.io.guarded.ModelFileReader(h5file, str(path))
+        if damage is None:
+            np.testing.assert_array_equal(reader.read_array(h5file["flags"], "flags"), values)
+        else:
+            with pytest.raises(dlcore.io.ModelFileError,
+                               match=re.escape("(elements a chunk 11, not 10)")):
+                reader.read_array(h5file["flags"], "flags")
 
 
 def with_deflated_chunk(path, stream_of):
