@@ -1331,6 +1331,24 @@ def test_a_deflated_chunk_that_inflates_beyond_its_chunk_is_refused_unread(tmp_p
     assert refusal.split(": ", 1)[1].split(";")[0] in dlcore.io.describe(path)
 
 
+def test_a_fletcher32_chunk_shorter_than_its_checksum_is_refused_unread(tmp_path):
+    # HDF5 takes a chunk's 4-byte Fletcher-32 checksum off unchecked: a chunk cut to 3 bytes
+    # crashed the process (SIGSEGV, fuzzer seed 177 with the stored-chunk mutation)
+    path = tmp_path / "rbm.h5"
+    dlcore.save(small_trained_rbm(), path)
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), fletcher32=True)
+        mask, chunk = stored.id.read_direct_chunk((0, 0))
+        stored.id.write_direct_chunk((0, 0), chunk[:3], mask)
+    with pytest.raises(dlcore.io.ModelFileError,
+                       match=re.escape("rbm.h5: dataset 'W' has a chunk at (0, 0) that holds 3 "
+                                       "bytes, fewer than the 4 of the Fletcher-32 checksum it "
+                                       "must end with (a damaged chunk); ")):
+        dlcore.load(path)
+
+
 def with_szip(path, options=("nn", 8)):
     """Rewrite the RBM file ``path``'s weights SZIP-compressed in chunks of 8 x 8; return the
     filter's parameters as HDF5 stored them."""

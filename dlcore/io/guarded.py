@@ -960,10 +960,16 @@ class ModelFileReader:
                 for name in self.attribute_names(owner) if name not in skip}
 
 
+#: The filters :func:`_inflated_chunk_problem` follows a chunk's bytes through, by name: a
+#: stage of them after one it cannot follow (LZF, scale-offset, N-bit, SZIP) is refused.
+_FOLLOWED_FILTERS = {h5py.h5z.FILTER_DEFLATE: "deflate", h5py.h5z.FILTER_SZIP: "SZIP",
+                     h5py.h5z.FILTER_FLETCHER32: "Fletcher-32"}
+
+
 def _inflated_chunk_problem(pipeline: list, filter_mask: int, raw: bytes, chunk_bytes: int,
                             itemsize: int) -> str | None:
     """How the chunk stored as ``raw`` would inflate beyond its ``chunk_bytes`` (and
-    :data:`CHUNK_SLACK_BYTES`) through the filter
+    :data:`CHUNK_SLACK_BYTES`), or crash HDF5, through the filter
     ``pipeline`` (HDF5's (id, flags, parameters, name) tuples, undone last to first, those
     whose bit is set in ``filter_mask`` skipped for this chunk), or None."""
     limit = chunk_bytes + CHUNK_SLACK_BYTES
@@ -973,12 +979,17 @@ def _inflated_chunk_problem(pipeline: list, filter_mask: int, raw: bytes, chunk_
         if filter_mask & (1 << index):
             continue
         filter_id, values = pipeline[index][0], pipeline[index][2]
-        if filter_id in (h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SZIP) and data is None:
-            name = "deflate" if filter_id == h5py.h5z.FILTER_DEFLATE else "SZIP"
-            return (f"is undone by {name} after a filter whose output dlcore cannot follow "
-                    f"(an order of filters h5py never writes): its size cannot be checked")
+        if filter_id in _FOLLOWED_FILTERS and data is None:
+            return (f"is undone by {_FOLLOWED_FILTERS[filter_id]} after a filter whose output "
+                    f"dlcore cannot follow (an order of filters h5py never writes): its size "
+                    f"cannot be checked")
         if filter_id == h5py.h5z.FILTER_FLETCHER32:
-            data = None if data is None else data[:-4]
+            if len(data) < 4:
+                # HDF5 takes the 4-byte checksum off unchecked: fewer bytes crashed it
+                # (SIGSEGV; fuzzer seed 177, a chunk cut to 3 bytes)
+                return (f"holds {len(data)} byte{'s' if len(data) > 1 else ''}, fewer than the "
+                        f"4 of the Fletcher-32 checksum it must end with (a damaged chunk)")
+            data = data[:-4]
         elif filter_id == h5py.h5z.FILTER_SHUFFLE:
             data = None if data is None else _unshuffled(data, values[0] if values else itemsize)
         elif filter_id == h5py.h5z.FILTER_DEFLATE:
