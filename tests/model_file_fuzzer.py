@@ -30,8 +30,10 @@ values for the settings of training (an optimiser's learning rate, betas, weight
 momentum and epsilon forms; a loss's label smoothing), wherever a file keeps them; datasets
 stored through the filters no base uses (LZF, shuffle, Fletcher-32, scale-offset, N-bit, SZIP)
 in chunks as small as one element, partly unwritten with a fill value of NaN, infinity or
-beyond float32's range, or with the filter's parameters damaged in the file's bytes; groups
-nested hundreds deep; thousands of attributes on one object. The bases
+beyond float32's range, or with the filter's parameters damaged in the file's bytes; a stored
+chunk replaced (by a larger chunk's, a zlib stream of MiBs of zeros, random bytes, a cut copy,
+another filter mask, an edge value for SZIP's declared size); groups nested hundreds deep;
+thousands of attributes on one object. The bases
 also hold archives dlcore writes of AdamW with a smoothed cross-entropy and of an SGD of
 Keras's momentum form, more Keras files (a Siamese pair, transposed convolutions, an MLP, batch
 normalisation, a global average pool) and a dlcore file of an earlier version.
@@ -305,8 +307,11 @@ def _datasets(h5file):
 
 
 def _small_datasets(h5file):
-    """Datasets that a mutation may read (not the TiB ones an earlier mutation declared)."""
-    return [path for path in _datasets(h5file) if (h5file[path].size or 0) <= 1_000_000]
+    """Datasets that a mutation may read (not the TiB ones an earlier mutation declared, nor
+    those whose chunks :func:`stored_chunks` damaged: HDF5 may crash reading them)."""
+    damaged = DAMAGED_CHUNKS.get(h5file.filename, set())
+    return [path for path in _datasets(h5file)
+            if (h5file[path].size or 0) <= 1_000_000 and path not in damaged]
 
 
 def _groups(h5file):
@@ -743,6 +748,65 @@ def apply_pending_patches(path):
             data = data.replace(old, new)
     with open(path, "wb") as stream:
         stream.write(data)
+
+
+#: The datasets whose stored chunks :func:`stored_chunks` damaged: file name -> paths.
+DAMAGED_CHUNKS = collections.defaultdict(set)
+#: How :func:`stored_chunks` rewrites a stored chunk.
+CHUNK_DAMAGES = ("transplant", "deflate-bomb", "garbage", "truncated", "filter-mask",
+                 "declared-size")
+
+
+def stored_chunks(h5file, rng):
+    """A dataset rewritten through one of HDF5's filters (deflate, shuffle, LZF, SZIP,
+    Fletcher-32, or none), one of whose stored chunks is then replaced in the file: the chunk of
+    a dataset of larger chunks through the same filters (it inflates beyond its own), a zlib
+    stream of up to 64 MiB of zeros, random bytes, the chunk cut short, the chunk with another
+    filter mask (filters skipped: its stored bytes read as if they were the values), or its
+    first four bytes (SZIP's declared size) set to an edge value."""
+    path = _choose(rng, [p for p in _small_datasets(h5file) if h5file[p].shape
+                         and h5file[p].dtype.kind in "iuf" and 0 < h5file[p].size])
+    if not path:
+        return "stored chunks: no dataset"
+    values = h5file[path][()]
+    kind = _choose(rng, ["deflate", "shuffle", "lzf", "szip", "fletcher32", "none"])
+    options = {"deflate": {"compression": "gzip"},
+               "shuffle": {"shuffle": True, "compression": "gzip", "fletcher32": True},
+               "lzf": {"compression": "lzf"}, "szip": {"compression": "szip"},
+               "fletcher32": {"fletcher32": True}, "none": {}}[kind]
+    chunks = tuple(max(1, -(-length // int(rng.integers(1, 3)))) for length in values.shape)
+    if kind == "szip" and (values.size < 32 or np.prod(chunks) < 32):
+        kind, options = "deflate", {"compression": "gzip"}
+    del h5file[path]
+    dataset = h5file.create_dataset(path, data=values, chunks=chunks, **options)
+    damage = _choose(rng, list(CHUNK_DAMAGES))
+    origin = (0,) * values.ndim
+    mask, stored = dataset.id.read_direct_chunk(origin)
+    if damage == "transplant":
+        scale = int(_choose(rng, [2, 16, 1024]))
+        donor_chunks = tuple(length * scale for length in chunks)
+        if np.prod(donor_chunks) * values.dtype.itemsize > 2**26:
+            donor_chunks = chunks
+        donor = h5file.create_dataset("fuzz_donor", shape=donor_chunks, dtype=values.dtype,
+                                      chunks=donor_chunks, **options)
+        donor[...] = 0
+        mask, stored = donor.id.read_direct_chunk((0,) * values.ndim)
+        del h5file["fuzz_donor"]
+    elif damage == "deflate-bomb":
+        stored = zlib.compress(bytes(int(_choose(rng, [2**12, 2**20, 2**26]))))
+    elif damage == "garbage":
+        stored = rng.integers(0, 256, int(rng.integers(0, 2 * len(stored) + 2)),
+                              dtype=np.uint8).tobytes()
+    elif damage == "truncated":
+        stored = stored[:int(rng.integers(0, len(stored)))]
+    elif damage == "filter-mask":
+        mask = int(rng.integers(0, 2**32))
+    else:
+        size = int(_choose(rng, FILTER_PARAMETER_EDGES))
+        stored = struct.pack("<I", size) + stored[4:]
+    DAMAGED_CHUNKS[h5file.filename].add(path)
+    dataset.id.write_direct_chunk(origin, stored or b"\0", mask)
+    return f"{path} stored with {kind}, its first chunk {damage} ({len(stored)} bytes)"
 
 
 def deep_groups(h5file, rng):
@@ -1186,7 +1250,7 @@ MUTATIONS = [
     (non_utf8_attribute_name, 3), (long_history, 2), (chunk_bomb, 2), (odd_storage, 3),
     (odd_dtype_attribute, 4), (odd_dtype_dataset, 3), (beyond_float32_dataset, 4),
     (many_keras_layers, 2), (training_setting, 6), (nested_shape, 6), (filtered_storage, 4),
-    (filter_parameters, 4), (deep_groups, 2), (many_attributes, 2),
+    (filter_parameters, 4), (deep_groups, 2), (many_attributes, 2), (stored_chunks, 4),
 ]
 
 

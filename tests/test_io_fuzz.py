@@ -45,13 +45,14 @@ def test_no_fuzzed_model_file_gives_an_internal_error_a_non_finite_model_or_a_ha
                                               (model_file_fuzzer.odd_dtype_attribute, 10),
                                               (model_file_fuzzer.odd_dtype_dataset, 10),
                                               (model_file_fuzzer.filtered_storage, 10),
-                                              (model_file_fuzzer.filter_parameters, 10)])
+                                              (model_file_fuzzer.filter_parameters, 10),
+                                              (model_file_fuzzer.stored_chunks, 10)])
 def test_the_storage_and_type_mutations_make_files_that_are_refused_or_work(
         tmp_path, mutation, copies):
     """The fuzzer's mutations of a dataset's storage (a decompression bomb's chunk, data
-    outside the file, HDF5's filters, their parameters damaged) and of the types of
-    attributes and datasets, each applied to copies of a saved RBM, give files that are
-    refused in one line or load and work."""
+    outside the file, HDF5's filters, their parameters damaged, a stored chunk replaced) and
+    of the types of attributes and datasets, each applied to copies of a saved RBM, give
+    files that are refused in one line or load and work."""
     import h5py
     import numpy as np
 
