@@ -804,6 +804,9 @@ def stored_chunks(h5file, rng):
     else:
         size = int(_choose(rng, FILTER_PARAMETER_EDGES))
         stored = struct.pack("<I", size) + stored[4:]
+    if kind == "none":   # HDF5 writes an unfiltered chunk over its fixed size, whatever it is
+        size = len(dataset.id.read_direct_chunk(origin)[1])
+        stored = stored[:size].ljust(size, b"\0")
     DAMAGED_CHUNKS[h5file.filename].add(path)
     dataset.id.write_direct_chunk(origin, stored or b"\0", mask)
     return f"{path} stored with {kind}, its first chunk {damage} ({len(stored)} bytes)"
