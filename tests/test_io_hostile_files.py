@@ -18,6 +18,7 @@ import pytest
 
 import dlcore
 from dlcore import functional
+from dlcore.layers import BatchNormalization, Dense
 from test_io_keras import edited_archive, fixture, with_layer_config
 
 
@@ -1347,6 +1348,41 @@ def test_a_fletcher32_chunk_shorter_than_its_checksum_is_refused_unread(tmp_path
                                        "bytes, fewer than the 4 of the Fletcher-32 checksum it "
                                        "must end with (a damaged chunk); ")):
         dlcore.load(path)
+
+
+def negative_variance_in_a_dlcore_file(tmp_path):
+    """A dlcore file of a network with a batch normalisation whose moving variance's first
+    value is -5."""
+    network = dlcore.Sequential([Dense(4), BatchNormalization(),
+                                 Dense(2, activation="softmax")],
+                                input_shape=(3,), backend="reference", seed=0)
+    path = tmp_path / "net.h5"
+    dlcore.save(network, path)
+    with h5py.File(path, "r+") as h5file:
+        h5file["layers/batch_normalization/moving_variance"][0] = -5.0
+    return path, "layer 'batch_normalization': moving_variance holds 1 negative value (down " \
+                 "to -5), which a variance never does; the file is damaged"
+
+
+def negative_variance_in_a_keras_archive(tmp_path):
+    """Keras's batch-normalisation archive (tests/fixtures) whose first moving variance holds
+    -5 (Keras's arrays: gamma, beta, moving mean, moving variance)."""
+    def edit(h5file):
+        h5file["layers/batch_normalization/vars/3"][0] = -5.0
+    return (archive_with_weights(tmp_path, "keras_batch_norm.keras", edit),
+            "moving_variance holds 1 negative value (down to -5), which a variance never "
+            "does; the file is damaged")
+
+
+@pytest.mark.parametrize("make", [negative_variance_in_a_dlcore_file,
+                                  negative_variance_in_a_keras_archive])
+def test_a_negative_moving_variance_is_refused_at_load(tmp_path, make):
+    # a damaged batch normalisation's moving variance (fuzzer seed 180: -1.6e15 in a Keras
+    # archive) loaded, and every prediction was NaN, the square root of a negative number
+    path, refusal = make(tmp_path)
+    with pytest.raises(dlcore.io.ModelFileError, match=re.escape(refusal)) as caught:
+        dlcore.load(path)
+    assert "\n" not in str(caught.value)
 
 
 def with_szip(path, options=("nn", 8)):

@@ -53,7 +53,14 @@ import numpy as np
 
 from dlcore.io.atomic import atomic_output_path
 from dlcore.io.errors import ModelFileError
-from dlcore.io.guarded import MAX_OBJECTS, OTHER_MODEL_FIX, ModelFileReader, parse_json, shape_text
+from dlcore.io.guarded import (
+    DAMAGED_FIX,
+    MAX_OBJECTS,
+    OTHER_MODEL_FIX,
+    ModelFileReader,
+    parse_json,
+    shape_text,
+)
 from dlcore.io.keras_weights import entry_is_functional, output_references
 from dlcore.io.layouts import MAX_GRAPH_INPUTS, MAX_LAYERS
 from dlcore.layers.base import ACTIVATION_NAMES
@@ -3073,7 +3080,11 @@ def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
                 arrays = convert(arrays, layer)
             else:
                 arrays = convert(arrays)
-            layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
+            try:
+                layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
+            except ValueError as error:   # values out of a layer's range (shapes: checked)
+                raise ModelFileError(imported.filename, f"{imported.filename}: {error}; "
+                                                        f"{DAMAGED_FIX}") from None
 
 
 def _renumbered_in_order(model, with_weights: list, expected: list) -> list | None:

@@ -478,9 +478,18 @@ class Layer:
                 raise ValueError(f"layer {self.name!r}: {name} holds values beyond "
                                  f"{self.dtype.name}'s range (up to "
                                  f"{float(np.abs(value).max()):.3g}), which would be infinite")
+            problem = self._value_problem(name, cast)
+            if problem is not None:
+                raise ValueError(f"layer {self.name!r}: {name} {problem}")
             arrays.append(cast)
         for name, value in zip(names, arrays):
             self.backend.copy_into(self._array(name), value)
+
+    def _value_problem(self, name, value):
+        """What is wrong with the finite values ``value`` given for array ``name`` (a
+        sentence after the name), or None: a layer whose arrays have a range (a variance is
+        never negative) refuses values outside it."""
+        return None
 
     # -- computing ----------------------------------------------------------------------
     def forward(self, x, training=False, step=0):

@@ -149,6 +149,15 @@ class BatchNormalization(_Normalization):
         return {**super()._initial_weights(input_shape, seed),
                 "moving_mean": np.zeros(channels), "moving_variance": np.ones(channels)}
 
+    def _value_problem(self, name, value):
+        """A moving variance is never negative: a negative one (a damaged file's) makes
+        every output NaN, the square root of a negative number."""
+        negative = int(np.count_nonzero(value < 0)) if name == "moving_variance" else 0
+        if not negative:
+            return None
+        return (f"holds {negative} negative value{'s' if negative > 1 else ''} (down to "
+                f"{float(value.min()):.3g}), which a variance never does")
+
     def forward(self, x, training=False, step=0):
         self._prepare(x)
         shape = self._channels(x.shape[0])
