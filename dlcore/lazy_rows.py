@@ -290,6 +290,9 @@ class Hdf5Reader:
                                        f"{', '.join(self._dataset_names()) or 'none'}",
                                        "give one of them")
             self.filters = self.guard.check_rows(item, dataset)
+        except (OSError, KeyError, RuntimeError) as error:
+            self.file.close()
+            raise self._damaged(error) from None
         except BaseException:
             self.file.close()
             raise
@@ -334,10 +337,19 @@ class Hdf5Reader:
             self._check_chunks_of(indices)
         try:
             return self.dataset[indices].astype(self.dtype, copy=False)
-        except OSError as error:
-            reason = str(error).splitlines()[0][:120]
-            raise self.guard.error(f"rows of dataset '{self.dataset.name.lstrip('/')}' cannot "
-                                   f"be read ({reason})") from None
+        except (OSError, KeyError, RuntimeError) as error:
+            raise self._damaged(error) from None
+
+    def _damaged(self, error):
+        """The one-line error for h5py's ``error`` reading the file (a damaged block: h5py
+        raises OSError, and KeyError or RuntimeError for some damaged headers); an error
+        raised outside h5py is dlcore's own, and is raised as it is."""
+        from dlcore.io.hdf5 import _raised_inside_h5py
+        if not isinstance(error, OSError) and not _raised_inside_h5py(error):
+            raise error
+        reason = " ".join(str(error.args[0] if error.args else error).split())[:160]
+        return self.guard.error(f"HDF5 cannot read it ({reason})", "the file is damaged: "
+                                "copy it again, or write the rows again with h5py")
 
     def _check_chunks_of(self, indices):
         """Check the stored chunks that rows ``indices`` lie in, once each."""

@@ -2,6 +2,7 @@
 (a classmate's, a download) with the checks a model file gets. Every file is written here,
 small; the oracle of a sound file is the array written, that of a hostile one a refusal in one
 line naming the file, the dataset and the problem."""
+import struct
 import zlib
 
 import h5py
@@ -80,3 +81,18 @@ def test_sound_data_files_read_the_rows_written(tmp_path, options):
     rows = open_hdf5(tmp_path / "data.h5", "images")
     np.testing.assert_array_equal(rows.rows(np.array([9, 2, 2, 15])), ROWS[[9, 2, 2, 15]])
     np.testing.assert_array_equal(np.asarray(rows), ROWS)
+
+
+def test_a_data_file_damaged_past_what_hdf5_opens_is_refused_in_one_line(tmp_path):
+    # a flipped size in the dataset's header: h5py's KeyError ("invalid dataset size")
+    # reached the user as a traceback (fuzz of open_hdf5, seed 180)
+    write_rows(tmp_path / "data.h5")
+    content = (tmp_path / "data.h5").read_bytes()
+    shape = struct.pack("<3Q", *ROWS.shape)
+    (tmp_path / "data.h5").write_bytes(content.replace(shape, struct.pack("<3Q", 2**62, 6, 6)))
+    with pytest.raises(ValueError) as caught:
+        open_hdf5(tmp_path / "data.h5", "images")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'data.h5'}: HDF5 cannot read it (Unable to ")
+    assert message.endswith("; the file is damaged: copy it again, or write the rows again "
+                            "with h5py") and "\n" not in message
