@@ -156,3 +156,21 @@ def test_an_averaged_ensemble_saves_and_loads(tmp_path, writer):
         loaded = dlcore.load(path)
     for got, want in zip(loaded.predict(x), model.predict(x)):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+def test_maps_that_each_broadcast_cross_the_keras_seam(tmp_path, suffix):
+    """A row profile (C, H, 1) added to a column profile (C, 1, W): no input has the output's
+    shape (Keras takes it: each axis of size 1 repeats). Saving such a model as a Keras file
+    (and importing one) failed with an IndexError from the row-order check, which looked for
+    the inputs of the output's shape."""
+    from dlcore.layers import Conv2D, Flatten, add
+    image = dlcore.Input(shape=(2, 4, 5))
+    rows = Conv2D(3, (1, 5), activation="tanh")(image)       # (3, 4, 1)
+    columns = Conv2D(3, (4, 1), activation="tanh")(image)    # (3, 1, 5)
+    model = dlcore.Model(image, Dense(2, activation="softmax")(Flatten()(add([rows, columns]))),
+                         backend="reference")
+    x = np.random.default_rng(5).standard_normal((3, 2, 4, 5)).astype(np.float32)
+    model.save(tmp_path / f"profiles.{suffix}")
+    loaded = dlcore.load(tmp_path / f"profiles.{suffix}")
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6, atol=1e-7)

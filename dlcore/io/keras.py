@@ -708,9 +708,10 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
     if kind in _ROW_KEEPING:
         return found[0]
     if kind in _ELEMENTWISE_MERGES:
-        # an input broadcast along the rows (one row, (1,)) is the same in either order
+        # an input broadcast along the rows (one row, (1,)) is the same in either order; maps
+        # that each broadcast ((C, H, 1) with (C, 1, W)) leave no input of the output's shape
         found = [layout for layout, tensor in zip(found, inputs)
-                 if tuple(tensor.shape) == tuple(output.shape)]
+                 if tuple(tensor.shape) == tuple(output.shape)] or found
         if any(layout != found[0] for layout in found):
             verb, result = ("add", "sum") if kind == "Add" else ("merge", "result")
             raise ValueError(f"layer {name!r} ({kind}) {verb}s rows in different orders "
