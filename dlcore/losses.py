@@ -796,14 +796,25 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         raise ValueError(f"y_pred has shape {outputs.shape}: a loss function here takes rows "
                          f"(n, k), {fix}")
     label_shapes = ((outputs.shape[0],), (outputs.shape[0], 1))
-    if isinstance(loss, CrossEntropy) and labels.shape in label_shapes and outputs.shape[1] > 1:
+    # a sparse cross-entropy's y_true are labels whatever y_pred's width (Keras's: a label
+    # beyond its columns is refused, not read as a target row)
+    sparse = isinstance(loss, SparseCategoricalCrossentropy)
+    if sparse and labels.shape not in label_shapes:
+        raise ValueError(f"y_true has shape {np.shape(y_true)} beside y_pred {given.shape}: a "
+                         f"sparse cross-entropy takes one class label per row of y_pred (n, k), "
+                         f"y_true (n,) or (n, 1); one-hot rows are categorical_crossentropy's")
+    if isinstance(loss, CrossEntropy) and labels.shape in label_shapes and (
+            outputs.shape[1] > 1 or sparse):
         labels = labels.reshape(-1)
         classes = outputs.shape[1]
         if labels.dtype.kind not in "biuf" or labels.size and (
                 not np.all(np.mod(labels, 1) == 0) or labels.min() < 0
                 or labels.max() >= classes):
+            hint = "; one probability per sample is binary_crossentropy's" if classes == 1 \
+                else ""
             raise ValueError(f"y_true holds {labels.shape[0]} labels, which must be whole "
-                             f"numbers in [0, {classes}) for the {classes} columns of y_pred")
+                             f"numbers in [0, {classes}) for the {classes} columns of "
+                             f"y_pred{hint}")
         labels = np.eye(classes)[labels.astype(np.int64)]
     elif labels.ndim == 1 and outputs.shape == (labels.shape[0], 1):
         labels = labels[:, None]     # one output per sample: Keras's loss objects take (n,)

@@ -530,3 +530,27 @@ def test_a_loss_function_refuses_shapes_that_do_not_match_naming_the_shapes_give
     with pytest.raises(ValueError, match=re.escape(
             f"y_true has shape {label_shape} and y_pred {prediction_shape}")):
         dlcore.losses.mean_squared_error(labels, predictions)
+def test_a_sparse_cross_entropy_refuses_what_are_not_labels_of_its_columns_as_kerass():
+    """Keras's sparse cross-entropy (function and object) reads y_true as class labels and
+    refuses labels beyond y_pred's columns ("Target 1 is out of bounds"). dlcore's gave a
+    number: 0 for labels [0, 1, 1] beside one column of probabilities (a sigmoid's (n, 1),
+    or its ``.ravel()`` beside labels (n, 1)), and for a 1-D pair of n labels and n
+    probabilities the labels read as one row of targets (1.64)."""
+    labels, column = np.array([0, 1, 1]), np.array([[0.2], [0.7], [0.9]])
+    for y_true, y_pred in [(labels, column), (labels[:, None], column.ravel())]:
+        with pytest.raises(ValueError, match=r"y_true holds 3 labels, which must be whole "
+                                             r"numbers in \[0, 1\) for the 1 columns of "
+                                             r"y_pred; .*binary_crossentropy"):
+            dlcore.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        with pytest.raises(ValueError, match=r"must be whole numbers in \[0, 1\)"):
+            dlcore.losses.SparseCategoricalCrossentropy()(y_true, y_pred)
+    with pytest.raises(ValueError, match=r"^y_true has shape \(3,\) beside y_pred \(3,\): a "
+                                         r"sparse cross-entropy takes one class label per "
+                                         r"row of y_pred \(n, k\).*$"):
+        dlcore.losses.sparse_categorical_crossentropy(labels, column.ravel())
+    # labels in range beside one column are Keras's loss 0; one-hot rows stay categorical's
+    np.testing.assert_allclose(
+        dlcore.losses.sparse_categorical_crossentropy([0, 0, 0], column), 0.0, atol=1e-6)
+    np.testing.assert_allclose(
+        dlcore.losses.categorical_crossentropy(np.eye(2)[[1, 0]], [[0.4, 0.6], [0.5, 0.5]]),
+        -np.log([0.6, 0.5]), rtol=1e-12)
