@@ -838,8 +838,9 @@ class Model(TrainingLoop):
         such a model; anything else as it is."""
         keys = getattr(self, "keras_output_keys_", None)
         names = self.output_names
+        # by key first, as Keras's, also where a key is another output's name
         if not keys or len(keys) != len(names) or not isinstance(value, dict) or not value \
-                or not set(value) <= set(keys) or set(value) <= set(names):
+                or not set(value) <= set(keys):
             return value
         by_key = dict(zip(keys, names))
         return {by_key[key]: item for key, item in value.items()}

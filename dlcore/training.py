@@ -495,7 +495,8 @@ def by_name(values, names, what, name, keys=None):
     of them in the order of ``names`` (or by ``keys``, one per name: the keys of a Keras
     model's dict inputs or outputs, which its fit and predict take); one line naming the names
     when its keys differ."""
-    if keys and len(keys) == len(names) and set(values) == set(keys) != set(names):
+    if keys and len(keys) == len(names) and set(values) == set(keys):
+        # by key first, as Keras's, also where a key is another input's name (Keras warns)
         return [values[key] for key in keys]
     if set(values) != set(names):
         # a Keras model's dict keys are what its user wrote: named first

@@ -440,6 +440,28 @@ def test_two_copies_of_one_file_side_by_side_are_refused_in_one_line_naming_the_
     np.testing.assert_allclose(model.predict(rows), 2 * first.predict(rows), rtol=1e-6)
 
 
+def test_a_dict_model_takes_arrays_by_its_keys_where_they_are_other_inputs_names():
+    """Keras maps a dict model's arrays by its keys, also where a key is another input's name
+    (``Model({"a": Input(name="b"), "b": Input(name="a")}, ...)``: Keras warns, then reads
+    x["a"] into the input keyed "a"). dlcore read them by the inputs' names: the two arrays
+    swapped silently (12 for Keras's 21), the targets of crossed output keys too."""
+    keyed_a, keyed_b = dlcore.Input((1,), name="b"), dlcore.Input((1,), name="a")
+    joined = concatenate([keyed_a, dlcore.layers.Rescaling(10.0)(keyed_b)])
+    first, second = Dense(1, name="second"), Dense(1, name="first")
+    model = dlcore.Model({"a": keyed_a, "b": keyed_b},
+                         {"first": first(joined), "second": second(joined)}, backend="reference")
+    for layer in (first, second):
+        layer.set_weights([np.array([[1.0], [1.0]], np.float32), np.zeros(1, np.float32)])
+    first.set_weights([np.array([[2.0], [2.0]], np.float32), np.zeros(1, np.float32)])
+    x = {"a": np.array([[1.0]], np.float32), "b": np.array([[2.0]], np.float32)}
+    predicted = model.predict(x)
+    assert predicted["first"][0, 0] == pytest.approx(42.0)   # 2 (1 + 10 * 2), as Keras's
+    assert predicted["second"][0, 0] == pytest.approx(21.0)
+    model.compile("mse", "sgd")
+    assert model.evaluate(x, {"first": np.array([[42.0]]), "second": np.array([[21.0]])},
+                          verbose=0)[0] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_save_and_load_a_functional_model_continues_training_exactly(tmp_path):
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "adam", ["accuracy"])
