@@ -694,14 +694,23 @@ class Model(TrainingLoop):
 
     @property
     def input(self):
-        """The input tensor (a list of them for several inputs), Keras's ``model.input``."""
+        """The input tensor (a list of them for several inputs; a dict by key for a model of
+        dict inputs), Keras's ``model.input``."""
+        keys = getattr(self, "keras_input_keys_", None)
+        if keys and len(keys) == len(self.inputs):
+            return dict(zip(keys, self.inputs))
         return self.inputs if self._several_inputs else self.inputs[0]
 
     @property
     def output(self):
-        """The output tensor (a list for several outputs), Keras's ``model.output``: with the
-        layers' ``output``, a model of part of this one shares its layers and weights, e.g.
-        ``dlcore.Model(model.input, model.get_layer("conv2d").output)`` for feature maps."""
+        """The output tensor (a list for several outputs; a dict by key for a model of dict
+        outputs, ``dlcore.Model(model.input, model.output["score"])``), Keras's
+        ``model.output``: with the layers' ``output``, a model of part of this one shares its
+        layers and weights, e.g. ``dlcore.Model(model.input,
+        model.get_layer("conv2d").output)`` for feature maps."""
+        keys = getattr(self, "keras_output_keys_", None)
+        if keys and len(keys) == len(self.outputs):
+            return dict(zip(keys, self.outputs))
         return self.outputs if self._several_outputs else self.outputs[0]
 
     # -- frozen layers ------------------------------------------------------------------

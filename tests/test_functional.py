@@ -462,6 +462,20 @@ def test_a_dict_model_takes_arrays_by_its_keys_where_they_are_other_inputs_names
                           verbose=0)[0] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_dict_models_input_and_output_are_dicts_as_kerass():
+    """Keras's ``model.input`` and ``model.output`` of a model of dict inputs and outputs
+    are those dicts: ``Model(model.input, model.output["score"])`` takes the score head
+    alone. dlcore gave lists ("list indices must be integers")."""
+    model = _model_of_dict_inputs_and_outputs()
+    assert sorted(model.input) == ["body", "title"]
+    assert model.input["title"] is model.inputs[1]
+    assert sorted(model.output) == ["group", "score"]
+    head = dlcore.Model(model.input, model.output["score"])
+    rows = np.random.default_rng(2)
+    x = {"title": rows.random((2, 6), np.float32), "body": rows.random((2, 5), np.float32)}
+    np.testing.assert_allclose(head.predict(x), model.predict(x)["score"], rtol=1e-6)
+
+
 def test_save_and_load_a_functional_model_continues_training_exactly(tmp_path):
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "adam", ["accuracy"])
