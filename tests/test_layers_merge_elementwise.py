@@ -174,3 +174,28 @@ def test_maps_that_each_broadcast_cross_the_keras_seam(tmp_path, suffix):
     model.save(tmp_path / f"profiles.{suffix}")
     loaded = dlcore.load(tmp_path / f"profiles.{suffix}")
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", [Add, Multiply, Maximum])
+def test_a_vector_merged_with_maps_of_one_pixel_keeps_its_shape(kind, backend):
+    """A (C,) gate merged with (C, 1, 1) maps (a GlobalAveragePooling2D(keepdims=True), Keras's
+    (1, 1, C) with (C,)) repeats nothing, but its rank differs: the reference failed ("non-
+    broadcastable output operand"), the kernels handed back a (C, 1, 1) gradient for the
+    (C,) input."""
+    rng = np.random.default_rng(1)
+    maps, gate = rng.standard_normal((2, 3, 1, 1)), rng.standard_normal((2, 3))
+    maps, gate = maps.astype(np.float32), gate.astype(np.float32)
+    layer = kind()
+    layer.build([(3, 1, 1), (3,)], backend=backend)
+    y = layer.forward([layer.backend.asarray(maps), layer.backend.asarray(gate)])
+    expected = {Add: np.add, Multiply: np.multiply, Maximum: np.maximum}[kind](
+        maps, gate[:, :, None, None])
+    np.testing.assert_allclose(layer.backend.to_numpy(y), expected, rtol=1e-6)
+    grad_y = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
+    wanted = [grad_y] * 2 if kind is Add else _numpy_gradients(
+        kind, [maps, gate[:, :, None, None]], grad_y)
+    grads = layer.backward(layer.backend.asarray(grad_y))
+    for got, want, shape in zip(grads, wanted, [(2, 3, 1, 1), (2, 3)]):
+        assert tuple(got.shape) == shape
+        np.testing.assert_allclose(layer.backend.to_numpy(got), want.reshape(shape), rtol=1e-6)

@@ -149,9 +149,11 @@ class ElementwiseMerge(Merge):
         full = []
         aligned = self._aligned_shapes(self.input_shape)
         for index, (x, shape) in enumerate(zip(xs, aligned)):
+            # a (C,) vector is read at its aligned (C, 1, 1), which (C, 1, 1) maps repeat not
+            x = x.reshape((x.shape[0],) + shape)
             if shape != self.output_shape:
                 repeated = self._buffer(f"broadcast_x{index}", out.shape)
-                self.ops.broadcast_forward(x.reshape((x.shape[0],) + shape), repeated)
+                self.ops.broadcast_forward(x, repeated)
                 x = repeated
             full.append(x)
         return out, full
@@ -165,8 +167,8 @@ class ElementwiseMerge(Merge):
             if shape != self.output_shape:
                 small = self._buffer(f"grad_broadcast_x{index}", (grad.shape[0],) + shape)
                 self.ops.broadcast_backward(grad, small)
-                grad = small.reshape((grad.shape[0],) + own)
-            summed.append(grad)
+                grad = small
+            summed.append(grad.reshape((grad.shape[0],) + own))
         return summed
 
 
