@@ -86,3 +86,17 @@ def test_a_noise_level_of_zero_is_taken_as_keras_takes_it(tmp_path):
     assert dlcore.load(tmp_path / "m.h5").layers[1].stddev == 0.0
     with pytest.raises(ValueError, match="stddev must be in \\[0.0, inf\\)"):
         GaussianNoise(-0.1)
+
+
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+def test_a_noise_level_keras_refuses_is_not_written_to_a_keras_file(tmp_path, suffix):
+    """Keras's GaussianNoise takes stddev in [0, 1] and refuses the whole file otherwise
+    ("could not be deserialized"): dlcore wrote GaussianNoise(2.0) (noise on 0-255 pixels) to
+    Keras files that Keras could not open. Now one line before anything is written."""
+    model = network(0, GaussianNoise(2.0), 1, backend="reference")
+    with pytest.raises(ValueError, match=r"^layer 'gaussian_noise' \(GaussianNoise\) has "
+                                         r"stddev 2\.0.*Keras takes \[0, 1\].*dlcore\.save"):
+        model.save(tmp_path / f"m.{suffix}")
+    assert not list(tmp_path.iterdir())
+    network(0, GaussianNoise(1.0), 1, backend="reference").save(tmp_path / f"m.{suffix}")
+    assert dlcore.load(tmp_path / f"m.{suffix}").layers[1].stddev == 1.0

@@ -301,6 +301,13 @@ class _Exported:
             self.layers.append(_layer("Rescaling", layer.name, scale=layer.scale,
                                       offset=layer.offset))
         elif kind == "GaussianNoise":
+            if layer.stddev > 1:
+                # Keras 3 refuses the layer, and so the whole file, on loading it
+                raise ValueError(f"layer {layer.name!r} (GaussianNoise) has stddev "
+                                 f"{layer.stddev}, which Keras refuses (Keras takes [0, 1]): "
+                                 f"scale the inputs first (Rescaling(1 / 255)) and the noise "
+                                 f"with them, or keep it in dlcore's own file, "
+                                 f"dlcore.save(model, path)")
             self.layers.append(_layer("GaussianNoise", layer.name, stddev=layer.stddev,
                                       **({} if layer.seed is None else {"seed": layer.seed})))
         elif kind in ("Activation", "ReLU", "Sigmoid", "Tanh", "Softmax", "ELU"):
