@@ -795,6 +795,11 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
                else "flatten each sample's outputs first, y_pred.reshape(len(y_pred), -1)")
         raise ValueError(f"y_pred has shape {outputs.shape}: a loss function here takes rows "
                          f"(n, k), {fix}")
+    if isinstance(loss, CrossEntropy) and outputs.shape[1] == 1:
+        # a softmax of one column is 1, so the loss is 0 whatever the labels (Keras warns)
+        raise ValueError("y_pred has one column: a categorical cross-entropy compares 2 or "
+                         "more classes (one column each), as compile says; for one "
+                         "probability per sample use binary_crossentropy")
     label_shapes = ((outputs.shape[0],), (outputs.shape[0], 1))
     # a sparse cross-entropy's y_true are labels whatever y_pred's width (Keras's: a label
     # beyond its columns is refused, not read as a target row)
@@ -810,11 +815,8 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         if labels.dtype.kind not in "biuf" or labels.size and (
                 not np.all(np.mod(labels, 1) == 0) or labels.min() < 0
                 or labels.max() >= classes):
-            hint = "; one probability per sample is binary_crossentropy's" if classes == 1 \
-                else ""
             raise ValueError(f"y_true holds {labels.shape[0]} labels, which must be whole "
-                             f"numbers in [0, {classes}) for the {classes} columns of "
-                             f"y_pred{hint}")
+                             f"numbers in [0, {classes}) for the {classes} columns of y_pred")
         labels = np.eye(classes)[labels.astype(np.int64)]
     elif labels.ndim == 1 and outputs.shape == (labels.shape[0], 1):
         labels = labels[:, None]     # one output per sample: Keras's loss objects take (n,)

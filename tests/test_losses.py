@@ -538,19 +538,35 @@ def test_a_sparse_cross_entropy_refuses_what_are_not_labels_of_its_columns_as_ke
     probabilities the labels read as one row of targets (1.64)."""
     labels, column = np.array([0, 1, 1]), np.array([[0.2], [0.7], [0.9]])
     for y_true, y_pred in [(labels, column), (labels[:, None], column.ravel())]:
-        with pytest.raises(ValueError, match=r"y_true holds 3 labels, which must be whole "
-                                             r"numbers in \[0, 1\) for the 1 columns of "
-                                             r"y_pred; .*binary_crossentropy"):
+        with pytest.raises(ValueError, match=r"y_pred has one column: .*binary_crossentropy"):
             dlcore.losses.sparse_categorical_crossentropy(y_true, y_pred)
-        with pytest.raises(ValueError, match=r"must be whole numbers in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"y_pred has one column"):
             dlcore.losses.SparseCategoricalCrossentropy()(y_true, y_pred)
+    with pytest.raises(ValueError, match=r"^y_true holds 3 labels, which must be whole numbers "
+                                         r"in \[0, 2\) for the 2 columns of y_pred$"):
+        dlcore.losses.sparse_categorical_crossentropy(labels * 2, np.hstack([column, column]))
     with pytest.raises(ValueError, match=r"^y_true has shape \(3,\) beside y_pred \(3,\): a "
                                          r"sparse cross-entropy takes one class label per "
                                          r"row of y_pred \(n, k\).*$"):
         dlcore.losses.sparse_categorical_crossentropy(labels, column.ravel())
-    # labels in range beside one column are Keras's loss 0; one-hot rows stay categorical's
-    np.testing.assert_allclose(
-        dlcore.losses.sparse_categorical_crossentropy([0, 0, 0], column), 0.0, atol=1e-6)
+    # one-hot rows stay categorical's
     np.testing.assert_allclose(
         dlcore.losses.categorical_crossentropy(np.eye(2)[[1, 0]], [[0.4, 0.6], [0.5, 0.5]]),
         -np.log([0.6, 0.5]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", [dlcore.losses.categorical_crossentropy,
+                                  dlcore.losses.CategoricalCrossentropy(),
+                                  dlcore.losses.sparse_categorical_crossentropy])
+def test_a_categorical_cross_entropy_of_one_column_is_refused_as_compile_refuses_it(loss):
+    """A softmax of one column is 1 whatever the data, so a categorical cross-entropy of one
+    column is 0 whatever the labels (Keras warns, or refuses unlike shapes): compile refuses
+    it in one line, but called on arrays it gave 0 for labels (n, 1) beside a sigmoid's
+    ``predict(x).ravel()`` (refused before this pass expanded them) and beside (n, 1)
+    probabilities. Now the same line as compile's, naming binary_crossentropy."""
+    for y_true, y_pred in [(np.array([[0.0], [0.0]]), np.array([0.3, 0.8])),
+                           (np.array([[0.0], [0.0]]), np.array([[0.3], [0.8]]))]:
+        with pytest.raises(ValueError, match=r"^y_pred has one column: a categorical cross-"
+                                             r"entropy compares 2 or more classes.*binary_"
+                                             r"crossentropy.*$"):
+            loss(y_true, y_pred)
