@@ -259,3 +259,23 @@ def test_docs_rbm_says_that_the_cd1_slide_swaps_the_letters_of_its_model_table()
     text = without_spaces((ROOT / "docs" / "rbm.md").read_text(encoding="utf-8"))
     assert without_spaces('"RBM Weight Update" swaps them (hidden i, visible j') in text
     assert without_spaces("its W_ij is our `W[j, i]`") in text
+
+
+def test_the_file_format_names_every_key_of_a_functional_models_json():
+    """docs/hdf5-format.md describes a functional model's ``hyperparameters`` JSON key by key:
+    the keys of dict inputs and outputs (``keras_input_keys``, ``keras_output_keys``, at the
+    top and in a nested model's entry since this pass) were written but not documented."""
+    from dlcore.layers import Dense, concatenate
+    title, body = dlcore.Input((6,), name="title"), dlcore.Input((5,), name="body")
+    joined = concatenate([title, body])
+    inner = dlcore.Model({"title": title, "body": body}, {"score": Dense(1)(joined),
+                                                          "group": Dense(3)(joined)})
+    first, second = dlcore.Input((6,)), dlcore.Input((5,))
+    called = inner({"title": first, "body": second})
+    outer = dlcore.Model({"t": first, "b": second}, {"s": called["score"],
+                                                     "g": Dense(2)(called["group"])})
+    config = outer.get_config()
+    keys = set(config) | set(config["models"][0])
+    text = (ROOT / "docs" / "hdf5-format.md").read_text()
+    missing = sorted(key for key in keys if f'"{key}"' not in text and f"`{key}`" not in text)
+    assert not missing, missing
