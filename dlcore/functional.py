@@ -450,6 +450,9 @@ class Model(TrainingLoop):
         #: per output of a model with several, whether it reports its accuracy (compile's
         #: metrics); None otherwise
         self.output_metrics = None
+        #: per output of a model with several, the names of its accuracy (compile's metrics
+        #: for it); None otherwise
+        self.output_metric_names = None
         #: the order of the outputs' ``<name>_loss`` scores where it is not theirs (a Keras
         #: model of dict outputs compiled with a dict of losses: :meth:`_loss_order`)
         self.output_loss_order = None
@@ -897,7 +900,9 @@ class Model(TrainingLoop):
         (:attr:`output_names`, as Keras), and the cost is their sum, or with ``loss_weights``
         (a list or dict, as Keras) the weighted sum sum_k w_k L_k; ``metrics=["accuracy"]``
         reports each output's accuracy (``<output>_accuracy``), and a list of one entry per
-        output or a dict by output name (Keras 3's forms) chooses the outputs; Keras's
+        output or a dict by output name (Keras 3's forms) chooses the outputs and the names
+        each reports (``{"a": "acc", "b": "binary_accuracy"}``: ``a_acc``,
+        ``b_binary_accuracy``); Keras's
         ``weighted_metrics``, ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` as :meth:`dlcore.Sequential.compile`."""
         check_keras_compile_options(weighted_metrics, run_eagerly, steps_per_execution,
@@ -920,11 +925,12 @@ class Model(TrainingLoop):
         self.loss = self.losses[0]
         self.optimizer = self._compiled_optimizer(optimizer)
         asked = accuracy_names(metrics, self.output_names)
-        chosen = [bool(names) for names in asked]
-        # the outputs' names together (each once): every output that reports its accuracy
-        # reports it under them, and binary_accuracy is not mixed with the argmax's
-        self.metrics = accuracy_names([name for names in asked for name in names], [None])[0]
-        self.output_metrics = tuple(chosen) if self._several_outputs else None
+        # every output's names, each once; each output reports its own (Keras 3: a_acc and
+        # b_binary_accuracy for [["acc"], ["binary_accuracy"]])
+        self.metrics = list(dict.fromkeys(name for names in asked for name in names))
+        several = self._several_outputs
+        self.output_metrics = tuple(bool(names) for names in asked) if several else None
+        self.output_metric_names = tuple(tuple(names) for names in asked) if several else None
         if self.built:
             self.optimizer.build(self._parameters, self.backend)
         return self
@@ -948,12 +954,13 @@ class Model(TrainingLoop):
     def _fused_outputs(self):
         """Per output: whether its loss absorbs the final activation of its layer."""
         fused = []
+        metrics = self._output_metric_names()
         for index, loss in enumerate(self.losses if self.loss is not None else []):
             last = self._output_layer(index)
             fused.append(loss.fuses_with is not None and last is not None
                          and final_activation(last) == loss.fuses_with
                          and not penalises_outputs(last)
-                         and not unfuse_for_accuracy(loss, self.metrics))
+                         and not unfuse_for_accuracy(loss, metrics[index]))
         return fused
 
     @property
@@ -1089,6 +1096,7 @@ class Model(TrainingLoop):
         backend = self.backend
         n = x.shape[0]
         values = self._forward(x, training, step, fused, keep_outputs=True)
+        elementwise = [is_elementwise_accuracy(names) for names in self._output_metric_names()]
         grads, offset = [], 0
         for index, (tensor, loss) in enumerate(zip(self.outputs, self.losses)):
             outputs = values[index].reshape(n, -1)
@@ -1101,7 +1109,7 @@ class Model(TrainingLoop):
             row_correct = rows.correct if index == 0 else self._buffer(f"correct{index}", (n,))
             loss.loss_and_gradient(backend, outputs, part, grad, row_loss, row_correct,
                                    fused[index], output_channels(tensor.shape))
-            if is_elementwise_accuracy(self.metrics):
+            if elementwise[index]:
                 elementwise_correct(backend, outputs, part, row_correct,
                                     fused[index] or loss.from_logits)
             if rows.parts is not None:   # this output's own loss, before its loss weight
@@ -1450,9 +1458,14 @@ class Model(TrainingLoop):
                                           else self.loss.get_config()),
                                  "optimizer": serialize_optimizer(self.optimizer),
                                  "metrics": list(self.metrics)}
-            chosen = self.output_metrics or ()
-            if any(chosen) and not all(chosen):   # the outputs that report their accuracy
-                config["compile"]["metric_outputs"] = list(chosen)
+            per_output = self._output_metric_names() if self._several_outputs else []
+            if any(names != self.metrics for names in per_output):
+                # the outputs that report their accuracy: true/false (the form older dlcore
+                # reads) when each reports all the names, else each output's names
+                config["compile"]["metric_outputs"] = (
+                    [bool(names) for names in per_output]
+                    if all(names in ([], self.metrics) for names in per_output)
+                    else per_output)
             if self.loss_weights is not None:
                 config["compile"]["loss_weights"] = list(self.loss_weights)
             if getattr(self, "output_loss_order", None) is not None:
@@ -1522,7 +1535,8 @@ class Model(TrainingLoop):
         if compiled:
             chosen = compiled.get("metric_outputs")
             metrics = (compiled.get("metrics") if chosen is None
-                       else [list(compiled.get("metrics") or ["accuracy"]) if flag else []
+                       else [list(flag) if isinstance(flag, list)
+                             else list(compiled.get("metrics") or ["accuracy"]) if flag else []
                              for flag in chosen])
             model.compile(compiled["loss"], compiled["optimizer"], metrics,
                           loss_weights=compiled.get("loss_weights"))

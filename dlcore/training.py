@@ -729,8 +729,8 @@ class TrainingLoop:
         order = getattr(self, "output_loss_order", None) or range(len(names))
         return (["loss"] + [f"{names[index]}_loss" for index in order]
                 + [f"{name}_{metric}"
-                   for name, chosen in zip(names, self._accuracy_outputs()) if chosen
-                   for metric in self.metrics])
+                   for name, metrics in zip(names, self._output_metric_names())
+                   for metric in metrics])
 
     def _score_names(self):
         """What each output's scores are named after: the output's name (Keras's
@@ -745,6 +745,16 @@ class TrainingLoop:
         ``metrics``: one list for every output, or per output, as Keras)."""
         chosen = getattr(self, "output_metrics", None)
         return list(chosen) if chosen is not None else [bool(self.metrics)] * len(self.outputs)
+
+    def _output_metric_names(self):
+        """Per output of a model with several, the names of the accuracy it reports, as
+        compile was given them for that output (Keras 3 logs ``a_acc`` and
+        ``b_binary_accuracy`` for ``[["acc"], ["binary_accuracy"]]``); ``[]`` for none."""
+        names = getattr(self, "output_metric_names", None)
+        if names is not None:
+            return [list(items) for items in names]
+        # a model compiled before names were kept per output: every output's are the model's
+        return [list(self.metrics) if chosen else [] for chosen in self._accuracy_outputs()]
 
     @property
     def trainable_parameters(self):
@@ -1379,10 +1389,10 @@ class TrainingLoop:
         parts = sums[3:3 + outputs]
         for index in getattr(self, "output_loss_order", None) or range(outputs):
             logs[f"{names[index]}_loss"] = float(parts[index] / count)
-        for name, chosen, flags in zip(names, self._accuracy_outputs(), sums[3 + outputs:]):
-            if chosen:
-                for metric in self.metrics:
-                    logs[f"{name}_{metric}"] = float(flags / count)
+        for name, metrics, flags in zip(names, self._output_metric_names(),
+                                        sums[3 + outputs:]):
+            for metric in metrics:
+                logs[f"{name}_{metric}"] = float(flags / count)
         return logs
 
     def _record(self, logs):

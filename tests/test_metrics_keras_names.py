@@ -132,3 +132,35 @@ def test_labels_left_out_are_named_in_one_line(call, options):
     with pytest.raises(ValueError, match=r"^y is None: no labels .*fit\(x, y\)") as error:
         getattr(model, call)(x, None, verbose=0, **options)
     assert "\n" not in str(error.value)
+
+
+def two_output_model(metrics):
+    inputs = dlcore.Input((4,))
+    first = Dense(3, activation="sigmoid", name="a")(inputs)
+    second = Dense(3, activation="sigmoid", name="b")(inputs)
+    model = dlcore.Model(inputs, [first, second], backend="reference", seed=2)
+    model.compile(loss="binary_crossentropy", metrics=metrics)
+    return model
+
+
+# Keras 3 names each output's metrics as that output was given them (checked with Keras 3.15:
+# [["acc"], ["binary_accuracy"]] logs a_acc and b_binary_accuracy, no a_binary_accuracy)
+@pytest.mark.parametrize("metrics, keys", [
+    ([["acc"], ["binary_accuracy"]], ["a_acc", "b_binary_accuracy"]),
+    ({"a": "acc", "b": ["accuracy"]}, ["a_acc", "b_accuracy"])])
+def test_each_output_reports_the_metrics_it_was_given_through_files(tmp_path, metrics, keys):
+    x, y = multi_label_data()
+    model = two_output_model(metrics)
+    predicted = model.predict(x)
+    right = {"a_acc": float(np.mean(predicted[0].argmax(1) == y.argmax(1))),
+             "b_binary_accuracy": keras_binary_accuracy(predicted[1], 1 - y),
+             "b_accuracy": float(np.mean(predicted[1].argmax(1) == (1 - y).argmax(1)))}
+    dlcore.save(model, str(tmp_path / "m.h5"))
+    dlcore.save(model, str(tmp_path / "k.h5"), format="keras")
+    for copy in (model, dlcore.load(str(tmp_path / "m.h5")), pickle.loads(pickle.dumps(model)),
+                 dlcore.load(str(tmp_path / "k.h5"))):
+        scores = copy.evaluate(x, [y, 1 - y], return_dict=True)
+        assert list(scores) == ["loss", "a_loss", "b_loss"] + keys
+        assert copy.metrics_names == list(scores)
+        for key in keys:
+            assert scores[key] == pytest.approx(right[key], abs=1e-6)

@@ -525,7 +525,7 @@ def keras_training_config(model, notes=None):
     loss = [_keras_loss(item, form) for item, form in zip(losses, forms)]
     metrics = list(model.metrics) or None
     if metrics and len(losses) > 1:   # Keras 3 takes a list per output
-        metrics = [list(model.metrics) if chosen else [] for chosen in model._accuracy_outputs()]
+        metrics = model._output_metric_names()
     order = getattr(model, "output_loss_order", None)
     keys = getattr(model, "keras_output_keys_", None)
     if order is not None and keys and len(keys) == len(loss):

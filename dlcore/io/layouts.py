@@ -837,9 +837,10 @@ def _check_compile_settings(reader: ModelFileReader, config: dict) -> None:
         raise checker.fail(f"give metrics = {metrics!r:.60}; expected a short list of names")
     chosen = compiled.get("metric_outputs")
     if chosen is not None and (not isinstance(chosen, list) or len(chosen) > 64 or not all(
-            isinstance(flag, bool) for flag in chosen)):
+            isinstance(flag, bool) or (isinstance(flag, list) and len(flag) <= 8 and all(
+                isinstance(metric, str) for metric in flag)) for flag in chosen)):
         raise checker.fail(f"give metric_outputs = {chosen!r:.60}; expected a short list of "
-                           f"true or false, one per output")
+                           f"true or false (or of metric names), one per output")
     order = compiled.get("loss_order")
     if order is not None and (not isinstance(order, list) or len(order) > 64 or not all(
             isinstance(index, int) and not isinstance(index, bool) for index in order)
