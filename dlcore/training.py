@@ -418,8 +418,9 @@ ELEMENTWISE_ACCURACY = "binary_accuracy"
 
 def _accuracy_names(items):
     """One output's metrics (None, a name, or a list of names) as the names the logs report
-    them by, as the user spelled them and in order, each once (Keras names a metric as asked:
-    "acc" is logged as ``acc``); ValueError in one line for a metric dlcore does not report."""
+    them by, in order, each once (Keras names a metric as asked: "acc" is logged as ``acc``;
+    another case, "Binary_Accuracy", as its Keras name, which a Keras export must write);
+    ValueError in one line for a metric dlcore does not report."""
     items = [] if items is None else [items] if isinstance(items, str) else items
     if not isinstance(items, (list, tuple)):
         raise ValueError(f"metrics must be names such as 'accuracy', got {items!r:.60}")
@@ -428,7 +429,7 @@ def _accuracy_names(items):
     if unknown:
         raise ValueError(f"unknown metric(s) {[str(item)[:40] for item in unknown][:4]}: dlcore "
                          f"reports accuracy (and each loss)")
-    names = list(dict.fromkeys(items))
+    names = list(dict.fromkeys(item.lower() for item in items))
     if 0 < sum(is_elementwise_accuracy([name]) for name in names) < len(names):
         raise ValueError(f"metrics {names[:4]} mix binary_accuracy (each output a yes/no "
                          f"question) with the argmax accuracy: dlcore reports one accuracy per "

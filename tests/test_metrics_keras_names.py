@@ -164,3 +164,11 @@ def test_each_output_reports_the_metrics_it_was_given_through_files(tmp_path, me
         assert copy.metrics_names == list(scores)
         for key in keys:
             assert scores[key] == pytest.approx(right[key], abs=1e-6)
+
+
+def test_a_name_in_another_case_is_kept_as_keras_s_through_an_export(tmp_path):
+    # Keras refuses "Binary_Accuracy": the export must write its own spelling
+    model = sigmoid_model("reference", ["Binary_Accuracy"])
+    assert model.metrics == ["binary_accuracy"]
+    dlcore.save(model, str(tmp_path / "k.h5"), format="keras")
+    assert dlcore.load(str(tmp_path / "k.h5")).metrics == ["binary_accuracy"]
