@@ -172,3 +172,18 @@ def test_a_name_in_another_case_is_kept_as_keras_s_through_an_export(tmp_path):
     assert model.metrics == ["binary_accuracy"]
     dlcore.save(model, str(tmp_path / "k.h5"), format="keras")
     assert dlcore.load(str(tmp_path / "k.h5")).metrics == ["binary_accuracy"]
+
+
+@pytest.mark.parametrize("metrics, kept, warned", [
+    (["accuracy", "binary_accuracy"], ["accuracy"], "binary_accuracy"),
+    ([{"class_name": "BinaryAccuracy", "config": {"threshold": 0.7}}], [], "threshold=0.7")])
+def test_a_keras_metric_dlcore_does_not_report_as_asked_is_left_out_with_a_warning(
+        metrics, kept, warned):
+    from dlcore.io.keras_training import compile_from
+    model = sigmoid_model("reference", [])
+    with pytest.warns(UserWarning, match=r"left out") as caught:
+        assert compile_from(model, {"loss": "binary_crossentropy", "metrics": metrics,
+                                    "optimizer_config": {"class_name": "SGD", "config": {}}}) \
+            is None
+    assert warned in str(caught[0].message)
+    assert model.metrics == kept

@@ -206,10 +206,11 @@ def _compile_metrics(value, left_out=None):
 def _metrics(value, left_out=None):
     """The accuracies among Keras's metrics ``value`` by dlcore's names (``["acc"]``,
     ``["binary_accuracy"]``; ``[]`` for none), those of the first one's kind (dlcore reports
-    one accuracy per output: binary_accuracy or the argmax's); the names of the others go into
-    ``left_out`` (a list) when given, else are refused."""
+    one accuracy per output: binary_accuracy or the argmax's); the names of the others, and
+    of a ``BinaryAccuracy`` of another threshold than dlcore's 0.5, go into ``left_out`` (a
+    list) when given, else are refused."""
     from dlcore.training import is_elementwise_accuracy
-    items, pending = [], [value]
+    items, others, pending = [], [], [value]
     while pending:
         item = pending.pop(0)
         if item is None:
@@ -217,17 +218,21 @@ def _metrics(value, left_out=None):
         if isinstance(item, list) and len(item) <= 16:
             pending[:0] = item
             continue
-        name = item if isinstance(item, str) else _keras_object(item, "a metric")[0]
-        if name in _ACCURACIES:
+        name, config = (item, {}) if isinstance(item, str) else _keras_object(item, "a metric")
+        if name in _ACCURACIES and config.get("threshold", 0.5) == 0.5:
             if _ACCURACIES[name] not in items:
                 items.append(_ACCURACIES[name])
-        elif left_out is not None:
-            left_out.append(str(name)[:40])
         else:
-            raise ValueError(f"the metric {str(name)[:60]!r} is not one dlcore reports "
-                             f"(accuracy)")
-    return [name for name in items
-            if is_elementwise_accuracy([name]) == is_elementwise_accuracy(items[:1])]
+            others.append(str(name)[:40] if name not in _ACCURACIES else
+                          f"{name}(threshold={str(config['threshold'])[:12]})")
+    kind = is_elementwise_accuracy(items[:1])
+    others += [name for name in items if is_elementwise_accuracy([name]) != kind]
+    if others and left_out is None:
+        raise ValueError(f"the metric {others[0]!r} is not one dlcore reports (accuracy, "
+                         f"one per output)")
+    if left_out is not None:
+        left_out += others
+    return [name for name in items if is_elementwise_accuracy([name]) == kind]
 
 
 def _learning_rate(value):
