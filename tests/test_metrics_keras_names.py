@@ -187,3 +187,16 @@ def test_a_keras_metric_dlcore_does_not_report_as_asked_is_left_out_with_a_warni
             is None
     assert warned in str(caught[0].message)
     assert model.metrics == kept
+
+
+@pytest.mark.parametrize("metric", ["auc\nall metrics restored",
+                                    {"class_name": "BinaryAccuracy",
+                                     "config": {"threshold": "0.7\nall metrics restored"}}])
+def test_a_hostile_keras_file_s_metric_is_warned_about_in_one_line(metric):
+    from dlcore.io.keras_training import compile_from
+    model = sigmoid_model("reference", [])
+    with pytest.warns(UserWarning, match=r"left out") as caught:
+        compile_from(model, {"loss": "binary_crossentropy", "metrics": [metric],
+                             "optimizer_config": {"class_name": "SGD", "config": {}}})
+    assert "\n" not in str(caught[0].message)
+    assert len(str(caught[0].message)) < 200

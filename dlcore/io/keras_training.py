@@ -203,6 +203,13 @@ def _compile_metrics(value, left_out=None):
     return _metrics(value, left_out)
 
 
+def _printable(name):
+    """A file's ``name`` as one bounded line: its first 40 characters, a line break or other
+    control character escaped (a warning quoting a hostile file's metric must not print
+    lines of the file's making)."""
+    return repr(str(name)[:40])[1:-1]
+
+
 def _metrics(value, left_out=None):
     """The accuracies among Keras's metrics ``value`` by dlcore's names (``["acc"]``,
     ``["binary_accuracy"]``; ``[]`` for none), those of the first one's kind (dlcore reports
@@ -223,8 +230,8 @@ def _metrics(value, left_out=None):
             if _ACCURACIES[name] not in items:
                 items.append(_ACCURACIES[name])
         else:
-            others.append(str(name)[:40] if name not in _ACCURACIES else
-                          f"{name}(threshold={str(config['threshold'])[:12]})")
+            others.append(_printable(name) if name not in _ACCURACIES else
+                          f"{name}(threshold={_printable(config['threshold'])[:12]})")
     kind = is_elementwise_accuracy(items[:1])
     others += [name for name in items if is_elementwise_accuracy([name]) != kind]
     if others and left_out is None:
