@@ -416,11 +416,12 @@ ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical
 ELEMENTWISE_ACCURACY = "binary_accuracy"
 
 
-def _accuracy_names(items):
+def _accuracy_names(items, outputs=()):
     """One output's metrics (None, a name, or a list of names) as the names the logs report
     them by, in order, each once (Keras names a metric as asked: "acc" is logged as ``acc``;
     another case, "Binary_Accuracy", as its Keras name, which a Keras export must write);
-    ValueError in one line for a metric dlcore does not report."""
+    ValueError in one line for a metric dlcore does not report; a mix is told how to give
+    them per output when they were given for every one of several ``outputs`` (names)."""
     items = [] if items is None else [items] if isinstance(items, str) else items
     if not isinstance(items, (list, tuple)):
         raise ValueError(f"metrics must be names such as 'accuracy', got {items!r:.60}")
@@ -433,7 +434,10 @@ def _accuracy_names(items):
     if 0 < sum(is_elementwise_accuracy([name]) for name in names) < len(names):
         raise ValueError(f"metrics {names[:4]} mix binary_accuracy (each output a yes/no "
                          f"question) with the argmax accuracy: dlcore reports one accuracy per "
-                         f"output, so ask for one of them")
+                         f"output, so ask for one of them"
+                         + (f" (or each output its own, as Keras 3: "
+                            f"{[[name] for name in names[:len(outputs)]]} for outputs "
+                            f"{list(outputs)[:len(names)]})" if len(outputs) > 1 else ""))
     return names
 
 
@@ -474,7 +478,7 @@ def accuracy_names(metrics, names):
                              f"output(s) ({', '.join(map(str, names[:8]))}), {len(metrics)} "
                              f"given")
         return [_accuracy_names(item) for item in metrics]
-    return [_accuracy_names(list(metrics))] * len(names)
+    return [_accuracy_names(list(metrics), names)] * len(names)
 
 
 def accuracy_outputs(metrics, names):

@@ -200,3 +200,12 @@ def test_a_hostile_keras_file_s_metric_is_warned_about_in_one_line(metric):
                              "optimizer_config": {"class_name": "SGD", "config": {}}})
     assert "\n" not in str(caught[0].message)
     assert len(str(caught[0].message)) < 200
+
+
+def test_a_mix_given_for_every_output_is_told_the_per_output_form_that_works():
+    with pytest.raises(ValueError, match="one accuracy per output") as error:
+        two_output_model(["acc", "binary_accuracy"])
+    advice = "[['acc'], ['binary_accuracy']]"
+    assert advice in str(error.value) and "\n" not in str(error.value)
+    names = two_output_model([["acc"], ["binary_accuracy"]]).metrics_names
+    assert names[-2:] == ["a_acc", "b_binary_accuracy"]
