@@ -225,7 +225,8 @@ class EarlyStopping(_Resumable):
     min_delta : float >= 0, the smallest change that counts as an improvement
     patience : int >= 0, epochs without improvement after which training stops
     verbose : 0 silent, 1 a line on stderr when it stops the fit and when it restores weights
-    mode : "min", "max" or "auto" (max for names containing "accuracy", else min)
+    mode : "min", "max" or "auto" (max for names containing "acc", as Keras: ``val_acc``,
+        ``val_accuracy``; else min)
     baseline : float or None, a value the monitor must improve on within ``patience`` epochs
     restore_best_weights : bool, restore the best epoch's weights at the end (default False,
         as Keras: the weights of the last epoch trained stay)
