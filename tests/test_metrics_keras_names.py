@@ -209,3 +209,15 @@ def test_a_mix_given_for_every_output_is_told_the_per_output_form_that_works():
     assert advice in str(error.value) and "\n" not in str(error.value)
     names = two_output_model([["acc"], ["binary_accuracy"]]).metrics_names
     assert names[-2:] == ["a_acc", "b_binary_accuracy"]
+
+
+def test_a_keras_accuracy_of_its_own_name_is_told_the_name_dlcore_logs_it_under():
+    from dlcore.io.keras_training import compile_from
+    model = sigmoid_model("reference", [])
+    metric = {"class_name": "BinaryAccuracy", "config": {"name": "bin", "threshold": 0.5}}
+    with pytest.warns(UserWarning, match=r"'bin' \(a BinaryAccuracy\) is reported as "
+                                         r"binary_accuracy") as caught:
+        compile_from(model, {"loss": "binary_crossentropy", "metrics": [metric],
+                             "optimizer_config": {"class_name": "SGD", "config": {}}})
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    assert model.metrics == ["binary_accuracy"]

@@ -229,6 +229,12 @@ def _metrics(value, left_out=None):
         if name in _ACCURACIES and config.get("threshold", 0.5) == 0.5:
             if _ACCURACIES[name] not in items:
                 items.append(_ACCURACIES[name])
+            if config.get("name", _ACCURACIES[name]) != _ACCURACIES[name]:
+                # Keras logs the object by its own name: a monitor="val_bin" must be told
+                warnings.warn(f"the metric {_printable(config['name'])!r} (a {name}) is "
+                              f"reported as {_ACCURACIES[name]}: dlcore names its accuracies "
+                              f"by Keras's strings (monitor val_{_ACCURACIES[name]})",
+                              stacklevel=4)
         else:
             others.append(_printable(name) if name not in _ACCURACIES else
                           f"{name}(threshold={_printable(config['threshold'])[:12]})")
