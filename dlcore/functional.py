@@ -60,7 +60,7 @@ from dlcore.training import (
     by_name,
     called_once,
     is_elementwise_accuracy,
-    unfuse_for_accuracy,
+    logits_of,
 )
 from dlcore.validation import check_batch, check_bool, check_float, check_model_name
 
@@ -954,13 +954,11 @@ class Model(TrainingLoop):
     def _fused_outputs(self):
         """Per output: whether its loss absorbs the final activation of its layer."""
         fused = []
-        metrics = self._output_metric_names()
         for index, loss in enumerate(self.losses if self.loss is not None else []):
             last = self._output_layer(index)
             fused.append(loss.fuses_with is not None and last is not None
                          and final_activation(last) == loss.fuses_with
-                         and not penalises_outputs(last)
-                         and not unfuse_for_accuracy(loss, metrics[index]))
+                         and not penalises_outputs(last))
         return fused
 
     @property
@@ -1069,7 +1067,8 @@ class Model(TrainingLoop):
                                     output_channels(self.outputs[0].shape))
         if is_elementwise_accuracy(self.metrics):
             elementwise_correct(self.backend, outputs.reshape(n, -1), targets, rows.correct,
-                                fused[0] or self.loss.from_logits)
+                                logits_of(self.loss, fused[0]),
+                                output_channels(self.outputs[0].shape))
         self._scale_by_loss_weight(0, rows.grad, rows.loss)
         if weights is not None:
             self._weigh(rows.grad.reshape(n, -1), weights)
@@ -1111,7 +1110,7 @@ class Model(TrainingLoop):
                                    fused[index], output_channels(tensor.shape))
             if elementwise[index]:
                 elementwise_correct(backend, outputs, part, row_correct,
-                                    fused[index] or loss.from_logits)
+                                    logits_of(loss, fused[index]), output_channels(tensor.shape))
             if rows.parts is not None:   # this output's own loss, before its loss weight
                 self.ops.place_columns(row_loss.reshape(n, 1), rows.parts, index)
                 self.ops.place_columns(row_correct.reshape(n, 1), rows.parts,

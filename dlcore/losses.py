@@ -740,12 +740,41 @@ def elementwise_correct_rows(first, last, outputs, targets, row_correct, thresho
         row_correct[row] = _row_correct(outputs, targets, row, threshold, 1)
 
 
-def elementwise_correct(backend, outputs, targets, row_correct, logits):
-    """Overwrite ``row_correct`` (n,) with each row's fraction of outputs right, each output
-    against 0.5 (0 for ``logits``) as its own yes/no question (Keras's ``binary_accuracy``,
-    for multi-label sigmoid outputs), where the loss's own flags take the argmax of rows of
-    several outputs. ``outputs``, ``targets``: (n, k) backend arrays."""
-    threshold = 0.0 if logits else 0.5
+@body
+def softmax_elementwise_correct_rows(first, last, logits, targets, row_correct, channels):
+    """Rows first..last-1 of a softmax's logits o, each read as ``channels`` blocks of
+    positions: the fraction of the row's outputs whose probability exp(o_k - m) / sum_c
+    exp(o_c - m), over its position's channels, is on the right side of 0.5."""
+    positions = logits.shape[1] // channels
+    for row in range(first, last):
+        right = 0
+        for position in range(positions):
+            top, total = max_and_exp_sum(logits[row], position, positions, channels,
+                                         logits[row, :0])
+            for k in range(position, logits.shape[1], positions):
+                predicted = math.exp(logits[row, k] - top) / total > np.float32(0.5)
+                if predicted == (targets[row, k] > np.float32(0.5)):
+                    right += 1
+        row_correct[row] = np.float32(right) / np.float32(logits.shape[1])
+
+
+def elementwise_correct(backend, outputs, targets, row_correct, logits_of=None, channels=1):
+    """Overwrite ``row_correct`` (n,) with each row's fraction of outputs right, each output's
+    probability against 0.5 as its own yes/no question (Keras's ``binary_accuracy``, for
+    multi-label sigmoid outputs), where the loss's own flags take the argmax of rows of
+    several outputs. ``outputs``, ``targets``: (n, k) backend arrays; ``outputs`` are
+    probabilities, or the logits of ``logits_of`` ("sigmoid": each against 0; "softmax":
+    their softmax over ``channels``, so that the cross-entropy stays fused with its softmax
+    whichever accuracy is asked, as Keras's loss does not depend on its metrics)."""
+    if logits_of == "softmax":
+        if not backend.launches_kernels:
+            n, width = outputs.shape
+            outputs = reference.softmax(outputs.reshape(n, channels, -1)).reshape(n, width)
+        else:
+            backend.launch_1d(softmax_elementwise_correct_rows, outputs.shape[0], outputs,
+                              targets, row_correct, channels, work=outputs.size)
+            return
+    threshold = 0.0 if logits_of == "sigmoid" else 0.5
     if not backend.launches_kernels:
         row_correct[...] = correct_predictions(outputs, targets, threshold, channels=1)
         return

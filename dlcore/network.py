@@ -63,7 +63,7 @@ from dlcore.training import (
     accuracy_names,
     called_once,
     is_elementwise_accuracy,
-    unfuse_for_accuracy,
+    logits_of,
 )
 from dlcore.validation import check_model_name
 
@@ -359,8 +359,7 @@ class Sequential(Model):
         sigmoid + binary cross-entropy): the last layer then hands over pre-activations."""
         return (self.loss is not None and self.loss.fuses_with is not None
                 and final_activation(self.layers[-1]) == self.loss.fuses_with
-                and not penalises_outputs(self.layers[-1])
-                and not unfuse_for_accuracy(self.loss, self.metrics))
+                and not penalises_outputs(self.layers[-1]))
 
     # -- computing ----------------------------------------------------------------------
     def forward(self, x, training=False, step=0):
@@ -426,7 +425,7 @@ class Sequential(Model):
                                     output_channels(self.output_shape))
         if is_elementwise_accuracy(self.metrics):
             elementwise_correct(self.backend, outputs.reshape(n, -1), targets, rows.correct,
-                                fused or self.loss.from_logits)
+                                logits_of(self.loss, fused), output_channels(self.output_shape))
         if weights is not None:
             self._weigh(rows.grad.reshape(len(weights), -1), weights)
             self._weigh(rows.loss.reshape(-1, 1), weights)

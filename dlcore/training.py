@@ -447,11 +447,11 @@ def is_elementwise_accuracy(names):
     return any(name.lower() == ELEMENTWISE_ACCURACY for name in names)
 
 
-def unfuse_for_accuracy(loss, names):
-    """Whether a final softmax must hand over its probabilities rather than fuse with
-    ``loss``: ``binary_accuracy`` (``names``) thresholds each probability at 0.5, which its
-    logit alone does not tell (a sigmoid's does: logit > 0)."""
-    return loss.fuses_with == "softmax" and is_elementwise_accuracy(names)
+def logits_of(loss, fused):
+    """The activation whose logits the outputs a ``loss`` reads are ("sigmoid", "softmax"),
+    None for probabilities: those of its fused final activation, or of a ``from_logits``
+    loss (see :func:`dlcore.losses.elementwise_correct`)."""
+    return loss.fuses_with if fused or loss.from_logits else None
 
 
 def accuracy_names(metrics, names):

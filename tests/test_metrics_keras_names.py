@@ -35,7 +35,8 @@ def keras_binary_accuracy(probabilities, y):
     return float(np.mean((probabilities > 0.5) == (y > 0.5)))
 
 
-# a softmax's probabilities are thresholded by the kernel of the sigmoid's (checked on the GPU)
+# a fused softmax's probabilities are thresholded from its logits (the kernel is checked on
+# every backend below)
 @pytest.mark.parametrize("backend, loss, activation", [
     ("reference", "binary_crossentropy", "sigmoid"), ("cpu", "binary_crossentropy", "sigmoid"),
     pytest.param("cuda", "binary_crossentropy", "sigmoid", marks=requires_cuda),
@@ -221,3 +222,49 @@ def test_a_keras_accuracy_of_its_own_name_is_told_the_name_dlcore_logs_it_under(
                              "optimizer_config": {"class_name": "SGD", "config": {}}})
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
     assert model.metrics == ["binary_accuracy"]
+
+
+def test_asking_binary_accuracy_leaves_a_softmax_s_loss_and_training_as_they_were():
+    # saturated softmax outputs: a cross-entropy on clipped probabilities reported 11.4
+    # where the fused one reports 29.8, and trained other weights
+    rng = np.random.default_rng(0)
+    x, y = (rng.normal(size=(16, 4)) * 30).astype(np.float32), rng.integers(0, 3, 16)
+    runs = []
+    for metrics in (["accuracy"], ["binary_accuracy"]):
+        model = sigmoid_model("cpu", metrics, "categorical_crossentropy", "softmax")
+        before = model.evaluate(x, y, return_dict=True)["loss"]
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+        runs.append((before, model.get_weights()))
+        if metrics == ["binary_accuracy"]:
+            expected = keras_binary_accuracy(model.predict(x), np.eye(3)[y])
+            assert model.evaluate(x, y, return_dict=True)["binary_accuracy"] == pytest.approx(
+                expected, abs=1e-6)
+    assert runs[1][0] == runs[0][0]
+    for theirs, ours in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(theirs, ours)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", pytest.param("cuda", marks=requires_cuda)])
+def test_binary_accuracy_of_softmax_logits_thresholds_their_probabilities(backend):
+    from dlcore.backend import get_backend
+    from dlcore.backend.reference import softmax
+    from dlcore.losses import elementwise_correct
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(6, 2 * 3)).astype(np.float32) * 2   # 2 channels at 3 positions
+    targets = (rng.random((6, 6)) > 0.5).astype(np.float32)
+    probabilities = softmax(logits.reshape(6, 2, 3)).reshape(6, 6)
+    expected = ((probabilities > 0.5) == (targets > 0.5)).mean(axis=1)
+    device = get_backend(backend)
+    right = device.asarray(np.zeros(6, np.float32))
+    elementwise_correct(device, device.asarray(logits), device.asarray(targets), right,
+                        "softmax", channels=2)
+    np.testing.assert_allclose(device.to_numpy(right), expected, atol=1e-7)
+
+
+def test_binary_accuracy_under_a_from_logits_cross_entropy_reads_the_softmax_of_the_logits():
+    x, y = multi_label_data()
+    loss = dlcore.losses.CategoricalCrossentropy(from_logits=True)
+    model = sigmoid_model("reference", ["binary_accuracy"], loss, activation=None)
+    probabilities = dlcore.backend.reference.softmax(model.predict(x))
+    assert model.evaluate(x, y, return_dict=True)["binary_accuracy"] == pytest.approx(
+        keras_binary_accuracy(probabilities, y), abs=1e-6)
