@@ -5,6 +5,8 @@ fine-tune one epoch each.
 Oracles: fit where both are the same steps (pretrain_epochs=1, epochs=k, no validation split),
 bit for bit on cpu; scikit-learn's rules for ``classes`` and n_features_in_.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,5 +100,27 @@ def test_classes_that_repeat_labels_are_taken_once_where_they_cannot_be_weights(
     assert first.classes_.tolist() == once.classes_.tolist() == sorted(set(NAMES[:20]))
     np.testing.assert_array_equal(first.predict_proba(X), once.predict_proba(X))
     first.partial_fit(X[20:], NAMES[20:], classes=NAMES[20:])   # the same classes, repeated
-    streamed = dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:6], NAMES[:6], classes=NAMES)
+    with pytest.warns(UserWarning, match="repeat labels, taken once"):
+        streamed = dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:6], NAMES[:6], classes=NAMES)
     assert streamed.classes_.tolist() == ["cat", "dog", "owl"]
+
+
+def test_unsliced_weights_given_third_are_taken_as_classes_with_a_warning():
+    # partial_fit(X_batch, y_batch, w_all): count weights of every row (0, 1, 2), y in {0, 1},
+    # cannot be told from classes=y_all by their values; scikit-learn takes them silently,
+    # which trained a phantom third class with the weights ignored and nothing said
+    X = (np.random.default_rng(0).random((12, 6)) < 0.5).astype(np.float32)
+    y = np.arange(12) % 2
+    w_all = np.arange(30) % 3
+    with pytest.warns(UserWarning) as caught:
+        model = dlcore.DBNClassifier(hidden=(4,), backend="cpu").partial_fit(X, y, w_all)
+    (warning,) = [item for item in caught if "classes" in str(item.message)]
+    assert str(warning.message).startswith(
+        "classes [0, 1, 2, ...] (30 values) repeat labels, taken once (np.unique(classes): "
+        "3 classes); if these are sample weights, pass them by name: ")
+    assert "sample_weight=w" in str(warning.message) and "\n" not in str(warning.message)
+    assert warning.filename == __file__ and model.classes_.tolist() == [0, 1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # y itself, and labels given once, say nothing
+        model.partial_fit(X, y, classes=[0, 1, 2])
+        dlcore.DBNClassifier(hidden=(4,), backend="cpu").partial_fit(X, y, classes=y)

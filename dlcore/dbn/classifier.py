@@ -21,6 +21,7 @@ state of its two parts (:func:`dlcore.params.reduce_through_state`), so that
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -286,7 +287,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             those of ``y``. Afterwards the same classes or None (``classes_`` is fixed; others
             are refused, as scikit-learn refuses them). Repeats are taken once (scikit-learn's
             ``np.unique(classes)``) where they cannot be weights given third: ``classes=y``,
-            or another length than y's
+            or another length than y's (with a UserWarning unless ``classes`` is ``y``: weights
+            of every row given third unsliced look the same)
         sample_weight : (n,) weights >= 0 or None: each row's loss in fine-tuning weighted,
             the batch's loss their weighted mean (as :meth:`fit`'s;
             ``SGDClassifier.partial_fit``'s order of arguments); a first call's one pass of
@@ -406,10 +408,15 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         """The class labels of :meth:`partial_fit`'s ``classes``, refused in its own words:
         weights given third, as ``MLPClassifier.partial_fit`` takes them, land here. Labels
         given twice are taken once, as scikit-learn's ``np.unique(classes)`` takes them,
-        where they cannot be weights given third: ``classes=y`` itself, or a length other
-        than y's (``classes=y_all``). Other repeats, one per row of y, are refused: integer
-        count weights whose values happen to be labels (0, 1, 2 with y in {0, 1}) were taken
-        as classes, the weights ignored and a phantom class learnt."""
+        where they cannot be weights given third of this batch: ``classes=y`` itself, or a
+        length other than y's (``classes=y_all``). Other repeats, one per row of y, are
+        refused: integer count weights whose values happen to be labels (0, 1, 2 with y in
+        {0, 1}) were taken as classes, the weights ignored and a phantom class learnt.
+
+        Repeats of another length than y's are still what weights of every row given third
+        unsliced (``partial_fit(X_batch, y_batch, w_all)``) look like, and the values cannot
+        tell them from ``y_all``: they are taken, as scikit-learn takes them, with a
+        UserWarning saying so, unless they are ``y`` itself."""
         values = np.asarray(classes, dtype=object).ravel()
         rows = np.asarray(y, dtype=object).ravel()
         try:
@@ -417,13 +424,20 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         except ValueError:
             labels, problem = None, "are no class labels"
         else:
-            weights_like = len(values) == len(rows) and not np.array_equal(values, rows)
+            repeats = len(labels) < len(values)
+            is_y = len(values) == len(rows) and np.array_equal(values, rows)
             problem = (f"repeat labels ({len(labels)} distinct)"
-                       if len(labels) < len(values) and weights_like else None)
-        if problem is None:
-            return labels
+                       if repeats and not is_y and len(values) == len(rows) else None)
         shown = ", ".join(repr(value.item() if isinstance(value, np.generic) else value)[:8]
                           for value in values[:3]) + (", ..." if len(values) > 3 else "")
+        if problem is None:
+            if repeats and not is_y:
+                warnings.warn(
+                    f"classes [{shown}] ({count(len(values), 'value')}) repeat labels, taken "
+                    f"once (np.unique(classes): {count(len(labels), 'class', 'classes')}); if "
+                    "these are sample weights, pass them by name: partial_fit(X, y, "
+                    "sample_weight=w)", UserWarning, stacklevel=3)
+            return labels
         raise ValueError(f"classes [{shown}] ({count(len(values), 'value')}) {problem}: give "
                          "every batch's labels once, np.unique(y_all), and the weights by "
                          "name, partial_fit(X, y, sample_weight=w) (MLPClassifier's third "
