@@ -105,6 +105,8 @@ class Ensemble:
             ``validation_split``, which would hold out rows that also sit in the sample); a
             :class:`dlcore.callbacks.BackupAndRestore` backs up each member in a folder of its
             own (``backup_dir/member-<m>``), all deleted when the last member is done
+            (``backup_dir`` too where the run made it; another fit's backup in it, or a
+            folder that was there before, is kept)
 
         Returns
         -------
@@ -133,8 +135,9 @@ class Ensemble:
         if any(backup.delete_checkpoint for backup in backups):
             for backup in members_backups:
                 backup.delete_backup()
-            for backup in backups:
-                backup.delete_backup()   # the folder, if the members' were all it held
+            # backup_dir itself goes with the last member's backup where the run made it
+            # (_leave_shared_folder); anything else there is not the ensemble's to delete: a
+            # backup.h5 of another fit, kept for its run again, or a folder that was there
         return histories
 
     # -- predictions ----------------------------------------------------------------------

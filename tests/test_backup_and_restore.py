@@ -263,6 +263,22 @@ def test_an_ensemble_s_fit_leaves_no_mark_beside_the_users_files_in_a_folder_it_
     assert os.listdir(runs) == ["best.h5"]
 
 
+def test_an_ensemble_s_fit_keeps_another_fits_backup_and_a_folder_it_found(tmp_path):
+    # a single network's fit had kept runs/backup.h5 (delete_checkpoint=False, or interrupted,
+    # for its run again); the ensemble's end deleted it through the user's callback, though
+    # its members had backed up in runs/member-<m> alone; and an empty folder the user had
+    # made went too
+    runs, made = tmp_path / "runs", tmp_path / "made"
+    fit(network(7), [BackupAndRestore(runs, delete_checkpoint=False)], epochs=1)
+    kept = (runs / "backup.h5").read_bytes()
+    made.mkdir()
+    for backup_dir in (runs, made):
+        Ensemble([network(4), network(5)]).fit(X, Y, epochs=1, batch_size=16,
+                                               callbacks=[BackupAndRestore(backup_dir)])
+    assert os.listdir(runs) == ["backup.h5"] and (runs / "backup.h5").read_bytes() == kept
+    assert os.listdir(made) == []
+
+
 def test_an_ensemble_s_fit_run_again_on_its_interrupted_members_ends_as_uninterrupted(tmp_path):
     """The notebook's cell run again on the same Ensemble: member 0 had ended (its backup
     kept for the run again), member 1 was interrupted; neither trains more than asked."""
