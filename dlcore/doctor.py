@@ -26,6 +26,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import stat
 import time
 from dataclasses import dataclass
 
@@ -98,10 +99,27 @@ def cache_description():
     CPU kernels have been compiled into it before (:mod:`dlcore.backend.cache`)."""
     from dlcore.backend.cache import kernel_cache_folder, kernels_compiled_before
     folder = kernel_cache_folder()
-    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
-    return {"folder": str(folder), "exists": folder.is_dir(), "files": len(files),
-            "megabytes": round(sum(path.stat().st_size for path in files) / 1e6, 1),
-            "cpu_kernels_compiled": kernels_compiled_before()}
+    files, size = _files_and_bytes(folder)
+    return {"folder": str(folder), "exists": folder.is_dir(), "files": files,
+            "megabytes": round(size / 1e6, 1), "cpu_kernels_compiled": kernels_compiled_before()}
+
+
+def _files_and_bytes(folder):
+    """``(files, bytes)`` under ``folder`` (0, 0 where it is missing), counting the files that
+    are still there when read: other dlcore processes write and remove files in the cache as
+    the doctor counts them (Numba's index written aside and renamed, the kernels of an earlier
+    source removed by a first run after an edit), and a file listed and gone before its size
+    was read made ``dlcore doctor`` end in a FileNotFoundError traceback."""
+    files = size = 0
+    for root, _, names in os.walk(folder):   # passes over folders removed meanwhile
+        for name in names:
+            try:
+                info = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                files, size = files + 1, size + info.st_size
+    return files, size
 
 
 def environment():

@@ -7,6 +7,9 @@ them); the NumPy reference backend (the self-test's own oracle); and kernels bro
 and only its check, into FAIL with exit code 1."""
 import importlib.metadata
 import json
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -196,3 +199,37 @@ def test_the_conv_kernels_copy_their_padding_without_numpys_broadcasting_code():
     assert padded.sum() == 4 and padded[0, 2:4, 2:4].all()
     code = "".join(fresh.inspect_llvm().values())
     assert "unicode" not in code
+
+
+def test_the_cache_line_counts_a_cache_that_other_processes_write_meanwhile(
+        monkeypatch, tmp_path):
+    # the doctor test failed now and then in a full run: the cache_description read the size
+    # of each file it had listed, and another process's files went meanwhile (Numba's index
+    # written aside and renamed, a first run after an edit removing the earlier kernels):
+    # `dlcore doctor` ended in a FileNotFoundError traceback. Here a thread churns files
+    # while the GIL switches threads as often as it can.
+    monkeypatch.setenv("DLCORE_CACHE", str(tmp_path))
+    kernels = tmp_path / dlcore.__version__ / "kernels"
+    kernels.mkdir(parents=True)
+    (kernels / "kept.nbi").write_bytes(b"0123456789")
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            for index in range(20):
+                path = kernels / f"index-{index}.nbi.tmp"
+                path.write_bytes(b"x")
+                path.unlink()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    churning = threading.Thread(target=churn)
+    churning.start()
+    try:
+        started, seen = time.perf_counter(), []
+        while time.perf_counter() - started < 0.4:
+            seen.append(doctor.cache_description())
+    finally:
+        stop.set()
+        churning.join()
+        sys.setswitchinterval(interval)
+    assert seen and all(report["exists"] and report["files"] >= 1 for report in seen)
