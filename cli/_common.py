@@ -25,7 +25,12 @@ from dlcore.distributed import launched_rank
 from dlcore.errors import TrainingDiverged
 from dlcore.io import NoRoomError
 from dlcore.io import save as save_model
-from dlcore.io.atomic import FolderInUseError, lock_folder
+from dlcore.io.atomic import (
+    FolderInUseError,
+    WriteProtectedError,
+    lock_folder,
+    refuse_write_protected,
+)
 from dlcore.termination import (
     TERMINATION_SIGNALS,
     interrupt_on_termination,
@@ -194,6 +199,9 @@ class OneLineErrorGroup(click.Group):
         except NoRoomError as error:
             click.echo(f"dlcore: error: {no_room_message(error, started)}", err=True)
             sys.exit(1)
+        except WriteProtectedError as error:
+            click.echo(f"dlcore: error: {error}{_rescued_note(error)}", err=True)
+            sys.exit(1)
         except TrainingInterrupted as interruption:
             _say_interrupted(str(interruption), terminating_signal(interruption))
         except click.exceptions.Abort as error:
@@ -304,10 +312,8 @@ def no_room_message(error, started):
     whole: files are written atomically)."""
     fix = ("raise the file-size limit (ulimit -f)" if error.size_limit else
            "free space or choose another --out")
-    message = f"cannot write {error.path}: {error.reason} (errno {error.errno}); {fix}"
-    rescued = getattr(error, "rescued", None)
-    if rescued is not None:
-        message += f" (the trained model was saved to {rescued} instead: move it there)"
+    message = (f"cannot write {error.path}: {error.reason} (errno {error.errno}); {fix}"
+               f"{_rescued_note(error)}")
     folder = Path(error.path).parent
     with contextlib.suppress(OSError):
         written = sorted(entry.name for entry in folder.iterdir()
@@ -319,14 +325,24 @@ def no_room_message(error, started):
     return message
 
 
+def _rescued_note(error):
+    """Where :func:`save_trained_model` saved the trained model that ``error`` kept from its
+    file, said after the error's line; "" where it did not."""
+    rescued = getattr(error, "rescued", None)
+    return "" if rescued is None else (f" (the trained model was saved to {rescued} instead: "
+                                       "move it there)")
+
+
 def save_trained_model(model, path):
     """``dlcore.save(model, path)`` of a command's trained model. When there is no room for it
-    (a full disk or quota, ``ulimit -f``), hours of training are not dropped: the model is
-    saved to the temporary folder instead, if there is room there, and the
-    :class:`~dlcore.io.NoRoomError` raised names where (its ``rescued`` attribute)."""
+    (a full disk or quota, ``ulimit -f``) or its file is write-protected (a ``model.h5`` the
+    user protected with ``chmod 444``, found only now, after the training), hours of training
+    are not dropped: the model is saved to the temporary folder instead, if there is room
+    there, and the :class:`~dlcore.io.NoRoomError` or
+    :class:`~dlcore.io.WriteProtectedError` raised names where (its ``rescued`` attribute)."""
     try:
         save_model(model, path)
-    except NoRoomError as error:
+    except (NoRoomError, WriteProtectedError) as error:
         error.rescued = None
         with contextlib.suppress(OSError):
             rescued = Path(tempfile.mkdtemp(prefix="dlcore-rescued-")) / Path(path).name
@@ -496,9 +512,10 @@ def refuse_write_protected_file(path_type, path, param, ctx):
     one (:mod:`dlcore.io.atomic`), which the folder's permissions allow, so the protection the
     user set was dropped with the file (as ``>`` in a shell, Keras's ``model.save`` and
     Matplotlib's ``savefig`` refuse it)."""
-    if os.path.isfile(path) and not os.access(path, os.W_OK):
-        path_type.fail(f"{os.fspath(path)!r} is write-protected: choose another name, or let "
-                       f"it be replaced (chmod u+w {shlex.quote(os.fspath(path))})", param, ctx)
+    try:
+        refuse_write_protected(path)
+    except WriteProtectedError as error:
+        path_type.fail(str(error), param, ctx)
 
 
 class OutFolder(click.Path):

@@ -372,19 +372,22 @@ print(json.dumps([(result.exit_code, result.output.strip().splitlines())
 """
 
 
-def run_without_root_rights(commands):
+def run_without_root_rights(commands, temporary_folder=None):
     """Each dlcore command line of ``commands`` in one process that file permissions bind:
     as root (these tests' helpers run as root, whom no permission stops), root without its
     capabilities (setpriv), which still reaches pytest's folders (another user, nobody, could
-    not: they are root's alone). [(exit code, output lines)] per command."""
+    not: they are root's alone). [(exit code, output lines)] per command.
+    ``temporary_folder``: the process's $TMPDIR (where a command rescues a trained model)."""
     prefix = []
     if os.geteuid() == 0:
         prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
         if shutil.which("setpriv") is None or subprocess.run(
                 [*prefix, "true"], capture_output=True).returncode != 0:
             pytest.skip("needs setpriv, allowed to drop root's rights (CAP_SETPCAP)")
+    environment = dict(os.environ, **({"TMPDIR": str(temporary_folder)}
+                                      if temporary_folder is not None else {}))
     result = subprocess.run([*prefix, sys.executable, "-c", _INVOKE_EACH, json.dumps(commands)],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=environment)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -422,3 +425,33 @@ def test_outputs_the_user_may_not_write_are_refused_in_one_line_and_nothing_is_w
     assert protected.read_bytes() == b"the user's own picture"
     assert list(closed.iterdir()) == []
     assert not any("training:" in line for _, lines in outcomes for line in lines)
+
+
+def test_model_files_the_user_write_protected_are_kept_and_the_trained_model_rescued(
+        rbm_on_1_and_2, tmp_path):
+    """dlcore.save onto a write-protected file (chmod 444), and so `convert`'s output and a
+    training command's model.h5 in --out, replaced it and dropped its protection (the atomic
+    rename); now one line naming the file and chmod u+w, the file untouched, and a training
+    command's trained model saved to the temporary folder instead, not lost."""
+    _, model_file = rbm_on_1_and_2
+    converted, runs, rescue = tmp_path / "converted.h5", tmp_path / "runs", tmp_path / "tmp"
+    runs.mkdir()
+    rescue.mkdir()
+    for protected in (converted, runs / "model.h5"):
+        protected.write_bytes(b"the user's own model")
+        protected.chmod(0o444)
+    outcomes = run_without_root_rights([
+        ["convert", str(model_file), str(converted), "--to", "dlcore"],
+        ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(runs)]], rescue)
+    said = [(code, [line for line in lines if line.startswith("dlcore: error")])
+            for code, lines in outcomes]
+    for (code, lines), protected in zip(said, (converted, runs / "model.h5")):
+        assert code == 1 and len(lines) == 1, lines
+        assert lines[0].startswith(f"dlcore: error: '{protected}' is write-protected: ")
+        assert f"(chmod u+w {protected})" in lines[0]
+        assert protected.read_bytes() == b"the user's own model"
+        assert protected.stat().st_mode & 0o777 == 0o444
+    rescued, = rescue.glob("dlcore-rescued-*/model.h5")
+    assert said[1][1][0].endswith(f"(the trained model was saved to {rescued} instead: move "
+                                  "it there)")
+    assert dlcore.load(rescued).n_hidden == 16

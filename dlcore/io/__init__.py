@@ -8,11 +8,17 @@ and, for dlcore's own models, the layout checks of :mod:`dlcore.io.layouts`.
 
 A file that cannot be loaded is a :class:`ModelFileError` (a ``ValueError``: the file is at
 fault); a machine without room to write a file (:class:`NoRoomError`), a folder that takes no
-new file (:class:`FolderNotWritableError`: no permission, a read-only disk) or a temporary
+new file (:class:`FolderNotWritableError`: no permission, a read-only disk), a file the user
+write-protected (:class:`WriteProtectedError`: it is not replaced) or a temporary
 folder without room for a ``.keras`` archive's weights (:class:`TemporaryFolderError`) is an
 ``OSError``, whose fix is the machine's (see :class:`ModelFileError`).
 """
-from dlcore.io.atomic import FolderNotWritableError, NoRoomError, atomic_open
+from dlcore.io.atomic import (
+    FolderNotWritableError,
+    NoRoomError,
+    WriteProtectedError,
+    atomic_open,
+)
 from dlcore.io.hdf5 import (
     FORMAT_VERSION,
     TRAINING_RECORD,
@@ -34,6 +40,7 @@ __all__ = [
     "ModelFileError",
     "NoRoomError",
     "TemporaryFolderError",
+    "WriteProtectedError",
     "atomic_open",
     "atomic_output_path",
     "describe",

@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import secrets
+import shlex
 from collections.abc import Iterator
 from typing import IO
 
@@ -34,8 +35,8 @@ try:   # tests/test_io_folder_lock.py runs the Windows path with a stand-in on a
 except ImportError:
     msvcrt = None
 
-__all__ = ["FolderInUseError", "FolderNotWritableError", "NoRoomError", "atomic_open",
-           "atomic_output_path", "lock_folder"]
+__all__ = ["FolderInUseError", "FolderNotWritableError", "NoRoomError", "WriteProtectedError",
+           "atomic_open", "atomic_output_path", "lock_folder", "refuse_write_protected"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
@@ -114,6 +115,38 @@ class FolderNotWritableError(PermissionError):
                 f"{self.errno}); write it to a folder you may write to")
 
 
+class WriteProtectedError(PermissionError):
+    """A file to replace that exists and that this user may not write (``chmod a-w``,
+    ``chmod 444``, another user's file). The new file is renamed over the old one
+    (:func:`atomic_output_path`), which the folder's permissions allow: without this
+    refusal the file was replaced and its protection dropped with it, where ``open(path,
+    "w")``, a shell's ``>``, Keras's ``model.save`` and Matplotlib's ``savefig`` refuse it.
+
+    ``str(error)`` is one line naming the file and the fix (``chmod u+w``).
+
+    Attributes
+    ----------
+    path : str   the write-protected file
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(errno.EACCES, "write-protected")
+        self.path = os.fspath(path)
+
+    def __str__(self) -> str:
+        return (f"{self.path!r} is write-protected: choose another name, or let it be "
+                f"replaced (chmod u+w {shlex.quote(self.path)})")
+
+
+def refuse_write_protected(path: str | os.PathLike) -> None:
+    """Raise :class:`WriteProtectedError` when ``path`` is a file that exists and this user
+    may not write (root may write any file, as ``open`` lets it): checked before a file is
+    written over it, by :func:`atomic_output_path` and before the work of the command line's
+    outputs."""
+    if os.path.isfile(path) and not os.access(path, os.W_OK):
+        raise WriteProtectedError(path)
+
+
 def no_room_errno(error: BaseException) -> int | None:
     """The errno of ``error`` when it says a write found no room (:data:`NO_ROOM_ERRNOS`),
     from the exception or from the text HDF5 puts in h5py's message; None otherwise."""
@@ -144,6 +177,8 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     ------
     FileNotFoundError when the parent directory does not exist.
     IsADirectoryError when ``path`` is a directory.
+    WriteProtectedError (a PermissionError) when ``path`` is a file this user may not write
+    (:func:`refuse_write_protected`): it is not replaced.
     FolderNotWritableError (a PermissionError) when no file may be made in its directory
     (no permission, a read-only file system).
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
@@ -156,6 +191,7 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
                                 f"create it first")
     if os.path.isdir(target):
         raise IsADirectoryError(f"cannot write {target}: it is a directory; give a file name")
+    refuse_write_protected(target)
     try:
         temporary = _create_temporary_file(directory, os.path.basename(target))
     except OSError as error:

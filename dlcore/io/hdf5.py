@@ -264,7 +264,8 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     Parameters
     ----------
     model : an instance of a class registered with :func:`register_model`
-    path : str or os.PathLike   the target file, replaced if it exists; its directory must exist
+    path : str or os.PathLike   the target file, replaced if it exists and this user may write
+        it; its directory must exist
 
     Raises
     ------
@@ -274,6 +275,8 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     ValueError  a state key is not a valid HDF5 name or collides with a reserved root name, or
                 the training record is larger or deeper than a file may hold.
     FileNotFoundError   the parent directory does not exist.
+    WriteProtectedError   (a PermissionError) the file exists and this user may not write it
+                (``chmod 444``): it is kept, not replaced.
     """
     if format == "keras":
         if os.fspath(path).endswith(".keras"):
