@@ -498,5 +498,19 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
         raise ValueError(f"{str(name)!r} is a file; a data set is read from the folder that "
                          f"holds its IDX files (images and labels): give that folder, "
                          f"{str(Path(name).parent)!r}, or one of {', '.join(DATASET_NAMES)}")
+    if _names_a_path(name):
+        # a folder's name (/data/mnist, ./idx, ~/idx): "unknown data set" sent the user
+        # looking for a name to choose where the folder was mistyped or not made
+        raise ValueError(f"the folder {str(name)!r} does not exist: give a folder holding "
+                         f"IDX files (MNIST's names), or one of {', '.join(DATASET_NAMES)}")
     raise ValueError(f"unknown data set {str(name)!r}: choose one of "
                      f"{', '.join(DATASET_NAMES)}, or a directory holding IDX files")
+
+
+def _names_a_path(name):
+    """Whether ``name`` can only be a path: a path object, or text with a folder separator or
+    that starts as relative and home paths do (``.``, ``~``); a data set's name has none."""
+    if not isinstance(name, str):
+        return True
+    separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    return name.startswith((".", "~")) or any(sep in name for sep in ("/", *separators))

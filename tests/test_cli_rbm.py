@@ -110,7 +110,10 @@ def test_task1_unseen_digits_reconstruct_worse_than_seen_ones(task1_run):
     (["--test-digits", "x"], "--test-digits"),
     (["--backend", "tpu"], "--backend"),
     (["--epochs", "0"], "--epochs"),
-    (["--dataset", "/no/such/folder"], "unknown data set"),
+    # a folder that does not exist was called an "unknown data set", which it is not
+    (["--dataset", "/no/such/folder"], "the folder '/no/such/folder' does not exist: give a "
+                                       "folder holding IDX files"),
+    (["--dataset", "mnsit"], "unknown data set 'mnsit': choose one of mnist-5k, mnist"),
 ])
 def test_task1_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
     result = CliRunner().invoke(main, ["homework", "task1", *arguments, "--out", str(tmp_path)])
