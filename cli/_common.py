@@ -200,7 +200,8 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {no_room_message(error, started)}", err=True)
             sys.exit(1)
         except WriteProtectedError as error:
-            click.echo(f"dlcore: error: {error}{_rescued_note(error)}", err=True)
+            click.echo(f"dlcore: error: {error}{_rescued_note(error)}"
+                       f"{_written_note(error.path, started)}", err=True)
             sys.exit(1)
         except TrainingInterrupted as interruption:
             _say_interrupted(str(interruption), terminating_signal(interruption))
@@ -312,17 +313,22 @@ def no_room_message(error, started):
     whole: files are written atomically)."""
     fix = ("raise the file-size limit (ulimit -f)" if error.size_limit else
            "free space or choose another --out")
-    message = (f"cannot write {error.path}: {error.reason} (errno {error.errno}); {fix}"
-               f"{_rescued_note(error)}")
-    folder = Path(error.path).parent
+    return (f"cannot write {error.path}: {error.reason} (errno {error.errno}); {fix}"
+            f"{_rescued_note(error)}{_written_note(error.path, started)}")
+
+
+def _written_note(path, started):
+    """Which files this run (begun at ``started``) wrote before, in the folder of ``path``,
+    the file it could not write, said after the error's line: each is whole (files are
+    written atomically); "" where there are none."""
+    folder = Path(path).parent
     with contextlib.suppress(OSError):
         written = sorted(entry.name for entry in folder.iterdir()
                          if entry.is_file() and not entry.name.startswith(".")
                          and entry.stat().st_mtime >= started)
         if written:
-            message += (f"; this run wrote {', '.join(written)} in {folder} before, which are "
-                        f"complete")
-    return message
+            return f"; this run wrote {', '.join(written)} in {folder} before, which are complete"
+    return ""
 
 
 def _rescued_note(error):

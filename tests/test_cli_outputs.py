@@ -435,23 +435,30 @@ def test_model_files_the_user_write_protected_are_kept_and_the_trained_model_res
     command's trained model saved to the temporary folder instead, not lost."""
     _, model_file = rbm_on_1_and_2
     converted, runs, rescue = tmp_path / "converted.h5", tmp_path / "runs", tmp_path / "tmp"
-    runs.mkdir()
-    rescue.mkdir()
-    for protected in (converted, runs / "model.h5"):
-        protected.write_bytes(b"the user's own model")
+    figures = tmp_path / "figures"
+    for folder in (runs, rescue, figures):
+        folder.mkdir()
+    protected_files = (converted, runs / "model.h5", figures / "filters.png")
+    for protected in protected_files:
+        protected.write_bytes(b"the user's own file")
         protected.chmod(0o444)
     outcomes = run_without_root_rights([
         ["convert", str(model_file), str(converted), "--to", "dlcore"],
-        ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(runs)]], rescue)
+        ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(runs)],
+        ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(figures)]], rescue)
     said = [(code, [line for line in lines if line.startswith("dlcore: error")])
             for code, lines in outcomes]
-    for (code, lines), protected in zip(said, (converted, runs / "model.h5")):
+    for (code, lines), protected in zip(said, protected_files):
         assert code == 1 and len(lines) == 1, lines
         assert lines[0].startswith(f"dlcore: error: '{protected}' is write-protected: ")
         assert f"(chmod u+w {protected})" in lines[0]
-        assert protected.read_bytes() == b"the user's own model"
+        assert protected.read_bytes() == b"the user's own file"
         assert protected.stat().st_mode & 0o777 == 0o444
     rescued, = rescue.glob("dlcore-rescued-*/model.h5")
     assert said[1][1][0].endswith(f"(the trained model was saved to {rescued} instead: move "
                                   "it there)")
     assert dlcore.load(rescued).n_hidden == 16
+    # a figure after the model: the model was saved, and the line says so
+    assert said[2][1][0].endswith(f"; this run wrote model.h5 in {figures} before, which are "
+                                  "complete")
+    assert dlcore.load(figures / "model.h5").n_hidden == 16
