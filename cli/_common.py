@@ -748,10 +748,23 @@ class Checkpoints:
     A command whose unit of work is not an epoch (homework regularisation: a row of its table)
     names it as ``unit``, and what its checkpoint holds as ``contents``, for the messages;
     its "model" is then whatever :func:`dlcore.save` writes for it.
+
+    ``outputs``: the names of the model files the command saves in ``folder`` when it
+    finishes (``model.h5``). The checkpoint and these are refused at once where the user
+    write-protected them (:func:`dlcore.io.atomic.refuse_write_protected`), before the
+    training, not found when it ends.
     """
 
-    def __init__(self, folder, every=None, unit="epoch", contents="the model"):
+    def __init__(self, folder, every=None, unit="epoch", contents="the model", outputs=()):
         self.path = Path(folder) / CHECKPOINT_FILE
+        for path in (self.path, *(Path(folder) / name for name in outputs)):
+            try:
+                refuse_write_protected(path)
+            except WriteProtectedError:
+                raise click.BadParameter(
+                    f"{os.fspath(path)!r}, which this command writes, is write-protected: "
+                    f"choose another --out, or let it be replaced (chmod u+w "
+                    f"{shlex.quote(os.fspath(path))})", param_hint="--out") from None
         self.every = every
         self.unit, self.contents = unit, contents
         self.model = self.where = None

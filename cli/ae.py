@@ -120,7 +120,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     folder = output_folder(out)
     if resume is not None:
         model = resumed_rbm(resume, dlcore.Autoencoder, epochs, backend)
-    train_rbm(model, train_images, Checkpoints(folder, checkpoint_every), resume is not None,
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    train_rbm(model, train_images, checkpoints, resume is not None,
               monitor="loss", unit="per image (training, corrupted inputs)", X_valid=held_out,
               **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))

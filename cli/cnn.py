@@ -254,7 +254,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     epochs, lr_decay, dropout = size_defaults(n_train, epochs, lr_decay, dropout)
     n_classes = int(max(y.max(), y_test.max())) + 1
     class_names = dlcore.datasets.class_names(dataset, n_classes)
-    checkpoints = Checkpoints(folder, checkpoint_every)
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
     if resume is None:
         try:
             model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip,

@@ -125,7 +125,8 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
                f"{'PCD' if rbm.persistent else 'CD'}-{rbm.cd_k}, learning rate "
                f"{rbm.learning_rate:g}, momentum {rbm.momentum:g}, weight decay "
                f"{rbm.weight_decay:g}", err=True)
-    train_rbm(rbm, train_images, Checkpoints(folder, checkpoint_every), resume is not None)
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    train_rbm(rbm, train_images, checkpoints, resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     # before the tables: a Ctrl-C there loses nothing
     with saving_trained_model(rbm, folder / "model.h5"):

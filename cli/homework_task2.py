@@ -308,7 +308,8 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
     click.echo(f"training a {z.shape[1]}-{rbm.n_hidden} Gaussian-Bernoulli RBM on {len(z)} "
                f"patches of {patch_size}x{patch_size} from {train_name}", err=True)
     # the patches are standardised: the training lines' error is in their units, not the table's
-    train_rbm(rbm, z, Checkpoints(folder, checkpoint_every), resume is not None,
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    train_rbm(rbm, z, checkpoints, resume is not None,
               unit="per standardised pixel on the training batches", rows="training patches")
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
                                            image_size=[int(side) for side in train.shape])

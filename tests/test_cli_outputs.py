@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -427,17 +428,17 @@ def test_outputs_the_user_may_not_write_are_refused_in_one_line_and_nothing_is_w
     assert not any("training:" in line for _, lines in outcomes for line in lines)
 
 
-def test_model_files_the_user_write_protected_are_kept_and_the_trained_model_rescued(
+def test_model_files_the_user_write_protected_are_kept_and_refused_in_one_line(
         rbm_on_1_and_2, tmp_path):
     """dlcore.save onto a write-protected file (chmod 444), and so `convert`'s output and a
     training command's model.h5 in --out, replaced it and dropped its protection (the atomic
-    rename); now one line naming the file and chmod u+w, the file untouched, and a training
-    command's trained model saved to the temporary folder instead, not lost."""
+    rename); now one line naming the file and chmod u+w, the file untouched: a training
+    command's own model file before it trains; a figure after the model with the model
+    saved and said to be."""
     _, model_file = rbm_on_1_and_2
-    converted, runs, rescue = tmp_path / "converted.h5", tmp_path / "runs", tmp_path / "tmp"
-    figures = tmp_path / "figures"
-    for folder in (runs, rescue, figures):
-        folder.mkdir()
+    runs, figures, converted = tmp_path / "runs", tmp_path / "figures", tmp_path / "out.h5"
+    runs.mkdir()
+    figures.mkdir()
     protected_files = (converted, runs / "model.h5", figures / "filters.png")
     for protected in protected_files:
         protected.write_bytes(b"the user's own file")
@@ -445,20 +446,40 @@ def test_model_files_the_user_write_protected_are_kept_and_the_trained_model_res
     outcomes = run_without_root_rights([
         ["convert", str(model_file), str(converted), "--to", "dlcore"],
         ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(runs)],
-        ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(figures)]], rescue)
+        ["rbm", "train", "--digits", "1-2", *TINY_RBM, "--out", str(figures)]], tmp_path)
     said = [(code, [line for line in lines if line.startswith("dlcore: error")])
             for code, lines in outcomes]
     for (code, lines), protected in zip(said, protected_files):
-        assert code == 1 and len(lines) == 1, lines
-        assert lines[0].startswith(f"dlcore: error: '{protected}' is write-protected: ")
+        assert code == (2 if protected.parent == runs else 1) and len(lines) == 1, lines
+        assert f"'{protected}'" in lines[0] and "is write-protected: " in lines[0]
         assert f"(chmod u+w {protected})" in lines[0]
         assert protected.read_bytes() == b"the user's own file"
         assert protected.stat().st_mode & 0o777 == 0o444
-    rescued, = rescue.glob("dlcore-rescued-*/model.h5")
-    assert said[1][1][0].endswith(f"(the trained model was saved to {rescued} instead: move "
-                                  "it there)")
-    assert dlcore.load(rescued).n_hidden == 16
-    # a figure after the model: the model was saved, and the line says so
+    assert "choose another --out" in said[1][1][0]
+    assert os.listdir(runs) == ["model.h5"]   # refused before training
     assert said[2][1][0].endswith(f"; this run wrote model.h5 in {figures} before, which are "
                                   "complete")
     assert dlcore.load(figures / "model.h5").n_hidden == 16
+
+
+def test_a_trained_model_whose_file_is_found_write_protected_is_saved_elsewhere(
+        rbm_on_1_and_2, tmp_path, monkeypatch):
+    """A model file found write-protected only as the trained model is saved (one the
+    command did not check before training: homework samplers' cd1.h5, or protected
+    meanwhile) is refused, and the trained model saved to the temporary folder, not lost."""
+    from dlcore.cli._common import save_trained_model
+    from dlcore.io import WriteProtectedError, atomic
+    target, spare = tmp_path / "cd1.h5", tmp_path / "spare"
+    spare.mkdir()
+    target.write_bytes(b"the user's own file")
+
+    def protected(path):   # root may write any file: the check's answer for a student
+        if os.path.abspath(path) == str(target):
+            raise WriteProtectedError(path)
+    monkeypatch.setattr(atomic, "refuse_write_protected", protected)
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    with pytest.raises(WriteProtectedError) as refused:
+        save_trained_model(dlcore.load(rbm_on_1_and_2[1]), target)
+    rescued, = spare.glob("dlcore-rescued-*/cd1.h5")
+    assert refused.value.rescued == rescued and dlcore.load(rescued).n_hidden == 16
+    assert target.read_bytes() == b"the user's own file"
