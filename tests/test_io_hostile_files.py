@@ -1581,3 +1581,25 @@ def test_a_keras_model_config_that_is_no_json_object_is_refused_in_one_line(tmp_
     assert "\n" not in str(caught.value)
     with pytest.raises(dlcore.io.ModelFileError, match=f"a JSON {kind}, not an object"):
         model_from_json(config)
+
+
+def test_a_moving_variance_that_rounding_left_just_below_zero_loads(tmp_path):
+    # a trained model's moving variance of a channel that never varies is 0, and a writer
+    # computing E[x^2] - E[x]^2 (or a converter's float32 rounding) leaves -1e-12 there:
+    # epsilon keeps sqrt(variance + epsilon) real, Keras predicts with it, and so must dlcore
+    # (such a file was refused as damaged); a value that epsilon cannot lift stays refused
+    def edit(h5file):
+        variance = h5file["layers/batch_normalization/vars/3"]
+        variance[0], variance[-1] = -1e-12, 0.0
+    model = dlcore.load(archive_with_weights(tmp_path, "keras_batch_norm.keras", edit))
+    layer = next(layer for layer in model.layers if isinstance(layer, BatchNormalization))
+    assert layer.get_weights()[3][0] == np.float32(-1e-12)
+    weights = layer.get_weights()
+    alone = BatchNormalization(epsilon=layer.epsilon).build(layer.input_shape,
+                                                            backend="reference")
+    alone.set_weights(weights)
+    assert np.isfinite(alone.forward(np.ones((2, *layer.input_shape)))).all()
+    weights[3][0] = -layer.epsilon
+    with pytest.raises(ValueError, match=r"moving_variance holds 1 negative value \(down to "
+                                         r"-0.001\), which a variance never does"):
+        layer.set_weights(weights)

@@ -150,9 +150,13 @@ class BatchNormalization(_Normalization):
                 "moving_mean": np.zeros(channels), "moving_variance": np.ones(channels)}
 
     def _value_problem(self, name, value):
-        """A moving variance is never negative: a negative one (a damaged file's) makes
-        every output NaN, the square root of a negative number."""
-        negative = int(np.count_nonzero(value < 0)) if name == "moving_variance" else 0
+        """A moving variance is never negative: one that epsilon does not lift above 0 (a
+        damaged file's) makes every output NaN, the square root of a negative number. Less
+        negative values are rounding (a writer's E[x^2] - E[x]^2 of a channel that never
+        varies, about -1e-12), which epsilon keeps harmless, as Keras reads them."""
+        if name != "moving_variance":
+            return None
+        negative = int(np.count_nonzero(value + value.dtype.type(self.epsilon) <= 0))
         if not negative:
             return None
         return (f"holds {negative} negative value{'s' if negative > 1 else ''} (down to "
