@@ -256,16 +256,16 @@ def file_identity(path, size, header):
 
 
 #: What to do about a data file that the checks of :class:`Hdf5Reader` refuse.
-DATA_FILE_FIX = ("the file is damaged or stores its rows in a way dlcore does not read: write "
-                 "them again with h5py, e.g. h5py.File(path, 'w').create_dataset(name, "
-                 "data=rows, compression='gzip')")
+DATA_FILE_FIX = ("copy the file again if it is damaged, or write its rows again with h5py, e.g. "
+                 "h5py.File(path, 'w').create_dataset(name, data=rows, compression='gzip')")
 
 
 class Hdf5Reader:
     """The rows of one dataset of an HDF5 file (h5py), read by sorted selections.
 
     A data file may come from anyone (a classmate's, a download): it is checked as a model
-    file is (:class:`dlcore.io.guarded.ModelFileReader`): hard links only, numbers only,
+    file is (:class:`dlcore.io.guarded.ModelFileReader`), but for its links: hard links and
+    soft links inside the file (``images -> /train/x``), not external ones; numbers only,
     storage and filters HDF5 can read safely, a declared size the file can hold; the stored
     chunks of compressed rows are checked as batches reach them, and what HDF5 cannot read
     is one line. Errors are :class:`ValueError` (a :class:`dlcore.io.ModelFileError`)."""
@@ -284,7 +284,8 @@ class Hdf5Reader:
             # and variable-length data that the checks below refuse unread
             self.guard = ModelFileReader(self.file, self.path, os.path.getsize(self.path))
             self.guard.fix = DATA_FILE_FIX
-            item = self.guard.member(dataset)
+            self.guard.unread = "which dlcore does not read"
+            item = self.guard.member(dataset, soft_links=True)
             if not isinstance(item, h5py.Dataset):
                 raise self.guard.error(f"no dataset {dataset!r}; its datasets: "
                                        f"{', '.join(self._dataset_names()) or 'none'}",
@@ -310,21 +311,30 @@ class Hdf5Reader:
         self._checked_chunks = set()
 
     def _dataset_names(self, most=20):
-        """The paths of the first ``most`` datasets of the file (through the guarded walk:
-        hard links, bounded depth; a file it refuses lists what came before)."""
+        """The paths of the first ``most`` datasets of the file, group by group in file order,
+        reached by hard links (at most MAX_GROUP_DEPTH deep, MAX_OBJECTS objects, each once:
+        a file of link cycles lists what came before); soft and external links and names
+        that are not UTF-8 are passed over."""
         import h5py
 
-        from dlcore.io.errors import ModelFileError
-        names = []
-        try:
-            for path, item in self.guard.walk(self.file):
+        from dlcore.io.guarded import MAX_GROUP_DEPTH, MAX_OBJECTS
+        names, seen = [], set()
+        pending = [(self.file, 0)]
+        while pending and len(names) < most and len(seen) < MAX_OBJECTS:
+            group, depth = pending.pop(0)
+            for name in group:
+                link = group.get(name, getlink=True) if isinstance(name, str) else None
+                if not isinstance(link, h5py.HardLink):
+                    continue
+                item = group[name]
+                if item.id in seen:
+                    continue
+                seen.add(item.id)
                 if isinstance(item, h5py.Dataset):
-                    names.append(path)
-                if len(names) == most:
-                    break
-        except ModelFileError:
-            pass
-        return names
+                    names.append(item.name.lstrip("/"))
+                elif isinstance(item, h5py.Group) and depth < MAX_GROUP_DEPTH:
+                    pending.append((item, depth + 1))
+        return names[:most]
 
     def identity(self):
         header = f"{self.dataset.name} {self.dataset.dtype.str} {self.dataset.shape}".encode()

@@ -23,7 +23,8 @@ a Keras import) reads an HDF5 file:
   (found by scanning the brackets, without recursion) before ``json.loads`` sees it, and refuses
   ``NaN``, ``Infinity`` and numbers that overflow a float;
 - ``group(path)`` / ``member(path)`` follow hard links only (a soft or external link could point
-  outside the file or make a cycle); ``walk(group)``, the one traversal (``read_tree`` and
+  outside the file or make a cycle; a data file's reader has ``member`` follow soft links inside
+  the file too, a bounded number of them); ``walk(group)``, the one traversal (``read_tree`` and
   ``describe`` use it), bounds nesting depth and the objects of the whole file and visits each
   object once: a second hard link to an object is refused, so a DAG of links cannot multiply
   the work. A dataset read twice (by a layout check, then by ``read_tree``) is charged once
@@ -95,6 +96,9 @@ MIN_BYTES_PER_CHUNK = 4096
 #: file, took 1.1 GiB of memory), and its SZIP filter allocates the size a chunk's first four
 #: bytes declare (up to 4 GiB).
 CHUNK_SLACK_BYTES = 1024
+#: The most soft links followed to reach one dataset of a data file (HDF5's own bound on
+#: the links it follows in one lookup).
+MAX_SOFT_LINKS = 16
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
@@ -380,6 +384,10 @@ class ModelFileReader:
         #: :data:`DAMAGED_FIX`; weights read into a model the caller built
         #: (``load_weights``) may be another model's (:data:`OTHER_MODEL_FIX`)
         self.fix = DAMAGED_FIX
+        #: what follows what the reader refuses as foreign to a model file: a data file's
+        #: reader (:class:`dlcore.lazy_rows.Hdf5Reader`) says "which dlcore does not read",
+        #: since dlcore writes no data file
+        self.unread = "which dlcore never writes"
         if content is not None:
             problem = global_heap_problem(content)
             if problem is not None:
@@ -409,14 +417,21 @@ class ModelFileReader:
                               f"{self.filename}: {problem}; {self.fix if fix is None else fix}")
 
     # -- navigation -----------------------------------------------------------------------
-    def member(self, path: str) -> Any:
+    def member(self, path: str, soft_links: bool = False) -> Any:
         """The group or dataset at ``path`` (``"rbms/rbm_0/W"``), or None when absent.
 
         Only hard links are followed: a soft link could form a cycle and an external link
-        would open another file, and dlcore writes neither.
+        would open another file, and dlcore writes neither. ``soft_links``: follow soft links
+        too (a data file's ``images -> /train/x``, as h5py users write them), at most
+        :data:`MAX_SOFT_LINKS` of them, so that a cycle of them ends in one line.
         """
+        # the names still to look up, the next one last (a path read from a file may be long:
+        # taking from the end keeps the walk linear in it)
+        parts = [part for part in reversed(path.split("/")) if part not in ("", ".")]
         item: Any = self.file
-        for part in [part for part in path.split("/") if part]:
+        followed = 0
+        while parts:
+            part = parts.pop()
             if not isinstance(item, h5py.Group):
                 return None
             if not _encodes_as_utf8(part):
@@ -424,15 +439,36 @@ class ModelFileReader:
                 # UTF-8: h5py gave it with surrogates, which it cannot encode to look it up
                 shown = path.encode("utf-8", errors="backslashreplace").decode("ascii")
                 raise self.error(f"the file names '{shown}', which is not a valid UTF-8 name "
-                                 f"and which dlcore never writes")
+                                 f"and {self.unread}")
             link = item.get(part, getlink=True)
             if link is None:
                 return None
+            where = f"{item.name.rstrip('/')}/{part}"
+            if soft_links and isinstance(link, h5py.SoftLink):
+                followed += 1
+                if followed > MAX_SOFT_LINKS:
+                    raise self.error(f"'{path}' goes through more than {MAX_SOFT_LINKS} soft "
+                                     f"links (a cycle of them?)")
+                # a relative target is looked up from the link's own group
+                base = [] if link.path.startswith("/") else item.name.split("/")
+                target = [name for name in base + link.path.split("/") if name not in ("", ".")]
+                if len(target) > MAX_GROUP_DEPTH + 1:
+                    # HDF5 looks a name up in tens of microseconds: a file's path of a
+                    # million names through a hard link back to its own group took 30 s
+                    raise self.error(f"'{where}' is a soft link to a path of {len(target)} "
+                                     f"names, deeper than the {MAX_GROUP_DEPTH} levels groups "
+                                     f"nest in a file dlcore reads")
+                parts.extend(reversed(target))
+                item = self.file
+                continue
+            if soft_links and isinstance(link, h5py.ExternalLink):
+                raise self.error(f"'{where}' is an external link to '{link.path}' in the file "
+                                 f"'{link.filename}', {self.unread} (it opens no other file)",
+                                 f"open that file's '{link.path}' itself")
             if not isinstance(link, h5py.HardLink):
-                raise self.error(f"'{item.name.rstrip('/')}/{part}' is a "
-                                 f"{type(link).__name__} (to "
+                raise self.error(f"'{where}' is a {type(link).__name__} (to "
                                  f"{getattr(link, 'filename', '') or ''}"
-                                 f"{getattr(link, 'path', '')}), which dlcore never writes")
+                                 f"{getattr(link, 'path', '')}), {self.unread}")
             item = item[part]
         return item
 
@@ -459,8 +495,8 @@ class ModelFileReader:
             if not isinstance(name, str):
                 shown = name_text(name)
                 prefix = f"{where.strip('/')}/" if where.strip("/") else ""
-                raise self.error(f"'{prefix}{shown}' is not a valid UTF-8 name, which dlcore "
-                                 f"never writes")
+                raise self.error(f"'{prefix}{shown}' is not a valid UTF-8 name, "
+                                 f"{self.unread}")
             yield name
 
     # -- datasets -------------------------------------------------------------------------
@@ -509,7 +545,7 @@ class ModelFileReader:
         if type_class not in _READ_TYPE_CLASSES:
             raise self.error(f"{label} holds "
                              f"{_TYPE_CLASS_NAMES.get(type_class, 'an unknown HDF5 type')}, "
-                             f"which dlcore never writes")
+                             f"{self.unread}")
         if charset is not None and charset not in _STRING_CHARSETS:
             raise self.error(f"{label} holds strings in an unknown character set (HDF5 code "
                              f"{charset})")
@@ -518,7 +554,7 @@ class ModelFileReader:
         except _TYPE_ERRORS as error:
             raise self._undecodable(label, error) from None
         if type_class == h5py.h5t.ENUM and h5py.check_enum_dtype(dtype) is not None:
-            raise self.error(f"{label} holds an enumeration, which dlcore never writes")
+            raise self.error(f"{label} holds an enumeration, {self.unread}")
         return dtype
 
     def _undecodable(self, label: str, error: Exception) -> ModelFileError:
@@ -705,11 +741,11 @@ class ModelFileReader:
     def _check_storage(self, dataset: h5py.Dataset, path: str) -> list:
         if dataset.is_virtual:
             raise self.error(f"dataset '{path}' is a virtual dataset (its data would come "
-                             f"from other files), which dlcore never writes")
+                             f"from other files), {self.unread}")
         plist = dataset.id.get_create_plist()
         if plist.get_external_count():
-            raise self.error(f"dataset '{path}' keeps its data in an external file, which "
-                             f"dlcore never writes")
+            raise self.error(f"dataset '{path}' keeps its data in an external file, "
+                             f"{self.unread}")
         pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
         filters = [filter_id for filter_id, *_ in pipeline]
         if h5py.h5z.FILTER_SZIP in filters and not SZIP_DECODES:
