@@ -69,8 +69,30 @@ def _describe_start(data):
     return f"it starts with {shown}"
 
 
+#: A header's dimensions shown in a message: more are elided (a forged header may declare 255
+#: of 4,294,967,295 each, whose shape and byte count filled 6,000 characters of one line).
+SHOWN_DIMENSIONS = 8
+#: The most digits of a byte count written out; a larger count is written as a power of ten.
+SHOWN_DIGITS = 24
+
+
 def _shape_text(dims):
+    """``2x3x4``; a shape of more than :data:`SHOWN_DIMENSIONS` dimensions shows its first and
+    last ones and their count."""
+    if len(dims) > SHOWN_DIMENSIONS:
+        half = SHOWN_DIMENSIONS // 2
+        return (f"{_shape_text(dims[:half])}x...x{_shape_text(dims[-half:])} "
+                f"({len(dims)} dimensions)")
     return "x".join(str(size) for size in dims)
+
+
+def _count_text(count):
+    """``1,234`` for a count of bytes; ``about 7.9e2461`` for one of more than
+    :data:`SHOWN_DIGITS` digits (a Python integer: no float could hold it)."""
+    digits = str(count)
+    if len(digits) <= SHOWN_DIGITS:
+        return f"{count:,}"
+    return f"about {digits[0]}.{digits[1]}e{len(digits) - 1}"
 
 
 def parse_header(data, file_size, source="<bytes>"):
@@ -127,8 +149,8 @@ def _data_bytes(dtype, dims):
 def _promised_text(dtype, dims):
     """What a header of ``dims`` and ``dtype`` promises, in words (``2x3 uint8 = 6 bytes of
     data``)."""
-    return (f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = {_data_bytes(dtype, dims):,} "
-            f"bytes of data")
+    return (f"{_shape_text(dims)} {dtype.newbyteorder('=').name} = "
+            f"{_count_text(_data_bytes(dtype, dims))} bytes of data")
 
 
 def _check_data_size(dtype, dims, present, source, more=False):

@@ -113,6 +113,23 @@ def test_the_truncation_message_states_what_the_header_promised(tmp_path):
                                  "bytes of data but only 5 follow")
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_header_of_255_huge_dimensions_is_refused_in_a_short_line(tmp_path, compressed):
+    # a forged header of 255 dimensions of 4,294,967,295 each: its shape and byte count
+    # (2,457 digits) made a refusal of 6,171 characters
+    content = b"\x00\x00\x08\xff" + b"\xff" * (4 * 255) + b"rows"
+    path = tmp_path / ("x-idx.gz" if compressed else "x-idx")
+    path.write_bytes(gzip.compress(content) if compressed else content)
+    with pytest.raises(ValueError) as caught:
+        read_idx(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: truncated: the header promises 4294967295x4294967295x"
+                              f"4294967295x4294967295x...x4294967295x4294967295x4294967295x"
+                              f"4294967295 (255 dimensions) uint8 = about 2.5e2456 bytes of "
+                              f"data but ")
+    assert len(message) < 300 + len(str(path)) and "\n" not in message
+
+
 @FAST
 @given(garbage=st.binary(min_size=1, max_size=50))
 def test_trailing_bytes_after_the_data_are_a_value_error(tmp_path, garbage):
