@@ -27,6 +27,7 @@ from dlcore.io import NoRoomError
 from dlcore.io import save as save_model
 from dlcore.io.atomic import (
     FolderInUseError,
+    FolderNotWritableError,
     WriteProtectedError,
     lock_folder,
     refuse_write_protected,
@@ -199,7 +200,7 @@ class OneLineErrorGroup(click.Group):
         except NoRoomError as error:
             click.echo(f"dlcore: error: {no_room_message(error, started)}", err=True)
             sys.exit(1)
-        except WriteProtectedError as error:
+        except (WriteProtectedError, FolderNotWritableError) as error:
             click.echo(f"dlcore: error: {error}{_rescued_note(error)}"
                        f"{_written_note(error.path, started)}", err=True)
             sys.exit(1)
@@ -344,11 +345,12 @@ def save_trained_model(model, path):
     (a full disk or quota, ``ulimit -f``) or its file is write-protected (a ``model.h5`` the
     user protected with ``chmod 444``, found only now, after the training), hours of training
     are not dropped: the model is saved to the temporary folder instead, if there is room
-    there, and the :class:`~dlcore.io.NoRoomError` or
-    :class:`~dlcore.io.WriteProtectedError` raised names where (its ``rescued`` attribute)."""
+    there, and the :class:`~dlcore.io.NoRoomError`, :class:`~dlcore.io.WriteProtectedError`
+    or :class:`~dlcore.io.FolderNotWritableError` (a folder or disk made read-only as the
+    command ran) raised names where (its ``rescued`` attribute)."""
     try:
         save_model(model, path)
-    except (NoRoomError, WriteProtectedError) as error:
+    except (NoRoomError, WriteProtectedError, FolderNotWritableError) as error:
         error.rescued = None
         with contextlib.suppress(OSError):
             rescued = Path(tempfile.mkdtemp(prefix="dlcore-rescued-")) / Path(path).name
@@ -520,7 +522,7 @@ def refuse_write_protected_file(path_type, path, param, ctx):
     Matplotlib's ``savefig`` refuse it)."""
     try:
         refuse_write_protected(path)
-    except WriteProtectedError as error:
+    except (WriteProtectedError, FolderNotWritableError) as error:
         path_type.fail(str(error), param, ctx)
 
 
@@ -760,6 +762,8 @@ class Checkpoints:
         for path in (self.path, *(Path(folder) / name for name in outputs)):
             try:
                 refuse_write_protected(path)
+            except FolderNotWritableError as error:   # a read-only file system
+                raise click.BadParameter(str(error), param_hint="--out") from None
             except WriteProtectedError:
                 raise click.BadParameter(
                     f"{os.fspath(path)!r}, which this command writes, is write-protected: "

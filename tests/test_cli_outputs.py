@@ -5,6 +5,7 @@ with a seed, the compiling notice, per-epoch progress off a terminal, --backend 
 Oracles: what the commands were told (classes, data set, parameters), the records they wrote,
 the words they print, and the pixels of PNGs written twice."""
 import csv
+import errno
 import json
 import os
 import shutil
@@ -483,3 +484,38 @@ def test_a_trained_model_whose_file_is_found_write_protected_is_saved_elsewhere(
     rescued, = spare.glob("dlcore-rescued-*/cd1.h5")
     assert refused.value.rescued == rescued and dlcore.load(rescued).n_hidden == 16
     assert target.read_bytes() == b"the user's own file"
+
+
+def test_a_model_file_on_a_read_only_disk_is_not_called_write_protected(
+        rbm_on_1_and_2, tmp_path, monkeypatch):
+    """A model file on a read-only file system (a mounted hand-in) was refused as
+    write-protected, naming chmod u+w, which cannot help there; and, so refused once the
+    model was trained, the model was rescued only by that wrong name. It is a folder that
+    takes no file, with a read-only disk's words, and the trained model is still rescued."""
+    from dlcore.cli._common import save_trained_model
+    from dlcore.io import FolderNotWritableError
+    target, spare = tmp_path / "model.h5", tmp_path / "spare"
+    spare.mkdir()
+    target.write_bytes(b"the hand-in's file")
+    real_access, real_statvfs = os.access, os.statvfs
+
+    class ReadOnly:   # only os.statvfs's flag is read
+        f_flag = os.ST_RDONLY
+
+    def on_the_read_only_disk(path):
+        return os.path.abspath(path).startswith(str(tmp_path / "model"))
+    # root may write any file and mount no disk in a test: the system's answers for the disk
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        False if on_the_read_only_disk(path) else real_access(path, mode, **options)))
+    monkeypatch.setattr(os, "statvfs", lambda path: (
+        ReadOnly() if on_the_read_only_disk(path) else real_statvfs(path)))
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    with pytest.raises(FolderNotWritableError) as refused:
+        save_trained_model(dlcore.load(rbm_on_1_and_2[1]), target)
+    message = str(refused.value)
+    assert refused.value.errno == errno.EROFS and "\n" not in message
+    assert message.startswith(f"cannot write {target}: read-only file system in its folder")
+    assert "chmod" not in message
+    rescued, = spare.glob("dlcore-rescued-*/model.h5")
+    assert refused.value.rescued == rescued and dlcore.load(rescued).n_hidden == 16
+    assert target.read_bytes() == b"the hand-in's file"

@@ -142,9 +142,27 @@ def refuse_write_protected(path: str | os.PathLike) -> None:
     """Raise :class:`WriteProtectedError` when ``path`` is a file that exists and this user
     may not write (root may write any file, as ``open`` lets it): checked before a file is
     written over it, by :func:`atomic_output_path` and before the work of the command line's
-    outputs."""
+    outputs.
+
+    A file on a read-only file system (a mounted hand-in, a course's shared folder) is a
+    :class:`FolderNotWritableError` instead: ``os.access`` says no for it too, but ``chmod
+    u+w`` cannot help there, where writing elsewhere does.
+    """
     if os.path.isfile(path) and not os.access(path, os.W_OK):
+        if _on_read_only_file_system(path):
+            raise FolderNotWritableError(path, os.path.dirname(os.path.abspath(path)),
+                                         errno.EROFS)
         raise WriteProtectedError(path)
+
+
+def _on_read_only_file_system(path: str | os.PathLike) -> bool:
+    # statvfs is POSIX's; elsewhere a read-only disk shows as a folder that takes no new file
+    if not hasattr(os, "statvfs"):
+        return False
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def no_room_errno(error: BaseException) -> int | None:
@@ -180,7 +198,7 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     WriteProtectedError (a PermissionError) when ``path`` is a file this user may not write
     (:func:`refuse_write_protected`): it is not replaced.
     FolderNotWritableError (a PermissionError) when no file may be made in its directory
-    (no permission, a read-only file system).
+    (no permission, a read-only file system: an existing file there too).
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
     the file, whatever the writer raised (the temporary file is removed).
     """
