@@ -1,6 +1,7 @@
 """Every file dlcore writes goes through its one atomic writer (dlcore.io.atomic); a command
 that fails before writing leaves no empty --out folder; an image --out must end in .png."""
 import ast
+import os
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,35 @@ def test_atomic_open_replaces_the_file_only_when_the_block_ends(tmp_path):
         stream.write("new\n")
     assert target.read_text() == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_a_replaced_file_keeps_its_permissions_and_as_root_its_owner(tmp_path, monkeypatch):
+    """open(path, "w"), cp, numpy.save and h5py write over a file in place, keeping its mode
+    (and its owner, also as root); the rename left a file of the umask's mode: a private
+    model (600) made readable by all, and as root, who may replace a 444 file, its
+    protection dropped and a student's file made root's."""
+    private, protected = tmp_path / "private.csv", tmp_path / "protected.csv"
+    for path, mode in ((private, 0o600), (protected, 0o444)):
+        path.write_text("old\n")
+        path.chmod(mode)
+    owners = []   # root alone may give a file to another user: the call root makes, recorded
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(os, "chown", lambda path, uid, gid: owners.append((uid, gid)))
+    monkeypatch.setattr(os, "access", lambda path, mode: True)   # root's answer
+    for path in (private, protected):
+        with atomic_open(path, "w") as stream:
+            stream.write("new\n")
+        assert path.read_text() == "new\n"
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert protected.stat().st_mode & 0o777 == 0o444
+    assert owners == [(private.stat().st_uid, private.stat().st_gid),
+                      (protected.stat().st_uid, protected.stat().st_gid)]
+    fresh = tmp_path / "fresh.csv"   # a new file: the umask decides, as for open()
+    with atomic_open(fresh, "w") as stream:
+        stream.write("new\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask and len(owners) == 2
 
 
 def test_atomic_open_refuses_modes_that_are_not_a_new_file(tmp_path):

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import shlex
+import stat
 from collections.abc import Iterator
 from typing import IO
 
@@ -189,7 +190,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
 
     The temporary file is named ``.<name>.tmp.<random hex>`` (hidden on POSIX; the repository's
     .gitignore ignores ``*.h5.tmp*``) and is created with the permissions of an ordinary new
-    file, so the result does not end up private the way ``tempfile.mkstemp`` files are.
+    file, so the result does not end up private the way ``tempfile.mkstemp`` files are; a
+    file it replaces keeps its permission bits (and, as root, its owner), as a file written
+    over with ``open`` keeps them.
 
     Raises
     ------
@@ -221,6 +224,7 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         yield temporary
         _fsync_file(temporary)
+        _keep_permissions(target, temporary)
         os.replace(temporary, target)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
@@ -257,6 +261,22 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **open_options) -> Ite
         open_options.setdefault("encoding", "utf-8")
     with atomic_output_path(path) as temporary, open(temporary, mode, **open_options) as stream:
         yield stream
+
+
+def _keep_permissions(target: str, temporary: str) -> None:
+    """Give ``temporary`` the permission bits of the file ``target`` it replaces, and as root
+    its owner: ``open(path, "w")``, ``cp``, ``numpy.save`` and h5py write over a file in place,
+    so it keeps them, where the rename left a new file of the umask's mode (a private 600
+    model made 644; as root, who may replace a 444 file, its protection dropped, and a
+    student's file made root's, which the student could then not save over)."""
+    try:
+        kept = os.stat(target)
+    except OSError:   # no file yet: the umask decides, as for open()
+        return
+    with contextlib.suppress(OSError):   # a file system without modes (FAT) keeps its own
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            os.chown(temporary, kept.st_uid, kept.st_gid)
+        os.chmod(temporary, stat.S_IMODE(kept.st_mode) & 0o777)
 
 
 def _create_temporary_file(directory: str, basename: str) -> str:
