@@ -4,6 +4,8 @@ The tests run the CUDA backend under Numba's simulator (``tests/conftest.py``), 
 kernels as Python. Where Python's own rules differ from what numba-cuda compiles for a GPU, the
 tests would pass on numbers a GPU never computes.
 """
+import types
+
 import numpy as np
 import pytest
 
@@ -333,43 +335,108 @@ def test_a_call_under_another_current_gpu_gives_the_caller_its_gpu_back(monkeypa
     assert stack() == [101] and allocated_on == [101, 101]
 
 
+class _FakeCuPy:
+    """CuPy as the backend's products see it: a cuBLAS handle per thread, each thread's stack of
+    current streams, and a raw ``sgemm`` that first sets the current stream on the handle, as
+    CuPy's ``cupy_backends.cuda.libs.cublas`` does (``_setStream(handle)``)."""
+
+    def __init__(self, monkeypatch):
+        import sys
+        import threading
+        import types
+
+        from dlcore.backend import cuda as cuda_module
+        self.handles, self.calls, self.handle_streams = {}, [], {}
+        self._threads = threading.local()
+        fake = self
+
+        class Stream:
+            def __init__(self, ptr):
+                self.ptr = ptr
+
+            def __enter__(self):
+                fake._stack().append(self)
+                return self
+
+            def __exit__(self, *exception):
+                fake._stack().pop()
+        Stream.null, Stream.ptds = Stream(0), Stream(2)
+        self.Stream = Stream
+
+        def set_stream(handle, pointer):
+            self.handle_streams[handle] = pointer
+
+        def sgemm(handle, *arguments):
+            set_stream(handle, self._stack()[-1].ptr)
+            self.calls.append((threading.current_thread().name, handle,
+                               self.handle_streams[handle]))
+        cublas = types.SimpleNamespace(CUBLAS_POINTER_MODE_HOST=0,
+                                       setPointerMode=lambda *a: None, setStream=set_stream,
+                                       sgemm=sgemm)
+        libs = types.SimpleNamespace(cublas=cublas)
+        monkeypatch.setitem(sys.modules, "cupy_backends", types.SimpleNamespace())
+        monkeypatch.setitem(sys.modules, "cupy_backends.cuda", types.SimpleNamespace(libs=libs))
+        monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs", libs)
+        monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs.cublas", cublas)
+        self.cuda = types.SimpleNamespace(
+            Stream=Stream, get_current_stream=lambda: self._stack()[-1],
+            device=types.SimpleNamespace(get_cublas_handle=lambda: self.handles.setdefault(
+                threading.current_thread().name, 1000 + len(self.handles))))
+        monkeypatch.setattr(cuda_module, "_import_cupy", lambda: self)
+
+    def _stack(self):
+        if not hasattr(self._threads, "stack"):
+            self._threads.stack = [self.Stream.null]
+        return self._threads.stack
+
+
+class _FakeDeviceMatrix:
+    """A 2 x 2 float32 device matrix as cuBLAS's caller reads it (no data)."""
+    shape, ndim, size, dtype = (2, 2), 2, 4, np.dtype(np.float32)
+    flags = {"C_CONTIGUOUS": True}
+    device_ctypes_pointer = types.SimpleNamespace(value=0)
+
+
 @requires_cuda
 def test_each_thread_multiplies_with_its_own_cupy_cublas_handle(monkeypatch):
     # CuPy keeps a cuBLAS handle per thread and destroys it when the thread ends; the backend
     # took the handle of the thread that built it and gave it to every thread: a backend first
     # asked for in a thread pool's worker multiplied with a destroyed handle once the worker
     # had ended
-    import sys
     import threading
-    import types
 
     from dlcore.backend import cuda as cuda_module
-    handles, calls = {}, []
-
-    def get_cublas_handle():
-        return handles.setdefault(threading.current_thread().name, 1000 + len(handles))
-
-    def sgemm(handle, *arguments):
-        calls.append((threading.current_thread().name, handle))
-    cublas = types.SimpleNamespace(CUBLAS_POINTER_MODE_HOST=0, setPointerMode=lambda *a: None,
-                                   setStream=lambda *a: None, sgemm=sgemm)
-    libs = types.SimpleNamespace(cublas=cublas)
-    monkeypatch.setitem(sys.modules, "cupy_backends", types.SimpleNamespace())
-    monkeypatch.setitem(sys.modules, "cupy_backends.cuda", types.SimpleNamespace(libs=libs))
-    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs", libs)
-    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs.cublas", cublas)
-    cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
-        device=types.SimpleNamespace(get_cublas_handle=get_cublas_handle)))
-    monkeypatch.setattr(cuda_module, "_import_cupy", lambda: cupy)
+    cupy = _FakeCuPy(monkeypatch)
     built = []
     builder = threading.Thread(target=lambda: built.append(cuda_module.CUDABackend()),
                                name="pool worker")
     builder.start()
     builder.join()
-    matrix = types.SimpleNamespace(shape=(2, 2), device_ctypes_pointer=types.SimpleNamespace(
-        value=0))
+    matrix = _FakeDeviceMatrix()
     built[0]._sgemm(matrix, matrix, matrix, False, False, 1.0, 0.0)
-    assert calls == [("MainThread", handles.get("MainThread"))]
+    assert [call[:2] for call in cupy.calls] == [("MainThread", cupy.handles.get("MainThread"))]
+
+
+@requires_cuda
+@pytest.mark.parametrize("per_thread_launches", [False, True])
+def test_products_run_on_numba_s_stream_whatever_cupy_s_current_stream(
+        monkeypatch, per_thread_launches):
+    # CuPy's cuBLAS calls set the thread's current CuPy stream on the handle, over the backend's
+    # setStream(handle, 0): in a user's `with cupy.cuda.Stream(non_blocking=True):` the
+    # products ran on that stream, unordered with numba-cuda's launches on stream 0 (on a GPU:
+    # a product reading a sample its kernel had not written yet, now and then)
+    from dlcore.backend import cuda as cuda_module
+    monkeypatch.setenv("CUDA_PYTHON_CUDA_PER_THREAD_DEFAULT_STREAM", str(int(per_thread_launches)))
+    cupy = _FakeCuPy(monkeypatch)
+    backend = cuda_module.CUDABackend()
+    matrix = _FakeDeviceMatrix()
+    users_stream = cupy.Stream(0x5EED)
+    with users_stream:
+        backend.gemm(matrix, matrix, matrix)
+        assert cupy.cuda.get_current_stream() is users_stream   # theirs again after the product
+    backend.gemm(matrix, matrix, matrix)
+    numba_s = 2 if per_thread_launches else 0   # cudaStreamPerThread, or the legacy stream
+    assert [call[2] for call in cupy.calls] == [numba_s, 0]
 
 
 @requires_cuda

@@ -13,6 +13,7 @@ batches gather from slices of it) and only monitors come down.
 """
 import functools
 import math
+import os
 import sys
 import threading
 import types
@@ -298,6 +299,23 @@ def _argument_key(value):
     return type(value)
 
 
+#: The pointers of CUDA's default streams as CuPy's current stream holds them: 0 (the null
+#: stream), ``cudaStreamLegacy`` and ``cudaStreamPerThread``. The legacy stream waits for, and
+#: is waited for by, the work of every blocking stream, the per-thread one among them, so a
+#: product on any of them is ordered with the launches on numba-cuda's stream 0
+_DEFAULT_STREAM_POINTERS = (0, 1, 2)
+
+
+def _cupy_stream_of_the_launches(cupy):
+    """CuPy's stream object for the stream numba-cuda launches on (its stream 0): the
+    per-thread default stream where the CUDA Python driver binding was loaded with
+    ``CUDA_PYTHON_CUDA_PER_THREAD_DEFAULT_STREAM=1`` (it then maps 0 to that stream), else the
+    null stream, which cuBLAS takes as the legacy default stream."""
+    if os.environ.get("CUDA_PYTHON_CUDA_PER_THREAD_DEFAULT_STREAM", "0").strip() not in ("", "0"):
+        return cupy.cuda.Stream.ptds
+    return cupy.cuda.Stream.null
+
+
 def _column_major_gemm(cupy):
     """``(cupy_backends' cublas, its host pointer mode)``, for the raw ``sgemm``, or None where
     this CuPy lacks it."""
@@ -388,6 +406,9 @@ class CUDABackend(KernelBackend):
         self.context = _current_context()
         self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
         self._raw_gemm = _column_major_gemm(self._cupy)
+        if self._cupy is not None:
+            self._cupy_current_stream = self._cupy.cuda.get_current_stream
+            self._cupy_launch_stream = _cupy_stream_of_the_launches(self._cupy)
         self._compiled = {}
         self._stream = None
 
@@ -464,19 +485,31 @@ class CUDABackend(KernelBackend):
 
     @_on_the_backend_s_device
     def gemm(self, a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
-        if self._raw_gemm is not None and _row_major(a, b, out):
-            self._sgemm(a, b, out, trans_a, trans_b, alpha, beta)
-            return
         if self._cupy is not None:
-            cp = self._cupy
-            cp.cublas.gemm("T" if trans_a else "N", "T" if trans_b else "N", cp.asarray(a),
-                           cp.asarray(b), out=cp.asarray(out), alpha=alpha, beta=beta)
+            if self._cupy_current_stream().ptr in _DEFAULT_STREAM_POINTERS:
+                self._cublas_gemm(a, b, out, trans_a, trans_b, alpha, beta)
+                return
+            # CuPy's cuBLAS calls set the thread's current CuPy stream on the handle: under a
+            # user's `with cupy.cuda.Stream(non_blocking=True):` (or with any stream of their
+            # own where numba-cuda launches on the per-thread stream) the product ran beside
+            # the launches that write its operands and read its result, unordered with them
+            with self._cupy_launch_stream:
+                self._cublas_gemm(a, b, out, trans_a, trans_b, alpha, beta)
             return
         n_rows, n_columns = out.shape
         blocks = (-(-n_columns // TILE), min(-(-n_rows // TILE), MAX_GRID_Y))
         real = out.dtype.type
         TILED_GEMMS[out.dtype][blocks, (TILE, TILE)](a, b, out, bool(trans_a), bool(trans_b),
                                                      real(alpha), real(beta))
+
+    def _cublas_gemm(self, a, b, out, trans_a, trans_b, alpha, beta):
+        """cuBLAS's product through CuPy, on CuPy's current stream."""
+        if self._raw_gemm is not None and _row_major(a, b, out):
+            self._sgemm(a, b, out, trans_a, trans_b, alpha, beta)
+            return
+        cp = self._cupy
+        cp.cublas.gemm("T" if trans_a else "N", "T" if trans_b else "N", cp.asarray(a),
+                       cp.asarray(b), out=cp.asarray(out), alpha=alpha, beta=beta)
 
     def _sgemm(self, a, b, out, trans_a, trans_b, alpha, beta):
         """cuBLAS's SGEMM on the arrays' device pointers: CuPy's ``cublas.gemm`` wrapper and the
@@ -497,8 +530,8 @@ class CUDABackend(KernelBackend):
         host_scalars[0], host_scalars[1] = alpha, beta
         scalars = host_scalars.ctypes.data
         # the handle is CuPy's for this thread: its own calls may leave another stream or
-        # pointer mode set
-        cublas.setStream(handle, 0)  # numba-cuda's launches run on the legacy default stream
+        # pointer mode set (CuPy's sgemm then sets its current stream, a default one here)
+        cublas.setStream(handle, self._cupy_launch_stream.ptr)
         cublas.setPointerMode(handle, host_pointers)
         cublas.sgemm(handle, int(bool(trans_b)), int(bool(trans_a)), n_columns, n_rows, depth,
                      scalars, _pointer(b), b.shape[1], _pointer(a), a.shape[1],
