@@ -226,6 +226,30 @@ def node_local_rank_case(comm):
         for name in ("SLURM_LOCALID", "SLURM_PROCID"):
             os.environ.pop(name)
         os.environ.update(launchers)
+    # a group given to fit with no init() first, under mpiexec.gforker (PMI_FD, PMI_RANK and
+    # PMI_SIZE only: it forks every rank on its own node): the GPUs and the cores still go by
+    # the job's ranks on the node, not by the group's
+    from dlcore.distributed import communicator as communicator_module
+    job_on_the_node = list(communicator_module._JOB_ON_THE_NODE)
+    launchers = {name: os.environ.pop(name) for name in list(os.environ)
+                 if name.startswith(("MPI_LOCAL", "OMPI_", "MV2_", "SLURM_", "HYDI_",
+                                     "PMI_PORT"))}
+    saved_pmi = {name: os.environ.get(name) for name in ("PMI_FD", "PMI_RANK", "PMI_SIZE")}
+    os.environ.update(PMI_FD=os.environ.get("PMI_FD", "9"), PMI_RANK=str(comm.rank),
+                      PMI_SIZE=str(comm.size))
+    communicator_module._JOB_ON_THE_NODE.clear()
+    try:
+        group = dlcore.distributed.as_communicator(
+            comm.mpi_comm.Split(comm.rank // 2, comm.rank))
+        mine["no_init_gforker_device_of_four"] = backend.cuda_device_index(4)
+        mine["no_init_gforker_ranks_sharing"] = communicator_module.ranks_sharing_the_node(group)
+    finally:
+        communicator_module._JOB_ON_THE_NODE[:] = job_on_the_node
+        for name, value in saved_pmi.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+        os.environ.update(launchers)
     every_rank = comm.mpi_comm.gather(mine, root=0)
     if comm.is_root:
         for rank, seen in enumerate(every_rank):

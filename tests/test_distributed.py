@@ -437,6 +437,10 @@ def test_each_rank_of_a_node_knows_its_node_local_rank_and_gpu(shared_job):
     # the launcher does not say it (mpiexec.gforker in a Slurm job): the job's node-local
     # ranks as init() found them, not rank 2's own group's 0
     assert [seen["unsaid_in_a_group_device_of_four"] for seen in outcome] == [0, 1, 2]
+    # a group given to fit with no init() first, under mpiexec.gforker: the job's ranks on the
+    # node as the launcher implies them (it forks them all here), not rank 2's group's alone
+    assert [(seen["no_init_gforker_device_of_four"], seen["no_init_gforker_ranks_sharing"])
+            for seen in outcome] == [(0, 3), (1, 3), (2, 3)]
 
 
 class FakeCudaDevice:
@@ -1392,6 +1396,25 @@ def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
     # init() joined the whole job first, which counted this rank 2 of the node
     said = rank_among_the_node_s_gpus(group_local_rank, (3, 4), environ, job_local_rank=2)
     assert said == (expected if environ else 2)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"MPI_LOCALRANKID": "1", "MPI_LOCALNRANKS": "3", "PMI_RANK": "3", "PMI_SIZE": "4",
+      "PMI_FD": "9"}, (1, 3)),                                              # Hydra
+    ({"OMPI_COMM_WORLD_LOCAL_RANK": "0", "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
+      "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4"}, (0, 2)),   # Open MPI
+    ({"SLURM_LOCALID": "0", "SLURM_PROCID": "3", "SLURM_NODEID": "2",
+      "SLURM_STEP_TASKS_PER_NODE": "1(x2),2"}, (0, 2)),                    # srun
+    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4"}, (3, 4)),           # gforker: one node
+    # gforker in a Slurm batch job (its SLURM_LOCALID=0 and SLURM_PROCID=0 are not this rank's)
+    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "SLURM_LOCALID": "0",
+      "SLURM_PROCID": "0"}, (3, 4)),
+    ({"PMI_PORT": "node7:4000", "PMI_RANK": "3", "PMI_SIZE": "4"}, None),  # ranks elsewhere too
+    ({"PMI_FD": "8", "PMI_RANK": "0", "PMI_SIZE": "1"}, None),   # another job's, inherited
+    ({}, None)])
+def test_the_job_s_ranks_on_the_node_come_from_the_launcher(environ, expected):
+    from dlcore.distributed.communicator import job_on_the_node_from_the_launcher
+    assert job_on_the_node_from_the_launcher((3, 4), environ) == expected
 
 
 @pytest.mark.parametrize("environ", [

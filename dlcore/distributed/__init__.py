@@ -147,8 +147,9 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
         ``$DLCORE_PRODUCT_BLOCKS`` is set, which then says how many. "auto": the
         node's cores divided by the job's ranks on the node (``NUMBA_NUM_THREADS`` still caps
         it); None leaves them as they are. For ``comm`` a ``Split`` group, "auto" counts the
-        job's ranks on the node where ``init()`` joined the whole job first, else only the
-        group's: give a number there where other groups share the node
+        job's ranks on the node where ``init()`` joined the whole job first or the launcher
+        says their number (:func:`.communicator.job_on_the_node_from_the_launcher`), else
+        only the group's: give a number there where other groups share the node
 
     Started without ``mpiexec``, the job has one rank and training is the ordinary one. With
     more than one rank, an exception escaping on any rank stops every rank

@@ -834,16 +834,18 @@ def as_communicator(comm):
 
 
 #: ``(rank, size)``: this process's rank among the job's ranks on its node and their number,
-#: once a communicator of every rank of ``MPI.COMM_WORLD`` was wrapped (``init()``): what a
-#: later ``Split`` group's ranks take their GPUs by where the launcher does not say it, and
-#: share the node's cores by (:func:`ranks_sharing_the_node`).
+#: once a communicator of every rank of ``MPI.COMM_WORLD`` was wrapped (``init()``), or, for a
+#: group wrapped first, as the launcher says them (:func:`job_on_the_node_from_the_launcher`):
+#: what a later ``Split`` group's ranks take their GPUs by where the launcher does not say it,
+#: and share the node's cores by (:func:`ranks_sharing_the_node`).
 _JOB_ON_THE_NODE = []
 
 
 def ranks_sharing_the_node(communicator):
     """How many of the job's ranks share this rank's node: as counted when ``init()`` joined
-    the whole job, else the ranks of ``communicator`` on the node (a ``Split`` group given to
-    ``fit`` first knows only its own)."""
+    the whole job or as the launcher says, else the ranks of ``communicator`` on the node (a
+    ``Split`` group given to ``fit`` first, under a launcher that does not say, knows only its
+    own)."""
     return _JOB_ON_THE_NODE[0][1] if _JOB_ON_THE_NODE else communicator.local_size
 
 
@@ -883,6 +885,60 @@ def rank_among_the_node_s_gpus(group_local_rank, world, environ=None, job_local_
     return group_local_rank if job_local_rank is None else job_local_rank
 
 
+#: The launchers' variable of the number of the job's ranks on this node, by the name of their
+#: node-local rank's (``dlcore._starting.LAUNCHER_LOCAL_RANK_VARIABLES``); Slurm's is
+#: ``SLURM_STEP_TASKS_PER_NODE`` read at ``SLURM_NODEID``
+_LAUNCHER_LOCAL_COUNT_VARIABLES = {"MPI_LOCALRANKID": "MPI_LOCALNRANKS",
+                                   "OMPI_COMM_WORLD_LOCAL_RANK": "OMPI_COMM_WORLD_LOCAL_SIZE",
+                                   "MV2_COMM_WORLD_LOCAL_RANK": "MV2_COMM_WORLD_LOCAL_SIZE"}
+
+
+def job_on_the_node_from_the_launcher(world, environ=None):
+    """``(rank, count)``: this process's rank among the job's ranks on its node and their
+    number, as the launcher that started the job says them, or None where it does not.
+
+    MPICH's ``mpiexec.gforker`` says no node-local rank, but forks every rank on its own node
+    and hands each a socket to itself (``PMI_FD``; a launcher reaching other nodes gives a
+    port, ``PMI_PORT``, and Hydra, which forks through a proxy on each node, says the local
+    rank): there the job's ranks on the node are all of them. ``world`` is (rank, size) of
+    this process in ``MPI.COMM_WORLD``; a launcher's numbers are taken only where its rank and
+    size are these (as in :func:`rank_among_the_node_s_gpus`).
+    """
+    environ = os.environ if environ is None else environ
+    from dlcore._starting import LAUNCHER_LOCAL_RANK_VARIABLES, launcher_number
+    rank, size = world
+    for local_name, rank_name, size_name in LAUNCHER_LOCAL_RANK_VARIABLES:
+        local_rank = launcher_number((local_name,), -1, environ)
+        if (local_rank < 0 or launcher_number((rank_name,), -1, environ) != rank
+                or launcher_number((size_name,), -1, environ) not in (-1, size)):
+            continue
+        if local_name == "SLURM_LOCALID":
+            count = _slurm_tasks_on_this_node(environ)
+        else:
+            count = launcher_number((_LAUNCHER_LOCAL_COUNT_VARIABLES[local_name],), -1, environ)
+        if count > local_rank:
+            return local_rank, count
+    if ("PMI_FD" in environ and "PMI_PORT" not in environ
+            and launcher_number(("PMI_RANK",), -1, environ) == rank
+            and launcher_number(("PMI_SIZE",), -1, environ) == size):
+        return rank, size
+    return None
+
+
+def _slurm_tasks_on_this_node(environ):
+    """The tasks of this Slurm step on this node (``SLURM_STEP_TASKS_PER_NODE``, as
+    ``2(x3),1``, at ``SLURM_NODEID``), -1 where they are not said."""
+    from dlcore._starting import launcher_number
+    node = launcher_number(("SLURM_NODEID",), -1, environ)
+    counts = []
+    for part in environ.get("SLURM_STEP_TASKS_PER_NODE", "").split(","):
+        tasks, _, repeat = part.strip().partition("(x")
+        if not tasks.isdigit() or (repeat and not repeat[:-1].isdigit()):
+            return -1
+        counts += [int(tasks)] * (int(repeat[:-1]) if repeat else 1)
+    return counts[node] if 0 <= node < len(counts) else -1
+
+
 def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     """A new :class:`Communicator` of the mpi4py intracommunicator ``mpi_comm``, with
     :func:`install_abort_on_error` and :meth:`Communicator.watch_interrupts` (collective over
@@ -901,6 +957,13 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     world = (MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size())
     if communicator.size == world[1]:   # every rank of the job: their node-local ranks
         _JOB_ON_THE_NODE[:] = [(communicator.local_rank, communicator.local_size)]
+    elif not _JOB_ON_THE_NODE:
+        # a Split group joined with no init() first: the ranks of the other groups on the node
+        # are known only to the launcher (a COMM_WORLD collective would hang, as ranks of no
+        # group never call it); without them two groups took the same GPUs and cores
+        launched = job_on_the_node_from_the_launcher(world)
+        if launched is not None:
+            _JOB_ON_THE_NODE[:] = [launched]
     # each rank of a node its own GPU (before the cuda backend makes its first context), not
     # every rank on device 0
     from dlcore.backend import use_node_local_rank
