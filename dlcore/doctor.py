@@ -308,6 +308,15 @@ def self_test(backends=None, report=None):
 
 
 # -- the report ----------------------------------------------------------------------------
+def cupy_install_line(runtime=None):
+    """The pip line of the CuPy wheel built for the CUDA ``runtime`` ("12.9") that numba-cuda
+    runs on, by default CUDA 12's (``dlcore[cuda]`` installs numba-cuda for CUDA 12); CuPy
+    wheels are named by the CUDA major version, and one for another CUDA imports but gives
+    no cuBLAS."""
+    major = str(runtime or "").split(".")[0]
+    return f"pip install cupy-cuda{major if major in ('11', '12', '13') else '12'}x"
+
+
 def _version_text(versions):
     return "  ".join(f"{name} {version or '-'}" for name, version in versions.items())
 
@@ -340,12 +349,14 @@ def environment_lines(env):
                      f"{gpu.get('compute_capability', '?')}, {gpu.get('memory_gib', '?')} GiB; "
                      f"CUDA driver {gpu.get('driver', '?')}, runtime {gpu.get('runtime', '?')}"
                      f"; CuPy (cuBLAS) {'yes' if gpu['cublas'] else 'no: tiled GEMM'}"
-                     + (f" ({gpu['cublas_problem']})" if gpu.get("cublas_problem")
-                        else "")
+                     + (f" ({gpu.get('cublas_problem', 'no cuBLAS from CuPy')}; for cuBLAS: "
+                        f"{cupy_install_line(gpu.get('runtime'))})"
+                        if not gpu["cublas"] else "")
                      + (f"; {gpu['error']}" if gpu.get("error") else ""))
     else:
         lines.append(f"gpu: none usable: {gpu['reason']}; CuPy "
-                     f"{'installed' if gpu['cublas'] else 'not installed'}")
+                     + ("installed" if gpu["cublas"] else
+                        f"not installed (cuBLAS on a GPU: {cupy_install_line()})"))
     lines.append(f"kernel cache: {cache['folder']} ("
                  + (f"{cache['files']} files, {cache['megabytes']} MB; "
                     + ("this dlcore's CPU kernels compiled before, those of each kind of model "

@@ -233,3 +233,21 @@ def test_the_cache_line_counts_a_cache_that_other_processes_write_meanwhile(
         churning.join()
         sys.setswitchinterval(interval)
     assert seen and all(report["exists"] and report["files"] >= 1 for report in seen)
+
+
+@pytest.mark.parametrize("gpu, install", [
+    ({"usable": True, "runtime": "13.0", "cublas": False,
+      "cublas_problem": "CuPy is not installed"}, "pip install cupy-cuda13x"),
+    ({"usable": True, "runtime": "12.9", "cublas": False,
+      "cublas_problem": "ImportError: libcublas.so.11: cannot open shared object file"},
+     "pip install cupy-cuda12x"),
+    ({"usable": False, "reason": "the NVIDIA CUDA driver was not found", "cublas": False},
+     "pip install cupy-cuda12x")])
+def test_doctor_names_the_cupy_wheel_to_install_where_cupy_gives_no_cublas(gpu, install):
+    # the gpu line said "CuPy is not installed" (or a CuPy for another CUDA's error) and left
+    # the user to find which of CuPy's wheels, one per CUDA major version, gives cuBLAS
+    env = {"versions": {}, "blas": [], "gpu": gpu,
+           "cpu": {"cpu": "x", "isa": "AVX2", "flags": [], "cores": 2, "threads": 2},
+           "cache": {"folder": "f", "exists": False}}
+    line, = [line for line in doctor.environment_lines(env) if line.startswith("gpu:")]
+    assert line.endswith(f"{install})")
