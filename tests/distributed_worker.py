@@ -226,17 +226,18 @@ def node_local_rank_case(comm):
         for name in ("SLURM_LOCALID", "SLURM_PROCID"):
             os.environ.pop(name)
         os.environ.update(launchers)
-    # a group given to fit with no init() first, under mpiexec.gforker (PMI_FD, PMI_RANK and
-    # PMI_SIZE only: it forks every rank on its own node): the GPUs and the cores still go by
-    # the job's ranks on the node, not by the group's
+    # a group given to fit with no init() first, under mpiexec.gforker (PMI_FD, PMI_RANK,
+    # PMI_SIZE and MPI_APPNUM only: it forks every rank on its own node): the GPUs and the
+    # cores still go by the job's ranks on the node, not by the group's
     from dlcore.distributed import communicator as communicator_module
     job_on_the_node = list(communicator_module._JOB_ON_THE_NODE)
     launchers = {name: os.environ.pop(name) for name in list(os.environ)
                  if name.startswith(("MPI_LOCAL", "OMPI_", "MV2_", "SLURM_", "HYDI_",
                                      "PMI_PORT"))}
-    saved_pmi = {name: os.environ.get(name) for name in ("PMI_FD", "PMI_RANK", "PMI_SIZE")}
+    saved_pmi = {name: os.environ.get(name)
+                 for name in ("PMI_FD", "PMI_RANK", "PMI_SIZE", "MPI_APPNUM")}
     os.environ.update(PMI_FD=os.environ.get("PMI_FD", "9"), PMI_RANK=str(comm.rank),
-                      PMI_SIZE=str(comm.size))
+                      PMI_SIZE=str(comm.size), MPI_APPNUM="0")
     communicator_module._JOB_ON_THE_NODE.clear()
     try:
         group = dlcore.distributed.as_communicator(

@@ -1405,12 +1405,14 @@ def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
       "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4"}, (0, 2)),   # Open MPI
     ({"SLURM_LOCALID": "0", "SLURM_PROCID": "3", "SLURM_NODEID": "2",
       "SLURM_STEP_TASKS_PER_NODE": "1(x2),2"}, (0, 2)),                    # srun
-    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4"}, (3, 4)),           # gforker: one node
+    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "MPI_APPNUM": "0"}, (3, 4)),  # gforker
     # gforker in a Slurm batch job (its SLURM_LOCALID=0 and SLURM_PROCID=0 are not this rank's)
-    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "SLURM_LOCALID": "0",
+    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "MPI_APPNUM": "0", "SLURM_LOCALID": "0",
       "SLURM_PROCID": "0"}, (3, 4)),
+    # Hydra's proxy forks a node's ranks too: without its local rank, where they are is unsaid
+    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "HYDI_CONTROL_FD": "7"}, None),
     ({"PMI_PORT": "node7:4000", "PMI_RANK": "3", "PMI_SIZE": "4"}, None),  # ranks elsewhere too
-    ({"PMI_FD": "8", "PMI_RANK": "0", "PMI_SIZE": "1"}, None),   # another job's, inherited
+    ({"PMI_FD": "8", "PMI_RANK": "0", "PMI_SIZE": "1", "MPI_APPNUM": "0"}, None),  # inherited
     ({}, None)])
 def test_the_job_s_ranks_on_the_node_come_from_the_launcher(environ, expected):
     from dlcore.distributed.communicator import job_on_the_node_from_the_launcher

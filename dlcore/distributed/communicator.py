@@ -898,9 +898,10 @@ def job_on_the_node_from_the_launcher(world, environ=None):
     number, as the launcher that started the job says them, or None where it does not.
 
     MPICH's ``mpiexec.gforker`` says no node-local rank, but forks every rank on its own node
-    and hands each a socket to itself (``PMI_FD``; a launcher reaching other nodes gives a
-    port, ``PMI_PORT``, and Hydra, which forks through a proxy on each node, says the local
-    rank): there the job's ranks on the node are all of them. ``world`` is (rank, size) of
+    and hands each a socket to itself (``PMI_FD``, with its ``MPI_APPNUM``; a launcher
+    reaching other nodes gives a port, ``PMI_PORT``, and Hydra, which forks through a proxy
+    on each node, ``HYDI_CONTROL_FD`` and the local rank): there the job's ranks on the node
+    are all of them. ``world`` is (rank, size) of
     this process in ``MPI.COMM_WORLD``; a launcher's numbers are taken only where its rank and
     size are these (as in :func:`rank_among_the_node_s_gpus`).
     """
@@ -918,7 +919,8 @@ def job_on_the_node_from_the_launcher(world, environ=None):
             count = launcher_number((_LAUNCHER_LOCAL_COUNT_VARIABLES[local_name],), -1, environ)
         if count > local_rank:
             return local_rank, count
-    if ("PMI_FD" in environ and "PMI_PORT" not in environ
+    if ("PMI_FD" in environ and "MPI_APPNUM" in environ
+            and not {"PMI_PORT", "HYDI_CONTROL_FD"} & environ.keys()
             and launcher_number(("PMI_RANK",), -1, environ) == rank
             and launcher_number(("PMI_SIZE",), -1, environ) == size):
         return rank, size
