@@ -336,9 +336,11 @@ def test_a_call_under_another_current_gpu_gives_the_caller_its_gpu_back(monkeypa
 
 
 class _FakeCuPy:
-    """CuPy as the backend's products see it: a cuBLAS handle per thread, each thread's stack of
-    current streams, and a raw ``sgemm`` that first sets the current stream on the handle, as
-    CuPy's ``cupy_backends.cuda.libs.cublas`` does (``_setStream(handle)``)."""
+    """CuPy as the backend's products see it: a cuBLAS handle per thread, each thread's current
+    stream and its stack of ``with`` blocks (``stream.use()`` makes a stream current without
+    the stack; leaving a block makes the stack's top current, cupy/cuda/stream.pyx), and a
+    raw ``sgemm`` that first sets the current stream on the handle, as CuPy's
+    ``cupy_backends.cuda.libs.cublas`` does (``_setStream(handle)``)."""
 
     def __init__(self, monkeypatch):
         import sys
@@ -354,12 +356,17 @@ class _FakeCuPy:
             def __init__(self, ptr):
                 self.ptr = ptr
 
+            def use(self):
+                fake._threads.current = self
+                return self
+
             def __enter__(self):
                 fake._stack().append(self)
-                return self
+                return self.use()
 
             def __exit__(self, *exception):
                 fake._stack().pop()
+                fake._stack()[-1].use()
         Stream.null, Stream.ptds = Stream(0), Stream(2)
         self.Stream = Stream
 
@@ -367,7 +374,7 @@ class _FakeCuPy:
             self.handle_streams[handle] = pointer
 
         def sgemm(handle, *arguments):
-            set_stream(handle, self._stack()[-1].ptr)
+            set_stream(handle, self.cuda.get_current_stream().ptr)
             self.calls.append((threading.current_thread().name, handle,
                                self.handle_streams[handle]))
         cublas = types.SimpleNamespace(CUBLAS_POINTER_MODE_HOST=0,
@@ -379,7 +386,8 @@ class _FakeCuPy:
         monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs", libs)
         monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs.cublas", cublas)
         self.cuda = types.SimpleNamespace(
-            Stream=Stream, get_current_stream=lambda: self._stack()[-1],
+            Stream=Stream, get_current_stream=lambda: getattr(self._threads, "current",
+                                                              Stream.null),
             device=types.SimpleNamespace(get_cublas_handle=lambda: self.handles.setdefault(
                 threading.current_thread().name, 1000 + len(self.handles))))
         monkeypatch.setattr(cuda_module, "_import_cupy", lambda: self)
@@ -430,13 +438,16 @@ def test_products_run_on_numba_s_stream_whatever_cupy_s_current_stream(
     cupy = _FakeCuPy(monkeypatch)
     backend = cuda_module.CUDABackend()
     matrix = _FakeDeviceMatrix()
-    users_stream = cupy.Stream(0x5EED)
+    users_stream, used_stream = cupy.Stream(0x5EED), cupy.Stream(0xF00D)
     with users_stream:
         backend.gemm(matrix, matrix, matrix)
         assert cupy.cuda.get_current_stream() is users_stream   # theirs again after the product
     backend.gemm(matrix, matrix, matrix)
+    used_stream.use()   # current with no block around it: a `with` inside would not give it back
+    backend.gemm(matrix, matrix, matrix)
+    assert cupy.cuda.get_current_stream() is used_stream
     numba_s = 2 if per_thread_launches else 0   # cudaStreamPerThread, or the legacy stream
-    assert [call[2] for call in cupy.calls] == [numba_s, 0]
+    assert [call[2] for call in cupy.calls] == [numba_s, 0, numba_s]
 
 
 @requires_cuda

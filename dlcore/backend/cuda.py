@@ -492,9 +492,15 @@ class CUDABackend(KernelBackend):
             # CuPy's cuBLAS calls set the thread's current CuPy stream on the handle: under a
             # user's `with cupy.cuda.Stream(non_blocking=True):` (or with any stream of their
             # own where numba-cuda launches on the per-thread stream) the product ran beside
-            # the launches that write its operands and read its result, unordered with them
-            with self._cupy_launch_stream:
+            # the launches that write its operands and read its result, unordered with them.
+            # use() and back, not `with`: leaving a `with` block makes the top of CuPy's stack
+            # current, the default stream where the user's came by `stream.use()`
+            users = self._cupy_current_stream()
+            self._cupy_launch_stream.use()
+            try:
                 self._cublas_gemm(a, b, out, trans_a, trans_b, alpha, beta)
+            finally:
+                users.use()
             return
         n_rows, n_columns = out.shape
         blocks = (-(-n_columns // TILE), min(-(-n_rows // TILE), MAX_GRID_Y))
