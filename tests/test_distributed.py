@@ -1401,9 +1401,13 @@ def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
 @pytest.mark.parametrize("environ, expected", [
     ({"MPI_LOCALRANKID": "1", "MPI_LOCALNRANKS": "3", "PMI_RANK": "3", "PMI_SIZE": "4",
       "PMI_FD": "9"}, (1, 3)),                                              # Hydra
+    # gforker's rank 3 in a Slurm batch step that says its own rank 3 (a step of four tasks,
+    # one a node): the batch step's numbers are not the job's
+    ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "MPI_APPNUM": "0", "SLURM_LOCALID": "0",
+      "SLURM_PROCID": "3", "SLURM_NODEID": "3", "SLURM_STEP_TASKS_PER_NODE": "1(x4)"}, (3, 4)),
     ({"OMPI_COMM_WORLD_LOCAL_RANK": "0", "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
       "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4"}, (0, 2)),   # Open MPI
-    ({"SLURM_LOCALID": "0", "SLURM_PROCID": "3", "SLURM_NODEID": "2",
+    ({"SLURM_LOCALID": "0", "SLURM_PROCID": "3", "SLURM_NODEID": "2", "SLURM_STEP_NUM_TASKS": "4",
       "SLURM_STEP_TASKS_PER_NODE": "1(x2),2"}, (0, 2)),                    # srun
     ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "MPI_APPNUM": "0"}, (3, 4)),  # gforker
     # gforker in a Slurm batch job (its SLURM_LOCALID=0 and SLURM_PROCID=0 are not this rank's)

@@ -909,15 +909,17 @@ def job_on_the_node_from_the_launcher(world, environ=None):
     from dlcore._starting import LAUNCHER_LOCAL_RANK_VARIABLES, launcher_number
     rank, size = world
     for local_name, rank_name, size_name in LAUNCHER_LOCAL_RANK_VARIABLES:
+        # the size said, not only left unsaid: a Slurm batch step's own SLURM_LOCALID=0,
+        # SLURM_PROCID=0 and one task on the node, inherited by gforker's rank 0, are not its
         local_rank = launcher_number((local_name,), -1, environ)
         if (local_rank < 0 or launcher_number((rank_name,), -1, environ) != rank
-                or launcher_number((size_name,), -1, environ) not in (-1, size)):
+                or launcher_number((size_name,), -1, environ) != size):
             continue
         if local_name == "SLURM_LOCALID":
             count = _slurm_tasks_on_this_node(environ)
         else:
             count = launcher_number((_LAUNCHER_LOCAL_COUNT_VARIABLES[local_name],), -1, environ)
-        if count > local_rank:
+        if local_rank < count <= size:
             return local_rank, count
     if ("PMI_FD" in environ and "MPI_APPNUM" in environ
             and not {"PMI_PORT", "HYDI_CONTROL_FD"} & environ.keys()
