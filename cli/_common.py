@@ -736,6 +736,23 @@ def resume_command(checkpoint, options=True):
     return " ".join(words + ["--resume", shlex.quote(str(checkpoint))]) + unknown
 
 
+def refuse_protected_outputs(folder, names):
+    """Refuse, as a usage error on --out, before the command works, the files ``names`` it
+    writes in ``folder`` (its model files, figures and tables) that the user write-protected
+    (:func:`dlcore.io.atomic.refuse_write_protected`) or that lie on a read-only disk: found
+    only as it writes them, they cost the training (a figure refused after minutes of it)."""
+    for path in (Path(folder) / name for name in names):
+        try:
+            refuse_write_protected(path)
+        except FolderNotWritableError as error:   # a read-only file system
+            raise click.BadParameter(str(error), param_hint="--out") from None
+        except WriteProtectedError:
+            raise click.BadParameter(
+                f"{os.fspath(path)!r}, which this command writes, is write-protected: "
+                f"choose another --out, or let it be replaced (chmod u+w "
+                f"{shlex.quote(os.fspath(path))})", param_hint="--out") from None
+
+
 class Checkpoints:
     """A training command's checkpoint file (``--out``/checkpoint.h5): written every
     ``every`` finished epochs, and on Ctrl-C with the model of the last finished epoch.
@@ -751,24 +768,15 @@ class Checkpoints:
     names it as ``unit``, and what its checkpoint holds as ``contents``, for the messages;
     its "model" is then whatever :func:`dlcore.save` writes for it.
 
-    ``outputs``: the names of the model files the command saves in ``folder`` when it
-    finishes (``model.h5``). The checkpoint and these are refused at once where the user
-    write-protected them (:func:`dlcore.io.atomic.refuse_write_protected`), before the
-    training, not found when it ends.
+    ``outputs``: the names of the files the command writes in ``folder`` when it finishes
+    (``model.h5``, its figures and tables). The checkpoint and these are refused at once where
+    the user write-protected them (:func:`refuse_protected_outputs`), before the training, not
+    found when it ends.
     """
 
     def __init__(self, folder, every=None, unit="epoch", contents="the model", outputs=()):
         self.path = Path(folder) / CHECKPOINT_FILE
-        for path in (self.path, *(Path(folder) / name for name in outputs)):
-            try:
-                refuse_write_protected(path)
-            except FolderNotWritableError as error:   # a read-only file system
-                raise click.BadParameter(str(error), param_hint="--out") from None
-            except WriteProtectedError:
-                raise click.BadParameter(
-                    f"{os.fspath(path)!r}, which this command writes, is write-protected: "
-                    f"choose another --out, or let it be replaced (chmod u+w "
-                    f"{shlex.quote(os.fspath(path))})", param_hint="--out") from None
+        refuse_protected_outputs(folder, [CHECKPOINT_FILE, *outputs])
         self.every = every
         self.unit, self.contents = unit, contents
         self.model = self.where = None

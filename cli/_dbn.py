@@ -266,13 +266,18 @@ def receptive_fields(dbn, index):
     return fields
 
 
+def layer_filters_name(index):
+    """The file of the receptive fields of the DBN's layer ``index`` (0: the first RBM's)."""
+    return f"filters_layer{index + 1}.png"
+
+
 def save_layer_filters(dbn, folder, side, max_units=100):
     """``filters_layer<k>.png``: the receptive fields of the first ``max_units`` units of every
     layer, one side x side tile each. Returns the file names."""
     names = []
     for index in range(len(dbn.rbms_)):
         fields = receptive_fields(dbn, index)[:, :max_units]
-        name = f"filters_layer{index + 1}.png"
+        name = layer_filters_name(index)
         save_weight_tiles(fields.T.reshape(-1, side, side), folder / name,
                           f"DBN layer {index + 1}: the receptive field of each unit, "
                           + ("W_1" if index == 0 else f"W_1 ... W_{index + 1}"))

@@ -120,7 +120,8 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     folder = output_folder(out)
     if resume is not None:
         model = resumed_rbm(resume, dlcore.Autoencoder, epochs, backend)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=[
+        "model.h5", "filters.png", "reconstructions.png", "training_curve.png"])
     train_rbm(model, train_images, checkpoints, resume is not None,
               monitor="loss", unit="per image (training, corrupted inputs)", X_valid=held_out,
               **fit_options(comm))

@@ -159,6 +159,10 @@ def last_measured(values):
     return next((value for value in reversed(values) if not math.isnan(value)), math.nan)
 
 
+#: What :func:`write_training_outputs` writes in --out beside model.h5.
+TRAINING_OUTPUTS = ("training_curve.png", "filters.png", "confusion_matrix.png", "metrics.json")
+
+
 def write_training_outputs(folder, model, test_labels, predicted, metrics, class_names):
     history = model.history
     curves = {"training loss": history["loss"], "training error":
@@ -254,7 +258,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     epochs, lr_decay, dropout = size_defaults(n_train, epochs, lr_decay, dropout)
     n_classes = int(max(y.max(), y_test.max())) + 1
     class_names = dlcore.datasets.class_names(dataset, n_classes)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TRAINING_OUTPUTS])
     if resume is None:
         try:
             model = build_model(model_name, x.shape[1:], n_classes, dropout, augment, flip,

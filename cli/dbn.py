@@ -50,6 +50,7 @@ from dlcore.cli._dbn import (
     check_width,
     dbn_digest,
     fine_tune,
+    layer_filters_name,
     load_labelled_split,
     make_optimizer,
     parse_layers,
@@ -209,7 +210,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
         check_width(X.shape[1], layers[0], dataset, resume)
     click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
                + (" with their labels" if with_labels else ""), err=True)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["dbn.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=[
+        "dbn.h5", *(layer_filters_name(index) for index in range(len(layers) - 1))])
     pretrain(model, X, y if with_labels else None, checkpoints,
              resuming=resume is not None, **fit_options(comm))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))
@@ -311,7 +313,8 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
         network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
         resumed_weight_decay(network, weight_decay)
         check_resumed_dbn(model, dbn_file, network, resume)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=[
+        "model.h5", "training_curve.png", "confusion_matrix.png"])
     # the DBN's content, not its path: a resume from another folder names it otherwise
     checkpoints.record_details = {"dbn_digest": dbn_digest(model)}
     click.echo(f"fine-tuning {dbn_file} on {len(train[0])} {dataset} images "

@@ -49,6 +49,11 @@ def homework():
     parameters of lecture "Convolutional Neural Networks" (2019)."""
 
 
+#: What :func:`write_task1_outputs` writes in --out beside model.h5.
+TASK1_OUTPUTS = ("filters.png", "reconstructions.png", "training_curve.png",
+                 "reconstruction_error.csv")
+
+
 def write_task1_outputs(folder, rbm, images, labels, table, dataset):
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
     save_filters(rbm, folder / "filters.png")
@@ -125,7 +130,7 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
                f"{'PCD' if rbm.persistent else 'CD'}-{rbm.cd_k}, learning rate "
                f"{rbm.learning_rate:g}, momentum {rbm.momentum:g}, weight decay "
                f"{rbm.weight_decay:g}", err=True)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK1_OUTPUTS])
     train_rbm(rbm, train_images, checkpoints, resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     # before the tables: a Ctrl-C there loses nothing

@@ -81,6 +81,8 @@ PRETRAINING = "pretraining"
 FINE_TUNING = "fine-tuning"
 #: What is left once a stage before the last is saved (:func:`saving_trained_model`).
 STAGES_LEFT = "the stages after it were not run; run them without training it again"
+#: What :func:`write_table` writes once every stage is trained.
+TABLE_FILES = ("pretraining.csv", "pretraining_curves.png")
 #: The corruption of the stacked denoising autoencoders (Vincent et al. 2008 used 10-40 %).
 DEFAULT_CORRUPTION = 0.3
 
@@ -252,11 +254,13 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
     X, y = training_subset(X, y, train_size, seed, dataset)
     train, valid = split_off_validation(X, y, FINETUNE_DEFAULTS["validation_split"], seed)
     n_classes = int(y.max()) + 1
-    checkpoints = Checkpoints(folder, checkpoint_every)
     planned = stages(rows, seeds)
     resumed = None if resume is None else dlcore.load(resume)
     first = 0 if resumed is None else checkpoint_stage(resumed, resume, planned, folder,
                                                        n_seeds)
+    # the stages finished before an interruption are read, not written again
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=[
+        *(stage_file(stage, n_seeds) for stage in planned[first:]), *TABLE_FILES])
     settings = {"layers": layers, "n_classes": n_classes, "epochs_per_layer": epochs_per_layer,
                 "corruption": corruption, "learning_rate": learning_rate,
                 "batch_size": batch_size, "backend": backend, "epochs": epochs,
@@ -324,13 +328,14 @@ def write_table(folder, rows, results, seeds, planned):
     print_table(rows, results, n_seeds)
     publish_metrics(**{f"{row}_{kind}_error": np.mean([entry[0][k] for entry in results[row]])
                        for row in rows for k, kind in enumerate(("train", "valid", "test"))})
-    write_csv(folder / "pretraining.csv", rows, results, seeds)
+    table, curves = TABLE_FILES
+    write_csv(folder / table, rows, results, seeds)
     viz.save_curves({ROWS[row][0]: [1 - a for a in results[row][0][1]["val_accuracy"]]
-                     for row in rows}, folder / "pretraining_curves.png",
+                     for row in rows}, folder / curves,
                     ylabel="validation error",
                     title="fine-tuning with and without pretraining"
                     + ("" if n_seeds == 1 else f" (seed {seeds[0]})"))
-    click.echo(f"wrote pretraining.csv, pretraining_curves.png and "
+    click.echo(f"wrote {table}, {curves} and "
                f"{', '.join(stage_file(stage, n_seeds) for stage in planned)} to {folder}")
 
 

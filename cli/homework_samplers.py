@@ -44,6 +44,7 @@ from dlcore.cli._common import (
     output_folder,
     parse_choices,
     publish_metrics,
+    refuse_protected_outputs,
     save_trained_model,
     training_record,
 )
@@ -179,6 +180,8 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
     write samplers.csv, samples.png and the models."""
     names = parse_samplers(samplers)
     folder = output_folder(out)
+    refuse_protected_outputs(folder, [*(f"{name}.h5" for name in names), "samplers.csv",
+                                      "samples.png"])
     train, test, _ = load_digit_split(dataset, list(range(10)), list(range(10)), seed,
                                       options=("--dataset", "--dataset"))
     train, _ = training_subset(train, None, train_size, seed, dataset)

@@ -217,6 +217,11 @@ def print_error_table(rows):
                        f"{errors[kind] / float(image.var()):>14.4f}")
 
 
+#: What :func:`write_outputs` writes in --out beside model.h5.
+TASK2_OUTPUTS = ("filters.png", "reconstructions.png", "feature_maps.png",
+                 "reconstruction_error.csv")
+
+
 def write_outputs(folder, rbm, rows, feature_maps, patch_size):
     save_weight_tiles(rbm.W.T.reshape(-1, patch_size, patch_size), folder / "filters.png",
                       "Gaussian RBM filters: the weights from a patch's pixels to each hidden "
@@ -308,7 +313,7 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
     click.echo(f"training a {z.shape[1]}-{rbm.n_hidden} Gaussian-Bernoulli RBM on {len(z)} "
                f"patches of {patch_size}x{patch_size} from {train_name}", err=True)
     # the patches are standardised: the training lines' error is in their units, not the table's
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK2_OUTPUTS])
     train_rbm(rbm, z, checkpoints, resume is not None,
               unit="per standardised pixel on the training batches", rows="training patches")
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),

@@ -141,7 +141,8 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
                                     n_temperatures=n_temperatures)
     else:
         model = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5"])
+    checkpoints = Checkpoints(folder, checkpoint_every,
+                              outputs=["model.h5", "filters.png", "training_curve.png"])
     train_rbm(model, train_images, checkpoints, resume is not None,
               X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))

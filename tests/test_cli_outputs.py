@@ -434,8 +434,7 @@ def test_model_files_the_user_write_protected_are_kept_and_refused_in_one_line(
     """dlcore.save onto a write-protected file (chmod 444), and so `convert`'s output and a
     training command's model.h5 in --out, replaced it and dropped its protection (the atomic
     rename); now one line naming the file and chmod u+w, the file untouched: a training
-    command's own model file before it trains; a figure after the model with the model
-    saved and said to be."""
+    command's own model file, and its figures, before it trains."""
     _, model_file = rbm_on_1_and_2
     runs, figures, converted = tmp_path / "runs", tmp_path / "figures", tmp_path / "out.h5"
     runs.mkdir()
@@ -451,16 +450,48 @@ def test_model_files_the_user_write_protected_are_kept_and_refused_in_one_line(
     said = [(code, [line for line in lines if line.startswith("dlcore: error")])
             for code, lines in outcomes]
     for (code, lines), protected in zip(said, protected_files):
-        assert code == (2 if protected.parent == runs else 1) and len(lines) == 1, lines
+        assert code == (1 if protected == converted else 2) and len(lines) == 1, lines
         assert f"'{protected}'" in lines[0] and "is write-protected: " in lines[0]
         assert f"(chmod u+w {protected})" in lines[0]
         assert protected.read_bytes() == b"the user's own file"
         assert protected.stat().st_mode & 0o777 == 0o444
-    assert "choose another --out" in said[1][1][0]
-    assert os.listdir(runs) == ["model.h5"]   # refused before training
-    assert said[2][1][0].endswith(f"; this run wrote model.h5 in {figures} before, which are "
-                                  "complete")
-    assert dlcore.load(figures / "model.h5").n_hidden == 16
+    assert "choose another --out" in said[1][1][0] and "choose another --out" in said[2][1][0]
+    # refused before training
+    assert os.listdir(runs) == ["model.h5"] and os.listdir(figures) == ["filters.png"]
+
+
+@pytest.mark.parametrize("command, protected", [
+    (["homework", "pretraining", "--rows", "dbn,shallow", "--layers", "784-8-8", "--epochs",
+      "1"], "pretraining_curves.png"),
+    (["homework", "pretraining", "--rows", "shallow", "--layers", "784-8-8", "--epochs", "1"],
+     "shallow_net.h5"),
+    (["homework", "regularisation", "--methods", "none", "--epochs", "1"],
+     "adversarial_examples.png"),
+    (["homework", "samplers", "--samplers", "cd1,pcd", "--epochs", "1"], "pcd.h5"),
+    (["homework", "samplers", "--samplers", "cd1", "--epochs", "1"], "samples.png"),
+    (["homework", "task1", "--epochs", "1"], "reconstruction_error.csv"),
+    (["rbm", "train", "--digits", "1-2", "--epochs", "1"], "training_curve.png"),
+    (["dbn", "pretrain", "--layers", "784-8-8", "--epochs-per-layer", "1"],
+     "filters_layer2.png")])
+def test_every_file_a_training_command_writes_is_checked_before_it_trains(
+        command, protected, tmp_path, monkeypatch):
+    """homework pretraining, regularisation and samplers checked none of their files (its
+    models, table, figures) before training, and the others their model alone: a
+    write-protected figure or table was refused only after the training, minutes later.
+    Each is now refused in one line before anything is trained."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / protected).write_bytes(b"the user's own file")
+    real_access = os.access
+    # root may write any file: the system's answer for a student (chmod 444)
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        os.path.basename(path) != protected and real_access(path, mode, **options)))
+    result = CliRunner().invoke(main, [*command, "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    line, = [line for line in result.stderr.splitlines() if line.startswith("dlcore: error")]
+    assert f"'{out / protected}', which this command writes, is write-protected" in line
+    assert os.listdir(out) == [protected]
+    assert (out / protected).read_bytes() == b"the user's own file"
 
 
 def test_a_trained_model_whose_file_is_found_write_protected_is_saved_elsewhere(
