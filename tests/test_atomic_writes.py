@@ -1,6 +1,7 @@
 """Every file dlcore writes goes through its one atomic writer (dlcore.io.atomic); a command
 that fails before writing leaves no empty --out folder; an image --out must end in .png."""
 import ast
+import errno
 import os
 from pathlib import Path
 
@@ -187,6 +188,30 @@ def test_a_replaced_file_keeps_its_permissions_and_as_root_its_owner(tmp_path, m
     umask = os.umask(0)
     os.umask(umask)
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask and len(owners) == 2
+
+
+def test_a_symbolic_link_is_written_through_and_stays_a_link(tmp_path):
+    """open(path, "w"), numpy.save and h5py write through a symbolic link; the rename
+    replaced the link by a file of its own, and the file the link named stayed old."""
+    kept, links = tmp_path / "kept", tmp_path / "links"
+    kept.mkdir()
+    links.mkdir()
+    best = kept / "best.csv"
+    best.write_text("old\n")
+    (links / "best.csv").symlink_to(best)
+    (links / "dangling.csv").symlink_to(kept / "new.csv")   # open("w") creates its file
+    for name in ("best.csv", "dangling.csv"):
+        with atomic_open(links / name, "w") as stream:
+            stream.write("new\n")
+        assert (links / name).is_symlink() and (links / name).read_text() == "new\n"
+    assert best.read_text() == (kept / "new.csv").read_text() == "new\n"
+    assert sorted(p.name for p in kept.iterdir()) == ["best.csv", "new.csv"]
+    assert sorted(p.name for p in links.iterdir()) == ["best.csv", "dangling.csv"]
+    (links / "loop.csv").symlink_to(links / "loop.csv")
+    with pytest.raises(OSError, match="lead in a loop") as caught, \
+            atomic_open(links / "loop.csv", "w"):
+        pass
+    assert caught.value.errno == errno.ELOOP and (links / "loop.csv").is_symlink()
 
 
 def test_atomic_open_refuses_modes_that_are_not_a_new_file(tmp_path):

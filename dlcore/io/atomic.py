@@ -192,7 +192,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     .gitignore ignores ``*.h5.tmp*``) and is created with the permissions of an ordinary new
     file, so the result does not end up private the way ``tempfile.mkstemp`` files are; a
     file it replaces keeps its permission bits (and, as root, its owner), as a file written
-    over with ``open`` keeps them.
+    over with ``open`` keeps them. A symbolic link is written through, as ``open`` writes
+    through it: the file it leads to is replaced (the temporary file lies beside that one),
+    the link stays.
 
     Raises
     ------
@@ -205,21 +207,22 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
     the file, whatever the writer raised (the temporary file is removed).
     """
-    target = os.fspath(path)
+    given = os.fspath(path)
+    target = _file_behind(given)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {target}: directory {directory} does not exist; "
+        raise FileNotFoundError(f"cannot write {given}: directory {directory} does not exist; "
                                 f"create it first")
     if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot write {target}: it is a directory; give a file name")
-    refuse_write_protected(target)
+        raise IsADirectoryError(f"cannot write {given}: it is a directory; give a file name")
+    refuse_write_protected(given)
     try:
         temporary = _create_temporary_file(directory, os.path.basename(target))
     except OSError as error:
-        _raise_no_room(error, target)
+        _raise_no_room(error, given)
         if error.errno in NOT_WRITABLE_ERRNOS:
             # the system names the hidden temporary file, which the caller never asked for
-            raise FolderNotWritableError(target, directory, error.errno) from None
+            raise FolderNotWritableError(given, directory, error.errno) from None
         raise
     try:
         yield temporary
@@ -229,9 +232,24 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
-        _raise_no_room(error, target)
+        _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
+
+
+def _file_behind(path: str) -> str:
+    """The file that writing ``path`` writes: ``path``, or where it leads when it is a
+    symbolic link (a dangling one too), as ``open(path, "w")``, ``numpy.save`` and h5py
+    write through a link. Renamed onto the link itself, the new file replaced the link (a
+    course's ``model.h5 -> runs/best/model.h5`` became a file of its own, and the file it
+    named stayed old). A loop of links is refused as ``open`` refuses it."""
+    if not os.path.islink(path):
+        return path
+    behind = os.path.realpath(path)
+    if os.path.islink(behind):   # realpath leaves a loop's link unresolved
+        raise OSError(errno.ELOOP, f"cannot write {path}: its symbolic links lead in a loop; "
+                                   f"remove the link or give another name")
+    return behind
 
 
 def _raise_no_room(error: BaseException, target: str) -> None:
