@@ -2,7 +2,10 @@
 that fails before writing leaves no empty --out folder; an image --out must end in .png."""
 import ast
 import errno
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +215,61 @@ def test_a_symbolic_link_is_written_through_and_stays_a_link(tmp_path):
             atomic_open(links / "loop.csv", "w"):
         pass
     assert caught.value.errno == errno.ELOOP and (links / "loop.csv").is_symlink()
+
+
+_WRITE_IN_A_CLOSED_FOLDER = """
+import importlib.util, json, sys
+# the writer alone (the standard library's), not dlcore's import: the test stays quick
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[2])
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+folder = sys.argv[1]
+with atomic.atomic_output_path(folder + "/model.h5") as temporary:
+    with open(temporary, "wb") as stream:   # as h5py writes the path it is given
+        stream.write(b"the new model, longer than the old one")
+with atomic.atomic_open(folder + "/table.csv", "w") as stream:
+    stream.write("new\\n")
+try:   # a writer that fails leaves the file as it was
+    with atomic.atomic_open(folder + "/kept.csv", "w") as stream:
+        stream.write("half of the new")
+        raise RuntimeError("the writer failed")
+except RuntimeError:
+    pass
+try:
+    with atomic.atomic_open(folder + "/new.csv", "w") as stream:
+        stream.write("new\\n")
+except OSError as error:
+    print(json.dumps([type(error).__name__, str(error)]))
+"""
+
+
+def test_a_writable_file_in_a_folder_that_takes_no_new_file_is_written_in_place(tmp_path):
+    """A teacher's hand-in folder (mode 555) of files the students may write (mode 666):
+    open(path, "w") and h5py write such a file in place, where dlcore's rename was refused
+    (FolderNotWritableError). It is written in place now, its new version made whole
+    elsewhere first; a new file there is still refused in one line."""
+    from test_cli_outputs import without_root_rights
+    prefix = without_root_rights()
+    handin = tmp_path / "handin"
+    handin.mkdir()
+    for name in ("kept.csv", "model.h5", "table.csv"):
+        (handin / name).write_bytes(b"the student's old file")
+        (handin / name).chmod(0o666)
+    handin.chmod(0o555)
+    result = subprocess.run([*prefix, sys.executable, "-c", _WRITE_IN_A_CLOSED_FOLDER,
+                             str(handin), str(THE_WRITER)], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    kind, message = json.loads(result.stdout)
+    assert kind == "FolderNotWritableError" and "\n" not in message
+    assert message.startswith(f"cannot write {handin / 'new.csv'}: permission denied in its "
+                              f"folder {handin}")
+    assert (handin / "model.h5").read_bytes() == b"the new model, longer than the old one"
+    assert (handin / "table.csv").read_text() == "new\n"
+    assert (handin / "kept.csv").read_bytes() == b"the student's old file"
+    assert sorted(p.name for p in handin.iterdir()) == ["kept.csv", "model.h5", "table.csv"]
+    assert all(path.stat().st_mode & 0o777 == 0o666 for path in handin.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handin"]   # nothing left aside
 
 
 def test_atomic_open_refuses_modes_that_are_not_a_new_file(tmp_path):

@@ -374,18 +374,27 @@ print(json.dumps([(result.exit_code, result.output.strip().splitlines())
 """
 
 
+def without_root_rights():
+    """The words that start a process that file permissions bind: none for a user; for root
+    (these tests' helpers run as root, whom no permission stops), setpriv dropping root's
+    capabilities, which still reaches pytest's folders (another user, nobody, could not:
+    they are root's alone). Skips the test where setpriv is missing or may not drop them."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    if shutil.which("setpriv") is None or subprocess.run(
+            [*prefix, "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs setpriv, allowed to drop root's rights (CAP_SETPCAP)")
+    return prefix
+
+
 def run_without_root_rights(commands, temporary_folder=None):
     """Each dlcore command line of ``commands`` in one process that file permissions bind:
     as root (these tests' helpers run as root, whom no permission stops), root without its
     capabilities (setpriv), which still reaches pytest's folders (another user, nobody, could
     not: they are root's alone). [(exit code, output lines)] per command.
     ``temporary_folder``: the process's $TMPDIR (where a command rescues a trained model)."""
-    prefix = []
-    if os.geteuid() == 0:
-        prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
-        if shutil.which("setpriv") is None or subprocess.run(
-                [*prefix, "true"], capture_output=True).returncode != 0:
-            pytest.skip("needs setpriv, allowed to drop root's rights (CAP_SETPCAP)")
+    prefix = without_root_rights()
     environment = dict(os.environ, **({"TMPDIR": str(temporary_folder)}
                                       if temporary_folder is not None else {}))
     result = subprocess.run([*prefix, sys.executable, "-c", _INVOKE_EACH, json.dumps(commands)],

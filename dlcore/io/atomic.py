@@ -23,7 +23,9 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from typing import IO
 
@@ -203,7 +205,11 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     WriteProtectedError (a PermissionError) when ``path`` is a file this user may not write
     (:func:`refuse_write_protected`): it is not replaced.
     FolderNotWritableError (a PermissionError) when no file may be made in its directory
-    (no permission, a read-only file system: an existing file there too).
+    (no permission, a read-only file system: an existing file there too). An existing file
+    this user may write in a folder without permission to make files (a teacher's hand-in
+    folder, mode 555, of files mode 666) is written in place instead, as ``open(path, "w")``
+    writes it: its new version is written whole in the temporary folder first, then copied
+    over it (:func:`_written_in_place`); a reader may see it change during that copy.
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
     the file, whatever the writer raised (the temporary file is removed).
     """
@@ -220,10 +226,18 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         temporary = _create_temporary_file(directory, os.path.basename(target))
     except OSError as error:
         _raise_no_room(error, given)
-        if error.errno in NOT_WRITABLE_ERRNOS:
+        if error.errno in (errno.EACCES, errno.EPERM) and os.path.isfile(target) \
+                and os.access(target, os.W_OK):
+            temporary = None   # a writable file in a folder that takes no new one
+        elif error.errno in NOT_WRITABLE_ERRNOS:
             # the system names the hidden temporary file, which the caller never asked for
             raise FolderNotWritableError(given, directory, error.errno) from None
-        raise
+        else:
+            raise
+    if temporary is None:
+        with _written_in_place(target, given) as elsewhere:
+            yield elsewhere
+        return
     try:
         yield temporary
         _fsync_file(temporary)
@@ -250,6 +264,70 @@ def _file_behind(path: str) -> str:
         raise OSError(errno.ELOOP, f"cannot write {path}: its symbolic links lead in a loop; "
                                    f"remove the link or give another name")
     return behind
+
+
+@contextlib.contextmanager
+def _written_in_place(target: str, given: str) -> Iterator[str]:
+    """Yield a path in the temporary folder; on success, copy its file into ``target`` in
+    place: the way to write a file that this user may write in a folder that takes no new
+    file (a teacher's hand-in folder, mode 555, of files mode 666), where ``open(path, "w")``
+    and h5py write and the rename of a new file is refused.
+
+    The new file is written whole elsewhere first, so a writer that fails (or a Ctrl-C, or a
+    full disk, while it writes) leaves ``target`` as it was; the copy reserves its room
+    before it changes a byte, and a Ctrl-C during it is held until the copy ends. A reader
+    may still see the file change as it is copied (no rename is possible there)."""
+    scratch = tempfile.mkdtemp(prefix="dlcore-write-")
+    try:
+        elsewhere = os.path.join(scratch, os.path.basename(target))
+        try:
+            yield elsewhere
+            _copy_into(elsewhere, target)
+        except BaseException as error:
+            _raise_no_room(error, given)
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _copy_into(source: str, target: str) -> None:
+    """Overwrite ``target`` with the bytes of ``source``, in place, whole: a Ctrl-C that lands
+    during the copy is raised once it is done (half of a model file is worse than a Ctrl-C
+    answered a moment late), the copy starting over if it landed inside it."""
+    interrupted = None
+    while True:
+        try:
+            _overwrite(source, target)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
+
+
+def _overwrite(source: str, target: str) -> None:
+    size = os.path.getsize(source)
+    descriptor = os.open(target, os.O_WRONLY)   # no O_TRUNC: the room comes first
+    try:
+        kept_size = os.fstat(descriptor).st_size
+        if size > kept_size and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(descriptor, 0, size)
+            except OSError as error:
+                if no_room_errno(error) is not None:
+                    os.ftruncate(descriptor, kept_size)   # the file as it was
+                    raise
+                # a file system that reserves no room (EOPNOTSUPP): write as open() writes
+        with open(source, "rb") as stream:
+            offset = 0
+            while chunk := memoryview(stream.read(1 << 20)):
+                while chunk:   # a write may take part of a chunk
+                    written = os.pwrite(descriptor, chunk, offset)
+                    offset, chunk = offset + written, chunk[written:]
+        os.ftruncate(descriptor, size)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _raise_no_room(error: BaseException, target: str) -> None:
