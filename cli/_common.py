@@ -31,6 +31,8 @@ from dlcore.io.atomic import (
     WriteProtectedError,
     lock_folder,
     refuse_write_protected,
+    shell_word,
+    shown_path,
 )
 from dlcore.termination import (
     TERMINATION_SIGNALS,
@@ -314,7 +316,7 @@ def no_room_message(error, started):
     whole: files are written atomically)."""
     fix = ("raise the file-size limit (ulimit -f)" if error.size_limit else
            "free space or choose another --out")
-    return (f"cannot write {error.path}: {error.reason} (errno {error.errno}); {fix}"
+    return (f"cannot write {shown_path(error.path)}: {error.reason} (errno {error.errno}); {fix}"
             f"{_rescued_note(error)}{_written_note(error.path, started)}")
 
 
@@ -328,7 +330,8 @@ def _written_note(path, started):
                          if entry.is_file() and not entry.name.startswith(".")
                          and entry.stat().st_mtime >= started)
         if written:
-            return f"; this run wrote {', '.join(written)} in {folder} before, which are complete"
+            return (f"; this run wrote {', '.join(map(shown_path, written))} in "
+                    f"{shown_path(folder)} before, which are complete")
     return ""
 
 
@@ -579,22 +582,22 @@ def output_folder(path, exclusive=True):
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise click.ClickException(f"cannot create the output folder {folder}: "
+        raise click.ClickException(f"cannot create the output folder {shown_path(folder)}: "
                                    f"{error.strerror or error}; choose another with --out"
                                    ) from None
     context = click.get_current_context(silent=True)
     if created and context is not None:
         context.call_on_close(lambda: _remove_empty_folders(created))
     if not os.access(folder, os.W_OK):
-        raise click.ClickException(f"cannot write in the output folder {folder}: "
+        raise click.ClickException(f"cannot write in the output folder {shown_path(folder)}: "
                                    f"{_why_unwritable(folder)}; choose another with --out")
     if exclusive and context is not None:
         try:
             lock = lock_folder(folder, f"pid {os.getpid()}: {shlex.join(sys.argv)}")
         except FolderInUseError as error:
-            raise click.ClickException(f"--out {folder} is in use by another dlcore run "
-                                       f"({error.holder}): wait for it to finish, or choose "
-                                       f"another --out") from None
+            raise click.ClickException(f"--out {shown_path(folder)} is in use by another "
+                                       f"dlcore run ({error.holder}): wait for it to finish, "
+                                       f"or choose another --out") from None
         context.call_on_close(lock.release)
     return folder
 
@@ -724,7 +727,7 @@ def resume_command(checkpoint, options=True):
         if param.name == "resume" or param.expose_value is False:
             continue
         if isinstance(param, click.Argument):
-            words.append(shlex.quote(str(value)))
+            words.append(shell_word(str(value)))
             continue
         if value is None or value == param.default or not options and param.name != "out":
             continue
@@ -732,8 +735,8 @@ def resume_command(checkpoint, options=True):
             flags = param.opts if value else param.secondary_opts
             words += flags[:1]
             continue
-        words += [param.opts[0], shlex.quote(str(value))]
-    return " ".join(words + ["--resume", shlex.quote(str(checkpoint))]) + unknown
+        words += [param.opts[0], shell_word(str(value))]
+    return " ".join(words + ["--resume", shell_word(str(checkpoint))]) + unknown
 
 
 def refuse_protected_outputs(folder, names):
@@ -750,7 +753,7 @@ def refuse_protected_outputs(folder, names):
             raise click.BadParameter(
                 f"{os.fspath(path)!r}, which this command writes, is write-protected: "
                 f"choose another --out, or let it be replaced (chmod u+w "
-                f"{shlex.quote(os.fspath(path))})", param_hint="--out") from None
+                f"{shell_word(os.fspath(path))})", param_hint="--out") from None
 
 
 class Checkpoints:
@@ -1058,9 +1061,9 @@ def _refuse_to_overwrite_a_checkpoint(out, resume):
         if finished.is_file() and finished.stat().st_mtime_ns >= pending.stat().st_mtime_ns:
             return   # the run that checkpointed there went on: its model file supersedes it
     raise click.ClickException(
-        f"--out {shlex.quote(str(out))} holds the checkpoint of an interrupted run, which "
+        f"--out {shell_word(str(out))} holds the checkpoint of an interrupted run, which "
         f"this run would overwrite; resume it with: {resume_command(pending, options=False)}"
-        f" (or choose another --out, or delete {shlex.quote(str(pending))})")
+        f" (or choose another --out, or delete {shell_word(str(pending))})")
 
 
 def _same_file(path, other):
@@ -1099,9 +1102,9 @@ def _writers_resume_command(context, writer, record, path):
         if isinstance(param, click.Argument):
             value = parameters.get(param.name)
             values = value if isinstance(value, list) else [value]
-            words += [shlex.quote(str(item)) if item is not None else param.human_readable_name
+            words += [shell_word(str(item)) if item is not None else param.human_readable_name
                       for item in values]
-    return " ".join(words + ["--resume", shlex.quote(str(path))])
+    return " ".join(words + ["--resume", shell_word(str(path))])
 
 
 def _dlcore_command(command_path, context):

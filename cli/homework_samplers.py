@@ -27,7 +27,6 @@ this run's --ais-runs and --ais-temperatures) prints the figure of samplers.csv 
 """
 import contextlib
 import csv
-import shlex
 import time
 
 import click
@@ -52,6 +51,7 @@ from dlcore.cli._dbn import training_subset
 from dlcore.cli._digits import binarized_held_out, load_digit_split
 from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
+from dlcore.io.atomic import shell_word
 from dlcore.validation import MAX_TEMPERATURES
 from dlcore.wording import count
 
@@ -129,7 +129,7 @@ def telling_what_was_saved(folder, names, ais_runs, ais_temperatures, reverse_ro
         raise TrainingInterrupted(
             f"interrupted: {files} {'is' if len(saved) == 1 else 'are'} saved and complete, but "
             "samplers.csv and samples.png were not all written; a saved model's log-likelihood of "
-            f"the table comes out again with: dlcore rbm evaluate {shlex.quote(str(saved[0]))} "
+            f"the table comes out again with: dlcore rbm evaluate {shell_word(saved[0])} "
             f"--binarize --ais --runs {ais_runs} --temperatures {ais_temperatures} "
             f"--reverse-rows {reverse_rows}") from None
 

@@ -4,6 +4,7 @@ import ast
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -270,6 +271,43 @@ def test_a_writable_file_in_a_folder_that_takes_no_new_file_is_written_in_place(
     assert sorted(p.name for p in handin.iterdir()) == ["kept.csv", "model.h5", "table.csv"]
     assert all(path.stat().st_mode & 0o777 == 0o666 for path in handin.iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["handin"]   # nothing left aside
+
+
+def test_a_file_name_with_a_line_break_is_said_on_one_line_with_a_command_that_names_it(
+        tmp_path, monkeypatch):
+    """WriteProtectedError, FolderNotWritableError and NoRoomError (and the command line's
+    --out lines) printed a name holding a line break as is: two lines, and a `chmod u+w`
+    split in two. The name is shown escaped, the command to paste as bash's $'...' word."""
+    import errno as errors
+
+    from dlcore.io import FolderNotWritableError, NoRoomError, WriteProtectedError
+    folder = tmp_path / "runs\nold"
+    folder.mkdir()
+    name = folder / "model\n.h5"
+    for error in (WriteProtectedError(name), FolderNotWritableError(name, folder, errors.EACCES),
+                  NoRoomError(name, errors.ENOSPC)):
+        assert "\n" not in str(error) and repr(str(name)) in str(error)
+
+    def pasted(line):   # what the shell makes of the file's name in the line's chmod u+w
+        word = re.search(r"\(chmod u\+w (.+?)\)(?: \(see '|\s*$)", line).group(1)
+        return subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True,
+                              text=True, check=True).stdout
+    assert pasted(str(WriteProtectedError(name))) == str(name)
+    protected = (str(name), str(folder / "model.h5"))   # the latter: task1's own model file
+    for path in protected:
+        Path(path).write_bytes(b"the user's own model")
+    real_access = os.access
+    # root may write any file: the system's answer for a student (chmod 444)
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        os.fspath(path) not in protected and real_access(path, mode, **options)))
+    with pytest.raises(WriteProtectedError) as caught, atomic_open(name, "w"):
+        pass
+    assert "\n" not in str(caught.value)
+    result = CliRunner().invoke(main, ["homework", "task1", "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(folder)])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.split("dlcore: error: ", 1)[1]
+    assert "\n" not in line.rstrip("\n") and pasted(line) == str(folder / "model.h5")
 
 
 def test_atomic_open_refuses_modes_that_are_not_a_new_file(tmp_path):

@@ -39,7 +39,8 @@ except ImportError:
     msvcrt = None
 
 __all__ = ["FolderInUseError", "FolderNotWritableError", "NoRoomError", "WriteProtectedError",
-           "atomic_open", "atomic_output_path", "lock_folder", "refuse_write_protected"]
+           "atomic_open", "atomic_output_path", "lock_folder", "refuse_write_protected",
+           "shell_word", "shown_path"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
@@ -53,6 +54,40 @@ NO_ROOM_ERRNOS = frozenset(number for number in (errno.ENOSPC, getattr(errno, "E
                                                  errno.EFBIG) if number is not None)
 #: How HDF5 names the system error inside its own message (h5py keeps the text, not the errno).
 _HDF5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+#: How a shell's $'...' writes the control characters that have a letter of their own.
+_SHELL_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a message shows it, on one line: as it is, or, when it holds a line break
+    or another character that does not print, as Python writes it (``'runs/a\\nb.h5'``): a
+    message of dlcore is one line, whatever the file's name."""
+    text = os.fspath(path)
+    return text if text.isprintable() else repr(text)
+
+
+def shell_word(path: str | os.PathLike) -> str:
+    """``path`` as one word of a shell command a message gives to paste (``chmod u+w
+    <word>``), on one line: :func:`shlex.quote`'s, or, for a name with a line break or another
+    character that does not print, bash's ``$'...'`` with it escaped (a byte that is not
+    UTF-8 as ``\\xNN``)."""
+    text = os.fspath(path)
+    if text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(_shell_escaped(character) for character in text) + "'"
+
+
+def _shell_escaped(character: str) -> str:
+    if character in _SHELL_ESCAPES:
+        return _SHELL_ESCAPES[character]
+    if character.isprintable():
+        return character
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:   # os.fsdecode's stand-in for a byte that is not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x80 else f"\\U{code:08x}"
 
 
 class NoRoomError(OSError):
@@ -87,7 +122,7 @@ class NoRoomError(OSError):
     def __str__(self) -> str:
         fix = ("raise the file-size limit (ulimit -f)" if self.size_limit else
                "free space on its disk or write it to another folder")
-        return f"cannot write {self.path}: {self.reason} (errno {self.errno}); {fix}"
+        return f"cannot write {shown_path(self.path)}: {self.reason} (errno {self.errno}); {fix}"
 
 
 #: The errors of a folder in which no new file may be made: no permission, a read-only disk.
@@ -114,8 +149,9 @@ class FolderNotWritableError(PermissionError):
         self.path, self.folder, self.reason = os.fspath(path), folder, reason
 
     def __str__(self) -> str:
-        return (f"cannot write {self.path}: {self.reason} in its folder {self.folder} (errno "
-                f"{self.errno}); write it to a folder you may write to")
+        return (f"cannot write {shown_path(self.path)}: {self.reason} in its folder "
+                f"{shown_path(self.folder)} (errno {self.errno}); write it to a folder you may "
+                f"write to")
 
 
 class WriteProtectedError(PermissionError):
@@ -138,7 +174,7 @@ class WriteProtectedError(PermissionError):
 
     def __str__(self) -> str:
         return (f"{self.path!r} is write-protected: choose another name, or let it be "
-                f"replaced (chmod u+w {shlex.quote(self.path)})")
+                f"replaced (chmod u+w {shell_word(self.path)})")
 
 
 def refuse_write_protected(path: str | os.PathLike) -> None:
@@ -217,10 +253,11 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     target = _file_behind(given)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {given}: directory {directory} does not exist; "
-                                f"create it first")
+        raise FileNotFoundError(f"cannot write {shown_path(given)}: directory "
+                                f"{shown_path(directory)} does not exist; create it first")
     if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot write {given}: it is a directory; give a file name")
+        raise IsADirectoryError(f"cannot write {shown_path(given)}: it is a directory; give a "
+                                f"file name")
     refuse_write_protected(given)
     try:
         temporary = _create_temporary_file(directory, os.path.basename(target))
@@ -261,8 +298,8 @@ def _file_behind(path: str) -> str:
         return path
     behind = os.path.realpath(path)
     if os.path.islink(behind):   # realpath leaves a loop's link unresolved
-        raise OSError(errno.ELOOP, f"cannot write {path}: its symbolic links lead in a loop; "
-                                   f"remove the link or give another name")
+        raise OSError(errno.ELOOP, f"cannot write {shown_path(path)}: its symbolic links lead "
+                                   f"in a loop; remove the link or give another name")
     return behind
 
 
