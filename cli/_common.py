@@ -500,9 +500,20 @@ def trained_dataset(model, model_file, dataset, fallback="mnist-5k"):
 def _canonical_dataset(context, param, value):
     """A data set's name as the commands compare it: ``MNIST-5k`` or ``mnist_5k`` (which the
     loaders accept) as ``mnist-5k``, so that it gets the held-out split of mnist-5k; a folder
-    stays as given."""
+    as given, its ``~`` expanded (:func:`home_expanded`)."""
     from dlcore.datasets import dataset_key
-    return dataset_key(value) or value
+    return dataset_key(value) or home_expanded(value)
+
+
+def home_expanded(value):
+    """A path option's ``value`` with a leading ``~`` or ``~user`` expanded as a shell does:
+    the shell leaves it be where it is quoted (``--dataset '~/idx'``) or follows an equals
+    sign (``--out=~/runs``, a common spelling), and Click does not expand it, so the command
+    looked for a folder named ``~`` in the current one (``--out`` made one there). A name
+    that is no such path stays as given (``./~`` names a folder called ``~``)."""
+    if isinstance(value, str) and value.startswith("~"):
+        return os.path.expanduser(value)
+    return value
 
 
 def refuse_empty_name(path_type, value, param, ctx, what, example):
@@ -529,7 +540,14 @@ def refuse_write_protected_file(path_type, path, param, ctx):
         path_type.fail(str(error), param, ctx)
 
 
-class OutFolder(click.Path):
+class UserPath(click.Path):
+    """``click.Path`` with a leading ``~`` expanded (:func:`home_expanded`)."""
+
+    def convert(self, value, param, ctx):
+        return super().convert(home_expanded(value), param, ctx)
+
+
+class OutFolder(UserPath):
     """The folder a command writes into: an empty name is a usage error
     (:func:`refuse_empty_name`)."""
 
@@ -541,7 +559,7 @@ class OutFolder(click.Path):
         return super().convert(value, param, ctx)
 
 
-class OutFile(click.Path):
+class OutFile(UserPath):
     """A file a command writes (sweep's CSV): an empty name is a usage error
     (:func:`refuse_empty_name`), where it was the current folder, found unwritable only when
     the command had done its work."""
@@ -621,7 +639,7 @@ def _remove_empty_folders(folders):
             return
 
 
-class PngPath(click.Path):
+class PngPath(UserPath):
     """A click parameter type for the name of a PNG file to write: another suffix (``x.jpg``)
     is a usage error instead of PNG bytes under a misleading name."""
 
@@ -692,7 +710,7 @@ def resume_option(function=None, *, has_epochs=True):
     may_change = "--epochs (the new total), --backend" if has_epochs else "--backend"
     total = " Without --epochs it trains on to that run's total." if has_epochs else ""
     return click.option(
-        "--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+        "--resume", type=UserPath(exists=True, dir_okay=False, path_type=Path), default=None,
         help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
              "interrupted or checkpointing run of this command), with the options of that "
              "run, for the epochs it had left: on the cpu backend the result is bit for bit "

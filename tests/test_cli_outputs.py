@@ -110,6 +110,29 @@ def test_reconstruct_warns_when_the_data_set_is_not_the_training_one(rbm_on_1_an
 # --------------------------------------------------------------------------------------------
 # Fashion-MNIST's class names
 # --------------------------------------------------------------------------------------------
+def test_a_home_folder_given_quoted_or_after_an_equals_sign_is_expanded(tmp_path, monkeypatch):
+    """The shell expands ~ neither in quotes (--dataset '~/idx') nor after an equals sign
+    (--out=~/runs), and Click does not: the command looked for a folder named ~ in the
+    current one ("the folder '~/idx' does not exist"), and --out made one there."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    write_idx_folder(home / "idx", per_class_train=5, per_class_test=2, classes=range(1, 6))
+    work.mkdir()
+    # the compiled kernels stay where they are (their folder is under ~ unless set)
+    monkeypatch.setenv("DLCORE_CACHE", str(cache.kernel_cache_folder().parent))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    # its figures (most of its second) are not in question
+    from dlcore.cli import homework
+    monkeypatch.setattr(homework, "write_task1_outputs", lambda *arguments: None)
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", "~/idx", "--epochs", "1",
+                                       "--hidden", "2", "--test-digits", "1-5",
+                                       "--backend", "cpu", "--out=~/runs"])
+    assert result.exit_code == 0, result.output
+    assert dlcore.load(home / "runs" / "model.h5").training_record_["dataset"] == str(
+        home / "idx")
+    assert not list(work.iterdir())
+
+
 def test_class_names_live_beside_the_loaders():
     assert datasets.class_names("fashion-mnist")[:2] == ["T-shirt/top", "Trouser"]
     assert datasets.class_names("Fashion_MNIST")[9] == "Ankle boot"
