@@ -388,7 +388,24 @@ def _best_epoch_index(state):
     return int(state["best_epoch"]) - 1 if "best_epoch" in state else None
 
 
-class ModelCheckpoint(_Monitored):
+class _WrittenByWrapperFits:
+    """What a callback whose file a scikit-learn wrapper's fit holds (:class:`ModelCheckpoint`,
+    :class:`CSVLogger`; :func:`dlcore.wrappers._hold_written_files`) carries about it: the
+    ids of the fits that hold its file now (``_held_by_fits``), which a copy of it (a
+    ``clone``, a ``deepcopy``, the pickle a worker process gets) keeps as the fits it was
+    copied inside (``_copied_inside_fits``). A fit given such a copy while that fit still
+    holds the file was started inside it (its callback's ``cross_val_score(n_jobs=2)``,
+    whose workers are other threads or processes) and would wait for it for ever."""
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        holding = frozenset(state.pop("_held_by_fits", ()))
+        if holding:
+            state["_copied_inside_fits"] = holding | state.get("_copied_inside_fits", set())
+        return state
+
+
+class ModelCheckpoint(_WrittenByWrapperFits, _Monitored):
     """Save the model at the end of every epoch, or only when ``monitor`` improved (Keras's
     ``ModelCheckpoint``), so that a long training interrupted by anything (a crash, a closed
     laptop, a cluster's time limit) resumes from the last file.
@@ -1143,7 +1160,7 @@ def _check_same_network(saved, model, path):
                          "run), or delete the backup to start over")
 
 
-class CSVLogger(Callback):
+class CSVLogger(_WrittenByWrapperFits, Callback):
     """Write each epoch's numbers as a row of a CSV file (Keras's ``CSVLogger``): ``epoch``
     (Keras's index, from 0 over the model's life), then the names of the first epoch's logs in
     alphabetical order (accuracy, loss, val_..., and learning_rate when a learning-rate

@@ -43,6 +43,7 @@ import functools
 import hashlib
 import inspect
 import os
+import secrets
 import sys
 import threading
 import time
@@ -238,10 +239,14 @@ def _hold_written_files(callbacks, held):
     (``n_jobs=2``) wrote one file in turn, one candidate's checkpoint over another's, their
     CSV rows lost to each other's. Fits that share a file now write it one after the other,
     each whole, as the fits of a search in turn do (the last, the refit of the best
-    parameters, leaves its own). A fit started inside a fit that holds the file, in the same
-    thread, would wait for ever: ValueError in one line. One started inside it in another
-    thread or process (a callback's own search) cannot be told from a fit that merely runs
-    beside it: the notice of the wait says what to do if it never ends."""
+    parameters, leaves its own). A fit started inside a fit that holds the file would wait
+    for ever: ValueError in one line, where it runs in the same thread, or where its
+    callbacks are copies made while that fit held the file (a callback's own
+    ``cross_val_score`` clones the wrapper; its workers, threads or processes, get copies):
+    each fit's id is in its lock files and on its callbacks while it holds them
+    (:class:`dlcore.callbacks._WrittenByWrapperFits`). One started inside it with callbacks
+    of its own (made there, not copied) cannot be told from a fit that merely runs beside it:
+    the notice of the wait says what to do if it never ends."""
     from dlcore.callbacks import (
         CSVLogger,
         ModelCheckpoint,
@@ -251,7 +256,7 @@ def _hold_written_files(callbacks, held):
         _note_held_here,
     )
     from dlcore.io.atomic import FolderInUseError, FolderLock, lock_folder
-    targets = {}
+    targets, writers = {}, []
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else ():
         if isinstance(callback, (ModelCheckpoint, CSVLogger)):
             target = callback.filepath if isinstance(callback, ModelCheckpoint) else \
@@ -259,13 +264,15 @@ def _hold_written_files(callbacks, held):
             # the file itself, however named (a symbolic link in the path): a fit nested in
             # the fit holding it would else wait for that fit, in its own thread, for ever
             targets.setdefault(os.path.realpath(target), (type(callback).__name__, target))
+            writers.append(callback)
+    copied_inside = set().union(*(getattr(callback, "_copied_inside_fits", ())
+                                  for callback in writers))
+    fit_id = secrets.token_hex(8)
     told = False
     for path in sorted(targets):   # in one order: fits that share two files never deadlock
         kind, target = targets[path]
         if _holding_thread_here(path) == threading.get_ident():
-            raise ValueError(f"{kind}'s file {target!r} is written by the fit this one was "
-                             "started in, which holds it until it ends: give this fit's "
-                             f"{kind} another file")
+            raise _nested_fit_error(kind, target)
         folder, name = os.path.split(path)
         lock = FolderLock()
         held.append(lock)
@@ -280,11 +287,14 @@ def _hold_written_files(callbacks, held):
                 finally:
                     lock.made = _deepest_first(made)
             try:
-                lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}", into=lock,
-                            name=f".{name}.dlcore-fit.lock")
+                lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}{_FIT_ID}{fit_id}",
+                            into=lock, name=f".{name}.dlcore-fit.lock")
             except FolderInUseError as error:
+                holder, _, holding_fit = error.holder.partition(_FIT_ID)
+                if holding_fit in copied_inside:   # read each time: written after the lock
+                    raise _nested_fit_error(kind, target, copied=True) from None
                 if not told:
-                    print(_waiting_notice(kind, target, error.holder,
+                    print(_waiting_notice(kind, target, holder,
                                           _holding_thread_here(path) is not None),
                           file=sys.stderr, flush=True)
                     told = True
@@ -298,6 +308,25 @@ def _hold_written_files(callbacks, held):
                 break
         lock.written = path
         _note_held_here(path)
+    # marked once all are held: the fits it starts inside get copies of them (and a fit that
+    # failed to hold them all marked nothing that its release would have to take back)
+    for callback in writers:
+        vars(callback).setdefault("_held_by_fits", set()).add(fit_id)
+    if held:
+        held[0].marked = (writers, fit_id)
+
+
+#: What separates the holder's words in a wrapper fit's lock file from the fit's id
+_FIT_ID = "; fit "
+
+
+def _nested_fit_error(kind, target, copied=False):
+    """The refusal of a fit started inside the fit that holds ``target`` (it would wait for
+    it for ever)."""
+    how = " (its callbacks are copies of that fit's, made as it ran)" if copied else ""
+    return ValueError(f"{kind}'s file {target!r} is written by the fit this one was started "
+                      f"in{how}, which holds it until it ends: give this fit's {kind} another "
+                      "file")
 
 
 def _waiting_notice(kind, target, holder, held_here):
@@ -315,6 +344,9 @@ def _waiting_notice(kind, target, holder, held_here):
 def _release_written_files(held):
     """Free the files :func:`_hold_written_files` held for a fit."""
     from dlcore.callbacks import _note_let_go_here
+    writers, fit_id = getattr(held[0], "marked", ((), None)) if held else ((), None)
+    for callback in writers:
+        vars(callback).get("_held_by_fits", set()).discard(fit_id)
     for lock in held:
         if getattr(lock, "written", None) is not None:
             _note_let_go_here(lock.written)

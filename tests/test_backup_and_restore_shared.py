@@ -724,3 +724,65 @@ def test_the_backup_dir_a_killed_run_made_goes_with_the_run_again(tmp_path, monk
     monkeypatch.undo()
     run()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("copied_by", ["a search's clone", "a worker's pickle"])
+def test_a_fit_started_inside_the_holder_in_another_thread_with_its_copied_callbacks_is_refused(
+        tmp_path, monkeypatch, copied_by):
+    # a callback's own cross_val_score(n_jobs=2) of a wrapper with the running fit's
+    # callbacks: its fits, in worker threads (or processes, given pickles), waited for the
+    # fit they were started in, for ever; a copy made before that fit held the file waits
+    import copy
+    import pickle
+    import threading
+    import types
+
+    from joblib import parallel_backend
+    from sklearn.model_selection import cross_val_score
+
+    from dlcore import wrappers
+    from dlcore.callbacks import CSVLogger, ModelCheckpoint
+    ended = []
+
+    def wait(seconds):   # the old code's wait for ever; a copy made before: the holder ends
+        if not ended:
+            raise AssertionError("waited for the fit it was started in")
+        wrappers._release_written_files(ended.pop())
+    monkeypatch.setattr(wrappers, "time", types.SimpleNamespace(sleep=wait))
+    callbacks = [ModelCheckpoint(tmp_path / "best.h5", monitor="loss"),
+                 CSVLogger(tmp_path / "log.csv")]
+    inner = SKLearnClassifier(mlp, fit_kwargs={"epochs": 1, "callbacks": callbacks})
+    refused = []
+
+    def search_inside(epoch, logs):
+        if copied_by == "a search's clone":
+            with parallel_backend("threading", n_jobs=2), pytest.raises(ValueError) as error:
+                cross_val_score(inner, X, Y, cv=2, error_score="raise")
+        else:
+            copies = pickle.loads(pickle.dumps(callbacks))
+            worker = threading.Thread(target=lambda: refused.append(pytest.raises(
+                ValueError, wrappers._hold_written_files, copies, [])))
+            worker.start()
+            worker.join()
+            error = refused[0]
+        refused[:] = [str(error.value)]
+    before = copy.deepcopy(callbacks)   # made before the fit held the files: no refusal
+    SKLearnClassifier(mlp, fit_kwargs={"epochs": 1, "callbacks": [
+        LambdaCallback(on_epoch_end=search_inside), *callbacks]}).fit(X, Y)
+    assert len(refused) == 1 and refused[0].startswith(
+        f"ModelCheckpoint's file {str(tmp_path / 'best.h5')!r} is written by the fit this one "
+        "was started in (its callbacks are copies of that fit's, made as it ran), which holds "
+        "it until it ends: give this fit's ModelCheckpoint another file"), refused
+    assert sorted(os.listdir(tmp_path)) == ["best.h5", "log.csv"]   # no lock left
+    holder = []   # a fit beside, in another thread, then the copy's
+    thread = threading.Thread(target=wrappers._hold_written_files, args=(callbacks, holder))
+    thread.start()
+    thread.join()
+    ended.append(holder)
+    beside = []
+    try:
+        wrappers._hold_written_files(before, beside)
+        assert not ended   # it waited for the holder's end, then held the files
+    finally:
+        wrappers._release_written_files(beside)
+    assert sorted(os.listdir(tmp_path)) == ["best.h5", "log.csv"]
