@@ -877,7 +877,7 @@ class BackupAndRestore(Callback):
                 # file then cannot be made, and the fit would run unlocked
                 if lock.descriptor is not None or os.path.isdir(self.backup_dir):
                     break
-            _note_held_here(self.backup_dir)
+            self._held_entry = _note_held_here(self.backup_dir)
             self._mark_shared_folder()
         except FolderInUseError as error:
             self._lock = self._owner = None
@@ -888,7 +888,7 @@ class BackupAndRestore(Callback):
     def _in_use(self, error):
         # held by a fit of this process: a thread's, or one started inside the running fit
         # (a callback's), which "another fit (pid <own>)" left to be guessed
-        here = self._lock is not None or _holding_thread_here(self.backup_dir) is not None
+        here = self._lock is not None or bool(_holding_threads_here(self.backup_dir))
         where = " in this process (a thread's, or the fit this one was started in)" if here \
             else ""
         return ValueError(f"BackupAndRestore's backup_dir {self.backup_dir!r} is in use by "
@@ -903,7 +903,7 @@ class BackupAndRestore(Callback):
         holds it."""
         if self._lock is None or (owner is not None and self._owner is not owner):
             return
-        _note_let_go_here(self.backup_dir)
+        _note_let_go_here(self.backup_dir, vars(self).pop("_held_entry", None))
         self._lock.release()
         self._lock = self._owner = None
         created, self._created = self._created, ()
@@ -1067,28 +1067,43 @@ class BackupAndRestore(Callback):
 _CLAIMING = threading.Lock()
 
 #: What a copy or a pickle of a BackupAndRestore holds in place of a running fit's lock
-_NOT_HELD = {"_lock": None, "_owner": None, "_created": ()}
+_NOT_HELD = {"_lock": None, "_owner": None, "_created": (), "_held_entry": None}
 
 #: The files and folders (``os.path.realpath``) that fits of this process hold locked, each
-#: with the pid and thread of the fit holding it: whether a lock is this process's own is
+#: with the pid and thread of every fit holding it: whether a lock is this process's own is
 #: known here, where the pid in its lock file could be another's (two containers sharing a
-#: volume both run pid 1); the pid kept tells a forked child's copy from its own
+#: volume both run pid 1); the pid kept tells a forked child's copy from its own. Every
+#: holder is listed: on a file system that locks nothing, fits in two threads hold one file
+#: at once, and the one that ends first must not take the other's entry with it
 _HELD_HERE = {}
+_HELD_HERE_CHANGING = threading.Lock()
 
 
 def _note_held_here(path):
-    """Note ``path`` as held by the calling thread's fit (:data:`_HELD_HERE`)."""
-    _HELD_HERE[os.path.realpath(path)] = (os.getpid(), threading.get_ident())
+    """Note ``path`` as held by the calling thread's fit (:data:`_HELD_HERE`); returns the
+    entry, for :func:`_note_let_go_here` (which another thread may call)."""
+    entry = (os.getpid(), threading.get_ident())
+    with _HELD_HERE_CHANGING:
+        _HELD_HERE.setdefault(os.path.realpath(path), []).append(entry)
+    return entry
 
 
-def _holding_thread_here(path):
-    """The thread of this process whose fit holds ``path``, or None (another process's)."""
-    pid, thread = _HELD_HERE.get(os.path.realpath(path), (None, None))
-    return thread if pid == os.getpid() else None
+def _holding_threads_here(path):
+    """The threads of this process whose fits hold ``path`` (none: another process's)."""
+    with _HELD_HERE_CHANGING:
+        entries = list(_HELD_HERE.get(os.path.realpath(path), ()))
+    return {thread for pid, thread in entries if pid == os.getpid()}
 
 
-def _note_let_go_here(path):
-    _HELD_HERE.pop(os.path.realpath(path), None)
+def _note_let_go_here(path, entry):
+    """Take back the ``entry`` that :func:`_note_held_here` gave for ``path``."""
+    path = os.path.realpath(path)
+    with _HELD_HERE_CHANGING:
+        entries = _HELD_HERE.get(path, [])
+        if entry in entries:
+            entries.remove(entry)
+        if not entries:
+            _HELD_HERE.pop(path, None)
 
 
 def _missing_folders(folder):

@@ -251,7 +251,7 @@ def _hold_written_files(callbacks, held):
         CSVLogger,
         ModelCheckpoint,
         _deepest_first,
-        _holding_thread_here,
+        _holding_threads_here,
         _make_folders,
         _note_held_here,
     )
@@ -271,7 +271,7 @@ def _hold_written_files(callbacks, held):
     told = False
     for path in sorted(targets):   # in one order: fits that share two files never deadlock
         kind, target = targets[path]
-        if _holding_thread_here(path) == threading.get_ident():
+        if threading.get_ident() in _holding_threads_here(path):
             raise _nested_fit_error(kind, target)
         folder, name = os.path.split(path)
         lock = FolderLock()
@@ -295,7 +295,7 @@ def _hold_written_files(callbacks, held):
                     raise _nested_fit_error(kind, target, copied=True) from None
                 if not told:
                     print(_waiting_notice(kind, target, holder,
-                                          _holding_thread_here(path) is not None),
+                                          bool(_holding_threads_here(path))),
                           file=sys.stderr, flush=True)
                     told = True
                 time.sleep(WRITTEN_FILE_POLL_SECONDS)
@@ -306,8 +306,7 @@ def _hold_written_files(callbacks, held):
             if lock.descriptor is not None or kind != "ModelCheckpoint" or remade == 3 \
                     or os.path.isdir(folder):
                 break
-        lock.written = path
-        _note_held_here(path)
+        lock.written = path, _note_held_here(path)
     # marked once all are held: the fits it starts inside get copies of them (and a fit that
     # failed to hold them all marked nothing that its release would have to take back)
     for callback in writers:
@@ -349,7 +348,7 @@ def _release_written_files(held):
         vars(callback).get("_held_by_fits", set()).discard(fit_id)
     for lock in held:
         if getattr(lock, "written", None) is not None:
-            _note_let_go_here(lock.written)
+            _note_let_go_here(*lock.written)
         lock.release()
         for folder in getattr(lock, "made", ()):   # deepest first, only while empty
             try:

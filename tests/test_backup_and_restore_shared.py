@@ -786,3 +786,36 @@ def test_a_fit_started_inside_the_holder_in_another_thread_with_its_copied_callb
     finally:
         wrappers._release_written_files(beside)
     assert sorted(os.listdir(tmp_path)) == ["best.h5", "log.csv"]
+
+
+def test_on_a_file_system_that_locks_nothing_a_thread_s_end_keeps_another_s_nested_refusal(
+        tmp_path, monkeypatch):
+    # no locks: two threads' fits hold one file at once; the record kept one holder per file,
+    # the second's entry replaced the first's and the first to end removed it, so a fit
+    # nested in the one still running wrote the file beside it instead of being refused
+    import threading
+
+    from dlcore import wrappers
+    from dlcore.callbacks import CSVLogger
+    from dlcore.io import atomic
+
+    def no_locks(descriptor):
+        raise OSError(37, "No locks available")
+    monkeypatch.setattr(atomic, "_lock_descriptor", no_locks)
+    log = tmp_path / "log.csv"
+    running, beside, nested = [], [], []
+    try:
+        wrappers._hold_written_files([CSVLogger(log)], running)
+        thread = threading.Thread(target=wrappers._hold_written_files,
+                                  args=([CSVLogger(log)], beside))
+        thread.start()
+        thread.join()
+        assert beside and beside[0].descriptor is None   # held beside it, unlocked
+        wrappers._release_written_files(beside)   # the other thread's fit ends first
+        with pytest.raises(ValueError, match="is written by the fit this one was started in"):
+            wrappers._hold_written_files([CSVLogger(log)], nested)
+    finally:
+        for held in (nested, beside, running):
+            wrappers._release_written_files(held)
+    from dlcore.callbacks import _holding_threads_here
+    assert _holding_threads_here(log) == set()   # and every entry goes with its fit
