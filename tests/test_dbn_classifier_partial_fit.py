@@ -124,3 +124,17 @@ def test_unsliced_weights_given_third_are_taken_as_classes_with_a_warning():
         warnings.simplefilter("error")   # y itself, and labels given once, say nothing
         model.partial_fit(X, y, classes=[0, 1, 2])
         dlcore.DBNClassifier(hidden=(4,), backend="cpu").partial_fit(X, y, classes=y)
+
+
+def test_classes_y_all_given_at_every_call_warn_once_per_estimator():
+    # a stream passing classes=y_all at every call, as scikit-learn's examples do, was warned
+    # at every call under warnings "always" (and from each line of a loop's calls)
+    model = dlcore.DBNClassifier(**OPTIONS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for batch in range(3):
+            rows = slice(10 * batch, 10 * batch + 10)
+            model.partial_fit(X[rows], NAMES[rows], classes=NAMES)
+        dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:6], NAMES[:6], classes=NAMES)
+    said = [str(item.message) for item in caught if "repeat labels" in str(item.message)]
+    assert len(said) == 2, said   # the first estimator's first call, the second's

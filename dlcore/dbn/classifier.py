@@ -288,7 +288,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
             are refused, as scikit-learn refuses them). Repeats are taken once (scikit-learn's
             ``np.unique(classes)``) where they cannot be weights given third: ``classes=y``,
             or another length than y's (with a UserWarning unless ``classes`` is ``y``: weights
-            of every row given third unsliced look the same)
+            of every row given third unsliced look the same; said once per estimator)
         sample_weight : (n,) weights >= 0 or None: each row's loss in fine-tuning weighted,
             the batch's loss their weighted mean (as :meth:`fit`'s;
             ``SGDClassifier.partial_fit``'s order of arguments); a first call's one pass of
@@ -416,7 +416,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         Repeats of another length than y's are still what weights of every row given third
         unsliced (``partial_fit(X_batch, y_batch, w_all)``) look like, and the values cannot
         tell them from ``y_all``: they are taken, as scikit-learn takes them, with a
-        UserWarning saying so, unless they are ``y`` itself."""
+        UserWarning saying so, unless they are ``y`` itself: once per estimator, as a stream's
+        every call passes ``classes=y_all`` (under ``warnings.simplefilter("always")``, or
+        from calls at several lines, it said so at every call)."""
         values = np.asarray(classes, dtype=object).ravel()
         rows = np.asarray(y, dtype=object).ravel()
         try:
@@ -431,7 +433,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
         shown = ", ".join(repr(value.item() if isinstance(value, np.generic) else value)[:8]
                           for value in values[:3]) + (", ..." if len(values) > 3 else "")
         if problem is None:
-            if repeats and not is_y:
+            if repeats and not is_y and not vars(self).get("_told_repeated_classes"):
+                self._told_repeated_classes = True
                 warnings.warn(
                     f"classes [{shown}] ({count(len(values), 'value')}) repeat labels, taken "
                     f"once (np.unique(classes): {count(len(labels), 'class', 'classes')}); if "
