@@ -862,8 +862,11 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         outputs = outputs / outputs.sum(axis=1, keepdims=True)
     if isinstance(loss, _CrossEntropyLoss) and not from_logits:
         # Keras clips in the predictions' precision: float32's 1 - 1e-7 is 1 - 1.19e-7, which
-        # a saturated output's log(1 - p) reads (15.94, not float64's 16.12)
-        low = given.dtype.type(CLIP) if given.dtype in (np.float16, np.float32) else CLIP
+        # a saturated output's log(1 - p) reads (15.94, not float64's 16.12). float16's is 1.0,
+        # no clip at all; Keras's loss objects, compile and evaluate read float16 in float32
+        # (its floatx), and so does dlcore (its bare function's float16 log(0) costs 100 on
+        # torch, inf on its other backends)
+        low = np.float32(CLIP) if given.dtype in (np.float16, np.float32) else CLIP
         # distillation (no Keras loss) clips the low end alone, as its kernels: its log is a
         # logit, and a float64 student's 1.0 stays 1.0
         high = np.inf if isinstance(loss, Distillation) else float(1 - low)

@@ -504,6 +504,29 @@ def test_a_loss_function_clips_float32_predictions_at_float32s_bound_as_kerass()
         == pytest.approx(-np.log(1e-7), rel=1e-9)
 
 
+@pytest.mark.parametrize("loss", [dlcore.losses.binary_crossentropy,
+                                  BinaryCrossentropy(reduction=None),
+                                  dlcore.losses.categorical_crossentropy,
+                                  CategoricalCrossentropy(reduction=None)],
+                         ids=["binary_crossentropy", "BinaryCrossentropy",
+                              "categorical_crossentropy", "CategoricalCrossentropy"])
+def test_float16_predictions_are_clipped_as_their_float32_values_as_kerass_loss_objects(loss):
+    """float16's 1 - 1e-7 is 1.0, so a clip in float16 leaves a saturated 1.0: the float64
+    clip behind it then cost 16.12 beside the label 0 where Keras's loss objects, compile and
+    evaluate (which read float16 in float32) give float32's 15.94, and the two saturated ends
+    swapped their costs. Now float16 predictions cost what their float32 values do."""
+    labels = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    predictions = np.array([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]], dtype=np.float16)
+    as_float32 = loss(labels, predictions.astype(np.float32))
+    np.testing.assert_allclose(loss(labels, predictions), as_float32, rtol=1e-12)
+
+
+def test_a_saturated_float16_sigmoid_beside_the_label_0_costs_float32s_bound():
+    upper = np.float32(1) - np.float32(1e-7)
+    assert dlcore.losses.binary_crossentropy(np.array([0.0]), np.array([1.0], np.float16)) \
+        == pytest.approx(-np.log(1 - np.float64(upper)), rel=1e-7)
+
+
 def test_a_distillation_object_called_on_float64_arrays_is_its_kernels_loss():
     """Distillation clips only the low end of the student's probabilities (its log is a
     logit), its kernels as its reference: called on float64 arrays the loss object is the
