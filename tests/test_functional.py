@@ -13,15 +13,18 @@ from dlcore.layers import (
     Flatten,
     MaxPool2D,
     add,
-    average,
     concatenate,
-    maximum,
-    minimum,
-    multiply,
-    subtract,
+    merge,
 )
 
 TOLERANCE = 1e-6
+#: Keras's merge functions (``add``, ``concatenate``, ...) as dlcore.layers exports them: its
+#: export list is the one source, so that a merge added there is checked here too
+MERGE_FUNCTIONS = {name: getattr(dlcore.layers, name) for name in dlcore.layers.__all__
+                   if getattr(merge, name, None) is getattr(dlcore.layers, name)
+                   and name.islower()}
+ELEMENTWISE_MERGES = {name: function for name, function in MERGE_FUNCTIONS.items()
+                      if function is not concatenate}
 
 
 def _images(n=4, shape=(1, 6, 6), seed=0):
@@ -74,13 +77,23 @@ def test_add_and_concatenate_against_numpy(backend):
     np.testing.assert_allclose(last([a, b]), np.concatenate([a, b], axis=-1), rtol=1e-6)
 
 
-@pytest.mark.parametrize("merge", [add, concatenate, average, subtract, multiply, maximum,
-                                   minimum])
-def test_merge_gradcheck(merge):
+def test_every_merge_layer_is_exported_with_its_keras_function():
+    # Keras has a function for each merge layer (Add and add, ...): so has dlcore.layers
+    layers = {name for name in dlcore.layers.__all__
+              if isinstance(getattr(dlcore.layers, name), type)
+              and issubclass(getattr(dlcore.layers, name), merge.Merge)}
+    assert {name.lower() for name in layers} == set(MERGE_FUNCTIONS)
+    for name, function in MERGE_FUNCTIONS.items():
+        inputs = [dlcore.Input(shape=(3,)), dlcore.Input(shape=(3,))]
+        assert type(function(inputs).node.layer).__name__.lower() == name
+
+
+@pytest.mark.parametrize("merge_function", MERGE_FUNCTIONS.values(), ids=MERGE_FUNCTIONS)
+def test_merge_gradcheck(merge_function):
     inputs = dlcore.Input(shape=(4,))
     x = Dense(3, activation="tanh")(inputs)
     y = Dense(3, activation="sigmoid")(inputs)
-    out = Dense(2, activation="softmax")(merge([x, y]))
+    out = Dense(2, activation="softmax")(merge_function([x, y]))
     model = dlcore.Model(inputs, out, backend="reference")
     model.compile("cross_entropy", "sgd")
     errors = dlcore.gradcheck(model, np.random.default_rng(2).random((3, 4)), [0, 1, 1],
@@ -88,8 +101,9 @@ def test_merge_gradcheck(merge):
     assert max(errors.values()) < TOLERANCE, errors
 
 
-@pytest.mark.parametrize("merge", [add, average, subtract, multiply, maximum, minimum])
-def test_a_merge_that_broadcasts_a_gate_over_maps_gradchecks(merge):
+@pytest.mark.parametrize("merge_function", ELEMENTWISE_MERGES.values(),
+                         ids=ELEMENTWISE_MERGES)
+def test_a_merge_that_broadcasts_a_gate_over_maps_gradchecks(merge_function):
     """A squeeze-and-excitation block (Keras's ``Multiply()([x, Reshape((1, 1, C))(gate)])``):
     (C, H, W) maps merged with a (C, 1, 1) gate; the gate's gradient is summed over the
     pixels it scaled. Was refused ("needs tensors of one shape")."""
@@ -97,7 +111,7 @@ def test_a_merge_that_broadcasts_a_gate_over_maps_gradchecks(merge):
     inputs = dlcore.Input(shape=(1, 4, 4))
     maps = Conv2D(2, 3, padding="same", activation="tanh")(inputs)
     gate = Dense(2, activation="sigmoid")(GlobalAveragePooling2D()(maps))
-    merged = merge([maps, Reshape((2, 1, 1))(gate)])
+    merged = merge_function([maps, Reshape((2, 1, 1))(gate)])
     model = dlcore.Model(inputs, Dense(3, activation="softmax")(Flatten()(merged)),
                          backend="reference")
     model.compile("cross_entropy", "sgd")
