@@ -267,7 +267,7 @@ def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rat
 def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coefficients, scale,
               l1, l2, keep):
     """Adam and its variants AMSGrad, Nadam (AdamW: any of them with weight decay), with
-    ``coefficients`` = (a, b, c, eps, amsgrad) computed once per update
+    ``coefficients`` = (a, b, c, eps, amsgrad, 1 - b1, 1 - b2) computed once per update
     (:meth:`Adam._coefficients`):
 
         m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
@@ -278,10 +278,12 @@ def adam_span(first, last, theta, grad, m, v, v_max, rate, beta_1, beta_2, coeff
         m[first:last], v[first:last], v_max[first:last]
     weight_m, weight_g, correction_v, epsilon, amsgrad = (
         coefficients[0], coefficients[1], coefficients[2], coefficients[3], coefficients[4])
+    # 1 - b computed before rounding: float32's 1 - float32(0.999) is 1.3e-5 off 0.001
+    keep_m, keep_v = coefficients[5], coefficients[6]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
-        first_moment[i] = flush_subnormal(beta_1 * first_moment[i] + (_ONE - beta_1) * g)
-        second_moment[i] = flush_subnormal(beta_2 * second_moment[i] + (_ONE - beta_2) * g * g)
+        first_moment[i] = flush_subnormal(beta_1 * first_moment[i] + keep_m * g)
+        second_moment[i] = flush_subnormal(beta_2 * second_moment[i] + keep_v * g * g)
         second = second_moment[i]
         if amsgrad != _ZERO:
             largest[i] = max(largest[i], second)
@@ -1290,10 +1292,13 @@ class Adam(Optimizer):
 
     def _coefficients(self):
         """(a, b, c, eps, amsgrad) of this update's step theta <- theta - rate (a m + b g) /
-        (sqrt(c v) + eps) (v: v_max with AMSGrad), taken after the weight decay."""
+        (sqrt(c v) + eps) (v: v_max with AMSGrad), taken after the weight decay, then the
+        moments' 1 - b1 and 1 - b2, computed here before their rounding to the kernel's
+        precision, as PyTorch and Keras compute them."""
         t = self._update_number() + 1
         c2 = 1 / (1 - self.beta_2 ** t)
-        return (*self._first_moment_weights(t), c2, self._epsilon(c2), float(self.amsgrad))
+        return (*self._first_moment_weights(t), c2, self._epsilon(c2), float(self.amsgrad),
+                1 - self.beta_1, 1 - self.beta_2)
 
     def _epsilon(self, c2):
         """The epsilon added to sqrt(v^), v^ = c2 v: eps, or for Keras's form eps sqrt(c2)
@@ -1309,7 +1314,7 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(slots["v_max"], v, out=slots["v_max"])
             v = slots["v_max"]
-        weight_m, weight_g, c2, epsilon, _ = self._coefficients()
+        weight_m, weight_g, c2, epsilon = self._coefficients()[:4]
         theta -= rate * (weight_m * m + weight_g * g) / (np.sqrt(v * c2) + epsilon)
 
     def _kernel_hyperparameters(self, real):
