@@ -117,3 +117,19 @@ def test_the_chunk_bombs_zlib_stream_assembled_without_deflating_its_zeros_reads
                                         compression="gzip")
         dataset.id.write_direct_chunk((0, 0), model_file_fuzzer._gzipped_chunk(values, chunks))
         np.testing.assert_array_equal(h5file["W"][()], values)
+
+
+def test_the_many_attributes_mutation_adds_attributes_and_replaces_none(tmp_path):
+    """Drawn twice on one owner, the mutation rewrote the first draw's thousands of attributes,
+    and HDF5 replaces one in dense storage slowly (a tenth of a second or more each): the
+    data-file fuzz of seed 181 never finished writing its file. Each draw adds names of its
+    own, so what the owner held is kept."""
+    import h5py
+    import numpy as np
+    with h5py.File(tmp_path / "owner.h5", "w") as h5file:
+        h5file.attrs["a0"] = "kept"
+        model_file_fuzzer.many_attributes(h5file, np.random.default_rng(1))   # 1,001
+        count = len(h5file.attrs)
+        assert h5file.attrs["a0"] == "kept" and count > 1_000
+        model_file_fuzzer.many_attributes(h5file, np.random.default_rng(1))   # 1,001
+        assert len(h5file.attrs) == 2 * count - 1
