@@ -32,7 +32,8 @@ stored through the filters no base uses (LZF, shuffle, Fletcher-32, scale-offset
 in chunks as small as one element, partly unwritten with a fill value of NaN, infinity or
 beyond float32's range, or with the filter's parameters damaged in the file's bytes; a stored
 chunk replaced (by a larger chunk's, a zlib stream of MiBs of zeros, random bytes, a cut copy,
-another filter mask, an edge value for SZIP's declared size); groups nested hundreds deep;
+another filter mask, an edge value for SZIP's declared size, an LZF stream of MiBs of zeros);
+groups nested hundreds deep;
 thousands of attributes on one object. The bases
 also hold archives dlcore writes of AdamW with a smoothed cross-entropy and of an SGD of
 Keras's momentum form, more Keras files (a Siamese pair, transposed convolutions, an MLP, batch
@@ -625,6 +626,29 @@ def _gzipped_chunk(values, chunks):
     return stream + struct.pack(">I", (running << 16) | total)
 
 
+def lzf_literals(data):
+    """An LZF stream of ``data`` as literal runs only (32 bytes a run at most): valid for
+    h5py's LZF filter, though no smaller."""
+    return b"".join(bytes([len(run) - 1]) + run
+                    for run in (data[start:start + 32] for start in range(0, len(data), 32)))
+
+
+def lzf_zeros(n_bytes):
+    """An LZF stream of ``n_bytes`` zeros (at least 1), made without compressing them: one
+    literal zero, then back-references of 264 bytes a distance of 1 back (3 bytes each), then
+    what is left."""
+    left = n_bytes - 1
+    stream = b"\x00\x00" + b"\xe0\xff\x00" * (left // 264)
+    left %= 264
+    if left >= 9:
+        stream += bytes([0xE0, left - 9, 0])
+    elif left >= 3:
+        stream += bytes([(left - 2) << 5, 0])
+    elif left:
+        stream += bytes([left - 1]) + bytes(left)
+    return stream
+
+
 def odd_storage(h5file, rng):
     """A dataset whose data lies elsewhere: external raw storage (another file's bytes, even a
     device's) or a virtual dataset mapping another file; or whose storage is an empty
@@ -753,17 +777,17 @@ def apply_pending_patches(path):
 #: The datasets whose stored chunks :func:`stored_chunks` damaged: file name -> paths.
 DAMAGED_CHUNKS = collections.defaultdict(set)
 #: How :func:`stored_chunks` rewrites a stored chunk.
-CHUNK_DAMAGES = ("transplant", "deflate-bomb", "garbage", "truncated", "filter-mask",
-                 "declared-size")
+CHUNK_DAMAGES = ("transplant", "deflate-bomb", "lzf-bomb", "garbage", "truncated",
+                 "filter-mask", "declared-size")
 
 
 def stored_chunks(h5file, rng):
     """A dataset rewritten through one of HDF5's filters (deflate, shuffle, LZF, SZIP,
     Fletcher-32, or none), one of whose stored chunks is then replaced in the file: the chunk of
     a dataset of larger chunks through the same filters (it inflates beyond its own), a zlib
-    stream of up to 64 MiB of zeros, random bytes, the chunk cut short, the chunk with another
-    filter mask (filters skipped: its stored bytes read as if they were the values), or its
-    first four bytes (SZIP's declared size) set to an edge value."""
+    or LZF stream of up to 64 MiB of zeros, random bytes, the chunk cut short, the chunk with
+    another filter mask (filters skipped: its stored bytes read as if they were the values),
+    or its first four bytes (SZIP's declared size) set to an edge value."""
     path = _choose(rng, [p for p in _small_datasets(h5file) if h5file[p].shape
                          and h5file[p].dtype.kind in "iuf" and 0 < h5file[p].size])
     if not path:
@@ -794,6 +818,8 @@ def stored_chunks(h5file, rng):
         del h5file["fuzz_donor"]
     elif damage == "deflate-bomb":
         stored = zlib.compress(bytes(int(_choose(rng, [2**12, 2**20, 2**26]))))
+    elif damage == "lzf-bomb":
+        stored = lzf_zeros(int(_choose(rng, [2**12, 2**20, 2**26])))
     elif damage == "garbage":
         stored = rng.integers(0, 256, int(rng.integers(0, 2 * len(stored) + 2)),
                               dtype=np.uint8).tobytes()

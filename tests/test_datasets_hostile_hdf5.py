@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dlcore.datasets import open_hdf5
+from model_file_fuzzer import lzf_zeros
 
 ROWS = (np.arange(16 * 6 * 6) % 251).astype(np.uint8).reshape(16, 6, 6)
 
@@ -48,6 +49,13 @@ def chunk_bomb(path):
         h5file["images"].id.write_direct_chunk((0, 0, 0), zlib.compress(bytes(2**22)), 0)
 
 
+def lzf_bomb(path):
+    """LZF-compressed rows whose first chunk's stream stands for 4 MiB of zeros."""
+    write_rows(path, chunks=(4, 6, 6), compression="lzf")
+    with h5py.File(path, "r+") as h5file:
+        h5file["images"].id.write_direct_chunk((0, 0, 0), lzf_zeros(2**22), 0)
+
+
 @pytest.mark.parametrize("make, refusal", [
     (external_storage, "dataset 'images' keeps its data in an external file"),
     (external_link, "'/images' is an external link to 'images' in the file '"),
@@ -55,6 +63,8 @@ def chunk_bomb(path):
                                "(33.5 GiB), more than this "),
     (chunk_bomb, "dataset 'images' has a chunk at (0, 0, 0) that inflates beyond the 144 bytes "
                  "of its chunk (a decompression bomb)"),
+    (lzf_bomb, "dataset 'images' has a chunk at (0, 0, 0) that inflates beyond the 144 bytes "
+               "of its chunk (a decompression bomb)"),
 ])
 def test_a_hostile_data_file_is_refused_in_one_line_before_its_rows_are_used(
         tmp_path, make, refusal):

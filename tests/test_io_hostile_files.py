@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import dlcore
+import model_file_fuzzer
 from dlcore import functional
 from dlcore.layers import BatchNormalization, Dense
 from test_io_keras import edited_archive, fixture, with_layer_config
@@ -1304,26 +1305,33 @@ def test_bool_datasets_stored_with_nbit_as_hdf5_2_writes_them_load(tmp_path, chu
                 reader.read_array(h5file["flags"], "flags")
 
 
-def with_deflated_chunk(path, stream_of):
-    """Rewrite the RBM file ``path``'s weights deflated in chunks of 8 x 8, then store the
-    zlib stream ``stream_of(weights)`` as the first chunk's bytes, as a hostile file may."""
+def with_compressed_chunk(path, compression, stream_of):
+    """Rewrite the RBM file ``path``'s weights compressed (``compression``: "gzip" or "lzf")
+    in chunks of 8 x 8, then store the stream ``stream_of(weights)`` as the first chunk's
+    bytes, as a hostile file may."""
     with h5py.File(path, "r+") as h5file:
         weights = h5file["W"][()]
         del h5file["W"]
-        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), compression="gzip")
+        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), compression=compression)
         stored.id.write_direct_chunk((0, 0), stream_of(weights), 0)
 
 
-def test_a_deflated_chunk_that_inflates_beyond_its_chunk_is_refused_unread(tmp_path):
+@pytest.mark.parametrize("compression, stream_of, zeros", [
+    ("gzip", zlib.compress, lambda n_bytes: zlib.compress(bytes(n_bytes))),
+    ("lzf", model_file_fuzzer.lzf_literals, model_file_fuzzer.lzf_zeros)])
+def test_a_compressed_chunk_that_inflates_beyond_its_chunk_is_refused_unread(
+        tmp_path, compression, stream_of, zeros):
     # HDF5's deflate filter inflates a chunk's stream to its end, whatever the chunk's size: a
     # 1 MB file whose chunk of 100 numbers inflated to 1 GiB of zeros took 1.1 GiB to load
-    # (and loaded); a chunk inflating to its own size loads
+    # (and loaded); h5py's LZF filter too: 1 MiB standing for 88 MiB of zeros took 28 s and
+    # 90 MiB (LZF chunks were not checked); a chunk inflating to its own size loads
     rbm = small_trained_rbm()
     path = tmp_path / "rbm.h5"
     dlcore.save(rbm, path)
-    with_deflated_chunk(path, lambda weights: zlib.compress(weights[:8, :8].tobytes()))
+    with_compressed_chunk(path, compression, lambda weights: stream_of(
+        weights[:8, :8].tobytes()))
     np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
-    with_deflated_chunk(path, lambda weights: zlib.compress(bytes(2**22)))
+    with_compressed_chunk(path, compression, lambda weights: zeros(2**22))
     refusal = ("rbm.h5: dataset 'W' has a chunk at (0, 0) that inflates beyond the 256 bytes "
                "of its chunk (a decompression bomb); ")
     with pytest.raises(dlcore.io.ModelFileError, match=re.escape(refusal)) as caught:

@@ -99,10 +99,12 @@ CHUNK_SLACK_BYTES = 1024
 #: The most soft links followed to reach one dataset of a data file (HDF5's own bound on
 #: the links it follows in one lookup).
 MAX_SOFT_LINKS = 16
+#: h5py's LZF filter.
+FILTER_LZF = 32000
 #: HDF5's own filters and h5py's LZF: anything else would make HDF5 load a filter plugin.
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
-                             h5py.h5z.FILTER_SCALEOFFSET, 32000})
+                             h5py.h5z.FILTER_SCALEOFFSET, FILTER_LZF})
 #: HDF5's SZIP filter (libaec), when this HDF5 can decode it: HDF5 divides by its parameters
 #: unchecked (a pixels-per-block of 0 killed the process with SIGFPE), so they must be those
 #: HDF5 derives from the dataset (:meth:`ModelFileReader._check_szip`); without a decoder it
@@ -711,10 +713,10 @@ class ModelFileReader:
 
         Each chunk's stored bytes are followed back through the filters as HDF5 reads them:
         Fletcher-32 and shuffle as HDF5 undoes them, deflate inflated here up to the chunk's
-        size plus :data:`CHUNK_SLACK_BYTES`, SZIP's declared size read from its first four
-        bytes. Scale-offset's and N-bit's outputs are sized by their checked parameters and
-        LZF's by its parameters and its ratio (at most about 90:1, within the file's inflation
-        budget); a deflate or SZIP stage after one of those cannot be followed, and is refused.
+        size plus :data:`CHUNK_SLACK_BYTES`, LZF's tokens counted up to that size
+        (:func:`_lzf_output_bytes`), SZIP's declared size read from its first four bytes.
+        Scale-offset's and N-bit's outputs are sized by their checked parameters; a deflate,
+        LZF or SZIP stage after one of those cannot be followed, and is refused.
         """
         plist = dataset.id.get_create_plist()
         pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
@@ -997,9 +999,12 @@ class ModelFileReader:
 
 
 #: The filters :func:`_inflated_chunk_problem` follows a chunk's bytes through, by name: a
-#: stage of them after one it cannot follow (LZF, scale-offset, N-bit, SZIP) is refused.
+#: stage of them after one it cannot follow (scale-offset, N-bit, SZIP, LZF) is refused.
 _FOLLOWED_FILTERS = {h5py.h5z.FILTER_DEFLATE: "deflate", h5py.h5z.FILTER_SZIP: "SZIP",
-                     h5py.h5z.FILTER_FLETCHER32: "Fletcher-32"}
+                     h5py.h5z.FILTER_FLETCHER32: "Fletcher-32", FILTER_LZF: "LZF"}
+#: The most bytes one byte of an LZF stream can stand for: a back-reference of 3 bytes copies
+#: up to 264.
+LZF_MAX_RATIO = 88
 
 
 def _inflated_chunk_problem(pipeline: list, filter_mask: int, raw: bytes, chunk_bytes: int,
@@ -1040,9 +1045,39 @@ def _inflated_chunk_problem(pipeline: list, filter_mask: int, raw: bytes, chunk_
             if declared > limit:
                 return f"declares {size_text(declared)} of SZIP data, {beyond}"
             data = None
-        else:   # LZF, scale-offset, N-bit: sized by their parameters
+        elif filter_id == FILTER_LZF:
+            if LZF_MAX_RATIO * len(data) > limit and _lzf_output_bytes(data, limit) > limit:
+                return f"inflates {beyond}"
+            data = None
+        else:   # scale-offset, N-bit: sized by their checked parameters
             data = None
     return None
+
+
+def _lzf_output_bytes(stream: bytes, limit: int) -> int:
+    """The bytes that the LZF ``stream`` decodes to, counted up to just past ``limit`` (a
+    damaged stream counts what precedes the damage; HDF5's reading reports it).
+
+    h5py's LZF filter grows its output buffer step by step until the stream fits, whatever
+    the chunk's size: a stream of 1 MiB standing for 88 MiB took 28 s and 90 MiB to read a
+    chunk of 100 numbers. Its tokens are walked here, not decoded: a
+    control byte below 32 starts a run of that many plus one literal bytes; any other is a
+    back-reference of its top three bits plus two bytes (plus a length byte when those bits
+    are all set), then one byte of distance."""
+    end, position, produced = len(stream), 0, 0
+    while position < end and produced <= limit:
+        control = stream[position]
+        if control < 32:
+            position += control + 2
+            produced += control + 1
+        else:
+            length = control >> 5
+            if length == 7:
+                length += stream[position + 1] if position + 1 < end else 0
+                position += 1
+            position += 2
+            produced += length + 2
+    return produced
 
 
 def _unshuffled(data: bytes, size: int) -> bytes:
