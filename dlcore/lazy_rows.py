@@ -343,9 +343,11 @@ class Hdf5Reader:
     def read(self, indices):
         if len(indices) == 0:
             return np.empty((0,) + self.row_shape, self.dtype)
-        if self.filters:
-            self._check_chunks_of(indices)
         try:
+            if self.filters:
+                # the chunk check reads the chunks' stored bytes: a damaged chunk index
+                # (an address beyond the file) fails there first
+                self._check_chunks_of(indices)
             return self.dataset[indices].astype(self.dtype, copy=False)
         except (OSError, KeyError, RuntimeError) as error:
             raise self._damaged(error) from None

@@ -110,6 +110,29 @@ def test_a_data_file_damaged_past_what_hdf5_opens_is_refused_in_one_line(tmp_pat
                             "with h5py") and "\n" not in message
 
 
+def test_a_compressed_chunk_indexed_beyond_the_file_is_refused_in_one_line(tmp_path):
+    # a chunk's address in the chunk index flipped past the file's end: the chunk check's read
+    # of its stored bytes raised h5py's OSError ("addr overflow") as a traceback (fuzz of
+    # open_hdf5, seed 184)
+    path = tmp_path / "data.h5"
+    write_rows(path, chunks=(4, 6, 6), compression="gzip")
+    with h5py.File(path, "r") as h5file:
+        address = h5file["images"].id.get_chunk_info_by_coord((0, 0, 0)).byte_offset
+    content = path.read_bytes()
+    assert content.count(struct.pack("<Q", address)) == 1
+    path.write_bytes(content.replace(struct.pack("<Q", address),
+                                     struct.pack("<Q", len(content) + 10**6)))
+    rows = open_hdf5(path, "images")
+    np.testing.assert_array_equal(rows.rows(np.arange(4, 16)), ROWS[4:])   # chunks left sound
+    with pytest.raises(ValueError) as caught:
+        rows.rows(np.arange(4))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: HDF5 cannot read it (Can't read unprocessed chunk data "
+                              f"(addr overflow")
+    assert message.endswith("; the file is damaged: copy it again, or write the rows again "
+                            "with h5py") and "\n" not in message
+
+
 def test_soft_links_inside_a_data_file_lead_to_their_rows(tmp_path):
     # h5py users alias a dataset by a soft link (f["images"] = h5py.SoftLink("/train/x")):
     # open_hdf5 refused such a file as a model file it deemed damaged ("which dlcore never
