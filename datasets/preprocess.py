@@ -113,7 +113,8 @@ def to_unit_interval(images):
     Parameters
     ----------
     images : (n, height, width) or (n, channels, height, width) or (n, d) array
-        uint8 pixels (divided by 255), or floats already in [0, 1] (kept).
+        uint8 pixels (divided by 255), bool pixels (binarised images: 0 and 1), or floats
+        already in [0, 1] (kept).
         Or :class:`dlcore.lazy_rows.LazyRows`: its converted view is returned, read and
         converted a batch at a time (floats checked as they are read).
 
@@ -138,9 +139,11 @@ def to_unit_interval(images):
     rows = images.reshape(len(images), -1)
     if images.dtype == np.uint8:
         return rows.astype(np.float32) / np.float32(255.0)
+    if images.dtype == np.bool_:
+        return rows.astype(np.float32)
     if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"to_unit_interval: expected uint8 pixels or floats in [0, 1], "
-                        f"got dtype {images.dtype}")
+        raise TypeError(f"to_unit_interval: expected uint8 or bool pixels or "
+                        f"floats in [0, 1], got dtype {images.dtype}")
     if rows.size and not (np.all(rows >= 0) and np.all(rows <= 1)):
         raise ValueError(f"to_unit_interval: float values must lie in [0, 1], got "
                          f"[{np.nanmin(rows)}, {np.nanmax(rows)}]")

@@ -44,8 +44,9 @@ class LazyRows:
         (k, *row_shape) values of the sorted, distinct file rows ``indices``
     index : (N,) int64 file rows this view shows, or None for all of them in order
     shape : (N, ...) the shape of the view's rows (a reshape of the stored rows)
-    unit : bool, uint8 values are turned into float32 in [0, 1] as
+    unit : bool, uint8 (or bool) values are turned into float32 in [0, 1] as
         :func:`dlcore.datasets.to_unit_interval` turns them: ``x.astype(float32) / 255``
+        (bool: ``x.astype(float32)``, 0 and 1)
     checks : tuple of (what, unit_interval) value checks made on every batch read (float data,
         whose range is not known before it is read)
     comm : a :class:`dlcore.distributed.Communicator` that shares :meth:`mean`, or None
@@ -132,14 +133,15 @@ class LazyRows:
 
     def unit_interval(self):
         """Rows flattened to float32 in [0, 1] (what :func:`dlcore.datasets.to_unit_interval`
-        does to an array): uint8 divided by 255; floats kept, their range checked as they
-        are read; other integers a TypeError."""
+        does to an array): uint8 divided by 255; bool as 0 and 1; floats kept, their range
+        checked as they are read; other integers a TypeError."""
         flat = (len(self), int(np.prod(self.shape[1:], dtype=np.int64)))
-        if self.unit or self.reader.dtype == np.uint8:
+        if self.unit or self.reader.dtype in (np.uint8, np.bool_):
             return self._view(shape=flat, unit=True)
         if not np.issubdtype(self.reader.dtype, np.floating):
-            raise TypeError(f"to_unit_interval: expected uint8 pixels or floats in [0, 1], "
-                            f"got dtype {self.reader.dtype} in {self.reader.name}")
+            raise TypeError(f"to_unit_interval: expected uint8 or bool pixels or "
+                            f"floats in [0, 1], got dtype {self.reader.dtype} in "
+                            f"{self.reader.name}")
         return self.checked("to_unit_interval", unit_interval=True).reshape(flat)
 
     def checked(self, what, unit_interval=False):
@@ -170,7 +172,9 @@ class LazyRows:
         self.reader.rows_read += len(distinct)
         values = values[inverse.reshape(-1)]
         if self.unit:
-            values = values.astype(np.float32) / np.float32(255.0)
+            values = values.astype(np.float32)
+            if self.reader.dtype != np.bool_:
+                values /= np.float32(255.0)
         for what, unit_interval in self.checks:
             _check_values(values, what, self.reader.name, unit_interval)
         return values.reshape((len(indices),) + self.shape[1:])
@@ -298,9 +302,11 @@ class Hdf5Reader:
             self.file.close()
             raise
         self.dataset = item
-        if self.dataset.ndim < 1 or not (np.issubdtype(self.dataset.dtype, np.number)
-                                         and not np.iscomplexobj(np.empty(0,
-                                                                          self.dataset.dtype))):
+        # bool as h5py writes NumPy's (an enumeration the guard accepts only in that form):
+        # binarised images stored as x > 127 are rows of 0/1 values
+        numbers = (np.issubdtype(self.dataset.dtype, np.number)
+                   and not np.iscomplexobj(np.empty(0, self.dataset.dtype)))
+        if self.dataset.ndim < 1 or not (numbers or self.dataset.dtype == np.bool_):
             raise ValueError(f"{self.path}:{dataset}: rows of real numbers are needed, got "
                              f"{self.dataset.dtype} of shape {self.dataset.shape}")
         self.name = f"{self.path}:{dataset}"

@@ -158,3 +158,21 @@ def test_soft_links_inside_a_data_file_lead_to_their_rows(tmp_path):
         open_hdf5(tmp_path / "data.h5", "deep")
     with pytest.raises(ValueError, match="no dataset 'trian/x'; its datasets: train/x; "):
         open_hdf5(tmp_path / "data.h5", "trian/x")
+
+
+def test_bool_rows_as_h5py_writes_them_are_read_and_taken_as_0_and_1(tmp_path):
+    # binarised images stored as x > 127 (h5py writes NumPy's bool as an HDF5 enumeration):
+    # open_hdf5 refused them ("rows of real numbers are needed, got bool"), and
+    # to_unit_interval refused a bool array
+    from dlcore.datasets import to_unit_interval
+    binary = ROWS > 127
+    with h5py.File(tmp_path / "data.h5", "w") as h5file:
+        h5file.create_dataset("images", data=binary, chunks=(4, 6, 6), compression="gzip")
+    rows = open_hdf5(tmp_path / "data.h5", "images")
+    assert rows.dtype == np.bool_
+    np.testing.assert_array_equal(rows.rows(np.array([9, 2, 2])), binary[[9, 2, 2]])
+    unit = to_unit_interval(rows)
+    eager = to_unit_interval(binary)
+    assert unit.dtype == eager.dtype == np.float32
+    np.testing.assert_array_equal(unit.rows(np.arange(16)), eager)
+    np.testing.assert_array_equal(eager, binary.reshape(16, -1))
