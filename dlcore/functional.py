@@ -59,6 +59,7 @@ from dlcore.training import (
     accuracy_names,
     by_name,
     called_once,
+    every_output,
     is_elementwise_accuracy,
     logits_of,
 )
@@ -1533,7 +1534,10 @@ class Model(TrainingLoop):
         compiled = config.get("compile")
         if compiled:
             chosen = compiled.get("metric_outputs")
-            metrics = (compiled.get("metrics") if chosen is None
+            # without metric_outputs every output reported all the file's names, also where
+            # they are as many as the outputs (which compile now takes one per output)
+            metrics = (every_output(compiled.get("metrics"), len(model.outputs))
+                       if chosen is None
                        else [list(flag) if isinstance(flag, list)
                              else list(compiled.get("metrics") or ["accuracy"]) if flag else []
                              for flag in chosen])

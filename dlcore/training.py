@@ -416,12 +416,11 @@ ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical
 ELEMENTWISE_ACCURACY = "binary_accuracy"
 
 
-def _accuracy_names(items, outputs=()):
+def _accuracy_names(items):
     """One output's metrics (None, a name, or a list of names) as the names the logs report
     them by, in order, each once (Keras names a metric as asked: "acc" is logged as ``acc``;
     another case, "Binary_Accuracy", as its Keras name, which a Keras export must write);
-    ValueError in one line for a metric dlcore does not report; a mix is told how to give
-    them per output when they were given for every one of several ``outputs`` (names)."""
+    ValueError in one line for a metric dlcore does not report."""
     items = [] if items is None else [items] if isinstance(items, str) else items
     if not isinstance(items, (list, tuple)):
         raise ValueError(f"metrics must be names such as 'accuracy', got {items!r:.60}")
@@ -434,10 +433,7 @@ def _accuracy_names(items, outputs=()):
     if 0 < sum(is_elementwise_accuracy([name]) for name in names) < len(names):
         raise ValueError(f"metrics {names[:4]} mix binary_accuracy (each output a yes/no "
                          f"question) with the argmax accuracy: dlcore reports one accuracy per "
-                         f"output, so ask for one of them"
-                         + (f" (or each output its own, as Keras 3: "
-                            f"{[[name] for name in names[:len(outputs)]]} for outputs "
-                            f"{list(outputs)[:len(names)]})" if len(outputs) > 1 else ""))
+                         f"output, so ask for one of them")
     return names
 
 
@@ -458,9 +454,13 @@ def accuracy_names(metrics, names):
     """Per output (``names``, in order), the names of the accuracy compile's ``metrics`` ask
     for (``[]``: none; see :func:`_accuracy_names`).
 
-    ``metrics``: None or a list of names for every output (tf.keras's rule: ``["accuracy"]``
-    reports each output's accuracy), or per output as Keras 3 takes them: a list with one entry
-    (None, a name or a list of names) per output, or a dict of them by output name."""
+    ``metrics``: None, one name for every output (``["accuracy"]``: each output's accuracy, as
+    tf.keras; Keras 3 refuses it), or per output as Keras 3 takes them: a list with one entry
+    (None, a name or a list of names) per output, or a dict of them by output name. A model
+    of one output takes any list (all its names). Keras 3 gives a flat list of one name per
+    output each its own (``["acc", "binary_accuracy"]``: ``a_acc``, ``b_binary_accuracy``)
+    and refuses a flat list of another length: so does dlcore, in one line (tf.keras gave
+    every output every name; :func:`every_output` keeps that for its files)."""
     if metrics is None or isinstance(metrics, str):
         return [_accuracy_names(metrics)] * len(names)
     if isinstance(metrics, dict):
@@ -472,13 +472,36 @@ def accuracy_names(metrics, names):
     if not isinstance(metrics, (list, tuple)):
         raise ValueError(f"metrics must be a list of names (or one per output), got "
                          f"{type(metrics).__name__}")
-    if any(item is None or isinstance(item, (list, tuple)) for item in metrics):
-        if len(metrics) != len(names):
-            raise ValueError(f"metrics per output need one entry per output: {len(names)} "
-                             f"output(s) ({', '.join(map(str, names[:8]))}), {len(metrics)} "
-                             f"given")
-        return [_accuracy_names(item) for item in metrics]
-    return [_accuracy_names(list(metrics), names)] * len(names)
+    nested = any(item is None or isinstance(item, (list, tuple)) for item in metrics)
+    if not nested and (len(names) < 2 or len(metrics) < 2):
+        # one output's names, or one name for every output
+        return [_accuracy_names(list(metrics))] * len(names)
+    if len(metrics) != len(names):
+        distinct = [item for index, item in enumerate(metrics) if item not in metrics[:index]]
+        example = "" if nested else (f", e.g. {[distinct[:2]] * min(len(names), 2)!s:.90}"
+                                     f"{' ...' if len(names) > 2 else ''} for every name on "
+                                     f"every output")
+        raise ValueError(f"metrics {_shown(metrics)} are {len(metrics)} entries for "
+                         f"{len(names)} outputs ({', '.join(map(str, names[:8]))}): Keras 3 "
+                         f"takes one entry per output (a name or a list of names each"
+                         f"{example}), a dict by output name, or one name for every output")
+    return [_accuracy_names(item) for item in metrics]
+
+
+def _shown(metrics):
+    """compile's ``metrics`` as a bounded piece of a message (a list of 64 names is cut)."""
+    text = repr(list(metrics)[:5])
+    return text[:80] + (" ...]" if len(text) > 80 or len(metrics) > 5 else "")
+
+
+def every_output(metrics, outputs):
+    """tf.keras's reading of a flat list of metric ``metrics`` (every output every name) in
+    the per-output form compile takes for a model of ``outputs`` outputs: a dlcore file or a
+    tf.keras file that stored one list for all its outputs loads as it was written."""
+    if outputs < 2 or not isinstance(metrics, (list, tuple)) or any(
+            item is None or isinstance(item, (list, tuple)) for item in metrics):
+        return metrics
+    return [list(metrics) for _ in range(outputs)]
 
 
 def accuracy_outputs(metrics, names):

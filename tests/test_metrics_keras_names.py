@@ -203,13 +203,96 @@ def test_a_hostile_keras_file_s_metric_is_warned_about_in_one_line(metric):
     assert len(str(caught[0].message)) < 200
 
 
-def test_a_mix_given_for_every_output_is_told_the_per_output_form_that_works():
-    with pytest.raises(ValueError, match="one accuracy per output") as error:
-        two_output_model(["acc", "binary_accuracy"])
-    advice = "[['acc'], ['binary_accuracy']]"
-    assert advice in str(error.value) and "\n" not in str(error.value)
-    names = two_output_model([["acc"], ["binary_accuracy"]]).metrics_names
-    assert names[-2:] == ["a_acc", "b_binary_accuracy"]
+def per_output_accuracies(model, x, y):
+    """Keras's value of each output's accuracy names, from the model's predictions on x:
+    output a against y, output b against 1 - y."""
+    predicted = model.predict(x)
+    values = {}
+    for name, probabilities, targets in zip("ab", predicted, (y, 1 - y)):
+        argmax = float(np.mean(probabilities.argmax(1) == targets.argmax(1)))
+        values.update({f"{name}_acc": argmax, f"{name}_accuracy": argmax,
+                       f"{name}_binary_accuracy": keras_binary_accuracy(probabilities,
+                                                                        targets)})
+    return values
+
+
+# Keras 3.15 (checked): a flat list of one name per output gives each output its own
+# (["accuracy", "acc"]: a_accuracy and b_acc); tf.keras gave every output every name
+@pytest.mark.parametrize("metrics, keys", [(["accuracy", "acc"], ["a_accuracy", "b_acc"]),
+                                           (["acc", "binary_accuracy"],
+                                            ["a_acc", "b_binary_accuracy"])])
+def test_a_flat_list_of_one_name_per_output_is_taken_per_output_as_keras_3(
+        tmp_path, metrics, keys):
+    x, y = multi_label_data()
+    model = two_output_model(metrics)
+    right = per_output_accuracies(model, x, y)
+    dlcore.save(model, str(tmp_path / "m.h5"))
+    dlcore.save(model, str(tmp_path / "k.h5"), format="keras")
+    for copy in (model, dlcore.load(str(tmp_path / "m.h5")), pickle.loads(pickle.dumps(model)),
+                 dlcore.load(str(tmp_path / "k.h5")), model.clone()):
+        scores = copy.evaluate(x, [y, 1 - y], return_dict=True)
+        assert list(scores) == ["loss", "a_loss", "b_loss"] + keys
+        for key in keys:
+            assert scores[key] == pytest.approx(right[key], abs=1e-6)
+
+
+@pytest.mark.parametrize("metrics", [["acc", "accuracy", "binary_accuracy"],
+                                     [["acc"], ["accuracy"], None]])
+def test_a_list_of_another_length_than_the_outputs_is_refused_in_one_line(metrics):
+    # Keras 3 refuses these too ("Node arity mismatch; expected 2, but got 3")
+    with pytest.raises(ValueError, match=r"are 3 entries for 2 outputs \(a, b\): Keras 3 "
+                                         r"takes one entry per output") as error:
+        two_output_model(metrics)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 400
+
+
+def test_one_name_is_still_every_output_s_and_old_files_keep_their_names(tmp_path):
+    x, y = multi_label_data()
+    # ["acc"] for two outputs is tf.keras's (Keras 3 refuses it): every output's
+    assert two_output_model(["acc"]).metrics_names[-2:] == ["a_acc", "b_acc"]
+    # a file that stored one list for every output (dlcore's, before names went one per
+    # output) still gives every output every name
+    model = two_output_model([["accuracy", "acc"], ["accuracy", "acc"]])
+    dlcore.save(model, str(tmp_path / "m.h5"))
+    keys = ["a_accuracy", "a_acc", "b_accuracy", "b_acc"]
+    assert list(dlcore.load(str(tmp_path / "m.h5")).evaluate(
+        x, [y, 1 - y], return_dict=True))[3:] == keys
+
+
+@pytest.mark.parametrize("version, keys", [("3.15.1", ["a_accuracy", "b_acc"]),
+                                           ("2.15.0", ["a_accuracy", "a_acc", "b_accuracy",
+                                                       "b_acc"])])
+def test_a_keras_file_s_flat_list_is_read_as_its_keras_read_it(tmp_path, version, keys):
+    import json
+
+    import h5py
+    path = str(tmp_path / "k.h5")
+    dlcore.save(two_output_model(["accuracy"]), path, format="keras")
+    with h5py.File(path, "r+") as h5file:
+        training = json.loads(h5file.attrs["training_config"])
+        training["metrics"] = ["accuracy", "acc"]
+        h5file.attrs["training_config"] = json.dumps(training)
+        h5file.attrs["keras_version"] = version
+    assert dlcore.load(path).metrics_names[3:] == keys
+
+
+def test_a_flat_list_per_output_reports_as_real_keras_3(tmp_path):
+    keras = real_keras()
+    x, y = multi_label_data()
+    model = two_output_model(["accuracy", "acc"])
+    inputs = keras.Input((4,))
+    in_keras = keras.Model(inputs, [keras.layers.Dense(3, "sigmoid", name=name)(inputs)
+                                    for name in "ab"])
+    in_keras.compile(loss="binary_crossentropy", metrics=["accuracy", "acc"])
+    in_keras.set_weights(model.get_weights())
+    theirs = in_keras.evaluate(x, [y, 1 - y], verbose=0, return_dict=True)
+    ours = model.evaluate(x, [y, 1 - y], return_dict=True)
+    assert sorted(ours) == sorted(theirs)
+    for key in ("a_accuracy", "b_acc"):
+        assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-6)
+    # Keras's own file of it loads as Keras reads it
+    in_keras.save(str(tmp_path / "k.keras"))
+    assert dlcore.load(str(tmp_path / "k.keras")).metrics_names[3:] == ["a_accuracy", "b_acc"]
 
 
 def test_a_keras_accuracy_of_its_own_name_is_told_the_name_dlcore_logs_it_under():

@@ -354,8 +354,8 @@ def test_per_output_metrics_survive_a_save_and_are_checked_in_one_line(tmp_path)
     with pytest.raises(ValueError, match=r"metrics are given for \['rgb'\]; the model's outputs "
                                          r"are named \['cls', 'reg'\]"):
         model.compile(["cross_entropy", "mse"], "sgd", {"rgb": "accuracy"})
-    with pytest.raises(ValueError, match=r"one entry per output: 2 output\(s\) \(cls, reg\), "
-                                         r"3 given"):
+    with pytest.raises(ValueError, match=r"are 3 entries for 2 outputs \(cls, reg\): Keras 3 "
+                                         r"takes one entry per output"):
         model.compile(["cross_entropy", "mse"], "sgd", [["accuracy"], None, None])
     with pytest.raises(ValueError, match=r"unknown metric\(s\) \['mae'\]: dlcore reports "
                                          r"accuracy"):

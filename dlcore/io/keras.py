@@ -3156,25 +3156,38 @@ def load_keras(filename: str, h5file: h5py.File):
     training = reader.json_attribute(h5file, "training_config", "/", default=None)
     if training is not None:
         notes += compile_as_keras_did(model, imported, reader, training, "training_config",
-                                      _optimizer_weight_paths(reader))
+                                      _optimizer_weight_paths(reader),
+                                      tf_keras=_written_by_tf_keras(reader, h5file))
     warn_notes(notes, filename)
     return model
 
 
 def compile_as_keras_did(model, imported, reader, training, where, variable_paths,
-                         state_missing=None):
+                         state_missing=None, tf_keras=False):
     """Compile an imported ``model`` with the settings of a Keras ``training_config``
-    (``where`` names the file's entry they came from) and adopt the optimiser's state stored
-    at ``variable_paths`` (:mod:`dlcore.io.keras_optimizer`); the notes (a warning each) for
-    what cannot be carried over. ``state_missing``: where the state should be, when the
-    file's format always holds it (``keras_optimizer.adopt``'s ``missing``)."""
+    (``where`` names the file's entry they came from; ``tf_keras``: written by Keras 2 or
+    older) and adopt the optimiser's state stored at ``variable_paths``
+    (:mod:`dlcore.io.keras_optimizer`); the notes (a warning each) for what cannot be carried
+    over. ``state_missing``: where the state should be, when the file's format always holds
+    it (``keras_optimizer.adopt``'s ``missing``)."""
     from dlcore.io import keras_optimizer
     from dlcore.io.keras_training import compile_from
-    why = compile_from(model, _by_output_name(model, training))
+    why = compile_from(model, _by_output_name(model, training), tf_keras)
     if why is not None:
         return [f"the model is loaded uncompiled (compile it before fit): its Keras {where} "
                 f"does not map onto dlcore's: {why}"]
     return keras_optimizer.adopt(model, imported, reader, variable_paths, state_missing)
+
+
+def _written_by_tf_keras(reader, h5file):
+    """Whether a legacy HDF5 file was written by Keras 2 or older (tf.keras), whose flat list
+    of metrics was every output's (Keras 3 takes it as one per output); a version that cannot
+    be read is taken for Keras 3's, the writer of legacy files today."""
+    try:
+        version = reader.attribute(h5file, "keras_version", "/", default="")
+    except ModelFileError:
+        return False
+    return isinstance(version, str) and version.split(".")[0] in ("1", "2")
 
 
 def _by_output_name(model, training):

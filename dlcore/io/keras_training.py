@@ -414,13 +414,16 @@ def _target_form(value):
     return _TARGET_FORMS.get(name) if isinstance(name, str) else None
 
 
-def _per_output_metrics(model, training_config):
+def _per_output_metrics(model, training_config, tf_keras=False):
     """``training_config`` with the metrics of a model with several outputs given per output
-    (a dict by output name, or a list of one list per output, as Keras 3 takes them) as
+    (a dict by output name, or a list of one entry per output, as Keras 3 takes them) as
     dlcore's compile takes them: per output ``["accuracy"]`` or none (a model of one output:
-    its entry of such a dict, as for one output). An output's metrics that
-    dlcore does not report are left out with a warning (its loss is still reported)."""
+    its entry of such a dict, as for one output). A flat list of names of a file of
+    ``tf_keras`` (2 or older) gave every output every name, as it still does. An output's
+    metrics that dlcore does not report are left out with a warning (its loss is still
+    reported)."""
     from dlcore import Sequential
+    from dlcore.training import every_output
     metrics = training_config.get("metrics") if isinstance(training_config, dict) else None
     outputs = 1 if isinstance(model, Sequential) else len(model.outputs)
     if outputs == 1 and isinstance(metrics, dict) and len(metrics) == 1:
@@ -431,8 +434,10 @@ def _per_output_metrics(model, training_config):
     names = model.output_names
     if isinstance(metrics, dict):
         per_output = [metrics.get(name) for name in names]
-    elif len(metrics) == outputs and all(item is None or isinstance(item, list)
-                                         for item in metrics):
+    elif tf_keras and len(metrics) <= 64 and every_output(metrics, outputs) is not metrics:
+        per_output = every_output(metrics, outputs)
+    elif len(metrics) == outputs:
+        # Keras 3: one entry per output (a name, an object, a list of them or None)
         per_output = metrics
     else:
         return training_config
@@ -452,12 +457,13 @@ def _warn_left_out(names):
                       f"accuracy (and each output's loss)", stacklevel=5)
 
 
-def compile_from(model, training_config):
-    """Compile ``model`` as ``training_config`` says; the reason (one line) when it cannot be,
+def compile_from(model, training_config, tf_keras=False):
+    """Compile ``model`` as ``training_config`` says (of a file of ``tf_keras`` 2 or older:
+    its flat list of metrics is every output's); the reason (one line) when it cannot be,
     None when it was compiled. The form of targets Keras's loss took is kept
     (``model.target_forms_``), so that an export names the same loss."""
     try:
-        training_config = _per_output_metrics(model, training_config)
+        training_config = _per_output_metrics(model, training_config, tf_keras)
         left_out = []
         loss, optimizer, metrics = compile_arguments(training_config, left_out)
         _warn_left_out(left_out)
