@@ -164,15 +164,19 @@ class Ensemble:
             return (probabilities[:, 0] > 0.5).astype(np.int64)
         return probabilities.argmax(axis=1)
 
-    def evaluate(self, x, y, batch_size=256):
+    def evaluate(self, x, y, batch_size=256, return_dict=False):
         """The loss of the averaged probabilities (the first member's loss, on probabilities)
-        and their accuracy on (x, y).
+        and their accuracy on (x, y), as the first member's metrics ask for it: named as it
+        was compiled (``acc``, ``accuracy``...), each output against 0.5 for
+        ``binary_accuracy`` (Keras's multi-label accuracy), the argmax of the row otherwise.
 
         Returns
         -------
-        :class:`dlcore.training.Scores` ``(loss, accuracy)``.
+        :class:`dlcore.training.Scores` ``(loss, <metric>)`` (the loss alone, as Keras's, for
+        members compiled without metrics), or a dict of them with ``return_dict``.
         """
-        from dlcore.training import LossRows, Scores
+        from dlcore.losses import elementwise_correct
+        from dlcore.training import LossRows, is_elementwise_accuracy, scores
         first = self.models[0]
         first.check_compiled()
         probabilities = self.predict(x, batch_size)
@@ -182,9 +186,15 @@ class Ensemble:
         targets = first._target_rows(y, n)
         backend = first.backend
         rows = LossRows.empty(backend, n, probabilities.shape[1], np.float32)
-        first.loss.loss_and_gradient(backend, backend.asarray(probabilities),
-                                     backend.asarray(targets, dtype=np.float32), rows.grad,
-                                     rows.loss, rows.correct, False, channels)
+        outputs = backend.asarray(probabilities)
+        targets = backend.asarray(targets, dtype=np.float32)
+        first.loss.loss_and_gradient(backend, outputs, targets, rows.grad, rows.loss,
+                                     rows.correct, False, channels)
+        names = list(first.metrics)
+        if is_elementwise_accuracy(names):
+            elementwise_correct(backend, outputs, targets, rows.correct, channels=channels)
         losses, correct = backend.to_numpy(rows.loss), backend.to_numpy(rows.correct)
-        return Scores(("loss", "accuracy"), (float(np.mean(losses, dtype=np.float64)),
-                                             float(np.mean(correct, dtype=np.float64))))
+        accuracy = float(np.mean(correct, dtype=np.float64))
+        logs = {"loss": float(np.mean(losses, dtype=np.float64)),
+                **{name: accuracy for name in names}}
+        return scores(logs, return_dict)

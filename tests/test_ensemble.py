@@ -88,6 +88,34 @@ def test_evaluate_is_the_cross_entropy_and_accuracy_of_the_average(backend):
     assert accuracy == pytest.approx(np.mean(p.argmax(axis=1) == y))
 
 
+def test_evaluate_reports_the_accuracy_the_members_were_compiled_with(backend="reference"):
+    """Multi-label members compiled with Keras's binary_accuracy: the ensemble's accuracy is
+    each output against 0.5 (not the argmax of the row), under the name they log it by (the
+    backends' element-wise accuracy: test_metrics_keras_names)."""
+    x, _ = blobs(20)
+    y = (np.random.default_rng(4).random((20, 3)) > 0.5).astype(np.float32)
+    members = []
+    for seed in (1, 2):
+        member = dlcore.Sequential([Dense(3, activation="sigmoid")], input_shape=(5,),
+                                   backend=backend, seed=seed)
+        member.compile("binary_crossentropy", "sgd", ["binary_accuracy"])
+        members.append(member)
+    ensemble = Ensemble(members)
+    p = ensemble.predict(x)
+    scores = ensemble.evaluate(x, y)
+    assert scores.names == ("loss", "binary_accuracy")
+    assert scores["binary_accuracy"] == pytest.approx(np.mean((p > 0.5) == (y > 0.5)),
+                                                      abs=1e-6)
+    assert scores["binary_accuracy"] != pytest.approx(np.mean(p.argmax(1) == y.argmax(1)))
+    for member in members:
+        member.compile("binary_crossentropy", "sgd", ["acc"])
+    assert list(ensemble.evaluate(x, y, return_dict=True)) == ["loss", "acc"]
+    for member in members:   # no metrics: the loss alone, as Keras's evaluate
+        member.compile("binary_crossentropy", "sgd")
+    assert float(ensemble.evaluate(x, y)) == pytest.approx(scores["loss"])
+    assert list(ensemble.evaluate(x, y, return_dict=True)) == ["loss"]
+
+
 def test_an_ensemble_of_overfitting_nets_beats_its_average_member():
     """Lecture "Deep learning I": "different models make different errors"."""
     x, y = blobs(400, seed=1)
