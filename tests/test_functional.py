@@ -619,12 +619,13 @@ def _functional_ptx_script():
         shared = Conv2D(2, 3, padding="same", activation="relu")
         # the pooled (2, 1, 1) map broadcasts over the other's pixels
         joined = Flatten()(concatenate([add([shared(a), MaxPool2D(6)(shared(b))]), b]))
-        model = dlcore.Model([a, b], [Dense(3, activation="softmax")(joined), Dense(2)(joined)],
+        score = Dot(axes=1, normalize=True)([Dense(4)(joined), Dense(4)(joined)])
+        model = dlcore.Model([a, b], [Dense(3, activation="softmax")(joined), score],
                              backend="cpu")
         model.compile(["cross_entropy", "mse"], "sgd")
         x = [rs.random((4, 1, 6, 6), dtype=np.float32), rs.random((4, 1, 6, 6), dtype=np.float32)]
-        model.train_on_batch(x, [rs.integers(0, 3, 4), rs.random((4, 2)).astype(np.float32)])
-        model.loss_and_gradient(x, [rs.integers(0, 3, 4), rs.random((4, 2))], input_gradient=True)
+        model.train_on_batch(x, [rs.integers(0, 3, 4), rs.random((4, 1)).astype(np.float32)])
+        model.loss_and_gradient(x, [rs.integers(0, 3, 4), rs.random((4, 1))], input_gradient=True)
         for name in sorted({name for name, _ in compiled}):
             print("COMPILED", name)
     ''')
@@ -635,7 +636,7 @@ def test_the_merge_and_graph_kernels_compile_to_ptx_for_a_real_gpu():
     from conftest import ptx_compile_report
     report = ptx_compile_report(_functional_ptx_script())
     for kernel in ("copy_span", "accumulate_span", "place_columns_rows", "take_columns_rows",
-                   "broadcast_span", "broadcast_sum_span"):
+                   "broadcast_span", "broadcast_sum_span", "dot_rows", "dot_gradient_rows"):
         assert f"COMPILED {kernel}" in report, report[-2000:]
 
 

@@ -1163,6 +1163,37 @@ def test_keras_squeeze_and_excitation_blocks_broadcast_across_the_seam(tmp_path)
                                    tuned, atol=1e-6)
 
 
+def test_a_keras_siamese_model_scored_by_dot_crosses_to_dlcore_and_back(tmp_path):
+    """keras.io's siamese pattern: one shared tower embeds two inputs, ``layers.Dot(axes=1,
+    normalize=True)`` scores them by their cosine similarity (and a plain Dot of rows). dlcore
+    refused the file ("Keras layer 'cosine' (Dot) cannot be imported"); now it predicts it as
+    Keras, fine-tunes it, and Keras predicts dlcore's export as dlcore does."""
+    keras = real_keras()
+    layers = keras.layers
+    left, right = keras.Input((6,), name="left"), keras.Input((6,), name="right")
+    tower = keras.Sequential([layers.Dense(5, activation="tanh")], name="tower")
+    first, second = tower(left), tower(right)
+    cosine = layers.Dot(axes=1, normalize=True, name="cosine")([first, second])
+    raw = layers.Dot(axes=-1, name="raw")([first, layers.Dense(5, name="projection")(second)])
+    output = layers.Dense(1, activation="sigmoid")(layers.Concatenate()([cosine, raw]))
+    keras.Model([left, right], output).save(tmp_path / "siamese.keras")
+    rng = np.random.default_rng(0)
+    x = [rng.standard_normal((6, 6)).astype(np.float32) for _ in range(2)]
+    expected = keras.models.load_model(tmp_path / "siamese.keras").predict(x, verbose=0)
+    model = dlcore.load(tmp_path / "siamese.keras")
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    model.compile("binary_crossentropy", "sgd")
+    model.fit(x, np.array([0, 1, 1, 0, 1, 0]), epochs=3, batch_size=3, verbose=0)
+    tuned = model.predict(x)
+    assert np.abs(tuned - expected).max() > 1e-4
+    for name in ("back.keras", "back.h5"):
+        model.save(tmp_path / name)
+        back = keras.models.load_model(tmp_path / name)
+        assert [layer.get_config()["normalize"] for layer in back.layers
+                if type(layer).__name__ == "Dot"] == [True, False]
+        np.testing.assert_allclose(back.predict(x, verbose=0), tuned, atol=1e-6)
+
+
 def test_a_keras_model_of_dict_outputs_nested_in_another_keeps_its_dicts(tmp_path):
     """Real Keras: ``inner({"title": t, "body": b})`` in an outer model (Keras gives a dict of
     tensors by the output keys; its file calls the inner model on a dict). dlcore refused

@@ -89,8 +89,10 @@ _GLOBAL_POOLS = {"GlobalAveragePooling2D": "GlobalAvgPool2D",
                  "GlobalMaxPooling2D": "GlobalMaxPool2D"}
 #: Keras's element-wise merges of tensors of one shape (dlcore's classes of the same names)
 _ELEMENTWISE_MERGES = ("Add", "Average", "Subtract", "Multiply", "Maximum", "Minimum")
+#: Keras's merges, which a functional model may have besides the layers above
+_MERGES = _ELEMENTWISE_MERGES + ("Concatenate", "Dot")
 #: The layers a functional model may have: these, and its joins.
-_GRAPH_LAYERS = IMPORTED_LAYERS + _ELEMENTWISE_MERGES + ("Concatenate",)
+_GRAPH_LAYERS = IMPORTED_LAYERS + _MERGES
 #: Keras's augmentation layers (the identity at inference) that dlcore imports: the first two
 #: as its ImageAugmentation where it does what they do, the others left out with a note.
 _AUGMENTATION = ("RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
@@ -404,10 +406,9 @@ class _Exported:
             if id(layer) not in entries_of:
                 before = len(self.layers)
                 self._flattened = flat_from.get(id(first))
-                if kind in _ELEMENTWISE_MERGES + ("Concatenate",):
-                    config = {} if kind != "Concatenate" else {
-                        "axis": _keras_axis(layer.axis, len(first.shape))}
-                    self.layers.append(_layer(kind, layer.name, **config))
+                if kind in _MERGES:
+                    self.layers.append(_layer(kind, layer.name, **_merge_config(kind, layer,
+                                                                                first)))
                 else:
                     self._add(layer)
                 entries_of[id(layer)] = self.layers[before:]
@@ -714,7 +715,7 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
         return _reshaped_layout(name, inputs[0].shape, found[0], output.shape)
     if kind in _ROW_KEEPING:
         return found[0]
-    if kind in _ELEMENTWISE_MERGES:
+    if kind in _ELEMENTWISE_MERGES + ("Dot",):
         # an input broadcast along the rows (one row, (1,)) is the same in either order; maps
         # that each broadcast ((C, H, 1) with (C, 1, W)) leave no input of the output's shape
         found = [layout for layout, tensor in zip(found, inputs)
@@ -725,7 +726,8 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
                              f"({', '.join(str(layout) for layout in found)}): dlcore "
                              f"flattens maps C, H, W and Keras H, W, C, so the {result} "
                              f"differs; {verb} the maps before flattening them")
-        return found[0]
+        # a dot product of rows in one order is a sum over them: the same in either order
+        return found[0] if kind != "Dot" else None
     if kind == "Concatenate" and len(output.shape) == 1 and any(found):
         return tuple(block for layout, tensor in zip(found, inputs)
                      for block in (layout or (tensor.shape[0],)))
@@ -1894,6 +1896,8 @@ class _FunctionalImported(_Imported):
                 built[name] = layers.Concatenate(self._axis(layer_config.get("axis", -1),
                                                             len(first.shape)), name=name)
                 built[name].warn_spatial_join = False   # the file's own axis, moved to NCHW
+            elif kind == "Dot":
+                built[name] = layers.Dot(**_dot_settings(name, layer_config), name=name)
             else:
                 built[name] = self._layer(kind, name, layer_config, layers)
             if not isinstance(inputs, list):
@@ -2284,6 +2288,32 @@ class _FunctionalImported(_Imported):
         if rank == 1 and axis == 1 or rank == 2 and axis in (1, 2):
             return axis   # rows, or (H, W) without channels: the same axes in both
         raise ValueError(f"Concatenate's axis {axis} does not fit tensors of rank {rank}")
+
+
+def _dot_settings(name, config):
+    """The ``axes`` and ``normalize`` of Keras's Dot layer ``name`` from its ``config``: axes
+    as Keras writes them (an integer or a pair; for rows (n, features) both count alike in
+    dlcore's rows), normalize a JSON boolean; ValueError in one line otherwise."""
+    axes, normalize = config.get("axes"), config.get("normalize", False)
+    pair = axes if isinstance(axes, list) and len(axes) == 2 else [axes]
+    if any(isinstance(axis, bool) or not isinstance(axis, int) for axis in pair):
+        raise ValueError(f"Dot layer {name!r}: axes {str(axes)[:40]} is not an integer or a "
+                         f"pair of integers")
+    if not isinstance(normalize, bool):
+        raise ValueError(f"Dot layer {name!r}: normalize {str(normalize)[:40]} is not true or "
+                         f"false")
+    return {"axes": tuple(pair) if len(pair) == 2 else axes, "normalize": normalize}
+
+
+def _merge_config(kind, layer, first):
+    """The Keras config of dlcore's merge ``layer`` of class ``kind`` (its first input the
+    tensor ``first``): a Concatenate's axis moved to NHWC, a Dot's axes (rows: the same in
+    both) and normalize; the element-wise merges have none."""
+    if kind == "Concatenate":
+        return {"axis": _keras_axis(layer.axis, len(first.shape))}
+    if kind == "Dot":
+        return layer._config()
+    return {}
 
 
 def _output_keys(aliases, name, call):

@@ -28,6 +28,8 @@
 ``Concatenate``,       along an axis (channels by default); in :mod:`dlcore.layers.merge`
 ``concatenate``        (also ``Average``, ``Subtract``, ``Multiply``, ``Maximum``,
                        ``Minimum`` and their functions ``average``, ... as Keras's)
+``Dot``, ``dot``       the dot product of two rows (their cosine similarity with
+                       ``normalize=True``), (n, F), (n, F) -> (n, 1)
 ``Input(shape)``       a functional model's input, :func:`dlcore.Input` (Keras has it here too)
 ``GaussianNoise``,     noise injection and data augmentation (training only; in
 ``ImageAugmentation``  :mod:`dlcore.layers.augmentation`)
@@ -65,6 +67,7 @@ from dlcore.layers.merge import (
     Add,
     Average,
     Concatenate,
+    Dot,
     Maximum,
     Minimum,
     Multiply,
@@ -72,6 +75,7 @@ from dlcore.layers.merge import (
     add,
     average,
     concatenate,
+    dot,
     maximum,
     minimum,
     multiply,
@@ -100,7 +104,7 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate"
            "Sigmoid", "Softmax", "Tanh", "UpSampling2D", "WeightedLayer", "AveragePooling2D",
            "Input", "MaxPooling2D", "add", "concatenate", "dense_as_conv", "Average",
            "Subtract", "Multiply", "Maximum", "Minimum", "average", "subtract", "multiply",
-           "maximum", "minimum"]
+           "maximum", "minimum", "Dot", "dot"]
 
 # Keras also offers Input among its layers (``from keras.layers import Input, Dense``, lecture
 # "Deep learning I"); imported last, as the functional module builds on the layers above.

@@ -1113,6 +1113,48 @@ def broadcast_sum_span(first, last, grad_y, grad_x, shape, repeats, strides, cop
         grad_x[j] = total
 
 
+# -- Dot: the dot product of two rows (a cosine similarity when normalised) ------------------
+@body
+def dot_rows(row, first, last, a, b, normalize, epsilon, out, factors):
+    """out[row, 0] = sum_j a[row, j] b[row, j], summed in float64 (launched with one unit a
+    row); with ``normalize`` each row is divided by max(its norm, epsilon) first. factors[row]
+    = (1 / ||a||, 1 / ||b||, p_a, p_b) for :func:`dot_gradient_rows`: the inverse norms (1
+    without ``normalize``) and 1 where a row's norm exceeds epsilon (its normalisation then
+    projects the gradient), else 0."""
+    product = 0.0
+    squares_a = 0.0
+    squares_b = 0.0
+    for j in range(a.shape[1]):
+        product += a[row, j] * b[row, j]
+        squares_a += a[row, j] * a[row, j]
+        squares_b += b[row, j] * b[row, j]
+    inverse_a, inverse_b, projected_a, projected_b = 1.0, 1.0, 0.0, 0.0
+    if normalize:
+        norm_a, norm_b = math.sqrt(squares_a), math.sqrt(squares_b)
+        inverse_a, inverse_b = 1.0 / max(norm_a, epsilon), 1.0 / max(norm_b, epsilon)
+        projected_a = 1.0 if norm_a > epsilon else 0.0
+        projected_b = 1.0 if norm_b > epsilon else 0.0
+    out[row, 0] = product * inverse_a * inverse_b
+    factors[row, 0] = inverse_a
+    factors[row, 1] = inverse_b
+    factors[row, 2] = projected_a
+    factors[row, 3] = projected_b
+
+
+@body
+def dot_gradient_rows(row, first, last, a, b, y, grad_y, factors, grad_a, grad_b):
+    """grad_a[row, j] = g r_a (v_j - p_a y u_j), grad_b[row, j] = g r_b (u_j - p_b y v_j) for
+    j = first .. last-1, with g = dL/dy[row], u = r_a a[row], v = r_b b[row] and r, p the
+    ``factors`` of :func:`dot_rows` (without normalisation: g b[row, j] and g a[row, j])."""
+    g, product = grad_y[row, 0], y[row, 0]
+    inverse_a, inverse_b = factors[row, 0], factors[row, 1]
+    projected_a, projected_b = factors[row, 2], factors[row, 3]
+    for j in range(first, last):
+        u, v = a[row, j] * inverse_a, b[row, j] * inverse_b
+        grad_a[row, j] = g * inverse_a * (v - projected_a * product * u)
+        grad_b[row, j] = g * inverse_b * (u - projected_b * product * v)
+
+
 # -- Maximum and Minimum: the extreme of k tensors, and which input held it ------------------
 @body
 def extremum_span(first, last, x, index, sign, out, chosen):

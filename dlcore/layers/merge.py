@@ -367,6 +367,88 @@ class Concatenate(Merge):
         return grads
 
 
+class Dot(Merge):
+    """y = sum_j a_j b_j, the dot product of two rows of each sample (Keras's ``Dot``), as an
+    (n, 1) batch; with ``normalize=True`` each row is first divided by its length (Keras's
+    L2 normalisation, by max(||a||, 1e-7)): y is their cosine similarity, a siamese network's
+    score of two embeddings.
+
+    Parameters
+    ----------
+    axes : int or (int, int), the axis of each (n, features) batch summed over, as Keras's:
+        1 or -1, the features (the batch axis 0 is refused). Keras also takes tensors of more
+        axes (sequences, (H, W, C) maps); dlcore's Dot takes rows only: flatten maps first.
+    normalize : bool, whether the rows are scaled to length 1 first (cosine similarity).
+
+    The gradients (u = a / ||a||, v = b / ||b|| when normalised, else u = a, v = b):
+    dL/da = dL/dy b and dL/db = dL/dy a; normalised, dL/da = dL/dy (v - y u) / ||a|| and
+    dL/db = dL/dy (u - y v) / ||b|| (a row shorter than 1e-7 is only scaled, by 1e7).
+    """
+
+    #: the smallest length a row is divided by (Keras's ``backend.epsilon()``)
+    epsilon = 1e-7
+
+    def __init__(self, axes, normalize=False, name=None):
+        super().__init__(name=name)
+        paired = isinstance(axes, (list, tuple))
+        pair = list(axes) if paired else [axes]
+        if paired and len(pair) != 2 or any(
+                not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or axis == 0
+                for axis in pair):
+            raise ValueError(f"Dot's axes must be a non-zero integer or a pair of them (the "
+                             f"batch axis 0 cannot be summed over), got {axes!r}")
+        self.axes = tuple(int(axis) for axis in pair) if paired else int(axes)
+        self.normalize = bool(normalize)
+
+    def _config(self):
+        return {"axes": self.axes if isinstance(self.axes, int) else list(self.axes),
+                "normalize": self.normalize}
+
+    def _checked_shapes(self, shapes):
+        if isinstance(shapes, (list, tuple)) and len(shapes) != 2:
+            raise ValueError(f"Dot takes exactly two tensors (a . b), got {len(shapes)}")
+        return super()._checked_shapes(shapes)
+
+    def compute_output_shape(self, input_shape):
+        first, second = self._checked_shapes(input_shape)
+        if len(first) != 1 or len(second) != 1:
+            raise ValueError(f"Dot takes two batches of rows (n, features) in dlcore; got "
+                             f"{first}, {second}: flatten the tensors first (a Dot of maps or "
+                             f"sequences, as Keras's over their other axes, is not "
+                             f"implemented)")
+        axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)
+        if any(axis not in (1, -1) for axis in axes):
+            raise ValueError(f"Dot(axes={self.axes!r}) of rows (n, features) sums over axis 1 "
+                             f"(or -1), their features: use Dot(axes=1)")
+        if first != second:
+            raise ValueError(f"Dot needs rows of one length; got {first}, {second}")
+        return (1,)
+
+    def flops(self):
+        """2 F: one multiply-add per feature (and as many for each row's squared length when
+        normalised: 6 F)."""
+        return (6 if self.normalize else 2) * self.input_shape[0][0]
+
+    def forward(self, xs, training=False, step=0):
+        out = self._checked_output(xs)
+        factors = self._buffer("factors", (out.shape[0], 4))
+        self.ops.dot_forward(xs[0], xs[1], self.normalize, self.epsilon, out, factors)
+        # the backward pass needs both rows and the output (as Multiply keeps its factors)
+        self._rows = list(xs)
+        return out
+
+    def backward(self, grad_y, need_input_gradient=True):
+        """dL/da and dL/db (see the class docstring)."""
+        if not need_input_gradient:
+            return None
+        a, b = self._rows
+        grads = [self._buffer(f"grad_x{index}", a.shape) for index in range(2)]
+        self.ops.dot_backward(a, b, self._buffer("y", grad_y.shape), grad_y,
+                              self._buffer("factors", (a.shape[0], 4)), self.normalize,
+                              self.epsilon, *grads)
+        return grads
+
+
 def add(inputs, **kwargs):
     """``Add(**kwargs)(inputs)``: the sum of a list of tensors (Keras' ``layers.add``)."""
     return Add(**kwargs)(inputs)
@@ -401,3 +483,9 @@ def maximum(inputs, **kwargs):
 def minimum(inputs, **kwargs):
     """``Minimum(**kwargs)(inputs)``: the element-wise minimum (Keras' ``layers.minimum``)."""
     return Minimum(**kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, **kwargs):
+    """``Dot(axes, **kwargs)(inputs)``: the dot product of two rows, or with
+    ``normalize=True`` their cosine similarity (Keras' ``layers.dot``)."""
+    return Dot(axes=axes, **kwargs)(inputs)

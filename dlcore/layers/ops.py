@@ -42,6 +42,8 @@ from dlcore.layers.bodies import (
     conv_geometry,
     copy_span,
     dense_gradient_span,
+    dot_gradient_rows,
+    dot_rows,
     dropout_rows,
     extremum_span,
     im2col_rows,
@@ -269,6 +271,12 @@ class ReferenceOps:
 
     def broadcast_backward(self, grad_y, grad_x):
         grad_x[...] = ref.broadcast_backward(grad_y, grad_x.shape)
+
+    def dot_forward(self, a, b, normalize, epsilon, out, factors):
+        out[...] = ref.dot_forward(a, b, normalize, epsilon)
+
+    def dot_backward(self, a, b, y, grad_y, factors, normalize, epsilon, grad_a, grad_b):
+        grad_a[...], grad_b[...] = ref.dot_backward(a, b, grad_y, normalize, epsilon)
 
     def concatenate_forward(self, xs, axis, out):
         out[...] = ref.concatenate_forward(xs, axis)
@@ -751,6 +759,14 @@ class KernelOps:
         self.backend.launch_1d(broadcast_sum_span, grad_x.size, grad_y.reshape(-1),
                                grad_x.reshape(-1), shape, repeats, strides,
                                np.int64(grad_y.size // grad_x.size), work=grad_y.size)
+
+    def dot_forward(self, a, b, normalize, epsilon, out, factors):
+        self.backend.launch_rows(dot_rows, a.shape[0], 1, a, b, bool(normalize),
+                                 a.dtype.type(epsilon), out, factors, work=2 * a.size)
+
+    def dot_backward(self, a, b, y, grad_y, factors, normalize, epsilon, grad_a, grad_b):
+        self.backend.launch_rows(dot_gradient_rows, a.shape[0], a.shape[1], a, b, y, grad_y,
+                                 factors, grad_a, grad_b, work=2 * a.size)
 
     def concatenate_forward(self, xs, axis, out):
         target, offset = self._joined_columns(out, axis), 0

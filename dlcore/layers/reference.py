@@ -717,3 +717,39 @@ def extremum_forward(xs, sign):
 def extremum_backward(chosen, grad_y, k):
     """dL/dx_i = dL/dy where x_i was chosen, 0 elsewhere: only the chosen input moved y."""
     return [np.where(chosen == i, grad_y, np.zeros_like(grad_y)) for i in range(k)]
+
+
+def _unit_rows(x, epsilon):
+    """``(u, inverse, projected)`` of rows ``x`` (n, F): u = x / max(||x||, epsilon) (Keras's
+    ``normalize`` in ``Dot(normalize=True)``: x times min(1 / ||x||, 1 / epsilon)), the
+    inverse norms (n, 1), and whether each row's norm exceeds epsilon (there u depends on the
+    row's direction only; below it u = x / epsilon)."""
+    norm = np.sqrt(np.sum(x * x, axis=1, keepdims=True))
+    inverse = 1 / np.maximum(norm, epsilon)
+    return x * inverse, inverse, norm > epsilon
+
+
+def dot_forward(a, b, normalize, epsilon):
+    """y[n] = sum_j a[n, j] b[n, j], the dot product of each pair of rows (Keras's ``Dot(axes=1)``
+    of (n, F) tensors), as (n, 1); with ``normalize`` of the rows scaled to length 1 first:
+    their cosine similarity (a siamese network's score)."""
+    if normalize:
+        a, b = _unit_rows(a, epsilon)[0], _unit_rows(b, epsilon)[0]
+    return np.sum(a * b, axis=1, keepdims=True)
+
+
+def dot_backward(a, b, grad_y, normalize, epsilon):
+    """``(dL/da, dL/db)`` of :func:`dot_forward`: dL/da = dL/dy b and dL/db = dL/dy a; with
+    ``normalize`` (u = a / ||a||, v = b / ||b||, y = u . v) the chain rule through the
+    normalisation, du/da = (I - u u') / ||a||:
+
+        dL/da = dL/dy (v - y u) / ||a||,   dL/db = dL/dy (u - y v) / ||b||
+
+    (a row shorter than epsilon is only scaled, by 1 / epsilon: dL/da = dL/dy v / epsilon)."""
+    if not normalize:
+        return grad_y * b, grad_y * a
+    u, inverse_a, projected_a = _unit_rows(a, epsilon)
+    v, inverse_b, projected_b = _unit_rows(b, epsilon)
+    y = np.sum(u * v, axis=1, keepdims=True)
+    return (grad_y * inverse_a * (v - projected_a * y * u),
+            grad_y * inverse_b * (u - projected_b * y * v))
