@@ -1194,6 +1194,29 @@ def test_a_keras_siamese_model_scored_by_dot_crosses_to_dlcore_and_back(tmp_path
         np.testing.assert_allclose(back.predict(x, verbose=0), tuned, atol=1e-6)
 
 
+@pytest.mark.parametrize("merge, expected", [
+    ("add", r"add needs tensors of one rank, or \(C,\) vectors with \(H, W, C\) maps; got "
+            r"\(4, 5, 2\), \(5, 2\)"),
+    ("dot", r"Dot takes two batches of rows .*; got \(4, 5, 2\), \(4, 5, 2\): flatten"),
+], ids=["add", "dot"])
+def test_a_keras_merge_dlcore_refuses_is_told_in_the_files_shapes(tmp_path, merge, expected):
+    """Keras adds (H, W, C) maps to a (W, C) tensor (it broadcasts across ranks) and dots maps
+    along their channels; dlcore refuses both in one line, which named its own (C, H, W)
+    shapes, "(2, 4, 5), (5, 2)", not those of the file the user wrote."""
+    keras = real_keras()
+    layers = keras.layers
+    image = keras.Input((4, 5, 3))
+    maps = layers.Conv2D(2, 3, padding="same")(image)
+    if merge == "add":
+        rows = layers.Reshape((5, 2))(layers.Dense(10)(layers.Flatten()(image)))
+        output = layers.Add()([maps, rows])
+    else:
+        output = layers.Dot(axes=-1)([maps, maps])
+    keras.Model(image, output).save(tmp_path / "merge.keras")
+    with pytest.raises(dlcore.ModelFileError, match=expected):
+        dlcore.load(tmp_path / "merge.keras")
+
+
 def test_a_keras_model_of_dict_outputs_nested_in_another_keeps_its_dicts(tmp_path):
     """Real Keras: ``inner({"title": t, "body": b})`` in an outer model (Keras gives a dict of
     tensors by the output keys; its file calls the inner model on a dict). dlcore refused

@@ -1902,7 +1902,12 @@ class _FunctionalImported(_Imported):
                 built[name] = self._layer(kind, name, layer_config, layers)
             if not isinstance(inputs, list):
                 self.n_parameters += _parameter_count(built[name], first.shape)
-        output = built[name](inputs)
+        if kind in _MERGES:   # a refusal names the file's (H, W, C) shapes, not dlcore's
+            built[name].keras_shapes = True
+        try:
+            output = built[name](inputs)
+        finally:
+            built[name].__dict__.pop("keras_shapes", None)
         self._checked_shape(output.shape)
         tensors[(tensor_name, index)] = output
         self._note_call(tensor_name, index, output)

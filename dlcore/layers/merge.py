@@ -54,6 +54,22 @@ class Merge(Layer):
     the list of their gradients."""
 
     takes_list = True
+    #: whether messages write shapes as the Keras file's NHWC ones ((C, H, W) maps as
+    #: (H, W, C)): set by the Keras import while it calls the layer, so that a file it refuses
+    #: is told in its own shapes
+    keras_shapes = False
+
+    def _shown(self, shape):
+        """A per-sample ``shape`` (or one of letters, ``("C", 1, 1)``) as messages write it:
+        ``(C, 1, 1)``, or the Keras file's ``(1, 1, C)`` under :attr:`keras_shapes`."""
+        shape = tuple(shape)
+        if self.keras_shapes and len(shape) == 3:
+            shape = shape[1:] + shape[:1]
+        return "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") \
+            + ")"
+
+    def _shapes_text(self, shapes):
+        return ", ".join(self._shown(shape) for shape in shapes)
 
     def build(self, input_shape, backend="auto", dtype=np.float32, seed=0):
         from dlcore.backend import get_backend
@@ -123,9 +139,9 @@ class ElementwiseMerge(Merge):
             repeated = set(sizes) - {1}
             if len(repeated) > 1:
                 raise ValueError(f"{self.verb} needs tensors of one shape, or of shapes that "
-                                 f"broadcast (an axis of size 1 repeats: a (C, 1, 1) gate "
-                                 f"scales (C, H, W) maps); got "
-                                 f"{', '.join(str(s) for s in checked)}")
+                                 f"broadcast (an axis of size 1 repeats: a "
+                                 f"{self._shown(('C', 1, 1))} gate scales "
+                                 f"{self._shown('CHW')} maps); got {self._shapes_text(checked)}")
             output.append(repeated.pop() if repeated else 1)
         return tuple(output)
 
@@ -138,7 +154,7 @@ class ElementwiseMerge(Merge):
             return [shape + (1, 1) if len(shape) == 1 else shape for shape in shapes]
         if any(len(shape) != rank for shape in shapes):
             raise ValueError(f"{self.verb} needs tensors of one rank, or (C,) vectors with "
-                             f"(C, H, W) maps; got {', '.join(str(s) for s in shapes)}: "
+                             f"{self._shown('CHW')} maps; got {self._shapes_text(shapes)}: "
                              f"reshape the smaller one first")
         return shapes
 
@@ -342,10 +358,14 @@ class Concatenate(Merge):
             if len(shape) != rank or shape[:axis] + shape[axis + 1:] != \
                     shapes[0][:axis] + shapes[0][axis + 1:]:
                 channels = all(len(s) == 3 and s[1:] == shapes[0][1:] for s in shapes)
-                raise ValueError(f"concatenate along axis {self.axis} needs tensors equal in "
-                                 f"every other axis; got {', '.join(str(s) for s in shapes)}"
+                # the Keras file's axis of NHWC maps (the import moved it to NCHW's)
+                shown = {0: 3, 1: 1, 2: 2}[axis] if self.keras_shapes and rank == 3 \
+                    else self.axis
+                raise ValueError(f"concatenate along axis {shown} needs tensors equal in "
+                                 f"every other axis; got {self._shapes_text(shapes)}"
                                  + ("; dlcore's images are channels-first: their channels are "
-                                    "axis=1 (Keras's -1 or 3)" if channels and axis else ""))
+                                    "axis=1 (Keras's -1 or 3)" if channels and axis
+                                    and not self.keras_shapes else ""))
         return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
 
     def _batch_axis(self):
@@ -413,15 +433,16 @@ class Dot(Merge):
         first, second = self._checked_shapes(input_shape)
         if len(first) != 1 or len(second) != 1:
             raise ValueError(f"Dot takes two batches of rows (n, features) in dlcore; got "
-                             f"{first}, {second}: flatten the tensors first (a Dot of maps or "
-                             f"sequences, as Keras's over their other axes, is not "
-                             f"implemented)")
+                             f"{self._shapes_text([first, second])}: flatten the tensors "
+                             f"first (a Dot of maps or sequences, as Keras's over their other "
+                             f"axes, is not implemented)")
         axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)
         if any(axis not in (1, -1) for axis in axes):
             raise ValueError(f"Dot(axes={self.axes!r}) of rows (n, features) sums over axis 1 "
                              f"(or -1), their features: use Dot(axes=1)")
         if first != second:
-            raise ValueError(f"Dot needs rows of one length; got {first}, {second}")
+            raise ValueError(f"Dot needs rows of one length; got "
+                             f"{self._shapes_text([first, second])}")
         return (1,)
 
     def flops(self):
