@@ -38,7 +38,9 @@ from dlcore.backend import threads
 #: Packages whose versions a bug report needs: (distribution name, shown name).
 PACKAGES = (("numpy", "numpy"), ("scipy", "scipy"), ("numba", "numba"),
             ("numba-cuda", "numba-cuda"), ("llvmlite", "llvmlite"), ("h5py", "h5py"),
-            ("threadpoolctl", "threadpoolctl"), ("torch", "torch"), ("cupy-cuda12x", "cupy"))
+            ("threadpoolctl", "threadpoolctl"), ("torch", "torch"))
+#: CuPy's distributions: its wheels, one per CUDA major version, and its source package
+CUPY_DISTRIBUTIONS = ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x", "cupy")
 #: Tolerances of the self-test, those of the kernel tests.
 RTOL, ATOL = 2e-5, 2e-5
 
@@ -52,9 +54,25 @@ def package_versions():
             versions[name] = importlib.metadata.version(distribution)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    if versions["cupy"] is None and importlib.util.find_spec("cupy") is not None:
-        versions["cupy"] = "installed"
+    # the wheel says which CUDA the CuPy was built for: a CUDA 13 machine's cupy-cuda13x
+    # showed as "installed", with no version
+    wheels = installed_cupy_wheels()
+    versions["cupy"] = (", ".join(f"{version} ({name})" for name, version in wheels.items())
+                        or ("installed" if importlib.util.find_spec("cupy") is not None
+                            else None))
     return versions
+
+
+def installed_cupy_wheels():
+    """``{distribution: version}`` of the CuPy distributions installed
+    (:data:`CUPY_DISTRIBUTIONS`), from their metadata: nothing is imported."""
+    wheels = {}
+    for name in CUPY_DISTRIBUTIONS:
+        try:
+            wheels[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return wheels
 
 
 def gpu_description():
@@ -65,7 +83,8 @@ def gpu_description():
     from dlcore.backend import cuda_status
     usable, reason = cuda_status()
     description = {"usable": usable, "reason": reason,
-                   "cublas": importlib.util.find_spec("cupy") is not None}
+                   "cublas": importlib.util.find_spec("cupy") is not None,
+                   "cupy_wheels": list(installed_cupy_wheels())}
     if not usable:
         return description
     from numba import config
@@ -308,13 +327,31 @@ def self_test(backends=None, report=None):
 
 
 # -- the report ----------------------------------------------------------------------------
-def cupy_install_line(runtime=None):
-    """The pip line of the CuPy wheel built for the CUDA ``runtime`` ("12.9") that numba-cuda
-    runs on, by default CUDA 12's (``dlcore[cuda]`` installs numba-cuda for CUDA 12); CuPy
-    wheels are named by the CUDA major version, and one for another CUDA imports but gives
-    no cuBLAS."""
-    major = str(runtime or "").split(".")[0]
-    return f"pip install cupy-cuda{major if major in ('11', '12', '13') else '12'}x"
+def cupy_install_line(runtime=None, installed=()):
+    """The pip line that gives CuPy's cuBLAS for the CUDA ``runtime`` ("12.9") that numba-cuda
+    runs on; without ``runtime`` (no usable GPU), for the CUDA of numba-cuda's
+    ``cuda-bindings``, else CUDA 12's (``dlcore[cuda]`` installs numba-cuda for CUDA 12).
+
+    CuPy's wheels are named by the CUDA major version, and one for another CUDA imports but
+    gives no cuBLAS: ``installed`` (the CuPy distributions installed) other than the one wanted
+    are uninstalled first, as two write the same ``cupy`` package. The CUDA that
+    ``dlcore[cuda]`` installs from PyPI has no cuBLAS: the ``ctk`` extra of CuPy 14's wheels
+    (CUDA 12 and 13) installs it, ``-U`` where an older CuPy without it is there."""
+    major = str(runtime or "").split(".")[0] or _cuda_major_of_the_bindings()
+    major = major if major in ("11", "12", "13") else "12"
+    wanted = f"cupy-cuda{major}x"
+    install = "pip install cupy-cuda11x" if major == "11" else f'pip install -U "{wanted}[ctk]"'
+    others = [name for name in installed if name != wanted]
+    return f"pip uninstall {' '.join(others)}, then {install}" if others else install
+
+
+def _cuda_major_of_the_bindings():
+    """The CUDA major version of the installed ``cuda-bindings`` (numba-cuda's, "12"), or ""
+    where it is not installed."""
+    try:
+        return importlib.metadata.version("cuda-bindings").split(".")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def _version_text(versions):
@@ -350,13 +387,14 @@ def environment_lines(env):
                      f"CUDA driver {gpu.get('driver', '?')}, runtime {gpu.get('runtime', '?')}"
                      f"; CuPy (cuBLAS) {'yes' if gpu['cublas'] else 'no: tiled GEMM'}"
                      + (f" ({gpu.get('cublas_problem', 'no cuBLAS from CuPy')}; for cuBLAS: "
-                        f"{cupy_install_line(gpu.get('runtime'))})"
+                        f"{cupy_install_line(gpu.get('runtime'), gpu.get('cupy_wheels', ()))})"
                         if not gpu["cublas"] else "")
                      + (f"; {gpu['error']}" if gpu.get("error") else ""))
     else:
         lines.append(f"gpu: none usable: {gpu['reason']}; CuPy "
                      + ("installed" if gpu["cublas"] else
-                        f"not installed (cuBLAS on a GPU: {cupy_install_line()})"))
+                        f"not installed (cuBLAS on a GPU: "
+                        f"{cupy_install_line(installed=gpu.get('cupy_wheels', ()))})"))
     lines.append(f"kernel cache: {cache['folder']} ("
                  + (f"{cache['files']} files, {cache['megabytes']} MB; "
                     + ("this dlcore's CPU kernels compiled before, those of each kind of model "

@@ -235,19 +235,53 @@ def test_the_cache_line_counts_a_cache_that_other_processes_write_meanwhile(
     assert seen and all(report["exists"] and report["files"] >= 1 for report in seen)
 
 
-@pytest.mark.parametrize("gpu, install", [
+def _installed(monkeypatch, versions):
+    """importlib.metadata as it reads where only the distributions ``versions`` are installed."""
+    import importlib.metadata
+
+    def version(name):
+        if name not in versions:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return versions[name]
+    monkeypatch.setattr(importlib.metadata, "version", version)
+
+
+@pytest.mark.parametrize("gpu, installed, install", [
     ({"usable": True, "runtime": "13.0", "cublas": False,
-      "cublas_problem": "CuPy is not installed"}, "pip install cupy-cuda13x"),
-    ({"usable": True, "runtime": "12.9", "cublas": False,
-      "cublas_problem": "ImportError: libcublas.so.11: cannot open shared object file"},
-     "pip install cupy-cuda12x"),
+      "cublas_problem": "CuPy is not installed"}, {}, 'pip install -U "cupy-cuda13x[ctk]"'),
+    # a CuPy for CUDA 11 beside CUDA 12: a second wheel beside it writes the same cupy package
+    ({"usable": True, "runtime": "12.9", "cublas": False, "cupy_wheels": ["cupy-cuda11x"],
+      "cublas_problem": "ImportError: libcublas.so.11: cannot open shared object file"}, {},
+     'pip uninstall cupy-cuda11x, then pip install -U "cupy-cuda12x[ctk]"'),
+    # the right wheel, beside the CUDA of dlcore[cuda] from PyPI, which has no cuBLAS
+    ({"usable": True, "runtime": "12.9", "cublas": False, "cupy_wheels": ["cupy-cuda12x"],
+      "cublas_problem": "ImportError: libcublas.so.12: cannot open shared object file"}, {},
+     'pip install -U "cupy-cuda12x[ctk]"'),
+    # no GPU here: the CUDA numba-cuda was installed for
     ({"usable": False, "reason": "the NVIDIA CUDA driver was not found", "cublas": False},
-     "pip install cupy-cuda12x")])
-def test_doctor_names_the_cupy_wheel_to_install_where_cupy_gives_no_cublas(gpu, install):
+     {"cuda-bindings": "13.0.2"}, 'pip install -U "cupy-cuda13x[ctk]"'),
+    ({"usable": False, "reason": "numba-cuda is not installed", "cublas": False}, {},
+     'pip install -U "cupy-cuda12x[ctk]"'),
+    ({"usable": True, "runtime": "11.8", "cublas": False,
+      "cublas_problem": "CuPy is not installed"}, {}, "pip install cupy-cuda11x")])
+def test_doctor_names_the_cupy_wheel_to_install_where_cupy_gives_no_cublas(
+        monkeypatch, gpu, installed, install):
     # the gpu line said "CuPy is not installed" (or a CuPy for another CUDA's error) and left
-    # the user to find which of CuPy's wheels, one per CUDA major version, gives cuBLAS
+    # the user to find which of CuPy's wheels, one per CUDA major version, gives cuBLAS; then
+    # it named one to install beside a CuPy for another CUDA (two CuPy distributions write one
+    # cupy package), the same wheel again where it was there without the CUDA libraries, and
+    # CUDA 12's where no GPU was found whatever CUDA numba-cuda was installed for
+    _installed(monkeypatch, installed)
     env = {"versions": {}, "blas": [], "gpu": gpu,
            "cpu": {"cpu": "x", "isa": "AVX2", "flags": [], "cores": 2, "threads": 2},
            "cache": {"folder": "f", "exists": False}}
     line, = [line for line in doctor.environment_lines(env) if line.startswith("gpu:")]
     assert line.endswith(f"{install})")
+
+
+def test_doctor_gives_the_version_of_a_cupy_for_any_cuda(monkeypatch):
+    # only cupy-cuda12x's version was read: a CUDA 13 machine's CuPy showed as "installed"
+    _installed(monkeypatch, {"numpy": "2.3.0", "cupy-cuda13x": "14.0.1"})
+    versions = doctor.package_versions()
+    assert versions["cupy"] == "14.0.1 (cupy-cuda13x)" and versions["numpy"] == "2.3.0"
+    assert versions["torch"] is None
