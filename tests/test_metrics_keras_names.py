@@ -295,6 +295,35 @@ def test_a_flat_list_per_output_reports_as_real_keras_3(tmp_path):
     assert dlcore.load(str(tmp_path / "k.keras")).metrics_names[3:] == ["a_accuracy", "b_acc"]
 
 
+# Keras 3.15 (checked): keras.metrics.Accuracy() counts predictions equal to their targets
+# (0.0 on softmax probabilities, logged as "accuracy"); the string "Accuracy" is the argmax's
+def test_keras_s_exact_accuracy_object_is_not_taken_for_the_argmax_accuracy():
+    from dlcore.io.keras_training import compile_from
+    exact = {"module": "keras.metrics", "class_name": "Accuracy",
+             "config": {"name": "accuracy", "dtype": "float32"}, "registered_name": None}
+    model = sigmoid_model("reference", [])
+    with pytest.warns(UserWarning, match=r"keras.metrics.Accuracy counts predictions equal to "
+                                         r"their targets.* are left out") as caught:
+        assert compile_from(model, {"loss": "binary_crossentropy", "metrics": [exact],
+                                    "optimizer_config": {"class_name": "SGD", "config": {}}}) \
+            is None
+    assert model.metrics == [] and "\n" not in str(caught[0].message)
+    compile_from(model, {"loss": "binary_crossentropy", "metrics": ["Accuracy"],
+                         "optimizer_config": {"class_name": "SGD", "config": {}}})
+    assert model.metrics == ["accuracy"]
+
+
+def test_compile_refuses_keras_s_exact_accuracy_object_in_one_line():
+    keras = real_keras()
+    model = sigmoid_model("reference", [])
+    with pytest.raises(ValueError, match=r"Keras object dlcore cannot take: .*keras.metrics"
+                                         r".Accuracy counts predictions equal") as error:
+        model.compile("binary_crossentropy", "sgd", [keras.metrics.Accuracy()])
+    assert "\n" not in str(error.value)
+    model.compile("binary_crossentropy", "sgd", [keras.metrics.CategoricalAccuracy()])
+    assert model.metrics == ["categorical_accuracy"]
+
+
 def test_a_keras_accuracy_of_its_own_name_is_told_the_name_dlcore_logs_it_under():
     from dlcore.io.keras_training import compile_from
     model = sigmoid_model("reference", [])

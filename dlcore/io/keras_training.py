@@ -100,8 +100,10 @@ _LOSS_CLASSES = {"CategoricalCrossentropy": "categorical_crossentropy",
                  "BinaryCrossentropy": "binary_cross_entropy",
                  "MeanSquaredError": "mse"}
 #: Keras's accuracies -> the name dlcore's compile takes (a string is kept as spelled, as
-#: Keras names the logs after it: "acc" -> ``acc``)
-_ACCURACIES = {"accuracy": "accuracy", "acc": "acc", "Accuracy": "accuracy",
+#: Keras names the logs after it: "acc" -> ``acc``). Not its ``Accuracy`` object, which
+#: counts predictions equal to their targets (0 for probabilities), dlcore has no such metric;
+#: the string "Accuracy" is Keras's "accuracy" (it resolves "accuracy" and "acc" in any case).
+_ACCURACIES = {"accuracy": "accuracy", "acc": "acc",
                "CategoricalAccuracy": "categorical_accuracy",
                "SparseCategoricalAccuracy": "sparse_categorical_accuracy",
                "BinaryAccuracy": "binary_accuracy", "categorical_accuracy": "categorical_accuracy",
@@ -226,7 +228,12 @@ def _metrics(value, left_out=None):
             pending[:0] = item
             continue
         name, config = (item, {}) if isinstance(item, str) else _keras_object(item, "a metric")
-        if name in _ACCURACIES and config.get("threshold", 0.5) == 0.5:
+        if isinstance(item, str) and name.lower() in ("accuracy", "acc"):
+            name = name.lower()
+        if name == "Accuracy":
+            others.append("Accuracy (keras.metrics.Accuracy counts predictions equal to their "
+                          "targets, not the argmax 'accuracy')")
+        elif name in _ACCURACIES and config.get("threshold", 0.5) == 0.5:
             if _ACCURACIES[name] not in items:
                 items.append(_ACCURACIES[name])
             if config.get("name", _ACCURACIES[name]) != _ACCURACIES[name]:
