@@ -310,7 +310,9 @@ class Sequential(Model):
             "categorical_accuracy", ...) or empty; the logs name it as given (``acc``,
             ``val_acc``). ``"binary_accuracy"`` counts each output right against 0.5 (Keras's,
             for multi-label sigmoid outputs); the others, as Keras resolves "accuracy", take
-            the argmax of a row of several outputs (a 0.5 threshold for one output)
+            the argmax of a row of several outputs (a 0.5 threshold for one output); nested
+            in lists or a dict (``{"dense": "acc"}``), as Keras 3 takes them, they are all
+            this one output's
         loss_weights : None (Keras's argument: a :class:`dlcore.Model` with several outputs
             takes them)
         weighted_metrics : None (dlcore's metrics are not weighted; anything else is refused)

@@ -457,12 +457,16 @@ def accuracy_names(metrics, names):
     ``metrics``: None, one name for every output (``["accuracy"]``: each output's accuracy, as
     tf.keras; Keras 3 refuses it), or per output as Keras 3 takes them: a list with one entry
     (None, a name or a list of names) per output, or a dict of them by output name. A model
-    of one output takes any list (all its names). Keras 3 gives a flat list of one name per
-    output each its own (``["acc", "binary_accuracy"]``: ``a_acc``, ``b_binary_accuracy``)
-    and refuses a flat list of another length: so does dlcore, in one line (tf.keras gave
-    every output every name; :func:`every_output` keeps that for its files)."""
+    of one output takes them in any nesting of lists and dicts, all its own, as Keras 3
+    flattens them (``{"dense": "acc"}``, ``[["acc"], ["accuracy"]]``). Keras 3 gives a flat
+    list of one name per output each its own (``["acc", "binary_accuracy"]``: ``a_acc``,
+    ``b_binary_accuracy``) and refuses a flat list of another length: so does dlcore, in one
+    line (tf.keras gave every output every name; :func:`every_output` keeps that for its
+    files)."""
     if metrics is None or isinstance(metrics, str):
         return [_accuracy_names(metrics)] * len(names)
+    if len(names) == 1:
+        return [_accuracy_names(_flattened(metrics))]
     if isinstance(metrics, dict):
         strangers = [str(key)[:40] for key in metrics if key not in names]
         if strangers:
@@ -486,6 +490,27 @@ def accuracy_names(metrics, names):
                          f"takes one entry per output (a name or a list of names each"
                          f"{example}), a dict by output name, or one name for every output")
     return [_accuracy_names(item) for item in metrics]
+
+
+def _flattened(metrics, most=256):
+    """The names in compile's ``metrics`` for a model of one output, in Keras 3's order (it
+    flattens them: a dict's entries by sorted key, lists in order; None skipped); refused in
+    one line past ``most`` entries."""
+    names, pending = [], [metrics]
+    for _ in range(most):
+        if not pending:
+            return names
+        item = pending.pop(0)
+        if isinstance(item, dict):
+            pending[:0] = [item[key] for key in sorted(item, key=str)]
+        elif isinstance(item, (list, tuple)):
+            pending[:0] = list(item)
+        elif item is not None:
+            names.append(item)
+    if not pending:
+        return names
+    raise ValueError(f"metrics hold more than {most} entries: give the names of the accuracy "
+                     f"to report, e.g. ['accuracy']")
 
 
 def _shown(metrics):

@@ -295,6 +295,26 @@ def test_a_flat_list_per_output_reports_as_real_keras_3(tmp_path):
     assert dlcore.load(str(tmp_path / "k.keras")).metrics_names[3:] == ["a_accuracy", "b_acc"]
 
 
+# Keras 3.15 (checked): a model of one output flattens its metrics, whatever their nesting:
+# {"dense": "acc"} logs acc, [["acc"], ["accuracy"]] logs acc and accuracy
+@pytest.mark.parametrize("metrics, keys", [({"dense": "acc"}, ["acc"]),
+                                           ([["acc"], ["accuracy"]], ["acc", "accuracy"]),
+                                           (["acc", ["accuracy"]], ["acc", "accuracy"])])
+def test_a_model_of_one_output_takes_its_metrics_in_any_nesting_as_keras(metrics, keys):
+    x, y = multi_label_data()
+    sequential = dlcore.Sequential([Dense(3, activation="sigmoid", name="dense")],
+                                   input_shape=(4,), backend="reference", seed=5)
+    inputs = dlcore.Input((4,))
+    functional = dlcore.Model(inputs, Dense(3, activation="sigmoid", name="dense")(inputs),
+                              backend="reference", seed=5)
+    for model in (sequential, functional):
+        model.compile("binary_crossentropy", "sgd", metrics)
+        assert list(model.evaluate(x, y, return_dict=True)) == ["loss"] + keys
+    with pytest.raises(ValueError, match=r"^metrics hold more than 256 entries") as error:
+        sequential.compile("binary_crossentropy", "sgd", [["acc"]] * 300)
+    assert "\n" not in str(error.value)
+
+
 # Keras 3.15 (checked): keras.metrics.Accuracy() counts predictions equal to their targets
 # (0.0 on softmax probabilities, logged as "accuracy"); the string "Accuracy" is the argmax's
 def test_keras_s_exact_accuracy_object_is_not_taken_for_the_argmax_accuracy():
