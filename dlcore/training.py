@@ -485,7 +485,8 @@ def accuracy_names(metrics, names):
         example = "" if nested else (f", e.g. {[distinct[:2]] * min(len(names), 2)!s:.90}"
                                      f"{' ...' if len(names) > 2 else ''} for every name on "
                                      f"every output")
-        raise ValueError(f"metrics {_shown(metrics)} are {len(metrics)} entries for "
+        count = "is 1 entry" if len(metrics) == 1 else f"are {len(metrics)} entries"
+        raise ValueError(f"metrics {_shown(metrics)} {count} for "
                          f"{len(names)} outputs ({', '.join(map(str, names[:8]))}): Keras 3 "
                          f"takes one entry per output (a name or a list of names each"
                          f"{example}), a dict by output name, or one name for every output")

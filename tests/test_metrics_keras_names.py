@@ -236,12 +236,14 @@ def test_a_flat_list_of_one_name_per_output_is_taken_per_output_as_keras_3(
             assert scores[key] == pytest.approx(right[key], abs=1e-6)
 
 
-@pytest.mark.parametrize("metrics", [["acc", "accuracy", "binary_accuracy"],
-                                     [["acc"], ["accuracy"], None]])
-def test_a_list_of_another_length_than_the_outputs_is_refused_in_one_line(metrics):
+@pytest.mark.parametrize("metrics, count", [(["acc", "accuracy", "binary_accuracy"],
+                                             "are 3 entries"),
+                                            ([["acc"], ["accuracy"], None], "are 3 entries"),
+                                            ([["acc"]], "is 1 entry")])
+def test_a_list_of_another_length_than_the_outputs_is_refused_in_one_line(metrics, count):
     # Keras 3 refuses these too ("Node arity mismatch; expected 2, but got 3")
-    with pytest.raises(ValueError, match=r"are 3 entries for 2 outputs \(a, b\): Keras 3 "
-                                         r"takes one entry per output") as error:
+    with pytest.raises(ValueError, match=count + r" for 2 outputs \(a, b\): Keras 3 "
+                                                 r"takes one entry per output") as error:
         two_output_model(metrics)
     assert "\n" not in str(error.value) and len(str(error.value)) < 400
 
