@@ -49,7 +49,9 @@ file) takes Keras's steps instead:
                          = theta - eta m^ / (sqrt(v^) + eps sqrt(1 / (1 - b2^t)))
 
 (Kingma & Ba's reordering at the end of their section 2: Adam's rule with an epsilon that
-grows with the bias correction of v, so that it is computed by the same kernel). The
+grows with the bias correction of v, so that it is computed by the same kernel), with the bias
+corrections 1 - b^t computed in the weights' precision, as Keras computes them (float32's
+1 - 0.999 is 1.3e-5 off; Nadam, Keras's rule, computes them so too). The
 difference is of the order of eps over the gradient's size: visible once a gradient is small
 (~1e-4) or clipped.
 
@@ -1286,19 +1288,28 @@ class Adam(Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "epsilon_form": self.epsilon_form, "amsgrad": self.amsgrad}
 
-    def _first_moment_weights(self, t):
+    def _first_moment_weights(self, t, real=np.float64):
         """(a, b) of the step's m^ = a m + b g at update t: Adam's a = 1 / (1 - b1^t), b = 0."""
-        return 1 / (1 - self.beta_1 ** t), 0.0
+        return 1 / self._bias_correction(self.beta_1, t, real), 0.0
 
-    def _coefficients(self):
+    def _bias_correction(self, beta, t, real):
+        """1 - beta^t; in Keras's form in the weights' precision ``real``, as Keras computes
+        it: float32's 1 - 0.999 is 1.3e-5 off, which Keras's steps carry (6.4e-6 of the
+        first)."""
+        if self.epsilon_form == "keras":
+            return float(real(1) - real(beta) ** real(t))
+        return 1 - beta ** t
+
+    def _coefficients(self, real=np.float64):
         """(a, b, c, eps, amsgrad) of this update's step theta <- theta - rate (a m + b g) /
         (sqrt(c v) + eps) (v: v_max with AMSGrad), taken after the weight decay, then the
         moments' 1 - b1 and 1 - b2, computed here before their rounding to the kernel's
-        precision, as PyTorch and Keras compute them."""
+        precision, as PyTorch and Keras compute them (``real``: the weights' precision, which
+        Keras's form computes its bias corrections in)."""
         t = self._update_number() + 1
-        c2 = 1 / (1 - self.beta_2 ** t)
-        return (*self._first_moment_weights(t), c2, self._epsilon(c2), float(self.amsgrad),
-                1 - self.beta_1, 1 - self.beta_2)
+        c2 = 1 / self._bias_correction(self.beta_2, t, real)
+        return (*self._first_moment_weights(t, real), c2, self._epsilon(c2),
+                float(self.amsgrad), 1 - self.beta_1, 1 - self.beta_2)
 
     def _epsilon(self, c2):
         """The epsilon added to sqrt(v^), v^ = c2 v: eps, or for Keras's form eps sqrt(c2)
@@ -1314,11 +1325,11 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(slots["v_max"], v, out=slots["v_max"])
             v = slots["v_max"]
-        weight_m, weight_g, c2, epsilon = self._coefficients()[:4]
+        weight_m, weight_g, c2, epsilon = self._coefficients(theta.dtype.type)[:4]
         theta -= rate * (weight_m * m + weight_g * g) / (np.sqrt(v * c2) + epsilon)
 
     def _kernel_hyperparameters(self, real):
-        coefficients = np.array(self._coefficients(), dtype=real)
+        coefficients = np.array(self._coefficients(real), dtype=real)
         return (real(self.beta_1), real(self.beta_2),
                 self.backend.asarray(coefficients, dtype=real))
 
@@ -1377,7 +1388,7 @@ class Nadam(Adam):
     at update t = 1, 2, ... (m, v as Adam's; all arrays of theta's shape)::
 
         m^ = mu_(t+1) m / (1 - P_t mu_(t+1)) + (1 - mu_t) g / (1 - P_t)
-        v^ = v / (1 - b2^t)
+        v^ = v / (1 - b2^t)      (1 - b2^t in the weights' precision, as Keras's)
         theta <- theta - eta m^ / (sqrt(v^) + eps)
 
     Keras keeps P_t as a variable; it follows from t, and dlcore computes it (no state beyond
@@ -1404,14 +1415,18 @@ class Nadam(Adam):
     def _epsilon(self, c2):
         return self.epsilon
 
+    def _bias_correction(self, beta, t, real):
+        # Keras's rule, which Keras computes in the weights' precision (Adam's Keras form)
+        return float(real(1) - real(beta) ** real(t))
+
     def momentum_schedule(self, t):
         """(mu_t, P_t) of the class docstring, for update t >= 1."""
         steps = np.arange(1, min(t, _MOMENTUM_SCHEDULE_SETTLED) + 1, dtype=np.float64)
         settled = float(np.prod(1.0 - 0.5 * 0.96 ** steps))
         return self.beta_1 * (1.0 - 0.5 * 0.96 ** t), self.beta_1 ** t * settled
 
-    def _first_moment_weights(self, t):
-        """(a, b) = (mu_(t+1) / (1 - P_t mu_(t+1)), (1 - mu_t) / (1 - P_t))."""
+    def _first_moment_weights(self, t, real=np.float64):
+        """(a, b) = (mu_(t+1) / (1 - P_t mu_(t+1)), (1 - mu_t) / (1 - P_t)), in float64."""
         mu_t, product = self.momentum_schedule(t)
         mu_next = self.beta_1 * (1.0 - 0.5 * 0.96 ** (t + 1))
         return mu_next / (1 - product * mu_next), (1 - mu_t) / (1 - product)
