@@ -184,10 +184,10 @@ class LayerStack:
                 if name in own and not _same_setting(own[name], wanted):
                     raise ValueError(
                         f"this {type(self).__name__}'s settings give {self.layer_noun} "
-                        f"{index + 1} {name}={wanted!r}, but it was set up (and trained) with "
-                        f"{name}={own[name]!r}: resume continues that training; call fit(X) "
-                        f"to train afresh with the new settings, or set_params({name}="
-                        f"{own[name]!r}) back to resume")
+                        f"{index + 1} {name}={_setting_repr(wanted)}, but it was set up (and "
+                        f"trained) with {name}={_setting_repr(own[name])}: resume continues "
+                        "that training; call fit(X) to train afresh with the new settings, or "
+                        f"set_params({name}={_setting_repr(own[name])}) back to resume")
 
     def _check_fitted(self):
         name = type(self).__name__
@@ -233,6 +233,12 @@ def fitting(stack):
         yield
     finally:
         _IN_FIT.discard(id(stack))
+
+
+def _setting_repr(value):
+    """``value`` as the user would type it: a NumPy number as the Python number it holds
+    (NumPy 2's repr ``np.int64(4)`` of a grid's value is not what anyone wrote)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _same_setting(own, wanted):
