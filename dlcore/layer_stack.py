@@ -189,6 +189,15 @@ class LayerStack:
                         "that training; call fit(X) to train afresh with the new settings, or "
                         f"set_params({name}={_setting_repr(own[name])}) back to resume")
 
+    def _check_started(self):
+        """Refuse :meth:`resume` of a stack that has not started training: a NotFittedError,
+        as an unfitted RBM's or autoencoder's ``resume`` raises, which code written for
+        scikit-learn catches as a ValueError or AttributeError (and dlcore's old RuntimeError
+        still catches)."""
+        if not hasattr(self, self.layers_attribute):
+            raise NotFittedError(f"this {type(self).__name__} has not started training: call "
+                                 "fit(X) instead")
+
     def _check_fitted(self):
         name = type(self).__name__
         if not hasattr(self, self.layers_attribute):

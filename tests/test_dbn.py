@@ -697,3 +697,18 @@ def test_resume_after_fit_and_partial_fit_with_numpy_epochs_trains_nothing_too()
                        seed=0).fit(rows)
     with pytest.raises(ValueError, match=r"with epochs=2: .* or set_params\(epochs=2\) back"):
         stack.set_params(epochs=np.int64(4)).resume(rows)
+
+
+@pytest.mark.parametrize("stack", [dlcore.DBN, dlcore.StackedAutoencoder])
+def test_resume_of_a_stack_not_trained_yet_is_a_not_fitted_error_as_an_rbm_s(stack):
+    # a plain RuntimeError, where an unfitted RBM's or autoencoder's resume raises
+    # NotFittedError: code catching scikit-learn's ValueError/AttributeError missed it
+    rows = np.zeros((4, 3), dtype=np.float32)
+    for unfitted in (stack(hidden=[2]), dlcore.BernoulliRBM(n_hidden=2)):
+        with pytest.raises(dlcore.NotFittedError) as refused:
+            unfitted.resume(rows)
+        assert isinstance(refused.value, (ValueError, AttributeError, RuntimeError))
+    assert str(refused.value).startswith("this BernoulliRBM is not fitted yet: call fit(X)")
+    with pytest.raises(ValueError, match=rf"^this {stack.__name__} has not started training: "
+                                         r"call fit\(X\) instead$"):
+        stack(hidden=[2]).resume(rows)

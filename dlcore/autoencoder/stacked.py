@@ -234,9 +234,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         interrupted fit, loaded and resumed ends bit for bit where the uninterrupted fit ends
         (on the same backend); ``comm`` as for :meth:`fit`. Returns self."""
         refuse_fit_arguments(self, "resume", unexpected)
-        if not hasattr(self, "autoencoders_"):
-            raise RuntimeError("this StackedAutoencoder has not started training: call fit(X) "
-                               "instead")
+        self._check_started()
         self._check_params()
         self._check_fitted_sizes("resume")
         self._check_resumed_settings()

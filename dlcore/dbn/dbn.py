@@ -364,8 +364,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         backend). Arguments as for :meth:`fit`; returns self."""
         refuse_fit_arguments(self, "resume", unexpected)
         comm = periodic(comm, sync_every)
-        if not hasattr(self, "rbms_"):
-            raise RuntimeError("this DBN has not started training: call fit(X) instead")
+        self._check_started()
         self._check_params()
         self._check_up_down_possible()
         self._check_fitted_sizes("resume")
