@@ -47,6 +47,7 @@ import secrets
 import sys
 import threading
 import time
+from copy import deepcopy
 
 import numpy as np
 
@@ -357,6 +358,51 @@ def _release_written_files(held):
                 break
 
 
+#: The callbacks (their ids) that wrapper fits running now in this process train with
+#: (:func:`_own_callbacks`)
+_CALLBACKS_IN_FITS = set()
+_CALLBACKS_CLAIMING = threading.Lock()
+
+
+def _own_callbacks(options, claimed):
+    """``options`` with each callback that a wrapper fit running now in this process trains
+    with replaced by a copy for this fit; the callbacks this fit takes are appended to
+    ``claimed`` (:func:`_let_go_of_callbacks` frees them however the fit ends).
+
+    A grid search under joblib's threading backend (or fits in threads of the user's own)
+    hands its fits at once the very callbacks of its fit parameters: each fit's
+    ``set_model`` took the other's EarlyStopping or ReduceLROnPlateau, which then stopped,
+    restored or slowed the other fit's network, and their counts mixed (cv_results_ that
+    differed from ``n_jobs=1``'s). Fits at once now each have their own, as the worker
+    processes of ``n_jobs=2`` get their own pickles; fits in turn share them as before.
+    Not copied: a ModelCheckpoint or CSVLogger, whose file the fits write one after the
+    other (:func:`_hold_written_files`), and a BackupAndRestore, which each fit replaces by
+    its own (:meth:`_SKLearnWrapper._own_backup`)."""
+    from dlcore.callbacks import BackupAndRestore, CSVLogger, ModelCheckpoint
+    callbacks = options.get("callbacks")
+    if not isinstance(callbacks, (list, tuple)):
+        return options
+    own = []
+    with _CALLBACKS_CLAIMING:
+        for callback in callbacks:
+            if id(callback) in _CALLBACKS_IN_FITS and callback not in claimed and \
+                    not isinstance(callback, (BackupAndRestore, CSVLogger, ModelCheckpoint)):
+                # the other fit's network, which it trains as this copy is made, left out
+                callback = deepcopy(callback, {id(getattr(callback, "model", None)): None})
+            if callback not in claimed:
+                _CALLBACKS_IN_FITS.add(id(callback))
+                claimed.append(callback)
+            own.append(callback)
+    return {**options, "callbacks": own}
+
+
+def _let_go_of_callbacks(claimed):
+    """Free the callbacks :func:`_own_callbacks` took for a fit."""
+    with _CALLBACKS_CLAIMING:
+        for callback in claimed:
+            _CALLBACKS_IN_FITS.discard(id(callback))
+
+
 #: How often a wrapper fit waiting for another's file (:func:`_hold_written_files`) looks
 WRITTEN_FILE_POLL_SECONDS = 0.1
 
@@ -465,12 +511,14 @@ class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
             warn_of_unscaled_pixels(network, given)
             options = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
             options = self._own_backup(options, X, targets, network)
-            held = []
+            held, claimed = [], []
             try:
+                options = _own_callbacks(options, claimed)
                 _hold_written_files(options.get("callbacks"), held)
                 self.history_ = network.fit(X, targets, **options).history
             finally:
                 _release_written_files(held)
+                _let_go_of_callbacks(claimed)
             # n_features_in_: the values of a sample, X.shape[1] for rows (scikit-learn's)
             self.model_, self.n_features_in_ = network, int(np.prod(X.shape[1:]))
             self.input_shape_ = tuple(X.shape[1:])

@@ -819,3 +819,39 @@ def test_on_a_file_system_that_locks_nothing_a_thread_s_end_keeps_another_s_nest
             wrappers._release_written_files(held)
     from dlcore.callbacks import _holding_threads_here
     assert _holding_threads_here(log) == set()   # and every entry goes with its fit
+
+
+def test_wrapper_fits_at_once_given_one_early_stopping_each_train_as_alone(tmp_path):
+    # a grid search's fit parameters under joblib's threading backend: both fits trained with
+    # the one EarlyStopping/ReduceLROnPlateau, whose set_model took the other fit's network
+    # (its stop, its restored weights, its halved rate went there) and whose counts mixed
+    import threading
+
+    from dlcore.callbacks import EarlyStopping, ReduceLROnPlateau
+    rows = np.random.default_rng(3).random((64, 5)).astype(np.float32)
+    labels = (rows[:, 0] > 0.5).astype(int)
+
+    def fit(callbacks, hidden, also=()):
+        return SKLearnClassifier(mlp, model_kwargs={"hidden": hidden}, fit_kwargs={
+            "epochs": 12, "batch_size": 16, "validation_split": 0.25,
+            "callbacks": [*also, *callbacks]}).fit(rows, labels)
+
+    def shared():
+        return [EarlyStopping(patience=1, restore_best_weights=True),
+                ReduceLROnPlateau(patience=1, factor=0.5)]
+    alone = [fit(shared(), hidden) for hidden in (3, 8)]
+    callbacks, beside = shared(), []
+
+    def start_beside(epoch, logs):   # the other fit runs whole while this one is at epoch 1
+        if epoch == 0:
+            thread = threading.Thread(target=lambda: beside.append(fit(callbacks, 8)))
+            thread.start()
+            thread.join()
+    first = fit(callbacks, 3, also=[LambdaCallback(on_epoch_end=start_beside)])
+    for together, by_itself in zip((first, beside[0]), alone):
+        timeless = [{name: values for name, values in history.items() if name != "seconds"}
+                    for history in (together.history_, by_itself.history_)]
+        assert timeless[0] == timeless[1]
+        for weight, expected in zip(together.model_.get_weights(),
+                                    by_itself.model_.get_weights()):
+            np.testing.assert_array_equal(weight, expected)
