@@ -188,6 +188,59 @@ class AccuracyScore:
         return float(np.average(correct, weights=sample_weight))
 
 
+#: scikit-learn's value of a ``set_<method>_request`` argument left as it was
+UNCHANGED = "$UNCHANGED$"
+
+
+class RoutesSampleWeight:
+    """Mixin: scikit-learn's metadata routing of ``sample_weight``
+    (``sklearn.set_config(enable_metadata_routing=True)``): ``set_fit_request``,
+    ``set_score_request`` (and ``set_partial_fit_request`` where the class lists
+    ``partial_fit``) and ``get_metadata_routing``, as ``sklearn.base.BaseEstimator`` gives
+    scikit-learn's own estimators. Without them a Pipeline or a search with routing on refused
+    the weights ("sample_weight ... not routed to any object") with no way to ask for them.
+    The choices are a ``sklearn.utils.metadata_routing.MetadataRequest`` in
+    ``_metadata_request``, which ``sklearn.base.clone`` copies (dlcore itself imports
+    scikit-learn only here, once routing is on)."""
+
+    #: the methods that take ``sample_weight``
+    _ROUTED_METHODS = ("fit", "score")
+
+    def get_metadata_routing(self):
+        """The estimator's ``MetadataRequest``: ``sample_weight`` of each method that takes
+        it, as ``set_<method>_request`` chose (None, scikit-learn's default, where not)."""
+        chosen = vars(self).get("_metadata_request")
+        if chosen is not None:
+            return chosen
+        from sklearn.utils.metadata_routing import MetadataRequest
+        request = MetadataRequest(owner=type(self).__name__)
+        for method in self._ROUTED_METHODS:
+            getattr(request, method).add_request(param="sample_weight", alias=None)
+        return request
+
+    def _set_request(self, method, sample_weight):
+        import sklearn
+        if not sklearn.get_config().get("enable_metadata_routing", False):
+            raise RuntimeError("This method is only available when metadata routing is enabled."
+                               " You can enable it using"
+                               " sklearn.set_config(enable_metadata_routing=True).")
+        request = self.get_metadata_routing()
+        if not (isinstance(sample_weight, str) and sample_weight == UNCHANGED):
+            getattr(request, method).add_request(param="sample_weight", alias=sample_weight)
+        self._metadata_request = request
+        return self
+
+    def set_fit_request(self, *, sample_weight=UNCHANGED):
+        """Whether ``fit`` gets ``sample_weight`` under metadata routing: True, False, None
+        (an error where given) or another name to take it from; returns self."""
+        return self._set_request("fit", sample_weight)
+
+    def set_score_request(self, *, sample_weight=UNCHANGED):
+        """Whether ``score`` gets ``sample_weight`` under metadata routing (as
+        :meth:`set_fit_request`); returns self."""
+        return self._set_request("score", sample_weight)
+
+
 class LogProbabilities:
     """Mixin: ``predict_log_proba``, the logarithm of a classifier's ``predict_proba``
     (scikit-learn's classifiers, ``MLPClassifier`` among them, have both)."""
@@ -405,14 +458,19 @@ class PicklesThroughState:
 def reduce_through_state(model, fitted):
     """``model.__reduce_ex__``'s value: rebuild with :func:`rebuild_from_state` from the class,
     ``get_config()``, ``get_state()`` (None when ``fitted`` is false: an unfitted model has no
-    state), ``history``, ``training_record_``, ``feature_names_in_`` and the ``set_output``
-    choice (copies: the pickled payload never aliases the live model's arrays or lists)."""
+    state), ``history``, ``training_record_``, ``feature_names_in_``, the ``set_output``
+    choice and, where made, the ``set_<method>_request`` choices (copies: the pickled payload
+    never aliases the live model's arrays or lists)."""
     payload = {"config": model.get_config(),
                "state": model.get_state() if fitted else None,
                "history": getattr(model, "history", None),
                "training_record": getattr(model, "training_record_", None),
                "feature_names_in": getattr(model, "feature_names_in_", None),
                "output_config": getattr(model, "_sklearn_output_config", None)}
+    request = vars(model).get("_metadata_request")
+    if request is not None:   # set_fit_request's choices, as plain data
+        payload["metadata_request"] = {method: dict(getattr(request, method).requests)
+                                       for method in model._ROUTED_METHODS}
     if hasattr(model, "flat_layers"):   # a network: which names dlcore chose
         from dlcore.functional import automatic_names
         payload["automatic_names"] = automatic_names(model)
@@ -436,6 +494,11 @@ def rebuild_from_state(cls, payload):
         model.feature_names_in_ = payload["feature_names_in"]
     if payload.get("output_config") is not None:
         model._sklearn_output_config = payload["output_config"]
+    if payload.get("metadata_request") is not None:
+        model._metadata_request = model.get_metadata_routing()
+        for method, requests in payload["metadata_request"].items():
+            for param, alias in requests.items():
+                getattr(model._metadata_request, method).add_request(param=param, alias=alias)
     if payload.get("automatic_names") is not None:
         from dlcore.functional import keep_automatic_names
         keep_automatic_names(None, model, payload["automatic_names"])

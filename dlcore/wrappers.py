@@ -58,6 +58,7 @@ from dlcore.params import (
     FeatureNamesIn,
     LogProbabilities,
     ParamsMixin,
+    RoutesSampleWeight,
     TransformerOutput,
     reduce_through_state,
 )
@@ -407,7 +408,7 @@ def _let_go_of_callbacks(claimed):
 WRITTEN_FILE_POLL_SECONDS = 0.1
 
 
-class _SKLearnWrapper(ConfigIsParams, FeatureNamesIn, ParamsMixin):
+class _SKLearnWrapper(RoutesSampleWeight, ConfigIsParams, FeatureNamesIn, ParamsMixin):
     """What both wrappers share: building the network, fitting it, checking the rows."""
 
     def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None):

@@ -138,3 +138,43 @@ def test_classes_y_all_given_at_every_call_warn_once_per_estimator():
         dlcore.DBNClassifier(**OPTIONS).partial_fit(X[:6], NAMES[:6], classes=NAMES)
     said = [str(item.message) for item in caught if "repeat labels" in str(item.message)]
     assert len(said) == 2, said   # the first estimator's first call, the second's
+
+
+def test_sample_weights_reach_a_dbn_classifier_and_a_wrapper_under_metadata_routing():
+    # with sklearn.set_config(enable_metadata_routing=True) a Pipeline or a search refused
+    # the weights ("not routed to any object"): set_fit_request did not exist to ask for them
+    import pickle
+
+    import sklearn
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    from dlcore.wrappers import SKLearnClassifier
+    weights = np.linspace(0.5, 2.0, 40)
+    rows, labels = X[:40], NAMES[:40]
+    options = {**OPTIONS, "epochs": 1, "pretrain_epochs": 1}
+    with pytest.raises(RuntimeError, match="only available when metadata routing is enabled"):
+        dlcore.DBNClassifier(**options).set_fit_request(sample_weight=True)
+    unrouted = make_pipeline(dlcore.BernoulliRBM(n_hidden=4, epochs=1, backend="cpu", seed=0),
+                             dlcore.DBNClassifier(**options)).fit(
+        rows, labels, dbnclassifier__sample_weight=weights).predict_proba(rows)
+    scores = cross_val_score(dlcore.DBNClassifier(**options), rows, labels, cv=2,
+                             params={"sample_weight": weights})
+    with sklearn.config_context(enable_metadata_routing=True):
+        classifier = dlcore.DBNClassifier(**options).set_fit_request(
+            sample_weight=True).set_score_request(sample_weight=False)
+        routed = make_pipeline(dlcore.BernoulliRBM(n_hidden=4, epochs=1, backend="cpu", seed=0),
+                               classifier).fit(rows, labels, sample_weight=weights)
+        np.testing.assert_array_equal(routed.predict_proba(rows), unrouted)
+        np.testing.assert_array_equal(cross_val_score(
+            classifier, rows, labels, cv=2, params={"sample_weight": weights}), scores)
+        for copy in (clone(classifier), pickle.loads(pickle.dumps(classifier))):
+            assert copy.get_metadata_routing().fit.requests == {"sample_weight": True}
+            assert copy.get_metadata_routing().score.requests == {"sample_weight": False}
+        assert dlcore.DBNClassifier().set_partial_fit_request(
+            sample_weight="w").get_metadata_routing().partial_fit.requests == {
+                "sample_weight": "w"}
+        wrapper = SKLearnClassifier(lambda X, y: None).set_fit_request(sample_weight=True)
+        assert wrapper.get_metadata_routing().fit.requests == {"sample_weight": True}
+        assert wrapper.get_metadata_routing().score.requests == {"sample_weight": None}

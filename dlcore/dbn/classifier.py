@@ -28,11 +28,13 @@ import numpy as np
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
 from dlcore.params import (
+    UNCHANGED,
     AccuracyScore,
     ConfigIsParams,
     FeatureNamesIn,
     LogProbabilities,
     ParamsMixin,
+    RoutesSampleWeight,
     reduce_through_state,
     refuse_fit_arguments,
 )
@@ -71,8 +73,8 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam", "adamax", "
               "lion", "ftrl")
 
 
-class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureNamesIn,
-                    ParamsMixin):
+class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigIsParams,
+                    FeatureNamesIn, ParamsMixin):
     """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
 
     Parameters
@@ -262,6 +264,13 @@ class DBNClassifier(AccuracyScore, LogProbabilities, ConfigIsParams, FeatureName
                     validation_data=valid, callbacks=callbacks, verbose=int(bool(self.verbose)),
                     sample_weight=fit_weights)
         return dbn, network
+
+    _ROUTED_METHODS = ("fit", "partial_fit", "score")
+
+    def set_partial_fit_request(self, *, sample_weight=UNCHANGED):
+        """Whether ``partial_fit`` gets ``sample_weight`` under scikit-learn's metadata routing
+        (as :meth:`set_fit_request`); returns self."""
+        return self._set_request("partial_fit", sample_weight)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **unexpected):
         """One step of training on the batch (X, y), as ``MLPClassifier.partial_fit``: the
