@@ -821,12 +821,17 @@ class TrainingLoop:
         is not the model's already starts from empty slots, as Keras's compile gives a new
         optimiser fresh variables: the parameters kept the last one's moments (which the new
         one, its count at 0, bias-corrected as a first step's) and a half-full gradient
-        accumulator."""
+        accumulator. Its count of batches starts at 0 with them: an optimiser object that
+        trained another network (``model_kwargs={"optimizer": Adam(...)}`` of a wrapper fitted
+        twice, one built in a model function's module) kept that network's count, so Adam
+        bias-corrected the fresh zero moments as a late step's and a schedule went on where
+        it was (a refit trained otherwise than the first fit)."""
         from dlcore.optimizers import get_optimizer
         chosen = get_optimizer(optimizer)
         if chosen is not getattr(self, "optimizer", None):
             for parameter in getattr(self, "_parameters", None) or ():
                 parameter.slots.clear()
+            chosen._iterations = 0
         return chosen
 
     def _reset_training(self):

@@ -728,3 +728,28 @@ def test_a_wrapper_fitted_on_8_bit_pixels_warns_at_the_callers_line():
     with pytest.warns(UserWarning, match=r"x holds 8-bit pixels") as caught:
         SKLearnClassifier(build).fit(images, np.array([0, 1, 0, 1]))
     assert [record.filename for record in caught] == [__file__]
+
+
+def test_an_optimiser_that_trained_another_network_starts_its_count_again_with_its_slots():
+    # compile cleared the slots of an optimiser new to the network but kept its count of
+    # batches: the second network Adam(...) trained bias-corrected its zero moments as a late
+    # step's, so a wrapper's model_kwargs={"optimizer": opt} fitted twice trained otherwise
+    rows = np.random.default_rng(0).random((40, 4)).astype(np.float32)
+    labels = (rows[:, 0] > 0.5).astype(int)
+
+    def trained(optimizer):
+        network = dlcore.Sequential([Dense(3, activation="relu"),
+                                     Dense(2, activation="softmax")],
+                                    input_shape=(4,), backend="cpu", seed=1)
+        network.compile("categorical_crossentropy", optimizer)
+        network.fit(rows, labels, epochs=2, batch_size=10, verbose=0)
+        return network
+    shared = dlcore.optimizers.Adam(learning_rate=0.01)
+    first, again = trained(shared), trained(shared)
+    fresh = trained(dlcore.optimizers.Adam(learning_rate=0.01))
+    assert shared.iterations == 8   # again's 2 epochs of 4 batches, not 16
+    for network in (first, again):
+        for weight, expected in zip(network.get_weights(), fresh.get_weights()):
+            np.testing.assert_array_equal(weight, expected)
+    again.compile("categorical_crossentropy", shared)   # its own again: the count goes on
+    assert shared.iterations == 8
