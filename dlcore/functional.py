@@ -30,6 +30,7 @@ then the packed width), and ``forward`` takes them apart again.
 import collections
 import copy
 import os
+import warnings
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from dlcore.keras_options import (
 )
 from dlcore.layers.base import WeightedLayer, check_shape, layer_entry
 from dlcore.layers.core import Activation
+from dlcore.layers.geometry import stacklevel_outside_dlcore
 from dlcore.layers.ops import ops_for
 from dlcore.losses import (
     check_output_activation,
@@ -175,6 +177,19 @@ def _keyed(value, what):
                         f"{sorted(map(repr, value))[:8]}")
     keys = sorted(value)
     return keys, [value[key] for key in keys]
+
+
+def _warn_of_keys_not_named(keys, tensors):
+    """A UserWarning for each key of a dict of inputs that is not its Input's name, as Keras's
+    ``Model`` warns at build (it maps arrays by key: the tensor's name is then another name)."""
+    for key, tensor in zip(keys, tensors):
+        name = getattr(tensor, "name", key) if isinstance(tensor, SymbolicTensor) else key
+        if name != key:
+            named = f"the Input named {name!r}" if name is not None else "an unnamed Input"
+            warnings.warn(f"Model inputs given as a dict: key {key!r} maps to {named}; Keras "
+                          f"warns so too (a dict's keys must be its Inputs' names): name it "
+                          f"Input(..., name={key!r})", UserWarning,
+                          stacklevel=stacklevel_outside_dlcore())
 
 
 def _as_list(value, what):
@@ -406,6 +421,8 @@ class Model(TrainingLoop):
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
         input_keys, inputs = _keyed(inputs, "inputs")
+        if input_keys:
+            _warn_of_keys_not_named(input_keys, inputs)
         output_keys, outputs = _keyed(outputs, "outputs")
         self.inputs, _ = _as_list(inputs, "inputs")
         # a list of one input is that input: Keras's Model(model.inputs, ...) idiom

@@ -462,8 +462,10 @@ def test_a_dict_model_takes_arrays_by_its_keys_where_they_are_other_inputs_names
     keyed_a, keyed_b = dlcore.Input((1,), name="b"), dlcore.Input((1,), name="a")
     joined = concatenate([keyed_a, dlcore.layers.Rescaling(10.0)(keyed_b)])
     first, second = Dense(1, name="second"), Dense(1, name="first")
-    model = dlcore.Model({"a": keyed_a, "b": keyed_b},
-                         {"first": first(joined), "second": second(joined)}, backend="reference")
+    with pytest.warns(UserWarning, match="key 'a' maps to the Input named 'b'"):
+        model = dlcore.Model({"a": keyed_a, "b": keyed_b},
+                             {"first": first(joined), "second": second(joined)},
+                             backend="reference")
     for layer in (first, second):
         layer.set_weights([np.array([[1.0], [1.0]], np.float32), np.zeros(1, np.float32)])
     first.set_weights([np.array([[2.0], [2.0]], np.float32), np.zeros(1, np.float32)])
@@ -474,6 +476,28 @@ def test_a_dict_model_takes_arrays_by_its_keys_where_they_are_other_inputs_names
     model.compile("mse", "sgd")
     assert model.evaluate(x, {"first": np.array([[42.0]]), "second": np.array([[21.0]])},
                           verbose=0)[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_dict_model_whose_keys_are_not_its_inputs_names_warns_as_keras():
+    """Keras's ``Model`` warns for each key of a dict of inputs that is not its Input's name
+    (an unnamed Input included): dlcore said nothing, though the file it exports names the
+    inputs otherwise than the dict the user reads by."""
+    import warnings
+    left, right = dlcore.Input((2,), name="left"), dlcore.Input((2,))
+    output = Dense(1)(concatenate([left, right]))
+    with pytest.warns(UserWarning) as caught:
+        dlcore.Model({"left": left, "right": right}, output, backend="reference")
+    assert [str(w.message) for w in caught] == [
+        "Model inputs given as a dict: key 'right' maps to an unnamed Input; Keras warns so "
+        "too (a dict's keys must be its Inputs' names): name it Input(..., name='right')"]
+    assert caught[0].filename == __file__
+    with pytest.warns(UserWarning, match="key 'a' maps to the Input named 'left'; "):
+        dlcore.Model({"a": left}, Dense(1)(left), backend="reference")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = dlcore.Input((2,), name="right")
+        dlcore.Model({"left": left, "right": named}, Dense(1)(concatenate([left, named])),
+                     backend="reference")
 
 
 def test_a_dict_models_input_and_output_are_dicts_as_kerass():
