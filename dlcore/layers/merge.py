@@ -100,6 +100,21 @@ class Merge(Layer):
                                  f"{[tuple(x.shape) for x in xs]}")
         return n
 
+    def backward(self, grad_y, need_input_gradient=True):
+        """The list of dL/dx_i, one per input (None when not needed: a merge has no weights
+        of its own)."""
+        if not need_input_gradient:
+            return None
+        return self._backward(grad_y)
+
+    def _backward(self, grad_y):
+        """dL/dx_i of each input from dL/dy (each merge's own)."""
+        raise NotImplementedError
+
+    def _gradient_buffers(self, shapes):
+        """One gradient buffer per input, of the batch ``shapes``."""
+        return [self._buffer(f"grad_x{index}", shape) for index, shape in enumerate(shapes)]
+
     def _checked_output(self, xs):
         """The (n, ...) output buffer of a forward pass, once the layer is known to be built and
         ``xs`` to match its input shapes (every merge's forward begins so)."""
@@ -174,6 +189,24 @@ class ElementwiseMerge(Merge):
             full.append(x)
         return out, full
 
+    def forward(self, xs, training=False, step=0):
+        out, full = self._output_and_inputs(xs)
+        self._merge(full, out)
+        return out
+
+    def _backward(self, grad_y):
+        """dL/dx_i: the merge's gradients at the output's shape (:meth:`_gradients`), summed
+        over the axes an input that broadcasts was repeated along."""
+        return self._input_gradients(self._gradients(grad_y))
+
+    def _merge(self, xs, out):
+        """y of inputs ``xs`` at the output's shape into ``out`` (each merge's own)."""
+        raise NotImplementedError
+
+    def _gradients(self, grad_y):
+        """dL/dx_i at the output's shape, from dL/dy (each merge's own)."""
+        raise NotImplementedError
+
     def _input_gradients(self, grads):
         """dL/dx_i from the gradients at the output's shape: summed over the axes an input
         that broadcasts was repeated along."""
@@ -193,16 +226,12 @@ class Add(ElementwiseMerge):
 
     verb = "add"
 
-    def forward(self, xs, training=False, step=0):
-        out, xs = self._output_and_inputs(xs)
+    def _merge(self, xs, out):
         self.ops.add_forward(xs, out)
-        return out
 
-    def backward(self, grad_y, need_input_gradient=True):
+    def _gradients(self, grad_y):
         """dL/dx_i = dL/dy: the same array for every input (nothing is computed)."""
-        if not need_input_gradient:
-            return None
-        return self._input_gradients([grad_y] * len(self.input_shape))
+        return [grad_y] * len(self.input_shape)
 
 
 class Average(ElementwiseMerge):
@@ -210,18 +239,14 @@ class Average(ElementwiseMerge):
 
     verb = "average"
 
-    def forward(self, xs, training=False, step=0):
-        out, xs = self._output_and_inputs(xs)
+    def _merge(self, xs, out):
         self.ops.average_forward(xs, out)
-        return out
 
-    def backward(self, grad_y, need_input_gradient=True):
+    def _gradients(self, grad_y):
         """dL/dx_i = dL/dy / k: one array, the same for every input."""
-        if not need_input_gradient:
-            return None
         grad = self._buffer("grad_x", grad_y.shape)
         self.ops.average_backward(grad_y, len(self.input_shape), grad)
-        return self._input_gradients([grad] * len(self.input_shape))
+        return [grad] * len(self.input_shape)
 
 
 class Subtract(ElementwiseMerge):
@@ -235,18 +260,14 @@ class Subtract(ElementwiseMerge):
                              f"{len(shapes)}; subtract a sum: subtract([a, add([b, c])])")
         return super()._checked_shapes(shapes)
 
-    def forward(self, xs, training=False, step=0):
-        out, xs = self._output_and_inputs(xs)
+    def _merge(self, xs, out):
         self.ops.subtract_forward(xs, out)
-        return out
 
-    def backward(self, grad_y, need_input_gradient=True):
+    def _gradients(self, grad_y):
         """dL/dx_1 = dL/dy, dL/dx_2 = -dL/dy."""
-        if not need_input_gradient:
-            return None
         grad_x2 = self._buffer("grad_x2", grad_y.shape)
         self.ops.subtract_backward(grad_y, grad_x2)
-        return self._input_gradients([grad_y, grad_x2])
+        return [grad_y, grad_x2]
 
 
 class Multiply(ElementwiseMerge):
@@ -255,21 +276,16 @@ class Multiply(ElementwiseMerge):
 
     verb = "multiply"
 
-    def forward(self, xs, training=False, step=0):
-        out, xs = self._output_and_inputs(xs)
+    def _merge(self, xs, out):
         self.ops.multiply_forward(xs, out)
         # the backward pass needs the factors (views of the inputs, as a Dense keeps its x)
         self._factors = list(xs)
-        return out
 
-    def backward(self, grad_y, need_input_gradient=True):
+    def _gradients(self, grad_y):
         """dL/dx_i = dL/dy times the product of the other inputs."""
-        if not need_input_gradient:
-            return None
-        grads = [self._buffer(f"grad_x{index}", grad_y.shape)
-                 for index in range(len(self.input_shape))]
+        grads = self._gradient_buffers([grad_y.shape] * len(self.input_shape))
         self.ops.multiply_backward(self._factors, grad_y, grads)
-        return self._input_gradients(grads)
+        return grads
 
 
 class Maximum(ElementwiseMerge):
@@ -281,21 +297,16 @@ class Maximum(ElementwiseMerge):
     #: 1: the largest value is chosen; -1 (Minimum): the smallest
     sign = 1
 
-    def forward(self, xs, training=False, step=0):
-        out, xs = self._output_and_inputs(xs)
+    def _merge(self, xs, out):
         chosen = self._buffer("chosen", out.shape, dtype=np.int32)
         self.ops.extremum_forward(xs, self.sign, out, chosen)
-        return out
 
-    def backward(self, grad_y, need_input_gradient=True):
+    def _gradients(self, grad_y):
         """dL/dx_i = dL/dy where x_i was chosen, 0 elsewhere."""
-        if not need_input_gradient:
-            return None
         chosen = self._buffer("chosen", grad_y.shape, dtype=np.int32)
-        grads = [self._buffer(f"grad_x{index}", grad_y.shape)
-                 for index in range(len(self.input_shape))]
+        grads = self._gradient_buffers([grad_y.shape] * len(self.input_shape))
         self.ops.extremum_backward(chosen, grad_y, grads)
-        return self._input_gradients(grads)
+        return grads
 
 
 class Minimum(Maximum):
@@ -377,12 +388,9 @@ class Concatenate(Merge):
         self.ops.concatenate_forward(xs, self._batch_axis(), out)
         return out
 
-    def backward(self, grad_y, need_input_gradient=True):
-        if not need_input_gradient:
-            return None
+    def _backward(self, grad_y):
         n = grad_y.shape[0]
-        grads = [self._buffer(f"grad_x{index}", (n,) + shape)
-                 for index, shape in enumerate(self.input_shape)]
+        grads = self._gradient_buffers([(n,) + shape for shape in self.input_shape])
         self.ops.concatenate_backward(grad_y, self._batch_axis(), grads)
         return grads
 
@@ -458,52 +466,39 @@ class Dot(Merge):
         self._rows = list(xs)
         return out
 
-    def backward(self, grad_y, need_input_gradient=True):
+    def _backward(self, grad_y):
         """dL/da and dL/db (see the class docstring)."""
-        if not need_input_gradient:
-            return None
         a, b = self._rows
-        grads = [self._buffer(f"grad_x{index}", a.shape) for index in range(2)]
+        grads = self._gradient_buffers([a.shape, b.shape])
         self.ops.dot_backward(a, b, self._buffer("y", grad_y.shape), grad_y,
                               self._buffer("factors", (a.shape[0], 4)), self.normalize,
                               self.epsilon, *grads)
         return grads
 
 
-def add(inputs, **kwargs):
-    """``Add(**kwargs)(inputs)``: the sum of a list of tensors (Keras' ``layers.add``)."""
-    return Add(**kwargs)(inputs)
+def _merge_function(cls, what):
+    """Keras's function of merge ``cls`` (``layers.add`` of ``Add``): ``cls(**kwargs)(inputs)``,
+    ``what`` its docstring's summary."""
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+    merge.__name__ = merge.__qualname__ = cls.__name__.lower()
+    merge.__doc__ = (f"``{cls.__name__}(**kwargs)(inputs)``: {what} (Keras' "
+                     f"``layers.{merge.__name__}``).")
+    return merge
+
+
+add = _merge_function(Add, "the sum of a list of tensors")
+average = _merge_function(Average, "the mean of a list of tensors")
+subtract = _merge_function(Subtract, "x_1 - x_2")
+multiply = _merge_function(Multiply, "the element-wise product")
+maximum = _merge_function(Maximum, "the element-wise maximum")
+minimum = _merge_function(Minimum, "the element-wise minimum")
 
 
 def concatenate(inputs, axis=1, **kwargs):
     """``Concatenate(axis, **kwargs)(inputs)`` (Keras' ``layers.concatenate``; NCHW, so the
     default axis 1 joins channels, where Keras's default -1 does)."""
     return Concatenate(axis=axis, **kwargs)(inputs)
-
-
-def average(inputs, **kwargs):
-    """``Average(**kwargs)(inputs)``: the mean of a list of tensors (Keras' ``layers.average``)."""
-    return Average(**kwargs)(inputs)
-
-
-def subtract(inputs, **kwargs):
-    """``Subtract(**kwargs)(inputs)``: x_1 - x_2 (Keras' ``layers.subtract``)."""
-    return Subtract(**kwargs)(inputs)
-
-
-def multiply(inputs, **kwargs):
-    """``Multiply(**kwargs)(inputs)``: the element-wise product (Keras' ``layers.multiply``)."""
-    return Multiply(**kwargs)(inputs)
-
-
-def maximum(inputs, **kwargs):
-    """``Maximum(**kwargs)(inputs)``: the element-wise maximum (Keras' ``layers.maximum``)."""
-    return Maximum(**kwargs)(inputs)
-
-
-def minimum(inputs, **kwargs):
-    """``Minimum(**kwargs)(inputs)``: the element-wise minimum (Keras' ``layers.minimum``)."""
-    return Minimum(**kwargs)(inputs)
 
 
 def dot(inputs, axes=-1, **kwargs):
