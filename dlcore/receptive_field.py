@@ -121,9 +121,12 @@ def _layer_field(layer, tensors, inputs):
     """The field of ``layer``'s output, given its input tensors and their fields."""
     from dlcore.layers import Conv2DTranspose, Dense, Flatten, Reshape, UpSampling2D
     from dlcore.layers.base import WindowedLayer
-    from dlcore.layers.merge import Merge
+    from dlcore.layers.merge import Dot, Merge
     from dlcore.layers.pooling import _GlobalPool2D, _Pool2D
     label = f"layer {layer.name!r} ({type(layer).__name__})"
+    if isinstance(layer, Dot):
+        # a sum over every unit of its rows: as a Dense's, the whole of each flattened map
+        return _widest([_whole_maps(field) for field in inputs])
     if isinstance(layer, Merge):
         return _widest(inputs)
     (field,), (tensor,) = inputs, tensors
@@ -150,11 +153,18 @@ def _layer_field(layer, tensors, inputs):
     if isinstance(layer, _GlobalPool2D):
         grown = _grown(field, tuple(tensor.shape[1:]), tuple(tensor.shape[1:]))
         return grown if layer.keepdims else _Field(grown.size, grown.jump, (1, 1))
-    if isinstance(layer, Dense) and field.flat_from is not None:
-        # the convolution whose kernel covers the flattened maps, at its one position
-        grown = _grown(field, field.flat_from, field.flat_from)
-        return _Field(grown.size, grown.jump, (1, 1))
+    if isinstance(layer, Dense):
+        return _whole_maps(field)
     return field    # element-wise: activations, dropout, noise, normalisation, rescaling
+
+
+def _whole_maps(field):
+    """The field of a unit that reads every unit of rows of ``field`` (a Dense's, a Dot's): for
+    flattened maps that of the convolution whose kernel covers them, at its one position."""
+    if field is None or field is _ROWS or field.flat_from is None:
+        return field
+    grown = _grown(field, field.flat_from, field.flat_from)
+    return _Field(grown.size, grown.jump, (1, 1))
 
 
 def _grown(field, kernel, stride):

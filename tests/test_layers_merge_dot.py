@@ -116,3 +116,16 @@ def test_dot_of_rows_flattened_in_different_orders_is_refused_on_export(tmp_path
     with pytest.raises(ValueError, match=r"\(Dot\) merges rows in different orders"):
         model.save(tmp_path / "m.keras")
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_dot_of_flattened_maps_sees_all_of_them():
+    """A Dot sums over every unit of its rows, as a Dense does: its receptive field is that of
+    the whole flattened maps (it was the field of one unit of them, a 3x3 window)."""
+    from dlcore.layers import Conv2D
+    image = dlcore.Input((1, 8, 8))
+    rows = Flatten()(Conv2D(2, 3)(image))
+    model = dlcore.Model(image, Dense(2)(Dot(axes=1)([rows, rows])), backend="reference")
+    fields = dlcore.receptive_field.receptive_fields(model)
+    assert fields["flatten"].size == (3, 3)
+    assert fields["dot"] == fields["dense"]
+    assert (fields["dot"].size, fields["dot"].jump) == ((8, 8), (6, 6))
