@@ -1,5 +1,6 @@
 """Layers that merge several tensors: ``Add``, ``Average``, ``Subtract``, ``Multiply``,
-``Maximum``, ``Minimum`` and ``Concatenate`` (and ``add``, ``average``, ... ``concatenate``).
+``Maximum``, ``Minimum``, ``Concatenate`` and ``Dot`` (and ``add``, ``average``, ...
+``concatenate``, ``dot``).
 
 Lecture "Deep learning I", "Defining a functional model": Keras' functional API joins branches
 with ``keras.layers.add`` and ``keras.layers.concatenate``; lecture "Convolutional Neural
@@ -30,13 +31,19 @@ y = x + F(x). The maths:
   along H or W warn: a U-Net's skip connection copied from Keras, ``concatenate([up, conv],
   axis=3)`` or Keras's default ``axis=-1``, means the channels of NHWC maps, which are axis 1 of
   dlcore's NCHW ones.
+* ``Dot(axes=1, normalize=False)``: y = sum_j a_j b_j of two rows (n, F), as (n, 1) (Keras's
+  ``Dot`` of rows; a siamese network's score of two embeddings); dL/da = dL/dy b, dL/db =
+  dL/dy a. With ``normalize`` the rows are first divided by max(||a||, 1e-7), as Keras's L2
+  normalisation: y is their cosine similarity, and dL/da = dL/dy (v - y u) / ||a|| (u, v the
+  unit rows). Keras also dots maps and sequences over other axes; dlcore takes rows only.
 
 All are written once: the NumPy reference in :mod:`dlcore.layers.reference`
-(``add_forward``, ``average_forward``, ``extremum_forward``, ``concatenate_forward``, ...) and
+(``add_forward``, ``average_forward``, ``extremum_forward``, ``concatenate_forward``,
+``dot_forward``, ...) and
 the kernel bodies in :mod:`dlcore.layers.bodies` (``copy_span``, ``accumulate_span``,
 ``rescale_span``, ``multiply_span``, ``extremum_span`` and ``chosen_gradient_span``,
 ``broadcast_span`` and ``broadcast_sum_span``, ``place_columns_rows``, ``take_columns_rows``:
-a concatenation joins the columns of 2-D views),
+a concatenation joins the columns of 2-D views; ``dot_rows`` and ``dot_gradient_rows``),
 dispatched by :mod:`dlcore.layers.ops` as for every layer. A functional model sums the gradients
 of a tensor used twice with the same operations.
 """
