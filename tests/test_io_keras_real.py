@@ -1217,6 +1217,23 @@ def test_a_keras_merge_dlcore_refuses_is_told_in_the_files_shapes(tmp_path, merg
         dlcore.load(tmp_path / "merge.keras")
 
 
+@pytest.mark.parametrize("functional", [False, True], ids=["sequential", "functional"])
+def test_a_keras_dense_of_maps_is_refused_as_the_per_pixel_layer_it_is(tmp_path, functional):
+    """Keras applies a Dense to the last axis of (H, W, C) maps, each pixel's channels (a 1x1
+    convolution). dlcore refused the file naming its own (C, H, W) shape and advising a
+    Flatten() before the Dense, which computes something else."""
+    keras = real_keras()
+    layers = keras.layers
+    image = keras.Input((4, 5, 3))
+    conv, dense = layers.Conv2D(2, 3, padding="same"), layers.Dense(6)
+    model = keras.Model(image, dense(conv(image))) if functional else \
+        keras.Sequential([image, conv, dense])
+    model.save(tmp_path / "dense.keras")
+    with pytest.raises(dlcore.ModelFileError, match=r"Keras applies this Dense to the last axis "
+                       r"of its \(4, 5, 2\) input, .* Conv2D\(6, 1\): the same per-pixel"):
+        dlcore.load(tmp_path / "dense.keras")
+
+
 def test_a_keras_model_of_dict_outputs_nested_in_another_keeps_its_dicts(tmp_path):
     """Real Keras: ``inner({"title": t, "body": b})`` in an outer model (Keras gives a dict of
     tensors by the output keys; its file calls the inner model on a dict). dlcore refused

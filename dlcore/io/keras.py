@@ -1532,6 +1532,14 @@ class _Imported:
         if kind == "LocallyConnected2D":
             return self._locally_connected(name, config, layers)
         if kind == "Dense":
+            incoming = self._current or getattr(self, "input_shape", None)
+            if incoming is not None and len(incoming) > 1:
+                # Keras's Dense of maps or sequences is per pixel or step, dlcore's of rows
+                raise ValueError(f"Keras applies this Dense to the last axis of its "
+                                 f"{shape_text(_nhwc(incoming))} input, each pixel's (or "
+                                 f"step's) features; dlcore's Dense takes rows (n, features): "
+                                 f"put a Flatten() before it in the Keras model, or on maps a "
+                                 f"Conv2D({config.get('units')}, 1): the same per-pixel Dense")
             layer = layers.Dense(config.get("units"), activation=self._activation(config),
                                  use_bias=config.get("use_bias", True), name=name,
                                  **_imported_weight_settings(kind, config, self.notes, name))
