@@ -129,3 +129,30 @@ def test_a_dot_of_flattened_maps_sees_all_of_them():
     assert fields["flatten"].size == (3, 3)
     assert fields["dot"] == fields["dense"]
     assert (fields["dot"].size, fields["dot"].jump) == ((8, 8), (6, 6))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"axes": "x"}, "axes x is not an integer or a pair of integers"),
+    ({"axes": [1, 2, 3]}, r"axes \[1, 2, 3\] is not an integer or a pair"),
+    ({"axes": [0, 1]}, r"the batch axis 0 cannot be summed over\), got \(0, 1\)"),
+    ({"normalize": "yes"}, "normalize yes is not true or false"),
+])
+def test_a_keras_file_with_a_dot_of_bad_settings_is_refused_in_one_line(tmp_path, change,
+                                                                        message):
+    import json
+    import zipfile
+    inputs = [dlcore.Input((3,)), dlcore.Input((3,))]
+    dlcore.Model(inputs, Dot(axes=1, name="cosine")(inputs)).save(tmp_path / "dot.keras")
+    with zipfile.ZipFile(tmp_path / "dot.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["config"].get("name") == "cosine":
+            layer["config"].update(change)
+    members["config.json"] = json.dumps(config)
+    with zipfile.ZipFile(tmp_path / "edited.keras", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(dlcore.ModelFileError, match=r"Keras layer 'cosine' \(Dot\) cannot be "
+                       r"imported: .*" + message):
+        dlcore.load(tmp_path / "edited.keras")
