@@ -580,7 +580,7 @@ def out_folder_option(default):
                         help="Output folder.")
 
 
-def output_folder(path, exclusive=True):
+def output_folder(path, exclusive=True, for_file=None):
     """Create ``path`` (and parents) and check that we can write in it; one-line error if not.
 
     The folders created here are removed again when the command ends (successfully or not)
@@ -590,7 +590,12 @@ def output_folder(path, exclusive=True):
     ``exclusive`` (a command's --out folder; not the folder of a single file it writes): the
     command holds the folder until it ends (:func:`dlcore.io.atomic.lock_folder`, an OS-level
     lock that a crash frees), and a second command given the same --out meanwhile is refused
-    in one line naming the first, instead of mixing its files with the first's."""
+    in one line naming the first, instead of mixing its files with the first's.
+
+    ``for_file``: the one file the command writes there (``--out samples.png``). A folder
+    that takes no new file is no error when that file exists and this user may write it (a
+    hand-in folder, mode 555, of files mode 666): it is written in place, as ``open`` writes
+    it (:func:`dlcore.io.atomic.atomic_output_path`)."""
     folder = Path(path)
     created = []                      # deepest first
     missing = folder.absolute()
@@ -606,7 +611,8 @@ def output_folder(path, exclusive=True):
     context = click.get_current_context(silent=True)
     if created and context is not None:
         context.call_on_close(lambda: _remove_empty_folders(created))
-    if not os.access(folder, os.W_OK):
+    if not os.access(folder, os.W_OK) and not (
+            for_file is not None and os.path.isfile(for_file) and os.access(for_file, os.W_OK)):
         raise click.ClickException(f"cannot write in the output folder {shown_path(folder)}: "
                                    f"{_why_unwritable(folder)}; choose another with --out")
     if exclusive and context is not None:

@@ -433,7 +433,7 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
     if label is not None and label >= model.n_labels:
         raise click.BadParameter(f"{label} is not a class of {dbn_file} (0-"
                                  f"{model.n_labels - 1})", param_hint="--label")
-    output_folder(out.parent, exclusive=False)
+    output_folder(out.parent, exclusive=False, for_file=out)
     top = model.rbms_[-1]
     if model.generative_ is None and not top.persistent and top.sampler in (None, "cd"):
         click.echo("note: this DBN was pretrained with CD-1 and no up-down, which makes good "

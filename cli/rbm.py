@@ -188,7 +188,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     if images.shape[1] != model.W.shape[0]:
         raise click.ClickException(f"{dataset} images have {images.shape[1]} pixels but the "
                                    f"model has {model.W.shape[0]} visible units")
-    output_folder(out.parent, exclusive=False)
+    output_folder(out.parent, exclusive=False, for_file=out)
     warn_if_other_dataset(model, model_file, dataset)
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         model.seed_, model.sample_calls_ = seed, 0
@@ -222,7 +222,7 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
     model = load_rbm(model_file, backend)
     n_visible = model.W.shape[0]
     side = image_side(n_visible)
-    output_folder(out.parent, exclusive=False)
+    output_folder(out.parent, exclusive=False, for_file=out)
     if seed is not None:   # a fresh Philox sequence: same seed, same samples
         model.seed_, model.sample_calls_ = seed, 0
     if sampler == "pt":

@@ -461,6 +461,30 @@ def test_outputs_the_user_may_not_write_are_refused_in_one_line_and_nothing_is_w
     assert not any("training:" in line for _, lines in outcomes for line in lines)
 
 
+def test_a_png_out_in_a_hand_in_folder_is_refused_only_where_it_is_a_new_file(
+        rbm_on_1_and_2, tmp_path, monkeypatch):
+    """A hand-in folder (mode 555) of files the student may write (mode 666): `rbm sample
+    --out handin/samples.png` was refused ("cannot write in the output folder"), where the
+    file is written in place as open() writes it (dlcore.io.atomic's own real-permission test
+    writes it so); a new file there is still refused."""
+    handin = tmp_path / "handin"
+    handin.mkdir()
+    (handin / "samples.png").write_bytes(b"the student's old picture")
+    real_access = os.access
+    # root may write anywhere: the system's answers for a student in the hand-in folder
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        os.fspath(path) != str(handin) and real_access(path, mode, **options)))
+    monkeypatch.setattr("dlcore.cli._common._why_unwritable", lambda folder: "Permission denied")
+    sample = ["rbm", "sample", str(rbm_on_1_and_2[1]), "--n", "4", "--steps", "1", "--out"]
+    monkeypatch.setattr("dlcore.viz.save_tiles", lambda *arguments, **options: None)
+    result = CliRunner().invoke(main, [*sample, str(handin / "samples.png")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, [*sample, str(handin / "new.png")])
+    assert result.exit_code == 1 and result.stderr.splitlines()[-1] == (
+        f"dlcore: error: cannot write in the output folder {handin}: Permission denied; choose "
+        f"another with --out")
+
+
 def test_model_files_the_user_write_protected_are_kept_and_refused_in_one_line(
         rbm_on_1_and_2, tmp_path):
     """dlcore.save onto a write-protected file (chmod 444), and so `convert`'s output and a
