@@ -37,6 +37,7 @@ from dlcore.cli._common import (
     Checkpoints,
     backend_option,
     checkpoint_option,
+    home_expanded,
     out_folder_option,
     output_folder,
     publish_metrics,
@@ -74,6 +75,7 @@ class Photograph(click.Path):
         if isinstance(value, str) and value in images.BUNDLED_IMAGES \
                 and not Path(value).exists():
             return value
+        value = home_expanded(value)   # '~/cat.jpg' quoted, or after an equals sign
         if isinstance(value, (str, Path)) and not os.path.lexists(value):
             # Click's "File 'cat' does not exist." left out the bundled names the help gives
             bundled = " or ".join(f"{name} (the {subject})"

@@ -315,3 +315,13 @@ def test_task2_refuses_to_call_the_training_photograph_unseen(test_image, tmp_pa
     assert "--test-image" in line and "is the photograph trained on (--train-image coffee)" in line
     assert "('chelsea', or an image file)" in line
     assert not (tmp_path / "run" / "model.h5").exists()
+
+
+def test_task2_a_photograph_in_the_home_folder_given_quoted_is_found(tmp_path, monkeypatch):
+    """--train-image '~/cat.png' (quoted, or after an equals sign: the shell leaves the ~)
+    was looked for in a folder named ~ of the current one, as --dataset and --out were."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    Image.new("L", (8, 8)).save(tmp_path / "flat.png")   # read, then refused: one line
+    result = CliRunner().invoke(main, ["homework", "task2", "--train-image", "~/flat.png",
+                                       *TINY, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "flat.png has no contrast" in result.stderr, result.stderr
