@@ -556,6 +556,12 @@ class OutFolder(UserPath):
 
     def convert(self, value, param, ctx):
         refuse_empty_name(self, value, param, ctx, "folder", "runs")
+        path = Path(home_expanded(value))
+        if isinstance(value, (str, Path)) and path.is_file():
+            # Click's "Directory 'runs/x/model.h5' is a file." did not say what --out wants
+            folder = path.parent if path.parent != Path(".") else Path("runs")
+            self.fail(f"{os.fspath(value)!r} is a file: --out names the folder the command "
+                      f"writes its files into, such as {shown_path(folder)}", param, ctx)
         return super().convert(value, param, ctx)
 
 

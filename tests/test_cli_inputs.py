@@ -469,6 +469,21 @@ def test_an_empty_out_folder_is_refused_not_taken_for_the_current_folder(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_out_folder_that_is_a_file_says_that_out_names_a_folder(tmp_path):
+    """`homework task1 --out runs/task1/model.h5` got Click's "Directory
+    'runs/task1/model.h5' is a file.", which does not say what --out takes."""
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"the user's model")
+    for words in _out_folder_commands(main):
+        result = CliRunner().invoke(main, [*words, "--out", str(model)])
+        assert result.exit_code == 2, (words, result.output)
+        assert result.stderr.startswith(
+            f"dlcore: error: Invalid value for '--out': '{model}' is a file: --out names the "
+            f"folder the command writes its files into, such as {tmp_path} (see "), words
+        assert len(result.stderr.splitlines()) == 1
+    assert model.read_bytes() == b"the user's model"
+
+
 def _out_file_commands(command, path=()):
     for parameter in command.params:
         if parameter.name == "out" and getattr(parameter.type, "dir_okay", True) is False:
