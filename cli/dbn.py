@@ -208,10 +208,10 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
             rbm.set_params(backend=backend)
         layers, with_labels = list(model.layers_), bool(model.n_labels)
         check_width(X.shape[1], layers[0], dataset, resume)
-    click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
-               + (" with their labels" if with_labels else ""), err=True)
     checkpoints = Checkpoints(folder, checkpoint_every, outputs=[
         "dbn.h5", *(layer_filters_name(index) for index in range(len(layers) - 1))])
+    click.echo(f"pretraining a {'-'.join(map(str, layers))} DBN on {len(X)} {dataset} images"
+               + (" with their labels" if with_labels else ""), err=True)
     pretrain(model, X, y if with_labels else None, checkpoints,
              resuming=resume is not None, **fit_options(comm))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))

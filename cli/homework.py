@@ -125,12 +125,13 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     else:
         rbm = resumed_rbm(resume, dlcore.BernoulliRBM, epochs, backend)
     # the slide's update has neither momentum nor weight decay: say what this run adds
+    # its files are checked first: a refusal follows no "training ..." line
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK1_OUTPUTS])
     click.echo(f"training a {train_images.shape[1]}-{rbm.n_hidden} RBM on {len(train_images)} "
                f"images of classes {','.join(map(str, train_digits))} ({dataset}): "
                f"{'PCD' if rbm.persistent else 'CD'}-{rbm.cd_k}, learning rate "
                f"{rbm.learning_rate:g}, momentum {rbm.momentum:g}, weight decay "
                f"{rbm.weight_decay:g}", err=True)
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK1_OUTPUTS])
     train_rbm(rbm, train_images, checkpoints, resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     # before the tables: a Ctrl-C there loses nothing

@@ -466,15 +466,15 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
         labels[MC_DROPOUT_ROW] = f"dropout, MC K={mc_dropout}"
     rows = {name: [] for name in labels}
     records, first = [], {}
-    started = time.perf_counter()
-    click.echo(f"{model_kind} on {train_size} {dataset} images, {len(test[0])} test images, "
-               f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
-    planned = [(method, seed + run) for run in range(seeds) for method in methods]
     # adversarial_examples.png shows a single net's attack beside the adversarial net's
     attacked = any(method not in ("ensemble", "adversarial") for method in methods)
     checkpoints = Checkpoints(folder, every=1, unit="row", contents="the finished rows",
                               outputs=["regularisation.csv", "regularisation_curves.png",
                                        *(["adversarial_examples.png"] if attacked else [])])
+    started = time.perf_counter()
+    click.echo(f"{model_kind} on {train_size} {dataset} images, {len(test[0])} test images, "
+               f"{epochs} epochs, seeds {seed}..{seed + seeds - 1}", err=True)
+    planned = [(method, seed + run) for run in range(seeds) for method in methods]
     finished = RegularisationRows() if resume is None else resumed_rows(
         resume, planned, labels, figure_images(test)[0].shape)
     if finished.rows:

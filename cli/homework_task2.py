@@ -312,10 +312,10 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                           backend=backend)
     else:
         rbm = resumed_rbm(resume, dlcore.GaussianBernoulliRBM, epochs, backend)
+    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK2_OUTPUTS])
     click.echo(f"training a {z.shape[1]}-{rbm.n_hidden} Gaussian-Bernoulli RBM on {len(z)} "
                f"patches of {patch_size}x{patch_size} from {train_name}", err=True)
     # the patches are standardised: the training lines' error is in their units, not the table's
-    checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK2_OUTPUTS])
     train_rbm(rbm, z, checkpoints, resume is not None,
               unit="per standardised pixel on the training batches", rows="training patches")
     rbm.training_record_ = training_record(train_name, [], 1, n_patches=len(z),
