@@ -1,6 +1,7 @@
 """What every ``dlcore`` command shares: one-line errors, common options, progress bars, output
 folders."""
 import contextlib
+import difflib
 import functools
 import json
 import math
@@ -500,9 +501,28 @@ def trained_dataset(model, model_file, dataset, fallback="mnist-5k"):
 def _canonical_dataset(context, param, value):
     """A data set's name as the commands compare it: ``MNIST-5k`` or ``mnist_5k`` (which the
     loaders accept) as ``mnist-5k``, so that it gets the held-out split of mnist-5k; a folder
-    as given, its ``~`` expanded (:func:`home_expanded`)."""
-    from dlcore.datasets import dataset_key
-    return dataset_key(value) or home_expanded(value)
+    as given, its ``~`` expanded (:func:`home_expanded`); a name close to a data set's that
+    is no folder (``mnsit``) a usage error naming the data set it is close to."""
+    from dlcore.datasets import DATASET_NAMES, dataset_key
+    key = dataset_key(value)
+    if key is not None:
+        return key
+    value = home_expanded(value)
+    if isinstance(value, str) and not value.startswith(".") and "/" not in value \
+            and os.sep not in value and not os.path.exists(value):
+        # a misspelt name (mnsit, fashion): Click says "Did you mean" for options, not here
+        typed = value.strip().lower().replace("_", "-")
+        likeness = {name: difflib.SequenceMatcher(None, typed, name).ratio()
+                    for name in DATASET_NAMES}
+        best = max(likeness.values())
+        # the names about as close as the closest (mnist5: mnist or mnist-5k), as Click lists
+        close = sorted((name for name, ratio in likeness.items()
+                        if ratio >= max(0.6, best - 0.1)), key=likeness.get, reverse=True)
+        if close:
+            raise click.BadParameter(
+                f"unknown data set {value!r} (did you mean {' or '.join(map(repr, close))}?): "
+                f"choose one of {', '.join(DATASET_NAMES)}, or a folder holding IDX files")
+    return value
 
 
 def home_expanded(value):

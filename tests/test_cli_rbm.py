@@ -113,7 +113,12 @@ def test_task1_unseen_digits_reconstruct_worse_than_seen_ones(task1_run):
     # a folder that does not exist was called an "unknown data set", which it is not
     (["--dataset", "/no/such/folder"], "the folder '/no/such/folder' does not exist: give a "
                                        "folder holding IDX files"),
-    (["--dataset", "mnsit"], "unknown data set 'mnsit': choose one of mnist-5k, mnist"),
+    # a misspelt name says which one it is close to, as Click does for an option
+    (["--dataset", "mnsit"], "unknown data set 'mnsit' (did you mean 'mnist'?): choose one of "
+                             "mnist-5k, mnist, fashion-mnist, or a folder holding IDX files"),
+    (["--dataset", "fashion"], "unknown data set 'fashion' (did you mean 'fashion-mnist'?)"),
+    (["--dataset", "mnist5"], "(did you mean 'mnist' or 'mnist-5k'?)"),
+    (["--dataset", "digits"], "unknown data set 'digits': choose one of mnist-5k, mnist"),
 ])
 def test_task1_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
     result = CliRunner().invoke(main, ["homework", "task1", *arguments, "--out", str(tmp_path)])
