@@ -96,8 +96,10 @@ def test_doctor_json_holds_the_environment_and_every_check(no_gpu):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["versions"]["dlcore"] == dlcore.__version__
+    # the CuPy wheels installed, from their metadata, for the pip line the text report gives
     assert report["gpu"] == {"usable": False, "reason": "the NVIDIA CUDA driver was not found",
-                             "cublas": report["gpu"]["cublas"]}
+                             "cublas": report["gpu"]["cublas"],
+                             "cupy_wheels": list(doctor.installed_cupy_wheels())}
     assert [check["name"] for check in report["self_test"]] == [n for n, _ in doctor.CHECKS]
     assert all(check["ok"] and check["backend"] == "cpu" for check in report["self_test"])
     assert report["cache"]["folder"].endswith(dlcore.__version__)
