@@ -3224,10 +3224,12 @@ def compile_as_keras_did(model, imported, reader, training, where, variable_path
 
 def _written_by_tf_keras(reader, h5file):
     """Whether a legacy HDF5 file was written by Keras 2 or older (tf.keras), whose flat list
-    of metrics was every output's (Keras 3 takes it as one per output); a version that cannot
-    be read is taken for Keras 3's, the writer of legacy files today."""
+    of metrics was every output's (Keras 3 takes it as one per output). A file without the
+    version is Keras 1's, as Keras's own loader takes it (Keras 3 and tf.keras 2 always write
+    it); a version that cannot be read is taken for Keras 3's, the writer of legacy files
+    today."""
     try:
-        version = reader.attribute(h5file, "keras_version", "/", default="")
+        version = reader.attribute(h5file, "keras_version", "/", default="1")
     except ModelFileError:
         return False
     return isinstance(version, str) and version.split(".")[0] in ("1", "2")
