@@ -481,7 +481,10 @@ def accuracy_names(metrics, names):
         # one output's names, or one name for every output
         return [_accuracy_names(list(metrics))] * len(names)
     if len(metrics) != len(names):
-        distinct = [item for index, item in enumerate(metrics) if item not in metrics[:index]]
+        # the example needs two names: the first entries give them (not a scan of a list
+        # that may hold a million)
+        head = list(metrics[:64])
+        distinct = [item for index, item in enumerate(head) if item not in head[:index]]
         example = "" if nested else (f", e.g. {[distinct[:2]] * min(len(names), 2)!s:.90}"
                                      f"{' ...' if len(names) > 2 else ''} for every name on "
                                      f"every output")

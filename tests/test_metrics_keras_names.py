@@ -5,6 +5,7 @@ evaluate's dict name each as compile was given it (``acc``, ``val_acc``)."""
 
 import csv
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -246,6 +247,16 @@ def test_a_list_of_another_length_than_the_outputs_is_refused_in_one_line(metric
                                                  r"takes one entry per output") as error:
         two_output_model(metrics)
     assert "\n" not in str(error.value) and len(str(error.value)) < 400
+
+
+@pytest.mark.parametrize("entry", ["acc", ["acc"]])
+def test_a_very_long_metrics_list_is_refused_at_once(entry):
+    # the refusal's example once compared each entry with all those before it (hours for a
+    # million; 200,000 took half a minute)
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=r"are 200000 entries for 2 outputs \(a, b\)"):
+        two_output_model([entry] * 200_000)
+    assert time.perf_counter() - started < 2
 
 
 def test_one_name_is_still_every_output_s_and_old_files_keep_their_names(tmp_path):
