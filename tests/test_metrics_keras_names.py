@@ -296,6 +296,29 @@ def test_a_keras_file_s_flat_list_is_read_as_its_keras_read_it(tmp_path, version
     assert dlcore.load(path).metrics_names[3:] == keys
 
 
+# tf.keras 2.13 to 2.15 write .keras archives too (metadata.json's keras_version "2.x"), with
+# tf.keras's rule for a flat list: every output every name
+@pytest.mark.parametrize("version, keys", [("3.15.1", ["a_accuracy", "b_acc"]),
+                                           ("2.15.0", ["a_accuracy", "a_acc", "b_accuracy",
+                                                       "b_acc"])])
+def test_a_keras_archive_s_flat_list_is_read_as_its_keras_read_it(tmp_path, version, keys):
+    import json
+    import zipfile
+    exported = tmp_path / "k.keras"
+    dlcore.save(two_output_model(["accuracy"]), str(exported), format="keras")
+    with zipfile.ZipFile(exported) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    config = json.loads(members["config.json"])
+    config["compile_config"]["metrics"] = ["accuracy", "acc"]
+    metadata = {**json.loads(members["metadata.json"]), "keras_version": version}
+    members.update({"config.json": json.dumps(config), "metadata.json": json.dumps(metadata)})
+    edited = tmp_path / "edited.keras"
+    with zipfile.ZipFile(edited, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert dlcore.load(str(edited)).metrics_names[3:] == keys
+
+
 def test_a_flat_list_per_output_reports_as_real_keras_3(tmp_path):
     keras = real_keras()
     x, y = multi_label_data()

@@ -3232,6 +3232,12 @@ def _written_by_tf_keras(reader, h5file):
         version = reader.attribute(h5file, "keras_version", "/", default="1")
     except ModelFileError:
         return False
+    return is_tf_keras_version(version)
+
+
+def is_tf_keras_version(version):
+    """Whether a file's ``keras_version`` is Keras 2's or older (tf.keras: a flat list of
+    metrics was every output's), not Keras 3's."""
     return isinstance(version, str) and version.split(".")[0] in ("1", "2")
 
 

@@ -414,10 +414,14 @@ def load_archive(filename: str):
                 notes.append(damage)
             training.update({key: metadata[key] for key in DLCORE_KEYS
                              if metadata.get(key) is not None})
+            # tf.keras 2.13 to 2.15 write archives too, with tf.keras's reading of a flat
+            # list of metrics (every output's)
             notes += keras.compile_as_keras_did(model, imported, reader, training,
                                                 "compile_config",
                                                 _archive_variable_paths(reader),
-                                                f"'optimizer/vars' of {WEIGHTS_MEMBER}")
+                                                f"'optimizer/vars' of {WEIGHTS_MEMBER}",
+                                                keras.is_tf_keras_version(
+                                                    metadata.get("keras_version")))
     keras.warn_notes(notes, filename)
     return model
 
