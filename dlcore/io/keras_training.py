@@ -358,14 +358,31 @@ def keras_objects_as_dlcores(loss, optimizer, metrics):
 
     try:
         loss, optimizer = converted(loss), converted(optimizer)
-        if isinstance(metrics, (list, tuple)) and any(_from_keras(item) for item in metrics):
-            metrics = _metrics([item if not _from_keras(item) else _keras_serialized(item)
-                                for item in metrics])
+        metrics = _metric_names(metrics)
     except ValueError as error:
         raise ValueError(f"compile was given a Keras object dlcore cannot take: {error}; give "
                          f"dlcore's (dlcore.optimizers, dlcore.losses, metrics=['accuracy'])"
                          ) from None
     return loss, optimizer, metrics
+
+
+def _metric_names(metrics, depth=0):
+    """compile's ``metrics`` with each of Keras's metric objects replaced, in its place, by
+    the name dlcore reports it by: the lists and dicts around them are kept, so that each
+    output keeps its own (Keras 3 takes objects in the forms it takes names in; a flat list
+    of one per output, ``[BinaryAccuracy(), CategoricalAccuracy()]``, is one each)."""
+    if isinstance(metrics, (list, tuple)):
+        # a name passes without a call, and a list holding no object is returned itself: a
+        # long list of names is neither walked call by call nor copied
+        named = [item if isinstance(item, str) or depth >= 8 else
+                 _metric_names(item, depth + 1) for item in metrics]
+        return metrics if all(new is old for new, old in zip(named, metrics)) else named
+    if isinstance(metrics, dict):
+        return {key: item if depth >= 8 else _metric_names(item, depth + 1)
+                for key, item in metrics.items()}
+    if _from_keras(metrics):
+        return _metrics([_keras_serialized(metrics)])[0]
+    return metrics
 
 
 def _excluded_var_names(optimizer):
