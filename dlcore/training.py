@@ -482,9 +482,11 @@ def accuracy_names(metrics, names):
         return [_accuracy_names(list(metrics))] * len(names)
     if len(metrics) != len(names):
         # the example needs two names: the first entries give them (not a scan of a list
-        # that may hold a million)
+        # that may hold a million), of the first one's kind, since an output reports one
         head = list(metrics[:64])
-        distinct = [item for index, item in enumerate(head) if item not in head[:index]]
+        distinct = [item for index, item in enumerate(head) if item not in head[:index]
+                    and is_elementwise_accuracy([str(item)])
+                    == is_elementwise_accuracy([str(head[0])])]
         example = "" if nested else (f", e.g. {[distinct[:2]] * min(len(names), 2)!s:.90}"
                                      f"{' ...' if len(names) > 2 else ''} for every name on "
                                      f"every output")

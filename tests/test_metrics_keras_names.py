@@ -249,6 +249,16 @@ def test_a_list_of_another_length_than_the_outputs_is_refused_in_one_line(metric
     assert "\n" not in str(error.value) and len(str(error.value)) < 400
 
 
+@pytest.mark.parametrize("metrics", [["acc", "binary_accuracy", "acc"],
+                                     ["binary_accuracy", "accuracy", "acc"]])
+def test_the_refusal_s_example_of_every_name_on_every_output_is_one_compile_takes(metrics):
+    import ast
+    with pytest.raises(ValueError, match="are 3 entries") as error:
+        two_output_model(metrics)
+    example = str(error.value).split("e.g. ")[1].split(" for every name")[0]
+    assert two_output_model(ast.literal_eval(example)).metrics_names[3:]
+
+
 @pytest.mark.parametrize("entry", ["acc", ["acc"]])
 def test_a_very_long_metrics_list_is_refused_at_once(entry):
     # the refusal's example once compared each entry with all those before it (hours for a
