@@ -498,25 +498,26 @@ def accuracy_names(metrics, names):
     return [_accuracy_names(item) for item in metrics]
 
 
-def _flattened(metrics, most=256):
+def _flattened(metrics, deepest=16):
     """The names in compile's ``metrics`` for a model of one output, in Keras 3's order (it
-    flattens them: a dict's entries by sorted key, lists in order; None skipped); refused in
-    one line past ``most`` entries."""
-    names, pending = [], [metrics]
-    for _ in range(most):
-        if not pending:
-            return names
-        item = pending.pop(0)
-        if isinstance(item, dict):
-            pending[:0] = [item[key] for key in sorted(item, key=str)]
-        elif isinstance(item, (list, tuple)):
-            pending[:0] = list(item)
+    flattens them: a dict's entries by sorted key, lists in order; None skipped), however
+    many; refused in one line when nested more than ``deepest`` lists deep (a list holding
+    itself)."""
+    names, pending = [], [(metrics, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth == deepest:
+                raise ValueError(f"metrics are nested more than {deepest} deep (a list holding "
+                                 f"itself?): give the names of the accuracy to report, e.g. "
+                                 f"['accuracy']")
+            values = [item[key] for key in sorted(item, key=str)] if isinstance(item, dict) \
+                else item
+            # last first off the stack: the names come out in order
+            pending.extend((value, depth + 1) for value in reversed(values))
         elif item is not None:
             names.append(item)
-    if not pending:
-        return names
-    raise ValueError(f"metrics hold more than {most} entries: give the names of the accuracy "
-                     f"to report, e.g. ['accuracy']")
+    return names
 
 
 def _shown(metrics):
