@@ -291,9 +291,15 @@ class Hdf5Reader:
             self.guard.unread = "which dlcore does not read"
             item = self.guard.member(dataset, soft_links=True)
             if not isinstance(item, h5py.Dataset):
-                raise self.guard.error(f"no dataset {dataset!r}; its datasets: "
+                dangling = ""
+                if item is None and self.guard.dangling_link is not None:
+                    link, target = self.guard.dangling_link
+                    dangling = (f" ('{link}' is a soft link to '{target}', which the file "
+                                f"does not hold)")
+                raise self.guard.error(f"no dataset {dataset!r}{dangling}; its datasets: "
                                        f"{', '.join(self._dataset_names()) or 'none'}",
-                                       "give one of them")
+                                       "give one of them" + (", or point the link at one"
+                                                             if dangling else ""))
             self.filters = self.guard.check_rows(item, dataset)
         except (OSError, KeyError, RuntimeError) as error:
             self.file.close()

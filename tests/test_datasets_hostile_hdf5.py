@@ -176,3 +176,23 @@ def test_bool_rows_as_h5py_writes_them_are_read_and_taken_as_0_and_1(tmp_path):
     assert unit.dtype == eager.dtype == np.float32
     np.testing.assert_array_equal(unit.rows(np.arange(16)), eager)
     np.testing.assert_array_equal(eager, binary.reshape(16, -1))
+
+
+def test_a_soft_link_to_a_missing_dataset_is_named_with_its_target(tmp_path):
+    # a soft link left dangling (its dataset renamed or deleted) read as any absent name, "no
+    # dataset 'images'; its datasets: train/x", though 'images' is there, a link to nothing
+    with h5py.File(tmp_path / "data.h5", "w") as h5file:
+        h5file["train/x"] = ROWS
+        h5file["images"] = h5py.SoftLink("/train/images")
+        h5file["alias"] = h5py.SoftLink("/images")
+        h5file["all"] = h5py.SoftLink("/train")
+    for name in ("images", "alias"):
+        with pytest.raises(ValueError) as caught:
+            open_hdf5(tmp_path / "data.h5", name)
+        assert str(caught.value) == (
+            f"{tmp_path / 'data.h5'}: no dataset '{name}' ('/images' is a soft link to "
+            f"'/train/images', which the file does not hold); its datasets: train/x; give one "
+            f"of them, or point the link at one")
+    with pytest.raises(ValueError) as caught:   # the link leads somewhere: the name is wrong
+        open_hdf5(tmp_path / "data.h5", "all/images")
+    assert "soft link" not in str(caught.value)

@@ -390,6 +390,8 @@ class ModelFileReader:
         #: reader (:class:`dlcore.lazy_rows.Hdf5Reader`) says "which dlcore does not read",
         #: since dlcore writes no data file
         self.unread = "which dlcore never writes"
+        #: the soft link whose missing target made :meth:`member`'s last path absent
+        self.dangling_link: tuple[str, str] | None = None
         if content is not None:
             problem = global_heap_problem(content)
             if problem is not None:
@@ -425,25 +427,34 @@ class ModelFileReader:
         Only hard links are followed: a soft link could form a cycle and an external link
         would open another file, and dlcore writes neither. ``soft_links``: follow soft links
         too (a data file's ``images -> /train/x``, as h5py users write them), at most
-        :data:`MAX_SOFT_LINKS` of them, so that a cycle of them ends in one line.
+        :data:`MAX_SOFT_LINKS` of them, so that a cycle of them ends in one line. When
+        ``path`` is absent because a soft link's target is, :attr:`dangling_link` is that
+        link and its target (``("/images", "/train/images")``), else None.
         """
         # the names still to look up, the next one last (a path read from a file may be long:
         # taking from the end keeps the walk linear in it)
         parts = [part for part in reversed(path.split("/")) if part not in ("", ".")]
         item: Any = self.file
         followed = 0
+        self.dangling_link = None
+        # the last soft link followed, and the length ``parts`` has once its target is found
+        last_link: tuple[str, str] | None = None
+        target_found_at = 0
         while parts:
             part = parts.pop()
-            if not isinstance(item, h5py.Group):
-                return None
-            if not _encodes_as_utf8(part):
-                # a name read from the file (a Keras weight_names entry) whose bytes are not
-                # UTF-8: h5py gave it with surrogates, which it cannot encode to look it up
-                shown = path.encode("utf-8", errors="backslashreplace").decode("ascii")
-                raise self.error(f"the file names '{shown}', which is not a valid UTF-8 name "
-                                 f"and {self.unread}")
-            link = item.get(part, getlink=True)
+            link = None
+            if isinstance(item, h5py.Group):
+                if not _encodes_as_utf8(part):
+                    # a name read from the file (a Keras weight_names entry) whose bytes are
+                    # not UTF-8: h5py gave it with surrogates, which it cannot encode to look
+                    # it up
+                    shown = path.encode("utf-8", errors="backslashreplace").decode("ascii")
+                    raise self.error(f"the file names '{shown}', which is not a valid UTF-8 "
+                                     f"name and {self.unread}")
+                link = item.get(part, getlink=True)
             if link is None:
+                if last_link is not None and len(parts) >= target_found_at:
+                    self.dangling_link = last_link
                 return None
             where = f"{item.name.rstrip('/')}/{part}"
             if soft_links and isinstance(link, h5py.SoftLink):
@@ -460,6 +471,7 @@ class ModelFileReader:
                     raise self.error(f"'{where}' is a soft link to a path of {len(target)} "
                                      f"names, deeper than the {MAX_GROUP_DEPTH} levels groups "
                                      f"nest in a file dlcore reads")
+                last_link, target_found_at = (where, link.path), len(parts)
                 parts.extend(reversed(target))
                 item = self.file
                 continue
