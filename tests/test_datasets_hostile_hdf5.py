@@ -196,3 +196,49 @@ def test_a_soft_link_to_a_missing_dataset_is_named_with_its_target(tmp_path):
     with pytest.raises(ValueError) as caught:   # the link leads somewhere: the name is wrong
         open_hdf5(tmp_path / "data.h5", "all/images")
     assert "soft link" not in str(caught.value)
+
+
+def plugin_filtered(path, filter_ids, kind):
+    """A data file ("data") or RBM model file ("model") at ``path`` whose rows or weights are
+    stored through the filter plugins ``filter_ids``, as HDF5 writes them where the plugins
+    are not installed (optional filters, skipped)."""
+    import dlcore
+    if kind == "model":
+        data = (np.random.default_rng(0).random((16, 6)) < 0.5).astype(np.float32)
+        dlcore.save(dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=8,
+                                        backend="reference").fit(data), path)
+    with h5py.File(path, "r+" if kind == "model" else "w") as h5file:
+        name = "W" if kind == "model" else "images"
+        values = h5file["W"][()] if kind == "model" else ROWS
+        if kind == "model":
+            del h5file["W"]
+        creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        creation.set_chunk(values.shape)
+        for filter_id in filter_ids:
+            creation.set_filter(filter_id, h5py.h5z.FLAG_OPTIONAL, ())
+        h5file.create_dataset(name, shape=values.shape, dtype=values.dtype,
+                              dcpl=creation)[...] = values
+
+
+@pytest.mark.parametrize("kind, filter_ids, named", [
+    ("data", [32001], "'images' is compressed with Blosc (filter 32001), an HDF5 filter plugin "
+                      "that dlcore does not load"),
+    ("model", [32015], "'W' is compressed with Zstandard (filter 32015), an HDF5 filter plugin "
+                       "that dlcore does not load"),
+    ("data", [32008, 40000], "'images' is compressed with Bitshuffle (filter 32008) and filter "
+                             "40000, HDF5 filter plugins that dlcore does not load")],
+    ids=["blosc-data", "zstd-model", "two-plugins-data"])
+def test_a_filter_plugin_is_named_with_the_conversion_that_reads_the_file(
+        tmp_path, kind, filter_ids, named):
+    # Blosc, Zstandard, Bitshuffle (hdf5plugin's) were named by number only, and a model file
+    # stored through one was called damaged ("save the model again"): the line names the
+    # compression and how to convert the file where the plugin is installed
+    import dlcore
+    path = tmp_path / "file.h5"
+    plugin_filtered(path, filter_ids, kind)
+    with pytest.raises(ValueError) as caught:
+        (dlcore.load(path) if kind == "model" else open_hdf5(path, "images"))
+    assert str(caught.value) == (
+        f"{path}: dataset {named} (a plugin is code from outside HDF5); convert the file to "
+        f"gzip where the plugin is installed (h5repack -f GZIP=4 in.h5 out.h5, or h5py with "
+        f"hdf5plugin imported), then open the copy")

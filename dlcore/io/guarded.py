@@ -105,6 +105,14 @@ FILTER_LZF = 32000
 BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
                              h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_NBIT,
                              h5py.h5z.FILTER_SCALEOFFSET, FILTER_LZF})
+#: The filter plugins h5py users meet (those of hdf5plugin, registered with The HDF Group),
+#: named in the refusal of a dataset stored through one.
+PLUGIN_FILTER_NAMES = {305: "LZO", 307: "bzip2", 32001: "Blosc", 32004: "LZ4",
+                       32008: "Bitshuffle", 32013: "ZFP", 32015: "Zstandard", 32017: "SZ",
+                       32018: "FCIDECOMP", 32024: "SZ3", 32026: "Blosc2", 32028: "SPERR"}
+#: What to do about a file stored through a filter plugin.
+PLUGIN_FIX = ("convert the file to gzip where the plugin is installed (h5repack -f GZIP=4 "
+              "in.h5 out.h5, or h5py with hdf5plugin imported), then open the copy")
 #: HDF5's SZIP filter (libaec), when this HDF5 can decode it: HDF5 divides by its parameters
 #: unchecked (a pixels-per-block of 0 killed the process with SIGFPE), so they must be those
 #: HDF5 derives from the dataset (:meth:`ModelFileReader._check_szip`); without a decoder it
@@ -768,9 +776,17 @@ class ModelFileReader:
                              "convert the file with h5repack -f NONE where HDF5 has SZIP, or "
                              "install an h5py built with it")
         unknown = sorted(set(filters) - BUILTIN_FILTERS - {h5py.h5z.FILTER_SZIP})
+        if unknown and unknown[0] < 256:   # HDF5 keeps 0-255 for its own: a damaged id
+            raise self.error(f"dataset '{path}' is stored through HDF5 filter {unknown[0]}, "
+                             f"which HDF5 does not define")
         if unknown:
-            raise self.error(f"dataset '{path}' needs the HDF5 filter plugin(s) "
-                             f"{', '.join(map(str, unknown))}, which dlcore does not load")
+            names = [f"{PLUGIN_FILTER_NAMES[filter_id]} (filter {filter_id})"
+                     if filter_id in PLUGIN_FILTER_NAMES else f"filter {filter_id}"
+                     for filter_id in unknown]
+            kind = "HDF5 filter plugins" if len(unknown) > 1 else "an HDF5 filter plugin"
+            raise self.error(f"dataset '{path}' is compressed with {' and '.join(names)}, "
+                             f"{kind} that dlcore does not load (a plugin is code from outside "
+                             f"HDF5)", PLUGIN_FIX)
         for filter_id, _, values, _ in pipeline:
             if filter_id == h5py.h5z.FILTER_SCALEOFFSET:
                 self._check_scale_offset(dataset, path, values)
