@@ -1192,6 +1192,31 @@ def small_trained_rbm():
     return dlcore.BernoulliRBM(n_hidden=8, epochs=1, batch_size=8, backend="reference").fit(data)
 
 
+def saved_rbm(tmp_path):
+    """:func:`small_trained_rbm` and the file ``rbm.h5`` in ``tmp_path`` it is saved to."""
+    rbm = small_trained_rbm()
+    path = tmp_path / "rbm.h5"
+    dlcore.save(rbm, path)
+    return rbm, path
+
+
+def with_weights_stored(path, chunks=(8, 8), first_chunk=None, **options):
+    """Rewrite the RBM file ``path``'s weights in ``chunks`` through the storage ``options``
+    of h5py's ``create_dataset`` (filters, or a ``dcpl``); ``first_chunk(weights, mask,
+    stored)`` -> (mask, stored) replaces the first chunk's stored bytes, as a damaged or
+    hostile file holds them. Returns the first filter's parameters as HDF5 stored them."""
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        del h5file["W"]
+        stored = h5file.create_dataset("W", data=weights, chunks=chunks, **options)
+        if first_chunk is not None:
+            origin = (0,) * weights.ndim
+            mask, data = first_chunk(weights, *stored.id.read_direct_chunk(origin))
+            stored.id.write_direct_chunk(origin, data, mask)
+        plist = stored.id.get_create_plist()
+        return plist.get_filter(0)[2] if plist.get_nfilters() else None
+
+
 def damage_filter_parameter(path, parameters, index, value):
     """Set parameter ``index`` of the filter whose ``parameters`` the file ``path`` stores to
     ``value`` in the file's bytes, as a damaged or hostile file holds it (None: unchanged)."""
@@ -1209,12 +1234,7 @@ def with_scale_offset_parameter(path, index, value):
     """Rewrite the RBM file ``path``'s weights with HDF5's scale-offset filter (chunks of
     8 x 8: 64 elements), then set the filter's parameter ``index`` to ``value`` in the file's
     bytes (as a damaged or hostile file holds it); ``value`` None keeps HDF5's own."""
-    with h5py.File(path, "r+") as h5file:
-        weights = h5file["W"][()]
-        del h5file["W"]
-        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), scaleoffset=3)
-        parameters = stored.id.get_create_plist().get_filter(0)[2]
-    damage_filter_parameter(path, parameters, index, value)
+    damage_filter_parameter(path, with_weights_stored(path, scaleoffset=3), index, value)
 
 
 @pytest.mark.parametrize("index, name, value", [(2, "elements a chunk", 65),
@@ -1225,9 +1245,7 @@ def test_scale_offset_parameters_that_do_not_fit_their_dataset_are_refused(
     # HDF5 trusts a scale-offset filter's parameters: a chunk of 2**31 - 1 elements in a
     # file of 30 kB crashed the process (SIGSEGV), 2**26 of them took 256 MiB a chunk, and
     # one more than the chunk holds loaded quietly. Parameters as HDF5 writes them load.
-    rbm = small_trained_rbm()
-    path = tmp_path / "rbm.h5"
-    dlcore.save(rbm, path)
+    rbm, path = saved_rbm(tmp_path)
     with_scale_offset_parameter(path, index, None)
     np.testing.assert_allclose(dlcore.load(path).components_, rbm.components_, atol=1e-3)
     dlcore.save(rbm, path)
@@ -1245,14 +1263,10 @@ def with_nbit_parameter(path, index, value):
     """Rewrite the RBM file ``path``'s weights with HDF5's N-bit filter (chunks of 8 x 8),
     then set the filter's parameter ``index`` to ``value`` in the file's bytes; ``value``
     None keeps HDF5's own."""
-    with h5py.File(path, "r+") as h5file:
-        weights = h5file["W"][()]
-        del h5file["W"]
-        creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        creation.set_chunk((8, 8))
-        creation.set_filter(h5py.h5z.FILTER_NBIT, 0, ())
-        stored = h5file.create_dataset("W", data=weights, dcpl=creation)
-        parameters = stored.id.get_create_plist().get_filter(0)[2]
+    creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    creation.set_chunk((8, 8))
+    creation.set_filter(h5py.h5z.FILTER_NBIT, 0, ())
+    parameters = with_weights_stored(path, dcpl=creation)
     assert parameters == (8, 1, 64, 1, 4, 0, 32, 0)   # a full-precision float32: no packing
     damage_filter_parameter(path, parameters, index, value)
 
@@ -1265,9 +1279,7 @@ def test_nbit_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, ind
     # the scale-offset check left HDF5's N-bit filter, whose parameters HDF5 trusts as much:
     # packed (flag 0) chunks of 2**26 elements where 18 were stored crashed the process
     # (SIGSEGV, dlcore.load and dlcore info); lesser damage loaded wrong weights quietly
-    rbm = small_trained_rbm()
-    path = tmp_path / "rbm.h5"
-    dlcore.save(rbm, path)
+    rbm, path = saved_rbm(tmp_path)
     with_nbit_parameter(path, index, None)
     np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
     dlcore.save(rbm, path)
@@ -1305,17 +1317,6 @@ def test_bool_datasets_stored_with_nbit_as_hdf5_2_writes_them_load(tmp_path, chu
                 reader.read_array(h5file["flags"], "flags")
 
 
-def with_compressed_chunk(path, compression, stream_of):
-    """Rewrite the RBM file ``path``'s weights compressed (``compression``: "gzip" or "lzf")
-    in chunks of 8 x 8, then store the stream ``stream_of(weights)`` as the first chunk's
-    bytes, as a hostile file may."""
-    with h5py.File(path, "r+") as h5file:
-        weights = h5file["W"][()]
-        del h5file["W"]
-        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), compression=compression)
-        stored.id.write_direct_chunk((0, 0), stream_of(weights), 0)
-
-
 @pytest.mark.parametrize("compression, stream_of, zeros", [
     ("gzip", zlib.compress, lambda n_bytes: zlib.compress(bytes(n_bytes))),
     ("lzf", model_file_fuzzer.lzf_literals, model_file_fuzzer.lzf_zeros)])
@@ -1325,13 +1326,12 @@ def test_a_compressed_chunk_that_inflates_beyond_its_chunk_is_refused_unread(
     # 1 MB file whose chunk of 100 numbers inflated to 1 GiB of zeros took 1.1 GiB to load
     # (and loaded); h5py's LZF filter too: 1 MiB standing for 88 MiB of zeros took 28 s and
     # 90 MiB (LZF chunks were not checked); a chunk inflating to its own size loads
-    rbm = small_trained_rbm()
-    path = tmp_path / "rbm.h5"
-    dlcore.save(rbm, path)
-    with_compressed_chunk(path, compression, lambda weights: stream_of(
-        weights[:8, :8].tobytes()))
+    rbm, path = saved_rbm(tmp_path)
+    with_weights_stored(path, compression=compression, first_chunk=lambda weights, *_: (
+        0, stream_of(weights[:8, :8].tobytes())))
     np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
-    with_compressed_chunk(path, compression, lambda weights: zeros(2**22))
+    with_weights_stored(path, compression=compression,
+                        first_chunk=lambda *_: (0, zeros(2**22)))
     refusal = ("rbm.h5: dataset 'W' has a chunk at (0, 0) that inflates beyond the 256 bytes "
                "of its chunk (a decompression bomb); ")
     with pytest.raises(dlcore.io.ModelFileError, match=re.escape(refusal)) as caught:
@@ -1343,14 +1343,9 @@ def test_a_compressed_chunk_that_inflates_beyond_its_chunk_is_refused_unread(
 def test_a_fletcher32_chunk_shorter_than_its_checksum_is_refused_unread(tmp_path):
     # HDF5 takes a chunk's 4-byte Fletcher-32 checksum off unchecked: a chunk cut to 3 bytes
     # crashed the process (SIGSEGV, fuzzer seed 177 with the stored-chunk mutation)
-    path = tmp_path / "rbm.h5"
-    dlcore.save(small_trained_rbm(), path)
-    with h5py.File(path, "r+") as h5file:
-        weights = h5file["W"][()]
-        del h5file["W"]
-        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), fletcher32=True)
-        mask, chunk = stored.id.read_direct_chunk((0, 0))
-        stored.id.write_direct_chunk((0, 0), chunk[:3], mask)
+    _, path = saved_rbm(tmp_path)
+    with_weights_stored(path, fletcher32=True,
+                        first_chunk=lambda weights, mask, stored: (mask, stored[:3]))
     with pytest.raises(dlcore.io.ModelFileError,
                        match=re.escape("rbm.h5: dataset 'W' has a chunk at (0, 0) that holds 3 "
                                        "bytes, fewer than the 4 of the Fletcher-32 checksum it "
@@ -1396,21 +1391,14 @@ def test_a_negative_moving_variance_is_refused_at_load(tmp_path, make):
 def with_szip(path, options=("nn", 8)):
     """Rewrite the RBM file ``path``'s weights SZIP-compressed in chunks of 8 x 8; return the
     filter's parameters as HDF5 stored them."""
-    with h5py.File(path, "r+") as h5file:
-        weights = h5file["W"][()]
-        del h5file["W"]
-        stored = h5file.create_dataset("W", data=weights, chunks=(8, 8), compression="szip",
-                                       compression_opts=options)
-        return stored.id.get_create_plist().get_filter(0)[2]
+    return with_weights_stored(path, compression="szip", compression_opts=options)
 
 
 @pytest.mark.parametrize("options", [("nn", 8), ("ec", 32)])
 def test_an_undamaged_szip_dataset_loads(tmp_path, options):
     # this HDF5 decodes SZIP (libaec), which every undamaged file was refused for as if it
     # were damaged ("which HDF5 cannot read safely from a damaged file")
-    rbm = small_trained_rbm()
-    path = tmp_path / "rbm.h5"
-    dlcore.save(rbm, path)
+    rbm, path = saved_rbm(tmp_path)
     with_szip(path, options)
     np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
 
@@ -1418,8 +1406,7 @@ def test_an_undamaged_szip_dataset_loads(tmp_path, options):
 def test_szip_without_a_decoder_is_refused_as_unsupported_not_as_damaged(
         tmp_path, monkeypatch):
     # an HDF5 built without libaec cannot read SZIP: the file is sound, the line says so
-    path = tmp_path / "rbm.h5"
-    dlcore.save(small_trained_rbm(), path)
+    _, path = saved_rbm(tmp_path)
     with_szip(path)
     monkeypatch.setattr(dlcore.io.guarded, "SZIP_DECODES", False)
     with pytest.raises(dlcore.io.ModelFileError,
@@ -1438,8 +1425,7 @@ def test_szip_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, ind
                                                                    value):
     # HDF5 divides by an SZIP filter's parameters unchecked: a pixels-per-block of 0 killed
     # the process (SIGFPE, fuzzer seed 153); they must be those HDF5 derives from the dataset
-    path = tmp_path / "rbm.h5"
-    dlcore.save(small_trained_rbm(), path)
+    _, path = saved_rbm(tmp_path)
     damage_filter_parameter(path, with_szip(path), index, value)
     refusal = (f"rbm.h5: dataset 'W' is stored with HDF5's SZIP filter, whose parameters do "
                f"not fit it ({name} {value}, not ")
@@ -1452,14 +1438,12 @@ def test_szip_parameters_that_do_not_fit_their_dataset_are_refused(tmp_path, ind
 def test_an_szip_chunk_declaring_more_than_its_chunk_is_refused_unread(tmp_path):
     # HDF5's SZIP filter allocates the size a chunk's first four bytes declare (up to 4 GiB)
     # and decodes into it
-    path = tmp_path / "rbm.h5"
-    dlcore.save(small_trained_rbm(), path)
-    with_szip(path)
-    with h5py.File(path, "r+") as h5file:
-        # (filter mask 0: SZIP decodes the chunk; random weights are stored unfiltered, their
-        # filter's bit set, as SZIP does not make them smaller)
-        _, chunk = h5file["W"].id.read_direct_chunk((0, 0))
-        h5file["W"].id.write_direct_chunk((0, 0), struct.pack("<I", 2**32 - 1) + chunk, 0)
+    _, path = saved_rbm(tmp_path)
+    # (filter mask 0: SZIP decodes the chunk; random weights are stored unfiltered, their
+    # filter's bit set, as SZIP does not make them smaller)
+    with_weights_stored(path, compression="szip", compression_opts=("nn", 8),
+                        first_chunk=lambda weights, mask, stored: (
+                            0, struct.pack("<I", 2**32 - 1) + stored))
     with pytest.raises(dlcore.io.ModelFileError,
                        match=re.escape("rbm.h5: dataset 'W' has a chunk at (0, 0) that "
                                        "declares 4.0 GiB of SZIP data, beyond the 256 bytes "
@@ -1539,10 +1523,7 @@ def test_a_dataset_stored_in_thousands_of_tiny_chunks_is_refused_unread(tmp_path
                               backend="reference").fit(data)
     for chunks, refused in (((2, 1), False), ((1, 1), True)):   # 1,024 chunks, then 2,048
         dlcore.save(rbm, path)
-        with h5py.File(path, "r+") as h5file:
-            weights = h5file["W"][()]
-            del h5file["W"]
-            h5file.create_dataset("W", data=weights, chunks=chunks, fletcher32=True)
+        with_weights_stored(path, chunks, fletcher32=True)
         if not refused:
             np.testing.assert_array_equal(dlcore.load(path).components_, rbm.components_)
             continue
