@@ -1340,6 +1340,22 @@ def test_a_compressed_chunk_that_inflates_beyond_its_chunk_is_refused_unread(
     assert refusal.split(": ", 1)[1].split(";")[0] in dlcore.io.describe(path)
 
 
+def test_describe_counts_a_signalling_nan_without_numpys_warning(tmp_path):
+    # a weight whose bits are a signalling NaN (random bytes in a damaged chunk, stored-chunk
+    # fuzz, seeds 181 and 199): dlcore info printed NumPy's "RuntimeWarning: invalid value
+    # encountered in cast" and its source line above the description
+    import warnings
+    _, path = saved_rbm(tmp_path)
+    with h5py.File(path, "r+") as h5file:
+        weights = h5file["W"][()]
+        weights.view(np.uint32)[0, 0] = 0x7FA00000
+        h5file["W"][...] = weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = dlcore.io.describe(path)
+    assert "(1 NaN/inf)" in next(line for line in text.splitlines() if line.startswith("  W "))
+
+
 def test_a_fletcher32_chunk_shorter_than_its_checksum_is_refused_unread(tmp_path):
     # HDF5 takes a chunk's 4-byte Fletcher-32 checksum off unchecked: a chunk cut to 3 bytes
     # crashed the process (SIGSEGV, fuzzer seed 177 with the stored-chunk mutation)

@@ -1204,7 +1204,11 @@ def _statistics_text(reader: ModelFileReader, dataset: h5py.Dataset, path: str) 
             not 0 < dataset.size <= DESCRIBE_STATISTICS_MAX_ELEMENTS:
         return ""
     try:
-        values = np.asarray(reader.read_array(dataset, path, finite=False), dtype=np.float64)
+        # a signalling NaN (a damaged float32's bits) raises NumPy's "invalid value" warning
+        # when widened: counted below as NaN, not printed as a warning of its own
+        with np.errstate(invalid="ignore"):
+            values = np.asarray(reader.read_array(dataset, path, finite=False),
+                                dtype=np.float64)
     except ModelFileError as error:
         return f"(not read: {str(error).split(': ', 1)[-1]})"
     finite = values[np.isfinite(values)]
