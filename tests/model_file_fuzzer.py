@@ -61,6 +61,13 @@ internal exception.
 Usage::
 
     python tests/model_file_fuzzer.py --files 1000 --seed 0
+    python tests/model_file_fuzzer.py --data-files --files 200 --seed 0
+
+``--data-files`` fuzzes data files instead (:func:`save_data_bases`: uint8 images, gzipped
+float rows, rows behind a soft link) with the mutations of a dataset, its storage and what
+surrounds it (:data:`DATA_MUTATIONS`), each read as training reads it
+(:func:`classify_data_file`: ``dlcore.datasets.open_hdf5``, rows, their conversion, their
+mean), under the same limits and outcomes.
 
 The exit status is 0 when every file was refused clearly or loaded and works, 1 otherwise.
 ``run_fuzz`` is what tests/test_io_fuzz.py calls for its quick run.
@@ -259,6 +266,32 @@ def save_base_models(folder):
                 architecture = h5file.attrs["model_config"]
         with open(os.path.join(folder, f"{name}.json"), "w", encoding="utf-8") as stream:
             stream.write(architecture)
+    return paths
+
+
+#: The data files of ``--data-files`` (read by ``dlcore.datasets.open_hdf5``, dataset
+#: "images"): uint8 images stored whole, float rows in gzip chunks, and rows reached by a soft
+#: link (``images -> /train/x``, shuffled and gzipped).
+DATA_BASE_NAMES = ("data_uint8", "data_gzip", "data_linked")
+
+
+def save_data_bases(folder):
+    """Write the data files of :data:`DATA_BASE_NAMES` in ``folder``; returns name -> path."""
+    import h5py
+    rng = np.random.default_rng(0)
+    paths = {name: os.path.join(folder, f"{name}.h5") for name in DATA_BASE_NAMES}
+    with h5py.File(paths["data_uint8"], "w") as h5file:
+        h5file["images"] = (rng.random((64, 28, 28)) * 255).astype(np.uint8)
+    with h5py.File(paths["data_gzip"], "w") as h5file:
+        h5file.create_dataset("images", data=rng.random((200, 20)).astype(np.float32),
+                              chunks=(16, 20), compression="gzip")
+    with h5py.File(paths["data_linked"], "w") as h5file:
+        h5file.create_dataset("train/x", data=rng.random((50, 8)), chunks=(5, 8),
+                              compression="gzip", shuffle=True)
+        h5file["images"] = h5py.SoftLink("/train/x")
+    for path in paths.values():
+        with h5py.File(path, "r+") as h5file:
+            h5file["labels"] = np.arange(64) % 10
     return paths
 
 
@@ -1289,16 +1322,32 @@ MUTATIONS = [
 ]
 
 
-def make_fuzzed_files(base_paths, folder, n_files, seed):
-    """Write ``n_files`` mutated copies into ``folder``; returns [(path, base, description)]."""
+#: The mutations of ``--data-files``: those of a dataset's storage, type, shape and values,
+#: of the links and groups around it, and of attributes and names.
+DATA_MUTATIONS = [
+    (delete_dataset, 4), (reshape_dataset, 6), (retype_dataset, 6), (non_finite_dataset, 6),
+    (huge_dataset, 6), (group_to_dataset, 3), (dataset_to_group, 3), (add_links, 4),
+    (chunk_bomb, 3), (odd_storage, 4), (odd_dtype_dataset, 4), (filtered_storage, 6),
+    (filter_parameters, 6), (stored_chunks, 8), (deep_groups, 2), (many_attributes, 2),
+    (hard_link_fan_out, 2), (non_utf8_name, 3), (delete_group, 2), (beyond_float32_dataset, 3),
+    (non_utf8_attribute_name, 2), (odd_dtype_attribute, 2), (swap_attribute_type, 2),
+]
+
+
+def make_fuzzed_files(base_paths, folder, n_files, seed, mutations=None, base_names=None):
+    """Write ``n_files`` mutated copies into ``folder``; returns [(path, base, description)].
+    ``mutations``: [(function, weight)], by default :data:`MUTATIONS`; ``base_names``: the
+    bases taken in turn, by default :data:`BASE_NAMES`."""
     import h5py
     rng = np.random.default_rng(seed)
-    functions = [function for function, _ in MUTATIONS]
-    weights = np.array([weight for _, weight in MUTATIONS], dtype=np.float64)
+    mutations = MUTATIONS if mutations is None else mutations
+    base_names = BASE_NAMES if base_names is None else base_names
+    functions = [function for function, _ in mutations]
+    weights = np.array([weight for _, weight in mutations], dtype=np.float64)
     weights /= weights.sum()
     files = []
     for index in range(n_files):
-        base = BASE_NAMES[index % len(BASE_NAMES)]
+        base = base_names[index % len(base_names)]
         path = os.path.join(folder, f"fuzz_{index:05d}_{base}.h5")
         archive = zipfile.is_zipfile(base_paths[base])   # a caller may give other bases
         if archive:
@@ -1449,6 +1498,28 @@ def classify(path, load, model_file_error, describe=None):
     return "loaded-and-works", ""
 
 
+def classify_data_file(path):
+    """The outcome of reading the data file ``path`` as training does (``open_hdf5(path,
+    "images")``, some rows, the rows converted and checked, their mean): (outcome, detail);
+    a refusal is a ValueError (a ModelFileError among them) of one line naming the file."""
+    from dlcore.datasets import open_hdf5
+    try:
+        rows = open_hdf5(path, "images")
+        rows.rows(np.arange(min(len(rows), 16))[::-1])
+        converted = (rows.unit_interval() if rows.dtype in (np.uint8, np.bool_)
+                     else rows.checked("fuzz"))
+        np.asarray(converted[:64])
+        rows.mean()
+    except ValueError as error:
+        message = str(error)
+        if "\n" in message or path not in message:
+            return "refused-unclearly", message[:300]
+        return "refused-clearly", message[:300]
+    except Exception as error:  # noqa: BLE001 - counting them is the point
+        return "internal-exception", f"{type(error).__name__}: {str(error)[:300]}"
+    return "loaded-and-works", ""
+
+
 class _Timeout(Exception):
     pass
 
@@ -1471,18 +1542,26 @@ def _peak_resident_bytes(reset=False):
         return None
 
 
-def worker_main(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG):
+def worker_main(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG,
+                data_files=False):
     """Read file paths from stdin, one a line; print one JSON result a line. The ``warmup``
     files (the intact bases) are loaded and used first, untimed: the first use of each kind of
     model in a fresh process loads its kernels from the cache (seconds, more on a busy
-    machine), which a fuzzed file's time limit must not pay for."""
+    machine), which a fuzzed file's time limit must not pay for. ``data_files``: the files are
+    data files, classified by :func:`classify_data_file`."""
     import resource
     import signal
 
     from dlcore.io import ModelFileError, describe
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
+    def outcome_of(path):
+        if data_files:
+            return classify_data_file(path)
+        return classify(path, load_for_fuzz, ModelFileError, describe)
+
     for path in warmup:
-        classify(path, load_for_fuzz, ModelFileError, describe)
+        outcome_of(path)
     signal.signal(signal.SIGALRM, _alarm)
     for line in sys.stdin:
         path = line.rstrip("\n")
@@ -1490,7 +1569,7 @@ def worker_main(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG)
         before = _peak_resident_bytes(reset=True)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            outcome, detail = classify(path, load_for_fuzz, ModelFileError, describe)
+            outcome, detail = outcome_of(path)
         except _Timeout:
             outcome, detail = "hang", f"over {timeout} s"
         except MemoryError:
@@ -1507,10 +1586,11 @@ def worker_main(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG)
 # --------------------------------------------------------------------------------------------
 # The driver
 # --------------------------------------------------------------------------------------------
-def _start_worker(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG):
+def _start_worker(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HOG,
+                  data_files=False):
     command = [sys.executable, os.path.abspath(__file__), "--worker",
                "--memory-limit", str(memory_limit), "--timeout", str(timeout),
-               "--memory-hog", str(memory_hog)]
+               "--memory-hog", str(memory_hog)] + (["--data-files"] if data_files else [])
     command += [argument for path in warmup for argument in ("--warmup", path)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
@@ -1521,7 +1601,7 @@ def _start_worker(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HO
 
 
 def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, warmup=(),
-             memory_hog=DEFAULT_MEMORY_HOG):
+             memory_hog=DEFAULT_MEMORY_HOG, data_files=False):
     """Load every path in worker processes; returns {path: (outcome, detail)}.
 
     A worker that stops answering (stuck in C code past the alarm) is killed and the file
@@ -1530,7 +1610,7 @@ def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, 
     results = {}
     pending = list(paths)
     while pending:
-        process, lines = _start_worker(memory_limit, timeout, warmup, memory_hog)
+        process, lines = _start_worker(memory_limit, timeout, warmup, memory_hog, data_files)
         process.stdin.write("".join(f"{path}\n" for path in pending))
         process.stdin.close()
         current = None
@@ -1558,8 +1638,9 @@ def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, 
 
 
 def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
-             timeout=DEFAULT_TIMEOUT, memory_hog=DEFAULT_MEMORY_HOG):
-    """Make ``n_files`` fuzzed files and load them all.
+             timeout=DEFAULT_TIMEOUT, memory_hog=DEFAULT_MEMORY_HOG, data_files=False):
+    """Make ``n_files`` fuzzed files and load them all (``data_files``: fuzzed data files of
+    :func:`save_data_bases`, read by :func:`classify_data_file`).
 
     Returns
     -------
@@ -1570,12 +1651,17 @@ def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
     own_folder = folder is None
     folder = tempfile.mkdtemp(prefix="dlcore-fuzz-") if own_folder else folder
     try:
-        base_paths = save_base_models(folder)
-        files = make_fuzzed_files(base_paths, folder, n_files, seed)
+        if data_files:
+            base_paths = save_data_bases(folder)
+            files = make_fuzzed_files(base_paths, folder, n_files, seed, DATA_MUTATIONS,
+                                      DATA_BASE_NAMES)
+        else:
+            base_paths = save_base_models(folder)
+            files = make_fuzzed_files(base_paths, folder, n_files, seed)
         used = {base for _, base, _ in files}   # warming a base up costs 0.1-0.5 s
         results = load_all([path for path, _, _ in files], memory_limit, timeout,
                            warmup=[path for base, path in base_paths.items() if base in used],
-                           memory_hog=memory_hog)
+                           memory_hog=memory_hog, data_files=data_files)
     finally:
         if own_folder:
             shutil.rmtree(folder, ignore_errors=True)
@@ -1603,18 +1689,22 @@ def main(argv=None):
     parser.add_argument("--records", metavar="FILE",
                         help="write one tab-separated line per file: name, outcome, mutations, "
                              "detail")
+    parser.add_argument("--data-files", action="store_true",
+                        help="fuzz data files read by dlcore.datasets.open_hdf5 instead")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.memory_limit, args.timeout, args.warmup, args.memory_hog)
+        worker_main(args.memory_limit, args.timeout, args.warmup, args.memory_hog,
+                    args.data_files)
         return 0
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     started = time.perf_counter()
     counts, exceptions, records = run_fuzz(args.files, args.seed, args.keep, args.memory_limit,
-                                           args.timeout, args.memory_hog)
-    print(f"{args.files} fuzzed model files (seed {args.seed}) in "
+                                           args.timeout, args.memory_hog, args.data_files)
+    print(f"{args.files} fuzzed {'data' if args.data_files else 'model'} files (seed "
+          f"{args.seed}) in "
           f"{time.perf_counter() - started:.0f} s:")
     for outcome in GOOD_OUTCOMES + BAD_OUTCOMES:
         extra = ""

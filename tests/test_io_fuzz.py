@@ -133,3 +133,19 @@ def test_the_many_attributes_mutation_adds_attributes_and_replaces_none(tmp_path
         assert h5file.attrs["a0"] == "kept" and count > 1_000
         model_file_fuzzer.many_attributes(h5file, np.random.default_rng(1))   # 1,001
         assert len(h5file.attrs) == 2 * count - 1
+
+
+# slow: the worker process's start (importing dlcore and h5py) is most of its 2-4 s, and the
+# files need a worker of their own, which reads data files rather than loading models
+@pytest.mark.slow
+def test_fuzzed_data_files_are_refused_clearly_or_read_as_training_reads_them(tmp_path):
+    """``--data-files``: copies of data files (uint8 images, gzipped float rows, rows behind a
+    soft link) changed by the mutations of a dataset and what surrounds it, each read by
+    ``open_hdf5`` as training reads it, in the worker under the same limits."""
+    counts, _, records = model_file_fuzzer.run_fuzz(24, seed=0, folder=str(tmp_path),
+                                                    data_files=True)
+    bad = [f"{outcome}: {mutations} -> {detail}" for _, _, mutations, outcome, detail in records
+           if outcome not in model_file_fuzzer.GOOD_OUTCOMES]
+    assert not bad, "\n".join(bad)
+    assert counts["refused-clearly"] > 0 and counts["loaded-and-works"] > 0
+    assert {base for _, base, _, _, _ in records} == set(model_file_fuzzer.DATA_BASE_NAMES)
