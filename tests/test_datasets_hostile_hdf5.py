@@ -56,6 +56,13 @@ def lzf_bomb(path):
         h5file["images"].id.write_direct_chunk((0, 0, 0), lzf_zeros(2**22), 0)
 
 
+def rows_of_no_values(path):
+    """2**40 rows of shape (0, 0): no bytes to count against the file's size."""
+    with h5py.File(path, "w") as h5file:
+        h5file.create_dataset("images", shape=(2**40, 0, 0), dtype=np.uint8,
+                              maxshape=(None, None, None), chunks=(1, 1, 1))
+
+
 @pytest.mark.parametrize("make, refusal", [
     (external_storage, "dataset 'images' keeps its data in an external file"),
     (external_link, "'/images' is an external link to 'images' in the file '"),
@@ -65,13 +72,16 @@ def lzf_bomb(path):
                  "of its chunk (a decompression bomb)"),
     (lzf_bomb, "dataset 'images' has a chunk at (0, 0, 0) that inflates beyond the 144 bytes "
                "of its chunk (a decompression bomb)"),
+    (rows_of_no_values, "dataset 'images' declares shape (1099511627776, 0, 0): 1099511627776 "
+                        "rows that hold no values"),
 ])
 def test_a_hostile_data_file_is_refused_in_one_line_before_its_rows_are_used(
         tmp_path, make, refusal):
     # open_hdf5 read a data file without the checks of a model file: it trained on another
     # file's bytes (external storage), opened the file an external link named (a KeyError
     # traceback), went through a billion rows of a 1 kB file, and inflated a 1 MB file's chunk
-    # to 1 GiB (1.1 GiB of memory a batch)
+    # to 1 GiB (1.1 GiB of memory a batch); 2**40 rows of no values (no bytes against the
+    # file's size) were opened as a data set of 2**40 rows (data-file fuzz, seed 184)
     path = tmp_path / "data.h5"
     make(path)
     with pytest.raises(ValueError) as caught:

@@ -679,6 +679,11 @@ class ModelFileReader:
             raise self.error(f"dataset '{path}' has "
                              f"{'no shape' if dataset.shape is None else len(dataset.shape)} "
                              f"dimensions; rows have at most {MAX_NDIM}")
+        if dataset.shape and dataset.shape[0] and not math.prod(dataset.shape[1:]):
+            # the size budget below counts bytes: rows of no values escape it, and training
+            # would go through 2**40 of them, declared by a file of a few kB
+            raise self.error(f"dataset '{path}' declares shape {shape_text(dataset.shape)}: "
+                             f"{dataset.shape[0]} rows that hold no values")
         filters = self._check_storage(dataset, path)
         n_bytes = math.prod(dataset.shape) * dataset.dtype.itemsize
         budget = self.file_size
