@@ -94,8 +94,8 @@ class LazyRows:
     # -- views: nothing is read -------------------------------------------------------------
     def take(self, indices):
         """The view of rows ``indices`` (ints into this view, any order, repeats allowed)."""
-        if isinstance(indices, slice):
-            indices = np.arange(len(self))[indices]
+        if isinstance(indices, slice):   # not np.arange(len(self))[indices]: N int64s
+            indices = np.arange(*indices.indices(len(self)))
         indices = np.asarray(indices)
         if indices.dtype == bool:
             if indices.shape != (len(self),):

@@ -456,3 +456,20 @@ def test_dbn_commands_under_distributed_train_from_lazy_rows(command, monkeypatc
                                   "--out", str(tmp_path / "run"), *distributed])
     assert [isinstance(X, LazyRows) for X in seen] == [False, True]
     assert len(seen[0]) == len(seen[1])
+
+
+class _ManyRowsReader:
+    """A reader of 2**40 rows of one value each, its value the row's number (nothing on disk)."""
+    n_rows, row_shape, dtype, name, rows_read = 2**40, (1,), np.dtype(np.int64), "many", 0
+
+    def read(self, indices):
+        return np.asarray(indices, dtype=np.int64)[:, None]
+
+
+def test_a_slice_of_lazy_rows_costs_its_own_rows_not_the_views():
+    # lazy[:64] made np.arange(len(lazy)) first: 800 MB for 10**8 rows, and 8 TiB (a
+    # MemoryError) for the 2**40 a hostile data file declared (data-file fuzz, seed 184)
+    lazy = LazyRows(_ManyRowsReader())
+    np.testing.assert_array_equal(lazy[:3].rows(np.arange(3)), [[0], [1], [2]])
+    np.testing.assert_array_equal(lazy[-2:].rows(np.arange(2)), [[2**40 - 2], [2**40 - 1]])
+    assert len(lazy[5:2**40:2**39]) == 2 and len(lazy[10:5]) == 0
