@@ -186,6 +186,11 @@ class _Resumable(_Monitored):
     """A watching callback whose counts a network's file keeps (``get_state``, ``check_state``)
     and the first fit after loading continues (:meth:`set_state`)."""
 
+    #: it stops, restores or slows the one network its fit set on it (``set_model``): a
+    #: scikit-learn wrapper's fit running beside another that uses it trains with a copy
+    #: (:func:`dlcore.wrappers._own_callbacks`)
+    _steers_its_network = True
+
     #: how the saved state's errors name the callback
     STATE_NAME = ""
 
@@ -651,6 +656,9 @@ class LearningRateScheduler(Callback):
     schedule : callable (epoch, rate) -> new rate (a positive number)
     verbose : 0 silent, 1 a line on stderr per epoch
     """
+
+    #: as :attr:`_Resumable._steers_its_network`: it sets the rate of its fit's network
+    _steers_its_network = True
 
     def __init__(self, schedule, verbose=0):
         if not callable(schedule):

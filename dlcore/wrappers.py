@@ -43,10 +43,12 @@ import functools
 import hashlib
 import inspect
 import os
+import pickle
 import secrets
 import sys
 import threading
 import time
+from copy import Error as copy_error
 from copy import deepcopy
 
 import numpy as np
@@ -366,35 +368,48 @@ _CALLBACKS_CLAIMING = threading.Lock()
 
 
 def _own_callbacks(options, claimed):
-    """``options`` with each callback that a wrapper fit running now in this process trains
-    with replaced by a copy for this fit; the callbacks this fit takes are appended to
-    ``claimed`` (:func:`_let_go_of_callbacks` frees them however the fit ends).
+    """``options`` with each of dlcore's callbacks that steer their fit's network which a
+    wrapper fit running now in this process trains with replaced by a copy for this fit; the
+    callbacks this fit takes are appended to ``claimed`` (:func:`_let_go_of_callbacks` frees
+    them however the fit ends).
 
     A grid search under joblib's threading backend (or fits in threads of the user's own)
     hands its fits at once the very callbacks of its fit parameters: each fit's
-    ``set_model`` took the other's EarlyStopping or ReduceLROnPlateau, which then stopped,
-    restored or slowed the other fit's network, and their counts mixed (cv_results_ that
-    differed from ``n_jobs=1``'s). Fits at once now each have their own, as the worker
-    processes of ``n_jobs=2`` get their own pickles; fits in turn share them as before.
-    Not copied: a ModelCheckpoint or CSVLogger, whose file the fits write one after the
-    other (:func:`_hold_written_files`), and a BackupAndRestore, which each fit replaces by
-    its own (:meth:`_SKLearnWrapper._own_backup`)."""
-    from dlcore.callbacks import BackupAndRestore, CSVLogger, ModelCheckpoint
+    ``set_model`` took the other's EarlyStopping, ReduceLROnPlateau or LearningRateScheduler
+    (``_steers_its_network``), which then stopped, restored or slowed the other fit's
+    network, and their counts mixed (cv_results_ that differed from ``n_jobs=1``'s). Fits at
+    once now each have their own, as the worker processes of ``n_jobs=2`` get their own
+    pickles; fits in turn share them as before. Every other callback is the very one given,
+    as Keras's fits in threads share it: what the user's own callback records, it records of
+    every fit (a copy kept one fit's records from it, and could not be made of one holding a
+    lock or an open file), a ModelCheckpoint's or CSVLogger's file the fits write one after
+    the other (:func:`_hold_written_files`), and a BackupAndRestore each fit replaces by its
+    own (:meth:`_SKLearnWrapper._own_backup`)."""
     callbacks = options.get("callbacks")
     if not isinstance(callbacks, (list, tuple)):
         return options
     own = []
     with _CALLBACKS_CLAIMING:
         for callback in callbacks:
-            if id(callback) in _CALLBACKS_IN_FITS and callback not in claimed and \
-                    not isinstance(callback, (BackupAndRestore, CSVLogger, ModelCheckpoint)):
-                # the other fit's network, which it trains as this copy is made, left out
-                callback = deepcopy(callback, {id(getattr(callback, "model", None)): None})
-            if callback not in claimed:
+            if getattr(callback, "_steers_its_network", False) and callback not in claimed:
+                if id(callback) in _CALLBACKS_IN_FITS:
+                    callback = _copy_for_this_fit(callback)
                 _CALLBACKS_IN_FITS.add(id(callback))
                 claimed.append(callback)
             own.append(callback)
     return {**options, "callbacks": own}
+
+
+def _copy_for_this_fit(callback):
+    """A copy of ``callback``, which another running fit uses, without that fit's network
+    (it trains it as the copy is made); one line where the callback cannot be copied."""
+    try:
+        return deepcopy(callback, {id(getattr(callback, "model", None)): None})
+    except (TypeError, copy_error, pickle.PicklingError) as error:
+        name = type(callback).__name__
+        raise ValueError(f"{name} is used by another wrapper fit running now in this process, "
+                         f"and this fit cannot train with a copy of its own ({error}): give "
+                         f"each fit its own {name}") from None
 
 
 def _let_go_of_callbacks(claimed):

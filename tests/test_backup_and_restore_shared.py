@@ -855,3 +855,75 @@ def test_wrapper_fits_at_once_given_one_early_stopping_each_train_as_alone(tmp_p
         for weight, expected in zip(together.model_.get_weights(),
                                     by_itself.model_.get_weights()):
             np.testing.assert_array_equal(weight, expected)
+
+
+def test_wrapper_fits_at_once_share_the_user_s_own_callback_which_records_both(tmp_path):
+    # fits at once in threads trained with a copy of every callback the other fit used: the
+    # user's thread-safe recorder (it holds a lock) could not be copied (TypeError "cannot
+    # pickle '_thread.lock' object"), and one without a lock lost the second fit's rows
+    import threading
+
+    from dlcore.callbacks import Callback
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.epochs, self.lock = [], threading.Lock()
+
+        def on_epoch_end(self, epoch, logs=None):
+            with self.lock:
+                self.epochs.append(epoch)
+
+    recorder, beside, failed = Recorder(), [], []
+
+    def fit(also=()):
+        return SKLearnClassifier(mlp, fit_kwargs={"epochs": 3, "callbacks": [*also, recorder]}
+                                 ).fit(X, Y)
+
+    def fit_beside():
+        try:
+            beside.append(fit())
+        except Exception as error:   # the thread's failure, for the assertion below
+            failed.append(error)
+
+    def start_beside(epoch, logs):   # the other fit runs whole while this one is at epoch 1
+        if epoch == 0:
+            thread = threading.Thread(target=fit_beside)
+            thread.start()
+            thread.join()
+    fit(also=[LambdaCallback(on_epoch_end=start_beside)])
+    assert failed == [] and len(beside) == 1
+    assert sorted(recorder.epochs) == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_steering_callback_that_cannot_be_copied_for_a_fit_beside_is_refused_in_one_line():
+    import threading
+
+    from dlcore.callbacks import EarlyStopping
+
+    class LockedStopping(EarlyStopping):
+        def __init__(self):
+            super().__init__(monitor="loss", patience=5)
+            self.lock = threading.Lock()
+
+    stopping, failed = LockedStopping(), []
+
+    def fit(also=()):
+        return SKLearnClassifier(mlp, fit_kwargs={"epochs": 2, "callbacks": [*also, stopping]}
+                                 ).fit(X, Y)
+
+    def fit_beside():
+        try:
+            fit()
+        except Exception as error:   # the thread's failure, for the assertions below
+            failed.append(error)
+
+    def start_beside(epoch, logs):
+        if epoch == 0:
+            thread = threading.Thread(target=fit_beside)
+            thread.start()
+            thread.join()
+    fit(also=[LambdaCallback(on_epoch_end=start_beside)])
+    assert len(failed) == 1 and isinstance(failed[0], ValueError)
+    message = str(failed[0])
+    assert "\n" not in message and "LockedStopping is used by another wrapper fit" in message
+    assert message.endswith("give each fit its own LockedStopping")
