@@ -26,12 +26,15 @@ rebuild it from the loaded members (``Ensemble([dlcore.load(path) for path in pa
 Distillation (:class:`dlcore.losses.Distillation`) trains a single network to mimic it.
 """
 
+import time
+
+import click
 import numpy as np
 
 from dlcore.backend import rng
-from dlcore.callbacks import BackupAndRestore
+from dlcore.callbacks import BackupAndRestore, format_logs
 from dlcore.losses import output_channels
-from dlcore.validation import check_int
+from dlcore.validation import check_int, check_verbose
 
 __all__ = ["Ensemble", "bootstrap_rows"]
 
@@ -141,10 +144,12 @@ class Ensemble:
         return histories
 
     # -- predictions ----------------------------------------------------------------------
-    def predict(self, x, batch_size=256):
+    def predict(self, x, batch_size=256, verbose=0):
         """(1/M) sum_m p_m(y | x): the members' ``predict`` averaged, (n, outputs) NumPy
-        float32."""
+        float32. ``verbose`` as a network's (Keras's): 1, 2 or "auto" print one line on
+        stderr when done; 0 is silent."""
         from dlcore.training import one_output
+        talk, started = check_verbose(verbose), time.perf_counter()
         total = None
         for index, model in enumerate(self.models):
             probabilities = np.asarray(one_output(model.predict(x, batch_size=batch_size)),
@@ -153,6 +158,9 @@ class Ensemble:
                 raise ValueError(f"member {index} predicts shape {probabilities.shape}, member "
                                  f"0 {total.shape}: the members need the same outputs")
             total = probabilities if total is None else total + probabilities
+        if talk:
+            click.echo(f"predict: {len(total):,} samples by {len(self.models)} members in "
+                       f"{time.perf_counter() - started:.2f} s", err=True)
         return (total / len(self.models)).astype(np.float32)
 
     predict_proba = predict
@@ -164,7 +172,7 @@ class Ensemble:
             return (probabilities[:, 0] > 0.5).astype(np.int64)
         return probabilities.argmax(axis=1)
 
-    def evaluate(self, x, y, batch_size=256, return_dict=False):
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False):
         """The loss of the averaged probabilities (the first member's loss, on probabilities)
         and their accuracy on (x, y), as the first member's metrics ask for it: named as it
         was compiled (``acc``, ``accuracy``...), each output against 0.5 for
@@ -174,9 +182,12 @@ class Ensemble:
         -------
         :class:`dlcore.training.Scores` ``(loss, <metric>)`` (the loss alone, as Keras's, for
         members compiled without metrics), or a dict of them with ``return_dict``.
+        ``verbose`` as a network's ``evaluate`` (Keras's, in its place among the arguments):
+        1, 2 or "auto" print one line with the numbers on stderr when done; 0 is silent.
         """
         from dlcore.losses import elementwise_correct
         from dlcore.training import LossRows, is_elementwise_accuracy, scores
+        talk, started = check_verbose(verbose), time.perf_counter()
         first = self.models[0]
         first.check_compiled()
         probabilities = self.predict(x, batch_size)
@@ -197,4 +208,7 @@ class Ensemble:
         accuracy = float(np.mean(correct, dtype=np.float64))
         logs = {"loss": float(np.mean(losses, dtype=np.float64)),
                 **{name: accuracy for name in names}}
+        if talk:
+            click.echo(f"evaluate: {n:,} samples by {len(self.models)} members in "
+                       f"{time.perf_counter() - started:.2f} s: {format_logs(logs)}", err=True)
         return scores(logs, return_dict)

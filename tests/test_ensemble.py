@@ -88,6 +88,24 @@ def test_evaluate_is_the_cross_entropy_and_accuracy_of_the_average(backend):
     assert accuracy == pytest.approx(np.mean(p.argmax(axis=1) == y))
 
 
+def test_evaluate_and_predict_take_keras_s_verbose(capsys):
+    # Keras's evaluate(x, y, batch_size, verbose) and predict(x, batch_size, verbose): an
+    # ensemble's raised TypeError on verbose=0, which code written for a network passes
+    x, y = blobs(12)
+    ensemble = Ensemble([net(seed) for seed in (1, 2)])
+    quiet = ensemble.evaluate(x, y, verbose=0)
+    assert capsys.readouterr().err == ""
+    assert ensemble.evaluate(x, y, 256, 1) == quiet
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and said[0].startswith("evaluate: 12 samples by 2 members in ")
+    np.testing.assert_array_equal(ensemble.predict(x, verbose=0), ensemble.predict(x))
+    assert capsys.readouterr().err == ""
+    ensemble.predict(x, verbose="auto")
+    assert capsys.readouterr().err.startswith("predict: 12 samples by 2 members in ")
+    with pytest.raises(ValueError, match="verbose must be 0"):
+        ensemble.evaluate(x, y, verbose=3)
+
+
 def test_evaluate_reports_the_accuracy_the_members_were_compiled_with(backend="reference"):
     """Multi-label members compiled with Keras's binary_accuracy: the ensemble's accuracy is
     each output against 0.5 (not the argmax of the row), under the name they log it by (the
