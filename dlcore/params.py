@@ -208,10 +208,12 @@ class RoutesSampleWeight:
 
     def get_metadata_routing(self):
         """The estimator's ``MetadataRequest``: ``sample_weight`` of each method that takes
-        it, as ``set_<method>_request`` chose (None, scikit-learn's default, where not)."""
+        it, as ``set_<method>_request`` chose (None, scikit-learn's default, where not). A
+        copy, as scikit-learn's: what is done to it leaves the estimator's choices as they
+        are (only ``set_<method>_request`` changes them)."""
         chosen = vars(self).get("_metadata_request")
         if chosen is not None:
-            return chosen
+            return copy.deepcopy(chosen)
         from sklearn.utils.metadata_routing import MetadataRequest
         request = MetadataRequest(owner=type(self).__name__)
         for method in self._ROUTED_METHODS:

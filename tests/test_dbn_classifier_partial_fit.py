@@ -178,3 +178,15 @@ def test_sample_weights_reach_a_dbn_classifier_and_a_wrapper_under_metadata_rout
         wrapper = SKLearnClassifier(lambda X, y: None).set_fit_request(sample_weight=True)
         assert wrapper.get_metadata_routing().fit.requests == {"sample_weight": True}
         assert wrapper.get_metadata_routing().score.requests == {"sample_weight": None}
+
+
+def test_the_metadata_routing_given_is_a_copy_that_leaves_the_estimator_s_choices():
+    # get_metadata_routing returned the estimator's own MetadataRequest once a
+    # set_fit_request had been made: what a caller did to it (scikit-learn's is a copy)
+    # changed which weights the estimator asked for
+    import sklearn
+    with sklearn.config_context(enable_metadata_routing=True):
+        classifier = dlcore.DBNClassifier().set_fit_request(sample_weight=True)
+        classifier.get_metadata_routing().fit.add_request(param="sample_weight", alias=False)
+        assert classifier.get_metadata_routing().fit.requests == {"sample_weight": True}
+        assert classifier.get_metadata_routing() is not classifier.get_metadata_routing()
