@@ -140,6 +140,17 @@ def test_classes_y_all_given_at_every_call_warn_once_per_estimator():
     assert len(said) == 2, said   # the first estimator's first call, the second's
 
 
+def test_a_repeated_classes_warning_made_an_error_stops_the_same_call_again():
+    # the estimator noted the warning as said before saying it: under -W error the first
+    # call raised and the same call again went through without a word
+    model = dlcore.DBNClassifier(**OPTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            with pytest.raises(UserWarning, match="repeat labels"):
+                model.partial_fit(X[:10], NAMES[:10], classes=NAMES)
+
+
 def test_sample_weights_reach_a_dbn_classifier_and_a_wrapper_under_metadata_routing():
     # with sklearn.set_config(enable_metadata_routing=True) a Pipeline or a search refused
     # the weights ("not routed to any object"): set_fit_request did not exist to ask for them

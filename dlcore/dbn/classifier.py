@@ -443,12 +443,14 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
                           for value in values[:3]) + (", ..." if len(values) > 3 else "")
         if problem is None:
             if repeats and not is_y and not vars(self).get("_told_repeated_classes"):
-                self._told_repeated_classes = True
                 warnings.warn(
                     f"classes [{shown}] ({count(len(values), 'value')}) repeat labels, taken "
                     f"once (np.unique(classes): {count(len(labels), 'class', 'classes')}); if "
                     "these are sample weights, pass them by name: partial_fit(X, y, "
                     "sample_weight=w)", UserWarning, stacklevel=3)
+                # told only once it was said: a warning made an error (-W error) stopped
+                # the call, and the same call again must stop too
+                self._told_repeated_classes = True
             return labels
         raise ValueError(f"classes [{shown}] ({count(len(values), 'value')}) {problem}: give "
                          "every batch's labels once, np.unique(y_all), and the weights by "
