@@ -637,10 +637,15 @@ def output_folder(path, exclusive=True, for_file=None):
     context = click.get_current_context(silent=True)
     if created and context is not None:
         context.call_on_close(lambda: _remove_empty_folders(created))
-    if not os.access(folder, os.W_OK) and not (
-            for_file is not None and os.path.isfile(for_file) and os.access(for_file, os.W_OK)):
+    in_place = (for_file is not None and os.path.isfile(for_file)
+                and os.access(for_file, os.W_OK))
+    # root may write any folder as os.access sees it, and still make no file in some (/proc,
+    # /sys): only making one tells, before the work, not at its end
+    why = None if in_place else (
+        _why_unwritable(folder) if not os.access(folder, os.W_OK) else _new_file_refused(folder))
+    if why is not None:
         raise click.ClickException(f"cannot write in the output folder {shown_path(folder)}: "
-                                   f"{_why_unwritable(folder)}; choose another with --out")
+                                   f"{why}; choose another with --out")
     if exclusive and context is not None:
         try:
             lock = lock_folder(folder, f"pid {os.getpid()}: {shlex.join(sys.argv)}")
@@ -661,6 +666,17 @@ def _why_unwritable(folder):
     except OSError as error:
         return error.strerror or str(error)
     return "not writable"
+
+
+def _new_file_refused(folder):
+    """The system's reason that ``folder``, which ``os.access`` calls writable, takes no new
+    file, or None where it takes one."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _remove_empty_folders(folders):

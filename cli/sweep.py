@@ -545,7 +545,8 @@ def sweep(specs, out, dry_run, distributed, resume, command):
         if finished:
             click.echo(f"({len(finished)} finished before, in {out}, kept)")
         return
-    output_folder(out.parent, exclusive=False)        # now, not after hours of runs
+    # now, not after hours of runs; a writable CSV in a hand-in folder is written in place
+    output_folder(out.parent, exclusive=False, for_file=out)
     warn_unless_distributed(distributed, what="runs every run")
     comm = None
     if distributed:
@@ -634,6 +635,8 @@ def sweep(specs, out, dry_run, distributed, resume, command):
             stopped_sweep(stop, None, own_rows, finished, comm, runs, specs, out,
                           distributed, command)
     if failed < 0:
+        if rank != 0:   # rank 0 says it for the job
+            sys.stdout = sys.stderr = _Silent()
         raise click.ClickException(message)
     if rank == 0:
         click.echo(message)

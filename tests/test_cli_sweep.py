@@ -5,6 +5,7 @@ The oracle of a row's figures is the model file its run wrote (the history saved
 oracle of the distributed sweep is the same sweep in one process."""
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -822,3 +823,42 @@ def test_a_distributed_sweep_rank_stops_before_its_next_run_when_another_is_inte
                          "launcher's other options, such as its host file)"), said
     assert [(row["run"], row["rank"]) for row in read_rows(tmp_path / "sweep.csv")] == [
         ("0", ""), ("1", "1")]
+
+
+def test_a_csv_that_cannot_be_written_is_refused_in_one_line_before_any_run(tmp_path):
+    """--out /proc/x.csv: /proc takes no new file, even from root, whom os.access lets write
+    it; the sweep ran every run, then said a raw '[Errno 2]' and lost the rows."""
+    result = sweep("--grid", "seed=0,1", "--out", "/proc/x.csv", "--", *TINY_RBM, "--out",
+                   tmp_path / "rbm")
+    assert result.exit_code == 1, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith("dlcore: error: cannot write in the output folder /proc: ")
+    assert line.endswith("; choose another with --out") and "Errno" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writable_csv_in_a_hand_in_folder_is_written_in_place(tmp_path, monkeypatch):
+    """A CSV the user may write (mode 666) in a folder that takes no new file (mode 555) was
+    refused before the runs, where dlcore.io.atomic writes such a file in place."""
+    handin = tmp_path / "handin"
+    handin.mkdir()
+    (handin / "sweep.csv").write_text("the student's old table\n")
+    real_access = os.access
+    # root may write anywhere: the system's answers for a student in the hand-in folder
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        os.fspath(path) != str(handin) and real_access(path, mode, **options)))
+    monkeypatch.setattr("dlcore.cli._common._why_unwritable", lambda folder: "Permission denied")
+    # the run's training is not what is tested: its row
+    monkeypatch.setattr("dlcore.cli.sweep.Sweep.run", lambda runs, index, *rest: {
+        "run": index, "seed": "0", "status": "ok", "error": "", "seconds": 0.1, "rank": 0,
+        "command": "x"})
+    result = sweep("--grid", "seed=0", "--out", handin / "sweep.csv", "--", *TINY_RBM,
+                   "--out", tmp_path / "rbm")
+    assert result.exit_code == 0, result.output
+    assert [row["seed"] for row in read_rows(handin / "sweep.csv")] == ["0"]
+    result = sweep("--grid", "seed=0", "--out", handin / "new.csv", "--", *TINY_RBM, "--out",
+                   tmp_path / "rbm2")
+    assert result.exit_code == 1 and result.output.splitlines() == [
+        f"dlcore: error: cannot write in the output folder {handin}: Permission denied; "
+        "choose another with --out"]
+    assert not (tmp_path / "rbm2").exists()
