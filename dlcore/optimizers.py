@@ -500,6 +500,9 @@ class Optimizer:
         ``given_name`` and saved: ``name`` is the rule's (``"adam"``), which files use
     loss_scale_factor : refused unless None: Keras's loss scaling for float16 training, which
         dlcore does not do
+    decay : refused unless None or 0: Keras 2's time decay of the learning rate,
+        lr / (1 + decay t) (``Adam(lr=0.001, decay=1e-6)``), which Keras 3 ignores; a schedule
+        (:class:`ExponentialDecay`, :class:`StepDecay`) decays the rate here
     """
 
     name = None
@@ -511,7 +514,13 @@ class Optimizer:
     def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None,
                  weight_decay=None, clipvalue=None, use_ema=False, ema_momentum=0.99,
                  ema_overwrite_frequency=None, gradient_accumulation_steps=None, name=None,
-                 loss_scale_factor=None):
+                 loss_scale_factor=None, decay=None):
+        if decay is not None and (isinstance(decay, bool) or decay != 0):
+            # Keras 3 warns and ignores it: a user who wrote it wanted a decaying rate
+            raise ValueError(f"decay={decay!r:.20} is Keras 2's decay of the learning rate, "
+                             f"lr / (1 + decay t), which Keras 3 ignores and dlcore does not "
+                             f"have: leave it out, or give a schedule, learning_rate="
+                             f"dlcore.optimizers.ExponentialDecay(...) or StepDecay(...)")
         if loss_scale_factor is not None:
             raise ValueError(f"loss_scale_factor={loss_scale_factor!r:.20} is Keras's loss "
                              f"scaling for float16 (mixed-precision) training, which dlcore "
@@ -1203,7 +1212,9 @@ class RMSProp(Optimizer):
     """RMSProp (Tieleman & Hinton 2012): rates divided by a running RMS of the gradients.
 
     ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
-    Keras's step (module docstring); a model compiled from a Keras file gets "keras"."""
+    Keras's step (module docstring); a model compiled from a Keras file gets "keras".
+    Keras's ``momentum`` and ``centered`` are taken at their defaults (0.0, False) only: the
+    others are refused in one line."""
 
     name = "rmsprop"
     slot_names = ("mean_square",)
@@ -1212,9 +1223,21 @@ class RMSProp(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
                  global_clipnorm=None, lr=None, epsilon_form="dlcore", weight_decay=None,
-                 **options):
+                 momentum=0.0, centered=False, **options):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
                          **options)
+        # Keras's arguments, taken at their defaults (its steps are then dlcore's)
+        if check_float(momentum, "momentum", low=0.0, high=1.0) != 0:
+            raise ValueError(f"momentum={momentum!r:.20} is Keras's RMSprop momentum (a "
+                             f"velocity of the scaled steps), which dlcore's RMSProp does not "
+                             f"have: leave it out (0.0), or take Adam, RMSProp's scaling with "
+                             f"a momentum of the gradients")
+        if not isinstance(centered, (bool, np.bool_)):
+            raise TypeError(f"centered must be True or False, got {centered!r:.60}")
+        if centered:
+            raise ValueError("centered=True is Keras's centred RMSprop (Graves 2013: the "
+                             "gradients' variance divides, not their mean square), which "
+                             "dlcore's RMSProp does not have: leave it out (False)")
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.epsilon_form = _check_epsilon_form(epsilon_form)
