@@ -254,14 +254,17 @@ def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rat
 
 @body
 def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rate, rho,
-                 epsilon_outside, epsilon_inside, scale, l1, l2, keep):
-    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside): one of the two is eps,
-    the other 0 (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes
-    nothing)."""
+                 coefficients, unused_a, scale, l1, l2, keep):
+    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside), with ``coefficients`` =
+    (1 - rho, epsilon_outside, epsilon_inside): one of the two is eps, the other 0 (dlcore's
+    sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes nothing)."""
     w, dw, s = theta[first:last], grad[first:last], mean_square[first:last]
+    # 1 - rho computed before rounding: float32's 1 - float32(0.999) is 1.3e-5 off 0.001
+    keep_square, epsilon_outside, epsilon_inside = coefficients[0], coefficients[1], \
+        coefficients[2]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
-        s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
+        s[i] = flush_subnormal(rho * s[i] + keep_square * g * g)
         w[i] -= rate * g / (math.sqrt(s[i] + epsilon_inside) + epsilon_outside)
 
 
@@ -314,8 +317,9 @@ def adamax_span(first, last, theta, grad, m, u, unused_slot, rate, beta_1, beta_
 
 @body
 def adadelta_span(first, last, theta, grad, accumulated_grad, accumulated_delta, unused_slot,
-                  rate, rho, epsilon, unused_a, scale, l1, l2, keep):
-    """Adadelta: s, d the running means of g^2 and of the steps' Delta^2::
+                  rate, rho, epsilon, keep_square, scale, l1, l2, keep):
+    """Adadelta: s, d the running means of g^2 and of the steps' Delta^2, ``keep_square`` =
+    1 - rho computed before its rounding (as :func:`rmsprop_span`'s)::
 
         s <- rho s + (1 - rho) g^2;  Delta = -sqrt(d + eps) g / sqrt(s + eps)
         d <- rho d + (1 - rho) Delta^2;  theta += rate Delta
@@ -324,9 +328,9 @@ def adadelta_span(first, last, theta, grad, accumulated_grad, accumulated_delta,
         accumulated_delta[first:last]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
-        s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
+        s[i] = flush_subnormal(rho * s[i] + keep_square * g * g)
         delta = -(math.sqrt(d[i] + epsilon) * g) / math.sqrt(s[i] + epsilon)
-        d[i] = flush_subnormal(rho * d[i] + (_ONE - rho) * delta * delta)
+        d[i] = flush_subnormal(rho * d[i] + keep_square * delta * delta)
         w[i] += rate * delta
 
 
@@ -1256,8 +1260,10 @@ class RMSProp(Optimizer):
 
     def _kernel_hyperparameters(self, real):
         inside = self.epsilon_form == "keras"
-        return (real(self.rho), real(0 if inside else self.epsilon),
-                real(self.epsilon if inside else 0))
+        # 1 - rho here, in float64, as the reference, PyTorch and Keras compute it
+        coefficients = np.array((1 - self.rho, 0 if inside else self.epsilon,
+                                 self.epsilon if inside else 0), dtype=real)
+        return (real(self.rho), self.backend.asarray(coefficients, dtype=real), real(0))
 
 
 class Adam(Optimizer):
@@ -1559,7 +1565,8 @@ class Adadelta(Optimizer):
         theta += rate * delta
 
     def _kernel_hyperparameters(self, real):
-        return (real(self.rho), real(self.epsilon), real(0))
+        # 1 - rho here, in float64, as the reference and Keras compute it
+        return (real(self.rho), real(self.epsilon), real(1 - self.rho))
 
 
 class Lion(Optimizer):
