@@ -332,7 +332,8 @@ class Loss:
         -------
         float, or the (n,) losses for the reduction ``"none"``
         """
-        sample_losses = _per_sample(self, y_true, y_pred, self.from_logits)
+        sample_losses = _per_sample(self, y_true, y_pred, self.from_logits,
+                                    reads_floatx=True)
         losses = np.atleast_1d(sample_losses)
         weights = np.ones(1) if sample_weight is None else \
             np.asarray(sample_weight, dtype=np.float64)
@@ -803,11 +804,14 @@ LOSSES = {
 # -- Keras' loss functions (lecture "Deep learning I": ``model.compile(loss=
 # keras.losses.categorical_crossentropy, ...)``): called on arrays they give each sample's loss,
 # as Keras's do; given to ``compile`` they stand for the Loss class above.
-def _per_sample(loss, y_true, y_pred, from_logits=False):
+def _per_sample(loss, y_true, y_pred, from_logits=False, reads_floatx=False):
     """(n,) losses of (n, k) NumPy targets and outputs; a categorical cross-entropy also takes
     (n,) integer labels as the targets, and divides rows of probabilities by their sums, as
     Keras's does. Shaped as Keras's, which reduce the last axis: a 1-D pair is one sample, whose
-    loss is a number (0-d), and predictions (n,) beside labels (n, 1) are one output each."""
+    loss is a number (0-d), and predictions (n,) beside labels (n, 1) are one output each.
+    ``reads_floatx``: a loss object's call, which clips in float32 whatever ``y_pred`` is, as
+    Keras's objects read it in floatx; a function clips a float64 array in float64, as
+    Keras's functions keep an array's precision."""
     given = np.asarray(y_pred)
     predictions = given.astype(np.float64)
     labels = np.asarray(y_true)
@@ -865,8 +869,12 @@ def _per_sample(loss, y_true, y_pred, from_logits=False):
         # a saturated output's log(1 - p) reads (15.94, not float64's 16.12). float16's is 1.0,
         # no clip at all; Keras's loss objects, compile and evaluate read float16 in float32
         # (its floatx), and so does dlcore (its bare function's float16 log(0) costs 100 on
-        # torch, inf on its other backends)
-        low = np.float32(CLIP) if given.dtype in (np.float16, np.float32) else CLIP
+        # torch, inf on its other backends). Keras's objects read every y_pred so (float64
+        # arrays, lists, integers), its functions a list (Keras's default float); Distillation
+        # (no Keras loss) its kernels' precision
+        in_float64 = given.dtype == np.float64 and (isinstance(loss, Distillation) or (
+            not reads_floatx and hasattr(y_pred, "dtype")))
+        low = CLIP if in_float64 else np.float32(CLIP)
         # distillation (no Keras loss) clips the low end alone, as its kernels: its log is a
         # logit, and a float64 student's 1.0 stays 1.0
         high = np.inf if isinstance(loss, Distillation) else float(1 - low)

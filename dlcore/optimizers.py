@@ -254,14 +254,17 @@ def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rat
 
 @body
 def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rate, rho,
-                 epsilon_outside, epsilon_inside, scale, l1, l2, keep):
-    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside): one of the two is eps,
-    the other 0 (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes
-    nothing)."""
+                 coefficients, unused_a, scale, l1, l2, keep):
+    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside), with ``coefficients`` =
+    (1 - rho, epsilon_outside, epsilon_inside): one of the two is eps, the other 0 (dlcore's
+    sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes nothing)."""
     w, dw, s = theta[first:last], grad[first:last], mean_square[first:last]
+    # 1 - rho computed before rounding: float32's 1 - float32(0.999) is 1.3e-5 off 0.001
+    keep_square, epsilon_outside, epsilon_inside = coefficients[0], coefficients[1], \
+        coefficients[2]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
-        s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
+        s[i] = flush_subnormal(rho * s[i] + keep_square * g * g)
         w[i] -= rate * g / (math.sqrt(s[i] + epsilon_inside) + epsilon_outside)
 
 
@@ -314,8 +317,9 @@ def adamax_span(first, last, theta, grad, m, u, unused_slot, rate, beta_1, beta_
 
 @body
 def adadelta_span(first, last, theta, grad, accumulated_grad, accumulated_delta, unused_slot,
-                  rate, rho, epsilon, unused_a, scale, l1, l2, keep):
-    """Adadelta: s, d the running means of g^2 and of the steps' Delta^2::
+                  rate, rho, epsilon, keep_square, scale, l1, l2, keep):
+    """Adadelta: s, d the running means of g^2 and of the steps' Delta^2, ``keep_square`` =
+    1 - rho computed before its rounding (as :func:`rmsprop_span`'s)::
 
         s <- rho s + (1 - rho) g^2;  Delta = -sqrt(d + eps) g / sqrt(s + eps)
         d <- rho d + (1 - rho) Delta^2;  theta += rate Delta
@@ -324,9 +328,9 @@ def adadelta_span(first, last, theta, grad, accumulated_grad, accumulated_delta,
         accumulated_delta[first:last]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
-        s[i] = flush_subnormal(rho * s[i] + (_ONE - rho) * g * g)
+        s[i] = flush_subnormal(rho * s[i] + keep_square * g * g)
         delta = -(math.sqrt(d[i] + epsilon) * g) / math.sqrt(s[i] + epsilon)
-        d[i] = flush_subnormal(rho * d[i] + (_ONE - rho) * delta * delta)
+        d[i] = flush_subnormal(rho * d[i] + keep_square * delta * delta)
         w[i] += rate * delta
 
 
@@ -500,6 +504,9 @@ class Optimizer:
         ``given_name`` and saved: ``name`` is the rule's (``"adam"``), which files use
     loss_scale_factor : refused unless None: Keras's loss scaling for float16 training, which
         dlcore does not do
+    decay : refused unless None or 0: Keras 2's time decay of the learning rate,
+        lr / (1 + decay t) (``Adam(lr=0.001, decay=1e-6)``), which Keras 3 ignores; a schedule
+        (:class:`ExponentialDecay`, :class:`StepDecay`) decays the rate here
     """
 
     name = None
@@ -511,7 +518,13 @@ class Optimizer:
     def __init__(self, learning_rate=0.01, clipnorm=None, global_clipnorm=None, lr=None,
                  weight_decay=None, clipvalue=None, use_ema=False, ema_momentum=0.99,
                  ema_overwrite_frequency=None, gradient_accumulation_steps=None, name=None,
-                 loss_scale_factor=None):
+                 loss_scale_factor=None, decay=None):
+        if decay is not None and (isinstance(decay, bool) or decay != 0):
+            # Keras 3 warns and ignores it: a user who wrote it wanted a decaying rate
+            raise ValueError(f"decay={decay!r:.20} is Keras 2's decay of the learning rate, "
+                             f"lr / (1 + decay t), which Keras 3 ignores and dlcore does not "
+                             f"have: leave it out, or give a schedule, learning_rate="
+                             f"dlcore.optimizers.ExponentialDecay(...) or StepDecay(...)")
         if loss_scale_factor is not None:
             raise ValueError(f"loss_scale_factor={loss_scale_factor!r:.20} is Keras's loss "
                              f"scaling for float16 (mixed-precision) training, which dlcore "
@@ -1203,7 +1216,9 @@ class RMSProp(Optimizer):
     """RMSProp (Tieleman & Hinton 2012): rates divided by a running RMS of the gradients.
 
     ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
-    Keras's step (module docstring); a model compiled from a Keras file gets "keras"."""
+    Keras's step (module docstring); a model compiled from a Keras file gets "keras".
+    Keras's ``momentum`` and ``centered`` are taken at their defaults (0.0, False) only: the
+    others are refused in one line."""
 
     name = "rmsprop"
     slot_names = ("mean_square",)
@@ -1212,9 +1227,21 @@ class RMSProp(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, clipnorm=None,
                  global_clipnorm=None, lr=None, epsilon_form="dlcore", weight_decay=None,
-                 **options):
+                 momentum=0.0, centered=False, **options):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
                          **options)
+        # Keras's arguments, taken at their defaults (its steps are then dlcore's)
+        if check_float(momentum, "momentum", low=0.0, high=1.0) != 0:
+            raise ValueError(f"momentum={momentum!r:.20} is Keras's RMSprop momentum (a "
+                             f"velocity of the scaled steps), which dlcore's RMSProp does not "
+                             f"have: leave it out (0.0), or take Adam, RMSProp's scaling with "
+                             f"a momentum of the gradients")
+        if not isinstance(centered, (bool, np.bool_)):
+            raise TypeError(f"centered must be True or False, got {centered!r:.60}")
+        if centered:
+            raise ValueError("centered=True is Keras's centred RMSprop (Graves 2013: the "
+                             "gradients' variance divides, not their mean square), which "
+                             "dlcore's RMSProp does not have: leave it out (False)")
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.epsilon_form = _check_epsilon_form(epsilon_form)
@@ -1233,8 +1260,10 @@ class RMSProp(Optimizer):
 
     def _kernel_hyperparameters(self, real):
         inside = self.epsilon_form == "keras"
-        return (real(self.rho), real(0 if inside else self.epsilon),
-                real(self.epsilon if inside else 0))
+        # 1 - rho here, in float64, as the reference, PyTorch and Keras compute it
+        coefficients = np.array((1 - self.rho, 0 if inside else self.epsilon,
+                                 self.epsilon if inside else 0), dtype=real)
+        return (real(self.rho), self.backend.asarray(coefficients, dtype=real), real(0))
 
 
 class Adam(Optimizer):
@@ -1536,7 +1565,8 @@ class Adadelta(Optimizer):
         theta += rate * delta
 
     def _kernel_hyperparameters(self, real):
-        return (real(self.rho), real(self.epsilon), real(0))
+        # 1 - rho here, in float64, as the reference and Keras compute it
+        return (real(self.rho), real(self.epsilon), real(1 - self.rho))
 
 
 class Lion(Optimizer):

@@ -527,6 +527,40 @@ def test_a_saturated_float16_sigmoid_beside_the_label_0_costs_float32s_bound():
         == pytest.approx(-np.log(1 - np.float64(upper)), rel=1e-7)
 
 
+#: float32's bounds of Keras's clip [1e-7, 1 - 1e-7]: 1 - 1e-7 is 1 - 1.19e-7 there
+FLOAT32_LOW, FLOAT32_HIGH = np.float64(np.float32(1e-7)), \
+    np.float64(np.float32(1) - np.float32(1e-7))
+#: -log(1 - p) of a saturated sigmoid's p = 1.0 beside the label 0, as Keras's clip leaves it
+SATURATED_AT_FLOAT32 = -np.log(1 - FLOAT32_HIGH)
+
+
+@pytest.mark.parametrize("kind", ["float64", "list", "integers"])
+def test_a_loss_object_clips_at_float32s_bound_whatever_the_predictions_type_as_kerass(kind):
+    """Keras's loss objects read y_pred in floatx, float32 (``convert_to_tensor(y_pred,
+    dtype=self.dtype)``), whatever it is: a saturated 1.0 beside the label 0 costs 15.94,
+    a softmax's 1.0 beside its label 1.19e-7. dlcore's objects clipped float64 arrays, lists
+    and integers in float64: 16.12 and 1.0e-7."""
+    def given(rows):
+        return {"float64": np.array(rows, dtype=np.float64), "list": rows,
+                "integers": np.array(rows, dtype=np.int64)}[kind]
+    labels = np.array([[0.0, 1.0]])
+    binary = BinaryCrossentropy(reduction=None)(labels, given([[1, 0]]))
+    np.testing.assert_allclose(binary, [(SATURATED_AT_FLOAT32 - np.log(FLOAT32_LOW)) / 2],
+                               rtol=1e-7)
+    categorical = CategoricalCrossentropy(reduction=None)(labels, given([[0, 1]]))
+    np.testing.assert_allclose(categorical, [-np.log(FLOAT32_HIGH)], rtol=1e-6)
+
+
+def test_a_loss_function_reads_a_list_in_float32_and_a_float64_array_in_float64_as_kerass():
+    """Keras's functions keep an array's precision but read a Python list in float32 (its
+    default float): ``binary_crossentropy([0.0], [1.0])`` is 15.94 in Keras, was float64's
+    16.12 here."""
+    assert dlcore.losses.binary_crossentropy([0.0], [1.0]) \
+        == pytest.approx(SATURATED_AT_FLOAT32, rel=1e-7)
+    assert dlcore.losses.binary_crossentropy(np.array([0.0]), np.array([1.0])) \
+        == pytest.approx(-np.log(1e-7), rel=1e-9)
+
+
 def test_a_distillation_object_called_on_float64_arrays_is_its_kernels_loss():
     """Distillation clips only the low end of the student's probabilities (its log is a
     logit), its kernels as its reference: called on float64 arrays the loss object is the

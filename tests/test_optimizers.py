@@ -242,6 +242,24 @@ def test_the_adam_kernels_moments_are_the_references_to_float32_rounding(make, r
     np.testing.assert_allclose(theta, expected_theta, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("make", [lambda: RMSProp(0.01, rho=0.999),
+                                  lambda: RMSProp(0.01, rho=0.999, epsilon_form="keras"),
+                                  lambda: Adadelta(1.0, rho=0.999)],
+                         ids=["rmsprop", "rmsprop-keras", "adadelta"])
+def test_the_running_means_kernels_are_the_references_to_float32_rounding(make, random_state):
+    """As Adam's: the RMSprop and Adadelta kernels computed 1 - rho in float32, 1 -
+    float32(0.999) = 0.00099998713, their running means 1.3e-5 off the reference's, PyTorch's
+    and Keras's (20 RMSprop steps 1.3e-5 from PyTorch's on the cpu, 2.4e-7 on the
+    reference)."""
+    gradients = random_state.standard_normal((3, 7, 5))
+    theta0 = random_state.standard_normal((7, 5))
+    expected_theta, expected = run(make(), gradients, theta0, "reference")
+    theta, slots = run(make(), gradients, theta0, "cpu")
+    for name, values in expected.items():
+        np.testing.assert_allclose(slots[name], values, rtol=5e-7, err_msg=name)
+    np.testing.assert_allclose(theta, expected_theta, rtol=1e-6, atol=1e-7)
+
+
 def _keras_steps(gradients, theta0, rate, epsilon, nadam):
     """Keras 3's ``Adam.update_step`` and ``Nadam.update_step`` line by line, in float32 as
     Keras computes them for float32 weights (its powers b^t and 0.96^t included)."""

@@ -303,3 +303,31 @@ def test_iterations_counts_steps_with_accumulation_as_kerass(tmp_path):
     assert loaded.optimizer.iterations == model.optimizer.iterations == 6
     for got, expected in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_rmsprop_takes_kerass_momentum_and_centered_at_their_defaults_and_refuses_the_rest():
+    """Keras's RMSprop(momentum=0.0, centered=False), even at those defaults, raised Python's
+    "unexpected keyword argument" TypeError: the defaults take dlcore's steps, and a momentum
+    or centring dlcore does not have is refused in one line naming what to do."""
+    gradients, theta0 = [[0.5, -2.0], [1.0, 0.25]], [0.3, -0.1]
+    as_keras_writes_it = run(RMSProp(0.01, momentum=0.0, centered=False), gradients, theta0)[0]
+    np.testing.assert_array_equal(as_keras_writes_it, run(RMSProp(0.01), gradients, theta0)[0])
+    with pytest.raises(ValueError, match=r"^momentum=0.9 is Keras's RMSprop momentum.*leave it "
+                                         r"out.*Adam"):
+        RMSProp(momentum=0.9)
+    with pytest.raises(ValueError, match=r"^centered=True is Keras's centred RMSprop.*leave it "
+                                         r"out"):
+        RMSProp(centered=True)
+
+
+@pytest.mark.parametrize("name", sorted(dlcore.optimizers.OPTIMIZERS))
+def test_kerass_2_decay_is_refused_in_one_line_naming_a_schedule(name):
+    """Keras 2's ``decay=`` (``Adam(lr=0.001, decay=1e-6)`` of older tutorials), which Keras 3
+    ignores, raised Python's "unexpected keyword argument" TypeError; its default 0 changes
+    nothing and is taken."""
+    make = dlcore.optimizers.OPTIMIZERS[name]
+    assert make(decay=0.0).get_config() == make().get_config()
+    with pytest.raises(ValueError, match=r"^decay=1e-06 is Keras 2's decay of the learning "
+                                         r"rate.*ExponentialDecay") as refused:
+        make(lr=0.001, decay=1e-6)
+    assert "\n" not in str(refused.value)
