@@ -27,14 +27,16 @@ LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLU
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
                            "SLURM_STEP_NUM_TASKS")
 #: The rank's number among the job's ranks on its node (MPICH's Hydra, Open MPI, MVAPICH,
-#: Slurm), whatever communicator the rank trains on: which of the node's GPUs it uses. Each
-#: comes with the same launcher's rank and size variables, which must be the process's own
-#: in ``MPI.COMM_WORLD``: a launcher's ranks inherit the variables of the one that started
-#: it (``mpiexec`` in a Slurm job: every rank read the batch step's ``SLURM_LOCALID=0``).
+#: HPE Cray PALS's ``mpiexec``, Slurm), whatever communicator the rank trains on: which of
+#: the node's GPUs it uses. Each comes with the same launcher's rank and size variables,
+#: which must be the process's own in ``MPI.COMM_WORLD``: a launcher's ranks inherit the
+#: variables of the one that started it (``mpiexec`` in a Slurm job: every rank read the
+#: batch step's ``SLURM_LOCALID=0``).
 LAUNCHER_LOCAL_RANK_VARIABLES = (
     ("MPI_LOCALRANKID", "PMI_RANK", "PMI_SIZE"),
     ("OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
     ("MV2_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE"),
+    ("PMI_LOCAL_RANK", "PMI_RANK", "PMI_SIZE"),
     ("SLURM_LOCALID", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS"))
 
 _REPLACED = {}   # signal number: the handler it had, while ours is installed

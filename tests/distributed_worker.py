@@ -217,7 +217,7 @@ def node_local_rank_case(comm):
     # the same under a launcher that says no node-local rank (mpiexec.gforker inside a Slurm
     # job: only the batch step's SLURM_LOCALID=0 and SLURM_PROCID=0), after init()
     launchers = {name: os.environ.pop(name) for name in list(os.environ)
-                 if name.startswith(("MPI_LOCAL", "OMPI_", "MV2_", "SLURM_"))}
+                 if name.startswith(("MPI_LOCAL", "PMI_LOCAL", "OMPI_", "MV2_", "SLURM_"))}
     os.environ.update(SLURM_LOCALID="0", SLURM_PROCID="0")
     try:
         dlcore.distributed.as_communicator(comm.mpi_comm.Split(comm.rank // 2, comm.rank))
@@ -232,7 +232,7 @@ def node_local_rank_case(comm):
     from dlcore.distributed import communicator as communicator_module
     job_on_the_node = list(communicator_module._JOB_ON_THE_NODE)
     launchers = {name: os.environ.pop(name) for name in list(os.environ)
-                 if name.startswith(("MPI_LOCAL", "OMPI_", "MV2_", "SLURM_", "HYDI_",
+                 if name.startswith(("MPI_LOCAL", "PMI_LOCAL", "OMPI_", "MV2_", "SLURM_", "HYDI_",
                                      "PMI_PORT"))}
     saved_pmi = {name: os.environ.get(name)
                  for name in ("PMI_FD", "PMI_RANK", "PMI_SIZE", "MPI_APPNUM")}

@@ -1387,6 +1387,7 @@ def test_the_peer_notice_s_signal_is_none_that_a_library_handles_in_c():
 @pytest.mark.parametrize("environ, group_local_rank, expected", [
     ({"MPI_LOCALRANKID": "2", "PMI_RANK": "3", "PMI_SIZE": "4"}, 0, 2),   # MPICH's Hydra
     ({"OMPI_COMM_WORLD_LOCAL_RANK": "3", "OMPI_COMM_WORLD_RANK": "3"}, 1, 3),   # Open MPI
+    ({"PMI_LOCAL_RANK": "1", "PMI_RANK": "3", "PMI_SIZE": "4"}, 0, 1),   # HPE Cray PALS
     ({"SLURM_LOCALID": "1", "SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "4"}, 0, 1),  # srun
     ({}, 1, 1)])                                   # no launcher: the group's own
 def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
@@ -1407,6 +1408,8 @@ def test_a_group_s_rank_takes_its_gpu_by_the_job_s_node_local_rank(
       "SLURM_PROCID": "3", "SLURM_NODEID": "3", "SLURM_STEP_TASKS_PER_NODE": "1(x4)"}, (3, 4)),
     ({"OMPI_COMM_WORLD_LOCAL_RANK": "0", "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
       "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4"}, (0, 2)),   # Open MPI
+    ({"PMI_LOCAL_RANK": "1", "PMI_LOCAL_SIZE": "2", "PMI_RANK": "3", "PMI_SIZE": "4"},
+     (1, 2)),                                                              # HPE Cray PALS
     ({"SLURM_LOCALID": "0", "SLURM_PROCID": "3", "SLURM_NODEID": "2", "SLURM_STEP_NUM_TASKS": "4",
       "SLURM_STEP_TASKS_PER_NODE": "1(x2),2"}, (0, 2)),                    # srun
     ({"PMI_FD": "8", "PMI_RANK": "3", "PMI_SIZE": "4", "MPI_APPNUM": "0"}, (3, 4)),  # gforker
@@ -1430,7 +1433,8 @@ def test_the_job_s_ranks_on_the_node_come_from_the_launcher(environ, expected):
     # a process of a job of its own started by a rank (its variables inherited)
     {"MPI_LOCALRANKID": "0", "PMI_RANK": "0", "PMI_SIZE": "4"},
     {"OMPI_COMM_WORLD_LOCAL_RANK": "0", "OMPI_COMM_WORLD_RANK": "1",
-     "OMPI_COMM_WORLD_SIZE": "3"}])
+     "OMPI_COMM_WORLD_SIZE": "3"},
+    {"PMI_LOCAL_RANK": "0", "PMI_RANK": "0", "PMI_SIZE": "4"}])
 def test_a_local_rank_another_launcher_left_in_the_environment_is_not_taken(environ):
     """Rank 1 of 2 on its node took device 0 beside rank 0 where the launcher's node-local
     rank variable was set by the launcher that started mpiexec: its own rank is the one MPI

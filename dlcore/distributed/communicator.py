@@ -890,7 +890,8 @@ def rank_among_the_node_s_gpus(group_local_rank, world, environ=None, job_local_
 #: ``SLURM_STEP_TASKS_PER_NODE`` read at ``SLURM_NODEID``
 _LAUNCHER_LOCAL_COUNT_VARIABLES = {"MPI_LOCALRANKID": "MPI_LOCALNRANKS",
                                    "OMPI_COMM_WORLD_LOCAL_RANK": "OMPI_COMM_WORLD_LOCAL_SIZE",
-                                   "MV2_COMM_WORLD_LOCAL_RANK": "MV2_COMM_WORLD_LOCAL_SIZE"}
+                                   "MV2_COMM_WORLD_LOCAL_RANK": "MV2_COMM_WORLD_LOCAL_SIZE",
+                                   "PMI_LOCAL_RANK": "PMI_LOCAL_SIZE"}
 
 
 def job_on_the_node_from_the_launcher(world, environ=None):
