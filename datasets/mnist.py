@@ -493,6 +493,11 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
         return load_fashion_mnist(split, path, download, progress, mirrors, lazy=lazy)
     if Path(name).is_dir():
         return load_idx_directory(name, split, lazy)
+    if Path(name).is_file() and _is_model_file(name):
+        # runs/x/model.h5 given for the data: its folder, advised below, holds no IDX files
+        raise ValueError(f"{str(name)!r} is a model file, not a data set: a data set is one of "
+                         f"{', '.join(DATASET_NAMES)}, or a folder holding IDX files (images "
+                         f"and labels)")
     if Path(name).is_file():
         # one IDX file (train-images-idx3-ubyte.gz) names its folder, which holds its labels
         raise ValueError(f"{str(name)!r} is a file; a data set is read from the folder that "
@@ -505,6 +510,23 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
                          f"IDX files (MNIST's names), or one of {', '.join(DATASET_NAMES)}")
     raise ValueError(f"unknown data set {str(name)!r}: choose one of "
                      f"{', '.join(DATASET_NAMES)}, or a directory holding IDX files")
+
+
+#: How the model files dlcore writes and reads begin: HDF5 (.h5) and zip (Keras's .keras).
+MODEL_FILE_SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"PK\x03\x04")
+MODEL_FILE_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def _is_model_file(path):
+    """Whether ``path``, a file, is a model file by its name or its first bytes (an IDX file
+    begins with two zero bytes, or gzip's)."""
+    if Path(path).suffix.lower() in MODEL_FILE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(8).startswith(MODEL_FILE_SIGNATURES)
+    except OSError:
+        return False
 
 
 def _names_a_path(name):

@@ -432,6 +432,22 @@ def test_a_misspelt_split_gets_no_path_advice():
     assert str(error.value) == "split must be 'train' or 'test', got 'validation'"
 
 
+@pytest.mark.parametrize("name, start", [
+    ("model.h5", b""),                                # by its name (an empty file too)
+    ("best", b"\x89HDF\r\n\x1a\n" + bytes(8)),       # by its first bytes: HDF5's
+    ("net.keras", b"PK\x03\x04")])
+def test_a_model_file_given_as_the_data_set_is_said_to_be_one(tmp_path, name, start):
+    """runs/x/model.h5 given as the data set was told to give its folder, runs/x, which holds
+    no IDX files."""
+    model = tmp_path / name
+    model.write_bytes(start)
+    with pytest.raises(ValueError) as error:
+        load_dataset(str(model))
+    assert str(error.value) == (
+        f"{str(model)!r} is a model file, not a data set: a data set is one of mnist-5k, "
+        "mnist, fashion-mnist, or a folder holding IDX files (images and labels)")
+
+
 def test_an_idx_file_given_as_the_data_set_is_told_to_give_its_folder(tmp_path):
     images_file = tmp_path / "train-images-idx3-ubyte.gz"
     images_file.write_bytes(b"not read")
