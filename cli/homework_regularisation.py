@@ -481,6 +481,8 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
         checkpoints.track(finished, finished_position(finished, planned, labels))
         click.echo(f"resuming after {finished_position(finished, planned, labels)}", err=True)
     done = {(name, row_seed): result for name, row_seed, result in finished.rows}
+    # the resumed rows' training, saved with them: the total is the whole table's
+    trained_before = sum(result["seconds"] for result in done.values())
     with checkpoints.on_interrupt():
         for run in range(seeds):
             current = seed + run
@@ -525,7 +527,10 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
         publish_metrics(**{f"{'mc_dropout' if name == MC_DROPOUT_ROW else name}_{part}_error":
                            np.mean([result[part] for result in results])
                            for name, results in rows.items() for part in ("train", "test")})
-        click.echo(f"total {time.perf_counter() - started:.0f} s")
+        elapsed = time.perf_counter() - started
+        click.echo(f"total {elapsed + trained_before:.0f} s" + (
+            f" ({elapsed:.0f} s since the resume, {trained_before:.0f} s of training before "
+            "it)" if done else ""))
         with atomic_open(folder / "regularisation.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["method", "seed", "train_error", "test_error", "fgsm_test_error",

@@ -200,6 +200,26 @@ def interrupted_in_its_second_row(tmp_path, monkeypatch):
     return arguments, tmp_path / "run" / "checkpoint.h5"
 
 
+def test_a_resumed_run_s_total_adds_the_training_of_the_rows_before_the_resume(
+        tmp_path, monkeypatch):
+    """The 'total N s' of a resumed run counted only the resumed part: a table of two rows
+    resumed after the first said the second row's seconds."""
+    arguments, checkpoint = interrupted_in_its_second_row(tmp_path, monkeypatch)
+    import dlcore.cli.homework_regularisation as command
+    [(_, _, kept)] = dlcore.load(checkpoint).rows
+    # the second row's training is not what is tested: the first row's figures stand for it
+    monkeypatch.setattr(command.Experiment, "run", lambda self, method, teacher=None: dict(
+        kept, seconds=None, net=None))
+    monkeypatch.setattr(command, "adversarial_examples", lambda net, test, epsilon: kept[
+        "examples"])
+    resumed = CliRunner().invoke(main, [*arguments, "--resume", str(checkpoint)])
+    assert resumed.exit_code == 0, resumed.output
+    [total] = [line for line in resumed.stdout.splitlines() if line.startswith("total ")]
+    since = float(total.split("(")[1].split(" s since")[0])
+    assert total == (f"total {since + kept['seconds']:.0f} s ({since:.0f} s since the resume, "
+                     f"{kept['seconds']:.0f} s of training before it)")
+
+
 def test_resume_refuses_another_epochs_and_a_new_run_refuses_the_pending_checkpoint(
         tmp_path, monkeypatch):
     arguments, checkpoint = interrupted_in_its_second_row(tmp_path, monkeypatch)
