@@ -192,13 +192,39 @@ class AccuracyScore:
 UNCHANGED = "$UNCHANGED$"
 
 
+class _RequestOfRoutedMethod:
+    """``set_<method>_request`` where the class routes ``sample_weight`` to ``method`` (lists it
+    in ``_ROUTED_METHODS``), and no attribute where it does not: scikit-learn's estimators
+    have a request method for each method of theirs that takes the weights only (a
+    transformer without ``score`` has no ``set_score_request``)."""
+
+    def __init__(self, method, function):
+        self.method, self.function = method, function
+        self.__doc__ = function.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        owner = type(instance) if owner is None else owner
+        if self.method not in owner._ROUTED_METHODS:
+            raise AttributeError(f"{owner.__name__!r} object has no attribute {self.name!r} "
+                                 f"(it has no {self.method} that takes sample_weight)")
+        return self.function if instance is None else self.function.__get__(instance, owner)
+
+
+def _request_of(method):
+    return lambda function: _RequestOfRoutedMethod(method, function)
+
+
 class RoutesSampleWeight:
     """Mixin: scikit-learn's metadata routing of ``sample_weight``
     (``sklearn.set_config(enable_metadata_routing=True)``): ``set_fit_request``,
-    ``set_score_request`` (and ``set_partial_fit_request`` where the class lists
-    ``partial_fit``) and ``get_metadata_routing``, as ``sklearn.base.BaseEstimator`` gives
-    scikit-learn's own estimators. Without them a Pipeline or a search with routing on refused
-    the weights ("sample_weight ... not routed to any object") with no way to ask for them.
+    ``set_score_request`` (where the class lists ``score`` in ``_ROUTED_METHODS``; and
+    ``set_partial_fit_request`` where it lists ``partial_fit``) and ``get_metadata_routing``,
+    as ``sklearn.base.BaseEstimator`` gives scikit-learn's own estimators. Without them a
+    Pipeline or a search with routing on refused the weights ("sample_weight ... not routed
+    to any object") with no way to ask for them.
     The choices are a ``sklearn.utils.metadata_routing.MetadataRequest`` in
     ``_metadata_request``, which ``sklearn.base.clone`` copies (dlcore itself imports
     scikit-learn only here, once routing is on)."""
@@ -237,6 +263,7 @@ class RoutesSampleWeight:
         (an error where given) or another name to take it from; returns self."""
         return self._set_request("fit", sample_weight)
 
+    @_request_of("score")
     def set_score_request(self, *, sample_weight=UNCHANGED):
         """Whether ``score`` gets ``sample_weight`` under metadata routing (as
         :meth:`set_fit_request`); returns self."""

@@ -812,6 +812,8 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
 
     #: The values of ``target``.
     TARGETS = ("y", "X")
+    #: fit only: a transformer has no score (no set_score_request), as scikit-learn's
+    _ROUTED_METHODS = ("fit",)
 
     def __init__(self, model, warm_start=False, model_kwargs=None, fit_kwargs=None,
                  output_layer=None, target="y"):

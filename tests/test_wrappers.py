@@ -437,3 +437,33 @@ def test_the_transformer_trains_a_convolutional_autoencoder_to_reproduce_its_ima
     direct = convolutional_autoencoder(images, None)
     direct.fit(images, images, epochs=1, verbose=0)
     np.testing.assert_array_equal(features, direct.predict(images).reshape(8, 64))
+
+
+def test_a_transformer_asks_for_the_weights_of_fit_only_as_scikit_learn_s_do():
+    """SKLearnTransformer had set_score_request and a 'score' in its routing, but no score:
+    scikit-learn's own transformer (TransformerMixin, a fit that takes sample_weight) has
+    set_fit_request alone."""
+    import sklearn
+    from sklearn.base import BaseEstimator, TransformerMixin, clone
+
+    class Reference(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None, sample_weight=None):
+            return self
+
+        def transform(self, X):
+            return X
+
+    def requests(estimator):
+        return sorted(name for name in dir(estimator)
+                      if re.fullmatch(r"set_\w+_request", name) and hasattr(estimator, name))
+
+    unfitted = transformer()
+    assert requests(unfitted) == requests(Reference()) == ["set_fit_request"]
+    assert not hasattr(SKLearnTransformer, "set_score_request")
+    assert requests(regressor()) == ["set_fit_request", "set_score_request"]
+    with sklearn.config_context(enable_metadata_routing=True):
+        unfitted.set_fit_request(sample_weight=True)
+        for copy in (unfitted, clone(unfitted), pickle.loads(pickle.dumps(unfitted))):
+            routing = copy.get_metadata_routing()
+            assert routing.fit.requests == {"sample_weight": True}
+            assert not routing.score.requests
