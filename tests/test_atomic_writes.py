@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -568,3 +569,50 @@ def test_a_run_that_crashed_does_not_block_its_folder(tmp_path):
     assert (tmp_path / LOCK_FILE_NAME).read_text() == "pid 2: the next run"
     lock.release()
     assert not (tmp_path / LOCK_FILE_NAME).exists()
+
+
+@pytest.mark.parametrize("failure", [errno.EIO, errno.ENOSPC], ids=["EIO", "ENOSPC"])
+def test_a_copy_in_place_that_fails_half_way_leaves_the_previous_file_or_both_versions(
+        tmp_path, monkeypatch, failure):
+    """A file written in place (a hand-in folder, where no new file may be made) whose copy
+    failed half-way (an I/O error; a full disk on a file system that reserves no room, NFS)
+    was left half new, half old, and both whole versions were deleted with the temporary
+    folder. The previous version is put back; where that fails too, both are kept and the
+    error's one line names them."""
+    import dlcore.io.atomic as atomic
+
+    def no_new_file_here(directory, basename):   # the 555 hand-in folder, as root may not see it
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(atomic, "_create_temporary_file", no_new_file_here)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    real_pwrite, writes = os.pwrite, []
+
+    def failing_after_one_chunk(descriptor, data, offset):
+        writes.append(offset)
+        if len(writes) > 1 and (len(writes) == 2 or failing_for_good):
+            raise OSError(failure, os.strerror(failure))
+        return real_pwrite(descriptor, data, offset)
+    monkeypatch.setattr(os, "pwrite", failing_after_one_chunk)
+    monkeypatch.setattr(os, "posix_fallocate", lambda *arguments: (_ for _ in ()).throw(
+        OSError(errno.EOPNOTSUPP, "Operation not supported")), raising=False)
+    old, new = b"o" * (3 << 20), b"n" * (3 << 20)
+    model = tmp_path / "model.h5"
+    model.write_bytes(old)
+
+    failing_for_good = False   # the copy fails once: the previous version goes back
+    with pytest.raises(OSError) as caught, atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(new)
+    assert caught.value.errno == failure
+    assert model.read_bytes() == old
+    assert list((tmp_path / "temporary").iterdir()) == []
+
+    failing_for_good, writes[:] = True, []   # putting it back fails too: both are kept
+    with pytest.raises(atomic.HalfWrittenError) as caught, \
+            atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(new)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"cannot write {model}: ")
+    assert Path(caught.value.previous).read_bytes() == old
+    assert Path(caught.value.new).read_bytes() == new
+    assert f"cp {caught.value.previous} {model}" in message

@@ -38,9 +38,9 @@ try:   # tests/test_io_folder_lock.py runs the Windows path with a stand-in on a
 except ImportError:
     msvcrt = None
 
-__all__ = ["FolderInUseError", "FolderNotWritableError", "NoRoomError", "WriteProtectedError",
-           "atomic_open", "atomic_output_path", "lock_folder", "refuse_write_protected",
-           "shell_word", "shown_path"]
+__all__ = ["FolderInUseError", "FolderNotWritableError", "HalfWrittenError", "NoRoomError",
+           "WriteProtectedError", "atomic_open", "atomic_output_path", "lock_folder",
+           "refuse_write_protected", "shell_word", "shown_path"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
@@ -246,6 +246,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     folder, mode 555, of files mode 666) is written in place instead, as ``open(path, "w")``
     writes it: its new version is written whole in the temporary folder first, then copied
     over it (:func:`_written_in_place`); a reader may see it change during that copy.
+    HalfWrittenError (an OSError) when that copy failed half-way (an I/O error, a full disk
+    that reserves no room) and putting the previous version back failed too: both versions
+    are kept in the temporary folder, and its message names them.
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
     the file, whatever the writer raised (the temporary file is removed).
     """
@@ -312,19 +315,62 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
 
     The new file is written whole elsewhere first, so a writer that fails (or a Ctrl-C, or a
     full disk, while it writes) leaves ``target`` as it was; the copy reserves its room
-    before it changes a byte, and a Ctrl-C during it is held until the copy ends. A reader
-    may still see the file change as it is copied (no rename is possible there)."""
+    before it changes a byte, and a Ctrl-C during it is held until the copy ends. The
+    previous version is copied aside first: a copy that fails half-way (a full disk that
+    reserves no room, an I/O error) puts it back, and where even that fails, or the process
+    is killed during the copy, both versions stay whole in the temporary folder (the error
+    names them). A reader may still see the file change as it is copied (no rename is
+    possible there)."""
     scratch = tempfile.mkdtemp(prefix="dlcore-write-")
+    kept = False
     try:
         elsewhere = os.path.join(scratch, os.path.basename(target))
         try:
             yield elsewhere
-            _copy_into(elsewhere, target)
+            previous = os.path.join(scratch, f"previous-{os.path.basename(target)}")
+            shutil.copyfile(target, previous)
+            try:
+                _copy_into(elsewhere, target)
+            except OSError as error:
+                try:
+                    _copy_into(previous, target)
+                except OSError:
+                    kept = True
+                    raise HalfWrittenError(given, error, previous, elsewhere) from None
+                raise
         except BaseException as error:
-            _raise_no_room(error, given)
+            if not kept:
+                _raise_no_room(error, given)
             raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class HalfWrittenError(OSError):
+    """A file written in place (a writable file in a folder that takes no new file) whose
+    copy failed half-way and could not be undone: the file is half-written, and its previous
+    and new versions are kept whole in the temporary folder.
+
+    ``str(error)`` is one line naming the file, where both versions are, and the ``cp``
+    command that puts one back.
+
+    Attributes
+    ----------
+    path : str   the half-written file
+    previous, new : str   where its previous and its new version are kept
+    """
+
+    def __init__(self, path: str | os.PathLike, error: OSError, previous: str, new: str):
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        super().__init__(error.errno, reason[:1].lower() + reason[1:])
+        self.path, self.previous, self.new = os.fspath(path), previous, new
+
+    def __str__(self) -> str:
+        return (f"cannot write {shown_path(self.path)}: {self.strerror} while it was written "
+                f"in place, and it is half-written: its previous version is kept in "
+                f"{shown_path(self.previous)}, the new one in {shown_path(self.new)}; put one "
+                f"back with cp {shell_word(self.previous)} {shell_word(self.path)}")
 
 
 def _copy_into(source: str, target: str) -> None:
