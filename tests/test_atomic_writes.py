@@ -616,3 +616,37 @@ def test_a_copy_in_place_that_fails_half_way_leaves_the_previous_file_or_both_ve
     assert Path(caught.value.previous).read_bytes() == old
     assert Path(caught.value.new).read_bytes() == new
     assert f"cp {caught.value.previous} {model}" in message
+
+
+def test_a_file_written_in_place_blames_a_full_or_missing_temporary_folder_not_its_disk(
+        tmp_path, monkeypatch):
+    """A file written in place is made whole in the temporary folder first. A full TMPDIR
+    (a cluster's small /tmp) said "cannot write handin/model.h5: no space left on device ...;
+    free space on its disk", a disk with room, and a TMPDIR that is no folder gave Python's
+    "[Errno 2] No such file or directory: '/.../dlcore-write-...'". Both now name the
+    temporary folder and TMPDIR, and the file is as it was."""
+    import dlcore.io.atomic as atomic
+
+    def no_new_file_here(directory, basename):   # the 555 hand-in folder, as root may not see it
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(atomic, "_create_temporary_file", no_new_file_here)
+    temporary_folder = tmp_path / "temporary"
+    temporary_folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary_folder))
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"the student's model")
+    with pytest.raises(dlcore.io.TemporaryFolderError) as caught, \
+            atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")   # as h5py's flush in a full TMPDIR
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {model}: ") and "\n" not in message
+    assert f"temporary folder {temporary_folder} (TMPDIR)" in message
+    assert "no space left on device" in message and "free space there" in message
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(dlcore.io.TemporaryFolderError) as caught, atomic_open(model, "w"):
+        pass
+    assert "set TMPDIR to a folder you can write to" in str(caught.value)
+    assert model.read_bytes() == b"the student's model"
+    assert list(temporary_folder.iterdir()) == []

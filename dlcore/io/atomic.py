@@ -39,8 +39,8 @@ except ImportError:
     msvcrt = None
 
 __all__ = ["FolderInUseError", "FolderNotWritableError", "HalfWrittenError", "NoRoomError",
-           "WriteProtectedError", "atomic_open", "atomic_output_path", "lock_folder",
-           "refuse_write_protected", "shell_word", "shown_path"]
+           "TemporaryFolderError", "WriteProtectedError", "atomic_open", "atomic_output_path",
+           "lock_folder", "refuse_write_protected", "shell_word", "shown_path"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
@@ -123,6 +123,28 @@ class NoRoomError(OSError):
         fix = ("raise the file-size limit (ulimit -f)" if self.size_limit else
                "free space on its disk or write it to another folder")
         return f"cannot write {shown_path(self.path)}: {self.reason} (errno {self.errno}); {fix}"
+
+
+class TemporaryFolderError(OSError):
+    """The temporary folder (``TMPDIR``) could not take a file dlcore puts there on its way
+    (full, or not writable): a Keras archive's weights unpacked to be read, or the new
+    version of a file written in place (:func:`atomic_output_path`, a folder that takes no
+    new file). ``str(error)`` is one line naming the folder, ``TMPDIR`` and the fix; ``errno``
+    is the system's (``ENOSPC``, ``EACCES``, ...).
+
+    An ``OSError``, as :class:`~dlcore.io.NoRoomError` is, and not a
+    :class:`~dlcore.io.ModelFileError`, although ``dlcore.load`` raises it: a ModelFileError
+    says that the file is at fault (save it again), and a program that sets aside the hand-ins
+    ``except ModelFileError`` catches would set aside an intact archive because ``TMPDIR`` was
+    full. Nor is it a NoRoomError, whose fix names the file being written and ``--out``, not
+    the temporary folder. Exported as ``dlcore.io.TemporaryFolderError``."""
+
+    def __init__(self, message: str, error_number: int | None = None):
+        super().__init__(error_number, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 #: The errors of a folder in which no new file may be made: no permission, a read-only disk.
@@ -320,31 +342,54 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
     reserves no room, an I/O error) puts it back, and where even that fails, or the process
     is killed during the copy, both versions stay whole in the temporary folder (the error
     names them). A reader may still see the file change as it is copied (no rename is
-    possible there)."""
-    scratch = tempfile.mkdtemp(prefix="dlcore-write-")
+    possible there). A temporary folder without room, or that takes no file, is a
+    :class:`TemporaryFolderError` (the file's own folder and disk are not at fault)."""
+    try:
+        scratch = tempfile.mkdtemp(prefix="dlcore-write-")
+    except OSError as error:
+        raise _temporary_folder_error(given, error) from None
     kept = False
     try:
         elsewhere = os.path.join(scratch, os.path.basename(target))
+        previous = os.path.join(scratch, f"previous-{os.path.basename(target)}")
         try:
             yield elsewhere
-            previous = os.path.join(scratch, f"previous-{os.path.basename(target)}")
-            shutil.copyfile(target, previous)
             try:
-                _copy_into(elsewhere, target)
-            except OSError as error:
+                shutil.copyfile(target, previous)
+            except PermissionError:   # a file one may write, not read (222): none to put back
+                previous = None
+        except BaseException as error:
+            if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
+                raise _temporary_folder_error(given, error) from None
+            _raise_no_room(error, given)   # a file-size limit (ulimit -f) is no folder's
+            raise
+        try:
+            _copy_into(elsewhere, target)
+        except OSError as error:
+            if previous is not None:
                 try:
                     _copy_into(previous, target)
                 except OSError:
                     kept = True
                     raise HalfWrittenError(given, error, previous, elsewhere) from None
-                raise
-        except BaseException as error:
-            if not kept:
-                _raise_no_room(error, given)
+            _raise_no_room(error, given)
             raise
     finally:
         if not kept:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _temporary_folder_error(given: str, error: BaseException) -> TemporaryFolderError:
+    """The one line of a file written in place that the temporary folder could not take."""
+    number = no_room_errno(error) or getattr(error, "errno", None)
+    reason = os.strerror(number) if number else str(error)
+    fix = ("free space there, or set TMPDIR to a folder with room" if number in NO_ROOM_ERRNOS
+           else "set TMPDIR to a folder you can write to")
+    return TemporaryFolderError(
+        f"cannot write {shown_path(given)}: its folder takes no new file, so its new version "
+        f"is made whole first in the temporary folder {shown_path(tempfile.gettempdir())} "
+        f"(TMPDIR), which failed: {reason[:1].lower() + reason[1:]}; the file is as it was: "
+        f"{fix}", number)
 
 
 class HalfWrittenError(OSError):
