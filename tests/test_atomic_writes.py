@@ -650,3 +650,40 @@ def test_a_file_written_in_place_blames_a_full_or_missing_temporary_folder_not_i
     assert "set TMPDIR to a folder you can write to" in str(caught.value)
     assert model.read_bytes() == b"the student's model"
     assert list(temporary_folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.isdir("/proc/self/fd"),
+                    reason="named pipes and /proc/self/fd are Linux's")
+def test_a_pipe_or_a_process_descriptor_is_written_as_open_writes_it_not_replaced(tmp_path):
+    """A named pipe (a reader waiting on it) was replaced with a file of the output, the
+    reader left waiting for ever, as root /dev/null too; /dev/stdout piped (a link to
+    /proc/<pid>/fd/1) said "No such file or directory: '/proc/<pid>/fd/.pipe:[...].tmp...'",
+    and redirected to a file replaced that file. They are written as open() writes them."""
+    import threading
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    with atomic_open(pipe, "wb") as stream:
+        stream.write(b"the table")
+    reader.join(timeout=10)
+    assert received == [b"the table"] and pipe.is_fifo()
+    read_end, write_end = os.pipe()
+    try:
+        standard_output = tmp_path / "stdout"   # as /dev/stdout -> /proc/self/fd/1
+        standard_output.symlink_to(f"/proc/self/fd/{write_end}")
+        with atomic_open(standard_output, "w") as stream:
+            stream.write("the csv\n")
+        assert os.read(read_end, 100) == b"the csv\n"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    redirected = tmp_path / "log.txt"   # dlcore ... --out /dev/stdout > log.txt
+    with open(redirected, "w") as log:
+        (tmp_path / "stdout2").symlink_to(f"/proc/self/fd/{log.fileno()}")
+        with atomic_open(tmp_path / "stdout2", "w") as stream:
+            stream.write("the csv\n")
+        log.write("what follows\n")   # the descriptor's file is still the one on disk
+    assert redirected.read_text() == "the csv\nwhat follows\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "pipe", "stdout", "stdout2"]

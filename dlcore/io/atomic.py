@@ -30,6 +30,7 @@ import secrets
 import shlex
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import IO
@@ -280,6 +281,11 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     the file, whatever the writer raised (the temporary file is removed).
     """
     given = os.fspath(path)
+    stream = _stream_behind(given)
+    if stream is not None:
+        with _written_through(given, stream) as elsewhere:
+            yield elsewhere
+        return
     target = _file_behind(given)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
@@ -316,6 +322,82 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
+
+
+#: A process's own descriptors under /proc: /proc/self/fd/1, /proc/<its pid>/fd/1.
+_OWN_DESCRIPTOR = re.compile(r"/proc/(?:self|thread-self|(\d+))(?:/task/\d+)?/fd/(\d+)")
+
+
+def _stream_behind(path: str) -> int | str | None:
+    """How ``path`` must be written when it is no file that a rename may replace: the
+    descriptor of this process that it leads to (``/dev/stdout``, ``/proc/self/fd/1``: the
+    same file, at the same offset, as the process's own output), or ``path`` itself, to
+    open, for a named pipe, a terminal or a device (``/dev/null``); None for a file or a
+    name that is none yet. The rename replaced a pipe with a file (its reader waiting for
+    ever), and as root ``/dev/null`` itself; through ``/dev/stdout`` it named the hidden
+    temporary file of ``/proc/<pid>/fd/pipe:[...]``, or replaced the file the output was
+    redirected to, the rest of the output going to the file it unlinked."""
+    try:
+        kind = os.stat(path).st_mode
+    except OSError:
+        return None
+    current, through_processes = os.path.abspath(path), False
+    for _ in range(40):   # the links the system follows at most
+        current = os.path.join(os.path.realpath(os.path.dirname(current)),
+                               os.path.basename(current))
+        own = _OWN_DESCRIPTOR.fullmatch(current)
+        if own and own.group(1) in (None, str(os.getpid())):
+            return int(own.group(2))
+        through_processes = through_processes or current.startswith("/proc/")
+        if not os.path.islink(current):
+            break
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    ordinary = stat.S_ISREG(kind) or stat.S_ISDIR(kind)
+    return path if through_processes or not ordinary else None
+
+
+@contextlib.contextmanager
+def _written_through(given: str, stream: int | str) -> Iterator[str]:
+    """Yield a path in the temporary folder; on success, write its file into ``stream`` (a
+    descriptor of this process, or a path to open: :func:`_stream_behind`) as ``open``
+    writes there: a writer that fails writes nothing, and a writer that seeks (h5py) may
+    write to a pipe."""
+    try:
+        scratch = tempfile.mkdtemp(prefix="dlcore-write-")
+    except OSError as error:
+        raise _temporary_folder_error(given, error) from None
+    try:
+        elsewhere = os.path.join(scratch, "written")
+        try:
+            yield elsewhere
+        except BaseException as error:
+            if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
+                raise _temporary_folder_error(given, error) from None
+            raise
+        try:
+            with open(elsewhere, "rb") as source:
+                if isinstance(stream, int):
+                    _write_to_descriptor(source, stream)
+                else:
+                    with open(stream, "wb") as sink:
+                        shutil.copyfileobj(source, sink)
+        except OSError as error:
+            _raise_no_room(error, given)
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_to_descriptor(source: IO[bytes], descriptor: int) -> None:
+    """Append ``source`` to this process's ``descriptor``, after what Python's own streams
+    on it hold (``print`` before the file stays before it)."""
+    for standard in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if standard.fileno() == descriptor:
+                standard.flush()
+    while chunk := memoryview(source.read(1 << 20)):
+        while chunk:   # a write may take part of a chunk (a pipe)
+            chunk = chunk[os.write(descriptor, chunk):]
 
 
 def _file_behind(path: str) -> str:
