@@ -687,3 +687,40 @@ def test_a_pipe_or_a_process_descriptor_is_written_as_open_writes_it_not_replace
         log.write("what follows\n")   # the descriptor's file is still the one on disk
     assert redirected.read_text() == "the csv\nwhat follows\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "pipe", "stdout", "stdout2"]
+
+
+_WRITE_IN_A_STICKY_FOLDER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[2])
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+with atomic.atomic_open(sys.argv[1], "w") as stream:
+    stream.write("the student's results\\n")
+"""
+
+
+def test_another_users_writable_file_in_a_sticky_folder_is_written_in_place(tmp_path):
+    """A sticky folder (mode 1777, as /tmp and a course's shared folder are) lets no user
+    rename over another user's file: a teacher's results.csv of mode 666 there, which
+    open(path, "w") writes, gave "[Errno 1] Operation not permitted:
+    '.../.results.csv.tmp.1dffb54a' -> 'results.csv'". It is written in place."""
+    from test_cli_outputs import without_root_rights
+    prefix = without_root_rights()
+    if not prefix:
+        pytest.skip("needs root to give the file to another user")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    results = shared / "results.csv"
+    results.write_text("the teacher's template, longer than the results\n")
+    for path in (shared, results):
+        os.chown(path, 1000, 1000)
+    results.chmod(0o666)
+    shared.chmod(0o1777)
+    result = subprocess.run([*prefix, sys.executable, "-c", _WRITE_IN_A_STICKY_FOLDER,
+                             str(results), str(THE_WRITER)], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert results.read_text() == "the student's results\n"
+    assert results.stat().st_uid == 1000 and results.stat().st_mode & 0o777 == 0o666
+    assert sorted(p.name for p in shared.iterdir()) == ["results.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]

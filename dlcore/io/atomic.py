@@ -273,7 +273,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     this user may write in a folder without permission to make files (a teacher's hand-in
     folder, mode 555, of files mode 666) is written in place instead, as ``open(path, "w")``
     writes it: its new version is written whole in the temporary folder first, then copied
-    over it (:func:`_written_in_place`); a reader may see it change during that copy.
+    over it (:func:`_written_in_place`); a reader may see it change during that copy. So
+    is another user's file this user may write in a sticky folder (mode 1777), which lets
+    no one rename over it.
     HalfWrittenError (an OSError) when that copy failed half-way (an I/O error, a full disk
     that reserves no room) and putting the previous version back failed too: both versions
     are kept in the temporary folder, and its message names them.
@@ -315,7 +317,16 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except PermissionError:
+            if not (os.path.isfile(target) and os.access(target, os.W_OK)):
+                raise
+            # a sticky folder (mode 1777, /tmp's, a course's shared folder) lets no one
+            # rename over another user's file, which open() writes in place: so do we
+            _written_over_in_place(temporary, target, given)
+    except HalfWrittenError:
+        raise   # its new version stays beside it, the message names it
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
@@ -362,17 +373,13 @@ def _written_through(given: str, stream: int | str) -> Iterator[str]:
     descriptor of this process, or a path to open: :func:`_stream_behind`) as ``open``
     writes there: a writer that fails writes nothing, and a writer that seeks (h5py) may
     write to a pipe."""
-    try:
-        scratch = tempfile.mkdtemp(prefix="dlcore-write-")
-    except OSError as error:
-        raise _temporary_folder_error(given, error) from None
+    scratch = _scratch_folder(given)
     try:
         elsewhere = os.path.join(scratch, "written")
         try:
             yield elsewhere
         except BaseException as error:
-            if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
-                raise _temporary_folder_error(given, error) from None
+            _raise_temporary_folder_full(error, given)
             raise
         try:
             with open(elsewhere, "rb") as source:
@@ -431,52 +438,88 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
     names them). A reader may still see the file change as it is copied (no rename is
     possible there). A temporary folder without room, or that takes no file, is a
     :class:`TemporaryFolderError` (the file's own folder and disk are not at fault)."""
-    try:
-        scratch = tempfile.mkdtemp(prefix="dlcore-write-")
-    except OSError as error:
-        raise _temporary_folder_error(given, error) from None
-    kept = False
+    scratch = _scratch_folder(given)
     try:
         elsewhere = os.path.join(scratch, os.path.basename(target))
-        previous = os.path.join(scratch, f"previous-{os.path.basename(target)}")
         try:
             yield elsewhere
-            try:
-                shutil.copyfile(target, previous)
-            except PermissionError:   # a file one may write, not read (222): none to put back
-                previous = None
         except BaseException as error:
-            if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
-                raise _temporary_folder_error(given, error) from None
+            _raise_temporary_folder_full(error, given)
             _raise_no_room(error, given)   # a file-size limit (ulimit -f) is no folder's
             raise
-        try:
-            _copy_into(elsewhere, target)
-        except OSError as error:
-            if previous is not None:
-                try:
-                    _copy_into(previous, target)
-                except OSError:
-                    kept = True
-                    raise HalfWrittenError(given, error, previous, elsewhere) from None
-            _raise_no_room(error, given)
-            raise
-    finally:
-        if not kept:
-            shutil.rmtree(scratch, ignore_errors=True)
+        _copy_in_place(elsewhere, target, given, scratch)
+    except HalfWrittenError:
+        raise   # its two versions stay in the temporary folder
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _written_over_in_place(new: str, target: str, given: str) -> None:
+    """Copy the complete file ``new`` over ``target`` in place (:func:`_copy_in_place`) and
+    remove it, when the rename of ``new`` onto ``target`` was refused."""
+    scratch = _scratch_folder(given)
+    try:
+        _copy_in_place(new, target, given, scratch)
+    except HalfWrittenError:
+        raise
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.remove(new)
+
+
+def _scratch_folder(given: str) -> str:
+    """A new folder in the temporary folder, for the versions of ``given`` written in place."""
+    try:
+        return tempfile.mkdtemp(prefix="dlcore-write-")
+    except OSError as error:
+        raise _temporary_folder_error(given, error) from None
+
+
+def _raise_temporary_folder_full(error: BaseException, given: str) -> None:
+    if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
+        raise _temporary_folder_error(given, error) from None
+
+
+def _copy_in_place(new: str, target: str, given: str, scratch: str) -> None:
+    """Copy the file ``new`` over ``target`` in place (:func:`_copy_into`), the previous
+    version of ``target`` copied into ``scratch`` first and put back when the copy fails;
+    where that fails too, :class:`HalfWrittenError` (both versions kept)."""
+    previous = os.path.join(scratch, f"previous-{os.path.basename(target)}")
+    try:
+        shutil.copyfile(target, previous)
+    except PermissionError:   # a file one may write, not read (222): none to put back
+        previous = None
+    except OSError as error:
+        _raise_temporary_folder_full(error, given)
+        raise
+    try:
+        _copy_into(new, target)
+    except OSError as error:
+        if previous is not None:
+            try:
+                _copy_into(previous, target)
+            except OSError:
+                raise HalfWrittenError(given, error, previous, new) from None
+        _raise_no_room(error, given)
+        raise
 
 
 def _temporary_folder_error(given: str, error: BaseException) -> TemporaryFolderError:
-    """The one line of a file written in place that the temporary folder could not take."""
+    """The one line of a file written in place whose versions the temporary folder could not
+    take."""
     number = no_room_errno(error) or getattr(error, "errno", None)
     reason = os.strerror(number) if number else str(error)
     fix = ("free space there, or set TMPDIR to a folder with room" if number in NO_ROOM_ERRNOS
            else "set TMPDIR to a folder you can write to")
     return TemporaryFolderError(
-        f"cannot write {shown_path(given)}: its folder takes no new file, so its new version "
-        f"is made whole first in the temporary folder {shown_path(tempfile.gettempdir())} "
-        f"(TMPDIR), which failed: {reason[:1].lower() + reason[1:]}; the file is as it was: "
-        f"{fix}", number)
+        f"cannot write {shown_path(given)}: it is written in place (its folder lets no new "
+        f"file replace it), its versions kept meanwhile in the temporary folder "
+        f"{shown_path(tempfile.gettempdir())} (TMPDIR), which failed: "
+        f"{reason[:1].lower() + reason[1:]}; the file is as it was: {fix}", number)
 
 
 class HalfWrittenError(OSError):
