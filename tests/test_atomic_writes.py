@@ -724,3 +724,14 @@ def test_another_users_writable_file_in_a_sticky_folder_is_written_in_place(tmp_
     assert results.stat().st_uid == 1000 and results.stat().st_mode & 0o777 == 0o666
     assert sorted(p.name for p in shared.iterdir()) == ["results.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]
+
+
+def test_a_name_as_long_as_the_system_allows_is_written(tmp_path):
+    """A file's name may have 255 bytes, as open() writes it; its temporary file's name,
+    ``.<name>.tmp.<8 hex>``, was 14 bytes longer: a name of 242 bytes or more gave Python's
+    "[Errno 36] File name too long: '.../.aaaa....tmp.1a2b3c4d'", naming the hidden file."""
+    for name in ("a" * 251 + ".csv", "é" * 126 + ".h5"):   # 255 bytes in UTF-8 each
+        with atomic_open(tmp_path / name, "w") as stream:
+            stream.write("written\n")
+        assert (tmp_path / name).read_text() == "written\n"
+    assert len(list(tmp_path.iterdir())) == 2

@@ -254,7 +254,8 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     anything (``KeyboardInterrupt`` included) the temporary file is removed and the exception
     propagates: a reader only ever sees the previous complete file or the new complete file.
 
-    The temporary file is named ``.<name>.tmp.<random hex>`` (hidden on POSIX; the repository's
+    The temporary file is named ``.<name>.tmp.<random hex>``, the name cut to fit the system's
+    255 bytes (hidden on POSIX; the repository's
     .gitignore ignores ``*.h5.tmp*``) and is created with the permissions of an ordinary new
     file, so the result does not end up private the way ``tempfile.mkstemp`` files are; a
     file it replaces keeps its permission bits (and, as root, its owner), as a file written
@@ -375,7 +376,7 @@ def _written_through(given: str, stream: int | str) -> Iterator[str]:
     write to a pipe."""
     scratch = _scratch_folder(given)
     try:
-        elsewhere = os.path.join(scratch, "written")
+        elsewhere = os.path.join(scratch, os.path.basename(given))   # its suffix for savefig
         try:
             yield elsewhere
         except BaseException as error:
@@ -488,7 +489,7 @@ def _copy_in_place(new: str, target: str, given: str, scratch: str) -> None:
     """Copy the file ``new`` over ``target`` in place (:func:`_copy_into`), the previous
     version of ``target`` copied into ``scratch`` first and put back when the copy fails;
     where that fails too, :class:`HalfWrittenError` (both versions kept)."""
-    previous = os.path.join(scratch, f"previous-{os.path.basename(target)}")
+    previous = os.path.join(scratch, "previous")   # the name's own length may be the most
     try:
         shutil.copyfile(target, previous)
     except PermissionError:   # a file one may write, not read (222): none to put back
@@ -633,11 +634,17 @@ def _keep_permissions(target: str, temporary: str) -> None:
         os.chmod(temporary, stat.S_IMODE(kept.st_mode) & 0o777)
 
 
+#: The most bytes of the target's name in its temporary file's ``.<name>.tmp.<8 hex>``: a
+#: name may have 255 bytes, and one of 242 or more made a temporary name too long to create.
+_TEMPORARY_STEM_BYTES = 255 - len(".") - len(".tmp.") - 8
+
+
 def _create_temporary_file(directory: str, basename: str) -> str:
     # O_EXCL: never reuse a name another writer holds. Mode 0o666 lets the umask decide the
     # permissions, as for a file created with open().
+    stem = os.fsdecode(os.fsencode(basename)[:_TEMPORARY_STEM_BYTES])
     for _ in range(100):
-        candidate = os.path.join(directory, f".{basename}.tmp.{secrets.token_hex(4)}")
+        candidate = os.path.join(directory, f".{stem}.tmp.{secrets.token_hex(4)}")
         try:
             descriptor = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
