@@ -685,8 +685,8 @@ class FolderInUseError(OSError):
         self.folder, self.holder = os.fspath(folder), holder
 
     def __str__(self) -> str:
-        return (f"{self.folder} is in use by another dlcore run ({self.holder}): wait for it "
-                f"to finish, or write elsewhere")
+        return (f"{shown_path(self.folder)} is in use by another dlcore run ({self.holder}): "
+                f"wait for it to finish, or write elsewhere")
 
 
 class FolderLock:
