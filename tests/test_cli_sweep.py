@@ -822,3 +822,39 @@ def test_a_distributed_sweep_rank_stops_before_its_next_run_when_another_is_inte
                          "launcher's other options, such as its host file)"), said
     assert [(row["run"], row["rank"]) for row in read_rows(tmp_path / "sweep.csv")] == [
         ("0", ""), ("1", "1")]
+
+
+def test_a_csv_out_in_a_hand_in_folder_is_refused_only_where_it_is_a_new_file(
+        monkeypatch, tmp_path):
+    """A hand-in folder (mode 555) of files the student may write (mode 666): `sweep --out
+    handin/sweep.csv` was refused at start ("cannot write in the output folder"), where the
+    CSV is written in place as open() writes it and as `rbm sample --out handin/s.png` now is;
+    a new file there is still refused before any run."""
+    import os
+
+    from dlcore.cli import sweep as sweep_module
+    handin = tmp_path / "handin"
+    handin.mkdir()
+    (handin / "sweep.csv").write_text("the student's old table\n")
+    real_access = os.access
+    # root may write anywhere: the system's answers for a student in the hand-in folder
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        os.fspath(path) != str(handin) and real_access(path, mode, **options)))
+    monkeypatch.setattr("dlcore.cli._common._why_unwritable", lambda folder: "Permission denied")
+    runs = []
+
+    def finished_run(self, index, rank=0, resume=False, comm=None):
+        runs.append(index)
+        return {"run": index, "seed": str(index), "status": "ok", "error": "", "loss": 0.5,
+                "seconds": 1.0, "rank": rank, "command": self.command_line(index)}
+    monkeypatch.setattr(sweep_module.Sweep, "run", finished_run)
+    for name in ("sweep.csv", "new.csv"):
+        result = sweep("--grid", "seed=0", "--out", handin / name, "--", *TINY_RBM,
+                       "--out", tmp_path / "rbm")
+        if name == "sweep.csv":
+            assert result.exit_code == 0, result.output
+            assert (handin / name).read_text().startswith("run,")
+    assert result.exit_code == 1 and result.output.splitlines()[-1] == (
+        f"dlcore: error: cannot write in the output folder {handin}: Permission denied; choose "
+        f"another with --out")
+    assert runs == [0]
