@@ -735,3 +735,25 @@ def test_a_name_as_long_as_the_system_allows_is_written(tmp_path):
             stream.write("written\n")
         assert (tmp_path / name).read_text() == "written\n"
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_link_to_a_file_on_a_read_only_disk_names_the_disk_s_folder(tmp_path, monkeypatch):
+    """`best.h5 -> /mnt/handins/model.h5` on a read-only mount: the refusal named the link's
+    own folder, which is writable, as the folder on the read-only disk."""
+    import dlcore.io.atomic as atomic
+    mounted, links = tmp_path / "mounted", tmp_path / "links"
+    mounted.mkdir()
+    links.mkdir()
+    (mounted / "model.h5").write_bytes(b"the model")
+    (links / "best.h5").symlink_to(mounted / "model.h5")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        not os.path.realpath(path).startswith(str(mounted))
+        and real_access(path, mode, **options)))
+    monkeypatch.setattr(atomic, "_on_read_only_file_system",
+                        lambda path: os.path.realpath(path).startswith(str(mounted)))
+    with pytest.raises(dlcore.io.FolderNotWritableError) as caught, \
+            atomic_open(links / "best.h5", "wb"):
+        pass
+    assert caught.value.folder == str(mounted)
+    assert (mounted / "model.h5").read_bytes() == b"the model"

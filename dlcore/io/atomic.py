@@ -217,7 +217,8 @@ def refuse_write_protected(path: str | os.PathLike) -> None:
     """
     if os.path.isfile(path) and not os.access(path, os.W_OK):
         if _on_read_only_file_system(path):
-            raise FolderNotWritableError(path, os.path.dirname(os.path.abspath(path)),
+            # the folder of the file a symbolic link leads to: the link's may be writable
+            raise FolderNotWritableError(path, os.path.dirname(os.path.realpath(path)),
                                          errno.EROFS)
         raise WriteProtectedError(path)
 
