@@ -7,12 +7,13 @@ writers that want a file object, such as ``csv`` and ``json``). The content goes
 file beside the target, is flushed to disk and then renamed onto the target with
 ``os.replace``: a reader sees the previous complete file or the new complete file, never half
 of one, and an interrupted write (Ctrl-C, a full disk, a failed checksum) leaves the previous
-file intact and no temporary file behind. Two kinds are written otherwise, as ``open(path,
-"w")`` writes them: a symbolic link is written through (the file it leads to is replaced, the
-link stays), and a file this user may write in a folder that takes no new file (a hand-in
-folder of mode 555) is written in place, its new version made whole in the temporary folder
-first and its previous one kept there until the copy is done (see
-:func:`atomic_output_path`): a reader may see that file change during the copy.
+file intact and no temporary file behind. Some are written otherwise, as ``open(path, "w")``
+writes them: a symbolic link is written through (the file it leads to is replaced, the link
+stays); a file this user may write in a folder that takes no new file (a hand-in folder of
+mode 555), or another user's in a sticky folder (mode 1777), is written in place, its new
+version made whole in the temporary folder first and its previous one kept there until the
+copy is done (see :func:`atomic_output_path`), so a reader may see it change during the copy;
+a named pipe, a device or ``/dev/stdout`` is written into, the content made whole first.
 
 A write that finds no room (a full disk, a full quota, a file-size limit such as ``ulimit -f``)
 raises :class:`NoRoomError`, an ``OSError`` whose one-line message names the target (not the
