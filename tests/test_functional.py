@@ -503,6 +503,19 @@ def test_a_dict_model_whose_keys_are_not_its_inputs_names_warns_as_keras():
                      backend="reference")
 
 
+def test_a_dict_of_inputs_holding_another_tensor_is_refused_without_a_false_warning():
+    """A dict of inputs whose value is a layer's output, not an Input, is refused in one line;
+    it first warned that the key "maps to an unnamed Input", which it does not."""
+    import warnings
+    image = dlcore.Input((2,), name="image")
+    hidden = Dense(3)(image)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="Model inputs must be tensors of dlcore.Input"):
+            dlcore.Model({"hidden": hidden}, Dense(1)(hidden), backend="reference")
+    assert [str(w.message) for w in caught if "Input" in str(w.message)] == []
+
+
 def test_a_dict_models_input_and_output_are_dicts_as_kerass():
     """Keras's ``model.input`` and ``model.output`` of a model of dict inputs and outputs
     are those dicts: ``Model(model.input, model.output["score"])`` takes the score head
