@@ -1243,7 +1243,10 @@ class Model(TrainingLoop):
         out = self._buffer("grad_inputs", (n,) + self.input_shape)
         offset = 0
         for tensor in self.inputs:
-            part = grads[id(tensor)].reshape(n, -1)
+            part = grads.get(id(tensor))
+            if part is None:   # an input no output depends on (Keras allows one): dL/dx = 0
+                part = self.backend.zeros((n,) + tuple(tensor.shape), dtype=out.dtype)
+            part = part.reshape(n, -1)
             self.ops.place_columns(part, out, offset)
             offset += part.shape[1]
         return out

@@ -124,6 +124,18 @@ def test_a_merge_that_broadcasts_a_gate_over_maps_gradchecks(merge_function):
     assert max(errors.values()) < TOLERANCE, errors
 
 
+def test_a_model_with_an_input_its_output_does_not_read_gradchecks():
+    """Keras builds a model one of whose inputs no output reads; its input gradient (asked by
+    gradcheck) is 0 there. The backward pass raised a bare KeyError."""
+    used, unused = dlcore.Input((3,), name="used"), dlcore.Input((2,), name="unused")
+    model = dlcore.Model([used, unused], Dense(2, activation="softmax")(used),
+                         backend="reference")
+    model.compile("cross_entropy", "sgd")
+    x = [np.random.default_rng(3).random((3, 3)), np.random.default_rng(4).random((3, 2))]
+    errors = dlcore.gradcheck(model, x, [0, 1, 1], verbose=False)
+    assert "input" in errors and max(errors.values()) < TOLERANCE, errors
+
+
 # -- whole graphs against finite differences ------------------------------------------------
 def test_residual_net_gradcheck():
     model = _residual_model()
