@@ -545,7 +545,8 @@ def sweep(specs, out, dry_run, distributed, resume, command):
         if finished:
             click.echo(f"({len(finished)} finished before, in {out}, kept)")
         return
-    # now, not after hours of runs; a writable CSV in a hand-in folder is written in place
+    # now, not after hours of runs; a CSV that is there and writable in a folder that takes
+    # no new file (a hand-in folder) is written in place, as the PNG of rbm sample is
     output_folder(out.parent, exclusive=False, for_file=out)
     warn_unless_distributed(distributed, what="runs every run")
     comm = None

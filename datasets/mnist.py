@@ -196,8 +196,9 @@ def search_directories(spec, path=None):
     data_root = os.environ.get(DATA_VARIABLE)
     if data_root:
         if spec.search_data_root:
-            found.append((Path(data_root), f"${DATA_VARIABLE}"))
-        found.append((Path(data_root) / spec.subfolder, f"${DATA_VARIABLE}/{spec.subfolder}"))
+            found.append((home_expanded(Path(data_root)), f"${DATA_VARIABLE}"))
+        found.append((home_expanded(Path(data_root)) / spec.subfolder,
+                      f"${DATA_VARIABLE}/{spec.subfolder}"))
     found.append((cache_directory(spec.subfolder), "cache"))
     found.extend((Path(directory), "system") for directory in spec.system_directories)
     unique = {}
@@ -212,7 +213,7 @@ def download_directory(spec, path=None):
         return Path(path).expanduser()
     data_root = os.environ.get(DATA_VARIABLE)
     if data_root:
-        return Path(data_root) / spec.subfolder
+        return home_expanded(Path(data_root)) / spec.subfolder
     return cache_directory(spec.subfolder)
 
 
@@ -422,12 +423,25 @@ def load_idx_directory(directory, split="train", lazy=False):
     images : (n, height, width) uint8
     labels : (n,) uint8
     """
+    directory = home_expanded(directory)
     found = find_split_files(directory, split)
     if found is None:
         images_name, labels_name = split_file_names(split)
         raise DatasetNotFoundError(f"{directory}: no {split} split here: need {images_name} "
                                    f"and {labels_name} (or the same names without .gz)")
     return read_split(*found, lazy=lazy)
+
+
+def home_expanded(path):
+    """``path`` (text or a path object) with a leading ``~`` or ``~user`` expanded, as a
+    shell expands it where it is not quoted, and as ``path=`` and the command line's
+    ``--dataset`` expand it: ``load_dataset("~/idx")`` and ``DLCORE_DATA="~/data"`` (quoted
+    in a shell profile) looked for a folder named ``~`` in the current one. Anything else
+    stays as given (``./~`` names a folder called ``~``)."""
+    if isinstance(path, (str, os.PathLike)) and os.fspath(path).startswith("~"):
+        expanded = os.path.expanduser(os.fspath(path))
+        return expanded if isinstance(path, str) else Path(expanded)
+    return path
 
 
 def dataset_key(name):
@@ -466,7 +480,7 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
     name : str or os.PathLike
         ``"mnist-5k"`` (bundled, train split only), ``"mnist"``, ``"fashion-mnist"``, or a
         directory holding IDX files in MNIST's naming (write ``./mnist`` for a directory
-        that happens to be called like a data set).
+        that happens to be called like a data set; a leading ``~`` is the home folder).
     split : {"train", "test"}
     path, download, progress, mirrors
         Passed to :func:`load_mnist` / :func:`load_fashion_mnist`.
@@ -491,6 +505,7 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
         return load_mnist(split, path, download, progress, mirrors, lazy=lazy)
     if key == "fashion-mnist":
         return load_fashion_mnist(split, path, download, progress, mirrors, lazy=lazy)
+    name = home_expanded(name)
     if Path(name).is_dir():
         return load_idx_directory(name, split, lazy)
     if Path(name).is_file() and _is_model_file(name):

@@ -421,8 +421,6 @@ class Model(TrainingLoop):
         self.backend_name = check_backend_name(backend)
         self.seed = rng.check_seed(seed)
         input_keys, inputs = _keyed(inputs, "inputs")
-        if input_keys:
-            _warn_of_keys_not_named(input_keys, inputs)
         output_keys, outputs = _keyed(outputs, "outputs")
         self.inputs, _ = _as_list(inputs, "inputs")
         # a list of one input is that input: Keras's Model(model.inputs, ...) idiom
@@ -441,6 +439,8 @@ class Model(TrainingLoop):
                                  f"{tensor!r}")
         if len({id(t) for t in self.inputs}) != len(self.inputs):
             raise ValueError("Model inputs list the same Input twice")
+        if input_keys:   # once the values are known to be Inputs, which the warning names
+            _warn_of_keys_not_named(input_keys, self.inputs)
         for tensor in self.outputs:
             if not isinstance(tensor, SymbolicTensor):
                 raise TypeError(f"Model outputs must be symbolic tensors, got "
@@ -1243,7 +1243,10 @@ class Model(TrainingLoop):
         out = self._buffer("grad_inputs", (n,) + self.input_shape)
         offset = 0
         for tensor in self.inputs:
-            part = grads[id(tensor)].reshape(n, -1)
+            part = grads.get(id(tensor))
+            if part is None:   # an input no output depends on (Keras allows one): dL/dx = 0
+                part = self.backend.zeros((n,) + tuple(tensor.shape), dtype=out.dtype)
+            part = part.reshape(n, -1)
             self.ops.place_columns(part, out, offset)
             offset += part.shape[1]
         return out

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -568,3 +569,191 @@ def test_a_run_that_crashed_does_not_block_its_folder(tmp_path):
     assert (tmp_path / LOCK_FILE_NAME).read_text() == "pid 2: the next run"
     lock.release()
     assert not (tmp_path / LOCK_FILE_NAME).exists()
+
+
+@pytest.mark.parametrize("failure", [errno.EIO, errno.ENOSPC], ids=["EIO", "ENOSPC"])
+def test_a_copy_in_place_that_fails_half_way_leaves_the_previous_file_or_both_versions(
+        tmp_path, monkeypatch, failure):
+    """A file written in place (a hand-in folder, where no new file may be made) whose copy
+    failed half-way (an I/O error; a full disk on a file system that reserves no room, NFS)
+    was left half new, half old, and both whole versions were deleted with the temporary
+    folder. The previous version is put back; where that fails too, both are kept and the
+    error's one line names them."""
+    import dlcore.io.atomic as atomic
+
+    def no_new_file_here(directory, basename):   # the 555 hand-in folder, as root may not see it
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(atomic, "_create_temporary_file", no_new_file_here)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    real_pwrite, writes = os.pwrite, []
+
+    def failing_after_one_chunk(descriptor, data, offset):
+        writes.append(offset)
+        if len(writes) > 1 and (len(writes) == 2 or failing_for_good):
+            raise OSError(failure, os.strerror(failure))
+        return real_pwrite(descriptor, data, offset)
+    monkeypatch.setattr(os, "pwrite", failing_after_one_chunk)
+    monkeypatch.setattr(os, "posix_fallocate", lambda *arguments: (_ for _ in ()).throw(
+        OSError(errno.EOPNOTSUPP, "Operation not supported")), raising=False)
+    old, new = b"o" * (3 << 20), b"n" * (3 << 20)
+    model = tmp_path / "model.h5"
+    model.write_bytes(old)
+
+    failing_for_good = False   # the copy fails once: the previous version goes back
+    with pytest.raises(OSError) as caught, atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(new)
+    assert caught.value.errno == failure
+    assert model.read_bytes() == old
+    assert list((tmp_path / "temporary").iterdir()) == []
+
+    failing_for_good, writes[:] = True, []   # putting it back fails too: both are kept
+    with pytest.raises(atomic.HalfWrittenError) as caught, \
+            atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(new)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"cannot write {model}: ")
+    assert Path(caught.value.previous).read_bytes() == old
+    assert Path(caught.value.new).read_bytes() == new
+    assert f"cp {caught.value.previous} {model}" in message
+
+
+def test_a_file_written_in_place_blames_a_full_or_missing_temporary_folder_not_its_disk(
+        tmp_path, monkeypatch):
+    """A file written in place is made whole in the temporary folder first. A full TMPDIR
+    (a cluster's small /tmp) said "cannot write handin/model.h5: no space left on device ...;
+    free space on its disk", a disk with room, and a TMPDIR that is no folder gave Python's
+    "[Errno 2] No such file or directory: '/.../dlcore-write-...'". Both now name the
+    temporary folder and TMPDIR, and the file is as it was."""
+    import dlcore.io.atomic as atomic
+
+    def no_new_file_here(directory, basename):   # the 555 hand-in folder, as root may not see it
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(atomic, "_create_temporary_file", no_new_file_here)
+    temporary_folder = tmp_path / "temporary"
+    temporary_folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary_folder))
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"the student's model")
+    with pytest.raises(dlcore.io.TemporaryFolderError) as caught, \
+            atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")   # as h5py's flush in a full TMPDIR
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {model}: ") and "\n" not in message
+    assert f"temporary folder {temporary_folder} (TMPDIR)" in message
+    assert "no space left on device" in message and "free space there" in message
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(dlcore.io.TemporaryFolderError) as caught, atomic_open(model, "w"):
+        pass
+    assert "set TMPDIR to a folder you can write to" in str(caught.value)
+    assert model.read_bytes() == b"the student's model"
+    assert list(temporary_folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.isdir("/proc/self/fd"),
+                    reason="named pipes and /proc/self/fd are Linux's")
+def test_a_pipe_or_a_process_descriptor_is_written_as_open_writes_it_not_replaced(tmp_path):
+    """A named pipe (a reader waiting on it) was replaced with a file of the output, the
+    reader left waiting for ever, as root /dev/null too; /dev/stdout piped (a link to
+    /proc/<pid>/fd/1) said "No such file or directory: '/proc/<pid>/fd/.pipe:[...].tmp...'",
+    and redirected to a file replaced that file. They are written as open() writes them."""
+    import threading
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    with atomic_open(pipe, "wb") as stream:
+        stream.write(b"the table")
+    reader.join(timeout=10)
+    assert received == [b"the table"] and pipe.is_fifo()
+    read_end, write_end = os.pipe()
+    try:
+        standard_output = tmp_path / "stdout"   # as /dev/stdout -> /proc/self/fd/1
+        standard_output.symlink_to(f"/proc/self/fd/{write_end}")
+        with atomic_open(standard_output, "w") as stream:
+            stream.write("the csv\n")
+        assert os.read(read_end, 100) == b"the csv\n"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    redirected = tmp_path / "log.txt"   # dlcore ... --out /dev/stdout > log.txt
+    with open(redirected, "w") as log:
+        (tmp_path / "stdout2").symlink_to(f"/proc/self/fd/{log.fileno()}")
+        with atomic_open(tmp_path / "stdout2", "w") as stream:
+            stream.write("the csv\n")
+        log.write("what follows\n")   # the descriptor's file is still the one on disk
+    assert redirected.read_text() == "the csv\nwhat follows\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "pipe", "stdout", "stdout2"]
+
+
+_WRITE_IN_A_STICKY_FOLDER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[2])
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+with atomic.atomic_open(sys.argv[1], "w") as stream:
+    stream.write("the student's results\\n")
+"""
+
+
+def test_another_users_writable_file_in_a_sticky_folder_is_written_in_place(tmp_path):
+    """A sticky folder (mode 1777, as /tmp and a course's shared folder are) lets no user
+    rename over another user's file: a teacher's results.csv of mode 666 there, which
+    open(path, "w") writes, gave "[Errno 1] Operation not permitted:
+    '.../.results.csv.tmp.1dffb54a' -> 'results.csv'". It is written in place."""
+    from test_cli_outputs import without_root_rights
+    prefix = without_root_rights()
+    if not prefix:
+        pytest.skip("needs root to give the file to another user")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    results = shared / "results.csv"
+    results.write_text("the teacher's template, longer than the results\n")
+    for path in (shared, results):
+        os.chown(path, 1000, 1000)
+    results.chmod(0o666)
+    shared.chmod(0o1777)
+    result = subprocess.run([*prefix, sys.executable, "-c", _WRITE_IN_A_STICKY_FOLDER,
+                             str(results), str(THE_WRITER)], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert results.read_text() == "the student's results\n"
+    assert results.stat().st_uid == 1000 and results.stat().st_mode & 0o777 == 0o666
+    assert sorted(p.name for p in shared.iterdir()) == ["results.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]
+
+
+def test_a_name_as_long_as_the_system_allows_is_written(tmp_path):
+    """A file's name may have 255 bytes, as open() writes it; its temporary file's name,
+    ``.<name>.tmp.<8 hex>``, was 14 bytes longer: a name of 242 bytes or more gave Python's
+    "[Errno 36] File name too long: '.../.aaaa....tmp.1a2b3c4d'", naming the hidden file."""
+    for name in ("a" * 251 + ".csv", "é" * 126 + ".h5"):   # 255 bytes in UTF-8 each
+        with atomic_open(tmp_path / name, "w") as stream:
+            stream.write("written\n")
+        assert (tmp_path / name).read_text() == "written\n"
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_link_to_a_file_on_a_read_only_disk_names_the_disk_s_folder(tmp_path, monkeypatch):
+    """`best.h5 -> /mnt/handins/model.h5` on a read-only mount: the refusal named the link's
+    own folder, which is writable, as the folder on the read-only disk."""
+    import dlcore.io.atomic as atomic
+    mounted, links = tmp_path / "mounted", tmp_path / "links"
+    mounted.mkdir()
+    links.mkdir()
+    (mounted / "model.h5").write_bytes(b"the model")
+    (links / "best.h5").symlink_to(mounted / "model.h5")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **options: (
+        not os.path.realpath(path).startswith(str(mounted))
+        and real_access(path, mode, **options)))
+    monkeypatch.setattr(atomic, "_on_read_only_file_system",
+                        lambda path: os.path.realpath(path).startswith(str(mounted)))
+    with pytest.raises(dlcore.io.FolderNotWritableError) as caught, \
+            atomic_open(links / "best.h5", "wb"):
+        pass
+    assert caught.value.folder == str(mounted)
+    assert (mounted / "model.h5").read_bytes() == b"the model"

@@ -5,7 +5,6 @@ The oracle of a row's figures is the model file its run wrote (the history saved
 oracle of the distributed sweep is the same sweep in one process."""
 import csv
 import json
-import os
 import subprocess
 import sys
 
@@ -837,9 +836,15 @@ def test_a_csv_that_cannot_be_written_is_refused_in_one_line_before_any_run(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_writable_csv_in_a_hand_in_folder_is_written_in_place(tmp_path, monkeypatch):
-    """A CSV the user may write (mode 666) in a folder that takes no new file (mode 555) was
-    refused before the runs, where dlcore.io.atomic writes such a file in place."""
+def test_a_csv_out_in_a_hand_in_folder_is_refused_only_where_it_is_a_new_file(
+        monkeypatch, tmp_path):
+    """A hand-in folder (mode 555) of files the student may write (mode 666): `sweep --out
+    handin/sweep.csv` was refused at start ("cannot write in the output folder"), where the
+    CSV is written in place as open() writes it and as `rbm sample --out handin/s.png` now is;
+    a new file there is still refused before any run."""
+    import os
+
+    from dlcore.cli import sweep as sweep_module
     handin = tmp_path / "handin"
     handin.mkdir()
     (handin / "sweep.csv").write_text("the student's old table\n")
@@ -848,17 +853,20 @@ def test_a_writable_csv_in_a_hand_in_folder_is_written_in_place(tmp_path, monkey
     monkeypatch.setattr(os, "access", lambda path, mode, **options: (
         os.fspath(path) != str(handin) and real_access(path, mode, **options)))
     monkeypatch.setattr("dlcore.cli._common._why_unwritable", lambda folder: "Permission denied")
-    # the run's training is not what is tested: its row
-    monkeypatch.setattr("dlcore.cli.sweep.Sweep.run", lambda runs, index, *rest: {
-        "run": index, "seed": "0", "status": "ok", "error": "", "seconds": 0.1, "rank": 0,
-        "command": "x"})
-    result = sweep("--grid", "seed=0", "--out", handin / "sweep.csv", "--", *TINY_RBM,
-                   "--out", tmp_path / "rbm")
-    assert result.exit_code == 0, result.output
-    assert [row["seed"] for row in read_rows(handin / "sweep.csv")] == ["0"]
-    result = sweep("--grid", "seed=0", "--out", handin / "new.csv", "--", *TINY_RBM, "--out",
-                   tmp_path / "rbm2")
-    assert result.exit_code == 1 and result.output.splitlines() == [
-        f"dlcore: error: cannot write in the output folder {handin}: Permission denied; "
-        "choose another with --out"]
-    assert not (tmp_path / "rbm2").exists()
+    runs = []
+
+    def finished_run(self, index, rank=0, resume=False, comm=None):
+        runs.append(index)
+        return {"run": index, "seed": str(index), "status": "ok", "error": "", "loss": 0.5,
+                "seconds": 1.0, "rank": rank, "command": self.command_line(index)}
+    monkeypatch.setattr(sweep_module.Sweep, "run", finished_run)
+    for name in ("sweep.csv", "new.csv"):
+        result = sweep("--grid", "seed=0", "--out", handin / name, "--", *TINY_RBM,
+                       "--out", tmp_path / "rbm")
+        if name == "sweep.csv":
+            assert result.exit_code == 0, result.output
+            assert (handin / name).read_text().startswith("run,")
+    assert result.exit_code == 1 and result.output.splitlines()[-1] == (
+        f"dlcore: error: cannot write in the output folder {handin}: Permission denied; choose "
+        f"another with --out")
+    assert runs == [0]

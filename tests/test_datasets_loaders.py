@@ -456,3 +456,18 @@ def test_an_idx_file_given_as_the_data_set_is_told_to_give_its_folder(tmp_path):
     assert str(error.value).startswith(f"{str(images_file)!r} is a file; a data set is read "
                                        f"from the folder that holds its IDX files")
     assert f"give that folder, {str(tmp_path)!r}, or one of mnist-5k" in str(error.value)
+
+
+def test_a_home_folder_written_with_a_tilde_is_expanded_as_the_command_line_expands_it(
+        tmp_path, monkeypatch):
+    """`dlcore ... --dataset '~/idx'` found the folder in the home folder, but the library's
+    load_dataset('~/idx') said "the folder '~/idx' does not exist", and DLCORE_DATA='~/data'
+    (quoted in a shell profile) was never searched: both looked for a folder named ~."""
+    home = tmp_path / "home"
+    put_files(home / "idx", tiny_dataset(3), compressed=False)
+    put_files(home / "data" / "mnist", tiny_dataset(4))
+    for name in ("~/idx", Path("~/idx")):
+        assert int(load_dataset(name, "test")[1][0]) == 3
+    assert int(mnist_module.load_idx_directory("~/idx")[1][0]) == 3
+    monkeypatch.setenv("DLCORE_DATA", "~/data")
+    assert first_label() == 4

@@ -124,6 +124,18 @@ def test_a_merge_that_broadcasts_a_gate_over_maps_gradchecks(merge_function):
     assert max(errors.values()) < TOLERANCE, errors
 
 
+def test_a_model_with_an_input_its_output_does_not_read_gradchecks():
+    """Keras builds a model one of whose inputs no output reads; its input gradient (asked by
+    gradcheck) is 0 there. The backward pass raised a bare KeyError."""
+    used, unused = dlcore.Input((3,), name="used"), dlcore.Input((2,), name="unused")
+    model = dlcore.Model([used, unused], Dense(2, activation="softmax")(used),
+                         backend="reference")
+    model.compile("cross_entropy", "sgd")
+    x = [np.random.default_rng(3).random((3, 3)), np.random.default_rng(4).random((3, 2))]
+    errors = dlcore.gradcheck(model, x, [0, 1, 1], verbose=False)
+    assert "input" in errors and max(errors.values()) < TOLERANCE, errors
+
+
 # -- whole graphs against finite differences ------------------------------------------------
 def test_residual_net_gradcheck():
     model = _residual_model()
@@ -501,6 +513,19 @@ def test_a_dict_model_whose_keys_are_not_its_inputs_names_warns_as_keras():
         named = dlcore.Input((2,), name="right")
         dlcore.Model({"left": left, "right": named}, Dense(1)(concatenate([left, named])),
                      backend="reference")
+
+
+def test_a_dict_of_inputs_holding_another_tensor_is_refused_without_a_false_warning():
+    """A dict of inputs whose value is a layer's output, not an Input, is refused in one line;
+    it first warned that the key "maps to an unnamed Input", which it does not."""
+    import warnings
+    image = dlcore.Input((2,), name="image")
+    hidden = Dense(3)(image)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="Model inputs must be tensors of dlcore.Input"):
+            dlcore.Model({"hidden": hidden}, Dense(1)(hidden), backend="reference")
+    assert [str(w.message) for w in caught if "Input" in str(w.message)] == []
 
 
 def test_a_dict_models_input_and_output_are_dicts_as_kerass():

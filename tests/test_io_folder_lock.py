@@ -161,3 +161,18 @@ def test_on_windows_a_run_that_crashed_does_not_block_its_folder(windows, tmp_pa
     assert (tmp_path / LOCK_FILE_NAME).read_text() == "pid 2: next"
     taken.release()
     assert not (tmp_path / LOCK_FILE_NAME).exists()
+
+
+def test_a_folder_in_use_whose_name_has_a_line_break_is_said_on_one_line(tmp_path):
+    """FolderInUseError printed the folder as it is: a name with a line break (one a script
+    built) made its message two lines, where dlcore's other errors escape it."""
+    folder = tmp_path / "runs\nold"
+    folder.mkdir()
+    first = lock_folder(folder, "pid 4242: dlcore rbm train")
+    try:
+        with pytest.raises(FolderInUseError) as caught:
+            lock_folder(folder, "pid 5: dlcore rbm train")
+        assert "\n" not in str(caught.value)
+        assert str(caught.value).startswith(f"{str(folder)!r} is in use by another dlcore run")
+    finally:
+        first.release()

@@ -191,3 +191,14 @@ def test_maps_of_different_channels_joined_along_the_width_are_refused_naming_th
     with pytest.raises(ValueError, match=r"got \(3, 8, 8\), \(2, 8, 8\); dlcore's images are "
                                          r"channels-first: their channels are axis=1"):
         Concatenate(axis=-1).build([(3, 8, 8), (2, 8, 8)])
+
+
+def test_a_merge_called_on_batches_of_other_sizes_names_itself_and_the_sizes():
+    """A merge called on arrays (``Add()([a, b])``) has no name: its refusal said
+    "layer None expects inputs of shapes ...", and not that the batches' sizes differ."""
+    with pytest.raises(ValueError) as error:
+        Add()([np.ones((2, 3)), np.ones((3, 3))])
+    message = str(error.value)
+    assert message.startswith("Add expects inputs of shapes [(None, 3), (None, 3)]; got "
+                              "[(2, 3), (3, 3)]: batches of 2 and 3 samples")
+    assert "None expects" not in message and "\n" not in message

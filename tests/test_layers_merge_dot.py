@@ -156,3 +156,39 @@ def test_a_keras_file_with_a_dot_of_bad_settings_is_refused_in_one_line(tmp_path
     with pytest.raises(dlcore.ModelFileError, match=r"Keras layer 'cosine' \(Dot\) cannot be "
                        r"imported: .*" + message):
         dlcore.load(tmp_path / "edited.keras")
+
+
+@pytest.mark.parametrize("kind, fix", [
+    ("Dot", "dot rows flattened from maps of one shape, or put a Dense between the Flatten "
+            "and the Dot"),
+    ("Add", "add the maps before flattening them"),
+], ids=["Dot", "Add"])
+def test_a_keras_merge_of_rows_in_two_orders_is_refused_in_the_files_shapes(tmp_path, kind,
+                                                                            fix):
+    """A Keras file merging rows flattened from (4, 4, 2) maps with rows of another order
+    (here flattened from (32, 1, 1) maps, which both libraries flatten alike) was refused
+    naming dlcore's (2, 4, 4) layout as a raw tuple, and a Dot's told to dot the maps before
+    flattening them, which dlcore's Dot refuses."""
+    import json
+    import zipfile
+    inputs = [dlcore.Input((2, 4, 4), name="maps"), dlcore.Input((2, 4, 4), name="rows")]
+    flat = [Flatten()(inputs[0]), Flatten()(inputs[1])]
+    dlcore.Model(inputs, Dot(axes=1, name="merge")(flat)).save(tmp_path / "merge.keras")
+    with zipfile.ZipFile(tmp_path / "merge.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["name"] == "rows":
+            layer["config"]["batch_shape"] = [None, 32, 1, 1]
+        if layer["name"] == "merge" and kind == "Add":
+            layer["class_name"], layer["config"] = "Add", {"name": "merge"}
+    members["config.json"] = json.dumps(config)
+    with zipfile.ZipFile(tmp_path / "edited.keras", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(dlcore.ModelFileError) as error:
+        dlcore.load(tmp_path / "edited.keras")
+    message = str(error.value)
+    assert "(rows flattened from (4, 4, 2) maps; rows in the same order in both libraries)" \
+        in message
+    assert message.endswith(fix) and "\n" not in message

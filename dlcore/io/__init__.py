@@ -10,12 +10,14 @@ A file that cannot be loaded is a :class:`ModelFileError` (a ``ValueError``: the
 fault); a machine without room to write a file (:class:`NoRoomError`), a folder that takes no
 new file (:class:`FolderNotWritableError`: no permission, a read-only disk), a file the user
 write-protected (:class:`WriteProtectedError`: it is not replaced) or a temporary
-folder without room for a ``.keras`` archive's weights (:class:`TemporaryFolderError`) is an
+folder without room for a ``.keras`` archive's weights or a file written in place
+(:class:`TemporaryFolderError`) is an
 ``OSError``, whose fix is the machine's (see :class:`ModelFileError`).
 """
 from dlcore.io.atomic import (
     FolderNotWritableError,
     NoRoomError,
+    TemporaryFolderError,
     WriteProtectedError,
     atomic_open,
 )
@@ -31,7 +33,6 @@ from dlcore.io.hdf5 import (
     require_array,
     save,
 )
-from dlcore.io.keras_archive import TemporaryFolderError
 
 __all__ = [
     "FORMAT_VERSION",

@@ -7,7 +7,13 @@ writers that want a file object, such as ``csv`` and ``json``). The content goes
 file beside the target, is flushed to disk and then renamed onto the target with
 ``os.replace``: a reader sees the previous complete file or the new complete file, never half
 of one, and an interrupted write (Ctrl-C, a full disk, a failed checksum) leaves the previous
-file intact and no temporary file behind.
+file intact and no temporary file behind. Some are written otherwise, as ``open(path, "w")``
+writes them: a symbolic link is written through (the file it leads to is replaced, the link
+stays); a file this user may write in a folder that takes no new file (a hand-in folder of
+mode 555), or another user's in a sticky folder (mode 1777), is written in place, its new
+version made whole in the temporary folder first and its previous one kept there until the
+copy is done (see :func:`atomic_output_path`), so a reader may see it change during the copy;
+a named pipe, a device or ``/dev/stdout`` is written into, the content made whole first.
 
 A write that finds no room (a full disk, a full quota, a file-size limit such as ``ulimit -f``)
 raises :class:`NoRoomError`, an ``OSError`` whose one-line message names the target (not the
@@ -25,6 +31,7 @@ import secrets
 import shlex
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import IO
@@ -38,9 +45,9 @@ try:   # tests/test_io_folder_lock.py runs the Windows path with a stand-in on a
 except ImportError:
     msvcrt = None
 
-__all__ = ["FolderInUseError", "FolderNotWritableError", "NoRoomError", "WriteProtectedError",
-           "atomic_open", "atomic_output_path", "lock_folder", "refuse_write_protected",
-           "shell_word", "shown_path"]
+__all__ = ["FolderInUseError", "FolderNotWritableError", "HalfWrittenError", "NoRoomError",
+           "TemporaryFolderError", "WriteProtectedError", "atomic_open", "atomic_output_path",
+           "lock_folder", "refuse_write_protected", "shell_word", "shown_path"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
 LOCK_FILE_NAME = ".dlcore-run.lock"
@@ -125,6 +132,28 @@ class NoRoomError(OSError):
         return f"cannot write {shown_path(self.path)}: {self.reason} (errno {self.errno}); {fix}"
 
 
+class TemporaryFolderError(OSError):
+    """The temporary folder (``TMPDIR``) could not take a file dlcore puts there on its way
+    (full, or not writable): a Keras archive's weights unpacked to be read, or the new
+    version of a file written in place (:func:`atomic_output_path`, a folder that takes no
+    new file). ``str(error)`` is one line naming the folder, ``TMPDIR`` and the fix; ``errno``
+    is the system's (``ENOSPC``, ``EACCES``, ...).
+
+    An ``OSError``, as :class:`~dlcore.io.NoRoomError` is, and not a
+    :class:`~dlcore.io.ModelFileError`, although ``dlcore.load`` raises it: a ModelFileError
+    says that the file is at fault (save it again), and a program that sets aside the hand-ins
+    ``except ModelFileError`` catches would set aside an intact archive because ``TMPDIR`` was
+    full. Nor is it a NoRoomError, whose fix names the file being written and ``--out``, not
+    the temporary folder. Exported as ``dlcore.io.TemporaryFolderError``."""
+
+    def __init__(self, message: str, error_number: int | None = None):
+        super().__init__(error_number, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 #: The errors of a folder in which no new file may be made: no permission, a read-only disk.
 NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
@@ -189,7 +218,8 @@ def refuse_write_protected(path: str | os.PathLike) -> None:
     """
     if os.path.isfile(path) and not os.access(path, os.W_OK):
         if _on_read_only_file_system(path):
-            raise FolderNotWritableError(path, os.path.dirname(os.path.abspath(path)),
+            # the folder of the file a symbolic link leads to: the link's may be writable
+            raise FolderNotWritableError(path, os.path.dirname(os.path.realpath(path)),
                                          errno.EROFS)
         raise WriteProtectedError(path)
 
@@ -226,7 +256,8 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     anything (``KeyboardInterrupt`` included) the temporary file is removed and the exception
     propagates: a reader only ever sees the previous complete file or the new complete file.
 
-    The temporary file is named ``.<name>.tmp.<random hex>`` (hidden on POSIX; the repository's
+    The temporary file is named ``.<name>.tmp.<random hex>``, the name cut to fit the system's
+    255 bytes (hidden on POSIX; the repository's
     .gitignore ignores ``*.h5.tmp*``) and is created with the permissions of an ordinary new
     file, so the result does not end up private the way ``tempfile.mkstemp`` files are; a
     file it replaces keeps its permission bits (and, as root, its owner), as a file written
@@ -245,11 +276,21 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     this user may write in a folder without permission to make files (a teacher's hand-in
     folder, mode 555, of files mode 666) is written in place instead, as ``open(path, "w")``
     writes it: its new version is written whole in the temporary folder first, then copied
-    over it (:func:`_written_in_place`); a reader may see it change during that copy.
+    over it (:func:`_written_in_place`); a reader may see it change during that copy. So
+    is another user's file this user may write in a sticky folder (mode 1777), which lets
+    no one rename over it.
+    HalfWrittenError (an OSError) when that copy failed half-way (an I/O error, a full disk
+    that reserves no room) and putting the previous version back failed too: both versions
+    are kept in the temporary folder, and its message names them.
     NoRoomError (an OSError) when the disk, the quota or a file-size limit left no room for
     the file, whatever the writer raised (the temporary file is removed).
     """
     given = os.fspath(path)
+    stream = _stream_behind(given)
+    if stream is not None:
+        with _written_through(given, stream) as elsewhere:
+            yield elsewhere
+        return
     target = _file_behind(given)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
@@ -279,13 +320,94 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except PermissionError:
+            if not (os.path.isfile(target) and os.access(target, os.W_OK)):
+                raise
+            # a sticky folder (mode 1777, /tmp's, a course's shared folder) lets no one
+            # rename over another user's file, which open() writes in place: so do we
+            _written_over_in_place(temporary, target, given)
+    except HalfWrittenError:
+        raise   # its new version stays beside it, the message names it
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
+
+
+#: A process's own descriptors under /proc: /proc/self/fd/1, /proc/<its pid>/fd/1.
+_OWN_DESCRIPTOR = re.compile(r"/proc/(?:self|thread-self|(\d+))(?:/task/\d+)?/fd/(\d+)")
+
+
+def _stream_behind(path: str) -> int | str | None:
+    """How ``path`` must be written when it is no file that a rename may replace: the
+    descriptor of this process that it leads to (``/dev/stdout``, ``/proc/self/fd/1``: the
+    same file, at the same offset, as the process's own output), or ``path`` itself, to
+    open, for a named pipe, a terminal or a device (``/dev/null``); None for a file or a
+    name that is none yet. The rename replaced a pipe with a file (its reader waiting for
+    ever), and as root ``/dev/null`` itself; through ``/dev/stdout`` it named the hidden
+    temporary file of ``/proc/<pid>/fd/pipe:[...]``, or replaced the file the output was
+    redirected to, the rest of the output going to the file it unlinked."""
+    try:
+        kind = os.stat(path).st_mode
+    except OSError:
+        return None
+    current, through_processes = os.path.abspath(path), False
+    for _ in range(40):   # the links the system follows at most
+        current = os.path.join(os.path.realpath(os.path.dirname(current)),
+                               os.path.basename(current))
+        own = _OWN_DESCRIPTOR.fullmatch(current)
+        if own and own.group(1) in (None, str(os.getpid())):
+            return int(own.group(2))
+        through_processes = through_processes or current.startswith("/proc/")
+        if not os.path.islink(current):
+            break
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    ordinary = stat.S_ISREG(kind) or stat.S_ISDIR(kind)
+    return path if through_processes or not ordinary else None
+
+
+@contextlib.contextmanager
+def _written_through(given: str, stream: int | str) -> Iterator[str]:
+    """Yield a path in the temporary folder; on success, write its file into ``stream`` (a
+    descriptor of this process, or a path to open: :func:`_stream_behind`) as ``open``
+    writes there: a writer that fails writes nothing, and a writer that seeks (h5py) may
+    write to a pipe."""
+    scratch = _scratch_folder(given)
+    try:
+        elsewhere = os.path.join(scratch, os.path.basename(given))   # its suffix for savefig
+        try:
+            yield elsewhere
+        except BaseException as error:
+            _raise_temporary_folder_full(error, given)
+            raise
+        try:
+            with open(elsewhere, "rb") as source:
+                if isinstance(stream, int):
+                    _write_to_descriptor(source, stream)
+                else:
+                    with open(stream, "wb") as sink:
+                        shutil.copyfileobj(source, sink)
+        except OSError as error:
+            _raise_no_room(error, given)
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_to_descriptor(source: IO[bytes], descriptor: int) -> None:
+    """Append ``source`` to this process's ``descriptor``, after what Python's own streams
+    on it hold (``print`` before the file stays before it)."""
+    for standard in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if standard.fileno() == descriptor:
+                standard.flush()
+    while chunk := memoryview(source.read(1 << 20)):
+        while chunk:   # a write may take part of a chunk (a pipe)
+            chunk = chunk[os.write(descriptor, chunk):]
 
 
 def _file_behind(path: str) -> str:
@@ -312,19 +434,121 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
 
     The new file is written whole elsewhere first, so a writer that fails (or a Ctrl-C, or a
     full disk, while it writes) leaves ``target`` as it was; the copy reserves its room
-    before it changes a byte, and a Ctrl-C during it is held until the copy ends. A reader
-    may still see the file change as it is copied (no rename is possible there)."""
-    scratch = tempfile.mkdtemp(prefix="dlcore-write-")
+    before it changes a byte, and a Ctrl-C during it is held until the copy ends. The
+    previous version is copied aside first: a copy that fails half-way (a full disk that
+    reserves no room, an I/O error) puts it back, and where even that fails, or the process
+    is killed during the copy, both versions stay whole in the temporary folder (the error
+    names them). A reader may still see the file change as it is copied (no rename is
+    possible there). A temporary folder without room, or that takes no file, is a
+    :class:`TemporaryFolderError` (the file's own folder and disk are not at fault)."""
+    scratch = _scratch_folder(given)
     try:
         elsewhere = os.path.join(scratch, os.path.basename(target))
         try:
             yield elsewhere
-            _copy_into(elsewhere, target)
         except BaseException as error:
-            _raise_no_room(error, given)
+            _raise_temporary_folder_full(error, given)
+            _raise_no_room(error, given)   # a file-size limit (ulimit -f) is no folder's
             raise
-    finally:
+        _copy_in_place(elsewhere, target, given, scratch)
+    except HalfWrittenError:
+        raise   # its two versions stay in the temporary folder
+    except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _written_over_in_place(new: str, target: str, given: str) -> None:
+    """Copy the complete file ``new`` over ``target`` in place (:func:`_copy_in_place`) and
+    remove it, when the rename of ``new`` onto ``target`` was refused."""
+    scratch = _scratch_folder(given)
+    try:
+        _copy_in_place(new, target, given, scratch)
+    except HalfWrittenError:
+        raise
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.remove(new)
+
+
+def _scratch_folder(given: str) -> str:
+    """A new folder in the temporary folder, for the versions of ``given`` written in place."""
+    try:
+        return tempfile.mkdtemp(prefix="dlcore-write-")
+    except OSError as error:
+        raise _temporary_folder_error(given, error) from None
+
+
+def _raise_temporary_folder_full(error: BaseException, given: str) -> None:
+    if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
+        raise _temporary_folder_error(given, error) from None
+
+
+def _copy_in_place(new: str, target: str, given: str, scratch: str) -> None:
+    """Copy the file ``new`` over ``target`` in place (:func:`_copy_into`), the previous
+    version of ``target`` copied into ``scratch`` first and put back when the copy fails;
+    where that fails too, :class:`HalfWrittenError` (both versions kept)."""
+    previous = os.path.join(scratch, "previous")   # the name's own length may be the most
+    try:
+        shutil.copyfile(target, previous)
+    except PermissionError:   # a file one may write, not read (222): none to put back
+        previous = None
+    except OSError as error:
+        _raise_temporary_folder_full(error, given)
+        raise
+    try:
+        _copy_into(new, target)
+    except OSError as error:
+        if previous is not None:
+            try:
+                _copy_into(previous, target)
+            except OSError:
+                raise HalfWrittenError(given, error, previous, new) from None
+        _raise_no_room(error, given)
+        raise
+
+
+def _temporary_folder_error(given: str, error: BaseException) -> TemporaryFolderError:
+    """The one line of a file written in place whose versions the temporary folder could not
+    take."""
+    number = no_room_errno(error) or getattr(error, "errno", None)
+    reason = os.strerror(number) if number else str(error)
+    fix = ("free space there, or set TMPDIR to a folder with room" if number in NO_ROOM_ERRNOS
+           else "set TMPDIR to a folder you can write to")
+    return TemporaryFolderError(
+        f"cannot write {shown_path(given)}: it is written in place (its folder lets no new "
+        f"file replace it), its versions kept meanwhile in the temporary folder "
+        f"{shown_path(tempfile.gettempdir())} (TMPDIR), which failed: "
+        f"{reason[:1].lower() + reason[1:]}; the file is as it was: {fix}", number)
+
+
+class HalfWrittenError(OSError):
+    """A file written in place (a writable file in a folder that takes no new file) whose
+    copy failed half-way and could not be undone: the file is half-written, and its previous
+    and new versions are kept whole in the temporary folder.
+
+    ``str(error)`` is one line naming the file, where both versions are, and the ``cp``
+    command that puts one back.
+
+    Attributes
+    ----------
+    path : str   the half-written file
+    previous, new : str   where its previous and its new version are kept
+    """
+
+    def __init__(self, path: str | os.PathLike, error: OSError, previous: str, new: str):
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        super().__init__(error.errno, reason[:1].lower() + reason[1:])
+        self.path, self.previous, self.new = os.fspath(path), previous, new
+
+    def __str__(self) -> str:
+        return (f"cannot write {shown_path(self.path)}: {self.strerror} while it was written "
+                f"in place, and it is half-written: its previous version is kept in "
+                f"{shown_path(self.previous)}, the new one in {shown_path(self.new)}; put one "
+                f"back with cp {shell_word(self.previous)} {shell_word(self.path)}")
 
 
 def _copy_into(source: str, target: str) -> None:
@@ -412,11 +636,17 @@ def _keep_permissions(target: str, temporary: str) -> None:
         os.chmod(temporary, stat.S_IMODE(kept.st_mode) & 0o777)
 
 
+#: The most bytes of the target's name in its temporary file's ``.<name>.tmp.<8 hex>``: a
+#: name may have 255 bytes, and one of 242 or more made a temporary name too long to create.
+_TEMPORARY_STEM_BYTES = 255 - len(".") - len(".tmp.") - 8
+
+
 def _create_temporary_file(directory: str, basename: str) -> str:
     # O_EXCL: never reuse a name another writer holds. Mode 0o666 lets the umask decide the
     # permissions, as for a file created with open().
+    stem = os.fsdecode(os.fsencode(basename)[:_TEMPORARY_STEM_BYTES])
     for _ in range(100):
-        candidate = os.path.join(directory, f".{basename}.tmp.{secrets.token_hex(4)}")
+        candidate = os.path.join(directory, f".{stem}.tmp.{secrets.token_hex(4)}")
         try:
             descriptor = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
@@ -457,8 +687,8 @@ class FolderInUseError(OSError):
         self.folder, self.holder = os.fspath(folder), holder
 
     def __str__(self) -> str:
-        return (f"{self.folder} is in use by another dlcore run ({self.holder}): wait for it "
-                f"to finish, or write elsewhere")
+        return (f"{shown_path(self.folder)} is in use by another dlcore run ({self.holder}): "
+                f"wait for it to finish, or write elsewhere")
 
 
 class FolderLock:

@@ -701,10 +701,11 @@ def _flattened_layout(shape):
     return None
 
 
-def _row_layout(kind, name, inputs, output, layouts, columns=None):
+def _row_layout(kind, name, inputs, output, layouts, columns=None, keras_shapes=False):
     """The row layout of the ``output`` tensor of a layer of class ``kind`` called on
     ``inputs`` (one tensor or a list), ``layouts`` the layouts found so far by tensor id;
-    ``columns``: a Dense's units' layout (that of the map a Reshape makes of them)."""
+    ``columns``: a Dense's units' layout (that of the map a Reshape makes of them);
+    ``keras_shapes``: a refusal names maps as the Keras file's (H, W, C) (the import's)."""
     inputs = inputs if isinstance(inputs, list) else [inputs]
     found = [layouts.get(id(tensor)) for tensor in inputs]
     if kind == "Flatten":   # of flat rows, it keeps their layout
@@ -722,16 +723,31 @@ def _row_layout(kind, name, inputs, output, layouts, columns=None):
                  if tuple(tensor.shape) == tuple(output.shape)] or found
         if any(layout != found[0] for layout in found):
             verb, result = ("add", "sum") if kind == "Add" else ("merge", "result")
+            # a Dot of maps is refused: a Dense after the Flatten takes the maps in either order
+            fix = ("dot rows flattened from maps of one shape, or put a Dense between the "
+                   "Flatten and the Dot" if kind == "Dot"
+                   else f"{verb} the maps before flattening them")
             raise ValueError(f"layer {name!r} ({kind}) {verb}s rows in different orders "
-                             f"({', '.join(str(layout) for layout in found)}): dlcore "
-                             f"flattens maps C, H, W and Keras H, W, C, so the {result} "
-                             f"differs; {verb} the maps before flattening them")
+                             f"({'; '.join(_layout_text(layout, keras_shapes) for layout in found)}"
+                             f"): dlcore flattens maps C, H, W and Keras H, W, C, so the "
+                             f"{result} differs; {fix}")
         # a dot product of rows in one order is a sum over them: the same in either order
         return found[0] if kind != "Dot" else None
     if kind == "Concatenate" and len(output.shape) == 1 and any(found):
         return tuple(block for layout, tensor in zip(found, inputs)
                      for block in (layout or (tensor.shape[0],)))
     return None
+
+
+def _layout_text(layout, keras_shapes):
+    """Row ``layout`` in words: "rows flattened from (4, 4, 2) maps" (the maps as the Keras
+    file's under ``keras_shapes``, else dlcore's (C, H, W)), or "rows in the same order in
+    both libraries"."""
+    if layout is None:
+        return "rows in the same order in both libraries"
+    blocks = [f"{shape_text(_nhwc(block) if keras_shapes else block)} maps"
+              if isinstance(block, tuple) else f"{block} other rows" for block in layout]
+    return "rows flattened from " + " and ".join(blocks)
 
 
 def _relation(shape, layout):
@@ -1921,7 +1937,7 @@ class _FunctionalImported(_Imported):
         self._note_call(tensor_name, index, output)
         flat_from = self._flat_from
         flat_from[id(output)] = _row_layout(kind, name, inputs, output, flat_from,
-                                            self.dense_columns.get(name))
+                                            self.dense_columns.get(name), keras_shapes=True)
         if kind == "Dense":
             _check_one_row_order(name, self.dense_inputs.get(name, flat_from.get(id(first))),
                                  flat_from.get(id(first)))

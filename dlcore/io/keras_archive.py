@@ -48,7 +48,7 @@ from typing import Any
 
 import h5py
 
-from dlcore.io.atomic import atomic_output_path
+from dlcore.io.atomic import TemporaryFolderError, atomic_output_path
 from dlcore.io.errors import ModelFileError
 from dlcore.io.guarded import (
     DAMAGED_FIX,
@@ -166,26 +166,6 @@ def _member_count(filename: str, limit: int = MAX_MEMBERS) -> int:
                          + fields[zipfile._CD_COMMENT_LENGTH])
             counted += 1
     return max(declared, counted)
-
-
-class TemporaryFolderError(OSError):
-    """A Keras archive's weights could not be unpacked into the temporary folder (full, or
-    not writable): the archive itself is intact. ``str(error)`` is one line naming the
-    folder, ``TMPDIR`` and the fix; ``errno`` is the system's (``ENOSPC``, ``EACCES``, ...).
-
-    An ``OSError``, as :class:`~dlcore.io.NoRoomError` is, and not a
-    :class:`~dlcore.io.ModelFileError`, although ``dlcore.load`` raises it: a ModelFileError
-    says that the file is at fault (save it again), and a program that sets aside the hand-ins
-    ``except ModelFileError`` catches would set aside an intact archive because ``TMPDIR`` was
-    full. Nor is it a NoRoomError, whose fix names the file being written and ``--out``.
-    Exported as ``dlcore.io.TemporaryFolderError``."""
-
-    def __init__(self, message: str, error_number: int | None = None):
-        super().__init__(error_number, message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def _unpack_failure(filename: str, info: zipfile.ZipInfo, error: OSError) -> OSError:

@@ -96,15 +96,20 @@ class Merge(Layer):
         return [check_shape(s) for s in shapes]
 
     def _check_inputs(self, xs):
+        # a layer called on arrays (``Add()([a, b])``) has no name: its class names it
+        label = f"layer {self.name!r}" if self.name else type(self).__name__
         if not isinstance(xs, (list, tuple)) or len(xs) != len(self.input_shape):
-            raise ValueError(f"layer {self.name!r} takes a list of {len(self.input_shape)} "
-                             f"batches")
+            raise ValueError(f"{label} takes a list of {len(self.input_shape)} batches")
         n = xs[0].shape[0]
         for x, shape in zip(xs, self.input_shape):
             if tuple(x.shape) != (n,) + shape:
-                raise ValueError(f"layer {self.name!r} expects inputs of shapes "
+                sizes = sorted({batch.shape[0] for batch in xs if len(batch.shape)})
+                uneven = (f": batches of {' and '.join(map(str, sizes))} samples; a merge takes "
+                          f"one sample from each input: give them as many samples"
+                          if len(sizes) > 1 else "")
+                raise ValueError(f"{label} expects inputs of shapes "
                                  f"{[(None,) + s for s in self.input_shape]}; got "
-                                 f"{[tuple(x.shape) for x in xs]}")
+                                 f"{[tuple(x.shape) for x in xs]}{uneven}")
         return n
 
     def backward(self, grad_y, need_input_gradient=True):
