@@ -246,8 +246,22 @@ def fitting(stack):
 
 def _setting_repr(value):
     """``value`` as the user would type it: a NumPy number as the Python number it holds
-    (NumPy 2's repr ``np.int64(4)`` of a grid's value is not what anyone wrote)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
+    (NumPy 2's repr ``np.int64(4)`` of a grid's value is not what anyone wrote), inside a
+    list, tuple or dict too (``temperatures=[np.float64(1.0), 0.5]``), and an array as the
+    list of its numbers."""
+    return repr(_plain_setting(value))
+
+
+def _plain_setting(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if type(value) in (list, tuple):
+        return type(value)(_plain_setting(item) for item in value)
+    if type(value) is dict:
+        return {key: _plain_setting(item) for key, item in value.items()}
+    return value
 
 
 def _same_setting(own, wanted):

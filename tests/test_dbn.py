@@ -699,6 +699,21 @@ def test_resume_after_fit_and_partial_fit_with_numpy_epochs_trains_nothing_too()
         stack.set_params(epochs=np.int64(4)).resume(rows)
 
 
+def test_a_resume_refusal_writes_numpy_numbers_inside_a_list_as_typed():
+    # temperatures=[np.float64(1.0), np.float64(2.0)] (a grid's values) was shown as NumPy 2's
+    # repr: only a NumPy number at the top level was written as the number it holds
+    rows = (np.random.default_rng(0).random((30, 8)) < 0.5).astype(np.float32)
+    tempered = {"sampler": "pt", "temperatures": [np.float64(1.0), np.float64(2.0)]}
+    model = dlcore.DBN(hidden=[5, 3], epochs=1, batch_size=10, backend="cpu", seed=0,
+                       rbm=tempered).fit(rows)
+    model.set_params(rbm={**tempered, "temperatures": (np.float64(1.0), np.float64(4.0))})
+    with pytest.raises(ValueError) as refused:
+        model.resume(rows)
+    assert "RBM 1 temperatures=(1.0, 4.0), but it was set up (and trained) with " \
+        "temperatures=[1.0, 2.0]: " in str(refused.value)
+    assert "np." not in str(refused.value)
+
+
 @pytest.mark.parametrize("stack", [dlcore.DBN, dlcore.StackedAutoencoder])
 def test_resume_of_a_stack_not_trained_yet_is_a_not_fitted_error_as_an_rbm_s(stack):
     # a plain RuntimeError, where an unfitted RBM's or autoencoder's resume raises
