@@ -24,6 +24,7 @@ import numpy as np
 from dlcore.errors import NotFittedError
 from dlcore.params import FittedAttribute
 from dlcore.validation import check_int, check_width
+from dlcore.wording import as_typed
 
 #: The hidden layers of a stack given neither ``hidden`` nor ``layers``.
 DEFAULT_HIDDEN = (500, 500)
@@ -184,10 +185,10 @@ class LayerStack:
                 if name in own and not _same_setting(own[name], wanted):
                     raise ValueError(
                         f"this {type(self).__name__}'s settings give {self.layer_noun} "
-                        f"{index + 1} {name}={_setting_repr(wanted)}, but it was set up (and "
-                        f"trained) with {name}={_setting_repr(own[name])}: resume continues "
+                        f"{index + 1} {name}={as_typed(wanted)}, but it was set up (and "
+                        f"trained) with {name}={as_typed(own[name])}: resume continues "
                         "that training; call fit(X) to train afresh with the new settings, or "
-                        f"set_params({name}={_setting_repr(own[name])}) back to resume")
+                        f"set_params({name}={as_typed(own[name])}) back to resume")
 
     def _check_started(self):
         """Refuse :meth:`resume` of a stack that has not started training: a NotFittedError,
@@ -242,26 +243,6 @@ def fitting(stack):
         yield
     finally:
         _IN_FIT.discard(id(stack))
-
-
-def _setting_repr(value):
-    """``value`` as the user would type it: a NumPy number as the Python number it holds
-    (NumPy 2's repr ``np.int64(4)`` of a grid's value is not what anyone wrote), inside a
-    list, tuple or dict too (``temperatures=[np.float64(1.0), 0.5]``), and an array as the
-    list of its numbers."""
-    return repr(_plain_setting(value))
-
-
-def _plain_setting(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if type(value) in (list, tuple):
-        return type(value)(_plain_setting(item) for item in value)
-    if type(value) is dict:
-        return {key: _plain_setting(item) for key, item in value.items()}
-    return value
 
 
 def _same_setting(own, wanted):

@@ -1,4 +1,7 @@
-"""How messages name and count things: "an Autoencoder", "a DBN", "1 epoch", "2 epochs"."""
+"""How messages name and count things: "an Autoencoder", "a DBN", "1 epoch", "2 epochs"; and
+how they show a value the user gave (:func:`as_typed`)."""
+
+import numpy as np
 
 #: Letters whose English names begin with a vowel sound: "an RBM", "an MLP", "an SVD".
 VOWEL_SOUND_LETTERS = frozenset("AEFHILMNORSX")
@@ -27,3 +30,23 @@ def duration(seconds):
     if seconds >= 0.001:
         return f"{seconds * 1000:.0f} ms"
     return "<1 ms"
+
+
+def as_typed(value):
+    """``repr(value)`` as the user would type it: a NumPy number (a grid's value,
+    ``np.linspace``'s) as the Python number it holds, inside a list, tuple or dict too, and an
+    array as the list of its numbers. NumPy 2's repr, ``np.float64(2.0)``, is not what anyone
+    wrote, nor what to type back."""
+    return repr(_plain(value))
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if type(value) in (list, tuple):
+        return type(value)(_plain(item) for item in value)
+    if type(value) is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    return value

@@ -91,3 +91,21 @@ def test_a_batch_of_the_wrong_width_is_not_taken_for_one_sample():
     with pytest.raises(ValueError) as refusal:
         check_batch(np.zeros((2, 392), np.float32), "x", (784,))
     assert "one sample" not in str(refusal.value)
+
+
+@pytest.mark.parametrize("options, said", [
+    ({"learning_rate": np.float64(-1.0)}, "learning_rate must be in (0.0, inf), got -1.0"),
+    ({"momentum": np.float32(1.5)}, "momentum must be in [0.0, 1.0), got 1.5"),
+    ({"epochs": np.float64(2.0)}, "epochs must be an integer, got 2.0"),
+    ({"learning_rate": np.float64("nan")}, "learning_rate must be a finite number, got nan"),
+    ({"sampler": "pt", "temperatures": np.array([1.0, 0.5])},
+     "temperatures must be 'geometric' or an increasing list starting at 1.0 with from 2 to "
+     "1000 entries (e.g. [1, 2, 4, 8]), got [1.0, 0.5]")])
+def test_a_bad_numpy_setting_is_shown_as_the_number_it_holds(options, said):
+    """A grid's values are NumPy numbers (np.linspace, a ParameterGrid over an array): the
+    refusal said 'got np.float64(-1.0)', NumPy 2's repr, not what anyone typed."""
+    import dlcore
+    with pytest.raises(ValueError) as refused:
+        dlcore.BernoulliRBM(n_hidden=3, backend="cpu", **options).fit(
+            np.zeros((4, 5), np.float32))
+    assert str(refused.value) == said

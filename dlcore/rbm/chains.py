@@ -62,6 +62,7 @@ from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.backend.rng import STREAM_SAMPLE, STREAM_SAMPLE_SWAP
 from dlcore.validation import MAX_TEMPERATURES
+from dlcore.wording import as_typed
 
 SAMPLERS = ("cd", "pcd", "fpcd", "pt")
 SAMPLING_METHODS = ("gibbs", "pt")
@@ -103,7 +104,7 @@ def temperature_ladder(n_temperatures, temperatures=None):
             or not np.all(np.isfinite(T)) or T[0] != 1 or np.any(np.diff(T) <= 0):
         raise ValueError(f"temperatures must be 'geometric' or an increasing list starting at "
                          f"1.0 with from 2 to {MAX_TEMPERATURES} entries (e.g. [1, 2, 4, 8]), "
-                         f"got {temperatures!r:.200}")
+                         f"got {as_typed(temperatures):.200}")
     return 1.0 / T
 
 
