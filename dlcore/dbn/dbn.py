@@ -16,7 +16,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack, fitting
+from dlcore.layer_stack import LayerStack, as_size_list, fitting
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     AccuracyScore,
@@ -169,9 +169,10 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     Parameters
     ----------
-    hidden : list of int, or None
-        [n_hidden_1, ..., n_hidden_top], the hidden layers: at least one size. The visible
-        units are as many as the columns of the ``X`` that ``fit`` is given (as scikit-learn's
+    hidden : list of int, int, or None
+        [n_hidden_1, ..., n_hidden_top], the hidden layers: at least one size (one number
+        is one layer, as ``hidden_layer_sizes=100`` in scikit-learn). The visible units are as
+        many as the columns of the ``X`` that ``fit`` is given (as scikit-learn's
         ``MLPClassifier(hidden_layer_sizes=...)`` takes its input width). None (the default)
         with no ``layers``: [500, 500].
     layers : list of int, or None
@@ -999,6 +1000,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """The constructor arguments, JSON-serialisable (hidden, layers and per-layer lists as
         lists)."""
         config = self.get_params()
+        # one number is one hidden layer: the file holds the list it stands for
+        config["hidden"] = as_size_list(config["hidden"])
         for name, value in config.items():
             if isinstance(value, tuple):
                 config[name] = list(value)
