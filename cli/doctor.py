@@ -13,11 +13,12 @@ from dlcore.cli import main
               help="Add short benchmarks (an RBM epoch on 6,000 rows, LeNet-5 and the MLP on "
                    "3,200 images, against PyTorch when installed): about a minute.")
 @click.option("--backend", "backends", multiple=True, type=click.Choice(["cpu", "cuda"]),
-              help="Self-test only this backend (repeatable; default: every usable one).")
+              help="Self-test only this backend (repeatable; default: every usable one); "
+                   "one that cannot run here is named with the reason, and not tested.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object.")
 def doctor(with_bench, backends, as_json):
     """What a bug report needs, and a self-test of the kernels (ok/FAIL per backend; exit code
-    1 when a check fails)."""
+    1 when a check fails, or a backend asked for with --backend cannot run here)."""
     from dataclasses import asdict
 
     from dlcore import doctor as checkup
@@ -27,16 +28,21 @@ def doctor(with_bench, backends, as_json):
             click.echo(line)
         click.echo("self-test against the NumPy reference:")
     report = None if as_json else (lambda check: click.echo(checkup.check_line(check)))
-    checks = checkup.self_test(list(backends) or None, report)
+    asked = list(dict.fromkeys(backends)) or checkup.kernel_backends()
+    unusable = checkup.unusable_backends(asked)
+    tested = [backend for backend in asked if backend not in unusable]
+    checks = checkup.self_test(tested, report) if tested else []
     env["threading_layer"] = checkup.threading_layer()
     benches = short_benchmarks(as_json) if with_bench else []
     if as_json:
         click.echo(json.dumps({**env, "self_test": [asdict(check) for check in checks],
-                               "benchmarks": benches}, indent=2))
+                               "not_tested": unusable, "benchmarks": benches}, indent=2))
     else:
         for line in checkup.summary_lines(checks):
             click.echo(line)
-    if not all(check.ok for check in checks):
+        for backend, reason in unusable.items():
+            click.echo(checkup.unusable_line(backend, reason))
+    if unusable or not all(check.ok for check in checks):
         raise SystemExit(1)
 
 

@@ -302,6 +302,23 @@ def kernel_backends():
     return ["cpu"] + (["cuda"] if cuda_status()[0] else [])
 
 
+def unusable_backends(backends):
+    """``{name: reason}`` for each of ``backends`` that cannot run here (``cuda`` without a
+    usable GPU, :func:`dlcore.backend.cuda_status`'s reason): the self-test says so in one line
+    instead of a FAIL per check, which would blame kernels that never ran."""
+    from dlcore.backend import cuda_status
+    if "cuda" not in backends:
+        return {}
+    usable, reason = cuda_status()
+    return {} if usable else {"cuda": reason}
+
+
+def unusable_line(backend, reason):
+    """``cuda: not tested, not usable here: <reason>``, the summary line of a backend asked for
+    that cannot run."""
+    return f"{backend}: not tested, not usable here: {reason}"
+
+
 def self_test(backends=None, report=None):
     """Run :data:`CHECKS` on every backend of ``backends`` (default :func:`kernel_backends`);
     ``report(check)`` is called after each. Returns the list of :class:`Check`, each with the

@@ -30,6 +30,15 @@ from dlcore.wording import as_typed
 DEFAULT_HIDDEN = (500, 500)
 
 
+def as_size_list(sizes):
+    """``hidden`` as a list of sizes: one whole number is one hidden layer (``hidden=100``, as
+    scikit-learn's ``MLPClassifier(hidden_layer_sizes=100)`` takes it); anything else as it
+    is, for the checks to judge."""
+    if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+        return [sizes]
+    return sizes
+
+
 class LayerStack:
     """Mixin; a class sets where its layers live and how its messages name them."""
 
@@ -49,14 +58,17 @@ class LayerStack:
 
     # -- sizes: ``hidden``, or ``layers`` with the width first (module docstring) ------------
     def _check_sizes(self):
-        """``hidden`` and ``layers`` each a list of positive sizes, at most one of them given;
-        else one line naming the argument."""
+        """``hidden`` and ``layers`` each a list of positive sizes (``hidden`` also one
+        number, one hidden layer), at most one of them given; else one line naming the
+        argument."""
         forms = {"layers": (2, "two sizes", "[n_visible, n_hidden, ...]"),
                  "hidden": (1, "one size", "[n_hidden, ...]")}
         for name, (least, words, form) in forms.items():
             sizes = getattr(self, name)
             if sizes is None:
                 continue
+            if name == "hidden":
+                sizes = as_size_list(sizes)
             if isinstance(sizes, np.ndarray):
                 raise ValueError(f"{name} must be a list of sizes {form}, got an array "
                                  f"{sizes!r:.80}: pass {name}.tolist()")
@@ -65,7 +77,8 @@ class LayerStack:
             for size in sizes:
                 check_int(size, f"every entry of {name}", minimum=1)
         if self.layers is not None and self.hidden is not None:
-            raise ValueError(f"give hidden={list(self.hidden)} (the hidden layers; the width "
+            raise ValueError(f"give hidden={list(as_size_list(self.hidden))} (the hidden "
+                             f"layers; the width "
                              f"comes from X) or layers={list(self.layers)} (the width first), "
                              f"not both")
 
@@ -74,7 +87,8 @@ class LayerStack:
         :data:`DEFAULT_HIDDEN` when neither is given."""
         if self.layers is not None:
             return [int(size) for size in self.layers[1:]]
-        return [int(size) for size in (DEFAULT_HIDDEN if self.hidden is None else self.hidden)]
+        return [int(size) for size in (DEFAULT_HIDDEN if self.hidden is None
+                                       else as_size_list(self.hidden))]
 
     def _check_fit_width(self, X, name):
         """With ``layers`` given, refuse rows that are not ``layers[0]`` wide, naming both

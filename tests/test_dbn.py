@@ -155,6 +155,26 @@ def test_free_energy_classification_of_the_top_rbm_separates_two_classes(labelle
     np.testing.assert_allclose(labelled_dbn.predict_proba(X).sum(axis=1), 1)
 
 
+def test_a_refused_sample_call_leaves_the_next_samples_as_they_were(labelled_dbn):
+    # the call counter (the samples' place in the Philox stream, saved in the file) moved
+    # before label= was checked: after a refused call the next sample() drew other samples
+    # than the same model's without it
+    import copy
+    X = binary_data(width=16)
+    unlabelled = DBN(layers=[16, 8], epochs=10, batch_size=10, seed=0, backend="cpu").fit(X)
+    with pytest.raises(ValueError, match=r"n_labels=10\)\.fit\(X, y\)"):
+        copy.deepcopy(unlabelled).sample(3, gibbs_steps=2, label=0)
+    for dbn, refused in ((unlabelled, {"label": 0}),
+                         (labelled_dbn, {"label": 5}),
+                         (labelled_dbn, {"label": [0, 1]}),
+                         (labelled_dbn, {"label": 0, "sampler": "pt"})):
+        twin = copy.deepcopy(dbn)
+        with pytest.raises(ValueError):
+            dbn.sample(3, gibbs_steps=2, **refused)
+        np.testing.assert_array_equal(dbn.sample(20, gibbs_steps=2),
+                                      twin.sample(20, gibbs_steps=2))
+
+
 def test_up_down_keeps_generative_weights_separate_from_recognition_weights():
     X, y = two_class_data()
     dbn = DBN(layers=[16, 12, 10, 12], epochs=3, batch_size=10, n_labels=2, seed=1,

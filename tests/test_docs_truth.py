@@ -253,6 +253,28 @@ def test_the_readme_cd1_update_is_the_trainers_code_line_by_line():
         assert line in slides
 
 
+def test_the_readme_names_the_trainer_methods_that_hold_its_cd1_calls():
+    # a student follows the block in the methods the README names: the reconstruction's two
+    # lines live in _reconstruction, past which a sentence naming step and update alone
+    # sent them
+    import inspect
+
+    from dlcore.rbm.trainer import ContrastiveDivergence
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = readme[readme.index("The CD-1 update of `dlcore/rbm/trainer.py`"):]
+    sentence = sentence[:sentence.index("```python")]
+    named = {name for name in re.findall(r"`(?:ContrastiveDivergence\.)?(\w+)`", sentence)
+             if hasattr(ContrastiveDivergence, name)}
+    assert "step" in named
+    sources = {name: without_spaces(inspect.getsource(getattr(ContrastiveDivergence, name)))
+               for name in named}
+    for _, call in readme_cd1_lines():
+        shown = without_spaces(call[:-len("...)")])
+        assert any(shown in source for source in sources.values()), (
+            f"the README shows {call!r} as a line of {', '.join(sorted(named))}, which hold "
+            f"no such call")
+
+
 def test_docs_rbm_says_that_the_cd1_slide_swaps_the_letters_of_its_model_table():
     # the table writes Q(h_j = 1 | v) (hidden j) under a heading that cites "RBM Weight
     # Update", whose hidden units are i: the page must say which letters are whose

@@ -105,6 +105,23 @@ def test_doctor_json_holds_the_environment_and_every_check(no_gpu):
     assert report["cache"]["folder"].endswith(dlcore.__version__)
 
 
+def test_a_backend_asked_for_that_cannot_run_here_is_named_with_why_not_failed_check_by_check(
+        no_gpu):
+    # `dlcore doctor --backend cuda` on a laptop printed four "cuda ... FAIL RuntimeError:
+    # backend 'cuda' is not usable here" lines and "cuda: FAIL (RBM CD-1 step, ...)", blaming
+    # kernels that never ran
+    result = CliRunner().invoke(main, ["doctor", "--backend", "cuda"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert not any("FAIL" in line for line in lines), result.stdout
+    assert lines[lines.index("self-test against the NumPy reference:") + 1:] == [
+        "cuda: not tested, not usable here: the NVIDIA CUDA driver was not found"]
+    report = json.loads(CliRunner().invoke(main, ["doctor", "--backend", "cuda",
+                                                  "--json"]).stdout)
+    assert report["self_test"] == []
+    assert report["not_tested"] == {"cuda": "the NVIDIA CUDA driver was not found"}
+
+
 @pytest.mark.parametrize("isa, kernel, coretype, said", [
     ("AVX-512", "Haswell", "Haswell", True), ("AVX-512", "SkylakeX", "SkylakeX", False),
     ("AVX-512", "Haswell", None, False), ("AVX2", "Haswell", "Haswell", False)])

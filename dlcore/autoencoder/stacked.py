@@ -29,7 +29,7 @@ from dlcore.backend import check_backend_name, rng
 from dlcore.errors import TrainingDiverged
 from dlcore.io import register_model
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack, fitting
+from dlcore.layer_stack import LayerStack, as_size_list, fitting
 from dlcore.params import (
     ParamsMixin,
     PicklesThroughState,
@@ -62,11 +62,11 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
 
     Parameters
     ----------
-    hidden : list of int, or None
-        [n_hidden_1, ..., n_hidden_top], the codes' sizes: at least one. The bottom
-        autoencoder's visible units are as many as the columns of the ``X`` that ``fit`` is
-        given (as scikit-learn's ``MLPClassifier(hidden_layer_sizes=...)`` takes its input
-        width). None (the default) with no ``layers``: [500, 500].
+    hidden : list of int, int, or None
+        [n_hidden_1, ..., n_hidden_top], the codes' sizes: at least one (one number is one
+        layer). The bottom autoencoder's visible units are as many as the columns of the ``X``
+        that ``fit`` is given (as scikit-learn's ``MLPClassifier(hidden_layer_sizes=...)``
+        takes its input width). None (the default) with no ``layers``: [500, 500].
     layers : list of int, or None
         The older form, [n_visible, n_hidden_1, ..., n_hidden_top] (at least two sizes): the
         same codes, and ``fit`` refuses data not ``layers[0]`` wide. Kept so that the code,
@@ -440,6 +440,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     def get_config(self):
         """The constructor arguments, JSON-serialisable (tuples as lists)."""
         config = self.get_params()
+        # one number is one hidden layer: the file holds the list it stands for
+        config["hidden"] = as_size_list(config["hidden"])
         for name, value in config.items():
             if isinstance(value, tuple):
                 config[name] = list(value)

@@ -27,6 +27,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
+from dlcore.layer_stack import as_size_list
 from dlcore.params import (
     UNCHANGED,
     AccuracyScore,
@@ -79,8 +80,9 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
 
     Parameters
     ----------
-    hidden : sequence of int
-        Sizes of the hidden layers (the visible layer is the width of ``X``).
+    hidden : sequence of int, or int
+        Sizes of the hidden layers (the visible layer is the width of ``X``); one number is
+        one hidden layer, as scikit-learn's ``hidden_layer_sizes`` takes it.
     pretrain_epochs, pretrain_learning_rate, pretrain_batch_size, propagate :
         The DBN's ``epochs``, ``learning_rate``, ``batch_size`` and ``propagate``.
     epochs : int
@@ -156,11 +158,12 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
-        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__len__") \
-                or len(self.hidden) < 1:
+        hidden = as_size_list(self.hidden)
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__") \
+                or len(hidden) < 1:
             raise ValueError(f"hidden must list at least one hidden layer size, got "
                              f"{self.hidden!r}")
-        for size in self.hidden:
+        for size in hidden:
             check_int(size, "every entry of hidden", minimum=1)
         for name in ("epochs", "patience"):
             check_int(getattr(self, name), name, minimum=0)
@@ -344,7 +347,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         network of ``n_classes`` outputs it initialises, compiled for fine-tuning: what
         :meth:`fit` and a first :meth:`partial_fit` build alike."""
         shifts = self._image_shifts(X.shape[1])   # refused before anything trains
-        dbn = DBN(hidden=[int(size) for size in self.hidden],
+        dbn = DBN(hidden=[int(size) for size in as_size_list(self.hidden)],
                   epochs=1 if one_pass else self.pretrain_epochs,
                   learning_rate=self.pretrain_learning_rate,
                   batch_size=self.pretrain_batch_size, propagate=self.propagate,

@@ -16,7 +16,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack, fitting
+from dlcore.layer_stack import LayerStack, as_size_list, fitting
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     AccuracyScore,
@@ -169,9 +169,10 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
 
     Parameters
     ----------
-    hidden : list of int, or None
-        [n_hidden_1, ..., n_hidden_top], the hidden layers: at least one size. The visible
-        units are as many as the columns of the ``X`` that ``fit`` is given (as scikit-learn's
+    hidden : list of int, int, or None
+        [n_hidden_1, ..., n_hidden_top], the hidden layers: at least one size (one number
+        is one layer, as ``hidden_layer_sizes=100`` in scikit-learn). The visible units are as
+        many as the columns of the ``X`` that ``fit`` is given (as scikit-learn's
         ``MLPClassifier(hidden_layer_sizes=...)`` takes its input width). None (the default)
         with no ``layers``: [500, 500].
     layers : list of int, or None
@@ -849,26 +850,32 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         gibbs_steps = check_int(gibbs_steps, "gibbs_steps", minimum=1)
         top = self.rbms_[-1]
         K = int(self.n_labels)
-        if sampler == "pt":
-            self.sample_calls_ += 1
-            if label is not None:
+        if sampler not in ("gibbs", "pt"):
+            raise ValueError(f"sampler must be 'gibbs' or 'pt', got {sampler!r}")
+        # a refused call draws nothing: the call counter, the position of the samples in
+        # the model's Philox stream, moves only for a call that samples
+        requested = None
+        if label is not None:
+            if not K:
+                raise ValueError("label= needs a DBN trained with label units: "
+                                 "DBN(..., n_labels=10).fit(X, y)")
+            if sampler == "pt":
                 raise ValueError("label= clamps the label units, which parallel tempering "
                                  "does not: sample with sampler='gibbs'")
+            requested = self._label_rows(label, n_samples, K)
+        self.sample_calls_ += 1
+        if sampler == "pt":
             visible = top.sample(n_samples, gibbs_steps, sampler="pt",
                                  probabilities=len(self.rbms_) == 1)
             return self._down_pass(visible[:, :visible.shape[1] - K]).astype(np.float32)
-        if sampler != "gibbs":
-            raise ValueError(f"sampler must be 'gibbs' or 'pt', got {sampler!r}")
-        self.sample_calls_ += 1
         start = (rng.uniform(n_samples, top.W.shape[0], self.seed_, STREAM_GENERATE,
                              2 * self.sample_calls_) < 0.5).astype(np.float32)
         clamped = None
         if K:
-            start_labels = self._label_rows(label, n_samples, K)
+            start_labels = (requested if requested is not None
+                            else self._label_rows(None, n_samples, K))
             start[:, -K:] = start_labels
-            clamped = start_labels if label is not None else None
-        elif label is not None:
-            raise ValueError("label= needs a DBN trained with label units (n_labels > 0)")
+            clamped = requested
         # a DBN of one RBM has no pass down: its last Gibbs step gives the probabilities
         visible = top.gibbs(start, steps=gibbs_steps, clamped=clamped,
                             probabilities=len(self.rbms_) == 1)
@@ -999,6 +1006,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         """The constructor arguments, JSON-serialisable (hidden, layers and per-layer lists as
         lists)."""
         config = self.get_params()
+        # one number is one hidden layer: the file holds the list it stands for
+        config["hidden"] = as_size_list(config["hidden"])
         for name, value in config.items():
             if isinstance(value, tuple):
                 config[name] = list(value)

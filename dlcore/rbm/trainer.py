@@ -19,7 +19,9 @@ Lecture "Deep Neural Networks" (DBN/RBM), slide "RBM Weight Update", gives the p
     c <- c + eps (h1 - Q(h2. = 1 | x2))
 
 :meth:`ContrastiveDivergence.step` is that procedure line by line (each line above is a comment
-there, over the code that does it), for a mini-batch whose rows are training vectors (so every
+over the code that does it: the first loop in ``step``, the second and third in
+``_reconstruction``, CD-k's negative phase, and the three updates in ``update``, both of
+which ``step`` calls), for a mini-batch whose rows are training vectors (so every
 update is averaged over the batch) and with our ``W`` stored as (n_visible, n_hidden), the
 slide's W transposed, which makes ``h1 x1'`` the matrix ``x1' h1``. Three additions, each off
 when its hyperparameter is zero (Hinton 2010, "A practical guide to training RBMs"):
