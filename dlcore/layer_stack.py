@@ -48,6 +48,8 @@ class LayerStack:
     history_prefix = "layer"
     #: the word for one layer in messages
     layer_noun = "layer"
+    #: the parameter of the layers' own options (one dict for all, or one per layer)
+    layer_options_parameter = None
     #: how to finish an interrupted training, for the message that asks for it
     resume_hint = "resume(X)"
     #: the layer whose visible units take the data, for the messages about its width
@@ -202,7 +204,24 @@ class LayerStack:
                         f"{index + 1} {name}={as_typed(wanted)}, but it was set up (and "
                         f"trained) with {name}={as_typed(own[name])}: resume continues "
                         "that training; call fit(X) to train afresh with the new settings, or "
-                        f"set_params({name}={as_typed(own[name])}) back to resume")
+                        f"{self._setting_restored(index, name, own[name])} back to resume")
+
+    def _setting_restored(self, index, name, value):
+        """The ``set_params`` call that gives layer ``index`` its setting ``name=value`` back:
+        in the layers' own options where they set it (``rbm={"cd_k": 1}``: the stack has no
+        ``cd_k``), the stack's list with that layer's entry put back where the stack gives
+        one per layer (``epochs=[1, 2]``: ``epochs=2`` set every layer's)."""
+        params = self.get_params(deep=False)
+        options = params.get(self.layer_options_parameter)
+        own = options[index] if isinstance(options, (list, tuple)) else options
+        if isinstance(own, dict) and name in own:
+            name, value, given = self.layer_options_parameter, {**own, name: value}, options
+        else:
+            given = params.get(name)
+        if isinstance(given, (list, tuple)):
+            value = type(given)(value if position == index else item
+                                for position, item in enumerate(given))
+        return f"set_params({name}={as_typed(value)})"
 
     def _check_started(self):
         """Refuse :meth:`resume` of a stack that has not started training: a NotFittedError,

@@ -734,6 +734,27 @@ def test_a_resume_refusal_writes_numpy_numbers_inside_a_list_as_typed():
     assert "np." not in str(refused.value)
 
 
+@pytest.mark.parametrize("stack, given, changed, call", [
+    # set_params(epochs=2) set both RBMs' epochs, and RBM 1 (1 epoch) was refused in its turn
+    (dlcore.DBN, {"epochs": [1, 2]}, {"epochs": [1, 3]}, "set_params(epochs=[1, 2])"),
+    # set_params(cd_k=1): a DBN has no cd_k
+    (dlcore.DBN, {"rbm": {"cd_k": 1}}, {"rbm": {"cd_k": 2}}, "set_params(rbm={'cd_k': 1})"),
+    (dlcore.StackedAutoencoder, {"autoencoder": [{"corruption": 0.1}, None]},
+     {"autoencoder": [{"corruption": 0.2}, None]},
+     "set_params(autoencoder=[{'corruption': 0.1}, None])")],
+    ids=["per-layer-list", "rbm-options", "autoencoder-options"])
+def test_a_resume_refusal_gives_the_set_params_call_that_puts_the_setting_back(
+        stack, given, changed, call):
+    rows = (np.random.default_rng(0).random((30, 8)) < 0.5).astype(np.float32)
+    model = stack(hidden=[5, 3], batch_size=10, backend="cpu", seed=0,
+                  **{"epochs": 1, **given}).fit(rows)
+    model.set_params(**changed)
+    with pytest.raises(ValueError) as refused:
+        model.resume(rows)
+    assert str(refused.value).endswith(f"or {call} back to resume")
+    model.set_params(**given).resume(rows)   # what the call gives back: resumed, no refusal
+
+
 @pytest.mark.parametrize("stack", [dlcore.DBN, dlcore.StackedAutoencoder])
 def test_resume_of_a_stack_not_trained_yet_is_a_not_fitted_error_as_an_rbm_s(stack):
     # a plain RuntimeError, where an unfitted RBM's or autoencoder's resume raises

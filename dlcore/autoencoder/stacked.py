@@ -106,6 +106,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     layers_attribute = "autoencoders_"
     history_prefix = "ae"
     layer_noun = "layer"
+    layer_options_parameter = "autoencoder"
     resume_hint = "resume(X)"
     bottom_noun = "first autoencoder"
 

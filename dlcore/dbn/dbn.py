@@ -232,6 +232,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     layers_attribute = "rbms_"
     history_prefix = "rbm"
     layer_noun = "RBM"
+    layer_options_parameter = "rbm"
     resume_hint = "dbn.resume(X) (or `dlcore dbn pretrain --resume FILE`)"
     bottom_noun = "bottom RBM"
 
