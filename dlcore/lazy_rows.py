@@ -115,7 +115,9 @@ class LazyRows:
 
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
-            return self.rows(np.array([key]))[0]
+            # through take: a negative row counts from the end and one out of range is an
+            # IndexError, as an array's (rows() hands its indices to the reader unchecked)
+            return self.take([key]).rows(np.zeros(1, np.int64))[0]
         return self.take(key)
 
     def reshape(self, *shape):

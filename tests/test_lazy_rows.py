@@ -473,3 +473,21 @@ def test_a_slice_of_lazy_rows_costs_its_own_rows_not_the_views():
     np.testing.assert_array_equal(lazy[:3].rows(np.arange(3)), [[0], [1], [2]])
     np.testing.assert_array_equal(lazy[-2:].rows(np.arange(2)), [[2**40 - 2], [2**40 - 1]])
     assert len(lazy[5:2**40:2**39]) == 2 and len(lazy[10:5]) == 0
+
+
+def test_one_row_is_indexed_as_an_array_row_is(files):
+    # lazy[-1] of compressed rows raised "OverflowError: can't convert negative value to
+    # hsize_t" (the chunk of row -1), and lazy[23] of 23 rows said the file was damaged
+    # (HDF5's "selection + offset not within extent"), where lazy[[23]] raised IndexError
+    folder, eager = files
+    with h5py.File(folder / "chunked.h5", "w") as file:   # the chunk check meets the index
+        file.create_dataset("x", data=eager, chunks=(4, 12), compression="lzf")
+    for whole in (open_hdf5(folder / "x.h5", "x"), open_hdf5(folder / "chunked.h5", "x"),
+                  lazy_sources(folder)["idx"]):
+        for lazy, expected in ((whole, eager), (whole[::-2], eager[::-2])):
+            n_rows = len(expected)
+            for row in (-1, -n_rows, 0, np.int64(n_rows - 1)):
+                np.testing.assert_array_equal(lazy[row], expected[row])
+            for row in (n_rows, -n_rows - 1):
+                with pytest.raises(IndexError, match=f"row index out of range for {n_rows} rows"):
+                    lazy[row]
