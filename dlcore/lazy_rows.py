@@ -264,6 +264,12 @@ def file_identity(path, size, header):
 #: What to do about a data file that the checks of :class:`Hdf5Reader` refuse.
 DATA_FILE_FIX = ("copy the file again if it is damaged, or write its rows again with h5py, e.g. "
                  "h5py.File(path, 'w').create_dataset(name, data=rows, compression='gzip')")
+#: What to do about rows stored through an HDF5 filter plugin (Blosc, Zstandard: hdf5plugin's),
+#: with h5py alone: hdf5plugin registers the plugins with h5py when imported.
+DATA_PLUGIN_FIX = ("write the rows again with gzip where the plugin is installed: pip install "
+                   "hdf5plugin, then in Python import hdf5plugin, rows = h5py.File(path)[name][()] "
+                   "and h5py.File(copy, 'w').create_dataset(name, data=rows, "
+                   "compression='gzip'); then open the copy")
 
 
 class Hdf5Reader:
@@ -290,6 +296,7 @@ class Hdf5Reader:
             # and variable-length data that the checks below refuse unread
             self.guard = ModelFileReader(self.file, self.path, os.path.getsize(self.path))
             self.guard.fix = DATA_FILE_FIX
+            self.guard.plugin_fix = DATA_PLUGIN_FIX
             self.guard.unread = "which dlcore does not read"
             item = self.guard.member(dataset, soft_links=True)
             if not isinstance(item, h5py.Dataset):

@@ -110,9 +110,14 @@ BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
 PLUGIN_FILTER_NAMES = {305: "LZO", 307: "bzip2", 32001: "Blosc", 32004: "LZ4",
                        32008: "Bitshuffle", 32013: "ZFP", 32015: "Zstandard", 32017: "SZ",
                        32018: "FCIDECOMP", 32024: "SZ3", 32026: "Blosc2", 32028: "SPERR"}
-#: What to do about a file stored through a filter plugin.
-PLUGIN_FIX = ("convert the file to gzip where the plugin is installed (h5repack -f GZIP=4 "
-              "in.h5 out.h5, or h5py with hdf5plugin imported), then open the copy")
+#: What to do about a model file stored through a filter plugin: h5repack keeps the groups
+#: and attributes, but comes with HDF5's tools, not with h5py (pip's h5py has no commands);
+#: the h5py way copies them itself (docs/hdf5-format.md, "Reading a file without dlcore").
+PLUGIN_FIX = ("convert the file to gzip where the plugin is installed: h5repack -f GZIP=4 "
+              "in.h5 out.h5 (HDF5's tools, not installed with h5py: apt install hdf5-tools), "
+              "or with h5py after pip install hdf5plugin and import hdf5plugin, copying each "
+              "dataset with compression='gzip' and the attributes (docs/hdf5-format.md shows "
+              "how); then open the copy")
 #: HDF5's SZIP filter (libaec), when this HDF5 can decode it: HDF5 divides by its parameters
 #: unchecked (a pixels-per-block of 0 killed the process with SIGFPE), so they must be those
 #: HDF5 derives from the dataset (:meth:`ModelFileReader._check_szip`); without a decoder it
@@ -398,6 +403,9 @@ class ModelFileReader:
         #: reader (:class:`dlcore.lazy_rows.Hdf5Reader`) says "which dlcore does not read",
         #: since dlcore writes no data file
         self.unread = "which dlcore never writes"
+        #: the fix of a dataset stored through a filter plugin (a data file's reader names
+        #: the rewrite of its rows)
+        self.plugin_fix = PLUGIN_FIX
         #: the soft link whose missing target made :meth:`member`'s last path absent
         self.dangling_link: tuple[str, str] | None = None
         if content is not None:
@@ -791,7 +799,7 @@ class ModelFileReader:
             kind = "HDF5 filter plugins" if len(unknown) > 1 else "an HDF5 filter plugin"
             raise self.error(f"dataset '{path}' is compressed with {' and '.join(names)}, "
                              f"{kind} that dlcore does not load (a plugin is code from outside "
-                             f"HDF5)", PLUGIN_FIX)
+                             f"HDF5)", self.plugin_fix)
         for filter_id, _, values, _ in pipeline:
             if filter_id == h5py.h5z.FILTER_SCALEOFFSET:
                 self._check_scale_offset(dataset, path, values)
