@@ -491,3 +491,24 @@ def test_one_row_is_indexed_as_an_array_row_is(files):
             for row in (n_rows, -n_rows - 1):
                 with pytest.raises(IndexError, match=f"row index out of range for {n_rows} rows"):
                     lazy[row]
+
+
+def test_rows_open_beside_the_users_own_h5py_handles_of_the_file(tmp_path):
+    # the labels beside the images: h5py.File(path) after open_hdf5(path, "images") raised
+    # "file locking flag values don't match" (open_hdf5 held the file with locking=False,
+    # which HDF5 refuses to mix in one process), and open_hdf5 beside a notebook's open
+    # handle said the file was "not a readable HDF5 file"
+    path = tmp_path / "data.h5"
+    images, labels = (np.arange(60) % 7).astype(np.uint8).reshape(10, 6), np.arange(10)
+    with h5py.File(path, "w") as file:
+        file["images"], file["labels"] = images, labels
+    rows = open_hdf5(path, "images")
+    with h5py.File(path, "r") as file:
+        np.testing.assert_array_equal(file["labels"][()], labels)
+    np.testing.assert_array_equal(rows.rows(np.array([9, 0])), images[[9, 0]])
+    for locking in (None, False, True):
+        with h5py.File(path, "r", locking=locking) as file:
+            beside = open_hdf5(path, "images")
+            np.testing.assert_array_equal(file["labels"][()], labels)
+            np.testing.assert_array_equal(np.asarray(beside), images)
+        np.testing.assert_array_equal(beside.rows(np.array([3])), images[[3]])
