@@ -292,3 +292,25 @@ def test_the_documented_h5py_copy_of_a_plugin_compressed_model_file_loads(tmp_pa
             h5py.File(tmp_path / "model.h5", "r") as new:
         np.testing.assert_array_equal(copy.W, old["W"][()])
         assert new["W"].compression == "gzip" and dict(new.attrs) == dict(old.attrs)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "lzf"])
+def test_bool_rows_of_a_wider_enumeration_are_read_not_called_a_bomb(tmp_path, compression):
+    # h5py reads any enumeration of FALSE = 0 and TRUE = 1 as NumPy's bool, whatever its base
+    # integer (a C program's of int32): the chunk check sized its chunks by NumPy's 1-byte bool
+    # and refused the 4-byte elements' compressed chunks as a decompression bomb
+    mask = ROWS > 100
+    with h5py.File(tmp_path / "data.h5", "w") as h5file:
+        boolean = h5py.h5t.enum_create(h5py.h5t.STD_I32LE)
+        boolean.enum_insert(b"FALSE", 0)
+        boolean.enum_insert(b"TRUE", 1)
+        creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        creation.set_chunk(mask.shape)   # 2,304 bytes: more than 576 + the check's slack
+        if compression == "gzip":
+            creation.set_deflate(4)
+        else:
+            creation.set_filter(32000, h5py.h5z.FLAG_OPTIONAL, ())
+        h5py.Dataset(h5py.h5d.create(h5file.id, b"images", boolean,
+                                     h5py.h5s.create_simple(mask.shape), dcpl=creation))[...] = mask
+    rows = open_hdf5(tmp_path / "data.h5", "images")
+    np.testing.assert_array_equal(np.asarray(rows), mask)

@@ -619,7 +619,7 @@ class ModelFileReader:
                              f"uses at most {MAX_NDIM}")
         self.check_dtype(dataset, path)
         filters = self._check_storage(dataset, path)
-        n_bytes = math.prod(shape) * dataset.dtype.itemsize
+        n_bytes = math.prod(shape) * stored_itemsize(dataset)
         if filters:
             # HDF5 inflates every chunk the array touches whole, the part of the edge chunks
             # beyond the array included: that is what reading it costs.
@@ -693,7 +693,7 @@ class ModelFileReader:
             raise self.error(f"dataset '{path}' declares shape {shape_text(dataset.shape)}: "
                              f"{dataset.shape[0]} rows that hold no values")
         filters = self._check_storage(dataset, path)
-        n_bytes = math.prod(dataset.shape) * dataset.dtype.itemsize
+        n_bytes = math.prod(dataset.shape) * stored_itemsize(dataset)
         budget = self.file_size
         if filters:
             n_bytes = self._chunked_bytes(dataset, path, n_bytes)
@@ -714,7 +714,7 @@ class ModelFileReader:
         chunks = dataset.chunks
         if not chunks or len(chunks) != len(dataset.shape):
             return n_bytes
-        itemsize = dataset.dtype.itemsize
+        itemsize = stored_itemsize(dataset)
         chunk_bytes = math.prod(chunks) * itemsize
         if chunk_bytes > max(n_bytes, MAX_CHUNK_BYTES):
             raise self.error(f"dataset '{path}' of shape {shape_text(dataset.shape)} "
@@ -732,7 +732,7 @@ class ModelFileReader:
             return
         n_chunks = math.prod(-(-length // chunk) for length, chunk in zip(dataset.shape, chunks))
         if n_chunks > max(MAX_SMALL_CHUNKS, n_bytes // MIN_BYTES_PER_CHUNK):
-            chunk_bytes = math.prod(chunks) * dataset.dtype.itemsize
+            chunk_bytes = math.prod(chunks) * stored_itemsize(dataset)
             raise self.error(f"dataset '{path}' of shape {shape_text(dataset.shape)} "
                              f"({size_text(n_bytes)}) is stored in {n_chunks} chunks of shape "
                              f"{shape_text(chunks)} ({size_text(chunk_bytes)} each), which "
@@ -753,7 +753,7 @@ class ModelFileReader:
         """
         plist = dataset.id.get_create_plist()
         pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
-        chunk_bytes = math.prod(dataset.chunks) * dataset.dtype.itemsize
+        chunk_bytes = math.prod(dataset.chunks) * stored_itemsize(dataset)
         if chunk_offsets is None:
             stored: list = []
             dataset.id.chunk_iter(stored.append)
@@ -768,7 +768,7 @@ class ModelFileReader:
                                  f"(its chunk index is damaged)")
             filter_mask, raw = dataset.id.read_direct_chunk(info.chunk_offset)
             problem = _inflated_chunk_problem(pipeline, filter_mask, raw, chunk_bytes,
-                                              dataset.dtype.itemsize)
+                                              stored_itemsize(dataset))
             if problem is not None:
                 raise self.error(f"dataset '{path}' has a chunk at "
                                  f"{shape_text(info.chunk_offset)} that {problem}")
@@ -1037,6 +1037,14 @@ class ModelFileReader:
                              f"file holds ({MAX_ATTRIBUTES})")
         return {name: self.attribute(owner, name, label, finite=finite)
                 for name in self.attribute_names(owner) if name not in skip}
+
+
+def stored_itemsize(dataset: h5py.Dataset) -> int:
+    """The bytes of one element of ``dataset`` as the file stores it, which its chunks and
+    declared size are made of: NumPy's itemsize but for h5py's bool, which h5py reads from an
+    enumeration of FALSE and TRUE on any integer (a C program's of 4 bytes), not only on the
+    1-byte one h5py writes."""
+    return max(dataset.id.get_type().get_size(), dataset.dtype.itemsize)
 
 
 #: The filters :func:`_inflated_chunk_problem` follows a chunk's bytes through, by name: a
