@@ -23,6 +23,7 @@ small validation subset wants, and what a full training set must not get).
 """
 import itertools
 import os
+import weakref
 import zlib
 
 import numpy as np
@@ -288,9 +289,12 @@ class Hdf5Reader:
         from dlcore.io.guarded import ModelFileReader
         self.path = os.fspath(path)
         try:
-            self.file, self._stream = _open_beside_this_process(self.path)
+            self.file, stream = _open_beside_this_process(self.path)
         except OSError as error:
             raise ValueError(f"{self.path}: not a readable HDF5 file ({error})") from None
+        # the file, then the file object it is read through, closed with the last view of
+        # the rows (no ResourceWarning for the file object) or by close()
+        self._closer = weakref.finalize(self, _close_file, self.file, stream)
         try:
             # the file's size given: no walk of its global heap, which holds only the strings
             # and variable-length data that the checks below refuse unread
@@ -334,8 +338,7 @@ class Hdf5Reader:
 
     def close(self):
         """Close the file (the rows can no longer be read)."""
-        self.file.close()
-        self._stream.close()
+        self._closer()
 
     def _dataset_names(self, most=20):
         """The paths of the first ``most`` datasets of the file, group by group in file order,
@@ -400,6 +403,11 @@ class Hdf5Reader:
         if offsets:
             self.guard.check_chunks(self.dataset, self.dataset.name.lstrip("/"), offsets)
             self._checked_chunks.update(offsets)
+
+
+def _close_file(h5file, stream):
+    h5file.close()
+    stream.close()
 
 
 def _open_beside_this_process(path):

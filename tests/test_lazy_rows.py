@@ -5,11 +5,13 @@ bit for bit the parameters that training from the arrays gives (one process), an
 ``mpiexec -n 2`` the parameters of one process within 1e-5 while each rank reads only its
 shard of every batch (the reads are recorded: disjoint across the ranks, together each row of
 the epoch once). A damaged IDX file is refused by ``open_idx`` with read_idx's one line."""
+import gc
 import gzip
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import h5py
@@ -512,3 +514,8 @@ def test_rows_open_beside_the_users_own_h5py_handles_of_the_file(tmp_path):
             np.testing.assert_array_equal(file["labels"][()], labels)
             np.testing.assert_array_equal(np.asarray(beside), images)
         np.testing.assert_array_equal(beside.rows(np.array([3])), images[[3]])
+    with warnings.catch_warnings(record=True) as caught:   # the file object closes with them
+        warnings.simplefilter("always")
+        del rows, beside
+        gc.collect()
+    assert not [warning for warning in caught if warning.category is ResourceWarning]
