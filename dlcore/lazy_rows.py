@@ -306,9 +306,10 @@ class Hdf5Reader:
             if not isinstance(item, h5py.Dataset):
                 dangling = ""
                 if item is None and self.guard.dangling_link is not None:
-                    link, target = self.guard.dangling_link
-                    dangling = (f" ('{link}' is a soft link to '{target}', which the file "
-                                f"does not hold)")
+                    link, target, absolute = self.guard.dangling_link
+                    that_is = f", that is '{absolute}'" if absolute != target else ""
+                    dangling = (f" ('{link}' is a soft link to '{target}'{that_is}, which the "
+                                f"file does not hold)")
                 raise self.guard.error(f"no dataset {dataset!r}{dangling}; its datasets: "
                                        f"{', '.join(self._dataset_names()) or 'none'}",
                                        "give one of them" + (", or point the link at one"

@@ -208,6 +208,19 @@ def test_a_soft_link_to_a_missing_dataset_is_named_with_its_target(tmp_path):
     assert "soft link" not in str(caught.value)
 
 
+def test_a_dangling_relative_soft_link_names_the_path_it_stands_for(tmp_path):
+    # HDF5 looks a relative target up from the link's group: '/train/images' -> 'images_v1'
+    # stands for '/train/images_v1', which the line gave as 'images_v1', a name the file's
+    # root was then searched for by the reader of the line
+    with h5py.File(tmp_path / "data.h5", "w") as h5file:
+        h5file["train/x"] = ROWS
+        h5file["train/images"] = h5py.SoftLink("images_v1")
+    with pytest.raises(ValueError) as caught:
+        open_hdf5(tmp_path / "data.h5", "train/images")
+    assert ("('/train/images' is a soft link to 'images_v1', that is '/train/images_v1', "
+            "which the file does not hold)") in str(caught.value)
+
+
 def plugin_filtered(path, filter_ids, kind):
     """A data file ("data") or RBM model file ("model") at ``path`` whose rows or weights are
     stored through the filter plugins ``filter_ids``, as HDF5 writes them where the plugins

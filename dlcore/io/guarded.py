@@ -407,7 +407,7 @@ class ModelFileReader:
         #: the rewrite of its rows)
         self.plugin_fix = PLUGIN_FIX
         #: the soft link whose missing target made :meth:`member`'s last path absent
-        self.dangling_link: tuple[str, str] | None = None
+        self.dangling_link: tuple[str, str, str] | None = None
         if content is not None:
             problem = global_heap_problem(content)
             if problem is not None:
@@ -445,7 +445,9 @@ class ModelFileReader:
         too (a data file's ``images -> /train/x``, as h5py users write them), at most
         :data:`MAX_SOFT_LINKS` of them, so that a cycle of them ends in one line. When
         ``path`` is absent because a soft link's target is, :attr:`dangling_link` is that
-        link and its target (``("/images", "/train/images")``), else None.
+        link, its target as stored and the path that stands for (``("/train/images",
+        "images_v1", "/train/images_v1")``: a relative target is looked up from the link's
+        group), else None.
         """
         # the names still to look up, the next one last (a path read from a file may be long:
         # taking from the end keeps the walk linear in it)
@@ -454,7 +456,7 @@ class ModelFileReader:
         followed = 0
         self.dangling_link = None
         # the last soft link followed, and the length ``parts`` has once its target is found
-        last_link: tuple[str, str] | None = None
+        last_link: tuple[str, str, str] | None = None
         target_found_at = 0
         while parts:
             part = parts.pop()
@@ -487,7 +489,8 @@ class ModelFileReader:
                     raise self.error(f"'{where}' is a soft link to a path of {len(target)} "
                                      f"names, deeper than the {MAX_GROUP_DEPTH} levels groups "
                                      f"nest in a file dlcore reads")
-                last_link, target_found_at = (where, link.path), len(parts)
+                last_link = (where, link.path, "/" + "/".join(target))
+                target_found_at = len(parts)
                 parts.extend(reversed(target))
                 item = self.file
                 continue
