@@ -5,11 +5,13 @@ bit for bit the parameters that training from the arrays gives (one process), an
 ``mpiexec -n 2`` the parameters of one process within 1e-5 while each rank reads only its
 shard of every batch (the reads are recorded: disjoint across the ranks, together each row of
 the epoch once). A damaged IDX file is refused by ``open_idx`` with read_idx's one line."""
+import gc
 import gzip
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import h5py
@@ -473,3 +475,47 @@ def test_a_slice_of_lazy_rows_costs_its_own_rows_not_the_views():
     np.testing.assert_array_equal(lazy[:3].rows(np.arange(3)), [[0], [1], [2]])
     np.testing.assert_array_equal(lazy[-2:].rows(np.arange(2)), [[2**40 - 2], [2**40 - 1]])
     assert len(lazy[5:2**40:2**39]) == 2 and len(lazy[10:5]) == 0
+
+
+def test_one_row_is_indexed_as_an_array_row_is(files):
+    # lazy[-1] of compressed rows raised "OverflowError: can't convert negative value to
+    # hsize_t" (the chunk of row -1), and lazy[23] of 23 rows said the file was damaged
+    # (HDF5's "selection + offset not within extent"), where lazy[[23]] raised IndexError
+    folder, eager = files
+    with h5py.File(folder / "chunked.h5", "w") as file:   # the chunk check meets the index
+        file.create_dataset("x", data=eager, chunks=(4, 12), compression="lzf")
+    for whole in (open_hdf5(folder / "x.h5", "x"), open_hdf5(folder / "chunked.h5", "x"),
+                  lazy_sources(folder)["idx"]):
+        for lazy, expected in ((whole, eager), (whole[::-2], eager[::-2])):
+            n_rows = len(expected)
+            for row in (-1, -n_rows, 0, np.int64(n_rows - 1)):
+                np.testing.assert_array_equal(lazy[row], expected[row])
+            for row in (n_rows, -n_rows - 1):
+                with pytest.raises(IndexError, match=f"row index out of range for {n_rows} rows"):
+                    lazy[row]
+
+
+def test_rows_open_beside_the_users_own_h5py_handles_of_the_file(tmp_path):
+    # the labels beside the images: h5py.File(path) after open_hdf5(path, "images") raised
+    # "file locking flag values don't match" (open_hdf5 held the file with locking=False,
+    # which HDF5 refuses to mix in one process), and open_hdf5 beside a notebook's open
+    # handle said the file was "not a readable HDF5 file"
+    path = tmp_path / "data.h5"
+    images, labels = (np.arange(60) % 7).astype(np.uint8).reshape(10, 6), np.arange(10)
+    with h5py.File(path, "w") as file:
+        file["images"], file["labels"] = images, labels
+    rows = open_hdf5(path, "images")
+    with h5py.File(path, "r") as file:
+        np.testing.assert_array_equal(file["labels"][()], labels)
+    np.testing.assert_array_equal(rows.rows(np.array([9, 0])), images[[9, 0]])
+    for locking in (None, False, True):
+        with h5py.File(path, "r", locking=locking) as file:
+            beside = open_hdf5(path, "images")
+            np.testing.assert_array_equal(file["labels"][()], labels)
+            np.testing.assert_array_equal(np.asarray(beside), images)
+        np.testing.assert_array_equal(beside.rows(np.array([3])), images[[3]])
+    with warnings.catch_warnings(record=True) as caught:   # the file object closes with them
+        warnings.simplefilter("always")
+        del rows, beside
+        gc.collect()
+    assert not [warning for warning in caught if warning.category is ResourceWarning]

@@ -110,9 +110,14 @@ BUILTIN_FILTERS = frozenset({h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE,
 PLUGIN_FILTER_NAMES = {305: "LZO", 307: "bzip2", 32001: "Blosc", 32004: "LZ4",
                        32008: "Bitshuffle", 32013: "ZFP", 32015: "Zstandard", 32017: "SZ",
                        32018: "FCIDECOMP", 32024: "SZ3", 32026: "Blosc2", 32028: "SPERR"}
-#: What to do about a file stored through a filter plugin.
-PLUGIN_FIX = ("convert the file to gzip where the plugin is installed (h5repack -f GZIP=4 "
-              "in.h5 out.h5, or h5py with hdf5plugin imported), then open the copy")
+#: What to do about a model file stored through a filter plugin: h5repack keeps the groups
+#: and attributes, but comes with HDF5's tools, not with h5py (pip's h5py has no commands);
+#: the h5py way copies them itself (docs/hdf5-format.md, "Reading a file without dlcore").
+PLUGIN_FIX = ("convert the file to gzip where the plugin is installed: h5repack -f GZIP=4 "
+              "in.h5 out.h5 (HDF5's tools, not installed with h5py: apt install hdf5-tools), "
+              "or with h5py after pip install hdf5plugin and import hdf5plugin, copying each "
+              "dataset with compression='gzip' and the attributes (docs/hdf5-format.md shows "
+              "how); then open the copy")
 #: HDF5's SZIP filter (libaec), when this HDF5 can decode it: HDF5 divides by its parameters
 #: unchecked (a pixels-per-block of 0 killed the process with SIGFPE), so they must be those
 #: HDF5 derives from the dataset (:meth:`ModelFileReader._check_szip`); without a decoder it
@@ -398,8 +403,11 @@ class ModelFileReader:
         #: reader (:class:`dlcore.lazy_rows.Hdf5Reader`) says "which dlcore does not read",
         #: since dlcore writes no data file
         self.unread = "which dlcore never writes"
+        #: the fix of a dataset stored through a filter plugin (a data file's reader names
+        #: the rewrite of its rows)
+        self.plugin_fix = PLUGIN_FIX
         #: the soft link whose missing target made :meth:`member`'s last path absent
-        self.dangling_link: tuple[str, str] | None = None
+        self.dangling_link: tuple[str, str, str] | None = None
         if content is not None:
             problem = global_heap_problem(content)
             if problem is not None:
@@ -437,7 +445,9 @@ class ModelFileReader:
         too (a data file's ``images -> /train/x``, as h5py users write them), at most
         :data:`MAX_SOFT_LINKS` of them, so that a cycle of them ends in one line. When
         ``path`` is absent because a soft link's target is, :attr:`dangling_link` is that
-        link and its target (``("/images", "/train/images")``), else None.
+        link, its target as stored and the path that stands for (``("/train/images",
+        "images_v1", "/train/images_v1")``: a relative target is looked up from the link's
+        group), else None.
         """
         # the names still to look up, the next one last (a path read from a file may be long:
         # taking from the end keeps the walk linear in it)
@@ -446,7 +456,7 @@ class ModelFileReader:
         followed = 0
         self.dangling_link = None
         # the last soft link followed, and the length ``parts`` has once its target is found
-        last_link: tuple[str, str] | None = None
+        last_link: tuple[str, str, str] | None = None
         target_found_at = 0
         while parts:
             part = parts.pop()
@@ -479,7 +489,8 @@ class ModelFileReader:
                     raise self.error(f"'{where}' is a soft link to a path of {len(target)} "
                                      f"names, deeper than the {MAX_GROUP_DEPTH} levels groups "
                                      f"nest in a file dlcore reads")
-                last_link, target_found_at = (where, link.path), len(parts)
+                last_link = (where, link.path, "/" + "/".join(target))
+                target_found_at = len(parts)
                 parts.extend(reversed(target))
                 item = self.file
                 continue
@@ -611,7 +622,7 @@ class ModelFileReader:
                              f"uses at most {MAX_NDIM}")
         self.check_dtype(dataset, path)
         filters = self._check_storage(dataset, path)
-        n_bytes = math.prod(shape) * dataset.dtype.itemsize
+        n_bytes = math.prod(shape) * stored_itemsize(dataset)
         if filters:
             # HDF5 inflates every chunk the array touches whole, the part of the edge chunks
             # beyond the array included: that is what reading it costs.
@@ -685,7 +696,7 @@ class ModelFileReader:
             raise self.error(f"dataset '{path}' declares shape {shape_text(dataset.shape)}: "
                              f"{dataset.shape[0]} rows that hold no values")
         filters = self._check_storage(dataset, path)
-        n_bytes = math.prod(dataset.shape) * dataset.dtype.itemsize
+        n_bytes = math.prod(dataset.shape) * stored_itemsize(dataset)
         budget = self.file_size
         if filters:
             n_bytes = self._chunked_bytes(dataset, path, n_bytes)
@@ -706,7 +717,7 @@ class ModelFileReader:
         chunks = dataset.chunks
         if not chunks or len(chunks) != len(dataset.shape):
             return n_bytes
-        itemsize = dataset.dtype.itemsize
+        itemsize = stored_itemsize(dataset)
         chunk_bytes = math.prod(chunks) * itemsize
         if chunk_bytes > max(n_bytes, MAX_CHUNK_BYTES):
             raise self.error(f"dataset '{path}' of shape {shape_text(dataset.shape)} "
@@ -724,7 +735,7 @@ class ModelFileReader:
             return
         n_chunks = math.prod(-(-length // chunk) for length, chunk in zip(dataset.shape, chunks))
         if n_chunks > max(MAX_SMALL_CHUNKS, n_bytes // MIN_BYTES_PER_CHUNK):
-            chunk_bytes = math.prod(chunks) * dataset.dtype.itemsize
+            chunk_bytes = math.prod(chunks) * stored_itemsize(dataset)
             raise self.error(f"dataset '{path}' of shape {shape_text(dataset.shape)} "
                              f"({size_text(n_bytes)}) is stored in {n_chunks} chunks of shape "
                              f"{shape_text(chunks)} ({size_text(chunk_bytes)} each), which "
@@ -745,7 +756,7 @@ class ModelFileReader:
         """
         plist = dataset.id.get_create_plist()
         pipeline = [plist.get_filter(index) for index in range(plist.get_nfilters())]
-        chunk_bytes = math.prod(dataset.chunks) * dataset.dtype.itemsize
+        chunk_bytes = math.prod(dataset.chunks) * stored_itemsize(dataset)
         if chunk_offsets is None:
             stored: list = []
             dataset.id.chunk_iter(stored.append)
@@ -760,7 +771,7 @@ class ModelFileReader:
                                  f"(its chunk index is damaged)")
             filter_mask, raw = dataset.id.read_direct_chunk(info.chunk_offset)
             problem = _inflated_chunk_problem(pipeline, filter_mask, raw, chunk_bytes,
-                                              dataset.dtype.itemsize)
+                                              stored_itemsize(dataset))
             if problem is not None:
                 raise self.error(f"dataset '{path}' has a chunk at "
                                  f"{shape_text(info.chunk_offset)} that {problem}")
@@ -791,7 +802,7 @@ class ModelFileReader:
             kind = "HDF5 filter plugins" if len(unknown) > 1 else "an HDF5 filter plugin"
             raise self.error(f"dataset '{path}' is compressed with {' and '.join(names)}, "
                              f"{kind} that dlcore does not load (a plugin is code from outside "
-                             f"HDF5)", PLUGIN_FIX)
+                             f"HDF5)", self.plugin_fix)
         for filter_id, _, values, _ in pipeline:
             if filter_id == h5py.h5z.FILTER_SCALEOFFSET:
                 self._check_scale_offset(dataset, path, values)
@@ -1029,6 +1040,14 @@ class ModelFileReader:
                              f"file holds ({MAX_ATTRIBUTES})")
         return {name: self.attribute(owner, name, label, finite=finite)
                 for name in self.attribute_names(owner) if name not in skip}
+
+
+def stored_itemsize(dataset: h5py.Dataset) -> int:
+    """The bytes of one element of ``dataset`` as the file stores it, which its chunks and
+    declared size are made of: NumPy's itemsize but for h5py's bool, which h5py reads from an
+    enumeration of FALSE and TRUE on any integer (a C program's of 4 bytes), not only on the
+    1-byte one h5py writes."""
+    return max(dataset.id.get_type().get_size(), dataset.dtype.itemsize)
 
 
 #: The filters :func:`_inflated_chunk_problem` follows a chunk's bytes through, by name: a
