@@ -302,7 +302,8 @@ def check_verbose(verbose):
     if verbose == "auto" or (isinstance(verbose, (bool, np.bool_, numbers.Integral))
                              and 0 <= verbose <= 2):
         return bool(verbose)
-    raise ValueError(f"verbose must be 0 (silent), 1, 2 or 'auto' (as Keras), got {verbose!r}")
+    raise ValueError(f"verbose must be 0 (silent), 1, 2 or 'auto' (as Keras), got "
+                     f"{as_typed(verbose)}")
 
 
 def check_float(value, name, low=None, high=None, low_open=False, high_open=False):

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from dlcore.io import atomic_output_path
+from dlcore.wording import as_typed
 
 __all__ = [
     "save_confusion_matrix",
@@ -220,21 +221,21 @@ def _column_count(n_columns: int | None, n_images: int) -> int:
         return math.ceil(math.sqrt(n_images))
     if isinstance(n_columns, bool) or not isinstance(n_columns, (int, np.integer)) \
             or n_columns < 1:
-        raise ValueError(f"n_columns must be a positive integer or None; got {n_columns!r}")
+        raise ValueError(f"n_columns must be a positive integer or None; got {as_typed(n_columns)}")
     return int(n_columns)
 
 
 def _check_padding(padding: int, padding_value: int) -> None:
     if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-        raise ValueError(f"padding must be an integer >= 0; got {padding!r}")
+        raise ValueError(f"padding must be an integer >= 0; got {as_typed(padding)}")
     if not isinstance(padding_value, (int, np.integer)) or not 0 <= padding_value <= 255:
         raise ValueError(f"padding_value must be an integer grey level in 0..255; "
-                         f"got {padding_value!r}")
+                         f"got {as_typed(padding_value)}")
 
 
 def _check_zoom(zoom: int) -> None:
     if isinstance(zoom, bool) or not isinstance(zoom, (int, np.integer)) or zoom < 1:
-        raise ValueError(f"zoom must be an integer >= 1; got {zoom!r}")
+        raise ValueError(f"zoom must be an integer >= 1; got {as_typed(zoom)}")
 
 
 def _to_grey_levels(stack: np.ndarray, scale: str | None) -> np.ndarray:

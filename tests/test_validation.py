@@ -109,3 +109,22 @@ def test_a_bad_numpy_setting_is_shown_as_the_number_it_holds(options, said):
         dlcore.BernoulliRBM(n_hidden=3, backend="cpu", **options).fit(
             np.zeros((4, 5), np.float32))
     assert str(refused.value) == said
+
+
+def test_other_refusals_show_a_numpy_number_as_typed_too():
+    from dlcore import viz
+    from dlcore.rbm.chains import temperature_ladder
+    images = np.zeros((4, 3, 3), np.float32)
+    for refused, said in [
+            (lambda: viz.tile_images(images, n_columns=np.float64(2.0)),
+             "n_columns must be a positive integer or None; got 2.0"),
+            (lambda: viz.tile_images(images, padding=np.float64(1.0)),
+             "padding must be an integer >= 0; got 1.0"),
+            (lambda: validation.check_verbose(np.int64(3)),
+             "verbose must be 0 (silent), 1, 2 or 'auto' (as Keras), got 3"),
+            (lambda: temperature_ladder(np.int64(1)),
+             "n_temperatures must be from 2 to 1000 (the rungs a dlcore model file holds), "
+             "got 1")]:
+        with pytest.raises(ValueError) as error:
+            refused()
+        assert str(error.value) == said

@@ -94,7 +94,7 @@ def temperature_ladder(n_temperatures, temperatures=None):
         K = int(n_temperatures)
         if not 2 <= K <= MAX_TEMPERATURES:
             raise ValueError(f"n_temperatures must be from 2 to {MAX_TEMPERATURES} (the rungs "
-                             f"a dlcore model file holds), got {n_temperatures!r}")
+                             f"a dlcore model file holds), got {as_typed(n_temperatures)}")
         return MAX_TEMPERATURE ** (-np.arange(K) / (K - 1))
     try:
         T = np.asarray(temperatures, dtype=np.float64)
