@@ -757,3 +757,28 @@ def test_a_link_to_a_file_on_a_read_only_disk_names_the_disk_s_folder(tmp_path, 
         pass
     assert caught.value.folder == str(mounted)
     assert (mounted / "model.h5").read_bytes() == b"the model"
+
+
+def test_a_refused_rename_outside_a_sticky_folder_leaves_the_file_and_says_so_in_one_line(
+        tmp_path, monkeypatch):
+    """Windows refuses to rename over a file another program holds open (a CSV open in a
+    spreadsheet, a model a notebook reads): PermissionError, the file writable. That was
+    taken for a sticky folder and the file written in place under the other program, on
+    Windows a traceback of "module 'os' has no attribute 'pwrite'". Only a sticky folder's
+    refusal writes in place; elsewhere the file is left as it was, nothing left beside it,
+    and the one line names the file."""
+    results = tmp_path / "results.csv"
+    results.write_text("the previous results\n")
+
+    def held_open(source, destination):
+        raise PermissionError(errno.EACCES, "Access is denied", os.fspath(source), None,
+                              os.fspath(destination))
+    monkeypatch.setattr(os, "replace", held_open)
+    monkeypatch.delattr(os, "pwrite", raising=False)   # as Windows has none
+    with pytest.raises(PermissionError) as caught, atomic_open(results, "w") as stream:
+        stream.write("the new results\n")
+    message = str(caught.value)
+    assert "\n" not in message and f"cannot write {results}: " in message
+    assert ".tmp." not in message and caught.value.errno == errno.EACCES
+    assert results.read_text() == "the previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]

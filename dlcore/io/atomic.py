@@ -322,9 +322,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         _keep_permissions(target, temporary)
         try:
             os.replace(temporary, target)
-        except PermissionError:
-            if not (os.path.isfile(target) and os.access(target, os.W_OK)):
-                raise
+        except PermissionError as error:
+            if not _another_users_file_in_a_sticky_folder(target, directory):
+                raise _replace_refused(given, error) from None
             # a sticky folder (mode 1777, /tmp's, a course's shared folder) lets no one
             # rename over another user's file, which open() writes in place: so do we
             _written_over_in_place(temporary, target, given)
@@ -337,6 +337,29 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         raise
     _fsync_directory(directory)
 
+
+def _another_users_file_in_a_sticky_folder(target: str, directory: str) -> bool:
+    """Whether ``target`` is another user's file this user may write in a sticky folder
+    (mode 1777), whose rename over it POSIX refuses. Any other refused rename (Windows
+    refuses one over a file another program holds open) is no reason to write in place."""
+    if not hasattr(os, "geteuid"):
+        return False
+    try:
+        folder, kept = os.stat(directory), os.stat(target)
+    except OSError:
+        return False
+    return (bool(folder.st_mode & stat.S_ISVTX) and stat.S_ISREG(kept.st_mode)
+            and kept.st_uid != os.geteuid() and os.access(target, os.W_OK))
+
+
+def _replace_refused(given: str, error: OSError) -> PermissionError:
+    """The one line of a rename onto ``given`` that the system refused, naming it (not the
+    hidden temporary file): the file is as it was."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return PermissionError(
+        error.errno, f"cannot write {shown_path(given)}: the system refused to replace it "
+                     f"({reason[:1].lower() + reason[1:]}), and it is as it was; close a program "
+                     f"that holds it open, or write it under another name")
 
 #: A process's own descriptors under /proc: /proc/self/fd/1, /proc/<its pid>/fd/1.
 _OWN_DESCRIPTOR = re.compile(r"/proc/(?:self|thread-self|(\d+))(?:/task/\d+)?/fd/(\d+)")
