@@ -782,3 +782,33 @@ def test_a_refused_rename_outside_a_sticky_folder_leaves_the_file_and_says_so_in
     assert ".tmp." not in message and caught.value.errno == errno.EACCES
     assert results.read_text() == "the previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+@pytest.mark.skipif(not os.path.exists(os.devnull) or os.name != "posix",
+                    reason="a device to write into")
+def test_a_device_whose_content_finds_no_temporary_folder_is_not_said_to_be_written_in_place(
+        tmp_path, monkeypatch):
+    """A pipe, a device or /dev/stdout is written into once its content is whole in the
+    temporary folder. A TMPDIR that was full or no folder said "it is written in place (its
+    folder lets no new file replace it), its versions kept meanwhile ...; the file is as it
+    was", true of a hand-in folder's file, not of /dev/stdout. The line says what it is."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(dlcore.io.TemporaryFolderError) as caught, atomic_open(os.devnull):
+        pass
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {os.devnull}: ") and "\n" not in message
+    assert "in place" not in message and "versions" not in message
+    assert f"{tmp_path / 'no-such-folder'} (TMPDIR)" in message
+    temporary_folder = tmp_path / "temporary"
+    temporary_folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary_folder))
+    with pytest.raises(dlcore.io.TemporaryFolderError) as caught, \
+            atomic_output_path(os.devnull) as temporary:
+        Path(temporary).write_bytes(b"half a figure")
+        raise OSError(errno.ENOSPC, "No space left on device")   # as savefig in a full TMPDIR
+    assert "in place" not in str(caught.value) and "free space there" in str(caught.value)
+    with pytest.raises(dlcore.io.NoRoomError) as caught, \
+            atomic_output_path(os.devnull) as temporary:
+        raise OSError(errno.EFBIG, "File too large")   # ulimit -f
+    assert caught.value.size_limit and str(caught.value).startswith(f"cannot write {os.devnull}")
+    assert list(temporary_folder.iterdir()) == []

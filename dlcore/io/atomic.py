@@ -136,7 +136,8 @@ class TemporaryFolderError(OSError):
     """The temporary folder (``TMPDIR``) could not take a file dlcore puts there on its way
     (full, or not writable): a Keras archive's weights unpacked to be read, or the new
     version of a file written in place (:func:`atomic_output_path`, a folder that takes no
-    new file). ``str(error)`` is one line naming the folder, ``TMPDIR`` and the fix; ``errno``
+    new file), or the content of a pipe or a device (``/dev/stdout``) before it is written
+    into. ``str(error)`` is one line naming the folder, ``TMPDIR`` and the fix; ``errno``
     is the system's (``ENOSPC``, ``EACCES``, ...).
 
     An ``OSError``, as :class:`~dlcore.io.NoRoomError` is, and not a
@@ -361,6 +362,16 @@ def _replace_refused(given: str, error: OSError) -> PermissionError:
                      f"({reason[:1].lower() + reason[1:]}), and it is as it was; close a program "
                      f"that holds it open, or write it under another name")
 
+
+#: How a file goes through the temporary folder, as :class:`TemporaryFolderError` says it:
+#: written in place (:func:`_written_in_place`), or into a pipe or a device
+#: (:func:`_written_through`).
+_IN_PLACE = ("it is written in place (its folder lets no new file replace it), its versions kept "
+             "meanwhile in", "the file is as it was")
+_INTO_A_STREAM = ("it is a pipe or a device, written into once its content is whole in",
+                  "nothing was written to it")
+
+
 #: A process's own descriptors under /proc: /proc/self/fd/1, /proc/<its pid>/fd/1.
 _OWN_DESCRIPTOR = re.compile(r"/proc/(?:self|thread-self|(\d+))(?:/task/\d+)?/fd/(\d+)")
 
@@ -399,13 +410,14 @@ def _written_through(given: str, stream: int | str) -> Iterator[str]:
     descriptor of this process, or a path to open: :func:`_stream_behind`) as ``open``
     writes there: a writer that fails writes nothing, and a writer that seeks (h5py) may
     write to a pipe."""
-    scratch = _scratch_folder(given)
+    scratch = _scratch_folder(given, _INTO_A_STREAM)
     try:
         elsewhere = os.path.join(scratch, os.path.basename(given))   # its suffix for savefig
         try:
             yield elsewhere
         except BaseException as error:
-            _raise_temporary_folder_full(error, given)
+            _raise_temporary_folder_full(error, given, _INTO_A_STREAM)
+            _raise_no_room(error, given)   # a file-size limit (ulimit -f) is no folder's
             raise
         try:
             with open(elsewhere, "rb") as source:
@@ -497,17 +509,19 @@ def _written_over_in_place(new: str, target: str, given: str) -> None:
     os.remove(new)
 
 
-def _scratch_folder(given: str) -> str:
-    """A new folder in the temporary folder, for the versions of ``given`` written in place."""
+def _scratch_folder(given: str, how: tuple[str, str] = _IN_PLACE) -> str:
+    """A new folder in the temporary folder, for the versions of ``given`` (``how``: see
+    :func:`_temporary_folder_error`)."""
     try:
         return tempfile.mkdtemp(prefix="dlcore-write-")
     except OSError as error:
-        raise _temporary_folder_error(given, error) from None
+        raise _temporary_folder_error(given, error, how) from None
 
 
-def _raise_temporary_folder_full(error: BaseException, given: str) -> None:
+def _raise_temporary_folder_full(error: BaseException, given: str,
+                                 how: tuple[str, str] = _IN_PLACE) -> None:
     if no_room_errno(error) in (errno.ENOSPC, getattr(errno, "EDQUOT", None)):
-        raise _temporary_folder_error(given, error) from None
+        raise _temporary_folder_error(given, error, how) from None
 
 
 def _copy_in_place(new: str, target: str, given: str, scratch: str) -> None:
@@ -534,18 +548,19 @@ def _copy_in_place(new: str, target: str, given: str, scratch: str) -> None:
         raise
 
 
-def _temporary_folder_error(given: str, error: BaseException) -> TemporaryFolderError:
-    """The one line of a file written in place whose versions the temporary folder could not
-    take."""
+def _temporary_folder_error(given: str, error: BaseException,
+                            how: tuple[str, str] = _IN_PLACE) -> TemporaryFolderError:
+    """The one line of a file whose versions the temporary folder could not take, ``how``
+    (:data:`_IN_PLACE`, :data:`_INTO_A_STREAM`) saying why they go there and what became of it."""
+    way, outcome = how
     number = no_room_errno(error) or getattr(error, "errno", None)
     reason = os.strerror(number) if number else str(error)
     fix = ("free space there, or set TMPDIR to a folder with room" if number in NO_ROOM_ERRNOS
            else "set TMPDIR to a folder you can write to")
     return TemporaryFolderError(
-        f"cannot write {shown_path(given)}: it is written in place (its folder lets no new "
-        f"file replace it), its versions kept meanwhile in the temporary folder "
+        f"cannot write {shown_path(given)}: {way} the temporary folder "
         f"{shown_path(tempfile.gettempdir())} (TMPDIR), which failed: "
-        f"{reason[:1].lower() + reason[1:]}; the file is as it was: {fix}", number)
+        f"{reason[:1].lower() + reason[1:]}; {outcome}: {fix}", number)
 
 
 class HalfWrittenError(OSError):
