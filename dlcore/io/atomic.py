@@ -606,7 +606,9 @@ def _copy_into(source: str, target: str) -> None:
 
 def _overwrite(source: str, target: str) -> None:
     size = os.path.getsize(source)
-    descriptor = os.open(target, os.O_WRONLY)   # no O_TRUNC: the room comes first
+    # no O_TRUNC: the room comes first; O_BINARY: Windows' descriptors are text otherwise,
+    # each newline written as two bytes
+    descriptor = os.open(target, os.O_WRONLY | getattr(os, "O_BINARY", 0))
     try:
         kept_size = os.fstat(descriptor).st_size
         if size > kept_size and hasattr(os, "posix_fallocate"):
@@ -617,12 +619,10 @@ def _overwrite(source: str, target: str) -> None:
                     os.ftruncate(descriptor, kept_size)   # the file as it was
                     raise
                 # a file system that reserves no room (EOPNOTSUPP): write as open() writes
-        with open(source, "rb") as stream:
-            offset = 0
+        with open(source, "rb") as stream:   # from offset 0, where the open left it
             while chunk := memoryview(stream.read(1 << 20)):
-                while chunk:   # a write may take part of a chunk
-                    written = os.pwrite(descriptor, chunk, offset)
-                    offset, chunk = offset + written, chunk[written:]
+                while chunk:   # a write may take part of a chunk (os.pwrite is POSIX's alone)
+                    chunk = chunk[os.write(descriptor, chunk):]
         os.ftruncate(descriptor, size)
         os.fsync(descriptor)
     finally:
