@@ -835,3 +835,34 @@ def test_a_file_written_in_place_needs_no_call_that_only_posix_has(tmp_path, mon
         Path(temporary).write_bytes(b"the new\nmodel\n")
     assert model.read_bytes() == b"the new\nmodel\n"
     assert list((tmp_path / "temporary").iterdir()) == []
+
+
+def test_a_file_in_place_that_could_not_be_opened_is_not_said_to_be_half_written(
+        tmp_path, monkeypatch):
+    """A file written in place that the copy could not even open (on Windows, a hand-in
+    another program holds open without letting others write) was reported as
+    HalfWrittenError, "it is half-written: its previous version is kept in ...", though not a
+    byte had changed, and both copies were left in the temporary folder. The file is as it
+    was: the error is the system's, and nothing is left aside."""
+    import dlcore.io.atomic as atomic
+
+    def no_new_file_here(directory, basename):   # the hand-in folder, as root may not see it
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(atomic, "_create_temporary_file", no_new_file_here)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"the student's model")
+    real_open = os.open
+
+    def held_by_another_program(path, flags, *arguments, **options):
+        if os.fspath(path) == os.fspath(model) and flags & os.O_WRONLY:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *arguments, **options)
+    monkeypatch.setattr(os, "open", held_by_another_program)
+    with pytest.raises(PermissionError) as caught, atomic_output_path(model) as temporary:
+        Path(temporary).write_bytes(b"the new model")
+    assert not isinstance(caught.value, atomic.HalfWrittenError)
+    assert "half-written" not in str(caught.value) and str(model) in str(caught.value)
+    assert model.read_bytes() == b"the student's model"
+    assert list((tmp_path / "temporary").iterdir()) == []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import os
 import re
 import secrets
@@ -543,9 +544,20 @@ def _copy_in_place(new: str, target: str, given: str, scratch: str) -> None:
             try:
                 _copy_into(previous, target)
             except OSError:
-                raise HalfWrittenError(given, error, previous, new) from None
+                # a copy that could not open the file (Windows: another program holds it)
+                # changed no byte, and putting it back fails alike: it is not half-written
+                if not _same_bytes(previous, target):
+                    raise HalfWrittenError(given, error, previous, new) from None
         _raise_no_room(error, given)
         raise
+
+
+def _same_bytes(kept: str, target: str) -> bool:
+    """Whether ``target`` still holds the bytes of ``kept`` (False when it cannot be read)."""
+    try:
+        return filecmp.cmp(kept, target, shallow=False)
+    except OSError:
+        return False
 
 
 def _temporary_folder_error(given: str, error: BaseException,
