@@ -449,6 +449,33 @@ def test_a_keras_accuracy_of_its_own_name_is_told_the_name_dlcore_logs_it_under(
     assert model.metrics == ["binary_accuracy"]
 
 
+# the warning that a Keras accuracy of its own name is logged under Keras's names the user's
+# compile line, in whichever of compile's forms the object stands
+@pytest.mark.parametrize("form", ["one output", "flat per output", "list per output", "dict"])
+def test_a_renamed_keras_accuracy_s_warning_names_the_user_s_compile_line(form):
+    keras = real_keras()
+    named = keras.metrics.BinaryAccuracy(name="bin")
+    with pytest.warns(UserWarning, match="'bin' .a BinaryAccuracy. is reported as") as caught:
+        if form == "one output":
+            sigmoid_model("reference", [named])
+        else:
+            two_output_model({"flat per output": [named, "acc"],
+                              "list per output": [[named], ["acc"]],
+                              "dict": {"a": [named], "b": "acc"}}[form])
+    assert [warning.filename for warning in caught] == [__file__]
+
+
+def test_a_keras_file_s_left_out_metrics_are_told_at_the_user_s_line():
+    from dlcore.io.keras_training import compile_from
+    auc = {"class_name": "AUC", "config": {"name": "auc"}}
+    for model, metrics in ((sigmoid_model("reference", []), [auc]),
+                           (two_output_model(None), [[auc], ["acc"]])):
+        with pytest.warns(UserWarning, match="AUC.* are left out") as caught:
+            compile_from(model, {"loss": "binary_crossentropy", "metrics": metrics,
+                                 "optimizer_config": {"class_name": "SGD", "config": {}}})
+        assert [warning.filename for warning in caught] == [__file__]
+
+
 def test_asking_binary_accuracy_leaves_a_softmax_s_loss_and_training_as_they_were():
     # saturated softmax outputs: a cross-entropy on clipped probabilities reported 11.4
     # where the fused one reports 29.8, and trained other weights

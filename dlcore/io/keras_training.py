@@ -218,6 +218,7 @@ def _metrics(value, left_out=None):
     one accuracy per output: binary_accuracy or the argmax's); the names of the others, and
     of a ``BinaryAccuracy`` of another threshold than dlcore's 0.5, go into ``left_out`` (a
     list) when given, else are refused."""
+    from dlcore.layers.geometry import stacklevel_outside_dlcore
     from dlcore.training import is_elementwise_accuracy
     items, others, pending = [], [], [value]
     while pending:
@@ -238,10 +239,11 @@ def _metrics(value, left_out=None):
                 items.append(_ACCURACIES[name])
             if config.get("name", _ACCURACIES[name]) != _ACCURACIES[name]:
                 # Keras logs the object by its own name: a monitor="val_bin" must be told
+                # the user's line, however deep the object stood in compile's metrics
                 warnings.warn(f"the metric {_printable(config['name'])!r} (a {name}) is "
                               f"reported as {_ACCURACIES[name]}: dlcore names its accuracies "
                               f"by Keras's strings (monitor val_{_ACCURACIES[name]})",
-                              stacklevel=4)
+                              stacklevel=stacklevel_outside_dlcore())
         else:
             others.append(_printable(name) if name not in _ACCURACIES else
                           f"{name}(threshold={_printable(config['threshold'])[:12]})")
@@ -476,9 +478,11 @@ def _per_output_metrics(model, training_config, tf_keras=False):
 
 def _warn_left_out(names):
     """One warning naming the Keras metrics that dlcore does not report."""
+    from dlcore.layers.geometry import stacklevel_outside_dlcore
     if names:
+        # the user's line (dlcore.load's), whichever reader of Keras's files got here
         warnings.warn(f"the metric(s) {', '.join(names[:8])} are left out: dlcore reports "
-                      f"accuracy (and each output's loss)", stacklevel=5)
+                      f"accuracy (and each output's loss)", stacklevel=stacklevel_outside_dlcore())
 
 
 def compile_from(model, training_config, tf_keras=False):
