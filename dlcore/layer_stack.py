@@ -17,6 +17,7 @@ form, kept as it was: the code, model files and command lines that give it keep 
 form, whichever was given.
 """
 import contextlib
+import math
 import numbers
 
 import numpy as np
@@ -37,6 +38,20 @@ def as_size_list(sizes):
     if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
         return [sizes]
     return sizes
+
+
+def check_hidden_sizes(hidden):
+    """:func:`as_size_list` of ``hidden``, refusing in one line a number that is not whole
+    (``100.0``, a grid's ``np.linspace`` value) or a bool, which a list-only message would
+    tell to give a list where one whole number does."""
+    if isinstance(hidden, (bool, np.bool_)) or (isinstance(hidden, numbers.Real) and
+                                                not isinstance(hidden, numbers.Integral)):
+        whole = (not isinstance(hidden, (bool, np.bool_)) and math.isfinite(hidden)
+                 and hidden == int(hidden) and hidden >= 1)
+        raise ValueError(f"hidden must be a whole number of units (one hidden layer, as "
+                         f"hidden=100) or a list of them [n_hidden, ...], got {hidden!r:.40}"
+                         + (f": give hidden={int(hidden)}" if whole else ""))
+    return as_size_list(hidden)
 
 
 class LayerStack:
@@ -70,7 +85,7 @@ class LayerStack:
             if sizes is None:
                 continue
             if name == "hidden":
-                sizes = as_size_list(sizes)
+                sizes = check_hidden_sizes(sizes)
             if isinstance(sizes, np.ndarray):
                 raise ValueError(f"{name} must be a list of sizes {form}, got an array "
                                  f"{sizes!r:.80}: pass {name}.tolist()")

@@ -168,3 +168,18 @@ def test_one_number_for_a_dbn_classifiers_hidden_is_one_hidden_layer():
     model = dlcore.DBNClassifier(hidden=3, **options).fit(X, y)
     listed = dlcore.DBNClassifier(hidden=[3], **options).fit(X, y)
     np.testing.assert_array_equal(model.predict_proba(X), listed.predict_proba(X))
+
+
+@pytest.mark.parametrize("make", [dlcore.DBN, dlcore.StackedAutoencoder, dlcore.DBNClassifier])
+@pytest.mark.parametrize("hidden, fix", [(100.0, r"got 100\.0: give hidden=100$"),
+                                         (np.float64(8.0), r"got .*8\.0\)?: give hidden=8$"),
+                                         (2.5, r"got 2\.5$"), (True, "got True$")])
+def test_a_number_for_hidden_that_is_not_whole_is_refused_as_such(make, hidden, fix):
+    # one whole number is one layer: 100.0 (a grid's np.linspace value) was told "hidden must
+    # list at least one size [n_hidden, ...]", a list, where hidden=100 does
+    model = make(hidden=hidden)
+    assert model.get_params()["hidden"] is hidden   # stored, refused at fit (scikit-learn)
+    with pytest.raises(ValueError, match=r"^hidden must be a whole number of units \(one "
+                                         r"hidden layer, as hidden=100\) or a list of them "
+                                         + r"\[n_hidden, \.\.\.\], " + fix):
+        model.fit(rows(6, n=10), np.arange(10) % 2)

@@ -27,7 +27,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
-from dlcore.layer_stack import as_size_list
+from dlcore.layer_stack import as_size_list, check_hidden_sizes
 from dlcore.params import (
     UNCHANGED,
     AccuracyScore,
@@ -158,7 +158,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
-        hidden = as_size_list(self.hidden)
+        hidden = check_hidden_sizes(self.hidden)
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__") \
                 or len(hidden) < 1:
             raise ValueError(f"hidden must list at least one hidden layer size, got "
