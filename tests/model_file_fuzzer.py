@@ -1474,10 +1474,7 @@ def classify(path, load, model_file_error, describe=None):
     try:
         model = load(path)
     except model_file_error as error:
-        message = str(error)
-        if "\n" in message or path not in message:
-            return "refused-unclearly", message[:300]
-        return "refused-clearly", message[:300]
+        return _refusal(error, path)
     except Exception as error:  # noqa: BLE001 - counting them is the point
         return "internal-exception", f"{type(error).__name__}: {str(error)[:300]}"
     try:
@@ -1511,13 +1508,18 @@ def classify_data_file(path):
         np.asarray(converted[:64])
         rows.mean()
     except ValueError as error:
-        message = str(error)
-        if "\n" in message or path not in message:
-            return "refused-unclearly", message[:300]
-        return "refused-clearly", message[:300]
+        return _refusal(error, path)
     except Exception as error:  # noqa: BLE001 - counting them is the point
         return "internal-exception", f"{type(error).__name__}: {str(error)[:300]}"
     return "loaded-and-works", ""
+
+
+def _refusal(error, path):
+    """The outcome of a refusal: clear when its message is one line naming the file."""
+    message = str(error)
+    if "\n" in message or path not in message:
+        return "refused-unclearly", message[:300]
+    return "refused-clearly", message[:300]
 
 
 class _Timeout(Exception):
