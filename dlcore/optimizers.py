@@ -9,6 +9,8 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
     Nesterov      Delta <- mu Delta + g;  theta <- theta - eta (g + mu Delta)
     AdaGrad       s <- s + g^2;  theta <- theta - eta g / (sqrt(s) + eps)     (Duchi et al. 2011)
     RMSProp       s <- rho s + (1 - rho) g^2;  theta <- theta - eta g / (sqrt(s) + eps)
+                  (centred: s - a^2, a <- rho a + (1 - rho) g, in s's place;  Graves 2013;
+                  momentum: b <- mu b + g / (sqrt(s) + eps), theta <- theta - eta b)
     Adam          m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;          (Kingma & Ba 2015)
                   theta <- theta - eta m^ / (sqrt(v^) + eps),
                   m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
@@ -45,6 +47,7 @@ Keras places it elsewhere, and ``epsilon_form="keras"`` (set on a model compiled
 file) takes Keras's steps instead:
 
     RMSProp       theta <- theta - eta g / sqrt(s + eps)
+                  (momentum: b <- mu b + eta g / sqrt(s + eps);  theta <- theta - b)
     Adam          theta <- theta - eta sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)
                          = theta - eta m^ / (sqrt(v^) + eps sqrt(1 / (1 - b2^t)))
 
@@ -253,19 +256,47 @@ def adagrad_span(first, last, theta, grad, accumulator, unused, unused_slot, rat
 
 
 @body
-def rmsprop_span(first, last, theta, grad, mean_square, unused, unused_slot, rate, rho,
-                 coefficients, unused_a, scale, l1, l2, keep):
-    """theta -= rate g / (sqrt(s + epsilon_inside) + epsilon_outside), with ``coefficients`` =
-    (1 - rho, epsilon_outside, epsilon_inside): one of the two is eps, the other 0 (dlcore's
-    sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes nothing)."""
+def rmsprop_span(first, last, theta, grad, mean_square, momentum_buffer, mean_gradient, rate,
+                 rho, coefficients, unused_a, scale, l1, l2, keep):
+    """RMSProp (:class:`RMSProp`), with ``coefficients`` = (1 - rho, epsilon_outside,
+    epsilon_inside, mu, centred, inner, outer): one of the two epsilons is eps, the other 0
+    (dlcore's sqrt(s) + eps, or Keras's sqrt(s + eps); adding 0 changes nothing)::
+
+        s <- rho s + (1 - rho) g^2
+        centred (1):  a <- rho a + (1 - rho) g,  s - a^2 in s's place below
+        step = g / (sqrt(s + epsilon_inside) + epsilon_outside)
+        mu = 0:  theta <- theta - rate step
+        mu > 0:  b <- mu b + inner step;  theta <- theta - outer b
+
+    with (inner, outer) = (1, rate) for PyTorch's momentum (b is sum mu^k step), (rate, 1)
+    for Keras's (b holds the steps scaled by their own rates). ``momentum_buffer`` and
+    ``mean_gradient`` are theta itself where the rule keeps no such slot (never written)."""
     w, dw, s = theta[first:last], grad[first:last], mean_square[first:last]
     # 1 - rho computed before rounding: float32's 1 - float32(0.999) is 1.3e-5 off 0.001
     keep_square, epsilon_outside, epsilon_inside = coefficients[0], coefficients[1], \
         coefficients[2]
+    momentum, centred = coefficients[3], coefficients[4]
+    if momentum == _ZERO and centred == _ZERO:
+        for i in range(w.shape[0]):   # Tieleman & Hinton's, plain
+            g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
+            s[i] = flush_subnormal(rho * s[i] + keep_square * g * g)
+            w[i] -= rate * g / (math.sqrt(s[i] + epsilon_inside) + epsilon_outside)
+        return
+    b, a = momentum_buffer[first:last], mean_gradient[first:last]
+    inner, outer = coefficients[5], coefficients[6]
     for i in range(w.shape[0]):
         g = _decayed_gradient(w, dw, i, scale, l1, l2, keep)
         s[i] = flush_subnormal(rho * s[i] + keep_square * g * g)
-        w[i] -= rate * g / (math.sqrt(s[i] + epsilon_inside) + epsilon_outside)
+        spread = s[i]
+        if centred != _ZERO:
+            a[i] = flush_subnormal(rho * a[i] + keep_square * g)
+            spread = s[i] - a[i] * a[i]
+        if momentum == _ZERO:
+            w[i] -= rate * g / (math.sqrt(spread + epsilon_inside) + epsilon_outside)
+        else:
+            b[i] = flush_subnormal(momentum * b[i] + inner * g / (
+                math.sqrt(spread + epsilon_inside) + epsilon_outside))
+            w[i] -= outer * b[i]
 
 
 @body
@@ -908,16 +939,18 @@ class Optimizer:
         kernel's settings (float64 for a float64 network). The same :class:`Tensors` object while
         the parameters keep their arrays, so that the backend can keep what it derived from it
         (the CPU: the arrays' addresses, which cost microseconds each to look up)."""
+        names = self._kernel_slot_names()
         sources = tuple(array for parameter in parameters
                         for array in (parameter.value, parameter.grad,
-                                      *(parameter.slots[name] for name in self.slot_names)))
+                                      *(parameter.slots[name] for name in names if name)))
         cached = getattr(self, "_tensor_views", None)
         if cached is None or len(cached[0]) != len(sources) \
                 or any(old is not new for old, new in zip(cached[0], sources)):
             tensors = []
             for parameter in parameters:
                 value = parameter.value.reshape(-1)
-                slots = [parameter.slots[name].reshape(-1) for name in self.slot_names]
+                slots = [parameter.slots[name].reshape(-1) if name else value
+                         for name in names]
                 slots += [value] * (3 - len(slots))  # unused slot arguments
                 tensors.append((value, parameter.grad.reshape(-1), *slots))
             views = Tensors(tensors)
@@ -925,6 +958,11 @@ class Optimizer:
             views.real = np.result_type(np.float32, *(array.dtype for array in sources)).type
             self._tensor_views = cached = (sources, views)
         return cached[1]
+
+    def _kernel_slot_names(self):
+        """The slots ``body`` takes, in the order of its arguments; None for one that this
+        rule's settings do not keep (theta's own array takes its place, never written)."""
+        return self.slot_names
 
     def _kernel_hyperparameters(self, real):
         """The three rule-specific scalar arguments of ``body``, of the type ``real`` of the
@@ -1213,15 +1251,45 @@ def _check_epsilon_form(value):
 
 
 class RMSProp(Optimizer):
-    """RMSProp (Tieleman & Hinton 2012): rates divided by a running RMS of the gradients.
+    """RMSProp (Tieleman & Hinton 2012; lecture "Deep learning I", stochastic gradient
+    descent's "other algorithms": "Adaptive learning rates: AdaGrad, RMSProp, Adam"): each
+    weight's rate divided by a running RMS of its gradients; optionally centred and with
+    momentum, as Keras 3's ``RMSprop`` and PyTorch's ``torch.optim.RMSprop`` have them. For a
+    parameter theta and its gradient g (any one shape; the slots s, a, b of that shape)::
 
-    ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
-    Keras's step (module docstring); a model compiled from a Keras file gets "keras".
-    Keras's ``momentum`` and ``centered`` are taken at their defaults (0.0, False) only: the
-    others are refused in one line."""
+        s <- rho s + (1 - rho) g^2                        (the mean square, ``mean_square``)
+        centred:  a <- rho a + (1 - rho) g                (the mean gradient,
+                  s - a^2 in s's place below               ``average_gradient``; Graves 2013)
+        step = g / (sqrt(s) + eps)                        (``epsilon_form`` "dlcore", PyTorch's)
+             = g / sqrt(s + eps)                          ("keras", Keras's)
+        momentum mu = 0:  theta <- theta - eta step
+        momentum mu > 0:  b <- mu b + step;  theta <- theta - eta b        ("dlcore", PyTorch's)
+                          b <- mu b + eta step;  theta <- theta - b        ("keras", Keras's)
+
+    Centring divides by the gradients' running standard deviation instead of their RMS
+    (s - a^2, their variance, is never above s). The momentum is the lecture's (lecture "Deep
+    learning I", "SGD with momentum": v <- alpha v - eps g, theta <- theta + v) taken on the
+    scaled step; its two forms, as :class:`SGD`'s ``momentum_form``, take the same steps at a
+    constant rate, and only Keras's follows Keras under a schedule (its b keeps each step
+    scaled by the rate of its own update, PyTorch's by the current one). One setting,
+    ``epsilon_form``, takes the whole of Keras's step or of PyTorch's: nobody mixes them, and
+    a file then holds the momentum as the one setting an older dlcore names when it refuses
+    it (a form of its own would read there as a damaged file).
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.001)
+    rho : float in [0, 1) (0.9)
+    epsilon : float > 0 (1e-7)
+    momentum : float in [0, 1) (mu; 0.0: none, no ``momentum`` slot)
+    centered : bool (False; True keeps the ``average_gradient`` slot)
+    epsilon_form : "dlcore" (sqrt(s) + eps and b <- mu b + step: PyTorch's step) or "keras"
+        (sqrt(s + eps) and b <- mu b + eta step: Keras's, module docstring); a model compiled
+        from a Keras file gets "keras"; the ``momentum`` slot holds that b
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
 
     name = "rmsprop"
-    slot_names = ("mean_square",)
     squared_slots = ("mean_square",)
     body = staticmethod(rmsprop_span)
 
@@ -1230,39 +1298,64 @@ class RMSProp(Optimizer):
                  momentum=0.0, centered=False, **options):
         super().__init__(learning_rate, clipnorm, global_clipnorm, lr, weight_decay,
                          **options)
-        # Keras's arguments, taken at their defaults (its steps are then dlcore's)
-        if check_float(momentum, "momentum", low=0.0, high=1.0) != 0:
-            raise ValueError(f"momentum={momentum!r:.20} is Keras's RMSprop momentum (a "
-                             f"velocity of the scaled steps), which dlcore's RMSProp does not "
-                             f"have: leave it out (0.0), or take Adam, RMSProp's scaling with "
-                             f"a momentum of the gradients")
-        if not isinstance(centered, (bool, np.bool_)):
-            raise TypeError(f"centered must be True or False, got {centered!r:.60}")
-        if centered:
-            raise ValueError("centered=True is Keras's centred RMSprop (Graves 2013: the "
-                             "gradients' variance divides, not their mean square), which "
-                             "dlcore's RMSProp does not have: leave it out (False)")
         self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
         self.epsilon_form = _check_epsilon_form(epsilon_form)
+        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        if not isinstance(centered, (bool, np.bool_)):
+            raise TypeError(f"centered must be True or False, got {centered!r:.60}")
+        self.centered = bool(centered)
+
+    @property
+    def slot_names(self):
+        """The mean square; the momentum's b and the centred rule's mean gradient a where
+        those are on."""
+        return ("mean_square", *(("momentum",) if self.momentum else ()),
+                *(("average_gradient",) if self.centered else ()))
+
+    def _kernel_slot_names(self):
+        return ("mean_square", "momentum" if self.momentum else None,
+                "average_gradient" if self.centered else None)
 
     def _hyperparameters(self):
-        return {"rho": self.rho, "epsilon": self.epsilon, "epsilon_form": self.epsilon_form}
+        # the momentum and the centring where they are on only: a file of a plain RMSProp
+        # reads as before, in older dlcores too
+        return {"rho": self.rho, "epsilon": self.epsilon, "epsilon_form": self.epsilon_form,
+                **({"momentum": self.momentum} if self.momentum else {}),
+                **({"centered": True} if self.centered else {})}
 
     def reference_rule(self, theta, g, slots, rate):
         s = slots["mean_square"]
         s *= self.rho
         s += (1 - self.rho) * g * g
+        spread = s
+        if self.centered:
+            a = slots["average_gradient"]
+            a *= self.rho
+            a += (1 - self.rho) * g
+            spread = s - a * a
+        root = np.sqrt(spread + self.epsilon) if self.epsilon_form == "keras" \
+            else np.sqrt(spread) + self.epsilon
+        if not self.momentum:
+            theta -= rate * g / root
+            return
+        b = slots["momentum"]
+        b *= self.momentum
         if self.epsilon_form == "keras":
-            theta -= rate * g / np.sqrt(s + self.epsilon)
+            b += rate * g / root
+            theta -= b
         else:
-            theta -= rate * g / (np.sqrt(s) + self.epsilon)
+            b += g / root
+            theta -= rate * b
 
     def _kernel_hyperparameters(self, real):
         inside = self.epsilon_form == "keras"
+        rate = self.current_learning_rate()
+        inner, outer = (rate, 1.0) if inside else (1.0, rate)
         # 1 - rho here, in float64, as the reference, PyTorch and Keras compute it
         coefficients = np.array((1 - self.rho, 0 if inside else self.epsilon,
-                                 self.epsilon if inside else 0), dtype=real)
+                                 self.epsilon if inside else 0, self.momentum,
+                                 float(self.centered), inner, outer), dtype=real)
         return (real(self.rho), self.backend.asarray(coefficients, dtype=real), real(0))
 
 

@@ -1,6 +1,6 @@
-"""Keras's AdamW, Nadam, Adam(amsgrad=True) and its cross-entropies' label_smoothing in
-dlcore (dlcore/optimizers.py, dlcore/losses.py, dlcore/io/keras_training.py,
-dlcore/io/keras_optimizer.py).
+"""Keras's AdamW, Nadam, Adam(amsgrad=True), RMSprop(momentum=, centered=) and its
+cross-entropies' label_smoothing in dlcore (dlcore/optimizers.py, dlcore/losses.py,
+dlcore/io/keras_training.py, dlcore/io/keras_optimizer.py).
 
 Oracles: dlcore's own training uninterrupted (a model saved and loaded mid-way goes on with
 the same numbers); and Keras 3.15 itself (torch backend), skipped where Keras is not
@@ -16,7 +16,7 @@ import dlcore
 from conftest import assert_fits_as_keras
 from dlcore.layers import Dense
 from dlcore.losses import BinaryCrossEntropy, CategoricalCrossentropy
-from dlcore.optimizers import Adam, AdamW, Nadam
+from dlcore.optimizers import Adam, AdamW, Nadam, RMSProp
 from test_io_keras import real_keras
 
 X = np.random.default_rng(0).random((20, 5)).astype(np.float32)
@@ -37,6 +37,9 @@ CASES = {
                               "softmax"),
     "binary-smoothing": (("SGD", {"learning_rate": 0.5}),
                          ("BinaryCrossentropy", {"label_smoothing": 0.3}), ROWS, "sigmoid"),
+    "rmsprop-momentum-centred": (("RMSprop", {"learning_rate": 0.01, "momentum": 0.9,
+                                              "centered": True}),
+                                 "sparse_categorical_crossentropy", LABELS, "softmax"),
 }
 
 
@@ -90,7 +93,8 @@ def test_a_keras_model_compiled_so_crosses_both_ways_compiled(case, tmp_path):
     expected_config = in_keras.optimizer.get_config()
     got_config = back.optimizer.get_config()
     assert type(back.optimizer) is type(in_keras.optimizer)
-    for key in ("weight_decay", "amsgrad", "beta_1", "beta_2", "epsilon"):
+    for key in ("weight_decay", "amsgrad", "beta_1", "beta_2", "epsilon", "rho", "momentum",
+                "centered"):
         assert got_config.get(key) == pytest.approx(expected_config.get(key)), key
     assert int(back.optimizer.iterations) == 12
     assert back.loss.get_config().get("label_smoothing") if case.endswith("smoothing") \
@@ -106,6 +110,10 @@ def test_a_keras_model_compiled_so_crosses_both_ways_compiled(case, tmp_path):
     (lambda: Adam(0.05, amsgrad=True, beta_2=0.9), lambda: "cross_entropy"),
     (lambda: "sgd", lambda: CategoricalCrossentropy(label_smoothing=0.2)),
     (lambda: "sgd", lambda: BinaryCrossEntropy(label_smoothing=0.3)),
+    # Keras's form, which a .keras archive holds as it is (dlcore's own momentum b crosses as
+    # Keras's eta b, and back, each a float32 rounding)
+    (lambda: RMSProp(0.01, momentum=0.9, centered=True, epsilon_form="keras"),
+     lambda: "cross_entropy"),
 ], ids=list(CASES))
 @pytest.mark.parametrize("suffix", [".h5", ".keras"])
 def test_a_model_saved_mid_training_goes_on_as_one_that_was_not(optimizer, loss, suffix,

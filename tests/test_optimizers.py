@@ -197,10 +197,14 @@ OPTIMIZERS = [lambda: SGD(0.05, momentum=0.9, nesterov=True, clipnorm=2.0), lamb
               lambda: RMSProp(0.01, epsilon_form="keras", weight_decay=0.2),
               lambda: Nadam(0.01, weight_decay=0.2),
               lambda: AdaGrad(0.1, epsilon=0.5, epsilon_form="keras",
-                              initial_accumulator_value=0.1)]
+                              initial_accumulator_value=0.1),
+              lambda: RMSProp(0.01, momentum=0.9, centered=True, weight_decay=0.2),
+              lambda: RMSProp(0.01, momentum=0.9, epsilon_form="keras", clipnorm=1.0),
+              lambda: RMSProp(0.01, centered=True, epsilon=0.5, epsilon_form="keras")]
 OPTIMIZER_IDS = ["sgd", "adagrad", "rmsprop", "adam", "rmsprop-keras", "adam-keras",
                  "sgd-keras", "sgd-nesterov-keras", "amsgrad", "adamw-keras", "nadam",
-                 "sgd-decay", "adagrad-decay", "rmsprop-decay", "nadam-decay", "adagrad-keras"]
+                 "sgd-decay", "adagrad-decay", "rmsprop-decay", "nadam-decay", "adagrad-keras",
+                 "rmsprop-momentum-centred", "rmsprop-momentum-keras", "rmsprop-centred-keras"]
 #: every rule, for the tests of the rules themselves (the cpu's one launch over all tensors is
 #: the same loop around any rule: it is tested on the ones above, without compiling its
 #: parallel kernel for two more)

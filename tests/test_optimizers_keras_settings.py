@@ -305,19 +305,20 @@ def test_iterations_counts_steps_with_accumulation_as_kerass(tmp_path):
         np.testing.assert_array_equal(got, expected)
 
 
-def test_rmsprop_takes_kerass_momentum_and_centered_at_their_defaults_and_refuses_the_rest():
+def test_rmsprop_takes_kerass_momentum_and_centered_and_refuses_bad_values_in_one_line():
     """Keras's RMSprop(momentum=0.0, centered=False), even at those defaults, raised Python's
-    "unexpected keyword argument" TypeError: the defaults take dlcore's steps, and a momentum
-    or centring dlcore does not have is refused in one line naming what to do."""
+    "unexpected keyword argument" TypeError; later any other momentum or centring was
+    refused. Both are built now (their steps: tests/test_optimizers_rmsprop.py): the
+    defaults take the plain steps, and a value outside the rule is one line naming it."""
     gradients, theta0 = [[0.5, -2.0], [1.0, 0.25]], [0.3, -0.1]
     as_keras_writes_it = run(RMSProp(0.01, momentum=0.0, centered=False), gradients, theta0)[0]
     np.testing.assert_array_equal(as_keras_writes_it, run(RMSProp(0.01), gradients, theta0)[0])
-    with pytest.raises(ValueError, match=r"^momentum=0.9 is Keras's RMSprop momentum.*leave it "
-                                         r"out.*Adam"):
-        RMSProp(momentum=0.9)
-    with pytest.raises(ValueError, match=r"^centered=True is Keras's centred RMSprop.*leave it "
-                                         r"out"):
-        RMSProp(centered=True)
+    assert RMSProp(momentum=0.9, centered=True).slot_names == (
+        "mean_square", "momentum", "average_gradient")
+    with pytest.raises(ValueError, match=r"^momentum must be .*got 1\.0"):
+        RMSProp(momentum=1.0)
+    with pytest.raises(TypeError, match=r"^centered must be True or False, got 'yes'"):
+        RMSProp(centered="yes")
 
 
 @pytest.mark.parametrize("name", sorted(dlcore.optimizers.OPTIMIZERS))

@@ -9,7 +9,9 @@ them, its own files included): the update count, the learning rate (when it is a
 schedule), then the slots of each trainable array (a frozen layer's have none) in turn, layer by
 layer, kernel then bias (Keras interleaves them: Adam's m then v of the first kernel, of its
 bias, ...), each in Keras's layout (a convolution's kernel HWIO). AMSGrad's largest v of each
-array follow in one block of their own, after all the others (Keras builds them apart), and
+array follow in one block of their own, after all the others (Keras builds them apart), as do
+RMSprop's momenta, then its centred mean gradients (each a block: Keras builds each kind
+apart; a PyTorch-form momentum b crosses as Keras's eta b at the current rate), and
 Nadam ends with its product of momenta P_t (a scalar dlcore computes from t: written, not
 read back). With ``use_ema`` the moving averages of the trainable arrays come first, in a
 block of their own, and with ``gradient_accumulation_steps`` their gradient accumulators
@@ -53,14 +55,15 @@ def _exchanged_slots(model):
     leading = tuple(name for name in _LEADING_BLOCKS if name in optimizer.state_slot_names)
     if optimizer.name == "sgd" and optimizer.momentum == 0:
         return leading   # Keras's SGD keeps no velocity without momentum
-    blocks = ("v_max",) if "v_max" in optimizer.slot_names else ()
+    blocks = tuple(name for name in _TRAILING_BLOCKS if name in optimizer.slot_names)
     return leading + KERAS_SLOTS[optimizer.name] + blocks
 
 
 #: the slots Keras keeps in a block of their own before the rule's (``use_ema``'s averages,
-#: then ``gradient_accumulation_steps``' accumulators), and after them (AMSGrad's v_max)
+#: then ``gradient_accumulation_steps``' accumulators), and after them (AMSGrad's v_max;
+#: RMSprop's momentum, then its centred mean gradient: Keras builds each kind apart)
 _LEADING_BLOCKS = ("average", "gradient_accumulator")
-_TRAILING_BLOCKS = ("v_max",)
+_TRAILING_BLOCKS = ("v_max", "momentum", "average_gradient")
 
 
 def _interleaved(names):
@@ -128,6 +131,8 @@ def keras_arrays(model, exported):
             continue
         if name == "velocity" and optimizer.momentum_form != "keras":
             values = [-rate * value for value in values]     # Keras's v = -eta Delta
+        if name == "momentum" and optimizer.epsilon_form != "keras":
+            values = [rate * value for value in values]      # RMSprop's: Keras's b = eta b
         by_slot[name] = keras.exported(_holding(model, values)).weights
     trained = {layer.name: len(layer.weight_names) for layer in model.flat_layers
                if model._trains(layer)}
@@ -225,6 +230,8 @@ def adopt(model, imported, reader, paths, missing=None) -> list[str]:
                       for parameter in shadow.parameters]
             if name == "velocity" and optimizer.momentum_form != "keras":
                 values = [-value / rate for value in values]   # dlcore's Delta = -v / eta
+            if name == "momentum" and optimizer.epsilon_form != "keras":
+                values = [value / rate for value in values]    # RMSprop's b = Keras's / eta
         else:
             values = [np.zeros(parameter.value.shape, np.float32)
                       for parameter in model.parameters]

@@ -18,8 +18,8 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     AdamW(learning_rate, weight_decay, ...) AdamW(learning_rate, weight_decay, ...)
     Nadam(learning_rate, beta_1, beta_2,    Nadam(learning_rate, beta_1, beta_2, epsilon)
           epsilon)
-    RMSprop(learning_rate, rho, epsilon),   RMSProp(learning_rate, rho, epsilon)
-         no momentum, not centered
+    RMSprop(learning_rate, rho, epsilon,    RMSProp(learning_rate, rho, epsilon, momentum,
+            momentum, centered)                     centered)
     Adagrad(learning_rate,                  AdaGrad(learning_rate, initial_accumulator_value,
             initial_accumulator_value,              epsilon)
             epsilon)
@@ -55,8 +55,10 @@ Keras's Adagrad, as its RMSprop, by sqrt(s + eps); Keras's
 Nadam adds it after, as dlcore's. And SGD's
 momentum: Keras's velocity is v <- mu v - eta g, dlcore's Delta <- mu Delta + g stepped by
 eta Delta, the same steps for a constant eta but not under the ExponentialDecay schedule
-Keras files carry. An Adam, AdamW, RMSprop or Adagrad imported from a file Keras wrote takes
-Keras's form (``epsilon_form="keras"``), an SGD Keras's momentum (``momentum_form="keras"``),
+Keras files carry (RMSprop's momentum alike: Keras's b <- mu b + eta step, dlcore's and
+PyTorch's b <- mu b + step stepped by eta b). An Adam, AdamW, RMSprop or Adagrad imported
+from a file Keras wrote takes Keras's form (``epsilon_form="keras"``: RMSprop's momentum
+too), an SGD Keras's momentum (``momentum_form="keras"``),
 both kept in dlcore's files, so that training goes on with Keras's steps. Keras's optimisers
 have one form and take no such setting: dlcore writes its optimiser's forms beside Keras's
 settings, as ``dlcore_epsilon_form`` and ``dlcore_momentum_form`` (top-level keys of a legacy file's
@@ -119,7 +121,7 @@ _OPTIMIZERS = {"SGD": ("sgd", ("momentum", "nesterov"), {}),
                "AdamW": ("adamw", ("beta_1", "beta_2", "epsilon", "amsgrad"), {}),
                "Nadam": ("nadam", ("beta_1", "beta_2", "epsilon"), {}),
                "Adagrad": ("adagrad", ("initial_accumulator_value", "epsilon"), {}),
-               "RMSprop": ("rmsprop", ("rho", "epsilon"), {"momentum": 0.0, "centered": False}),
+               "RMSprop": ("rmsprop", ("rho", "epsilon", "momentum", "centered"), {}),
                "Adamax": ("adamax", ("beta_1", "beta_2", "epsilon"), {}),
                "Adadelta": ("adadelta", ("rho", "epsilon"), {}),
                "Lion": ("lion", ("beta_1", "beta_2"), {}),
