@@ -342,6 +342,54 @@ def test_interrupted_model_save_keeps_the_previous_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5"]
 
 
+def _save_interrupted_at(step, target):
+    """Write ``target`` with a real Ctrl-C (SIGINT) sent at the ``step``-th line the writer
+    runs; whether it was interrupted. A ``try:`` line is skipped: it runs no instruction at
+    which CPython handles a signal, and a trace function raising there escapes the try."""
+    import linecache
+    import signal
+    writer = sys.modules[atomic_open.__module__].__file__
+    count = [0]
+
+    def tracer(frame, event, argument):
+        if frame.f_code.co_filename != writer:
+            return None
+        if event == "line" and linecache.getline(writer, frame.f_lineno).strip() != "try:":
+            count[0] += 1
+            if count[0] == step:
+                os.kill(os.getpid(), signal.SIGINT)
+        return tracer
+
+    # Python's own Ctrl-C handler (pytest-xdist's workers ignore SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.settrace(tracer)
+    try:
+        with atomic_open(target) as stream:
+            stream.write("new")
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+        signal.signal(signal.SIGINT, previous)
+    return False
+
+
+def test_a_ctrl_c_at_any_step_of_a_save_leaves_no_temporary_file(tmp_path):
+    step = 0
+    while True:
+        step += 1
+        folder = tmp_path / str(step)
+        folder.mkdir()
+        (folder / "model.txt").write_text("old")
+        interrupted = _save_interrupted_at(step, folder / "model.txt")
+        assert sorted(path.name for path in folder.iterdir()) == ["model.txt"], step
+        assert (folder / "model.txt").read_text() in ("old", "new")
+        if not interrupted:
+            break
+    assert step > 20   # the writer's every step was reached, and the last save completed
+    assert (folder / "model.txt").read_text() == "new"
+
+
 @pytest.fixture(scope="module")
 def rbm_file(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rbm")

@@ -31,11 +31,13 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 try:   # POSIX's whole-file locks; Windows has msvcrt's instead
     import fcntl
@@ -302,9 +304,15 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         raise IsADirectoryError(f"cannot write {shown_path(given)}: it is a directory; give a "
                                 f"file name")
     refuse_write_protected(given)
+    # a Ctrl-C between the temporary file's creation and the try that removes it would leave
+    # it beside the user's file: it is held meanwhile, and raised inside that try
+    held = _HeldInterrupts()
     try:
         temporary = _create_temporary_file(directory, os.path.basename(target))
-    except OSError as error:
+    except BaseException as error:
+        held.release()
+        if not isinstance(error, OSError):
+            raise
         _raise_no_room(error, given)
         if error.errno in (errno.EACCES, errno.EPERM) and os.path.isfile(target) \
                 and os.access(target, os.W_OK):
@@ -315,10 +323,12 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         else:
             raise
     if temporary is None:
+        held.release()
         with _written_in_place(target, given) as elsewhere:
             yield elsewhere
         return
     try:
+        held.release()
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
@@ -338,6 +348,34 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
+
+
+class _HeldInterrupts:
+    """Hold Ctrl-C (SIGINT) from its making to :meth:`release`, which raises one that came
+    meanwhile (through the handler that was in place, restored): a moment's delay, where an
+    interrupt between two statements of the writer left its temporary file behind.
+
+    Only the main thread, where Python runs signal handlers, holds anything; nor is a handler
+    installed outside Python (``signal.getsignal`` gives None) replaced."""
+
+    def __init__(self):
+        self.caught, self.previous = False, None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with contextlib.suppress(ValueError, TypeError):   # a sub-interpreter, an odd handler
+            if signal.getsignal(signal.SIGINT) is not None:
+                self.previous = signal.signal(signal.SIGINT, self._hold)
+
+    def _hold(self, signal_number: int, frame: Any) -> None:
+        self.caught = True
+
+    def release(self) -> None:
+        previous, self.previous = self.previous, None
+        if previous is None:
+            return
+        signal.signal(signal.SIGINT, previous)
+        if self.caught:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _another_users_file_in_a_sticky_folder(target: str, directory: str) -> bool:
