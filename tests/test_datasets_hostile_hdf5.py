@@ -327,3 +327,17 @@ def test_bool_rows_of_a_wider_enumeration_are_read_not_called_a_bomb(tmp_path, c
                                      h5py.h5s.create_simple(mask.shape), dcpl=creation))[...] = mask
     rows = open_hdf5(tmp_path / "data.h5", "images")
     np.testing.assert_array_equal(np.asarray(rows), mask)
+
+
+def test_the_compiled_lzf_walk_counts_what_its_python_reference_counts():
+    # the oracle: lzf_walk run by Python, and a hand-counted back-reference of the most bytes
+    # (7 + 255 + 2 = 264: a length byte added as a uint8 would wrap round)
+    from dlcore.io.guarded import _lzf_output_bytes, lzf_walk
+    assert lzf_walk(bytes([0xE0, 0xFF, 0]), 10**6) == 264
+    rng = np.random.default_rng(7)
+    streams = [b"", bytes([0xE0]), bytes([0xE0, 0xFF]), bytes([31, 1]), lzf_zeros(2**16),
+               bytes([0xE0, 0xFF, 0]) * 1000]
+    streams += [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for size in (1, 7, 4096)]
+    for stream in streams:
+        for limit in (0, 1, 263, 264, 3 * len(stream), 2**40):
+            assert _lzf_output_bytes(stream, limit) == lzf_walk(stream, limit), (stream[:8], limit)
