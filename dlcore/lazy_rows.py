@@ -322,6 +322,9 @@ class Hdf5Reader:
             self.close()
             raise
         self.dataset = item
+        # bools stored as bit fields of 8 bits (HDF5's H5T_NATIVE_B8, as C and MATLAB programs
+        # may write them): h5py reads uint8, each checked to be 0 or 1 and read as a bool
+        self.bit_field = item.id.get_type().get_class() == h5py.h5t.BITFIELD
         # bool as h5py writes NumPy's (an enumeration the guard accepts only in that form):
         # binarised images stored as x > 127 are rows of 0/1 values
         numbers = (np.issubdtype(self.dataset.dtype, np.number)
@@ -333,7 +336,8 @@ class Hdf5Reader:
         self.name = f"{self.path}:{dataset}"
         self.n_rows = self.dataset.shape[0]
         self.row_shape = self.dataset.shape[1:]
-        self.dtype = self.dataset.dtype.newbyteorder("=")
+        self.dtype = (np.dtype(np.bool_) if self.bit_field
+                      else self.dataset.dtype.newbyteorder("="))
         self.rows_read = 0
         self._checked_chunks = set()
 
@@ -379,9 +383,23 @@ class Hdf5Reader:
                 # the chunk check reads the chunks' stored bytes: a damaged chunk index
                 # (an address beyond the file) fails there first
                 self._check_chunks_of(indices)
-            return self.dataset[indices].astype(self.dtype, copy=False)
+            values = self.dataset[indices]
         except (OSError, KeyError, RuntimeError) as error:
             raise self._damaged(error) from None
+        if self.bit_field:
+            values = self._bools(values)
+        return values.astype(self.dtype, copy=False)
+
+    def _bools(self, values):
+        """The bit fields ``values`` (uint8) as bools, once each is known to be 0 or 1."""
+        other = values[values > 1]
+        if other.size:
+            raise self.guard.error(f"dataset '{self.dataset.name.lstrip('/')}' holds bit "
+                                   f"fields of values other than 0 and 1 (e.g. "
+                                   f"{int(other[0])}), which are not bools",
+                                   "write the rows again as bools or numbers with h5py, e.g. "
+                                   "h5py.File(path, 'w').create_dataset(name, data=rows)")
+        return values.astype(np.bool_)
 
     def _damaged(self, error):
         """The one-line error for h5py's ``error`` reading the file (a damaged block: h5py

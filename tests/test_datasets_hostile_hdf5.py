@@ -341,3 +341,43 @@ def test_the_compiled_lzf_walk_counts_what_its_python_reference_counts():
     for stream in streams:
         for limit in (0, 1, 263, 264, 3 * len(stream), 2**40):
             assert _lzf_output_bytes(stream, limit) == lzf_walk(stream, limit), (stream[:8], limit)
+
+
+def write_bit_fields(path, values, stored=h5py.h5t.STD_B8LE, chunks=None):
+    """``values`` (uint8) as dataset 'images' of HDF5 bit fields (``stored``), as a C program
+    writes bools with H5T_NATIVE_B8."""
+    with h5py.File(path, "w") as h5file:
+        plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        if chunks:
+            plist.set_chunk(chunks)
+            plist.set_deflate(4)
+        dataset = h5py.h5d.create(h5file.id, b"images", stored.copy(),
+                                  h5py.h5s.create_simple(values.shape), dcpl=plist)
+        dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=h5py.h5t.NATIVE_B8)
+
+
+@pytest.mark.parametrize("chunks", [None, (2, 6, 6)])
+def test_bool_rows_stored_as_bit_fields_of_8_bits_are_read_as_bools(tmp_path, chunks):
+    # "dataset 'images' holds bit fields, which dlcore does not read"
+    rows = ROWS % 2 == 1
+    write_bit_fields(tmp_path / "data.h5", rows.astype(np.uint8), chunks=chunks)
+    read = open_hdf5(tmp_path / "data.h5", "images")
+    assert read.dtype == np.bool_
+    np.testing.assert_array_equal(read.rows(np.arange(len(rows))), rows)
+    np.testing.assert_array_equal(np.asarray(read.unit_interval())[3],
+                                  rows[3].reshape(-1).astype(np.float32))
+
+
+def test_bit_fields_that_are_not_bools_are_refused_in_one_line(tmp_path):
+    values = (ROWS % 2).astype(np.uint8)
+    values[5, 0, 0] = 2
+    write_bit_fields(tmp_path / "data.h5", values)
+    read = open_hdf5(tmp_path / "data.h5", "images")
+    read.rows(np.arange(5))   # the rows before it are bools
+    with pytest.raises(ValueError, match=r"^[^\n]*'images' holds bit fields of values other "
+                                         r"than 0 and 1 \(e.g. 2\), which are not bools[^\n]*$"):
+        read.rows(np.arange(8))
+    write_bit_fields(tmp_path / "wide.h5", values.astype(np.uint16), h5py.h5t.STD_B16LE)
+    with pytest.raises(ValueError, match=r"^[^\n]*'images' holds bit fields of 16 bits; dlcore "
+                                         r"reads bit fields of 8 bits only, as bools[^\n]*$"):
+        open_hdf5(tmp_path / "wide.h5", "images")

@@ -562,19 +562,28 @@ class ModelFileReader:
         self.check_dtype(item, path, kinds)
         return item
 
-    def element_dtype(self, object_id: Any, label: str) -> np.dtype:
+    def element_dtype(self, object_id: Any, label: str, bit_fields: bool = False) -> np.dtype:
         """The NumPy dtype of the elements of a dataset or attribute (``object_id``: its
         low-level id, ``dataset.id`` or ``attrs.get_id(name)``; ``label`` names it in
         messages), once its HDF5 type is known to be a number, a string of a known encoding,
         h5py's bool or a compound type (for the caller to refuse by its dtype): anything else
         (references, variable-length sequences, other enumerations, a type damaged past
-        decoding) is refused in one line before h5py decodes it."""
+        decoding) is refused in one line before h5py decodes it.
+
+        ``bit_fields``: accept bit fields of 8 bits too (what some writers store bools as),
+        which h5py reads as uint8 (the caller reads them as bools); wider ones are refused."""
         try:
             type_id = object_id.get_type()
             type_class = type_id.get_class()
             charset = type_id.get_cset() if type_class == h5py.h5t.STRING else None
+            size = type_id.get_size()
         except _TYPE_ERRORS as error:
             raise self._undecodable(label, error) from None
+        if bit_fields and type_class == h5py.h5t.BITFIELD:
+            if size != 1:
+                raise self.error(f"{label} holds bit fields of {8 * size} bits; dlcore reads "
+                                 f"bit fields of 8 bits only, as bools")
+            return np.dtype(np.uint8)
         if type_class not in _READ_TYPE_CLASSES:
             raise self.error(f"{label} holds "
                              f"{_TYPE_CLASS_NAMES.get(type_class, 'an unknown HDF5 type')}, "
@@ -684,8 +693,9 @@ class ModelFileReader:
         through for ever; a compressed chunk may not be larger than both the dataset and
         :data:`MAX_CHUNK_BYTES`. Its stored chunks are checked as batches reach them
         (:meth:`check_chunks`); the count of its chunks is not bounded, as a batch reads only
-        the chunks of its rows (a data set stored a row a chunk is common)."""
-        self.element_dtype(dataset.id, f"dataset '{path}'")
+        the chunks of its rows (a data set stored a row a chunk is common). Bit fields of 8
+        bits are accepted (:meth:`element_dtype`): the caller reads them as bools."""
+        self.element_dtype(dataset.id, f"dataset '{path}'", bit_fields=True)
         if dataset.shape is None or len(dataset.shape) > MAX_NDIM:
             raise self.error(f"dataset '{path}' has "
                              f"{'no shape' if dataset.shape is None else len(dataset.shape)} "
