@@ -29,6 +29,7 @@ from dlcore.io import save as save_model
 from dlcore.io.atomic import (
     FolderInUseError,
     FolderNotWritableError,
+    UnwritableNameError,
     WriteProtectedError,
     lock_folder,
     refuse_write_protected,
@@ -556,7 +557,7 @@ def refuse_write_protected_file(path_type, path, param, ctx):
     Matplotlib's ``savefig`` refuse it)."""
     try:
         refuse_write_protected(path)
-    except (WriteProtectedError, FolderNotWritableError) as error:
+    except (WriteProtectedError, FolderNotWritableError, UnwritableNameError) as error:
         path_type.fail(str(error), param, ctx)
 
 
@@ -813,7 +814,7 @@ def refuse_protected_outputs(folder, names):
     for path in (Path(folder) / name for name in names):
         try:
             refuse_write_protected(path)
-        except FolderNotWritableError as error:   # a read-only file system
+        except (FolderNotWritableError, UnwritableNameError) as error:   # a read-only disk
             raise click.BadParameter(str(error), param_hint="--out") from None
         except WriteProtectedError:
             raise click.BadParameter(

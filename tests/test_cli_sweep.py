@@ -870,3 +870,21 @@ def test_a_csv_out_in_a_hand_in_folder_is_refused_only_where_it_is_a_new_file(
         f"dlcore: error: cannot write in the output folder {handin}: Permission denied; choose "
         f"another with --out")
     assert runs == [0]
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("x" * 260 + ".csv", "its name is 264 bytes, more than the 255 a file name may have there; "
+                         "give a shorter name"),
+    ("loop.csv", "its symbolic links lead in a loop; remove the link or give another name"),
+])
+def test_a_csv_name_no_file_can_have_is_refused_before_the_runs_in_one_line(
+        tmp_path, name, reason):
+    # after every run: "dlcore: error: [Errno 36] File name too long: '.../.xxx...tmp.7051efb7'
+    # -> '...'", and "[Errno 40] cannot write loop.csv: ..."
+    (tmp_path / "loop.csv").symlink_to("loop.csv")
+    result = sweep("--grid", "seed=0,1", "--out", tmp_path / name, "--dry-run", "--",
+                   *TINY_RBM, "--out", tmp_path / "rbm")
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {tmp_path / name}: {reason}" in result.output
+    assert "Errno" not in result.output and ".tmp." not in result.output
+    assert result.output.count("\n") == 1 and "run 0" not in result.output

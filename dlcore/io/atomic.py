@@ -49,7 +49,8 @@ except ImportError:
     msvcrt = None
 
 __all__ = ["FolderInUseError", "FolderNotWritableError", "HalfWrittenError", "NoRoomError",
-           "TemporaryFolderError", "WriteProtectedError", "atomic_open", "atomic_output_path",
+           "TemporaryFolderError", "UnwritableNameError", "WriteProtectedError", "atomic_open",
+           "atomic_output_path",
            "lock_folder", "refuse_write_protected", "shell_word", "shown_path"]
 
 #: The file a run holds locked in the folder it writes (``lock_folder``), removed at its end.
@@ -210,6 +211,69 @@ class WriteProtectedError(PermissionError):
                 f"replaced (chmod u+w {shell_word(self.path)})")
 
 
+class UnwritableNameError(OSError):
+    """A file that no system call could write under its name, whatever the permissions: a
+    name longer than its disk allows (``ENAMETOOLONG``), symbolic links that lead in a loop
+    (``ELOOP``), a folder on its way that is a file (``ENOTDIR``). Found before the work
+    (:func:`refuse_write_protected`), not as the system's ``[Errno 36] File name too long``
+    naming the hidden temporary file once the work was done.
+
+    ``str(error)`` is one line, ``cannot write <path>: <why>; <what to do>``.
+
+    Attributes
+    ----------
+    path : str   the file;  reason : str   why, e.g. "its name is 264 bytes, more than ..."
+    """
+
+    def __init__(self, path: str | os.PathLike, error_number: int, reason: str, fix: str):
+        super().__init__(error_number, reason)
+        self.path, self.reason, self.fix = os.fspath(path), reason, fix
+
+    def __str__(self) -> str:
+        return f"cannot write {shown_path(self.path)}: {self.reason}; {self.fix}"
+
+
+def refuse_unwritable_name(path: str | os.PathLike) -> None:
+    """Raise :class:`UnwritableNameError` when no file can be written as ``path``: a name of
+    more bytes than its disk allows (``os.pathconf``'s ``PC_NAME_MAX``, 255 where it cannot
+    tell), symbolic links in a loop, a folder on its way that is a file."""
+    given = os.fspath(path)
+    try:
+        os.stat(given)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnwritableNameError(given, error.errno, "its symbolic links lead in a loop",
+                                      "remove the link or give another name") from None
+        if error.errno == errno.ENOTDIR:
+            raise UnwritableNameError(given, error.errno, "a folder on its way is a file",
+                                      "give a name in a folder") from None
+        if error.errno != errno.ENAMETOOLONG:
+            return   # the writer's own error says it
+    name = os.fsencode(os.path.basename(_file_behind_quietly(given)))
+    folder = os.path.dirname(os.path.abspath(given))
+    try:
+        most = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    except (OSError, ValueError):
+        most = 255
+    if len(name) > most:
+        raise UnwritableNameError(given, errno.ENAMETOOLONG,
+                                  f"its name is {len(name)} bytes, more than the {most} a "
+                                  f"file name may have there", "give a shorter name")
+    if len(os.fsencode(os.path.abspath(given))) >= 4096:
+        raise UnwritableNameError(given, errno.ENAMETOOLONG, "its path is longer than the "
+                                  "system takes", "give a shorter path")
+
+
+def _file_behind_quietly(path: str) -> str:
+    """Where the symbolic link ``path`` leads (``path`` itself when it is none)."""
+    with contextlib.suppress(OSError):
+        if os.path.islink(path):
+            return os.path.realpath(path)
+    return path
+
+
 def refuse_write_protected(path: str | os.PathLike) -> None:
     """Raise :class:`WriteProtectedError` when ``path`` is a file that exists and this user
     may not write (root may write any file, as ``open`` lets it): checked before a file is
@@ -218,8 +282,10 @@ def refuse_write_protected(path: str | os.PathLike) -> None:
 
     A file on a read-only file system (a mounted hand-in, a course's shared folder) is a
     :class:`FolderNotWritableError` instead: ``os.access`` says no for it too, but ``chmod
-    u+w`` cannot help there, where writing elsewhere does.
+    u+w`` cannot help there, where writing elsewhere does. A name no file can have is an
+    :class:`UnwritableNameError` (:func:`refuse_unwritable_name`).
     """
+    refuse_unwritable_name(path)
     if os.path.isfile(path) and not os.access(path, os.W_OK):
         if _on_read_only_file_system(path):
             # the folder of the file a symbolic link leads to: the link's may be writable
@@ -494,8 +560,8 @@ def _file_behind(path: str) -> str:
         return path
     behind = os.path.realpath(path)
     if os.path.islink(behind):   # realpath leaves a loop's link unresolved
-        raise OSError(errno.ELOOP, f"cannot write {shown_path(path)}: its symbolic links lead "
-                                   f"in a loop; remove the link or give another name")
+        raise UnwritableNameError(path, errno.ELOOP, "its symbolic links lead in a loop",
+                                  "remove the link or give another name")
     return behind
 
 
