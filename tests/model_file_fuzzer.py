@@ -76,11 +76,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import glob
 import itertools
 import json
 import os
 import queue
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -95,9 +98,13 @@ import numpy as np
 
 GOOD_OUTCOMES = ("refused-clearly", "loaded-and-works")
 BAD_OUTCOMES = ("refused-unclearly", "internal-exception", "non-finite-load",
-                "loaded-but-broken", "hang", "crash", "memory-hog")
+                "loaded-but-broken", "hang", "crash", "memory-hog", "write-timeout")
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 DEFAULT_TIMEOUT = 20.0
+#: Seconds the fuzzer may spend writing one file (copying its base, mutating it, packing it):
+#: a mutation that takes longer (a bug of the fuzzer, or of h5py writing a hostile layout) is
+#: abandoned, the file left out as ``write-timeout``, instead of stopping the run for ever.
+DEFAULT_WRITE_TIMEOUT = 60.0
 #: The most memory one file may take beyond what the worker held before it (peak resident
 #: set): the base models need a few MB, so a file that takes more made dlcore allocate what
 #: its contents do not justify (a decompression bomb).
@@ -1334,46 +1341,85 @@ DATA_MUTATIONS = [
 ]
 
 
-def make_fuzzed_files(base_paths, folder, n_files, seed, mutations=None, base_names=None):
+def make_fuzzed_files(base_paths, folder, n_files, seed, mutations=None, base_names=None,
+                      write_timeout=DEFAULT_WRITE_TIMEOUT):
     """Write ``n_files`` mutated copies into ``folder``; returns [(path, base, description)].
     ``mutations``: [(function, weight)], by default :data:`MUTATIONS`; ``base_names``: the
-    bases taken in turn, by default :data:`BASE_NAMES`."""
-    import h5py
+    bases taken in turn, by default :data:`BASE_NAMES`. A file whose writing takes more than
+    ``write_timeout`` seconds (an alarm: in the main thread) is removed and described as
+    timed out (:func:`run_fuzz` counts it ``write-timeout``); the next file draws on."""
     rng = np.random.default_rng(seed)
-    mutations = MUTATIONS if mutations is None else mutations
     base_names = BASE_NAMES if base_names is None else base_names
+    files = []
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _write_alarm) if in_main else None
+    try:
+        for index in range(n_files):
+            base = base_names[index % len(base_names)]
+            if in_main:
+                signal.setitimer(signal.ITIMER_REAL, write_timeout)
+            try:
+                files.append(_make_fuzzed_file(base_paths, folder, index, base, rng, mutations))
+            except _WriteTimeout:
+                for stale in glob.glob(os.path.join(folder, f"fuzz_{index:05d}_*")):
+                    with contextlib.suppress(OSError):
+                        os.remove(stale)
+                files.append((os.path.join(folder, f"fuzz_{index:05d}_{base}.h5"), base,
+                              f"{WRITE_TIMED_OUT} (over {write_timeout:g} s)"))
+            finally:
+                if in_main:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGALRM, previous)
+    return files
+
+
+#: How :func:`make_fuzzed_files` describes a file it gave up writing.
+WRITE_TIMED_OUT = "writing it timed out"
+
+
+class _WriteTimeout(BaseException):
+    """The alarm of a file written too long: not an Exception, which the mutations' own
+    ``except Exception`` (a mutation that does not apply) would take for a skipped one."""
+
+
+def _write_alarm(signum, frame):
+    raise _WriteTimeout
+
+
+def _make_fuzzed_file(base_paths, folder, index, base, rng, mutations):
+    """Write the ``index``-th mutated copy of ``base``; returns (path, base, description)."""
+    import h5py
+    mutations = MUTATIONS if mutations is None else mutations
     functions = [function for function, _ in mutations]
     weights = np.array([weight for _, weight in mutations], dtype=np.float64)
     weights /= weights.sum()
-    files = []
-    for index in range(n_files):
-        base = base_names[index % len(base_names)]
-        path = os.path.join(folder, f"fuzz_{index:05d}_{base}.h5")
-        archive = zipfile.is_zipfile(base_paths[base])   # a caller may give other bases
-        if archive:
-            unpack_archive(base_paths[base], path)
-        else:
-            shutil.copyfile(base_paths[base], path)
-        descriptions = []
-        with h5py.File(path, "r+") as h5file:
-            for _ in range(int(rng.integers(1, 4))):
-                function = functions[int(rng.choice(len(functions), p=weights))]
-                try:
-                    descriptions.append(function(h5file, rng))
-                except (Exception, RecursionError) as error:  # noqa: BLE001
-                    # A mutation that does not apply to this file (e.g. its target was deleted
-                    # by the previous one): the file is still a valid test case.
-                    descriptions.append(f"{function.__name__} skipped ({type(error).__name__})")
-        apply_pending_patches(path)
-        if not archive and rng.random() < 0.1:
-            descriptions.append(damage_bytes(path, rng))
-        if archive:
-            packed = path[:-len(".h5")] + ".keras"
-            descriptions.append(pack_archive(path, packed, rng) or "archive: intact")
-            os.remove(path)
-            path = packed
-        files.append((path, base, "; ".join(descriptions)))
-    return files
+    path = os.path.join(folder, f"fuzz_{index:05d}_{base}.h5")
+    archive = zipfile.is_zipfile(base_paths[base])   # a caller may give other bases
+    if archive:
+        unpack_archive(base_paths[base], path)
+    else:
+        shutil.copyfile(base_paths[base], path)
+    descriptions = []
+    with h5py.File(path, "r+") as h5file:
+        for _ in range(int(rng.integers(1, 4))):
+            function = functions[int(rng.choice(len(functions), p=weights))]
+            try:
+                descriptions.append(function(h5file, rng))
+            except (Exception, RecursionError) as error:  # noqa: BLE001
+                # A mutation that does not apply to this file (e.g. its target was deleted
+                # by the previous one): the file is still a valid test case.
+                descriptions.append(f"{function.__name__} skipped ({type(error).__name__})")
+    apply_pending_patches(path)
+    if not archive and rng.random() < 0.1:
+        descriptions.append(damage_bytes(path, rng))
+    if archive:
+        packed = path[:-len(".h5")] + ".keras"
+        descriptions.append(pack_archive(path, packed, rng) or "archive: intact")
+        os.remove(path)
+        path = packed
+    return path, base, "; ".join(descriptions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1661,9 +1707,12 @@ def run_fuzz(n_files, seed, folder=None, memory_limit=DEFAULT_MEMORY_LIMIT,
             base_paths = save_base_models(folder)
             files = make_fuzzed_files(base_paths, folder, n_files, seed)
         used = {base for _, base, _ in files}   # warming a base up costs 0.1-0.5 s
-        results = load_all([path for path, _, _ in files], memory_limit, timeout,
-                           warmup=[path for base, path in base_paths.items() if base in used],
-                           memory_hog=memory_hog, data_files=data_files)
+        results = {path: ("write-timeout", mutations) for path, _, mutations in files
+                   if mutations.startswith(WRITE_TIMED_OUT)}
+        results |= load_all([path for path, _, _ in files if path not in results],
+                            memory_limit, timeout,
+                            warmup=[path for base, path in base_paths.items() if base in used],
+                            memory_hog=memory_hog, data_files=data_files)
     finally:
         if own_folder:
             shutil.rmtree(folder, ignore_errors=True)

@@ -149,3 +149,28 @@ def test_fuzzed_data_files_are_refused_clearly_or_read_as_training_reads_them(tm
     assert not bad, "\n".join(bad)
     assert counts["refused-clearly"] > 0 and counts["loaded-and-works"] > 0
     assert {base for _, base, _, _, _ in records} == set(model_file_fuzzer.DATA_BASE_NAMES)
+
+
+def test_a_file_whose_writing_takes_too_long_is_abandoned_and_the_next_is_written(tmp_path):
+    # the fuzzer's writing had no time limit: a mutation that never ended stopped the run
+    import time
+
+    import h5py
+    import numpy as np
+    with h5py.File(tmp_path / "base.h5", "w") as h5file:
+        h5file["x"] = np.zeros(3)
+
+    def slow_once(h5file, rng, calls=[]):   # noqa: B006 - the calls so far
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(30)
+        return "touched"
+
+    started = time.perf_counter()
+    files = model_file_fuzzer.make_fuzzed_files({"base": str(tmp_path / "base.h5")},
+                                                str(tmp_path), 2, 0, [(slow_once, 1)],
+                                                ["base"], write_timeout=0.5)
+    assert time.perf_counter() - started < 20
+    (first, _, timed_out), (second, _, written) = files
+    assert timed_out.startswith(model_file_fuzzer.WRITE_TIMED_OUT) and not os.path.exists(first)
+    assert written.startswith("touched") and os.path.exists(second)
