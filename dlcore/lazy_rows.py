@@ -22,6 +22,7 @@ likewise; :meth:`LazyRows.rows` reads; ``numpy.asarray`` reads every row of the 
 small validation subset wants, and what a full training set must not get).
 """
 import itertools
+import math
 import os
 import weakref
 import zlib
@@ -321,10 +322,10 @@ class Hdf5Reader:
         except BaseException:
             self.close()
             raise
-        self.dataset = item
+        self.dataset = _with_chunk_cache(item) if item.chunks else item
         # bools stored as bit fields of 8 bits (HDF5's H5T_NATIVE_B8, as C and MATLAB programs
         # may write them): h5py reads uint8, each checked to be 0 or 1 and read as a bool
-        self.bit_field = item.id.get_type().get_class() == h5py.h5t.BITFIELD
+        self.bit_field = self.dataset.id.get_type().get_class() == h5py.h5t.BITFIELD
         # bool as h5py writes NumPy's (an enumeration the guard accepts only in that form):
         # binarised images stored as x > 127 are rows of 0/1 values
         numbers = (np.issubdtype(self.dataset.dtype, np.number)
@@ -422,6 +423,33 @@ class Hdf5Reader:
         if offsets:
             self.guard.check_chunks(self.dataset, self.dataset.name.lstrip("/"), offsets)
             self._checked_chunks.update(offsets)
+
+
+#: The most bytes of decompressed chunks an HDF5 data set keeps in memory (its chunk cache,
+#: :func:`_with_chunk_cache`): a data set of up to this size is inflated once, not once a batch.
+MAX_CHUNK_CACHE_BYTES = 64 * 2**20
+
+
+def _with_chunk_cache(dataset):
+    """``dataset`` opened again with a chunk cache sized to hold all its chunks, up to
+    :data:`MAX_CHUNK_CACHE_BYTES`.
+
+    HDF5 keeps the chunks it has read in a cache of 1 to 8 MiB a dataset (h5py's default):
+    a shuffled epoch touches every chunk in nearly every batch, so a chunk of C rows was read
+    and inflated again for each of its rows, C times an epoch (Fashion-MNIST gzipped in chunks
+    of 64 rows: about 60 times). Its slots (a hash table) are about ten a chunk that fits,
+    odd, as HDF5 advises. ``dataset`` itself is closed."""
+    import h5py
+    chunk_bytes = math.prod(dataset.chunks) * dataset.id.get_type().get_size()
+    n_chunks = math.prod(-(-length // chunk) for length, chunk in
+                         zip(dataset.shape, dataset.chunks))
+    fitting = max(1, min(n_chunks, MAX_CHUNK_CACHE_BYTES // max(chunk_bytes, 1)))
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(10 * fitting + 1, max(fitting * chunk_bytes, 2**20), 0.75)
+    file_id, name = dataset.file.id, dataset.name.encode("utf-8")
+    # HDF5 shares one cache among the opens of a dataset: the first's, while it is open
+    dataset.id.close()
+    return h5py.Dataset(h5py.h5d.open(file_id, name, access))
 
 
 def _close_file(h5file, stream):

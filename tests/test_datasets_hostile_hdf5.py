@@ -381,3 +381,19 @@ def test_bit_fields_that_are_not_bools_are_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^[^\n]*'images' holds bit fields of 16 bits; dlcore "
                                          r"reads bit fields of 8 bits only, as bools[^\n]*$"):
         open_hdf5(tmp_path / "wide.h5", "images")
+
+
+def test_compressed_rows_keep_all_their_chunks_in_a_bounded_chunk_cache(tmp_path, monkeypatch):
+    # HDF5's default cache (1 to 8 MiB) inflated a chunk again for nearly every batch of a
+    # shuffled epoch; the cache now holds every chunk of the rows, up to a bound
+    import dlcore.lazy_rows
+    write_rows(tmp_path / "data.h5", chunks=(2, 6, 6), compression="gzip")
+    rows = open_hdf5(tmp_path / "data.h5", "images")
+    slots, n_bytes, _ = rows.reader.dataset.id.get_access_plist().get_chunk_cache()
+    assert n_bytes >= ROWS.nbytes and slots > 8   # 8 chunks of 72 bytes
+    order = np.random.default_rng(0).permutation(len(ROWS))
+    np.testing.assert_array_equal(rows.rows(order), ROWS[order])
+    monkeypatch.setattr(dlcore.lazy_rows, "MAX_CHUNK_CACHE_BYTES", 3 * 72)
+    rows.reader.close()   # HDF5 shares one cache among the opens of a dataset
+    bounded = open_hdf5(tmp_path / "data.h5", "images")
+    assert bounded.reader.dataset.id.get_access_plist().get_chunk_cache()[1] == 2**20
