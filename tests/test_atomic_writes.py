@@ -1,6 +1,7 @@
 """Every file dlcore writes goes through its one atomic writer (dlcore.io.atomic); a command
 that fails before writing leaves no empty --out folder; an image --out must end in .png."""
 import ast
+import contextlib
 import errno
 import json
 import os
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 import dlcore
 from dlcore.cli import main
+from dlcore.io import atomic as atomic_module
 from dlcore.io.atomic import atomic_open, atomic_output_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -914,3 +916,36 @@ def test_a_file_in_place_that_could_not_be_opened_is_not_said_to_be_half_written
     assert "half-written" not in str(caught.value) and str(model) in str(caught.value)
     assert model.read_bytes() == b"the student's model"
     assert list((tmp_path / "temporary").iterdir()) == []
+
+
+@pytest.mark.skipif(not atomic_module._OFD_LOCKS,
+                    reason="open-file-description locks are Linux's")
+def test_a_file_another_process_is_writing_at_the_same_time_is_said_in_one_line(tmp_path):
+    # two programs saving one model at once: the second silently replaced the first's
+    from dlcore.io.atomic import SimultaneousWriteWarning, _mark_writing
+    stale = tmp_path / ".model.h5.tmp.0badc0de"   # a crashed writer's: no lock, no warning
+    stale.write_text("stale")
+    with warnings_recorded() as caught, atomic_open(tmp_path / "model.h5") as stream:
+        stream.write("alone")
+    assert caught == []
+    other = tmp_path / ".model.h5.tmp.deadbeef"   # a lock of its own: another writer's
+    other.write_text("other")
+    held = _mark_writing(str(other))
+    try:
+        with pytest.warns(SimultaneousWriteWarning) as caught, \
+                atomic_open(tmp_path / "model.h5") as stream:
+            stream.write("second")
+    finally:
+        os.close(held)
+    (message,) = [str(warning.message) for warning in caught]
+    assert message.startswith(f"{tmp_path / 'model.h5'} was being written by another process "
+                              f"at the same time") and "\n" not in message
+    assert (tmp_path / "model.h5").read_text() == "second"
+
+
+@contextlib.contextmanager
+def warnings_recorded():
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught

@@ -36,6 +36,7 @@ import stat
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -393,11 +394,14 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         with _written_in_place(target, given) as elsewhere:
             yield elsewhere
         return
+    writing = None
     try:
         held.release()
+        writing = _mark_writing(temporary)
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
+        _say_other_writers(given, temporary)
         try:
             os.replace(temporary, target)
         except PermissionError as error:
@@ -413,6 +417,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
             os.remove(temporary)
         _raise_no_room(error, given)
         raise
+    finally:
+        if writing is not None:
+            os.close(writing)
     _fsync_directory(directory)
 
 
@@ -442,6 +449,73 @@ class _HeldInterrupts:
         signal.signal(signal.SIGINT, previous)
         if self.caught:
             signal.raise_signal(signal.SIGINT)
+
+
+class SimultaneousWriteWarning(UserWarning):
+    """Another process was writing the same file at the same time (:func:`atomic_output_path`):
+    each version is whole, and the last to end is kept, the other lost."""
+
+
+#: Open-file-description locks (Linux): a process's own other descriptors of the file (h5py's,
+#: closed as it ends) do not drop them, as they drop a POSIX lock.
+_OFD_LOCKS = fcntl is not None and hasattr(fcntl, "F_OFD_SETLK")
+
+
+def _mark_writing(temporary: str) -> int | None:
+    """Hold an advisory lock on the temporary file ``temporary`` while it is written (an
+    open-file-description lock where the system has one, else none): the sign, for another
+    process writing the same file, that this one is (:func:`_say_other_writers`). Returns
+    the descriptor to close at the end, or None."""
+    if not _OFD_LOCKS:
+        return None
+    try:
+        descriptor = os.open(temporary, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_WRLCK))
+    except OSError:   # a file system without locks: nothing is said
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def _flock_record(kind: int) -> bytes:
+    # struct flock: l_type, l_whence (short), l_start, l_len (off_t), l_pid (int); 0, 0: all
+    import struct
+    return struct.pack("hhqqi4x", kind, os.SEEK_SET, 0, 0, 0)
+
+
+def _say_other_writers(given: str, temporary: str) -> None:
+    """Warn (:class:`SimultaneousWriteWarning`, one line) when another process holds the lock
+    of :func:`_mark_writing` on a temporary file of the same target: two programs (two
+    notebooks, two runs given the same --out) writing one file at once. The renames keep each
+    version whole; the one renamed last wins, which nothing said before."""
+    if not _OFD_LOCKS:
+        return
+    folder, own = os.path.split(temporary)
+    prefix = own[:own.rindex(".tmp.") + len(".tmp.")]
+    try:
+        siblings = [entry.path for entry in os.scandir(folder)
+                    if entry.name.startswith(prefix) and entry.name != own]
+    except OSError:
+        return
+    for sibling in siblings:
+        try:
+            descriptor = os.open(sibling, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_RDLCK))
+        except OSError as error:
+            if error.errno in (errno.EAGAIN, errno.EACCES):
+                warnings.warn(f"{shown_path(given)} was being written by another process at "
+                              f"the same time: this version replaces it now, and the other's "
+                              f"will replace this one when it ends (each is whole; the last "
+                              f"to end is kept)", SimultaneousWriteWarning, stacklevel=4)
+                return
+        finally:
+            os.close(descriptor)
 
 
 def _another_users_file_in_a_sticky_folder(target: str, directory: str) -> bool:
