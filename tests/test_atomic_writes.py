@@ -923,20 +923,22 @@ def test_a_file_in_place_that_could_not_be_opened_is_not_said_to_be_half_written
 def test_a_file_another_process_is_writing_at_the_same_time_is_said_in_one_line(tmp_path):
     # two programs saving one model at once: the second silently replaced the first's
     from dlcore.io.atomic import SimultaneousWriteWarning, _mark_writing
-    stale = tmp_path / ".model.h5.tmp.0badc0de"   # a crashed writer's: no lock, no warning
-    stale.write_text("stale")
+    stale = tmp_path / ".model.h5.tmp.0badc0de.writing"   # a killed writer's: no lock
+    stale.write_text("")
     with warnings_recorded() as caught, atomic_open(tmp_path / "model.h5") as stream:
         stream.write("alone")
+        assert len(list(tmp_path.glob(".model.h5.tmp.*.writing"))) == 2   # its own too
     assert caught == []
-    other = tmp_path / ".model.h5.tmp.deadbeef"   # a lock of its own: another writer's
-    other.write_text("other")
-    held = _mark_writing(str(other))
+    stale.unlink()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.h5"]
+    # another writer's marker, locked (a lock of another open file is another owner's)
+    other = _mark_writing(str(tmp_path / ".model.h5.tmp.deadbeef"))
     try:
         with pytest.warns(SimultaneousWriteWarning) as caught, \
                 atomic_open(tmp_path / "model.h5") as stream:
             stream.write("second")
     finally:
-        os.close(held)
+        atomic_module._unmark_writing(other)
     (message,) = [str(warning.message) for warning in caught]
     assert message.startswith(f"{tmp_path / 'model.h5'} was being written by another process "
                               f"at the same time") and "\n" not in message

@@ -394,14 +394,14 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         with _written_in_place(target, given) as elsewhere:
             yield elsewhere
         return
-    writing = None
+    writing = _mark_writing(temporary)   # Ctrl-C still held: its marker is removed below
     try:
         held.release()
-        writing = _mark_writing(temporary)
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
         _say_other_writers(given, temporary)
+        _unmark_writing(writing)
         try:
             os.replace(temporary, target)
         except PermissionError as error:
@@ -411,15 +411,14 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
             # rename over another user's file, which open() writes in place: so do we
             _written_over_in_place(temporary, target, given)
     except HalfWrittenError:
+        _unmark_writing(writing)
         raise   # its new version stays beside it, the message names it
     except BaseException as error:
+        _unmark_writing(writing)
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         _raise_no_room(error, given)
         raise
-    finally:
-        if writing is not None:
-            os.close(writing)
     _fsync_directory(directory)
 
 
@@ -456,28 +455,44 @@ class SimultaneousWriteWarning(UserWarning):
     each version is whole, and the last to end is kept, the other lost."""
 
 
-#: Open-file-description locks (Linux): a process's own other descriptors of the file (h5py's,
-#: closed as it ends) do not drop them, as they drop a POSIX lock.
+#: Open-file-description locks (Linux): freed when their descriptor is closed, whatever else
+#: the process opens and closes (a POSIX lock is dropped when any descriptor of its file is).
 _OFD_LOCKS = fcntl is not None and hasattr(fcntl, "F_OFD_SETLK")
+#: The end of the name of the marker a writer holds locked beside its temporary file.
+_WRITING_SUFFIX = ".writing"
 
 
-def _mark_writing(temporary: str) -> int | None:
-    """Hold an advisory lock on the temporary file ``temporary`` while it is written (an
-    open-file-description lock where the system has one, else none): the sign, for another
-    process writing the same file, that this one is (:func:`_say_other_writers`). Returns
-    the descriptor to close at the end, or None."""
+def _mark_writing(temporary: str) -> list:
+    """Make and hold locked the marker ``<temporary>.writing`` while ``temporary`` is written
+    (an open-file-description lock, where the system has them): the sign, for another process
+    writing the same file, that this one is (:func:`_say_other_writers`). A file of its own,
+    not the temporary file: HDF5 locks the file it writes (``flock``, emulated on NFS by the
+    very locks taken here), and would refuse to write a file locked by us. Returns [its
+    descriptor, its path] for :func:`_unmark_writing`, or [] (no locks, no marker made)."""
     if not _OFD_LOCKS:
-        return None
+        return []
+    marker = temporary + _WRITING_SUFFIX
     try:
-        descriptor = os.open(temporary, os.O_RDWR)
+        descriptor = os.open(marker, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
-        return None
+        return []
+    writing = [descriptor, marker]
     try:
         fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_WRLCK))
     except OSError:   # a file system without locks: nothing is said
+        _unmark_writing(writing)
+    return writing
+
+
+def _unmark_writing(writing: list) -> None:
+    """Remove and free the marker of :func:`_mark_writing`, emptying ``writing``: a second
+    call (the clean-up of a Ctrl-C that came after the first) does nothing."""
+    if writing:
+        descriptor, marker = writing
+        with contextlib.suppress(OSError):
+            os.remove(marker)
+        writing.clear()
         os.close(descriptor)
-        return None
-    return descriptor
 
 
 def _flock_record(kind: int) -> bytes:
@@ -487,22 +502,24 @@ def _flock_record(kind: int) -> bytes:
 
 
 def _say_other_writers(given: str, temporary: str) -> None:
-    """Warn (:class:`SimultaneousWriteWarning`, one line) when another process holds the lock
-    of :func:`_mark_writing` on a temporary file of the same target: two programs (two
-    notebooks, two runs given the same --out) writing one file at once. The renames keep each
-    version whole; the one renamed last wins, which nothing said before."""
+    """Warn (:class:`SimultaneousWriteWarning`, one line) when another process holds locked
+    the marker of :func:`_mark_writing` of a temporary file of the same target: two programs
+    (two notebooks, two runs given the same --out) writing one file at once. The renames keep
+    each version whole; the one renamed last wins, which nothing said before. A marker left
+    by a killed writer is not locked, and says nothing."""
     if not _OFD_LOCKS:
         return
     folder, own = os.path.split(temporary)
     prefix = own[:own.rindex(".tmp.") + len(".tmp.")]
     try:
-        siblings = [entry.path for entry in os.scandir(folder)
-                    if entry.name.startswith(prefix) and entry.name != own]
+        markers = [entry.path for entry in os.scandir(folder)
+                   if entry.name.startswith(prefix) and entry.name.endswith(_WRITING_SUFFIX)
+                   and entry.name != own + _WRITING_SUFFIX]
     except OSError:
         return
-    for sibling in siblings:
+    for marker in markers:
         try:
-            descriptor = os.open(sibling, os.O_RDONLY)
+            descriptor = os.open(marker, os.O_RDONLY)
         except OSError:
             continue
         try:
