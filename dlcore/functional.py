@@ -65,7 +65,7 @@ from dlcore.training import (
     is_elementwise_accuracy,
     logits_of,
 )
-from dlcore.validation import check_batch, check_bool, check_float, check_model_name
+from dlcore.validation import check_batch, check_bool, check_float, check_model_name, is_integer
 
 __all__ = ["Input", "Model", "ModelCall", "SymbolicTensor", "call_layer", "is_symbolic"]
 
@@ -1515,14 +1515,14 @@ class Model(TrainingLoop):
         for index, node in enumerate(config["nodes"]):
             layer_number = node["layer"]
             references = node["inputs"]
-            if isinstance(layer_number, bool) or not isinstance(layer_number, int) \
+            if not is_integer(layer_number) \
                     or not 0 <= layer_number < len(layers):
                 raise ValueError(f"node {index} names layer {layer_number!r:.40}; the model "
                                  f"has {len(layers)} layers")
             if not isinstance(references, list) or not 1 <= len(references) <= MAX_NODE_INPUTS:
                 raise ValueError(f"node {index} should take 1 to {MAX_NODE_INPUTS} tensors")
             for reference in references:
-                if isinstance(reference, bool) or not isinstance(reference, int) \
+                if not is_integer(reference) \
                         or not 0 <= reference < len(tensors):
                     raise ValueError(f"node {index} refers to tensor {reference!r:.40}, which "
                                      f"is not an input or the output of an earlier node")
@@ -1533,7 +1533,7 @@ class Model(TrainingLoop):
             tensors[-1].node.call = _node_call(node, calls, index)
         outputs = []
         for reference in config["outputs"]:
-            if isinstance(reference, bool) or not isinstance(reference, int) \
+            if not is_integer(reference) \
                     or not 0 <= reference < len(tensors):
                 raise ValueError(f"output {reference!r:.40} is not a tensor of the graph")
             outputs.append(tensors[reference])
@@ -1780,7 +1780,7 @@ def _nested_model_from_config(entry, layers, backend, depth=1):
         raise ValueError(f"a nested model is unnamed ({name!r:.40})")
 
     def layer_at(number, where):
-        if isinstance(number, bool) or not isinstance(number, int) \
+        if not is_integer(number) \
                 or not 0 <= number < len(layers):
             raise ValueError(f"{where} of nested model {name!r} names layer {number!r:.40}; "
                              f"the model has {len(layers)} layers")
@@ -1804,7 +1804,7 @@ def _nested_model_from_config(entry, layers, backend, depth=1):
         for index, node in enumerate(entry["nodes"]):
             references = node.get("inputs") if isinstance(node, dict) else None
             if not isinstance(references, list) or not 1 <= len(references) <= \
-                    MAX_NODE_INPUTS or not all(isinstance(r, int) and not isinstance(r, bool)
+                    MAX_NODE_INPUTS or not all(is_integer(r)
                                                and 0 <= r < len(tensors) for r in references):
                 raise ValueError(f"node {index} of nested model {name!r} refers to tensors "
                                  f"{references!r:.40} that are not inputs or outputs of "
@@ -1815,7 +1815,7 @@ def _nested_model_from_config(entry, layers, backend, depth=1):
                                       else arguments[0]))
             tensors[-1].node.call = _node_call(node, calls, index)
         outputs = [tensors[r] for r in entry["outputs"]
-                   if isinstance(r, int) and 0 <= r < len(tensors)]
+                   if is_integer(r) and 0 <= r < len(tensors)]
         if not outputs or len(outputs) != len(entry["outputs"]):
             raise ValueError(f"the outputs of nested model {name!r} are not tensors of its "
                              f"graph")
@@ -1831,7 +1831,7 @@ def _calls_from_config(config, nested):
     """One :class:`ModelCall` per entry of a config's ``calls`` (the nested model of each)."""
     numbers = config.get("calls", [])
     if not isinstance(numbers, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and 0 <= n < len(nested)
+            is_integer(n) and 0 <= n < len(nested)
             for n in numbers):
         raise ValueError(f"the calls of nested models {numbers!r:.60} name models the config "
                          f"does not list")
@@ -1843,7 +1843,7 @@ def _node_call(node, calls, index):
     number = node.get("call")
     if number is None:
         return None
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(calls):
+    if not is_integer(number) or not 0 <= number < len(calls):
         raise ValueError(f"node {index} belongs to call {number!r:.40} of a nested model; "
                          f"there are {len(calls)} such calls")
     return calls[number]

@@ -25,7 +25,7 @@ Layers take them as ``kernel_regularizer=L2(1e-4)``, ``bias_regularizer=...`` an
 """
 import numpy as np
 
-from dlcore.validation import check_float
+from dlcore.validation import check_float, is_integer
 
 
 class Regularizer:
@@ -93,11 +93,10 @@ class MaxNorm:
 
     def __init__(self, max_value=2.0, axis=None):
         self.max_value = check_float(max_value, "max_value", low=0.0, low_open=True)
-        if axis is not None and not isinstance(axis, (int, list, tuple)) or \
-                isinstance(axis, bool):
+        if axis is not None and not (is_integer(axis) or isinstance(axis, (list, tuple))):
             raise ValueError(f"axis must be an axis or a list of them, got {axis!r:.40}")
         self.axis = None if axis is None else tuple(axis) if isinstance(axis, (list, tuple)) \
-            else (axis,)
+            else (int(axis),)
 
     def check_axis(self, layer_kind):
         """ValueError in one line unless ``axis`` (when given) is the per-unit axis of Keras's

@@ -280,9 +280,17 @@ def check_model_name(name, default):
     return name
 
 
+def is_integer(value):
+    """Whether ``value`` is a whole number of an integer type: Python's ``int``, NumPy's
+    (``np.int64(2)``, as a grid of values or an array's item gives) or any other
+    ``numbers.Integral``; never a bool (True is not a count). Every check of a count, a size,
+    an axis or an index asks this, so that a value one accepts the others accept too."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def check_int(value, name, minimum=None):
     """An integer >= minimum (bools are refused: True is not a batch size)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if not is_integer(value):
         raise ValueError(f"{name} must be an integer, got {as_typed(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")

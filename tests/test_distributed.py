@@ -1457,3 +1457,20 @@ def test_a_launcher_of_another_mpi_gets_init_s_line_without_mpi4py_s_warning():
     assert "a launcher started this process as one of 2, but the MPI library" in (
         completed.stderr)
     assert "suspicious" not in completed.stderr, completed.stderr
+
+
+@pytest.mark.parametrize("threads", [2, np.int64(2), np.uint8(2), np.int32(2)])
+def test_init_takes_threads_of_any_integer_type(monkeypatch, threads):
+    # a grid of values gives np.int64(2): refused as not 'a positive integer', while fit's
+    # batch_size and epochs took it; every count now asks the one validator
+    import types
+    mpi = types.SimpleNamespace(COMM_WORLD=types.SimpleNamespace(Get_size=lambda: 1))
+    set_to = []
+    monkeypatch.setattr(dlcore.distributed, "_mpi", lambda: mpi)
+    monkeypatch.setattr(dlcore.distributed, "wrap", lambda comm, timeout: "joined")
+    monkeypatch.setattr(dlcore.distributed, "_set_threads",
+                        lambda comm, threads: set_to.append(int(threads)))
+    assert dlcore.distributed.init(threads=threads) == "joined" and set_to == [2]
+    for refused in (True, np.int64(0), 2.0, "2"):
+        with pytest.raises(ValueError, match="threads must be 'auto', a positive integer"):
+            dlcore.distributed.init(threads=refused)

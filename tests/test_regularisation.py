@@ -75,6 +75,8 @@ def test_a_regulariser_named_without_strength_is_refused():
 
 def test_max_norm_takes_keras_per_unit_axis_and_refuses_another():
     assert Dense(3, kernel_constraint=MaxNorm(2, axis=0)).kernel_constraint.max_value == 2
+    assert Dense(3, kernel_constraint=MaxNorm(2, axis=np.int64(0))).kernel_constraint.axis \
+        == (0,)   # a grid's NumPy integer, as every count and axis takes
     assert Conv2D(3, 3, kernel_constraint=max_norm(3, axis=[0, 1, 2])).kernel_constraint
     with pytest.raises(ValueError, match=r"MaxNorm\(axis=\[0\]\) on a Conv2D: dlcore bounds "
                                          r"each unit's incoming weights.*leave axis out"):

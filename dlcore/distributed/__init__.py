@@ -31,6 +31,7 @@ import warnings
 
 from dlcore._starting import LAUNCHER_RANK_VARIABLES, launcher_number
 from dlcore.termination import terminating_signal
+from dlcore.validation import is_integer
 
 from .communicator import (
     DEFAULT_TIMEOUT,
@@ -159,8 +160,8 @@ def init(timeout=DEFAULT_TIMEOUT, threads="auto", comm=None):
     naming ``pip install "dlcore[distributed]"``) without mpi4py or an MPI library.
     """
     MPI = _mpi()
-    if threads is not None and threads != "auto" and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and not (isinstance(threads, str) and threads == "auto") and (
+            not is_integer(threads) or threads < 1):
         raise ValueError(f"threads must be 'auto', a positive integer or None, got {threads!r}")
     if isinstance(comm, Communicator):
         raise TypeError("init(comm=...) takes an mpi4py communicator; this one is already "
