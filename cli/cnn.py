@@ -6,7 +6,6 @@ set at the very end.
 """
 import json
 import math
-import time
 from pathlib import Path
 
 import click
@@ -34,6 +33,7 @@ from dlcore.cli._common import (
     saving_trained_model,
     seed_option,
     trained_dataset,
+    training_clock,
     training_record,
     warn_if_other_dataset,
 )
@@ -286,12 +286,12 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
                f"backend, {model.count_params():,} parameters)", err=True)
     note_batch_size(batch_size, n_train)
-    started = time.perf_counter()
+    clock = training_clock(model)
     with checkpoints.on_interrupt():
         model.fit(x, y, epochs=epochs - model.epochs_done, batch_size=batch_size,
                   validation_split=validation_split, validation_freq=validation_freq,
                   callbacks=[checkpoints.network_callback(epochs)], **fit_options(comm))
-    seconds = time.perf_counter() - started
+    seconds = clock()
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
     # before testing: a Ctrl-C there loses nothing

@@ -3,6 +3,7 @@ training command saves it as checkpoint.h5 in --out, prints the command that res
 exits 130, and resuming gives bit for bit the model of an uninterrupted run (cpu backend).
 Also --checkpoint-every, at library and CLI level."""
 import contextlib
+import json
 import shlex
 import shutil
 import signal
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 import dlcore
 import dlcore.network
 from dlcore.cli import main
-from dlcore.cli._common import CHECKPOINT_FILE, INTERRUPTED_EXIT_CODE
+from dlcore.cli._common import CHECKPOINT_FILE, INTERRUPTED_EXIT_CODE, training_clock
 from dlcore.dbn.updown import UpDown
 from dlcore.rbm.trainer import ContrastiveDivergence
 
@@ -959,6 +960,33 @@ def test_resume_of_a_finished_model_without_epochs_trains_no_further(tmp_path, a
     assert_identical(before, after)
     epochs = int(arguments[arguments.index("--epochs") + 1])
     assert after.training_record_["parameters"]["epochs"] == epochs
+
+
+def test_the_training_clock_of_a_resumed_model_starts_from_its_epochs_seconds():
+    class Resumed:
+        history = {"loss": [0.5, 0.4], "seconds": [426.5, 1.5]}
+
+    assert training_clock(Resumed())() >= 428.0
+    assert 0.0 <= training_clock(object())() < 428.0   # a new model: this run's seconds
+
+
+@pytest.mark.slow
+def test_a_resumed_cnn_train_s_training_seconds_count_the_epochs_before_the_resume(tmp_path):
+    # metrics.json's training_seconds counted only the part after the resume
+    runner = CliRunner()
+    arguments = ["cnn", "train", "--model", "mlp", "--dataset", "mnist-5k", "--train-size",
+                 "100", "--optimizer", "sgd", "--backend", "cpu"]
+    first = runner.invoke(main, [*arguments, "--epochs", "1", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    before = dlcore.load(tmp_path / "a" / "model.h5").history["seconds"]
+    resumed = runner.invoke(main, [*arguments[:2], "--resume", str(tmp_path / "a" / "model.h5"),
+                                   "--epochs", "2", "--out", str(tmp_path / "b")])
+    assert resumed.exit_code == 0, resumed.output
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    after = metrics["history"]["seconds"]
+    assert after[:1] == before and len(after) == 2
+    # the wall clock of each run holds its epochs' seconds, and more (the data, the setup)
+    assert metrics["training_seconds"] >= sum(after)
 
 
 def test_resuming_task2_names_the_bundled_photograph_it_was_trained_on(tmp_path):
