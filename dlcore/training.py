@@ -834,11 +834,34 @@ class TrainingLoop:
         it was (a refit trained otherwise than the first fit)."""
         from dlcore.optimizers import get_optimizer
         chosen = get_optimizer(optimizer)
-        if chosen is not getattr(self, "optimizer", None):
+        if chosen is not getattr(self, "optimizer", None) or not self._owns_optimizer(chosen):
             for parameter in getattr(self, "_parameters", None) or ():
                 parameter.slots.clear()
             chosen._iterations = 0
+        # the optimiser's count is this network's from now on: a network compiled with it
+        # before is refused at its next update (_check_own_optimizer), as Keras refuses it
+        chosen._network_token = self._optimizer_token = object()
         return chosen
+
+    def _owns_optimizer(self, optimizer):
+        """Whether ``optimizer``'s step count is this network's: the last network compiled
+        with it (a copy or a pickle of the network keeps it with its own copy)."""
+        return getattr(optimizer, "_network_token", None) is \
+            getattr(self, "_optimizer_token", None)
+
+    def _check_own_optimizer(self):
+        """ValueError in one line when another network was compiled with this network's
+        optimiser object since: one object keeps one step count (Adam's bias correction, a
+        schedule's position), which two networks training in turn would share. Keras refuses
+        an optimiser called for variables it was not built with."""
+        if getattr(self.optimizer, "_network_token", None) is None:   # set, not compiled
+            self.optimizer._network_token = self._optimizer_token = object()
+        if not self._owns_optimizer(self.optimizer):
+            name = type(self.optimizer).__name__
+            raise ValueError(f"this network's {name} optimizer was compiled into another "
+                             f"network since, and one optimizer keeps one network's step "
+                             f"count: give each network its own (compile(optimizer="
+                             f"{name}(...)) for each), as Keras asks")
 
     def _reset_training(self):
         """The training state of a new model: no history, no epochs or updates done."""
@@ -989,6 +1012,7 @@ class TrainingLoop:
                                minimum=1)
         warn_of_unscaled_pixels(self, x)
         x = self._checked_inputs(x)
+        self._check_own_optimizer()
         self.optimizer.build(self.parameters, self.backend)
         # the epochs done when the first epoch of this fit starts (Keras's initial_epoch may
         # move it on): the fit ends with first_epoch_done + epochs of them
@@ -1503,6 +1527,7 @@ class TrainingLoop:
         cost, the weight-decay term included, as in :meth:`fit` and :meth:`evaluate`."""
         self.check_compiled()
         x = self._checked_inputs(x)
+        self._check_own_optimizer()
         self.optimizer.build(self.parameters, self.backend)
         y = self._targets_in_order(y)
         weights = sample_weights(y, len(x), sample_weight, class_weight)

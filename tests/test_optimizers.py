@@ -631,3 +631,38 @@ def test_a_learning_rate_set_on_the_optimizer_is_checked_and_taken(random_state)
     assert optimizer.learning_rate == 0.5 and optimizer.get_config()["learning_rate"] == 0.5
     theta, _ = run(optimizer, [[1.0]], [0.0])
     np.testing.assert_allclose(theta, [-0.5])
+
+
+def test_one_optimizer_compiled_into_a_second_network_is_refused_for_the_first():
+    """Two live networks shared the step count of one Adam object (the second's first update
+    bias-corrected as a late step's); as Keras, the network it was built for first is refused
+    in one line, while a copy, a pickle and a recompile train on."""
+    import copy
+    import pickle
+
+    import dlcore
+    from dlcore import layers
+    x = np.random.default_rng(0).random((8, 3))
+    y = np.arange(8) % 2
+    shared = Adam(0.01)
+
+    def compiled():
+        model = dlcore.Sequential([layers.Dense(2, activation="softmax")], input_shape=(3,),
+                                  backend="reference", seed=0)
+        return model.compile("cross_entropy", shared)
+
+    first, second = compiled(), compiled()
+    second.fit(x, y, epochs=1, verbose=0)
+    for train in (lambda: first.fit(x, y, epochs=1, verbose=0),
+                  lambda: first.train_on_batch(x, y)):
+        with pytest.raises(ValueError, match=r"^this network's Adam optimizer was compiled "
+                                             r"into another network since.*give each "
+                                             r"network its own"):
+            train()
+    assert shared.iterations == 1 and first.n_updates == 0
+    for copied in (copy.deepcopy(second), pickle.loads(pickle.dumps(second))):
+        copied.fit(x, y, epochs=1, verbose=0)
+    first.compile("cross_entropy", shared)   # its own again, counted from 0
+    assert shared.iterations == 0
+    first.fit(x, y, epochs=1, verbose=0)
+    assert shared.iterations == 1
