@@ -1366,8 +1366,7 @@ class Model(TrainingLoop):
         summary = Summary(table, self.name, self.inputs[0].shape,
                           [(f"{name} (Input)" if len(self.inputs) > 1 else "input", t.shape)
                            for name, t in zip(self.input_names, self.inputs)])
-        if print_fn is not None:
-            print_fn(str(summary))
+        summary.show(print_fn)
         return summary
 
     def _nested_row(self, model, counted=frozenset()):

@@ -498,8 +498,7 @@ class Sequential(Model):
                                     layer_range)
         self._require_built()
         summary = summarize(self.name, self.input_shape, self.layers, self._trains)
-        if print_fn is not None:
-            print_fn(str(summary))
+        summary.show(print_fn)
         return summary
 
     # -- files (the dlcore.io protocol) -------------------------------------------------

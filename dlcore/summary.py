@@ -7,6 +7,8 @@ and nr. params." -- too small a network underfits, too large a one is slow. A mu
 element-wise layers count 0.
 """
 
+import sys
+
 __all__ = ["LayerSummary", "Summary", "summarize"]
 
 
@@ -85,9 +87,35 @@ class Summary:
                   "(a multiply-add counts 2; element-wise layers 0)"]
         return "\n".join(lines)
 
+    def show(self, print_fn=print):
+        """Print the table with ``print_fn`` (None prints nothing), as ``model.summary()``
+        does; IPython's display of this object in the same cell then shows nothing more."""
+        if print_fn is not None:
+            print_fn(str(self))
+            self._shown_in_cell = _ipython_cell()
+
+    def _ipython_display_(self):
+        """What IPython (a notebook) shows of ``model.summary()`` as a cell's last line:
+        nothing in the cell that printed the table (Keras's summary() returns None, which
+        shows nothing), else the table; a bare Summary(...) line followed the table."""
+        cell = getattr(self, "_shown_in_cell", None)
+        if cell is not None and cell == _ipython_cell():
+            return
+        from IPython.display import display
+        display({"text/plain": str(self)}, raw=True)
+
     def __repr__(self):
         return (f"Summary(total_params={self.total_params}, total_weights={self.total_weights}"
                 f", total_flops={self.total_flops})")
+
+
+def _ipython_cell():
+    """The number of the IPython cell running now (its execution count); None outside
+    IPython."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    return getattr(shell, "execution_count", None)
 
 
 def summarize(name, input_shape, layers, trains=None):

@@ -101,3 +101,32 @@ def test_unnamed_layers_get_unique_keras_like_names():
                               input_shape=(1, 8, 8))
     assert [layer.name for layer in model.layers] == ["conv2d", "max_pooling2d", "conv2d_1",
                                                       "flatten", "dense"]
+
+
+def test_a_notebook_shows_a_printed_summary_once(monkeypatch, capsys):
+    """model.summary() as a cell's last line printed the table, then IPython displayed the
+    returned Summary(...) under it (Keras's returns None, which shows nothing). Now the cell
+    that printed it displays nothing more; print_fn=None's, or a later cell's, shows the table.
+    IPython is stood in for: its shell's execution count and its display."""
+    import sys
+    import types
+    shell = types.SimpleNamespace(execution_count=7)
+    shown = []
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: shell
+    display = types.ModuleType("IPython.display")
+    display.display = lambda data, raw=False: shown.append(data["text/plain"])
+    ipython.display = display
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    model = dlcore.Sequential([Dense(2)], input_shape=(3,), backend="reference")
+    model.build()
+    printed = model.summary()
+    table = capsys.readouterr().out
+    assert "dense (Dense)" in table
+    printed._ipython_display_()
+    assert shown == []
+    model.summary(print_fn=None)._ipython_display_()
+    shell.execution_count = 8   # the summary kept, displayed in a later cell
+    printed._ipython_display_()
+    assert shown == [table.rstrip("\n")] * 2
