@@ -607,3 +607,33 @@ def test_a_model_file_on_a_read_only_disk_is_not_called_write_protected(
     rescued, = spare.glob("dlcore-rescued-*/model.h5")
     assert refused.value.rescued == rescued and dlcore.load(rescued).n_hidden == 16
     assert target.read_bytes() == b"the hand-in's file"
+
+
+def test_the_compiling_notice_comes_after_the_lines_before_it_and_not_from_workers():
+    # 'dlcore doctor 2>&1 | tee': its buffered stdout lines came after the notice, which was
+    # said in the middle of them; each worker of GridSearchCV(n_jobs=2) said it again
+    script = """
+import multiprocessing
+from types import SimpleNamespace
+from numba.core import event
+import dlcore.backend as backend
+from dlcore.rbm import trainer
+
+def compiling():
+    data = {"dispatcher": SimpleNamespace(py_func=trainer.ContrastiveDivergence.step)}
+    with event.trigger_event("numba:compile", data=data):
+        pass
+
+backend._announce_compiling()
+print("a line before")
+worker = multiprocessing.get_context("fork").Process(target=compiling)
+worker.start()
+worker.join()
+compiling()
+print("a line after")
+"""
+    run = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert lines == ["a line before", dlcore.backend.COMPILING_NOTICE, "a line after"], lines

@@ -354,10 +354,12 @@ _compiling_said = []
 
 
 def _announce_compiling():
-    """Say once per process, as Numba starts compiling a dlcore kernel that the kernel cache
-    did not hold, that it compiles (once): each kind of model compiles its own kernels on its
-    first run (an RBM's ~15 s, LeNet-5's a minute on a busy 2-core machine), not only the
-    first command after an install, which was all a notice at the backend's creation knew."""
+    """Say once per process (not in the workers multiprocessing or joblib starts), as Numba
+    starts compiling a dlcore kernel that the kernel cache did not hold, that it compiles
+    (once), after what the program wrote to stdout so far: each kind of model compiles its
+    own kernels on its first run (an RBM's ~15 s, LeNet-5's a minute on a busy 2-core
+    machine), not only the first command after an install, which was all a notice at the
+    backend's creation knew."""
     from numba.core import event
 
     from .cache import _is_dlcore_function
@@ -368,7 +370,12 @@ def _announce_compiling():
             if not _compiling_said and _is_dlcore_function(getattr(dispatcher, "py_func",
                                                                    None)):
                 _compiling_said.append(True)
-                print(COMPILING_NOTICE, file=sys.stderr)
+                if started_by_multiprocessing():   # a fork of a process that listened
+                    return
+                # after the lines the program has written so far: on one pipe or file
+                # (2>&1 | tee), stdout's buffered lines came after it ('dlcore doctor')
+                sys.stdout.flush()
+                print(COMPILING_NOTICE, file=sys.stderr, flush=True)
 
         def on_end(self, compiling):
             pass
@@ -392,7 +399,9 @@ def get_backend(name="auto"):
             from .cpu import CPUBackend
             if not kernels_compiled_before():
                 remember_compiling()
-            if not started_as_another_rank():
+            # a worker of GridSearchCV(n_jobs=2) leaves it to the program that started it:
+            # each worker said it, one line each on one terminal
+            if not (started_as_another_rank() or started_by_multiprocessing()):
                 _announce_compiling()
             _instances[name] = CPUBackend()
         else:
