@@ -1321,13 +1321,30 @@ class LambdaCallback(Callback):
         self._call("on_batch_end", batch, logs)
 
 
+#: The fits whose progress a stream shows now (by the stream's id: the ProgressBars in
+#: ``on_train_begin`` .. ``on_train_end``, one entry a fit), and the fit that draws the one
+#: bar it may hold; guarded by _PROGRESS_LOCK, which also keeps each line whole
+_PROGRESS_FITS = {}
+_PROGRESS_BARS = {}
+_PROGRESS_LOCK = threading.Lock()
+#: A terminal's carriage return and erasure of its line (ANSI's)
+ERASE_LINE = "\r\x1b[2K"
+
+
 class ProgressBar(Callback):
     """A click progress bar per epoch on stderr with the running loss and metrics, then one
     line with the epoch's numbers. ``fit(verbose=1)`` adds it; ``verbose=0`` is silent.
 
     Off a terminal (a log file, a notebook's captured stderr, CI) only the epoch's line is
     written: click prints a bar's label once there and never moves it, which would show every
-    epoch twice."""
+    epoch twice.
+
+    Fits at once in threads (a grid search under joblib's threading backend with
+    ``verbose=1``) drew their bars over each other on one line, and a ProgressBar they shared
+    counted the batches of both. Each fit now has its own count (kept per thread), one bar is
+    drawn on a stream at a time (the others' fits write their epoch lines only), each line is
+    written whole, and a fit that reports beside another starts its lines with its network's
+    name."""
 
     #: the running numbers of the batches that report are enough for the bar
     every_batch_logs = False
@@ -1336,37 +1353,87 @@ class ProgressBar(Callback):
         self.n_batches = n_batches
         self.epochs = epochs
         self.file = sys.stderr if file is None else file
-        self._bar = None
-        self._text = ""
+        #: each running fit's bar and running text, by its thread
+        self._fits = {}
+
+    def _fit(self):
+        return self._fits.setdefault(threading.get_ident(), {"bar": None, "text": ""})
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._fit()["model"] = model   # a ProgressBar two fits share names each its own
+
+    def on_train_begin(self, logs=None):
+        fit = self._fit()
+        fit["token"] = token = object()
+        with _PROGRESS_LOCK:
+            _PROGRESS_FITS.setdefault(id(self.file), []).append(token)
 
     def on_epoch_begin(self, epoch, logs=None):
         if not _is_terminal(self.file):
             return
-        self._bar = click.progressbar(length=self.n_batches,
-                                      label=f"epoch {epoch + 1}/{self.epochs}",
-                                      file=self.file, show_eta=True, show_percent=False,
-                                      item_show_func=lambda _: self._text)
-        self._bar.__enter__()
+        fit = self._fit()
+        token = fit.setdefault("token", object())
+        with _PROGRESS_LOCK:
+            if _PROGRESS_BARS.setdefault(id(self.file), token) is not token:
+                return   # another fit's bar is on this line
+        fit["bar"] = click.progressbar(length=self.n_batches,
+                                       label=f"epoch {epoch + 1}/{self.epochs}",
+                                       file=self.file, show_eta=True, show_percent=False,
+                                       item_show_func=lambda _: fit["text"])
+        fit["bar"].__enter__()
 
     def on_batch_end(self, batch, logs=None):
-        if self._bar is None:
+        fit = self._fit()
+        if fit["bar"] is None:
             return
         if logs:
-            self._text = format_logs(logs)
-        self._bar.update(1)
+            fit["text"] = format_logs(logs)
+        fit["bar"].update(1)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+        fit = self._fit()
+        if fit["bar"] is not None:
+            fit["bar"].__exit__(None, None, None)
+            fit["bar"] = None
         shown = dict(logs or {})
         # the epoch's rate and duration from the model's record (fit writes it before the
         # callbacks): dlcore's line shows them, though Keras's logs do not hold them
-        record = getattr(self.model, "history", None)
+        model = fit.get("model", self.model)
+        record = getattr(model, "history", None)
         if isinstance(record, dict):
             shown.update({name: record[name][-1] for name in ("learning_rate", "seconds")
                           if record.get(name) and name not in shown})
-        click.echo(f"epoch {epoch + 1}/{self.epochs}: {format_logs(shown)}", file=self.file)
+        line = f"epoch {epoch + 1}/{self.epochs}: {format_logs(shown)}"
+        with _PROGRESS_LOCK:
+            if _PROGRESS_BARS.get(id(self.file)) is fit.get("token"):
+                del _PROGRESS_BARS[id(self.file)]   # the next epoch's bar: whoever asks
+            # named from the first line written beside another fit's to its last
+            fit["named"] = fit.get("named") or len(_PROGRESS_FITS.get(id(self.file), ())) > 1
+            if fit["named"]:
+                line = f"{getattr(model, 'name', 'a fit')}: {line}"
+            if id(self.file) in _PROGRESS_BARS:   # over another fit's bar, redrawn after it
+                line = ERASE_LINE + line
+            click.echo(line, file=self.file)
+
+    def on_train_end(self, logs=None):
+        self.close_fit()
+
+    def close_fit(self):
+        """End this thread's fit's share of the stream (``on_train_end``; ``fit`` calls it
+        too when the fit ends by an exception, Ctrl-C included, where Keras calls no hook):
+        the bar it was drawing is closed and left to the next fit."""
+        fit = self._fits.pop(threading.get_ident(), {})
+        if fit.get("bar") is not None:   # a fit stopped inside an epoch
+            fit["bar"].__exit__(None, None, None)
+        with _PROGRESS_LOCK:
+            if _PROGRESS_BARS.get(id(self.file)) is fit.get("token"):
+                _PROGRESS_BARS.pop(id(self.file), None)
+            fits = _PROGRESS_FITS.get(id(self.file), [])
+            if fit.get("token") in fits:
+                fits.remove(fit["token"])
+            if not fits:
+                _PROGRESS_FITS.pop(id(self.file), None)
 
 
 def _is_terminal(stream):

@@ -1113,6 +1113,9 @@ class TrainingLoop:
             finally:
                 self._adversary = self._data_parallel = self._batch_penalty = None
                 self.epoch_without_validation = False
+                for callback in callbacks:   # the stream a bar held, however the fit ends
+                    if isinstance(callback, ProgressBar):
+                        callback.close_fit()
                 if data_parallel is not None:
                     data_parallel.finish()
             if finalizes:

@@ -624,3 +624,51 @@ def test_a_csv_log_appended_to_keeps_the_rows_of_the_runs_before(tmp_path):
     fit(resumed, 1, [CSVLogger(path, append=True)])     # epoch 2
     with open(path, newline="") as file:
         assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "0", "1", "2"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one ProgressBar", "verbose=1"])
+def test_fits_at_once_in_threads_report_their_own_epochs_whole_and_named(monkeypatch, shared):
+    """Two fits in threads (a threading grid search with verbose=1) drew their bars over each
+    other on one terminal line, and a ProgressBar they shared counted both fits' batches.
+    Each fit's epoch lines now come whole, in order, named by its network while both run."""
+    import re
+    import sys
+    import threading
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    x = np.random.default_rng(0).random((40, 3))
+    y = np.arange(40) % 2
+    both_running = threading.Barrier(2, timeout=60)
+    bar = ProgressBar(4, 3)
+    failures = []
+
+    def fit(name):
+        model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                                  backend="reference", seed=0, name=name)
+        model.compile("cross_entropy", SGD(0.1))
+        together = LambdaCallback(on_epoch_begin=lambda epoch, logs: both_running.wait())
+        try:
+            model.fit(x, y, epochs=3, batch_size=10, verbose=0 if shared else 1,
+                      callbacks=[together] + ([bar] if shared else []))
+        except Exception as error:   # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=fit, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    written = [part.replace("\x1b[2K", "") for part in re.split(r"[\r\n]", terminal.getvalue())
+               if ": epoch" in part]
+    assert len(written) == 6, terminal.getvalue()
+    for name in ("first", "second"):
+        epochs = [re.fullmatch(rf"{name}: epoch (\d)/3: loss \d\.\d+ .*", part)
+                  for part in written if part.startswith(name)]
+        assert [int(match.group(1)) for match in epochs] == [1, 2, 3], written
+    assert not sys.modules["dlcore.callbacks"]._PROGRESS_FITS   # none left once they ended
