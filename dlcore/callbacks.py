@@ -398,9 +398,18 @@ class _WrittenByWrapperFits:
     :class:`CSVLogger`; :func:`dlcore.wrappers._hold_written_files`) carries about it: the
     ids of the fits that hold its file now (``_held_by_fits``), which a copy of it (a
     ``clone``, a ``deepcopy``, the pickle a worker process gets) keeps as the fits it was
-    copied inside (``_copied_inside_fits``). A fit given such a copy while that fit still
+    copied inside (``_copied_inside_fits``), as a new one made on that file inside such a fit
+    (its callback's code) is marked. A fit given such a callback while that fit still
     holds the file was started inside it (its callback's ``cross_val_score(n_jobs=2)``,
     whose workers are other threads or processes) and would wait for it for ever."""
+
+    def _note_made_inside_fits(self, path):
+        """Mark this callback, made on ``path`` while a wrapper fit of this thread holds it
+        (inside that fit's callback), as made inside that fit: a fit it is given waits for
+        that fit for ever, and is refused in one line instead."""
+        inside = _fits_holding_in_this_thread(path)
+        if inside:
+            self._copied_inside_fits = set(inside)
 
     def __getstate__(self):
         state = dict(vars(self))
@@ -468,6 +477,7 @@ class ModelCheckpoint(_WrittenByWrapperFits, _Monitored):
         if self.save_weights_only and self.filepath.endswith(".keras"):
             raise ValueError("save_weights_only writes a weights file: name it .weights.h5, "
                              "not .keras (Keras's whole-model archive)")
+        self._note_made_inside_fits(self.filepath)
         self.initial_value_threshold = None if initial_value_threshold is None else \
             check_float(initial_value_threshold, "initial_value_threshold")
         # kept over several fits, as Keras's: a later fit saves only what beats the best
@@ -1087,10 +1097,11 @@ _HELD_HERE = {}
 _HELD_HERE_CHANGING = threading.Lock()
 
 
-def _note_held_here(path):
-    """Note ``path`` as held by the calling thread's fit (:data:`_HELD_HERE`); returns the
-    entry, for :func:`_note_let_go_here` (which another thread may call)."""
-    entry = (os.getpid(), threading.get_ident())
+def _note_held_here(path, fit_id=None):
+    """Note ``path`` as held by the calling thread's fit (:data:`_HELD_HERE`), a wrapper
+    fit's with its id; returns the entry, for :func:`_note_let_go_here` (which another thread
+    may call)."""
+    entry = (os.getpid(), threading.get_ident(), fit_id)
     with _HELD_HERE_CHANGING:
         _HELD_HERE.setdefault(os.path.realpath(path), []).append(entry)
     return entry
@@ -1100,7 +1111,16 @@ def _holding_threads_here(path):
     """The threads of this process whose fits hold ``path`` (none: another process's)."""
     with _HELD_HERE_CHANGING:
         entries = list(_HELD_HERE.get(os.path.realpath(path), ()))
-    return {thread for pid, thread in entries if pid == os.getpid()}
+    return {thread for pid, thread, _ in entries if pid == os.getpid()}
+
+
+def _fits_holding_in_this_thread(path):
+    """The ids of the wrapper fits that hold ``path`` in the calling thread: a callback
+    made now on that file is made inside them (a callback of theirs that starts a fit)."""
+    with _HELD_HERE_CHANGING:
+        entries = list(_HELD_HERE.get(os.path.realpath(path), ()))
+    return {fit_id for pid, thread, fit_id in entries
+            if pid == os.getpid() and thread == threading.get_ident() and fit_id is not None}
 
 
 def _note_let_go_here(path, entry):
@@ -1208,6 +1228,7 @@ class CSVLogger(_WrittenByWrapperFits, Callback):
             raise ValueError(f"separator must be one character, got {separator!r}")
         self.separator = separator
         self.append = check_bool(append, "append")
+        self._note_made_inside_fits(self.filename)
         self._text = ""
         self._names = None
 

@@ -248,9 +248,10 @@ def _hold_written_files(callbacks, held):
     callbacks are copies made while that fit held the file (a callback's own
     ``cross_val_score`` clones the wrapper; its workers, threads or processes, get copies):
     each fit's id is in its lock files and on its callbacks while it holds them
-    (:class:`dlcore.callbacks._WrittenByWrapperFits`). One started inside it with callbacks
-    of its own (made there, not copied) cannot be told from a fit that merely runs beside it:
-    the notice of the wait says what to do if it never ends."""
+    (:class:`dlcore.callbacks._WrittenByWrapperFits`), and a callback made on the file inside
+    such a fit (in its thread, by its callback's code) is marked as made inside it. One given
+    the very callbacks of that fit in another thread cannot be told from a fit that merely
+    runs beside it: the notice of the wait says what to do if it never ends."""
     from dlcore.callbacks import (
         CSVLogger,
         ModelCheckpoint,
@@ -297,6 +298,8 @@ def _hold_written_files(callbacks, held):
                 holder, _, holding_fit = error.holder.partition(_FIT_ID)
                 if holding_fit in copied_inside:   # read each time: written after the lock
                     raise _nested_fit_error(kind, target, copied=True) from None
+                if _holder_waits_for_parallel_work(path):
+                    raise _nested_fit_error(kind, target, parallel=True) from None
                 if not told:
                     print(_waiting_notice(kind, target, holder,
                                           bool(_holding_threads_here(path))),
@@ -310,7 +313,7 @@ def _hold_written_files(callbacks, held):
             if lock.descriptor is not None or kind != "ModelCheckpoint" or remade == 3 \
                     or os.path.isdir(folder):
                 break
-        lock.written = path, _note_held_here(path)
+        lock.written = path, _note_held_here(path, fit_id)
     # marked once all are held: the fits it starts inside get copies of them (and a fit that
     # failed to hold them all marked nothing that its release would have to take back)
     for callback in writers:
@@ -323,10 +326,32 @@ def _hold_written_files(callbacks, held):
 _FIT_ID = "; fit "
 
 
-def _nested_fit_error(kind, target, copied=False):
+def _holder_waits_for_parallel_work(path):
+    """Whether a fit of this process that holds ``path`` is, in its thread, inside a callback
+    that waits for parallel work (joblib's: a ``cross_val_score(n_jobs=2)`` under the threading
+    backend): a fit waiting for it there, given that fit's very callbacks, runs in one of
+    those workers, and would wait for ever. A fit beside it (a threading grid search's other
+    candidate) finds the holder training, or in a callback of its own that waits for no
+    worker."""
+    from dlcore.callbacks import _holding_threads_here
+    frames = sys._current_frames()
+    for thread in _holding_threads_here(path):
+        frame, inside_parallel = frames.get(thread), False
+        while frame is not None:   # from the newest call to the oldest
+            module = frame.f_globals.get("__name__", "")
+            if module == "joblib.parallel":
+                inside_parallel = True
+            elif inside_parallel and module == "dlcore.training":
+                return True
+            frame = frame.f_back
+    return False
+
+
+def _nested_fit_error(kind, target, copied=False, parallel=False):
     """The refusal of a fit started inside the fit that holds ``target`` (it would wait for
     it for ever)."""
-    how = " (its callbacks are copies of that fit's, made as it ran)" if copied else ""
+    how = " (its callbacks were made, or copied, inside that fit as it ran)" if copied else \
+        " (a worker of the parallel work that fit's callback waits for)" if parallel else ""
     return ValueError(f"{kind}'s file {target!r} is written by the fit this one was started "
                       f"in{how}, which holds it until it ends: give this fit's {kind} another "
                       "file")

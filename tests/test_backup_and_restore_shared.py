@@ -726,7 +726,8 @@ def test_the_backup_dir_a_killed_run_made_goes_with_the_run_again(tmp_path, monk
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("copied_by", ["a search's clone", "a worker's pickle"])
+@pytest.mark.parametrize("copied_by", ["a search's clone", "a worker's pickle",
+                                       "new ones made inside", "the very ones given"])
 def test_a_fit_started_inside_the_holder_in_another_thread_with_its_copied_callbacks_is_refused(
         tmp_path, monkeypatch, copied_by):
     # a callback's own cross_val_score(n_jobs=2) of a wrapper with the running fit's
@@ -755,9 +756,20 @@ def test_a_fit_started_inside_the_holder_in_another_thread_with_its_copied_callb
     refused = []
 
     def search_inside(epoch, logs):
-        if copied_by == "a search's clone":
+        if copied_by == "the very ones given":   # as fit parameters, never copied
             with parallel_backend("threading", n_jobs=2), pytest.raises(ValueError) as error:
-                cross_val_score(inner, X, Y, cv=2, error_score="raise")
+                cross_val_score(SKLearnClassifier(mlp, fit_kwargs={"epochs": 1}), X, Y, cv=2,
+                                params={"callbacks": callbacks}, error_score="raise")
+            refused[:] = [str(error.value)]
+            return
+        if copied_by != "a worker's pickle":
+            # new ones on the same files: they waited for ever, as nothing marked them
+            searched = inner if copied_by == "a search's clone" else SKLearnClassifier(
+                mlp, fit_kwargs={"epochs": 1, "callbacks": [
+                    ModelCheckpoint(tmp_path / "best.h5", monitor="loss"),
+                    CSVLogger(tmp_path / "log.csv")]})
+            with parallel_backend("threading", n_jobs=2), pytest.raises(ValueError) as error:
+                cross_val_score(searched, X, Y, cv=2, error_score="raise")
         else:
             copies = pickle.loads(pickle.dumps(callbacks))
             worker = threading.Thread(target=lambda: refused.append(pytest.raises(
@@ -769,10 +781,13 @@ def test_a_fit_started_inside_the_holder_in_another_thread_with_its_copied_callb
     before = copy.deepcopy(callbacks)   # made before the fit held the files: no refusal
     SKLearnClassifier(mlp, fit_kwargs={"epochs": 1, "callbacks": [
         LambdaCallback(on_epoch_end=search_inside), *callbacks]}).fit(X, Y)
+    how = "a worker of the parallel work that fit's callback waits for" \
+        if copied_by == "the very ones given" else \
+        "its callbacks were made, or copied, inside that fit as it ran"
     assert len(refused) == 1 and refused[0].startswith(
         f"ModelCheckpoint's file {str(tmp_path / 'best.h5')!r} is written by the fit this one "
-        "was started in (its callbacks are copies of that fit's, made as it ran), which holds "
-        "it until it ends: give this fit's ModelCheckpoint another file"), refused
+        f"was started in ({how}), which holds it until it ends: give this fit's "
+        "ModelCheckpoint another file"), refused
     assert sorted(os.listdir(tmp_path)) == ["best.h5", "log.csv"]   # no lock left
     holder = []   # a fit beside, in another thread, then the copy's
     thread = threading.Thread(target=wrappers._hold_written_files, args=(callbacks, holder))
