@@ -79,7 +79,7 @@ IMPORTED_LAYERS = ("InputLayer", "Dense", "Conv2D", "Conv2DTranspose", "MaxPooli
                    "RandomFlip", "RandomTranslation", "Activation", "ReLU", "Softmax",
                    "LeakyReLU", "ELU", "BatchNormalization", "LayerNormalization",
                    "Rescaling", "Reshape", "RandomRotation", "RandomZoom", "RandomContrast",
-                   "RandomBrightness", "LocallyConnected2D")
+                   "RandomBrightness", "LocallyConnected2D", "Cropping2D")
 #: Keras's model classes, which a model may nest (see _FunctionalImported._inlined)
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
 #: The normalisation layers: their arrays are as Keras stores them (1-D, per channel)
@@ -280,6 +280,10 @@ class _Exported:
             self.layers.append(_layer("UpSampling2D", layer.name, size=list(layer.size),
                                       interpolation=layer.interpolation,
                                       data_format="channels_last"))
+        elif kind == "Cropping2D":   # the same rows and columns of NHWC maps
+            self.layers.append(_layer("Cropping2D", layer.name,
+                                      cropping=[list(side) for side in layer.cropping],
+                                      data_format="channels_last"))
         elif kind == "Flatten":   # of flat rows, it keeps their layout
             self._flattened = _relation(layer.input_shape, self._flattened)
             self.layers.append(_layer("Flatten", layer.name, data_format="channels_last"))
@@ -328,7 +332,8 @@ class _Exported:
             raise ValueError(f"layer {layer.name!r} ({kind}) has no Keras equivalent; "
                              f"format='keras' writes Dense, Conv2D, Conv2DTranspose, "
                              f"MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, "
-                             f"UpSampling2D, Flatten, Reshape, Dropout, Rescaling, "
+                             f"UpSampling2D, Cropping2D, Flatten, Reshape, Dropout, "
+                             f"Rescaling, "
                              f"BatchNormalization, "
                              f"LayerNormalization, LeakyReLU, "
                              f"GaussianNoise, ImageAugmentation and activation layers")
@@ -1587,6 +1592,8 @@ class _Imported:
         if kind == "UpSampling2D":
             return layers.UpSampling2D(_pair(config.get("size", 2)),
                                        config.get("interpolation", "nearest"), name=name)
+        if kind == "Cropping2D":
+            return layers.Cropping2D(config.get("cropping", 0), name=name)
         if kind == "Flatten":
             return layers.Flatten(name=name)
         if kind == "Reshape":

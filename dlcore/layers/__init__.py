@@ -15,6 +15,7 @@
 ``UpSampling2D``       nearest-neighbour or bilinear up-sampling by (S_h, S_w)
 ``Flatten``            (n, C, H, W) -> (n, C*H*W)
 ``Reshape(shape)``     (n, *input_shape) -> (n, *shape), e.g. flat rows into (1, 28, 28)
+``Cropping2D(c)``      cut rows and columns off the edges of maps (the U-Net's "copy and crop")
 ``ReLU``, ``Sigmoid``, activations (``Activation(name)`` for any of them, and for selu,
 ``Tanh``, ``Softmax``, softplus, softsign, relu6, leaky_relu; Dense and Conv2D also take
 ``ELU``                ``activation=``)
@@ -51,6 +52,7 @@ from dlcore.layers.conv_transpose import Conv2DTranspose
 from dlcore.layers.core import (
     ELU,
     Activation,
+    Cropping2D,
     Dropout,
     Flatten,
     LeakyReLU,
@@ -97,7 +99,7 @@ from dlcore.layers.pooling import (
 from dlcore.layers.upsampling import UpSampling2D
 
 __all__ = ["Activation", "Add", "AvgPool2D", "BatchNormalization", "Concatenate", "Conv2D",
-           "Conv2DTranspose", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
+           "Conv2DTranspose", "Cropping2D", "Dense", "Dropout", "ELU", "Flatten", "GaussianNoise",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
            "ImageAugmentation", "L2FeaturePool", "L2Pool2D", "Layer", "LayerNormalization",
            "LeakyReLU", "LocallyConnected2D", "MaxPool2D", "ReLU", "Rescaling", "Reshape",

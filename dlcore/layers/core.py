@@ -1,4 +1,4 @@
-"""Layers without weights: activations, Reshape and Flatten, Dropout and Rescaling.
+"""Layers without weights: activations, Reshape, Flatten and Cropping2D, Dropout and Rescaling.
 
 Activations (lecture "Supervised learning") are computed element-wise, softmax along axis 1
 (the classes of flat rows, the channels of each pixel of (C, H, W) maps); backward uses the
@@ -279,6 +279,103 @@ class Flatten(Reshape):
 
     def _config(self):
         return {}
+
+
+class Cropping2D(Layer):
+    """Cut rows and columns off the edges of NCHW maps (Keras's ``Cropping2D``, channels
+    first): the "copy and crop" of the U-Net (lecture "Deep learning I", "The U-Net
+    architecture"; Ronneberger et al. 2015), whose unpadded 3x3 convolutions leave the
+    contracting path's maps larger than the expanding path's, so that a skip connection crops
+    them to the centre before it concatenates::
+
+        y[n, c, h, w] = x[n, c, top + h, left + w],
+        (n, C, H, W) -> (n, C, H - top - bottom, W - left - right),
+
+    and back-propagation puts the gradient back in place, zeros where the rows and columns
+    were cut. No parameters, no kernel of its own: each pass is two column copies of the
+    maps seen as rows (``take_columns`` / ``place_columns``, held to NumPy's slicing by the
+    merge tests).
+
+    Parameters
+    ----------
+    cropping : int, (sym_height, sym_width) or ((top, bottom), (left, right)), non-negative
+        (Keras's three forms; default 0, the identity)
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), name=None, input_shape=None,
+                 data_format=None):
+        super().__init__(name=name, input_shape=input_shape)
+        check_data_format(data_format, "Cropping2D")
+        self.cropping = cropping_sides(cropping)
+
+    def _config(self):
+        return {"cropping": [list(side) for side in self.cropping]}
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Cropping2D needs (channels, height, width) inputs, got shape "
+                             f"{tuple(input_shape)}; images are NCHW")
+        channels, height, width = input_shape
+        (top, bottom), (left, right) = self.cropping
+        if top + bottom >= height or left + right >= width:
+            raise ValueError(f"Cropping2D({[list(side) for side in self.cropping]}) cuts "
+                             f"{top + bottom} of {height} rows and {left + right} of {width} "
+                             f"columns of its {tuple(input_shape)} input: it must leave at "
+                             f"least one of each; crop less")
+        return (channels, height - top - bottom, width - left - right)
+
+    def forward(self, x, training=False, step=0):
+        self._prepare(x)
+        (top, _), (left, _) = self.cropping
+        n, (channels, height, width), (_, out_height, out_width) = \
+            x.shape[0], self.input_shape, self.output_shape
+        y = self._buffer("output", (n,) + self.output_shape)
+        if out_width == width:
+            columns = x
+        else:   # each row of each map, cut to its columns left, ..., left + W' - 1
+            columns = self._buffer("columns", (n, channels, height, out_width))
+            self.ops.take_columns(x.reshape(n * channels * height, width),
+                                  columns.reshape(n * channels * height, out_width), left)
+        # each map as one row of H W' numbers, cut to its rows top, ..., top + H' - 1
+        self.ops.take_columns(columns.reshape(n * channels, height * out_width),
+                              y.reshape(n * channels, out_height * out_width), top * out_width)
+        return y
+
+    def backward(self, grad_y, need_input_gradient=True):
+        if not need_input_gradient:
+            return None
+        (top, _), (left, _) = self.cropping
+        n, (channels, height, width), (_, out_height, out_width) = \
+            grad_y.shape[0], self.input_shape, self.output_shape
+        grad_x = self.backend.zeros((n,) + self.input_shape, self.dtype)
+        columns = grad_x if out_width == width else \
+            self.backend.zeros((n, channels, height, out_width), self.dtype)
+        self.ops.place_columns(grad_y.reshape(n * channels, out_height * out_width),
+                               columns.reshape(n * channels, height * out_width),
+                               top * out_width)
+        if columns is not grad_x:
+            self.ops.place_columns(columns.reshape(n * channels * height, out_width),
+                                   grad_x.reshape(n * channels * height, width), left)
+        return grad_x
+
+
+def cropping_sides(cropping):
+    """Keras's ``Cropping2D`` argument as ``((top, bottom), (left, right))``: an int crops
+    every side by it, a pair ``(h, w)`` the top and bottom by h and the sides by w; else one
+    line."""
+    def whole(value):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
+            0 <= value < 2**31
+    if whole(cropping):
+        return (int(cropping),) * 2, (int(cropping),) * 2
+    if isinstance(cropping, (tuple, list)) and len(cropping) == 2:
+        if all(whole(side) for side in cropping):
+            return tuple((int(side), int(side)) for side in cropping)
+        if all(isinstance(side, (tuple, list)) and len(side) == 2 and all(map(whole, side))
+               for side in cropping):
+            return tuple((int(a), int(b)) for a, b in cropping)
+    raise ValueError(f"cropping must be a non-negative integer, a pair (height, width) of "
+                     f"them or ((top, bottom), (left, right)), got {cropping!r:.60}")
 
 
 class Dropout(Layer):
