@@ -31,8 +31,9 @@ With g the gradient of the loss for one parameter tensor theta and eta the learn
                   d <- rho d + (1 - rho) Delta^2;  theta <- theta + eta Delta   (Keras's)
 
 The momentum form is that of lecture "Supervised learning" ("Stochastic Gradient Descent with
-Momentum") and PyTorch's. Keras's is another, ``momentum_form="keras"`` (set on a model
-compiled from a Keras file):
+Momentum") and PyTorch's. Lecture "Deep learning I" ("SGD with momentum": v <- alpha v -
+epsilon g, theta <- theta + v) writes Keras's, the other one, ``momentum_form="keras"`` (set on
+a model compiled from a Keras file):
 
     momentum      v <- mu v - eta g;  theta <- theta + v
     Nesterov      v <- mu v - eta g;  theta <- theta + mu v - eta g
@@ -1117,8 +1118,10 @@ class SGD(Optimizer):
         ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
         :class:`Optimizer`
     momentum_form : "dlcore" (Delta <- mu Delta + g, theta <- theta - eta Delta: lecture
-        "Supervised learning", PyTorch) or "keras" (v <- mu v - eta g, theta <- theta + v);
-        the same steps at a constant rate, Keras's under a schedule only with "keras", which a
+        "Supervised learning", "Stochastic Gradient Descent with Momentum", PyTorch) or
+        "keras" (v <- mu v - eta g, theta <- theta + v: lecture "Deep learning I", "SGD with
+        momentum", whose alpha is mu and epsilon eta; Keras); the same steps at a constant
+        rate, Keras's (and "Deep learning I"'s) under a schedule only with "keras", which a
         model compiled from a Keras file gets. The ``velocity`` slot holds Delta or v.
     """
 
