@@ -1428,7 +1428,9 @@ class Model(TrainingLoop):
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Write the weights in Keras's HDF5 weights layout (``layer_names``, ``weight_names``,
         a group per layer; kernels in Keras's NHWC order; Keras 3's layout for a name ending in
-        ``.weights.h5``). ``overwrite=False`` refuses an existing file; ``max_shard_size``
+        ``.weights.h5``, which Keras 3 requires of its own: lecture "Deep learning I"'s
+        ``save_weights('model_weights.h5')`` is Keras 2's, the legacy layout, which Keras 3's
+        ``load_weights`` reads). ``overwrite=False`` refuses an existing file; ``max_shard_size``
         must be None (one file)."""
         from dlcore.io import keras
         name = os.fspath(filepath)
@@ -1436,8 +1438,9 @@ class Model(TrainingLoop):
         keras.save_weights(self, filepath)
 
     def load_weights(self, filepath, skip_mismatch=False):
-        """Read weights written by :meth:`save_weights` or by Keras (a legacy ``.h5`` weights
-        or model file), or those of a model file ``dlcore.save`` wrote for the same
+        """Read weights written by :meth:`save_weights` or by Keras (Keras 3's
+        ``.weights.h5``, a legacy ``.h5`` weights or model file: lecture "Deep learning I"'s
+        ``model_weights.h5``), or those of a model file ``dlcore.save`` wrote for the same
         architecture, into this built model, every shape checked first: all or nothing, so
         Keras's ``skip_mismatch`` must be False."""
         from dlcore.io import keras

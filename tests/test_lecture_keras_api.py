@@ -345,6 +345,31 @@ def test_save_weights_and_load_weights_model_weights_h5(make, tmp_path, monkeypa
     np.testing.assert_array_equal(fresh.predict(data), model.predict(data))
 
 
+def test_the_slides_weights_file_goes_to_keras_3_which_names_its_own_otherwise(
+        tmp_path, monkeypatch):
+    """Keras 3 (torch backend) as the oracle: it refuses the slide's name for its own
+    ``save_weights`` (docs/networks.md says so), reads dlcore's ``model_weights.h5``, and its
+    own ``model.weights.h5`` loads into dlcore; the predictions agree within float32
+    rounding."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    monkeypatch.chdir(tmp_path)
+    in_keras = keras.Sequential([keras.Input((100,)), keras.layers.Dense(64, activation="relu"),
+                                 keras.layers.Dense(10, activation="softmax")])
+    with pytest.raises(ValueError, match=r"must end in `?\.weights\.h5"):
+        in_keras.save_weights('model_weights.h5')
+    data = RS.random((3, 100), dtype=np.float32)
+    model = the_sequential_classifier()
+    model.save_weights('model_weights.h5')
+    in_keras.load_weights('model_weights.h5')
+    np.testing.assert_allclose(in_keras.predict(data, verbose=0), model.predict(data),
+                               rtol=1e-5, atol=1e-6)
+    in_keras.set_weights([1.5 * w + 0.01 for w in in_keras.get_weights()])
+    in_keras.save_weights('model.weights.h5')
+    model.load_weights('model.weights.h5')
+    np.testing.assert_allclose(model.predict(data), in_keras.predict(data, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
 # -- the regularisation slides, written the Keras way ----------------------------------------
 def test_xavier_glorot_initialization_is_the_dense_default():
     """Slide "Xavier (or Glorot) initialization": kernel_initializer='glorot_uniform', weights
