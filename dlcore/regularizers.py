@@ -52,7 +52,13 @@ class Regularizer:
 
 
 class L2(Regularizer):
-    """L2 weight decay, Omega = l2 / 2 ||theta||^2 (a Gaussian prior on the weights)."""
+    """L2 weight decay, Omega = l2 / 2 ||theta||^2, gradient l2 theta (a Gaussian prior on the
+    weights; lecture "Convolutional neural networks" (2016), "Weight decay").
+
+    Not Keras's class of the same name: Keras's ``L2(l2)``, like lecture "Deep learning I"
+    ("Other regularization techniques": J + lambda w^T w), penalises l2 ||theta||^2, twice
+    this one. Code ported from Keras or from that lecture writes ``l2(lambda)`` (Keras's
+    meaning, this class at 2 lambda) or ``L2(2 * lambda)``."""
 
     def __init__(self, l2=0.01):
         super().__init__(l2=l2)
