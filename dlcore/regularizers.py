@@ -22,6 +22,8 @@ Dense kernel (in, out) a unit is a column; for a Conv2D kernel (F, C, k_h, k_w) 
 
 Layers take them as ``kernel_regularizer=L2(1e-4)``, ``bias_regularizer=...`` and
 ``kernel_constraint=MaxNorm(3.0)``; the optimiser adds the gradients inside its update kernel.
+Keras's own objects (``keras.regularizers.L2(1e-4)``, ``L1``, ``L1L2``,
+``keras.constraints.MaxNorm(3)``) are taken too, with Keras's meaning.
 """
 import numpy as np
 
@@ -173,14 +175,34 @@ def get_constraint(identifier, name="kernel_constraint"):
 def _resolve(identifier, name, base, by_name):
     if identifier is None or isinstance(identifier, base):
         return identifier
+    ported = _from_keras(identifier)
+    if ported is not None and isinstance(ported, base):
+        return ported
     if isinstance(identifier, str) and identifier.lower() in by_name:
         return by_name[identifier.lower()]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
         cls = _CLASSES[identifier["class_name"]]
         if issubclass(cls, base):
             return cls(**identifier.get("config", {}))
-    raise ValueError(f"{name} must be None, a {base.__name__}, one of "
+    raise ValueError(f"{name} must be None, a {base.__name__} (or Keras's), one of "
                      f"{', '.join(by_name)} or a config dict; got {identifier!r}")
+
+
+#: Keras's regularizer and constraint classes, as dlcore's with Keras's meaning
+_KERAS_CLASSES = {"L1": lambda c: l1(c["l1"]), "L2": lambda c: l2(c["l2"]),
+                  "L1L2": lambda c: l1_l2(c.get("l1", 0.0), c.get("l2", 0.0)),
+                  "MaxNorm": lambda c: MaxNorm(c.get("max_value", 2.0), c.get("axis"))}
+
+
+def _from_keras(identifier):
+    """Keras's own regularizer or constraint object (``keras.regularizers.L2(1e-4)``, as a
+    Keras model is written) as dlcore's with Keras's meaning (``l2(1e-4)``: Keras's
+    ``L2(lambda)`` penalises lambda ||theta||^2, dlcore's L2 half that); None for anything
+    else."""
+    cls = type(identifier)
+    if not cls.__module__.split(".")[0] == "keras" or cls.__name__ not in _KERAS_CLASSES:
+        return None
+    return _KERAS_CLASSES[cls.__name__](identifier.get_config())
 
 
 def serialize(item):

@@ -65,6 +65,25 @@ def test_keras_spellings_mean_what_they_mean_in_keras():
     assert isinstance(l1_l2(0.1, 0.0), L1L2)
 
 
+def test_keras_regulariser_objects_penalise_as_keras_computes_them():
+    """Keras 3 (torch backend) as the oracle: a Keras regulariser object given to a dlcore layer
+    (Keras code ported as it is) penalises what Keras's computes, to float32 rounding; it was
+    refused, and writing dlcore for keras (``dlcore.regularizers.L2``) halves Keras's L2."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    weights = np.arange(-3.0, 3.0, dtype=np.float32).reshape(2, 3)
+    for theirs in (keras.regularizers.L2(0.01), keras.regularizers.L1(0.02),
+                   keras.regularizers.L1L2(0.1, 0.01)):
+        mine = Dense(3, kernel_regularizer=theirs).kernel_regularizer
+        assert mine.penalty(weights) == pytest.approx(
+            float(keras.ops.convert_to_numpy(theirs(weights))), rel=1e-6)
+    assert L2(0.01).penalty(weights) == pytest.approx(
+        0.5 * float(keras.ops.convert_to_numpy(keras.regularizers.L2(0.01)(weights))), rel=1e-6)
+    constraint = Dense(3, kernel_constraint=keras.constraints.MaxNorm(3)).kernel_constraint
+    assert isinstance(constraint, MaxNorm) and constraint.max_value == 3
+    with pytest.raises(ValueError, match=r"MaxNorm\(axis=\[0\]\) on a Conv2D"):
+        Conv2D(3, 3, kernel_constraint=keras.constraints.MaxNorm(3))   # Keras's axis=0
+
 def test_a_regulariser_named_without_strength_is_refused():
     """Keras's "l1l2" is L1L2(0, 0): no penalty. dlcore's "l1_l2" silently trained
     unregularised while its docstring promised 0.01."""
