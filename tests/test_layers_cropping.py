@@ -96,3 +96,18 @@ def test_cropping_goes_to_keras_and_back_with_keras_predictions(tmp_path):
     expected = np.concatenate([images[:, 2:16, 2:18], images[:, 2:16, 2:18],
                                images[:, 1:15, 2:18]], axis=3).transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(crops, expected)
+
+
+def test_gradcheck_passes_through_crops_of_the_input_and_of_maps():
+    """:func:`dlcore.gradcheck` (float64 central differences, on a copy rebuilt from each
+    layer's config) through crops of every form, the input's gradient included."""
+    inputs = Input(shape=(1, 9, 9))
+    maps = Cropping2D(((1, 0), (0, 2)))(Conv2D(2, 3, activation="tanh")(inputs))       # 6x5
+    other = Conv2D(2, 2, activation="tanh")(Cropping2D(((0, 0), (1, 0)))(Cropping2D(1)(inputs)))
+    joined = dlcore.layers.Flatten()(concatenate([maps, Cropping2D(0)(other)]))
+    model = dlcore.Model(inputs, dlcore.layers.Dense(3, activation="softmax")(joined),
+                         backend="cpu", seed=0)
+    model.compile("cross_entropy", "sgd")
+    x = np.random.default_rng(5).random((4, 1, 9, 9)).astype(np.float32)
+    errors = dlcore.gradcheck(model, x, np.arange(4) % 3, verbose=False)
+    assert "input" in errors and max(errors.values()) < 1e-6
