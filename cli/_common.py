@@ -216,6 +216,12 @@ class OneLineErrorGroup(click.Group):
                 click.echo("dlcore: aborted", err=True)
                 sys.exit(1)
             _say_interrupted("interrupted", terminating_signal(error))
+        except click.exceptions.NoArgsIsHelpError as error:
+            # `dlcore` or `dlcore homework` alone: the first thing a new user types. Its
+            # "error" is the group's help, which a one-line message squashed into one long
+            # line; it is shown as --help shows it (on stderr, exit code 2, as Click does)
+            click.echo(error.ctx.get_help(), err=True)
+            sys.exit(2)
         except click.UsageError as error:
             message = one_line(error.format_message())
             # one hint: a message that names the help to read (dlcore sweep names the swept

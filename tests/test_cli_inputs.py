@@ -511,3 +511,14 @@ def test_an_empty_out_file_is_refused_before_the_command_works(tmp_path, monkeyp
         assert result.exit_code == 2, (words, result.output)
         assert "empty file name" in result.stderr and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == [model]
+
+
+@pytest.mark.parametrize("group", [[], ["homework"], ["rbm"]])
+def test_a_command_group_alone_shows_its_help_as_help_not_squashed_into_one_line(group):
+    result = CliRunner().invoke(main, group)
+    alone = CliRunner().invoke(main, [*group, "--help"])
+    assert result.exit_code == 2
+    assert "dlcore: error:" not in result.stderr
+    # the group's help, one command a line, as --help prints it
+    assert result.stderr.strip() == alone.stdout.strip()
+    assert len(result.stderr.strip().splitlines()) > 5
