@@ -199,6 +199,9 @@ class ContrastiveDivergence:
         # for all hidden units i do
         #     compute Q(h1i = 1 | x1)  (for binomial units, sigm(c_i + sum_j W_ij x1j))
         #     sample h1i in {0, 1} from Q(h1i | x1)
+        # (the slide's W_ij is our W[j, i], so for all i at once: q1 = sigm(x1 W + c), one row
+        # per training vector; h1 = 1 where a uniform draw u < q1. input1 is x1 itself for
+        # binary units)
         input1 = units.weight_input(be, x1, "data")
         be.gemm_sigmoid_bernoulli(input1, self.W, q1, self.hidden_bias, h1, s.seed,
                                   STREAM_GIBBS, update, first_row=first)
@@ -232,6 +235,7 @@ class ContrastiveDivergence:
         # element-wise passes together as the block ends (one launch on CUDA)
         with be.parameter_steps():
             # b <- b + eps (x1 - x2)
+            #     averaged over the batch's rows, through the momentum buffer (velocity);
             #     first: it may read W as it was (the Gaussian layer's sigma step)
             units.update(be, CDBatch(x1, x2, h1, q2, self.W, self.means), self.visible_bias,
                          self.velocity_visible_bias, s)
@@ -243,8 +247,10 @@ class ContrastiveDivergence:
                                        s.learning_rate / b, s.learning_rate / x2.shape[0],
                                        s.momentum, s.learning_rate * s.weight_decay)
             # c <- c + eps (h1 - Q(h2. = 1 | x2))
+            #     averaged over the rows (b of h1, m of q2), through the momentum buffer
             contrastive_bias_step(be, self.hidden_bias, self.velocity_hidden_bias, h1, q2,
                                   s.learning_rate, s.momentum, self.means, "hidden")
+        # (not on the slide: the sparsity target's extra step of c, off by default)
         if s.sparsity_target is not None:
             be.sparsity_step(q1, self.sparsity_mean, self.hidden_bias, s.sparsity_decay,
                              s.learning_rate * s.sparsity_cost, s.sparsity_target)
@@ -263,10 +269,15 @@ class ContrastiveDivergence:
             units.sample_from_hidden(be, h, self.W, p2, self.visible_bias,
                                      x2 if s.sample_visible else None, s.seed,
                                      STREAM_GIBBS + 2 * t + 1, update, first)
+            # (not on the slide: the training lines' reconstruction error, the sum over the
+            # batch of (x1 - P(x2 = 1 | h1))^2, from the first step only)
             if t == 0:
                 be.accumulate_squared_error(x1, p2, self.squared_error)
             # for all hidden units i do
             #     compute Q(h2i = 1 | x2)  (for binomial units, sigm(c_i + sum_j W_ij x2j))
+            # (q2 = sigm(x2 W + c). The slide draws no h2: CD-1's only step, and CD-k's last,
+            # pass h = None, the probabilities only; CD-k's earlier steps sample h2 into h,
+            # where the next step starts)
             input2 = units.weight_input(be, x2, "model")
             h = self.h2[:x1.shape[0]] if t + 1 < s.cd_k else None
             be.gemm_sigmoid_bernoulli(input2, self.W, q2, self.hidden_bias, h, s.seed,
