@@ -1356,6 +1356,16 @@ def refuse_unsaveable_chains(model, n_visible):
             "--batch-size or --temperatures")
 
 
+def resuming_line(done, total):
+    """What a resumed run trains, under its "training a ..." line: the epochs it has left, or
+    none (``--resume runs/x/model.h5`` of a finished run only writes the outputs again),
+    which the "training" line alone, followed by no epoch at all, left a user to guess."""
+    if done >= total:
+        return (f"resuming: all {count(total, 'epoch')} trained already, none left: the "
+                "outputs are written again without training (a larger --epochs trains on)")
+    return f"resuming: {done} of {count(total, 'epoch')} trained, training the {total - done} left"
+
+
 def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
               unit=TRAINING_ERROR_UNIT, rows="training images", **fit_options):
     """``model.fit(X)`` (or ``model.resume(X)``) with a progress bar showing ``monitor``
@@ -1368,6 +1378,7 @@ def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",
 
     if resuming:
         checkpoints.track(model, where)
+        click.echo(resuming_line(model.epochs_done_, model.epochs), err=True)
     refuse_unsaveable_chains(model, X.shape[1])
     note_batch_size(getattr(model, "batch_size", None), len(X), rows)
     progress = EpochProgress("training", monitor, unit)

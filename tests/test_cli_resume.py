@@ -1178,3 +1178,23 @@ def test_the_refusal_of_another_commands_file_gives_a_command_that_resumes_it(tm
     assert result.exit_code == 1, result.output
     assert error_lines(result)[0].endswith(
         f"resume it with: dlcore dbn finetune '{pretrained}' --resume {checkpoint}")
+
+
+def test_resuming_a_finished_model_says_it_trains_nothing_and_a_checkpoint_what_is_left(
+        tmp_path):
+    # `--resume runs/x/model.h5` trains no epoch: under "training a ... RBM" it said nothing,
+    # and went straight to the table, leaving the user to guess whether it had trained
+    runner = CliRunner()
+    arguments = ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-2",
+                 "--hidden", "4", "--backend", "cpu"]
+    first = runner.invoke(main, [*arguments, "--epochs", "1", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(main, ["homework", "task1", "--resume", str(tmp_path / "a" / "model.h5")])
+    assert again.exit_code == 0, again.output
+    assert "resuming: all 1 epoch trained already, none left" in again.stderr
+    assert "training: epoch" not in again.output
+    more = runner.invoke(main, ["homework", "task1", "--epochs", "3", "--out", str(tmp_path / "b"),
+                                "--resume", str(tmp_path / "a" / "model.h5")])
+    assert more.exit_code == 0, more.output
+    assert "resuming: 1 of 3 epochs trained, training the 2 left" in more.stderr
+    assert "training: epoch 2/3" in more.output
