@@ -425,6 +425,22 @@ def report(benchmark, title, setting, comparisons, machine, missing=(), load_bef
             "missing": list(missing)}
 
 
+#: A load average above this many times the cores marks a run as oversubscribed.
+OVERSUBSCRIBED = 2
+
+
+def oversubscription_note(highest_load, cores):
+    """The sentence that says a run's times carry the load, or None: for a run whose load
+    average (1 min) went above :data:`OVERSUBSCRIBED` times the ``cores`` (the printed report
+    and the README's table both say it)."""
+    if highest_load is None or highest_load <= OVERSUBSCRIBED * cores:
+        return None
+    return ("It was heavily oversubscribed: every parallel region waited for its threads to be "
+            "scheduled, so the absolute times (and the SGEMM rate) are far above those of an "
+            "idle machine; only the ratios compare the contenders, and they too carry that "
+            "load.")
+
+
 def format_report(run):
     """A :func:`report` as the lines the commands print: the machine, the load, then one
     table per comparison (min, median, GFLOP/s and share of the SGEMM rate when known, the
@@ -434,6 +450,12 @@ def format_report(run):
     if load.get("before") and load.get("after"):
         lines.append(f"load average (1 min): {load['before'][0]:.2f} before, "
                      f"{load['after'][0]:.2f} after; {run['machine']['cores']} cores")
+        # a share of SGEMM of 207% or PyTorch 25 times slower, on a loaded machine, unsaid
+        note = oversubscription_note(max(load["before"][0], load["after"][0]),
+                                     run["machine"]["cores"])
+        if note is not None:
+            lines.append(note + " A share of SGEMM above 100% is one measured at a busier "
+                         "moment than the run's; run the bench on an idle machine.")
     lines.append(run["title"])
     sgemm = (run["machine"].get("sgemm") or {}).get("gflops")
     for comparison in run["comparisons"]:

@@ -23,12 +23,10 @@ given twice is refused. In the README the table sits between the two :data:`BEGI
 import json
 from pathlib import Path
 
-from dlcore.bench import GPU_BACKENDS, SCHEMA, machine_line
+from dlcore.bench import GPU_BACKENDS, SCHEMA, machine_line, oversubscription_note
 
 BEGIN = "<!-- measured: written by `dlcore bench table` from the JSON reports; do not edit -->"
 END = "<!-- measured: end -->"
-#: A load average above this many times the cores marks a run as oversubscribed.
-OVERSUBSCRIBED = 2
 #: What identifies a machine in a report: two reports differing here (or in the ISA both sides'
 #: code was held to, :func:`machine_identity`) are two machines.
 MACHINE_KEYS = ("cpu", "isa", "cores", "threads")
@@ -178,11 +176,9 @@ def measured_table(reports):
         lines.append(f"The machine was shared: load average (1 min) "
                      f"{min(v[0] for v in loads):.1f} to {highest:.1f} on "
                      f"{machine['cores']} cores during the runs.")
-        if highest > OVERSUBSCRIBED * machine["cores"]:
-            lines.append("It was heavily oversubscribed: every parallel region waited for "
-                         "its threads to be scheduled, so the absolute times (and the SGEMM "
-                         "rate) are far above those of an idle machine; only the ratios "
-                         "compare the contenders, and they too carry that load.")
+        note = oversubscription_note(highest, machine["cores"])
+        if note is not None:
+            lines.append(note)
     lines += [f"Each cell is the minimum / median of {', '.join(map(str, repeats))} runs per "
               "contender, alternating between the contenders after a warm-up each; the ratio is "
               "dlcore's minimum over the other's (below 1: dlcore faster). Both sides of a row do "

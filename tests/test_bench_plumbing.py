@@ -492,3 +492,13 @@ def test_the_readmes_ratios_of_other_runs_are_those_of_their_committed_reports(f
                    if f"docs/measured/{folder.name}/" in text]
     quoted = re.search(r"ratios ([0-9., and]+?) in the order below", paragraph).group(1)
     assert ratios and re.split(r", | and ", quoted) == ratios
+
+
+def test_the_printed_report_of_a_loaded_machine_says_its_times_and_sgemm_share_carry_the_load():
+    # on 2 cores under a load of 16, bench rbm printed "207%" of SGEMM and PyTorch 25 times
+    # slower with nothing but the load average's figures beside them
+    loaded = "\n".join(bench.format_report(fake_report(load_after=(16.0, 9.0, 4.0))))
+    assert "heavily oversubscribed" in loaded and "only the ratios" in loaded
+    assert "A share of SGEMM above 100%" in loaded and "idle machine" in loaded
+    idle = "\n".join(bench.format_report(fake_report()))
+    assert "oversubscribed" not in idle and "above 100%" not in idle
