@@ -1217,21 +1217,53 @@ def test_a_keras_merge_dlcore_refuses_is_told_in_the_files_shapes(tmp_path, merg
         dlcore.load(tmp_path / "merge.keras")
 
 
-@pytest.mark.parametrize("functional", [False, True], ids=["sequential", "functional"])
-def test_a_keras_dense_of_maps_is_refused_as_the_per_pixel_layer_it_is(tmp_path, functional):
-    """Keras applies a Dense to the last axis of (H, W, C) maps, each pixel's channels (a 1x1
-    convolution). dlcore refused the file naming its own (C, H, W) shape and advising a
-    Flatten() before the Dense, which computes something else."""
+@pytest.mark.parametrize("squeeze", ["keepdims", "reshape"])
+def test_a_keras_dense_of_maps_crosses_to_dlcore_and_back_as_a_dense(tmp_path, squeeze):
+    """Keras applies a Dense to the last axis of (H, W, C) maps, each pixel's channels: the
+    squeeze-and-excitation block's Dense on its (1, 1, C) squeeze (by a keepdims pool or a
+    Reshape), and a Dense on (H, W, C) maps. dlcore refused the file ("Keras applies this Dense
+    to the last axis..."); now its Dense does the same, the file predicts as in Keras,
+    fine-tunes, and Keras predicts dlcore's export as dlcore does, each layer still a Dense."""
     keras = real_keras()
     layers = keras.layers
     image = keras.Input((4, 5, 3))
-    conv, dense = layers.Conv2D(2, 3, padding="same"), layers.Dense(6)
-    model = keras.Model(image, dense(conv(image))) if functional else \
-        keras.Sequential([image, conv, dense])
-    model.save(tmp_path / "dense.keras")
-    with pytest.raises(dlcore.ModelFileError, match=r"Keras applies this Dense to the last axis "
-                       r"of its \(4, 5, 2\) input, .* Conv2D\(6, 1\): the same per-pixel"):
-        dlcore.load(tmp_path / "dense.keras")
+    maps = layers.Conv2D(6, 3, padding="same", activation="relu")(image)
+    squeezed = layers.GlobalAveragePooling2D(keepdims=True)(maps) if squeeze == "keepdims" \
+        else layers.Reshape((1, 1, 6))(layers.GlobalAveragePooling2D()(maps))
+    gate = layers.Dense(6, activation="sigmoid")(layers.Dense(2, activation="relu")(squeezed))
+    pixels = layers.Dense(3, activation="tanh")(layers.Multiply()([maps, gate]))
+    output = layers.Dense(2, activation="softmax")(layers.Flatten()(pixels))
+    keras.Model(image, output).save(tmp_path / "se.keras")
+    x = images(4, (3, 4, 5))
+    expected = predict_nchw(keras.models.load_model(tmp_path / "se.keras"), x)
+    model = dlcore.load(tmp_path / "se.keras")
+    assert [type(layer).__name__ for layer in model.layers].count("Dense") == 4
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    model.compile("sparse_categorical_crossentropy", "sgd")
+    model.fit(x, np.array([0, 1, 1, 0]), epochs=2, batch_size=2, verbose=0)
+    tuned = model.predict(x)
+    assert np.abs(tuned - expected).max() > 1e-4
+    for name in ("back.keras", "back.h5"):
+        model.save(tmp_path / name)
+        back = keras.models.load_model(tmp_path / name)
+        assert [type(layer).__name__ for layer in back.layers].count("Dense") == 4
+        np.testing.assert_allclose(predict_nchw(back, x), tuned, atol=1e-6)
+
+
+def test_a_keras_dense_of_sequences_crosses_to_dlcore_and_back(tmp_path):
+    """A Keras Dense on (steps, features) sequences, each step's features: dlcore refused the
+    file; now it predicts as Keras and Keras reads its export back."""
+    keras = real_keras()
+    layers = keras.layers
+    keras.Sequential([keras.Input((7, 5)), layers.Dense(4, activation="relu"), layers.Flatten(),
+                      layers.Dense(3, activation="softmax")]).save(tmp_path / "steps.h5")
+    x = np.random.default_rng(1).standard_normal((6, 7, 5)).astype(np.float32)
+    expected = keras.models.load_model(tmp_path / "steps.h5").predict(x, verbose=0)
+    model = dlcore.load(tmp_path / "steps.h5")
+    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
+    model.save(tmp_path / "back.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "back.keras").predict(
+        x, verbose=0), expected, atol=1e-6)
 
 
 def test_a_keras_model_of_dict_outputs_nested_in_another_keeps_its_dicts(tmp_path):

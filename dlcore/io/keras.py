@@ -660,6 +660,8 @@ def _reshaped_units(model):
     columns = {}
 
     def units_of(dense, shape):
+        if int(np.prod(shape)) != dense.units:   # a Dense on maps makes maps, not rows
+            return
         needed = _flattened_layout(shape)
         if columns.get(id(dense), needed) != needed:
             raise ValueError(f"layer {dense.name!r} (Dense) feeds reshapes to different maps")
@@ -1552,15 +1554,7 @@ class _Imported:
                                  floor=True, **options)
         if kind == "LocallyConnected2D":
             return self._locally_connected(name, config, layers)
-        if kind == "Dense":
-            incoming = self._current or getattr(self, "input_shape", None)
-            if incoming is not None and len(incoming) > 1:
-                # Keras's Dense of maps or sequences is per pixel or step, dlcore's of rows
-                raise ValueError(f"Keras applies this Dense to the last axis of its "
-                                 f"{shape_text(_nhwc(incoming))} input, each pixel's (or "
-                                 f"step's) features; dlcore's Dense takes rows (n, features): "
-                                 f"put a Flatten() before it in the Keras model, or on maps a "
-                                 f"Conv2D({config.get('units')}, 1): the same per-pixel Dense")
+        if kind == "Dense":   # of rows, or of each step's or pixel's features (channels)
             layer = layers.Dense(config.get("units"), activation=self._activation(config),
                                  use_bias=config.get("use_bias", True), name=name,
                                  **_imported_weight_settings(kind, config, self.notes, name))
@@ -2688,8 +2682,11 @@ def _reshaped_dense_units(entries):
             source, steps = sources.get(source), steps + 1
         if kinds.get(source) != "Dense":
             continue
-        needed = _reshape_map(_resolved_target(target, configs[source].get("units")))
-        if needed is not None:
+        units = configs[source].get("units")
+        target = _resolved_target(target, units)
+        needed = _reshape_map(target)
+        if needed is not None and target[0] * target[1] * target[2] == units:
+            # (not a Dense on maps of more than one pixel: it makes maps, reshaped as maps)
             if columns.get(source, needed) != needed:
                 raise ValueError(f"layer {source!r} (Dense) feeds reshapes to different maps")
             columns[source] = needed

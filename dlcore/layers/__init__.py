@@ -1,7 +1,8 @@
 """Layers of a network: each one a shape map with a forward and a backward pass.
 
 =====================  ===============================================================
-``Dense(units)``       y = activation(x @ kernel + bias), kernel (in, out)
+``Dense(units)``       y = activation(x @ kernel + bias), kernel (in, out); on sequences
+                       (T, in) and maps (in, H, W) each step's or pixel's (as Keras's)
 ``Conv2D(filters, k)`` cross-correlation of NCHW images, kernel (F, C, k_h, k_w)
 ``MaxPool2D``,         max, average and L2 pooling (pool size and stride); Keras'
 ``AvgPool2D``,         ``MaxPooling2D`` and ``AveragePooling2D`` make the first two with

@@ -289,6 +289,11 @@ class ReferenceOps:
     def copy(self, source, target):
         target[...] = source
 
+    def swap_axes(self, x, out):
+        """out (n, b, a) <- x (n, a, b) with its last two axes swapped (maps channels last,
+        for a Dense on maps, and back)."""
+        out[...] = x.transpose(0, 2, 1)
+
     def accumulate(self, source, target):
         target += source
 
@@ -781,6 +786,18 @@ class KernelOps:
             target = self._joined_columns(grad, axis)
             self.take_columns(source, target, offset)
             offset += target.shape[1]
+
+    def swap_axes(self, x, out):
+        # a gather through x's strides read in out's order (broadcast_span, no axis repeated)
+        n, a, b = x.shape
+        key = ("swap_axes", n, a, b)
+        cache = self.__dict__.setdefault("_broadcast", {})
+        if key not in cache:
+            cache[key] = tuple(self.backend.asarray(np.asarray(table, np.int64), np.int64)
+                               for table in ((n, b, a), (a * b, 1, b)))
+        shape, source_strides = cache[key]
+        self.backend.launch_1d(broadcast_span, out.size, x.reshape(-1), out.reshape(-1), shape,
+                               source_strides)
 
     def copy(self, source, target):
         self.backend.launch_1d(copy_span, target.size, source.reshape(-1), target.reshape(-1))
