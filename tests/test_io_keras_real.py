@@ -1266,6 +1266,46 @@ def test_a_keras_dense_of_sequences_crosses_to_dlcore_and_back(tmp_path):
         x, verbose=0), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+def test_a_float64_keras_model_stays_float64_both_ways(tmp_path, suffix):
+    """A Keras model whose layers compute in float64 (``dtype="float64"``) was imported and
+    exported as float32, its weights rounded. Now dlcore computes it in float64 with Keras's
+    weights to the bit, fine-tunes it, and Keras reads back float64 layers holding dlcore's
+    weights to the bit; a model mixing float64 and float32 layers imports in float32 with a
+    warning naming them."""
+    keras = real_keras()
+    layers = keras.layers
+    image = keras.Input((4, 5, 3), dtype="float64")
+    maps = layers.Conv2D(4, 3, activation="tanh", dtype="float64")(image)
+    gate = layers.Dense(4, activation="sigmoid", dtype="float64")(
+        layers.GlobalAveragePooling2D(keepdims=True, dtype="float64")(maps))
+    rows = layers.Flatten(dtype="float64")(layers.Multiply(dtype="float64")([maps, gate]))
+    output = layers.Dense(3, activation="softmax", dtype="float64")(rows)
+    keras.Model(image, output).save(tmp_path / f"f64.{suffix}")
+    x = images(4, (3, 4, 5)).astype(np.float64)
+    written = keras.models.load_model(tmp_path / f"f64.{suffix}")
+    model = dlcore.load(tmp_path / f"f64.{suffix}")
+    assert model.dtype == np.float64
+    for got, want in zip(model.get_weights(layout="keras"), written.get_weights()):
+        assert got.dtype == np.float64 and np.array_equal(got, want)
+    np.testing.assert_allclose(model.predict(x), predict_nchw(written, x), atol=1e-6)
+    model.compile("sparse_categorical_crossentropy", "sgd")
+    model.fit(x, np.array([0, 1, 2, 0]), epochs=2, batch_size=2, verbose=0)
+    model.save(tmp_path / f"back.{suffix}")
+    back = keras.models.load_model(tmp_path / f"back.{suffix}")
+    assert {layer.dtype_policy.name for layer in back.layers
+            if type(layer).__name__ != "InputLayer"} == {"float64"}
+    for got, want in zip(back.get_weights(), model.get_weights(layout="keras")):
+        assert got.dtype == np.float64 and np.array_equal(got, want)
+    np.testing.assert_allclose(predict_nchw(back, x), model.predict(x), atol=1e-6)
+    mixed = keras.Sequential([keras.Input((4,)), layers.Dense(3, dtype="float64"),
+                              layers.Dense(2, name="single")])
+    mixed.save(tmp_path / f"mixed.{suffix}")
+    with pytest.warns(UserWarning, match=r"Keras layers compute in float32, float64 \(layer "
+                      r"'single', .*dlcore computes a model in one dtype.*imports in float32"):
+        assert dlcore.load(tmp_path / f"mixed.{suffix}").dtype == np.float32
+
+
 def test_a_keras_model_of_dict_outputs_nested_in_another_keeps_its_dicts(tmp_path):
     """Real Keras: ``inner({"title": t, "body": b})`` in an outer model (Keras gives a dict of
     tensors by the output keys; its file calls the inner model on a dict). dlcore refused

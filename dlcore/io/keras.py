@@ -205,6 +205,8 @@ class _Exported:
                 check_keras_layer(layer)
         self.name = model.name
         self.trainable = bool(model.trainable)
+        # Keras's dtype policy of every layer, and its arrays' type: the model's
+        self.float_type = "float64" if model.dtype == np.float64 else "float32"
         self.notes = []
         self.normalization_arrays = {}   # layer name -> its arrays' names
         self.functional = not isinstance(model, Sequential)
@@ -598,6 +600,12 @@ class _Exported:
         return entry
 
     def model_config(self):
+        config = self._model_config()
+        if self.float_type != "float32":
+            _set_float_type(config["config"]["layers"], self.float_type)
+        return config
+
+    def _model_config(self):
         sequential = self._as_sequential() if self.functional else None
         if sequential is not None:
             return sequential
@@ -620,6 +628,60 @@ class _Exported:
                 "config": {"name": self.name, "trainable": self.trainable,
                            "layers": self.layers,
                            "build_input_shape": self.layers[0]["config"]["batch_shape"]}}
+
+
+def _set_float_type(entries, float_type):
+    """Give each of a Keras config's layer ``entries`` (nested models' included) the dtype
+    ``float_type``: an input's dtype, every other layer's dtype policy."""
+    for entry in entries:
+        config = entry["config"]
+        if entry["class_name"] in _MODEL_CLASSES:
+            _set_float_type(config["layers"], float_type)
+        elif entry["class_name"] == "InputLayer":
+            config["dtype"] = float_type
+        else:
+            config["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
+                               "config": {"name": float_type}, "registered_name": None}
+
+
+def _policy_name(dtype):
+    """The name of a Keras layer config's ``dtype``: a string (Keras 2, an input's) or a
+    (DType)Policy object (Keras 3: ``{"class_name": "DTypePolicy", "config": {"name":
+    "float64"}}``); None for none."""
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name") if isinstance(dtype.get("config"),
+                                                                  dict) else None
+    return dtype if isinstance(dtype, str) else None
+
+
+def _keras_float_type(entries, notes):
+    """The one dtype dlcore computes the model of a Keras config's layer ``entries`` in:
+    "float64" where each layer's policy is float64 (``dtype="float64"``, or
+    ``keras.config.set_floatx("float64")``), else "float32", with a note in ``notes`` where
+    some layer computes in another type (float64 beside float32 layers, float16, a mixed
+    policy): dlcore's models compute in one."""
+    names = {}
+
+    def collect(items, depth=0):
+        for entry in items if isinstance(items, list) and depth < 64 else ():
+            config = entry.get("config") if isinstance(entry, dict) else None
+            if not isinstance(config, dict):
+                continue
+            if entry.get("class_name") in _MODEL_CLASSES:
+                collect(config.get("layers"), depth + 1)
+            elif entry.get("class_name") != "InputLayer":
+                name = _policy_name(config.get("dtype")) or "float32"
+                names.setdefault(name, str(config.get("name"))[:80])
+
+    collect(entries)
+    if set(names) == {"float64"}:
+        return "float64"
+    if set(names) - {"float32"}:
+        notes.append(f"Keras layers compute in {', '.join(sorted(names))} (layer "
+                     f"{', '.join(repr(names[name]) for name in sorted(names))}): dlcore "
+                     f"computes a model in one dtype, float32 or float64 in every layer, so "
+                     f"this one imports in float32")
+    return "float32"
 
 
 def _tensor_keys(model, attribute, tensors):
@@ -1057,7 +1119,8 @@ def _write_weights(group: h5py.Group, exported: _Exported, config=None, same_as=
                       for weight, array, _ in _named_arrays(exported, entry, same_as)]
         _string_list_attribute(layer_group, "weight_names", [path for path, _ in arrays])
         for path, array in arrays:
-            layer_group.create_dataset(path, data=np.ascontiguousarray(array, dtype=np.float32))
+            layer_group.create_dataset(path, data=np.ascontiguousarray(
+                array, dtype=exported.float_type))
 
 
 def _leaf_names(entries, skipped=()) -> list[str]:
@@ -2945,6 +3008,11 @@ def model_from_config(config, filename="<json>", file_size=None, same_as=None):
             model = Sequential(imported.layers, input_shape=imported.input_shape,
                                name=_dlcore_model_name(imported.name))
         model._keep_trainable(config["config"])
+        if _keras_float_type(config["config"].get("layers"), imported.notes) == "float64" \
+                and (functional or model.input_shape is not None):
+            # Keras's float64 policy: the layers' own dtype, which dlcore's layers take
+            model.build(**({"input_shape": model.input_shape} if not functional else {}),
+                        dtype=np.float64)
     except (ValueError, TypeError) as error:
         raise _config_error(filename, f"the Keras model does not build in dlcore: "
                                       f"{str(error).splitlines()[0][:300]}") from None
@@ -3152,7 +3220,7 @@ def set_weights(model, imported: _Imported, arrays_of: dict) -> None:
             else:
                 arrays = convert(arrays)
             try:
-                layer.set_weights([np.asarray(a, dtype=np.float32) for a in arrays])
+                layer.set_weights([np.asarray(a, dtype=layer.dtype) for a in arrays])
             except ValueError as error:   # values out of a layer's range (shapes: checked)
                 raise ModelFileError(imported.filename, f"{imported.filename}: {error}; "
                                                         f"{DAMAGED_FIX}") from None
@@ -3346,7 +3414,7 @@ def keras_weights(model) -> list:
     layouts (HWIO kernels, a Dense's rows after a ``Flatten`` of maps in H, W, C order), so
     that ``keras_model.set_weights(...)`` computes what ``model`` does."""
     exported = _Exported(model, architecture=False)
-    return [np.array(array, dtype=np.float32)
+    return [np.array(array, dtype=exported.float_type)
             for name in _keras_weights_order(model, exported.model_config())
             for array in exported.weights.get(name, [])]
 

@@ -360,5 +360,6 @@ def write(h5file, exported, config=None, same_as=None) -> None:
         group = h5file.create_group(path)
         group.attrs["name"] = name
         for index, array in enumerate(exported.weights.get(name, [])):
-            group.create_dataset(str(index), data=np.ascontiguousarray(array, dtype=np.float32))
+            group.create_dataset(str(index), data=np.ascontiguousarray(
+                array, dtype=exported.float_type))
     h5file.create_group("vars").attrs["name"] = exported.name
