@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import requires_cuda
-from dlcore import get_backend
+from dlcore import get_backend, layers
 from dlcore.layers import Add, Concatenate
 from dlcore.layers import reference as ref
 from dlcore.layers.ops import KernelOps, ReferenceOps, ops_for
@@ -202,3 +202,30 @@ def test_a_merge_called_on_batches_of_other_sizes_names_itself_and_the_sizes():
     assert message.startswith("Add expects inputs of shapes [(None, 3), (None, 3)]; got "
                               "[(2, 3), (3, 3)]: batches of 2 and 3 samples")
     assert "None expects" not in message and "\n" not in message
+
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: layers.Add(**kw), lambda **kw: layers.Subtract(**kw),
+    lambda **kw: layers.Maximum(**kw), lambda **kw: layers.Concatenate(**kw),
+    lambda **kw: layers.Dot(axes=1, **kw)],
+    ids=["Add", "Subtract", "Maximum", "Concatenate", "Dot"])
+def test_merges_take_kerass_trainable_dtype_and_name_keywords(make):
+    """Keras's Add(trainable=False, dtype="float64", name=...) (any merge) was refused
+    ("unexpected keyword argument 'trainable'"). Now the trainable flag reads back and is
+    kept in the config, a merge on arrays computes in its dtype, and a dtype dlcore has not is
+    refused in one line."""
+    layer = make(trainable=False, dtype="float64", name="joined")
+    assert layer.trainable is False and layer.name == "joined"
+    assert type(layer).from_config(layer.get_config()).trainable is False
+    a = np.ones((2, 3), np.float32)
+    assert layer([a, 2 * a]).dtype == np.float64
+    with pytest.raises(ValueError, match=r"^dtype='mixed_float16': dlcore computes in float32 "
+                                         r"or float64 \(dtype='float32', 'float64' or None\)$"):
+        make(dtype="mixed_float16")
+
+
+def test_the_merge_functions_pass_kerass_keywords_on():
+    a = np.ones((2, 3), np.float32)
+    assert layers.average([a, a], dtype="float64", trainable=False, name="mean").dtype == \
+        np.float64

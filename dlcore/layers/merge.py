@@ -58,13 +58,28 @@ from .geometry import stacklevel_outside_dlcore
 class Merge(Layer):
     """A layer called on a list of tensors (``layer([a, b])``): ``input_shape`` is then the list
     of their per-sample shapes, ``forward`` takes a list of batches and ``backward`` returns
-    the list of their gradients."""
+    the list of their gradients.
+
+    Parameters (Keras's keywords of every merge)
+    ----------
+    name : str or None, see :class:`dlcore.layers.Layer`
+    trainable : bool, as Keras's (a merge has no weights: ``layer.trainable`` only reads back)
+    dtype : None, "float32" or "float64" (a NumPy type, or Keras's ``DTypePolicy`` of those):
+        the type a merge built on its own (called on NumPy arrays) computes in, as Keras's
+        layer; in a model, the model's (dlcore computes a model in one type: build it in
+        float64 for float64). float16 and mixed policies are refused in one line.
+    """
 
     takes_list = True
     #: whether messages write shapes as the Keras file's NHWC ones ((C, H, W) maps as
     #: (H, W, C)): set by the Keras import while it calls the layer, so that a file it refuses
     #: is told in its own shapes
     keras_shapes = False
+
+    def __init__(self, name=None, trainable=True, dtype=None):
+        super().__init__(name=name)
+        self.trainable = trainable
+        self.float_type = _float_type(dtype)
 
     def _shown(self, shape):
         """A per-sample ``shape`` (or one of letters, ``("C", 1, 1)``) as messages write it:
@@ -141,11 +156,27 @@ class Merge(Layer):
             return super().__call__(x)
         xs = [np.asarray(v) for v in x]
         if not self.built:
-            self.build([v.shape[1:] for v in xs],
-                       dtype=np.float64 if xs[0].dtype == np.float64 else np.float32)
+            self.build([v.shape[1:] for v in xs], dtype=self.float_type or (
+                np.float64 if xs[0].dtype == np.float64 else np.float32))
         y = self.forward([self.backend.asarray(v, dtype=self.dtype) for v in xs],
                          training=training, step=step)
         return np.array(self.backend.to_numpy(y))
+
+
+def _float_type(dtype):
+    """The NumPy type of a merge's Keras ``dtype`` (None, float32 or float64, by name, NumPy
+    type or Keras DTypePolicy); ValueError in one line otherwise."""
+    if dtype is None:
+        return None
+    name = getattr(dtype, "name", dtype)   # a Keras DTypePolicy, a NumPy dtype
+    try:
+        chosen = np.dtype(name)
+    except TypeError:
+        chosen = None
+    if chosen not in (np.float32, np.float64):
+        raise ValueError(f"dtype={str(dtype)[:40]!r}: dlcore computes in float32 or float64 "
+                         f"(dtype='float32', 'float64' or None)")
+    return chosen
 
 
 class ElementwiseMerge(Merge):
@@ -344,8 +375,8 @@ class Concatenate(Merge):
     #: the axis is the file's own, already moved from NHWC to NCHW)
     warn_spatial_join = True
 
-    def __init__(self, axis=1, name=None):
-        super().__init__(name=name)
+    def __init__(self, axis=1, name=None, trainable=True, dtype=None):
+        super().__init__(name=name, trainable=trainable, dtype=dtype)
         if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or axis == 0:
             raise ValueError(f"Concatenate's axis must be a non-zero integer (the batch axis 0 "
                              f"cannot be joined), got {axis!r}")
@@ -428,8 +459,8 @@ class Dot(Merge):
     #: the smallest length a row is divided by (Keras's ``backend.epsilon()``)
     epsilon = 1e-7
 
-    def __init__(self, axes, normalize=False, name=None):
-        super().__init__(name=name)
+    def __init__(self, axes, normalize=False, name=None, trainable=True, dtype=None):
+        super().__init__(name=name, trainable=trainable, dtype=dtype)
         paired = isinstance(axes, (list, tuple))
         pair = list(axes) if paired else [axes]
         if paired and len(pair) != 2 or any(
