@@ -293,7 +293,7 @@ def _hold_written_files(callbacks, held):
                     lock.made = _deepest_first(made)
             try:
                 lock_folder(folder, f"pid {os.getpid()}: a fit with {kind}{_FIT_ID}{fit_id}",
-                            into=lock, name=f".{name}.dlcore-fit.lock")
+                            into=lock, name=f".{name}{_LOCK_FILE_END}")
             except FolderInUseError as error:
                 holder, _, holding_fit = error.holder.partition(_FIT_ID)
                 if holding_fit in copied_inside:   # read each time: written after the lock
@@ -322,6 +322,8 @@ def _hold_written_files(callbacks, held):
         held[0].marked = (writers, fit_id)
 
 
+#: How the name of a wrapper fit's lock file beside its ModelCheckpoint/CSVLogger file ends
+_LOCK_FILE_END = ".dlcore-fit.lock"
 #: What separates the holder's words in a wrapper fit's lock file from the fit's id
 _FIT_ID = "; fit "
 
@@ -379,11 +381,44 @@ def _release_written_files(held):
         if getattr(lock, "written", None) is not None:
             _note_let_go_here(*lock.written)
         lock.release()
-        for folder in getattr(lock, "made", ()):   # deepest first, only while empty
+        _remove_made_folders(lock)
+
+
+#: The folders a wrapper fit made for its file that its end could not remove: another fit of
+#: this process made its lock file there between this fit's removal of its own and of the
+#: folder (it waited for the file). By the folder, the folders made with it (deepest first),
+#: which the fit that holds a file in it last removes at its end, while empty.
+_FOLDERS_LEFT = {}
+_FOLDERS_LEFT_CHANGING = threading.Lock()
+
+
+def _remove_made_folders(lock):
+    """Remove, deepest first and while empty, the folders ``lock``'s fit made for its file
+    and those a fit that ended as this one took the file left to it (:data:`_FOLDERS_LEFT`);
+    what another fit's lock file keeps is left to that fit."""
+    written = getattr(lock, "written", None)
+    with _FOLDERS_LEFT_CHANGING:
+        handed = _FOLDERS_LEFT.pop(os.path.dirname(written[0]), []) if written else []
+        folders = list(dict.fromkeys([*getattr(lock, "made", ()), *handed]))
+        for index, folder in enumerate(folders):
             try:
                 os.rmdir(folder)
+            except FileNotFoundError:
+                continue
             except OSError:
+                if _only_fits_lock_files_in(folder):   # another fit's: it removes them
+                    _FOLDERS_LEFT[folder] = folders[index:]
                 break
+
+
+def _only_fits_lock_files_in(folder):
+    """Whether ``folder`` holds wrapper fits' lock files and nothing else (what the user or
+    a save put there keeps it)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return bool(names) and all(name.endswith(_LOCK_FILE_END) for name in names)
 
 
 #: The callbacks (their ids) that wrapper fits running now in this process train with

@@ -942,3 +942,26 @@ def test_a_steering_callback_that_cannot_be_copied_for_a_fit_beside_is_refused_i
     message = str(failed[0])
     assert "\n" not in message and "LockedStopping is used by another wrapper fit" in message
     assert message.endswith("give each fit its own LockedStopping")
+
+
+def test_a_checkpoint_folder_a_fit_made_goes_with_the_fit_that_took_its_file_as_it_ended(
+        tmp_path):
+    # the race behind a rare failure of the test above: the waiting fit made its lock file
+    # between the ending fit's removal of its own and its removal of the folder it had made,
+    # so that folder, not empty, stayed; the waiting fit had not made it, and left it too
+    from dlcore import wrappers
+    from dlcore.callbacks import ModelCheckpoint
+    from dlcore.io.atomic import FolderLock
+    callbacks = [ModelCheckpoint(tmp_path / "runs" / "deeper" / "best.h5")]
+    first, second = [], []
+    wrappers._hold_written_files(callbacks, first)   # it made runs/deeper/
+    release = FolderLock.release
+
+    def then_the_waiting_fit_holds_it(lock):
+        release(lock)
+        wrappers._hold_written_files(callbacks, second)
+    first[0].release = then_the_waiting_fit_holds_it.__get__(first[0])
+    wrappers._release_written_files(first)
+    assert second[0].descriptor is not None and (tmp_path / "runs" / "deeper").is_dir()
+    wrappers._release_written_files(second)
+    assert os.listdir(tmp_path) == []
