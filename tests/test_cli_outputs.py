@@ -637,3 +637,29 @@ print("a line after")
     assert run.returncode == 0, run.stdout[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.strip()]
     assert lines == ["a line before", dlcore.backend.COMPILING_NOTICE, "a line after"], lines
+
+
+@pytest.mark.parametrize("stdout", ["None", "closed"])
+def test_the_compiling_notice_is_said_by_a_program_without_a_stdout(stdout):
+    # the flush of stdout before the notice raised inside Numba's compilation (a program run
+    # with pythonw or '>&-' has sys.stdout None; one whose stdout was closed, a ValueError)
+    script = f"""
+import sys
+from types import SimpleNamespace
+from numba.core import event
+import dlcore.backend as backend
+from dlcore.rbm import trainer
+
+backend._announce_compiling()
+if {stdout == "closed"}:
+    sys.stdout.close()
+else:
+    sys.stdout = None
+data = {{"dispatcher": SimpleNamespace(py_func=trainer.ContrastiveDivergence.step)}}
+with event.trigger_event("numba:compile", data=data):
+    pass
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stderr.strip() == dlcore.backend.COMPILING_NOTICE

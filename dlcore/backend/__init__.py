@@ -10,6 +10,7 @@
   GPU is usable, else ``cpu``, saying once why the GPU is not used. ``auto`` never picks the
   CUDA simulator.
 """
+import contextlib
 import functools
 import importlib.util
 import os
@@ -373,8 +374,11 @@ def _announce_compiling():
                 if started_by_multiprocessing():   # a fork of a process that listened
                     return
                 # after the lines the program has written so far: on one pipe or file
-                # (2>&1 | tee), stdout's buffered lines came after it ('dlcore doctor')
-                sys.stdout.flush()
+                # (2>&1 | tee), stdout's buffered lines came after it ('dlcore doctor'); a
+                # program with no stdout (pythonw, '>&-': None) or a closed or broken one
+                # ('| head') compiles on, the notice said as before
+                with contextlib.suppress(AttributeError, ValueError, OSError):
+                    sys.stdout.flush()
                 print(COMPILING_NOTICE, file=sys.stderr, flush=True)
 
         def on_end(self, compiling):
