@@ -770,6 +770,16 @@ def validates_after(epoch, validation_freq):
     return number % validation_freq == 0
 
 
+def _close_progress_bars(callbacks):
+    """End the share of its stream each :class:`ProgressBar` of ``callbacks`` holds for this
+    fit (:meth:`ProgressBar.close_fit`): a fit that ended by an exception, where Keras calls
+    no ``on_train_end``, otherwise stayed on the stream, and every later fit's lines there were
+    named as if another fit reported beside it."""
+    for callback in callbacks:
+        if isinstance(callback, ProgressBar):
+            callback.close_fit()
+
+
 class TrainingLoop:
     """Keras' training methods for a model that offers the seam of the module docstring."""
 
@@ -1071,8 +1081,12 @@ class TrainingLoop:
             self.stop_training = False
             backend = self.backend
             data, targets, weights, buffers = self._batch_arrays(x, y, weights, batch_size)
-            for callback in callbacks:
-                callback.on_train_begin()
+            try:
+                for callback in callbacks:
+                    callback.on_train_begin()
+            except BaseException:   # one begun before the one that failed holds its stream
+                _close_progress_bars(callbacks)
+                raise
             # An epoch that diverges (dlcore.errors) or is interrupted (Ctrl-C) leaves the network
             # as the last finished epoch left it, optimiser state and counters included.
             rate = self.optimizer.current_learning_rate()
@@ -1113,9 +1127,7 @@ class TrainingLoop:
             finally:
                 self._adversary = self._data_parallel = self._batch_penalty = None
                 self.epoch_without_validation = False
-                for callback in callbacks:   # the stream a bar held, however the fit ends
-                    if isinstance(callback, ProgressBar):
-                        callback.close_fit()
+                _close_progress_bars(callbacks)   # the stream a bar held, however it ends
                 if data_parallel is not None:
                     data_parallel.finish()
             if finalizes:

@@ -672,3 +672,24 @@ def test_fits_at_once_in_threads_report_their_own_epochs_whole_and_named(monkeyp
                   for part in written if part.startswith(name)]
         assert [int(match.group(1)) for match in epochs] == [1, 2, 3], written
     assert not sys.modules["dlcore.callbacks"]._PROGRESS_FITS   # none left once they ended
+
+
+def test_a_fit_whose_callback_failed_to_begin_leaves_no_fit_on_the_stream(monkeypatch):
+    """A callback whose on_train_begin raised after a ProgressBar's (a ProgressBar given
+    before it) left that fit on the stream for good: every later fit of the program, alone,
+    started its lines with its network's name, as if another fit reported beside it."""
+    import sys
+
+    class FailsToBegin(Callback):
+        def on_train_begin(self, logs=None):
+            raise RuntimeError("cannot begin")
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    x = np.random.default_rng(0).random((8, 3))
+    y = np.arange(8) % 2
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                              backend="reference", seed=0).compile("cross_entropy", SGD(0.1))
+    with pytest.raises(RuntimeError, match="cannot begin"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ProgressBar(1, 1), FailsToBegin()])
+    model.fit(x, y, epochs=1, verbose=1)
+    assert stream.getvalue().startswith("epoch 1/1: loss "), stream.getvalue()
