@@ -11,7 +11,7 @@ import pytest
 
 import dlcore
 from dlcore.layers import Dense
-from dlcore.optimizers import ExponentialDecay, RMSProp
+from dlcore.optimizers import SGD, ExponentialDecay, RMSProp
 from test_optimizers import run
 
 
@@ -166,3 +166,27 @@ def test_a_network_saved_mid_training_goes_on_as_one_that_was_not(form, tmp_path
     resumed.fit(x, labels, epochs=2, batch_size=8, shuffle=False, verbose=0)
     for got, expected in zip(resumed.get_weights(), straight.get_weights(), strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda rate: RMSProp(rate, momentum=0.9, centered=True),
+    lambda rate: SGD(rate, momentum=0.9)], ids=["rmsprop", "sgd"])
+def test_a_pytorch_form_momentum_crosses_a_keras_archive_at_the_rate_it_was_scaled_by(
+        optimizer, tmp_path):
+    """dlcore's own momentum (RMSprop's b, SGD's Delta) crosses a ``.keras`` archive as
+    Keras's eta b at the rate of the next update, and is read back divided by that same rate:
+    under a schedule, the rate at the saved update count, not the schedule's first (which
+    left b 8 times too large after 6 updates here: the resumed run stepped off at once)."""
+    x = np.random.default_rng(0).random((20, 5)).astype(np.float32)
+    labels = np.random.default_rng(1).integers(0, 3, 20)
+    model = dlcore.Sequential([Dense(4, activation="relu", input_shape=(5,)),
+                               Dense(3, activation="softmax")], backend="cpu", seed=2)
+    model.compile("cross_entropy", optimizer(ExponentialDecay(0.01, 2, 0.5)))
+    model.fit(x, labels, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    dlcore.save(model, tmp_path / "model.keras", format="keras")
+    back = dlcore.load(tmp_path / "model.keras")
+    assert back.optimizer.iterations == model.optimizer.iterations == 6
+    name = model.optimizer.slot_names[-1 if isinstance(model.optimizer, SGD) else 1]
+    for saved, read in zip(model.trainable_parameters, back.trainable_parameters, strict=True):
+        np.testing.assert_allclose(read.slots[name], saved.slots[name], rtol=1e-6,
+                                   atol=1e-6 * float(np.abs(saved.slots[name]).max()))

@@ -88,13 +88,14 @@ def _trailing_scalars(optimizer, iterations):
     return []
 
 
-def _learning_rate_now(optimizer):
-    """The learning rate of the next update, and whether it is a number (a stored variable in
-    Keras) rather than a schedule."""
+def _learning_rate_now(optimizer, iterations=None):
+    """The learning rate of the next update (after ``iterations`` updates: the optimiser's own
+    count where None), and whether it is a number (a stored variable in Keras) rather than a
+    schedule."""
     from dlcore.optimizers import Schedule
     rate = optimizer.learning_rate
     if isinstance(rate, Schedule):
-        return float(rate(optimizer._iterations)), False
+        return float(rate(optimizer._iterations if iterations is None else iterations)), False
     return float(rate), True
 
 
@@ -202,6 +203,8 @@ def adopt(model, imported, reader, paths, missing=None) -> list[str]:
         rate = float(reader.read_dataset(paths[1], ()))
         if rate <= 0:
             raise reader.error(f"the optimizer's learning rate is {rate}")
+    else:   # the schedule's rate at the update count read, which scaled the momenta written
+        rate = _learning_rate_now(optimizer, iterations)[0]
     position = 1 + stored_rate
     keras_slots = {name: {} for name in names}
     for group in _groups(names):
