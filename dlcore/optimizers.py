@@ -1050,6 +1050,12 @@ class Optimizer:
         return (f"holds {negative} negative value{'s' if negative > 1 else ''}, which a "
                 f"{kind} never does")
 
+    def slots_problem(self, slots):
+        """What is wrong between the stored slots of one parameter (``slots[name]``: arrays of
+        its shape, each passed by :meth:`slot_problem`), or None; :class:`RMSProp`'s centred
+        mean gradient squared is never above the mean square."""
+        return None
+
     def check_state(self, state, parameters):
         """The slot arrays of ``state`` for ``parameters``, shape-checked (ValueError)."""
         found = {}
@@ -1069,6 +1075,10 @@ class Optimizer:
                 if problem:
                     raise ValueError(f"optimizer slot {parameter.key}/{name} {problem}")
                 found[(parameter.key, name)] = array
+            problem = self.slots_problem({name: found[(parameter.key, name)]
+                                          for name in self.state_slot_names})
+            if problem:
+                raise ValueError(f"optimizer slots {parameter.key}/{problem}")
         return int(state.get("iterations", 0)), found
 
 
@@ -1319,6 +1329,25 @@ class RMSProp(Optimizer):
     def _kernel_slot_names(self):
         return ("mean_square", "momentum" if self.momentum else None,
                 "average_gradient" if self.centered else None)
+
+    def slots_problem(self, slots):
+        """Centred: a^2 above s, beyond float32 rounding (a weighted mean's square is at most
+        the mean of the squares, the weights summing to at most 1), which no run gives: the
+        root of s - a^2 would be NaN at the next update."""
+        if not self.centered:
+            return None
+        mean_gradient = np.asarray(slots["average_gradient"], np.float64)
+        mean_square = np.asarray(slots["mean_square"], np.float64)
+        # 1/128 relative: each running mean's float32 rounding, damped by rho, stays below
+        # 1e-3 of it for rho up to 0.9999; 1e-30 absolute: s flushed to 0 below 1.2e-38
+        # where a (its root's size) may be kept
+        above = int(np.count_nonzero(mean_gradient * mean_gradient
+                                     > mean_square * (1 + 2.0 ** -7) + 1e-30))
+        if not above:
+            return None
+        return (f"average_gradient has {above} value{'s' if above > 1 else ''} whose square "
+                f"is above the mean_square's, which a centred RMSprop's mean gradient never "
+                f"has (its variance s - a^2 would be negative)")
 
     def _hyperparameters(self):
         # the momentum and the centring where they are on only: a file of a plain RMSProp

@@ -190,3 +190,60 @@ def test_a_pytorch_form_momentum_crosses_a_keras_archive_at_the_rate_it_was_scal
     for saved, read in zip(model.trainable_parameters, back.trainable_parameters, strict=True):
         np.testing.assert_allclose(read.slots[name], saved.slots[name], rtol=1e-6,
                                    atol=1e-6 * float(np.abs(saved.slots[name]).max()))
+
+
+def _centred_model(tmp_path, suffix):
+    x = np.random.default_rng(0).random((20, 5)).astype(np.float32)
+    labels = np.random.default_rng(1).integers(0, 3, 20)
+    model = dlcore.Sequential([Dense(4, activation="relu", input_shape=(5,)),
+                               Dense(3, activation="softmax")], backend="cpu", seed=2)
+    model.compile("cross_entropy", RMSProp(0.01, momentum=0.9, centered=True,
+                                           epsilon_form="keras"))
+    model.fit(x, labels, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    path = tmp_path / f"model{suffix}"
+    dlcore.save(model, path, **({"format": "keras"} if suffix == ".keras" else {}))
+    return path
+
+
+def _with_mean_gradients_of(path, value, tmp_path):
+    """``path`` with every centred mean gradient a set to ``value``: in dlcore's file the
+    ``average_gradient`` slots, in a ``.keras`` archive Keras's last block of 4 variables
+    (the count, the rate, then 4 mean squares, 4 momenta, 4 mean gradients)."""
+    import zipfile
+
+    import h5py
+    if path.suffix == ".h5":
+        with h5py.File(path, "r+") as file:
+            slots = file["training/optimizer/slots"]
+            for layer in slots:
+                for weight in slots[layer]:
+                    slots[layer][weight]["average_gradient"][...] = value
+        return path
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "model.weights.h5":
+                (tmp_path / "weights.h5").write_bytes(data)
+                with h5py.File(tmp_path / "weights.h5", "r+") as file:
+                    for index in range(10, 14):
+                        file[f"optimizer/vars/{index}"][...] = value
+                data = (tmp_path / "weights.h5").read_bytes()
+            target.writestr(item, data)
+    return damaged
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_a_file_whose_mean_gradients_square_above_the_mean_squares_is_refused(suffix,
+                                                                              tmp_path):
+    """A centred RMSprop's a^2 is never above s (a weighted mean's square is at most the
+    mean of the squares, with weights summing to at most 1): s - a^2 under the root then is
+    the gradients' variance. A damaged file with a = 100 loaded, and its first update took
+    the root of a negative number, NaN (reported as a diverging training run: 'lower the
+    learning rate'). It is refused in one line naming the slot; its own values load."""
+    path = _centred_model(tmp_path, suffix)
+    dlcore.load(path)
+    with pytest.raises(dlcore.ModelFileError,
+                       match=r"average_gradient.*square.*above.*mean_square") as caught:
+        dlcore.load(_with_mean_gradients_of(path, 100.0, tmp_path))
+    assert "\n" not in str(caught.value)

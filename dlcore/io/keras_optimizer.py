@@ -242,6 +242,11 @@ def adopt(model, imported, reader, paths, missing=None) -> list[str]:
         slots.update({(parameter.key, name): value if parameter.key in trained
                       else np.zeros(parameter.value.shape, np.float32)
                       for parameter, value in zip(model.parameters, values)})
+    for parameter in model.parameters:
+        problem = optimizer.slots_problem({name: slots[(parameter.key, name)]
+                                           for name in optimizer.state_slot_names})
+        if problem:
+            raise reader.error(f"the optimizer's variables of {parameter.key}: {problem}")
     optimizer.build(model.parameters, model.backend)
     model._adopt_optimizer_state(iterations, slots)
     return []
