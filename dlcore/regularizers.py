@@ -178,6 +178,11 @@ def _resolve(identifier, name, base, by_name):
     ported = _from_keras(identifier)
     if ported is not None and isinstance(ported, base):
         return ported
+    keras_class = _keras_class_name(identifier)
+    if keras_class is not None:
+        taken = "L1, L2 or L1L2" if base is Regularizer else "MaxNorm"
+        raise ValueError(f"{name} takes Keras's {taken} (or dlcore's {base.__name__}); got "
+                         f"Keras's {keras_class:.40}")
     if isinstance(identifier, str) and identifier.lower() in by_name:
         return by_name[identifier.lower()]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
@@ -189,20 +194,38 @@ def _resolve(identifier, name, base, by_name):
 
 
 #: Keras's regularizer and constraint classes, as dlcore's with Keras's meaning
-_KERAS_CLASSES = {"L1": lambda c: l1(c["l1"]), "L2": lambda c: l2(c["l2"]),
+#: (Keras's defaults where a config leaves a value out: 0.01, max_value 2, axis 0)
+_KERAS_CLASSES = {"L1": lambda c: l1(c.get("l1", 0.01)), "L2": lambda c: l2(c.get("l2", 0.01)),
                   "L1L2": lambda c: l1_l2(c.get("l1", 0.0), c.get("l2", 0.0)),
-                  "MaxNorm": lambda c: MaxNorm(c.get("max_value", 2.0), c.get("axis"))}
+                  "MaxNorm": lambda c: MaxNorm(c.get("max_value", 2.0), c.get("axis", 0))}
+
+
+def _keras_class_name(identifier):
+    """The class name of Keras's regularizer or constraint ``identifier``: an object of Keras's
+    or Keras's serialisation of one (a dict with ``"module": "keras.regularizers"`` or
+    ``"keras.constraints"``, as a Keras layer's ``get_config()`` holds it); None for anything
+    else (dlcore's own dicts have no ``module``)."""
+    if isinstance(identifier, dict):
+        module, name = identifier.get("module"), identifier.get("class_name")
+        keras_module = module in ("keras.regularizers", "keras.constraints")
+        return name if keras_module and isinstance(name, str) else None
+    cls = type(identifier)
+    return cls.__name__ if cls.__module__.split(".")[0] == "keras" else None
 
 
 def _from_keras(identifier):
-    """Keras's own regularizer or constraint object (``keras.regularizers.L2(1e-4)``, as a
-    Keras model is written) as dlcore's with Keras's meaning (``l2(1e-4)``: Keras's
-    ``L2(lambda)`` penalises lambda ||theta||^2, dlcore's L2 half that); None for anything
-    else."""
-    cls = type(identifier)
-    if not cls.__module__.split(".")[0] == "keras" or cls.__name__ not in _KERAS_CLASSES:
+    """Keras's own regularizer or constraint (``keras.regularizers.L2(1e-4)``, as a Keras
+    model is written, or its serialised dict) as dlcore's with Keras's meaning
+    (``l2(1e-4)``: Keras's ``L2(lambda)`` penalises lambda ||theta||^2, dlcore's L2 half
+    that); None for anything else."""
+    name = _keras_class_name(identifier)
+    if name not in _KERAS_CLASSES:
         return None
-    return _KERAS_CLASSES[cls.__name__](identifier.get_config())
+    config = identifier.get("config") if isinstance(identifier, dict) else \
+        identifier.get_config()
+    if not isinstance(config, dict):
+        raise ValueError(f"Keras's {name} needs a config dict, got {config!r:.40}")
+    return _KERAS_CLASSES[name](config)
 
 
 def serialize(item):

@@ -84,6 +84,41 @@ def test_keras_regulariser_objects_penalise_as_keras_computes_them():
     with pytest.raises(ValueError, match=r"MaxNorm\(axis=\[0\]\) on a Conv2D"):
         Conv2D(3, 3, kernel_constraint=keras.constraints.MaxNorm(3))   # Keras's axis=0
 
+def test_keras_serialised_regularisers_keep_kerass_strength():
+    """A Keras layer's config holds its regulariser as Keras's dict (``{"module":
+    "keras.regularizers", "class_name": "L2", "config": {"l2": 1e-4}}``, what
+    ``keras.layers.Dense(...).get_config()`` gives, the way a ported config passes it); dlcore
+    read it as its own ``L2(1e-4)``: half Keras's penalty, silently. Keras 3 is the oracle."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    weights = np.arange(-3.0, 3.0, dtype=np.float32).reshape(2, 3)
+    for theirs in (keras.regularizers.L2(0.01), keras.regularizers.L1(0.02),
+                   keras.regularizers.L1L2(0.1, 0.01)):
+        config = keras.layers.Dense(3, kernel_regularizer=theirs).get_config()
+        mine = Dense(3, kernel_regularizer=config["kernel_regularizer"]).kernel_regularizer
+        assert mine.penalty(weights) == pytest.approx(
+            float(keras.ops.convert_to_numpy(theirs(weights))), rel=1e-6)
+    config = keras.layers.Dense(3, kernel_constraint=keras.constraints.MaxNorm(3)).get_config()
+    assert Dense(3, kernel_constraint=config["kernel_constraint"]).kernel_constraint.max_value == 3
+    with pytest.raises(ValueError, match=r"MaxNorm\(axis=\[0\]\) on a Conv2D"):
+        Conv2D(3, 3, kernel_constraint=config["kernel_constraint"])   # Keras's axis=0
+    ours = {"class_name": "L2", "config": {"l2": 0.01}}     # dlcore's own dict: dlcore's L2
+    assert Dense(3, kernel_regularizer=ours).kernel_regularizer.l2 == 0.01
+
+
+def test_keras_objects_dlcore_has_no_match_for_are_named_in_the_refusal():
+    """``keras.regularizers.OrthogonalRegularizer()`` was refused with "must be None, a
+    Regularizer (or Keras's)": the message said Keras's were taken. It names the ones that
+    are."""
+    from test_io_keras import real_keras
+    keras = real_keras()
+    with pytest.raises(ValueError, match=r"Keras's L1, L2 or L1L2 .*; got Keras's "
+                                         r"OrthogonalRegularizer\b[^\n]*$"):
+        Dense(3, kernel_regularizer=keras.regularizers.OrthogonalRegularizer())
+    with pytest.raises(ValueError, match=r"Keras's MaxNorm .*; got Keras's NonNeg\b[^\n]*$"):
+        Dense(3, kernel_constraint=keras.constraints.NonNeg())
+
+
 def test_a_regulariser_named_without_strength_is_refused():
     """Keras's "l1l2" is L1L2(0, 0): no penalty. dlcore's "l1_l2" silently trained
     unregularised while its docstring promised 0.01."""
