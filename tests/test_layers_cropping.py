@@ -111,3 +111,54 @@ def test_gradcheck_passes_through_crops_of_the_input_and_of_maps():
     x = np.random.default_rng(5).random((4, 1, 9, 9)).astype(np.float32)
     errors = dlcore.gradcheck(model, x, np.arange(4) % 3, verbose=False)
     assert "input" in errors and max(errors.values()) < 1e-6
+
+
+def cropped_classifier():
+    inputs = Input(shape=(1, 6, 6))
+    maps = Conv2D(2, 3, activation="relu")(Cropping2D(((1, 0), (0, 1)))(inputs))      # 3x3
+    flat = dlcore.layers.Flatten()(Cropping2D((1, 0))(maps))
+    return dlcore.Model(inputs, dlcore.layers.Dense(3, activation="softmax")(flat),
+                        backend="reference", seed=0)
+
+
+@pytest.mark.parametrize("cropping", [[[9, 0], [0, 0]], [[-1, 0], [0, 0]], [[2**40, 0], [0, 0]],
+                                      [[2**31 - 1, 0], [0, 0]], [[1.5, 0], [0, 0]],
+                                      [[True, 0], [0, 0]], "4", None, [1], [[1, 2], [3]]])
+def test_hostile_croppings_in_a_model_file_are_refused_in_one_line(tmp_path, cropping):
+    """A crop larger than the map, negative, huge or of the wrong type in a dlcore file:
+    a ModelFileError of one line naming the file, no traceback from inside the layer."""
+    import json
+
+    import h5py
+
+    from dlcore.io.errors import ModelFileError
+    path = str(tmp_path / "cropped.h5")
+    dlcore.save(cropped_classifier(), path)
+    with h5py.File(path, "r+") as h5file:
+        name = next(key for key, value in h5file.attrs.items()
+                    if isinstance(value, (str, bytes)) and "Cropping2D" in str(value))
+        config = json.loads(h5file.attrs[name])
+        for entry in config["layers"]:
+            if entry["class_name"] == "Cropping2D":
+                entry["config"]["cropping"] = cropping
+        h5file.attrs[name] = json.dumps(config)
+    with pytest.raises(ModelFileError) as error:
+        dlcore.load(path)
+    assert "\n" not in str(error.value) and path in str(error.value)
+
+
+def test_fuzzed_files_of_a_cropping_network_are_refused_clearly_or_load_and_work(tmp_path):
+    """The structured fuzzer (tests/model_file_fuzzer.py) on a trained network with crops."""
+    import model_file_fuzzer
+    path = str(tmp_path / "cropped.h5")
+    model = cropped_classifier()
+    model.compile("cross_entropy", "adam")
+    x = np.random.default_rng(7).random((4, 1, 6, 6)).astype(np.float32)
+    model.fit(x, np.arange(4) % 3, epochs=1, batch_size=4, verbose=0)
+    dlcore.save(model, path)
+    files = model_file_fuzzer.make_fuzzed_files(
+        {name: path for name in model_file_fuzzer.BASE_NAMES}, str(tmp_path), 16, seed=5)
+    results = model_file_fuzzer.load_all([fuzzed for fuzzed, _, _ in files])
+    bad = [f"{results[fuzzed]}: {mutations}" for fuzzed, _, mutations in files
+           if results[fuzzed][0] not in model_file_fuzzer.GOOD_OUTCOMES]
+    assert not bad, "\n".join(bad)
