@@ -555,6 +555,15 @@ def refuse_empty_name(path_type, value, param, ctx, what, example):
                        param, ctx)
 
 
+def refuse_folder_name(path_type, value, param, ctx):
+    """Fail ``path_type``'s conversion of a file name ending in a slash (``--out sub/``):
+    Path drops the slash, and the command wrote a file named ``sub``
+    (:func:`dlcore.io.atomic.refuse_unwritable_name` says it, in one line)."""
+    if isinstance(value, str) and value.endswith(tuple(end for end in (os.sep, os.altsep)
+                                                       if end)):
+        refuse_write_protected_file(path_type, value, param, ctx)
+
+
 def refuse_write_protected_file(path_type, path, param, ctx):
     """A file to write that exists and that this user may not write (``chmod a-w``, another
     user's) is a usage error, before the command works: the new file is renamed over the old
@@ -597,11 +606,13 @@ class OutFile(UserPath):
     (:func:`refuse_empty_name`), where it was the current folder, found unwritable only when
     the command had done its work."""
 
-    def __init__(self):
+    def __init__(self, example="out.csv"):
         super().__init__(dir_okay=False, path_type=Path)
+        self.example = example
 
     def convert(self, value, param, ctx):
-        refuse_empty_name(self, value, param, ctx, "file", "out.csv")
+        refuse_empty_name(self, value, param, ctx, "file", self.example)
+        refuse_folder_name(self, value, param, ctx)
         path = super().convert(value, param, ctx)
         refuse_write_protected_file(self, path, param, ctx)
         return path
@@ -705,6 +716,7 @@ class PngPath(UserPath):
 
     def convert(self, value, param, ctx):
         refuse_empty_name(self, value, param, ctx, "file", "samples.png")
+        refuse_folder_name(self, value, param, ctx)
         path = super().convert(value, param, ctx)
         if Path(path).suffix.lower() != ".png":
             self.fail(f"{str(value)!r} does not end in .png: this command writes a PNG image; "

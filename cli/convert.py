@@ -16,12 +16,13 @@ from pathlib import Path
 import click
 
 from dlcore.cli import main
+from dlcore.cli._common import OutFile
 from dlcore.io import load, save
 
 
 @main.command("convert")
 @click.argument("input_file", type=click.Path(path_type=Path))
-@click.argument("output_file", type=click.Path(path_type=Path))
+@click.argument("output_file", type=OutFile(example="model.keras"))
 @click.option("--to", "target", type=click.Choice(["keras", "dlcore"]), default=None,
               help="The format of OUTPUT_FILE (keras when its name ends in .keras; needed for "
                    "any other name: .h5 is the suffix of both).")

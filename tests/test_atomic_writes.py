@@ -951,3 +951,30 @@ def warnings_recorded():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield caught
+
+
+def test_a_name_ending_in_a_slash_is_refused_before_the_work(tmp_path):
+    # the writer ran, then the rename said "[Errno 20] Not a directory: '.../..tmp.c5f95c17'"
+    from dlcore.io.atomic import UnwritableNameError
+    with pytest.raises(UnwritableNameError) as caught, \
+            atomic_output_path(f"{tmp_path / 'sub'}{os.sep}"):
+        pytest.fail("the writer ran")
+    assert str(caught.value) == (f"cannot write {tmp_path / 'sub'}{os.sep}: a name ending in "
+                                 f"'{os.sep}' names a folder, not a file; add the file's name "
+                                 f"after the '{os.sep}'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_png_out_ending_in_a_slash_is_refused_in_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["rbm", "sample", "--out", f"{tmp_path / 'figures'}/",
+                                       str(tmp_path / "missing.h5")])
+    assert result.exit_code == 2
+    assert "a name ending in '/' names a folder, not a file" in result.output
+
+
+def test_a_converted_file_named_with_a_slash_is_refused_in_one_line(tmp_path, rbm_file):
+    result = CliRunner().invoke(main, ["convert", str(rbm_file), f"{tmp_path / 'out'}/",
+                                       "--to", "keras"])
+    assert result.exit_code == 2, result.output
+    assert "a name ending in '/' names a folder, not a file" in result.output
+    assert not (tmp_path / "out").exists()

@@ -888,3 +888,13 @@ def test_a_csv_name_no_file_can_have_is_refused_before_the_runs_in_one_line(
     assert f"cannot write {tmp_path / name}: {reason}" in result.output
     assert "Errno" not in result.output and ".tmp." not in result.output
     assert result.output.count("\n") == 1 and "run 0" not in result.output
+
+
+def test_a_csv_name_ending_in_a_slash_is_refused_in_one_line(tmp_path):
+    # Path("sub/") is "sub": the sweep wrote its table as a file named sub
+    result = sweep("--grid", "seed=0,1", "--out", f"{tmp_path / 'sub'}/", "--dry-run", "--",
+                   *TINY_RBM, "--out", tmp_path / "rbm")
+    assert result.exit_code == 2, result.output
+    assert (f"cannot write {tmp_path / 'sub'}/: a name ending in '/' names a folder, not a "
+            f"file; add the file's name after the '/'" in result.output)
+    assert result.output.count("\n") == 1 and not (tmp_path / "sub").exists()

@@ -237,8 +237,14 @@ class UnwritableNameError(OSError):
 def refuse_unwritable_name(path: str | os.PathLike) -> None:
     """Raise :class:`UnwritableNameError` when no file can be written as ``path``: a name of
     more bytes than its disk allows (``os.pathconf``'s ``PC_NAME_MAX``, 255 where it cannot
-    tell), symbolic links in a loop, a folder on its way that is a file."""
+    tell), symbolic links in a loop, a folder on its way that is a file, a name ending in a
+    slash (a folder's: ``--out sub/`` wrote a file named ``sub``, or failed at its rename)."""
     given = os.fspath(path)
+    separator = next((end for end in (os.sep, os.altsep) if end and given.endswith(end)), None)
+    if separator:
+        raise UnwritableNameError(given, errno.EISDIR, f"a name ending in '{separator}' names "
+                                  f"a folder, not a file",
+                                  f"add the file's name after the '{separator}'")
     try:
         os.stat(given)
     except FileNotFoundError:
