@@ -978,3 +978,22 @@ def test_a_converted_file_named_with_a_slash_is_refused_in_one_line(tmp_path, rb
     assert result.exit_code == 2, result.output
     assert "a name ending in '/' names a folder, not a file" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not atomic_module._OFD_LOCKS,
+                    reason="open-file-description locks are Linux's")
+def test_a_long_name_another_process_is_writing_is_said_too(tmp_path):
+    # a name of 234 to 255 bytes: its marker, <temporary>.writing, was too long to be made,
+    # and two programs saving it at once said nothing
+    from dlcore.io.atomic import SimultaneousWriteWarning
+    target = tmp_path / ("a" * 245 + ".h5")
+    others = atomic_module._create_temporary_file(str(tmp_path), target.name)
+    other = atomic_module._mark_writing(others)
+    try:
+        assert other, "no marker made"
+        with pytest.warns(SimultaneousWriteWarning), atomic_open(target) as stream:
+            stream.write("second")
+    finally:
+        atomic_module._unmark_writing(other)
+        os.remove(others)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [target.name]

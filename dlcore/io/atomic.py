@@ -888,8 +888,9 @@ def _keep_permissions(target: str, temporary: str) -> None:
 
 
 #: The most bytes of the target's name in its temporary file's ``.<name>.tmp.<8 hex>``: a
-#: name may have 255 bytes, and one of 242 or more made a temporary name too long to create.
-_TEMPORARY_STEM_BYTES = 255 - len(".") - len(".tmp.") - 8
+#: name may have 255 bytes, and one of 242 or more made a temporary name too long to create;
+#: its marker (:func:`_mark_writing`) adds ``.writing``, which one of 234 or more left unmade.
+_TEMPORARY_STEM_BYTES = 255 - len(".") - len(".tmp.") - 8 - len(_WRITING_SUFFIX)
 
 
 def _create_temporary_file(directory: str, basename: str) -> str:
