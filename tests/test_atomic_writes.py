@@ -997,3 +997,15 @@ def test_a_long_name_another_process_is_writing_is_said_too(tmp_path):
         atomic_module._unmark_writing(other)
         os.remove(others)
     assert sorted(path.name for path in tmp_path.iterdir()) == [target.name]
+
+
+def test_a_long_name_in_letters_of_two_bytes_is_not_refused_on_windows(tmp_path, monkeypatch):
+    # Windows (no os.pathconf) limits a name to 255 UTF-16 characters, not 255 UTF-8 bytes:
+    # a Cyrillic name of 200 letters (400 bytes) was refused there before the work
+    from dlcore.io.atomic import UnwritableNameError, refuse_unwritable_name
+    monkeypatch.delattr(os, "pathconf", raising=False)
+    refuse_unwritable_name(tmp_path / ("д" * 200 + ".h5"))
+    with pytest.raises(UnwritableNameError) as caught:
+        refuse_unwritable_name(tmp_path / ("д" * 260 + ".h5"))
+    assert str(caught.value).endswith(": its name is 263 characters, more than the 255 a file "
+                                      "name may have there; give a shorter name")

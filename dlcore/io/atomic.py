@@ -237,8 +237,9 @@ class UnwritableNameError(OSError):
 def refuse_unwritable_name(path: str | os.PathLike) -> None:
     """Raise :class:`UnwritableNameError` when no file can be written as ``path``: a name of
     more bytes than its disk allows (``os.pathconf``'s ``PC_NAME_MAX``, 255 where it cannot
-    tell), symbolic links in a loop, a folder on its way that is a file, a name ending in a
-    slash (a folder's: ``--out sub/`` wrote a file named ``sub``, or failed at its rename)."""
+    tell; on Windows, more than 255 UTF-16 characters), symbolic links in a loop, a folder on
+    its way that is a file, a name ending in a slash (a folder's: ``--out sub/`` wrote a file
+    named ``sub``, or failed at its rename)."""
     given = os.fspath(path)
     separator = next((end for end in (os.sep, os.altsep) if end and given.endswith(end)), None)
     if separator:
@@ -258,17 +259,21 @@ def refuse_unwritable_name(path: str | os.PathLike) -> None:
                                       "give a name in a folder") from None
         if error.errno != errno.ENAMETOOLONG:
             return   # the writer's own error says it
-    name = os.fsencode(os.path.basename(_file_behind_quietly(given)))
+    name = os.path.basename(_file_behind_quietly(given))
     folder = os.path.dirname(os.path.abspath(given))
-    try:
-        most = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
-    except (OSError, ValueError):
-        most = 255
-    if len(name) > most:
+    if hasattr(os, "pathconf"):
+        size, unit = len(os.fsencode(name)), "bytes"
+        try:
+            most = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            most = 255
+    else:   # Windows: 255 UTF-16 characters, whatever their UTF-8 bytes
+        size, unit, most = len(name.encode("utf-16-le", "surrogatepass")) // 2, "characters", 255
+    if size > most:
         raise UnwritableNameError(given, errno.ENAMETOOLONG,
-                                  f"its name is {len(name)} bytes, more than the {most} a "
+                                  f"its name is {size} {unit}, more than the {most} a "
                                   f"file name may have there", "give a shorter name")
-    if len(os.fsencode(os.path.abspath(given))) >= 4096:
+    if hasattr(os, "pathconf") and len(os.fsencode(os.path.abspath(given))) >= 4096:
         raise UnwritableNameError(given, errno.ENAMETOOLONG, "its path is longer than the "
                                   "system takes", "give a shorter path")
 
