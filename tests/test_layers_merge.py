@@ -5,9 +5,12 @@ the kernel bodies of :mod:`dlcore.layers.bodies`, dispatched by :mod:`dlcore.lay
 
 Oracles: NumPy's own ``+``, ``np.concatenate`` and slicing for the reference; the reference for
 the ``cpu`` kernels and the ``cuda`` kernels (under the simulator)."""
+import warnings
+
 import numpy as np
 import pytest
 
+import dlcore
 from conftest import requires_cuda
 from dlcore import get_backend, layers
 from dlcore.layers import Add, Concatenate
@@ -229,3 +232,30 @@ def test_the_merge_functions_pass_kerass_keywords_on():
     a = np.ones((2, 3), np.float32)
     assert layers.average([a, a], dtype="float64", trainable=False, name="mean").dtype == \
         np.float64
+
+
+def test_a_merges_dtype_a_model_of_another_type_overrules_is_told_in_one_line():
+    """Add(dtype="float64") in a float32 model computed in float32 without a word (the model's
+    one type rules); now a one-line warning names the layer, both types and the way out, and a
+    merge whose dtype is the model's, or none, says nothing."""
+    inputs = dlcore.Input((3,))
+    joined = layers.Add(dtype="float64", name="joined")([inputs, inputs])
+    model = dlcore.Model(inputs, layers.Dense(2)(joined), backend="reference")
+    x = np.ones((2, 3), np.float32)
+    with pytest.warns(UserWarning, match=r"^layer 'joined': dtype='float64' is not this "
+                                         r"model's float32") as caught:
+        model.predict(x, verbose=0)
+        model.predict(x, verbose=0)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dtype in ("float32", None):
+            inputs = dlcore.Input((3,))
+            joined = layers.Add(dtype=dtype)([inputs, inputs])
+            dlcore.Model(inputs, layers.Dense(2)(joined), backend="reference").predict(
+                x, verbose=0)
+        inputs = dlcore.Input((3,))
+        joined = layers.Add(dtype="float64")([inputs, inputs])
+        model = dlcore.Model(inputs, layers.Dense(2)(joined), backend="reference")
+        model.build(dtype=np.float64)
+        model.predict(x, verbose=0)

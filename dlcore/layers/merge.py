@@ -67,7 +67,8 @@ class Merge(Layer):
     dtype : None, "float32" or "float64" (a NumPy type, or Keras's ``DTypePolicy`` of those):
         the type a merge built on its own (called on NumPy arrays) computes in, as Keras's
         layer; in a model, the model's (dlcore computes a model in one type: build it in
-        float64 for float64). float16 and mixed policies are refused in one line.
+        float64 for float64), with a one-line warning where the two differ. float16 and
+        mixed policies are refused in one line.
     """
 
     takes_list = True
@@ -147,7 +148,22 @@ class Merge(Layer):
         ``xs`` to match its input shapes (every merge's forward begins so)."""
         self._check_built()
         n = self._check_inputs(xs)
+        self._tell_overruled_dtype()
         return self._buffer("y", (n,) + self.output_shape)
+
+    def _tell_overruled_dtype(self):
+        """Warn once, in one line, where the model's one type overrules the merge's ``dtype=``
+        (at its first forward pass in that type: a model is built in float32 before any
+        ``model.build(dtype=np.float64)``)."""
+        if self.float_type is None or self.dtype == self.float_type \
+                or getattr(self, "_overruled_dtype_told", None) == self.dtype:
+            return
+        self._overruled_dtype_told = self.dtype
+        warnings.warn(f"layer {self.name!r}: dtype={self.float_type.name!r} is not this "
+                      f"model's {self.dtype.name} (dlcore computes a model in one type), so it "
+                      f"computes in {self.dtype.name}: leave dtype= out, or build the model in "
+                      f"{self.float_type.name}", UserWarning,
+                      stacklevel=stacklevel_outside_dlcore())
 
     def __call__(self, x, training=False, step=0):
         """On symbolic tensors: a graph node; on a list of NumPy batches: the NumPy output."""
