@@ -106,3 +106,26 @@ def test_a_dense_refuses_samples_of_more_than_three_axes_in_one_line():
     with pytest.raises(ValueError, match="Flatten") as caught:
         Dense(3).build((2, 3, 4, 5))
     assert "\n" not in str(caught.value)
+
+
+def test_a_dense_on_maps_is_saved_as_format_2_which_a_version_1_reader_asks_to_upgrade_for(
+        tmp_path, monkeypatch):
+    """A dlcore file of a Dense on maps read by the previous dlcore was refused as damaged ("the
+    hyperparameters were edited or damaged: save the model again", after "Dense needs flat
+    inputs"). Such a file is now format_version 2, which a version-1 reader refuses with
+    "upgrade dlcore"; a model of rows is still written as 1, which every reader loads."""
+    import h5py
+
+    from dlcore.io import hdf5
+    maps = dlcore.Sequential([Dense(3), Flatten(), Dense(2)], input_shape=(4, 2, 2), seed=0)
+    rows = dlcore.Sequential([Dense(3), Dense(2)], input_shape=(4,), seed=0)
+    for model, version in ((maps, 2), (rows, 1)):
+        path = tmp_path / f"v{version}.h5"
+        dlcore.save(model, path, format="dlcore")
+        with h5py.File(path, "r") as h5file:
+            assert h5file.attrs["format_version"] == version
+        np.testing.assert_array_equal(dlcore.load(path).get_weights()[0], model.get_weights()[0])
+    monkeypatch.setattr(hdf5, "FORMAT_VERSION", 1)   # the previous dlcore's reader
+    dlcore.load(tmp_path / "v1.h5")
+    with pytest.raises(dlcore.io.ModelFileError, match="written by a newer dlcore.*upgrade"):
+        dlcore.load(tmp_path / "v2.h5")

@@ -124,7 +124,8 @@ __all__ = [
 
 FORMAT_NAME = "dlcore-model"
 #: The newest layout this dlcore writes and reads; files with a larger number are refused.
-FORMAT_VERSION = 1
+#: A file is written with the smallest version that holds its model (:func:`_format_version`).
+FORMAT_VERSION = 2
 
 ROOT_ATTRIBUTES = ("format", "format_version", "dlcore_version", "model_class",
                    "hyperparameters", "created")
@@ -336,7 +337,7 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
                                            class_name)
     with atomic_output_path(path) as temporary, \
             h5py.File(temporary, "w", track_order=True) as h5file:
-        _write_root_attributes(h5file, class_name, hyperparameters)
+        _write_root_attributes(h5file, class_name, hyperparameters, _format_version(model))
         if record is not None:
             h5file.attrs.create(TRAINING_RECORD, record, dtype=UTF8_STRING)
         if feature_names is not None:
@@ -447,10 +448,29 @@ def _history_arrays(history: Any, class_name: str) -> dict[str, np.ndarray] | No
     return arrays
 
 
-def _write_root_attributes(h5file: h5py.File, class_name: str, hyperparameters: str) -> None:
+def _format_version(model: Any) -> int:
+    """The smallest ``format_version`` that holds ``model``: 2 where a Dense of it (at any
+    depth) acts on sequences or maps, which a reader of version 1 would take for a damaged
+    file ("Dense needs flat inputs"); else 1, which every reader loads."""
+    pending, seen = [model], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        shape = getattr(item, "input_shape", None)
+        if type(item).__name__ == "Dense" and getattr(item, "built", False) \
+                and isinstance(shape, tuple) and len(shape) > 1:
+            return 2
+        pending.extend(getattr(item, "layers", None) or ())
+    return 1
+
+
+def _write_root_attributes(h5file: h5py.File, class_name: str, hyperparameters: str,
+                           format_version: int = 1) -> None:
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     h5file.attrs.create("format", FORMAT_NAME, dtype=UTF8_STRING)
-    h5file.attrs.create("format_version", np.int64(FORMAT_VERSION))
+    h5file.attrs.create("format_version", np.int64(format_version))
     h5file.attrs.create("dlcore_version", DLCORE_VERSION, dtype=UTF8_STRING)
     h5file.attrs.create("model_class", class_name, dtype=UTF8_STRING)
     h5file.attrs.create("hyperparameters", hyperparameters, dtype=UTF8_STRING)
