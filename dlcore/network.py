@@ -573,6 +573,11 @@ class Sequential(Model):
                                      f"{getattr(value, 'shape', None)}; expected "
                                      f"{tuple(current.shape)}")
                 weights.append(value)
+        if weights and self.dtype != np.float64 \
+                and all(weight.dtype == np.float64 for weight in weights):
+            # a float64 model's file (a float64 Keras import): computed in float64 again,
+            # its weights to the bit, not rounded into the float32 it was built in
+            self.build(dtype=np.float64)
         training = state.get("training", {})
         callbacks = training.get("callbacks")
         callbacks = ({name: value for name, value in callbacks.items() if isinstance(value, dict)}

@@ -1233,3 +1233,22 @@ def test_describe_says_a_history_of_nan_only_was_not_measured(tmp_path):
     lines = dio.describe(path).splitlines()
     assert "  free_energy_gap       2 epochs, not measured (nan)" in lines
     assert any(line.startswith("  reconstruction_error  2 epochs, last ") for line in lines)
+
+
+def test_a_float64_network_reloads_in_float64(tmp_path):
+    """A float64 network (a float64 Keras import, a model built in float64) saved in dlcore's
+    format came back float32, its weights rounded, though the file holds float64 arrays; it now
+    reloads in float64, its weights to the bit, and a float32 one stays float32."""
+    import dlcore
+    from dlcore.layers import Dense
+    for dtype in (np.float64, np.float32):
+        model = dlcore.Sequential([Dense(3, activation="tanh"), Dense(2)], input_shape=(4,),
+                                  seed=0)
+        model.build(dtype=dtype)
+        model.set_weights([w + np.float64(1e-12) for w in model.get_weights()])
+        path = tmp_path / f"{np.dtype(dtype).name}.h5"
+        dlcore.save(model, path, format="dlcore")
+        loaded = dlcore.load(path)
+        assert loaded.dtype == dtype
+        for got, want in zip(loaded.get_weights(), model.get_weights()):
+            np.testing.assert_array_equal(got, want)
