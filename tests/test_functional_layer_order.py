@@ -83,12 +83,21 @@ def test_a_file_written_before_the_keras_order_loads_and_resumes_as_before():
     for index, name in enumerate(names):
         np.testing.assert_array_equal(best[str(index)], expected[name])
     model.fit(expected["x"], expected["y"], epochs=4, initial_epoch=3, batch_size=8, verbose=0)
-    np.testing.assert_array_equal(model.predict(expected["x"]), expected["p_next"])
+    # training's gradient products are summed in the order of this machine's BLAS kernels
+    # (AVX2 and AVX-512 differ in the last bits; the fixture was made on AVX-512): a resume
+    # that gave a layer another's weights or velocity would miss by far more than rounding
+    assert_resumed_as_before(model.predict(expected["x"]), expected["p_next"])
     stopped = dlcore.load(path)
     stopped.fit(expected["x"], expected["y"], epochs=4, initial_epoch=3, batch_size=8,
                 verbose=0, callbacks=[dlcore.callbacks.EarlyStopping(
                     "loss", patience=10, restore_best_weights=True)])
-    np.testing.assert_array_equal(stopped.predict(expected["x"]), expected["p_early"])
+    assert_resumed_as_before(stopped.predict(expected["x"]), expected["p_early"])
+
+
+def assert_resumed_as_before(predicted, expected):
+    """Equal to float32 rounding of a few updates: bit for bit on the machine that wrote the
+    fixture, within 1e-5 on another ISA (the differences seen: up to 9e-8)."""
+    np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_a_file_written_now_lists_the_keras_order_and_loads_the_same(tmp_path):
