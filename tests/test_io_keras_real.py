@@ -1149,18 +1149,7 @@ def test_keras_squeeze_and_excitation_blocks_broadcast_across_the_seam(tmp_path)
     scale = layers.Dense(1, activation="softplus")(rows)
     output = layers.Dense(2, activation="softmax")(layers.Multiply()([rows, scale]))
     keras.Model(image, output).save(tmp_path / "se.keras")
-    x = images(4, (3, 5, 4))
-    expected = predict_nchw(keras.models.load_model(tmp_path / "se.keras"), x)
-    model = dlcore.load(tmp_path / "se.keras")
-    np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
-    model.compile("sparse_categorical_crossentropy", "sgd")
-    model.fit(x, np.array([0, 1, 1, 0]), epochs=2, batch_size=2, verbose=0)
-    tuned = model.predict(x)
-    assert np.abs(tuned - expected).max() > 1e-4
-    for name in ("back.keras", "back.h5"):
-        model.save(tmp_path / name)
-        np.testing.assert_allclose(predict_nchw(keras.models.load_model(tmp_path / name), x),
-                                   tuned, atol=1e-6)
+    assert_crosses_and_fine_tunes(keras, tmp_path / "se.keras", images(4, (3, 5, 4)))
 
 
 def test_a_keras_siamese_model_scored_by_dot_crosses_to_dlcore_and_back(tmp_path):
@@ -1234,19 +1223,31 @@ def test_a_keras_dense_of_maps_crosses_to_dlcore_and_back_as_a_dense(tmp_path, s
     pixels = layers.Dense(3, activation="tanh")(layers.Multiply()([maps, gate]))
     output = layers.Dense(2, activation="softmax")(layers.Flatten()(pixels))
     keras.Model(image, output).save(tmp_path / "se.keras")
-    x = images(4, (3, 4, 5))
-    expected = predict_nchw(keras.models.load_model(tmp_path / "se.keras"), x)
-    model = dlcore.load(tmp_path / "se.keras")
-    assert [type(layer).__name__ for layer in model.layers].count("Dense") == 4
+    assert_crosses_and_fine_tunes(keras, tmp_path / "se.keras", images(4, (3, 4, 5)),
+                                  dense_layers=4)
+
+
+def dense_count(layers):
+    """How many of ``layers`` (dlcore's or Keras's) are Dense layers."""
+    return [type(layer).__name__ for layer in layers].count("Dense")
+
+
+def assert_crosses_and_fine_tunes(keras, path, x, dense_layers=None):
+    """Keras's file at ``path`` loaded in dlcore predicts ``x`` (4 maps, NCHW) as Keras does,
+    fine-tunes (its predictions move), and dlcore's .keras and .h5 exports predict in Keras as
+    the tuned model does; ``dense_layers``: how many Dense layers each side must hold."""
+    expected = predict_nchw(keras.models.load_model(path), x)
+    model = dlcore.load(path)
+    assert dense_layers is None or dense_count(model.layers) == dense_layers
     np.testing.assert_allclose(model.predict(x), expected, atol=1e-6)
     model.compile("sparse_categorical_crossentropy", "sgd")
     model.fit(x, np.array([0, 1, 1, 0]), epochs=2, batch_size=2, verbose=0)
     tuned = model.predict(x)
     assert np.abs(tuned - expected).max() > 1e-4
     for name in ("back.keras", "back.h5"):
-        model.save(tmp_path / name)
-        back = keras.models.load_model(tmp_path / name)
-        assert [type(layer).__name__ for layer in back.layers].count("Dense") == 4
+        model.save(path.parent / name)
+        back = keras.models.load_model(path.parent / name)
+        assert dense_layers is None or dense_count(back.layers) == dense_layers
         np.testing.assert_allclose(predict_nchw(back, x), tuned, atol=1e-6)
 
 
