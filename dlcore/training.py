@@ -655,6 +655,22 @@ def _wrapped_labels_hint(labels):
             f"{np.iinfo(labels.dtype).max}); convert first, y = y.astype(np.int64)")
 
 
+def _refuse_one_label_for_many_positions(name, shape):
+    """One class label per sample cannot be the target of outputs at several positions (a
+    Dense or a convolution on maps, or on sequences, answers at each pixel or step, as Keras's):
+    ``shape`` the per-sample output shape, (C, H, W) or (T, F)."""
+    if shape is None or len(shape) < 2:
+        return
+    shape = tuple(shape)
+    classes = shape[0] if len(shape) == 3 else shape[-1]
+    positions = math.prod(shape) // max(classes, 1)
+    if positions > 1:
+        raise ValueError(f"{name} holds one class label per sample, but the network answers at "
+                         f"{positions} positions (its outputs are {shape} per sample: a Dense on "
+                         f"maps or sequences acts on each pixel or step): put a Flatten() (or a "
+                         f"global pooling) before the last Dense for one answer per sample")
+
+
 def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim > 2 and shape is not None:
         given, shape = tuple(array.shape[1:]), tuple(shape)
@@ -672,6 +688,7 @@ def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim == 1 and width == 1:   # one output: its targets, whatever the values
         array = array.reshape(n, 1)
     if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1 and width > 1):
+        _refuse_one_label_for_many_positions(name, shape)
         labels = array.reshape(-1)
         if not np.issubdtype(labels.dtype, np.integer):
             if not np.all(np.equal(np.mod(labels, 1), 0)):

@@ -390,7 +390,7 @@ def test_errors_are_one_clear_line():
     with pytest.raises(ValueError, match="shared layer needs the same shape"):
         shared(dlcore.Input(shape=(6,)))
     with pytest.raises(ValueError, match="Flatten"):
-        Dense(2)(dlcore.Input(shape=(1, 4, 4)))
+        Dense(2)(dlcore.Input(shape=(2, 1, 4, 4)))
     model = dlcore.Model([a, b], out)
     with pytest.raises(ValueError, match="list of 2 arrays"):
         model.predict([np.zeros((2, 4), np.float32)] * 3)

@@ -72,9 +72,18 @@ def test_filter_larger_than_input_is_an_error():
         AvgPool2D(5).compute_output_shape((1, 3, 3))
 
 
-def test_dense_on_images_asks_for_flatten():
+def test_dense_on_images_answers_at_each_pixel_and_one_label_per_image_asks_for_flatten():
+    # as Keras's Dense: each pixel's channels; beyond maps, Flatten is the fix
+    assert Dense(10).compute_output_shape((1, 28, 28)) == (10, 28, 28)
     with pytest.raises(ValueError, match="Flatten"):
-        Dense(10).compute_output_shape((1, 28, 28))
+        Dense(10).compute_output_shape((2, 1, 28, 28))
+    # a student's net without the Flatten: one label per image cannot train 16 pixels' answers
+    model = dlcore.Sequential([Conv2D(2, 3, input_shape=(1, 6, 6)),
+                               Dense(3, activation="softmax")])
+    model.compile("sparse_categorical_crossentropy", "sgd")
+    x = np.zeros((4, 1, 6, 6), np.float32)
+    with pytest.raises(ValueError, match=r"one class label per sample.*16 positions.*Flatten"):
+        model.fit(x, np.array([0, 1, 2, 0]), epochs=1, verbose=0)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "3", (1, 2, 3), True])
