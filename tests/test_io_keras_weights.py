@@ -302,8 +302,6 @@ def test_metrics_dlcore_does_not_report_are_left_out_and_the_model_compiled(tmp_
     (lambda c: c["optimizer_config"].update(class_name="Lamb"), "the optimizer 'Lamb'"),
     (lambda c: c["optimizer_config"]["config"].update(loss_scale_factor=128.0),
      "loss_scale_factor=128.0"),
-    (lambda c: c.update(optimizer_config={"class_name": "RMSprop", "config": {
-        "centered": True}}), "centered=True"),
     (lambda c: c.update(loss="huber"), "the loss 'huber'"),
     (lambda c: c.update(loss={"class_name": "MyLoss", "config": {},
                               "registered_name": "Custom>MyLoss"}), "custom object"),
