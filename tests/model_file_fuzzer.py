@@ -569,7 +569,7 @@ def swap_attribute_type(h5file, rng):
 
 
 def change_format_version(h5file, rng):
-    value = _choose(rng, [np.int64(0), np.int64(-1), np.int64(2), np.int64(2**40), "1",
+    value = _choose(rng, [np.int64(0), np.int64(-1), np.int64(2), np.int64(3), np.int64(2**40), "1",
                           np.float64(1.0), np.array([1, 1]), np.bool_(True), np.uint64(1)])
     h5file.attrs["format_version"] = value
     return f"format_version set to {value!r}"
