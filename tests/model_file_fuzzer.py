@@ -1648,6 +1648,20 @@ def _start_worker(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HO
     return process, lines
 
 
+def badly_handled_fuzzed_copies(model, x, path, folder, n_files, seed):
+    """``model`` (a small classifier of ``x``'s images, 3 classes) trained one epoch with Adam,
+    saved at ``path``, fuzzed into ``n_files`` files in ``folder``: the lines of those neither
+    refused clearly nor loaded and working (a test asserts there are none)."""
+    import dlcore
+    model.compile("cross_entropy", "adam")
+    model.fit(x, np.arange(len(x)) % 3, epochs=1, batch_size=len(x), verbose=0)
+    dlcore.save(model, path)
+    files = make_fuzzed_files({name: path for name in BASE_NAMES}, folder, n_files, seed=seed)
+    results = load_all([fuzzed for fuzzed, _, _ in files])
+    return [f"{results[fuzzed]}: {mutations}" for fuzzed, _, mutations in files
+            if results[fuzzed][0] not in GOOD_OUTCOMES]
+
+
 def load_all(paths, memory_limit=DEFAULT_MEMORY_LIMIT, timeout=DEFAULT_TIMEOUT, warmup=(),
              memory_hog=DEFAULT_MEMORY_HOG, data_files=False):
     """Load every path in worker processes; returns {path: (outcome, detail)}.
