@@ -1648,6 +1648,28 @@ def _start_worker(memory_limit, timeout, warmup=(), memory_hog=DEFAULT_MEMORY_HO
     return process, lines
 
 
+def edited_layer_config_error(path, layer_class, key, value):
+    """The error ``dlcore.load`` raises for the dlcore file at ``path`` once every
+    ``layer_class`` layer of its network config has ``key`` set to ``value`` (a hostile edit),
+    or None where it loads."""
+    import h5py
+
+    import dlcore
+    with h5py.File(path, "r+") as h5file:
+        name = next(key for key, text in h5file.attrs.items()
+                    if isinstance(text, (str, bytes)) and layer_class in str(text))
+        config = json.loads(h5file.attrs[name])
+        for entry in config["layers"]:
+            if entry["class_name"] == layer_class:
+                entry["config"][key] = value
+        h5file.attrs[name] = json.dumps(config)
+    try:
+        dlcore.load(path)
+    except Exception as error:  # noqa: BLE001  (the caller asserts what it is)
+        return error
+    return None
+
+
 def badly_handled_fuzzed_copies(model, x, path, folder, n_files, seed):
     """``model`` (a small classifier of ``x``'s images, 3 classes) trained one epoch with Adam,
     saved at ``path``, fuzzed into ``n_files`` files in ``folder``: the lines of those neither
