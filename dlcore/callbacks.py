@@ -121,12 +121,16 @@ class History(Callback):
     each epoch's duration (dlcore's, not in the logs).
 
     The model's own record, ``model.history``, keeps every number of every fit, the learning
-    rate and the seconds of each epoch included: what the files store and the commands plot."""
+    rate and the seconds of each epoch included: what the files store and the commands plot.
+    :meth:`epochs_of` says which epochs each list belongs to (the validated ones for the
+    ``val_`` lists of a fit with ``validation_freq``), and :func:`dlcore.viz.save_curves` given
+    the History draws every curve at its epochs."""
 
     def __init__(self):
         self.history = {}
         self.epoch = []
         self.seconds = []
+        self._logged_epochs = {}
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
@@ -135,6 +139,25 @@ class History(Callback):
             self.seconds.append(record["seconds"][-1])   # fit records it before the callbacks
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(value)
+            self._logged_epochs.setdefault(name, []).append(epoch)
+
+    def epochs_of(self, name):
+        """The epoch indices (counted as :attr:`epoch`) of the numbers in ``history[name]``:
+        every epoch for the loss and the metrics, only the validated ones for the ``val_``
+        numbers under ``validation_freq`` (whose lists are shorter, as Keras's).
+
+        Parameters
+        ----------
+        name : str, a key of :attr:`history` (``"val_loss"``)
+
+        Returns
+        -------
+        list of int, as long as ``history[name]``
+        """
+        if name not in self.history:
+            raise KeyError(f"this History has no {name!r}: it has "
+                           f"{', '.join(sorted(self.history)) or 'nothing yet'}")
+        return list(self._logged_epochs[name])
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"

@@ -423,10 +423,18 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
     dot). ``secondary`` curves, of another unit or scale (a free-energy gap beside a
     reconstruction error), are drawn dashed against a second y axis on the right.
 
+    Given the History a ``fit`` returned, each curve is drawn at the epochs it was logged in
+    (:meth:`dlcore.callbacks.History.epochs_of`, plus 1): the ``val_`` curves of a fit with
+    ``validation_freq=2`` at epochs 2, 4, ..., joined by a line, and the curves of a fit that
+    went on from epoch 3 (a loaded network's, ``initial_epoch=3``) from epoch 4. Its dict,
+    ``history.history``, has no epochs: its curves would start at 1, and a shorter ``val_``
+    list would sit at the first epochs. An object with Keras's ``history`` and ``epoch`` (a
+    Keras History) draws its curves of one number an epoch at ``epoch`` plus 1.
+
     Parameters
     ----------
-    curves : dict name -> sequence of numbers (None allowed), e.g. ``model.history``; the
-        sequences may differ in length
+    curves : dict name -> sequence of numbers (None allowed), e.g. ``model.history``, whose
+        sequences may differ in length; or the :class:`dlcore.callbacks.History` of a ``fit``
     path : str or os.PathLike, the PNG file
     xlabel, ylabel, title : axis labels and title (ylabel defaults to the name when there is only
         one curve)
@@ -437,11 +445,9 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
     ------
     ValueError when ``curves`` is empty or a value is not a number.
     """
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError("curves must be a non-empty dict name -> sequence of numbers")
+    series = _epoch_series(curves)
     if secondary is not None and (not isinstance(secondary, Mapping) or not secondary):
         raise ValueError("secondary must be a non-empty dict name -> sequence of numbers")
-    series = {str(name): _curve_values(name, values) for name, values in curves.items()}
     right = {str(name): _curve_values(name, values) for name, values in (secondary or {}).items()}
     from matplotlib.ticker import MaxNLocator
 
@@ -469,12 +475,38 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
     _save_figure(figure, path)
 
 
-def _plot_series(axes, series: Mapping[str, np.ndarray]) -> list:
-    """One line per curve, x counting from 1; the matplotlib lines drawn."""
+def _epoch_series(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (epochs counted from 1, values) of ``curves``: a dict's values at 1, 2, ...; a
+    History's at the epochs that logged them (its ``epochs_of``, else its ``epoch`` for the
+    curves of one number an epoch)."""
+    logged = getattr(curves, "history", None)
+    if not isinstance(curves, Mapping) and isinstance(logged, Mapping) and logged:
+        epochs_of = getattr(curves, "epochs_of", None)
+        every_epoch = list(getattr(curves, "epoch", None) or [])
+        series = {}
+        for name, values in logged.items():
+            values = _curve_values(name, values)
+            if epochs_of is not None:
+                epochs = np.asarray(epochs_of(name), dtype=np.float64) + 1
+            elif len(every_epoch) == len(values):
+                epochs = np.asarray(every_epoch, dtype=np.float64) + 1
+            else:
+                epochs = np.arange(1, len(values) + 1)
+            series[str(name)] = (epochs, values)
+        return series
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty dict name -> sequence of numbers, or the "
+                         "History a fit returned")
+    return {str(name): (np.arange(1, len(values) + 1), values)
+            for name, values in ((name, _curve_values(name, values))
+                                 for name, values in curves.items())}
+
+
+def _plot_series(axes, series: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list:
+    """One line per curve, at its epochs; the matplotlib lines drawn."""
     lines = []
-    for name, values in series.items():
-        lines += axes.plot(np.arange(1, len(values) + 1), values, marker=".", markersize=4,
-                           label=name)
+    for name, (epochs, values) in series.items():
+        lines += axes.plot(epochs, values, marker=".", markersize=4, label=name)
     return lines
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dlcore.callbacks
 from dlcore import viz
 from dlcore.io import hdf5
 
@@ -236,9 +237,42 @@ def test_curves_with_gaps_and_different_lengths_make_a_png(tmp_path):
     assert only_file_in(tmp_path, "curves.png")
 
 
+def drawn_epochs(monkeypatch):
+    """label -> the x data of each line matplotlib is asked to draw from now on."""
+    import matplotlib.axes
+    drawn, plot = {}, matplotlib.axes.Axes.plot
+
+    def recording(axes, *args, **kwargs):
+        lines = plot(axes, *args, **kwargs)
+        drawn.update((line.get_label(), np.asarray(line.get_xdata()).tolist()) for line in lines)
+        return lines
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording)
+    return drawn
+
+
+def test_a_fits_history_draws_each_curve_at_the_epochs_that_logged_it(tmp_path, monkeypatch):
+    """Oracle: Keras's validation_freq rule (validate after epochs 2 and 4, counted from 1)
+    and its initial_epoch (a fit that goes on from epoch 4 trains epochs 5 and 6, counted from
+    1): the History's val_loss, two numbers for four epochs, sat at epochs 1 and 2."""
+    from test_fit_validation_freq import X_VALID, Y_VALID, X, Y, network
+    drawn = drawn_epochs(monkeypatch)
+    model = network()
+    every_other = model.fit(X, Y, epochs=4, batch_size=8, verbose=0,
+                            validation_data=(X_VALID, Y_VALID), validation_freq=2)
+    viz.save_curves(every_other, tmp_path / "every_other.png")
+    assert drawn["loss"] == [1, 2, 3, 4] and drawn["val_loss"] == [2, 4]
+    went_on = model.fit(X, Y, epochs=2, batch_size=8, verbose=0,
+                        validation_data=(X_VALID, Y_VALID))
+    viz.save_curves(went_on, tmp_path / "went_on.png")
+    assert drawn["loss"] == drawn["val_accuracy"] == [5, 6]
+    assert went_on.epochs_of("val_loss") == [4, 5]
+    png(tmp_path / "went_on.png")
+
+
 @pytest.mark.parametrize("curves, message", [
     ({}, "non-empty dict"),
     ([1, 2], "non-empty dict"),
+    (dlcore.callbacks.History(), "non-empty dict"),
     ({"loss": [1, "x"]}, "curve 'loss' must be a sequence of numbers"),
     ({"loss": 3.0}, "curve 'loss' must be a sequence of numbers"),
 ])
