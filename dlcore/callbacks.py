@@ -1231,7 +1231,8 @@ class CSVLogger(_WrittenByWrapperFits, Callback):
     (Keras's index, from 0 over the model's life), then the names of the first epoch's logs in
     alphabetical order (accuracy, loss, val_..., and learning_rate when a learning-rate
     callback listed before it wrote it, as in Keras). The seconds of each epoch are in the
-    model's own record, ``model.history["seconds"]``.
+    model's own record, ``model.history["seconds"]``. Under ``validation_freq`` the ``val_``
+    columns are there from the first row, empty at the epochs not validated.
 
     Parameters
     ----------
@@ -1269,6 +1270,17 @@ class CSVLogger(_WrittenByWrapperFits, Callback):
             self._names = next(csv.reader([first], delimiter=self.separator))[1:] \
                 if first else None
 
+    def _names_validated_later(self, logs):
+        """The ``val_`` names missing from ``logs`` because this epoch was not validated
+        (``validation_freq``): the fit logs them at its validated epochs, so they are columns
+        from the header on, empty until then (Keras 3's CSVLogger adds them too). The model's
+        own record has them already, NaN for this epoch."""
+        if not getattr(self.model, "epoch_without_validation", False):
+            return []
+        record = getattr(self.model, "history", None) or {}
+        return [f"val_{name}" for name in logs
+                if f"val_{name}" in record and f"val_{name}" not in logs]
+
     def on_epoch_end(self, epoch, logs=None):
         from dlcore.io.atomic import atomic_open
         logs = logs or {}
@@ -1278,7 +1290,7 @@ class CSVLogger(_WrittenByWrapperFits, Callback):
         rows = io.StringIO()
         writer = csv.writer(rows, delimiter=self.separator, lineterminator="\n")
         if self._names is None:
-            self._names = sorted(logs)
+            self._names = sorted([*logs, *self._names_validated_later(logs)])
             writer.writerow(["epoch", *self._names])
         writer.writerow([epoch, *(logs.get(name, "") for name in self._names)])
         self._text += rows.getvalue()

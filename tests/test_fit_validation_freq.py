@@ -6,13 +6,20 @@ numbers at the epochs validated), Keras's callbacks' counting as its source has 
 (keras/src/callbacks: an epoch without the monitored number is passed over); and Keras 3.15
 itself (torch backend), skipped where Keras is not installed.
 """
+import csv
 import math
 
 import numpy as np
 import pytest
 
 import dlcore
-from dlcore.callbacks import EarlyStopping, LambdaCallback, ModelCheckpoint, ReduceLROnPlateau
+from dlcore.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+)
 from dlcore.layers import Dense
 from dlcore.optimizers import SGD
 from test_io_keras import real_keras
@@ -64,6 +71,27 @@ def test_validation_freq_counts_epochs_as_the_callbacks_number_them(tmp_path):
     dlcore.save(model, tmp_path / "model.h5")
     loaded = dlcore.load(tmp_path / "model.h5").history["val_loss"]
     assert [math.isnan(value) for value in loaded] == [True, False, True, False]
+
+
+def test_a_csv_logger_has_the_val_columns_though_the_first_epoch_was_not_validated(tmp_path):
+    """Oracle: the History of the same fit (Keras 3's CSVLogger, csv_logger.py, adds the val_
+    twins when the first epoch's logs lack them, "NA" until validated; dlcore leaves those
+    cells empty). The columns came from the first epoch's logs: validation_freq=2 lost the
+    validation curve from the file."""
+    path = tmp_path / "log.csv"
+    history = network().fit(X, Y, epochs=4, batch_size=8, verbose=0,
+                            validation_data=(X_VALID, Y_VALID), validation_freq=2,
+                            callbacks=[CSVLogger(path)])
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    for name in ("val_accuracy", "val_loss"):
+        assert [row[name] for row in rows[0::2]] == ["", ""]
+        np.testing.assert_allclose([float(row[name]) for row in rows[1::2]],
+                                   history.history[name])
+    network().fit(X, Y, epochs=1, verbose=0, callbacks=[CSVLogger(path)])
+    with open(path, newline="") as file:   # a fit that does not validate has no val_ column
+        assert next(csv.reader(file)) == ["epoch", "accuracy", "loss"]
 
 
 @pytest.mark.parametrize("validation_freq", [0, -2, 1.5, "2", True, [0, 2], [1.0], None])
