@@ -433,8 +433,10 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
 
     Parameters
     ----------
-    curves : dict name -> sequence of numbers (None allowed), e.g. ``model.history``, whose
-        sequences may differ in length; or the :class:`dlcore.callbacks.History` of a ``fit``
+    curves : dict name -> sequence of numbers (None allowed), whose sequences may differ in
+        length, e.g. ``{"loss": model.history["loss"], "val_loss": model.history["val_loss"]}``
+        (the whole ``model.history`` would draw its ``seconds`` and ``learning_rate`` on the
+        same axis); or the :class:`dlcore.callbacks.History` of a ``fit``
     path : str or os.PathLike, the PNG file
     xlabel, ylabel, title : axis labels and title (ylabel defaults to the name when there is only
         one curve)

@@ -170,7 +170,9 @@ class ImageAugmentation(Layer):
 
     Parameters
     ----------
-    max_shift : int >= 0, the largest shift in pixels along each axis (pad-and-crop)
+    max_shift : int >= 0, the largest shift in pixels along each axis (pad-and-crop):
+        (2 max_shift + 1)^2 placements of each image, so 1 is the lecture's "cropping just 2
+        pixels gets you 9 times the data" and the default, 2, gives 25
     horizontal_flip : bool, mirror half of the images left-right (right for clothes, wrong
         for digits)
     max_rotation : float >= 0, the largest rotation in degrees
