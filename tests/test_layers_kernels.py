@@ -405,6 +405,22 @@ def test_augmentation_refuses_rows_that_are_not_its_images(image_shape, input_sh
         ImageAugmentation(1, image_shape=image_shape).compute_output_shape(input_shape)
 
 
+@pytest.mark.parametrize("image_shape, input_shape, shortest", [
+    (None, (1, 28, 28), 28), (None, (2, 5, 9), 5), ((1, 7, 4), (28,), 4)])
+def test_augmentation_refuses_a_shift_that_can_move_an_image_out_of_the_picture(
+        image_shape, input_shape, shortest):
+    """Oracle: a shift by the image's whole height or width leaves zeros only, a blank image
+    that keeps its label (max_shift=30 on 28x28 digits blanked 9 of 50); one pixel less
+    still shows a row or column of the image."""
+    with pytest.raises(ValueError, match=rf"max_shift={shortest} can move .* below {shortest}"):
+        ImageAugmentation(shortest, image_shape=image_shape).build(input_shape,
+                                                                   backend="reference")
+    layer = ImageAugmentation(shortest - 1, image_shape=image_shape).build(
+        input_shape, backend="reference", seed=0)
+    moved = layer.forward(np.ones((64, *input_shape), np.float32), training=True, step=0)
+    assert moved.reshape(64, -1).max(axis=1).min() > 0
+
+
 def test_cpu_flatten_is_a_view_with_the_reference_order():
     assert_backends_agree(Flatten, images(2, 3, 4, 5))
 

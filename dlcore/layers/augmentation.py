@@ -172,7 +172,8 @@ class ImageAugmentation(Layer):
     ----------
     max_shift : int >= 0, the largest shift in pixels along each axis (pad-and-crop):
         (2 max_shift + 1)^2 placements of each image, so 1 is the lecture's "cropping just 2
-        pixels gets you 9 times the data" and the default, 2, gives 25
+        pixels gets you 9 times the data" and the default, 2, gives 25; below the images'
+        height and width (a shift by either would leave a blank image)
     horizontal_flip : bool, mirror half of the images left-right (right for clothes, wrong
         for digits)
     max_rotation : float >= 0, the largest rotation in degrees
@@ -225,6 +226,13 @@ class ImageAugmentation(Layer):
             raise ValueError(f"ImageAugmentation needs (channels, height, width) images (or "
                              f"image_shape= for flat rows), got per-sample shape "
                              f"{tuple(input_shape)}")
+        height, width = (self.image_shape or input_shape)[1:]
+        if self.max_shift >= min(height, width):
+            # a shift by the whole height or width leaves a blank image that keeps its label
+            raise ValueError(f"ImageAugmentation's max_shift={self.max_shift} can move a "
+                             f"{height}x{width} image entirely out of the picture, leaving a "
+                             f"blank training image with a label: give max_shift below "
+                             f"{min(height, width)} (a few pixels, as the lecture's 2)")
         return tuple(input_shape)
 
     def forward(self, x, training=False, step=0):
