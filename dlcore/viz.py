@@ -482,7 +482,9 @@ def _epoch_series(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     History's at the epochs that logged them (its ``epochs_of``, else its ``epoch`` for the
     curves of one number an epoch)."""
     logged = getattr(curves, "history", None)
-    if not isinstance(curves, Mapping) and isinstance(logged, Mapping) and logged:
+    if not isinstance(curves, Mapping) and isinstance(logged, Mapping):
+        if not logged:
+            raise ValueError("the History holds no epoch to draw: its fit trained none")
         epochs_of = getattr(curves, "epochs_of", None)
         every_epoch = list(getattr(curves, "epoch", None) or [])
         series = {}

@@ -272,7 +272,7 @@ def test_a_fits_history_draws_each_curve_at_the_epochs_that_logged_it(tmp_path, 
 @pytest.mark.parametrize("curves, message", [
     ({}, "non-empty dict"),
     ([1, 2], "non-empty dict"),
-    (dlcore.callbacks.History(), "non-empty dict"),
+    (dlcore.callbacks.History(), "the History holds no epoch to draw: its fit trained none"),
     ({"loss": [1, "x"]}, "curve 'loss' must be a sequence of numbers"),
     ({"loss": 3.0}, "curve 'loss' must be a sequence of numbers"),
 ])
