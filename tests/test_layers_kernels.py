@@ -411,13 +411,17 @@ def test_augmentation_refuses_a_shift_that_can_move_an_image_out_of_the_picture(
         image_shape, input_shape, shortest):
     """Oracle: a shift by the image's whole height or width leaves zeros only, a blank image
     that keeps its label (max_shift=30 on 28x28 digits blanked 9 of 50); one pixel less
-    still shows a row or column of the image."""
+    still shows a row or column of the image. Refused when training, not when built: the
+    identity at inference still passes the images."""
+    ones = np.ones((64, *input_shape), np.float32)
+    layer = ImageAugmentation(shortest, image_shape=image_shape).build(input_shape,
+                                                                       backend="reference")
+    np.testing.assert_array_equal(layer.forward(ones, training=False), ones)
     with pytest.raises(ValueError, match=rf"max_shift={shortest} can move .* below {shortest}"):
-        ImageAugmentation(shortest, image_shape=image_shape).build(input_shape,
-                                                                   backend="reference")
+        layer.forward(ones, training=True, step=0)
     layer = ImageAugmentation(shortest - 1, image_shape=image_shape).build(
         input_shape, backend="reference", seed=0)
-    moved = layer.forward(np.ones((64, *input_shape), np.float32), training=True, step=0)
+    moved = layer.forward(ones, training=True, step=0)
     assert moved.reshape(64, -1).max(axis=1).min() > 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore.layers import Dense
+from dlcore.layers import Dense, Flatten, ImageAugmentation
 
 
 @pytest.fixture(params=["reference", "cpu"])
@@ -29,6 +29,22 @@ def trained(tmp_path, request):
 def test_loaded_network_predicts_identically(trained):
     model, path, x, _ = trained
     np.testing.assert_array_equal(dlcore.load(path).predict(x), model.predict(x))
+
+
+def test_a_network_with_a_shift_as_large_as_its_images_loads_and_predicts(tmp_path):
+    """Oracle: the same network before saving. A network saved (by a dlcore before the shift
+    was refused) with max_shift=28 on 28x28 images could not be loaded at all: its weights
+    were lost; fit now says why it does not train it, in one line."""
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    model = dlcore.Sequential([ImageAugmentation(28), Flatten(), Dense(3)],
+                              input_shape=(1, 28, 28), backend="reference")
+    model.compile(optimizer="sgd", loss="mse")
+    dlcore.save(model, tmp_path / "shifted.h5")
+    loaded = dlcore.load(tmp_path / "shifted.h5")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    with pytest.raises(ValueError, match="max_shift=28 can move a 28x28 image") as error:
+        loaded.fit(x, np.zeros((4, 3), np.float32), epochs=1, verbose=0)
+    assert "\n" not in str(error.value)
 
 
 def test_loaded_network_continues_training_identically(trained):

@@ -1811,6 +1811,12 @@ def _whole_shift(config, shape):
     if shifts[0] != shifts[1]:
         return 0, (f"it shifts by up to {shifts[0]} rows and {shifts[1]} columns; dlcore's "
                    f"ImageAugmentation shifts as far along both")
+    if shifts[0] >= min(shape[1:]):
+        # ImageAugmentation refuses to train with such a shift (a blank image with a label)
+        height, width = (min(shape[1:]) / size for size in shape[1:])
+        return 0, (f"it shifts {shape[1]}x{shape[2]} images by up to {shifts[0]} pixels, "
+                   f"entirely out of the picture (a blank training image with a label); "
+                   f"give a height_factor below {height:g} and a width_factor below {width:g}")
     if config.get("fill_mode", "reflect") != "constant" or config.get("fill_value", 0.0) != 0:
         return 0, (f"it fills with {str(config.get('fill_mode', 'reflect'))[:20]!r}; dlcore's "
                    f"ImageAugmentation fills with zeros")

@@ -173,7 +173,7 @@ class ImageAugmentation(Layer):
     max_shift : int >= 0, the largest shift in pixels along each axis (pad-and-crop):
         (2 max_shift + 1)^2 placements of each image, so 1 is the lecture's "cropping just 2
         pixels gets you 9 times the data" and the default, 2, gives 25; below the images'
-        height and width (a shift by either would leave a blank image)
+        height and width (a shift by either would leave a blank image: training refuses it)
     horizontal_flip : bool, mirror half of the images left-right (right for clothes, wrong
         for digits)
     max_rotation : float >= 0, the largest rotation in degrees
@@ -226,14 +226,18 @@ class ImageAugmentation(Layer):
             raise ValueError(f"ImageAugmentation needs (channels, height, width) images (or "
                              f"image_shape= for flat rows), got per-sample shape "
                              f"{tuple(input_shape)}")
-        height, width = (self.image_shape or input_shape)[1:]
+        return tuple(input_shape)
+
+    def _check_shift(self, height, width):
+        """ValueError unless every shift leaves part of a ``height`` x ``width`` image in the
+        picture. Checked when training, not when built: a network saved with such a shift
+        (before dlcore refused it) still loads and predicts, and its weights are not lost."""
         if self.max_shift >= min(height, width):
             # a shift by the whole height or width leaves a blank image that keeps its label
             raise ValueError(f"ImageAugmentation's max_shift={self.max_shift} can move a "
                              f"{height}x{width} image entirely out of the picture, leaving a "
                              f"blank training image with a label: give max_shift below "
                              f"{min(height, width)} (a few pixels, as the lecture's 2)")
-        return tuple(input_shape)
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)
@@ -243,6 +247,7 @@ class ImageAugmentation(Layer):
         rows = x
         if self.image_shape is not None:   # flat rows: the same pixels seen as images
             x = x.reshape((x.shape[0], *self.image_shape))
+        self._check_shift(*x.shape[2:])
         y = self._buffer("output", x.shape)
         if not self.backend.launches_kernels:
             parameters = augmentation_parameters(x.shape[0], self.seed_, step, self.max_shift,
