@@ -153,11 +153,25 @@ class History(Callback):
         Returns
         -------
         list of int, as long as ``history[name]``
+
+        Raises
+        ------
+        KeyError when ``history`` has no ``name``; ValueError when ``history[name]`` was made
+        longer or shorter after the fit (two fits' lists joined), which leaves its epochs
+        unknown.
         """
         if name not in self.history:
             raise KeyError(f"this History has no {name!r}: it has "
                            f"{', '.join(sorted(self.history)) or 'nothing yet'}")
-        return list(self._logged_epochs[name])
+        values = self.history[name]
+        logged = getattr(self, "_logged_epochs", {}).get(name)
+        if logged is not None and len(logged) == len(values):
+            return list(logged)
+        if len(values) == len(self.epoch):   # a history set by hand, one number an epoch
+            return list(self.epoch)
+        raise ValueError(f"history[{name!r}] holds {len(values)} numbers where this History "
+                         f"logged {len(logged or [])}: it was changed after the fit, so their "
+                         f"epochs are unknown")
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"

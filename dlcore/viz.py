@@ -479,31 +479,35 @@ def save_curves(curves: Mapping[str, Sequence], path: str | os.PathLike, xlabel:
 
 def _epoch_series(curves) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (epochs counted from 1, values) of ``curves``: a dict's values at 1, 2, ...; a
-    History's at the epochs that logged them (its ``epochs_of``, else its ``epoch`` for the
-    curves of one number an epoch)."""
+    History's (dlcore's or Keras's: ``history`` and ``epoch``) at the epochs that logged them."""
     logged = getattr(curves, "history", None)
-    if not isinstance(curves, Mapping) and isinstance(logged, Mapping):
+    if not isinstance(curves, Mapping) and isinstance(logged, Mapping) and \
+            hasattr(curves, "epoch"):
         if not logged:
             raise ValueError("the History holds no epoch to draw: its fit trained none")
-        epochs_of = getattr(curves, "epochs_of", None)
-        every_epoch = list(getattr(curves, "epoch", None) or [])
-        series = {}
-        for name, values in logged.items():
-            values = _curve_values(name, values)
-            if epochs_of is not None:
-                epochs = np.asarray(epochs_of(name), dtype=np.float64) + 1
-            elif len(every_epoch) == len(values):
-                epochs = np.asarray(every_epoch, dtype=np.float64) + 1
-            else:
-                epochs = np.arange(1, len(values) + 1)
-            series[str(name)] = (epochs, values)
-        return series
+        pairs = ((name, _curve_values(name, values)) for name, values in logged.items())
+        return {str(name): (_history_epochs(curves, name, len(values)), values)
+                for name, values in pairs}
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must be a non-empty dict name -> sequence of numbers, or the "
                          "History a fit returned")
     return {str(name): (np.arange(1, len(values) + 1), values)
             for name, values in ((name, _curve_values(name, values))
                                  for name, values in curves.items())}
+
+
+def _history_epochs(history, name, n: int) -> np.ndarray:
+    """The epochs, counted from 1, of the ``n`` numbers of ``history.history[name]``: its
+    ``epochs_of`` (dlcore's History), else its ``epoch`` (Keras's, one number an epoch); 1 to
+    ``n`` where neither says, as for a dict (two fits' lists joined after the fits)."""
+    try:
+        epochs = history.epochs_of(name) if hasattr(history, "epochs_of") else \
+            list(history.epoch or [])
+    except ValueError:
+        epochs = []
+    if len(epochs) != n:
+        return np.arange(1, n + 1)
+    return np.asarray(epochs, dtype=np.float64) + 1
 
 
 def _plot_series(axes, series: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list:

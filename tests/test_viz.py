@@ -269,6 +269,31 @@ def test_a_fits_history_draws_each_curve_at_the_epochs_that_logged_it(tmp_path, 
     png(tmp_path / "went_on.png")
 
 
+def test_a_history_changed_after_its_fit_draws_its_curves_from_epoch_1(tmp_path, monkeypatch):
+    """Oracle: the dict's rule (1, 2, ...) where the History's epochs no longer say where its
+    numbers belong: two fits' lists joined (Keras's idiom) or lists set by hand. The joined
+    History failed in matplotlib ("x and y must have same first dimension"), the hand-made one
+    with a bare KeyError; a model, which has a history but is no History, was drawn."""
+    from test_fit_validation_freq import X, Y, network
+    drawn = drawn_epochs(monkeypatch)
+    model = network()
+    first = model.fit(X, Y, epochs=2, batch_size=8, verbose=0)
+    then = model.fit(X, Y, epochs=1, batch_size=8, verbose=0)
+    for name in first.history:
+        first.history[name] += then.history[name]
+    viz.save_curves(first, tmp_path / "joined.png")
+    assert drawn["loss"] == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"history\['loss'\] holds 3 numbers where this "
+                                         r"History logged 2: it was changed after the fit"):
+        first.epochs_of("loss")
+    by_hand = dlcore.callbacks.History()
+    by_hand.history, by_hand.epoch = {"loss": [0.5, 0.25]}, [3, 4]
+    viz.save_curves(by_hand, tmp_path / "by_hand.png")
+    assert drawn["loss"] == [4, 5] and by_hand.epochs_of("loss") == [3, 4]
+    with pytest.raises(ValueError, match="non-empty dict"):
+        viz.save_curves(model, tmp_path / "model.png")
+
+
 @pytest.mark.parametrize("curves, message", [
     ({}, "non-empty dict"),
     ([1, 2], "non-empty dict"),
