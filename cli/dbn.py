@@ -265,7 +265,8 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 @click.option("--augment/--no-augment", default=None,
               help=f"Move every training image by a random shift of up to {AUGMENT_SHIFT} "
                    f"pixels each epoch (default: on below {SMALL_DATA_SET:,} training images "
-                   "when the rows are square images).")
+                   f"when the rows are square images of more than {AUGMENT_SHIFT} pixels a "
+                   "side).")
 @click.option("--flip", is_flag=True,
               help="Mirror half of the training images left-right each epoch (clothes, not "
                    "digits; the rows must be square images).")
@@ -386,15 +387,21 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
     """The ImageAugmentation arguments of ``--augment`` and ``--flip`` for ``n_rows`` training
     rows of ``width`` values: shifts of up to AUGMENT_SHIFT pixels of the square image the rows
     hold, and left-right mirroring with ``flip``; None when neither applies. ``augment`` None
-    (the default) shifts square images below SMALL_DATA_SET rows only (a sigmoid net on that
-    many images under-fits with the shifts)."""
+    (the default) shifts square images of more than AUGMENT_SHIFT pixels a side below
+    SMALL_DATA_SET rows only (a sigmoid net on that many images under-fits with the shifts)."""
     side = math.isqrt(width)
     square = side * side == width
     if augment is None:
-        augment = square and n_rows < SMALL_DATA_SET
+        # a smaller image shifts out of the picture, which ImageAugmentation refuses
+        augment = square and side > AUGMENT_SHIFT and n_rows < SMALL_DATA_SET
     elif augment and not square:
         raise click.BadParameter(f"{dataset} rows of {width} values are not square images, "
                                  "which shifts need: drop --augment", param_hint="--augment")
+    elif augment and side <= AUGMENT_SHIFT:
+        raise click.BadParameter(f"{dataset} rows of {width} values are {side}x{side} images, "
+                                 f"which shifts of up to {AUGMENT_SHIFT} pixels can move "
+                                 f"entirely out of the picture: drop --augment",
+                                 param_hint="--augment")
     if flip and not square:
         raise click.BadParameter(f"{dataset} rows of {width} values are not square images, "
                                  "which mirroring needs: drop --flip", param_hint="--flip")

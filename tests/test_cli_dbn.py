@@ -322,6 +322,19 @@ def test_finetune_shifts_only_square_images_of_a_small_data_set_by_default():
         image_shifts(500, True, "features", 100)
 
 
+def test_finetune_does_not_shift_images_the_shifts_can_move_out_of_the_picture_by_default():
+    """Oracle: a shift of up to 2 pixels moves a 2x2 image entirely out of the picture,
+    which ImageAugmentation refuses to train: finetune on a small set of 2x2 images stopped
+    with "give max_shift below 2", an option the command does not have; 3x3 images keep a
+    row and a column."""
+    from dlcore.cli.dbn import image_shifts
+    assert image_shifts(4, None, "tiny", 60) is None
+    assert image_shifts(9, None, "small", 60)["max_shift"] == 2
+    with pytest.raises(click.BadParameter, match="are 2x2 images, which shifts of up to 2 "
+                                                 "pixels can move .*: drop --augment"):
+        image_shifts(4, True, "tiny", 60)
+
+
 def test_finetune_flip_mirrors_square_images_without_shifting_a_large_set():
     from dlcore.cli.dbn import image_shifts
     assert image_shifts(784, None, "fashion-mnist", 54_000, flip=True) == \

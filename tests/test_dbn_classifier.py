@@ -194,6 +194,10 @@ def test_shifts_of_rows_that_are_no_square_images_are_refused_with_the_fix():
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="shift"):
         dlcore.DBNClassifier(**{**SMALL, "shift": -1}).fit(X, y)
+    # 2x2 images: refused before pretraining, in the estimator's own terms (not max_shift)
+    X, y = two_classes(20, width=4)
+    with pytest.raises(ValueError, match="shift=2 can move the 2x2 images .*a shift below 2"):
+        dlcore.DBNClassifier(**{**SMALL, "shift": 2}).fit(X, y)
     assert dlcore.DBNClassifier(**SMALL).set_params(shift=1).get_params()["shift"] == 1
 
 

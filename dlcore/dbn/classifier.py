@@ -411,6 +411,11 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
             raise ValueError(f"shift={self.shift} moves square images, but rows of {width} "
                              f"values are not one (28 x 28 pixels are 784): pass shift=0 for "
                              f"other data")
+        if shift >= side:
+            # ImageAugmentation would refuse it only once the DBN is pretrained
+            raise ValueError(f"shift={self.shift} can move the {side}x{side} images of rows of "
+                             f"{width} values entirely out of the picture (a blank training "
+                             f"image with a label): pass a shift below {side}, or 0")
         return {"max_shift": int(shift), "image_shape": (1, side, side)}
 
     def _check_labels(self, y):
